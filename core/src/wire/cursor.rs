@@ -1,0 +1,189 @@
+//! Bounds-checked reading from a datagram and writing into a caller's buffer.
+//!
+//! Every read names the [`Field`] it is reading so that a short or malformed datagram
+//! becomes a precise [`DecodeError`]; no read can panic. Byte runs come out as
+//! [`Bytes`] slices of the datagram (a reference count, not a copy).
+
+use bytes::Bytes;
+
+use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
+use super::varint::{self, VarintError};
+
+/// Reads fields from a datagram, front to back.
+#[derive(Clone)]
+pub(crate) struct Reader {
+    buf: Bytes,
+    pos: usize,
+}
+
+impl Reader {
+    pub(crate) fn new(buf: Bytes) -> Self {
+        Reader { buf, pos: 0 }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// The unread bytes, without consuming them.
+    pub(crate) fn rest(&self) -> &[u8] {
+        &self.buf[self.pos..]
+    }
+
+    fn take(&mut self, n: usize, field: Field) -> Result<&[u8], DecodeError> {
+        let end = self.pos.checked_add(n).ok_or(DecodeError::Truncated(field))?;
+        let out = self.buf.get(self.pos..end).ok_or(DecodeError::Truncated(field))?;
+        self.pos = end;
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self, field: Field) -> Result<u8, DecodeError> {
+        Ok(self.take(1, field)?[0])
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self, field: Field) -> Result<[u8; N], DecodeError> {
+        let mut out = [0u8; N];
+        out.copy_from_slice(self.take(N, field)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u16(&mut self, field: Field) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array(field)?))
+    }
+
+    pub(crate) fn u32(&mut self, field: Field) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array(field)?))
+    }
+
+    pub(crate) fn varint(&mut self, field: Field) -> Result<u64, DecodeError> {
+        match varint::decode(self.rest()) {
+            Ok((value, len)) => {
+                self.pos += len;
+                Ok(value)
+            }
+            Err(VarintError::Truncated) => Err(DecodeError::Truncated(field)),
+            Err(VarintError::NonMinimal) => Err(DecodeError::NonMinimalVarint(field)),
+        }
+    }
+
+    /// A varint that is a length, checked against `max` before anything is read or sized
+    /// by it, so a peer's claim never drives an allocation or a long loop.
+    pub(crate) fn length(&mut self, field: Field, limit: Limit, max: usize) -> Result<usize, DecodeError> {
+        let value = self.varint(field)?;
+        if value > max as u64 {
+            return Err(Violation::LimitExceeded {
+                limit,
+                value,
+                max: max as u64,
+            }
+            .into());
+        }
+        Ok(value as usize)
+    }
+
+    /// A varint length followed by that many bytes, as a slice of the datagram. A length
+    /// past the end of the datagram is truncation, whatever its size.
+    pub(crate) fn prefixed(&mut self, field: Field) -> Result<Bytes, DecodeError> {
+        let len = self.varint(field)?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(field))?;
+        self.bytes(len, field)
+    }
+
+    /// The next `n` bytes as a slice sharing the datagram's memory.
+    pub(crate) fn bytes(&mut self, n: usize, field: Field) -> Result<Bytes, DecodeError> {
+        let start = self.pos;
+        self.take(n, field)?;
+        Ok(self.buf.slice(start..self.pos))
+    }
+
+    /// Bytes `start..end` of the unread part, as a slice (without consuming them).
+    pub(crate) fn slice_rest(&self, start: usize, end: usize) -> Bytes {
+        self.buf.slice(self.pos + start..self.pos + end)
+    }
+
+    /// Consumes a run of zero bytes; returns its length.
+    pub(crate) fn zeros(&mut self) -> usize {
+        let n = self.rest().iter().take_while(|b| **b == 0).count();
+        self.pos += n;
+        n
+    }
+}
+
+/// Writes fields into a caller-supplied buffer, front to back. Every write is checked;
+/// a write that does not fit leaves the buffer's unwritten part untouched.
+pub(crate) struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+}
+
+impl<'a> Writer<'a> {
+    pub(crate) fn new(buf: &'a mut [u8]) -> Self {
+        Writer { buf, pos: 0 }
+    }
+
+    pub(crate) fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub(crate) fn written(&self) -> &[u8] {
+        &self.buf[..self.pos]
+    }
+
+    fn space(&mut self, n: usize) -> Result<&mut [u8], EncodeError> {
+        let available = self.remaining();
+        let dst = self
+            .buf
+            .get_mut(self.pos..)
+            .and_then(|rest| rest.get_mut(..n))
+            .ok_or(EncodeError::BufferTooSmall { needed: n, available })?;
+        self.pos += n;
+        Ok(dst)
+    }
+
+    pub(crate) fn put(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
+        self.space(bytes.len())?.copy_from_slice(bytes);
+        Ok(())
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) -> Result<(), EncodeError> {
+        self.put(&[v])
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.put(&v.to_be_bytes())
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) -> Result<(), EncodeError> {
+        self.put(&v.to_be_bytes())
+    }
+
+    pub(crate) fn varint(&mut self, v: u64) -> Result<(), EncodeError> {
+        let len = varint_len(v)?;
+        let dst = self.space(len)?;
+        // Cannot fail: the length was computed for this value and the space reserved.
+        let _ = varint::encode(v, dst);
+        Ok(())
+    }
+
+    pub(crate) fn zeros(&mut self, n: usize) -> Result<(), EncodeError> {
+        self.space(n)?.fill(0);
+        Ok(())
+    }
+}
+
+/// Length of `v` as a varint, or the typed error for a value above 2^62 - 1.
+pub(crate) fn varint_len(v: u64) -> Result<usize, Violation> {
+    varint::encoded_len(v).ok_or(Violation::LimitExceeded {
+        limit: Limit::Varint,
+        value: v,
+        max: varint::MAX,
+    })
+}

@@ -1,0 +1,929 @@
+//! Frames: the units a packet carries (spec/protocol.md §4).
+//!
+//! Each frame starts with its type as a varint; the layout after it is fixed by the type.
+//! [`Frame::read`] parses one frame into a validated representation whose byte fields
+//! (stream data, labels, tokens, reasons) are slices of the datagram; [`Frame::write`]
+//! writes one, refusing anything the reader would refuse. [`Frame::encoded_len`] is exact.
+
+use core::fmt;
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+use super::cursor::{varint_len, Reader, Writer};
+use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
+use super::ids::{PacketType, StreamId};
+use super::params::{Capabilities, TransportParams, VersionRange};
+use super::varint;
+use super::{MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN, MAX_TOKEN_LEN};
+
+/// Frame type numbers (spec/protocol.md §4, table 2).
+pub mod types {
+    /// One zero byte; runs of them pad a datagram.
+    pub const PADDING: u64 = 0x00;
+    /// Asks for an acknowledgement; carries nothing.
+    pub const PING: u64 = 0x01;
+    /// Acknowledges packets by ranges.
+    pub const ACK: u64 = 0x02;
+    /// The sender abandons a stream it was sending.
+    pub const RESET_STREAM: u64 = 0x03;
+    /// The receiver asks the sender to stop a stream.
+    pub const STOP_SENDING: u64 = 0x04;
+    /// Connection-wide credit.
+    pub const MAX_DATA: u64 = 0x05;
+    /// Per-stream credit.
+    pub const MAX_STREAM_DATA: u64 = 0x06;
+    /// Stream count credit.
+    pub const MAX_STREAMS: u64 = 0x07;
+    /// The sender is blocked by connection credit.
+    pub const DATA_BLOCKED: u64 = 0x08;
+    /// The sender is blocked by a stream's credit.
+    pub const STREAM_DATA_BLOCKED: u64 = 0x09;
+    /// The sender is blocked by the stream count limit.
+    pub const STREAMS_BLOCKED: u64 = 0x0a;
+    /// Closes the connection for a transport reason.
+    pub const CLOSE: u64 = 0x0b;
+    /// Closes the connection for an application reason.
+    pub const APPLICATION_CLOSE: u64 = 0x0c;
+    /// Stream data: 0x10 to 0x17, the low three bits are flags.
+    pub const STREAM: u64 = 0x10;
+    /// STREAM flag: the frame ends the stream.
+    pub const STREAM_FIN: u64 = 0x01;
+    /// STREAM flag: the frame carries the stream's total length.
+    pub const STREAM_TOTAL: u64 = 0x02;
+    /// STREAM flag: the frame carries the stream's label.
+    pub const STREAM_LABEL: u64 = 0x04;
+    /// Client's opening handshake message.
+    pub const HELLO: u64 = 0x20;
+    /// Server's acceptance.
+    pub const ACCEPT: u64 = 0x21;
+    /// Server's refusal.
+    pub const REJECT: u64 = 0x22;
+    /// Server asks the client to prove its address.
+    pub const RETRY: u64 = 0x23;
+}
+
+/// One range of acknowledged packet numbers, both ends included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct AckRange {
+    /// Lowest packet number acknowledged by this range.
+    pub smallest: u64,
+    /// Highest packet number acknowledged by this range.
+    pub largest: u64,
+}
+
+/// ACK (spec/protocol.md §4.3).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// Acknowledged ranges, highest first, separated by at least one missing packet number.
+    /// Between 1 and [`MAX_ACK_RANGES`] of them.
+    pub ranges: SmallVec<[AckRange; 4]>,
+    /// Microseconds between receiving the largest acknowledged packet and sending this ACK.
+    pub ack_delay: u64,
+    /// The acknowledger's receive timestamp of the largest acknowledged packet minus that
+    /// packet's sender timestamp, modulo 2^32: a one-way delay sample offset by the two
+    /// clocks' difference (spec/protocol.md §4.3, for LEDBAT).
+    pub one_way_delay: u32,
+}
+
+impl Ack {
+    /// The largest packet number acknowledged.
+    pub fn largest(&self) -> u64 {
+        self.ranges.first().map_or(0, |r| r.largest)
+    }
+
+    /// Checks the ranges: non-empty, each `smallest <= largest`, descending with gaps.
+    fn check(&self) -> Result<(), Violation> {
+        if self.ranges.len() > MAX_ACK_RANGES {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::AckRanges,
+                value: self.ranges.len() as u64,
+                max: MAX_ACK_RANGES as u64,
+            });
+        }
+        let first = self.ranges.first().ok_or(Violation::InvalidAckRange)?;
+        if first.largest > varint::MAX {
+            return Err(Violation::InvalidAckRange);
+        }
+        let mut prev: Option<AckRange> = None;
+        for r in &self.ranges {
+            let below_prev = prev.is_none_or(|p| r.largest.checked_add(2).is_some_and(|l| l <= p.smallest));
+            if r.smallest > r.largest || !below_prev {
+                return Err(Violation::InvalidAckRange);
+            }
+            prev = Some(*r);
+        }
+        Ok(())
+    }
+
+    /// Yields (gap, length) pairs after the first range, as RFC 9000 §19.3.1 encodes them.
+    fn gaps(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.ranges
+            .windows(2)
+            .map(|w| (w[0].smallest - w[1].largest - 2, w[1].largest - w[1].smallest))
+    }
+
+    fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        let largest = r.varint(Field::AckLargest)?;
+        let ack_delay = r.varint(Field::AckDelay)?;
+        let one_way_delay = r.u32(Field::AckOneWayDelay)?;
+        let extra = r.length(Field::AckRangeCount, Limit::AckRanges, MAX_ACK_RANGES - 1)?;
+        let first_len = r.varint(Field::AckRange)?;
+        let mut smallest = largest.checked_sub(first_len).ok_or(Violation::InvalidAckRange)?;
+        let mut ranges = SmallVec::new();
+        ranges.push(AckRange { smallest, largest });
+        for _ in 0..extra {
+            let gap = r.varint(Field::AckRange)?;
+            let len = r.varint(Field::AckRange)?;
+            let hi = smallest
+                .checked_sub(gap)
+                .and_then(|v| v.checked_sub(2))
+                .ok_or(Violation::InvalidAckRange)?;
+            let lo = hi.checked_sub(len).ok_or(Violation::InvalidAckRange)?;
+            ranges.push(AckRange {
+                smallest: lo,
+                largest: hi,
+            });
+            smallest = lo;
+        }
+        Ok(Ack {
+            ranges,
+            ack_delay,
+            one_way_delay,
+        })
+    }
+
+    fn encoded_len(&self) -> Result<usize, Violation> {
+        self.check()?;
+        let first = self.ranges[0];
+        let mut len = varint_len(first.largest)?
+            + varint_len(self.ack_delay)?
+            + 4
+            + varint_len(self.ranges.len() as u64 - 1)?
+            + varint_len(first.largest - first.smallest)?;
+        for (gap, l) in self.gaps() {
+            len += varint_len(gap)? + varint_len(l)?;
+        }
+        Ok(len)
+    }
+
+    fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        let first = self.ranges[0];
+        w.varint(first.largest)?;
+        w.varint(self.ack_delay)?;
+        w.u32(self.one_way_delay)?;
+        w.varint(self.ranges.len() as u64 - 1)?;
+        w.varint(first.largest - first.smallest)?;
+        for (gap, l) in self.gaps() {
+            w.varint(gap)?;
+            w.varint(l)?;
+        }
+        Ok(())
+    }
+}
+
+/// A stream's protocol label, such as `/eth/68` (spec/protocol.md §4.12): 1 to
+/// [`MAX_LABEL_LEN`] bytes of printable ASCII (0x21 to 0x7e), held as a slice of the
+/// datagram it came in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Label(Bytes);
+
+impl Label {
+    /// The label with these bytes, or the violation if they are not a valid label.
+    pub fn new(bytes: Bytes) -> Result<Self, Violation> {
+        if bytes.len() > MAX_LABEL_LEN {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::LabelLength,
+                value: bytes.len() as u64,
+                max: MAX_LABEL_LEN as u64,
+            });
+        }
+        if bytes.is_empty() || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
+            return Err(Violation::InvalidLabel);
+        }
+        Ok(Label(bytes))
+    }
+
+    /// The label from a static string.
+    pub fn from_static(s: &'static str) -> Result<Self, Violation> {
+        Self::new(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// The label as text.
+    pub fn as_str(&self) -> &str {
+        // Printable ASCII is always UTF-8; the fallback is never taken.
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+
+    /// The label's bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl fmt::Display for Label {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// STREAM (spec/protocol.md §4.12): bytes of one stream at a byte offset.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamFrame {
+    /// The stream.
+    pub id: StreamId,
+    /// Offset of `data`'s first byte in the stream.
+    pub offset: u64,
+    /// The bytes: a slice of the datagram when decoded, a slice of the application's
+    /// buffer when encoded. Never copied by the codec except into the outgoing datagram.
+    pub data: Bytes,
+    /// Whether the stream ends with `data` (the stream's final size is `offset + data.len()`).
+    pub fin: bool,
+    /// The stream's total length, when the sender knows it; only at offset 0.
+    pub total_len: Option<u64>,
+    /// The stream's protocol label; only at offset 0.
+    pub label: Option<Label>,
+}
+
+impl StreamFrame {
+    /// Offset just past this frame's data.
+    pub fn end(&self) -> u64 {
+        self.offset.saturating_add(self.data.len() as u64)
+    }
+
+    fn frame_type(&self) -> u64 {
+        let mut t = types::STREAM;
+        if self.fin {
+            t |= types::STREAM_FIN;
+        }
+        if self.total_len.is_some() {
+            t |= types::STREAM_TOTAL;
+        }
+        if self.label.is_some() {
+            t |= types::STREAM_LABEL;
+        }
+        t
+    }
+
+    fn check(&self) -> Result<(), Violation> {
+        let end = self.offset as u128 + self.data.len() as u128;
+        if end > varint::MAX as u128 {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::StreamEnd,
+                value: u64::MAX,
+                max: varint::MAX,
+            });
+        }
+        if self.offset != 0 && (self.total_len.is_some() || self.label.is_some()) {
+            return Err(Violation::OpenFieldsNotAtStart { offset: self.offset });
+        }
+        if let Some(total) = self.total_len {
+            let end = end as u64;
+            if end > total || (self.fin && end != total) {
+                return Err(Violation::TotalLengthMismatch { total, end });
+            }
+        }
+        Ok(())
+    }
+
+    fn read(r: &mut Reader, frame_type: u64) -> Result<Self, DecodeError> {
+        let id = StreamId(r.varint(Field::StreamId)?);
+        let offset = r.varint(Field::Offset)?;
+        let total_len = match frame_type & types::STREAM_TOTAL {
+            0 => None,
+            _ => Some(r.varint(Field::TotalLength)?),
+        };
+        let label = match frame_type & types::STREAM_LABEL {
+            0 => None,
+            _ => {
+                let len = r.length(Field::Label, Limit::LabelLength, MAX_LABEL_LEN)?;
+                Some(Label::new(r.bytes(len, Field::Label)?)?)
+            }
+        };
+        let data = r.prefixed(Field::StreamData)?;
+        let frame = StreamFrame {
+            id,
+            offset,
+            data,
+            fin: frame_type & types::STREAM_FIN != 0,
+            total_len,
+            label,
+        };
+        frame.check()?;
+        Ok(frame)
+    }
+
+    fn encoded_len(&self) -> Result<usize, Violation> {
+        self.check()?;
+        let mut len = varint_len(self.id.0)? + varint_len(self.offset)?;
+        if let Some(total) = self.total_len {
+            len += varint_len(total)?;
+        }
+        if let Some(label) = &self.label {
+            len += 1 + label.0.len();
+        }
+        Ok(len + varint_len(self.data.len() as u64)? + self.data.len())
+    }
+
+    fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        w.varint(self.id.0)?;
+        w.varint(self.offset)?;
+        if let Some(total) = self.total_len {
+            w.varint(total)?;
+        }
+        if let Some(label) = &self.label {
+            w.varint(label.0.len() as u64)?;
+            w.put(&label.0)?;
+        }
+        w.varint(self.data.len() as u64)?;
+        // The one copy of payload on the send path: into the outgoing datagram.
+        w.put(&self.data)
+    }
+}
+
+/// A transport error code carried by CLOSE (spec/protocol.md §4.11, table 4). Codes this
+/// version does not name are kept as numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransportErrorCode(pub u64);
+
+impl TransportErrorCode {
+    /// Closed without error.
+    pub const NO_ERROR: Self = Self(0x0);
+    /// The endpoint hit a bug of its own.
+    pub const INTERNAL_ERROR: Self = Self(0x1);
+    /// The peer broke a protocol rule not covered by a more specific code.
+    pub const PROTOCOL_VIOLATION: Self = Self(0x2);
+    /// The peer sent more than its credit.
+    pub const FLOW_CONTROL_ERROR: Self = Self(0x3);
+    /// The peer opened more streams than allowed.
+    pub const STREAM_LIMIT_ERROR: Self = Self(0x4);
+    /// A frame could not be decoded.
+    pub const FRAME_ENCODING_ERROR: Self = Self(0x5);
+    /// A stream's final size changed or was exceeded.
+    pub const FINAL_SIZE_ERROR: Self = Self(0x6);
+    /// A frame arrived for a stream in a state that forbids it.
+    pub const STREAM_STATE_ERROR: Self = Self(0x7);
+    /// Transport parameters were malformed or unacceptable.
+    pub const TRANSPORT_PARAMETER_ERROR: Self = Self(0x8);
+    /// The endpoint is overloaded and sheds this connection.
+    pub const EXCESSIVE_LOAD: Self = Self(0x9);
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::NO_ERROR => "NO_ERROR",
+            Self::INTERNAL_ERROR => "INTERNAL_ERROR",
+            Self::PROTOCOL_VIOLATION => "PROTOCOL_VIOLATION",
+            Self::FLOW_CONTROL_ERROR => "FLOW_CONTROL_ERROR",
+            Self::STREAM_LIMIT_ERROR => "STREAM_LIMIT_ERROR",
+            Self::FRAME_ENCODING_ERROR => "FRAME_ENCODING_ERROR",
+            Self::FINAL_SIZE_ERROR => "FINAL_SIZE_ERROR",
+            Self::STREAM_STATE_ERROR => "STREAM_STATE_ERROR",
+            Self::TRANSPORT_PARAMETER_ERROR => "TRANSPORT_PARAMETER_ERROR",
+            Self::EXCESSIVE_LOAD => "EXCESSIVE_LOAD",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for TransportErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{:#x}", self.0),
+        }
+    }
+}
+
+/// Who closed a connection, and with which code (spec/protocol.md §4.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// The transport closed it (frame type CLOSE).
+    Transport(TransportErrorCode),
+    /// The application closed it with its own code (frame type APPLICATION_CLOSE).
+    Application(u64),
+}
+
+/// A CLOSE reason: at most [`MAX_REASON_LEN`] bytes of UTF-8, for people to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reason(Bytes);
+
+impl Reason {
+    /// The reason with these bytes, or the violation if they are too long or not UTF-8.
+    pub fn new(bytes: Bytes) -> Result<Self, Violation> {
+        if bytes.len() > MAX_REASON_LEN {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::ReasonLength,
+                value: bytes.len() as u64,
+                max: MAX_REASON_LEN as u64,
+            });
+        }
+        core::str::from_utf8(&bytes).map_err(|_| Violation::InvalidReason)?;
+        Ok(Reason(bytes))
+    }
+
+    /// The reason from a static string.
+    pub fn from_static(s: &'static str) -> Result<Self, Violation> {
+        Self::new(Bytes::from_static(s.as_bytes()))
+    }
+
+    /// The reason as text.
+    pub fn as_str(&self) -> &str {
+        // Checked to be UTF-8 on construction; the fallback is never taken.
+        core::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+/// CLOSE or APPLICATION_CLOSE (spec/protocol.md §4.11).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Close {
+    /// Who closed and why, as a code.
+    pub code: CloseCode,
+    /// Why, for people.
+    pub reason: Reason,
+}
+
+/// Why a server refused a HELLO (spec/protocol.md §4.15). Codes this version does not name
+/// are kept as numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RejectReason(pub u64);
+
+impl RejectReason {
+    /// The client's and server's version ranges do not overlap.
+    pub const NO_COMMON_VERSION: Self = Self(1);
+    /// The server is at its connection limit.
+    pub const AT_CAPACITY: Self = Self(2);
+    /// The server's policy refuses this client.
+    pub const REFUSED: Self = Self(3);
+    /// The HELLO's address-validation token is invalid or expired.
+    pub const INVALID_TOKEN: Self = Self(4);
+    /// The HELLO's transport parameters are unacceptable.
+    pub const BAD_PARAMETERS: Self = Self(5);
+
+    fn name(self) -> Option<&'static str> {
+        Some(match self {
+            Self::NO_COMMON_VERSION => "NO_COMMON_VERSION",
+            Self::AT_CAPACITY => "AT_CAPACITY",
+            Self::REFUSED => "REFUSED",
+            Self::INVALID_TOKEN => "INVALID_TOKEN",
+            Self::BAD_PARAMETERS => "BAD_PARAMETERS",
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.name() {
+            Some(name) => f.write_str(name),
+            None => write!(f, "{:#x}", self.0),
+        }
+    }
+}
+
+/// HELLO (spec/protocol.md §4.13): a client asks for a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hello {
+    /// Versions the client speaks.
+    pub versions: VersionRange,
+    /// Capabilities the client offers.
+    pub capabilities: Capabilities,
+    /// The token of the server's last RETRY, or empty.
+    pub token: Bytes,
+    /// What the client is willing to receive.
+    pub params: TransportParams,
+}
+
+/// ACCEPT (spec/protocol.md §4.14): the server accepts a HELLO.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accept {
+    /// The version chosen: the highest both speak. Never 0.
+    pub version: u16,
+    /// The capabilities the connection may use: the intersection of both offers.
+    pub capabilities: Capabilities,
+    /// What the server is willing to receive.
+    pub params: TransportParams,
+}
+
+/// REJECT (spec/protocol.md §4.15): the server refuses a HELLO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reject {
+    /// Why.
+    pub reason: RejectReason,
+    /// The versions the server speaks, so the client can report a mismatch.
+    pub versions: VersionRange,
+}
+
+/// RETRY (spec/protocol.md §4.16): the server asks the client to repeat its HELLO with
+/// this token, proving it receives at its address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retry {
+    /// 1 to [`MAX_TOKEN_LEN`] opaque bytes.
+    pub token: Bytes,
+}
+
+/// A frame of wire version 1 (spec/protocol.md §4).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Frame {
+    /// A run of this many PADDING bytes (the decoder joins adjacent ones).
+    Padding(usize),
+    /// PING.
+    Ping,
+    /// ACK.
+    Ack(Ack),
+    /// RESET_STREAM: the sender abandons `id` at `final_size` bytes.
+    ResetStream {
+        /// The stream.
+        id: StreamId,
+        /// Application error code.
+        code: u64,
+        /// Bytes the stream had when reset.
+        final_size: u64,
+    },
+    /// STOP_SENDING: the receiver of `id` wants no more of it.
+    StopSending {
+        /// The stream.
+        id: StreamId,
+        /// Application error code.
+        code: u64,
+    },
+    /// MAX_DATA: the peer may send up to this many bytes on the connection, all streams.
+    MaxData(u64),
+    /// MAX_STREAM_DATA: the peer may send up to `max` bytes of stream `id`.
+    MaxStreamData {
+        /// The stream.
+        id: StreamId,
+        /// Highest offset (exclusive) allowed.
+        max: u64,
+    },
+    /// MAX_STREAMS: the peer may open this many streams in total.
+    MaxStreams(u64),
+    /// DATA_BLOCKED: the sender has data but reached this connection credit.
+    DataBlocked(u64),
+    /// STREAM_DATA_BLOCKED: the sender has data for `id` but reached its credit `limit`.
+    StreamDataBlocked {
+        /// The stream.
+        id: StreamId,
+        /// The credit reached.
+        limit: u64,
+    },
+    /// STREAMS_BLOCKED: the sender wants to open a stream but reached this count.
+    StreamsBlocked(u64),
+    /// CLOSE or APPLICATION_CLOSE.
+    Close(Close),
+    /// STREAM.
+    Stream(StreamFrame),
+    /// HELLO.
+    Hello(Hello),
+    /// ACCEPT.
+    Accept(Accept),
+    /// REJECT.
+    Reject(Reject),
+    /// RETRY.
+    Retry(Retry),
+}
+
+impl Frame {
+    /// The frame's type number (for STREAM, with its flags).
+    pub fn frame_type(&self) -> u64 {
+        match self {
+            Frame::Padding(_) => types::PADDING,
+            Frame::Ping => types::PING,
+            Frame::Ack(_) => types::ACK,
+            Frame::ResetStream { .. } => types::RESET_STREAM,
+            Frame::StopSending { .. } => types::STOP_SENDING,
+            Frame::MaxData(_) => types::MAX_DATA,
+            Frame::MaxStreamData { .. } => types::MAX_STREAM_DATA,
+            Frame::MaxStreams(_) => types::MAX_STREAMS,
+            Frame::DataBlocked(_) => types::DATA_BLOCKED,
+            Frame::StreamDataBlocked { .. } => types::STREAM_DATA_BLOCKED,
+            Frame::StreamsBlocked(_) => types::STREAMS_BLOCKED,
+            Frame::Close(Close {
+                code: CloseCode::Transport(_),
+                ..
+            }) => types::CLOSE,
+            Frame::Close(Close {
+                code: CloseCode::Application(_),
+                ..
+            }) => types::APPLICATION_CLOSE,
+            Frame::Stream(s) => s.frame_type(),
+            Frame::Hello(_) => types::HELLO,
+            Frame::Accept(_) => types::ACCEPT,
+            Frame::Reject(_) => types::REJECT,
+            Frame::Retry(_) => types::RETRY,
+        }
+    }
+
+    /// Whether this is one of the four handshake frames.
+    pub fn is_handshake(&self) -> bool {
+        matches!(
+            self,
+            Frame::Hello(_) | Frame::Accept(_) | Frame::Reject(_) | Frame::Retry(_)
+        )
+    }
+
+    /// Whether a packet carrying this frame must be acknowledged (spec/protocol.md §4.1):
+    /// every frame but PADDING, ACK and the closing frames.
+    pub fn is_ack_eliciting(&self) -> bool {
+        !matches!(self, Frame::Padding(_) | Frame::Ack(_) | Frame::Close(_))
+    }
+
+    /// Whether frame type `frame_type` may appear in a packet of type `packet`
+    /// (spec/protocol.md §4, table 2).
+    pub fn allowed_in(frame_type: u64, packet: PacketType) -> bool {
+        match frame_type {
+            types::PADDING | types::PING | types::ACK | types::CLOSE | types::APPLICATION_CLOSE => true,
+            types::HELLO..=types::RETRY => packet == PacketType::Handshake,
+            _ => packet == PacketType::Data,
+        }
+    }
+
+    /// Reads one frame of a packet of type `packet`.
+    pub(crate) fn read(r: &mut Reader, packet: PacketType) -> Result<Frame, DecodeError> {
+        let frame_type = r.varint(Field::FrameType)?;
+        let known = frame_type <= types::APPLICATION_CLOSE
+            || (types::STREAM..=types::STREAM | 0x07).contains(&frame_type)
+            || (types::HELLO..=types::RETRY).contains(&frame_type);
+        if !known {
+            return Err(DecodeError::UnknownFrameType(frame_type));
+        }
+        if !Self::allowed_in(frame_type, packet) {
+            return Err(Violation::FrameNotAllowed { frame_type, packet }.into());
+        }
+        let stream = |r: &mut Reader| r.varint(Field::StreamId).map(StreamId);
+        Ok(match frame_type {
+            types::PADDING => Frame::Padding(1 + r.zeros()),
+            types::PING => Frame::Ping,
+            types::ACK => Frame::Ack(Ack::read(r)?),
+            types::RESET_STREAM => Frame::ResetStream {
+                id: stream(r)?,
+                code: r.varint(Field::ErrorCode)?,
+                final_size: r.varint(Field::FinalSize)?,
+            },
+            types::STOP_SENDING => Frame::StopSending {
+                id: stream(r)?,
+                code: r.varint(Field::ErrorCode)?,
+            },
+            types::MAX_DATA => Frame::MaxData(r.varint(Field::Maximum)?),
+            types::MAX_STREAM_DATA => Frame::MaxStreamData {
+                id: stream(r)?,
+                max: r.varint(Field::Maximum)?,
+            },
+            types::MAX_STREAMS => Frame::MaxStreams(r.varint(Field::Maximum)?),
+            types::DATA_BLOCKED => Frame::DataBlocked(r.varint(Field::Maximum)?),
+            types::STREAM_DATA_BLOCKED => Frame::StreamDataBlocked {
+                id: stream(r)?,
+                limit: r.varint(Field::Maximum)?,
+            },
+            types::STREAMS_BLOCKED => Frame::StreamsBlocked(r.varint(Field::Maximum)?),
+            types::CLOSE | types::APPLICATION_CLOSE => {
+                let raw = r.varint(Field::ErrorCode)?;
+                let code = match frame_type {
+                    types::CLOSE => CloseCode::Transport(TransportErrorCode(raw)),
+                    _ => CloseCode::Application(raw),
+                };
+                let len = r.length(Field::Reason, Limit::ReasonLength, MAX_REASON_LEN)?;
+                Frame::Close(Close {
+                    code,
+                    reason: Reason::new(r.bytes(len, Field::Reason)?)?,
+                })
+            }
+            types::HELLO => {
+                let versions = VersionRange::read(r)?;
+                let capabilities = Capabilities::read(r)?;
+                let len = r.length(Field::Token, Limit::TokenLength, MAX_TOKEN_LEN)?;
+                let token = r.bytes(len, Field::Token)?;
+                let params = TransportParams::read(r)?;
+                Frame::Hello(Hello {
+                    versions,
+                    capabilities,
+                    token,
+                    params,
+                })
+            }
+            types::ACCEPT => {
+                let version = r.u16(Field::Version)?;
+                if version == 0 {
+                    return Err(Violation::InvalidVersionRange { min: 0, max: 0 }.into());
+                }
+                let capabilities = Capabilities::read(r)?;
+                let params = TransportParams::read(r)?;
+                Frame::Accept(Accept {
+                    version,
+                    capabilities,
+                    params,
+                })
+            }
+            types::REJECT => Frame::Reject(Reject {
+                reason: RejectReason(r.varint(Field::RejectReason)?),
+                versions: VersionRange::read(r)?,
+            }),
+            types::RETRY => {
+                let len = r.length(Field::Token, Limit::TokenLength, MAX_TOKEN_LEN)?;
+                if len == 0 {
+                    return Err(Violation::EmptyToken.into());
+                }
+                Frame::Retry(Retry {
+                    token: r.bytes(len, Field::Token)?,
+                })
+            }
+            _ => Frame::Stream(StreamFrame::read(r, frame_type)?),
+        })
+    }
+
+    /// Bytes this frame takes on the wire, type included; or the violation that keeps it
+    /// off the wire.
+    pub fn encoded_len(&self) -> Result<usize, Violation> {
+        let token_len = |token: &Bytes| -> Result<usize, Violation> {
+            if token.len() > MAX_TOKEN_LEN {
+                return Err(Violation::LimitExceeded {
+                    limit: Limit::TokenLength,
+                    value: token.len() as u64,
+                    max: MAX_TOKEN_LEN as u64,
+                });
+            }
+            Ok(1 + token.len())
+        };
+        let body = match self {
+            Frame::Padding(n) => return Ok(*n),
+            Frame::Ping => 0,
+            Frame::Ack(ack) => ack.encoded_len()?,
+            Frame::ResetStream { id, code, final_size } => {
+                varint_len(id.0)? + varint_len(*code)? + varint_len(*final_size)?
+            }
+            Frame::StopSending { id, code } => varint_len(id.0)? + varint_len(*code)?,
+            Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
+                varint_len(*v)?
+            }
+            Frame::MaxStreamData { id, max: v } | Frame::StreamDataBlocked { id, limit: v } => {
+                varint_len(id.0)? + varint_len(*v)?
+            }
+            Frame::Close(close) => {
+                let raw = match close.code {
+                    CloseCode::Transport(c) => c.0,
+                    CloseCode::Application(c) => c,
+                };
+                varint_len(raw)? + varint_len(close.reason.0.len() as u64)? + close.reason.0.len()
+            }
+            Frame::Stream(s) => s.encoded_len()?,
+            Frame::Hello(h) => {
+                4 + varint_len(h.capabilities.bits())? + token_len(&h.token)? + h.params.encoded_len()?
+            }
+            Frame::Accept(a) => {
+                if a.version == 0 {
+                    return Err(Violation::InvalidVersionRange { min: 0, max: 0 });
+                }
+                2 + varint_len(a.capabilities.bits())? + a.params.encoded_len()?
+            }
+            Frame::Reject(r) => varint_len(r.reason.0)? + 4,
+            Frame::Retry(r) => {
+                if r.token.is_empty() {
+                    return Err(Violation::EmptyToken);
+                }
+                token_len(&r.token)?
+            }
+        };
+        Ok(varint_len(self.frame_type())? + body)
+    }
+
+    /// Writes the frame. Callers check [`Frame::encoded_len`] first (the packet writer
+    /// does), so that a frame that does not fit leaves nothing behind.
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        if let Frame::Padding(n) = self {
+            return w.zeros(*n);
+        }
+        w.varint(self.frame_type())?;
+        match self {
+            Frame::Padding(_) | Frame::Ping => {}
+            Frame::Ack(ack) => ack.write(w)?,
+            Frame::ResetStream { id, code, final_size } => {
+                w.varint(id.0)?;
+                w.varint(*code)?;
+                w.varint(*final_size)?;
+            }
+            Frame::StopSending { id, code } => {
+                w.varint(id.0)?;
+                w.varint(*code)?;
+            }
+            Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
+                w.varint(*v)?
+            }
+            Frame::MaxStreamData { id, max: v } | Frame::StreamDataBlocked { id, limit: v } => {
+                w.varint(id.0)?;
+                w.varint(*v)?;
+            }
+            Frame::Close(close) => {
+                w.varint(match close.code {
+                    CloseCode::Transport(c) => c.0,
+                    CloseCode::Application(c) => c,
+                })?;
+                w.varint(close.reason.0.len() as u64)?;
+                w.put(&close.reason.0)?;
+            }
+            Frame::Stream(s) => s.write(w)?,
+            Frame::Hello(h) => {
+                h.versions.write(w)?;
+                w.varint(h.capabilities.bits())?;
+                w.varint(h.token.len() as u64)?;
+                w.put(&h.token)?;
+                h.params.write(w)?;
+            }
+            Frame::Accept(a) => {
+                w.u16(a.version)?;
+                w.varint(a.capabilities.bits())?;
+                a.params.write(w)?;
+            }
+            Frame::Reject(r) => {
+                w.varint(r.reason.0)?;
+                r.versions.write(w)?;
+            }
+            Frame::Retry(r) => {
+                w.varint(r.token.len() as u64)?;
+                w.put(&r.token)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes bytes as lower-case hex, eliding after 32 bytes (`0a0b…(+100 bytes)`); `-` if empty.
+pub(crate) struct Hex<'a>(pub &'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOWN: usize = 32;
+        if self.0.is_empty() {
+            return f.write_str("-");
+        }
+        for b in self.0.iter().take(SHOWN) {
+            write!(f, "{b:02x}")?;
+        }
+        if self.0.len() > SHOWN {
+            write!(f, "…(+{} bytes)", self.0.len() - SHOWN)?;
+        }
+        Ok(())
+    }
+}
+
+/// One line per frame, in the text form spec/vectors/README.md documents, for example
+/// `STREAM id=4 offset=0 len=5 fin total=5 label=/eth/68 data=68656c6c6f`.
+impl fmt::Display for Frame {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Frame::Padding(n) => write!(f, "PADDING len={n}"),
+            Frame::Ping => f.write_str("PING"),
+            Frame::Ack(a) => {
+                write!(f, "ACK delay={}us owd={} ranges=", a.ack_delay, a.one_way_delay)?;
+                for (i, r) in a.ranges.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { "," };
+                    write!(f, "{sep}{}..={}", r.smallest, r.largest)?;
+                }
+                Ok(())
+            }
+            Frame::ResetStream { id, code, final_size } => {
+                write!(f, "RESET_STREAM id={id} code={code} final_size={final_size}")
+            }
+            Frame::StopSending { id, code } => write!(f, "STOP_SENDING id={id} code={code}"),
+            Frame::MaxData(v) => write!(f, "MAX_DATA max={v}"),
+            Frame::MaxStreamData { id, max } => write!(f, "MAX_STREAM_DATA id={id} max={max}"),
+            Frame::MaxStreams(v) => write!(f, "MAX_STREAMS max={v}"),
+            Frame::DataBlocked(v) => write!(f, "DATA_BLOCKED limit={v}"),
+            Frame::StreamDataBlocked { id, limit } => write!(f, "STREAM_DATA_BLOCKED id={id} limit={limit}"),
+            Frame::StreamsBlocked(v) => write!(f, "STREAMS_BLOCKED limit={v}"),
+            Frame::Close(c) => match c.code {
+                CloseCode::Transport(code) => write!(f, "CLOSE code={code} reason={:?}", c.reason.as_str()),
+                CloseCode::Application(code) => {
+                    write!(f, "APPLICATION_CLOSE code={code} reason={:?}", c.reason.as_str())
+                }
+            },
+            Frame::Stream(s) => {
+                write!(f, "STREAM id={} offset={} len={}", s.id, s.offset, s.data.len())?;
+                if s.fin {
+                    f.write_str(" fin")?;
+                }
+                if let Some(total) = s.total_len {
+                    write!(f, " total={total}")?;
+                }
+                if let Some(label) = &s.label {
+                    write!(f, " label={label}")?;
+                }
+                write!(f, " data={}", Hex(&s.data))
+            }
+            Frame::Hello(h) => write!(
+                f,
+                "HELLO versions={} caps={} token={} params={}",
+                h.versions,
+                h.capabilities,
+                Hex(&h.token),
+                h.params
+            ),
+            Frame::Accept(a) => write!(
+                f,
+                "ACCEPT version={} caps={} params={}",
+                a.version, a.capabilities, a.params
+            ),
+            Frame::Reject(r) => write!(f, "REJECT reason={} versions={}", r.reason, r.versions),
+            Frame::Retry(r) => write!(f, "RETRY token={}", Hex(&r.token)),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The wire format, version 1: zero-copy decoding and exact encoding of weir datagrams.
+//!
+//! spec/protocol.md is the source of truth; section numbers below and in each item's docs
+//! point into it. Inputs are untrusted bytes from the network; outputs are validated
+//! representations whose payload fields are [`bytes::Bytes`] slices of the datagram, or a
+//! typed [`DecodeError`]. No input can make this module panic or allocate more than a
+//! bounded amount (ACK ranges beyond four inline, VERSION_REJECT ranges beyond two).
+//!
+//! - [`decode`] / [`Packet::decode`]: a datagram in, a validated [`Packet`] out; iterate its
+//!   frames with [`Packet::frames`].
+//! - [`PacketWriter`]: header, frames while they fit, trailer, into a caller's buffer.
+//! - [`Invariant::parse`]: the version-independent start of any datagram, for routing.
+//!
+//! | part | module | spec |
+//! | --- | --- | --- |
+//! | varints | [`varint`] | §2.1 |
+//! | header, packet number, trailer | `packet` | §3 |
+//! | frames | `frame` | §4 |
+//! | handshake parameters | `params` | §4.13-§4.16 |
+
+mod cursor;
+mod error;
+mod frame;
+mod ids;
+mod packet;
+mod params;
+pub mod varint;
+
+pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
+pub use frame::{
+    types as frame_types, Accept, Ack, AckRange, Close, CloseCode, Frame, Hello, Label, Reason, Reject,
+    RejectReason, Retry, StreamFrame, TransportErrorCode,
+};
+pub use ids::{ConnectionId, PacketType, Side, StreamId};
+pub use packet::{
+    decode, encode_packet, expand_packet_number, Datagram, Frames, Header, Invariant, Packet, PacketKind,
+    PacketNumberLen, PacketWriter, VersionReject, FLAG_LONG, MAX_PACKET_NUMBER,
+};
+pub use params::{Capabilities, TransportParams, VersionRange, MAX_ACK_DELAY_MS};
+
+/// The wire version this codec speaks.
+pub const VERSION_1: u16 = 1;
+/// The smallest datagram every path must carry and every endpoint must accept; datagrams
+/// carrying HELLO are padded to at least this (spec/protocol.md §3.7).
+pub const MIN_DATAGRAM_SIZE: usize = 1200;
+/// The largest UDP payload (65,535 - 8 bytes of UDP header): no datagram may exceed it.
+pub const MAX_DATAGRAM_SIZE: usize = 65_527;
+/// Bytes of the integrity trailer (CRC-32) that ends every datagram (spec/protocol.md §3.5).
+pub const TRAILER_LEN: usize = 4;
+/// Most ranges an ACK frame carries (spec/protocol.md §4.3).
+pub const MAX_ACK_RANGES: usize = 64;
+/// Longest stream label, in bytes (spec/protocol.md §4.12).
+pub const MAX_LABEL_LEN: usize = 128;
+/// Longest address-validation token, in bytes (spec/protocol.md §4.13, §4.16).
+pub const MAX_TOKEN_LEN: usize = 128;
+/// Longest CLOSE reason, in bytes (spec/protocol.md §4.11).
+pub const MAX_REASON_LEN: usize = 256;
+/// Most version ranges in a VERSION_REJECT (spec/protocol.md §3.6).
+pub const MAX_VERSION_RANGES: usize = 16;

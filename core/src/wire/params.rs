@@ -1,0 +1,393 @@
+//! What the handshake negotiates: version ranges, capabilities and transport parameters
+//! (spec/protocol.md §4.13-§4.16).
+
+use core::fmt;
+
+use bytes::Bytes;
+
+use super::cursor::{varint_len, Reader, Writer};
+use super::error::{DecodeError, EncodeError, Field, Violation};
+use super::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE};
+
+/// An inclusive range of wire versions, `min..=max`, never empty and never containing 0
+/// (version 0 is the version-independent VERSION_REJECT, spec/protocol.md §3.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VersionRange {
+    min: u16,
+    max: u16,
+}
+
+impl VersionRange {
+    /// `min..=max`, or the typed violation if it is empty or includes version 0.
+    pub const fn new(min: u16, max: u16) -> Result<Self, Violation> {
+        if min == 0 || min > max {
+            return Err(Violation::InvalidVersionRange { min, max });
+        }
+        Ok(VersionRange { min, max })
+    }
+
+    /// The range holding only `version` (which must not be 0).
+    pub const fn single(version: u16) -> Result<Self, Violation> {
+        Self::new(version, version)
+    }
+
+    /// Lowest version in the range.
+    pub const fn min(self) -> u16 {
+        self.min
+    }
+
+    /// Highest version in the range.
+    pub const fn max(self) -> u16 {
+        self.max
+    }
+
+    /// Whether `version` is in the range.
+    pub const fn contains(self, version: u16) -> bool {
+        self.min <= version && version <= self.max
+    }
+
+    /// The highest version both ranges contain, if any: the version negotiation rule of
+    /// spec/protocol.md §4.13.
+    pub fn highest_common(self, other: VersionRange) -> Option<u16> {
+        let hi = self.max.min(other.max);
+        (hi >= self.min.max(other.min)).then_some(hi)
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        let min = r.u16(Field::VersionRange)?;
+        let max = r.u16(Field::VersionRange)?;
+        Ok(VersionRange::new(min, max)?)
+    }
+
+    pub(crate) fn write(self, w: &mut Writer) -> Result<(), EncodeError> {
+        w.u16(self.min)?;
+        w.u16(self.max)
+    }
+}
+
+impl fmt::Display for VersionRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}..={}", self.min, self.max)
+    }
+}
+
+/// A set of optional protocol features (spec/protocol.md §4.13): a bit set carried as a
+/// varint. Bits this version does not define are kept as received, so an endpoint can
+/// intersect sets without understanding every bit, and ignored otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Capabilities(u64);
+
+impl Capabilities {
+    /// No optional feature.
+    pub const NONE: Capabilities = Capabilities(0);
+    /// The endpoint delivers stream bytes as soon as they are contiguous, not only whole
+    /// messages (Freenet's streaming mode).
+    pub const STREAMING: Capabilities = Capabilities(1 << 0);
+    /// The endpoint can relay a stream to other connections without reassembling it.
+    pub const PIPING: Capabilities = Capabilities(1 << 1);
+    /// Every capability wire version 1 defines.
+    pub const ALL_V1: Capabilities = Capabilities(0b11);
+
+    /// The set with exactly these bits. Only bits below 2^62 fit on the wire; higher bits
+    /// are dropped.
+    pub const fn from_bits(bits: u64) -> Self {
+        Capabilities(bits & super::varint::MAX)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether every capability in `other` is in `self`.
+    pub const fn contains(self, other: Capabilities) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// Capabilities in both sets: what a negotiated connection may use.
+    pub const fn intersection(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 & other.0)
+    }
+
+    /// Capabilities in either set.
+    pub const fn union(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 | other.0)
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(Capabilities(r.varint(Field::Capabilities)?))
+    }
+}
+
+impl fmt::Display for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
+/// Transport parameters a peer announces in HELLO or ACCEPT (spec/protocol.md §4.14): what
+/// it is willing to receive. `None` means "not sent": the receiver uses the default the
+/// spec gives for that parameter.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TransportParams {
+    /// 0x01: initial connection-wide credit in bytes (MAX_DATA before any frame).
+    pub max_data: Option<u64>,
+    /// 0x02: initial credit in bytes of every stream the peer opens.
+    pub max_stream_data: Option<u64>,
+    /// 0x03: how many streams the peer may open before a MAX_STREAMS.
+    pub max_streams: Option<u64>,
+    /// 0x04: largest UDP payload the sender of the parameter accepts (1200..=65527).
+    pub max_datagram_size: Option<u16>,
+    /// 0x05: idle timeout in milliseconds (0: none).
+    pub idle_timeout_ms: Option<u64>,
+    /// 0x06: the longest the sender of the parameter delays an ACK, in milliseconds (< 2^14).
+    pub max_ack_delay_ms: Option<u64>,
+    /// Parameters this version does not define, exactly as received: id-length-value
+    /// entries in ascending id order, none with a known id. Kept so that a decoded HELLO
+    /// re-encodes to the same bytes; empty in parameters built locally.
+    pub unknown: Bytes,
+}
+
+/// The highest transport parameter id version 1 defines; ids above it are unknown.
+const LAST_KNOWN_ID: u64 = 0x06;
+
+/// Largest `max_ack_delay_ms` allowed, as in RFC 9000 §18.2.
+pub const MAX_ACK_DELAY_MS: u64 = (1 << 14) - 1;
+
+impl TransportParams {
+    /// The parameters in wire order: (id, value).
+    fn entries(&self) -> [(u64, Option<u64>); 6] {
+        [
+            (0x01, self.max_data),
+            (0x02, self.max_stream_data),
+            (0x03, self.max_streams),
+            (0x04, self.max_datagram_size.map(u64::from)),
+            (0x05, self.idle_timeout_ms),
+            (0x06, self.max_ack_delay_ms),
+        ]
+    }
+
+    fn check(id: u64, value: u64) -> Result<(), Violation> {
+        let ok = match id {
+            0x04 => (MIN_DATAGRAM_SIZE as u64..=MAX_DATAGRAM_SIZE as u64).contains(&value),
+            0x06 => value <= MAX_ACK_DELAY_MS,
+            _ => true,
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Violation::InvalidTransportParameter { id })
+        }
+    }
+
+    /// Size of the TLV list, without its length prefix.
+    fn body_len(&self) -> Result<usize, Violation> {
+        let mut len = 0;
+        for (id, value) in self.entries() {
+            if let Some(v) = value {
+                Self::check(id, v)?;
+                let vlen = varint_len(v)?;
+                len += varint_len(id)? + varint_len(vlen as u64)? + vlen;
+            }
+        }
+        Ok(len + self.unknown.len())
+    }
+
+    /// Size on the wire, length prefix included.
+    pub(crate) fn encoded_len(&self) -> Result<usize, Violation> {
+        self.check_unknown()?;
+        let body = self.body_len()?;
+        Ok(varint_len(body as u64)? + body)
+    }
+
+    pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
+        w.varint(self.body_len()? as u64)?;
+        for (id, value) in self.entries() {
+            if let Some(v) = value {
+                w.varint(id)?;
+                w.varint(varint_len(v)? as u64)?;
+                w.varint(v)?;
+            }
+        }
+        // Unknown ids are all above the known ones, so they come last.
+        w.put(&self.unknown)
+    }
+
+    /// Checks `unknown` is well-formed entries with ascending ids above every known id.
+    fn check_unknown(&self) -> Result<(), Violation> {
+        let mut r = Reader::new(self.unknown.clone());
+        let mut last = LAST_KNOWN_ID;
+        while !r.is_empty() {
+            let id = r
+                .varint(Field::TransportParameters)
+                .map_err(|_| Violation::InvalidTransportParameter { id: last })?;
+            if id <= last {
+                return Err(Violation::TransportParameterOrder { id });
+            }
+            r.prefixed(Field::TransportParameters)
+                .map_err(|_| Violation::InvalidTransportParameter { id })?;
+            last = id;
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        let mut block = Reader::new(r.prefixed(Field::TransportParameters)?);
+        let mut params = TransportParams::default();
+        let mut last_id = 0;
+        while !block.is_empty() {
+            let entry = block.clone();
+            let id = block.varint(Field::TransportParameters)?;
+            if id <= last_id {
+                // Id 0 is reserved, so this also refuses it.
+                return Err(Violation::TransportParameterOrder { id }.into());
+            }
+            last_id = id;
+            if id > LAST_KNOWN_ID {
+                // Unknown parameters are kept as received and otherwise ignored (a later
+                // version may define them). Ids ascend, so every entry from here on is
+                // unknown too: check their framing and keep them as one slice.
+                params.unknown = entry.slice_rest(0, entry.remaining());
+                params.check_unknown()?;
+                return Ok(params);
+            }
+            let mut value = Reader::new(block.prefixed(Field::TransportParameters)?);
+            let v = Self::known_value(id, &mut value)?;
+            match id {
+                0x01 => params.max_data = Some(v),
+                0x02 => params.max_stream_data = Some(v),
+                0x03 => params.max_streams = Some(v),
+                // check() bounded it to 1200..=65527, so it fits a u16.
+                0x04 => params.max_datagram_size = Some(v as u16),
+                0x05 => params.idle_timeout_ms = Some(v),
+                _ => params.max_ack_delay_ms = Some(v),
+            }
+        }
+        Ok(params)
+    }
+
+    /// A known parameter's value: exactly one varint filling the TLV value, within bounds.
+    fn known_value(id: u64, value: &mut Reader) -> Result<u64, DecodeError> {
+        let invalid = Violation::InvalidTransportParameter { id };
+        let v = value.varint(Field::TransportParameters).map_err(|_| invalid)?;
+        if !value.is_empty() {
+            return Err(invalid.into());
+        }
+        Self::check(id, v)?;
+        Ok(v)
+    }
+}
+
+/// `{max_data=1048576,idle_timeout_ms=30000}`: present parameters only, in wire order.
+impl fmt::Display for TransportParams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const NAMES: [&str; 6] = [
+            "max_data",
+            "max_stream_data",
+            "max_streams",
+            "max_datagram_size",
+            "idle_timeout_ms",
+            "max_ack_delay_ms",
+        ];
+        f.write_str("{")?;
+        let mut first = true;
+        for ((_, value), name) in self.entries().iter().zip(NAMES) {
+            if let Some(v) = value {
+                if !first {
+                    f.write_str(",")?;
+                }
+                first = false;
+                write!(f, "{name}={v}")?;
+            }
+        }
+        f.write_str("}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[test]
+    fn version_ranges_reject_empty_and_zero() {
+        assert!(VersionRange::new(2, 1).is_err());
+        assert!(VersionRange::new(0, 3).is_err());
+        assert!(VersionRange::single(1).is_ok());
+    }
+
+    #[test]
+    fn highest_common_version() {
+        let r = |a, b| VersionRange::new(a, b).unwrap();
+        assert_eq!(r(1, 3).highest_common(r(2, 5)), Some(3));
+        assert_eq!(r(1, 1).highest_common(r(1, 1)), Some(1));
+        assert_eq!(r(1, 2).highest_common(r(3, 4)), None);
+        assert_eq!(r(3, 4).highest_common(r(1, 2)), None);
+    }
+
+    #[test]
+    fn capabilities_intersect() {
+        let a = Capabilities::STREAMING.union(Capabilities::PIPING);
+        assert_eq!(a, Capabilities::ALL_V1);
+        assert_eq!(a.intersection(Capabilities::PIPING), Capabilities::PIPING);
+        assert!(a.contains(Capabilities::STREAMING));
+        assert!(!Capabilities::PIPING.contains(a));
+        assert_eq!(
+            Capabilities::from_bits(u64::MAX).bits(),
+            super::super::varint::MAX
+        );
+    }
+
+    fn decode(bytes: &'static [u8]) -> Result<TransportParams, DecodeError> {
+        TransportParams::read(&mut Reader::new(Bytes::from_static(bytes)))
+    }
+
+    #[test]
+    fn unknown_parameters_are_skipped_and_order_is_enforced() {
+        // id 0x01 = 5, then unknown id 0x20 with a 2-byte opaque value.
+        let p = decode(&[7, 0x01, 1, 5, 0x20, 2, 0xaa, 0xbb]).unwrap();
+        assert_eq!(p.max_data, Some(5));
+        assert_eq!(&p.unknown[..], &[0x20, 2, 0xaa, 0xbb]);
+        let mut buf = [0u8; 8];
+        let mut w = Writer::new(&mut buf);
+        p.write(&mut w).unwrap();
+        assert_eq!(w.written(), &[7, 0x01, 1, 5, 0x20, 2, 0xaa, 0xbb]);
+        // Id 0 is reserved.
+        assert_eq!(
+            decode(&[3, 0x00, 1, 5]),
+            Err(Violation::TransportParameterOrder { id: 0 }.into())
+        );
+        // Unknown entries must be framed correctly too.
+        assert_eq!(
+            decode(&[4, 0x20, 5, 0xaa, 0xbb]),
+            Err(Violation::InvalidTransportParameter { id: 0x20 }.into())
+        );
+        assert_eq!(
+            decode(&[6, 0x02, 1, 5, 0x01, 1, 5]),
+            Err(Violation::TransportParameterOrder { id: 1 }.into())
+        );
+        assert_eq!(
+            decode(&[6, 0x01, 1, 5, 0x01, 1, 5]),
+            Err(Violation::TransportParameterOrder { id: 1 }.into())
+        );
+    }
+
+    #[test]
+    fn known_parameters_are_checked() {
+        // max_datagram_size below 1200.
+        assert_eq!(
+            decode(&[4, 0x04, 2, 0x43, 0xe8]),
+            Err(Violation::InvalidTransportParameter { id: 4 }.into())
+        );
+        // A value with trailing bytes inside its TLV.
+        assert_eq!(
+            decode(&[4, 0x01, 2, 5, 0]),
+            Err(Violation::InvalidTransportParameter { id: 1 }.into())
+        );
+        // A length prefix beyond the datagram.
+        assert_eq!(
+            decode(&[9, 0x01]),
+            Err(DecodeError::Truncated(Field::TransportParameters))
+        );
+    }
+}
