@@ -320,7 +320,7 @@ impl StreamFrame {
             len += varint_len(total)?;
         }
         if let Some(label) = &self.label {
-            len += 1 + label.0.len();
+            len += varint_len(label.0.len() as u64)? + label.0.len();
         }
         Ok(len + varint_len(self.data.len() as u64)? + self.data.len())
     }
@@ -742,7 +742,7 @@ impl Frame {
                     max: MAX_TOKEN_LEN as u64,
                 });
             }
-            Ok(1 + token.len())
+            Ok(varint_len(token.len() as u64)? + token.len())
         };
         let body = match self {
             Frame::Padding(n) => return Ok(*n),
