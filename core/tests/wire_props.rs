@@ -428,3 +428,28 @@ fn decoded_payloads_share_the_datagrams_memory() {
         "label is a slice of the datagram"
     );
 }
+
+#[test]
+fn datagrams_larger_than_a_udp_payload_are_refused() {
+    let mut bytes = vec![0x00, 0x01, 0x00];
+    bytes.extend_from_slice(&[7; 8]);
+    bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0x01]);
+    bytes.resize(MAX_DATAGRAM_SIZE + 1 - TRAILER_LEN, 0);
+    let crc = crc32(&bytes);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    let err = Packet::decode(Bytes::from(bytes.clone()), None).unwrap_err();
+    assert_eq!(
+        err,
+        DecodeError::Violation(Violation::LimitExceeded {
+            limit: Limit::DatagramSize,
+            value: MAX_DATAGRAM_SIZE as u64 + 1,
+            max: MAX_DATAGRAM_SIZE as u64
+        })
+    );
+    // One byte less is a valid PING packet with padding.
+    bytes.truncate(MAX_DATAGRAM_SIZE - TRAILER_LEN);
+    let crc = crc32(&bytes);
+    bytes.extend_from_slice(&crc.to_be_bytes());
+    let p = Packet::decode(Bytes::from(bytes), None).unwrap();
+    assert_eq!(p.frames().count(), 2);
+}

@@ -266,20 +266,17 @@ impl Packet {
         if invariant.version != VERSION_1 {
             return Err(DecodeError::UnknownVersion(invariant.version));
         }
-        let content_len = check_trailer(&datagram, invariant.len())?;
+        let number_len = PacketNumberLen::from_flags(flags);
+        let content_len = check_trailer(&datagram, invariant.len() + number_len.bytes() + 4)?;
         if flags & V1_RESERVED != 0 {
             return Err(DecodeError::ReservedBits(flags));
         }
-        let number_len = PacketNumberLen::from_flags(flags);
         let mut truncated = 0u64;
         for _ in 0..number_len.bytes() {
             truncated = (truncated << 8) | u64::from(r.u8(Field::PacketNumber)?);
         }
         let timestamp = r.u32(Field::Timestamp)?;
         let header_len = datagram.len() - r.remaining();
-        if header_len > content_len {
-            return Err(DecodeError::Truncated(Field::Trailer));
-        }
         let kind = match invariant.scid {
             Some(scid) => PacketKind::Handshake { scid },
             None => PacketKind::Data,

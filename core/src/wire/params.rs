@@ -278,7 +278,8 @@ impl TransportParams {
     }
 }
 
-/// `{max_data=1048576,idle_timeout_ms=30000}`: present parameters only, in wire order.
+/// `{max_data=1048576,idle_timeout_ms=30000,unknown=408002beef}`: present parameters only,
+/// in wire order, then the unknown entries in hex.
 impl fmt::Display for TransportParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const NAMES: [&str; 6] = [
@@ -299,6 +300,10 @@ impl fmt::Display for TransportParams {
                 first = false;
                 write!(f, "{name}={v}")?;
             }
+        }
+        if !self.unknown.is_empty() {
+            let sep = if first { "" } else { "," };
+            write!(f, "{sep}unknown={}", super::frame::Hex(&self.unknown))?;
         }
         f.write_str("}")
     }
