@@ -6,6 +6,9 @@
 //! cargo run -p weir-core --example gen_vectors > spec/vectors/v1.txt
 //! ```
 //!
+//! With `--corpus fuzz/corpus/decode_packet` it also writes every vector there as a seed of
+//! the `decode_packet` fuzz target.
+//!
 //! Valid vectors are encoded by the codec; invalid ones are put together byte by byte here
 //! (the codec refuses to write them) and sealed with a correct trailer unless the vector is
 //! about the trailer. `core/tests/vectors.rs` checks every vector against the codec.
@@ -25,10 +28,22 @@ const SERVER: ConnectionId = ConnectionId([0x5e, 0x27, 0xe2, 0, 0, 0, 0, 0x02]);
 
 struct Out {
     text: String,
+    /// With `--corpus DIR`: also write each vector as a seed of the `decode_packet` fuzz target.
+    corpus: Option<std::path::PathBuf>,
 }
 
 impl Out {
     fn vector(&mut self, name: &str, about: &str, largest: Option<u64>, bytes: &[u8]) {
+        if let Some(dir) = &self.corpus {
+            // The target's control byte (weir_core::fuzz::decode_packet): reseal the trailer
+            // after mutation, and a packet-number context near the vector's.
+            let mut seed = vec![match largest {
+                Some(n) => (((n >> 6).min(63) as u8) << 2) | 0b11,
+                None => 0b10,
+            }];
+            seed.extend_from_slice(bytes);
+            std::fs::write(dir.join(name), seed).unwrap();
+        }
         let t = &mut self.text;
         writeln!(t, "vector {name}").unwrap();
         writeln!(t, "about {about}").unwrap();
@@ -156,7 +171,16 @@ fn stream(id: u64, offset: u64, data: &'static [u8], fin: bool) -> Frame {
 }
 
 fn main() {
-    let mut out = Out { text: String::new() };
+    let args: Vec<String> = std::env::args().collect();
+    let corpus = match args.get(1).map(String::as_str) {
+        Some("--corpus") => Some(std::path::PathBuf::from(args.get(2).expect("--corpus DIR"))),
+        Some(other) => panic!("unknown argument {other}; usage: gen_vectors [--corpus DIR]"),
+        None => None,
+    };
+    let mut out = Out {
+        text: String::new(),
+        corpus,
+    };
     writeln!(
         out.text,
         "# weir wire format v1 test vectors. Format: spec/vectors/README.md."

@@ -8,13 +8,23 @@ use crate::wire::{self, Datagram, PacketWriter, MAX_DATAGRAM_SIZE};
 
 /// `decode_packet`: any bytes decode to a datagram or a typed error, never a panic; what
 /// decodes re-encodes to the same bytes and decodes to the same representation.
+///
+/// The first input byte is a control byte: bit 0 set gives the decoder a largest received
+/// packet number of `(byte >> 2) << 6` (so expansion is fuzzed too); bit 1 set rewrites the
+/// datagram's last 4 bytes with the correct CRC-32, so that mutations reach the frame parser
+/// instead of dying at the integrity check.
 pub fn decode_packet(data: &[u8]) {
-    // The first byte picks the packet-number context, so expansion is fuzzed too.
-    let (largest, datagram) = match data.split_first() {
-        Some((b, rest)) if b & 1 == 1 => (Some(u64::from(*b) << 5), rest),
-        Some((_, rest)) => (None, rest),
-        None => (None, data),
+    let Some((&control, datagram)) = data.split_first() else {
+        return;
     };
+    let largest = (control & 1 == 1).then(|| u64::from(control >> 2) << 6);
+    let mut datagram = datagram.to_vec();
+    if control & 2 == 2 && datagram.len() >= 4 {
+        let content = datagram.len() - 4;
+        let crc = crc32fast::hash(&datagram[..content]);
+        datagram[content..].copy_from_slice(&crc.to_be_bytes());
+    }
+    let datagram = &datagram[..];
     let bytes = Bytes::copy_from_slice(datagram);
     let Ok(decoded) = wire::decode(bytes.clone(), largest) else {
         return;

@@ -1,0 +1,37 @@
+//! Replays every committed fuzz corpus (fuzz/corpus/TARGET/*) through the target bodies in
+//! `weir_core::fuzz`, so that every seed and every crash turned regression runs in
+//! `cargo test`, without nightly or cargo-fuzz.
+#![cfg(feature = "fuzzing")]
+
+use std::path::Path;
+
+/// A fuzz target's body.
+type Body = fn(&[u8]);
+
+/// Each fuzz target by name, with its body.
+const TARGETS: &[(&str, Body)] = &[("decode_packet", weir_core::fuzz::decode_packet)];
+
+#[test]
+fn every_corpus_file_replays() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    for (name, body) in TARGETS {
+        let dir = root.join(name);
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert!(!files.is_empty(), "target {name} has no committed corpus");
+        for file in &files {
+            body(&std::fs::read(file).unwrap());
+        }
+    }
+    // Every directory under fuzz/corpus belongs to a target listed here.
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        assert!(
+            TARGETS.iter().any(|(t, _)| *t == name),
+            "corpus {name} has no replay entry"
+        );
+    }
+}
