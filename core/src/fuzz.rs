@@ -1,6 +1,9 @@
 //! Fuzz target bodies (feature `fuzzing`). The cargo-fuzz crate in `fuzz/` calls these;
 //! `cargo test` replays each target's committed corpus through them (core/tests/fuzz_corpus.rs),
 //! so they type-check and run in CI without a nightly toolchain.
+//!
+//! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
+//! panic on purpose. Nothing outside this feature-gated module calls them.
 
 use bytes::Bytes;
 

@@ -453,3 +453,95 @@ fn datagrams_larger_than_a_udp_payload_are_refused() {
     let p = Packet::decode(Bytes::from(bytes), None).unwrap();
     assert_eq!(p.frames().count(), 2);
 }
+
+fn data_header() -> Header {
+    Header {
+        kind: PacketKind::Data,
+        dcid: ConnectionId::from_u64(9),
+        number: 1,
+        number_len: PacketNumberLen::One,
+        timestamp: 0,
+    }
+}
+
+#[test]
+fn the_writer_refuses_what_the_decoder_would() {
+    let mut buf = [0u8; MIN_DATAGRAM_SIZE];
+    // An empty packet, also when the only frame is zero bytes of padding.
+    let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
+    w.push(&Frame::Padding(0)).unwrap();
+    assert_eq!(w.finish(), Err(EncodeError::Violation(Violation::EmptyPacket)));
+    // A handshake frame in a data packet.
+    let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
+    let retry = Frame::Retry(Retry { token: Bytes::from_static(b"t") });
+    assert_eq!(
+        w.push(&retry),
+        Err(EncodeError::Violation(Violation::FrameNotAllowed {
+            frame_type: frame_types::RETRY,
+            packet: PacketType::Data
+        }))
+    );
+    // A HELLO not padded to 1200 bytes.
+    let handshake = Header { kind: PacketKind::Handshake { scid: ConnectionId::from_u64(1) }, ..data_header() };
+    let mut w = PacketWriter::new(&mut buf, &handshake).unwrap();
+    w.push(&Frame::Hello(Hello {
+        versions: VersionRange::single(1).unwrap(),
+        capabilities: Capabilities::NONE,
+        token: Bytes::new(),
+        params: TransportParams::default(),
+    }))
+    .unwrap();
+    assert!(matches!(w.finish(), Err(EncodeError::Violation(Violation::HelloTooShort { .. }))));
+}
+
+#[test]
+fn a_frame_that_does_not_fit_leaves_the_datagram_as_it_was() {
+    let mut buf = [0u8; 64];
+    let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
+    w.push(&Frame::Ping).unwrap();
+    let room = w.remaining();
+    let big = Frame::Stream(StreamFrame {
+        id: StreamId(0),
+        offset: 0,
+        data: Bytes::from(vec![1u8; 100]),
+        fin: false,
+        total_len: None,
+        label: None,
+    });
+    assert!(matches!(w.push(&big), Err(EncodeError::BufferTooSmall { available, .. }) if available == room));
+    assert_eq!(w.remaining(), room);
+    let len = w.finish().unwrap();
+    let p = Packet::decode(Bytes::copy_from_slice(&buf[..len]), Some(0)).unwrap();
+    assert_eq!(p.frames().collect::<Vec<_>>(), vec![Frame::Ping]);
+}
+
+#[test]
+fn pad_to_gives_the_exact_datagram_size() {
+    let mut buf = [0u8; MIN_DATAGRAM_SIZE];
+    let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
+    w.push(&Frame::Ping).unwrap();
+    w.pad_to(MIN_DATAGRAM_SIZE).unwrap();
+    assert_eq!(w.remaining(), 0);
+    assert_eq!(w.finish().unwrap(), MIN_DATAGRAM_SIZE);
+    // A buffer too small for the header and trailer is refused up front.
+    assert!(matches!(
+        PacketWriter::new(&mut buf[..10], &data_header()),
+        Err(EncodeError::BufferTooSmall { needed: 20, available: 10 })
+    ));
+}
+
+#[test]
+fn the_invariant_header_routes_any_version() {
+    // A datagram of a future version: only the invariant part is read.
+    let mut bytes = vec![0x00, 0x07, 0x80];
+    bytes.extend_from_slice(&[1; 8]);
+    bytes.extend_from_slice(&[2; 8]);
+    bytes.extend_from_slice(b"whatever version 7 puts here");
+    let inv = Invariant::parse(&bytes).unwrap();
+    assert_eq!(inv.version, 7);
+    assert_eq!(inv.dcid, ConnectionId([1; 8]));
+    assert_eq!(inv.scid, Some(ConnectionId([2; 8])));
+    assert_eq!(inv.len(), 19);
+    assert_eq!(decode(Bytes::from(bytes), None), Err(DecodeError::UnknownVersion(7)));
+    assert_eq!(Invariant::parse(&[0, 1, 0x80, 1, 2]), Err(DecodeError::Truncated(Field::DestinationCid)));
+}

@@ -167,6 +167,8 @@ impl Ack {
         Ok(len)
     }
 
+    /// Callers have passed [`Ack::encoded_len`], whose `check` makes the indexing and the
+    /// subtractions here safe.
     fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
         let first = self.ranges[0];
         w.varint(first.largest)?;
