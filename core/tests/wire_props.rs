@@ -473,7 +473,9 @@ fn the_writer_refuses_what_the_decoder_would() {
     assert_eq!(w.finish(), Err(EncodeError::Violation(Violation::EmptyPacket)));
     // A handshake frame in a data packet.
     let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
-    let retry = Frame::Retry(Retry { token: Bytes::from_static(b"t") });
+    let retry = Frame::Retry(Retry {
+        token: Bytes::from_static(b"t"),
+    });
     assert_eq!(
         w.push(&retry),
         Err(EncodeError::Violation(Violation::FrameNotAllowed {
@@ -482,7 +484,12 @@ fn the_writer_refuses_what_the_decoder_would() {
         }))
     );
     // A HELLO not padded to 1200 bytes.
-    let handshake = Header { kind: PacketKind::Handshake { scid: ConnectionId::from_u64(1) }, ..data_header() };
+    let handshake = Header {
+        kind: PacketKind::Handshake {
+            scid: ConnectionId::from_u64(1),
+        },
+        ..data_header()
+    };
     let mut w = PacketWriter::new(&mut buf, &handshake).unwrap();
     w.push(&Frame::Hello(Hello {
         versions: VersionRange::single(1).unwrap(),
@@ -491,7 +498,10 @@ fn the_writer_refuses_what_the_decoder_would() {
         params: TransportParams::default(),
     }))
     .unwrap();
-    assert!(matches!(w.finish(), Err(EncodeError::Violation(Violation::HelloTooShort { .. }))));
+    assert!(matches!(
+        w.finish(),
+        Err(EncodeError::Violation(Violation::HelloTooShort { .. }))
+    ));
 }
 
 #[test]
@@ -526,7 +536,10 @@ fn pad_to_gives_the_exact_datagram_size() {
     // A buffer too small for the header and trailer is refused up front.
     assert!(matches!(
         PacketWriter::new(&mut buf[..10], &data_header()),
-        Err(EncodeError::BufferTooSmall { needed: 20, available: 10 })
+        Err(EncodeError::BufferTooSmall {
+            needed: 20,
+            available: 10
+        })
     ));
 }
 
@@ -542,6 +555,12 @@ fn the_invariant_header_routes_any_version() {
     assert_eq!(inv.dcid, ConnectionId([1; 8]));
     assert_eq!(inv.scid, Some(ConnectionId([2; 8])));
     assert_eq!(inv.len(), 19);
-    assert_eq!(decode(Bytes::from(bytes), None), Err(DecodeError::UnknownVersion(7)));
-    assert_eq!(Invariant::parse(&[0, 1, 0x80, 1, 2]), Err(DecodeError::Truncated(Field::DestinationCid)));
+    assert_eq!(
+        decode(Bytes::from(bytes), None),
+        Err(DecodeError::UnknownVersion(7))
+    );
+    assert_eq!(
+        Invariant::parse(&[0, 1, 0x80, 1, 2]),
+        Err(DecodeError::Truncated(Field::DestinationCid))
+    );
 }
