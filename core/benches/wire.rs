@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
-use smallvec::SmallVec;
 use weir_core::wire::*;
 
 fn header(number: u64) -> Header {
@@ -34,7 +33,7 @@ fn full_stream_frame(payload: &Bytes) -> Frame {
 }
 
 fn ack_32_ranges() -> Frame {
-    let mut ranges = SmallVec::new();
+    let mut ranges = Vec::new();
     let mut hi = 100_000u64;
     for _ in 0..32 {
         ranges.push(AckRange {
@@ -44,7 +43,7 @@ fn ack_32_ranges() -> Frame {
         hi -= 30;
     }
     Frame::Ack(Ack {
-        ranges,
+        ranges: AckRanges::new(ranges).unwrap(),
         ack_delay: 1_000,
         one_way_delay: 42,
     })

@@ -236,10 +236,11 @@ fn main() {
         params: params(),
     });
     let ack0 = Frame::Ack(Ack {
-        ranges: smallvec![AckRange {
+        ranges: AckRanges::new([AckRange {
             smallest: 0,
-            largest: 0
-        }],
+            largest: 0,
+        }])
+        .unwrap(),
         ack_delay: 120,
         one_way_delay: 0x0001_2345,
     });
@@ -310,20 +311,21 @@ fn main() {
             "ack-ranges",
             "ACK of 2..=3, 5..=9 and 100..=120, 250us ack delay",
             Frame::Ack(Ack {
-                ranges: smallvec![
+                ranges: AckRanges::new([
                     AckRange {
                         smallest: 100,
-                        largest: 120
+                        largest: 120,
                     },
                     AckRange {
                         smallest: 5,
-                        largest: 9
+                        largest: 9,
                     },
                     AckRange {
                         smallest: 2,
-                        largest: 3
+                        largest: 3,
                     },
-                ],
+                ])
+                .unwrap(),
                 ack_delay: 250,
                 one_way_delay: 0xfffe_0001,
             }),
@@ -451,10 +453,11 @@ fn main() {
             &data_header(41, one),
             &[
                 Frame::Ack(Ack {
-                    ranges: smallvec![AckRange {
+                    ranges: AckRanges::new([AckRange {
                         smallest: 30,
-                        largest: 33
-                    }],
+                        largest: 33,
+                    }])
+                    .unwrap(),
                     ack_delay: 0,
                     one_way_delay: 77,
                 }),

@@ -4,7 +4,6 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use smallvec::SmallVec;
 use weir_core::wire::*;
 
 fn cid() -> impl Strategy<Value = ConnectionId> {
@@ -33,7 +32,7 @@ fn ack() -> impl Strategy<Value = Ack> {
         any::<u32>(),
     )
         .prop_map(|(largest, steps, ack_delay, one_way_delay)| {
-            let mut ranges = SmallVec::new();
+            let mut ranges = Vec::new();
             let first_len = largest.min(500);
             ranges.push(AckRange {
                 smallest: largest - first_len,
@@ -52,7 +51,7 @@ fn ack() -> impl Strategy<Value = Ack> {
                 smallest = lo;
             }
             Ack {
-                ranges,
+                ranges: AckRanges::new(ranges).expect("valid ranges"),
                 ack_delay,
                 one_way_delay,
             }

@@ -8,14 +8,14 @@
 use core::fmt;
 
 use bytes::Bytes;
-use smallvec::SmallVec;
 
+use super::ack::Ack;
 use super::cursor::{varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
 use super::varint;
-use super::{MAX_ACK_RANGES, MAX_LABEL_LEN, MAX_REASON_LEN, MAX_TOKEN_LEN};
+use super::{MAX_LABEL_LEN, MAX_REASON_LEN, MAX_TOKEN_LEN};
 
 /// Frame type numbers (spec/protocol.md §4, table 2).
 pub mod types {
@@ -61,127 +61,6 @@ pub mod types {
     pub const REJECT: u64 = 0x22;
     /// Server asks the client to prove its address.
     pub const RETRY: u64 = 0x23;
-}
-
-/// One range of acknowledged packet numbers, both ends included.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct AckRange {
-    /// Lowest packet number acknowledged by this range.
-    pub smallest: u64,
-    /// Highest packet number acknowledged by this range.
-    pub largest: u64,
-}
-
-/// ACK (spec/protocol.md §4.3).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Ack {
-    /// Acknowledged ranges, highest first, separated by at least one missing packet number.
-    /// Between 1 and [`MAX_ACK_RANGES`] of them.
-    pub ranges: SmallVec<[AckRange; 4]>,
-    /// Microseconds between receiving the largest acknowledged packet and sending this ACK.
-    pub ack_delay: u64,
-    /// The acknowledger's receive timestamp of the largest acknowledged packet minus that
-    /// packet's sender timestamp, modulo 2^32: a one-way delay sample offset by the two
-    /// clocks' difference (spec/protocol.md §4.3, for LEDBAT).
-    pub one_way_delay: u32,
-}
-
-impl Ack {
-    /// The largest packet number acknowledged.
-    pub fn largest(&self) -> u64 {
-        self.ranges.first().map_or(0, |r| r.largest)
-    }
-
-    /// Checks the ranges: non-empty, each `smallest <= largest`, descending with gaps.
-    fn check(&self) -> Result<(), Violation> {
-        if self.ranges.len() > MAX_ACK_RANGES {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::AckRanges,
-                value: self.ranges.len() as u64,
-                max: MAX_ACK_RANGES as u64,
-            });
-        }
-        let first = self.ranges.first().ok_or(Violation::InvalidAckRange)?;
-        if first.largest > varint::MAX {
-            return Err(Violation::InvalidAckRange);
-        }
-        let mut prev: Option<AckRange> = None;
-        for r in &self.ranges {
-            let below_prev = prev.is_none_or(|p| r.largest.checked_add(2).is_some_and(|l| l <= p.smallest));
-            if r.smallest > r.largest || !below_prev {
-                return Err(Violation::InvalidAckRange);
-            }
-            prev = Some(*r);
-        }
-        Ok(())
-    }
-
-    /// Yields (gap, length) pairs after the first range, as RFC 9000 §19.3.1 encodes them.
-    fn gaps(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.ranges
-            .windows(2)
-            .map(|w| (w[0].smallest - w[1].largest - 2, w[1].largest - w[1].smallest))
-    }
-
-    fn read(r: &mut Reader) -> Result<Self, DecodeError> {
-        let largest = r.varint(Field::AckLargest)?;
-        let ack_delay = r.varint(Field::AckDelay)?;
-        let one_way_delay = r.u32(Field::AckOneWayDelay)?;
-        let extra = r.length(Field::AckRangeCount, Limit::AckRanges, MAX_ACK_RANGES - 1)?;
-        let first_len = r.varint(Field::AckRange)?;
-        let mut smallest = largest.checked_sub(first_len).ok_or(Violation::InvalidAckRange)?;
-        let mut ranges = SmallVec::new();
-        ranges.push(AckRange { smallest, largest });
-        for _ in 0..extra {
-            let gap = r.varint(Field::AckRange)?;
-            let len = r.varint(Field::AckRange)?;
-            let hi = smallest
-                .checked_sub(gap)
-                .and_then(|v| v.checked_sub(2))
-                .ok_or(Violation::InvalidAckRange)?;
-            let lo = hi.checked_sub(len).ok_or(Violation::InvalidAckRange)?;
-            ranges.push(AckRange {
-                smallest: lo,
-                largest: hi,
-            });
-            smallest = lo;
-        }
-        Ok(Ack {
-            ranges,
-            ack_delay,
-            one_way_delay,
-        })
-    }
-
-    fn encoded_len(&self) -> Result<usize, Violation> {
-        self.check()?;
-        let first = self.ranges[0];
-        let mut len = varint_len(first.largest)?
-            + varint_len(self.ack_delay)?
-            + 4
-            + varint_len(self.ranges.len() as u64 - 1)?
-            + varint_len(first.largest - first.smallest)?;
-        for (gap, l) in self.gaps() {
-            len += varint_len(gap)? + varint_len(l)?;
-        }
-        Ok(len)
-    }
-
-    /// Callers have passed [`Ack::encoded_len`], whose `check` makes the indexing and the
-    /// subtractions here safe.
-    fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        let first = self.ranges[0];
-        w.varint(first.largest)?;
-        w.varint(self.ack_delay)?;
-        w.u32(self.one_way_delay)?;
-        w.varint(self.ranges.len() as u64 - 1)?;
-        w.varint(first.largest - first.smallest)?;
-        for (gap, l) in self.gaps() {
-            w.varint(gap)?;
-            w.varint(l)?;
-        }
-        Ok(())
-    }
 }
 
 /// A stream's protocol label, such as `/eth/68` (spec/protocol.md §4.12): 1 to
@@ -875,12 +754,11 @@ impl fmt::Display for Frame {
             Frame::Padding(n) => write!(f, "PADDING len={n}"),
             Frame::Ping => f.write_str("PING"),
             Frame::Ack(a) => {
-                write!(f, "ACK delay={}us owd={} ranges=", a.ack_delay, a.one_way_delay)?;
-                for (i, r) in a.ranges.iter().enumerate() {
-                    let sep = if i == 0 { "" } else { "," };
-                    write!(f, "{sep}{}..={}", r.smallest, r.largest)?;
-                }
-                Ok(())
+                write!(
+                    f,
+                    "ACK delay={}us owd={} ranges={}",
+                    a.ack_delay, a.one_way_delay, a.ranges
+                )
             }
             Frame::ResetStream { id, code, final_size } => {
                 write!(f, "RESET_STREAM id={id} code={code} final_size={final_size}")

@@ -4,7 +4,7 @@
 //! point into it. Inputs are untrusted bytes from the network; outputs are validated
 //! representations whose payload fields are [`bytes::Bytes`] slices of the datagram, or a
 //! typed [`DecodeError`]. No input can make this module panic or allocate more than a
-//! bounded amount (ACK ranges beyond four inline, VERSION_REJECT ranges beyond two).
+//! bounded amount (a VERSION_REJECT's version ranges beyond two).
 //!
 //! - [`decode`] / [`Packet::decode`]: a datagram in, a validated [`Packet`] out; iterate its
 //!   frames with [`Packet::frames`].
@@ -15,9 +15,10 @@
 //! | --- | --- | --- |
 //! | varints | [`varint`] | §2.1 |
 //! | header, packet number, trailer | `packet` | §3 |
-//! | frames | `frame` | §4 |
+//! | frames | `frame`, `ack` | §4 |
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
+mod ack;
 mod cursor;
 mod error;
 mod frame;
@@ -26,10 +27,11 @@ mod packet;
 mod params;
 pub mod varint;
 
+pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
 pub use frame::{
-    types as frame_types, Accept, Ack, AckRange, Close, CloseCode, Frame, Hello, Label, Reason, Reject,
-    RejectReason, Retry, StreamFrame, TransportErrorCode,
+    types as frame_types, Accept, Close, CloseCode, Frame, Hello, Label, Reason, Reject, RejectReason, Retry,
+    StreamFrame, TransportErrorCode,
 };
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
 pub use packet::{
