@@ -113,7 +113,16 @@ impl AckRanges {
 
     /// Reads `largest`, then the range count and ranges, checking them all.
     fn read(r: &mut Reader, largest: u64) -> Result<Self, DecodeError> {
-        let extra = r.length(Field::AckRangeCount, Limit::AckRanges, MAX_ACK_RANGES - 1)?;
+        let extra = r.varint(Field::AckRangeCount)?;
+        if extra >= MAX_ACK_RANGES as u64 {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::AckRanges,
+                value: extra.saturating_add(1),
+                max: MAX_ACK_RANGES as u64,
+            }
+            .into());
+        }
+        let extra = extra as usize;
         let start = r.clone();
         let first_len = r.varint(Field::AckRange)?;
         let mut smallest = largest.checked_sub(first_len).ok_or(Violation::InvalidAckRange)?;
