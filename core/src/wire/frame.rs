@@ -10,12 +10,14 @@ use core::fmt;
 use bytes::Bytes;
 
 use super::ack::Ack;
+use super::close::{Close, CloseCode, Reason, TransportErrorCode};
 use super::cursor::{varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
+use super::handshake::{Accept, Hello, Reject, RejectReason, Retry};
 use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
-use super::varint;
-use super::{MAX_LABEL_LEN, MAX_REASON_LEN, MAX_TOKEN_LEN};
+use super::stream::StreamFrame;
+use super::{MAX_REASON_LEN, MAX_TOKEN_LEN};
 
 /// Frame type numbers (spec/protocol.md §4, table 2).
 pub mod types {
@@ -61,345 +63,6 @@ pub mod types {
     pub const REJECT: u64 = 0x22;
     /// Server asks the client to prove its address.
     pub const RETRY: u64 = 0x23;
-}
-
-/// A stream's protocol label, such as `/eth/68` (spec/protocol.md §4.12): 1 to
-/// [`MAX_LABEL_LEN`] bytes of printable ASCII (0x21 to 0x7e), held as a slice of the
-/// datagram it came in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Label(Bytes);
-
-impl Label {
-    /// The label with these bytes, or the violation if they are not a valid label.
-    pub fn new(bytes: Bytes) -> Result<Self, Violation> {
-        if bytes.len() > MAX_LABEL_LEN {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::LabelLength,
-                value: bytes.len() as u64,
-                max: MAX_LABEL_LEN as u64,
-            });
-        }
-        if bytes.is_empty() || !bytes.iter().all(|b| (0x21..=0x7e).contains(b)) {
-            return Err(Violation::InvalidLabel);
-        }
-        Ok(Label(bytes))
-    }
-
-    /// The label from a static string.
-    pub fn from_static(s: &'static str) -> Result<Self, Violation> {
-        Self::new(Bytes::from_static(s.as_bytes()))
-    }
-
-    /// The label as text.
-    pub fn as_str(&self) -> &str {
-        // Printable ASCII is always UTF-8; the fallback is never taken.
-        core::str::from_utf8(&self.0).unwrap_or("")
-    }
-
-    /// The label's bytes.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
-    }
-}
-
-impl fmt::Display for Label {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// STREAM (spec/protocol.md §4.12): bytes of one stream at a byte offset.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StreamFrame {
-    /// The stream.
-    pub id: StreamId,
-    /// Offset of `data`'s first byte in the stream.
-    pub offset: u64,
-    /// The bytes: a slice of the datagram when decoded, a slice of the application's
-    /// buffer when encoded. Never copied by the codec except into the outgoing datagram.
-    pub data: Bytes,
-    /// Whether the stream ends with `data` (the stream's final size is `offset + data.len()`).
-    pub fin: bool,
-    /// The stream's total length, when the sender knows it; only at offset 0.
-    pub total_len: Option<u64>,
-    /// The stream's protocol label; only at offset 0.
-    pub label: Option<Label>,
-}
-
-impl StreamFrame {
-    /// Offset just past this frame's data.
-    pub fn end(&self) -> u64 {
-        self.offset.saturating_add(self.data.len() as u64)
-    }
-
-    fn frame_type(&self) -> u64 {
-        let mut t = types::STREAM;
-        if self.fin {
-            t |= types::STREAM_FIN;
-        }
-        if self.total_len.is_some() {
-            t |= types::STREAM_TOTAL;
-        }
-        if self.label.is_some() {
-            t |= types::STREAM_LABEL;
-        }
-        t
-    }
-
-    fn check(&self) -> Result<(), Violation> {
-        let end = self.offset as u128 + self.data.len() as u128;
-        if end > varint::MAX as u128 {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::StreamEnd,
-                value: u64::MAX,
-                max: varint::MAX,
-            });
-        }
-        if self.offset != 0 && (self.total_len.is_some() || self.label.is_some()) {
-            return Err(Violation::OpenFieldsNotAtStart { offset: self.offset });
-        }
-        if let Some(total) = self.total_len {
-            let end = end as u64;
-            if end > total || (self.fin && end != total) {
-                return Err(Violation::TotalLengthMismatch { total, end });
-            }
-        }
-        Ok(())
-    }
-
-    fn read(r: &mut Reader, frame_type: u64) -> Result<Self, DecodeError> {
-        let id = StreamId(r.varint(Field::StreamId)?);
-        let offset = r.varint(Field::Offset)?;
-        let total_len = match frame_type & types::STREAM_TOTAL {
-            0 => None,
-            _ => Some(r.varint(Field::TotalLength)?),
-        };
-        let label = match frame_type & types::STREAM_LABEL {
-            0 => None,
-            _ => {
-                let len = r.length(Field::Label, Limit::LabelLength, MAX_LABEL_LEN)?;
-                Some(Label::new(r.bytes(len, Field::Label)?)?)
-            }
-        };
-        let data = r.prefixed(Field::StreamData)?;
-        let frame = StreamFrame {
-            id,
-            offset,
-            data,
-            fin: frame_type & types::STREAM_FIN != 0,
-            total_len,
-            label,
-        };
-        frame.check()?;
-        Ok(frame)
-    }
-
-    fn encoded_len(&self) -> Result<usize, Violation> {
-        self.check()?;
-        let mut len = varint_len(self.id.0)? + varint_len(self.offset)?;
-        if let Some(total) = self.total_len {
-            len += varint_len(total)?;
-        }
-        if let Some(label) = &self.label {
-            len += varint_len(label.0.len() as u64)? + label.0.len();
-        }
-        Ok(len + varint_len(self.data.len() as u64)? + self.data.len())
-    }
-
-    fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
-        w.varint(self.id.0)?;
-        w.varint(self.offset)?;
-        if let Some(total) = self.total_len {
-            w.varint(total)?;
-        }
-        if let Some(label) = &self.label {
-            w.varint(label.0.len() as u64)?;
-            w.put(&label.0)?;
-        }
-        w.varint(self.data.len() as u64)?;
-        // The one copy of payload on the send path: into the outgoing datagram.
-        w.put(&self.data)
-    }
-}
-
-/// A transport error code carried by CLOSE (spec/protocol.md §4.11, table 4). Codes this
-/// version does not name are kept as numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct TransportErrorCode(pub u64);
-
-impl TransportErrorCode {
-    /// Closed without error.
-    pub const NO_ERROR: Self = Self(0x0);
-    /// The endpoint hit a bug of its own.
-    pub const INTERNAL_ERROR: Self = Self(0x1);
-    /// The peer broke a protocol rule not covered by a more specific code.
-    pub const PROTOCOL_VIOLATION: Self = Self(0x2);
-    /// The peer sent more than its credit.
-    pub const FLOW_CONTROL_ERROR: Self = Self(0x3);
-    /// The peer opened more streams than allowed.
-    pub const STREAM_LIMIT_ERROR: Self = Self(0x4);
-    /// A frame could not be decoded.
-    pub const FRAME_ENCODING_ERROR: Self = Self(0x5);
-    /// A stream's final size changed or was exceeded.
-    pub const FINAL_SIZE_ERROR: Self = Self(0x6);
-    /// A frame arrived for a stream in a state that forbids it.
-    pub const STREAM_STATE_ERROR: Self = Self(0x7);
-    /// Transport parameters were malformed or unacceptable.
-    pub const TRANSPORT_PARAMETER_ERROR: Self = Self(0x8);
-    /// The endpoint is overloaded and sheds this connection.
-    pub const EXCESSIVE_LOAD: Self = Self(0x9);
-
-    fn name(self) -> Option<&'static str> {
-        Some(match self {
-            Self::NO_ERROR => "NO_ERROR",
-            Self::INTERNAL_ERROR => "INTERNAL_ERROR",
-            Self::PROTOCOL_VIOLATION => "PROTOCOL_VIOLATION",
-            Self::FLOW_CONTROL_ERROR => "FLOW_CONTROL_ERROR",
-            Self::STREAM_LIMIT_ERROR => "STREAM_LIMIT_ERROR",
-            Self::FRAME_ENCODING_ERROR => "FRAME_ENCODING_ERROR",
-            Self::FINAL_SIZE_ERROR => "FINAL_SIZE_ERROR",
-            Self::STREAM_STATE_ERROR => "STREAM_STATE_ERROR",
-            Self::TRANSPORT_PARAMETER_ERROR => "TRANSPORT_PARAMETER_ERROR",
-            Self::EXCESSIVE_LOAD => "EXCESSIVE_LOAD",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for TransportErrorCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "{:#x}", self.0),
-        }
-    }
-}
-
-/// Who closed a connection, and with which code (spec/protocol.md §4.11).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CloseCode {
-    /// The transport closed it (frame type CLOSE).
-    Transport(TransportErrorCode),
-    /// The application closed it with its own code (frame type APPLICATION_CLOSE).
-    Application(u64),
-}
-
-/// A CLOSE reason: at most [`MAX_REASON_LEN`] bytes of UTF-8, for people to read.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Reason(Bytes);
-
-impl Reason {
-    /// The reason with these bytes, or the violation if they are too long or not UTF-8.
-    pub fn new(bytes: Bytes) -> Result<Self, Violation> {
-        if bytes.len() > MAX_REASON_LEN {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::ReasonLength,
-                value: bytes.len() as u64,
-                max: MAX_REASON_LEN as u64,
-            });
-        }
-        core::str::from_utf8(&bytes).map_err(|_| Violation::InvalidReason)?;
-        Ok(Reason(bytes))
-    }
-
-    /// The reason from a static string.
-    pub fn from_static(s: &'static str) -> Result<Self, Violation> {
-        Self::new(Bytes::from_static(s.as_bytes()))
-    }
-
-    /// The reason as text.
-    pub fn as_str(&self) -> &str {
-        // Checked to be UTF-8 on construction; the fallback is never taken.
-        core::str::from_utf8(&self.0).unwrap_or("")
-    }
-}
-
-/// CLOSE or APPLICATION_CLOSE (spec/protocol.md §4.11).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Close {
-    /// Who closed and why, as a code.
-    pub code: CloseCode,
-    /// Why, for people.
-    pub reason: Reason,
-}
-
-/// Why a server refused a HELLO (spec/protocol.md §4.15). Codes this version does not name
-/// are kept as numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RejectReason(pub u64);
-
-impl RejectReason {
-    /// The client's and server's version ranges do not overlap.
-    pub const NO_COMMON_VERSION: Self = Self(1);
-    /// The server is at its connection limit.
-    pub const AT_CAPACITY: Self = Self(2);
-    /// The server's policy refuses this client.
-    pub const REFUSED: Self = Self(3);
-    /// The HELLO's address-validation token is invalid or expired.
-    pub const INVALID_TOKEN: Self = Self(4);
-    /// The HELLO's transport parameters are unacceptable.
-    pub const BAD_PARAMETERS: Self = Self(5);
-
-    fn name(self) -> Option<&'static str> {
-        Some(match self {
-            Self::NO_COMMON_VERSION => "NO_COMMON_VERSION",
-            Self::AT_CAPACITY => "AT_CAPACITY",
-            Self::REFUSED => "REFUSED",
-            Self::INVALID_TOKEN => "INVALID_TOKEN",
-            Self::BAD_PARAMETERS => "BAD_PARAMETERS",
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for RejectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.name() {
-            Some(name) => f.write_str(name),
-            None => write!(f, "{:#x}", self.0),
-        }
-    }
-}
-
-/// HELLO (spec/protocol.md §4.13): a client asks for a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hello {
-    /// Versions the client speaks.
-    pub versions: VersionRange,
-    /// Capabilities the client offers.
-    pub capabilities: Capabilities,
-    /// The token of the server's last RETRY, or empty.
-    pub token: Bytes,
-    /// What the client is willing to receive.
-    pub params: TransportParams,
-}
-
-/// ACCEPT (spec/protocol.md §4.14): the server accepts a HELLO.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Accept {
-    /// The version chosen: the highest both speak. Never 0.
-    pub version: u16,
-    /// The capabilities the connection may use: the intersection of both offers.
-    pub capabilities: Capabilities,
-    /// What the server is willing to receive.
-    pub params: TransportParams,
-}
-
-/// REJECT (spec/protocol.md §4.15): the server refuses a HELLO.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Reject {
-    /// Why.
-    pub reason: RejectReason,
-    /// The versions the server speaks, so the client can report a mismatch.
-    pub versions: VersionRange,
-}
-
-/// RETRY (spec/protocol.md §4.16): the server asks the client to repeat its HELLO with
-/// this token, proving it receives at its address.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Retry {
-    /// 1 to [`MAX_TOKEN_LEN`] opaque bytes.
-    pub token: Bytes,
 }
 
 /// A frame of wire version 1 (spec/protocol.md §4).
@@ -644,7 +307,9 @@ impl Frame {
                     CloseCode::Transport(c) => c.0,
                     CloseCode::Application(c) => c,
                 };
-                varint_len(raw)? + varint_len(close.reason.0.len() as u64)? + close.reason.0.len()
+                varint_len(raw)?
+                    + varint_len(close.reason.as_bytes().len() as u64)?
+                    + close.reason.as_bytes().len()
             }
             Frame::Stream(s) => s.encoded_len()?,
             Frame::Hello(h) => {
@@ -698,8 +363,8 @@ impl Frame {
                     CloseCode::Transport(c) => c.0,
                     CloseCode::Application(c) => c,
                 })?;
-                w.varint(close.reason.0.len() as u64)?;
-                w.put(&close.reason.0)?;
+                w.varint(close.reason.as_bytes().len() as u64)?;
+                w.put(close.reason.as_bytes())?;
             }
             Frame::Stream(s) => s.write(w)?,
             Frame::Hello(h) => {

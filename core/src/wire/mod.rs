@@ -15,30 +15,33 @@
 //! | --- | --- | --- |
 //! | varints | [`varint`] | §2.1 |
 //! | header, packet number, trailer | `packet` | §3 |
-//! | frames | `frame`, `ack` | §4 |
+//! | frames | `frame` (the enum, the table), `ack`, `stream`, `close`, `handshake` | §4 |
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
 mod ack;
+mod close;
 mod cursor;
 mod error;
 mod frame;
+mod handshake;
 mod ids;
 mod packet;
 mod params;
+mod stream;
 pub mod varint;
 
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
+pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
-pub use frame::{
-    types as frame_types, Accept, Close, CloseCode, Frame, Hello, Label, Reason, Reject, RejectReason, Retry,
-    StreamFrame, TransportErrorCode,
-};
+pub use frame::{types as frame_types, Frame};
+pub use handshake::{Accept, Hello, Reject, RejectReason, Retry};
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
 pub use packet::{
     decode, encode_packet, expand_packet_number, Datagram, Frames, Header, Invariant, Packet, PacketKind,
     PacketNumberLen, PacketWriter, VersionReject, FLAG_LONG, MAX_PACKET_NUMBER,
 };
 pub use params::{Capabilities, TransportParams, VersionRange, MAX_ACK_DELAY_MS};
+pub use stream::{Label, StreamFrame};
 
 /// The wire version this codec speaks.
 pub const VERSION_1: u16 = 1;
