@@ -14,7 +14,9 @@
 //! | part | module | spec |
 //! | --- | --- | --- |
 //! | varints | [`varint`] | §2.1 |
-//! | header, packet number, trailer | `packet` | §3 |
+//! | invariant header, v1 header, packet numbers | `header` | §3.1-§3.4 |
+//! | whole packets, integrity trailer | `packet` | §3.5, §4.1 |
+//! | VERSION_REJECT | `version_reject` | §3.6 |
 //! | frames | `frame` (the enum, the table), `ack`, `stream`, `close`, `handshake` | §4 |
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
@@ -24,24 +26,27 @@ mod cursor;
 mod error;
 mod frame;
 mod handshake;
+mod header;
 mod ids;
 mod packet;
 mod params;
 mod stream;
 pub mod varint;
+mod version_reject;
 
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
 pub use frame::{types as frame_types, Frame};
 pub use handshake::{Accept, Hello, Reject, RejectReason, Retry};
-pub use ids::{ConnectionId, PacketType, Side, StreamId};
-pub use packet::{
-    decode, encode_packet, expand_packet_number, Datagram, Frames, Header, Invariant, Packet, PacketKind,
-    PacketNumberLen, PacketWriter, VersionReject, FLAG_LONG, MAX_PACKET_NUMBER,
+pub use header::{
+    expand_packet_number, Header, Invariant, PacketKind, PacketNumberLen, FLAG_LONG, MAX_PACKET_NUMBER,
 };
+pub use ids::{ConnectionId, PacketType, Side, StreamId};
+pub use packet::{decode, encode_packet, Datagram, Frames, Packet, PacketWriter};
 pub use params::{Capabilities, TransportParams, VersionRange, MAX_ACK_DELAY_MS};
 pub use stream::{Label, StreamFrame};
+pub use version_reject::VersionReject;
 
 /// The wire version this codec speaks.
 pub const VERSION_1: u16 = 1;
