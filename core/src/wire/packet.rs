@@ -253,7 +253,7 @@ impl<'a> PacketWriter<'a> {
 
     /// Adds a frame, or says why not and leaves the datagram as it was.
     pub fn push(&mut self, frame: &Frame) -> Result<(), EncodeError> {
-        if *frame == Frame::Padding(0) {
+        if matches!(frame, Frame::Padding(0)) {
             // Zero bytes of padding are no frame at all; counting one would let an
             // otherwise empty packet through.
             return Ok(());
