@@ -1,0 +1,367 @@
+//! Acknowledgements, loss detection and probe timeouts (RFC 9002 §5-§6; spec/protocol.md §3.3).
+//!
+//! Inputs: each ack-eliciting packet we send (number, time, size, and what it carried), the
+//! ACK frames the peer sends back, and timeouts. Outputs: which packets are acknowledged and
+//! which are lost (the connection then releases or resends their frames), the RTT estimate,
+//! and the next deadline: the loss timer (time threshold) or the probe timeout (PTO), which
+//! backs off exponentially and, after a bounded number of probes without answer, gives up.
+//!
+//! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
+//! that only carry ACK, PADDING or CLOSE are not tracked here at all.
+
+pub(crate) mod received;
+pub(crate) mod rtt;
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use smallvec::SmallVec;
+
+use crate::time::{Duration, Instant};
+use crate::wire::{Ack, StreamId};
+use rtt::RttEstimator;
+
+/// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold).
+const PACKET_THRESHOLD: u64 = 3;
+
+/// What a sent packet carried that matters once it is acknowledged or lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SentFrame {
+    /// Stream bytes `offset..offset + len`, and FIN if `fin`.
+    Stream {
+        id: StreamId,
+        offset: u64,
+        len: u64,
+        fin: bool,
+    },
+    /// A RESET_STREAM.
+    ResetStream(StreamId),
+    /// A STOP_SENDING.
+    StopSending(StreamId),
+    /// A MAX_DATA.
+    MaxData,
+    /// A MAX_STREAM_DATA.
+    MaxStreamData(StreamId),
+    /// A MAX_STREAMS.
+    MaxStreams,
+    /// A PING (nothing to resend).
+    Ping,
+}
+
+/// A packet in flight.
+#[derive(Clone, Debug)]
+pub(crate) struct SentPacket {
+    pub(crate) number: u64,
+    pub(crate) time: Instant,
+    pub(crate) size: usize,
+    pub(crate) frames: SmallVec<[SentFrame; 2]>,
+}
+
+/// The peer acknowledged a packet we never sent (an optimistic ACK): a protocol violation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct UnsentPacketAcked;
+
+/// What an ACK or a timeout decided.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) acked: Vec<SentPacket>,
+    pub(crate) lost: Vec<SentPacket>,
+}
+
+/// What the recovery timer asks for when it fires.
+#[derive(Debug)]
+pub(crate) enum Timeout {
+    /// Packets declared lost by the time threshold.
+    Lost(Vec<SentPacket>),
+    /// Send one or two ack-eliciting probe packets.
+    Probe,
+    /// Too many probes went unanswered: the peer is gone.
+    GiveUp,
+}
+
+#[derive(Debug)]
+pub(crate) struct Recovery {
+    sent: BTreeMap<u64, SentPacket>,
+    next_pn: u64,
+    largest_acked: Option<u64>,
+    rtt: RttEstimator,
+    pto_count: u32,
+    max_ptos: u32,
+    /// The peer's max_ack_delay.
+    max_ack_delay: Duration,
+    last_eliciting_sent: Option<Instant>,
+    loss_time: Option<Instant>,
+    bytes_in_flight: usize,
+}
+
+impl Recovery {
+    pub(crate) fn new(initial_rtt: Duration, max_ptos: u32) -> Self {
+        Recovery {
+            sent: BTreeMap::new(),
+            next_pn: 0,
+            largest_acked: None,
+            rtt: RttEstimator::new(initial_rtt),
+            pto_count: 0,
+            max_ptos,
+            max_ack_delay: Duration::from_millis(25),
+            last_eliciting_sent: None,
+            loss_time: None,
+            bytes_in_flight: 0,
+        }
+    }
+
+    pub(crate) fn set_peer_max_ack_delay(&mut self, d: Duration) {
+        self.max_ack_delay = d;
+    }
+
+    /// The number for the next packet; numbers are never reused.
+    pub(crate) fn take_pn(&mut self) -> u64 {
+        let pn = self.next_pn;
+        self.next_pn += 1;
+        pn
+    }
+
+    pub(crate) fn largest_acked(&self) -> Option<u64> {
+        self.largest_acked
+    }
+
+    pub(crate) fn rtt(&self) -> &RttEstimator {
+        &self.rtt
+    }
+
+    pub(crate) fn bytes_in_flight(&self) -> usize {
+        self.bytes_in_flight
+    }
+
+    pub(crate) fn packets_in_flight(&self) -> usize {
+        self.sent.len()
+    }
+
+    /// Records an ack-eliciting packet just sent.
+    pub(crate) fn on_sent(&mut self, packet: SentPacket) {
+        self.last_eliciting_sent = Some(packet.time);
+        self.bytes_in_flight += packet.size;
+        self.sent.insert(packet.number, packet);
+    }
+
+    /// Processes an ACK frame received at `now`.
+    pub(crate) fn on_ack(&mut self, now: Instant, ack: &Ack) -> Result<Outcome, UnsentPacketAcked> {
+        if ack.largest() >= self.next_pn {
+            return Err(UnsentPacketAcked);
+        }
+        let mut out = Outcome::default();
+        for range in ack.ranges.iter() {
+            let numbers: SmallVec<[u64; 16]> = self
+                .sent
+                .range(range.smallest..=range.largest)
+                .map(|(&pn, _)| pn)
+                .collect();
+            for pn in numbers {
+                if let Some(p) = self.sent.remove(&pn) {
+                    self.bytes_in_flight -= p.size;
+                    out.acked.push(p);
+                }
+            }
+        }
+        if out.acked.is_empty() {
+            return Ok(out);
+        }
+        let largest = ack.largest();
+        if self.largest_acked.is_none_or(|l| largest > l) {
+            self.largest_acked = Some(largest);
+        }
+        // RFC 9002 §5.1: a sample only when the largest acknowledged is newly acknowledged.
+        if let Some(p) = out.acked.iter().find(|p| p.number == largest) {
+            let delay = Duration::from_micros(ack.ack_delay).min(self.max_ack_delay);
+            self.rtt.update(now - p.time, delay);
+        }
+        self.pto_count = 0;
+        out.lost = self.detect_lost(now);
+        Ok(out)
+    }
+
+    /// RFC 9002 §6.1: packets below the largest acknowledged are lost once three later ones
+    /// are acknowledged or 9/8 RTT passed since they were sent; otherwise the loss timer
+    /// is set for the earliest of them.
+    fn detect_lost(&mut self, now: Instant) -> Vec<SentPacket> {
+        self.loss_time = None;
+        let Some(largest) = self.largest_acked else {
+            return Vec::new();
+        };
+        let delay = self.rtt.loss_delay();
+        let mut lost_pns: SmallVec<[u64; 16]> = SmallVec::new();
+        for (&pn, p) in self.sent.range(..largest) {
+            if largest - pn >= PACKET_THRESHOLD || p.time + delay <= now {
+                lost_pns.push(pn);
+            } else {
+                let at = p.time + delay;
+                self.loss_time = Some(self.loss_time.map_or(at, |t| t.min(at)));
+            }
+        }
+        let mut lost = Vec::with_capacity(lost_pns.len());
+        for pn in lost_pns {
+            if let Some(p) = self.sent.remove(&pn) {
+                self.bytes_in_flight -= p.size;
+                lost.push(p);
+            }
+        }
+        lost
+    }
+
+    /// The PTO period with backoff: RFC 9002 §6.2.1.
+    pub(crate) fn pto(&self) -> Duration {
+        self.rtt
+            .pto_base(self.max_ack_delay)
+            .saturating_mul(1 << self.pto_count.min(16))
+    }
+
+    /// When the recovery timer fires: the loss timer if set, else the PTO if anything is in
+    /// flight.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        if self.loss_time.is_some() {
+            return self.loss_time;
+        }
+        if self.sent.is_empty() {
+            return None;
+        }
+        self.last_eliciting_sent.map(|t| t + self.pto())
+    }
+
+    /// The recovery timer fired at `now` (call only when `deadline() <= now`).
+    pub(crate) fn on_timeout(&mut self, now: Instant) -> Timeout {
+        if self.loss_time.is_some_and(|t| t <= now) {
+            return Timeout::Lost(self.detect_lost(now));
+        }
+        self.pto_count += 1;
+        if self.pto_count > self.max_ptos {
+            return Timeout::GiveUp;
+        }
+        // The probe timer restarts from now even if the probe cannot be sent at once.
+        self.last_eliciting_sent = Some(now);
+        Timeout::Probe
+    }
+
+    /// Forgets every packet in flight (the connection is closing); returns them.
+    pub(crate) fn drain(&mut self) -> Vec<SentPacket> {
+        self.bytes_in_flight = 0;
+        self.loss_time = None;
+        core::mem::take(&mut self.sent).into_values().collect()
+    }
+
+    /// The oldest packet in flight, whose frames a probe resends first.
+    pub(crate) fn oldest(&self) -> Option<&SentPacket> {
+        self.sent.values().next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{AckRange, AckRanges};
+
+    fn sent(r: &mut Recovery, at: u64) -> u64 {
+        let pn = r.take_pn();
+        r.on_sent(SentPacket {
+            number: pn,
+            time: Instant::from_micros(at),
+            size: 1000,
+            frames: SmallVec::new(),
+        });
+        pn
+    }
+
+    fn ack(ranges: &[(u64, u64)]) -> Ack {
+        Ack {
+            ranges: AckRanges::new(ranges.iter().map(|&(s, l)| AckRange {
+                smallest: s,
+                largest: l,
+            }))
+            .unwrap(),
+            ack_delay: 0,
+            one_way_delay: 0,
+        }
+    }
+
+    fn numbers(v: &[SentPacket]) -> Vec<u64> {
+        v.iter().map(|p| p.number).collect()
+    }
+
+    #[test]
+    fn packet_threshold_declares_loss() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        for _ in 0..5 {
+            sent(&mut r, 0);
+        }
+        let out = r.on_ack(Instant::from_micros(50_000), &ack(&[(4, 4)])).unwrap();
+        assert_eq!(numbers(&out.acked), [4]);
+        assert_eq!(numbers(&out.lost), [0, 1]);
+        assert_eq!(r.bytes_in_flight(), 2000);
+        // 2 and 3 wait for the time threshold: 9/8 of the 50 ms sample.
+        assert_eq!(r.deadline(), Some(Instant::from_micros(56_250)));
+        match r.on_timeout(Instant::from_micros(56_250)) {
+            Timeout::Lost(lost) => assert_eq!(numbers(&lost), [2, 3]),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(r.bytes_in_flight(), 0);
+        assert_eq!(r.deadline(), None);
+    }
+
+    #[test]
+    fn acking_an_unsent_packet_is_refused() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        sent(&mut r, 0);
+        assert_eq!(
+            r.on_ack(Instant::ZERO, &ack(&[(1, 1)])).unwrap_err(),
+            UnsentPacketAcked
+        );
+    }
+
+    #[test]
+    fn every_packet_leaves_flight_once() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        for _ in 0..10 {
+            sent(&mut r, 0);
+        }
+        let a = r
+            .on_ack(Instant::from_micros(1000), &ack(&[(8, 9), (3, 5)]))
+            .unwrap();
+        let b = r
+            .on_ack(Instant::from_micros(2000), &ack(&[(8, 9), (3, 5), (0, 1)]))
+            .unwrap();
+        let mut all = numbers(&a.acked);
+        all.extend(numbers(&a.lost));
+        all.extend(numbers(&b.acked));
+        all.extend(numbers(&b.lost));
+        // 0 and 1 were already lost when acknowledged; 7 waits for the time threshold.
+        assert!(b.acked.is_empty());
+        let at = r.deadline().unwrap();
+        let Timeout::Lost(late) = r.on_timeout(at) else {
+            panic!("loss timer")
+        };
+        all.extend(numbers(&late));
+        all.sort();
+        assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(r.packets_in_flight(), 0);
+    }
+
+    #[test]
+    fn probes_back_off_then_give_up() {
+        let mut r = Recovery::new(Duration::from_millis(100), 2);
+        sent(&mut r, 0);
+        // PTO = 100 + 4 × 50 + 25 = 325 ms.
+        assert_eq!(r.deadline(), Some(Instant::from_micros(325_000)));
+        assert!(matches!(
+            r.on_timeout(Instant::from_micros(325_000)),
+            Timeout::Probe
+        ));
+        assert_eq!(r.deadline(), Some(Instant::from_micros(325_000 + 650_000)));
+        assert!(matches!(
+            r.on_timeout(Instant::from_micros(975_000)),
+            Timeout::Probe
+        ));
+        assert!(matches!(
+            r.on_timeout(Instant::from_micros(2_275_000)),
+            Timeout::GiveUp
+        ));
+    }
+}

@@ -1,0 +1,192 @@
+//! What we received, and when to acknowledge it (RFC 9000 §13.2, spec/protocol.md §4.3).
+//!
+//! Input: each authenticated packet's number, arrival time, sender timestamp and whether it
+//! was ack-eliciting. Output: whether it is a duplicate (to drop), when an ACK is due, and
+//! the ACK frame itself.
+//!
+//! Rules: an ACK goes out at once after every second ack-eliciting packet, after a packet
+//! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
+//! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
+//! ACK by themselves. At most [`MAX_ACK_RANGES`] ranges are remembered (the lowest are
+//! forgotten), so the state is bounded whatever the peer sends.
+
+use crate::range_set::RangeSet;
+use crate::time::{Duration, Instant};
+use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
+
+#[derive(Debug)]
+pub(crate) struct Received {
+    pns: RangeSet,
+    /// Largest packet number received, with its arrival time and sender timestamp.
+    largest: Option<(u64, Instant, u32)>,
+    /// Ack-eliciting packets received since the last ACK was sent.
+    unacked_eliciting: u32,
+    /// When an ACK must go out (immediately if `<= now`).
+    deadline: Option<Instant>,
+    /// Whether a packet (even a non-eliciting one) arrived since the last ACK.
+    news: bool,
+    /// Lowest packet number still tracked: anything below is treated as a duplicate.
+    floor: u64,
+}
+
+impl Received {
+    pub(crate) fn new() -> Self {
+        Received {
+            pns: RangeSet::new(),
+            largest: None,
+            unacked_eliciting: 0,
+            deadline: None,
+            news: false,
+            floor: 0,
+        }
+    }
+
+    /// The largest packet number received (for packet number expansion).
+    pub(crate) fn largest(&self) -> Option<u64> {
+        self.largest.map(|(pn, _, _)| pn)
+    }
+
+    /// Whether `pn` was received before (or is too old to tell): such a packet is dropped,
+    /// and acknowledged again.
+    pub(crate) fn is_duplicate(&self, pn: u64) -> bool {
+        pn < self.floor || self.pns.contains(pn)
+    }
+
+    /// Records a packet that was not a duplicate.
+    pub(crate) fn on_packet(
+        &mut self,
+        pn: u64,
+        now: Instant,
+        timestamp: u32,
+        ack_eliciting: bool,
+        max_ack_delay: Duration,
+    ) {
+        let in_order = self.largest.is_none_or(|(l, _, _)| pn == l + 1);
+        if self.largest.is_none_or(|(l, _, _)| pn > l) {
+            self.largest = Some((pn, now, timestamp));
+        }
+        self.pns.insert(pn..pn + 1);
+        while self.pns.len() > MAX_ACK_RANGES {
+            if let Some(r) = self.pns.pop_first() {
+                self.floor = r.end;
+            }
+        }
+        self.news = true;
+        if ack_eliciting {
+            self.unacked_eliciting += 1;
+            let due = if self.unacked_eliciting >= 2 || !in_order {
+                now
+            } else {
+                now + max_ack_delay
+            };
+            self.deadline = Some(self.deadline.map_or(due, |d| d.min(due)));
+        }
+    }
+
+    /// A duplicate arrived: acknowledge at once so the peer stops resending.
+    pub(crate) fn on_duplicate(&mut self, now: Instant) {
+        if !self.pns.is_empty() {
+            self.deadline = Some(now);
+        }
+    }
+
+    /// When an ACK is due.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether there is anything to acknowledge (to piggyback an ACK on a packet being sent).
+    pub(crate) fn has_news(&self) -> bool {
+        self.news
+    }
+
+    /// The ACK frame for what was received; resets the ACK timer.
+    pub(crate) fn build(&mut self, now: Instant) -> Option<Ack> {
+        let (_, arrived, timestamp) = self.largest?;
+        let ranges = AckRanges::new(self.pns.iter_rev().map(|r| AckRange {
+            smallest: r.start,
+            largest: r.end - 1,
+        }))
+        .ok()?;
+        self.unacked_eliciting = 0;
+        self.deadline = None;
+        self.news = false;
+        Some(Ack {
+            ranges,
+            ack_delay: (now - arrived).as_micros(),
+            one_way_delay: arrived.wire_timestamp().wrapping_sub(timestamp),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    const DELAY: Duration = Duration::from_millis(25);
+
+    fn ranges(ack: &Ack) -> Vec<(u64, u64)> {
+        ack.ranges.iter().map(|r| (r.smallest, r.largest)).collect()
+    }
+
+    #[test]
+    fn every_second_eliciting_packet_is_acked_at_once() {
+        let mut r = Received::new();
+        let t = Instant::from_micros(1_000);
+        r.on_packet(0, t, 0, true, DELAY);
+        assert_eq!(r.deadline(), Some(t + DELAY));
+        r.on_packet(1, t, 0, true, DELAY);
+        assert_eq!(r.deadline(), Some(t));
+        let ack = r.build(t + Duration::from_micros(10)).unwrap();
+        assert_eq!(ranges(&ack), [(0, 1)]);
+        assert_eq!(ack.ack_delay, 10);
+        assert_eq!(r.deadline(), None);
+    }
+
+    #[test]
+    fn non_eliciting_packets_never_set_the_timer() {
+        let mut r = Received::new();
+        r.on_packet(0, Instant::ZERO, 0, false, DELAY);
+        r.on_packet(1, Instant::ZERO, 0, false, DELAY);
+        assert_eq!(r.deadline(), None);
+        assert!(r.has_news());
+    }
+
+    #[test]
+    fn gaps_and_duplicates_are_acked_at_once() {
+        let mut r = Received::new();
+        let t = Instant::from_micros(5);
+        r.on_packet(0, t, 0, true, DELAY);
+        r.build(t);
+        r.on_packet(3, t, 0, true, DELAY);
+        assert_eq!(r.deadline(), Some(t));
+        let ack = r.build(t).unwrap();
+        assert_eq!(ranges(&ack), [(3, 3), (0, 0)]);
+        assert!(r.is_duplicate(3) && !r.is_duplicate(2));
+        r.on_duplicate(t);
+        assert_eq!(r.deadline(), Some(t));
+    }
+
+    #[test]
+    fn one_way_delay_is_arrival_minus_sender_timestamp() {
+        let mut r = Received::new();
+        let arrival = Instant::from_micros(10_000);
+        r.on_packet(0, arrival, 9_000, true, DELAY);
+        assert_eq!(r.build(arrival).unwrap().one_way_delay, 1_000);
+        // Across the 32-bit wrap of either clock.
+        r.on_packet(1, arrival, u32::MAX - 99, true, DELAY);
+        assert_eq!(r.build(arrival).unwrap().one_way_delay, 10_100);
+    }
+
+    #[test]
+    fn tracked_ranges_are_bounded() {
+        let mut r = Received::new();
+        for i in 0..(2 * MAX_ACK_RANGES as u64) {
+            r.on_packet(2 * i, Instant::ZERO, 0, true, DELAY);
+        }
+        let ack = r.build(Instant::ZERO).unwrap();
+        assert_eq!(ack.ranges.len(), MAX_ACK_RANGES);
+        assert!(r.is_duplicate(0), "forgotten numbers count as duplicates");
+    }
+}

@@ -1,0 +1,127 @@
+//! Round-trip time estimation (RFC 9002 §5; RFC 6298 §2 for the smoothing constants).
+//!
+//! Input: RTT samples (time from sending the largest newly acknowledged ack-eliciting packet
+//! to receiving its ACK) with the peer's reported ack delay. Output: smoothed RTT, variation,
+//! minimum, and the probe timeout base.
+
+use crate::time::Duration;
+
+/// Timer granularity assumed for the peer and for us (RFC 9002 §6.1.2, kGranularity).
+pub(crate) const GRANULARITY: Duration = Duration::from_millis(1);
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RttEstimator {
+    latest: Duration,
+    smoothed: Duration,
+    var: Duration,
+    min: Duration,
+    /// Whether a sample has arrived (until then `smoothed`/`var` come from the initial RTT).
+    sampled: bool,
+}
+
+impl RttEstimator {
+    /// RFC 9002 §5.3: before any sample, smoothed = initial, rttvar = initial / 2.
+    pub(crate) fn new(initial: Duration) -> Self {
+        RttEstimator {
+            latest: initial,
+            smoothed: initial,
+            var: Duration::from_micros(initial.as_micros() / 2),
+            min: initial,
+            sampled: false,
+        }
+    }
+
+    /// Takes a sample. `ack_delay` is the peer's reported delay, already capped at its
+    /// max_ack_delay by the caller.
+    pub(crate) fn update(&mut self, sample: Duration, ack_delay: Duration) {
+        self.latest = sample;
+        if !self.sampled {
+            // RFC 9002 §5.3: the first sample sets everything.
+            self.sampled = true;
+            self.min = sample;
+            self.smoothed = sample;
+            self.var = Duration::from_micros(sample.as_micros() / 2);
+            return;
+        }
+        self.min = self.min.min(sample);
+        // Subtract the ack delay only if what remains is not below the minimum RTT.
+        let adjusted = if sample >= self.min + ack_delay {
+            sample - ack_delay
+        } else {
+            sample
+        };
+        let s = self.smoothed.as_micros();
+        let a = adjusted.as_micros();
+        // rttvar = 3/4 rttvar + 1/4 |smoothed - adjusted|; smoothed = 7/8 smoothed + 1/8 adjusted.
+        self.var = Duration::from_micros((3 * self.var.as_micros() + s.abs_diff(a)) / 4);
+        self.smoothed = Duration::from_micros((7 * s + a) / 8);
+    }
+
+    pub(crate) fn smoothed(&self) -> Duration {
+        self.smoothed
+    }
+
+    pub(crate) fn latest(&self) -> Duration {
+        self.latest
+    }
+
+    pub(crate) fn min(&self) -> Duration {
+        self.min
+    }
+
+    pub(crate) fn var(&self) -> Duration {
+        self.var
+    }
+
+    /// PTO before backoff (RFC 9002 §6.2.1): smoothed + max(4 × rttvar, granularity) +
+    /// the peer's max_ack_delay.
+    pub(crate) fn pto_base(&self, max_ack_delay: Duration) -> Duration {
+        self.smoothed + (self.var.saturating_mul(4)).max(GRANULARITY) + max_ack_delay
+    }
+
+    /// Time threshold for loss (RFC 9002 §6.1.2): 9/8 × max(smoothed, latest), at least
+    /// the granularity.
+    pub(crate) fn loss_delay(&self) -> Duration {
+        let base = self.smoothed.max(self.latest).as_micros();
+        Duration::from_micros(base + base / 8).max(GRANULARITY)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_sample_sets_everything_then_smooths() {
+        let mut r = RttEstimator::new(Duration::from_millis(100));
+        assert_eq!(r.pto_base(Duration::ZERO), Duration::from_millis(300));
+        r.update(Duration::from_millis(40), Duration::from_millis(5));
+        assert_eq!(r.smoothed(), Duration::from_millis(40));
+        assert_eq!(r.var(), Duration::from_millis(20));
+        r.update(Duration::from_millis(80), Duration::from_millis(0));
+        // 7/8 × 40 + 1/8 × 80 = 45; 3/4 × 20 + 1/4 × 40 = 25.
+        assert_eq!(r.smoothed(), Duration::from_millis(45));
+        assert_eq!(r.var(), Duration::from_millis(25));
+        assert_eq!(r.min(), Duration::from_millis(40));
+    }
+
+    #[test]
+    fn ack_delay_is_subtracted_only_above_the_minimum() {
+        let mut r = RttEstimator::new(Duration::from_millis(100));
+        r.update(Duration::from_millis(50), Duration::ZERO);
+        // 60 - 20 = 40 < min 50: the delay is not subtracted.
+        r.update(Duration::from_millis(60), Duration::from_millis(20));
+        assert_eq!(r.smoothed().as_micros(), (7 * 50_000 + 60_000) / 8);
+        let mut r = RttEstimator::new(Duration::from_millis(100));
+        r.update(Duration::from_millis(50), Duration::ZERO);
+        r.update(Duration::from_millis(90), Duration::from_millis(20));
+        assert_eq!(r.smoothed().as_micros(), (7 * 50_000 + 70_000) / 8);
+    }
+
+    #[test]
+    fn loss_delay_is_nine_eighths() {
+        let mut r = RttEstimator::new(Duration::from_millis(80));
+        r.update(Duration::from_millis(80), Duration::ZERO);
+        assert_eq!(r.loss_delay(), Duration::from_millis(90));
+    }
+}

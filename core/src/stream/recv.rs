@@ -1,0 +1,358 @@
+//! The receiving half of a stream: reassembly by byte offset (spec/protocol.md §4.12).
+//!
+//! Input: STREAM frames as `(offset, Bytes, fin)` in any order, duplicated or overlapping,
+//! and RESET_STREAM. Output: contiguous bytes the moment they exist, as slices of the
+//! datagrams they arrived in (no copy), and the credit to grant the peer.
+//!
+//! Memory: the reassembler holds only bytes at offsets in `[read_offset, max_data)`, and the
+//! peer may not send at or past `max_data` (a flow-control violation otherwise), so what a
+//! stream holds never exceeds the window it granted, whatever the peer announces.
+
+use alloc::collections::BTreeMap;
+
+use bytes::Bytes;
+
+/// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum RecvError {
+    /// Data at or past the credit granted (FLOW_CONTROL_ERROR).
+    FlowControl,
+    /// Data past the final size, a second different final size, or a total length broken
+    /// (FINAL_SIZE_ERROR).
+    FinalSize,
+}
+
+/// The receive side of one stream.
+#[derive(Debug)]
+pub(crate) struct RecvStream {
+    /// Received bytes not yet read, keyed by offset; disjoint, all at or above `read_offset`.
+    chunks: BTreeMap<u64, Bytes>,
+    /// Everything below has been handed to the application.
+    read_offset: u64,
+    /// One past the highest offset received (counts against connection credit).
+    highest: u64,
+    /// Known once FIN or RESET_STREAM arrives, or from the announced total length.
+    final_size: Option<u64>,
+    /// The peer may send bytes below this offset.
+    max_data: u64,
+    /// Credit window: `max_data` is kept at `read_offset + window` as the application reads.
+    window: u64,
+    /// Bytes held in `chunks`.
+    buffered: u64,
+    /// The peer abandoned the stream with this code.
+    reset: Option<u64>,
+}
+
+impl RecvStream {
+    pub(crate) fn new(window: u64) -> Self {
+        RecvStream {
+            chunks: BTreeMap::new(),
+            read_offset: 0,
+            highest: 0,
+            final_size: None,
+            max_data: window,
+            window,
+            buffered: 0,
+            reset: None,
+        }
+    }
+
+    /// Takes in a STREAM frame's data. Returns how far the stream's highest received offset
+    /// moved (what the connection counts against its own credit).
+    pub(crate) fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
+        let end = offset.saturating_add(data.len() as u64);
+        if end > self.max_data {
+            return Err(RecvError::FlowControl);
+        }
+        match self.final_size {
+            Some(size) if end > size || (fin && end != size) => return Err(RecvError::FinalSize),
+            None if fin && end < self.highest => return Err(RecvError::FinalSize),
+            None if fin => self.final_size = Some(end),
+            _ => {}
+        }
+        let grown = end.saturating_sub(self.highest);
+        self.highest = self.highest.max(end);
+        if self.reset.is_none() {
+            self.store(offset, data);
+        }
+        Ok(grown)
+    }
+
+    /// Sets the length the stream's opening frame announced: a final size to hold the peer to.
+    pub(crate) fn set_total_len(&mut self, total: u64) -> Result<(), RecvError> {
+        match self.final_size {
+            Some(size) if size != total => Err(RecvError::FinalSize),
+            _ if self.highest > total => Err(RecvError::FinalSize),
+            _ => {
+                self.final_size = Some(total);
+                Ok(())
+            }
+        }
+    }
+
+    /// Stores the parts of `data` not already held or read, as slices of it.
+    fn store(&mut self, mut offset: u64, mut data: Bytes) {
+        // Drop what was already read.
+        if offset < self.read_offset {
+            let skip = (self.read_offset - offset).min(data.len() as u64) as usize;
+            data = data.slice(skip..);
+            offset = self.read_offset;
+        }
+        // Drop what the chunk starting at or before `offset` already covers.
+        if let Some((&start, chunk)) = self.chunks.range(..=offset).next_back() {
+            let chunk_end = start + chunk.len() as u64;
+            if chunk_end > offset {
+                let skip = (chunk_end - offset).min(data.len() as u64) as usize;
+                data = data.slice(skip..);
+                offset = chunk_end;
+            }
+        }
+        // Fill the gaps between the chunks that start inside the new data.
+        while !data.is_empty() {
+            let end = offset + data.len() as u64;
+            let next = self
+                .chunks
+                .range(offset..end)
+                .next()
+                .map(|(&s, c)| (s, c.len() as u64));
+            match next {
+                None => {
+                    self.buffered += data.len() as u64;
+                    self.chunks.insert(offset, data);
+                    return;
+                }
+                Some((start, len)) => {
+                    if start > offset {
+                        let gap = (start - offset) as usize;
+                        self.buffered += gap as u64;
+                        self.chunks.insert(offset, data.slice(..gap));
+                    }
+                    let skip = ((start + len).min(end) - offset) as usize;
+                    data = data.slice(skip..);
+                    offset = start + len;
+                }
+            }
+        }
+    }
+
+    /// The next contiguous bytes, at most `max_len` of them, with their offset.
+    pub(crate) fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
+        let mut entry = self.chunks.first_entry()?;
+        if *entry.key() != self.read_offset || max_len == 0 {
+            return None;
+        }
+        let offset = self.read_offset;
+        let chunk = entry.get_mut();
+        let out = if chunk.len() > max_len {
+            let head = chunk.split_to(max_len);
+            let rest = core::mem::take(chunk);
+            entry.remove();
+            self.chunks.insert(offset + max_len as u64, rest);
+            head
+        } else {
+            entry.remove()
+        };
+        self.read_offset += out.len() as u64;
+        self.buffered -= out.len() as u64;
+        Some((offset, out))
+    }
+
+    /// A RESET_STREAM from the peer: drops what is buffered. Errors as [`insert`](Self::insert).
+    pub(crate) fn reset(&mut self, code: u64, final_size: u64) -> Result<(), RecvError> {
+        if final_size < self.highest || self.final_size.is_some_and(|s| s != final_size) {
+            return Err(RecvError::FinalSize);
+        }
+        if final_size > self.max_data {
+            return Err(RecvError::FlowControl);
+        }
+        self.final_size = Some(final_size);
+        self.highest = final_size;
+        self.reset = Some(code);
+        self.chunks.clear();
+        self.buffered = 0;
+        Ok(())
+    }
+
+    /// A new credit limit to announce, if reading has used up half the window.
+    pub(crate) fn credit_update(&mut self) -> Option<u64> {
+        if self.final_size.is_some() || self.reset.is_some() {
+            return None;
+        }
+        let target = self.read_offset.saturating_add(self.window);
+        (target.saturating_sub(self.max_data) >= (self.window / 2).max(1)).then(|| {
+            self.max_data = target;
+            target
+        })
+    }
+
+    /// Whether contiguous bytes wait at the read offset.
+    pub(crate) fn is_readable(&self) -> bool {
+        self.chunks
+            .first_key_value()
+            .is_some_and(|(&o, _)| o == self.read_offset)
+    }
+
+    /// Whether every byte up to the final size has been read.
+    pub(crate) fn is_finished(&self) -> bool {
+        self.final_size == Some(self.read_offset) && self.reset.is_none()
+    }
+
+    pub(crate) fn reset_code(&self) -> Option<u64> {
+        self.reset
+    }
+
+    pub(crate) fn buffered(&self) -> u64 {
+        self.buffered
+    }
+
+    pub(crate) fn read_offset(&self) -> u64 {
+        self.read_offset
+    }
+
+    pub(crate) fn final_size(&self) -> Option<u64> {
+        self.final_size
+    }
+
+    pub(crate) fn max_data(&self) -> u64 {
+        self.max_data
+    }
+
+    /// Bytes received past what was read (the stream's share of connection credit in use).
+    pub(crate) fn highest(&self) -> u64 {
+        self.highest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    fn drain(s: &mut RecvStream) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some((off, b)) = s.read(usize::MAX) {
+            assert_eq!(off as usize, s.read_offset() as usize - b.len());
+            out.extend_from_slice(&b);
+        }
+        out
+    }
+
+    #[test]
+    fn out_of_order_duplicate_and_overlapping_data_reassemble() {
+        let msg: Vec<u8> = (0..100u8).collect();
+        let b = Bytes::from(msg.clone());
+        let mut s = RecvStream::new(1000);
+        s.insert(50, b.slice(50..80), false).unwrap();
+        assert!(!s.is_readable());
+        s.insert(40, b.slice(40..60), false).unwrap();
+        s.insert(0, b.slice(0..10), false).unwrap();
+        assert_eq!(drain(&mut s), &msg[..10]);
+        s.insert(5, b.slice(5..45), false).unwrap();
+        s.insert(70, b.slice(70..100), true).unwrap();
+        s.insert(0, b.slice(0..100), true).unwrap();
+        assert_eq!(drain(&mut s), &msg[10..]);
+        assert!(s.is_finished());
+        assert_eq!(s.buffered(), 0);
+    }
+
+    #[test]
+    fn the_first_fragment_is_readable_at_once() {
+        let mut s = RecvStream::new(1 << 30);
+        s.insert(0, Bytes::from_static(b"head"), false).unwrap();
+        assert_eq!(s.read(100), Some((0, Bytes::from_static(b"head"))));
+    }
+
+    #[test]
+    fn reads_are_zero_copy_slices() {
+        let datagram = Bytes::from(alloc::vec![7u8; 64]);
+        let mut s = RecvStream::new(1000);
+        s.insert(0, datagram.slice(10..40), false).unwrap();
+        let (_, got) = s.read(8).unwrap();
+        assert_eq!(got.as_ptr(), datagram[10..].as_ptr());
+        let (_, got) = s.read(100).unwrap();
+        assert_eq!(got.as_ptr(), datagram[18..].as_ptr());
+    }
+
+    #[test]
+    fn credit_and_final_size_are_enforced() {
+        let mut s = RecvStream::new(10);
+        assert_eq!(
+            s.insert(5, Bytes::from_static(&[0; 6]), false),
+            Err(RecvError::FlowControl)
+        );
+        s.insert(0, Bytes::from_static(&[0; 8]), true).unwrap();
+        assert_eq!(
+            s.insert(6, Bytes::from_static(&[0; 3]), false),
+            Err(RecvError::FinalSize)
+        );
+        assert_eq!(
+            s.insert(0, Bytes::from_static(&[0; 4]), true),
+            Err(RecvError::FinalSize)
+        );
+        let mut s = RecvStream::new(10);
+        s.insert(4, Bytes::from_static(&[0; 4]), false).unwrap();
+        assert_eq!(
+            s.insert(0, Bytes::from_static(&[0; 2]), true),
+            Err(RecvError::FinalSize)
+        );
+        assert_eq!(s.set_total_len(6), Err(RecvError::FinalSize));
+        s.set_total_len(9).unwrap();
+        assert_eq!(
+            s.insert(8, Bytes::from_static(&[0; 2]), false),
+            Err(RecvError::FinalSize)
+        );
+    }
+
+    #[test]
+    fn credit_slides_as_the_application_reads() {
+        let mut s = RecvStream::new(100);
+        s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
+        assert_eq!(s.credit_update(), None);
+        s.read(30).unwrap();
+        assert_eq!(s.credit_update(), None);
+        s.read(30).unwrap();
+        assert_eq!(s.credit_update(), Some(160));
+        assert_eq!(s.max_data(), 160);
+        assert_eq!(s.credit_update(), None);
+    }
+
+    #[test]
+    fn reset_drops_buffered_bytes() {
+        let mut s = RecvStream::new(100);
+        s.insert(10, Bytes::from_static(&[1; 20]), false).unwrap();
+        assert_eq!(s.reset(3, 20), Err(RecvError::FinalSize));
+        s.reset(3, 40).unwrap();
+        assert_eq!(s.buffered(), 0);
+        assert_eq!(s.reset_code(), Some(3));
+        assert!(!s.is_finished());
+    }
+
+    proptest! {
+        /// Any order, duplication and overlap of fragments delivers the bytes exactly once,
+        /// in order, and never holds more than the window.
+        #[test]
+        fn reassembly_agrees_with_the_message(
+            len in 0usize..2000,
+            cuts in prop::collection::vec((0usize..2000, 1usize..300), 1..60),
+            reads in prop::collection::vec(1usize..500, 1..20),
+        ) {
+            let msg: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let b = Bytes::from(msg.clone());
+            let mut s = RecvStream::new(len as u64);
+            let mut out = Vec::new();
+            let mut frames: Vec<(usize, usize)> = cuts.iter().map(|&(o, l)| (o.min(len), (o + l).min(len))).collect();
+            frames.push((0, len));
+            for (i, (start, end)) in frames.into_iter().enumerate() {
+                s.insert(start as u64, b.slice(start..end), end == len).unwrap();
+                prop_assert!(s.buffered() <= len as u64);
+                if let Some((_, chunk)) = s.read(reads[i % reads.len()]) {
+                    out.extend_from_slice(&chunk);
+                }
+            }
+            out.extend(drain(&mut s));
+            prop_assert_eq!(out, msg);
+            prop_assert!(s.is_finished());
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The sending half of a stream: fragmentation and retransmission by offset
+//! (spec/protocol.md §4.12).
+//!
+//! Input: application writes (`Bytes`, kept as given, never copied), acknowledgements and
+//! losses of the frames that carried them, and the peer's credit. Output: the next chunk to
+//! put in a STREAM frame — lost bytes first, then new ones — cut with `Bytes::slice`, so
+//! the only copy of payload is the one into the outgoing datagram.
+
+use alloc::collections::BTreeMap;
+use core::ops::Range;
+
+use bytes::Bytes;
+
+use crate::range_set::RangeSet;
+
+/// A piece of stream to send in one STREAM frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    pub(crate) offset: u64,
+    pub(crate) data: Bytes,
+    pub(crate) fin: bool,
+}
+
+/// Where the stream's end stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fin {
+    /// The application may still write.
+    Open,
+    /// Finished at this size; FIN not sent (or lost and to be sent again).
+    Pending,
+    /// FIN sent, not yet acknowledged.
+    Sent,
+    /// FIN acknowledged.
+    Acked,
+}
+
+/// The send side of one stream.
+#[derive(Debug)]
+pub(crate) struct SendStream {
+    /// Written, not yet acknowledged bytes, keyed by offset; contiguous from `acked_below`.
+    chunks: BTreeMap<u64, Bytes>,
+    /// Every byte below is acknowledged and released.
+    acked_below: u64,
+    /// Bytes acknowledged above `acked_below`.
+    acked: RangeSet,
+    /// Sent bytes declared lost, to send again.
+    lost: RangeSet,
+    /// One past the last byte written.
+    write_end: u64,
+    /// One past the highest byte ever sent.
+    sent_end: u64,
+    /// The peer's credit: bytes below this may be sent.
+    max_data: u64,
+    fin: Fin,
+}
+
+impl SendStream {
+    pub(crate) fn new(max_data: u64) -> Self {
+        SendStream {
+            chunks: BTreeMap::new(),
+            acked_below: 0,
+            acked: RangeSet::new(),
+            lost: RangeSet::new(),
+            write_end: 0,
+            sent_end: 0,
+            max_data,
+            fin: Fin::Open,
+        }
+    }
+
+    /// Queues `data` after what was written before. Returns false (and queues nothing) once
+    /// the stream is finished.
+    pub(crate) fn write(&mut self, data: Bytes) -> bool {
+        if self.fin != Fin::Open {
+            return false;
+        }
+        if !data.is_empty() {
+            let len = data.len() as u64;
+            self.chunks.insert(self.write_end, data);
+            self.write_end += len;
+        }
+        true
+    }
+
+    /// No more writes: the stream ends after what was written.
+    pub(crate) fn finish(&mut self) {
+        if self.fin == Fin::Open {
+            self.fin = Fin::Pending;
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.fin != Fin::Open
+    }
+
+    /// The peer raised its credit.
+    pub(crate) fn set_max_data(&mut self, max: u64) {
+        self.max_data = self.max_data.max(max);
+    }
+
+    pub(crate) fn max_data(&self) -> u64 {
+        self.max_data
+    }
+
+    /// Whether new bytes wait but the stream's credit stops them.
+    pub(crate) fn is_blocked(&self) -> bool {
+        self.sent_end < self.write_end && self.sent_end >= self.max_data
+    }
+
+    /// Whether `next_chunk` would give something (ignoring connection credit).
+    pub(crate) fn has_data(&self) -> bool {
+        !self.lost.is_empty()
+            || (self.sent_end < self.write_end && self.sent_end < self.max_data)
+            || self.fin == Fin::Pending
+    }
+
+    /// The next chunk of at most `max_len` bytes: lost bytes first, then new bytes, of which
+    /// at most `new_credit` (the connection's remaining credit). A chunk never spans two
+    /// writes, so it is always a slice of one.
+    pub(crate) fn next_chunk(&mut self, max_len: usize, new_credit: u64) -> Option<Chunk> {
+        if let Some(range) = self.lost.first() {
+            let (start, data) = self.slice(range.start, (range.end - range.start).min(max_len as u64));
+            let end = start + data.len() as u64;
+            self.lost.remove(start..end);
+            let fin = self.fin_at(end);
+            return Some(Chunk {
+                offset: start,
+                data,
+                fin,
+            });
+        }
+        let room = (self.write_end.min(self.max_data) - self.sent_end.min(self.max_data)).min(new_credit);
+        if room > 0 && max_len > 0 {
+            let (start, data) = self.slice(self.sent_end, room.min(max_len as u64));
+            self.sent_end = start + data.len() as u64;
+            let fin = self.fin_at(self.sent_end);
+            return Some(Chunk {
+                offset: start,
+                data,
+                fin,
+            });
+        }
+        if self.fin == Fin::Pending && self.sent_end == self.write_end {
+            self.fin = Fin::Sent;
+            return Some(Chunk {
+                offset: self.write_end,
+                data: Bytes::new(),
+                fin: true,
+            });
+        }
+        None
+    }
+
+    /// Whether a chunk ending at `end` carries FIN (and marks FIN sent if so).
+    fn fin_at(&mut self, end: u64) -> bool {
+        let fin = self.fin == Fin::Pending && end == self.write_end;
+        if fin {
+            self.fin = Fin::Sent;
+        }
+        fin
+    }
+
+    /// Up to `len` bytes from `offset`, within one written chunk.
+    fn slice(&self, offset: u64, len: u64) -> (u64, Bytes) {
+        match self.chunks.range(..=offset).next_back() {
+            Some((&start, chunk)) if start + chunk.len() as u64 > offset => {
+                let from = (offset - start) as usize;
+                let to = (from as u64 + len).min(chunk.len() as u64) as usize;
+                (offset, chunk.slice(from..to))
+            }
+            // Acknowledged meanwhile (a late loss): nothing to resend here.
+            _ => (offset, Bytes::new()),
+        }
+    }
+
+    /// The frame carrying `range` (and FIN if `fin`) was acknowledged.
+    pub(crate) fn on_acked(&mut self, range: Range<u64>, fin: bool) {
+        if fin && self.fin == Fin::Sent {
+            self.fin = Fin::Acked;
+        }
+        self.lost.remove(range.clone());
+        self.acked.insert(range);
+        if let Some(first) = self.acked.first() {
+            if first.start <= self.acked_below {
+                self.acked.remove(first.clone());
+                self.acked_below = self.acked_below.max(first.end);
+            }
+        }
+        // Release every written chunk wholly acknowledged.
+        while let Some(entry) = self.chunks.first_entry() {
+            let end = *entry.key() + entry.get().len() as u64;
+            if end > self.acked_below {
+                break;
+            }
+            entry.remove();
+        }
+    }
+
+    /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,
+    /// except what was acknowledged meanwhile.
+    pub(crate) fn on_lost(&mut self, range: Range<u64>, fin: bool) {
+        if fin && self.fin == Fin::Sent {
+            self.fin = Fin::Pending;
+        }
+        let start = range.start.max(self.acked_below);
+        if start >= range.end {
+            return;
+        }
+        self.lost.insert(start..range.end);
+        for acked in self.acked.iter().filter(|a| a.start < range.end && a.end > start) {
+            self.lost.remove(acked);
+        }
+    }
+
+    /// Whether every byte and the FIN were acknowledged.
+    pub(crate) fn is_done(&self) -> bool {
+        self.fin == Fin::Acked && self.acked_below == self.write_end
+    }
+
+    /// Bytes written and not yet acknowledged (held by reference, not copied).
+    pub(crate) fn unacked(&self) -> u64 {
+        self.write_end - self.acked_below
+    }
+
+    /// One past the highest byte sent: what the stream used of the connection's credit.
+    pub(crate) fn sent_end(&self) -> u64 {
+        self.sent_end
+    }
+
+    pub(crate) fn write_end(&self) -> u64 {
+        self.write_end
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_are_slices_of_the_write() {
+        let data = Bytes::from(alloc::vec![9u8; 3000]);
+        let mut s = SendStream::new(u64::MAX);
+        s.write(data.clone());
+        s.finish();
+        let a = s.next_chunk(1200, u64::MAX).unwrap();
+        let b = s.next_chunk(1200, u64::MAX).unwrap();
+        let c = s.next_chunk(1200, u64::MAX).unwrap();
+        assert_eq!((a.offset, a.data.len(), a.fin), (0, 1200, false));
+        assert_eq!((b.offset, b.data.len(), b.fin), (1200, 1200, false));
+        assert_eq!((c.offset, c.data.len(), c.fin), (2400, 600, true));
+        assert_eq!(b.data.as_ptr(), data[1200..].as_ptr());
+        assert_eq!(s.next_chunk(1200, u64::MAX), None);
+    }
+
+    #[test]
+    fn lost_bytes_go_first_and_acked_bytes_are_released() {
+        let mut s = SendStream::new(u64::MAX);
+        s.write(Bytes::from(alloc::vec![1u8; 100]));
+        s.write(Bytes::from(alloc::vec![2u8; 100]));
+        let a = s.next_chunk(150, u64::MAX).unwrap(); // 0..100: one write at a time
+        let b = s.next_chunk(150, u64::MAX).unwrap(); // 100..200
+        assert_eq!(
+            (a.offset, a.data.len(), b.offset, b.data.len()),
+            (0, 100, 100, 100)
+        );
+        s.on_lost(0..100, false);
+        s.on_acked(100..200, false);
+        assert_eq!(s.unacked(), 200);
+        let again = s.next_chunk(60, u64::MAX).unwrap();
+        assert_eq!((again.offset, again.data.len()), (0, 60));
+        s.on_acked(0..60, false);
+        s.on_acked(60..100, false);
+        assert_eq!(s.unacked(), 0);
+        assert_eq!(s.next_chunk(1000, u64::MAX), None);
+    }
+
+    #[test]
+    fn credit_limits_new_data_and_fin_follows_the_last_byte() {
+        let mut s = SendStream::new(50);
+        s.write(Bytes::from(alloc::vec![1u8; 100]));
+        s.finish();
+        assert_eq!(s.next_chunk(1000, 20).unwrap().data.len(), 20);
+        assert_eq!(s.next_chunk(1000, u64::MAX).unwrap().data.len(), 30);
+        assert!(s.is_blocked());
+        assert_eq!(s.next_chunk(1000, u64::MAX), None);
+        s.set_max_data(100);
+        let last = s.next_chunk(1000, u64::MAX).unwrap();
+        assert_eq!((last.offset, last.data.len(), last.fin), (50, 50, true));
+        s.on_lost(50..100, true);
+        assert!(s.next_chunk(1000, u64::MAX).unwrap().fin);
+        s.on_acked(0..100, true);
+        assert!(s.is_done());
+    }
+
+    #[test]
+    fn an_empty_finished_stream_sends_one_fin() {
+        let mut s = SendStream::new(0);
+        s.finish();
+        let c = s.next_chunk(1000, 0).unwrap();
+        assert_eq!((c.offset, c.data.len(), c.fin), (0, 0, true));
+        assert_eq!(s.next_chunk(1000, 0), None);
+        assert!(!s.write(Bytes::from_static(b"late")));
+        assert_eq!(s.unacked(), 0);
+    }
+}
