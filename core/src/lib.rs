@@ -23,15 +23,21 @@ extern crate alloc;
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
 
+mod config;
+mod connection;
+mod endpoint;
+mod event;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
-// Building blocks of the connection state machine (issue 3, in progress): not wired to a
-// public API yet, so their items are unused outside their tests for now.
-#[allow(dead_code)]
+mod handshake;
 mod range_set;
-#[allow(dead_code)]
 mod recovery;
-#[allow(dead_code)]
 mod stream;
 pub mod time;
 pub mod wire;
+
+pub use config::{AcceptPolicy, Config};
+pub use connection::{ConnectionStats, Timer};
+pub use endpoint::{Endpoint, EndpointStats, Transmit};
+pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
+pub use handshake::{HandshakeError, Negotiated};

@@ -93,11 +93,6 @@ impl RangeSet {
         self.map.iter().next().map(|(&s, &e)| s..e)
     }
 
-    /// The highest range.
-    pub(crate) fn last(&self) -> Option<Range<u64>> {
-        self.map.iter().next_back().map(|(&s, &e)| s..e)
-    }
-
     /// Removes and returns the lowest range.
     pub(crate) fn pop_first(&mut self) -> Option<Range<u64>> {
         self.map.pop_first().map(|(s, e)| s..e)
@@ -114,6 +109,7 @@ impl RangeSet {
     }
 
     /// Removes every value below `value`.
+    #[cfg(test)]
     pub(crate) fn remove_below(&mut self, value: u64) {
         self.remove(0..value);
     }

@@ -114,6 +114,11 @@ impl Recovery {
         self.max_ack_delay = d;
     }
 
+    /// The number the next packet will carry.
+    pub(crate) fn next_pn(&self) -> u64 {
+        self.next_pn
+    }
+
     /// The number for the next packet; numbers are never reused.
     pub(crate) fn take_pn(&mut self) -> u64 {
         let pn = self.next_pn;
@@ -133,6 +138,7 @@ impl Recovery {
         self.bytes_in_flight
     }
 
+    #[cfg(test)]
     pub(crate) fn packets_in_flight(&self) -> usize {
         self.sent.len()
     }
@@ -246,11 +252,6 @@ impl Recovery {
         self.bytes_in_flight = 0;
         self.loss_time = None;
         core::mem::take(&mut self.sent).into_values().collect()
-    }
-
-    /// The oldest packet in flight, whose frames a probe resends first.
-    pub(crate) fn oldest(&self) -> Option<&SentPacket> {
-        self.sent.values().next()
     }
 }
 

@@ -83,8 +83,9 @@ impl Received {
         }
     }
 
-    /// A duplicate arrived: acknowledge at once so the peer stops resending.
-    pub(crate) fn on_duplicate(&mut self, now: Instant) {
+    /// Acknowledge at once: a duplicate arrived (so the peer stops resending), or a packet
+    /// whose acknowledgement the peer waits for.
+    pub(crate) fn ack_now(&mut self, now: Instant) {
         if !self.pns.is_empty() {
             self.deadline = Some(now);
         }
@@ -164,7 +165,7 @@ mod tests {
         let ack = r.build(t).unwrap();
         assert_eq!(ranges(&ack), [(3, 3), (0, 0)]);
         assert!(r.is_duplicate(3) && !r.is_duplicate(2));
-        r.on_duplicate(t);
+        r.ack_now(t);
         assert_eq!(r.deadline(), Some(t));
     }
 

@@ -61,14 +61,12 @@ impl RttEstimator {
         self.smoothed
     }
 
-    pub(crate) fn latest(&self) -> Duration {
-        self.latest
-    }
-
+    #[cfg(test)]
     pub(crate) fn min(&self) -> Duration {
         self.min
     }
 
+    #[cfg(test)]
     pub(crate) fn var(&self) -> Duration {
         self.var
     }

@@ -205,6 +205,7 @@ impl RecvStream {
         self.buffered
     }
 
+    #[cfg(test)]
     pub(crate) fn read_offset(&self) -> u64 {
         self.read_offset
     }

@@ -98,11 +98,8 @@ impl SendStream {
         self.max_data = self.max_data.max(max);
     }
 
-    pub(crate) fn max_data(&self) -> u64 {
-        self.max_data
-    }
-
     /// Whether new bytes wait but the stream's credit stops them.
+    #[cfg(test)]
     pub(crate) fn is_blocked(&self) -> bool {
         self.sent_end < self.write_end && self.sent_end >= self.max_data
     }

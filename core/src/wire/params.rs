@@ -18,6 +18,9 @@ pub struct VersionRange {
 }
 
 impl VersionRange {
+    /// Version 1 only.
+    pub const V1: VersionRange = VersionRange { min: 1, max: 1 };
+
     /// `min..=max`, or the typed violation if it is empty or includes version 0.
     pub const fn new(min: u16, max: u16) -> Result<Self, Violation> {
         if min == 0 || min > max {

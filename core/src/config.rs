@@ -1,0 +1,148 @@
+//! Endpoint configuration: every limit and timer the core uses, with defaults a serious
+//! deployment can start from.
+
+use crate::time::Duration;
+use crate::wire::{Capabilities, TransportParams, VersionRange, MIN_DATAGRAM_SIZE};
+
+/// What an endpoint does with a HELLO from a new client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcceptPolicy {
+    /// Accept every client while below [`Config::max_connections`].
+    Accept,
+    /// Refuse every client with REJECT REFUSED (an endpoint that only connects out).
+    Refuse,
+}
+
+/// Configuration of an [`Endpoint`](crate::Endpoint) and of every connection it holds.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Wire versions this endpoint speaks (spec/protocol.md §4.13). Default: 1..=1.
+    pub versions: VersionRange,
+    /// Optional features offered (intersected with the peer's). Default: all of version 1.
+    pub capabilities: Capabilities,
+    /// What to do with new clients. Default: [`AcceptPolicy::Accept`].
+    pub accept: AcceptPolicy,
+    /// Most connections held at once; a HELLO beyond it gets REJECT AT_CAPACITY.
+    /// Default: 10,000.
+    pub max_connections: usize,
+    /// A connection that hears nothing from its peer for this long is closed as timed out
+    /// (the smaller of both sides' non-zero values applies). Default: 30 s.
+    pub idle_timeout: Duration,
+    /// Send a PING after this long without sending anything ack-eliciting, so an idle but
+    /// healthy connection does not time out. `None`: never. Default: 10 s.
+    pub keep_alive: Option<Duration>,
+    /// A handshake not finished after this long fails with
+    /// [`HandshakeError::TimedOut`](crate::HandshakeError::TimedOut). Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// RTT assumed before the first measurement (RFC 9002 §6.2.2 suggests 333 ms for the
+    /// open internet). Default: 100 ms.
+    pub initial_rtt: Duration,
+    /// Longest we delay an ACK (announced to the peer). Default: 25 ms.
+    pub max_ack_delay: Duration,
+    /// Probe timeouts in a row without an answer before the peer is declared gone
+    /// (closed as timed out). Default: 8.
+    pub max_probes: u32,
+    /// Bytes the peer may send on one stream beyond what the application read: the most a
+    /// stream's reassembly holds. Default: 256 KiB.
+    pub stream_receive_window: u64,
+    /// Bytes the peer may send on all streams together beyond what the application read.
+    /// Default: 4 MiB.
+    pub receive_window: u64,
+    /// Streams the peer may have open at once. Default: 128.
+    pub max_concurrent_streams: u64,
+    /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
+    /// caps what we send. Default: 1200.
+    pub max_datagram_size: u16,
+    /// Most bytes of ack-eliciting packets in flight per connection: a fixed window that
+    /// stands in for congestion control until that lands (issue 4). Default: 256 KiB.
+    pub max_in_flight: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            versions: VersionRange::V1,
+            capabilities: Capabilities::ALL_V1,
+            accept: AcceptPolicy::Accept,
+            max_connections: 10_000,
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Some(Duration::from_secs(10)),
+            handshake_timeout: Duration::from_secs(10),
+            initial_rtt: Duration::from_millis(100),
+            max_ack_delay: Duration::from_millis(25),
+            max_probes: 8,
+            stream_receive_window: 256 << 10,
+            receive_window: 4 << 20,
+            max_concurrent_streams: 128,
+            max_datagram_size: MIN_DATAGRAM_SIZE as u16,
+            max_in_flight: 256 << 10,
+        }
+    }
+}
+
+impl Config {
+    /// The transport parameters this configuration announces (spec/protocol.md §4.14).
+    pub(crate) fn transport_params(&self) -> TransportParams {
+        TransportParams {
+            max_data: Some(self.receive_window),
+            max_stream_data: Some(self.stream_receive_window),
+            max_streams: Some(self.max_concurrent_streams),
+            max_datagram_size: Some(self.max_datagram_size.max(MIN_DATAGRAM_SIZE as u16)),
+            idle_timeout_ms: Some(self.idle_timeout.as_millis()),
+            max_ack_delay_ms: Some(self.max_ack_delay.as_millis().min(crate::wire::MAX_ACK_DELAY_MS)),
+            ..TransportParams::default()
+        }
+    }
+}
+
+/// The peer's transport parameters with spec/protocol.md §4.14's defaults filled in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PeerParams {
+    pub(crate) max_data: u64,
+    pub(crate) max_stream_data: u64,
+    pub(crate) max_streams: u64,
+    pub(crate) max_datagram_size: u16,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_ack_delay: Duration,
+}
+
+impl PeerParams {
+    pub(crate) fn from_wire(p: &TransportParams) -> Self {
+        PeerParams {
+            max_data: p.max_data.unwrap_or(65_536),
+            max_stream_data: p.max_stream_data.unwrap_or(65_536),
+            max_streams: p.max_streams.unwrap_or(16),
+            max_datagram_size: p.max_datagram_size.unwrap_or(MIN_DATAGRAM_SIZE as u16),
+            idle_timeout: Duration::from_millis(p.idle_timeout_ms.unwrap_or(0)),
+            max_ack_delay: Duration::from_millis(p.max_ack_delay_ms.unwrap_or(25)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absent_parameters_take_the_spec_defaults() {
+        let p = PeerParams::from_wire(&TransportParams::default());
+        assert_eq!(p.max_data, 65_536);
+        assert_eq!(p.max_stream_data, 65_536);
+        assert_eq!(p.max_streams, 16);
+        assert_eq!(p.max_datagram_size, 1200);
+        assert_eq!(p.idle_timeout, Duration::ZERO);
+        assert_eq!(p.max_ack_delay, Duration::from_millis(25));
+    }
+
+    #[test]
+    fn announced_parameters_round_trip() {
+        let c = Config::default();
+        let p = PeerParams::from_wire(&c.transport_params());
+        assert_eq!(p.max_data, c.receive_window);
+        assert_eq!(p.max_stream_data, c.stream_receive_window);
+        assert_eq!(p.max_streams, c.max_concurrent_streams);
+        assert_eq!(p.idle_timeout, c.idle_timeout);
+        assert_eq!(p.max_ack_delay, c.max_ack_delay);
+    }
+}

@@ -1,0 +1,1311 @@
+//! One connection: handshake progress, streams, acknowledgements and retransmission,
+//! credit, liveness and close (spec/protocol.md §4, §7).
+//!
+//! The [`Endpoint`](crate::Endpoint) owns every connection and drives it: it routes each
+//! decoded packet here (`handle_packet`), forwards application commands, asks for the next
+//! datagram (`poll_transmit`), fires timers (`handle_timeout`) and collects events. A
+//! connection never sees a socket, a clock or a random source.
+//!
+//! Timers are an enum-indexed table ([`Timer`]); [`Connection::next_timeout`] is its minimum.
+//! Every timer action checks its own deadline, so firing early does nothing.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::config::{Config, PeerParams};
+use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
+use crate::handshake::{self, HandshakeError, Negotiated};
+use crate::recovery::received::Received;
+use crate::recovery::{Outcome, Recovery, SentFrame, SentPacket, Timeout};
+use crate::stream::recv::{RecvError, RecvStream};
+use crate::stream::send::SendStream;
+use crate::time::{Duration, Instant};
+use crate::wire::{
+    Accept, Close, CloseCode, ConnectionId, Frame, Header, Label, Packet, PacketKind, PacketNumberLen,
+    PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
+};
+
+/// The timers of a connection, indexing its timer table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum Timer {
+    /// Client: resend HELLO or give up; server: give up on an unconfirmed handshake.
+    Handshake,
+    /// Send an ACK that was delayed.
+    Ack,
+    /// Loss detection by time threshold, or the probe timeout.
+    Recovery,
+    /// Send a PING to keep an idle connection alive.
+    KeepAlive,
+    /// Nothing heard for the idle timeout: the connection is dead.
+    Idle,
+    /// End of the closing or draining period.
+    Close,
+}
+
+impl Timer {
+    const COUNT: usize = 6;
+    const ALL: [Timer; Timer::COUNT] = [
+        Timer::Handshake,
+        Timer::Ack,
+        Timer::Recovery,
+        Timer::KeepAlive,
+        Timer::Idle,
+        Timer::Close,
+    ];
+}
+
+#[derive(Debug)]
+enum HandshakeState {
+    Client(handshake::Client),
+    Server {
+        accept: Accept,
+        send_accept: bool,
+        deadline: Instant,
+    },
+    Done,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Handshaking,
+    Established,
+    /// We closed: CLOSE sent (again on each packet received), until the deadline.
+    Closing {
+        until: Instant,
+    },
+    /// The peer closed: send nothing, until the deadline.
+    Draining {
+        until: Instant,
+    },
+    /// Gone; the endpoint frees it.
+    Closed,
+}
+
+/// A control frame waiting to be sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Control {
+    MaxData,
+    MaxStreamData(StreamId),
+    MaxStreams,
+    ResetStream {
+        id: StreamId,
+        code: u64,
+        final_size: u64,
+    },
+    StopSending {
+        id: StreamId,
+        code: u64,
+    },
+    Ping,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    send: Option<SendStream>,
+    recv: Option<RecvStream>,
+    label: Option<Label>,
+    total_len: Option<u64>,
+    /// Receive side: StreamOpened was reported.
+    opened: bool,
+    /// Receive side: a StreamReadable is outstanding (not re-sent until the app reads).
+    readable_signaled: bool,
+    /// Receive side: the application no longer wants the data (STOP_SENDING sent).
+    stopped: bool,
+    /// Receive side: bytes gathered for a whole-message read.
+    partial: Vec<Bytes>,
+    /// Send side: queued in the send round robin.
+    queued: bool,
+}
+
+/// Counters a connection keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnectionStats {
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Datagrams received and accepted.
+    pub datagrams_received: u64,
+    /// Packets declared lost.
+    pub packets_lost: u64,
+    /// Duplicate packets received (dropped, acknowledged again).
+    pub duplicates_received: u64,
+    /// Stream bytes sent again after a loss.
+    pub bytes_retransmitted: u64,
+    /// Probe timeouts fired.
+    pub probes: u64,
+}
+
+pub(crate) struct Connection {
+    pub(crate) handle: ConnectionHandle,
+    /// Server side: the (address, client id) its HELLO came with, for the endpoint's index.
+    pub(crate) hello_key: Option<(SocketAddr, ConnectionId)>,
+    pub(crate) side: Side,
+    pub(crate) remote: SocketAddr,
+    pub(crate) local_cid: ConnectionId,
+    remote_cid: ConnectionId,
+    state: State,
+    handshake: HandshakeState,
+    negotiated: Option<Negotiated>,
+    peer: PeerParams,
+    recovery: Recovery,
+    received: Received,
+    streams: BTreeMap<StreamId, StreamState>,
+    send_queue: VecDeque<StreamId>,
+    next_stream_index: u64,
+    peer_max_streams: u64,
+    peer_streams_opened: u64,
+    local_max_streams: u64,
+    send_max_data: u64,
+    sent_data: u64,
+    recv_max_data: u64,
+    recv_data: u64,
+    read_data: u64,
+    /// Our per-stream and connection receive windows (from the config).
+    stream_window: u64,
+    receive_window: u64,
+    control: VecDeque<Control>,
+    /// RESET_STREAM and STOP_SENDING we sent, kept to send again if lost.
+    resets: BTreeMap<StreamId, (u64, u64)>,
+    stops: BTreeMap<StreamId, u64>,
+    close_frame: Option<Close>,
+    close_pending: bool,
+    timers: [Option<Instant>; Timer::COUNT],
+    last_received: Instant,
+    last_eliciting_sent: Instant,
+    probes: u8,
+    events: VecDeque<Event>,
+    pub(crate) stats: ConnectionStats,
+}
+
+impl Connection {
+    fn new(
+        handle: ConnectionHandle,
+        side: Side,
+        now: Instant,
+        config: &Config,
+        remote: SocketAddr,
+        local_cid: ConnectionId,
+        handshake: HandshakeState,
+    ) -> Self {
+        Connection {
+            handle,
+            hello_key: None,
+            side,
+            remote,
+            local_cid,
+            remote_cid: ConnectionId::UNSET,
+            state: State::Handshaking,
+            handshake,
+            negotiated: None,
+            peer: PeerParams::from_wire(&Default::default()),
+            recovery: Recovery::new(config.initial_rtt, config.max_probes),
+            received: Received::new(),
+            streams: BTreeMap::new(),
+            send_queue: VecDeque::new(),
+            next_stream_index: 0,
+            peer_max_streams: 0,
+            peer_streams_opened: 0,
+            local_max_streams: config.max_concurrent_streams,
+            send_max_data: 0,
+            sent_data: 0,
+            recv_max_data: config.receive_window,
+            recv_data: 0,
+            read_data: 0,
+            stream_window: config.stream_receive_window,
+            receive_window: config.receive_window,
+            control: VecDeque::new(),
+            resets: BTreeMap::new(),
+            stops: BTreeMap::new(),
+            close_frame: None,
+            close_pending: false,
+            timers: [None; Timer::COUNT],
+            last_received: now,
+            last_eliciting_sent: now,
+            probes: 0,
+            events: VecDeque::new(),
+            stats: ConnectionStats::default(),
+        }
+    }
+
+    /// A connection we start: HELLO goes out on the next `poll_transmit`.
+    pub(crate) fn client(
+        handle: ConnectionHandle,
+        now: Instant,
+        config: &Config,
+        remote: SocketAddr,
+        local_cid: ConnectionId,
+    ) -> Self {
+        let hs = HandshakeState::Client(handshake::Client::new(config, now));
+        let mut c = Self::new(handle, Side::Client, now, config, remote, local_cid, hs);
+        c.refresh_timers(config);
+        c
+    }
+
+    /// A connection a client asked for with `hello_packet` (carrying a HELLO that
+    /// negotiated to `accept`): ACCEPT goes out on the next `poll_transmit`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn server(
+        handle: ConnectionHandle,
+        now: Instant,
+        config: &Config,
+        remote: SocketAddr,
+        local_cid: ConnectionId,
+        client_cid: ConnectionId,
+        hello_header: &Header,
+        hello_params: &crate::wire::TransportParams,
+        accept: Accept,
+    ) -> Self {
+        let negotiated = Negotiated {
+            version: accept.version,
+            capabilities: accept.capabilities,
+        };
+        let hs = HandshakeState::Server {
+            accept,
+            send_accept: true,
+            deadline: now + config.handshake_timeout,
+        };
+        let mut c = Self::new(handle, Side::Server, now, config, remote, local_cid, hs);
+        c.remote_cid = client_cid;
+        c.hello_key = Some((remote, client_cid));
+        c.negotiated = Some(negotiated);
+        c.apply_peer_params(PeerParams::from_wire(hello_params));
+        c.received.on_packet(
+            hello_header.number,
+            now,
+            hello_header.timestamp,
+            true,
+            config.max_ack_delay,
+        );
+        c.refresh_timers(config);
+        c
+    }
+
+    fn apply_peer_params(&mut self, peer: PeerParams) {
+        self.peer = peer;
+        self.send_max_data = peer.max_data;
+        self.peer_max_streams = peer.max_streams;
+        self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.state == State::Closed
+    }
+
+    pub(crate) fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    pub(crate) fn negotiated(&self) -> Option<Negotiated> {
+        self.negotiated
+    }
+
+    /// Bytes held for the application: received but unread (reassembly and whole-message
+    /// reads), and written but unacknowledged (held by reference to the application's
+    /// buffers, not copied).
+    pub(crate) fn buffered(&self) -> (u64, u64) {
+        let mut recv = 0;
+        let mut send = 0;
+        for s in self.streams.values() {
+            recv += s.recv.as_ref().map_or(0, RecvStream::buffered);
+            recv += s.partial.iter().map(|b| b.len() as u64).sum::<u64>();
+            send += s.send.as_ref().map_or(0, SendStream::unacked);
+        }
+        (recv, send)
+    }
+
+    /// The largest packet number received, to expand the next one's.
+    pub(crate) fn largest_received(&self) -> Option<u64> {
+        self.received.largest()
+    }
+
+    /// A datagram for this connection passed its integrity check but broke the protocol
+    /// (spec/protocol.md §6): close, telling the peer `code`.
+    pub(crate) fn protocol_error(&mut self, now: Instant, config: &Config, code: TransportErrorCode) {
+        if matches!(self.state, State::Handshaking | State::Established) {
+            self.close_with(now, CloseCode::Transport(code), Reason::default());
+            self.events.push_back(Event::Closed {
+                conn: self.handle,
+                reason: CloseReason::ProtocolViolation { code },
+            });
+            self.refresh_timers(config);
+        }
+    }
+
+    pub(crate) fn rtt(&self) -> Duration {
+        self.recovery.rtt().smoothed()
+    }
+
+    /// Events for the endpoint to hand out.
+    pub(crate) fn take_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    // ---------------------------------------------------------------- timers
+
+    /// The earliest timer and which it is.
+    pub(crate) fn next_timeout(&self) -> Option<(Instant, Timer)> {
+        Timer::ALL
+            .iter()
+            .filter_map(|&t| self.timers[t as usize].map(|at| (at, t)))
+            .min()
+    }
+
+    /// Rebuilds the timer table from the state it depends on.
+    pub(crate) fn refresh_timers(&mut self, config: &Config) {
+        let mut t = [None; Timer::COUNT];
+        match self.state {
+            State::Handshaking => {
+                t[Timer::Handshake as usize] = match &self.handshake {
+                    HandshakeState::Client(c) => Some(c.deadline()),
+                    HandshakeState::Server { deadline, .. } => Some(*deadline),
+                    HandshakeState::Done => None,
+                };
+                t[Timer::Ack as usize] = self.received.deadline();
+            }
+            State::Established => {
+                t[Timer::Ack as usize] = self.received.deadline();
+                t[Timer::Recovery as usize] = self.recovery.deadline();
+                t[Timer::KeepAlive as usize] = config.keep_alive.map(|k| self.last_eliciting_sent + k);
+                t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
+            }
+            State::Closing { until } | State::Draining { until } => t[Timer::Close as usize] = Some(until),
+            State::Closed => {}
+        }
+        self.timers = t;
+    }
+
+    /// The smaller of both sides' non-zero idle timeouts.
+    fn idle_timeout(&self, config: &Config) -> Duration {
+        match (config.idle_timeout, self.peer.idle_timeout) {
+            (Duration::ZERO, p) => p,
+            (o, Duration::ZERO) => o,
+            (o, p) => o.min(p),
+        }
+        .max(Duration::from_millis(1))
+    }
+
+    /// Fires every timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, config: &Config) {
+        for timer in Timer::ALL {
+            if self.timers[timer as usize].is_some_and(|at| at <= now) {
+                self.on_timer(timer, now, config);
+            }
+        }
+        self.refresh_timers(config);
+    }
+
+    fn on_timer(&mut self, timer: Timer, now: Instant, config: &Config) {
+        match timer {
+            Timer::Handshake => match &self.handshake {
+                HandshakeState::Client(c) if c.timed_out(now) => {
+                    self.fail_handshake(HandshakeError::TimedOut)
+                }
+                // A server whose ACCEPT was never confirmed forgets the attempt quietly:
+                // the application never heard of it.
+                HandshakeState::Server { deadline, .. } if *deadline <= now => self.state = State::Closed,
+                _ => {}
+            },
+            // poll_transmit sends the ACK once its deadline has passed.
+            Timer::Ack => {}
+            Timer::Recovery => match self.recovery.on_timeout(now) {
+                Timeout::Lost(lost) => self.on_lost(lost),
+                Timeout::Probe => {
+                    self.stats.probes += 1;
+                    self.probes = 2;
+                }
+                Timeout::GiveUp => self.close_silently(CloseReason::TimedOut),
+            },
+            Timer::KeepAlive => {
+                if !self.control.contains(&Control::Ping) {
+                    self.control.push_back(Control::Ping);
+                }
+                self.last_eliciting_sent = now;
+            }
+            Timer::Idle => {
+                if now >= self.last_received + self.idle_timeout(config) {
+                    self.close_silently(CloseReason::TimedOut);
+                }
+            }
+            Timer::Close => self.state = State::Closed,
+        }
+    }
+
+    /// A VERSION_REJECT answered our HELLO: the server cannot read our version.
+    pub(crate) fn on_version_reject(&mut self, server: crate::wire::VersionRange, config: &Config) {
+        if let HandshakeState::Client(c) = &self.handshake {
+            if c.hello.versions.highest_common(server).is_none() {
+                self.fail_handshake(HandshakeError::NoCommonVersion {
+                    ours: c.hello.versions,
+                    server,
+                });
+                self.refresh_timers(config);
+            }
+        }
+    }
+
+    fn fail_handshake(&mut self, reason: HandshakeError) {
+        self.state = State::Closed;
+        self.events.push_back(Event::HandshakeFailed {
+            conn: self.handle,
+            reason,
+        });
+    }
+
+    /// Ends the connection without a word to the peer (it is gone, or timed out).
+    fn close_silently(&mut self, reason: CloseReason) {
+        self.recovery.drain();
+        self.state = State::Closed;
+        self.events.push_back(Event::Closed {
+            conn: self.handle,
+            reason,
+        });
+    }
+
+    // ---------------------------------------------------------------- input
+
+    /// Handles a packet the endpoint routed here. `hello_again` is set when it is another
+    /// copy of the HELLO that created this (server) connection.
+    pub(crate) fn handle_packet(&mut self, now: Instant, config: &Config, from: SocketAddr, packet: &Packet) {
+        match self.state {
+            State::Closed | State::Draining { .. } => return,
+            State::Closing { .. } => {
+                // The peer has not seen our CLOSE: send it again (once per packet received).
+                self.close_pending = true;
+                return;
+            }
+            _ => {}
+        }
+        let header = packet.header;
+        if self.received.is_duplicate(header.number) {
+            self.stats.duplicates_received += 1;
+            self.received.ack_now(now);
+            self.refresh_timers(config);
+            return;
+        }
+        self.stats.datagrams_received += 1;
+        self.last_received = now;
+        // The peer's address may change (NAT rebinding): follow the latest packet.
+        self.remote = from;
+        if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
+            match header.kind {
+                // Another copy of the HELLO: the ACCEPT was lost; send it again.
+                PacketKind::Handshake { .. } => *send_accept = true,
+                // The client's first data packet confirms the handshake.
+                PacketKind::Data => {
+                    self.handshake = HandshakeState::Done;
+                    self.state = State::Established;
+                    self.last_eliciting_sent = now;
+                    if let Some(negotiated) = self.negotiated {
+                        self.events.push_back(Event::Connected {
+                            conn: self.handle,
+                            negotiated,
+                        });
+                    }
+                }
+            }
+        }
+        let mut eliciting = false;
+        for frame in packet.frames() {
+            eliciting |= frame.is_ack_eliciting();
+            if let Err(code) = self.on_frame(now, &header, frame) {
+                self.close_with(now, CloseCode::Transport(code), Reason::default());
+                self.events.push_back(Event::Closed {
+                    conn: self.handle,
+                    reason: CloseReason::ProtocolViolation { code },
+                });
+                break;
+            }
+            if self.state == State::Closed || matches!(self.state, State::Draining { .. }) {
+                break;
+            }
+        }
+        if matches!(self.state, State::Handshaking | State::Established) {
+            self.received.on_packet(
+                header.number,
+                now,
+                header.timestamp,
+                eliciting,
+                config.max_ack_delay,
+            );
+            if matches!(self.handshake, HandshakeState::Done)
+                && self.side == Side::Client
+                && header.kind != PacketKind::Data
+            {
+                // ACCEPT: acknowledge at once, which also confirms the handshake to the server.
+                self.received.ack_now(now);
+            }
+        }
+        self.refresh_timers(config);
+    }
+
+    fn on_frame(&mut self, now: Instant, header: &Header, frame: Frame) -> Result<(), TransportErrorCode> {
+        match frame {
+            Frame::Padding(_) | Frame::Ping => {}
+            Frame::Ack(ack) => {
+                // Handshake packets are not tracked by recovery; an ACK in one only matters
+                // for its packet numbers (checked against what we sent).
+                match self.recovery.on_ack(now, &ack) {
+                    Ok(outcome) => self.on_ack_outcome(outcome),
+                    Err(_) => return Err(TransportErrorCode::PROTOCOL_VIOLATION),
+                }
+            }
+            Frame::Accept(accept) => self.on_accept(now, header, accept),
+            Frame::Reject(reject) => {
+                if matches!(self.handshake, HandshakeState::Client(_)) {
+                    self.fail_handshake(HandshakeError::Rejected {
+                        reason: reject.reason,
+                        versions: reject.versions,
+                    });
+                }
+            }
+            Frame::Retry(retry) => {
+                if let HandshakeState::Client(c) = &mut self.handshake {
+                    c.on_retry(retry.token, now);
+                }
+            }
+            // The endpoint creates connections from HELLO; a copy was handled above.
+            Frame::Hello(_) => {}
+            Frame::Stream(s) => self.on_stream(s)?,
+            Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
+            Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
+            Frame::MaxData(max) => self.send_max_data = self.send_max_data.max(max),
+            Frame::MaxStreamData { id, max } => {
+                if id.initiator() != self.side {
+                    return Err(TransportErrorCode::STREAM_STATE_ERROR);
+                }
+                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                    send.set_max_data(max);
+                    self.queue_stream(id);
+                }
+            }
+            Frame::MaxStreams(max) => {
+                if max > self.peer_max_streams {
+                    self.peer_max_streams = max;
+                    self.events
+                        .push_back(Event::StreamsAvailable { conn: self.handle });
+                }
+            }
+            Frame::DataBlocked(_) | Frame::StreamDataBlocked { .. } | Frame::StreamsBlocked(_) => {}
+            Frame::Close(close) => {
+                let until = now + self.recovery.pto().saturating_mul(3);
+                self.recovery.drain();
+                self.state = State::Draining { until };
+                self.events.push_back(Event::Closed {
+                    conn: self.handle,
+                    reason: CloseReason::Peer {
+                        code: close.code,
+                        reason: close.reason,
+                    },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn on_accept(&mut self, now: Instant, header: &Header, accept: Accept) {
+        let HandshakeState::Client(client) = &self.handshake else {
+            return;
+        };
+        let PacketKind::Handshake { scid } = header.kind else {
+            return;
+        };
+        match client.on_accept(&accept) {
+            Ok(negotiated) => {
+                self.remote_cid = scid;
+                self.negotiated = Some(negotiated);
+                self.apply_peer_params(PeerParams::from_wire(&accept.params));
+                self.handshake = HandshakeState::Done;
+                self.state = State::Established;
+                self.last_eliciting_sent = now;
+                self.events.push_back(Event::Connected {
+                    conn: self.handle,
+                    negotiated,
+                });
+            }
+            Err(e) => self.fail_handshake(e),
+        }
+    }
+
+    fn on_stream(&mut self, frame: StreamFrame) -> Result<(), TransportErrorCode> {
+        let id = frame.id;
+        if id.initiator() == self.side {
+            // Streams are unidirectional: the peer cannot send on one we opened.
+            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+        }
+        if id.index() >= self.local_max_streams {
+            return Err(TransportErrorCode::STREAM_LIMIT_ERROR);
+        }
+        if id.index() >= self.peer_streams_opened {
+            // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
+            for index in self.peer_streams_opened..=id.index() {
+                let sid = StreamId::new(id.initiator(), index);
+                let window = self.stream_window();
+                self.streams.insert(
+                    sid,
+                    StreamState {
+                        recv: Some(RecvStream::new(window)),
+                        ..Default::default()
+                    },
+                );
+            }
+            self.peer_streams_opened = id.index() + 1;
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            // Finished and gone: a late copy.
+            return Ok(());
+        };
+        let Some(recv) = state.recv.as_mut() else {
+            return Ok(());
+        };
+        if frame.offset == 0 && !state.opened {
+            if let Some(total) = frame.total_len {
+                recv.set_total_len(total).map_err(recv_code)?;
+            }
+            state.opened = true;
+            state.label = frame.label.clone();
+            state.total_len = frame.total_len;
+            self.events.push_back(Event::StreamOpened {
+                conn: self.handle,
+                stream: id,
+                label: frame.label,
+                total_len: frame.total_len,
+            });
+        }
+        let grown = recv
+            .insert(frame.offset, frame.data, frame.fin)
+            .map_err(recv_code)?;
+        self.recv_data += grown;
+        if self.recv_data > self.recv_max_data {
+            return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
+        }
+        if state.stopped {
+            // The application gave up on it: drop what arrives (credit still counted).
+            while let Some((_, b)) = recv.read(usize::MAX) {
+                self.read_data += b.len() as u64;
+            }
+            return Ok(());
+        }
+        let readable = recv.is_readable() || recv.is_finished();
+        if readable && state.opened && !state.readable_signaled {
+            state.readable_signaled = true;
+            self.events.push_back(Event::StreamReadable {
+                conn: self.handle,
+                stream: id,
+            });
+        }
+        Ok(())
+    }
+
+    fn stream_window(&self) -> u64 {
+        self.stream_window
+    }
+
+    fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), TransportErrorCode> {
+        if id.initiator() == self.side {
+            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(recv) = state.recv.as_mut() else {
+            return Ok(());
+        };
+        let before = recv.highest();
+        recv.reset(code, final_size).map_err(recv_code)?;
+        self.recv_data += final_size.saturating_sub(before);
+        if self.recv_data > self.recv_max_data {
+            return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
+        }
+        self.events.push_back(Event::StreamReset {
+            conn: self.handle,
+            stream: id,
+            code,
+        });
+        Ok(())
+    }
+
+    fn on_stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), TransportErrorCode> {
+        if id.initiator() != self.side {
+            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+        }
+        if self.streams.get(&id).is_some_and(|s| s.send.is_some()) {
+            self.reset_send(id, code);
+            self.events.push_back(Event::StreamStopped {
+                conn: self.handle,
+                stream: id,
+                code,
+            });
+        }
+        Ok(())
+    }
+
+    fn on_ack_outcome(&mut self, outcome: Outcome) {
+        for packet in outcome.acked {
+            for frame in packet.frames {
+                if let SentFrame::Stream { id, offset, len, fin } = frame {
+                    let Some(state) = self.streams.get_mut(&id) else {
+                        continue;
+                    };
+                    let Some(send) = state.send.as_mut() else { continue };
+                    send.on_acked(offset..offset + len, fin);
+                    if send.is_done() {
+                        state.send = None;
+                        self.events.push_back(Event::StreamAcked {
+                            conn: self.handle,
+                            stream: id,
+                        });
+                        if state.recv.is_none() {
+                            self.streams.remove(&id);
+                        }
+                    }
+                }
+            }
+        }
+        self.on_lost(outcome.lost);
+    }
+
+    fn on_lost(&mut self, lost: Vec<SentPacket>) {
+        for packet in lost {
+            self.stats.packets_lost += 1;
+            for frame in packet.frames {
+                match frame {
+                    SentFrame::Stream { id, offset, len, fin } => {
+                        if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                            send.on_lost(offset..offset + len, fin);
+                            self.stats.bytes_retransmitted += len;
+                            self.queue_stream(id);
+                        }
+                    }
+                    SentFrame::MaxData => self.push_control(Control::MaxData),
+                    SentFrame::MaxStreamData(id) => {
+                        if self.streams.get(&id).is_some_and(|s| s.recv.is_some()) {
+                            self.push_control(Control::MaxStreamData(id));
+                        }
+                    }
+                    SentFrame::MaxStreams => self.push_control(Control::MaxStreams),
+                    SentFrame::ResetStream(_) | SentFrame::StopSending(_) => {
+                        // Resent from the record kept in `resets`.
+                        self.resend_reset_or_stop(frame);
+                    }
+                    SentFrame::Ping => {}
+                }
+            }
+        }
+    }
+
+    fn resend_reset_or_stop(&mut self, frame: SentFrame) {
+        match frame {
+            SentFrame::ResetStream(id) => {
+                if let Some(&(code, final_size)) = self.resets.get(&id) {
+                    self.push_control(Control::ResetStream { id, code, final_size });
+                }
+            }
+            SentFrame::StopSending(id) => {
+                if let Some(&code) = self.stops.get(&id) {
+                    self.push_control(Control::StopSending { id, code });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn push_control(&mut self, c: Control) {
+        if !self.control.contains(&c) {
+            self.control.push_back(c);
+        }
+    }
+
+    fn queue_stream(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
+                state.queued = true;
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- application
+
+    fn check_established(&self) -> Result<(), ApiError> {
+        if self.state == State::Established {
+            Ok(())
+        } else {
+            Err(ApiError::NotEstablished)
+        }
+    }
+
+    pub(crate) fn open_stream(
+        &mut self,
+        label: Option<Label>,
+        total_len: Option<u64>,
+    ) -> Result<StreamId, ApiError> {
+        self.check_established()?;
+        if self.next_stream_index >= self.peer_max_streams {
+            return Err(ApiError::StreamLimit);
+        }
+        let id = StreamId::new(self.side, self.next_stream_index);
+        self.next_stream_index += 1;
+        self.streams.insert(
+            id,
+            StreamState {
+                send: Some(SendStream::new(self.peer.max_stream_data)),
+                label,
+                total_len,
+                ..Default::default()
+            },
+        );
+        Ok(id)
+    }
+
+    fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
+        self.check_established()?;
+        if id.initiator() != self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        match self.streams.get_mut(&id) {
+            Some(s) if s.send.is_some() => Ok(s),
+            _ => Err(ApiError::UnknownStream),
+        }
+    }
+
+    pub(crate) fn write(&mut self, id: StreamId, data: Bytes) -> Result<(), ApiError> {
+        let state = self.send_stream(id)?;
+        let total = state.total_len;
+        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        if send.is_finished() {
+            return Err(ApiError::StreamFinished);
+        }
+        if total.is_some_and(|t| send.write_end() + data.len() as u64 > t) {
+            return Err(ApiError::TotalLength);
+        }
+        send.write(data);
+        self.queue_stream(id);
+        Ok(())
+    }
+
+    pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), ApiError> {
+        let state = self.send_stream(id)?;
+        let total = state.total_len;
+        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        if total.is_some_and(|t| send.write_end() != t) {
+            return Err(ApiError::TotalLength);
+        }
+        send.finish();
+        self.queue_stream(id);
+        Ok(())
+    }
+
+    pub(crate) fn reset_stream(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
+        self.send_stream(id)?;
+        self.reset_send(id, code);
+        Ok(())
+    }
+
+    fn reset_send(&mut self, id: StreamId, code: u64) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(send) = state.send.take() else { return };
+        let final_size = send.sent_end();
+        if state.recv.is_none() {
+            self.streams.remove(&id);
+        }
+        self.resets.insert(id, (code, final_size));
+        self.push_control(Control::ResetStream { id, code, final_size });
+    }
+
+    pub(crate) fn stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
+        self.check_established()?;
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        let state = self.streams.get_mut(&id).ok_or(ApiError::UnknownStream)?;
+        if !state.stopped {
+            state.stopped = true;
+            state.partial.clear();
+            self.stops.insert(id, code);
+            self.push_control(Control::StopSending { id, code });
+        }
+        Ok(())
+    }
+
+    fn recv_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        match self.streams.get_mut(&id) {
+            Some(s) if s.recv.is_some() => Ok(s),
+            _ => Err(ApiError::UnknownStream),
+        }
+    }
+
+    /// Reads the next contiguous bytes of a stream, at most `max_len`.
+    pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
+        let state = self.recv_stream(id)?;
+        let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
+        if let Some(code) = recv.reset_code() {
+            self.remove_recv(id);
+            return Ok(Read::Reset { code });
+        }
+        if let Some((offset, bytes)) = recv.read(max_len) {
+            let credit = recv.credit_update();
+            let still_readable = recv.is_readable() || recv.is_finished();
+            state.readable_signaled = still_readable;
+            self.read_data += bytes.len() as u64;
+            if credit.is_some() {
+                self.push_control(Control::MaxStreamData(id));
+            }
+            self.update_connection_credit();
+            return Ok(Read::Data { offset, bytes });
+        }
+        if recv.is_finished() {
+            self.remove_recv(id);
+            return Ok(Read::Finished);
+        }
+        state.readable_signaled = false;
+        Ok(Read::Pending)
+    }
+
+    /// Gathers a whole message: [`Read::Pending`] until the stream is finished, then all of
+    /// it as one [`Read::Data`] at offset 0 (copied into one buffer only if it arrived in
+    /// several pieces), or [`Read::Reset`]. Refuses messages longer than `max_len`.
+    pub(crate) fn read_message(&mut self, id: StreamId, max_len: u64) -> Result<Read, ApiError> {
+        loop {
+            let state = self.recv_stream(id)?;
+            let held: u64 = state.partial.iter().map(|b| b.len() as u64).sum();
+            let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
+            if held > max_len || recv.final_size().or(state.total_len).is_some_and(|s| s > max_len) {
+                return Err(ApiError::MessageTooLong);
+            }
+            if recv.is_finished() {
+                let pieces = core::mem::take(&mut state.partial);
+                self.remove_recv(id);
+                return Ok(Read::Data {
+                    offset: 0,
+                    bytes: join(pieces),
+                });
+            }
+            match self.read(id, usize::MAX)? {
+                Read::Data { bytes, .. } => {
+                    if let Some(s) = self.streams.get_mut(&id) {
+                        s.partial.push(bytes);
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn remove_recv(&mut self, id: StreamId) {
+        if let Some(mut state) = self.streams.remove(&id) {
+            if state.send.is_some() {
+                state.recv = None;
+                self.streams.insert(id, state);
+            }
+        }
+        // One stream gone: the peer may open one more.
+        self.local_max_streams += 1;
+        self.push_control(Control::MaxStreams);
+    }
+
+    fn update_connection_credit(&mut self) {
+        let window = self.receive_window;
+        if self.read_data + window >= self.recv_max_data + window / 2 {
+            self.recv_max_data = self.read_data + window;
+            self.push_control(Control::MaxData);
+        }
+    }
+
+    /// Closes the connection with an application code: CLOSE goes out, then the connection
+    /// lingers for three PTOs to answer stragglers.
+    pub(crate) fn close(&mut self, now: Instant, code: u64, reason: Reason) {
+        match self.state {
+            State::Established => {
+                self.close_with(now, CloseCode::Application(code), reason);
+                self.events.push_back(Event::Closed {
+                    conn: self.handle,
+                    reason: CloseReason::Local { code },
+                });
+            }
+            // Nothing can be said to the peer before the handshake is done.
+            State::Handshaking => {
+                self.state = State::Closed;
+                self.events.push_back(Event::Closed {
+                    conn: self.handle,
+                    reason: CloseReason::Local { code },
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn close_with(&mut self, now: Instant, code: CloseCode, reason: Reason) {
+        let until = now + self.recovery.pto().saturating_mul(3);
+        self.recovery.drain();
+        self.close_frame = Some(Close { code, reason });
+        self.close_pending = true;
+        self.state = State::Closing { until };
+    }
+
+    // ---------------------------------------------------------------- output
+
+    /// Writes the next datagram into `buf`; returns its length, or `None` if there is
+    /// nothing to send now.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        let len = match self.state {
+            State::Closed | State::Draining { .. } => None,
+            State::Closing { .. } => self.send_close(now, buf),
+            State::Handshaking => self.send_handshake(now, buf),
+            State::Established => self.send_data(now, config, buf),
+        };
+        if len.is_some() {
+            self.stats.datagrams_sent += 1;
+        }
+        self.refresh_timers(config);
+        len
+    }
+
+    fn header(&self, now: Instant, kind: PacketKind) -> Header {
+        let number = self.recovery.next_pn();
+        Header {
+            kind,
+            dcid: self.remote_cid,
+            number,
+            number_len: PacketNumberLen::for_packet(number, self.recovery.largest_acked()),
+            timestamp: now.wire_timestamp(),
+        }
+    }
+
+    fn send_handshake(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let kind = PacketKind::Handshake { scid: self.local_cid };
+        let header = self.header(now, kind);
+        let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE)?, &header).ok()?;
+        match &mut self.handshake {
+            HandshakeState::Client(c) => {
+                if !c.take_send(now) {
+                    return None;
+                }
+                w.push(&Frame::Hello(c.hello.clone())).ok()?;
+                w.pad_to(MIN_DATAGRAM_SIZE).ok()?;
+            }
+            HandshakeState::Server {
+                accept, send_accept, ..
+            } => {
+                if !*send_accept {
+                    return None;
+                }
+                *send_accept = false;
+                let accept = accept.clone();
+                if let Some(ack) = self.received.build(now) {
+                    w.push(&Frame::Ack(ack)).ok()?;
+                }
+                w.push(&Frame::Accept(accept)).ok()?;
+            }
+            HandshakeState::Done => return None,
+        }
+        let len = w.finish().ok()?;
+        self.recovery.take_pn();
+        Some(len)
+    }
+
+    fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        if !self.close_pending {
+            return None;
+        }
+        let frame = Frame::Close(self.close_frame.clone()?);
+        self.close_pending = false;
+        let header = self.header(now, PacketKind::Data);
+        let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE)?, &header).ok()?;
+        w.push(&frame).ok()?;
+        let len = w.finish().ok()?;
+        self.recovery.take_pn();
+        Some(len)
+    }
+
+    fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        let size = usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
+            .max(MIN_DATAGRAM_SIZE)
+            .min(buf.len());
+        let header = self.header(now, PacketKind::Data);
+        let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
+        let empty = w.remaining();
+        let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
+        let probing = self.probes > 0;
+        let window_open = probing || self.recovery.bytes_in_flight() < config.max_in_flight;
+        let has_content = !self.control.is_empty() || (window_open && !self.send_queue.is_empty()) || probing;
+        let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+        if self.received.has_news() && (ack_due || has_content) {
+            if let Some(ack) = self.received.build(now) {
+                // An ACK that does not fit waits for the next datagram.
+                let _ = w.push(&Frame::Ack(ack));
+            }
+        }
+        while let Some(&c) = self.control.front() {
+            let Some((frame, record)) = self.control_frame(c) else {
+                self.control.pop_front();
+                continue;
+            };
+            if w.push(&frame).is_err() {
+                break;
+            }
+            self.control.pop_front();
+            sent.push(record);
+        }
+        if window_open {
+            self.fill_streams(&mut w, &mut sent);
+        }
+        if probing && sent.is_empty() && w.push(&Frame::Ping).is_ok() {
+            sent.push(SentFrame::Ping);
+        }
+        let eliciting = !sent.is_empty();
+        if !eliciting && w.remaining() == empty {
+            // Nothing at all was written.
+            return None;
+        }
+        let len = w.finish().ok()?;
+        let number = self.recovery.take_pn();
+        if eliciting {
+            self.probes = self.probes.saturating_sub(1);
+            self.last_eliciting_sent = now;
+            self.recovery.on_sent(SentPacket {
+                number,
+                time: now,
+                size: len,
+                frames: sent,
+            });
+        }
+        Some(len)
+    }
+
+    /// The frame for a pending control entry, with what to remember of it; `None` if it is
+    /// no longer needed.
+    fn control_frame(&self, c: Control) -> Option<(Frame, SentFrame)> {
+        Some(match c {
+            Control::MaxData => (Frame::MaxData(self.recv_max_data), SentFrame::MaxData),
+            Control::MaxStreamData(id) => {
+                let recv = self.streams.get(&id)?.recv.as_ref()?;
+                (
+                    Frame::MaxStreamData {
+                        id,
+                        max: recv.max_data(),
+                    },
+                    SentFrame::MaxStreamData(id),
+                )
+            }
+            Control::MaxStreams => (Frame::MaxStreams(self.local_max_streams), SentFrame::MaxStreams),
+            Control::ResetStream { id, code, final_size } => (
+                Frame::ResetStream { id, code, final_size },
+                SentFrame::ResetStream(id),
+            ),
+            Control::StopSending { id, code } => {
+                (Frame::StopSending { id, code }, SentFrame::StopSending(id))
+            }
+            Control::Ping => (Frame::Ping, SentFrame::Ping),
+        })
+    }
+
+    /// Adds STREAM frames, one stream after another in turn, while there is room.
+    fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
+        let mut turns = self.send_queue.len();
+        while turns > 0 && w.remaining() > 24 {
+            turns -= 1;
+            let Some(id) = self.send_queue.pop_front() else {
+                break;
+            };
+            let Some(state) = self.streams.get_mut(&id) else {
+                continue;
+            };
+            state.queued = false;
+            let Some(send) = state.send.as_mut() else { continue };
+            let credit = self.send_max_data.saturating_sub(self.sent_data);
+            // Room for the data once the frame's own fields are written.
+            let probe = StreamFrame {
+                id,
+                offset: send.sent_end(),
+                data: Bytes::new(),
+                fin: false,
+                total_len: state.total_len,
+                label: state.label.clone(),
+            };
+            let overhead = Frame::Stream(probe)
+                .encoded_len()
+                .unwrap_or(usize::MAX)
+                .saturating_add(2);
+            let room = w.remaining().saturating_sub(overhead);
+            let before = send.sent_end();
+            let Some(chunk) = send.next_chunk(room, credit) else {
+                continue;
+            };
+            self.sent_data += send.sent_end() - before;
+            let at_start = chunk.offset == 0;
+            let frame = StreamFrame {
+                id,
+                offset: chunk.offset,
+                data: chunk.data,
+                fin: chunk.fin,
+                total_len: if at_start { state.total_len } else { None },
+                label: if at_start { state.label.clone() } else { None },
+            };
+            let record = SentFrame::Stream {
+                id,
+                offset: frame.offset,
+                len: frame.data.len() as u64,
+                fin: frame.fin,
+            };
+            if w.push(&Frame::Stream(frame)).is_err() {
+                // Cannot happen with the room computed above; put the bytes back as lost.
+                send.on_lost(
+                    match record {
+                        SentFrame::Stream { offset, len, .. } => offset..offset + len,
+                        _ => 0..0,
+                    },
+                    chunk.fin,
+                );
+            } else {
+                sent.push(record);
+            }
+            if send.has_data() {
+                state.queued = true;
+                self.send_queue.push_back(id);
+            }
+        }
+    }
+}
+
+fn recv_code(e: RecvError) -> TransportErrorCode {
+    match e {
+        RecvError::FlowControl => TransportErrorCode::FLOW_CONTROL_ERROR,
+        RecvError::FinalSize => TransportErrorCode::FINAL_SIZE_ERROR,
+    }
+}
+
+/// Joins pieces of a message; a single piece is returned as is (no copy).
+fn join(mut pieces: Vec<Bytes>) -> Bytes {
+    match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().unwrap_or_default(),
+        _ => {
+            let total = pieces.iter().map(Bytes::len).sum();
+            let mut out = BytesMut::with_capacity(total);
+            for p in &pieces {
+                out.extend_from_slice(p);
+            }
+            out.freeze()
+        }
+    }
+}
+
+impl core::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Connection")
+            .field("handle", &self.handle)
+            .field("side", &self.side)
+            .field("state", &self.state)
+            .field("streams", &self.streams.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,671 @@
+//! The endpoint: owns every connection, routes datagrams to them by connection id, accepts
+//! or refuses new clients, answers what has no connection (statelessly), and hands the
+//! application one stream of outputs (spec/protocol.md §3.6, §6, §7).
+//!
+//! # Driving it
+//!
+//! ```text
+//! loop {
+//!     // inputs: whatever happened since the last turn
+//!     endpoint.handle_datagram(now, from, bytes);        // for each datagram received
+//!     endpoint.handle_timeout(now);                      // when poll_timeout() has passed
+//!     endpoint.connect(..) / write(..) / read(..) / ..   // application commands
+//!     // outputs: drain them all, in this order
+//!     while let Some(t) = endpoint.poll_transmit(now, &mut buf) { send(&buf[..t.len], t.destination) }
+//!     while let Some(e) = endpoint.poll_event() { handle(e) }
+//!     sleep_until(endpoint.poll_timeout());              // or until a datagram arrives
+//! }
+//! ```
+//!
+//! Nothing happens between calls: the endpoint reads no clock and starts no timer; `now` is
+//! whatever the driver says. Same configuration, seed and inputs give byte-identical outputs.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use bytes::Bytes;
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+
+use crate::config::{AcceptPolicy, Config};
+use crate::connection::{Connection, ConnectionStats, Timer};
+use crate::event::{ApiError, ConnectionHandle, Event, Read};
+use crate::handshake::{self, Negotiated};
+use crate::time::{Duration, Instant};
+use crate::wire::{
+    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
+    PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode, VersionReject,
+    Violation, MIN_DATAGRAM_SIZE, VERSION_1,
+};
+
+/// A datagram to send: the first `len` bytes of the buffer given to
+/// [`Endpoint::poll_transmit`], to `destination`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// How many bytes of the buffer it takes.
+    pub len: usize,
+}
+
+/// Counters of what the endpoint received, dropped and answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Datagrams handed to [`Endpoint::handle_datagram`].
+    pub datagrams_received: u64,
+    /// Datagrams sent.
+    pub datagrams_sent: u64,
+    /// Dropped: not a weir datagram of a version we read (bad header, bad trailer, ...).
+    pub dropped_malformed: u64,
+    /// Dropped: for a connection id we do not know.
+    pub dropped_unknown_connection: u64,
+    /// HELLOs refused with REJECT (capacity, policy, version).
+    pub rejected: u64,
+    /// Answers to unreadable versions.
+    pub version_rejects_sent: u64,
+    /// Stateless answers not sent because too many were waiting.
+    pub stateless_dropped: u64,
+}
+
+/// An answer that needs no connection state.
+#[derive(Clone, Copy, Debug)]
+enum Stateless {
+    Reject {
+        to: SocketAddr,
+        client: ConnectionId,
+        reject: Reject,
+    },
+    VersionReject {
+        to: SocketAddr,
+        dcid: ConnectionId,
+        scid: ConnectionId,
+        versions: wire::VersionRange,
+    },
+}
+
+/// Most stateless answers waiting at once; beyond, new ones are dropped (they are cheap to
+/// lose: the client retries).
+const MAX_STATELESS: usize = 256;
+
+/// A weir endpoint: one local socket's worth of connections. See the module docs for the
+/// driving loop.
+pub struct Endpoint {
+    config: Config,
+    rng: Xoshiro256PlusPlus,
+    conns: Vec<Option<Connection>>,
+    free: Vec<u32>,
+    by_cid: BTreeMap<ConnectionId, u32>,
+    by_hello: BTreeMap<(SocketAddr, ConnectionId), u32>,
+    /// (deadline, slot), one entry per connection with a timer; `timer_of` says which.
+    timers: BTreeSet<(Instant, u32)>,
+    timer_of: Vec<Option<Instant>>,
+    ready: VecDeque<u32>,
+    queued: Vec<bool>,
+    events: VecDeque<Event>,
+    stateless: VecDeque<Stateless>,
+    stats: EndpointStats,
+}
+
+impl core::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("connections", &self.by_cid.len())
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// An endpoint with `config`, drawing connection ids from a generator seeded with `seed`.
+    pub fn new(config: Config, seed: u64) -> Self {
+        Endpoint {
+            config,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            conns: Vec::new(),
+            free: Vec::new(),
+            by_cid: BTreeMap::new(),
+            by_hello: BTreeMap::new(),
+            timers: BTreeSet::new(),
+            timer_of: Vec::new(),
+            ready: VecDeque::new(),
+            queued: Vec::new(),
+            events: VecDeque::new(),
+            stateless: VecDeque::new(),
+            stats: EndpointStats::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> EndpointStats {
+        self.stats
+    }
+
+    /// How many connections the endpoint holds (in any state).
+    pub fn connection_count(&self) -> usize {
+        self.by_cid.len()
+    }
+
+    // ------------------------------------------------------------ slots
+
+    fn fresh_cid(&mut self) -> ConnectionId {
+        loop {
+            let id = ConnectionId::from_u64(self.rng.next_u64());
+            if id != ConnectionId::UNSET && !self.by_cid.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    fn alloc_slot(&mut self) -> u32 {
+        if let Some(slot) = self.free.pop() {
+            return slot;
+        }
+        self.conns.push(None);
+        self.timer_of.push(None);
+        self.queued.push(false);
+        (self.conns.len() - 1) as u32
+    }
+
+    fn conn(&mut self, h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
+        self.conns
+            .get_mut(h.0 as usize)
+            .and_then(Option::as_mut)
+            .ok_or(ApiError::UnknownConnection)
+    }
+
+    /// After anything touched connection `slot`: collect its events, free it if closed,
+    /// re-file its timer and offer it a turn to send.
+    fn touch(&mut self, slot: u32) {
+        let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) else {
+            return;
+        };
+        while let Some(e) = conn.take_event() {
+            self.events.push_back(e);
+        }
+        let next = if conn.is_closed() {
+            None
+        } else {
+            conn.next_timeout().map(|(at, _)| at)
+        };
+        if let Some(old) = self.timer_of[slot as usize].take() {
+            self.timers.remove(&(old, slot));
+        }
+        if let Some(conn) = self.conns[slot as usize].as_ref().filter(|c| c.is_closed()) {
+            self.by_cid.remove(&conn.local_cid);
+            if let Some(key) = conn.hello_key {
+                self.by_hello.remove(&key);
+            }
+            self.conns[slot as usize] = None;
+            self.free.push(slot);
+            return;
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, slot));
+            self.timer_of[slot as usize] = Some(at);
+        }
+        if !self.queued[slot as usize] {
+            self.queued[slot as usize] = true;
+            self.ready.push_back(slot);
+        }
+    }
+
+    // ------------------------------------------------------------ inputs
+
+    /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
+    /// follows.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
+        if self.by_cid.len() >= self.config.max_connections {
+            return Err(ApiError::ConnectionLimit);
+        }
+        let cid = self.fresh_cid();
+        let slot = self.alloc_slot();
+        let handle = ConnectionHandle(slot);
+        self.conns[slot as usize] = Some(Connection::client(handle, now, &self.config, remote, cid));
+        self.by_cid.insert(cid, slot);
+        self.touch(slot);
+        Ok(handle)
+    }
+
+    /// A datagram arrived from `from`. Malformed or unexpected datagrams are dropped and
+    /// counted; nothing a peer sends can make this panic.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        self.stats.datagrams_received += 1;
+        let Ok(invariant) = Invariant::parse(&datagram) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        match invariant.version {
+            0 => self.on_version_reject(datagram),
+            VERSION_1 => match self.by_cid.get(&invariant.dcid).copied() {
+                Some(slot) => self.on_packet_for(slot, now, from, datagram),
+                None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
+                    self.on_hello(now, from, datagram)
+                }
+                None => self.stats.dropped_unknown_connection += 1,
+            },
+            _ => {
+                // spec §3.1: only a long header of at least 1200 bytes earns an answer.
+                match invariant.scid {
+                    Some(scid) if datagram.len() >= MIN_DATAGRAM_SIZE => {
+                        self.stats.version_rejects_sent += 1;
+                        self.push_stateless(Stateless::VersionReject {
+                            to: from,
+                            dcid: scid,
+                            scid: invariant.dcid,
+                            versions: self.config.versions,
+                        });
+                    }
+                    _ => self.stats.dropped_malformed += 1,
+                }
+            }
+        }
+    }
+
+    fn push_stateless(&mut self, s: Stateless) {
+        if self.stateless.len() < MAX_STATELESS {
+            self.stateless.push_back(s);
+        } else {
+            self.stats.stateless_dropped += 1;
+        }
+    }
+
+    fn on_version_reject(&mut self, datagram: Bytes) {
+        let Ok(vr) = VersionReject::decode(datagram) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let Some(&slot) = self.by_cid.get(&vr.dcid) else {
+            self.stats.dropped_unknown_connection += 1;
+            return;
+        };
+        let Some(&server) = vr.versions.first() else {
+            return;
+        };
+        if let Some(conn) = self.conns[slot as usize].as_mut() {
+            conn.on_version_reject(server, &self.config);
+        }
+        self.touch(slot);
+    }
+
+    fn on_packet_for(&mut self, slot: u32, now: Instant, from: SocketAddr, datagram: Bytes) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        match Packet::decode(datagram, conn.largest_received()) {
+            Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),
+            Err(e) => {
+                self.stats.dropped_malformed += 1;
+                // spec §6: once the trailer checks, a decode error is the peer's doing.
+                if let Some(code) = close_code(&e) {
+                    conn.protocol_error(now, &self.config, code);
+                }
+            }
+        }
+        self.touch(slot);
+    }
+
+    fn on_hello(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        let Ok(packet) = Packet::decode(datagram, None) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let PacketKind::Handshake { scid: client } = packet.header.kind else {
+            return;
+        };
+        let Some(hello) = packet.frames().find_map(|f| match f {
+            Frame::Hello(h) => Some(h),
+            _ => None,
+        }) else {
+            self.stats.dropped_unknown_connection += 1;
+            return;
+        };
+        if let Some(&slot) = self.by_hello.get(&(from, client)) {
+            // Another copy: the connection answers with the same ACCEPT.
+            if let Some(conn) = self.conns[slot as usize].as_mut() {
+                conn.handle_packet(now, &self.config, from, &packet);
+            }
+            self.touch(slot);
+            return;
+        }
+        let refuse = |reason| Reject {
+            reason,
+            versions: self.config.versions,
+        };
+        let decision = if self.config.accept == AcceptPolicy::Refuse {
+            Err(refuse(RejectReason::REFUSED))
+        } else if self.by_cid.len() >= self.config.max_connections {
+            Err(refuse(RejectReason::AT_CAPACITY))
+        } else {
+            handshake::negotiate(&self.config, &hello)
+        };
+        let accept = match decision {
+            Ok(accept) => accept,
+            Err(reject) => {
+                self.stats.rejected += 1;
+                self.push_stateless(Stateless::Reject {
+                    to: from,
+                    client,
+                    reject,
+                });
+                return;
+            }
+        };
+        let cid = self.fresh_cid();
+        let slot = self.alloc_slot();
+        let handle = ConnectionHandle(slot);
+        let conn = Connection::server(
+            handle,
+            now,
+            &self.config,
+            from,
+            cid,
+            client,
+            &packet.header,
+            &hello.params,
+            accept,
+        );
+        self.conns[slot as usize] = Some(conn);
+        self.by_cid.insert(cid, slot);
+        self.by_hello.insert((from, client), slot);
+        self.touch(slot);
+    }
+
+    /// Fires every timer due at `now`. Calling it early, or twice, does nothing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let due: Vec<u32> = self
+            .timers
+            .range(..=(now, u32::MAX))
+            .map(|&(_, slot)| slot)
+            .collect();
+        for slot in due {
+            if let Some(conn) = self.conns[slot as usize].as_mut() {
+                conn.handle_timeout(now, &self.config);
+            }
+            self.touch(slot);
+        }
+    }
+
+    // ------------------------------------------------------------ outputs
+
+    /// Writes the next datagram to send into `buf` (at least 1200 bytes; as large as the
+    /// configured datagram size to use it fully) and says where it goes; `None` when there is
+    /// nothing to send now.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        while let Some(s) = self.stateless.pop_front() {
+            if let Some(t) = write_stateless(s, now, buf) {
+                self.stats.datagrams_sent += 1;
+                return Some(t);
+            }
+        }
+        while let Some(slot) = self.ready.pop_front() {
+            let Some(conn) = self.conns[slot as usize].as_mut() else {
+                self.queued[slot as usize] = false;
+                continue;
+            };
+            match conn.poll_transmit(now, &self.config, buf) {
+                Some(len) => {
+                    let destination = conn.remote;
+                    self.stats.datagrams_sent += 1;
+                    // Its turn ends: `touch` files it at the back of the queue for another.
+                    self.queued[slot as usize] = false;
+                    self.touch(slot);
+                    return Some(Transmit { destination, len });
+                }
+                None => {
+                    self.queued[slot as usize] = false;
+                    self.refile_timer(slot);
+                }
+            }
+        }
+        None
+    }
+
+    /// Re-files a connection's timer after it was polled (without offering it a turn).
+    fn refile_timer(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        while let Some(e) = conn.take_event() {
+            self.events.push_back(e);
+        }
+        let next = conn.next_timeout().map(|(at, _)| at);
+        if let Some(old) = self.timer_of[slot as usize].take() {
+            self.timers.remove(&(old, slot));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, slot));
+            self.timer_of[slot as usize] = Some(at);
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next needed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.first().map(|&(at, _)| at)
+    }
+
+    /// The next deadline with the connection and timer that set it (for debugging).
+    pub fn next_timer(&self) -> Option<(Instant, ConnectionHandle, Timer)> {
+        let &(at, slot) = self.timers.first()?;
+        let (_, timer) = self.conns.get(slot as usize)?.as_ref()?.next_timeout()?;
+        Some((at, ConnectionHandle(slot), timer))
+    }
+
+    // ------------------------------------------------------------ application commands
+
+    fn with_conn<T>(
+        &mut self,
+        h: ConnectionHandle,
+        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let out = f(self.conn(h)?);
+        if let Some(conn) = self.conns[h.0 as usize].as_mut() {
+            conn.refresh_timers(&self.config);
+        }
+        self.touch(h.0);
+        out
+    }
+
+    /// Opens a stream to send on, with an optional protocol label and total length, which
+    /// the peer sees in [`Event::StreamOpened`].
+    pub fn open_stream(
+        &mut self,
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        total_len: Option<u64>,
+    ) -> Result<StreamId, ApiError> {
+        self.with_conn(conn, |c| c.open_stream(label, total_len))
+    }
+
+    /// Queues `data` on a stream. The bytes are kept by reference (no copy) until
+    /// acknowledged.
+    pub fn write(&mut self, conn: ConnectionHandle, stream: StreamId, data: Bytes) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| c.write(stream, data))
+    }
+
+    /// Ends a stream after what was written.
+    pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| c.finish(stream))
+    }
+
+    /// Sends `data` as one message: a new stream, written and finished, whose total length
+    /// the receiver learns at once. Messages are independent: no head-of-line blocking.
+    pub fn send_message(
+        &mut self,
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        data: Bytes,
+    ) -> Result<StreamId, ApiError> {
+        self.with_conn(conn, |c| {
+            let id = c.open_stream(label, Some(data.len() as u64))?;
+            c.write(id, data)?;
+            c.finish(id)?;
+            Ok(id)
+        })
+    }
+
+    /// Abandons a stream we send; the peer gets [`Event::StreamReset`].
+    pub fn reset_stream(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| c.reset_stream(stream, code))
+    }
+
+    /// Asks the peer to stop sending a stream; what still arrives is discarded.
+    pub fn stop_sending(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| c.stop_sending(stream, code))
+    }
+
+    /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.
+    pub fn read(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: usize,
+    ) -> Result<Read, ApiError> {
+        self.with_conn(conn, |c| c.read(stream, max_len))
+    }
+
+    /// Reads a whole message: [`Read::Pending`] until it is complete, then all of it as one
+    /// [`Read::Data`]. Errs with [`ApiError::MessageTooLong`] past `max_len` bytes.
+    pub fn read_message(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: u64,
+    ) -> Result<Read, ApiError> {
+        self.with_conn(conn, |c| c.read_message(stream, max_len))
+    }
+
+    /// Closes a connection with an application code and reason; the peer is told.
+    pub fn close(
+        &mut self,
+        now: Instant,
+        conn: ConnectionHandle,
+        code: u64,
+        reason: Reason,
+    ) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| {
+            c.close(now, code, reason);
+            Ok(())
+        })
+    }
+
+    /// What the handshake agreed, once connected.
+    pub fn negotiated(&self, conn: ConnectionHandle) -> Option<Negotiated> {
+        self.conns.get(conn.0 as usize)?.as_ref()?.negotiated()
+    }
+
+    /// Whether the connection is established (handshake done, not closing).
+    pub fn is_established(&self, conn: ConnectionHandle) -> bool {
+        self.conns
+            .get(conn.0 as usize)
+            .and_then(Option::as_ref)
+            .is_some_and(Connection::is_established)
+    }
+
+    /// The connection's smoothed RTT estimate.
+    pub fn rtt(&self, conn: ConnectionHandle) -> Option<Duration> {
+        Some(self.conns.get(conn.0 as usize)?.as_ref()?.rtt())
+    }
+
+    /// The connection's counters.
+    pub fn connection_stats(&self, conn: ConnectionHandle) -> Option<ConnectionStats> {
+        Some(self.conns.get(conn.0 as usize)?.as_ref()?.stats)
+    }
+
+    /// Bytes a connection holds for the application: `(received, unread)` and
+    /// `(written, unacknowledged)`; the first is bounded by the receive windows.
+    pub fn buffered(&self, conn: ConnectionHandle) -> Option<(u64, u64)> {
+        Some(self.conns.get(conn.0 as usize)?.as_ref()?.buffered())
+    }
+
+    /// The peer's address as last seen.
+    pub fn remote_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
+        Some(self.conns.get(conn.0 as usize)?.as_ref()?.remote)
+    }
+}
+
+/// spec/protocol.md §6: which decode errors close the connection, with which code. `None`:
+/// drop silently (the datagram may be line noise, not the peer's word).
+fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
+    match e {
+        DecodeError::IntegrityCheckFailed { .. } | DecodeError::UnknownVersion(_) => None,
+        DecodeError::Truncated(
+            Field::Version | Field::Flags | Field::DestinationCid | Field::SourceCid | Field::Trailer,
+        ) => None,
+        DecodeError::Violation(Violation::LimitExceeded {
+            limit: Limit::DatagramSize,
+            ..
+        }) => None,
+        DecodeError::Violation(
+            Violation::InvalidTransportParameter { .. } | Violation::TransportParameterOrder { .. },
+        ) => Some(TransportErrorCode::TRANSPORT_PARAMETER_ERROR),
+        DecodeError::Violation(
+            Violation::FrameNotAllowed { .. }
+            | Violation::HandshakeFrameCount { .. }
+            | Violation::EmptyPacket
+            | Violation::OpenFieldsNotAtStart { .. }
+            | Violation::TotalLengthMismatch { .. }
+            | Violation::InvalidAckRange,
+        )
+        | DecodeError::ReservedBits(_) => Some(TransportErrorCode::PROTOCOL_VIOLATION),
+        _ => Some(TransportErrorCode::FRAME_ENCODING_ERROR),
+    }
+}
+
+fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+    match s {
+        Stateless::Reject { to, client, reject } => {
+            let header = Header {
+                kind: PacketKind::Handshake {
+                    scid: ConnectionId::UNSET,
+                },
+                dcid: client,
+                number: 0,
+                number_len: PacketNumberLen::One,
+                timestamp: now.wire_timestamp(),
+            };
+            let mut w = PacketWriter::new(buf, &header).ok()?;
+            w.push(&Frame::Reject(reject)).ok()?;
+            Some(Transmit {
+                destination: to,
+                len: w.finish().ok()?,
+            })
+        }
+        Stateless::VersionReject {
+            to,
+            dcid,
+            scid,
+            versions,
+        } => {
+            let vr = VersionReject {
+                dcid,
+                scid,
+                versions: smallvec::smallvec![versions],
+            };
+            Some(Transmit {
+                destination: to,
+                len: vr.encode(buf).ok()?,
+            })
+        }
+    }
+}

@@ -1,0 +1,185 @@
+//! What the core tells the application: events, the terminal reasons of connections, read
+//! results, and the errors of API misuse.
+
+use core::fmt;
+
+use bytes::Bytes;
+
+use crate::handshake::{HandshakeError, Negotiated};
+use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
+
+/// Names one connection of an [`Endpoint`](crate::Endpoint). Handles are reused after a
+/// connection is gone, but never while its events can still be polled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnectionHandle(pub(crate) u32);
+
+impl ConnectionHandle {
+    /// The handle's index (for logs and tables).
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
+impl fmt::Display for ConnectionHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{}", self.0)
+    }
+}
+
+/// Why a connection ended. Delivered once, in [`Event::Closed`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// The application closed it with [`Endpoint::close`](crate::Endpoint::close).
+    Local {
+        /// The code it gave.
+        code: u64,
+    },
+    /// The peer closed it and said why.
+    Peer {
+        /// Transport or application code.
+        code: CloseCode,
+        /// The peer's reason text.
+        reason: Reason,
+    },
+    /// The peer broke the protocol; we closed the connection and told it `code`.
+    ProtocolViolation {
+        /// The transport error code sent.
+        code: TransportErrorCode,
+    },
+    /// Nothing heard from the peer within the idle timeout, or too many probes unanswered.
+    TimedOut,
+}
+
+/// Something the application should know. Poll with
+/// [`Endpoint::poll_event`](crate::Endpoint::poll_event) after every input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake finished: the connection carries streams now.
+    Connected {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// Version and capabilities agreed.
+        negotiated: Negotiated,
+    },
+    /// A connection attempt (from [`Endpoint::connect`](crate::Endpoint::connect)) failed.
+    HandshakeFailed {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// Why.
+        reason: HandshakeError,
+    },
+    /// The peer opened a stream: its label and total length, when it sent them.
+    StreamOpened {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// The stream's protocol label.
+        label: Option<Label>,
+        /// The stream's total length, if announced.
+        total_len: Option<u64>,
+    },
+    /// New bytes (or the end) can be read from a stream.
+    StreamReadable {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The peer abandoned a stream it was sending us.
+    StreamReset {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// The peer's code.
+        code: u64,
+    },
+    /// The peer no longer wants a stream we send; it was reset.
+    StreamStopped {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// The peer's code.
+        code: u64,
+    },
+    /// Every byte of a stream we sent was acknowledged.
+    StreamAcked {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+    },
+    /// The peer allows more streams: [`Endpoint::open_stream`](crate::Endpoint::open_stream)
+    /// may succeed again after [`ApiError::StreamLimit`].
+    StreamsAvailable {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
+    /// The connection ended. No further event names it.
+    Closed {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// What a read from a stream gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Read {
+    /// Bytes at `offset`: a slice of the datagram they arrived in.
+    Data {
+        /// Offset of the first byte in the stream.
+        offset: u64,
+        /// The bytes.
+        bytes: Bytes,
+    },
+    /// Nothing to read yet; a [`Event::StreamReadable`] follows when there is.
+    Pending,
+    /// Every byte was read; the stream is gone.
+    Finished,
+    /// The peer reset the stream; the stream is gone.
+    Reset {
+        /// The peer's code.
+        code: u64,
+    },
+}
+
+/// A call the core cannot carry out: a caller bug or a call at the wrong time. Never caused
+/// by the peer alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// No such connection (never existed, or closed and gone).
+    #[error("unknown connection")]
+    UnknownConnection,
+    /// The connection is not established yet, or is closing.
+    #[error("connection is not established")]
+    NotEstablished,
+    /// No such stream on this connection, or it finished and is gone.
+    #[error("unknown stream")]
+    UnknownStream,
+    /// The operation needs the other direction (writing a stream the peer sends, say).
+    #[error("wrong direction for this stream")]
+    WrongDirection,
+    /// The peer allows no more streams now; wait for [`Event::StreamsAvailable`].
+    #[error("stream limit reached")]
+    StreamLimit,
+    /// The stream was finished or reset: no more writes.
+    #[error("stream is finished")]
+    StreamFinished,
+    /// More bytes than the stream's announced total length, or finished short of it.
+    #[error("write does not match the stream's announced total length")]
+    TotalLength,
+    /// A whole-message read of a message longer than the caller's limit.
+    #[error("message is longer than the limit given")]
+    MessageTooLong,
+    /// The endpoint holds as many connections as its configuration allows.
+    #[error("connection limit reached")]
+    ConnectionLimit,
+}

@@ -1,0 +1,492 @@
+//! # weir-sim
+//!
+//! A seeded, deterministic network simulator for weir endpoints: N endpoints joined by links
+//! with loss (random and bursty), duplication, reordering, delay and jitter, bandwidth with
+//! a finite drop-tail queue, timed partitions, corruption and an MTU. Virtual time jumps
+//! straight to the next event, so a minute of simulated network runs in milliseconds, and
+//! the same seed gives the same run, datagram for datagram.
+//!
+//! ```
+//! use weir_core::{Config, Event, Read};
+//! use weir_sim::{LinkConfig, Sim};
+//!
+//! let mut sim = Sim::new(7);
+//! let client = sim.add_node(Config::default());
+//! let server = sim.add_node(Config::default());
+//! sim.link(client, server, LinkConfig { loss: 0.1, ..LinkConfig::default() });
+//! let conn = sim.connect(client, server);
+//! let mut got = None;
+//! sim.run_for(weir_core::time::Duration::from_secs(10), |sim, node, event| match event {
+//!     Event::Connected { conn, .. } if node == client => {
+//!         sim.endpoint(client).send_message(conn, None, "hello".into()).unwrap();
+//!     }
+//!     Event::StreamReadable { conn, stream } if node == server => {
+//!         if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(conn, stream, 1 << 20) {
+//!             got = Some(bytes);
+//!         }
+//!     }
+//!     _ => {}
+//! });
+//! assert_eq!(got.as_deref(), Some(&b"hello"[..]));
+//! # let _ = conn;
+//! ```
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use bytes::Bytes;
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use weir_core::time::{Duration, Instant};
+use weir_core::{Config, ConnectionHandle, Endpoint, Event};
+
+/// Index of a node in a [`Sim`].
+pub type NodeId = usize;
+
+/// Bursty loss by the Gilbert-Elliott model: a link is in a good or a bad state; each
+/// datagram may move it, and datagrams are lost with the state's probability.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BurstLoss {
+    /// Chance per datagram of going from good to bad.
+    pub enter: f64,
+    /// Chance per datagram of going from bad back to good.
+    pub leave: f64,
+    /// Loss probability while bad (while good, [`LinkConfig::loss`] applies).
+    pub loss_in_burst: f64,
+}
+
+/// One direction of a link.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkConfig {
+    /// One-way propagation delay.
+    pub delay: Duration,
+    /// Extra delay drawn uniformly from `0..=jitter` per datagram (reorders when large).
+    pub jitter: Duration,
+    /// Chance a datagram is lost.
+    pub loss: f64,
+    /// Bursty loss on top of `loss`.
+    pub burst: Option<BurstLoss>,
+    /// Chance a datagram is delivered twice.
+    pub duplicate: f64,
+    /// Chance a datagram is held back by up to one extra `delay` + 1 ms (reordering).
+    pub reorder: f64,
+    /// Chance one bit of a datagram is flipped.
+    pub corrupt: f64,
+    /// Bottleneck rate in bits per second; `None`: unlimited.
+    pub bandwidth: Option<u64>,
+    /// Bytes the bottleneck queue holds before it drops (drop-tail).
+    pub queue_bytes: usize,
+    /// Largest datagram the link carries; larger ones are dropped.
+    pub mtu: usize,
+}
+
+impl Default for LinkConfig {
+    /// A clean 10 ms link with no loss, no limit on rate and a 1500-byte MTU.
+    fn default() -> Self {
+        LinkConfig {
+            delay: Duration::from_millis(10),
+            jitter: Duration::ZERO,
+            loss: 0.0,
+            burst: None,
+            duplicate: 0.0,
+            reorder: 0.0,
+            corrupt: 0.0,
+            bandwidth: None,
+            queue_bytes: 256 * 1024,
+            mtu: 1500,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Link {
+    config: LinkConfig,
+    in_burst: bool,
+    /// When the bottleneck finishes sending what is queued.
+    busy_until: Instant,
+}
+
+/// A timed partition between two nodes (both directions).
+#[derive(Clone, Copy, Debug)]
+struct Partition {
+    a: NodeId,
+    b: NodeId,
+    from: Instant,
+    until: Instant,
+}
+
+/// Counters of what the simulated network did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NetStats {
+    /// Datagrams handed to the network.
+    pub sent: u64,
+    /// Datagrams delivered (duplicates included).
+    pub delivered: u64,
+    /// Lost to random or burst loss.
+    pub lost: u64,
+    /// Dropped by a full bottleneck queue.
+    pub queue_drops: u64,
+    /// Dropped by a partition.
+    pub partitioned: u64,
+    /// Dropped for exceeding the MTU.
+    pub too_big: u64,
+    /// Delivered with a flipped bit.
+    pub corrupted: u64,
+    /// Delivered twice.
+    pub duplicated: u64,
+}
+
+/// A simulated endpoint.
+pub struct Node {
+    /// Its address on the simulated network.
+    pub addr: SocketAddr,
+    /// The weir endpoint.
+    pub endpoint: Endpoint,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    seq: u64,
+    to: NodeId,
+    from: SocketAddr,
+    data: Bytes,
+}
+
+/// The simulator. See the crate docs.
+pub struct Sim {
+    now: Instant,
+    rng: Xoshiro256PlusPlus,
+    nodes: Vec<Node>,
+    links: BTreeMap<(NodeId, NodeId), Link>,
+    partitions: Vec<Partition>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    seq: u64,
+    stats: NetStats,
+    trace: Option<String>,
+    buf: Vec<u8>,
+}
+
+impl Sim {
+    /// An empty network whose randomness comes from `seed`.
+    pub fn new(seed: u64) -> Self {
+        Sim {
+            now: Instant::ZERO,
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            nodes: Vec::new(),
+            links: BTreeMap::new(),
+            partitions: Vec::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            stats: NetStats::default(),
+            trace: None,
+            buf: vec![0u8; 65_536],
+        }
+    }
+
+    /// Adds an endpoint with `config`; its seed is drawn from the simulator's.
+    pub fn add_node(&mut self, config: Config) -> NodeId {
+        let id = self.nodes.len();
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, (id >> 8) as u8, id as u8)), 4000);
+        let seed = self.rng.next_u64();
+        self.nodes.push(Node {
+            addr,
+            endpoint: Endpoint::new(config, seed),
+        });
+        id
+    }
+
+    /// Sets both directions of the link between `a` and `b` (links default to
+    /// [`LinkConfig::default`]).
+    pub fn link(&mut self, a: NodeId, b: NodeId, config: LinkConfig) {
+        self.link_one_way(a, b, config);
+        self.link_one_way(b, a, config);
+    }
+
+    /// Sets the link from `from` to `to` only.
+    pub fn link_one_way(&mut self, from: NodeId, to: NodeId, config: LinkConfig) {
+        self.links.insert(
+            (from, to),
+            Link {
+                config,
+                in_burst: false,
+                busy_until: Instant::ZERO,
+            },
+        );
+    }
+
+    /// Cuts `a` from `b` (both ways) from `from` until `until`.
+    pub fn partition(&mut self, a: NodeId, b: NodeId, from: Instant, until: Instant) {
+        self.partitions.push(Partition { a, b, from, until });
+    }
+
+    /// Records every datagram and event as text, readable with [`Sim::trace`].
+    pub fn enable_trace(&mut self) {
+        self.trace = Some(String::new());
+    }
+
+    /// The trace so far (empty unless [`Sim::enable_trace`] was called).
+    pub fn trace(&self) -> &str {
+        self.trace.as_deref().unwrap_or("")
+    }
+
+    /// Virtual time now.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// What the network did so far.
+    pub fn stats(&self) -> NetStats {
+        self.stats
+    }
+
+    /// A node's endpoint.
+    pub fn endpoint(&mut self, node: NodeId) -> &mut Endpoint {
+        &mut self.nodes[node].endpoint
+    }
+
+    /// A node's address.
+    pub fn addr(&self, node: NodeId) -> SocketAddr {
+        self.nodes[node].addr
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Starts a connection from `client` to `server`.
+    pub fn connect(&mut self, client: NodeId, server: NodeId) -> ConnectionHandle {
+        let addr = self.nodes[server].addr;
+        let now = self.now;
+        self.nodes[client]
+            .endpoint
+            .connect(now, addr)
+            .expect("the client is below its connection limit")
+    }
+
+    /// Injects a datagram as if `from` had sent it to `to` (for hostile-peer tests); it goes
+    /// through the link like any other.
+    pub fn inject(&mut self, from: SocketAddr, to: NodeId, data: Bytes) {
+        let seq = self.next_seq();
+        self.queue.push(Reverse(InFlight {
+            at: self.now,
+            seq,
+            to,
+            from,
+            data,
+        }));
+    }
+
+    fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+    }
+
+    fn uniform(&mut self, max: Duration) -> Duration {
+        match max.as_micros() {
+            0 => Duration::ZERO,
+            m => Duration::from_micros(self.rng.next_u64() % (m + 1)),
+        }
+    }
+
+    fn log(&mut self, line: impl FnOnce() -> String) {
+        if let Some(t) = self.trace.as_mut() {
+            let _ = writeln!(t, "{}", line());
+        }
+    }
+
+    /// Sends every datagram every endpoint has ready into the network.
+    fn flush(&mut self) {
+        for from in 0..self.nodes.len() {
+            loop {
+                let now = self.now;
+                let Some(t) = self.nodes[from].endpoint.poll_transmit(now, &mut self.buf) else {
+                    break;
+                };
+                let data = Bytes::copy_from_slice(&self.buf[..t.len]);
+                self.route(from, t.destination, data);
+            }
+        }
+    }
+
+    fn route(&mut self, from: NodeId, to_addr: SocketAddr, mut data: Bytes) {
+        self.stats.sent += 1;
+        let Some(to) = self.nodes.iter().position(|n| n.addr == to_addr) else {
+            return;
+        };
+        let from_addr = self.nodes[from].addr;
+        let now = self.now;
+        let config = self
+            .links
+            .get(&(from, to))
+            .map_or_else(LinkConfig::default, |l| l.config);
+        let len = data.len();
+        let drop =
+            |sim: &mut Sim, why: &str| sim.log(|| format!("{now} n{from}->n{to} len={len} DROP {why}"));
+        if self.partitions.iter().any(|p| {
+            ((p.a == from && p.b == to) || (p.a == to && p.b == from)) && p.from <= now && now < p.until
+        }) {
+            self.stats.partitioned += 1;
+            return drop(self, "partition");
+        }
+        if len > config.mtu {
+            self.stats.too_big += 1;
+            return drop(self, "mtu");
+        }
+        let in_burst = match config.burst {
+            Some(b) => {
+                let was = self.links.get(&(from, to)).is_some_and(|l| l.in_burst);
+                let now_bad = if was {
+                    !self.chance(b.leave)
+                } else {
+                    self.chance(b.enter)
+                };
+                if let Some(l) = self.links.get_mut(&(from, to)) {
+                    l.in_burst = now_bad;
+                }
+                now_bad.then_some(b.loss_in_burst)
+            }
+            None => None,
+        };
+        if self.chance(in_burst.unwrap_or(config.loss)) {
+            self.stats.lost += 1;
+            return drop(self, "loss");
+        }
+        // The bottleneck: serialise after what is queued; drop when the queue is full.
+        let mut depart = now;
+        if let Some(bw) = config.bandwidth {
+            let link = self.links.entry((from, to)).or_insert(Link {
+                config,
+                in_burst: false,
+                busy_until: now,
+            });
+            let busy = link.busy_until.max(now);
+            let backlog = (busy - now).as_micros() as u128 * bw as u128 / 8_000_000;
+            if backlog as usize + len > config.queue_bytes {
+                self.stats.queue_drops += 1;
+                return drop(self, "queue");
+            }
+            let tx = Duration::from_micros((len as u128 * 8_000_000 / bw as u128) as u64);
+            link.busy_until = busy + tx;
+            depart = busy + tx;
+        }
+        if self.chance(config.corrupt) {
+            let mut v = data.to_vec();
+            let bit = (self.rng.next_u64() % (len as u64 * 8).max(1)) as usize;
+            if let Some(b) = v.get_mut(bit / 8) {
+                *b ^= 1 << (bit % 8);
+            }
+            data = Bytes::from(v);
+            self.stats.corrupted += 1;
+        }
+        let mut at = depart + config.delay + self.uniform(config.jitter);
+        if self.chance(config.reorder) {
+            at += self.uniform(config.delay + Duration::from_millis(1));
+        }
+        let copies = if self.chance(config.duplicate) {
+            self.stats.duplicated += 1;
+            2
+        } else {
+            1
+        };
+        for i in 0..copies {
+            let seq = self.next_seq();
+            let at = at + Duration::from_micros(i);
+            self.queue.push(Reverse(InFlight {
+                at,
+                seq,
+                to,
+                from: from_addr,
+                data: data.clone(),
+            }));
+        }
+        self.log(|| format!("{now} n{from}->n{to} len={len} arrives {at}"));
+    }
+
+    /// The next moment anything happens: a delivery or an endpoint timer.
+    fn next_event(&self) -> Option<Instant> {
+        let delivery = self.queue.peek().map(|Reverse(f)| f.at);
+        let timer = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
+        match (delivery, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Advances to the next event (not past `limit`) and handles it; returns false when
+    /// nothing is left to happen before `limit`.
+    pub fn step(&mut self, limit: Instant) -> bool {
+        self.flush();
+        let Some(next) = self.next_event().filter(|&t| t <= limit) else {
+            self.now = self.now.max(limit);
+            return false;
+        };
+        self.now = self.now.max(next);
+        let now = self.now;
+        while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
+            let Some(Reverse(f)) = self.queue.pop() else { break };
+            self.stats.delivered += 1;
+            self.nodes[f.to].endpoint.handle_datagram(now, f.from, f.data);
+        }
+        for n in 0..self.nodes.len() {
+            if self.nodes[n].endpoint.poll_timeout().is_some_and(|t| t <= now) {
+                self.nodes[n].endpoint.handle_timeout(now);
+            }
+        }
+        self.flush();
+        true
+    }
+
+    /// Runs for `duration` of virtual time, calling `on_event` with every event of every
+    /// node as it happens (the handler may call into any endpoint).
+    pub fn run_for(&mut self, duration: Duration, on_event: impl FnMut(&mut Sim, NodeId, Event)) {
+        let limit = self.now + duration;
+        self.run_until(limit, on_event, |_| false);
+    }
+
+    /// Runs until `limit`, or until `done` says so (checked after every step), calling
+    /// `on_event` for every event. Returns whether `done` ended it.
+    pub fn run_until(
+        &mut self,
+        limit: Instant,
+        mut on_event: impl FnMut(&mut Sim, NodeId, Event),
+        mut done: impl FnMut(&Sim) -> bool,
+    ) -> bool {
+        loop {
+            self.dispatch(&mut on_event);
+            if done(self) {
+                return true;
+            }
+            if !self.step(limit) {
+                self.dispatch(&mut on_event);
+                return done(self);
+            }
+        }
+    }
+
+    fn dispatch(&mut self, on_event: &mut impl FnMut(&mut Sim, NodeId, Event)) {
+        loop {
+            let mut any = false;
+            for n in 0..self.nodes.len() {
+                while let Some(e) = self.nodes[n].endpoint.poll_event() {
+                    any = true;
+                    let now = self.now;
+                    self.log(|| format!("{now} n{n} {e:?}"));
+                    on_event(self, n, e);
+                }
+            }
+            if !any {
+                return;
+            }
+            // Commands from the handler may have produced output: send it now.
+            self.flush();
+        }
+    }
+}
