@@ -130,11 +130,22 @@ fn raw_handshake_header() -> Vec<u8> {
     h
 }
 
-/// Appends the CRC-32 trailer.
-fn seal(mut bytes: Vec<u8>) -> Vec<u8> {
-    let crc = crc32fast::hash(&bytes);
-    bytes.extend_from_slice(&crc.to_be_bytes());
+/// Appends a trailer that checks (spec §3.5), expanding the packet number from `largest`.
+fn seal_with(mut bytes: Vec<u8>, largest: Option<u64>) -> Vec<u8> {
+    bytes.extend_from_slice(&[0; 4]);
+    assert!(reseal(&mut bytes, largest), "a readable header");
     bytes
+}
+
+/// Appends a trailer for a datagram read with no packet-number context, or with largest
+/// 6 for data packets (the raw data header carries packet number 7).
+fn seal(bytes: Vec<u8>) -> Vec<u8> {
+    let largest = if bytes.get(2) == Some(&0x80) || bytes.get(..2) == Some(&[0, 0]) {
+        None
+    } else {
+        Some(6)
+    };
+    seal_with(bytes, largest)
 }
 
 fn raw(header: Vec<u8>, payload: &[u8]) -> Vec<u8> {

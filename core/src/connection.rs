@@ -62,9 +62,14 @@ impl Timer {
 #[derive(Debug)]
 enum HandshakeState {
     Client(handshake::Client),
+    /// ACCEPT is sent again when a copy of the HELLO arrives and, until the client's first
+    /// data packet confirms the handshake, on a backoff timer of its own (so a lost ACK of
+    /// the ACCEPT cannot leave the client connected and the server not).
     Server {
         accept: Accept,
         send_accept: bool,
+        resend: Instant,
+        backoff: Duration,
         deadline: Instant,
     },
     Done,
@@ -137,6 +142,8 @@ pub struct ConnectionStats {
     pub bytes_retransmitted: u64,
     /// Probe timeouts fired.
     pub probes: u64,
+    /// Packets declared lost that were only reordered (their ACK came later).
+    pub spurious_losses: u64,
 }
 
 pub(crate) struct Connection {
@@ -263,9 +270,12 @@ impl Connection {
             version: accept.version,
             capabilities: accept.capabilities,
         };
+        let backoff = config.initial_rtt.saturating_mul(3);
         let hs = HandshakeState::Server {
             accept,
             send_accept: true,
+            resend: now + backoff,
+            backoff: backoff.saturating_mul(2),
             deadline: now + config.handshake_timeout,
         };
         let mut c = Self::new(handle, Side::Server, now, config, remote, local_cid, hs);
@@ -339,6 +349,13 @@ impl Connection {
         self.recovery.rtt().smoothed()
     }
 
+    pub(crate) fn stats(&self) -> ConnectionStats {
+        ConnectionStats {
+            spurious_losses: self.recovery.spurious_losses(),
+            ..self.stats
+        }
+    }
+
     /// Events for the endpoint to hand out.
     pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -361,7 +378,7 @@ impl Connection {
             State::Handshaking => {
                 t[Timer::Handshake as usize] = match &self.handshake {
                     HandshakeState::Client(c) => Some(c.deadline()),
-                    HandshakeState::Server { deadline, .. } => Some(*deadline),
+                    HandshakeState::Server { resend, deadline, .. } => Some((*resend).min(*deadline)),
                     HandshakeState::Done => None,
                 };
                 t[Timer::Ack as usize] = self.received.deadline();
@@ -400,13 +417,23 @@ impl Connection {
 
     fn on_timer(&mut self, timer: Timer, now: Instant, config: &Config) {
         match timer {
-            Timer::Handshake => match &self.handshake {
+            Timer::Handshake => match &mut self.handshake {
                 HandshakeState::Client(c) if c.timed_out(now) => {
                     self.fail_handshake(HandshakeError::TimedOut)
                 }
                 // A server whose ACCEPT was never confirmed forgets the attempt quietly:
                 // the application never heard of it.
                 HandshakeState::Server { deadline, .. } if *deadline <= now => self.state = State::Closed,
+                HandshakeState::Server {
+                    send_accept,
+                    resend,
+                    backoff,
+                    ..
+                } if *resend <= now => {
+                    *send_accept = true;
+                    *resend = now + *backoff;
+                    *backoff = backoff.saturating_mul(2);
+                }
                 _ => {}
             },
             // poll_transmit sends the ACK once its deadline has passed.
@@ -482,7 +509,11 @@ impl Connection {
         let header = packet.header;
         if self.received.is_duplicate(header.number) {
             self.stats.duplicates_received += 1;
-            self.received.ack_now(now);
+            // Acknowledge again only what asks for it: answering duplicate ACK-only
+            // packets would let two endpoints bounce ACKs between them forever.
+            if packet.is_ack_eliciting() {
+                self.received.ack_now(now);
+            }
             self.refresh_timers(config);
             return;
         }
@@ -1075,7 +1106,15 @@ impl Connection {
             kind,
             dcid: self.remote_cid,
             number,
-            number_len: PacketNumberLen::for_packet(number, self.recovery.largest_acked()),
+            number_len: match (
+                kind,
+                PacketNumberLen::for_packet(number, self.recovery.largest_acked()),
+            ) {
+                // spec §3.3: data packets use at least 2 bytes, so reordering deeper than the
+                // packets in flight when one was sent does not make it unrecoverable.
+                (PacketKind::Data, PacketNumberLen::One) => PacketNumberLen::Two,
+                (_, len) => len,
+            },
             timestamp: now.wire_timestamp(),
         }
     }
@@ -1138,7 +1177,7 @@ impl Connection {
         let window_open = probing || self.recovery.bytes_in_flight() < config.max_in_flight;
         let has_content = !self.control.is_empty() || (window_open && !self.send_queue.is_empty()) || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
-        if self.received.has_news() && (ack_due || has_content) {
+        if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {
                 // An ACK that does not fit waits for the next datagram.
                 let _ = w.push(&Frame::Ack(ack));
@@ -1208,10 +1247,11 @@ impl Connection {
         })
     }
 
-    /// Adds STREAM frames, one stream after another in turn, while there is room.
+    /// Adds STREAM frames while there is room: streams take turns (round robin), and a
+    /// stream's turn lasts until it has nothing more to send or the datagram is full.
     fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
         let mut turns = self.send_queue.len();
-        while turns > 0 && w.remaining() > 24 {
+        while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
             turns -= 1;
             let Some(id) = self.send_queue.pop_front() else {
                 break;
@@ -1221,51 +1261,27 @@ impl Connection {
             };
             state.queued = false;
             let Some(send) = state.send.as_mut() else { continue };
-            let credit = self.send_max_data.saturating_sub(self.sent_data);
-            // Room for the data once the frame's own fields are written.
-            let probe = StreamFrame {
-                id,
-                offset: send.sent_end(),
-                data: Bytes::new(),
-                fin: false,
-                total_len: state.total_len,
-                label: state.label.clone(),
-            };
-            let overhead = Frame::Stream(probe)
-                .encoded_len()
-                .unwrap_or(usize::MAX)
-                .saturating_add(2);
-            let room = w.remaining().saturating_sub(overhead);
-            let before = send.sent_end();
-            let Some(chunk) = send.next_chunk(room, credit) else {
-                continue;
-            };
-            self.sent_data += send.sent_end() - before;
-            let at_start = chunk.offset == 0;
-            let frame = StreamFrame {
-                id,
-                offset: chunk.offset,
-                data: chunk.data,
-                fin: chunk.fin,
-                total_len: if at_start { state.total_len } else { None },
-                label: if at_start { state.label.clone() } else { None },
-            };
-            let record = SentFrame::Stream {
-                id,
-                offset: frame.offset,
-                len: frame.data.len() as u64,
-                fin: frame.fin,
-            };
-            if w.push(&Frame::Stream(frame)).is_err() {
-                // Cannot happen with the room computed above; put the bytes back as lost.
-                send.on_lost(
-                    match record {
-                        SentFrame::Stream { offset, len, .. } => offset..offset + len,
-                        _ => 0..0,
-                    },
-                    chunk.fin,
-                );
-            } else {
+            while w.remaining() > MIN_STREAM_ROOM {
+                let credit = self.send_max_data.saturating_sub(self.sent_data);
+                let before = send.sent_end();
+                let Some(frame) =
+                    next_stream_frame(id, send, state.total_len, &state.label, w.remaining(), credit)
+                else {
+                    break;
+                };
+                self.sent_data += send.sent_end() - before;
+                let record = SentFrame::Stream {
+                    id,
+                    offset: frame.offset,
+                    len: frame.data.len() as u64,
+                    fin: frame.fin,
+                };
+                let (range, fin) = (frame.offset..frame.end(), frame.fin);
+                if w.push(&Frame::Stream(frame)).is_err() {
+                    // Sized to fit, so this does not happen; if it did, the bytes are resent.
+                    send.on_lost(range, fin);
+                    break;
+                }
                 sent.push(record);
             }
             if send.has_data() {
@@ -1274,6 +1290,51 @@ impl Connection {
             }
         }
     }
+}
+
+/// Below this much room a datagram takes no more STREAM frames.
+const MIN_STREAM_ROOM: usize = 24;
+
+/// The next STREAM frame of stream `id` that fits in `room` bytes (its own fields included),
+/// with at most `credit` new bytes; the open fields ride on the frame at offset 0.
+fn next_stream_frame(
+    id: StreamId,
+    send: &mut SendStream,
+    total_len: Option<u64>,
+    label: &Option<Label>,
+    room: usize,
+    credit: u64,
+) -> Option<StreamFrame> {
+    let open = |offset: u64| {
+        if offset == 0 {
+            (total_len, label.clone())
+        } else {
+            (None, None)
+        }
+    };
+    let offset = send.next_offset();
+    let (total, lbl) = open(offset);
+    let fields = StreamFrame {
+        id,
+        offset,
+        data: Bytes::new(),
+        fin: false,
+        total_len: total,
+        label: lbl,
+    };
+    // The empty frame's 1-byte length becomes at most `varint_len(room)` bytes.
+    let overhead =
+        Frame::Stream(fields).encoded_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
+    let chunk = send.next_chunk(room.checked_sub(overhead)?, credit)?;
+    let (total_len, label) = open(chunk.offset);
+    Some(StreamFrame {
+        id,
+        offset: chunk.offset,
+        data: chunk.data,
+        fin: chunk.fin,
+        total_len,
+        label,
+    })
 }
 
 fn recv_code(e: RecvError) -> TransportErrorCode {

@@ -589,7 +589,7 @@ impl Endpoint {
 
     /// The connection's counters.
     pub fn connection_stats(&self, conn: ConnectionHandle) -> Option<ConnectionStats> {
-        Some(self.conns.get(conn.0 as usize)?.as_ref()?.stats)
+        Some(self.conns.get(conn.0 as usize)?.as_ref()?.stats())
     }
 
     /// Bytes a connection holds for the application: `(received, unread)` and

@@ -14,6 +14,11 @@ use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
 pub struct ConnectionHandle(pub(crate) u32);
 
 impl ConnectionHandle {
+    /// The first handle an endpoint gives out (for tests and examples with one connection).
+    pub const fn first() -> Self {
+        ConnectionHandle(0)
+    }
+
     /// The handle's index (for logs and tables).
     pub fn index(self) -> u32 {
         self.0

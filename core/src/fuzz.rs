@@ -14,7 +14,7 @@ use crate::wire::{self, Datagram, PacketWriter, MAX_DATAGRAM_SIZE};
 ///
 /// The first input byte is a control byte: bit 0 set gives the decoder a largest received
 /// packet number of `(byte >> 2) << 6` (so expansion is fuzzed too); bit 1 set rewrites the
-/// datagram's last 4 bytes with the correct CRC-32, so that mutations reach the frame parser
+/// datagram's last 4 bytes with the correct trailer ([`wire::reseal`]), so that mutations reach the frame parser
 /// instead of dying at the integrity check.
 pub fn decode_packet(data: &[u8]) {
     let Some((&control, datagram)) = data.split_first() else {
@@ -22,10 +22,8 @@ pub fn decode_packet(data: &[u8]) {
     };
     let largest = (control & 1 == 1).then(|| u64::from(control >> 2) << 6);
     let mut datagram = datagram.to_vec();
-    if control & 2 == 2 && datagram.len() >= 4 {
-        let content = datagram.len() - 4;
-        let crc = crc32fast::hash(&datagram[..content]);
-        datagram[content..].copy_from_slice(&crc.to_be_bytes());
+    if control & 2 == 2 {
+        wire::reseal(&mut datagram, largest);
     }
     let datagram = &datagram[..];
     let bytes = Bytes::copy_from_slice(datagram);

@@ -324,7 +324,7 @@ proptest! {
         if handshake { bytes.extend_from_slice(&[9; 8]); }
         bytes.extend_from_slice(&[0, 0, 0, 0, 0]);
         bytes.extend_from_slice(&body);
-        let crc = crc32(&bytes);
+        let crc = trailer(0, &bytes);
         bytes.extend_from_slice(&crc.to_be_bytes());
         if let Ok(p) = Packet::decode(Bytes::from(bytes.clone()), None) {
             // What decodes re-encodes identically.
@@ -367,6 +367,14 @@ proptest! {
         let receiver_largest = largest_acked.map_or(largest, |a| a.max(largest));
         prop_assert_eq!(expand_packet_number(truncated, len, Some(receiver_largest)), number);
     }
+}
+
+/// The trailer of spec/protocol.md §3.5, computed independently of the codec: CRC-32 over
+/// the full packet number (8 bytes, big-endian) and the content.
+fn trailer(number: u64, content: &[u8]) -> u32 {
+    let mut all = number.to_be_bytes().to_vec();
+    all.extend_from_slice(content);
+    crc32(&all)
 }
 
 fn crc32(bytes: &[u8]) -> u32 {
@@ -434,7 +442,7 @@ fn datagrams_larger_than_a_udp_payload_are_refused() {
     bytes.extend_from_slice(&[7; 8]);
     bytes.extend_from_slice(&[0, 0, 0, 0, 0, 0x01]);
     bytes.resize(MAX_DATAGRAM_SIZE + 1 - TRAILER_LEN, 0);
-    let crc = crc32(&bytes);
+    let crc = trailer(0, &bytes);
     bytes.extend_from_slice(&crc.to_be_bytes());
     let err = Packet::decode(Bytes::from(bytes.clone()), None).unwrap_err();
     assert_eq!(
@@ -447,7 +455,7 @@ fn datagrams_larger_than_a_udp_payload_are_refused() {
     );
     // One byte less is a valid PING packet with padding.
     bytes.truncate(MAX_DATAGRAM_SIZE - TRAILER_LEN);
-    let crc = crc32(&bytes);
+    let crc = trailer(0, &bytes);
     bytes.extend_from_slice(&crc.to_be_bytes());
     let p = Packet::decode(Bytes::from(bytes), None).unwrap();
     assert_eq!(p.frames().count(), 2);

@@ -167,6 +167,12 @@ pub struct Sim {
     stats: NetStats,
     trace: Option<String>,
     buf: Vec<u8>,
+    /// Datagrams sent so far on each directed link, and the ones to drop by number.
+    counts: BTreeMap<(NodeId, NodeId), u64>,
+    drops: std::collections::BTreeSet<(NodeId, NodeId, u64)>,
+    /// Steps in a row that delivered nothing and did not move time: a timer that an
+    /// endpoint never clears (a livelock in the core), reported instead of spinning forever.
+    idle_steps: u32,
 }
 
 impl Sim {
@@ -183,6 +189,9 @@ impl Sim {
             stats: NetStats::default(),
             trace: None,
             buf: vec![0u8; 65_536],
+            counts: BTreeMap::new(),
+            drops: std::collections::BTreeSet::new(),
+            idle_steps: 0,
         }
     }
 
@@ -220,6 +229,11 @@ impl Sim {
     /// Cuts `a` from `b` (both ways) from `from` until `until`.
     pub fn partition(&mut self, a: NodeId, b: NodeId, from: Instant, until: Instant) {
         self.partitions.push(Partition { a, b, from, until });
+    }
+
+    /// Drops the `n`-th datagram (counting from 1) that `from` sends to `to`.
+    pub fn drop_nth(&mut self, from: NodeId, to: NodeId, n: u64) {
+        self.drops.insert((from, to, n));
     }
 
     /// Records every datagram and event as text, readable with [`Sim::trace`].
@@ -330,6 +344,12 @@ impl Sim {
         let len = data.len();
         let drop =
             |sim: &mut Sim, why: &str| sim.log(|| format!("{now} n{from}->n{to} len={len} DROP {why}"));
+        let count = self.counts.entry((from, to)).or_insert(0);
+        *count += 1;
+        if self.drops.remove(&(from, to, *count)) {
+            self.stats.lost += 1;
+            return drop(self, "chosen");
+        }
         if self.partitions.iter().any(|p| {
             ((p.a == from && p.b == to) || (p.a == to && p.b == from)) && p.from <= now && now < p.until
         }) {
@@ -407,7 +427,8 @@ impl Sim {
                 data: data.clone(),
             }));
         }
-        self.log(|| format!("{now} n{from}->n{to} len={len} arrives {at}"));
+        let kind = describe(&data);
+        self.log(|| format!("{now} n{from}->n{to} len={len} {kind} arrives {at}"));
     }
 
     /// The next moment anything happens: a delivery or an endpoint timer.
@@ -428,6 +449,22 @@ impl Sim {
             self.now = self.now.max(limit);
             return false;
         };
+        if next <= self.now && self.queue.peek().is_none_or(|Reverse(f)| f.at > self.now) {
+            self.idle_steps += 1;
+            if self.idle_steps > 10_000 {
+                let timers: Vec<String> = self
+                    .nodes
+                    .iter()
+                    .map(|n| format!("{:?}", n.endpoint.next_timer()))
+                    .collect();
+                panic!(
+                    "livelock at {}: a timer stays due after handle_timeout: {timers:?}",
+                    self.now
+                );
+            }
+        } else {
+            self.idle_steps = 0;
+        }
         self.now = self.now.max(next);
         let now = self.now;
         while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
@@ -488,5 +525,23 @@ impl Sim {
             // Commands from the handler may have produced output: send it now.
             self.flush();
         }
+    }
+}
+
+/// A short description of a datagram for the trace: its packet type and first frame type
+/// (the full packet cannot be decoded without the receiver's packet-number context).
+fn describe(data: &[u8]) -> String {
+    let Ok(inv) = weir_core::wire::Invariant::parse(data) else {
+        return "garbage".into();
+    };
+    if inv.version != weir_core::wire::VERSION_1 {
+        return format!("version={}", inv.version);
+    }
+    let pn_len = usize::from(data.get(2).copied().unwrap_or(0) & 3) + 1;
+    let header = inv.len() + pn_len + 4;
+    let kind = if inv.scid.is_some() { "handshake" } else { "data" };
+    match data.get(header) {
+        Some(t) => format!("{kind} first-frame={t:#04x}"),
+        None => kind.into(),
     }
 }

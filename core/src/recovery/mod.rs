@@ -21,8 +21,15 @@ use crate::time::{Duration, Instant};
 use crate::wire::{Ack, StreamId};
 use rtt::RttEstimator;
 
-/// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold).
+/// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
+/// the starting value; it grows when losses turn out spurious (RFC 9002 §6.1.1 allows
+/// adapting it), up to [`MAX_PACKET_THRESHOLD`].
 const PACKET_THRESHOLD: u64 = 3;
+/// The most reordering tolerated before the packet threshold stops growing (the time
+/// threshold still declares loss).
+const MAX_PACKET_THRESHOLD: u64 = 1 << 12;
+/// Packets declared lost that are remembered, to notice when an ACK shows it was reordering.
+const REMEMBERED_LOSSES: usize = 512;
 
 /// What a sent packet carried that matters once it is acknowledged or lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +99,11 @@ pub(crate) struct Recovery {
     last_eliciting_sent: Option<Instant>,
     loss_time: Option<Instant>,
     bytes_in_flight: usize,
+    packet_threshold: u64,
+    /// Packet numbers recently declared lost (bounded): an ACK of one means the loss was
+    /// spurious, and the packet threshold grows to the reordering seen.
+    recently_lost: alloc::collections::BTreeSet<u64>,
+    spurious_losses: u64,
 }
 
 impl Recovery {
@@ -107,7 +119,15 @@ impl Recovery {
             last_eliciting_sent: None,
             loss_time: None,
             bytes_in_flight: 0,
+            packet_threshold: PACKET_THRESHOLD,
+            recently_lost: alloc::collections::BTreeSet::new(),
+            spurious_losses: 0,
         }
+    }
+
+    /// Losses later shown to be reordering.
+    pub(crate) fn spurious_losses(&self) -> u64 {
+        self.spurious_losses
     }
 
     pub(crate) fn set_peer_max_ack_delay(&mut self, d: Duration) {
@@ -169,10 +189,25 @@ impl Recovery {
                 }
             }
         }
+        let largest = ack.largest();
+        // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
+        // the packet threshold past the distance seen.
+        for range in ack.ranges.iter() {
+            let spurious: SmallVec<[u64; 8]> = self
+                .recently_lost
+                .range(range.smallest..=range.largest)
+                .copied()
+                .collect();
+            for pn in spurious {
+                self.recently_lost.remove(&pn);
+                self.spurious_losses += 1;
+                let distance = largest.saturating_sub(pn) + 1;
+                self.packet_threshold = self.packet_threshold.max(distance).min(MAX_PACKET_THRESHOLD);
+            }
+        }
         if out.acked.is_empty() {
             return Ok(out);
         }
-        let largest = ack.largest();
         if self.largest_acked.is_none_or(|l| largest > l) {
             self.largest_acked = Some(largest);
         }
@@ -197,7 +232,7 @@ impl Recovery {
         let delay = self.rtt.loss_delay();
         let mut lost_pns: SmallVec<[u64; 16]> = SmallVec::new();
         for (&pn, p) in self.sent.range(..largest) {
-            if largest - pn >= PACKET_THRESHOLD || p.time + delay <= now {
+            if largest - pn >= self.packet_threshold || p.time + delay <= now {
                 lost_pns.push(pn);
             } else {
                 let at = p.time + delay;
@@ -206,6 +241,10 @@ impl Recovery {
         }
         let mut lost = Vec::with_capacity(lost_pns.len());
         for pn in lost_pns {
+            self.recently_lost.insert(pn);
+            if self.recently_lost.len() > REMEMBERED_LOSSES {
+                self.recently_lost.pop_first();
+            }
             if let Some(p) = self.sent.remove(&pn) {
                 self.bytes_in_flight -= p.size;
                 lost.push(p);
@@ -305,6 +344,26 @@ mod tests {
         }
         assert_eq!(r.bytes_in_flight(), 0);
         assert_eq!(r.deadline(), None);
+    }
+
+    #[test]
+    fn reordering_raises_the_packet_threshold() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        for _ in 0..10 {
+            sent(&mut r, 0);
+        }
+        let out = r.on_ack(Instant::from_micros(1000), &ack(&[(9, 9)])).unwrap();
+        assert_eq!(numbers(&out.lost), [0, 1, 2, 3, 4, 5, 6]);
+        // 2 was only late: the threshold grows to 8 (9 - 2 + 1).
+        r.on_ack(Instant::from_micros(1100), &ack(&[(9, 9), (2, 2)]))
+            .unwrap();
+        assert_eq!(r.spurious_losses(), 1);
+        for _ in 0..10 {
+            sent(&mut r, 1100);
+        }
+        // 19 acked: 10..=11 are 8 or more below and lost; 12 to 18 wait.
+        let out = r.on_ack(Instant::from_micros(1200), &ack(&[(19, 19)])).unwrap();
+        assert_eq!(numbers(&out.lost), [7, 8, 10, 11]);
     }
 
     #[test]

@@ -7,12 +7,17 @@
 //! Rules: an ACK goes out at once after every second ack-eliciting packet, after a packet
 //! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
 //! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
-//! ACK by themselves. At most [`MAX_ACK_RANGES`] ranges are remembered (the lowest are
-//! forgotten), so the state is bounded whatever the peer sends.
+//! ACK by themselves. At most [`TRACKED_RANGES`] ranges are remembered (the lowest are
+//! forgotten and anything below them counts as a duplicate), so the state is bounded
+//! whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
 
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
+
+/// Ranges of received packet numbers remembered (for duplicate detection), a few ACKs' worth
+/// so that heavy reordering does not make late packets look like duplicates.
+pub(crate) const TRACKED_RANGES: usize = 4 * MAX_ACK_RANGES;
 
 #[derive(Debug)]
 pub(crate) struct Received {
@@ -66,7 +71,7 @@ impl Received {
             self.largest = Some((pn, now, timestamp));
         }
         self.pns.insert(pn..pn + 1);
-        while self.pns.len() > MAX_ACK_RANGES {
+        while self.pns.len() > TRACKED_RANGES {
             if let Some(r) = self.pns.pop_first() {
                 self.floor = r.end;
             }
@@ -88,6 +93,7 @@ impl Received {
     pub(crate) fn ack_now(&mut self, now: Instant) {
         if !self.pns.is_empty() {
             self.deadline = Some(now);
+            self.news = true;
         }
     }
 
@@ -103,15 +109,16 @@ impl Received {
 
     /// The ACK frame for what was received; resets the ACK timer.
     pub(crate) fn build(&mut self, now: Instant) -> Option<Ack> {
+        // The timer is satisfied whatever happens below, so it can never stay in the past.
+        self.unacked_eliciting = 0;
+        self.deadline = None;
+        self.news = false;
         let (_, arrived, timestamp) = self.largest?;
-        let ranges = AckRanges::new(self.pns.iter_rev().map(|r| AckRange {
+        let ranges = AckRanges::new(self.pns.iter_rev().take(MAX_ACK_RANGES).map(|r| AckRange {
             smallest: r.start,
             largest: r.end - 1,
         }))
         .ok()?;
-        self.unacked_eliciting = 0;
-        self.deadline = None;
-        self.news = false;
         Some(Ack {
             ranges,
             ack_delay: (now - arrived).as_micros(),
@@ -183,7 +190,7 @@ mod tests {
     #[test]
     fn tracked_ranges_are_bounded() {
         let mut r = Received::new();
-        for i in 0..(2 * MAX_ACK_RANGES as u64) {
+        for i in 0..(2 * TRACKED_RANGES as u64) {
             r.on_packet(2 * i, Instant::ZERO, 0, true, DELAY);
         }
         let ack = r.build(Instant::ZERO).unwrap();

@@ -173,13 +173,19 @@ impl RecvStream {
         Ok(())
     }
 
-    /// A new credit limit to announce, if reading has used up half the window.
+    /// A new credit limit to announce, if reading has used up half the window (or the
+    /// window can now reach the stream's known end). Never beyond the final size.
     pub(crate) fn credit_update(&mut self) -> Option<u64> {
-        if self.final_size.is_some() || self.reset.is_some() {
+        if self.reset.is_some() {
             return None;
         }
-        let target = self.read_offset.saturating_add(self.window);
-        (target.saturating_sub(self.max_data) >= (self.window / 2).max(1)).then(|| {
+        let mut target = self.read_offset.saturating_add(self.window);
+        if let Some(size) = self.final_size {
+            target = target.min(size);
+        }
+        let worth_it = target.saturating_sub(self.max_data) >= (self.window / 2).max(1)
+            || (Some(target) == self.final_size && target > self.max_data);
+        worth_it.then(|| {
             self.max_data = target;
             target
         })
@@ -315,6 +321,20 @@ mod tests {
         s.read(30).unwrap();
         assert_eq!(s.credit_update(), Some(160));
         assert_eq!(s.max_data(), 160);
+        assert_eq!(s.credit_update(), None);
+    }
+
+    #[test]
+    fn a_known_final_size_still_gets_credit_up_to_it() {
+        let mut s = RecvStream::new(100);
+        s.set_total_len(130).unwrap();
+        s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
+        s.read(20).unwrap();
+        // 20 read: less than half a window and the window does not reach the end yet.
+        assert_eq!(s.credit_update(), None);
+        s.read(20).unwrap();
+        // 40 read: the window reaches the end (130), so it is granted at once, not beyond.
+        assert_eq!(s.credit_update(), Some(130));
         assert_eq!(s.credit_update(), None);
     }
 

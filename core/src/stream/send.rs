@@ -104,17 +104,27 @@ impl SendStream {
         self.sent_end < self.write_end && self.sent_end >= self.max_data
     }
 
+    /// The offset of the next chunk `next_chunk` would give: the first lost byte, else the
+    /// first unsent one.
+    pub(crate) fn next_offset(&self) -> u64 {
+        self.lost.first().map_or(self.sent_end, |r| r.start)
+    }
+
     /// Whether `next_chunk` would give something (ignoring connection credit).
     pub(crate) fn has_data(&self) -> bool {
         !self.lost.is_empty()
             || (self.sent_end < self.write_end && self.sent_end < self.max_data)
-            || self.fin == Fin::Pending
+            || (self.fin == Fin::Pending && self.sent_end == self.write_end)
     }
 
     /// The next chunk of at most `max_len` bytes: lost bytes first, then new bytes, of which
     /// at most `new_credit` (the connection's remaining credit). A chunk never spans two
     /// writes, so it is always a slice of one.
     pub(crate) fn next_chunk(&mut self, max_len: usize, new_credit: u64) -> Option<Chunk> {
+        if max_len == 0 {
+            // Room for no data: only a bare FIN could go, and it waits for the next datagram.
+            return None;
+        }
         if let Some(range) = self.lost.first() {
             let (start, data) = self.slice(range.start, (range.end - range.start).min(max_len as u64));
             let end = start + data.len() as u64;
@@ -127,7 +137,7 @@ impl SendStream {
             });
         }
         let room = (self.write_end.min(self.max_data) - self.sent_end.min(self.max_data)).min(new_credit);
-        if room > 0 && max_len > 0 {
+        if room > 0 {
             let (start, data) = self.slice(self.sent_end, room.min(max_len as u64));
             self.sent_end = start + data.len() as u64;
             let fin = self.fin_at(self.sent_end);

@@ -43,7 +43,7 @@ pub use header::{
     expand_packet_number, Header, Invariant, PacketKind, PacketNumberLen, FLAG_LONG, MAX_PACKET_NUMBER,
 };
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
-pub use packet::{decode, encode_packet, Datagram, Frames, Packet, PacketWriter};
+pub use packet::{decode, encode_packet, reseal, Datagram, Frames, Packet, PacketWriter};
 pub use params::{Capabilities, TransportParams, VersionRange, MAX_ACK_DELAY_MS};
 pub use stream::{Label, StreamFrame};
 pub use version_reject::VersionReject;

@@ -42,16 +42,22 @@ impl Packet {
             return Err(DecodeError::UnknownVersion(invariant.version));
         }
         let number_len = PacketNumberLen::from_flags(flags);
-        let content_len = check_trailer(&datagram, invariant.len() + number_len.bytes() + 4)?;
-        if flags & V1_RESERVED != 0 {
-            return Err(DecodeError::ReservedBits(flags));
+        let header_len = invariant.len() + number_len.bytes() + 4;
+        if datagram.len() < header_len + TRAILER_LEN {
+            return Err(DecodeError::Truncated(Field::Trailer));
         }
         let mut truncated = 0u64;
         for _ in 0..number_len.bytes() {
             truncated = (truncated << 8) | u64::from(r.u8(Field::PacketNumber)?);
         }
+        let number = expand_packet_number(truncated, number_len, largest_pn);
+        // The trailer covers the full packet number: one expanded wrongly (reordering deeper
+        // than the sender allowed for) fails the check instead of passing as another packet.
+        let content_len = check_trailer(&datagram, header_len, Some(number))?;
+        if flags & V1_RESERVED != 0 {
+            return Err(DecodeError::ReservedBits(flags));
+        }
         let timestamp = r.u32(Field::Timestamp)?;
-        let header_len = datagram.len() - r.remaining();
         let kind = match invariant.scid {
             Some(scid) => PacketKind::Handshake { scid },
             None => PacketKind::Data,
@@ -59,7 +65,7 @@ impl Packet {
         let header = Header {
             kind,
             dcid: invariant.dcid,
-            number: expand_packet_number(truncated, number_len, largest_pn),
+            number,
             number_len,
             timestamp,
         };
@@ -130,8 +136,23 @@ pub(crate) fn check_size(datagram: &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 
-/// Checks the CRC-32 trailer (spec/protocol.md §3.5); returns the length of what it covers.
-pub(crate) fn check_trailer(datagram: &[u8], header_len: usize) -> Result<usize, DecodeError> {
+/// The integrity check of spec/protocol.md §3.5: CRC-32 over the full packet number (8
+/// bytes, big-endian; absent for VERSION_REJECT) followed by every byte before the trailer.
+pub(crate) fn integrity(number: Option<u64>, content: &[u8]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    if let Some(n) = number {
+        h.update(&n.to_be_bytes());
+    }
+    h.update(content);
+    h.finalize()
+}
+
+/// Checks the trailer; returns the length of what it covers.
+pub(crate) fn check_trailer(
+    datagram: &[u8],
+    header_len: usize,
+    number: Option<u64>,
+) -> Result<usize, DecodeError> {
     let content_len = datagram
         .len()
         .checked_sub(TRAILER_LEN)
@@ -141,11 +162,39 @@ pub(crate) fn check_trailer(datagram: &[u8], header_len: usize) -> Result<usize,
     let mut carried = [0u8; 4];
     carried.copy_from_slice(trailer);
     let carried = u32::from_be_bytes(carried);
-    let computed = crc32fast::hash(content);
+    let computed = integrity(number, content);
     if carried != computed {
         return Err(DecodeError::IntegrityCheckFailed { carried, computed });
     }
     Ok(content_len)
+}
+
+/// Rewrites the trailer of a version 1 datagram so that it checks, with the packet number
+/// expanded from `largest_pn` as [`Packet::decode`] will expand it. For tests, fuzzers and
+/// tools that alter datagrams on purpose; `false` if the header cannot be read.
+pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
+    let Ok(invariant) = Invariant::parse(datagram) else {
+        return false;
+    };
+    let Some(&flags) = datagram.get(2) else {
+        return false;
+    };
+    let len = PacketNumberLen::from_flags(flags);
+    let start = invariant.len();
+    let Some(content_len) = datagram.len().checked_sub(TRAILER_LEN) else {
+        return false;
+    };
+    let Some(pn_bytes) = datagram
+        .get(start..start + len.bytes())
+        .filter(|_| start + len.bytes() <= content_len)
+    else {
+        return false;
+    };
+    let truncated = pn_bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let number = (invariant.version != 0).then(|| expand_packet_number(truncated, len, largest_pn));
+    let crc = integrity(number, &datagram[..content_len]);
+    datagram[content_len..].copy_from_slice(&crc.to_be_bytes());
+    true
 }
 
 /// Walks every frame once, checking the packet-level rules of spec/protocol.md §4.1.
@@ -225,6 +274,8 @@ impl PacketRules {
 pub struct PacketWriter<'a> {
     w: Writer<'a>,
     rules: PacketRules,
+    /// The full packet number, which the trailer covers.
+    number: u64,
 }
 
 impl<'a> PacketWriter<'a> {
@@ -241,6 +292,7 @@ impl<'a> PacketWriter<'a> {
         let mut w = Writer::new(&mut buf[..limit]);
         header.write(&mut w)?;
         Ok(PacketWriter {
+            number: header.number,
             w,
             rules: PacketRules::new(header.packet_type()),
         })
@@ -293,7 +345,7 @@ impl<'a> PacketWriter<'a> {
     /// the datagram's length (the first that many bytes of the buffer).
     pub fn finish(mut self) -> Result<usize, EncodeError> {
         self.rules.check(self.w.position() + TRAILER_LEN)?;
-        let crc = crc32fast::hash(self.w.written());
+        let crc = integrity(Some(self.number), self.w.written());
         self.w.u32(crc)?;
         Ok(self.w.position())
     }

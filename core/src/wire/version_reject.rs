@@ -9,7 +9,7 @@ use super::cursor::{Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::header::{Invariant, FLAG_LONG};
 use super::ids::ConnectionId;
-use super::packet::{check_size, check_trailer};
+use super::packet::{check_size, check_trailer, integrity};
 use super::params::VersionRange;
 use super::{MAX_VERSION_RANGES, TRAILER_LEN};
 
@@ -34,7 +34,7 @@ impl VersionReject {
         if invariant.version != 0 {
             return Err(DecodeError::UnknownVersion(invariant.version));
         }
-        check_trailer(&datagram, invariant.len())?;
+        check_trailer(&datagram, invariant.len(), None)?;
         if flags != FLAG_LONG {
             return Err(DecodeError::ReservedBits(flags));
         }
@@ -97,7 +97,7 @@ impl VersionReject {
         for range in &self.versions {
             range.write(&mut w)?;
         }
-        let crc = crc32fast::hash(w.written());
+        let crc = integrity(None, w.written());
         w.u32(crc)?;
         Ok(w.position())
     }
