@@ -554,7 +554,12 @@ impl Connection {
                 break;
             }
         }
-        if matches!(self.state, State::Handshaking | State::Established) {
+        // A client still in its handshake answers nothing it receives (RETRY and REJECT are
+        // stateless, spec §3.3): only packets of an established connection, or a server's
+        // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
+        let records = self.state == State::Established
+            || (self.state == State::Handshaking && self.side == Side::Server);
+        if records {
             self.received.on_packet(
                 header.number,
                 now,
@@ -1134,7 +1139,10 @@ impl Connection {
             HandshakeState::Server {
                 accept, send_accept, ..
             } => {
-                if !*send_accept {
+                // A copy of the HELLO (a duplicate included) is answered by the same ACCEPT,
+                // which carries the ACK; nothing else can carry it before confirmation.
+                let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+                if !*send_accept && !ack_due {
                     return None;
                 }
                 *send_accept = false;

@@ -1,0 +1,281 @@
+//! The handshake matrix (spec/protocol.md §4.13-§4.16, §7) in weir-sim: version ranges,
+//! capabilities, loss of each handshake datagram, duplicated HELLO, capacity, policy,
+//! VERSION_REJECT and the handshake timeout.
+
+use bytes::Bytes;
+use weir_core::time::{Duration, Instant};
+use weir_core::wire::{Capabilities, Invariant, RejectReason, VersionRange, VersionReject};
+use weir_core::{AcceptPolicy, Config, ConnectionHandle, Endpoint, Event, HandshakeError, Negotiated};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+/// What each side saw of one connection attempt.
+#[derive(Debug, Default)]
+struct Outcome {
+    client: Vec<Event>,
+    server: Vec<Event>,
+}
+
+impl Outcome {
+    fn client_connected(&self) -> Option<Negotiated> {
+        self.client.iter().find_map(|e| match e {
+            Event::Connected { negotiated, .. } => Some(*negotiated),
+            _ => None,
+        })
+    }
+
+    fn server_connected(&self) -> usize {
+        self.server
+            .iter()
+            .filter(|e| matches!(e, Event::Connected { .. }))
+            .count()
+    }
+
+    fn client_failed(&self) -> Option<HandshakeError> {
+        self.client.iter().find_map(|e| match e {
+            Event::HandshakeFailed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+    }
+}
+
+fn attempt(client: Config, server: Config, setup: impl FnOnce(&mut Sim, NodeId, NodeId)) -> (Sim, Outcome) {
+    let mut sim = Sim::new(11);
+    let c = sim.add_node(client);
+    let s = sim.add_node(server);
+    sim.link(c, s, LinkConfig::default());
+    setup(&mut sim, c, s);
+    sim.connect(c, s);
+    let mut out = Outcome::default();
+    sim.run_for(Duration::from_secs(15), |_, node, event| {
+        if node == c {
+            out.client.push(event);
+        } else {
+            out.server.push(event);
+        }
+    });
+    (sim, out)
+}
+
+fn versions(min: u16, max: u16) -> VersionRange {
+    VersionRange::new(min, max).unwrap()
+}
+
+#[test]
+fn overlapping_ranges_pick_the_highest_common_version() {
+    let client = Config {
+        versions: versions(1, 2),
+        ..Config::default()
+    };
+    let server = Config {
+        versions: versions(1, 3),
+        ..Config::default()
+    };
+    let (_, out) = attempt(client, server, |_, _, _| {});
+    assert_eq!(out.client_connected().map(|n| n.version), Some(2));
+    assert_eq!(out.server_connected(), 1);
+}
+
+#[test]
+fn disjoint_ranges_are_rejected_with_the_servers_range() {
+    let client = Config {
+        versions: versions(2, 3),
+        ..Config::default()
+    };
+    let server = Config {
+        versions: versions(1, 1),
+        ..Config::default()
+    };
+    let (sim, out) = attempt(client, server, |_, _, _| {});
+    assert_eq!(
+        out.client_failed(),
+        Some(HandshakeError::Rejected {
+            reason: RejectReason::NO_COMMON_VERSION,
+            versions: versions(1, 1)
+        })
+    );
+    assert!(
+        out.server.is_empty(),
+        "the server keeps no state: {:?}",
+        out.server
+    );
+    assert_eq!(sim.stats().sent, 2, "one HELLO, one REJECT, nothing after");
+}
+
+#[test]
+fn capabilities_are_intersected() {
+    let client = Config {
+        capabilities: Capabilities::STREAMING,
+        ..Config::default()
+    };
+    let (_, out) = attempt(client, Config::default(), |_, _, _| {});
+    let n = out.client_connected().expect("connected");
+    assert!(n.streaming() && !n.piping());
+    assert_eq!(n.capabilities, Capabilities::STREAMING);
+}
+
+#[test]
+fn loss_of_each_handshake_datagram_is_recovered() {
+    // client -> server: HELLO (1st), then the ACK that confirms (2nd datagram);
+    // server -> client: ACCEPT (1st).
+    for (from_client, n) in [(true, 1), (false, 1), (true, 2), (true, 1), (false, 2)] {
+        let (sim, out) = attempt(Config::default(), Config::default(), |sim, c, s| {
+            if from_client {
+                sim.drop_nth(c, s, n);
+            } else {
+                sim.drop_nth(s, c, n);
+            }
+            // And the same datagram's retransmission, when testing the second copy.
+            if n == 2 && !from_client {
+                sim.drop_nth(s, c, 1);
+            }
+        });
+        assert!(
+            out.client_connected().is_some(),
+            "drop #{n} from client={from_client}: {:?}",
+            out.client
+        );
+        assert_eq!(
+            out.server_connected(),
+            1,
+            "drop #{n} from client={from_client}: {:?}",
+            out.server
+        );
+        assert!(sim.stats().lost >= 1);
+    }
+}
+
+#[test]
+fn a_duplicated_hello_makes_one_connection() {
+    let link = LinkConfig {
+        duplicate: 1.0,
+        ..LinkConfig::default()
+    };
+    let (mut sim, out) = attempt(Config::default(), Config::default(), |sim, c, s| {
+        sim.link(c, s, link)
+    });
+    assert!(out.client_connected().is_some());
+    assert_eq!(out.server_connected(), 1);
+    assert_eq!(sim.endpoint(1).connection_count(), 1);
+}
+
+#[test]
+fn a_server_at_capacity_rejects() {
+    let mut sim = Sim::new(3);
+    let server = sim.add_node(Config {
+        max_connections: 1,
+        ..Config::default()
+    });
+    let a = sim.add_node(Config::default());
+    let b = sim.add_node(Config::default());
+    sim.connect(a, server);
+    let mut failures = Vec::new();
+    let mut connected = 0;
+    sim.run_for(Duration::from_millis(500), |_, _, e| {
+        if let Event::Connected { .. } = e {
+            connected += 1
+        }
+    });
+    sim.connect(b, server);
+    sim.run_for(Duration::from_secs(2), |_, node, e| {
+        if let Event::HandshakeFailed { reason, .. } = e {
+            failures.push((node, reason));
+        }
+    });
+    assert_eq!(connected, 2, "a and the server");
+    assert_eq!(
+        failures,
+        vec![(
+            b,
+            HandshakeError::Rejected {
+                reason: RejectReason::AT_CAPACITY,
+                versions: VersionRange::V1
+            }
+        )]
+    );
+    assert_eq!(sim.endpoint(server).stats().rejected, 1);
+}
+
+#[test]
+fn a_refusing_server_rejects_by_policy() {
+    let server = Config {
+        accept: AcceptPolicy::Refuse,
+        ..Config::default()
+    };
+    let (_, out) = attempt(Config::default(), server, |_, _, _| {});
+    assert_eq!(
+        out.client_failed(),
+        Some(HandshakeError::Rejected {
+            reason: RejectReason::REFUSED,
+            versions: VersionRange::V1
+        })
+    );
+}
+
+#[test]
+fn an_unreachable_server_times_out() {
+    let (sim, out) = attempt(Config::default(), Config::default(), |sim, c, s| {
+        sim.partition(c, s, Instant::ZERO, Instant::from_micros(u64::MAX))
+    });
+    assert_eq!(out.client_failed(), Some(HandshakeError::TimedOut));
+    // HELLO was sent with backoff: 0, 0.3, 0.9, 2.1, 4.5 and 9.3 s, then the 10 s timeout.
+    assert_eq!(sim.stats().partitioned, 6);
+}
+
+#[test]
+fn version_reject_fails_the_attempt_with_the_servers_versions() {
+    // Drive two endpoints by hand: the server's answer to an unreadable version is forged
+    // from the client's real HELLO.
+    let mut client = Endpoint::new(Config::default(), 1);
+    let server_addr = "10.0.0.2:4000".parse().unwrap();
+    let conn = client.connect(Instant::ZERO, server_addr).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let hello = Invariant::parse(&buf[..t.len]).unwrap();
+    let reject = VersionReject {
+        dcid: hello.scid.unwrap(),
+        scid: hello.dcid,
+        versions: smallvec::smallvec![VersionRange::new(5, 6).unwrap()],
+    };
+    let len = reject.encode(&mut buf).unwrap();
+    client.handle_datagram(
+        Instant::from_micros(10),
+        server_addr,
+        Bytes::copy_from_slice(&buf[..len]),
+    );
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::HandshakeFailed {
+            conn,
+            reason: HandshakeError::NoCommonVersion {
+                ours: VersionRange::V1,
+                server: VersionRange::new(5, 6).unwrap()
+            }
+        })
+    );
+    assert_eq!(client.connection_count(), 0);
+    let _ = ConnectionHandle::first();
+}
+
+#[test]
+fn a_server_answers_an_unreadable_version_with_version_reject() {
+    let mut server = Endpoint::new(Config::default(), 2);
+    let from = "10.0.0.1:4000".parse().unwrap();
+    // A 1200-byte long-header datagram of version 9.
+    let mut d = vec![0x00, 0x09, 0x80];
+    d.extend_from_slice(&[1; 8]);
+    d.extend_from_slice(&[2; 8]);
+    d.resize(1200, 0);
+    server.handle_datagram(Instant::ZERO, from, Bytes::from(d.clone()));
+    let mut buf = vec![0u8; 2048];
+    let t = server.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    assert_eq!(t.destination, from);
+    assert!(t.len < 1200 / 3, "no amplification: {} bytes", t.len);
+    let vr = VersionReject::decode(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
+    assert_eq!((vr.dcid.0, vr.scid.0), ([2; 8], [1; 8]));
+    assert_eq!(&vr.versions[..], &[VersionRange::V1]);
+    // A short one earns nothing.
+    d.truncate(600);
+    server.handle_datagram(Instant::ZERO, from, Bytes::from(d));
+    assert!(server.poll_transmit(Instant::ZERO, &mut buf).is_none());
+    assert_eq!(server.connection_count(), 0);
+}
