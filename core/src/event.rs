@@ -19,6 +19,12 @@ impl ConnectionHandle {
         ConnectionHandle(0)
     }
 
+    /// The handle with index `i` (handles are slots numbered from 0, reused after a
+    /// connection is gone; for tests and tools that replay a known sequence).
+    pub const fn from_index(i: u32) -> Self {
+        ConnectionHandle(i)
+    }
+
     /// The handle's index (for logs and tables).
     pub fn index(self) -> u32 {
         self.0

@@ -261,6 +261,11 @@ impl Sim {
         &mut self.nodes[node].endpoint
     }
 
+    /// A node's endpoint, to read.
+    pub fn endpoint_ref(&self, node: NodeId) -> &Endpoint {
+        &self.nodes[node].endpoint
+    }
+
     /// A node's address.
     pub fn addr(&self, node: NodeId) -> SocketAddr {
         self.nodes[node].addr

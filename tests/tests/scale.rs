@@ -1,0 +1,142 @@
+//! One endpoint with 10,000 connections: every handshake completes, messages flow on a
+//! sample of them, and the core memory the server holds per idle connection is counted by a
+//! counting allocator (this test is alone in its binary, so nothing else allocates meanwhile).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use bytes::Bytes;
+use weir_core::time::{Duration, Instant};
+use weir_core::{Config, Endpoint, Event, Read};
+
+struct Counting;
+
+static LIVE: AtomicI64 = AtomicI64::new(0);
+
+// SAFETY: forwards to the system allocator unchanged; only counts bytes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as i64 - layout.size() as i64, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Net bytes the server's calls allocated (calls into the client are not counted).
+struct Meter(i64);
+
+impl Meter {
+    fn run<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let before = LIVE.load(Ordering::Relaxed);
+        let out = f();
+        self.0 += LIVE.load(Ordering::Relaxed) - before;
+        out
+    }
+}
+
+#[test]
+fn ten_thousand_connections_on_one_endpoint() {
+    const N: usize = 10_000;
+    let client_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
+    let server_addr: SocketAddr = "10.0.0.2:4000".parse().unwrap();
+    let config = Config {
+        max_connections: N,
+        ..Config::default()
+    };
+    let mut client = Endpoint::new(config.clone(), 1);
+    let mut meter = Meter(0);
+    let mut server = meter.run(|| Endpoint::new(config, 2));
+    let mut now = Instant::ZERO;
+    for _ in 0..N {
+        client.connect(now, server_addr).unwrap();
+    }
+    let mut buf = vec![0u8; 2048];
+    let (mut connected, mut server_connected, mut got) = (0, 0, 0);
+    let mut sent_sample = false;
+    // Datagrams cross instantly; time moves 1 ms a round. Bounded: 2,000 rounds.
+    for _round in 0..2000 {
+        let mut to_server = Vec::new();
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            to_server.push(Bytes::copy_from_slice(&buf[..t.len]));
+        }
+        for d in to_server {
+            meter.run(|| server.handle_datagram(now, client_addr, d));
+        }
+        let mut to_client = Vec::new();
+        meter.run(|| {
+            while let Some(t) = server.poll_transmit(now, &mut buf) {
+                to_client.push(Bytes::copy_from_slice(&buf[..t.len]));
+            }
+        });
+        for d in to_client {
+            client.handle_datagram(now, server_addr, d);
+        }
+        while let Some(e) = client.poll_event() {
+            if let Event::Connected { .. } = e {
+                connected += 1;
+            }
+        }
+        while let Some(e) = meter.run(|| server.poll_event()) {
+            match e {
+                Event::Connected { .. } => server_connected += 1,
+                Event::StreamReadable { conn, stream } => {
+                    if let Ok(Read::Data { bytes, .. }) =
+                        meter.run(|| server.read_message(conn, stream, 1 << 20))
+                    {
+                        assert_eq!(bytes.len(), 3000);
+                        got += 1;
+                    }
+                }
+                Event::StreamOpened { .. } => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        if connected == N && !sent_sample {
+            sent_sample = true;
+            // Messages on a sample: every 100th connection.
+            for i in (0..N as u32).step_by(100) {
+                client
+                    .send_message(handle(i), None, Bytes::from(vec![7u8; 3000]))
+                    .unwrap();
+            }
+        }
+        if server_connected == N && got == N / 100 {
+            break;
+        }
+        now += Duration::from_millis(1);
+        client.handle_timeout(now);
+        meter.run(|| server.handle_timeout(now));
+    }
+    assert_eq!(connected, N);
+    assert_eq!(server_connected, N);
+    assert_eq!(got, N / 100);
+    assert_eq!(server.connection_count(), N);
+    let per_connection = meter.0 / N as i64;
+    println!(
+        "server memory: {} bytes in all, {per_connection} bytes per connection",
+        meter.0
+    );
+    assert!(
+        per_connection <= 4096,
+        "{per_connection} bytes per idle connection (aim: 4 KiB)"
+    );
+}
+
+/// The `i`-th handle the client gave out (handles are slots, given out in order).
+fn handle(i: u32) -> weir_core::ConnectionHandle {
+    weir_core::ConnectionHandle::from_index(i)
+}
