@@ -27,6 +27,12 @@ mod config;
 mod connection;
 mod endpoint;
 mod event;
+/// Internal state machines for the benchmarks (feature `bench-internals`; not a stable API).
+#[cfg(feature = "bench-internals")]
+#[doc(hidden)]
+pub mod bench_internals {
+    pub use crate::stream::recv::{RecvError, RecvStream};
+}
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;

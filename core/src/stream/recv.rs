@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum RecvError {
+pub enum RecvError {
     /// Data at or past the credit granted (FLOW_CONTROL_ERROR).
     FlowControl,
     /// Data past the final size, a second different final size, or a total length broken
@@ -24,7 +24,7 @@ pub(crate) enum RecvError {
 
 /// The receive side of one stream.
 #[derive(Debug)]
-pub(crate) struct RecvStream {
+pub struct RecvStream {
     /// Received bytes not yet read, keyed by offset; disjoint, all at or above `read_offset`.
     chunks: BTreeMap<u64, Bytes>,
     /// Everything below has been handed to the application.
@@ -44,7 +44,8 @@ pub(crate) struct RecvStream {
 }
 
 impl RecvStream {
-    pub(crate) fn new(window: u64) -> Self {
+    /// A stream whose peer may send `window` bytes beyond what was read.
+    pub fn new(window: u64) -> Self {
         RecvStream {
             chunks: BTreeMap::new(),
             read_offset: 0,
@@ -59,7 +60,7 @@ impl RecvStream {
 
     /// Takes in a STREAM frame's data. Returns how far the stream's highest received offset
     /// moved (what the connection counts against its own credit).
-    pub(crate) fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
+    pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
         if end > self.max_data {
             return Err(RecvError::FlowControl);
@@ -136,7 +137,7 @@ impl RecvStream {
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
-    pub(crate) fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
+    pub fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
         let mut entry = self.chunks.first_entry()?;
         if *entry.key() != self.read_offset || max_len == 0 {
             return None;
