@@ -6,14 +6,36 @@
 //! inputs always give byte-identical outputs. Drivers (tokio, threads, a simulator, a
 //! fuzzer, a trace replayer) feed it and carry its output to the network.
 //!
-//! What is here so far:
-//! - [`time`]: the core's own [`Instant`](time::Instant) and [`Duration`](time::Duration),
-//!   microseconds from an origin the driver picks.
+//! # Driving an [`Endpoint`]
+//!
+//! ```text
+//! let mut ep = Endpoint::new(config, seed);            // seed: all randomness comes from it
+//! loop {
+//!     ep.handle_datagram(now, from, bytes);            // each datagram the socket received
+//!     ep.handle_timeout(now);                          // once poll_timeout() has passed
+//!     /* commands: connect, open_stream, write, finish, send_message, read, close, ... */
+//!     while let Some(t) = ep.poll_transmit(now, &mut buf) { socket.send_to(&buf[..t.len], t.destination) }
+//!     while let Some(e) = ep.poll_event() { /* Connected, StreamReadable, Closed, ... */ }
+//!     wait until ep.poll_timeout() or the next datagram;
+//! }
+//! ```
+//!
+//! Inputs are `handle_*` calls and commands; outputs are the three `poll_*` calls, drained
+//! after every input. Time is whatever `now` the driver passes.
+//!
+//! # Modules
+//!
+//! - [`time`]: the core's own [`Instant`](time::Instant) and [`Duration`](time::Duration).
 //! - [`wire`]: wire format version 1 (spec/protocol.md): zero-copy decoding into validated
 //!   representations and exact encoding into caller-supplied buffers.
+//! - [`Endpoint`] (module `endpoint`): connections by id, accept policy, stateless answers.
+//!   Each connection (`connection`) combines `handshake`, `stream` (send: fragmentation and
+//!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs).
 //!
-//! Peer input never panics this crate: malformed bytes become a typed
-//! [`wire::DecodeError`].
+//! Errors come in two families: [`ApiError`] for calls the core cannot carry out (caller
+//! bugs), and what the peer did wrong, which ends its connection with a typed
+//! [`CloseReason`] in [`Event::Closed`] (and never panics: malformed bytes become a typed
+//! [`wire::DecodeError`] and are dropped and counted).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
