@@ -82,7 +82,7 @@ fn transfer(c: &mut Criterion) {
         b.iter_batched(
             Pair::connected,
             |mut p| {
-                let conn = weir_core::ConnectionHandle::first();
+                let conn = weir_core::ConnectionHandle::from_index(0);
                 p.client.send_message(conn, None, msg.clone()).unwrap();
                 let mut received = 0usize;
                 let mut events = Vec::new();

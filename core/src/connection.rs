@@ -121,8 +121,9 @@ struct StreamState {
     readable_signaled: bool,
     /// Receive side: the application no longer wants the data (STOP_SENDING sent).
     stopped: bool,
-    /// Receive side: bytes gathered for a whole-message read.
+    /// Receive side: bytes gathered for a whole-message read, and their total length.
     partial: Vec<Bytes>,
+    partial_len: u64,
     /// Send side: queued in the send round robin.
     queued: bool,
 }
@@ -321,7 +322,7 @@ impl Connection {
         let mut send = 0;
         for s in self.streams.values() {
             recv += s.recv.as_ref().map_or(0, RecvStream::buffered);
-            recv += s.partial.iter().map(|b| b.len() as u64).sum::<u64>();
+            recv += s.partial_len;
             send += s.send.as_ref().map_or(0, SendStream::unacked);
         }
         (recv, send)
@@ -679,7 +680,7 @@ impl Connection {
             // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
             for index in self.peer_streams_opened..=id.index() {
                 let sid = StreamId::new(id.initiator(), index);
-                let window = self.stream_window();
+                let window = self.stream_window;
                 self.streams.insert(
                     sid,
                     StreamState {
@@ -734,10 +735,6 @@ impl Connection {
             });
         }
         Ok(())
-    }
-
-    fn stream_window(&self) -> u64 {
-        self.stream_window
     }
 
     fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), TransportErrorCode> {
@@ -963,6 +960,7 @@ impl Connection {
         if !state.stopped {
             state.stopped = true;
             state.partial.clear();
+            state.partial_len = 0;
             self.stops.insert(id, code);
             self.push_control(Control::StopSending { id, code });
         }
@@ -1012,9 +1010,10 @@ impl Connection {
     pub(crate) fn read_message(&mut self, id: StreamId, max_len: u64) -> Result<Read, ApiError> {
         loop {
             let state = self.recv_stream(id)?;
-            let held: u64 = state.partial.iter().map(|b| b.len() as u64).sum();
             let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
-            if held > max_len || recv.final_size().or(state.total_len).is_some_and(|s| s > max_len) {
+            if state.partial_len > max_len
+                || recv.final_size().or(state.total_len).is_some_and(|s| s > max_len)
+            {
                 return Err(ApiError::MessageTooLong);
             }
             if recv.is_finished() {
@@ -1028,6 +1027,7 @@ impl Connection {
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
                     if let Some(s) = self.streams.get_mut(&id) {
+                        s.partial_len += bytes.len() as u64;
                         s.partial.push(bytes);
                     }
                 }

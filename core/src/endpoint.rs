@@ -182,32 +182,21 @@ impl Endpoint {
     /// After anything touched connection `slot`: collect its events, free it if closed,
     /// re-file its timer and offer it a turn to send.
     fn touch(&mut self, slot: u32) {
-        let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) else {
+        self.refile_timer(slot);
+        let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
-        while let Some(e) = conn.take_event() {
-            self.events.push_back(e);
-        }
-        let next = if conn.is_closed() {
-            None
-        } else {
-            conn.next_timeout().map(|(at, _)| at)
-        };
-        if let Some(old) = self.timer_of[slot as usize].take() {
-            self.timers.remove(&(old, slot));
-        }
-        if let Some(conn) = self.conns[slot as usize].as_ref().filter(|c| c.is_closed()) {
+        if conn.is_closed() {
             self.by_cid.remove(&conn.local_cid);
             if let Some(key) = conn.hello_key {
                 self.by_hello.remove(&key);
             }
+            if let Some(old) = self.timer_of[slot as usize].take() {
+                self.timers.remove(&(old, slot));
+            }
             self.conns[slot as usize] = None;
             self.free.push(slot);
             return;
-        }
-        if let Some(at) = next {
-            self.timers.insert((at, slot));
-            self.timer_of[slot as usize] = Some(at);
         }
         if !self.queued[slot as usize] {
             self.queued[slot as usize] = true;
@@ -426,7 +415,7 @@ impl Endpoint {
         None
     }
 
-    /// Re-files a connection's timer after it was polled (without offering it a turn).
+    /// Collects a connection's events and re-files its timer (without offering it a turn).
     fn refile_timer(&mut self, slot: u32) {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;

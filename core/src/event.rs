@@ -14,11 +14,6 @@ use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
 pub struct ConnectionHandle(pub(crate) u32);
 
 impl ConnectionHandle {
-    /// The first handle an endpoint gives out (for tests and examples with one connection).
-    pub const fn first() -> Self {
-        ConnectionHandle(0)
-    }
-
     /// The handle with index `i` (handles are slots numbered from 0, reused after a
     /// connection is gone; for tests and tools that replay a known sequence).
     pub const fn from_index(i: u32) -> Self {

@@ -60,7 +60,7 @@ fn a_sender_reset_mid_transfer_reaches_the_receiver() {
         _ => None,
     });
     assert_eq!(reset, Some((id, 77)));
-    let sc = ConnectionHandle::first();
+    let sc = ConnectionHandle::from_index(0);
     assert_eq!(
         sim.endpoint(s).read(sc, id, usize::MAX),
         Ok(Read::Reset { code: 77 })
@@ -156,7 +156,7 @@ fn keepalive_holds_an_idle_connection_open() {
         keep_alive: Some(Duration::from_secs(1)),
         ..Config::default()
     };
-    let (mut sim, c, s, _, _) = connected(35, config.clone(), LinkConfig::default());
+    let (mut sim, c, _, _, _) = connected(35, config.clone(), LinkConfig::default());
     let ev = events(&mut sim, Duration::from_secs(30));
     assert!(
         ev.iter().all(|(_, e)| !matches!(e, Event::Closed { .. })),
@@ -176,11 +176,10 @@ fn keepalive_holds_an_idle_connection_open() {
     assert!(ev.contains(&(
         c2,
         Event::Closed {
-            conn: ConnectionHandle::first(),
+            conn: ConnectionHandle::from_index(0),
             reason: CloseReason::TimedOut
         }
     )));
-    let _ = s;
 }
 
 #[test]

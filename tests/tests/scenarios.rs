@@ -225,13 +225,16 @@ fn memory_held_stays_within_the_configured_windows() {
         "the receiver held {peak} bytes; its stream window is 64 KiB"
     );
     // An idle connection holds nothing for the application.
-    assert_eq!(sim.endpoint(s).buffered(ConnectionHandle::first()), Some((0, 0)));
+    assert_eq!(
+        sim.endpoint(s).buffered(ConnectionHandle::from_index(0)),
+        Some((0, 0))
+    );
 }
 
 /// The server's buffered bytes (node 1, its only connection).
 fn sim_endpoint_buffered(sim: &Sim) -> Option<(u64, u64)> {
     // `endpoint` needs `&mut`; the closure gets `&Sim`, so read through a shared accessor.
-    sim.endpoint_ref(1).buffered(ConnectionHandle::first())
+    sim.endpoint_ref(1).buffered(ConnectionHandle::from_index(0))
 }
 
 proptest! {

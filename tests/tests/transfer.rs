@@ -34,7 +34,6 @@ fn run(sim: &mut Sim, client: NodeId, server: NodeId, messages: Vec<Bytes>, limi
     let want = messages.len();
     let mut queue: Vec<Bytes> = messages.into_iter().rev().collect();
     let got: RefCell<BTreeMap<u64, Bytes>> = RefCell::new(BTreeMap::new());
-    let mut conn: Option<ConnectionHandle> = None;
     let deadline = sim.now() + limit;
     let send_more = |sim: &mut Sim, conn: ConnectionHandle, queue: &mut Vec<Bytes>| {
         while let Some(m) = queue.pop() {
@@ -53,7 +52,6 @@ fn run(sim: &mut Sim, client: NodeId, server: NodeId, messages: Vec<Bytes>, limi
         deadline,
         |sim, node, event| match event {
             Event::Connected { conn: c, .. } if node == client => {
-                conn = Some(c);
                 send_more(sim, c, &mut queue);
             }
             Event::StreamsAvailable { conn: c } if node == client => send_more(sim, c, &mut queue),
@@ -75,7 +73,6 @@ fn run(sim: &mut Sim, client: NodeId, server: NodeId, messages: Vec<Bytes>, limi
         },
         |_| got.borrow().len() == want,
     );
-    let _ = conn;
     got.into_inner().into_values().collect()
 }
 

@@ -39,14 +39,7 @@ impl VersionReject {
             return Err(DecodeError::ReservedBits(flags));
         }
         let count = usize::from(r.u8(Field::VersionCount)?);
-        if count == 0 || count > MAX_VERSION_RANGES {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::VersionRanges,
-                value: count as u64,
-                max: MAX_VERSION_RANGES as u64,
-            }
-            .into());
-        }
+        check_count(count)?;
         let mut versions = SmallVec::new();
         for _ in 0..count {
             versions.push(VersionRange::read(&mut r)?);
@@ -75,14 +68,7 @@ impl VersionReject {
     /// Encodes the datagram into `buf`; returns its length.
     pub fn encode(&self, buf: &mut [u8]) -> Result<usize, EncodeError> {
         let count = self.versions.len();
-        if count == 0 || count > MAX_VERSION_RANGES {
-            return Err(Violation::LimitExceeded {
-                limit: Limit::VersionRanges,
-                value: count as u64,
-                max: MAX_VERSION_RANGES as u64,
-            }
-            .into());
-        }
+        check_count(count)?;
         let needed = self.encoded_len();
         let available = buf.len();
         let dst = buf
@@ -116,4 +102,16 @@ impl fmt::Display for VersionReject {
         }
         Ok(())
     }
+}
+
+/// spec/protocol.md §3.6: a VERSION_REJECT lists 1 to [`MAX_VERSION_RANGES`] ranges.
+fn check_count(count: usize) -> Result<(), Violation> {
+    if count == 0 || count > MAX_VERSION_RANGES {
+        return Err(Violation::LimitExceeded {
+            limit: Limit::VersionRanges,
+            value: count as u64,
+            max: MAX_VERSION_RANGES as u64,
+        });
+    }
+    Ok(())
 }
