@@ -24,7 +24,7 @@ impl Pair {
         let config = Config {
             stream_receive_window: 16 << 20,
             receive_window: 32 << 20,
-            max_in_flight: 16 << 20,
+            congestion: weir_core::congestion::CongestionControl::NewReno,
             ..Config::default()
         };
         Pair {

@@ -1,6 +1,7 @@
 //! Endpoint configuration: every limit and timer the core uses, with defaults a serious
 //! deployment can start from.
 
+use crate::congestion::CongestionControl;
 use crate::time::Duration;
 use crate::wire::{Capabilities, TransportParams, VersionRange, MIN_DATAGRAM_SIZE};
 
@@ -54,9 +55,10 @@ pub struct Config {
     /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
     /// caps what we send. Default: 1200.
     pub max_datagram_size: u16,
-    /// Most bytes of ack-eliciting packets in flight per connection: a fixed window that
-    /// stands in for congestion control until that lands (issue 4). Default: 256 KiB.
-    pub max_in_flight: usize,
+    /// The congestion controller each connection uses. Default: LEDBAT
+    /// ([`CongestionControl::Ledbat`]) with its default parameters, so bulk transfers yield
+    /// to interactive traffic; choose [`CongestionControl::NewReno`] to compete evenly.
+    pub congestion: CongestionControl,
 }
 
 impl Default for Config {
@@ -76,7 +78,7 @@ impl Default for Config {
             receive_window: 4 << 20,
             max_concurrent_streams: 128,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
-            max_in_flight: 256 << 10,
+            congestion: CongestionControl::default(),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! Timers are an enum-indexed table ([`Timer`]); [`Connection::next_timeout`] is its minimum.
 //! Every timer action checks its own deadline, so firing early does nothing.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -17,15 +18,17 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use crate::config::{Config, PeerParams};
+use crate::congestion::{AckEvent, CongestionController, LossEvent, RttSample};
 use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
 use crate::handshake::{self, HandshakeError, Negotiated};
+use crate::pacing::Pacer;
 use crate::recovery::received::Received;
 use crate::recovery::{Outcome, Recovery, SentFrame, SentPacket, Timeout};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    Accept, Close, CloseCode, ConnectionId, Frame, Header, Label, Packet, PacketKind, PacketNumberLen,
+    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Label, Packet, PacketKind, PacketNumberLen,
     PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
 };
 
@@ -45,10 +48,12 @@ pub enum Timer {
     Idle,
     /// End of the closing or draining period.
     Close,
+    /// The pacer allows the next datagram (spec §8.6): the driver wakes to send it.
+    Pacing,
 }
 
 impl Timer {
-    const COUNT: usize = 6;
+    const COUNT: usize = 7;
     const ALL: [Timer; Timer::COUNT] = [
         Timer::Handshake,
         Timer::Ack,
@@ -56,6 +61,7 @@ impl Timer {
         Timer::KeepAlive,
         Timer::Idle,
         Timer::Close,
+        Timer::Pacing,
     ];
 }
 
@@ -145,6 +151,14 @@ pub struct ConnectionStats {
     pub probes: u64,
     /// Packets declared lost that were only reordered (their ACK came later).
     pub spurious_losses: u64,
+    /// Congestion events: losses that reduced the window (one per recovery period).
+    pub congestion_events: u64,
+    /// Times nothing sent over three probe timeouts was acknowledged (RFC 9002 §7.6).
+    pub persistent_congestion: u64,
+    /// The congestion window now, in bytes.
+    pub congestion_window: u64,
+    /// Bytes of ack-eliciting packets in flight now.
+    pub bytes_in_flight: u64,
 }
 
 pub(crate) struct Connection {
@@ -161,6 +175,12 @@ pub(crate) struct Connection {
     peer: PeerParams,
     recovery: Recovery,
     received: Received,
+    cc: Box<dyn CongestionController>,
+    pacer: Pacer,
+    /// When the pacer lets the next datagram leave, if it held one back.
+    pacing_wake: Option<Instant>,
+    /// The window had room but there was nothing to send (RFC 9002 §7.8).
+    app_limited: bool,
     streams: BTreeMap<StreamId, StreamState>,
     send_queue: VecDeque<StreamId>,
     next_stream_index: u64,
@@ -212,6 +232,10 @@ impl Connection {
             peer: PeerParams::from_wire(&Default::default()),
             recovery: Recovery::new(config.initial_rtt, config.max_probes),
             received: Received::new(),
+            cc: config.congestion.build(MIN_DATAGRAM_SIZE),
+            pacer: Pacer::new(now),
+            pacing_wake: None,
+            app_limited: false,
             streams: BTreeMap::new(),
             send_queue: VecDeque::new(),
             next_stream_index: 0,
@@ -283,7 +307,7 @@ impl Connection {
         c.remote_cid = client_cid;
         c.hello_key = Some((remote, client_cid));
         c.negotiated = Some(negotiated);
-        c.apply_peer_params(PeerParams::from_wire(hello_params));
+        c.apply_peer_params(config, PeerParams::from_wire(hello_params));
         c.received.on_packet(
             hello_header.number,
             now,
@@ -295,8 +319,10 @@ impl Connection {
         c
     }
 
-    fn apply_peer_params(&mut self, peer: PeerParams) {
+    fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
         self.peer = peer;
+        // Nothing is in flight yet: the controller starts over for the datagram size in use.
+        self.cc = config.congestion.build(self.datagram_size(config, usize::MAX));
         self.send_max_data = peer.max_data;
         self.peer_max_streams = peer.max_streams;
         self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
@@ -353,8 +379,17 @@ impl Connection {
     pub(crate) fn stats(&self) -> ConnectionStats {
         ConnectionStats {
             spurious_losses: self.recovery.spurious_losses(),
+            congestion_window: self.cc.window() as u64,
+            bytes_in_flight: self.recovery.bytes_in_flight() as u64,
             ..self.stats
         }
+    }
+
+    /// The largest datagram this connection sends, within a buffer of `buf_len` bytes.
+    fn datagram_size(&self, config: &Config, buf_len: usize) -> usize {
+        usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
+            .max(MIN_DATAGRAM_SIZE)
+            .min(buf_len)
     }
 
     /// Events for the endpoint to hand out.
@@ -389,6 +424,7 @@ impl Connection {
                 t[Timer::Recovery as usize] = self.recovery.deadline();
                 t[Timer::KeepAlive as usize] = config.keep_alive.map(|k| self.last_eliciting_sent + k);
                 t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
+                t[Timer::Pacing as usize] = self.pacing_wake;
             }
             State::Closing { until } | State::Draining { until } => t[Timer::Close as usize] = Some(until),
             State::Closed => {}
@@ -440,10 +476,16 @@ impl Connection {
             // poll_transmit sends the ACK once its deadline has passed.
             Timer::Ack => {}
             Timer::Recovery => match self.recovery.on_timeout(now) {
-                Timeout::Lost(lost) => self.on_lost(lost),
-                Timeout::Probe => {
+                Timeout::Lost(lost) => self.on_lost(now, lost),
+                Timeout::Probe { consecutive } => {
                     self.stats.probes += 1;
                     self.probes = 2;
+                    // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
+                    // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
+                    if consecutive == PERSISTENT_CONGESTION_PTOS {
+                        self.stats.persistent_congestion += 1;
+                        self.cc.on_persistent_congestion(now);
+                    }
                 }
                 Timeout::GiveUp => self.close_silently(CloseReason::TimedOut),
             },
@@ -459,6 +501,8 @@ impl Connection {
                 }
             }
             Timer::Close => self.state = State::Closed,
+            // poll_transmit sends what the pacer held back.
+            Timer::Pacing => self.pacing_wake = None,
         }
     }
 
@@ -543,7 +587,7 @@ impl Connection {
         let mut eliciting = false;
         for frame in packet.frames() {
             eliciting |= frame.is_ack_eliciting();
-            if let Err(code) = self.on_frame(now, &header, frame) {
+            if let Err(code) = self.on_frame(now, config, &header, frame) {
                 self.close_with(now, CloseCode::Transport(code), Reason::default());
                 self.events.push_back(Event::Closed {
                     conn: self.handle,
@@ -579,18 +623,24 @@ impl Connection {
         self.refresh_timers(config);
     }
 
-    fn on_frame(&mut self, now: Instant, header: &Header, frame: Frame) -> Result<(), TransportErrorCode> {
+    fn on_frame(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        header: &Header,
+        frame: Frame,
+    ) -> Result<(), TransportErrorCode> {
         match frame {
             Frame::Padding(_) | Frame::Ping => {}
             Frame::Ack(ack) => {
                 // Handshake packets are not tracked by recovery; an ACK in one only matters
                 // for its packet numbers (checked against what we sent).
                 match self.recovery.on_ack(now, &ack) {
-                    Ok(outcome) => self.on_ack_outcome(outcome),
+                    Ok(outcome) => self.on_ack_outcome(now, &ack, outcome),
                     Err(_) => return Err(TransportErrorCode::PROTOCOL_VIOLATION),
                 }
             }
-            Frame::Accept(accept) => self.on_accept(now, header, accept),
+            Frame::Accept(accept) => self.on_accept(now, config, header, accept),
             Frame::Reject(reject) => {
                 if matches!(self.handshake, HandshakeState::Client(_)) {
                     self.fail_handshake(HandshakeError::Rejected {
@@ -643,7 +693,7 @@ impl Connection {
         Ok(())
     }
 
-    fn on_accept(&mut self, now: Instant, header: &Header, accept: Accept) {
+    fn on_accept(&mut self, now: Instant, config: &Config, header: &Header, accept: Accept) {
         let HandshakeState::Client(client) = &self.handshake else {
             return;
         };
@@ -654,7 +704,7 @@ impl Connection {
             Ok(negotiated) => {
                 self.remote_cid = scid;
                 self.negotiated = Some(negotiated);
-                self.apply_peer_params(PeerParams::from_wire(&accept.params));
+                self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
                 self.handshake = HandshakeState::Done;
                 self.state = State::Established;
                 self.last_eliciting_sent = now;
@@ -776,7 +826,24 @@ impl Connection {
         Ok(())
     }
 
-    fn on_ack_outcome(&mut self, outcome: Outcome) {
+    fn on_ack_outcome(&mut self, now: Instant, ack: &Ack, outcome: Outcome) {
+        if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
+            let rtt = self.recovery.rtt();
+            let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
+            self.cc.on_ack(&AckEvent {
+                now,
+                bytes_acked: outcome.acked.iter().map(|p| p.size).sum(),
+                newest_sent: newest,
+                rtt: RttSample {
+                    latest: rtt.latest(),
+                    smoothed: rtt.smoothed(),
+                    min: rtt.min(),
+                },
+                one_way_delay: fresh.then_some(ack.one_way_delay),
+                bytes_in_flight: self.recovery.bytes_in_flight(),
+                app_limited: self.app_limited,
+            });
+        }
         for packet in outcome.acked {
             for frame in packet.frames {
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
@@ -798,10 +865,22 @@ impl Connection {
                 }
             }
         }
-        self.on_lost(outcome.lost);
+        self.on_lost(now, outcome.lost);
     }
 
-    fn on_lost(&mut self, lost: Vec<SentPacket>) {
+    fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
+        if let Some(newest) = lost.iter().map(|p| p.time).max() {
+            let before = self.cc.window();
+            self.cc.on_loss(&LossEvent {
+                now,
+                bytes_lost: lost.iter().map(|p| p.size).sum(),
+                newest_sent: newest,
+                bytes_in_flight: self.recovery.bytes_in_flight(),
+            });
+            if self.cc.window() < before {
+                self.stats.congestion_events += 1;
+            }
+        }
         for packet in lost {
             self.stats.packets_lost += 1;
             for frame in packet.frames {
@@ -1174,15 +1253,13 @@ impl Connection {
     }
 
     fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
-        let size = usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
-            .max(MIN_DATAGRAM_SIZE)
-            .min(buf.len());
+        let size = self.datagram_size(config, buf.len());
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
         let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
+        let window_open = self.stream_window_open(now, size);
         let probing = self.probes > 0;
-        let window_open = probing || self.recovery.bytes_in_flight() < config.max_in_flight;
         let has_content = !self.control.is_empty() || (window_open && !self.send_queue.is_empty()) || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
         if ack_due || (self.received.has_news() && has_content) {
@@ -1224,8 +1301,38 @@ impl Connection {
                 size: len,
                 frames: sent,
             });
+            self.pacer.on_sent(len);
+            self.cc.on_sent(now, len, self.recovery.bytes_in_flight());
         }
         Some(len)
+    }
+
+    /// Whether new stream data may go out now: a probe may always send; otherwise the
+    /// congestion window must have room and the pacer must allow a datagram of `size`
+    /// (if it does not, the pacing timer is set for when it will). Also notes whether the
+    /// sender is application-limited (RFC 9002 §7.8).
+    fn stream_window_open(&mut self, now: Instant, size: usize) -> bool {
+        self.pacing_wake = None;
+        if self.probes > 0 {
+            return true;
+        }
+        let window = self.cc.window();
+        if self.recovery.bytes_in_flight() >= window {
+            self.app_limited = false;
+            return false;
+        }
+        if self.send_queue.is_empty() {
+            self.app_limited = true;
+            return false;
+        }
+        let rtt = self.recovery.rtt().smoothed();
+        match self.pacer.delay(now, window, rtt, size, self.cc.in_slow_start()) {
+            None => true,
+            Some(at) => {
+                self.pacing_wake = Some(at);
+                false
+            }
+        }
     }
 
     /// The frame for a pending control entry, with what to remember of it; `None` if it is
@@ -1299,6 +1406,9 @@ impl Connection {
         }
     }
 }
+
+/// RFC 9002 §7.6: persistent congestion after this many probe timeouts in a row.
+const PERSISTENT_CONGESTION_PTOS: u32 = 2;
 
 /// Below this much room a datagram takes no more STREAM frames.
 const MIN_STREAM_ROOM: usize = 24;

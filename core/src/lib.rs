@@ -30,7 +30,9 @@
 //!   representations and exact encoding into caller-supplied buffers.
 //! - [`Endpoint`] (module `endpoint`): connections by id, accept policy, stateless answers.
 //!   Each connection (`connection`) combines `handshake`, `stream` (send: fragmentation and
-//!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs).
+//!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs),
+//!   [`congestion`] (the window: LEDBAT or NewReno) and `pacing` (when the next datagram
+//!   may leave).
 //!
 //! Errors come in two families: [`ApiError`] for calls the core cannot carry out (caller
 //! bugs), and what the peer did wrong, which ends its connection with a typed
@@ -46,6 +48,7 @@ extern crate alloc;
 mod arbitrary_impls;
 
 mod config;
+pub mod congestion;
 mod connection;
 mod endpoint;
 mod event;
@@ -58,6 +61,7 @@ pub mod bench_internals {
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;
+mod pacing;
 mod range_set;
 mod recovery;
 mod stream;

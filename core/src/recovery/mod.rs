@@ -80,8 +80,9 @@ pub(crate) struct Outcome {
 pub(crate) enum Timeout {
     /// Packets declared lost by the time threshold.
     Lost(Vec<SentPacket>),
-    /// Send one or two ack-eliciting probe packets.
-    Probe,
+    /// Send one or two ack-eliciting probe packets; `consecutive` probe timeouts have now
+    /// fired without an acknowledgement.
+    Probe { consecutive: u32 },
     /// Too many probes went unanswered: the peer is gone.
     GiveUp,
 }
@@ -283,7 +284,9 @@ impl Recovery {
         }
         // The probe timer restarts from now even if the probe cannot be sent at once.
         self.last_eliciting_sent = Some(now);
-        Timeout::Probe
+        Timeout::Probe {
+            consecutive: self.pto_count,
+        }
     }
 
     /// Forgets every packet in flight (the connection is closing); returns them.
@@ -412,12 +415,12 @@ mod tests {
         assert_eq!(r.deadline(), Some(Instant::from_micros(325_000)));
         assert!(matches!(
             r.on_timeout(Instant::from_micros(325_000)),
-            Timeout::Probe
+            Timeout::Probe { .. }
         ));
         assert_eq!(r.deadline(), Some(Instant::from_micros(325_000 + 650_000)));
         assert!(matches!(
             r.on_timeout(Instant::from_micros(975_000)),
-            Timeout::Probe
+            Timeout::Probe { .. }
         ));
         assert!(matches!(
             r.on_timeout(Instant::from_micros(2_275_000)),

@@ -61,7 +61,10 @@ impl RttEstimator {
         self.smoothed
     }
 
-    #[cfg(test)]
+    pub(crate) fn latest(&self) -> Duration {
+        self.latest
+    }
+
     pub(crate) fn min(&self) -> Duration {
         self.min
     }

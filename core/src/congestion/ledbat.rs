@@ -1,0 +1,542 @@
+//! LEDBAT, "low extra delay background transport" (RFC 6817), with the remedies of LEDBAT++
+//! (draft-irtf-iccrg-ledbat-plus-plus-01) for its known failures.
+//!
+//! The signal is queueing delay: the one-way delay of each acknowledged packet (spec §3.4:
+//! the receiver's arrival time minus the sender's header timestamp, so the peer's ack delay
+//! never enters it) above the lowest one-way delay seen recently (the base delay). Below the
+//! target the window grows; above it, it shrinks, so a LEDBAT flow keeps the bottleneck
+//! queue near the target and backs off as soon as other traffic builds a queue.
+//!
+//! What is RFC 6817 and what is LEDBAT++ here:
+//! - §2.4.2 / §3.4.2: base delay is the minimum over [`BASE_HISTORY`] one-minute buckets;
+//!   current delay is the minimum of the last [`CURRENT_FILTER`] samples; the two clocks'
+//!   offset cancels out because only their difference is used.
+//! - §2.4.2: the window never grows past what was in flight plus `ALLOWED_INCREASE`, halves
+//!   on loss at most once per RTT, and never drops below the minimum window.
+//! - Slow start ("LEDBAT MAY use slow start", §2.4.2; LEDBAT++ §4.1) doubles per RTT like
+//!   TCP's and ends when queueing delay passes 3/4 of the target, or on a loss.
+//! - LEDBAT++ §4.2 (adaptive gain, [`LedbatGain::Adaptive`]): growth is slower on short
+//!   paths, `1 / min(16, ceil(2 × target / base RTT))` datagrams per RTT.
+//! - LEDBAT++ §4.3 (multiplicative decrease, [`LedbatDecrease::Multiplicative`]):
+//!   above target the window shrinks in proportion to it (at most half per RTT), instead
+//!   of RFC 6817's linear decrease; this is what lets LEDBAT flows converge to a fair share.
+//! - LEDBAT++ §4.4 (periodic slowdowns, [`LedbatSlowdown::Periodic`]): every so often the
+//!   window drops to two datagrams for two RTTs, so the queue drains and every flow sees
+//!   the true base delay. This is the cure for the latecomer advantage (RFC 6817 §4.4).
+//! - After persistent congestion (RFC 9002 §7.6, in place of RFC 6817's "window = 1 MSS"
+//!   after a retransmission timeout) the window drops to the minimum and slow start climbs
+//!   back to half the old window at once: no linear crawl from one datagram, which is the
+//!   "death spiral" of delay-based controllers after timeouts on long paths.
+
+use super::{initial_window, AckEvent, CongestionController, LossEvent, MIN_WINDOW_PACKETS};
+use crate::time::{Duration, Instant};
+
+/// RFC 6817 §3.4.2: BASE_HISTORY, one-minute buckets of minimum delay.
+const BASE_HISTORY: usize = 10;
+/// Length of one base-delay bucket.
+const BASE_BUCKET: Duration = Duration::from_secs(60);
+/// RFC 6817 §3.4.2: samples the current delay is the minimum of.
+const CURRENT_FILTER: usize = 4;
+/// RFC 6817 §2.5: ALLOWED_INCREASE, datagrams the window may exceed the flight by.
+const ALLOWED_INCREASE: usize = 1;
+/// LEDBAT++ §4.2: the slowest adaptive gain is 1/16.
+const MAX_GAIN_DIVISOR: u64 = 16;
+/// LEDBAT++ §4.4: a slowdown holds the minimum window for this many RTTs, and the next one
+/// starts this many times the last one's length after it ended.
+const SLOWDOWN_RTTS: u64 = 2;
+const SLOWDOWN_SPACING: u64 = 9;
+
+/// How fast LEDBAT's window grows below target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedbatGain {
+    /// LEDBAT++ §4.2: `1 / min(16, ceil(2 × target / base RTT))` datagrams per RTT.
+    Adaptive,
+    /// A fixed gain in thousandths of a datagram per RTT at zero queueing delay (RFC 6817
+    /// §2.5: at most 1000, i.e. GAIN ≤ 1).
+    Fixed {
+        /// Gain × 1000, 1 to 1000.
+        per_mille: u16,
+    },
+}
+
+/// Whether LEDBAT drains the queue now and then to re-measure the base delay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedbatSlowdown {
+    /// LEDBAT++ §4.4: minimum window for two RTTs, at most about 10% of the time.
+    Periodic,
+    /// RFC 6817 as written: never (latecomers then take more than their share).
+    Disabled,
+}
+
+/// How LEDBAT shrinks its window above target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LedbatDecrease {
+    /// LEDBAT++ §4.3: in proportion to the window and to how far above target.
+    Multiplicative,
+    /// RFC 6817 §2.4.2: by the gain, linearly in the distance above target.
+    Linear,
+}
+
+/// LEDBAT's parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedbatConfig {
+    /// The queueing delay LEDBAT aims to add at the bottleneck (RFC 6817 §2.5: at most
+    /// 100 ms). Default: 60 ms (LEDBAT++).
+    pub target: Duration,
+    /// Growth below target. Default: [`LedbatGain::Adaptive`].
+    pub gain: LedbatGain,
+    /// Decrease above target. Default: [`LedbatDecrease::Multiplicative`].
+    pub decrease: LedbatDecrease,
+    /// Periodic slowdowns. Default: [`LedbatSlowdown::Periodic`].
+    pub slowdown: LedbatSlowdown,
+}
+
+impl Default for LedbatConfig {
+    fn default() -> Self {
+        LedbatConfig {
+            target: Duration::from_millis(60),
+            gain: LedbatGain::Adaptive,
+            decrease: LedbatDecrease::Multiplicative,
+            slowdown: LedbatSlowdown::Periodic,
+        }
+    }
+}
+
+/// One-way delay samples made comparable: the wire value wraps every 2^32 µs and carries
+/// the clocks' offset, so each sample is unwrapped against the previous one into a running
+/// signed value. Only differences are used.
+#[derive(Clone, Copy, Debug, Default)]
+struct DelayClock {
+    last_wire: Option<u32>,
+    value: i64,
+}
+
+impl DelayClock {
+    fn unwrap(&mut self, wire: u32) -> i64 {
+        if let Some(last) = self.last_wire {
+            // Consecutive samples differ by far less than 2^31 µs (35 minutes).
+            self.value += i64::from(wire.wrapping_sub(last) as i32);
+        }
+        self.last_wire = Some(wire);
+        self.value
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Doubling until queueing delay or a loss says stop.
+    SlowStart,
+    /// Delay-driven growth and decrease.
+    Avoidance,
+    /// LEDBAT++ §4.4: minimum window until `until`, then slow start back to ssthresh.
+    Slowdown { until: Instant },
+}
+
+/// The LEDBAT congestion controller (RFC 6817 with LEDBAT++'s remedies); see the module
+/// docs for which rule comes from where.
+#[derive(Clone, Debug)]
+pub struct Ledbat {
+    config: LedbatConfig,
+    max_datagram: usize,
+    window: usize,
+    ssthresh: usize,
+    phase: Phase,
+    recovery_start: Option<Instant>,
+    clock: DelayClock,
+    /// Minimum delay per one-minute bucket, newest at `base_index`.
+    base: [i64; BASE_HISTORY],
+    base_len: usize,
+    base_index: usize,
+    base_started: Instant,
+    current: [i64; CURRENT_FILTER],
+    current_len: usize,
+    current_index: usize,
+    /// Bytes of window change not yet applied (fractions of a byte, scaled by 2^16).
+    carry: i128,
+    /// LEDBAT++ §4.4: when the next slowdown starts, and when the last one started.
+    next_slowdown: Option<Instant>,
+    slowdown_started: Option<Instant>,
+    /// Latest queueing delay seen, for statistics.
+    queueing_delay: Duration,
+    /// Smoothed RTT at the latest ACK (to schedule slowdowns from a loss).
+    rtt: Duration,
+}
+
+impl Ledbat {
+    /// A controller for datagrams of at most `max_datagram` bytes.
+    pub fn new(config: LedbatConfig, max_datagram: usize) -> Self {
+        Ledbat {
+            config,
+            max_datagram,
+            window: initial_window(max_datagram),
+            ssthresh: usize::MAX,
+            phase: Phase::SlowStart,
+            recovery_start: None,
+            clock: DelayClock::default(),
+            base: [0; BASE_HISTORY],
+            base_len: 0,
+            base_index: 0,
+            base_started: Instant::ZERO,
+            current: [0; CURRENT_FILTER],
+            current_len: 0,
+            current_index: 0,
+            carry: 0,
+            next_slowdown: None,
+            slowdown_started: None,
+            queueing_delay: Duration::ZERO,
+            rtt: Duration::from_millis(100),
+        }
+    }
+
+    /// The queueing delay measured at the latest ACK: current delay above base delay.
+    pub fn queueing_delay(&self) -> Duration {
+        self.queueing_delay
+    }
+
+    fn min_window(&self) -> usize {
+        MIN_WINDOW_PACKETS * self.max_datagram
+    }
+
+    /// RFC 6817 §3.4.2 update_base_delay and update_current_delay; returns the queueing
+    /// delay in µs.
+    fn on_delay_sample(&mut self, now: Instant, wire: u32) -> u64 {
+        let delay = self.clock.unwrap(wire);
+        if self.base_len == 0 {
+            self.base[0] = delay;
+            self.base_len = 1;
+            self.base_started = now;
+        } else if now >= self.base_started + BASE_BUCKET {
+            self.base_index = (self.base_index + 1) % BASE_HISTORY;
+            self.base[self.base_index] = delay;
+            self.base_len = (self.base_len + 1).min(BASE_HISTORY);
+            self.base_started = now;
+        } else {
+            let b = &mut self.base[self.base_index];
+            *b = (*b).min(delay);
+        }
+        self.current[self.current_index] = delay;
+        self.current_index = (self.current_index + 1) % CURRENT_FILTER;
+        self.current_len = (self.current_len + 1).min(CURRENT_FILTER);
+        let base = self.base_min();
+        let current = self.current[..self.current_len]
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(base);
+        u64::try_from(current - base).unwrap_or(0)
+    }
+
+    fn base_min(&self) -> i64 {
+        // Buckets not yet filled are not in the first `base_len` positions of the ring
+        // only before it wraps; before then the unfilled ones are at the end.
+        let filled = if self.base_len == BASE_HISTORY {
+            &self.base[..]
+        } else {
+            &self.base[..self.base_len]
+        };
+        filled.iter().copied().min().unwrap_or(0)
+    }
+
+    /// Gain × 1000.
+    fn gain_per_mille(&self, min_rtt: Duration) -> u64 {
+        match self.config.gain {
+            LedbatGain::Fixed { per_mille } => u64::from(per_mille.clamp(1, 1000)),
+            LedbatGain::Adaptive => {
+                let rtt = min_rtt.as_micros().max(1);
+                let divisor = (2 * self.config.target.as_micros()).div_ceil(rtt);
+                1000 / divisor.clamp(1, MAX_GAIN_DIVISOR)
+            }
+        }
+    }
+
+    /// Adds `delta` bytes × 2^-16 to the window, keeping the fraction.
+    fn grow_scaled(&mut self, delta: i128) {
+        self.carry += delta;
+        let whole = self.carry >> 16;
+        self.carry -= whole << 16;
+        let w = self.window as i128 + whole;
+        self.window = w.clamp(self.min_window() as i128, usize::MAX as i128 / 2) as usize;
+    }
+
+    fn start_slowdown(&mut self, now: Instant, rtt: Duration) {
+        self.ssthresh = self.window;
+        self.window = self.min_window();
+        self.carry = 0;
+        self.slowdown_started = Some(now);
+        self.next_slowdown = None;
+        self.phase = Phase::Slowdown {
+            until: now + rtt.saturating_mul(SLOWDOWN_RTTS),
+        };
+    }
+
+    /// Leaving slow start: LEDBAT++ §4.4 schedules the next slowdown — two RTTs after the
+    /// first slow start, or nine times the last slowdown's length after it.
+    fn end_slow_start(&mut self, now: Instant, rtt: Duration) {
+        self.phase = Phase::Avoidance;
+        self.ssthresh = self.window;
+        if self.config.slowdown == LedbatSlowdown::Periodic {
+            let wait = match self.slowdown_started.take() {
+                Some(started) => (now - started).saturating_mul(SLOWDOWN_SPACING),
+                None => rtt.saturating_mul(SLOWDOWN_RTTS),
+            };
+            self.next_slowdown = Some(now + wait);
+        }
+    }
+}
+
+impl CongestionController for Ledbat {
+    fn on_sent(&mut self, _now: Instant, _bytes: usize, _bytes_in_flight: usize) {}
+
+    fn on_ack(&mut self, ack: &AckEvent) {
+        let now = ack.now;
+        let rtt = ack.rtt.smoothed.max(Duration::from_micros(1));
+        self.rtt = rtt;
+        let queueing = match ack.one_way_delay {
+            Some(wire) => {
+                let q = self.on_delay_sample(now, wire);
+                self.queueing_delay = Duration::from_micros(q);
+                q
+            }
+            None => self.queueing_delay.as_micros(),
+        };
+        let target = self.config.target.as_micros().max(1);
+        match self.phase {
+            Phase::Slowdown { until } => {
+                if now >= until {
+                    // Climb back to where the window was, by slow start.
+                    self.phase = Phase::SlowStart;
+                }
+                return;
+            }
+            Phase::Avoidance => {
+                if self.next_slowdown.is_some_and(|at| now >= at) {
+                    self.start_slowdown(now, rtt);
+                    return;
+                }
+            }
+            Phase::SlowStart => {}
+        }
+        let in_recovery = self.recovery_start.is_some_and(|s| ack.newest_sent <= s);
+        if in_recovery || ack.app_limited {
+            return;
+        }
+        let flight = ack.bytes_in_flight + ack.bytes_acked;
+        let max_allowed = flight + ALLOWED_INCREASE * self.max_datagram;
+        if self.phase == Phase::SlowStart {
+            // LEDBAT++ §4.1: leave slow start once the queue reaches 3/4 of the target.
+            if 4 * queueing > 3 * target || self.window >= self.ssthresh {
+                self.end_slow_start(now, rtt);
+            } else {
+                self.window = (self.window + ack.bytes_acked).min(max_allowed.max(self.window));
+                return;
+            }
+        }
+        let gain = self.gain_per_mille(ack.rtt.min) as i128;
+        let acked = ack.bytes_acked as i128;
+        let mds = self.max_datagram as i128;
+        let w = self.window as i128;
+        let (q, t) = (queueing as i128, target as i128);
+        // Per RTT (a window acknowledged), the window changes by `per_rtt` bytes; per ACK
+        // by `per_rtt × acked / window`. Scaled by 2^16 to keep fractions.
+        let per_rtt_scaled = if q <= t || self.config.decrease == LedbatDecrease::Linear {
+            // RFC 6817 §2.4.2: GAIN × off_target datagrams per RTT, off_target = (T − q) / T.
+            ((gain * mds * (t - q)) << 16) / (1000 * t)
+        } else {
+            // LEDBAT++ §4.3: GAIN − W × (q / T − 1), no less than −W/2, per RTT.
+            let up = ((gain * mds) << 16) / 1000;
+            let down = ((w * (q - t)) << 16) / t;
+            (up - down).max(-(w << 16) / 2)
+        };
+        self.grow_scaled(per_rtt_scaled * acked / w.max(1));
+        // RFC 6817 §2.4.2: no more than the flight plus ALLOWED_INCREASE.
+        if self.window > max_allowed {
+            self.window = max_allowed.max(self.min_window());
+            self.carry = 0;
+        }
+    }
+
+    fn on_loss(&mut self, loss: &LossEvent) {
+        if self.recovery_start.is_some_and(|s| loss.newest_sent <= s) {
+            return;
+        }
+        // RFC 6817 §2.4.2: halve, once per RTT (the recovery period), not below minimum.
+        self.recovery_start = Some(loss.now);
+        self.window = (self.window / 2).max(self.min_window());
+        self.carry = 0;
+        match self.phase {
+            Phase::SlowStart => self.end_slow_start(loss.now, self.rtt),
+            Phase::Avoidance => self.ssthresh = self.window,
+            // The slowdown already holds the minimum; it climbs back to a halved target.
+            Phase::Slowdown { .. } => self.ssthresh = (self.ssthresh / 2).max(self.min_window()),
+        }
+    }
+
+    fn on_persistent_congestion(&mut self, now: Instant) {
+        self.recovery_start = Some(now);
+        self.ssthresh = (self.window / 2).max(self.min_window());
+        self.window = self.min_window();
+        self.carry = 0;
+        self.phase = Phase::SlowStart;
+    }
+
+    fn window(&self) -> usize {
+        match self.phase {
+            Phase::Slowdown { .. } => self.min_window(),
+            _ => self.window,
+        }
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.phase == Phase::SlowStart
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::RttSample;
+    use super::*;
+
+    const MDS: usize = 1200;
+    const RTT: Duration = Duration::from_millis(100);
+
+    fn ack(now_ms: u64, delay_us: u32, bytes: usize, in_flight: usize) -> AckEvent {
+        AckEvent {
+            now: Instant::from_micros(now_ms * 1000),
+            bytes_acked: bytes,
+            newest_sent: Instant::from_micros(now_ms * 1000 - 100_000),
+            rtt: RttSample {
+                latest: RTT,
+                smoothed: RTT,
+                min: RTT,
+            },
+            one_way_delay: Some(delay_us),
+            bytes_in_flight: in_flight,
+            app_limited: false,
+        }
+    }
+
+    fn no_slowdowns() -> LedbatConfig {
+        LedbatConfig {
+            slowdown: LedbatSlowdown::Disabled,
+            ..LedbatConfig::default()
+        }
+    }
+
+    #[test]
+    fn queueing_delay_is_measured_above_the_base_across_the_wrap() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        // A clock offset that wraps between samples: base u32::MAX - 1000.
+        l.on_ack(&ack(100, u32::MAX - 1000, MDS, 100_000));
+        assert_eq!(l.queueing_delay(), Duration::ZERO);
+        for i in 0..CURRENT_FILTER as u64 {
+            l.on_ack(&ack(110 + i, 19_000, MDS, 100_000));
+        }
+        assert_eq!(l.queueing_delay(), Duration::from_micros(20_001));
+    }
+
+    #[test]
+    fn slow_start_ends_at_three_quarters_of_the_target() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        l.on_ack(&ack(100, 5_000, 12_000, 100_000));
+        assert!(l.in_slow_start());
+        assert_eq!(l.window(), 24_000);
+        // 44 ms of queue is below 45 ms (3/4 of 60): still slow start.
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 49_000, 1_200, 100_000));
+        }
+        assert!(l.in_slow_start());
+        for i in 0..4 {
+            l.on_ack(&ack(110 + i, 51_000, 1_200, 100_000));
+        }
+        assert!(!l.in_slow_start());
+    }
+
+    #[test]
+    fn below_target_grows_above_target_shrinks() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        l.on_ack(&ack(100, 1_000, MDS, 100_000));
+        // Leave slow start with a queue at the target.
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
+        }
+        assert!(!l.in_slow_start());
+        let w = l.window();
+        // Empty queue: a full window acknowledged grows it by the gain (RTT 100 ms, target
+        // 60 ms: 2 × 60 / 100 rounds up to 2, so half a datagram).
+        for i in 0..4 {
+            l.on_ack(&ack(200 + i, 1_000, w / 4, 100_000));
+        }
+        let grown = l.window();
+        // (A little less: each ACK's share is taken of the window as it grows.)
+        assert!((grown - w).abs_diff(MDS / 2) <= 10, "{w} -> {grown}");
+        // Queue at twice the target (seen once the current-delay filter holds only such
+        // samples): the whole window would go per RTT, but no more than half goes.
+        for i in 0..8 {
+            l.on_ack(&ack(300 + i, 121_000, grown / 8, 100_000));
+        }
+        assert!(
+            l.window() < grown * 3 / 4 && l.window() >= grown / 2,
+            "{}",
+            l.window()
+        );
+    }
+
+    #[test]
+    fn the_window_never_runs_ahead_of_the_flight() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        for i in 0..50 {
+            l.on_ack(&ack(100 + i, 1_000, MDS, 0));
+        }
+        assert!(l.window() <= 12_000 + 2 * MDS, "{}", l.window());
+    }
+
+    #[test]
+    fn loss_halves_and_persistent_congestion_slow_starts_back_to_half() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        l.on_ack(&ack(100, 1_000, 36_000, 100_000));
+        assert_eq!(l.window(), 48_000);
+        l.on_loss(&LossEvent {
+            now: Instant::from_micros(200_000),
+            bytes_lost: MDS,
+            newest_sent: Instant::from_micros(150_000),
+            bytes_in_flight: 10_000,
+        });
+        assert_eq!(l.window(), 24_000);
+        l.on_persistent_congestion(Instant::from_micros(300_000));
+        assert_eq!(l.window(), 2 * MDS);
+        assert!(l.in_slow_start());
+        // Slow start doubles back up to ssthresh (12,000), not linearly.
+        l.on_ack(&ack(500, 1_000, 2 * MDS, 100_000));
+        l.on_ack(&ack(600, 1_000, 4 * MDS, 100_000));
+        assert_eq!(l.window(), 8 * MDS);
+    }
+
+    #[test]
+    fn periodic_slowdown_drops_to_the_minimum_for_two_rtts() {
+        let mut l = Ledbat::new(LedbatConfig::default(), MDS);
+        l.on_ack(&ack(100, 1_000, MDS, 100_000));
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
+        }
+        assert!(!l.in_slow_start());
+        let before = l.window();
+        // Two RTTs after slow start ended, the slowdown begins.
+        l.on_ack(&ack(400, 1_000, MDS, 100_000));
+        assert_eq!(l.window(), 2 * MDS);
+        l.on_ack(&ack(500, 1_000, MDS, 100_000));
+        assert_eq!(l.window(), 2 * MDS);
+        // After two RTTs, slow start climbs back to where it was.
+        l.on_ack(&ack(700, 1_000, MDS, 100_000));
+        assert!(l.in_slow_start());
+        let mut t = 800;
+        while l.in_slow_start() {
+            let w = l.window();
+            l.on_ack(&ack(t, 1_000, w, 1_000_000));
+            t += 100;
+        }
+        assert!(l.window() >= before, "{} < {before}", l.window());
+    }
+}

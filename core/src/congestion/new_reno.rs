@@ -1,0 +1,181 @@
+//! NewReno as RFC 9002 §7 specifies it for QUIC: slow start, congestion avoidance
+//! (one datagram per window acknowledged), halving on loss once per recovery period, and
+//! the minimum window after persistent congestion.
+
+use super::{initial_window, AckEvent, CongestionController, LossEvent, MIN_WINDOW_PACKETS};
+use crate::time::Instant;
+
+/// RFC 9002 §7.3.2, kLossReductionFactor = 1/2.
+const LOSS_REDUCTION_DIVISOR: usize = 2;
+
+/// The NewReno congestion controller (RFC 9002 §7).
+#[derive(Clone, Debug)]
+pub struct NewReno {
+    max_datagram: usize,
+    window: usize,
+    ssthresh: usize,
+    /// RFC 9002 §7.3.2: packets sent before this instant belong to the current recovery
+    /// period; their loss does not reduce the window again, their ACK does not grow it.
+    recovery_start: Option<Instant>,
+    /// Bytes acknowledged in congestion avoidance not yet turned into window growth.
+    acked_in_avoidance: usize,
+}
+
+impl NewReno {
+    /// A controller for datagrams of at most `max_datagram` bytes, at the initial window.
+    pub fn new(max_datagram: usize) -> Self {
+        NewReno {
+            max_datagram,
+            window: initial_window(max_datagram),
+            ssthresh: usize::MAX,
+            recovery_start: None,
+            acked_in_avoidance: 0,
+        }
+    }
+
+    fn min_window(&self) -> usize {
+        MIN_WINDOW_PACKETS * self.max_datagram
+    }
+
+    fn in_recovery(&self, sent: Instant) -> bool {
+        self.recovery_start.is_some_and(|start| sent <= start)
+    }
+}
+
+impl CongestionController for NewReno {
+    fn on_sent(&mut self, _now: Instant, _bytes: usize, _bytes_in_flight: usize) {}
+
+    fn on_ack(&mut self, ack: &AckEvent) {
+        // RFC 9002 §7.8: an application-limited sender does not grow a window it did not use.
+        if self.in_recovery(ack.newest_sent) || ack.app_limited {
+            return;
+        }
+        if self.window < self.ssthresh {
+            // §7.3.1: slow start, the window grows by what was acknowledged.
+            self.window += ack.bytes_acked;
+            return;
+        }
+        // §7.3.3: one datagram for every window's worth acknowledged.
+        self.acked_in_avoidance += ack.bytes_acked;
+        while self.acked_in_avoidance >= self.window {
+            self.acked_in_avoidance -= self.window;
+            self.window += self.max_datagram;
+        }
+    }
+
+    fn on_loss(&mut self, loss: &LossEvent) {
+        if self.in_recovery(loss.newest_sent) {
+            return;
+        }
+        // §7.3.2: enter recovery; the window halves once for all losses of this period.
+        self.recovery_start = Some(loss.now);
+        self.window = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
+        self.ssthresh = self.window;
+        self.acked_in_avoidance = 0;
+    }
+
+    fn on_persistent_congestion(&mut self, now: Instant) {
+        // §7.6.2: back to the minimum window; slow start climbs back to ssthresh.
+        self.recovery_start = Some(now);
+        self.ssthresh = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
+        self.window = self.min_window();
+        self.acked_in_avoidance = 0;
+    }
+
+    fn window(&self) -> usize {
+        self.window
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.window < self.ssthresh
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::RttSample;
+    use super::*;
+    use crate::time::Duration;
+
+    const MDS: usize = 1200;
+
+    fn ack(now: u64, sent: u64, bytes: usize) -> AckEvent {
+        let rtt = Duration::from_millis(50);
+        AckEvent {
+            now: Instant::from_micros(now),
+            bytes_acked: bytes,
+            newest_sent: Instant::from_micros(sent),
+            rtt: RttSample {
+                latest: rtt,
+                smoothed: rtt,
+                min: rtt,
+            },
+            one_way_delay: None,
+            bytes_in_flight: 0,
+            app_limited: false,
+        }
+    }
+
+    fn loss(now: u64, sent: u64) -> LossEvent {
+        LossEvent {
+            now: Instant::from_micros(now),
+            bytes_lost: MDS,
+            newest_sent: Instant::from_micros(sent),
+            bytes_in_flight: 0,
+        }
+    }
+
+    #[test]
+    fn slow_start_doubles_then_loss_halves_once_per_period() {
+        let mut c = NewReno::new(MDS);
+        assert_eq!(c.window(), 12_000);
+        c.on_ack(&ack(100, 10, 12_000));
+        assert_eq!(c.window(), 24_000);
+        assert!(c.in_slow_start());
+        c.on_loss(&loss(200, 150));
+        assert_eq!(c.window(), 12_000);
+        // A second loss of a packet sent before recovery began changes nothing.
+        c.on_loss(&loss(210, 180));
+        assert_eq!(c.window(), 12_000);
+        // Nor does the ACK of a packet sent before it.
+        c.on_ack(&ack(220, 190, 12_000));
+        assert_eq!(c.window(), 12_000);
+        assert!(!c.in_slow_start());
+        // A loss of a packet sent after recovery began is a new congestion event.
+        c.on_loss(&loss(400, 300));
+        assert_eq!(c.window(), 6_000);
+    }
+
+    #[test]
+    fn avoidance_adds_one_datagram_per_window() {
+        let mut c = NewReno::new(MDS);
+        c.on_loss(&loss(10, 5));
+        assert_eq!(c.window(), 6_000);
+        c.on_ack(&ack(100, 50, 5_999));
+        assert_eq!(c.window(), 6_000);
+        c.on_ack(&ack(100, 50, 1));
+        assert_eq!(c.window(), 7_200);
+    }
+
+    #[test]
+    fn app_limited_acks_do_not_grow_the_window() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&AckEvent {
+            app_limited: true,
+            ..ack(100, 10, 12_000)
+        });
+        assert_eq!(c.window(), 12_000);
+    }
+
+    #[test]
+    fn persistent_congestion_drops_to_the_minimum_and_slow_starts_back() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 36_000));
+        assert_eq!(c.window(), 48_000);
+        c.on_persistent_congestion(Instant::from_micros(1_000));
+        assert_eq!(c.window(), 2 * MDS);
+        assert!(c.in_slow_start());
+        c.on_ack(&ack(2_000, 1_500, 2 * MDS));
+        assert_eq!(c.window(), 4 * MDS);
+    }
+}
