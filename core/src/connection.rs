@@ -18,7 +18,7 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use crate::config::{Config, PeerParams};
-use crate::congestion::{AckEvent, CongestionController, LossEvent, RttSample};
+use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
 use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
 use crate::handshake::{self, HandshakeError, Negotiated};
 use crate::pacing::Pacer;
@@ -175,6 +175,7 @@ pub(crate) struct Connection {
     peer: PeerParams,
     recovery: Recovery,
     received: Received,
+    congestion: CongestionControl,
     cc: Box<dyn CongestionController>,
     pacer: Pacer,
     /// When the pacer lets the next datagram leave, if it held one back.
@@ -232,6 +233,7 @@ impl Connection {
             peer: PeerParams::from_wire(&Default::default()),
             recovery: Recovery::new(config.initial_rtt, config.max_probes),
             received: Received::new(),
+            congestion: config.congestion,
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             pacer: Pacer::new(now),
             pacing_wake: None,
@@ -263,16 +265,19 @@ impl Connection {
         }
     }
 
-    /// A connection we start: HELLO goes out on the next `poll_transmit`.
+    /// A connection we start, with its own congestion controller: HELLO goes out on the
+    /// next `poll_transmit`.
     pub(crate) fn client(
         handle: ConnectionHandle,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
         local_cid: ConnectionId,
+        congestion: CongestionControl,
     ) -> Self {
         let hs = HandshakeState::Client(handshake::Client::new(config, now));
         let mut c = Self::new(handle, Side::Client, now, config, remote, local_cid, hs);
+        c.congestion = congestion;
         c.refresh_timers(config);
         c
     }
@@ -322,7 +327,7 @@ impl Connection {
     fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
         self.peer = peer;
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
-        self.cc = config.congestion.build(self.datagram_size(config, usize::MAX));
+        self.cc = self.congestion.build(self.datagram_size(config, usize::MAX));
         self.send_max_data = peer.max_data;
         self.peer_max_streams = peer.max_streams;
         self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);

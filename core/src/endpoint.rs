@@ -29,6 +29,7 @@ use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::{AcceptPolicy, Config};
+use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Timer};
 use crate::event::{ApiError, ConnectionHandle, Event, Read};
 use crate::handshake::{self, Negotiated};
@@ -209,13 +210,31 @@ impl Endpoint {
     /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
     /// follows.
     pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
+        self.connect_with(now, remote, self.config.congestion)
+    }
+
+    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
+    /// the configured one (a bulk transfer beside interactive connections, say).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        congestion: CongestionControl,
+    ) -> Result<ConnectionHandle, ApiError> {
         if self.by_cid.len() >= self.config.max_connections {
             return Err(ApiError::ConnectionLimit);
         }
         let cid = self.fresh_cid();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);
-        self.conns[slot as usize] = Some(Connection::client(handle, now, &self.config, remote, cid));
+        self.conns[slot as usize] = Some(Connection::client(
+            handle,
+            now,
+            &self.config,
+            remote,
+            cid,
+            congestion,
+        ));
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)

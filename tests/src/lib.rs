@@ -106,6 +106,44 @@ struct Link {
     in_burst: bool,
     /// When the bottleneck finishes sending what is queued.
     busy_until: Instant,
+    stats: LinkStats,
+}
+
+/// What one direction of a rate-limited link did: the bottleneck's view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LinkStats {
+    /// Datagrams that went through the bottleneck queue.
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Dropped because the queue was full.
+    pub queue_drops: u64,
+    /// Sum over datagrams of the time each waited in the queue, in microseconds.
+    pub queueing_delay_sum_us: u64,
+    /// Longest wait in the queue.
+    pub max_queueing_delay: Duration,
+}
+
+impl LinkStats {
+    /// Average time a datagram waited in the queue.
+    pub fn mean_queueing_delay(&self) -> Duration {
+        Duration::from_micros(
+            self.queueing_delay_sum_us
+                .checked_div(self.datagrams)
+                .unwrap_or(0),
+        )
+    }
+
+    /// What happened between `earlier` and `self` (both from [`Sim::link_stats`]).
+    pub fn since(&self, earlier: &LinkStats) -> LinkStats {
+        LinkStats {
+            datagrams: self.datagrams - earlier.datagrams,
+            bytes: self.bytes - earlier.bytes,
+            queue_drops: self.queue_drops - earlier.queue_drops,
+            queueing_delay_sum_us: self.queueing_delay_sum_us - earlier.queueing_delay_sum_us,
+            max_queueing_delay: self.max_queueing_delay,
+        }
+    }
 }
 
 /// A timed partition between two nodes (both directions).
@@ -222,6 +260,7 @@ impl Sim {
                 config,
                 in_burst: false,
                 busy_until: Instant::ZERO,
+                stats: LinkStats::default(),
             },
         );
     }
@@ -256,6 +295,14 @@ impl Sim {
         self.stats
     }
 
+    /// What the bottleneck of the link from `from` to `to` did so far (all zero unless the
+    /// link has a bandwidth limit).
+    pub fn link_stats(&self, from: NodeId, to: NodeId) -> LinkStats {
+        self.links
+            .get(&(from, to))
+            .map_or_else(LinkStats::default, |l| l.stats)
+    }
+
     /// A node's endpoint.
     pub fn endpoint(&mut self, node: NodeId) -> &mut Endpoint {
         &mut self.nodes[node].endpoint
@@ -283,6 +330,22 @@ impl Sim {
         self.nodes[client]
             .endpoint
             .connect(now, addr)
+            .expect("the client is below its connection limit")
+    }
+
+    /// Starts a connection from `client` to `server` whose client side uses `congestion`
+    /// (instead of the client's configured controller).
+    pub fn connect_with(
+        &mut self,
+        client: NodeId,
+        server: NodeId,
+        congestion: weir_core::congestion::CongestionControl,
+    ) -> ConnectionHandle {
+        let addr = self.nodes[server].addr;
+        let now = self.now;
+        self.nodes[client]
+            .endpoint
+            .connect_with(now, addr, congestion)
             .expect("the client is below its connection limit")
     }
 
@@ -391,14 +454,21 @@ impl Sim {
                 config,
                 in_burst: false,
                 busy_until: now,
+                stats: LinkStats::default(),
             });
             let busy = link.busy_until.max(now);
             let backlog = (busy - now).as_micros() as u128 * bw as u128 / 8_000_000;
             if backlog as usize + len > config.queue_bytes {
+                link.stats.queue_drops += 1;
                 self.stats.queue_drops += 1;
                 return drop(self, "queue");
             }
             let tx = Duration::from_micros((len as u128 * 8_000_000 / bw as u128) as u64);
+            let waited = busy - now;
+            link.stats.datagrams += 1;
+            link.stats.bytes += len as u64;
+            link.stats.queueing_delay_sum_us += waited.as_micros();
+            link.stats.max_queueing_delay = link.stats.max_queueing_delay.max(waited);
             link.busy_until = busy + tx;
             depart = busy + tx;
         }

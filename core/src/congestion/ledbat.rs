@@ -14,7 +14,12 @@
 //! - §2.4.2: the window never grows past what was in flight plus `ALLOWED_INCREASE`, halves
 //!   on loss at most once per RTT, and never drops below the minimum window.
 //! - Slow start ("LEDBAT MAY use slow start", §2.4.2; LEDBAT++ §4.1) doubles per RTT like
-//!   TCP's and ends when queueing delay passes 3/4 of the target, or on a loss.
+//!   TCP's and ends when queueing delay passes 1/4 of the target, or on a loss. LEDBAT++
+//!   exits at 3/4 but also slows the doubling down by the gain; weir keeps TCP's doubling
+//!   (so a 10 ms path does not take a hundred RTTs to fill) and exits earlier instead. The
+//!   delay signal is one round old and the window doubled during that round, so the queue
+//!   still overshoots by up to a bandwidth-delay product (measured in weir-sim); the
+//!   multiplicative decrease drains it within a few RTTs.
 //! - LEDBAT++ §4.2 (adaptive gain, [`LedbatGain::Adaptive`]): growth is slower on short
 //!   paths, `1 / min(16, ceil(2 × target / base RTT))` datagrams per RTT.
 //! - LEDBAT++ §4.3 (multiplicative decrease, [`LedbatDecrease::Multiplicative`]):
@@ -23,12 +28,18 @@
 //! - LEDBAT++ §4.4 (periodic slowdowns, [`LedbatSlowdown::Periodic`]): every so often the
 //!   window drops to two datagrams for two RTTs, so the queue drains and every flow sees
 //!   the true base delay. This is the cure for the latecomer advantage (RFC 6817 §4.4).
+//!   LEDBAT++ then slow-starts from two datagrams back to the old window, which on a long
+//!   fat path costs a dozen RTTs each time. weir slow-starts from the pipe's size instead
+//!   (the old window less what sat in the queue, `window × min RTT / RTT`), back to the
+//!   old window if the queue had reached a quarter of the target, otherwise until the
+//!   delay signal says stop, so a window cut by a loss on a long path is rebuilt at the
+//!   next slowdown instead of crawling back at the gain (one datagram per RTT at most).
 //! - After persistent congestion (RFC 9002 §7.6, in place of RFC 6817's "window = 1 MSS"
 //!   after a retransmission timeout) the window drops to the minimum and slow start climbs
 //!   back to half the old window at once: no linear crawl from one datagram, which is the
 //!   "death spiral" of delay-based controllers after timeouts on long paths.
 
-use super::{initial_window, AckEvent, CongestionController, LossEvent, MIN_WINDOW_PACKETS};
+use super::{initial_window, AckEvent, CongestionController, LossEvent, RttSample, MIN_WINDOW_PACKETS};
 use crate::time::{Duration, Instant};
 
 /// RFC 6817 §3.4.2: BASE_HISTORY, one-minute buckets of minimum delay.
@@ -45,6 +56,8 @@ const MAX_GAIN_DIVISOR: u64 = 16;
 /// starts this many times the last one's length after it ended.
 const SLOWDOWN_RTTS: u64 = 2;
 const SLOWDOWN_SPACING: u64 = 9;
+/// Slow start ends when the queueing delay passes the target divided by this.
+const SLOW_START_EXIT_DIVISOR: u64 = 4;
 
 /// How fast LEDBAT's window grows below target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,8 +144,13 @@ enum Phase {
     SlowStart,
     /// Delay-driven growth and decrease.
     Avoidance,
-    /// LEDBAT++ §4.4: minimum window until `until`, then slow start back to ssthresh.
-    Slowdown { until: Instant },
+    /// LEDBAT++ §4.4: minimum window until `until`, then slow start from `resume` up to
+    /// `ssthresh`.
+    Slowdown {
+        until: Instant,
+        resume: usize,
+        ssthresh: usize,
+    },
 }
 
 /// The LEDBAT congestion controller (RFC 6817 with LEDBAT++'s remedies); see the module
@@ -261,14 +279,29 @@ impl Ledbat {
         self.window = w.clamp(self.min_window() as i128, usize::MAX as i128 / 2) as usize;
     }
 
-    fn start_slowdown(&mut self, now: Instant, rtt: Duration) {
-        self.ssthresh = self.window;
-        self.window = self.min_window();
-        self.carry = 0;
+    /// LEDBAT++ §4.4 holds the minimum window for two RTTs. The smoothed RTT is inflated by
+    /// the very queue the slowdown drains, so the hold is two base RTTs plus the time the
+    /// queue takes to drain (the queueing delay now). Then slow start climbs back to the
+    /// old window as in LEDBAT++, but from the pipe's size (the old window less its queue,
+    /// `window × min RTT / RTT`) rather than from two datagrams, and past the old window
+    /// if there was hardly a queue (the window was not filling the path).
+    fn start_slowdown(&mut self, now: Instant, rtt: &RttSample) {
+        let min = u128::from(rtt.min.as_micros().max(1));
+        let smoothed = u128::from(rtt.smoothed.as_micros()).max(min);
+        let pipe = (self.window as u128 * min / smoothed) as usize;
+        let target = self.config.target.as_micros();
+        let ssthresh = if SLOW_START_EXIT_DIVISOR * self.queueing_delay.as_micros() > target {
+            self.window
+        } else {
+            usize::MAX
+        };
         self.slowdown_started = Some(now);
         self.next_slowdown = None;
+        self.carry = 0;
         self.phase = Phase::Slowdown {
-            until: now + rtt.saturating_mul(SLOWDOWN_RTTS),
+            until: now + rtt.min.saturating_mul(SLOWDOWN_RTTS) + self.queueing_delay,
+            resume: pipe.max(self.min_window()),
+            ssthresh,
         };
     }
 
@@ -304,16 +337,21 @@ impl CongestionController for Ledbat {
         };
         let target = self.config.target.as_micros().max(1);
         match self.phase {
-            Phase::Slowdown { until } => {
+            Phase::Slowdown {
+                until,
+                resume,
+                ssthresh,
+            } => {
                 if now >= until {
-                    // Climb back to where the window was, by slow start.
+                    self.window = resume;
+                    self.ssthresh = ssthresh;
                     self.phase = Phase::SlowStart;
                 }
                 return;
             }
             Phase::Avoidance => {
                 if self.next_slowdown.is_some_and(|at| now >= at) {
-                    self.start_slowdown(now, rtt);
+                    self.start_slowdown(now, &ack.rtt);
                     return;
                 }
             }
@@ -323,21 +361,25 @@ impl CongestionController for Ledbat {
         if in_recovery || ack.app_limited {
             return;
         }
-        let flight = ack.bytes_in_flight + ack.bytes_acked;
-        let max_allowed = flight + ALLOWED_INCREASE * self.max_datagram;
         if self.phase == Phase::SlowStart {
-            // LEDBAT++ §4.1: leave slow start once the queue reaches 3/4 of the target.
-            if 4 * queueing > 3 * target || self.window >= self.ssthresh {
+            // Leave slow start once the queue passes a quarter of the target (see the module
+            // docs for why not LEDBAT++'s three quarters), or at ssthresh after a loss.
+            if SLOW_START_EXIT_DIVISOR * queueing > target || self.window >= self.ssthresh {
                 self.end_slow_start(now, rtt);
             } else {
-                self.window = (self.window + ack.bytes_acked).min(max_allowed.max(self.window));
+                // The flight cap below does not apply here: paced, a doubling window is
+                // never entirely in flight when its ACKs return.
+                self.window += ack.bytes_acked;
                 return;
             }
         }
+        let flight = ack.bytes_in_flight + ack.bytes_acked;
+        let max_allowed = flight + ALLOWED_INCREASE * self.max_datagram;
         let gain = self.gain_per_mille(ack.rtt.min) as i128;
         let acked = ack.bytes_acked as i128;
         let mds = self.max_datagram as i128;
         let w = self.window as i128;
+        let before = self.window;
         let (q, t) = (queueing as i128, target as i128);
         // Per RTT (a window acknowledged), the window changes by `per_rtt` bytes; per ACK
         // by `per_rtt × acked / window`. Scaled by 2^16 to keep fractions.
@@ -351,9 +393,11 @@ impl CongestionController for Ledbat {
             (up - down).max(-(w << 16) / 2)
         };
         self.grow_scaled(per_rtt_scaled * acked / w.max(1));
-        // RFC 6817 §2.4.2: no more than the flight plus ALLOWED_INCREASE.
-        if self.window > max_allowed {
-            self.window = max_allowed.max(self.min_window());
+        // RFC 6817 §2.4.2: no growth past the flight plus ALLOWED_INCREASE. (The RFC cuts
+        // the window down to it; weir only stops the growth, so a sender that paused does
+        // not come back to a window it must rebuild at one datagram per RTT.)
+        if self.window > before && self.window > max_allowed {
+            self.window = before.max(max_allowed);
             self.carry = 0;
         }
     }
@@ -369,8 +413,15 @@ impl CongestionController for Ledbat {
         match self.phase {
             Phase::SlowStart => self.end_slow_start(loss.now, self.rtt),
             Phase::Avoidance => self.ssthresh = self.window,
-            // The slowdown already holds the minimum; it climbs back to a halved target.
-            Phase::Slowdown { .. } => self.ssthresh = (self.ssthresh / 2).max(self.min_window()),
+            // The slowdown already holds the minimum; it resumes at half its plan.
+            Phase::Slowdown { until, resume, .. } => {
+                let half = (resume / 2).max(self.min_window());
+                self.phase = Phase::Slowdown {
+                    until,
+                    resume: half,
+                    ssthresh: half,
+                }
+            }
         }
     }
 
@@ -396,7 +447,6 @@ impl CongestionController for Ledbat {
 
 #[cfg(test)]
 mod tests {
-    use super::super::RttSample;
     use super::*;
 
     const MDS: usize = 1200;
@@ -438,18 +488,18 @@ mod tests {
     }
 
     #[test]
-    fn slow_start_ends_at_three_quarters_of_the_target() {
+    fn slow_start_ends_at_a_quarter_of_the_target() {
         let mut l = Ledbat::new(no_slowdowns(), MDS);
         l.on_ack(&ack(100, 5_000, 12_000, 100_000));
         assert!(l.in_slow_start());
         assert_eq!(l.window(), 24_000);
-        // 44 ms of queue is below 45 ms (3/4 of 60): still slow start.
+        // 15 ms of queue is not above 15 ms (1/4 of 60): still slow start.
         for i in 0..4 {
-            l.on_ack(&ack(101 + i, 49_000, 1_200, 100_000));
+            l.on_ack(&ack(101 + i, 20_000, 1_200, 100_000));
         }
         assert!(l.in_slow_start());
         for i in 0..4 {
-            l.on_ack(&ack(110 + i, 51_000, 1_200, 100_000));
+            l.on_ack(&ack(110 + i, 20_001, 1_200, 100_000));
         }
         assert!(!l.in_slow_start());
     }
@@ -487,10 +537,20 @@ mod tests {
     #[test]
     fn the_window_never_runs_ahead_of_the_flight() {
         let mut l = Ledbat::new(no_slowdowns(), MDS);
-        for i in 0..50 {
-            l.on_ack(&ack(100 + i, 1_000, MDS, 0));
+        l.on_ack(&ack(100, 1_000, MDS, 100_000));
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
         }
-        assert!(l.window() <= 12_000 + 2 * MDS, "{}", l.window());
+        assert!(!l.in_slow_start());
+        let w = l.window();
+        // An empty queue but almost nothing in flight: no growth, and no cut either.
+        for i in 0..50 {
+            l.on_ack(&ack(200 + i, 1_000, MDS, 0));
+        }
+        assert_eq!(l.window(), w);
+        // With the window in flight it grows.
+        l.on_ack(&ack(300, 1_000, MDS, w));
+        assert!(l.window() > w);
     }
 
     #[test]
@@ -515,7 +575,7 @@ mod tests {
     }
 
     #[test]
-    fn periodic_slowdown_drops_to_the_minimum_for_two_rtts() {
+    fn periodic_slowdown_drains_the_queue_then_resumes_at_the_pipe_size() {
         let mut l = Ledbat::new(LedbatConfig::default(), MDS);
         l.on_ack(&ack(100, 1_000, MDS, 100_000));
         for i in 0..4 {
@@ -523,20 +583,61 @@ mod tests {
         }
         assert!(!l.in_slow_start());
         let before = l.window();
-        // Two RTTs after slow start ended, the slowdown begins.
-        l.on_ack(&ack(400, 1_000, MDS, 100_000));
+        // Two RTTs after slow start ended the slowdown begins, with 60 ms of queue: the RTT
+        // is 160 ms over a 100 ms base.
+        let mut queued = ack(400, 61_000, MDS, 100_000);
+        queued.rtt.smoothed = Duration::from_millis(160);
+        l.on_ack(&queued);
         assert_eq!(l.window(), 2 * MDS);
-        l.on_ack(&ack(500, 1_000, MDS, 100_000));
+        // It holds for two base RTTs plus the 60 ms the queue takes to drain.
+        l.on_ack(&ack(659, 1_000, MDS, 100_000));
         assert_eq!(l.window(), 2 * MDS);
-        // After two RTTs, slow start climbs back to where it was.
+        l.on_ack(&ack(660, 1_000, MDS, 100_000));
+        // Then the window is the pipe (the old one less its queue, 100/160 of it), and slow
+        // start climbs back to the old window, not past it.
+        assert!(l.in_slow_start());
+        assert!(
+            l.window().abs_diff(before * 100 / 160) <= 1,
+            "{} vs {before}",
+            l.window()
+        );
+        let pipe = l.window();
+        l.on_ack(&ack(760, 1_000, pipe, 1_000_000));
+        l.on_ack(&ack(860, 1_000, MDS, 1_000_000));
+        assert!(!l.in_slow_start());
+        assert!(
+            l.window() >= before && l.window() <= 2 * pipe + MDS,
+            "{} vs {before}",
+            l.window()
+        );
+    }
+
+    #[test]
+    fn a_slowdown_without_a_queue_slow_starts_to_find_the_path() {
+        let mut l = Ledbat::new(LedbatConfig::default(), MDS);
+        l.on_ack(&ack(100, 1_000, MDS, 100_000));
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
+        }
+        let before = l.window();
+        // The queue drained (say a loss cut the window): at the slowdown, nothing queued.
+        for i in 0..4 {
+            l.on_ack(&ack(400 + i, 1_000, MDS, 100_000));
+        }
+        assert_eq!(l.window(), 2 * MDS);
         l.on_ack(&ack(700, 1_000, MDS, 100_000));
         assert!(l.in_slow_start());
+        assert!(l.window() >= before);
         let mut t = 800;
-        while l.in_slow_start() {
+        while l.window() < 2 * before {
             let w = l.window();
             l.on_ack(&ack(t, 1_000, w, 1_000_000));
             t += 100;
         }
-        assert!(l.window() >= before, "{} < {before}", l.window());
+        assert!(l.in_slow_start());
+        for i in 0..4 {
+            l.on_ack(&ack(t + i, 30_000, MDS, 1_000_000));
+        }
+        assert!(!l.in_slow_start());
     }
 }
