@@ -44,12 +44,24 @@ pub struct Config {
     /// Probe timeouts in a row without an answer before the peer is declared gone
     /// (closed as timed out). Default: 8.
     pub max_probes: u32,
-    /// Bytes the peer may send on one stream beyond what the application read: the most a
-    /// stream's reassembly holds. Default: 256 KiB.
+    /// Bytes the peer may send on one stream beyond what the application read, at first:
+    /// the most a stream's reassembly holds until the window grows. Default: 256 KiB.
     pub stream_receive_window: u64,
-    /// Bytes the peer may send on all streams together beyond what the application read.
-    /// Default: 4 MiB.
+    /// The most a stream's window grows to when the application reads faster than the
+    /// window lets the peer send (auto-tuning, so a long fat path is not window-limited).
+    /// Default: 16 MiB.
+    pub max_stream_receive_window: u64,
+    /// Bytes the peer may send on all streams together beyond what the application read, at
+    /// first. Default: 4 MiB.
     pub receive_window: u64,
+    /// The most the connection's window grows to by auto-tuning. Default: 32 MiB.
+    pub max_receive_window: u64,
+    /// Bytes the application may have written and not yet seen acknowledged, per
+    /// connection: beyond it writes are refused with
+    /// [`ApiError::WouldBlock`](crate::ApiError::WouldBlock) until
+    /// [`Event::Writable`](crate::Event::Writable). The bytes are held by reference, not
+    /// copied. Default: 16 MiB.
+    pub send_buffer: u64,
     /// Streams the peer may have open at once. Default: 128.
     pub max_concurrent_streams: u64,
     /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
@@ -75,7 +87,10 @@ impl Default for Config {
             max_ack_delay: Duration::from_millis(25),
             max_probes: 8,
             stream_receive_window: 256 << 10,
+            max_stream_receive_window: 16 << 20,
             receive_window: 4 << 20,
+            max_receive_window: 32 << 20,
+            send_buffer: 16 << 20,
             max_concurrent_streams: 128,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
             congestion: CongestionControl::default(),

@@ -19,11 +19,12 @@ use smallvec::SmallVec;
 
 use crate::config::{Config, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
-use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
+use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read};
+use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handshake::{self, HandshakeError, Negotiated};
 use crate::pacing::Pacer;
 use crate::recovery::received::Received;
-use crate::recovery::{Outcome, Recovery, SentFrame, SentPacket, Timeout};
+use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
@@ -103,6 +104,9 @@ enum Control {
     MaxData,
     MaxStreamData(StreamId),
     MaxStreams,
+    DataBlocked,
+    StreamDataBlocked(StreamId),
+    StreamsBlocked,
     ResetStream {
         id: StreamId,
         code: u64,
@@ -132,6 +136,10 @@ struct StreamState {
     partial_len: u64,
     /// Send side: queued in the send round robin.
     queued: bool,
+    /// Send side: its class in the send scheduler.
+    priority: Priority,
+    /// Send side: the stream credit last reported with STREAM_DATA_BLOCKED.
+    blocked_reported: Option<u64>,
 }
 
 /// Counters a connection keeps.
@@ -155,6 +163,14 @@ pub struct ConnectionStats {
     pub congestion_events: u64,
     /// Times nothing sent over three probe timeouts was acknowledged (RFC 9002 §7.6).
     pub persistent_congestion: u64,
+    /// DATA_BLOCKED sent: new stream data waited on the peer's connection credit.
+    pub data_blocked: u64,
+    /// STREAM_DATA_BLOCKED sent: new data of a stream waited on its credit.
+    pub stream_data_blocked: u64,
+    /// STREAMS_BLOCKED sent: a stream could not be opened for the peer's stream limit.
+    pub streams_blocked: u64,
+    /// *_BLOCKED frames received: the peer waited on our credit.
+    pub peer_blocked: u64,
     /// The congestion window now, in bytes.
     pub congestion_window: u64,
     /// Bytes of ack-eliciting packets in flight now.
@@ -183,19 +199,29 @@ pub(crate) struct Connection {
     /// The window had room but there was nothing to send (RFC 9002 §7.8).
     app_limited: bool,
     streams: BTreeMap<StreamId, StreamState>,
-    send_queue: VecDeque<StreamId>,
+    /// Streams with something to send, one round-robin queue per priority class.
+    send_queues: [VecDeque<StreamId>; Priority::COUNT],
+    send_buffer_limit: u64,
     next_stream_index: u64,
-    peer_max_streams: u64,
+    /// Streams the peer lets us open (used: how many we opened).
+    stream_credit: SendCredit,
     peer_streams_opened: u64,
     local_max_streams: u64,
-    send_max_data: u64,
-    sent_data: u64,
-    recv_max_data: u64,
+    /// Connection credit the peer granted (used: new stream bytes sent).
+    send_credit: SendCredit,
+    /// Connection credit we grant, and what the peer used of it and the application read.
+    recv_flow: ReceiveWindow,
     recv_data: u64,
     read_data: u64,
+    /// Bytes the application handed us that are not yet acknowledged (held by reference).
+    send_buffered: u64,
+    /// A write was refused for lack of room: `Writable` is due once this much is free.
+    writable_wanted: Option<u64>,
+    /// The latest time an input carried (for what the application's calls decide).
+    clock: Instant,
     /// Our per-stream and connection receive windows (from the config).
     stream_window: u64,
-    receive_window: u64,
+    max_stream_window: u64,
     control: VecDeque<Control>,
     /// RESET_STREAM and STOP_SENDING we sent, kept to send again if lost.
     resets: BTreeMap<StreamId, (u64, u64)>,
@@ -239,18 +265,21 @@ impl Connection {
             pacing_wake: None,
             app_limited: false,
             streams: BTreeMap::new(),
-            send_queue: VecDeque::new(),
+            send_queues: Default::default(),
+            send_buffer_limit: config.send_buffer,
             next_stream_index: 0,
-            peer_max_streams: 0,
+            stream_credit: SendCredit::new(0),
             peer_streams_opened: 0,
             local_max_streams: config.max_concurrent_streams,
-            send_max_data: 0,
-            sent_data: 0,
-            recv_max_data: config.receive_window,
+            send_credit: SendCredit::new(0),
+            recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window),
             recv_data: 0,
             read_data: 0,
+            send_buffered: 0,
+            writable_wanted: None,
+            clock: now,
             stream_window: config.stream_receive_window,
-            receive_window: config.receive_window,
+            max_stream_window: config.max_stream_receive_window,
             control: VecDeque::new(),
             resets: BTreeMap::new(),
             stops: BTreeMap::new(),
@@ -328,8 +357,8 @@ impl Connection {
         self.peer = peer;
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
         self.cc = self.congestion.build(self.datagram_size(config, usize::MAX));
-        self.send_max_data = peer.max_data;
-        self.peer_max_streams = peer.max_streams;
+        self.send_credit = SendCredit::new(peer.max_data);
+        self.stream_credit = SendCredit::new(peer.max_streams);
         self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
     }
 
@@ -449,6 +478,7 @@ impl Connection {
 
     /// Fires every timer due at `now`.
     pub(crate) fn handle_timeout(&mut self, now: Instant, config: &Config) {
+        self.clock = self.clock.max(now);
         for timer in Timer::ALL {
             if self.timers[timer as usize].is_some_and(|at| at <= now) {
                 self.on_timer(timer, now, config);
@@ -547,6 +577,7 @@ impl Connection {
     /// Handles a packet the endpoint routed here. `hello_again` is set when it is another
     /// copy of the HELLO that created this (server) connection.
     pub(crate) fn handle_packet(&mut self, now: Instant, config: &Config, from: SocketAddr, packet: &Packet) {
+        self.clock = self.clock.max(now);
         match self.state {
             State::Closed | State::Draining { .. } => return,
             State::Closing { .. } => {
@@ -664,7 +695,9 @@ impl Connection {
             Frame::Stream(s) => self.on_stream(s)?,
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
-            Frame::MaxData(max) => self.send_max_data = self.send_max_data.max(max),
+            Frame::MaxData(max) => {
+                self.send_credit.raise(max);
+            }
             Frame::MaxStreamData { id, max } => {
                 if id.initiator() != self.side {
                     return Err(TransportErrorCode::STREAM_STATE_ERROR);
@@ -675,13 +708,14 @@ impl Connection {
                 }
             }
             Frame::MaxStreams(max) => {
-                if max > self.peer_max_streams {
-                    self.peer_max_streams = max;
+                if self.stream_credit.raise(max) {
                     self.events
                         .push_back(Event::StreamsAvailable { conn: self.handle });
                 }
             }
-            Frame::DataBlocked(_) | Frame::StreamDataBlocked { .. } | Frame::StreamsBlocked(_) => {}
+            Frame::DataBlocked(_) | Frame::StreamDataBlocked { .. } | Frame::StreamsBlocked(_) => {
+                self.stats.peer_blocked += 1;
+            }
             Frame::Close(close) => {
                 let until = now + self.recovery.pto().saturating_mul(3);
                 self.recovery.drain();
@@ -735,11 +769,11 @@ impl Connection {
             // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
             for index in self.peer_streams_opened..=id.index() {
                 let sid = StreamId::new(id.initiator(), index);
-                let window = self.stream_window;
+                let (window, max) = (self.stream_window, self.max_stream_window);
                 self.streams.insert(
                     sid,
                     StreamState {
-                        recv: Some(RecvStream::new(window)),
+                        recv: Some(RecvStream::auto_tuned(window, max)),
                         ..Default::default()
                     },
                 );
@@ -771,7 +805,7 @@ impl Connection {
             .insert(frame.offset, frame.data, frame.fin)
             .map_err(recv_code)?;
         self.recv_data += grown;
-        if self.recv_data > self.recv_max_data {
+        if self.recv_data > self.recv_flow.limit() {
             return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
         }
         if state.stopped {
@@ -805,7 +839,7 @@ impl Connection {
         let before = recv.highest();
         recv.reset(code, final_size).map_err(recv_code)?;
         self.recv_data += final_size.saturating_sub(before);
-        if self.recv_data > self.recv_max_data {
+        if self.recv_data > self.recv_flow.limit() {
             return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
         }
         self.events.push_back(Event::StreamReset {
@@ -856,7 +890,9 @@ impl Connection {
                         continue;
                     };
                     let Some(send) = state.send.as_mut() else { continue };
+                    let before = send.unacked();
                     send.on_acked(offset..offset + len, fin);
+                    self.send_buffered -= before - send.unacked();
                     if send.is_done() {
                         state.send = None;
                         self.events.push_back(Event::StreamAcked {
@@ -871,6 +907,16 @@ impl Connection {
             }
         }
         self.on_lost(now, outcome.lost);
+        self.check_writable();
+    }
+
+    /// Tells the application once a refused write would fit.
+    fn check_writable(&mut self) {
+        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
+        if self.writable_wanted.is_some_and(|w| room >= w) {
+            self.writable_wanted = None;
+            self.events.push_back(Event::Writable { conn: self.handle });
+        }
     }
 
     fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
@@ -909,6 +955,13 @@ impl Connection {
                         self.resend_reset_or_stop(frame);
                     }
                     SentFrame::Ping => {}
+                    SentFrame::Blocked(Blocked::Data) => self.send_credit.report_lost(),
+                    SentFrame::Blocked(Blocked::Streams) => self.stream_credit.report_lost(),
+                    SentFrame::Blocked(Blocked::Stream(id)) => {
+                        if let Some(state) = self.streams.get_mut(&id) {
+                            state.blocked_reported = None;
+                        }
+                    }
                 }
             }
         }
@@ -940,7 +993,7 @@ impl Connection {
         if let Some(state) = self.streams.get_mut(&id) {
             if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
                 state.queued = true;
-                self.send_queue.push_back(id);
+                self.send_queues[state.priority as usize].push_back(id);
             }
         }
     }
@@ -961,9 +1014,14 @@ impl Connection {
         total_len: Option<u64>,
     ) -> Result<StreamId, ApiError> {
         self.check_established()?;
-        if self.next_stream_index >= self.peer_max_streams {
+        if self.stream_credit.available() == 0 {
+            if self.stream_credit.take_blocked().is_some() {
+                self.stats.streams_blocked += 1;
+                self.push_control(Control::StreamsBlocked);
+            }
             return Err(ApiError::StreamLimit);
         }
+        self.stream_credit.consume(1);
         let id = StreamId::new(self.side, self.next_stream_index);
         self.next_stream_index += 1;
         self.streams.insert(
@@ -989,7 +1047,10 @@ impl Connection {
         }
     }
 
-    pub(crate) fn write(&mut self, id: StreamId, data: Bytes) -> Result<(), ApiError> {
+    /// Queues what fits of `data` in the send buffer; how many bytes were taken.
+    pub(crate) fn write(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, ApiError> {
+        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
+        let limit = self.send_buffer_limit;
         let state = self.send_stream(id)?;
         let total = state.total_len;
         let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
@@ -999,8 +1060,43 @@ impl Connection {
         if total.is_some_and(|t| send.write_end() + data.len() as u64 > t) {
             return Err(ApiError::TotalLength);
         }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if room == 0 {
+            // Writable once a quarter of the buffer (or the whole write) is free, not after
+            // every acknowledgement.
+            self.writable_wanted = Some((data.len() as u64).min(limit / 4).max(1));
+            return Err(ApiError::WouldBlock);
+        }
+        let taken = (data.len() as u64).min(room) as usize;
+        data.truncate(taken);
         send.write(data);
+        self.send_buffered += taken as u64;
         self.queue_stream(id);
+        Ok(taken)
+    }
+
+    /// Sends `data` as one message on a new stream, whole or not at all.
+    pub(crate) fn send_message(&mut self, label: Option<Label>, data: Bytes) -> Result<StreamId, ApiError> {
+        self.check_established()?;
+        let len = data.len() as u64;
+        if len > self.send_buffer_limit {
+            return Err(ApiError::MessageTooLong);
+        }
+        if len > self.send_buffer_limit.saturating_sub(self.send_buffered) {
+            self.writable_wanted = Some(len);
+            return Err(ApiError::WouldBlock);
+        }
+        let id = self.open_stream(label, Some(len))?;
+        self.write(id, data)?;
+        self.finish(id)?;
+        Ok(id)
+    }
+
+    /// Sets the class a stream we send is scheduled in.
+    pub(crate) fn set_priority(&mut self, id: StreamId, priority: Priority) -> Result<(), ApiError> {
+        self.send_stream(id)?.priority = priority;
         Ok(())
     }
 
@@ -1027,12 +1123,14 @@ impl Connection {
             return;
         };
         let Some(send) = state.send.take() else { return };
+        self.send_buffered -= send.unacked();
         let final_size = send.sent_end();
         if state.recv.is_none() {
             self.streams.remove(&id);
         }
         self.resets.insert(id, (code, final_size));
         self.push_control(Control::ResetStream { id, code, final_size });
+        self.check_writable();
     }
 
     pub(crate) fn stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
@@ -1063,6 +1161,7 @@ impl Connection {
 
     /// Reads the next contiguous bytes of a stream, at most `max_len`.
     pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
+        let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
         let state = self.recv_stream(id)?;
         let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
         if let Some(code) = recv.reset_code() {
@@ -1070,7 +1169,7 @@ impl Connection {
             return Ok(Read::Reset { code });
         }
         if let Some((offset, bytes)) = recv.read(max_len) {
-            let credit = recv.credit_update();
+            let credit = recv.credit_update(now, rtt);
             let still_readable = recv.is_readable() || recv.is_finished();
             state.readable_signaled = still_readable;
             self.read_data += bytes.len() as u64;
@@ -1133,9 +1232,12 @@ impl Connection {
     }
 
     fn update_connection_credit(&mut self) {
-        let window = self.receive_window;
-        if self.read_data + window >= self.recv_max_data + window / 2 {
-            self.recv_max_data = self.read_data + window;
+        let rtt = self.recovery.rtt().smoothed();
+        if self
+            .recv_flow
+            .update(self.read_data, None, self.clock, rtt)
+            .is_some()
+        {
             self.push_control(Control::MaxData);
         }
     }
@@ -1176,6 +1278,7 @@ impl Connection {
     /// Writes the next datagram into `buf`; returns its length, or `None` if there is
     /// nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        self.clock = self.clock.max(now);
         let len = match self.state {
             State::Closed | State::Draining { .. } => None,
             State::Closing { .. } => self.send_close(now, buf),
@@ -1265,7 +1368,7 @@ impl Connection {
         let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
         let window_open = self.stream_window_open(now, size);
         let probing = self.probes > 0;
-        let has_content = !self.control.is_empty() || (window_open && !self.send_queue.is_empty()) || probing;
+        let has_content = !self.control.is_empty() || window_open || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
         if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {
@@ -1326,7 +1429,7 @@ impl Connection {
             self.app_limited = false;
             return false;
         }
-        if self.send_queue.is_empty() {
+        if self.send_queues.iter().all(VecDeque::is_empty) {
             self.app_limited = true;
             return false;
         }
@@ -1344,7 +1447,25 @@ impl Connection {
     /// no longer needed.
     fn control_frame(&self, c: Control) -> Option<(Frame, SentFrame)> {
         Some(match c {
-            Control::MaxData => (Frame::MaxData(self.recv_max_data), SentFrame::MaxData),
+            Control::MaxData => (Frame::MaxData(self.recv_flow.limit()), SentFrame::MaxData),
+            Control::DataBlocked => (
+                Frame::DataBlocked(self.send_credit.limit()),
+                SentFrame::Blocked(Blocked::Data),
+            ),
+            Control::StreamDataBlocked(id) => {
+                let send = self.streams.get(&id)?.send.as_ref()?;
+                (
+                    Frame::StreamDataBlocked {
+                        id,
+                        limit: send.blocked_limit()?,
+                    },
+                    SentFrame::Blocked(Blocked::Stream(id)),
+                )
+            }
+            Control::StreamsBlocked => (
+                Frame::StreamsBlocked(self.stream_credit.limit()),
+                SentFrame::Blocked(Blocked::Streams),
+            ),
             Control::MaxStreamData(id) => {
                 let recv = self.streams.get(&id)?.recv.as_ref()?;
                 (
@@ -1367,47 +1488,70 @@ impl Connection {
         })
     }
 
-    /// Adds STREAM frames while there is room: streams take turns (round robin), and a
-    /// stream's turn lasts until it has nothing more to send or the datagram is full.
+    /// Adds STREAM frames while there is room: higher priority classes first; within a
+    /// class streams take turns (round robin), and a stream's turn lasts until it has
+    /// nothing more to send or the datagram is full. Notes what waits on credit, to report.
     fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
-        let mut turns = self.send_queue.len();
-        while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
-            turns -= 1;
-            let Some(id) = self.send_queue.pop_front() else {
+        for class in 0..Priority::COUNT {
+            let mut turns = self.send_queues[class].len();
+            while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
+                turns -= 1;
+                let Some(id) = self.send_queues[class].pop_front() else {
+                    break;
+                };
+                self.stream_turn(id, w, sent);
+            }
+        }
+    }
+
+    /// One stream's turn in `fill_streams`.
+    fn stream_turn(&mut self, id: StreamId, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        state.queued = false;
+        let Some(send) = state.send.as_mut() else { return };
+        while w.remaining() > MIN_STREAM_ROOM {
+            let credit = self.send_credit.available();
+            let before = send.sent_end();
+            let Some(frame) =
+                next_stream_frame(id, send, state.total_len, &state.label, w.remaining(), credit)
+            else {
                 break;
             };
-            let Some(state) = self.streams.get_mut(&id) else {
-                continue;
+            self.send_credit.consume(send.sent_end() - before);
+            let record = SentFrame::Stream {
+                id,
+                offset: frame.offset,
+                len: frame.data.len() as u64,
+                fin: frame.fin,
             };
-            state.queued = false;
-            let Some(send) = state.send.as_mut() else { continue };
-            while w.remaining() > MIN_STREAM_ROOM {
-                let credit = self.send_max_data.saturating_sub(self.sent_data);
-                let before = send.sent_end();
-                let Some(frame) =
-                    next_stream_frame(id, send, state.total_len, &state.label, w.remaining(), credit)
-                else {
-                    break;
-                };
-                self.sent_data += send.sent_end() - before;
-                let record = SentFrame::Stream {
-                    id,
-                    offset: frame.offset,
-                    len: frame.data.len() as u64,
-                    fin: frame.fin,
-                };
-                let (range, fin) = (frame.offset..frame.end(), frame.fin);
-                if w.push(&Frame::Stream(frame)).is_err() {
-                    // Sized to fit, so this does not happen; if it did, the bytes are resent.
-                    send.on_lost(range, fin);
-                    break;
-                }
-                sent.push(record);
+            let (range, fin) = (frame.offset..frame.end(), frame.fin);
+            if w.push(&Frame::Stream(frame)).is_err() {
+                // Sized to fit, so this does not happen; if it did, the bytes are resent.
+                send.on_lost(range, fin);
+                break;
             }
-            if send.has_data() {
-                state.queued = true;
-                self.send_queue.push_back(id);
-            }
+            sent.push(record);
+        }
+        let stream_blocked = send
+            .blocked_limit()
+            .filter(|&l| state.blocked_reported != Some(l));
+        if let Some(limit) = stream_blocked {
+            state.blocked_reported = Some(limit);
+        }
+        let wants_credit = send.has_new_data();
+        if send.has_data() {
+            state.queued = true;
+            self.send_queues[state.priority as usize].push_back(id);
+        }
+        if stream_blocked.is_some() {
+            self.stats.stream_data_blocked += 1;
+            self.push_control(Control::StreamDataBlocked(id));
+        }
+        if wants_credit && self.send_credit.take_blocked().is_some() {
+            self.stats.data_blocked += 1;
+            self.push_control(Control::DataBlocked);
         }
     }
 }

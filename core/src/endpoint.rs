@@ -31,7 +31,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Timer};
-use crate::event::{ApiError, ConnectionHandle, Event, Read};
+use crate::event::{ApiError, ConnectionHandle, Event, Priority, Read};
 use crate::handshake::{self, Negotiated};
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -495,10 +495,28 @@ impl Endpoint {
         self.with_conn(conn, |c| c.open_stream(label, total_len))
     }
 
-    /// Queues `data` on a stream. The bytes are kept by reference (no copy) until
+    /// Queues what fits of `data` in the connection's send buffer
+    /// ([`Config::send_buffer`]) on a stream and says how many bytes it took (the rest is
+    /// for a later call); [`ApiError::WouldBlock`] if none fit, then [`Event::Writable`]
+    /// follows once there is room. The bytes are kept by reference (no copy) until
     /// acknowledged.
-    pub fn write(&mut self, conn: ConnectionHandle, stream: StreamId, data: Bytes) -> Result<(), ApiError> {
+    pub fn write(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        data: Bytes,
+    ) -> Result<usize, ApiError> {
         self.with_conn(conn, |c| c.write(stream, data))
+    }
+
+    /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
+    pub fn set_priority(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        priority: Priority,
+    ) -> Result<(), ApiError> {
+        self.with_conn(conn, |c| c.set_priority(stream, priority))
     }
 
     /// Ends a stream after what was written.
@@ -508,18 +526,16 @@ impl Endpoint {
 
     /// Sends `data` as one message: a new stream, written and finished, whose total length
     /// the receiver learns at once. Messages are independent: no head-of-line blocking.
+    /// Whole or not at all: [`ApiError::WouldBlock`] if the send buffer lacks room now
+    /// ([`Event::Writable`] follows when it has it), [`ApiError::MessageTooLong`] if the
+    /// message is larger than the whole buffer.
     pub fn send_message(
         &mut self,
         conn: ConnectionHandle,
         label: Option<Label>,
         data: Bytes,
     ) -> Result<StreamId, ApiError> {
-        self.with_conn(conn, |c| {
-            let id = c.open_stream(label, Some(data.len() as u64))?;
-            c.write(id, data)?;
-            c.finish(id)?;
-            Ok(id)
-        })
+        self.with_conn(conn, |c| c.send_message(label, data))
     }
 
     /// Abandons a stream we send; the peer gets [`Event::StreamReset`].

@@ -125,6 +125,12 @@ pub enum Event {
         /// The connection.
         conn: ConnectionHandle,
     },
+    /// A write refused with [`ApiError::WouldBlock`] would now be accepted (at least in
+    /// part; a whole message if it was a message).
+    Writable {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
     /// The connection ended. No further event names it.
     Closed {
         /// The connection.
@@ -132,6 +138,24 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+}
+
+/// A stream's class in the send scheduler. Classes are strict: a stream is sent only when
+/// no stream of a higher class has anything the windows allow; within a class streams take
+/// turns, so one large message cannot starve the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    /// Control traffic, heartbeats, small urgent messages.
+    High = 0,
+    /// Everything else. The default.
+    #[default]
+    Normal = 1,
+    /// Bulk transfers that may wait.
+    Low = 2,
+}
+
+impl Priority {
+    pub(crate) const COUNT: usize = 3;
 }
 
 /// What a read from a stream gave.
@@ -182,9 +206,15 @@ pub enum ApiError {
     /// More bytes than the stream's announced total length, or finished short of it.
     #[error("write does not match the stream's announced total length")]
     TotalLength,
-    /// A whole-message read of a message longer than the caller's limit.
+    /// A whole-message read of a message longer than the caller's limit, or a message to
+    /// send longer than the whole send buffer ([`Config::send_buffer`](crate::Config::send_buffer);
+    /// send it with a stream instead).
     #[error("message is longer than the limit given")]
     MessageTooLong,
+    /// The connection's send buffer is full (see
+    /// [`Config::send_buffer`](crate::Config::send_buffer)): wait for [`Event::Writable`].
+    #[error("send buffer full")]
+    WouldBlock,
     /// The endpoint holds as many connections as its configuration allows.
     #[error("connection limit reached")]
     ConnectionLimit,

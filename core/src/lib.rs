@@ -52,6 +52,7 @@ pub mod congestion;
 mod connection;
 mod endpoint;
 mod event;
+mod flow;
 /// Internal state machines for the benchmarks (feature `bench-internals`; not a stable API).
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
@@ -71,5 +72,5 @@ pub mod wire;
 pub use config::{AcceptPolicy, Config};
 pub use connection::{ConnectionStats, Timer};
 pub use endpoint::{Endpoint, EndpointStats, Transmit};
-pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Read};
+pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read};
 pub use handshake::{HandshakeError, Negotiated};

@@ -122,9 +122,15 @@ fn a_long_partition_times_out_both_sides_and_silences_them() {
         idle_timeout: Duration::from_secs(5),
         ..Config::default()
     };
-    let (mut sim, c, s) = pair(23, config, LinkConfig::default());
+    // 10 Mbit/s: the 8 MiB message takes seconds, so the cut comes mid-transfer.
+    let link = LinkConfig {
+        bandwidth: Some(10_000_000),
+        ..LinkConfig::default()
+    };
+    let (mut sim, c, s) = pair(23, config, link);
     sim.partition(c, s, Instant::from_micros(300_000), Instant::MAX);
     let run = transfer(&mut sim, c, s, vec![body(0, 8 << 20)], Duration::from_secs(30));
+    assert!(run.got.is_empty());
     let mut reasons = run.closed.clone();
     reasons.sort_by_key(|(n, _)| *n);
     assert_eq!(
@@ -176,9 +182,12 @@ fn garbage_truncation_and_corruption_never_deliver_wrong_bytes() {
 
 #[test]
 fn memory_held_stays_within_the_configured_windows() {
+    // Windows that may not grow: the bound is the configured maximum.
     let config = Config {
         stream_receive_window: 64 << 10,
+        max_stream_receive_window: 64 << 10,
         receive_window: 256 << 10,
+        max_receive_window: 256 << 10,
         ..Config::default()
     };
     let (mut sim, c, s) = pair(

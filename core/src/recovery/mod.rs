@@ -53,6 +53,20 @@ pub(crate) enum SentFrame {
     MaxStreams,
     /// A PING (nothing to resend).
     Ping,
+    /// A DATA_BLOCKED, STREAM_DATA_BLOCKED or STREAMS_BLOCKED (reported again if lost and
+    /// still blocked).
+    Blocked(Blocked),
+}
+
+/// Which limit a *_BLOCKED frame reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Blocked {
+    /// The connection's credit (DATA_BLOCKED).
+    Data,
+    /// A stream's credit (STREAM_DATA_BLOCKED).
+    Stream(StreamId),
+    /// The stream count (STREAMS_BLOCKED).
+    Streams,
 }
 
 /// A packet in flight.

@@ -12,6 +12,9 @@ use alloc::collections::BTreeMap;
 
 use bytes::Bytes;
 
+use crate::flow::ReceiveWindow;
+use crate::time::{Duration, Instant};
+
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecvError {
@@ -33,10 +36,9 @@ pub struct RecvStream {
     highest: u64,
     /// Known once FIN or RESET_STREAM arrives, or from the announced total length.
     final_size: Option<u64>,
-    /// The peer may send bytes below this offset.
-    max_data: u64,
-    /// Credit window: `max_data` is kept at `read_offset + window` as the application reads.
-    window: u64,
+    /// The credit granted: the peer may send bytes below its limit, kept about a window
+    /// ahead of what the application read.
+    flow: ReceiveWindow,
     /// Bytes held in `chunks`.
     buffered: u64,
     /// The peer abandoned the stream with this code.
@@ -45,14 +47,20 @@ pub struct RecvStream {
 
 impl RecvStream {
     /// A stream whose peer may send `window` bytes beyond what was read.
+    #[cfg(any(test, feature = "bench-internals"))]
     pub fn new(window: u64) -> Self {
+        Self::auto_tuned(window, window)
+    }
+
+    /// A stream whose window starts at `initial` and may grow to `max` when the application
+    /// reads fast (module `flow`).
+    pub(crate) fn auto_tuned(initial: u64, max: u64) -> Self {
         RecvStream {
             chunks: BTreeMap::new(),
             read_offset: 0,
             highest: 0,
             final_size: None,
-            max_data: window,
-            window,
+            flow: ReceiveWindow::new(initial, max),
             buffered: 0,
             reset: None,
         }
@@ -62,7 +70,7 @@ impl RecvStream {
     /// moved (what the connection counts against its own credit).
     pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
-        if end > self.max_data {
+        if end > self.flow.limit() {
             return Err(RecvError::FlowControl);
         }
         match self.final_size {
@@ -163,7 +171,7 @@ impl RecvStream {
         if final_size < self.highest || self.final_size.is_some_and(|s| s != final_size) {
             return Err(RecvError::FinalSize);
         }
-        if final_size > self.max_data {
+        if final_size > self.flow.limit() {
             return Err(RecvError::FlowControl);
         }
         self.final_size = Some(final_size);
@@ -176,20 +184,11 @@ impl RecvStream {
 
     /// A new credit limit to announce, if reading has used up half the window (or the
     /// window can now reach the stream's known end). Never beyond the final size.
-    pub(crate) fn credit_update(&mut self) -> Option<u64> {
+    pub(crate) fn credit_update(&mut self, now: Instant, rtt: Duration) -> Option<u64> {
         if self.reset.is_some() {
             return None;
         }
-        let mut target = self.read_offset.saturating_add(self.window);
-        if let Some(size) = self.final_size {
-            target = target.min(size);
-        }
-        let worth_it = target.saturating_sub(self.max_data) >= (self.window / 2).max(1)
-            || (Some(target) == self.final_size && target > self.max_data);
-        worth_it.then(|| {
-            self.max_data = target;
-            target
-        })
+        self.flow.update(self.read_offset, self.final_size, now, rtt)
     }
 
     /// Whether contiguous bytes wait at the read offset.
@@ -222,7 +221,7 @@ impl RecvStream {
     }
 
     pub(crate) fn max_data(&self) -> u64 {
-        self.max_data
+        self.flow.limit()
     }
 
     /// Bytes received past what was read (the stream's share of connection credit in use).
@@ -316,13 +315,13 @@ mod tests {
     fn credit_slides_as_the_application_reads() {
         let mut s = RecvStream::new(100);
         s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
-        assert_eq!(s.credit_update(), None);
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
         s.read(30).unwrap();
-        assert_eq!(s.credit_update(), None);
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
         s.read(30).unwrap();
-        assert_eq!(s.credit_update(), Some(160));
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(160));
         assert_eq!(s.max_data(), 160);
-        assert_eq!(s.credit_update(), None);
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
     }
 
     #[test]
@@ -332,11 +331,11 @@ mod tests {
         s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
         s.read(20).unwrap();
         // 20 read: less than half a window and the window does not reach the end yet.
-        assert_eq!(s.credit_update(), None);
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
         s.read(20).unwrap();
         // 40 read: the window reaches the end (130), so it is granted at once, not beyond.
-        assert_eq!(s.credit_update(), Some(130));
-        assert_eq!(s.credit_update(), None);
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(130));
+        assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
     }
 
     #[test]

@@ -98,10 +98,14 @@ impl SendStream {
         self.max_data = self.max_data.max(max);
     }
 
-    /// Whether new bytes wait but the stream's credit stops them.
-    #[cfg(test)]
-    pub(crate) fn is_blocked(&self) -> bool {
-        self.sent_end < self.write_end && self.sent_end >= self.max_data
+    /// The stream's credit, if new bytes wait but it stops them (to report as blocked).
+    pub(crate) fn blocked_limit(&self) -> Option<u64> {
+        (self.sent_end < self.write_end && self.sent_end >= self.max_data).then_some(self.max_data)
+    }
+
+    /// Whether new (never sent) bytes wait that the stream's own credit allows.
+    pub(crate) fn has_new_data(&self) -> bool {
+        self.sent_end < self.write_end && self.sent_end < self.max_data
     }
 
     /// The offset of the next chunk `next_chunk` would give: the first lost byte, else the
@@ -288,7 +292,7 @@ mod tests {
         s.finish();
         assert_eq!(s.next_chunk(1000, 20).unwrap().data.len(), 20);
         assert_eq!(s.next_chunk(1000, u64::MAX).unwrap().data.len(), 30);
-        assert!(s.is_blocked());
+        assert!(s.blocked_limit().is_some());
         assert_eq!(s.next_chunk(1000, u64::MAX), None);
         s.set_max_data(100);
         let last = s.next_chunk(1000, u64::MAX).unwrap();

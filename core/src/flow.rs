@@ -1,0 +1,197 @@
+//! Flow control: how far the peer may send, and how far we may (spec/protocol.md §4.6-§4.9,
+//! §8.5; the rules of RFC 9000 §4).
+//!
+//! Two small state machines, used per stream and for the whole connection:
+//!
+//! - [`ReceiveWindow`]: the credit we grant. Input: how much the application consumed, the
+//!   time and the RTT. Output: a new limit to announce (MAX_DATA / MAX_STREAM_DATA) once
+//!   half the window is used. Auto-tuning: when updates are needed faster than every two
+//!   RTTs, the application reads faster than the window lets the peer send, so the window
+//!   doubles, up to its configured maximum (the approach of Chromium's QUIC flow controller).
+//!   A slow reader never makes it grow, so what we hold stays bounded by what it reads.
+//! - [`SendCredit`]: the credit the peer granted us. Input: its limits and what we send.
+//!   Output: what may be sent, and once per limit the fact that we are blocked at it (so the
+//!   connection sends DATA_BLOCKED / STREAM_DATA_BLOCKED / STREAMS_BLOCKED).
+
+use crate::time::{Duration, Instant};
+
+/// Updates needed within this many RTTs of each other double the window.
+const AUTO_TUNE_RTTS: u64 = 2;
+
+/// The credit we grant the peer, auto-tuned.
+#[derive(Clone, Debug)]
+pub(crate) struct ReceiveWindow {
+    window: u64,
+    max_window: u64,
+    /// The peer may send below this offset (what we announced).
+    limit: u64,
+    last_update: Option<Instant>,
+}
+
+impl ReceiveWindow {
+    /// A window of `initial` bytes that may grow to `max`.
+    pub(crate) fn new(initial: u64, max: u64) -> Self {
+        ReceiveWindow {
+            window: initial,
+            max_window: max.max(initial),
+            limit: initial,
+            last_update: None,
+        }
+    }
+
+    /// The limit announced.
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// The window's current size.
+    #[cfg(test)]
+    pub(crate) fn window(&self) -> u64 {
+        self.window
+    }
+
+    /// The application consumed up to `consumed`: a new limit to announce, if half the
+    /// window is used up or the limit can now reach `end` (a known final size, never passed).
+    pub(crate) fn update(
+        &mut self,
+        consumed: u64,
+        end: Option<u64>,
+        now: Instant,
+        rtt: Duration,
+    ) -> Option<u64> {
+        let cap = |t: u64| end.map_or(t, |e| t.min(e));
+        let target = cap(consumed.saturating_add(self.window));
+        let reaches_end = end == Some(target) && target > self.limit;
+        if target.saturating_sub(self.limit) < (self.window / 2).max(1) && !reaches_end {
+            return None;
+        }
+        if self
+            .last_update
+            .is_some_and(|t| now - t < rtt.saturating_mul(AUTO_TUNE_RTTS))
+        {
+            self.window = (self.window * 2).min(self.max_window);
+        }
+        self.last_update = Some(now);
+        self.limit = self.limit.max(cap(consumed.saturating_add(self.window)));
+        Some(self.limit)
+    }
+}
+
+/// The credit the peer granted us.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct SendCredit {
+    limit: u64,
+    used: u64,
+    /// The limit we last said we were blocked at.
+    reported: Option<u64>,
+}
+
+impl SendCredit {
+    pub(crate) fn new(limit: u64) -> Self {
+        SendCredit {
+            limit,
+            used: 0,
+            reported: None,
+        }
+    }
+
+    /// Bytes (or streams) that may still be used.
+    pub(crate) fn available(&self) -> u64 {
+        self.limit.saturating_sub(self.used)
+    }
+
+    pub(crate) fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    pub(crate) fn consume(&mut self, n: u64) {
+        self.used += n;
+    }
+
+    /// The peer raised its limit (a lower value is stale and ignored); whether it grew.
+    pub(crate) fn raise(&mut self, limit: u64) -> bool {
+        let grew = limit > self.limit;
+        self.limit = self.limit.max(limit);
+        grew
+    }
+
+    /// We want more than the limit allows: the limit to report as blocked at, once per
+    /// limit.
+    pub(crate) fn take_blocked(&mut self) -> Option<u64> {
+        if self.available() > 0 || self.reported == Some(self.limit) {
+            return None;
+        }
+        self.reported = Some(self.limit);
+        Some(self.limit)
+    }
+
+    /// The report sent by [`take_blocked`](Self::take_blocked) was lost: report again if
+    /// still blocked.
+    pub(crate) fn report_lost(&mut self) {
+        self.reported = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RTT: Duration = Duration::from_millis(100);
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_micros(ms * 1000)
+    }
+
+    #[test]
+    fn the_limit_moves_once_half_the_window_is_consumed() {
+        let mut w = ReceiveWindow::new(100, 100);
+        assert_eq!(w.update(49, None, at(0), RTT), None);
+        assert_eq!(w.update(50, None, at(0), RTT), Some(150));
+        assert_eq!(w.update(60, None, at(1000), RTT), None);
+    }
+
+    #[test]
+    fn fast_reading_doubles_the_window_up_to_the_maximum() {
+        let mut w = ReceiveWindow::new(100, 300);
+        assert_eq!(w.update(50, None, at(0), RTT), Some(150));
+        // The next update within two RTTs: the reader outpaces the window.
+        assert_eq!(w.update(100, None, at(150), RTT), Some(300));
+        assert_eq!(w.window(), 200);
+        assert_eq!(w.update(200, None, at(250), RTT), Some(500));
+        assert_eq!(w.window(), 300, "capped at the maximum");
+    }
+
+    #[test]
+    fn slow_reading_never_grows_the_window() {
+        let mut w = ReceiveWindow::new(100, 1000);
+        for i in 1..20 {
+            w.update(50 * i, None, at(300 * i), RTT);
+        }
+        assert_eq!(w.window(), 100);
+        assert_eq!(w.limit(), 50 * 19 + 100);
+    }
+
+    #[test]
+    fn a_known_end_is_granted_at_once_and_never_passed() {
+        let mut w = ReceiveWindow::new(100, 100);
+        assert_eq!(w.update(20, Some(130), at(0), RTT), None);
+        assert_eq!(w.update(40, Some(130), at(0), RTT), Some(130));
+        assert_eq!(w.update(130, Some(130), at(0), RTT), None);
+    }
+
+    #[test]
+    fn blocked_is_reported_once_per_limit() {
+        let mut c = SendCredit::new(10);
+        assert_eq!(c.take_blocked(), None);
+        c.consume(10);
+        assert_eq!(c.take_blocked(), Some(10));
+        assert_eq!(c.take_blocked(), None);
+        c.report_lost();
+        assert_eq!(c.take_blocked(), Some(10));
+        assert!(c.raise(20));
+        assert!(!c.raise(15));
+        assert_eq!(c.available(), 10);
+        c.consume(10);
+        assert_eq!(c.take_blocked(), Some(20));
+    }
+}
