@@ -1,0 +1,221 @@
+//! Flow and congestion control in weir-sim: backpressure to a slow receiver, windows that
+//! grow on a long fat path, priorities, LEDBAT yielding, fairness, recovery after losses.
+
+mod common;
+
+use std::cell::RefCell;
+
+use weir_core::congestion::CongestionControl;
+use weir_core::time::{Duration, Instant};
+use weir_core::{Config, ConnectionHandle, Event, Priority};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+use common::Traffic;
+
+/// A client and a server joined by a bottleneck of `mbit` from client to server, with a
+/// drop-tail queue of one bandwidth-delay product (at least 100 ms), and `rtt_ms` of base
+/// round trip.
+fn path(seed: u64, config: Config, rtt_ms: u64, mbit: u64) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(seed);
+    let c = sim.add_node(config.clone());
+    let s = sim.add_node(config);
+    let rate = mbit * 1_000_000;
+    let delay = Duration::from_micros(rtt_ms * 500);
+    sim.link_one_way(
+        c,
+        s,
+        LinkConfig {
+            delay,
+            bandwidth: Some(rate),
+            queue_bytes: ((rate / 8 * rtt_ms.max(100) / 1000) as usize).max(16 * 1200),
+            ..LinkConfig::default()
+        },
+    );
+    sim.link_one_way(
+        s,
+        c,
+        LinkConfig {
+            delay,
+            ..LinkConfig::default()
+        },
+    );
+    (sim, c, s)
+}
+
+fn run(sim: &mut Sim, traffic: &RefCell<Traffic>, until: Instant) {
+    sim.run_until(
+        until,
+        |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
+        |_| false,
+    );
+}
+
+fn rate_share(bytes: u64, seconds: f64, mbit: u64) -> f64 {
+    bytes as f64 * 8.0 / seconds / (mbit as f64 * 1e6)
+}
+
+#[test]
+fn a_slow_receiver_is_never_overrun_and_the_sender_buffers_within_its_limit() {
+    let config = Config {
+        send_buffer: 1 << 20,
+        ..Config::default()
+    };
+    let window = config.stream_receive_window;
+    let (mut sim, c, s) = path(1, config.clone(), 40, 10);
+    let traffic = RefCell::new(Traffic::new());
+    let total = 4u64 << 20;
+    let conn = sim.connect(c, s);
+    traffic.borrow_mut().bulk(c, conn, total, Priority::Normal);
+    // Reads only in ticks, 1/10th of the 10 Mbit/s link: 12,500 bytes every 100 ms.
+    traffic.borrow_mut().read_budget = Some(0);
+    let mut peak_recv = 0;
+    let mut peak_send = 0;
+    let server_conn = ConnectionHandle::from_index(0);
+    for _ in 0..400 {
+        let until = sim.now() + Duration::from_millis(100);
+        run(&mut sim, &traffic, until);
+        {
+            let mut t = traffic.borrow_mut();
+            t.read_budget = Some(12_500);
+            let stream = weir_core::wire::StreamId::new(weir_core::wire::Side::Client, 0);
+            t.drain(&mut sim, s, server_conn, stream);
+            t.read_budget = Some(0);
+        }
+        if let Some((held, _)) = sim.endpoint_ref(s).buffered(server_conn) {
+            peak_recv = peak_recv.max(held);
+        }
+        if let Some((_, sending)) = sim.endpoint_ref(c).buffered(conn) {
+            peak_send = peak_send.max(sending);
+        }
+        if traffic.borrow().delivered_by(0) == total {
+            break;
+        }
+    }
+    let t = traffic.borrow();
+    assert_eq!(t.delivered_by(0), total, "everything arrives");
+    assert!(
+        peak_recv > 0 && peak_recv <= window,
+        "receiver held {peak_recv} > {window}"
+    );
+    assert!(peak_send <= config.send_buffer, "sender held {peak_send}");
+    assert!(
+        t.would_block > 0 && t.writable > 0,
+        "the sender met backpressure and resumed"
+    );
+    let stats = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    assert!(stats.stream_data_blocked > 0, "{stats:?}");
+}
+
+#[test]
+fn windows_grow_on_a_long_fat_path() {
+    // Default windows: 256 KiB per stream at first, which alone would hold a 150 ms path to
+    // 14 Mbit/s.
+    let (mut sim, c, s) = path(2, Config::default(), 150, 100);
+    let traffic = RefCell::new(Traffic::new());
+    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(10));
+    let before = traffic.borrow().delivered_by(0);
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(20));
+    let share = rate_share(traffic.borrow().delivered_by(0) - before, 10.0, 100);
+    assert!(share > 0.8, "{share}");
+    let client = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    let server = sim
+        .endpoint_ref(s)
+        .connection_stats(ConnectionHandle::from_index(0))
+        .unwrap();
+    assert!(
+        client.stream_data_blocked > 0,
+        "credit-limited at first: {client:?}"
+    );
+    assert!(server.peer_blocked > 0, "{server:?}");
+}
+
+#[test]
+fn a_high_priority_message_overtakes_a_bulk_transfer() {
+    let (mut sim, c, s) = path(3, Config::default(), 40, 100);
+    let traffic = RefCell::new(Traffic::new());
+    let conn = sim.connect(c, s);
+    traffic.borrow_mut().bulk(c, conn, 100 << 20, Priority::Low);
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(2));
+    assert!(
+        traffic.borrow().delivered_by(0) > 10 << 20,
+        "the bulk transfer is under way"
+    );
+    let rtt = sim.endpoint_ref(c).rtt(conn).unwrap();
+    let sent_at = sim.now();
+    let id = sim.endpoint(c).open_stream(conn, None, Some(1024)).unwrap();
+    sim.endpoint(c).set_priority(conn, id, Priority::High).unwrap();
+    sim.endpoint(c).write(conn, id, vec![7u8; 1024].into()).unwrap();
+    sim.endpoint(c).finish(conn, id).unwrap();
+    let arrived = RefCell::new(None);
+    sim.run_until(
+        sent_at + Duration::from_secs(5),
+        |sim, node, e| match e {
+            Event::StreamReadable { conn, stream } if node == s && stream == id => {
+                if let Ok(weir_core::Read::Data { bytes, .. }) =
+                    sim.endpoint(s).read_message(conn, stream, 1024)
+                {
+                    assert_eq!(bytes.len(), 1024);
+                    *arrived.borrow_mut() = Some(sim.now());
+                }
+            }
+            e => traffic.borrow_mut().on_event(sim, node, &e),
+        },
+        |_| arrived.borrow().is_some(),
+    );
+    let took = arrived.borrow().expect("the message arrived") - sent_at;
+    assert!(took <= rtt.saturating_mul(2), "took {took}, RTT {rtt}");
+    assert!(
+        traffic.borrow().delivered_by(0) < 100 << 20,
+        "while the bulk transfer went on"
+    );
+}
+
+/// Bytes each accepted connection delivered between `from` and `to`, as shares of the link.
+fn shares(
+    sim: &mut Sim,
+    traffic: &RefCell<Traffic>,
+    from: Instant,
+    to: Instant,
+    n: usize,
+    mbit: u64,
+) -> Vec<f64> {
+    run(sim, traffic, from);
+    let before: Vec<u64> = (0..n).map(|i| traffic.borrow().delivered_by(i)).collect();
+    run(sim, traffic, to);
+    let secs = (to - from).as_micros() as f64 / 1e6;
+    (0..n)
+        .map(|i| rate_share(traffic.borrow().delivered_by(i) - before[i], secs, mbit))
+        .collect()
+}
+
+#[test]
+fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
+    let (mut sim, c, s) = path(4, Config::default(), 50, 10);
+    let traffic = RefCell::new(Traffic::new());
+    let ledbat = sim.connect_with(c, s, CongestionControl::default());
+    traffic.borrow_mut().bulk(c, ledbat, u64::MAX, Priority::Normal);
+    let alone = shares(
+        &mut sim,
+        &traffic,
+        Instant::ZERO + Duration::from_secs(5),
+        Instant::ZERO + Duration::from_secs(15),
+        1,
+        10,
+    );
+    assert!(alone[0] > 0.8, "alone: {alone:?}");
+    let reno = sim.connect_with(c, s, CongestionControl::NewReno);
+    traffic.borrow_mut().bulk(c, reno, u64::MAX, Priority::Normal);
+    let both = shares(
+        &mut sim,
+        &traffic,
+        Instant::ZERO + Duration::from_secs(25),
+        Instant::ZERO + Duration::from_secs(45),
+        2,
+        10,
+    );
+    println!("LEDBAT alone {alone:?}, beside NewReno {both:?}");
+    assert!(both[0] < 0.25, "{both:?}");
+    assert!(both[1] > 0.7, "{both:?}");
+}
