@@ -219,3 +219,53 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
     assert!(both[0] < 0.25, "{both:?}");
     assert!(both[1] > 0.7, "{both:?}");
 }
+
+/// Bulk transfer over 10 Mbit/s and 150 ms; both directions cut for `cut` at 10 s. Returns
+/// how long after the cut ends the goodput over a 300 ms window (two RTTs) is back to 80%
+/// of the link, and the connection's stats.
+fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, weir_core::ConnectionStats) {
+    let (mut sim, c, s) = path(7, Config::default(), 150, 10);
+    let traffic = RefCell::new(Traffic::new());
+    let conn = sim.connect_with(c, s, cc);
+    traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
+    let start = Instant::ZERO + Duration::from_secs(10);
+    let end = start + cut;
+    sim.partition(c, s, start, end);
+    run(&mut sim, &traffic, end);
+    let step = Duration::from_millis(300);
+    let mut at = end;
+    loop {
+        let before = traffic.borrow().delivered_by(0);
+        run(&mut sim, &traffic, at + step);
+        let share = rate_share(traffic.borrow().delivered_by(0) - before, 0.3, 10);
+        if share >= 0.8 {
+            return (at - end, sim.endpoint_ref(c).connection_stats(conn).unwrap());
+        }
+        at += step;
+        assert!(
+            at - end < Duration::from_secs(60),
+            "{cc:?} never recovered after {cut}"
+        );
+    }
+}
+
+#[test]
+fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
+    // The bounds, after a burst of losses (300 ms cut) or probe timeouts and persistent
+    // congestion (3 s cut), counted from when the path comes back: LEDBAT within 30 RTTs
+    // (it slow-starts back and its slowdowns rebuild the window); NewReno within 120 RTTs,
+    // because after the halving it regains one datagram per RTT (RFC 9002 §7.3.3), and this
+    // path's pipe is 125 datagrams plus as much queue.
+    for (cc, rtts) in [
+        (CongestionControl::default(), 30),
+        (CongestionControl::NewReno, 120),
+    ] {
+        let bound = Duration::from_millis(150 * rtts);
+        let (burst, _) = recovery_after_cut(cc, Duration::from_millis(300));
+        let (timeout, stats) = recovery_after_cut(cc, Duration::from_secs(3));
+        println!("{cc:?}: back to 80% {burst} after a 300 ms cut, {timeout} after a 3 s cut ({stats:?})");
+        assert!(stats.persistent_congestion > 0, "{stats:?}");
+        assert!(stats.congestion_window > 20 * 1200, "{stats:?}");
+        assert!(burst <= bound && timeout <= bound, "{cc:?}: {burst} / {timeout}");
+    }
+}

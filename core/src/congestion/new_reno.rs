@@ -19,6 +19,9 @@ pub struct NewReno {
     recovery_start: Option<Instant>,
     /// Bytes acknowledged in congestion avoidance not yet turned into window growth.
     acked_in_avoidance: usize,
+    /// A loss reduced the window and nothing was acknowledged since: persistent
+    /// congestion found in the same episode does not halve ssthresh a second time.
+    reduced: bool,
 }
 
 impl NewReno {
@@ -30,6 +33,7 @@ impl NewReno {
             ssthresh: usize::MAX,
             recovery_start: None,
             acked_in_avoidance: 0,
+            reduced: false,
         }
     }
 
@@ -46,6 +50,7 @@ impl CongestionController for NewReno {
     fn on_sent(&mut self, _now: Instant, _bytes: usize, _bytes_in_flight: usize) {}
 
     fn on_ack(&mut self, ack: &AckEvent) {
+        self.reduced = false;
         // RFC 9002 §7.8: an application-limited sender does not grow a window it did not use.
         if self.in_recovery(ack.newest_sent) || ack.app_limited {
             return;
@@ -72,12 +77,17 @@ impl CongestionController for NewReno {
         self.window = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
         self.ssthresh = self.window;
         self.acked_in_avoidance = 0;
+        self.reduced = true;
     }
 
     fn on_persistent_congestion(&mut self, now: Instant) {
-        // §7.6.2: back to the minimum window; slow start climbs back to ssthresh.
+        // §7.6.2: back to the minimum window; slow start climbs back to ssthresh, which
+        // the congestion event of this episode set (here, if the probe timeouts came first).
         self.recovery_start = Some(now);
-        self.ssthresh = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
+        if !self.reduced {
+            self.ssthresh = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
+        }
+        self.reduced = true;
         self.window = self.min_window();
         self.acked_in_avoidance = 0;
     }
@@ -177,5 +187,21 @@ mod tests {
         assert!(c.in_slow_start());
         c.on_ack(&ack(2_000, 1_500, 2 * MDS));
         assert_eq!(c.window(), 4 * MDS);
+    }
+
+    #[test]
+    fn persistent_congestion_after_a_loss_does_not_halve_twice() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 36_000));
+        c.on_loss(&loss(200, 150));
+        assert_eq!(c.window(), 24_000);
+        c.on_persistent_congestion(Instant::from_micros(300));
+        assert_eq!(c.window(), 2 * MDS);
+        // Slow start goes back up to 24,000, the half of 48,000 set by the loss.
+        c.on_ack(&ack(1_000, 500, 20_400));
+        assert!(c.in_slow_start());
+        c.on_ack(&ack(1_100, 600, 1_200));
+        assert!(!c.in_slow_start());
+        assert_eq!(c.window(), 24_000);
     }
 }
