@@ -71,6 +71,10 @@ pub struct Config {
     /// ([`CongestionControl::Ledbat`]) with its default parameters, so bulk transfers yield
     /// to interactive traffic; choose [`CongestionControl::NewReno`] to compete evenly.
     pub congestion: CongestionControl,
+    /// The most bytes per second the endpoint sends, all connections together; `None`: no
+    /// limit. Connections with something to send share it evenly (one datagram each in
+    /// turn); idle ones take no share. Bursts up to 10 ms of the rate. Default: `None`.
+    pub max_send_rate: Option<u64>,
 }
 
 impl Default for Config {
@@ -94,6 +98,7 @@ impl Default for Config {
             max_concurrent_streams: 128,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
             congestion: CongestionControl::default(),
+            max_send_rate: None,
         }
     }
 }

@@ -33,6 +33,7 @@ use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Timer};
 use crate::event::{ApiError, ConnectionHandle, Event, Priority, Read};
 use crate::handshake::{self, Negotiated};
+use crate::pacing::TokenBucket;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
@@ -85,6 +86,15 @@ enum Stateless {
     },
 }
 
+/// The endpoint's send rate allows bursts of 1/this of a second's worth.
+const RATE_BURSTS_PER_SECOND: u64 = 100;
+
+/// The burst the endpoint's send rate allows (bytes), and the datagram size it waits for.
+fn rate_burst(config: &Config, rate: u64) -> (u64, usize) {
+    let datagram = usize::from(config.max_datagram_size).max(MIN_DATAGRAM_SIZE);
+    ((rate / RATE_BURSTS_PER_SECOND).max(2 * datagram as u64), datagram)
+}
+
 /// Most stateless answers waiting at once; beyond, new ones are dropped (they are cheap to
 /// lose: the client retries).
 const MAX_STATELESS: usize = 256;
@@ -106,6 +116,10 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
+    /// The endpoint-wide send rate (`Config::max_send_rate`), and when it next allows a
+    /// datagram if it held one back.
+    rate: TokenBucket,
+    rate_wake: Option<Instant>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -120,6 +134,7 @@ impl core::fmt::Debug for Endpoint {
 impl Endpoint {
     /// An endpoint with `config`, drawing connection ids from a generator seeded with `seed`.
     pub fn new(config: Config, seed: u64) -> Self {
+        let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
         Endpoint {
             config,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -134,6 +149,8 @@ impl Endpoint {
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
+            rate: TokenBucket::new(Instant::ZERO, burst),
+            rate_wake: None,
         }
     }
 
@@ -386,6 +403,10 @@ impl Endpoint {
 
     /// Fires every timer due at `now`. Calling it early, or twice, does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        // A held-back datagram may go now: the next poll_transmit sends it.
+        if self.rate_wake.is_some_and(|at| at <= now) {
+            self.rate_wake = None;
+        }
         let due: Vec<u32> = self
             .timers
             .range(..=(now, u32::MAX))
@@ -411,6 +432,9 @@ impl Endpoint {
                 return Some(t);
             }
         }
+        if self.rate_limited(now) {
+            return None;
+        }
         while let Some(slot) = self.ready.pop_front() {
             let Some(conn) = self.conns[slot as usize].as_mut() else {
                 self.queued[slot as usize] = false;
@@ -420,6 +444,7 @@ impl Endpoint {
                 Some(len) => {
                     let destination = conn.remote;
                     self.stats.datagrams_sent += 1;
+                    self.rate.take(len);
                     // Its turn ends: `touch` files it at the back of the queue for another.
                     self.queued[slot as usize] = false;
                     self.touch(slot);
@@ -432,6 +457,22 @@ impl Endpoint {
             }
         }
         None
+    }
+
+    /// Whether the endpoint's send rate holds datagrams back now (then `rate_wake` says
+    /// until when). Connections keep their place in the ready queue meanwhile, so each with
+    /// something to send gets the next datagram in turn: an even share of the rate.
+    fn rate_limited(&mut self, now: Instant) -> bool {
+        self.rate_wake = None;
+        let Some(rate) = self.config.max_send_rate else {
+            return false;
+        };
+        if self.ready.is_empty() {
+            return false;
+        }
+        let (capacity, datagram) = rate_burst(&self.config, rate);
+        self.rate_wake = self.rate.delay(now, rate, capacity, datagram);
+        self.rate_wake.is_some()
     }
 
     /// Collects a connection's events and re-files its timer (without offering it a turn).
@@ -457,9 +498,12 @@ impl Endpoint {
         self.events.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) is next needed.
+    /// When [`handle_timeout`](Self::handle_timeout) is next needed: a connection's timer,
+    /// or, while the endpoint's send rate holds datagrams back, the moment it lets the next
+    /// one go (timers due before then wait for it: what they would send could not leave
+    /// sooner, and a deadline in the past would have the driver spin).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|&(at, _)| at)
+        self.rate_wake.or_else(|| self.timers.first().map(|&(at, _)| at))
     }
 
     /// The next deadline with the connection and timer that set it (for debugging).

@@ -5,6 +5,9 @@
 //! Input: the window, the RTT, the time, and each datagram sent. Output: either "send now"
 //! or the instant enough tokens will be there, which the connection turns into its pacing
 //! timer so the driver wakes exactly then (no busy polling). Integer arithmetic only.
+//!
+//! The bucket itself ([`TokenBucket`]) also enforces the endpoint-wide send rate
+//! ([`Config::max_send_rate`](crate::Config::max_send_rate)).
 
 use crate::time::{Duration, Instant};
 
@@ -15,21 +18,67 @@ const BURST_INTERVAL: Duration = Duration::from_millis(2);
 const MIN_BURST_PACKETS: u64 = 2;
 const MAX_BURST_PACKETS: u64 = 16;
 
+/// Bytes × 2^10.
+const SCALE: u32 = 10;
+
+/// A token bucket in bytes: filled at a rate up to a capacity, drained by what is sent.
 #[derive(Clone, Debug)]
-pub(crate) struct Pacer {
+pub(crate) struct TokenBucket {
     /// Bytes that may leave now, scaled by 2^10 for sub-byte refills.
     tokens: u128,
     last: Instant,
 }
 
-/// Bytes × 2^10.
-const SCALE: u32 = 10;
+impl TokenBucket {
+    /// A bucket holding `bytes` at `now`.
+    pub(crate) fn new(now: Instant, bytes: u64) -> Self {
+        TokenBucket {
+            tokens: u128::from(bytes) << SCALE,
+            last: now,
+        }
+    }
+
+    /// `None` if `need` bytes may leave at `now`, filling at `rate` (bytes per second ×
+    /// 2^10) up to `capacity` (bytes × 2^10); otherwise the instant they may.
+    fn delay_scaled(&mut self, now: Instant, rate: u128, capacity: u128, need: usize) -> Option<Instant> {
+        let rate = rate.max(1);
+        let elapsed = u128::from((now - self.last).as_micros());
+        self.tokens = (self.tokens + elapsed * rate / 1_000_000).min(capacity);
+        self.last = self.last.max(now);
+        let need = (need as u128) << SCALE;
+        if self.tokens >= need {
+            return None;
+        }
+        // Rounded up, so at the instant returned the tokens are there.
+        let wait = ((need - self.tokens) * 1_000_000).div_ceil(rate);
+        Some(now + Duration::from_micros(u64::try_from(wait).unwrap_or(u64::MAX)))
+    }
+
+    /// Like `delay_scaled`, with `rate` in bytes per second and `capacity` in bytes.
+    pub(crate) fn delay(&mut self, now: Instant, rate: u64, capacity: u64, need: usize) -> Option<Instant> {
+        self.delay_scaled(
+            now,
+            u128::from(rate) << SCALE,
+            u128::from(capacity) << SCALE,
+            need,
+        )
+    }
+
+    /// `bytes` left.
+    pub(crate) fn take(&mut self, bytes: usize) {
+        self.tokens = self.tokens.saturating_sub((bytes as u128) << SCALE);
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Pacer {
+    bucket: TokenBucket,
+}
 
 impl Pacer {
     pub(crate) fn new(now: Instant) -> Self {
         Pacer {
-            tokens: u128::from(MAX_BURST_PACKETS * 1200) << SCALE,
-            last: now,
+            bucket: TokenBucket::new(now, MAX_BURST_PACKETS * 1200),
         }
     }
 
@@ -58,22 +107,14 @@ impl Pacer {
         mds: usize,
         slow_start: bool,
     ) -> Option<Instant> {
-        let rate = Self::rate(window, rtt, slow_start).max(1);
+        let rate = Self::rate(window, rtt, slow_start);
         let capacity = Self::capacity(window, rtt, mds, slow_start);
-        let elapsed = u128::from((now - self.last).as_micros());
-        self.tokens = (self.tokens + elapsed * rate / 1_000_000).min(capacity);
-        self.last = now;
-        let need = (mds as u128) << SCALE;
-        if self.tokens >= need {
-            return None;
-        }
-        let wait = ((need - self.tokens) * 1_000_000).div_ceil(rate);
-        Some(now + Duration::from_micros(u64::try_from(wait).unwrap_or(u64::MAX)))
+        self.bucket.delay_scaled(now, rate, capacity, mds)
     }
 
     /// A datagram of `bytes` left.
     pub(crate) fn on_sent(&mut self, bytes: usize) {
-        self.tokens = self.tokens.saturating_sub((bytes as u128) << SCALE);
+        self.bucket.take(bytes);
     }
 }
 

@@ -269,3 +269,45 @@ fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
         assert!(burst <= bound && timeout <= bound, "{cc:?}: {burst} / {timeout}");
     }
 }
+
+#[test]
+fn the_endpoint_rate_limit_is_shared_by_the_connections_with_data() {
+    let rate = 500_000u64;
+    let sender = Config {
+        max_send_rate: Some(rate),
+        ..Config::default()
+    };
+    let mut sim = Sim::new(8);
+    let c = sim.add_node(sender);
+    let s = sim.add_node(Config::default());
+    sim.link(c, s, LinkConfig::default());
+    let traffic = RefCell::new(Traffic::new());
+    let quiet = sim.connect(c, s);
+    for _ in 0..2 {
+        let conn = sim.connect(c, s);
+        traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
+    }
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(2));
+    let before: Vec<u64> = (0..3).map(|i| traffic.borrow().delivered_by(i)).collect();
+    let sent_before = sim.endpoint_ref(c).stats().datagrams_sent;
+    // A message on the quiet connection still gets through at once.
+    sim.endpoint(c)
+        .send_message(quiet, None, vec![1u8; 1000].into())
+        .unwrap();
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(12));
+    let got: Vec<u64> = (0..3)
+        .map(|i| traffic.borrow().delivered_by(i) - before[i])
+        .collect();
+    let datagrams = sim.endpoint_ref(c).stats().datagrams_sent - sent_before;
+    println!("rate limit {rate} B/s: {got:?} bytes in 10 s over {datagrams} datagrams");
+    // The endpoint never sends above its rate (plus one burst of 10 ms).
+    assert!(
+        datagrams * 1200 <= rate * 10 + rate / 100,
+        "{datagrams} datagrams"
+    );
+    // The two bulk connections split it evenly; the quiet one took only its message.
+    assert_eq!(got[0], 1000);
+    let (a, b) = (got[1] as f64, got[2] as f64);
+    assert!((a / (a + b) - 0.5).abs() < 0.05, "{got:?}");
+    assert!(a + b >= 0.8 * (rate * 10) as f64, "{got:?}");
+}

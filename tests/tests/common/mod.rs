@@ -25,7 +25,7 @@ pub struct Traffic {
     pub bulk: BTreeMap<(NodeId, ConnectionHandle), Bulk>,
     /// Bytes read, by (server node, server-side connection).
     pub delivered: BTreeMap<(NodeId, ConnectionHandle), u64>,
-    /// Server-side connections in the order they connected.
+    /// Server-side connections (on nodes that send no bulk) in the order they connected.
     pub accepted: Vec<(NodeId, ConnectionHandle)>,
     /// Writes refused for a full send buffer, and Writable events seen.
     pub would_block: u64,
@@ -124,7 +124,10 @@ impl Traffic {
             Event::Connected { conn, .. } if self.bulk.contains_key(&(node, conn)) => {
                 self.pump(sim, node, conn)
             }
-            Event::Connected { conn, .. } => self.accepted.push((node, conn)),
+            // A node that sends bulk is a client; the others' connections are accepted ones.
+            Event::Connected { conn, .. } if !self.bulk.keys().any(|&(n, _)| n == node) => {
+                self.accepted.push((node, conn))
+            }
             Event::Writable { conn } => {
                 self.writable += 1;
                 self.pump(sim, node, conn);
