@@ -24,6 +24,8 @@ impl Pair {
         let config = Config {
             stream_receive_window: 16 << 20,
             receive_window: 32 << 20,
+            // One 64 MiB message, held by reference.
+            send_buffer: 128 << 20,
             congestion: weir_core::congestion::CongestionControl::NewReno,
             ..Config::default()
         };
