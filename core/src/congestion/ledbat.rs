@@ -472,6 +472,17 @@ mod tests {
         }
     }
 
+    /// A controller that left slow start at t = 104 ms with a 60 ms queue over a 1 ms base.
+    fn past_slow_start(config: LedbatConfig) -> Ledbat {
+        let mut l = Ledbat::new(config, MDS);
+        l.on_ack(&ack(100, 1_000, MDS, 100_000));
+        for i in 0..4 {
+            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
+        }
+        assert!(!l.in_slow_start());
+        l
+    }
+
     fn no_slowdowns() -> LedbatConfig {
         LedbatConfig {
             slowdown: LedbatSlowdown::Disabled,
@@ -510,13 +521,7 @@ mod tests {
 
     #[test]
     fn below_target_grows_above_target_shrinks() {
-        let mut l = Ledbat::new(no_slowdowns(), MDS);
-        l.on_ack(&ack(100, 1_000, MDS, 100_000));
-        // Leave slow start with a queue at the target.
-        for i in 0..4 {
-            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
-        }
-        assert!(!l.in_slow_start());
+        let mut l = past_slow_start(no_slowdowns());
         let w = l.window();
         // Empty queue: a full window acknowledged grows it by the gain (RTT 100 ms, target
         // 60 ms: 2 × 60 / 100 rounds up to 2, so half a datagram).
@@ -540,12 +545,7 @@ mod tests {
 
     #[test]
     fn the_window_never_runs_ahead_of_the_flight() {
-        let mut l = Ledbat::new(no_slowdowns(), MDS);
-        l.on_ack(&ack(100, 1_000, MDS, 100_000));
-        for i in 0..4 {
-            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
-        }
-        assert!(!l.in_slow_start());
+        let mut l = past_slow_start(no_slowdowns());
         let w = l.window();
         // An empty queue but almost nothing in flight: no growth, and no cut either.
         for i in 0..50 {
@@ -580,12 +580,7 @@ mod tests {
 
     #[test]
     fn periodic_slowdown_drains_the_queue_then_resumes_at_the_pipe_size() {
-        let mut l = Ledbat::new(LedbatConfig::default(), MDS);
-        l.on_ack(&ack(100, 1_000, MDS, 100_000));
-        for i in 0..4 {
-            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
-        }
-        assert!(!l.in_slow_start());
+        let mut l = past_slow_start(LedbatConfig::default());
         let before = l.window();
         // Two RTTs after slow start ended the slowdown begins, with 60 ms of queue: the RTT
         // is 160 ms over a 100 ms base.
@@ -618,11 +613,7 @@ mod tests {
 
     #[test]
     fn a_slowdown_without_a_queue_slow_starts_to_find_the_path() {
-        let mut l = Ledbat::new(LedbatConfig::default(), MDS);
-        l.on_ack(&ack(100, 1_000, MDS, 100_000));
-        for i in 0..4 {
-            l.on_ack(&ack(101 + i, 61_000, MDS, 100_000));
-        }
+        let mut l = past_slow_start(LedbatConfig::default());
         let before = l.window();
         // The queue drained (say a loss cut the window): at the slowdown, nothing queued.
         for i in 0..4 {
