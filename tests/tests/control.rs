@@ -5,7 +5,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::CongestionControl;
+use weir_core::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatSlowdown};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionHandle, Event, Priority};
 use weir_sim::{LinkConfig, NodeId, Sim};
@@ -310,4 +310,65 @@ fn the_endpoint_rate_limit_is_shared_by_the_connections_with_data() {
     let (a, b) = (got[1] as f64, got[2] as f64);
     assert!((a / (a + b) - 0.5).abs() < 0.05, "{got:?}");
     assert!(a + b >= 0.8 * (rate * 10) as f64, "{got:?}");
+}
+
+#[test]
+#[ignore = "not met yet: 19.7 to 29.4% measured (issue 4 note); run with --ignored"]
+fn four_newreno_flows_share_evenly() {
+    let (mut sim, c, s) = path(5, Config::default(), 50, 10);
+    let traffic = RefCell::new(Traffic::new());
+    for _ in 0..4 {
+        let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+        traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
+    }
+    let got = shares(
+        &mut sim,
+        &traffic,
+        Instant::ZERO + Duration::from_secs(10),
+        Instant::ZERO + Duration::from_secs(40),
+        4,
+        10,
+    );
+    println!("NewReno x4: {got:?}");
+    for g in &got {
+        assert!((g / got.iter().sum::<f64>() - 0.25).abs() <= 0.05, "{got:?}");
+    }
+}
+
+fn latecomers(ledbat: LedbatConfig, seed: u64) -> Vec<f64> {
+    let (mut sim, c, s) = path(seed, Config::default(), 50, 10);
+    let traffic = RefCell::new(Traffic::new());
+    for i in 0..4u64 {
+        run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(5 * i));
+        let conn = sim.connect_with(c, s, CongestionControl::Ledbat(ledbat));
+        traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
+        // Connecting makes output: flush it with the events.
+        let now = sim.now();
+        run(&mut sim, &traffic, now);
+    }
+    shares(
+        &mut sim,
+        &traffic,
+        Instant::ZERO + Duration::from_secs(30),
+        Instant::ZERO + Duration::from_secs(60),
+        4,
+        10,
+    )
+}
+
+#[test]
+#[ignore = "not met yet: the latecomer takes 78% (issue 4 note); run with --ignored"]
+fn ledbat_latecomers_share_evenly_with_the_remedies() {
+    let rfc = LedbatConfig {
+        slowdown: LedbatSlowdown::Disabled,
+        decrease: LedbatDecrease::Linear,
+        ..LedbatConfig::default()
+    };
+    let plain = latecomers(rfc, 6);
+    let remedied = latecomers(LedbatConfig::default(), 6);
+    println!("LEDBAT x4 started 5 s apart: RFC 6817 {plain:?}, with LEDBAT++ remedies {remedied:?}");
+    let total: f64 = remedied.iter().sum();
+    for g in &remedied {
+        assert!((g / total - 0.25).abs() <= 0.05, "{remedied:?}");
+    }
 }
