@@ -265,6 +265,36 @@ impl Sim {
         );
     }
 
+    /// Joins `client` to `server` by a path with a bottleneck from client to server: a
+    /// rate of `bits_per_second`, a drop-tail queue of one bandwidth-delay product (the
+    /// classic rule of thumb) but at least 100 ms at that rate and 16 datagrams, and half
+    /// of `rtt` of propagation delay each way; the way back has no rate limit. `loss`
+    /// applies both ways.
+    pub fn bottleneck_path(
+        &mut self,
+        client: NodeId,
+        server: NodeId,
+        rtt: Duration,
+        bits_per_second: u64,
+        loss: f64,
+    ) {
+        let delay = Duration::from_micros(rtt.as_micros() / 2);
+        let queue_time = rtt.max(Duration::from_millis(100)).as_micros();
+        let queue = (u128::from(bits_per_second / 8) * u128::from(queue_time) / 1_000_000) as usize;
+        let back = LinkConfig {
+            delay,
+            loss,
+            ..LinkConfig::default()
+        };
+        let forward = LinkConfig {
+            bandwidth: Some(bits_per_second),
+            queue_bytes: queue.max(16 * 1200),
+            ..back
+        };
+        self.link_one_way(client, server, forward);
+        self.link_one_way(server, client, back);
+    }
+
     /// Cuts `a` from `b` (both ways) from `from` until `until`.
     pub fn partition(&mut self, a: NodeId, b: NodeId, from: Instant, until: Instant) {
         self.partitions.push(Partition { a, b, from, until });

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use weir_core::congestion::CongestionControl;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Event, Read};
-use weir_sim::{LinkConfig, Sim};
+use weir_sim::Sim;
 
 const SIZE: usize = 10 << 20;
 
@@ -47,35 +47,13 @@ fn config() -> Config {
     }
 }
 
-/// A bottleneck of `mbit` from client to server, with a drop-tail queue of one
-/// bandwidth-delay product (the classic rule of thumb) but at least 100 ms at that rate and
-/// 16 datagrams, `rtt_ms` of base round trip and `loss` both ways.
-fn bottleneck(rtt_ms: u64, mbit: u64, loss: f64) -> (LinkConfig, LinkConfig) {
-    let rate = mbit * 1_000_000;
-    let delay = Duration::from_micros(rtt_ms * 500);
-    let forward = LinkConfig {
-        delay,
-        loss,
-        bandwidth: Some(rate),
-        queue_bytes: ((rate / 8 * rtt_ms.max(100) / 1000) as usize).max(16 * 1200),
-        ..LinkConfig::default()
-    };
-    let back = LinkConfig {
-        delay,
-        loss,
-        ..LinkConfig::default()
-    };
-    (forward, back)
-}
-
 /// One 10 MiB message from client to server over the bottleneck, seeded.
 fn transfer(cell: Cell, seed: u64) -> Outcome {
     let mut sim = Sim::new(seed);
     let client = sim.add_node(config());
     let server = sim.add_node(config());
-    let (forward, back) = bottleneck(cell.rtt_ms, cell.mbit, cell.loss);
-    sim.link_one_way(client, server, forward);
-    sim.link_one_way(server, client, back);
+    let rtt = Duration::from_millis(cell.rtt_ms);
+    sim.bottleneck_path(client, server, rtt, cell.mbit * 1_000_000, cell.loss);
     sim.connect_with(client, server, controller(cell.ledbat));
     let start = RefCell::new(None::<Instant>);
     let got = RefCell::new(0usize);

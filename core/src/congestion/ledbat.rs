@@ -29,9 +29,10 @@
 //!   window drops to two datagrams for two RTTs, so the queue drains and every flow sees
 //!   the true base delay. LEDBAT++ offers this as the cure for the latecomer advantage
 //!   (RFC 6817 §4.4); as implemented here it does not deliver it yet. Measured in weir-sim
-//!   (four flows started 5 s apart on 10 Mbit/s, 50 ms): the last flow takes about 78% and
-//!   the others 6-8% each, where RFC 6817's linear decrease without slowdowns gives
-//!   12-33% each (but a longer queue and slower recovery). Open work.
+//!   (four flows started 5 s apart on 10 Mbit/s, 50 ms; the ignored test
+//!   `ledbat_latecomers_share_evenly_with_the_remedies`): the last flow takes 74% of the
+//!   link and the others 6-8% each, where RFC 6817's linear decrease without slowdowns
+//!   gives 12-32% each. Open work.
 //!   LEDBAT++ then slow-starts from two datagrams back to the old window, which on a long
 //!   fat path costs a dozen RTTs each time. weir slow-starts from the pipe's size instead
 //!   (the old window less what sat in the queue, `window × min RTT / RTT`), back to the
@@ -252,14 +253,8 @@ impl Ledbat {
     }
 
     fn base_min(&self) -> i64 {
-        // Buckets not yet filled are not in the first `base_len` positions of the ring
-        // only before it wraps; before then the unfilled ones are at the end.
-        let filled = if self.base_len == BASE_HISTORY {
-            &self.base[..]
-        } else {
-            &self.base[..self.base_len]
-        };
-        filled.iter().copied().min().unwrap_or(0)
+        // The ring fills from index 0, so the filled buckets are the first `base_len`.
+        self.base[..self.base_len].iter().copied().min().unwrap_or(0)
     }
 
     /// Gain × 1000.
