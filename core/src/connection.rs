@@ -175,6 +175,13 @@ pub struct ConnectionStats {
     pub congestion_window: u64,
     /// Bytes of ack-eliciting packets in flight now.
     pub bytes_in_flight: u64,
+    /// Smoothed round-trip time now (RFC 9002 §5.3).
+    pub smoothed_rtt: Duration,
+    /// Minimum round-trip time seen (RFC 9002 §5.2).
+    pub min_rtt: Duration,
+    /// The queueing delay the congestion controller measures, if it is delay-based
+    /// (LEDBAT: current one-way delay above the base delay).
+    pub queueing_delay: Option<Duration>,
 }
 
 pub(crate) struct Connection {
@@ -415,6 +422,9 @@ impl Connection {
             spurious_losses: self.recovery.spurious_losses(),
             congestion_window: self.cc.window() as u64,
             bytes_in_flight: self.recovery.bytes_in_flight() as u64,
+            smoothed_rtt: self.recovery.rtt().smoothed(),
+            min_rtt: self.recovery.rtt().min(),
+            queueing_delay: self.cc.queueing_delay(),
             ..self.stats
         }
     }

@@ -100,6 +100,10 @@ pub trait CongestionController: core::fmt::Debug + Send {
     fn window(&self) -> usize;
     /// Whether the window is still growing exponentially (pacing goes faster then).
     fn in_slow_start(&self) -> bool;
+    /// The queueing delay the controller measures, if it measures one (for statistics).
+    fn queueing_delay(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// Which congestion controller a connection uses.
