@@ -38,15 +38,15 @@
 //!   had reached a quarter of the target, the climb goes back to the old window and only a
 //!   queue above the target stops it early: a queue built by *other* flows must not, or
 //!   every flow that shares one would lose part of its window at each slowdown while the
-//!   flow that drains the queue by its own slowdown keeps all of its (measured: the
-//!   latecomer then took 74% of the link). Otherwise (hardly any queue: the window was
+//!   flow that drains the queue by its own slowdown keeps all of its (measured before
+//!   this rule: the latecomer took 74% of the link). Otherwise (hardly any queue: the window was
 //!   not filling the path) it is a first slow start again, so a window cut by a loss on a
 //!   long path is rebuilt at the next slowdown instead of crawling back at the gain.
 //! - Measured in weir-sim (four flows started 5 s apart on a 10 Mbit/s bottleneck, shares
-//!   from 30 s to 60 s; `control` suite): 24-26% each at 50 ms RTT and 23-27% at 150 ms.
+//!   from 30 s to 60 s; `control` suite): 23-26% each at 50 ms RTT and 22-26% at 150 ms.
 //!   Convergence is slower on short and very long paths: at 10 ms the last flow still had
-//!   41% over that span (31% from 60 s to 120 s) and at 300 ms the shares spread from 17%
-//!   to 30%, because near the target a base delay off by one datagram's transmission time
+//!   39% of the link over that span and at 300 ms the shares spread from 15% to 27%,
+//!   because near the target a base delay off by one datagram's transmission time
 //!   outweighs the small adaptive gain.
 //! - After persistent congestion (RFC 9002 §7.6, in place of RFC 6817's "window = 1 MSS"
 //!   after a retransmission timeout) the window drops to the minimum and slow start climbs
