@@ -108,6 +108,25 @@ impl RangeSet {
         self.map.iter().map(|(&s, &e)| s..e)
     }
 
+    /// The parts of `range` not in the set, lowest first.
+    pub(crate) fn gaps(&self, range: Range<u64>) -> impl Iterator<Item = Range<u64>> + '_ {
+        // The range that may cover `range.start` from below, then those starting inside.
+        let below = self.map.range(..range.start).next_back().map(|(&s, &e)| (s, e));
+        let mut at = range.start;
+        let end = range.end;
+        below
+            .into_iter()
+            .chain(self.map.range(range.start..end).map(|(&s, &e)| (s, e)))
+            .map(Some)
+            .chain(core::iter::once(None))
+            .filter_map(move |next| {
+                let (s, e) = next.unwrap_or((end, end));
+                let gap = at..s.min(end).max(at);
+                at = at.max(e.min(end));
+                (gap.start < gap.end).then_some(gap)
+            })
+    }
+
     /// Removes every value below `value`.
     #[cfg(test)]
     pub(crate) fn remove_below(&mut self, value: u64) {
@@ -118,6 +137,19 @@ impl RangeSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gaps_are_what_the_set_lacks_within_a_range() {
+        let mut s = RangeSet::new();
+        s.insert(10..20);
+        s.insert(30..40);
+        let gaps = |r: Range<u64>| s.gaps(r).collect::<Vec<_>>();
+        assert_eq!(gaps(0..50), [0..10, 20..30, 40..50]);
+        assert_eq!(gaps(15..35), alloc::vec![20..30]);
+        assert!(gaps(12..18).is_empty());
+        assert_eq!(gaps(20..30), alloc::vec![20..30]);
+        assert!(gaps(5..5).is_empty());
+    }
     use alloc::vec::Vec;
     use proptest::prelude::*;
 

@@ -5,6 +5,11 @@
 //! losses of the frames that carried them, and the peer's credit. Output: the next chunk to
 //! put in a STREAM frame — lost bytes first, then new ones — cut with `Bytes::slice`, so
 //! the only copy of payload is the one into the outgoing datagram.
+//!
+//! Writes usually append; a pipe (module `pipe`) also writes at any offset, in the order
+//! fragments reached the relay, so the written bytes may have gaps. New bytes are sent
+//! lowest offset first; the connection's credit counts the highest offset sent (RFC 9000
+//! §4.1), as the receiver does.
 
 use alloc::collections::BTreeMap;
 use core::ops::Range;
@@ -45,7 +50,12 @@ pub(crate) struct SendStream {
     acked: RangeSet,
     /// Sent bytes declared lost, to send again.
     lost: RangeSet,
-    /// One past the last byte written.
+    /// Written bytes never sent.
+    unsent: RangeSet,
+    /// Bytes written in all, and of those, acknowledged.
+    written: u64,
+    acked_bytes: u64,
+    /// One past the last byte written (or, once finished, the stream's final size).
     write_end: u64,
     /// One past the highest byte ever sent.
     sent_end: u64,
@@ -61,6 +71,9 @@ impl SendStream {
             acked_below: 0,
             acked: RangeSet::new(),
             lost: RangeSet::new(),
+            unsent: RangeSet::new(),
+            written: 0,
+            acked_bytes: 0,
             write_end: 0,
             sent_end: 0,
             max_data,
@@ -74,12 +87,36 @@ impl SendStream {
         if self.fin != Fin::Open {
             return false;
         }
+        let offset = self.write_end;
+        self.write_at(offset, data)
+    }
+
+    /// Queues `data` at `offset`, which may leave a gap before it or fill one (a pipe's
+    /// fragments arrive in any order). Returns false (and queues nothing) if any of it was
+    /// written before or lies past the final size.
+    pub(crate) fn write_at(&mut self, offset: u64, data: Bytes) -> bool {
+        let end = offset.saturating_add(data.len() as u64);
+        let past_final = self.fin != Fin::Open && end > self.write_end;
+        if past_final || offset < self.acked_below || self.written(offset..end) {
+            return false;
+        }
         if !data.is_empty() {
-            let len = data.len() as u64;
-            self.chunks.insert(self.write_end, data);
-            self.write_end += len;
+            self.written += data.len() as u64;
+            self.chunks.insert(offset, data);
+            self.unsent.insert(offset..end);
+            self.write_end = self.write_end.max(end);
         }
         true
+    }
+
+    /// Whether any byte of `range` is held already.
+    fn written(&self, range: Range<u64>) -> bool {
+        let below = self
+            .chunks
+            .range(..range.start)
+            .next_back()
+            .is_some_and(|(&s, c)| s + c.len() as u64 > range.start);
+        below || self.chunks.range(range).next().is_some()
     }
 
     /// No more writes: the stream ends after what was written.
@@ -87,6 +124,19 @@ impl SendStream {
         if self.fin == Fin::Open {
             self.fin = Fin::Pending;
         }
+    }
+
+    /// The stream ends at `size`, which bytes still to be written at lower offsets may
+    /// reach (a pipe learns the final size before every fragment arrived). False if bytes
+    /// were written past it.
+    #[allow(dead_code)] // The pipe module (next commit) calls it.
+    pub(crate) fn finish_at(&mut self, size: u64) -> bool {
+        if self.fin != Fin::Open || self.write_end > size {
+            return false;
+        }
+        self.write_end = size;
+        self.fin = Fin::Pending;
+        true
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -100,25 +150,34 @@ impl SendStream {
 
     /// The stream's credit, if new bytes wait but it stops them (to report as blocked).
     pub(crate) fn blocked_limit(&self) -> Option<u64> {
-        (self.sent_end < self.write_end && self.sent_end >= self.max_data).then_some(self.max_data)
+        self.unsent
+            .first()
+            .is_some_and(|r| r.start >= self.max_data)
+            .then_some(self.max_data)
     }
 
     /// Whether new (never sent) bytes wait that the stream's own credit allows.
     pub(crate) fn has_new_data(&self) -> bool {
-        self.sent_end < self.write_end && self.sent_end < self.max_data
+        self.unsent.first().is_some_and(|r| r.start < self.max_data)
     }
 
     /// The offset of the next chunk `next_chunk` would give: the first lost byte, else the
     /// first unsent one.
     pub(crate) fn next_offset(&self) -> u64 {
-        self.lost.first().map_or(self.sent_end, |r| r.start)
+        self.lost
+            .first()
+            .or_else(|| self.unsent.first())
+            .map_or(self.sent_end, |r| r.start)
     }
 
     /// Whether `next_chunk` would give something (ignoring connection credit).
     pub(crate) fn has_data(&self) -> bool {
-        !self.lost.is_empty()
-            || (self.sent_end < self.write_end && self.sent_end < self.max_data)
-            || (self.fin == Fin::Pending && self.sent_end == self.write_end)
+        !self.lost.is_empty() || self.has_new_data() || self.bare_fin_due()
+    }
+
+    /// A FIN waits and no chunk will carry it: the byte before it was sent without it.
+    fn bare_fin_due(&self) -> bool {
+        self.fin == Fin::Pending && self.sent_end == self.write_end
     }
 
     /// The next chunk of at most `max_len` bytes: lost bytes first, then new bytes, of which
@@ -140,18 +199,29 @@ impl SendStream {
                 fin,
             });
         }
-        let room = (self.write_end.min(self.max_data) - self.sent_end.min(self.max_data)).min(new_credit);
-        if room > 0 {
-            let (start, data) = self.slice(self.sent_end, room.min(max_len as u64));
-            self.sent_end = start + data.len() as u64;
-            let fin = self.fin_at(self.sent_end);
-            return Some(Chunk {
-                offset: start,
-                data,
-                fin,
-            });
+        if let Some(range) = self.unsent.first().filter(|r| r.start < self.max_data) {
+            // Bytes below the highest sent offset fill a gap and use no connection credit;
+            // past it, each byte uses one.
+            let credit_end = self.sent_end.saturating_add(new_credit).max(range.start);
+            let end = range
+                .end
+                .min(self.max_data)
+                .min(range.start + max_len as u64)
+                .min(credit_end.max(self.sent_end));
+            if end > range.start {
+                let (start, data) = self.slice(range.start, end - range.start);
+                let end = start + data.len() as u64;
+                self.unsent.remove(start..end);
+                self.sent_end = self.sent_end.max(end);
+                let fin = self.fin_at(end);
+                return Some(Chunk {
+                    offset: start,
+                    data,
+                    fin,
+                });
+            }
         }
-        if self.fin == Fin::Pending && self.sent_end == self.write_end {
+        if self.bare_fin_due() {
             self.fin = Fin::Sent;
             return Some(Chunk {
                 offset: self.write_end,
@@ -190,6 +260,8 @@ impl SendStream {
             self.fin = Fin::Acked;
         }
         self.lost.remove(range.clone());
+        let fresh = range.start.max(self.acked_below)..range.end;
+        self.acked_bytes += self.acked.gaps(fresh).map(|g| g.end - g.start).sum::<u64>();
         self.acked.insert(range);
         if let Some(first) = self.acked.first() {
             if first.start <= self.acked_below {
@@ -230,7 +302,7 @@ impl SendStream {
 
     /// Bytes written and not yet acknowledged (held by reference, not copied).
     pub(crate) fn unacked(&self) -> u64 {
-        self.write_end - self.acked_below
+        self.written - self.acked_bytes
     }
 
     /// One past the highest byte sent: what the stream used of the connection's credit.
@@ -276,7 +348,7 @@ mod tests {
         );
         s.on_lost(0..100, false);
         s.on_acked(100..200, false);
-        assert_eq!(s.unacked(), 200);
+        assert_eq!(s.unacked(), 100);
         let again = s.next_chunk(60, u64::MAX).unwrap();
         assert_eq!((again.offset, again.data.len()), (0, 60));
         s.on_acked(0..60, false);
@@ -301,6 +373,62 @@ mod tests {
         assert!(s.next_chunk(1000, u64::MAX).unwrap().fin);
         s.on_acked(0..100, true);
         assert!(s.is_done());
+    }
+
+    #[test]
+    fn out_of_order_writes_go_lowest_first_and_gaps_use_no_connection_credit() {
+        let data = Bytes::from((0..=255u8).cycle().take(3000).collect::<alloc::vec::Vec<u8>>());
+        let mut s = SendStream::new(u64::MAX);
+        // A pipe's fragments, last first; the final size is known before they all came.
+        assert!(s.finish_at(3000));
+        assert!(s.write_at(2000, data.slice(2000..3000)));
+        let last = s.next_chunk(1200, u64::MAX).unwrap();
+        assert_eq!((last.offset, last.data.len(), last.fin), (2000, 1000, true));
+        assert_eq!(last.data.as_ptr(), data[2000..].as_ptr());
+        // Connection credit counts the highest offset sent: all 3000 bytes are paid for.
+        assert_eq!(s.sent_end(), 3000);
+        assert!(s.write_at(0, data.slice(0..1000)));
+        assert!(s.write_at(1000, data.slice(1000..2000)));
+        assert!(
+            !s.write_at(500, data.slice(500..1500)),
+            "overlaps what was written"
+        );
+        assert!(!s.write_at(2500, data.slice(0..1000)), "past the final size");
+        // The gap below is filled lowest first and needs no further credit.
+        let a = s.next_chunk(1200, 0).unwrap();
+        let b = s.next_chunk(1200, 0).unwrap();
+        assert_eq!(
+            (a.offset, a.data.len(), b.offset, b.data.len()),
+            (0, 1000, 1000, 1000)
+        );
+        assert!(!a.fin && !b.fin);
+        assert_eq!(s.next_chunk(1200, u64::MAX), None);
+        s.on_acked(2000..3000, true);
+        assert_eq!(s.unacked(), 2000);
+        s.on_acked(0..2000, false);
+        assert!(s.is_done());
+        assert_eq!(s.unacked(), 0);
+    }
+
+    #[test]
+    fn a_final_size_learned_after_the_last_byte_went_sends_a_bare_fin() {
+        let mut s = SendStream::new(u64::MAX);
+        assert!(s.write_at(0, Bytes::from_static(b"abcd")));
+        assert_eq!(s.next_chunk(100, u64::MAX).unwrap().data.len(), 4);
+        assert!(!s.finish_at(3), "bytes were written past it");
+        assert!(s.finish_at(4));
+        let c = s.next_chunk(100, u64::MAX).unwrap();
+        assert_eq!((c.offset, c.data.len(), c.fin), (4, 0, true));
+    }
+
+    #[test]
+    fn new_bytes_far_ahead_wait_for_connection_credit() {
+        let mut s = SendStream::new(u64::MAX);
+        assert!(s.write_at(1000, Bytes::from(alloc::vec![1u8; 100])));
+        // Sending 1000..1100 uses 1100 bytes of connection credit.
+        assert_eq!(s.next_chunk(1200, 500), None);
+        let c = s.next_chunk(1200, 1050).unwrap();
+        assert_eq!((c.offset, c.data.len()), (1000, 50));
     }
 
     #[test]
