@@ -75,6 +75,14 @@ pub struct Config {
     /// limit. Connections with something to send share it evenly (one datagram each in
     /// turn); idle ones take no share. Bursts up to 10 ms of the rate. Default: `None`.
     pub max_send_rate: Option<u64>,
+    /// The most bytes a relay holds for one pipe: received and not yet acknowledged by
+    /// every target (plus, with [`LocalRead::Keep`](crate::LocalRead::Keep), not yet read).
+    /// The sender is granted no credit beyond it (beyond what the stream had been granted
+    /// when piping began). Default: 4 MiB.
+    pub pipe_buffer: u64,
+    /// The most bytes all pipes of the endpoint hold together, enforced the same way.
+    /// Default: 64 MiB.
+    pub pipe_buffer_total: u64,
 }
 
 impl Default for Config {
@@ -99,6 +107,8 @@ impl Default for Config {
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
             congestion: CongestionControl::default(),
             max_send_rate: None,
+            pipe_buffer: 4 << 20,
+            pipe_buffer_total: 64 << 20,
         }
     }
 }

@@ -140,6 +140,43 @@ struct StreamState {
     priority: Priority,
     /// Send side: the stream credit last reported with STREAM_DATA_BLOCKED.
     blocked_reported: Option<u64>,
+    /// Send side: a pipe writes it; kept once done until the pipe releases it.
+    piped: bool,
+}
+
+/// A stream a pipe started tapping (`Connection::tap_stream`).
+#[derive(Clone, Debug)]
+pub(crate) struct Tapped {
+    pub(crate) start: u64,
+    pub(crate) label: Option<Label>,
+    /// What is left of the announced total length from `start`.
+    pub(crate) total_len: Option<u64>,
+    /// Bytes received and not read when tapping began.
+    pub(crate) buffered: u64,
+}
+
+/// What arrived on a tapped stream (`Connection::take_tapped`).
+#[derive(Debug, Default)]
+pub(crate) struct TapOutput {
+    pub(crate) fragments: Vec<(u64, Bytes)>,
+    pub(crate) final_size: Option<u64>,
+    /// Every byte up to the final size was handed out.
+    pub(crate) complete: bool,
+    pub(crate) reset: Option<u64>,
+}
+
+/// A pipe target's stream (`Connection::pipe_target`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetState {
+    Open {
+        acked_below: u64,
+        max_data: u64,
+        unacked: u64,
+    },
+    /// Every byte and the end acknowledged.
+    Done,
+    /// Reset, stopped by the peer, or its connection ended.
+    Gone,
 }
 
 /// Counters a connection keeps.
@@ -903,7 +940,7 @@ impl Connection {
                     let before = send.unacked();
                     send.on_acked(offset..offset + len, fin);
                     self.send_buffered -= before - send.unacked();
-                    if send.is_done() {
+                    if send.is_done() && !state.piped {
                         state.send = None;
                         self.events.push_back(Event::StreamAcked {
                             conn: self.handle,
@@ -1004,6 +1041,144 @@ impl Connection {
             if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
                 state.queued = true;
                 self.send_queues[state.priority as usize].push_back(id);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pipes
+    // The endpoint's pipes (module `pipe`) move bytes between connections through these.
+
+    /// Pipe source: whether stream `id` can be piped, and what piping it would start with.
+    pub(crate) fn tappable(&mut self, id: StreamId) -> Result<Tapped, ApiError> {
+        let state = self.recv_stream(id)?;
+        let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
+        if state.stopped || !state.opened || recv.reset_code().is_some() || recv.is_tapped() {
+            return Err(ApiError::UnknownStream);
+        }
+        let start = recv.read_offset();
+        Ok(Tapped {
+            start,
+            label: state.label.clone(),
+            total_len: state.total_len.map(|t| t - start),
+            buffered: recv.buffered(),
+        })
+    }
+
+    /// Pipe source: starts handing out the bytes of stream `id` from its read offset on
+    /// (after `tappable` said yes). Returns the credit the stream has now.
+    pub(crate) fn tap_stream(&mut self, id: StreamId, keep: bool) -> u64 {
+        let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) else {
+            return 0;
+        };
+        let buffered = recv.buffered();
+        recv.tap(keep);
+        let limit = recv.max_data();
+        if !keep {
+            // Handed on: those bytes no longer wait for the application.
+            self.read_data += buffered;
+            self.update_connection_credit();
+        }
+        limit
+    }
+
+    /// Pipe source: what arrived on a tapped stream since the last call.
+    pub(crate) fn take_tapped(&mut self, id: StreamId) -> TapOutput {
+        let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) else {
+            return TapOutput::default();
+        };
+        let fragments = recv.take_tapped();
+        let out = TapOutput {
+            final_size: recv.final_size(),
+            complete: recv.tap_complete(),
+            reset: recv.reset_code(),
+            fragments,
+        };
+        if !recv.tap_keeps() {
+            self.read_data += out.fragments.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+            self.update_connection_credit();
+            if out.complete || out.reset.is_some() {
+                self.remove_recv(id);
+            }
+        }
+        out
+    }
+
+    /// Pipe source: the peer may send the stream below `limit`.
+    pub(crate) fn grant_tapped(&mut self, id: StreamId, limit: u64) {
+        let grew = self
+            .streams
+            .get_mut(&id)
+            .and_then(|s| s.recv.as_mut())
+            .is_some_and(|r| r.raise_limit(limit));
+        if grew {
+            self.push_control(Control::MaxStreamData(id));
+        }
+    }
+
+    /// Pipe target: opens the stream a pipe writes.
+    pub(crate) fn open_piped(
+        &mut self,
+        label: Option<Label>,
+        total_len: Option<u64>,
+    ) -> Result<StreamId, ApiError> {
+        let id = self.open_stream(label, total_len)?;
+        if let Some(state) = self.streams.get_mut(&id) {
+            state.piped = true;
+        }
+        Ok(id)
+    }
+
+    /// Pipe target: queues a fragment at its offset (outside the application's send
+    /// buffer limit: the pipe's credit bounds it). False if the stream is gone.
+    pub(crate) fn pipe_write(&mut self, id: StreamId, offset: u64, data: Bytes) -> bool {
+        let len = data.len() as u64;
+        let written = self
+            .streams
+            .get_mut(&id)
+            .and_then(|s| s.send.as_mut())
+            .is_some_and(|send| send.write_at(offset, data));
+        if written {
+            self.send_buffered += len;
+            self.queue_stream(id);
+        }
+        written
+    }
+
+    /// Pipe target: the stream ends at `size`.
+    pub(crate) fn pipe_finish(&mut self, id: StreamId, size: u64) -> bool {
+        let done = self
+            .streams
+            .get_mut(&id)
+            .and_then(|s| s.send.as_mut())
+            .is_some_and(|send| send.finish_at(size));
+        self.queue_stream(id);
+        done
+    }
+
+    /// Pipe target: where the stream stands.
+    pub(crate) fn pipe_target(&self, id: StreamId) -> TargetState {
+        if !self.is_established() {
+            return TargetState::Gone;
+        }
+        match self.streams.get(&id).and_then(|s| s.send.as_ref()) {
+            None => TargetState::Gone,
+            Some(send) if send.is_done() => TargetState::Done,
+            Some(send) => TargetState::Open {
+                acked_below: send.acked_below(),
+                max_data: send.max_data(),
+                unacked: send.unacked(),
+            },
+        }
+    }
+
+    /// Pipe target: the pipe is done with the stream.
+    pub(crate) fn release_piped(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if state.send.as_ref().is_some_and(|s| s.is_done()) {
+                state.send = None;
+                if state.recv.is_none() {
+                    self.streams.remove(&id);
+                }
             }
         }
     }

@@ -30,10 +30,11 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
-use crate::connection::{Connection, ConnectionStats, Timer};
+use crate::connection::{Connection, ConnectionStats, TargetState, Timer};
 use crate::event::{ApiError, ConnectionHandle, Event, Priority, Read};
 use crate::handshake::{self, Negotiated};
 use crate::pacing::TokenBucket;
+use crate::pipe::{Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Progress, Target, PIPE_BROKEN};
 use crate::time::{Duration, Instant};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
@@ -120,6 +121,9 @@ pub struct Endpoint {
     /// datagram if it held one back.
     rate: TokenBucket,
     rate_wake: Option<Instant>,
+    /// Pipes by id (module `pipe`), and the next id to give.
+    pipes: BTreeMap<PipeId, Pipe>,
+    next_pipe: u32,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -151,6 +155,8 @@ impl Endpoint {
             stats: EndpointStats::default(),
             rate: TokenBucket::new(Instant::ZERO, burst),
             rate_wake: None,
+            pipes: BTreeMap::new(),
+            next_pipe: 0,
         }
     }
 
@@ -205,6 +211,11 @@ impl Endpoint {
             return;
         };
         if conn.is_closed() {
+            // Its handle may be reused: pipes must let go of it now.
+            let handle = ConnectionHandle(slot);
+            for pipe in self.pipes.values_mut() {
+                pipe.lose(handle);
+            }
             self.by_cid.remove(&conn.local_cid);
             if let Some(key) = conn.hello_key {
                 self.by_hello.remove(&key);
@@ -333,6 +344,7 @@ impl Endpoint {
             }
         }
         self.touch(slot);
+        self.pump_pipes(Some(ConnectionHandle(slot)));
     }
 
     fn on_hello(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
@@ -418,6 +430,7 @@ impl Endpoint {
             }
             self.touch(slot);
         }
+        self.pump_pipes(None);
     }
 
     // ------------------------------------------------------------ outputs
@@ -735,5 +748,213 @@ fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmi
                 len: vr.encode(buf).ok()?,
             })
         }
+    }
+}
+
+// ---------------------------------------------------------------- pipes (module `pipe`)
+
+impl Endpoint {
+    /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
+    /// connection of `to`, with the same label and what is left of its total length,
+    /// fragment by fragment as it arrives (spec §8.8). Piping starts at the stream's read
+    /// offset: the application may read a header first and pipe the rest. With
+    /// [`LocalRead::Keep`] the application keeps reading the stream too.
+    /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]
+    /// says how it goes.
+    pub fn pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+        local: LocalRead,
+    ) -> Result<PipeId, ApiError> {
+        if to.is_empty() || to.contains(&from) {
+            return Err(ApiError::NoTargets);
+        }
+        if self.pipes.values().any(|p| p.source == (from, stream)) {
+            return Err(ApiError::AlreadyPiped);
+        }
+        let cap = self.config.pipe_buffer;
+        let tapping = self.conn(from)?.tappable(stream)?;
+        if tapping.buffered > cap {
+            return Err(ApiError::BufferOverflow {
+                buffered: tapping.buffered,
+                limit: cap,
+            });
+        }
+        for &t in to {
+            if !self.conn(t)?.is_established() {
+                return Err(ApiError::NotEstablished);
+            }
+        }
+        let mut targets = Vec::with_capacity(to.len());
+        for &t in to {
+            match self.conn(t)?.open_piped(tapping.label.clone(), tapping.total_len) {
+                Ok(id) => targets.push(Target {
+                    conn: t,
+                    stream: id,
+                    state: Branch::Open,
+                }),
+                Err(e) => {
+                    for opened in &targets {
+                        if let Ok(c) = self.conn(opened.conn) {
+                            let _ = c.reset_stream(opened.stream, PIPE_BROKEN);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let granted = self.conn(from)?.tap_stream(stream, local == LocalRead::Keep);
+        let id = PipeId(self.next_pipe);
+        self.next_pipe = self.next_pipe.wrapping_add(1);
+        let mut pipe = Pipe::new((from, stream), tapping.start, targets, cap);
+        pipe.granted = granted;
+        self.pipes.insert(id, pipe);
+        let mut touched = Vec::new();
+        self.pump_pipe(id, &mut touched);
+        for slot in touched {
+            self.touch(slot);
+        }
+        Ok(id)
+    }
+
+    /// A pipe's counters; `None` once it ended.
+    pub fn pipe_stats(&self, pipe: PipeId) -> Option<PipeStats> {
+        self.pipes.get(&pipe).map(|p| p.stats)
+    }
+
+    /// Gives each pipe (those `only` takes part in, or all) its turn.
+    fn pump_pipes(&mut self, only: Option<ConnectionHandle>) {
+        if self.pipes.is_empty() {
+            return;
+        }
+        let ids: Vec<PipeId> = self
+            .pipes
+            .iter()
+            .filter(|(_, p)| only.is_none_or(|c| p.involves(c)))
+            .map(|(&id, _)| id)
+            .collect();
+        let mut touched = Vec::new();
+        for id in ids {
+            self.pump_pipe(id, &mut touched);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for slot in touched {
+            self.touch(slot);
+        }
+    }
+
+    /// One pipe's turn: forward what arrived, pass on the end or a failure, and grant the
+    /// sender the credit the targets allow.
+    fn pump_pipe(&mut self, id: PipeId, touched: &mut Vec<u32>) {
+        let Some(mut pipe) = self.pipes.remove(&id) else {
+            return;
+        };
+        let (source, stream) = pipe.source;
+        let out = match self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
+            Some(c) if !pipe.source_lost => c.take_tapped(stream),
+            _ => {
+                pipe.source_lost = true;
+                Default::default()
+            }
+        };
+        touched.push(source.0);
+        let fragments = pipe.take_in(out.fragments);
+        for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
+            if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+                for (offset, data) in &fragments {
+                    c.pipe_write(t.stream, *offset, data.clone());
+                }
+                if let (false, Some(size)) = (pipe.finished, out.final_size) {
+                    c.pipe_finish(t.stream, size - pipe.start);
+                }
+                touched.push(t.conn.0);
+            }
+        }
+        pipe.handed_on();
+        pipe.finished |= out.final_size.is_some();
+        let failure = match (out.reset, pipe.source_lost) {
+            (Some(code), _) => Some((PipeFailure::SourceReset { code }, code)),
+            (None, true) => Some((PipeFailure::SourceLost, PIPE_BROKEN)),
+            _ => None,
+        };
+        if let Some((reason, code)) = failure {
+            for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
+                if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+                    let _ = c.reset_stream(t.stream, code);
+                    c.release_piped(t.stream);
+                }
+            }
+            self.events.push_back(Event::PipeFailed { pipe: id, reason });
+            return;
+        }
+        let progress: Vec<Option<Option<Progress>>> = pipe
+            .targets
+            .iter()
+            .map(|t| {
+                let state = self
+                    .conns
+                    .get(t.conn.0 as usize)
+                    .and_then(Option::as_ref)
+                    .map_or(TargetState::Gone, |c| c.pipe_target(t.stream));
+                match state {
+                    TargetState::Open {
+                        acked_below,
+                        max_data,
+                        unacked,
+                    } => Some(Some(Progress {
+                        acked_below,
+                        max_data,
+                        unacked,
+                    })),
+                    TargetState::Done => Some(None),
+                    TargetState::Gone => None,
+                }
+            })
+            .collect();
+        let was_open: Vec<bool> = pipe.targets.iter().map(|t| t.state == Branch::Open).collect();
+        let credit = pipe.observe(&progress);
+        for (t, open) in pipe.targets.iter().zip(was_open) {
+            if open && t.state == Branch::Lost {
+                self.events.push_back(Event::PipeTargetLost {
+                    pipe: id,
+                    conn: t.conn,
+                });
+            }
+        }
+        match pipe.ended() {
+            Some(Ok(())) => {
+                for t in &pipe.targets {
+                    if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+                        c.release_piped(t.stream);
+                    }
+                }
+                self.events.push_back(Event::PipeFinished { pipe: id });
+                return;
+            }
+            Some(Err(reason)) => {
+                if let Some(c) = self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
+                    let _ = c.stop_sending(stream, PIPE_BROKEN);
+                }
+                self.events.push_back(Event::PipeFailed { pipe: id, reason });
+                return;
+            }
+            None => {}
+        }
+        if let Some((floor, limit)) = credit {
+            // The endpoint-wide cap, less what the other pipes have spoken for.
+            let others: u64 = self.pipes.values().map(Pipe::reserved).sum();
+            let room = self.config.pipe_buffer_total.saturating_sub(others);
+            let limit = limit.min(floor.saturating_add(room));
+            if limit > pipe.granted {
+                pipe.granted = limit;
+                if let Some(c) = self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
+                    c.grant_tapped(stream, limit);
+                }
+            }
+        }
+        self.pipes.insert(id, pipe);
     }
 }

@@ -6,6 +6,7 @@ use core::fmt;
 use bytes::Bytes;
 
 use crate::handshake::{HandshakeError, Negotiated};
+use crate::pipe::{PipeFailure, PipeId};
 use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
 
 /// Names one connection of an [`Endpoint`](crate::Endpoint). Handles are reused after a
@@ -138,6 +139,26 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
     },
+    /// Every target of a pipe that did not fail acknowledged the whole stream.
+    PipeFinished {
+        /// The pipe.
+        pipe: PipeId,
+    },
+    /// A pipe ended without delivering: the targets were reset, or the sender was told
+    /// with STOP_SENDING (spec §8.8).
+    PipeFailed {
+        /// The pipe.
+        pipe: PipeId,
+        /// Why.
+        reason: PipeFailure,
+    },
+    /// One target of a pipe reset its stream or lost its connection; the others go on.
+    PipeTargetLost {
+        /// The pipe.
+        pipe: PipeId,
+        /// The target's connection.
+        conn: ConnectionHandle,
+    },
 }
 
 /// A stream's class in the send scheduler. Classes are strict: a stream is sent only when
@@ -218,4 +239,20 @@ pub enum ApiError {
     /// The endpoint holds as many connections as its configuration allows.
     #[error("connection limit reached")]
     ConnectionLimit,
+    /// A pipe needs at least one target, none of them its own source's connection.
+    #[error("a pipe needs targets other than its source")]
+    NoTargets,
+    /// The stream is piped already.
+    #[error("stream is piped already")]
+    AlreadyPiped,
+    /// Piping the stream would hold more than the pipe's cap
+    /// ([`Config::pipe_buffer`](crate::Config::pipe_buffer)) at once: it already holds
+    /// `buffered` bytes the application has not read.
+    #[error("pipe would hold {buffered} bytes, over its limit of {limit}")]
+    BufferOverflow {
+        /// Bytes the stream holds.
+        buffered: u64,
+        /// The pipe's cap.
+        limit: u64,
+    },
 }

@@ -44,6 +44,14 @@ impl ReceiveWindow {
         self.limit
     }
 
+    /// Sets the limit directly, never lowering it (a pipe's credit follows its targets,
+    /// not reads). Whether it grew.
+    pub(crate) fn raise(&mut self, limit: u64) -> bool {
+        let grew = limit > self.limit;
+        self.limit = self.limit.max(limit);
+        grew
+    }
+
     /// The window's current size.
     #[cfg(test)]
     pub(crate) fn window(&self) -> u64 {

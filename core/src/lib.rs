@@ -63,6 +63,7 @@ pub mod bench_internals {
 pub mod fuzz;
 mod handshake;
 mod pacing;
+mod pipe;
 mod range_set;
 mod recovery;
 mod stream;
@@ -74,3 +75,4 @@ pub use connection::{ConnectionStats, Timer};
 pub use endpoint::{Endpoint, EndpointStats, Transmit};
 pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read};
 pub use handshake::{HandshakeError, Negotiated};
+pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats, PIPE_BROKEN};

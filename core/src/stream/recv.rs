@@ -13,6 +13,7 @@ use alloc::collections::BTreeMap;
 use bytes::Bytes;
 
 use crate::flow::ReceiveWindow;
+use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
@@ -43,6 +44,35 @@ pub struct RecvStream {
     buffered: u64,
     /// The peer abandoned the stream with this code.
     reset: Option<u64>,
+    /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
+    tap: Option<Tap>,
+}
+
+/// A piped stream's outlet (module `pipe`): every byte at or past `start` is handed out once,
+/// the moment it arrives, in arrival order.
+#[derive(Debug)]
+struct Tap {
+    start: u64,
+    /// Offsets already handed out (so a retransmission is not forwarded twice).
+    forwarded: RangeSet,
+    /// Handed out by `insert`, not yet taken by the pipe.
+    out: alloc::vec::Vec<(u64, Bytes)>,
+    /// The application keeps reading the stream too (the same `Bytes`, no second copy).
+    keep: bool,
+}
+
+impl Tap {
+    /// Hands out the parts of `data` (at `offset`) not handed out before.
+    fn forward(&mut self, offset: u64, data: &Bytes) {
+        let end = offset + data.len() as u64;
+        let from = offset.max(self.start);
+        let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
+        for gap in new {
+            let piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
+            self.forwarded.insert(gap.clone());
+            self.out.push((gap.start, piece));
+        }
+    }
 }
 
 impl RecvStream {
@@ -63,6 +93,7 @@ impl RecvStream {
             flow: ReceiveWindow::new(initial, max),
             buffered: 0,
             reset: None,
+            tap: None,
         }
     }
 
@@ -82,9 +113,72 @@ impl RecvStream {
         let grown = end.saturating_sub(self.highest);
         self.highest = self.highest.max(end);
         if self.reset.is_none() {
-            self.store(offset, data);
+            let keep = match self.tap.as_mut() {
+                Some(tap) => {
+                    tap.forward(offset, &data);
+                    tap.keep
+                }
+                None => true,
+            };
+            if keep {
+                self.store(offset, data);
+            }
         }
         Ok(grown)
+    }
+
+    /// Starts handing out every byte from the read offset on, as it arrives: what is held
+    /// now at once, the rest from `insert`. With `keep`, the application goes on reading
+    /// it as well. Returns the offset piping starts at.
+    pub(crate) fn tap(&mut self, keep: bool) -> u64 {
+        let start = self.read_offset;
+        let mut tap = Tap {
+            start,
+            forwarded: RangeSet::new(),
+            out: alloc::vec::Vec::new(),
+            keep,
+        };
+        for (&offset, chunk) in &self.chunks {
+            tap.forward(offset, chunk);
+        }
+        if !keep {
+            self.chunks.clear();
+            self.buffered = 0;
+        }
+        self.tap = Some(tap);
+        start
+    }
+
+    /// Bytes handed out since the last call, by offset, in arrival order.
+    pub(crate) fn take_tapped(&mut self) -> alloc::vec::Vec<(u64, Bytes)> {
+        self.tap
+            .as_mut()
+            .map(|t| core::mem::take(&mut t.out))
+            .unwrap_or_default()
+    }
+
+    /// Whether every byte of a piped stream was handed out, up to its final size.
+    pub(crate) fn tap_complete(&self) -> bool {
+        match (&self.tap, self.final_size) {
+            (Some(t), Some(end)) => t.forwarded.gaps(t.start..end).next().is_none(),
+            _ => false,
+        }
+    }
+
+    pub(crate) fn is_tapped(&self) -> bool {
+        self.tap.is_some()
+    }
+
+    /// Whether the application reads this piped stream too.
+    pub(crate) fn tap_keeps(&self) -> bool {
+        self.tap.as_ref().is_some_and(|t| t.keep)
+    }
+
+    /// A pipe's credit: the peer may send below `limit` (never lowered; never past the
+    /// final size). Whether it grew.
+    pub(crate) fn raise_limit(&mut self, limit: u64) -> bool {
+        let limit = self.final_size.map_or(limit, |f| limit.min(f));
+        self.flow.raise(limit)
     }
 
     /// Sets the length the stream's opening frame announced: a final size to hold the peer to.
@@ -185,7 +279,8 @@ impl RecvStream {
     /// A new credit limit to announce, if reading has used up half the window (or the
     /// window can now reach the stream's known end). Never beyond the final size.
     pub(crate) fn credit_update(&mut self, now: Instant, rtt: Duration) -> Option<u64> {
-        if self.reset.is_some() {
+        if self.reset.is_some() || self.tap.is_some() {
+            // A piped stream's credit follows its targets (`raise_limit`).
             return None;
         }
         self.flow.update(self.read_offset, self.final_size, now, rtt)
@@ -211,7 +306,6 @@ impl RecvStream {
         self.buffered
     }
 
-    #[cfg(test)]
     pub(crate) fn read_offset(&self) -> u64 {
         self.read_offset
     }

@@ -129,7 +129,6 @@ impl SendStream {
     /// The stream ends at `size`, which bytes still to be written at lower offsets may
     /// reach (a pipe learns the final size before every fragment arrived). False if bytes
     /// were written past it.
-    #[allow(dead_code)] // The pipe module (next commit) calls it.
     pub(crate) fn finish_at(&mut self, size: u64) -> bool {
         if self.fin != Fin::Open || self.write_end > size {
             return false;
@@ -308,6 +307,16 @@ impl SendStream {
     /// One past the highest byte sent: what the stream used of the connection's credit.
     pub(crate) fn sent_end(&self) -> u64 {
         self.sent_end
+    }
+
+    /// Every byte below is acknowledged.
+    pub(crate) fn acked_below(&self) -> u64 {
+        self.acked_below
+    }
+
+    /// The peer's credit.
+    pub(crate) fn max_data(&self) -> u64 {
+        self.max_data
     }
 
     pub(crate) fn write_end(&self) -> u64 {
