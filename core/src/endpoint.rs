@@ -756,7 +756,7 @@ fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmi
 impl Endpoint {
     /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
     /// connection of `to`, with the same label and what is left of its total length,
-    /// fragment by fragment as it arrives (spec §8.8). Piping starts at the stream's read
+    /// fragment by fragment as it arrives (spec §8, Piping). Piping starts at the stream's read
     /// offset: the application may read a header first and pipe the rest. With
     /// [`LocalRead::Keep`] the application keeps reading the stream too.
     /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]

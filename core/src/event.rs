@@ -145,7 +145,7 @@ pub enum Event {
         pipe: PipeId,
     },
     /// A pipe ended without delivering: the targets were reset, or the sender was told
-    /// with STOP_SENDING (spec §8.8).
+    /// with STOP_SENDING (spec §8, Piping).
     PipeFailed {
         /// The pipe.
         pipe: PipeId,

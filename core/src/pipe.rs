@@ -1,5 +1,5 @@
 //! Pipes: a relay forwards an inbound stream to outbound streams on other connections,
-//! fragment by fragment, without reassembling it (spec/protocol.md §8.8).
+//! fragment by fragment, without reassembling it (spec/protocol.md §8, Piping).
 //!
 //! A pipe decides three things; the endpoint moves the bytes between its connections:
 //!
@@ -29,7 +29,7 @@ use crate::range_set::RangeSet;
 use crate::wire::StreamId;
 
 /// The stream error code a pipe resets targets with, or stops its source with, when the
-/// other side of the pipe failed without a code of its own (spec §8.8).
+/// other side of the pipe failed without a code of its own (spec §8, Piping).
 pub const PIPE_BROKEN: u64 = 0x7069_7065;
 
 /// A pipe on an endpoint.
