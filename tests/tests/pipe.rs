@@ -332,3 +332,124 @@ fn piping_more_than_the_cap_already_held_is_refused() {
         ApiError::NoTargets
     );
 }
+
+/// How a relay's inbound datagrams are ordered in the memory table.
+#[derive(Clone, Copy, Debug)]
+enum Order {
+    Sequential,
+    /// Each run of ten datagrams reversed.
+    ChunksOfTen,
+    /// Each flight (what the sender sent in one round) reversed.
+    Reverse,
+}
+
+/// Sender, relay and receiver driven by hand in rounds of 5 ms one way: every datagram the
+/// sender sends in a round reaches the relay together, in `order`. Returns the relay's pipe
+/// stats at their peaks once the receiver has the whole message.
+fn memory_table_row(order: Order, len: usize) -> PipeStats {
+    use std::net::SocketAddr;
+    let config = Config {
+        congestion: weir_core::congestion::CongestionControl::NewReno,
+        ..Config::default()
+    };
+    let addrs: Vec<SocketAddr> = (1..=3)
+        .map(|i| format!("10.0.0.{i}:1").parse().unwrap())
+        .collect();
+    let mut eps: Vec<weir_core::Endpoint> = (0..3)
+        .map(|i| weir_core::Endpoint::new(config.clone(), i))
+        .collect();
+    let mut now = Instant::ZERO;
+    let up = eps[0].connect(now, addrs[1]).unwrap();
+    let down = eps[1].connect(now, addrs[2]).unwrap();
+    let msg = payload(len);
+    let mut buf = vec![0u8; 65_536];
+    let mut pipe = None;
+    let mut sent = false;
+    let mut received = None;
+    let mut peak = PipeStats::default();
+    for _round in 0..200_000 {
+        // Everything each endpoint sends this round, by destination node.
+        let mut flights: Vec<Vec<(SocketAddr, Bytes)>> = vec![Vec::new(); 3];
+        for (i, ep) in eps.iter_mut().enumerate() {
+            while let Some(t) = ep.poll_transmit(now, &mut buf) {
+                let to = addrs.iter().position(|a| *a == t.destination).unwrap();
+                flights[to].push((addrs[i], Bytes::copy_from_slice(&buf[..t.len])));
+            }
+        }
+        now += Duration::from_millis(5);
+        for (to, mut flight) in flights.into_iter().enumerate() {
+            if to == 1 {
+                match order {
+                    Order::Sequential => {}
+                    Order::ChunksOfTen => flight.chunks_mut(10).for_each(|c| c.reverse()),
+                    Order::Reverse => flight.reverse(),
+                }
+            }
+            for (from, d) in flight {
+                eps[to].handle_datagram(now, from, d);
+            }
+        }
+        for ep in eps.iter_mut() {
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now);
+            }
+        }
+        for i in 0..3 {
+            while let Some(e) = eps[i].poll_event() {
+                match e {
+                    Event::StreamOpened { conn, stream, .. } if i == 1 => {
+                        pipe = Some(eps[1].pipe(conn, stream, &[down], LocalRead::Discard).unwrap());
+                    }
+                    Event::StreamReadable { conn, stream } if i == 2 => {
+                        if let Ok(Read::Data { bytes, .. }) = eps[2].read_message(conn, stream, 1 << 30) {
+                            received = Some(bytes);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if !sent && eps[0].is_established(up) && eps[1].is_established(down) {
+            eps[0].send_message(up, None, msg.clone()).unwrap();
+            sent = true;
+        }
+        if let Some(s) = pipe.and_then(|p| eps[1].pipe_stats(p)) {
+            peak.waiting_peak = peak.waiting_peak.max(s.waiting_peak);
+            peak.in_flight_peak = peak.in_flight_peak.max(s.in_flight_peak);
+            peak.fragments_out_of_order = s.fragments_out_of_order;
+            peak.bytes_forwarded = s.bytes_forwarded;
+        }
+        if received.is_some() {
+            break;
+        }
+    }
+    assert_eq!(received, Some(msg), "{order:?}");
+    peak
+}
+
+#[test]
+fn the_relay_memory_table() {
+    let len = 10 << 20;
+    let config = Config::default();
+    let bound = config.pipe_buffer.min(config.max_stream_receive_window);
+    println!(
+        "| arrival at the relay | waiting peak | in-flight peak | out of order | Freenet (bytes_buffered) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (order, freenet) in [
+        (Order::Sequential, "0"),
+        (Order::ChunksOfTen, "12 KB"),
+        (Order::Reverse, "10 MB"),
+    ] {
+        let p = memory_table_row(order, len);
+        println!(
+            "| {order:?} | {} | {} | {} | {freenet} |",
+            p.waiting_peak, p.in_flight_peak, p.fragments_out_of_order
+        );
+        // Waiting: at most one datagram's payload.
+        assert!(p.waiting_peak <= 1200, "{order:?}: {p:?}");
+        // In flight: within the pipe's cap and the downstream window, never the message.
+        assert!(p.in_flight_peak <= bound, "{order:?}: {p:?}");
+        assert_eq!(p.bytes_forwarded, len as u64);
+    }
+}
