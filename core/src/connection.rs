@@ -1059,7 +1059,7 @@ impl Connection {
         Ok(Tapped {
             start,
             label: state.label.clone(),
-            total_len: state.total_len.map(|t| t - start),
+            total_len: state.total_len.map(|t| t.saturating_sub(start)),
             buffered: recv.buffered(),
         })
     }

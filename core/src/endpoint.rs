@@ -853,8 +853,8 @@ impl Endpoint {
             return;
         };
         let (source, stream) = pipe.source;
-        let out = match self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
-            Some(c) if !pipe.source_lost => c.take_tapped(stream),
+        let out = match self.conn(source) {
+            Ok(c) if !pipe.source_lost => c.take_tapped(stream),
             _ => {
                 pipe.source_lost = true;
                 Default::default()
@@ -863,12 +863,12 @@ impl Endpoint {
         touched.push(source.0);
         let fragments = pipe.take_in(out.fragments);
         for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
-            if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+            if let Ok(c) = self.conn(t.conn) {
                 for (offset, data) in &fragments {
                     c.pipe_write(t.stream, *offset, data.clone());
                 }
                 if let (false, Some(size)) = (pipe.finished, out.final_size) {
-                    c.pipe_finish(t.stream, size - pipe.start);
+                    c.pipe_finish(t.stream, size.saturating_sub(pipe.start));
                 }
                 touched.push(t.conn.0);
             }
@@ -882,7 +882,7 @@ impl Endpoint {
         };
         if let Some((reason, code)) = failure {
             for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
-                if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+                if let Ok(c) = self.conn(t.conn) {
                     let _ = c.reset_stream(t.stream, code);
                     c.release_piped(t.stream);
                 }
@@ -927,7 +927,7 @@ impl Endpoint {
         match pipe.ended() {
             Some(Ok(())) => {
                 for t in &pipe.targets {
-                    if let Some(c) = self.conns.get_mut(t.conn.0 as usize).and_then(Option::as_mut) {
+                    if let Ok(c) = self.conn(t.conn) {
                         c.release_piped(t.stream);
                     }
                 }
@@ -935,7 +935,7 @@ impl Endpoint {
                 return;
             }
             Some(Err(reason)) => {
-                if let Some(c) = self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
+                if let Ok(c) = self.conn(source) {
                     let _ = c.stop_sending(stream, PIPE_BROKEN);
                 }
                 self.events.push_back(Event::PipeFailed { pipe: id, reason });
@@ -950,7 +950,7 @@ impl Endpoint {
             let limit = limit.min(floor.saturating_add(room));
             if limit > pipe.granted {
                 pipe.granted = limit;
-                if let Some(c) = self.conns.get_mut(source.0 as usize).and_then(Option::as_mut) {
+                if let Ok(c) = self.conn(source) {
                     c.grant_tapped(stream, limit);
                 }
             }
