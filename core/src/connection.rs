@@ -23,6 +23,7 @@ use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Rea
 use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handshake::{self, HandshakeError, Negotiated};
 use crate::pacing::Pacer;
+use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
 use crate::stream::recv::{RecvError, RecvStream};
@@ -163,20 +164,6 @@ pub(crate) struct TapOutput {
     /// Every byte up to the final size was handed out.
     pub(crate) complete: bool,
     pub(crate) reset: Option<u64>,
-}
-
-/// A pipe target's stream (`Connection::pipe_target`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum TargetState {
-    Open {
-        acked_below: u64,
-        max_data: u64,
-        unacked: u64,
-    },
-    /// Every byte and the end acknowledged.
-    Done,
-    /// Reset, stopped by the peer, or its connection ended.
-    Gone,
 }
 
 /// Counters a connection keeps.
@@ -1163,11 +1150,11 @@ impl Connection {
         match self.streams.get(&id).and_then(|s| s.send.as_ref()) {
             None => TargetState::Gone,
             Some(send) if send.is_done() => TargetState::Done,
-            Some(send) => TargetState::Open {
+            Some(send) => TargetState::Open(Progress {
                 acked_below: send.acked_below(),
                 max_data: send.max_data(),
                 unacked: send.unacked(),
-            },
+            }),
         }
     }
 

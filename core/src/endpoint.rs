@@ -30,11 +30,13 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
-use crate::connection::{Connection, ConnectionStats, TargetState, Timer};
+use crate::connection::{Connection, ConnectionStats, Timer};
 use crate::event::{ApiError, ConnectionHandle, Event, Priority, Read};
 use crate::handshake::{self, Negotiated};
 use crate::pacing::TokenBucket;
-use crate::pipe::{Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Progress, Target, PIPE_BROKEN};
+use crate::pipe::{
+    Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState, PIPE_BROKEN,
+};
 use crate::time::{Duration, Instant};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
@@ -890,28 +892,14 @@ impl Endpoint {
             self.events.push_back(Event::PipeFailed { pipe: id, reason });
             return;
         }
-        let progress: Vec<Option<Option<Progress>>> = pipe
+        let progress: Vec<TargetState> = pipe
             .targets
             .iter()
             .map(|t| {
-                let state = self
-                    .conns
+                self.conns
                     .get(t.conn.0 as usize)
                     .and_then(Option::as_ref)
-                    .map_or(TargetState::Gone, |c| c.pipe_target(t.stream));
-                match state {
-                    TargetState::Open {
-                        acked_below,
-                        max_data,
-                        unacked,
-                    } => Some(Some(Progress {
-                        acked_below,
-                        max_data,
-                        unacked,
-                    })),
-                    TargetState::Done => Some(None),
-                    TargetState::Gone => None,
-                }
+                    .map_or(TargetState::Gone, |c| c.pipe_target(t.stream))
             })
             .collect();
         let was_open: Vec<bool> = pipe.targets.iter().map(|t| t.state == Branch::Open).collect();

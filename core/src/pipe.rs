@@ -106,6 +106,16 @@ pub(crate) enum Branch {
     Lost,
 }
 
+/// Where a target stream stands, as its connection reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TargetState {
+    Open(Progress),
+    /// Every byte and the end acknowledged.
+    Done,
+    /// Reset, stopped by the peer, or its connection ended.
+    Gone,
+}
+
 /// A target's progress as the pipe needs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Progress {
@@ -199,10 +209,9 @@ impl Pipe {
         self.stats.waiting = 0;
     }
 
-    /// Records where each open target stands (`None`: gone; `Some(None)`: done) and
-    /// returns the lowest acknowledged offset and the credit the targets allow, in source
+    /// Records where each open target stands and returns the lowest acknowledged offset and the credit the targets allow, in source
     /// offsets, if any target is open.
-    pub(crate) fn observe(&mut self, progress: &[Option<Option<Progress>>]) -> Option<(u64, u64)> {
+    pub(crate) fn observe(&mut self, progress: &[TargetState]) -> Option<(u64, u64)> {
         let mut floor: Option<u64> = None;
         let mut limit = u64::MAX;
         let mut in_flight = 0;
@@ -211,9 +220,9 @@ impl Pipe {
                 continue;
             }
             match p {
-                None => t.state = Branch::Lost,
-                Some(None) => t.state = Branch::Done,
-                Some(Some(p)) => {
+                TargetState::Gone => t.state = Branch::Lost,
+                TargetState::Done => t.state = Branch::Done,
+                TargetState::Open(p) => {
                     floor = Some(floor.map_or(p.acked_below, |f| f.min(p.acked_below)));
                     limit = limit.min(p.max_data.min(p.acked_below.saturating_add(self.cap)));
                     in_flight = in_flight.max(p.unacked);
@@ -289,12 +298,12 @@ mod tests {
         )
     }
 
-    fn at(acked_below: u64, max_data: u64) -> Option<Option<Progress>> {
-        Some(Some(Progress {
+    fn at(acked_below: u64, max_data: u64) -> TargetState {
+        TargetState::Open(Progress {
             acked_below,
             max_data,
             unacked: 0,
-        }))
+        })
     }
 
     #[test]
@@ -323,13 +332,13 @@ mod tests {
         // The cap bounds what the relay holds above the slowest acknowledgement.
         assert_eq!(p.observe(&[at(500, 5000), at(200, 9000)]), Some((300, 1300)));
         // A lost branch no longer holds the others back; a done one neither.
-        assert_eq!(p.observe(&[at(600, 5000), None]), Some((700, 1700)));
+        assert_eq!(p.observe(&[at(600, 5000), TargetState::Gone]), Some((700, 1700)));
         assert_eq!(p.stats.targets, 1);
         assert_eq!(p.ended(), None);
-        assert_eq!(p.observe(&[Some(None), None]), None);
+        assert_eq!(p.observe(&[TargetState::Done, TargetState::Gone]), None);
         assert_eq!(p.ended(), Some(Ok(())));
         let mut q = pipe(2, 1000);
-        q.observe(&[None, None]);
+        q.observe(&[TargetState::Gone, TargetState::Gone]);
         assert_eq!(q.ended(), Some(Err(PipeFailure::TargetsLost)));
     }
 }

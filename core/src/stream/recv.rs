@@ -129,8 +129,8 @@ impl RecvStream {
 
     /// Starts handing out every byte from the read offset on, as it arrives: what is held
     /// now at once, the rest from `insert`. With `keep`, the application goes on reading
-    /// it as well. Returns the offset piping starts at.
-    pub(crate) fn tap(&mut self, keep: bool) -> u64 {
+    /// it as well.
+    pub(crate) fn tap(&mut self, keep: bool) {
         let start = self.read_offset;
         let mut tap = Tap {
             start,
@@ -146,7 +146,6 @@ impl RecvStream {
             self.buffered = 0;
         }
         self.tap = Some(tap);
-        start
     }
 
     /// Bytes handed out since the last call, by offset, in arrival order.
