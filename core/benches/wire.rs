@@ -25,6 +25,7 @@ fn full_stream_frame(payload: &Bytes) -> Frame {
             fin: false,
             total_len: None,
             label: None,
+            digest: None,
         })
     };
     let room = MIN_DATAGRAM_SIZE - header(1000).encoded_len() - TRAILER_LEN;

@@ -178,6 +178,7 @@ fn stream(id: u64, offset: u64, data: &'static [u8], fin: bool) -> Frame {
         fin,
         total_len: None,
         label: None,
+        digest: None,
     })
 }
 
@@ -422,6 +423,7 @@ fn main() {
                 fin: false,
                 total_len: Some(5000),
                 label: Some(Label::from_static("/eth/68").unwrap()),
+                digest: None,
             }),
         ),
         (
@@ -434,6 +436,7 @@ fn main() {
                 fin: true,
                 total_len: Some(5),
                 label: Some(Label::from_static("/kad/1.0.0").unwrap()),
+                digest: None,
             }),
         ),
         (
@@ -445,6 +448,19 @@ fn main() {
             "padding",
             "PADDING only: 10 bytes (not ack-eliciting)",
             Frame::Padding(10),
+        ),
+        (
+            "stream-digest",
+            "a whole message with its digest: SHA-256 of the 5 bytes \"hello\"",
+            Frame::Stream(StreamFrame {
+                id: StreamId(5),
+                offset: 0,
+                data: Bytes::from_static(b"hello"),
+                fin: true,
+                total_len: Some(5),
+                label: None,
+                digest: Some(Digest::of(b"hello")),
+            }),
         ),
     ];
     for (i, (name, about, frame)) in frames.into_iter().enumerate() {
@@ -675,6 +691,17 @@ fn main() {
         "a total length on a STREAM frame at offset 10",
         Some(6),
         &raw(raw_data_header(), &[0x12, 0x00, 0x0a, 0x20, 0x01, 0xaa]),
+    );
+    out.vector(
+        "err-digest-not-at-start",
+        "a digest on a STREAM frame at offset 10",
+        Some(6),
+        &raw(raw_data_header(), &{
+            let mut p = vec![0x18, 0x00, 0x0a];
+            p.extend_from_slice(&[0x5a; 32]);
+            p.extend_from_slice(&[0x01, 0xaa]);
+            p
+        }),
     );
     out.vector(
         "err-total-length-mismatch",

@@ -19,9 +19,10 @@ use smallvec::SmallVec;
 
 use crate::config::{Config, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
-use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read};
+use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handshake::{self, HandshakeError, Negotiated};
+use crate::integrity::{Mismatch, Verifier};
 use crate::pacing::Pacer;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
@@ -30,7 +31,7 @@ use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Label, Packet, PacketKind, PacketNumberLen,
+    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Packet, PacketKind, PacketNumberLen,
     PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
 };
 
@@ -124,8 +125,11 @@ enum Control {
 struct StreamState {
     send: Option<SendStream>,
     recv: Option<RecvStream>,
-    label: Option<Label>,
-    total_len: Option<u64>,
+    /// What the opening frame announces (sent, or received once `opened`).
+    header: StreamHeader,
+    /// Receive side: the hash of what the application read, when the sender attached a
+    /// digest (spec §8, Integrity).
+    verifier: Option<Verifier>,
     /// Receive side: StreamOpened was reported.
     opened: bool,
     /// Receive side: a StreamReadable is outstanding (not re-sent until the app reads).
@@ -149,9 +153,9 @@ struct StreamState {
 #[derive(Clone, Debug)]
 pub(crate) struct Tapped {
     pub(crate) start: u64,
-    pub(crate) label: Option<Label>,
-    /// What is left of the announced total length from `start`.
-    pub(crate) total_len: Option<u64>,
+    /// The source's header for the targets: the total length is what is left from `start`,
+    /// and the digest goes only if `start` is 0 (it covers the whole stream).
+    pub(crate) header: StreamHeader,
     /// Bytes received and not read when tapping began.
     pub(crate) buffered: u64,
 }
@@ -195,6 +199,11 @@ pub struct ConnectionStats {
     pub streams_blocked: u64,
     /// *_BLOCKED frames received: the peer waited on our credit.
     pub peer_blocked: u64,
+    /// Streams read to the end whose bytes matched the digest their sender attached.
+    pub streams_verified: u64,
+    /// Streams read to the end whose bytes did not match their digest
+    /// ([`Read::VerificationFailed`]).
+    pub verification_failures: u64,
     /// The congestion window now, in bytes.
     pub congestion_window: u64,
     /// Bytes of ack-eliciting packets in flight now.
@@ -826,13 +835,16 @@ impl Connection {
                 recv.set_total_len(total).map_err(recv_code)?;
             }
             state.opened = true;
-            state.label = frame.label.clone();
-            state.total_len = frame.total_len;
+            state.header = StreamHeader {
+                label: frame.label,
+                total_len: frame.total_len,
+                digest: frame.digest,
+            };
+            state.verifier = frame.digest.map(Verifier::new);
             self.events.push_back(Event::StreamOpened {
                 conn: self.handle,
                 stream: id,
-                label: frame.label,
-                total_len: frame.total_len,
+                header: state.header.clone(),
             });
         }
         let grown = recv
@@ -1045,8 +1057,11 @@ impl Connection {
         let start = recv.read_offset();
         Ok(Tapped {
             start,
-            label: state.label.clone(),
-            total_len: state.total_len.map(|t| t.saturating_sub(start)),
+            header: StreamHeader {
+                label: state.header.label.clone(),
+                total_len: state.header.total_len.map(|t| t.saturating_sub(start)),
+                digest: state.header.digest.filter(|_| start == 0),
+            },
             buffered: recv.buffered(),
         })
     }
@@ -1103,12 +1118,8 @@ impl Connection {
     }
 
     /// Pipe target: opens the stream a pipe writes.
-    pub(crate) fn open_piped(
-        &mut self,
-        label: Option<Label>,
-        total_len: Option<u64>,
-    ) -> Result<StreamId, ApiError> {
-        let id = self.open_stream(label, total_len)?;
+    pub(crate) fn open_piped(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
+        let id = self.open_stream(header)?;
         if let Some(state) = self.streams.get_mut(&id) {
             state.piped = true;
         }
@@ -1180,11 +1191,7 @@ impl Connection {
         }
     }
 
-    pub(crate) fn open_stream(
-        &mut self,
-        label: Option<Label>,
-        total_len: Option<u64>,
-    ) -> Result<StreamId, ApiError> {
+    pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
         self.check_established()?;
         if self.stream_credit.available() == 0 {
             if self.stream_credit.take_blocked().is_some() {
@@ -1200,8 +1207,7 @@ impl Connection {
             id,
             StreamState {
                 send: Some(SendStream::new(self.peer.max_stream_data)),
-                label,
-                total_len,
+                header,
                 ..Default::default()
             },
         );
@@ -1224,7 +1230,7 @@ impl Connection {
         let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
         let limit = self.send_buffer_limit;
         let state = self.send_stream(id)?;
-        let total = state.total_len;
+        let total = state.header.total_len;
         let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
         if send.is_finished() {
             return Err(ApiError::StreamFinished);
@@ -1249,10 +1255,9 @@ impl Connection {
         Ok(taken)
     }
 
-    /// Sends `data` as one message on a new stream, whole or not at all.
-    pub(crate) fn send_message(&mut self, label: Option<Label>, data: Bytes) -> Result<StreamId, ApiError> {
+    /// Whether a message of `len` bytes can be sent now (else why not).
+    pub(crate) fn message_room(&mut self, len: u64) -> Result<(), ApiError> {
         self.check_established()?;
-        let len = data.len() as u64;
         if len > self.send_buffer_limit {
             return Err(ApiError::MessageTooLong);
         }
@@ -1260,7 +1265,14 @@ impl Connection {
             self.writable_wanted = Some(len);
             return Err(ApiError::WouldBlock);
         }
-        let id = self.open_stream(label, Some(len))?;
+        Ok(())
+    }
+
+    /// Sends `data` as one message on a new stream, whole or not at all.
+    pub(crate) fn send_message(&mut self, header: StreamHeader, data: Bytes) -> Result<StreamId, ApiError> {
+        let len = data.len() as u64;
+        self.message_room(len)?;
+        let id = self.open_stream(header.with_total_len(len))?;
         self.write(id, data)?;
         self.finish(id)?;
         Ok(id)
@@ -1274,7 +1286,7 @@ impl Connection {
 
     pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), ApiError> {
         let state = self.send_stream(id)?;
-        let total = state.total_len;
+        let total = state.header.total_len;
         let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
         if total.is_some_and(|t| send.write_end() != t) {
             return Err(ApiError::TotalLength);
@@ -1341,6 +1353,9 @@ impl Connection {
             return Ok(Read::Reset { code });
         }
         if let Some((offset, bytes)) = recv.read(max_len) {
+            if let Some(v) = state.verifier.as_mut() {
+                v.update(&bytes);
+            }
             let credit = recv.credit_update(now, rtt);
             let still_readable = recv.is_readable() || recv.is_finished();
             state.readable_signaled = still_readable;
@@ -1352,8 +1367,10 @@ impl Connection {
             return Ok(Read::Data { offset, bytes });
         }
         if recv.is_finished() {
-            self.remove_recv(id);
-            return Ok(Read::Finished);
+            return Ok(match self.end_read(id) {
+                Ok(()) => Read::Finished,
+                Err(m) => m.into(),
+            });
         }
         state.readable_signaled = false;
         Ok(Read::Pending)
@@ -1367,16 +1384,21 @@ impl Connection {
             let state = self.recv_stream(id)?;
             let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
             if state.partial_len > max_len
-                || recv.final_size().or(state.total_len).is_some_and(|s| s > max_len)
+                || recv
+                    .final_size()
+                    .or(state.header.total_len)
+                    .is_some_and(|s| s > max_len)
             {
                 return Err(ApiError::MessageTooLong);
             }
             if recv.is_finished() {
                 let pieces = core::mem::take(&mut state.partial);
-                self.remove_recv(id);
-                return Ok(Read::Data {
-                    offset: 0,
-                    bytes: join(pieces),
+                return Ok(match self.end_read(id) {
+                    Ok(()) => Read::Data {
+                        offset: 0,
+                        bytes: join(pieces),
+                    },
+                    Err(m) => m.into(),
                 });
             }
             match self.read(id, usize::MAX)? {
@@ -1389,6 +1411,20 @@ impl Connection {
                 other => return Ok(other),
             }
         }
+    }
+
+    /// The application read stream `id` to its end: checks the bytes against the digest
+    /// the sender attached, if any (spec §8, Integrity), and lets the stream go.
+    fn end_read(&mut self, id: StreamId) -> Result<(), Mismatch> {
+        let verifier = self.streams.get_mut(&id).and_then(|s| s.verifier.take());
+        let verdict = verifier.map(Verifier::finish);
+        match verdict {
+            Some(Ok(())) => self.stats.streams_verified += 1,
+            Some(Err(_)) => self.stats.verification_failures += 1,
+            None => {}
+        }
+        self.remove_recv(id);
+        verdict.unwrap_or(Ok(()))
     }
 
     fn remove_recv(&mut self, id: StreamId) {
@@ -1686,9 +1722,7 @@ impl Connection {
         while w.remaining() > MIN_STREAM_ROOM {
             let credit = self.send_credit.available();
             let before = send.sent_end();
-            let Some(frame) =
-                next_stream_frame(id, send, state.total_len, &state.label, w.remaining(), credit)
-            else {
+            let Some(frame) = next_stream_frame(id, send, &state.header, w.remaining(), credit) else {
                 break;
             };
             self.send_credit.consume(send.sent_end() - before);
@@ -1739,41 +1773,28 @@ const MIN_STREAM_ROOM: usize = 24;
 fn next_stream_frame(
     id: StreamId,
     send: &mut SendStream,
-    total_len: Option<u64>,
-    label: &Option<Label>,
+    header: &StreamHeader,
     room: usize,
     credit: u64,
 ) -> Option<StreamFrame> {
-    let open = |offset: u64| {
-        if offset == 0 {
-            (total_len, label.clone())
-        } else {
-            (None, None)
+    let frame = |offset: u64, data: Bytes, fin: bool| {
+        let opening = offset == 0;
+        StreamFrame {
+            id,
+            offset,
+            data,
+            fin,
+            total_len: header.total_len.filter(|_| opening),
+            label: header.label.clone().filter(|_| opening),
+            digest: header.digest.filter(|_| opening),
         }
     };
-    let offset = send.next_offset();
-    let (total, lbl) = open(offset);
-    let fields = StreamFrame {
-        id,
-        offset,
-        data: Bytes::new(),
-        fin: false,
-        total_len: total,
-        label: lbl,
-    };
+    let fields = frame(send.next_offset(), Bytes::new(), false);
     // The empty frame's 1-byte length becomes at most `varint_len(room)` bytes.
     let overhead =
         Frame::Stream(fields).encoded_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
     let chunk = send.next_chunk(room.checked_sub(overhead)?, credit)?;
-    let (total_len, label) = open(chunk.offset);
-    Some(StreamFrame {
-        id,
-        offset: chunk.offset,
-        data: chunk.data,
-        fin: chunk.fin,
-        total_len,
-        label,
-    })
+    Some(frame(chunk.offset, chunk.data, chunk.fin))
 }
 
 fn recv_code(e: RecvError) -> TransportErrorCode {

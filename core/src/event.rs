@@ -6,6 +6,7 @@ use core::fmt;
 use bytes::Bytes;
 
 use crate::handshake::{HandshakeError, Negotiated};
+use crate::integrity::Digest;
 use crate::pipe::{PipeFailure, PipeId};
 use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
 
@@ -77,16 +78,14 @@ pub enum Event {
         /// Why.
         reason: HandshakeError,
     },
-    /// The peer opened a stream: its label and total length, when it sent them.
+    /// The peer opened a stream: its label, total length and digest, when it sent them.
     StreamOpened {
         /// The connection.
         conn: ConnectionHandle,
         /// The stream.
         stream: StreamId,
-        /// The stream's protocol label.
-        label: Option<Label>,
-        /// The stream's total length, if announced.
-        total_len: Option<u64>,
+        /// What the opening frame announced.
+        header: StreamHeader,
     },
     /// New bytes (or the end) can be read from a stream.
     StreamReadable {
@@ -161,6 +160,43 @@ pub enum Event {
     },
 }
 
+/// What a stream announces in its opening frame (spec/protocol.md §4.12): given to
+/// [`Endpoint::open_stream`](crate::Endpoint::open_stream), seen by the peer in
+/// [`Event::StreamOpened`], and carried over by a pipe to the streams it feeds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StreamHeader {
+    /// The stream's protocol label (e.g. `/eth/68`).
+    pub label: Option<Label>,
+    /// The stream's length, when the sender knows it at the start; the sender may not write
+    /// past it nor finish short of it.
+    pub total_len: Option<u64>,
+    /// The SHA-256 of the whole stream: its final receiver checks the bytes it reads against
+    /// it and reports [`Read::VerificationFailed`] if they differ.
+    pub digest: Option<Digest>,
+}
+
+impl StreamHeader {
+    /// With a protocol label.
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.label = Some(label);
+        self
+    }
+
+    /// With a total length.
+    pub fn with_total_len(mut self, total_len: u64) -> Self {
+        self.total_len = Some(total_len);
+        self
+    }
+
+    /// With a digest for the final receiver to verify ([`Digest::of`] the bytes, or a
+    /// [`DigestHasher`](crate::DigestHasher) over them).
+    pub fn with_digest(mut self, digest: Digest) -> Self {
+        self.digest = Some(digest);
+        self
+    }
+}
+
 /// A stream's class in the send scheduler. Classes are strict: a stream is sent only when
 /// no stream of a higher class has anything the windows allow; within a class streams take
 /// turns, so one large message cannot starve the others.
@@ -198,6 +234,15 @@ pub enum Read {
     Reset {
         /// The peer's code.
         code: u64,
+    },
+    /// Every byte was read, but they do not hash to the digest the sender attached
+    /// ([`StreamHeader::digest`]): somewhere on the way (a relay, most likely) they were
+    /// changed. The stream is gone; the bytes read from it are not the sender's.
+    VerificationFailed {
+        /// The digest the sender attached.
+        expected: Digest,
+        /// The digest of the bytes read.
+        actual: Digest,
     },
 }
 

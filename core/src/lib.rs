@@ -32,7 +32,8 @@
 //!   Each connection (`connection`) combines `handshake`, `stream` (send: fragmentation and
 //!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs),
 //!   [`congestion`] (the window: LEDBAT or NewReno) and `pacing` (when the next datagram
-//!   may leave).
+//!   may leave). Across connections, `pipe` relays streams without reassembling them, and
+//!   `integrity` lets a stream's final receiver check it against the sender's [`Digest`].
 //!
 //! Errors come in two families: [`ApiError`] for calls the core cannot carry out (caller
 //! bugs), and what the peer did wrong, which ends its connection with a typed
@@ -62,6 +63,7 @@ pub mod bench_internals {
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;
+mod integrity;
 mod pacing;
 mod pipe;
 mod range_set;
@@ -73,6 +75,7 @@ pub mod wire;
 pub use config::{AcceptPolicy, Config};
 pub use connection::{ConnectionStats, Timer};
 pub use endpoint::{Endpoint, EndpointStats, Transmit};
-pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read};
+pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
 pub use handshake::{HandshakeError, Negotiated};
+pub use integrity::{Digest, DigestHasher};
 pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats, PIPE_BROKEN};

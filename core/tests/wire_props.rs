@@ -90,13 +90,19 @@ fn stream_frame() -> impl Strategy<Value = StreamFrame> {
             } else {
                 Just(None).boxed()
             };
-            (total, label).prop_map(move |(total_len, label)| StreamFrame {
+            let digest = if at_start {
+                prop::option::of(any::<[u8; 32]>().prop_map(Digest::from_bytes)).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            (total, label, digest).prop_map(move |(total_len, label, digest)| StreamFrame {
                 id,
                 offset,
                 data: data.clone(),
                 fin,
                 total_len,
                 label,
+                digest,
             })
         })
 }
@@ -416,6 +422,7 @@ fn decoded_payloads_share_the_datagrams_memory() {
         fin: false,
         total_len: Some(5000),
         label: Some(Label::from_static("/eth/68").unwrap()),
+        digest: None,
     })];
     let datagram = Bytes::from(encode(&header, &frames));
     let range = datagram.as_ptr() as usize..datagram.as_ptr() as usize + datagram.len();
@@ -524,6 +531,7 @@ fn a_frame_that_does_not_fit_leaves_the_datagram_as_it_was() {
         fin: false,
         total_len: None,
         label: None,
+        digest: None,
     });
     assert!(matches!(w.push(&big), Err(EncodeError::BufferTooSmall { available, .. }) if available == room));
     assert_eq!(w.remaining(), room);

@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""An implementation of spec/protocol.md §3.3 (packet number expansion) and §3.5 (the
-integrity trailer) written from the spec alone, in another language, with zlib's CRC-32:
-checks the trailer of every valid vector in spec/vectors/*.txt. CI runs it, so the codec and
-the spec text cannot drift apart unnoticed."""
+"""An implementation of spec/protocol.md §3.3 (packet number expansion), §3.5 (the
+integrity trailer) and §4.12's DIGEST (SHA-256 of a whole stream) written from the spec
+alone, in another language, with zlib's CRC-32 and hashlib's SHA-256: checks the trailer of
+every valid vector in spec/vectors/*.txt, and the digest of every STREAM frame that holds a
+whole stream (offset 0, fin) with one. CI runs it, so the codec and the spec text cannot
+drift apart unnoticed."""
+import hashlib
 import pathlib
 import sys
 import zlib
@@ -32,8 +35,18 @@ def check(datagram, largest):
     return zlib.crc32(covered) == int.from_bytes(datagram[-4:], "big")
 
 
+def digest_ok(line):
+    """A decoded STREAM line (text form, spec/vectors/README.md): a whole stream's digest
+    must be the SHA-256 of its data; other lines pass."""
+    fields = dict(f.split("=", 1) for f in line.split() if "=" in f)
+    whole = fields.get("offset") == "0" and " fin" in line
+    if "digest" not in fields or not whole:
+        return True
+    return hashlib.sha256(bytes.fromhex(fields["data"])).hexdigest() == fields["digest"]
+
+
 def main():
-    checked = failed = 0
+    checked = failed = digests = 0
     for path in sorted(pathlib.Path(__file__).parent.glob("*.txt")):
         for record in path.read_text().split("\nvector ")[1:]:
             lines = record.split("\n")
@@ -48,14 +61,19 @@ def main():
                     largest = int(rest)
                 elif key == "ok":
                     ok = True
+                elif key == "|" and "digest=" in rest:
+                    digests += 1
+                    if not digest_ok(rest):
+                        failed += 1
+                        print(f"{path.name}: {lines[0]}: digest is not the data's SHA-256", file=sys.stderr)
             if not ok:
                 continue
             checked += 1
             if not check(bytes(data), largest):
                 failed += 1
                 print(f"{path.name}: {lines[0]}: trailer does not check", file=sys.stderr)
-    print(f"{checked} passed, {failed} failed")
-    return 1 if failed or checked == 0 else 0
+    print(f"{checked} trailers and {digests} digests checked, {failed} failed")
+    return 1 if failed or checked == 0 or digests == 0 else 0
 
 
 if __name__ == "__main__":

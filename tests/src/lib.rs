@@ -31,6 +31,8 @@
 //! # let _ = conn;
 //! ```
 
+pub mod relay;
+
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 
 use weir_core::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatSlowdown};
 use weir_core::time::{Duration, Instant};
-use weir_core::{Config, ConnectionHandle, Event, Priority};
+use weir_core::{Config, ConnectionHandle, Event, Priority, StreamHeader};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 use common::Traffic;
@@ -123,7 +123,10 @@ fn a_high_priority_message_overtakes_a_bulk_transfer() {
     );
     let rtt = sim.endpoint_ref(c).rtt(conn).unwrap();
     let sent_at = sim.now();
-    let id = sim.endpoint(c).open_stream(conn, None, Some(1024)).unwrap();
+    let id = sim
+        .endpoint(c)
+        .open_stream(conn, StreamHeader::default().with_total_len(1024))
+        .unwrap();
     sim.endpoint(c).set_priority(conn, id, Priority::High).unwrap();
     sim.endpoint(c).write(conn, id, vec![7u8; 1024].into()).unwrap();
     sim.endpoint(c).finish(conn, id).unwrap();

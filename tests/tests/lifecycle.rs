@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::{CloseCode, Reason, StreamId};
-use weir_core::{CloseReason, Config, ConnectionHandle, Event, Read};
+use weir_core::{CloseReason, Config, ConnectionHandle, Event, Read, StreamHeader};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 fn connected(
@@ -48,7 +48,7 @@ fn events(sim: &mut Sim, d: Duration) -> Vec<(NodeId, Event)> {
 #[test]
 fn a_sender_reset_mid_transfer_reaches_the_receiver() {
     let (mut sim, c, s, cc, _) = connected(31, Config::default(), LinkConfig::default());
-    let id = sim.endpoint(c).open_stream(cc, None, None).unwrap();
+    let id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
     sim.endpoint(c)
         .write(cc, id, Bytes::from(vec![1u8; 50_000]))
         .unwrap();
@@ -72,7 +72,7 @@ fn a_sender_reset_mid_transfer_reaches_the_receiver() {
 #[test]
 fn stop_sending_makes_the_sender_reset() {
     let (mut sim, c, s, cc, sc) = connected(32, Config::default(), LinkConfig::default());
-    let id = sim.endpoint(c).open_stream(cc, None, None).unwrap();
+    let id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
     sim.endpoint(c)
         .write(cc, id, Bytes::from(vec![2u8; 10_000]))
         .unwrap();

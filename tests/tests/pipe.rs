@@ -6,11 +6,14 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
+use weir_core::congestion::CongestionControl;
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::StreamId;
 use weir_core::{
-    ApiError, Config, ConnectionHandle, Event, LocalRead, PipeFailure, PipeId, PipeStats, Read, PIPE_BROKEN,
+    ApiError, Config, ConnectionHandle, Digest, Event, LocalRead, PipeFailure, PipeId, PipeStats, Read,
+    StreamHeader, PIPE_BROKEN,
 };
+use weir_sim::relay::{relay_message, Arrival};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 /// A rough hop: 1% loss, 1% duplication, 5% reordering, jitter.
@@ -59,18 +62,31 @@ struct World {
     kept: BTreeMap<NodeId, u64>,
     /// A node whose application reads nothing.
     idle: Option<NodeId>,
+    /// Stream headers receivers saw.
+    opened: Vec<(NodeId, StreamHeader)>,
+    /// Whole-message reads that failed their digest check.
+    corrupt: Vec<(NodeId, Read)>,
+    /// A buggy relay: instead of piping, it reads each message whole and sends it on with
+    /// the same header (digest included) and its last byte changed.
+    tamperer: Option<NodeId>,
 }
 
 impl World {
     fn on_event(&mut self, sim: &mut Sim, node: NodeId, e: Event) {
         match e {
-            Event::StreamOpened { conn, stream, .. } => {
+            Event::StreamOpened { conn, stream, header } => {
+                if self.tamperer == Some(node) {
+                    self.opened.push((node, header));
+                    return;
+                }
                 if let Some(down) = self.relays.get(&node) {
                     if !down.contains(&conn) {
                         let pipe = sim.endpoint(node).pipe(conn, stream, down, self.local).unwrap();
                         self.pipes.push((node, pipe));
                     }
+                    return;
                 }
+                self.opened.push((node, header));
             }
             Event::StreamReadable { conn, stream } => self.read(sim, node, conn, stream),
             Event::StreamReset { code, .. } => self.resets.push((node, code)),
@@ -86,6 +102,19 @@ impl World {
         if self.idle == Some(node) {
             return;
         }
+        if self.tamperer == Some(node) {
+            if let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 30) {
+                let mut changed = bytes.to_vec();
+                *changed.last_mut().unwrap() ^= 1;
+                let header = self.opened.iter().rfind(|(n, _)| *n == node).unwrap().1.clone();
+                let down = self.relays[&node][0];
+                let ep = sim.endpoint(node);
+                let id = ep.open_stream(down, header).unwrap();
+                assert_eq!(ep.write(down, id, changed.into()), Ok(bytes.len()));
+                ep.finish(down, id).unwrap();
+            }
+            return;
+        }
         if self.relays.contains_key(&node) {
             // A Keep relay reads what it forwards.
             while let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read(conn, stream, usize::MAX) {
@@ -93,8 +122,10 @@ impl World {
             }
             return;
         }
-        if let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 30) {
-            self.received.entry(node).or_default().push(bytes);
+        match sim.endpoint(node).read_message(conn, stream, 1 << 30) {
+            Ok(Read::Data { bytes, .. }) => self.received.entry(node).or_default().push(bytes),
+            Ok(failed @ Read::VerificationFailed { .. }) => self.corrupt.push((node, failed)),
+            _ => {}
         }
     }
 }
@@ -176,9 +207,83 @@ fn a_relay_forwards_a_message_intact_over_rough_hops() {
 fn a_chain_of_three_relays_delivers_every_byte() {
     let (mut sim, world, conn) = chain(2, 3, 1, rough(), Config::default());
     let msg = payload(2 << 20);
-    send(&mut sim, conn, &msg);
+    // With a digest: each relay passes it on, the receiver checks the bytes against it.
+    sim.endpoint(0)
+        .send_verified_message(conn, None, msg.clone())
+        .unwrap();
     assert!(run(&mut sim, &world, 120, |w| w.finished.len() == 3));
-    assert_eq!(world.borrow().received[&4], vec![msg]);
+    let w = world.borrow();
+    assert_eq!(w.received[&4], vec![msg.clone()]);
+    assert_eq!(w.opened[0].1.digest, Some(Digest::of(&msg)));
+    let from_relay = ConnectionHandle::from_index(0);
+    let stats = sim.endpoint_ref(4).connection_stats(from_relay).unwrap();
+    assert_eq!((stats.streams_verified, stats.verification_failures), (1, 0));
+}
+
+#[test]
+fn a_relay_that_changes_a_byte_is_caught_by_the_receiver() {
+    let (mut sim, world, conn) = chain(9, 1, 1, rough(), Config::default());
+    world.borrow_mut().tamperer = Some(1);
+    let msg = payload(100_000);
+    sim.endpoint(0)
+        .send_verified_message(conn, None, msg.clone())
+        .unwrap();
+    assert!(run(&mut sim, &world, 60, |w| !w.corrupt.is_empty()));
+    let w = world.borrow();
+    let mut changed = msg.to_vec();
+    changed[msg.len() - 1] ^= 1;
+    assert_eq!(
+        w.corrupt,
+        vec![(
+            2,
+            Read::VerificationFailed {
+                expected: Digest::of(&msg),
+                actual: Digest::of(&changed)
+            }
+        )]
+    );
+    assert!(
+        !w.received.contains_key(&2),
+        "the changed message is not delivered"
+    );
+    let from_relay = ConnectionHandle::from_index(0);
+    let stats = sim.endpoint_ref(2).connection_stats(from_relay).unwrap();
+    assert_eq!((stats.streams_verified, stats.verification_failures), (0, 1));
+}
+
+#[test]
+fn piping_from_past_the_start_does_not_pass_the_digest_on() {
+    let (mut sim, world, conn) = chain(10, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().relays.clear();
+    world.borrow_mut().idle = Some(1);
+    let msg = payload(5000);
+    let id = sim
+        .endpoint(0)
+        .send_verified_message(conn, None, msg.clone())
+        .unwrap();
+    run(&mut sim, &world, 1, |_| false);
+    // The relay reads a 100-byte header, then pipes the rest: the digest covers bytes the
+    // receiver will not get, so it stays behind.
+    let (down, up) = (ConnectionHandle::from_index(0), ConnectionHandle::from_index(1));
+    let Ok(Read::Data { bytes, .. }) = sim.endpoint(1).read(up, id, 100) else {
+        panic!("the message's first bytes")
+    };
+    assert_eq!(bytes, msg.slice(..100));
+    sim.endpoint(1).pipe(up, id, &[down], LocalRead::Discard).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| w.received.contains_key(&2)));
+    let w = world.borrow();
+    assert_eq!(w.received[&2], vec![msg.slice(100..)]);
+    let at = |node| {
+        w.opened
+            .iter()
+            .filter(move |(n, _)| *n == node)
+            .map(|(_, h)| h.clone())
+    };
+    assert_eq!(at(1).last().and_then(|h| h.digest), Some(Digest::of(&msg)));
+    assert_eq!(
+        at(2).collect::<Vec<_>>(),
+        vec![StreamHeader::default().with_total_len(4900)]
+    );
 }
 
 #[test]
@@ -197,11 +302,25 @@ fn a_relay_that_keeps_a_copy_reads_what_it_forwards() {
     let (mut sim, world, conn) = chain(4, 1, 1, rough(), Config::default());
     world.borrow_mut().local = LocalRead::Keep;
     let msg = payload(1 << 20);
-    send(&mut sim, conn, &msg);
+    sim.endpoint(0)
+        .send_verified_message(conn, None, msg.clone())
+        .unwrap();
     assert!(run(&mut sim, &world, 60, |w| !w.finished.is_empty()));
     let w = world.borrow();
     assert_eq!(w.received[&2], vec![msg.clone()]);
     assert_eq!(w.kept[&1], msg.len() as u64);
+    // Both readers checked the digest: the relay reading piece by piece, the receiver whole.
+    for (node, conn) in [
+        (1, ConnectionHandle::from_index(1)),
+        (2, ConnectionHandle::from_index(0)),
+    ] {
+        let stats = sim.endpoint_ref(node).connection_stats(conn).unwrap();
+        assert_eq!(
+            (stats.streams_verified, stats.verification_failures),
+            (1, 0),
+            "node {node}"
+        );
+    }
 }
 
 /// The relay's stats while a message goes through: what it held never passes its cap.
@@ -264,7 +383,10 @@ fn a_slow_receiver_slows_the_sender_and_the_relay_holds_at_most_its_cap() {
 #[test]
 fn a_sender_that_aborts_resets_every_target() {
     let (mut sim, world, conn) = chain(6, 1, 2, rough(), Config::default());
-    let id = sim.endpoint(0).open_stream(conn, None, None).unwrap();
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
     sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
     run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
     sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
@@ -280,7 +402,10 @@ fn a_sender_that_aborts_resets_every_target() {
 #[test]
 fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
     let (mut sim, world, conn) = chain(7, 1, 2, rough(), Config::default());
-    let id = sim.endpoint(0).open_stream(conn, None, None).unwrap();
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
     sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
     run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
     // The first receiver goes away: its branch is lost, the other goes on.
@@ -308,7 +433,10 @@ fn piping_more_than_the_cap_already_held_is_refused() {
     // The relay does not pipe on its own here: the test asks once bytes wait.
     world.borrow_mut().relays.clear();
     world.borrow_mut().idle = Some(1);
-    let id = sim.endpoint(0).open_stream(conn, None, None).unwrap();
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
     sim.endpoint(0).write(conn, id, payload(5000)).unwrap();
     run(&mut sim, &world, 1, |_| false);
     // The relay connected downstream first: the upstream connection is its second.
@@ -333,123 +461,38 @@ fn piping_more_than_the_cap_already_held_is_refused() {
     );
 }
 
-/// How a relay's inbound datagrams are ordered in the memory table.
-#[derive(Clone, Copy, Debug)]
-enum Order {
-    Sequential,
-    /// Each run of ten datagrams reversed.
-    ChunksOfTen,
-    /// Each flight (what the sender sent in one round) reversed.
-    Reverse,
-}
-
-/// Sender, relay and receiver driven by hand in rounds of 5 ms one way: every datagram the
-/// sender sends in a round reaches the relay together, in `order`. Returns the relay's pipe
-/// stats at their peaks once the receiver has the whole message.
-fn memory_table_row(order: Order, len: usize) -> PipeStats {
-    use std::net::SocketAddr;
-    let config = Config {
-        congestion: weir_core::congestion::CongestionControl::NewReno,
-        ..Config::default()
-    };
-    let addrs: Vec<SocketAddr> = (1..=3)
-        .map(|i| format!("10.0.0.{i}:1").parse().unwrap())
-        .collect();
-    let mut eps: Vec<weir_core::Endpoint> = (0..3)
-        .map(|i| weir_core::Endpoint::new(config.clone(), i))
-        .collect();
-    let mut now = Instant::ZERO;
-    let up = eps[0].connect(now, addrs[1]).unwrap();
-    let down = eps[1].connect(now, addrs[2]).unwrap();
-    let msg = payload(len);
-    let mut buf = vec![0u8; 65_536];
-    let mut pipe = None;
-    let mut sent = false;
-    let mut received = None;
-    let mut peak = PipeStats::default();
-    for _round in 0..200_000 {
-        // Everything each endpoint sends this round, by destination node.
-        let mut flights: Vec<Vec<(SocketAddr, Bytes)>> = vec![Vec::new(); 3];
-        for (i, ep) in eps.iter_mut().enumerate() {
-            while let Some(t) = ep.poll_transmit(now, &mut buf) {
-                let to = addrs.iter().position(|a| *a == t.destination).unwrap();
-                flights[to].push((addrs[i], Bytes::copy_from_slice(&buf[..t.len])));
-            }
-        }
-        now += Duration::from_millis(5);
-        for (to, mut flight) in flights.into_iter().enumerate() {
-            if to == 1 {
-                match order {
-                    Order::Sequential => {}
-                    Order::ChunksOfTen => flight.chunks_mut(10).for_each(|c| c.reverse()),
-                    Order::Reverse => flight.reverse(),
-                }
-            }
-            for (from, d) in flight {
-                eps[to].handle_datagram(now, from, d);
-            }
-        }
-        for ep in eps.iter_mut() {
-            if ep.poll_timeout().is_some_and(|t| t <= now) {
-                ep.handle_timeout(now);
-            }
-        }
-        for i in 0..3 {
-            while let Some(e) = eps[i].poll_event() {
-                match e {
-                    Event::StreamOpened { conn, stream, .. } if i == 1 => {
-                        pipe = Some(eps[1].pipe(conn, stream, &[down], LocalRead::Discard).unwrap());
-                    }
-                    Event::StreamReadable { conn, stream } if i == 2 => {
-                        if let Ok(Read::Data { bytes, .. }) = eps[2].read_message(conn, stream, 1 << 30) {
-                            received = Some(bytes);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-        if !sent && eps[0].is_established(up) && eps[1].is_established(down) {
-            eps[0].send_message(up, None, msg.clone()).unwrap();
-            sent = true;
-        }
-        if let Some(s) = pipe.and_then(|p| eps[1].pipe_stats(p)) {
-            peak.waiting_peak = peak.waiting_peak.max(s.waiting_peak);
-            peak.in_flight_peak = peak.in_flight_peak.max(s.in_flight_peak);
-            peak.fragments_out_of_order = s.fragments_out_of_order;
-            peak.bytes_forwarded = s.bytes_forwarded;
-        }
-        if received.is_some() {
-            break;
-        }
-    }
-    assert_eq!(received, Some(msg), "{order:?}");
-    peak
-}
-
 #[test]
 fn the_relay_memory_table() {
+    // The same table `cargo bench -p weir-sim --bench pipe` prints, here as assertions.
     let len = 10 << 20;
-    let config = Config::default();
+    let config = Config {
+        congestion: CongestionControl::NewReno,
+        ..Config::default()
+    };
     let bound = config.pipe_buffer.min(config.max_stream_receive_window);
-    println!(
-        "| arrival at the relay | waiting peak | in-flight peak | out of order | Freenet (bytes_buffered) |"
-    );
-    println!("|---|---|---|---|---|");
-    for (order, freenet) in [
-        (Order::Sequential, "0"),
-        (Order::ChunksOfTen, "12 KB"),
-        (Order::Reverse, "10 MB"),
+    let msg = payload(len);
+    for arrival in [
+        Arrival::InOrder,
+        Arrival::RunsOfTenReversed,
+        Arrival::RoundReversed,
     ] {
-        let p = memory_table_row(order, len);
+        let run = relay_message(&config, arrival, msg.clone());
+        let p = run.peak;
         println!(
-            "| {order:?} | {} | {} | {} | {freenet} |",
+            "{arrival:?}: waiting peak {}, in-flight peak {}, out of order {}",
             p.waiting_peak, p.in_flight_peak, p.fragments_out_of_order
         );
+        assert_eq!(run.received.as_ref(), Some(&msg), "{arrival:?}");
         // Waiting: at most one datagram's payload.
-        assert!(p.waiting_peak <= 1200, "{order:?}: {p:?}");
+        assert!(p.waiting_peak <= 1200, "{arrival:?}: {p:?}");
         // In flight: within the pipe's cap and the downstream window, never the message.
-        assert!(p.in_flight_peak <= bound, "{order:?}: {p:?}");
+        assert!(p.in_flight_peak <= bound, "{arrival:?}: {p:?}");
         assert_eq!(p.bytes_forwarded, len as u64);
+        // Reordered arrivals are forwarded as they come, out of order.
+        assert_eq!(
+            p.fragments_out_of_order == 0,
+            arrival == Arrival::InOrder,
+            "{arrival:?}"
+        );
     }
 }

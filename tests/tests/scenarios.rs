@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::time::{Duration, Instant};
-use weir_core::{ApiError, CloseReason, Config, ConnectionHandle, Event, Read};
+use weir_core::{ApiError, CloseReason, Config, ConnectionHandle, Event, Read, StreamHeader};
 use weir_sim::{BurstLoss, LinkConfig, NodeId, Sim};
 
 fn body(m: usize, len: usize) -> Bytes {
@@ -207,7 +207,10 @@ fn memory_held_stays_within_the_configured_windows() {
         limit,
         |sim, node, event| match event {
             Event::Connected { conn, .. } if node == c => {
-                let id = sim.endpoint(c).open_stream(conn, None, None).unwrap();
+                let id = sim
+                    .endpoint(c)
+                    .open_stream(conn, StreamHeader::default())
+                    .unwrap();
                 sim.endpoint(c).write(conn, id, msg.clone()).unwrap();
                 sim.endpoint(c).finish(conn, id).unwrap();
             }

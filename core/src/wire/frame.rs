@@ -47,7 +47,7 @@ pub mod types {
     pub const CLOSE: u64 = 0x0b;
     /// Closes the connection for an application reason.
     pub const APPLICATION_CLOSE: u64 = 0x0c;
-    /// Stream data: 0x10 to 0x17, the low three bits are flags.
+    /// Stream data: 0x10 to 0x1f, the low four bits are flags.
     pub const STREAM: u64 = 0x10;
     /// STREAM flag: the frame ends the stream.
     pub const STREAM_FIN: u64 = 0x01;
@@ -55,6 +55,8 @@ pub mod types {
     pub const STREAM_TOTAL: u64 = 0x02;
     /// STREAM flag: the frame carries the stream's label.
     pub const STREAM_LABEL: u64 = 0x04;
+    /// STREAM flag: the frame carries the stream's digest.
+    pub const STREAM_DIGEST: u64 = 0x08;
     /// Client's opening handshake message.
     pub const HELLO: u64 = 0x20;
     /// Server's acceptance.
@@ -186,7 +188,7 @@ impl Frame {
     pub(crate) fn read(r: &mut Reader, packet: PacketType) -> Result<Frame, DecodeError> {
         let frame_type = r.varint(Field::FrameType)?;
         let known = frame_type <= types::APPLICATION_CLOSE
-            || (types::STREAM..=types::STREAM | 0x07).contains(&frame_type)
+            || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::RETRY).contains(&frame_type);
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
@@ -451,6 +453,9 @@ impl fmt::Display for Frame {
                 }
                 if let Some(label) = &s.label {
                     write!(f, " label={label}")?;
+                }
+                if let Some(digest) = &s.digest {
+                    write!(f, " digest={digest}")?;
                 }
                 write!(f, " data={}", Hex(&s.data))
             }

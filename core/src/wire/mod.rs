@@ -34,6 +34,7 @@ mod stream;
 pub mod varint;
 mod version_reject;
 
+pub use crate::integrity::Digest;
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};

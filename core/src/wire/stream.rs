@@ -10,6 +10,7 @@ use super::frame::types;
 use super::ids::StreamId;
 use super::varint;
 use super::MAX_LABEL_LEN;
+use crate::integrity::Digest;
 
 /// A stream's protocol label, such as `/eth/68` (spec/protocol.md §4.12): 1 to
 /// [`MAX_LABEL_LEN`] bytes of printable ASCII (0x21 to 0x7e), held as a slice of the
@@ -72,6 +73,8 @@ pub struct StreamFrame {
     pub total_len: Option<u64>,
     /// The stream's protocol label; only at offset 0.
     pub label: Option<Label>,
+    /// The SHA-256 of the whole stream, for its final receiver to verify; only at offset 0.
+    pub digest: Option<Digest>,
 }
 
 impl StreamFrame {
@@ -91,6 +94,9 @@ impl StreamFrame {
         if self.label.is_some() {
             t |= types::STREAM_LABEL;
         }
+        if self.digest.is_some() {
+            t |= types::STREAM_DIGEST;
+        }
         t
     }
 
@@ -103,7 +109,7 @@ impl StreamFrame {
                 max: varint::MAX,
             });
         }
-        if self.offset != 0 && (self.total_len.is_some() || self.label.is_some()) {
+        if self.offset != 0 && (self.total_len.is_some() || self.label.is_some() || self.digest.is_some()) {
             return Err(Violation::OpenFieldsNotAtStart { offset: self.offset });
         }
         if let Some(total) = self.total_len {
@@ -129,6 +135,10 @@ impl StreamFrame {
                 Some(Label::new(r.bytes(len, Field::Label)?)?)
             }
         };
+        let digest = match frame_type & types::STREAM_DIGEST {
+            0 => None,
+            _ => Some(Digest::from_bytes(r.array(Field::Digest)?)),
+        };
         let data = r.prefixed(Field::StreamData)?;
         let frame = StreamFrame {
             id,
@@ -137,6 +147,7 @@ impl StreamFrame {
             fin: frame_type & types::STREAM_FIN != 0,
             total_len,
             label,
+            digest,
         };
         frame.check()?;
         Ok(frame)
@@ -151,6 +162,9 @@ impl StreamFrame {
         if let Some(label) = &self.label {
             len += varint_len(label.0.len() as u64)? + label.0.len();
         }
+        if self.digest.is_some() {
+            len += Digest::LEN;
+        }
         Ok(len + varint_len(self.data.len() as u64)? + self.data.len())
     }
 
@@ -163,6 +177,9 @@ impl StreamFrame {
         if let Some(label) = &self.label {
             w.varint(label.0.len() as u64)?;
             w.put(&label.0)?;
+        }
+        if let Some(digest) = &self.digest {
+            w.put(digest.as_bytes())?;
         }
         w.varint(self.data.len() as u64)?;
         // The one copy of payload on the send path: into the outgoing datagram.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use weir_core::wire::StreamId;
-use weir_core::{ApiError, ConnectionHandle, Event, Priority, Read};
+use weir_core::{ApiError, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use weir_sim::{NodeId, Sim};
 
 /// One bulk stream per client connection: `total` bytes written in slices of a shared
@@ -76,7 +76,7 @@ impl Traffic {
         let stream = match b.stream {
             Some(s) => s,
             None => {
-                let Ok(s) = ep.open_stream(conn, None, None) else {
+                let Ok(s) = ep.open_stream(conn, StreamHeader::default()) else {
                     return;
                 };
                 ep.set_priority(conn, s, b.priority).unwrap();
