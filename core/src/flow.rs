@@ -53,7 +53,6 @@ impl ReceiveWindow {
     }
 
     /// The window's current size.
-    #[cfg(test)]
     pub(crate) fn window(&self) -> u64 {
         self.window
     }

@@ -323,6 +323,33 @@ fn a_relay_that_keeps_a_copy_reads_what_it_forwards() {
     }
 }
 
+#[test]
+fn a_relay_that_keeps_a_copy_but_does_not_read_holds_back_the_sender() {
+    let (mut sim, world, conn) = chain(11, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().local = LocalRead::Keep;
+    world.borrow_mut().idle = Some(1);
+    let msg = payload(4 << 20);
+    let id = send(&mut sim, conn, &msg);
+    run(&mut sim, &world, 10, |_| false);
+    // The relay's application reads nothing: what it keeps stays within the stream's
+    // window, so the sender waits, however fast the receiver takes the bytes.
+    let up = ConnectionHandle::from_index(1);
+    let (unread, _) = sim.endpoint_ref(1).buffered(up).unwrap();
+    let window = Config::default().stream_receive_window;
+    assert!(
+        unread <= window,
+        "the relay holds {unread} unread bytes, window {window}"
+    );
+    assert!(!world.borrow().received.contains_key(&2));
+    // Once it reads, the rest flows.
+    world.borrow_mut().idle = None;
+    world.borrow_mut().read(&mut sim, 1, up, id);
+    assert!(run(&mut sim, &world, 30, |w| w.received.contains_key(&2)));
+    let w = world.borrow();
+    assert_eq!(w.received[&2], vec![msg.clone()]);
+    assert_eq!(w.kept[&1], msg.len() as u64);
+}
+
 /// The relay's stats while a message goes through: what it held never passes its cap.
 fn watch(sim: &mut Sim, world: &RefCell<World>, secs: u64) -> PipeStats {
     let mut peak = PipeStats::default();

@@ -59,6 +59,9 @@ struct Tap {
     out: alloc::vec::Vec<(u64, Bytes)>,
     /// The application keeps reading the stream too (the same `Bytes`, no second copy).
     keep: bool,
+    /// The credit the pipe would grant (`raise_limit`); with `keep`, the local reader's
+    /// window caps what is granted.
+    wanted: u64,
 }
 
 impl Tap {
@@ -137,6 +140,7 @@ impl RecvStream {
             forwarded: RangeSet::new(),
             out: alloc::vec::Vec::new(),
             keep,
+            wanted: 0,
         };
         for (&offset, chunk) in &self.chunks {
             tap.forward(offset, chunk);
@@ -174,8 +178,23 @@ impl RecvStream {
     }
 
     /// A pipe's credit: the peer may send below `limit` (never lowered; never past the
-    /// final size). Whether it grew.
+    /// final size; if the application reads the stream too, never more than its window
+    /// past what it read). Whether the credit grew.
     pub(crate) fn raise_limit(&mut self, limit: u64) -> bool {
+        if let Some(tap) = self.tap.as_mut() {
+            tap.wanted = tap.wanted.max(limit);
+        }
+        self.grant_tapped()
+    }
+
+    /// Raises a piped stream's credit to what both the pipe and a local reader allow.
+    fn grant_tapped(&mut self) -> bool {
+        let Some(tap) = &self.tap else { return false };
+        let mut limit = tap.wanted;
+        if tap.keep {
+            // Bytes the application has not read stay here: hold them to its window.
+            limit = limit.min(self.read_offset.saturating_add(self.flow.window()));
+        }
         let limit = self.final_size.map_or(limit, |f| limit.min(f));
         self.flow.raise(limit)
     }
@@ -278,9 +297,13 @@ impl RecvStream {
     /// A new credit limit to announce, if reading has used up half the window (or the
     /// window can now reach the stream's known end). Never beyond the final size.
     pub(crate) fn credit_update(&mut self, now: Instant, rtt: Duration) -> Option<u64> {
-        if self.reset.is_some() || self.tap.is_some() {
-            // A piped stream's credit follows its targets (`raise_limit`).
+        if self.reset.is_some() {
             return None;
+        }
+        if self.tap.is_some() {
+            // A piped stream's credit follows its targets (`raise_limit`); a local read may
+            // free what the local reader's window held back.
+            return self.grant_tapped().then(|| self.flow.limit());
         }
         self.flow.update(self.read_offset, self.final_size, now, rtt)
     }
@@ -361,6 +384,30 @@ mod tests {
         let mut s = RecvStream::new(1 << 30);
         s.insert(0, Bytes::from_static(b"head"), false).unwrap();
         assert_eq!(s.read(100), Some((0, Bytes::from_static(b"head"))));
+    }
+
+    #[test]
+    fn a_kept_pipe_grants_no_more_than_the_local_readers_window() {
+        let (now, rtt) = (Instant::ZERO, Duration::from_millis(10));
+        let mut s = RecvStream::new(100);
+        s.tap(true);
+        // The targets would take 1,000 bytes; the local reader has read nothing.
+        assert!(!s.raise_limit(1000));
+        assert_eq!(s.max_data(), 100);
+        s.insert(0, Bytes::from_static(&[1; 60]), false).unwrap();
+        assert_eq!(s.read(60).map(|(o, b)| (o, b.len())), Some((0, 60)));
+        // Reading frees window: the credit follows, up to what the pipe wanted.
+        assert_eq!(s.credit_update(now, rtt), Some(160));
+        assert!(
+            !s.raise_limit(2000),
+            "still the reader's window past what it read"
+        );
+        assert_eq!(s.max_data(), 160);
+        // Without a local reader the pipe alone decides.
+        let mut d = RecvStream::new(100);
+        d.tap(false);
+        assert!(d.raise_limit(1000));
+        assert_eq!(d.max_data(), 1000);
     }
 
     #[test]
