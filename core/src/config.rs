@@ -80,8 +80,10 @@ pub struct Config {
     /// The sender is granted no credit beyond it (beyond what the stream had been granted
     /// when piping began). Default: 4 MiB.
     pub pipe_buffer: u64,
-    /// The most bytes all pipes of the endpoint hold together, enforced the same way.
-    /// Default: 64 MiB.
+    /// The most bytes all pipes of the endpoint hold together, enforced the same way: the
+    /// credit each stream had been granted before it was piped (at least
+    /// [`stream_receive_window`](Self::stream_receive_window) from its start) comes on top,
+    /// so a relay with many pipes wants a small initial stream window. Default: 64 MiB.
     pub pipe_buffer_total: u64,
 }
 
