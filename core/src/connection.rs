@@ -1051,7 +1051,10 @@ impl Connection {
     pub(crate) fn tappable(&mut self, id: StreamId) -> Result<Tapped, ApiError> {
         let state = self.recv_stream(id)?;
         let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
-        if state.stopped || !state.opened || recv.reset_code().is_some() || recv.is_tapped() {
+        if recv.is_tapped() {
+            return Err(ApiError::AlreadyPiped);
+        }
+        if state.stopped || !state.opened || recv.reset_code().is_some() {
             return Err(ApiError::UnknownStream);
         }
         let start = recv.read_offset();

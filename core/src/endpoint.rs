@@ -127,6 +127,11 @@ pub struct Endpoint {
     /// Pipes by id (module `pipe`), and the next id to give.
     pipes: BTreeMap<PipeId, Pipe>,
     next_pipe: u32,
+    /// Each pipe under every connection it involves (source and targets), so a datagram
+    /// pumps only its connection's pipes.
+    pipes_by_conn: BTreeSet<(ConnectionHandle, PipeId)>,
+    /// The sum of `Pipe::reserved` over `pipes` (the endpoint-wide cap's use).
+    pipes_reserved: u64,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -159,6 +164,8 @@ impl Endpoint {
             rate: TokenBucket::new(Instant::ZERO, burst),
             rate_wake: None,
             pipes: BTreeMap::new(),
+            pipes_by_conn: BTreeSet::new(),
+            pipes_reserved: 0,
             next_pipe: 0,
         }
     }
@@ -216,8 +223,10 @@ impl Endpoint {
         if conn.is_closed() {
             // Its handle may be reused: pipes must let go of it now.
             let handle = ConnectionHandle(slot);
-            for pipe in self.pipes.values_mut() {
-                pipe.lose(handle);
+            for (_, id) in self.pipes_of(handle) {
+                if let Some(pipe) = self.pipes.get_mut(&id) {
+                    pipe.lose(handle);
+                }
             }
             self.by_cid.remove(&conn.local_cid);
             if let Some(key) = conn.hello_key {
@@ -800,9 +809,6 @@ impl Endpoint {
         if to.is_empty() || to.contains(&from) {
             return Err(ApiError::NoTargets);
         }
-        if self.pipes.values().any(|p| p.source == (from, stream)) {
-            return Err(ApiError::AlreadyPiped);
-        }
         let cap = self.config.pipe_buffer;
         let tapping = self.conn(from)?.tappable(stream)?;
         if tapping.buffered > cap {
@@ -839,6 +845,10 @@ impl Endpoint {
         self.next_pipe = self.next_pipe.wrapping_add(1);
         let mut pipe = Pipe::new((from, stream), tapping.start, targets, cap);
         pipe.granted = granted;
+        for c in core::iter::once(from).chain(to.iter().copied()) {
+            self.pipes_by_conn.insert((c, id));
+        }
+        self.pipes_reserved += pipe.reserved();
         self.pipes.insert(id, pipe);
         let mut touched = Vec::new();
         self.pump_pipe(id, &mut touched);
@@ -858,12 +868,10 @@ impl Endpoint {
         if self.pipes.is_empty() {
             return;
         }
-        let ids: Vec<PipeId> = self
-            .pipes
-            .iter()
-            .filter(|(_, p)| only.is_none_or(|c| p.involves(c)))
-            .map(|(&id, _)| id)
-            .collect();
+        let ids: Vec<PipeId> = match only {
+            Some(c) => self.pipes_of(c).into_iter().map(|(_, id)| id).collect(),
+            None => self.pipes.keys().copied().collect(),
+        };
         let mut touched = Vec::new();
         for id in ids {
             self.pump_pipe(id, &mut touched);
@@ -875,12 +883,36 @@ impl Endpoint {
         }
     }
 
-    /// One pipe's turn: forward what arrived, pass on the end or a failure, and grant the
-    /// sender the credit the targets allow.
+    /// The pipes connection `c` takes part in, as index entries.
+    fn pipes_of(&self, c: ConnectionHandle) -> Vec<(ConnectionHandle, PipeId)> {
+        self.pipes_by_conn
+            .range((c, PipeId(0))..=(c, PipeId(u32::MAX)))
+            .copied()
+            .collect()
+    }
+
+    /// One pipe's turn (`pipe_turn`), keeping the index and the cap's sum in step.
     fn pump_pipe(&mut self, id: PipeId, touched: &mut Vec<u32>) {
         let Some(mut pipe) = self.pipes.remove(&id) else {
             return;
         };
+        self.pipes_reserved -= pipe.reserved();
+        match self.pipe_turn(id, &mut pipe, touched) {
+            Turn::Going => {
+                self.pipes_reserved += pipe.reserved();
+                self.pipes.insert(id, pipe);
+            }
+            Turn::Ended => {
+                for c in core::iter::once(pipe.source.0).chain(pipe.targets.iter().map(|t| t.conn)) {
+                    self.pipes_by_conn.remove(&(c, id));
+                }
+            }
+        }
+    }
+
+    /// Forwards what arrived, passes on the end or a failure, and grants the sender the
+    /// credit the targets allow.
+    fn pipe_turn(&mut self, id: PipeId, pipe: &mut Pipe, touched: &mut Vec<u32>) -> Turn {
         let (source, stream) = pipe.source;
         let out = match self.conn(source) {
             Ok(c) if !pipe.source_lost => c.take_tapped(stream),
@@ -917,7 +949,7 @@ impl Endpoint {
                 }
             }
             self.events.push_back(Event::PipeFailed { pipe: id, reason });
-            return;
+            return Turn::Ended;
         }
         let progress: Vec<TargetState> = pipe
             .targets
@@ -947,21 +979,20 @@ impl Endpoint {
                     }
                 }
                 self.events.push_back(Event::PipeFinished { pipe: id });
-                return;
+                return Turn::Ended;
             }
             Some(Err(reason)) => {
                 if let Ok(c) = self.conn(source) {
                     let _ = c.stop_sending(stream, PIPE_BROKEN);
                 }
                 self.events.push_back(Event::PipeFailed { pipe: id, reason });
-                return;
+                return Turn::Ended;
             }
             None => {}
         }
         if let Some((floor, limit)) = credit {
             // The endpoint-wide cap, less what the other pipes have spoken for.
-            let others: u64 = self.pipes.values().map(Pipe::reserved).sum();
-            let room = self.config.pipe_buffer_total.saturating_sub(others);
+            let room = self.config.pipe_buffer_total.saturating_sub(self.pipes_reserved);
             let limit = limit.min(floor.saturating_add(room));
             if limit > pipe.granted {
                 pipe.granted = limit;
@@ -970,6 +1001,12 @@ impl Endpoint {
                 }
             }
         }
-        self.pipes.insert(id, pipe);
+        Turn::Going
     }
+}
+
+/// Whether a pipe goes on after its turn.
+enum Turn {
+    Going,
+    Ended,
 }

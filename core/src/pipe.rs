@@ -245,11 +245,6 @@ impl Pipe {
         self.granted.saturating_sub(self.floor)
     }
 
-    /// Whether connection `c` is the source or a target.
-    pub(crate) fn involves(&self, c: ConnectionHandle) -> bool {
-        self.source.0 == c || self.targets.iter().any(|t| t.conn == c)
-    }
-
     /// Connection `c` ended: as a source, the pipe fails; as a target, that branch is lost.
     pub(crate) fn lose(&mut self, c: ConnectionHandle) {
         if self.source.0 == c {

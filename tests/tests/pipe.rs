@@ -351,6 +351,11 @@ fn a_relay_that_keeps_a_copy_but_does_not_read_holds_back_the_sender() {
         unread <= window,
         "the relay holds {unread} unread bytes, window {window}"
     );
+    let down = ConnectionHandle::from_index(0);
+    assert_eq!(
+        sim.endpoint(1).pipe(up, id, &[down], LocalRead::Discard),
+        Err(ApiError::AlreadyPiped)
+    );
     assert!(!world.borrow().received.contains_key(&2));
     // Once it reads, the rest flows.
     world.borrow_mut().idle = None;
