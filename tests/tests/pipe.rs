@@ -491,15 +491,21 @@ fn pipes_together_hold_at_most_the_endpoint_wide_cap() {
     );
 }
 
-#[test]
-fn a_sender_that_aborts_resets_every_target() {
-    let (mut sim, world, conn) = chain(6, 1, 2, rough(), Config::default());
+/// A relay fanning out to two receivers, a 64 KiB stream under way through its pipe.
+fn stream_under_way(seed: u64) -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
+    let (mut sim, world, conn) = chain(seed, 1, 2, rough(), Config::default());
     let id = sim
         .endpoint(0)
         .open_stream(conn, StreamHeader::default())
         .unwrap();
     sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
     run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
+    (sim, world, conn, id)
+}
+
+#[test]
+fn a_sender_that_aborts_resets_every_target() {
+    let (mut sim, world, conn, id) = stream_under_way(6);
     sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
     assert!(run(&mut sim, &world, 20, |w| w.resets.len() == 2));
     let w = world.borrow();
@@ -512,13 +518,7 @@ fn a_sender_that_aborts_resets_every_target() {
 
 #[test]
 fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
-    let (mut sim, world, conn) = chain(7, 1, 2, rough(), Config::default());
-    let id = sim
-        .endpoint(0)
-        .open_stream(conn, StreamHeader::default())
-        .unwrap();
-    sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
-    run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
+    let (mut sim, world, _, _) = stream_under_way(7);
     // The first receiver goes away: its branch is lost, the other goes on.
     let relay = ConnectionHandle::from_index(0);
     let now = sim.now();
