@@ -20,7 +20,9 @@
 //! Nothing happens between calls: the endpoint reads no clock and starts no timer; `now` is
 //! whatever the driver says. Same configuration, seed and inputs give byte-identical outputs.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -39,6 +41,7 @@ use crate::pipe::{
     Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState, PIPE_BROKEN,
 };
 use crate::time::{Duration, Instant};
+use crate::trace::{Command, Done, Recorder};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
     PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode, VersionReject,
@@ -132,6 +135,10 @@ pub struct Endpoint {
     pipes_by_conn: BTreeSet<(ConnectionHandle, PipeId)>,
     /// The sum of `Pipe::reserved` over `pipes` (the endpoint-wide cap's use).
     pipes_reserved: u64,
+    /// Set by [`Endpoint::new_traced`]: the trace being recorded (module `trace`), and the
+    /// deadline it last recorded.
+    trace: Option<Box<Recorder>>,
+    traced_deadline: Option<Instant>,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -167,7 +174,70 @@ impl Endpoint {
             pipes_by_conn: BTreeSet::new(),
             pipes_reserved: 0,
             next_pipe: 0,
+            trace: None,
+            traced_deadline: None,
         }
+    }
+
+    /// [`new`](Self::new), recording a trace (spec/trace.md) of everything the endpoint is
+    /// given and gives back from now on; drain it with [`take_trace`](Self::take_trace) and
+    /// check it with [`trace::replay`](crate::trace::replay). Recording reads what the
+    /// calls pass and return and changes nothing else: a traced endpoint behaves exactly as
+    /// an untraced one.
+    pub fn new_traced(config: Config, seed: u64) -> Self {
+        let recorder = Recorder::new(&config, seed);
+        let mut ep = Self::new(config, seed);
+        ep.trace = Some(Box::new(recorder));
+        ep
+    }
+
+    /// The trace text recorded since the last call (the header comes with the first); empty
+    /// if the endpoint was not made with [`new_traced`](Self::new_traced). Until drained the
+    /// text stays in memory: drain it as often as it should be bounded.
+    pub fn take_trace(&mut self) -> String {
+        self.trace.as_mut().map(|t| t.take()).unwrap_or_default()
+    }
+
+    /// `make()`'s command if a trace is being recorded (so an untraced call builds nothing).
+    fn tracing(&self, make: impl FnOnce() -> Command) -> Option<Command> {
+        self.trace.is_some().then(make)
+    }
+
+    /// Records a command and what it returned, then the deadline if the call moved it.
+    fn traced<T: Clone + Into<Done>>(
+        &mut self,
+        now: Option<Instant>,
+        cmd: Option<Command>,
+        result: &Result<T, ApiError>,
+    ) {
+        if let (Some(t), Some(cmd)) = (self.trace.as_mut(), cmd) {
+            t.command(now, &cmd, &result.clone().map(Into::into));
+        }
+        self.trace_deadline();
+    }
+
+    /// Records the deadline if it changed since it was last recorded (spec/trace.md: the
+    /// recorder writes the next timeout after each call that moves it).
+    fn trace_deadline(&mut self) {
+        let at = self.poll_timeout();
+        if let Some(t) = self.trace.as_mut() {
+            if at != self.traced_deadline {
+                self.traced_deadline = at;
+                t.deadline(at);
+            }
+        }
+    }
+
+    /// A command through `with_conn`, recorded if tracing.
+    fn conn_command<T: Clone + Into<Done>>(
+        &mut self,
+        cmd: Option<Command>,
+        h: ConnectionHandle,
+        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let out = self.with_conn(h, f);
+        self.traced(None, cmd, &out);
+        out
     }
 
     /// The configuration.
@@ -250,12 +320,33 @@ impl Endpoint {
     /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
     /// follows.
     pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
-        self.connect_with(now, remote, self.config.congestion)
+        let cmd = self.tracing(|| Command::Connect {
+            remote,
+            congestion: None,
+        });
+        let out = self.open_connection(now, remote, self.config.congestion);
+        self.traced(Some(now), cmd, &out);
+        out
     }
 
     /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
     /// the configured one (a bulk transfer beside interactive connections, say).
     pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        congestion: CongestionControl,
+    ) -> Result<ConnectionHandle, ApiError> {
+        let cmd = self.tracing(|| Command::Connect {
+            remote,
+            congestion: Some(congestion),
+        });
+        let out = self.open_connection(now, remote, congestion);
+        self.traced(Some(now), cmd, &out);
+        out
+    }
+
+    fn open_connection(
         &mut self,
         now: Instant,
         remote: SocketAddr,
@@ -283,6 +374,14 @@ impl Endpoint {
     /// A datagram arrived from `from`. Malformed or unexpected datagrams are dropped and
     /// counted; nothing a peer sends can make this panic.
     pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        if let Some(t) = self.trace.as_mut() {
+            t.datagram_in(now, from, &datagram);
+        }
+        self.on_datagram(now, from, datagram);
+        self.trace_deadline();
+    }
+
+    fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
         self.stats.datagrams_received += 1;
         let Ok(invariant) = Invariant::parse(&datagram) else {
             self.stats.dropped_malformed += 1;
@@ -427,6 +526,14 @@ impl Endpoint {
 
     /// Fires every timer due at `now`. Calling it early, or twice, does nothing.
     pub fn handle_timeout(&mut self, now: Instant) {
+        if let Some(t) = self.trace.as_mut() {
+            t.expire(now);
+        }
+        self.on_timeout(now);
+        self.trace_deadline();
+    }
+
+    fn on_timeout(&mut self, now: Instant) {
         // A held-back datagram may go now: the next poll_transmit sends it.
         if self.rate_wake.is_some_and(|at| at <= now) {
             self.rate_wake = None;
@@ -451,6 +558,15 @@ impl Endpoint {
     /// configured datagram size to use it fully) and says where it goes; `None` when there is
     /// nothing to send now.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        let out = self.next_transmit(now, buf);
+        if let Some(t) = self.trace.as_mut() {
+            t.transmit(now, buf.len(), out.map(|o| (o.destination, &buf[..o.len])));
+            self.trace_deadline();
+        }
+        out
+    }
+
+    fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         while let Some(s) = self.stateless.pop_front() {
             if let Some(t) = write_stateless(s, now, buf) {
                 self.stats.datagrams_sent += 1;
@@ -520,7 +636,11 @@ impl Endpoint {
 
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let e = self.events.pop_front();
+        if let Some(t) = self.trace.as_mut() {
+            t.event(e.as_ref());
+        }
+        e
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next needed: a connection's timer,
@@ -561,7 +681,11 @@ impl Endpoint {
         conn: ConnectionHandle,
         header: StreamHeader,
     ) -> Result<StreamId, ApiError> {
-        self.with_conn(conn, |c| c.open_stream(header))
+        let cmd = self.tracing(|| Command::OpenStream {
+            conn,
+            header: header.clone(),
+        });
+        self.conn_command(cmd, conn, |c| c.open_stream(header))
     }
 
     /// Queues what fits of `data` in the connection's send buffer
@@ -575,7 +699,12 @@ impl Endpoint {
         stream: StreamId,
         data: Bytes,
     ) -> Result<usize, ApiError> {
-        self.with_conn(conn, |c| c.write(stream, data))
+        let cmd = self.tracing(|| Command::Write {
+            conn,
+            stream,
+            data: data.clone(),
+        });
+        self.conn_command(cmd, conn, |c| c.write(stream, data))
     }
 
     /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
@@ -585,12 +714,18 @@ impl Endpoint {
         stream: StreamId,
         priority: Priority,
     ) -> Result<(), ApiError> {
-        self.with_conn(conn, |c| c.set_priority(stream, priority))
+        let cmd = self.tracing(|| Command::SetPriority {
+            conn,
+            stream,
+            priority,
+        });
+        self.conn_command(cmd, conn, |c| c.set_priority(stream, priority))
     }
 
     /// Ends a stream after what was written.
     pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        self.with_conn(conn, |c| c.finish(stream))
+        let cmd = self.tracing(|| Command::Finish { conn, stream });
+        self.conn_command(cmd, conn, |c| c.finish(stream))
     }
 
     /// Sends `data` as one message: a new stream, written and finished, whose total length
@@ -604,11 +739,17 @@ impl Endpoint {
         label: Option<Label>,
         data: Bytes,
     ) -> Result<StreamId, ApiError> {
+        let cmd = self.tracing(|| Command::SendMessage {
+            conn,
+            label: label.clone(),
+            data: data.clone(),
+            verified: false,
+        });
         let header = StreamHeader {
             label,
             ..StreamHeader::default()
         };
-        self.with_conn(conn, |c| c.send_message(header, data))
+        self.conn_command(cmd, conn, |c| c.send_message(header, data))
     }
 
     /// [`send_message`](Self::send_message) with the message's digest attached (SHA-256,
@@ -621,7 +762,13 @@ impl Endpoint {
         label: Option<Label>,
         data: Bytes,
     ) -> Result<StreamId, ApiError> {
-        self.with_conn(conn, |c| {
+        let cmd = self.tracing(|| Command::SendMessage {
+            conn,
+            label: label.clone(),
+            data: data.clone(),
+            verified: true,
+        });
+        self.conn_command(cmd, conn, |c| {
             // Refusals first: a caller retrying after WouldBlock should not pay for the hash twice.
             c.message_room(data.len() as u64)?;
             let header = StreamHeader {
@@ -640,7 +787,8 @@ impl Endpoint {
         stream: StreamId,
         code: u64,
     ) -> Result<(), ApiError> {
-        self.with_conn(conn, |c| c.reset_stream(stream, code))
+        let cmd = self.tracing(|| Command::ResetStream { conn, stream, code });
+        self.conn_command(cmd, conn, |c| c.reset_stream(stream, code))
     }
 
     /// Asks the peer to stop sending a stream; what still arrives is discarded.
@@ -650,7 +798,8 @@ impl Endpoint {
         stream: StreamId,
         code: u64,
     ) -> Result<(), ApiError> {
-        self.with_conn(conn, |c| c.stop_sending(stream, code))
+        let cmd = self.tracing(|| Command::StopSending { conn, stream, code });
+        self.conn_command(cmd, conn, |c| c.stop_sending(stream, code))
     }
 
     /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.
@@ -660,7 +809,13 @@ impl Endpoint {
         stream: StreamId,
         max_len: usize,
     ) -> Result<Read, ApiError> {
-        self.with_conn(conn, |c| c.read(stream, max_len))
+        let cmd = self.tracing(|| Command::Read {
+            conn,
+            stream,
+            max_len: max_len as u64,
+            whole: false,
+        });
+        self.conn_command(cmd, conn, |c| c.read(stream, max_len))
     }
 
     /// Reads a whole message: [`Read::Pending`] until it is complete, then all of it as one
@@ -671,7 +826,13 @@ impl Endpoint {
         stream: StreamId,
         max_len: u64,
     ) -> Result<Read, ApiError> {
-        self.with_conn(conn, |c| c.read_message(stream, max_len))
+        let cmd = self.tracing(|| Command::Read {
+            conn,
+            stream,
+            max_len,
+            whole: true,
+        });
+        self.conn_command(cmd, conn, |c| c.read_message(stream, max_len))
     }
 
     /// Closes a connection with an application code and reason; the peer is told.
@@ -682,10 +843,17 @@ impl Endpoint {
         code: u64,
         reason: Reason,
     ) -> Result<(), ApiError> {
-        self.with_conn(conn, |c| {
+        let cmd = self.tracing(|| Command::Close {
+            conn,
+            code,
+            reason: reason.clone(),
+        });
+        let out = self.with_conn(conn, |c| {
             c.close(now, code, reason);
             Ok(())
-        })
+        });
+        self.traced(Some(now), cmd, &out);
+        out
     }
 
     /// What the handshake agreed, once connected.
@@ -800,6 +968,24 @@ impl Endpoint {
     /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]
     /// says how it goes.
     pub fn pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+        local: LocalRead,
+    ) -> Result<PipeId, ApiError> {
+        let cmd = self.tracing(|| Command::Pipe {
+            from,
+            stream,
+            to: to.to_vec(),
+            local,
+        });
+        let out = self.start_pipe(from, stream, to, local);
+        self.traced(None, cmd, &out);
+        out
+    }
+
+    fn start_pipe(
         &mut self,
         from: ConnectionHandle,
         stream: StreamId,

@@ -70,6 +70,7 @@ mod range_set;
 mod recovery;
 mod stream;
 pub mod time;
+pub mod trace;
 pub mod wire;
 
 pub use config::{AcceptPolicy, Config};

@@ -237,12 +237,28 @@ impl Sim {
 
     /// Adds an endpoint with `config`; its seed is drawn from the simulator's.
     pub fn add_node(&mut self, config: Config) -> NodeId {
+        self.add(config, Endpoint::new)
+    }
+
+    /// [`add_node`](Self::add_node) with an endpoint that records a trace of its life
+    /// (`Endpoint::new_traced`); read it with [`take_trace`](Self::take_trace).
+    pub fn add_traced_node(&mut self, config: Config) -> NodeId {
+        self.add(config, Endpoint::new_traced)
+    }
+
+    /// The trace a node made with [`add_traced_node`](Self::add_traced_node) recorded since
+    /// the last call.
+    pub fn take_trace(&mut self, node: NodeId) -> String {
+        self.endpoint(node).take_trace()
+    }
+
+    fn add(&mut self, config: Config, make: fn(Config, u64) -> Endpoint) -> NodeId {
         let id = self.nodes.len();
         let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, (id >> 8) as u8, id as u8)), 4000);
         let seed = self.rng.next_u64();
         self.nodes.push(Node {
             addr,
-            endpoint: Endpoint::new(config, seed),
+            endpoint: make(config, seed),
         });
         id
     }

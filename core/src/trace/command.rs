@@ -1,0 +1,413 @@
+//! The application's commands to an endpoint as trace records (spec/trace.md §3.3): each
+//! one's text (written by the recorder, read back by the replayer) and the text of what it
+//! returned (written by both and compared).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::{self, Write as _};
+use core::net::SocketAddr;
+
+use bytes::Bytes;
+
+use super::config_text::{congestion_text, parse_congestion};
+use super::{hex, unhex};
+use crate::congestion::CongestionControl;
+use crate::event::{ApiError, ConnectionHandle, Priority, Read, StreamHeader};
+use crate::integrity::Digest;
+use crate::pipe::{LocalRead, PipeId};
+use crate::wire::{Label, Reason, StreamId};
+use crate::Endpoint;
+
+/// One call of the application's API that changes the endpoint (queries are not recorded).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Command {
+    Connect {
+        remote: SocketAddr,
+        congestion: Option<CongestionControl>,
+    },
+    OpenStream {
+        conn: ConnectionHandle,
+        header: StreamHeader,
+    },
+    Write {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        data: Bytes,
+    },
+    SetPriority {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        priority: Priority,
+    },
+    Finish {
+        conn: ConnectionHandle,
+        stream: StreamId,
+    },
+    SendMessage {
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        data: Bytes,
+        verified: bool,
+    },
+    ResetStream {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    },
+    StopSending {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    },
+    Read {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: u64,
+        whole: bool,
+    },
+    Close {
+        conn: ConnectionHandle,
+        code: u64,
+        reason: Reason,
+    },
+    Pipe {
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: Vec<ConnectionHandle>,
+        local: LocalRead,
+    },
+}
+
+/// What a command returned when it succeeded.
+#[derive(Clone, Debug)]
+pub(crate) enum Done {
+    Unit,
+    Conn(ConnectionHandle),
+    Stream(StreamId),
+    Taken(usize),
+    Read(Read),
+    Pipe(PipeId),
+}
+
+impl From<()> for Done {
+    fn from((): ()) -> Self {
+        Done::Unit
+    }
+}
+
+impl From<ConnectionHandle> for Done {
+    fn from(c: ConnectionHandle) -> Self {
+        Done::Conn(c)
+    }
+}
+
+impl From<StreamId> for Done {
+    fn from(id: StreamId) -> Self {
+        Done::Stream(id)
+    }
+}
+
+impl From<usize> for Done {
+    fn from(n: usize) -> Self {
+        Done::Taken(n)
+    }
+}
+
+impl From<Read> for Done {
+    fn from(r: Read) -> Self {
+        Done::Read(r)
+    }
+}
+
+impl From<PipeId> for Done {
+    fn from(p: PipeId) -> Self {
+        Done::Pipe(p)
+    }
+}
+
+/// The text of a command's result, as recorded after `=>`.
+pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
+    let mut s = String::new();
+    let _ = match r {
+        Err(e) => write!(s, "err {e:?}"),
+        Ok(Done::Unit) => write!(s, "ok"),
+        Ok(Done::Conn(c)) => write!(s, "ok {c}"),
+        Ok(Done::Stream(id)) => write!(s, "ok s{id}"),
+        Ok(Done::Taken(n)) => write!(s, "ok {n}"),
+        Ok(Done::Pipe(p)) => write!(s, "ok pipe{}", p.0),
+        Ok(Done::Read(Read::Data { offset, bytes })) => write!(s, "data {offset} {}", hex(bytes)),
+        Ok(Done::Read(Read::Pending)) => write!(s, "pending"),
+        Ok(Done::Read(Read::Finished)) => write!(s, "finished"),
+        Ok(Done::Read(Read::Reset { code })) => write!(s, "reset {code}"),
+        Ok(Done::Read(Read::VerificationFailed { expected, actual })) => {
+            write!(s, "verification-failed {expected} {actual}")
+        }
+    };
+    s
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Command::Connect { remote, congestion } => {
+                write!(f, "connect {remote}")?;
+                if let Some(c) = congestion {
+                    write!(f, " {}", congestion_text(c))?;
+                }
+                Ok(())
+            }
+            Command::OpenStream { conn, header } => {
+                write!(f, "open_stream {conn}")?;
+                if let Some(l) = &header.label {
+                    write!(f, " label={l}")?;
+                }
+                if let Some(t) = header.total_len {
+                    write!(f, " total={t}")?;
+                }
+                if let Some(d) = &header.digest {
+                    write!(f, " digest={d}")?;
+                }
+                Ok(())
+            }
+            Command::Write { conn, stream, data } => write!(f, "write {conn} s{stream} {}", hex(data)),
+            Command::SetPriority {
+                conn,
+                stream,
+                priority,
+            } => {
+                let p = match priority {
+                    Priority::High => "high",
+                    Priority::Normal => "normal",
+                    Priority::Low => "low",
+                };
+                write!(f, "set_priority {conn} s{stream} {p}")
+            }
+            Command::Finish { conn, stream } => write!(f, "finish {conn} s{stream}"),
+            Command::SendMessage {
+                conn,
+                label,
+                data,
+                verified,
+            } => {
+                let name = if *verified {
+                    "send_verified_message"
+                } else {
+                    "send_message"
+                };
+                write!(f, "{name} {conn}")?;
+                if let Some(l) = label {
+                    write!(f, " label={l}")?;
+                }
+                write!(f, " {}", hex(data))
+            }
+            Command::ResetStream { conn, stream, code } => write!(f, "reset_stream {conn} s{stream} {code}"),
+            Command::StopSending { conn, stream, code } => write!(f, "stop_sending {conn} s{stream} {code}"),
+            Command::Read {
+                conn,
+                stream,
+                max_len,
+                whole,
+            } => {
+                let name = if *whole { "read_message" } else { "read" };
+                write!(f, "{name} {conn} s{stream} {max_len}")
+            }
+            Command::Close { conn, code, reason } => {
+                write!(f, "close {conn} {code} {}", hex(reason.as_bytes()))
+            }
+            Command::Pipe {
+                from,
+                stream,
+                to,
+                local,
+            } => {
+                write!(f, "pipe {from} s{stream} ")?;
+                for (i, t) in to.iter().enumerate() {
+                    write!(f, "{}{t}", if i == 0 { "" } else { "," })?;
+                }
+                let local = match local {
+                    LocalRead::Discard => "discard",
+                    LocalRead::Keep => "keep",
+                };
+                write!(f, " {local}")
+            }
+        }
+    }
+}
+
+fn conn(s: &str) -> Option<ConnectionHandle> {
+    s.strip_prefix('#')?.parse().ok().map(ConnectionHandle)
+}
+
+fn stream(s: &str) -> Option<StreamId> {
+    s.strip_prefix('s')?.parse().ok().map(StreamId)
+}
+
+fn label(s: &str) -> Option<Label> {
+    Label::new(Bytes::copy_from_slice(s.as_bytes())).ok()
+}
+
+impl Command {
+    /// Reads a command record's text (without its time and result); `None` if it is not one.
+    pub(crate) fn parse(text: &str) -> Option<Command> {
+        let words: Vec<&str> = text.split(' ').collect();
+        let (&name, args) = words.split_first()?;
+        let num = |i: usize| args.get(i)?.parse::<u64>().ok();
+        let cs = |i: usize| Some((conn(args.get(i)?)?, stream(args.get(i + 1)?)?));
+        Some(match (name, args.len()) {
+            ("connect", 1 | 2) => Command::Connect {
+                remote: args[0].parse().ok()?,
+                congestion: match args.get(1) {
+                    Some(c) => Some(parse_congestion(c)?),
+                    None => None,
+                },
+            },
+            ("open_stream", _) => {
+                let mut header = StreamHeader::default();
+                for field in &args[1..] {
+                    let (k, v) = field.split_once('=')?;
+                    match k {
+                        "label" => header.label = Some(label(v)?),
+                        "total" => header.total_len = Some(v.parse().ok()?),
+                        "digest" => {
+                            header.digest = Some(Digest::from_bytes(unhex(v)?.as_ref().try_into().ok()?))
+                        }
+                        _ => return None,
+                    }
+                }
+                Command::OpenStream {
+                    conn: conn(args.first()?)?,
+                    header,
+                }
+            }
+            ("write", 3) => {
+                let (conn, stream) = cs(0)?;
+                Command::Write {
+                    conn,
+                    stream,
+                    data: unhex(args[2])?,
+                }
+            }
+            ("set_priority", 3) => {
+                let (conn, stream) = cs(0)?;
+                let priority = match args[2] {
+                    "high" => Priority::High,
+                    "normal" => Priority::Normal,
+                    "low" => Priority::Low,
+                    _ => return None,
+                };
+                Command::SetPriority {
+                    conn,
+                    stream,
+                    priority,
+                }
+            }
+            ("finish", 2) => {
+                let (conn, stream) = cs(0)?;
+                Command::Finish { conn, stream }
+            }
+            ("send_message" | "send_verified_message", 2 | 3) => Command::SendMessage {
+                conn: conn(args[0])?,
+                label: match args.len() {
+                    3 => Some(label(args[1].strip_prefix("label=")?)?),
+                    _ => None,
+                },
+                data: unhex(args[args.len() - 1])?,
+                verified: name == "send_verified_message",
+            },
+            ("reset_stream" | "stop_sending", 3) => {
+                let (conn, stream) = cs(0)?;
+                let code = num(2)?;
+                if name == "reset_stream" {
+                    Command::ResetStream { conn, stream, code }
+                } else {
+                    Command::StopSending { conn, stream, code }
+                }
+            }
+            ("read" | "read_message", 3) => {
+                let (conn, stream) = cs(0)?;
+                Command::Read {
+                    conn,
+                    stream,
+                    max_len: num(2)?,
+                    whole: name == "read_message",
+                }
+            }
+            ("close", 3) => Command::Close {
+                conn: conn(args[0])?,
+                code: num(1)?,
+                reason: Reason::new(unhex(args[2])?).ok()?,
+            },
+            ("pipe", 4) => {
+                let (from, stream) = cs(0)?;
+                let to = args[2].split(',').map(conn).collect::<Option<Vec<_>>>()?;
+                let local = match args[3] {
+                    "discard" => LocalRead::Discard,
+                    "keep" => LocalRead::Keep,
+                    _ => return None,
+                };
+                Command::Pipe {
+                    from,
+                    stream,
+                    to,
+                    local,
+                }
+            }
+            _ => return None,
+        })
+    }
+
+    /// Runs the command on `ep` at `now` (the time of its record).
+    pub(crate) fn execute(self, ep: &mut Endpoint, now: crate::time::Instant) -> Result<Done, ApiError> {
+        match self {
+            Command::Connect { remote, congestion } => match congestion {
+                Some(c) => ep.connect_with(now, remote, c),
+                None => ep.connect(now, remote),
+            }
+            .map(Done::Conn),
+            Command::OpenStream { conn, header } => ep.open_stream(conn, header).map(Done::Stream),
+            Command::Write { conn, stream, data } => ep.write(conn, stream, data).map(Done::Taken),
+            Command::SetPriority {
+                conn,
+                stream,
+                priority,
+            } => ep.set_priority(conn, stream, priority).map(|()| Done::Unit),
+            Command::Finish { conn, stream } => ep.finish(conn, stream).map(|()| Done::Unit),
+            Command::SendMessage {
+                conn,
+                label,
+                data,
+                verified: true,
+            } => ep.send_verified_message(conn, label, data).map(Done::Stream),
+            Command::SendMessage {
+                conn, label, data, ..
+            } => ep.send_message(conn, label, data).map(Done::Stream),
+            Command::ResetStream { conn, stream, code } => {
+                ep.reset_stream(conn, stream, code).map(|()| Done::Unit)
+            }
+            Command::StopSending { conn, stream, code } => {
+                ep.stop_sending(conn, stream, code).map(|()| Done::Unit)
+            }
+            Command::Read {
+                conn,
+                stream,
+                max_len,
+                whole: true,
+            } => ep.read_message(conn, stream, max_len).map(Done::Read),
+            Command::Read {
+                conn,
+                stream,
+                max_len,
+                ..
+            } => ep
+                .read(conn, stream, usize::try_from(max_len).unwrap_or(usize::MAX))
+                .map(Done::Read),
+            Command::Close { conn, code, reason } => ep.close(now, conn, code, reason).map(|()| Done::Unit),
+            Command::Pipe {
+                from,
+                stream,
+                to,
+                local,
+            } => ep.pipe(from, stream, &to, local).map(Done::Pipe),
+        }
+    }
+}

@@ -1,0 +1,180 @@
+//! A [`Config`] as the `config` line of a trace (spec/trace.md §2): every field as
+//! `name=value`, durations in microseconds, so a replayer builds exactly the endpoint that
+//! was recorded. A key this replayer does not know, or a value it cannot read, refuses the
+//! trace: replaying with a guessed setting would report differences that are not there.
+
+use alloc::string::{String, ToString};
+use core::fmt::Write as _;
+
+use super::TraceError;
+use crate::config::{AcceptPolicy, Config};
+use crate::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
+use crate::time::Duration;
+use crate::wire::{Capabilities, VersionRange};
+
+/// Writes `config` as space-separated `name=value` pairs.
+pub(crate) fn write(config: &Config, out: &mut String) {
+    // Destructured whole: a new Config field does not compile until traces carry it.
+    let Config {
+        versions,
+        capabilities,
+        accept,
+        max_connections,
+        idle_timeout,
+        keep_alive,
+        handshake_timeout,
+        initial_rtt,
+        max_ack_delay,
+        max_probes,
+        stream_receive_window,
+        max_stream_receive_window,
+        receive_window,
+        max_receive_window,
+        send_buffer,
+        max_concurrent_streams,
+        max_datagram_size,
+        congestion,
+        max_send_rate,
+        pipe_buffer,
+        pipe_buffer_total,
+    } = config;
+    let us = |d: &Duration| d.as_micros();
+    let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
+    let accept = match accept {
+        AcceptPolicy::Accept => "accept",
+        AcceptPolicy::Refuse => "refuse",
+    };
+    let _ = write!(
+        out,
+        "versions={}-{} capabilities={:#x} accept={accept} max_connections={max_connections} \
+         idle_timeout={} keep_alive={} handshake_timeout={} initial_rtt={} max_ack_delay={} \
+         max_probes={max_probes} stream_receive_window={stream_receive_window} \
+         max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
+         max_receive_window={max_receive_window} send_buffer={send_buffer} \
+         max_concurrent_streams={max_concurrent_streams} max_datagram_size={max_datagram_size} \
+         congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total}",
+        versions.min(),
+        versions.max(),
+        capabilities.bits(),
+        us(idle_timeout),
+        opt(keep_alive.map(|d| d.as_micros())),
+        us(handshake_timeout),
+        us(initial_rtt),
+        us(max_ack_delay),
+        congestion_text(congestion),
+        opt(*max_send_rate),
+    );
+}
+
+/// `newreno`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
+pub(crate) fn congestion_text(c: &CongestionControl) -> String {
+    match c {
+        CongestionControl::NewReno => "newreno".to_string(),
+        CongestionControl::Ledbat(l) => {
+            let gain = match l.gain {
+                LedbatGain::Adaptive => "adaptive".to_string(),
+                LedbatGain::Fixed { per_mille } => alloc::format!("fixed:{per_mille}"),
+            };
+            let decrease = match l.decrease {
+                LedbatDecrease::Multiplicative => "multiplicative",
+                LedbatDecrease::Linear => "linear",
+            };
+            let slowdown = match l.slowdown {
+                LedbatSlowdown::Periodic => "periodic",
+                LedbatSlowdown::Disabled => "disabled",
+            };
+            alloc::format!("ledbat/{}/{gain}/{decrease}/{slowdown}", l.target.as_micros())
+        }
+    }
+}
+
+pub(crate) fn parse_congestion(s: &str) -> Option<CongestionControl> {
+    if s == "newreno" {
+        return Some(CongestionControl::NewReno);
+    }
+    let mut parts = s.strip_prefix("ledbat/")?.split('/');
+    let target = Duration::from_micros(parts.next()?.parse().ok()?);
+    let gain = match parts.next()? {
+        "adaptive" => LedbatGain::Adaptive,
+        g => LedbatGain::Fixed {
+            per_mille: g.strip_prefix("fixed:")?.parse().ok()?,
+        },
+    };
+    let decrease = match parts.next()? {
+        "multiplicative" => LedbatDecrease::Multiplicative,
+        "linear" => LedbatDecrease::Linear,
+        _ => return None,
+    };
+    let slowdown = match parts.next()? {
+        "periodic" => LedbatSlowdown::Periodic,
+        "disabled" => LedbatSlowdown::Disabled,
+        _ => return None,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(CongestionControl::Ledbat(LedbatConfig {
+        target,
+        gain,
+        decrease,
+        slowdown,
+    }))
+}
+
+/// Reads a `config` line's pairs. Keys left out keep their defaults (a trace written by a
+/// later recorder that added a setting at its default still replays).
+pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
+    let mut c = Config::default();
+    for pair in text.split_whitespace() {
+        let (key, value) = pair.split_once('=').ok_or(TraceError::BadConfig {
+            key: pair.to_string(),
+        })?;
+        let bad = || TraceError::BadConfig { key: key.to_string() };
+        let num = || value.parse::<u64>().map_err(|_| bad());
+        let dur = || num().map(Duration::from_micros);
+        let opt = |v: &str| -> Result<Option<u64>, TraceError> {
+            match v {
+                "none" => Ok(None),
+                v => v.parse().map(Some).map_err(|_| bad()),
+            }
+        };
+        match key {
+            "versions" => {
+                let (min, max) = value.split_once('-').ok_or_else(bad)?;
+                let (min, max) = (min.parse().map_err(|_| bad())?, max.parse().map_err(|_| bad())?);
+                c.versions = VersionRange::new(min, max).map_err(|_| bad())?;
+            }
+            "capabilities" => {
+                let hex = value.strip_prefix("0x").ok_or_else(bad)?;
+                c.capabilities = Capabilities::from_bits(u64::from_str_radix(hex, 16).map_err(|_| bad())?);
+            }
+            "accept" => {
+                c.accept = match value {
+                    "accept" => AcceptPolicy::Accept,
+                    "refuse" => AcceptPolicy::Refuse,
+                    _ => return Err(bad()),
+                }
+            }
+            "max_connections" => c.max_connections = num()? as usize,
+            "idle_timeout" => c.idle_timeout = dur()?,
+            "keep_alive" => c.keep_alive = opt(value)?.map(Duration::from_micros),
+            "handshake_timeout" => c.handshake_timeout = dur()?,
+            "initial_rtt" => c.initial_rtt = dur()?,
+            "max_ack_delay" => c.max_ack_delay = dur()?,
+            "max_probes" => c.max_probes = u32::try_from(num()?).map_err(|_| bad())?,
+            "stream_receive_window" => c.stream_receive_window = num()?,
+            "max_stream_receive_window" => c.max_stream_receive_window = num()?,
+            "receive_window" => c.receive_window = num()?,
+            "max_receive_window" => c.max_receive_window = num()?,
+            "send_buffer" => c.send_buffer = num()?,
+            "max_concurrent_streams" => c.max_concurrent_streams = num()?,
+            "max_datagram_size" => c.max_datagram_size = u16::try_from(num()?).map_err(|_| bad())?,
+            "congestion" => c.congestion = parse_congestion(value).ok_or_else(bad)?,
+            "max_send_rate" => c.max_send_rate = opt(value)?,
+            "pipe_buffer" => c.pipe_buffer = num()?,
+            "pipe_buffer_total" => c.pipe_buffer_total = num()?,
+            _ => return Err(TraceError::UnknownConfigKey { key: key.to_string() }),
+        }
+    }
+    Ok(c)
+}
