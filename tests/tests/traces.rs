@@ -1,43 +1,305 @@
-//! Traces (spec/trace.md): scenarios recorded in weir-sim replay byte for byte, and the
-//! golden traces in spec/traces/ replay under `cargo test`.
+//! Traces (spec/trace.md): scenarios recorded in weir-sim replay byte for byte; the golden
+//! traces in spec/traces/ replay under `cargo test`; a changed behaviour makes a replay fail
+//! at the first differing record; a failing trace shrinks to its shortest failing prefix.
+//!
+//! The golden traces are written by the scenarios below. A wire or behaviour change that
+//! alters them is made on purpose, then they are regenerated and the diff reviewed:
+//!
+//! ```text
+//! WEIR_UPDATE_TRACES=1 cargo test -p weir-sim --test traces golden_traces_replay
+//! ```
 
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
 use weir_core::time::Duration;
-use weir_core::trace::replay;
-use weir_core::{Config, Event, Read};
-use weir_sim::{LinkConfig, Sim};
+use weir_core::trace::{replay, shrink, TraceError};
+use weir_core::wire::VersionRange;
+use weir_core::{Config, ConnectionHandle, Event, LocalRead, Read, StreamHeader};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/traces")
+}
+
+fn golden(name: &str) -> String {
+    let path = golden_dir().join(format!("{name}.trace"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Short timers, so the golden traces stay short.
+fn quick() -> Config {
+    Config {
+        idle_timeout: Duration::from_secs(2),
+        keep_alive: None,
+        ..Config::default()
+    }
+}
+
+/// Runs a client and a server (both traced) until `secs` have passed, with `on_event` as
+/// the application; returns the sim.
+fn pair(
+    seed: u64,
+    client: Config,
+    server: Config,
+    link: LinkConfig,
+    secs: u64,
+    mut on_event: impl FnMut(&mut Sim, NodeId, Event),
+) -> Sim {
+    let mut sim = Sim::new(seed);
+    let c = sim.add_traced_node(client);
+    let s = sim.add_traced_node(server);
+    sim.link(c, s, link);
+    sim.connect(c, s);
+    sim.run_for(Duration::from_secs(secs), |sim, node, e| on_event(sim, node, e));
+    sim
+}
+
+/// A server that reads every message whole.
+fn read_messages(sim: &mut Sim, node: NodeId, e: &Event) {
+    if let Event::StreamReadable { conn, stream } = *e {
+        let _ = sim.endpoint(node).read_message(conn, stream, 1 << 20);
+    }
+}
+
+/// Makes a golden trace: the trace of one endpoint of a scenario.
+type Scenario = fn() -> String;
+
+/// Each golden trace by name.
+const SCENARIOS: &[(&str, Scenario)] = &[
+    ("handshake", || {
+        pair(1, quick(), quick(), LinkConfig::default(), 1, |_, _, _| {}).take_trace(0)
+    }),
+    ("version-rejection", || {
+        let v2 = Config {
+            versions: VersionRange::new(2, 2).unwrap(),
+            ..quick()
+        };
+        let client = Config {
+            versions: VersionRange::new(1, 1).unwrap(),
+            ..quick()
+        };
+        pair(2, client, v2, LinkConfig::default(), 1, |_, _, _| {}).take_trace(0)
+    }),
+    ("lossy-transfer", || {
+        let lossy = LinkConfig {
+            loss: 0.1,
+            ..LinkConfig::default()
+        };
+        let mut sim = pair(3, quick(), quick(), lossy, 5, |sim, node, e| {
+            if let (0, Event::Connected { conn, .. }) = (node, &e) {
+                let msg: Bytes = (0..8000u32).map(|i| (i * 31) as u8).collect::<Vec<u8>>().into();
+                sim.endpoint(0).send_message(*conn, None, msg).unwrap();
+            }
+            read_messages(sim, node, &e);
+        });
+        sim.take_trace(1)
+    }),
+    ("stream-reset", || {
+        // The client sends part of a stream, then abandons it; the server reads what came.
+        let read = |sim: &mut Sim, node: NodeId, e: Event| {
+            if let Event::StreamReadable { conn, stream } = e {
+                while let Ok(Read::Data { .. }) = sim.endpoint(node).read(conn, stream, 1 << 20) {}
+            }
+        };
+        let mut sim = pair(4, quick(), quick(), LinkConfig::default(), 1, |sim, node, e| {
+            if let (0, Event::Connected { conn, .. }) = (node, &e) {
+                let ep = sim.endpoint(0);
+                let id = ep.open_stream(*conn, StreamHeader::default()).unwrap();
+                ep.write(*conn, id, vec![1u8; 3000].into()).unwrap();
+            }
+            read(sim, node, e);
+        });
+        let (conn, stream) = (ConnectionHandle::from_index(0), weir_core::wire::StreamId(0));
+        sim.endpoint(0).reset_stream(conn, stream, 42).unwrap();
+        sim.run_for(Duration::from_secs(1), read);
+        sim.take_trace(1)
+    }),
+    ("relay-pipe", || {
+        let mut sim = Sim::new(5);
+        let nodes: Vec<NodeId> = (0..3).map(|_| sim.add_traced_node(quick())).collect();
+        sim.link(nodes[0], nodes[1], LinkConfig::default());
+        sim.link(nodes[1], nodes[2], LinkConfig::default());
+        let down = sim.connect(nodes[1], nodes[2]);
+        let up = sim.connect(nodes[0], nodes[1]);
+        sim.run_for(Duration::from_secs(1), |sim, node, e| match (node, &e) {
+            (0, Event::Connected { .. }) => {
+                let msg: Bytes = vec![9u8; 5000].into();
+                sim.endpoint(0).send_verified_message(up, None, msg).unwrap();
+            }
+            (1, Event::StreamOpened { conn, stream, .. }) if *conn != down => {
+                sim.endpoint(1)
+                    .pipe(*conn, *stream, &[down], LocalRead::Discard)
+                    .unwrap();
+            }
+            _ => read_messages(sim, node, &e),
+        });
+        sim.take_trace(1)
+    }),
+    ("idle-timeout", || {
+        pair(6, quick(), quick(), LinkConfig::default(), 4, |_, _, _| {}).take_trace(0)
+    }),
+];
 
 #[test]
-fn a_recorded_session_replays() {
-    let mut sim = Sim::new(3);
-    let client = sim.add_traced_node(Config::default());
-    let server = sim.add_traced_node(Config::default());
-    sim.link(
-        client,
-        server,
-        LinkConfig {
-            loss: 0.05,
-            ..LinkConfig::default()
+fn golden_traces_replay() {
+    let update = std::env::var_os("WEIR_UPDATE_TRACES").is_some();
+    for (name, make) in SCENARIOS {
+        if update {
+            std::fs::write(golden_dir().join(format!("{name}.trace")), make()).unwrap();
+        }
+        let trace = golden(name);
+        let replayed = replay(&trace).unwrap_or_else(|e| panic!("spec/traces/{name}.trace: {e}"));
+        println!("{name}: {replayed:?}");
+    }
+    // Every golden trace on disk is one of the scenarios (none left over from a rename).
+    for entry in std::fs::read_dir(golden_dir()).unwrap() {
+        let file = entry.unwrap().file_name().into_string().unwrap();
+        let Some(name) = file.strip_suffix(".trace") else {
+            continue;
+        };
+        assert!(
+            SCENARIOS.iter().any(|(n, _)| *n == name),
+            "{file} has no scenario"
+        );
+    }
+}
+
+#[test]
+fn the_golden_traces_show_what_their_names_say() {
+    let events = |name| {
+        golden(name)
+            .lines()
+            .filter(|l| l.contains(" event => ") && !l.ends_with("none"))
+            .map(|l| l.split(" event => ").nth(1).unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert!(events("handshake")[0].starts_with("Connected"));
+    assert!(events("version-rejection")
+        .iter()
+        .any(|e| e.starts_with("HandshakeFailed")));
+    assert!(golden("lossy-transfer").contains(" read_message #0 s0 1048576 => data 0 "));
+    assert!(events("stream-reset")
+        .iter()
+        .any(|e| e.contains("StreamReset") && e.contains("code: 42")));
+    assert!(events("relay-pipe").iter().any(|e| e.starts_with("PipeFinished")));
+    assert!(events("idle-timeout").iter().any(|e| e.contains("TimedOut")));
+}
+
+/// The record at `line` (from 1) of `trace`.
+fn line_of(trace: &str, line: usize) -> &str {
+    trace.lines().nth(line - 1).unwrap()
+}
+
+#[test]
+fn a_changed_behaviour_fails_the_replay_at_the_first_difference() {
+    // The same recorded inputs into an endpoint that behaves differently: a shorter initial
+    // RTT estimate moves the first probe timer.
+    let trace = golden("handshake").replacen("initial_rtt=100000", "initial_rtt=50000", 1);
+    let Err(TraceError::Diverged {
+        line,
+        expected,
+        actual,
+    }) = replay(&trace)
+    else {
+        panic!("the replay should differ")
+    };
+    assert!(line_of(&trace, line).ends_with(&format!("=> {expected}")));
+    assert_ne!(expected, actual);
+    let shown = replay(&trace).unwrap_err().to_string();
+    assert!(
+        shown.contains(&format!("line {line}")) && shown.contains("expected") && shown.contains("actual")
+    );
+    println!("{shown}");
+}
+
+#[test]
+fn traces_the_replayer_cannot_honour_are_refused() {
+    let trace = golden("handshake");
+    assert_eq!(
+        replay(&trace.replacen("weir-trace 1", "weir-trace 2", 1)),
+        Err(TraceError::UnsupportedVersion { found: "2".into() })
+    );
+    assert_eq!(
+        replay(&trace.replacen("config ", "config warp_drive=on ", 1)),
+        Err(TraceError::UnknownConfigKey {
+            key: "warp_drive".into()
+        })
+    );
+    assert_eq!(
+        replay(&trace.replacen("max_probes=8", "max_probes=many", 1)),
+        Err(TraceError::BadConfig {
+            key: "max_probes".into()
+        })
+    );
+    assert_eq!(replay("hello"), Err(TraceError::NotATrace));
+}
+
+#[test]
+fn a_failing_trace_shrinks_to_its_shortest_failing_prefix() {
+    let trace = golden("lossy-transfer");
+    // Break one recorded output two thirds of the way in: the replay fails there, and no
+    // record after it is needed to show it.
+    let lines: Vec<&str> = trace.lines().collect();
+    let target = (lines.len() * 2 / 3..lines.len())
+        .find(|&i| lines[i].contains(" out ") && !lines[i].ends_with("none"))
+        .unwrap();
+    let mut broken: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    broken[target] = broken[target].replacen(" => ", " => 10.9.9.9:1 ", 1);
+    let broken = broken.join("\n");
+    let Err(TraceError::Diverged { line, .. }) = replay(&broken) else {
+        panic!("the broken trace fails")
+    };
+    assert_eq!(line, target + 1);
+    let mut runs = 0;
+    let short = shrink(&broken, |t| {
+        runs += 1;
+        replay(t).is_err()
+    })
+    .unwrap();
+    assert_eq!(short.lines().count(), target + 1, "ends at the failing record");
+    assert!(matches!(replay(&short), Err(TraceError::Diverged { line: l, .. }) if l == line));
+    assert!(runs <= 2 + lines.len().ilog2() as usize, "{runs} replays");
+    assert_eq!(
+        shrink(&trace, |t| replay(t).is_err()),
+        None,
+        "a passing trace does not shrink"
+    );
+}
+
+#[test]
+fn a_recorded_lossy_session_replays_on_both_sides() {
+    let lossy = LinkConfig {
+        loss: 0.05,
+        duplicate: 0.02,
+        reorder: 0.05,
+        ..LinkConfig::default()
+    };
+    let mut sim = pair(
+        7,
+        Config::default(),
+        Config::default(),
+        lossy,
+        10,
+        |sim, node, e| {
+            if let (0, Event::Connected { conn, .. }) = (node, &e) {
+                sim.endpoint(0)
+                    .send_message(*conn, None, vec![7u8; 20_000].into())
+                    .unwrap();
+            }
+            if let (1, Event::StreamReadable { conn, stream }) = (node, &e) {
+                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(1).read_message(*conn, *stream, 1 << 20) {
+                    assert_eq!(bytes.len(), 20_000);
+                }
+            }
         },
     );
-    sim.connect(client, server);
-    let mut got = None;
-    sim.run_for(Duration::from_secs(10), |sim, node, event| match event {
-        Event::Connected { conn, .. } if node == client => {
-            sim.endpoint(client)
-                .send_message(conn, None, vec![7u8; 20_000].into())
-                .unwrap();
-        }
-        Event::StreamReadable { conn, stream } if node == server => {
-            if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(conn, stream, 1 << 20) {
-                got = Some(bytes.len());
-            }
-        }
-        _ => {}
-    });
-    assert_eq!(got, Some(20_000));
-    for node in [client, server] {
-        let trace = sim.take_trace(node);
-        let replayed = replay(&trace).unwrap_or_else(|e| panic!("node {node}: {e}"));
+    assert!(sim
+        .endpoint_ref(1)
+        .connection_stats(ConnectionHandle::from_index(0))
+        .is_some());
+    for node in [0, 1] {
+        let replayed = replay(&sim.take_trace(node)).unwrap_or_else(|e| panic!("node {node}: {e}"));
         assert!(replayed.outputs > 10, "{replayed:?}");
     }
 }
