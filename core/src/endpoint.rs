@@ -41,7 +41,7 @@ use crate::pipe::{
     Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState, PIPE_BROKEN,
 };
 use crate::time::{Duration, Instant};
-use crate::trace::{Command, Done, Recorder};
+use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
     PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode, VersionReject,
@@ -743,7 +743,7 @@ impl Endpoint {
             conn,
             label: label.clone(),
             data: data.clone(),
-            verified: false,
+            digest: MessageDigest::None,
         });
         let header = StreamHeader {
             label,
@@ -766,7 +766,7 @@ impl Endpoint {
             conn,
             label: label.clone(),
             data: data.clone(),
-            verified: true,
+            digest: MessageDigest::Attached,
         });
         self.conn_command(cmd, conn, |c| {
             // Refusals first: a caller retrying after WouldBlock should not pay for the hash twice.
@@ -813,7 +813,7 @@ impl Endpoint {
             conn,
             stream,
             max_len: max_len as u64,
-            whole: false,
+            unit: ReadUnit::Contiguous,
         });
         self.conn_command(cmd, conn, |c| c.read(stream, max_len))
     }
@@ -830,7 +830,7 @@ impl Endpoint {
             conn,
             stream,
             max_len,
-            whole: true,
+            unit: ReadUnit::Message,
         });
         self.conn_command(cmd, conn, |c| c.read_message(stream, max_len))
     }

@@ -47,7 +47,7 @@ pub(crate) enum Command {
         conn: ConnectionHandle,
         label: Option<Label>,
         data: Bytes,
-        verified: bool,
+        digest: MessageDigest,
     },
     ResetStream {
         conn: ConnectionHandle,
@@ -63,7 +63,7 @@ pub(crate) enum Command {
         conn: ConnectionHandle,
         stream: StreamId,
         max_len: u64,
-        whole: bool,
+        unit: ReadUnit,
     },
     Close {
         conn: ConnectionHandle,
@@ -76,6 +76,20 @@ pub(crate) enum Command {
         to: Vec<ConnectionHandle>,
         local: LocalRead,
     },
+}
+
+/// `send_message` or `send_verified_message`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum MessageDigest {
+    None,
+    Attached,
+}
+
+/// `read` (what is contiguous) or `read_message` (the whole message).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReadUnit {
+    Contiguous,
+    Message,
 }
 
 /// What a command returned when it succeeded.
@@ -187,12 +201,11 @@ impl fmt::Display for Command {
                 conn,
                 label,
                 data,
-                verified,
+                digest,
             } => {
-                let name = if *verified {
-                    "send_verified_message"
-                } else {
-                    "send_message"
+                let name = match digest {
+                    MessageDigest::None => "send_message",
+                    MessageDigest::Attached => "send_verified_message",
                 };
                 write!(f, "{name} {conn}")?;
                 if let Some(l) = label {
@@ -206,9 +219,12 @@ impl fmt::Display for Command {
                 conn,
                 stream,
                 max_len,
-                whole,
+                unit,
             } => {
-                let name = if *whole { "read_message" } else { "read" };
+                let name = match unit {
+                    ReadUnit::Contiguous => "read",
+                    ReadUnit::Message => "read_message",
+                };
                 write!(f, "{name} {conn} s{stream} {max_len}")
             }
             Command::Close { conn, code, reason } => {
@@ -312,7 +328,10 @@ impl Command {
                     _ => None,
                 },
                 data: unhex(args[args.len() - 1])?,
-                verified: name == "send_verified_message",
+                digest: match name {
+                    "send_message" => MessageDigest::None,
+                    _ => MessageDigest::Attached,
+                },
             },
             ("reset_stream" | "stop_sending", 3) => {
                 let (conn, stream) = cs(0)?;
@@ -329,7 +348,10 @@ impl Command {
                     conn,
                     stream,
                     max_len: num(2)?,
-                    whole: name == "read_message",
+                    unit: match name {
+                        "read" => ReadUnit::Contiguous,
+                        _ => ReadUnit::Message,
+                    },
                 }
             }
             ("close", 3) => Command::Close {
@@ -376,7 +398,7 @@ impl Command {
                 conn,
                 label,
                 data,
-                verified: true,
+                digest: MessageDigest::Attached,
             } => ep.send_verified_message(conn, label, data).map(Done::Stream),
             Command::SendMessage {
                 conn, label, data, ..
@@ -391,7 +413,7 @@ impl Command {
                 conn,
                 stream,
                 max_len,
-                whole: true,
+                unit: ReadUnit::Message,
             } => ep.read_message(conn, stream, max_len).map(Done::Read),
             Command::Read {
                 conn,
@@ -409,5 +431,101 @@ impl Command {
                 local,
             } => ep.pipe(from, stream, &to, local).map(Done::Pipe),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+    use alloc::vec;
+
+    #[test]
+    fn every_command_reads_back_from_its_text() {
+        let (c, s) = (ConnectionHandle(3), StreamId(6));
+        let label = Label::from_static("/eth/68").ok();
+        let commands = vec![
+            Command::Connect {
+                remote: "10.0.0.1:4000".parse().unwrap(),
+                congestion: None,
+            },
+            Command::Connect {
+                remote: "[::1]:9".parse().unwrap(),
+                congestion: Some(CongestionControl::default()),
+            },
+            Command::OpenStream {
+                conn: c,
+                header: StreamHeader::default()
+                    .with_total_len(9)
+                    .with_digest(Digest::of(b"x"))
+                    .with_label(Label::from_static("/a").unwrap()),
+            },
+            Command::OpenStream {
+                conn: c,
+                header: StreamHeader::default(),
+            },
+            Command::Write {
+                conn: c,
+                stream: s,
+                data: Bytes::from_static(b"\x00\xffab"),
+            },
+            Command::SetPriority {
+                conn: c,
+                stream: s,
+                priority: Priority::Low,
+            },
+            Command::Finish { conn: c, stream: s },
+            Command::SendMessage {
+                conn: c,
+                label: label.clone(),
+                data: Bytes::new(),
+                digest: MessageDigest::Attached,
+            },
+            Command::SendMessage {
+                conn: c,
+                label: None,
+                data: Bytes::from_static(b"m"),
+                digest: MessageDigest::None,
+            },
+            Command::ResetStream {
+                conn: c,
+                stream: s,
+                code: 7,
+            },
+            Command::StopSending {
+                conn: c,
+                stream: s,
+                code: 8,
+            },
+            Command::Read {
+                conn: c,
+                stream: s,
+                max_len: 100,
+                unit: ReadUnit::Contiguous,
+            },
+            Command::Read {
+                conn: c,
+                stream: s,
+                max_len: u64::MAX,
+                unit: ReadUnit::Message,
+            },
+            Command::Close {
+                conn: c,
+                code: 1,
+                reason: Reason::new(Bytes::from_static(b"bye now")).unwrap(),
+            },
+            Command::Pipe {
+                from: c,
+                stream: s,
+                to: vec![ConnectionHandle(0), ConnectionHandle(9)],
+                local: LocalRead::Keep,
+            },
+        ];
+        for cmd in commands {
+            let text = cmd.to_string();
+            assert_eq!(Command::parse(&text), Some(cmd), "{text}");
+        }
+        assert_eq!(Command::parse("write #1 s2 0g"), None);
+        assert_eq!(Command::parse("launch #1"), None);
     }
 }

@@ -25,7 +25,7 @@ use crate::config::Config;
 use crate::event::{ApiError, Event};
 use crate::time::Instant;
 use crate::Endpoint;
-pub(crate) use command::{outcome_text, Command, Done};
+pub(crate) use command::{outcome_text, Command, Done, MessageDigest, ReadUnit};
 
 /// The trace format version this code writes and reads (spec/trace.md §1).
 pub const TRACE_VERSION: u32 = 1;
