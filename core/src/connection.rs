@@ -1781,15 +1781,16 @@ fn next_stream_frame(
     credit: u64,
 ) -> Option<StreamFrame> {
     let frame = |offset: u64, data: Bytes, fin: bool| {
-        let opening = offset == 0;
+        // The opening fields ride only on offset 0: no label clone for the other frames.
+        let opening = (offset == 0).then_some(header);
         StreamFrame {
             id,
             offset,
             data,
             fin,
-            total_len: header.total_len.filter(|_| opening),
-            label: header.label.clone().filter(|_| opening),
-            digest: header.digest.filter(|_| opening),
+            total_len: opening.and_then(|h| h.total_len),
+            label: opening.and_then(|h| h.label.clone()),
+            digest: opening.and_then(|h| h.digest),
         }
     };
     let fields = frame(send.next_offset(), Bytes::new(), false);

@@ -219,6 +219,9 @@ impl Endpoint {
     /// Records the deadline if it changed since it was last recorded (spec/trace.md: the
     /// recorder writes the next timeout after each call that moves it).
     fn trace_deadline(&mut self) {
+        if self.trace.is_none() {
+            return;
+        }
         let at = self.poll_timeout();
         if let Some(t) = self.trace.as_mut() {
             if at != self.traced_deadline {
