@@ -275,6 +275,7 @@ fn a_recorded_lossy_session_replays_on_both_sides() {
         reorder: 0.05,
         ..LinkConfig::default()
     };
+    let mut delivered = None;
     let mut sim = pair(
         7,
         Config::default(),
@@ -289,10 +290,15 @@ fn a_recorded_lossy_session_replays_on_both_sides() {
             }
             if let (1, Event::StreamReadable { conn, stream }) = (node, &e) {
                 if let Ok(Read::Data { bytes, .. }) = sim.endpoint(1).read_message(*conn, *stream, 1 << 20) {
-                    assert_eq!(bytes.len(), 20_000);
+                    delivered = Some(bytes);
                 }
             }
         },
+    );
+    assert_eq!(
+        delivered,
+        Some(Bytes::from(vec![7u8; 20_000])),
+        "the message arrived whole"
     );
     assert!(sim
         .endpoint_ref(1)
