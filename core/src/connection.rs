@@ -136,6 +136,9 @@ struct StreamState {
     readable_signaled: bool,
     /// Receive side: the application no longer wants the data (STOP_SENDING sent).
     stopped: bool,
+    /// Receive side: bytes of this stream counted as consumed for connection credit (read,
+    /// handed to a pipe, or given up on); a reset releases the rest up to its final size.
+    released: u64,
     /// Receive side: bytes gathered for a whole-message read, and their total length.
     partial: Vec<Bytes>,
     partial_len: u64,
@@ -855,10 +858,11 @@ impl Connection {
             return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
         }
         if state.stopped {
-            // The application gave up on it: drop what arrives (credit still counted).
-            while let Some((_, b)) = recv.read(usize::MAX) {
-                self.read_data += b.len() as u64;
-            }
+            // The application gave up on it: what arrives is dropped and its credit released.
+            while recv.read(usize::MAX).is_some() {}
+            state.released += grown;
+            self.read_data += grown;
+            self.update_connection_credit();
             return Ok(());
         }
         let readable = recv.is_readable() || recv.is_finished();
@@ -888,6 +892,11 @@ impl Connection {
         if self.recv_data > self.recv_flow.limit() {
             return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
         }
+        // No one will read the rest: the peer may use its credit elsewhere (RFC 9000 §4.5).
+        let unread = final_size.saturating_sub(state.released);
+        state.released += unread;
+        self.read_data += unread;
+        self.update_connection_credit();
         self.events.push_back(Event::StreamReset {
             conn: self.handle,
             stream: id,
@@ -1072,7 +1081,10 @@ impl Connection {
     /// Pipe source: starts handing out the bytes of stream `id` from its read offset on
     /// (after `tappable` said yes). Returns the credit the stream has now.
     pub(crate) fn tap_stream(&mut self, id: StreamId, keep: bool) -> u64 {
-        let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) else {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return 0;
+        };
+        let Some(recv) = state.recv.as_mut() else {
             return 0;
         };
         let buffered = recv.buffered();
@@ -1080,6 +1092,7 @@ impl Connection {
         let limit = recv.max_data();
         if !keep {
             // Handed on: those bytes no longer wait for the application.
+            state.released += buffered;
             self.read_data += buffered;
             self.update_connection_credit();
         }
@@ -1088,18 +1101,23 @@ impl Connection {
 
     /// Pipe source: what arrived on a tapped stream since the last call.
     pub(crate) fn take_tapped(&mut self, id: StreamId) -> TapOutput {
-        let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) else {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return TapOutput::default();
+        };
+        let Some(recv) = state.recv.as_mut() else {
             return TapOutput::default();
         };
         let fragments = recv.take_tapped();
         let out = TapOutput {
-            final_size: recv.final_size(),
+            final_size: recv.end(),
             complete: recv.tap_complete(),
             reset: recv.reset_code(),
             fragments,
         };
         if !recv.tap_keeps() {
-            self.read_data += out.fragments.iter().map(|(_, b)| b.len() as u64).sum::<u64>();
+            let handed: u64 = out.fragments.iter().map(|(_, b)| b.len() as u64).sum();
+            state.released += handed;
+            self.read_data += handed;
             self.update_connection_credit();
             if out.complete || out.reset.is_some() {
                 self.remove_recv(id);
@@ -1330,6 +1348,14 @@ impl Connection {
             state.stopped = true;
             state.partial.clear();
             state.partial_len = 0;
+            // What arrived and was not read is dropped, and its credit released.
+            if let Some(recv) = state.recv.as_mut() {
+                while recv.read(usize::MAX).is_some() {}
+                let unread = recv.highest().saturating_sub(state.released);
+                state.released += unread;
+                self.read_data += unread;
+            }
+            self.update_connection_credit();
             self.stops.insert(id, code);
             self.push_control(Control::StopSending { id, code });
         }
@@ -1362,6 +1388,7 @@ impl Connection {
             let credit = recv.credit_update(now, rtt);
             let still_readable = recv.is_readable() || recv.is_finished();
             state.readable_signaled = still_readable;
+            state.released += bytes.len() as u64;
             self.read_data += bytes.len() as u64;
             if credit.is_some() {
                 self.push_control(Control::MaxStreamData(id));
@@ -1387,10 +1414,7 @@ impl Connection {
             let state = self.recv_stream(id)?;
             let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
             if state.partial_len > max_len
-                || recv
-                    .final_size()
-                    .or(state.header.total_len)
-                    .is_some_and(|s| s > max_len)
+                || recv.end().or(state.header.total_len).is_some_and(|s| s > max_len)
             {
                 return Err(ApiError::MessageTooLong);
             }

@@ -9,7 +9,10 @@ use std::path::Path;
 type Body = fn(&[u8]);
 
 /// Each fuzz target by name, with its body.
-const TARGETS: &[(&str, Body)] = &[("decode_packet", weir_core::fuzz::decode_packet)];
+const TARGETS: &[(&str, Body)] = &[
+    ("decode_packet", weir_core::fuzz::decode_packet),
+    ("pair", weir_core::fuzz::pair),
+];
 
 #[test]
 fn every_corpus_file_replays() {

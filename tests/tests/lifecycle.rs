@@ -87,6 +87,80 @@ fn stop_sending_makes_the_sender_reset() {
         .any(|(n, e)| *n == s && matches!(e, Event::StreamReset { stream, code: 5, .. } if *stream == id)));
 }
 
+/// How the receiver's side of the first message ends in [`abandoned_credit_returns`].
+#[derive(Clone, Copy)]
+enum Abandon {
+    SenderResets,
+    ReceiverStops,
+}
+
+/// A 16 KiB connection window; the client sends a 64 KiB message the server does not read,
+/// which fills the window, then abandons it; a second 64 KiB message must still arrive
+/// whole. Returns the server's `Closed` reason, if any.
+fn abandoned_credit_returns(abandon: Abandon) -> Option<CloseReason> {
+    let config = Config {
+        stream_receive_window: 16 * 1024,
+        max_stream_receive_window: 16 * 1024,
+        receive_window: 16 * 1024,
+        max_receive_window: 16 * 1024,
+        ..Config::default()
+    };
+    let (mut sim, c, s, cc, sc) = connected(34, config, LinkConfig::default());
+    let first = sim
+        .endpoint(c)
+        .send_message(cc, None, Bytes::from(vec![1u8; 64 * 1024]))
+        .unwrap();
+    sim.run_for(Duration::from_millis(500), |_, _, _| {});
+    assert_eq!(
+        sim.endpoint(s).buffered(sc).unwrap().0,
+        16 * 1024,
+        "the window is full"
+    );
+    match abandon {
+        Abandon::SenderResets => sim.endpoint(c).reset_stream(cc, first, 3).unwrap(),
+        Abandon::ReceiverStops => sim.endpoint(s).stop_sending(sc, first, 4).unwrap(),
+    }
+    let second = sim
+        .endpoint(c)
+        .send_message(cc, None, Bytes::from(vec![2u8; 64 * 1024]))
+        .unwrap();
+    let mut got = None;
+    let mut closed = None;
+    sim.run_for(Duration::from_secs(10), |sim, node, e| match e {
+        Event::StreamReadable { stream, .. } if node == s && stream == second => {
+            if let Ok(Read::Data { bytes, .. }) = sim.endpoint(s).read_message(sc, stream, 1 << 20) {
+                got = Some(bytes);
+            }
+        }
+        Event::Closed { reason, .. } if node == s => closed = Some(reason),
+        _ => {}
+    });
+    assert_eq!(
+        got.map(|b| b.len()),
+        Some(64 * 1024),
+        "the second message arrived whole"
+    );
+    assert_eq!(
+        sim.endpoint(s).buffered(sc).unwrap().0,
+        0,
+        "nothing of the first is held"
+    );
+    closed
+}
+
+// Found by the `pair` fuzz target: bytes of an abandoned stream kept the connection's
+// credit forever, and a RESET_STREAM below a message's announced length was taken for a
+// FINAL_SIZE_ERROR.
+#[test]
+fn a_message_reset_before_its_end_frees_its_connection_credit() {
+    assert_eq!(abandoned_credit_returns(Abandon::SenderResets), None);
+}
+
+#[test]
+fn a_stopped_stream_frees_its_connection_credit() {
+    assert_eq!(abandoned_credit_returns(Abandon::ReceiverStops), None);
+}
+
 #[test]
 fn streams_work_from_the_server_side_too() {
     let (mut sim, c, s, _, sc) = connected(

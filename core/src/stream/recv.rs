@@ -35,8 +35,11 @@ pub struct RecvStream {
     read_offset: u64,
     /// One past the highest offset received (counts against connection credit).
     highest: u64,
-    /// Known once FIN or RESET_STREAM arrives, or from the announced total length.
+    /// Known once FIN or RESET_STREAM arrives.
     final_size: Option<u64>,
+    /// The length the opening frame announced: a FIN must end exactly there, a
+    /// RESET_STREAM (the sender gave up before the end) at or below it.
+    total_len: Option<u64>,
     /// The credit granted: the peer may send bytes below its limit, kept about a window
     /// ahead of what the application read.
     flow: ReceiveWindow,
@@ -93,6 +96,7 @@ impl RecvStream {
             read_offset: 0,
             highest: 0,
             final_size: None,
+            total_len: None,
             flow: ReceiveWindow::new(initial, max),
             buffered: 0,
             reset: None,
@@ -106,6 +110,12 @@ impl RecvStream {
         let end = offset.saturating_add(data.len() as u64);
         if end > self.flow.limit() {
             return Err(RecvError::FlowControl);
+        }
+        if self
+            .total_len
+            .is_some_and(|total| end > total || (fin && end != total))
+        {
+            return Err(RecvError::FinalSize);
         }
         match self.final_size {
             Some(size) if end > size || (fin && end != size) => return Err(RecvError::FinalSize),
@@ -162,7 +172,7 @@ impl RecvStream {
 
     /// Whether every byte of a piped stream was handed out, up to its final size.
     pub(crate) fn tap_complete(&self) -> bool {
-        match (&self.tap, self.final_size) {
+        match (&self.tap, self.end()) {
             (Some(t), Some(end)) => t.forwarded.gaps(t.start..end).next().is_none(),
             _ => false,
         }
@@ -195,20 +205,23 @@ impl RecvStream {
             // Bytes the application has not read stay here: hold them to its window.
             limit = limit.min(self.read_offset.saturating_add(self.flow.window()));
         }
-        let limit = self.final_size.map_or(limit, |f| limit.min(f));
+        let limit = self.end().map_or(limit, |f| limit.min(f));
         self.flow.raise(limit)
     }
 
-    /// Sets the length the stream's opening frame announced: a final size to hold the peer to.
+    /// Sets the length the stream's opening frame announced: where a FIN must fall, and
+    /// past which no data or reset may go.
     pub(crate) fn set_total_len(&mut self, total: u64) -> Result<(), RecvError> {
-        match self.final_size {
-            Some(size) if size != total => Err(RecvError::FinalSize),
-            _ if self.highest > total => Err(RecvError::FinalSize),
-            _ => {
-                self.final_size = Some(total);
-                Ok(())
-            }
+        let fin_elsewhere = self.reset.is_none() && self.final_size.is_some_and(|size| size != total);
+        if fin_elsewhere
+            || self.total_len.is_some_and(|t| t != total)
+            || self.highest > total
+            || self.final_size.is_some_and(|size| size > total)
+        {
+            return Err(RecvError::FinalSize);
         }
+        self.total_len = Some(total);
+        Ok(())
     }
 
     /// Stores the parts of `data` not already held or read, as slices of it.
@@ -280,7 +293,11 @@ impl RecvStream {
 
     /// A RESET_STREAM from the peer: drops what is buffered. Errors as [`insert`](Self::insert).
     pub(crate) fn reset(&mut self, code: u64, final_size: u64) -> Result<(), RecvError> {
-        if final_size < self.highest || self.final_size.is_some_and(|s| s != final_size) {
+        // Below an announced total length is allowed: the sender gave up before the end.
+        if final_size < self.highest
+            || self.final_size.is_some_and(|s| s != final_size)
+            || self.total_len.is_some_and(|t| final_size > t)
+        {
             return Err(RecvError::FinalSize);
         }
         if final_size > self.flow.limit() {
@@ -305,7 +322,7 @@ impl RecvStream {
             // free what the local reader's window held back.
             return self.grant_tapped().then(|| self.flow.limit());
         }
-        self.flow.update(self.read_offset, self.final_size, now, rtt)
+        self.flow.update(self.read_offset, self.end(), now, rtt)
     }
 
     /// Whether contiguous bytes wait at the read offset.
@@ -317,7 +334,7 @@ impl RecvStream {
 
     /// Whether every byte up to the final size has been read.
     pub(crate) fn is_finished(&self) -> bool {
-        self.final_size == Some(self.read_offset) && self.reset.is_none()
+        self.end() == Some(self.read_offset) && self.reset.is_none()
     }
 
     pub(crate) fn reset_code(&self) -> Option<u64> {
@@ -332,8 +349,10 @@ impl RecvStream {
         self.read_offset
     }
 
-    pub(crate) fn final_size(&self) -> Option<u64> {
-        self.final_size
+    /// Where the stream ends, as far as known: its FIN's or reset's final size, else the
+    /// total length its opening frame announced.
+    pub(crate) fn end(&self) -> Option<u64> {
+        self.final_size.or(self.total_len)
     }
 
     pub(crate) fn max_data(&self) -> u64 {
@@ -476,6 +495,31 @@ mod tests {
         // 40 read: the window reaches the end (130), so it is granted at once, not beyond.
         assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(130));
         assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn a_message_may_be_reset_before_its_announced_end_but_not_past_it() {
+        // Found by the `pair` fuzz target: a sender that resets a message half sent gives
+        // the bytes it sent as final size, below the total length it announced.
+        let mut s = RecvStream::new(100);
+        s.set_total_len(50).unwrap();
+        s.insert(0, Bytes::from_static(&[1; 20]), false).unwrap();
+        assert_eq!(s.reset(3, 51), Err(RecvError::FinalSize));
+        s.reset(3, 20).unwrap();
+        assert_eq!(s.reset_code(), Some(3));
+        // A FIN, though, must end exactly at the total length.
+        let mut s = RecvStream::new(100);
+        s.set_total_len(50).unwrap();
+        assert_eq!(
+            s.insert(0, Bytes::from_static(&[1; 20]), true),
+            Err(RecvError::FinalSize)
+        );
+        assert_eq!(
+            s.insert(40, Bytes::from_static(&[1; 20]), false),
+            Err(RecvError::FinalSize)
+        );
+        s.insert(30, Bytes::from_static(&[1; 20]), true).unwrap();
+        assert_eq!(s.set_total_len(60), Err(RecvError::FinalSize));
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 
+mod net;
+mod pair;
+
+pub use pair::pair;
+
 use bytes::Bytes;
 
 use crate::wire::{self, Datagram, PacketWriter, MAX_DATAGRAM_SIZE};

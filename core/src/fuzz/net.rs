@@ -1,0 +1,208 @@
+//! A network the fuzzer controls, for the targets that drive whole endpoints (`handshake`,
+//! `endpoint`, `pair`): every datagram sent waits in one list until the fuzzer delivers,
+//! drops, duplicates or corrupts it, in any order; time moves only when the fuzzer says,
+//! and each node's timers fire in deadline order on the way.
+
+use alloc::vec;
+use alloc::vec::Vec;
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use arbitrary::{Result, Unstructured};
+use bytes::Bytes;
+
+use crate::time::{Duration, Instant};
+use crate::wire::MAX_DATAGRAM_SIZE;
+use crate::{Config, Endpoint, Event};
+
+/// Datagrams waiting at once; more are dropped (a full queue), so memory stays bounded.
+const MAX_WAITING: usize = 256;
+/// Datagrams taken from one node per collection: a bound on one call's work, far above
+/// what a congestion window lets out at once in these targets' configurations.
+const MAX_SENT_PER_POLL: usize = 4096;
+/// Timer firings on the way to a new time, before the clock jumps there regardless.
+const MAX_TIMER_STEPS: usize = 512;
+
+/// One endpoint on the network.
+pub(super) struct Node {
+    pub(super) ep: Endpoint,
+    pub(super) addr: SocketAddr,
+    /// Events polled and not yet taken by the target.
+    pub(super) events: Vec<Event>,
+}
+
+/// A datagram on its way.
+pub(super) struct Flight {
+    pub(super) from: SocketAddr,
+    pub(super) to: SocketAddr,
+    pub(super) data: Vec<u8>,
+}
+
+/// What the fuzzer does to the network in one step.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum NetOp {
+    /// Hand the waiting datagram at this index (mod the count) to its destination.
+    Deliver(usize),
+    /// Lose it.
+    Drop(usize),
+    /// Deliver a copy and leave it waiting.
+    Duplicate(usize),
+    /// Deliver it with `xor` applied to 4 bytes from `at` (mod its length): a burst
+    /// error no longer than 32 bits, which the CRC-32 trailer always catches.
+    Corrupt { index: usize, at: usize, xor: u32 },
+    /// Move the clock on, firing timers on the way.
+    Wait(Duration),
+}
+
+impl NetOp {
+    /// Reads one step; waits are up to `max_wait`.
+    pub(super) fn arbitrary(u: &mut Unstructured<'_>, max_wait: Duration) -> Result<Self> {
+        let index = usize::from(u.arbitrary::<u8>()?);
+        Ok(match u.int_in_range(0u8..=7)? {
+            0..=2 => NetOp::Deliver(index),
+            3 => NetOp::Drop(index),
+            4 => NetOp::Duplicate(index),
+            5 => NetOp::Corrupt {
+                index,
+                at: u.arbitrary::<u16>()?.into(),
+                xor: u.arbitrary::<u32>()?.max(1),
+            },
+            _ => NetOp::Wait(Duration::from_micros(u.int_in_range(0..=max_wait.as_micros())?)),
+        })
+    }
+}
+
+/// The network, its nodes and the clock.
+pub(super) struct Net {
+    pub(super) now: Instant,
+    pub(super) nodes: Vec<Node>,
+    pub(super) waiting: Vec<Flight>,
+    buf: Vec<u8>,
+}
+
+/// The address of node `i` (and of the fuzzer's raw senders, from 100 on).
+pub(super) fn addr(i: u8) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, i)), 4433)
+}
+
+impl Net {
+    pub(super) fn new() -> Self {
+        Net {
+            now: Instant::ZERO,
+            nodes: Vec::new(),
+            waiting: Vec::new(),
+            buf: vec![0; MAX_DATAGRAM_SIZE],
+        }
+    }
+
+    /// Adds an endpoint at `addr(index)`; returns the index.
+    pub(super) fn add(&mut self, config: Config, seed: u64) -> usize {
+        let i = self.nodes.len();
+        self.nodes.push(Node {
+            ep: Endpoint::new(config, seed),
+            addr: addr(i as u8 + 1),
+            events: Vec::new(),
+        });
+        i
+    }
+
+    /// Takes every node's datagrams and events (call after each input).
+    pub(super) fn collect(&mut self) {
+        for node in &mut self.nodes {
+            for _ in 0..MAX_SENT_PER_POLL {
+                let Some(t) = node.ep.poll_transmit(self.now, &mut self.buf) else {
+                    break;
+                };
+                if self.waiting.len() < MAX_WAITING {
+                    self.waiting.push(Flight {
+                        from: node.addr,
+                        to: t.destination,
+                        data: self.buf[..t.len].to_vec(),
+                    });
+                }
+            }
+            while let Some(e) = node.ep.poll_event() {
+                node.events.push(e);
+            }
+        }
+    }
+
+    /// Hands `data` to the node at `to`, if there is one.
+    pub(super) fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: Bytes) {
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
+            node.ep.handle_datagram(self.now, from, data);
+        }
+        self.collect();
+    }
+
+    /// Carries out one step.
+    pub(super) fn apply(&mut self, op: NetOp) {
+        let count = self.waiting.len();
+        match op {
+            NetOp::Wait(d) => self.wait_until(self.now + d),
+            _ if count == 0 => {}
+            NetOp::Deliver(i) => {
+                let f = self.waiting.remove(i % count);
+                self.inject(f.from, f.to, Bytes::from(f.data));
+            }
+            NetOp::Drop(i) => {
+                self.waiting.remove(i % count);
+            }
+            NetOp::Duplicate(i) => {
+                let f = &self.waiting[i % count];
+                let (from, to, data) = (f.from, f.to, Bytes::copy_from_slice(&f.data));
+                self.inject(from, to, data);
+            }
+            NetOp::Corrupt { index, at, xor } => {
+                let mut f = self.waiting.remove(index % count);
+                let at = at % f.data.len().max(1);
+                for (i, b) in f.data.iter_mut().skip(at).take(4).enumerate() {
+                    *b ^= xor.to_be_bytes()[i];
+                }
+                self.inject(f.from, f.to, Bytes::from(f.data));
+            }
+        }
+    }
+
+    /// Moves the clock to `until`, firing each node's timers in deadline order on the way.
+    pub(super) fn wait_until(&mut self, until: Instant) {
+        for _ in 0..MAX_TIMER_STEPS {
+            let next = self
+                .nodes
+                .iter()
+                .filter_map(|n| n.ep.poll_timeout())
+                .filter(|&t| t <= until)
+                .min();
+            let Some(at) = next else { break };
+            self.now = self.now.max(at);
+            self.fire();
+        }
+        self.now = self.now.max(until);
+        self.fire();
+    }
+
+    /// Fires every timer that is due.
+    fn fire(&mut self) {
+        for node in &mut self.nodes {
+            if node.ep.poll_timeout().is_some_and(|t| t <= self.now) {
+                node.ep.handle_timeout(self.now);
+            }
+        }
+        self.collect();
+    }
+
+    /// One step of an undisturbed network, for the end of a run: delivers the oldest
+    /// datagram waiting or, with none, moves the clock to the next timer. False when
+    /// nothing is left to happen.
+    pub(super) fn settle_step(&mut self) -> bool {
+        if self.waiting.is_empty() {
+            let Some(next) = self.nodes.iter().filter_map(|n| n.ep.poll_timeout()).min() else {
+                return false;
+            };
+            self.wait_until(next);
+        } else {
+            let f = self.waiting.remove(0);
+            self.inject(f.from, f.to, Bytes::from(f.data));
+        }
+        true
+    }
+}

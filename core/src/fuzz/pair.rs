@@ -1,0 +1,324 @@
+//! `pair`: two endpoints, a client and a server, exchange messages both ways through a
+//! network the fuzzer controls (it delivers in any order, drops, duplicates, corrupts and
+//! moves the clock), while the applications send, read slowly or not at all, reset and
+//! stop streams.
+//!
+//! Oracle: every byte read is the byte sent at that offset of that message; a stream ends
+//! `Finished` only at its full length; no honest side ever sees a protocol violation (a
+//! corrupted datagram must be dropped, not taken for the peer's word), so neither credit
+//! nor final sizes are ever exceeded; digests always verify. Liveness: once the fuzzer
+//! stops, an undisturbed network delivers every message that was neither reset nor
+//! stopped, unless the connection timed out.
+
+use alloc::collections::BTreeMap;
+use alloc::format;
+use alloc::vec::Vec;
+
+use arbitrary::{Result, Unstructured};
+use bytes::Bytes;
+
+use super::net::{Net, NetOp};
+use crate::congestion::CongestionControl;
+use crate::time::Duration;
+use crate::wire::{Label, StreamId};
+use crate::{CloseReason, Config, ConnectionHandle, Event, Read};
+
+/// Steps read from one input.
+const MAX_STEPS: usize = 2_000;
+/// Longest message sent.
+const MAX_MESSAGE: usize = 48 * 1024;
+/// Datagrams the undisturbed network carries at the end before liveness is judged.
+const SETTLE_ROUNDS: usize = 30_000;
+
+/// The byte at `offset` of message `k`: every message differs, so a byte delivered to the
+/// wrong stream or offset shows.
+fn content(k: u32, offset: u64) -> u8 {
+    (k as u8).wrapping_mul(37) ^ (offset as u8) ^ ((offset >> 8) as u8).wrapping_mul(11) ^ ((k >> 8) as u8)
+}
+
+/// A message one side sent.
+struct Sent {
+    len: u64,
+    /// Reset by its sender or stopped by its receiver: it need not arrive.
+    abandoned: bool,
+}
+
+/// A stream one side receives.
+struct Incoming {
+    k: u32,
+    len: u64,
+    read: u64,
+    ended: bool,
+}
+
+/// One side's application.
+#[derive(Default)]
+struct Side {
+    conn: Option<ConnectionHandle>,
+    /// The connection ended (handshake failure, timeout).
+    gone: bool,
+    sent: BTreeMap<StreamId, (u32, Sent)>,
+    incoming: BTreeMap<StreamId, Incoming>,
+    delivered: Vec<u32>,
+}
+
+struct Pair {
+    net: Net,
+    sides: [Side; 2],
+    /// Messages sent so far, both sides (numbers them).
+    messages: BTreeMap<u32, (usize, Sent)>,
+}
+
+fn config(congestion: CongestionControl) -> Config {
+    Config {
+        stream_receive_window: 8 * 1024,
+        max_stream_receive_window: 32 * 1024,
+        receive_window: 16 * 1024,
+        max_receive_window: 64 * 1024,
+        send_buffer: 256 * 1024,
+        max_concurrent_streams: 8,
+        congestion,
+        ..Config::default()
+    }
+}
+
+/// The target body.
+pub fn pair(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let congestion = if u.arbitrary::<bool>().unwrap_or(false) {
+        CongestionControl::NewReno
+    } else {
+        CongestionControl::default()
+    };
+    let mut p = Pair {
+        net: Net::new(),
+        sides: [Side::default(), Side::default()],
+        messages: BTreeMap::new(),
+    };
+    let client = p.net.add(config(congestion), 1);
+    let server = p.net.add(config(congestion), 2);
+    let server_addr = p.net.nodes[server].addr;
+    let now = p.net.now;
+    p.sides[client].conn = Some(
+        p.net.nodes[client]
+            .ep
+            .connect(now, server_addr)
+            .expect("first connection"),
+    );
+    p.net.collect();
+    for _ in 0..MAX_STEPS {
+        if u.is_empty() || p.step(&mut u).is_err() {
+            break;
+        }
+        p.events();
+    }
+    p.settle();
+}
+
+impl Pair {
+    fn step(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
+        let side = usize::from(u.arbitrary::<bool>()?);
+        match u.int_in_range(0u8..=15)? {
+            0..=1 => {
+                let len = u.int_in_range(0..=MAX_MESSAGE)?;
+                let verified = u.arbitrary()?;
+                self.send(side, len, verified);
+            }
+            2..=3 => {
+                let max = u.int_in_range(1..=16 * 1024)?;
+                self.read_all(side, max);
+            }
+            4 => {
+                let pick = u.arbitrary::<u8>()?;
+                self.abandon(side, pick, u.arbitrary()?);
+            }
+            _ => self.net.apply(NetOp::arbitrary(u, Duration::from_millis(400))?),
+        }
+        Ok(())
+    }
+
+    fn send(&mut self, side: usize, len: usize, verified: bool) {
+        let Some(conn) = self.sides[side].conn else { return };
+        let k = self.messages.len() as u32;
+        let data: Vec<u8> = (0..len as u64).map(|o| content(k, o)).collect();
+        let label = Label::new(Bytes::from(format!("m{k}"))).expect("a short label");
+        let ep = &mut self.net.nodes[side].ep;
+        let sent = if verified {
+            ep.send_verified_message(conn, Some(label), Bytes::from(data))
+        } else {
+            ep.send_message(conn, Some(label), Bytes::from(data))
+        };
+        if let Ok(stream) = sent {
+            let len = len as u64;
+            self.messages.insert(
+                k,
+                (
+                    side,
+                    Sent {
+                        len,
+                        abandoned: false,
+                    },
+                ),
+            );
+            self.sides[side].sent.insert(
+                stream,
+                (
+                    k,
+                    Sent {
+                        len,
+                        abandoned: false,
+                    },
+                ),
+            );
+        }
+        self.net.collect();
+    }
+
+    /// The sender resets (or the receiver stops) one of the streams, picked by `pick`.
+    fn abandon(&mut self, side: usize, pick: u8, stop: bool) {
+        let s = &self.sides[side];
+        let Some(conn) = s.conn else { return };
+        let ep = &mut self.net.nodes[side].ep;
+        let k = if stop {
+            let ids: Vec<_> = s
+                .incoming
+                .iter()
+                .filter(|(_, i)| !i.ended)
+                .map(|(&id, i)| (id, i.k))
+                .collect();
+            let Some(&(id, k)) = ids.get(usize::from(pick) % ids.len().max(1)) else {
+                return;
+            };
+            if ep.stop_sending(conn, id, 7).is_err() {
+                return;
+            }
+            self.sides[side].incoming.get_mut(&id).expect("listed").ended = true;
+            k
+        } else {
+            let ids: Vec<_> = s.sent.iter().map(|(&id, (k, _))| (id, *k)).collect();
+            let Some(&(id, k)) = ids.get(usize::from(pick) % ids.len().max(1)) else {
+                return;
+            };
+            if ep.reset_stream(conn, id, 9).is_err() {
+                return;
+            }
+            k
+        };
+        if let Some((_, m)) = self.messages.get_mut(&k) {
+            m.abandoned = true;
+        }
+        self.net.collect();
+    }
+
+    /// Reads every incoming stream once, at most `max` bytes each, checking each byte.
+    fn read_all(&mut self, side: usize, max: usize) {
+        let Some(conn) = self.sides[side].conn else { return };
+        let ids: Vec<StreamId> = self.sides[side].incoming.keys().copied().collect();
+        for id in ids {
+            let ep = &mut self.net.nodes[side].ep;
+            let s = &mut self.sides[side];
+            let inc = s.incoming.get_mut(&id).expect("listed");
+            if inc.ended {
+                continue;
+            }
+            match ep.read(conn, id, max) {
+                Ok(Read::Data { offset, bytes }) => {
+                    assert_eq!(offset, inc.read, "data read out of order");
+                    for (i, &b) in bytes.iter().enumerate() {
+                        assert_eq!(
+                            b,
+                            content(inc.k, offset + i as u64),
+                            "message {} byte {}",
+                            inc.k,
+                            offset + i as u64
+                        );
+                    }
+                    inc.read += bytes.len() as u64;
+                    assert!(inc.read <= inc.len, "more bytes than the message has");
+                }
+                Ok(Read::Finished) => {
+                    assert_eq!(inc.read, inc.len, "finished short");
+                    inc.ended = true;
+                    s.delivered.push(inc.k);
+                }
+                Ok(Read::Reset { .. }) => inc.ended = true,
+                Ok(Read::VerificationFailed { .. }) => panic!("digest failed with no one changing bytes"),
+                Ok(Read::Pending) | Err(_) => {}
+            }
+        }
+        self.net.collect();
+    }
+
+    /// Takes both sides' events into the model.
+    fn events(&mut self) {
+        for side in 0..2 {
+            let events = core::mem::take(&mut self.net.nodes[side].events);
+            for e in events {
+                self.event(side, e);
+            }
+        }
+    }
+
+    fn event(&mut self, side: usize, e: Event) {
+        let s = &mut self.sides[side];
+        match e {
+            Event::Connected { conn, negotiated } => {
+                assert_eq!(negotiated.version, 1);
+                s.conn = Some(conn);
+            }
+            Event::StreamOpened { stream, header, .. } => {
+                let label = header.label.as_ref().expect("every message is labelled");
+                let k: u32 = label.as_str()[1..].parse().expect("a label this target wrote");
+                let (_, sent) = &self.messages[&k];
+                assert_eq!(header.total_len, Some(sent.len), "announced length");
+                s.incoming.insert(
+                    stream,
+                    Incoming {
+                        k,
+                        len: sent.len,
+                        read: 0,
+                        ended: false,
+                    },
+                );
+            }
+            Event::Closed { reason, .. } => {
+                assert!(
+                    !matches!(reason, CloseReason::ProtocolViolation { .. }),
+                    "side {side} saw a protocol violation from an honest peer: {reason:?}"
+                );
+                s.gone = true;
+            }
+            Event::HandshakeFailed { .. } => s.gone = true,
+            _ => {}
+        }
+    }
+
+    /// Messages that should still arrive and have not.
+    fn outstanding(&self) -> usize {
+        self.messages
+            .iter()
+            .filter(|(k, (from, m))| !m.abandoned && !self.sides[1 - from].delivered.contains(k))
+            .count()
+    }
+
+    /// Lets an undisturbed network carry everything, both applications reading all they
+    /// can, then judges liveness.
+    fn settle(&mut self) {
+        for _ in 0..SETTLE_ROUNDS {
+            if self.sides.iter().any(|s| s.gone) || self.outstanding() == 0 || !self.net.settle_step() {
+                break;
+            }
+            self.events();
+            self.read_all(0, usize::MAX);
+            self.read_all(1, usize::MAX);
+            self.events();
+        }
+        if self.sides.iter().all(|s| !s.gone) {
+            assert_eq!(
+                self.outstanding(),
+                0,
+                "messages not delivered over an undisturbed network"
+            );
+        }
+    }
+}
