@@ -11,7 +11,10 @@ type Body = fn(&[u8]);
 /// Each fuzz target by name, with its body.
 const TARGETS: &[(&str, Body)] = &[
     ("decode_packet", weir_core::fuzz::decode_packet),
+    ("flow", weir_core::fuzz::flow),
     ("pair", weir_core::fuzz::pair),
+    ("reassembly", weir_core::fuzz::reassembly),
+    ("recovery", weir_core::fuzz::recovery),
 ];
 
 #[test]

@@ -5,10 +5,16 @@
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 
+mod flow;
 mod net;
 mod pair;
+mod reassembly;
+mod recovery;
 
+pub use flow::flow;
 pub use pair::pair;
+pub use reassembly::reassembly;
+pub use recovery::recovery;
 
 use bytes::Bytes;
 

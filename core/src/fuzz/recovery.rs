@@ -1,0 +1,171 @@
+//! `recovery`: any sequence of packets sent, ACK frames (of packets sent, never sent,
+//! already acknowledged or declared lost) and timer expiries against the loss-recovery
+//! state machine (`recovery`, RFC 9002 §5-§6), with time only moving forward.
+//!
+//! Oracle: bytes in flight always equal the sizes of the packets the model holds in flight
+//! (never negative, never leaking); every packet sent leaves flight exactly once, as
+//! acknowledged or lost, never both and never twice; an ACK of a number never sent is
+//! refused (and changes nothing); only packets below the largest acknowledged are declared
+//! lost; the timer is armed whenever something is in flight; probe timeouts in a row
+//! without an acknowledgement end in `GiveUp` exactly after `max_probes`.
+
+use alloc::collections::BTreeMap;
+
+use arbitrary::{Result, Unstructured};
+use smallvec::SmallVec;
+
+use crate::recovery::{Recovery, SentPacket, Timeout};
+use crate::time::{Duration, Instant};
+use crate::wire::{Ack, AckRange, AckRanges};
+
+const MAX_STEPS: usize = 2_000;
+
+/// The target body.
+pub fn recovery(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let _ = run(&mut u);
+}
+
+fn run(u: &mut Unstructured<'_>) -> Result<()> {
+    let max_probes = u.int_in_range(1..=10)?;
+    let mut r = Recovery::new(Duration::from_millis(u.int_in_range(1..=500)?), max_probes);
+    r.set_peer_max_ack_delay(Duration::from_millis(u.int_in_range(0..=100)?));
+    // The model: packets in flight by number, with their size.
+    let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
+    let mut now = Instant::ZERO;
+    let mut probes_in_a_row = 0u32;
+    let mut gave_up = false;
+    for _ in 0..MAX_STEPS {
+        if u.is_empty() || gave_up {
+            break;
+        }
+        now += Duration::from_micros(u.int_in_range(0..=50_000)?);
+        match u.int_in_range(0u8..=5)? {
+            0..=2 => {
+                let number = r.take_pn();
+                let size = u.int_in_range(1..=1500usize)?;
+                r.on_sent(SentPacket {
+                    number,
+                    time: now,
+                    size,
+                    frames: SmallVec::new(),
+                });
+                assert!(
+                    in_flight.insert(number, size).is_none(),
+                    "packet number {number} reused"
+                );
+            }
+            3..=4 => {
+                let Some(ack) = arbitrary_ack(u, r.next_pn())? else {
+                    continue;
+                };
+                let before = r.bytes_in_flight();
+                match r.on_ack(now, &ack) {
+                    Err(_) => {
+                        assert!(ack.largest() >= r.next_pn(), "an ACK of sent packets refused");
+                        assert_eq!(r.bytes_in_flight(), before, "a refused ACK changed the flight");
+                    }
+                    Ok(out) => {
+                        assert!(ack.largest() < r.next_pn(), "an ACK of an unsent packet taken");
+                        for p in &out.acked {
+                            assert!(
+                                ack.ranges
+                                    .iter()
+                                    .any(|a| (a.smallest..=a.largest).contains(&p.number)),
+                                "packet {} acknowledged but not in the ACK",
+                                p.number
+                            );
+                        }
+                        if !out.acked.is_empty() {
+                            probes_in_a_row = 0;
+                        }
+                        leave(&mut in_flight, &out.acked);
+                        lost(&mut in_flight, &out.lost, r.largest_acked());
+                        // Whatever the ACK named is out of flight now.
+                        for a in ack.ranges.iter() {
+                            assert!(in_flight.range(a.smallest..=a.largest).next().is_none());
+                        }
+                    }
+                }
+            }
+            _ => {
+                let Some(deadline) = r.deadline() else { continue };
+                now = now.max(deadline);
+                match r.on_timeout(now) {
+                    Timeout::Lost(packets) => lost(&mut in_flight, &packets, r.largest_acked()),
+                    Timeout::Probe { consecutive } => {
+                        probes_in_a_row += 1;
+                        assert_eq!(consecutive, probes_in_a_row, "probes counted");
+                        assert!(consecutive <= max_probes, "probed past the limit");
+                    }
+                    Timeout::GiveUp => {
+                        assert_eq!(probes_in_a_row, max_probes, "gave up early");
+                        gave_up = true;
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            r.bytes_in_flight(),
+            in_flight.values().sum::<usize>(),
+            "bytes in flight"
+        );
+        if !in_flight.is_empty() {
+            assert!(r.deadline().is_some(), "packets in flight and no timer");
+        }
+    }
+    let drained = r.drain();
+    assert_eq!(drained.len(), in_flight.len(), "drain returns what is in flight");
+    leave(&mut in_flight, &drained);
+    assert_eq!(r.bytes_in_flight(), 0);
+    Ok(())
+}
+
+/// Takes packets out of the model's flight; each must be there.
+fn leave(in_flight: &mut BTreeMap<u64, usize>, packets: &[SentPacket]) {
+    for p in packets {
+        let size = in_flight.remove(&p.number);
+        assert_eq!(
+            size,
+            Some(p.size),
+            "packet {} left flight twice or was never sent",
+            p.number
+        );
+    }
+}
+
+/// Packets declared lost: each in flight, and below the largest acknowledged.
+fn lost(in_flight: &mut BTreeMap<u64, usize>, packets: &[SentPacket], largest: Option<u64>) {
+    for p in packets {
+        assert!(
+            largest.is_some_and(|l| p.number < l),
+            "packet {} lost with nothing acknowledged above it",
+            p.number
+        );
+    }
+    leave(in_flight, packets);
+}
+
+/// Up to 8 ranges, highest first, anywhere up to 2 past the next packet number (so ACKs of
+/// unsent packets happen); `None` when the fuzzer's ranges are not a valid ACK.
+fn arbitrary_ack(u: &mut Unstructured<'_>, next_pn: u64) -> Result<Option<Ack>> {
+    let mut top = u.int_in_range(0..=next_pn + 1)?;
+    let mut ranges: SmallVec<[AckRange; 8]> = SmallVec::new();
+    for _ in 0..u.int_in_range(1..=8)? {
+        let len = u.int_in_range(0..=top.min(64))?;
+        ranges.push(AckRange {
+            smallest: top - len,
+            largest: top,
+        });
+        let gap = u.int_in_range(2..=16)?;
+        match (top - len).checked_sub(gap) {
+            Some(next) => top = next,
+            None => break,
+        }
+    }
+    Ok(AckRanges::new(ranges).ok().map(|ranges| Ack {
+        ranges,
+        ack_delay: u.int_in_range(0..=100_000).unwrap_or(0),
+        one_way_delay: 0,
+    }))
+}
