@@ -13,6 +13,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("decode_packet", weir_core::fuzz::decode_packet),
     ("flow", weir_core::fuzz::flow),
     ("pair", weir_core::fuzz::pair),
+    ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),
     ("recovery", weir_core::fuzz::recovery),
 ];

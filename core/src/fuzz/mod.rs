@@ -8,11 +8,13 @@
 mod flow;
 mod net;
 mod pair;
+mod pipe;
 mod reassembly;
 mod recovery;
 
 pub use flow::flow;
 pub use pair::pair;
+pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
 

@@ -72,6 +72,10 @@ impl Tap {
     fn forward(&mut self, offset: u64, data: &Bytes) {
         let end = offset + data.len() as u64;
         let from = offset.max(self.start);
+        if from >= end {
+            // All of it lies before the pipe began (a late retransmission).
+            return;
+        }
         let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
         for gap in new {
             let piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
@@ -495,6 +499,23 @@ mod tests {
         // 40 read: the window reaches the end (130), so it is granted at once, not beyond.
         assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(130));
         assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
+    }
+
+    #[test]
+    fn a_late_copy_of_bytes_read_before_piping_is_not_forwarded() {
+        // Found by the `pipe` fuzz target: a retransmission wholly below the pipe's start
+        // made the tap ask its range set for a backwards range, and the relay panicked.
+        let mut s = RecvStream::new(100);
+        s.insert(0, Bytes::from_static(&[1; 20]), false).unwrap();
+        assert_eq!(s.read(20).map(|(_, b)| b.len()), Some(20));
+        s.tap(false);
+        s.insert(5, Bytes::from_static(&[1; 10]), false).unwrap();
+        s.insert(15, Bytes::from_static(&[1; 10]), false).unwrap();
+        let out = s.take_tapped();
+        assert_eq!(
+            out.iter().map(|(o, b)| (*o, b.len())).collect::<Vec<_>>(),
+            [(20, 5)]
+        );
     }
 
     #[test]
