@@ -11,7 +11,9 @@ type Body = fn(&[u8]);
 /// Each fuzz target by name, with its body.
 const TARGETS: &[(&str, Body)] = &[
     ("decode_packet", weir_core::fuzz::decode_packet),
+    ("endpoint", weir_core::fuzz::endpoint),
     ("flow", weir_core::fuzz::flow),
+    ("handshake", weir_core::fuzz::handshake),
     ("pair", weir_core::fuzz::pair),
     ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),

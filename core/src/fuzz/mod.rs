@@ -5,14 +5,18 @@
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 
+mod endpoint;
 mod flow;
+mod handshake;
 mod net;
 mod pair;
 mod pipe;
 mod reassembly;
 mod recovery;
 
+pub use endpoint::endpoint;
 pub use flow::flow;
+pub use handshake::handshake;
 pub use pair::pair;
 pub use pipe::pipe;
 pub use reassembly::reassembly;

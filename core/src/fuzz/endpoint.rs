@@ -1,0 +1,290 @@
+//! `endpoint`: one endpoint under everything the outside world and its own application can
+//! do to it. Datagrams come from many addresses: two honest peers (which connect to it,
+//! send it messages and read what it sends), copies of their datagrams with fuzzed bytes
+//! (resealed so they reach the frame parser instead of dying at the integrity check), and
+//! raw garbage. The application issues any command of the trace format (`trace::command`:
+//! connect, open, write, finish, send, read, reset, stop, close, pipe) with fuzzed
+//! arguments, and time only moves forward.
+//!
+//! Oracle: no panic; the memory bound holds after every step (connections within
+//! `max_connections`, bytes held for the application within the windows and buffers
+//! configured); and the session replays: the endpoint records a trace
+//! (`Endpoint::new_traced`) that `trace::replay` must reproduce byte for byte, so every
+//! command also round-trips through its trace text.
+
+use alloc::vec::Vec;
+
+use arbitrary::{Result, Unstructured};
+use bytes::Bytes;
+
+use super::net::{addr, Net, NetOp};
+use crate::congestion::CongestionControl;
+use crate::integrity::Digest;
+use crate::pipe::LocalRead;
+use crate::time::Duration;
+use crate::trace::{Command, MessageDigest, ReadUnit};
+use crate::wire::{self, Label, Reason, StreamId};
+use crate::{Config, ConnectionHandle, Endpoint, Event, Priority, Read, StreamHeader};
+
+const MAX_STEPS: usize = 300;
+/// The fuzzed endpoint is node 0; honest peers are nodes 1 and 2.
+const TARGET: usize = 0;
+/// Longest message or write the application hands over, and longest whole-message read.
+const MAX_APP_BYTES: usize = 16 * 1024;
+
+fn config() -> Config {
+    Config {
+        max_connections: 4,
+        stream_receive_window: 4 * 1024,
+        max_stream_receive_window: 16 * 1024,
+        receive_window: 16 * 1024,
+        max_receive_window: 64 * 1024,
+        send_buffer: 64 * 1024,
+        max_concurrent_streams: 8,
+        pipe_buffer: 16 * 1024,
+        pipe_buffer_total: 32 * 1024,
+        handshake_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(10),
+        ..Config::default()
+    }
+}
+
+/// The target body.
+pub fn endpoint(data: &[u8]) {
+    let mut u = Unstructured::new(data);
+    let mut net = Net::new();
+    let seed = u.arbitrary().unwrap_or(0);
+    net.nodes.push(super::net::Node {
+        ep: Endpoint::new_traced(config(), seed),
+        addr: addr(1),
+        events: Vec::new(),
+    });
+    net.add(Config::default(), 11);
+    net.add(Config::default(), 12);
+    let target = net.nodes[TARGET].addr;
+    for peer in 1..=2 {
+        let now = net.now;
+        let _ = net.nodes[peer].ep.connect(now, target);
+    }
+    net.collect();
+    let mut seen: Vec<Bytes> = Vec::new();
+    for _ in 0..MAX_STEPS {
+        if u.is_empty() || step(&mut u, &mut net, &mut seen).is_err() {
+            break;
+        }
+        peers_read(&mut net);
+        net.nodes[TARGET].events.clear();
+        check_bounds(&net.nodes[TARGET].ep);
+    }
+    let trace = net.nodes[TARGET].ep.take_trace();
+    if let Err(e) = crate::trace::replay(&trace) {
+        panic!("the recorded session does not replay: {e}");
+    }
+}
+
+fn step(u: &mut Unstructured<'_>, net: &mut Net, seen: &mut Vec<Bytes>) -> Result<()> {
+    for f in &net.waiting {
+        if seen.len() < 32 && f.to == net.nodes[TARGET].addr {
+            seen.push(Bytes::copy_from_slice(&f.data));
+        }
+    }
+    let target = net.nodes[TARGET].addr;
+    match u.int_in_range(0u8..=11)? {
+        0..=3 => net.apply(NetOp::arbitrary(u, Duration::from_millis(2_000))?),
+        4..=6 => {
+            let command = arbitrary_command(u, net)?;
+            let now = net.now;
+            let _ = command.execute(&mut net.nodes[TARGET].ep, now);
+            net.collect();
+        }
+        7 => {
+            // A peer's datagram with fuzzed bytes, resealed, from any address.
+            if seen.is_empty() {
+                return Ok(());
+            }
+            let mut d = seen[u.int_in_range(0..=seen.len() - 1)?].to_vec();
+            for _ in 0..u.int_in_range(1..=4)? {
+                let at = u.int_in_range(0..=d.len().max(1) - 1)?;
+                if let Some(b) = d.get_mut(at) {
+                    *b = u.arbitrary()?;
+                }
+            }
+            wire::reseal(&mut d, u.arbitrary::<Option<u16>>()?.map(u64::from));
+            let from = addr(u.int_in_range(2..=3)?);
+            net.inject(from, target, Bytes::from(d));
+        }
+        8 => {
+            let len = u.int_in_range(0..=1400)?;
+            let d = Bytes::copy_from_slice(u.bytes(len)?);
+            let from = addr(100 + u.int_in_range(0..=15)?);
+            net.inject(from, target, d);
+        }
+        _ => {
+            // An honest peer sends a message to the endpoint.
+            let peer = u.int_in_range(1..=2)?;
+            let len = u.int_in_range(0..=MAX_APP_BYTES)?;
+            let conn = ConnectionHandle::from_index(0);
+            let _ = net.nodes[peer]
+                .ep
+                .send_message(conn, None, Bytes::from(alloc::vec![7u8; len]));
+            net.collect();
+        }
+    }
+    Ok(())
+}
+
+/// The honest peers read everything the endpoint sends them.
+fn peers_read(net: &mut Net) {
+    for peer in 1..=2 {
+        let node = &mut net.nodes[peer];
+        for e in core::mem::take(&mut node.events) {
+            if let Event::StreamReadable { conn, stream } = e {
+                for _ in 0..64 {
+                    match node.ep.read(conn, stream, usize::MAX) {
+                        Ok(Read::Data { .. }) => {}
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+    net.collect();
+}
+
+/// What the endpoint holds stays within what its configuration allows.
+fn check_bounds(ep: &Endpoint) {
+    let c = ep.config();
+    assert!(
+        ep.connection_count() <= c.max_connections,
+        "connections past the limit"
+    );
+    for i in 0..c.max_connections as u32 + 2 {
+        let Some((recv, send)) = ep.buffered(ConnectionHandle::from_index(i)) else {
+            continue;
+        };
+        // Reassembly is bounded by the connection window; whole-message reads gather at
+        // most what the application allowed per stream.
+        let recv_bound = c.max_receive_window + c.max_concurrent_streams * MAX_APP_BYTES as u64;
+        assert!(recv <= recv_bound, "connection {i} holds {recv} received bytes");
+        // Writes are bounded by the send buffer; pipes add at most their total cap.
+        let send_bound = c.send_buffer + c.pipe_buffer_total + MAX_APP_BYTES as u64;
+        assert!(send <= send_bound, "connection {i} holds {send} bytes to send");
+    }
+}
+
+fn conn(u: &mut Unstructured<'_>) -> Result<ConnectionHandle> {
+    Ok(ConnectionHandle::from_index(u.int_in_range(0..=5)?))
+}
+
+fn stream(u: &mut Unstructured<'_>) -> Result<StreamId> {
+    Ok(StreamId(u.int_in_range(0..=19)?))
+}
+
+fn label(u: &mut Unstructured<'_>) -> Result<Option<Label>> {
+    const LABELS: [&str; 3] = ["/a", "/contract/put", "/eth/68"];
+    Ok(match u.int_in_range(0..=3)? {
+        3 => None,
+        i => Label::from_static(LABELS[i]).ok(),
+    })
+}
+
+fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
+    let len = u.int_in_range(0..=MAX_APP_BYTES)?;
+    let fill = u.arbitrary::<u8>()?;
+    Ok(Bytes::from(alloc::vec![fill; len]))
+}
+
+/// Any application command, with arguments near the endpoint's real handles and streams.
+fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
+    Ok(match u.int_in_range(0u8..=10)? {
+        0 => Command::Connect {
+            remote: net.nodes[u.int_in_range(1..=2)?].addr,
+            congestion: if u.arbitrary()? {
+                Some(CongestionControl::NewReno)
+            } else {
+                None
+            },
+        },
+        1 => {
+            let mut header = StreamHeader::default();
+            if let Some(l) = label(u)? {
+                header = header.with_label(l);
+            }
+            if u.arbitrary()? {
+                header = header.with_total_len(u.int_in_range(0..=MAX_APP_BYTES as u64)?);
+            }
+            if u.arbitrary()? {
+                let len = u.int_in_range(0..=8)?;
+                header = header.with_digest(Digest::of(u.bytes(len)?));
+            }
+            Command::OpenStream {
+                conn: conn(u)?,
+                header,
+            }
+        }
+        2 => Command::Write {
+            conn: conn(u)?,
+            stream: stream(u)?,
+            data: payload(u)?,
+        },
+        3 => Command::SetPriority {
+            conn: conn(u)?,
+            stream: stream(u)?,
+            priority: *u.choose(&[Priority::High, Priority::Normal, Priority::Low])?,
+        },
+        4 => Command::Finish {
+            conn: conn(u)?,
+            stream: stream(u)?,
+        },
+        5 => Command::SendMessage {
+            conn: conn(u)?,
+            label: label(u)?,
+            data: payload(u)?,
+            digest: if u.arbitrary()? {
+                MessageDigest::Attached
+            } else {
+                MessageDigest::None
+            },
+        },
+        6 => Command::ResetStream {
+            conn: conn(u)?,
+            stream: stream(u)?,
+            code: u.arbitrary::<u16>()?.into(),
+        },
+        7 => Command::StopSending {
+            conn: conn(u)?,
+            stream: stream(u)?,
+            code: u.arbitrary::<u16>()?.into(),
+        },
+        8 => Command::Read {
+            conn: conn(u)?,
+            stream: stream(u)?,
+            max_len: u.int_in_range(0..=MAX_APP_BYTES as u64)?,
+            unit: if u.arbitrary()? {
+                ReadUnit::Message
+            } else {
+                ReadUnit::Contiguous
+            },
+        },
+        9 => Command::Close {
+            conn: conn(u)?,
+            code: u.arbitrary::<u16>()?.into(),
+            reason: Reason::new(Bytes::from_static(b"fuzz")).unwrap_or_default(),
+        },
+        _ => {
+            let to = (0..u.int_in_range(1..=3)?)
+                .map(|_| conn(u))
+                .collect::<Result<Vec<_>>>()?;
+            Command::Pipe {
+                from: conn(u)?,
+                stream: stream(u)?,
+                to,
+                local: if u.arbitrary()? {
+                    LocalRead::Keep
+                } else {
+                    LocalRead::Discard
+                },
+            }
+        }
+    })
+}
