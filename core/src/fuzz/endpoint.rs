@@ -49,7 +49,9 @@ fn config() -> Config {
     }
 }
 
-/// The target body.
+/// `endpoint`: one endpoint under datagrams from many addresses and any application
+/// command; no panic, memory within the configuration after every step, and the recorded
+/// trace replays byte for byte.
 pub fn endpoint(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut net = Net::new();

@@ -22,7 +22,8 @@ const MAX_STEPS: usize = 2_000;
 /// Most announcements and data chunks in flight at once (more are dropped).
 const MAX_IN_FLIGHT: usize = 64;
 
-/// The target body.
+/// `flow`: a receive window and a send credit joined by a lossy, reordering channel; credit
+/// is never exceeded and never deadlocks.
 pub fn flow(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);

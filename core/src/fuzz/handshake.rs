@@ -89,7 +89,9 @@ fn client_cid(remembered: &[(usize, Bytes)]) -> Option<ConnectionId> {
         })
 }
 
-/// The target body.
+/// `handshake`: client and server under loss, corruption, replays and forged handshake
+/// datagrams; the attempt ends exactly once, in time, within what was offered, and no state
+/// outlives a silent peer.
 pub fn handshake(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);

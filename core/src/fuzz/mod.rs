@@ -2,6 +2,15 @@
 //! `cargo test` replays each target's committed corpus through them (core/tests/fuzz_corpus.rs),
 //! so they type-check and run in CI without a nightly toolchain.
 //!
+//! Every body takes the fuzzer's bytes and reads them as a sequence of steps with
+//! [`arbitrary::Unstructured`] (running out of bytes ends the run), checking its oracle
+//! after each step; each module's doc says what it drives and what must hold:
+//!
+//! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
+//!   [`pipe`];
+//! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
+//!   [`endpoint`], [`pair`].
+//!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 

@@ -82,7 +82,9 @@ fn config(congestion: CongestionControl) -> Config {
     }
 }
 
-/// The target body.
+/// `pair`: two endpoints exchanging messages through a network the fuzzer controls; every
+/// byte read is the byte sent, honest peers never see a protocol violation, and an
+/// undisturbed network then delivers every message not abandoned.
 pub fn pair(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let congestion = if u.arbitrary::<bool>().unwrap_or(false) {

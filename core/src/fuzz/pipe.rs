@@ -52,7 +52,8 @@ impl Peer {
     }
 }
 
-/// The target body.
+/// `pipe`: a tapped stream piped to up to three targets; every open target receives each
+/// byte once, unchanged, and the credit keeps the relay within the pipe's cap.
 pub fn pipe(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);

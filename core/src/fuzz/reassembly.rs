@@ -78,7 +78,8 @@ impl Model {
     }
 }
 
-/// The target body.
+/// `reassembly`: STREAM data, total lengths, resets, reads and credit updates against one
+/// receive stream, which must agree with a one-flag-per-byte model.
 pub fn reassembly(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);

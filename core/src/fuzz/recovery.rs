@@ -20,7 +20,8 @@ use crate::wire::{Ack, AckRange, AckRanges};
 
 const MAX_STEPS: usize = 2_000;
 
-/// The target body.
+/// `recovery`: packets sent, ACKs and timer expiries against loss recovery; every packet
+/// leaves flight exactly once and bytes in flight stay exact.
 pub fn recovery(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);
