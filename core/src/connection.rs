@@ -634,6 +634,12 @@ impl Connection {
             _ => {}
         }
         let header = packet.header;
+        if header.kind == PacketKind::Data && matches!(self.handshake, HandshakeState::Client(_)) {
+            // The server sends data packets only after its ACCEPT: one that comes first
+            // overtook it, and has no connection to apply to yet (its ACK would name packet
+            // numbers we may not have sent). Dropped; the server repeats what matters.
+            return;
+        }
         if self.received.is_duplicate(header.number) {
             self.stats.duplicates_received += 1;
             // Acknowledge again only what asks for it: answering duplicate ACK-only

@@ -278,3 +278,46 @@ fn a_server_answers_an_unreadable_version_with_version_reject() {
     assert!(server.poll_transmit(Instant::ZERO, &mut buf).is_none());
     assert_eq!(server.connection_count(), 0);
 }
+
+// Found by the `handshake` fuzz target: a data packet that overtook the ACCEPT (here, an
+// ACK of a packet number the client never sent) was applied to the connection still in its
+// handshake, which closed it as a protocol violation; the ACCEPT then found nothing to
+// complete.
+#[test]
+fn a_data_packet_that_overtakes_the_accept_is_dropped() {
+    use weir_core::wire::{encode_packet, Ack, AckRanges, Frame, Header, PacketKind, PacketNumberLen};
+    let mut client = Endpoint::new(Config::default(), 1);
+    let mut server = Endpoint::new(Config::default(), 2);
+    let (client_addr, server_addr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+    let conn = client.connect(Instant::ZERO, server_addr).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let hello = Bytes::copy_from_slice(&buf[..t.len]);
+    let header = Header {
+        kind: PacketKind::Data,
+        dcid: Invariant::parse(&hello).unwrap().scid.unwrap(),
+        number: 0,
+        number_len: PacketNumberLen::Four,
+        timestamp: 0,
+    };
+    let ack = Frame::Ack(Ack {
+        ranges: AckRanges::single(5, 5).unwrap(),
+        ack_delay: 0,
+        one_way_delay: 0,
+    });
+    let len = encode_packet(&header, &[ack], &mut buf).unwrap();
+    client.handle_datagram(
+        Instant::from_micros(5),
+        server_addr,
+        Bytes::copy_from_slice(&buf[..len]),
+    );
+    assert_eq!(client.poll_event(), None, "nothing happened to the attempt");
+    server.handle_datagram(Instant::from_micros(10), client_addr, hello);
+    let t = server.poll_transmit(Instant::from_micros(10), &mut buf).unwrap();
+    client.handle_datagram(
+        Instant::from_micros(20),
+        server_addr,
+        Bytes::copy_from_slice(&buf[..t.len]),
+    );
+    assert!(matches!(client.poll_event(), Some(Event::Connected { conn: c, .. }) if c == conn));
+}
