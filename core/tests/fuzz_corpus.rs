@@ -32,6 +32,8 @@ fn every_corpus_file_replays() {
         files.sort();
         assert!(!files.is_empty(), "target {name} has no committed corpus");
         for file in &files {
+            // Captured unless the body panics: then it names the failing file.
+            eprintln!("replaying {}", file.display());
             body(&std::fs::read(file).unwrap());
         }
     }
