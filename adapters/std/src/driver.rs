@@ -10,7 +10,7 @@ use std::time::{Duration as StdDuration, Instant as StdInstant};
 use bytes::Bytes;
 use weir_core::time::Instant;
 use weir_core::wire::{Reason, StreamId, MAX_DATAGRAM_SIZE};
-use weir_core::{ApiError, Config, ConnectionHandle, ConnectionStats, Event, Negotiated, Read};
+use weir_core::{ApiError, CloseReason, Config, ConnectionHandle, ConnectionStats, Event, Negotiated, Read};
 
 use crate::Error;
 
@@ -51,7 +51,8 @@ pub(crate) struct Driver {
     receivers: BTreeMap<ConnectionHandle, VecDeque<Reply<Result<Bytes, Error>>>>,
     /// Messages refused for a full send buffer, retried on `Writable`.
     senders: BTreeMap<ConnectionHandle, VecDeque<(Bytes, DoneReply)>>,
-    closed: BTreeMap<ConnectionHandle, Error>,
+    /// How connections ended, for the calls that come after.
+    closed: BTreeMap<ConnectionHandle, CloseReason>,
     /// Connections established and not yet closed.
     live: BTreeSet<ConnectionHandle>,
     buf: Vec<u8>,
@@ -204,24 +205,18 @@ impl Driver {
 
     /// Why a call on `conn` failed: its end, if it ended.
     fn error(&self, conn: ConnectionHandle, e: ApiError) -> Error {
-        match self.closed.get(&conn) {
-            Some(Error::Closed(reason)) => Error::Closed(reason.clone()),
-            Some(Error::Handshake(h)) => Error::Handshake(h.clone()),
-            _ => Error::Refused(e),
-        }
+        self.closed
+            .get(&conn)
+            .map_or(Error::Refused(e), |reason| Error::Closed(reason.clone()))
     }
 
     /// Answers waiting receivers of `conn` with whole messages, as long as there are both.
     fn deliver(&mut self, conn: ConnectionHandle) {
         while self.receivers.get(&conn).is_some_and(|q| !q.is_empty()) {
-            if let Some(reason) = self.closed.get(&conn) {
-                let reason = match reason {
-                    Error::Closed(r) => Error::Closed(r.clone()),
-                    _ => Error::Shutdown,
-                };
+            if let Some(reason) = self.closed.get(&conn).cloned() {
                 let reply = self.receivers.get_mut(&conn).and_then(VecDeque::pop_front);
                 if let Some(reply) = reply {
-                    let _ = reply.send(Err(reason));
+                    let _ = reply.send(Err(Error::Closed(reason)));
                 }
                 continue;
             }
@@ -291,7 +286,7 @@ impl Driver {
                     for (_, reply) in self.senders.remove(&conn).unwrap_or_default() {
                         let _ = reply.send(Err(Error::Closed(reason.clone())));
                     }
-                    self.closed.insert(conn, Error::Closed(reason));
+                    self.closed.insert(conn, reason);
                     self.deliver(conn);
                 }
                 _ => {}

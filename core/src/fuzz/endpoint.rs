@@ -56,11 +56,7 @@ pub fn endpoint(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut net = Net::new();
     let seed = u.arbitrary().unwrap_or(0);
-    net.nodes.push(super::net::Node {
-        ep: Endpoint::new_traced(config(), seed),
-        addr: addr(1),
-        events: Vec::new(),
-    });
+    net.add_endpoint(Endpoint::new_traced(config(), seed));
     net.add(Config::default(), 11);
     net.add(Config::default(), 12);
     let target = net.nodes[TARGET].addr;

@@ -94,11 +94,16 @@ impl Net {
         }
     }
 
-    /// Adds an endpoint at `addr(index)`; returns the index.
+    /// Adds an endpoint at `addr(index + 1)`; returns the index.
     pub(super) fn add(&mut self, config: Config, seed: u64) -> usize {
+        self.add_endpoint(Endpoint::new(config, seed))
+    }
+
+    /// Adds an endpoint made by the caller (a traced one, say); returns the index.
+    pub(super) fn add_endpoint(&mut self, ep: Endpoint) -> usize {
         let i = self.nodes.len();
         self.nodes.push(Node {
-            ep: Endpoint::new(config, seed),
+            ep,
             addr: addr(i as u8 + 1),
             events: Vec::new(),
         });
