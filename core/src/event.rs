@@ -59,6 +59,26 @@ pub enum CloseReason {
     TimedOut,
 }
 
+impl fmt::Display for CloseReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CloseReason::Local { code } => write!(f, "closed here with code {code}"),
+            CloseReason::Peer { code, reason } => {
+                match code {
+                    CloseCode::Transport(code) => write!(f, "closed by the peer: {code}")?,
+                    CloseCode::Application(code) => write!(f, "closed by the peer with code {code}")?,
+                }
+                if !reason.as_str().is_empty() {
+                    write!(f, " ({})", reason.as_str())?;
+                }
+                Ok(())
+            }
+            CloseReason::ProtocolViolation { code } => write!(f, "the peer broke the protocol: {code}"),
+            CloseReason::TimedOut => f.write_str("the peer went silent (idle timeout)"),
+        }
+    }
+}
+
 /// Something the application should know. Poll with
 /// [`Endpoint::poll_event`](crate::Endpoint::poll_event) after every input.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -300,4 +320,31 @@ pub enum ApiError {
         /// The pipe's cap.
         limit: u64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::string::ToString;
+
+    use super::*;
+
+    #[test]
+    fn close_reasons_read_as_sentences() {
+        let peer = CloseReason::Peer {
+            code: CloseCode::Application(7),
+            reason: Reason::from_static("bye").unwrap(),
+        };
+        assert_eq!(peer.to_string(), "closed by the peer with code 7 (bye)");
+        let violation = CloseReason::ProtocolViolation {
+            code: TransportErrorCode::FLOW_CONTROL_ERROR,
+        };
+        assert_eq!(
+            violation.to_string(),
+            "the peer broke the protocol: FLOW_CONTROL_ERROR"
+        );
+        assert_eq!(
+            CloseReason::Local { code: 3 }.to_string(),
+            "closed here with code 3"
+        );
+    }
 }

@@ -1,16 +1,19 @@
 //! # weir-std
 //!
 //! weir over a real UDP socket with plain threads and no async runtime. One driver thread
-//! per [`Endpoint`] owns the sans-IO core endpoint and the socket; it moves datagrams
-//! between them and sets the socket's read timeout to the core's next deadline, so the
-//! core's timers fire on time. Application calls are blocking: each sends a command to the
-//! driver over a channel and waits for its answer, and wakes the driver with a one-byte
-//! datagram from a private waker socket (the driver drops datagrams from that address).
+//! per [`Endpoint`] owns the sans-IO core endpoint (inside a [`weir_driver::Driver`]) and
+//! the socket; it moves datagrams between them and sets the socket's read timeout to the
+//! core's next deadline, so the core's timers fire on time. Every call is blocking: it
+//! sends a command to the driver over a channel, wakes the driver with a one-byte datagram
+//! from a private waker socket (the driver drops datagrams from that address), and waits
+//! for the answer.
 //!
-//! Backpressure reaches the caller as a blocking call, never as an unbounded queue:
-//! [`Connection::send_message`] waits while the connection's send buffer is full, and
-//! messages stay in the core (under its flow control) until [`Connection::recv_message`]
-//! asks for one.
+//! Backpressure reaches the caller as a blocking call, never as an unbounded queue: a write
+//! waits while the connection's send buffer is full, and what the peer sends stays in the
+//! core, under its flow control, until a read asks for it. Every blocking call of a handle
+//! gives up with [`Error::TimedOut`] after the handle's timeout, if one is set
+//! (`set_timeout`); a call that gave up loses nothing (bytes it would have returned are
+//! kept for the next call).
 //!
 //! ```no_run
 //! use weir_std::{Config, Endpoint};
@@ -24,77 +27,98 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Status (issue 7, first part): bind, connect, accept, whole messages both ways, close and
-//! stats. Streams, pipes, socket buffer tuning, graceful shutdown and tracing come next.
+//! Dropping an [`Endpoint`] shuts it down gracefully: the peers get a bounded time to
+//! acknowledge what was written, then every connection is closed with a CLOSE frame.
+//! Setting the environment variable `WEIR_TRACE` to a file name records a replayable trace
+//! of the core endpoint (spec/trace.md; `{port}` in the name becomes the local port).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-mod driver;
+mod run;
 
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, Sender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
-use bytes::Bytes;
-pub use weir_core::{CloseReason, Config, ConnectionStats, HandshakeError, Negotiated};
-
-use driver::{Command, Driver};
-
-/// What a call on an endpoint or connection can fail with.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// The socket failed (binding, or setting it up).
-    #[error("socket error: {0}")]
-    Io(#[from] std::io::Error),
-    /// The connection attempt failed.
-    #[error("handshake failed: {0}")]
-    Handshake(HandshakeError),
-    /// The connection ended.
-    #[error("connection closed: {0:?}")]
-    Closed(CloseReason),
-    /// The core refused the call (see [`weir_core::ApiError`]).
-    #[error("refused: {0}")]
-    Refused(weir_core::ApiError),
-    /// The endpoint's driver thread has stopped.
-    #[error("the endpoint is shut down")]
-    Shutdown,
-}
+use bytes::{Bytes, BytesMut};
+pub use weir_driver::{
+    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Label, Negotiated, PipeStats,
+    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+};
+use weir_driver::{Command, ConnId, OpId, Released, Reply};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
     shared: Arc<Shared>,
     driver: Option<JoinHandle<()>>,
+    timeout: Option<Duration>,
 }
 
-/// What the endpoint's handles share: the way to the driver.
+/// What the endpoint's handles share: the way to the driver thread.
 struct Shared {
     commands: Sender<Command>,
+    stop: Arc<AtomicBool>,
     waker: UdpSocket,
     driver_addr: SocketAddr,
     local: SocketAddr,
 }
 
 impl Shared {
-    /// Sends `command` to the driver and waits for what it answers on `rx`.
-    fn call<T>(&self, command: Command, rx: Receiver<T>) -> Result<T, Error> {
-        self.commands.send(command).map_err(|_| Error::Shutdown)?;
-        // A lost wake-up only delays the command to the driver's next deadline.
+    /// Wakes the driver (a lost wake-up only delays it to its next deadline).
+    fn wake(&self) {
         let _ = self.waker.send_to(&[0], self.driver_addr);
-        rx.recv().map_err(|_| Error::Shutdown)
+    }
+
+    fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands.send(command).map_err(|_| Error::Shutdown)?;
+        self.wake();
+        Ok(())
+    }
+
+    /// Sends the command `make` builds and waits for its answer, at most `timeout`: then
+    /// the call is cancelled, and its answer (the real one if it raced the cancellation,
+    /// else [`Error::TimedOut`]) still awaited, so that nothing the driver hands out is lost.
+    fn call<T: Send + 'static>(
+        &self,
+        timeout: Option<Duration>,
+        make: impl FnOnce(OpId, Reply<T>) -> Command,
+    ) -> Result<T, Error> {
+        let op = OpId::next();
+        let (tx, rx) = mpsc::sync_channel(1);
+        let reply: Reply<T> = Box::new(move |v| {
+            tx.try_send(v).map_err(|e| match e {
+                TrySendError::Full(v) | TrySendError::Disconnected(v) => v,
+            })
+        });
+        self.send(make(op, reply))?;
+        let answer = match timeout {
+            None => rx.recv(),
+            Some(t) => match rx.recv_timeout(t) {
+                Ok(v) => Ok(v),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.send(Command::Cancel(op))?;
+                    rx.recv()
+                }
+                Err(RecvTimeoutError::Disconnected) => return Err(Error::Shutdown),
+            },
+        };
+        answer.map_err(|_| Error::Shutdown)
+    }
+
+    fn release(&self, what: Released) {
+        let _ = self.send(Command::Release(what));
     }
 }
 
-/// A one-answer channel.
-fn answer<T>() -> (SyncSender<T>, Receiver<T>) {
-    mpsc::sync_channel(1)
-}
-
 impl Endpoint {
-    /// Binds a UDP socket at `addr` and starts the driver thread.
+    /// Binds a UDP socket at `addr` (IPv4 or IPv6; port 0 picks one) with raised buffers
+    /// ([`weir_driver::SOCKET_BUFFER`]) and starts the driver thread.
     pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, Error> {
-        let socket = UdpSocket::bind(addr)?;
+        let socket = weir_driver::bind_socket(addr)?;
         let local = socket.local_addr()?;
         // The driver is woken through its own socket; an unspecified address is reached
         // through the loopback address of its family.
@@ -109,18 +133,21 @@ impl Endpoint {
         };
         let waker = UdpSocket::bind(SocketAddr::new(driver_addr.ip(), 0))?;
         let (tx, rx) = mpsc::channel();
-        let driver = Driver::new(config, socket, waker.local_addr()?, rx);
+        let stop = Arc::new(AtomicBool::new(false));
+        let driver = run::Loop::new(config, local, socket, waker.local_addr()?, rx, Arc::clone(&stop));
         let handle = std::thread::Builder::new()
             .name(format!("weir-driver {local}"))
             .spawn(move || driver.run())?;
         Ok(Endpoint {
             shared: Arc::new(Shared {
                 commands: tx,
+                stop,
                 waker,
                 driver_addr,
                 local,
             }),
             driver: Some(handle),
+            timeout: None,
         })
     }
 
@@ -129,78 +156,454 @@ impl Endpoint {
         self.shared.local
     }
 
-    /// Connects to `remote`; returns once the handshake finished (or failed, within the
-    /// configured handshake timeout).
+    /// How long [`connect`](Self::connect) and [`accept`](Self::accept) wait before giving
+    /// up with [`Error::TimedOut`]; `None` (the default) waits as long as it takes (a
+    /// connect still ends within the handshake timeout).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Connects to `remote`; returns once the handshake finished, or failed (within the
+    /// configured handshake timeout) with [`Error::Handshake`].
     pub fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
-        let (tx, rx) = answer();
-        let (handle, negotiated) = self.shared.call(Command::Connect(remote, tx), rx)??;
-        Ok(self.connection(handle, negotiated))
+        let (id, negotiated) =
+            self.shared
+                .call(self.timeout, |op, reply| Command::Connect { op, remote, reply })??;
+        Ok(self.connection(id, negotiated))
     }
 
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
-        let (tx, rx) = answer();
-        let (handle, negotiated) = self.shared.call(Command::Accept(tx), rx)?;
-        Ok(self.connection(handle, negotiated))
+        let (id, negotiated) = self
+            .shared
+            .call(self.timeout, |op, reply| Command::Accept { op, reply })??;
+        Ok(self.connection(id, negotiated))
     }
 
-    fn connection(&self, handle: weir_core::ConnectionHandle, negotiated: Negotiated) -> Connection {
+    fn connection(&self, id: ConnId, negotiated: Negotiated) -> Connection {
         Connection {
-            shared: Arc::clone(&self.shared),
-            handle,
-            negotiated,
+            inner: Arc::new(ConnInner {
+                shared: Arc::clone(&self.shared),
+                id,
+                negotiated,
+            }),
+            timeout: None,
         }
+    }
+
+    /// Forwards `stream` (one the peer of its connection sends) to a new stream on each
+    /// connection of `targets`, fragment by fragment as it arrives, with the same label
+    /// and what is left of its total length; the relay never holds the whole stream
+    /// (spec/protocol.md §8, Piping). Every connection must belong to this endpoint.
+    pub fn pipe(&self, stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        let same = |c: &Arc<ConnInner>| Arc::ptr_eq(&c.shared, &self.shared);
+        if !same(&stream.conn) || !targets.iter().all(|t| same(&t.inner)) {
+            return Err(Error::WrongEndpoint);
+        }
+        let to: Vec<ConnId> = targets.iter().map(|t| t.inner.id).collect();
+        let (from, id) = (stream.conn.id, stream.id);
+        let pipe = self.shared.call(None, |_, reply| Command::Pipe {
+            from,
+            stream: id,
+            to,
+            reply,
+        })??;
+        // The pipe owns the stream now: dropping the handle must not stop it.
+        let mut stream = stream;
+        stream.state = ReadState::Done;
+        Ok(Pipe {
+            shared: Arc::clone(&self.shared),
+            id: pipe,
+        })
     }
 }
 
 impl Drop for Endpoint {
+    /// Shuts down gracefully (bounded: at most a few seconds with unresponsive peers) and
+    /// waits for the driver thread.
     fn drop(&mut self) {
-        let _ = self.shared.commands.send(Command::Shutdown);
-        let _ = self.shared.waker.send_to(&[0], self.shared.driver_addr);
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake();
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();
         }
     }
 }
 
-/// One connection of an [`Endpoint`]. Valid while the endpoint lives.
+/// One connection of an [`Endpoint`]. Clones are handles to the same connection; when the
+/// last one is dropped the connection is closed (code 0).
+#[derive(Clone)]
 pub struct Connection {
+    inner: Arc<ConnInner>,
+    timeout: Option<Duration>,
+}
+
+struct ConnInner {
     shared: Arc<Shared>,
-    handle: weir_core::ConnectionHandle,
+    id: ConnId,
     negotiated: Negotiated,
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        self.shared.release(Released::Connection(self.id));
+    }
 }
 
 impl Connection {
     /// The version and capabilities both sides agreed on.
     pub fn negotiated(&self) -> Negotiated {
-        self.negotiated
+        self.inner.negotiated
     }
 
-    /// Sends `data` as one message (a stream of its own); waits while the send buffer is
-    /// full. Returns once the core took it, not once the peer received it.
+    /// How long this handle's blocking calls wait before giving up with
+    /// [`Error::TimedOut`]; `None` (the default) waits as long as it takes.
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    fn call<T: Send + 'static>(&self, make: impl FnOnce(OpId, Reply<T>) -> Command) -> Result<T, Error> {
+        self.inner.shared.call(self.timeout, make)
+    }
+
+    /// Sends `data` as one message (a stream of its own, whose length the peer learns at
+    /// once); waits while the send buffer is full. Returns once the core took all of it,
+    /// not once the peer received it. A message larger than the send buffer goes out in
+    /// pieces as room frees up.
     pub fn send_message(&self, data: Bytes) -> Result<(), Error> {
-        let (tx, rx) = answer();
-        self.shared.call(Command::Send(self.handle, data, tx), rx)?
+        let conn = self.inner.id;
+        self.call(|op, reply| Command::SendMessage {
+            op,
+            conn,
+            label: None,
+            data,
+            reply,
+        })?
     }
 
-    /// Waits for the next whole message from the peer.
+    /// Waits for the next whole message: the first stream the peer opened that
+    /// [`accept_stream`](Self::accept_stream) did not take to be complete. Messages longer
+    /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped).
     pub fn recv_message(&self) -> Result<Bytes, Error> {
-        let (tx, rx) = answer();
-        self.shared.call(Command::Recv(self.handle, tx), rx)?
+        let conn = self.inner.id;
+        self.call(|op, reply| Command::RecvMessage {
+            op,
+            conn,
+            limit: DEFAULT_MESSAGE_LIMIT,
+            reply,
+        })?
     }
 
-    /// Closes the connection with an application `code`; the peer is told.
-    pub fn close(&self, code: u64) -> Result<(), Error> {
-        let (tx, rx) = answer();
-        self.shared.call(Command::Close(self.handle, code, tx), rx)?
+    /// Opens a stream to write to, with a protocol label (or none); waits while the peer
+    /// allows no more streams.
+    pub fn open_stream(&self, label: Option<Label>) -> Result<SendStream, Error> {
+        let mut header = StreamHeader::default();
+        header.label = label;
+        self.open_stream_with(header)
+    }
+
+    /// [`open_stream`](Self::open_stream) with a full header: label, total length (the
+    /// stream must then be exactly that long) and digest (checked by the final receiver).
+    pub fn open_stream_with(&self, header: StreamHeader) -> Result<SendStream, Error> {
+        let conn = self.inner.id;
+        let id = self.call(|op, reply| Command::OpenStream {
+            op,
+            conn,
+            header,
+            reply,
+        })??;
+        Ok(SendStream {
+            conn: Arc::clone(&self.inner),
+            id,
+            open: true,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Waits for the next stream the peer opens (in the order they were opened) that
+    /// [`recv_message`](Self::recv_message) did not take.
+    pub fn accept_stream(&self) -> Result<RecvStream, Error> {
+        let conn = self.inner.id;
+        let (id, header) = self.call(|op, reply| Command::AcceptStream { op, conn, reply })??;
+        Ok(RecvStream {
+            conn: Arc::clone(&self.inner),
+            id,
+            header,
+            state: ReadState::Open,
+            timeout: self.timeout,
+        })
+    }
+
+    /// Closes the connection with an application `code` and a `reason` for people (cut to
+    /// 256 bytes); the peer is told both.
+    pub fn close(&self, code: u64, reason: &str) -> Result<(), Error> {
+        let conn = self.inner.id;
+        let reason = weir_driver::close_reason(reason);
+        self.call(|_, reply| Command::Close {
+            conn,
+            code,
+            reason,
+            reply,
+        })?
     }
 
     /// The connection's counters, while it is open.
     pub fn stats(&self) -> Option<ConnectionStats> {
-        let (tx, rx) = answer();
-        self.shared
-            .call(Command::Stats(self.handle, tx), rx)
+        let conn = self.inner.id;
+        self.call(|_, reply| Command::Stats { conn, reply })
             .ok()
             .flatten()
     }
+}
+
+/// A stream this side writes. Dropping it finishes it (or resets it, if it announced a
+/// total length it did not reach).
+pub struct SendStream {
+    conn: Arc<ConnInner>,
+    id: StreamId,
+    open: bool,
+    timeout: Option<Duration>,
+}
+
+impl SendStream {
+    /// The stream's id on its connection.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// How long a write waits for room before giving up with [`Error::TimedOut`].
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Writes what fits of `data` (kept by reference until acknowledged, no copy); waits
+    /// until at least one byte fits and says how many did.
+    pub fn write_chunk(&mut self, data: Bytes) -> Result<usize, Error> {
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.call(self.timeout, |op, reply| Command::Write {
+            op,
+            conn,
+            stream,
+            data,
+            reply,
+        })?
+    }
+
+    /// Writes all of `data`, waiting for room as often as needed.
+    pub fn write_all_chunk(&mut self, mut data: Bytes) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = self.write_chunk(data.clone())?;
+            let _ = data.split_to(n);
+        }
+        Ok(())
+    }
+
+    /// Ends the stream after what was written.
+    pub fn finish(mut self) -> Result<(), Error> {
+        self.open = false;
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn
+            .shared
+            .call(None, |_, reply| Command::Finish { conn, stream, reply })?
+    }
+
+    /// Abandons the stream; the peer is told `code`.
+    pub fn reset(mut self, code: u64) -> Result<(), Error> {
+        self.open = false;
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.send(Command::ResetStream { conn, stream, code })
+    }
+}
+
+impl io::Write for SendStream {
+    /// Copies `buf` once (the core keeps bytes by reference; `write_chunk` avoids the copy).
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_chunk(Bytes::copy_from_slice(buf)).map_err(io_error)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn
+                .shared
+                .release(Released::SendStream(self.conn.id, self.id));
+        }
+    }
+}
+
+/// A stream the peer opened. Dropping it before its end tells the peer to stop sending.
+pub struct RecvStream {
+    conn: Arc<ConnInner>,
+    id: StreamId,
+    header: StreamHeader,
+    state: ReadState,
+    timeout: Option<Duration>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ReadState {
+    Open,
+    /// Read to its end, reset, or handed to a pipe: nothing more to read or stop.
+    Done,
+}
+
+impl RecvStream {
+    /// The stream's id on its connection.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// What the peer announced: label, total length, digest.
+    pub fn header(&self) -> &StreamHeader {
+        &self.header
+    }
+
+    /// The stream's protocol label, if it has one.
+    pub fn label(&self) -> Option<&Label> {
+        self.header.label.as_ref()
+    }
+
+    /// The stream's length, if the peer announced it.
+    pub fn total_len(&self) -> Option<u64> {
+        self.header.total_len
+    }
+
+    /// How long a read waits before giving up with [`Error::TimedOut`].
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+    }
+
+    /// Waits for the next contiguous bytes (at most `max`), as slices of the datagrams they
+    /// came in; `None` once every byte was read.
+    pub fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, Error> {
+        if self.state == ReadState::Done {
+            return Ok(None);
+        }
+        let (conn, stream) = (self.conn.id, self.id);
+        let chunk = self.conn.shared.call(self.timeout, |op, reply| Command::Read {
+            op,
+            conn,
+            stream,
+            max,
+            reply,
+        })?;
+        match &chunk {
+            Ok(None) | Err(Error::Reset { .. } | Error::VerificationFailed { .. }) => {
+                self.state = ReadState::Done
+            }
+            _ => {}
+        }
+        chunk
+    }
+
+    /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes.
+    pub fn read_to_end(&mut self, limit: u64) -> Result<Bytes, Error> {
+        if self.total_len().is_some_and(|t| t > limit) {
+            return Err(Error::Refused(ApiError::MessageTooLong));
+        }
+        let mut chunks = Vec::new();
+        let mut len = 0u64;
+        while let Some(chunk) = self.read_chunk(usize::MAX)? {
+            len += chunk.len() as u64;
+            if len > limit {
+                return Err(Error::Refused(ApiError::MessageTooLong));
+            }
+            chunks.push(chunk);
+        }
+        Ok(join(chunks))
+    }
+
+    /// Tells the peer to stop sending; what still arrives is discarded.
+    pub fn stop(mut self, code: u64) -> Result<(), Error> {
+        self.state = ReadState::Done;
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.send(Command::StopSending { conn, stream, code })
+    }
+}
+
+/// The pieces of a stream as one buffer: the one piece itself, or one copy of several.
+fn join(chunks: Vec<Bytes>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => {
+            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for c in chunks {
+                out.extend_from_slice(&c);
+            }
+            out.freeze()
+        }
+    }
+}
+
+impl io::Read for RecvStream {
+    /// Copies into `buf` (`read_chunk` hands out the received bytes without a copy).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.read_chunk(buf.len()).map_err(io_error)? {
+            Some(chunk) => {
+                buf[..chunk.len()].copy_from_slice(&chunk);
+                Ok(chunk.len())
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        if self.state == ReadState::Open {
+            self.conn
+                .shared
+                .release(Released::RecvStream(self.conn.id, self.id));
+        }
+    }
+}
+
+/// A stream being forwarded by [`Endpoint::pipe`]. Dropping the handle does not stop it.
+pub struct Pipe {
+    shared: Arc<Shared>,
+    id: weir_driver::PipeId,
+}
+
+impl Pipe {
+    /// Waits until every target acknowledged the whole stream; its counters then.
+    pub fn wait(&self) -> Result<PipeStats, Error> {
+        let pipe = self.id;
+        self.shared
+            .call(None, |op, reply| Command::PipeDone { op, pipe, reply })?
+    }
+
+    /// The pipe's counters so far (the last ones, once it ended).
+    pub fn stats(&self) -> Option<PipeStats> {
+        let pipe = self.id;
+        self.shared
+            .call(None, |_, reply| Command::PipeStats { pipe, reply })
+            .ok()
+            .flatten()
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.shared.release(Released::Pipe(self.id));
+    }
+}
+
+/// A weir error as an I/O error, for the `io::Read`/`io::Write` impls.
+fn io_error(e: Error) -> io::Error {
+    let kind = match &e {
+        Error::TimedOut => io::ErrorKind::TimedOut,
+        Error::Closed(_) | Error::Reset { .. } | Error::Stopped { .. } => io::ErrorKind::ConnectionReset,
+        Error::VerificationFailed { .. } => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
 }

@@ -111,7 +111,7 @@ fn a_closed_connection_is_reported_to_the_peer() {
     conn.send_message(Bytes::from_static(b"bye")).unwrap();
     let incoming = server.accept().unwrap();
     assert_eq!(&incoming.recv_message().unwrap()[..], b"bye");
-    conn.close(42).unwrap();
+    conn.close(42, "bye").unwrap();
     match incoming.recv_message() {
         Err(Error::Closed(weir_std::CloseReason::Peer { .. })) => {}
         other => panic!("expected the peer's close, got {other:?}"),

@@ -1,0 +1,1280 @@
+//! The driver: the core endpoint and every application call waiting on it.
+//!
+//! Inputs: datagrams, timer expiries and [`Command`]s. Outputs: datagrams to send, answers
+//! to the commands, and `tracing` events (connections opened and closed, handshake
+//! failures, resets). After each input the core's events are read once, the connections
+//! they name are marked, and every call waiting on a marked connection is tried again, in
+//! the order the calls came. A waiting call holds no bytes beyond its own arguments: what
+//! the peer sends stays in the core, under flow control, until a read takes it.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use weir_core::time::Instant;
+use weir_core::wire::{Label, Reason, StreamId};
+use weir_core::{
+    ApiError, CloseReason, Config, ConnectionHandle, Event, HandshakeError, LocalRead, Negotiated,
+    PipeFailure, PipeId, PipeStats, Read, StreamHeader, Transmit,
+};
+
+use crate::{Command, ConnId, Connected, Error, Incoming, OpId, Released, Reply, DEFAULT_MESSAGE_LIMIT};
+
+/// How long a shutting-down driver waits for the peers to acknowledge what was written.
+const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
+/// How long it then keeps closing connections answering their peers with CLOSE.
+const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(1);
+/// The environment variable naming the file a trace is recorded to (spec/trace.md).
+pub const TRACE_ENV: &str = "WEIR_TRACE";
+
+/// The core endpoint, the connections its handles know, and the calls waiting on it. See
+/// the crate documentation for how an adapter drives it.
+pub struct Driver {
+    ep: weir_core::Endpoint,
+    started: StdInstant,
+    conns: BTreeMap<ConnId, Conn>,
+    by_handle: BTreeMap<ConnectionHandle, ConnId>,
+    next_conn: u64,
+    /// Connections clients opened that no accept took yet.
+    accepted: VecDeque<Connected>,
+    waiting: BTreeMap<OpId, Waiter>,
+    /// Connections whose state changed since their waiting calls were last tried.
+    dirty: BTreeSet<ConnId>,
+    pipes: BTreeMap<PipeId, PipeRecord>,
+    shutdown: Option<Shutdown>,
+    trace: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// What the driver knows of one connection beyond the core.
+#[derive(Default)]
+struct Conn {
+    /// The core's handle; `None` once the connection is gone from the core.
+    handle: Option<ConnectionHandle>,
+    negotiated: Option<Negotiated>,
+    ended: Option<Ended>,
+    /// Streams the peer opened that no call took yet, in the order they opened.
+    opened: VecDeque<Incoming>,
+    /// Streams a message read began to gather (no longer offered to `accept_stream`).
+    gathering: BTreeSet<StreamId>,
+    /// Untaken streams with something new to read, in the order they became readable.
+    readable: VecDeque<StreamId>,
+    /// Bytes taken out of the core and not delivered yet: given back by a call that gave
+    /// up, or saved when the connection closed.
+    held: BTreeMap<StreamId, Held>,
+    /// Streams the peer opened that `accept_stream` handed out and are still being read.
+    taken: BTreeSet<StreamId>,
+    /// Our streams the peer stopped, with its code.
+    stopped: BTreeMap<StreamId, u64>,
+    /// No application handle is left: forget the connection once it ended.
+    released: bool,
+}
+
+#[derive(Default)]
+struct Held {
+    chunks: VecDeque<Bytes>,
+    /// Every byte of the stream is in `chunks`.
+    finished: bool,
+}
+
+#[derive(Clone, Debug)]
+enum Ended {
+    Closed(CloseReason),
+    Handshake(HandshakeError),
+}
+
+impl Ended {
+    fn error(&self) -> Error {
+        match self {
+            Ended::Closed(r) => Error::Closed(r.clone()),
+            Ended::Handshake(h) => Error::Handshake(h.clone()),
+        }
+    }
+}
+
+struct PipeRecord {
+    stats: PipeStats,
+    result: Option<Result<(), PipeFailure>>,
+    released: bool,
+}
+
+/// A shutdown in progress: first the peers acknowledge what was written, then the
+/// connections close.
+struct Shutdown {
+    drain_until: StdInstant,
+    close_until: Option<StdInstant>,
+}
+
+/// A call that could not be answered at once.
+enum Waiter {
+    Connect {
+        conn: ConnId,
+        reply: Reply<Result<Connected, Error>>,
+    },
+    Accept {
+        reply: Reply<Result<Connected, Error>>,
+    },
+    Send {
+        conn: ConnId,
+        label: Option<Label>,
+        data: Bytes,
+        /// A message larger than the send buffer goes as a stream written piece by piece.
+        stream: Option<StreamId>,
+        reply: Reply<Result<(), Error>>,
+    },
+    Recv {
+        conn: ConnId,
+        limit: u64,
+        reply: Reply<Result<Bytes, Error>>,
+    },
+    Open {
+        conn: ConnId,
+        header: StreamHeader,
+        reply: Reply<Result<StreamId, Error>>,
+    },
+    Write {
+        conn: ConnId,
+        stream: StreamId,
+        data: Bytes,
+        reply: Reply<Result<usize, Error>>,
+    },
+    AcceptStream {
+        conn: ConnId,
+        reply: Reply<Result<Incoming, Error>>,
+    },
+    Read {
+        conn: ConnId,
+        stream: StreamId,
+        max: usize,
+        reply: Reply<Result<Option<Bytes>, Error>>,
+    },
+    PipeDone {
+        pipe: PipeId,
+        reply: Reply<Result<PipeStats, Error>>,
+    },
+}
+
+impl Waiter {
+    /// The connection whose changes may let this call finish.
+    fn conn(&self) -> Option<ConnId> {
+        match self {
+            Waiter::Connect { conn, .. }
+            | Waiter::Send { conn, .. }
+            | Waiter::Recv { conn, .. }
+            | Waiter::Open { conn, .. }
+            | Waiter::Write { conn, .. }
+            | Waiter::AcceptStream { conn, .. }
+            | Waiter::Read { conn, .. } => Some(*conn),
+            Waiter::Accept { .. } | Waiter::PipeDone { .. } => None,
+        }
+    }
+
+    /// Answers the call with `e`.
+    fn fail(self, e: Error) {
+        // Nothing to keep from an error that cannot be delivered.
+        macro_rules! fail {
+            ($reply:expr) => {{
+                let _ = $reply(Err(e));
+            }};
+        }
+        match self {
+            Waiter::Connect { reply, .. } | Waiter::Accept { reply } => fail!(reply),
+            Waiter::Send { reply, .. } => fail!(reply),
+            Waiter::Recv { reply, .. } => fail!(reply),
+            Waiter::Open { reply, .. } => fail!(reply),
+            Waiter::Write { reply, .. } => fail!(reply),
+            Waiter::AcceptStream { reply, .. } => fail!(reply),
+            Waiter::Read { reply, .. } => fail!(reply),
+            Waiter::PipeDone { reply, .. } => fail!(reply),
+        }
+    }
+}
+
+/// Calls that must keep their order: a later one waits while an earlier one does.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Queue {
+    Send(ConnId),
+    Write(ConnId, StreamId),
+    Read(ConnId, StreamId),
+}
+
+/// What trying a waiting call came to.
+enum Step<W> {
+    Done,
+    Wait(W),
+}
+
+impl Driver {
+    /// A driver for an endpoint whose socket is bound at `local`. The seed comes from the
+    /// process's hash keys and the clock: it only has to differ between endpoints. If the
+    /// environment variable `WEIR_TRACE` names a file, everything the core endpoint is given
+    /// and gives back is recorded there as a replayable trace (spec/trace.md); `{port}` in
+    /// the name is replaced by the local port, so that several endpoints can record at once.
+    pub fn new(config: Config, local: SocketAddr) -> Driver {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u16(local.port());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        let seed = h.finish();
+        let trace = std::env::var_os(TRACE_ENV).and_then(|path| {
+            let path = path
+                .to_string_lossy()
+                .replace("{port}", &local.port().to_string());
+            match std::fs::File::create(&path) {
+                Ok(f) => Some(std::io::BufWriter::new(f)),
+                Err(e) => {
+                    tracing::warn!(%path, %e, "cannot record the trace");
+                    None
+                }
+            }
+        });
+        let ep = if trace.is_some() {
+            weir_core::Endpoint::new_traced(config, seed)
+        } else {
+            weir_core::Endpoint::new(config, seed)
+        };
+        Driver {
+            ep,
+            started: StdInstant::now(),
+            conns: BTreeMap::new(),
+            by_handle: BTreeMap::new(),
+            next_conn: 0,
+            accepted: VecDeque::new(),
+            waiting: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            pipes: BTreeMap::new(),
+            shutdown: None,
+            trace,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.started.elapsed().as_micros() as u64)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next.
+    pub fn deadline(&self) -> Option<StdInstant> {
+        let mut at = self
+            .ep
+            .poll_timeout()
+            .map(|t| self.started + StdDuration::from_micros(t.as_micros()));
+        if let Some(s) = &self.shutdown {
+            let limit = s.close_until.unwrap_or(s.drain_until);
+            at = Some(at.map_or(limit, |t| t.min(limit)));
+        }
+        at
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, from: SocketAddr, datagram: Bytes) {
+        let now = self.now();
+        self.ep.handle_datagram(now, from, datagram);
+        self.progress();
+    }
+
+    /// Fires the core's timers that are due.
+    pub fn handle_timeout(&mut self) {
+        let now = self.now();
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        self.progress();
+    }
+
+    /// The next datagram to send, written into `buf` (at least
+    /// [`MAX_DATAGRAM_SIZE`](weir_core::wire::MAX_DATAGRAM_SIZE) bytes).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let now = self.now();
+        self.ep.poll_transmit(now, buf)
+    }
+
+    /// The core endpoint's counters.
+    pub fn stats(&self) -> weir_core::EndpointStats {
+        self.ep.stats()
+    }
+
+    /// An application call.
+    pub fn command(&mut self, command: Command) {
+        if self.shutdown.is_some() {
+            refuse(command);
+            return;
+        }
+        let now = self.now();
+        match command {
+            Command::Connect { op, remote, reply } => match self.ep.connect(now, remote) {
+                Ok(h) => {
+                    let conn = self.register(h);
+                    self.wait(op, Waiter::Connect { conn, reply });
+                }
+                Err(e) => {
+                    let _ = reply(Err(Error::Refused(e)));
+                }
+            },
+            Command::Accept { op, reply } => self.wait(op, Waiter::Accept { reply }),
+            Command::SendMessage {
+                op,
+                conn,
+                label,
+                data,
+                reply,
+            } => self.wait(
+                op,
+                Waiter::Send {
+                    conn,
+                    label,
+                    data,
+                    stream: None,
+                    reply,
+                },
+            ),
+            Command::RecvMessage {
+                op,
+                conn,
+                limit,
+                reply,
+            } => self.wait(op, Waiter::Recv { conn, limit, reply }),
+            Command::OpenStream {
+                op,
+                conn,
+                header,
+                reply,
+            } => self.wait(op, Waiter::Open { conn, header, reply }),
+            Command::Write {
+                op,
+                conn,
+                stream,
+                data,
+                reply,
+            } => self.wait(
+                op,
+                Waiter::Write {
+                    conn,
+                    stream,
+                    data,
+                    reply,
+                },
+            ),
+            Command::AcceptStream { op, conn, reply } => self.wait(op, Waiter::AcceptStream { conn, reply }),
+            Command::Read {
+                op,
+                conn,
+                stream,
+                max,
+                reply,
+            } => self.wait(
+                op,
+                Waiter::Read {
+                    conn,
+                    stream,
+                    max: max.max(1),
+                    reply,
+                },
+            ),
+            Command::Finish { conn, stream, reply } => {
+                let r = self.on_conn(conn, |ep, h| ep.finish(h, stream));
+                let _ = reply(r.map_err(|e| self.error(conn, Some(stream), e)));
+            }
+            Command::ResetStream { conn, stream, code } => {
+                let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, code));
+            }
+            Command::StopSending { conn, stream, code } => {
+                self.forget_stream(conn, stream);
+                let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, code));
+            }
+            Command::Pipe {
+                from,
+                stream,
+                to,
+                reply,
+            } => {
+                let _ = reply(self.pipe(from, stream, &to));
+            }
+            Command::PipeDone { op, pipe, reply } => self.wait(op, Waiter::PipeDone { pipe, reply }),
+            Command::PipeStats { pipe, reply } => {
+                let _ = reply(self.pipes.get(&pipe).map(|p| p.stats));
+            }
+            Command::Close {
+                conn,
+                code,
+                reason,
+                reply,
+            } => {
+                let r = self.on_conn(conn, |ep, h| ep.close(now, h, code, reason));
+                let _ = reply(r.map_err(|e| self.error(conn, None, e)));
+            }
+            Command::Stats { conn, reply } => {
+                let handle = self.conns.get(&conn).and_then(|c| c.handle);
+                let _ = reply(handle.and_then(|h| self.ep.connection_stats(h)));
+            }
+            Command::Cancel(op) => self.cancel(op),
+            Command::Release(r) => self.release(r),
+        }
+        self.progress();
+    }
+
+    /// Starts a graceful shutdown: calls still waiting and any that come are answered with
+    /// [`Error::Shutdown`]; the peers get up to 3 s to acknowledge what was written, then
+    /// every connection is closed with a CLOSE frame and kept up to 1 s to repeat it to a
+    /// peer that did not hear it. Keep driving the driver until
+    /// [`is_shut_down`](Self::is_shut_down).
+    pub fn shutdown(&mut self) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        for (_, w) in std::mem::take(&mut self.waiting) {
+            w.fail(Error::Shutdown);
+        }
+        self.shutdown = Some(Shutdown {
+            drain_until: StdInstant::now() + DRAIN_LIMIT,
+            close_until: None,
+        });
+        tracing::debug!(connections = self.ep.connection_count(), "shutting down");
+    }
+
+    /// Whether a shutdown finished: every connection closed and gone from the core, or the
+    /// time allowed ran out. Moves the shutdown on as time passes.
+    pub fn is_shut_down(&mut self) -> bool {
+        let Some(s) = &self.shutdown else {
+            return false;
+        };
+        let at = StdInstant::now();
+        if s.close_until.is_none() {
+            let unacked = self
+                .live()
+                .any(|h| self.ep.buffered(h).is_some_and(|(_, unacked)| unacked > 0));
+            if unacked && at < s.drain_until {
+                return false;
+            }
+            let now = self.now();
+            let live: Vec<_> = self.live().collect();
+            for h in live {
+                let _ = self.ep.close(now, h, 0, Reason::default());
+            }
+            self.progress();
+            if let Some(s) = &mut self.shutdown {
+                s.close_until = Some(at + CLOSE_LIMIT);
+            }
+        }
+        let close_until = self.shutdown.as_ref().and_then(|s| s.close_until);
+        let done = self.ep.connection_count() == 0 || close_until.is_some_and(|t| at >= t);
+        if done {
+            self.flush_trace();
+        }
+        done
+    }
+
+    /// Core handles of the connections still open.
+    fn live(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.by_handle
+            .keys()
+            .copied()
+            .filter(|&h| self.ep.is_established(h))
+    }
+
+    // ------------------------------------------------------------ bookkeeping
+
+    fn register(&mut self, h: ConnectionHandle) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.by_handle.insert(h, id);
+        self.conns.insert(
+            id,
+            Conn {
+                handle: Some(h),
+                ..Conn::default()
+            },
+        );
+        id
+    }
+
+    fn wait(&mut self, op: OpId, w: Waiter) {
+        if let Some(conn) = w.conn() {
+            self.dirty.insert(conn);
+        }
+        self.waiting.insert(op, w);
+    }
+
+    /// Runs `f` on the connection's core handle.
+    fn on_conn<T>(
+        &mut self,
+        conn: ConnId,
+        f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let h = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.handle)
+            .ok_or(ApiError::UnknownConnection)?;
+        f(&mut self.ep, h)
+    }
+
+    /// Why a call on `conn` failed: its end if it ended, the peer's stop if it stopped the
+    /// stream, else the core's refusal.
+    fn error(&self, conn: ConnId, stream: Option<StreamId>, e: ApiError) -> Error {
+        let Some(c) = self.conns.get(&conn) else {
+            return Error::Refused(e);
+        };
+        if let Some(code) = stream.and_then(|s| c.stopped.get(&s)) {
+            return Error::Stopped { code: *code };
+        }
+        c.ended.as_ref().map_or(Error::Refused(e), Ended::error)
+    }
+
+    fn forget_stream(&mut self, conn: ConnId, stream: StreamId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.opened.retain(|(s, _)| *s != stream);
+            c.gathering.remove(&stream);
+            c.readable.retain(|s| *s != stream);
+            c.held.remove(&stream);
+            c.taken.remove(&stream);
+        }
+    }
+
+    fn cancel(&mut self, op: OpId) {
+        let Some(w) = self.waiting.remove(&op) else {
+            return;
+        };
+        match &w {
+            // A half-sent message cannot be taken back: the peer is told to drop it.
+            Waiter::Send {
+                conn,
+                stream: Some(stream),
+                ..
+            } => {
+                let (conn, stream) = (*conn, *stream);
+                let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
+            }
+            Waiter::Connect { conn, .. } => {
+                let conn = *conn;
+                let now = self.now();
+                let _ = self.on_conn(conn, |ep, h| ep.close(now, h, 0, Reason::default()));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.released = true;
+                }
+            }
+            _ => {}
+        }
+        w.fail(Error::TimedOut);
+    }
+
+    fn release(&mut self, r: Released) {
+        match r {
+            Released::Connection(conn) => {
+                let now = self.now();
+                let _ = self.on_conn(conn, |ep, h| ep.close(now, h, 0, Reason::default()));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.released = true;
+                    c.opened.clear();
+                    c.held.clear();
+                }
+                self.forget_if_done(conn);
+            }
+            Released::SendStream(conn, stream) => {
+                let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
+                if finished == Err(ApiError::TotalLength) {
+                    let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
+                }
+            }
+            Released::RecvStream(conn, stream) => {
+                let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
+                self.forget_stream(conn, stream);
+            }
+            Released::Pipe(pipe) => {
+                if let Some(p) = self.pipes.get_mut(&pipe) {
+                    p.released = true;
+                    if p.result.is_some() {
+                        self.pipes.remove(&pipe);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Drops what is kept of a connection that ended and has no handle left.
+    fn forget_if_done(&mut self, conn: ConnId) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.released && c.handle.is_none())
+        {
+            self.conns.remove(&conn);
+        }
+    }
+
+    fn pipe(&mut self, from: ConnId, stream: StreamId, to: &[ConnId]) -> Result<PipeId, Error> {
+        let handle = |c: &ConnId| self.conns.get(c).and_then(|c| c.handle);
+        let targets: Option<Vec<_>> = to.iter().map(handle).collect();
+        let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
+        let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));
+        let pipe = r.map_err(|e| self.error(from, None, e))?;
+        self.forget_stream(from, stream);
+        self.pipes.insert(
+            pipe,
+            PipeRecord {
+                stats: self.ep.pipe_stats(pipe).unwrap_or_default(),
+                result: None,
+                released: false,
+            },
+        );
+        Ok(pipe)
+    }
+
+    // ------------------------------------------------------------ after each input
+
+    /// Reads the core's events, then tries the waiting calls they may let finish.
+    fn progress(&mut self) {
+        // Answering calls may raise events of its own (a read that stops a stream); a few
+        // rounds settle it.
+        for _ in 0..4 {
+            self.events();
+            if self.dirty.is_empty() && self.accepted.is_empty() && !self.pipes_ended() {
+                break;
+            }
+            self.retry();
+        }
+        for (&id, p) in self.pipes.iter_mut() {
+            if p.result.is_none() {
+                if let Some(s) = self.ep.pipe_stats(id) {
+                    p.stats = s;
+                }
+            }
+        }
+        self.flush_trace();
+    }
+
+    fn pipes_ended(&self) -> bool {
+        self.waiting
+            .values()
+            .any(|w| matches!(w, Waiter::PipeDone { pipe, .. } if self.pipes.get(pipe).is_none_or(|p| p.result.is_some())))
+    }
+
+    fn flush_trace(&mut self) {
+        if let Some(out) = self.trace.as_mut() {
+            let text = self.ep.take_trace();
+            if !text.is_empty() && out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+                tracing::warn!("writing the trace failed; recording stops");
+                self.trace = None;
+            }
+        }
+    }
+
+    fn retry(&mut self) {
+        let dirty = std::mem::take(&mut self.dirty);
+        let ops: Vec<OpId> = self
+            .waiting
+            .iter()
+            .filter(|(_, w)| match w {
+                Waiter::Accept { .. } => !self.accepted.is_empty(),
+                Waiter::PipeDone { .. } => true,
+                w => w.conn().is_some_and(|c| dirty.contains(&c)),
+            })
+            .map(|(op, _)| *op)
+            .collect();
+        let mut blocked = BTreeSet::new();
+        for op in ops {
+            let Some(w) = self.waiting.remove(&op) else {
+                continue;
+            };
+            if let Step::Wait(w) = self.try_finish(w, &mut blocked) {
+                self.waiting.insert(op, w);
+            }
+        }
+    }
+
+    /// Tries to answer one waiting call.
+    fn try_finish(&mut self, w: Waiter, blocked: &mut BTreeSet<Queue>) -> Step<Waiter> {
+        let queue = match &w {
+            Waiter::Send { conn, .. } => Some(Queue::Send(*conn)),
+            Waiter::Write { conn, stream, .. } => Some(Queue::Write(*conn, *stream)),
+            Waiter::Read { conn, stream, .. } => Some(Queue::Read(*conn, *stream)),
+            _ => None,
+        };
+        if queue.is_some_and(|q| blocked.contains(&q)) {
+            return Step::Wait(w);
+        }
+        if let Some(conn) = w.conn() {
+            // A connection gone from the driver (released, or never known) has nothing more.
+            if !self.conns.contains_key(&conn) {
+                w.fail(Error::Refused(ApiError::UnknownConnection));
+                return Step::Done;
+            }
+        }
+        let step = match w {
+            Waiter::Connect { conn, reply } => self.finish_connect(conn, reply),
+            Waiter::Accept { reply } => {
+                let Some(c) = self.accepted.pop_front() else {
+                    return Step::Wait(Waiter::Accept { reply });
+                };
+                if let Err(Ok(c)) = reply(Ok(c)) {
+                    self.accepted.push_front(c);
+                }
+                Step::Done
+            }
+            Waiter::Send {
+                conn,
+                label,
+                mut data,
+                mut stream,
+                reply,
+            } => match self.send_step(conn, &label, &mut data, &mut stream) {
+                Ok(true) => {
+                    let _ = reply(Ok(()));
+                    Step::Done
+                }
+                Ok(false) => Step::Wait(Waiter::Send {
+                    conn,
+                    label,
+                    data,
+                    stream,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply(Err(self.error(conn, stream, e)));
+                    Step::Done
+                }
+            },
+            Waiter::Recv { conn, limit, reply } => self.finish_recv(conn, limit, reply),
+            Waiter::Open { conn, header, reply } => {
+                match self.on_conn(conn, |ep, h| ep.open_stream(h, header.clone())) {
+                    Ok(s) => {
+                        let _ = reply(Ok(s));
+                        Step::Done
+                    }
+                    Err(ApiError::StreamLimit) => Step::Wait(Waiter::Open { conn, header, reply }),
+                    Err(e) => {
+                        let _ = reply(Err(self.error(conn, None, e)));
+                        Step::Done
+                    }
+                }
+            }
+            Waiter::Write {
+                conn,
+                stream,
+                data,
+                reply,
+            } => match self.on_conn(conn, |ep, h| ep.write(h, stream, data.clone())) {
+                Ok(n) if n > 0 || data.is_empty() => {
+                    let _ = reply(Ok(n));
+                    Step::Done
+                }
+                Ok(_) | Err(ApiError::WouldBlock) => Step::Wait(Waiter::Write {
+                    conn,
+                    stream,
+                    data,
+                    reply,
+                }),
+                Err(e) => {
+                    let _ = reply(Err(self.error(conn, Some(stream), e)));
+                    Step::Done
+                }
+            },
+            Waiter::AcceptStream { conn, reply } => self.finish_accept_stream(conn, reply),
+            Waiter::Read {
+                conn,
+                stream,
+                max,
+                reply,
+            } => self.finish_read(conn, stream, max, reply),
+            Waiter::PipeDone { pipe, reply } => {
+                let Some(p) = self.pipes.get(&pipe) else {
+                    let _ = reply(Err(Error::Refused(ApiError::UnknownStream)));
+                    return Step::Done;
+                };
+                match p.result {
+                    None => Step::Wait(Waiter::PipeDone { pipe, reply }),
+                    Some(r) => {
+                        let _ = reply(r.map(|()| p.stats).map_err(Error::PipeFailed));
+                        Step::Done
+                    }
+                }
+            }
+        };
+        if let (Some(q), Step::Wait(_)) = (queue, &step) {
+            blocked.insert(q);
+        }
+        step
+    }
+
+    fn finish_connect(&mut self, conn: ConnId, reply: Reply<Result<Connected, Error>>) -> Step<Waiter> {
+        let c = &self.conns[&conn];
+        if let Some(n) = c.negotiated {
+            if reply(Ok((conn, n))).is_err() {
+                // Nobody took the connection: close it rather than leave it open unowned.
+                self.release(Released::Connection(conn));
+            }
+            return Step::Done;
+        }
+        match c.ended.clone() {
+            Some(end) => {
+                let _ = reply(Err(end.error()));
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.released = true;
+                }
+                self.forget_if_done(conn);
+                Step::Done
+            }
+            None => Step::Wait(Waiter::Connect { conn, reply }),
+        }
+    }
+
+    /// One step of sending a message: whole if it fits the send buffer, else as a stream
+    /// written piece by piece. `Ok(true)` once all of it is in the core.
+    fn send_step(
+        &mut self,
+        conn: ConnId,
+        label: &Option<Label>,
+        data: &mut Bytes,
+        stream: &mut Option<StreamId>,
+    ) -> Result<bool, ApiError> {
+        let s = match *stream {
+            Some(s) => s,
+            None => {
+                let len = data.len() as u64;
+                if len <= self.ep.config().send_buffer {
+                    return match self.on_conn(conn, |ep, h| ep.send_message(h, label.clone(), data.clone())) {
+                        Ok(_) => Ok(true),
+                        Err(ApiError::WouldBlock | ApiError::StreamLimit) => Ok(false),
+                        Err(e) => Err(e),
+                    };
+                }
+                let mut header = StreamHeader::default().with_total_len(len);
+                header.label = label.clone();
+                let s = match self.on_conn(conn, |ep, h| ep.open_stream(h, header)) {
+                    Ok(s) => s,
+                    Err(ApiError::StreamLimit) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                *stream = Some(s);
+                s
+            }
+        };
+        while !data.is_empty() {
+            match self.on_conn(conn, |ep, h| ep.write(h, s, data.clone())) {
+                Ok(0) | Err(ApiError::WouldBlock) => return Ok(false),
+                Ok(n) => data.advance(n),
+                Err(e) => return Err(e),
+            }
+        }
+        self.on_conn(conn, |ep, h| ep.finish(h, s))?;
+        Ok(true)
+    }
+
+    fn finish_recv(&mut self, conn: ConnId, limit: u64, reply: Reply<Result<Bytes, Error>>) -> Step<Waiter> {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                let _ = reply(Err(Error::Refused(ApiError::UnknownConnection)));
+                return Step::Done;
+            };
+            let Some(&stream) = c.readable.front() else {
+                return match &c.ended {
+                    Some(end) => {
+                        let _ = reply(Err(end.error()));
+                        Step::Done
+                    }
+                    None => Step::Wait(Waiter::Recv { conn, limit, reply }),
+                };
+            };
+            c.readable.pop_front();
+            // Saved when the connection closed: whole, or nothing.
+            if let Some(held) = c.held.remove(&stream) {
+                c.opened.retain(|(s, _)| *s != stream);
+                c.gathering.remove(&stream);
+                if !held.finished {
+                    continue;
+                }
+                let message = join(held.chunks);
+                return self.deliver_message(conn, stream, message, reply);
+            }
+            if c.ended.is_some() {
+                continue;
+            }
+            let read = self.on_conn(conn, |ep, h| ep.read_message(h, stream, limit));
+            let c = self.conns.get_mut(&conn).expect("looked up above");
+            match read {
+                Ok(Read::Data { bytes, .. }) => {
+                    c.opened.retain(|(s, _)| *s != stream);
+                    c.gathering.remove(&stream);
+                    return self.deliver_message(conn, stream, bytes, reply);
+                }
+                // Not whole yet: its next StreamReadable brings it back. From now on it is
+                // a message being gathered, not a stream to accept.
+                Ok(Read::Pending) => {
+                    if let Some(i) = c.opened.iter().position(|(s, _)| *s == stream) {
+                        c.opened.remove(i);
+                        c.gathering.insert(stream);
+                    }
+                }
+                Ok(Read::VerificationFailed { expected, actual }) => {
+                    c.opened.retain(|(s, _)| *s != stream);
+                    c.gathering.remove(&stream);
+                    let _ = reply(Err(Error::VerificationFailed { expected, actual }));
+                    return Step::Done;
+                }
+                Err(ApiError::MessageTooLong) => {
+                    tracing::debug!(%conn, stream = stream.0, limit, "message too long; stream stopped");
+                    self.forget_stream(conn, stream);
+                    let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
+                }
+                // Reset by the sender (it knows), or gone: nothing to deliver.
+                Ok(_) | Err(_) => self.forget_stream(conn, stream),
+            }
+        }
+    }
+
+    fn deliver_message(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        message: Bytes,
+        reply: Reply<Result<Bytes, Error>>,
+    ) -> Step<Waiter> {
+        if let Err(Ok(message)) = reply(Ok(message)) {
+            // The caller gave up: the message waits for the next call, first in line.
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.held.insert(
+                    stream,
+                    Held {
+                        chunks: VecDeque::from([message]),
+                        finished: true,
+                    },
+                );
+                c.readable.push_front(stream);
+            }
+        }
+        Step::Done
+    }
+
+    fn finish_accept_stream(&mut self, conn: ConnId, reply: Reply<Result<Incoming, Error>>) -> Step<Waiter> {
+        let c = self.conns.get_mut(&conn).expect("checked by try_finish");
+        match c.opened.pop_front() {
+            Some(incoming) => {
+                c.readable.retain(|s| *s != incoming.0);
+                c.taken.insert(incoming.0);
+                if let Err(Ok(incoming)) = reply(Ok(incoming)) {
+                    if let Some(c) = self.conns.get_mut(&conn) {
+                        c.taken.remove(&incoming.0);
+                        c.opened.push_front(incoming);
+                    }
+                }
+                Step::Done
+            }
+            None => match &c.ended {
+                Some(end) => {
+                    let _ = reply(Err(end.error()));
+                    Step::Done
+                }
+                None => Step::Wait(Waiter::AcceptStream { conn, reply }),
+            },
+        }
+    }
+
+    fn finish_read(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        max: usize,
+        reply: Reply<Result<Option<Bytes>, Error>>,
+    ) -> Step<Waiter> {
+        let c = self.conns.get_mut(&conn).expect("checked by try_finish");
+        let result = if let Some(held) = c.held.get_mut(&stream) {
+            match held.chunks.pop_front() {
+                Some(mut chunk) => {
+                    if chunk.len() > max {
+                        held.chunks.push_front(chunk.split_off(max));
+                    }
+                    Ok(Some(chunk))
+                }
+                None if held.finished => Ok(None),
+                None => {
+                    c.held.remove(&stream);
+                    return self.finish_read(conn, stream, max, reply);
+                }
+            }
+        } else if let Some(end) = &c.ended {
+            Err(end.error())
+        } else {
+            match self.on_conn(conn, |ep, h| ep.read(h, stream, max)) {
+                Ok(Read::Data { bytes, .. }) => Ok(Some(bytes)),
+                Ok(Read::Pending) => {
+                    return Step::Wait(Waiter::Read {
+                        conn,
+                        stream,
+                        max,
+                        reply,
+                    })
+                }
+                Ok(Read::Finished) => Ok(None),
+                Ok(Read::Reset { code }) => Err(Error::Reset { code }),
+                Ok(Read::VerificationFailed { expected, actual }) => {
+                    Err(Error::VerificationFailed { expected, actual })
+                }
+                // A kind of read this driver does not know yet: nothing it can deliver.
+                Ok(_) => Err(Error::Refused(ApiError::UnknownStream)),
+                Err(e) => Err(self.error(conn, Some(stream), e)),
+            }
+        };
+        match reply(result) {
+            // The caller gave up: keep what was read for the next read.
+            Err(Ok(Some(chunk))) => self.hold(conn, stream).chunks.push_front(chunk),
+            Err(Ok(None)) => self.hold(conn, stream).finished = true,
+            _ => {}
+        }
+        Step::Done
+    }
+
+    fn hold(&mut self, conn: ConnId, stream: StreamId) -> &mut Held {
+        self.conns
+            .get_mut(&conn)
+            .expect("held for a known connection")
+            .held
+            .entry(stream)
+            .or_default()
+    }
+
+    // ------------------------------------------------------------ core events
+
+    fn events(&mut self) {
+        while let Some(e) = self.ep.poll_event() {
+            if let Some(h) = event_conn(&e) {
+                self.touch(h);
+            }
+            match e {
+                Event::Connected { conn: h, negotiated } => {
+                    let id = match self.by_handle.get(&h) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.register(h);
+                            self.accepted.push_back((id, negotiated));
+                            id
+                        }
+                    };
+                    let remote = self.ep.remote_address(h);
+                    tracing::info!(conn = %id, ?remote, version = negotiated.version, "connection established");
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.negotiated = Some(negotiated);
+                    }
+                    self.dirty.insert(id);
+                }
+                Event::HandshakeFailed { conn: h, reason } => {
+                    let remote = self.ep.remote_address(h);
+                    tracing::warn!(?remote, %reason, "handshake failed");
+                    self.end(h, Ended::Handshake(reason));
+                }
+                Event::Closed { conn: h, reason } => {
+                    if let Some(id) = self.by_handle.get(&h) {
+                        tracing::info!(conn = %id, %reason, "connection closed");
+                    }
+                    self.salvage(h);
+                    self.end(h, Ended::Closed(reason));
+                }
+                Event::StreamOpened {
+                    conn: h,
+                    stream,
+                    header,
+                } => {
+                    if let Some(c) = self.conn_mut(h) {
+                        c.opened.push_back((stream, header));
+                    }
+                }
+                Event::StreamReadable { conn: h, stream } => {
+                    if let Some(c) = self.conn_mut(h) {
+                        let untaken =
+                            c.gathering.contains(&stream) || c.opened.iter().any(|(s, _)| *s == stream);
+                        if untaken && !c.readable.contains(&stream) {
+                            c.readable.push_back(stream);
+                        }
+                    }
+                }
+                Event::StreamReset {
+                    conn: h,
+                    stream,
+                    code,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream reset by the peer");
+                    self.touch(h);
+                }
+                Event::StreamStopped {
+                    conn: h,
+                    stream,
+                    code,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream stopped by the peer");
+                    if let Some(c) = self.conn_mut(h) {
+                        c.stopped.insert(stream, code);
+                    }
+                }
+                Event::PipeFinished { pipe } => self.pipe_ended(pipe, Ok(())),
+                Event::PipeFailed { pipe, reason } => {
+                    tracing::warn!(pipe = ?pipe, ?reason, "pipe failed");
+                    self.pipe_ended(pipe, Err(reason));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
+        let id = self.by_handle.get(&h)?;
+        self.conns.get_mut(id)
+    }
+
+    fn touch(&mut self, h: ConnectionHandle) {
+        if let Some(&id) = self.by_handle.get(&h) {
+            self.dirty.insert(id);
+        }
+    }
+
+    fn pipe_ended(&mut self, pipe: PipeId, result: Result<(), PipeFailure>) {
+        if let Some(p) = self.pipes.get_mut(&pipe) {
+            if p.released {
+                self.pipes.remove(&pipe);
+            } else {
+                p.result = Some(result);
+                p.stats.in_flight = 0;
+                p.stats.waiting = 0;
+            }
+        }
+    }
+
+    /// A connection closed: what was received and not yet read stays readable (the peer
+    /// may have sent its last message just before closing). Whole messages of streams not
+    /// taken yet, and what arrived of streams being read, are taken out of the core before
+    /// it lets the connection go.
+    fn salvage(&mut self, h: ConnectionHandle) {
+        let Some(&id) = self.by_handle.get(&h) else {
+            return;
+        };
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        let untaken: Vec<StreamId> = c
+            .opened
+            .iter()
+            .map(|(s, _)| *s)
+            .chain(c.gathering.iter().copied())
+            .collect();
+        let being_read: Vec<StreamId> = c.taken.iter().copied().collect();
+        for s in being_read {
+            let mut held = Held::default();
+            loop {
+                match self.ep.read(h, s, usize::MAX) {
+                    Ok(Read::Data { bytes, .. }) => held.chunks.push_back(bytes),
+                    Ok(Read::Finished) => {
+                        held.finished = true;
+                        break;
+                    }
+                    _ => break,
+                }
+            }
+            if let Some(c) = self.conns.get_mut(&id) {
+                let before = c.held.entry(s).or_default();
+                before.chunks.extend(held.chunks);
+                before.finished |= held.finished;
+            }
+        }
+        let mut kept = BTreeMap::new();
+        for s in untaken {
+            if let Ok(Read::Data { bytes, .. }) = self.ep.read_message(h, s, DEFAULT_MESSAGE_LIMIT) {
+                kept.insert(
+                    s,
+                    Held {
+                        chunks: VecDeque::from([bytes]),
+                        finished: true,
+                    },
+                );
+            }
+        }
+        let Some(c) = self.conns.get_mut(&id) else {
+            return;
+        };
+        c.opened.retain(|(s, _)| kept.contains_key(s));
+        c.gathering.retain(|s| kept.contains_key(s));
+        c.readable = kept.keys().copied().collect();
+        c.held.extend(kept);
+    }
+
+    /// A connection is over (handshake failed or closed): its waiting calls get the end.
+    fn end(&mut self, h: ConnectionHandle, end: Ended) {
+        let Some(id) = self.by_handle.remove(&h) else {
+            return;
+        };
+        let before = self.accepted.len();
+        self.accepted.retain(|(c, _)| *c != id);
+        let never_accepted = self.accepted.len() != before;
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.handle = None;
+            c.ended = Some(end);
+            // Nobody ever took it, so nobody will ask about it.
+            c.released |= never_accepted;
+        }
+        self.dirty.insert(id);
+        self.forget_if_done(id);
+    }
+}
+
+/// The connection an event names, if any.
+fn event_conn(e: &Event) -> Option<ConnectionHandle> {
+    match e {
+        Event::Connected { conn, .. }
+        | Event::HandshakeFailed { conn, .. }
+        | Event::StreamOpened { conn, .. }
+        | Event::StreamReadable { conn, .. }
+        | Event::StreamReset { conn, .. }
+        | Event::StreamStopped { conn, .. }
+        | Event::StreamAcked { conn, .. }
+        | Event::StreamsAvailable { conn }
+        | Event::Writable { conn }
+        | Event::Closed { conn, .. } => Some(*conn),
+        _ => None,
+    }
+}
+
+/// Joins the pieces of a message into one buffer (one copy, only if there are several).
+fn join(mut chunks: VecDeque<Bytes>) -> Bytes {
+    if chunks.len() <= 1 {
+        return chunks.pop_front().unwrap_or_default();
+    }
+    let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for c in chunks {
+        out.extend_from_slice(&c);
+    }
+    out.freeze()
+}
+
+/// Answers a command that came after the shutdown began.
+fn refuse(command: Command) {
+    // An answer that cannot be delivered has nothing to keep.
+    macro_rules! shut {
+        ($reply:expr) => {{
+            let _ = $reply(Err(Error::Shutdown));
+        }};
+    }
+    match command {
+        Command::Connect { reply, .. } | Command::Accept { reply, .. } => shut!(reply),
+        Command::SendMessage { reply, .. } | Command::Finish { reply, .. } | Command::Close { reply, .. } => {
+            shut!(reply)
+        }
+        Command::RecvMessage { reply, .. } => shut!(reply),
+        Command::OpenStream { reply, .. } => shut!(reply),
+        Command::Write { reply, .. } => shut!(reply),
+        Command::AcceptStream { reply, .. } => shut!(reply),
+        Command::Read { reply, .. } => shut!(reply),
+        Command::Pipe { reply, .. } => shut!(reply),
+        Command::PipeDone { reply, .. } => shut!(reply),
+        Command::PipeStats { reply, .. } => {
+            let _ = reply(None);
+        }
+        Command::Stats { reply, .. } => {
+            let _ = reply(None);
+        }
+        Command::ResetStream { .. }
+        | Command::StopSending { .. }
+        | Command::Cancel(_)
+        | Command::Release(_) => {}
+    }
+}

@@ -1,0 +1,338 @@
+//! # weir-driver
+//!
+//! The half of a weir adapter that does not depend on how the adapter waits: the sans-IO
+//! [`weir_core::Endpoint`], the application calls waiting on it, and the set-up of the UDP
+//! socket. `weir-std` (threads) and `weir-tokio` (async) each add a loop that owns a
+//! [`Driver`] and a socket, moves datagrams and time between them, and passes the
+//! application's [`Command`]s in; so can an adapter for any other runtime.
+//!
+//! ## The contract between an adapter and its driver
+//! - The adapter's loop calls [`Driver::handle_datagram`], [`Driver::handle_timeout`] (when
+//!   [`Driver::deadline`] passes) and [`Driver::command`], and after each sends what
+//!   [`Driver::poll_transmit`] gives. Each of those calls leaves the waiting calls answered
+//!   as far as the core allows.
+//! - Every [`Command`] that carries a [`Reply`] is answered exactly once: at once, or later
+//!   when the core's events allow, or with [`Error::TimedOut`] after [`Command::Cancel`],
+//!   or with [`Error::Shutdown`]. Backpressure is a reply that comes later, never a queue
+//!   that grows: a write waits while the core's send buffer is full, and received bytes
+//!   stay in the core, under its flow control, until a read asks for them.
+//! - A reply that can no longer be delivered (its receiver is gone) gives its value back:
+//!   bytes read, messages and accepted connections or streams are kept for the next call,
+//!   so a cancelled call loses nothing.
+//!
+//! Connections are named by [`ConnId`]s, which unlike the core's handles are never reused:
+//! a handle kept after its connection ended can only ever see that end.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod driver;
+pub mod proxy;
+mod socket;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+pub use weir_core::wire::{Label, Reason, StreamId};
+pub use weir_core::{
+    ApiError, CloseReason, Config, ConnectionStats, Digest, HandshakeError, Negotiated, PipeFailure, PipeId,
+    PipeStats, StreamHeader,
+};
+
+pub use driver::{Driver, TRACE_ENV};
+pub use socket::{bind_socket, SOCKET_BUFFER};
+
+/// Longest message [`Command::RecvMessage`] gathers unless told otherwise: the memory one
+/// message may take (a longer one is refused and its stream stopped).
+pub const DEFAULT_MESSAGE_LIMIT: u64 = 256 << 20;
+
+/// A CLOSE reason from `text`, cut at a character boundary to the
+/// [`MAX_REASON_LEN`](weir_core::wire::MAX_REASON_LEN) bytes the wire allows.
+pub fn close_reason(text: &str) -> Reason {
+    let mut end = text.len().min(weir_core::wire::MAX_REASON_LEN);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    Reason::new(Bytes::copy_from_slice(&text.as_bytes()[..end])).unwrap_or_default()
+}
+
+/// What a call on an endpoint, connection or stream can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The socket failed (binding it, or setting it up).
+    #[error("socket error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The connection attempt failed.
+    #[error("handshake failed: {0}")]
+    Handshake(HandshakeError),
+    /// The connection ended.
+    #[error("connection {0}")]
+    Closed(CloseReason),
+    /// The peer abandoned the stream being read.
+    #[error("the peer reset the stream (code {code})")]
+    Reset {
+        /// The peer's code.
+        code: u64,
+    },
+    /// The peer no longer wants the stream being written.
+    #[error("the peer stopped the stream (code {code})")]
+    Stopped {
+        /// The peer's code.
+        code: u64,
+    },
+    /// The stream's bytes do not hash to the digest its sender attached: they were changed
+    /// on the way.
+    #[error("the stream's bytes do not match the digest its sender attached")]
+    VerificationFailed {
+        /// The digest the sender attached.
+        expected: Digest,
+        /// The digest of the bytes received.
+        actual: Digest,
+    },
+    /// A pipe ended without delivering.
+    #[error("the pipe failed: {0:?}")]
+    PipeFailed(PipeFailure),
+    /// The core refused the call (see [`ApiError`]): a misuse, or a limit reached.
+    #[error("refused: {0}")]
+    Refused(ApiError),
+    /// A call on a connection or stream of another endpoint.
+    #[error("the connection belongs to another endpoint")]
+    WrongEndpoint,
+    /// The call's time ran out ([`Command::Cancel`]) before it could finish.
+    #[error("the call timed out")]
+    TimedOut,
+    /// The endpoint is shutting down or gone.
+    #[error("the endpoint is shut down")]
+    Shutdown,
+}
+
+/// Names a connection for the adapters' handles. Unlike a core
+/// [`ConnectionHandle`](weir_core::ConnectionHandle), never reused within a driver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConnId(u64);
+
+impl std::fmt::Display for ConnId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "c{}", self.0)
+    }
+}
+
+/// Names one call, so that it can be cancelled ([`Command::Cancel`]). Unique in the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OpId(u64);
+
+impl OpId {
+    /// A fresh id.
+    pub fn next() -> OpId {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        OpId(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+/// Where the answer to a call goes: returns the value when it can no longer be delivered
+/// (the caller gave up), so that the driver keeps it for the next call.
+pub type Reply<T> = Box<dyn FnOnce(T) -> Result<(), T> + Send>;
+
+/// A new connection and what its handshake agreed.
+pub type Connected = (ConnId, Negotiated);
+
+/// A stream the peer opened, with what it announced.
+pub type Incoming = (StreamId, StreamHeader);
+
+/// What an adapter's handles ask the driver.
+#[non_exhaustive]
+pub enum Command {
+    /// Connect to `remote`; answered when the handshake ends.
+    Connect {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The server.
+        remote: std::net::SocketAddr,
+        /// The new connection, or why the handshake failed.
+        reply: Reply<Result<Connected, Error>>,
+    },
+    /// Take the next connection a client opened.
+    Accept {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        reply: Reply<Result<Connected, Error>>,
+    },
+    /// Send `data` as one message; answered once the core took all of it.
+    SendMessage {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// The message's protocol label.
+        label: Option<Label>,
+        /// The message.
+        data: Bytes,
+        /// Done, or why not.
+        reply: Reply<Result<(), Error>>,
+    },
+    /// Take the next whole message: the first incoming stream not taken by
+    /// [`Command::AcceptStream`] to be complete.
+    RecvMessage {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// Longest message accepted.
+        limit: u64,
+        /// The message.
+        reply: Reply<Result<Bytes, Error>>,
+    },
+    /// Open a stream to write to; waits while the peer allows no more streams.
+    OpenStream {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// Its label, total length and digest.
+        header: StreamHeader,
+        /// The stream.
+        reply: Reply<Result<StreamId, Error>>,
+    },
+    /// Write what fits of `data` on a stream; waits while nothing fits.
+    Write {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// The bytes (kept by reference until acknowledged).
+        data: Bytes,
+        /// How many bytes were taken (at least one).
+        reply: Reply<Result<usize, Error>>,
+    },
+    /// End a stream after what was written.
+    Finish {
+        /// The connection.
+        conn: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// Done, or why not.
+        reply: Reply<Result<(), Error>>,
+    },
+    /// Abandon a stream we write.
+    ResetStream {
+        /// The connection.
+        conn: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// The code the peer is told.
+        code: u64,
+    },
+    /// Take the next stream the peer opened, in the order they were opened.
+    AcceptStream {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// The stream and what it announced.
+        reply: Reply<Result<Incoming, Error>>,
+    },
+    /// Read the next contiguous bytes of a stream (at most `max`); `None` at its end.
+    Read {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The connection.
+        conn: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// At most this many bytes.
+        max: usize,
+        /// The bytes, or `None` once every byte was read.
+        reply: Reply<Result<Option<Bytes>, Error>>,
+    },
+    /// Tell the peer to stop sending a stream.
+    StopSending {
+        /// The connection.
+        conn: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// The code the peer is told.
+        code: u64,
+    },
+    /// Forward a stream of `from` to a new stream on each connection of `to`.
+    Pipe {
+        /// The connection the stream comes in on.
+        from: ConnId,
+        /// The stream.
+        stream: StreamId,
+        /// The connections it goes out on.
+        to: Vec<ConnId>,
+        /// The pipe.
+        reply: Reply<Result<PipeId, Error>>,
+    },
+    /// Wait for a pipe to end.
+    PipeDone {
+        /// For [`Command::Cancel`].
+        op: OpId,
+        /// The pipe.
+        pipe: PipeId,
+        /// Its counters, once every target acknowledged the whole stream.
+        reply: Reply<Result<PipeStats, Error>>,
+    },
+    /// A pipe's counters so far.
+    PipeStats {
+        /// The pipe.
+        pipe: PipeId,
+        /// Its counters (the last seen, once it ended).
+        reply: Reply<Option<PipeStats>>,
+    },
+    /// Close a connection; the peer is told `code` and `reason`.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// The application's code.
+        code: u64,
+        /// Words for people.
+        reason: Reason,
+        /// Done, or why not.
+        reply: Reply<Result<(), Error>>,
+    },
+    /// A connection's counters while it is open.
+    Stats {
+        /// The connection.
+        conn: ConnId,
+        /// The counters.
+        reply: Reply<Option<ConnectionStats>>,
+    },
+    /// Give up a waiting call: it is answered with [`Error::TimedOut`] if it has not been
+    /// answered yet.
+    Cancel(OpId),
+    /// A handle is gone: see [`Released`].
+    Release(Released),
+}
+
+/// The handle an application dropped, and what the driver does about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Released {
+    /// The last handle of a connection: it is closed (code 0) if still open, and forgotten.
+    Connection(ConnId),
+    /// A stream being written, neither finished nor reset: it is finished (or reset with
+    /// code 0 if its announced length was not reached).
+    SendStream(ConnId, StreamId),
+    /// A stream being read, not to its end: the peer is told to stop sending it (code 0).
+    RecvStream(ConnId, StreamId),
+    /// A pipe nobody waits for any more: its result is forgotten (it goes on).
+    Pipe(PipeId),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_reason_is_cut_at_a_character_boundary() {
+        let long = "é".repeat(200);
+        let r = close_reason(&long);
+        assert_eq!(r.as_str().len(), weir_core::wire::MAX_REASON_LEN);
+        assert!(long.starts_with(r.as_str()));
+        assert_eq!(close_reason("bye").as_str(), "bye");
+    }
+}
