@@ -301,7 +301,12 @@ impl Driver {
     /// An application call.
     pub fn command(&mut self, command: Command) {
         if self.shutdown.is_some() {
-            refuse(command);
+            // Handles letting go still count; new calls do not.
+            match command {
+                Command::Release(r) => self.release(r),
+                Command::Cancel(op) => self.cancel(op),
+                c => refuse(c),
+            }
             return;
         }
         let now = self.now();
@@ -565,13 +570,12 @@ impl Driver {
     fn release(&mut self, r: Released) {
         match r {
             Released::Connection(conn) => {
-                let now = self.now();
-                let _ = self.on_conn(conn, |ep, h| ep.close(now, h, 0, Reason::default()));
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.released = true;
                     c.opened.clear();
                     c.held.clear();
                 }
+                self.close_if_acked(conn);
                 self.forget_if_done(conn);
             }
             Released::SendStream(conn, stream) => {
@@ -592,6 +596,23 @@ impl Driver {
                     }
                 }
             }
+        }
+    }
+
+    /// Closes a connection no handle is left of once the peer acknowledged everything
+    /// written to it (a peer that stops answering ends it by the idle timeout).
+    fn close_if_acked(&mut self, conn: ConnId) {
+        let Some(h) = self
+            .conns
+            .get(&conn)
+            .filter(|c| c.released)
+            .and_then(|c| c.handle)
+        else {
+            return;
+        };
+        if self.ep.is_established(h) && self.ep.buffered(h).is_none_or(|(_, unacked)| unacked == 0) {
+            let now = self.now();
+            let _ = self.ep.close(now, h, 0, Reason::default());
         }
     }
 
@@ -665,6 +686,9 @@ impl Driver {
 
     fn retry(&mut self) {
         let dirty = std::mem::take(&mut self.dirty);
+        for &conn in &dirty {
+            self.close_if_acked(conn);
+        }
         let ops: Vec<OpId> = self
             .waiting
             .iter()

@@ -312,7 +312,8 @@ pub enum Command {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Released {
-    /// The last handle of a connection: it is closed (code 0) if still open, and forgotten.
+    /// The last handle of a connection: it is closed (code 0) once the peer acknowledged
+    /// everything written to it, and forgotten.
     Connection(ConnId),
     /// A stream being written, neither finished nor reset: it is finished (or reset with
     /// code 0 if its announced length was not reached).

@@ -7,7 +7,9 @@ use std::thread;
 use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
-use weir_std::{Config, Endpoint, Error, HandshakeError};
+use weir_core::Digest;
+use weir_driver::proxy::{Impairment, Proxy};
+use weir_std::{CloseReason, Config, Endpoint, Error, HandshakeError, Label, StreamHeader};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -71,7 +73,8 @@ fn a_thousand_messages_arrive_once_each_and_a_reply_comes_back() {
             conn.send_message(Bytes::from(format!("message {i}"))).unwrap();
         }
         let reply = conn.recv_message().unwrap();
-        (client, reply)
+        // Returned so that it stays open until the end of the test.
+        (client, conn, reply)
     });
     let incoming = server.accept().unwrap();
     // One stream per message: streams may complete out of order, so compare as a set
@@ -84,23 +87,299 @@ fn a_thousand_messages_arrive_once_each_and_a_reply_comes_back() {
     want.sort();
     assert_eq!(got, want);
     incoming.send_message(Bytes::from_static(b"all 1000")).unwrap();
-    let (_client, reply) = sender.join().unwrap();
+    let (_client, _conn, reply) = sender.join().unwrap();
     assert_eq!(&reply[..], b"all 1000");
     assert!(incoming.stats().unwrap().datagrams_received > 0);
 }
 
+/// `len` bytes that are not a repeating pattern of a datagram's size.
+fn payload(len: usize, seed: u32) -> Bytes {
+    let mut x = seed | 1;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    Bytes::from(data)
+}
+
 #[test]
-fn a_large_message_arrives_whole() {
+fn a_64_mib_message_arrives_with_its_checksum() {
     let server = Endpoint::bind(local(), config()).unwrap();
     let client = Endpoint::bind(local(), config()).unwrap();
     let conn = client.connect(server.local_addr()).unwrap();
-    let data: Vec<u8> = (0..8u32 << 20).map(|i| (i % 251) as u8).collect();
-    let data = Bytes::from(data);
-    conn.send_message(data.clone()).unwrap();
+    let data = payload(64 << 20, 1);
+    let sent = Digest::of(&data);
+    let sender = thread::spawn(move || {
+        conn.send_message(data).unwrap();
+        (client, conn)
+    });
     let incoming = server.accept().unwrap();
     let got = incoming.recv_message().unwrap();
-    assert_eq!(got.len(), data.len());
+    assert_eq!(got.len(), 64 << 20);
+    assert_eq!(Digest::of(&got), sent);
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn a_stream_shows_its_label_and_length_and_arrives_in_order() {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    let data = payload(3 << 20, 2);
+    let header = StreamHeader::default()
+        .with_label(Label::from_static("/files/1").unwrap())
+        .with_total_len(data.len() as u64);
+    let mut out = conn.open_stream_with(header).unwrap();
+    let to_send = data.clone();
+    let sender = thread::spawn(move || {
+        // In uneven pieces, as an application writing a file would.
+        let mut rest = to_send;
+        while !rest.is_empty() {
+            let piece = rest.split_to(rest.len().min(100_003));
+            out.write_all_chunk(piece).unwrap();
+        }
+        out.finish().unwrap();
+        (client, conn)
+    });
+    let incoming = server.accept().unwrap();
+    let mut stream = incoming.accept_stream().unwrap();
+    assert_eq!(stream.label().map(Label::as_str), Some("/files/1"));
+    assert_eq!(stream.total_len(), Some(3 << 20));
+    let got = stream.read_to_end(4 << 20).unwrap();
     assert!(got == data, "the bytes differ");
+    assert_eq!(stream.read_chunk(10).unwrap(), None);
+    drop(sender.join().unwrap());
+}
+
+#[test]
+fn std_io_read_and_write_carry_a_stream() {
+    use std::io::{Read, Write};
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    let mut out = conn.open_stream(None).unwrap();
+    out.write_all(b"line one\nline two\n").unwrap();
+    out.finish().unwrap();
+    let incoming = server.accept().unwrap();
+    let mut stream = incoming.accept_stream().unwrap();
+    let mut text = String::new();
+    stream.read_to_string(&mut text).unwrap();
+    assert_eq!(text, "line one\nline two\n");
+}
+
+#[test]
+fn fifty_connections_on_one_endpoint_each_get_their_own_reply() {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let server_addr = server.local_addr();
+    let server = thread::spawn(move || {
+        let mut handlers = Vec::new();
+        for _ in 0..50 {
+            let conn = server.accept().unwrap();
+            handlers.push(thread::spawn(move || {
+                let m = conn.recv_message().unwrap();
+                let mut reply = b"echo ".to_vec();
+                reply.extend_from_slice(&m);
+                conn.send_message(reply.into()).unwrap();
+                // Hold the connection until the client closes it.
+                let _ = conn.recv_message();
+            }));
+        }
+        for h in handlers {
+            h.join().unwrap();
+        }
+        server
+    });
+    let client = std::sync::Arc::new(Endpoint::bind(local(), config()).unwrap());
+    let clients: Vec<_> = (0..50)
+        .map(|i| {
+            let client = std::sync::Arc::clone(&client);
+            thread::spawn(move || {
+                let conn = client.connect(server_addr).unwrap();
+                conn.send_message(Bytes::from(format!("{i}"))).unwrap();
+                let reply = conn.recv_message().unwrap();
+                assert_eq!(reply, Bytes::from(format!("echo {i}")));
+                conn
+            })
+        })
+        .collect();
+    // All fifty are open at once before any closes.
+    let conns: Vec<_> = clients.into_iter().map(|c| c.join().unwrap()).collect();
+    assert_eq!(conns.len(), 50);
+    for c in &conns {
+        c.close(0, "done").unwrap();
+    }
+    drop(server.join().unwrap());
+}
+
+#[test]
+fn a_relay_pipes_a_stream_from_sender_to_receiver() {
+    let receiver = Endpoint::bind(local(), config()).unwrap();
+    let relay = Endpoint::bind(local(), config()).unwrap();
+    let sender = Endpoint::bind(local(), config()).unwrap();
+    let onward = relay.connect(receiver.local_addr()).unwrap();
+    let to_relay = sender.connect(relay.local_addr()).unwrap();
+    let data = payload(16 << 20, 3);
+    let header = StreamHeader::default()
+        .with_label(Label::from_static("/relay/test").unwrap())
+        .with_total_len(data.len() as u64)
+        .with_digest(Digest::of(&data));
+    let mut out = to_relay.open_stream_with(header).unwrap();
+    let to_send = data.clone();
+    let writer = thread::spawn(move || {
+        out.write_all_chunk(to_send).unwrap();
+        out.finish().unwrap();
+        (sender, to_relay)
+    });
+    let from_sender = relay.accept().unwrap();
+    let stream = from_sender.accept_stream().unwrap();
+    let pipe = relay.pipe(stream, &[&onward]).unwrap();
+    let at_receiver = receiver.accept().unwrap();
+    let mut incoming = at_receiver.accept_stream().unwrap();
+    assert_eq!(incoming.label().map(Label::as_str), Some("/relay/test"));
+    assert_eq!(incoming.total_len(), Some(16 << 20));
+    // The digest the sender attached is checked at the end of the read.
+    let got = incoming.read_to_end(32 << 20).unwrap();
+    assert_eq!(Digest::of(&got), Digest::of(&data));
+    let stats = pipe.wait().unwrap();
+    assert_eq!(stats.bytes_forwarded, 16 << 20);
+    // The relay never held the whole stream: at most its pipe buffer was unacknowledged.
+    assert!(stats.in_flight_peak <= Config::default().pipe_buffer, "{stats:?}");
+    drop(writer.join().unwrap());
+}
+
+#[test]
+fn a_pipe_refuses_a_connection_of_another_endpoint() {
+    let a = Endpoint::bind(local(), config()).unwrap();
+    let b = Endpoint::bind(local(), config()).unwrap();
+    let ab = a.connect(b.local_addr()).unwrap();
+    let ba = b.accept().unwrap();
+    let mut s = ab.open_stream(None).unwrap();
+    s.write_all_chunk(Bytes::from_static(b"x")).unwrap();
+    let incoming = ba.accept_stream().unwrap();
+    assert!(matches!(a.pipe(incoming, &[&ab]), Err(Error::WrongEndpoint)));
+}
+
+#[test]
+fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
+    let quick = Config {
+        idle_timeout: Duration::from_secs(1),
+        keep_alive: None,
+        ..config()
+    };
+    let server = Endpoint::bind(local(), quick.clone()).unwrap();
+    let path = Proxy::start(server.local_addr(), Impairment::default()).unwrap();
+    let client = Endpoint::bind(local(), quick).unwrap();
+    let conn = client.connect(path.addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    let reader = thread::spawn(move || {
+        let r = incoming.recv_message();
+        (server, r)
+    });
+    let mut out = conn.open_stream(None).unwrap();
+    out.write_all_chunk(payload(1 << 20, 4)).unwrap();
+    path.set_cut(true);
+    let started = std::time::Instant::now();
+    // Writing on blocks once the send buffer is full of unacknowledged bytes; the silence
+    // ends the connection with a typed error, not a hang.
+    let mut end = Ok(());
+    for _ in 0..1_000 {
+        if let Err(e) = out.write_all_chunk(payload(1 << 20, 5)) {
+            end = Err(e);
+            break;
+        }
+    }
+    assert!(
+        matches!(end, Err(Error::Closed(CloseReason::TimedOut))),
+        "{end:?}"
+    );
+    // Within the idle timeout, plus the probes' back-off margin (bounded, not a race).
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_server, r) = reader.join().unwrap();
+    assert!(matches!(r, Err(Error::Closed(CloseReason::TimedOut))), "{r:?}");
+}
+
+#[test]
+fn a_call_that_times_out_loses_nothing() {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    let mut incoming = server.accept().unwrap();
+    incoming.set_timeout(Some(std::time::Duration::from_millis(30)));
+    assert!(matches!(incoming.recv_message(), Err(Error::TimedOut)));
+    let mut out = conn.open_stream(None).unwrap();
+    out.write_all_chunk(Bytes::from_static(b"first")).unwrap();
+    let mut stream = incoming.accept_stream().unwrap();
+    assert_eq!(stream.read_chunk(100).unwrap().as_deref(), Some(&b"first"[..]));
+    assert!(matches!(stream.read_chunk(100), Err(Error::TimedOut)));
+    out.write_all_chunk(Bytes::from_static(b"second")).unwrap();
+    out.finish().unwrap();
+    let mut rest = Vec::new();
+    while let Some(c) = stream.read_chunk(100).unwrap() {
+        rest.extend_from_slice(&c);
+    }
+    assert_eq!(rest, b"second");
+    conn.send_message(Bytes::from_static(b"late")).unwrap();
+    assert_eq!(&incoming.recv_message().unwrap()[..], b"late");
+}
+
+#[test]
+fn dropping_an_endpoint_delivers_what_was_sent_first() {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    let reader = thread::spawn(move || {
+        let first = incoming.recv_message();
+        let then = incoming.recv_message();
+        (server, first, then)
+    });
+    let data = payload(2 << 20, 6);
+    conn.send_message(data.clone()).unwrap();
+    drop(conn);
+    // The drop waits (bounded) for the server to acknowledge the message, then closes.
+    drop(client);
+    let (_server, first, then) = reader.join().unwrap();
+    assert!(first.unwrap() == data, "the bytes differ");
+    assert!(
+        matches!(then, Err(Error::Closed(CloseReason::Peer { .. }))),
+        "{then:?}"
+    );
+}
+
+#[test]
+fn a_message_sent_just_before_a_close_can_still_be_read() {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    conn.send_message(Bytes::from_static(b"last words")).unwrap();
+    let incoming = server.accept().unwrap();
+    // Let the message and then the CLOSE reach the server before anything reads.
+    conn.close(0, "bye").unwrap();
+    drop(client);
+    assert_eq!(&incoming.recv_message().unwrap()[..], b"last words");
+    assert!(matches!(
+        incoming.recv_message(),
+        Err(Error::Closed(CloseReason::Peer { .. }))
+    ));
+}
+
+#[test]
+fn ipv6_loopback_works_where_the_host_has_it() {
+    let Ok(server) = Endpoint::bind("[::1]:0".parse().unwrap(), config()) else {
+        return; // No IPv6 on this host.
+    };
+    let client = Endpoint::bind("[::1]:0".parse().unwrap(), config()).unwrap();
+    let conn = client.connect(server.local_addr()).unwrap();
+    conn.send_message(Bytes::from_static(b"v6")).unwrap();
+    assert_eq!(&server.accept().unwrap().recv_message().unwrap()[..], b"v6");
 }
 
 #[test]
