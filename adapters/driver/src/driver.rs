@@ -21,7 +21,9 @@ use weir_core::{
     PipeFailure, PipeId, PipeStats, Read, StreamHeader, Transmit,
 };
 
-use crate::{Command, ConnId, Connected, Error, Incoming, OpId, Released, Reply, DEFAULT_MESSAGE_LIMIT};
+use crate::{
+    Command, ConnId, Connected, Error, Incoming, OpId, Released, Reply, Returned, DEFAULT_MESSAGE_LIMIT,
+};
 
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
@@ -66,6 +68,8 @@ struct Conn {
     held: BTreeMap<StreamId, Held>,
     /// Streams the peer opened that `accept_stream` handed out and are still being read.
     taken: BTreeSet<StreamId>,
+    /// Whole messages given back by calls that gave up, for the next `recv_message`.
+    messages: VecDeque<Bytes>,
     /// Our streams the peer stopped, with its code.
     stopped: BTreeMap<StreamId, u64>,
     /// No application handle is left: forget the connection once it ended.
@@ -305,6 +309,7 @@ impl Driver {
             match command {
                 Command::Release(r) => self.release(r),
                 Command::Cancel(op) => self.cancel(op),
+                Command::Return(_) => {}
                 c => refuse(c),
             }
             return;
@@ -418,6 +423,7 @@ impl Driver {
             }
             Command::Cancel(op) => self.cancel(op),
             Command::Release(r) => self.release(r),
+            Command::Return(r) => self.restore(r),
         }
         self.progress();
     }
@@ -616,6 +622,38 @@ impl Driver {
         }
     }
 
+    /// Keeps a value whose caller gave up for the next call, first in line.
+    fn restore(&mut self, r: Returned) {
+        let conn = match &r {
+            Returned::Connection((c, _)) => *c,
+            Returned::Message(c, _) | Returned::Stream(c, _) | Returned::Chunk(c, ..) => *c,
+        };
+        self.dirty.insert(conn);
+        match r {
+            Returned::Connection(c) => {
+                if self.conns.get(&c.0).is_some_and(|s| s.handle.is_some()) {
+                    self.accepted.push_front(c);
+                }
+            }
+            Returned::Message(conn, message) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.messages.push_front(message);
+                }
+            }
+            Returned::Stream(conn, incoming) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.taken.remove(&incoming.0);
+                    c.opened.push_front(incoming);
+                }
+            }
+            Returned::Chunk(conn, stream, chunk) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.held.entry(stream).or_default().chunks.push_front(chunk);
+                }
+            }
+        }
+    }
+
     /// Drops what is kept of a connection that ended and has no handle left.
     fn forget_if_done(&mut self, conn: ConnId) {
         if self
@@ -735,7 +773,7 @@ impl Driver {
                     return Step::Wait(Waiter::Accept { reply });
                 };
                 if let Err(Ok(c)) = reply(Ok(c)) {
-                    self.accepted.push_front(c);
+                    self.restore(Returned::Connection(c));
                 }
                 Step::Done
             }
@@ -894,6 +932,9 @@ impl Driver {
                 let _ = reply(Err(Error::Refused(ApiError::UnknownConnection)));
                 return Step::Done;
             };
+            if let Some(message) = c.messages.pop_front() {
+                return self.deliver_message(conn, message, reply);
+            }
             let Some(&stream) = c.readable.front() else {
                 return match &c.ended {
                     Some(end) => {
@@ -912,7 +953,7 @@ impl Driver {
                     continue;
                 }
                 let message = join(held.chunks);
-                return self.deliver_message(conn, stream, message, reply);
+                return self.deliver_message(conn, message, reply);
             }
             if c.ended.is_some() {
                 continue;
@@ -923,7 +964,7 @@ impl Driver {
                 Ok(Read::Data { bytes, .. }) => {
                     c.opened.retain(|(s, _)| *s != stream);
                     c.gathering.remove(&stream);
-                    return self.deliver_message(conn, stream, bytes, reply);
+                    return self.deliver_message(conn, bytes, reply);
                 }
                 // Not whole yet: its next StreamReadable brings it back. From now on it is
                 // a message being gathered, not a stream to accept.
@@ -953,22 +994,11 @@ impl Driver {
     fn deliver_message(
         &mut self,
         conn: ConnId,
-        stream: StreamId,
         message: Bytes,
         reply: Reply<Result<Bytes, Error>>,
     ) -> Step<Waiter> {
         if let Err(Ok(message)) = reply(Ok(message)) {
-            // The caller gave up: the message waits for the next call, first in line.
-            if let Some(c) = self.conns.get_mut(&conn) {
-                c.held.insert(
-                    stream,
-                    Held {
-                        chunks: VecDeque::from([message]),
-                        finished: true,
-                    },
-                );
-                c.readable.push_front(stream);
-            }
+            self.restore(Returned::Message(conn, message));
         }
         Step::Done
     }
@@ -980,10 +1010,7 @@ impl Driver {
                 c.readable.retain(|s| *s != incoming.0);
                 c.taken.insert(incoming.0);
                 if let Err(Ok(incoming)) = reply(Ok(incoming)) {
-                    if let Some(c) = self.conns.get_mut(&conn) {
-                        c.taken.remove(&incoming.0);
-                        c.opened.push_front(incoming);
-                    }
+                    self.restore(Returned::Stream(conn, incoming));
                 }
                 Step::Done
             }
@@ -1044,7 +1071,7 @@ impl Driver {
         };
         match reply(result) {
             // The caller gave up: keep what was read for the next read.
-            Err(Ok(Some(chunk))) => self.hold(conn, stream).chunks.push_front(chunk),
+            Err(Ok(Some(chunk))) => self.restore(Returned::Chunk(conn, stream, chunk)),
             Err(Ok(None)) => self.hold(conn, stream).finished = true,
             _ => {}
         }
@@ -1299,6 +1326,171 @@ fn refuse(command: Command) {
         Command::ResetStream { .. }
         | Command::StopSending { .. }
         | Command::Cancel(_)
-        | Command::Release(_) => {}
+        | Command::Release(_)
+        | Command::Return(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use super::*;
+
+    /// Two drivers joined in memory: every datagram one sends, the other receives.
+    struct Pair {
+        a: Driver,
+        b: Driver,
+    }
+
+    const A: &str = "127.0.0.1:1000";
+    const B: &str = "127.0.0.1:2000";
+
+    impl Pair {
+        fn new() -> Pair {
+            Pair {
+                a: Driver::new(Config::default(), A.parse().unwrap()),
+                b: Driver::new(Config::default(), B.parse().unwrap()),
+            }
+        }
+
+        /// Carries datagrams both ways until neither has more (bounded).
+        fn settle(&mut self) {
+            let mut buf = vec![0; weir_core::wire::MAX_DATAGRAM_SIZE];
+            for _ in 0..10_000 {
+                let mut moved = false;
+                while let Some(t) = self.a.poll_transmit(&mut buf) {
+                    self.b
+                        .handle_datagram(A.parse().unwrap(), Bytes::copy_from_slice(&buf[..t.len]));
+                    moved = true;
+                }
+                while let Some(t) = self.b.poll_transmit(&mut buf) {
+                    self.a
+                        .handle_datagram(B.parse().unwrap(), Bytes::copy_from_slice(&buf[..t.len]));
+                    moved = true;
+                }
+                if !moved {
+                    return;
+                }
+            }
+            panic!("the pair never settled");
+        }
+    }
+
+    /// A reply that delivers into `tx`.
+    fn to<T: Send + 'static>(tx: mpsc::Sender<T>) -> Reply<T> {
+        Box::new(move |v| tx.send(v).map_err(|e| e.0))
+    }
+
+    /// A reply whose caller already gave up.
+    fn gone<T: Send + 'static>() -> Reply<T> {
+        Box::new(Err)
+    }
+
+    /// Connects a to b; returns both sides' connection ids.
+    fn connect(p: &mut Pair) -> (ConnId, ConnId) {
+        let (tx, rx) = mpsc::channel();
+        p.a.command(Command::Connect {
+            op: OpId::next(),
+            remote: B.parse().unwrap(),
+            reply: to(tx),
+        });
+        let (tx2, rx2) = mpsc::channel();
+        p.b.command(Command::Accept {
+            op: OpId::next(),
+            reply: to(tx2),
+        });
+        p.settle();
+        let a = rx.try_recv().unwrap().unwrap().0;
+        let b = rx2.try_recv().unwrap().unwrap().0;
+        (a, b)
+    }
+
+    fn send(p: &mut Pair, conn: ConnId, text: &'static str) {
+        let (tx, rx) = mpsc::channel();
+        p.a.command(Command::SendMessage {
+            op: OpId::next(),
+            conn,
+            label: None,
+            data: Bytes::from_static(text.as_bytes()),
+            reply: to(tx),
+        });
+        p.settle();
+        rx.try_recv().unwrap().unwrap();
+    }
+
+    fn recv(d: &mut Driver, conn: ConnId, reply: Reply<Result<Bytes, Error>>) {
+        d.command(Command::RecvMessage {
+            op: OpId::next(),
+            conn,
+            limit: 1 << 20,
+            reply,
+        });
+    }
+
+    #[test]
+    fn a_message_whose_receiver_gave_up_goes_to_the_next_receive() {
+        let mut p = Pair::new();
+        let (a, b) = connect(&mut p);
+        recv(&mut p.b, b, gone());
+        send(&mut p, a, "kept");
+        let (tx, rx) = mpsc::channel();
+        recv(&mut p.b, b, to(tx));
+        assert_eq!(&rx.try_recv().unwrap().unwrap()[..], b"kept");
+    }
+
+    #[test]
+    fn returned_values_come_first_to_the_next_call() {
+        let mut p = Pair::new();
+        let (a, b) = connect(&mut p);
+        send(&mut p, a, "second");
+        p.b.command(Command::Return(Returned::Message(
+            b,
+            Bytes::from_static(b"first"),
+        )));
+        for want in ["first", "second"] {
+            let (tx, rx) = mpsc::channel();
+            recv(&mut p.b, b, to(tx));
+            assert_eq!(&rx.try_recv().unwrap().unwrap()[..], want.as_bytes());
+        }
+    }
+
+    #[test]
+    fn a_cancelled_call_is_answered_once_with_timed_out() {
+        let mut p = Pair::new();
+        let (_, b) = connect(&mut p);
+        let (tx, rx) = mpsc::channel();
+        let op = OpId::next();
+        p.b.command(Command::RecvMessage {
+            op,
+            conn: b,
+            limit: 1 << 20,
+            reply: to(tx),
+        });
+        assert!(rx.try_recv().is_err(), "nothing to receive yet");
+        p.b.command(Command::Cancel(op));
+        assert!(matches!(rx.try_recv().unwrap(), Err(Error::TimedOut)));
+        p.b.command(Command::Cancel(op));
+        assert!(rx.try_recv().is_err(), "answered twice");
+    }
+
+    #[test]
+    fn a_connection_id_is_never_reused() {
+        let mut p = Pair::new();
+        let (a1, _) = connect(&mut p);
+        p.a.command(Command::Release(Released::Connection(a1)));
+        p.settle();
+        let (a2, _) = connect(&mut p);
+        assert_ne!(a1, a2);
+        // The old id names the old, closed connection, not the new one.
+        let (tx, rx) = mpsc::channel();
+        p.a.command(Command::SendMessage {
+            op: OpId::next(),
+            conn: a1,
+            label: None,
+            data: Bytes::from_static(b"stale"),
+            reply: to(tx),
+        });
+        assert!(rx.try_recv().unwrap().is_err());
     }
 }

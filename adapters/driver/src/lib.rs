@@ -306,6 +306,23 @@ pub enum Command {
     Cancel(OpId),
     /// A handle is gone: see [`Released`].
     Release(Released),
+    /// A value a call received but whose caller gave up before taking it (an async call
+    /// dropped just after its answer came): kept for the next call, first in line.
+    Return(Returned),
+}
+
+/// What [`Command::Return`] gives back.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Returned {
+    /// An accepted connection.
+    Connection(Connected),
+    /// A whole message of a connection.
+    Message(ConnId, Bytes),
+    /// A stream the peer opened.
+    Stream(ConnId, Incoming),
+    /// Bytes read from a stream.
+    Chunk(ConnId, StreamId, Bytes),
 }
 
 /// The handle an application dropped, and what the driver does about it.

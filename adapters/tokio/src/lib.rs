@@ -1,0 +1,721 @@
+//! # weir-tokio
+//!
+//! weir over a real UDP socket on tokio. One driver task per [`Endpoint`] owns the sans-IO
+//! core endpoint (inside a [`weir_driver::Driver`]), a tokio UDP socket and one timer set
+//! to the core's next deadline; the handles talk to it over a channel and await its
+//! answers. Backpressure is a pending future, never an unbounded queue: a write is pending
+//! while the connection's send buffer is full, and what the peer sends stays in the core,
+//! under its flow control, until a read asks for it.
+//!
+//! ```no_run
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//! use weir_tokio::{Config, Endpoint};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let server = Endpoint::bind("127.0.0.1:4433".parse()?, Config::default())?;
+//! let client = Endpoint::bind("127.0.0.1:0".parse()?, Config::default())?;
+//! let conn = client.connect(server.local_addr()).await?;
+//! let mut out = conn.open_stream(None).await?;
+//! out.write_all(b"hello over weir").await?;
+//! out.shutdown().await?; // finishes the stream
+//! let incoming = server.accept().await?;
+//! let mut stream = incoming.accept_stream().await?;
+//! let mut text = String::new();
+//! stream.read_to_string(&mut text).await?;
+//! assert_eq!(text, "hello over weir");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Cancellation: [`Endpoint::accept`], [`Connection::recv_message`],
+//! [`Connection::accept_stream`] and every read of a [`RecvStream`] are cancel-safe (a
+//! future dropped after its answer came gives the answer back for the next call); writes
+//! through [`SendStream::write_chunk`] are not (an unknown prefix may have been written).
+//!
+//! Dropping an [`Endpoint`] starts a graceful shutdown in the background (the peers get a
+//! bounded time to acknowledge what was written, then every connection is closed with a
+//! CLOSE frame); [`Endpoint::close`] does the same and waits for it. `WEIR_TRACE=file`
+//! records a replayable trace of the core endpoint (`{port}` becomes the local port).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod run;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{mpsc, oneshot};
+pub use weir_driver::{
+    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Label, Negotiated, PipeStats,
+    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+};
+use weir_driver::{Command, ConnId, OpId, Released, Reply, Returned};
+
+use run::Msg;
+
+/// A UDP socket driven by weir: connects out and accepts in.
+pub struct Endpoint {
+    shared: Arc<Shared>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// What the endpoint's handles share: the way to the driver task.
+struct Shared {
+    commands: mpsc::UnboundedSender<Msg>,
+    local: SocketAddr,
+}
+
+impl Shared {
+    fn send(&self, command: Command) -> Result<(), Error> {
+        self.commands
+            .send(Msg::Command(command))
+            .map_err(|_| Error::Shutdown)
+    }
+
+    /// Sends the command `make` builds; the answer comes through the returned future.
+    /// Commands are few per call (never data the peer sends), so the channel is bounded by
+    /// the callers waiting.
+    fn call<T: Send + 'static>(
+        self: &Arc<Self>,
+        make: impl FnOnce(OpId, Reply<T>) -> Command,
+        give_back: Option<GiveBack<T>>,
+    ) -> Answer<T> {
+        let (tx, rx) = oneshot::channel();
+        let reply: Reply<T> = Box::new(move |v| tx.send(v));
+        let rx = self.send(make(OpId::next(), reply)).ok().map(|()| rx);
+        Answer {
+            rx,
+            shared: Arc::clone(self),
+            give_back,
+        }
+    }
+
+    fn release(&self, what: Released) {
+        let _ = self.send(Command::Release(what));
+    }
+}
+
+/// The answer to a call. Dropped after the answer came but before it was taken, it gives
+/// the value back to the driver (`give_back`) so the next call gets it.
+struct Answer<T> {
+    rx: Option<oneshot::Receiver<T>>,
+    shared: Arc<Shared>,
+    give_back: Option<GiveBack<T>>,
+}
+
+/// How an answer that came too late is handed back to the driver.
+type GiveBack<T> = Box<dyn FnOnce(T) -> Option<Returned> + Send>;
+
+impl<T> Future for Answer<T> {
+    type Output = Result<T, Error>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let Some(rx) = self.rx.as_mut() else {
+            return Poll::Ready(Err(Error::Shutdown));
+        };
+        let v = ready!(Pin::new(rx).poll(cx));
+        self.rx = None;
+        Poll::Ready(v.map_err(|_| Error::Shutdown))
+    }
+}
+
+impl<T> Drop for Answer<T> {
+    fn drop(&mut self) {
+        if let Some(mut rx) = self.rx.take() {
+            // After close() the driver's reply fails and it keeps the value itself; a value
+            // that came before is handed back here.
+            rx.close();
+            if let (Ok(v), Some(give_back)) = (rx.try_recv(), self.give_back.take()) {
+                if let Some(r) = give_back(v) {
+                    let _ = self.shared.send(Command::Return(r));
+                }
+            }
+        }
+    }
+}
+
+impl Endpoint {
+    /// Binds a UDP socket at `addr` (IPv4 or IPv6; port 0 picks one) with raised buffers
+    /// ([`weir_driver::SOCKET_BUFFER`]) and spawns the driver task. Must be called within a
+    /// tokio runtime.
+    pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, Error> {
+        let socket = weir_driver::bind_socket(addr)?;
+        socket.set_nonblocking(true)?;
+        let socket = tokio::net::UdpSocket::from_std(socket)?;
+        let local = socket.local_addr()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        let task = tokio::spawn(run::run(weir_driver::Driver::new(config, local), socket, rx));
+        Ok(Endpoint {
+            shared: Arc::new(Shared { commands: tx, local }),
+            task: Some(task),
+        })
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// Connects to `remote`; ready once the handshake finished, or failed (within the
+    /// configured handshake timeout) with [`Error::Handshake`].
+    pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
+        let answer = self
+            .shared
+            .call(|op, reply| Command::Connect { op, remote, reply }, None);
+        let (id, negotiated) = answer.await??;
+        Ok(self.connection(id, negotiated))
+    }
+
+    /// The next client that connects. Cancel-safe.
+    pub async fn accept(&self) -> Result<Connection, Error> {
+        let answer = self.shared.call(
+            |op, reply| Command::Accept { op, reply },
+            Some(Box::new(|r: Result<_, Error>| r.ok().map(Returned::Connection))),
+        );
+        let (id, negotiated) = answer.await??;
+        Ok(self.connection(id, negotiated))
+    }
+
+    fn connection(&self, id: ConnId, negotiated: Negotiated) -> Connection {
+        Connection {
+            inner: Arc::new(ConnInner {
+                shared: Arc::clone(&self.shared),
+                id,
+                negotiated,
+            }),
+        }
+    }
+
+    /// Forwards `stream` (one the peer of its connection sends) to a new stream on each
+    /// connection of `targets`, fragment by fragment as it arrives, with the same label
+    /// and what is left of its total length; the relay never holds the whole stream
+    /// (spec/protocol.md §8, Piping). Every connection must belong to this endpoint.
+    pub async fn pipe(&self, mut stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        let same = |c: &Arc<ConnInner>| Arc::ptr_eq(&c.shared, &self.shared);
+        if !same(&stream.conn) || !targets.iter().all(|t| same(&t.inner)) {
+            return Err(Error::WrongEndpoint);
+        }
+        let to: Vec<ConnId> = targets.iter().map(|t| t.inner.id).collect();
+        let (from, id) = (stream.conn.id, stream.id);
+        let answer = self.shared.call(
+            |_, reply| Command::Pipe {
+                from,
+                stream: id,
+                to,
+                reply,
+            },
+            None,
+        );
+        let pipe = answer.await??;
+        // The pipe owns the stream now: dropping the handle must not stop it.
+        stream.done = true;
+        Ok(Pipe {
+            shared: Arc::clone(&self.shared),
+            id: pipe,
+        })
+    }
+
+    /// Shuts down gracefully and waits until done: the peers get up to a few seconds to
+    /// acknowledge what was written, then every connection is closed with a CLOSE frame.
+    pub async fn close(mut self) {
+        let _ = self.shared.commands.send(Msg::Shutdown);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    /// Starts the graceful shutdown; the driver task finishes it in the background.
+    fn drop(&mut self) {
+        let _ = self.shared.commands.send(Msg::Shutdown);
+    }
+}
+
+/// One connection of an [`Endpoint`]. Clones are handles to the same connection; when the
+/// last one is dropped the connection is closed (code 0) once the peer acknowledged what
+/// was written.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    shared: Arc<Shared>,
+    id: ConnId,
+    negotiated: Negotiated,
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        self.shared.release(Released::Connection(self.id));
+    }
+}
+
+impl Connection {
+    /// The version and capabilities both sides agreed on.
+    pub fn negotiated(&self) -> Negotiated {
+        self.inner.negotiated
+    }
+
+    /// Sends `data` as one message (a stream of its own, whose length the peer learns at
+    /// once); pending while the send buffer is full. Ready once the core took all of it,
+    /// not once the peer received it. A message larger than the send buffer goes out in
+    /// pieces as room frees up. Not cancel-safe: a message cancelled midway is reset.
+    pub async fn send_message(&self, data: Bytes) -> Result<(), Error> {
+        let conn = self.inner.id;
+        let answer = self.inner.shared.call(
+            |op, reply| Command::SendMessage {
+                op,
+                conn,
+                label: None,
+                data,
+                reply,
+            },
+            None,
+        );
+        answer.await?
+    }
+
+    /// The next whole message: the first stream the peer opened that
+    /// [`accept_stream`](Self::accept_stream) did not take to be complete. Messages longer
+    /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped). Cancel-safe.
+    pub async fn recv_message(&self) -> Result<Bytes, Error> {
+        let conn = self.inner.id;
+        let answer = self.inner.shared.call(
+            |op, reply| Command::RecvMessage {
+                op,
+                conn,
+                limit: DEFAULT_MESSAGE_LIMIT,
+                reply,
+            },
+            Some(Box::new(move |r: Result<_, Error>| {
+                r.ok().map(|m| Returned::Message(conn, m))
+            })),
+        );
+        answer.await?
+    }
+
+    /// Opens a stream to write to, with a protocol label (or none); pending while the peer
+    /// allows no more streams.
+    pub async fn open_stream(&self, label: Option<Label>) -> Result<SendStream, Error> {
+        let mut header = StreamHeader::default();
+        header.label = label;
+        self.open_stream_with(header).await
+    }
+
+    /// [`open_stream`](Self::open_stream) with a full header: label, total length (the
+    /// stream must then be exactly that long) and digest (checked by the final receiver).
+    pub async fn open_stream_with(&self, header: StreamHeader) -> Result<SendStream, Error> {
+        let conn = self.inner.id;
+        let answer = self.inner.shared.call(
+            |op, reply| Command::OpenStream {
+                op,
+                conn,
+                header,
+                reply,
+            },
+            None,
+        );
+        let id = answer.await??;
+        Ok(SendStream {
+            conn: Arc::clone(&self.inner),
+            id,
+            open: true,
+            writing: None,
+            finishing: None,
+        })
+    }
+
+    /// The next stream the peer opens (in the order they were opened) that
+    /// [`recv_message`](Self::recv_message) did not take. Cancel-safe.
+    pub async fn accept_stream(&self) -> Result<RecvStream, Error> {
+        let conn = self.inner.id;
+        let answer = self.inner.shared.call(
+            |op, reply| Command::AcceptStream { op, conn, reply },
+            Some(Box::new(move |r: Result<_, Error>| {
+                r.ok().map(|s| Returned::Stream(conn, s))
+            })),
+        );
+        let (id, header) = answer.await??;
+        Ok(RecvStream {
+            conn: Arc::clone(&self.inner),
+            id,
+            header,
+            reading: None,
+            rest: Bytes::new(),
+            done: false,
+        })
+    }
+
+    /// Closes the connection with an application `code` and a `reason` for people (cut to
+    /// 256 bytes); the peer is told both.
+    pub async fn close(&self, code: u64, reason: &str) -> Result<(), Error> {
+        let conn = self.inner.id;
+        let reason = weir_driver::close_reason(reason);
+        let answer = self.inner.shared.call(
+            |_, reply| Command::Close {
+                conn,
+                code,
+                reason,
+                reply,
+            },
+            None,
+        );
+        answer.await?
+    }
+
+    /// The connection's counters, while it is open.
+    pub async fn stats(&self) -> Option<ConnectionStats> {
+        let conn = self.inner.id;
+        let answer = self
+            .inner
+            .shared
+            .call(|_, reply| Command::Stats { conn, reply }, None);
+        answer.await.ok().flatten()
+    }
+}
+
+type WriteAnswer = Answer<Result<usize, Error>>;
+type DoneAnswer = Answer<Result<(), Error>>;
+
+/// A stream this side writes. [`AsyncWrite`] copies each buffer once;
+/// [`write_chunk`](Self::write_chunk) hands over a `Bytes` without copying.
+/// `shutdown()` finishes the stream; dropping it unfinished finishes it too (or resets it,
+/// if it announced a total length it did not reach).
+pub struct SendStream {
+    conn: Arc<ConnInner>,
+    id: StreamId,
+    open: bool,
+    /// A write `poll_write` started and has not seen answered.
+    writing: Option<WriteAnswer>,
+    finishing: Option<DoneAnswer>,
+}
+
+impl SendStream {
+    /// The stream's id on its connection.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    fn write_command(&self, data: Bytes) -> WriteAnswer {
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.call(
+            |op, reply| Command::Write {
+                op,
+                conn,
+                stream,
+                data,
+                reply,
+            },
+            None,
+        )
+    }
+
+    /// Writes what fits of `data` (kept by reference until acknowledged, no copy); pending
+    /// until at least one byte fits, then says how many did. Not cancel-safe.
+    pub async fn write_chunk(&mut self, data: Bytes) -> Result<usize, Error> {
+        self.write_command(data).await?
+    }
+
+    /// Writes all of `data`, waiting for room as often as needed. Not cancel-safe.
+    pub async fn write_all_chunk(&mut self, mut data: Bytes) -> Result<(), Error> {
+        while !data.is_empty() {
+            let n = self.write_chunk(data.clone()).await?;
+            let _ = data.split_to(n);
+        }
+        Ok(())
+    }
+
+    /// Ends the stream after what was written.
+    pub async fn finish(mut self) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_finish(cx)).await
+    }
+
+    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if !self.open && self.finishing.is_none() {
+            return Poll::Ready(Ok(()));
+        }
+        if self.finishing.is_none() {
+            let (conn, stream) = (self.conn.id, self.id);
+            self.finishing = Some(
+                self.conn
+                    .shared
+                    .call(|_, reply| Command::Finish { conn, stream, reply }, None),
+            );
+            self.open = false;
+        }
+        let finishing = self.finishing.as_mut().expect("set above");
+        let r = ready!(Pin::new(finishing).poll(cx));
+        self.finishing = None;
+        Poll::Ready(r.and_then(|r| r))
+    }
+
+    /// Abandons the stream; the peer is told `code`.
+    pub fn reset(mut self, code: u64) -> Result<(), Error> {
+        self.open = false;
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.send(Command::ResetStream { conn, stream, code })
+    }
+}
+
+impl AsyncWrite for SendStream {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if self.writing.is_none() {
+            if buf.is_empty() {
+                return Poll::Ready(Ok(0));
+            }
+            // The one copy of this path: the core keeps bytes by reference from here on.
+            let answer = self.write_command(Bytes::copy_from_slice(buf));
+            self.writing = Some(answer);
+        }
+        let writing = self.writing.as_mut().expect("set above");
+        let r = ready!(Pin::new(writing).poll(cx));
+        self.writing = None;
+        Poll::Ready(r.and_then(|r| r).map_err(io_error))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(writing) = self.writing.as_mut() {
+            let r = ready!(Pin::new(writing).poll(cx));
+            self.writing = None;
+            r.and_then(|r| r).map_err(io_error)?;
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        self.poll_finish(cx).map_err(io_error)
+    }
+}
+
+impl Drop for SendStream {
+    fn drop(&mut self) {
+        if self.open {
+            self.conn
+                .shared
+                .release(Released::SendStream(self.conn.id, self.id));
+        }
+    }
+}
+
+type ReadAnswer = Answer<Result<Option<Bytes>, Error>>;
+
+/// A stream the peer opened: [`AsyncRead`], a [`futures_core::Stream`] of chunks as they
+/// become contiguous, or [`read_to_end`](Self::read_to_end). Dropping it before its end
+/// tells the peer to stop sending.
+pub struct RecvStream {
+    conn: Arc<ConnInner>,
+    id: StreamId,
+    header: StreamHeader,
+    /// A read asked of the driver and not answered yet (kept across cancelled calls).
+    reading: Option<ReadAnswer>,
+    /// What a read returned beyond what its caller could take.
+    rest: Bytes,
+    /// Read to its end, reset, or handed to a pipe.
+    done: bool,
+}
+
+impl RecvStream {
+    /// The stream's id on its connection.
+    pub fn id(&self) -> StreamId {
+        self.id
+    }
+
+    /// What the peer announced: label, total length, digest.
+    pub fn header(&self) -> &StreamHeader {
+        &self.header
+    }
+
+    /// The stream's protocol label, if it has one.
+    pub fn label(&self) -> Option<&Label> {
+        self.header.label.as_ref()
+    }
+
+    /// The stream's length, if the peer announced it.
+    pub fn total_len(&self) -> Option<u64> {
+        self.header.total_len
+    }
+
+    /// The next contiguous bytes (at most `max`), as slices of the datagrams they came in;
+    /// `None` once every byte was read. Cancel-safe.
+    pub async fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, Error> {
+        std::future::poll_fn(|cx| self.poll_chunk(cx, max)).await
+    }
+
+    fn poll_chunk(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<Result<Option<Bytes>, Error>> {
+        let max = max.max(1);
+        if !self.rest.is_empty() {
+            let n = self.rest.len().min(max);
+            return Poll::Ready(Ok(Some(self.rest.split_to(n))));
+        }
+        if self.done {
+            return Poll::Ready(Ok(None));
+        }
+        if self.reading.is_none() {
+            let (conn, stream) = (self.conn.id, self.id);
+            self.reading = Some(self.conn.shared.call(
+                |op, reply| Command::Read {
+                    op,
+                    conn,
+                    stream,
+                    max,
+                    reply,
+                },
+                Some(Box::new(move |r: Result<Option<Bytes>, Error>| {
+                    r.ok().flatten().map(|c| Returned::Chunk(conn, stream, c))
+                })),
+            ));
+        }
+        let reading = self.reading.as_mut().expect("set above");
+        let r = ready!(Pin::new(reading).poll(cx));
+        self.reading = None;
+        let r = r.and_then(|r| r);
+        match r {
+            Ok(Some(mut chunk)) => {
+                if chunk.len() > max {
+                    self.rest = chunk.split_off(max);
+                }
+                Poll::Ready(Ok(Some(chunk)))
+            }
+            Ok(None) => {
+                self.done = true;
+                Poll::Ready(Ok(None))
+            }
+            Err(e) => {
+                if matches!(e, Error::Reset { .. } | Error::VerificationFailed { .. }) {
+                    self.done = true;
+                }
+                Poll::Ready(Err(e))
+            }
+        }
+    }
+
+    /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes.
+    pub async fn read_to_end(&mut self, limit: u64) -> Result<Bytes, Error> {
+        if self.total_len().is_some_and(|t| t > limit) {
+            return Err(Error::Refused(ApiError::MessageTooLong));
+        }
+        let mut chunks = Vec::new();
+        let mut len = 0u64;
+        while let Some(chunk) = self.read_chunk(usize::MAX).await? {
+            len += chunk.len() as u64;
+            if len > limit {
+                return Err(Error::Refused(ApiError::MessageTooLong));
+            }
+            chunks.push(chunk);
+        }
+        Ok(join(chunks))
+    }
+
+    /// Tells the peer to stop sending; what still arrives is discarded.
+    pub fn stop(mut self, code: u64) -> Result<(), Error> {
+        self.done = true;
+        let (conn, stream) = (self.conn.id, self.id);
+        self.conn.shared.send(Command::StopSending { conn, stream, code })
+    }
+}
+
+/// The pieces of a stream as one buffer: the one piece itself, or one copy of several.
+fn join(chunks: Vec<Bytes>) -> Bytes {
+    match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.into_iter().next().unwrap_or_default(),
+        _ => {
+            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+            for c in chunks {
+                out.extend_from_slice(&c);
+            }
+            out.freeze()
+        }
+    }
+}
+
+impl AsyncRead for RecvStream {
+    /// Copies into `buf` (the chunk APIs hand out the received bytes without a copy).
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let max = buf.remaining();
+        if let Some(chunk) = ready!(self.poll_chunk(cx, max)).map_err(io_error)? {
+            buf.put_slice(&chunk);
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl futures_core::Stream for RecvStream {
+    type Item = Result<Bytes, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.done && self.rest.is_empty() && self.reading.is_none() {
+            return Poll::Ready(None);
+        }
+        ready!(self.poll_chunk(cx, usize::MAX)).transpose().into()
+    }
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        if !self.done {
+            self.conn
+                .shared
+                .release(Released::RecvStream(self.conn.id, self.id));
+        }
+    }
+}
+
+/// A stream being forwarded by [`Endpoint::pipe`]. Dropping the handle does not stop it.
+pub struct Pipe {
+    shared: Arc<Shared>,
+    id: weir_driver::PipeId,
+}
+
+impl Pipe {
+    /// Ready once every target acknowledged the whole stream, with the pipe's counters.
+    pub async fn wait(&self) -> Result<PipeStats, Error> {
+        let pipe = self.id;
+        let answer = self
+            .shared
+            .call(|op, reply| Command::PipeDone { op, pipe, reply }, None);
+        answer.await?
+    }
+
+    /// The pipe's counters so far (the last ones, once it ended).
+    pub async fn stats(&self) -> Option<PipeStats> {
+        let pipe = self.id;
+        let answer = self
+            .shared
+            .call(|_, reply| Command::PipeStats { pipe, reply }, None);
+        answer.await.ok().flatten()
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        self.shared.release(Released::Pipe(self.id));
+    }
+}
+
+/// A weir error as an I/O error, for the `AsyncRead`/`AsyncWrite` impls.
+fn io_error(e: Error) -> io::Error {
+    let kind = match &e {
+        Error::TimedOut => io::ErrorKind::TimedOut,
+        Error::Closed(_) | Error::Reset { .. } | Error::Stopped { .. } => io::ErrorKind::ConnectionReset,
+        Error::VerificationFailed { .. } => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e)
+}

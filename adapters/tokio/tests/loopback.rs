@@ -1,0 +1,442 @@
+//! weir-tokio over real UDP sockets on 127.0.0.1, and talking to weir-std. Every test is
+//! bounded: the core's own timeouts end a silent peer, and each test body runs under a
+//! 60-second limit on top.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::time::Duration as StdDuration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weir_core::time::Duration;
+use weir_core::wire::VersionRange;
+use weir_core::Digest;
+use weir_driver::proxy::{Impairment, Proxy};
+use weir_tokio::{CloseReason, Config, Endpoint, Error, HandshakeError, Label, StreamHeader};
+
+fn local() -> SocketAddr {
+    "127.0.0.1:0".parse().unwrap()
+}
+
+/// A configuration whose failures show within seconds.
+fn config() -> Config {
+    Config {
+        handshake_timeout: Duration::from_secs(3),
+        idle_timeout: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+/// Runs `test` with a limit, so that a bug shows as a failure and not a hang.
+async fn bounded<T>(test: impl Future<Output = T>) -> T {
+    tokio::time::timeout(StdDuration::from_secs(60), test)
+        .await
+        .expect("the test took over 60 s")
+}
+
+/// `len` bytes that are not a repeating pattern of a datagram's size.
+fn payload(len: usize, seed: u32) -> Bytes {
+    let mut x = seed | 1;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    Bytes::from(data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_reports_what_was_negotiated() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        assert_eq!(conn.negotiated().version, 1);
+        let incoming = server.accept().await.unwrap();
+        assert_eq!(incoming.negotiated(), conn.negotiated());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_mismatch_reports_both_ranges() {
+    bounded(async {
+        let theirs = VersionRange::new(2, 3).unwrap();
+        let server = Endpoint::bind(
+            local(),
+            Config {
+                versions: theirs,
+                ..config()
+            },
+        )
+        .unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        match client.connect(server.local_addr()).await {
+            Err(Error::Handshake(HandshakeError::Rejected { versions, .. })) => assert_eq!(versions, theirs),
+            Err(Error::Handshake(HandshakeError::NoCommonVersion { ours, server })) => {
+                assert_eq!((ours, server), (VersionRange::V1, theirs))
+            }
+            other => panic!(
+                "expected a version failure, got {:?}",
+                other.map(|c| c.negotiated())
+            ),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_messages_arrive_once_each_and_a_reply_comes_back() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let sender = tokio::spawn(async move {
+            for i in 0u32..1000 {
+                conn.send_message(Bytes::from(format!("message {i}")))
+                    .await
+                    .unwrap();
+            }
+            let reply = conn.recv_message().await.unwrap();
+            (client, conn, reply)
+        });
+        let incoming = server.accept().await.unwrap();
+        let mut got = Vec::new();
+        for _ in 0..1000 {
+            got.push(String::from_utf8(incoming.recv_message().await.unwrap().to_vec()).unwrap());
+        }
+        got.sort();
+        let mut want: Vec<String> = (0u32..1000).map(|i| format!("message {i}")).collect();
+        want.sort();
+        assert_eq!(got, want);
+        incoming
+            .send_message(Bytes::from_static(b"all 1000"))
+            .await
+            .unwrap();
+        let (_client, _conn, reply) = sender.await.unwrap();
+        assert_eq!(&reply[..], b"all 1000");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_64_mib_message_arrives_with_its_checksum() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let data = payload(64 << 20, 1);
+        let sent = Digest::of(&data);
+        let sender = tokio::spawn(async move {
+            conn.send_message(data).await.unwrap();
+            (client, conn)
+        });
+        let incoming = server.accept().await.unwrap();
+        let got = incoming.recv_message().await.unwrap();
+        assert_eq!(got.len(), 64 << 20);
+        assert_eq!(Digest::of(&got), sent);
+        drop(sender.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn async_write_and_read_carry_a_labelled_stream_of_known_length() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let data = payload(3 << 20, 2);
+        let header = StreamHeader::default()
+            .with_label(Label::from_static("/files/1").unwrap())
+            .with_total_len(data.len() as u64);
+        let mut out = conn.open_stream_with(header).await.unwrap();
+        let to_send = data.clone();
+        let writer = tokio::spawn(async move {
+            // Through AsyncWrite, in uneven pieces.
+            for piece in to_send.chunks(100_003) {
+                out.write_all(piece).await.unwrap();
+            }
+            out.shutdown().await.unwrap();
+            (client, conn)
+        });
+        let incoming = server.accept().await.unwrap();
+        let mut stream = incoming.accept_stream().await.unwrap();
+        assert_eq!(stream.label().map(Label::as_str), Some("/files/1"));
+        assert_eq!(stream.total_len(), Some(3 << 20));
+        let mut got = Vec::new();
+        AsyncReadExt::read_to_end(&mut stream, &mut got).await.unwrap();
+        assert!(got == data, "the bytes differ");
+        drop(writer.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_of_chunks_ends_with_the_stream() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let data = payload(1 << 20, 3);
+        let mut out = conn.open_stream(None).await.unwrap();
+        out.write_all_chunk(data.clone()).await.unwrap();
+        out.finish().await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let mut stream = incoming.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        let mut chunks = 0;
+        while let Some(chunk) =
+            std::future::poll_fn(|cx| futures_core::Stream::poll_next(Pin::new(&mut stream), cx)).await
+        {
+            got.extend_from_slice(&chunk.unwrap());
+            chunks += 1;
+        }
+        assert!(got == data, "the bytes differ");
+        assert!(chunks > 1, "delivered as it became contiguous, not whole");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_connections_on_one_endpoint_each_get_their_own_reply() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let server_addr = server.local_addr();
+        let serving = tokio::spawn(async move {
+            let mut handlers = Vec::new();
+            for _ in 0..50 {
+                let conn = server.accept().await.unwrap();
+                handlers.push(tokio::spawn(async move {
+                    let m = conn.recv_message().await.unwrap();
+                    let mut reply = b"echo ".to_vec();
+                    reply.extend_from_slice(&m);
+                    conn.send_message(reply.into()).await.unwrap();
+                    let _ = conn.recv_message().await;
+                }));
+            }
+            for h in handlers {
+                h.await.unwrap();
+            }
+            server
+        });
+        let client = std::sync::Arc::new(Endpoint::bind(local(), config()).unwrap());
+        let clients: Vec<_> = (0..50)
+            .map(|i| {
+                let client = std::sync::Arc::clone(&client);
+                tokio::spawn(async move {
+                    let conn = client.connect(server_addr).await.unwrap();
+                    conn.send_message(Bytes::from(format!("{i}"))).await.unwrap();
+                    assert_eq!(
+                        conn.recv_message().await.unwrap(),
+                        Bytes::from(format!("echo {i}"))
+                    );
+                    conn
+                })
+            })
+            .collect();
+        let mut conns = Vec::new();
+        for c in clients {
+            conns.push(c.await.unwrap());
+        }
+        assert_eq!(conns.len(), 50);
+        for c in &conns {
+            c.close(0, "done").await.unwrap();
+        }
+        drop(serving.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_pipes_a_stream_from_sender_to_receiver() {
+    bounded(async {
+        let receiver = Endpoint::bind(local(), config()).unwrap();
+        let relay = Endpoint::bind(local(), config()).unwrap();
+        let sender = Endpoint::bind(local(), config()).unwrap();
+        let onward = relay.connect(receiver.local_addr()).await.unwrap();
+        let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        let data = payload(16 << 20, 4);
+        let header = StreamHeader::default()
+            .with_label(Label::from_static("/relay/test").unwrap())
+            .with_total_len(data.len() as u64)
+            .with_digest(Digest::of(&data));
+        let mut out = to_relay.open_stream_with(header).await.unwrap();
+        let to_send = data.clone();
+        let writer = tokio::spawn(async move {
+            out.write_all_chunk(to_send).await.unwrap();
+            out.finish().await.unwrap();
+            (sender, to_relay)
+        });
+        let from_sender = relay.accept().await.unwrap();
+        let stream = from_sender.accept_stream().await.unwrap();
+        let pipe = relay.pipe(stream, &[&onward]).await.unwrap();
+        let at_receiver = receiver.accept().await.unwrap();
+        let mut incoming = at_receiver.accept_stream().await.unwrap();
+        assert_eq!(incoming.label().map(Label::as_str), Some("/relay/test"));
+        let got = incoming.read_to_end(32 << 20).await.unwrap();
+        assert_eq!(Digest::of(&got), Digest::of(&data));
+        let stats = pipe.wait().await.unwrap();
+        assert_eq!(stats.bytes_forwarded, 16 << 20);
+        assert!(stats.in_flight_peak <= Config::default().pipe_buffer, "{stats:?}");
+        drop(writer.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
+    bounded(async {
+        let quick = Config {
+            idle_timeout: Duration::from_secs(1),
+            keep_alive: None,
+            ..config()
+        };
+        let server = Endpoint::bind(local(), quick.clone()).unwrap();
+        let path = Proxy::start(server.local_addr(), Impairment::default()).unwrap();
+        let client = Endpoint::bind(local(), quick).unwrap();
+        let conn = client.connect(path.addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let reader = tokio::spawn(async move { (incoming.recv_message().await, server) });
+        let mut out = conn.open_stream(None).await.unwrap();
+        out.write_all_chunk(payload(1 << 20, 5)).await.unwrap();
+        path.set_cut(true);
+        let started = std::time::Instant::now();
+        let mut end = Ok(());
+        for _ in 0..1_000 {
+            if let Err(e) = out.write_all_chunk(payload(1 << 20, 6)).await {
+                end = Err(e);
+                break;
+            }
+        }
+        assert!(
+            matches!(end, Err(Error::Closed(CloseReason::TimedOut))),
+            "{end:?}"
+        );
+        assert!(
+            started.elapsed() < StdDuration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        let (r, _server) = reader.await.unwrap();
+        assert!(matches!(r, Err(Error::Closed(CloseReason::TimedOut))), "{r:?}");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_survive_a_select_loop_that_keeps_cancelling_the_receive() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let sender = tokio::spawn(async move {
+            for i in 0u32..300 {
+                conn.send_message(Bytes::from(i.to_be_bytes().to_vec())).await.unwrap();
+            }
+            (client, conn)
+        });
+        let mut got = Vec::new();
+        let mut cancelled = 0;
+        while got.len() < 300 {
+            tokio::select! {
+                m = incoming.recv_message() => got.push(u32::from_be_bytes(m.unwrap()[..].try_into().unwrap())),
+                () = tokio::time::sleep(StdDuration::from_micros(50)) => cancelled += 1,
+            }
+        }
+        got.sort_unstable();
+        assert_eq!(got, (0..300).collect::<Vec<_>>());
+        assert!(cancelled > 0, "the receive was never cancelled: the test proves nothing");
+        drop(sender.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tokio_client_and_a_std_server_talk_both_ways() {
+    bounded(async {
+        let server = weir_std::Endpoint::bind(local(), config()).unwrap();
+        let server_addr = server.local_addr();
+        let std_side = tokio::task::spawn_blocking(move || {
+            let conn = server.accept().unwrap();
+            let m = conn.recv_message().unwrap();
+            let mut s = conn.accept_stream().unwrap();
+            let streamed = s.read_to_end(1 << 20).unwrap();
+            conn.send_message(Bytes::from(format!(
+                "std got {} and {} bytes",
+                m.len(),
+                streamed.len()
+            )))
+            .unwrap();
+            let _ = conn.recv_message();
+            server
+        });
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server_addr).await.unwrap();
+        conn.send_message(payload(5000, 7)).await.unwrap();
+        let mut out = conn.open_stream(None).await.unwrap();
+        out.write_all(&payload(70_000, 8)).await.unwrap();
+        out.shutdown().await.unwrap();
+        assert_eq!(
+            &conn.recv_message().await.unwrap()[..],
+            b"std got 5000 and 70000 bytes"
+        );
+        conn.close(0, "done").await.unwrap();
+        drop(std_side.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_std_client_and_a_tokio_server_talk_both_ways() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let server_addr = server.local_addr();
+        let std_side = tokio::task::spawn_blocking(move || {
+            let client = weir_std::Endpoint::bind(local(), config()).unwrap();
+            let conn = client.connect(server_addr).unwrap();
+            conn.send_message(Bytes::from_static(b"from std")).unwrap();
+            let reply = conn.recv_message().unwrap();
+            (client, conn, reply)
+        });
+        let conn = server.accept().await.unwrap();
+        assert_eq!(&conn.recv_message().await.unwrap()[..], b"from std");
+        conn.send_message(Bytes::from_static(b"from tokio"))
+            .await
+            .unwrap();
+        let (_client, _conn, reply) = std_side.await.unwrap();
+        assert_eq!(&reply[..], b"from tokio");
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_an_endpoint_delivers_what_was_sent_first() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let reader = tokio::spawn(async move {
+            let first = incoming.recv_message().await;
+            let then = incoming.recv_message().await;
+            (server, first, then)
+        });
+        let data = payload(2 << 20, 9);
+        conn.send_message(data.clone()).await.unwrap();
+        drop(conn);
+        client.close().await;
+        let (_server, first, then) = reader.await.unwrap();
+        assert!(first.unwrap() == data, "the bytes differ");
+        assert!(
+            matches!(then, Err(Error::Closed(CloseReason::Peer { .. }))),
+            "{then:?}"
+        );
+    })
+    .await
+}
