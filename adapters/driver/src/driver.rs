@@ -13,7 +13,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use weir_core::time::Instant;
 use weir_core::wire::{Label, Reason, StreamId};
 use weir_core::{
@@ -952,7 +952,7 @@ impl Driver {
                 if !held.finished {
                     continue;
                 }
-                let message = join(held.chunks);
+                let message = crate::join(held.chunks);
                 return self.deliver_message(conn, message, reply);
             }
             if c.ended.is_some() {
@@ -1254,14 +1254,28 @@ impl Driver {
         let Some(id) = self.by_handle.remove(&h) else {
             return;
         };
-        let before = self.accepted.len();
-        self.accepted.retain(|(c, _)| *c != id);
-        let never_accepted = self.accepted.len() != before;
         if let Some(c) = self.conns.get_mut(&id) {
             c.handle = None;
             c.ended = Some(end);
-            // Nobody ever took it, so nobody will ask about it.
-            c.released |= never_accepted;
+        }
+        // A connection that ended before anyone accepted it stays in the queue: `accept`
+        // still hands it out, with what it received, and its end. Only past the
+        // endpoint's connection limit are the oldest ended ones let go, so that a flood of
+        // short connections nobody accepts cannot grow the queue without bound.
+        while self.accepted.len() > self.ep.config().max_connections {
+            let oldest_ended = self
+                .accepted
+                .iter()
+                .position(|(c, _)| self.conns.get(c).is_none_or(|c| c.handle.is_none()));
+            let Some(i) = oldest_ended else {
+                break;
+            };
+            if let Some((gone, _)) = self.accepted.remove(i) {
+                if let Some(c) = self.conns.get_mut(&gone) {
+                    c.released = true;
+                }
+                self.forget_if_done(gone);
+            }
         }
         self.dirty.insert(id);
         self.forget_if_done(id);
@@ -1283,18 +1297,6 @@ fn event_conn(e: &Event) -> Option<ConnectionHandle> {
         | Event::Closed { conn, .. } => Some(*conn),
         _ => None,
     }
-}
-
-/// Joins the pieces of a message into one buffer (one copy, only if there are several).
-fn join(mut chunks: VecDeque<Bytes>) -> Bytes {
-    if chunks.len() <= 1 {
-        return chunks.pop_front().unwrap_or_default();
-    }
-    let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-    for c in chunks {
-        out.extend_from_slice(&c);
-    }
-    out.freeze()
 }
 
 /// Answers a command that came after the shutdown began.

@@ -45,6 +45,38 @@ pub use socket::{bind_socket, SOCKET_BUFFER};
 /// message may take (a longer one is refused and its stream stopped).
 pub const DEFAULT_MESSAGE_LIMIT: u64 = 256 << 20;
 
+/// The pieces of a stream or message as one buffer: the one piece itself (no copy), or
+/// one copy of several.
+pub fn join(chunks: impl IntoIterator<Item = Bytes>) -> Bytes {
+    let mut chunks = chunks.into_iter();
+    let Some(first) = chunks.next() else {
+        return Bytes::new();
+    };
+    let Some(second) = chunks.next() else {
+        return first;
+    };
+    let mut out = bytes::BytesMut::from(&first[..]);
+    out.extend_from_slice(&second);
+    for c in chunks {
+        out.extend_from_slice(&c);
+    }
+    out.freeze()
+}
+
+impl From<Error> for std::io::Error {
+    /// For the adapters' `Read`/`Write` implementations: the kind says what happened.
+    fn from(e: Error) -> std::io::Error {
+        use std::io::ErrorKind;
+        let kind = match &e {
+            Error::TimedOut => ErrorKind::TimedOut,
+            Error::Closed(_) | Error::Reset { .. } | Error::Stopped { .. } => ErrorKind::ConnectionReset,
+            Error::VerificationFailed { .. } => ErrorKind::InvalidData,
+            _ => ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}
+
 /// A CLOSE reason from `text`, cut at a character boundary to the
 /// [`MAX_REASON_LEN`](weir_core::wire::MAX_REASON_LEN) bytes the wire allows.
 pub fn close_reason(text: &str) -> Reason {
@@ -344,6 +376,17 @@ pub enum Released {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn joining_copies_only_several_pieces() {
+        let one = Bytes::from_static(b"abc");
+        assert_eq!(join([one.clone()]).as_ptr(), one.as_ptr());
+        assert_eq!(
+            join([one, Bytes::from_static(b"de"), Bytes::new()]),
+            Bytes::from_static(b"abcde")
+        );
+        assert!(join([]).is_empty());
+    }
 
     #[test]
     fn a_long_reason_is_cut_at_a_character_boundary() {

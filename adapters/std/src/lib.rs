@@ -44,7 +44,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 pub use weir_driver::{
     ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Label, Negotiated, PipeStats,
     StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
@@ -158,7 +158,8 @@ impl Endpoint {
 
     /// How long [`connect`](Self::connect) and [`accept`](Self::accept) wait before giving
     /// up with [`Error::TimedOut`]; `None` (the default) waits as long as it takes (a
-    /// connect still ends within the handshake timeout).
+    /// connect still ends within the handshake timeout). Connections made afterwards, and
+    /// their streams, start with the same timeout.
     pub fn set_timeout(&mut self, timeout: Option<Duration>) {
         self.timeout = timeout;
     }
@@ -187,7 +188,7 @@ impl Endpoint {
                 id,
                 negotiated,
             }),
-            timeout: None,
+            timeout: self.timeout,
         }
     }
 
@@ -418,7 +419,8 @@ impl SendStream {
 impl io::Write for SendStream {
     /// Copies `buf` once (the core keeps bytes by reference; `write_chunk` avoids the copy).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_chunk(Bytes::copy_from_slice(buf)).map_err(io_error)
+        self.write_chunk(Bytes::copy_from_slice(buf))
+            .map_err(io::Error::from)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -515,7 +517,7 @@ impl RecvStream {
             }
             chunks.push(chunk);
         }
-        Ok(join(chunks))
+        Ok(weir_driver::join(chunks))
     }
 
     /// Tells the peer to stop sending; what still arrives is discarded.
@@ -526,28 +528,13 @@ impl RecvStream {
     }
 }
 
-/// The pieces of a stream as one buffer: the one piece itself, or one copy of several.
-fn join(chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.into_iter().next().unwrap_or_default(),
-        _ => {
-            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in chunks {
-                out.extend_from_slice(&c);
-            }
-            out.freeze()
-        }
-    }
-}
-
 impl io::Read for RecvStream {
     /// Copies into `buf` (`read_chunk` hands out the received bytes without a copy).
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.read_chunk(buf.len()).map_err(io_error)? {
+        match self.read_chunk(buf.len()).map_err(io::Error::from)? {
             Some(chunk) => {
                 buf[..chunk.len()].copy_from_slice(&chunk);
                 Ok(chunk.len())
@@ -595,15 +582,4 @@ impl Drop for Pipe {
     fn drop(&mut self) {
         self.shared.release(Released::Pipe(self.id));
     }
-}
-
-/// A weir error as an I/O error, for the `io::Read`/`io::Write` impls.
-fn io_error(e: Error) -> io::Error {
-    let kind = match &e {
-        Error::TimedOut => io::ErrorKind::TimedOut,
-        Error::Closed(_) | Error::Reset { .. } | Error::Stopped { .. } => io::ErrorKind::ConnectionReset,
-        Error::VerificationFailed { .. } => io::ErrorKind::InvalidData,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
 }

@@ -48,7 +48,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 pub use weir_driver::{
@@ -478,21 +478,21 @@ impl AsyncWrite for SendStream {
         let writing = self.writing.as_mut().expect("set above");
         let r = ready!(Pin::new(writing).poll(cx));
         self.writing = None;
-        Poll::Ready(r.and_then(|r| r).map_err(io_error))
+        Poll::Ready(r.and_then(|r| r).map_err(io::Error::from))
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if let Some(writing) = self.writing.as_mut() {
             let r = ready!(Pin::new(writing).poll(cx));
             self.writing = None;
-            r.and_then(|r| r).map_err(io_error)?;
+            r.and_then(|r| r).map_err(io::Error::from)?;
         }
         Poll::Ready(Ok(()))
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.as_mut().poll_flush(cx))?;
-        self.poll_finish(cx).map_err(io_error)
+        self.poll_finish(cx).map_err(io::Error::from)
     }
 }
 
@@ -612,7 +612,7 @@ impl RecvStream {
             }
             chunks.push(chunk);
         }
-        Ok(join(chunks))
+        Ok(weir_driver::join(chunks))
     }
 
     /// Tells the peer to stop sending; what still arrives is discarded.
@@ -620,21 +620,6 @@ impl RecvStream {
         self.done = true;
         let (conn, stream) = (self.conn.id, self.id);
         self.conn.shared.send(Command::StopSending { conn, stream, code })
-    }
-}
-
-/// The pieces of a stream as one buffer: the one piece itself, or one copy of several.
-fn join(chunks: Vec<Bytes>) -> Bytes {
-    match chunks.len() {
-        0 => Bytes::new(),
-        1 => chunks.into_iter().next().unwrap_or_default(),
-        _ => {
-            let mut out = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
-            for c in chunks {
-                out.extend_from_slice(&c);
-            }
-            out.freeze()
-        }
     }
 }
 
@@ -649,7 +634,7 @@ impl AsyncRead for RecvStream {
             return Poll::Ready(Ok(()));
         }
         let max = buf.remaining();
-        if let Some(chunk) = ready!(self.poll_chunk(cx, max)).map_err(io_error)? {
+        if let Some(chunk) = ready!(self.poll_chunk(cx, max)).map_err(io::Error::from)? {
             buf.put_slice(&chunk);
         }
         Poll::Ready(Ok(()))
@@ -707,15 +692,4 @@ impl Drop for Pipe {
     fn drop(&mut self) {
         self.shared.release(Released::Pipe(self.id));
     }
-}
-
-/// A weir error as an I/O error, for the `AsyncRead`/`AsyncWrite` impls.
-fn io_error(e: Error) -> io::Error {
-    let kind = match &e {
-        Error::TimedOut => io::ErrorKind::TimedOut,
-        Error::Closed(_) | Error::Reset { .. } | Error::Stopped { .. } => io::ErrorKind::ConnectionReset,
-        Error::VerificationFailed { .. } => io::ErrorKind::InvalidData,
-        _ => io::ErrorKind::Other,
-    };
-    io::Error::new(kind, e)
 }
