@@ -1072,19 +1072,14 @@ impl Driver {
         match reply(result) {
             // The caller gave up: keep what was read for the next read.
             Err(Ok(Some(chunk))) => self.restore(Returned::Chunk(conn, stream, chunk)),
-            Err(Ok(None)) => self.hold(conn, stream).finished = true,
+            Err(Ok(None)) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.held.entry(stream).or_default().finished = true;
+                }
+            }
             _ => {}
         }
         Step::Done
-    }
-
-    fn hold(&mut self, conn: ConnId, stream: StreamId) -> &mut Held {
-        self.conns
-            .get_mut(&conn)
-            .expect("held for a known connection")
-            .held
-            .entry(stream)
-            .or_default()
     }
 
     // ------------------------------------------------------------ core events
@@ -1147,7 +1142,6 @@ impl Driver {
                     code,
                 } => {
                     tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream reset by the peer");
-                    self.touch(h);
                 }
                 Event::StreamStopped {
                     conn: h,

@@ -88,8 +88,10 @@ impl Shared {
     ) -> Answer<T> {
         let (tx, rx) = oneshot::channel();
         let reply: Reply<T> = Box::new(move |v| tx.send(v));
-        let rx = self.send(make(OpId::next(), reply)).ok().map(|()| rx);
+        let op = OpId::next();
+        let rx = self.send(make(op, reply)).ok().map(|()| rx);
         Answer {
+            op,
             rx,
             shared: Arc::clone(self),
             give_back,
@@ -101,9 +103,11 @@ impl Shared {
     }
 }
 
-/// The answer to a call. Dropped after the answer came but before it was taken, it gives
-/// the value back to the driver (`give_back`) so the next call gets it.
+/// The answer to a call. Dropped before the answer came, it cancels the call; dropped
+/// after the answer came but before it was taken, it gives the value back to the driver
+/// (`give_back`) so the next call gets it.
 struct Answer<T> {
+    op: OpId,
     rx: Option<oneshot::Receiver<T>>,
     shared: Arc<Shared>,
     give_back: Option<GiveBack<T>>,
@@ -131,10 +135,18 @@ impl<T> Drop for Answer<T> {
             // After close() the driver's reply fails and it keeps the value itself; a value
             // that came before is handed back here.
             rx.close();
-            if let (Ok(v), Some(give_back)) = (rx.try_recv(), self.give_back.take()) {
-                if let Some(r) = give_back(v) {
-                    let _ = self.shared.send(Command::Return(r));
+            match rx.try_recv() {
+                Ok(v) => {
+                    if let Some(r) = self.give_back.take().and_then(|g| g(v)) {
+                        let _ = self.shared.send(Command::Return(r));
+                    }
                 }
+                // Not answered yet: the driver stops waiting for it (a caller cancelling
+                // in a loop must not leave a waiting call behind each time).
+                Err(oneshot::error::TryRecvError::Empty) => {
+                    let _ = self.shared.send(Command::Cancel(self.op));
+                }
+                Err(oneshot::error::TryRecvError::Closed) => {}
             }
         }
     }
