@@ -258,6 +258,12 @@ impl Endpoint {
         self.by_cid.len()
     }
 
+    /// The connections the endpoint holds (in any state), in handle order: for tools that
+    /// watch an endpoint they did not drive themselves, such as a trace's replay.
+    pub fn connections(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.conns.iter().filter_map(|c| c.as_ref().map(|c| c.handle))
+    }
+
     // ------------------------------------------------------------ slots
 
     fn fresh_cid(&mut self) -> ConnectionId {

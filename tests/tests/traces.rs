@@ -309,3 +309,34 @@ fn a_recorded_lossy_session_replays_on_both_sides() {
         assert!(replayed.outputs > 10, "{replayed:?}");
     }
 }
+
+#[test]
+fn replay_with_shows_each_record_with_the_endpoint_it_left() {
+    let trace = golden("lossy-transfer");
+    let mut steps = 0;
+    let mut last_line = 0;
+    let mut saw_flight = false;
+    let mut connections_seen = 0;
+    let replayed = weir_core::trace::replay_with(&trace, |step| {
+        steps += 1;
+        assert!(step.line > last_line, "records come in order");
+        last_line = step.line;
+        assert_eq!(
+            line_of(&trace, step.line).split_once(' ').map(|(_, r)| r),
+            Some(step.record)
+        );
+        let conns: Vec<_> = step.endpoint.connections().collect();
+        connections_seen = connections_seen.max(conns.len());
+        saw_flight |= conns
+            .iter()
+            .filter_map(|&c| step.endpoint.connection_stats(c))
+            .any(|s| s.bytes_in_flight > 0);
+    })
+    .unwrap();
+    assert_eq!(steps, replayed.records, "one step per record");
+    assert_eq!(connections_seen, 1, "the trace's one connection is listed");
+    assert!(
+        saw_flight,
+        "the observer sees state the trace does not write down"
+    );
+}

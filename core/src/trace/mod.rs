@@ -222,9 +222,29 @@ fn split(trace: &str) -> Result<Parsed<'_>, TraceError> {
     })
 }
 
+/// One record as [`replay_with`] met it: after the record's call ran and its output matched.
+#[derive(Debug)]
+pub struct Step<'a> {
+    /// The record's line number (from 1).
+    pub line: usize,
+    /// Its time.
+    pub now: Instant,
+    /// The record's text after its time (`in ...`, `out 1500 => ...`, `event => ...`).
+    pub record: &'a str,
+    /// The replayed endpoint, as the call left it.
+    pub endpoint: &'a Endpoint,
+}
+
 /// Replays `trace` against a new endpoint built from its config and seed: feeds every input
 /// at its recorded time and checks every output, stopping at the first difference.
 pub fn replay(trace: &str) -> Result<Replayed, TraceError> {
+    replay_with(trace, |_| {})
+}
+
+/// [`replay`], showing `observe` each record with the endpoint it left, so a tool can read
+/// what the trace does not write down (congestion window, bytes in flight, RTT) at every
+/// step. Observing changes nothing: the endpoint is only lent for reading.
+pub fn replay_with(trace: &str, mut observe: impl FnMut(Step<'_>)) -> Result<Replayed, TraceError> {
     let Parsed {
         config,
         seed,
@@ -247,11 +267,11 @@ pub fn replay(trace: &str) -> Result<Replayed, TraceError> {
                 let from = words.next().and_then(|w| w.parse().ok()).ok_or(bad.clone())?;
                 let datagram = words.next().and_then(unhex).ok_or(bad.clone())?;
                 ep.handle_datagram(now, from, datagram);
-                continue;
+                None
             }
             ("expire", None) => {
                 ep.handle_timeout(now);
-                continue;
+                None
             }
             ("out", Some(_)) => {
                 let len: usize = call
@@ -259,34 +279,41 @@ pub fn replay(trace: &str) -> Result<Replayed, TraceError> {
                     .and_then(|l| l.parse().ok())
                     .ok_or(bad.clone())?;
                 buf.resize(len, 0);
-                match ep.poll_transmit(now, &mut buf) {
+                Some(match ep.poll_transmit(now, &mut buf) {
                     Some(t) => alloc::format!("{} {}", t.destination, hex(&buf[..t.len])),
                     None => "none".to_string(),
-                }
+                })
             }
-            ("event", Some(_)) => match ep.poll_event() {
+            ("event", Some(_)) => Some(match ep.poll_event() {
                 Some(e) => alloc::format!("{e:?}"),
                 None => "none".to_string(),
-            },
-            ("deadline", Some(_)) => match ep.poll_timeout() {
+            }),
+            ("deadline", Some(_)) => Some(match ep.poll_timeout() {
                 Some(t) => t.as_micros().to_string(),
                 None => "none".to_string(),
-            },
+            }),
             (_, Some(_)) => {
                 let cmd = Command::parse(call).ok_or(bad.clone())?;
-                outcome_text(&cmd.execute(&mut ep, now))
+                Some(outcome_text(&cmd.execute(&mut ep, now)))
             }
             _ => return Err(bad),
         };
-        let expected = expected.unwrap_or_default();
-        outputs += 1;
-        if actual != expected {
-            return Err(TraceError::Diverged {
-                line,
-                expected: expected.to_string(),
-                actual,
-            });
+        if let (Some(actual), Some(expected)) = (actual, expected) {
+            outputs += 1;
+            if actual != expected {
+                return Err(TraceError::Diverged {
+                    line,
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
         }
+        observe(Step {
+            line,
+            now,
+            record: body,
+            endpoint: &ep,
+        });
     }
     Ok(Replayed {
         records: records.len(),
