@@ -186,6 +186,10 @@ pub struct ConnectionStats {
     pub duplicates_received: u64,
     /// Stream bytes sent again after a loss.
     pub bytes_retransmitted: u64,
+    /// Stream bytes the peer acknowledged, each counted once: what has been delivered to it.
+    pub bytes_acked: u64,
+    /// Stream bytes the application read (with `read` or `read_message`).
+    pub bytes_read: u64,
     /// Probe timeouts fired.
     pub probes: u64,
     /// Packets declared lost that were only reordered (their ACK came later).
@@ -954,6 +958,7 @@ impl Connection {
                     let before = send.unacked();
                     send.on_acked(offset..offset + len, fin);
                     self.send_buffered -= before - send.unacked();
+                    self.stats.bytes_acked += before - send.unacked();
                     if send.is_done() && !state.piped {
                         state.send = None;
                         self.events.push_back(Event::StreamAcked {
@@ -1396,6 +1401,7 @@ impl Connection {
             state.readable_signaled = still_readable;
             state.released += bytes.len() as u64;
             self.read_data += bytes.len() as u64;
+            self.stats.bytes_read += bytes.len() as u64;
             if credit.is_some() {
                 self.push_control(Control::MaxStreamData(id));
             }

@@ -93,6 +93,15 @@ fn a_hundred_concurrent_streams() {
     let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(60));
     assert_eq!(run.got.len(), 100);
     assert!(run.got.into_values().collect::<Vec<_>>() == msgs);
+    // Delivery counters: every byte once, however often it was sent (5% loss retransmits).
+    let total: u64 = msgs.iter().map(|m| m.len() as u64).sum();
+    let conn = ConnectionHandle::from_index(0);
+    let read = sim.endpoint_ref(s).connection_stats(conn).unwrap();
+    assert_eq!(read.bytes_read, total);
+    sim.run_for(Duration::from_secs(1), |_, _, _| {}); // the last ACKs reach the sender
+    let sent = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    assert!(sent.bytes_retransmitted > 0, "{sent:?}");
+    assert_eq!(sent.bytes_acked, total);
 }
 
 #[test]
