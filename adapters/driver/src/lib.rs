@@ -326,7 +326,8 @@ pub enum Command {
         /// Done, or why not.
         reply: Reply<Result<(), Error>>,
     },
-    /// A connection's counters while it is open.
+    /// A connection's counters: live while it is open, then the ones it closed with (or,
+    /// for a peer that went silent, the last ones read).
     Stats {
         /// The connection.
         conn: ConnId,

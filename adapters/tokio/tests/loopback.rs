@@ -315,6 +315,7 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
         let reader = tokio::spawn(async move { (incoming.recv_message().await, server) });
         let mut out = conn.open_stream(None).await.unwrap();
         out.write_all_chunk(payload(1 << 20, 5)).await.unwrap();
+        let before_cut = conn.stats().await.expect("live counters");
         path.set_cut(true);
         let started = std::time::Instant::now();
         let mut end = Ok(());
@@ -335,6 +336,9 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
         );
         let (r, _server) = reader.await.unwrap();
         assert!(matches!(r, Err(Error::Closed(CloseReason::TimedOut))), "{r:?}");
+        // A silent peer's connection leaves the core at once; the last counters read stay.
+        let last = conn.stats().await.expect("the counters last read");
+        assert_eq!(last, before_cut);
     })
     .await
 }

@@ -1,0 +1,329 @@
+//! `weir`: see weir work in one command (`weir demo`), move files between machines through
+//! relays (`send`, `recv`, `relay`), run the same transfer in the deterministic simulator
+//! (`sim`), and read, replay, plot and shrink traces (`replay`, `trace`).
+#![forbid(unsafe_code)]
+
+mod demo;
+mod error;
+mod net;
+mod payload;
+mod sim;
+mod traces;
+mod transfer;
+mod units;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use weir_core::wire::VersionRange;
+
+use error::CliError;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  a transfer was interrupted or did not verify (what was delivered is printed)
+  2  the command line does not parse
+  3  bad address
+  4  a file or directory cannot be read or written
+  5  cannot listen on the address (in use, or not this host's)
+  6  unreachable peer: no answer within the handshake timeout
+  7  version mismatch or refused by the peer (both version ranges are printed)
+  8  a trace does not read, or its replay differs";
+
+/// weir: a reliable, message-oriented transport for peer-to-peer systems.
+#[derive(Parser, Debug)]
+#[command(name = "weir", version, after_help = EXIT_CODES)]
+struct Cli {
+    /// Log the transport's events (connections, handshakes, resets) to stderr; twice for more.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Send a generated message from a sender through a relay to a receiver, all in this
+    /// process on 127.0.0.1 over real UDP sockets with a lossy, slow path between them.
+    Demo(DemoArgs),
+    /// Send a file to a `weir recv` (directly or through `weir relay`s).
+    Send {
+        /// The file.
+        file: PathBuf,
+        /// Where to send it: the receiver's or the first relay's `HOST:PORT`.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        net: net::NetArgs,
+    },
+    /// Receive files into a directory.
+    Recv {
+        /// The address to listen on, `HOST:PORT` (`0.0.0.0:4433`, `[::]:4433`).
+        #[arg(long)]
+        listen: String,
+        /// The directory to write files into.
+        #[arg(long)]
+        out: PathBuf,
+        /// Exit after the first file (with its outcome as the exit code).
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        net: net::NetArgs,
+    },
+    /// Forward every stream received to each target, fragment by fragment, never holding a
+    /// whole file.
+    Relay {
+        /// The address to listen on, `HOST:PORT`.
+        #[arg(long)]
+        listen: String,
+        /// Where to forward: one or more `HOST:PORT` (receivers or further relays).
+        #[arg(long, required = true, num_args = 1..)]
+        to: Vec<String>,
+        #[command(flatten)]
+        net: net::NetArgs,
+    },
+    /// Run the demo's transfer in the deterministic simulator (virtual time).
+    Sim(SimArgs),
+    /// Replay a trace against a fresh endpoint and check every output matches.
+    Replay {
+        /// The trace file (`WEIR_TRACE=FILE`, or `weir sim --trace FILE`).
+        trace: PathBuf,
+    },
+    /// Read, plot or shrink a trace.
+    #[command(subcommand)]
+    Trace(TraceCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum TraceCmd {
+    /// A readable timeline: every datagram, event and call, with the congestion window,
+    /// bytes in flight and RTT as they change.
+    Show {
+        /// The trace file.
+        trace: PathBuf,
+    },
+    /// Plot congestion window, bytes in flight, RTT and delivered bytes over time as SVG.
+    Plot {
+        /// The trace file.
+        trace: PathBuf,
+        /// Where to write the SVG.
+        #[arg(short, long, default_value = "trace.svg")]
+        output: PathBuf,
+    },
+    /// Cut a trace whose replay fails down to its shortest failing prefix.
+    Shrink {
+        /// The trace file.
+        trace: PathBuf,
+        /// Where to write the shrunk trace.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// The path the demo and the simulator put between the endpoints.
+#[derive(Args, Debug, Clone)]
+struct PathArgs {
+    /// Bytes in the message.
+    #[arg(long, default_value = "64MiB", value_parser = units::size)]
+    size: u64,
+    /// Chance each datagram is lost on each hop (`2%` or `0.02`).
+    #[arg(long, default_value = "2%", value_parser = units::probability)]
+    loss: f64,
+    /// One-way delay of each hop, each direction.
+    #[arg(long, default_value = "20ms", value_parser = units::duration)]
+    delay: Duration,
+    /// Seeds the path's randomness and the message.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Sender straight to receiver, without the relay.
+    #[arg(long)]
+    direct: bool,
+    /// The congestion controller.
+    #[arg(long, value_enum, default_value_t = Congestion::Ledbat)]
+    congestion: Congestion,
+    /// Largest datagram (UDP payload) the endpoints send, 1200 to 65527.
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    datagram_size: u16,
+}
+
+/// A congestion controller (weir_core::CongestionControl).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Congestion {
+    /// Delay-based, yields to other traffic (the default).
+    Ledbat,
+    /// Loss-based, shares evenly with TCP.
+    Newreno,
+}
+
+impl PathArgs {
+    /// The endpoints' config these options describe.
+    fn config(&self) -> weir_core::Config {
+        weir_core::Config {
+            congestion: match self.congestion {
+                Congestion::Ledbat => weir_core::congestion::CongestionControl::default(),
+                Congestion::Newreno => weir_core::congestion::CongestionControl::NewReno,
+            },
+            max_datagram_size: self.datagram_size,
+            ..weir_core::Config::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+struct DemoArgs {
+    #[command(flatten)]
+    path: PathArgs,
+}
+
+#[derive(Args, Debug)]
+struct SimArgs {
+    #[command(flatten)]
+    path: PathArgs,
+    /// Extra delay per datagram, drawn from 0 to this (reorders when large).
+    #[arg(long, default_value = "0", value_parser = units::duration)]
+    jitter: Duration,
+    /// Bottleneck rate of each hop (`100mbit`); unlimited when not given.
+    #[arg(long, value_parser = units::rate)]
+    rate: Option<u64>,
+    /// Chance a datagram is held back and overtaken (`1%`).
+    #[arg(long, default_value = "0", value_parser = units::probability)]
+    reorder: f64,
+    /// Record the sender's trace to this file (replay it, show it, plot it).
+    #[arg(long)]
+    trace: Option<PathBuf>,
+    /// Give up after this much virtual time.
+    #[arg(long, default_value = "1h", value_parser = units::duration)]
+    limit: Duration,
+}
+
+fn versions(text: &str) -> Result<VersionRange, String> {
+    let (min, max) = text.split_once("..").unwrap_or((text, text));
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("`{text}` is not MIN..MAX"))
+    };
+    VersionRange::new(parse(min)?, parse(max)?).map_err(|e| e.to_string())
+}
+
+fn core_duration(d: Duration) -> weir_core::time::Duration {
+    weir_core::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+fn run_sim(args: SimArgs) -> Result<(), CliError> {
+    let spec = sim::Spec {
+        size: args.path.size,
+        link: weir_sim::LinkConfig {
+            delay: core_duration(args.path.delay),
+            jitter: core_duration(args.jitter),
+            loss: args.path.loss,
+            reorder: args.reorder,
+            bandwidth: args.rate,
+            ..weir_sim::LinkConfig::default()
+        },
+        seed: args.path.seed,
+        direct: args.path.direct,
+        trace: args.trace.is_some(),
+        limit: core_duration(args.limit),
+        config: args.path.config(),
+    };
+    let report = sim::run(&spec);
+    println!("{report}");
+    if let (Some(path), Some(trace)) = (&args.trace, &report.trace) {
+        std::fs::write(path, trace).map_err(|source| CliError::File {
+            path: path.clone(),
+            source,
+        })?;
+        println!("trace:            {} (the sender's)", path.display());
+    }
+    match report.outcome {
+        sim::Outcome::Verified => Ok(()),
+        sim::Outcome::VerificationFailed => Err(CliError::Verification),
+        sim::Outcome::Failed(why) => Err(CliError::Interrupted {
+            delivered: report.delivered,
+            total: error::Total(Some(report.size)),
+            why,
+        }),
+    }
+}
+
+/// Runs a networking command on a tokio runtime.
+fn on_tokio(f: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Net(weir_tokio::Error::Io(e)))?;
+    runtime.block_on(f)
+}
+
+fn run(cli: Cli) -> Result<(), CliError> {
+    match cli.command {
+        Cmd::Demo(args) => on_tokio(demo::run(demo::Spec {
+            size: args.path.size,
+            loss: args.path.loss,
+            delay: args.path.delay,
+            seed: args.path.seed,
+            direct: args.path.direct,
+            config: args.path.config(),
+        })),
+        Cmd::Send { file, to, net } => {
+            let to = net::resolve(&to)?;
+            on_tokio(async move { transfer::send(&file, to, &net).await })
+        }
+        Cmd::Recv {
+            listen,
+            out,
+            once,
+            net,
+        } => {
+            let listen = net::resolve(&listen)?;
+            on_tokio(async move { transfer::recv(listen, &out, once, &net).await })
+        }
+        Cmd::Relay { listen, to, net } => {
+            let listen = net::resolve(&listen)?;
+            let to = to
+                .iter()
+                .map(|t| net::resolve(t))
+                .collect::<Result<Vec<_>, _>>()?;
+            on_tokio(transfer::relay(listen, to, net))
+        }
+        Cmd::Sim(args) => run_sim(args),
+        Cmd::Replay { trace } => traces::replay(&trace),
+        Cmd::Trace(TraceCmd::Show { trace }) => traces::show(&trace),
+        Cmd::Trace(TraceCmd::Plot { trace, output }) => traces::plot(&trace, &output),
+        Cmd::Trace(TraceCmd::Shrink { trace, output }) => traces::shrink(&trace, &output),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("weir: {e}");
+            e.exit().into()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn version_ranges_read_as_min_dot_dot_max_or_one_version() {
+        assert_eq!(versions("1..3"), Ok(VersionRange::new(1, 3).unwrap()));
+        assert_eq!(versions("2"), Ok(VersionRange::single(2).unwrap()));
+        assert!(versions("3..1").is_err());
+        assert!(versions("one").is_err());
+    }
+}

@@ -1,0 +1,114 @@
+//! The network side shared by `demo`, `send`, `recv` and `relay`: addresses, binding and
+//! connecting with their failures turned into [`CliError`]s, and the progress bars.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
+use weir_core::wire::VersionRange;
+use weir_tokio::{Config, Connection, Endpoint};
+
+use crate::error::CliError;
+
+/// Resolves `text` (`host:port`, `1.2.3.4:5`, `[::1]:5`) to its first address.
+pub fn resolve(text: &str) -> Result<SocketAddr, CliError> {
+    let bad = |why: String| CliError::BadAddress {
+        text: text.to_string(),
+        why,
+    };
+    let mut addrs = text.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
+    addrs
+        .next()
+        .ok_or_else(|| bad("it resolves to no address".into()))
+}
+
+/// Binds an endpoint at `addr`; a port in use or an address not ours is [`CliError::Bind`].
+pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, CliError> {
+    Endpoint::bind(addr, config).map_err(|e| match e {
+        weir_tokio::Error::Io(source) => CliError::Bind { addr, source },
+        other => CliError::Net(other),
+    })
+}
+
+/// The local address to send from towards `remote`: any port, the same family.
+pub fn any_for(remote: SocketAddr) -> SocketAddr {
+    if remote.is_ipv6() {
+        "[::]:0".parse().expect("valid address")
+    } else {
+        "0.0.0.0:0".parse().expect("valid address")
+    }
+}
+
+/// Connects to `remote`, naming the failure: unreachable, version mismatch, refused.
+pub async fn connect(
+    endpoint: &Endpoint,
+    remote: SocketAddr,
+    ours: VersionRange,
+) -> Result<Connection, CliError> {
+    endpoint
+        .connect(remote)
+        .await
+        .map_err(|e| CliError::handshake(remote, ours, e))
+}
+
+/// Options every networking command takes.
+#[derive(clap::Args, Debug, Clone)]
+pub struct NetArgs {
+    /// Wire versions to speak, `MIN..MAX` or one version.
+    #[arg(long, default_value = "1", value_parser = crate::versions)]
+    pub versions: VersionRange,
+    /// Give up on a peer that does not answer the handshake within this long.
+    #[arg(long, default_value = "10s", value_parser = crate::units::duration)]
+    pub handshake_timeout: Duration,
+    /// Declare a connection dead after this long without hearing from the peer.
+    #[arg(long, default_value = "30s", value_parser = crate::units::duration)]
+    pub idle_timeout: Duration,
+}
+
+impl NetArgs {
+    /// `base` with these options applied.
+    pub fn apply(&self, base: Config) -> Config {
+        Config {
+            versions: self.versions,
+            handshake_timeout: crate::core_duration(self.handshake_timeout),
+            idle_timeout: crate::core_duration(self.idle_timeout),
+            ..base
+        }
+    }
+}
+
+/// A byte-count bar named `name` with `total` bytes (a spinner when unknown), in `multi`.
+pub fn bar(multi: &MultiProgress, name: &str, total: Option<u64>) -> ProgressBar {
+    let bar = match total {
+        Some(t) => ProgressBar::new(t).with_style(
+            ProgressStyle::with_template(
+                "{prefix:>18} [{bar:32}] {bytes:>10}/{total_bytes:<10} {binary_bytes_per_sec:>12} {eta:>4}",
+            )
+            .expect("a valid template")
+            .progress_chars("=> "),
+        ),
+        None => ProgressBar::new_spinner().with_style(
+            ProgressStyle::with_template("{prefix:>18} {spinner} {bytes:>10} {binary_bytes_per_sec:>12}")
+                .expect("a valid template"),
+        ),
+    };
+    let bar = multi.add(bar);
+    bar.set_prefix(name.to_string());
+    bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_resolve_or_say_why_not() {
+        assert_eq!(resolve("127.0.0.1:9").unwrap(), "127.0.0.1:9".parse().unwrap());
+        assert!(matches!(resolve("127.0.0.1"), Err(CliError::BadAddress { .. })));
+        assert!(matches!(
+            resolve("not an address"),
+            Err(CliError::BadAddress { .. })
+        ));
+        assert_eq!(any_for("[::1]:5".parse().unwrap()), "[::]:0".parse().unwrap());
+    }
+}

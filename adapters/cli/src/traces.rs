@@ -1,0 +1,314 @@
+//! `weir replay`, `weir trace show|plot|shrink`: what a recorded trace (spec/trace.md) says,
+//! read back through `weir_core::trace::replay_with`, so every figure shown is the replayed
+//! endpoint's own state at that record, not a guess from the text.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use weir_core::trace::{replay_with, Step, TraceError};
+use weir_core::ConnectionStats;
+
+use crate::error::CliError;
+use crate::units;
+
+fn read(path: &Path) -> Result<String, CliError> {
+    std::fs::read_to_string(path).map_err(|source| CliError::File {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn trace_error(path: &Path) -> impl FnOnce(TraceError) -> CliError + '_ {
+    move |source| CliError::Trace {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// `weir replay`: replays the trace and says how much matched.
+pub fn replay(path: &Path) -> Result<(), CliError> {
+    let text = read(path)?;
+    let done = weir_core::trace::replay(&text).map_err(trace_error(path))?;
+    println!(
+        "{}: replayed {} records, {} outputs, all identical",
+        path.display(),
+        done.records,
+        done.outputs
+    );
+    Ok(())
+}
+
+/// `weir trace shrink`: the shortest prefix whose replay still fails, written to `output`.
+pub fn shrink(path: &Path, output: &Path) -> Result<(), CliError> {
+    let text = read(path)?;
+    let Some(short) = weir_core::trace::shrink(&text, |t| weir_core::trace::replay(t).is_err()) else {
+        println!(
+            "{}: replays without a difference; nothing to shrink",
+            path.display()
+        );
+        return Ok(());
+    };
+    std::fs::write(output, &short).map_err(|source| CliError::File {
+        path: output.to_path_buf(),
+        source,
+    })?;
+    let records = |t: &str| t.lines().count();
+    let why = weir_core::trace::replay(&short)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    println!(
+        "{}: {} lines -> {} lines in {}\n{why}",
+        path.display(),
+        records(&text),
+        records(&short),
+        output.display()
+    );
+    Ok(())
+}
+
+/// The state of the endpoint's connections that a trace does not write down: summed over
+/// connections (a trace of one connection, the usual case, shows that connection).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Sample {
+    secs: f64,
+    cwnd: u64,
+    in_flight: u64,
+    rtt_ms: Option<f64>,
+    acked: u64,
+    read: u64,
+}
+
+fn sample(step: &Step<'_>) -> Sample {
+    let ep = step.endpoint;
+    let stats: Vec<ConnectionStats> = ep.connections().filter_map(|c| ep.connection_stats(c)).collect();
+    let rtt = stats
+        .iter()
+        .filter(|s| s.min_rtt.as_micros() > 0)
+        .map(|s| s.smoothed_rtt.as_micros() as f64 / 1000.0)
+        .reduce(f64::max);
+    Sample {
+        secs: step.now.as_micros() as f64 / 1e6,
+        cwnd: stats.iter().map(|s| s.congestion_window).sum(),
+        in_flight: stats.iter().map(|s| s.bytes_in_flight).sum(),
+        rtt_ms: rtt,
+        acked: stats.iter().map(|s| s.bytes_acked).sum(),
+        read: stats.iter().map(|s| s.bytes_read).sum(),
+    }
+}
+
+/// What kind of datagram `hex` holds, from its invariant header (spec/protocol.md §3.1):
+/// the rest cannot be read without the receiver's packet-number context.
+fn kind(hex: &str) -> &'static str {
+    // The invariant header fits in its first 40 bytes.
+    let head: Option<Vec<u8>> = (0..hex.len().min(80) / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+        .collect();
+    match head.as_deref().map(weir_core::wire::Invariant::parse) {
+        Some(Ok(i)) if i.version == 0 => "version-reject",
+        Some(Ok(i)) if i.scid.is_some() => "handshake",
+        Some(Ok(_)) => "data",
+        _ => "unreadable",
+    }
+}
+
+/// One record as a timeline line, or `None` for records that only say nothing happened.
+fn describe(record: &str) -> Option<String> {
+    let (call, out) = match record.split_once(" => ") {
+        Some((c, o)) => (c, Some(o)),
+        None => (record, None),
+    };
+    let mut words = call.split(' ');
+    Some(match (words.next()?, out) {
+        ("in", _) => {
+            let from = words.next()?;
+            let hex = words.next()?;
+            format!("<- {from:<22} {:>6} B  {}", hex.len() / 2, kind(hex))
+        }
+        ("out", Some("none")) | ("event", Some("none")) | ("deadline", _) => return None,
+        ("out", Some(out)) => {
+            let (to, hex) = out.split_once(' ')?;
+            format!("-> {to:<22} {:>6} B  {}", hex.len() / 2, kind(hex))
+        }
+        ("expire", _) => "timer fired".to_string(),
+        ("event", Some(e)) => format!("event  {e}"),
+        (_, Some(result)) => format!("call   {call} => {result}"),
+        (_, None) => format!("?      {record}"),
+    })
+}
+
+/// `weir trace show`: a timeline, one line per datagram, event and call, with the
+/// connection's window, flight and RTT after each datagram.
+pub fn show(path: &Path) -> Result<(), CliError> {
+    let text = read(path)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut broken = false;
+    let result = replay_with(&text, |step| {
+        if broken {
+            return;
+        }
+        let Some(line) = describe(step.record) else { return };
+        let s = sample(&step);
+        let state = if step.record.starts_with("in ") || step.record.starts_with("out ") {
+            format!(
+                "  | cwnd {} flight {} rtt {}",
+                units::bytes(s.cwnd),
+                units::bytes(s.in_flight),
+                s.rtt_ms.map_or("-".to_string(), |r| format!("{r:.1} ms"))
+            )
+        } else {
+            String::new()
+        };
+        // A closed pipe (`weir trace show t | head`) ends the listing, not the replay.
+        broken = writeln!(out, "{:>12.3} ms  {line}{state}", s.secs * 1000.0).is_err();
+    });
+    let _ = out.flush();
+    drop(out);
+    let done = result.map_err(trace_error(path))?;
+    eprintln!(
+        "{} records replayed, {} outputs identical",
+        done.records, done.outputs
+    );
+    Ok(())
+}
+
+/// `weir trace plot`: congestion window, bytes in flight, RTT and delivered bytes over time.
+pub fn plot(path: &Path, output: &Path) -> Result<(), CliError> {
+    let text = read(path)?;
+    let mut samples: Vec<Sample> = Vec::new();
+    replay_with(&text, |step| {
+        let s = sample(&step);
+        // One point per change keeps a long trace's plot small.
+        let same = samples.last().is_some_and(|l| Sample { secs: l.secs, ..s } == *l);
+        if !same {
+            samples.push(s);
+        }
+    })
+    .map_err(trace_error(path))?;
+    draw(&samples, output).map_err(|e| CliError::File {
+        path: output.to_path_buf(),
+        source: std::io::Error::other(e.to_string()),
+    })?;
+    println!(
+        "{}: {} points plotted to {}",
+        path.display(),
+        samples.len(),
+        output.display()
+    );
+    Ok(())
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(samples: &[Sample], output: &Path) -> DrawResult {
+    use plotters::prelude::*;
+    let root = SVGBackend::new(output, (1000, 900)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let panels = root.split_evenly((3, 1));
+    let end = samples.last().map_or(1.0, |s| s.secs).max(1e-3);
+    let kib = |b: u64| b as f64 / 1024.0;
+
+    let top = samples
+        .iter()
+        .map(|s| kib(s.cwnd.max(s.in_flight)))
+        .fold(1.0, f64::max);
+    let mut window = ChartBuilder::on(&panels[0])
+        .caption("congestion window and bytes in flight (KiB)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top * 1.05)?;
+    window.configure_mesh().x_desc("seconds").draw()?;
+    window
+        .draw_series(LineSeries::new(
+            samples.iter().map(|s| (s.secs, kib(s.cwnd))),
+            &BLUE,
+        ))?
+        .label("congestion window")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+    window
+        .draw_series(LineSeries::new(
+            samples.iter().map(|s| (s.secs, kib(s.in_flight))),
+            &RED,
+        ))?
+        .label("bytes in flight")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
+    window.configure_series_labels().border_style(BLACK).draw()?;
+
+    let rtt: Vec<(f64, f64)> = samples.iter().filter_map(|s| Some((s.secs, s.rtt_ms?))).collect();
+    let top = rtt.iter().map(|p| p.1).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&panels[1])
+        .caption("smoothed RTT (ms)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top * 1.1)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    chart.draw_series(LineSeries::new(rtt, &GREEN))?;
+
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let top = samples
+        .iter()
+        .map(|s| mib(s.acked.max(s.read)))
+        .fold(1e-3, f64::max);
+    let mut chart = ChartBuilder::on(&panels[2])
+        .caption(
+            "delivered (MiB): acknowledged by the peer, read from the peer",
+            ("sans-serif", 18),
+        )
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top * 1.05)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    chart
+        .draw_series(LineSeries::new(
+            samples.iter().map(|s| (s.secs, mib(s.acked))),
+            &BLUE,
+        ))?
+        .label("acknowledged")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
+    chart
+        .draw_series(LineSeries::new(
+            samples.iter().map(|s| (s.secs, mib(s.read))),
+            &MAGENTA,
+        ))?
+        .label("read")
+        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], MAGENTA));
+    chart.configure_series_labels().border_style(BLACK).draw()?;
+    root.present()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_read_as_a_timeline() {
+        assert_eq!(
+            describe("in 10.0.0.2:4000 0102").as_deref(),
+            Some("<- 10.0.0.2:4000               2 B  unreadable")
+        );
+        let short = format!("0001{}{}", "00", "ab".repeat(8));
+        assert_eq!(
+            describe(&format!("out 1500 => 10.0.0.2:4000 {short}")).as_deref(),
+            Some("-> 10.0.0.2:4000              11 B  data")
+        );
+        let long = format!("0001{}{}", "80", "ab".repeat(16));
+        assert!(describe(&format!("in 10.0.0.2:4000 {long}")).is_some_and(|l| l.ends_with("19 B  handshake")));
+        assert_eq!(describe("out 1500 => none"), None);
+        assert_eq!(describe("deadline => 1000"), None);
+        assert_eq!(describe("event => none"), None);
+        assert_eq!(describe("expire").as_deref(), Some("timer fired"));
+        assert_eq!(
+            describe("event => Writable { conn: c0 }").as_deref(),
+            Some("event  Writable { conn: c0 }")
+        );
+        assert_eq!(
+            describe("finish c0 s0 => ok").as_deref(),
+            Some("call   finish c0 s0 => ok")
+        );
+    }
+}

@@ -1,0 +1,427 @@
+//! `weir send`, `weir recv` and `weir relay`: files between machines over weir, through any
+//! number of relays that never hold a whole file.
+//!
+//! A file travels as one stream labelled [`FILE_LABEL`] whose header carries its total
+//! length and SHA-256 digest, so every relay forwards it fragment by fragment (spec §8,
+//! Piping) and only the final receiver checks it. The stream starts with the file's name:
+//! a 2-byte big-endian length, then that many bytes of UTF-8; the file's bytes follow.
+//! The receiver writes into `.NAME.weir-part` in its directory and renames it to `NAME`
+//! only once every byte arrived and matched the digest.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use indicatif::MultiProgress;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use weir_core::wire::Label;
+use weir_core::DigestHasher;
+use weir_tokio::{Config, Connection, Endpoint, RecvStream, StreamHeader};
+
+use crate::error::{CliError, Total};
+use crate::net::{self, NetArgs};
+use crate::units;
+
+/// The label of a file stream.
+pub const FILE_LABEL: &str = "weir/file";
+/// The longest file name sent.
+const MAX_NAME: usize = 255;
+/// Bytes read from disk per write: large enough to keep the send buffer full, small enough
+/// that a slow path does not hold much of the file in memory.
+const CHUNK: usize = 1 << 20;
+/// How often progress bars and acknowledgement counts are refreshed.
+pub(crate) const TICK: Duration = Duration::from_millis(100);
+
+fn file_error(path: &Path) -> impl FnOnce(std::io::Error) -> CliError + '_ {
+    move |source| CliError::File {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The name header that opens a file stream.
+fn name_header(name: &str) -> Bytes {
+    let mut b = BytesMut::with_capacity(2 + name.len());
+    b.put_u16(name.len() as u16);
+    b.put_slice(name.as_bytes());
+    b.freeze()
+}
+
+/// The file name to send for `path`: its last component, which must be UTF-8 and short.
+fn send_name(path: &Path) -> Result<String, CliError> {
+    let bad = |why: &str| CliError::File {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidInput, why.to_string()),
+    };
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| bad("the file name must be UTF-8"))?;
+    if name.len() > MAX_NAME {
+        return Err(bad("the file name is longer than 255 bytes"));
+    }
+    Ok(name.to_string())
+}
+
+/// Whether `name` (from the peer) is safe to create in the output directory: one plain
+/// path component, so a sender cannot write outside it.
+fn safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).components().count() == 1
+}
+
+/// `weir send FILE --to ADDR`.
+pub async fn send(path: &Path, to: SocketAddr, net: &NetArgs) -> Result<(), CliError> {
+    let name = send_name(path)?;
+    let len = tokio::fs::metadata(path).await.map_err(file_error(path))?.len();
+    // First pass: the digest, so the receiver can verify what every relay forwarded.
+    let header = name_header(&name);
+    let mut hasher = DigestHasher::new();
+    hasher.update(&header);
+    let mut file = tokio::fs::File::open(path).await.map_err(file_error(path))?;
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        let n = file.read(&mut buf).await.map_err(file_error(path))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    let total = header.len() as u64 + len;
+    let endpoint = net::bind(net::any_for(to), net.apply(Config::default()))?;
+    let conn = net::connect(&endpoint, to, net.versions).await?;
+    let mut out = conn
+        .open_stream_with(
+            StreamHeader::default()
+                .with_label(Label::from_static(FILE_LABEL).expect("a valid label"))
+                .with_total_len(total)
+                .with_digest(hasher.finish()),
+        )
+        .await
+        .map_err(CliError::Net)?;
+    let multi = MultiProgress::new();
+    let bar = net::bar(&multi, "acknowledged", Some(total));
+    let started = Instant::now();
+    let interrupted = |acked: u64, e: weir_tokio::Error| CliError::Interrupted {
+        delivered: acked,
+        total: Total(Some(total)),
+        why: e.to_string(),
+    };
+    // Second pass: the bytes, one chunk read ahead of the network at most.
+    let sending = async {
+        out.write_all_chunk(header).await?;
+        let mut file = tokio::fs::File::open(path).await?;
+        loop {
+            let mut chunk = BytesMut::zeroed(CHUNK);
+            let n = file.read(&mut chunk).await?;
+            if n == 0 {
+                break;
+            }
+            chunk.truncate(n);
+            out.write_all_chunk(chunk.freeze()).await?;
+        }
+        out.finish().await?;
+        Ok::<(), weir_tokio::Error>(())
+    };
+    let acked = watch_acks(&conn, total, &bar, sending).await;
+    let acked = acked.map_err(|(n, e)| interrupted(n, e))?;
+    bar.finish();
+    let elapsed = started.elapsed();
+    let stats = conn.stats().await.unwrap_or_default();
+    println!(
+        "sent {name} ({}) to {to} in {:.2} s: {}; {} retransmitted, rtt {}",
+        units::bytes(len),
+        elapsed.as_secs_f64(),
+        units::throughput(acked, elapsed),
+        units::bytes(stats.bytes_retransmitted),
+        units::millis(stats.smoothed_rtt),
+    );
+    drop(conn);
+    endpoint.close().await;
+    Ok(())
+}
+
+/// Runs `sending` while showing the acknowledged bytes on `bar`, then waits until the peer
+/// acknowledged all `total` bytes. The acknowledged count, or how far it got and why not.
+pub(crate) async fn watch_acks(
+    conn: &Connection,
+    total: u64,
+    bar: &indicatif::ProgressBar,
+    sending: impl std::future::Future<Output = Result<(), weir_tokio::Error>>,
+) -> Result<u64, (u64, weir_tokio::Error)> {
+    let mut acked = 0;
+    let mut sent = false;
+    tokio::pin!(sending);
+    // The peer opens no stream in a transfer: this ends only with the connection, with why.
+    let ended = async {
+        loop {
+            if let Err(e) = conn.accept_stream().await {
+                return e;
+            }
+        }
+    };
+    tokio::pin!(ended);
+    let mut tick = tokio::time::interval(TICK);
+    loop {
+        tokio::select! {
+            r = &mut sending, if !sent => {
+                r.map_err(|e| (acked, e))?;
+                sent = true;
+            }
+            e = &mut ended => {
+                let last = conn.stats().await.map_or(acked, |s| s.bytes_acked);
+                return if last >= total && sent { Ok(last) } else { Err((last, e)) };
+            }
+            _ = tick.tick() => {
+                acked = conn.stats().await.map_or(acked, |s| s.bytes_acked);
+                bar.set_position(acked);
+                if sent && acked >= total {
+                    return Ok(acked);
+                }
+            }
+        }
+    }
+}
+
+/// `weir recv --listen ADDR --out DIR`: receives files until interrupted (or one, `once`).
+pub async fn recv(listen: SocketAddr, dir: &Path, once: bool, net: &NetArgs) -> Result<(), CliError> {
+    let meta = std::fs::metadata(dir).map_err(file_error(dir))?;
+    if !meta.is_dir() {
+        return Err(file_error(dir)(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a directory",
+        )));
+    }
+    let endpoint = net::bind(listen, net.apply(Config::default()))?;
+    println!("listening on {}", endpoint.local_addr());
+    let multi = MultiProgress::new();
+    loop {
+        let conn = endpoint.accept().await.map_err(CliError::Net)?;
+        let stream = match conn.accept_stream().await {
+            Ok(s) => s,
+            Err(e) if once => return Err(interrupted(0, None, e)),
+            Err(_) => continue,
+        };
+        let result = receive_file(stream, dir, &multi).await;
+        match result {
+            Ok(line) => println!("{line}"),
+            Err(e) if once => return Err(e),
+            Err(e) => eprintln!("weir: {e}"),
+        }
+        if once {
+            drop(conn);
+            endpoint.close().await;
+            return Ok(());
+        }
+    }
+}
+
+fn interrupted(delivered: u64, total: Option<u64>, e: weir_tokio::Error) -> CliError {
+    match e {
+        weir_tokio::Error::VerificationFailed { .. } => CliError::Verification,
+        e => CliError::Interrupted {
+            delivered,
+            total: Total(total),
+            why: e.to_string(),
+        },
+    }
+}
+
+/// Reads one file stream into `dir`; the line to print once it is there.
+async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress) -> Result<String, CliError> {
+    let total = stream.total_len();
+    let started = Instant::now();
+    let bad = |why: &str| CliError::Interrupted {
+        delivered: 0,
+        total: Total(total),
+        why: why.to_string(),
+    };
+    if stream.label().map(|l| l.as_str()) != Some(FILE_LABEL) {
+        let _ = stream.stop(1);
+        return Err(bad("the stream is not a weir file"));
+    }
+    // The name header, which may span chunks.
+    let mut head = BytesMut::new();
+    let mut rest = Bytes::new();
+    let name = loop {
+        if head.len() >= 2 {
+            let len = usize::from(u16::from_be_bytes([head[0], head[1]]));
+            if head.len() >= 2 + len {
+                rest = head.split_off(2 + len).freeze();
+                break String::from_utf8(head[2..].to_vec()).ok();
+            }
+        }
+        match stream.read_chunk(usize::MAX).await {
+            Ok(Some(chunk)) => head.extend_from_slice(&chunk),
+            Ok(None) => break None,
+            Err(e) => return Err(interrupted(0, total, e)),
+        }
+    };
+    let Some(name) = name.filter(|n| safe_name(n)) else {
+        let _ = stream.stop(1);
+        return Err(bad("the stream's file name is missing or unsafe"));
+    };
+    let header_len = 2 + name.len() as u64;
+    let file_total = total.map(|t| t.saturating_sub(header_len));
+    let part = dir.join(format!(".{name}.weir-part"));
+    let target = dir.join(&name);
+    let mut file = tokio::fs::File::create(&part).await.map_err(file_error(&part))?;
+    let bar = net::bar(multi, &name, file_total);
+    let mut written = 0u64;
+    let mut next = (!rest.is_empty()).then_some(rest);
+    let outcome = loop {
+        let chunk = match next.take() {
+            Some(c) => c,
+            None => match stream.read_chunk(usize::MAX).await {
+                Ok(Some(c)) => c,
+                Ok(None) => break Ok(()),
+                Err(e) => break Err(interrupted(written, file_total, e)),
+            },
+        };
+        if let Err(e) = file.write_all(&chunk).await {
+            break Err(file_error(&part)(e));
+        }
+        written += chunk.len() as u64;
+        bar.set_position(written);
+    };
+    let outcome = match outcome {
+        Ok(()) => file.flush().await.map_err(file_error(&part)),
+        e => e,
+    };
+    drop(file);
+    if let Err(e) = outcome {
+        bar.abandon();
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
+    bar.finish();
+    tokio::fs::rename(&part, &target)
+        .await
+        .map_err(file_error(&target))?;
+    let elapsed = started.elapsed();
+    Ok(format!(
+        "received {} ({}) in {:.2} s: {}; verified: digest matches",
+        target.display(),
+        units::bytes(written),
+        elapsed.as_secs_f64(),
+        units::throughput(written, elapsed)
+    ))
+}
+
+/// `weir relay --listen ADDR --to ADDR...`: forwards every stream it receives to each
+/// target, fragment by fragment, until interrupted.
+pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -> Result<(), CliError> {
+    let endpoint = Arc::new(net::bind(listen, net.apply(Config::default()))?);
+    println!(
+        "relaying {} -> {}",
+        endpoint.local_addr(),
+        targets
+            .iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let downstream = Arc::new(tokio::sync::Mutex::new(Vec::<(SocketAddr, Connection)>::new()));
+    loop {
+        let conn = endpoint.accept().await.map_err(CliError::Net)?;
+        let (endpoint, targets, downstream, net) = (
+            Arc::clone(&endpoint),
+            targets.clone(),
+            Arc::clone(&downstream),
+            net.clone(),
+        );
+        tokio::spawn(async move {
+            while let Ok(stream) = conn.accept_stream().await {
+                match forward(&endpoint, stream, &targets, &downstream, &net).await {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("weir: {e}"),
+                }
+            }
+        });
+    }
+}
+
+/// Pipes `stream` to a connection to each target (connecting, or reconnecting, as needed).
+async fn forward(
+    endpoint: &Endpoint,
+    stream: RecvStream,
+    targets: &[SocketAddr],
+    downstream: &tokio::sync::Mutex<Vec<(SocketAddr, Connection)>>,
+    net: &NetArgs,
+) -> Result<String, CliError> {
+    let conns = {
+        let mut known = downstream.lock().await;
+        let mut conns = Vec::new();
+        for &t in targets {
+            let alive = match known.iter().find(|(a, _)| *a == t) {
+                Some((_, c)) => c.stats().await.is_some(),
+                None => false,
+            };
+            if !alive {
+                known.retain(|(a, _)| *a != t);
+                known.push((t, net::connect(endpoint, t, net.versions).await?));
+            }
+            conns.push(known.iter().find(|(a, _)| *a == t).expect("just made").1.clone());
+        }
+        conns
+    };
+    let total = stream.total_len();
+    let started = Instant::now();
+    let refs: Vec<&Connection> = conns.iter().collect();
+    let pipe = endpoint.pipe(stream, &refs).await.map_err(CliError::Net)?;
+    let stats = pipe.wait().await.map_err(|e| interrupted(0, total, e))?;
+    Ok(format!(
+        "relayed {} to {} target(s) in {:.2} s; peak held {}",
+        units::bytes(stats.bytes_forwarded),
+        targets.len(),
+        started.elapsed().as_secs_f64(),
+        units::bytes(stats.in_flight_peak + stats.waiting_peak)
+    ))
+}
+
+/// Where `weir recv` would put `name` (for tests).
+#[cfg(test)]
+fn output_path(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+    safe_name(name).then(|| dir.join(name))
+}
+
+/// The digest of a whole file stream: name header then bytes (for tests).
+#[cfg(test)]
+fn stream_digest(name: &str, bytes: &[u8]) -> weir_core::Digest {
+    let mut h = DigestHasher::new();
+    h.update(&name_header(name));
+    h.update(bytes);
+    h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_are_written() {
+        let dir = Path::new("/tmp/out");
+        assert_eq!(output_path(dir, "a.bin"), Some(dir.join("a.bin")));
+        for bad in ["", ".", "..", "../x", "a/b", "/etc/passwd", "a\\b", "nul\0"] {
+            assert_eq!(output_path(dir, bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_name_header_is_length_then_utf8() {
+        assert_eq!(&name_header("ab")[..], &[0, 2, b'a', b'b']);
+        assert_ne!(stream_digest("a", b"x"), stream_digest("b", b"x"));
+    }
+
+    #[test]
+    fn names_that_cannot_travel_are_refused() {
+        assert!(send_name(Path::new("dir/file.txt")).is_ok_and(|n| n == "file.txt"));
+        let long = "x".repeat(256);
+        assert!(send_name(Path::new(&long)).is_err());
+    }
+}
