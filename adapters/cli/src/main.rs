@@ -201,6 +201,7 @@ struct SimArgs {
 
 fn versions(text: &str) -> Result<VersionRange, String> {
     let (min, max) = text.split_once("..").unwrap_or((text, text));
+    let max = max.strip_prefix('=').unwrap_or(max);
     let parse = |s: &str| {
         s.trim()
             .parse::<u16>()
@@ -322,6 +323,7 @@ mod tests {
     #[test]
     fn version_ranges_read_as_min_dot_dot_max_or_one_version() {
         assert_eq!(versions("1..3"), Ok(VersionRange::new(1, 3).unwrap()));
+        assert_eq!(versions("1..=3"), Ok(VersionRange::new(1, 3).unwrap()));
         assert_eq!(versions("2"), Ok(VersionRange::single(2).unwrap()));
         assert!(versions("3..1").is_err());
         assert!(versions("one").is_err());

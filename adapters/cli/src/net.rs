@@ -54,7 +54,7 @@ pub async fn connect(
 /// Options every networking command takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetArgs {
-    /// Wire versions to speak, `MIN..MAX` or one version.
+    /// Wire versions to speak, `MIN..MAX` (or `MIN..=MAX`) or one version.
     #[arg(long, default_value = "1", value_parser = crate::versions)]
     pub versions: VersionRange,
     /// Give up on a peer that does not answer the handshake within this long.

@@ -112,6 +112,20 @@ fn kind(hex: &str) -> &'static str {
     }
 }
 
+/// A call with its long hex words (written payloads) cut to their length.
+fn abbreviate(call: &str) -> String {
+    call.split(' ')
+        .map(|w| {
+            if w.len() > 64 && w.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("<{} bytes>", w.len() / 2)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// One record as a timeline line, or `None` for records that only say nothing happened.
 fn describe(record: &str) -> Option<String> {
     let (call, out) = match record.split_once(" => ") {
@@ -132,7 +146,7 @@ fn describe(record: &str) -> Option<String> {
         }
         ("expire", _) => "timer fired".to_string(),
         ("event", Some(e)) => format!("event  {e}"),
-        (_, Some(result)) => format!("call   {call} => {result}"),
+        (_, Some(result)) => format!("call   {} => {result}", abbreviate(call)),
         (_, None) => format!("?      {record}"),
     })
 }

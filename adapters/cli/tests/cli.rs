@@ -1,0 +1,383 @@
+//! The `weir` command as a user runs it: the demo, three processes moving a file through a
+//! relay, the simulator and trace tools, and each failure's message and exit code. On
+//! 127.0.0.1 only; every process runs under a time limit and is killed if it overstays.
+
+use std::io::{BufRead, BufReader};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+
+/// Longest any one `weir` run may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn weir() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("weir").expect("the weir binary");
+    cmd.timeout(LIMIT);
+    cmd
+}
+
+/// A `weir` process running in the background, killed when dropped.
+struct Background {
+    child: Child,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Background {
+    fn start(args: &[&str]) -> Background {
+        let mut child = Command::cargo_bin("weir")
+            .expect("the weir binary")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("weir starts");
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        Background { child, stdout }
+    }
+
+    /// The address in its first line (`listening on ADDR`, `relaying ADDR -> ...`).
+    fn address(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("a first line");
+        line.split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .to_string()
+    }
+
+    /// Waits (bounded by [`LIMIT`]) for it to exit; its exit code, stdout and stderr.
+    fn finish(mut self) -> (Option<i32>, String, String) {
+        let start = Instant::now();
+        while self.child.try_wait().expect("waitable").is_none() {
+            assert!(start.elapsed() < LIMIT, "weir did not exit within {LIMIT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let status = self.child.wait().expect("exited");
+        let mut stdout = String::new();
+        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut stdout);
+        let mut stderr = String::new();
+        if let Some(mut e) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
+        }
+        (status.code(), stdout, stderr)
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A file of `len` bytes of a pattern that shows any shifted or repeated block.
+fn make_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
+    let path = dir.join(name);
+    let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+#[test]
+fn the_demo_completes_and_prints_the_verified_summary() {
+    let out = weir()
+        .args(["demo", "--size", "1MiB", "--loss", "2%", "--delay", "5ms"])
+        .output()
+        .unwrap();
+    let text = stdout_of(&out);
+    assert!(out.status.success(), "{text}\n{}", stderr_of(&out));
+    for line in [
+        "delivered:         1.0 MiB",
+        "goodput:",
+        "sender -> relay:",
+        "relay -> receiver:",
+        "relay peak:",
+        "retransmitted",
+        "rtt smoothed",
+        "verified:          digest matches",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+    // The proxies lost datagrams: the 2% impairment was applied.
+    assert!(text.contains("note: congestion control"), "{text}");
+}
+
+#[test]
+fn send_recv_and_relay_move_a_file_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let file = make_file(dir.path(), "payload.bin", 3_000_000);
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--once",
+    ]);
+    let recv_addr = recv.address();
+    let mut relay = Background::start(&["relay", "--listen", "127.0.0.1:0", "--to", &recv_addr]);
+    let relay_addr = relay.address();
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &relay_addr])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", stderr_of(&sent));
+    assert!(
+        stdout_of(&sent).contains("sent payload.bin"),
+        "{}",
+        stdout_of(&sent)
+    );
+    let (code, stdout, stderr) = recv.finish();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("verified: digest matches"), "{stdout}");
+    let got = std::fs::read(out_dir.join("payload.bin")).unwrap();
+    assert!(got == std::fs::read(&file).unwrap(), "the file differs");
+    assert!(!out_dir.join(".payload.bin.weir-part").exists());
+    drop(relay);
+}
+
+#[test]
+fn a_bad_address_is_exit_3() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "f", 10);
+    let out = weir()
+        .args(["send", file.to_str().unwrap(), "--to", "no-such-host.invalid"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stderr_of(&out).contains("bad address `no-such-host.invalid`"),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_port_in_use_is_exit_5() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = weir()
+        .args(["recv", "--listen", &addr, "--out", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        stderr_of(&out).contains(&format!("cannot listen on {addr}")),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_missing_file_is_exit_4() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing.bin");
+    let out = weir()
+        .args(["send", missing.to_str().unwrap(), "--to", "127.0.0.1:9"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    assert!(stderr_of(&out).contains("missing.bin"), "{}", stderr_of(&out));
+}
+
+#[test]
+fn an_unreachable_peer_is_exit_6() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "f", 10);
+    // A socket that reads nothing and answers nothing.
+    let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = silent.local_addr().unwrap().to_string();
+    let out = weir()
+        .args([
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &addr,
+            "--handshake-timeout",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        stderr_of(&out).contains(&format!("no answer from {addr}")),
+        "{}",
+        stderr_of(&out)
+    );
+}
+
+#[test]
+fn a_version_mismatch_is_exit_7_with_both_ranges() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "f", 10);
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--versions",
+        "2..3",
+    ]);
+    let addr = recv.address();
+    let out = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("we speak versions 1..=1, the peer speaks 2..=3"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_transfer_cut_off_midway_is_exit_1_with_what_was_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let file = make_file(dir.path(), "big.bin", 64 << 20);
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--once",
+        "--idle-timeout",
+        "1s",
+    ]);
+    let addr = recv.address();
+    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &addr]);
+    // Kill the sender once the receiver has written part of the file.
+    let part = out_dir.join(".big.bin.weir-part");
+    let start = Instant::now();
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+        assert!(start.elapsed() < LIMIT, "nothing arrived within {LIMIT:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(sender);
+    let (code, stdout, stderr) = recv.finish();
+    assert_eq!(code, Some(1), "{stdout}\n{stderr}");
+    let total = (64u64 << 20).to_string();
+    assert!(stderr.contains("transfer interrupted after "), "{stderr}");
+    assert!(
+        stderr.contains(&format!(" of {total} bytes: connection the peer went silent")),
+        "{stderr}"
+    );
+    assert!(!part.exists(), "the partial file is removed");
+    assert!(!out_dir.join("big.bin").exists());
+}
+
+#[test]
+fn sim_records_a_trace_that_replays_shows_plots_and_shrinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("run.trace");
+    let t = trace.to_str().unwrap();
+    let out = weir()
+        .args([
+            "sim", "--size", "200KiB", "--loss", "5%", "--seed", "3", "--trace", t,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("verified:         digest matches"), "{text}");
+    assert!(text.contains("virtual time"), "{text}");
+
+    let out = weir().args(["replay", t]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert!(stdout_of(&out).contains("all identical"));
+
+    let out = weir().args(["trace", "show", t]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let shown = stdout_of(&out);
+    assert!(
+        shown.contains("event  Connected"),
+        "{}",
+        &shown[..shown.len().min(2000)]
+    );
+    assert!(
+        shown.contains("-> 10.0.0.1:4000"),
+        "datagrams to the relay are listed"
+    );
+    assert!(shown.contains("call   write #0 s0 <"), "payloads are abbreviated");
+    assert!(shown.contains("| cwnd "), "state is shown");
+
+    let svg = dir.path().join("run.svg");
+    let out = weir()
+        .args(["trace", "plot", t, "-o", svg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert!(drawn.starts_with("<svg"), "{}", &drawn[..100.min(drawn.len())]);
+    for caption in ["congestion window", "smoothed RTT", "delivered"] {
+        assert!(drawn.contains(caption), "{caption} missing from the plot");
+    }
+
+    // A trace changed in one output no longer replays (exit 8) and shrinks to that record.
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .rposition(|l| l.contains(" deadline => "))
+        .expect("a deadline record");
+    let mut changed = lines.clone();
+    let tampered = format!("{} 1", lines[at].rsplit_once(' ').unwrap().0);
+    changed[at] = &tampered;
+    let bad = dir.path().join("bad.trace");
+    std::fs::write(&bad, changed.join("\n")).unwrap();
+    let out = weir().args(["replay", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(
+        stderr_of(&out).contains(&format!("line {}: replay differs", at + 1)),
+        "{}",
+        stderr_of(&out)
+    );
+    let short = dir.path().join("short.trace");
+    let out = weir()
+        .args([
+            "trace",
+            "shrink",
+            bad.to_str().unwrap(),
+            "-o",
+            short.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(std::fs::read_to_string(&short).unwrap().lines().count(), at + 1);
+}
+
+#[test]
+fn a_file_that_is_not_a_trace_is_exit_8() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = make_file(dir.path(), "nope.trace", 100);
+    let out = weir().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    // Not UTF-8 text: a file error; text that is not a trace: a trace error.
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    std::fs::write(&path, "hello\n").unwrap();
+    let out = weir().args(["replay", path.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(8));
+    assert!(
+        stderr_of(&out).contains("not a weir trace"),
+        "{}",
+        stderr_of(&out)
+    );
+}
