@@ -200,24 +200,26 @@ pub async fn recv(listen: SocketAddr, dir: &Path, once: bool, net: &NetArgs) -> 
     let endpoint = net::bind(listen, net.apply(Config::default()))?;
     println!("listening on {}", endpoint.local_addr());
     let multi = MultiProgress::new();
+    if once {
+        let conn = endpoint.accept().await.map_err(CliError::Net)?;
+        let stream = conn.accept_stream().await.map_err(|e| interrupted(0, None, e))?;
+        println!("{}", receive_file(stream, dir, &multi).await?);
+        drop(conn);
+        endpoint.close().await;
+        return Ok(());
+    }
+    // Senders are served side by side, each connection's files one after another.
     loop {
         let conn = endpoint.accept().await.map_err(CliError::Net)?;
-        let stream = match conn.accept_stream().await {
-            Ok(s) => s,
-            Err(e) if once => return Err(interrupted(0, None, e)),
-            Err(_) => continue,
-        };
-        let result = receive_file(stream, dir, &multi).await;
-        match result {
-            Ok(line) => println!("{line}"),
-            Err(e) if once => return Err(e),
-            Err(e) => eprintln!("weir: {e}"),
-        }
-        if once {
-            drop(conn);
-            endpoint.close().await;
-            return Ok(());
-        }
+        let (dir, multi) = (dir.to_path_buf(), multi.clone());
+        tokio::spawn(async move {
+            while let Ok(stream) = conn.accept_stream().await {
+                match receive_file(stream, &dir, &multi).await {
+                    Ok(line) => println!("{line}"),
+                    Err(e) => eprintln!("weir: {e}"),
+                }
+            }
+        });
     }
 }
 
@@ -358,23 +360,28 @@ async fn forward(
         let mut known = downstream.lock().await;
         let mut conns = Vec::new();
         for &t in targets {
-            let alive = match known.iter().find(|(a, _)| *a == t) {
-                Some((_, c)) => c.stats().await.is_some(),
-                None => false,
-            };
-            if !alive {
-                known.retain(|(a, _)| *a != t);
+            if !known.iter().any(|(a, _)| *a == t) {
                 known.push((t, net::connect(endpoint, t, net.versions).await?));
             }
-            conns.push(known.iter().find(|(a, _)| *a == t).expect("just made").1.clone());
+            conns.extend(known.iter().filter(|(a, _)| *a == t).map(|(_, c)| c.clone()));
         }
         conns
     };
     let total = stream.total_len();
     let started = Instant::now();
     let refs: Vec<&Connection> = conns.iter().collect();
-    let pipe = endpoint.pipe(stream, &refs).await.map_err(CliError::Net)?;
-    let stats = pipe.wait().await.map_err(|e| interrupted(0, total, e))?;
+    let piped = match endpoint.pipe(stream, &refs).await {
+        Ok(pipe) => pipe.wait().await,
+        Err(e) => Err(e),
+    };
+    let stats = match piped {
+        Ok(stats) => stats,
+        Err(e) => {
+            // A target may have gone: the next stream connects afresh.
+            downstream.lock().await.clear();
+            return Err(interrupted(0, total, e));
+        }
+    };
     Ok(format!(
         "relayed {} to {} target(s) in {:.2} s; peak held {}",
         units::bytes(stats.bytes_forwarded),

@@ -150,6 +150,42 @@ fn send_recv_and_relay_move_a_file_byte_for_byte() {
 }
 
 #[test]
+fn a_receiver_serves_senders_side_by_side() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let files: Vec<_> = (0..3)
+        .map(|i| make_file(dir.path(), &format!("f{i}.bin"), 500_000 + i * 1000))
+        .collect();
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let addr = recv.address();
+    let senders: Vec<_> = files
+        .iter()
+        .map(|f| Background::start(&["send", f.to_str().unwrap(), "--to", &addr]))
+        .collect();
+    for sender in senders {
+        let (code, stdout, stderr) = sender.finish();
+        assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    }
+    for f in &files {
+        let got = out_dir.join(f.file_name().unwrap());
+        let start = Instant::now();
+        while !got.exists() {
+            assert!(start.elapsed() < LIMIT, "{} never arrived", got.display());
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(std::fs::read(&got).unwrap() == std::fs::read(f).unwrap());
+    }
+    drop(recv);
+}
+
+#[test]
 fn a_bad_address_is_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "f", 10);
