@@ -215,81 +215,103 @@ pub fn plot(path: &Path, output: &Path) -> Result<(), CliError> {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+type Area<'a> = plotters::drawing::DrawingArea<plotters::prelude::SVGBackend<'a>, plotters::coord::Shift>;
+type Chart<'a, 'b> = plotters::chart::ChartContext<
+    'a,
+    plotters::prelude::SVGBackend<'b>,
+    plotters::coord::cartesian::Cartesian2d<
+        plotters::coord::types::RangedCoordf64,
+        plotters::coord::types::RangedCoordf64,
+    >,
+>;
+
+/// One panel: `caption` over time from 0 to `end` seconds, values from 0 to `top`.
+fn panel<'a, 'b>(
+    area: &'a Area<'b>,
+    caption: &str,
+    end: f64,
+    top: f64,
+) -> Result<Chart<'a, 'b>, Box<dyn std::error::Error>> {
+    use plotters::prelude::*;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..end, 0.0..top)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    Ok(chart)
+}
+
+/// A labelled line on `chart`.
+fn line(
+    chart: &mut Chart<'_, '_>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    color: plotters::style::RGBColor,
+    label: &str,
+) -> DrawResult {
+    use plotters::prelude::*;
+    chart
+        .draw_series(LineSeries::new(points, color))?
+        .label(label)
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], color));
+    Ok(())
+}
+
 fn draw(samples: &[Sample], output: &Path) -> DrawResult {
     use plotters::prelude::*;
     let root = SVGBackend::new(output, (1000, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((3, 1));
     let end = samples.last().map_or(1.0, |s| s.secs).max(1e-3);
+    let top = |f: &dyn Fn(&Sample) -> f64, floor: f64| samples.iter().map(f).fold(floor, f64::max) * 1.05;
     let kib = |b: u64| b as f64 / 1024.0;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
 
-    let top = samples
-        .iter()
-        .map(|s| kib(s.cwnd.max(s.in_flight)))
-        .fold(1.0, f64::max);
-    let mut window = ChartBuilder::on(&panels[0])
-        .caption("congestion window and bytes in flight (KiB)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..top * 1.05)?;
-    window.configure_mesh().x_desc("seconds").draw()?;
-    window
-        .draw_series(LineSeries::new(
-            samples.iter().map(|s| (s.secs, kib(s.cwnd))),
-            &BLUE,
-        ))?
-        .label("congestion window")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    window
-        .draw_series(LineSeries::new(
-            samples.iter().map(|s| (s.secs, kib(s.in_flight))),
-            &RED,
-        ))?
-        .label("bytes in flight")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], RED));
-    window.configure_series_labels().border_style(BLACK).draw()?;
+    let caption = "congestion window and bytes in flight (KiB)";
+    let mut chart = panel(
+        &panels[0],
+        caption,
+        end,
+        top(&|s| kib(s.cwnd.max(s.in_flight)), 1.0),
+    )?;
+    line(
+        &mut chart,
+        samples.iter().map(|s| (s.secs, kib(s.cwnd))),
+        BLUE,
+        "congestion window",
+    )?;
+    line(
+        &mut chart,
+        samples.iter().map(|s| (s.secs, kib(s.in_flight))),
+        RED,
+        "bytes in flight",
+    )?;
+    chart.configure_series_labels().border_style(BLACK).draw()?;
 
     let rtt: Vec<(f64, f64)> = samples.iter().filter_map(|s| Some((s.secs, s.rtt_ms?))).collect();
-    let top = rtt.iter().map(|p| p.1).fold(1.0, f64::max);
-    let mut chart = ChartBuilder::on(&panels[1])
-        .caption("smoothed RTT (ms)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..top * 1.1)?;
-    chart.configure_mesh().x_desc("seconds").draw()?;
-    chart.draw_series(LineSeries::new(rtt, &GREEN))?;
+    let mut chart = panel(
+        &panels[1],
+        "smoothed RTT (ms)",
+        end,
+        top(&|s| s.rtt_ms.unwrap_or(0.0), 1.0),
+    )?;
+    line(&mut chart, rtt, GREEN, "smoothed RTT")?;
 
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    let top = samples
-        .iter()
-        .map(|s| mib(s.acked.max(s.read)))
-        .fold(1e-3, f64::max);
-    let mut chart = ChartBuilder::on(&panels[2])
-        .caption(
-            "delivered (MiB): acknowledged by the peer, read from the peer",
-            ("sans-serif", 18),
-        )
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.0..end, 0.0..top * 1.05)?;
-    chart.configure_mesh().x_desc("seconds").draw()?;
-    chart
-        .draw_series(LineSeries::new(
-            samples.iter().map(|s| (s.secs, mib(s.acked))),
-            &BLUE,
-        ))?
-        .label("acknowledged")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BLUE));
-    chart
-        .draw_series(LineSeries::new(
-            samples.iter().map(|s| (s.secs, mib(s.read))),
-            &MAGENTA,
-        ))?
-        .label("read")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], MAGENTA));
+    let caption = "delivered (MiB): acknowledged by the peer, read from the peer";
+    let mut chart = panel(&panels[2], caption, end, top(&|s| mib(s.acked.max(s.read)), 1e-3))?;
+    line(
+        &mut chart,
+        samples.iter().map(|s| (s.secs, mib(s.acked))),
+        BLUE,
+        "acknowledged",
+    )?;
+    line(
+        &mut chart,
+        samples.iter().map(|s| (s.secs, mib(s.read))),
+        MAGENTA,
+        "read",
+    )?;
     chart.configure_series_labels().border_style(BLACK).draw()?;
     root.present()?;
     Ok(())

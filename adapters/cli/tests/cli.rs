@@ -73,6 +73,32 @@ impl Drop for Background {
     }
 }
 
+/// An empty `out` directory in `dir`, and `weir recv` on 127.0.0.1 writing into it with
+/// `extra` options; the receiver and its address.
+fn receiver(dir: &Path, extra: &[&str]) -> (std::path::PathBuf, Background, String) {
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut args = vec![
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut recv = Background::start(&args);
+    let addr = recv.address();
+    (out_dir, recv, addr)
+}
+
+/// Runs `weir args`; asserts it exits with `code` and its stderr holds `message`.
+fn fails_with(args: &[&str], code: i32, message: &str) {
+    let out = weir().args(args).output().unwrap();
+    let err = stderr_of(&out);
+    assert_eq!(out.status.code(), Some(code), "{err}");
+    assert!(err.contains(message), "expected {message:?} in: {err}");
+}
+
 fn stdout_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -116,18 +142,8 @@ fn the_demo_completes_and_prints_the_verified_summary() {
 #[test]
 fn send_recv_and_relay_move_a_file_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
     let file = make_file(dir.path(), "payload.bin", 3_000_000);
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--once",
-    ]);
-    let recv_addr = recv.address();
+    let (out_dir, recv, recv_addr) = receiver(dir.path(), &["--once"]);
     let mut relay = Background::start(&["relay", "--listen", "127.0.0.1:0", "--to", &recv_addr]);
     let relay_addr = relay.address();
     let sent = weir()
@@ -152,19 +168,10 @@ fn send_recv_and_relay_move_a_file_byte_for_byte() {
 #[test]
 fn a_receiver_serves_senders_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
     let files: Vec<_> = (0..3)
         .map(|i| make_file(dir.path(), &format!("f{i}.bin"), 500_000 + i * 1000))
         .collect();
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ]);
-    let addr = recv.address();
+    let (out_dir, recv, addr) = receiver(dir.path(), &[]);
     let senders: Vec<_> = files
         .iter()
         .map(|f| Background::start(&["send", f.to_str().unwrap(), "--to", &addr]))
@@ -189,15 +196,11 @@ fn a_receiver_serves_senders_side_by_side() {
 fn a_bad_address_is_exit_3() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "f", 10);
-    let out = weir()
-        .args(["send", file.to_str().unwrap(), "--to", "no-such-host.invalid"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3));
-    assert!(
-        stderr_of(&out).contains("bad address `no-such-host.invalid`"),
-        "{}",
-        stderr_of(&out)
+    let f = file.to_str().unwrap();
+    fails_with(
+        &["send", f, "--to", "no-such-host.invalid"],
+        3,
+        "bad address `no-such-host.invalid`",
     );
 }
 
@@ -206,15 +209,11 @@ fn a_port_in_use_is_exit_5() {
     let dir = tempfile::tempdir().unwrap();
     let taken = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
-    let out = weir()
-        .args(["recv", "--listen", &addr, "--out", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5));
-    assert!(
-        stderr_of(&out).contains(&format!("cannot listen on {addr}")),
-        "{}",
-        stderr_of(&out)
+    let out = dir.path().to_str().unwrap();
+    fails_with(
+        &["recv", "--listen", &addr, "--out", out],
+        5,
+        &format!("cannot listen on {addr}"),
     );
 }
 
@@ -222,12 +221,11 @@ fn a_port_in_use_is_exit_5() {
 fn a_missing_file_is_exit_4() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.bin");
-    let out = weir()
-        .args(["send", missing.to_str().unwrap(), "--to", "127.0.0.1:9"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(4));
-    assert!(stderr_of(&out).contains("missing.bin"), "{}", stderr_of(&out));
+    fails_with(
+        &["send", missing.to_str().unwrap(), "--to", "127.0.0.1:9"],
+        4,
+        "missing.bin",
+    );
 }
 
 #[test]
@@ -237,68 +235,31 @@ fn an_unreachable_peer_is_exit_6() {
     // A socket that reads nothing and answers nothing.
     let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = silent.local_addr().unwrap().to_string();
-    let out = weir()
-        .args([
-            "send",
-            file.to_str().unwrap(),
-            "--to",
-            &addr,
-            "--handshake-timeout",
-            "1s",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(6));
-    assert!(
-        stderr_of(&out).contains(&format!("no answer from {addr}")),
-        "{}",
-        stderr_of(&out)
-    );
+    let args = [
+        "send",
+        file.to_str().unwrap(),
+        "--to",
+        &addr,
+        "--handshake-timeout",
+        "1s",
+    ];
+    fails_with(&args, 6, &format!("no answer from {addr}"));
 }
 
 #[test]
 fn a_version_mismatch_is_exit_7_with_both_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "f", 10);
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--versions",
-        "2..3",
-    ]);
-    let addr = recv.address();
-    let out = weir()
-        .args(["send", file.to_str().unwrap(), "--to", &addr])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(7), "{}", stderr_of(&out));
-    let err = stderr_of(&out);
-    assert!(
-        err.contains("we speak versions 1..=1, the peer speaks 2..=3"),
-        "{err}"
-    );
+    let (_, _recv, addr) = receiver(dir.path(), &["--versions", "2..3"]);
+    let message = "we speak versions 1..=1, the peer speaks 2..=3";
+    fails_with(&["send", file.to_str().unwrap(), "--to", &addr], 7, message);
 }
 
 #[test]
 fn a_transfer_cut_off_midway_is_exit_1_with_what_was_delivered() {
     let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
     let file = make_file(dir.path(), "big.bin", 64 << 20);
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--once",
-        "--idle-timeout",
-        "1s",
-    ]);
-    let addr = recv.address();
+    let (out_dir, recv, addr) = receiver(dir.path(), &["--once", "--idle-timeout", "1s"]);
     let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &addr]);
     // Kill the sender once the receiver has written part of the file.
     let part = out_dir.join(".big.bin.weir-part");
