@@ -15,6 +15,25 @@ pub enum AcceptPolicy {
     Refuse,
 }
 
+/// When a HELLO must first prove that its sender receives at its source address, by echoing
+/// the token of a stateless RETRY (spec/protocol.md §10.1). Until it does, the endpoint keeps
+/// no state for it, so spoofed HELLOs cost a MAC each and nothing more.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressValidation {
+    /// Never ask (a closed network; each HELLO may hold state until the handshake timeout).
+    Off,
+    /// Ask once `pending` handshakes are in progress (connection state kept for clients
+    /// that have not yet confirmed the handshake), or the handshake rate
+    /// ([`Config::max_handshakes_per_second`]) is spent.
+    UnderLoad {
+        /// Handshakes in progress from which on every new client is asked.
+        pending: usize,
+    },
+    /// Ask every client (one more round trip per connection).
+    Always,
+}
+
 /// Configuration of an [`Endpoint`](crate::Endpoint) and of every connection it holds.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -27,6 +46,30 @@ pub struct Config {
     /// Most connections held at once; a HELLO beyond it gets REJECT AT_CAPACITY.
     /// Default: 10,000.
     pub max_connections: usize,
+    /// Most connections clients at one IP address may hold here at once (any ports); a
+    /// HELLO beyond it gets REJECT AT_CAPACITY (spec §10.3). Default: 64.
+    pub max_connections_per_address: usize,
+    /// Most new connections per second the endpoint accepts (bursts of a tenth of a second's
+    /// worth); beyond, a HELLO is asked for a RETRY token or, if it has one (or
+    /// [`address_validation`](Self::address_validation) is off), dropped: the client's next
+    /// HELLO may get in (spec §10.3). Default: 1,000.
+    pub max_handshakes_per_second: u32,
+    /// When a new client must prove its address first (spec §10.1). Default:
+    /// [`AddressValidation::UnderLoad`] from 64 handshakes in progress.
+    pub address_validation: AddressValidation,
+    /// Length of the time slots RETRY tokens are made in: a token is good in its slot and
+    /// the next, and the key that makes them changes each slot. Default: 10 s.
+    pub token_lifetime: Duration,
+    /// Protocol violations (connections we closed for one) an IP address may commit before
+    /// its HELLOs are dropped (spec §10.5); 0: never ban. Default: 2.
+    pub ban_after_violations: u32,
+    /// How long the first ban lasts; each further violation doubles it. Default: 10 s.
+    pub ban_duration: Duration,
+    /// The longest ban. Default: 1 hour.
+    pub max_ban_duration: Duration,
+    /// Most addresses whose violations are remembered at once (the one to be forgotten
+    /// soonest makes room). Default: 4,096.
+    pub max_tracked_addresses: usize,
     /// A connection that hears nothing from its peer for this long is closed as timed out
     /// (the smaller of both sides' non-zero values applies). Default: 30 s.
     pub idle_timeout: Duration,
@@ -94,6 +137,14 @@ impl Default for Config {
             capabilities: Capabilities::ALL_V1,
             accept: AcceptPolicy::Accept,
             max_connections: 10_000,
+            max_connections_per_address: 64,
+            max_handshakes_per_second: 1_000,
+            address_validation: AddressValidation::UnderLoad { pending: 64 },
+            token_lifetime: Duration::from_secs(10),
+            ban_after_violations: 2,
+            ban_duration: Duration::from_secs(10),
+            max_ban_duration: Duration::from_secs(3600),
+            max_tracked_addresses: 4096,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Some(Duration::from_secs(10)),
             handshake_timeout: Duration::from_secs(10),

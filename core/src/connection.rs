@@ -279,9 +279,23 @@ pub(crate) struct Connection {
     last_received: Instant,
     last_eliciting_sent: Instant,
     probes: u8,
+    /// Server side, until the client proved it receives at its address (spec §10.2): bytes
+    /// received from it and sent to it, the latter kept within 3× the former.
+    unvalidated: Option<Amplification>,
     events: VecDeque<Event>,
     pub(crate) stats: ConnectionStats,
 }
+
+/// The anti-amplification account of an address not yet validated (spec §10.2).
+#[derive(Clone, Copy, Debug, Default)]
+struct Amplification {
+    received: u64,
+    sent: u64,
+}
+
+/// Before its address is validated, a server sends a client at most this many times what it
+/// received from it (RFC 9000 §8.1).
+const AMPLIFICATION_FACTOR: u64 = 3;
 
 impl Connection {
     fn new(
@@ -336,6 +350,7 @@ impl Connection {
             last_received: now,
             last_eliciting_sent: now,
             probes: 0,
+            unvalidated: None,
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
         }
@@ -371,6 +386,7 @@ impl Connection {
         hello_header: &Header,
         hello_params: &crate::wire::TransportParams,
         accept: Accept,
+        validated: bool,
     ) -> Self {
         let negotiated = Negotiated {
             version: accept.version,
@@ -387,6 +403,9 @@ impl Connection {
         let mut c = Self::new(handle, Side::Server, now, config, remote, local_cid, hs);
         c.remote_cid = client_cid;
         c.hello_key = Some((remote, client_cid));
+        if !validated {
+            c.unvalidated = Some(Amplification::default());
+        }
         c.negotiated = Some(negotiated);
         c.apply_peer_params(config, PeerParams::from_wire(hello_params));
         c.received.on_packet(
@@ -433,6 +452,24 @@ impl Connection {
             send += s.send.as_ref().map_or(0, SendStream::unacked);
         }
         (recv, send)
+    }
+
+    /// A datagram of `len` bytes arrived for this connection (whatever it held): it widens
+    /// what may be sent to an address not yet validated.
+    pub(crate) fn on_datagram_len(&mut self, len: usize) {
+        if let Some(a) = self.unvalidated.as_mut() {
+            a.received += len as u64;
+        }
+    }
+
+    /// Whether the handshake of a connection a client asked for is still unconfirmed.
+    pub(crate) fn is_half_open(&self) -> bool {
+        matches!(self.handshake, HandshakeState::Server { .. }) && self.state == State::Handshaking
+    }
+
+    /// The latest time an input carried.
+    pub(crate) fn clock(&self) -> Instant {
+        self.clock
     }
 
     /// The largest packet number received, to expand the next one's.
@@ -663,7 +700,10 @@ impl Connection {
                 // Another copy of the HELLO: the ACCEPT was lost; send it again.
                 PacketKind::Handshake { .. } => *send_accept = true,
                 // The client's first data packet confirms the handshake.
+                // It also proves the client receives at its address: only the ACCEPT told it
+                // our connection id (spec §10.2).
                 PacketKind::Data => {
+                    self.unvalidated = None;
                     self.handshake = HandshakeState::Done;
                     self.state = State::Established;
                     self.last_eliciting_sent = now;
@@ -1526,14 +1566,25 @@ impl Connection {
     /// nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         self.clock = self.clock.max(now);
+        let buf = match self.unvalidated {
+            Some(a) => {
+                let budget = (a.received * AMPLIFICATION_FACTOR).saturating_sub(a.sent);
+                let end = usize::try_from(budget).unwrap_or(usize::MAX).min(buf.len());
+                &mut buf[..end]
+            }
+            None => buf,
+        };
         let len = match self.state {
             State::Closed | State::Draining { .. } => None,
             State::Closing { .. } => self.send_close(now, buf),
             State::Handshaking => self.send_handshake(now, buf),
             State::Established => self.send_data(now, config, buf),
         };
-        if len.is_some() {
+        if let Some(len) = len {
             self.stats.datagrams_sent += 1;
+            if let Some(a) = self.unvalidated.as_mut() {
+                a.sent += len as u64;
+            }
         }
         self.refresh_timers(config);
         len
@@ -1561,7 +1612,8 @@ impl Connection {
     fn send_handshake(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
         let kind = PacketKind::Handshake { scid: self.local_cid };
         let header = self.header(now, kind);
-        let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE)?, &header).ok()?;
+        let end = MIN_DATAGRAM_SIZE.min(buf.len());
+        let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
         match &mut self.handshake {
             HandshakeState::Client(c) => {
                 if !c.take_send(now) {
@@ -1600,7 +1652,8 @@ impl Connection {
         let frame = Frame::Close(self.close_frame.clone()?);
         self.close_pending = false;
         let header = self.header(now, PacketKind::Data);
-        let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE)?, &header).ok()?;
+        let end = MIN_DATAGRAM_SIZE.min(buf.len());
+        let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
         w.push(&frame).ok()?;
         let len = w.finish().ok()?;
         self.recovery.take_pn();

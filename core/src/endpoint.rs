@@ -30,10 +30,11 @@ use bytes::Bytes;
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
+use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Timer};
-use crate::event::{ApiError, ConnectionHandle, Event, Priority, Read, StreamHeader};
+use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use crate::handshake::{self, Negotiated};
 use crate::integrity::Digest;
 use crate::pacing::TokenBucket;
@@ -75,6 +76,38 @@ pub struct EndpointStats {
     pub version_rejects_sent: u64,
     /// Stateless answers not sent because too many were waiting.
     pub stateless_dropped: u64,
+    /// HELLOs answered with RETRY: the client must prove its address first (spec §10.1).
+    pub retries_sent: u64,
+    /// HELLOs refused for a token that was not ours, or too old (REJECT INVALID_TOKEN).
+    pub invalid_tokens: u64,
+    /// HELLOs dropped unanswered because their address is banned for past violations
+    /// (spec §10.5).
+    pub dropped_banned: u64,
+    /// HELLOs dropped unanswered because the handshake rate was spent (spec §10.3).
+    pub dropped_rate_limited: u64,
+    /// Connections closed because the peer broke the protocol.
+    pub violations: u64,
+}
+
+/// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
+/// Computed on demand by walking every connection: for monitoring, not for a hot loop.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct EndpointLoad {
+    /// Connections held, in any state (at most `Config::max_connections`).
+    pub connections: usize,
+    /// Server handshakes in progress: state kept for clients not yet confirmed.
+    pub handshakes_pending: usize,
+    /// Addresses whose protocol violations are remembered (at most
+    /// `Config::max_tracked_addresses`).
+    pub addresses_tracked: usize,
+    /// Stateless answers waiting to be sent (at most 256).
+    pub stateless_queued: usize,
+    /// Stream bytes received and not yet read by the application, all connections.
+    pub bytes_received_unread: u64,
+    /// Stream bytes written and not yet acknowledged, all connections (held by reference to
+    /// the application's buffers).
+    pub bytes_unacknowledged: u64,
 }
 
 /// An answer that needs no connection state.
@@ -90,6 +123,11 @@ enum Stateless {
         dcid: ConnectionId,
         scid: ConnectionId,
         versions: wire::VersionRange,
+    },
+    Retry {
+        to: SocketAddr,
+        client: ConnectionId,
+        token: Token,
     },
 }
 
@@ -123,6 +161,11 @@ pub struct Endpoint {
     events: VecDeque<Event>,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
+    /// Who gets a connection (module `admission`), and the server handshakes in progress:
+    /// `half_open[slot]` for each, `pending` of them.
+    admission: Admissions,
+    half_open: Vec<bool>,
+    pending: usize,
     /// The endpoint-wide send rate (`Config::max_send_rate`), and when it next allows a
     /// datagram if it held one back.
     rate: TokenBucket,
@@ -154,6 +197,7 @@ impl Endpoint {
     /// An endpoint with `config`, drawing connection ids from a generator seeded with `seed`.
     pub fn new(config: Config, seed: u64) -> Self {
         let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
+        let admission = Admissions::new(&config, seed);
         Endpoint {
             config,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
@@ -168,6 +212,9 @@ impl Endpoint {
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
+            admission,
+            half_open: Vec::new(),
+            pending: 0,
             rate: TokenBucket::new(Instant::ZERO, burst),
             rate_wake: None,
             pipes: BTreeMap::new(),
@@ -253,6 +300,23 @@ impl Endpoint {
         self.stats
     }
 
+    /// What the endpoint holds now (walks every connection).
+    pub fn load(&self) -> EndpointLoad {
+        let mut load = EndpointLoad {
+            connections: self.by_cid.len(),
+            handshakes_pending: self.pending,
+            addresses_tracked: self.admission.tracked(),
+            stateless_queued: self.stateless.len(),
+            ..EndpointLoad::default()
+        };
+        for conn in self.conns.iter().flatten() {
+            let (recv, send) = conn.buffered();
+            load.bytes_received_unread += recv;
+            load.bytes_unacknowledged += send;
+        }
+        load
+    }
+
     /// How many connections the endpoint holds (in any state).
     pub fn connection_count(&self) -> usize {
         self.by_cid.len()
@@ -282,6 +346,7 @@ impl Endpoint {
         self.conns.push(None);
         self.timer_of.push(None);
         self.queued.push(false);
+        self.half_open.push(false);
         (self.conns.len() - 1) as u32
     }
 
@@ -299,6 +364,10 @@ impl Endpoint {
         let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
+        if self.half_open[slot as usize] && (conn.is_closed() || !conn.is_half_open()) {
+            self.half_open[slot as usize] = false;
+            self.pending -= 1;
+        }
         if conn.is_closed() {
             // Its handle may be reused: pipes must let go of it now.
             let handle = ConnectionHandle(slot);
@@ -310,6 +379,7 @@ impl Endpoint {
             self.by_cid.remove(&conn.local_cid);
             if let Some(key) = conn.hello_key {
                 self.by_hello.remove(&key);
+                self.admission.release(key.0.ip());
             }
             if let Some(old) = self.timer_of[slot as usize].take() {
                 self.timers.remove(&(old, slot));
@@ -453,6 +523,7 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
+        conn.on_datagram_len(datagram.len());
         match Packet::decode(datagram, conn.largest_received()) {
             Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),
             Err(e) => {
@@ -468,6 +539,7 @@ impl Endpoint {
     }
 
     fn on_hello(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+        let len = datagram.len();
         let Ok(packet) = Packet::decode(datagram, None) else {
             self.stats.dropped_malformed += 1;
             return;
@@ -485,6 +557,7 @@ impl Endpoint {
         if let Some(&slot) = self.by_hello.get(&(from, client)) {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
+                conn.on_datagram_len(len);
                 conn.handle_packet(now, &self.config, from, &packet);
             }
             self.touch(slot);
@@ -494,16 +567,52 @@ impl Endpoint {
             reason,
             versions: self.config.versions,
         };
-        let decision = if self.config.accept == AcceptPolicy::Refuse {
+        // Policy first (an endpoint that only connects out has nothing to validate), then
+        // admission (spec §10), then the versions and parameters.
+        let validated = if self.config.accept == AcceptPolicy::Refuse {
             Err(refuse(RejectReason::REFUSED))
-        } else if self.by_cid.len() >= self.config.max_connections {
-            Err(refuse(RejectReason::AT_CAPACITY))
         } else {
-            handshake::negotiate(&self.config, &hello)
+            let load = Load {
+                pending: self.pending,
+                connections: self.by_cid.len(),
+            };
+            match self
+                .admission
+                .decide(&self.config, now, from, client, &hello.token, load)
+            {
+                Admission::Admit { validated } => Ok(validated),
+                Admission::Reject(reason) => {
+                    if reason == RejectReason::INVALID_TOKEN {
+                        self.stats.invalid_tokens += 1;
+                    }
+                    Err(refuse(reason))
+                }
+                Admission::Retry(token) => {
+                    self.stats.retries_sent += 1;
+                    self.push_stateless(Stateless::Retry {
+                        to: from,
+                        client,
+                        token,
+                    });
+                    return;
+                }
+                Admission::Drop(why) => {
+                    match why {
+                        Dropped::Banned => self.stats.dropped_banned += 1,
+                        Dropped::RateLimited => self.stats.dropped_rate_limited += 1,
+                    }
+                    return;
+                }
+            }
         };
-        let accept = match decision {
-            Ok(accept) => accept,
+        let decision = validated.and_then(|v| handshake::negotiate(&self.config, &hello).map(|a| (a, v)));
+        let (accept, validated) = match decision {
+            Ok(accepted) => accepted,
             Err(reject) => {
+                if validated.is_ok() {
+                    // Admitted, then refused for its versions or parameters: not held.
+                    self.admission.release(from.ip());
+                }
                 self.stats.rejected += 1;
                 self.push_stateless(Stateless::Reject {
                     to: from,
@@ -516,7 +625,7 @@ impl Endpoint {
         let cid = self.fresh_cid();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);
-        let conn = Connection::server(
+        let mut conn = Connection::server(
             handle,
             now,
             &self.config,
@@ -526,10 +635,14 @@ impl Endpoint {
             &packet.header,
             &hello.params,
             accept,
+            validated,
         );
+        conn.on_datagram_len(len);
         self.conns[slot as usize] = Some(conn);
         self.by_cid.insert(cid, slot);
         self.by_hello.insert((from, client), slot);
+        self.half_open[slot as usize] = true;
+        self.pending += 1;
         self.touch(slot);
     }
 
@@ -631,6 +744,15 @@ impl Endpoint {
             return;
         };
         while let Some(e) = conn.take_event() {
+            if let Event::Closed {
+                reason: CloseReason::ProtocolViolation { .. },
+                ..
+            } = e
+            {
+                self.stats.violations += 1;
+                let ip = conn.hello_key.map_or(conn.remote, |(addr, _)| addr).ip();
+                self.admission.violation(&self.config, conn.clock(), ip);
+            }
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);
@@ -928,20 +1050,38 @@ fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
     }
 }
 
+/// The header of a stateless handshake answer (REJECT, RETRY) to `client`: no connection id
+/// of ours, packet number 0 (spec §3.3).
+fn stateless_header(client: ConnectionId, now: Instant) -> Header {
+    Header {
+        kind: PacketKind::Handshake {
+            scid: ConnectionId::UNSET,
+        },
+        dcid: client,
+        number: 0,
+        number_len: PacketNumberLen::One,
+        timestamp: now.wire_timestamp(),
+    }
+}
+
 fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
     match s {
         Stateless::Reject { to, client, reject } => {
-            let header = Header {
-                kind: PacketKind::Handshake {
-                    scid: ConnectionId::UNSET,
-                },
-                dcid: client,
-                number: 0,
-                number_len: PacketNumberLen::One,
-                timestamp: now.wire_timestamp(),
-            };
+            let header = stateless_header(client, now);
             let mut w = PacketWriter::new(buf, &header).ok()?;
             w.push(&Frame::Reject(reject)).ok()?;
+            Some(Transmit {
+                destination: to,
+                len: w.finish().ok()?,
+            })
+        }
+        Stateless::Retry { to, client, token } => {
+            let header = stateless_header(client, now);
+            let mut w = PacketWriter::new(buf, &header).ok()?;
+            w.push(&Frame::Retry(wire::Retry {
+                token: Bytes::copy_from_slice(&token),
+            }))
+            .ok()?;
             Some(Transmit {
                 destination: to,
                 len: w.finish().ok()?,

@@ -48,6 +48,7 @@ extern crate alloc;
 #[cfg(feature = "arbitrary")]
 mod arbitrary_impls;
 
+mod admission;
 mod config;
 pub mod congestion;
 mod connection;
@@ -73,9 +74,9 @@ pub mod time;
 pub mod trace;
 pub mod wire;
 
-pub use config::{AcceptPolicy, Config};
+pub use config::{AcceptPolicy, AddressValidation, Config};
 pub use connection::{ConnectionStats, Timer};
-pub use endpoint::{Endpoint, EndpointStats, Transmit};
+pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
 pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
 pub use handshake::{HandshakeError, Negotiated};
 pub use integrity::{Digest, DigestHasher};

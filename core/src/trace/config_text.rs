@@ -7,7 +7,7 @@ use alloc::string::{String, ToString};
 use core::fmt::Write as _;
 
 use super::TraceError;
-use crate::config::{AcceptPolicy, Config};
+use crate::config::{AcceptPolicy, AddressValidation, Config};
 use crate::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
 use crate::time::Duration;
 use crate::wire::{Capabilities, VersionRange};
@@ -20,6 +20,14 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         capabilities,
         accept,
         max_connections,
+        max_connections_per_address,
+        max_handshakes_per_second,
+        address_validation,
+        token_lifetime,
+        ban_after_violations,
+        ban_duration,
+        max_ban_duration,
+        max_tracked_addresses,
         idle_timeout,
         keep_alive,
         handshake_timeout,
@@ -44,9 +52,18 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         AcceptPolicy::Accept => "accept",
         AcceptPolicy::Refuse => "refuse",
     };
+    let validation = match address_validation {
+        AddressValidation::Off => "off".to_string(),
+        AddressValidation::UnderLoad { pending } => alloc::format!("under-load:{pending}"),
+        AddressValidation::Always => "always".to_string(),
+    };
     let _ = write!(
         out,
         "versions={}-{} capabilities={:#x} accept={accept} max_connections={max_connections} \
+         max_connections_per_address={max_connections_per_address} \
+         max_handshakes_per_second={max_handshakes_per_second} address_validation={validation} \
+         token_lifetime={} ban_after_violations={ban_after_violations} ban_duration={} \
+         max_ban_duration={} max_tracked_addresses={max_tracked_addresses} \
          idle_timeout={} keep_alive={} handshake_timeout={} initial_rtt={} max_ack_delay={} \
          max_probes={max_probes} stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
@@ -56,6 +73,9 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         versions.min(),
         versions.max(),
         capabilities.bits(),
+        us(token_lifetime),
+        us(ban_duration),
+        us(max_ban_duration),
         us(idle_timeout),
         opt(keep_alive.map(|d| d.as_micros())),
         us(handshake_timeout),
@@ -156,6 +176,27 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
                 }
             }
             "max_connections" => c.max_connections = num()? as usize,
+            "max_connections_per_address" => c.max_connections_per_address = num()? as usize,
+            "max_handshakes_per_second" => {
+                c.max_handshakes_per_second = u32::try_from(num()?).map_err(|_| bad())?
+            }
+            "address_validation" => {
+                c.address_validation = match value {
+                    "off" => AddressValidation::Off,
+                    "always" => AddressValidation::Always,
+                    v => AddressValidation::UnderLoad {
+                        pending: v
+                            .strip_prefix("under-load:")
+                            .and_then(|n| n.parse().ok())
+                            .ok_or_else(bad)?,
+                    },
+                }
+            }
+            "token_lifetime" => c.token_lifetime = dur()?,
+            "ban_after_violations" => c.ban_after_violations = u32::try_from(num()?).map_err(|_| bad())?,
+            "ban_duration" => c.ban_duration = dur()?,
+            "max_ban_duration" => c.max_ban_duration = dur()?,
+            "max_tracked_addresses" => c.max_tracked_addresses = num()? as usize,
             "idle_timeout" => c.idle_timeout = dur()?,
             "keep_alive" => c.keep_alive = opt(value)?.map(Duration::from_micros),
             "handshake_timeout" => c.handshake_timeout = dur()?,
