@@ -213,6 +213,27 @@ pub struct Sim {
     /// Steps in a row that delivered nothing and did not move time: a timer that an
     /// endpoint never clears (a livelock in the core), reported instead of spinning forever.
     idle_steps: u32,
+    /// Datagrams and bytes sent to addresses that are no node's (spoofed ones), by address.
+    outside: BTreeMap<SocketAddr, (u64, u64)>,
+    /// Datagrams sent to these outside addresses, kept for `take_captured`.
+    captured: BTreeMap<SocketAddr, Vec<Bytes>>,
+    meter: Option<Meter>,
+}
+
+/// What [`Sim::meter`] counted for a node: heap bytes its endpoint (and the application's
+/// handler on it) holds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Metered {
+    /// Net bytes allocated by the node's calls so far.
+    pub held: i64,
+    /// The most `held` was after any call.
+    pub peak: i64,
+}
+
+struct Meter {
+    node: NodeId,
+    live: fn() -> i64,
+    counted: Metered,
 }
 
 impl Sim {
@@ -232,6 +253,9 @@ impl Sim {
             counts: BTreeMap::new(),
             drops: std::collections::BTreeSet::new(),
             idle_steps: 0,
+            outside: BTreeMap::new(),
+            captured: BTreeMap::new(),
+            meter: None,
         }
     }
 
@@ -410,6 +434,65 @@ impl Sim {
         }));
     }
 
+    /// Datagrams and bytes the nodes sent to `addr`, an address that is no node's (where a
+    /// spoofed datagram's answers go).
+    pub fn sent_outside(&self, addr: SocketAddr) -> (u64, u64) {
+        self.outside.get(&addr).copied().unwrap_or_default()
+    }
+
+    /// Every outside address the nodes sent to, with its datagrams and bytes.
+    pub fn outside_addresses(&self) -> impl Iterator<Item = (SocketAddr, (u64, u64))> + '_ {
+        self.outside.iter().map(|(a, c)| (*a, *c))
+    }
+
+    /// Keeps the datagrams nodes send to `addr` (an address that is no node's: a hostile
+    /// peer played by the test), for [`take_captured`](Self::take_captured).
+    pub fn capture(&mut self, addr: SocketAddr) {
+        self.captured.entry(addr).or_default();
+    }
+
+    /// The datagrams sent to a captured address since the last call, oldest first.
+    pub fn take_captured(&mut self, addr: SocketAddr) -> Vec<Bytes> {
+        self.captured
+            .get_mut(&addr)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    /// Counts the heap bytes node `node` holds from now on. `live` reads the bytes the
+    /// calling thread has allocated and not freed (a counting global allocator in the test
+    /// binary); the simulator reads it around every call into the node's endpoint and into
+    /// the event handler for it, and hands the endpoint its own copy of each datagram it
+    /// receives, so datagram bytes the endpoint keeps (zero-copy slices) count as its own.
+    /// One node at a time.
+    pub fn meter(&mut self, node: NodeId, live: fn() -> i64) {
+        self.meter = Some(Meter {
+            node,
+            live,
+            counted: Metered::default(),
+        });
+    }
+
+    /// What the meter counted.
+    pub fn metered(&self) -> Metered {
+        self.meter.as_ref().map(|m| m.counted).unwrap_or_default()
+    }
+
+    /// Runs `f` (a call into node `node`), counting what it allocates if the node is metered.
+    fn on_node<T>(&mut self, node: NodeId, f: impl FnOnce(&mut Sim) -> T) -> T {
+        let Some(live) = self.meter.as_ref().filter(|m| m.node == node).map(|m| m.live) else {
+            return f(self);
+        };
+        let before = live();
+        let out = f(self);
+        let grown = live() - before;
+        if let Some(m) = self.meter.as_mut() {
+            m.counted.held += grown;
+            m.counted.peak = m.counted.peak.max(m.counted.held);
+        }
+        out
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -437,7 +520,10 @@ impl Sim {
         for from in 0..self.nodes.len() {
             loop {
                 let now = self.now;
-                let Some(t) = self.nodes[from].endpoint.poll_transmit(now, &mut self.buf) else {
+                let sent = self.on_node(from, |sim| {
+                    sim.nodes[from].endpoint.poll_transmit(now, &mut sim.buf)
+                });
+                let Some(t) = sent else {
                     break;
                 };
                 let data = Bytes::copy_from_slice(&self.buf[..t.len]);
@@ -449,6 +535,12 @@ impl Sim {
     fn route(&mut self, from: NodeId, to_addr: SocketAddr, mut data: Bytes) {
         self.stats.sent += 1;
         let Some(to) = self.nodes.iter().position(|n| n.addr == to_addr) else {
+            let (datagrams, bytes) = self.outside.entry(to_addr).or_default();
+            *datagrams += 1;
+            *bytes += data.len() as u64;
+            if let Some(kept) = self.captured.get_mut(&to_addr) {
+                kept.push(data);
+            }
             return;
         };
         let from_addr = self.nodes[from].addr;
@@ -593,11 +685,20 @@ impl Sim {
         while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
             let Some(Reverse(f)) = self.queue.pop() else { break };
             self.stats.delivered += 1;
-            self.nodes[f.to].endpoint.handle_datagram(now, f.from, f.data);
+            let metered = self.meter.as_ref().is_some_and(|m| m.node == f.to);
+            if metered {
+                // Its own copy, allocated under the meter; the network's is freed outside it.
+                self.on_node(f.to, |sim| {
+                    let data = Bytes::copy_from_slice(&f.data);
+                    sim.nodes[f.to].endpoint.handle_datagram(now, f.from, data)
+                });
+            } else {
+                self.nodes[f.to].endpoint.handle_datagram(now, f.from, f.data);
+            }
         }
         for n in 0..self.nodes.len() {
             if self.nodes[n].endpoint.poll_timeout().is_some_and(|t| t <= now) {
-                self.nodes[n].endpoint.handle_timeout(now);
+                self.on_node(n, |sim| sim.nodes[n].endpoint.handle_timeout(now));
             }
         }
         self.flush();
@@ -635,11 +736,11 @@ impl Sim {
         loop {
             let mut any = false;
             for n in 0..self.nodes.len() {
-                while let Some(e) = self.nodes[n].endpoint.poll_event() {
+                while let Some(e) = self.on_node(n, |sim| sim.nodes[n].endpoint.poll_event()) {
                     any = true;
                     let now = self.now;
                     self.log(|| format!("{now} n{n} {e:?}"));
-                    on_event(self, n, e);
+                    self.on_node(n, |sim| on_event(sim, n, e));
                 }
             }
             if !any {
