@@ -693,8 +693,12 @@ impl Connection {
         }
         self.stats.datagrams_received += 1;
         self.last_received = now;
-        // The peer's address may change (NAT rebinding): follow the latest packet.
-        self.remote = from;
+        // The peer's address may change (NAT rebinding): follow it, but only for the
+        // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
+        // packet, replayed from elsewhere, cannot lead the connection away.
+        if self.received.largest().is_none_or(|l| header.number > l) {
+            self.remote = from;
+        }
         if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
             match header.kind {
                 // Another copy of the HELLO: the ACCEPT was lost; send it again.
@@ -1631,12 +1635,14 @@ impl Connection {
                 if !*send_accept && !ack_due {
                     return None;
                 }
-                *send_accept = false;
                 let accept = accept.clone();
-                if let Some(ack) = self.received.build(now) {
-                    w.push(&Frame::Ack(ack)).ok()?;
+                let ack = self.received.build(now);
+                let written = ack.map_or(Ok(()), |ack| w.push(&Frame::Ack(ack)));
+                if written.and_then(|()| w.push(&Frame::Accept(accept))).is_err() {
+                    // No room within spec §10.2's budget: the ACCEPT goes once there is.
+                    return None;
                 }
-                w.push(&Frame::Accept(accept)).ok()?;
+                *send_accept = false;
             }
             HandshakeState::Done => return None,
         }
@@ -1921,5 +1927,58 @@ impl core::fmt::Debug for Connection {
             .field("state", &self.state)
             .field("streams", &self.streams.len())
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Capabilities, TransportParams};
+
+    fn unvalidated_server(config: &Config) -> Connection {
+        let client = ConnectionId::from_u64(7);
+        let hello = Header {
+            kind: PacketKind::Handshake { scid: client },
+            dcid: ConnectionId::UNSET,
+            number: 0,
+            number_len: PacketNumberLen::One,
+            timestamp: 0,
+        };
+        let accept = Accept {
+            version: 1,
+            capabilities: Capabilities::ALL_V1,
+            params: config.transport_params(),
+        };
+        Connection::server(
+            ConnectionHandle(0),
+            Instant::ZERO,
+            config,
+            "10.0.0.1:1".parse().unwrap(),
+            ConnectionId::from_u64(8),
+            client,
+            &hello,
+            &TransportParams::default(),
+            accept,
+            false,
+        )
+    }
+
+    #[test]
+    fn an_unvalidated_address_is_sent_at_most_three_times_what_it_sent() {
+        let config = Config::default();
+        let mut c = unvalidated_server(&config);
+        let mut buf = [0u8; 1500];
+        let now = Instant::ZERO;
+        // Nothing counted from the address yet: the ACCEPT waits.
+        assert_eq!(c.poll_transmit(now, &config, &mut buf), None);
+        // 20 bytes allow 60: too few for the ACCEPT.
+        c.on_datagram_len(20);
+        assert_eq!(c.poll_transmit(now, &config, &mut buf), None);
+        // The HELLO's 1200 bytes allow it.
+        c.on_datagram_len(1200);
+        let len = c.poll_transmit(now, &config, &mut buf).expect("the ACCEPT");
+        let account = c.unvalidated.expect("still unvalidated");
+        assert_eq!(account.sent, len as u64);
+        assert!(account.sent <= 3 * account.received);
     }
 }

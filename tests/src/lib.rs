@@ -218,6 +218,8 @@ pub struct Sim {
     /// Datagrams sent to these outside addresses, kept for `take_captured`.
     captured: BTreeMap<SocketAddr, Vec<Bytes>>,
     meter: Option<Meter>,
+    /// Datagrams seen on these directed links (an eavesdropper's copy), for `take_tapped`.
+    taps: BTreeMap<(NodeId, NodeId), Vec<Bytes>>,
 }
 
 /// What [`Sim::meter`] counted for a node: heap bytes its endpoint (and the application's
@@ -256,6 +258,7 @@ impl Sim {
             outside: BTreeMap::new(),
             captured: BTreeMap::new(),
             meter: None,
+            taps: BTreeMap::new(),
         }
     }
 
@@ -493,6 +496,20 @@ impl Sim {
         out
     }
 
+    /// Keeps a copy of every datagram `from` sends `to` from now on (as an eavesdropper on
+    /// the path sees them: before any loss), for [`take_tapped`](Self::take_tapped).
+    pub fn tap(&mut self, from: NodeId, to: NodeId) {
+        self.taps.entry((from, to)).or_default();
+    }
+
+    /// The datagrams seen on a tapped link since the last call, oldest first.
+    pub fn take_tapped(&mut self, from: NodeId, to: NodeId) -> Vec<Bytes> {
+        self.taps
+            .get_mut(&(from, to))
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
     fn next_seq(&mut self) -> u64 {
         self.seq += 1;
         self.seq
@@ -543,6 +560,9 @@ impl Sim {
             }
             return;
         };
+        if let Some(seen) = self.taps.get_mut(&(from, to)) {
+            seen.push(data.clone());
+        }
         let from_addr = self.nodes[from].addr;
         let now = self.now;
         let config = self

@@ -13,11 +13,12 @@ use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
+use weir_core::wire::{Ack, AckRanges, CloseCode, Side, StreamFrame, StreamId, TransportErrorCode};
 use weir_core::wire::{
-    Capabilities, ConnectionId, Frame, Header, Hello, PacketKind, PacketNumberLen, PacketWriter,
+    Capabilities, ConnectionId, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen, PacketWriter,
     TransportParams, VersionRange,
 };
-use weir_core::{AddressValidation, Config, EndpointLoad, EndpointStats, Event, Priority};
+use weir_core::{AddressValidation, CloseReason, Config, EndpointLoad, EndpointStats, Event, Priority};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 mod common;
@@ -106,6 +107,8 @@ struct Report {
     /// The server's load gauges, each at its highest.
     peak: EndpointLoad,
     stats: EndpointStats,
+    /// The server's Closed events.
+    closed: Vec<Event>,
 }
 
 struct Arena {
@@ -113,6 +116,9 @@ struct Arena {
     server: NodeId,
     client: NodeId,
     traffic: Traffic,
+    /// Bytes the server's application sends on every connection other than the
+    /// legitimate client's, as fast as its send buffer takes them.
+    serve: u64,
 }
 
 impl Arena {
@@ -130,6 +136,7 @@ impl Arena {
             server,
             client,
             traffic,
+            serve: 0,
         }
     }
 
@@ -149,7 +156,9 @@ impl Arena {
     ) -> Report {
         let end = self.sim.now() + limit;
         let mut report = Report::default();
-        let (server, client) = (self.server, self.client);
+        let (server, client, serve) = (self.server, self.client, self.serve);
+        let client_addr = self.sim.addr(client);
+        let closed = std::cell::RefCell::new(Vec::new());
         let mut attacking = true;
         while self.sim.now() < end {
             let now = self.sim.now();
@@ -163,6 +172,17 @@ impl Arena {
             let over = self.sim.run_until(
                 until,
                 |sim, node, event| {
+                    if node == server {
+                        if let Event::Connected { conn, .. } = event {
+                            let from = sim.endpoint_ref(server).remote_address(conn);
+                            if serve > 0 && from != Some(client_addr) {
+                                traffic.borrow_mut().bulk(server, conn, serve, Priority::Normal);
+                            }
+                        }
+                        if matches!(event, Event::Closed { .. }) {
+                            closed.borrow_mut().push(event.clone());
+                        }
+                    }
                     if node == server || node == client {
                         traffic.borrow_mut().on_event(sim, node, &event);
                     } else {
@@ -189,6 +209,7 @@ impl Arena {
                 break;
             }
         }
+        report.closed = closed.into_inner();
         report.peak_heap = self.sim.metered().peak;
         report.stats = self.sim.endpoint_ref(self.server).stats();
         report
@@ -249,6 +270,110 @@ fn hello(scid: u64, token: Bytes) -> Bytes {
 }
 
 fn ignore(_: &mut Sim, _: NodeId, _: Event) {}
+
+/// A peer the test plays byte for byte from an outside address: it handshakes as a client
+/// would (answering RETRY), then sends whatever frames the attack wants.
+struct RawPeer {
+    addr: SocketAddr,
+    cid: u64,
+    token: Bytes,
+    server_cid: Option<ConnectionId>,
+    next_pn: u64,
+    largest_received: Option<u64>,
+    /// The server closed the connection with this code.
+    closed: Option<CloseCode>,
+}
+
+impl RawPeer {
+    fn new(sim: &mut Sim, addr: SocketAddr, cid: u64) -> Self {
+        sim.capture(addr);
+        RawPeer {
+            addr,
+            cid,
+            token: Bytes::new(),
+            server_cid: None,
+            next_pn: 1,
+            largest_received: None,
+            closed: None,
+        }
+    }
+
+    /// Sends a HELLO (again, with the token of a RETRY if one came).
+    fn hello(&mut self, sim: &mut Sim, server: NodeId) {
+        sim.inject(self.addr, server, hello(self.cid, self.token.clone()));
+    }
+
+    /// Reads what the server sent: ACCEPT (the connection is up: confirmed at once with a
+    /// PING), RETRY (HELLO again with its token), CLOSE.
+    fn poll(&mut self, sim: &mut Sim, server: NodeId) {
+        for datagram in sim.take_captured(self.addr) {
+            let Ok(packet) = Packet::decode(datagram, self.largest_received) else {
+                continue;
+            };
+            self.largest_received = self.largest_received.max(Some(packet.header.number));
+            for frame in packet.frames() {
+                match frame {
+                    Frame::Accept(_) if self.server_cid.is_none() => {
+                        if let PacketKind::Handshake { scid } = packet.header.kind {
+                            self.server_cid = Some(scid);
+                            self.send(sim, server, &[Frame::Ping]);
+                        }
+                    }
+                    Frame::Retry(retry) if self.token.is_empty() => {
+                        self.token = retry.token;
+                        self.hello(sim, server);
+                    }
+                    Frame::Close(close) => self.closed = Some(close.code),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A data packet carrying `frames`, with the next packet number; `None` before ACCEPT.
+    fn packet(&mut self, frames: &[Frame]) -> Option<Bytes> {
+        let header = Header {
+            kind: PacketKind::Data,
+            dcid: self.server_cid?,
+            number: self.next_pn,
+            number_len: PacketNumberLen::Four,
+            timestamp: 0,
+        };
+        self.next_pn += 1;
+        let mut buf = BytesMut::zeroed(1200);
+        let mut w = PacketWriter::new(&mut buf, &header).unwrap();
+        for f in frames {
+            w.push(f).unwrap();
+        }
+        let len = w.finish().unwrap();
+        buf.truncate(len);
+        Some(buf.freeze())
+    }
+
+    fn send(&mut self, sim: &mut Sim, server: NodeId, frames: &[Frame]) -> bool {
+        match self.packet(frames) {
+            Some(p) => {
+                sim.inject(self.addr, server, p);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// The reasons the server closed connections for, as its events said.
+fn violations(events: &[Event]) -> Vec<TransportErrorCode> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Closed {
+                reason: CloseReason::ProtocolViolation { code },
+                ..
+            } => Some(*code),
+            _ => None,
+        })
+        .collect()
+}
 
 // ------------------------------------------------------------------ floods
 
@@ -339,4 +464,251 @@ fn garbage_from_ten_thousand_addresses_is_dropped_unanswered() {
         "{answered} bytes answered to {injected} of garbage"
     );
     assert_eq!(report.peak.connections, 1);
+}
+
+// ------------------------------------------------------------------ liars
+
+#[test]
+fn an_optimistic_acker_is_closed_with_a_typed_violation_and_then_banned() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let attacker = outsider(1);
+    // Three attempts from one IP address (three ports): each acknowledges a packet the
+    // server never sent.
+    let mut peers: Vec<RawPeer> = (0..3)
+        .map(|i| {
+            RawPeer::new(
+                &mut arena.sim,
+                SocketAddr::new(attacker.ip(), 7000 + i as u16),
+                100 + i,
+            )
+        })
+        .collect();
+    let mut tick = 0u32;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            tick += 1;
+            // One attempt every second, the next from the same address.
+            let i = (tick / 20) as usize;
+            if tick % 20 == 1 && i < peers.len() {
+                peers[i].hello(sim, server);
+            }
+            for p in peers.iter_mut() {
+                p.poll(sim, server);
+                if p.server_cid.is_some() && p.closed.is_none() {
+                    let lie = Ack {
+                        ranges: AckRanges::single(0, 1_000_000).unwrap(),
+                        ack_delay: 0,
+                        one_way_delay: 0,
+                    };
+                    p.send(sim, server, &[Frame::Ack(lie)]);
+                }
+            }
+            tick < 80
+        },
+        ignore,
+    );
+    for p in peers.iter_mut() {
+        p.poll(&mut arena.sim, server);
+    }
+    assert_survived("optimistic ACKs", &report, bound(&config, 0, 3));
+    // Two connections closed for the lie, each told why; the third attempt was refused.
+    assert_eq!(
+        violations(&report.closed),
+        vec![TransportErrorCode::PROTOCOL_VIOLATION; 2]
+    );
+    for p in &peers[..2] {
+        assert_eq!(
+            p.closed,
+            Some(CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION))
+        );
+    }
+    assert!(peers[2].server_cid.is_none(), "a banned address got a connection");
+    assert!(report.stats.dropped_banned >= 1);
+    assert_eq!(report.stats.violations, 2);
+    assert_eq!(report.peak.addresses_tracked, 1);
+}
+
+#[test]
+fn streams_opened_and_left_empty_hold_nothing_and_one_more_is_a_violation() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(2), 7);
+    let limit = config.max_concurrent_streams;
+    let mut step = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            peer.poll(sim, server);
+            if step == 0 {
+                peer.hello(sim, server);
+                step = 1;
+            } else if step == 1 && peer.server_cid.is_some() {
+                // Opening the last allowed stream opens every one below it: 128 streams, each
+                // announcing a total length, none carrying a byte.
+                let open = StreamFrame {
+                    id: StreamId::new(Side::Client, limit - 1),
+                    offset: 0,
+                    data: Bytes::new(),
+                    fin: false,
+                    total_len: Some(1 << 30),
+                    label: None,
+                    digest: None,
+                };
+                peer.send(sim, server, &[Frame::Stream(open)]);
+                step = 2;
+            } else if (2..40).contains(&step) {
+                step += 1;
+            } else if step == 40 {
+                // Two seconds later: one stream beyond the limit.
+                let beyond = StreamFrame {
+                    id: StreamId::new(Side::Client, limit),
+                    offset: 0,
+                    data: Bytes::from_static(b"x"),
+                    fin: false,
+                    total_len: None,
+                    label: None,
+                    digest: None,
+                };
+                peer.send(sim, server, &[Frame::Stream(beyond)]);
+                step = 41;
+            }
+            step < 41
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("empty streams", &report, bound(&config, 0, 2));
+    assert_eq!(
+        violations(&report.closed),
+        vec![TransportErrorCode::STREAM_LIMIT_ERROR]
+    );
+    assert_eq!(
+        peer.closed,
+        Some(CloseCode::Transport(TransportErrorCode::STREAM_LIMIT_ERROR))
+    );
+}
+
+#[test]
+fn a_four_gib_message_sent_a_byte_a_second_holds_nothing_extra() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(3), 9);
+    let mut sent = 0u64;
+    let mut started = false;
+    let report = arena.run(
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        |sim, _| {
+            peer.poll(sim, server);
+            if !started {
+                peer.hello(sim, server);
+                started = true;
+                return true;
+            }
+            let frame = StreamFrame {
+                id: StreamId::new(Side::Client, 0),
+                offset: sent,
+                data: Bytes::from_static(b"."),
+                fin: false,
+                total_len: (sent == 0).then_some(4 << 30),
+                label: None,
+                digest: None,
+            };
+            if peer.send(sim, server, &[Frame::Stream(frame)]) {
+                sent += 1;
+            }
+            sent < 60
+        },
+        ignore,
+    );
+    assert_survived("4 GiB at a byte a second", &report, bound(&config, 0, 2));
+    assert_eq!(sent, 60);
+    // Still connected (slow is not a violation), holding what it was sent and read: nothing.
+    assert!(report.closed.is_empty(), "{:?}", report.closed);
+    assert_eq!(peer.closed, None);
+    let load = arena.sim.endpoint_ref(server).load();
+    assert_eq!(load.bytes_received_unread, 0);
+}
+
+#[test]
+fn a_peer_that_never_reads_stalls_only_its_own_connection() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    arena.serve = 64 * MIB;
+    // A weir client that connects and then never reads what it is sent.
+    let idler = arena.sim.add_node(Config::default());
+    let server = arena.server;
+    arena.sim.link(idler, server, LinkConfig::default());
+    let mut connected = false;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |sim, now| {
+            if !connected && now >= Instant::from_micros(100_000) {
+                sim.connect(idler, server);
+                connected = true;
+            }
+            now < Instant::from_micros(20_000_000)
+        },
+        ignore,
+    );
+    assert_survived("never reads", &report, bound(&config, 0, 2));
+    // The server's application wrote what its send buffer took and no more; the idle
+    // reader holds no more than the window it granted.
+    assert!(report.peak.bytes_unacknowledged <= config.send_buffer);
+    let idle = arena.sim.endpoint_ref(idler);
+    let conn = idle.connections().next().expect("the idle reader's connection");
+    let (unread, _) = idle.buffered(conn).unwrap();
+    assert!(
+        unread > 0 && unread <= Config::default().max_receive_window,
+        "{unread}"
+    );
+}
+
+// ------------------------------------------------------------------ replay and corruption
+
+#[test]
+fn replayed_datagrams_are_dropped_as_duplicates_from_any_address() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let (client, server) = (arena.client, arena.server);
+    arena.sim.tap(client, server);
+    let client_addr = arena.sim.addr(client);
+    let mut replayed = 0u64;
+    let mut held = Vec::new();
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        |sim, now| {
+            // Everything the client sent, sent again 20 to 40 ms later (after the original
+            // arrived), from the attacker's address and from the client's own.
+            for (i, d) in std::mem::take(&mut held).into_iter().enumerate() {
+                let from = if i % 2 == 0 { outsider(4) } else { client_addr };
+                sim.inject(from, server, d);
+                replayed += 1;
+            }
+            held = sim.take_tapped(client, server);
+            now < Instant::from_micros(3_000_000)
+        },
+        ignore,
+    );
+    assert_survived("replay", &report, bound(&config, 0, 1));
+    assert!(replayed > 1000);
+    let server_ep = arena.sim.endpoint_ref(server);
+    let conn = server_ep.connections().next().expect("the legitimate connection");
+    let stats = server_ep.connection_stats(conn).unwrap();
+    assert!(
+        stats.duplicates_received + 64 >= replayed,
+        "{} of {replayed}",
+        stats.duplicates_received
+    );
+    // Replays from elsewhere never moved the connection to the attacker's address.
+    assert_eq!(server_ep.remote_address(conn), Some(client_addr));
 }
