@@ -679,6 +679,16 @@ fn replayed_datagrams_are_dropped_as_duplicates_from_any_address() {
     let mut arena = Arena::new(server_config());
     let config = arena.config();
     let (client, server) = (arena.client, arena.server);
+    // With loss, some replays carry packets the server never got: new to it, but older
+    // than what it has since received.
+    arena.sim.link(
+        client,
+        server,
+        LinkConfig {
+            loss: 0.02,
+            ..LinkConfig::default()
+        },
+    );
     arena.sim.tap(client, server);
     let client_addr = arena.sim.addr(client);
     let mut replayed = 0u64;
@@ -709,6 +719,52 @@ fn replayed_datagrams_are_dropped_as_duplicates_from_any_address() {
         "{} of {replayed}",
         stats.duplicates_received
     );
-    // Replays from elsewhere never moved the connection to the attacker's address.
+    // Replays from elsewhere did not take the connection away: it ends at the client's
+    // address, and the attacker's address got next to nothing. (Only a replay of a packet
+    // that was the newest the server had, its original lost, moves the path, until the
+    // client's next packet; spec §10.4. Following every packet, 3x as much went there.)
     assert_eq!(server_ep.remote_address(conn), Some(client_addr));
+    let (to_attacker, _) = arena.sim.sent_outside(outsider(4));
+    assert!(
+        to_attacker * 100 < replayed,
+        "{to_attacker} datagrams went to the replayer"
+    );
+}
+
+#[test]
+fn flipped_bits_are_dropped_and_the_transfer_goes_on() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let (client, server) = (arena.client, arena.server);
+    // The path itself flips a bit in 5% of datagrams, both ways...
+    let flaky = LinkConfig {
+        corrupt: 0.05,
+        ..LinkConfig::default()
+    };
+    arena.sim.link(client, server, flaky);
+    arena.sim.tap(client, server);
+    let client_addr = arena.sim.addr(client);
+    let mut flipped = 0u64;
+    let mut bit = 0usize;
+    let report = arena.run(
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        |sim, now| {
+            // ...and an attacker sends copies of the client's datagrams with one bit
+            // flipped, from the client's address, ahead of the originals.
+            for d in sim.take_tapped(client, server) {
+                let mut v = d.to_vec();
+                bit = (bit + 7919) % (v.len() * 8);
+                v[bit / 8] ^= 1 << (bit % 8);
+                sim.inject(client_addr, server, v.into());
+                flipped += 1;
+            }
+            now < Instant::from_micros(10_000_000)
+        },
+        ignore,
+    );
+    assert_survived("flipped bits", &report, bound(&config, 0, 1));
+    assert!(flipped > 1000);
+    assert!(report.stats.dropped_malformed >= flipped, "{report:?}");
+    assert!(report.closed.is_empty(), "{:?}", report.closed);
 }
