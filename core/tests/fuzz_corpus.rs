@@ -14,6 +14,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("endpoint", weir_core::fuzz::endpoint),
     ("flow", weir_core::fuzz::flow),
     ("handshake", weir_core::fuzz::handshake),
+    ("hostile", weir_core::fuzz::hostile),
     ("pair", weir_core::fuzz::pair),
     ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),

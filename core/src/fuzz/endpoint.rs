@@ -131,9 +131,9 @@ fn step(u: &mut Unstructured<'_>, net: &mut Net, seen: &mut Vec<Bytes>) -> Resul
     Ok(())
 }
 
-/// The honest peers read everything the endpoint sends them.
-fn peers_read(net: &mut Net) {
-    for peer in 1..=2 {
+/// The honest peers (every node but the fuzzed one) read everything it sends them.
+pub(super) fn peers_read(net: &mut Net) {
+    for peer in 1..net.nodes.len() {
         let node = &mut net.nodes[peer];
         for e in core::mem::take(&mut node.events) {
             if let Event::StreamReadable { conn, stream } = e {
@@ -150,7 +150,7 @@ fn peers_read(net: &mut Net) {
 }
 
 /// What the endpoint holds stays within what its configuration allows.
-fn check_bounds(ep: &Endpoint) {
+pub(super) fn check_bounds(ep: &Endpoint) {
     let c = ep.config();
     assert!(
         ep.connection_count() <= c.max_connections,
@@ -193,7 +193,7 @@ fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
 }
 
 /// Any application command, with arguments near the endpoint's real handles and streams.
-fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
+pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
     Ok(match u.int_in_range(0u8..=10)? {
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,

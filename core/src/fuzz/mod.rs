@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`pair`].
+//!   [`endpoint`], [`hostile`], [`pair`].
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
@@ -17,6 +17,7 @@
 mod endpoint;
 mod flow;
 mod handshake;
+mod hostile;
 mod net;
 mod pair;
 mod pipe;
@@ -26,6 +27,7 @@ mod recovery;
 pub use endpoint::endpoint;
 pub use flow::flow;
 pub use handshake::handshake;
+pub use hostile::hostile;
 pub use pair::pair;
 pub use pipe::pipe;
 pub use reassembly::reassembly;

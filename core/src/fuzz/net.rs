@@ -3,6 +3,7 @@
 //! drops, duplicates or corrupts it, in any order; time moves only when the fuzzer says,
 //! and each node's timers fire in deadline order on the way.
 
+use alloc::collections::BTreeMap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -77,6 +78,10 @@ pub(super) struct Net {
     pub(super) nodes: Vec<Node>,
     pub(super) waiting: Vec<Flight>,
     buf: Vec<u8>,
+    /// Bytes node 0 sent to each address, and received from each (for the
+    /// anti-amplification oracle).
+    pub(super) sent_by_first: BTreeMap<SocketAddr, u64>,
+    pub(super) received_by_first: BTreeMap<SocketAddr, u64>,
 }
 
 /// The address of node `i` (and of the fuzzer's raw senders, from 100 on).
@@ -91,6 +96,8 @@ impl Net {
             nodes: Vec::new(),
             waiting: Vec::new(),
             buf: vec![0; MAX_DATAGRAM_SIZE],
+            sent_by_first: BTreeMap::new(),
+            received_by_first: BTreeMap::new(),
         }
     }
 
@@ -112,11 +119,14 @@ impl Net {
 
     /// Takes every node's datagrams and events (call after each input).
     pub(super) fn collect(&mut self) {
-        for node in &mut self.nodes {
+        for (i, node) in self.nodes.iter_mut().enumerate() {
             for _ in 0..MAX_SENT_PER_POLL {
                 let Some(t) = node.ep.poll_transmit(self.now, &mut self.buf) else {
                     break;
                 };
+                if i == 0 {
+                    *self.sent_by_first.entry(t.destination).or_default() += t.len as u64;
+                }
                 if self.waiting.len() < MAX_WAITING {
                     self.waiting.push(Flight {
                         from: node.addr,
@@ -133,6 +143,9 @@ impl Net {
 
     /// Hands `data` to the node at `to`, if there is one.
     pub(super) fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: Bytes) {
+        if self.nodes.first().is_some_and(|n| n.addr == to) {
+            *self.received_by_first.entry(from).or_default() += data.len() as u64;
+        }
         if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
             node.ep.handle_datagram(self.now, from, data);
         }
