@@ -1900,6 +1900,7 @@ fn recv_code(e: RecvError) -> TransportErrorCode {
     match e {
         RecvError::FlowControl => TransportErrorCode::FLOW_CONTROL_ERROR,
         RecvError::FinalSize => TransportErrorCode::FINAL_SIZE_ERROR,
+        RecvError::Rewritten => TransportErrorCode::PROTOCOL_VIOLATION,
     }
 }
 

@@ -768,3 +768,55 @@ fn flipped_bits_are_dropped_and_the_transfer_goes_on() {
     assert!(report.stats.dropped_malformed >= flipped, "{report:?}");
     assert!(report.closed.is_empty(), "{:?}", report.closed);
 }
+
+#[test]
+fn a_peer_that_rewrites_bytes_it_sent_is_closed() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(5), 11);
+    let mut step = 0;
+    let frame = |offset, data: &'static [u8]| {
+        Frame::Stream(StreamFrame {
+            id: StreamId::new(Side::Client, 0),
+            offset,
+            data: Bytes::from_static(data),
+            fin: false,
+            total_len: None,
+            label: None,
+            digest: None,
+        })
+    };
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            peer.poll(sim, server);
+            match step {
+                0 => peer.hello(sim, server),
+                // Bytes past a gap (held, not yet readable), then other bytes at the same offsets.
+                _ if peer.server_cid.is_none() => return true,
+                1 => {
+                    peer.send(sim, server, &[frame(100, b"honest")]);
+                }
+                2 => {
+                    peer.send(sim, server, &[frame(98, b"--HONEST")]);
+                }
+                _ => return false,
+            }
+            step += 1;
+            true
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("rewritten bytes", &report, bound(&config, 0, 2));
+    assert_eq!(
+        violations(&report.closed),
+        vec![TransportErrorCode::PROTOCOL_VIOLATION]
+    );
+    assert_eq!(
+        peer.closed,
+        Some(CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION))
+    );
+}

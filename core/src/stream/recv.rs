@@ -24,6 +24,9 @@ pub enum RecvError {
     /// Data past the final size, a second different final size, or a total length broken
     /// (FINAL_SIZE_ERROR).
     FinalSize,
+    /// Bytes at offsets already held that differ from what was received there before: the
+    /// peer rewrote its stream (PROTOCOL_VIOLATION; spec §10.4).
+    Rewritten,
 }
 
 /// The receive side of one stream.
@@ -138,7 +141,7 @@ impl RecvStream {
                 None => true,
             };
             if keep {
-                self.store(offset, data);
+                self.store(offset, data)?;
             }
         }
         Ok(grown)
@@ -228,8 +231,9 @@ impl RecvStream {
         Ok(())
     }
 
-    /// Stores the parts of `data` not already held or read, as slices of it.
-    fn store(&mut self, mut offset: u64, mut data: Bytes) {
+    /// Stores the parts of `data` not already held or read, as slices of it. Parts already
+    /// held must be the same bytes (those already read can no longer be compared).
+    fn store(&mut self, mut offset: u64, mut data: Bytes) -> Result<(), RecvError> {
         // Drop what was already read.
         if offset < self.read_offset {
             let skip = (self.read_offset - offset).min(data.len() as u64) as usize;
@@ -241,6 +245,10 @@ impl RecvStream {
             let chunk_end = start + chunk.len() as u64;
             if chunk_end > offset {
                 let skip = (chunk_end - offset).min(data.len() as u64) as usize;
+                let from = (offset - start) as usize;
+                if chunk[from..from + skip] != data[..skip] {
+                    return Err(RecvError::Rewritten);
+                }
                 data = data.slice(skip..);
                 offset = chunk_end;
             }
@@ -252,25 +260,30 @@ impl RecvStream {
                 .chunks
                 .range(offset..end)
                 .next()
-                .map(|(&s, c)| (s, c.len() as u64));
+                .map(|(&s, c)| (s, c.clone()));
             match next {
                 None => {
                     self.buffered += data.len() as u64;
                     self.chunks.insert(offset, data);
-                    return;
+                    return Ok(());
                 }
-                Some((start, len)) => {
-                    if start > offset {
-                        let gap = (start - offset) as usize;
+                Some((start, held)) => {
+                    let len = held.len() as u64;
+                    let gap = (start - offset) as usize;
+                    let skip = ((start + len).min(end) - offset) as usize;
+                    if held[..skip - gap] != data[gap..skip] {
+                        return Err(RecvError::Rewritten);
+                    }
+                    if gap > 0 {
                         self.buffered += gap as u64;
                         self.chunks.insert(offset, data.slice(..gap));
                     }
-                    let skip = ((start + len).min(end) - offset) as usize;
                     data = data.slice(skip..);
                     offset = start + len;
                 }
             }
         }
+        Ok(())
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
@@ -431,6 +444,30 @@ mod tests {
         d.tap(false);
         assert!(d.raise_limit(1000));
         assert_eq!(d.max_data(), 1000);
+    }
+
+    #[test]
+    fn held_bytes_sent_again_must_be_the_same() {
+        let mut s = RecvStream::new(100);
+        s.insert(10, Bytes::from_static(b"abcdef"), false).unwrap();
+        s.insert(20, Bytes::from_static(b"uvw"), false).unwrap();
+        // The same bytes again, overlapping, spanning the gap: fine.
+        s.insert(8, Bytes::from_static(b"xxabcdefGHIJuv"), false).unwrap();
+        // Different bytes over held ones, at the start of a chunk, inside one, or past a gap.
+        for (offset, data) in [(10, &b"X"[..]), (13, b"dEf"), (15, b"fGHIJXv"), (22, b"W")] {
+            let mut t = RecvStream::new(100);
+            t.insert(10, Bytes::from_static(b"abcdef"), false).unwrap();
+            t.insert(20, Bytes::from_static(b"uvw"), false).unwrap();
+            assert_eq!(
+                t.insert(offset, Bytes::from_static(data), false),
+                Err(RecvError::Rewritten),
+                "{offset}"
+            );
+        }
+        // Bytes already read cannot be compared, and are ignored.
+        s.insert(0, Bytes::from_static(b"01234567"), false).unwrap();
+        assert_eq!(drain(&mut s), b"01234567xxabcdefGHIJuvw".to_vec());
+        s.insert(0, Bytes::from_static(b"ZZZZ"), false).unwrap();
     }
 
     #[test]
