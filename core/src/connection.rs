@@ -282,6 +282,11 @@ pub(crate) struct Connection {
     /// Server side, until the client proved it receives at its address (spec §10.2): bytes
     /// received from it and sent to it, the latter kept within 3× the former.
     unvalidated: Option<Amplification>,
+    /// After the peer's address changed: the first packet number sent to the new address.
+    /// An ACK of it (or of a later one) proves the peer receives there (spec §10.2).
+    path_probe: Option<u64>,
+    /// Size of the datagram being handled (it opens a new address's account).
+    datagram_len: u64,
     events: VecDeque<Event>,
     pub(crate) stats: ConnectionStats,
 }
@@ -351,6 +356,8 @@ impl Connection {
             last_eliciting_sent: now,
             probes: 0,
             unvalidated: None,
+            path_probe: None,
+            datagram_len: 0,
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
         }
@@ -454,10 +461,11 @@ impl Connection {
         (recv, send)
     }
 
-    /// A datagram of `len` bytes arrived for this connection (whatever it held): it widens
-    /// what may be sent to an address not yet validated.
-    pub(crate) fn on_datagram_len(&mut self, len: usize) {
-        if let Some(a) = self.unvalidated.as_mut() {
+    /// A datagram of `len` bytes arrived from `from` for this connection (whatever it held):
+    /// from the address not yet validated, it widens what may be sent there.
+    pub(crate) fn on_datagram_len(&mut self, from: SocketAddr, len: usize) {
+        self.datagram_len = len as u64;
+        if let Some(a) = self.unvalidated.as_mut().filter(|_| from == self.remote) {
             a.received += len as u64;
         }
     }
@@ -697,6 +705,20 @@ impl Connection {
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
         if self.received.largest().is_none_or(|l| header.number > l) {
+            if from != self.remote && self.state == State::Established {
+                // A new address is not trusted until it acknowledges a packet sent there
+                // (spec §10.2): until then it gets at most 3x what came from it, and a PING
+                // asks for that acknowledgement.
+                self.unvalidated = Some(Amplification {
+                    received: self.datagram_len,
+                    sent: 0,
+                });
+                self.path_probe = Some(self.recovery.next_pn());
+
+                if !self.control.contains(&Control::Ping) {
+                    self.control.push_back(Control::Ping);
+                }
+            }
             self.remote = from;
         }
         if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
@@ -772,7 +794,13 @@ impl Connection {
                 // Handshake packets are not tracked by recovery; an ACK in one only matters
                 // for its packet numbers (checked against what we sent).
                 match self.recovery.on_ack(now, &ack) {
-                    Ok(outcome) => self.on_ack_outcome(now, &ack, outcome),
+                    Ok(outcome) => {
+                        if self.path_probe.is_some_and(|first| ack.largest() >= first) {
+                            self.path_probe = None;
+                            self.unvalidated = None;
+                        }
+                        self.on_ack_outcome(now, &ack, outcome)
+                    }
                     Err(_) => return Err(TransportErrorCode::PROTOCOL_VIOLATION),
                 }
             }
@@ -1973,10 +2001,11 @@ mod tests {
         // Nothing counted from the address yet: the ACCEPT waits.
         assert_eq!(c.poll_transmit(now, &config, &mut buf), None);
         // 20 bytes allow 60: too few for the ACCEPT.
-        c.on_datagram_len(20);
+        let from = c.remote;
+        c.on_datagram_len(from, 20);
         assert_eq!(c.poll_transmit(now, &config, &mut buf), None);
         // The HELLO's 1200 bytes allow it.
-        c.on_datagram_len(1200);
+        c.on_datagram_len(from, 1200);
         let len = c.poll_transmit(now, &config, &mut buf).expect("the ACCEPT");
         let account = c.unvalidated.expect("still unvalidated");
         assert_eq!(account.sent, len as u64);

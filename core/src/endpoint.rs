@@ -523,7 +523,7 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
-        conn.on_datagram_len(datagram.len());
+        conn.on_datagram_len(from, datagram.len());
         match Packet::decode(datagram, conn.largest_received()) {
             Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),
             Err(e) => {
@@ -557,7 +557,7 @@ impl Endpoint {
         if let Some(&slot) = self.by_hello.get(&(from, client)) {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
-                conn.on_datagram_len(len);
+                conn.on_datagram_len(from, len);
                 conn.handle_packet(now, &self.config, from, &packet);
             }
             self.touch(slot);
@@ -637,7 +637,7 @@ impl Endpoint {
             accept,
             validated,
         );
-        conn.on_datagram_len(len);
+        conn.on_datagram_len(from, len);
         self.conns[slot as usize] = Some(conn);
         self.by_cid.insert(cid, slot);
         self.by_hello.insert((from, client), slot);

@@ -820,3 +820,63 @@ fn a_peer_that_rewrites_bytes_it_sent_is_closed() {
         Some(CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION))
     );
 }
+
+#[test]
+fn a_new_address_gets_three_times_what_it_sent_until_it_acknowledges() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    // A second client the server sends 8 MiB to; it reads everything.
+    arena.serve = 8 * MIB;
+    let reader = arena.sim.add_node(Config::default());
+    arena.sim.link(reader, server, LinkConfig::default());
+    arena.sim.tap(reader, server);
+    let thief = outsider(6);
+    let mut injected = 0u64;
+    let mut stage = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        // Ticks shorter than the link's delay: the copy overtakes its original.
+        Duration::from_millis(5),
+        |sim, now| {
+            match stage {
+                0 => {
+                    sim.connect(reader, server);
+                    stage = 1;
+                }
+                // Mid-transfer, the reader's newest datagram, copied from the path, is
+                // sent from elsewhere while the reader's path is cut for half a second: the
+                // server's newest packet from that connection comes from a new address.
+                1 if now >= Instant::from_micros(100_000) => {
+                    if let Some(newest) = sim.take_tapped(reader, server).pop() {
+                        sim.partition(reader, server, now, now + Duration::from_millis(500));
+                        injected += newest.len() as u64;
+                        sim.inject(thief, server, newest);
+                        stage = 2;
+                    }
+                }
+                _ => {
+                    sim.take_tapped(reader, server);
+                }
+            }
+            now < Instant::from_micros(1_500_000)
+        },
+        |sim, node, event| {
+            if let Event::StreamReadable { conn, stream } = event {
+                while let Ok(weir_core::Read::Data { .. }) = sim.endpoint(node).read(conn, stream, usize::MAX)
+                {
+                }
+            }
+        },
+    );
+    assert_survived("path theft", &report, bound(&config, 0, 2));
+    let (_, sent) = arena.sim.sent_outside(thief);
+    assert!(
+        sent > 0,
+        "the connection never followed the copy (stage {stage}, injected {injected})"
+    );
+    assert!(
+        sent <= 3 * injected,
+        "{sent} bytes went to an address that sent {injected}"
+    );
+}
