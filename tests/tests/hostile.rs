@@ -361,6 +361,12 @@ impl RawPeer {
     }
 }
 
+/// The server closed one connection, `peer`'s, for `code`, and told it so.
+fn assert_closed_for(report: &Report, peer: &RawPeer, code: TransportErrorCode) {
+    assert_eq!(violations(&report.closed), vec![code]);
+    assert_eq!(peer.closed, Some(CloseCode::Transport(code)));
+}
+
 /// The reasons the server closed connections for, as its events said.
 fn violations(events: &[Event]) -> Vec<TransportErrorCode> {
     events
@@ -584,14 +590,7 @@ fn streams_opened_and_left_empty_hold_nothing_and_one_more_is_a_violation() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("empty streams", &report, bound(&config, 0, 2));
-    assert_eq!(
-        violations(&report.closed),
-        vec![TransportErrorCode::STREAM_LIMIT_ERROR]
-    );
-    assert_eq!(
-        peer.closed,
-        Some(CloseCode::Transport(TransportErrorCode::STREAM_LIMIT_ERROR))
-    );
+    assert_closed_for(&report, &peer, TransportErrorCode::STREAM_LIMIT_ERROR);
 }
 
 #[test]
@@ -811,14 +810,7 @@ fn a_peer_that_rewrites_bytes_it_sent_is_closed() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("rewritten bytes", &report, bound(&config, 0, 2));
-    assert_eq!(
-        violations(&report.closed),
-        vec![TransportErrorCode::PROTOCOL_VIOLATION]
-    );
-    assert_eq!(
-        peer.closed,
-        Some(CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION))
-    );
+    assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
 }
 
 #[test]

@@ -32,7 +32,7 @@ const TARGET: usize = 0;
 /// Longest message or write the application hands over, and longest whole-message read.
 const MAX_APP_BYTES: usize = 16 * 1024;
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         max_connections: 4,
         stream_receive_window: 4 * 1024,

@@ -36,6 +36,7 @@ const HONEST: usize = 3;
 /// Attacker addresses: `addr(100..164)`; the first 32 share one IP address (distinct ports).
 const ATTACKERS: u8 = 64;
 
+/// The `endpoint` target's configuration with tight admission limits.
 fn config() -> Config {
     Config {
         max_connections: 8,
@@ -47,15 +48,7 @@ fn config() -> Config {
         ban_duration: Duration::from_secs(1),
         max_ban_duration: Duration::from_secs(8),
         max_tracked_addresses: 4,
-        stream_receive_window: 4 * 1024,
-        max_stream_receive_window: 16 * 1024,
-        receive_window: 16 * 1024,
-        max_receive_window: 64 * 1024,
-        send_buffer: 64 * 1024,
-        max_concurrent_streams: 8,
-        handshake_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(10),
-        ..Config::default()
+        ..super::endpoint::config()
     }
 }
 
