@@ -112,8 +112,8 @@ impl Admissions {
     }
 
     /// Decides on a HELLO from `from` (client connection id `client`, `token` possibly
-    /// empty). An admitted connection is counted against its address: call
-    /// [`release`](Self::release) when it is gone.
+    /// empty). Deciding changes no count: once the connection exists, call
+    /// [`admitted`](Self::admitted), and [`release`](Self::release) when it is gone.
     pub(crate) fn decide(
         &mut self,
         config: &Config,
@@ -153,9 +153,14 @@ impl Admissions {
         if !rate_left {
             return Admission::Drop(Dropped::RateLimited);
         }
-        self.rate.take(1);
-        *self.per_address.entry(from.ip()).or_insert(0) += 1;
         Admission::Admit { validated }
+    }
+
+    /// A connection from `ip` was created: it takes a handshake from the rate and counts
+    /// against its address.
+    pub(crate) fn admitted(&mut self, ip: IpAddr) {
+        self.rate.take(1);
+        *self.per_address.entry(ip).or_insert(0) += 1;
     }
 
     /// A connection admitted from `ip` is gone.
@@ -358,6 +363,23 @@ mod tests {
         connections: 0,
     };
 
+    /// `decide`, and on `Admit` create the connection as the endpoint would.
+    fn admit(
+        a: &mut Admissions,
+        c: &Config,
+        now: Instant,
+        from: SocketAddr,
+        client: ConnectionId,
+        token: &[u8],
+        load: Load,
+    ) -> Admission {
+        let out = a.decide(c, now, from, client, token, load);
+        if let Admission::Admit { .. } = out {
+            a.admitted(from.ip());
+        }
+        out
+    }
+
     fn config(validation: AddressValidation) -> Config {
         Config {
             address_validation: validation,
@@ -443,7 +465,7 @@ mod tests {
         let mut a = Admissions::new(&c, 1);
         let now = Instant::from_micros(1);
         let hello = |a: &mut Admissions, now, ip: &str| {
-            a.decide(&c, now, addr(ip), ConnectionId::from_u64(9), &[], IDLE)
+            admit(a, &c, now, addr(ip), ConnectionId::from_u64(9), &[], IDLE)
         };
         // A burst of a tenth of a second's worth, then one per 10 ms.
         for _ in 0..10 {
@@ -510,7 +532,7 @@ mod tests {
         };
         let mut a = Admissions::new(&c, 1);
         let from = addr("10.0.0.9:1");
-        let hello = |a: &mut Admissions, now| a.decide(&c, now, from, ConnectionId::from_u64(9), &[], IDLE);
+        let hello = |a: &mut Admissions, now| admit(a, &c, now, from, ConnectionId::from_u64(9), &[], IDLE);
         let t0 = Instant::from_micros(1);
         a.violation(&c, t0, from.ip());
         assert_eq!(

@@ -493,6 +493,12 @@ impl Endpoint {
         }
     }
 
+    /// Answers a HELLO with REJECT (statelessly) and counts it.
+    fn reject(&mut self, to: SocketAddr, client: ConnectionId, reject: Reject) {
+        self.stats.rejected += 1;
+        self.push_stateless(Stateless::Reject { to, client, reject });
+    }
+
     fn push_stateless(&mut self, s: Stateless) {
         if self.stateless.len() < MAX_STATELESS {
             self.stateless.push_back(s);
@@ -569,59 +575,40 @@ impl Endpoint {
         };
         // Policy first (an endpoint that only connects out has nothing to validate), then
         // admission (spec §10), then the versions and parameters.
-        let validated = if self.config.accept == AcceptPolicy::Refuse {
-            Err(refuse(RejectReason::REFUSED))
-        } else {
-            let load = Load {
-                pending: self.pending,
-                connections: self.by_cid.len(),
-            };
-            match self
-                .admission
-                .decide(&self.config, now, from, client, &hello.token, load)
-            {
-                Admission::Admit { validated } => Ok(validated),
-                Admission::Reject(reason) => {
-                    if reason == RejectReason::INVALID_TOKEN {
-                        self.stats.invalid_tokens += 1;
-                    }
-                    Err(refuse(reason))
-                }
-                Admission::Retry(token) => {
-                    self.stats.retries_sent += 1;
-                    self.push_stateless(Stateless::Retry {
-                        to: from,
-                        client,
-                        token,
-                    });
-                    return;
-                }
-                Admission::Drop(why) => {
-                    match why {
-                        Dropped::Banned => self.stats.dropped_banned += 1,
-                        Dropped::RateLimited => self.stats.dropped_rate_limited += 1,
-                    }
-                    return;
-                }
-            }
+        if self.config.accept == AcceptPolicy::Refuse {
+            return self.reject(from, client, refuse(RejectReason::REFUSED));
+        }
+        let load = Load {
+            pending: self.pending,
+            connections: self.by_cid.len(),
         };
-        let decision = validated.and_then(|v| handshake::negotiate(&self.config, &hello).map(|a| (a, v)));
-        let (accept, validated) = match decision {
-            Ok(accepted) => accepted,
-            Err(reject) => {
-                if validated.is_ok() {
-                    // Admitted, then refused for its versions or parameters: not held.
-                    self.admission.release(from.ip());
+        let validated = match self
+            .admission
+            .decide(&self.config, now, from, client, &hello.token, load)
+        {
+            Admission::Admit { validated } => validated,
+            Admission::Reject(reason) => {
+                if reason == RejectReason::INVALID_TOKEN {
+                    self.stats.invalid_tokens += 1;
                 }
-                self.stats.rejected += 1;
-                self.push_stateless(Stateless::Reject {
+                return self.reject(from, client, refuse(reason));
+            }
+            Admission::Retry(token) => {
+                self.stats.retries_sent += 1;
+                return self.push_stateless(Stateless::Retry {
                     to: from,
                     client,
-                    reject,
+                    token,
                 });
-                return;
             }
+            Admission::Drop(Dropped::Banned) => return self.stats.dropped_banned += 1,
+            Admission::Drop(Dropped::RateLimited) => return self.stats.dropped_rate_limited += 1,
         };
+        let accept = match handshake::negotiate(&self.config, &hello) {
+            Ok(accept) => accept,
+            Err(reject) => return self.reject(from, client, reject),
+        };
+        self.admission.admitted(from.ip());
         let cid = self.fresh_cid();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);

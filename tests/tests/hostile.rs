@@ -719,9 +719,10 @@ fn replayed_datagrams_are_dropped_as_duplicates_from_any_address() {
         stats.duplicates_received
     );
     // Replays from elsewhere did not take the connection away: it ends at the client's
-    // address, and the attacker's address got next to nothing. (Only a replay of a packet
-    // that was the newest the server had, its original lost, moves the path, until the
-    // client's next packet; spec §10.4. Following every packet, 3x as much went there.)
+    // address, and the attacker's address got next to nothing. (A replay of the newest
+    // packet the server had, its original lost, moves the path until the client's next
+    // packet, spec §10.4; the highest-number rule itself is what
+    // `an_older_packet_replayed_from_elsewhere_does_not_move_the_connection` checks.)
     assert_eq!(server_ep.remote_address(conn), Some(client_addr));
     let (to_attacker, _) = arena.sim.sent_outside(outsider(4));
     assert!(
@@ -871,4 +872,47 @@ fn a_new_address_gets_three_times_what_it_sent_until_it_acknowledges() {
         sent <= 3 * injected,
         "{sent} bytes went to an address that sent {injected}"
     );
+}
+
+#[test]
+fn an_older_packet_replayed_from_elsewhere_does_not_move_the_connection() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let (client, server) = (arena.client, arena.server);
+    // The client's 200th datagram to the server is lost on the way, but an eavesdropper
+    // kept a copy; it sends it from elsewhere once newer packets have arrived.
+    arena.sim.drop_nth(client, server, 200);
+    arena.sim.tap(client, server);
+    let replayer = outsider(7);
+    let mut seen = 0usize;
+    let mut copy = None;
+    let mut sent_at = None;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, now| {
+            let tapped = sim.take_tapped(client, server);
+            if seen < 200 && seen + tapped.len() >= 200 {
+                copy = Some(tapped[199 - seen].clone());
+                sent_at = Some(now);
+            }
+            seen += tapped.len();
+            match (copy.take(), sent_at) {
+                (Some(d), Some(at)) if now >= at + Duration::from_millis(50) => {
+                    sim.inject(replayer, server, d);
+                    false
+                }
+                (d, _) => {
+                    copy = d;
+                    true
+                }
+            }
+        },
+        ignore,
+    );
+    assert_survived("older packet from elsewhere", &report, bound(&config, 0, 1));
+    assert!(seen >= 200 && copy.is_none(), "the copy was never replayed");
+    // New to the server (its original was lost), but older than what it has: it is used,
+    // and the connection stays where it was.
+    assert_eq!(arena.sim.sent_outside(replayer), (0, 0));
 }
