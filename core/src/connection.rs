@@ -27,7 +27,7 @@ use crate::pacing::Pacer;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
-use crate::stream::recv::{RecvError, RecvStream};
+use crate::stream::recv::{RecvError, RecvStream, SMALL_PIECE};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -820,7 +820,7 @@ impl Connection {
             }
             // The endpoint creates connections from HELLO; a copy was handled above.
             Frame::Hello(_) => {}
-            Frame::Stream(s) => self.on_stream(s)?,
+            Frame::Stream(s) => self.on_stream(config, s)?,
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::MaxData(max) => {
@@ -884,7 +884,7 @@ impl Connection {
         }
     }
 
-    fn on_stream(&mut self, frame: StreamFrame) -> Result<(), TransportErrorCode> {
+    fn on_stream(&mut self, config: &Config, frame: StreamFrame) -> Result<(), TransportErrorCode> {
         let id = frame.id;
         if id.initiator() == self.side {
             // Streams are unidirectional: the peer cannot send on one we opened.
@@ -932,9 +932,11 @@ impl Connection {
                 header: state.header.clone(),
             });
         }
+        let before = recv.pieces();
         let grown = recv
-            .insert(frame.offset, frame.data, frame.fin)
+            .insert_from(frame.offset, frame.data, frame.fin, self.datagram_len as usize)
             .map_err(recv_code)?;
+        let crossed = recv.pieces() / PIECES_CHECK > before / PIECES_CHECK;
         self.recv_data += grown;
         if self.recv_data > self.recv_flow.limit() {
             return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
@@ -945,17 +947,32 @@ impl Connection {
             state.released += grown;
             self.read_data += grown;
             self.update_connection_credit();
-            return Ok(());
+        } else {
+            let readable = recv.is_readable() || recv.is_finished();
+            if readable && state.opened && !state.readable_signaled {
+                state.readable_signaled = true;
+                self.events.push_back(Event::StreamReadable {
+                    conn: self.handle,
+                    stream: id,
+                });
+            }
         }
-        let readable = recv.is_readable() || recv.is_finished();
-        if readable && state.opened && !state.readable_signaled {
-            state.readable_signaled = true;
-            self.events.push_back(Event::StreamReadable {
-                conn: self.handle,
-                stream: id,
-            });
+        // Each separate piece costs bookkeeping that credit does not count: a peer leaving
+        // gaps between tiny pieces is capped (spec §10.3). Summed over the streams only when
+        // one stream's count crosses a multiple of PIECES_CHECK.
+        if crossed && self.pieces_held() > max_pieces(config) {
+            return Err(TransportErrorCode::PROTOCOL_VIOLATION);
         }
         Ok(())
+    }
+
+    /// Separate pieces of received data the connection's streams hold.
+    fn pieces_held(&self) -> usize {
+        self.streams
+            .values()
+            .filter_map(|s| s.recv.as_ref())
+            .map(RecvStream::pieces)
+            .sum()
     }
 
     fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), TransportErrorCode> {
@@ -1922,6 +1939,18 @@ fn next_stream_frame(
         Frame::Stream(fields).encoded_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
     let chunk = send.next_chunk(room.checked_sub(overhead)?, credit)?;
     Some(frame(chunk.offset, chunk.data, chunk.fin))
+}
+
+/// How often (in pieces a stream gains) the connection sums its streams' pieces.
+const PIECES_CHECK: usize = 64;
+
+/// The most separate pieces of received data a connection holds (spec §10.3): one per 128
+/// bytes of its largest receive window, so their bookkeeping (about 100 bytes each) stays
+/// under the window itself; pieces of at least [`SMALL_PIECE`] bytes never reach it.
+fn max_pieces(config: &Config) -> usize {
+    usize::try_from(config.max_receive_window / SMALL_PIECE as u64)
+        .unwrap_or(usize::MAX)
+        .max(1024)
 }
 
 fn recv_code(e: RecvError) -> TransportErrorCode {

@@ -18,7 +18,9 @@ use weir_core::wire::{
     Capabilities, ConnectionId, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen, PacketWriter,
     TransportParams, VersionRange,
 };
-use weir_core::{AddressValidation, CloseReason, Config, EndpointLoad, EndpointStats, Event, Priority};
+use weir_core::{
+    AddressValidation, CloseReason, Config, ConnectionHandle, EndpointLoad, EndpointStats, Event, Priority,
+};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 mod common;
@@ -119,6 +121,8 @@ struct Arena {
     /// Bytes the server's application sends on every connection other than the
     /// legitimate client's, as fast as its send buffer takes them.
     serve: u64,
+    /// The legitimate client's connection on the server, once connected.
+    legit: Option<ConnectionHandle>,
 }
 
 impl Arena {
@@ -137,6 +141,7 @@ impl Arena {
             client,
             traffic,
             serve: 0,
+            legit: None,
         }
     }
 
@@ -159,6 +164,8 @@ impl Arena {
         let (server, client, serve) = (self.server, self.client, self.serve);
         let client_addr = self.sim.addr(client);
         let closed = std::cell::RefCell::new(Vec::new());
+        // The legitimate client's connection on the server (an attacker may connect first).
+        let legit = std::cell::Cell::new(self.legit);
         let mut attacking = true;
         while self.sim.now() < end {
             let now = self.sim.now();
@@ -175,6 +182,9 @@ impl Arena {
                     if node == server {
                         if let Event::Connected { conn, .. } = event {
                             let from = sim.endpoint_ref(server).remote_address(conn);
+                            if from == Some(client_addr) {
+                                legit.set(Some(conn));
+                            }
                             if serve > 0 && from != Some(client_addr) {
                                 traffic.borrow_mut().bulk(server, conn, serve, Priority::Normal);
                             }
@@ -197,7 +207,10 @@ impl Arena {
                     peak.stateless_queued = peak.stateless_queued.max(l.stateless_queued);
                     peak.bytes_received_unread = peak.bytes_received_unread.max(l.bytes_received_unread);
                     peak.bytes_unacknowledged = peak.bytes_unacknowledged.max(l.bytes_unacknowledged);
-                    if done.is_none() && traffic.borrow().delivered_by(0) >= TRANSFER {
+                    let delivered = legit
+                        .get()
+                        .and_then(|c| traffic.borrow().delivered.get(&(server, c)).copied());
+                    if done.is_none() && delivered >= Some(TRANSFER) {
                         done = Some(sim.now());
                     }
                     done.is_some() && settling
@@ -205,6 +218,7 @@ impl Arena {
             );
             report.peak = peak;
             report.done = done;
+            self.legit = legit.get();
             if over {
                 break;
             }
@@ -330,8 +344,9 @@ impl RawPeer {
         }
     }
 
-    /// A data packet carrying `frames`, with the next packet number; `None` before ACCEPT.
-    fn packet(&mut self, frames: &[Frame]) -> Option<Bytes> {
+    /// A data packet carrying `frames`, padded to `pad_to` bytes, with the next packet
+    /// number; `None` before ACCEPT.
+    fn packet(&mut self, frames: &[Frame], pad_to: usize) -> Option<Bytes> {
         let header = Header {
             kind: PacketKind::Data,
             dcid: self.server_cid?,
@@ -345,13 +360,19 @@ impl RawPeer {
         for f in frames {
             w.push(f).unwrap();
         }
+        w.pad_to(pad_to).unwrap();
         let len = w.finish().unwrap();
         buf.truncate(len);
         Some(buf.freeze())
     }
 
     fn send(&mut self, sim: &mut Sim, server: NodeId, frames: &[Frame]) -> bool {
-        match self.packet(frames) {
+        self.send_padded(sim, server, frames, 0)
+    }
+
+    /// Sends `frames` in a datagram of at least `pad_to` bytes.
+    fn send_padded(&mut self, sim: &mut Sim, server: NodeId, frames: &[Frame], pad_to: usize) -> bool {
+        match self.packet(frames, pad_to) {
             Some(p) => {
                 sim.inject(self.addr, server, p);
                 true
@@ -634,6 +655,54 @@ fn a_four_gib_message_sent_a_byte_a_second_holds_nothing_extra() {
     assert_eq!(peer.closed, None);
     let load = arena.sim.endpoint_ref(server).load();
     assert_eq!(load.bytes_received_unread, 0);
+}
+
+#[test]
+fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(4), 11);
+    // Every other byte, one per 1,200-byte datagram, so each held slice would keep its whole
+    // datagram alive: byte 1, 3, 5, ... of one stream, byte 0 never sent.
+    let mut sent = 0u64;
+    let mut started = false;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| {
+            peer.poll(sim, server);
+            if !started {
+                peer.hello(sim, server);
+                started = true;
+                return true;
+            }
+            for _ in 0..200 {
+                let frame = StreamFrame {
+                    id: StreamId::new(Side::Client, 0),
+                    offset: 2 * sent + 1,
+                    data: Bytes::from_static(b"."),
+                    fin: false,
+                    total_len: None,
+                    label: None,
+                    digest: None,
+                };
+                if !peer.send_padded(sim, server, &[Frame::Stream(frame)], 1200) {
+                    break;
+                }
+                sent += 1;
+            }
+            peer.closed.is_none() && sent < 100_000
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("tiny pieces with gaps", &report, bound(&config, 0, 2));
+    // The cap on separate pieces (one per 128 bytes of the largest connection window) closed
+    // it, before its stream window (256 KiB: 131,072 such bytes) was used up.
+    assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
+    let cap = config.max_receive_window / 128;
+    assert!((cap..cap + 64 * 200).contains(&sent), "{sent} sent, cap {cap}");
 }
 
 #[test]

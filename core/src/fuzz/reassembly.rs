@@ -110,10 +110,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let offset = u.int_in_range(m.read_offset..=limit + SLACK)?;
                 let len = u.int_in_range(0..=1500u64)?;
                 let fin = u.ratio(1, 8)?;
+                // The rest of its datagram: small pieces of large datagrams are copied.
+                let datagram_len = len as usize + u.int_in_range(0..=1500usize)?;
                 let end = offset + len;
                 let bytes: Bytes = (offset..end).map(content).collect::<Vec<u8>>().into();
                 let expected = m.insert(limit, end, fin);
-                let got = s.insert(offset, bytes, fin);
+                let got = s.insert_from(offset, bytes, fin, datagram_len);
                 assert_eq!(got.map(|_| ()), expected, "insert {offset}+{len} fin {fin}");
                 if let Ok(grown) = got {
                     assert_eq!(

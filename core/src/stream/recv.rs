@@ -7,10 +7,18 @@
 //! Memory: the reassembler holds only bytes at offsets in `[read_offset, max_data)`, and the
 //! peer may not send at or past `max_data` (a flow-control violation otherwise), so what a
 //! stream holds never exceeds the window it granted, whatever the peer announces.
+//!
+//! A held slice keeps its whole datagram alive, so a peer sending one byte per datagram
+//! could make a few bytes of credit pin a thousand times as much. A small piece (under
+//! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
+//! to wait, and appended to the copy it follows, so what a stream holds stays within four
+//! times its bytes plus the bookkeeping of each separate piece (spec §10.3, the connection
+//! caps the count of pieces). Bytes readable at once into an empty stream, the usual case,
+//! are never copied.
 
 use alloc::collections::BTreeMap;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::flow::ReceiveWindow;
 use crate::range_set::RangeSet;
@@ -29,11 +37,63 @@ pub enum RecvError {
     Rewritten,
 }
 
+/// A piece shorter than this is copied when it has to wait, whatever its datagram, so runs of
+/// tiny pieces coalesce instead of each costing a map entry (spec §10.3).
+pub(crate) const SMALL_PIECE: usize = 128;
+
+/// A piece under `1 / PIN_RATIO` of its datagram is copied when it has to wait: a held byte
+/// pins at most this many (spec §10.3).
+const PIN_RATIO: usize = 4;
+
+/// Received bytes held for the application.
+#[derive(Debug)]
+enum Held {
+    /// A slice of the datagram they came in (no copy).
+    Shared(Bytes),
+    /// A copy of small pieces, which the pieces that follow it are appended to.
+    Owned(BytesMut),
+}
+
+impl Held {
+    fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Shared(b) => b,
+            Held::Owned(b) => b,
+        }
+    }
+
+    /// The first `at` bytes, leaving the rest.
+    fn split_to(&mut self, at: usize) -> Bytes {
+        match self {
+            Held::Shared(b) => b.split_to(at),
+            Held::Owned(b) => b.split_to(at).freeze(),
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Held::Shared(b) => b,
+            Held::Owned(b) => b.freeze(),
+        }
+    }
+
+    /// The bytes as a `Bytes` to share (a copy stops taking appends).
+    fn share(&mut self) -> Bytes {
+        let bytes = core::mem::replace(self, Held::Shared(Bytes::new())).into_bytes();
+        *self = Held::Shared(bytes.clone());
+        bytes
+    }
+}
+
 /// The receive side of one stream.
 #[derive(Debug)]
 pub struct RecvStream {
     /// Received bytes not yet read, keyed by offset; disjoint, all at or above `read_offset`.
-    chunks: BTreeMap<u64, Bytes>,
+    chunks: BTreeMap<u64, Held>,
     /// Everything below has been handed to the application.
     read_offset: u64,
     /// One past the highest offset received (counts against connection credit).
@@ -71,8 +131,10 @@ struct Tap {
 }
 
 impl Tap {
-    /// Hands out the parts of `data` (at `offset`) not handed out before.
-    fn forward(&mut self, offset: u64, data: &Bytes) {
+    /// Hands out the parts of `data` (at `offset`, from a datagram of `datagram_len`
+    /// bytes) not handed out before. A part under a quarter of its datagram is handed out as
+    /// a copy: targets hold it until their peers acknowledge it (spec §10.3).
+    fn forward(&mut self, offset: u64, data: &Bytes, datagram_len: usize) {
         let end = offset + data.len() as u64;
         let from = offset.max(self.start);
         if from >= end {
@@ -81,7 +143,10 @@ impl Tap {
         }
         let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
         for gap in new {
-            let piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
+            let mut piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
+            if piece.len().saturating_mul(PIN_RATIO) < datagram_len {
+                piece = Bytes::copy_from_slice(&piece);
+            }
             self.forwarded.insert(gap.clone());
             self.out.push((gap.start, piece));
         }
@@ -111,9 +176,24 @@ impl RecvStream {
         }
     }
 
-    /// Takes in a STREAM frame's data. Returns how far the stream's highest received offset
-    /// moved (what the connection counts against its own credit).
+    /// Takes in a STREAM frame's data, as if it were the whole of its datagram. Returns how
+    /// far the stream's highest received offset moved (what the connection counts against
+    /// its own credit).
+    #[cfg(any(test, feature = "bench-internals", feature = "fuzzing"))]
     pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
+        let datagram_len = data.len();
+        self.insert_from(offset, data, fin, datagram_len)
+    }
+
+    /// Takes in a STREAM frame's data, a slice of a datagram of `datagram_len` bytes (what
+    /// holding the slice would keep alive). As [`insert`](Self::insert) otherwise.
+    pub fn insert_from(
+        &mut self,
+        offset: u64,
+        data: Bytes,
+        fin: bool,
+        datagram_len: usize,
+    ) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
         if end > self.flow.limit() {
             return Err(RecvError::FlowControl);
@@ -135,13 +215,13 @@ impl RecvStream {
         if self.reset.is_none() {
             let keep = match self.tap.as_mut() {
                 Some(tap) => {
-                    tap.forward(offset, &data);
+                    tap.forward(offset, &data, datagram_len);
                     tap.keep
                 }
                 None => true,
             };
             if keep {
-                self.store(offset, data)?;
+                self.store(offset, data, datagram_len)?;
             }
         }
         Ok(grown)
@@ -159,8 +239,9 @@ impl RecvStream {
             keep,
             wanted: 0,
         };
-        for (&offset, chunk) in &self.chunks {
-            tap.forward(offset, chunk);
+        for (&offset, chunk) in self.chunks.iter_mut() {
+            // What the stream held is within §10.3's bounds already.
+            tap.forward(offset, &chunk.share(), 0);
         }
         if !keep {
             self.chunks.clear();
@@ -233,7 +314,7 @@ impl RecvStream {
 
     /// Stores the parts of `data` not already held or read, as slices of it. Parts already
     /// held must be the same bytes (those already read can no longer be compared).
-    fn store(&mut self, mut offset: u64, mut data: Bytes) -> Result<(), RecvError> {
+    fn store(&mut self, mut offset: u64, mut data: Bytes, datagram_len: usize) -> Result<(), RecvError> {
         // Drop what was already read.
         if offset < self.read_offset {
             let skip = (self.read_offset - offset).min(data.len() as u64) as usize;
@@ -246,7 +327,7 @@ impl RecvStream {
             if chunk_end > offset {
                 let skip = (chunk_end - offset).min(data.len() as u64) as usize;
                 let from = (offset - start) as usize;
-                if chunk[from..from + skip] != data[..skip] {
+                if chunk.bytes()[from..from + skip] != data[..skip] {
                     return Err(RecvError::Rewritten);
                 }
                 data = data.slice(skip..);
@@ -256,27 +337,23 @@ impl RecvStream {
         // Fill the gaps between the chunks that start inside the new data.
         while !data.is_empty() {
             let end = offset + data.len() as u64;
-            let next = self
-                .chunks
-                .range(offset..end)
-                .next()
-                .map(|(&s, c)| (s, c.clone()));
+            let next = self.chunks.range(offset..end).next().map(|(&s, held)| {
+                let len = held.len() as u64;
+                let gap = (s - offset) as usize;
+                let skip = ((s + len).min(end) - offset) as usize;
+                (s, len, gap, skip, held.bytes()[..skip - gap] == data[gap..skip])
+            });
             match next {
                 None => {
-                    self.buffered += data.len() as u64;
-                    self.chunks.insert(offset, data);
+                    self.hold(offset, data, datagram_len);
                     return Ok(());
                 }
-                Some((start, held)) => {
-                    let len = held.len() as u64;
-                    let gap = (start - offset) as usize;
-                    let skip = ((start + len).min(end) - offset) as usize;
-                    if held[..skip - gap] != data[gap..skip] {
+                Some((start, len, gap, skip, same)) => {
+                    if !same {
                         return Err(RecvError::Rewritten);
                     }
                     if gap > 0 {
-                        self.buffered += gap as u64;
-                        self.chunks.insert(offset, data.slice(..gap));
+                        self.hold(offset, data.slice(..gap), datagram_len);
                     }
                     data = data.slice(skip..);
                     offset = start + len;
@@ -284,6 +361,28 @@ impl RecvStream {
             }
         }
         Ok(())
+    }
+
+    /// Keeps `piece` (at `offset`, in a gap) until it is read: as a slice of its datagram, or,
+    /// when small and waiting, copied and appended to the copy it follows (module docs).
+    fn hold(&mut self, offset: u64, piece: Bytes, datagram_len: usize) {
+        let len = piece.len();
+        self.buffered += len as u64;
+        let small = len < SMALL_PIECE || len.saturating_mul(PIN_RATIO) < datagram_len;
+        let read_at_once = offset == self.read_offset && self.chunks.is_empty();
+        if !small || read_at_once {
+            self.chunks.insert(offset, Held::Shared(piece));
+            return;
+        }
+        // One copy of the piece, into the copy that ends where it starts if there is one.
+        if let Some((&start, Held::Owned(before))) = self.chunks.range_mut(..offset).next_back() {
+            if start + before.len() as u64 == offset {
+                before.extend_from_slice(&piece);
+                return;
+            }
+        }
+        self.chunks
+            .insert(offset, Held::Owned(BytesMut::from(&piece[..])));
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
@@ -296,12 +395,11 @@ impl RecvStream {
         let chunk = entry.get_mut();
         let out = if chunk.len() > max_len {
             let head = chunk.split_to(max_len);
-            let rest = core::mem::take(chunk);
-            entry.remove();
+            let rest = entry.remove();
             self.chunks.insert(offset + max_len as u64, rest);
             head
         } else {
-            entry.remove()
+            entry.remove().into_bytes()
         };
         self.read_offset += out.len() as u64;
         self.buffered -= out.len() as u64;
@@ -360,6 +458,12 @@ impl RecvStream {
 
     pub(crate) fn buffered(&self) -> u64 {
         self.buffered
+    }
+
+    /// Separate pieces held (what the connection caps, spec §10.3): a piped stream's count
+    /// the runs it forwarded, each of which its targets hold until acknowledged.
+    pub(crate) fn pieces(&self) -> usize {
+        self.chunks.len() + self.tap.as_ref().map_or(0, |t| t.forwarded.len())
     }
 
     pub(crate) fn read_offset(&self) -> u64 {
@@ -468,6 +572,54 @@ mod tests {
         s.insert(0, Bytes::from_static(b"01234567"), false).unwrap();
         assert_eq!(drain(&mut s), b"01234567xxabcdefGHIJuvw".to_vec());
         s.insert(0, Bytes::from_static(b"ZZZZ"), false).unwrap();
+    }
+
+    #[test]
+    fn small_waiting_pieces_are_copied_and_coalesce() {
+        // Each byte arrives alone in a 1,200-byte datagram; the reader is away.
+        let datagrams: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(alloc::vec![i; 1200])).collect();
+        let mut s = RecvStream::new(1000);
+        for (i, d) in datagrams.iter().enumerate() {
+            s.insert_from(i as u64, d.slice(..1), false, d.len()).unwrap();
+        }
+        // The first was readable at once (kept as a slice); the other 99 became one copy.
+        assert_eq!(s.pieces(), 2);
+        let (_, first) = s.read(1).unwrap();
+        assert_eq!(first.as_ptr(), datagrams[0].as_ptr());
+        let (offset, rest) = s.read(usize::MAX).unwrap();
+        assert_eq!((offset, rest.len()), (1, 99));
+        assert!(datagrams
+            .iter()
+            .all(|d| !d.as_ptr_range().contains(&rest.as_ptr())));
+        assert_eq!(rest.to_vec(), (1..100u8).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn large_pieces_wait_as_slices_and_gaps_keep_pieces_apart() {
+        let d = Bytes::from(alloc::vec![5u8; 1200]);
+        let mut s = RecvStream::new(10_000);
+        // A quarter of its datagram or more, and not tiny: no copy, even out of order.
+        s.insert_from(500, d.slice(..300), false, d.len()).unwrap();
+        // Tiny pieces with gaps between them cannot coalesce.
+        for i in 0..10 {
+            s.insert_from(2 * i, d.slice(..1), false, d.len()).unwrap();
+        }
+        assert_eq!(s.pieces(), 11);
+        assert_eq!(s.buffered(), 310);
+        assert_eq!(s.read(usize::MAX).map(|(o, b)| (o, b.len())), Some((0, 1)));
+        // Filling the gaps appends to the copies before them: one new piece, for the first
+        // gap (what preceded it was read).
+        assert_eq!(s.pieces(), 10);
+        for i in 0..10 {
+            s.insert_from(2 * i + 1, d.slice(..1), false, d.len()).unwrap();
+        }
+        assert_eq!(s.pieces(), 11);
+        assert_eq!(drain(&mut s), alloc::vec![5u8; 19]);
+        s.insert_from(20, d.slice(..480), false, d.len()).unwrap();
+        let (offset, tail) = s.read(usize::MAX).unwrap();
+        assert_eq!((offset, tail.len()), (20, 480));
+        let (offset, held) = s.read(usize::MAX).unwrap();
+        assert_eq!((offset, held.as_ptr()), (500, d.as_ptr()));
     }
 
     #[test]

@@ -1,10 +1,17 @@
 //! The sending half of a stream: fragmentation and retransmission by offset
 //! (spec/protocol.md §4.12).
 //!
-//! Input: application writes (`Bytes`, kept as given, never copied), acknowledgements and
+//! Input: application writes (`Bytes`, kept as given; only a small one is copied, below),
+//! acknowledgements and
 //! losses of the frames that carried them, and the peer's credit. Output: the next chunk to
 //! put in a STREAM frame — lost bytes first, then new ones — cut with `Bytes::slice`, so
 //! the only copy of payload is the one into the outgoing datagram.
+//!
+//! A write shorter than [`SMALL_PIECE`] bytes is joined to the write it continues, in a copy
+//! of both, up to [`JOIN_UP_TO`] bytes: tiny writes (an application's, or a pipe's tiny
+//! fragments, spec §10.3) then cost neither a map entry each, nor a frame each, nor keep
+//! the datagram a fragment came in alive. Each such write costs at most `JOIN_UP_TO`
+//! bytes of copying.
 //!
 //! Writes usually append; a pipe (module `pipe`) also writes at any offset, in the order
 //! fragments reached the relay, so the written bytes may have gaps. New bytes are sent
@@ -14,9 +21,13 @@
 use alloc::collections::BTreeMap;
 use core::ops::Range;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::range_set::RangeSet;
+use crate::stream::recv::SMALL_PIECE;
+
+/// The longest a run of small writes is joined into (module docs).
+const JOIN_UP_TO: usize = 4 * SMALL_PIECE;
 
 /// A piece of stream to send in one STREAM frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -102,11 +113,28 @@ impl SendStream {
         }
         if !data.is_empty() {
             self.written += data.len() as u64;
-            self.chunks.insert(offset, data);
             self.unsent.insert(offset..end);
             self.write_end = self.write_end.max(end);
+            self.hold(offset, data);
         }
         true
+    }
+
+    /// Keeps written bytes, joining a small write to the one it continues (module docs).
+    fn hold(&mut self, offset: u64, data: Bytes) {
+        if data.len() < SMALL_PIECE {
+            if let Some((&start, before)) = self.chunks.range_mut(..offset).next_back() {
+                let len = before.len() + data.len();
+                if start + before.len() as u64 == offset && len <= JOIN_UP_TO {
+                    let mut joined = BytesMut::with_capacity(len);
+                    joined.extend_from_slice(before);
+                    joined.extend_from_slice(&data);
+                    *before = joined.freeze();
+                    return;
+                }
+            }
+        }
+        self.chunks.insert(offset, data);
     }
 
     /// Whether any byte of `range` is held already.
@@ -327,6 +355,7 @@ impl SendStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     #[test]
     fn fragments_are_slices_of_the_write() {
@@ -347,23 +376,59 @@ mod tests {
     #[test]
     fn lost_bytes_go_first_and_acked_bytes_are_released() {
         let mut s = SendStream::new(u64::MAX);
-        s.write(Bytes::from(alloc::vec![1u8; 100]));
-        s.write(Bytes::from(alloc::vec![2u8; 100]));
-        let a = s.next_chunk(150, u64::MAX).unwrap(); // 0..100: one write at a time
-        let b = s.next_chunk(150, u64::MAX).unwrap(); // 100..200
+        s.write(Bytes::from(alloc::vec![1u8; 200]));
+        s.write(Bytes::from(alloc::vec![2u8; 200]));
+        let a = s.next_chunk(300, u64::MAX).unwrap(); // 0..200: one write at a time
+        let b = s.next_chunk(300, u64::MAX).unwrap(); // 200..400
         assert_eq!(
             (a.offset, a.data.len(), b.offset, b.data.len()),
-            (0, 100, 100, 100)
+            (0, 200, 200, 200)
         );
-        s.on_lost(0..100, false);
-        s.on_acked(100..200, false);
-        assert_eq!(s.unacked(), 100);
+        s.on_lost(0..200, false);
+        s.on_acked(200..400, false);
+        assert_eq!(s.unacked(), 200);
         let again = s.next_chunk(60, u64::MAX).unwrap();
         assert_eq!((again.offset, again.data.len()), (0, 60));
         s.on_acked(0..60, false);
-        s.on_acked(60..100, false);
+        s.on_acked(60..200, false);
         assert_eq!(s.unacked(), 0);
         assert_eq!(s.next_chunk(1000, u64::MAX), None);
+    }
+
+    #[test]
+    fn small_writes_are_joined_into_one_frame() {
+        let mut s = SendStream::new(u64::MAX);
+        let big = Bytes::from(alloc::vec![7u8; 600]);
+        s.write(big.clone());
+        // Tiny writes after a large one: the first joins nothing (the large one is past
+        // the joining size), the rest join it, up to 512 bytes per run.
+        for i in 0..600u32 {
+            s.write(Bytes::from(alloc::vec![i as u8]));
+        }
+        let sizes: Vec<(u64, usize)> = core::iter::from_fn(|| s.next_chunk(1200, u64::MAX))
+            .map(|c| (c.offset, c.data.len()))
+            .collect();
+        assert_eq!(sizes, alloc::vec![(0, 600), (600, 512), (1112, 88)]);
+        // A large write is never copied, even right after small ones.
+        let mut t = SendStream::new(u64::MAX);
+        t.write(Bytes::from_static(b"abc"));
+        t.write(big.clone());
+        let first = t.next_chunk(1200, u64::MAX).unwrap();
+        let second = t.next_chunk(1200, u64::MAX).unwrap();
+        assert_eq!((first.data.len(), second.data.as_ptr()), (3, big.as_ptr()));
+        // Out of order, with gaps: a piece joins only the one it continues.
+        let mut u = SendStream::new(u64::MAX);
+        assert!(u.write_at(10, Bytes::from_static(b"kl")));
+        assert!(u.write_at(0, Bytes::from_static(b"ab")));
+        assert!(u.write_at(2, Bytes::from_static(b"cd")));
+        assert!(!u.write_at(3, Bytes::from_static(b"x")), "written before");
+        let chunks: Vec<Bytes> = core::iter::from_fn(|| u.next_chunk(1200, u64::MAX))
+            .map(|c| c.data)
+            .collect();
+        assert_eq!(
+            chunks,
+            alloc::vec![Bytes::from_static(b"abcd"), Bytes::from_static(b"kl")]
+        );
     }
 
     #[test]
