@@ -162,6 +162,7 @@ fn params() -> TransportParams {
         max_datagram_size: Some(1452),
         idle_timeout_ms: Some(30_000),
         max_ack_delay_ms: Some(25),
+        max_message_len: Some(64 << 20),
         unknown: Bytes::new(),
     }
 }

@@ -107,6 +107,12 @@ pub struct Config {
     pub send_buffer: u64,
     /// Streams the peer may have open at once. Default: 128.
     pub max_concurrent_streams: u64,
+    /// The longest message (stream) the peer may send, announced to it: a stream's credit
+    /// never reaches past it, and a total length announced beyond it closes the connection
+    /// (FINAL_SIZE_ERROR, spec §10.4). Writes that would pass the peer's limit fail with
+    /// [`ApiError::MessageTooLong`](crate::ApiError::MessageTooLong). `None`: no limit (a
+    /// stream's memory is bounded by its window whatever its length). Default: `None`.
+    pub max_message_len: Option<u64>,
     /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
     /// caps what we send. Default: 1200.
     pub max_datagram_size: u16,
@@ -157,6 +163,7 @@ impl Default for Config {
             max_receive_window: 32 << 20,
             send_buffer: 16 << 20,
             max_concurrent_streams: 128,
+            max_message_len: None,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
             congestion: CongestionControl::default(),
             max_send_rate: None,
@@ -173,6 +180,7 @@ impl Config {
             max_data: Some(self.receive_window),
             max_stream_data: Some(self.stream_receive_window),
             max_streams: Some(self.max_concurrent_streams),
+            max_message_len: self.max_message_len,
             max_datagram_size: Some(self.max_datagram_size.max(MIN_DATAGRAM_SIZE as u16)),
             idle_timeout_ms: Some(self.idle_timeout.as_millis()),
             max_ack_delay_ms: Some(self.max_ack_delay.as_millis().min(crate::wire::MAX_ACK_DELAY_MS)),
@@ -190,6 +198,8 @@ pub(crate) struct PeerParams {
     pub(crate) max_datagram_size: u16,
     pub(crate) idle_timeout: Duration,
     pub(crate) max_ack_delay: Duration,
+    /// The longest stream the peer takes (`None`: any).
+    pub(crate) max_message_len: Option<u64>,
 }
 
 impl PeerParams {
@@ -201,6 +211,7 @@ impl PeerParams {
             max_datagram_size: p.max_datagram_size.unwrap_or(MIN_DATAGRAM_SIZE as u16),
             idle_timeout: Duration::from_millis(p.idle_timeout_ms.unwrap_or(0)),
             max_ack_delay: Duration::from_millis(p.max_ack_delay_ms.unwrap_or(25)),
+            max_message_len: p.max_message_len,
         }
     }
 }

@@ -901,7 +901,9 @@ impl Connection {
                 self.streams.insert(
                     sid,
                     StreamState {
-                        recv: Some(RecvStream::auto_tuned(window, max)),
+                        recv: Some(
+                            RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len),
+                        ),
                         ..Default::default()
                     },
                 );
@@ -1314,6 +1316,9 @@ impl Connection {
 
     pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
         self.check_established()?;
+        if self.too_long_for_peer(header.total_len.unwrap_or(0)) {
+            return Err(ApiError::MessageTooLong);
+        }
         if self.stream_credit.available() == 0 {
             if self.stream_credit.take_blocked().is_some() {
                 self.stats.streams_blocked += 1;
@@ -1335,6 +1340,11 @@ impl Connection {
         Ok(id)
     }
 
+    /// Whether a stream of `len` bytes is longer than the peer takes (its `max_message_len`).
+    fn too_long_for_peer(&self, len: u64) -> bool {
+        self.peer.max_message_len.is_some_and(|max| len > max)
+    }
+
     fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
         self.check_established()?;
         if id.initiator() != self.side {
@@ -1350,14 +1360,19 @@ impl Connection {
     pub(crate) fn write(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, ApiError> {
         let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
         let limit = self.send_buffer_limit;
+        let peer_max = self.peer.max_message_len;
         let state = self.send_stream(id)?;
         let total = state.header.total_len;
         let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
         if send.is_finished() {
             return Err(ApiError::StreamFinished);
         }
-        if total.is_some_and(|t| send.write_end() + data.len() as u64 > t) {
+        let end = send.write_end() + data.len() as u64;
+        if total.is_some_and(|t| end > t) {
             return Err(ApiError::TotalLength);
+        }
+        if peer_max.is_some_and(|max| end > max) {
+            return Err(ApiError::MessageTooLong);
         }
         if data.is_empty() {
             return Ok(0);
@@ -1379,7 +1394,7 @@ impl Connection {
     /// Whether a message of `len` bytes can be sent now (else why not).
     pub(crate) fn message_room(&mut self, len: u64) -> Result<(), ApiError> {
         self.check_established()?;
-        if len > self.send_buffer_limit {
+        if len > self.send_buffer_limit || self.too_long_for_peer(len) {
             return Err(ApiError::MessageTooLong);
         }
         if len > self.send_buffer_limit.saturating_sub(self.send_buffered) {

@@ -850,7 +850,8 @@ impl Endpoint {
     /// the receiver learns at once. Messages are independent: no head-of-line blocking.
     /// Whole or not at all: [`ApiError::WouldBlock`] if the send buffer lacks room now
     /// ([`Event::Writable`] follows when it has it), [`ApiError::MessageTooLong`] if the
-    /// message is larger than the whole buffer.
+    /// message is larger than the whole buffer or than the peer takes (its
+    /// [`Config::max_message_len`](crate::Config::max_message_len)).
     pub fn send_message(
         &mut self,
         conn: ConnectionHandle,

@@ -292,9 +292,11 @@ pub enum ApiError {
     /// More bytes than the stream's announced total length, or finished short of it.
     #[error("write does not match the stream's announced total length")]
     TotalLength,
-    /// A whole-message read of a message longer than the caller's limit, or a message to
+    /// A whole-message read of a message longer than the caller's limit, a message to
     /// send longer than the whole send buffer ([`Config::send_buffer`](crate::Config::send_buffer);
-    /// send it with a stream instead).
+    /// send it with a stream instead), or a stream or message longer than the peer takes
+    /// (its [`Config::max_message_len`](crate::Config::max_message_len), learned in the
+    /// handshake).
     #[error("message is longer than the limit given")]
     MessageTooLong,
     /// The connection's send buffer is full (see

@@ -115,15 +115,17 @@ fn params() -> impl Strategy<Value = TransportParams> {
         prop::option::of(1200u16..=65_527),
         prop::option::of(varint()),
         prop::option::of(0..=MAX_ACK_DELAY_MS),
-        prop::option::of((7u64..1000, prop::collection::vec(any::<u8>(), 0..20))),
+        prop::option::of(varint()),
+        prop::option::of((8u64..1000, prop::collection::vec(any::<u8>(), 0..20))),
     )
-        .prop_map(|(a, b, c, d, e, f, unknown)| TransportParams {
+        .prop_map(|(a, b, c, d, e, f, g, unknown)| TransportParams {
             max_data: a,
             max_stream_data: b,
             max_streams: c,
             max_datagram_size: d,
             idle_timeout_ms: e,
             max_ack_delay_ms: f,
+            max_message_len: g,
             unknown: unknown.map_or_else(Bytes::new, |(id, value)| {
                 let mut raw = [0u8; 8];
                 let n = varint::encode(id, &mut raw).unwrap();

@@ -19,7 +19,8 @@ use weir_core::wire::{
     TransportParams, VersionRange,
 };
 use weir_core::{
-    AddressValidation, CloseReason, Config, ConnectionHandle, EndpointLoad, EndpointStats, Event, Priority,
+    AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, EndpointLoad, EndpointStats, Event,
+    Priority, StreamHeader,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -703,6 +704,55 @@ fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
     assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
     let cap = config.max_receive_window / 128;
     assert!((cap..cap + 64 * 200).contains(&sent), "{sent} sent, cap {cap}");
+}
+
+#[test]
+fn a_message_longer_than_allowed_is_refused_at_both_ends() {
+    let limit = 16 * MIB;
+    let mut arena = Arena::new(Config {
+        max_message_len: Some(limit),
+        ..server_config()
+    });
+    let config = arena.config();
+    let (client, server) = (arena.client, arena.server);
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(5), 13);
+    let mut step = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            peer.poll(sim, server);
+            if step == 0 {
+                peer.hello(sim, server);
+                step = 1;
+            } else if step == 1 {
+                let frame = StreamFrame {
+                    id: StreamId::new(Side::Client, 0),
+                    offset: 0,
+                    data: Bytes::from_static(b"x"),
+                    fin: false,
+                    total_len: Some(limit + 1),
+                    label: None,
+                    digest: None,
+                };
+                if peer.send(sim, server, &[Frame::Stream(frame)]) {
+                    step = 2;
+                }
+            }
+            step < 2
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("message too long", &report, bound(&config, 0, 2));
+    assert_closed_for(&report, &peer, TransportErrorCode::FINAL_SIZE_ERROR);
+    // A weir sender learned the limit in the handshake: refused before a byte goes out.
+    let ep = arena.sim.endpoint(client);
+    let conn = ep.connections().next().expect("the legitimate connection");
+    let header = StreamHeader::default().with_total_len(limit + 1);
+    assert_eq!(ep.open_stream(conn, header), Err(ApiError::MessageTooLong));
+    let header = StreamHeader::default().with_total_len(limit);
+    assert!(ep.open_stream(conn, header).is_ok());
 }
 
 #[test]

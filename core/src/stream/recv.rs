@@ -112,6 +112,9 @@ pub struct RecvStream {
     reset: Option<u64>,
     /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
     tap: Option<Tap>,
+    /// The longest stream we take (`Config::max_message_len`): no byte, final size or
+    /// total length past it, and no credit either.
+    len_limit: Option<u64>,
 }
 
 /// A piped stream's outlet (module `pipe`): every byte at or past `start` is handed out once,
@@ -173,7 +176,14 @@ impl RecvStream {
             buffered: 0,
             reset: None,
             tap: None,
+            len_limit: None,
         }
+    }
+
+    /// The same stream, refusing anything past `limit` bytes (spec §10.4).
+    pub(crate) fn with_len_limit(mut self, limit: Option<u64>) -> Self {
+        self.len_limit = limit;
+        self
     }
 
     /// Takes in a STREAM frame's data, as if it were the whole of its datagram. Returns how
@@ -195,7 +205,7 @@ impl RecvStream {
         datagram_len: usize,
     ) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
-        if end > self.flow.limit() {
+        if end > self.flow.limit() || self.len_limit.is_some_and(|l| end > l) {
             return Err(RecvError::FlowControl);
         }
         if self
@@ -293,7 +303,7 @@ impl RecvStream {
             // Bytes the application has not read stay here: hold them to its window.
             limit = limit.min(self.read_offset.saturating_add(self.flow.window()));
         }
-        let limit = self.end().map_or(limit, |f| limit.min(f));
+        let limit = self.credit_end().map_or(limit, |f| limit.min(f));
         self.flow.raise(limit)
     }
 
@@ -302,6 +312,7 @@ impl RecvStream {
     pub(crate) fn set_total_len(&mut self, total: u64) -> Result<(), RecvError> {
         let fin_elsewhere = self.reset.is_none() && self.final_size.is_some_and(|size| size != total);
         if fin_elsewhere
+            || self.len_limit.is_some_and(|l| total > l)
             || self.total_len.is_some_and(|t| t != total)
             || self.highest > total
             || self.final_size.is_some_and(|size| size > total)
@@ -410,6 +421,7 @@ impl RecvStream {
     pub(crate) fn reset(&mut self, code: u64, final_size: u64) -> Result<(), RecvError> {
         // Below an announced total length is allowed: the sender gave up before the end.
         if final_size < self.highest
+            || self.len_limit.is_some_and(|l| final_size > l)
             || self.final_size.is_some_and(|s| s != final_size)
             || self.total_len.is_some_and(|t| final_size > t)
         {
@@ -437,7 +449,7 @@ impl RecvStream {
             // free what the local reader's window held back.
             return self.grant_tapped().then(|| self.flow.limit());
         }
-        self.flow.update(self.read_offset, self.end(), now, rtt)
+        self.flow.update(self.read_offset, self.credit_end(), now, rtt)
     }
 
     /// Whether contiguous bytes wait at the read offset.
@@ -474,6 +486,14 @@ impl RecvStream {
     /// total length its opening frame announced.
     pub(crate) fn end(&self) -> Option<u64> {
         self.final_size.or(self.total_len)
+    }
+
+    /// Where credit stops: the stream's end if known, else the longest stream we take.
+    fn credit_end(&self) -> Option<u64> {
+        match (self.end(), self.len_limit) {
+            (Some(end), _) => Some(end),
+            (None, limit) => limit,
+        }
     }
 
     pub(crate) fn max_data(&self) -> u64 {
@@ -620,6 +640,47 @@ mod tests {
         assert_eq!((offset, tail.len()), (20, 480));
         let (offset, held) = s.read(usize::MAX).unwrap();
         assert_eq!((offset, held.as_ptr()), (500, d.as_ptr()));
+    }
+
+    #[test]
+    fn a_pipe_forwards_small_pieces_as_copies_and_counts_its_runs() {
+        let d = Bytes::from(alloc::vec![3u8; 1200]);
+        let mut s = RecvStream::new(10_000);
+        s.tap(false);
+        s.insert_from(0, d.slice(..300), false, d.len()).unwrap();
+        s.insert_from(400, d.slice(..1), false, d.len()).unwrap();
+        s.insert_from(402, d.slice(..1), false, d.len()).unwrap();
+        let out = s.take_tapped();
+        assert_eq!(out.len(), 3);
+        // A quarter of its datagram goes as a slice; a byte of it, as a copy.
+        assert_eq!(out[0].1.as_ptr(), d.as_ptr());
+        assert!(out[1..]
+            .iter()
+            .all(|(_, b)| !d.as_ptr_range().contains(&b.as_ptr())));
+        // Nothing held here, but three separate runs forwarded for the targets to hold.
+        assert_eq!((s.buffered(), s.pieces()), (0, 3));
+    }
+
+    #[test]
+    fn nothing_passes_the_longest_stream_taken() {
+        let (now, rtt) = (Instant::ZERO, Duration::from_millis(10));
+        // The initial credit (a transport parameter for every stream) reaches past it.
+        let mut s = RecvStream::new(1000).with_len_limit(Some(150));
+        assert_eq!(s.set_total_len(151), Err(RecvError::FinalSize));
+        assert_eq!(
+            s.insert(140, Bytes::from_static(&[1; 11]), false),
+            Err(RecvError::FlowControl)
+        );
+        assert_eq!(s.reset(0, 151), Err(RecvError::FinalSize));
+        s.insert(100, Bytes::from_static(&[1; 50]), true).unwrap();
+        s.insert(0, Bytes::from_static(&[1; 100]), false).unwrap();
+        assert_eq!(drain(&mut s).len(), 150);
+        assert!(s.is_finished());
+        // A window smaller than the limit: credit grows up to the limit, not past it.
+        let mut t = RecvStream::new(100).with_len_limit(Some(150));
+        t.insert(0, Bytes::from_static(&[1; 100]), false).unwrap();
+        assert!(t.read(100).is_some());
+        assert_eq!(t.credit_update(now, rtt), Some(150));
     }
 
     #[test]

@@ -145,6 +145,8 @@ pub struct TransportParams {
     pub idle_timeout_ms: Option<u64>,
     /// 0x06: the longest the sender of the parameter delays an ACK, in milliseconds (< 2^14).
     pub max_ack_delay_ms: Option<u64>,
+    /// 0x07: the longest stream, in bytes, the sender of the parameter accepts (absent: any).
+    pub max_message_len: Option<u64>,
     /// Parameters this version does not define, exactly as received: id-length-value
     /// entries in ascending id order, none with a known id. Kept so that a decoded HELLO
     /// re-encodes to the same bytes; empty in parameters built locally.
@@ -152,14 +154,14 @@ pub struct TransportParams {
 }
 
 /// The highest transport parameter id version 1 defines; ids above it are unknown.
-const LAST_KNOWN_ID: u64 = 0x06;
+const LAST_KNOWN_ID: u64 = 0x07;
 
 /// Largest `max_ack_delay_ms` allowed, as in RFC 9000 §18.2.
 pub const MAX_ACK_DELAY_MS: u64 = (1 << 14) - 1;
 
 impl TransportParams {
     /// The parameters in wire order: (id, value).
-    fn entries(&self) -> [(u64, Option<u64>); 6] {
+    fn entries(&self) -> [(u64, Option<u64>); 7] {
         [
             (0x01, self.max_data),
             (0x02, self.max_stream_data),
@@ -167,6 +169,7 @@ impl TransportParams {
             (0x04, self.max_datagram_size.map(u64::from)),
             (0x05, self.idle_timeout_ms),
             (0x06, self.max_ack_delay_ms),
+            (0x07, self.max_message_len),
         ]
     }
 
@@ -263,7 +266,8 @@ impl TransportParams {
                 // check() bounded it to 1200..=65527, so it fits a u16.
                 0x04 => params.max_datagram_size = Some(v as u16),
                 0x05 => params.idle_timeout_ms = Some(v),
-                _ => params.max_ack_delay_ms = Some(v),
+                0x06 => params.max_ack_delay_ms = Some(v),
+                _ => params.max_message_len = Some(v),
             }
         }
         Ok(params)
@@ -285,13 +289,14 @@ impl TransportParams {
 /// in wire order, then the unknown entries in hex.
 impl fmt::Display for TransportParams {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        const NAMES: [&str; 6] = [
+        const NAMES: [&str; 7] = [
             "max_data",
             "max_stream_data",
             "max_streams",
             "max_datagram_size",
             "idle_timeout_ms",
             "max_ack_delay_ms",
+            "max_message_len",
         ];
         f.write_str("{")?;
         let mut first = true;
