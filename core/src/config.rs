@@ -107,6 +107,12 @@ pub struct Config {
     pub send_buffer: u64,
     /// Streams the peer may have open at once. Default: 128.
     pub max_concurrent_streams: u64,
+    /// Ranges of received packet numbers a connection remembers, to recognise duplicates and
+    /// build ACKs: below the oldest, every packet counts as a duplicate (dropped). Bounds
+    /// what a peer skipping packet numbers makes us hold (16 bytes and a tree entry per
+    /// range); more tolerates heavier reordering. Default: 256 (an ACK carries the highest
+    /// 64).
+    pub max_tracked_ack_ranges: usize,
     /// The longest message (stream) the peer may send, announced to it: a stream's credit
     /// never reaches past it, and a total length announced beyond it closes the connection
     /// (FINAL_SIZE_ERROR, spec §10.4). Writes that would pass the peer's limit fail with
@@ -163,6 +169,7 @@ impl Default for Config {
             max_receive_window: 32 << 20,
             send_buffer: 16 << 20,
             max_concurrent_streams: 128,
+            max_tracked_ack_ranges: 256,
             max_message_len: None,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
             congestion: CongestionControl::default(),

@@ -324,7 +324,7 @@ impl Connection {
             negotiated: None,
             peer: PeerParams::from_wire(&Default::default()),
             recovery: Recovery::new(config.initial_rtt, config.max_probes),
-            received: Received::new(),
+            received: Received::new(config.max_tracked_ack_ranges),
             congestion: config.congestion,
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             pacer: Pacer::new(now),

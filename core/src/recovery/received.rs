@@ -7,17 +7,13 @@
 //! Rules: an ACK goes out at once after every second ack-eliciting packet, after a packet
 //! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
 //! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
-//! ACK by themselves. At most [`TRACKED_RANGES`] ranges are remembered (the lowest are
-//! forgotten and anything below them counts as a duplicate), so the state is bounded
-//! whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
+//! ACK by themselves. At most `Config::max_tracked_ack_ranges` ranges are remembered (the
+//! lowest are forgotten and anything below them counts as a duplicate), so the state is
+//! bounded whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
 
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
-
-/// Ranges of received packet numbers remembered (for duplicate detection), a few ACKs' worth
-/// so that heavy reordering does not make late packets look like duplicates.
-pub(crate) const TRACKED_RANGES: usize = 4 * MAX_ACK_RANGES;
 
 #[derive(Debug)]
 pub(crate) struct Received {
@@ -32,11 +28,15 @@ pub(crate) struct Received {
     news: bool,
     /// Lowest packet number still tracked: anything below is treated as a duplicate.
     floor: u64,
+    /// The most ranges remembered.
+    max_ranges: usize,
 }
 
 impl Received {
-    pub(crate) fn new() -> Self {
+    /// Remembers at most `max_ranges` ranges of packet numbers (at least one).
+    pub(crate) fn new(max_ranges: usize) -> Self {
         Received {
+            max_ranges: max_ranges.max(1),
             pns: RangeSet::new(),
             largest: None,
             unacked_eliciting: 0,
@@ -71,7 +71,7 @@ impl Received {
             self.largest = Some((pn, now, timestamp));
         }
         self.pns.insert(pn..pn + 1);
-        while self.pns.len() > TRACKED_RANGES {
+        while self.pns.len() > self.max_ranges {
             if let Some(r) = self.pns.pop_first() {
                 self.floor = r.end;
             }
@@ -140,7 +140,7 @@ mod tests {
 
     #[test]
     fn every_second_eliciting_packet_is_acked_at_once() {
-        let mut r = Received::new();
+        let mut r = Received::new(256);
         let t = Instant::from_micros(1_000);
         r.on_packet(0, t, 0, true, DELAY);
         assert_eq!(r.deadline(), Some(t + DELAY));
@@ -154,7 +154,7 @@ mod tests {
 
     #[test]
     fn non_eliciting_packets_never_set_the_timer() {
-        let mut r = Received::new();
+        let mut r = Received::new(256);
         r.on_packet(0, Instant::ZERO, 0, false, DELAY);
         r.on_packet(1, Instant::ZERO, 0, false, DELAY);
         assert_eq!(r.deadline(), None);
@@ -163,7 +163,7 @@ mod tests {
 
     #[test]
     fn gaps_and_duplicates_are_acked_at_once() {
-        let mut r = Received::new();
+        let mut r = Received::new(256);
         let t = Instant::from_micros(5);
         r.on_packet(0, t, 0, true, DELAY);
         r.build(t);
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn one_way_delay_is_arrival_minus_sender_timestamp() {
-        let mut r = Received::new();
+        let mut r = Received::new(256);
         let arrival = Instant::from_micros(10_000);
         r.on_packet(0, arrival, 9_000, true, DELAY);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 1_000);
@@ -189,12 +189,19 @@ mod tests {
 
     #[test]
     fn tracked_ranges_are_bounded() {
-        let mut r = Received::new();
-        for i in 0..(2 * TRACKED_RANGES as u64) {
+        let tracked = 300;
+        let mut r = Received::new(tracked);
+        for i in 0..(2 * tracked as u64) {
             r.on_packet(2 * i, Instant::ZERO, 0, true, DELAY);
         }
+        assert_eq!(r.pns.len(), tracked);
         let ack = r.build(Instant::ZERO).unwrap();
         assert_eq!(ack.ranges.len(), MAX_ACK_RANGES);
         assert!(r.is_duplicate(0), "forgotten numbers count as duplicates");
+        // The oldest range still remembered is the 300th from the top: numbers missing
+        // above it can still arrive; below what was forgotten, all count as duplicates.
+        let oldest = 2 * tracked as u64;
+        assert!(r.is_duplicate(oldest) && !r.is_duplicate(oldest + 1));
+        assert!(r.is_duplicate(oldest - 2) && r.is_duplicate(oldest - 3));
     }
 }

@@ -40,6 +40,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         max_receive_window,
         send_buffer,
         max_concurrent_streams,
+        max_tracked_ack_ranges,
         max_message_len,
         max_datagram_size,
         congestion,
@@ -69,7 +70,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          max_probes={max_probes} stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
          max_receive_window={max_receive_window} send_buffer={send_buffer} \
-         max_concurrent_streams={max_concurrent_streams} max_message_len={} \
+         max_concurrent_streams={max_concurrent_streams} \
+         max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
          congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total}",
         versions.min(),
@@ -213,6 +215,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "send_buffer" => c.send_buffer = num()?,
             "max_concurrent_streams" => c.max_concurrent_streams = num()?,
             "max_message_len" => c.max_message_len = opt(value)?,
+            "max_tracked_ack_ranges" => c.max_tracked_ack_ranges = num()? as usize,
             "max_datagram_size" => c.max_datagram_size = u16::try_from(num()?).map_err(|_| bad())?,
             "congestion" => c.congestion = parse_congestion(value).ok_or_else(bad)?,
             "max_send_rate" => c.max_send_rate = opt(value)?,
