@@ -99,6 +99,17 @@ pub struct Config {
     pub receive_window: u64,
     /// The most the connection's window grows to by auto-tuning. Default: 32 MiB.
     pub max_receive_window: u64,
+    /// The most all connections' receive windows add up to: what the endpoint may be made
+    /// to hold of received, unread stream data, whatever its peers do (spec §10.3). 64 KiB
+    /// is kept for each connection still to come (up to
+    /// [`max_connections`](Self::max_connections), or as many as the budget holds); a new
+    /// connection starts with [`receive_window`](Self::receive_window) or what is left
+    /// besides, if less; windows grow only into what is left. With under 64 KiB left a new
+    /// connection is refused (REJECT AT_CAPACITY, or
+    /// [`ApiError::ConnectionLimit`](crate::ApiError::ConnectionLimit) for our own). The
+    /// default holds 10,000 connections' floors (625 MiB) and leaves the rest for windows
+    /// of the busiest. Default: 1 GiB.
+    pub receive_buffer_total: u64,
     /// Bytes the application may have written and not yet seen acknowledged, per
     /// connection: beyond it writes are refused with
     /// [`ApiError::WouldBlock`](crate::ApiError::WouldBlock) until
@@ -167,6 +178,7 @@ impl Default for Config {
             max_stream_receive_window: 16 << 20,
             receive_window: 4 << 20,
             max_receive_window: 32 << 20,
+            receive_buffer_total: 1 << 30,
             send_buffer: 16 << 20,
             max_concurrent_streams: 128,
             max_tracked_ack_ranges: 256,

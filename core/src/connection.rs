@@ -338,7 +338,8 @@ impl Connection {
             peer_streams_opened: 0,
             local_max_streams: config.max_concurrent_streams,
             send_credit: SendCredit::new(0),
-            recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window),
+            // Growth comes from the endpoint's shared budget (`grant_window_room`).
+            recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window).with_room(0),
             recv_data: 0,
             read_data: 0,
             send_buffered: 0,
@@ -450,6 +451,23 @@ impl Connection {
     /// Bytes held for the application: received but unread (reassembly and whole-message
     /// reads), and written but unacknowledged (held by reference to the application's
     /// buffers, not copied).
+    /// What the connection's receive window holds of the endpoint's budget
+    /// (`Config::receive_buffer_total`): its window, and the growth it was granted.
+    pub(crate) fn window_reserved(&self) -> u64 {
+        self.recv_flow.window().saturating_add(self.recv_flow.room())
+    }
+
+    /// Whether the receive window wanted to grow past what it was granted.
+    pub(crate) fn window_starved(&self) -> bool {
+        self.recv_flow.starved()
+    }
+
+    /// Lets the receive window grow by up to `more` bytes (at most doubling it).
+    pub(crate) fn grant_window_room(&mut self, more: u64) {
+        let more = more.min(self.recv_flow.window());
+        self.recv_flow.grant_room(more);
+    }
+
     pub(crate) fn buffered(&self) -> (u64, u64) {
         let mut recv = 0;
         let mut send = 0;

@@ -108,6 +108,9 @@ pub struct EndpointLoad {
     /// Stream bytes written and not yet acknowledged, all connections (held by reference to
     /// the application's buffers).
     pub bytes_unacknowledged: u64,
+    /// The connections' receive windows (with the growth granted them) added up: the most
+    /// their peers may make the endpoint hold (at most `Config::receive_buffer_total`).
+    pub receive_windows: u64,
 }
 
 /// An answer that needs no connection state.
@@ -144,6 +147,11 @@ fn rate_burst(config: &Config, rate: u64) -> (u64, usize) {
 /// lose: the client retries).
 const MAX_STATELESS: usize = 256;
 
+/// The smallest receive window a new connection starts with when
+/// `Config::receive_buffer_total` is nearly spoken for: below it, the connection is refused
+/// (the spec's default initial credit, §4.14).
+const MIN_RECEIVE_WINDOW: u64 = 64 << 10;
+
 /// A weir endpoint: one local socket's worth of connections. See the module docs for the
 /// driving loop.
 pub struct Endpoint {
@@ -166,6 +174,10 @@ pub struct Endpoint {
     admission: Admissions,
     half_open: Vec<bool>,
     pending: usize,
+    /// What each connection's receive window holds of `Config::receive_buffer_total`
+    /// (`Connection::window_reserved`, as of its last touch), and their sum.
+    windows: Vec<u64>,
+    windows_total: u64,
     /// The endpoint-wide send rate (`Config::max_send_rate`), and when it next allows a
     /// datagram if it held one back.
     rate: TokenBucket,
@@ -215,6 +227,8 @@ impl Endpoint {
             admission,
             half_open: Vec::new(),
             pending: 0,
+            windows: Vec::new(),
+            windows_total: 0,
             rate: TokenBucket::new(Instant::ZERO, burst),
             rate_wake: None,
             pipes: BTreeMap::new(),
@@ -307,6 +321,7 @@ impl Endpoint {
             handshakes_pending: self.pending,
             addresses_tracked: self.admission.tracked(),
             stateless_queued: self.stateless.len(),
+            receive_windows: self.windows_total,
             ..EndpointLoad::default()
         };
         for conn in self.conns.iter().flatten() {
@@ -347,6 +362,7 @@ impl Endpoint {
         self.timer_of.push(None);
         self.queued.push(false);
         self.half_open.push(false);
+        self.windows.push(0);
         (self.conns.len() - 1) as u32
     }
 
@@ -357,10 +373,62 @@ impl Endpoint {
             .ok_or(ApiError::UnknownConnection)
     }
 
+    /// Keeps the sum of receive windows under `Config::receive_buffer_total` (spec §10.3):
+    /// re-counts `slot`'s (nothing once closed) and lets it grow into what is left if it
+    /// wanted to.
+    fn account_window(&mut self, slot: u32) {
+        let i = slot as usize;
+        self.windows_total -= self.windows[i];
+        self.windows[i] = 0;
+        let Some((starved, reserved)) = self.conns[i]
+            .as_ref()
+            .filter(|c| !c.is_closed())
+            .map(|c| (c.window_starved(), c.window_reserved()))
+        else {
+            return;
+        };
+        if starved {
+            let used = self.windows_total + reserved + self.floors_for_newcomers(0);
+            let more = self.config.receive_buffer_total.saturating_sub(used);
+            if let Some(conn) = self.conns[i].as_mut() {
+                conn.grant_window_room(more);
+            }
+        }
+        let reserved = self.conns[i].as_ref().map_or(0, Connection::window_reserved);
+        self.windows[i] = reserved;
+        self.windows_total += reserved;
+    }
+
+    /// What `Config::receive_buffer_total` keeps back for connections still to come, less
+    /// `joining`: a [`MIN_RECEIVE_WINDOW`] each, up to `max_connections` (or as many as the
+    /// budget holds), so windows grown early never leave a later connection nothing.
+    fn floors_for_newcomers(&self, joining: usize) -> u64 {
+        let fit =
+            usize::try_from(self.config.receive_buffer_total / MIN_RECEIVE_WINDOW).unwrap_or(usize::MAX);
+        let slots = self.config.max_connections.min(fit);
+        let still = slots.saturating_sub(self.by_cid.len() + joining);
+        (still as u64).saturating_mul(MIN_RECEIVE_WINDOW)
+    }
+
+    /// The configuration a new connection starts with: the receive window is what is left
+    /// of `Config::receive_buffer_total` (less the floors kept for later connections) if
+    /// less than `receive_window`; `None` if under [`MIN_RECEIVE_WINDOW`] is left.
+    fn connection_config(&self) -> Option<Config> {
+        let used = self.windows_total + self.floors_for_newcomers(1);
+        let left = self.config.receive_buffer_total.saturating_sub(used);
+        if left < MIN_RECEIVE_WINDOW.min(self.config.receive_window) {
+            return None;
+        }
+        let mut config = self.config.clone();
+        config.receive_window = config.receive_window.min(left);
+        Some(config)
+    }
+
     /// After anything touched connection `slot`: collect its events, free it if closed,
     /// re-file its timer and offer it a turn to send.
     fn touch(&mut self, slot: u32) {
         self.refile_timer(slot);
+        self.account_window(slot);
         let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
@@ -434,17 +502,11 @@ impl Endpoint {
         if self.by_cid.len() >= self.config.max_connections {
             return Err(ApiError::ConnectionLimit);
         }
+        let config = self.connection_config().ok_or(ApiError::ConnectionLimit)?;
         let cid = self.fresh_cid();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);
-        self.conns[slot as usize] = Some(Connection::client(
-            handle,
-            now,
-            &self.config,
-            remote,
-            cid,
-            congestion,
-        ));
+        self.conns[slot as usize] = Some(Connection::client(handle, now, &config, remote, cid, congestion));
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)
@@ -604,7 +666,11 @@ impl Endpoint {
             Admission::Drop(Dropped::Banned) => return self.stats.dropped_banned += 1,
             Admission::Drop(Dropped::RateLimited) => return self.stats.dropped_rate_limited += 1,
         };
-        let accept = match handshake::negotiate(&self.config, &hello) {
+        let Some(config) = self.connection_config() else {
+            // Every byte of the receive budget is promised to other connections.
+            return self.reject(from, client, refuse(RejectReason::AT_CAPACITY));
+        };
+        let accept = match handshake::negotiate(&config, &hello) {
             Ok(accept) => accept,
             Err(reject) => return self.reject(from, client, reject),
         };
@@ -615,7 +681,7 @@ impl Endpoint {
         let mut conn = Connection::server(
             handle,
             now,
-            &self.config,
+            &config,
             from,
             cid,
             client,

@@ -26,6 +26,11 @@ pub(crate) struct ReceiveWindow {
     /// The peer may send below this offset (what we announced).
     limit: u64,
     last_update: Option<Instant>,
+    /// How much more the window may grow, by the endpoint's leave (a connection's windows
+    /// share `Config::receive_buffer_total`); unlimited for streams.
+    room: u64,
+    /// The window wanted to grow past `room`.
+    starved: bool,
 }
 
 impl ReceiveWindow {
@@ -36,6 +41,8 @@ impl ReceiveWindow {
             max_window: max.max(initial),
             limit: initial,
             last_update: None,
+            room: u64::MAX,
+            starved: false,
         }
     }
 
@@ -50,6 +57,31 @@ impl ReceiveWindow {
         let grew = limit > self.limit;
         self.limit = self.limit.max(limit);
         grew
+    }
+
+    /// Whether the window wanted to grow beyond its room (and has not been given more).
+    pub(crate) fn starved(&self) -> bool {
+        self.starved
+    }
+
+    /// How much more the window may grow.
+    pub(crate) fn room(&self) -> u64 {
+        self.room
+    }
+
+    /// Lets the window grow by `more` bytes beyond its current room.
+    pub(crate) fn grant_room(&mut self, more: u64) {
+        self.room = self.room.saturating_add(more);
+        if more > 0 {
+            self.starved = false;
+        }
+    }
+
+    /// Sets how much more the window may grow (a connection's starts with none until its
+    /// endpoint grants some).
+    pub(crate) fn with_room(mut self, room: u64) -> Self {
+        self.room = room;
+        self
     }
 
     /// The window's current size.
@@ -76,7 +108,11 @@ impl ReceiveWindow {
             .last_update
             .is_some_and(|t| now - t < rtt.saturating_mul(AUTO_TUNE_RTTS))
         {
-            self.window = (self.window * 2).min(self.max_window);
+            let wanted = (self.window * 2).min(self.max_window) - self.window;
+            let grown = wanted.min(self.room);
+            self.starved |= grown < wanted;
+            self.window += grown;
+            self.room -= grown;
         }
         self.last_update = Some(now);
         self.limit = self.limit.max(cap(consumed.saturating_add(self.window)));
@@ -166,6 +202,21 @@ mod tests {
         assert_eq!(w.window(), 200);
         assert_eq!(w.update(200, None, at(250), RTT), Some(500));
         assert_eq!(w.window(), 300, "capped at the maximum");
+    }
+
+    #[test]
+    fn the_window_grows_only_into_the_room_granted() {
+        let mut w = ReceiveWindow::new(100, 1000).with_room(0);
+        assert_eq!(w.update(50, None, at(0), RTT), Some(150));
+        // Reading fast would double it, but there is no room: the same window slides on.
+        assert_eq!(w.update(100, None, at(150), RTT), Some(200));
+        assert!(w.starved());
+        assert_eq!(w.window(), 100);
+        w.grant_room(60);
+        assert!(!w.starved());
+        assert_eq!(w.update(150, None, at(300), RTT), Some(310));
+        assert_eq!((w.window(), w.room()), (160, 0));
+        assert!(w.starved(), "wanted 200");
     }
 
     #[test]

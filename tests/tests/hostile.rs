@@ -208,6 +208,7 @@ impl Arena {
                     peak.stateless_queued = peak.stateless_queued.max(l.stateless_queued);
                     peak.bytes_received_unread = peak.bytes_received_unread.max(l.bytes_received_unread);
                     peak.bytes_unacknowledged = peak.bytes_unacknowledged.max(l.bytes_unacknowledged);
+                    peak.receive_windows = peak.receive_windows.max(l.receive_windows);
                     let delivered = legit
                         .get()
                         .and_then(|c| traffic.borrow().delivered.get(&(server, c)).copied());
@@ -753,6 +754,57 @@ fn a_message_longer_than_allowed_is_refused_at_both_ends() {
     assert_eq!(ep.open_stream(conn, header), Err(ApiError::MessageTooLong));
     let header = StreamHeader::default().with_total_len(limit);
     assert!(ep.open_stream(conn, header).is_ok());
+}
+
+#[test]
+fn receive_windows_add_up_to_the_endpoint_budget_and_leave_room_for_every_connection() {
+    let budget = 4 * MIB;
+    let mut arena = Arena::new(Config {
+        receive_buffer_total: budget,
+        max_connections: 8,
+        ..server_config()
+    });
+    let server = arena.server;
+    // Six more weir clients, once the legitimate transfer is under way.
+    let others: Vec<NodeId> = (0..6)
+        .map(|_| {
+            let n = arena.sim.add_node(Config::default());
+            arena.sim.link(n, server, LinkConfig::default());
+            n
+        })
+        .collect();
+    let failed = std::cell::RefCell::new(Vec::new());
+    let mut started = false;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |sim, now| {
+            if !started && now >= Instant::from_micros(200_000) {
+                for &n in &others {
+                    sim.connect(n, server);
+                }
+                started = true;
+            }
+            now < Instant::from_micros(2_000_000)
+        },
+        |_, node, event| {
+            if let Event::HandshakeFailed { reason, .. } = event {
+                failed.borrow_mut().push((node, reason));
+            }
+        },
+    );
+    let failed = failed.into_inner();
+    let load = arena.sim.endpoint_ref(server).load();
+    println!("receive budget: {load:?}, failed {failed:?}");
+    // The windows never added up past the budget, whatever the connections wanted...
+    assert!(report.peak.receive_windows <= budget, "{:?}", report.peak);
+    // ... so the heap stays under the budget, not a window per connection.
+    assert_survived("receive budget", &report, BASE + 8 * PER_CONNECTION + budget);
+    // The legitimate connection took 1 MiB and grew; the later ones got what was left, but
+    // never less than the floor kept for each of the eight connections allowed.
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(load.connections, 7);
+    assert!(load.receive_windows > 3 * MIB, "{load:?}");
 }
 
 #[test]

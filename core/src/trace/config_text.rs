@@ -38,6 +38,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         max_stream_receive_window,
         receive_window,
         max_receive_window,
+        receive_buffer_total,
         send_buffer,
         max_concurrent_streams,
         max_tracked_ack_ranges,
@@ -69,7 +70,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          idle_timeout={} keep_alive={} handshake_timeout={} initial_rtt={} max_ack_delay={} \
          max_probes={max_probes} stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
-         max_receive_window={max_receive_window} send_buffer={send_buffer} \
+         max_receive_window={max_receive_window} receive_buffer_total={receive_buffer_total} \
+         send_buffer={send_buffer} \
          max_concurrent_streams={max_concurrent_streams} \
          max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
@@ -212,6 +214,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "max_stream_receive_window" => c.max_stream_receive_window = num()?,
             "receive_window" => c.receive_window = num()?,
             "max_receive_window" => c.max_receive_window = num()?,
+            "receive_buffer_total" => c.receive_buffer_total = num()?,
             "send_buffer" => c.send_buffer = num()?,
             "max_concurrent_streams" => c.max_concurrent_streams = num()?,
             "max_message_len" => c.max_message_len = opt(value)?,
