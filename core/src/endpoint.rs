@@ -400,14 +400,20 @@ impl Endpoint {
     }
 
     /// What `Config::receive_buffer_total` keeps back for connections still to come, less
-    /// `joining`: a [`MIN_RECEIVE_WINDOW`] each, up to `max_connections` (or as many as the
-    /// budget holds), so windows grown early never leave a later connection nothing.
+    /// `joining`: a floor each ([`MIN_RECEIVE_WINDOW`], or `receive_window` if smaller), up
+    /// to `max_connections` (or as many as the budget holds), so windows grown early never
+    /// leave a later connection nothing.
     fn floors_for_newcomers(&self, joining: usize) -> u64 {
-        let fit =
-            usize::try_from(self.config.receive_buffer_total / MIN_RECEIVE_WINDOW).unwrap_or(usize::MAX);
+        let floor = self.window_floor().max(1);
+        let fit = usize::try_from(self.config.receive_buffer_total / floor).unwrap_or(usize::MAX);
         let slots = self.config.max_connections.min(fit);
         let still = slots.saturating_sub(self.by_cid.len() + joining);
-        (still as u64).saturating_mul(MIN_RECEIVE_WINDOW)
+        (still as u64).saturating_mul(floor)
+    }
+
+    /// The smallest receive window a connection starts with.
+    fn window_floor(&self) -> u64 {
+        MIN_RECEIVE_WINDOW.min(self.config.receive_window)
     }
 
     /// The configuration a new connection starts with: the receive window is what is left
@@ -416,7 +422,7 @@ impl Endpoint {
     fn connection_config(&self) -> Option<Config> {
         let used = self.windows_total + self.floors_for_newcomers(1);
         let left = self.config.receive_buffer_total.saturating_sub(used);
-        if left < MIN_RECEIVE_WINDOW.min(self.config.receive_window) {
+        if left < self.window_floor() {
             return None;
         }
         let mut config = self.config.clone();

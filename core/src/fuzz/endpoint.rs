@@ -39,6 +39,8 @@ pub(super) fn config() -> Config {
         max_stream_receive_window: 16 * 1024,
         receive_window: 16 * 1024,
         max_receive_window: 64 * 1024,
+        // Three connections' initial windows: a fourth starts smaller, or is refused.
+        receive_buffer_total: 48 * 1024,
         send_buffer: 64 * 1024,
         max_concurrent_streams: 8,
         pipe_buffer: 16 * 1024,
@@ -155,6 +157,11 @@ pub(super) fn check_bounds(ep: &Endpoint) {
     assert!(
         ep.connection_count() <= c.max_connections,
         "connections past the limit"
+    );
+    let windows = ep.load().receive_windows;
+    assert!(
+        windows <= c.receive_buffer_total,
+        "receive windows add up to {windows}"
     );
     for i in 0..c.max_connections as u32 + 2 {
         let Some((recv, send)) = ep.buffered(ConnectionHandle::from_index(i)) else {
