@@ -298,6 +298,8 @@ struct RawPeer {
     largest_received: Option<u64>,
     /// The server closed the connection with this code.
     closed: Option<CloseCode>,
+    /// A HELLO went out (`greet`).
+    greeted: bool,
 }
 
 impl RawPeer {
@@ -311,12 +313,23 @@ impl RawPeer {
             next_pn: 1,
             largest_received: None,
             closed: None,
+            greeted: false,
         }
     }
 
     /// Sends a HELLO (again, with the token of a RETRY if one came).
     fn hello(&mut self, sim: &mut Sim, server: NodeId) {
         sim.inject(self.addr, server, hello(self.cid, self.token.clone()));
+    }
+
+    /// Sends the first HELLO if none went out yet; whether it did.
+    fn greet(&mut self, sim: &mut Sim, server: NodeId) -> bool {
+        let first = !self.greeted;
+        if first {
+            self.hello(sim, server);
+            self.greeted = true;
+        }
+        first
     }
 
     /// Reads what the server sent: ACCEPT (the connection is up: confirmed at once with a
@@ -381,6 +394,19 @@ impl RawPeer {
             }
             None => false,
         }
+    }
+}
+
+/// A STREAM frame on the client's first stream.
+fn on_stream_0(offset: u64, data: &'static [u8], total_len: Option<u64>) -> StreamFrame {
+    StreamFrame {
+        id: StreamId::new(Side::Client, 0),
+        offset,
+        data: Bytes::from_static(data),
+        fin: false,
+        total_len,
+        label: None,
+        digest: None,
     }
 }
 
@@ -623,26 +649,15 @@ fn a_four_gib_message_sent_a_byte_a_second_holds_nothing_extra() {
     let server = arena.server;
     let mut peer = RawPeer::new(&mut arena.sim, outsider(3), 9);
     let mut sent = 0u64;
-    let mut started = false;
     let report = arena.run(
         Duration::from_secs(120),
         Duration::from_secs(1),
         |sim, _| {
             peer.poll(sim, server);
-            if !started {
-                peer.hello(sim, server);
-                started = true;
+            if peer.greet(sim, server) {
                 return true;
             }
-            let frame = StreamFrame {
-                id: StreamId::new(Side::Client, 0),
-                offset: sent,
-                data: Bytes::from_static(b"."),
-                fin: false,
-                total_len: (sent == 0).then_some(4 << 30),
-                label: None,
-                digest: None,
-            };
+            let frame = on_stream_0(sent, b".", (sent == 0).then_some(4 << 30));
             if peer.send(sim, server, &[Frame::Stream(frame)]) {
                 sent += 1;
             }
@@ -668,27 +683,16 @@ fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
     // Every other byte, one per 1,200-byte datagram, so each held slice would keep its whole
     // datagram alive: byte 1, 3, 5, ... of one stream, byte 0 never sent.
     let mut sent = 0u64;
-    let mut started = false;
     let report = arena.run(
         Duration::from_secs(60),
         Duration::from_millis(10),
         |sim, _| {
             peer.poll(sim, server);
-            if !started {
-                peer.hello(sim, server);
-                started = true;
+            if peer.greet(sim, server) {
                 return true;
             }
             for _ in 0..200 {
-                let frame = StreamFrame {
-                    id: StreamId::new(Side::Client, 0),
-                    offset: 2 * sent + 1,
-                    data: Bytes::from_static(b"."),
-                    fin: false,
-                    total_len: None,
-                    label: None,
-                    digest: None,
-                };
+                let frame = on_stream_0(2 * sent + 1, b".", None);
                 if !peer.send_padded(sim, server, &[Frame::Stream(frame)], 1200) {
                     break;
                 }
@@ -727,15 +731,7 @@ fn a_message_longer_than_allowed_is_refused_at_both_ends() {
                 peer.hello(sim, server);
                 step = 1;
             } else if step == 1 {
-                let frame = StreamFrame {
-                    id: StreamId::new(Side::Client, 0),
-                    offset: 0,
-                    data: Bytes::from_static(b"x"),
-                    fin: false,
-                    total_len: Some(limit + 1),
-                    label: None,
-                    digest: None,
-                };
+                let frame = on_stream_0(0, b"x", Some(limit + 1));
                 if peer.send(sim, server, &[Frame::Stream(frame)]) {
                     step = 2;
                 }
