@@ -380,23 +380,18 @@ impl Endpoint {
         let i = slot as usize;
         self.windows_total -= self.windows[i];
         self.windows[i] = 0;
-        let Some((starved, reserved)) = self.conns[i]
-            .as_ref()
-            .filter(|c| !c.is_closed())
-            .map(|c| (c.window_starved(), c.window_reserved()))
-        else {
+        // What the others hold and what is kept for newcomers, before borrowing this one.
+        let others = self.windows_total + self.floors_for_newcomers(0);
+        let budget = self.config.receive_buffer_total;
+        let Some(conn) = self.conns[i].as_mut().filter(|c| !c.is_closed()) else {
             return;
         };
-        if starved {
-            let used = self.windows_total + reserved + self.floors_for_newcomers(0);
-            let more = self.config.receive_buffer_total.saturating_sub(used);
-            if let Some(conn) = self.conns[i].as_mut() {
-                conn.grant_window_room(more);
-            }
+        if conn.window_starved() {
+            let used = others + conn.window_reserved();
+            conn.grant_window_room(budget.saturating_sub(used));
         }
-        let reserved = self.conns[i].as_ref().map_or(0, Connection::window_reserved);
-        self.windows[i] = reserved;
-        self.windows_total += reserved;
+        self.windows[i] = conn.window_reserved();
+        self.windows_total += self.windows[i];
     }
 
     /// What `Config::receive_buffer_total` keeps back for connections still to come, less

@@ -45,6 +45,12 @@ pub(crate) const SMALL_PIECE: usize = 128;
 /// pins at most this many (spec §10.3).
 const PIN_RATIO: usize = 4;
 
+/// Whether holding a `len`-byte slice would keep more than [`PIN_RATIO`] times as much of its
+/// `datagram_len`-byte datagram alive.
+fn pins_too_much(len: usize, datagram_len: usize) -> bool {
+    len.saturating_mul(PIN_RATIO) < datagram_len
+}
+
 /// Received bytes held for the application.
 #[derive(Debug)]
 enum Held {
@@ -147,7 +153,7 @@ impl Tap {
         let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
         for gap in new {
             let mut piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
-            if piece.len().saturating_mul(PIN_RATIO) < datagram_len {
+            if pins_too_much(piece.len(), datagram_len) {
                 piece = Bytes::copy_from_slice(&piece);
             }
             self.forwarded.insert(gap.clone());
@@ -379,7 +385,7 @@ impl RecvStream {
     fn hold(&mut self, offset: u64, piece: Bytes, datagram_len: usize) {
         let len = piece.len();
         self.buffered += len as u64;
-        let small = len < SMALL_PIECE || len.saturating_mul(PIN_RATIO) < datagram_len;
+        let small = len < SMALL_PIECE || pins_too_much(len, datagram_len);
         let read_at_once = offset == self.read_offset && self.chunks.is_empty();
         if !small || read_at_once {
             self.chunks.insert(offset, Held::Shared(piece));
