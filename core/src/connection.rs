@@ -303,6 +303,9 @@ struct Amplification {
 const AMPLIFICATION_FACTOR: u64 = 3;
 
 impl Connection {
+    /// `skip_seed` (secret, from the endpoint's generator) chooses the packet numbers left
+    /// out to catch optimistic ACKs (spec §8).
+    #[allow(clippy::too_many_arguments)]
     fn new(
         handle: ConnectionHandle,
         side: Side,
@@ -310,6 +313,7 @@ impl Connection {
         config: &Config,
         remote: SocketAddr,
         local_cid: ConnectionId,
+        skip_seed: u64,
         handshake: HandshakeState,
     ) -> Self {
         Connection {
@@ -323,7 +327,7 @@ impl Connection {
             handshake,
             negotiated: None,
             peer: PeerParams::from_wire(&Default::default()),
-            recovery: Recovery::new(config.initial_rtt, config.max_probes),
+            recovery: Recovery::new(config.initial_rtt, config.max_probes, skip_seed),
             received: Received::new(config.max_tracked_ack_ranges),
             congestion: config.congestion,
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
@@ -372,10 +376,20 @@ impl Connection {
         config: &Config,
         remote: SocketAddr,
         local_cid: ConnectionId,
+        skip_seed: u64,
         congestion: CongestionControl,
     ) -> Self {
         let hs = HandshakeState::Client(handshake::Client::new(config, now));
-        let mut c = Self::new(handle, Side::Client, now, config, remote, local_cid, hs);
+        let mut c = Self::new(
+            handle,
+            Side::Client,
+            now,
+            config,
+            remote,
+            local_cid,
+            skip_seed,
+            hs,
+        );
         c.congestion = congestion;
         c.refresh_timers(config);
         c
@@ -390,6 +404,7 @@ impl Connection {
         config: &Config,
         remote: SocketAddr,
         local_cid: ConnectionId,
+        skip_seed: u64,
         client_cid: ConnectionId,
         hello_header: &Header,
         hello_params: &crate::wire::TransportParams,
@@ -408,7 +423,16 @@ impl Connection {
             backoff: backoff.saturating_mul(2),
             deadline: now + config.handshake_timeout,
         };
-        let mut c = Self::new(handle, Side::Server, now, config, remote, local_cid, hs);
+        let mut c = Self::new(
+            handle,
+            Side::Server,
+            now,
+            config,
+            remote,
+            local_cid,
+            skip_seed,
+            hs,
+        );
         c.remote_cid = client_cid;
         c.hello_key = Some((remote, client_cid));
         if !validated {
@@ -813,6 +837,7 @@ impl Connection {
                 // for its packet numbers (checked against what we sent).
                 match self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
+                        self.received.on_peer_ack(&ack);
                         if self.path_probe.is_some_and(|first| ack.largest() >= first) {
                             self.path_probe = None;
                             self.unvalidated = None;
@@ -1754,10 +1779,14 @@ impl Connection {
         let probing = self.probes > 0;
         let has_content = !self.control.is_empty() || window_open || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+        let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {
+                let largest = ack.largest();
                 // An ACK that does not fit waits for the next datagram.
-                let _ = w.push(&Frame::Ack(ack));
+                if w.push(&Frame::Ack(ack)).is_ok() {
+                    ack_largest = Some(largest);
+                }
             }
         }
         while let Some(&c) = self.control.front() {
@@ -1784,6 +1813,9 @@ impl Connection {
         }
         let len = w.finish().ok()?;
         let number = self.recovery.take_pn();
+        if let Some(largest) = ack_largest {
+            self.received.ack_sent(number, largest);
+        }
         if eliciting {
             self.probes = self.probes.saturating_sub(1);
             self.last_eliciting_sent = now;
@@ -2046,6 +2078,7 @@ mod tests {
             config,
             "10.0.0.1:1".parse().unwrap(),
             ConnectionId::from_u64(8),
+            0,
             client,
             &hello,
             &TransportParams::default(),

@@ -505,9 +505,12 @@ impl Endpoint {
         }
         let config = self.connection_config().ok_or(ApiError::ConnectionLimit)?;
         let cid = self.fresh_cid();
+        let skip_seed = self.rng.next_u64();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);
-        self.conns[slot as usize] = Some(Connection::client(handle, now, &config, remote, cid, congestion));
+        self.conns[slot as usize] = Some(Connection::client(
+            handle, now, &config, remote, cid, skip_seed, congestion,
+        ));
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)
@@ -677,6 +680,7 @@ impl Endpoint {
         };
         self.admission.admitted(from.ip());
         let cid = self.fresh_cid();
+        let skip_seed = self.rng.next_u64();
         let slot = self.alloc_slot();
         let handle = ConnectionHandle(slot);
         let mut conn = Connection::server(
@@ -685,6 +689,7 @@ impl Endpoint {
             &config,
             from,
             cid,
+            skip_seed,
             client,
             &packet.header,
             &hello.params,

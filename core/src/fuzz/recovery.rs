@@ -4,12 +4,14 @@
 //!
 //! Oracle: bytes in flight always equal the sizes of the packets the model holds in flight
 //! (never negative, never leaking); every packet sent leaves flight exactly once, as
-//! acknowledged or lost, never both and never twice; an ACK of a number never sent is
-//! refused (and changes nothing); only packets below the largest acknowledged are declared
+//! acknowledged or lost, never both and never twice; numbers are taken in order, at most
+//! one left out at a time; an ACK of a number never sent (past the last, or left out and
+//! still remembered) is refused (and changes nothing), any other is taken; only packets below the largest acknowledged are declared
 //! lost; the timer is armed whenever something is in flight; probe timeouts in a row
 //! without an acknowledgement end in `GiveUp` exactly after `max_probes`.
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 use arbitrary::{Result, Unstructured};
 use smallvec::SmallVec;
@@ -29,10 +31,14 @@ pub fn recovery(data: &[u8]) {
 
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let max_probes = u.int_in_range(1..=10)?;
-    let mut r = Recovery::new(Duration::from_millis(u.int_in_range(1..=500)?), max_probes);
+    let initial_rtt = Duration::from_millis(u.int_in_range(1..=500)?);
+    let mut r = Recovery::new(initial_rtt, max_probes, u.arbitrary()?);
     r.set_peer_max_ack_delay(Duration::from_millis(u.int_in_range(0..=100)?));
     // The model: packets in flight by number, with their size.
     let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
+    // Numbers left out (never sent), seen as gaps between the numbers taken.
+    let mut left_out: Vec<u64> = Vec::new();
+    let mut next_expected = 0u64;
     let mut now = Instant::ZERO;
     let mut probes_in_a_row = 0u32;
     let mut gave_up = false;
@@ -44,6 +50,11 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         match u.int_in_range(0u8..=5)? {
             0..=2 => {
                 let number = r.take_pn();
+                assert!(number == next_expected || number == next_expected + 1, "{number}");
+                if number != next_expected {
+                    left_out.push(next_expected);
+                }
+                next_expected = number + 1;
                 let size = u.int_in_range(1..=1500usize)?;
                 r.on_sent(SentPacket {
                     number,
@@ -61,13 +72,19 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     continue;
                 };
                 let before = r.bytes_in_flight();
+                let names = |pn: u64| ack.ranges.iter().any(|a| (a.smallest..=a.largest).contains(&pn));
+                let names_remembered_skip = left_out.iter().any(|&pn| names(pn) && r.remembers_skipped(pn));
                 match r.on_ack(now, &ack) {
                     Err(_) => {
-                        assert!(ack.largest() >= r.next_pn(), "an ACK of sent packets refused");
+                        assert!(
+                            ack.largest() >= r.next_pn() || names_remembered_skip,
+                            "an ACK of sent packets refused"
+                        );
                         assert_eq!(r.bytes_in_flight(), before, "a refused ACK changed the flight");
                     }
                     Ok(out) => {
                         assert!(ack.largest() < r.next_pn(), "an ACK of an unsent packet taken");
+                        assert!(!names_remembered_skip, "an ACK of a number left out taken");
                         for p in &out.acked {
                             assert!(
                                 ack.ranges

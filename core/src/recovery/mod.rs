@@ -8,6 +8,10 @@
 //!
 //! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
 //! that only carry ACK, PADDING or CLOSE are not tracked here at all.
+//!
+//! Now and then a packet number is left out, at random (RFC 9000 §21.4; spec §8): a peer
+//! that acknowledges it acknowledges a packet it cannot have received, an optimistic ACK,
+//! and is refused like one naming a number beyond the last sent.
 
 pub(crate) mod received;
 pub(crate) mod rtt;
@@ -15,6 +19,8 @@ pub(crate) mod rtt;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use rand_core::{RngCore, SeedableRng};
+use rand_xoshiro::SplitMix64;
 use smallvec::SmallVec;
 
 use crate::time::{Duration, Instant};
@@ -30,6 +36,14 @@ const PACKET_THRESHOLD: u64 = 3;
 const MAX_PACKET_THRESHOLD: u64 = 1 << 12;
 /// Packets declared lost that are remembered, to notice when an ACK shows it was reordering.
 const REMEMBERED_LOSSES: usize = 512;
+/// The first number left out comes 2^4 to 2^5 packets in; each gap after is drawn from a
+/// range twice as high, up to 2^16 to 2^17 packets. Early skips catch an optimistic ACKer
+/// while its congestion window is still small; later ones are rare, as each costs the peer
+/// an ACK range and an immediate ACK.
+const FIRST_SKIP_EXPONENT: u32 = 4;
+const LAST_SKIP_EXPONENT: u32 = 16;
+/// Numbers left out that are remembered: an ACK of an older one is not noticed.
+const REMEMBERED_SKIPS: usize = 8;
 
 /// What a sent packet carried that matters once it is acknowledged or lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,7 +92,8 @@ pub(crate) struct SentPacket {
     pub(crate) frames: SmallVec<[SentFrame; 2]>,
 }
 
-/// The peer acknowledged a packet we never sent (an optimistic ACK): a protocol violation.
+/// The peer acknowledged a packet we never sent, one beyond the last sent or one left out
+/// (an optimistic ACK): a protocol violation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct UnsentPacketAcked;
 
@@ -101,10 +116,57 @@ pub(crate) enum Timeout {
     GiveUp,
 }
 
+/// Which packet numbers are left out (RFC 9000 §21.4).
+#[derive(Debug)]
+struct Skips {
+    rng: SplitMix64,
+    /// The next number to leave out.
+    next: u64,
+    /// The next gap is drawn from `2^exponent..2^(exponent + 1)`.
+    exponent: u32,
+    /// The latest numbers left out, oldest first.
+    recent: SmallVec<[u64; REMEMBERED_SKIPS]>,
+}
+
+impl Skips {
+    fn new(seed: u64) -> Self {
+        let mut skips = Skips {
+            rng: SplitMix64::seed_from_u64(seed),
+            next: 0,
+            exponent: FIRST_SKIP_EXPONENT,
+            recent: SmallVec::new(),
+        };
+        skips.next = skips.gap();
+        skips
+    }
+
+    fn gap(&mut self) -> u64 {
+        let low = 1u64 << self.exponent;
+        self.exponent = (self.exponent + 1).min(LAST_SKIP_EXPONENT);
+        low + self.rng.next_u64() % low
+    }
+
+    /// Leaves out `pn` (at or past `self.next`).
+    fn skip(&mut self, pn: u64) {
+        if self.recent.len() == REMEMBERED_SKIPS {
+            self.recent.remove(0);
+        }
+        self.recent.push(pn);
+        self.next = pn.saturating_add(self.gap());
+    }
+
+    fn any_in(&self, ack: &Ack) -> bool {
+        self.recent
+            .iter()
+            .any(|&pn| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest))
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Recovery {
     sent: BTreeMap<u64, SentPacket>,
     next_pn: u64,
+    skips: Skips,
     largest_acked: Option<u64>,
     rtt: RttEstimator,
     pto_count: u32,
@@ -122,10 +184,12 @@ pub(crate) struct Recovery {
 }
 
 impl Recovery {
-    pub(crate) fn new(initial_rtt: Duration, max_ptos: u32) -> Self {
+    /// `skip_seed` chooses the numbers left out; it should be unknown to the peer.
+    pub(crate) fn new(initial_rtt: Duration, max_ptos: u32, skip_seed: u64) -> Self {
         Recovery {
             sent: BTreeMap::new(),
             next_pn: 0,
+            skips: Skips::new(skip_seed),
             largest_acked: None,
             rtt: RttEstimator::new(initial_rtt),
             pto_count: 0,
@@ -161,6 +225,12 @@ impl Recovery {
         pn
     }
 
+    /// Whether `pn` is one of the numbers left out that are still remembered.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn remembers_skipped(&self, pn: u64) -> bool {
+        self.skips.recent.contains(&pn)
+    }
+
     pub(crate) fn largest_acked(&self) -> Option<u64> {
         self.largest_acked
     }
@@ -178,8 +248,15 @@ impl Recovery {
         self.sent.len()
     }
 
-    /// Records an ack-eliciting packet just sent.
+    /// Records an ack-eliciting packet just sent. Now and then the number after it is left
+    /// out: only after ack-eliciting packets, as only those are worth acknowledging
+    /// optimistically, so a peer that sends nothing but ACKs sends them in one unbroken run
+    /// (each gap costs whoever acknowledges them an ACK range).
     pub(crate) fn on_sent(&mut self, packet: SentPacket) {
+        if self.next_pn >= self.skips.next {
+            self.skips.skip(self.next_pn);
+            self.next_pn += 1;
+        }
         self.last_eliciting_sent = Some(packet.time);
         self.bytes_in_flight += packet.size;
         self.sent.insert(packet.number, packet);
@@ -187,7 +264,7 @@ impl Recovery {
 
     /// Processes an ACK frame received at `now`.
     pub(crate) fn on_ack(&mut self, now: Instant, ack: &Ack) -> Result<Outcome, UnsentPacketAcked> {
-        if ack.largest() >= self.next_pn {
+        if ack.largest() >= self.next_pn || self.skips.any_in(ack) {
             return Err(UnsentPacketAcked);
         }
         let mut out = Outcome::default();
@@ -339,13 +416,20 @@ mod tests {
         }
     }
 
+    /// A recovery that leaves no number out, so the tests can name packets by count.
+    fn unskipped(max_ptos: u32) -> Recovery {
+        let mut r = Recovery::new(Duration::from_millis(100), max_ptos, 0);
+        r.skips.next = u64::MAX;
+        r
+    }
+
     fn numbers(v: &[SentPacket]) -> Vec<u64> {
         v.iter().map(|p| p.number).collect()
     }
 
     #[test]
     fn packet_threshold_declares_loss() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        let mut r = unskipped(5);
         for _ in 0..5 {
             sent(&mut r, 0);
         }
@@ -365,7 +449,7 @@ mod tests {
 
     #[test]
     fn reordering_raises_the_packet_threshold() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        let mut r = unskipped(5);
         for _ in 0..10 {
             sent(&mut r, 0);
         }
@@ -385,7 +469,7 @@ mod tests {
 
     #[test]
     fn acking_an_unsent_packet_is_refused() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        let mut r = unskipped(5);
         sent(&mut r, 0);
         assert_eq!(
             r.on_ack(Instant::ZERO, &ack(&[(1, 1)])).unwrap_err(),
@@ -394,8 +478,61 @@ mod tests {
     }
 
     #[test]
+    fn numbers_are_left_out_at_growing_random_gaps() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5, 7);
+        let taken: Vec<u64> = (0..100_000).map(|_| sent(&mut r, 0)).collect();
+        let left_out: Vec<u64> = taken
+            .windows(2)
+            .filter(|w| w[1] != w[0] + 1)
+            .map(|w| {
+                assert_eq!(w[1], w[0] + 2, "one number at a time");
+                w[0] + 1
+            })
+            .collect();
+        assert!((16..32).contains(&left_out[0]), "{left_out:?}");
+        for (k, pair) in left_out.windows(2).enumerate() {
+            let low = 1u64 << (FIRST_SKIP_EXPONENT + 1 + k as u32).min(LAST_SKIP_EXPONENT);
+            assert!((low..2 * low).contains(&(pair[1] - pair[0])), "{left_out:?}");
+        }
+        // The 11th number left out comes by 2^16 - 32, the 13th no sooner than 2^17 - 16.
+        assert!((11..=12).contains(&left_out.len()), "{left_out:?}");
+        // Another seed, other numbers.
+        let mut other = Recovery::new(Duration::from_millis(100), 5, 8);
+        let other_taken: Vec<u64> = (0..100_000).map(|_| sent(&mut other, 0)).collect();
+        assert_ne!(taken, other_taken);
+        // Packets that elicit no ACK (not recorded here) are never followed by a gap.
+        let mut acks_only = Recovery::new(Duration::from_millis(100), 5, 7);
+        assert!((0..100_000).all(|n| acks_only.take_pn() == n));
+    }
+
+    #[test]
+    fn acking_a_number_left_out_is_refused() {
+        let mut r = Recovery::new(Duration::from_millis(100), 5, 7);
+        let mut numbers = Vec::new();
+        while numbers.len() < 40 {
+            numbers.push(sent(&mut r, 0));
+        }
+        let skipped = (0..40).find(|pn| !numbers.contains(pn)).unwrap();
+        assert!(r.remembers_skipped(skipped));
+        // An honest ACK names what was sent, around the gap.
+        let honest = r
+            .on_ack(
+                Instant::from_micros(1000),
+                &ack(&[(skipped + 1, skipped + 2), (0, skipped - 1)]),
+            )
+            .unwrap();
+        assert_eq!(honest.acked.len() as u64, skipped + 2);
+        // An optimistic one covers the gap.
+        assert_eq!(
+            r.on_ack(Instant::from_micros(2000), &ack(&[(0, skipped + 3)]))
+                .unwrap_err(),
+            UnsentPacketAcked
+        );
+    }
+
+    #[test]
     fn every_packet_leaves_flight_once() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5);
+        let mut r = unskipped(5);
         for _ in 0..10 {
             sent(&mut r, 0);
         }
@@ -423,7 +560,7 @@ mod tests {
 
     #[test]
     fn probes_back_off_then_give_up() {
-        let mut r = Recovery::new(Duration::from_millis(100), 2);
+        let mut r = unskipped(2);
         sent(&mut r, 0);
         // PTO = 100 + 4 × 50 + 25 = 325 ms.
         assert_eq!(r.deadline(), Some(Instant::from_micros(325_000)));

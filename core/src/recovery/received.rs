@@ -10,6 +10,13 @@
 //! ACK by themselves. At most `Config::max_tracked_ack_ranges` ranges are remembered (the
 //! lowest are forgotten and anything below them counts as a duplicate), so the state is
 //! bounded whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
+//!
+//! Once the peer acknowledges a packet of ours that carried an ACK frame, it has seen that
+//! frame: numbers up to the frame's largest are no longer reported (RFC 9000 §13.2.4), so a
+//! gap (a loss, or a number the peer left out, §8) costs ACK frames a range for about a
+//! round trip, not for the rest of the connection.
+
+use smallvec::SmallVec;
 
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
@@ -30,7 +37,16 @@ pub(crate) struct Received {
     floor: u64,
     /// The most ranges remembered.
     max_ranges: usize,
+    /// Numbers below this are not reported: the peer has seen an ACK of them.
+    reported_from: u64,
+    /// Our packets that carried an ACK frame, with the frame's largest, oldest first, until
+    /// the peer's acknowledgements reach them. New ones are not watched while the list is
+    /// full: one watched per round trip is enough.
+    watched: SmallVec<[(u64, u64); WATCHED_ACKS]>,
 }
+
+/// Our ACK-carrying packets watched for the peer's acknowledgement.
+const WATCHED_ACKS: usize = 4;
 
 impl Received {
     /// Remembers at most `max_ranges` ranges of packet numbers (at least one).
@@ -43,6 +59,8 @@ impl Received {
             deadline: None,
             news: false,
             floor: 0,
+            reported_from: 0,
+            watched: SmallVec::new(),
         }
     }
 
@@ -113,17 +131,47 @@ impl Received {
         self.unacked_eliciting = 0;
         self.deadline = None;
         self.news = false;
-        let (_, arrived, timestamp) = self.largest?;
-        let ranges = AckRanges::new(self.pns.iter_rev().take(MAX_ACK_RANGES).map(|r| AckRange {
-            smallest: r.start,
-            largest: r.end - 1,
-        }))
+        let (largest, arrived, timestamp) = self.largest?;
+        // The range holding the largest is always reported, so the frame is never empty.
+        let from = self.reported_from.min(largest);
+        let ranges = AckRanges::new(
+            self.pns
+                .iter_rev()
+                .take_while(|r| r.end > from)
+                .take(MAX_ACK_RANGES)
+                .map(|r| AckRange {
+                    smallest: r.start.max(from),
+                    largest: r.end - 1,
+                }),
+        )
         .ok()?;
         Some(Ack {
             ranges,
             ack_delay: (now - arrived).as_micros(),
             one_way_delay: arrived.wire_timestamp().wrapping_sub(timestamp),
         })
+    }
+
+    /// An ACK frame reporting up to `largest` went out in our packet `pn`.
+    pub(crate) fn ack_sent(&mut self, pn: u64, largest: u64) {
+        if self.watched.len() < WATCHED_ACKS {
+            self.watched.push((pn, largest));
+        }
+    }
+
+    /// The peer acknowledged `ack` (an ACK frame it sent us, already checked against what
+    /// we sent). A watched packet it names had its ACK frame seen: report nothing up to that
+    /// frame's largest again. One it passes without naming (lost, or older than what the
+    /// peer reports) is no longer watched.
+    pub(crate) fn on_peer_ack(&mut self, ack: &Ack) {
+        let peer_largest = ack.largest();
+        let names = |pn: u64| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest);
+        for &(pn, largest) in self.watched.iter().filter(|(pn, _)| *pn <= peer_largest) {
+            if names(pn) {
+                self.reported_from = self.reported_from.max(largest + 1);
+            }
+        }
+        self.watched.retain(|(pn, _)| *pn > peer_largest);
     }
 }
 
@@ -185,6 +233,50 @@ mod tests {
         // Across the 32-bit wrap of either clock.
         r.on_packet(1, arrival, u32::MAX - 99, true, DELAY);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 10_100);
+    }
+
+    /// A peer's ACK frame naming exactly `pns`.
+    fn peer_ack(pns: &[u64]) -> Ack {
+        Ack {
+            ranges: AckRanges::new(pns.iter().rev().map(|&pn| AckRange {
+                smallest: pn,
+                largest: pn,
+            }))
+            .unwrap(),
+            ack_delay: 0,
+            one_way_delay: 0,
+        }
+    }
+
+    #[test]
+    fn numbers_the_peer_saw_acknowledged_are_reported_no_more() {
+        let mut r = Received::new(256);
+        for pn in (0..10).filter(|&pn| pn != 5) {
+            r.on_packet(pn, Instant::ZERO, 0, true, DELAY);
+        }
+        let ack = r.build(Instant::ZERO).unwrap();
+        assert_eq!(ranges(&ack), [(6, 9), (0, 4)]);
+        // Our packet 100 carried that ACK; the peer's acknowledgement of 99 says nothing.
+        r.ack_sent(100, ack.largest());
+        r.on_packet(10, Instant::ZERO, 0, true, DELAY);
+        r.on_peer_ack(&peer_ack(&[99]));
+        assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(6, 10), (0, 4)]);
+        // Once it names 100, the gap at 5 is its business: only what came after 9 is reported.
+        r.on_peer_ack(&peer_ack(&[100]));
+        assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(10, 10)]);
+        // Nothing new: the largest is still reported, so an ACK is never empty.
+        r.ack_sent(101, 10);
+        r.on_peer_ack(&peer_ack(&[101]));
+        assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(10, 10)]);
+        // A watched packet the peer's ACKs pass without naming (lost) is watched no more.
+        r.on_packet(12, Instant::ZERO, 0, true, DELAY);
+        r.ack_sent(102, 12);
+        r.on_peer_ack(&peer_ack(&[103]));
+        r.on_peer_ack(&peer_ack(&[102, 104]));
+        r.on_packet(14, Instant::ZERO, 0, true, DELAY);
+        assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(14, 14), (12, 12)]);
+        // Duplicates are still recognised below what is reported.
+        assert!(r.is_duplicate(3) && !r.is_duplicate(5));
     }
 
     #[test]
