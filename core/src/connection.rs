@@ -19,7 +19,9 @@ use smallvec::SmallVec;
 
 use crate::config::{Config, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
-use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
+use crate::event::{
+    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
+};
 use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handshake::{self, HandshakeError, Negotiated};
 use crate::integrity::{Mismatch, Verifier};
@@ -32,7 +34,7 @@ use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Packet, PacketKind, PacketNumberLen,
-    PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
+    PacketWriter, Reason, Side, StreamFrame, StreamId, MIN_DATAGRAM_SIZE,
 };
 
 /// The timers of a connection, indexing its timer table.
@@ -528,16 +530,29 @@ impl Connection {
     }
 
     /// A datagram for this connection passed its integrity check but broke the protocol
-    /// (spec/protocol.md §6): close, telling the peer `code`.
-    pub(crate) fn protocol_error(&mut self, now: Instant, config: &Config, code: TransportErrorCode) {
+    /// (spec/protocol.md §6): close, telling the peer the code of `kind`.
+    pub(crate) fn protocol_error(&mut self, now: Instant, config: &Config, kind: ViolationKind) {
         if matches!(self.state, State::Handshaking | State::Established) {
-            self.close_with(now, CloseCode::Transport(code), Reason::default());
-            self.events.push_back(Event::Closed {
-                conn: self.handle,
-                reason: CloseReason::ProtocolViolation { code },
-            });
+            self.violated(now, kind);
             self.refresh_timers(config);
         }
+    }
+
+    /// Closes for a protocol violation: the peer is told the code, and a few words.
+    fn violated(&mut self, now: Instant, kind: ViolationKind) {
+        let reason = Reason::from_static(kind.reason()).unwrap_or_default();
+        self.close_with(now, CloseCode::Transport(kind.code()), reason);
+        self.closed(CloseReason::ProtocolViolation { kind });
+    }
+
+    /// The connection ended: the application is told why, with the final counters.
+    fn closed(&mut self, reason: CloseReason) {
+        let stats = self.stats();
+        self.events.push_back(Event::Closed {
+            conn: self.handle,
+            reason,
+            stats,
+        });
     }
 
     pub(crate) fn rtt(&self) -> Duration {
@@ -703,10 +718,7 @@ impl Connection {
     fn close_silently(&mut self, reason: CloseReason) {
         self.recovery.drain();
         self.state = State::Closed;
-        self.events.push_back(Event::Closed {
-            conn: self.handle,
-            reason,
-        });
+        self.closed(reason);
     }
 
     // ---------------------------------------------------------------- input
@@ -787,12 +799,8 @@ impl Connection {
         let mut eliciting = false;
         for frame in packet.frames() {
             eliciting |= frame.is_ack_eliciting();
-            if let Err(code) = self.on_frame(now, config, &header, frame) {
-                self.close_with(now, CloseCode::Transport(code), Reason::default());
-                self.events.push_back(Event::Closed {
-                    conn: self.handle,
-                    reason: CloseReason::ProtocolViolation { code },
-                });
+            if let Err(kind) = self.on_frame(now, config, &header, frame) {
+                self.violated(now, kind);
                 break;
             }
             if self.state == State::Closed || matches!(self.state, State::Draining { .. }) {
@@ -829,7 +837,7 @@ impl Connection {
         config: &Config,
         header: &Header,
         frame: Frame,
-    ) -> Result<(), TransportErrorCode> {
+    ) -> Result<(), ViolationKind> {
         match frame {
             Frame::Padding(_) | Frame::Ping => {}
             Frame::Ack(ack) => {
@@ -844,7 +852,7 @@ impl Connection {
                         }
                         self.on_ack_outcome(now, &ack, outcome)
                     }
-                    Err(_) => return Err(TransportErrorCode::PROTOCOL_VIOLATION),
+                    Err(_) => return Err(ViolationKind::UnsentPacketAcked),
                 }
             }
             Frame::Accept(accept) => self.on_accept(now, config, header, accept),
@@ -871,7 +879,7 @@ impl Connection {
             }
             Frame::MaxStreamData { id, max } => {
                 if id.initiator() != self.side {
-                    return Err(TransportErrorCode::STREAM_STATE_ERROR);
+                    return Err(ViolationKind::WrongStreamDirection);
                 }
                 if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
                     send.set_max_data(max);
@@ -891,12 +899,9 @@ impl Connection {
                 let until = now + self.recovery.pto().saturating_mul(3);
                 self.recovery.drain();
                 self.state = State::Draining { until };
-                self.events.push_back(Event::Closed {
-                    conn: self.handle,
-                    reason: CloseReason::Peer {
-                        code: close.code,
-                        reason: close.reason,
-                    },
+                self.closed(CloseReason::Peer {
+                    code: close.code,
+                    reason: close.reason,
                 });
             }
         }
@@ -927,14 +932,14 @@ impl Connection {
         }
     }
 
-    fn on_stream(&mut self, config: &Config, frame: StreamFrame) -> Result<(), TransportErrorCode> {
+    fn on_stream(&mut self, config: &Config, frame: StreamFrame) -> Result<(), ViolationKind> {
         let id = frame.id;
         if id.initiator() == self.side {
             // Streams are unidirectional: the peer cannot send on one we opened.
-            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+            return Err(ViolationKind::WrongStreamDirection);
         }
         if id.index() >= self.local_max_streams {
-            return Err(TransportErrorCode::STREAM_LIMIT_ERROR);
+            return Err(ViolationKind::StreamLimit);
         }
         if id.index() >= self.peer_streams_opened {
             // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
@@ -962,7 +967,7 @@ impl Connection {
         };
         if frame.offset == 0 && !state.opened {
             if let Some(total) = frame.total_len {
-                recv.set_total_len(total).map_err(recv_code)?;
+                recv.set_total_len(total).map_err(recv_violation)?;
             }
             state.opened = true;
             state.header = StreamHeader {
@@ -980,11 +985,11 @@ impl Connection {
         let before = recv.pieces();
         let grown = recv
             .insert_from(frame.offset, frame.data, frame.fin, self.datagram_len as usize)
-            .map_err(recv_code)?;
+            .map_err(recv_violation)?;
         let crossed = recv.pieces() / PIECES_CHECK > before / PIECES_CHECK;
         self.recv_data += grown;
         if self.recv_data > self.recv_flow.limit() {
-            return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
+            return Err(ViolationKind::PastCredit);
         }
         if state.stopped {
             // The application gave up on it: what arrives is dropped and its credit released.
@@ -1006,7 +1011,7 @@ impl Connection {
         // gaps between tiny pieces is capped (spec §10.3). Summed over the streams only when
         // one stream's count crosses a multiple of PIECES_CHECK.
         if crossed && self.pieces_held() > max_pieces(config) {
-            return Err(TransportErrorCode::PROTOCOL_VIOLATION);
+            return Err(ViolationKind::TooManyPieces);
         }
         Ok(())
     }
@@ -1020,9 +1025,9 @@ impl Connection {
             .sum()
     }
 
-    fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), TransportErrorCode> {
+    fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), ViolationKind> {
         if id.initiator() == self.side {
-            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+            return Err(ViolationKind::WrongStreamDirection);
         }
         let Some(state) = self.streams.get_mut(&id) else {
             return Ok(());
@@ -1031,10 +1036,10 @@ impl Connection {
             return Ok(());
         };
         let before = recv.highest();
-        recv.reset(code, final_size).map_err(recv_code)?;
+        recv.reset(code, final_size).map_err(recv_violation)?;
         self.recv_data += final_size.saturating_sub(before);
         if self.recv_data > self.recv_flow.limit() {
-            return Err(TransportErrorCode::FLOW_CONTROL_ERROR);
+            return Err(ViolationKind::PastCredit);
         }
         // No one will read the rest: the peer may use its credit elsewhere (RFC 9000 §4.5).
         let unread = final_size.saturating_sub(state.released);
@@ -1049,9 +1054,9 @@ impl Connection {
         Ok(())
     }
 
-    fn on_stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), TransportErrorCode> {
+    fn on_stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), ViolationKind> {
         if id.initiator() != self.side {
-            return Err(TransportErrorCode::STREAM_STATE_ERROR);
+            return Err(ViolationKind::WrongStreamDirection);
         }
         if self.streams.get(&id).is_some_and(|s| s.send.is_some()) {
             self.reset_send(id, code);
@@ -1642,18 +1647,12 @@ impl Connection {
         match self.state {
             State::Established => {
                 self.close_with(now, CloseCode::Application(code), reason);
-                self.events.push_back(Event::Closed {
-                    conn: self.handle,
-                    reason: CloseReason::Local { code },
-                });
+                self.closed(CloseReason::Local { code });
             }
             // Nothing can be said to the peer before the handshake is done.
             State::Handshaking => {
                 self.state = State::Closed;
-                self.events.push_back(Event::Closed {
-                    conn: self.handle,
-                    reason: CloseReason::Local { code },
-                });
+                self.closed(CloseReason::Local { code });
             }
             _ => {}
         }
@@ -2018,11 +2017,11 @@ fn max_pieces(config: &Config) -> usize {
         .max(1024)
 }
 
-fn recv_code(e: RecvError) -> TransportErrorCode {
+fn recv_violation(e: RecvError) -> ViolationKind {
     match e {
-        RecvError::FlowControl => TransportErrorCode::FLOW_CONTROL_ERROR,
-        RecvError::FinalSize => TransportErrorCode::FINAL_SIZE_ERROR,
-        RecvError::Rewritten => TransportErrorCode::PROTOCOL_VIOLATION,
+        RecvError::FlowControl => ViolationKind::PastCredit,
+        RecvError::FinalSize => ViolationKind::FinalSize,
+        RecvError::Rewritten => ViolationKind::RewrittenBytes,
     }
 }
 

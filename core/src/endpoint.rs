@@ -34,7 +34,9 @@ use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Timer};
-use crate::event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
+use crate::event::{
+    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
+};
 use crate::handshake::{self, Negotiated};
 use crate::integrity::Digest;
 use crate::pacing::TokenBucket;
@@ -602,7 +604,7 @@ impl Endpoint {
                 self.stats.dropped_malformed += 1;
                 // spec §6: once the trailer checks, a decode error is the peer's doing.
                 if let Some(code) = close_code(&e) {
-                    conn.protocol_error(now, &self.config, code);
+                    conn.protocol_error(now, &self.config, ViolationKind::Malformed { error: e, code });
                 }
             }
         }

@@ -5,10 +5,11 @@ use core::fmt;
 
 use bytes::Bytes;
 
+use crate::connection::ConnectionStats;
 use crate::handshake::{HandshakeError, Negotiated};
 use crate::integrity::Digest;
 use crate::pipe::{PipeFailure, PipeId};
-use crate::wire::{CloseCode, Label, Reason, StreamId, TransportErrorCode};
+use crate::wire::{CloseCode, DecodeError, Label, Reason, StreamId, TransportErrorCode};
 
 /// Names one connection of an [`Endpoint`](crate::Endpoint). Handles are reused after a
 /// connection is gone, but never while its events can still be polled.
@@ -50,10 +51,11 @@ pub enum CloseReason {
         /// The peer's reason text.
         reason: Reason,
     },
-    /// The peer broke the protocol; we closed the connection and told it `code`.
+    /// The peer broke the protocol; we closed the connection and told it
+    /// [`kind.code()`](ViolationKind::code).
     ProtocolViolation {
-        /// The transport error code sent.
-        code: TransportErrorCode,
+        /// What the peer did.
+        kind: ViolationKind,
     },
     /// Nothing heard from the peer within the idle timeout, or too many probes unanswered.
     TimedOut,
@@ -73,8 +75,86 @@ impl fmt::Display for CloseReason {
                 }
                 Ok(())
             }
-            CloseReason::ProtocolViolation { code } => write!(f, "the peer broke the protocol: {code}"),
+            CloseReason::ProtocolViolation { kind } => {
+                write!(f, "the peer broke the protocol ({}): {kind}", kind.code())
+            }
             CloseReason::TimedOut => f.write_str("the peer went silent (idle timeout)"),
+        }
+    }
+}
+
+/// What a peer did that broke the protocol (spec/protocol.md §10.4), in
+/// [`CloseReason::ProtocolViolation`]. Each closes the connection with a transport error
+/// code, [`code`](Self::code), that the peer is told, and counts against its address
+/// (spec §10.5).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ViolationKind {
+    /// An ACK named a packet number never sent: past the last one sent, or one the sender
+    /// left out to catch optimistic ACKs (spec §8). PROTOCOL_VIOLATION.
+    UnsentPacketAcked,
+    /// Stream data (or a reset's final size) at or past the credit granted, for the stream
+    /// or the connection, or past the `max_message_len` announced. FLOW_CONTROL_ERROR.
+    PastCredit,
+    /// A final size or total length broken: data past it, a FIN before or after it, two
+    /// different ones, or one past `max_message_len`. FINAL_SIZE_ERROR.
+    FinalSize,
+    /// Bytes at offsets still held that differ from the ones received there before.
+    /// PROTOCOL_VIOLATION.
+    RewrittenBytes,
+    /// Stream data in more separate pieces than the connection keeps (spec §10.3).
+    /// PROTOCOL_VIOLATION.
+    TooManyPieces,
+    /// A stream opened at or beyond the stream limit granted. STREAM_LIMIT_ERROR.
+    StreamLimit,
+    /// Data or a reset on a stream the peer did not open, or flow control (MAX_STREAM_DATA,
+    /// STOP_SENDING) for one it does not send on. STREAM_STATE_ERROR.
+    WrongStreamDirection,
+    /// A datagram that passed the integrity check but does not decode (spec §6), with the
+    /// code its error maps to.
+    Malformed {
+        /// What the decoder found.
+        error: DecodeError,
+        /// FRAME_ENCODING_ERROR, PROTOCOL_VIOLATION or TRANSPORT_PARAMETER_ERROR.
+        code: TransportErrorCode,
+    },
+}
+
+impl ViolationKind {
+    /// The transport error code the peer is told.
+    pub fn code(&self) -> TransportErrorCode {
+        match self {
+            ViolationKind::UnsentPacketAcked
+            | ViolationKind::RewrittenBytes
+            | ViolationKind::TooManyPieces => TransportErrorCode::PROTOCOL_VIOLATION,
+            ViolationKind::PastCredit => TransportErrorCode::FLOW_CONTROL_ERROR,
+            ViolationKind::FinalSize => TransportErrorCode::FINAL_SIZE_ERROR,
+            ViolationKind::StreamLimit => TransportErrorCode::STREAM_LIMIT_ERROR,
+            ViolationKind::WrongStreamDirection => TransportErrorCode::STREAM_STATE_ERROR,
+            ViolationKind::Malformed { code, .. } => *code,
+        }
+    }
+
+    /// A few words for the peer, sent as the CLOSE reason.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            ViolationKind::UnsentPacketAcked => "ACK of a packet never sent",
+            ViolationKind::PastCredit => "data past credit",
+            ViolationKind::FinalSize => "final size broken",
+            ViolationKind::RewrittenBytes => "stream bytes rewritten",
+            ViolationKind::TooManyPieces => "too many stream pieces",
+            ViolationKind::StreamLimit => "stream past the limit",
+            ViolationKind::WrongStreamDirection => "frame for the other direction",
+            ViolationKind::Malformed { .. } => "malformed packet",
+        }
+    }
+}
+
+impl fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ViolationKind::Malformed { error, .. } => write!(f, "malformed packet: {error}"),
+            other => f.write_str(other.reason()),
         }
     }
 }
@@ -157,6 +237,9 @@ pub enum Event {
         conn: ConnectionHandle,
         /// Why.
         reason: CloseReason,
+        /// Its counters as it ended (the endpoint may forget the connection before the
+        /// event is read, and `Endpoint::connection_stats` with it).
+        stats: ConnectionStats,
     },
     /// Every target of a pipe that did not fail acknowledged the whole stream.
     PipeFinished {
@@ -338,11 +421,11 @@ mod tests {
         };
         assert_eq!(peer.to_string(), "closed by the peer with code 7 (bye)");
         let violation = CloseReason::ProtocolViolation {
-            code: TransportErrorCode::FLOW_CONTROL_ERROR,
+            kind: ViolationKind::PastCredit,
         };
         assert_eq!(
             violation.to_string(),
-            "the peer broke the protocol: FLOW_CONTROL_ERROR"
+            "the peer broke the protocol (FLOW_CONTROL_ERROR): data past credit"
         );
         assert_eq!(
             CloseReason::Local { code: 3 }.to_string(),

@@ -77,7 +77,9 @@ pub mod wire;
 pub use config::{AcceptPolicy, AddressValidation, Config};
 pub use connection::{ConnectionStats, Timer};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
-pub use event::{ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader};
+pub use event::{
+    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
+};
 pub use handshake::{HandshakeError, Negotiated};
 pub use integrity::{Digest, DigestHasher};
 pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats, PIPE_BROKEN};

@@ -20,7 +20,7 @@ use weir_core::wire::{
 };
 use weir_core::{
     AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, EndpointLoad, EndpointStats, Event,
-    Priority, StreamHeader,
+    Priority, StreamHeader, ViolationKind,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -410,21 +410,21 @@ fn on_stream_0(offset: u64, data: &'static [u8], total_len: Option<u64>) -> Stre
     }
 }
 
-/// The server closed one connection, `peer`'s, for `code`, and told it so.
-fn assert_closed_for(report: &Report, peer: &RawPeer, code: TransportErrorCode) {
-    assert_eq!(violations(&report.closed), vec![code]);
-    assert_eq!(peer.closed, Some(CloseCode::Transport(code)));
+/// The server closed one connection, `peer`'s, for `kind`, and told it its code.
+fn assert_closed_for(report: &Report, peer: &RawPeer, kind: ViolationKind) {
+    assert_eq!(violations(&report.closed), vec![kind]);
+    assert_eq!(peer.closed, Some(CloseCode::Transport(kind.code())));
 }
 
-/// The reasons the server closed connections for, as its events said.
-fn violations(events: &[Event]) -> Vec<TransportErrorCode> {
+/// The violations the server closed connections for, as its events said.
+fn violations(events: &[Event]) -> Vec<ViolationKind> {
     events
         .iter()
         .filter_map(|e| match e {
             Event::Closed {
-                reason: CloseReason::ProtocolViolation { code },
+                reason: CloseReason::ProtocolViolation { kind },
                 ..
-            } => Some(*code),
+            } => Some(*kind),
             _ => None,
         })
         .collect()
@@ -568,7 +568,7 @@ fn an_optimistic_acker_is_closed_with_a_typed_violation_and_then_banned() {
     // Two connections closed for the lie, each told why; the third attempt was refused.
     assert_eq!(
         violations(&report.closed),
-        vec![TransportErrorCode::PROTOCOL_VIOLATION; 2]
+        vec![ViolationKind::UnsentPacketAcked; 2]
     );
     for p in &peers[..2] {
         assert_eq!(
@@ -616,7 +616,7 @@ fn an_acker_claiming_every_number_up_to_the_largest_it_saw_is_caught_at_a_number
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("claims every number", &report, bound(&config, 0, 2));
-    assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_closed_for(&report, &peer, ViolationKind::UnsentPacketAcked);
     // Caught at the first number left out (the 16th to 31st packet) or, if the claim
     // covering it came after the next, at that one (at most 2^4 + 2^5 + 2^6 packets in).
     let largest = peer.largest_received.unwrap();
@@ -676,7 +676,7 @@ fn streams_opened_and_left_empty_hold_nothing_and_one_more_is_a_violation() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("empty streams", &report, bound(&config, 0, 2));
-    assert_closed_for(&report, &peer, TransportErrorCode::STREAM_LIMIT_ERROR);
+    assert_closed_for(&report, &peer, ViolationKind::StreamLimit);
 }
 
 #[test]
@@ -743,7 +743,7 @@ fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
     assert_survived("tiny pieces with gaps", &report, bound(&config, 0, 2));
     // The cap on separate pieces (one per 128 bytes of the largest connection window) closed
     // it, before its stream window (256 KiB: 131,072 such bytes) was used up.
-    assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_closed_for(&report, &peer, ViolationKind::TooManyPieces);
     let cap = config.max_receive_window / 128;
     assert!((cap..cap + 64 * 200).contains(&sent), "{sent} sent, cap {cap}");
 }
@@ -779,7 +779,7 @@ fn a_message_longer_than_allowed_is_refused_at_both_ends() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("message too long", &report, bound(&config, 0, 2));
-    assert_closed_for(&report, &peer, TransportErrorCode::FINAL_SIZE_ERROR);
+    assert_closed_for(&report, &peer, ViolationKind::FinalSize);
     // A weir sender learned the limit in the handshake: refused before a byte goes out.
     let ep = arena.sim.endpoint(client);
     let conn = ep.connections().next().expect("the legitimate connection");
@@ -974,6 +974,74 @@ fn flipped_bits_are_dropped_and_the_transfer_goes_on() {
 }
 
 #[test]
+fn each_lie_closes_its_connection_with_its_own_typed_violation() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    // One liar per address, so no ban stops the third.
+    let mut peers: Vec<RawPeer> = (1..=3)
+        .map(|i| RawPeer::new(&mut arena.sim, outsider(i), 100 + u64::from(i)))
+        .collect();
+    let mut lied = [false; 3];
+    let window = config.stream_receive_window;
+    let report = arena.run(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        |sim, _| {
+            for (i, peer) in peers.iter_mut().enumerate() {
+                peer.greet(sim, server);
+                peer.poll(sim, server);
+                if lied[i] || peer.server_cid.is_none() {
+                    continue;
+                }
+                lied[i] = true;
+                match i {
+                    // A byte at the first offset past the stream's credit.
+                    0 => {
+                        peer.send(sim, server, &[Frame::Stream(on_stream_0(window, b"!", None))]);
+                    }
+                    // Data on a stream only the server may send on.
+                    1 => {
+                        let mut frame = on_stream_0(0, b"mine", None);
+                        frame.id = StreamId::new(Side::Server, 0);
+                        peer.send(sim, server, &[Frame::Stream(frame)]);
+                    }
+                    // A frame type that does not exist, in a datagram whose trailer checks.
+                    _ => {
+                        let packet = peer.packet(&[Frame::Ping], 0).unwrap();
+                        let mut bytes = packet.to_vec();
+                        let ping_at = bytes.len() - 1 - weir_core::wire::TRAILER_LEN;
+                        bytes[ping_at] = 0x3f;
+                        assert!(weir_core::wire::reseal(&mut bytes, None));
+                        sim.inject(peer.addr, server, Bytes::from(bytes));
+                    }
+                }
+            }
+            lied.iter().any(|l| !l) || peers.iter().any(|p| p.closed.is_none())
+        },
+        ignore,
+    );
+    assert_survived("three lies", &report, bound(&config, 0, 4));
+    let seen = violations(&report.closed);
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    let malformed = seen.iter().find_map(|v| match v {
+        ViolationKind::Malformed { error, code } => Some((*error, *code)),
+        _ => None,
+    });
+    println!("three lies: {seen:?}");
+    for (peer, kind) in peers
+        .iter()
+        .zip([ViolationKind::PastCredit, ViolationKind::WrongStreamDirection])
+    {
+        assert!(seen.contains(&kind), "{seen:?}");
+        assert_eq!(peer.closed, Some(CloseCode::Transport(kind.code())));
+    }
+    let (error, code) = malformed.expect("the malformed datagram closed its connection");
+    assert_eq!(code, TransportErrorCode::FRAME_ENCODING_ERROR, "{error}");
+    assert_eq!(peers[2].closed, Some(CloseCode::Transport(code)));
+}
+
+#[test]
 fn a_peer_that_rewrites_bytes_it_sent_is_closed() {
     let mut arena = Arena::new(server_config());
     let config = arena.config();
@@ -1015,7 +1083,7 @@ fn a_peer_that_rewrites_bytes_it_sent_is_closed() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("rewritten bytes", &report, bound(&config, 0, 2));
-    assert_closed_for(&report, &peer, TransportErrorCode::PROTOCOL_VIOLATION);
+    assert_closed_for(&report, &peer, ViolationKind::RewrittenBytes);
 }
 
 #[test]

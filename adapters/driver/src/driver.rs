@@ -57,8 +57,8 @@ struct Conn {
     handle: Option<ConnectionHandle>,
     negotiated: Option<Negotiated>,
     ended: Option<Ended>,
-    /// The counters as the connection closed (or, for one the core dropped at once, as the
-    /// last `Stats` call saw them), for `Stats` once the core forgot it.
+    /// The counters as the connection closed (from `Event::Closed`), for `Stats` once the
+    /// core forgot it.
     last_stats: Option<weir_core::ConnectionStats>,
     /// Streams the peer opened that no call took yet, in the order they opened.
     opened: VecDeque<Incoming>,
@@ -423,15 +423,8 @@ impl Driver {
             Command::Stats { conn, reply } => {
                 let handle = self.conns.get(&conn).and_then(|c| c.handle);
                 let live = handle.and_then(|h| self.ep.connection_stats(h));
-                let c = self.conns.get_mut(&conn);
-                let stats = match (live, c) {
-                    (Some(s), Some(c)) => {
-                        c.last_stats = Some(s);
-                        Some(s)
-                    }
-                    (live, c) => live.or_else(|| c.and_then(|c| c.last_stats)),
-                };
-                let _ = reply(stats);
+                let last = self.conns.get(&conn).and_then(|c| c.last_stats);
+                let _ = reply(live.or(last));
             }
             Command::Cancel(op) => self.cancel(op),
             Command::Release(r) => self.release(r),
@@ -1123,13 +1116,16 @@ impl Driver {
                     tracing::warn!(?remote, %reason, "handshake failed");
                     self.end(h, Ended::Handshake(reason));
                 }
-                Event::Closed { conn: h, reason } => {
+                Event::Closed {
+                    conn: h,
+                    reason,
+                    stats,
+                } => {
                     if let Some(id) = self.by_handle.get(&h) {
                         tracing::info!(conn = %id, %reason, "connection closed");
                     }
-                    let last = self.ep.connection_stats(h);
                     if let Some(c) = self.conn_mut(h) {
-                        c.last_stats = last.or(c.last_stats);
+                        c.last_stats = Some(stats);
                     }
                     self.salvage(h);
                     self.end(h, Ended::Closed(reason));

@@ -326,8 +326,7 @@ pub enum Command {
         /// Done, or why not.
         reply: Reply<Result<(), Error>>,
     },
-    /// A connection's counters: live while it is open, then the ones it closed with (or,
-    /// for a peer that went silent, the last ones read).
+    /// A connection's counters: live while it is open, then the ones it closed with.
     Stats {
         /// The connection.
         conn: ConnId,

@@ -384,7 +384,7 @@ impl Connection {
     }
 
     /// The connection's counters: live while it is open; once it ended, the ones it closed
-    /// with (for a peer that went silent, the last ones read here before it ended).
+    /// with.
     pub async fn stats(&self) -> Option<ConnectionStats> {
         let conn = self.inner.id;
         let answer = self
