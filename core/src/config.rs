@@ -87,6 +87,13 @@ pub struct Config {
     /// Probe timeouts in a row without an answer before the peer is declared gone
     /// (closed as timed out). Default: 8.
     pub max_probes: u32,
+    /// Bounds a connection's retransmission effort (spec §10.6): once the stream bytes it
+    /// declared lost ([`ConnectionStats::bytes_retransmitted`](crate::ConnectionStats))
+    /// pass this many times the bytes acknowledged (`bytes_acked`) plus 64 KiB, the path or
+    /// the peer loses too much to be worth it, and the connection ends with
+    /// [`CloseReason::TooLossy`](crate::CloseReason::TooLossy). `None`: no bound (congestion
+    /// control still slows the sender). Default: 8 (a path losing up to 88% still works).
+    pub max_retransmission_ratio: Option<u32>,
     /// Bytes the peer may send on one stream beyond what the application read, at first:
     /// the most a stream's reassembly holds until the window grows. Default: 256 KiB.
     pub stream_receive_window: u64,
@@ -174,6 +181,7 @@ impl Default for Config {
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(25),
             max_probes: 8,
+            max_retransmission_ratio: Some(8),
             stream_receive_window: 256 << 10,
             max_stream_receive_window: 16 << 20,
             receive_window: 4 << 20,

@@ -34,7 +34,7 @@ use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
     Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Packet, PacketKind, PacketNumberLen,
-    PacketWriter, Reason, Side, StreamFrame, StreamId, MIN_DATAGRAM_SIZE,
+    PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
 };
 
 /// The timers of a connection, indexing its timer table.
@@ -251,6 +251,8 @@ pub(crate) struct Connection {
     /// Streams with something to send, one round-robin queue per priority class.
     send_queues: [VecDeque<StreamId>; Priority::COUNT],
     send_buffer_limit: u64,
+    /// `Config::max_retransmission_ratio`.
+    retransmission_ratio: Option<u32>,
     next_stream_index: u64,
     /// Streams the peer lets us open (used: how many we opened).
     stream_credit: SendCredit,
@@ -304,6 +306,10 @@ struct Amplification {
 /// received from it (RFC 9000 §8.1).
 const AMPLIFICATION_FACTOR: u64 = 3;
 
+/// Retransmitted bytes allowed beyond `max_retransmission_ratio` times those acknowledged,
+/// so that losses before much is acknowledged (a first flight into a blackout) end nothing.
+const RETRANSMISSION_ALLOWANCE: u64 = 64 << 10;
+
 impl Connection {
     /// `skip_seed` (secret, from the endpoint's generator) chooses the packet numbers left
     /// out to catch optimistic ACKs (spec §8).
@@ -339,6 +345,7 @@ impl Connection {
             streams: BTreeMap::new(),
             send_queues: Default::default(),
             send_buffer_limit: config.send_buffer,
+            retransmission_ratio: config.max_retransmission_ratio,
             next_stream_index: 0,
             stream_credit: SendCredit::new(0),
             peer_streams_opened: 0,
@@ -663,7 +670,10 @@ impl Connection {
             // poll_transmit sends the ACK once its deadline has passed.
             Timer::Ack => {}
             Timer::Recovery => match self.recovery.on_timeout(now) {
-                Timeout::Lost(lost) => self.on_lost(now, lost),
+                Timeout::Lost(lost) => {
+                    self.on_lost(now, lost);
+                    self.check_retransmissions(now);
+                }
                 Timeout::Probe { consecutive } => {
                     self.stats.probes += 1;
                     self.probes = 2;
@@ -803,7 +813,8 @@ impl Connection {
                 self.violated(now, kind);
                 break;
             }
-            if self.state == State::Closed || matches!(self.state, State::Draining { .. }) {
+            if !matches!(self.state, State::Handshaking | State::Established) {
+                // Closed by a frame: the peer's CLOSE, or our retransmission budget.
                 break;
             }
         }
@@ -1113,6 +1124,26 @@ impl Connection {
         }
         self.on_lost(now, outcome.lost);
         self.check_writable();
+        self.check_retransmissions(now);
+    }
+
+    /// Ends the connection once its retransmissions pass the budget (spec §10.6): a peer that
+    /// acknowledges a trickle, or a path that loses nearly everything, gets no endless
+    /// resending.
+    fn check_retransmissions(&mut self, now: Instant) {
+        let Some(ratio) = self.retransmission_ratio else {
+            return;
+        };
+        let budget = self
+            .stats
+            .bytes_acked
+            .saturating_mul(u64::from(ratio))
+            .saturating_add(RETRANSMISSION_ALLOWANCE);
+        if self.stats.bytes_retransmitted > budget && self.state == State::Established {
+            let reason = Reason::from_static("too lossy").unwrap_or_default();
+            self.close_with(now, CloseCode::Transport(TransportErrorCode::NO_ERROR), reason);
+            self.closed(CloseReason::TooLossy);
+        }
     }
 
     /// Tells the application once a refused write would fit.

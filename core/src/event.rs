@@ -59,6 +59,10 @@ pub enum CloseReason {
     },
     /// Nothing heard from the peer within the idle timeout, or too many probes unanswered.
     TimedOut,
+    /// The connection's retransmissions passed `Config::max_retransmission_ratio` times what
+    /// the peer acknowledged (spec §10.6): the path, or the peer, loses too much. The peer
+    /// is told (NO_ERROR, "too lossy").
+    TooLossy,
 }
 
 impl fmt::Display for CloseReason {
@@ -79,6 +83,7 @@ impl fmt::Display for CloseReason {
                 write!(f, "the peer broke the protocol ({}): {kind}", kind.code())
             }
             CloseReason::TimedOut => f.write_str("the peer went silent (idle timeout)"),
+            CloseReason::TooLossy => f.write_str("the path lost too much (retransmission budget spent)"),
         }
     }
 }

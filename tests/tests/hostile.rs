@@ -19,8 +19,8 @@ use weir_core::wire::{
     TransportParams, VersionRange,
 };
 use weir_core::{
-    AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, EndpointLoad, EndpointStats, Event,
-    Priority, StreamHeader, ViolationKind,
+    AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, ConnectionStats, EndpointLoad,
+    EndpointStats, Event, Priority, StreamHeader, ViolationKind,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -296,6 +296,10 @@ struct RawPeer {
     server_cid: Option<ConnectionId>,
     next_pn: u64,
     largest_received: Option<u64>,
+    /// Numbers of the packets received since the test last took them.
+    received: Vec<u64>,
+    /// Bytes of the server's datagrams received.
+    bytes_received: u64,
     /// The server closed the connection with this code.
     closed: Option<CloseCode>,
     /// A HELLO went out (`greet`).
@@ -312,6 +316,8 @@ impl RawPeer {
             server_cid: None,
             next_pn: 1,
             largest_received: None,
+            received: Vec::new(),
+            bytes_received: 0,
             closed: None,
             greeted: false,
         }
@@ -336,10 +342,12 @@ impl RawPeer {
     /// PING), RETRY (HELLO again with its token), CLOSE.
     fn poll(&mut self, sim: &mut Sim, server: NodeId) {
         for datagram in sim.take_captured(self.addr) {
+            self.bytes_received += datagram.len() as u64;
             let Ok(packet) = Packet::decode(datagram, self.largest_received) else {
                 continue;
             };
             self.largest_received = self.largest_received.max(Some(packet.header.number));
+            self.received.push(packet.header.number);
             for frame in packet.frames() {
                 match frame {
                     Frame::Accept(_) if self.server_cid.is_none() => {
@@ -622,6 +630,80 @@ fn an_acker_claiming_every_number_up_to_the_largest_it_saw_is_caught_at_a_number
     let largest = peer.largest_received.unwrap();
     println!("claims every number: closed after the server's packet {largest}");
     assert!(largest < 16 + 32 + 64, "{largest}");
+}
+
+/// A peer the server sends 16 MiB that acknowledges one packet in ten it receives (and the
+/// newest, after 100 ms without one), with `max_retransmission_ratio` at `ratio`: the
+/// server's report, its counters as the connection ended (if it did), and the bytes it sent
+/// the peer.
+fn trickle_acker(ratio: Option<u32>) -> (Report, Option<ConnectionStats>, u64) {
+    let mut arena = Arena::new(Config {
+        max_retransmission_ratio: ratio,
+        ..server_config()
+    });
+    arena.serve = 16 * MIB;
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(1), 100);
+    let mut quiet_ticks = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        |sim, _| {
+            peer.greet(sim, server);
+            peer.poll(sim, server);
+            let fresh = std::mem::take(&mut peer.received);
+            let mut chosen: Vec<u64> = fresh.iter().copied().filter(|pn| pn % 10 == 0).collect();
+            quiet_ticks = if chosen.is_empty() { quiet_ticks + 1 } else { 0 };
+            if quiet_ticks >= 5 {
+                chosen.extend(fresh.iter().max());
+                quiet_ticks = 0;
+            }
+            if peer.server_cid.is_some() && peer.closed.is_none() {
+                for pn in chosen {
+                    let ack = Ack {
+                        ranges: AckRanges::single(pn, pn).unwrap(),
+                        ack_delay: 0,
+                        one_way_delay: 0,
+                    };
+                    peer.send(sim, server, &[Frame::Ack(ack)]);
+                }
+            }
+            peer.closed.is_none()
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    let ended = report.closed.iter().find_map(|e| match e {
+        Event::Closed {
+            reason: CloseReason::TooLossy,
+            stats,
+            ..
+        } => Some(*stats),
+        _ => None,
+    });
+    (report, ended, peer.bytes_received)
+}
+
+#[test]
+fn a_peer_acknowledging_a_trickle_ends_its_connection_within_the_retransmission_budget() {
+    let ratio = 2;
+    let (report, ended, sent) = trickle_acker(Some(ratio));
+    let config = server_config();
+    assert_survived("trickle acker", &report, bound(&config, 0, 2));
+    let stats = ended.expect("closed as too lossy");
+    println!("trickle acker: closed after {sent} bytes sent to it; {stats:?}");
+    // Past the budget by at most what one ACK or timer declares lost: a window's worth.
+    let budget = u64::from(ratio) * stats.bytes_acked + (64 << 10);
+    assert!(stats.bytes_retransmitted > budget - (64 << 10) / 2, "{stats:?}");
+    assert!(
+        stats.bytes_retransmitted <= budget + stats.congestion_window.max(64 << 10),
+        "{stats:?}"
+    );
+    // Without the bound it goes on for the whole minute, resending what the peer ignores.
+    let (_, unbounded, sent_unbounded) = trickle_acker(None);
+    assert!(unbounded.is_none());
+    println!("trickle acker without the bound: {sent_unbounded} bytes sent in 60 s");
+    assert!(sent_unbounded > 4 * sent, "{sent_unbounded} vs {sent}");
 }
 
 #[test]

@@ -34,6 +34,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         initial_rtt,
         max_ack_delay,
         max_probes,
+        max_retransmission_ratio,
         stream_receive_window,
         max_stream_receive_window,
         receive_window,
@@ -68,7 +69,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          token_lifetime={} ban_after_violations={ban_after_violations} ban_duration={} \
          max_ban_duration={} max_tracked_addresses={max_tracked_addresses} \
          idle_timeout={} keep_alive={} handshake_timeout={} initial_rtt={} max_ack_delay={} \
-         max_probes={max_probes} stream_receive_window={stream_receive_window} \
+         max_probes={max_probes} max_retransmission_ratio={} \
+         stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
          max_receive_window={max_receive_window} receive_buffer_total={receive_buffer_total} \
          send_buffer={send_buffer} \
@@ -87,6 +89,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         us(handshake_timeout),
         us(initial_rtt),
         us(max_ack_delay),
+        opt(max_retransmission_ratio.map(u64::from)),
         opt(*max_message_len),
         congestion_text(congestion),
         opt(*max_send_rate),
@@ -210,6 +213,9 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "initial_rtt" => c.initial_rtt = dur()?,
             "max_ack_delay" => c.max_ack_delay = dur()?,
             "max_probes" => c.max_probes = u32::try_from(num()?).map_err(|_| bad())?,
+            "max_retransmission_ratio" => {
+                c.max_retransmission_ratio = opt(value)?.map(u32::try_from).transpose().map_err(|_| bad())?
+            }
             "stream_receive_window" => c.stream_receive_window = num()?,
             "max_stream_receive_window" => c.max_stream_receive_window = num()?,
             "receive_window" => c.receive_window = num()?,
