@@ -554,7 +554,7 @@ impl Connection {
 
     /// The connection ended: the application is told why, with the final counters.
     fn closed(&mut self, reason: CloseReason) {
-        let stats = self.stats();
+        let stats = Box::new(self.stats());
         self.events.push_back(Event::Closed {
             conn: self.handle,
             reason,

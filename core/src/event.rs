@@ -1,6 +1,7 @@
 //! What the core tells the application: events, the terminal reasons of connections, read
 //! results, and the errors of API misuse.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use bytes::Bytes;
@@ -243,8 +244,9 @@ pub enum Event {
         /// Why.
         reason: CloseReason,
         /// Its counters as it ended (the endpoint may forget the connection before the
-        /// event is read, and `Endpoint::connection_stats` with it).
-        stats: ConnectionStats,
+        /// event is read, and `Endpoint::connection_stats` with it). Boxed, so that every
+        /// other event stays small.
+        stats: Box<ConnectionStats>,
     },
     /// Every target of a pipe that did not fail acknowledged the whole stream.
     PipeFinished {

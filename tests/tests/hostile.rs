@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
-use weir_core::wire::{Ack, AckRanges, CloseCode, Side, StreamFrame, StreamId, TransportErrorCode};
+use weir_core::wire::{Ack, AckRange, AckRanges, CloseCode, Side, StreamFrame, StreamId, TransportErrorCode};
 use weir_core::wire::{
     Capabilities, ConnectionId, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen, PacketWriter,
     TransportParams, VersionRange,
@@ -35,6 +35,8 @@ thread_local! {
     /// Bytes this thread allocated and has not freed (frees of another thread's blocks
     /// count here too; the simulator runs on one thread).
     static LIVE: Cell<i64> = const { Cell::new(0) };
+    /// Allocations (and reallocations) this thread made.
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 fn count(delta: i64) {
@@ -42,10 +44,15 @@ fn count(delta: i64) {
     let _ = LIVE.try_with(|l| l.set(l.get() + delta));
 }
 
+fn count_allocation() {
+    let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+}
+
 // SAFETY: forwards to the system allocator unchanged; only counts bytes.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         count(layout.size() as i64);
+        count_allocation();
         // SAFETY: same contract as the caller's.
         unsafe { System.alloc(layout) }
     }
@@ -56,6 +63,7 @@ unsafe impl GlobalAlloc for Counting {
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
         count(new as i64 - layout.size() as i64);
+        count_allocation();
         // SAFETY: same contract as the caller's.
         unsafe { System.realloc(ptr, layout, new) }
     }
@@ -678,7 +686,7 @@ fn trickle_acker(ratio: Option<u32>) -> (Report, Option<ConnectionStats>, u64) {
             reason: CloseReason::TooLossy,
             stats,
             ..
-        } => Some(*stats),
+        } => Some(**stats),
         _ => None,
     });
     (report, ended, peer.bytes_received)
@@ -954,6 +962,107 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
     assert!(
         unread > 0 && unread <= Config::default().max_receive_window,
         "{unread}"
+    );
+}
+
+// ------------------------------------------------------------------ work per datagram
+
+/// What one `handle_datagram` call cost: allocations made, and heap bytes still held after.
+fn cost_of(sim: &mut Sim, server: NodeId, from: SocketAddr, datagram: Bytes) -> (u64, i64) {
+    let now = sim.now();
+    let (allocations, held) = (ALLOCATIONS.with(Cell::get), live());
+    sim.endpoint(server).handle_datagram(now, from, datagram);
+    (ALLOCATIONS.with(Cell::get) - allocations, live() - held)
+}
+
+#[test]
+fn the_costliest_datagrams_cost_work_bounded_by_the_frames_they_carry() {
+    let mut arena = Arena::new(server_config());
+    arena.serve = 4 * MIB;
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(1), 100);
+    let mut all = Vec::new();
+    let report = arena.run(
+        Duration::from_secs(30),
+        Duration::from_millis(20),
+        |sim, _| {
+            peer.greet(sim, server);
+            peer.poll(sim, server);
+            // An honest receiver, so the server keeps sending.
+            for pn in std::mem::take(&mut peer.received) {
+                all.push(pn);
+                let ack = Ack {
+                    ranges: AckRanges::single(pn, pn).unwrap(),
+                    ack_delay: 0,
+                    one_way_delay: 0,
+                };
+                peer.send(sim, server, &[Frame::Ack(ack)]);
+            }
+            all.len() < 400
+        },
+        ignore,
+    );
+    assert!(report.done.is_some() && peer.closed.is_none());
+    let sim = &mut arena.sim;
+    // 1. An ACK of 64 ranges (the most a frame carries): every other packet received.
+    all.sort_unstable();
+    all.dedup();
+    let mut picked: Vec<u64> = Vec::new();
+    for &pn in all.iter().rev() {
+        if picked.last().is_none_or(|&p| p > pn + 1) && picked.len() < 64 {
+            picked.push(pn);
+        }
+    }
+    let ranges = AckRanges::new(picked.iter().map(|&pn| AckRange {
+        smallest: pn,
+        largest: pn,
+    }))
+    .unwrap();
+    let ack = peer
+        .packet(
+            &[Frame::Ack(Ack {
+                ranges,
+                ack_delay: 0,
+                one_way_delay: 0,
+            })],
+            0,
+        )
+        .unwrap();
+    // 2. A one-byte STREAM frame past a gap on each of 100 new streams (each opens a stream
+    // and holds a piece).
+    let opening: Vec<Frame> = (0..100)
+        .map(|i| {
+            let mut f = on_stream_0(1, b"x", None);
+            f.id = StreamId::new(Side::Client, i);
+            Frame::Stream(f)
+        })
+        .collect();
+    let opening = peer.packet(&opening, 0).unwrap();
+    // 3. As many one-byte pieces with gaps between them as fit, on one stream.
+    let pieces: Vec<Frame> = (0..130)
+        .map(|i| Frame::Stream(on_stream_0(1000 + 2 * i, b"y", None)))
+        .collect();
+    let pieces = peer.packet(&pieces, 0).unwrap();
+    let mut rows = Vec::new();
+    for (name, frames, datagram) in [
+        ("ACK of 64 ranges", 1, ack),
+        ("100 streams opened", 100, opening),
+        ("130 gapped pieces", 130, pieces),
+    ] {
+        let len = datagram.len();
+        let (allocations, held) = cost_of(sim, server, peer.addr, datagram);
+        println!(
+            "work per datagram: {name} ({len} bytes): {allocations} allocations, {held} bytes held after"
+        );
+        rows.push((name, frames, allocations));
+        // A handful of allocations per frame, whatever the frames are; what stays is the
+        // state of the streams opened (about 1.8 KiB each, at most 128 per connection).
+        assert!(allocations <= 8 + 4 * frames, "{name}: {allocations}");
+        assert!(held <= 2048 * frames as i64, "{name}: {held}");
+    }
+    assert!(
+        sim.endpoint_ref(server).load().connections == 2,
+        "no connection closed: {rows:?}"
     );
 }
 

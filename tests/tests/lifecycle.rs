@@ -251,7 +251,7 @@ fn keepalive_holds_an_idle_connection_open() {
             conn,
             reason: CloseReason::TimedOut,
             stats,
-        } if *n == c2 && *conn == ConnectionHandle::from_index(0) => Some(*stats),
+        } if *n == c2 && *conn == ConnectionHandle::from_index(0) => Some(**stats),
         _ => None,
     });
     // The event carries the counters the connection ended with; the endpoint has forgotten

@@ -1125,7 +1125,7 @@ impl Driver {
                         tracing::info!(conn = %id, %reason, "connection closed");
                     }
                     if let Some(c) = self.conn_mut(h) {
-                        c.last_stats = Some(stats);
+                        c.last_stats = Some(*stats);
                     }
                     self.salvage(h);
                     self.end(h, Ended::Closed(reason));
