@@ -123,6 +123,13 @@ pub struct Config {
     /// [`Event::Writable`](crate::Event::Writable). The bytes are held by reference, not
     /// copied. Default: 16 MiB.
     pub send_buffer: u64,
+    /// What the connections' send buffers may hold together (spec §10.3): past it a write
+    /// waits ([`ApiError::WouldBlock`](crate::ApiError::WouldBlock), then
+    /// [`Event::Writable`](crate::Event::Writable)) for another connection's bytes to be
+    /// acknowledged. Each connection may always hold 64 KiB (or `send_buffer`, if smaller)
+    /// whatever the others hold, so peers that stop reading cannot starve the rest; the sum
+    /// stays under this plus 64 KiB per connection. Default: 1 GiB.
+    pub send_buffer_total: u64,
     /// Streams the peer may have open at once. Default: 128.
     pub max_concurrent_streams: u64,
     /// Ranges of received packet numbers a connection remembers, to recognise duplicates and
@@ -188,6 +195,7 @@ impl Default for Config {
             max_receive_window: 32 << 20,
             receive_buffer_total: 1 << 30,
             send_buffer: 16 << 20,
+            send_buffer_total: 1 << 30,
             max_concurrent_streams: 128,
             max_tracked_ack_ranges: 256,
             max_message_len: None,

@@ -154,6 +154,10 @@ const MAX_STATELESS: usize = 256;
 /// (the spec's default initial credit, §4.14).
 const MIN_RECEIVE_WINDOW: u64 = 64 << 10;
 
+/// What each connection may hold in its send buffer whatever `Config::send_buffer_total`
+/// has left (if `send_buffer` is not smaller): a connection is never starved by others.
+const SEND_FLOOR: u64 = 64 << 10;
+
 /// A weir endpoint: one local socket's worth of connections. See the module docs for the
 /// driving loop.
 pub struct Endpoint {
@@ -180,6 +184,12 @@ pub struct Endpoint {
     /// (`Connection::window_reserved`, as of its last touch), and their sum.
     windows: Vec<u64>,
     windows_total: u64,
+    /// What each connection's send buffer holds (as of its last touch), their sum
+    /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
+    /// refused, to be told `Writable` once it has room for them.
+    sends: Vec<u64>,
+    sends_total: u64,
+    send_waiters: BTreeSet<u32>,
     /// The endpoint-wide send rate (`Config::max_send_rate`), and when it next allows a
     /// datagram if it held one back.
     rate: TokenBucket,
@@ -231,6 +241,9 @@ impl Endpoint {
             pending: 0,
             windows: Vec::new(),
             windows_total: 0,
+            sends: Vec::new(),
+            sends_total: 0,
+            send_waiters: BTreeSet::new(),
             rate: TokenBucket::new(Instant::ZERO, burst),
             rate_wake: None,
             pipes: BTreeMap::new(),
@@ -365,6 +378,7 @@ impl Endpoint {
         self.queued.push(false);
         self.half_open.push(false);
         self.windows.push(0);
+        self.sends.push(0);
         (self.conns.len() - 1) as u32
     }
 
@@ -394,6 +408,76 @@ impl Endpoint {
         }
         self.windows[i] = conn.window_reserved();
         self.windows_total += self.windows[i];
+    }
+
+    /// Updates what `slot`'s send buffer holds of `Config::send_buffer_total`, and tells
+    /// the connections the budget refused once it has room for them: one whose own bytes
+    /// left enough of its floor, or all once the total fell to three quarters.
+    fn account_send(&mut self, slot: u32) {
+        let i = slot as usize;
+        let held = match self.conns[i].as_ref().filter(|c| !c.is_closed()) {
+            Some(c) => c.buffered().1,
+            None => {
+                // Its handle may be reused: it waits for nothing any more.
+                self.send_waiters.remove(&slot);
+                0
+            }
+        };
+        let before = self.sends_total;
+        self.sends_total = self.sends_total - self.sends[i] + held;
+        self.sends[i] = held;
+        if self.send_waiters.is_empty() || self.sends_total >= before {
+            return;
+        }
+        let woken: Vec<u32> = if self.sends_total <= self.config.send_buffer_total / 4 * 3 {
+            core::mem::take(&mut self.send_waiters).into_iter().collect()
+        } else if self.send_waiters.contains(&slot) && self.send_room(slot) >= SEND_FLOOR / 4 {
+            self.send_waiters.remove(&slot);
+            alloc::vec![slot]
+        } else {
+            return;
+        };
+        for w in woken {
+            if self.conns[w as usize].as_ref().is_some_and(|c| !c.is_closed()) {
+                self.events.push_back(Event::Writable {
+                    conn: ConnectionHandle(w),
+                });
+            }
+        }
+    }
+
+    /// Bytes `slot` may add to its send buffer as far as `Config::send_buffer_total` goes:
+    /// what is left of the budget, or of its floor if more.
+    fn send_room(&self, slot: u32) -> u64 {
+        let held = self.sends.get(slot as usize).copied().unwrap_or(0);
+        let floor = SEND_FLOOR.min(self.config.send_buffer).saturating_sub(held);
+        let shared = self.config.send_buffer_total.saturating_sub(self.sends_total);
+        floor.max(shared)
+    }
+
+    /// The most one connection's send buffer can ever hold under `Config::send_buffer_total`.
+    fn most_buffered(&self) -> u64 {
+        self.config
+            .send_buffer_total
+            .max(SEND_FLOOR.min(self.config.send_buffer))
+    }
+
+    /// Runs a write on `h` within `Config::send_buffer_total`: `f` gets the room the budget
+    /// leaves; if it answers `WouldBlock` and the budget was short, `Writable` follows when
+    /// the budget has room.
+    fn budgeted_write<T: Clone + Into<Done>>(
+        &mut self,
+        cmd: Option<Command>,
+        h: ConnectionHandle,
+        wanted: u64,
+        f: impl FnOnce(&mut Connection, u64) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let room = self.send_room(h.0);
+        let out = self.conn_command(cmd, h, |c| f(c, room));
+        if matches!(out, Err(ApiError::WouldBlock)) && room < wanted {
+            self.send_waiters.insert(h.0);
+        }
+        out
     }
 
     /// What `Config::receive_buffer_total` keeps back for connections still to come, less
@@ -432,6 +516,7 @@ impl Endpoint {
     fn touch(&mut self, slot: u32) {
         self.refile_timer(slot);
         self.account_window(slot);
+        self.account_send(slot);
         let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
@@ -881,7 +966,8 @@ impl Endpoint {
     }
 
     /// Queues what fits of `data` in the connection's send buffer
-    /// ([`Config::send_buffer`]) on a stream and says how many bytes it took (the rest is
+    /// ([`Config::send_buffer`], within [`Config::send_buffer_total`] for all
+    /// connections) on a stream and says how many bytes it took (the rest is
     /// for a later call); [`ApiError::WouldBlock`] if none fit, then [`Event::Writable`]
     /// follows once there is room. The bytes are kept by reference (no copy) until
     /// acknowledged.
@@ -896,7 +982,15 @@ impl Endpoint {
             stream,
             data: data.clone(),
         });
-        self.conn_command(cmd, conn, |c| c.write(stream, data))
+        let wanted = data.len() as u64;
+        self.budgeted_write(cmd, conn, wanted, |c, room| {
+            let fits = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
+            match c.write(stream, data.slice(..fits))? {
+                // Nothing fit in the endpoint's budget (an empty write stays Ok(0)).
+                0 if wanted > 0 => Err(ApiError::WouldBlock),
+                taken => Ok(taken),
+            }
+        })
     }
 
     /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
@@ -942,7 +1036,12 @@ impl Endpoint {
             label,
             ..StreamHeader::default()
         };
-        self.conn_command(cmd, conn, |c| c.send_message(header, data))
+        let len = data.len() as u64;
+        let most = self.most_buffered();
+        self.budgeted_write(cmd, conn, len, |c, room| {
+            message_fits(c, len, room, most)?;
+            c.send_message(header, data)
+        })
     }
 
     /// [`send_message`](Self::send_message) with the message's digest attached (SHA-256,
@@ -961,9 +1060,11 @@ impl Endpoint {
             data: data.clone(),
             digest: MessageDigest::Attached,
         });
-        self.conn_command(cmd, conn, |c| {
+        let len = data.len() as u64;
+        let most = self.most_buffered();
+        self.budgeted_write(cmd, conn, len, |c, room| {
             // Refusals first: a caller retrying after WouldBlock should not pay for the hash twice.
-            c.message_room(data.len() as u64)?;
+            message_fits(c, len, room, most)?;
             let header = StreamHeader {
                 label,
                 total_len: None,
@@ -1086,6 +1187,19 @@ impl Endpoint {
 
 /// spec/protocol.md §6: which decode errors close the connection, with which code. `None`:
 /// drop silently (the datagram may be line noise, not the peer's word).
+/// Whether a message of `len` bytes can go whole on `c` now, with `room` left in the
+/// endpoint's send budget of which one connection can hold at most `most`.
+fn message_fits(c: &mut Connection, len: u64, room: u64, most: u64) -> Result<(), ApiError> {
+    c.message_room(len)?;
+    if len > most {
+        return Err(ApiError::MessageTooLong);
+    }
+    if len > room {
+        return Err(ApiError::WouldBlock);
+    }
+    Ok(())
+}
+
 fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
     match e {
         DecodeError::IntegrityCheckFailed { .. } | DecodeError::UnknownVersion(_) => None,

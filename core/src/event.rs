@@ -383,14 +383,17 @@ pub enum ApiError {
     #[error("write does not match the stream's announced total length")]
     TotalLength,
     /// A whole-message read of a message longer than the caller's limit, a message to
-    /// send longer than the whole send buffer ([`Config::send_buffer`](crate::Config::send_buffer);
+    /// send longer than the whole send buffer ([`Config::send_buffer`](crate::Config::send_buffer),
+    /// or the endpoint's [`Config::send_buffer_total`](crate::Config::send_buffer_total);
     /// send it with a stream instead), or a stream or message longer than the peer takes
     /// (its [`Config::max_message_len`](crate::Config::max_message_len), learned in the
     /// handshake).
     #[error("message is longer than the limit given")]
     MessageTooLong,
     /// The connection's send buffer is full (see
-    /// [`Config::send_buffer`](crate::Config::send_buffer)): wait for [`Event::Writable`].
+    /// [`Config::send_buffer`](crate::Config::send_buffer)), or the connections' send
+    /// buffers together ([`Config::send_buffer_total`](crate::Config::send_buffer_total)):
+    /// wait for [`Event::Writable`].
     #[error("send buffer full")]
     WouldBlock,
     /// The endpoint holds as many connections as its configuration allows.

@@ -20,7 +20,7 @@ use weir_core::wire::{
 };
 use weir_core::{
     AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, ConnectionStats, EndpointLoad,
-    EndpointStats, Event, Priority, StreamHeader, ViolationKind,
+    EndpointStats, Event, Priority, Read, StreamHeader, ViolationKind,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -1064,6 +1064,62 @@ fn the_costliest_datagrams_cost_work_bounded_by_the_frames_they_carry() {
         sim.endpoint_ref(server).load().connections == 2,
         "no connection closed: {rows:?}"
     );
+}
+
+#[test]
+fn send_buffers_add_up_to_the_endpoint_budget_and_a_reader_is_never_starved() {
+    let budget = 2 * MIB;
+    let mut arena = Arena::new(Config {
+        send_buffer_total: budget,
+        ..server_config()
+    });
+    let config = arena.config();
+    // The server's application writes 8 MiB to each of three weir clients that never read
+    // and to one that reads all it gets.
+    arena.serve = 8 * MIB;
+    let server = arena.server;
+    let idlers: Vec<NodeId> = (0..3).map(|_| arena.sim.add_node(Config::default())).collect();
+    let reader = arena.sim.add_node(Config::default());
+    for &n in idlers.iter().chain([&reader]) {
+        arena.sim.link(n, server, LinkConfig::default());
+    }
+    let mut started = false;
+    let read = Cell::new(0u64);
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |sim, now| {
+            if !started && now >= Instant::from_micros(100_000) {
+                for &n in idlers.iter().chain([&reader]) {
+                    sim.connect(n, server);
+                }
+                started = true;
+            }
+            read.get() < 8 * MIB
+        },
+        |sim, node, event| {
+            if let (true, Event::StreamReadable { conn, stream }) = (node == reader, event) {
+                while let Ok(Read::Data { bytes, .. }) = sim.endpoint(reader).read(conn, stream, usize::MAX) {
+                    read.set(read.get() + bytes.len() as u64);
+                }
+            }
+        },
+    );
+    let read = read.get();
+    assert_survived("send budget", &report, bound(&config, 0, 5));
+    let floors = 5 * 64 * KIB;
+    println!(
+        "send budget: {} bytes unacknowledged at peak; the reader read {read}",
+        report.peak.bytes_unacknowledged
+    );
+    assert!(
+        report.peak.bytes_unacknowledged <= budget + floors,
+        "{:?}",
+        report.peak
+    );
+    // The idlers hold the budget; the reader still got everything, on its floor and the
+    // room its own acknowledgements free.
+    assert_eq!(read, 8 * MIB);
 }
 
 // ------------------------------------------------------------------ replay and corruption

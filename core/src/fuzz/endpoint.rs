@@ -41,7 +41,9 @@ pub(super) fn config() -> Config {
         max_receive_window: 64 * 1024,
         // Three connections' initial windows: a fourth starts smaller, or is refused.
         receive_buffer_total: 48 * 1024,
-        send_buffer: 64 * 1024,
+        send_buffer: 128 * 1024,
+        // Past each connection's 64 KiB floor, writes share what is left of 96 KiB.
+        send_buffer_total: 96 * 1024,
         max_concurrent_streams: 8,
         pipe_buffer: 16 * 1024,
         pipe_buffer_total: 32 * 1024,
@@ -163,10 +165,14 @@ pub(super) fn check_bounds(ep: &Endpoint) {
         windows <= c.receive_buffer_total,
         "receive windows add up to {windows}"
     );
+    let mut sends = 0;
+    let mut connections = 0;
     for i in 0..c.max_connections as u32 + 2 {
         let Some((recv, send)) = ep.buffered(ConnectionHandle::from_index(i)) else {
             continue;
         };
+        sends += send;
+        connections += 1;
         // Reassembly is bounded by the connection window; whole-message reads gather at
         // most what the application allowed per stream.
         let recv_bound = c.max_receive_window + c.max_concurrent_streams * MAX_APP_BYTES as u64;
@@ -175,6 +181,13 @@ pub(super) fn check_bounds(ep: &Endpoint) {
         let send_bound = c.send_buffer + c.pipe_buffer_total + MAX_APP_BYTES as u64;
         assert!(send <= send_bound, "connection {i} holds {send} bytes to send");
     }
+    // The send budget, plus each connection's floor (64 KiB); pipes are bounded by their
+    // own cap.
+    let sends_bound = c.send_buffer_total
+        + connections * c.send_buffer.min(64 << 10)
+        + c.pipe_buffer_total
+        + MAX_APP_BYTES as u64;
+    assert!(sends <= sends_bound, "send buffers add up to {sends}");
 }
 
 fn conn(u: &mut Unstructured<'_>) -> Result<ConnectionHandle> {

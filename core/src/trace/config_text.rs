@@ -41,6 +41,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         max_receive_window,
         receive_buffer_total,
         send_buffer,
+        send_buffer_total,
         max_concurrent_streams,
         max_tracked_ack_ranges,
         max_message_len,
@@ -73,7 +74,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
          max_receive_window={max_receive_window} receive_buffer_total={receive_buffer_total} \
-         send_buffer={send_buffer} \
+         send_buffer={send_buffer} send_buffer_total={send_buffer_total} \
          max_concurrent_streams={max_concurrent_streams} \
          max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
@@ -222,6 +223,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "max_receive_window" => c.max_receive_window = num()?,
             "receive_buffer_total" => c.receive_buffer_total = num()?,
             "send_buffer" => c.send_buffer = num()?,
+            "send_buffer_total" => c.send_buffer_total = num()?,
             "max_concurrent_streams" => c.max_concurrent_streams = num()?,
             "max_message_len" => c.max_message_len = opt(value)?,
             "max_tracked_ack_ranges" => c.max_tracked_ack_ranges = num()? as usize,
