@@ -310,20 +310,31 @@ const AMPLIFICATION_FACTOR: u64 = 3;
 /// so that losses before much is acknowledged (a first flight into a blackout) end nothing.
 const RETRANSMISSION_ALLOWANCE: u64 = 64 << 10;
 
+/// What the endpoint gives a connection it creates.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Slot {
+    pub(crate) handle: ConnectionHandle,
+    /// The connection id peers address it by.
+    pub(crate) cid: ConnectionId,
+    /// Chooses the packet numbers left out to catch optimistic ACKs (spec §8); secret,
+    /// from the endpoint's generator.
+    pub(crate) skip_seed: u64,
+}
+
 impl Connection {
-    /// `skip_seed` (secret, from the endpoint's generator) chooses the packet numbers left
-    /// out to catch optimistic ACKs (spec §8).
-    #[allow(clippy::too_many_arguments)]
     fn new(
-        handle: ConnectionHandle,
+        slot: Slot,
         side: Side,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        local_cid: ConnectionId,
-        skip_seed: u64,
         handshake: HandshakeState,
     ) -> Self {
+        let Slot {
+            handle,
+            cid: local_cid,
+            skip_seed,
+        } = slot;
         Connection {
             handle,
             hello_key: None,
@@ -380,25 +391,14 @@ impl Connection {
     /// A connection we start, with its own congestion controller: HELLO goes out on the
     /// next `poll_transmit`.
     pub(crate) fn client(
-        handle: ConnectionHandle,
+        slot: Slot,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        local_cid: ConnectionId,
-        skip_seed: u64,
         congestion: CongestionControl,
     ) -> Self {
         let hs = HandshakeState::Client(handshake::Client::new(config, now));
-        let mut c = Self::new(
-            handle,
-            Side::Client,
-            now,
-            config,
-            remote,
-            local_cid,
-            skip_seed,
-            hs,
-        );
+        let mut c = Self::new(slot, Side::Client, now, config, remote, hs);
         c.congestion = congestion;
         c.refresh_timers(config);
         c
@@ -408,12 +408,10 @@ impl Connection {
     /// negotiated to `accept`): ACCEPT goes out on the next `poll_transmit`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn server(
-        handle: ConnectionHandle,
+        slot: Slot,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        local_cid: ConnectionId,
-        skip_seed: u64,
         client_cid: ConnectionId,
         hello_header: &Header,
         hello_params: &crate::wire::TransportParams,
@@ -432,16 +430,7 @@ impl Connection {
             backoff: backoff.saturating_mul(2),
             deadline: now + config.handshake_timeout,
         };
-        let mut c = Self::new(
-            handle,
-            Side::Server,
-            now,
-            config,
-            remote,
-            local_cid,
-            skip_seed,
-            hs,
-        );
+        let mut c = Self::new(slot, Side::Server, now, config, remote, hs);
         c.remote_cid = client_cid;
         c.hello_key = Some((remote, client_cid));
         if !validated {
@@ -2102,13 +2091,16 @@ mod tests {
             capabilities: Capabilities::ALL_V1,
             params: config.transport_params(),
         };
+        let slot = Slot {
+            handle: ConnectionHandle(0),
+            cid: ConnectionId::from_u64(8),
+            skip_seed: 0,
+        };
         Connection::server(
-            ConnectionHandle(0),
+            slot,
             Instant::ZERO,
             config,
             "10.0.0.1:1".parse().unwrap(),
-            ConnectionId::from_u64(8),
-            0,
             client,
             &hello,
             &TransportParams::default(),

@@ -33,7 +33,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
-use crate::connection::{Connection, ConnectionStats, Timer};
+use crate::connection::{Connection, ConnectionStats, Slot, Timer};
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
@@ -369,6 +369,17 @@ impl Endpoint {
         }
     }
 
+    /// A slot for a new connection, with its id and secret.
+    fn new_slot(&mut self) -> Slot {
+        let cid = self.fresh_cid();
+        let skip_seed = self.rng.next_u64();
+        Slot {
+            handle: ConnectionHandle(self.alloc_slot()),
+            cid,
+            skip_seed,
+        }
+    }
+
     fn alloc_slot(&mut self) -> u32 {
         if let Some(slot) = self.free.pop() {
             return slot;
@@ -591,13 +602,9 @@ impl Endpoint {
             return Err(ApiError::ConnectionLimit);
         }
         let config = self.connection_config().ok_or(ApiError::ConnectionLimit)?;
-        let cid = self.fresh_cid();
-        let skip_seed = self.rng.next_u64();
-        let slot = self.alloc_slot();
-        let handle = ConnectionHandle(slot);
-        self.conns[slot as usize] = Some(Connection::client(
-            handle, now, &config, remote, cid, skip_seed, congestion,
-        ));
+        let ids = self.new_slot();
+        let (slot, cid, handle) = (ids.handle.0, ids.cid, ids.handle);
+        self.conns[slot as usize] = Some(Connection::client(ids, now, &config, remote, congestion));
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)
@@ -766,17 +773,13 @@ impl Endpoint {
             Err(reject) => return self.reject(from, client, reject),
         };
         self.admission.admitted(from.ip());
-        let cid = self.fresh_cid();
-        let skip_seed = self.rng.next_u64();
-        let slot = self.alloc_slot();
-        let handle = ConnectionHandle(slot);
+        let ids = self.new_slot();
+        let (slot, cid) = (ids.handle.0, ids.cid);
         let mut conn = Connection::server(
-            handle,
+            ids,
             now,
             &config,
             from,
-            cid,
-            skip_seed,
             client,
             &packet.header,
             &hello.params,
