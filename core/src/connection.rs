@@ -490,6 +490,12 @@ impl Connection {
         self.recv_flow.grant_room(more);
     }
 
+    /// Bytes written (by the application or a pipe) and not yet acknowledged: what
+    /// `buffered` sums over the streams, kept as one counter.
+    pub(crate) fn send_buffered(&self) -> u64 {
+        self.send_buffered
+    }
+
     pub(crate) fn buffered(&self) -> (u64, u64) {
         let mut recv = 0;
         let mut send = 0;
@@ -498,6 +504,7 @@ impl Connection {
             recv += s.partial_len;
             send += s.send.as_ref().map_or(0, SendStream::unacked);
         }
+        debug_assert_eq!(send, self.send_buffered, "the send counter drifted");
         (recv, send)
     }
 

@@ -427,7 +427,8 @@ impl Endpoint {
     fn account_send(&mut self, slot: u32) {
         let i = slot as usize;
         let held = match self.conns[i].as_ref().filter(|c| !c.is_closed()) {
-            Some(c) => c.buffered().1,
+            // The counter, not `buffered()`, which walks the streams: this runs every touch.
+            Some(c) => c.send_buffered(),
             None => {
                 // Its handle may be reused: it waits for nothing any more.
                 self.send_waiters.remove(&slot);
