@@ -443,7 +443,7 @@ impl Endpoint {
         }
         let woken: Vec<u32> = if self.sends_total <= self.config.send_buffer_total / 4 * 3 {
             core::mem::take(&mut self.send_waiters).into_iter().collect()
-        } else if self.send_waiters.contains(&slot) && self.send_room(slot) >= SEND_FLOOR / 4 {
+        } else if self.send_waiters.contains(&slot) && self.send_room(slot) >= self.send_floor() / 4 {
             self.send_waiters.remove(&slot);
             alloc::vec![slot]
         } else {
@@ -462,16 +462,19 @@ impl Endpoint {
     /// what is left of the budget, or of its floor if more.
     fn send_room(&self, slot: u32) -> u64 {
         let held = self.sends.get(slot as usize).copied().unwrap_or(0);
-        let floor = SEND_FLOOR.min(self.config.send_buffer).saturating_sub(held);
+        let floor = self.send_floor().saturating_sub(held);
         let shared = self.config.send_buffer_total.saturating_sub(self.sends_total);
         floor.max(shared)
     }
 
+    /// What a connection may always hold, whatever the others hold.
+    fn send_floor(&self) -> u64 {
+        SEND_FLOOR.min(self.config.send_buffer)
+    }
+
     /// The most one connection's send buffer can ever hold under `Config::send_buffer_total`.
     fn most_buffered(&self) -> u64 {
-        self.config
-            .send_buffer_total
-            .max(SEND_FLOOR.min(self.config.send_buffer))
+        self.config.send_buffer_total.max(self.send_floor())
     }
 
     /// Runs a write on `h` within `Config::send_buffer_total`: `f` gets the room the budget
