@@ -7,6 +7,8 @@ use weir_core::wire::*;
 
 fn header(number: u64) -> Header {
     Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Data,
         dcid: ConnectionId::from_u64(0x5e27_e200_0000_0002),
         number,

@@ -83,6 +83,8 @@ impl Out {
 
 fn data_header(number: u64, number_len: PacketNumberLen) -> Header {
     Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Data,
         dcid: SERVER,
         number,
@@ -93,6 +95,8 @@ fn data_header(number: u64, number_len: PacketNumberLen) -> Header {
 
 fn handshake_header(dcid: ConnectionId, scid: ConnectionId, number: u64) -> Header {
     Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Handshake { scid },
         dcid,
         number,
@@ -582,13 +586,13 @@ fn main() {
         Some(6),
         &bad_trailer,
     );
-    let mut v2 = valid_ping.clone();
-    v2[1] = 0x02;
+    let mut v3 = valid_ping.clone();
+    v3[1] = 0x03;
     out.vector(
         "err-unknown-version",
-        "version 2, which this codec does not read",
+        "version 3, which this codec does not read",
         None,
-        &seal(v2[..v2.len() - 4].to_vec()),
+        &seal(v3[..v3.len() - 4].to_vec()),
     );
     let mut reserved = raw_data_header();
     reserved[2] = 0x40;

@@ -24,16 +24,14 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use core::net::{IpAddr, SocketAddr};
 
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
+use hmac::Mac;
 use sha2::{Digest as _, Sha256};
 
 use crate::config::{AddressValidation, Config};
+use crate::crypto::keys::{keyed_mac, HmacSha256, Seed};
 use crate::pacing::TokenBucket;
 use crate::time::Instant;
 use crate::wire::{ConnectionId, RejectReason};
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// Bytes of a RETRY token: the slot's low 32 bits and a 16-byte tag.
 pub(crate) const TOKEN_LEN: usize = 4 + TAG_LEN;
@@ -97,10 +95,10 @@ pub(crate) struct Admissions {
 impl Admissions {
     /// Keys derive from `seed`: an endpoint whose seed an attacker can guess has tokens the
     /// attacker can forge (spec §10.1).
-    pub(crate) fn new(config: &Config, seed: u64) -> Self {
+    pub(crate) fn new(config: &Config, seed: &Seed) -> Self {
         let mut h = Sha256::new();
         h.update(b"weir retry master key");
-        h.update(seed.to_le_bytes());
+        h.update(seed.as_bytes());
         Admissions {
             master: h.finalize().into(),
             keys: [None, None],
@@ -342,13 +340,6 @@ fn handshake_burst(config: &Config) -> u64 {
     (u64::from(config.max_handshakes_per_second) / 10).max(1)
 }
 
-/// A MAC keyed with `key` (zero-padded to SHA-256's block, as HMAC pads any short key).
-fn keyed_mac(key: &[u8; 32]) -> HmacSha256 {
-    let mut block = [0u8; 64];
-    block[..32].copy_from_slice(key);
-    <HmacSha256 as KeyInit>::new(&block.into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,7 +381,7 @@ mod tests {
     #[test]
     fn a_token_is_good_for_its_address_client_and_two_slots_only() {
         let c = config(AddressValidation::Always);
-        let mut a = Admissions::new(&c, 7);
+        let mut a = Admissions::new(&c, &Seed::from(7));
         let from = addr("10.0.0.1:4000");
         let client = ConnectionId::from_u64(42);
         let t0 = Instant::from_micros(1_000);
@@ -408,7 +399,7 @@ mod tests {
         assert!(!a.check(&c, t0, addr("10.0.0.1:4001"), client, &token));
         assert!(!a.check(&c, t0, addr("10.0.0.2:4000"), client, &token));
         assert!(!a.check(&c, t0, from, ConnectionId::from_u64(43), &token));
-        assert!(!Admissions::new(&c, 8).check(&c, t0, from, client, &token));
+        assert!(!Admissions::new(&c, &Seed::from(8)).check(&c, t0, from, client, &token));
         // A flipped bit anywhere, or a short token: no.
         for i in 0..TOKEN_LEN {
             let mut bad = token;
@@ -431,7 +422,7 @@ mod tests {
     #[test]
     fn validation_under_load_asks_only_once_the_threshold_is_reached() {
         let c = config(AddressValidation::UnderLoad { pending: 3 });
-        let mut a = Admissions::new(&c, 1);
+        let mut a = Admissions::new(&c, &Seed::from(1));
         let from = addr("10.0.0.1:4000");
         let client = ConnectionId::from_u64(1);
         let now = Instant::from_micros(5);
@@ -462,7 +453,7 @@ mod tests {
             max_connections_per_address: 50,
             ..Config::default()
         };
-        let mut a = Admissions::new(&c, 1);
+        let mut a = Admissions::new(&c, &Seed::from(1));
         let now = Instant::from_micros(1);
         let hello = |a: &mut Admissions, now, ip: &str| {
             admit(a, &c, now, addr(ip), ConnectionId::from_u64(9), &[], IDLE)
@@ -530,7 +521,7 @@ mod tests {
             max_tracked_addresses: 3,
             ..Config::default()
         };
-        let mut a = Admissions::new(&c, 1);
+        let mut a = Admissions::new(&c, &Seed::from(1));
         let from = addr("10.0.0.9:1");
         let hello = |a: &mut Admissions, now| admit(a, &c, now, from, ConnectionId::from_u64(9), &[], IDLE);
         let t0 = Instant::from_micros(1);

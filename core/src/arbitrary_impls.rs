@@ -57,6 +57,8 @@ impl<'a> Arbitrary<'a> for Header {
             PacketKind::Data
         };
         Ok(Header {
+            version: crate::wire::VERSION_1,
+            key_phase: crate::wire::KeyPhase::Zero,
             kind,
             dcid: u.arbitrary()?,
             number: u.int_in_range(0..=MAX_PACKET_NUMBER)?,

@@ -33,8 +33,9 @@ use crate::stream::recv::{RecvError, RecvStream, SMALL_PIECE};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, Packet, PacketKind, PacketNumberLen,
-    PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode, MIN_DATAGRAM_SIZE,
+    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, KeyPhase, Packet, PacketKind,
+    PacketNumberLen, PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode,
+    MIN_DATAGRAM_SIZE, VERSION_1,
 };
 
 /// The timers of a connection, indexing its timer table.
@@ -878,6 +879,7 @@ impl Connection {
             }
             // The endpoint creates connections from HELLO; a copy was handled above.
             Frame::Hello(_) => {}
+            Frame::NoiseHello(_) | Frame::NoiseAccept(_) | Frame::NoiseFinish(_) => {}
             Frame::Stream(s) => self.on_stream(config, s)?,
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
@@ -1726,6 +1728,8 @@ impl Connection {
     fn header(&self, now: Instant, kind: PacketKind) -> Header {
         let number = self.recovery.next_pn();
         Header {
+            version: VERSION_1,
+            key_phase: KeyPhase::Zero,
             kind,
             dcid: self.remote_cid,
             number,
@@ -2087,6 +2091,8 @@ mod tests {
     fn unvalidated_server(config: &Config) -> Connection {
         let client = ConnectionId::from_u64(7);
         let hello = Header {
+            version: VERSION_1,
+            key_phase: KeyPhase::Zero,
             kind: PacketKind::Handshake { scid: client },
             dcid: ConnectionId::UNSET,
             number: 0,

@@ -34,6 +34,7 @@ use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
 use crate::connection::{Connection, ConnectionStats, Slot, Timer};
+use crate::crypto::keys::Seed;
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
@@ -46,9 +47,9 @@ use crate::pipe::{
 use crate::time::{Duration, Instant};
 use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
-    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, Label, Limit, Packet, PacketKind,
-    PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode, VersionReject,
-    Violation, MIN_DATAGRAM_SIZE, VERSION_1,
+    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
+    PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
+    VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1,
 };
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -218,13 +219,17 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint with `config`, drawing connection ids from a generator seeded with `seed`.
-    pub fn new(config: Config, seed: u64) -> Self {
+    /// An endpoint with `config`, all of whose randomness (connection ids, ephemeral keys,
+    /// RETRY token keys, and its identity if the config names none) comes from `seed`. A
+    /// number will do in tests and simulations; anywhere an attacker may be, pass 32 secret
+    /// random bytes ([`Seed::from_bytes`]).
+    pub fn new(config: Config, seed: impl Into<Seed>) -> Self {
+        let seed = seed.into();
         let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
-        let admission = Admissions::new(&config, seed);
+        let admission = Admissions::new(&config, &seed);
         Endpoint {
             config,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed),
+            rng: Xoshiro256PlusPlus::seed_from_u64(seed.low_u64()),
             conns: Vec::new(),
             free: Vec::new(),
             by_cid: BTreeMap::new(),
@@ -260,8 +265,9 @@ impl Endpoint {
     /// check it with [`trace::replay`](crate::trace::replay). Recording reads what the
     /// calls pass and return and changes nothing else: a traced endpoint behaves exactly as
     /// an untraced one.
-    pub fn new_traced(config: Config, seed: u64) -> Self {
-        let recorder = Recorder::new(&config, seed);
+    pub fn new_traced(config: Config, seed: impl Into<Seed>) -> Self {
+        let seed = seed.into();
+        let recorder = Recorder::new(&config, &seed);
         let mut ep = Self::new(config, seed);
         ep.trace = Some(Box::new(recorder));
         ep
@@ -1237,6 +1243,8 @@ fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
 /// of ours, packet number 0 (spec §3.3).
 fn stateless_header(client: ConnectionId, now: Instant) -> Header {
     Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Handshake {
             scid: ConnectionId::UNSET,
         },

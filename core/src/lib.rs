@@ -52,6 +52,7 @@ mod admission;
 mod config;
 pub mod congestion;
 mod connection;
+mod crypto;
 mod endpoint;
 mod event;
 mod flow;
@@ -76,6 +77,7 @@ pub mod wire;
 
 pub use config::{AcceptPolicy, AddressValidation, Config};
 pub use connection::{ConnectionStats, Timer};
+pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
 pub use event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,

@@ -205,6 +205,8 @@ fn handshake_frame() -> impl Strategy<Value = Frame> {
 fn header(handshake: bool) -> impl Strategy<Value = Header> {
     (cid(), cid(), 0..=MAX_PACKET_NUMBER, any::<u32>(), 0usize..4).prop_map(
         move |(dcid, scid, number, timestamp, l)| Header {
+            version: VERSION_1,
+            key_phase: KeyPhase::Zero,
             kind: if handshake {
                 PacketKind::Handshake { scid }
             } else {
@@ -410,6 +412,8 @@ fn crc_parameters_match_the_check_value() {
 #[test]
 fn decoded_payloads_share_the_datagrams_memory() {
     let header = Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Data,
         dcid: ConnectionId::from_u64(1),
         number: 3,
@@ -472,6 +476,8 @@ fn datagrams_larger_than_a_udp_payload_are_refused() {
 
 fn data_header() -> Header {
     Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Data,
         dcid: ConnectionId::from_u64(9),
         number: 1,
@@ -501,6 +507,8 @@ fn the_writer_refuses_what_the_decoder_would() {
     );
     // A HELLO not padded to 1200 bytes.
     let handshake = Header {
+        version: VERSION_1,
+        key_phase: KeyPhase::Zero,
         kind: PacketKind::Handshake {
             scid: ConnectionId::from_u64(1),
         },

@@ -294,6 +294,8 @@ fn a_data_packet_that_overtakes_the_accept_is_dropped() {
     let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
     let hello = Bytes::copy_from_slice(&buf[..t.len]);
     let header = Header {
+        version: weir_core::wire::VERSION_1,
+        key_phase: weir_core::wire::KeyPhase::Zero,
         kind: PacketKind::Data,
         dcid: Invariant::parse(&hello).unwrap().scid.unwrap(),
         number: 0,

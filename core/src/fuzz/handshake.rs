@@ -62,6 +62,8 @@ fn token(u: &mut Unstructured<'_>) -> Result<Bytes> {
 fn packet(kind: PacketKind, dcid: ConnectionId, number: u64, frame: Frame) -> Option<Bytes> {
     let mut buf = alloc::vec![0u8; MAX_DATAGRAM_SIZE];
     let header = Header {
+        version: crate::wire::VERSION_1,
+        key_phase: crate::wire::KeyPhase::Zero,
         kind,
         dcid,
         number,

@@ -185,6 +185,8 @@ fn retry_token(data: &[u8]) -> Option<Bytes> {
 /// A HELLO from client connection id `cid` carrying `token`, padded to 1200 bytes.
 fn hello(cid: u64, token: Bytes) -> Bytes {
     let header = Header {
+        version: crate::wire::VERSION_1,
+        key_phase: crate::wire::KeyPhase::Zero,
         kind: PacketKind::Handshake {
             scid: ConnectionId::from_u64(cid),
         },

@@ -22,6 +22,7 @@ use core::net::SocketAddr;
 use bytes::Bytes;
 
 use crate::config::Config;
+use crate::crypto::keys::Seed;
 use crate::event::{ApiError, Event};
 use crate::time::Instant;
 use crate::Endpoint;
@@ -128,7 +129,7 @@ pub(crate) struct Recorder {
 }
 
 impl Recorder {
-    pub(crate) fn new(config: &Config, seed: u64) -> Self {
+    pub(crate) fn new(config: &Config, seed: &Seed) -> Self {
         let mut text = String::new();
         let _ = write!(text, "weir-trace {TRACE_VERSION}\nseed {seed}\nconfig ");
         config_text::write(config, &mut text);
@@ -187,7 +188,7 @@ impl Recorder {
 /// A trace read: the endpoint to build and its records, each with its line number.
 struct Parsed<'a> {
     config: Config,
-    seed: u64,
+    seed: Seed,
     records: alloc::vec::Vec<(usize, &'a str)>,
 }
 
@@ -209,7 +210,7 @@ fn split(trace: &str) -> Result<Parsed<'_>, TraceError> {
     }
     let seed = lines
         .next()
-        .and_then(|(_, l)| l.strip_prefix("seed ")?.parse().ok())
+        .and_then(|(_, l)| parse_seed(l.strip_prefix("seed ")?))
         .ok_or(TraceError::BadHeader { what: "seed" })?;
     let config = lines
         .next()
@@ -220,6 +221,13 @@ fn split(trace: &str) -> Result<Parsed<'_>, TraceError> {
         seed,
         records: lines.collect(),
     })
+}
+
+/// `seed S`: 64 hex digits, or a decimal number N standing for `Seed::from(N)`.
+fn parse_seed(s: &str) -> Option<Seed> {
+    s.parse::<Seed>()
+        .ok()
+        .or_else(|| s.parse::<u64>().ok().map(Seed::from))
 }
 
 /// One record as [`replay_with`] met it: after the record's call ran and its output matched.

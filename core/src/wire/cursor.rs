@@ -137,6 +137,11 @@ impl<'a> Writer<'a> {
         &self.buf[..self.pos]
     }
 
+    /// The bytes written so far, and the rest of the buffer.
+    pub(crate) fn split_mut(&mut self) -> (&mut [u8], &mut [u8]) {
+        self.buf.split_at_mut(self.pos)
+    }
+
     fn space(&mut self, n: usize) -> Result<&mut [u8], EncodeError> {
         let available = self.remaining();
         let dst = self

@@ -44,6 +44,10 @@ pub enum Field {
     TransportParameters,
     RejectReason,
     VersionCount,
+    NoisePattern,
+    Ciphers,
+    NoiseMessage,
+    Tag,
 }
 
 impl fmt::Display for Field {
@@ -79,6 +83,10 @@ impl fmt::Display for Field {
             Field::TransportParameters => "transport parameters",
             Field::RejectReason => "reject reason",
             Field::VersionCount => "version count",
+            Field::NoisePattern => "noise pattern",
+            Field::Ciphers => "ciphers",
+            Field::NoiseMessage => "noise message",
+            Field::Tag => "authentication tag",
         };
         f.write_str(name)
     }
@@ -104,6 +112,8 @@ pub enum Limit {
     VersionRanges,
     /// A varint field: at most 2^62 - 1.
     Varint,
+    /// A Noise handshake message: at most [`MAX_NOISE_MESSAGE_LEN`](super::MAX_NOISE_MESSAGE_LEN) bytes.
+    NoiseMessageLength,
 }
 
 impl fmt::Display for Limit {
@@ -117,6 +127,7 @@ impl fmt::Display for Limit {
             Limit::StreamEnd => "stream end",
             Limit::VersionRanges => "version ranges",
             Limit::Varint => "varint value",
+            Limit::NoiseMessageLength => "noise message length",
         };
         f.write_str(name)
     }
@@ -209,6 +220,15 @@ pub enum Violation {
     /// An empty RETRY token (§4.16).
     #[error("RETRY carries an empty token")]
     EmptyToken,
+    /// A NOISE_HELLO naming a handshake pattern version 2 does not define (§11.2).
+    #[error("unknown noise pattern {0}")]
+    UnknownNoisePattern(u64),
+    /// A cipher choice that is not exactly one cipher both sides offered (§11.3).
+    #[error("invalid cipher choice {0:#x}")]
+    InvalidCipher(u64),
+    /// A key phase on a packet that has none: version 1, or a handshake packet (§11.4).
+    #[error("key phase set on a packet that has none")]
+    KeyPhaseNotAllowed,
 }
 
 /// Why a datagram could not be decoded. The datagram is to be dropped and counted
@@ -242,6 +262,18 @@ pub enum DecodeError {
     /// A protocol rule is broken.
     #[error(transparent)]
     Violation(#[from] Violation),
+    /// Bytes follow the last field of a structure that must fill its space exactly.
+    #[error("bytes follow the {0}")]
+    TrailingBytes(Field),
+    /// A version 2 data packet given to a decoder without its connection's keys: only
+    /// [`Packet::open`](super::Packet::open) reads it (§11.4).
+    #[error("sealed packet: only its connection's keys open it")]
+    Sealed,
+    /// A sealed packet whose AEAD tag does not verify under the key its key phase names
+    /// (§11.4): forged, altered, or not for this connection. Dropped and counted, never
+    /// answered.
+    #[error("authentication failed")]
+    AuthenticationFailed,
 }
 
 /// Why a representation could not be encoded. Nothing in the caller's buffer is to be used.
@@ -259,4 +291,9 @@ pub enum EncodeError {
     /// The representation breaks a protocol rule.
     #[error(transparent)]
     Violation(#[from] Violation),
+    /// A sealed packet (version 2 data) finished without a seal, or another sealed: use
+    /// [`PacketWriter::finish_sealed`](super::PacketWriter::finish_sealed) for the first,
+    /// [`PacketWriter::finish`](super::PacketWriter::finish) for the second.
+    #[error("wrong finish for this packet: sealed packets take finish_sealed, others finish")]
+    WrongFinish,
 }

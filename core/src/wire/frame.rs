@@ -13,11 +13,11 @@ use super::ack::Ack;
 use super::close::{Close, CloseCode, Reason, TransportErrorCode};
 use super::cursor::{varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
-use super::handshake::{Accept, Hello, Reject, RejectReason, Retry};
+use super::handshake::{read_message, write_message, Accept, Hello, NoiseHello, Reject, RejectReason, Retry};
 use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
 use super::stream::StreamFrame;
-use super::{MAX_REASON_LEN, MAX_TOKEN_LEN};
+use super::{MAX_REASON_LEN, MAX_TOKEN_LEN, VERSION_2};
 
 /// Frame type numbers (spec/protocol.md §4, table 2).
 pub mod types {
@@ -65,9 +65,15 @@ pub mod types {
     pub const REJECT: u64 = 0x22;
     /// Server asks the client to prove its address.
     pub const RETRY: u64 = 0x23;
+    /// Version 2: the client's HELLO with the first Noise message.
+    pub const NOISE_HELLO: u64 = 0x24;
+    /// Version 2: the server's Noise message, which seals its acceptance.
+    pub const NOISE_ACCEPT: u64 = 0x25;
+    /// Version 2: the client's last Noise message of an XX handshake.
+    pub const NOISE_FINISH: u64 = 0x26;
 }
 
-/// A frame of wire version 1 (spec/protocol.md §4).
+/// A frame of wire version 1 or 2 (spec/protocol.md §4, §11.2).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Frame {
@@ -127,6 +133,12 @@ pub enum Frame {
     Reject(Reject),
     /// RETRY.
     Retry(Retry),
+    /// NOISE_HELLO (version 2).
+    NoiseHello(NoiseHello),
+    /// NOISE_ACCEPT (version 2): the server's Noise message.
+    NoiseAccept(Bytes),
+    /// NOISE_FINISH (version 2): the client's last Noise message (pattern XX).
+    NoiseFinish(Bytes),
 }
 
 impl Frame {
@@ -157,14 +169,23 @@ impl Frame {
             Frame::Accept(_) => types::ACCEPT,
             Frame::Reject(_) => types::REJECT,
             Frame::Retry(_) => types::RETRY,
+            Frame::NoiseHello(_) => types::NOISE_HELLO,
+            Frame::NoiseAccept(_) => types::NOISE_ACCEPT,
+            Frame::NoiseFinish(_) => types::NOISE_FINISH,
         }
     }
 
-    /// Whether this is one of the four handshake frames.
+    /// Whether this is a handshake frame (exactly one per handshake packet).
     pub fn is_handshake(&self) -> bool {
         matches!(
             self,
-            Frame::Hello(_) | Frame::Accept(_) | Frame::Reject(_) | Frame::Retry(_)
+            Frame::Hello(_)
+                | Frame::Accept(_)
+                | Frame::Reject(_)
+                | Frame::Retry(_)
+                | Frame::NoiseHello(_)
+                | Frame::NoiseAccept(_)
+                | Frame::NoiseFinish(_)
         )
     }
 
@@ -174,26 +195,34 @@ impl Frame {
         !matches!(self, Frame::Padding(_) | Frame::Ack(_) | Frame::Close(_))
     }
 
-    /// Whether frame type `frame_type` may appear in a packet of type `packet`
-    /// (spec/protocol.md §4, table 2).
-    pub fn allowed_in(frame_type: u64, packet: PacketType) -> bool {
+    /// Whether frame type `frame_type` may appear in a packet of type `packet` and wire
+    /// version `version` (spec/protocol.md §4, table 2; §11.2). A version 2 handshake
+    /// packet is not sealed, so it carries nothing but its handshake frame and PADDING:
+    /// an ACK or CLOSE there could be forged by anyone who saw the connection ids.
+    pub fn allowed_in(frame_type: u64, packet: PacketType, version: u16) -> bool {
+        let v2 = version == VERSION_2;
         match frame_type {
-            types::PADDING | types::PING | types::ACK | types::CLOSE | types::APPLICATION_CLOSE => true,
-            types::HELLO..=types::RETRY => packet == PacketType::Handshake,
+            types::PADDING => true,
+            types::PING | types::ACK | types::CLOSE | types::APPLICATION_CLOSE => {
+                !v2 || packet == PacketType::Data
+            }
+            types::HELLO | types::ACCEPT => packet == PacketType::Handshake && !v2,
+            types::REJECT | types::RETRY => packet == PacketType::Handshake,
+            types::NOISE_HELLO..=types::NOISE_FINISH => packet == PacketType::Handshake && v2,
             _ => packet == PacketType::Data,
         }
     }
 
-    /// Reads one frame of a packet of type `packet`.
-    pub(crate) fn read(r: &mut Reader, packet: PacketType) -> Result<Frame, DecodeError> {
+    /// Reads one frame of a packet of type `packet` and wire version `version`.
+    pub(crate) fn read(r: &mut Reader, packet: PacketType, version: u16) -> Result<Frame, DecodeError> {
         let frame_type = r.varint(Field::FrameType)?;
         let known = frame_type <= types::APPLICATION_CLOSE
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
-            || (types::HELLO..=types::RETRY).contains(&frame_type);
+            || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type);
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
         }
-        if !Self::allowed_in(frame_type, packet) {
+        if !Self::allowed_in(frame_type, packet, version) {
             return Err(Violation::FrameNotAllowed { frame_type, packet }.into());
         }
         let stream = |r: &mut Reader| r.varint(Field::StreamId).map(StreamId);
@@ -273,6 +302,9 @@ impl Frame {
                     token: r.bytes(len, Field::Token)?,
                 })
             }
+            types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
+            types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
+            types::NOISE_FINISH => Frame::NoiseFinish(read_message(r)?),
             _ => Frame::Stream(StreamFrame::read(r, frame_type)?),
         })
     }
@@ -330,6 +362,11 @@ impl Frame {
                 }
                 token_len(&r.token)?
             }
+            Frame::NoiseHello(h) => {
+                token_len(&h.hello.token)?;
+                h.body_len()?
+            }
+            Frame::NoiseAccept(m) | Frame::NoiseFinish(m) => super::handshake::message_len(m)?,
         };
         Ok(varint_len(self.frame_type())? + body)
     }
@@ -389,6 +426,8 @@ impl Frame {
                 w.varint(r.token.len() as u64)?;
                 w.put(&r.token)?;
             }
+            Frame::NoiseHello(h) => h.write(w)?,
+            Frame::NoiseAccept(m) | Frame::NoiseFinish(m) => write_message(w, m)?,
         }
         Ok(())
     }
@@ -474,6 +513,19 @@ impl fmt::Display for Frame {
             ),
             Frame::Reject(r) => write!(f, "REJECT reason={} versions={}", r.reason, r.versions),
             Frame::Retry(r) => write!(f, "RETRY token={}", Hex(&r.token)),
+            Frame::NoiseHello(n) => write!(
+                f,
+                "NOISE_HELLO versions={} caps={} token={} params={} pattern={} ciphers={} message={}",
+                n.hello.versions,
+                n.hello.capabilities,
+                Hex(&n.hello.token),
+                n.hello.params,
+                n.pattern,
+                n.ciphers,
+                Hex(&n.message)
+            ),
+            Frame::NoiseAccept(m) => write!(f, "NOISE_ACCEPT message={}", Hex(m)),
+            Frame::NoiseFinish(m) => write!(f, "NOISE_FINISH message={}", Hex(m)),
         }
     }
 }

@@ -1,17 +1,23 @@
-//! The invariant header of every version and the version 1 packet header: connection ids,
-//! packet number truncation and expansion, timestamp (spec/protocol.md §3.1-§3.4).
+//! The invariant header of every version and the packet header of versions 1 and 2:
+//! connection ids, packet number truncation and expansion, timestamp, key phase
+//! (spec/protocol.md §3.1-§3.4, §11.4).
 
 use core::fmt;
 
 use super::cursor::{Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::ids::{ConnectionId, PacketType};
-use super::VERSION_1;
+use super::{TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2};
 
 /// Flags bit (byte 2, every version): the header carries a source connection id.
 pub const FLAG_LONG: u8 = 0x80;
 /// Flags bits reserved in version 1: zero on send, a decode error on receipt.
 pub(crate) const V1_RESERVED: u8 = 0x7c;
+/// Flags bit of version 2 data packets: the key phase (spec §11.4).
+const V2_KEY_PHASE: u8 = 0x04;
+/// Flags bits reserved in version 2 data packets (handshake packets also reserve the key
+/// phase bit).
+const V2_RESERVED: u8 = 0x78;
 /// Flags bits holding the packet number length minus one.
 const V1_PN_LEN: u8 = 0x03;
 
@@ -157,9 +163,42 @@ pub enum PacketKind {
     Data,
 }
 
-/// A version 1 packet header (spec/protocol.md §3.2).
+/// Which of two alternating keys protects a version 2 data packet (spec §11.4): a sender
+/// flips it at each key update, so the receiver knows which key to try. Always `Zero` in
+/// version 1 and in handshake packets.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum KeyPhase {
+    /// Phase bit 0: the first key, and every second one after it.
+    #[default]
+    Zero,
+    /// Phase bit 1.
+    One,
+}
+
+impl KeyPhase {
+    /// The other phase.
+    pub const fn flipped(self) -> Self {
+        match self {
+            KeyPhase::Zero => KeyPhase::One,
+            KeyPhase::One => KeyPhase::Zero,
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        match self {
+            KeyPhase::Zero => 0,
+            KeyPhase::One => V2_KEY_PHASE,
+        }
+    }
+}
+
+/// A packet header of version 1 (spec/protocol.md §3.2) or version 2 (§11.4: the same
+/// layout, with a key phase bit in data packets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
+    /// The wire version: [`VERSION_1`](super::VERSION_1) (integrity trailer) or
+    /// [`VERSION_2`](super::VERSION_2) (data packets sealed with an AEAD tag).
+    pub version: u16,
     /// Handshake or data, and the source connection id of a handshake packet.
     pub kind: PacketKind,
     /// The receiver's connection id.
@@ -171,6 +210,8 @@ pub struct Header {
     /// The sender's clock when it sent the packet: microseconds modulo 2^32
     /// (see [`Instant::wire_timestamp`](crate::time::Instant::wire_timestamp)).
     pub timestamp: u32,
+    /// The key phase of a version 2 data packet; `Zero` otherwise.
+    pub key_phase: KeyPhase,
 }
 
 impl Header {
@@ -191,6 +232,38 @@ impl Header {
         3 + cids + self.number_len.bytes() + 4
     }
 
+    /// Whether the packet is sealed with an AEAD (a version 2 data packet, spec §11.4)
+    /// rather than ended by the integrity trailer (§3.5).
+    pub fn is_sealed(&self) -> bool {
+        self.version == VERSION_2 && self.kind == PacketKind::Data
+    }
+
+    /// Bytes after the frames: the AEAD tag of a sealed packet, else the CRC-32 trailer.
+    pub fn trailer_len(&self) -> usize {
+        if self.is_sealed() {
+            TAG_LEN
+        } else {
+            TRAILER_LEN
+        }
+    }
+
+    /// The flags bits a receiver rejects in a packet of this version and kind.
+    pub(crate) fn reserved_flags(version: u16, long: bool) -> u8 {
+        match (version, long) {
+            (VERSION_2, false) => V2_RESERVED,
+            _ => V1_RESERVED,
+        }
+    }
+
+    /// The key phase a flags byte carries (meaningful in version 2 data packets only).
+    pub(crate) fn key_phase_of(flags: u8) -> KeyPhase {
+        if flags & V2_KEY_PHASE != 0 {
+            KeyPhase::One
+        } else {
+            KeyPhase::Zero
+        }
+    }
+
     pub(crate) fn write(&self, w: &mut Writer) -> Result<(), EncodeError> {
         if self.number > MAX_PACKET_NUMBER {
             return Err(Violation::LimitExceeded {
@@ -204,9 +277,23 @@ impl Header {
             PacketKind::Handshake { .. } => FLAG_LONG,
             PacketKind::Data => 0,
         };
+        if !matches!(self.version, VERSION_1 | VERSION_2) {
+            return Err(Violation::InvalidVersionRange {
+                min: self.version,
+                max: self.version,
+            }
+            .into());
+        }
+        let phase = if self.is_sealed() {
+            self.key_phase.bit()
+        } else if self.key_phase != KeyPhase::Zero {
+            return Err(Violation::KeyPhaseNotAllowed.into());
+        } else {
+            0
+        };
         let pn_bytes = self.number_len.bytes();
-        w.u16(VERSION_1)?;
-        w.u8(long | (pn_bytes as u8 - 1))?;
+        w.u16(self.version)?;
+        w.u8(long | phase | (pn_bytes as u8 - 1))?;
         w.put(&self.dcid.0)?;
         if let PacketKind::Handshake { scid } = self.kind {
             w.put(&scid.0)?;
@@ -219,7 +306,11 @@ impl Header {
 /// `handshake dcid=… scid=… pn=5/1 ts=1000` (packet number / bytes on the wire).
 impl fmt::Display for Header {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} dcid={}", self.packet_type(), self.dcid)?;
+        write!(f, "{}", self.packet_type())?;
+        if self.version != VERSION_1 {
+            write!(f, " v{}", self.version)?;
+        }
+        write!(f, " dcid={}", self.dcid)?;
         if let PacketKind::Handshake { scid } = self.kind {
             write!(f, " scid={scid}")?;
         }
@@ -229,6 +320,10 @@ impl fmt::Display for Header {
             self.number,
             self.number_len.bytes(),
             self.timestamp
-        )
+        )?;
+        if self.key_phase == KeyPhase::One {
+            f.write_str(" kp=1")?;
+        }
+        Ok(())
     }
 }

@@ -39,25 +39,36 @@ pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
 pub use frame::{types as frame_types, Frame};
-pub use handshake::{Accept, Hello, Reject, RejectReason, Retry};
+pub use handshake::{Accept, AcceptTerms, Hello, NoiseHello, Reject, RejectReason, Retry};
 pub use header::{
-    expand_packet_number, Header, Invariant, PacketKind, PacketNumberLen, FLAG_LONG, MAX_PACKET_NUMBER,
+    expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen, FLAG_LONG,
+    MAX_PACKET_NUMBER,
 };
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
 pub use packet::{decode, encode_packet, reseal, Datagram, Frames, Packet, PacketWriter};
-pub use params::{Capabilities, TransportParams, VersionRange, MAX_ACK_DELAY_MS};
+pub use params::{
+    Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,
+};
 pub use stream::{Label, StreamFrame};
 pub use version_reject::VersionReject;
 
-/// The wire version this codec speaks.
+/// Wire version 1: plaintext packets ended by a CRC-32 trailer (spec/protocol.md §3).
 pub const VERSION_1: u16 = 1;
+/// Wire version 2: a Noise handshake and AEAD-sealed data packets (spec/protocol.md §11).
+pub const VERSION_2: u16 = 2;
 /// The smallest datagram every path must carry and every endpoint must accept; datagrams
 /// carrying HELLO are padded to at least this (spec/protocol.md §3.7).
 pub const MIN_DATAGRAM_SIZE: usize = 1200;
 /// The largest UDP payload (65,535 - 8 bytes of UDP header): no datagram may exceed it.
 pub const MAX_DATAGRAM_SIZE: usize = 65_527;
-/// Bytes of the integrity trailer (CRC-32) that ends every datagram (spec/protocol.md §3.5).
+/// Bytes of the integrity trailer (CRC-32) that ends every datagram but a sealed one
+/// (spec/protocol.md §3.5).
 pub const TRAILER_LEN: usize = 4;
+/// Bytes of the AEAD tag that ends a sealed (version 2 data) packet (spec/protocol.md §11.4).
+pub const TAG_LEN: usize = 16;
+/// Longest Noise handshake message a NOISE_HELLO, NOISE_ACCEPT or NOISE_FINISH carries
+/// (spec/protocol.md §11.2).
+pub const MAX_NOISE_MESSAGE_LEN: usize = 1024;
 /// Most ranges an ACK frame carries (spec/protocol.md §4.3).
 pub const MAX_ACK_RANGES: usize = 64;
 /// Longest stream label, in bytes (spec/protocol.md §4.12).

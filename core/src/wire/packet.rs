@@ -1,25 +1,29 @@
-//! Datagrams: decoding and encoding a whole version 1 packet — header, frames, integrity
-//! trailer — and dispatching between it and VERSION_REJECT (spec/protocol.md §3, §4.1).
+//! Datagrams: decoding and encoding a whole packet of version 1 or 2 — header, frames,
+//! integrity trailer or AEAD tag — and dispatching between it and VERSION_REJECT
+//! (spec/protocol.md §3, §4.1, §11.4).
 //!
-//! Decoding checks the whole datagram before handing anything out: the integrity trailer,
-//! the header, and every frame; a [`Packet`] that exists is valid, and iterating its frames
+//! Decoding checks the whole datagram before handing anything out: the integrity trailer
+//! (or, for a sealed version 2 data packet, the AEAD tag, through [`Packet::open`]), the
+//! header, and every frame; a [`Packet`] that exists is valid, and iterating its frames
 //! cannot fail. Encoding goes through [`PacketWriter`], which writes the header into a
-//! caller-supplied buffer, takes frames while they fit, and seals the datagram with its
-//! trailer.
+//! caller-supplied buffer, takes frames while they fit, and ends the datagram with its
+//! trailer ([`finish`](PacketWriter::finish)) or seals it
+//! ([`finish_sealed`](PacketWriter::finish_sealed)). The codec holds no keys: opening and
+//! sealing are closures the connection passes in.
 
 use core::fmt;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use super::cursor::{Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::frame::Frame;
-use super::header::{expand_packet_number, Header, Invariant, PacketKind, PacketNumberLen, V1_RESERVED};
+use super::header::{expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen};
 use super::ids::PacketType;
 use super::version_reject::VersionReject;
-use super::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE, TRAILER_LEN, VERSION_1};
+use super::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE, TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2};
 
-/// A decoded, fully validated version 1 packet.
+/// A decoded, fully validated packet of version 1 or 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Packet {
     /// The header, with the packet number expanded.
@@ -29,48 +33,54 @@ pub struct Packet {
 }
 
 impl Packet {
-    /// Decodes and validates a version 1 datagram. `largest_pn` is the largest packet
-    /// number received so far on the connection the datagram is for (`None` before the
-    /// first), used to expand the truncated packet number.
+    /// Decodes and validates a datagram of version 1, or a version 2 handshake packet.
+    /// `largest_pn` is the largest packet number received so far on the connection the
+    /// datagram is for (`None` before the first), used to expand the truncated packet
+    /// number. A sealed packet (version 2 data) is [`DecodeError::Sealed`]: only
+    /// [`Packet::open`] reads it.
     ///
     /// Every byte field of the result shares `datagram`'s memory.
     pub fn decode(datagram: Bytes, largest_pn: Option<u64>) -> Result<Packet, DecodeError> {
-        check_size(&datagram)?;
-        let mut r = Reader::new(datagram.clone());
-        let (invariant, flags) = Invariant::read(&mut r)?;
-        if invariant.version != VERSION_1 {
-            return Err(DecodeError::UnknownVersion(invariant.version));
+        let (header, header_len, flags) = read_header(&datagram, largest_pn)?;
+        if header.is_sealed() {
+            return Err(DecodeError::Sealed);
         }
-        let number_len = PacketNumberLen::from_flags(flags);
-        let header_len = invariant.len() + number_len.bytes() + 4;
-        if datagram.len() < header_len + TRAILER_LEN {
-            return Err(DecodeError::Truncated(Field::Trailer));
-        }
-        let mut truncated = 0u64;
-        for _ in 0..number_len.bytes() {
-            truncated = (truncated << 8) | u64::from(r.u8(Field::PacketNumber)?);
-        }
-        let number = expand_packet_number(truncated, number_len, largest_pn);
         // The trailer covers the full packet number: one expanded wrongly (reordering deeper
         // than the sender allowed for) fails the check instead of passing as another packet.
-        let content_len = check_trailer(&datagram, header_len, Some(number))?;
-        if flags & V1_RESERVED != 0 {
-            return Err(DecodeError::ReservedBits(flags));
-        }
-        let timestamp = r.u32(Field::Timestamp)?;
-        let kind = match invariant.scid {
-            Some(scid) => PacketKind::Handshake { scid },
-            None => PacketKind::Data,
-        };
-        let header = Header {
-            kind,
-            dcid: invariant.dcid,
-            number,
-            number_len,
-            timestamp,
-        };
+        let content_len = check_trailer(&datagram, header_len, Some(header.number))?;
+        check_reserved(&header, flags)?;
         let payload = datagram.slice(header_len..content_len);
-        validate_frames(&payload, header.packet_type(), datagram.len())?;
+        validate_frames(&payload, &header, datagram.len())?;
+        Ok(Packet { header, payload })
+    }
+
+    /// Decodes and validates any packet of version 1 or 2, opening a sealed one (spec
+    /// §11.4) in place with `open(header, associated_data, payload, tag)`, which decrypts
+    /// `payload` where it lies and says whether the tag verified. A packet that is not
+    /// sealed is read as by [`decode`](Self::decode) and `open` is not called.
+    ///
+    /// The datagram must be writable (decryption overwrites it); the packet's byte fields
+    /// share its memory.
+    pub fn open(
+        mut datagram: BytesMut,
+        largest_pn: Option<u64>,
+        open: impl FnOnce(&Header, &[u8], &mut [u8], &[u8]) -> bool,
+    ) -> Result<Packet, DecodeError> {
+        let (header, header_len, flags) = read_header(&datagram, largest_pn)?;
+        if !header.is_sealed() {
+            return Packet::decode(datagram.freeze(), largest_pn);
+        }
+        let content_len = datagram.len() - TAG_LEN;
+        let (aad, rest) = datagram.split_at_mut(header_len);
+        let (payload, tag) = rest.split_at_mut(content_len - header_len);
+        if !open(&header, aad, payload, tag) {
+            return Err(DecodeError::AuthenticationFailed);
+        }
+        // Only the peer can have set bits under a verified tag: from here errors are its own.
+        check_reserved(&header, flags)?;
+        let datagram = datagram.freeze();
+        let payload = datagram.slice(header_len..content_len);
+        validate_frames(&payload, &header, datagram.len())?;
         Ok(Packet { header, payload })
     }
 
@@ -79,6 +89,7 @@ impl Packet {
         Frames {
             r: Reader::new(self.payload.clone()),
             packet: self.header.packet_type(),
+            version: self.header.version,
         }
     }
 
@@ -109,6 +120,7 @@ impl fmt::Display for Packet {
 pub struct Frames {
     r: Reader,
     packet: PacketType,
+    version: u16,
 }
 
 impl Iterator for Frames {
@@ -120,8 +132,63 @@ impl Iterator for Frames {
         }
         // The payload was validated whole by `Packet::decode`, so this read succeeds; were
         // it ever to fail, iteration ends rather than panic.
-        Frame::read(&mut self.r, self.packet).ok()
+        Frame::read(&mut self.r, self.packet, self.version).ok()
     }
+}
+
+/// Reads the header of a version 1 or 2 datagram and expands its packet number; returns it
+/// with the header's length and its flags byte, whose reserved bits are checked only once
+/// the trailer or tag has (spec §3.5: nothing past the header is trusted before).
+fn read_header(datagram: &[u8], largest_pn: Option<u64>) -> Result<(Header, usize, u8), DecodeError> {
+    check_size(datagram)?;
+    let invariant = Invariant::parse(datagram)?;
+    if !matches!(invariant.version, VERSION_1 | VERSION_2) {
+        return Err(DecodeError::UnknownVersion(invariant.version));
+    }
+    let flags = datagram[2];
+    let number_len = PacketNumberLen::from_flags(flags);
+    let start = invariant.len();
+    let header_len = start + number_len.bytes() + 4;
+    let kind = match invariant.scid {
+        Some(scid) => PacketKind::Handshake { scid },
+        None => PacketKind::Data,
+    };
+    let sealed = invariant.version == VERSION_2 && kind == PacketKind::Data;
+    let (trailer, field) = if sealed {
+        (TAG_LEN, Field::Tag)
+    } else {
+        (TRAILER_LEN, Field::Trailer)
+    };
+    if datagram.len() < header_len + trailer {
+        return Err(DecodeError::Truncated(field));
+    }
+    let truncated = datagram[start..start + number_len.bytes()]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let mut timestamp = [0u8; 4];
+    timestamp.copy_from_slice(&datagram[header_len - 4..header_len]);
+    let header = Header {
+        version: invariant.version,
+        kind,
+        dcid: invariant.dcid,
+        number: expand_packet_number(truncated, number_len, largest_pn),
+        number_len,
+        timestamp: u32::from_be_bytes(timestamp),
+        key_phase: if sealed {
+            Header::key_phase_of(flags)
+        } else {
+            KeyPhase::Zero
+        },
+    };
+    Ok((header, header_len, flags))
+}
+
+fn check_reserved(header: &Header, flags: u8) -> Result<(), DecodeError> {
+    let long = header.kind != PacketKind::Data;
+    if flags & Header::reserved_flags(header.version, long) != 0 {
+        return Err(DecodeError::ReservedBits(flags));
+    }
+    Ok(())
 }
 
 pub(crate) fn check_size(datagram: &[u8]) -> Result<(), DecodeError> {
@@ -169,7 +236,7 @@ pub(crate) fn check_trailer(
     Ok(content_len)
 }
 
-/// Rewrites the trailer of a version 1 datagram so that it checks, with the packet number
+/// Rewrites the trailer of a datagram (version 1, or a version 2 handshake packet) so that it checks, with the packet number
 /// expanded from `largest_pn` as [`Packet::decode`] will expand it. For tests, fuzzers and
 /// tools that alter datagrams on purpose; `false` if the header cannot be read.
 pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
@@ -179,6 +246,10 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
     let Some(&flags) = datagram.get(2) else {
         return false;
     };
+    if invariant.version == VERSION_2 && invariant.scid.is_none() {
+        // Sealed: only the keys could make its tag check.
+        return false;
+    }
     let len = PacketNumberLen::from_flags(flags);
     let start = invariant.len();
     let Some(content_len) = datagram.len().checked_sub(TRAILER_LEN) else {
@@ -198,11 +269,11 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
 }
 
 /// Walks every frame once, checking the packet-level rules of spec/protocol.md §4.1.
-fn validate_frames(payload: &Bytes, packet: PacketType, datagram_len: usize) -> Result<(), DecodeError> {
+fn validate_frames(payload: &Bytes, header: &Header, datagram_len: usize) -> Result<(), DecodeError> {
     let mut r = Reader::new(payload.clone());
-    let mut rules = PacketRules::new(packet);
+    let mut rules = PacketRules::new(header);
     while !r.is_empty() {
-        rules.saw(&Frame::read(&mut r, packet)?);
+        rules.saw(&Frame::read(&mut r, rules.packet, rules.version)?);
     }
     Ok(rules.check(datagram_len)?)
 }
@@ -210,15 +281,17 @@ fn validate_frames(payload: &Bytes, packet: PacketType, datagram_len: usize) -> 
 /// Packet-level rules that span frames, shared by decoder and writer.
 struct PacketRules {
     packet: PacketType,
+    version: u16,
     frames: usize,
     handshake_frames: u8,
     hello: bool,
 }
 
 impl PacketRules {
-    fn new(packet: PacketType) -> Self {
+    fn new(header: &Header) -> Self {
         PacketRules {
-            packet,
+            packet: header.packet_type(),
+            version: header.version,
             frames: 0,
             handshake_frames: 0,
             hello: false,
@@ -230,7 +303,7 @@ impl PacketRules {
         if frame.is_handshake() {
             self.handshake_frames = self.handshake_frames.saturating_add(1);
         }
-        self.hello |= matches!(frame, Frame::Hello(_));
+        self.hello |= matches!(frame, Frame::Hello(_) | Frame::NoiseHello(_));
     }
 
     fn check(&self, datagram_len: usize) -> Result<(), Violation> {
@@ -252,17 +325,20 @@ impl PacketRules {
     }
 }
 
-/// Builds one version 1 datagram in a caller-supplied buffer: header first, then frames
-/// while they fit, then [`finish`](PacketWriter::finish) seals it with the trailer.
+/// Builds one datagram in a caller-supplied buffer: header first, then frames while they
+/// fit, then [`finish`](PacketWriter::finish) ends it with the integrity trailer or, for a
+/// version 2 data packet, [`finish_sealed`](PacketWriter::finish_sealed) seals it.
 ///
 /// ```
 /// use weir_core::wire::*;
 /// let header = Header {
+///     version: VERSION_1,
 ///     kind: PacketKind::Data,
 ///     dcid: ConnectionId::from_u64(7),
 ///     number: 0,
 ///     number_len: PacketNumberLen::One,
 ///     timestamp: 0,
+///     key_phase: KeyPhase::Zero,
 /// };
 /// let mut buf = [0u8; MIN_DATAGRAM_SIZE];
 /// let mut w = PacketWriter::new(&mut buf, &header).unwrap();
@@ -276,13 +352,18 @@ pub struct PacketWriter<'a> {
     rules: PacketRules,
     /// The full packet number, which the trailer covers.
     number: u64,
+    /// Bytes after the frames: [`TRAILER_LEN`] or, sealed, [`TAG_LEN`].
+    trailer: usize,
+    header_len: usize,
+    sealed: bool,
 }
 
 impl<'a> PacketWriter<'a> {
     /// Starts a datagram in `buf` (at most [`MAX_DATAGRAM_SIZE`] bytes of it are used).
     pub fn new(buf: &'a mut [u8], header: &Header) -> Result<Self, EncodeError> {
         let limit = buf.len().min(MAX_DATAGRAM_SIZE);
-        let needed = header.encoded_len() + TRAILER_LEN;
+        let trailer = header.trailer_len();
+        let needed = header.encoded_len() + trailer;
         if limit < needed {
             return Err(EncodeError::BufferTooSmall {
                 needed,
@@ -293,14 +374,17 @@ impl<'a> PacketWriter<'a> {
         header.write(&mut w)?;
         Ok(PacketWriter {
             number: header.number,
+            header_len: w.position(),
             w,
-            rules: PacketRules::new(header.packet_type()),
+            rules: PacketRules::new(header),
+            trailer,
+            sealed: header.is_sealed(),
         })
     }
 
-    /// Bytes left for frames (the trailer's room is already set aside).
+    /// Bytes left for frames (the trailer's or tag's room is already set aside).
     pub fn remaining(&self) -> usize {
-        self.w.remaining().saturating_sub(TRAILER_LEN)
+        self.w.remaining().saturating_sub(self.trailer)
     }
 
     /// Adds a frame, or says why not and leaves the datagram as it was.
@@ -311,7 +395,7 @@ impl<'a> PacketWriter<'a> {
             return Ok(());
         }
         let frame_type = frame.frame_type();
-        if !Frame::allowed_in(frame_type, self.rules.packet) {
+        if !Frame::allowed_in(frame_type, self.rules.packet, self.rules.version) {
             return Err(Violation::FrameNotAllowed {
                 frame_type,
                 packet: self.rules.packet,
@@ -333,7 +417,7 @@ impl<'a> PacketWriter<'a> {
     /// Adds PADDING so that the finished datagram is `datagram_len` bytes long (does
     /// nothing if it is already that long or longer).
     pub fn pad_to(&mut self, datagram_len: usize) -> Result<(), EncodeError> {
-        let target = datagram_len.saturating_sub(TRAILER_LEN);
+        let target = datagram_len.saturating_sub(self.trailer);
         let pad = target.saturating_sub(self.w.position());
         if pad > 0 {
             self.push(&Frame::Padding(pad))?;
@@ -344,9 +428,30 @@ impl<'a> PacketWriter<'a> {
     /// Seals the datagram: checks the packet-level rules, writes the trailer, and returns
     /// the datagram's length (the first that many bytes of the buffer).
     pub fn finish(mut self) -> Result<usize, EncodeError> {
+        if self.sealed {
+            return Err(EncodeError::WrongFinish);
+        }
         self.rules.check(self.w.position() + TRAILER_LEN)?;
         let crc = integrity(Some(self.number), self.w.written());
         self.w.u32(crc)?;
+        Ok(self.w.position())
+    }
+
+    /// Seals a version 2 data packet (spec §11.4): `seal(associated_data, payload)`
+    /// encrypts the frames where they lie, with the header as associated data, and returns
+    /// the tag, which ends the datagram. Returns the datagram's length.
+    pub fn finish_sealed(
+        mut self,
+        seal: impl FnOnce(&[u8], &mut [u8]) -> [u8; TAG_LEN],
+    ) -> Result<usize, EncodeError> {
+        if !self.sealed {
+            return Err(EncodeError::WrongFinish);
+        }
+        self.rules.check(self.w.position() + TAG_LEN)?;
+        let (written, _) = self.w.split_mut();
+        let (aad, payload) = written.split_at_mut(self.header_len);
+        let tag = seal(aad, payload);
+        self.w.put(&tag)?;
         Ok(self.w.position())
     }
 }
@@ -360,10 +465,10 @@ pub fn encode_packet(header: &Header, frames: &[Frame], buf: &mut [u8]) -> Resul
     w.finish()
 }
 
-/// Any datagram this codec reads.
+/// Any datagram this codec reads without keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Datagram {
-    /// A version 1 packet.
+    /// A packet of version 1, or a version 2 handshake packet.
     Packet(Packet),
     /// A version-independent VERSION_REJECT.
     VersionReject(VersionReject),
@@ -378,7 +483,8 @@ impl fmt::Display for Datagram {
     }
 }
 
-/// Decodes any datagram: a version 1 packet or a VERSION_REJECT. See [`Packet::decode`].
+/// Decodes any datagram readable without keys: a version 1 packet, a version 2 handshake
+/// packet, or a VERSION_REJECT. See [`Packet::decode`].
 pub fn decode(datagram: Bytes, largest_pn: Option<u64>) -> Result<Datagram, DecodeError> {
     match datagram.get(..2) {
         Some([0, 0]) => VersionReject::decode(datagram).map(Datagram::VersionReject),

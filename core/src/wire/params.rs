@@ -128,6 +128,131 @@ impl fmt::Display for Capabilities {
     }
 }
 
+/// The Noise handshake pattern a NOISE_HELLO starts (spec/protocol.md §11.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NoisePattern {
+    /// `Noise_XX`: three messages; each side learns the other's static key during the
+    /// handshake. For a client that does not know the server's key in advance.
+    Xx,
+    /// `Noise_IK`: two messages; the client already knows the server's static key, and its
+    /// own identity travels encrypted in the first message.
+    Ik,
+}
+
+impl NoisePattern {
+    /// The number carried on the wire.
+    pub const fn code(self) -> u64 {
+        match self {
+            NoisePattern::Xx => 1,
+            NoisePattern::Ik => 2,
+        }
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        match r.varint(Field::NoisePattern)? {
+            1 => Ok(NoisePattern::Xx),
+            2 => Ok(NoisePattern::Ik),
+            other => Err(Violation::UnknownNoisePattern(other).into()),
+        }
+    }
+}
+
+impl fmt::Display for NoisePattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NoisePattern::Xx => "XX",
+            NoisePattern::Ik => "IK",
+        })
+    }
+}
+
+/// An AEAD that seals version 2 data packets (spec/protocol.md §11.3), negotiated in the
+/// handshake. Both take 32-byte keys and leave a 16-byte tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Cipher {
+    /// ChaCha20-Poly1305 (RFC 8439): fast everywhere, constant time without hardware help.
+    ChaCha20Poly1305,
+    /// AES-256-GCM (NIST SP 800-38D): fastest where the CPU has AES and carry-less
+    /// multiply instructions.
+    Aes256Gcm,
+}
+
+impl Cipher {
+    /// Its bit in a [`Ciphers`] set, which is also its code in a NOISE_ACCEPT.
+    pub const fn bit(self) -> u64 {
+        match self {
+            Cipher::ChaCha20Poly1305 => 0x1,
+            Cipher::Aes256Gcm => 0x2,
+        }
+    }
+
+    /// Every cipher version 2 defines.
+    pub const ALL: [Cipher; 2] = [Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm];
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        let code = r.varint(Field::Ciphers)?;
+        Cipher::ALL
+            .into_iter()
+            .find(|c| c.bit() == code)
+            .ok_or(Violation::InvalidCipher(code).into())
+    }
+}
+
+impl fmt::Display for Cipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Cipher::ChaCha20Poly1305 => "chacha20-poly1305",
+            Cipher::Aes256Gcm => "aes-256-gcm",
+        })
+    }
+}
+
+/// A set of [`Cipher`]s, carried as a varint bit set: what a client offers. Unknown bits are
+/// kept as received and ignored, as for [`Capabilities`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Ciphers(u64);
+
+impl Ciphers {
+    /// Every cipher version 2 defines.
+    pub const ALL: Ciphers = Ciphers(0b11);
+
+    /// The set with exactly these bits (bits at or above 2^62 are dropped).
+    pub const fn from_bits(bits: u64) -> Self {
+        Ciphers(bits & super::varint::MAX)
+    }
+
+    /// The raw bits.
+    pub const fn bits(self) -> u64 {
+        self.0
+    }
+
+    /// Whether the set holds `cipher`.
+    pub const fn contains(self, cipher: Cipher) -> bool {
+        self.0 & cipher.bit() != 0
+    }
+
+    /// The set with `cipher` added.
+    pub const fn with(self, cipher: Cipher) -> Ciphers {
+        Ciphers(self.0 | cipher.bit())
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(Ciphers(r.varint(Field::Ciphers)?))
+    }
+}
+
+impl FromIterator<Cipher> for Ciphers {
+    fn from_iter<I: IntoIterator<Item = Cipher>>(iter: I) -> Self {
+        iter.into_iter().fold(Ciphers(0), Ciphers::with)
+    }
+}
+
+impl fmt::Display for Ciphers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:#x}", self.0)
+    }
+}
+
 /// Transport parameters a peer announces in HELLO or ACCEPT (spec/protocol.md §4.14): what
 /// it is willing to receive. `None` means "not sent": the receiver uses the default the
 /// spec gives for that parameter.

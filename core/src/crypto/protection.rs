@@ -1,0 +1,349 @@
+//! Packet protection: sealing and opening version 2 data packets, and key updates
+//! (spec/protocol.md §11.3-§11.5).
+//!
+//! Its job: give each data packet confidentiality and integrity, header included, with a
+//! nonce that never repeats, and move to fresh keys long before an AEAD's limits.
+//!
+//! Inputs: the two 32-byte secrets the Noise handshake ends with (one per direction), the
+//! negotiated [`Cipher`], and for each packet its number and header bytes (the associated
+//! data); the largest packet number the peer acknowledged. Outputs: tags and opened
+//! payloads, the key phase to send with, and whether a limit is reached.
+//!
+//! Nonce = 4 zero bytes ‖ the packet number (8 bytes, big-endian): packet numbers are never
+//! reused on a connection (spec §3.3) and each direction has its own key, so no nonce
+//! repeats under a key. Key update (§11.5; the shape of RFC 9001 §6, simplified to one
+//! direction at a time): a sender flips its key phase after `update_after` packets, once
+//! the peer has acknowledged one sent under the current key; key `n + 1` is
+//! HMAC-SHA-256(key `n`, `"weir key update"`). A receiver keeps the previous, current and
+//! next keys: the phase bit and the packet number say which one a packet needs, so it never
+//! tries two.
+
+use alloc::boxed::Box;
+
+use aes_gcm::aead::AeadInPlace;
+use aes_gcm::{Aes256Gcm, KeyInit};
+use chacha20poly1305::ChaCha20Poly1305;
+
+use super::keys::hmac;
+use crate::wire::{Cipher, KeyPhase, TAG_LEN};
+
+/// Packets one key may seal before it must not be used again: AES-GCM's confidentiality
+/// limit (RFC 9001 §6.6: 2^23 packets); ChaCha20-Poly1305's exceeds any packet number.
+fn confidentiality_limit(cipher: Cipher) -> u64 {
+    match cipher {
+        Cipher::Aes256Gcm => 1 << 23,
+        Cipher::ChaCha20Poly1305 => u64::MAX,
+    }
+}
+
+/// Packets that may fail to open over a connection's life before it must close (RFC 9001
+/// §6.6: 2^36 for ChaCha20-Poly1305, 2^52 for AES-GCM): an attacker trying forgeries
+/// gets no further.
+fn integrity_limit(cipher: Cipher) -> u64 {
+    match cipher {
+        Cipher::Aes256Gcm => 1 << 52,
+        Cipher::ChaCha20Poly1305 => 1 << 36,
+    }
+}
+
+/// One AEAD key, ready to seal or open. AES's expanded key schedule is large (the
+/// hardware and software round keys), so it lives on the heap, once per key.
+#[derive(Clone)]
+enum Aead {
+    ChaCha(ChaCha20Poly1305),
+    Aes(Box<Aes256Gcm>),
+}
+
+/// A key of one direction and phase, with the secret the next one derives from.
+#[derive(Clone)]
+struct PacketKey {
+    secret: [u8; 32],
+    aead: Aead,
+}
+
+impl PacketKey {
+    fn new(cipher: Cipher, secret: [u8; 32]) -> Self {
+        let aead = match cipher {
+            Cipher::ChaCha20Poly1305 => Aead::ChaCha(ChaCha20Poly1305::new(&secret.into())),
+            Cipher::Aes256Gcm => Aead::Aes(Box::new(Aes256Gcm::new(&secret.into()))),
+        };
+        PacketKey { secret, aead }
+    }
+
+    /// The key of the next phase (spec §11.5).
+    fn next(&self, cipher: Cipher) -> Self {
+        PacketKey::new(cipher, hmac(&self.secret, b"weir key update"))
+    }
+
+    fn seal(&self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        let nonce = nonce(number);
+        // Fails only for payloads far beyond any datagram (2^36 bytes and more).
+        let tag = match &self.aead {
+            Aead::ChaCha(k) => k.encrypt_in_place_detached(&nonce.into(), aad, payload),
+            Aead::Aes(k) => k.encrypt_in_place_detached(&nonce.into(), aad, payload),
+        }
+        .ok()?;
+        Some(tag.into())
+    }
+
+    fn open(&self, number: u64, aad: &[u8], payload: &mut [u8], tag: &[u8]) -> bool {
+        if tag.len() != TAG_LEN {
+            return false;
+        }
+        let nonce = nonce(number);
+        let tag = aes_gcm::Tag::from_slice(tag);
+        match &self.aead {
+            Aead::ChaCha(k) => k.decrypt_in_place_detached(&nonce.into(), aad, payload, tag),
+            Aead::Aes(k) => k.decrypt_in_place_detached(&nonce.into(), aad, payload, tag),
+        }
+        .is_ok()
+    }
+}
+
+fn nonce(number: u64) -> [u8; 12] {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&number.to_be_bytes());
+    n
+}
+
+/// The packet keys of one connection, both directions (spec §11.3-§11.5).
+pub(crate) struct Protection {
+    cipher: Cipher,
+    /// Packets sealed under one key before the sender moves to the next.
+    update_after: u64,
+    send: PacketKey,
+    send_phase: KeyPhase,
+    /// The first packet number sealed under the current send key.
+    send_first: Option<u64>,
+    sent_in_phase: u64,
+    /// The peer acknowledged a packet sealed under the current send key: it has that key
+    /// as its current one, so the next update cannot leave it two behind.
+    send_confirmed: bool,
+    recv_phase: KeyPhase,
+    recv: PacketKey,
+    recv_next: PacketKey,
+    recv_previous: Option<PacketKey>,
+    /// The lowest packet number opened under the current receive key: lower numbers with
+    /// the other phase bit belong to the previous key, higher ones to the next.
+    recv_first: Option<u64>,
+    /// Packets that failed to open, over the connection's life.
+    pub(crate) failures: u64,
+    /// Key updates made, each direction.
+    pub(crate) updates_sent: u64,
+    pub(crate) updates_received: u64,
+}
+
+impl core::fmt::Debug for Protection {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Protection")
+            .field("cipher", &self.cipher)
+            .field("send_phase", &self.send_phase)
+            .field("recv_phase", &self.recv_phase)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Protection {
+    /// Keys from the handshake's secrets: `send` seals what we send, `recv` opens what the
+    /// peer sends.
+    pub(crate) fn new(cipher: Cipher, send: [u8; 32], recv: [u8; 32], update_after: u64) -> Self {
+        let recv = PacketKey::new(cipher, recv);
+        Protection {
+            cipher,
+            update_after: update_after.clamp(1, confidentiality_limit(cipher) / 2),
+            send: PacketKey::new(cipher, send),
+            send_phase: KeyPhase::Zero,
+            send_first: None,
+            sent_in_phase: 0,
+            send_confirmed: false,
+            recv_phase: KeyPhase::Zero,
+            recv_next: recv.next(cipher),
+            recv,
+            recv_previous: None,
+            recv_first: None,
+            failures: 0,
+            updates_sent: 0,
+            updates_received: 0,
+        }
+    }
+
+    /// The cipher in use.
+    pub(crate) fn cipher(&self) -> Cipher {
+        self.cipher
+    }
+
+    /// The key phase the next packet is sealed under; moves to the next key first if it is
+    /// time (spec §11.5).
+    pub(crate) fn send_phase(&mut self) -> KeyPhase {
+        if self.sent_in_phase >= self.update_after && self.send_confirmed {
+            self.send = self.send.next(self.cipher);
+            self.send_phase = self.send_phase.flipped();
+            self.send_first = None;
+            self.sent_in_phase = 0;
+            self.send_confirmed = false;
+            self.updates_sent += 1;
+        }
+        self.send_phase
+    }
+
+    /// Whether the current key has sealed all it may (the peer never acknowledged anything
+    /// under it, so no update could happen): the connection must close.
+    pub(crate) fn exhausted(&self) -> bool {
+        self.sent_in_phase >= confidentiality_limit(self.cipher)
+            || self.failures >= integrity_limit(self.cipher)
+    }
+
+    /// Seals packet `number` (whose header, `aad`, carries [`send_phase`](Self::send_phase)):
+    /// encrypts `payload` in place and returns the tag.
+    pub(crate) fn seal(&mut self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        let tag = self.send.seal(number, aad, payload)?;
+        self.send_first.get_or_insert(number);
+        self.sent_in_phase += 1;
+        Some(tag)
+    }
+
+    /// The peer acknowledged packets up to `largest`.
+    pub(crate) fn on_acked(&mut self, largest: u64) {
+        if self.send_first.is_some_and(|first| largest >= first) {
+            self.send_confirmed = true;
+        }
+    }
+
+    /// Opens packet `number` sealed under `phase`: decrypts `payload` in place if `tag`
+    /// verifies, moving to the next receive key if the packet is the peer's first under it.
+    pub(crate) fn open(
+        &mut self,
+        number: u64,
+        phase: KeyPhase,
+        aad: &[u8],
+        payload: &mut [u8],
+        tag: &[u8],
+    ) -> bool {
+        let opened = if phase == self.recv_phase {
+            let ok = self.recv.open(number, aad, payload, tag);
+            if ok {
+                self.recv_first = Some(self.recv_first.map_or(number, |f| f.min(number)));
+            }
+            ok
+        } else if self.recv_first.is_some_and(|first| number < first) {
+            // Sealed before the peer's last update, delivered late.
+            self.recv_previous
+                .as_ref()
+                .is_some_and(|k| k.open(number, aad, payload, tag))
+        } else {
+            let ok = self.recv_next.open(number, aad, payload, tag);
+            if ok {
+                // Only the peer, holding the next key, could have sealed this: it updated.
+                let next = self.recv_next.next(self.cipher);
+                let current = core::mem::replace(&mut self.recv_next, next);
+                self.recv_previous = Some(core::mem::replace(&mut self.recv, current));
+                self.recv_phase = phase;
+                self.recv_first = Some(number);
+                self.updates_received += 1;
+            }
+            ok
+        };
+        if !opened {
+            self.failures += 1;
+        }
+        opened
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(cipher: Cipher, update_after: u64) -> (Protection, Protection) {
+        let (a, b) = ([1u8; 32], [2u8; 32]);
+        (
+            Protection::new(cipher, a, b, update_after),
+            Protection::new(cipher, b, a, update_after),
+        )
+    }
+
+    /// Seals `pn` from `tx`, returning (phase, header, sealed payload, tag).
+    fn sealed(
+        tx: &mut Protection,
+        pn: u64,
+        text: &[u8],
+    ) -> (KeyPhase, [u8; 4], alloc::vec::Vec<u8>, [u8; 16]) {
+        let phase = tx.send_phase();
+        let header = [pn as u8, 0, 0, phase as u8];
+        let mut payload = text.to_vec();
+        let tag = tx.seal(pn, &header, &mut payload).unwrap();
+        (phase, header, payload, tag)
+    }
+
+    #[test]
+    fn sealed_packets_open_and_tampering_anywhere_fails() {
+        for cipher in Cipher::ALL {
+            let (mut a, mut b) = pair(cipher, 1 << 20);
+            let (phase, header, payload, tag) = sealed(&mut a, 0, b"hello");
+            assert_ne!(&payload[..], b"hello");
+            let mut p = payload.clone();
+            assert!(b.open(0, phase, &header, &mut p, &tag));
+            assert_eq!(&p[..], b"hello");
+            // A flipped bit in the header, the payload or the tag; another packet number.
+            let mut bad_header = header;
+            bad_header[1] ^= 1;
+            let mut p = payload.clone();
+            assert!(!b.open(0, phase, &bad_header, &mut p, &tag));
+            let mut p = payload.clone();
+            p[2] ^= 0x40;
+            assert!(!b.open(0, phase, &header, &mut p, &tag));
+            let mut bad_tag = tag;
+            bad_tag[15] ^= 1;
+            let mut p = payload.clone();
+            assert!(!b.open(0, phase, &header, &mut p, &bad_tag));
+            let mut p = payload.clone();
+            assert!(!b.open(1, phase, &header, &mut p, &tag));
+            assert_eq!(b.failures, 4);
+            // The same key does not open what it sealed: each direction has its own.
+            let mut p = payload.clone();
+            assert!(!a.open(0, phase, &header, &mut p, &tag));
+        }
+    }
+
+    #[test]
+    fn keys_update_only_after_an_acknowledgement_and_late_packets_still_open() {
+        let (mut a, mut b) = pair(Cipher::ChaCha20Poly1305, 3);
+        let mut held = alloc::vec::Vec::new();
+        for pn in 0..5 {
+            held.push((pn, sealed(&mut a, pn, b"x")));
+        }
+        // Five packets under phase 0: no acknowledgement, no update.
+        assert!(held.iter().all(|(_, (phase, ..))| *phase == KeyPhase::Zero));
+        a.on_acked(4);
+        let (pn5, late5) = (5, sealed(&mut a, 5, b"y"));
+        assert_eq!(late5.0, KeyPhase::One);
+        assert_eq!(a.updates_sent, 1);
+        // The receiver sees packets 0 and 1, then 5 (new phase), then 2..4 late.
+        for (pn, (phase, header, mut payload, tag)) in held.drain(..2) {
+            assert!(b.open(pn, phase, &header, &mut payload, &tag));
+        }
+        let (phase, header, mut payload, tag) = late5;
+        assert!(b.open(pn5, phase, &header, &mut payload, &tag));
+        assert_eq!(&payload[..], b"y");
+        assert_eq!(b.updates_received, 1);
+        for (pn, (phase, header, mut payload, tag)) in held {
+            assert!(b.open(pn, phase, &header, &mut payload, &tag), "late packet {pn}");
+        }
+        // No second update until something sealed under phase 1 is acknowledged.
+        for pn in 6..12 {
+            assert_eq!(sealed(&mut a, pn, b"z").0, KeyPhase::One);
+        }
+        a.on_acked(5);
+        assert_eq!(sealed(&mut a, 12, b"z").0, KeyPhase::Zero);
+        assert_eq!(b.failures, 0);
+    }
+
+    #[test]
+    fn an_aes_key_never_seals_past_its_confidentiality_limit() {
+        let (a, _) = pair(Cipher::Aes256Gcm, u64::MAX);
+        assert_eq!(a.update_after, 1 << 22);
+        let (mut a, _) = pair(Cipher::Aes256Gcm, 1);
+        a.sent_in_phase = 1 << 23;
+        assert!(a.exhausted());
+    }
+}
