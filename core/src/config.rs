@@ -1,9 +1,67 @@
 //! Endpoint configuration: every limit and timer the core uses, with defaults a serious
 //! deployment can start from.
 
+use alloc::collections::BTreeSet;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
 use crate::congestion::CongestionControl;
+use crate::crypto::keys::{Identity, PublicKey};
 use crate::time::Duration;
-use crate::wire::{Capabilities, TransportParams, VersionRange, MIN_DATAGRAM_SIZE};
+use crate::wire::{Capabilities, Cipher, TransportParams, VersionRange, MIN_DATAGRAM_SIZE};
+
+/// What a [`PeerPolicy::Decide`] callback says of a peer's identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PeerDecision {
+    /// Go on with the connection.
+    Accept,
+    /// End it: a client fails its attempt with
+    /// [`HandshakeError::PeerRefused`](crate::HandshakeError::PeerRefused); a server refuses
+    /// the client (spec §11.6).
+    Refuse,
+}
+
+/// Which peers' identities (static public keys, learned in the handshake) an endpoint
+/// accepts (spec §11.6). Checked by a server on each client's key, and by a client on the
+/// server's key when it did not name the key itself ([`Endpoint::connect_to`] does).
+///
+/// [`Endpoint::connect_to`]: crate::Endpoint::connect_to
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum PeerPolicy {
+    /// Any identity: the connection is encrypted and the peer's key is reported
+    /// ([`Event::Connected`](crate::Event::Connected)), for the application to judge.
+    #[default]
+    Any,
+    /// Only these keys.
+    Allow(BTreeSet<PublicKey>),
+    /// The application decides, key by key. Called inside the endpoint's calls, so it must
+    /// be quick and must not call the endpoint; for a trace to replay, it must decide the
+    /// same way each time.
+    Decide(Arc<dyn Fn(&PublicKey) -> PeerDecision + Send + Sync>),
+}
+
+impl PeerPolicy {
+    /// The decision on `key`.
+    pub fn check(&self, key: &PublicKey) -> PeerDecision {
+        match self {
+            PeerPolicy::Any => PeerDecision::Accept,
+            PeerPolicy::Allow(keys) if keys.contains(key) => PeerDecision::Accept,
+            PeerPolicy::Allow(_) => PeerDecision::Refuse,
+            PeerPolicy::Decide(decide) => decide(key),
+        }
+    }
+}
+
+impl core::fmt::Debug for PeerPolicy {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PeerPolicy::Any => f.write_str("Any"),
+            PeerPolicy::Allow(keys) => f.debug_tuple("Allow").field(keys).finish(),
+            PeerPolicy::Decide(_) => f.write_str("Decide(..)"),
+        }
+    }
+}
 
 /// What an endpoint does with a HELLO from a new client.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +95,25 @@ pub enum AddressValidation {
 /// Configuration of an [`Endpoint`](crate::Endpoint) and of every connection it holds.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Wire versions this endpoint speaks (spec/protocol.md §4.13). Default: 1..=1.
+    /// Wire versions this endpoint speaks (spec/protocol.md §4.13): version 2 is encrypted
+    /// and authenticated (§11), version 1 is not. Default:
+    /// [`VersionRange::ENCRYPTED`] (2 only); see also
+    /// [`VersionRange::ENCRYPTED_OR_PLAINTEXT`] and [`VersionRange::UNPROTECTED`].
     pub versions: VersionRange,
+    /// This endpoint's static key pair: its identity, which peers learn in the handshake
+    /// (spec §11.1). `None`: one derived from the endpoint's seed (new with each seed, so
+    /// peers cannot recognise the endpoint from one run to the next). Default: `None`.
+    pub identity: Option<Identity>,
+    /// Which peer identities to accept (spec §11.6). Default: [`PeerPolicy::Any`].
+    pub peer_policy: PeerPolicy,
+    /// The ciphers data packets may be sealed with, in order of preference (a server picks
+    /// the first of its list the client offers). Default: ChaCha20-Poly1305, then
+    /// AES-256-GCM.
+    pub ciphers: Vec<Cipher>,
+    /// Packets sealed under one key before the sender moves to the next (a key update,
+    /// spec §11.5). Capped at 2^22 for AES-256-GCM, half its confidentiality limit.
+    /// Default: 2^20 (about 1.2 GB of 1200-byte datagrams).
+    pub key_update_interval: u64,
     /// Optional features offered (intersected with the peer's). Default: all of version 1.
     pub capabilities: Capabilities,
     /// What to do with new clients. Default: [`AcceptPolicy::Accept`].
@@ -170,7 +245,11 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            versions: VersionRange::V1,
+            versions: VersionRange::ENCRYPTED,
+            identity: None,
+            peer_policy: PeerPolicy::Any,
+            ciphers: alloc::vec![Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm],
+            key_update_interval: 1 << 20,
             capabilities: Capabilities::ALL_V1,
             accept: AcceptPolicy::Accept,
             max_connections: 10_000,

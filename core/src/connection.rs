@@ -17,13 +17,16 @@ use core::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::config::{Config, PeerParams};
+use crate::config::{Config, PeerDecision, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
+use crate::crypto::keys::{Entropy, Identity, PublicKey};
+use crate::crypto::noise::NoiseHandshake;
+use crate::crypto::protection::Protection;
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
 use crate::flow::{ReceiveWindow, SendCredit};
-use crate::handshake::{self, HandshakeError, Negotiated};
+use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
 use crate::integrity::{Mismatch, Verifier};
 use crate::pacing::Pacer;
 use crate::pipe::{Progress, TargetState};
@@ -33,9 +36,9 @@ use crate::stream::recv::{RecvError, RecvStream, SMALL_PIECE};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
-    Accept, Ack, Close, CloseCode, ConnectionId, Frame, Header, KeyPhase, Packet, PacketKind,
-    PacketNumberLen, PacketWriter, Reason, Side, StreamFrame, StreamId, TransportErrorCode,
-    MIN_DATAGRAM_SIZE, VERSION_1,
+    Accept, Ack, Close, CloseCode, ConnectionId, DecodeError, Frame, Header, KeyPhase, Packet, PacketKind,
+    PacketNumberLen, PacketWriter, Reason, RejectReason, Side, StreamFrame, StreamId, TransportErrorCode,
+    MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
 
 /// The timers of a connection, indexing its timer table.
@@ -74,11 +77,14 @@ impl Timer {
 #[derive(Debug)]
 enum HandshakeState {
     Client(handshake::Client),
-    /// ACCEPT is sent again when a copy of the HELLO arrives and, until the client's first
-    /// data packet confirms the handshake, on a backoff timer of its own (so a lost ACK of
-    /// the ACCEPT cannot leave the client connected and the server not).
+    /// The answer is sent again when a copy of the HELLO arrives and, until the client's
+    /// first data packet (or NOISE_FINISH) confirms the handshake, on a backoff timer of its
+    /// own (so a lost ACK of the answer cannot leave the client connected and the server not).
     Server {
-        accept: Accept,
+        /// ACCEPT (version 1) or NOISE_ACCEPT (version 2).
+        answer: Frame,
+        /// Version 2, pattern XX: the handshake, waiting for the client's NOISE_FINISH.
+        noise: Option<NoiseHandshake>,
         send_accept: bool,
         resend: Instant,
         backoff: Duration,
@@ -187,6 +193,14 @@ pub struct ConnectionStats {
     pub packets_lost: u64,
     /// Duplicate packets received (dropped, acknowledged again).
     pub duplicates_received: u64,
+    /// Datagrams for this connection that failed authentication (version 2: a sealed
+    /// packet whose tag did not verify, or a Noise message that did not open): dropped,
+    /// never answered.
+    pub unauthenticated: u64,
+    /// Key updates (spec §11.5): made by us, and followed from the peer.
+    pub key_updates_sent: u64,
+    /// Key updates the peer made that we followed.
+    pub key_updates_received: u64,
     /// Stream bytes sent again after a loss.
     pub bytes_retransmitted: u64,
     /// Stream bytes the peer acknowledged, each counted once: what has been delivered to it.
@@ -227,10 +241,35 @@ pub struct ConnectionStats {
     pub queueing_delay: Option<Duration>,
 }
 
+/// A handshake message sent again on a backoff timer until the peer's answer shows it
+/// arrived (the client's NOISE_FINISH, spec §11.2).
+#[derive(Debug)]
+struct Resend {
+    message: Bytes,
+    at: Instant,
+    backoff: Duration,
+}
+
+/// How a server answers the HELLO that creates its connection.
+pub(crate) enum ServerAnswer {
+    /// Version 1: ACCEPT.
+    V1(Accept),
+    /// Version 2: NOISE_ACCEPT, and what the Noise step left (spec §11.2).
+    V2(ServerNoise),
+}
+
 pub(crate) struct Connection {
     pub(crate) handle: ConnectionHandle,
+    /// The wire version in use: the HELLO's, which a client may change once (spec §11.7).
+    version: u16,
+    /// Version 2: the packet keys, once the handshake gave them (spec §11.3).
+    crypto: Option<Box<Protection>>,
+    /// Version 2: the peer's static public key, once the handshake authenticated it.
+    peer_key: Option<PublicKey>,
+    /// Client, pattern XX: NOISE_FINISH, sent until a data packet from the server opens.
+    finish: Option<Resend>,
     /// Server side: the (address, client id) its HELLO came with, for the endpoint's index.
-    pub(crate) hello_key: Option<(SocketAddr, ConnectionId)>,
+    pub(crate) hello_key: Option<crate::endpoint::HelloKey>,
     pub(crate) side: Side,
     pub(crate) remote: SocketAddr,
     pub(crate) local_cid: ConnectionId,
@@ -312,7 +351,7 @@ const AMPLIFICATION_FACTOR: u64 = 3;
 const RETRANSMISSION_ALLOWANCE: u64 = 64 << 10;
 
 /// What the endpoint gives a connection it creates.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone)]
 pub(crate) struct Slot {
     pub(crate) handle: ConnectionHandle,
     /// The connection id peers address it by.
@@ -320,6 +359,8 @@ pub(crate) struct Slot {
     /// Chooses the packet numbers left out to catch optimistic ACKs (spec §8); secret,
     /// from the endpoint's generator.
     pub(crate) skip_seed: u64,
+    /// The connection's own generator of secrets (a client's Noise ephemeral keys).
+    pub(crate) entropy: Entropy,
 }
 
 impl Connection {
@@ -335,9 +376,14 @@ impl Connection {
             handle,
             cid: local_cid,
             skip_seed,
+            ..
         } = slot;
         Connection {
             handle,
+            version: VERSION_1,
+            crypto: None,
+            peer_key: None,
+            finish: None,
             hello_key: None,
             side,
             remote,
@@ -389,43 +435,69 @@ impl Connection {
         }
     }
 
-    /// A connection we start, with its own congestion controller: HELLO goes out on the
-    /// next `poll_transmit`.
+    /// A connection we start, with its own congestion controller, as `identity`; `server`
+    /// names the server's key (an IK handshake) or, `None`, learns it (XX). HELLO goes out
+    /// on the next `poll_transmit`.
     pub(crate) fn client(
         slot: Slot,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
         congestion: CongestionControl,
+        identity: &Identity,
+        server: Option<PublicKey>,
     ) -> Self {
-        let hs = HandshakeState::Client(handshake::Client::new(config, now));
+        let client = handshake::Client::new(config, now, slot.cid, identity, slot.entropy.clone(), server);
+        let version = client.version;
+        let hs = HandshakeState::Client(client);
         let mut c = Self::new(slot, Side::Client, now, config, remote, hs);
+        c.version = version;
         c.congestion = congestion;
         c.refresh_timers(config);
         c
     }
 
     /// A connection a client asked for with `hello_packet` (carrying a HELLO that
-    /// negotiated to `accept`): ACCEPT goes out on the next `poll_transmit`.
+    /// negotiated to `answer`): the answer goes out on the next `poll_transmit`.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn server(
         slot: Slot,
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        client_cid: ConnectionId,
+        hello: (ConnectionId, crate::endpoint::HelloKey),
         hello_header: &Header,
         hello_params: &crate::wire::TransportParams,
-        accept: Accept,
+        answer: ServerAnswer,
         validated: bool,
     ) -> Self {
-        let negotiated = Negotiated {
-            version: accept.version,
-            capabilities: accept.capabilities,
+        let (client_cid, hello_key) = hello;
+        let (answer, negotiated, noise, keys) = match answer {
+            ServerAnswer::V1(accept) => {
+                let negotiated = Negotiated {
+                    version: accept.version,
+                    capabilities: accept.capabilities,
+                    cipher: None,
+                };
+                (Frame::Accept(accept), negotiated, None, None)
+            }
+            ServerAnswer::V2(sn) => {
+                let negotiated = Negotiated {
+                    version: sn.accept.version,
+                    capabilities: sn.accept.capabilities,
+                    cipher: Some(sn.cipher),
+                };
+                let (noise, keys) = match sn.next {
+                    ServerNext::Finish(noise) => (Some(noise), None),
+                    ServerNext::Done { peer, secrets } => (None, Some((peer, secrets))),
+                };
+                (Frame::NoiseAccept(sn.message), negotiated, noise, keys)
+            }
         };
         let backoff = config.initial_rtt.saturating_mul(3);
         let hs = HandshakeState::Server {
-            accept,
+            answer,
+            noise,
             send_accept: true,
             resend: now + backoff,
             backoff: backoff.saturating_mul(2),
@@ -433,21 +505,56 @@ impl Connection {
         };
         let mut c = Self::new(slot, Side::Server, now, config, remote, hs);
         c.remote_cid = client_cid;
-        c.hello_key = Some((remote, client_cid));
+        c.hello_key = Some(hello_key);
         if !validated {
             c.unvalidated = Some(Amplification::default());
         }
+        c.version = hello_header.version;
         c.negotiated = Some(negotiated);
+        if let (Some((peer, secrets)), Some(cipher)) = (keys, negotiated.cipher) {
+            c.crypto = Some(Box::new(Protection::new(
+                cipher,
+                secrets.send,
+                secrets.recv,
+                config.key_update_interval,
+            )));
+            c.peer_key = Some(peer);
+        }
         c.apply_peer_params(config, PeerParams::from_wire(hello_params));
-        c.received.on_packet(
-            hello_header.number,
-            now,
-            hello_header.timestamp,
-            true,
-            config.max_ack_delay,
-        );
+        if c.version == VERSION_1 {
+            // Its ACK rides on the ACCEPT. Version 2 handshake packets are not authenticated,
+            // so their numbers are never recorded (a forged one must not poison the record).
+            c.received.on_packet(
+                hello_header.number,
+                now,
+                hello_header.timestamp,
+                true,
+                config.max_ack_delay,
+            );
+        }
         c.refresh_timers(config);
         c
+    }
+
+    /// The peer's public key, once the handshake authenticated it (version 2).
+    pub(crate) fn peer_key(&self) -> Option<PublicKey> {
+        self.peer_key
+    }
+
+    /// Opens a datagram of this connection: a sealed one with its keys (spec §11.4; none
+    /// before the handshake gives them), any other as it is.
+    pub(crate) fn open(&mut self, datagram: BytesMut) -> Result<Packet, DecodeError> {
+        let largest = self.received.largest();
+        let crypto = &mut self.crypto;
+        let out = Packet::open(datagram, largest, |header, aad, payload, tag| {
+            crypto
+                .as_mut()
+                .is_some_and(|p| p.open(header.number, header.key_phase, aad, payload, tag))
+        });
+        if out == Err(DecodeError::AuthenticationFailed) {
+            self.stats.unauthenticated += 1;
+        }
+        out
     }
 
     fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
@@ -571,6 +678,8 @@ impl Connection {
             smoothed_rtt: self.recovery.rtt().smoothed(),
             min_rtt: self.recovery.rtt().min(),
             queueing_delay: self.cc.queueing_delay(),
+            key_updates_sent: self.crypto.as_ref().map_or(0, |p| p.updates_sent),
+            key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
             ..self.stats
         }
     }
@@ -615,6 +724,7 @@ impl Connection {
                 t[Timer::KeepAlive as usize] = config.keep_alive.map(|k| self.last_eliciting_sent + k);
                 t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
                 t[Timer::Pacing as usize] = self.pacing_wake;
+                t[Timer::Handshake as usize] = self.finish.as_ref().map(|f| f.at);
             }
             State::Closing { until } | State::Draining { until } => t[Timer::Close as usize] = Some(until),
             State::Closed => {}
@@ -647,7 +757,8 @@ impl Connection {
         match timer {
             Timer::Handshake => match &mut self.handshake {
                 HandshakeState::Client(c) if c.timed_out(now) => {
-                    self.fail_handshake(HandshakeError::TimedOut)
+                    let error = c.timeout_error();
+                    self.fail_handshake(error)
                 }
                 // A server whose ACCEPT was never confirmed forgets the attempt quietly:
                 // the application never heard of it.
@@ -701,15 +812,18 @@ impl Connection {
     }
 
     /// A VERSION_REJECT answered our HELLO: the server cannot read our version.
-    pub(crate) fn on_version_reject(&mut self, server: crate::wire::VersionRange, config: &Config) {
-        if let HandshakeState::Client(c) = &self.handshake {
-            if c.hello.versions.highest_common(server).is_none() {
-                self.fail_handshake(HandshakeError::NoCommonVersion {
-                    ours: c.hello.versions,
-                    server,
-                });
-                self.refresh_timers(config);
+    pub(crate) fn on_version_reject(
+        &mut self,
+        now: Instant,
+        server: crate::wire::VersionRange,
+        config: &Config,
+    ) {
+        if let HandshakeState::Client(c) = &mut self.handshake {
+            match c.on_version_reject(server, now) {
+                Ok(()) => self.version = c.version,
+                Err(e) => self.fail_handshake(e),
             }
+            self.refresh_timers(config);
         }
     }
 
@@ -734,6 +848,18 @@ impl Connection {
     /// copy of the HELLO that created this (server) connection.
     pub(crate) fn handle_packet(&mut self, now: Instant, config: &Config, from: SocketAddr, packet: &Packet) {
         self.clock = self.clock.max(now);
+        if packet.header.version != self.version {
+            // Another version's packet (a stale one from before a client's fallback, or a
+            // forgery): nothing in it applies here.
+            return;
+        }
+        if self.version == VERSION_2 && packet.header.kind != PacketKind::Data {
+            // Not authenticated as a packet: only the Noise messages in it count, and its
+            // number, address and time are not trusted with anything.
+            self.on_handshake_packet_v2(now, config, packet);
+            self.refresh_timers(config);
+            return;
+        }
         match self.state {
             State::Closed | State::Draining { .. } => return,
             State::Closing { .. } => {
@@ -744,6 +870,10 @@ impl Connection {
             _ => {}
         }
         let header = packet.header;
+        if header.kind == PacketKind::Data && self.finish.is_some() {
+            // Only a server that read our NOISE_FINISH has the keys this packet opened with.
+            self.finish = None;
+        }
         if header.kind == PacketKind::Data && matches!(self.handshake, HandshakeState::Client(_)) {
             // The server sends data packets only after its ACCEPT: one that comes first
             // overtook it, and has no connection to apply to yet (its ACK would name packet
@@ -798,6 +928,7 @@ impl Connection {
                         self.events.push_back(Event::Connected {
                             conn: self.handle,
                             negotiated,
+                            peer: self.peer_key,
                         });
                     }
                 }
@@ -854,6 +985,9 @@ impl Connection {
                 match self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
                         self.received.on_peer_ack(&ack);
+                        if let Some(p) = self.crypto.as_mut() {
+                            p.on_acked(ack.largest());
+                        }
                         if self.path_probe.is_some_and(|first| ack.largest() >= first) {
                             self.path_probe = None;
                             self.unvalidated = None;
@@ -874,7 +1008,7 @@ impl Connection {
             }
             Frame::Retry(retry) => {
                 if let HandshakeState::Client(c) = &mut self.handshake {
-                    c.on_retry(retry.token, now);
+                    c.on_retry(retry.token, now, self.local_cid);
                 }
             }
             // The endpoint creates connections from HELLO; a copy was handled above.
@@ -935,10 +1069,149 @@ impl Connection {
                 self.events.push_back(Event::Connected {
                     conn: self.handle,
                     negotiated,
+                    peer: None,
                 });
             }
             Err(e) => self.fail_handshake(e),
         }
+    }
+
+    /// A version 2 handshake packet (spec §11.2): NOISE_ACCEPT, REJECT or RETRY for a
+    /// client, a HELLO copy or NOISE_FINISH for a server; anything else is ignored.
+    fn on_handshake_packet_v2(&mut self, now: Instant, config: &Config, packet: &Packet) {
+        if !matches!(self.state, State::Handshaking | State::Established) {
+            return;
+        }
+        for frame in packet.frames() {
+            match (frame, &mut self.handshake) {
+                (Frame::NoiseAccept(message), HandshakeState::Client(_)) => {
+                    self.on_noise_accept(now, config, &packet.header, &message)
+                }
+                (Frame::Reject(reject), HandshakeState::Client(c)) => {
+                    let error = match (reject.reason, c.server_key()) {
+                        (RejectReason::KEY_MISMATCH, Some(expected)) => {
+                            HandshakeError::ServerKeyMismatch { expected }
+                        }
+                        (reason, _) => HandshakeError::Rejected {
+                            reason,
+                            versions: reject.versions,
+                        },
+                    };
+                    self.fail_handshake(error);
+                }
+                (Frame::Retry(retry), HandshakeState::Client(c)) => {
+                    c.on_retry(retry.token, now, self.local_cid)
+                }
+                (Frame::NoiseHello(_), HandshakeState::Server { send_accept, .. }) => *send_accept = true,
+                (Frame::NoiseFinish(message), HandshakeState::Server { .. }) => {
+                    self.on_noise_finish(now, config, &message)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Client: the server's NOISE_ACCEPT (spec §11.2).
+    fn on_noise_accept(&mut self, now: Instant, config: &Config, header: &Header, message: &[u8]) {
+        let HandshakeState::Client(client) = &mut self.handshake else {
+            return;
+        };
+        let PacketKind::Handshake { scid } = header.kind else {
+            return;
+        };
+        let named = client.server_key().is_some();
+        let opened = match client.on_noise_accept(message) {
+            Ok(opened) => opened,
+            Err(NotOpened::Unauthentic) => {
+                self.stats.unauthenticated += 1;
+                return;
+            }
+            Err(NotOpened::Failed(e)) => return self.fail_handshake(e),
+        };
+        if !named && config.peer_policy.check(&opened.peer) == PeerDecision::Refuse {
+            return self.fail_handshake(HandshakeError::PeerRefused { peer: opened.peer });
+        }
+        let Some(cipher) = opened.negotiated.cipher else {
+            return;
+        };
+        self.remote_cid = scid;
+        self.negotiated = Some(opened.negotiated);
+        self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
+        self.crypto = Some(Box::new(Protection::new(
+            cipher,
+            opened.secrets.send,
+            opened.secrets.recv,
+            config.key_update_interval,
+        )));
+        self.peer_key = Some(opened.peer);
+        self.finish = opened.finish.map(|message| Resend {
+            message,
+            at: now,
+            backoff: config.initial_rtt.saturating_mul(3),
+        });
+        // A data packet at once (spec §11.2): with IK it confirms the handshake to the
+        // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
+        // the server need not send anything of its own to finish the handshake.
+        self.control.push_back(Control::Ping);
+        self.handshake = HandshakeState::Done;
+        self.state = State::Established;
+        self.last_eliciting_sent = now;
+        self.events.push_back(Event::Connected {
+            conn: self.handle,
+            negotiated: opened.negotiated,
+            peer: Some(opened.peer),
+        });
+    }
+
+    /// Server, pattern XX: the client's NOISE_FINISH, which authenticates its key and
+    /// confirms the handshake (spec §11.2). A peer policy that refuses the key closes the
+    /// connection with CONNECTION_REFUSED, sealed, so only the client can read it.
+    fn on_noise_finish(&mut self, now: Instant, config: &Config, message: &[u8]) {
+        let HandshakeState::Server {
+            noise: Some(noise), ..
+        } = &mut self.handshake
+        else {
+            return;
+        };
+        if noise.read(message).is_err() {
+            self.stats.unauthenticated += 1;
+            return;
+        }
+        let (Some(peer), Some(secrets), Some(negotiated)) =
+            (noise.remote_key(), noise.secrets(), self.negotiated)
+        else {
+            return;
+        };
+        let Some(cipher) = negotiated.cipher else {
+            return;
+        };
+        self.crypto = Some(Box::new(Protection::new(
+            cipher,
+            secrets.send,
+            secrets.recv,
+            config.key_update_interval,
+        )));
+        self.peer_key = Some(peer);
+        self.handshake = HandshakeState::Done;
+        // Only a client that read our NOISE_ACCEPT could have written this.
+        self.unvalidated = None;
+        self.last_received = now;
+        if config.peer_policy.check(&peer) == PeerDecision::Refuse {
+            // The application never heard of the connection: it ends without an event.
+            let reason = Reason::from_static("identity refused").unwrap_or_default();
+            return self.close_with(
+                now,
+                CloseCode::Transport(TransportErrorCode::CONNECTION_REFUSED),
+                reason,
+            );
+        }
+        self.state = State::Established;
+        self.last_eliciting_sent = now;
+        self.events.push_back(Event::Connected {
+            conn: self.handle,
+            negotiated,
+            peer: Some(peer),
+        });
     }
 
     fn on_stream(&mut self, config: &Config, frame: StreamFrame) -> Result<(), ViolationKind> {
@@ -1709,10 +1982,20 @@ impl Connection {
             }
             None => buf,
         };
+        if self.crypto.as_ref().is_some_and(|p| p.exhausted())
+            && matches!(self.state, State::Handshaking | State::Established)
+        {
+            // spec §11.5: the key may seal nothing more (the peer acknowledged nothing under
+            // it, so no update could happen), or forgeries reached the integrity limit.
+            self.close_silently(CloseReason::KeysExhausted);
+        }
         let len = match self.state {
             State::Closed | State::Draining { .. } => None,
             State::Closing { .. } => self.send_close(now, buf),
             State::Handshaking => self.send_handshake(now, buf),
+            State::Established if self.finish.as_ref().is_some_and(|f| f.at <= now) => {
+                self.send_finish(now, buf)
+            }
             State::Established => self.send_data(now, config, buf),
         };
         if let Some(len) = len {
@@ -1725,11 +2008,15 @@ impl Connection {
         len
     }
 
-    fn header(&self, now: Instant, kind: PacketKind) -> Header {
+    fn header(&mut self, now: Instant, kind: PacketKind) -> Header {
         let number = self.recovery.next_pn();
+        let key_phase = match (kind, self.crypto.as_mut()) {
+            (PacketKind::Data, Some(p)) => p.send_phase(),
+            _ => KeyPhase::Zero,
+        };
         Header {
-            version: VERSION_1,
-            key_phase: KeyPhase::Zero,
+            version: self.version,
+            key_phase,
             kind,
             dcid: self.remote_cid,
             number,
@@ -1756,22 +2043,23 @@ impl Connection {
                 if !c.take_send(now) {
                     return None;
                 }
-                w.push(&Frame::Hello(c.hello.clone())).ok()?;
+                w.push(&c.hello_frame()?).ok()?;
                 w.pad_to(MIN_DATAGRAM_SIZE).ok()?;
             }
             HandshakeState::Server {
-                accept, send_accept, ..
+                answer, send_accept, ..
             } => {
                 // A copy of the HELLO (a duplicate included) is answered by the same ACCEPT,
-                // which carries the ACK; nothing else can carry it before confirmation.
+                // which in version 1 carries the ACK; nothing else can carry it before
+                // confirmation. (Version 2 records no handshake packet: nothing to ACK.)
                 let ack_due = self.received.deadline().is_some_and(|d| d <= now);
                 if !*send_accept && !ack_due {
                     return None;
                 }
-                let accept = accept.clone();
+                let answer = answer.clone();
                 let ack = self.received.build(now);
                 let written = ack.map_or(Ok(()), |ack| w.push(&Frame::Ack(ack)));
-                if written.and_then(|()| w.push(&Frame::Accept(accept))).is_err() {
+                if written.and_then(|()| w.push(&answer)).is_err() {
                     // No room within spec §10.2's budget: the ACCEPT goes once there is.
                     return None;
                 }
@@ -1780,6 +2068,21 @@ impl Connection {
             HandshakeState::Done => return None,
         }
         let len = w.finish().ok()?;
+        self.recovery.take_pn();
+        Some(len)
+    }
+
+    /// Client, pattern XX: NOISE_FINISH, again on its backoff until the server's first data
+    /// packet shows it arrived (spec §11.2).
+    fn send_finish(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let header = self.header(now, PacketKind::Handshake { scid: self.local_cid });
+        let end = MIN_DATAGRAM_SIZE.min(buf.len());
+        let finish = self.finish.as_mut()?;
+        let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
+        w.push(&Frame::NoiseFinish(finish.message.clone())).ok()?;
+        let len = w.finish().ok()?;
+        finish.at = now + finish.backoff;
+        finish.backoff = finish.backoff.saturating_mul(2);
         self.recovery.take_pn();
         Some(len)
     }
@@ -1794,7 +2097,7 @@ impl Connection {
         let end = MIN_DATAGRAM_SIZE.min(buf.len());
         let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
         w.push(&frame).ok()?;
-        let len = w.finish().ok()?;
+        let len = seal(&mut self.crypto, w, header.number)?;
         self.recovery.take_pn();
         Some(len)
     }
@@ -1841,7 +2144,7 @@ impl Connection {
             // Nothing at all was written.
             return None;
         }
-        let len = w.finish().ok()?;
+        let len = seal(&mut self.crypto, w, header.number)?;
         let number = self.recovery.take_pn();
         if let Some(largest) = ack_largest {
             self.received.ack_sent(number, largest);
@@ -2042,6 +2345,15 @@ const PIECES_CHECK: usize = 64;
 /// The most separate pieces of received data a connection holds (spec §10.3): one per 128
 /// bytes of its largest receive window, so their bookkeeping (about 100 bytes each) stays
 /// under the window itself; pieces of at least [`SMALL_PIECE`] bytes never reach it.
+/// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
+/// (spec §11.4), else with its integrity trailer.
+fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) -> Option<usize> {
+    match crypto {
+        Some(p) if w.is_sealed() => w.finish_sealed(|aad, payload| p.seal(number, aad, payload)).ok(),
+        _ => w.finish().ok(),
+    }
+}
+
 fn max_pieces(config: &Config) -> usize {
     usize::try_from(config.max_receive_window / SMALL_PIECE as u64)
         .unwrap_or(usize::MAX)
@@ -2108,16 +2420,20 @@ mod tests {
             handle: ConnectionHandle(0),
             cid: ConnectionId::from_u64(8),
             skip_seed: 0,
+            entropy: Entropy::new(&crate::Seed::from(0), b"test"),
         };
         Connection::server(
             slot,
             Instant::ZERO,
             config,
             "10.0.0.1:1".parse().unwrap(),
-            client,
+            (
+                client,
+                crate::endpoint::HelloKey::new("10.0.0.1:1".parse().unwrap(), client, None),
+            ),
             &hello,
             &TransportParams::default(),
-            accept,
+            ServerAnswer::V1(accept),
             false,
         )
     }

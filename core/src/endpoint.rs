@@ -26,15 +26,15 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
-use crate::connection::{Connection, ConnectionStats, Slot, Timer};
-use crate::crypto::keys::Seed;
+use crate::connection::{Connection, ConnectionStats, ServerAnswer, Slot, Timer};
+use crate::crypto::keys::{Entropy, Identity, PublicKey, Seed};
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
@@ -49,7 +49,7 @@ use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
     PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
-    VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1,
+    VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -90,6 +90,13 @@ pub struct EndpointStats {
     pub dropped_rate_limited: u64,
     /// Connections closed because the peer broke the protocol.
     pub violations: u64,
+    /// Datagrams that failed authentication (version 2: a sealed packet whose tag did not
+    /// verify under its connection's keys): dropped, never answered (spec §11.4).
+    pub dropped_unauthenticated: u64,
+    /// Sealed datagrams copied before being opened in place, because the driver still
+    /// shared their buffer (the usual driver, receiving into a buffer of its own, causes
+    /// none).
+    pub datagrams_copied: u64,
 }
 
 /// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
@@ -119,10 +126,12 @@ pub struct EndpointLoad {
 /// An answer that needs no connection state.
 #[derive(Clone, Copy, Debug)]
 enum Stateless {
+    /// In the version of the HELLO it answers.
     Reject {
         to: SocketAddr,
         client: ConnectionId,
         reject: Reject,
+        version: u16,
     },
     VersionReject {
         to: SocketAddr,
@@ -134,6 +143,7 @@ enum Stateless {
         to: SocketAddr,
         client: ConnectionId,
         token: Token,
+        version: u16,
     },
 }
 
@@ -167,7 +177,8 @@ pub struct Endpoint {
     conns: Vec<Option<Connection>>,
     free: Vec<u32>,
     by_cid: BTreeMap<ConnectionId, u32>,
-    by_hello: BTreeMap<(SocketAddr, ConnectionId), u32>,
+    /// Server connections still answering their HELLO, by what identifies that HELLO.
+    by_hello: BTreeMap<HelloKey, u32>,
     /// (deadline, slot), one entry per connection with a timer; `timer_of` says which.
     timers: BTreeSet<(Instant, u32)>,
     timer_of: Vec<Option<Instant>>,
@@ -207,6 +218,11 @@ pub struct Endpoint {
     /// deadline it last recorded.
     trace: Option<Box<Recorder>>,
     traced_deadline: Option<Instant>,
+    /// Who this endpoint is to its peers (spec §11.1): the configured identity, or one from
+    /// the seed.
+    identity: Identity,
+    /// Secrets for each connection's handshake (spec §11.1).
+    entropy: Entropy,
 }
 
 impl core::fmt::Debug for Endpoint {
@@ -227,7 +243,13 @@ impl Endpoint {
         let seed = seed.into();
         let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
         let admission = Admissions::new(&config, &seed);
+        let identity = config
+            .identity
+            .clone()
+            .unwrap_or_else(|| Identity::from_seed(&seed));
         Endpoint {
+            identity,
+            entropy: Entropy::new(&seed, b"weir connection secrets"),
             config,
             rng: Xoshiro256PlusPlus::seed_from_u64(seed.low_u64()),
             conns: Vec::new(),
@@ -383,6 +405,7 @@ impl Endpoint {
             handle: ConnectionHandle(self.alloc_slot()),
             cid,
             skip_seed,
+            entropy: self.entropy.child(),
         }
     }
 
@@ -556,7 +579,7 @@ impl Endpoint {
             self.by_cid.remove(&conn.local_cid);
             if let Some(key) = conn.hello_key {
                 self.by_hello.remove(&key);
-                self.admission.release(key.0.ip());
+                self.admission.release(key.from.ip());
             }
             if let Some(old) = self.timer_of[slot as usize].take() {
                 self.timers.remove(&(old, slot));
@@ -579,8 +602,30 @@ impl Endpoint {
         let cmd = self.tracing(|| Command::Connect {
             remote,
             congestion: None,
+            server: None,
         });
-        let out = self.open_connection(now, remote, self.config.congestion);
+        let out = self.open_connection(now, remote, self.config.congestion, None);
+        self.traced(Some(now), cmd, &out);
+        out
+    }
+
+    /// Like [`connect`](Self::connect), to a server whose public key we know: the
+    /// handshake is Noise IK (spec §11.2), one message shorter than XX, and our identity
+    /// travels encrypted to that key. If the server does not hold the key, the attempt
+    /// fails with [`HandshakeError::ServerKeyMismatch`](crate::HandshakeError). On an
+    /// unprotected configuration (version 1 only) the key is not checked: there is none.
+    pub fn connect_to(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        server: PublicKey,
+    ) -> Result<ConnectionHandle, ApiError> {
+        let cmd = self.tracing(|| Command::Connect {
+            remote,
+            congestion: None,
+            server: Some(server),
+        });
+        let out = self.open_connection(now, remote, self.config.congestion, Some(server));
         self.traced(Some(now), cmd, &out);
         out
     }
@@ -596,8 +641,9 @@ impl Endpoint {
         let cmd = self.tracing(|| Command::Connect {
             remote,
             congestion: Some(congestion),
+            server: None,
         });
-        let out = self.open_connection(now, remote, congestion);
+        let out = self.open_connection(now, remote, congestion, None);
         self.traced(Some(now), cmd, &out);
         out
     }
@@ -607,6 +653,7 @@ impl Endpoint {
         now: Instant,
         remote: SocketAddr,
         congestion: CongestionControl,
+        server: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ApiError> {
         if self.by_cid.len() >= self.config.max_connections {
             return Err(ApiError::ConnectionLimit);
@@ -614,7 +661,8 @@ impl Endpoint {
         let config = self.connection_config().ok_or(ApiError::ConnectionLimit)?;
         let ids = self.new_slot();
         let (slot, cid, handle) = (ids.handle.0, ids.cid, ids.handle);
-        self.conns[slot as usize] = Some(Connection::client(ids, now, &config, remote, congestion));
+        let conn = Connection::client(ids, now, &config, remote, congestion, &self.identity, server);
+        self.conns[slot as usize] = Some(conn);
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)
@@ -636,9 +684,14 @@ impl Endpoint {
             self.stats.dropped_malformed += 1;
             return;
         };
+        // A client may fall back to version 1, so an endpoint reads both if it speaks either.
+        let speaks = |v: u16| v == VERSION_1 || v == VERSION_2;
+        let readable = speaks(invariant.version)
+            && (self.config.versions.contains(invariant.version)
+                || self.by_cid.contains_key(&invariant.dcid));
         match invariant.version {
-            0 => self.on_version_reject(datagram),
-            VERSION_1 => match self.by_cid.get(&invariant.dcid).copied() {
+            0 => self.on_version_reject(now, datagram),
+            _ if readable => match self.by_cid.get(&invariant.dcid).copied() {
                 Some(slot) => self.on_packet_for(slot, now, from, datagram),
                 None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
                     self.on_hello(now, from, datagram)
@@ -663,10 +716,15 @@ impl Endpoint {
         }
     }
 
-    /// Answers a HELLO with REJECT (statelessly) and counts it.
-    fn reject(&mut self, to: SocketAddr, client: ConnectionId, reject: Reject) {
+    /// Answers a HELLO of wire version `version` with REJECT (statelessly) and counts it.
+    fn reject(&mut self, to: SocketAddr, client: ConnectionId, reject: Reject, version: u16) {
         self.stats.rejected += 1;
-        self.push_stateless(Stateless::Reject { to, client, reject });
+        self.push_stateless(Stateless::Reject {
+            to,
+            client,
+            reject,
+            version,
+        });
     }
 
     fn push_stateless(&mut self, s: Stateless) {
@@ -677,7 +735,7 @@ impl Endpoint {
         }
     }
 
-    fn on_version_reject(&mut self, datagram: Bytes) {
+    fn on_version_reject(&mut self, now: Instant, datagram: Bytes) {
         let Ok(vr) = VersionReject::decode(datagram) else {
             self.stats.dropped_malformed += 1;
             return;
@@ -690,7 +748,7 @@ impl Endpoint {
             return;
         };
         if let Some(conn) = self.conns[slot as usize].as_mut() {
-            conn.on_version_reject(server, &self.config);
+            conn.on_version_reject(now, server, &self.config);
         }
         self.touch(slot);
     }
@@ -700,12 +758,30 @@ impl Endpoint {
             return;
         };
         conn.on_datagram_len(from, datagram.len());
-        match Packet::decode(datagram, conn.largest_received()) {
+        let Ok(invariant) = Invariant::parse(&datagram) else {
+            return;
+        };
+        let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
+        let decoded = if sealed {
+            // Opened in place (spec §11.4): a datagram the driver still shares is copied
+            // once (counted); the usual one, received into its own buffer, is not.
+            let buf = datagram.try_into_mut().unwrap_or_else(|shared| {
+                self.stats.datagrams_copied += 1;
+                BytesMut::from(&shared[..])
+            });
+            conn.open(buf)
+        } else {
+            Packet::decode(datagram, conn.largest_received())
+        };
+        match decoded {
             Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),
+            Err(DecodeError::AuthenticationFailed) => self.stats.dropped_unauthenticated += 1,
             Err(e) => {
                 self.stats.dropped_malformed += 1;
-                // spec §6: once the trailer checks, a decode error is the peer's doing.
-                if let Some(code) = close_code(&e) {
+                // spec §6: once the trailer checks, a decode error is the peer's doing; in
+                // version 2 only a sealed packet's tag says so (§11.4).
+                let authentic = invariant.version == VERSION_1 || sealed;
+                if let Some(code) = close_code(&e).filter(|_| authentic) {
                     conn.protocol_error(now, &self.config, ViolationKind::Malformed { error: e, code });
                 }
             }
@@ -723,14 +799,17 @@ impl Endpoint {
         let PacketKind::Handshake { scid: client } = packet.header.kind else {
             return;
         };
-        let Some(hello) = packet.frames().find_map(|f| match f {
-            Frame::Hello(h) => Some(h),
+        let version = packet.header.version;
+        let Some((hello, noise)) = packet.frames().find_map(|f| match f {
+            Frame::Hello(h) => Some((h, None)),
+            Frame::NoiseHello(n) => Some((n.hello.clone(), Some(n))),
             _ => None,
         }) else {
             self.stats.dropped_unknown_connection += 1;
             return;
         };
-        if let Some(&slot) = self.by_hello.get(&(from, client)) {
+        let key = HelloKey::new(from, client, noise.as_ref().map(|n| &n.message[..]));
+        if let Some(&slot) = self.by_hello.get(&key) {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.on_datagram_len(from, len);
@@ -746,7 +825,7 @@ impl Endpoint {
         // Policy first (an endpoint that only connects out has nothing to validate), then
         // admission (spec §10), then the versions and parameters.
         if self.config.accept == AcceptPolicy::Refuse {
-            return self.reject(from, client, refuse(RejectReason::REFUSED));
+            return self.reject(from, client, refuse(RejectReason::REFUSED), version);
         }
         let load = Load {
             pending: self.pending,
@@ -761,7 +840,7 @@ impl Endpoint {
                 if reason == RejectReason::INVALID_TOKEN {
                     self.stats.invalid_tokens += 1;
                 }
-                return self.reject(from, client, refuse(reason));
+                return self.reject(from, client, refuse(reason), version);
             }
             Admission::Retry(token) => {
                 self.stats.retries_sent += 1;
@@ -769,6 +848,7 @@ impl Endpoint {
                     to: from,
                     client,
                     token,
+                    version,
                 });
             }
             Admission::Drop(Dropped::Banned) => return self.stats.dropped_banned += 1,
@@ -776,11 +856,18 @@ impl Endpoint {
         };
         let Some(config) = self.connection_config() else {
             // Every byte of the receive budget is promised to other connections.
-            return self.reject(from, client, refuse(RejectReason::AT_CAPACITY));
+            return self.reject(from, client, refuse(RejectReason::AT_CAPACITY), version);
         };
-        let accept = match handshake::negotiate(&config, &hello) {
-            Ok(accept) => accept,
-            Err(reject) => return self.reject(from, client, reject),
+        let answer = match noise {
+            None => handshake::negotiate(&config, &hello, version).map(ServerAnswer::V1),
+            Some(n) => {
+                let entropy = self.entropy.child();
+                handshake::accept_noise(&config, &self.identity, entropy, client, &n).map(ServerAnswer::V2)
+            }
+        };
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(reject) => return self.reject(from, client, reject, version),
         };
         self.admission.admitted(from.ip());
         let ids = self.new_slot();
@@ -790,16 +877,16 @@ impl Endpoint {
             now,
             &config,
             from,
-            client,
+            (client, key),
             &packet.header,
             &hello.params,
-            accept,
+            answer,
             validated,
         );
         conn.on_datagram_len(from, len);
         self.conns[slot as usize] = Some(conn);
         self.by_cid.insert(cid, slot);
-        self.by_hello.insert((from, client), slot);
+        self.by_hello.insert(key, slot);
         self.half_open[slot as usize] = true;
         self.pending += 1;
         self.touch(slot);
@@ -909,7 +996,7 @@ impl Endpoint {
             } = e
             {
                 self.stats.violations += 1;
-                let ip = conn.hello_key.map_or(conn.remote, |(addr, _)| addr).ip();
+                let ip = conn.hello_key.map_or(conn.remote, |k| k.from).ip();
                 self.admission.violation(&self.config, conn.clock(), ip);
             }
             self.events.push_back(e);
@@ -1168,6 +1255,18 @@ impl Endpoint {
         self.conns.get(conn.0 as usize)?.as_ref()?.negotiated()
     }
 
+    /// This endpoint's public key: its identity, which peers learn in the handshake and
+    /// which a client names in [`connect_to`](Self::connect_to) (spec §11.1).
+    pub fn public_key(&self) -> PublicKey {
+        self.identity.public_key()
+    }
+
+    /// The peer's public key, authenticated by the handshake; `None` before, on an
+    /// unprotected (version 1) connection, or for an unknown handle.
+    pub fn peer_key(&self, conn: ConnectionHandle) -> Option<PublicKey> {
+        self.conns.get(conn.0 as usize)?.as_ref()?.peer_key()
+    }
+
     /// Whether the connection is established (handshake done, not closing).
     pub fn is_established(&self, conn: ConnectionHandle) -> bool {
         self.conns
@@ -1239,11 +1338,38 @@ fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
     }
 }
 
+/// What tells one HELLO from another (spec §4.13, §11.2): the address and client connection
+/// id it came with and, in version 2, the start of its first Noise message (the client's
+/// ephemeral key, new with each attempt). A NOISE_HELLO altered on the way is thus another
+/// HELLO, with a half-open connection of its own that times out, and cannot take the place
+/// of the genuine one, whose copies still find their answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HelloKey {
+    pub(crate) from: SocketAddr,
+    client: ConnectionId,
+    message: [u8; 16],
+}
+
+impl HelloKey {
+    pub(crate) fn new(from: SocketAddr, client: ConnectionId, message: Option<&[u8]>) -> Self {
+        let mut prefix = [0u8; 16];
+        if let Some(m) = message {
+            let n = m.len().min(16);
+            prefix[..n].copy_from_slice(&m[..n]);
+        }
+        HelloKey {
+            from,
+            client,
+            message: prefix,
+        }
+    }
+}
+
 /// The header of a stateless handshake answer (REJECT, RETRY) to `client`: no connection id
 /// of ours, packet number 0 (spec §3.3).
-fn stateless_header(client: ConnectionId, now: Instant) -> Header {
+fn stateless_header(client: ConnectionId, now: Instant, version: u16) -> Header {
     Header {
-        version: VERSION_1,
+        version,
         key_phase: KeyPhase::Zero,
         kind: PacketKind::Handshake {
             scid: ConnectionId::UNSET,
@@ -1257,8 +1383,13 @@ fn stateless_header(client: ConnectionId, now: Instant) -> Header {
 
 fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
     match s {
-        Stateless::Reject { to, client, reject } => {
-            let header = stateless_header(client, now);
+        Stateless::Reject {
+            to,
+            client,
+            reject,
+            version,
+        } => {
+            let header = stateless_header(client, now, version);
             let mut w = PacketWriter::new(buf, &header).ok()?;
             w.push(&Frame::Reject(reject)).ok()?;
             Some(Transmit {
@@ -1266,8 +1397,13 @@ fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmi
                 len: w.finish().ok()?,
             })
         }
-        Stateless::Retry { to, client, token } => {
-            let header = stateless_header(client, now);
+        Stateless::Retry {
+            to,
+            client,
+            token,
+            version,
+        } => {
+            let header = stateless_header(client, now, version);
             let mut w = PacketWriter::new(buf, &header).ok()?;
             w.push(&Frame::Retry(wire::Retry {
                 token: Bytes::copy_from_slice(&token),

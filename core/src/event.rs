@@ -7,6 +7,7 @@ use core::fmt;
 use bytes::Bytes;
 
 use crate::connection::ConnectionStats;
+use crate::crypto::keys::PublicKey;
 use crate::handshake::{HandshakeError, Negotiated};
 use crate::integrity::Digest;
 use crate::pipe::{PipeFailure, PipeId};
@@ -64,6 +65,10 @@ pub enum CloseReason {
     /// the peer acknowledged (spec §10.6): the path, or the peer, loses too much. The peer
     /// is told (NO_ERROR, "too lossy").
     TooLossy,
+    /// A packet key reached its AEAD limit (spec §11.5): it sealed all it may and the peer
+    /// never acknowledged a packet under it, so no key update could happen; or packets that
+    /// failed authentication reached the integrity limit.
+    KeysExhausted,
 }
 
 impl fmt::Display for CloseReason {
@@ -85,6 +90,7 @@ impl fmt::Display for CloseReason {
             }
             CloseReason::TimedOut => f.write_str("the peer went silent (idle timeout)"),
             CloseReason::TooLossy => f.write_str("the path lost too much (retransmission budget spent)"),
+            CloseReason::KeysExhausted => f.write_str("the packet keys reached their AEAD limits"),
         }
     }
 }
@@ -174,8 +180,11 @@ pub enum Event {
     Connected {
         /// The connection.
         conn: ConnectionHandle,
-        /// Version and capabilities agreed.
+        /// Version, capabilities and cipher agreed.
         negotiated: Negotiated,
+        /// The peer's public key, authenticated by the handshake (its identity, spec
+        /// §11.1); `None` on an unprotected (version 1) connection.
+        peer: Option<PublicKey>,
     },
     /// A connection attempt (from [`Endpoint::connect`](crate::Endpoint::connect)) failed.
     HandshakeFailed {

@@ -1,17 +1,28 @@
-//! The handshake (spec/protocol.md §4.13-§4.16, §7): version and capability negotiation,
-//! HELLO retransmission with backoff, and the typed ways it can fail.
+//! The handshake (spec/protocol.md §4.13-§4.16, §7, §11.2): version and capability
+//! negotiation, the Noise handshake of version 2, HELLO retransmission with backoff, and
+//! the typed ways it can fail.
 //!
-//! Client: sends HELLO (padded to 1200 bytes) at once, again after `initial_rtt × 3`, then
-//! doubling, until ACCEPT, REJECT, VERSION_REJECT or the handshake timeout. RETRY makes it
-//! send HELLO again at once with the token (one RETRY per attempt). Server: answers each
-//! copy of a HELLO with the same ACCEPT (idempotent), and counts the connection as
-//! established when the client's first data packet arrives.
+//! Client: sends HELLO (version 1) or NOISE_HELLO (version 2), padded to 1200 bytes, at
+//! once, again after `initial_rtt × 3`, then doubling, until ACCEPT / NOISE_ACCEPT, REJECT,
+//! VERSION_REJECT or the handshake timeout. RETRY makes it send the HELLO again at once
+//! with the token (one RETRY per attempt; in version 2 with a fresh Noise message, since the
+//! token is part of the prologue). A VERSION_REJECT from a server that speaks only version
+//! 1 makes a client whose range includes 1 start over in version 1. Server: answers each
+//! copy of a HELLO with the same answer (idempotent), and counts the connection as
+//! established when the client's first data packet (or, XX, its NOISE_FINISH) arrives.
+
+use alloc::boxed::Box;
 
 use bytes::Bytes;
 
-use crate::config::Config;
+use crate::config::{Config, PeerDecision};
+use crate::crypto::keys::{Entropy, Identity, PublicKey};
+use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::time::{Duration, Instant};
-use crate::wire::{Accept, Capabilities, Hello, Reject, RejectReason, VersionRange};
+use crate::wire::{
+    Accept, AcceptTerms, Capabilities, Cipher, Ciphers, ConnectionId, Frame, Hello, NoiseHello, NoisePattern,
+    Reject, RejectReason, VersionRange, VERSION_1, VERSION_2,
+};
 
 /// Why a connection attempt failed.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -36,13 +47,34 @@ pub enum HandshakeError {
         /// The server's (first) range.
         server: VersionRange,
     },
-    /// The server's ACCEPT chose a version or capabilities we did not offer.
+    /// The server's ACCEPT chose a version, capabilities or a cipher we did not offer.
     #[error("server's ACCEPT is not one we offered (version {version}, capabilities {capabilities})")]
     InvalidAccept {
         /// Version the server chose.
         version: u16,
         /// Capabilities the server chose.
         capabilities: Capabilities,
+    },
+    /// The server could not open our IK handshake with its key: it is not the server whose
+    /// key we named ([`Endpoint::connect_to`](crate::Endpoint::connect_to)).
+    #[error("the server does not hold the key {expected}")]
+    ServerKeyMismatch {
+        /// The key we named.
+        expected: PublicKey,
+    },
+    /// Our [`PeerPolicy`](crate::PeerPolicy) refused the server's identity.
+    #[error("the server's identity {peer} is refused by our peer policy")]
+    PeerRefused {
+        /// The server's public key.
+        peer: PublicKey,
+    },
+    /// Answers came but none authenticated (a NOISE_ACCEPT that did not open): something on
+    /// the path altered the handshake (a HELLO field, the version, the key), or forged
+    /// answers, until the handshake timed out.
+    #[error("the server's answers failed authentication ({failures} of them)")]
+    AuthenticationFailed {
+        /// How many answers failed.
+        failures: u32,
     },
 }
 
@@ -53,6 +85,9 @@ pub struct Negotiated {
     pub version: u16,
     /// Capabilities both sides offered: what the connection may use.
     pub capabilities: Capabilities,
+    /// The cipher data packets are sealed with; `None` on an unprotected (version 1)
+    /// connection.
+    pub cipher: Option<Cipher>,
 }
 
 impl Negotiated {
@@ -67,14 +102,15 @@ impl Negotiated {
     }
 }
 
-/// The server's decision on a HELLO: an ACCEPT to send, or a REJECT.
-pub(crate) fn negotiate(config: &Config, hello: &Hello) -> Result<Accept, Reject> {
-    let Some(version) = config.versions.highest_common(hello.versions) else {
+/// The server's decision on a HELLO of wire version `version` (the version of the datagram
+/// that carried it, which is the only one it can get): an ACCEPT to send, or a REJECT.
+pub(crate) fn negotiate(config: &Config, hello: &Hello, version: u16) -> Result<Accept, Reject> {
+    if !config.versions.contains(version) || !hello.versions.contains(version) {
         return Err(Reject {
             reason: RejectReason::NO_COMMON_VERSION,
             versions: config.versions,
         });
-    };
+    }
     Ok(Accept {
         version,
         capabilities: config.capabilities.intersection(hello.capabilities),
@@ -82,10 +118,135 @@ pub(crate) fn negotiate(config: &Config, hello: &Hello) -> Result<Accept, Reject
     })
 }
 
+/// What a server's Noise step on a NOISE_HELLO gives: the NOISE_ACCEPT to send, and the
+/// handshake (XX: waiting for NOISE_FINISH) or the finished keys (IK).
+pub(crate) struct ServerNoise {
+    pub(crate) accept: Accept,
+    pub(crate) cipher: Cipher,
+    pub(crate) message: Bytes,
+    pub(crate) next: ServerNext,
+}
+
+/// After NOISE_ACCEPT: the client's NOISE_FINISH to read (XX), or done (IK).
+pub(crate) enum ServerNext {
+    Finish(NoiseHandshake),
+    Done { peer: PublicKey, secrets: Secrets },
+}
+
+impl core::fmt::Debug for ServerNext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ServerNext::Finish(_) => f.write_str("Finish"),
+            ServerNext::Done { peer, .. } => write!(f, "Done({peer})"),
+        }
+    }
+}
+
+/// The server's side of a NOISE_HELLO (spec §11.2): reads the client's first message under
+/// the prologue of what the HELLO says, decides (versions, ciphers, and for IK the client's
+/// identity), and writes NOISE_ACCEPT with the terms sealed inside. Costs two X25519
+/// operations (XX) or four (IK), so it runs only on a HELLO admission let through.
+pub(crate) fn accept_noise(
+    config: &Config,
+    identity: &Identity,
+    entropy: Entropy,
+    client: ConnectionId,
+    hello: &NoiseHello,
+) -> Result<ServerNoise, Reject> {
+    let refuse = |reason| Reject {
+        reason,
+        versions: config.versions,
+    };
+    let accept = negotiate(config, &hello.hello, VERSION_2)?;
+    let Some(&cipher) = config.ciphers.iter().find(|c| hello.ciphers.contains(**c)) else {
+        return Err(refuse(RejectReason::NO_COMMON_CIPHER));
+    };
+    let prologue = hello
+        .prologue(client)
+        .map_err(|_| refuse(RejectReason::BAD_PARAMETERS))?;
+    let mut noise = NoiseHandshake::responder(hello.pattern, identity, &prologue, entropy)
+        .map_err(|_| refuse(RejectReason::KEY_MISMATCH))?;
+    noise
+        .read(&hello.message)
+        .map_err(|_| refuse(RejectReason::KEY_MISMATCH))?;
+    if let Some(peer) = noise.remote_key() {
+        if config.peer_policy.check(&peer) == PeerDecision::Refuse {
+            return Err(refuse(RejectReason::REFUSED));
+        }
+    }
+    let terms = AcceptTerms {
+        accept: accept.clone(),
+        cipher,
+    };
+    let payload = terms.encode().map_err(|_| refuse(RejectReason::BAD_PARAMETERS))?;
+    let message = noise
+        .write(&payload)
+        .map_err(|_| refuse(RejectReason::BAD_PARAMETERS))?;
+    let next = match (noise.remote_key(), noise.secrets()) {
+        (Some(peer), Some(secrets)) => ServerNext::Done { peer, secrets },
+        _ => ServerNext::Finish(noise),
+    };
+    Ok(ServerNoise {
+        accept,
+        cipher,
+        message,
+        next,
+    })
+}
+
+/// A client's Noise state while it waits for NOISE_ACCEPT.
+struct ClientNoise {
+    pattern: NoisePattern,
+    /// The server's key, for IK.
+    server: Option<PublicKey>,
+    ciphers: Ciphers,
+    identity: Identity,
+    /// Draws the ephemeral key of each attempt (a RETRY starts a new one).
+    entropy: Entropy,
+    state: NoiseHandshake,
+    /// The first message, sent in every copy of NOISE_HELLO.
+    message: Bytes,
+    /// NOISE_ACCEPTs that did not open.
+    failures: u32,
+}
+
+impl core::fmt::Debug for ClientNoise {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ClientNoise")
+            .field("pattern", &self.pattern)
+            .field("failures", &self.failures)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What opening a NOISE_ACCEPT gives the client.
+pub(crate) struct Opened {
+    pub(crate) negotiated: Negotiated,
+    pub(crate) accept: Accept,
+    pub(crate) peer: PublicKey,
+    pub(crate) secrets: Secrets,
+    /// XX: the NOISE_FINISH message to send (and resend until the server answers).
+    pub(crate) finish: Option<Bytes>,
+}
+
+/// Why a NOISE_ACCEPT did not finish the handshake.
+pub(crate) enum NotOpened {
+    /// It did not authenticate (forged, altered, or the HELLO was altered on the way):
+    /// dropped; the genuine answer may still come.
+    Unauthentic,
+    /// It authenticated, and the handshake fails with this.
+    Failed(HandshakeError),
+}
+
 /// The client's side of the handshake, until it ends.
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) hello: Hello,
+    /// The wire version the HELLO is written in: 2 when our range includes it (a NOISE_HELLO),
+    /// else 1 (a HELLO).
+    pub(crate) version: u16,
+    /// Boxed: it is large, and gone once the handshake ends.
+    noise: Option<Box<ClientNoise>>,
     /// When HELLO is to be sent (again); `None` while no resend is scheduled.
     next_send: Option<Instant>,
     backoff: Duration,
@@ -94,21 +255,148 @@ pub(crate) struct Client {
 }
 
 impl Client {
-    pub(crate) fn new(config: &Config, now: Instant) -> Self {
-        Client {
-            hello: Hello {
-                versions: config.versions,
-                capabilities: config.capabilities,
-                token: Bytes::new(),
-                params: config.transport_params(),
-            },
+    /// A client handshake; `server` names the server's key (IK), `None` learns it (XX).
+    pub(crate) fn new(
+        config: &Config,
+        now: Instant,
+        client: ConnectionId,
+        identity: &Identity,
+        entropy: Entropy,
+        server: Option<PublicKey>,
+    ) -> Self {
+        let hello = Hello {
+            versions: config.versions,
+            capabilities: config.capabilities,
+            token: Bytes::new(),
+            params: config.transport_params(),
+        };
+        let mut c = Client {
+            hello,
+            version: VERSION_1,
+            noise: None,
             next_send: Some(now),
             backoff: config.initial_rtt.saturating_mul(3),
             deadline: now + config.handshake_timeout,
             retried: false,
+        };
+        if config.versions.contains(VERSION_2) {
+            let pattern = match server {
+                Some(_) => NoisePattern::Ik,
+                None => NoisePattern::Xx,
+            };
+            c.version = VERSION_2;
+            c.noise = ClientNoise::start(
+                &c.hello,
+                client,
+                pattern,
+                server,
+                config.ciphers.iter().copied().collect(),
+                identity.clone(),
+                entropy,
+            );
+        }
+        c
+    }
+
+    /// The frame every copy of the HELLO carries.
+    pub(crate) fn hello_frame(&self) -> Option<Frame> {
+        match &self.noise {
+            None if self.version == VERSION_1 => Some(Frame::Hello(self.hello.clone())),
+            None => None,
+            Some(n) => Some(Frame::NoiseHello(NoiseHello {
+                hello: self.hello.clone(),
+                pattern: n.pattern,
+                ciphers: n.ciphers,
+                message: n.message.clone(),
+            })),
         }
     }
 
+    /// The key we named for an IK handshake.
+    pub(crate) fn server_key(&self) -> Option<PublicKey> {
+        self.noise.as_ref().and_then(|n| n.server)
+    }
+
+    /// Why the handshake failed when it timed out: answers that did not authenticate, if
+    /// any came, else the timeout.
+    pub(crate) fn timeout_error(&self) -> HandshakeError {
+        match self.noise.as_ref().map_or(0, |n| n.failures) {
+            0 => HandshakeError::TimedOut,
+            failures => HandshakeError::AuthenticationFailed { failures },
+        }
+    }
+
+    /// A VERSION_REJECT from a server speaking `server`: start over in version 1 if we may
+    /// (spec §11.7: a downgrade our range allows), ignore it if it names the version we
+    /// wrote in, else the typed failure.
+    pub(crate) fn on_version_reject(
+        &mut self,
+        server: VersionRange,
+        now: Instant,
+    ) -> Result<(), HandshakeError> {
+        if server.contains(self.version) {
+            // A server that speaks the version we wrote in could read us: this one is forged
+            // or stale, and taken as such (RFC 9000 §6.2 makes the same rule).
+            return Ok(());
+        }
+        let fallback = self.version == VERSION_2
+            && self.hello.versions.contains(VERSION_1)
+            && server.contains(VERSION_1);
+        if !fallback {
+            return Err(HandshakeError::NoCommonVersion {
+                ours: self.hello.versions,
+                server,
+            });
+        }
+        self.version = VERSION_1;
+        self.noise = None;
+        self.next_send = Some(now);
+        Ok(())
+    }
+
+    /// Opens a NOISE_ACCEPT carrying `message` (spec §11.2).
+    pub(crate) fn on_noise_accept(&mut self, message: &[u8]) -> Result<Opened, NotOpened> {
+        let Some(noise) = self.noise.as_mut() else {
+            return Err(NotOpened::Unauthentic);
+        };
+        let Ok(payload) = noise.state.read(message) else {
+            noise.failures += 1;
+            return Err(NotOpened::Unauthentic);
+        };
+        // Authenticated from here: whatever is wrong is the server's doing.
+        let invalid = |accept: Option<&Accept>| {
+            NotOpened::Failed(HandshakeError::InvalidAccept {
+                version: accept.map_or(0, |a| a.version),
+                capabilities: accept.map_or(Capabilities::NONE, |a| a.capabilities),
+            })
+        };
+        let terms = AcceptTerms::decode(payload).map_err(|_| invalid(None))?;
+        if terms.accept.version != VERSION_2 || !noise.ciphers.contains(terms.cipher) {
+            return Err(invalid(Some(&terms.accept)));
+        }
+        let mut negotiated = self.check_accept(&terms.accept).map_err(NotOpened::Failed)?;
+        negotiated.cipher = Some(terms.cipher);
+        let noise = self.noise.as_mut().ok_or(NotOpened::Unauthentic)?;
+        let peer = noise
+            .state
+            .remote_key()
+            .ok_or_else(|| invalid(Some(&terms.accept)))?;
+        let finish = match noise.pattern {
+            NoisePattern::Xx => Some(noise.state.write(&[]).map_err(|_| invalid(Some(&terms.accept)))?),
+            NoisePattern::Ik => None,
+        };
+        let secrets = noise
+            .state
+            .secrets()
+            .ok_or_else(|| invalid(Some(&terms.accept)))?;
+        Ok(Opened {
+            negotiated,
+            accept: terms.accept,
+            peer,
+            secrets,
+            finish,
+        })
+    }
     /// Whether HELLO is due at `now`; if so, schedules the next copy with backoff.
     pub(crate) fn take_send(&mut self, now: Instant) -> bool {
         match self.next_send {
@@ -131,17 +419,41 @@ impl Client {
     }
 
     /// A RETRY: resend at once with its token. A second RETRY in one attempt is ignored
-    /// (a server that keeps asking is not validating us; the timeout ends it).
-    pub(crate) fn on_retry(&mut self, token: Bytes, now: Instant) {
+    /// (a server that keeps asking is not validating us; the timeout ends it). In version 2
+    /// the token is part of the prologue, so the Noise handshake starts over.
+    pub(crate) fn on_retry(&mut self, token: Bytes, now: Instant, client: ConnectionId) {
         if !self.retried {
             self.retried = true;
             self.hello.token = token;
             self.next_send = Some(now);
+            if let Some(old) = self.noise.take() {
+                let ClientNoise {
+                    pattern,
+                    server,
+                    ciphers,
+                    identity,
+                    mut entropy,
+                    ..
+                } = *old;
+                let fresh = entropy.child();
+                self.noise =
+                    ClientNoise::start(&self.hello, client, pattern, server, ciphers, identity, fresh);
+            }
         }
     }
 
-    /// Checks an ACCEPT against what we offered.
+    /// Checks an ACCEPT (version 1) against what we offered.
     pub(crate) fn on_accept(&self, accept: &Accept) -> Result<Negotiated, HandshakeError> {
+        if self.version != VERSION_1 || accept.version != VERSION_1 {
+            return Err(HandshakeError::InvalidAccept {
+                version: accept.version,
+                capabilities: accept.capabilities,
+            });
+        }
+        self.check_accept(accept)
+    }
+
+    fn check_accept(&self, accept: &Accept) -> Result<Negotiated, HandshakeError> {
         if !self.hello.versions.contains(accept.version)
             || !self.hello.capabilities.contains(accept.capabilities)
         {
@@ -153,13 +465,52 @@ impl Client {
         Ok(Negotiated {
             version: accept.version,
             capabilities: accept.capabilities,
+            cipher: None,
         })
+    }
+}
+
+impl ClientNoise {
+    /// A Noise initiator for `hello` (whose fields make the prologue) and its first message;
+    /// `None` if the handshake cannot start (a HELLO too large to encode), which leaves the
+    /// client sending nothing until its timeout.
+    fn start(
+        hello: &Hello,
+        client: ConnectionId,
+        pattern: NoisePattern,
+        server: Option<PublicKey>,
+        ciphers: Ciphers,
+        identity: Identity,
+        mut entropy: Entropy,
+    ) -> Option<Box<ClientNoise>> {
+        let frame = NoiseHello {
+            hello: hello.clone(),
+            pattern,
+            ciphers,
+            message: Bytes::new(),
+        };
+        let prologue = frame.prologue(client).ok()?;
+        let mut state =
+            NoiseHandshake::initiator(pattern, &identity, server.as_ref(), &prologue, entropy.child())
+                .ok()?;
+        let message = state.write(&[]).ok()?;
+        Some(Box::new(ClientNoise {
+            pattern,
+            server,
+            ciphers,
+            identity,
+            entropy,
+            state,
+            message,
+            failures: 0,
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::crypto::keys::Seed;
 
     fn hello(min: u16, max: u16, caps: Capabilities) -> Hello {
         Hello {
@@ -170,24 +521,46 @@ mod tests {
         }
     }
 
+    fn client(config: &Config, server: Option<PublicKey>) -> Client {
+        let seed = Seed::from(1);
+        Client::new(
+            config,
+            Instant::ZERO,
+            ConnectionId::from_u64(9),
+            &Identity::from_seed(&seed),
+            Entropy::new(&seed, b"test"),
+            server,
+        )
+    }
+
     #[test]
-    fn server_picks_the_highest_common_version_and_intersects_capabilities() {
+    fn a_hello_negotiates_its_own_version_and_intersects_capabilities() {
         let config = Config {
-            versions: VersionRange::new(1, 3).unwrap(),
+            versions: VersionRange::new(1, 2).unwrap(),
             ..Config::default()
         };
-        let a = negotiate(&config, &hello(2, 5, Capabilities::PIPING)).unwrap();
-        assert_eq!(a.version, 3);
+        let a = negotiate(&config, &hello(1, 5, Capabilities::PIPING), 2).unwrap();
+        assert_eq!(a.version, 2);
         assert_eq!(a.capabilities, Capabilities::PIPING);
-        let r = negotiate(&config, &hello(4, 5, Capabilities::ALL_V1)).unwrap_err();
+        assert_eq!(
+            negotiate(&config, &hello(1, 5, Capabilities::NONE), 1)
+                .unwrap()
+                .version,
+            1
+        );
+        // The datagram's version must be in both ranges.
+        let r = negotiate(&config, &hello(2, 5, Capabilities::ALL_V1), 1).unwrap_err();
         assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
         assert_eq!(r.versions, config.versions);
+        let v2_only = Config::default();
+        let r = negotiate(&v2_only, &hello(1, 1, Capabilities::ALL_V1), 1).unwrap_err();
+        assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
     }
 
     #[test]
     fn client_resends_with_backoff_until_the_deadline() {
         let config = Config::default();
-        let mut c = Client::new(&config, Instant::ZERO);
+        let mut c = client(&config, None);
         assert!(c.take_send(Instant::ZERO));
         assert!(!c.take_send(Instant::from_micros(299_999)));
         assert_eq!(c.deadline(), Instant::from_micros(300_000));
@@ -200,10 +573,11 @@ mod tests {
     #[test]
     fn client_checks_the_accept() {
         let config = Config {
+            versions: VersionRange::UNPROTECTED,
             capabilities: Capabilities::STREAMING,
             ..Config::default()
         };
-        let c = Client::new(&config, Instant::ZERO);
+        let c = client(&config, None);
         let ok = Accept {
             version: 1,
             capabilities: Capabilities::STREAMING,
@@ -227,13 +601,76 @@ mod tests {
     }
 
     #[test]
-    fn one_retry_per_attempt() {
-        let mut c = Client::new(&Config::default(), Instant::ZERO);
+    fn one_retry_per_attempt_and_each_makes_a_new_noise_message() {
+        let mut c = client(&Config::default(), None);
         assert!(c.take_send(Instant::ZERO));
-        c.on_retry(Bytes::from_static(b"tok"), Instant::from_micros(10));
+        let first = c.hello_frame().unwrap();
+        c.on_retry(
+            Bytes::from_static(b"tok"),
+            Instant::from_micros(10),
+            ConnectionId::from_u64(9),
+        );
         assert!(c.take_send(Instant::from_micros(10)));
         assert_eq!(&c.hello.token[..], b"tok");
-        c.on_retry(Bytes::from_static(b"other"), Instant::from_micros(20));
+        let (Frame::NoiseHello(a), Some(Frame::NoiseHello(b))) = (first, c.hello_frame()) else {
+            panic!("version 2 sends NOISE_HELLO");
+        };
+        assert_ne!(a.message, b.message);
+        c.on_retry(
+            Bytes::from_static(b"other"),
+            Instant::from_micros(20),
+            ConnectionId::from_u64(9),
+        );
         assert_eq!(&c.hello.token[..], b"tok");
+    }
+
+    #[test]
+    fn a_server_answers_both_patterns_and_the_client_opens_the_answer() {
+        let server_config = Config {
+            identity: Some(Identity::from_seed(&Seed::from(7))),
+            ..Config::default()
+        };
+        let server_id = server_config.identity.clone().unwrap();
+        for server in [None, Some(server_id.public_key())] {
+            let mut c = client(&Config::default(), server);
+            let Some(Frame::NoiseHello(h)) = c.hello_frame() else {
+                panic!("NOISE_HELLO expected");
+            };
+            let entropy = Entropy::new(&Seed::from(7), b"server");
+            let answer =
+                accept_noise(&server_config, &server_id, entropy, ConnectionId::from_u64(9), &h).unwrap();
+            assert_eq!(answer.cipher, Cipher::ChaCha20Poly1305);
+            let opened = c.on_noise_accept(&answer.message).ok().unwrap();
+            assert_eq!(opened.peer, server_id.public_key());
+            assert_eq!(opened.negotiated.cipher, Some(Cipher::ChaCha20Poly1305));
+            assert_eq!(opened.finish.is_some(), server.is_none());
+            match answer.next {
+                ServerNext::Done { secrets, .. } => assert_eq!(secrets.recv, opened.secrets.send),
+                ServerNext::Finish(_) => assert!(server.is_none()),
+            }
+        }
+    }
+
+    #[test]
+    fn an_ik_hello_for_another_key_is_rejected_as_a_key_mismatch() {
+        let c = client(
+            &Config::default(),
+            Some(Identity::from_seed(&Seed::from(99)).public_key()),
+        );
+        let Some(Frame::NoiseHello(h)) = c.hello_frame() else {
+            panic!("NOISE_HELLO expected");
+        };
+        let server = Identity::from_seed(&Seed::from(7));
+        let entropy = Entropy::new(&Seed::from(7), b"server");
+        let r = accept_noise(
+            &Config::default(),
+            &server,
+            entropy,
+            ConnectionId::from_u64(9),
+            &h,
+        )
+        .err()
+        .unwrap();
+        assert_eq!(r.reason, RejectReason::KEY_MISMATCH);
     }
 }

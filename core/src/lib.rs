@@ -52,7 +52,7 @@ mod admission;
 mod config;
 pub mod congestion;
 mod connection;
-mod crypto;
+pub mod crypto;
 mod endpoint;
 mod event;
 mod flow;
@@ -75,7 +75,7 @@ pub mod time;
 pub mod trace;
 pub mod wire;
 
-pub use config::{AcceptPolicy, AddressValidation, Config};
+pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
 pub use connection::{ConnectionStats, Timer};
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};

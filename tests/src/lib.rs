@@ -174,6 +174,8 @@ pub struct NetStats {
     pub too_big: u64,
     /// Delivered with a flipped bit.
     pub corrupted: u64,
+    /// Datagrams a man in the middle ([`Sim::intercept`]) changed or swallowed.
+    pub intercepted: u64,
     /// Delivered twice.
     pub duplicated: u64,
 }
@@ -220,7 +222,13 @@ pub struct Sim {
     meter: Option<Meter>,
     /// Datagrams seen on these directed links (an eavesdropper's copy), for `take_tapped`.
     taps: BTreeMap<(NodeId, NodeId), Vec<Bytes>>,
+    /// Middleboxes: each may rewrite (or, returning `false`, swallow) what one node sends
+    /// another, before the link's impairments.
+    interceptors: BTreeMap<(NodeId, NodeId), Interceptor>,
 }
+
+/// A man in the middle on one direction of a link ([`Sim::intercept`]).
+pub type Interceptor = Box<dyn FnMut(&mut Vec<u8>) -> bool>;
 
 /// What [`Sim::meter`] counted for a node: heap bytes its endpoint (and the application's
 /// handler on it) holds.
@@ -259,6 +267,7 @@ impl Sim {
             captured: BTreeMap::new(),
             meter: None,
             taps: BTreeMap::new(),
+            interceptors: BTreeMap::new(),
         }
     }
 
@@ -496,6 +505,18 @@ impl Sim {
         out
     }
 
+    /// Puts a man in the middle on the path from `from` to `to`: every datagram that takes
+    /// it passes through `rewrite` first (before taps and impairments), which may change its
+    /// bytes in place or, returning `false`, swallow it.
+    pub fn intercept(
+        &mut self,
+        from: NodeId,
+        to: NodeId,
+        rewrite: impl FnMut(&mut Vec<u8>) -> bool + 'static,
+    ) {
+        self.interceptors.insert((from, to), Box::new(rewrite));
+    }
+
     /// Keeps a copy of every datagram `from` sends `to` from now on (as an eavesdropper on
     /// the path sees them: before any loss), for [`take_tapped`](Self::take_tapped).
     pub fn tap(&mut self, from: NodeId, to: NodeId) {
@@ -560,6 +581,17 @@ impl Sim {
             }
             return;
         };
+        if let Some(rewrite) = self.interceptors.get_mut(&(from, to)) {
+            let mut bytes = data.to_vec();
+            if !rewrite(&mut bytes) {
+                self.stats.intercepted += 1;
+                return;
+            }
+            if bytes[..] != data[..] {
+                self.stats.intercepted += 1;
+            }
+            data = Bytes::from(bytes);
+        }
         if let Some(seen) = self.taps.get_mut(&(from, to)) {
             seen.push(data.clone());
         }

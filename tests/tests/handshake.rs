@@ -76,21 +76,34 @@ fn overlapping_ranges_pick_the_highest_common_version() {
 }
 
 #[test]
-fn disjoint_ranges_are_rejected_with_the_servers_range() {
+fn a_client_that_allows_plaintext_falls_back_to_version_1_with_a_version_1_server() {
     let client = Config {
-        versions: versions(2, 3),
+        versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
         ..Config::default()
     };
     let server = Config {
-        versions: versions(1, 1),
+        versions: VersionRange::UNPROTECTED,
         ..Config::default()
     };
     let (sim, out) = attempt(client, server, |_, _, _| {});
+    let n = out.client_connected().expect("connected in version 1");
+    assert_eq!((n.version, n.cipher), (1, None));
+    assert_eq!(out.server_connected(), 1);
+    assert_eq!(sim.endpoint_ref(1).stats().version_rejects_sent, 1);
+}
+
+#[test]
+fn a_version_1_client_gets_a_clean_version_rejection_from_an_encrypted_server() {
+    let client = Config {
+        versions: VersionRange::UNPROTECTED,
+        ..Config::default()
+    };
+    let (sim, out) = attempt(client, Config::default(), |_, _, _| {});
     assert_eq!(
         out.client_failed(),
-        Some(HandshakeError::Rejected {
-            reason: RejectReason::NO_COMMON_VERSION,
-            versions: versions(1, 1)
+        Some(HandshakeError::NoCommonVersion {
+            ours: VersionRange::V1,
+            server: VersionRange::ENCRYPTED
         })
     );
     assert!(
@@ -98,7 +111,42 @@ fn disjoint_ranges_are_rejected_with_the_servers_range() {
         "the server keeps no state: {:?}",
         out.server
     );
-    assert_eq!(sim.stats().sent, 2, "one HELLO, one REJECT, nothing after");
+    assert_eq!(
+        sim.stats().sent,
+        2,
+        "one HELLO, one VERSION_REJECT, nothing after"
+    );
+}
+
+#[test]
+fn disjoint_ranges_are_rejected_with_the_servers_range() {
+    // Both read version 2 datagrams, but the server does not accept version 2.
+    let client = Config {
+        versions: versions(2, 3),
+        ..Config::default()
+    };
+    let server = Config {
+        versions: versions(3, 3),
+        ..Config::default()
+    };
+    let (sim, out) = attempt(client, server, |_, _, _| {});
+    assert_eq!(
+        out.client_failed(),
+        Some(HandshakeError::NoCommonVersion {
+            ours: versions(2, 3),
+            server: versions(3, 3)
+        })
+    );
+    assert!(
+        out.server.is_empty(),
+        "the server keeps no state: {:?}",
+        out.server
+    );
+    assert_eq!(
+        sim.stats().sent,
+        2,
+        "one HELLO, one VERSION_REJECT, nothing after"
+    );
 }
 
 #[test]
@@ -188,7 +236,7 @@ fn a_server_at_capacity_rejects() {
             b,
             HandshakeError::Rejected {
                 reason: RejectReason::AT_CAPACITY,
-                versions: VersionRange::V1
+                versions: VersionRange::ENCRYPTED
             }
         )]
     );
@@ -206,7 +254,7 @@ fn a_refusing_server_rejects_by_policy() {
         out.client_failed(),
         Some(HandshakeError::Rejected {
             reason: RejectReason::REFUSED,
-            versions: VersionRange::V1
+            versions: VersionRange::ENCRYPTED
         })
     );
 }
@@ -247,7 +295,7 @@ fn version_reject_fails_the_attempt_with_the_servers_versions() {
         Some(Event::HandshakeFailed {
             conn,
             reason: HandshakeError::NoCommonVersion {
-                ours: VersionRange::V1,
+                ours: VersionRange::ENCRYPTED,
                 server: VersionRange::new(5, 6).unwrap()
             }
         })
@@ -271,7 +319,7 @@ fn a_server_answers_an_unreadable_version_with_version_reject() {
     assert!(t.len < 1200 / 3, "no amplification: {} bytes", t.len);
     let vr = VersionReject::decode(Bytes::copy_from_slice(&buf[..t.len])).unwrap();
     assert_eq!((vr.dcid.0, vr.scid.0), ([2; 8], [1; 8]));
-    assert_eq!(&vr.versions[..], &[VersionRange::V1]);
+    assert_eq!(&vr.versions[..], &[VersionRange::ENCRYPTED]);
     // A short one earns nothing.
     d.truncate(600);
     server.handle_datagram(Instant::ZERO, from, Bytes::from(d));
@@ -286,8 +334,13 @@ fn a_server_answers_an_unreadable_version_with_version_reject() {
 #[test]
 fn a_data_packet_that_overtakes_the_accept_is_dropped() {
     use weir_core::wire::{encode_packet, Ack, AckRanges, Frame, Header, PacketKind, PacketNumberLen};
-    let mut client = Endpoint::new(Config::default(), 1);
-    let mut server = Endpoint::new(Config::default(), 2);
+    // Version 1: the forged data packet needs no keys.
+    let v1 = Config {
+        versions: VersionRange::UNPROTECTED,
+        ..Config::default()
+    };
+    let mut client = Endpoint::new(v1.clone(), 1);
+    let mut server = Endpoint::new(v1, 2);
     let (client_addr, server_addr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
     let conn = client.connect(Instant::ZERO, server_addr).unwrap();
     let mut buf = vec![0u8; 2048];

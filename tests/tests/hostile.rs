@@ -90,13 +90,25 @@ const PER_CONNECTION: u64 = 16 * KIB;
 /// and the legitimate connection's congestion and recovery history.
 const BASE: u64 = 512 * KIB;
 
-/// The server's configuration: defaults, with smaller windows so the bound is tight.
+/// The server's configuration: defaults, with smaller windows so the bound is tight, and
+/// unprotected (wire version 1), so that the raw peers here can forge packets as a
+/// connection's authenticated peer could (what they test is what a peer may do, not who
+/// may be one; `tests/crypto.rs` tests that).
 fn server_config() -> Config {
     Config {
+        versions: VersionRange::UNPROTECTED,
         stream_receive_window: 256 * KIB,
         max_stream_receive_window: MIB,
         receive_window: MIB,
         max_receive_window: 2 * MIB,
+        ..Config::default()
+    }
+}
+
+/// An honest peer of the server: unprotected like it.
+fn peer_config() -> Config {
+    Config {
+        versions: VersionRange::UNPROTECTED,
         ..Config::default()
     }
 }
@@ -137,7 +149,10 @@ struct Arena {
 impl Arena {
     fn new(config: Config) -> Self {
         let mut sim = Sim::new(8);
-        let client = sim.add_node(Config::default());
+        let client = sim.add_node(Config {
+            versions: config.versions,
+            ..Config::default()
+        });
         let server = sim.add_node(config);
         sim.link(client, server, LinkConfig::default());
         sim.meter(server, live);
@@ -896,7 +911,7 @@ fn receive_windows_add_up_to_the_endpoint_budget_and_leave_room_for_every_connec
     // Six more weir clients, once the legitimate transfer is under way.
     let others: Vec<NodeId> = (0..6)
         .map(|_| {
-            let n = arena.sim.add_node(Config::default());
+            let n = arena.sim.add_node(peer_config());
             arena.sim.link(n, server, LinkConfig::default());
             n
         })
@@ -941,7 +956,7 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
     let config = arena.config();
     arena.serve = 64 * MIB;
     // A weir client that connects and then never reads what it is sent.
-    let idler = arena.sim.add_node(Config::default());
+    let idler = arena.sim.add_node(peer_config());
     let server = arena.server;
     arena.sim.link(idler, server, LinkConfig::default());
     let mut connected = false;
@@ -1083,8 +1098,8 @@ fn send_buffers_add_up_to_the_endpoint_budget_and_a_reader_is_never_starved() {
     // and to one that reads all it gets.
     arena.serve = 8 * MIB;
     let server = arena.server;
-    let idlers: Vec<NodeId> = (0..3).map(|_| arena.sim.add_node(Config::default())).collect();
-    let reader = arena.sim.add_node(Config::default());
+    let idlers: Vec<NodeId> = (0..3).map(|_| arena.sim.add_node(peer_config())).collect();
+    let reader = arena.sim.add_node(peer_config());
     for &n in idlers.iter().chain([&reader]) {
         arena.sim.link(n, server, LinkConfig::default());
     }
@@ -1345,7 +1360,7 @@ fn a_new_address_gets_three_times_what_it_sent_until_it_acknowledges() {
     let server = arena.server;
     // A second client the server sends 8 MiB to; it reads everything.
     arena.serve = 8 * MIB;
-    let reader = arena.sim.add_node(Config::default());
+    let reader = arena.sim.add_node(peer_config());
     arena.sim.link(reader, server, LinkConfig::default());
     arena.sim.tap(reader, server);
     let thief = outsider(6);

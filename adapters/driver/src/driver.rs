@@ -1095,7 +1095,9 @@ impl Driver {
                 self.touch(h);
             }
             match e {
-                Event::Connected { conn: h, negotiated } => {
+                Event::Connected {
+                    conn: h, negotiated, ..
+                } => {
                     let id = match self.by_handle.get(&h) {
                         Some(&id) => id,
                         None => {

@@ -48,7 +48,8 @@ fn handshake_reports_what_was_negotiated() {
     let server = bind(config());
     let client = bind(config());
     let conn = client.connect(server.local_addr()).unwrap();
-    assert_eq!(conn.negotiated().version, 1);
+    assert_eq!(conn.negotiated().version, 2);
+    assert!(conn.negotiated().cipher.is_some(), "encrypted by default");
     assert!(conn.negotiated().piping());
     let incoming = server.accept().unwrap();
     assert_eq!(incoming.negotiated(), conn.negotiated());
@@ -59,7 +60,7 @@ fn a_version_mismatch_reports_both_ranges() {
     let server = Endpoint::bind(
         local(),
         Config {
-            versions: VersionRange::new(2, 3).unwrap(),
+            versions: VersionRange::new(3, 3).unwrap(),
             ..config()
         },
     )
@@ -67,12 +68,12 @@ fn a_version_mismatch_reports_both_ranges() {
     let client = bind(config());
     match client.connect(server.local_addr()) {
         Err(Error::Handshake(HandshakeError::Rejected { versions, .. })) => {
-            assert_eq!(versions, VersionRange::new(2, 3).unwrap());
+            assert_eq!(versions, VersionRange::new(3, 3).unwrap());
         }
         Err(Error::Handshake(HandshakeError::NoCommonVersion { ours, server })) => {
             assert_eq!(
                 (ours, server),
-                (VersionRange::V1, VersionRange::new(2, 3).unwrap())
+                (VersionRange::ENCRYPTED, VersionRange::new(3, 3).unwrap())
             );
         }
         other => panic!(

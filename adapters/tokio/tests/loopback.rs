@@ -66,7 +66,8 @@ async fn handshake_reports_what_was_negotiated() {
         let server = Endpoint::bind(local(), config()).unwrap();
         let client = Endpoint::bind(local(), config()).unwrap();
         let conn = client.connect(server.local_addr()).await.unwrap();
-        assert_eq!(conn.negotiated().version, 1);
+        assert_eq!(conn.negotiated().version, 2);
+        assert!(conn.negotiated().cipher.is_some(), "encrypted by default");
         let incoming = server.accept().await.unwrap();
         assert_eq!(incoming.negotiated(), conn.negotiated());
     })
@@ -76,7 +77,7 @@ async fn handshake_reports_what_was_negotiated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_mismatch_reports_both_ranges() {
     bounded(async {
-        let theirs = VersionRange::new(2, 3).unwrap();
+        let theirs = VersionRange::new(3, 3).unwrap();
         let server = Endpoint::bind(
             local(),
             Config {
@@ -89,7 +90,7 @@ async fn a_version_mismatch_reports_both_ranges() {
         match client.connect(server.local_addr()).await {
             Err(Error::Handshake(HandshakeError::Rejected { versions, .. })) => assert_eq!(versions, theirs),
             Err(Error::Handshake(HandshakeError::NoCommonVersion { ours, server })) => {
-                assert_eq!((ours, server), (VersionRange::V1, theirs))
+                assert_eq!((ours, server), (VersionRange::ENCRYPTED, theirs))
             }
             other => panic!(
                 "expected a version failure, got {:?}",

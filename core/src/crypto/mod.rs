@@ -7,11 +7,12 @@
 //! | sealing and opening data packets, key update | `protection` | §11.3-§11.5 |
 //!
 //! The core stays `no_std` + `alloc` and deterministic: keys come from the config, the
-//! ephemeral keys from the endpoint's seed.
-
-// Wired into connections by the next commit (wire version 2); until then only tests use it.
-#![allow(dead_code)]
+//! ephemeral keys from the endpoint's seed. Public here: sealing and opening a packet under a
+//! given key, for test vectors and tools (connections manage their own keys); the identity
+//! types are at the crate root.
 
 pub(crate) mod keys;
 pub(crate) mod noise;
 pub(crate) mod protection;
+
+pub use protection::{next_key, open_with_key, seal_with_key};

@@ -40,9 +40,11 @@ pub(crate) struct Secrets {
     pub(crate) recv: [u8; 32],
 }
 
-/// One side of a Noise handshake.
+/// One side of a Noise handshake. snow's state is large (hash and key buffers inline), and
+/// lives only until the handshake ends: on the heap, so a connection does not carry its
+/// room for life.
 pub(crate) struct NoiseHandshake {
-    state: snow::HandshakeState,
+    state: Box<snow::HandshakeState>,
 }
 
 impl core::fmt::Debug for NoiseHandshake {
@@ -100,7 +102,7 @@ impl NoiseHandshake {
             builder = builder.remote_public_key(key.as_bytes())?;
         }
         Ok(NoiseHandshake {
-            state: builder.build_initiator()?,
+            state: Box::new(builder.build_initiator()?),
         })
     }
 
@@ -115,7 +117,9 @@ impl NoiseHandshake {
             .local_private_key(identity.secret_bytes())?
             .prologue(prologue)?
             .build_responder()?;
-        Ok(NoiseHandshake { state })
+        Ok(NoiseHandshake {
+            state: Box::new(state),
+        })
     }
 
     /// Our next message, carrying `payload` (encrypted once the pattern allows).

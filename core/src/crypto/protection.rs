@@ -24,8 +24,10 @@ use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
 use chacha20poly1305::ChaCha20Poly1305;
 
+use bytes::BytesMut;
+
 use super::keys::hmac;
-use crate::wire::{Cipher, KeyPhase, TAG_LEN};
+use crate::wire::{Cipher, DecodeError, EncodeError, Frame, Header, KeyPhase, Packet, PacketWriter, TAG_LEN};
 
 /// Packets one key may seal before it must not be used again: AES-GCM's confidentiality
 /// limit (RFC 9001 §6.6: 2^23 packets); ChaCha20-Poly1305's exceeds any packet number.
@@ -72,7 +74,7 @@ impl PacketKey {
 
     /// The key of the next phase (spec §11.5).
     fn next(&self, cipher: Cipher) -> Self {
-        PacketKey::new(cipher, hmac(&self.secret, b"weir key update"))
+        PacketKey::new(cipher, next_key(self.secret))
     }
 
     fn seal(&self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
@@ -167,11 +169,6 @@ impl Protection {
         }
     }
 
-    /// The cipher in use.
-    pub(crate) fn cipher(&self) -> Cipher {
-        self.cipher
-    }
-
     /// The key phase the next packet is sealed under; moves to the next key first if it is
     /// time (spec §11.5).
     pub(crate) fn send_phase(&mut self) -> KeyPhase {
@@ -249,6 +246,45 @@ impl Protection {
         opened
     }
 }
+
+/// Seals one data packet of `header` (version 2) carrying `frames` into `buf` under `key`,
+/// one direction's key of one phase (spec §11.4); returns its length. For test vectors and
+/// tools: connections pick their keys themselves.
+pub fn seal_with_key(
+    cipher: Cipher,
+    key: [u8; 32],
+    header: &Header,
+    frames: &[Frame],
+    buf: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let key = PacketKey::new(cipher, key);
+    let mut w = PacketWriter::new(buf, header)?;
+    for frame in frames {
+        w.push(frame)?;
+    }
+    w.finish_sealed(|aad, payload| key.seal(header.number, aad, payload))
+}
+
+/// Opens a sealed packet under `key` (spec §11.4), expanding its packet number against
+/// `largest_pn` as [`Packet::decode`] does. For test vectors and tools.
+pub fn open_with_key(
+    cipher: Cipher,
+    key: [u8; 32],
+    datagram: BytesMut,
+    largest_pn: Option<u64>,
+) -> Result<Packet, DecodeError> {
+    let key = PacketKey::new(cipher, key);
+    Packet::open(datagram, largest_pn, |header, aad, payload, tag| {
+        key.open(header.number, aad, payload, tag)
+    })
+}
+
+/// The key that follows `key` at a key update (spec §11.5).
+pub fn next_key(key: [u8; 32]) -> [u8; 32] {
+    hmac(&key, UPDATE_LABEL)
+}
+
+const UPDATE_LABEL: &[u8] = b"weir key update";
 
 #[cfg(test)]
 mod tests {

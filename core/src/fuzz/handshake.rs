@@ -248,9 +248,17 @@ fn check(
     let events = core::mem::take(&mut net.nodes[CLIENT].events);
     for e in events {
         match e {
-            Event::Connected { conn: c, negotiated } if c == conn => {
+            Event::Connected {
+                conn: c, negotiated, ..
+            } if c == conn => {
                 assert_eq!(outcome, None, "the attempt ended twice");
                 assert!(offered.0.contains(negotiated.version), "a version not offered");
+                // Version 2 is always sealed, version 1 never.
+                assert_eq!(
+                    negotiated.cipher.is_some(),
+                    negotiated.version == 2,
+                    "{negotiated:?}"
+                );
                 assert!(
                     offered.1.contains(negotiated.capabilities),
                     "capabilities not offered"

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use super::config_text::{congestion_text, parse_congestion};
 use super::{hex, unhex};
 use crate::congestion::CongestionControl;
+use crate::crypto::keys::PublicKey;
 use crate::event::{ApiError, ConnectionHandle, Priority, Read, StreamHeader};
 use crate::integrity::Digest;
 use crate::pipe::{LocalRead, PipeId};
@@ -21,9 +22,11 @@ use crate::Endpoint;
 /// One call of the application's API that changes the endpoint (queries are not recorded).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Command {
+    /// `connect`, `connect_with` (a congestion controller) or `connect_to` (a server key).
     Connect {
         remote: SocketAddr,
         congestion: Option<CongestionControl>,
+        server: Option<PublicKey>,
     },
     OpenStream {
         conn: ConnectionHandle,
@@ -163,7 +166,14 @@ pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
 impl fmt::Display for Command {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Command::Connect { remote, congestion } => {
+            Command::Connect {
+                remote,
+                server: Some(key),
+                ..
+            } => write!(f, "connect_to {remote} {key}"),
+            Command::Connect {
+                remote, congestion, ..
+            } => {
                 write!(f, "connect {remote}")?;
                 if let Some(c) = congestion {
                     write!(f, " {}", congestion_text(c))?;
@@ -276,6 +286,12 @@ impl Command {
                     Some(c) => Some(parse_congestion(c)?),
                     None => None,
                 },
+                server: None,
+            },
+            ("connect_to", 2) => Command::Connect {
+                remote: args[0].parse().ok()?,
+                congestion: None,
+                server: Some(args[1].parse().ok()?),
             },
             ("open_stream", _) => {
                 let mut header = StreamHeader::default();
@@ -381,9 +397,14 @@ impl Command {
     /// Runs the command on `ep` at `now` (the time of its record).
     pub(crate) fn execute(self, ep: &mut Endpoint, now: crate::time::Instant) -> Result<Done, ApiError> {
         match self {
-            Command::Connect { remote, congestion } => match congestion {
-                Some(c) => ep.connect_with(now, remote, c),
-                None => ep.connect(now, remote),
+            Command::Connect {
+                remote,
+                congestion,
+                server,
+            } => match (congestion, server) {
+                (_, Some(key)) => ep.connect_to(now, remote, key),
+                (Some(c), None) => ep.connect_with(now, remote, c),
+                (None, None) => ep.connect(now, remote),
             }
             .map(Done::Conn),
             Command::OpenStream { conn, header } => ep.open_stream(conn, header).map(Done::Stream),
@@ -448,10 +469,17 @@ mod tests {
             Command::Connect {
                 remote: "10.0.0.1:4000".parse().unwrap(),
                 congestion: None,
+                server: None,
             },
             Command::Connect {
                 remote: "[::1]:9".parse().unwrap(),
                 congestion: Some(CongestionControl::default()),
+                server: None,
+            },
+            Command::Connect {
+                remote: "10.0.0.2:1".parse().unwrap(),
+                congestion: None,
+                server: Some(crate::Identity::from_seed(&crate::Seed::from(1)).public_key()),
             },
             Command::OpenStream {
                 conn: c,

@@ -7,16 +7,21 @@ use alloc::string::{String, ToString};
 use core::fmt::Write as _;
 
 use super::TraceError;
-use crate::config::{AcceptPolicy, AddressValidation, Config};
+use crate::config::{AcceptPolicy, AddressValidation, Config, PeerPolicy};
 use crate::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
+use crate::crypto::keys::{Identity, PublicKey};
 use crate::time::Duration;
-use crate::wire::{Capabilities, VersionRange};
+use crate::wire::{Capabilities, Cipher, VersionRange};
 
 /// Writes `config` as space-separated `name=value` pairs.
 pub(crate) fn write(config: &Config, out: &mut String) {
     // Destructured whole: a new Config field does not compile until traces carry it.
     let Config {
         versions,
+        identity,
+        peer_policy,
+        ciphers,
+        key_update_interval,
         capabilities,
         accept,
         max_connections,
@@ -62,9 +67,24 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         AddressValidation::UnderLoad { pending } => alloc::format!("under-load:{pending}"),
         AddressValidation::Always => "always".to_string(),
     };
+    let identity = identity.as_ref().map_or("none".to_string(), |id| {
+        PublicKey::from_bytes(*id.secret_bytes()).to_string()
+    });
+    let peers = match peer_policy {
+        PeerPolicy::Any => "any".to_string(),
+        PeerPolicy::Allow(keys) if keys.is_empty() => "allow:".to_string(),
+        PeerPolicy::Allow(keys) => {
+            let keys: alloc::vec::Vec<String> = keys.iter().map(ToString::to_string).collect();
+            alloc::format!("allow:{}", keys.join(","))
+        }
+        PeerPolicy::Decide(_) => "decide".to_string(),
+    };
+    let ciphers: alloc::vec::Vec<String> = ciphers.iter().map(ToString::to_string).collect();
     let _ = write!(
         out,
-        "versions={}-{} capabilities={:#x} accept={accept} max_connections={max_connections} \
+        "versions={}-{} identity={identity} peer_policy={peers} ciphers={} \
+         key_update_interval={key_update_interval} \
+         capabilities={:#x} accept={accept} max_connections={max_connections} \
          max_connections_per_address={max_connections_per_address} \
          max_handshakes_per_second={max_handshakes_per_second} address_validation={validation} \
          token_lifetime={} ban_after_violations={ban_after_violations} ban_duration={} \
@@ -81,6 +101,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total}",
         versions.min(),
         versions.max(),
+        ciphers.join(","),
         capabilities.bits(),
         us(token_lifetime),
         us(ban_duration),
@@ -175,6 +196,47 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
                 let (min, max) = (min.parse().map_err(|_| bad())?, max.parse().map_err(|_| bad())?);
                 c.versions = VersionRange::new(min, max).map_err(|_| bad())?;
             }
+            "identity" => {
+                c.identity = match value {
+                    "none" => None,
+                    v => Some(Identity::from_secret(
+                        *v.parse::<PublicKey>().map_err(|_| bad())?.as_bytes(),
+                    )),
+                }
+            }
+            "peer_policy" => {
+                c.peer_policy = match value {
+                    "any" => PeerPolicy::Any,
+                    // The application's callback is not in the trace: its decisions are the
+                    // application's, which a replay cannot make.
+                    "decide" => {
+                        return Err(TraceError::Unreplayable {
+                            what: "peer_policy=decide",
+                        })
+                    }
+                    v => {
+                        let list = v.strip_prefix("allow:").ok_or_else(bad)?;
+                        let keys = list
+                            .split(',')
+                            .filter(|k| !k.is_empty())
+                            .map(|k| k.parse::<PublicKey>().map_err(|_| bad()))
+                            .collect::<Result<_, _>>()?;
+                        PeerPolicy::Allow(keys)
+                    }
+                }
+            }
+            "ciphers" => {
+                c.ciphers = value
+                    .split(',')
+                    .map(|name| {
+                        Cipher::ALL
+                            .into_iter()
+                            .find(|c| c.to_string() == name)
+                            .ok_or_else(bad)
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+            "key_update_interval" => c.key_update_interval = num()?,
             "capabilities" => {
                 let hex = value.strip_prefix("0x").ok_or_else(bad)?;
                 c.capabilities = Capabilities::from_bits(u64::from_str_radix(hex, 16).map_err(|_| bad())?);

@@ -44,6 +44,12 @@ pub enum TraceError {
         /// The version the trace names.
         found: String,
     },
+    /// The trace needs what a replay cannot have: the application's peer-policy callback.
+    #[error("the trace cannot be replayed: {what}")]
+    Unreplayable {
+        /// What is missing.
+        what: &'static str,
+    },
     /// The `seed` or `config` line is missing or malformed.
     #[error("trace header: missing or malformed `{what}` line")]
     BadHeader {

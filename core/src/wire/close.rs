@@ -33,6 +33,10 @@ impl TransportErrorCode {
     pub const TRANSPORT_PARAMETER_ERROR: Self = Self(0x8);
     /// The endpoint is overloaded and sheds this connection.
     pub const EXCESSIVE_LOAD: Self = Self(0x9);
+    /// Version 2: the endpoint's peer policy refuses the peer's identity (spec §11.6).
+    pub const CONNECTION_REFUSED: Self = Self(0xa);
+    /// Version 2: a key reached its AEAD limit with no key update possible (spec §11.5).
+    pub const AEAD_LIMIT_REACHED: Self = Self(0xb);
 
     fn name(self) -> Option<&'static str> {
         Some(match self {
@@ -46,6 +50,8 @@ impl TransportErrorCode {
             Self::STREAM_STATE_ERROR => "STREAM_STATE_ERROR",
             Self::TRANSPORT_PARAMETER_ERROR => "TRANSPORT_PARAMETER_ERROR",
             Self::EXCESSIVE_LOAD => "EXCESSIVE_LOAD",
+            Self::CONNECTION_REFUSED => "CONNECTION_REFUSED",
+            Self::AEAD_LIMIT_REACHED => "AEAD_LIMIT_REACHED",
             _ => return None,
         })
     }

@@ -296,4 +296,7 @@ pub enum EncodeError {
     /// [`PacketWriter::finish`](super::PacketWriter::finish) for the second.
     #[error("wrong finish for this packet: sealed packets take finish_sealed, others finish")]
     WrongFinish,
+    /// The seal could not be made (the key may seal no more).
+    #[error("the packet could not be sealed")]
+    SealFailed,
 }

@@ -66,10 +66,14 @@ impl Packet {
         largest_pn: Option<u64>,
         open: impl FnOnce(&Header, &[u8], &mut [u8], &[u8]) -> bool,
     ) -> Result<Packet, DecodeError> {
-        let (header, header_len, flags) = read_header(&datagram, largest_pn)?;
-        if !header.is_sealed() {
+        let sealed = Invariant::parse(&datagram).is_ok_and(|i| i.version == VERSION_2 && i.scid.is_none());
+        if !sealed {
             return Packet::decode(datagram.freeze(), largest_pn);
         }
+        // Nothing of a sealed packet is the peer's word before its tag verifies: one too
+        // short to hold a tag is as unauthenticated as one whose tag fails.
+        let (header, header_len, flags) =
+            read_header(&datagram, largest_pn).map_err(|_| DecodeError::AuthenticationFailed)?;
         let content_len = datagram.len() - TAG_LEN;
         let (aad, rest) = datagram.split_at_mut(header_len);
         let (payload, tag) = rest.split_at_mut(content_len - header_len);
@@ -382,6 +386,12 @@ impl<'a> PacketWriter<'a> {
         })
     }
 
+    /// Whether the datagram is to be sealed ([`finish_sealed`](Self::finish_sealed)): a
+    /// version 2 data packet.
+    pub fn is_sealed(&self) -> bool {
+        self.sealed
+    }
+
     /// Bytes left for frames (the trailer's or tag's room is already set aside).
     pub fn remaining(&self) -> usize {
         self.w.remaining().saturating_sub(self.trailer)
@@ -439,10 +449,11 @@ impl<'a> PacketWriter<'a> {
 
     /// Seals a version 2 data packet (spec §11.4): `seal(associated_data, payload)`
     /// encrypts the frames where they lie, with the header as associated data, and returns
-    /// the tag, which ends the datagram. Returns the datagram's length.
+    /// the tag, which ends the datagram (or `None` if it cannot seal). Returns the datagram's
+    /// length.
     pub fn finish_sealed(
         mut self,
-        seal: impl FnOnce(&[u8], &mut [u8]) -> [u8; TAG_LEN],
+        seal: impl FnOnce(&[u8], &mut [u8]) -> Option<[u8; TAG_LEN]>,
     ) -> Result<usize, EncodeError> {
         if !self.sealed {
             return Err(EncodeError::WrongFinish);
@@ -450,7 +461,7 @@ impl<'a> PacketWriter<'a> {
         self.rules.check(self.w.position() + TAG_LEN)?;
         let (written, _) = self.w.split_mut();
         let (aad, payload) = written.split_at_mut(self.header_len);
-        let tag = seal(aad, payload);
+        let tag = seal(aad, payload).ok_or(EncodeError::SealFailed)?;
         self.w.put(&tag)?;
         Ok(self.w.position())
     }

@@ -18,8 +18,20 @@ pub struct VersionRange {
 }
 
 impl VersionRange {
-    /// Version 1 only.
+    /// Version 1 only: plaintext packets with an integrity trailer; no encryption, no
+    /// authentication of anything. The same as [`UNPROTECTED`](Self::UNPROTECTED).
     pub const V1: VersionRange = VersionRange { min: 1, max: 1 };
+    /// Version 2 only (the default): every connection is encrypted and both sides
+    /// authenticated (spec §11); a peer that speaks only version 1 is refused.
+    pub const ENCRYPTED: VersionRange = VersionRange { min: 2, max: 2 };
+    /// Version 2, and version 1 with a peer that speaks only it. An attacker on the path can
+    /// force that fallback (it forges the VERSION_REJECT or REJECT that triggers it): choose
+    /// this only where plaintext with such peers is acceptable.
+    pub const ENCRYPTED_OR_PLAINTEXT: VersionRange = VersionRange { min: 1, max: 2 };
+    /// Version 1 only: **no encryption and no authentication**; anyone on the path reads and
+    /// forges packets. For fuzzing (the fuzzers reach the state machines without keys), for
+    /// measuring the transport without its crypto, and for closed test networks.
+    pub const UNPROTECTED: VersionRange = VersionRange { min: 1, max: 1 };
 
     /// `min..=max`, or the typed violation if it is empty or includes version 0.
     pub const fn new(min: u16, max: u16) -> Result<Self, Violation> {

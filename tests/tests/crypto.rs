@@ -1,0 +1,519 @@
+//! Wire version 2 in weir-sim (spec/protocol.md §11): both Noise patterns and the
+//! identities they authenticate, peer policies, the ciphers, tampered and replayed
+//! datagrams, a man in the middle rewriting the handshake, and key updates under loss and
+//! reordering.
+
+mod common;
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+
+use weir_core::time::{Duration, Instant};
+use weir_core::wire::{reseal, Cipher, CloseCode, RejectReason, TransportErrorCode, VersionRange};
+use weir_core::{
+    CloseReason, Config, ConnectionHandle, Event, HandshakeError, Identity, PeerPolicy, Priority, Seed,
+};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+use common::Traffic;
+
+const MIB: u64 = 1 << 20;
+
+fn identity(n: u64) -> Identity {
+    Identity::from_seed(&Seed::from(n))
+}
+
+/// Config with a fixed identity `n` (so tests can name keys before the endpoints exist).
+fn config(n: u64) -> Config {
+    Config {
+        identity: Some(identity(n)),
+        ..Config::default()
+    }
+}
+
+/// Every event of a run, by node.
+#[derive(Default)]
+struct Seen {
+    events: Vec<(NodeId, Event)>,
+}
+
+impl Seen {
+    fn connected(&self, node: NodeId) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|(n, e)| *n == node && matches!(e, Event::Connected { .. }))
+            .map(|(_, e)| e)
+            .collect()
+    }
+
+    fn failed(&self, node: NodeId) -> Option<HandshakeError> {
+        self.events.iter().find_map(|(n, e)| match e {
+            Event::HandshakeFailed { reason, .. } if *n == node => Some(reason.clone()),
+            _ => None,
+        })
+    }
+
+    fn closed(&self, node: NodeId) -> Vec<CloseReason> {
+        self.events
+            .iter()
+            .filter_map(|(n, e)| match e {
+                Event::Closed { reason, .. } if *n == node => Some(reason.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// A client (node 0) and a server (node 1) on `link`; `connect` starts the attempt.
+fn pair(client: Config, server: Config, link: LinkConfig) -> (Sim, NodeId, NodeId) {
+    let mut sim = Sim::new(21);
+    let c = sim.add_node(client);
+    let s = sim.add_node(server);
+    sim.link(c, s, link);
+    (sim, c, s)
+}
+
+/// Runs `bytes` of bulk from the client on `conn` until delivered or `limit`; returns the
+/// bytes the server read and every event seen.
+fn transfer(sim: &mut Sim, c: NodeId, conn: ConnectionHandle, bytes: u64, limit: Duration) -> (u64, Seen) {
+    let traffic = RefCell::new(Traffic::new());
+    traffic.borrow_mut().bulk(c, conn, bytes, Priority::Normal);
+    let seen = RefCell::new(Seen::default());
+    let until = sim.now() + limit;
+    sim.run_until(
+        until,
+        |sim, node, e| {
+            traffic.borrow_mut().on_event(sim, node, &e);
+            seen.borrow_mut().events.push((node, e));
+        },
+        |_| traffic.borrow().delivered_by(0) >= bytes,
+    );
+    let delivered = traffic.borrow().delivered_by(0);
+    (delivered, seen.into_inner())
+}
+
+fn peer_of(e: &Event) -> Option<weir_core::PublicKey> {
+    match e {
+        Event::Connected { peer, .. } => *peer,
+        _ => None,
+    }
+}
+
+#[test]
+fn both_patterns_authenticate_both_identities_and_carry_data() {
+    for known in [false, true] {
+        let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+        let server_addr = sim.addr(s);
+        let conn = if known {
+            sim.endpoint(c)
+                .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
+                .unwrap()
+        } else {
+            sim.connect(c, s)
+        };
+        let (delivered, seen) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(30));
+        assert_eq!(delivered, MIB, "IK: {known}");
+        let (client, server) = (seen.connected(c), seen.connected(s));
+        assert_eq!((client.len(), server.len()), (1, 1));
+        // Each side learned the other's static key.
+        assert_eq!(peer_of(client[0]), Some(identity(2).public_key()));
+        assert_eq!(peer_of(server[0]), Some(identity(1).public_key()));
+        let Event::Connected { negotiated, .. } = client[0] else {
+            unreachable!()
+        };
+        assert_eq!(
+            (negotiated.version, negotiated.cipher),
+            (2, Some(Cipher::ChaCha20Poly1305))
+        );
+        assert_eq!(sim.endpoint_ref(c).peer_key(conn), Some(identity(2).public_key()));
+        assert_eq!(sim.endpoint_ref(s).public_key(), identity(2).public_key());
+    }
+}
+
+#[test]
+fn an_ik_handshake_to_the_wrong_key_fails_with_a_typed_error() {
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    let wrong = identity(3).public_key();
+    let server_addr = sim.addr(s);
+    sim.endpoint(c)
+        .connect_to(Instant::ZERO, server_addr, wrong)
+        .unwrap();
+    let seen = RefCell::new(Seen::default());
+    sim.run_for(Duration::from_secs(2), |_, node, e| {
+        seen.borrow_mut().events.push((node, e))
+    });
+    let seen = seen.into_inner();
+    assert_eq!(
+        seen.failed(c),
+        Some(HandshakeError::ServerKeyMismatch { expected: wrong })
+    );
+    assert!(seen.connected(s).is_empty());
+    assert_eq!(
+        sim.endpoint_ref(s).connection_count(),
+        0,
+        "the server kept nothing"
+    );
+}
+
+#[test]
+fn peer_policies_refuse_identities_on_either_side() {
+    let only = |n: u64| PeerPolicy::Allow(BTreeSet::from([identity(n).public_key()]));
+    // A server that allows only identity 9: an IK client is rejected at its first message;
+    // an XX client learns it only after its last one, from a sealed CLOSE.
+    for known in [true, false] {
+        let server = Config {
+            peer_policy: only(9),
+            ..config(2)
+        };
+        let (mut sim, c, s) = pair(config(1), server, LinkConfig::default());
+        let server_addr = sim.addr(s);
+        if known {
+            sim.endpoint(c)
+                .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
+                .unwrap();
+        } else {
+            sim.connect(c, s);
+        }
+        let seen = RefCell::new(Seen::default());
+        sim.run_for(Duration::from_secs(3), |_, node, e| {
+            seen.borrow_mut().events.push((node, e))
+        });
+        let seen = seen.into_inner();
+        assert!(
+            seen.connected(s).is_empty(),
+            "the server's application never hears of it"
+        );
+        if known {
+            assert!(matches!(
+                seen.failed(c),
+                Some(HandshakeError::Rejected {
+                    reason: RejectReason::REFUSED,
+                    ..
+                })
+            ));
+        } else {
+            assert_eq!(
+                seen.closed(c),
+                vec![CloseReason::Peer {
+                    code: CloseCode::Transport(TransportErrorCode::CONNECTION_REFUSED),
+                    reason: weir_core::wire::Reason::from_static("identity refused").unwrap(),
+                }]
+            );
+        }
+        assert_eq!(sim.endpoint_ref(s).connection_count(), 0);
+    }
+    // A client that allows only identity 9 refuses the server it learned with XX.
+    let client = Config {
+        peer_policy: only(9),
+        ..config(1)
+    };
+    let (mut sim, c, s) = pair(client, config(2), LinkConfig::default());
+    sim.connect(c, s);
+    let seen = RefCell::new(Seen::default());
+    sim.run_for(Duration::from_secs(1), |_, node, e| {
+        seen.borrow_mut().events.push((node, e))
+    });
+    assert_eq!(
+        seen.into_inner().failed(c),
+        Some(HandshakeError::PeerRefused {
+            peer: identity(2).public_key()
+        })
+    );
+    // A callback decides the same way an allow-list does.
+    let decide = PeerPolicy::Decide(std::sync::Arc::new(|key: &weir_core::PublicKey| {
+        if *key == identity(1).public_key() {
+            weir_core::PeerDecision::Accept
+        } else {
+            weir_core::PeerDecision::Refuse
+        }
+    }));
+    let (mut sim, c, s) = pair(
+        config(1),
+        Config {
+            peer_policy: decide,
+            ..config(2)
+        },
+        LinkConfig::default(),
+    );
+    let conn = sim.connect(c, s);
+    assert_eq!(transfer(&mut sim, c, conn, 1000, Duration::from_secs(5)).0, 1000);
+}
+
+#[test]
+fn the_server_picks_its_preferred_cipher_among_the_clients() {
+    let server = Config {
+        ciphers: vec![Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305],
+        ..config(2)
+    };
+    let (mut sim, c, s) = pair(config(1), server, LinkConfig::default());
+    let conn = sim.connect(c, s);
+    let (delivered, seen) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(30));
+    assert_eq!(delivered, MIB);
+    let Event::Connected { negotiated, .. } = seen.connected(c)[0] else {
+        unreachable!()
+    };
+    assert_eq!(negotiated.cipher, Some(Cipher::Aes256Gcm));
+    // No cipher in common: a typed rejection.
+    let client = Config {
+        ciphers: vec![Cipher::ChaCha20Poly1305],
+        ..config(1)
+    };
+    let server = Config {
+        ciphers: vec![Cipher::Aes256Gcm],
+        ..config(2)
+    };
+    let (mut sim, c, s) = pair(client, server, LinkConfig::default());
+    sim.connect(c, s);
+    let seen = RefCell::new(Seen::default());
+    sim.run_for(Duration::from_secs(1), |_, node, e| {
+        seen.borrow_mut().events.push((node, e))
+    });
+    assert!(matches!(
+        seen.into_inner().failed(c),
+        Some(HandshakeError::Rejected {
+            reason: RejectReason::NO_COMMON_CIPHER,
+            ..
+        })
+    ));
+}
+
+/// Flips one bit (anywhere: header, frames, tag) of one datagram in `every` on the path,
+/// chosen by a seeded generator; for handshake packets (which carry a CRC) it also fixes the
+/// CRC, so that only the Noise messages can tell.
+fn tamperer(every: u64, seed: u64) -> impl FnMut(&mut Vec<u8>) -> bool {
+    let mut state = seed | 1;
+    move |d: &mut Vec<u8>| {
+        // xorshift64
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        if state % every == 0 {
+            let bit = (state >> 8) as usize % (d.len() * 8);
+            d[bit / 8] ^= 1 << (bit % 8);
+            reseal(d, None);
+        }
+        true
+    }
+}
+
+#[test]
+fn a_tampered_datagram_anywhere_is_dropped_and_the_transfer_completes() {
+    for every in [4, 10] {
+        let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+        sim.intercept(c, s, tamperer(every, 1));
+        sim.intercept(s, c, tamperer(every, 2));
+        let conn = sim.connect(c, s);
+        let (delivered, seen) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(120));
+        assert_eq!(delivered, MIB, "every {every}");
+        assert!(
+            seen.closed(c).is_empty() && seen.closed(s).is_empty(),
+            "{:?}",
+            seen.events
+        );
+        let dropped = |n: NodeId| {
+            let st = sim.endpoint_ref(n).stats();
+            st.dropped_unauthenticated + st.dropped_malformed
+        };
+        assert!(sim.stats().intercepted > 100, "{:?}", sim.stats());
+        assert!(
+            dropped(s) > 50 && dropped(c) > 10,
+            "{} {}",
+            dropped(s),
+            dropped(c)
+        );
+        assert_eq!(
+            sim.endpoint_ref(s).stats().violations,
+            0,
+            "tampering is never the peer's word"
+        );
+    }
+}
+
+#[test]
+fn replayed_datagrams_change_nothing() {
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    sim.tap(c, s);
+    let conn = sim.connect(c, s);
+    let (delivered, _) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(30));
+    assert_eq!(delivered, MIB);
+    let captured = sim.take_tapped(c, s);
+    assert!(captured.len() > 500);
+    let before_conn = sim.endpoint_ref(s).connections().next().unwrap();
+    let before = sim.endpoint_ref(s).connection_stats(before_conn).unwrap();
+    let client_addr = sim.addr(c);
+    let elsewhere = "10.9.9.9:9".parse().unwrap();
+    for d in &captured {
+        sim.inject(client_addr, s, d.clone());
+        sim.inject(elsewhere, s, d.clone());
+    }
+    let seen = RefCell::new(Seen::default());
+    sim.run_for(Duration::from_secs(1), |_, node, e| {
+        seen.borrow_mut().events.push((node, e))
+    });
+    let seen = seen.into_inner();
+    let server = sim.endpoint_ref(s);
+    let conn_s = before_conn;
+    let after = server.connection_stats(conn_s).unwrap();
+    // Nothing new reached the application, and the connection stayed where it was.
+    assert!(
+        seen.events.iter().all(|(_, e)| !matches!(
+            e,
+            Event::StreamOpened { .. } | Event::StreamReadable { .. } | Event::Connected { .. }
+        )),
+        "{:?}",
+        seen.events
+    );
+    assert_eq!(server.remote_address(conn_s), Some(client_addr));
+    assert!(after.duplicates_received >= before.duplicates_received + 500);
+    // The HELLO's copy from elsewhere is a new attempt the replayer cannot finish: it holds
+    // a half-open connection until the handshake timeout, and never reaches the application.
+    sim.run_for(Duration::from_secs(11), |_, _, e| {
+        assert!(!matches!(e, Event::Connected { .. }), "{e:?}")
+    });
+    assert_eq!(sim.endpoint_ref(s).connection_count(), 1);
+    assert!(seen.closed(s).is_empty());
+}
+
+/// What a man in the middle changes: a name, a byte offset, how.
+type Rewrite = (&'static str, usize, fn(u8) -> u8);
+
+/// Rewrites byte `offset` of every NOISE_HELLO (a long-header version 2 datagram whose
+/// first frame is type 0x24) with `f`, then fixes its CRC: a man in the middle on the path.
+fn rewrite_hello(offset: usize, f: fn(u8) -> u8) -> impl FnMut(&mut Vec<u8>) -> bool {
+    move |d: &mut Vec<u8>| {
+        // Header: version, flags, two connection ids, a 1-byte packet number, timestamp.
+        if d.len() >= 1200 && d[0..2] == [0, 2] && d[2] & 0x80 != 0 && d[24] == 0x24 {
+            d[offset] = f(d[offset]);
+            reseal(d, None);
+        }
+        true
+    }
+}
+
+#[test]
+fn a_man_in_the_middle_rewriting_the_capabilities_or_versions_fails_the_handshake() {
+    // NOISE_HELLO body: versions (2 x u16) at 25..29, capabilities (a 1-byte varint) at 29.
+    let cases: [Rewrite; 3] = [
+        ("capabilities", 29, |b| b & !0x2),
+        ("minimum version", 26, |_| 2),
+        ("maximum version", 28, |_| 3),
+    ];
+    for (what, offset, f) in cases {
+        for known in [false, true] {
+            let client = Config {
+                versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
+                ..config(1)
+            };
+            let server = Config {
+                versions: VersionRange::new(1, 3).unwrap(),
+                ..config(2)
+            };
+            let (mut sim, c, s) = pair(client, server, LinkConfig::default());
+            sim.intercept(c, s, rewrite_hello(offset, f));
+            let server_addr = sim.addr(s);
+            if known {
+                sim.endpoint(c)
+                    .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
+                    .unwrap();
+            } else {
+                sim.connect(c, s);
+            }
+            let seen = RefCell::new(Seen::default());
+            sim.run_for(Duration::from_secs(12), |_, node, e| {
+                seen.borrow_mut().events.push((node, e))
+            });
+            let seen = seen.into_inner();
+            assert!(
+                seen.connected(c).is_empty(),
+                "{what}, IK {known}: {:?}",
+                seen.events
+            );
+            assert!(seen.connected(s).is_empty(), "{what}, IK {known}");
+            let failure = seen.failed(c);
+            // XX: the server answers, but its answer does not open under the client's view
+            // of the handshake. IK: the server cannot open the client's first message.
+            let expected = if known {
+                matches!(failure, Some(HandshakeError::ServerKeyMismatch { .. }))
+            } else {
+                matches!(failure, Some(HandshakeError::AuthenticationFailed { failures }) if failures > 0)
+            };
+            assert!(expected, "{what}, IK {known}: {failure:?}");
+            assert!(sim.stats().intercepted > 0);
+        }
+    }
+    // The same path without the rewrite connects (the test's offsets are right).
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    sim.intercept(c, s, rewrite_hello(29, |b| b));
+    let conn = sim.connect(c, s);
+    assert_eq!(transfer(&mut sim, c, conn, 1000, Duration::from_secs(5)).0, 1000);
+}
+
+#[test]
+fn keys_update_many_times_under_loss_and_reordering() {
+    let cfg = |n| Config {
+        key_update_interval: 50,
+        ..config(n)
+    };
+    let link = LinkConfig {
+        delay: Duration::from_millis(10),
+        jitter: Duration::from_millis(3),
+        loss: 0.05,
+        reorder: 0.1,
+        duplicate: 0.02,
+        ..LinkConfig::default()
+    };
+    let (mut sim, c, s) = pair(cfg(1), cfg(2), link);
+    let conn = sim.connect(c, s);
+    let (delivered, seen) = transfer(&mut sim, c, conn, 2 * MIB, Duration::from_secs(120));
+    assert_eq!(delivered, 2 * MIB);
+    assert!(seen.closed(c).is_empty() && seen.closed(s).is_empty());
+    let client = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    let server_conn = sim.endpoint_ref(s).connections().next().unwrap();
+    let server = sim.endpoint_ref(s).connection_stats(server_conn).unwrap();
+    println!("client {client:?}\nserver {server:?}");
+    // ~1,800 datagrams each way at one update per 50 sealed: dozens of updates, each
+    // followed by the peer although packets of the old phase keep arriving late.
+    assert!(client.key_updates_sent >= 20, "{client:?}");
+    assert!(server.key_updates_sent >= 5, "{server:?}");
+    assert!(
+        server.key_updates_received + 1 >= client.key_updates_sent,
+        "{server:?}"
+    );
+    assert!(
+        client.key_updates_received + 1 >= server.key_updates_sent,
+        "{client:?}"
+    );
+    // Nothing failed to open: every packet found its key.
+    assert_eq!(server.unauthenticated, 0, "{server:?}");
+    assert_eq!(client.unauthenticated, 0, "{client:?}");
+}
+
+#[test]
+fn version_1_peers_still_talk_when_both_allow_it() {
+    let plain = Config {
+        versions: VersionRange::UNPROTECTED,
+        ..Config::default()
+    };
+    let (mut sim, c, s) = pair(plain.clone(), plain, LinkConfig::default());
+    let conn = sim.connect(c, s);
+    let (delivered, seen) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(30));
+    assert_eq!(delivered, MIB);
+    let Event::Connected { negotiated, peer, .. } = seen.connected(c)[0] else {
+        unreachable!()
+    };
+    assert_eq!((negotiated.version, negotiated.cipher, *peer), (1, None, None));
+}
+
+#[test]
+fn the_same_seeds_give_the_same_encrypted_run() {
+    let run = || {
+        let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+        sim.tap(c, s);
+        let conn = sim.connect(c, s);
+        transfer(&mut sim, c, conn, 100_000, Duration::from_secs(10));
+        sim.take_tapped(c, s)
+    };
+    let (a, b) = (run(), run());
+    assert!(a.len() > 50);
+    assert_eq!(a, b);
+}
