@@ -4,8 +4,9 @@
 
 use std::path::Path;
 
-use bytes::Bytes;
-use weir_core::wire::{decode, encode_packet, Datagram, Frame, MAX_DATAGRAM_SIZE};
+use bytes::{Bytes, BytesMut};
+use weir_core::crypto::{next_key, open_with_key, seal_with_key};
+use weir_core::wire::{decode, encode_packet, Cipher, Datagram, Frame, MAX_DATAGRAM_SIZE};
 
 mod support {
     pub mod error_kind;
@@ -20,6 +21,16 @@ struct Vector {
     expect_ok: Option<bool>,
     error: String,
     text: Vec<String>,
+    /// A sealed packet's cipher and key (version 2).
+    cipher: Option<Cipher>,
+    key: Option<[u8; 32]>,
+    /// A key-update vector: the key that follows `key`.
+    next: Option<[u8; 32]>,
+}
+
+fn key32(hex: &str) -> [u8; 32] {
+    assert_eq!(hex.len(), 64, "a key is 64 hex digits");
+    std::array::from_fn(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).expect("hex digit"))
 }
 
 fn parse(src: &str) -> Vec<Vector> {
@@ -67,6 +78,16 @@ fn parse(src: &str) -> Vec<Vector> {
                 v.error = rest.to_string();
             }
             "|" => v.text.push(rest.to_string()),
+            "cipher" => {
+                v.cipher = Some(
+                    Cipher::ALL
+                        .into_iter()
+                        .find(|c| c.to_string() == rest)
+                        .unwrap_or_else(|| panic!("{}: unknown cipher", at())),
+                )
+            }
+            "key" => v.key = Some(key32(rest)),
+            "next" => v.next = Some(key32(rest)),
             _ => panic!("{}: unknown record `{key}`", at()),
         }
     }
@@ -75,7 +96,19 @@ fn parse(src: &str) -> Vec<Vector> {
 }
 
 fn check(v: &Vector) -> Result<(), String> {
-    let result = decode(Bytes::copy_from_slice(&v.bytes), v.largest);
+    if let (Some(key), Some(next)) = (v.key, v.next) {
+        return match next_key(key) == next {
+            true => Ok(()),
+            false => Err("the next key differs".into()),
+        };
+    }
+    let keyed = v.cipher.zip(v.key);
+    let result = match keyed {
+        Some((cipher, key)) => {
+            open_with_key(cipher, key, BytesMut::from(&v.bytes[..]), v.largest).map(Datagram::Packet)
+        }
+        None => decode(Bytes::copy_from_slice(&v.bytes), v.largest),
+    };
     match (v.expect_ok, result) {
         (Some(true), Ok(d)) => {
             let text: Vec<String> = d.to_string().lines().map(str::to_string).collect();
@@ -90,7 +123,11 @@ fn check(v: &Vector) -> Result<(), String> {
             let len = match &d {
                 Datagram::Packet(p) => {
                     let frames: Vec<Frame> = p.frames().collect();
-                    encode_packet(&p.header, &frames, &mut buf).map_err(|e| e.to_string())?
+                    match keyed {
+                        Some((cipher, key)) => seal_with_key(cipher, key, &p.header, &frames, &mut buf)
+                            .map_err(|e| e.to_string())?,
+                        None => encode_packet(&p.header, &frames, &mut buf).map_err(|e| e.to_string())?,
+                    }
                 }
                 Datagram::VersionReject(r) => r.encode(&mut buf).map_err(|e| e.to_string())?,
             };
@@ -107,7 +144,7 @@ fn check(v: &Vector) -> Result<(), String> {
         )),
         (Some(false), Ok(d)) => Err(format!("decoded to {d}, expected error `{}`", v.error)),
         (Some(true), Err(e)) => Err(format!("failed with {e}")),
-        (None, _) => Err("no `ok` or `error` record".into()),
+        (None, _) => Err("no `ok`, `error` or `next` record".into()),
     }
 }
 

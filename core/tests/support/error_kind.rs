@@ -12,6 +12,9 @@ pub fn error_kind(e: &DecodeError) -> String {
         DecodeError::UnknownVersion(_) => "unknown-version".into(),
         DecodeError::ReservedBits(_) => "reserved-bits".into(),
         DecodeError::UnknownFrameType(_) => "unknown-frame-type".into(),
+        DecodeError::TrailingBytes(_) => "trailing-bytes".into(),
+        DecodeError::Sealed => "sealed".into(),
+        DecodeError::AuthenticationFailed => "authentication-failed".into(),
         DecodeError::Violation(v) => match v {
             Violation::LimitExceeded { limit, .. } => format!("limit-exceeded {}", limit_kind(limit)),
             Violation::FrameNotAllowed { .. } => "frame-not-allowed".into(),
@@ -27,6 +30,9 @@ pub fn error_kind(e: &DecodeError) -> String {
             Violation::TransportParameterOrder { .. } => "transport-parameter-order".into(),
             Violation::InvalidTransportParameter { .. } => "invalid-transport-parameter".into(),
             Violation::EmptyToken => "empty-token".into(),
+            Violation::UnknownNoisePattern(_) => "unknown-noise-pattern".into(),
+            Violation::InvalidCipher(_) => "invalid-cipher".into(),
+            Violation::KeyPhaseNotAllowed => "key-phase-not-allowed".into(),
             other => panic!("no vector name for {other:?}"),
         },
         other => panic!("no vector name for {other:?}"),
@@ -43,6 +49,7 @@ fn limit_kind(limit: &Limit) -> &'static str {
         Limit::StreamEnd => "stream-end",
         Limit::VersionRanges => "version-ranges",
         Limit::Varint => "varint",
+        Limit::NoiseMessageLength => "noise-message-length",
         other => panic!("no vector name for {other:?}"),
     }
 }
