@@ -56,6 +56,7 @@ struct Conn {
     /// The core's handle; `None` once the connection is gone from the core.
     handle: Option<ConnectionHandle>,
     negotiated: Option<Negotiated>,
+    peer: Option<weir_core::PublicKey>,
     ended: Option<Ended>,
     /// The counters as the connection closed (from `Event::Closed`), for `Stats` once the
     /// core forgot it.
@@ -213,21 +214,35 @@ enum Step<W> {
     Wait(W),
 }
 
+/// 32 bytes from the operating system's generator; should it fail (no such generator on
+/// this platform), the process's hash keys, the port and the clock, hashed: unpredictable
+/// enough to keep endpoints apart, not enough for secrets.
+fn os_seed(local: SocketAddr) -> weir_core::Seed {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_ok() {
+        return weir_core::Seed::from_bytes(bytes);
+    }
+    tracing::warn!("no operating-system randomness: the endpoint's keys are guessable");
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u16(local.port());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    weir_core::Seed::from(h.finish())
+}
+
 impl Driver {
-    /// A driver for an endpoint whose socket is bound at `local`. The seed comes from the
-    /// process's hash keys and the clock: it only has to differ between endpoints. If the
-    /// environment variable `WEIR_TRACE` names a file, everything the core endpoint is given
-    /// and gives back is recorded there as a replayable trace (spec/trace.md); `{port}` in
-    /// the name is replaced by the local port, so that several endpoints can record at once.
+    /// A driver for an endpoint whose socket is bound at `local`. The seed is 32 bytes from
+    /// the operating system's generator: the root of the endpoint's ephemeral keys and RETRY
+    /// token keys (and of its identity, if the config names none), so it must be secret. If
+    /// the environment variable `WEIR_TRACE` names a file, everything the core endpoint is
+    /// given and gives back is recorded there as a replayable trace (spec/trace.md; it holds
+    /// the seed, so keep it as secret); `{port}` in the name is replaced by the local port,
+    /// so that several endpoints can record at once.
     pub fn new(config: Config, local: SocketAddr) -> Driver {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u16(local.port());
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        let seed = h.finish();
+        let seed = os_seed(local);
         let trace = std::env::var_os(TRACE_ENV).and_then(|path| {
             let path = path
                 .to_string_lossy()
@@ -300,6 +315,11 @@ impl Driver {
         self.ep.poll_transmit(now, buf)
     }
 
+    /// This endpoint's public key: its identity, which clients name in `connect_to`.
+    pub fn public_key(&self) -> weir_core::PublicKey {
+        self.ep.public_key()
+    }
+
     /// The core endpoint's counters.
     pub fn stats(&self) -> weir_core::EndpointStats {
         self.ep.stats()
@@ -319,7 +339,15 @@ impl Driver {
         }
         let now = self.now();
         match command {
-            Command::Connect { op, remote, reply } => match self.ep.connect(now, remote) {
+            Command::Connect {
+                op,
+                remote,
+                server,
+                reply,
+            } => match match server {
+                Some(key) => self.ep.connect_to(now, remote, key),
+                None => self.ep.connect(now, remote),
+            } {
                 Ok(h) => {
                     let conn = self.register(h);
                     self.wait(op, Waiter::Connect { conn, reply });
@@ -630,13 +658,13 @@ impl Driver {
     /// Keeps a value whose caller gave up for the next call, first in line.
     fn restore(&mut self, r: Returned) {
         let conn = match &r {
-            Returned::Connection((c, _)) => *c,
+            Returned::Connection(c) => c.id,
             Returned::Message(c, _) | Returned::Stream(c, _) | Returned::Chunk(c, ..) => *c,
         };
         self.dirty.insert(conn);
         match r {
             Returned::Connection(c) => {
-                if self.conns.get(&c.0).is_some_and(|s| s.handle.is_some()) {
+                if self.conns.get(&c.id).is_some_and(|s| s.handle.is_some()) {
                     self.accepted.push_front(c);
                 }
             }
@@ -870,7 +898,12 @@ impl Driver {
     fn finish_connect(&mut self, conn: ConnId, reply: Reply<Result<Connected, Error>>) -> Step<Waiter> {
         let c = &self.conns[&conn];
         if let Some(n) = c.negotiated {
-            if reply(Ok((conn, n))).is_err() {
+            let connected = Connected {
+                id: conn,
+                negotiated: n,
+                peer: c.peer,
+            };
+            if reply(Ok(connected)).is_err() {
                 // Nobody took the connection: close it rather than leave it open unowned.
                 self.release(Released::Connection(conn));
             }
@@ -1096,13 +1129,15 @@ impl Driver {
             }
             match e {
                 Event::Connected {
-                    conn: h, negotiated, ..
+                    conn: h,
+                    negotiated,
+                    peer,
                 } => {
                     let id = match self.by_handle.get(&h) {
                         Some(&id) => id,
                         None => {
                             let id = self.register(h);
-                            self.accepted.push_back((id, negotiated));
+                            self.accepted.push_back(Connected { id, negotiated, peer });
                             id
                         }
                     };
@@ -1110,6 +1145,7 @@ impl Driver {
                     tracing::info!(conn = %id, ?remote, version = negotiated.version, "connection established");
                     if let Some(c) = self.conns.get_mut(&id) {
                         c.negotiated = Some(negotiated);
+                        c.peer = peer;
                     }
                     self.dirty.insert(id);
                 }
@@ -1274,11 +1310,11 @@ impl Driver {
             let oldest_ended = self
                 .accepted
                 .iter()
-                .position(|(c, _)| self.conns.get(c).is_none_or(|c| c.handle.is_none()));
+                .position(|c| self.conns.get(&c.id).is_none_or(|c| c.handle.is_none()));
             let Some(i) = oldest_ended else {
                 break;
             };
-            if let Some((gone, _)) = self.accepted.remove(i) {
+            if let Some(Connected { id: gone, .. }) = self.accepted.remove(i) {
                 if let Some(c) = self.conns.get_mut(&gone) {
                     c.released = true;
                 }
@@ -1403,6 +1439,7 @@ mod tests {
         p.a.command(Command::Connect {
             op: OpId::next(),
             remote: B.parse().unwrap(),
+            server: None,
             reply: to(tx),
         });
         let (tx2, rx2) = mpsc::channel();
@@ -1411,8 +1448,8 @@ mod tests {
             reply: to(tx2),
         });
         p.settle();
-        let a = rx.try_recv().unwrap().unwrap().0;
-        let b = rx2.try_recv().unwrap().unwrap().0;
+        let a = rx.try_recv().unwrap().unwrap().id;
+        let b = rx2.try_recv().unwrap().unwrap().id;
         (a, b)
     }
 

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
-    ApiError, CloseReason, Config, ConnectionStats, Digest, HandshakeError, Negotiated, PipeFailure, PipeId,
-    PipeStats, StreamHeader,
+    ApiError, CloseReason, Config, ConnectionStats, Digest, HandshakeError, Identity, Negotiated, PeerPolicy,
+    PipeFailure, PipeId, PipeStats, PublicKey, Seed, StreamHeader,
 };
 
 pub use driver::{Driver, TRACE_ENV};
@@ -166,7 +166,16 @@ impl OpId {
 pub type Reply<T> = Box<dyn FnOnce(T) -> Result<(), T> + Send>;
 
 /// A new connection and what its handshake agreed.
-pub type Connected = (ConnId, Negotiated);
+#[derive(Clone, Copy, Debug)]
+pub struct Connected {
+    /// The connection.
+    pub id: ConnId,
+    /// Version, capabilities and cipher agreed.
+    pub negotiated: Negotiated,
+    /// The peer's public key, authenticated by the handshake; `None` on an unprotected
+    /// (version 1) connection.
+    pub peer: Option<PublicKey>,
+}
 
 /// A stream the peer opened, with what it announced.
 pub type Incoming = (StreamId, StreamHeader);
@@ -180,6 +189,9 @@ pub enum Command {
         op: OpId,
         /// The server.
         remote: std::net::SocketAddr,
+        /// The server's public key, if known: the handshake is then Noise IK, and fails if
+        /// the server does not hold it.
+        server: Option<PublicKey>,
         /// The new connection, or why the handshake failed.
         reply: Reply<Result<Connected, Error>>,
     },

@@ -46,8 +46,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Label, Negotiated, PipeStats,
-    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
+    PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, OpId, Released, Reply};
 
@@ -65,6 +65,7 @@ struct Shared {
     waker: UdpSocket,
     driver_addr: SocketAddr,
     local: SocketAddr,
+    public_key: PublicKey,
 }
 
 impl Shared {
@@ -135,6 +136,7 @@ impl Endpoint {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let driver = run::Loop::new(config, local, socket, waker.local_addr()?, rx, Arc::clone(&stop));
+        let public_key = driver.public_key();
         let handle = std::thread::Builder::new()
             .name(format!("weir-driver {local}"))
             .spawn(move || driver.run())?;
@@ -145,10 +147,18 @@ impl Endpoint {
                 waker,
                 driver_addr,
                 local,
+                public_key,
             }),
             driver: Some(handle),
             timeout: None,
         })
+    }
+
+    /// This endpoint's public key: its identity, which clients name in
+    /// [`connect_to`](Self::connect_to). Configured (`Config::identity`) or, if not, new with
+    /// each endpoint.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
     }
 
     /// The address the socket is bound to.
@@ -167,26 +177,41 @@ impl Endpoint {
     /// Connects to `remote`; returns once the handshake finished, or failed (within the
     /// configured handshake timeout) with [`Error::Handshake`].
     pub fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
-        let (id, negotiated) =
-            self.shared
-                .call(self.timeout, |op, reply| Command::Connect { op, remote, reply })??;
-        Ok(self.connection(id, negotiated))
+        self.connect_with_key(remote, None)
+    }
+
+    /// Like [`connect`](Self::connect), to a server whose public key we know (a Noise IK
+    /// handshake): fails with [`HandshakeError::ServerKeyMismatch`] if the server at
+    /// `remote` does not hold it.
+    pub fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
+        self.connect_with_key(remote, Some(server))
+    }
+
+    fn connect_with_key(&self, remote: SocketAddr, server: Option<PublicKey>) -> Result<Connection, Error> {
+        let c = self.shared.call(self.timeout, |op, reply| Command::Connect {
+            op,
+            remote,
+            server,
+            reply,
+        })??;
+        Ok(self.connection(c))
     }
 
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
-        let (id, negotiated) = self
+        let c = self
             .shared
             .call(self.timeout, |op, reply| Command::Accept { op, reply })??;
-        Ok(self.connection(id, negotiated))
+        Ok(self.connection(c))
     }
 
-    fn connection(&self, id: ConnId, negotiated: Negotiated) -> Connection {
+    fn connection(&self, c: weir_driver::Connected) -> Connection {
         Connection {
             inner: Arc::new(ConnInner {
                 shared: Arc::clone(&self.shared),
-                id,
-                negotiated,
+                id: c.id,
+                negotiated: c.negotiated,
+                peer: c.peer,
             }),
             timeout: self.timeout,
         }
@@ -243,6 +268,7 @@ struct ConnInner {
     shared: Arc<Shared>,
     id: ConnId,
     negotiated: Negotiated,
+    peer: Option<PublicKey>,
 }
 
 impl Drop for ConnInner {
@@ -252,9 +278,15 @@ impl Drop for ConnInner {
 }
 
 impl Connection {
-    /// The version and capabilities both sides agreed on.
+    /// The version, capabilities and cipher both sides agreed on.
     pub fn negotiated(&self) -> Negotiated {
         self.inner.negotiated
+    }
+
+    /// The peer's public key (its identity), authenticated by the handshake; `None` on an
+    /// unprotected (version 1) connection.
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.inner.peer
     }
 
     /// How long this handle's blocking calls wait before giving up with

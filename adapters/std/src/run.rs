@@ -43,6 +43,10 @@ impl Loop {
         }
     }
 
+    pub(crate) fn public_key(&self) -> weir_driver::PublicKey {
+        self.driver.public_key()
+    }
+
     pub(crate) fn run(mut self) {
         loop {
             if self.stop.load(Ordering::Relaxed) {

@@ -56,6 +56,27 @@ fn handshake_reports_what_was_negotiated() {
 }
 
 #[test]
+fn each_side_learns_the_others_key_and_a_named_key_must_match() {
+    let server = bind(config());
+    let client = bind(config());
+    // XX: learned in the handshake.
+    let conn = client.connect(server.local_addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    assert_eq!(conn.peer_key(), Some(server.public_key()));
+    assert_eq!(incoming.peer_key(), Some(client.public_key()));
+    // IK: named beforehand.
+    let conn = client
+        .connect_to(server.local_addr(), server.public_key())
+        .unwrap();
+    assert_eq!(conn.peer_key(), Some(server.public_key()));
+    let wrong = weir_std::Identity::from_seed(&weir_core::Seed::from(5)).public_key();
+    match client.connect_to(server.local_addr(), wrong) {
+        Err(Error::Handshake(HandshakeError::ServerKeyMismatch { expected })) => assert_eq!(expected, wrong),
+        other => panic!("expected a key mismatch, got {:?}", other.map(|c| c.negotiated())),
+    }
+}
+
+#[test]
 fn a_version_mismatch_reports_both_ranges() {
     let server = Endpoint::bind(
         local(),

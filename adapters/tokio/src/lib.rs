@@ -52,8 +52,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{mpsc, oneshot};
 pub use weir_driver::{
-    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Label, Negotiated, PipeStats,
-    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
+    PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, OpId, Released, Reply, Returned};
 
@@ -69,6 +69,7 @@ pub struct Endpoint {
 struct Shared {
     commands: mpsc::UnboundedSender<Msg>,
     local: SocketAddr,
+    public_key: PublicKey,
 }
 
 impl Shared {
@@ -162,9 +163,15 @@ impl Endpoint {
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         let local = socket.local_addr()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run::run(weir_driver::Driver::new(config, local), socket, rx));
+        let driver = weir_driver::Driver::new(config, local);
+        let public_key = driver.public_key();
+        let task = tokio::spawn(run::run(driver, socket, rx));
         Ok(Endpoint {
-            shared: Arc::new(Shared { commands: tx, local }),
+            shared: Arc::new(Shared {
+                commands: tx,
+                local,
+                public_key,
+            }),
             task: Some(task),
         })
     }
@@ -174,14 +181,41 @@ impl Endpoint {
         self.shared.local
     }
 
+    /// This endpoint's public key: its identity, which clients name in
+    /// [`connect_to`](Self::connect_to). Configured (`Config::identity`) or, if not, new with
+    /// each endpoint.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
+    }
+
     /// Connects to `remote`; ready once the handshake finished, or failed (within the
     /// configured handshake timeout) with [`Error::Handshake`].
     pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
-        let answer = self
-            .shared
-            .call(|op, reply| Command::Connect { op, remote, reply }, None);
-        let (id, negotiated) = answer.await??;
-        Ok(self.connection(id, negotiated))
+        self.connect_with_key(remote, None).await
+    }
+
+    /// Like [`connect`](Self::connect), to a server whose public key we know (a Noise IK
+    /// handshake): fails with [`HandshakeError::ServerKeyMismatch`] if the server at
+    /// `remote` does not hold it.
+    pub async fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
+        self.connect_with_key(remote, Some(server)).await
+    }
+
+    async fn connect_with_key(
+        &self,
+        remote: SocketAddr,
+        server: Option<PublicKey>,
+    ) -> Result<Connection, Error> {
+        let answer = self.shared.call(
+            |op, reply| Command::Connect {
+                op,
+                remote,
+                server,
+                reply,
+            },
+            None,
+        );
+        Ok(self.connection(answer.await??))
     }
 
     /// The next client that connects. Cancel-safe.
@@ -190,16 +224,16 @@ impl Endpoint {
             |op, reply| Command::Accept { op, reply },
             Some(Box::new(|r: Result<_, Error>| r.ok().map(Returned::Connection))),
         );
-        let (id, negotiated) = answer.await??;
-        Ok(self.connection(id, negotiated))
+        Ok(self.connection(answer.await??))
     }
 
-    fn connection(&self, id: ConnId, negotiated: Negotiated) -> Connection {
+    fn connection(&self, c: weir_driver::Connected) -> Connection {
         Connection {
             inner: Arc::new(ConnInner {
                 shared: Arc::clone(&self.shared),
-                id,
-                negotiated,
+                id: c.id,
+                negotiated: c.negotiated,
+                peer: c.peer,
             }),
         }
     }
@@ -262,6 +296,7 @@ struct ConnInner {
     shared: Arc<Shared>,
     id: ConnId,
     negotiated: Negotiated,
+    peer: Option<PublicKey>,
 }
 
 impl Drop for ConnInner {
@@ -271,9 +306,15 @@ impl Drop for ConnInner {
 }
 
 impl Connection {
-    /// The version and capabilities both sides agreed on.
+    /// The version, capabilities and cipher both sides agreed on.
     pub fn negotiated(&self) -> Negotiated {
         self.inner.negotiated
+    }
+
+    /// The peer's public key (its identity), authenticated by the handshake; `None` on an
+    /// unprotected (version 1) connection.
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.inner.peer
     }
 
     /// Sends `data` as one message (a stream of its own, whose length the peer learns at

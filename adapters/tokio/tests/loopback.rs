@@ -75,6 +75,33 @@ async fn handshake_reports_what_was_negotiated() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_side_learns_the_others_key_and_a_named_key_must_match() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        // XX: learned in the handshake.
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        assert_eq!(conn.peer_key(), Some(server.public_key()));
+        assert_eq!(incoming.peer_key(), Some(client.public_key()));
+        // IK: named beforehand.
+        let conn = client
+            .connect_to(server.local_addr(), server.public_key())
+            .await
+            .unwrap();
+        assert_eq!(conn.peer_key(), Some(server.public_key()));
+        let wrong = weir_tokio::Identity::from_seed(&weir_core::Seed::from(5)).public_key();
+        match client.connect_to(server.local_addr(), wrong).await {
+            Err(Error::Handshake(HandshakeError::ServerKeyMismatch { expected })) => {
+                assert_eq!(expected, wrong)
+            }
+            other => panic!("expected a key mismatch, got {:?}", other.map(|c| c.negotiated())),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_mismatch_reports_both_ranges() {
     bounded(async {
         let theirs = VersionRange::new(3, 3).unwrap();
