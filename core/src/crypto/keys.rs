@@ -54,7 +54,7 @@ impl fmt::Debug for PublicKey {
 #[error("expected 64 hex digits")]
 pub struct ParseKeyError;
 
-fn parse_hex32(s: &str) -> Result<[u8; 32], ParseKeyError> {
+pub(crate) fn parse_hex32(s: &str) -> Result<[u8; 32], ParseKeyError> {
     let s = s.as_bytes();
     if s.len() != 64 {
         return Err(ParseKeyError);

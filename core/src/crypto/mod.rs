@@ -15,4 +15,4 @@ pub(crate) mod keys;
 pub(crate) mod noise;
 pub(crate) mod protection;
 
-pub use protection::{next_key, open_with_key, seal_with_key};
+pub use protection::{next_key, open_with_key, reseal_with_key, seal_with_key};

@@ -279,6 +279,41 @@ pub fn open_with_key(
     })
 }
 
+/// Seals a version 2 data packet in place under `key`, whatever its frames region holds:
+/// the header is read (its packet number expanded against `largest_pn`), the bytes between
+/// it and the last 16 are encrypted, and the last 16 become the tag. The sealed analogue of
+/// [`wire::reseal`](crate::wire::reseal), for fuzzers and tools that build packets byte by
+/// byte; `false` (nothing changed) if `datagram` is not a version 2 data packet long enough
+/// to seal.
+pub fn reseal_with_key(cipher: Cipher, key: [u8; 32], datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
+    let Ok(invariant) = crate::wire::Invariant::parse(datagram) else {
+        return false;
+    };
+    if invariant.version != crate::wire::VERSION_2 || invariant.scid.is_some() {
+        return false;
+    }
+    let len = crate::wire::PacketNumberLen::from_flags(datagram[2]);
+    let start = invariant.len();
+    let header_len = start + len.bytes() + 4;
+    let Some(content_len) = datagram.len().checked_sub(TAG_LEN).filter(|c| *c >= header_len) else {
+        return false;
+    };
+    let truncated = datagram[start..start + len.bytes()]
+        .iter()
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    let number = crate::wire::expand_packet_number(truncated, len, largest_pn);
+    let key = PacketKey::new(cipher, key);
+    let (content, tag) = datagram.split_at_mut(content_len);
+    let (aad, payload) = content.split_at_mut(header_len);
+    match key.seal(number, aad, payload) {
+        Some(t) => {
+            tag.copy_from_slice(&t);
+            true
+        }
+        None => false,
+    }
+}
+
 /// The key that follows `key` at a key update (spec §11.5).
 pub fn next_key(key: [u8; 32]) -> [u8; 32] {
     hmac(&key, UPDATE_LABEL)

@@ -9,7 +9,7 @@ use core::fmt::Write as _;
 use super::TraceError;
 use crate::config::{AcceptPolicy, AddressValidation, Config, PeerPolicy};
 use crate::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
-use crate::crypto::keys::{Identity, PublicKey};
+use crate::crypto::keys::{parse_hex32, Identity, PublicKey};
 use crate::time::Duration;
 use crate::wire::{Capabilities, Cipher, VersionRange};
 
@@ -68,7 +68,10 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         AddressValidation::Always => "always".to_string(),
     };
     let identity = identity.as_ref().map_or("none".to_string(), |id| {
-        PublicKey::from_bytes(*id.secret_bytes()).to_string()
+        id.secret_bytes()
+            .iter()
+            .map(|b| alloc::format!("{b:02x}"))
+            .collect()
     });
     let peers = match peer_policy {
         PeerPolicy::Any => "any".to_string(),
@@ -199,9 +202,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "identity" => {
                 c.identity = match value {
                     "none" => None,
-                    v => Some(Identity::from_secret(
-                        *v.parse::<PublicKey>().map_err(|_| bad())?.as_bytes(),
-                    )),
+                    v => Some(Identity::from_secret(parse_hex32(v).map_err(|_| bad())?)),
                 }
             }
             "peer_policy" => {
@@ -298,4 +299,45 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
         }
     }
     Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::keys::Seed;
+
+    #[test]
+    fn the_security_settings_read_back_from_their_text() {
+        let id = Identity::from_seed(&Seed::from(4));
+        let peer = Identity::from_seed(&Seed::from(5)).public_key();
+        let config = Config {
+            versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
+            identity: Some(id.clone()),
+            peer_policy: PeerPolicy::Allow([peer].into_iter().collect()),
+            ciphers: alloc::vec![Cipher::Aes256Gcm],
+            key_update_interval: 77,
+            ..Config::default()
+        };
+        let mut text = String::new();
+        write(&config, &mut text);
+        let back = parse(&text).unwrap();
+        assert_eq!(back.versions, config.versions);
+        assert_eq!(
+            back.identity.as_ref().map(Identity::secret_bytes),
+            Some(id.secret_bytes())
+        );
+        assert!(matches!(&back.peer_policy, PeerPolicy::Allow(k) if k.len() == 1 && k.contains(&peer)));
+        assert_eq!(back.ciphers, config.ciphers);
+        assert_eq!(back.key_update_interval, 77);
+        // An application's callback is not in the trace: such a trace is refused.
+        let decide = Config {
+            peer_policy: PeerPolicy::Decide(alloc::sync::Arc::new(|_: &PublicKey| {
+                crate::config::PeerDecision::Accept
+            })),
+            ..Config::default()
+        };
+        let mut text = String::new();
+        write(&decide, &mut text);
+        assert!(matches!(parse(&text), Err(TraceError::Unreplayable { .. })));
+    }
 }
