@@ -125,7 +125,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         tokio::spawn(async move { forward(&r, target, bar).await })
     });
     let to = first_hop.as_ref().map_or(last_hop.addr(), Proxy::addr);
-    let conn = net::connect(&sender, to, spec.config.versions).await?;
+    let conn = net::connect(&sender, to, None, spec.config.versions).await?;
     let mut out = conn.open_stream_with(header).await.map_err(CliError::Net)?;
     let sending = async {
         out.write_all_chunk(message.clone()).await?;

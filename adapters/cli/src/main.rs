@@ -56,6 +56,11 @@ enum Cmd {
         /// Where to send it: the receiver's or the first relay's `HOST:PORT`.
         #[arg(long)]
         to: String,
+        /// The public key of the endpoint at `--to` (64 hex digits, as it prints when it
+        /// starts): the handshake fails unless it holds that key. Without it, any key is
+        /// accepted and the connection is still encrypted.
+        #[arg(long)]
+        peer_key: Option<weir_tokio::PublicKey>,
         #[command(flatten)]
         net: net::NetArgs,
     },
@@ -270,9 +275,14 @@ fn run(cli: Cli) -> Result<(), CliError> {
             direct: args.path.direct,
             config: args.path.config(),
         })),
-        Cmd::Send { file, to, net } => {
+        Cmd::Send {
+            file,
+            to,
+            peer_key,
+            net,
+        } => {
             let to = net::resolve(&to)?;
-            on_tokio(async move { transfer::send(&file, to, &net).await })
+            on_tokio(async move { transfer::send(&file, to, peer_key, &net).await })
         }
         Cmd::Recv {
             listen,

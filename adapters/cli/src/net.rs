@@ -39,23 +39,27 @@ pub fn any_for(remote: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Connects to `remote`, naming the failure: unreachable, version mismatch, refused.
+/// Connects to `remote` (whose public key is `key`, if given: the handshake then fails
+/// unless it holds it), naming the failure: unreachable, version mismatch, refused.
 pub async fn connect(
     endpoint: &Endpoint,
     remote: SocketAddr,
+    key: Option<weir_tokio::PublicKey>,
     ours: VersionRange,
 ) -> Result<Connection, CliError> {
-    endpoint
-        .connect(remote)
-        .await
-        .map_err(|e| CliError::handshake(remote, ours, e))
+    match key {
+        Some(key) => endpoint.connect_to(remote, key).await,
+        None => endpoint.connect(remote).await,
+    }
+    .map_err(|e| CliError::handshake(remote, ours, e))
 }
 
 /// Options every networking command takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetArgs {
-    /// Wire versions to speak, `MIN..MAX` (or `MIN..=MAX`) or one version.
-    #[arg(long, default_value = "1", value_parser = crate::versions)]
+    /// Wire versions to speak, `MIN..MAX` (or `MIN..=MAX`) or one version: 2 is encrypted
+    /// and authenticated, 1 is plaintext (`1..2` falls back to it with a version 1 peer).
+    #[arg(long, default_value = "2", value_parser = crate::versions)]
     pub versions: VersionRange,
     /// Give up on a peer that does not answer the handshake within this long.
     #[arg(long, default_value = "10s", value_parser = crate::units::duration)]

@@ -76,7 +76,12 @@ fn safe_name(name: &str) -> bool {
 }
 
 /// `weir send FILE --to ADDR`.
-pub async fn send(path: &Path, to: SocketAddr, net: &NetArgs) -> Result<(), CliError> {
+pub async fn send(
+    path: &Path,
+    to: SocketAddr,
+    key: Option<weir_tokio::PublicKey>,
+    net: &NetArgs,
+) -> Result<(), CliError> {
     let name = send_name(path)?;
     let len = tokio::fs::metadata(path).await.map_err(file_error(path))?.len();
     // First pass: the digest, so the receiver can verify what every relay forwarded.
@@ -94,7 +99,7 @@ pub async fn send(path: &Path, to: SocketAddr, net: &NetArgs) -> Result<(), CliE
     }
     let total = header.len() as u64 + len;
     let endpoint = net::bind(net::any_for(to), net.apply(Config::default()))?;
-    let conn = net::connect(&endpoint, to, net.versions).await?;
+    let conn = net::connect(&endpoint, to, key, net.versions).await?;
     let mut out = conn
         .open_stream_with(
             StreamHeader::default()
@@ -198,7 +203,11 @@ pub async fn recv(listen: SocketAddr, dir: &Path, once: bool, net: &NetArgs) -> 
         )));
     }
     let endpoint = net::bind(listen, net.apply(Config::default()))?;
-    println!("listening on {}", endpoint.local_addr());
+    println!(
+        "listening on {} key {}",
+        endpoint.local_addr(),
+        endpoint.public_key()
+    );
     let multi = MultiProgress::new();
     if once {
         let conn = endpoint.accept().await.map_err(CliError::Net)?;
@@ -320,8 +329,9 @@ async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress)
 pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -> Result<(), CliError> {
     let endpoint = Arc::new(net::bind(listen, net.apply(Config::default()))?);
     println!(
-        "relaying {} -> {}",
+        "relaying {} (key {}) -> {}",
         endpoint.local_addr(),
+        endpoint.public_key(),
         targets
             .iter()
             .map(|t| t.to_string())
@@ -361,7 +371,7 @@ async fn forward(
         let mut conns = Vec::new();
         for &t in targets {
             if !known.iter().any(|(a, _)| *a == t) {
-                known.push((t, net::connect(endpoint, t, net.versions).await?));
+                known.push((t, net::connect(endpoint, t, None, net.versions).await?));
             }
             conns.extend(known.iter().filter(|(a, _)| *a == t).map(|(_, c)| c.clone()));
         }

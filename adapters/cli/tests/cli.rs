@@ -38,14 +38,27 @@ impl Background {
         Background { child, stdout }
     }
 
-    /// The address in its first line (`listening on ADDR`, `relaying ADDR -> ...`).
+    /// The address in its first line (`listening on ADDR key KEY`, `relaying ADDR (key KEY)
+    /// -> ...`).
     fn address(&mut self) -> String {
+        self.address_and_key().0
+    }
+
+    /// The address and the public key its first line gives.
+    fn address_and_key(&mut self) -> (String, String) {
         let mut line = String::new();
         self.stdout.read_line(&mut line).expect("a first line");
-        line.split_whitespace()
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let addr = words
+            .iter()
             .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .to_string()
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        let key = words
+            .iter()
+            .map(|w| w.trim_matches(|c| c == '(' || c == ')'))
+            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+            .unwrap_or_else(|| panic!("no key in {line:?}"));
+        (addr.to_string(), key.to_string())
     }
 
     /// Waits (bounded by [`LIMIT`]) for it to exit; its exit code, stdout and stderr.
@@ -260,11 +273,49 @@ fn an_unreachable_peer_is_exit_6() {
 }
 
 #[test]
+fn a_sender_naming_the_receivers_key_gets_through_and_a_wrong_key_is_exit_7() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "keyed.bin", 10_000);
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--once",
+    ]);
+    let (addr, key) = recv.address_and_key();
+    let wrong = "11".repeat(32);
+    fails_with(
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &addr,
+            "--peer-key",
+            &wrong,
+        ],
+        7,
+        &format!("the server does not hold the key {wrong}"),
+    );
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &addr, "--peer-key", &key])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", stderr_of(&sent));
+    let (code, stdout, stderr) = recv.finish();
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(std::fs::read(out_dir.join("keyed.bin")).unwrap() == std::fs::read(&file).unwrap());
+}
+
+#[test]
 fn a_version_mismatch_is_exit_7_with_both_ranges() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "f", 10);
-    let (_, _recv, addr) = receiver(dir.path(), &["--versions", "2..3"]);
-    let message = "we speak versions 1..=1, the peer speaks 2..=3";
+    let (_, _recv, addr) = receiver(dir.path(), &["--versions", "1"]);
+    let message = "we speak versions 2..=2, the peer speaks 1..=1";
     fails_with(&["send", file.to_str().unwrap(), "--to", &addr], 7, message);
 }
 
