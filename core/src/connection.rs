@@ -20,7 +20,7 @@ use smallvec::SmallVec;
 use crate::config::{Config, PeerDecision, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
-use crate::crypto::noise::NoiseHandshake;
+use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
@@ -512,13 +512,7 @@ impl Connection {
         c.version = hello_header.version;
         c.negotiated = Some(negotiated);
         if let (Some((peer, secrets)), Some(cipher)) = (keys, negotiated.cipher) {
-            c.crypto = Some(Box::new(Protection::new(
-                cipher,
-                secrets.send,
-                secrets.recv,
-                config.key_update_interval,
-            )));
-            c.peer_key = Some(peer);
+            c.authenticated(config, cipher, peer, secrets);
         }
         c.apply_peer_params(config, PeerParams::from_wire(hello_params));
         if c.version == VERSION_1 {
@@ -534,6 +528,20 @@ impl Connection {
         }
         c.refresh_timers(config);
         c
+    }
+
+    /// The handshake ended (version 2): `peer` is who the other side is, `secrets` key the
+    /// packets from now on (spec §11.3).
+    fn authenticated(
+        &mut self,
+        config: &Config,
+        cipher: crate::wire::Cipher,
+        peer: PublicKey,
+        secrets: Secrets,
+    ) {
+        let keys = Protection::new(cipher, secrets.send, secrets.recv, config.key_update_interval);
+        self.crypto = Some(Box::new(keys));
+        self.peer_key = Some(peer);
     }
 
     /// The peer's public key, once the handshake authenticated it (version 2).
@@ -1137,13 +1145,7 @@ impl Connection {
         self.remote_cid = scid;
         self.negotiated = Some(opened.negotiated);
         self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
-        self.crypto = Some(Box::new(Protection::new(
-            cipher,
-            opened.secrets.send,
-            opened.secrets.recv,
-            config.key_update_interval,
-        )));
-        self.peer_key = Some(opened.peer);
+        self.authenticated(config, cipher, opened.peer, opened.secrets);
         self.finish = opened.finish.map(|message| Resend {
             message,
             at: now,
@@ -1185,13 +1187,7 @@ impl Connection {
         let Some(cipher) = negotiated.cipher else {
             return;
         };
-        self.crypto = Some(Box::new(Protection::new(
-            cipher,
-            secrets.send,
-            secrets.recv,
-            config.key_update_interval,
-        )));
-        self.peer_key = Some(peer);
+        self.authenticated(config, cipher, peer, secrets);
         self.handshake = HandshakeState::Done;
         // Only a client that read our NOISE_ACCEPT could have written this.
         self.unvalidated = None;

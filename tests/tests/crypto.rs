@@ -92,6 +92,27 @@ fn transfer(sim: &mut Sim, c: NodeId, conn: ConnectionHandle, bytes: u64, limit:
     (delivered, seen.into_inner())
 }
 
+/// Starts the client's attempt: Noise IK to identity 2's key if `known`, else XX.
+fn start(sim: &mut Sim, c: NodeId, s: NodeId, known: bool) -> ConnectionHandle {
+    if known {
+        let server_addr = sim.addr(s);
+        sim.endpoint(c)
+            .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
+            .unwrap()
+    } else {
+        sim.connect(c, s)
+    }
+}
+
+/// Runs for `secs` of virtual time; every event seen.
+fn watch(sim: &mut Sim, secs: u64) -> Seen {
+    let seen = RefCell::new(Seen::default());
+    sim.run_for(Duration::from_secs(secs), |_, node, e| {
+        seen.borrow_mut().events.push((node, e))
+    });
+    seen.into_inner()
+}
+
 fn peer_of(e: &Event) -> Option<weir_core::PublicKey> {
     match e {
         Event::Connected { peer, .. } => *peer,
@@ -103,14 +124,7 @@ fn peer_of(e: &Event) -> Option<weir_core::PublicKey> {
 fn both_patterns_authenticate_both_identities_and_carry_data() {
     for known in [false, true] {
         let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
-        let server_addr = sim.addr(s);
-        let conn = if known {
-            sim.endpoint(c)
-                .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
-                .unwrap()
-        } else {
-            sim.connect(c, s)
-        };
+        let conn = start(&mut sim, c, s, known);
         let (delivered, seen) = transfer(&mut sim, c, conn, MIB, Duration::from_secs(30));
         assert_eq!(delivered, MIB, "IK: {known}");
         let (client, server) = (seen.connected(c), seen.connected(s));
@@ -138,11 +152,7 @@ fn an_ik_handshake_to_the_wrong_key_fails_with_a_typed_error() {
     sim.endpoint(c)
         .connect_to(Instant::ZERO, server_addr, wrong)
         .unwrap();
-    let seen = RefCell::new(Seen::default());
-    sim.run_for(Duration::from_secs(2), |_, node, e| {
-        seen.borrow_mut().events.push((node, e))
-    });
-    let seen = seen.into_inner();
+    let seen = watch(&mut sim, 2);
     assert_eq!(
         seen.failed(c),
         Some(HandshakeError::ServerKeyMismatch { expected: wrong })
@@ -166,19 +176,8 @@ fn peer_policies_refuse_identities_on_either_side() {
             ..config(2)
         };
         let (mut sim, c, s) = pair(config(1), server, LinkConfig::default());
-        let server_addr = sim.addr(s);
-        if known {
-            sim.endpoint(c)
-                .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
-                .unwrap();
-        } else {
-            sim.connect(c, s);
-        }
-        let seen = RefCell::new(Seen::default());
-        sim.run_for(Duration::from_secs(3), |_, node, e| {
-            seen.borrow_mut().events.push((node, e))
-        });
-        let seen = seen.into_inner();
+        start(&mut sim, c, s, known);
+        let seen = watch(&mut sim, 3);
         assert!(
             seen.connected(s).is_empty(),
             "the server's application never hears of it"
@@ -209,12 +208,8 @@ fn peer_policies_refuse_identities_on_either_side() {
     };
     let (mut sim, c, s) = pair(client, config(2), LinkConfig::default());
     sim.connect(c, s);
-    let seen = RefCell::new(Seen::default());
-    sim.run_for(Duration::from_secs(1), |_, node, e| {
-        seen.borrow_mut().events.push((node, e))
-    });
     assert_eq!(
-        seen.into_inner().failed(c),
+        watch(&mut sim, 1).failed(c),
         Some(HandshakeError::PeerRefused {
             peer: identity(2).public_key()
         })
@@ -264,12 +259,8 @@ fn the_server_picks_its_preferred_cipher_among_the_clients() {
     };
     let (mut sim, c, s) = pair(client, server, LinkConfig::default());
     sim.connect(c, s);
-    let seen = RefCell::new(Seen::default());
-    sim.run_for(Duration::from_secs(1), |_, node, e| {
-        seen.borrow_mut().events.push((node, e))
-    });
     assert!(matches!(
-        seen.into_inner().failed(c),
+        watch(&mut sim, 1).failed(c),
         Some(HandshakeError::Rejected {
             reason: RejectReason::NO_COMMON_CIPHER,
             ..
@@ -346,11 +337,7 @@ fn replayed_datagrams_change_nothing() {
         sim.inject(client_addr, s, d.clone());
         sim.inject(elsewhere, s, d.clone());
     }
-    let seen = RefCell::new(Seen::default());
-    sim.run_for(Duration::from_secs(1), |_, node, e| {
-        seen.borrow_mut().events.push((node, e))
-    });
-    let seen = seen.into_inner();
+    let seen = watch(&mut sim, 1);
     let server = sim.endpoint_ref(s);
     let conn_s = before_conn;
     let after = server.connection_stats(conn_s).unwrap();
@@ -410,19 +397,8 @@ fn a_man_in_the_middle_rewriting_the_capabilities_or_versions_fails_the_handshak
             };
             let (mut sim, c, s) = pair(client, server, LinkConfig::default());
             sim.intercept(c, s, rewrite_hello(offset, f));
-            let server_addr = sim.addr(s);
-            if known {
-                sim.endpoint(c)
-                    .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
-                    .unwrap();
-            } else {
-                sim.connect(c, s);
-            }
-            let seen = RefCell::new(Seen::default());
-            sim.run_for(Duration::from_secs(12), |_, node, e| {
-                seen.borrow_mut().events.push((node, e))
-            });
-            let seen = seen.into_inner();
+            start(&mut sim, c, s, known);
+            let seen = watch(&mut sim, 12);
             assert!(
                 seen.connected(c).is_empty(),
                 "{what}, IK {known}: {:?}",
