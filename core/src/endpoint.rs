@@ -599,14 +599,7 @@ impl Endpoint {
     /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
     /// follows.
     pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
-        let cmd = self.tracing(|| Command::Connect {
-            remote,
-            congestion: None,
-            server: None,
-        });
-        let out = self.open_connection(now, remote, self.config.congestion, None);
-        self.traced(Some(now), cmd, &out);
-        out
+        self.connect_traced(now, remote, None, None)
     }
 
     /// Like [`connect`](Self::connect), to a server whose public key we know: the
@@ -620,14 +613,7 @@ impl Endpoint {
         remote: SocketAddr,
         server: PublicKey,
     ) -> Result<ConnectionHandle, ApiError> {
-        let cmd = self.tracing(|| Command::Connect {
-            remote,
-            congestion: None,
-            server: Some(server),
-        });
-        let out = self.open_connection(now, remote, self.config.congestion, Some(server));
-        self.traced(Some(now), cmd, &out);
-        out
+        self.connect_traced(now, remote, None, Some(server))
     }
 
     /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
@@ -638,12 +624,24 @@ impl Endpoint {
         remote: SocketAddr,
         congestion: CongestionControl,
     ) -> Result<ConnectionHandle, ApiError> {
+        self.connect_traced(now, remote, Some(congestion), None)
+    }
+
+    /// The three `connect` calls: the connection, and its trace record.
+    fn connect_traced(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        congestion: Option<CongestionControl>,
+        server: Option<PublicKey>,
+    ) -> Result<ConnectionHandle, ApiError> {
         let cmd = self.tracing(|| Command::Connect {
             remote,
-            congestion: Some(congestion),
-            server: None,
+            congestion,
+            server,
         });
-        let out = self.open_connection(now, remote, congestion, None);
+        let cc = congestion.unwrap_or(self.config.congestion);
+        let out = self.open_connection(now, remote, cc, server);
         self.traced(Some(now), cmd, &out);
         out
     }
@@ -692,7 +690,7 @@ impl Endpoint {
         match invariant.version {
             0 => self.on_version_reject(now, datagram),
             _ if readable => match self.by_cid.get(&invariant.dcid).copied() {
-                Some(slot) => self.on_packet_for(slot, now, from, datagram),
+                Some(slot) => self.on_packet_for(slot, now, from, invariant, datagram),
                 None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
                     self.on_hello(now, from, datagram)
                 }
@@ -753,14 +751,18 @@ impl Endpoint {
         self.touch(slot);
     }
 
-    fn on_packet_for(&mut self, slot: u32, now: Instant, from: SocketAddr, datagram: Bytes) {
+    fn on_packet_for(
+        &mut self,
+        slot: u32,
+        now: Instant,
+        from: SocketAddr,
+        invariant: Invariant,
+        datagram: Bytes,
+    ) {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
         conn.on_datagram_len(from, datagram.len());
-        let Ok(invariant) = Invariant::parse(&datagram) else {
-            return;
-        };
         let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
         let decoded = if sealed {
             // Opened in place (spec §11.4): a datagram the driver still shares is copied

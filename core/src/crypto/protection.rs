@@ -286,26 +286,17 @@ pub fn open_with_key(
 /// byte; `false` (nothing changed) if `datagram` is not a version 2 data packet long enough
 /// to seal.
 pub fn reseal_with_key(cipher: Cipher, key: [u8; 32], datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
-    let Ok(invariant) = crate::wire::Invariant::parse(datagram) else {
+    let Ok((header, header_len, _)) = crate::wire::read_header(datagram, largest_pn) else {
         return false;
     };
-    if invariant.version != crate::wire::VERSION_2 || invariant.scid.is_some() {
+    if !header.is_sealed() {
         return false;
     }
-    let len = crate::wire::PacketNumberLen::from_flags(datagram[2]);
-    let start = invariant.len();
-    let header_len = start + len.bytes() + 4;
-    let Some(content_len) = datagram.len().checked_sub(TAG_LEN).filter(|c| *c >= header_len) else {
-        return false;
-    };
-    let truncated = datagram[start..start + len.bytes()]
-        .iter()
-        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    let number = crate::wire::expand_packet_number(truncated, len, largest_pn);
+    let content_len = datagram.len() - TAG_LEN;
     let key = PacketKey::new(cipher, key);
     let (content, tag) = datagram.split_at_mut(content_len);
     let (aad, payload) = content.split_at_mut(header_len);
-    match key.seal(number, aad, payload) {
+    match key.seal(header.number, aad, payload) {
         Some(t) => {
             tag.copy_from_slice(&t);
             true

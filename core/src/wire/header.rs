@@ -101,8 +101,7 @@ impl PacketNumberLen {
         }
     }
 
-    /// The length a flags byte (byte 2 of a datagram) names.
-    pub const fn from_flags(flags: u8) -> Self {
+    pub(crate) const fn from_flags(flags: u8) -> Self {
         match flags & V1_PN_LEN {
             0 => PacketNumberLen::One,
             1 => PacketNumberLen::Two,

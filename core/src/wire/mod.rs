@@ -45,6 +45,7 @@ pub use header::{
     MAX_PACKET_NUMBER,
 };
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
+pub(crate) use packet::read_header;
 pub use packet::{decode, encode_packet, reseal, Datagram, Frames, Packet, PacketWriter};
 pub use params::{
     Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,

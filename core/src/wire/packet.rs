@@ -66,14 +66,18 @@ impl Packet {
         largest_pn: Option<u64>,
         open: impl FnOnce(&Header, &[u8], &mut [u8], &[u8]) -> bool,
     ) -> Result<Packet, DecodeError> {
-        let sealed = Invariant::parse(&datagram).is_ok_and(|i| i.version == VERSION_2 && i.scid.is_none());
-        if !sealed {
-            return Packet::decode(datagram.freeze(), largest_pn);
-        }
-        // Nothing of a sealed packet is the peer's word before its tag verifies: one too
-        // short to hold a tag is as unauthenticated as one whose tag fails.
-        let (header, header_len, flags) =
-            read_header(&datagram, largest_pn).map_err(|_| DecodeError::AuthenticationFailed)?;
+        let (header, header_len, flags) = match read_header(&datagram, largest_pn) {
+            Ok((header, ..)) if !header.is_sealed() => return Packet::decode(datagram.freeze(), largest_pn),
+            Ok(read) => read,
+            // Nothing of a sealed packet is the peer's word before its tag verifies: one too
+            // short to hold a tag is as unauthenticated as one whose tag fails.
+            Err(_)
+                if Invariant::parse(&datagram).is_ok_and(|i| i.version == VERSION_2 && i.scid.is_none()) =>
+            {
+                return Err(DecodeError::AuthenticationFailed)
+            }
+            Err(e) => return Err(e),
+        };
         let content_len = datagram.len() - TAG_LEN;
         let (aad, rest) = datagram.split_at_mut(header_len);
         let (payload, tag) = rest.split_at_mut(content_len - header_len);
@@ -143,7 +147,10 @@ impl Iterator for Frames {
 /// Reads the header of a version 1 or 2 datagram and expands its packet number; returns it
 /// with the header's length and its flags byte, whose reserved bits are checked only once
 /// the trailer or tag has (spec §3.5: nothing past the header is trusted before).
-fn read_header(datagram: &[u8], largest_pn: Option<u64>) -> Result<(Header, usize, u8), DecodeError> {
+pub(crate) fn read_header(
+    datagram: &[u8],
+    largest_pn: Option<u64>,
+) -> Result<(Header, usize, u8), DecodeError> {
     check_size(datagram)?;
     let invariant = Invariant::parse(datagram)?;
     if !matches!(invariant.version, VERSION_1 | VERSION_2) {
