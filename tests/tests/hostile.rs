@@ -284,8 +284,20 @@ fn outsider(i: u32) -> SocketAddr {
 
 /// A HELLO as a client would send it, from connection id `scid`, padded to 1200 bytes.
 fn hello(scid: u64, token: Bytes) -> Bytes {
+    let hello = Frame::Hello(Hello {
+        versions: VersionRange::V1,
+        capabilities: Capabilities::ALL_V1,
+        token,
+        params: TransportParams::default(),
+    });
+    first_datagram(weir_core::wire::VERSION_1, scid, &hello)
+}
+
+/// A client's first datagram of wire version `version` from connection id `scid`, carrying
+/// `frame`, padded to 1200 bytes.
+fn first_datagram(version: u16, scid: u64, frame: &Frame) -> Bytes {
     let header = Header {
-        version: weir_core::wire::VERSION_1,
+        version,
         key_phase: weir_core::wire::KeyPhase::Zero,
         kind: PacketKind::Handshake {
             scid: ConnectionId::from_u64(scid),
@@ -297,13 +309,7 @@ fn hello(scid: u64, token: Bytes) -> Bytes {
     };
     let mut buf = BytesMut::zeroed(1200);
     let mut w = PacketWriter::new(&mut buf, &header).unwrap();
-    w.push(&Frame::Hello(Hello {
-        versions: VersionRange::V1,
-        capabilities: Capabilities::ALL_V1,
-        token,
-        params: TransportParams::default(),
-    }))
-    .unwrap();
+    w.push(frame).unwrap();
     w.pad_to(1200).unwrap();
     let len = w.finish().unwrap();
     buf.truncate(len);
@@ -487,20 +493,7 @@ fn a_hundred_thousand_spoofed_noise_hellos_cost_at_most_the_admitted_handshakes(
 /// A NOISE_HELLO starting XX, from connection id `scid`: any 32 bytes make an ephemeral key
 /// the server will compute with.
 fn noise_hello(scid: u64) -> Bytes {
-    let header = Header {
-        version: weir_core::wire::VERSION_2,
-        key_phase: weir_core::wire::KeyPhase::Zero,
-        kind: PacketKind::Handshake {
-            scid: ConnectionId::from_u64(scid),
-        },
-        dcid: ConnectionId::UNSET,
-        number: 0,
-        number_len: PacketNumberLen::One,
-        timestamp: 0,
-    };
-    let mut buf = BytesMut::zeroed(1200);
-    let mut w = PacketWriter::new(&mut buf, &header).unwrap();
-    w.push(&Frame::NoiseHello(weir_core::wire::NoiseHello {
+    let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
             capabilities: Capabilities::ALL_V1,
@@ -510,12 +503,8 @@ fn noise_hello(scid: u64) -> Bytes {
         pattern: weir_core::wire::NoisePattern::Xx,
         ciphers: weir_core::wire::Ciphers::ALL,
         message: Bytes::from_static(&[0x42; 32]),
-    }))
-    .unwrap();
-    w.pad_to(1200).unwrap();
-    let len = w.finish().unwrap();
-    buf.truncate(len);
-    buf.freeze()
+    });
+    first_datagram(weir_core::wire::VERSION_2, scid, &hello)
 }
 
 /// 100,000 copies of `datagram` from as many spoofed addresses in one second, while the
