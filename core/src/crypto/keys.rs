@@ -14,6 +14,8 @@ use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
+use crate::wire::Hex;
+
 pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// An endpoint's public key: how peers know it (its identity, spec §11.1). 32 bytes of an
@@ -39,7 +41,7 @@ impl PublicKey {
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        Hex(&self.0).fmt(f)
     }
 }
 
@@ -174,7 +176,7 @@ impl From<[u8; 32]> for Seed {
 
 impl fmt::Display for Seed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        Hex(&self.0).fmt(f)
     }
 }
 

@@ -68,10 +68,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         AddressValidation::Always => "always".to_string(),
     };
     let identity = identity.as_ref().map_or("none".to_string(), |id| {
-        id.secret_bytes()
-            .iter()
-            .map(|b| alloc::format!("{b:02x}"))
-            .collect()
+        crate::wire::Hex(id.secret_bytes()).to_string()
     });
     let peers = match peer_policy {
         PeerPolicy::Any => "any".to_string(),

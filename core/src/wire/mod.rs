@@ -38,6 +38,7 @@ pub use crate::integrity::Digest;
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
+pub(crate) use frame::Hex;
 pub use frame::{types as frame_types, Frame};
 pub use handshake::{Accept, AcceptTerms, Hello, NoiseHello, Reject, RejectReason, Retry};
 pub use header::{
