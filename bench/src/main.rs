@@ -1,0 +1,158 @@
+//! `weir-bench`: the side-by-side loopback benchmark of issue 10. weir (through weir-tokio
+//! and weir-std), quinn, tokio TCP and raw UDP run the same four workloads over
+//! 127.0.0.1, interleaved, each (peer, workload) in a process of its own so that one run's
+//! memory and threads cannot colour the next; the table gives medians with their range.
+//!
+//! ```text
+//! cargo run --release -p weir-bench                 # everything, 3 repetitions
+//! cargo run --release -p weir-bench -- --reps 5 --peers weir-tokio,quinn --workloads bulk
+//! ```
+
+mod peers;
+mod report;
+mod workload;
+
+use std::io::Read;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use peers::Peer;
+use report::Runs;
+use workload::{Metric, Workload};
+
+/// The longest one worker may take before it is killed and its run counted as failed.
+const WORKER_LIMIT: Duration = Duration::from_secs(300);
+
+/// What a worker prints before its figures, on a line of their own.
+const RESULT_TAG: &str = "weir-bench-result";
+
+#[derive(Parser)]
+#[command(about = "weir against quinn, TCP and raw UDP on loopback, side by side")]
+struct Cli {
+    #[command(subcommand)]
+    worker: Option<Worker>,
+    /// How many times each (peer, workload) runs; the table gives the median.
+    #[arg(long, default_value_t = 3)]
+    reps: usize,
+    /// The peers to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    peers: Vec<Peer>,
+    /// The workloads to run (default: all).
+    #[arg(long, value_enum, value_delimiter = ',')]
+    workloads: Vec<Workload>,
+}
+
+#[derive(Subcommand)]
+enum Worker {
+    /// Runs one (peer, workload) in this process and prints its figures (used by the
+    /// benchmark itself, one process per run).
+    #[command(hide = true)]
+    Worker {
+        #[arg(value_enum)]
+        peer: Peer,
+        #[arg(value_enum)]
+        workload: Workload,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Worker::Worker { peer, workload }) = cli.worker {
+        return worker(peer, workload);
+    }
+    let peers = if cli.peers.is_empty() {
+        Peer::ALL.to_vec()
+    } else {
+        cli.peers
+    };
+    let workloads = if cli.workloads.is_empty() {
+        Workload::ALL.to_vec()
+    } else {
+        cli.workloads
+    };
+    let mut runs = Runs::default();
+    let mut failed = false;
+    for rep in 1..=cli.reps {
+        for &w in &workloads {
+            for &p in peers.iter().filter(|p| p.runs(w)) {
+                eprint!("rep {rep}/{}: {} {} ... ", cli.reps, p.name(), w.name());
+                match spawn(p, w) {
+                    Ok(figures) => {
+                        eprintln!("{}", report::brief(&figures));
+                        runs.add(p, w, figures);
+                    }
+                    Err(e) => {
+                        eprintln!("FAILED: {e}");
+                        failed = true;
+                    }
+                }
+            }
+        }
+    }
+    print!("{}", report::table(&runs, &peers, &workloads, cli.reps));
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// One run in a process of its own: this program again, as a worker.
+fn spawn(peer: Peer, workload: Workload) -> Result<Vec<(Metric, f64)>, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = Command::new(exe)
+        .args(["worker", peer.name(), workload.name()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            break status;
+        }
+        if start.elapsed() > WORKER_LIMIT {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("no result within {WORKER_LIMIT:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        stdout.read_to_string(&mut out).map_err(|e| e.to_string())?;
+    }
+    if !status.success() {
+        return Err(format!("the worker exited with {status}"));
+    }
+    out.lines()
+        .find_map(|l| l.strip_prefix(RESULT_TAG))
+        .map(report::parse)
+        .ok_or_else(|| "the worker printed no result".to_string())?
+}
+
+/// The worker: runs once, prints its figures and its peak RSS.
+fn worker(peer: Peer, workload: Workload) -> ExitCode {
+    match peer.run(workload) {
+        Ok(mut figures) => {
+            if let Some(rss) = peak_rss_mib() {
+                figures.push((Metric::PeakRssMiB, rss));
+            }
+            println!("{RESULT_TAG}{}", report::format(&figures));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{} {}: {e}", peer.name(), workload.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// This process's peak resident set (Linux's `VmHWM`), in MiB.
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}

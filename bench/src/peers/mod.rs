@@ -1,0 +1,107 @@
+//! The peers of the comparison, each a [`Link`](crate::workload::Link) over its own
+//! transport, and the two threads every run is made of.
+
+use std::io;
+use std::sync::mpsc;
+
+use crate::workload::{Metric, Placement, Workload};
+
+mod quinn;
+mod tcp;
+mod udp;
+mod weir;
+
+/// The transports compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Peer {
+    /// weir over weir-tokio (async; the driver is a task on the side's runtime).
+    WeirTokio,
+    /// weir over weir-std (blocking calls; the driver is a thread of its own).
+    WeirStd,
+    /// quinn 0.11 (rustls with ring), one connection, one bidirectional stream with
+    /// length-prefixed messages.
+    Quinn,
+    /// tokio TCP with length-prefixed messages, `TCP_NODELAY`, writes buffered until flushed.
+    Tcp,
+    /// Raw UDP ping-pong on tokio: the floor for round trips (no reliability at all).
+    Udp,
+}
+
+impl Peer {
+    /// Every peer, in the order of the table.
+    pub const ALL: [Peer; 5] = [Peer::WeirTokio, Peer::WeirStd, Peer::Quinn, Peer::Tcp, Peer::Udp];
+
+    /// The name used on the command line and in the table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Peer::WeirTokio => "weir-tokio",
+            Peer::WeirStd => "weir-std",
+            Peer::Quinn => "quinn",
+            Peer::Tcp => "tcp",
+            Peer::Udp => "udp",
+        }
+    }
+
+    /// Whether this peer can run `workload` (raw UDP is only the round-trip floor: it
+    /// neither orders nor recovers).
+    pub fn runs(self, workload: Workload) -> bool {
+        self != Peer::Udp || workload == Workload::Rtt
+    }
+
+    /// Runs `workload` between a client and a server of this peer in this process.
+    pub fn run(self, workload: Workload) -> io::Result<Vec<(Metric, f64)>> {
+        let placement = workload.placement();
+        match self {
+            Peer::WeirTokio => weir::run_tokio(workload, placement),
+            Peer::WeirStd => weir::run_std(workload, placement),
+            Peer::Quinn => quinn::run(workload, placement),
+            Peer::Tcp => tcp::run(workload, placement),
+            Peer::Udp => udp::run(workload, placement),
+        }
+    }
+}
+
+/// The server on one thread and the client on another, each pinned to its CPU of
+/// `placement` before it builds anything (threads a side starts inherit its CPU). The
+/// server hands the client what it needs to connect (`T`) through a channel; the client's
+/// figures are the result.
+pub(crate) fn pair<T: Send + 'static>(
+    placement: Placement,
+    server: impl FnOnce(mpsc::Sender<T>) -> io::Result<()> + Send + 'static,
+    client: impl FnOnce(T) -> io::Result<Vec<(Metric, f64)>> + Send + 'static,
+) -> io::Result<Vec<(Metric, f64)>> {
+    let (client_cpu, server_cpu) = placement.cpus();
+    let (tx, rx) = mpsc::channel();
+    let server = std::thread::spawn(move || {
+        pin(server_cpu);
+        server(tx)
+    });
+    let client = std::thread::spawn(move || {
+        pin(client_cpu);
+        let hello = rx
+            .recv()
+            .map_err(|_| io::Error::other("the server ended before it was ready"))?;
+        client(hello)
+    });
+    let figures = client
+        .join()
+        .map_err(|_| io::Error::other("the client panicked"))?;
+    server
+        .join()
+        .map_err(|_| io::Error::other("the server panicked"))??;
+    figures
+}
+
+/// Pins the calling thread to `cpu` (or the last CPU there is, on a smaller machine).
+fn pin(cpu: usize) {
+    if let Some(ids) = core_affinity::get_core_ids() {
+        if let Some(id) = ids.get(cpu).or(ids.last()) {
+            core_affinity::set_for_current(*id);
+        }
+    }
+}
+
+/// A current-thread tokio runtime for one side.
+pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build()
+}

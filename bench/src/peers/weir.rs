@@ -1,0 +1,121 @@
+//! weir through its two adapters. Messages are weir messages (a stream each); the bulk
+//! message is read piece by piece from its stream, as the datagrams brought it.
+
+use std::io;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use weir_core::Config;
+
+use super::{pair, runtime};
+use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
+
+/// The configuration both sides use: the defaults, with quinn's datagram size (a 1452-byte
+/// UDP payload, what quinn's path-MTU discovery settles on over loopback).
+fn config() -> Config {
+    Config {
+        max_datagram_size: 1452,
+        ..Config::default()
+    }
+}
+
+fn localhost() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+struct TokioLink(weir_tokio::Connection);
+
+impl Link for TokioLink {
+    async fn send(&mut self, msg: Bytes) -> io::Result<()> {
+        Ok(self.0.send_message(msg).await?)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> io::Result<Bytes> {
+        Ok(self.0.recv_message().await?)
+    }
+
+    async fn recv_each(&mut self, each: &mut dyn FnMut(&[u8])) -> io::Result<u64> {
+        let mut stream = self.0.accept_stream().await?;
+        let mut len = 0;
+        while let Some(piece) = stream.read_chunk(usize::MAX).await? {
+            len += piece.len() as u64;
+            each(&piece);
+        }
+        Ok(len)
+    }
+}
+
+pub(super) fn run_tokio(workload: Workload, placement: Placement) -> io::Result<Vec<(Metric, f64)>> {
+    pair(
+        placement,
+        move |ready| {
+            runtime()?.block_on(async move {
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config())?;
+                let _ = ready.send(endpoint.local_addr());
+                let mut link = TokioLink(endpoint.accept().await?);
+                serve(workload, &mut link).await?;
+                endpoint.close().await;
+                Ok(())
+            })
+        },
+        move |server| {
+            runtime()?.block_on(async move {
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config())?;
+                let mut link = TokioLink(endpoint.connect(server).await?);
+                let figures = drive(workload, &mut link).await?;
+                endpoint.close().await;
+                Ok(figures)
+            })
+        },
+    )
+}
+
+/// weir-std's calls block; the workloads' futures are driven by a runtime that has
+/// nothing else to run, so blocking inside them is what a thread of a blocking program
+/// does.
+struct StdLink(weir_std::Connection);
+
+impl Link for StdLink {
+    async fn send(&mut self, msg: Bytes) -> io::Result<()> {
+        Ok(self.0.send_message(msg)?)
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> io::Result<Bytes> {
+        Ok(self.0.recv_message()?)
+    }
+
+    async fn recv_each(&mut self, each: &mut dyn FnMut(&[u8])) -> io::Result<u64> {
+        let mut stream = self.0.accept_stream()?;
+        let mut len = 0;
+        while let Some(piece) = stream.read_chunk(usize::MAX)? {
+            len += piece.len() as u64;
+            each(&piece);
+        }
+        Ok(len)
+    }
+}
+
+pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Vec<(Metric, f64)>> {
+    pair(
+        placement,
+        move |ready| {
+            let endpoint = weir_std::Endpoint::bind(localhost(), config())?;
+            let _ = ready.send(endpoint.local_addr());
+            let mut link = StdLink(endpoint.accept()?);
+            runtime()?.block_on(serve(workload, &mut link))
+        },
+        move |server| {
+            let endpoint = weir_std::Endpoint::bind(localhost(), config())?;
+            let mut link = StdLink(endpoint.connect(server)?);
+            runtime()?.block_on(drive(workload, &mut link))
+        },
+    )
+}
