@@ -17,7 +17,7 @@ pub fn format(figures: &[(Metric, f64)]) -> String {
     figures.iter().map(|(m, v)| format!(" {}={v}", tag(*m))).collect()
 }
 
-/// The inverse of [`format`].
+/// The inverse of [`format()`].
 pub fn parse(line: &str) -> Result<Vec<(Metric, f64)>, String> {
     line.split_whitespace()
         .map(|pair| {

@@ -107,8 +107,11 @@ pub struct Config {
     /// Which peer identities to accept (spec §11.6). Default: [`PeerPolicy::Any`].
     pub peer_policy: PeerPolicy,
     /// The ciphers data packets may be sealed with, in order of preference (a server picks
-    /// the first of its list the client offers). Default: ChaCha20-Poly1305, then
-    /// AES-256-GCM.
+    /// the first of its list the client offers). Default: AES-256-GCM, then
+    /// ChaCha20-Poly1305 (the order rustls uses): with AES instructions (x86-64 AES-NI and
+    /// PCLMULQDQ, ARMv8 AES) AES-GCM seals at about twice ChaCha20-Poly1305's rate and costs
+    /// a quarter as much on a small packet; on a CPU without them, put ChaCha20-Poly1305
+    /// first.
     pub ciphers: Vec<Cipher>,
     /// Packets sealed under one key before the sender moves to the next (a key update,
     /// spec §11.5). Capped at 2^22 for AES-256-GCM, half its confidentiality limit.
@@ -248,7 +251,7 @@ impl Default for Config {
             versions: VersionRange::ENCRYPTED,
             identity: None,
             peer_policy: PeerPolicy::Any,
-            ciphers: alloc::vec![Cipher::ChaCha20Poly1305, Cipher::Aes256Gcm],
+            ciphers: alloc::vec![Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305],
             key_update_interval: 1 << 20,
             capabilities: Capabilities::ALL_V1,
             accept: AcceptPolicy::Accept,

@@ -297,7 +297,13 @@ pub(crate) struct Connection {
     /// Streams the peer lets us open (used: how many we opened).
     stream_credit: SendCredit,
     peer_streams_opened: u64,
+    /// Streams the peer may open: what we would announce now, and what we last announced.
+    /// Grants are batched: a MAX_STREAMS goes out once the peer's announced credit is down
+    /// to half of `max_concurrent_streams` (RFC 9000 §4.6), not after every stream read,
+    /// so a request-response exchange is not followed by a datagram of its own.
     local_max_streams: u64,
+    announced_max_streams: u64,
+    max_concurrent_streams: u64,
     /// Connection credit the peer granted (used: new stream bytes sent).
     send_credit: SendCredit,
     /// Connection credit we grant, and what the peer used of it and the application read.
@@ -408,6 +414,8 @@ impl Connection {
             stream_credit: SendCredit::new(0),
             peer_streams_opened: 0,
             local_max_streams: config.max_concurrent_streams,
+            announced_max_streams: config.max_concurrent_streams,
+            max_concurrent_streams: config.max_concurrent_streams,
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
             recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window).with_room(0),
@@ -1235,6 +1243,7 @@ impl Connection {
                 );
             }
             self.peer_streams_opened = id.index() + 1;
+            self.grant_streams();
         }
         let Some(state) = self.streams.get_mut(&id) else {
             // Finished and gone: a late copy.
@@ -1624,12 +1633,17 @@ impl Connection {
 
     /// Pipe target: where the stream stands.
     pub(crate) fn pipe_target(&self, id: StreamId) -> TargetState {
+        let send = self.streams.get(&id).and_then(|s| s.send.as_ref());
+        // Delivered is delivered: a peer that acknowledged the whole stream and then closed
+        // (its CLOSE carries that last ACK, spec §4.11) was a target reached, not lost.
+        if send.is_some_and(|s| s.is_done()) {
+            return TargetState::Done;
+        }
         if !self.is_established() {
             return TargetState::Gone;
         }
-        match self.streams.get(&id).and_then(|s| s.send.as_ref()) {
+        match send {
             None => TargetState::Gone,
-            Some(send) if send.is_done() => TargetState::Done,
             Some(send) => TargetState::Open(Progress {
                 acked_below: send.acked_below(),
                 max_data: send.max_data(),
@@ -1925,7 +1939,18 @@ impl Connection {
         }
         // One stream gone: the peer may open one more.
         self.local_max_streams += 1;
-        self.push_control(Control::MaxStreams);
+        self.grant_streams();
+    }
+
+    /// Queues a MAX_STREAMS once the peer has used half of the stream credit it was told of
+    /// and there is more to grant.
+    fn grant_streams(&mut self) {
+        let left = self
+            .announced_max_streams
+            .saturating_sub(self.peer_streams_opened);
+        if self.local_max_streams > self.announced_max_streams && left <= self.max_concurrent_streams / 2 {
+            self.push_control(Control::MaxStreams);
+        }
     }
 
     fn update_connection_credit(&mut self) {
@@ -2092,6 +2117,15 @@ impl Connection {
         let header = self.header(now, PacketKind::Data);
         let end = MIN_DATAGRAM_SIZE.min(buf.len());
         let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
+        // What arrived is acknowledged in the same packet, ahead of the CLOSE (spec §4.11):
+        // a peer whose last bytes crossed our decision to close learns they were delivered
+        // instead of counting them cut short.
+        if let Some(ack) = self.received.build(now).map(Frame::Ack) {
+            let room = frame.encoded_len().ok()? + ack.encoded_len().ok()?;
+            if room <= w.remaining() {
+                w.push(&ack).ok()?;
+            }
+        }
         w.push(&frame).ok()?;
         let len = seal(&mut self.crypto, w, header.number)?;
         self.recovery.take_pn();
@@ -2127,6 +2161,9 @@ impl Connection {
                 break;
             }
             self.control.pop_front();
+            if let SentFrame::MaxStreams = record {
+                self.announced_max_streams = self.local_max_streams;
+            }
             sent.push(record);
         }
         if window_open {

@@ -639,10 +639,11 @@ mod tests {
             let entropy = Entropy::new(&Seed::from(7), b"server");
             let answer =
                 accept_noise(&server_config, &server_id, entropy, ConnectionId::from_u64(9), &h).unwrap();
-            assert_eq!(answer.cipher, Cipher::ChaCha20Poly1305);
+            // Both offer every cipher: the server's first preference wins.
+            assert_eq!(answer.cipher, server_config.ciphers[0]);
             let opened = c.on_noise_accept(&answer.message).ok().unwrap();
             assert_eq!(opened.peer, server_id.public_key());
-            assert_eq!(opened.negotiated.cipher, Some(Cipher::ChaCha20Poly1305));
+            assert_eq!(opened.negotiated.cipher, Some(server_config.ciphers[0]));
             assert_eq!(opened.finish.is_some(), server.is_none());
             match answer.next {
                 ServerNext::Done { secrets, .. } => assert_eq!(secrets.recv, opened.secrets.send),

@@ -135,9 +135,10 @@ fn both_patterns_authenticate_both_identities_and_carry_data() {
         let Event::Connected { negotiated, .. } = client[0] else {
             unreachable!()
         };
+        // The default preference, first choice.
         assert_eq!(
             (negotiated.version, negotiated.cipher),
-            (2, Some(Cipher::ChaCha20Poly1305))
+            (2, Some(Cipher::Aes256Gcm))
         );
         assert_eq!(sim.endpoint_ref(c).peer_key(conn), Some(identity(2).public_key()));
         assert_eq!(sim.endpoint_ref(s).public_key(), identity(2).public_key());

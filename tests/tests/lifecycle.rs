@@ -299,3 +299,51 @@ fn the_same_seed_gives_the_same_run() {
     let (c, _) = run(100);
     assert!(a != c, "a different seed changes the run");
 }
+
+/// Request and response, each answered at once: one datagram each way per exchange. The
+/// stream credit a read message frees is granted in batches (spec §4.15's flow control),
+/// so it does not cost a datagram of its own ahead of the response.
+#[test]
+fn an_exchange_answered_at_once_costs_one_datagram_each_way() {
+    const EXCHANGES: u64 = 300;
+    let (mut sim, c, s, cc, sc) = connected(35, Config::default(), LinkConfig::default());
+    let sent = |sim: &Sim, node, conn| {
+        sim.endpoint_ref(node)
+            .connection_stats(conn)
+            .unwrap()
+            .datagrams_sent
+    };
+    let before = (sent(&sim, c, cc), sent(&sim, s, sc));
+    let request = Bytes::from_static(&[7; 64]);
+    sim.endpoint(c).send_message(cc, None, request.clone()).unwrap();
+    let answered = RefCell::new(0u64);
+    sim.run_until(
+        sim.now() + Duration::from_secs(30),
+        |sim, node, e| {
+            let Event::StreamReadable { conn, stream } = e else {
+                return;
+            };
+            let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 20) else {
+                return;
+            };
+            if node == s {
+                sim.endpoint(s).send_message(conn, None, bytes).unwrap();
+            } else {
+                *answered.borrow_mut() += 1;
+                if *answered.borrow() < EXCHANGES {
+                    sim.endpoint(c).send_message(conn, None, request.clone()).unwrap();
+                }
+            }
+        },
+        |_| *answered.borrow() == EXCHANGES,
+    );
+    assert_eq!(*answered.borrow(), EXCHANGES);
+    // Besides: a MAX_STREAMS of its own about every half of the 128-stream limit, and the
+    // odd lone ACK (a few per cent).
+    let most = EXCHANGES + EXCHANGES / 16;
+    let got = (sent(&sim, c, cc) - before.0, sent(&sim, s, sc) - before.1);
+    assert!(
+        got.0 <= most && got.1 <= most,
+        "{got:?} datagrams for {EXCHANGES} exchanges"
+    );
+}

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use weir_core::congestion::CongestionControl;
 use weir_core::time::{Duration, Instant};
-use weir_core::wire::StreamId;
+use weir_core::wire::{Reason, StreamId};
 use weir_core::{
     ApiError, Config, ConnectionHandle, Digest, Event, LocalRead, PipeFailure, PipeId, PipeStats, Read,
     StreamHeader, PIPE_BROKEN,
@@ -66,6 +66,8 @@ struct World {
     opened: Vec<(NodeId, StreamHeader)>,
     /// Whole-message reads that failed their digest check.
     corrupt: Vec<(NodeId, Read)>,
+    /// A receiver that closes its connection as soon as it has a whole message.
+    closer: Option<NodeId>,
     /// A buggy relay: instead of piping, it reads each message whole and sends it on with
     /// the same header (digest included) and its last byte changed.
     tamperer: Option<NodeId>,
@@ -123,7 +125,13 @@ impl World {
             return;
         }
         match sim.endpoint(node).read_message(conn, stream, 1 << 30) {
-            Ok(Read::Data { bytes, .. }) => self.received.entry(node).or_default().push(bytes),
+            Ok(Read::Data { bytes, .. }) => {
+                self.received.entry(node).or_default().push(bytes);
+                if self.closer == Some(node) {
+                    let now = sim.now();
+                    sim.endpoint(node).close(now, conn, 0, Reason::default()).unwrap();
+                }
+            }
             Ok(failed @ Read::VerificationFailed { .. }) => self.corrupt.push((node, failed)),
             _ => {}
         }
@@ -212,6 +220,24 @@ fn a_relay_forwards_a_message_intact_over_rough_hops() {
     let w = world.borrow();
     assert_eq!(w.received[&2], vec![msg]);
     assert!(w.failed.is_empty());
+}
+
+/// A receiver that closes as soon as it has the message may not have acknowledged its last
+/// packets yet (a lone packet's ACK waits up to max_ack_delay): its CLOSE carries that ACK,
+/// and the relay counts the target as reached, not lost, though the connection then closed.
+#[test]
+fn a_receiver_that_closes_at_once_after_the_message_was_reached() {
+    for len in [1_000, 2_000, 3_000, 30_000] {
+        let (mut sim, world, conn) = chain(3, 1, 1, LinkConfig::default(), Config::default());
+        world.borrow_mut().closer = Some(2);
+        let msg = payload(len);
+        send(&mut sim, conn, &msg);
+        let ended = |w: &World| !w.finished.is_empty() || !w.failed.is_empty();
+        assert!(run(&mut sim, &world, 10, ended), "{len} bytes");
+        let w = world.borrow();
+        assert_eq!(w.received[&2], vec![msg], "{len} bytes");
+        assert_eq!((w.finished.len(), &w.failed), (1, &vec![]), "{len} bytes");
+    }
 }
 
 #[test]

@@ -23,6 +23,14 @@ fn localhost() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
+/// With `WEIR_BENCH_STATS` set, the client's connection statistics go to stderr after
+/// the run (datagrams, losses, blocking): what to look at first when a figure is off.
+fn report_stats(stats: &weir_core::ConnectionStats) {
+    if std::env::var_os("WEIR_BENCH_STATS").is_some() {
+        eprintln!("{stats:#?}");
+    }
+}
+
 struct TokioLink(weir_tokio::Connection);
 
 impl Link for TokioLink {
@@ -67,6 +75,9 @@ pub(super) fn run_tokio(workload: Workload, placement: Placement) -> io::Result<
                 let endpoint = weir_tokio::Endpoint::bind(localhost(), config())?;
                 let mut link = TokioLink(endpoint.connect(server).await?);
                 let figures = drive(workload, &mut link).await?;
+                if let Some(stats) = link.0.stats().await {
+                    report_stats(&stats);
+                }
                 endpoint.close().await;
                 Ok(figures)
             })
@@ -115,7 +126,11 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
         move |server| {
             let endpoint = weir_std::Endpoint::bind(localhost(), config())?;
             let mut link = StdLink(endpoint.connect(server)?);
-            runtime()?.block_on(drive(workload, &mut link))
+            let figures = runtime()?.block_on(drive(workload, &mut link))?;
+            if let Some(stats) = link.0.stats() {
+                report_stats(&stats);
+            }
+            Ok(figures)
         },
     )
 }

@@ -102,6 +102,27 @@ impl PacketKey {
     }
 }
 
+/// The receive key of the next phase, built on first use: until the peer updates (after
+/// 2^20 packets by default) its AES key schedule would only take memory, about 1 KB per
+/// connection.
+struct LazyKey {
+    secret: [u8; 32],
+    built: Option<PacketKey>,
+}
+
+impl LazyKey {
+    fn new(secret: [u8; 32]) -> Self {
+        LazyKey { secret, built: None }
+    }
+
+    /// The key, built once (a forged packet with the other phase bit costs one key
+    /// schedule per phase, not one per packet).
+    fn key(&mut self, cipher: Cipher) -> &PacketKey {
+        let secret = self.secret;
+        self.built.get_or_insert_with(|| PacketKey::new(cipher, secret))
+    }
+}
+
 fn nonce(number: u64) -> [u8; 12] {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&number.to_be_bytes());
@@ -123,7 +144,7 @@ pub(crate) struct Protection {
     send_confirmed: bool,
     recv_phase: KeyPhase,
     recv: PacketKey,
-    recv_next: PacketKey,
+    recv_next: LazyKey,
     recv_previous: Option<PacketKey>,
     /// The lowest packet number opened under the current receive key: lower numbers with
     /// the other phase bit belong to the previous key, higher ones to the next.
@@ -159,7 +180,7 @@ impl Protection {
             sent_in_phase: 0,
             send_confirmed: false,
             recv_phase: KeyPhase::Zero,
-            recv_next: recv.next(cipher),
+            recv_next: LazyKey::new(next_key(recv.secret)),
             recv,
             recv_previous: None,
             recv_first: None,
@@ -228,11 +249,11 @@ impl Protection {
                 .as_ref()
                 .is_some_and(|k| k.open(number, aad, payload, tag))
         } else {
-            let ok = self.recv_next.open(number, aad, payload, tag);
+            let ok = self.recv_next.key(self.cipher).open(number, aad, payload, tag);
             if ok {
                 // Only the peer, holding the next key, could have sealed this: it updated.
-                let next = self.recv_next.next(self.cipher);
-                let current = core::mem::replace(&mut self.recv_next, next);
+                let current = self.recv_next.key(self.cipher).clone();
+                self.recv_next = LazyKey::new(next_key(current.secret));
                 self.recv_previous = Some(core::mem::replace(&mut self.recv, current));
                 self.recv_phase = phase;
                 self.recv_first = Some(number);
