@@ -4,7 +4,7 @@
 //! server's share bounds how many handshakes a core can take per second
 //! (`Config::max_handshakes_per_second`). Figures in README.md.
 
-use bytes::Bytes;
+use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use weir_core::time::Instant;
 use weir_core::wire::VersionRange;
@@ -26,11 +26,11 @@ fn handshake(client: &mut Endpoint, server: &mut Endpoint, known: bool, buf: &mu
     while connected < 2 {
         let mut moved = false;
         while let Some(t) = client.poll_transmit(now, buf) {
-            server.handle_datagram(now, c, Bytes::copy_from_slice(&buf[..t.len]));
+            server.handle_datagram(now, c, BytesMut::from(&buf[..t.len]));
             moved = true;
         }
         while let Some(t) = server.poll_transmit(now, buf) {
-            client.handle_datagram(now, s, Bytes::copy_from_slice(&buf[..t.len]));
+            client.handle_datagram(now, s, BytesMut::from(&buf[..t.len]));
             moved = true;
         }
         for e in std::iter::from_fn(|| client.poll_event()).chain(std::iter::from_fn(|| server.poll_event()))

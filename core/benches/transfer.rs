@@ -4,7 +4,7 @@
 //! version 1) and sealed with each cipher (version 2): the difference is the crypto's cost
 //! per byte. Figures in README.md.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Cipher, VersionRange};
@@ -61,12 +61,12 @@ impl Pair {
             let mut moved = false;
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
                 self.server
-                    .handle_datagram(self.now, c, Bytes::copy_from_slice(&self.buf[..t.len]));
+                    .handle_datagram(self.now, c, BytesMut::from(&self.buf[..t.len]));
                 moved = true;
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 self.client
-                    .handle_datagram(self.now, s, Bytes::copy_from_slice(&self.buf[..t.len]));
+                    .handle_datagram(self.now, s, BytesMut::from(&self.buf[..t.len]));
                 moved = true;
             }
             events.extend(std::iter::from_fn(|| self.server.poll_event()));

@@ -93,10 +93,6 @@ pub struct EndpointStats {
     /// Datagrams that failed authentication (version 2: a sealed packet whose tag did not
     /// verify under its connection's keys): dropped, never answered (spec §11.4).
     pub dropped_unauthenticated: u64,
-    /// Sealed datagrams copied before being opened in place, because the driver still
-    /// shared their buffer (the usual driver, receiving into a buffer of its own, causes
-    /// none).
-    pub datagrams_copied: u64,
 }
 
 /// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
@@ -668,7 +664,13 @@ impl Endpoint {
 
     /// A datagram arrived from `from`. Malformed or unexpected datagrams are dropped and
     /// counted; nothing a peer sends can make this panic.
-    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+    ///
+    /// The buffer is the driver's to give: a sealed packet is opened in place, and the
+    /// stream bytes it carries reach the application as slices of it, never copied. A
+    /// driver that receives many datagrams into one allocation (`BytesMut::split_to`) hands
+    /// each over as its own `BytesMut`; a slice the application keeps holds that whole
+    /// allocation alive.
+    pub fn handle_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
         if let Some(t) = self.trace.as_mut() {
             t.datagram_in(now, from, &datagram);
         }
@@ -676,7 +678,7 @@ impl Endpoint {
         self.trace_deadline();
     }
 
-    fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
+    fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
         self.stats.datagrams_received += 1;
         let Ok(invariant) = Invariant::parse(&datagram) else {
             self.stats.dropped_malformed += 1;
@@ -688,11 +690,11 @@ impl Endpoint {
             && (self.config.versions.contains(invariant.version)
                 || self.by_cid.contains_key(&invariant.dcid));
         match invariant.version {
-            0 => self.on_version_reject(now, datagram),
+            0 => self.on_version_reject(now, datagram.freeze()),
             _ if readable => match self.by_cid.get(&invariant.dcid).copied() {
                 Some(slot) => self.on_packet_for(slot, now, from, invariant, datagram),
                 None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
-                    self.on_hello(now, from, datagram)
+                    self.on_hello(now, from, datagram.freeze())
                 }
                 None => self.stats.dropped_unknown_connection += 1,
             },
@@ -757,7 +759,7 @@ impl Endpoint {
         now: Instant,
         from: SocketAddr,
         invariant: Invariant,
-        datagram: Bytes,
+        datagram: BytesMut,
     ) {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
@@ -765,15 +767,10 @@ impl Endpoint {
         conn.on_datagram_len(from, datagram.len());
         let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
         let decoded = if sealed {
-            // Opened in place (spec §11.4): a datagram the driver still shares is copied
-            // once (counted); the usual one, received into its own buffer, is not.
-            let buf = datagram.try_into_mut().unwrap_or_else(|shared| {
-                self.stats.datagrams_copied += 1;
-                BytesMut::from(&shared[..])
-            });
-            conn.open(buf)
+            // Opened in place (spec §11.4).
+            conn.open(datagram)
         } else {
-            Packet::decode(datagram, conn.largest_received())
+            Packet::decode(datagram.freeze(), conn.largest_received())
         };
         match decoded {
             Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),

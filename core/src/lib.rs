@@ -11,7 +11,7 @@
 //! ```text
 //! let mut ep = Endpoint::new(config, seed);            // seed: all randomness comes from it
 //! loop {
-//!     ep.handle_datagram(now, from, bytes);            // each datagram the socket received
+//!     ep.handle_datagram(now, from, bytes_mut);        // each datagram the socket received
 //!     ep.handle_timeout(now);                          // once poll_timeout() has passed
 //!     /* commands: connect, open_stream, write, finish, send_message, read, close, ... */
 //!     while let Some(t) = ep.poll_transmit(now, &mut buf) { socket.send_to(&buf[..t.len], t.destination) }

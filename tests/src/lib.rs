@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use weir_core::time::{Duration, Instant};
@@ -741,11 +741,13 @@ impl Sim {
             if metered {
                 // Its own copy, allocated under the meter; the network's is freed outside it.
                 self.on_node(f.to, |sim| {
-                    let data = Bytes::copy_from_slice(&f.data);
+                    let data = BytesMut::from(&f.data[..]);
                     sim.nodes[f.to].endpoint.handle_datagram(now, f.from, data)
                 });
             } else {
-                self.nodes[f.to].endpoint.handle_datagram(now, f.from, f.data);
+                self.nodes[f.to]
+                    .endpoint
+                    .handle_datagram(now, f.from, f.data.into());
             }
         }
         for n in 0..self.nodes.len() {

@@ -86,12 +86,12 @@ pub fn relay_message(config: &Config, arrival: Arrival, msg: Bytes) -> RelayRun 
                 timed(&mut || {
                     flight
                         .drain(..)
-                        .for_each(|(from, d)| eps[1].handle_datagram(now, from, d))
+                        .for_each(|(from, d)| eps[1].handle_datagram(now, from, d.into()))
                 });
             } else {
                 flight
                     .into_iter()
-                    .for_each(|(from, d)| eps[to].handle_datagram(now, from, d));
+                    .for_each(|(from, d)| eps[to].handle_datagram(now, from, d.into()));
             }
         }
         for (i, ep) in eps.iter_mut().enumerate() {

@@ -2,7 +2,7 @@
 //! capabilities, loss of each handshake datagram, duplicated HELLO, capacity, policy,
 //! VERSION_REJECT and the handshake timeout.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Capabilities, Invariant, RejectReason, VersionRange, VersionReject};
 use weir_core::{AcceptPolicy, Config, Endpoint, Event, HandshakeError, Negotiated};
@@ -285,11 +285,7 @@ fn version_reject_fails_the_attempt_with_the_servers_versions() {
         versions: smallvec::smallvec![VersionRange::new(5, 6).unwrap()],
     };
     let len = reject.encode(&mut buf).unwrap();
-    client.handle_datagram(
-        Instant::from_micros(10),
-        server_addr,
-        Bytes::copy_from_slice(&buf[..len]),
-    );
+    client.handle_datagram(Instant::from_micros(10), server_addr, BytesMut::from(&buf[..len]));
     assert_eq!(
         client.poll_event(),
         Some(Event::HandshakeFailed {
@@ -312,7 +308,7 @@ fn a_server_answers_an_unreadable_version_with_version_reject() {
     d.extend_from_slice(&[1; 8]);
     d.extend_from_slice(&[2; 8]);
     d.resize(1200, 0);
-    server.handle_datagram(Instant::ZERO, from, Bytes::from(d.clone()));
+    server.handle_datagram(Instant::ZERO, from, BytesMut::from(&d[..]));
     let mut buf = vec![0u8; 2048];
     let t = server.poll_transmit(Instant::ZERO, &mut buf).unwrap();
     assert_eq!(t.destination, from);
@@ -322,7 +318,7 @@ fn a_server_answers_an_unreadable_version_with_version_reject() {
     assert_eq!(&vr.versions[..], &[VersionRange::ENCRYPTED]);
     // A short one earns nothing.
     d.truncate(600);
-    server.handle_datagram(Instant::ZERO, from, Bytes::from(d));
+    server.handle_datagram(Instant::ZERO, from, BytesMut::from(&d[..]));
     assert!(server.poll_transmit(Instant::ZERO, &mut buf).is_none());
     assert_eq!(server.connection_count(), 0);
 }
@@ -361,18 +357,14 @@ fn a_data_packet_that_overtakes_the_accept_is_dropped() {
         one_way_delay: 0,
     });
     let len = encode_packet(&header, &[ack], &mut buf).unwrap();
-    client.handle_datagram(
-        Instant::from_micros(5),
-        server_addr,
-        Bytes::copy_from_slice(&buf[..len]),
-    );
+    client.handle_datagram(Instant::from_micros(5), server_addr, BytesMut::from(&buf[..len]));
     assert_eq!(client.poll_event(), None, "nothing happened to the attempt");
-    server.handle_datagram(Instant::from_micros(10), client_addr, hello);
+    server.handle_datagram(Instant::from_micros(10), client_addr, hello.into());
     let t = server.poll_transmit(Instant::from_micros(10), &mut buf).unwrap();
     client.handle_datagram(
         Instant::from_micros(20),
         server_addr,
-        Bytes::copy_from_slice(&buf[..t.len]),
+        BytesMut::from(&buf[..t.len]),
     );
     assert!(matches!(client.poll_event(), Some(Event::Connected { conn: c, .. }) if c == conn));
 }

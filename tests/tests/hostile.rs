@@ -1031,7 +1031,7 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
 fn cost_of(sim: &mut Sim, server: NodeId, from: SocketAddr, datagram: Bytes) -> (u64, i64) {
     let now = sim.now();
     let (allocations, held) = (ALLOCATIONS.with(Cell::get), live());
-    sim.endpoint(server).handle_datagram(now, from, datagram);
+    sim.endpoint(server).handle_datagram(now, from, datagram.into());
     (ALLOCATIONS.with(Cell::get) - allocations, live() - held)
 }
 

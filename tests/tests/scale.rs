@@ -79,7 +79,7 @@ fn ten_thousand_connections_on_one_endpoint() {
             to_server.push(Bytes::copy_from_slice(&buf[..t.len]));
         }
         for d in to_server {
-            meter.run(|| server.handle_datagram(now, client_addr, d));
+            meter.run(|| server.handle_datagram(now, client_addr, d.into()));
         }
         let mut to_client = Vec::new();
         meter.run(|| {
@@ -88,7 +88,7 @@ fn ten_thousand_connections_on_one_endpoint() {
             }
         });
         for d in to_client {
-            client.handle_datagram(now, server_addr, d);
+            client.handle_datagram(now, server_addr, d.into());
         }
         while let Some(e) = client.poll_event() {
             if let Event::Connected { .. } = e {

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod driver;
+mod io;
 pub mod proxy;
 mod socket;
 
@@ -39,6 +40,7 @@ pub use weir_core::{
 };
 
 pub use driver::{Driver, TRACE_ENV};
+pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};
 
 /// Longest message [`Command::RecvMessage`] gathers unless told otherwise: the memory one

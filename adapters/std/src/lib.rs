@@ -135,7 +135,7 @@ impl Endpoint {
         let waker = UdpSocket::bind(SocketAddr::new(driver_addr.ip(), 0))?;
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
-        let driver = run::Loop::new(config, local, socket, waker.local_addr()?, rx, Arc::clone(&stop));
+        let driver = run::Loop::new(config, local, socket, waker.local_addr()?, rx, Arc::clone(&stop))?;
         let public_key = driver.public_key();
         let handle = std::thread::Builder::new()
             .name(format!("weir-driver {local}"))

@@ -1,15 +1,20 @@
 //! The driver thread: moves datagrams, time and commands between the OS and the
 //! [`Driver`], and nothing else.
+//!
+//! The socket is driven through `quinn-udp` (kept blocking, with a read timeout set to the
+//! driver's next deadline): sends are batches of equal datagrams cut by the kernel (GSO)
+//! where the platform has it, and a receive takes a whole GRO batch (or one datagram) into
+//! the [`Inbox`]'s shared blocks.
 
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use weir_core::wire::MAX_DATAGRAM_SIZE;
-use weir_driver::{Command, Config, Driver};
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use weir_driver::{Command, Config, Driver, Inbox, Outbox};
 
 /// The longest the thread sleeps with no deadline (a command or datagram wakes it sooner).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -21,7 +26,9 @@ pub(crate) struct Loop {
     waker: SocketAddr,
     commands: Receiver<Command>,
     stop: Arc<AtomicBool>,
-    buf: Vec<u8>,
+    state: UdpSocketState,
+    outbox: Outbox,
+    inbox: Inbox,
 }
 
 impl Loop {
@@ -32,15 +39,20 @@ impl Loop {
         waker: SocketAddr,
         commands: Receiver<Command>,
         stop: Arc<AtomicBool>,
-    ) -> Loop {
-        Loop {
+    ) -> io::Result<Loop> {
+        // quinn-udp turns the socket non-blocking; this thread waits in the receive itself.
+        let state = UdpSocketState::new((&socket).into())?;
+        socket.set_nonblocking(false)?;
+        Ok(Loop {
             driver: Driver::new(config, local),
             socket,
             waker,
             commands,
             stop,
-            buf: vec![0; MAX_DATAGRAM_SIZE],
-        }
+            state,
+            outbox: Outbox::new(),
+            inbox: Inbox::new(),
+        })
     }
 
     pub(crate) fn public_key(&self) -> weir_driver::PublicKey {
@@ -84,26 +96,37 @@ impl Loop {
         let _ = self
             .socket
             .set_read_timeout(Some(wait.max(Duration::from_micros(1))));
-        match self.socket.recv_from(&mut self.buf) {
-            Ok((_, from)) if from == self.waker => {}
-            Ok((len, from)) => {
-                // One copy, out of the reused receive buffer (a buffer pool is issue 10's).
-                let datagram = Bytes::copy_from_slice(&self.buf[..len]);
-                self.driver.handle_datagram(from, datagram);
+        let mut meta = [RecvMeta::default()];
+        let received = {
+            let mut bufs = [IoSliceMut::new(self.inbox.room())];
+            self.state.recv((&self.socket).into(), &mut bufs, &mut meta)
+        };
+        match received {
+            Ok(1) if meta[0].addr == self.waker => {}
+            Ok(1) => {
+                let m = meta[0];
+                let datagrams = self.inbox.take(m.len);
+                self.driver.handle_received(m.addr, datagrams, m.stride);
             }
             // Timeouts, and transient errors (an ICMP unreachable surfacing here) that must
             // not stop the endpoint: the core's own timers deal with a peer that is gone.
-            Err(_) => {}
+            _ => {}
         }
     }
 
     fn flush(&mut self) {
-        while let Some(t) = self.driver.poll_transmit(&mut self.buf) {
-            // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses this
-            // datagram only; recovery resends what mattered.
-            if let Err(e) = self.socket.send_to(&self.buf[..t.len], t.destination) {
-                tracing::trace!(%e, to = %t.destination, "send failed");
-            }
+        while let Some(batch) = self.outbox.next(&mut self.driver, self.state.max_gso_segments()) {
+            let transmit = Transmit {
+                destination: batch.destination,
+                ecn: None,
+                contents: batch.contents,
+                segment_size: (batch.datagrams() > 1).then_some(batch.segment_size),
+                src_ip: None,
+            };
+            // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses these
+            // datagrams only; recovery resends what mattered. quinn-udp logs such failures
+            // (rate-limited) and returns them as success.
+            let _ = self.state.send((&self.socket).into(), &transmit);
         }
     }
 }

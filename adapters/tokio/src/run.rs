@@ -1,11 +1,22 @@
 //! The driver task: moves datagrams, time and commands between tokio and the [`Driver`],
 //! and nothing else.
+//!
+//! The socket is driven through `quinn-udp`: sends are batches of equal datagrams cut by
+//! the kernel (GSO) where the platform has it, receives take a whole GRO batch (or one
+//! datagram) into the [`Inbox`]'s shared blocks. Each wake-up drains the socket (up to
+//! [`RECV_BURST`] receives) before anything is sent, so the acknowledgements and credit
+//! the core writes in answer go out together.
 
-use bytes::Bytes;
+use std::io::{self, IoSliceMut};
+
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
-use weir_core::wire::MAX_DATAGRAM_SIZE;
-use weir_driver::{Command, Driver};
+use weir_driver::{Batch, Command, Driver, Inbox, Outbox};
+
+/// Receives per wake-up before the task sends and yields.
+const RECV_BURST: usize = 32;
 
 /// What the handles send the task.
 pub(crate) enum Msg {
@@ -15,16 +26,20 @@ pub(crate) enum Msg {
 }
 
 pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: UnboundedReceiver<Msg>) {
-    let mut inbuf = vec![0u8; MAX_DATAGRAM_SIZE];
-    let mut outbuf = vec![0u8; MAX_DATAGRAM_SIZE];
+    let state = match UdpSocketState::new((&socket).into()) {
+        Ok(s) => s,
+        Err(e) => {
+            // Only a socket that is not a UDP socket fails here; the endpoint cannot run.
+            tracing::error!(%e, "the socket cannot be driven");
+            return;
+        }
+    };
+    let mut outbox = Outbox::new();
+    let mut inbox = Inbox::new();
     let mut handles = true;
     loop {
-        while let Some(t) = driver.poll_transmit(&mut outbuf) {
-            // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses this
-            // datagram only; recovery resends what mattered.
-            if let Err(e) = socket.send_to(&outbuf[..t.len], t.destination).await {
-                tracing::trace!(%e, to = %t.destination, "send failed");
-            }
+        while let Some(batch) = outbox.next(&mut driver, state.max_gso_segments()) {
+            send(&socket, &state, batch).await;
         }
         if driver.is_shut_down() {
             return;
@@ -40,15 +55,57 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
                     driver.shutdown();
                 }
             },
-            r = socket.recv_from(&mut inbuf) => {
-                // Errors are transient here (an ICMP unreachable surfacing): the core's
-                // own timers deal with a peer that is gone.
-                if let Ok((len, from)) = r {
-                    // One copy, out of the reused receive buffer (a pool is issue 10's).
-                    driver.handle_datagram(from, Bytes::copy_from_slice(&inbuf[..len]));
+            r = socket.readable() => {
+                if r.is_ok() {
+                    receive(&socket, &state, &mut inbox, &mut driver);
                 }
             }
             () = sleep_until(deadline) => driver.handle_timeout(),
+        }
+    }
+}
+
+/// Receives until the socket has nothing more (or [`RECV_BURST`] times).
+fn receive(socket: &UdpSocket, state: &UdpSocketState, inbox: &mut Inbox, driver: &mut Driver) {
+    for _ in 0..RECV_BURST {
+        let mut meta = [RecvMeta::default()];
+        let r = socket.try_io(Interest::READABLE, || {
+            let mut bufs = [IoSliceMut::new(inbox.room())];
+            state.recv(socket.into(), &mut bufs, &mut meta)
+        });
+        match r {
+            Ok(n) if n > 0 => {
+                let m = meta[0];
+                driver.handle_received(m.addr, inbox.take(m.len), m.stride);
+            }
+            Ok(_) => break,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // Transient (an ICMP unreachable surfacing): the core's own timers deal with a
+            // peer that is gone.
+            Err(e) => tracing::trace!(%e, "receive failed"),
+        }
+    }
+}
+
+/// Sends one batch, waiting while the socket's buffer is full. A failed send loses these
+/// datagrams only; recovery resends what mattered.
+async fn send(socket: &UdpSocket, state: &UdpSocketState, batch: Batch<'_>) {
+    let transmit = Transmit {
+        destination: batch.destination,
+        ecn: None,
+        contents: batch.contents,
+        segment_size: (batch.datagrams() > 1).then_some(batch.segment_size),
+        src_ip: None,
+    };
+    loop {
+        match socket.try_io(Interest::WRITABLE, || state.send(socket.into(), &transmit)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if socket.writable().await.is_err() {
+                    return;
+                }
+            }
+            // quinn-udp logs (rate-limited) and swallows other errors.
+            _ => return,
         }
     }
 }

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use arbitrary::{Result, Unstructured};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::time::{Duration, Instant};
 use crate::wire::MAX_DATAGRAM_SIZE;
@@ -147,7 +147,7 @@ impl Net {
             *self.received_by_first.entry(from).or_default() += data.len() as u64;
         }
         if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
-            node.ep.handle_datagram(self.now, from, data);
+            node.ep.handle_datagram(self.now, from, BytesMut::from(data));
         }
         self.collect();
     }

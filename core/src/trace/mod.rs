@@ -19,7 +19,7 @@ use alloc::string::{String, ToString};
 use core::fmt::{self, Write as _};
 use core::net::SocketAddr;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 
 use crate::config::Config;
 use crate::crypto::keys::Seed;
@@ -280,7 +280,7 @@ pub fn replay_with(trace: &str, mut observe: impl FnMut(Step<'_>)) -> Result<Rep
                 let mut words = call.split(' ').skip(1);
                 let from = words.next().and_then(|w| w.parse().ok()).ok_or(bad.clone())?;
                 let datagram = words.next().and_then(unhex).ok_or(bad.clone())?;
-                ep.handle_datagram(now, from, datagram);
+                ep.handle_datagram(now, from, BytesMut::from(datagram));
                 None
             }
             ("expire", None) => {

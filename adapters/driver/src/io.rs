@@ -1,0 +1,203 @@
+//! Batched datagram IO, for any runtime: [`Outbox`] gathers what the core sends into
+//! batches that one system call sends (UDP generic segmentation offload, GSO), and
+//! [`Inbox`] receives into large blocks that stay shared by the datagrams cut from them,
+//! so a received byte is never copied on its way to the application.
+//!
+//! Inputs: the [`Driver`]'s datagrams (`poll_transmit`), and what the socket received
+//! (a buffer of one or more datagrams of one size, `stride`, as generic receive offload,
+//! GRO, delivers them). Outputs: [`Batch`]es to send, and datagrams for
+//! [`Driver::handle_received`].
+
+use std::net::SocketAddr;
+
+use bytes::BytesMut;
+use weir_core::wire::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE};
+
+use crate::Driver;
+
+/// The most bytes one batch carries: a GSO send is one UDP datagram to the kernel until it
+/// cuts it, so it is bounded by the largest UDP payload (65,507 bytes over IPv4).
+pub const MAX_BATCH_BYTES: usize = 65_000;
+
+/// Datagrams to one destination, ready for one send: `contents` is `segment_size`-byte
+/// datagrams back to back, the last one possibly shorter (what GSO expects).
+#[derive(Debug)]
+pub struct Batch<'a> {
+    /// Where every datagram of the batch goes.
+    pub destination: SocketAddr,
+    /// The datagrams, back to back.
+    pub contents: &'a [u8],
+    /// The length of each datagram but the last; equal to `contents.len()` for one.
+    pub segment_size: usize,
+}
+
+impl Batch<'_> {
+    /// How many datagrams the batch holds.
+    pub fn datagrams(&self) -> usize {
+        self.contents.len().div_ceil(self.segment_size.max(1))
+    }
+}
+
+/// The transmit side: gathers the core's datagrams into [`Batch`]es.
+///
+/// A batch ends at a datagram for another destination or one longer than the first (which
+/// then starts the next batch: its bytes are moved to the front of the buffer, the one
+/// copy of sent bytes this type makes, only at such a boundary), at a shorter one (it is
+/// the batch's last), at `max_segments`, or at [`MAX_BATCH_BYTES`]. Datagrams under
+/// 1,200 bytes (acknowledgements, mostly) are sent alone: the core is never handed a
+/// buffer too small for a full packet.
+pub struct Outbox {
+    buf: Vec<u8>,
+    /// A datagram polled for a batch it could not join: destination, length, offset.
+    carried: Option<(SocketAddr, usize, usize)>,
+}
+
+impl Default for Outbox {
+    fn default() -> Self {
+        Outbox::new()
+    }
+}
+
+impl Outbox {
+    /// An outbox with room for one batch (about 130 KiB, allocated once).
+    pub fn new() -> Outbox {
+        Outbox {
+            buf: vec![0; MAX_BATCH_BYTES + MAX_DATAGRAM_SIZE],
+            carried: None,
+        }
+    }
+
+    /// The next batch of at most `max_segments` datagrams (1: no GSO), or `None` when the
+    /// driver has nothing to send now.
+    pub fn next(&mut self, driver: &mut Driver, max_segments: usize) -> Option<Batch<'_>> {
+        let (destination, mut segment, mut len, mut count) = match self.carried.take() {
+            Some((to, l, at)) => {
+                self.buf.copy_within(at..at + l, 0);
+                (to, l, l, 1)
+            }
+            None => {
+                let t = driver.poll_transmit(&mut self.buf[..MAX_DATAGRAM_SIZE])?;
+                (t.destination, t.len, t.len, 1)
+            }
+        };
+        while count < max_segments.max(1) && segment >= MIN_DATAGRAM_SIZE && len + segment <= MAX_BATCH_BYTES
+        {
+            let Some(t) = driver.poll_transmit(&mut self.buf[len..len + segment]) else {
+                break;
+            };
+            if t.destination != destination {
+                self.carried = Some((t.destination, t.len, len));
+                break;
+            }
+            len += t.len;
+            count += 1;
+            if t.len < segment {
+                break;
+            }
+        }
+        if count == 1 {
+            segment = len;
+        }
+        Some(Batch {
+            destination,
+            contents: &self.buf[..len],
+            segment_size: segment,
+        })
+    }
+}
+
+/// The receive side: blocks of [`Inbox::BLOCK`] bytes, each filled by many receives and
+/// cut into the datagrams they brought.
+///
+/// The datagrams of a block share its allocation, so a stream chunk the application keeps
+/// keeps its whole block alive (at most [`Inbox::BLOCK`] bytes per chunk held; reading
+/// promptly frees blocks as fast as they fill).
+pub struct Inbox {
+    block: BytesMut,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox::new()
+    }
+}
+
+impl Inbox {
+    /// Bytes per block.
+    pub const BLOCK: usize = 256 << 10;
+    /// The room offered to each receive: the largest batch GRO delivers at once.
+    pub const ROOM: usize = 64 << 10;
+
+    /// An inbox; its first block is allocated on first use.
+    pub fn new() -> Inbox {
+        Inbox {
+            block: BytesMut::new(),
+        }
+    }
+
+    /// Where the next receive writes: [`Inbox::ROOM`] bytes (a new block when the current
+    /// one has less left).
+    pub fn room(&mut self) -> &mut [u8] {
+        if self.block.len() < Self::ROOM {
+            self.block = BytesMut::zeroed(Self::BLOCK);
+        }
+        &mut self.block[..Self::ROOM]
+    }
+
+    /// The first `len` bytes of [`room`](Self::room), which the receive filled, cut off the
+    /// block (no copy).
+    pub fn take(&mut self, len: usize) -> BytesMut {
+        self.block.split_to(len.min(Self::ROOM).min(self.block.len()))
+    }
+}
+
+/// Cuts `received` (datagrams of `stride` bytes back to back, the last possibly shorter)
+/// into its datagrams, without copying.
+pub(crate) fn datagrams(mut received: BytesMut, stride: usize) -> impl Iterator<Item = BytesMut> {
+    let stride = if stride == 0 { received.len() } else { stride };
+    std::iter::from_fn(move || {
+        if received.is_empty() {
+            return None;
+        }
+        let n = stride.min(received.len());
+        Some(received.split_to(n))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_gro_buffer_is_cut_at_its_stride_without_copying() {
+        let mut b = BytesMut::zeroed(10);
+        b.copy_from_slice(b"aaaabbbbcc");
+        let start = b.as_ptr();
+        let parts: Vec<BytesMut> = datagrams(b, 4).collect();
+        assert_eq!(
+            parts.iter().map(|p| &p[..]).collect::<Vec<_>>(),
+            [&b"aaaa"[..], b"bbbb", b"cc"]
+        );
+        // Each datagram is a view of the one allocation.
+        assert_eq!(parts[1].as_ptr(), start.wrapping_add(4));
+        // A stride of 0 (no GRO information) is one datagram.
+        assert_eq!(datagrams(BytesMut::from(&b"xyz"[..]), 0).count(), 1);
+    }
+
+    #[test]
+    fn the_inbox_cuts_receives_from_one_block_until_it_runs_low() {
+        let mut inbox = Inbox::new();
+        inbox.room()[..3].copy_from_slice(b"one");
+        let first = inbox.take(3);
+        inbox.room()[..3].copy_from_slice(b"two");
+        let second = inbox.take(3);
+        assert_eq!((&first[..], &second[..]), (&b"one"[..], &b"two"[..]));
+        assert_eq!(second.as_ptr(), first.as_ptr().wrapping_add(3), "same block");
+        // Fill the block to under one room's worth: the next receive gets a new block.
+        let full: Vec<BytesMut> = (0..3).map(|_| inbox.take(Inbox::ROOM)).collect();
+        assert!(inbox.block.len() < Inbox::ROOM);
+        let _ = inbox.room();
+        assert_eq!(inbox.block.len(), Inbox::BLOCK);
+        assert_eq!(full[2].len(), Inbox::ROOM);
+    }
+}
