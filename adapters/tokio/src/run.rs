@@ -18,6 +18,9 @@ use weir_driver::{Batch, Command, Driver, Inbox, Outbox};
 /// Receives per wake-up before the task sends and yields.
 const RECV_BURST: usize = 32;
 
+/// Rounds of [`cork`] before what the commands wrote is sent regardless.
+const CORK_ROUNDS: usize = 64;
+
 /// What the handles send the task.
 pub(crate) enum Msg {
     Command(Command),
@@ -46,21 +49,52 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
         }
         let deadline = driver.deadline().map(tokio::time::Instant::from_std);
         tokio::select! {
-            m = commands.recv(), if handles => match m {
-                Some(Msg::Command(c)) => driver.command(c),
-                Some(Msg::Shutdown) => driver.shutdown(),
-                // Every handle is gone: nobody can use the endpoint any more.
-                None => {
-                    handles = false;
-                    driver.shutdown();
+            m = commands.recv(), if handles => {
+                handles = handle(&mut driver, m);
+                if handles {
+                    cork(&mut driver, &mut commands).await;
                 }
-            },
+            }
             r = socket.readable() => {
                 if r.is_ok() {
                     receive(&socket, &state, &mut inbox, &mut driver);
                 }
             }
             () = sleep_until(deadline) => driver.handle_timeout(),
+        }
+    }
+}
+
+/// Passes one message from the handles on; `false` once every handle is gone.
+fn handle(driver: &mut Driver, m: Option<Msg>) -> bool {
+    match m {
+        Some(Msg::Command(c)) => driver.command(c),
+        Some(Msg::Shutdown) => driver.shutdown(),
+        // Every handle is gone: nobody can use the endpoint any more.
+        None => {
+            driver.shutdown();
+            return false;
+        }
+    }
+    true
+}
+
+/// After a command, the task that sent it often has the next one ready (a loop of
+/// `send_message`): give the runtime one turn, take whatever was queued meanwhile, and go
+/// on while commands keep coming (at most [`CORK_ROUNDS`] turns). Their messages then share
+/// datagrams and system calls instead of leaving one by one; a lone call costs one yield.
+async fn cork(driver: &mut Driver, commands: &mut UnboundedReceiver<Msg>) {
+    for _ in 0..CORK_ROUNDS {
+        tokio::task::yield_now().await;
+        let mut more = false;
+        while let Ok(m) = commands.try_recv() {
+            more = true;
+            if !handle(driver, Some(m)) {
+                return;
+            }
+        }
+        if !more {
+            return;
         }
     }
 }

@@ -1,0 +1,41 @@
+//! The in-memory transfer of `--bench transfer` once, for an instruction count that does
+//! not depend on what else the machine is doing:
+//!
+//! ```text
+//! cargo build --release -p weir-core --example transfer_count
+//! valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+//!     target/release/examples/transfer_count aes256gcm   # or chacha20poly1305, unprotected
+//! ```
+//!
+//! valgrind prints `Collected : N` (instructions): the connection set-up and a 16 MiB
+//! message, sealed, opened and read. README.md has the figures; a change that moves them
+//! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
+//! AVX2 code paths, not AVX-512 ones: compare counts with counts, not with the native
+//! run's time.)
+
+#[path = "../benches/support/pair.rs"]
+mod pair;
+
+use bytes::Bytes;
+use weir_core::wire::Cipher;
+
+use pair::{Pair, Protection};
+
+const SIZE: usize = 16 << 20;
+
+fn main() {
+    let protection = match std::env::args().nth(1).as_deref() {
+        Some("unprotected") => Protection::None,
+        Some("chacha20poly1305") => Protection::Sealed(Cipher::ChaCha20Poly1305),
+        Some("aes256gcm") | None => Protection::Sealed(Cipher::Aes256Gcm),
+        Some(other) => {
+            eprintln!("unknown protection {other:?}: unprotected, chacha20poly1305 or aes256gcm");
+            std::process::exit(2);
+        }
+    };
+    let msg = Bytes::from(vec![0x42u8; SIZE]);
+    let mut p = Pair::connected(protection);
+    let got = p.transfer(&msg);
+    assert_eq!(got, SIZE);
+    println!("{SIZE} bytes transferred");
+}
