@@ -139,7 +139,12 @@ impl Inbox {
     /// one has less left).
     pub fn room(&mut self) -> &mut [u8] {
         if self.block.len() < Self::ROOM {
-            self.block = BytesMut::zeroed(Self::BLOCK);
+            // Once every datagram cut from the block is gone (the application read them),
+            // the block itself is taken back: no allocation, no fresh pages to fault in.
+            // Otherwise a new one is allocated and the old lives on in its datagrams.
+            self.block.clear();
+            self.block.reserve(Self::BLOCK);
+            self.block.resize(Self::BLOCK, 0);
         }
         &mut self.block[..Self::ROOM]
     }
@@ -199,5 +204,16 @@ mod tests {
         let _ = inbox.room();
         assert_eq!(inbox.block.len(), Inbox::BLOCK);
         assert_eq!(full[2].len(), Inbox::ROOM);
+        assert_ne!(inbox.block.as_ptr(), first.as_ptr(), "the first block is still held");
+    }
+
+    #[test]
+    fn a_block_whose_datagrams_are_gone_is_used_again() {
+        let mut inbox = Inbox::new();
+        let start = inbox.room().as_ptr();
+        let taken: Vec<BytesMut> = (0..4).map(|_| inbox.take(Inbox::ROOM)).collect();
+        drop(taken);
+        assert_eq!(inbox.room().as_ptr(), start);
+        assert_eq!(inbox.block.len(), Inbox::BLOCK);
     }
 }
