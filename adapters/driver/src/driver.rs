@@ -85,6 +85,9 @@ struct Held {
     chunks: VecDeque<Bytes>,
     /// Every byte of the stream is in `chunks`.
     finished: bool,
+    /// How the stream failed after `chunks` (a reset, a digest that did not match): told
+    /// once they are read.
+    failed: Option<Error>,
 }
 
 #[derive(Clone, Debug)]
@@ -156,7 +159,7 @@ enum Waiter {
         conn: ConnId,
         stream: StreamId,
         max: usize,
-        reply: Reply<Result<Option<Bytes>, Error>>,
+        reply: Reply<Result<Option<Vec<Bytes>>, Error>>,
     },
     PipeDone {
         pipe: PipeId,
@@ -671,7 +674,7 @@ impl Driver {
     fn restore(&mut self, r: Returned) {
         let conn = match &r {
             Returned::Connection(c) => c.id,
-            Returned::Message(c, _) | Returned::Stream(c, _) | Returned::Chunk(c, ..) => *c,
+            Returned::Message(c, _) | Returned::Stream(c, _) | Returned::Chunks(c, ..) => *c,
         };
         self.dirty.insert(conn);
         match r {
@@ -691,9 +694,12 @@ impl Driver {
                     c.opened.push_front(incoming);
                 }
             }
-            Returned::Chunk(conn, stream, chunk) => {
+            Returned::Chunks(conn, stream, chunks) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.held.entry(stream).or_default().chunks.push_front(chunk);
+                    let held = &mut c.held.entry(stream).or_default().chunks;
+                    for chunk in chunks.into_iter().rev() {
+                        held.push_front(chunk);
+                    }
                 }
             }
         }
@@ -1079,49 +1085,79 @@ impl Driver {
         conn: ConnId,
         stream: StreamId,
         max: usize,
-        reply: Reply<Result<Option<Bytes>, Error>>,
+        reply: Reply<Result<Option<Vec<Bytes>>, Error>>,
     ) -> Step<Waiter> {
         let c = self.conns.get_mut(&conn).expect("checked by try_finish");
-        let result = if let Some(held) = c.held.get_mut(&stream) {
-            match held.chunks.pop_front() {
-                Some(mut chunk) => {
-                    if chunk.len() > max {
-                        held.chunks.push_front(chunk.split_off(max));
-                    }
-                    Ok(Some(chunk))
+        let mut out = Vec::new();
+        let mut room = max;
+        // What follows the pieces in `out`: the stream's end (`Ok`) or its failure.
+        let mut end: Option<Result<(), Error>> = None;
+        let mut more = true;
+        if let Some(held) = c.held.get_mut(&stream) {
+            while room > 0 {
+                let Some(mut chunk) = held.chunks.pop_front() else {
+                    break;
+                };
+                if chunk.len() > room {
+                    held.chunks.push_front(chunk.split_off(room));
                 }
-                None if held.finished => Ok(None),
-                None => {
-                    c.held.remove(&stream);
-                    return self.finish_read(conn, stream, max, reply);
-                }
+                room -= chunk.len();
+                out.push(chunk);
             }
-        } else if let Some(end) = &c.ended {
-            Err(end.error())
-        } else {
-            match self.on_conn(conn, |ep, h| ep.read(h, stream, max)) {
-                Ok(Read::Data { bytes, .. }) => Ok(Some(bytes)),
-                Ok(Read::Pending) => {
-                    return Step::Wait(Waiter::Read {
-                        conn,
-                        stream,
-                        max,
-                        reply,
-                    })
+            more = held.chunks.is_empty();
+            if more && held.finished {
+                // Kept: every later read is told the end too.
+                end = Some(Ok(()));
+            } else if more {
+                end = held.failed.take().map(Err);
+                c.held.remove(&stream);
+            }
+        } else if let Some(ended) = &c.ended {
+            end = Some(Err(ended.error()));
+        }
+        while more && end.is_none() && room > 0 {
+            match self.on_conn(conn, |ep, h| ep.read(h, stream, room)) {
+                Ok(Read::Data { bytes, .. }) => {
+                    room -= bytes.len();
+                    out.push(bytes);
                 }
-                Ok(Read::Finished) => Ok(None),
-                Ok(Read::Reset { code }) => Err(Error::Reset { code }),
+                Ok(Read::Pending) => more = false,
+                Ok(Read::Finished) => end = Some(Ok(())),
+                Ok(Read::Reset { code }) => end = Some(Err(Error::Reset { code })),
                 Ok(Read::VerificationFailed { expected, actual }) => {
-                    Err(Error::VerificationFailed { expected, actual })
+                    end = Some(Err(Error::VerificationFailed { expected, actual }))
                 }
                 // A kind of read this driver does not know yet: nothing it can deliver.
-                Ok(_) => Err(Error::Refused(ApiError::UnknownStream)),
-                Err(e) => Err(self.error(conn, Some(stream), e)),
+                Ok(_) => end = Some(Err(Error::Refused(ApiError::UnknownStream))),
+                Err(e) => end = Some(Err(self.error(conn, Some(stream), e))),
+            }
+        }
+        let result = match (out.is_empty(), end) {
+            (true, None) => {
+                return Step::Wait(Waiter::Read {
+                    conn,
+                    stream,
+                    max,
+                    reply,
+                })
+            }
+            (true, Some(Ok(()))) => Ok(None),
+            (true, Some(Err(e))) => Err(e),
+            (false, end) => {
+                // The pieces now; how the stream ended, at the next read.
+                if let (Some(end), Some(c)) = (end, self.conns.get_mut(&conn)) {
+                    let held = c.held.entry(stream).or_default();
+                    match end {
+                        Ok(()) => held.finished = true,
+                        Err(e) => held.failed = Some(e),
+                    }
+                }
+                Ok(Some(out))
             }
         };
         match reply(result) {
             // The caller gave up: keep what was read for the next read.
-            Err(Ok(Some(chunk))) => self.restore(Returned::Chunk(conn, stream, chunk)),
+            Err(Ok(Some(chunks))) => self.restore(Returned::Chunks(conn, stream, chunks)),
             Err(Ok(None)) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.held.entry(stream).or_default().finished = true;
@@ -1292,6 +1328,7 @@ impl Driver {
                     Held {
                         chunks: VecDeque::from([bytes]),
                         finished: true,
+                        failed: None,
                     },
                 );
             }
@@ -1538,6 +1575,56 @@ mod tests {
         // The congestion window lets whole bursts go: most datagrams travel in full batches.
         let full: usize = batches.iter().filter(|&&n| n == 8).sum();
         assert!(full * 2 > batches.iter().sum::<usize>(), "{batches:?}");
+    }
+
+    fn read(p: &mut Pair, conn: ConnId, stream: StreamId, max: usize) -> Result<Option<Vec<Bytes>>, Error> {
+        let (tx, rx) = mpsc::channel();
+        p.b.command(Command::Read {
+            op: OpId::next(),
+            conn,
+            stream,
+            max,
+            reply: to(tx),
+        });
+        rx.try_recv().unwrap()
+    }
+
+    #[test]
+    fn a_read_takes_every_piece_there_is_up_to_its_max() {
+        let mut p = Pair::new();
+        let (a, b) = connect(&mut p);
+        let message: Bytes = (0..6_000u32).map(|i| i as u8).collect::<Vec<u8>>().into();
+        let (tx, rx) = mpsc::channel();
+        p.a.command(Command::SendMessage {
+            op: OpId::next(),
+            conn: a,
+            label: None,
+            data: message.clone(),
+            reply: to(tx),
+        });
+        p.settle();
+        rx.try_recv().unwrap().unwrap();
+        let (tx, rx) = mpsc::channel();
+        p.b.command(Command::AcceptStream {
+            op: OpId::next(),
+            conn: b,
+            reply: to(tx),
+        });
+        let (stream, _) = rx.try_recv().unwrap().unwrap();
+        // At most `max` bytes, however many pieces.
+        let first = read(&mut p, b, stream, 100).unwrap().unwrap();
+        assert_eq!(first.iter().map(Bytes::len).sum::<usize>(), 100);
+        // The rest in one answer: several datagrams' pieces, in order.
+        let rest = read(&mut p, b, stream, usize::MAX).unwrap().unwrap();
+        assert!(rest.len() > 1, "{} pieces", rest.len());
+        let got: Vec<u8> = first
+            .iter()
+            .chain(&rest)
+            .flat_map(|c| c.iter().copied())
+            .collect();
+        assert_eq!(got, message);
+        // Then the end, told by the next read.
+        assert!(read(&mut p, b, stream, usize::MAX).unwrap().is_none());
     }
 
     #[test]

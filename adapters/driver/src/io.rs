@@ -204,7 +204,11 @@ mod tests {
         let _ = inbox.room();
         assert_eq!(inbox.block.len(), Inbox::BLOCK);
         assert_eq!(full[2].len(), Inbox::ROOM);
-        assert_ne!(inbox.block.as_ptr(), first.as_ptr(), "the first block is still held");
+        assert_ne!(
+            inbox.block.as_ptr(),
+            first.as_ptr(),
+            "the first block is still held"
+        );
     }
 
     #[test]

@@ -280,7 +280,9 @@ pub enum Command {
         /// The stream and what it announced.
         reply: Reply<Result<Incoming, Error>>,
     },
-    /// Read the next contiguous bytes of a stream (at most `max`); `None` at its end.
+    /// Read the next contiguous bytes of a stream (at most `max`): every piece there is, up
+    /// to `max` bytes in all, in one answer (a bulk reader takes a whole receive's worth per
+    /// call, not a datagram's); `None` at its end.
     Read {
         /// For [`Command::Cancel`].
         op: OpId,
@@ -290,8 +292,9 @@ pub enum Command {
         stream: StreamId,
         /// At most this many bytes.
         max: usize,
-        /// The bytes, or `None` once every byte was read.
-        reply: Reply<Result<Option<Bytes>, Error>>,
+        /// The pieces (at least one, each a slice of the datagram it came in), or `None`
+        /// once every byte was read.
+        reply: Reply<Result<Option<Vec<Bytes>>, Error>>,
     },
     /// Tell the peer to stop sending a stream.
     StopSending {
@@ -367,8 +370,8 @@ pub enum Returned {
     Message(ConnId, Bytes),
     /// A stream the peer opened.
     Stream(ConnId, Incoming),
-    /// Bytes read from a stream.
-    Chunk(ConnId, StreamId, Bytes),
+    /// Bytes read from a stream, in order.
+    Chunks(ConnId, StreamId, Vec<Bytes>),
 }
 
 /// The handle an application dropped, and what the driver does about it.

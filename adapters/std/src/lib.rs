@@ -36,6 +36,7 @@
 
 mod run;
 
+use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -221,6 +222,9 @@ impl Endpoint {
     /// connection of `targets`, fragment by fragment as it arrives, with the same label
     /// and what is left of its total length; the relay never holds the whole stream
     /// (spec/protocol.md §8, Piping). Every connection must belong to this endpoint.
+    /// Forwarding starts where reading stopped: bytes a read already fetched (a
+    /// `read_chunk(n)` may fetch up to `n` bytes and hand them out over several calls) are
+    /// the application's, not forwarded.
     pub fn pipe(&self, stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
         let same = |c: &Arc<ConnInner>| Arc::ptr_eq(&c.shared, &self.shared);
         if !same(&stream.conn) || !targets.iter().all(|t| same(&t.inner)) {
@@ -364,6 +368,7 @@ impl Connection {
             header,
             state: ReadState::Open,
             timeout: self.timeout,
+            rest: VecDeque::new(),
         })
     }
 
@@ -478,6 +483,9 @@ pub struct RecvStream {
     header: StreamHeader,
     state: ReadState,
     timeout: Option<Duration>,
+    /// Pieces a read fetched that its caller has not taken yet (a read fetches every piece
+    /// there is, up to the caller's `max` in all, and hands them out one per call).
+    rest: VecDeque<Bytes>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -516,24 +524,40 @@ impl RecvStream {
     /// Waits for the next contiguous bytes (at most `max`), as slices of the datagrams they
     /// came in; `None` once every byte was read.
     pub fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, Error> {
+        let max = max.max(1);
+        if let Some(mut chunk) = self.rest.pop_front() {
+            if chunk.len() > max {
+                self.rest.push_front(chunk.split_off(max));
+            }
+            return Ok(Some(chunk));
+        }
         if self.state == ReadState::Done {
             return Ok(None);
         }
         let (conn, stream) = (self.conn.id, self.id);
-        let chunk = self.conn.shared.call(self.timeout, |op, reply| Command::Read {
+        let read = self.conn.shared.call(self.timeout, |op, reply| Command::Read {
             op,
             conn,
             stream,
             max,
             reply,
         })?;
-        match &chunk {
-            Ok(None) | Err(Error::Reset { .. } | Error::VerificationFailed { .. }) => {
-                self.state = ReadState::Done
+        match read {
+            Ok(Some(chunks)) => {
+                self.rest.extend(chunks);
+                self.read_chunk(max)
             }
-            _ => {}
+            Ok(None) => {
+                self.state = ReadState::Done;
+                Ok(None)
+            }
+            Err(e) => {
+                if matches!(e, Error::Reset { .. } | Error::VerificationFailed { .. }) {
+                    self.state = ReadState::Done;
+                }
+                Err(e)
+            }
         }
-        chunk
     }
 
     /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes.
@@ -567,13 +591,24 @@ impl io::Read for RecvStream {
         if buf.is_empty() {
             return Ok(0);
         }
-        match self.read_chunk(buf.len()).map_err(io::Error::from)? {
-            Some(chunk) => {
-                buf[..chunk.len()].copy_from_slice(&chunk);
-                Ok(chunk.len())
+        let Some(chunk) = self.read_chunk(buf.len()).map_err(io::Error::from)? else {
+            return Ok(0);
+        };
+        buf[..chunk.len()].copy_from_slice(&chunk);
+        let mut n = chunk.len();
+        // The other pieces that read fetched, as far as they fit: one call per read, not
+        // one per datagram.
+        while n < buf.len() {
+            let Some(mut next) = self.rest.pop_front() else {
+                break;
+            };
+            if next.len() > buf.len() - n {
+                self.rest.push_front(next.split_off(buf.len() - n));
             }
-            None => Ok(0),
+            buf[n..n + next.len()].copy_from_slice(&next);
+            n += next.len();
         }
+        Ok(n)
     }
 }
 

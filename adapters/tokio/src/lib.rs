@@ -41,6 +41,7 @@
 
 mod run;
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -242,6 +243,9 @@ impl Endpoint {
     /// connection of `targets`, fragment by fragment as it arrives, with the same label
     /// and what is left of its total length; the relay never holds the whole stream
     /// (spec/protocol.md §8, Piping). Every connection must belong to this endpoint.
+    /// Forwarding starts where reading stopped: bytes a read already fetched (a
+    /// `read_chunk(n)` may fetch up to `n` bytes and hand them out over several calls) are
+    /// the application's, not forwarded.
     pub async fn pipe(&self, mut stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
         let same = |c: &Arc<ConnInner>| Arc::ptr_eq(&c.shared, &self.shared);
         if !same(&stream.conn) || !targets.iter().all(|t| same(&t.inner)) {
@@ -402,7 +406,7 @@ impl Connection {
             id,
             header,
             reading: None,
-            rest: Bytes::new(),
+            rest: VecDeque::new(),
             done: false,
         })
     }
@@ -560,7 +564,7 @@ impl Drop for SendStream {
     }
 }
 
-type ReadAnswer = Answer<Result<Option<Bytes>, Error>>;
+type ReadAnswer = Answer<Result<Option<Vec<Bytes>>, Error>>;
 
 /// A stream the peer opened: [`AsyncRead`], a [`futures_core::Stream`] of chunks as they
 /// become contiguous, or [`read_to_end`](Self::read_to_end). Dropping it before its end
@@ -571,8 +575,9 @@ pub struct RecvStream {
     header: StreamHeader,
     /// A read asked of the driver and not answered yet (kept across cancelled calls).
     reading: Option<ReadAnswer>,
-    /// What a read returned beyond what its caller could take.
-    rest: Bytes,
+    /// Pieces a read fetched that its caller has not taken yet (a read fetches every piece
+    /// there is, up to the caller's `max` in all, and hands them out one per call).
+    rest: VecDeque<Bytes>,
     /// Read to its end, reset, or handed to a pipe.
     done: bool,
 }
@@ -606,9 +611,11 @@ impl RecvStream {
 
     fn poll_chunk(&mut self, cx: &mut Context<'_>, max: usize) -> Poll<Result<Option<Bytes>, Error>> {
         let max = max.max(1);
-        if !self.rest.is_empty() {
-            let n = self.rest.len().min(max);
-            return Poll::Ready(Ok(Some(self.rest.split_to(n))));
+        if let Some(mut chunk) = self.rest.pop_front() {
+            if chunk.len() > max {
+                self.rest.push_front(chunk.split_off(max));
+            }
+            return Poll::Ready(Ok(Some(chunk)));
         }
         if self.done {
             return Poll::Ready(Ok(None));
@@ -623,8 +630,8 @@ impl RecvStream {
                     max,
                     reply,
                 },
-                Some(Box::new(move |r: Result<Option<Bytes>, Error>| {
-                    r.ok().flatten().map(|c| Returned::Chunk(conn, stream, c))
+                Some(Box::new(move |r: Result<Option<Vec<Bytes>>, Error>| {
+                    r.ok().flatten().map(|c| Returned::Chunks(conn, stream, c))
                 })),
             ));
         }
@@ -633,11 +640,9 @@ impl RecvStream {
         self.reading = None;
         let r = r.and_then(|r| r);
         match r {
-            Ok(Some(mut chunk)) => {
-                if chunk.len() > max {
-                    self.rest = chunk.split_off(max);
-                }
-                Poll::Ready(Ok(Some(chunk)))
+            Ok(Some(chunks)) => {
+                self.rest.extend(chunks);
+                self.poll_chunk(cx, max)
             }
             Ok(None) => {
                 self.done = true;
@@ -690,6 +695,17 @@ impl AsyncRead for RecvStream {
         let max = buf.remaining();
         if let Some(chunk) = ready!(self.poll_chunk(cx, max)).map_err(io::Error::from)? {
             buf.put_slice(&chunk);
+            // The other pieces that read fetched, as far as they fit: one call per read,
+            // not one per datagram.
+            while buf.remaining() > 0 {
+                let Some(mut next) = self.rest.pop_front() else {
+                    break;
+                };
+                if next.len() > buf.remaining() {
+                    self.rest.push_front(next.split_off(buf.remaining()));
+                }
+                buf.put_slice(&next);
+            }
         }
         Poll::Ready(Ok(()))
     }
