@@ -40,6 +40,13 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
     let mut outbox = Outbox::new();
     let mut inbox = Inbox::new();
     let mut handles = true;
+    // One timer for the task's life, moved only to an earlier deadline: tokio wakes its own
+    // thread (a write to an eventfd) each time a timer is set earlier than the one it
+    // waits for, and the core's deadline moves at nearly every packet. A later deadline
+    // waits for the armed timer to fire, which then finds nothing due and re-arms.
+    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(timer);
+    let mut armed: Option<std::time::Instant> = None;
     loop {
         while let Some(batch) = outbox.next(&mut driver, state.max_gso_segments()) {
             send(&socket, &state, batch).await;
@@ -47,7 +54,10 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
         if driver.is_shut_down() {
             return;
         }
-        let deadline = driver.deadline().map(tokio::time::Instant::from_std);
+        if let Some(at) = driver.deadline().filter(|&at| armed.is_none_or(|a| at < a)) {
+            timer.as_mut().reset(at.into());
+            armed = Some(at);
+        }
         tokio::select! {
             m = commands.recv(), if handles => {
                 handles = handle(&mut driver, m);
@@ -60,7 +70,10 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
                     receive(&socket, &state, &mut inbox, &mut driver);
                 }
             }
-            () = sleep_until(deadline) => driver.handle_timeout(),
+            () = &mut timer, if armed.is_some() => {
+                armed = None;
+                driver.handle_timeout();
+            }
         }
     }
 }
@@ -141,13 +154,5 @@ async fn send(socket: &UdpSocket, state: &UdpSocketState, batch: Batch<'_>) {
             // quinn-udp logs (rate-limited) and swallows other errors.
             _ => return,
         }
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
