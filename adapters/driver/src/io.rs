@@ -8,6 +8,7 @@
 //! GRO, delivers them). Outputs: [`Batch`]es to send, and datagrams for
 //! [`Driver::handle_received`].
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use bytes::BytesMut;
@@ -111,9 +112,13 @@ impl Outbox {
 ///
 /// The datagrams of a block share its allocation, so a stream chunk the application keeps
 /// keeps its whole block alive (at most [`Inbox::BLOCK`] bytes per chunk held; reading
-/// promptly frees blocks as fast as they fill).
+/// promptly frees blocks as fast as they fill). Filled blocks wait in a pool of
+/// [`Inbox::POOL`] for their datagrams to go, and are then filled again: a receiver that
+/// keeps up allocates (and faults in fresh pages) only for its first few blocks.
 pub struct Inbox {
     block: BytesMut,
+    /// Filled blocks, oldest first, each held by an empty handle until it is taken back.
+    filled: VecDeque<BytesMut>,
 }
 
 impl Default for Inbox {
@@ -127,24 +132,39 @@ impl Inbox {
     pub const BLOCK: usize = 256 << 10;
     /// The room offered to each receive: the largest batch GRO delivers at once.
     pub const ROOM: usize = 64 << 10;
+    /// Filled blocks kept to be filled again (at most `POOL * BLOCK` bytes idle, 1 MiB).
+    pub const POOL: usize = 4;
 
     /// An inbox; its first block is allocated on first use.
     pub fn new() -> Inbox {
         Inbox {
             block: BytesMut::new(),
+            filled: VecDeque::new(),
         }
     }
 
-    /// Where the next receive writes: [`Inbox::ROOM`] bytes (a new block when the current
+    /// Where the next receive writes: [`Inbox::ROOM`] bytes (another block when the current
     /// one has less left).
     pub fn room(&mut self) -> &mut [u8] {
         if self.block.len() < Self::ROOM {
-            // Once every datagram cut from the block is gone (the application read them),
-            // the block itself is taken back: no allocation, no fresh pages to fault in.
-            // Otherwise a new one is allocated and the old lives on in its datagrams.
-            self.block.clear();
-            self.block.reserve(Self::BLOCK);
+            let mut old = std::mem::take(&mut self.block);
+            old.clear();
+            // (Not the empty handle before the first block, nor the rare block cut to its
+            // last byte, whose handle no longer reaches it: freed with its datagrams.)
+            if old.capacity() > 0 {
+                self.filled.push_back(old);
+            }
+            // The oldest block none of whose datagrams is still held is taken back.
+            let free = self.filled.iter_mut().position(|b| b.try_reclaim(Self::BLOCK));
+            self.block = match free.and_then(|i| self.filled.remove(i)) {
+                Some(block) => block,
+                None => BytesMut::with_capacity(Self::BLOCK),
+            };
             self.block.resize(Self::BLOCK, 0);
+            if self.filled.len() > Self::POOL {
+                // Its datagrams keep it alive as long as they need it, no longer.
+                self.filled.pop_front();
+            }
         }
         &mut self.block[..Self::ROOM]
     }
@@ -215,8 +235,20 @@ mod tests {
     fn a_block_whose_datagrams_are_gone_is_used_again() {
         let mut inbox = Inbox::new();
         let start = inbox.room().as_ptr();
-        let taken: Vec<BytesMut> = (0..4).map(|_| inbox.take(Inbox::ROOM)).collect();
+        // Three rooms and a bit: the block's last bytes are too few for a fourth.
+        let mut taken: Vec<BytesMut> = (0..3).map(|_| inbox.take(Inbox::ROOM)).collect();
+        taken.push(inbox.take(100));
+        let held = taken.pop();
         drop(taken);
+        // One datagram still held: the block stays with it, a new one is allocated.
+        let second = inbox.room().as_ptr();
+        assert_ne!(second, start);
+        drop(held);
+        for _ in 0..3 {
+            inbox.take(Inbox::ROOM);
+        }
+        inbox.take(100);
+        // Now the first block is free again: filled once more, not allocated.
         assert_eq!(inbox.room().as_ptr(), start);
         assert_eq!(inbox.block.len(), Inbox::BLOCK);
     }
