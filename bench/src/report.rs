@@ -185,7 +185,7 @@ fn goals(runs: &Runs, peers: &[Peer]) -> String {
     let weirs: Vec<Peer> = peers
         .iter()
         .copied()
-        .filter(|p| matches!(p, Peer::WeirTokio | Peer::WeirStd))
+        .filter(|p| matches!(p, Peer::WeirTokio | Peer::WeirStd | Peer::WeirTokio64k))
         .collect();
     if weirs.is_empty() {
         return String::new();

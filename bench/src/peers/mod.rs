@@ -16,6 +16,10 @@ mod weir;
 pub enum Peer {
     /// weir over weir-tokio (async; the driver is a task on the side's runtime).
     WeirTokio,
+    /// weir-tokio with 65,000-byte datagrams (loopback's MTU allows them): a separate row,
+    /// not the like-for-like comparison.
+    #[value(name = "weir-tokio-64k")]
+    WeirTokio64k,
     /// weir over weir-std (blocking calls; the driver is a thread of its own).
     WeirStd,
     /// quinn 0.11 (rustls with ring), one connection, one bidirectional stream with
@@ -29,12 +33,20 @@ pub enum Peer {
 
 impl Peer {
     /// Every peer, in the order of the table.
-    pub const ALL: [Peer; 5] = [Peer::WeirTokio, Peer::WeirStd, Peer::Quinn, Peer::Tcp, Peer::Udp];
+    pub const ALL: [Peer; 6] = [
+        Peer::WeirTokio,
+        Peer::WeirStd,
+        Peer::Quinn,
+        Peer::Tcp,
+        Peer::Udp,
+        Peer::WeirTokio64k,
+    ];
 
     /// The name used on the command line and in the table.
     pub fn name(self) -> &'static str {
         match self {
             Peer::WeirTokio => "weir-tokio",
+            Peer::WeirTokio64k => "weir-tokio-64k",
             Peer::WeirStd => "weir-std",
             Peer::Quinn => "quinn",
             Peer::Tcp => "tcp",
@@ -52,7 +64,8 @@ impl Peer {
     pub fn run(self, workload: Workload) -> io::Result<Vec<(Metric, f64)>> {
         let placement = workload.placement();
         match self {
-            Peer::WeirTokio => weir::run_tokio(workload, placement),
+            Peer::WeirTokio => weir::run_tokio(workload, placement, weir::DATAGRAM),
+            Peer::WeirTokio64k => weir::run_tokio(workload, placement, weir::LARGE_DATAGRAM),
             Peer::WeirStd => weir::run_std(workload, placement),
             Peer::Quinn => quinn::run(workload, placement),
             Peer::Tcp => tcp::run(workload, placement),

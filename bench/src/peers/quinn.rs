@@ -1,6 +1,7 @@
-//! quinn 0.11 with rustls (ring's AES-128-GCM, rustls' first choice), one connection and
-//! one bidirectional stream with length-prefixed messages; datagrams of 1452 bytes from the
-//! first packet on (quinn's initial MTU raised to what its discovery finds on loopback).
+//! quinn 0.11 with rustls and ring (AES-256-GCM, rustls' first choice as it is weir's), one
+//! connection and one bidirectional stream with length-prefixed messages; datagrams of 1452
+//! bytes from the first packet on (quinn's initial MTU raised to what its discovery finds
+//! on loopback).
 //! Messages are handed to quinn as `Bytes` (no copy), and the bulk message is read chunk
 //! by chunk as quinn received it.
 

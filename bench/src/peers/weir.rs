@@ -10,11 +10,18 @@ use weir_core::Config;
 use super::{pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
-/// The configuration both sides use: the defaults, with quinn's datagram size (a 1452-byte
-/// UDP payload, what quinn's path-MTU discovery settles on over loopback).
-fn config() -> Config {
+/// The datagram size of the comparison: quinn's (a 1452-byte UDP payload, what its path-MTU
+/// discovery settles on over loopback).
+pub(super) const DATAGRAM: u16 = 1452;
+/// The largest datagram weir sends, for the separate row: loopback's MTU is 64 KiB, so
+/// nothing is fragmented, and every per-packet cost is paid once per 64 KB instead of
+/// once per 1.4 KB.
+pub(super) const LARGE_DATAGRAM: u16 = 65_000;
+
+/// The configuration both sides use: the defaults, with the datagram size given.
+fn config(datagram: u16) -> Config {
     Config {
-        max_datagram_size: 1452,
+        max_datagram_size: datagram,
         ..Config::default()
     }
 }
@@ -57,12 +64,16 @@ impl Link for TokioLink {
     }
 }
 
-pub(super) fn run_tokio(workload: Workload, placement: Placement) -> io::Result<Vec<(Metric, f64)>> {
+pub(super) fn run_tokio(
+    workload: Workload,
+    placement: Placement,
+    datagram: u16,
+) -> io::Result<Vec<(Metric, f64)>> {
     pair(
         placement,
         move |ready| {
             runtime()?.block_on(async move {
-                let endpoint = weir_tokio::Endpoint::bind(localhost(), config())?;
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config(datagram))?;
                 let _ = ready.send(endpoint.local_addr());
                 let mut link = TokioLink(endpoint.accept().await?);
                 serve(workload, &mut link).await?;
@@ -72,7 +83,7 @@ pub(super) fn run_tokio(workload: Workload, placement: Placement) -> io::Result<
         },
         move |server| {
             runtime()?.block_on(async move {
-                let endpoint = weir_tokio::Endpoint::bind(localhost(), config())?;
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config(datagram))?;
                 let mut link = TokioLink(endpoint.connect(server).await?);
                 let figures = drive(workload, &mut link).await?;
                 if let Some(stats) = link.0.stats().await {
@@ -118,13 +129,13 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
     pair(
         placement,
         move |ready| {
-            let endpoint = weir_std::Endpoint::bind(localhost(), config())?;
+            let endpoint = weir_std::Endpoint::bind(localhost(), config(DATAGRAM))?;
             let _ = ready.send(endpoint.local_addr());
             let mut link = StdLink(endpoint.accept()?);
             runtime()?.block_on(serve(workload, &mut link))
         },
         move |server| {
-            let endpoint = weir_std::Endpoint::bind(localhost(), config())?;
+            let endpoint = weir_std::Endpoint::bind(localhost(), config(DATAGRAM))?;
             let mut link = StdLink(endpoint.connect(server)?);
             let figures = runtime()?.block_on(drive(workload, &mut link))?;
             if let Some(stats) = link.0.stats() {
