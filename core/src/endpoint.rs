@@ -1001,6 +1001,10 @@ impl Endpoint {
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);
+        if next == self.timer_of[slot as usize] {
+            // Unchanged (most packets of a transfer): the ordered set is left alone.
+            return;
+        }
         if let Some(old) = self.timer_of[slot as usize].take() {
             self.timers.remove(&(old, slot));
         }
