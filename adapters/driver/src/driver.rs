@@ -1502,15 +1502,21 @@ mod tests {
         (a, b)
     }
 
-    fn send(p: &mut Pair, conn: ConnId, text: &'static str) {
+    /// Has a send `data` as a message; the answer comes on the receiver returned.
+    fn send_bytes(p: &mut Pair, conn: ConnId, data: Bytes) -> mpsc::Receiver<Result<(), Error>> {
         let (tx, rx) = mpsc::channel();
         p.a.command(Command::SendMessage {
             op: OpId::next(),
             conn,
             label: None,
-            data: Bytes::from_static(text.as_bytes()),
+            data,
             reply: to(tx),
         });
+        rx
+    }
+
+    fn send(p: &mut Pair, conn: ConnId, text: &'static str) {
+        let rx = send_bytes(p, conn, Bytes::from_static(text.as_bytes()));
         p.settle();
         rx.try_recv().unwrap().unwrap();
     }
@@ -1558,14 +1564,7 @@ mod tests {
             .map(|i| (i % 251) as u8)
             .collect::<Vec<u8>>()
             .into();
-        let (tx, rx) = mpsc::channel();
-        p.a.command(Command::SendMessage {
-            op: OpId::next(),
-            conn: a,
-            label: None,
-            data: message.clone(),
-            reply: to(tx),
-        });
+        let rx = send_bytes(&mut p, a, message.clone());
         let (tx2, rx2) = mpsc::channel();
         recv(&mut p.b, b, to(tx2));
         let batches = settle_batched(&mut p, 8);
@@ -1594,14 +1593,7 @@ mod tests {
         let mut p = Pair::new();
         let (a, b) = connect(&mut p);
         let message: Bytes = (0..6_000u32).map(|i| i as u8).collect::<Vec<u8>>().into();
-        let (tx, rx) = mpsc::channel();
-        p.a.command(Command::SendMessage {
-            op: OpId::next(),
-            conn: a,
-            label: None,
-            data: message.clone(),
-            reply: to(tx),
-        });
+        let rx = send_bytes(&mut p, a, message.clone());
         p.settle();
         rx.try_recv().unwrap().unwrap();
         let (tx, rx) = mpsc::channel();

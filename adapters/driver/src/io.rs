@@ -37,6 +37,17 @@ impl Batch<'_> {
     pub fn datagrams(&self) -> usize {
         self.contents.len().div_ceil(self.segment_size.max(1))
     }
+
+    /// The batch as `quinn-udp` sends it: one GSO send, or a plain one for one datagram.
+    pub fn transmit(&self) -> quinn_udp::Transmit<'_> {
+        quinn_udp::Transmit {
+            destination: self.destination,
+            ecn: None,
+            contents: self.contents,
+            segment_size: (self.datagrams() > 1).then_some(self.segment_size),
+            src_ip: None,
+        }
+    }
 }
 
 /// The transmit side: gathers the core's datagrams into [`Batch`]es.

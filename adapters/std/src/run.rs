@@ -13,7 +13,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use quinn_udp::{RecvMeta, UdpSocketState};
 use weir_driver::{Command, Config, Driver, Inbox, Outbox};
 
 /// The longest the thread sleeps with no deadline (a command or datagram wakes it sooner).
@@ -116,17 +116,10 @@ impl Loop {
 
     fn flush(&mut self) {
         while let Some(batch) = self.outbox.next(&mut self.driver, self.state.max_gso_segments()) {
-            let transmit = Transmit {
-                destination: batch.destination,
-                ecn: None,
-                contents: batch.contents,
-                segment_size: (batch.datagrams() > 1).then_some(batch.segment_size),
-                src_ip: None,
-            };
             // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses these
             // datagrams only; recovery resends what mattered. quinn-udp logs such failures
             // (rate-limited) and returns them as success.
-            let _ = self.state.send((&self.socket).into(), &transmit);
+            let _ = self.state.send((&self.socket).into(), &batch.transmit());
         }
     }
 }

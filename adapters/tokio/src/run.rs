@@ -9,7 +9,7 @@
 
 use std::io::{self, IoSliceMut};
 
-use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -137,13 +137,7 @@ fn receive(socket: &UdpSocket, state: &UdpSocketState, inbox: &mut Inbox, driver
 /// Sends one batch, waiting while the socket's buffer is full. A failed send loses these
 /// datagrams only; recovery resends what mattered.
 async fn send(socket: &UdpSocket, state: &UdpSocketState, batch: Batch<'_>) {
-    let transmit = Transmit {
-        destination: batch.destination,
-        ecn: None,
-        contents: batch.contents,
-        segment_size: (batch.datagrams() > 1).then_some(batch.segment_size),
-        src_ip: None,
-    };
+    let transmit = batch.transmit();
     loop {
         match socket.try_io(Interest::WRITABLE, || state.send(socket.into(), &transmit)) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {

@@ -488,3 +488,26 @@ async fn closing_an_endpoint_delivers_what_was_sent_first() {
     })
     .await
 }
+
+/// The driver task corks: a loop of small messages shares datagrams instead of sending one
+/// datagram each (on a current-thread runtime, where the loop and the driver take turns).
+#[tokio::test]
+async fn a_loop_of_small_messages_shares_datagrams() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let before = conn.stats().await.unwrap().datagrams_sent;
+        // Fewer than the 128 streams the peer allows at once: nobody reads until all are sent.
+        for i in 0u32..100 {
+            conn.send_message(payload(100, i)).await.unwrap();
+        }
+        for _ in 0..100 {
+            assert_eq!(incoming.recv_message().await.unwrap().len(), 100);
+        }
+        let sent = conn.stats().await.unwrap().datagrams_sent - before;
+        assert!(sent < 50, "{sent} datagrams for 100 messages of 100 bytes");
+    })
+    .await
+}

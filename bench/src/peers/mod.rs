@@ -115,6 +115,11 @@ fn pin(cpu: usize) {
     }
 }
 
+/// 127.0.0.1 with a port the OS picks.
+pub(crate) fn localhost() -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
 /// A current-thread tokio runtime for one side.
 pub(crate) fn runtime() -> io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build()

@@ -2,13 +2,12 @@
 //! `TCP_NODELAY`, and 64 KiB read and write buffers, as a careful user writes it.
 
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::{pair, runtime};
+use super::{localhost, pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 const BUFFER: usize = 64 << 10;
@@ -78,7 +77,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
         placement,
         move |ready| {
             runtime()?.block_on(async move {
-                let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
+                let listener = TcpListener::bind(localhost()).await?;
                 let _ = ready.send(listener.local_addr()?);
                 let mut link = framed(listener.accept().await?.0)?;
                 serve(workload, &mut link).await

@@ -2,12 +2,11 @@
 //! nothing ordered. The floor any transport's round trip is measured against.
 
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
 
-use super::{pair, runtime};
+use super::{localhost, pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 struct UdpLink(UdpSocket);
@@ -33,10 +32,6 @@ impl Link for UdpLink {
         each(&m);
         Ok(m.len() as u64)
     }
-}
-
-fn localhost() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(Metric, f64)>> {

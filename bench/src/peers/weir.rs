@@ -2,12 +2,11 @@
 //! message is read piece by piece from its stream, as the datagrams brought it.
 
 use std::io;
-use std::net::SocketAddr;
 
 use bytes::Bytes;
 use weir_core::Config;
 
-use super::{pair, runtime};
+use super::{localhost, pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 /// The datagram size of the comparison: quinn's (a 1452-byte UDP payload, what its path-MTU
@@ -24,10 +23,6 @@ fn config(datagram: u16) -> Config {
         max_datagram_size: datagram,
         ..Config::default()
     }
-}
-
-fn localhost() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
 /// With `WEIR_BENCH_STATS` set, the client's connection statistics go to stderr after
