@@ -1,0 +1,51 @@
+//! Every peer of the benchmark completes every workload it runs as a worker process and
+//! reports its figures: the harness works end to end (the figures themselves are README's,
+//! from release builds; a debug build's are not compared with anything). About 15 s.
+
+use std::process::Command;
+
+const PEERS: [&str; 6] = ["weir-tokio", "weir-std", "quinn", "tcp", "udp", "weir-tokio-64k"];
+
+/// Each workload and the figures it reports.
+const WORKLOADS: [(&str, &[&str]); 4] = [
+    ("bulk", &["BulkMBps"]),
+    ("messages", &["MessagesPerSec"]),
+    ("rtt", &["RttP50", "RttP95", "RttP99"]),
+    ("big-request", &["BigP50", "BigP95"]),
+];
+
+#[test]
+fn every_peer_completes_every_workload_and_reports_its_figures() {
+    for peer in PEERS {
+        for (workload, keys) in WORKLOADS {
+            // Raw UDP neither orders nor recovers: it only runs the round-trip floor.
+            if peer == "udp" && workload != "rtt" {
+                continue;
+            }
+            let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+                .args(["worker", peer, workload])
+                .output()
+                .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            let run = format!("{peer} {workload}");
+            assert!(
+                out.status.success(),
+                "{run}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let line = stdout
+                .lines()
+                .find_map(|l| l.strip_prefix("weir-bench-result "))
+                .unwrap_or_else(|| panic!("{run} printed no result: {stdout}"));
+            for key in keys.iter().chain(&["PeakRssMiB"]) {
+                let value: f64 = line
+                    .split_whitespace()
+                    .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+                    .unwrap_or_else(|| panic!("{run}: no {key} in {line}"))
+                    .parse()
+                    .unwrap();
+                assert!(value > 0.0, "{run}: {key}={value}");
+            }
+        }
+    }
+}
