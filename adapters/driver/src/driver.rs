@@ -80,6 +80,18 @@ struct Conn {
     released: bool,
 }
 
+impl Conn {
+    /// `stream` is no longer one to accept. Messages are read in the order their streams
+    /// opened, so it is nearly always the first: no walk through the others.
+    fn forget_opened(&mut self, stream: StreamId) {
+        if self.opened.front().is_some_and(|(s, _)| *s == stream) {
+            self.opened.pop_front();
+        } else {
+            self.opened.retain(|(s, _)| *s != stream);
+        }
+    }
+}
+
 #[derive(Default)]
 struct Held {
     chunks: VecDeque<Bytes>,
@@ -586,7 +598,7 @@ impl Driver {
 
     fn forget_stream(&mut self, conn: ConnId, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.opened.retain(|(s, _)| *s != stream);
+            c.forget_opened(stream);
             c.gathering.remove(&stream);
             c.readable.retain(|s| *s != stream);
             c.held.remove(&stream);
@@ -1003,7 +1015,7 @@ impl Driver {
             c.readable.pop_front();
             // Saved when the connection closed: whole, or nothing.
             if let Some(held) = c.held.remove(&stream) {
-                c.opened.retain(|(s, _)| *s != stream);
+                c.forget_opened(stream);
                 c.gathering.remove(&stream);
                 if !held.finished {
                     continue;
@@ -1018,7 +1030,7 @@ impl Driver {
             let c = self.conns.get_mut(&conn).expect("looked up above");
             match read {
                 Ok(Read::Data { bytes, .. }) => {
-                    c.opened.retain(|(s, _)| *s != stream);
+                    c.forget_opened(stream);
                     c.gathering.remove(&stream);
                     return self.deliver_message(conn, bytes, reply);
                 }
@@ -1031,7 +1043,7 @@ impl Driver {
                     }
                 }
                 Ok(Read::VerificationFailed { expected, actual }) => {
-                    c.opened.retain(|(s, _)| *s != stream);
+                    c.forget_opened(stream);
                     c.gathering.remove(&stream);
                     let _ = reply(Err(Error::VerificationFailed { expected, actual }));
                     return Step::Done;
