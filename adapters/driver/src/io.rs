@@ -52,12 +52,13 @@ impl Batch<'_> {
 
 /// The transmit side: gathers the core's datagrams into [`Batch`]es.
 ///
-/// A batch ends at a datagram for another destination or one longer than the first (which
-/// then starts the next batch: its bytes are moved to the front of the buffer, the one
-/// copy of sent bytes this type makes, only at such a boundary), at a shorter one (it is
-/// the batch's last), at `max_segments`, or at [`MAX_BATCH_BYTES`]. Datagrams under
-/// 1,200 bytes (acknowledgements, mostly) are sent alone: the core is never handed a
-/// buffer too small for a full packet.
+/// After the first datagram, the core is offered room for one more of the same size only,
+/// so a batch's datagrams are never longer than its first. A batch ends at a datagram for
+/// another destination (which then starts the next batch: its bytes are moved to the front
+/// of the buffer, the one copy of sent bytes this type makes, only at such a boundary), at
+/// a shorter one (the batch's last), at `max_segments`, or at [`MAX_BATCH_BYTES`].
+/// Datagrams under 1,200 bytes (acknowledgements, mostly) go alone: the core is never
+/// offered less room than a minimum-size packet.
 pub struct Outbox {
     buf: Vec<u8>,
     /// A datagram polled for a batch it could not join: destination, length, offset.
