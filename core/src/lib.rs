@@ -60,6 +60,7 @@ mod flow;
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
 pub mod bench_internals {
+    pub use crate::recovery::BenchSender;
     pub use crate::stream::recv::{RecvError, RecvStream};
 }
 #[cfg(feature = "fuzzing")]

@@ -388,6 +388,65 @@ impl Recovery {
     }
 }
 
+/// A sender's loss recovery driven from outside, for `--bench recovery` (feature
+/// `bench-internals`; not a stable API): packets recorded as sent, then an ACK processed.
+#[cfg(feature = "bench-internals")]
+pub struct BenchSender(Recovery);
+
+#[cfg(feature = "bench-internals")]
+impl Default for BenchSender {
+    fn default() -> Self {
+        BenchSender(Recovery::new(Duration::from_millis(10), 8, 1))
+    }
+}
+
+#[cfg(feature = "bench-internals")]
+impl BenchSender {
+    /// Records `count` packets of `size` bytes sent at `now`; returns their numbers (the
+    /// numbers recovery leaves out, RFC 9000 §21.4, are skipped).
+    pub fn send(&mut self, now: Instant, count: usize, size: usize) -> Vec<u64> {
+        (0..count)
+            .map(|_| {
+                let number = self.0.take_pn();
+                self.0.on_sent(SentPacket {
+                    number,
+                    time: now,
+                    size,
+                    frames: SmallVec::new(),
+                });
+                number
+            })
+            .collect()
+    }
+
+    /// Processes, at `now`, an ACK of `numbers` (ascending, each one sent): how many
+    /// packets it acknowledged and how many it declared lost.
+    pub fn ack(&mut self, now: Instant, numbers: &[u64]) -> (usize, usize) {
+        let mut runs: Vec<crate::wire::AckRange> = Vec::new();
+        for &n in numbers {
+            match runs.last_mut() {
+                Some(r) if r.largest + 1 == n => r.largest = n,
+                _ => runs.push(crate::wire::AckRange {
+                    smallest: n,
+                    largest: n,
+                }),
+            }
+        }
+        let Ok(ranges) = crate::wire::AckRanges::new(runs.into_iter().rev()) else {
+            return (0, 0);
+        };
+        let ack = Ack {
+            ranges,
+            ack_delay: 0,
+            one_way_delay: 0,
+        };
+        match self.0.on_ack(now, &ack) {
+            Ok(out) => (out.acked.len(), out.lost.len()),
+            Err(_) => (0, 0),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
