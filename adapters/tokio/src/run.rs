@@ -21,6 +21,9 @@ const RECV_BURST: usize = 32;
 /// Rounds of [`cork`] before what the commands wrote is sent regardless.
 const CORK_ROUNDS: usize = 64;
 
+/// Commands that go uncorked after a cork that gathered one command at most.
+const CORK_SKIP: u8 = 8;
+
 /// What the handles send the task.
 pub(crate) enum Msg {
     Command(Command),
@@ -47,6 +50,9 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
     let timer = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(timer);
     let mut armed: Option<std::time::Instant> = None;
+    // Commands left before corking is tried again, after a cork that gathered one command
+    // at most (a request, then the wait for its answer: nothing to gather but the wait).
+    let mut skip_cork = 0u8;
     loop {
         while let Some(batch) = outbox.next(&mut driver, state.max_gso_segments()) {
             send(&socket, &state, batch).await;
@@ -61,8 +67,10 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
         tokio::select! {
             m = commands.recv(), if handles => {
                 handles = handle(&mut driver, m);
-                if handles {
-                    cork(&mut driver, &mut commands).await;
+                if handles && skip_cork > 0 {
+                    skip_cork -= 1;
+                } else if handles && cork(&mut driver, &mut commands).await <= 1 {
+                    skip_cork = CORK_SKIP;
                 }
             }
             r = socket.readable() => {
@@ -96,20 +104,26 @@ fn handle(driver: &mut Driver, m: Option<Msg>) -> bool {
 /// `send_message`): give the runtime one turn, take whatever was queued meanwhile, and go
 /// on while commands keep coming (at most [`CORK_ROUNDS`] turns). Their messages then share
 /// datagrams and system calls instead of leaving one by one; a lone call costs one yield.
-async fn cork(driver: &mut Driver, commands: &mut UnboundedReceiver<Msg>) {
+/// Returns how many commands it gathered: a cork that gathered one at most (a request,
+/// then the wait for its answer) is not tried again for [`CORK_SKIP`] commands, since on a
+/// current-thread runtime each yield costs the runtime a poll of its sockets.
+async fn cork(driver: &mut Driver, commands: &mut UnboundedReceiver<Msg>) -> usize {
+    let mut gathered = 0;
     for _ in 0..CORK_ROUNDS {
         tokio::task::yield_now().await;
         let mut more = false;
         while let Ok(m) = commands.try_recv() {
             more = true;
+            gathered += 1;
             if !handle(driver, Some(m)) {
-                return;
+                return gathered;
             }
         }
         if !more {
-            return;
+            break;
         }
     }
+    gathered
 }
 
 /// Receives until the socket has nothing more (or [`RECV_BURST`] times).
