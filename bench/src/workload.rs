@@ -255,18 +255,10 @@ pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(
         }
         Workload::Rtt => {
             let msg = payload(SMALL_LEN);
-            let mut times = Vec::with_capacity(ROUND_TRIPS);
-            for _ in 0..ROUND_TRIPS {
-                let start = Instant::now();
-                link.send(msg.clone()).await?;
-                link.flush().await?;
-                let echo = link.recv().await?;
-                times.push(start.elapsed());
-                if echo != msg {
-                    return Err(bad("the echo differs from the request".into()));
-                }
-            }
-            times.sort_unstable();
+            let times = exchanges(link, &msg, ROUND_TRIPS, |echo| {
+                (*echo != msg).then(|| "the echo differs from the request".to_string())
+            })
+            .await?;
             let us = |p| percentile(&times, p).as_secs_f64() * 1e6;
             Ok(vec![
                 (Metric::RttP50, us(50)),
@@ -275,23 +267,37 @@ pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(
             ])
         }
         Workload::BigRequest => {
-            let request = payload(BIG_LEN);
-            let mut times = Vec::with_capacity(BIG_REQUESTS);
-            for _ in 0..BIG_REQUESTS {
-                let start = Instant::now();
-                link.send(request.clone()).await?;
-                link.flush().await?;
-                let response = link.recv().await?;
-                times.push(start.elapsed());
-                if response.len() != SMALL_LEN {
-                    return Err(bad(format!("a response of {} bytes", response.len())));
-                }
-            }
-            times.sort_unstable();
+            let times = exchanges(link, &payload(BIG_LEN), BIG_REQUESTS, |response| {
+                (response.len() != SMALL_LEN).then(|| format!("a response of {} bytes", response.len()))
+            })
+            .await?;
             let ms = |p| percentile(&times, p).as_secs_f64() * 1e3;
             Ok(vec![(Metric::BigP50, ms(50)), (Metric::BigP95, ms(95))])
         }
     }
+}
+
+/// `count` sequential exchanges of `request` for a response, each timed from the send to
+/// the response; `wrong` says what is wrong with a response, if anything. Sorted times.
+async fn exchanges(
+    link: &mut impl Link,
+    request: &Bytes,
+    count: usize,
+    wrong: impl Fn(&Bytes) -> Option<String>,
+) -> io::Result<Vec<Duration>> {
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let start = Instant::now();
+        link.send(request.clone()).await?;
+        link.flush().await?;
+        let response = link.recv().await?;
+        times.push(start.elapsed());
+        if let Some(what) = wrong(&response) {
+            return Err(bad(what));
+        }
+    }
+    times.sort_unstable();
+    Ok(times)
 }
 
 /// The `p`th percentile of `sorted` by nearest rank.

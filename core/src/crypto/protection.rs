@@ -109,6 +109,14 @@ impl LazyKey {
         self.built
             .get_or_insert_with(|| Box::new(PacketKey::new(cipher, secret)))
     }
+
+    /// The key itself, built now if it never was.
+    fn into_key(self, cipher: Cipher) -> PacketKey {
+        match self.built {
+            Some(key) => *key,
+            None => PacketKey::new(cipher, self.secret),
+        }
+    }
 }
 
 fn nonce(number: u64) -> Nonce {
@@ -241,11 +249,8 @@ impl Protection {
             let ok = self.recv_next.key(self.cipher).open(number, aad, payload, tag);
             if ok {
                 // Only the peer, holding the next key, could have sealed this: it updated.
-                let current = match self.recv_next.built.take() {
-                    Some(key) => *key,
-                    None => PacketKey::new(self.cipher, self.recv_next.secret),
-                };
-                self.recv_next = LazyKey::new(next_key(current.secret));
+                let next = LazyKey::new(next_key(self.recv_next.secret));
+                let current = core::mem::replace(&mut self.recv_next, next).into_key(self.cipher);
                 self.recv_previous = Some(Box::new(core::mem::replace(&mut self.recv, current)));
                 self.recv_phase = phase;
                 self.recv_first = Some(number);
