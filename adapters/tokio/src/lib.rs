@@ -1,9 +1,12 @@
 //! # weir-tokio
 //!
-//! weir over a real UDP socket on tokio. One driver task per [`Endpoint`] owns the sans-IO
-//! core endpoint (inside a [`weir_driver::Driver`]), a tokio UDP socket and one timer set
-//! to the core's next deadline; the handles talk to it over a channel and await its
-//! answers. Backpressure is a pending future, never an unbounded queue: a write is pending
+//! weir over a real UDP socket on tokio. Each [`Endpoint`] holds the sans-IO core endpoint
+//! (inside a [`weir_driver::Driver`]) behind a lock, and one driver task that owns the
+//! tokio UDP socket and one timer set to the core's next deadline. The handles run their
+//! calls on the driver themselves, in the calling task (no task switch for a call the core
+//! can answer at once: a loop of sends goes on until tokio's cooperative budget makes it
+//! yield, and the driver task then sends what they wrote together), and wake the driver
+//! task when there is something to send. Backpressure is a pending future, never an unbounded queue: a write is pending
 //! while the connection's send buffer is full, and what the peer sends stays in the core,
 //! under its flow control, until a read asks for it.
 //!
@@ -46,19 +49,18 @@ use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{oneshot, Notify};
 pub use weir_driver::{
     ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
     PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Command, ConnId, OpId, Released, Reply, Returned};
-
-use run::Msg;
+use weir_driver::{Command, ConnId, Driver, OpId, Released, Reply, Returned};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
@@ -66,23 +68,45 @@ pub struct Endpoint {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// What the endpoint's handles share: the way to the driver task.
+/// What the endpoint's handles and its driver task share.
 struct Shared {
-    commands: mpsc::UnboundedSender<Msg>,
+    /// Held for one call, or one step of the driver task, never across a system call or
+    /// an await.
+    driver: Mutex<Driver>,
+    /// Wakes the driver task: a call left something to send, or an earlier deadline.
+    wake: Notify,
+    /// The driver task ended: calls fail at once.
+    stopped: AtomicBool,
     local: SocketAddr,
     public_key: PublicKey,
 }
 
 impl Shared {
-    fn send(&self, command: Command) -> Result<(), Error> {
-        self.commands
-            .send(Msg::Command(command))
-            .map_err(|_| Error::Shutdown)
+    fn driver(&self) -> MutexGuard<'_, Driver> {
+        // A panic under the lock (a bug) leaves the driver as it was: carry on with it
+        // rather than turn every later call into a panic.
+        self.driver.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sends the command `make` builds; the answer comes through the returned future.
-    /// Commands are few per call (never data the peer sends), so the channel is bounded by
-    /// the callers waiting.
+    /// Runs `command` on the driver now, in the calling task; its answer, if the core has
+    /// one at once, is sent before this returns.
+    fn send(&self, command: Command) -> Result<(), Error> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        self.driver().command(command);
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// Starts the graceful shutdown (once; later calls change nothing).
+    fn shutdown(&self) {
+        self.driver().shutdown();
+        self.wake.notify_one();
+    }
+
+    /// Runs the command `make` builds; the answer comes through the returned future (at
+    /// once, if the core could answer it at once).
     fn call<T: Send + 'static>(
         self: &Arc<Self>,
         make: impl FnOnce(OpId, Reply<T>) -> Command,
@@ -163,16 +187,17 @@ impl Endpoint {
         socket.set_nonblocking(true)?;
         let socket = tokio::net::UdpSocket::from_std(socket)?;
         let local = socket.local_addr()?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let driver = weir_driver::Driver::new(config, local);
-        let public_key = driver.public_key();
-        let task = tokio::spawn(run::run(driver, socket, rx));
+        let driver = Driver::new(config, local);
+        let shared = Arc::new(Shared {
+            public_key: driver.public_key(),
+            driver: Mutex::new(driver),
+            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+            local,
+        });
+        let task = tokio::spawn(run::run(Arc::clone(&shared), socket));
         Ok(Endpoint {
-            shared: Arc::new(Shared {
-                commands: tx,
-                local,
-                public_key,
-            }),
+            shared,
             task: Some(task),
         })
     }
@@ -274,7 +299,7 @@ impl Endpoint {
     /// Shuts down gracefully and waits until done: the peers get up to a few seconds to
     /// acknowledge what was written, then every connection is closed with a CLOSE frame.
     pub async fn close(mut self) {
-        let _ = self.shared.commands.send(Msg::Shutdown);
+        self.shared.shutdown();
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
@@ -284,7 +309,7 @@ impl Endpoint {
 impl Drop for Endpoint {
     /// Starts the graceful shutdown; the driver task finishes it in the background.
     fn drop(&mut self) {
-        let _ = self.shared.commands.send(Msg::Shutdown);
+        self.shared.shutdown();
     }
 }
 

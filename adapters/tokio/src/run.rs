@@ -1,37 +1,44 @@
-//! The driver task: moves datagrams, time and commands between tokio and the [`Driver`],
-//! and nothing else.
+//! The driver task: moves datagrams and time between tokio and the [`Driver`], and nothing
+//! else. The handles run their calls on the driver themselves (under [`Shared`]'s lock)
+//! and wake this task when a call left something to send or an earlier deadline.
 //!
 //! The socket is driven through `quinn-udp`: sends are batches of equal datagrams cut by
 //! the kernel (GSO) where the platform has it, receives take a whole GRO batch (or one
 //! datagram) into the [`Inbox`]'s shared blocks. Each wake-up drains the socket (up to
-//! [`RECV_BURST`] receives) before anything is sent, so the acknowledgements and credit
-//! the core writes in answer go out together.
+//! [`RECV_BURST`] receives, outside the lock) and hands what came to the driver under one
+//! lock, before anything is sent, so the acknowledgements and credit the core writes in
+//! answer go out together. No system call is made under the lock.
 
 use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
+use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc::UnboundedReceiver;
-use weir_driver::{Batch, Command, Driver, Inbox, Outbox};
+use weir_driver::{Batch, Inbox, Outbox};
+
+use crate::Shared;
 
 /// Receives per wake-up before the task sends and yields.
 const RECV_BURST: usize = 32;
 
-/// Rounds of [`cork`] before what the commands wrote is sent regardless.
-const CORK_ROUNDS: usize = 64;
+/// Marks the endpoint stopped when the task ends, however it ends (shut down, or dropped
+/// with its runtime): calls then fail at once instead of waiting for a task that is gone.
+struct Stopped(Arc<Shared>);
 
-/// Commands that go uncorked after a cork that gathered one command at most.
-const CORK_SKIP: u8 = 8;
-
-/// What the handles send the task.
-pub(crate) enum Msg {
-    Command(Command),
-    /// The endpoint was dropped or closed: shut down gracefully.
-    Shutdown,
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Release);
+        // Fails the calls still waiting; a shut-down driver refuses new ones.
+        self.0.driver().shutdown();
+    }
 }
 
-pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: UnboundedReceiver<Msg>) {
+pub(crate) async fn run(shared: Arc<Shared>, socket: UdpSocket) {
+    let _stopped = Stopped(Arc::clone(&shared));
     let state = match UdpSocketState::new((&socket).into()) {
         Ok(s) => s,
         Err(e) => {
@@ -42,7 +49,7 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
     };
     let mut outbox = Outbox::new();
     let mut inbox = Inbox::new();
-    let mut handles = true;
+    let mut received = Vec::with_capacity(RECV_BURST);
     // One timer for the task's life, moved only to an earlier deadline: tokio wakes its own
     // thread (a write to an eventfd) each time a timer is set earlier than the one it
     // waits for, and the core's deadline moves at nearly every packet. A later deadline
@@ -50,84 +57,51 @@ pub(crate) async fn run(mut driver: Driver, socket: UdpSocket, mut commands: Unb
     let timer = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(timer);
     let mut armed: Option<std::time::Instant> = None;
-    // Commands left before corking is tried again, after a cork that gathered one command
-    // at most (a request, then the wait for its answer: nothing to gather but the wait).
-    let mut skip_cork = 0u8;
     loop {
-        while let Some(batch) = outbox.next(&mut driver, state.max_gso_segments()) {
+        loop {
+            let batch = outbox.next(&mut shared.driver(), state.max_gso_segments());
+            let Some(batch) = batch else { break };
             send(&socket, &state, batch).await;
         }
-        if driver.is_shut_down() {
+        let (deadline, done) = {
+            let mut driver = shared.driver();
+            (driver.deadline(), driver.is_shut_down())
+        };
+        if done {
             return;
         }
-        if let Some(at) = driver.deadline().filter(|&at| armed.is_none_or(|a| at < a)) {
+        if let Some(at) = deadline.filter(|&at| armed.is_none_or(|a| at < a)) {
             timer.as_mut().reset(at.into());
             armed = Some(at);
         }
         tokio::select! {
-            m = commands.recv(), if handles => {
-                handles = handle(&mut driver, m);
-                if handles && skip_cork > 0 {
-                    skip_cork -= 1;
-                } else if handles && cork(&mut driver, &mut commands).await <= 1 {
-                    skip_cork = CORK_SKIP;
-                }
-            }
+            // A call left something to send, or moved the deadline (a permit stored while
+            // the task was busy is taken here, so no call goes unnoticed).
+            () = shared.wake.notified() => {}
             r = socket.readable() => {
                 if r.is_ok() {
-                    receive(&socket, &state, &mut inbox, &mut driver);
+                    receive(&socket, &state, &mut inbox, &mut received);
+                    let mut driver = shared.driver();
+                    for (from, datagrams, stride) in received.drain(..) {
+                        driver.handle_received(from, datagrams, stride);
+                    }
                 }
             }
             () = &mut timer, if armed.is_some() => {
                 armed = None;
-                driver.handle_timeout();
+                shared.driver().handle_timeout();
             }
         }
     }
 }
 
-/// Passes one message from the handles on; `false` once every handle is gone.
-fn handle(driver: &mut Driver, m: Option<Msg>) -> bool {
-    match m {
-        Some(Msg::Command(c)) => driver.command(c),
-        Some(Msg::Shutdown) => driver.shutdown(),
-        // Every handle is gone: nobody can use the endpoint any more.
-        None => {
-            driver.shutdown();
-            return false;
-        }
-    }
-    true
-}
-
-/// After a command, the task that sent it often has the next one ready (a loop of
-/// `send_message`): give the runtime one turn, take whatever was queued meanwhile, and go
-/// on while commands keep coming (at most [`CORK_ROUNDS`] turns). Their messages then share
-/// datagrams and system calls instead of leaving one by one; a lone call costs one yield.
-/// Returns how many commands it gathered: a cork that gathered one at most (a request,
-/// then the wait for its answer) is not tried again for [`CORK_SKIP`] commands, since on a
-/// current-thread runtime each yield costs the runtime a poll of its sockets.
-async fn cork(driver: &mut Driver, commands: &mut UnboundedReceiver<Msg>) -> usize {
-    let mut gathered = 0;
-    for _ in 0..CORK_ROUNDS {
-        tokio::task::yield_now().await;
-        let mut more = false;
-        while let Ok(m) = commands.try_recv() {
-            more = true;
-            gathered += 1;
-            if !handle(driver, Some(m)) {
-                return gathered;
-            }
-        }
-        if !more {
-            break;
-        }
-    }
-    gathered
-}
-
-/// Receives until the socket has nothing more (or [`RECV_BURST`] times).
-fn receive(socket: &UdpSocket, state: &UdpSocketState, inbox: &mut Inbox, driver: &mut Driver) {
+/// Receives until the socket has nothing more (or [`RECV_BURST`] times), into `received`.
+fn receive(
+    socket: &UdpSocket,
+    state: &UdpSocketState,
+    inbox: &mut Inbox,
+    received: &mut Vec<(SocketAddr, BytesMut, usize)>,
+) {
     for _ in 0..RECV_BURST {
         let mut meta = [RecvMeta::default()];
         let r = socket.try_io(Interest::READABLE, || {
@@ -137,7 +111,7 @@ fn receive(socket: &UdpSocket, state: &UdpSocketState, inbox: &mut Inbox, driver
         match r {
             Ok(n) if n > 0 => {
                 let m = meta[0];
-                driver.handle_received(m.addr, inbox.take(m.len), m.stride);
+                received.push((m.addr, inbox.take(m.len), m.stride));
             }
             Ok(_) => break,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,

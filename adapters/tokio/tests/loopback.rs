@@ -489,8 +489,9 @@ async fn closing_an_endpoint_delivers_what_was_sent_first() {
     .await
 }
 
-/// The driver task corks: a loop of small messages shares datagrams instead of sending one
-/// datagram each (on a current-thread runtime, where the loop and the driver take turns).
+/// A loop of small messages shares datagrams instead of sending one datagram each: the
+/// calls run in the caller's task and the driver task sends what they left together (on a
+/// current-thread runtime, where the loop and the driver take turns).
 #[tokio::test]
 async fn a_loop_of_small_messages_shares_datagrams() {
     bounded(async {
@@ -510,4 +511,58 @@ async fn a_loop_of_small_messages_shares_datagrams() {
         assert!(sent < 50, "{sent} datagrams for 100 messages of 100 bytes");
     })
     .await
+}
+
+/// A call the core can answer at once is answered in the calling task: the future is ready
+/// at its first poll, before the driver task has had a turn (a channel to the driver task
+/// would leave it pending until then).
+#[tokio::test]
+async fn a_call_the_core_can_answer_is_ready_at_its_first_poll() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        let mut send = std::pin::pin!(conn.send_message(payload(1000, 1)));
+        assert!(matches!(
+            send.as_mut().poll(&mut cx),
+            std::task::Poll::Ready(Ok(()))
+        ));
+        let mut stats = std::pin::pin!(conn.stats());
+        assert!(matches!(
+            stats.as_mut().poll(&mut cx),
+            std::task::Poll::Ready(Some(_))
+        ));
+        let incoming = server.accept().await.unwrap();
+        assert_eq!(incoming.recv_message().await.unwrap(), payload(1000, 1));
+    })
+    .await
+}
+
+/// Once the runtime that drove an endpoint is gone, its handles' calls fail at once with
+/// `Shutdown` (none waits for a driver task that will never run again).
+#[test]
+fn calls_fail_once_the_runtime_that_drove_the_endpoint_is_gone() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (conn, _server, _client) = rt.block_on(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        (conn, server, client)
+    });
+    drop(rt);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(bounded(async {
+        assert!(matches!(conn.recv_message().await, Err(Error::Shutdown)));
+        assert!(matches!(
+            conn.send_message(payload(10, 1)).await,
+            Err(Error::Shutdown)
+        ));
+    }));
 }
