@@ -84,6 +84,32 @@ impl Pair {
         p
     }
 
+    /// Sends `msgs` from client to server, each a message of its own, as fast as the
+    /// peer's stream limit lets them go, and reads each one whole; returns how many came.
+    #[allow(dead_code)] // Used by the example, not by every bench.
+    pub fn messages(&mut self, msgs: &[Bytes]) -> usize {
+        let conn = weir_core::ConnectionHandle::from_index(0);
+        let (mut sent, mut received) = (0, 0);
+        let mut events = Vec::new();
+        while received < msgs.len() {
+            while sent < msgs.len() && self.client.send_message(conn, None, msgs[sent].clone()).is_ok() {
+                sent += 1;
+            }
+            self.shuttle(&mut events);
+            for e in events.drain(..) {
+                if let Event::StreamReadable { conn, stream } = e {
+                    if let Ok(Read::Data { .. }) = self.server.read_message(conn, stream, u64::MAX) {
+                        received += 1;
+                    }
+                }
+            }
+            self.now += Duration::from_millis(1);
+            self.client.handle_timeout(self.now);
+            self.server.handle_timeout(self.now);
+        }
+        received
+    }
+
     /// Sends `msg` from client to server and reads it as it arrives; returns the bytes
     /// read.
     pub fn transfer(&mut self, msg: &Bytes) -> usize {
