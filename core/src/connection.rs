@@ -149,7 +149,7 @@ struct StreamState {
     /// handed to a pipe, or given up on); a reset releases the rest up to its final size.
     released: u64,
     /// Receive side: bytes gathered for a whole-message read, and their total length.
-    partial: Vec<Bytes>,
+    partial: SmallVec<[Bytes; 2]>,
     partial_len: u64,
     /// Send side: queued in the send round robin.
     queued: bool,
@@ -291,6 +291,11 @@ pub(crate) struct Connection {
     /// about on every insert and removal (a stream per message made that a tenth of the
     /// per-message cost).
     streams: BTreeMap<StreamId, Box<StreamState>>,
+    /// Boxes of streams that ended, kept for the next ones (at most [`SPARE_STREAMS`]): a
+    /// connection carrying a message per stream then allocates no box per message. Boxes,
+    /// not states: what is kept is the allocation, moved back into `streams` as it is.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<StreamState>>,
     /// Streams with something to send, one round-robin queue per priority class.
     send_queues: [VecDeque<StreamId>; Priority::COUNT],
     send_buffer_limit: u64,
@@ -355,6 +360,10 @@ struct Amplification {
 /// received from it (RFC 9000 §8.1).
 const AMPLIFICATION_FACTOR: u64 = 3;
 
+/// Boxes of ended streams a connection keeps for new ones (`Connection::spare`): about
+/// 800 bytes each.
+const SPARE_STREAMS: usize = 8;
+
 /// Retransmitted bytes allowed beyond `max_retransmission_ratio` times those acknowledged,
 /// so that losses before much is acknowledged (a first flight into a blackout) end nothing.
 const RETRANSMISSION_ALLOWANCE: u64 = 64 << 10;
@@ -410,6 +419,7 @@ impl Connection {
             pacing_wake: None,
             app_limited: false,
             streams: BTreeMap::new(),
+            spare: Vec::new(),
             send_queues: Default::default(),
             send_buffer_limit: config.send_buffer,
             retransmission_ratio: config.max_retransmission_ratio,
@@ -1235,15 +1245,11 @@ impl Connection {
             for index in self.peer_streams_opened..=id.index() {
                 let sid = StreamId::new(id.initiator(), index);
                 let (window, max) = (self.stream_window, self.max_stream_window);
-                self.streams.insert(
-                    sid,
-                    Box::new(StreamState {
-                        recv: Some(
-                            RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len),
-                        ),
-                        ..Default::default()
-                    }),
-                );
+                let state = self.boxed(StreamState {
+                    recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
+                    ..Default::default()
+                });
+                self.streams.insert(sid, state);
             }
             self.peer_streams_opened = id.index() + 1;
             self.grant_streams();
@@ -1395,7 +1401,7 @@ impl Connection {
                             stream: id,
                         });
                         if state.recv.is_none() {
-                            self.streams.remove(&id);
+                            self.drop_stream(id);
                         }
                     }
                 }
@@ -1661,7 +1667,7 @@ impl Connection {
             if state.send.as_ref().is_some_and(|s| s.is_done()) {
                 state.send = None;
                 if state.recv.is_none() {
-                    self.streams.remove(&id);
+                    self.drop_stream(id);
                 }
             }
         }
@@ -1692,14 +1698,12 @@ impl Connection {
         self.stream_credit.consume(1);
         let id = StreamId::new(self.side, self.next_stream_index);
         self.next_stream_index += 1;
-        self.streams.insert(
-            id,
-            Box::new(StreamState {
-                send: Some(SendStream::new(self.peer.max_stream_data)),
-                header,
-                ..Default::default()
-            }),
-        );
+        let state = self.boxed(StreamState {
+            send: Some(SendStream::new(self.peer.max_stream_data)),
+            header,
+            ..Default::default()
+        });
+        self.streams.insert(id, state);
         Ok(id)
     }
 
@@ -1809,7 +1813,7 @@ impl Connection {
         self.send_buffered -= send.unacked();
         let final_size = send.sent_end();
         if state.recv.is_none() {
-            self.streams.remove(&id);
+            self.drop_stream(id);
         }
         self.resets.insert(id, (code, final_size));
         self.push_control(Control::ResetStream { id, code, final_size });
@@ -1934,15 +1938,37 @@ impl Connection {
     }
 
     fn remove_recv(&mut self, id: StreamId) {
-        if let Some(mut state) = self.streams.remove(&id) {
+        if let Some(state) = self.streams.get_mut(&id) {
             if state.send.is_some() {
                 state.recv = None;
-                self.streams.insert(id, state);
+            } else {
+                self.drop_stream(id);
             }
         }
         // One stream gone: the peer may open one more.
         self.local_max_streams += 1;
         self.grant_streams();
+    }
+
+    /// A box for a new stream's state: a spare one if there is one.
+    fn boxed(&mut self, state: StreamState) -> Box<StreamState> {
+        match self.spare.pop() {
+            Some(mut b) => {
+                *b = state;
+                b
+            }
+            None => Box::new(state),
+        }
+    }
+
+    /// Forgets stream `id`, keeping its box as a spare (emptied: it holds no bytes).
+    fn drop_stream(&mut self, id: StreamId) {
+        if let Some(mut b) = self.streams.remove(&id) {
+            if self.spare.len() < SPARE_STREAMS {
+                *b = StreamState::default();
+                self.spare.push(b);
+            }
+        }
     }
 
     /// Queues a MAX_STREAMS once the peer has used half of the stream credit it was told of
@@ -2405,7 +2431,7 @@ fn recv_violation(e: RecvError) -> ViolationKind {
 }
 
 /// Joins pieces of a message; a single piece is returned as is (no copy).
-fn join(mut pieces: Vec<Bytes>) -> Bytes {
+fn join(mut pieces: SmallVec<[Bytes; 2]>) -> Bytes {
     match pieces.len() {
         0 => Bytes::new(),
         1 => pieces.pop().unwrap_or_default(),

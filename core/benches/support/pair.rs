@@ -11,7 +11,15 @@ pub struct Pair {
     server: Endpoint,
     now: Instant,
     buf: Vec<u8>,
+    /// Received datagrams are cut from blocks, as a socket adapter's receive buffer does
+    /// (weir-driver's `Inbox`): one allocation per block, not one or two per datagram.
+    block: BytesMut,
+    /// Datagrams moved, both ways.
+    pub datagrams: u64,
 }
+
+/// Bytes per receive block.
+const BLOCK: usize = 256 << 10;
 
 const CLIENT: &str = "10.0.0.1:4000";
 const SERVER: &str = "10.0.0.2:4000";
@@ -44,6 +52,8 @@ impl Pair {
             server: Endpoint::new(config, 2),
             now: Instant::ZERO,
             buf: vec![0u8; 2048],
+            block: BytesMut::new(),
+            datagrams: 0,
         }
     }
 
@@ -54,13 +64,13 @@ impl Pair {
         loop {
             let mut moved = false;
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-                self.server
-                    .handle_datagram(self.now, c, BytesMut::from(&self.buf[..t.len]));
+                let d = self.received(t.len);
+                self.server.handle_datagram(self.now, c, d);
                 moved = true;
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-                self.client
-                    .handle_datagram(self.now, s, BytesMut::from(&self.buf[..t.len]));
+                let d = self.received(t.len);
+                self.client.handle_datagram(self.now, s, d);
                 moved = true;
             }
             events.extend(std::iter::from_fn(|| self.server.poll_event()));
@@ -68,6 +78,16 @@ impl Pair {
                 return;
             }
         }
+    }
+
+    /// The datagram in `buf`, as a receive would hand it over: copied into the block.
+    fn received(&mut self, len: usize) -> BytesMut {
+        if self.block.capacity() - self.block.len() < len {
+            self.block = BytesMut::with_capacity(BLOCK);
+        }
+        self.block.extend_from_slice(&self.buf[..len]);
+        self.datagrams += 1;
+        self.block.split_to(len)
     }
 
     pub fn connected(protection: Protection) -> Self {
