@@ -7,8 +7,6 @@
 //! The peaks each attack reached are printed (`cargo test -p weir-sim --test hostile --
 //! --nocapture`); README.md's attack table quotes them.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
@@ -25,56 +23,9 @@ use weir_core::{
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 mod common;
+mod counting;
 use common::Traffic;
-
-// ------------------------------------------------------------------ heap counting
-
-struct Counting;
-
-thread_local! {
-    /// Bytes this thread allocated and has not freed (frees of another thread's blocks
-    /// count here too; the simulator runs on one thread).
-    static LIVE: Cell<i64> = const { Cell::new(0) };
-    /// Allocations (and reallocations) this thread made.
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn count(delta: i64) {
-    // `try_with`: the allocator runs during thread teardown too, after the slot is gone.
-    let _ = LIVE.try_with(|l| l.set(l.get() + delta));
-}
-
-fn count_allocation() {
-    let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
-}
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        count(layout.size() as i64);
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        count(-(layout.size() as i64));
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        count(new as i64 - layout.size() as i64);
-        count_allocation();
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
-
-fn live() -> i64 {
-    LIVE.with(Cell::get)
-}
+use counting::{allocations, live};
 
 // ------------------------------------------------------------------ the arena
 
@@ -1030,9 +981,9 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
 /// What one `handle_datagram` call cost: allocations made, and heap bytes still held after.
 fn cost_of(sim: &mut Sim, server: NodeId, from: SocketAddr, datagram: Bytes) -> (u64, i64) {
     let now = sim.now();
-    let (allocations, held) = (ALLOCATIONS.with(Cell::get), live());
+    let (made, held) = (allocations(), live());
     sim.endpoint(server).handle_datagram(now, from, datagram.into());
-    (ALLOCATIONS.with(Cell::get) - allocations, live() - held)
+    (allocations() - made, live() - held)
 }
 
 #[test]
@@ -1144,7 +1095,7 @@ fn send_buffers_add_up_to_the_endpoint_budget_and_a_reader_is_never_starved() {
         arena.sim.link(n, server, LinkConfig::default());
     }
     let mut started = false;
-    let read = Cell::new(0u64);
+    let read = std::cell::Cell::new(0u64);
     let report = arena.run(
         Duration::from_secs(60),
         Duration::from_millis(100),

@@ -1,49 +1,24 @@
 //! One endpoint with 10,000 connections: every handshake completes, messages flow on a
 //! sample of them, and the core memory the server holds per idle connection is counted by a
-//! counting allocator (this test is alone in its binary, so nothing else allocates meanwhile).
+//! counting allocator (per thread: the test runs every endpoint on its own thread).
 
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::{AddressValidation, Config, Endpoint, Event, Read};
 
-struct Counting;
-
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards to the system allocator unchanged; only counts bytes.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
-        LIVE.fetch_add(new as i64 - layout.size() as i64, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new) }
-    }
-}
-
-#[global_allocator]
-static ALLOC: Counting = Counting;
+mod counting;
+use counting::live;
 
 /// Net bytes the server's calls allocated (calls into the client are not counted).
 struct Meter(i64);
 
 impl Meter {
     fn run<T>(&mut self, f: impl FnOnce() -> T) -> T {
-        let before = LIVE.load(Ordering::Relaxed);
+        let before = live();
         let out = f();
-        self.0 += LIVE.load(Ordering::Relaxed) - before;
+        self.0 += live() - before;
         out
     }
 }

@@ -1,12 +1,14 @@
 //! # weir-std
 //!
-//! weir over a real UDP socket with plain threads and no async runtime. One driver thread
-//! per [`Endpoint`] owns the sans-IO core endpoint (inside a [`weir_driver::Driver`]) and
-//! the socket; it moves datagrams between them and sets the socket's read timeout to the
-//! core's next deadline, so the core's timers fire on time. Every call is blocking: it
-//! sends a command to the driver over a channel, wakes the driver with a one-byte datagram
-//! from a private waker socket (the driver drops datagrams from that address), and waits
-//! for the answer.
+//! weir over a real UDP socket with plain threads and no async runtime. Each [`Endpoint`]
+//! holds the sans-IO core endpoint (inside a [`weir_driver::Driver`]) behind a lock, and
+//! one driver thread that receives datagrams and sets the socket's read timeout to the
+//! core's next deadline, so the core's timers fire on time. Every call is blocking: it runs
+//! on the driver in the calling thread, sends what it left, and waits for the answer if
+//! the core has none yet (a read of bytes not yet arrived, a write to a full buffer); the
+//! driver thread answers it when what it waits for comes. A call that moves the core's
+//! deadline earlier than the driver thread's sleep wakes it with a one-byte datagram from a
+//! private waker socket (the driver thread drops datagrams from that address).
 //!
 //! Backpressure reaches the caller as a blocking call, never as an unbounded queue: a write
 //! waits while the connection's send buffer is full, and what the peer sends stays in the
@@ -40,8 +42,8 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, Sender, TrySendError};
-use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError, TrySendError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -59,10 +61,15 @@ pub struct Endpoint {
     timeout: Option<Duration>,
 }
 
-/// What the endpoint's handles share: the way to the driver thread.
+/// What the endpoint's handles and its driver thread share.
 struct Shared {
-    commands: Sender<Command>,
-    stop: Arc<AtomicBool>,
+    /// Held for one call, or one step of the driver thread (never while it waits).
+    core: Mutex<run::Core>,
+    socket: run::Socket,
+    /// The endpoint was dropped: the driver thread shuts down.
+    stop: AtomicBool,
+    /// The driver thread ended: calls fail at once.
+    stopped: AtomicBool,
     waker: UdpSocket,
     driver_addr: SocketAddr,
     local: SocketAddr,
@@ -70,14 +77,29 @@ struct Shared {
 }
 
 impl Shared {
-    /// Wakes the driver (a lost wake-up only delays it to its next deadline).
+    fn core(&self) -> MutexGuard<'_, run::Core> {
+        // A panic under the lock (a bug) leaves the driver as it was: carry on with it
+        // rather than turn every later call into a panic.
+        self.core.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes the driver thread (a lost wake-up only delays it to its next deadline).
     fn wake(&self) {
         let _ = self.waker.send_to(&[0], self.driver_addr);
     }
 
+    /// Runs `command` on the driver now, in the calling thread, and sends what it left; its
+    /// answer, if the core has one at once, is sent before this returns.
     fn send(&self, command: Command) -> Result<(), Error> {
-        self.commands.send(command).map_err(|_| Error::Shutdown)?;
-        self.wake();
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let mut core = self.core();
+        core.driver.command(command);
+        self.socket.flush(&mut core);
+        if core.oversleeps() {
+            self.wake();
+        }
         Ok(())
     }
 
@@ -134,22 +156,24 @@ impl Endpoint {
             _ => local,
         };
         let waker = UdpSocket::bind(SocketAddr::new(driver_addr.ip(), 0))?;
-        let (tx, rx) = mpsc::channel();
-        let stop = Arc::new(AtomicBool::new(false));
-        let driver = run::Loop::new(config, local, socket, waker.local_addr()?, rx, Arc::clone(&stop))?;
-        let public_key = driver.public_key();
+        let waker_addr = waker.local_addr()?;
+        let core = run::Core::new(config, local);
+        let shared = Arc::new(Shared {
+            public_key: core.driver.public_key(),
+            core: Mutex::new(core),
+            socket: run::Socket::new(socket)?,
+            stop: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
+            waker,
+            driver_addr,
+            local,
+        });
+        let thread_shared = Arc::clone(&shared);
         let handle = std::thread::Builder::new()
             .name(format!("weir-driver {local}"))
-            .spawn(move || driver.run())?;
+            .spawn(move || run::run(thread_shared, waker_addr))?;
         Ok(Endpoint {
-            shared: Arc::new(Shared {
-                commands: tx,
-                stop,
-                waker,
-                driver_addr,
-                local,
-                public_key,
-            }),
+            shared,
             driver: Some(handle),
             timeout: None,
         })
@@ -252,7 +276,7 @@ impl Drop for Endpoint {
     /// Shuts down gracefully (bounded: at most a few seconds with unresponsive peers) and
     /// waits for the driver thread.
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.stop.store(true, Ordering::Release);
         self.shared.wake();
         if let Some(driver) = self.driver.take() {
             let _ = driver.join();

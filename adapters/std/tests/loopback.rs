@@ -438,3 +438,43 @@ fn a_closed_connection_is_reported_to_the_peer() {
         other => panic!("expected the peer's close, got {other:?}"),
     }
 }
+
+/// A call that moves the core's deadline earlier wakes the driver thread, which was asleep
+/// for up to a second with nothing to do: a handshake with a silent peer fails at its
+/// 100 ms timeout, not at the end of that sleep.
+#[test]
+fn a_call_that_sets_an_earlier_deadline_wakes_the_sleeping_driver() {
+    let silent = std::net::UdpSocket::bind(local()).unwrap();
+    let client = bind(Config {
+        handshake_timeout: Duration::from_millis(100),
+        ..config()
+    });
+    // Let the new driver thread reach its sleep (no deadline: up to a second) first; were
+    // it still awake, it would see the new deadline by itself.
+    thread::sleep(std::time::Duration::from_millis(100));
+    let started = std::time::Instant::now();
+    let r = client.connect(silent.local_addr().unwrap());
+    let took = started.elapsed();
+    assert!(
+        matches!(r, Err(Error::Handshake(HandshakeError::TimedOut))),
+        "{:?}",
+        r.err()
+    );
+    assert!(
+        took < std::time::Duration::from_millis(900),
+        "failed after {took:?}"
+    );
+}
+
+/// Once the endpoint is dropped (and its driver thread gone), calls on the connections it
+/// made fail at once with `Shutdown`.
+#[test]
+fn calls_fail_once_the_endpoint_is_dropped() {
+    let server = bind(config());
+    let client = bind(config());
+    let conn = client.connect(server.local_addr()).unwrap();
+    drop(client);
+    assert!(matches!(conn.recv_message(), Err(Error::Shutdown)));
+    assert!(matches!(conn.send_message(payload(10, 1)), Err(Error::Shutdown)));
+    drop(server);
+}
