@@ -17,8 +17,8 @@ use counting::allocations;
 use pair::{Pair, Protection};
 
 /// A 4 MiB message, sealed with AES-256-GCM: the harness's receive blocks (one per 256 KiB)
-/// aside, the core allocates about once per two datagrams (B-tree nodes of the sent-packet
-/// map and the reassembly map as the window slides).
+/// aside, the core allocates about once per three datagrams (B-tree nodes of the reassembly
+/// map as the window slides, and the lists of packets an ACK acknowledged).
 #[test]
 fn a_bulk_transfer_allocates_less_than_once_per_datagram() {
     let msg = Bytes::from(vec![7u8; 4 << 20]);
@@ -27,7 +27,7 @@ fn a_bulk_transfer_allocates_less_than_once_per_datagram() {
     assert_eq!(p.transfer(&msg), msg.len());
     let per = (allocations() - before) as f64 / (p.datagrams - datagrams) as f64;
     println!("{per:.3} allocations per datagram");
-    assert!(per < 0.6, "{per:.3} allocations per datagram");
+    assert!(per < 0.45, "{per:.3} allocations per datagram");
 }
 
 /// 1,000 messages of 1 KiB, each a stream of its own, each read whole.

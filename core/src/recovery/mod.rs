@@ -16,8 +16,9 @@
 pub(crate) mod received;
 pub(crate) mod rtt;
 
-use alloc::collections::BTreeMap;
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
+use core::ops::RangeInclusive;
 
 use rand_core::{RngCore, SeedableRng};
 use rand_xoshiro::SplitMix64;
@@ -162,9 +163,99 @@ impl Skips {
     }
 }
 
+/// The ack-eliciting packets in flight, in the order sent (so by number): a queue, not a
+/// map, since numbers only grow and acknowledgements mostly come in order. An acknowledged
+/// or lost packet leaves a hole where it was, and holes at the front are dropped, so the
+/// queue spans from the oldest packet in flight to the newest: about a window, since a
+/// packet left behind is declared lost within a round trip or three later packets. A range
+/// of numbers is found by binary search; nothing is allocated once the queue reached its
+/// size.
+#[derive(Debug, Default)]
+struct SentPackets {
+    slots: VecDeque<(u64, Option<SentPacket>)>,
+    /// Slots holding a packet.
+    live: usize,
+}
+
+impl SentPackets {
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.live
+    }
+
+    fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    /// Records a packet numbered above every one recorded before.
+    fn push(&mut self, packet: SentPacket) {
+        debug_assert!(self.slots.back().is_none_or(|&(pn, _)| pn < packet.number));
+        self.live += 1;
+        self.slots.push_back((packet.number, Some(packet)));
+    }
+
+    /// The index of the first slot numbered `pn` or above.
+    fn position(&self, pn: u64) -> usize {
+        self.slots.partition_point(|&(n, _)| n < pn)
+    }
+
+    /// Takes out the packets numbered within `range`, lowest first.
+    fn take_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(SentPacket)) {
+        let mut i = self.position(*range.start());
+        while let Some((pn, slot)) = self.slots.get_mut(i) {
+            if *pn > *range.end() {
+                break;
+            }
+            if let Some(p) = slot.take() {
+                self.live -= 1;
+                each(p);
+            }
+            i += 1;
+        }
+    }
+
+    /// Takes out packet `pn`, if in flight.
+    fn take(&mut self, pn: u64) -> Option<SentPacket> {
+        let i = self.position(pn);
+        let p = self.slots.get_mut(i).filter(|(n, _)| *n == pn)?.1.take()?;
+        self.live -= 1;
+        Some(p)
+    }
+
+    /// Drops the holes at the front; once empty, lets go of a large queue's memory (an idle
+    /// connection keeps little).
+    fn compact(&mut self) {
+        while self.slots.front().is_some_and(|(_, p)| p.is_none()) {
+            self.slots.pop_front();
+        }
+        if self.slots.is_empty() && self.slots.capacity() > IDLE_SLOTS {
+            self.slots = VecDeque::new();
+        }
+    }
+
+    /// The packets in flight numbered below `pn`.
+    fn below(&self, pn: u64) -> impl Iterator<Item = &SentPacket> {
+        self.slots
+            .range(..self.position(pn))
+            .filter_map(|(_, p)| p.as_ref())
+    }
+
+    /// Takes out every packet.
+    fn drain(&mut self) -> Vec<SentPacket> {
+        self.live = 0;
+        core::mem::take(&mut self.slots)
+            .into_iter()
+            .filter_map(|(_, p)| p)
+            .collect()
+    }
+}
+
+/// The most slots an empty [`SentPackets`] keeps allocated.
+const IDLE_SLOTS: usize = 16;
+
 #[derive(Debug)]
 pub(crate) struct Recovery {
-    sent: BTreeMap<u64, SentPacket>,
+    sent: SentPackets,
     next_pn: u64,
     skips: Skips,
     largest_acked: Option<u64>,
@@ -187,7 +278,7 @@ impl Recovery {
     /// `skip_seed` chooses the numbers left out; it should be unknown to the peer.
     pub(crate) fn new(initial_rtt: Duration, max_ptos: u32, skip_seed: u64) -> Self {
         Recovery {
-            sent: BTreeMap::new(),
+            sent: SentPackets::default(),
             next_pn: 0,
             skips: Skips::new(skip_seed),
             largest_acked: None,
@@ -259,7 +350,7 @@ impl Recovery {
         }
         self.last_eliciting_sent = Some(packet.time);
         self.bytes_in_flight += packet.size;
-        self.sent.insert(packet.number, packet);
+        self.sent.push(packet);
     }
 
     /// Processes an ACK frame received at `now`.
@@ -269,17 +360,10 @@ impl Recovery {
         }
         let mut out = Outcome::default();
         for range in ack.ranges.iter() {
-            let numbers: SmallVec<[u64; 16]> = self
-                .sent
-                .range(range.smallest..=range.largest)
-                .map(|(&pn, _)| pn)
-                .collect();
-            for pn in numbers {
-                if let Some(p) = self.sent.remove(&pn) {
-                    self.bytes_in_flight -= p.size;
-                    out.acked.push(p);
-                }
-            }
+            self.sent.take_range(range.smallest..=range.largest, |p| {
+                self.bytes_in_flight -= p.size;
+                out.acked.push(p);
+            });
         }
         let largest = ack.largest();
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
@@ -300,6 +384,7 @@ impl Recovery {
         if out.acked.is_empty() {
             return Ok(out);
         }
+        self.sent.compact();
         if self.largest_acked.is_none_or(|l| largest > l) {
             self.largest_acked = Some(largest);
         }
@@ -323,7 +408,8 @@ impl Recovery {
         };
         let delay = self.rtt.loss_delay();
         let mut lost_pns: SmallVec<[u64; 16]> = SmallVec::new();
-        for (&pn, p) in self.sent.range(..largest) {
+        for p in self.sent.below(largest) {
+            let pn = p.number;
             if largest - pn >= self.packet_threshold || p.time + delay <= now {
                 lost_pns.push(pn);
             } else {
@@ -337,11 +423,12 @@ impl Recovery {
             if self.recently_lost.len() > REMEMBERED_LOSSES {
                 self.recently_lost.pop_first();
             }
-            if let Some(p) = self.sent.remove(&pn) {
+            if let Some(p) = self.sent.take(pn) {
                 self.bytes_in_flight -= p.size;
                 lost.push(p);
             }
         }
+        self.sent.compact();
         lost
     }
 
@@ -384,7 +471,7 @@ impl Recovery {
     pub(crate) fn drain(&mut self) -> Vec<SentPacket> {
         self.bytes_in_flight = 0;
         self.loss_time = None;
-        core::mem::take(&mut self.sent).into_values().collect()
+        self.sent.drain()
     }
 }
 
