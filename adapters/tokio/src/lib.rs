@@ -39,10 +39,13 @@
 //! bounded time to acknowledge what was written, then every connection is closed with a
 //! CLOSE frame); [`Endpoint::close`] does the same and waits for it. `WEIR_TRACE=file`
 //! records a replayable trace of the core endpoint (`{port}` becomes the local port).
-#![forbid(unsafe_code)]
+// One registration of the socket with tokio needs `unsafe` (module `socket`, with its
+// reason); nothing else may.
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod run;
+mod socket;
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -185,7 +188,6 @@ impl Endpoint {
     pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, Error> {
         let socket = weir_driver::bind_socket(addr)?;
         socket.set_nonblocking(true)?;
-        let socket = tokio::net::UdpSocket::from_std(socket)?;
         let local = socket.local_addr()?;
         let driver = Driver::new(config, local);
         let shared = Arc::new(Shared {

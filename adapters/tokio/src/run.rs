@@ -1,6 +1,7 @@
-//! The driver task: moves datagrams and time between tokio and the [`Driver`], and nothing
-//! else. The handles run their calls on the driver themselves (under [`Shared`]'s lock)
-//! and wake this task when a call left something to send or an earlier deadline.
+//! The driver task: moves datagrams and time between tokio and the
+//! [`Driver`](weir_driver::Driver), and nothing else. The handles run their calls on the
+//! driver themselves (under [`Shared`]'s lock) and wake this task when a call left something
+//! to send or an earlier deadline.
 //!
 //! The socket is driven through `quinn-udp`: sends are batches of equal datagrams cut by
 //! the kernel (GSO) where the platform has it, receives take a whole GRO batch (or one
@@ -16,10 +17,9 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
-use tokio::io::Interest;
-use tokio::net::UdpSocket;
 use weir_driver::{Batch, Inbox, Outbox};
 
+use crate::socket::{Readable, Socket};
 use crate::Shared;
 
 /// Receives per wake-up before the task sends and yields.
@@ -37,13 +37,20 @@ impl Drop for Stopped {
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, socket: UdpSocket) {
+pub(crate) async fn run(shared: Arc<Shared>, socket: std::net::UdpSocket) {
     let _stopped = Stopped(Arc::clone(&shared));
     let state = match UdpSocketState::new((&socket).into()) {
         Ok(s) => s,
         Err(e) => {
             // Only a socket that is not a UDP socket fails here; the endpoint cannot run.
             tracing::error!(%e, "the socket cannot be driven");
+            return;
+        }
+    };
+    let socket = match Socket::new(socket) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(%e, "the socket cannot be registered with the runtime");
             return;
         }
     };
@@ -79,8 +86,8 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: UdpSocket) {
             // the task was busy is taken here, so no call goes unnoticed).
             () = shared.wake.notified() => {}
             r = socket.readable() => {
-                if r.is_ok() {
-                    receive(&socket, &state, &mut inbox, &mut received);
+                if let Ok(mut readable) = r {
+                    receive(&mut readable, &state, &mut inbox, &mut received);
                     let mut driver = shared.driver();
                     for (from, datagrams, stride) in received.drain(..) {
                         driver.handle_received(from, datagrams, stride);
@@ -97,16 +104,16 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: UdpSocket) {
 
 /// Receives until the socket has nothing more (or [`RECV_BURST`] times), into `received`.
 fn receive(
-    socket: &UdpSocket,
+    readable: &mut Readable<'_>,
     state: &UdpSocketState,
     inbox: &mut Inbox,
     received: &mut Vec<(SocketAddr, BytesMut, usize)>,
 ) {
     for _ in 0..RECV_BURST {
         let mut meta = [RecvMeta::default()];
-        let r = socket.try_io(Interest::READABLE, || {
+        let r = readable.try_recv(|socket| {
             let mut bufs = [IoSliceMut::new(inbox.room())];
-            state.recv(socket.into(), &mut bufs, &mut meta)
+            state.recv(socket, &mut bufs, &mut meta)
         });
         match r {
             Ok(n) if n > 0 => {
@@ -114,6 +121,7 @@ fn receive(
                 received.push((m.addr, inbox.take(m.len), m.stride));
             }
             Ok(_) => break,
+            // The readiness is cleared: the next wait is for new datagrams.
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             // Transient (an ICMP unreachable surfacing): the core's own timers deal with a
             // peer that is gone.
@@ -124,10 +132,10 @@ fn receive(
 
 /// Sends one batch, waiting while the socket's buffer is full. A failed send loses these
 /// datagrams only; recovery resends what mattered.
-async fn send(socket: &UdpSocket, state: &UdpSocketState, batch: Batch<'_>) {
+async fn send(socket: &Socket, state: &UdpSocketState, batch: Batch<'_>) {
     let transmit = batch.transmit();
     loop {
-        match socket.try_io(Interest::WRITABLE, || state.send(socket.into(), &transmit)) {
+        match state.send(socket.sock_ref(), &transmit) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if socket.writable().await.is_err() {
                     return;
