@@ -228,6 +228,17 @@ impl RangeSet {
 }
 
 fn tree_insert(map: &mut BTreeMap<u64, u64>, mut start: u64, mut end: u64) -> bool {
+    // The common case, the next packet number or the next bytes: the highest range grows
+    // in place.
+    if let Some(mut last) = map.last_entry() {
+        if *last.key() <= start && start <= *last.get() {
+            if end <= *last.get() {
+                return false;
+            }
+            last.insert(end);
+            return true;
+        }
+    }
     if let Some((&s, &e)) = map.range(..=start).next_back() {
         if e >= end {
             return false;

@@ -338,6 +338,17 @@ impl RecvStream {
             data = data.slice(skip..);
             offset = self.read_offset;
         }
+        // In order (past everything held), the common case: nothing to compare or skip.
+        if self
+            .chunks
+            .last_key_value()
+            .is_none_or(|(&start, chunk)| start + chunk.len() as u64 <= offset)
+        {
+            if !data.is_empty() {
+                self.hold(offset, data, datagram_len);
+            }
+            return Ok(());
+        }
         // Drop what the chunk starting at or before `offset` already covers.
         if let Some((&start, chunk)) = self.chunks.range(..=offset).next_back() {
             let chunk_end = start + chunk.len() as u64;
