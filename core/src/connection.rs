@@ -324,7 +324,8 @@ pub(crate) struct Connection {
     writable_wanted: Option<u64>,
     /// The latest time an input carried (for what the application's calls decide).
     clock: Instant,
-    /// Our per-stream and connection receive windows (from the config).
+    /// The window a stream the peer opens starts with: the configured one, or the largest
+    /// a stream of this connection has grown to since (spec §4.12, Streams and credit).
     stream_window: u64,
     max_stream_window: u64,
     control: VecDeque<Control>,
@@ -1244,7 +1245,7 @@ impl Connection {
             // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
             for index in self.peer_streams_opened..=id.index() {
                 let sid = StreamId::new(id.initiator(), index);
-                let (window, max) = (self.stream_window, self.max_stream_window);
+                let (window, max) = (config.stream_receive_window, self.max_stream_window);
                 let state = self.boxed(StreamState {
                     recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
                     ..Default::default()
@@ -1261,6 +1262,7 @@ impl Connection {
         let Some(recv) = state.recv.as_mut() else {
             return Ok(());
         };
+        let mut announce = false;
         if frame.offset == 0 && !state.opened {
             if let Some(total) = frame.total_len {
                 recv.set_total_len(total).map_err(recv_violation)?;
@@ -1277,6 +1279,10 @@ impl Connection {
                 stream: id,
                 header: state.header.clone(),
             });
+            // The connection's streams grew their windows: this one starts with the grown
+            // window, and the peer, which assumes the configured credit for a new stream, is
+            // told at once (only if the stream may be longer than that credit).
+            announce = recv.start_with_window(self.stream_window);
         }
         let before = recv.pieces();
         let grown = recv
@@ -1308,6 +1314,9 @@ impl Connection {
         // one stream's count crosses a multiple of PIECES_CHECK.
         if crossed && self.pieces_held() > max_pieces(config) {
             return Err(ViolationKind::TooManyPieces);
+        }
+        if announce {
+            self.push_control(Control::MaxStreamData(id));
         }
         Ok(())
     }
@@ -1868,6 +1877,7 @@ impl Connection {
                 v.update(&bytes);
             }
             let credit = recv.credit_update(now, rtt);
+            let grown_to = recv.window();
             let still_readable = recv.is_readable() || recv.is_finished();
             state.readable_signaled = still_readable;
             state.released += bytes.len() as u64;
@@ -1876,6 +1886,7 @@ impl Connection {
             if credit.is_some() {
                 self.push_control(Control::MaxStreamData(id));
             }
+            self.stream_window = self.stream_window.max(grown_to);
             self.update_connection_credit();
             return Ok(Read::Data { offset, bytes });
         }

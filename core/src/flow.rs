@@ -89,6 +89,15 @@ impl ReceiveWindow {
         self.window
     }
 
+    /// The window becomes `window` if larger (at most the maximum), and the limit moves to
+    /// `consumed` plus the window, never past `end`. Whether the limit grew. (A new stream
+    /// of a connection whose streams grew their windows starts with the grown one.)
+    pub(crate) fn start_with(&mut self, consumed: u64, window: u64, end: Option<u64>) -> bool {
+        self.window = self.window.max(window.min(self.max_window));
+        let target = consumed.saturating_add(self.window);
+        self.raise(end.map_or(target, |e| target.min(e)))
+    }
+
     /// The application consumed up to `consumed`: a new limit to announce, if half the
     /// window is used up or the limit can now reach `end` (a known final size, never passed).
     pub(crate) fn update(

@@ -371,3 +371,36 @@ fn ledbat_latecomers_share_evenly_with_the_remedies() {
         assert!(remedied.iter().all(|g| g / total >= 0.125), "{remedied:?}");
     }
 }
+
+/// A stream the peer opens after the connection's streams grew their windows starts with
+/// the grown window, and the sender is told as soon as the stream's first frame arrives: a
+/// message after a bulk transfer is not held to the configured 256 KiB per stream and then
+/// to each doubling, round trip by round trip, as the first stream was. (On this path it
+/// still meets the 256 KiB once: the news takes a round trip, in which 100 Mbit/s would
+/// send more. Without the grown window it is held three times.)
+#[test]
+fn a_new_stream_starts_with_the_window_the_connections_streams_grew_to() {
+    let (mut sim, c, s) = path(9, Config::default(), 40, 100);
+    let traffic = RefCell::new(Traffic::new());
+    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    traffic.borrow_mut().bulk(c, conn, 8 << 20, Priority::Normal);
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(10));
+    assert_eq!(traffic.borrow().delivered_by(0), 8 << 20);
+    let blocked = |sim: &Sim| {
+        sim.endpoint_ref(c)
+            .connection_stats(conn)
+            .unwrap()
+            .stream_data_blocked
+    };
+    let before = blocked(&sim);
+    assert!(before > 0, "the first stream was held to its credit");
+    let message = bytes::Bytes::from(vec![7u8; 1 << 20]);
+    sim.endpoint(c).send_message(conn, None, message).unwrap();
+    run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(20));
+    assert_eq!(traffic.borrow().delivered_by(0), (8 << 20) + (1 << 20));
+    let held = blocked(&sim) - before;
+    assert!(
+        held <= 1,
+        "the message was held {held} times by its stream's credit"
+    );
+}

@@ -517,6 +517,19 @@ impl RecvStream {
         self.flow.limit()
     }
 
+    /// The receive window's current size (grown by auto-tuning).
+    pub(crate) fn window(&self) -> u64 {
+        self.flow.window()
+    }
+
+    /// Before anything was read: the window becomes `window` if larger (at most the
+    /// maximum), and the credit grows with it, never past the stream's known end. Whether
+    /// the credit grew (a new limit to announce).
+    pub(crate) fn start_with_window(&mut self, window: u64) -> bool {
+        let end = self.credit_end();
+        self.flow.start_with(self.read_offset, window, end)
+    }
+
     /// Bytes received past what was read (the stream's share of connection credit in use).
     pub(crate) fn highest(&self) -> u64 {
         self.highest
