@@ -226,6 +226,9 @@ impl RecvStream {
             None if fin => self.final_size = Some(end),
             _ => {}
         }
+        // Past every byte received so far (in order, the common case): nothing held can
+        // overlap it.
+        let past_all = offset >= self.highest;
         let grown = end.saturating_sub(self.highest);
         self.highest = self.highest.max(end);
         if self.reset.is_none() {
@@ -237,7 +240,7 @@ impl RecvStream {
                 None => true,
             };
             if keep {
-                self.store(offset, data, datagram_len)?;
+                self.store(offset, data, datagram_len, past_all)?;
             }
         }
         Ok(grown)
@@ -331,19 +334,21 @@ impl RecvStream {
 
     /// Stores the parts of `data` not already held or read, as slices of it. Parts already
     /// held must be the same bytes (those already read can no longer be compared).
-    fn store(&mut self, mut offset: u64, mut data: Bytes, datagram_len: usize) -> Result<(), RecvError> {
+    fn store(
+        &mut self,
+        mut offset: u64,
+        mut data: Bytes,
+        datagram_len: usize,
+        past_all: bool,
+    ) -> Result<(), RecvError> {
         // Drop what was already read.
         if offset < self.read_offset {
             let skip = (self.read_offset - offset).min(data.len() as u64) as usize;
             data = data.slice(skip..);
             offset = self.read_offset;
         }
-        // In order (past everything held), the common case: nothing to compare or skip.
-        if self
-            .chunks
-            .last_key_value()
-            .is_none_or(|(&start, chunk)| start + chunk.len() as u64 <= offset)
-        {
+        // In order (past everything received), the common case: nothing to compare or skip.
+        if past_all {
             if !data.is_empty() {
                 self.hold(offset, data, datagram_len);
             }
