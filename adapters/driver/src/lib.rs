@@ -2,9 +2,11 @@
 //!
 //! The half of a weir adapter that does not depend on how the adapter waits: the sans-IO
 //! [`weir_core::Endpoint`], the application calls waiting on it, and the set-up of the UDP
-//! socket. `weir-std` (threads) and `weir-tokio` (async) each add a loop that owns a
-//! [`Driver`] and a socket, moves datagrams and time between them, and passes the
-//! application's [`Command`]s in; so can an adapter for any other runtime.
+//! socket. `weir-std` (threads) and `weir-tokio` (async) each add a loop that moves
+//! datagrams and time between a [`Driver`] and a socket, and pass the application's
+//! [`Command`]s in; so can an adapter for any other runtime. Both keep the driver behind a
+//! lock that the application's calls take too, so a call runs in the calling thread or task
+//! and costs no switch to the loop when the core can answer it at once.
 //!
 //! ## The contract between an adapter and its driver
 //! - The adapter's loop calls [`Driver::handle_datagram`], [`Driver::handle_timeout`] (when
@@ -16,6 +18,8 @@
 //!   or with [`Error::Shutdown`]. Backpressure is a reply that comes later, never a queue
 //!   that grows: a write waits while the core's send buffer is full, and received bytes
 //!   stay in the core, under its flow control, until a read asks for them.
+//! - A [`Reply`] runs inside the driver call that answers it (with the driver borrowed, or
+//!   its lock held): it must hand the value over and return, never call the driver again.
 //! - A reply that can no longer be delivered (its receiver is gone) gives its value back:
 //!   bytes read, messages and accepted connections or streams are kept for the next call,
 //!   so a cancelled call loses nothing.
