@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use smallvec::SmallVec;
 use weir_core::time::Instant;
 use weir_core::wire::{Label, Reason, StreamId};
 use weir_core::{
@@ -786,11 +787,14 @@ impl Driver {
     }
 
     fn retry(&mut self) {
-        let dirty = std::mem::take(&mut self.dirty);
+        // Copied out and emptied in place (not taken): an emptied set keeps its node, so the
+        // next call's connection is marked without an allocation.
+        let dirty: SmallVec<[ConnId; 8]> = self.dirty.iter().copied().collect();
+        self.dirty.retain(|_| false);
         for &conn in &dirty {
             self.close_if_acked(conn);
         }
-        let ops: Vec<OpId> = self
+        let ops: SmallVec<[OpId; 8]> = self
             .waiting
             .iter()
             .filter(|(_, w)| match w {
