@@ -175,7 +175,13 @@ pub(crate) async fn watch_acks(
     loop {
         tokio::select! {
             r = &mut sending, if !sent => {
-                r.map_err(|e| (acked, e))?;
+                if let Err(e) = r {
+                    // A stream of announced length ends at that length: the receiver may
+                    // read it whole and close before `finish` ran here. Every byte
+                    // acknowledged is a transfer done, whatever the connection did next.
+                    let last = conn.stats().await.map_or(acked, |s| s.bytes_acked);
+                    return if last >= total { Ok(last) } else { Err((last, e)) };
+                }
                 sent = true;
             }
             e = &mut ended => {
@@ -440,5 +446,43 @@ mod tests {
         assert!(send_name(Path::new("dir/file.txt")).is_ok_and(|n| n == "file.txt"));
         let long = "x".repeat(256);
         assert!(send_name(Path::new(&long)).is_err());
+    }
+
+    /// The receiver reads a stream of announced length whole and closes the connection
+    /// before the sender finished the stream: the sender's `finish` fails, yet every byte
+    /// was acknowledged, so the transfer succeeded.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_receiver_that_closes_before_the_finish_still_completes_the_transfer() {
+        let local = "127.0.0.1:0".parse().unwrap();
+        let server = weir_tokio::Endpoint::bind(local, Config::default()).unwrap();
+        let client = weir_tokio::Endpoint::bind(local, Config::default()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let data = Bytes::from(vec![5u8; 10_000]);
+        let total = data.len() as u64;
+        let mut out = conn
+            .open_stream_with(StreamHeader::default().with_total_len(total))
+            .await
+            .unwrap();
+        let receiver = tokio::spawn(async move {
+            let incoming = server.accept().await.unwrap();
+            let mut stream = incoming.accept_stream().await.unwrap();
+            let got = stream.read_to_end(1 << 20).await.unwrap();
+            // Read whole (its length was announced): close at once, no FIN awaited.
+            incoming.close(0, "done").await.unwrap();
+            got.len()
+        });
+        let closed = conn.clone();
+        let sending = async move {
+            out.write_all_chunk(data).await?;
+            // Finishing only once the peer closed: the race, made certain.
+            while closed.accept_stream().await.is_ok() {}
+            out.finish().await
+        };
+        let bar = indicatif::ProgressBar::hidden();
+        let r = tokio::time::timeout(Duration::from_secs(30), watch_acks(&conn, total, &bar, sending))
+            .await
+            .expect("bounded");
+        assert_eq!(r.map_err(|(n, e)| (n, e.to_string())), Ok(total));
+        assert_eq!(receiver.await.unwrap(), total as usize);
     }
 }
