@@ -78,8 +78,8 @@ struct Shared {
 
 impl Shared {
     fn core(&self) -> MutexGuard<'_, run::Core> {
-        // A panic under the lock (a bug) leaves the driver as it was: carry on with it
-        // rather than turn every later call into a panic.
+        // A panic under the lock is a bug; the calls after it carry on with the driver as
+        // the panic left it rather than each panicking in turn.
         self.core.lock().unwrap_or_else(PoisonError::into_inner)
     }
 

@@ -1,14 +1,14 @@
 //! # weir-tokio
 //!
 //! weir over a real UDP socket on tokio. Each [`Endpoint`] holds the sans-IO core endpoint
-//! (inside a [`weir_driver::Driver`]) behind a lock, and one driver task that owns the
-//! tokio UDP socket and one timer set to the core's next deadline. The handles run their
-//! calls on the driver themselves, in the calling task (no task switch for a call the core
-//! can answer at once: a loop of sends goes on until tokio's cooperative budget makes it
-//! yield, and the driver task then sends what they wrote together), and wake the driver
-//! task when there is something to send. Backpressure is a pending future, never an unbounded queue: a write is pending
-//! while the connection's send buffer is full, and what the peer sends stays in the core,
-//! under its flow control, until a read asks for it.
+//! (inside a [`weir_driver::Driver`]) behind a lock, and one driver task that owns the UDP
+//! socket and one timer set to the core's next deadline. The handles run their calls on the
+//! driver themselves, in the calling task (no task switch for a call the core can answer at
+//! once: a loop of sends goes on until tokio's cooperative budget makes it yield, and the
+//! driver task then sends what they wrote together), and wake the driver task when there is
+//! something to send. Backpressure is a pending future, never an unbounded queue: a write
+//! is pending while the connection's send buffer is full, and what the peer sends stays in
+//! the core, under its flow control, until a read asks for it.
 //!
 //! ```no_run
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -86,8 +86,8 @@ struct Shared {
 
 impl Shared {
     fn driver(&self) -> MutexGuard<'_, Driver> {
-        // A panic under the lock (a bug) leaves the driver as it was: carry on with it
-        // rather than turn every later call into a panic.
+        // A panic under the lock is a bug; the calls after it carry on with the driver as
+        // the panic left it rather than each panicking in turn.
         self.driver.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
