@@ -286,14 +286,23 @@ impl SendStream {
         if fin && self.fin == Fin::Sent {
             self.fin = Fin::Acked;
         }
-        self.lost.remove(range.clone());
-        let fresh = range.start.max(self.acked_below)..range.end;
-        self.acked_bytes += self.acked.gaps(fresh).map(|g| g.end - g.start).sum::<u64>();
-        self.acked.insert(range);
-        if let Some(first) = self.acked.first() {
-            if first.start <= self.acked_below {
-                self.acked.remove(first.clone());
-                self.acked_below = self.acked_below.max(first.end);
+        if range.start <= self.acked_below && self.acked.is_empty() && self.lost.is_empty() {
+            // In order, with nothing acknowledged past a gap and nothing lost (nearly every
+            // acknowledgement): the acknowledged prefix just grows.
+            if range.end > self.acked_below {
+                self.acked_bytes += range.end - self.acked_below;
+                self.acked_below = range.end;
+            }
+        } else {
+            self.lost.remove(range.clone());
+            let fresh = range.start.max(self.acked_below)..range.end;
+            self.acked_bytes += self.acked.gaps(fresh).map(|g| g.end - g.start).sum::<u64>();
+            self.acked.insert(range);
+            if let Some(first) = self.acked.first() {
+                if first.start <= self.acked_below {
+                    self.acked.remove(first.clone());
+                    self.acked_below = self.acked_below.max(first.end);
+                }
             }
         }
         // Release every written chunk wholly acknowledged.
