@@ -51,10 +51,10 @@ impl Workload {
     /// The figures this workload reports, in table order: (key, unit, higher is better).
     pub fn metrics(self) -> &'static [Metric] {
         match self {
-            Workload::Bulk => &[Metric::BulkMBps],
-            Workload::Messages => &[Metric::MessagesPerSec],
-            Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99],
-            Workload::BigRequest => &[Metric::BigP50, Metric::BigP95],
+            Workload::Bulk => &[Metric::BulkMBps, Metric::BulkCpuMs],
+            Workload::Messages => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
+            Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
+            Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
         }
     }
 }
@@ -76,13 +76,23 @@ pub enum Metric {
     BigP50,
     /// See [`Metric::BigP50`].
     BigP95,
+    /// CPU time of the whole process (client and server) for the 64 MiB, ms: steadier
+    /// than the rate on a shared machine, where the rate also counts the time the
+    /// hypervisor gave the CPUs to others.
+    BulkCpuMs,
+    /// The same per message, µs.
+    MessageCpuUs,
+    /// The same per round trip, µs.
+    RttCpuUs,
+    /// The same per request, ms.
+    BigCpuMs,
     /// The process's peak resident set, MiB.
     PeakRssMiB,
 }
 
 impl Metric {
     /// Every metric, for parsing a worker's report.
-    pub const ALL: [Metric; 8] = [
+    pub const ALL: [Metric; 12] = [
         Metric::BulkMBps,
         Metric::MessagesPerSec,
         Metric::RttP50,
@@ -90,6 +100,10 @@ impl Metric {
         Metric::RttP99,
         Metric::BigP50,
         Metric::BigP95,
+        Metric::BulkCpuMs,
+        Metric::MessageCpuUs,
+        Metric::RttCpuUs,
+        Metric::BigCpuMs,
         Metric::PeakRssMiB,
     ];
 
@@ -103,6 +117,10 @@ impl Metric {
             Metric::RttP99 => "p99 µs",
             Metric::BigP50 => "p50 ms",
             Metric::BigP95 => "p95 ms",
+            Metric::BulkCpuMs => "CPU ms",
+            Metric::MessageCpuUs => "CPU µs per message",
+            Metric::RttCpuUs => "CPU µs per round trip",
+            Metric::BigCpuMs => "CPU ms per request",
             Metric::PeakRssMiB => "peak RSS MiB",
         }
     }
@@ -227,53 +245,92 @@ pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(
         Workload::Bulk => {
             let data = payload(BULK_LEN);
             let crc = crc32fast::hash(&data);
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), Cpu::start());
             link.send(data).await?;
             link.flush().await?;
             let answer = link.recv().await?;
             let secs = start.elapsed().as_secs_f64();
+            let cpu = cpu.per(1, 1e3);
             let mut expected = (BULK_LEN as u64).to_le_bytes().to_vec();
             expected.extend_from_slice(&crc.to_le_bytes());
             if answer[..] != expected[..] {
                 return Err(bad("the server's length and CRC differ from what was sent".into()));
             }
-            Ok(vec![(Metric::BulkMBps, BULK_LEN as f64 / secs / 1e6)])
+            Ok([
+                (Metric::BulkMBps, Some(BULK_LEN as f64 / secs / 1e6)),
+                (Metric::BulkCpuMs, cpu),
+            ]
+            .into_iter()
+            .filter_map(|(m, v)| Some((m, v?)))
+            .collect())
         }
         Workload::Messages => {
             let msg = payload(MESSAGE_LEN);
-            let start = Instant::now();
+            let (start, cpu) = (Instant::now(), Cpu::start());
             for _ in 0..MESSAGES {
                 link.send(msg.clone()).await?;
             }
             link.flush().await?;
             let answer = link.recv().await?;
             let secs = start.elapsed().as_secs_f64();
+            let cpu = cpu.per(MESSAGES, 1e6);
             if answer[..] != ((MESSAGES * MESSAGE_LEN) as u64).to_le_bytes() {
                 return Err(bad("the server counted other bytes than were sent".into()));
             }
-            Ok(vec![(Metric::MessagesPerSec, MESSAGES as f64 / secs)])
+            Ok([
+                (Metric::MessagesPerSec, Some(MESSAGES as f64 / secs)),
+                (Metric::MessageCpuUs, cpu),
+            ]
+            .into_iter()
+            .filter_map(|(m, v)| Some((m, v?)))
+            .collect())
         }
         Workload::Rtt => {
             let msg = payload(SMALL_LEN);
+            let cpu = Cpu::start();
             let times = exchanges(link, &msg, ROUND_TRIPS, |echo| {
                 (*echo != msg).then(|| "the echo differs from the request".to_string())
             })
             .await?;
+            let cpu = cpu.per(ROUND_TRIPS, 1e6);
             let us = |p| percentile(&times, p).as_secs_f64() * 1e6;
-            Ok(vec![
+            let mut figures = vec![
                 (Metric::RttP50, us(50)),
                 (Metric::RttP95, us(95)),
                 (Metric::RttP99, us(99)),
-            ])
+            ];
+            figures.extend(cpu.map(|c| (Metric::RttCpuUs, c)));
+            Ok(figures)
         }
         Workload::BigRequest => {
-            let times = exchanges(link, &payload(BIG_LEN), BIG_REQUESTS, |response| {
+            let request = payload(BIG_LEN);
+            let cpu = Cpu::start();
+            let times = exchanges(link, &request, BIG_REQUESTS, |response| {
                 (response.len() != SMALL_LEN).then(|| format!("a response of {} bytes", response.len()))
             })
             .await?;
+            let cpu = cpu.per(BIG_REQUESTS, 1e3);
             let ms = |p| percentile(&times, p).as_secs_f64() * 1e3;
-            Ok(vec![(Metric::BigP50, ms(50)), (Metric::BigP95, ms(95))])
+            let mut figures = vec![(Metric::BigP50, ms(50)), (Metric::BigP95, ms(95))];
+            figures.extend(cpu.map(|c| (Metric::BigCpuMs, c)));
+            Ok(figures)
         }
+    }
+}
+
+/// The process's CPU time from a start (both sides of a run are threads of this process),
+/// where the platform measures it.
+struct Cpu(Option<cpu_time::ProcessTime>);
+
+impl Cpu {
+    fn start() -> Cpu {
+        Cpu(cpu_time::ProcessTime::try_now().ok())
+    }
+
+    /// The CPU time since the start, per one of `count`, in seconds times `scale`.
+    fn per(self, count: usize, scale: f64) -> Option<f64> {
+        let spent = self.0?.try_elapsed().ok()?;
+        Some(spent.as_secs_f64() * scale / count as f64)
     }
 }
 

@@ -8,10 +8,10 @@ const PEERS: [&str; 6] = ["weir-tokio", "weir-std", "quinn", "tcp", "udp", "weir
 
 /// Each workload and the figures it reports.
 const WORKLOADS: [(&str, &[&str]); 4] = [
-    ("bulk", &["BulkMBps"]),
-    ("messages", &["MessagesPerSec"]),
-    ("rtt", &["RttP50", "RttP95", "RttP99"]),
-    ("big-request", &["BigP50", "BigP95"]),
+    ("bulk", &["BulkMBps", "BulkCpuMs"]),
+    ("messages", &["MessagesPerSec", "MessageCpuUs"]),
+    ("rtt", &["RttP50", "RttP95", "RttP99", "RttCpuUs"]),
+    ("big-request", &["BigP50", "BigP95", "BigCpuMs"]),
 ];
 
 #[test]
