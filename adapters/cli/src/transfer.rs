@@ -185,8 +185,9 @@ pub(crate) async fn watch_acks(
                 sent = true;
             }
             e = &mut ended => {
+                // As above: every byte acknowledged is a transfer done, finished here or not.
                 let last = conn.stats().await.map_or(acked, |s| s.bytes_acked);
-                return if last >= total && sent { Ok(last) } else { Err((last, e)) };
+                return if last >= total { Ok(last) } else { Err((last, e)) };
             }
             _ = tick.tick() => {
                 acked = conn.stats().await.map_or(acked, |s| s.bytes_acked);
