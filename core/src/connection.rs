@@ -2255,7 +2255,7 @@ impl Connection {
             self.app_limited = true;
             return false;
         }
-        let rtt = self.recovery.rtt().smoothed();
+        let rtt = self.recovery.rtt();
         match self.pacer.delay(now, window, rtt, size, self.cc.in_slow_start()) {
             None => true,
             Some(at) => {

@@ -1,22 +1,38 @@
-//! Pacing: when the next datagram of a connection may leave (RFC 9002 §7.7).
+//! Pacing: when the next datagram of a connection may leave (RFC 9002 §7.7; spec §8.6).
 //!
-//! A token bucket filled at `N × window / smoothed RTT` (N = 5/4, or 2 in slow start so the
-//! pacer never holds back a window that doubles each RTT), holding at most a small burst.
-//! Input: the window, the RTT, the time, and each datagram sent. Output: either "send now"
-//! or the instant enough tokens will be there, which the connection turns into its pacing
-//! timer so the driver wakes exactly then (no busy polling). Integer arithmetic only.
+//! A token bucket filled at `N × window / RTT` (N = 5/4, or 2 in slow start so the pacer
+//! never holds back a window that doubles each RTT), holding up to 2 ms of that rate.
+//! Input: the window, the RTT estimator, the time, and each datagram sent. Output: either
+//! "send now" or the instant enough tokens will be there, which the connection turns into
+//! its pacing timer so the driver wakes then (no busy polling). Integer arithmetic only.
+//!
+//! Two choices differ from the RFC's example, both measured (spec §8.6 gives the figures):
+//!
+//! - In slow start the RTT is the smaller of the smoothed RTT and the latest sample. One
+//!   sample far above the path's (a host that did not read its socket for a moment, as
+//!   when an application blocks its runtime) takes the smoothed RTT dozens of samples to
+//!   forget; pacing on it held a sender to a fraction of the path meanwhile, and a window
+//!   the pacer holds back cannot double. A later, lower sample says the path is fast again.
+//!   After slow start it is the smoothed RTT, as in the RFC: pacing on the latest sample
+//!   there too let a LEDBAT latecomer take 57% of a 10 ms bottleneck shared by four
+//!   (`control::ledbat_latecomers_share_evenly_with_the_remedies`).
+//! - The bucket holds up to 256 datagrams. Runtimes' timers fire on ticks (tokio's are
+//!   1 ms), so a driver woken for the next datagram wakes up to a tick late; the bucket must
+//!   hold what the rate earned meanwhile or the rate is lost. At 16, the old bound, a
+//!   sender woken by its timer alone could not exceed 16 datagrams per tick (23 MB/s).
 //!
 //! The bucket itself ([`TokenBucket`]) also enforces the endpoint-wide send rate
 //! ([`Config::max_send_rate`](crate::Config::max_send_rate)).
 
+use crate::recovery::rtt::RttEstimator;
 use crate::time::{Duration, Instant};
 
-/// Longest burst the bucket holds, as time at the pacing rate.
+/// Longest burst the bucket holds, as time at the pacing rate: two of tokio's 1 ms ticks.
 const BURST_INTERVAL: Duration = Duration::from_millis(2);
 /// Bounds of the burst in datagrams: at least two so ACK clocking works when the rate is
-/// low, at most sixteen so a large window does not leave as one train.
+/// low; at most 256 (quinn's bound too) so a large window does not leave as one train.
 const MIN_BURST_PACKETS: u64 = 2;
-const MAX_BURST_PACKETS: u64 = 16;
+const MAX_BURST_PACKETS: u64 = 256;
 
 /// Bytes × 2^10.
 const SCALE: u32 = 10;
@@ -103,10 +119,15 @@ impl Pacer {
         &mut self,
         now: Instant,
         window: usize,
-        rtt: Duration,
+        rtt: &RttEstimator,
         mds: usize,
         slow_start: bool,
     ) -> Option<Instant> {
+        let rtt = if slow_start {
+            rtt.smoothed().min(rtt.latest())
+        } else {
+            rtt.smoothed()
+        };
         let rate = Self::rate(window, rtt, slow_start);
         let capacity = Self::capacity(window, rtt, mds, slow_start);
         self.bucket.delay_scaled(now, rate, capacity, mds)
@@ -122,6 +143,23 @@ impl Pacer {
 mod tests {
     use super::*;
 
+    /// An estimator whose smoothed and latest RTT are both `rtt`.
+    fn steady(rtt: Duration) -> RttEstimator {
+        let mut r = RttEstimator::new(rtt);
+        r.update(rtt, Duration::ZERO);
+        r
+    }
+
+    /// Datagrams of 1,200 bytes that may leave at `now`, sent.
+    fn drain(p: &mut Pacer, now: Instant, window: usize, rtt: &RttEstimator) -> usize {
+        let mut n = 0;
+        while p.delay(now, window, rtt, 1200, false).is_none() {
+            p.on_sent(1200);
+            n += 1;
+        }
+        n
+    }
+
     #[test]
     fn a_window_is_spread_over_the_rtt() {
         let rtt = Duration::from_millis(100);
@@ -131,7 +169,7 @@ mod tests {
         let mut sent: usize = 0;
         // Send as fast as the pacer allows for one RTT.
         while now < Instant::ZERO + rtt {
-            match p.delay(now, window, rtt, 1200, false) {
+            match p.delay(now, window, &steady(rtt), 1200, false) {
                 None => {
                     p.on_sent(1200);
                     sent += 1200;
@@ -150,14 +188,54 @@ mod tests {
 
     #[test]
     fn the_wake_time_is_exact() {
-        let rtt = Duration::from_millis(10);
+        let rtt = steady(Duration::from_millis(10));
         let mut p = Pacer::new(Instant::ZERO);
-        let mut now = Instant::ZERO;
-        while p.delay(now, 12_000, rtt, 1200, false).is_none() {
+        let now = Instant::ZERO;
+        drain(&mut p, now, 12_000, &rtt);
+        let at = p.delay(now, 12_000, &rtt, 1200, false).unwrap();
+        assert_eq!(p.delay(at, 12_000, &rtt, 1200, false), None);
+    }
+
+    /// A first sample of 60 ms, then one of 1 ms: the smoothed RTT is still 53 ms. In slow
+    /// start the pace is the 1 ms path's, 53 times what the smoothed RTT gives; after it,
+    /// the smoothed RTT's.
+    #[test]
+    fn in_slow_start_the_pace_follows_a_latest_sample_below_the_smoothed_rtt() {
+        let mut rtt = RttEstimator::new(Duration::from_millis(100));
+        rtt.update(Duration::from_millis(60), Duration::ZERO);
+        rtt.update(Duration::from_millis(1), Duration::ZERO);
+        assert!(rtt.smoothed() > Duration::from_millis(50));
+        let window = 96_000;
+        // The time between two datagrams once the bucket is empty.
+        let gap = |slow_start| {
+            let mut p = Pacer::new(Instant::ZERO);
+            let mut now = Instant::ZERO;
+            while p.delay(now, window, &rtt, 1200, slow_start).is_none() {
+                p.on_sent(1200);
+            }
+            now = p.delay(now, window, &rtt, 1200, slow_start).unwrap();
+            assert_eq!(p.delay(now, window, &rtt, 1200, slow_start), None);
             p.on_sent(1200);
-        }
-        let at = p.delay(now, 12_000, rtt, 1200, false).unwrap();
-        now = at;
-        assert_eq!(p.delay(now, 12_000, rtt, 1200, false), None);
+            p.delay(now, window, &rtt, 1200, slow_start).unwrap() - now
+        };
+        // 2 × 96,000 bytes per ms: 1,200 bytes every 6.25 µs (the instant rounds up).
+        assert!(gap(true) <= Duration::from_micros(7), "{:?}", gap(true));
+        // 5/4 × 96,000 bytes per 52.6 ms: 1,200 bytes every 526 µs.
+        assert!(gap(false).as_micros().abs_diff(526) <= 1, "{:?}", gap(false));
+    }
+
+    /// A driver woken a whole 1 ms tick late may send what the rate earned in that tick.
+    #[test]
+    fn a_late_wake_keeps_what_the_rate_earned() {
+        let rtt = steady(Duration::from_millis(1));
+        // 5/4 × 96,000 bytes per ms: 100 datagrams of 1,200 bytes per ms.
+        let window = 96_000;
+        let mut p = Pacer::new(Instant::ZERO);
+        drain(&mut p, Instant::ZERO, window, &rtt);
+        let late = Instant::ZERO + Duration::from_millis(1);
+        assert_eq!(drain(&mut p, late, window, &rtt), 100);
+        // Three ticks late: the bucket holds 2 ms of the rate, no more.
+        let later = late + Duration::from_millis(3);
+        assert_eq!(drain(&mut p, later, window, &rtt), 200);
     }
 }

@@ -186,6 +186,17 @@ pub struct Node {
     pub addr: SocketAddr,
     /// The weir endpoint.
     pub endpoint: Endpoint,
+    /// Its timers fire at the next multiple of this ([`Sim::timer_granularity`]).
+    granularity: Duration,
+}
+
+impl Node {
+    /// When its next timer fires: the endpoint's deadline, rounded up to the granularity.
+    fn timer(&self) -> Option<Instant> {
+        let at = self.endpoint.poll_timeout()?;
+        let g = self.granularity.as_micros().max(1);
+        Some(Instant::from_micros(at.as_micros().div_ceil(g) * g))
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -295,8 +306,16 @@ impl Sim {
         self.nodes.push(Node {
             addr,
             endpoint: make(config, seed),
+            granularity: Duration::from_micros(1),
         });
         id
+    }
+
+    /// Makes `node`'s timers fire only at multiples of `granularity`, as a runtime's timer
+    /// wheel does (tokio's ticks are 1 ms), instead of at the exact microsecond: what a
+    /// deadline shorter than the tick costs shows in the simulation.
+    pub fn timer_granularity(&mut self, node: NodeId, granularity: Duration) {
+        self.nodes[node].granularity = granularity;
     }
 
     /// Sets both directions of the link between `a` and `b` (links default to
@@ -701,7 +720,7 @@ impl Sim {
     /// The next moment anything happens: a delivery or an endpoint timer.
     fn next_event(&self) -> Option<Instant> {
         let delivery = self.queue.peek().map(|Reverse(f)| f.at);
-        let timer = self.nodes.iter().filter_map(|n| n.endpoint.poll_timeout()).min();
+        let timer = self.nodes.iter().filter_map(Node::timer).min();
         match (delivery, timer) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -751,7 +770,7 @@ impl Sim {
             }
         }
         for n in 0..self.nodes.len() {
-            if self.nodes[n].endpoint.poll_timeout().is_some_and(|t| t <= now) {
+            if self.nodes[n].timer().is_some_and(|t| t <= now) {
                 self.on_node(n, |sim| sim.nodes[n].endpoint.handle_timeout(now));
             }
         }

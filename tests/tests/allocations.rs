@@ -17,8 +17,10 @@ use counting::allocations;
 use pair::{Pair, Protection};
 
 /// A 4 MiB message, sealed with AES-256-GCM: the harness's receive blocks (one per 256 KiB)
-/// aside, the core allocates about once per three datagrams (B-tree nodes of the reassembly
-/// map as the window slides, and the lists of packets an ACK acknowledged).
+/// aside, the core allocates about once per four datagrams (B-tree nodes of the reassembly
+/// map as the window slides, and the lists of packets an ACK acknowledged). It was once per
+/// three while the pacer let out at most 16 datagrams per 1 ms tick of the harness: more
+/// datagrams per ACK now.
 #[test]
 fn a_bulk_transfer_allocates_less_than_once_per_datagram() {
     let msg = Bytes::from(vec![7u8; 4 << 20]);
@@ -27,10 +29,14 @@ fn a_bulk_transfer_allocates_less_than_once_per_datagram() {
     assert_eq!(p.transfer(&msg), msg.len());
     let per = (allocations() - before) as f64 / (p.datagrams - datagrams) as f64;
     println!("{per:.3} allocations per datagram");
-    assert!(per < 0.45, "{per:.3} allocations per datagram");
+    assert!(per < 0.3, "{per:.3} allocations per datagram");
 }
 
-/// 1,000 messages of 1 KiB, each a stream of its own, each read whole.
+/// 1,000 messages of 1 KiB, each a stream of its own, each read whole: 5.56 allocations per
+/// message. Up to the peer's 128 streams are in flight at once (the pacer lets out up to 256
+/// datagrams per 1 ms tick of the harness; 4.75 per message when it let out 16), and past
+/// the 8 stream states a connection keeps for reuse each new stream's is a fresh box
+/// (keeping 32: 5.22; 128: 3.96, at 128 boxes held by every busy connection).
 #[test]
 fn a_message_costs_a_bounded_number_of_allocations() {
     let msgs = vec![Bytes::from(vec![7u8; 1024]); 1000];
@@ -39,5 +45,5 @@ fn a_message_costs_a_bounded_number_of_allocations() {
     assert_eq!(p.messages(&msgs), msgs.len());
     let per = (allocations() - before) as f64 / msgs.len() as f64;
     println!("{per:.2} allocations per message");
-    assert!(per < 5.5, "{per:.2} allocations per message");
+    assert!(per < 6.0, "{per:.2} allocations per message");
 }

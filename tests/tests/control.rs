@@ -404,3 +404,68 @@ fn a_new_stream_starts_with_the_window_the_connections_streams_grew_to() {
         "the message was held {held} times by its stream's credit"
     );
 }
+
+/// A host busy for a moment (here the client did not read its socket for 60 ms after the
+/// handshake, as when the application blocks its runtime to build what it sends) gives an
+/// RTT sample 60 times the path's, and the smoothed RTT forgets it by 1/8 per sample: the
+/// pacer must not hold the transfer to that pace meanwhile. With timers that fire on 1 ms
+/// ticks, as tokio's do, the pacer must also let out what the rate earned in a tick, not
+/// only the next datagram. 2 MiB over a 1 ms path: slow start from ten datagrams needs about
+/// eight round trips.
+#[test]
+fn a_sender_paces_at_the_path_s_rate_after_a_busy_moment() {
+    use std::rc::Rc;
+    let mut sim = Sim::new(5);
+    let c = sim.add_node(Config::default());
+    let s = sim.add_node(Config::default());
+    sim.link(
+        c,
+        s,
+        LinkConfig {
+            delay: Duration::from_micros(500),
+            ..LinkConfig::default()
+        },
+    );
+    sim.timer_granularity(c, Duration::from_millis(1));
+    sim.timer_granularity(s, Duration::from_millis(1));
+    let busy = Rc::new(RefCell::new(None::<Vec<bytes::Bytes>>));
+    let unread = Rc::clone(&busy);
+    sim.intercept(s, c, move |datagram| match unread.borrow_mut().as_mut() {
+        Some(held) => {
+            held.push(bytes::Bytes::from(std::mem::take(datagram)));
+            false
+        }
+        None => true,
+    });
+    let traffic = RefCell::new(Traffic::new());
+    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    traffic.borrow_mut().bulk(c, conn, 2 << 20, Priority::Normal);
+    let connected = RefCell::new(None);
+    let on_event = |sim: &mut Sim, node, e: Event| match e {
+        Event::Connected { .. } if node == c => {
+            *busy.borrow_mut() = Some(Vec::new());
+            *connected.borrow_mut() = Some(e);
+        }
+        e => traffic.borrow_mut().on_event(sim, node, &e),
+    };
+    sim.run_until(Instant::ZERO + Duration::from_secs(1), on_event, |_| {
+        connected.borrow().is_some()
+    });
+    let until = sim.now() + Duration::from_millis(60);
+    sim.run_until(until, on_event, |_| false);
+    let from = sim.addr(s);
+    for datagram in busy.borrow_mut().take().expect("held") {
+        sim.inject(from, c, datagram);
+    }
+    let start = sim.now();
+    let connected = connected.borrow_mut().take().expect("connected");
+    traffic.borrow_mut().on_event(&mut sim, c, &connected);
+    let done = sim.run_until(start + Duration::from_secs(10), on_event, |_| {
+        traffic.borrow().delivered_by(0) == 2 << 20
+    });
+    assert!(done);
+    // 11.5 ms; pacing on the smoothed RTT took 64.5 ms, a burst of 16 datagrams 114.5 ms,
+    // both 160.5 ms.
+    let took = sim.now() - start;
+    assert!(took <= Duration::from_millis(20), "{took:?}");
+}
