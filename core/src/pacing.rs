@@ -150,10 +150,15 @@ mod tests {
         r
     }
 
-    /// Datagrams of 1,200 bytes that may leave at `now`, sent.
+    /// Datagrams of 1,200 bytes that may leave at `now` after slow start, sent.
     fn drain(p: &mut Pacer, now: Instant, window: usize, rtt: &RttEstimator) -> usize {
+        drain_in(p, now, window, rtt, false)
+    }
+
+    /// Datagrams of 1,200 bytes that may leave at `now`, sent.
+    fn drain_in(p: &mut Pacer, now: Instant, window: usize, rtt: &RttEstimator, slow_start: bool) -> usize {
         let mut n = 0;
-        while p.delay(now, window, rtt, 1200, false).is_none() {
+        while p.delay(now, window, rtt, 1200, slow_start).is_none() {
             p.on_sent(1200);
             n += 1;
         }
@@ -209,11 +214,8 @@ mod tests {
         // The time between two datagrams once the bucket is empty.
         let gap = |slow_start| {
             let mut p = Pacer::new(Instant::ZERO);
-            let mut now = Instant::ZERO;
-            while p.delay(now, window, &rtt, 1200, slow_start).is_none() {
-                p.on_sent(1200);
-            }
-            now = p.delay(now, window, &rtt, 1200, slow_start).unwrap();
+            drain_in(&mut p, Instant::ZERO, window, &rtt, slow_start);
+            let now = p.delay(Instant::ZERO, window, &rtt, 1200, slow_start).unwrap();
             assert_eq!(p.delay(now, window, &rtt, 1200, slow_start), None);
             p.on_sent(1200);
             p.delay(now, window, &rtt, 1200, slow_start).unwrap() - now
