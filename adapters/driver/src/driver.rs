@@ -23,7 +23,7 @@ use weir_core::{
 };
 
 use crate::{
-    Command, ConnId, Connected, Error, Incoming, OpId, Released, Reply, Returned, DEFAULT_MESSAGE_LIMIT,
+    Command, ConnId, Connected, Error, Incoming, Now, OpId, Released, Reply, Returned, DEFAULT_MESSAGE_LIMIT,
 };
 
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
@@ -79,6 +79,9 @@ struct Conn {
     stopped: BTreeMap<StreamId, u64>,
     /// No application handle is left: forget the connection once it ended.
     released: bool,
+    /// Calls on this connection waiting in [`Driver::waiting`]: while there are any, a call
+    /// tried at once (`send_message_now` and the like) waits its turn behind them.
+    waiters: usize,
 }
 
 impl Conn {
@@ -365,7 +368,7 @@ impl Driver {
             }
             return;
         }
-        let now = self.now();
+        // Only connecting and closing need the time: the clock is not read for the rest.
         match command {
             Command::Connect {
                 op,
@@ -373,8 +376,8 @@ impl Driver {
                 server,
                 reply,
             } => match match server {
-                Some(key) => self.ep.connect_to(now, remote, key),
-                None => self.ep.connect(now, remote),
+                Some(key) => self.ep.connect_to(self.now(), remote, key),
+                None => self.ep.connect(self.now(), remote),
             } {
                 Ok(h) => {
                     let conn = self.register(h);
@@ -473,6 +476,7 @@ impl Driver {
                 reason,
                 reply,
             } => {
+                let now = self.now();
                 let r = self.on_conn(conn, |ep, h| ep.close(now, h, code, reason));
                 let _ = reply(r.map_err(|e| self.error(conn, None, e)));
             }
@@ -489,6 +493,64 @@ impl Driver {
         self.progress();
     }
 
+    // The calls below answer at once, without a reply channel, when they can: the common
+    // case of a send with room and a receive with data already there costs no allocation,
+    // no waiting-call bookkeeping and no wake-up. When one would have to wait (or a call
+    // on the same connection already waits, which it must not overtake), it gives its
+    // arguments back and the caller sends the matching `Command`, which waits.
+
+    /// [`Command::SendMessage`], at once: [`Now::Done`] once the core took the whole message
+    /// (or refused it), [`Now::Wait`] with the arguments back if the call has to wait (the
+    /// send buffer or the peer's stream limit is full, or the message is larger than the
+    /// send buffer and goes in pieces).
+    pub fn send_message_now(
+        &mut self,
+        conn: ConnId,
+        label: Option<Label>,
+        data: Bytes,
+    ) -> Now<Result<(), Error>, (Option<Label>, Bytes)> {
+        if !self.may_try_now(conn) || data.len() as u64 > self.ep.config().send_buffer {
+            return Now::Wait((label, data));
+        }
+        let r = self.on_conn(conn, |ep, h| ep.send_message(h, label.clone(), data.clone()));
+        let answer = match r {
+            Ok(_) => Ok(()),
+            Err(ApiError::WouldBlock | ApiError::StreamLimit) => return Now::Wait((label, data)),
+            Err(e) => Err(self.error(conn, None, e)),
+        };
+        self.progress();
+        Now::Done(answer)
+    }
+
+    /// [`Command::RecvMessage`], at once: [`Now::Done`] with the next whole message (or
+    /// why there will be none), [`Now::Wait`] if it is not all there yet.
+    pub fn recv_message_now(&mut self, conn: ConnId, limit: u64) -> Now<Result<Bytes, Error>, ()> {
+        if !self.may_try_now(conn) {
+            return Now::Wait(());
+        }
+        let answer = self.take_message(conn, limit);
+        // Reading freed credit and stream slots the peer is to hear of.
+        self.progress();
+        answer.map_or(Now::Wait(()), Now::Done)
+    }
+
+    /// [`Command::Read`], at once: [`Now::Done`] with the pieces there are (up to `max`
+    /// bytes), `Ok(None)` at the stream's end, or its failure; [`Now::Wait`] while nothing
+    /// new is there.
+    pub fn read_now(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        max: usize,
+    ) -> Now<Result<Option<Vec<Bytes>>, Error>, ()> {
+        if !self.may_try_now(conn) {
+            return Now::Wait(());
+        }
+        let answer = self.take_read(conn, stream, max.max(1));
+        self.progress();
+        answer.map_or(Now::Wait(()), Now::Done)
+    }
+
     /// Starts a graceful shutdown: calls still waiting and any that come are answered with
     /// [`Error::Shutdown`]; the peers get up to 3 s to acknowledge what was written, then
     /// every connection is closed with a CLOSE frame and kept up to 1 s to repeat it to a
@@ -500,6 +562,9 @@ impl Driver {
         }
         for (_, w) in std::mem::take(&mut self.waiting) {
             w.fail(Error::Shutdown);
+        }
+        for c in self.conns.values_mut() {
+            c.waiters = 0;
         }
         self.shutdown = Some(Shutdown {
             drain_until: StdInstant::now() + DRAIN_LIMIT,
@@ -568,7 +633,35 @@ impl Driver {
         if let Some(conn) = w.conn() {
             self.dirty.insert(conn);
         }
+        self.park(op, w);
+    }
+
+    /// Puts `w` among the waiting calls, counted on its connection.
+    fn park(&mut self, op: OpId, w: Waiter) {
+        if let Some(c) = w.conn().and_then(|c| self.conns.get_mut(&c)) {
+            c.waiters += 1;
+        }
         self.waiting.insert(op, w);
+    }
+
+    /// Takes the waiting call `op` out, uncounted on its connection.
+    fn unpark(&mut self, op: OpId) -> Option<Waiter> {
+        let w = self.waiting.remove(&op)?;
+        if let Some(c) = w.conn().and_then(|c| self.conns.get_mut(&c)) {
+            c.waiters = c.waiters.saturating_sub(1);
+        }
+        Some(w)
+    }
+
+    /// Whether a call on `conn` may be tried at once: the connection is known and open in
+    /// the core, no shutdown is under way, and no earlier call on it waits (it must not be
+    /// overtaken).
+    fn may_try_now(&self, conn: ConnId) -> bool {
+        self.shutdown.is_none()
+            && self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.waiters == 0 && c.handle.is_some())
     }
 
     /// Runs `f` on the connection's core handle.
@@ -608,7 +701,7 @@ impl Driver {
     }
 
     fn cancel(&mut self, op: OpId) {
-        let Some(w) = self.waiting.remove(&op) else {
+        let Some(w) = self.unpark(op) else {
             return;
         };
         match &w {
@@ -806,11 +899,11 @@ impl Driver {
             .collect();
         let mut blocked = BTreeSet::new();
         for op in ops {
-            let Some(w) = self.waiting.remove(&op) else {
+            let Some(w) = self.unpark(op) else {
                 continue;
             };
             if let Step::Wait(w) = self.try_finish(w, &mut blocked) {
-                self.waiting.insert(op, w);
+                self.park(op, w);
             }
         }
     }
@@ -999,22 +1092,28 @@ impl Driver {
     }
 
     fn finish_recv(&mut self, conn: ConnId, limit: u64, reply: Reply<Result<Bytes, Error>>) -> Step<Waiter> {
+        match self.take_message(conn, limit) {
+            None => Step::Wait(Waiter::Recv { conn, limit, reply }),
+            Some(Ok(message)) => self.deliver_message(conn, message, reply),
+            Some(Err(e)) => {
+                let _ = reply(Err(e));
+                Step::Done
+            }
+        }
+    }
+
+    /// The next whole message on `conn`, or why there will be none; `None` while the next
+    /// one is still on its way.
+    fn take_message(&mut self, conn: ConnId, limit: u64) -> Option<Result<Bytes, Error>> {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
-                let _ = reply(Err(Error::Refused(ApiError::UnknownConnection)));
-                return Step::Done;
+                return Some(Err(Error::Refused(ApiError::UnknownConnection)));
             };
             if let Some(message) = c.messages.pop_front() {
-                return self.deliver_message(conn, message, reply);
+                return Some(Ok(message));
             }
             let Some(&stream) = c.readable.front() else {
-                return match &c.ended {
-                    Some(end) => {
-                        let _ = reply(Err(end.error()));
-                        Step::Done
-                    }
-                    None => Step::Wait(Waiter::Recv { conn, limit, reply }),
-                };
+                return c.ended.as_ref().map(|end| Err(end.error()));
             };
             c.readable.pop_front();
             // Saved when the connection closed: whole, or nothing.
@@ -1024,8 +1123,7 @@ impl Driver {
                 if !held.finished {
                     continue;
                 }
-                let message = crate::join(held.chunks);
-                return self.deliver_message(conn, message, reply);
+                return Some(Ok(crate::join(held.chunks)));
             }
             if c.ended.is_some() {
                 continue;
@@ -1036,7 +1134,7 @@ impl Driver {
                 Ok(Read::Data { bytes, .. }) => {
                     c.forget_opened(stream);
                     c.gathering.remove(&stream);
-                    return self.deliver_message(conn, bytes, reply);
+                    return Some(Ok(bytes));
                 }
                 // Not whole yet: its next StreamReadable brings it back. From now on it is
                 // a message being gathered, not a stream to accept.
@@ -1049,8 +1147,7 @@ impl Driver {
                 Ok(Read::VerificationFailed { expected, actual }) => {
                     c.forget_opened(stream);
                     c.gathering.remove(&stream);
-                    let _ = reply(Err(Error::VerificationFailed { expected, actual }));
-                    return Step::Done;
+                    return Some(Err(Error::VerificationFailed { expected, actual }));
                 }
                 Err(ApiError::MessageTooLong) => {
                     tracing::debug!(%conn, stream = stream.0, limit, "message too long; stream stopped");
@@ -1103,7 +1200,36 @@ impl Driver {
         max: usize,
         reply: Reply<Result<Option<Vec<Bytes>>, Error>>,
     ) -> Step<Waiter> {
-        let c = self.conns.get_mut(&conn).expect("checked by try_finish");
+        let Some(result) = self.take_read(conn, stream, max) else {
+            return Step::Wait(Waiter::Read {
+                conn,
+                stream,
+                max,
+                reply,
+            });
+        };
+        match reply(result) {
+            // The caller gave up: keep what was read for the next read.
+            Err(Ok(Some(chunks))) => self.restore(Returned::Chunks(conn, stream, chunks)),
+            Err(Ok(None)) => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.held.entry(stream).or_default().finished = true;
+                }
+            }
+            _ => {}
+        }
+        Step::Done
+    }
+
+    /// Up to `max` bytes of `stream`, in the pieces they came in, `Ok(None)` at its end, or
+    /// how it failed; `None` while nothing new is there.
+    fn take_read(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        max: usize,
+    ) -> Option<Result<Option<Vec<Bytes>>, Error>> {
+        let c = self.conns.get_mut(&conn)?;
         let mut out = Vec::new();
         let mut room = max;
         // What follows the pieces in `out`: the stream's end (`Ok`) or its failure.
@@ -1148,15 +1274,8 @@ impl Driver {
                 Err(e) => end = Some(Err(self.error(conn, Some(stream), e))),
             }
         }
-        let result = match (out.is_empty(), end) {
-            (true, None) => {
-                return Step::Wait(Waiter::Read {
-                    conn,
-                    stream,
-                    max,
-                    reply,
-                })
-            }
+        Some(match (out.is_empty(), end) {
+            (true, None) => return None,
             (true, Some(Ok(()))) => Ok(None),
             (true, Some(Err(e))) => Err(e),
             (false, end) => {
@@ -1170,18 +1289,7 @@ impl Driver {
                 }
                 Ok(Some(out))
             }
-        };
-        match reply(result) {
-            // The caller gave up: keep what was read for the next read.
-            Err(Ok(Some(chunks))) => self.restore(Returned::Chunks(conn, stream, chunks)),
-            Err(Ok(None)) => {
-                if let Some(c) = self.conns.get_mut(&conn) {
-                    c.held.entry(stream).or_default().finished = true;
-                }
-            }
-            _ => {}
-        }
-        Step::Done
+        })
     }
 
     // ------------------------------------------------------------ core events
@@ -1544,6 +1652,87 @@ mod tests {
             limit: 1 << 20,
             reply,
         });
+    }
+
+    #[test]
+    fn calls_tried_at_once_are_answered_without_a_reply() {
+        let mut p = Pair::new();
+        let (a, b) = connect(&mut p);
+        let sent = p.a.send_message_now(a, None, Bytes::from_static(b"at once"));
+        assert!(matches!(sent, Now::Done(Ok(()))), "{sent:?}");
+        assert!(matches!(p.b.recv_message_now(b, 1 << 20), Now::Wait(())));
+        p.settle();
+        match p.b.recv_message_now(b, 1 << 20) {
+            Now::Done(Ok(m)) => assert_eq!(&m[..], b"at once"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(p.b.recv_message_now(b, 1 << 20), Now::Wait(())));
+
+        // A stream read at once: its pieces, then its end.
+        let (tx, rx) = mpsc::channel();
+        p.a.command(Command::OpenStream {
+            op: OpId::next(),
+            conn: a,
+            header: StreamHeader::default(),
+            reply: to(tx),
+        });
+        let s = rx.try_recv().unwrap().unwrap();
+        assert_eq!(
+            p.a.on_conn(a, |ep, h| ep.write(h, s, Bytes::from_static(b"piece"))),
+            Ok(5)
+        );
+        p.a.on_conn(a, |ep, h| ep.finish(h, s)).unwrap();
+        p.settle();
+        let (tx, rx) = mpsc::channel();
+        p.b.command(Command::AcceptStream {
+            op: OpId::next(),
+            conn: b,
+            reply: to(tx),
+        });
+        let (incoming, _) = rx.try_recv().unwrap().unwrap();
+        match p.b.read_now(b, incoming, 100) {
+            Now::Done(Ok(Some(pieces))) => assert_eq!(crate::join(pieces), &b"piece"[..]),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(p.b.read_now(b, incoming, 100), Now::Done(Ok(None))));
+    }
+
+    #[test]
+    fn a_call_tried_at_once_does_not_overtake_a_waiting_one() {
+        let mut p = Pair::new();
+        let (a, b) = connect(&mut p);
+        // A send parked and not tried yet (as one is between an input and the retry of
+        // the calls it concerns).
+        let (tx, first_sent) = mpsc::channel();
+        p.a.wait(
+            OpId::next(),
+            Waiter::Send {
+                conn: a,
+                label: None,
+                data: Bytes::from_static(b"first"),
+                stream: None,
+                reply: to(tx),
+            },
+        );
+        let second = p.a.send_message_now(a, None, Bytes::from_static(b"second"));
+        let Now::Wait((None, second)) = second else {
+            panic!("the second message went ahead of the first: {second:?}");
+        };
+        let second_sent = send_bytes(&mut p, a, second);
+        first_sent.try_recv().unwrap().unwrap();
+        second_sent.try_recv().unwrap().unwrap();
+        p.settle();
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..2 {
+            recv(&mut p.b, b, to(tx.clone()));
+        }
+        assert_eq!(&rx.try_recv().unwrap().unwrap()[..], b"first");
+        assert_eq!(&rx.try_recv().unwrap().unwrap()[..], b"second");
+        // Nothing waits any more: the next call is answered at once again.
+        assert!(matches!(
+            p.a.send_message_now(a, None, Bytes::from_static(b"third")),
+            Now::Done(Ok(()))
+        ));
     }
 
     /// a's datagrams go as [`Outbox`] batches of at most `segments`, cut up again on b's

@@ -52,7 +52,7 @@ pub use weir_driver::{
     ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
     PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Command, ConnId, OpId, Released, Reply};
+use weir_driver::{Command, ConnId, Now, OpId, Released, Reply};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
@@ -101,6 +101,21 @@ impl Shared {
             self.wake();
         }
         Ok(())
+    }
+
+    /// Runs `f` on the driver now, in the calling thread (a call tried at once), and sends
+    /// what it left, as [`send`](Self::send) does.
+    fn now<R>(&self, f: impl FnOnce(&mut weir_driver::Driver) -> R) -> Result<R, Error> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let mut core = self.core();
+        let r = f(&mut core.driver);
+        self.socket.flush(&mut core);
+        if core.oversleeps() {
+            self.wake();
+        }
+        Ok(r)
     }
 
     /// Sends the command `make` builds and waits for its answer, at most `timeout`: then
@@ -333,6 +348,10 @@ impl Connection {
     /// pieces as room frees up.
     pub fn send_message(&self, data: Bytes) -> Result<(), Error> {
         let conn = self.inner.id;
+        let data = match self.inner.shared.now(|d| d.send_message_now(conn, None, data))? {
+            Now::Done(r) => return r,
+            Now::Wait((_, data)) => data,
+        };
         self.call(|op, reply| Command::SendMessage {
             op,
             conn,
@@ -347,10 +366,14 @@ impl Connection {
     /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped).
     pub fn recv_message(&self) -> Result<Bytes, Error> {
         let conn = self.inner.id;
+        let limit = DEFAULT_MESSAGE_LIMIT;
+        if let Now::Done(r) = self.inner.shared.now(|d| d.recv_message_now(conn, limit))? {
+            return r;
+        }
         self.call(|op, reply| Command::RecvMessage {
             op,
             conn,
-            limit: DEFAULT_MESSAGE_LIMIT,
+            limit,
             reply,
         })?
     }
@@ -559,13 +582,16 @@ impl RecvStream {
             return Ok(None);
         }
         let (conn, stream) = (self.conn.id, self.id);
-        let read = self.conn.shared.call(self.timeout, |op, reply| Command::Read {
-            op,
-            conn,
-            stream,
-            max,
-            reply,
-        })?;
+        let read = match self.conn.shared.now(|d| d.read_now(conn, stream, max))? {
+            Now::Done(r) => r,
+            Now::Wait(()) => self.conn.shared.call(self.timeout, |op, reply| Command::Read {
+                op,
+                conn,
+                stream,
+                max,
+                reply,
+            })?,
+        };
         match read {
             Ok(Some(chunks)) => {
                 self.rest.extend(chunks);

@@ -63,7 +63,7 @@ pub use weir_driver::{
     ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
     PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Command, ConnId, Driver, OpId, Released, Reply, Returned};
+use weir_driver::{Command, ConnId, Driver, Now, OpId, Released, Reply, Returned};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
@@ -100,6 +100,17 @@ impl Shared {
         self.driver().command(command);
         self.wake.notify_one();
         Ok(())
+    }
+
+    /// Runs `f` on the driver now, in the calling task (a call tried at once), and wakes
+    /// the driver task for what it left to send; `None` once the driver task ended.
+    fn now<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+        if self.stopped.load(Ordering::Acquire) {
+            return None;
+        }
+        let r = f(&mut self.driver());
+        self.wake.notify_one();
+        Some(r)
     }
 
     /// Starts the graceful shutdown (once; later calls change nothing).
@@ -354,6 +365,14 @@ impl Connection {
     /// pieces as room frees up. Not cancel-safe: a message cancelled midway is reset.
     pub async fn send_message(&self, data: Bytes) -> Result<(), Error> {
         let conn = self.inner.id;
+        // A call answered at once never yields by itself: the task's budget makes a loop
+        // of them let the driver task run now and then.
+        tokio::task::coop::consume_budget().await;
+        let data = match self.inner.shared.now(|d| d.send_message_now(conn, None, data)) {
+            None => return Err(Error::Shutdown),
+            Some(Now::Done(r)) => return r,
+            Some(Now::Wait((_, data))) => data,
+        };
         let answer = self.inner.shared.call(
             |op, reply| Command::SendMessage {
                 op,
@@ -372,6 +391,16 @@ impl Connection {
     /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped). Cancel-safe.
     pub async fn recv_message(&self) -> Result<Bytes, Error> {
         let conn = self.inner.id;
+        tokio::task::coop::consume_budget().await;
+        match self
+            .inner
+            .shared
+            .now(|d| d.recv_message_now(conn, DEFAULT_MESSAGE_LIMIT))
+        {
+            None => return Err(Error::Shutdown),
+            Some(Now::Done(r)) => return r,
+            Some(Now::Wait(())) => {}
+        }
         let answer = self.inner.shared.call(
             |op, reply| Command::RecvMessage {
                 op,
@@ -649,6 +678,17 @@ impl RecvStream {
         }
         if self.reading.is_none() {
             let (conn, stream) = (self.conn.id, self.id);
+            // A read answered at once spends the task's budget as a waiting one does when
+            // its answer comes, so that a loop of them lets the driver task run now and then.
+            let coop = ready!(tokio::task::coop::poll_proceed(cx));
+            match self.conn.shared.now(|d| d.read_now(conn, stream, max)) {
+                None => return Poll::Ready(Err(Error::Shutdown)),
+                Some(Now::Done(r)) => {
+                    coop.made_progress();
+                    return self.took(cx, max, r);
+                }
+                Some(Now::Wait(())) => {}
+            }
             self.reading = Some(self.conn.shared.call(
                 |op, reply| Command::Read {
                     op,
@@ -665,7 +705,16 @@ impl RecvStream {
         let reading = self.reading.as_mut().expect("set above");
         let r = ready!(Pin::new(reading).poll(cx));
         self.reading = None;
-        let r = r.and_then(|r| r);
+        self.took(cx, max, r.and_then(|r| r))
+    }
+
+    /// What a read of the driver answered, handed out.
+    fn took(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        r: Result<Option<Vec<Bytes>>, Error>,
+    ) -> Poll<Result<Option<Bytes>, Error>> {
         match r {
             Ok(Some(chunks)) => {
                 self.rest.extend(chunks);

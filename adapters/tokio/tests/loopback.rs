@@ -5,6 +5,8 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use bytes::Bytes;
@@ -535,6 +537,35 @@ async fn a_call_the_core_can_answer_is_ready_at_its_first_poll() {
         ));
         let incoming = server.accept().await.unwrap();
         assert_eq!(incoming.recv_message().await.unwrap(), payload(1000, 1));
+    })
+    .await
+}
+
+/// Calls answered at once spend the task's budget like any tokio resource: a loop of them
+/// never waits, yet lets other tasks (the driver task among them, which sends what the loop
+/// left) run now and then on a current-thread runtime.
+#[tokio::test]
+async fn a_loop_of_calls_answered_at_once_lets_other_tasks_run() {
+    bounded(async {
+        let roomy = Config {
+            max_concurrent_streams: 2_000,
+            ..config()
+        };
+        let server = Endpoint::bind(local(), roomy).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        tokio::spawn(async move { flag.store(true, Ordering::Relaxed) });
+        // Every one fits the send buffer and the peer's stream limit: none waits.
+        for i in 0u32..1_000 {
+            conn.send_message(payload(10, i)).await.unwrap();
+        }
+        assert!(ran.load(Ordering::Relaxed), "the loop never let another task run");
+        for _ in 0..1_000 {
+            assert_eq!(incoming.recv_message().await.unwrap().len(), 10);
+        }
     })
     .await
 }
