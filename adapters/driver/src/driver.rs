@@ -63,11 +63,11 @@ struct Conn {
     /// core forgot it.
     last_stats: Option<weir_core::ConnectionStats>,
     /// Streams the peer opened that no call took yet, in the order they opened.
-    opened: VecDeque<Incoming>,
+    opened: StreamQueue<StreamHeader>,
     /// Streams a message read began to gather (no longer offered to `accept_stream`).
     gathering: BTreeSet<StreamId>,
     /// Untaken streams with something new to read, in the order they became readable.
-    readable: VecDeque<StreamId>,
+    readable: StreamQueue<()>,
     /// Bytes taken out of the core and not delivered yet: given back by a call that gave
     /// up, or saved when the connection closed.
     held: BTreeMap<StreamId, Held>,
@@ -85,14 +85,118 @@ struct Conn {
 }
 
 impl Conn {
-    /// `stream` is no longer one to accept. Messages are read in the order their streams
-    /// opened, so it is nearly always the first: no walk through the others.
+    /// `stream` is no longer one to accept.
     fn forget_opened(&mut self, stream: StreamId) {
-        if self.opened.front().is_some_and(|(s, _)| *s == stream) {
-            self.opened.pop_front();
-        } else {
-            self.opened.retain(|(s, _)| *s != stream);
+        self.opened.remove(stream);
+    }
+}
+
+/// Streams in the order they came, which also says whether a stream is among them without a
+/// long walk: a connection's queues hold up to as many streams as its peer may open at once,
+/// and every datagram that arrives asks about the streams it carries. A short queue is
+/// searched (cheaper than a set's upkeep for the few streams a connection usually has); past
+/// [`StreamQueue::INDEXED`] streams a set of its members is kept too, until it empties.
+struct StreamQueue<T> {
+    order: VecDeque<(StreamId, T)>,
+    members: Option<BTreeSet<StreamId>>,
+}
+
+impl<T> Default for StreamQueue<T> {
+    fn default() -> Self {
+        StreamQueue {
+            order: VecDeque::new(),
+            members: None,
         }
+    }
+}
+
+impl<T> StreamQueue<T> {
+    /// Queued streams past which membership is looked up in a set.
+    const INDEXED: usize = 32;
+
+    fn contains(&self, stream: StreamId) -> bool {
+        match &self.members {
+            Some(m) => m.contains(&stream),
+            None => self.order.iter().any(|(s, _)| *s == stream),
+        }
+    }
+
+    fn front_id(&self) -> Option<StreamId> {
+        self.order.front().map(|(s, _)| *s)
+    }
+
+    fn ids(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.order.iter().map(|(s, _)| *s)
+    }
+
+    /// Queues `stream` last, unless it is queued already.
+    fn push_back(&mut self, stream: StreamId, value: T) {
+        if self.admit(stream) {
+            self.order.push_back((stream, value));
+        }
+    }
+
+    /// Queues `stream` first, unless it is queued already.
+    fn push_front(&mut self, stream: StreamId, value: T) {
+        if self.admit(stream) {
+            self.order.push_front((stream, value));
+        }
+    }
+
+    /// Whether `stream` is new here; counts it in the set (made once the queue is long).
+    fn admit(&mut self, stream: StreamId) -> bool {
+        if self.members.is_none() {
+            if self.contains(stream) {
+                return false;
+            }
+            if self.order.len() < Self::INDEXED {
+                return true;
+            }
+            self.members = Some(self.ids().collect());
+        }
+        self.members.as_mut().is_some_and(|m| m.insert(stream))
+    }
+
+    fn pop_front(&mut self) -> Option<(StreamId, T)> {
+        let first = self.order.pop_front()?;
+        self.forget(first.0);
+        Some(first)
+    }
+
+    /// Takes `stream` out. Streams are mostly taken in the order they came, so it is nearly
+    /// always the first; only one that is queued and not first costs a walk.
+    fn remove(&mut self, stream: StreamId) -> Option<(StreamId, T)> {
+        if self.front_id() == Some(stream) {
+            return self.pop_front();
+        }
+        if !self.contains(stream) {
+            return None;
+        }
+        let i = self.order.iter().position(|(s, _)| *s == stream)?;
+        let taken = self.order.remove(i);
+        self.forget(stream);
+        taken
+    }
+
+    fn forget(&mut self, stream: StreamId) {
+        if let Some(m) = self.members.as_mut() {
+            m.remove(&stream);
+            if m.is_empty() {
+                self.members = None;
+            }
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(StreamId) -> bool) {
+        self.order.retain(|(s, _)| keep(*s));
+        if self.members.is_some() {
+            self.members = (!self.order.is_empty()).then(|| self.ids().collect());
+        }
+    }
+
+    fn clear(&mut self) {
+        self.order.clear();
+        self.members = None;
     }
 }
 
@@ -694,7 +798,7 @@ impl Driver {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.forget_opened(stream);
             c.gathering.remove(&stream);
-            c.readable.retain(|s| *s != stream);
+            c.readable.remove(stream);
             c.held.remove(&stream);
             c.taken.remove(&stream);
         }
@@ -797,7 +901,7 @@ impl Driver {
             Returned::Stream(conn, incoming) => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.taken.remove(&incoming.0);
-                    c.opened.push_front(incoming);
+                    c.opened.push_front(incoming.0, incoming.1);
                 }
             }
             Returned::Chunks(conn, stream, chunks) => {
@@ -1112,7 +1216,7 @@ impl Driver {
             if let Some(message) = c.messages.pop_front() {
                 return Some(Ok(message));
             }
-            let Some(&stream) = c.readable.front() else {
+            let Some(stream) = c.readable.front_id() else {
                 return c.ended.as_ref().map(|end| Err(end.error()));
             };
             c.readable.pop_front();
@@ -1139,8 +1243,7 @@ impl Driver {
                 // Not whole yet: its next StreamReadable brings it back. From now on it is
                 // a message being gathered, not a stream to accept.
                 Ok(Read::Pending) => {
-                    if let Some(i) = c.opened.iter().position(|(s, _)| *s == stream) {
-                        c.opened.remove(i);
+                    if c.opened.remove(stream).is_some() {
                         c.gathering.insert(stream);
                     }
                 }
@@ -1176,7 +1279,7 @@ impl Driver {
         let c = self.conns.get_mut(&conn).expect("checked by try_finish");
         match c.opened.pop_front() {
             Some(incoming) => {
-                c.readable.retain(|s| *s != incoming.0);
+                c.readable.remove(incoming.0);
                 c.taken.insert(incoming.0);
                 if let Err(Ok(incoming)) = reply(Ok(incoming)) {
                     self.restore(Returned::Stream(conn, incoming));
@@ -1346,15 +1449,13 @@ impl Driver {
                     header,
                 } => {
                     if let Some(c) = self.conn_mut(h) {
-                        c.opened.push_back((stream, header));
+                        c.opened.push_back(stream, header);
                     }
                 }
                 Event::StreamReadable { conn: h, stream } => {
                     if let Some(c) = self.conn_mut(h) {
-                        let untaken =
-                            c.gathering.contains(&stream) || c.opened.iter().any(|(s, _)| *s == stream);
-                        if untaken && !c.readable.contains(&stream) {
-                            c.readable.push_back(stream);
+                        if c.gathering.contains(&stream) || c.opened.contains(stream) {
+                            c.readable.push_back(stream, ());
                         }
                     }
                 }
@@ -1419,12 +1520,7 @@ impl Driver {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let untaken: Vec<StreamId> = c
-            .opened
-            .iter()
-            .map(|(s, _)| *s)
-            .chain(c.gathering.iter().copied())
-            .collect();
+        let untaken: Vec<StreamId> = c.opened.ids().chain(c.gathering.iter().copied()).collect();
         let being_read: Vec<StreamId> = c.taken.iter().copied().collect();
         for s in being_read {
             let mut held = Held::default();
@@ -1460,9 +1556,12 @@ impl Driver {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        c.opened.retain(|(s, _)| kept.contains_key(s));
+        c.opened.retain(|s| kept.contains_key(&s));
         c.gathering.retain(|s| kept.contains_key(s));
-        c.readable = kept.keys().copied().collect();
+        c.readable.clear();
+        for &s in kept.keys() {
+            c.readable.push_back(s, ());
+        }
         c.held.extend(kept);
     }
 
@@ -1652,6 +1751,49 @@ mod tests {
             limit: 1 << 20,
             reply,
         });
+    }
+
+    #[test]
+    fn a_stream_queue_keeps_order_and_membership_together() {
+        let mut q = StreamQueue::default();
+        for i in [4, 8, 0, 12] {
+            q.push_back(StreamId(i), i);
+        }
+        q.push_back(StreamId(8), 99);
+        assert_eq!(
+            q.ids().map(|s| s.0).collect::<Vec<_>>(),
+            [4, 8, 0, 12],
+            "queued once"
+        );
+        assert_eq!(q.remove(StreamId(0)), Some((StreamId(0), 0)));
+        assert_eq!(q.remove(StreamId(0)), None);
+        assert!(!q.contains(StreamId(0)));
+        assert_eq!(q.remove(StreamId(4)), Some((StreamId(4), 4)));
+        q.push_front(StreamId(4), 44);
+        q.retain(|s| s != StreamId(12));
+        assert!(!q.contains(StreamId(12)));
+        assert_eq!(q.pop_front(), Some((StreamId(4), 44)));
+        assert_eq!(q.pop_front(), Some((StreamId(8), 8)));
+        assert_eq!(q.pop_front(), None);
+        assert!(!q.contains(StreamId(8)));
+        q.push_back(StreamId(8), 1);
+        q.clear();
+        assert!(!q.contains(StreamId(8)) && q.front_id().is_none());
+
+        // Long enough to keep a set of its members: the same answers.
+        let n = 3 * StreamQueue::<u64>::INDEXED as u64;
+        for i in (0..n).rev() {
+            q.push_back(StreamId(i), i);
+            q.push_back(StreamId(i), 0);
+        }
+        assert!(q.members.is_some());
+        assert_eq!(q.ids().count() as u64, n);
+        assert_eq!(q.remove(StreamId(5)), Some((StreamId(5), 5)));
+        assert!(!q.contains(StreamId(5)) && q.contains(StreamId(6)));
+        q.retain(|s| s.0 % 2 == 0);
+        assert!(!q.contains(StreamId(7)) && q.contains(StreamId(8)));
+        while q.pop_front().is_some() {}
+        assert!(q.members.is_none() && !q.contains(StreamId(8)));
     }
 
     #[test]
