@@ -1738,6 +1738,17 @@ mod tests {
         rx
     }
 
+    /// Has b accept the stream a opened, which must be there already.
+    fn accept_stream(p: &mut Pair, conn: ConnId) -> StreamId {
+        let (tx, rx) = mpsc::channel();
+        p.b.command(Command::AcceptStream {
+            op: OpId::next(),
+            conn,
+            reply: to(tx),
+        });
+        rx.try_recv().unwrap().unwrap().0
+    }
+
     fn send(p: &mut Pair, conn: ConnId, text: &'static str) {
         let rx = send_bytes(p, conn, Bytes::from_static(text.as_bytes()));
         p.settle();
@@ -1825,13 +1836,7 @@ mod tests {
         );
         p.a.on_conn(a, |ep, h| ep.finish(h, s)).unwrap();
         p.settle();
-        let (tx, rx) = mpsc::channel();
-        p.b.command(Command::AcceptStream {
-            op: OpId::next(),
-            conn: b,
-            reply: to(tx),
-        });
-        let (incoming, _) = rx.try_recv().unwrap().unwrap();
+        let incoming = accept_stream(&mut p, b);
         match p.b.read_now(b, incoming, 100) {
             Now::Done(Ok(Some(pieces))) => assert_eq!(crate::join(pieces), &b"piece"[..]),
             other => panic!("{other:?}"),
@@ -1943,13 +1948,7 @@ mod tests {
         let rx = send_bytes(&mut p, a, message.clone());
         p.settle();
         rx.try_recv().unwrap().unwrap();
-        let (tx, rx) = mpsc::channel();
-        p.b.command(Command::AcceptStream {
-            op: OpId::next(),
-            conn: b,
-            reply: to(tx),
-        });
-        let (stream, _) = rx.try_recv().unwrap().unwrap();
+        let stream = accept_stream(&mut p, b);
         // At most `max` bytes, however many pieces.
         let first = read(&mut p, b, stream, 100).unwrap().unwrap();
         assert_eq!(first.iter().map(Bytes::len).sum::<usize>(), 100);
