@@ -164,12 +164,13 @@ impl<T> StreamQueue<T> {
     }
 
     /// Takes `stream` out. Streams are mostly taken in the order they came, so it is nearly
-    /// always the first; only one that is queued and not first costs a walk.
+    /// always the first; only one that is queued and not first costs a walk (and, in a long
+    /// queue, one that is not queued costs none).
     fn remove(&mut self, stream: StreamId) -> Option<(StreamId, T)> {
         if self.front_id() == Some(stream) {
             return self.pop_front();
         }
-        if !self.contains(stream) {
+        if self.members.as_ref().is_some_and(|m| !m.contains(&stream)) {
             return None;
         }
         let i = self.order.iter().position(|(s, _)| *s == stream)?;
@@ -1800,7 +1801,10 @@ mod tests {
         assert!(q.members.is_some());
         assert_eq!(q.ids().count() as u64, n);
         assert_eq!(q.remove(StreamId(5)), Some((StreamId(5), 5)));
+        assert_eq!(q.remove(StreamId(5)), None);
+        assert_eq!(q.remove(StreamId(n)), None);
         assert!(!q.contains(StreamId(5)) && q.contains(StreamId(6)));
+        assert_eq!(q.ids().count() as u64, n - 1);
         q.retain(|s| s.0 % 2 == 0);
         assert!(!q.contains(StreamId(7)) && q.contains(StreamId(8)));
         while q.pop_front().is_some() {}
