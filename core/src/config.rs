@@ -210,9 +210,8 @@ pub struct Config {
     pub send_buffer_total: u64,
     /// Streams the peer may have open at once. Default: 128. Each message is a stream, so
     /// this also bounds the messages a peer has in flight to us: a peer sending many small
-    /// messages waits for more credit each time it has this many open (README, Performance:
-    /// 256 gave a sender of 1 KiB messages on loopback about 15% more a second), and each
-    /// one open is state and unread bytes this endpoint holds.
+    /// messages waits for more credit each time it has this many open, and each one open
+    /// is state and unread bytes this endpoint holds.
     pub max_concurrent_streams: u64,
     /// Ranges of received packet numbers a connection remembers, to recognise duplicates and
     /// build ACKs: below the oldest, every packet counts as a duplicate (dropped). Bounds

@@ -17,11 +17,18 @@ pub(super) const DATAGRAM: u16 = 1452;
 /// once per 1.4 KB.
 pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 
-/// The configuration both sides use: the defaults, with the datagram size given.
+/// The configuration both sides use: the defaults, with the datagram size given, and
+/// `max_concurrent_streams` from `WEIR_BENCH_STREAMS` when that is set to a number (to
+/// measure what the default costs a sender of many messages).
 fn config(datagram: u16) -> Config {
+    let defaults = Config::default();
+    let streams = std::env::var("WEIR_BENCH_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     Config {
         max_datagram_size: datagram,
-        ..Config::default()
+        max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
+        ..defaults
     }
 }
 
