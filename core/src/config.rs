@@ -148,8 +148,13 @@ pub struct Config {
     /// Most addresses whose violations are remembered at once (the one to be forgotten
     /// soonest makes room). Default: 4,096.
     pub max_tracked_addresses: usize,
-    /// A connection that hears nothing from its peer for this long is closed as timed out
-    /// (the smaller of both sides' non-zero values applies). Default: 30 s.
+    /// A connection that hears nothing from its peer for this long is closed (the smaller of
+    /// both sides' non-zero values applies): as
+    /// [`CloseReason::Unreachable`](crate::CloseReason::Unreachable) if it was waiting for
+    /// an acknowledgement, else as [`CloseReason::TimedOut`](crate::CloseReason::TimedOut).
+    /// This is the only rule that gives up on a peer: however short the RTT, probes go on
+    /// until then (spec §8, Liveness), so an outage shorter than this is survived.
+    /// Default: 30 s.
     pub idle_timeout: Duration,
     /// Send a PING after this long without sending anything ack-eliciting, so an idle but
     /// healthy connection does not time out. `None`: never. Default: 10 s.
@@ -162,9 +167,12 @@ pub struct Config {
     pub initial_rtt: Duration,
     /// Longest we delay an ACK (announced to the peer). Default: 25 ms.
     pub max_ack_delay: Duration,
-    /// Probe timeouts in a row without an answer before the peer is declared gone
-    /// (closed as timed out). Default: 8.
-    pub max_probes: u32,
+    /// The longest the probe timeout backs off to while acknowledgements are missing (RFC
+    /// 9002 §6.2 doubles it each time; unbounded, a path that returned after an outage
+    /// would wait long for the next probe to find it). A path whose PTO is longer than this
+    /// probes once a PTO. Probing never gives up by itself: the idle timeout does.
+    /// Default: 2 s.
+    pub max_probe_interval: Duration,
     /// Bounds a connection's retransmission effort (spec §10.6): once the stream bytes it
     /// declared lost ([`ConnectionStats::bytes_retransmitted`](crate::ConnectionStats))
     /// pass this many times the bytes acknowledged (`bytes_acked`) plus 64 KiB, the path or
@@ -272,7 +280,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             initial_rtt: Duration::from_millis(100),
             max_ack_delay: Duration::from_millis(25),
-            max_probes: 8,
+            max_probe_interval: Duration::from_secs(2),
             max_retransmission_ratio: Some(8),
             stream_receive_window: 256 << 10,
             max_stream_receive_window: 16 << 20,

@@ -17,6 +17,7 @@ use core::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
+use crate::black_hole::BlackHole;
 use crate::config::{Config, PeerDecision, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
@@ -88,6 +89,11 @@ enum HandshakeState {
         send_accept: bool,
         resend: Instant,
         backoff: Duration,
+        /// The answer is sent until then (the handshake timeout): a client has given up by
+        /// then if it never read one.
+        answer_until: Instant,
+        /// The attempt is forgotten then: the handshake timeout, or the idle timeout after
+        /// the last answer sent, whichever is later (spec §8, Handshake).
         deadline: Instant,
     },
     Done,
@@ -215,6 +221,10 @@ pub struct ConnectionStats {
     pub congestion_events: u64,
     /// Times nothing sent over three probe timeouts was acknowledged (RFC 9002 §7.6).
     pub persistent_congestion: u64,
+    /// Whether the connection found that datagrams larger than 1200 bytes do not reach the
+    /// peer while smaller ones do, and sends 1200-byte datagrams since (RFC 8899 black-hole
+    /// detection; spec §8, Liveness).
+    pub black_hole: bool,
     /// DATA_BLOCKED sent: new stream data waited on the peer's connection credit.
     pub data_blocked: u64,
     /// STREAM_DATA_BLOCKED sent: new data of a stream waited on its credit.
@@ -338,6 +348,8 @@ pub(crate) struct Connection {
     last_received: Instant,
     last_eliciting_sent: Instant,
     probes: u8,
+    /// Whether large datagrams get through (RFC 8899 black-hole detection).
+    black_hole: BlackHole,
     /// Server side, until the client proved it receives at its address (spec §10.2): bytes
     /// received from it and sent to it, the latter kept within 3× the former.
     unvalidated: Option<Amplification>,
@@ -412,7 +424,7 @@ impl Connection {
             handshake,
             negotiated: None,
             peer: PeerParams::from_wire(&Default::default()),
-            recovery: Recovery::new(config.initial_rtt, config.max_probes, skip_seed),
+            recovery: Recovery::new(config.initial_rtt, config.max_probe_interval, skip_seed),
             received: Received::new(config.max_tracked_ack_ranges),
             congestion: config.congestion,
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
@@ -449,6 +461,7 @@ impl Connection {
             last_received: now,
             last_eliciting_sent: now,
             probes: 0,
+            black_hole: BlackHole::default(),
             unvalidated: None,
             path_probe: None,
             datagram_len: 0,
@@ -523,6 +536,7 @@ impl Connection {
             send_accept: true,
             resend: now + backoff,
             backoff: backoff.saturating_mul(2),
+            answer_until: now + config.handshake_timeout,
             deadline: now + config.handshake_timeout,
         };
         let mut c = Self::new(slot, Side::Server, now, config, remote, hs);
@@ -710,6 +724,7 @@ impl Connection {
             queueing_delay: self.cc.queueing_delay(),
             key_updates_sent: self.crypto.as_ref().map_or(0, |p| p.updates_sent),
             key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
+            black_hole: self.black_hole.detected(),
             ..self.stats
         }
     }
@@ -718,6 +733,7 @@ impl Connection {
     fn datagram_size(&self, config: &Config, buf_len: usize) -> usize {
         usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
             .max(MIN_DATAGRAM_SIZE)
+            .min(self.black_hole.limit().unwrap_or(usize::MAX))
             .min(buf_len)
     }
 
@@ -751,7 +767,13 @@ impl Connection {
             State::Established => {
                 t[Timer::Ack as usize] = self.received.deadline();
                 t[Timer::Recovery as usize] = self.recovery.deadline();
-                t[Timer::KeepAlive as usize] = config.keep_alive.map(|k| self.last_eliciting_sent + k);
+                // While something waits for an acknowledgement the probe timer asks for one;
+                // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
+                // it runs from the last ack-eliciting packet), so loss detection never ran.
+                t[Timer::KeepAlive as usize] = match self.recovery.awaits_ack() {
+                    false => config.keep_alive.map(|k| self.last_eliciting_sent + k),
+                    true => None,
+                };
                 t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
                 t[Timer::Pacing as usize] = self.pacing_wake;
                 t[Timer::Handshake as usize] = self.finish.as_ref().map(|f| f.at);
@@ -797,11 +819,16 @@ impl Connection {
                     send_accept,
                     resend,
                     backoff,
+                    answer_until,
                     ..
                 } if *resend <= now => {
-                    *send_accept = true;
-                    *resend = now + *backoff;
-                    *backoff = backoff.saturating_mul(2);
+                    if now < *answer_until {
+                        *send_accept = true;
+                        *resend = now + *backoff;
+                        *backoff = backoff.saturating_mul(2);
+                    } else {
+                        *resend = Instant::MAX;
+                    }
                 }
                 _ => {}
             },
@@ -822,7 +849,6 @@ impl Connection {
                         self.cc.on_persistent_congestion(now);
                     }
                 }
-                Timeout::GiveUp => self.close_silently(CloseReason::TimedOut),
             },
             Timer::KeepAlive => {
                 if !self.control.contains(&Control::Ping) {
@@ -830,9 +856,22 @@ impl Connection {
                 }
                 self.last_eliciting_sent = now;
             }
+            // The only rule that gives up on a peer (spec §8, Liveness): time without a word
+            // from it, whatever the RTT or the number of probes sent meanwhile.
             Timer::Idle => {
                 if now >= self.last_received + self.idle_timeout(config) {
-                    self.close_silently(CloseReason::TimedOut);
+                    // Unreachable if something was under way: what we sent waited for an
+                    // acknowledgement, or a stream the peer sends us waited for bytes.
+                    let under_way = self.recovery.awaits_ack()
+                        || self
+                            .streams
+                            .values()
+                            .any(|s| s.recv.as_ref().is_some_and(RecvStream::awaits_data));
+                    let reason = match under_way {
+                        true => CloseReason::Unreachable,
+                        false => CloseReason::TimedOut,
+                    };
+                    self.close_silently(reason);
                 }
             }
             Timer::Close => self.state = State::Closed,
@@ -965,8 +1004,10 @@ impl Connection {
             }
         }
         let mut eliciting = false;
+        let mut ping = false;
         for frame in packet.frames() {
             eliciting |= frame.is_ack_eliciting();
+            ping |= matches!(frame, Frame::Ping);
             if let Err(kind) = self.on_frame(now, config, &header, frame) {
                 self.violated(now, kind);
                 break;
@@ -989,6 +1030,11 @@ impl Connection {
                 eliciting,
                 config.max_ack_delay,
             );
+            if ping {
+                // A PING is a probe or a keep-alive: the sender waits on its answer to know
+                // the path works (spec §8, Acknowledgements).
+                self.received.ack_now(now);
+            }
             if matches!(self.handshake, HandshakeState::Done)
                 && self.side == Side::Client
                 && header.kind != PacketKind::Data
@@ -1180,6 +1226,9 @@ impl Connection {
         self.handshake = HandshakeState::Done;
         self.state = State::Established;
         self.last_eliciting_sent = now;
+        // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
+        // packet heard; handshake packets do not count for it otherwise).
+        self.last_received = now;
         self.events.push_back(Event::Connected {
             conn: self.handle,
             negotiated: opened.negotiated,
@@ -1392,6 +1441,8 @@ impl Connection {
                 app_limited: self.app_limited,
             });
         }
+        self.black_hole
+            .on_acked(outcome.acked.iter().map(|p| (p.number, p.size)));
         for packet in outcome.acked {
             for frame in packet.frames {
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
@@ -2053,7 +2104,7 @@ impl Connection {
         let len = match self.state {
             State::Closed | State::Draining { .. } => None,
             State::Closing { .. } => self.send_close(now, buf),
-            State::Handshaking => self.send_handshake(now, buf),
+            State::Handshaking => self.send_handshake(now, config, buf),
             State::Established if self.finish.as_ref().is_some_and(|f| f.at <= now) => {
                 self.send_finish(now, buf)
             }
@@ -2094,7 +2145,8 @@ impl Connection {
         }
     }
 
-    fn send_handshake(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+    fn send_handshake(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        let idle_timeout = self.idle_timeout(config);
         let kind = PacketKind::Handshake { scid: self.local_cid };
         let header = self.header(now, kind);
         let end = MIN_DATAGRAM_SIZE.min(buf.len());
@@ -2108,13 +2160,17 @@ impl Connection {
                 w.pad_to(MIN_DATAGRAM_SIZE).ok()?;
             }
             HandshakeState::Server {
-                answer, send_accept, ..
+                answer,
+                send_accept,
+                answer_until,
+                deadline,
+                ..
             } => {
                 // A copy of the HELLO (a duplicate included) is answered by the same ACCEPT,
                 // which in version 1 carries the ACK; nothing else can carry it before
                 // confirmation. (Version 2 records no handshake packet: nothing to ACK.)
                 let ack_due = self.received.deadline().is_some_and(|d| d <= now);
-                if !*send_accept && !ack_due {
+                if (!*send_accept && !ack_due) || now >= *answer_until {
                     return None;
                 }
                 let answer = answer.clone();
@@ -2125,6 +2181,11 @@ impl Connection {
                     return None;
                 }
                 *send_accept = false;
+                // A client that reads this answer is connected, and gives up on us only
+                // after its idle timeout without a word: keep the attempt at least that
+                // long, so that a client is never connected to a server that forgot it
+                // (spec §8, Handshake).
+                *deadline = (*deadline).max(now + idle_timeout);
             }
             HandshakeState::Done => return None,
         }
@@ -2173,7 +2234,13 @@ impl Connection {
     }
 
     fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
-        let size = self.datagram_size(config, buf.len());
+        let mut size = self.datagram_size(config, buf.len());
+        // The second probe of a probe timeout may go at the base size, to tell a path that
+        // drops large datagrams from one that drops everything (RFC 8899 §4.3).
+        let small_probe = self.probes == 1 && self.black_hole.wants_probe(self.recovery.pto_count(), size);
+        if small_probe {
+            size = MIN_DATAGRAM_SIZE.min(size);
+        }
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
@@ -2206,11 +2273,14 @@ impl Connection {
             }
             sent.push(record);
         }
+        // A probe carries a PING whatever else it holds (ahead of the stream data, which
+        // would fill the datagram), so that the peer acknowledges it at once rather than
+        // after a second packet or its ACK delay (spec §8, Loss).
+        if probing && w.push(&Frame::Ping).is_ok() {
+            sent.push(SentFrame::Ping);
+        }
         if window_open {
             self.fill_streams(&mut w, &mut sent);
-        }
-        if probing && sent.is_empty() && w.push(&Frame::Ping).is_ok() {
-            sent.push(SentFrame::Ping);
         }
         let eliciting = !sent.is_empty();
         if !eliciting && w.remaining() == empty {
@@ -2223,6 +2293,7 @@ impl Connection {
             self.received.ack_sent(number, largest);
         }
         if eliciting {
+            self.black_hole.on_sent(number, len, small_probe);
             self.probes = self.probes.saturating_sub(1);
             self.last_eliciting_sent = now;
             self.recovery.on_sent(SentPacket {

@@ -1593,15 +1593,17 @@ impl Endpoint {
                 for (offset, data) in &fragments {
                     c.pipe_write(t.stream, *offset, data.clone());
                 }
-                if let (false, Some(size)) = (pipe.finished, out.final_size) {
+                if let (None, Some(size)) = (pipe.final_size, out.final_size) {
                     c.pipe_finish(t.stream, size.saturating_sub(pipe.start));
                 }
                 touched.push(t.conn.0);
             }
         }
         pipe.handed_on();
-        pipe.finished |= out.final_size.is_some();
-        let failure = match (out.reset, pipe.source_lost) {
+        pipe.final_size = pipe.final_size.or(out.final_size);
+        // A source whose every byte was handed on needs its connection no more: the pipe
+        // finishes delivering whatever becomes of it (spec §8, Piping).
+        let failure = match (out.reset, pipe.source_lost && !pipe.source_complete()) {
             (Some(code), _) => Some((PipeFailure::SourceReset { code }, code)),
             (None, true) => Some((PipeFailure::SourceLost, PIPE_BROKEN)),
             _ => None,
@@ -1647,7 +1649,8 @@ impl Endpoint {
                 return Turn::Ended;
             }
             Some(Err(reason)) => {
-                if let Ok(c) = self.conn(source) {
+                // A lost source's handle may already name another connection.
+                if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
                     let _ = c.stop_sending(stream, PIPE_BROKEN);
                 }
                 self.events.push_back(Event::PipeFailed { pipe: id, reason });
@@ -1659,7 +1662,7 @@ impl Endpoint {
             // The endpoint-wide cap, less what the other pipes have spoken for.
             let room = self.config.pipe_buffer_total.saturating_sub(self.pipes_reserved);
             let limit = limit.min(floor.saturating_add(room));
-            if limit > pipe.granted {
+            if limit > pipe.granted && !pipe.source_lost {
                 pipe.granted = limit;
                 if let Ok(c) = self.conn(source) {
                     c.grant_tapped(stream, limit);

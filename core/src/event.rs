@@ -59,8 +59,13 @@ pub enum CloseReason {
         /// What the peer did.
         kind: ViolationKind,
     },
-    /// Nothing heard from the peer within the idle timeout, or too many probes unanswered.
+    /// Nothing heard from the peer for the idle timeout while nothing was under way: the
+    /// connection was idle and the peer went quiet (spec §8, Liveness).
     TimedOut,
+    /// Nothing heard from the peer for the idle timeout while something was under way: what
+    /// we sent went unacknowledged however often we probed, or a stream it sends us waited
+    /// for bytes. The peer, or the path to it, is gone (spec §8, Liveness).
+    Unreachable,
     /// The connection's retransmissions passed `Config::max_retransmission_ratio` times what
     /// the peer acknowledged (spec §10.6): the path, or the peer, loses too much. The peer
     /// is told (NO_ERROR, "too lossy").
@@ -88,7 +93,12 @@ impl fmt::Display for CloseReason {
             CloseReason::ProtocolViolation { kind } => {
                 write!(f, "the peer broke the protocol ({}): {kind}", kind.code())
             }
-            CloseReason::TimedOut => f.write_str("the peer went silent (idle timeout)"),
+            CloseReason::TimedOut => {
+                f.write_str("timed out: nothing heard from the peer for the idle timeout")
+            }
+            CloseReason::Unreachable => {
+                f.write_str("lost: the peer stopped answering (nothing heard for the idle timeout)")
+            }
             CloseReason::TooLossy => f.write_str("the path lost too much (retransmission budget spent)"),
             CloseReason::KeysExhausted => f.write_str("the packet keys reached their AEAD limits"),
         }

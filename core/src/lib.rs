@@ -49,6 +49,7 @@ extern crate alloc;
 mod arbitrary_impls;
 
 mod admission;
+mod black_hole;
 mod config;
 pub mod congestion;
 mod connection;

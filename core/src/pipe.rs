@@ -17,8 +17,9 @@
 //!   what a pipe can reach, by construction), and a slow target slows the sender.
 //! - **What ends it.** Every target acknowledged everything: finished. A target that resets
 //!   or whose connection ends loses its branch; with no branch left the pipe fails and the
-//!   sender is told with STOP_SENDING. A sender that resets (or whose connection ends)
-//!   resets every target.
+//!   sender is told with STOP_SENDING. A sender that resets, or whose connection ends
+//!   before the whole stream arrived, resets every target; once every byte to the end has
+//!   arrived and been handed on, the source connection's end changes nothing.
 
 use alloc::vec::Vec;
 
@@ -136,8 +137,8 @@ pub(crate) struct Pipe {
     pub(crate) cap: u64,
     /// The credit granted to the source so far (source offsets).
     pub(crate) granted: u64,
-    /// Targets were told the final size.
-    pub(crate) finished: bool,
+    /// The source stream's final size (source offsets), once known: targets were told it.
+    pub(crate) final_size: Option<u64>,
     /// Source offsets forwarded (for the out-of-order count).
     forwarded: RangeSet,
     /// The lowest offset every open target acknowledged, as of the last turn (source
@@ -164,7 +165,7 @@ impl Pipe {
             targets,
             cap,
             granted: start,
-            finished: false,
+            final_size: None,
             forwarded: RangeSet::new(),
             floor: start,
             source_lost: false,
@@ -245,7 +246,20 @@ impl Pipe {
         self.granted.saturating_sub(self.floor)
     }
 
-    /// Connection `c` ended: as a source, the pipe fails; as a target, that branch is lost.
+    /// Whether every byte of the source stream, to its end, was handed to the targets: the
+    /// source's connection is then no longer needed, and its end fails nothing.
+    pub(crate) fn source_complete(&self) -> bool {
+        self.final_size.is_some_and(|end| {
+            end <= self.start
+                || self
+                    .forwarded
+                    .first()
+                    .is_some_and(|r| r.start <= self.start && r.end >= end)
+        })
+    }
+
+    /// Connection `c` ended: as a source, the pipe fails unless the source stream had fully
+    /// arrived (spec §8, Piping); as a target, that branch is lost.
     pub(crate) fn lose(&mut self, c: ConnectionHandle) {
         if self.source.0 == c {
             self.source_lost = true;
@@ -335,5 +349,22 @@ mod tests {
         let mut q = pipe(2, 1000);
         q.observe(&[TargetState::Gone, TargetState::Gone]);
         assert_eq!(q.ended(), Some(Err(PipeFailure::TargetsLost)));
+    }
+
+    #[test]
+    fn the_source_is_complete_once_every_byte_to_its_end_was_handed_on() {
+        let mut p = pipe(1, 1000);
+        let b = Bytes::from_static(b"0123456789");
+        p.take_in(alloc::vec![(100, b.slice(..0))]);
+        assert!(!p.source_complete(), "the end is not known");
+        p.take_in(alloc::vec![(105, b.slice(..5))]);
+        p.final_size = Some(110);
+        assert!(!p.source_complete(), "a gap at the start");
+        p.take_in(alloc::vec![(100, b.slice(..5))]);
+        assert!(p.source_complete());
+        // Piping began at the end: nothing to forward.
+        let mut empty = pipe(1, 1000);
+        empty.final_size = Some(100);
+        assert!(empty.source_complete());
     }
 }

@@ -57,6 +57,31 @@ pub struct BurstLoss {
     pub leave: f64,
     /// Loss probability while bad (while good, [`LinkConfig::loss`] applies).
     pub loss_in_burst: f64,
+    /// If not zero, the chain also moves once for each `slot` of time that passed without a
+    /// datagram, so that a burst lasts about the same time however sparse the traffic in it
+    /// (a busy link's datagram time is the natural slot). Zero: it moves only with
+    /// datagrams, so a burst that begins as traffic thins out to a probe now and then lasts
+    /// many times longer.
+    pub slot: Duration,
+}
+
+impl BurstLoss {
+    /// Whether the chain is bad for the next datagram: it was `bad` at the previous one,
+    /// `idle` ago, and now takes one step for that datagram (after the idle slots' steps).
+    fn next_state(&self, bad: bool, idle: Duration, draw: f64) -> bool {
+        let slots = idle.as_micros() / self.slot.as_micros().max(1);
+        // A two-state chain after k steps (k idle slots and this datagram's): it decays to
+        // its stationary share of bad steps, enter / (enter + leave), at rate 1 - enter - leave.
+        let k = slots.saturating_add(1).min(1 << 20) as i32;
+        let stationary = self.enter / (self.enter + self.leave).max(f64::MIN_POSITIVE);
+        let decay = (1.0 - self.enter - self.leave).powi(k);
+        let p_bad = if bad {
+            stationary + (1.0 - stationary) * decay
+        } else {
+            stationary * (1.0 - decay)
+        };
+        draw < p_bad
+    }
 }
 
 /// One direction of a link.
@@ -106,6 +131,8 @@ impl Default for LinkConfig {
 struct Link {
     config: LinkConfig,
     in_burst: bool,
+    /// When the burst chain last moved.
+    last_datagram: Instant,
     /// When the bottleneck finishes sending what is queued.
     busy_until: Instant,
     stats: LinkStats,
@@ -332,6 +359,7 @@ impl Sim {
             Link {
                 config,
                 in_burst: false,
+                last_datagram: Instant::ZERO,
                 busy_until: Instant::ZERO,
                 stats: LinkStats::default(),
             },
@@ -556,7 +584,12 @@ impl Sim {
     }
 
     fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && ((self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64) < p
+        p > 0.0 && self.unit() < p
+    }
+
+    /// A uniform draw in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn uniform(&mut self, max: Duration) -> Duration {
@@ -641,14 +674,21 @@ impl Sim {
         }
         let in_burst = match config.burst {
             Some(b) => {
-                let was = self.links.get(&(from, to)).is_some_and(|l| l.in_burst);
-                let now_bad = if was {
-                    !self.chance(b.leave)
-                } else {
-                    self.chance(b.enter)
+                let (was, last) = self
+                    .links
+                    .get(&(from, to))
+                    .map_or((false, now), |l| (l.in_burst, l.last_datagram));
+                let now_bad = match (b.slot == Duration::ZERO, was) {
+                    (true, true) => !self.chance(b.leave),
+                    (true, false) => self.chance(b.enter),
+                    (false, _) => {
+                        let draw = self.unit();
+                        b.next_state(was, now - last.min(now), draw)
+                    }
                 };
                 if let Some(l) = self.links.get_mut(&(from, to)) {
                     l.in_burst = now_bad;
+                    l.last_datagram = now;
                 }
                 now_bad.then_some(b.loss_in_burst)
             }
@@ -664,6 +704,7 @@ impl Sim {
             let link = self.links.entry((from, to)).or_insert(Link {
                 config,
                 in_burst: false,
+                last_datagram: now,
                 busy_until: now,
                 stats: LinkStats::default(),
             });

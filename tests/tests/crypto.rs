@@ -354,8 +354,12 @@ fn replayed_datagrams_change_nothing() {
     assert_eq!(server.remote_address(conn_s), Some(client_addr));
     assert!(after.duplicates_received >= before.duplicates_received + 500);
     // The HELLO's copy from elsewhere is a new attempt the replayer cannot finish: it holds
-    // a half-open connection until the handshake timeout, and never reaches the application.
-    sim.run_for(Duration::from_secs(11), |_, _, e| {
+    // a half-open connection until the handshake timeout, or the idle timeout after its last
+    // answer (sent within the handshake timeout) if later (spec §8, Handshake), and never
+    // reaches the application.
+    let defaults = Config::default();
+    let half_open = defaults.handshake_timeout + defaults.idle_timeout + Duration::from_secs(1);
+    sim.run_for(half_open, |_, _, e| {
         assert!(!matches!(e, Event::Connected { .. }), "{e:?}")
     });
     assert_eq!(sim.endpoint_ref(s).connection_count(), 1);

@@ -68,6 +68,10 @@ struct World {
     corrupt: Vec<(NodeId, Read)>,
     /// A receiver that closes its connection as soon as it has a whole message.
     closer: Option<NodeId>,
+    /// The sender closes its connection as soon as the next hop acknowledged its message.
+    sender_closes_when_acked: bool,
+    /// It did, while the pipe was still going.
+    sender_closed: bool,
     /// A buggy relay: instead of piping, it reads each message whole and sends it on with
     /// the same header (digest included) and its last byte changed.
     tamperer: Option<NodeId>,
@@ -93,6 +97,11 @@ impl World {
             Event::StreamReadable { conn, stream } => self.read(sim, node, conn, stream),
             Event::StreamReset { code, .. } => self.resets.push((node, code)),
             Event::StreamStopped { code, .. } => self.stopped.push((node, code)),
+            Event::StreamAcked { conn, .. } if node == 0 && self.sender_closes_when_acked => {
+                let now = sim.now();
+                sim.endpoint(0).close(now, conn, 0, Reason::default()).unwrap();
+                self.sender_closed = self.finished.is_empty();
+            }
             Event::PipeFinished { pipe } => self.finished.push(pipe),
             Event::PipeFailed { pipe, reason } => self.failed.push((pipe, reason)),
             Event::PipeTargetLost { pipe, conn } => self.targets_lost.push((pipe, conn)),
@@ -631,5 +640,52 @@ fn the_relay_memory_table() {
             arrival == Arrival::InOrder,
             "{arrival:?}"
         );
+    }
+}
+
+/// Issue 29, item 1: the relay acknowledges every byte long before its slow last hop has
+/// them; the sender then closes its connection. The pipe's source stream had fully arrived,
+/// so the relay finishes forwarding instead of failing (`SourceLost`) and cutting the
+/// receiver off with most of the message.
+#[test]
+fn a_relay_finishes_forwarding_after_the_sender_closed() {
+    for (seed, last_hop) in [
+        // 2 MB/s with a router's queue.
+        (
+            31,
+            LinkConfig {
+                bandwidth: Some(16_000_000),
+                queue_bytes: 64 << 10,
+                ..LinkConfig::default()
+            },
+        ),
+        // 2% loss and reordering.
+        (
+            32,
+            LinkConfig {
+                loss: 0.02,
+                reorder: 0.05,
+                jitter: Duration::from_millis(3),
+                ..LinkConfig::default()
+            },
+        ),
+    ] {
+        let fast = LinkConfig {
+            delay: Duration::from_micros(100),
+            ..LinkConfig::default()
+        };
+        let (mut sim, world, conn) = chain(seed, 1, 1, fast, Config::default());
+        sim.link(1, 2, last_hop);
+        world.borrow_mut().sender_closes_when_acked = true;
+        let msg = payload(4 << 20);
+        send(&mut sim, conn, &msg);
+        let ended = |w: &World| !w.finished.is_empty() || !w.failed.is_empty();
+        assert!(run(&mut sim, &world, 120, ended), "seed {seed}");
+        let w = world.borrow();
+        assert!(w.sender_closed, "seed {seed}: the sender closed before the end");
+        assert_eq!(w.failed, vec![], "seed {seed}");
+        assert_eq!(w.received.get(&2).map(|m| m.len()), Some(1), "seed {seed}");
+        assert!(w.received[&2][0] == msg, "seed {seed}");
+        assert!(w.resets.is_empty(), "seed {seed}: {:?}", w.resets);
     }
 }

@@ -144,7 +144,7 @@ fn a_long_partition_times_out_both_sides_and_silences_them() {
     reasons.sort_by_key(|(n, _)| *n);
     assert_eq!(
         reasons,
-        vec![(c, CloseReason::TimedOut), (s, CloseReason::TimedOut)]
+        vec![(c, CloseReason::Unreachable), (s, CloseReason::Unreachable)]
     );
     // Nothing is sent after both gave up: run on and count.
     let sent = sim.stats().sent;
@@ -285,7 +285,7 @@ proptest! {
     ) {
         let link = LinkConfig {
             loss,
-            burst: burst.then_some(BurstLoss { enter: 0.02, leave: 0.3, loss_in_burst: 0.8 }),
+            burst: burst.then_some(BurstLoss { enter: 0.02, leave: 0.3, loss_in_burst: 0.8, slot: Duration::ZERO }),
             duplicate,
             reorder,
             corrupt,

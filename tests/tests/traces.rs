@@ -227,9 +227,9 @@ fn traces_the_replayer_cannot_honour_are_refused() {
         })
     );
     assert_eq!(
-        replay(&trace.replacen("max_probes=8", "max_probes=many", 1)),
+        replay(&trace.replacen("max_probe_interval=2000000", "max_probe_interval=many", 1)),
         Err(TraceError::BadConfig {
-            key: "max_probes".into()
+            key: "max_probe_interval".into()
         })
     );
     assert_eq!(replay("hello"), Err(TraceError::NotATrace));

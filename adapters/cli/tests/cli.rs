@@ -338,7 +338,9 @@ fn a_transfer_cut_off_midway_is_exit_1_with_what_was_delivered() {
     let total = (64u64 << 20).to_string();
     assert!(stderr.contains("transfer interrupted after "), "{stderr}");
     assert!(
-        stderr.contains(&format!(" of {total} bytes: connection the peer went silent")),
+        stderr.contains(&format!(
+            " of {total} bytes: connection lost: the peer stopped answering"
+        )),
         "{stderr}"
     );
     assert!(!part.exists(), "the partial file is removed");

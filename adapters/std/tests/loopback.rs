@@ -24,12 +24,11 @@ fn bind(config: Config) -> Endpoint {
 }
 
 /// For bulk transfers in a debug build on a busy 2-vCPU machine: a starved receiver can
-/// leave eight probes in a row unanswered (seen with two test suites running at once), so
-/// these give the peer more probes and a longer silence before declaring it gone.
+/// stay silent for a while (seen with two test suites running at once), so these give the
+/// peer a longer silence before declaring it gone.
 fn patient() -> Config {
     Config {
         idle_timeout: Duration::from_secs(30),
-        max_probes: 16,
         ..config()
     }
 }
@@ -334,7 +333,7 @@ fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
         }
     }
     assert!(
-        matches!(end, Err(Error::Closed(CloseReason::TimedOut))),
+        matches!(end, Err(Error::Closed(CloseReason::Unreachable))),
         "{end:?}"
     );
     // Within the idle timeout, plus the probes' back-off margin (bounded, not a race).
@@ -344,7 +343,8 @@ fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
         started.elapsed()
     );
     let (_server, r) = reader.join().unwrap();
-    assert!(matches!(r, Err(Error::Closed(CloseReason::TimedOut))), "{r:?}");
+    // The reader waited for the rest of the message: something was under way.
+    assert!(matches!(r, Err(Error::Closed(CloseReason::Unreachable))), "{r:?}");
 }
 
 #[test]

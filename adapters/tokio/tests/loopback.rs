@@ -22,12 +22,11 @@ fn local() -> SocketAddr {
 }
 
 /// For bulk transfers in a debug build on a busy 2-vCPU machine: a starved receiver can
-/// leave eight probes in a row unanswered (seen with two test suites running at once), so
-/// these give the peer more probes and a longer silence before declaring it gone.
+/// stay silent for a while (seen with two test suites running at once), so these give the
+/// peer a longer silence before declaring it gone.
 fn patient() -> Config {
     Config {
         idle_timeout: Duration::from_secs(30),
-        max_probes: 16,
         ..config()
     }
 }
@@ -356,7 +355,7 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
             }
         }
         assert!(
-            matches!(end, Err(Error::Closed(CloseReason::TimedOut))),
+            matches!(end, Err(Error::Closed(CloseReason::Unreachable))),
             "{end:?}"
         );
         assert!(
@@ -365,7 +364,8 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
             started.elapsed()
         );
         let (r, _server) = reader.await.unwrap();
-        assert!(matches!(r, Err(Error::Closed(CloseReason::TimedOut))), "{r:?}");
+        // The reader waited for the rest of the message: something was under way.
+        assert!(matches!(r, Err(Error::Closed(CloseReason::Unreachable))), "{r:?}");
         // A silent peer's connection leaves the core at once; the counters it ended with
         // (from the Closed event) stay: the probes and datagrams sent into the cut are in.
         let last = conn.stats().await.expect("the counters it closed with");

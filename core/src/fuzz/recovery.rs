@@ -8,7 +8,8 @@
 //! one left out after each packet sent; an ACK of a number never sent (past the last, or left out and
 //! still remembered) is refused (and changes nothing), any other is taken; only packets below the largest acknowledged are declared
 //! lost; the timer is armed whenever something is in flight; probe timeouts in a row
-//! without an acknowledgement end in `GiveUp` exactly after `max_probes`.
+//! without an acknowledgement are counted, never end in giving up, and back off to no more
+//! than the cap (or the unbacked-off period, where that is longer).
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -30,10 +31,11 @@ pub fn recovery(data: &[u8]) {
 }
 
 fn run(u: &mut Unstructured<'_>) -> Result<()> {
-    let max_probes = u.int_in_range(1..=10)?;
+    let max_probe_interval = Duration::from_millis(u.int_in_range(1..=5_000)?);
     let initial_rtt = Duration::from_millis(u.int_in_range(1..=500)?);
-    let mut r = Recovery::new(initial_rtt, max_probes, u.arbitrary()?);
-    r.set_peer_max_ack_delay(Duration::from_millis(u.int_in_range(0..=100)?));
+    let mut r = Recovery::new(initial_rtt, max_probe_interval, u.arbitrary()?);
+    let max_ack_delay = Duration::from_millis(u.int_in_range(0..=100)?);
+    r.set_peer_max_ack_delay(max_ack_delay);
     // The model: packets in flight by number, with their size.
     let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
     // Numbers left out (never sent), seen as gaps between the numbers taken.
@@ -41,9 +43,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let mut next_expected = 0u64;
     let mut now = Instant::ZERO;
     let mut probes_in_a_row = 0u32;
-    let mut gave_up = false;
     for _ in 0..MAX_STEPS {
-        if u.is_empty() || gave_up {
+        if u.is_empty() {
             break;
         }
         now += Duration::from_micros(u.int_in_range(0..=50_000)?);
@@ -77,6 +78,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     continue;
                 };
                 let before = r.bytes_in_flight();
+                let largest_before = r.largest_acked();
                 let names = |pn: u64| ack.ranges.iter().any(|a| (a.smallest..=a.largest).contains(&pn));
                 let names_remembered_skip = left_out.iter().any(|&pn| names(pn) && r.remembers_skipped(pn));
                 match r.on_ack(now, &ack) {
@@ -99,7 +101,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                                 p.number
                             );
                         }
-                        if !out.acked.is_empty() {
+                        if !out.acked.is_empty() || r.largest_acked() != largest_before {
                             probes_in_a_row = 0;
                         }
                         leave(&mut in_flight, &out.acked);
@@ -119,11 +121,14 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     Timeout::Probe { consecutive } => {
                         probes_in_a_row += 1;
                         assert_eq!(consecutive, probes_in_a_row, "probes counted");
-                        assert!(consecutive <= max_probes, "probed past the limit");
-                    }
-                    Timeout::GiveUp => {
-                        assert_eq!(probes_in_a_row, max_probes, "gave up early");
-                        gave_up = true;
+                        let base = r.rtt().pto_base(max_ack_delay);
+                        assert!(r.pto() <= max_probe_interval.max(base), "backed off past the cap");
+                        if let Some(next) = r.deadline() {
+                            assert!(
+                                next <= now + max_probe_interval.max(base),
+                                "probe timer past the cap"
+                            );
+                        }
                     }
                 }
             }

@@ -4,7 +4,10 @@
 //! ACK frames the peer sends back, and timeouts. Outputs: which packets are acknowledged and
 //! which are lost (the connection then releases or resends their frames), the RTT estimate,
 //! and the next deadline: the loss timer (time threshold) or the probe timeout (PTO), which
-//! backs off exponentially and, after a bounded number of probes without answer, gives up.
+//! backs off exponentially up to a cap and keeps probing at that pace. Recovery never gives
+//! up on the peer: liveness is decided on time (the connection's idle timer, spec §8,
+//! Liveness), not on a count of probes, so a path that returns after an outage shorter
+//! than the idle timeout is found again within one capped probe period.
 //!
 //! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
 //! that only carry ACK, PADDING or CLOSE are not tracked here at all.
@@ -113,8 +116,6 @@ pub(crate) enum Timeout {
     /// Send one or two ack-eliciting probe packets; `consecutive` probe timeouts have now
     /// fired without an acknowledgement.
     Probe { consecutive: u32 },
-    /// Too many probes went unanswered: the peer is gone.
-    GiveUp,
 }
 
 /// Which packet numbers are left out (RFC 9000 §21.4).
@@ -261,7 +262,8 @@ pub(crate) struct Recovery {
     largest_acked: Option<u64>,
     rtt: RttEstimator,
     pto_count: u32,
-    max_ptos: u32,
+    /// The longest the probe timeout backs off to (unless the unbacked-off PTO is longer).
+    max_probe_interval: Duration,
     /// The peer's max_ack_delay.
     max_ack_delay: Duration,
     last_eliciting_sent: Option<Instant>,
@@ -276,7 +278,8 @@ pub(crate) struct Recovery {
 
 impl Recovery {
     /// `skip_seed` chooses the numbers left out; it should be unknown to the peer.
-    pub(crate) fn new(initial_rtt: Duration, max_ptos: u32, skip_seed: u64) -> Self {
+    /// `max_probe_interval` caps the probe timeout's backoff.
+    pub(crate) fn new(initial_rtt: Duration, max_probe_interval: Duration, skip_seed: u64) -> Self {
         Recovery {
             sent: SentPackets::default(),
             next_pn: 0,
@@ -284,7 +287,7 @@ impl Recovery {
             largest_acked: None,
             rtt: RttEstimator::new(initial_rtt),
             pto_count: 0,
-            max_ptos,
+            max_probe_interval,
             max_ack_delay: Duration::from_millis(25),
             last_eliciting_sent: None,
             loss_time: None,
@@ -334,6 +337,17 @@ impl Recovery {
         self.bytes_in_flight
     }
 
+    /// Whether an ack-eliciting packet we sent is still unacknowledged (and not declared
+    /// lost): the peer owes us an answer.
+    pub(crate) fn awaits_ack(&self) -> bool {
+        !self.sent.is_empty()
+    }
+
+    /// Probe timeouts in a row that fired without an acknowledgement.
+    pub(crate) fn pto_count(&self) -> u32 {
+        self.pto_count
+    }
+
     #[cfg(test)]
     pub(crate) fn packets_in_flight(&self) -> usize {
         self.sent.len()
@@ -381,11 +395,15 @@ impl Recovery {
                 self.packet_threshold = self.packet_threshold.max(distance).min(MAX_PACKET_THRESHOLD);
             }
         }
-        if out.acked.is_empty() {
+        // The largest acknowledged moves on even when it names a packet not tracked here
+        // (one that carried only ACK, PADDING or CLOSE): packets in flight sent before it
+        // are then overdue all the same (RFC 9002 §6.1 counts every packet).
+        let advanced = self.largest_acked.is_none_or(|l| largest > l);
+        if out.acked.is_empty() && !advanced {
             return Ok(out);
         }
         self.sent.compact();
-        if self.largest_acked.is_none_or(|l| largest > l) {
+        if advanced {
             self.largest_acked = Some(largest);
         }
         // RFC 9002 §5.1: a sample only when the largest acknowledged is newly acknowledged.
@@ -432,11 +450,12 @@ impl Recovery {
         lost
     }
 
-    /// The PTO period with backoff: RFC 9002 §6.2.1.
+    /// The PTO period with backoff (RFC 9002 §6.2.1), at most `max_probe_interval`, or the
+    /// unbacked-off period where that is longer (a path whose RTT is longer than the cap).
     pub(crate) fn pto(&self) -> Duration {
-        self.rtt
-            .pto_base(self.max_ack_delay)
-            .saturating_mul(1 << self.pto_count.min(16))
+        let base = self.rtt.pto_base(self.max_ack_delay);
+        base.saturating_mul(1 << self.pto_count.min(16))
+            .min(self.max_probe_interval.max(base))
     }
 
     /// When the recovery timer fires: the loss timer if set, else the PTO if anything is in
@@ -456,10 +475,7 @@ impl Recovery {
         if self.loss_time.is_some_and(|t| t <= now) {
             return Timeout::Lost(self.detect_lost(now));
         }
-        self.pto_count += 1;
-        if self.pto_count > self.max_ptos {
-            return Timeout::GiveUp;
-        }
+        self.pto_count = self.pto_count.saturating_add(1);
         // The probe timer restarts from now even if the probe cannot be sent at once.
         self.last_eliciting_sent = Some(now);
         Timeout::Probe {
@@ -483,7 +499,11 @@ pub struct BenchSender(Recovery);
 #[cfg(feature = "bench-internals")]
 impl Default for BenchSender {
     fn default() -> Self {
-        BenchSender(Recovery::new(Duration::from_millis(10), 8, 1))
+        BenchSender(Recovery::new(
+            Duration::from_millis(10),
+            Duration::from_secs(2),
+            1,
+        ))
     }
 }
 
@@ -563,8 +583,12 @@ mod tests {
     }
 
     /// A recovery that leaves no number out, so the tests can name packets by count.
-    fn unskipped(max_ptos: u32) -> Recovery {
-        let mut r = Recovery::new(Duration::from_millis(100), max_ptos, 0);
+    fn unskipped(max_probe_interval_ms: u64) -> Recovery {
+        let mut r = Recovery::new(
+            Duration::from_millis(100),
+            Duration::from_millis(max_probe_interval_ms),
+            0,
+        );
         r.skips.next = u64::MAX;
         r
     }
@@ -575,7 +599,7 @@ mod tests {
 
     #[test]
     fn packet_threshold_declares_loss() {
-        let mut r = unskipped(5);
+        let mut r = unskipped(2000);
         for _ in 0..5 {
             sent(&mut r, 0);
         }
@@ -595,7 +619,7 @@ mod tests {
 
     #[test]
     fn reordering_raises_the_packet_threshold() {
-        let mut r = unskipped(5);
+        let mut r = unskipped(2000);
         for _ in 0..10 {
             sent(&mut r, 0);
         }
@@ -615,7 +639,7 @@ mod tests {
 
     #[test]
     fn acking_an_unsent_packet_is_refused() {
-        let mut r = unskipped(5);
+        let mut r = unskipped(2000);
         sent(&mut r, 0);
         assert_eq!(
             r.on_ack(Instant::ZERO, &ack(&[(1, 1)])).unwrap_err(),
@@ -625,7 +649,7 @@ mod tests {
 
     #[test]
     fn numbers_are_left_out_at_growing_random_gaps() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5, 7);
+        let mut r = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
         let taken: Vec<u64> = (0..100_000).map(|_| sent(&mut r, 0)).collect();
         let left_out: Vec<u64> = taken
             .windows(2)
@@ -643,17 +667,17 @@ mod tests {
         // The 11th number left out comes by 2^16 - 32, the 13th no sooner than 2^17 - 16.
         assert!((11..=12).contains(&left_out.len()), "{left_out:?}");
         // Another seed, other numbers.
-        let mut other = Recovery::new(Duration::from_millis(100), 5, 8);
+        let mut other = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 8);
         let other_taken: Vec<u64> = (0..100_000).map(|_| sent(&mut other, 0)).collect();
         assert_ne!(taken, other_taken);
         // Packets that elicit no ACK (not recorded here) are never followed by a gap.
-        let mut acks_only = Recovery::new(Duration::from_millis(100), 5, 7);
+        let mut acks_only = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
         assert!((0..100_000).all(|n| acks_only.take_pn() == n));
     }
 
     #[test]
     fn acking_a_number_left_out_is_refused() {
-        let mut r = Recovery::new(Duration::from_millis(100), 5, 7);
+        let mut r = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
         let mut numbers = Vec::new();
         while numbers.len() < 40 {
             numbers.push(sent(&mut r, 0));
@@ -678,7 +702,7 @@ mod tests {
 
     #[test]
     fn every_packet_leaves_flight_once() {
-        let mut r = unskipped(5);
+        let mut r = unskipped(2000);
         for _ in 0..10 {
             sent(&mut r, 0);
         }
@@ -705,23 +729,63 @@ mod tests {
     }
 
     #[test]
-    fn probes_back_off_then_give_up() {
-        let mut r = unskipped(2);
+    fn probes_back_off_to_the_cap_and_never_give_up() {
+        let mut r = unskipped(1000);
         sent(&mut r, 0);
-        // PTO = 100 + 4 × 50 + 25 = 325 ms.
-        assert_eq!(r.deadline(), Some(Instant::from_micros(325_000)));
-        assert!(matches!(
-            r.on_timeout(Instant::from_micros(325_000)),
-            Timeout::Probe { .. }
-        ));
-        assert_eq!(r.deadline(), Some(Instant::from_micros(325_000 + 650_000)));
-        assert!(matches!(
-            r.on_timeout(Instant::from_micros(975_000)),
-            Timeout::Probe { .. }
-        ));
-        assert!(matches!(
-            r.on_timeout(Instant::from_micros(2_275_000)),
-            Timeout::GiveUp
-        ));
+        // PTO = 100 + 4 × 50 + 25 = 325 ms, then 650 ms, then capped at 1 s, for ever.
+        let mut at = 0;
+        for (k, period) in [325_000, 650_000, 1_000_000, 1_000_000, 1_000_000]
+            .into_iter()
+            .enumerate()
+        {
+            at += period;
+            assert_eq!(r.deadline(), Some(Instant::from_micros(at)), "probe {k}");
+            assert!(matches!(
+                r.on_timeout(Instant::from_micros(at)),
+                Timeout::Probe { consecutive } if consecutive == k as u32 + 1
+            ));
+        }
+        for _ in 0..1000 {
+            at += 1_000_000;
+            assert!(matches!(
+                r.on_timeout(Instant::from_micros(at)),
+                Timeout::Probe { .. }
+            ));
+        }
+        // An acknowledgement ends the backoff.
+        let pn = sent(&mut r, at);
+        r.on_ack(Instant::from_micros(at + 1000), &ack(&[(pn, pn)]))
+            .unwrap();
+        assert_eq!(r.pto_count(), 0);
+    }
+
+    #[test]
+    fn a_pto_longer_than_the_cap_is_not_shortened() {
+        // A 3 s RTT: the PTO is 3 + 4 × 1.5 + 0.025 s before any backoff, past a 2 s cap.
+        let mut r = Recovery::new(Duration::from_secs(3), Duration::from_secs(2), 0);
+        r.skips.next = u64::MAX;
+        sent(&mut r, 0);
+        assert_eq!(r.pto(), Duration::from_micros(9_025_000));
+        r.on_timeout(Instant::from_micros(9_025_000));
+        assert_eq!(r.pto(), Duration::from_micros(9_025_000));
+    }
+
+    #[test]
+    fn an_ack_naming_only_untracked_packets_still_detects_losses() {
+        let mut r = unskipped(2000);
+        let data = sent(&mut r, 0);
+        // Numbers 1 to 4 carried only ACKs: not tracked here.
+        for _ in 0..4 {
+            r.take_pn();
+        }
+        let out = r.on_ack(Instant::from_micros(50_000), &ack(&[(2, 4)])).unwrap();
+        assert!(out.acked.is_empty());
+        assert_eq!(
+            numbers(&out.lost),
+            [data],
+            "three later packets were acknowledged"
+        );
+        assert_eq!(r.largest_acked(), Some(4));
+        assert!(!r.awaits_ack());
     }
 }

@@ -481,6 +481,35 @@ impl RecvStream {
             .is_some_and(|(&o, _)| o == self.read_offset)
     }
 
+    /// Whether bytes the peer still owes us are missing: the stream is not reset, and its
+    /// FIN has not arrived or a gap lies before it (bytes read, held or, if piped, handed
+    /// on count as arrived).
+    pub(crate) fn awaits_data(&self) -> bool {
+        if self.reset.is_some() {
+            return false;
+        }
+        let Some(end) = self.final_size else {
+            return true;
+        };
+        if let Some(t) = &self.tap {
+            let before = t.start.min(end);
+            return self.contiguous_from(self.read_offset) < before
+                || t.forwarded.gaps(t.start..end).next().is_some();
+        }
+        self.contiguous_from(self.read_offset) < end
+    }
+
+    /// One past the last byte held contiguously from `offset`.
+    fn contiguous_from(&self, mut offset: u64) -> u64 {
+        for (&at, held) in self.chunks.range(offset..) {
+            if at != offset {
+                break;
+            }
+            offset += held.len() as u64;
+        }
+        offset
+    }
+
     /// Whether every byte up to the final size has been read.
     pub(crate) fn is_finished(&self) -> bool {
         self.end() == Some(self.read_offset) && self.reset.is_none()

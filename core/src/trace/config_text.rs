@@ -38,7 +38,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         handshake_timeout,
         initial_rtt,
         max_ack_delay,
-        max_probes,
+        max_probe_interval,
         max_retransmission_ratio,
         stream_receive_window,
         max_stream_receive_window,
@@ -90,7 +90,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          token_lifetime={} ban_after_violations={ban_after_violations} ban_duration={} \
          max_ban_duration={} max_tracked_addresses={max_tracked_addresses} \
          idle_timeout={} keep_alive={} handshake_timeout={} initial_rtt={} max_ack_delay={} \
-         max_probes={max_probes} max_retransmission_ratio={} \
+         max_probe_interval={} max_retransmission_ratio={} \
          stream_receive_window={stream_receive_window} \
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
          max_receive_window={max_receive_window} receive_buffer_total={receive_buffer_total} \
@@ -111,6 +111,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         us(handshake_timeout),
         us(initial_rtt),
         us(max_ack_delay),
+        us(max_probe_interval),
         opt(max_retransmission_ratio.map(u64::from)),
         opt(*max_message_len),
         congestion_text(congestion),
@@ -273,7 +274,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "handshake_timeout" => c.handshake_timeout = dur()?,
             "initial_rtt" => c.initial_rtt = dur()?,
             "max_ack_delay" => c.max_ack_delay = dur()?,
-            "max_probes" => c.max_probes = u32::try_from(num()?).map_err(|_| bad())?,
+            "max_probe_interval" => c.max_probe_interval = dur()?,
             "max_retransmission_ratio" => {
                 c.max_retransmission_ratio = opt(value)?.map(u32::try_from).transpose().map_err(|_| bad())?
             }

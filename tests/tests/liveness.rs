@@ -1,0 +1,395 @@
+//! Liveness in weir-sim (issue 29; spec §8, Liveness): a connection gives up on its peer
+//! only when nothing was heard for the idle timeout, whatever the RTT; outages shorter than
+//! that and burst loss are survived; keep-alives never hold loss detection back; a path that
+//! drops large datagrams is detected and the connection carries on with small ones; and the
+//! longest stretch without progress, while the path delivers, is bounded.
+
+use std::cell::RefCell;
+
+use bytes::Bytes;
+use weir_core::time::{Duration, Instant};
+use weir_core::{CloseReason, Config, ConnectionHandle, ConnectionStats, Event, Read, StreamHeader};
+use weir_sim::{BurstLoss, LinkConfig, NodeId, Sim};
+
+const C: NodeId = 0;
+const S: NodeId = 1;
+
+fn body(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i.wrapping_mul(131) ^ (i >> 11)) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A path like loopback (100 µs each way), at 100 Mbit/s so that a transfer takes a while.
+fn loopback() -> LinkConfig {
+    LinkConfig {
+        delay: Duration::from_micros(100),
+        bandwidth: Some(100_000_000),
+        ..LinkConfig::default()
+    }
+}
+
+/// What a one-message transfer did.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The bytes the receiver read, in order.
+    received: Vec<u8>,
+    /// Whether the receiver read the end of the stream.
+    complete: bool,
+    /// When each side's connection closed, and why.
+    closed: Vec<(NodeId, Instant, CloseReason)>,
+    /// The longest time between two reads that made progress (from the connection's start).
+    longest_stall: Duration,
+    /// When that stall ended.
+    stall_ended: Instant,
+    /// The longest time from the moment the path had delivered a datagram each way, after
+    /// the last progress, to the next progress: a stall while the path works. (In the
+    /// Gilbert-Elliott model a burst lasts a number of datagrams, however sparse they are,
+    /// so a burst that falls while a connection only probes lasts long in time; that time
+    /// is the path's, not the protocol's.)
+    longest_working_stall: Duration,
+    sender: Option<ConnectionStats>,
+}
+
+/// The client sends `msg` on one stream once connected; the server reads it piece by
+/// piece. Runs until the server read it all and the sender saw it acknowledged, both sides
+/// closed, or `limit` passed.
+fn transfer(sim: Sim, msg: &Bytes, limit: Duration) -> (Sim, Outcome) {
+    transfer_through(sim, msg, limit, None, None)
+}
+
+/// [`transfer`] over a path that becomes `impaired` once the handshake is done, and is cut
+/// until `resumes`: the stall while the path works is counted from then, not from the last
+/// progress before the cut.
+fn transfer_through(
+    mut sim: Sim,
+    msg: &Bytes,
+    limit: Duration,
+    impaired: Option<LinkConfig>,
+    resumes: Option<Instant>,
+) -> (Sim, Outcome) {
+    let out = RefCell::new(Outcome::default());
+    let last_progress = RefCell::new(Instant::ZERO);
+    // Per direction (client to server, back): datagrams through the link so far, and when
+    // the first one after the last progress went through.
+    let delivered = RefCell::new([(0u64, None::<Instant>); 2]);
+    let resumed = RefCell::new(false);
+    let acked = RefCell::new(false);
+    sim.connect(C, S);
+    let deadline = sim.now() + limit;
+    sim.run_until(
+        deadline,
+        |sim, node, event| match event {
+            Event::Connected { conn, .. } if node == C => {
+                if let Some(link) = impaired {
+                    sim.link(C, S, link);
+                }
+                let ep = sim.endpoint(C);
+                let id = ep.open_stream(conn, StreamHeader::default()).unwrap();
+                assert_eq!(ep.write(conn, id, msg.clone()), Ok(msg.len()));
+                ep.finish(conn, id).unwrap();
+            }
+            Event::StreamAcked { .. } if node == C => *acked.borrow_mut() = true,
+            Event::StreamReadable { conn, stream } if node == S => loop {
+                match sim.endpoint(S).read(conn, stream, usize::MAX) {
+                    Ok(Read::Data { bytes, .. }) => {
+                        let now = sim.now();
+                        let mut o = out.borrow_mut();
+                        let mut last = last_progress.borrow_mut();
+                        if !bytes.is_empty() {
+                            if now - *last > o.longest_stall {
+                                o.longest_stall = now - *last;
+                                o.stall_ended = now;
+                            }
+                            let mut d = delivered.borrow_mut();
+                            let since = resumes.filter(|&r| r <= now).map_or(*last, |r| r.max(*last));
+                            let working = d.iter().filter_map(|(_, at)| *at).fold(since, Instant::max);
+                            o.longest_working_stall = o.longest_working_stall.max(now - working);
+                            for (_, at) in d.iter_mut() {
+                                *at = None;
+                            }
+                            *last = now;
+                        }
+                        o.received.extend_from_slice(&bytes);
+                    }
+                    Ok(Read::Finished) => {
+                        out.borrow_mut().complete = true;
+                        break;
+                    }
+                    _ => break,
+                }
+            },
+            Event::Closed { reason, .. } => {
+                let now = sim.now();
+                out.borrow_mut().closed.push((node, now, reason));
+            }
+            _ => {}
+        },
+        |sim| {
+            let mut d = delivered.borrow_mut();
+            if resumes.is_some_and(|r| sim.now() >= r) && !*resumed.borrow() {
+                *resumed.borrow_mut() = true;
+                for (_, at) in d.iter_mut() {
+                    *at = None;
+                }
+            }
+            for (i, (from, to)) in [(C, S), (S, C)].into_iter().enumerate() {
+                let count = sim.link_stats(from, to).datagrams;
+                if count != d[i].0 {
+                    d[i].0 = count;
+                    d[i].1 = d[i].1.or(Some(sim.now()));
+                }
+            }
+            let o = out.borrow();
+            (o.complete && *acked.borrow()) || o.closed.len() == 2
+        },
+    );
+    let mut out = out.into_inner();
+    out.sender = sim
+        .endpoint_ref(C)
+        .connection_stats(ConnectionHandle::from_index(0));
+    (sim, out)
+}
+
+fn pair(seed: u64, config: Config, link: LinkConfig) -> Sim {
+    let mut sim = Sim::new(seed);
+    sim.add_node(config.clone());
+    sim.add_node(config);
+    sim.link(C, S, link);
+    sim
+}
+
+/// Issue 29, item 2: at loopback RTTs the old rule, 8 unanswered probes, was spent within
+/// seconds. Outages of 5, 8 and 15 s in the middle of a transfer, with the default 30 s
+/// idle timeout, are survived, and the transfer goes on at once when the path returns.
+#[test]
+fn outages_shorter_than_the_idle_timeout_are_survived() {
+    for (seed, outage_secs) in [(1, 5), (2, 8), (3, 15)] {
+        let mut sim = pair(seed, Config::default(), loopback());
+        let start = Instant::ZERO + Duration::from_millis(50);
+        let end = start + Duration::from_secs(outage_secs);
+        sim.partition(C, S, start, end);
+        let msg = body(4 << 20);
+        let (sim, out) = transfer(sim, &msg, Duration::from_secs(60));
+        assert!(out.closed.is_empty(), "{outage_secs} s: {:?}", out.closed);
+        assert!(out.complete && out.received == msg[..], "{outage_secs} s");
+        assert!(sim.stats().partitioned > 0);
+        // Probes back off to 2 s (Config::max_probe_interval): the first after the path
+        // returned finds it.
+        let resumed = out.stall_ended - end;
+        assert!(
+            out.stall_ended > end && resumed <= Duration::from_millis(2_100),
+            "{outage_secs} s: progress resumed {resumed:?} after the path returned"
+        );
+    }
+}
+
+/// An outage longer than the idle timeout ends the connection on both sides as
+/// unreachable (both were waiting on an answer: the sender for its data, the receiver for
+/// its keep-alive), within the idle timeout of the last word heard plus 10%.
+#[test]
+fn an_outage_longer_than_the_idle_timeout_is_unreachable_on_both_sides() {
+    let mut sim = pair(4, Config::default(), loopback());
+    let start = Instant::ZERO + Duration::from_millis(50);
+    sim.partition(C, S, start, start + Duration::from_secs(60));
+    let (_, out) = transfer(sim, &body(4 << 20), Duration::from_secs(60));
+    assert!(!out.complete);
+    let mut closed = out.closed.clone();
+    closed.sort_by_key(|(n, _, _)| *n);
+    assert_eq!(
+        closed.iter().map(|(n, _, r)| (*n, r.clone())).collect::<Vec<_>>(),
+        vec![(C, CloseReason::Unreachable), (S, CloseReason::Unreachable)]
+    );
+    for (node, at, _) in closed {
+        let after = at - start;
+        assert!(
+            after >= Duration::from_secs(29) && after <= Duration::from_secs(33),
+            "node {node} gave up {after:?} into the outage"
+        );
+    }
+}
+
+/// Issue 29, item 3: Gilbert-Elliott loss of about 5% in bursts of 5, 10 and 20 datagrams on
+/// average (datagram times at the link's rate, so a burst lasts as long whether the
+/// connection sends bulk data or only probes), both ways; each transfer completes.
+#[test]
+fn burst_loss_is_survived() {
+    for (seed, mean_burst) in [(5u64, 5.0), (6, 10.0), (7, 20.0), (8, 20.0)] {
+        let leave = 1.0 / mean_burst;
+        let link = LinkConfig {
+            burst: Some(BurstLoss {
+                enter: 0.05 * leave / 0.95,
+                leave,
+                loss_in_burst: 1.0,
+                // A 1200-byte datagram's time at 100 Mbit/s.
+                slot: Duration::from_micros(96),
+            }),
+            ..loopback()
+        };
+        let msg = body(4 << 20);
+        let (_, out) = transfer(
+            pair(seed, Config::default(), link),
+            &msg,
+            Duration::from_secs(300),
+        );
+        assert!(out.closed.is_empty(), "bursts of {mean_burst}: {:?}", out.closed);
+        assert!(out.complete && out.received == msg[..], "bursts of {mean_burst}");
+        assert!(out.sender.unwrap().packets_lost > 0);
+    }
+}
+
+/// Issue 29, item 5: a keep-alive interval shorter than the probe timeout re-armed the
+/// probe timer with each PING, so while the path was cut no probe ever fired (and loss
+/// detection never ran). Keep-alives now wait while something is in flight.
+#[test]
+fn keep_alives_do_not_hold_probes_back() {
+    let config = Config {
+        keep_alive: Some(Duration::from_millis(5)),
+        ..Config::default()
+    };
+    let mut sim = pair(9, config, LinkConfig::default());
+    let start = Instant::ZERO + Duration::from_millis(100);
+    sim.partition(C, S, start, start + Duration::from_secs(3));
+    let msg = body(1 << 20);
+    let (_, out) = transfer(sim, &msg, Duration::from_secs(30));
+    assert!(out.complete && out.received == msg[..]);
+    let stats = out.sender.unwrap();
+    assert!(stats.probes >= 2, "{stats:?}");
+    assert!(stats.persistent_congestion >= 1, "{stats:?}");
+}
+
+/// Issue 29, item 5 and RFC 8899: a path that drops datagrams above 1300 bytes while both
+/// ends allow 1452. The connection falls back to 1200-byte datagrams and completes, where
+/// it used to resend full-size datagrams until its retransmission budget closed it.
+#[test]
+fn a_path_that_drops_large_datagrams_is_detected() {
+    let config = Config {
+        max_datagram_size: 1452,
+        ..Config::default()
+    };
+    let link = LinkConfig {
+        mtu: 1300,
+        ..LinkConfig::default()
+    };
+    let msg = body(1 << 20);
+    let (sim, out) = transfer(pair(10, config, link), &msg, Duration::from_secs(60));
+    assert!(out.closed.is_empty(), "{:?}", out.closed);
+    assert!(out.complete && out.received == msg[..]);
+    assert!(out.sender.unwrap().black_hole);
+    assert!(sim.stats().too_big > 0);
+    // Found within a few probe periods of the first data.
+    assert!(
+        sim.now() < Instant::ZERO + Duration::from_secs(10),
+        "{:?}",
+        sim.now()
+    );
+}
+
+/// Random loss of large datagrams alone does not look like a black hole: small ones are
+/// lost as often, and large ones keep getting through.
+#[test]
+fn random_loss_is_not_taken_for_a_black_hole() {
+    let config = Config {
+        max_datagram_size: 1452,
+        ..Config::default()
+    };
+    for seed in 11..14 {
+        let link = LinkConfig {
+            loss: 0.1,
+            ..loopback()
+        };
+        let msg = body(1 << 20);
+        let (_, out) = transfer(pair(seed, config.clone(), link), &msg, Duration::from_secs(120));
+        assert!(out.complete && out.received == msg[..]);
+        assert!(!out.sender.unwrap().black_hole, "seed {seed}");
+    }
+}
+
+/// The sweep's size: `WEIR_SWEEP_SEEDS` seeds (default 120, so that it fits in CI; the
+/// closing note of issue 29 gives a run of thousands).
+fn sweep_seeds() -> u64 {
+    std::env::var("WEIR_SWEEP_SEEDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120)
+}
+
+/// Longest stretch without progress the sweep accepts while the path delivers: a probe
+/// period at its cap (2 s) several times over, for probes or their acknowledgements lost in
+/// a row at 30% loss or in a burst.
+const STALL_BOUND: Duration = Duration::from_secs(12);
+
+/// Over seeds, on a path impaired once the handshake is done (the handshake under loss is
+/// `handshake.rs`'s): loss 0-30%, Gilbert-Elliott bursts, reordering and duplication, an outage
+/// shorter than the idle timeout, or a path that drops large datagrams (links need a rate
+/// here: the sim counts deliveries at the bottleneck). Every transfer completes, no
+/// connection closes, and the longest stretch without progress while the path delivers
+/// each way stays within [`STALL_BOUND`].
+#[test]
+fn sweep_every_transfer_completes_and_never_stalls_long() {
+    let mut worst = (Duration::ZERO, 0);
+    for seed in 0..sweep_seeds() {
+        let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5851_f42d_4c95_7f2d;
+        let mut next = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let kind = next(4);
+        let mut link = LinkConfig {
+            delay: Duration::from_micros(100 + next(20_000)),
+            bandwidth: Some(20_000_000 + next(80) * 1_000_000),
+            reorder: (next(10) as f64) / 100.0,
+            duplicate: (next(5) as f64) / 100.0,
+            ..LinkConfig::default()
+        };
+        let mut config = Config::default();
+        let mut outage = None;
+        match kind {
+            0 => link.loss = (next(31) as f64) / 100.0,
+            1 => {
+                let leave = 1.0 / (5 + next(16)) as f64;
+                link.burst = Some(BurstLoss {
+                    enter: 0.05 * leave / 0.95,
+                    leave,
+                    loss_in_burst: 1.0,
+                    slot: Duration::from_micros(1200 * 8 * 1_000_000 / link.bandwidth.unwrap_or(1)),
+                });
+            }
+            2 => outage = Some(Duration::from_millis(1_000 + next(19_000))),
+            _ => {
+                config.max_datagram_size = 1452;
+                link.mtu = 1280 + next(150) as usize;
+                link.loss = (next(5) as f64) / 100.0;
+            }
+        }
+        let clean = LinkConfig {
+            delay: link.delay,
+            bandwidth: link.bandwidth,
+            ..LinkConfig::default()
+        };
+        let mut sim = pair(seed, config, clean);
+        let start = Instant::ZERO + Duration::from_millis(30 + next(200));
+        if let Some(d) = outage {
+            sim.partition(C, S, start, start + d);
+        }
+        let msg = body(256 << 10);
+        let resumes = outage.map(|d| start + d);
+        let (_, out) = transfer_through(sim, &msg, Duration::from_secs(240), Some(link), resumes);
+        let what = format!("seed {seed}: {link:?}, outage {outage:?}");
+        assert!(out.closed.is_empty(), "{what}: {:?}", out.closed);
+        assert!(
+            out.complete && out.received == msg[..],
+            "{what}: {} bytes",
+            out.received.len()
+        );
+        let stall = out.longest_working_stall;
+        assert!(stall <= STALL_BOUND, "{what}: no progress for {stall:?}");
+        if stall > worst.0 {
+            worst = (stall, seed);
+        }
+    }
+    eprintln!("longest stall {:?} (seed {})", worst.0, worst.1);
+}
