@@ -251,7 +251,7 @@ fn main() {
     });
     out.vector(
         "hello",
-        "client's first HELLO: unknown server id, versions 1..=1, both capabilities, padded to 1200 bytes",
+        "client's first HELLO: unknown server id, versions 1..=1, every version 1 capability, padded to 1200 bytes",
         None,
         &encode(
             &handshake_header(ConnectionId::UNSET, CLIENT, 0),
@@ -394,6 +394,24 @@ fn main() {
             Frame::StopSending {
                 id: StreamId(5),
                 code: 9,
+            },
+        ),
+        (
+            "receipt-delivered",
+            "RECEIPT of stream 6: delivered, through one relay",
+            Frame::Receipt {
+                id: StreamId(6),
+                code: 0,
+                relays: 1,
+            },
+        ),
+        (
+            "receipt-failed",
+            "RECEIPT of stream 8: not delivered, PIPE_BROKEN at the peer",
+            Frame::Receipt {
+                id: StreamId(8),
+                code: 0x7069_7065,
+                relays: 0,
             },
         ),
         ("max-data", "MAX_DATA 4 MiB", Frame::MaxData(4 << 20)),

@@ -23,6 +23,7 @@ use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossE
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
+use crate::delivery::{Delivery, Receipts, VERIFICATION_FAILED};
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
@@ -103,6 +104,12 @@ enum HandshakeState {
 enum State {
     Handshaking,
     Established,
+    /// The application closed; until everything it wrote and every receipt we owe is
+    /// acknowledged, or the deadline, the connection goes on sending and acknowledging
+    /// (spec §8, Liveness and close). Then CLOSE.
+    Lingering {
+        until: Instant,
+    },
     /// We closed: CLOSE sent (again on each packet received), until the deadline.
     Closing {
         until: Instant,
@@ -165,6 +172,8 @@ struct StreamState {
     blocked_reported: Option<u64>,
     /// Send side: a pipe writes it; kept once done until the pipe releases it.
     piped: bool,
+    /// Send side, piped: the receipt its peer sent (spec §8, Delivery), for the pipe.
+    receipt: Option<Delivery>,
 }
 
 /// A stream a pipe started tapping (`Connection::tap_stream`).
@@ -341,9 +350,13 @@ pub(crate) struct Connection {
     control: VecDeque<Control>,
     /// RESET_STREAM and STOP_SENDING we sent, kept to send again if lost.
     resets: BTreeMap<StreamId, (u64, u64)>,
+    /// Delivery receipts we owe the peer and await from it (capability RECEIPTS).
+    receipts: Receipts,
     stops: BTreeMap<StreamId, u64>,
     close_frame: Option<Close>,
     close_pending: bool,
+    /// `Event::Closed` was reported (once per connection, whatever else ends it after).
+    close_reported: bool,
     timers: [Option<Instant>; Timer::COUNT],
     last_received: Instant,
     last_eliciting_sent: Instant,
@@ -376,6 +389,10 @@ const AMPLIFICATION_FACTOR: u64 = 3;
 /// Boxes of ended streams a connection keeps for new ones (`Connection::spare`): about
 /// 800 bytes each.
 const SPARE_STREAMS: usize = 8;
+
+/// The longest an application's close waits for what it wrote and the receipts we owe to be
+/// acknowledged (or three PTOs, if longer), before CLOSE goes out regardless.
+const LINGER: Duration = Duration::from_secs(3);
 
 /// Retransmitted bytes allowed beyond `max_retransmission_ratio` times those acknowledged,
 /// so that losses before much is acknowledged (a first flight into a blackout) end nothing.
@@ -454,9 +471,11 @@ impl Connection {
             max_stream_window: config.max_stream_receive_window,
             control: VecDeque::new(),
             resets: BTreeMap::new(),
+            receipts: Receipts::default(),
             stops: BTreeMap::new(),
             close_frame: None,
             close_pending: false,
+            close_reported: false,
             timers: [None; Timer::COUNT],
             last_received: now,
             last_eliciting_sent: now,
@@ -687,7 +706,7 @@ impl Connection {
     /// A datagram for this connection passed its integrity check but broke the protocol
     /// (spec/protocol.md §6): close, telling the peer the code of `kind`.
     pub(crate) fn protocol_error(&mut self, now: Instant, config: &Config, kind: ViolationKind) {
-        if matches!(self.state, State::Handshaking | State::Established) {
+        if self.state == State::Handshaking || self.is_open() {
             self.violated(now, kind);
             self.refresh_timers(config);
         }
@@ -702,6 +721,10 @@ impl Connection {
 
     /// The connection ended: the application is told why, with the final counters.
     fn closed(&mut self, reason: CloseReason) {
+        if core::mem::replace(&mut self.close_reported, true) {
+            // Ended while lingering after the application's close: it was told then.
+            return;
+        }
         let stats = Box::new(self.stats());
         self.events.push_back(Event::Closed {
             conn: self.handle,
@@ -764,7 +787,10 @@ impl Connection {
                 };
                 t[Timer::Ack as usize] = self.received.deadline();
             }
-            State::Established => {
+            State::Established | State::Lingering { .. } => {
+                if let State::Lingering { until } = self.state {
+                    t[Timer::Close as usize] = Some(until);
+                }
                 t[Timer::Ack as usize] = self.received.deadline();
                 t[Timer::Recovery as usize] = self.recovery.deadline();
                 // While something waits for an acknowledgement the probe timer asks for one;
@@ -874,7 +900,10 @@ impl Connection {
                     self.close_silently(reason);
                 }
             }
-            Timer::Close => self.state = State::Closed,
+            Timer::Close => match self.state {
+                State::Lingering { .. } => self.end_linger(now),
+                _ => self.state = State::Closed,
+            },
             // poll_transmit sends what the pacer held back.
             Timer::Pacing => self.pacing_wake = None,
         }
@@ -965,7 +994,7 @@ impl Connection {
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
         if self.received.largest().is_none_or(|l| header.number > l) {
-            if from != self.remote && self.state == State::Established {
+            if from != self.remote && self.is_open() {
                 // A new address is not trusted until it acknowledges a packet sent there
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
@@ -1012,7 +1041,7 @@ impl Connection {
                 self.violated(now, kind);
                 break;
             }
-            if !matches!(self.state, State::Handshaking | State::Established) {
+            if self.state != State::Handshaking && !self.is_open() {
                 // Closed by a frame: the peer's CLOSE, or our retransmission budget.
                 break;
             }
@@ -1020,8 +1049,7 @@ impl Connection {
         // A client still in its handshake answers nothing it receives (RETRY and REJECT are
         // stateless, spec §3.3): only packets of an established connection, or a server's
         // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
-        let records = self.state == State::Established
-            || (self.state == State::Handshaking && self.side == Side::Server);
+        let records = self.is_open() || (self.state == State::Handshaking && self.side == Side::Server);
         if records {
             self.received.on_packet(
                 header.number,
@@ -1093,6 +1121,7 @@ impl Connection {
             Frame::Stream(s) => self.on_stream(config, s)?,
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
+            Frame::Receipt { id, code, relays } => self.on_receipt(id, Delivery::from_wire(code, relays))?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
             }
@@ -1423,6 +1452,83 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether both sides send delivery receipts (capability RECEIPTS).
+    fn receipts_on(&self) -> bool {
+        self.negotiated
+            .is_some_and(|n| n.capabilities.contains(crate::wire::Capabilities::RECEIPTS))
+    }
+
+    /// The peer's RECEIPT for our stream `id` (spec §8, Delivery).
+    fn on_receipt(&mut self, id: StreamId, delivery: Delivery) -> Result<(), ViolationKind> {
+        if !self.receipts_on() {
+            // Not negotiated: a frame type this connection does not know (spec §4.1).
+            return Err(ViolationKind::Malformed {
+                error: DecodeError::UnknownFrameType(crate::wire::frame_types::RECEIPT),
+                code: TransportErrorCode::FRAME_ENCODING_ERROR,
+            });
+        }
+        if id.initiator() != self.side {
+            return Err(ViolationKind::WrongStreamDirection);
+        }
+        let was_full = self.receipts.awaited_full();
+        if self.receipts.take_awaited(id) {
+            self.events.push_back(Event::StreamDelivery {
+                conn: self.handle,
+                stream: id,
+                delivery,
+            });
+            if was_full {
+                self.events
+                    .push_back(Event::StreamsAvailable { conn: self.handle });
+            }
+            return Ok(());
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            // A copy of a receipt already taken, or one for a stream we reset.
+            return Ok(());
+        };
+        let Some(send) = state.send.as_ref() else {
+            return Ok(());
+        };
+        if state.piped {
+            // The pipe reads it (`pipe_target`).
+            state.receipt = Some(delivery);
+            return Ok(());
+        }
+        if !send.is_finished() {
+            // The receiver cannot have read to the end of a stream we did not end.
+            return Ok(());
+        }
+        // It overtook the ACK of the last bytes: the final receiver read them all, so the
+        // stream is done (its packets still in flight find no stream when acknowledged).
+        let unacked = send.unacked();
+        self.send_buffered -= unacked;
+        self.stats.bytes_acked += unacked;
+        state.send = None;
+        if state.recv.is_none() {
+            self.drop_stream(id);
+        }
+        self.events.push_back(Event::StreamAcked {
+            conn: self.handle,
+            stream: id,
+        });
+        self.events.push_back(Event::StreamDelivery {
+            conn: self.handle,
+            stream: id,
+            delivery,
+        });
+        self.check_writable();
+        Ok(())
+    }
+
+    /// Owes the peer the receipt for its stream `id` (when receipts are negotiated). A
+    /// relay's pipe calls this with what its next hop reported.
+    pub(crate) fn send_receipt(&mut self, id: StreamId, delivery: Delivery) {
+        if self.receipts_on() && matches!(self.state, State::Established | State::Lingering { .. }) {
+            self.receipts.owe(id, delivery);
+        }
+    }
+
     fn on_ack_outcome(&mut self, now: Instant, ack: &Ack, outcome: Outcome) {
         if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
             let rtt = self.recovery.rtt();
@@ -1443,8 +1549,13 @@ impl Connection {
         }
         self.black_hole
             .on_acked(outcome.acked.iter().map(|p| (p.number, p.size)));
+        let receipts = self.receipts_on();
         for packet in outcome.acked {
             for frame in packet.frames {
+                if let SentFrame::Receipt(id) = frame {
+                    self.receipts.on_acked(id);
+                    continue;
+                }
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
                     let Some(state) = self.streams.get_mut(&id) else {
                         continue;
@@ -1462,6 +1573,9 @@ impl Connection {
                         });
                         if state.recv.is_none() {
                             self.drop_stream(id);
+                        }
+                        if receipts {
+                            self.receipts.await_receipt(id);
                         }
                     }
                 }
@@ -1484,7 +1598,7 @@ impl Connection {
             .bytes_acked
             .saturating_mul(u64::from(ratio))
             .saturating_add(RETRANSMISSION_ALLOWANCE);
-        if self.stats.bytes_retransmitted > budget && self.state == State::Established {
+        if self.stats.bytes_retransmitted > budget && self.is_open() {
             let reason = Reason::from_static("too lossy").unwrap_or_default();
             self.close_with(now, CloseCode::Transport(TransportErrorCode::NO_ERROR), reason);
             self.closed(CloseReason::TooLossy);
@@ -1536,6 +1650,7 @@ impl Connection {
                         self.resend_reset_or_stop(frame);
                     }
                     SentFrame::Ping => {}
+                    SentFrame::Receipt(id) => self.receipts.on_lost(id),
                     SentFrame::Blocked(Blocked::Data) => self.send_credit.report_lost(),
                     SentFrame::Blocked(Blocked::Streams) => self.stream_credit.report_lost(),
                     SentFrame::Blocked(Blocked::Stream(id)) => {
@@ -1702,11 +1817,16 @@ impl Connection {
 
     /// Pipe target: where the stream stands.
     pub(crate) fn pipe_target(&self, id: StreamId) -> TargetState {
-        let send = self.streams.get(&id).and_then(|s| s.send.as_ref());
-        // Delivered is delivered: a peer that acknowledged the whole stream and then closed
-        // (its CLOSE carries that last ACK, spec §4.11) was a target reached, not lost.
-        if send.is_some_and(|s| s.is_done()) {
-            return TargetState::Done;
+        let state = self.streams.get(&id);
+        if let Some(receipt) = state.and_then(|s| s.receipt) {
+            return TargetState::Ended(receipt);
+        }
+        let send = state.and_then(|s| s.send.as_ref());
+        // A peer without receipts vouches for nothing past its acknowledgement: delivered
+        // is acknowledged, even if it closed at once after (its CLOSE carries that last ACK,
+        // spec §4.11).
+        if !self.receipts_on() && send.is_some_and(|s| s.is_done()) {
+            return TargetState::Ended(Delivery::Delivered { relays: 0 });
         }
         if !self.is_established() {
             return TargetState::Gone;
@@ -1724,7 +1844,10 @@ impl Connection {
     /// Pipe target: the pipe is done with the stream.
     pub(crate) fn release_piped(&mut self, id: StreamId) {
         if let Some(state) = self.streams.get_mut(&id) {
-            if state.send.as_ref().is_some_and(|s| s.is_done()) {
+            // A receipt that overtook the last acknowledgements ends the stream as well.
+            let ended = state.receipt.is_some() && state.send.as_ref().is_some_and(SendStream::is_finished);
+            if let Some(send) = state.send.as_ref().filter(|s| s.is_done() || ended) {
+                self.send_buffered -= send.unacked();
                 state.send = None;
                 if state.recv.is_none() {
                     self.drop_stream(id);
@@ -1745,6 +1868,11 @@ impl Connection {
 
     pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
         self.check_established()?;
+        if self.receipts.awaited_full() {
+            // As many streams await their receipt as we remember: a new one waits
+            // (`StreamsAvailable` follows a receipt).
+            return Err(ApiError::StreamLimit);
+        }
         if self.too_long_for_peer(header.total_len.unwrap_or(0)) {
             return Err(ApiError::MessageTooLong);
         }
@@ -1887,6 +2015,12 @@ impl Connection {
         }
         let state = self.streams.get_mut(&id).ok_or(ApiError::UnknownStream)?;
         if !state.stopped {
+            // Every byte arrived, and the application refuses them: the sender may have
+            // seen them all acknowledged, so only a receipt tells it (spec §8, Delivery).
+            let refused_whole = state
+                .recv
+                .as_ref()
+                .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
             state.stopped = true;
             state.partial.clear();
             state.partial_len = 0;
@@ -1900,6 +2034,9 @@ impl Connection {
             self.update_connection_credit();
             self.stops.insert(id, code);
             self.push_control(Control::StopSending { id, code });
+            if refused_whole {
+                self.send_receipt(id, Delivery::Failed { code, relays: 0 });
+            }
         }
         Ok(())
     }
@@ -1988,12 +2125,27 @@ impl Connection {
     /// The application read stream `id` to its end: checks the bytes against the digest
     /// the sender attached, if any (spec §8, Integrity), and lets the stream go.
     fn end_read(&mut self, id: StreamId) -> Result<(), Mismatch> {
-        let verifier = self.streams.get_mut(&id).and_then(|s| s.verifier.take());
+        let state = self.streams.get_mut(&id);
+        let tapped = state
+            .as_ref()
+            .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::is_tapped));
+        let verifier = state.and_then(|s| s.verifier.take());
         let verdict = verifier.map(Verifier::finish);
         match verdict {
             Some(Ok(())) => self.stats.streams_verified += 1,
             Some(Err(_)) => self.stats.verification_failures += 1,
             None => {}
+        }
+        // The final receiver's word (spec §8, Delivery); a relay's comes from its pipe.
+        if !tapped {
+            let delivery = match verdict {
+                Some(Err(_)) => Delivery::Failed {
+                    code: VERIFICATION_FAILED,
+                    relays: 0,
+                },
+                _ => Delivery::Delivered { relays: 0 },
+            };
+            self.send_receipt(id, delivery);
         }
         self.remove_recv(id);
         verdict.unwrap_or(Ok(()))
@@ -2055,13 +2207,23 @@ impl Connection {
         }
     }
 
-    /// Closes the connection with an application code: CLOSE goes out, then the connection
-    /// lingers for three PTOs to answer stragglers.
+    /// Closes the connection with an application code. Once everything the application
+    /// wrote and every receipt we owe is acknowledged (at once if nothing waits; at most
+    /// [`LINGER`] or three PTOs later), CLOSE goes out, and the connection stays three PTOs
+    /// more to answer stragglers with it (spec §8, Liveness and close).
     pub(crate) fn close(&mut self, now: Instant, code: u64, reason: Reason) {
         match self.state {
             State::Established => {
-                self.close_with(now, CloseCode::Application(code), reason);
+                self.close_frame = Some(Close {
+                    code: CloseCode::Application(code),
+                    reason,
+                });
+                let until = now + self.recovery.pto().saturating_mul(3).max(LINGER);
+                self.state = State::Lingering { until };
                 self.closed(CloseReason::Local { code });
+                if self.linger_done() {
+                    self.end_linger(now);
+                }
             }
             // Nothing can be said to the peer before the handshake is done.
             State::Handshaking => {
@@ -2070,6 +2232,24 @@ impl Connection {
             }
             _ => {}
         }
+    }
+
+    /// Whether a lingering close has nothing left to wait for: no packet of ours waits for
+    /// its acknowledgement, no written byte for its sending, no receipt we owe for its
+    /// acknowledgement.
+    fn linger_done(&self) -> bool {
+        !self.recovery.awaits_ack() && self.send_buffered == 0 && self.receipts.owed() == 0
+    }
+
+    /// Ends the linger: CLOSE with what the application gave.
+    fn end_linger(&mut self, now: Instant) {
+        if let Some(Close { code, reason }) = self.close_frame.take() {
+            self.close_with(now, code, reason);
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        matches!(self.state, State::Established | State::Lingering { .. })
     }
 
     fn close_with(&mut self, now: Instant, code: CloseCode, reason: Reason) {
@@ -2095,7 +2275,7 @@ impl Connection {
             None => buf,
         };
         if self.crypto.as_ref().is_some_and(|p| p.exhausted())
-            && matches!(self.state, State::Handshaking | State::Established)
+            && (self.state == State::Handshaking || self.is_open())
         {
             // spec §11.5: the key may seal nothing more (the peer acknowledged nothing under
             // it, so no update could happen), or forgeries reached the integrity limit.
@@ -2105,10 +2285,17 @@ impl Connection {
             State::Closed | State::Draining { .. } => None,
             State::Closing { .. } => self.send_close(now, buf),
             State::Handshaking => self.send_handshake(now, config, buf),
-            State::Established if self.finish.as_ref().is_some_and(|f| f.at <= now) => {
+            State::Established | State::Lingering { .. }
+                if self.finish.as_ref().is_some_and(|f| f.at <= now) =>
+            {
                 self.send_finish(now, buf)
             }
             State::Established => self.send_data(now, config, buf),
+            State::Lingering { .. } if self.linger_done() => {
+                self.end_linger(now);
+                self.send_close(now, buf)
+            }
+            State::Lingering { .. } => self.send_data(now, config, buf),
         };
         if let Some(len) = len {
             self.stats.datagrams_sent += 1;
@@ -2227,6 +2414,15 @@ impl Connection {
                 w.push(&ack).ok()?;
             }
         }
+        // Receipts still owed (a linger that ran out) go with it, as many as fit: the
+        // peer reads them before the CLOSE.
+        for (id, code, relays) in self.receipts.owed_frames() {
+            let receipt = Frame::Receipt { id, code, relays };
+            let room = frame.encoded_len().ok()? + receipt.encoded_len().ok()?;
+            if room > w.remaining() || w.push(&receipt).is_err() {
+                break;
+            }
+        }
         w.push(&frame).ok()?;
         let len = seal(&mut self.crypto, w, header.number)?;
         self.recovery.take_pn();
@@ -2247,7 +2443,8 @@ impl Connection {
         let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
         let window_open = self.stream_window_open(now, size);
         let probing = self.probes > 0;
-        let has_content = !self.control.is_empty() || window_open || probing;
+        self.receipts.skip_stale();
+        let has_content = !self.control.is_empty() || self.receipts.has_queued() || window_open || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
         let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
@@ -2272,6 +2469,13 @@ impl Connection {
                 self.announced_max_streams = self.local_max_streams;
             }
             sent.push(record);
+        }
+        while let Some((id, code, relays)) = self.receipts.next_to_send() {
+            if w.push(&Frame::Receipt { id, code, relays }).is_err() {
+                break;
+            }
+            self.receipts.sent();
+            sent.push(SentFrame::Receipt(id));
         }
         // A probe carries a PING whatever else it holds (ahead of the stream data, which
         // would fill the datagram), so that the peer acknowledges it at once rather than

@@ -1631,7 +1631,7 @@ impl Endpoint {
         let was_open: Vec<bool> = pipe.targets.iter().map(|t| t.state == Branch::Open).collect();
         let credit = pipe.observe(&progress);
         for (t, open) in pipe.targets.iter().zip(was_open) {
-            if open && t.state == Branch::Lost {
+            if open && matches!(t.state, Branch::Lost(_)) {
                 self.events.push_back(Event::PipeTargetLost {
                     pipe: id,
                     conn: t.conn,
@@ -1639,19 +1639,29 @@ impl Endpoint {
             }
         }
         match pipe.ended() {
-            Some(Ok(())) => {
+            Some(Ok(delivered)) => {
                 for t in &pipe.targets {
                     if let Ok(c) = self.conn(t.conn) {
                         c.release_piped(t.stream);
                     }
                 }
+                // The sender learns it end to end (spec §8, Delivery). A lost source's
+                // handle may already name another connection.
+                if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
+                    c.send_receipt(stream, delivered);
+                }
                 self.events.push_back(Event::PipeFinished { pipe: id });
                 return Turn::Ended;
             }
-            Some(Err(reason)) => {
-                // A lost source's handle may already name another connection.
+            Some(Err((reason, failed))) => {
                 if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
-                    let _ = c.stop_sending(stream, PIPE_BROKEN);
+                    if pipe.source_complete() {
+                        // Every byte arrived here and may have been acknowledged: only a
+                        // receipt tells the sender they went no further.
+                        c.send_receipt(stream, failed);
+                    } else {
+                        let _ = c.stop_sending(stream, PIPE_BROKEN);
+                    }
                 }
                 self.events.push_back(Event::PipeFailed { pipe: id, reason });
                 return Turn::Ended;

@@ -237,12 +237,24 @@ pub enum Event {
         /// The peer's code.
         code: u64,
     },
-    /// Every byte of a stream we sent was acknowledged.
+    /// Every byte of a stream we sent was acknowledged by the peer: the next hop has it. With
+    /// receipts negotiated, [`Event::StreamDelivery`] follows with the final receiver's word.
     StreamAcked {
         /// The connection.
         conn: ConnectionHandle,
         /// The stream.
         stream: StreamId,
+    },
+    /// The final word on a stream we sent (capability RECEIPTS; spec §8, Delivery): the
+    /// final receiver, through any relays, read it all, or why it did not. Once per stream,
+    /// after [`Event::StreamAcked`]. A connection that ends first leaves the outcome unknown.
+    StreamDelivery {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The stream.
+        stream: StreamId,
+        /// What became of it.
+        delivery: crate::Delivery,
     },
     /// The peer allows more streams: [`Endpoint::open_stream`](crate::Endpoint::open_stream)
     /// may succeed again after [`ApiError::StreamLimit`].

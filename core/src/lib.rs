@@ -54,6 +54,7 @@ mod config;
 pub mod congestion;
 mod connection;
 pub mod crypto;
+mod delivery;
 mod endpoint;
 mod event;
 mod flow;
@@ -80,6 +81,7 @@ pub mod wire;
 pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
 pub use connection::{ConnectionStats, Timer};
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
+pub use delivery::{Delivery, VERIFICATION_FAILED};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
 pub use event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,

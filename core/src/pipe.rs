@@ -15,7 +15,9 @@
 //!   within the endpoint-wide cap shared by all pipes. The relay therefore never holds more
 //!   than `cap` bytes for a pipe (credit once granted is never taken back, so the cap bounds
 //!   what a pipe can reach, by construction), and a slow target slows the sender.
-//! - **What ends it.** Every target acknowledged everything: finished. A target that resets
+//! - **What ends it.** Every target delivered (its receipt says so, or, from a peer without
+//!   receipts, it acknowledged everything): finished, and the relay owes its sender a
+//!   receipt one relay further on (module `delivery`). A target that resets
 //!   or whose connection ends loses its branch; with no branch left the pipe fails and the
 //!   sender is told with STOP_SENDING. A sender that resets, or whose connection ends
 //!   before the whole stream arrived, resets every target; once every byte to the end has
@@ -25,6 +27,7 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
+use crate::delivery::Delivery;
 use crate::event::ConnectionHandle;
 use crate::range_set::RangeSet;
 use crate::wire::StreamId;
@@ -101,18 +104,22 @@ pub(crate) struct Target {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Branch {
     Open,
-    /// Every byte and the end acknowledged.
-    Done,
-    /// Reset, stopped, or its connection ended.
-    Lost,
+    /// Delivered: its receipt came (or, from a peer without receipts, every byte and the
+    /// end were acknowledged), `relays` further on.
+    Done {
+        relays: u64,
+    },
+    /// Reset, stopped, or its connection ended; or its receipt said not delivered.
+    Lost(Option<Delivery>),
 }
 
 /// Where a target stream stands, as its connection reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum TargetState {
     Open(Progress),
-    /// Every byte and the end acknowledged.
-    Done,
+    /// Its peer's receipt (with a peer without receipts: delivered once every byte and the
+    /// end were acknowledged).
+    Ended(Delivery),
     /// Reset, stopped by the peer, or its connection ended.
     Gone,
 }
@@ -221,8 +228,11 @@ impl Pipe {
                 continue;
             }
             match p {
-                TargetState::Gone => t.state = Branch::Lost,
-                TargetState::Done => t.state = Branch::Done,
+                TargetState::Gone => t.state = Branch::Lost(None),
+                TargetState::Ended(Delivery::Delivered { relays }) => {
+                    t.state = Branch::Done { relays: *relays }
+                }
+                TargetState::Ended(failed) => t.state = Branch::Lost(Some(*failed)),
                 TargetState::Open(p) => {
                     floor = Some(floor.map_or(p.acked_below, |f| f.min(p.acked_below)));
                     limit = limit.min(p.max_data.min(p.acked_below.saturating_add(self.cap)));
@@ -269,20 +279,36 @@ impl Pipe {
             .iter_mut()
             .filter(|t| t.conn == c && t.state == Branch::Open)
         {
-            t.state = Branch::Lost;
+            t.state = Branch::Lost(None);
         }
     }
 
-    /// How the pipe ended, once no target is open: delivered if any target finished.
-    pub(crate) fn ended(&self) -> Option<Result<(), PipeFailure>> {
+    /// How the pipe ended, once no target is open: delivered if any target was, with the
+    /// receipt the relay owes its sender (spec §8, Delivery): one relay further than the
+    /// first target's; a target's failure likewise, or PIPE_BROKEN at this relay if no
+    /// receipt said why.
+    pub(crate) fn ended(&self) -> Option<Result<Delivery, (PipeFailure, Delivery)>> {
         if self.targets.iter().any(|t| t.state == Branch::Open) {
             return None;
         }
-        if self.targets.iter().any(|t| t.state == Branch::Done) {
-            Some(Ok(()))
-        } else {
-            Some(Err(PipeFailure::TargetsLost))
+        if let Some(relays) = self.targets.iter().find_map(|t| match t.state {
+            Branch::Done { relays } => Some(relays),
+            _ => None,
+        }) {
+            return Some(Ok(Delivery::Delivered { relays }.one_relay_on()));
         }
+        let upstream = self
+            .targets
+            .iter()
+            .find_map(|t| match t.state {
+                Branch::Lost(Some(failed)) => Some(failed.one_relay_on()),
+                _ => None,
+            })
+            .unwrap_or(Delivery::Failed {
+                code: PIPE_BROKEN,
+                relays: 0,
+            });
+        Some(Err((PipeFailure::TargetsLost, upstream)))
     }
 }
 
@@ -344,11 +370,21 @@ mod tests {
         assert_eq!(p.observe(&[at(600, 5000), TargetState::Gone]), Some((700, 1700)));
         assert_eq!(p.stats.targets, 1);
         assert_eq!(p.ended(), None);
-        assert_eq!(p.observe(&[TargetState::Done, TargetState::Gone]), None);
-        assert_eq!(p.ended(), Some(Ok(())));
+        let delivered = TargetState::Ended(Delivery::Delivered { relays: 1 });
+        assert_eq!(p.observe(&[delivered, TargetState::Gone]), None);
+        assert_eq!(p.ended(), Some(Ok(Delivery::Delivered { relays: 2 })));
         let mut q = pipe(2, 1000);
         q.observe(&[TargetState::Gone, TargetState::Gone]);
-        assert_eq!(q.ended(), Some(Err(PipeFailure::TargetsLost)));
+        let broken = Delivery::Failed {
+            code: PIPE_BROKEN,
+            relays: 0,
+        };
+        assert_eq!(q.ended(), Some(Err((PipeFailure::TargetsLost, broken))));
+        // A receipt's reason is passed on, one relay further.
+        let mut r = pipe(1, 1000);
+        r.observe(&[TargetState::Ended(Delivery::Failed { code: 9, relays: 0 })]);
+        let stopped = Delivery::Failed { code: 9, relays: 1 };
+        assert_eq!(r.ended(), Some(Err((PipeFailure::TargetsLost, stopped))));
     }
 
     #[test]

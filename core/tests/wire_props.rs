@@ -158,6 +158,7 @@ fn data_frame() -> impl Strategy<Value = Frame> {
             final_size
         }),
         (stream_id(), varint()).prop_map(|(id, code)| Frame::StopSending { id, code }),
+        (stream_id(), varint(), varint()).prop_map(|(id, code, relays)| Frame::Receipt { id, code, relays }),
         varint().prop_map(Frame::MaxData),
         (stream_id(), varint()).prop_map(|(id, max)| Frame::MaxStreamData { id, max }),
         varint().prop_map(Frame::MaxStreams),

@@ -28,8 +28,10 @@ use crate::{
 
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
-/// How long it then keeps closing connections answering their peers with CLOSE.
-const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(1);
+/// How long it then waits for the connections to end: the core's close lingers up to 3 s
+/// (or three PTOs) for its last acknowledgements and receipts, then answers stragglers with
+/// CLOSE for three PTOs (spec §8, Liveness and close).
+const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(4);
 /// The environment variable naming the file a trace is recorded to (spec/trace.md).
 pub const TRACE_ENV: &str = "WEIR_TRACE";
 
@@ -658,8 +660,8 @@ impl Driver {
 
     /// Starts a graceful shutdown: calls still waiting and any that come are answered with
     /// [`Error::Shutdown`]; the peers get up to 3 s to acknowledge what was written, then
-    /// every connection is closed with a CLOSE frame and kept up to 1 s to repeat it to a
-    /// peer that did not hear it. Keep driving the driver until
+    /// every connection is closed, and kept up to 4 s to finish its close (its last
+    /// acknowledgements and receipts, then CLOSE, repeated to a peer that did not hear it). Keep driving the driver until
     /// [`is_shut_down`](Self::is_shut_down).
     pub fn shutdown(&mut self) {
         if self.shutdown.is_some() {

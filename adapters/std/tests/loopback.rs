@@ -343,8 +343,15 @@ fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
         started.elapsed()
     );
     let (_server, r) = reader.join().unwrap();
-    // The reader waited for the rest of the message: something was under way.
-    assert!(matches!(r, Err(Error::Closed(CloseReason::Unreachable))), "{r:?}");
+    // The reader waited for the message: unreachable if its first bytes had arrived (a
+    // stream under way), timed out if the cut came before any did (nothing was).
+    assert!(
+        matches!(
+            r,
+            Err(Error::Closed(CloseReason::Unreachable | CloseReason::TimedOut))
+        ),
+        "{r:?}"
+    );
 }
 
 #[test]

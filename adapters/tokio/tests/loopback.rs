@@ -364,8 +364,15 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
             started.elapsed()
         );
         let (r, _server) = reader.await.unwrap();
-        // The reader waited for the rest of the message: something was under way.
-        assert!(matches!(r, Err(Error::Closed(CloseReason::Unreachable))), "{r:?}");
+        // The reader waited for the message: unreachable if its first bytes had arrived (a
+        // stream under way), timed out if the cut came before any did (nothing was).
+        assert!(
+            matches!(
+                r,
+                Err(Error::Closed(CloseReason::Unreachable | CloseReason::TimedOut))
+            ),
+            "{r:?}"
+        );
         // A silent peer's connection leaves the core at once; the counters it ended with
         // (from the Closed event) stay: the probes and datagrams sent into the cut are in.
         let last = conn.stats().await.expect("the counters it closed with");

@@ -19,6 +19,7 @@ use alloc::vec::Vec;
 use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
+use crate::delivery::Delivery;
 use crate::event::ConnectionHandle;
 use crate::pipe::{Branch, Pipe, PipeFailure, Progress, Target, TargetState};
 use crate::stream::recv::RecvStream;
@@ -136,7 +137,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                         0 => p.state = TargetState::Gone,
                         1 if p.contiguous == len - start => {
                             p.acked_below = len - start;
-                            p.state = TargetState::Done;
+                            p.state = TargetState::Ended(Delivery::Delivered { relays: 0 });
+                        }
+                        2 if p.contiguous == len - start => {
+                            // Every byte arrived, and the receiver refused them.
+                            p.acked_below = len - start;
+                            p.state = TargetState::Ended(Delivery::Failed { code: 7, relays: 0 });
                         }
                         _ => {
                             p.acked_below =
@@ -177,11 +183,27 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         }
     }
     let open = peers.iter().any(|p| matches!(p.state, TargetState::Open(_)));
-    let done = peers.iter().any(|p| p.state == TargetState::Done);
-    let expected = match (open, done) {
-        (true, _) => None,
-        (false, true) => Some(Ok(())),
-        (false, false) => Some(Err(PipeFailure::TargetsLost)),
+    let done = peers
+        .iter()
+        .any(|p| matches!(p.state, TargetState::Ended(Delivery::Delivered { .. })));
+    let refused = peers
+        .iter()
+        .any(|p| matches!(p.state, TargetState::Ended(Delivery::Failed { .. })));
+    // The relay's own receipt: one relay further than its targets'.
+    let expected = match (open, done, refused) {
+        (true, _, _) => None,
+        (false, true, _) => Some(Ok(Delivery::Delivered { relays: 1 })),
+        (false, false, true) => Some(Err((
+            PipeFailure::TargetsLost,
+            Delivery::Failed { code: 7, relays: 1 },
+        ))),
+        (false, false, false) => Some(Err((
+            PipeFailure::TargetsLost,
+            Delivery::Failed {
+                code: crate::PIPE_BROKEN,
+                relays: 0,
+            },
+        ))),
     };
     assert_eq!(pipe.ended(), expected, "how the pipe ended");
     Ok(())

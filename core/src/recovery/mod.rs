@@ -71,6 +71,8 @@ pub(crate) enum SentFrame {
     MaxStreams,
     /// A PING (nothing to resend).
     Ping,
+    /// A RECEIPT for the peer's stream (resent if lost, until acknowledged).
+    Receipt(StreamId),
     /// A DATA_BLOCKED, STREAM_DATA_BLOCKED or STREAMS_BLOCKED (reported again if lost and
     /// still blocked).
     Blocked(Blocked),

@@ -47,6 +47,9 @@ pub mod types {
     pub const CLOSE: u64 = 0x0b;
     /// Closes the connection for an application reason.
     pub const APPLICATION_CLOSE: u64 = 0x0c;
+    /// The final word on a stream the peer sent: delivered, or why not (capability
+    /// RECEIPTS).
+    pub const RECEIPT: u64 = 0x0d;
     /// Stream data: 0x10 to 0x1f, the low four bits are flags.
     pub const STREAM: u64 = 0x10;
     /// STREAM flag: the frame ends the stream.
@@ -123,6 +126,17 @@ pub enum Frame {
     StreamsBlocked(u64),
     /// CLOSE or APPLICATION_CLOSE.
     Close(Close),
+    /// RECEIPT (capability RECEIPTS): the final word on stream `id`, which the peer sent
+    /// us (spec §4.17, §8 Delivery).
+    Receipt {
+        /// The stream (one the receipt's receiver opened).
+        id: StreamId,
+        /// 0: delivered, every byte read by the final receiver (and verified, if a digest
+        /// was attached); otherwise why not.
+        code: u64,
+        /// Relays the receipt passed through on its way back (0 from the final receiver).
+        relays: u64,
+    },
     /// STREAM.
     Stream(StreamFrame),
     /// HELLO.
@@ -164,6 +178,7 @@ impl Frame {
                 code: CloseCode::Application(_),
                 ..
             }) => types::APPLICATION_CLOSE,
+            Frame::Receipt { .. } => types::RECEIPT,
             Frame::Stream(s) => s.frame_type(),
             Frame::Hello(_) => types::HELLO,
             Frame::Accept(_) => types::ACCEPT,
@@ -216,7 +231,7 @@ impl Frame {
     /// Reads one frame of a packet of type `packet` and wire version `version`.
     pub(crate) fn read(r: &mut Reader, packet: PacketType, version: u16) -> Result<Frame, DecodeError> {
         let frame_type = r.varint(Field::FrameType)?;
-        let known = frame_type <= types::APPLICATION_CLOSE
+        let known = frame_type <= types::RECEIPT
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type);
         if !known {
@@ -251,6 +266,11 @@ impl Frame {
                 limit: r.varint(Field::Maximum)?,
             },
             types::STREAMS_BLOCKED => Frame::StreamsBlocked(r.varint(Field::Maximum)?),
+            types::RECEIPT => Frame::Receipt {
+                id: stream(r)?,
+                code: r.varint(Field::ErrorCode)?,
+                relays: r.varint(Field::Relays)?,
+            },
             types::CLOSE | types::APPLICATION_CLOSE => {
                 let raw = r.varint(Field::ErrorCode)?;
                 let code = match frame_type {
@@ -330,6 +350,9 @@ impl Frame {
                 varint_len(id.0)? + varint_len(*code)? + varint_len(*final_size)?
             }
             Frame::StopSending { id, code } => varint_len(id.0)? + varint_len(*code)?,
+            Frame::Receipt { id, code, relays } => {
+                varint_len(id.0)? + varint_len(*code)? + varint_len(*relays)?
+            }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 varint_len(*v)?
             }
@@ -389,6 +412,11 @@ impl Frame {
             Frame::StopSending { id, code } => {
                 w.varint(id.0)?;
                 w.varint(*code)?;
+            }
+            Frame::Receipt { id, code, relays } => {
+                w.varint(id.0)?;
+                w.varint(*code)?;
+                w.varint(*relays)?;
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 w.varint(*v)?
@@ -470,6 +498,7 @@ impl fmt::Display for Frame {
                 write!(f, "RESET_STREAM id={id} code={code} final_size={final_size}")
             }
             Frame::StopSending { id, code } => write!(f, "STOP_SENDING id={id} code={code}"),
+            Frame::Receipt { id, code, relays } => write!(f, "RECEIPT id={id} code={code} relays={relays}"),
             Frame::MaxData(v) => write!(f, "MAX_DATA max={v}"),
             Frame::MaxStreamData { id, max } => write!(f, "MAX_STREAM_DATA id={id} max={max}"),
             Frame::MaxStreams(v) => write!(f, "MAX_STREAMS max={v}"),

@@ -100,8 +100,12 @@ impl Capabilities {
     pub const STREAMING: Capabilities = Capabilities(1 << 0);
     /// The endpoint can relay a stream to other connections without reassembling it.
     pub const PIPING: Capabilities = Capabilities(1 << 1);
+    /// The endpoint sends a RECEIPT for every stream the peer sends it, once the final
+    /// receiver read it all or failed to (spec §4.17, §8 Delivery): the sender learns the
+    /// outcome end to end, through relays.
+    pub const RECEIPTS: Capabilities = Capabilities(1 << 2);
     /// Every capability wire version 1 defines.
-    pub const ALL_V1: Capabilities = Capabilities(0b11);
+    pub const ALL_V1: Capabilities = Capabilities(0b111);
 
     /// The set with exactly these bits. Only bits below 2^62 fit on the wire; higher bits
     /// are dropped.
@@ -477,7 +481,9 @@ mod tests {
 
     #[test]
     fn capabilities_intersect() {
-        let a = Capabilities::STREAMING.union(Capabilities::PIPING);
+        let a = Capabilities::STREAMING
+            .union(Capabilities::PIPING)
+            .union(Capabilities::RECEIPTS);
         assert_eq!(a, Capabilities::ALL_V1);
         assert_eq!(a.intersection(Capabilities::PIPING), Capabilities::PIPING);
         assert!(a.contains(Capabilities::STREAMING));

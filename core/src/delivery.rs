@@ -1,0 +1,251 @@
+//! End-to-end delivery receipts (spec/protocol.md §4.17 and §8, Delivery; capability
+//! RECEIPTS).
+//!
+//! A transfer is done when the final receiver has every byte, verified where a digest was
+//! sent, and the sender knows it, through any relays. An acknowledgement says only that the
+//! next hop has the bytes. With RECEIPTS negotiated, the receiver of every stream answers,
+//! once, with a RECEIPT: delivered (its application read the stream to the end, and the
+//! digest matched if there was one) or why not. A relay answers for a piped stream only once
+//! its next hop answered (module `pipe`), one relay further from the final receiver.
+//!
+//! This module keeps a connection's two sides of that exchange:
+//!
+//! - **Owed**: receipts for streams the peer sent, queued, sent, and resent if lost until
+//!   acknowledged (like RESET_STREAM). Input: the connection's verdict on a stream, or the
+//!   pipe's. Output: RECEIPT frames.
+//! - **Awaited**: our streams whose every byte was acknowledged and whose receipt has not
+//!   come. Input: streams acknowledged, RECEIPT frames. Output: each stream's [`Delivery`],
+//!   once. At most [`MAX_AWAITED`] are remembered: a peer that never answers cannot make us
+//!   hold more; the connection opens no new stream while the set is full.
+//!
+//! A receipt that comes before the stream was all acknowledged (it overtook the ACK, or the
+//! stream is piped and the pipe waits for it) is the connection's to apply at once: the
+//! receiver having read every byte implies it has them.
+
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::wire::StreamId;
+
+/// Our streams awaiting their receipt that one connection remembers at most.
+pub(crate) const MAX_AWAITED: usize = 4096;
+
+/// The code a RECEIPT carries when the final receiver read every byte but they did not hash
+/// to the digest the sender attached (`0x76657269`, "veri").
+pub const VERIFICATION_FAILED: u64 = 0x7665_7269;
+
+/// The final word on a stream we sent (spec §8, Delivery): what the final receiver did with
+/// it, through however many relays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The final receiver read every byte, and they matched the digest if one was attached.
+    Delivered {
+        /// Relays the stream passed through (0: the peer is the final receiver).
+        relays: u64,
+    },
+    /// The stream did not reach its final receiver whole.
+    Failed {
+        /// Why: [`PIPE_BROKEN`](crate::PIPE_BROKEN) (a relay lost the next hop after taking
+        /// every byte), [`VERIFICATION_FAILED`], or the code with which the final
+        /// receiver's application stopped reading.
+        code: u64,
+        /// Relays between us and the node that failed (0: the peer itself).
+        relays: u64,
+    },
+}
+
+impl Delivery {
+    /// The receipt's wire form: code (0 for delivered) and relays.
+    pub(crate) fn to_wire(self) -> (u64, u64) {
+        match self {
+            Delivery::Delivered { relays } => (0, relays),
+            Delivery::Failed { code, relays } => (code, relays),
+        }
+    }
+
+    /// A received receipt's meaning.
+    pub(crate) fn from_wire(code: u64, relays: u64) -> Self {
+        match code {
+            0 => Delivery::Delivered { relays },
+            code => Delivery::Failed { code, relays },
+        }
+    }
+
+    /// The same outcome, reported one relay further from where it arose.
+    pub(crate) fn one_relay_on(self) -> Self {
+        match self {
+            Delivery::Delivered { relays } => Delivery::Delivered {
+                relays: relays.saturating_add(1),
+            },
+            Delivery::Failed { code, relays } => Delivery::Failed {
+                code,
+                relays: relays.saturating_add(1),
+            },
+        }
+    }
+}
+
+impl core::fmt::Display for Delivery {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Delivery::Delivered { relays: 0 } => f.write_str("delivered"),
+            Delivery::Delivered { relays } => write!(f, "delivered through {relays} relays"),
+            Delivery::Failed { code, relays } => {
+                match *code {
+                    crate::PIPE_BROKEN => f.write_str("not delivered: a relay lost its next hop")?,
+                    VERIFICATION_FAILED => {
+                        f.write_str("not delivered: the bytes did not match the sender's digest")?
+                    }
+                    code => write!(f, "not delivered: the receiver stopped reading (code {code})")?,
+                }
+                match relays {
+                    0 => Ok(()),
+                    n => write!(f, " ({n} relays on)"),
+                }
+            }
+        }
+    }
+}
+
+/// One connection's receipts, owed and awaited.
+#[derive(Debug, Default)]
+pub(crate) struct Receipts {
+    /// Receipts for the peer's streams, kept until acknowledged.
+    owed: BTreeMap<StreamId, Delivery>,
+    /// Owed receipts to send (again).
+    queue: VecDeque<StreamId>,
+    /// Our streams acknowledged whose receipt has not come.
+    awaited: BTreeSet<StreamId>,
+}
+
+impl Receipts {
+    /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
+    pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
+        if let alloc::collections::btree_map::Entry::Vacant(e) = self.owed.entry(id) {
+            e.insert(delivery);
+            self.queue.push_back(id);
+        }
+    }
+
+    /// The next receipt to send, as frame fields; it stays owed until acknowledged.
+    pub(crate) fn next_to_send(&self) -> Option<(StreamId, u64, u64)> {
+        let id = *self.queue.front()?;
+        let (code, relays) = self.owed.get(&id)?.to_wire();
+        Some((id, code, relays))
+    }
+
+    /// The receipt `next_to_send` gave went into a packet.
+    pub(crate) fn sent(&mut self) {
+        self.queue.pop_front();
+    }
+
+    /// Drops queue entries whose receipt is no longer owed.
+    pub(crate) fn skip_stale(&mut self) {
+        while self.queue.front().is_some_and(|id| !self.owed.contains_key(id)) {
+            self.queue.pop_front();
+        }
+    }
+
+    /// The packet carrying the receipt for `id` was acknowledged.
+    pub(crate) fn on_acked(&mut self, id: StreamId) {
+        self.owed.remove(&id);
+    }
+
+    /// The packet carrying the receipt for `id` was lost: send it again.
+    pub(crate) fn on_lost(&mut self, id: StreamId) {
+        if self.owed.contains_key(&id) && !self.queue.contains(&id) {
+            self.queue.push_back(id);
+        }
+    }
+
+    /// Receipts owed and not yet acknowledged.
+    pub(crate) fn owed(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Whether a receipt waits to be sent.
+    pub(crate) fn has_queued(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Our stream `id` was all acknowledged: its receipt is awaited.
+    pub(crate) fn await_receipt(&mut self, id: StreamId) {
+        self.awaited.insert(id);
+    }
+
+    /// A receipt for our stream `id` came: whether it was awaited (and is no more).
+    pub(crate) fn take_awaited(&mut self, id: StreamId) -> bool {
+        self.awaited.remove(&id)
+    }
+
+    /// Whether as many receipts are awaited as are remembered.
+    pub(crate) fn awaited_full(&self) -> bool {
+        self.awaited.len() >= MAX_AWAITED
+    }
+
+    /// Every receipt still owed, as frame fields (for the CLOSE packet).
+    pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, u64, u64)> + '_ {
+        self.owed.iter().map(|(&id, d)| {
+            let (code, relays) = d.to_wire();
+            (id, code, relays)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::Side;
+
+    fn id(n: u64) -> StreamId {
+        StreamId::new(Side::Client, n)
+    }
+
+    #[test]
+    fn an_owed_receipt_is_sent_until_acknowledged() {
+        let mut r = Receipts::default();
+        r.owe(id(1), Delivery::Delivered { relays: 0 });
+        r.owe(id(1), Delivery::Failed { code: 5, relays: 0 });
+        assert_eq!(r.next_to_send(), Some((id(1), 0, 0)), "the first verdict stands");
+        r.sent();
+        assert_eq!(r.next_to_send(), None);
+        r.on_lost(id(1));
+        r.on_lost(id(1));
+        assert_eq!(r.next_to_send(), Some((id(1), 0, 0)));
+        r.sent();
+        assert_eq!(r.next_to_send(), None, "queued once however often lost");
+        r.on_acked(id(1));
+        assert_eq!(r.owed(), 0);
+        r.on_lost(id(1));
+        assert_eq!(r.next_to_send(), None, "an acknowledged receipt is not resent");
+    }
+
+    #[test]
+    fn awaited_receipts_are_taken_once() {
+        let mut r = Receipts::default();
+        r.await_receipt(id(2));
+        assert!(r.take_awaited(id(2)));
+        assert!(!r.take_awaited(id(2)), "a duplicate receipt changes nothing");
+        for n in 0..MAX_AWAITED as u64 {
+            r.await_receipt(id(n));
+        }
+        assert!(r.awaited_full());
+    }
+
+    #[test]
+    fn a_receipt_s_meaning_survives_the_wire_and_the_relays() {
+        for d in [
+            Delivery::Delivered { relays: 0 },
+            Delivery::Failed {
+                code: crate::PIPE_BROKEN,
+                relays: 2,
+            },
+        ] {
+            let (code, relays) = d.to_wire();
+            assert_eq!(Delivery::from_wire(code, relays), d);
+        }
+        assert_eq!(
+            Delivery::Delivered { relays: 0 }.one_relay_on(),
+            Delivery::Delivered { relays: 1 }
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! End-to-end delivery (issue 29; spec §4.17 and §8, Delivery): the final receiver's
+//! receipt reaches the sender through any relays; a relay that cannot deliver what it took
+//! says so, and where; a receiver that refuses what arrived says so; and a receiver that
+//! closes as soon as it read everything does not leave its sender without the word, however
+//! lossy the way back.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use weir_core::time::{Duration, Instant};
+use weir_core::wire::{Reason, StreamId};
+use weir_core::{CloseReason, Config, ConnectionHandle, Delivery, Event, LocalRead, Read, PIPE_BROKEN};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+fn payload(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// What the nodes saw.
+#[derive(Default)]
+struct World {
+    /// Per relay node: the connection it forwards to.
+    relays: BTreeMap<NodeId, ConnectionHandle>,
+    /// Whole messages read, by node.
+    received: BTreeMap<NodeId, Vec<Bytes>>,
+    /// The sender's events about its stream, in order.
+    acked: Vec<StreamId>,
+    delivery: Vec<(StreamId, Delivery)>,
+    /// Close reasons, by node.
+    closed: Vec<(NodeId, CloseReason)>,
+    /// The final receiver closes its connection as soon as it read a message.
+    closer: Option<NodeId>,
+    /// A node that reads nothing.
+    idle: Option<NodeId>,
+}
+
+impl World {
+    fn on_event(&mut self, sim: &mut Sim, node: NodeId, e: Event) {
+        match e {
+            Event::StreamOpened { conn, stream, .. } => {
+                if let Some(&down) = self.relays.get(&node) {
+                    if down != conn {
+                        sim.endpoint(node)
+                            .pipe(conn, stream, &[down], LocalRead::Discard)
+                            .unwrap();
+                    }
+                }
+            }
+            Event::StreamReadable { conn, stream } if self.idle != Some(node) => {
+                if self.relays.contains_key(&node) {
+                    return;
+                }
+                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 30) {
+                    self.received.entry(node).or_default().push(bytes);
+                    if self.closer == Some(node) {
+                        let now = sim.now();
+                        sim.endpoint(node).close(now, conn, 0, Reason::default()).unwrap();
+                    }
+                }
+            }
+            Event::StreamAcked { stream, .. } if node == 0 => self.acked.push(stream),
+            Event::StreamDelivery { stream, delivery, .. } if node == 0 => {
+                self.delivery.push((stream, delivery))
+            }
+            Event::Closed { reason, .. } => self.closed.push((node, reason)),
+            _ => {}
+        }
+    }
+}
+
+/// Node 0 sends, nodes 1..=relays forward, the last node receives; `link(i)` joins node i
+/// and node i + 1. Every connection is established.
+fn chain(
+    seed: u64,
+    relays: usize,
+    config: Config,
+    link: impl Fn(usize) -> LinkConfig,
+) -> (Sim, RefCell<World>, ConnectionHandle) {
+    let mut sim = Sim::new(seed);
+    for _ in 0..relays + 2 {
+        sim.add_node(config.clone());
+    }
+    let mut world = World::default();
+    for i in 0..=relays {
+        sim.link(i, i + 1, link(i));
+    }
+    let first = sim.connect(0, 1);
+    for i in 1..=relays {
+        let down = sim.connect(i, i + 1);
+        world.relays.insert(i, down);
+    }
+    let world = RefCell::new(world);
+    let n = relays + 2;
+    let up = sim.run_until(
+        Instant::ZERO + Duration::from_secs(10),
+        |sim, node, e| world.borrow_mut().on_event(sim, node, e),
+        |sim| {
+            (0..n).all(|node| {
+                (0..2).all(|i| {
+                    let h = ConnectionHandle::from_index(i);
+                    sim.endpoint_ref(node).connection_stats(h).is_none()
+                        || sim.endpoint_ref(node).is_established(h)
+                })
+            })
+        },
+    );
+    assert!(up, "every connection established");
+    (sim, world, first)
+}
+
+fn run(sim: &mut Sim, world: &RefCell<World>, secs: u64, done: impl Fn(&World) -> bool) -> bool {
+    let limit = sim.now() + Duration::from_secs(secs);
+    sim.run_until(
+        limit,
+        |sim, node, e| world.borrow_mut().on_event(sim, node, e),
+        |_| done(&world.borrow()),
+    )
+}
+
+fn clean(_: usize) -> LinkConfig {
+    LinkConfig::default()
+}
+
+#[test]
+fn the_final_receiver_s_receipt_reaches_the_sender_through_any_relays() {
+    for relays in [0, 1, 3] {
+        let (mut sim, world, conn) = chain(1, relays, Config::default(), clean);
+        let msg = payload(300_000);
+        let id = sim
+            .endpoint(0)
+            .send_verified_message(conn, None, msg.clone())
+            .unwrap();
+        assert!(
+            run(&mut sim, &world, 30, |w| !w.delivery.is_empty()),
+            "{relays} relays"
+        );
+        let w = world.borrow();
+        assert_eq!(w.received[&(relays + 1)], vec![msg], "{relays} relays");
+        assert_eq!(w.acked, vec![id]);
+        assert_eq!(
+            w.delivery,
+            vec![(
+                id,
+                Delivery::Delivered {
+                    relays: relays as u64
+                }
+            )],
+            "{relays} relays"
+        );
+    }
+}
+
+/// A receipt is owed for every stream: a thousand messages, each answered once.
+#[test]
+fn every_message_gets_one_receipt() {
+    let (mut sim, world, conn) = chain(2, 0, Config::default(), |_| LinkConfig {
+        loss: 0.05,
+        reorder: 0.05,
+        ..LinkConfig::default()
+    });
+    let mut sent = Vec::new();
+    let mut next = 0;
+    while sent.len() < 1000 {
+        match sim
+            .endpoint(0)
+            .send_message(conn, None, payload(100 + next % 900))
+        {
+            Ok(id) => {
+                sent.push(id);
+                next += 1;
+            }
+            Err(_) => {
+                run(&mut sim, &world, 1, |_| false);
+            }
+        }
+    }
+    assert!(run(&mut sim, &world, 120, |w| w.delivery.len() == 1000));
+    let w = world.borrow();
+    let mut got: Vec<StreamId> = w.delivery.iter().map(|(id, _)| *id).collect();
+    got.sort();
+    assert_eq!(got, sent);
+    assert!(w
+        .delivery
+        .iter()
+        .all(|(_, d)| *d == Delivery::Delivered { relays: 0 }));
+}
+
+/// Issue 29, item 1, the rest of it: the relay took every byte (the sender saw them all
+/// acknowledged) and then lost its next hop. The sender is told it was not delivered, and
+/// by whom, instead of having counted the acknowledgement as success.
+#[test]
+fn a_relay_that_loses_its_next_hop_after_taking_everything_says_so() {
+    let config = Config {
+        idle_timeout: Duration::from_secs(3),
+        keep_alive: Some(Duration::from_secs(1)),
+        ..Config::default()
+    };
+    // The last hop is slow, so the relay holds most of the message when it goes.
+    let (mut sim, world, conn) = chain(3, 1, config, |i| match i {
+        0 => LinkConfig::default(),
+        _ => LinkConfig {
+            bandwidth: Some(8_000_000),
+            ..LinkConfig::default()
+        },
+    });
+    let msg = payload(2 << 20);
+    let id = sim.endpoint(0).send_message(conn, None, msg).unwrap();
+    assert!(run(&mut sim, &world, 30, |w| !w.acked.is_empty()));
+    let now = sim.now();
+    sim.partition(1, 2, now, Instant::MAX);
+    assert!(run(&mut sim, &world, 30, |w| !w.delivery.is_empty()));
+    let w = world.borrow();
+    assert!(!w.received.contains_key(&2));
+    assert_eq!(
+        w.delivery,
+        vec![(
+            id,
+            Delivery::Failed {
+                code: PIPE_BROKEN,
+                relays: 0
+            }
+        )]
+    );
+    assert!(
+        !w.closed.iter().any(|(n, _)| *n == 0),
+        "the sender's connection goes on"
+    );
+}
+
+/// Every byte arrived and the receiver's application refused them: the sender, which saw
+/// them acknowledged, learns it from the receipt.
+#[test]
+fn a_receiver_that_refuses_what_arrived_says_so() {
+    let (mut sim, world, conn) = chain(4, 0, Config::default(), clean);
+    world.borrow_mut().idle = Some(1);
+    let id = sim.endpoint(0).send_message(conn, None, payload(10_000)).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| !w.acked.is_empty()));
+    let up = ConnectionHandle::from_index(0);
+    sim.endpoint(1).stop_sending(up, id, 42).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| !w.delivery.is_empty()));
+    assert_eq!(
+        world.borrow().delivery,
+        vec![(id, Delivery::Failed { code: 42, relays: 0 })]
+    );
+}
+
+/// Issue 29, item 4: the receiver reads the message and closes at once; the way back loses
+/// 30%, or 50%. Its close lingers until its receipt is acknowledged, so the sender learns of
+/// the delivery instead of failing, over many seeds.
+#[test]
+fn a_receiver_that_closes_at_once_leaves_the_sender_knowing() {
+    for seed in 0..20 {
+        for (forward, back) in [(0.3, 0.3), (0.0, 0.5)] {
+            let (mut sim, world, conn) = chain(100 + seed, 0, Config::default(), clean);
+            world.borrow_mut().closer = Some(1);
+            sim.link_one_way(
+                0,
+                1,
+                LinkConfig {
+                    loss: forward,
+                    ..LinkConfig::default()
+                },
+            );
+            sim.link_one_way(
+                1,
+                0,
+                LinkConfig {
+                    loss: back,
+                    ..LinkConfig::default()
+                },
+            );
+            let msg = payload(200_000);
+            let id = sim.endpoint(0).send_message(conn, None, msg.clone()).unwrap();
+            let done = |w: &World| w.closed.iter().any(|(n, _)| *n == 0);
+            assert!(
+                run(&mut sim, &world, 120, done),
+                "seed {seed}, loss {forward}/{back}"
+            );
+            let w = world.borrow();
+            assert_eq!(w.received[&1], vec![msg], "seed {seed}");
+            assert_eq!(
+                w.delivery,
+                vec![(id, Delivery::Delivered { relays: 0 })],
+                "seed {seed}, loss {forward}/{back}: {:?}",
+                w.closed
+            );
+        }
+    }
+}
