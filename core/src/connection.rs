@@ -1495,12 +1495,26 @@ impl Connection {
             state.receipt = Some(delivery);
             return Ok(());
         }
-        if !send.is_finished() {
-            // The receiver cannot have read to the end of a stream we did not end.
-            return Ok(());
+        // The receiver can have read to the end only of a stream we ended, or one whose
+        // announced total length we wrote in full (it need not wait for the FIN).
+        let complete = send.is_finished() || state.header.total_len == Some(send.write_end());
+        if complete {
+            self.end_with_receipt(id, delivery);
         }
-        // It overtook the ACK of the last bytes: the final receiver read them all, so the
-        // stream is done (its packets still in flight find no stream when acknowledged).
+        Ok(())
+    }
+
+    /// A receipt came for our stream `id` before every byte was acknowledged (or before we
+    /// sent its FIN, the announced length written): the final receiver read them all, so
+    /// the stream is done (its packets still in flight find no stream when acknowledged;
+    /// a `finish` after it finds no stream).
+    fn end_with_receipt(&mut self, id: StreamId, delivery: Delivery) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(send) = state.send.as_ref() else {
+            return;
+        };
         let unacked = send.unacked();
         self.send_buffered -= unacked;
         self.stats.bytes_acked += unacked;
@@ -1518,7 +1532,6 @@ impl Connection {
             delivery,
         });
         self.check_writable();
-        Ok(())
     }
 
     /// Owes the peer the receipt for its stream `id` (when receipts are negotiated). A

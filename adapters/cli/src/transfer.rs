@@ -151,8 +151,11 @@ pub async fn send(
     Ok(())
 }
 
-/// Runs `sending` while showing the acknowledged bytes on `bar`, then waits until the peer
-/// acknowledged all `total` bytes. The acknowledged count, or how far it got and why not.
+/// Runs `sending`, which ends with the stream's delivery (its `finish` waits for the final
+/// receiver's receipt, spec §8, Delivery), while showing the acknowledged bytes on `bar`.
+/// All `total` bytes once delivered; or how many the next hop acknowledged, and why the
+/// transfer did not complete. Only the receipt counts: bytes acknowledged by a relay, or by
+/// a receiver whose connection then ended, are not a transfer done.
 pub(crate) async fn watch_acks(
     conn: &Connection,
     total: u64,
@@ -160,41 +163,21 @@ pub(crate) async fn watch_acks(
     sending: impl std::future::Future<Output = Result<(), weir_tokio::Error>>,
 ) -> Result<u64, (u64, weir_tokio::Error)> {
     let mut acked = 0;
-    let mut sent = false;
     tokio::pin!(sending);
-    // The peer opens no stream in a transfer: this ends only with the connection, with why.
-    let ended = async {
-        loop {
-            if let Err(e) = conn.accept_stream().await {
-                return e;
-            }
-        }
-    };
-    tokio::pin!(ended);
     let mut tick = tokio::time::interval(TICK);
     loop {
         tokio::select! {
-            r = &mut sending, if !sent => {
-                if let Err(e) = r {
-                    // A stream of announced length ends at that length: the receiver may
-                    // read it whole and close before `finish` ran here. Every byte
-                    // acknowledged is a transfer done, whatever the connection did next.
-                    let last = conn.stats().await.map_or(acked, |s| s.bytes_acked);
-                    return if last >= total { Ok(last) } else { Err((last, e)) };
-                }
-                sent = true;
-            }
-            e = &mut ended => {
-                // As above: every byte acknowledged is a transfer done, finished here or not.
+            r = &mut sending => {
                 let last = conn.stats().await.map_or(acked, |s| s.bytes_acked);
-                return if last >= total { Ok(last) } else { Err((last, e)) };
+                bar.set_position(last);
+                return match r {
+                    Ok(()) => Ok(total),
+                    Err(e) => Err((last, e)),
+                };
             }
             _ = tick.tick() => {
                 acked = conn.stats().await.map_or(acked, |s| s.bytes_acked);
                 bar.set_position(acked);
-                if sent && acked >= total {
-                    return Ok(acked);
-                }
             }
         }
     }

@@ -18,14 +18,17 @@ use smallvec::SmallVec;
 use weir_core::time::Instant;
 use weir_core::wire::{Label, Reason, StreamId};
 use weir_core::{
-    ApiError, CloseReason, Config, ConnectionHandle, Event, HandshakeError, LocalRead, Negotiated,
+    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Event, HandshakeError, LocalRead, Negotiated,
     PipeFailure, PipeId, PipeStats, Read, StreamHeader, Transmit,
 };
 
 use crate::{
-    Command, ConnId, Connected, Error, Incoming, Now, OpId, Released, Reply, Returned, DEFAULT_MESSAGE_LIMIT,
+    Command, Confirm, ConnId, Connected, Error, Incoming, Now, OpId, Released, Reply, Returned,
+    DEFAULT_MESSAGE_LIMIT,
 };
 
+/// Receipts a connection keeps for a `finish` that comes after them (`Conn::recent`).
+const RECENT_RECEIPTS: usize = 64;
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
 /// How long it then waits for the connections to end: the core's close lingers up to 3 s
@@ -79,6 +82,15 @@ struct Conn {
     messages: VecDeque<Bytes>,
     /// Our streams the peer stopped, with its code.
     stopped: BTreeMap<StreamId, u64>,
+    /// Our streams a call waits to see confirmed ([`Confirm`]), and how far each got:
+    /// `None` until every byte is acknowledged, then `Some(None)`, then the receipt.
+    /// Only streams a call waits on are kept.
+    confirming: BTreeMap<StreamId, Option<Option<Delivery>>>,
+    /// The latest receipts no call waited for (at most [`RECENT_RECEIPTS`]): a stream of
+    /// announced length can be read to its end, and its receipt come, before the
+    /// application finishes it; that `finish` then finds its answer here, even once the
+    /// core forgot the stream or the connection ended.
+    recent: VecDeque<(StreamId, Delivery)>,
     /// No application handle is left: forget the connection once it ended.
     released: bool,
     /// Calls on this connection waiting in [`Driver::waiting`]: while there are any, a call
@@ -256,6 +268,14 @@ enum Waiter {
         data: Bytes,
         /// A message larger than the send buffer goes as a stream written piece by piece.
         stream: Option<StreamId>,
+        confirm: Confirm,
+        reply: Reply<Result<(), Error>>,
+    },
+    /// A message sent or a stream finished, waiting to be confirmed as far as `until`.
+    Confirm {
+        conn: ConnId,
+        stream: StreamId,
+        until: Confirm,
         reply: Reply<Result<(), Error>>,
     },
     Recv {
@@ -296,6 +316,7 @@ impl Waiter {
         match self {
             Waiter::Connect { conn, .. }
             | Waiter::Send { conn, .. }
+            | Waiter::Confirm { conn, .. }
             | Waiter::Recv { conn, .. }
             | Waiter::Open { conn, .. }
             | Waiter::Write { conn, .. }
@@ -315,7 +336,7 @@ impl Waiter {
         }
         match self {
             Waiter::Connect { reply, .. } | Waiter::Accept { reply } => fail!(reply),
-            Waiter::Send { reply, .. } => fail!(reply),
+            Waiter::Send { reply, .. } | Waiter::Confirm { reply, .. } => fail!(reply),
             Waiter::Recv { reply, .. } => fail!(reply),
             Waiter::Open { reply, .. } => fail!(reply),
             Waiter::Write { reply, .. } => fail!(reply),
@@ -500,6 +521,7 @@ impl Driver {
                 conn,
                 label,
                 data,
+                confirm,
                 reply,
             } => self.wait(
                 op,
@@ -508,6 +530,7 @@ impl Driver {
                     label,
                     data,
                     stream: None,
+                    confirm,
                     reply,
                 },
             ),
@@ -554,9 +577,30 @@ impl Driver {
                     reply,
                 },
             ),
-            Command::Finish { conn, stream, reply } => {
-                let r = self.on_conn(conn, |ep, h| ep.finish(h, stream));
-                let _ = reply(r.map_err(|e| self.error(conn, Some(stream), e)));
+            Command::Finish {
+                op,
+                conn,
+                stream,
+                confirm,
+                reply,
+            } => {
+                let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
+                match (finished, self.receipt_came(conn, stream)) {
+                    // The receipt came before the finish: the announced length was read.
+                    (Err(_), Some(delivery)) if confirm != Confirm::Queued => {
+                        let _ = reply(match delivery {
+                            Delivery::Delivered { .. } => Ok(()),
+                            failed => Err(Error::NotDelivered(failed)),
+                        });
+                    }
+                    (Err(e), _) => {
+                        let _ = reply(Err(self.error(conn, Some(stream), e)));
+                    }
+                    (Ok(()), _) if confirm == Confirm::Queued => {
+                        let _ = reply(Ok(()));
+                    }
+                    (Ok(()), _) => self.confirm(op, conn, stream, confirm, reply),
+                }
             }
             Command::ResetStream { conn, stream, code } => {
                 let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, code));
@@ -821,6 +865,11 @@ impl Driver {
                 let (conn, stream) = (*conn, *stream);
                 let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
             }
+            Waiter::Confirm { conn, stream, .. } => {
+                if let Some(c) = self.conns.get_mut(conn) {
+                    c.confirming.remove(stream);
+                }
+            }
             Waiter::Connect { conn, .. } => {
                 let conn = *conn;
                 let now = self.now();
@@ -1049,17 +1098,32 @@ impl Driver {
                 label,
                 mut data,
                 mut stream,
+                confirm,
                 reply,
             } => match self.send_step(conn, &label, &mut data, &mut stream) {
-                Ok(true) => {
-                    let _ = reply(Ok(()));
-                    Step::Done
-                }
+                Ok(true) => match (confirm, stream) {
+                    (Confirm::Queued, _) | (_, None) => {
+                        let _ = reply(Ok(()));
+                        Step::Done
+                    }
+                    (until, Some(stream)) => {
+                        if let Some(c) = self.conns.get_mut(&conn) {
+                            c.confirming.entry(stream).or_insert(None);
+                        }
+                        Step::Wait(Waiter::Confirm {
+                            conn,
+                            stream,
+                            until,
+                            reply,
+                        })
+                    }
+                },
                 Ok(false) => Step::Wait(Waiter::Send {
                     conn,
                     label,
                     data,
                     stream,
+                    confirm,
                     reply,
                 }),
                 Err(e) => {
@@ -1067,6 +1131,12 @@ impl Driver {
                     Step::Done
                 }
             },
+            Waiter::Confirm {
+                conn,
+                stream,
+                until,
+                reply,
+            } => self.finish_confirm(conn, stream, until, reply),
             Waiter::Recv { conn, limit, reply } => self.finish_recv(conn, limit, reply),
             Waiter::Open { conn, header, reply } => {
                 match self.on_conn(conn, |ep, h| ep.open_stream(h, header.clone())) {
@@ -1158,6 +1228,76 @@ impl Driver {
 
     /// One step of sending a message: whole if it fits the send buffer, else as a stream
     /// written piece by piece. `Ok(true)` once all of it is in the core.
+    /// The receipt that came for `stream` before any call waited for it.
+    fn receipt_came(&self, conn: ConnId, stream: StreamId) -> Option<Delivery> {
+        let c = self.conns.get(&conn)?;
+        c.recent.iter().find(|(s, _)| *s == stream).map(|(_, d)| *d)
+    }
+
+    /// Parks a call until `stream` is confirmed as far as `until`.
+    fn confirm(
+        &mut self,
+        op: OpId,
+        conn: ConnId,
+        stream: StreamId,
+        until: Confirm,
+        reply: Reply<Result<(), Error>>,
+    ) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.confirming.entry(stream).or_insert(None);
+        }
+        self.wait(
+            op,
+            Waiter::Confirm {
+                conn,
+                stream,
+                until,
+                reply,
+            },
+        );
+    }
+
+    /// Answers a [`Waiter::Confirm`] once its stream got as far as it waits for, or can get
+    /// no further.
+    fn finish_confirm(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        until: Confirm,
+        reply: Reply<Result<(), Error>>,
+    ) -> Step<Waiter> {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            let _ = reply(Err(Error::Refused(ApiError::UnknownConnection)));
+            return Step::Done;
+        };
+        let receipts = c
+            .negotiated
+            .is_some_and(|n| n.capabilities.contains(weir_core::wire::Capabilities::RECEIPTS));
+        let answer = match c.confirming.get(&stream).copied().flatten() {
+            Some(Some(Delivery::Delivered { .. })) => Some(Ok(())),
+            Some(Some(failed)) => Some(Err(Error::NotDelivered(failed))),
+            Some(None) if until == Confirm::Acknowledged || !receipts => Some(Ok(())),
+            _ => match (c.stopped.get(&stream), &c.ended) {
+                (Some(&code), _) => Some(Err(Error::Stopped { code })),
+                (None, Some(end)) => Some(Err(end.error())),
+                (None, None) => None,
+            },
+        };
+        match answer {
+            None => Step::Wait(Waiter::Confirm {
+                conn,
+                stream,
+                until,
+                reply,
+            }),
+            Some(answer) => {
+                c.confirming.remove(&stream);
+                let _ = reply(answer);
+                Step::Done
+            }
+        }
+    }
+
     fn send_step(
         &mut self,
         conn: ConnId,
@@ -1171,7 +1311,10 @@ impl Driver {
                 let len = data.len() as u64;
                 if len <= self.ep.config().send_buffer {
                     return match self.on_conn(conn, |ep, h| ep.send_message(h, label.clone(), data.clone())) {
-                        Ok(_) => Ok(true),
+                        Ok(s) => {
+                            *stream = Some(s);
+                            Ok(true)
+                        }
                         Err(ApiError::WouldBlock | ApiError::StreamLimit) => Ok(false),
                         Err(e) => Err(e),
                     };
@@ -1479,6 +1622,29 @@ impl Driver {
                         c.stopped.insert(stream, code);
                     }
                 }
+                Event::StreamAcked { conn: h, stream } => {
+                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
+                        *got = Some(None);
+                    }
+                }
+                Event::StreamDelivery {
+                    conn: h,
+                    stream,
+                    delivery,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, %delivery, "receipt");
+                    if let Some(c) = self.conn_mut(h) {
+                        match c.confirming.get_mut(&stream) {
+                            Some(got) => *got = Some(Some(delivery)),
+                            None => {
+                                if c.recent.len() == RECENT_RECEIPTS {
+                                    c.recent.pop_front();
+                                }
+                                c.recent.push_back((stream, delivery));
+                            }
+                        }
+                    }
+                }
                 Event::PipeFinished { pipe } => self.pipe_ended(pipe, Ok(())),
                 Event::PipeFailed { pipe, reason } => {
                     tracing::warn!(pipe = ?pipe, ?reason, "pipe failed");
@@ -1611,6 +1777,7 @@ fn event_conn(e: &Event) -> Option<ConnectionHandle> {
         | Event::StreamReset { conn, .. }
         | Event::StreamStopped { conn, .. }
         | Event::StreamAcked { conn, .. }
+        | Event::StreamDelivery { conn, .. }
         | Event::StreamsAvailable { conn }
         | Event::Writable { conn }
         | Event::Closed { conn, .. } => Some(*conn),
@@ -1736,6 +1903,7 @@ mod tests {
             conn,
             label: None,
             data,
+            confirm: Confirm::Queued,
             reply: to(tx),
         });
         rx
@@ -1864,6 +2032,7 @@ mod tests {
                 label: None,
                 data: Bytes::from_static(b"first"),
                 stream: None,
+                confirm: Confirm::Queued,
                 reply: to(tx),
             },
         );
@@ -2032,6 +2201,7 @@ mod tests {
             conn: a1,
             label: None,
             data: Bytes::from_static(b"stale"),
+            confirm: Confirm::Queued,
             reply: to(tx),
         });
         assert!(rx.try_recv().unwrap().is_err());

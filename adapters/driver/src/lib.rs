@@ -46,8 +46,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use bytes::Bytes;
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
-    ApiError, CloseReason, Config, ConnectionStats, Digest, HandshakeError, Identity, Negotiated, PeerPolicy,
-    PipeFailure, PipeId, PipeStats, PublicKey, Seed, StreamHeader,
+    ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Negotiated,
+    PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Seed, StreamHeader,
 };
 
 pub use driver::{Driver, TRACE_ENV};
@@ -134,6 +134,10 @@ pub enum Error {
         /// The digest of the bytes received.
         actual: Digest,
     },
+    /// The stream or message reached no further than its final receiver's refusal, or a
+    /// relay's failure: the receipt says which and where (spec §8, Delivery).
+    #[error("{0}")]
+    NotDelivered(Delivery),
     /// A pipe ended without delivering.
     #[error("the pipe failed: {0:?}")]
     PipeFailed(PipeFailure),
@@ -188,6 +192,23 @@ pub enum Now<T, A> {
     Wait(A),
 }
 
+/// How far a sent message or a finished stream must have got before the call that sent it
+/// returns (spec §8, Delivery).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Confirm {
+    /// The endpoint took it: queued to be sent, nothing confirmed yet. The fastest, for
+    /// callers that pipeline many messages and confirm another way.
+    Queued,
+    /// The peer acknowledged every byte: the next hop has it, which may be a relay.
+    Acknowledged,
+    /// The final receiver, through any relays, read every byte (and verified the digest,
+    /// if one was attached), and said so in its receipt. With a peer that does not send
+    /// receipts (an older weir), its acknowledgement is the most there is to wait for. The
+    /// default.
+    #[default]
+    Delivered,
+}
+
 /// A new connection and what its handshake agreed.
 #[derive(Clone, Copy, Debug)]
 pub struct Connected {
@@ -235,6 +256,8 @@ pub enum Command {
         label: Option<Label>,
         /// The message.
         data: Bytes,
+        /// What to wait for before answering.
+        confirm: Confirm,
         /// Done, or why not.
         reply: Reply<Result<(), Error>>,
     },
@@ -276,10 +299,14 @@ pub enum Command {
     },
     /// End a stream after what was written.
     Finish {
+        /// For [`Command::Cancel`].
+        op: OpId,
         /// The connection.
         conn: ConnId,
         /// The stream.
         stream: StreamId,
+        /// What to wait for before answering.
+        confirm: Confirm,
         /// Done, or why not.
         reply: Reply<Result<(), Error>>,
     },

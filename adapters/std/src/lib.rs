@@ -49,8 +49,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
-    PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
+    Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, Now, OpId, Released, Reply};
 
@@ -343,20 +343,33 @@ impl Connection {
     }
 
     /// Sends `data` as one message (a stream of its own, whose length the peer learns at
-    /// once); waits while the send buffer is full. Returns once the core took all of it,
-    /// not once the peer received it. A message larger than the send buffer goes out in
-    /// pieces as room frees up.
+    /// once) and returns once it was delivered: the final receiver, through any relays,
+    /// read it all and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
+    /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the connection's
+    /// end if that came first. A message larger than the send buffer goes out in pieces as
+    /// room frees up. [`send_message_with`](Self::send_message_with) waits less.
     pub fn send_message(&self, data: Bytes) -> Result<(), Error> {
+        self.send_message_with(data, Confirm::Delivered)
+    }
+
+    /// [`send_message`](Self::send_message), returning once the message got as far as
+    /// `confirm` says: [`Confirm::Queued`] once the core took all of it (for a sender that
+    /// pipelines many), [`Confirm::Acknowledged`] once the peer acknowledged every byte.
+    pub fn send_message_with(&self, data: Bytes, confirm: Confirm) -> Result<(), Error> {
         let conn = self.inner.id;
-        let data = match self.inner.shared.now(|d| d.send_message_now(conn, None, data))? {
-            Now::Done(r) => return r,
-            Now::Wait((_, data)) => data,
+        let data = match confirm {
+            Confirm::Queued => match self.inner.shared.now(|d| d.send_message_now(conn, None, data))? {
+                Now::Done(r) => return r,
+                Now::Wait((_, data)) => data,
+            },
+            _ => data,
         };
         self.call(|op, reply| Command::SendMessage {
             op,
             conn,
             label: None,
             data,
+            confirm,
             reply,
         })?
     }
@@ -484,13 +497,27 @@ impl SendStream {
         Ok(())
     }
 
-    /// Ends the stream after what was written.
-    pub fn finish(mut self) -> Result<(), Error> {
+    /// Ends the stream after what was written, and returns once it was delivered: the
+    /// final receiver, through any relays, read it all (and verified the digest, if one was
+    /// attached) and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
+    /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the connection's
+    /// end if that came first. [`finish_with`](Self::finish_with) waits less.
+    pub fn finish(self) -> Result<(), Error> {
+        self.finish_with(Confirm::Delivered)
+    }
+
+    /// Ends the stream after what was written; returns once it got as far as `confirm`
+    /// says ([`Confirm::Queued`]: at once).
+    pub fn finish_with(mut self, confirm: Confirm) -> Result<(), Error> {
         self.open = false;
         let (conn, stream) = (self.conn.id, self.id);
-        self.conn
-            .shared
-            .call(None, |_, reply| Command::Finish { conn, stream, reply })?
+        self.conn.shared.call(None, |op, reply| Command::Finish {
+            op,
+            conn,
+            stream,
+            confirm,
+            reply,
+        })?
     }
 
     /// Abandons the stream; the peer is told `code`.

@@ -9,7 +9,7 @@ use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_driver::proxy::{Impairment, Proxy};
-use weir_std::{CloseReason, Config, Endpoint, Error, HandshakeError, Label, StreamHeader};
+use weir_std::{CloseReason, Config, Confirm, Endpoint, Error, HandshakeError, Label, StreamHeader};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -203,7 +203,8 @@ fn std_io_read_and_write_carry_a_stream() {
     let conn = client.connect(server.local_addr()).unwrap();
     let mut out = conn.open_stream(None).unwrap();
     out.write_all(b"line one\nline two\n").unwrap();
-    out.finish().unwrap();
+    // This thread reads it below: a finish that waited for the receipt would wait for itself.
+    out.finish_with(Confirm::Queued).unwrap();
     let incoming = server.accept().unwrap();
     let mut stream = incoming.accept_stream().unwrap();
     let mut text = String::new();
@@ -368,13 +369,14 @@ fn a_call_that_times_out_loses_nothing() {
     assert_eq!(stream.read_chunk(100).unwrap().as_deref(), Some(&b"first"[..]));
     assert!(matches!(stream.read_chunk(100), Err(Error::TimedOut)));
     out.write_all_chunk(Bytes::from_static(b"second")).unwrap();
-    out.finish().unwrap();
+    out.finish_with(Confirm::Queued).unwrap();
     let mut rest = Vec::new();
     while let Some(c) = stream.read_chunk(100).unwrap() {
         rest.extend_from_slice(&c);
     }
     assert_eq!(rest, b"second");
-    conn.send_message(Bytes::from_static(b"late")).unwrap();
+    conn.send_message_with(Bytes::from_static(b"late"), Confirm::Queued)
+        .unwrap();
     assert_eq!(&incoming.recv_message().unwrap()[..], b"late");
 }
 
@@ -407,7 +409,8 @@ fn a_message_sent_just_before_a_close_can_still_be_read() {
     let server = bind(config());
     let client = bind(config());
     let conn = client.connect(server.local_addr()).unwrap();
-    conn.send_message(Bytes::from_static(b"last words")).unwrap();
+    conn.send_message_with(Bytes::from_static(b"last words"), Confirm::Queued)
+        .unwrap();
     let incoming = server.accept().unwrap();
     // The last handle closes the connection once the server acknowledged the message;
     // dropping the endpoint waits for that and the CLOSE. Only then does anything read.
@@ -427,7 +430,8 @@ fn ipv6_loopback_works_where_the_host_has_it() {
     };
     let client = Endpoint::bind("[::1]:0".parse().unwrap(), config()).unwrap();
     let conn = client.connect(server.local_addr()).unwrap();
-    conn.send_message(Bytes::from_static(b"v6")).unwrap();
+    conn.send_message_with(Bytes::from_static(b"v6"), Confirm::Queued)
+        .unwrap();
     assert_eq!(&server.accept().unwrap().recv_message().unwrap()[..], b"v6");
 }
 
@@ -436,7 +440,8 @@ fn a_closed_connection_is_reported_to_the_peer() {
     let server = bind(config());
     let client = bind(config());
     let conn = client.connect(server.local_addr()).unwrap();
-    conn.send_message(Bytes::from_static(b"bye")).unwrap();
+    conn.send_message_with(Bytes::from_static(b"bye"), Confirm::Queued)
+        .unwrap();
     let incoming = server.accept().unwrap();
     assert_eq!(&incoming.recv_message().unwrap()[..], b"bye");
     conn.close(42, "bye").unwrap();

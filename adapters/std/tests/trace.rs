@@ -2,7 +2,7 @@
 //! back, and the recording replays. Its own test binary: the variable is process-wide.
 
 use bytes::Bytes;
-use weir_std::{Config, Endpoint};
+use weir_std::{Config, Confirm, Endpoint};
 
 #[test]
 fn weir_trace_records_a_trace_of_each_endpoint_that_replays() {
@@ -15,7 +15,9 @@ fn weir_trace_records_a_trace_of_each_endpoint_that_replays() {
     let client = Endpoint::bind("127.0.0.1:0".parse().unwrap(), Config::default()).unwrap();
     let ports = [server.local_addr().port(), client.local_addr().port()];
     let conn = client.connect(server.local_addr()).unwrap();
-    conn.send_message(Bytes::from_static(b"recorded")).unwrap();
+    // Read below on this thread: confirmed delivery would wait for that read.
+    conn.send_message_with(Bytes::from_static(b"recorded"), Confirm::Queued)
+        .unwrap();
     let incoming = server.accept().unwrap();
     assert_eq!(&incoming.recv_message().unwrap()[..], b"recorded");
     drop((conn, incoming, client, server));

@@ -60,8 +60,8 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{oneshot, Notify};
 pub use weir_driver::{
-    ApiError, CloseReason, Config, ConnectionStats, Error, HandshakeError, Identity, Label, Negotiated,
-    PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
+    Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, Driver, Now, OpId, Released, Reply, Returned};
 
@@ -360,18 +360,31 @@ impl Connection {
     }
 
     /// Sends `data` as one message (a stream of its own, whose length the peer learns at
-    /// once); pending while the send buffer is full. Ready once the core took all of it,
-    /// not once the peer received it. A message larger than the send buffer goes out in
-    /// pieces as room frees up. Not cancel-safe: a message cancelled midway is reset.
+    /// once); ready once it was delivered: the final receiver, through any relays, read it
+    /// all and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
+    /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the
+    /// connection's end if that came first. A message larger than the send buffer goes out
+    /// in pieces as room frees up. [`send_message_with`](Self::send_message_with) waits
+    /// less. Not cancel-safe: a message cancelled midway is reset.
     pub async fn send_message(&self, data: Bytes) -> Result<(), Error> {
+        self.send_message_with(data, Confirm::Delivered).await
+    }
+
+    /// [`send_message`](Self::send_message), ready once the message got as far as `confirm`
+    /// says: [`Confirm::Queued`] once the core took all of it (for a sender that pipelines
+    /// many), [`Confirm::Acknowledged`] once the peer acknowledged every byte.
+    pub async fn send_message_with(&self, data: Bytes, confirm: Confirm) -> Result<(), Error> {
         let conn = self.inner.id;
         // A call answered at once never yields by itself: the task's budget makes a loop
         // of them let the driver task run now and then.
         tokio::task::coop::consume_budget().await;
-        let data = match self.inner.shared.now(|d| d.send_message_now(conn, None, data)) {
-            None => return Err(Error::Shutdown),
-            Some(Now::Done(r)) => return r,
-            Some(Now::Wait((_, data))) => data,
+        let data = match confirm {
+            Confirm::Queued => match self.inner.shared.now(|d| d.send_message_now(conn, None, data)) {
+                None => return Err(Error::Shutdown),
+                Some(Now::Done(r)) => return r,
+                Some(Now::Wait((_, data))) => data,
+            },
+            _ => data,
         };
         let answer = self.inner.shared.call(
             |op, reply| Command::SendMessage {
@@ -379,6 +392,7 @@ impl Connection {
                 conn,
                 label: None,
                 data,
+                confirm,
                 reply,
             },
             None,
@@ -547,22 +561,37 @@ impl SendStream {
         Ok(())
     }
 
-    /// Ends the stream after what was written.
-    pub async fn finish(mut self) -> Result<(), Error> {
-        std::future::poll_fn(|cx| self.poll_finish(cx)).await
+    /// Ends the stream after what was written; ready once it was delivered: the final
+    /// receiver, through any relays, read it all (and verified the digest, if one was
+    /// attached) and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
+    /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the
+    /// connection's end if that came first. [`finish_with`](Self::finish_with) waits less.
+    pub async fn finish(self) -> Result<(), Error> {
+        self.finish_with(Confirm::Delivered).await
     }
 
-    fn poll_finish(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+    /// Ends the stream after what was written; ready once it got as far as `confirm` says
+    /// ([`Confirm::Queued`]: at once).
+    pub async fn finish_with(mut self, confirm: Confirm) -> Result<(), Error> {
+        std::future::poll_fn(|cx| self.poll_finish(cx, confirm)).await
+    }
+
+    fn poll_finish(&mut self, cx: &mut Context<'_>, confirm: Confirm) -> Poll<Result<(), Error>> {
         if !self.open && self.finishing.is_none() {
             return Poll::Ready(Ok(()));
         }
         if self.finishing.is_none() {
             let (conn, stream) = (self.conn.id, self.id);
-            self.finishing = Some(
-                self.conn
-                    .shared
-                    .call(|_, reply| Command::Finish { conn, stream, reply }, None),
-            );
+            self.finishing = Some(self.conn.shared.call(
+                |op, reply| Command::Finish {
+                    op,
+                    conn,
+                    stream,
+                    confirm,
+                    reply,
+                },
+                None,
+            ));
             self.open = false;
         }
         let finishing = self.finishing.as_mut().expect("set above");
@@ -604,9 +633,11 @@ impl AsyncWrite for SendStream {
         Poll::Ready(Ok(()))
     }
 
+    /// Ends the stream once the core took it, as a TCP socket's shutdown does: nothing is
+    /// confirmed ([`SendStream::finish`] waits for the receipt).
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.as_mut().poll_flush(cx))?;
-        self.poll_finish(cx).map_err(io::Error::from)
+        self.poll_finish(cx, Confirm::Queued).map_err(io::Error::from)
     }
 }
 

@@ -15,7 +15,9 @@ use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_driver::proxy::{Impairment, Proxy};
-use weir_tokio::{CloseReason, Config, Endpoint, Error, HandshakeError, Label, StreamHeader};
+use weir_tokio::{
+    CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
+};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -225,7 +227,8 @@ async fn a_stream_of_chunks_ends_with_the_stream() {
         let data = payload(1 << 20, 3);
         let mut out = conn.open_stream(None).await.unwrap();
         out.write_all_chunk(data.clone()).await.unwrap();
-        out.finish().await.unwrap();
+        // This task reads it below: a finish that waited for the receipt would wait for it.
+        out.finish_with(Confirm::Queued).await.unwrap();
         let incoming = server.accept().await.unwrap();
         let mut stream = incoming.accept_stream().await.unwrap();
         let mut got = Vec::new();
@@ -511,7 +514,9 @@ async fn a_loop_of_small_messages_shares_datagrams() {
         let before = conn.stats().await.unwrap().datagrams_sent;
         // Fewer than the 128 streams the peer allows at once: nobody reads until all are sent.
         for i in 0u32..100 {
-            conn.send_message(payload(100, i)).await.unwrap();
+            conn.send_message_with(payload(100, i), Confirm::Queued)
+                .await
+                .unwrap();
         }
         for _ in 0..100 {
             assert_eq!(incoming.recv_message().await.unwrap().len(), 100);
@@ -532,7 +537,7 @@ async fn a_call_the_core_can_answer_is_ready_at_its_first_poll() {
         let client = Endpoint::bind(local(), config()).unwrap();
         let conn = client.connect(server.local_addr()).await.unwrap();
         let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        let mut send = std::pin::pin!(conn.send_message(payload(1000, 1)));
+        let mut send = std::pin::pin!(conn.send_message_with(payload(1000, 1), Confirm::Queued));
         assert!(matches!(
             send.as_mut().poll(&mut cx),
             std::task::Poll::Ready(Ok(()))
@@ -567,7 +572,9 @@ async fn a_loop_of_calls_answered_at_once_lets_other_tasks_run() {
         tokio::spawn(async move { flag.store(true, Ordering::Relaxed) });
         // Every one fits the send buffer and the peer's stream limit: none waits.
         for i in 0u32..1_000 {
-            conn.send_message(payload(10, i)).await.unwrap();
+            conn.send_message_with(payload(10, i), Confirm::Queued)
+                .await
+                .unwrap();
         }
         assert!(ran.load(Ordering::Relaxed), "the loop never let another task run");
         for _ in 0..1_000 {
@@ -603,4 +610,46 @@ fn calls_fail_once_the_runtime_that_drove_the_endpoint_is_gone() {
             Err(Error::Shutdown)
         ));
     }));
+}
+
+/// `send_message` and `finish` wait for the final receiver's receipt (issue 29; spec §8,
+/// Delivery): a message is not done while the peer's application has not read it, and one
+/// it refuses after it arrived fails with the refusal, though every byte was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sending_waits_for_the_receipt_of_the_final_receiver() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let sent = tokio::spawn({
+            let conn = conn.clone();
+            async move { conn.send_message(payload(50_000, 1)).await }
+        });
+        // Every byte acknowledged, none read: still waiting (only the read makes a receipt).
+        while conn.stats().await.unwrap().bytes_acked < 50_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(!sent.is_finished(), "done before the peer read it");
+        assert_eq!(incoming.recv_message().await.unwrap(), payload(50_000, 1));
+        sent.await.unwrap().unwrap();
+        // A stream whose bytes all arrived and that the receiver's application refuses.
+        let mut out = conn.open_stream(None).await.unwrap();
+        out.write_all_chunk(payload(10_000, 2)).await.unwrap();
+        let finishing = tokio::spawn(async move { out.finish().await });
+        let refused = incoming.accept_stream().await.unwrap();
+        while conn.stats().await.unwrap().bytes_acked < 60_000 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        refused.stop(7).unwrap();
+        let r = finishing.await.unwrap();
+        assert!(
+            matches!(
+                r,
+                Err(Error::NotDelivered(Delivery::Failed { code: 7, relays: 0 }))
+            ),
+            "{r:?}"
+        );
+    })
+    .await
 }

@@ -43,8 +43,10 @@ fn report_stats(stats: &weir_core::ConnectionStats) {
 struct TokioLink(weir_tokio::Connection);
 
 impl Link for TokioLink {
+    /// Hands the message over as quinn's peer does (write and finish, nothing confirmed):
+    /// `send_message` alone would wait for each message's receipt.
     async fn send(&mut self, msg: Bytes) -> io::Result<()> {
-        Ok(self.0.send_message(msg).await?)
+        Ok(self.0.send_message_with(msg, weir_tokio::Confirm::Queued).await?)
     }
 
     async fn flush(&mut self) -> io::Result<()> {
@@ -104,8 +106,9 @@ pub(super) fn run_tokio(
 struct StdLink(weir_std::Connection);
 
 impl Link for StdLink {
+    /// As [`TokioLink::send`]: handed over, not confirmed.
     async fn send(&mut self, msg: Bytes) -> io::Result<()> {
-        Ok(self.0.send_message(msg)?)
+        Ok(self.0.send_message_with(msg, weir_std::Confirm::Queued)?)
     }
 
     async fn flush(&mut self) -> io::Result<()> {
