@@ -67,6 +67,18 @@ pub enum PipeFailure {
     TargetsLost,
 }
 
+impl core::fmt::Display for PipeFailure {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            PipeFailure::SourceReset { code } => write!(f, "the sender abandoned the stream (code {code})"),
+            PipeFailure::SourceLost => {
+                f.write_str("the sender's connection ended before the whole stream arrived")
+            }
+            PipeFailure::TargetsLost => f.write_str("no next hop took the stream to its end"),
+        }
+    }
+}
+
 /// A pipe's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PipeStats {

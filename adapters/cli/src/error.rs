@@ -26,6 +26,8 @@ pub enum Exit {
     Refused = 7,
     /// A trace that does not read, or whose replay differs from it.
     Trace = 8,
+    /// Interrupted by Ctrl-C (SIGINT), as shells report a command a signal 2 ended.
+    Cancelled = 130,
 }
 
 /// A failed command: a message for a person and an [`Exit`] code for a script.
@@ -80,7 +82,7 @@ pub enum CliError {
         why: weir_tokio::HandshakeError,
     },
     /// See [`Exit::Interrupted`].
-    #[error("transfer interrupted after {delivered} of {total} bytes: {why}")]
+    #[error("{}: {why}", progress(*delivered, *total))]
     Interrupted {
         /// What the receiving side got (or the sending side wrote).
         delivered: u64,
@@ -103,6 +105,17 @@ pub enum CliError {
     /// A socket failed after it was bound.
     #[error("network error: {0}")]
     Net(weir_tokio::Error),
+    /// Ctrl-C: the peers were told, partial files removed (see [`Exit::Cancelled`]).
+    #[error("interrupted (Ctrl-C){}", match .0 { Some(what) => format!(": {what}"), None => String::new() })]
+    Cancelled(Option<String>),
+}
+
+/// How far a failed transfer got, in words that do not claim bytes that never moved.
+fn progress(delivered: u64, total: Total) -> String {
+    match delivered {
+        0 => format!("transfer failed before any of its {total} bytes arrived"),
+        n => format!("transfer interrupted after {n} of {total} bytes"),
+    }
 }
 
 /// A transfer's length, when known.
@@ -129,6 +142,7 @@ impl CliError {
             CliError::VersionMismatch { .. } | CliError::Refused { .. } => Exit::Refused,
             CliError::Interrupted { .. } | CliError::Verification | CliError::Net(_) => Exit::Interrupted,
             CliError::Trace { .. } => Exit::Trace,
+            CliError::Cancelled(_) => Exit::Cancelled,
         }
     }
 

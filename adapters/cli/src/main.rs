@@ -11,6 +11,7 @@ mod sim;
 mod traces;
 mod transfer;
 mod units;
+mod verdict;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -31,13 +32,15 @@ Exit codes:
   5  cannot listen on the address (in use, or not this host's)
   6  unreachable peer: no answer within the handshake timeout
   7  version mismatch or refused by the peer (both version ranges are printed)
-  8  a trace does not read, or its replay differs";
+  8  a trace does not read, or its replay differs
+130  interrupted by Ctrl-C (the peer is told; a partial file is removed)";
 
 /// weir: a reliable, message-oriented transport for peer-to-peer systems.
 #[derive(Parser, Debug)]
 #[command(name = "weir", version, after_help = EXIT_CODES)]
 struct Cli {
-    /// Log the transport's events (connections, handshakes, resets) to stderr; twice for more.
+    /// Log to stderr: connections and transfers; `-vv` streams and receipts too; `-vvv`
+    /// everything. `RUST_LOG` (tracing's env-filter directives) overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
     #[command(subcommand)]
@@ -75,6 +78,10 @@ enum Cmd {
         /// Exit after the first file (with its outcome as the exit code).
         #[arg(long)]
         once: bool,
+        /// Replace a file of the same name in `--out` (without it, such a transfer is
+        /// refused and the sender is told why).
+        #[arg(long)]
+        force: bool,
         #[command(flatten)]
         net: net::NetArgs,
     },
@@ -288,10 +295,15 @@ fn run(cli: Cli) -> Result<(), CliError> {
             listen,
             out,
             once,
+            force,
             net,
         } => {
             let listen = net::resolve(&listen)?;
-            on_tokio(async move { transfer::recv(listen, &out, once, &net).await })
+            let existing = match force {
+                true => transfer::Existing::Replace,
+                false => transfer::Existing::Refuse,
+            };
+            on_tokio(async move { transfer::recv(listen, &out, once, existing, &net).await })
         }
         Cmd::Relay { listen, to, net } => {
             let listen = net::resolve(&listen)?;
@@ -309,8 +321,34 @@ fn run(cli: Cli) -> Result<(), CliError> {
     }
 }
 
+/// Sends the transport's `tracing` logs to stderr: as `RUST_LOG` says (env-filter
+/// directives) when it is set, else by `-v`: none without it, connections and transfers with
+/// one, each stream's progress and receipts with two, every datagram with three.
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    const CRATES: [&str; 4] = ["weir_cli", "weir_driver", "weir_tokio", "weir_core"];
+    let from_env = std::env::var("RUST_LOG").ok().filter(|d| !d.trim().is_empty());
+    let filter = match (from_env, verbose) {
+        (Some(directives), _) => EnvFilter::new(directives),
+        (None, 0) => EnvFilter::new("off"),
+        (None, v) => {
+            let level = match v {
+                1 => "info",
+                2 => "debug",
+                _ => "trace",
+            };
+            EnvFilter::new(CRATES.map(|c| format!("{c}={level}")).join(","))
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(cli.verbose);
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -236,7 +236,7 @@ fn on_event(
             p.ended_at = Some(now);
         }
         Event::PipeFailed { reason, .. } if p.outcome.is_none() => {
-            p.outcome = Some(Outcome::Failed(format!("the relay's pipe failed: {reason:?}")));
+            p.outcome = Some(Outcome::Failed(format!("the relay's pipe failed: {reason}")));
             p.ended_at = Some(now);
         }
         _ => {}

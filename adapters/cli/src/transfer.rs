@@ -6,7 +6,9 @@
 //! Piping) and only the final receiver checks it. The stream starts with the file's name:
 //! a 2-byte big-endian length, then that many bytes of UTF-8; the file's bytes follow.
 //! The receiver writes into `.NAME.weir-part` in its directory and renames it to `NAME`
-//! only once every byte arrived and matched the digest.
+//! only once every byte arrived and matched the digest; it refuses a name that exists there
+//! unless told `--force`, and removes the partial file however the transfer ends. Ctrl-C
+//! closes the connection with [`code::INTERRUPTED`], so the other end says so.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -23,6 +25,7 @@ use weir_tokio::{Config, Connection, Endpoint, RecvStream, StreamHeader};
 use crate::error::{CliError, Total};
 use crate::net::{self, NetArgs};
 use crate::units;
+use crate::verdict::{self, code, Partial};
 
 /// The label of a file stream.
 pub const FILE_LABEL: &str = "weir/file";
@@ -99,8 +102,9 @@ pub async fn send(
     }
     let total = header.len() as u64 + len;
     let endpoint = net::bind(net::any_for(to), net.apply(Config::default()))?;
-    let conn = net::connect(&endpoint, to, key, net.versions).await?;
-    let mut out = conn
+    let conn = verdict::unless_interrupted(net::connect(&endpoint, to, key, net.versions)).await?;
+    tracing::info!(%to, file = %name, bytes = len, "connected; sending");
+    let out = conn
         .open_stream_with(
             StreamHeader::default()
                 .with_label(Label::from_static(FILE_LABEL).expect("a valid label"))
@@ -109,17 +113,21 @@ pub async fn send(
         )
         .await
         .map_err(CliError::Net)?;
+    // Kept here, not in the sending future: at Ctrl-C it is reset with the reason, not
+    // dropped (which resets it with none).
+    let mut out = Some(out);
     let multi = MultiProgress::new();
     let bar = net::bar(&multi, "acknowledged", Some(total));
     let started = Instant::now();
     let interrupted = |acked: u64, e: weir_tokio::Error| CliError::Interrupted {
         delivered: acked,
         total: Total(Some(total)),
-        why: e.to_string(),
+        why: verdict::why(&e),
     };
     // Second pass: the bytes, one chunk read ahead of the network at most.
     let sending = async {
-        out.write_all_chunk(header).await?;
+        let stream = out.as_mut().expect("open until finished");
+        stream.write_all_chunk(header).await?;
         let mut file = tokio::fs::File::open(path).await?;
         loop {
             let mut chunk = BytesMut::zeroed(CHUNK);
@@ -128,18 +136,34 @@ pub async fn send(
                 break;
             }
             chunk.truncate(n);
-            out.write_all_chunk(chunk.freeze()).await?;
+            stream.write_all_chunk(chunk.freeze()).await?;
         }
-        out.finish().await?;
+        out.take().expect("open until finished").finish().await?;
         Ok::<(), weir_tokio::Error>(())
     };
-    let acked = watch_acks(&conn, total, &bar, sending).await;
+    let acked = tokio::select! {
+        acked = watch_acks(&conn, total, &bar, sending) => Some(acked),
+        () = verdict::interrupt() => None,
+    };
+    let Some(acked) = acked else {
+        bar.abandon();
+        if let Some(stream) = out.take() {
+            let _ = stream.reset(code::INTERRUPTED);
+        }
+        let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
+        drop(conn);
+        endpoint.close().await;
+        return Err(CliError::Cancelled(Some(format!(
+            "{name} was not delivered; the receiver was told"
+        ))));
+    };
     let acked = acked.map_err(|(n, e)| interrupted(n, e))?;
     bar.finish();
+    tracing::info!(file = %name, "delivered: the receiver read and verified every byte");
     let elapsed = started.elapsed();
     let stats = conn.stats().await.unwrap_or_default();
     println!(
-        "sent {name} ({}) to {to} in {:.2} s: {}; {} retransmitted, rtt {}",
+        "sent {name} ({}) to {to} in {:.2} s, delivered and verified: {}; {} retransmitted, rtt {}",
         units::bytes(len),
         elapsed.as_secs_f64(),
         units::throughput(acked, elapsed),
@@ -183,8 +207,24 @@ pub(crate) async fn watch_acks(
     }
 }
 
+/// What `weir recv` does with what it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Existing {
+    /// A file of the same name in the directory: the transfer is refused.
+    Refuse,
+    /// It is replaced once the new one arrived whole and verified.
+    Replace,
+}
+
 /// `weir recv --listen ADDR --out DIR`: receives files until interrupted (or one, `once`).
-pub async fn recv(listen: SocketAddr, dir: &Path, once: bool, net: &NetArgs) -> Result<(), CliError> {
+/// Ctrl-C closes every connection with [`code::INTERRUPTED`].
+pub async fn recv(
+    listen: SocketAddr,
+    dir: &Path,
+    once: bool,
+    existing: Existing,
+    net: &NetArgs,
+) -> Result<(), CliError> {
     let meta = std::fs::metadata(dir).map_err(file_error(dir))?;
     if !meta.is_dir() {
         return Err(file_error(dir)(std::io::Error::new(
@@ -199,27 +239,49 @@ pub async fn recv(listen: SocketAddr, dir: &Path, once: bool, net: &NetArgs) -> 
         endpoint.public_key()
     );
     let multi = MultiProgress::new();
-    if once {
-        let conn = endpoint.accept().await.map_err(CliError::Net)?;
-        let stream = conn.accept_stream().await.map_err(|e| interrupted(0, None, e))?;
-        println!("{}", receive_file(stream, dir, &multi).await?);
-        drop(conn);
-        endpoint.close().await;
-        return Ok(());
-    }
-    // Senders are served side by side, each connection's files one after another.
-    loop {
-        let conn = endpoint.accept().await.map_err(CliError::Net)?;
-        let (dir, multi) = (dir.to_path_buf(), multi.clone());
-        tokio::spawn(async move {
-            while let Ok(stream) = conn.accept_stream().await {
-                match receive_file(stream, &dir, &multi).await {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => eprintln!("weir: {e}"),
+    // The connections being served, to tell each of them at Ctrl-C.
+    let live = Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeMap::<u64, Connection>::new(),
+    ));
+    let serving = async {
+        if once {
+            let conn = endpoint.accept().await.map_err(CliError::Net)?;
+            live.lock().expect("not poisoned").insert(0, conn.clone());
+            tracing::info!("a sender connected");
+            let stream = conn.accept_stream().await.map_err(|e| interrupted(0, None, e))?;
+            println!("{}", receive_file(stream, dir, existing, &multi).await?);
+            return Ok(());
+        }
+        // Senders are served side by side, each connection's files one after another.
+        for n in 1.. {
+            let conn = endpoint.accept().await.map_err(CliError::Net)?;
+            tracing::info!("a sender connected");
+            live.lock().expect("not poisoned").insert(n, conn.clone());
+            let (dir, multi, live) = (dir.to_path_buf(), multi.clone(), Arc::clone(&live));
+            tokio::spawn(async move {
+                while let Ok(stream) = conn.accept_stream().await {
+                    match receive_file(stream, &dir, existing, &multi).await {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => eprintln!("weir: {e}"),
+                    }
                 }
+                live.lock().expect("not poisoned").remove(&n);
+            });
+        }
+        Ok(())
+    };
+    let outcome = tokio::select! {
+        r = serving => r,
+        () = verdict::interrupt() => {
+            let conns: Vec<Connection> = live.lock().expect("not poisoned").values().cloned().collect();
+            for conn in conns {
+                let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
             }
-        });
-    }
+            Err(CliError::Cancelled(Some("partial files removed; the senders were told".into())))
+        }
+    };
+    endpoint.close().await;
+    outcome
 }
 
 fn interrupted(delivered: u64, total: Option<u64>, e: weir_tokio::Error) -> CliError {
@@ -228,13 +290,18 @@ fn interrupted(delivered: u64, total: Option<u64>, e: weir_tokio::Error) -> CliE
         e => CliError::Interrupted {
             delivered,
             total: Total(total),
-            why: e.to_string(),
+            why: verdict::why(&e),
         },
     }
 }
 
 /// Reads one file stream into `dir`; the line to print once it is there.
-async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress) -> Result<String, CliError> {
+async fn receive_file(
+    mut stream: RecvStream,
+    dir: &Path,
+    existing: Existing,
+    multi: &MultiProgress,
+) -> Result<String, CliError> {
     let total = stream.total_len();
     let started = Instant::now();
     let bad = |why: &str| CliError::Interrupted {
@@ -243,7 +310,7 @@ async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress)
         why: why.to_string(),
     };
     if stream.label().map(|l| l.as_str()) != Some(FILE_LABEL) {
-        let _ = stream.stop(1);
+        let _ = stream.stop(code::NOT_A_FILE);
         return Err(bad("the stream is not a weir file"));
     }
     // The name header, which may span chunks.
@@ -264,14 +331,32 @@ async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress)
         }
     };
     let Some(name) = name.filter(|n| safe_name(n)) else {
-        let _ = stream.stop(1);
+        let _ = stream.stop(code::NOT_A_FILE);
         return Err(bad("the stream's file name is missing or unsafe"));
     };
     let header_len = 2 + name.len() as u64;
     let file_total = total.map(|t| t.saturating_sub(header_len));
     let part = dir.join(format!(".{name}.weir-part"));
     let target = dir.join(&name);
-    let mut file = tokio::fs::File::create(&part).await.map_err(file_error(&part))?;
+    if existing == Existing::Refuse && tokio::fs::try_exists(&target).await.unwrap_or(true) {
+        let _ = stream.stop(code::EXISTS);
+        return Err(CliError::File {
+            path: target,
+            source: std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "exists: refused the transfer (--force replaces it)",
+            ),
+        });
+    }
+    tracing::info!(file = %name, bytes = ?file_total, "receiving");
+    let mut file = match tokio::fs::File::create(&part).await {
+        Ok(file) => file,
+        Err(e) => {
+            let _ = stream.stop(code::WRITE_FAILED);
+            return Err(file_error(&part)(e));
+        }
+    };
+    let partial = Partial::new(&part);
     let bar = net::bar(multi, &name, file_total);
     let mut written = 0u64;
     let mut next = (!rest.is_empty()).then_some(rest);
@@ -285,6 +370,7 @@ async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress)
             },
         };
         if let Err(e) = file.write_all(&chunk).await {
+            let _ = stream.stop(code::WRITE_FAILED);
             break Err(file_error(&part)(e));
         }
         written += chunk.len() as u64;
@@ -297,13 +383,13 @@ async fn receive_file(mut stream: RecvStream, dir: &Path, multi: &MultiProgress)
     drop(file);
     if let Err(e) = outcome {
         bar.abandon();
-        let _ = tokio::fs::remove_file(&part).await;
         return Err(e);
     }
     bar.finish();
     tokio::fs::rename(&part, &target)
         .await
         .map_err(file_error(&target))?;
+    partial.keep();
     let elapsed = started.elapsed();
     Ok(format!(
         "received {} ({}) in {:.2} s: {}; verified: digest matches",
@@ -329,23 +415,53 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
             .join(", ")
     );
     let downstream = Arc::new(tokio::sync::Mutex::new(Vec::<(SocketAddr, Connection)>::new()));
-    loop {
-        let conn = endpoint.accept().await.map_err(CliError::Net)?;
-        let (endpoint, targets, downstream, net) = (
-            Arc::clone(&endpoint),
-            targets.clone(),
-            Arc::clone(&downstream),
-            net.clone(),
-        );
-        tokio::spawn(async move {
-            while let Ok(stream) = conn.accept_stream().await {
-                match forward(&endpoint, stream, &targets, &downstream, &net).await {
-                    Ok(line) => println!("{line}"),
-                    Err(e) => eprintln!("weir: {e}"),
+    let upstream = Arc::new(std::sync::Mutex::new(
+        std::collections::BTreeMap::<u64, Connection>::new(),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    let serving = async {
+        for n in 0.. {
+            let conn = endpoint.accept().await.map_err(CliError::Net)?;
+            tracing::info!("a sender connected");
+            upstream.lock().expect("not poisoned").insert(n, conn.clone());
+            let (endpoint, targets, downstream, net, upstream) = (
+                Arc::clone(&endpoint),
+                targets.clone(),
+                Arc::clone(&downstream),
+                net.clone(),
+                Arc::clone(&upstream),
+            );
+            tasks.spawn(async move {
+                while let Ok(stream) = conn.accept_stream().await {
+                    match forward(&endpoint, stream, &targets, &downstream, &net).await {
+                        Ok(line) => println!("{line}"),
+                        Err(e) => eprintln!("weir: {e}"),
+                    }
                 }
+                upstream.lock().expect("not poisoned").remove(&n);
+            });
+        }
+        Ok(())
+    };
+    let outcome = tokio::select! {
+        r = serving => r,
+        () = verdict::interrupt() => {
+            // Both sides of every pipe hear why it ends.
+            let mut conns: Vec<Connection> = upstream.lock().expect("not poisoned").values().cloned().collect();
+            conns.extend(downstream.lock().await.drain(..).map(|(_, c)| c));
+            for conn in conns {
+                let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
             }
-        });
+            Err(CliError::Cancelled(Some("the relay stopped; its peers were told".into())))
+        }
+    };
+    // The tasks hold the endpoint: once they are gone, its close sends what is due.
+    tasks.shutdown().await;
+    upstream.lock().expect("not poisoned").clear();
+    if let Ok(endpoint) = Arc::try_unwrap(endpoint) {
+        endpoint.close().await;
     }
+    outcome
 }
 
 /// Pipes `stream` to a connection to each target (connecting, or reconnecting, as needed).

@@ -444,3 +444,114 @@ fn a_file_that_is_not_a_trace_is_exit_8() {
         stderr_of(&out)
     );
 }
+
+/// `-v` turns the transport's logs on (stderr), `RUST_LOG` chooses them; without either, a
+/// run prints only its result.
+#[test]
+fn verbose_and_rust_log_drive_the_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "logged.bin", 20_000);
+    for (flags, env, wanted) in [
+        (&[][..], None, None),
+        (&["-v"][..], None, Some("connection established")),
+        (&[][..], Some("weir_driver=debug"), Some("receipt")),
+    ] {
+        let sub = tempfile::tempdir().unwrap();
+        let (_, recv, addr) = receiver(sub.path(), &["--once"]);
+        let mut cmd = weir();
+        cmd.args(flags)
+            .args(["send", file.to_str().unwrap(), "--to", &addr]);
+        cmd.env_remove("RUST_LOG");
+        if let Some(directives) = env {
+            cmd.env("RUST_LOG", directives);
+        }
+        let sent = cmd.output().unwrap();
+        let err = stderr_of(&sent);
+        assert!(sent.status.success(), "{err}");
+        match wanted {
+            Some(line) => assert!(err.contains(line), "{flags:?} {env:?}: no {line:?} in {err}"),
+            None => assert!(
+                !err.contains("INFO") && !err.contains("DEBUG"),
+                "logs without -v: {err}"
+            ),
+        }
+        let (code, _, _) = recv.finish();
+        assert_eq!(code, Some(0));
+    }
+}
+
+/// A file of the same name in the receiver's directory is not overwritten: the transfer is
+/// refused and both ends say why; with `--force` it is replaced.
+#[test]
+fn an_existing_file_is_replaced_only_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "same.bin", 50_000);
+    let (out_dir, recv, addr) = receiver(dir.path(), &["--once"]);
+    std::fs::write(out_dir.join("same.bin"), b"precious").unwrap();
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &addr])
+        .output()
+        .unwrap();
+    assert_eq!(sent.status.code(), Some(1), "{}", stderr_of(&sent));
+    assert!(
+        stderr_of(&sent).contains("the receiver already has a file of that name"),
+        "{}",
+        stderr_of(&sent)
+    );
+    let (code, _, stderr) = recv.finish();
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(
+        stderr.contains("same.bin: exists: refused the transfer (--force replaces it)"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read(out_dir.join("same.bin")).unwrap(), b"precious");
+    assert!(!out_dir.join(".same.bin.weir-part").exists());
+    // With --force.
+    let forced = tempfile::tempdir().unwrap();
+    let (out_dir, recv, addr) = receiver(forced.path(), &["--once", "--force"]);
+    std::fs::write(out_dir.join("same.bin"), b"old").unwrap();
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &addr])
+        .output()
+        .unwrap();
+    assert!(sent.status.success(), "{}", stderr_of(&sent));
+    assert_eq!(recv.finish().0, Some(0));
+    assert!(std::fs::read(out_dir.join("same.bin")).unwrap() == std::fs::read(&file).unwrap());
+}
+
+/// Ctrl-C in the middle of a transfer: the sender tells the receiver, prints one line and
+/// exits 130; the receiver says the sender was interrupted and leaves no partial file.
+#[test]
+fn ctrl_c_stops_a_transfer_gracefully() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "big.bin", 64 << 20);
+    let (out_dir, recv, addr) = receiver(dir.path(), &["--once"]);
+    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &addr]);
+    let part = out_dir.join(".big.bin.weir-part");
+    let start = Instant::now();
+    while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
+        assert!(start.elapsed() < LIMIT, "nothing arrived within {LIMIT:?}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let interrupted = Command::new("kill")
+        .args(["-INT", &sender.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let (code, _, stderr) = sender.finish();
+    assert_eq!(code, Some(130), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("weir:")).collect();
+    assert_eq!(
+        lines,
+        ["weir: interrupted (Ctrl-C): big.bin was not delivered; the receiver was told"],
+        "{stderr}"
+    );
+    let (code, _, stderr) = recv.finish();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the other end was interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
+    assert!(!part.exists(), "the partial file is removed");
+    assert!(!out_dir.join("big.bin").exists());
+}

@@ -114,13 +114,13 @@ pub enum Error {
     #[error("connection {0}")]
     Closed(CloseReason),
     /// The peer abandoned the stream being read.
-    #[error("the peer reset the stream (code {code})")]
+    #[error("the peer abandoned the stream{}", why_code(*code))]
     Reset {
         /// The peer's code.
         code: u64,
     },
     /// The peer no longer wants the stream being written.
-    #[error("the peer stopped the stream (code {code})")]
+    #[error("the peer stopped reading the stream{}", why_code(*code))]
     Stopped {
         /// The peer's code.
         code: u64,
@@ -139,7 +139,7 @@ pub enum Error {
     #[error("{0}")]
     NotDelivered(Delivery),
     /// A pipe ended without delivering.
-    #[error("the pipe failed: {0:?}")]
+    #[error("the pipe failed: {0}")]
     PipeFailed(PipeFailure),
     /// The core refused the call (see [`ApiError`]): a misuse, or a limit reached.
     #[error("refused: {0}")]
@@ -153,6 +153,16 @@ pub enum Error {
     /// The endpoint is shutting down or gone.
     #[error("the endpoint is shut down")]
     Shutdown,
+}
+
+/// A stream error code as people read it: the transport's own by name, others by number.
+fn why_code(code: u64) -> String {
+    match code {
+        weir_core::PIPE_BROKEN => ": a relay lost the other side of its pipe".to_string(),
+        weir_core::VERIFICATION_FAILED => ": the bytes did not match the sender's digest".to_string(),
+        0 => String::new(),
+        code => format!(" (code {code})"),
+    }
 }
 
 /// Names a connection for the adapters' handles. Unlike a core

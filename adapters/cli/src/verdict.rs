@@ -1,0 +1,144 @@
+//! What the ends of a file transfer tell each other when it fails, and how each end says it
+//! to a person: the stream codes `weir recv` stops a file with, the connection code either
+//! end closes with on Ctrl-C, and the words for the transport's failures (no internal
+//! names or bare numbers where a meaning is known).
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+
+use weir_tokio::{CloseReason, Delivery, Error};
+
+/// Stream codes a receiver stops a file with, and the connection code for Ctrl-C.
+pub mod code {
+    /// The stream is not a weir file (wrong label, or a missing or unsafe name).
+    pub const NOT_A_FILE: u64 = 1;
+    /// A file of that name exists in the receiver's directory and `--force` was not given.
+    pub const EXISTS: u64 = 2;
+    /// The receiver could not write the file.
+    pub const WRITE_FAILED: u64 = 3;
+    /// The other end was interrupted (Ctrl-C): the stream's or the connection's code.
+    pub const INTERRUPTED: u64 = 4;
+}
+
+/// A receiver's reason for a code it stopped a file with.
+fn refusal(code: u64) -> Option<&'static str> {
+    Some(match code {
+        code::NOT_A_FILE => "the receiver does not take it as a weir file",
+        code::EXISTS => "the receiver already has a file of that name (it replaces one only with --force)",
+        code::WRITE_FAILED => "the receiver could not write it to disk",
+        code::INTERRUPTED => "the other end was interrupted (Ctrl-C)",
+        _ => return None,
+    })
+}
+
+/// Why a transfer failed, in words: the file codes by meaning, the rest as the transport
+/// says it.
+pub fn why(e: &Error) -> String {
+    let code = match e {
+        Error::Stopped { code } | Error::Reset { code } => Some(*code),
+        Error::NotDelivered(Delivery::Failed { code, .. }) => Some(*code),
+        Error::Closed(CloseReason::Peer {
+            code: weir_core::wire::CloseCode::Application(code),
+            ..
+        }) => Some(*code),
+        _ => None,
+    };
+    match (code.and_then(refusal), e) {
+        (Some(text), Error::NotDelivered(Delivery::Failed { relays, .. })) if *relays > 0 => {
+            format!("{text} ({relays} relays on)")
+        }
+        (Some(text), _) => text.to_string(),
+        (None, e) => e.to_string(),
+    }
+}
+
+/// Resolves at Ctrl-C (SIGINT). Once it has been polled, the signal no longer ends the
+/// process by itself: whoever polls it says goodbye to the peer first.
+pub async fn interrupt() {
+    // An error means no handler could be installed; then it never resolves, and Ctrl-C
+    // ends the process as it would without weir.
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Runs `work` unless Ctrl-C comes first.
+pub async fn unless_interrupted<T>(
+    work: impl Future<Output = Result<T, crate::error::CliError>>,
+) -> Result<T, crate::error::CliError> {
+    tokio::select! {
+        r = work => r,
+        () = interrupt() => Err(crate::error::CliError::Cancelled(None)),
+    }
+}
+
+/// A partial file (`.NAME.weir-part`) that is removed unless it was kept: however the
+/// receiving of it ends (a failure, Ctrl-C, a task dropped as the runtime shuts down).
+pub struct Partial {
+    path: PathBuf,
+    kept: bool,
+}
+
+impl Partial {
+    /// Watches `path`, which the caller creates.
+    pub fn new(path: &Path) -> Partial {
+        Partial {
+            path: path.to_path_buf(),
+            kept: false,
+        }
+    }
+
+    /// The file is complete and renamed: nothing to remove.
+    pub fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.kept {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_codes_read_as_their_meaning_and_others_as_the_transport_says() {
+        let exists = Error::Stopped { code: code::EXISTS };
+        assert!(
+            why(&exists).contains("already has a file of that name"),
+            "{}",
+            why(&exists)
+        );
+        let relayed = Error::NotDelivered(Delivery::Failed {
+            code: code::WRITE_FAILED,
+            relays: 2,
+        });
+        assert_eq!(
+            why(&relayed),
+            "the receiver could not write it to disk (2 relays on)"
+        );
+        let broken = Error::NotDelivered(Delivery::Failed {
+            code: weir_core::PIPE_BROKEN,
+            relays: 0,
+        });
+        assert_eq!(why(&broken), "not delivered: a relay lost its next hop");
+        assert!(!why(&broken).contains("1885958245"));
+    }
+
+    #[test]
+    fn a_partial_file_is_removed_unless_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (gone, kept) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&gone, b"x").unwrap();
+        std::fs::write(&kept, b"y").unwrap();
+        drop(Partial::new(&gone));
+        Partial::new(&kept).keep();
+        assert!(!gone.exists());
+        assert!(kept.exists());
+    }
+}
