@@ -311,7 +311,8 @@ impl Endpoint {
         result: &Result<T, ApiError>,
     ) {
         if let (Some(t), Some(cmd)) = (self.trace.as_mut(), cmd) {
-            t.command(now, &cmd, &result.clone().map(Into::into));
+            let result = result.clone().map(Into::into);
+            t.command(now, &cmd.recorded(&result), &result);
         }
         self.trace_deadline();
     }

@@ -198,6 +198,7 @@ fn a_changed_behaviour_fails_the_replay_at_the_first_difference() {
     let trace = golden("handshake").replacen("initial_rtt=100000", "initial_rtt=50000", 1);
     let Err(TraceError::Diverged {
         line,
+        offset,
         expected,
         actual,
     }) = replay(&trace)
@@ -206,10 +207,18 @@ fn a_changed_behaviour_fails_the_replay_at_the_first_difference() {
     };
     assert!(line_of(&trace, line).ends_with(&format!("=> {expected}")));
     assert_ne!(expected, actual);
+    // The first differing position, and no difference before it.
+    assert_eq!(expected[..offset], actual[..offset]);
+    assert_ne!(expected.as_bytes().get(offset), actual.as_bytes().get(offset));
     let shown = replay(&trace).unwrap_err().to_string();
     assert!(
-        shown.contains(&format!("line {line}")) && shown.contains("expected") && shown.contains("actual")
+        shown.contains(&format!("line {line}: replay differs at character {offset}"))
+            && shown.contains("expected")
+            && shown.contains("actual"),
+        "{shown}"
     );
+    // Around the difference, not whole datagrams.
+    assert!(shown.lines().all(|l| l.len() < 80), "{shown}");
     println!("{shown}");
 }
 
@@ -336,4 +345,58 @@ fn replay_with_shows_each_record_with_the_endpoint_it_left() {
     assert_eq!(steps, replayed.records, "one step per record");
     assert_eq!(connections_seen, 1, "the trace's one connection is listed");
     assert!(saw_read, "the observer sees state the trace does not write down");
+}
+
+/// Issue 29, item 7: a sender that hands a large chunk over as room frees up made the trace
+/// record the whole remainder at every try (188 MB for a 24 MiB transfer). A write records
+/// the bytes it took, a refused one a single byte; the trace still replays.
+#[test]
+fn a_partial_write_records_only_the_bytes_it_took() {
+    let config = Config {
+        send_buffer: 64 << 10,
+        ..quick()
+    };
+    let mut sim = Sim::new(11);
+    let c = sim.add_traced_node(config.clone());
+    let s = sim.add_node(config);
+    sim.link(c, s, LinkConfig::default());
+    let conn = sim.connect(c, s);
+    sim.run_for(Duration::from_millis(200), |sim, node, e| {
+        read_messages(sim, node, &e)
+    });
+    let id = sim
+        .endpoint(c)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
+    let data: Bytes = (0..1u32 << 20)
+        .map(|i| (i * 13) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let mut sent = 0;
+    let mut tries = 0;
+    while sent < data.len() {
+        tries += 1;
+        if let Ok(n) = sim.endpoint(c).write(conn, id, data.slice(sent..)) {
+            sent += n;
+        }
+        sim.run_for(Duration::from_millis(5), |sim, node, e| {
+            if let Event::StreamReadable { conn, stream } = e {
+                while let Ok(Read::Data { .. }) = sim.endpoint(node).read(conn, stream, usize::MAX) {}
+            }
+        });
+    }
+    assert!(tries > 10, "the buffer took it in {tries} tries");
+    let trace = sim.take_trace(c);
+    let written_hex: usize = trace
+        .lines()
+        .filter_map(|l| l.split_once(" write ").map(|(_, rest)| rest))
+        .map(|rest| rest.split_whitespace().nth(2).map_or(0, |hex| hex.len()))
+        .sum();
+    // Each byte once (two hex digits), plus one byte per refused try.
+    assert!(
+        written_hex >= 2 * data.len() && written_hex <= 2 * (data.len() + tries),
+        "{written_hex}"
+    );
+    assert!(trace.len() < 6 << 20, "{} bytes of trace for 1 MiB", trace.len());
+    replay(&trace).unwrap();
 }

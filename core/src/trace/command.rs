@@ -37,6 +37,12 @@ pub(crate) enum Command {
         stream: StreamId,
         data: Bytes,
     },
+    /// A write that was refused, recorded by its length: what it carried decided nothing.
+    WriteRefused {
+        conn: ConnectionHandle,
+        stream: StreamId,
+        len: usize,
+    },
     SetPriority {
         conn: ConnectionHandle,
         stream: StreamId,
@@ -104,6 +110,30 @@ pub(crate) enum Done {
     Taken(usize),
     Read(Read),
     Pipe(PipeId),
+}
+
+impl Command {
+    /// What a trace keeps of a call that returned `result`: a write keeps only the bytes it
+    /// took (replayed, that prefix is taken whole, as every check a write makes holds for
+    /// a prefix of what passed it), and a refused one only its length (every check that
+    /// refuses a write looks at lengths, never at bytes). A sender retrying a large chunk
+    /// as room frees up would otherwise record the whole remainder at every try
+    /// (spec/trace.md §3.3).
+    pub(crate) fn recorded(self, result: &Result<Done, crate::ApiError>) -> Command {
+        match (self, result) {
+            (Command::Write { conn, stream, data }, Ok(Done::Taken(n))) => Command::Write {
+                conn,
+                stream,
+                data: data.slice(..(*n).min(data.len())),
+            },
+            (Command::Write { conn, stream, data }, Err(_)) => Command::WriteRefused {
+                conn,
+                stream,
+                len: data.len(),
+            },
+            (cmd, _) => cmd,
+        }
+    }
 }
 
 impl From<()> for Done {
@@ -194,6 +224,7 @@ impl fmt::Display for Command {
                 Ok(())
             }
             Command::Write { conn, stream, data } => write!(f, "write {conn} s{stream} {}", hex(data)),
+            Command::WriteRefused { conn, stream, len } => write!(f, "write {conn} s{stream} zeros={len}"),
             Command::SetPriority {
                 conn,
                 stream,
@@ -313,10 +344,17 @@ impl Command {
             }
             ("write", 3) => {
                 let (conn, stream) = cs(0)?;
-                Command::Write {
-                    conn,
-                    stream,
-                    data: unhex(args[2])?,
+                match args[2].strip_prefix("zeros=") {
+                    Some(len) => Command::WriteRefused {
+                        conn,
+                        stream,
+                        len: len.parse().ok()?,
+                    },
+                    None => Command::Write {
+                        conn,
+                        stream,
+                        data: unhex(args[2])?,
+                    },
                 }
             }
             ("set_priority", 3) => {
@@ -409,6 +447,9 @@ impl Command {
             .map(Done::Conn),
             Command::OpenStream { conn, header } => ep.open_stream(conn, header).map(Done::Stream),
             Command::Write { conn, stream, data } => ep.write(conn, stream, data).map(Done::Taken),
+            Command::WriteRefused { conn, stream, len } => ep
+                .write(conn, stream, Bytes::from(alloc::vec![0u8; len]))
+                .map(Done::Taken),
             Command::SetPriority {
                 conn,
                 stream,
@@ -496,6 +537,11 @@ mod tests {
                 conn: c,
                 stream: s,
                 data: Bytes::from_static(b"\x00\xffab"),
+            },
+            Command::WriteRefused {
+                conn: c,
+                stream: s,
+                len: 70_000,
             },
             Command::SetPriority {
                 conn: c,

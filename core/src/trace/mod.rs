@@ -74,16 +74,35 @@ pub enum TraceError {
         /// Its line number (from 1).
         line: usize,
     },
-    /// The replayed endpoint gave a different output than the one recorded.
-    #[error("line {line}: replay differs\n  expected: {expected}\n  actual:   {actual}")]
+    /// The replayed endpoint gave a different output than the one recorded. Shown as the
+    /// line, the first differing position and the text around it (not whole datagrams).
+    #[error(
+        "line {line}: replay differs at character {offset} of the result\n  expected: {}\n  actual:   {}",
+        around(expected, *offset),
+        around(actual, *offset)
+    )]
     Diverged {
         /// The record's line number (from 1).
         line: usize,
+        /// Where the two results first differ (bytes from the start of the result; for an
+        /// `out` record's hex, twice the datagram byte offset plus the prefix).
+        offset: usize,
         /// What the trace recorded.
         expected: String,
         /// What the replayed endpoint gave.
         actual: String,
     },
+}
+
+/// `text` around byte `at`: up to 24 bytes either side, elided with `…`.
+fn around(text: &str, at: usize) -> String {
+    const SIDE: usize = 24;
+    let start = at.saturating_sub(SIDE);
+    let end = at.saturating_add(SIDE).min(text.len());
+    let shown = text.get(start..end).unwrap_or(text);
+    let before = if start > 0 { "…" } else { "" };
+    let after = if end < text.len() { "…" } else { "" };
+    alloc::format!("{before}{shown}{after}")
 }
 
 /// A trace that replayed without a difference.
@@ -315,8 +334,14 @@ pub fn replay_with(trace: &str, mut observe: impl FnMut(Step<'_>)) -> Result<Rep
         if let (Some(actual), Some(expected)) = (actual, expected) {
             outputs += 1;
             if actual != expected {
+                let offset = expected
+                    .bytes()
+                    .zip(actual.bytes())
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(expected.len().min(actual.len()));
                 return Err(TraceError::Diverged {
                     line,
+                    offset,
                     expected: expected.to_string(),
                     actual,
                 });
