@@ -157,7 +157,9 @@ pub struct Config {
     /// Default: 30 s.
     pub idle_timeout: Duration,
     /// Send a PING after this long without sending anything ack-eliciting, so an idle but
-    /// healthy connection does not time out. `None`: never. Default: 10 s.
+    /// healthy connection does not time out; never later than half the idle timeout, and,
+    /// while a stream's receipt is awaited, at half the idle timeout even if `None`.
+    /// `None`: never otherwise. Default: 10 s.
     pub keep_alive: Option<Duration>,
     /// A handshake not finished after this long fails with
     /// [`HandshakeError::TimedOut`](crate::HandshakeError::TimedOut). Default: 10 s.

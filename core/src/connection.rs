@@ -796,8 +796,18 @@ impl Connection {
                 // While something waits for an acknowledgement the probe timer asks for one;
                 // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
                 // it runs from the last ack-eliciting packet), so loss detection never ran.
+                // A keep-alive comes at least twice per idle timeout (one that came later
+                // could not keep anything alive), and, while a receipt is awaited, even if
+                // keep-alives are off: the far end may take long to read the stream, and the
+                // path must not be given up meanwhile.
+                let half_idle = Duration::from_micros(self.idle_timeout(config).as_micros() / 2);
+                let keep_alive = match (config.keep_alive, self.receipts.awaiting()) {
+                    (Some(k), _) => Some(k.min(half_idle)),
+                    (None, true) => Some(half_idle),
+                    (None, false) => None,
+                };
                 t[Timer::KeepAlive as usize] = match self.recovery.awaits_ack() {
-                    false => config.keep_alive.map(|k| self.last_eliciting_sent + k),
+                    false => keep_alive.map(|k| self.last_eliciting_sent + k),
                     true => None,
                 };
                 t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
@@ -889,6 +899,7 @@ impl Connection {
                     // Unreachable if something was under way: what we sent waited for an
                     // acknowledgement, or a stream the peer sends us waited for bytes.
                     let under_way = self.recovery.awaits_ack()
+                        || self.receipts.awaiting()
                         || self
                             .streams
                             .values()

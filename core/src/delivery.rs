@@ -177,6 +177,11 @@ impl Receipts {
         self.awaited.remove(&id)
     }
 
+    /// Whether any receipt is awaited.
+    pub(crate) fn awaiting(&self) -> bool {
+        !self.awaited.is_empty()
+    }
+
     /// Whether as many receipts are awaited as are remembered.
     pub(crate) fn awaited_full(&self) -> bool {
         self.awaited.len() >= MAX_AWAITED

@@ -66,6 +66,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         loss: spec.loss,
         delay: spec.delay,
         seed,
+        ..Impairment::default()
     };
     let proxy_error = |e| CliError::Net(weir_tokio::Error::Io(e));
     let last_hop = Proxy::start(receiver.local_addr(), impairment(spec.seed)).map_err(proxy_error)?;

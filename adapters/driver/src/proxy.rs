@@ -1,6 +1,7 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
-//! client and a server and loses, delays or cuts the datagrams between them, the way a
-//! real path would, so that transfers over real sockets meet loss and delay.
+//! client and a server and does to the datagrams between them what real paths do (loss,
+//! bursts of loss, delay, reordering, duplication, corrupted and truncated datagrams, a rate
+//! limit with a finite queue, outages), so that transfers over real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -8,7 +9,8 @@
 //! router's ([`QUEUE_LIMIT`]); every loop wakes at least every 10 ms to check whether it
 //! should stop, so dropping the proxy always ends its threads.
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -21,15 +23,56 @@ pub const QUEUE_LIMIT: usize = 65_536;
 /// How often an idle direction looks at the stop flag.
 const POLL: Duration = Duration::from_millis(10);
 
-/// What the path does to each datagram.
+/// What the path does to each datagram, in each direction. Probabilities are from 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Impairment {
-    /// The probability that a datagram is lost, from 0 to 1.
+    /// The probability that a datagram is lost.
     pub loss: f64,
     /// One-way delay added to every datagram (each direction).
     pub delay: Duration,
-    /// Seed of the loss pattern.
+    /// Seed of the random choices.
     pub seed: u64,
+    /// Bursts of loss on top of `loss` (Gilbert-Elliott).
+    pub burst: Option<Burst>,
+    /// The probability that a datagram is delivered twice.
+    pub duplicate: f64,
+    /// The probability that a datagram is held back by up to `delay` + 2 ms more, so that
+    /// later ones overtake it.
+    pub reorder: f64,
+    /// The probability that one bit of a datagram is flipped.
+    pub corrupt: f64,
+    /// The probability that a datagram is cut short (to a random length, at least 1 byte).
+    pub truncate: f64,
+    /// The most bytes a second the path carries: a bottleneck whose queue holds
+    /// `queue_bytes` and drops what does not fit. `None`: no limit.
+    pub rate: Option<u64>,
+    /// The bottleneck's queue (with `rate`).
+    pub queue_bytes: usize,
+    /// A time the path drops everything, counted from the first datagram it saw.
+    pub outage: Option<Outage>,
+}
+
+/// Bursty loss (Gilbert-Elliott): the path is good or bad; in a bad state every datagram is
+/// lost. The state moves once per datagram and once for each `slot` of time without one,
+/// so a burst lasts about as long whether the traffic in it is dense or a probe now and then.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Burst {
+    /// The probability per step of going bad.
+    pub enter: f64,
+    /// The probability per step of going good again: bursts last `1 / leave` steps on
+    /// average.
+    pub leave: f64,
+    /// A step of time without datagrams.
+    pub slot: Duration,
+}
+
+/// A time the path is cut.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outage {
+    /// From the first datagram the proxy saw to the cut.
+    pub after: Duration,
+    /// How long the cut lasts.
+    pub lasts: Duration,
 }
 
 impl Default for Impairment {
@@ -39,6 +82,14 @@ impl Default for Impairment {
             loss: 0.0,
             delay: Duration::ZERO,
             seed: 1,
+            burst: None,
+            duplicate: 0.0,
+            reorder: 0.0,
+            corrupt: 0.0,
+            truncate: 0.0,
+            rate: None,
+            queue_bytes: 256 << 10,
+            outage: None,
         }
     }
 }
@@ -50,6 +101,8 @@ pub struct DirectionStats {
     pub forwarded: u64,
     /// Datagrams lost on purpose (loss, a full queue, or the path cut).
     pub dropped: u64,
+    /// Datagrams delivered twice, corrupted, or cut short (counted once each way).
+    pub altered: u64,
 }
 
 /// A running proxy; dropping it stops its threads.
@@ -76,6 +129,7 @@ impl Proxy {
         let addr = front.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(AtomicBool::new(false));
+        let first_seen = Arc::new(Mutex::new(None::<Instant>));
         let client = Arc::new(Mutex::new(None::<SocketAddr>));
         let stats = [Arc::default(), Arc::default()];
         let mut threads = Vec::new();
@@ -96,7 +150,12 @@ impl Proxy {
                 rng: impairment.seed.wrapping_add(i as u64).max(1),
                 stop: Arc::clone(&stop),
                 cut: Arc::clone(&cut),
+                first_seen: Arc::clone(&first_seen),
                 stats: Arc::clone(&stats[i]),
+                bad: false,
+                last_step: None,
+                busy_until: None,
+                seq: 0,
             };
             threads.push(
                 std::thread::Builder::new()
@@ -154,23 +213,34 @@ struct Direction {
     rng: u64,
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicBool>,
+    /// When either direction saw its first datagram (outages count from it).
+    first_seen: Arc<Mutex<Option<Instant>>>,
     stats: Arc<Mutex<DirectionStats>>,
+    /// In a burst.
+    bad: bool,
+    /// When the burst state last moved.
+    last_step: Option<Instant>,
+    /// When the bottleneck has sent what it holds.
+    busy_until: Option<Instant>,
+    /// Orders datagrams released at the same instant.
+    seq: u64,
 }
 
 impl Direction {
     fn run(mut self) {
-        let mut queue: VecDeque<(Instant, Vec<u8>)> = VecDeque::new();
+        // Datagrams waiting for their time, earliest first.
+        let mut queue: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();
         let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
-            while queue.front().is_some_and(|(at, _)| *at <= now) {
-                if let Some((_, d)) = queue.pop_front() {
+            while queue.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
+                if let Some(Reverse((_, _, d))) = queue.pop() {
                     self.forward(&d);
                 }
             }
-            let wait = queue
-                .front()
-                .map_or(POLL, |(at, _)| at.saturating_duration_since(now).min(POLL));
+            let wait = queue.peek().map_or(POLL, |Reverse((at, _, _))| {
+                at.saturating_duration_since(now).min(POLL)
+            });
             let _ = self
                 .from
                 .set_read_timeout(Some(wait.max(Duration::from_micros(50))));
@@ -180,28 +250,124 @@ impl Direction {
             if let Towards::Server(_) = self.towards {
                 *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(from);
             }
-            if self.cut.load(Ordering::Relaxed) || self.lost() || queue.len() >= QUEUE_LIMIT {
+            let now = Instant::now();
+            if self.cut.load(Ordering::Relaxed)
+                || self.in_outage(now)
+                || self.lost(now)
+                || queue.len() >= QUEUE_LIMIT
+            {
                 self.count(|s| s.dropped += 1);
                 continue;
             }
-            if self.impairment.delay.is_zero() && queue.is_empty() {
-                self.forward(&buf[..len]);
+            let Some(depart) = self.bottleneck(now, len) else {
+                self.count(|s| s.dropped += 1);
+                continue;
+            };
+            let mut datagram = buf[..len].to_vec();
+            self.alter(&mut datagram);
+            let mut at = depart + self.impairment.delay;
+            if self.chance(self.impairment.reorder) {
+                let extra = self.impairment.delay + Duration::from_millis(2);
+                at += extra.mul_f64(self.unit());
+            }
+            let copies = if self.chance(self.impairment.duplicate) {
+                self.count(|s| s.altered += 1);
+                2
             } else {
-                queue.push_back((Instant::now() + self.impairment.delay, buf[..len].to_vec()));
+                1
+            };
+            for _ in 0..copies {
+                if at <= now && queue.is_empty() {
+                    self.forward(&datagram);
+                } else {
+                    self.seq += 1;
+                    queue.push(Reverse((at, self.seq, datagram.clone())));
+                }
             }
         }
     }
 
-    /// Whether the loss pattern drops the next datagram (xorshift64*).
-    fn lost(&mut self) -> bool {
-        if self.impairment.loss <= 0.0 {
-            return false;
-        }
+    /// A uniform draw in [0, 1) (xorshift64*).
+    fn unit(&mut self) -> f64 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
         let x = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        ((x >> 11) as f64 / (1u64 << 53) as f64) < self.impairment.loss
+        (x >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn chance(&mut self, p: f64) -> bool {
+        p > 0.0 && self.unit() < p
+    }
+
+    /// Whether the path is in its outage at `now`.
+    fn in_outage(&self, now: Instant) -> bool {
+        let Some(o) = self.impairment.outage else {
+            return false;
+        };
+        let mut first = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
+        let start = *first.get_or_insert(now) + o.after;
+        now >= start && now < start + o.lasts
+    }
+
+    /// Whether the next datagram, at `now`, is lost: to random loss or in a burst.
+    fn lost(&mut self, now: Instant) -> bool {
+        if let Some(b) = self.impairment.burst {
+            // Steps for the time since the last datagram, then one for this datagram: the
+            // two-state chain after k steps, in closed form.
+            let idle = self
+                .last_step
+                .map_or(Duration::ZERO, |t| now.saturating_duration_since(t));
+            self.last_step = Some(now);
+            let slots = if b.slot.is_zero() {
+                0
+            } else {
+                (idle.as_nanos() / b.slot.as_nanos()).min(1 << 20) as i32
+            };
+            let stationary = b.enter / (b.enter + b.leave).max(f64::MIN_POSITIVE);
+            let decay = (1.0 - b.enter - b.leave).powi(slots + 1);
+            let p_bad = match self.bad {
+                true => stationary + (1.0 - stationary) * decay,
+                false => stationary * (1.0 - decay),
+            };
+            self.bad = self.unit() < p_bad;
+            if self.bad {
+                return true;
+            }
+        }
+        self.chance(self.impairment.loss)
+    }
+
+    /// When a datagram of `len` bytes leaves the bottleneck, or `None` if its queue is full.
+    fn bottleneck(&mut self, now: Instant, len: usize) -> Option<Instant> {
+        let Some(rate) = self.impairment.rate.filter(|&r| r > 0) else {
+            return Some(now);
+        };
+        let busy = self.busy_until.filter(|&b| b > now).unwrap_or(now);
+        let queued = (busy - now).as_secs_f64() * rate as f64;
+        if queued as usize + len > self.impairment.queue_bytes {
+            return None;
+        }
+        let done = busy + Duration::from_secs_f64(len as f64 / rate as f64);
+        self.busy_until = Some(done);
+        Some(done)
+    }
+
+    /// Corrupts or truncates the datagram, as the impairment asks.
+    fn alter(&mut self, datagram: &mut Vec<u8>) {
+        if datagram.is_empty() {
+            return;
+        }
+        if self.chance(self.impairment.corrupt) {
+            let bit = (self.unit() * (datagram.len() * 8) as f64) as usize;
+            datagram[bit / 8] ^= 1 << (bit % 8);
+            self.count(|s| s.altered += 1);
+        }
+        if self.chance(self.impairment.truncate) {
+            let keep = 1 + (self.unit() * (datagram.len() - 1) as f64) as usize;
+            datagram.truncate(keep);
+            self.count(|s| s.altered += 1);
+        }
     }
 
     fn forward(&self, datagram: &[u8]) {
@@ -269,9 +435,32 @@ mod tests {
             rng: 7,
             stop: Arc::default(),
             cut: Arc::default(),
+            first_seen: Arc::default(),
             stats: Arc::default(),
+            bad: false,
+            last_step: None,
+            busy_until: None,
+            seq: 0,
         };
-        let lost = (0..100_000).filter(|_| d.lost()).count();
+        let now = Instant::now();
+        let lost = (0..100_000).filter(|_| d.lost(now)).count();
         assert!((1_700..2_300).contains(&lost), "{lost}");
+        // Bursts of 10 on average, about 5% in all.
+        d.impairment = Impairment {
+            burst: Some(Burst {
+                enter: 0.05 / 0.95 / 10.0,
+                leave: 0.1,
+                slot: Duration::from_micros(100),
+            }),
+            ..Impairment::default()
+        };
+        let pattern: Vec<bool> = (0..200_000).map(|_| d.lost(now)).collect();
+        let lost = pattern.iter().filter(|&&l| l).count();
+        let bursts = pattern.windows(2).filter(|w| !w[0] && w[1]).count();
+        assert!((8_000..12_000).contains(&lost), "{lost}");
+        assert!(
+            (7.0..13.0).contains(&(lost as f64 / bursts as f64)),
+            "{lost} in {bursts} bursts"
+        );
     }
 }

@@ -1,0 +1,319 @@
+//! The real-socket impairment suite (issue 29): `weir recv`, `weir relay` and `weir send` as
+//! processes on 127.0.0.1, each hop through an impairing proxy (weir_driver::proxy), time
+//! compressed (a 5 s idle timeout standing for the default 30 s). Every case asserts either
+//! byte-exact delivery with both ends exiting 0, or the typed failure both ends report; no
+//! case may end with the sender reporting success and the receiver without the file.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::cargo::CommandCargoExt;
+use weir_driver::proxy::{Burst, Impairment, Outage, Proxy};
+
+/// Longest any one process may run.
+const LIMIT: Duration = Duration::from_secs(90);
+/// The idle timeout every process runs with.
+const IDLE: &str = "5s";
+
+/// A `weir` process, killed if dropped.
+struct Weir(Child);
+
+impl Weir {
+    fn start(args: &[&str]) -> (Weir, SocketAddr) {
+        let mut child = Command::cargo_bin("weir")
+            .unwrap()
+            .args(args)
+            .args(["--idle-timeout", IDLE])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split_whitespace()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+            .parse()
+            .unwrap();
+        (Weir(child), addr)
+    }
+
+    /// Exit code and stderr, waiting at most [`LIMIT`].
+    fn finish(mut self) -> (Option<i32>, String, Duration) {
+        let start = Instant::now();
+        while self.0.try_wait().unwrap().is_none() {
+            assert!(start.elapsed() < LIMIT, "weir did not exit within {LIMIT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let code = self.0.wait().unwrap().code();
+        let mut err = String::new();
+        let _ = std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut err);
+        (code, err, start.elapsed())
+    }
+}
+
+impl Drop for Weir {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn make_file(dir: &Path, len: usize) -> PathBuf {
+    let path = dir.join("payload.bin");
+    std::fs::write(
+        &path,
+        (0..len).map(|i| (i * 31 + i / 977) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    path
+}
+
+/// A loopback path at 20 MB/s with a router's queue, so a transfer takes a while.
+fn path() -> Impairment {
+    Impairment {
+        rate: Some(20_000_000),
+        queue_bytes: 512 << 10,
+        ..Impairment::default()
+    }
+}
+
+/// What one case came to.
+struct Ends {
+    sender: (Option<i32>, String, Duration),
+    receiver: (Option<i32>, String, Duration),
+    delivered: bool,
+}
+
+/// Sends a file of `len` bytes from a sender to a receiver through `hops` (one proxy per
+/// hop; two hops put a `weir relay` between them).
+fn transfer(len: usize, hops: &[Impairment]) -> Ends {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let file = make_file(dir.path(), len);
+    let (receiver, at) = Weir::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out.to_str().unwrap(),
+        "--once",
+    ]);
+    let last = Proxy::start(at, *hops.last().unwrap()).unwrap();
+    let mut _relay = None;
+    let mut _first = None;
+    let to = match hops.len() {
+        1 => last.addr(),
+        _ => {
+            let target = last.addr().to_string();
+            let (relay, relay_at) = Weir::start(&["relay", "--listen", "127.0.0.1:0", "--to", &target]);
+            let first = Proxy::start(relay_at, hops[0]).unwrap();
+            let addr = first.addr();
+            _relay = Some(relay);
+            _first = Some(first);
+            addr
+        }
+    };
+    let mut sender = Command::cargo_bin("weir").unwrap();
+    sender
+        .args([
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &to.to_string(),
+            "--idle-timeout",
+            IDLE,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let sent = sender.output().unwrap();
+    let sender = (
+        sent.status.code(),
+        String::from_utf8_lossy(&sent.stderr).into_owned(),
+        started.elapsed(),
+    );
+    let receiver = receiver.finish();
+    let delivered =
+        std::fs::read(out.join("payload.bin")).is_ok_and(|got| got == std::fs::read(&file).unwrap());
+    Ends {
+        sender,
+        receiver,
+        delivered,
+    }
+}
+
+/// Delivered, byte for byte, and both ends say so.
+fn assert_delivered(case: &str, e: &Ends) {
+    assert!(
+        e.delivered,
+        "{case}: not delivered; sender {:?}, receiver {:?}",
+        e.sender, e.receiver
+    );
+    assert_eq!(e.sender.0, Some(0), "{case}: {}", e.sender.1);
+    assert_eq!(e.receiver.0, Some(0), "{case}: {}", e.receiver.1);
+    println!("{case}: delivered in {:.1} s", e.sender.2.as_secs_f64());
+}
+
+#[test]
+fn loss_bursts_duplication_reordering_and_damage_are_survived() {
+    let cases = [
+        ("loss 1%", Impairment { loss: 0.01, ..path() }),
+        ("loss 5%", Impairment { loss: 0.05, ..path() }),
+        ("loss 30%", Impairment { loss: 0.3, ..path() }),
+        (
+            "bursts of 5, ~5%",
+            Impairment {
+                burst: Some(Burst {
+                    enter: 0.05 / 0.95 / 5.0,
+                    leave: 0.2,
+                    slot: Duration::from_micros(60),
+                }),
+                ..path()
+            },
+        ),
+        (
+            "bursts of 20, ~5%",
+            Impairment {
+                burst: Some(Burst {
+                    enter: 0.05 / 0.95 / 20.0,
+                    leave: 0.05,
+                    slot: Duration::from_micros(60),
+                }),
+                ..path()
+            },
+        ),
+        (
+            "duplication 5%, reordering 10%, 2 ms",
+            Impairment {
+                duplicate: 0.05,
+                reorder: 0.1,
+                delay: Duration::from_millis(2),
+                ..path()
+            },
+        ),
+        (
+            "bit flips 1%, truncation 1%",
+            Impairment {
+                corrupt: 0.01,
+                truncate: 0.01,
+                ..path()
+            },
+        ),
+    ];
+    for (case, hop) in cases {
+        let len = if hop.loss >= 0.3 { 1 << 20 } else { 4 << 20 };
+        assert_delivered(case, &transfer(len, &[hop]));
+    }
+}
+
+/// Outages shorter than the idle timeout (5 s here, standing for 30 s) are survived.
+#[test]
+fn short_outages_are_survived() {
+    for secs in [0.5, 0.8, 1.5] {
+        let hop = Impairment {
+            outage: Some(Outage {
+                after: Duration::from_millis(150),
+                lasts: Duration::from_secs_f64(secs),
+            }),
+            ..path()
+        };
+        let e = transfer(4 << 20, &[hop]);
+        assert_delivered(&format!("outage {secs} s"), &e);
+        assert!(
+            e.sender.2 > Duration::from_secs_f64(secs),
+            "the transfer straddled the outage"
+        );
+    }
+}
+
+/// An outage longer than the idle timeout: both ends fail, as unreachable, within the idle
+/// timeout plus 10% of the last word heard, and nothing is reported delivered.
+#[test]
+fn a_long_outage_fails_on_both_ends_as_unreachable() {
+    let hop = Impairment {
+        outage: Some(Outage {
+            after: Duration::from_millis(150),
+            lasts: Duration::from_secs(60),
+        }),
+        ..path()
+    };
+    let e = transfer(16 << 20, &[hop]);
+    assert!(!e.delivered);
+    for (end, (code, err, took)) in [("sender", &e.sender), ("receiver", &e.receiver)] {
+        assert_eq!(*code, Some(1), "{end}: {err}");
+        assert!(err.contains("the peer stopped answering"), "{end}: {err}");
+        // Started, 0.15 s of transfer, then at most the idle timeout + 10%.
+        assert!(
+            *took < Duration::from_secs_f64(0.15 + 5.5 + 1.0),
+            "{end} took {took:?}"
+        );
+    }
+}
+
+/// Through a relay whose last hop is slower, or lossier, than the first: delivered, and the
+/// sender exits 0 only once the receiver has the file (its receipt came through the relay).
+#[test]
+fn a_relay_with_a_slower_or_lossier_last_hop_delivers_end_to_end() {
+    let fast = Impairment {
+        rate: Some(60_000_000),
+        ..path()
+    };
+    for (case, last) in [
+        (
+            "last hop at 4 MB/s",
+            Impairment {
+                rate: Some(4_000_000),
+                ..path()
+            },
+        ),
+        (
+            "last hop 5% loss, reordering",
+            Impairment {
+                loss: 0.05,
+                reorder: 0.05,
+                delay: Duration::from_millis(1),
+                ..path()
+            },
+        ),
+    ] {
+        assert_delivered(case, &transfer(8 << 20, &[fast, last]));
+    }
+}
+
+/// The relay's last hop goes dark after the relay took every byte: the sender does not
+/// report success; it says the relay lost its next hop, and the receiver has no file.
+#[test]
+fn a_relay_losing_its_last_hop_is_a_failure_at_both_ends() {
+    let fast = Impairment {
+        rate: Some(60_000_000),
+        ..path()
+    };
+    // 2 MiB fits the relay's pipe buffer: it takes everything at once, then the slow last
+    // hop goes dark.
+    let last = Impairment {
+        rate: Some(1_000_000),
+        outage: Some(Outage {
+            after: Duration::from_millis(500),
+            lasts: Duration::from_secs(60),
+        }),
+        ..path()
+    };
+    let e = transfer(2 << 20, &[fast, last]);
+    assert!(!e.delivered);
+    assert_eq!(e.sender.0, Some(1), "{}", e.sender.1);
+    assert!(
+        e.sender.1.contains("not delivered: a relay lost its next hop")
+            || e.sender.1.contains("a relay lost the other side of its pipe"),
+        "{}",
+        e.sender.1
+    );
+    assert_eq!(e.receiver.0, Some(1), "{}", e.receiver.1);
+}
