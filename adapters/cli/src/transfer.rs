@@ -240,13 +240,11 @@ pub async fn recv(
     );
     let multi = MultiProgress::new();
     // The connections being served, to tell each of them at Ctrl-C.
-    let live = Arc::new(std::sync::Mutex::new(
-        std::collections::BTreeMap::<u64, Connection>::new(),
-    ));
+    let live = verdict::Serving::default();
     let serving = async {
         if once {
             let conn = endpoint.accept().await.map_err(CliError::Net)?;
-            live.lock().expect("not poisoned").insert(0, conn.clone());
+            live.add(0, &conn);
             tracing::info!("a sender connected");
             let stream = conn.accept_stream().await.map_err(|e| interrupted(0, None, e))?;
             println!("{}", receive_file(stream, dir, existing, &multi).await?);
@@ -256,8 +254,8 @@ pub async fn recv(
         for n in 1.. {
             let conn = endpoint.accept().await.map_err(CliError::Net)?;
             tracing::info!("a sender connected");
-            live.lock().expect("not poisoned").insert(n, conn.clone());
-            let (dir, multi, live) = (dir.to_path_buf(), multi.clone(), Arc::clone(&live));
+            live.add(n, &conn);
+            let (dir, multi, live) = (dir.to_path_buf(), multi.clone(), live.clone());
             tokio::spawn(async move {
                 while let Ok(stream) = conn.accept_stream().await {
                     match receive_file(stream, &dir, existing, &multi).await {
@@ -265,7 +263,7 @@ pub async fn recv(
                         Err(e) => eprintln!("weir: {e}"),
                     }
                 }
-                live.lock().expect("not poisoned").remove(&n);
+                live.remove(n);
             });
         }
         Ok(())
@@ -273,10 +271,7 @@ pub async fn recv(
     let outcome = tokio::select! {
         r = serving => r,
         () = verdict::interrupt() => {
-            let conns: Vec<Connection> = live.lock().expect("not poisoned").values().cloned().collect();
-            for conn in conns {
-                let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
-            }
+            live.interrupt_all([]).await;
             Err(CliError::Cancelled(Some("partial files removed; the senders were told".into())))
         }
     };
@@ -415,21 +410,19 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
             .join(", ")
     );
     let downstream = Arc::new(tokio::sync::Mutex::new(Vec::<(SocketAddr, Connection)>::new()));
-    let upstream = Arc::new(std::sync::Mutex::new(
-        std::collections::BTreeMap::<u64, Connection>::new(),
-    ));
+    let upstream = verdict::Serving::default();
     let mut tasks = tokio::task::JoinSet::new();
     let serving = async {
         for n in 0.. {
             let conn = endpoint.accept().await.map_err(CliError::Net)?;
             tracing::info!("a sender connected");
-            upstream.lock().expect("not poisoned").insert(n, conn.clone());
+            upstream.add(n, &conn);
             let (endpoint, targets, downstream, net, upstream) = (
                 Arc::clone(&endpoint),
                 targets.clone(),
                 Arc::clone(&downstream),
                 net.clone(),
-                Arc::clone(&upstream),
+                upstream.clone(),
             );
             tasks.spawn(async move {
                 while let Ok(stream) = conn.accept_stream().await {
@@ -438,7 +431,7 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
                         Err(e) => eprintln!("weir: {e}"),
                     }
                 }
-                upstream.lock().expect("not poisoned").remove(&n);
+                upstream.remove(n);
             });
         }
         Ok(())
@@ -447,17 +440,14 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
         r = serving => r,
         () = verdict::interrupt() => {
             // Both sides of every pipe hear why it ends.
-            let mut conns: Vec<Connection> = upstream.lock().expect("not poisoned").values().cloned().collect();
-            conns.extend(downstream.lock().await.drain(..).map(|(_, c)| c));
-            for conn in conns {
-                let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
-            }
+            let downstream: Vec<Connection> = downstream.lock().await.drain(..).map(|(_, c)| c).collect();
+            upstream.interrupt_all(downstream).await;
             Err(CliError::Cancelled(Some("the relay stopped; its peers were told".into())))
         }
     };
     // The tasks hold the endpoint: once they are gone, its close sends what is due.
     tasks.shutdown().await;
-    upstream.lock().expect("not poisoned").clear();
+    upstream.forget_all();
     if let Ok(endpoint) = Arc::try_unwrap(endpoint) {
         endpoint.close().await;
     }

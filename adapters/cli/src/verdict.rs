@@ -72,6 +72,43 @@ pub async fn unless_interrupted<T>(
     }
 }
 
+/// The connections a command is serving, so that Ctrl-C can tell each of them why it ends.
+/// Clones share the set.
+#[derive(Clone, Default)]
+pub struct Serving(std::sync::Arc<std::sync::Mutex<std::collections::BTreeMap<u64, weir_tokio::Connection>>>);
+
+impl Serving {
+    fn set(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeMap<u64, weir_tokio::Connection>> {
+        // A panic while holding the lock leaves a map that is still whole.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Connection `n` is being served.
+    pub fn add(&self, n: u64, conn: &weir_tokio::Connection) {
+        self.set().insert(n, conn.clone());
+    }
+
+    /// Connection `n` is done.
+    pub fn remove(&self, n: u64) {
+        self.set().remove(&n);
+    }
+
+    /// Lets go of every connection (their last handles close them gracefully).
+    pub fn forget_all(&self) {
+        self.set().clear();
+    }
+
+    /// Closes every connection served, and `more`, with [`code::INTERRUPTED`], and forgets
+    /// them.
+    pub async fn interrupt_all(&self, more: impl IntoIterator<Item = weir_tokio::Connection>) {
+        let mut conns: Vec<weir_tokio::Connection> = std::mem::take(&mut *self.set()).into_values().collect();
+        conns.extend(more);
+        for conn in conns {
+            let _ = conn.close(code::INTERRUPTED, "interrupted (Ctrl-C)").await;
+        }
+    }
+}
+
 /// A partial file (`.NAME.weir-part`) that is removed unless it was kept: however the
 /// receiving of it ends (a failure, Ctrl-C, a task dropped as the runtime shuts down).
 pub struct Partial {

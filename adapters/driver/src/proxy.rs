@@ -263,8 +263,9 @@ impl Direction {
                 self.count(|s| s.dropped += 1);
                 continue;
             };
-            let mut datagram = buf[..len].to_vec();
-            self.alter(&mut datagram);
+            // Altered in place: a datagram forwarded at once is never copied.
+            let len = self.alter(&mut buf[..len]);
+            let datagram = &buf[..len];
             let mut at = depart + self.impairment.delay;
             if self.chance(self.impairment.reorder) {
                 let extra = self.impairment.delay + Duration::from_millis(2);
@@ -278,10 +279,10 @@ impl Direction {
             };
             for _ in 0..copies {
                 if at <= now && queue.is_empty() {
-                    self.forward(&datagram);
+                    self.forward(datagram);
                 } else {
                     self.seq += 1;
-                    queue.push(Reverse((at, self.seq, datagram.clone())));
+                    queue.push(Reverse((at, self.seq, datagram.to_vec())));
                 }
             }
         }
@@ -353,10 +354,10 @@ impl Direction {
         Some(done)
     }
 
-    /// Corrupts or truncates the datagram, as the impairment asks.
-    fn alter(&mut self, datagram: &mut Vec<u8>) {
+    /// Corrupts or cuts short the datagram, as the impairment asks; its length after.
+    fn alter(&mut self, datagram: &mut [u8]) -> usize {
         if datagram.is_empty() {
-            return;
+            return 0;
         }
         if self.chance(self.impairment.corrupt) {
             let bit = (self.unit() * (datagram.len() * 8) as f64) as usize;
@@ -364,10 +365,10 @@ impl Direction {
             self.count(|s| s.altered += 1);
         }
         if self.chance(self.impairment.truncate) {
-            let keep = 1 + (self.unit() * (datagram.len() - 1) as f64) as usize;
-            datagram.truncate(keep);
             self.count(|s| s.altered += 1);
+            return 1 + (self.unit() * (datagram.len() - 1) as f64) as usize;
         }
+        datagram.len()
     }
 
     fn forward(&self, datagram: &[u8]) {
