@@ -1548,7 +1548,7 @@ impl Connection {
     /// Owes the peer the receipt for its stream `id` (when receipts are negotiated). A
     /// relay's pipe calls this with what its next hop reported.
     pub(crate) fn send_receipt(&mut self, id: StreamId, delivery: Delivery) {
-        if self.receipts_on() && matches!(self.state, State::Established | State::Lingering { .. }) {
+        if self.receipts_on() && self.is_open() {
             self.receipts.owe(id, delivery);
         }
     }
