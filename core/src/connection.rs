@@ -1459,6 +1459,12 @@ impl Connection {
                 stream: id,
                 code,
             });
+        } else {
+            // Every byte was acknowledged and the receipt is awaited: the receiver refused
+            // the stream before all of it arrived, and this STOP_SENDING was overtaken by
+            // the acknowledgements of the rest. It is the receiver's verdict, as a receipt
+            // with its code would have been (spec §8, Delivery).
+            self.on_verdict(id, Delivery::Failed { code, relays: 0 });
         }
         Ok(())
     }
@@ -1467,6 +1473,26 @@ impl Connection {
     fn receipts_on(&self) -> bool {
         self.negotiated
             .is_some_and(|n| n.capabilities.contains(crate::wire::Capabilities::RECEIPTS))
+    }
+
+    /// The receiver's verdict on our stream `id`: if its receipt was awaited, tells the
+    /// application (and a writer held back by the cap on awaited receipts) and returns
+    /// true; a verdict on a stream not awaited changes nothing.
+    fn on_verdict(&mut self, id: StreamId, delivery: Delivery) -> bool {
+        let was_full = self.receipts.awaited_full();
+        if !self.receipts.take_awaited(id) {
+            return false;
+        }
+        self.events.push_back(Event::StreamDelivery {
+            conn: self.handle,
+            stream: id,
+            delivery,
+        });
+        if was_full {
+            self.events
+                .push_back(Event::StreamsAvailable { conn: self.handle });
+        }
+        true
     }
 
     /// The peer's RECEIPT for our stream `id` (spec §8, Delivery).
@@ -1481,17 +1507,7 @@ impl Connection {
         if id.initiator() != self.side {
             return Err(ViolationKind::WrongStreamDirection);
         }
-        let was_full = self.receipts.awaited_full();
-        if self.receipts.take_awaited(id) {
-            self.events.push_back(Event::StreamDelivery {
-                conn: self.handle,
-                stream: id,
-                delivery,
-            });
-            if was_full {
-                self.events
-                    .push_back(Event::StreamsAvailable { conn: self.handle });
-            }
+        if self.on_verdict(id, delivery) {
             return Ok(());
         }
         let Some(state) = self.streams.get_mut(&id) else {

@@ -4,8 +4,9 @@
 //! closes as soon as it read everything does not leave its sender without the word, however
 //! lossy the way back.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
@@ -36,12 +37,22 @@ struct World {
     closer: Option<NodeId>,
     /// A node that reads nothing.
     idle: Option<NodeId>,
+    /// A node that stops (with this code) each stream as soon as it opens, and the flag
+    /// it raises when it did.
+    stopper: Option<(NodeId, u64)>,
+    stopped: Rc<Cell<bool>>,
 }
 
 impl World {
     fn on_event(&mut self, sim: &mut Sim, node: NodeId, e: Event) {
         match e {
             Event::StreamOpened { conn, stream, .. } => {
+                if let Some((stopper, code)) = self.stopper {
+                    if stopper == node {
+                        sim.endpoint(node).stop_sending(conn, stream, code).unwrap();
+                        self.stopped.set(true);
+                    }
+                }
                 if let Some(&down) = self.relays.get(&node) {
                     if down != conn {
                         sim.endpoint(node)
@@ -246,6 +257,32 @@ fn a_receiver_that_refuses_what_arrived_says_so() {
         world.borrow().delivery,
         vec![(id, Delivery::Failed { code: 42, relays: 0 })]
     );
+}
+
+/// The receiver refuses a stream before all of it arrived, and its STOP_SENDING is lost
+/// while the acknowledgements of the rest get through: the sender saw every byte
+/// acknowledged, and learns of the refusal when the STOP_SENDING comes again (found by the
+/// CLI's `an_existing_file_is_replaced_only_with_force`, which failed one run in many).
+#[test]
+fn a_refusal_that_comes_after_every_byte_was_acknowledged_still_counts() {
+    let (mut sim, world, conn) = chain(5, 0, Config::default(), clean);
+    world.borrow_mut().stopper = Some((1, 2));
+    let stopped = world.borrow().stopped.clone();
+    let swallowed = Rc::new(Cell::new(false));
+    let once = swallowed.clone();
+    sim.intercept(1, 0, move |_| {
+        if stopped.get() && !once.get() {
+            once.set(true);
+            return false;
+        }
+        true
+    });
+    let id = sim.endpoint(0).send_message(conn, None, payload(20_000)).unwrap();
+    assert!(run(&mut sim, &world, 20, |w| !w.delivery.is_empty()));
+    assert!(swallowed.get(), "the datagram with the STOP_SENDING was lost");
+    let w = world.borrow();
+    assert_eq!(w.acked, vec![id], "every byte was acknowledged first");
+    assert_eq!(w.delivery, vec![(id, Delivery::Failed { code: 2, relays: 0 })]);
 }
 
 /// Issue 29, item 4: the receiver reads the message and closes at once; the way back loses
