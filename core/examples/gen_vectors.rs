@@ -20,6 +20,7 @@ use std::fmt::Write as _;
 use bytes::{Bytes, BytesMut};
 use smallvec::smallvec;
 use weir_core::wire::*;
+use weir_core::Delivery;
 
 #[path = "../tests/support/error_kind.rs"]
 mod error_kind;
@@ -401,17 +402,26 @@ fn main() {
             "RECEIPT of stream 6: delivered, through one relay",
             Frame::Receipt {
                 id: StreamId(6),
-                code: 0,
-                relays: 1,
+                delivery: Delivery::Delivered { relays: 1 },
             },
         ),
         (
             "receipt-failed",
-            "RECEIPT of stream 8: not delivered, PIPE_BROKEN at the peer",
+            "RECEIPT_FAILED of stream 8: not delivered, PIPE_BROKEN at the peer",
             Frame::Receipt {
                 id: StreamId(8),
-                code: 0x7069_7065,
-                relays: 0,
+                delivery: Delivery::Failed {
+                    code: 0x7069_7065,
+                    relays: 0,
+                },
+            },
+        ),
+        (
+            "receipt-refused-code-0",
+            "RECEIPT_FAILED of stream 10: the receiver stopped it with code 0",
+            Frame::Receipt {
+                id: StreamId(10),
+                delivery: Delivery::Failed { code: 0, relays: 0 },
             },
         ),
         ("max-data", "MAX_DATA 4 MiB", Frame::MaxData(4 << 20)),

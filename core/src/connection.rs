@@ -1132,7 +1132,7 @@ impl Connection {
             Frame::Stream(s) => self.on_stream(config, s)?,
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
-            Frame::Receipt { id, code, relays } => self.on_receipt(id, Delivery::from_wire(code, relays))?,
+            Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
             }
@@ -1499,8 +1499,12 @@ impl Connection {
     fn on_receipt(&mut self, id: StreamId, delivery: Delivery) -> Result<(), ViolationKind> {
         if !self.receipts_on() {
             // Not negotiated: a frame type this connection does not know (spec §4.1).
+            let frame_type = match delivery {
+                Delivery::Delivered { .. } => crate::wire::frame_types::RECEIPT,
+                Delivery::Failed { .. } => crate::wire::frame_types::RECEIPT_FAILED,
+            };
             return Err(ViolationKind::Malformed {
-                error: DecodeError::UnknownFrameType(crate::wire::frame_types::RECEIPT),
+                error: DecodeError::UnknownFrameType(frame_type),
                 code: TransportErrorCode::FRAME_ENCODING_ERROR,
             });
         }
@@ -2456,8 +2460,8 @@ impl Connection {
         }
         // Receipts still owed (a linger that ran out) go with it, as many as fit: the
         // peer reads them before the CLOSE.
-        for (id, code, relays) in self.receipts.owed_frames() {
-            let receipt = Frame::Receipt { id, code, relays };
+        for (id, delivery) in self.receipts.owed_frames() {
+            let receipt = Frame::Receipt { id, delivery };
             let room = frame.encoded_len().ok()? + receipt.encoded_len().ok()?;
             if room > w.remaining() || w.push(&receipt).is_err() {
                 break;
@@ -2510,8 +2514,8 @@ impl Connection {
             }
             sent.push(record);
         }
-        while let Some((id, code, relays)) = self.receipts.next_to_send() {
-            if w.push(&Frame::Receipt { id, code, relays }).is_err() {
+        while let Some((id, delivery)) = self.receipts.next_to_send() {
+            if w.push(&Frame::Receipt { id, delivery }).is_err() {
                 break;
             }
             self.receipts.sent();

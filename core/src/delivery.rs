@@ -54,22 +54,6 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    /// The receipt's wire form: code (0 for delivered) and relays.
-    pub(crate) fn to_wire(self) -> (u64, u64) {
-        match self {
-            Delivery::Delivered { relays } => (0, relays),
-            Delivery::Failed { code, relays } => (code, relays),
-        }
-    }
-
-    /// A received receipt's meaning.
-    pub(crate) fn from_wire(code: u64, relays: u64) -> Self {
-        match code {
-            0 => Delivery::Delivered { relays },
-            code => Delivery::Failed { code, relays },
-        }
-    }
-
     /// The same outcome, reported one relay further from where it arose.
     pub(crate) fn one_relay_on(self) -> Self {
         match self {
@@ -126,11 +110,10 @@ impl Receipts {
         }
     }
 
-    /// The next receipt to send, as frame fields; it stays owed until acknowledged.
-    pub(crate) fn next_to_send(&self) -> Option<(StreamId, u64, u64)> {
+    /// The next receipt to send; it stays owed until acknowledged.
+    pub(crate) fn next_to_send(&self) -> Option<(StreamId, Delivery)> {
         let id = *self.queue.front()?;
-        let (code, relays) = self.owed.get(&id)?.to_wire();
-        Some((id, code, relays))
+        Some((id, *self.owed.get(&id)?))
     }
 
     /// The receipt `next_to_send` gave went into a packet.
@@ -187,12 +170,9 @@ impl Receipts {
         self.awaited.len() >= MAX_AWAITED
     }
 
-    /// Every receipt still owed, as frame fields (for the CLOSE packet).
-    pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, u64, u64)> + '_ {
-        self.owed.iter().map(|(&id, d)| {
-            let (code, relays) = d.to_wire();
-            (id, code, relays)
-        })
+    /// Every receipt still owed (for the CLOSE packet).
+    pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, Delivery)> + '_ {
+        self.owed.iter().map(|(&id, &d)| (id, d))
     }
 }
 
@@ -210,12 +190,17 @@ mod tests {
         let mut r = Receipts::default();
         r.owe(id(1), Delivery::Delivered { relays: 0 });
         r.owe(id(1), Delivery::Failed { code: 5, relays: 0 });
-        assert_eq!(r.next_to_send(), Some((id(1), 0, 0)), "the first verdict stands");
+        let delivered = Delivery::Delivered { relays: 0 };
+        assert_eq!(
+            r.next_to_send(),
+            Some((id(1), delivered)),
+            "the first verdict stands"
+        );
         r.sent();
         assert_eq!(r.next_to_send(), None);
         r.on_lost(id(1));
         r.on_lost(id(1));
-        assert_eq!(r.next_to_send(), Some((id(1), 0, 0)));
+        assert_eq!(r.next_to_send(), Some((id(1), delivered)));
         r.sent();
         assert_eq!(r.next_to_send(), None, "queued once however often lost");
         r.on_acked(id(1));
@@ -237,17 +222,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_s_meaning_survives_the_wire_and_the_relays() {
-        for d in [
-            Delivery::Delivered { relays: 0 },
-            Delivery::Failed {
-                code: crate::PIPE_BROKEN,
-                relays: 2,
-            },
-        ] {
-            let (code, relays) = d.to_wire();
-            assert_eq!(Delivery::from_wire(code, relays), d);
-        }
+    fn a_receipt_counts_the_relays_it_passes() {
         assert_eq!(
             Delivery::Delivered { relays: 0 }.one_relay_on(),
             Delivery::Delivered { relays: 1 }

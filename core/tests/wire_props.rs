@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::wire::*;
+use weir_core::Delivery;
 
 fn cid() -> impl Strategy<Value = ConnectionId> {
     any::<[u8; 8]>().prop_map(ConnectionId)
@@ -158,7 +159,14 @@ fn data_frame() -> impl Strategy<Value = Frame> {
             final_size
         }),
         (stream_id(), varint()).prop_map(|(id, code)| Frame::StopSending { id, code }),
-        (stream_id(), varint(), varint()).prop_map(|(id, code, relays)| Frame::Receipt { id, code, relays }),
+        (stream_id(), varint()).prop_map(|(id, relays)| Frame::Receipt {
+            id,
+            delivery: Delivery::Delivered { relays }
+        }),
+        (stream_id(), varint(), varint()).prop_map(|(id, code, relays)| Frame::Receipt {
+            id,
+            delivery: Delivery::Failed { code, relays }
+        }),
         varint().prop_map(Frame::MaxData),
         (stream_id(), varint()).prop_map(|(id, max)| Frame::MaxStreamData { id, max }),
         varint().prop_map(Frame::MaxStreams),

@@ -243,20 +243,23 @@ fn a_relay_that_loses_its_next_hop_after_taking_everything_says_so() {
 }
 
 /// Every byte arrived and the receiver's application refused them: the sender, which saw
-/// them acknowledged, learns it from the receipt.
+/// them acknowledged, learns it from the receipt, whatever the code; 0 too (the adapters
+/// stop with 0 a stream the application dropped unread), which once read as delivered.
 #[test]
 fn a_receiver_that_refuses_what_arrived_says_so() {
-    let (mut sim, world, conn) = chain(4, 0, Config::default(), clean);
-    world.borrow_mut().idle = Some(1);
-    let id = sim.endpoint(0).send_message(conn, None, payload(10_000)).unwrap();
-    assert!(run(&mut sim, &world, 10, |w| !w.acked.is_empty()));
-    let up = ConnectionHandle::from_index(0);
-    sim.endpoint(1).stop_sending(up, id, 42).unwrap();
-    assert!(run(&mut sim, &world, 10, |w| !w.delivery.is_empty()));
-    assert_eq!(
-        world.borrow().delivery,
-        vec![(id, Delivery::Failed { code: 42, relays: 0 })]
-    );
+    for code in [42, 0] {
+        let (mut sim, world, conn) = chain(4, 0, Config::default(), clean);
+        world.borrow_mut().idle = Some(1);
+        let id = sim.endpoint(0).send_message(conn, None, payload(10_000)).unwrap();
+        assert!(run(&mut sim, &world, 10, |w| !w.acked.is_empty()));
+        let up = ConnectionHandle::from_index(0);
+        sim.endpoint(1).stop_sending(up, id, code).unwrap();
+        assert!(run(&mut sim, &world, 10, |w| !w.delivery.is_empty()));
+        assert_eq!(
+            world.borrow().delivery,
+            vec![(id, Delivery::Failed { code, relays: 0 })]
+        );
+    }
 }
 
 /// The receiver refuses a stream before all of it arrived, and its STOP_SENDING is lost

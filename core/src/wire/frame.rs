@@ -18,6 +18,7 @@ use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
 use super::stream::StreamFrame;
 use super::{MAX_REASON_LEN, MAX_TOKEN_LEN, VERSION_2};
+use crate::delivery::Delivery;
 
 /// Frame type numbers (spec/protocol.md §4, table 2).
 pub mod types {
@@ -47,9 +48,11 @@ pub mod types {
     pub const CLOSE: u64 = 0x0b;
     /// Closes the connection for an application reason.
     pub const APPLICATION_CLOSE: u64 = 0x0c;
-    /// The final word on a stream the peer sent: delivered, or why not (capability
-    /// RECEIPTS).
+    /// The final word on a stream the peer sent: delivered (capability RECEIPTS).
     pub const RECEIPT: u64 = 0x0d;
+    /// The final word on a stream the peer sent: not delivered, and why (capability
+    /// RECEIPTS).
+    pub const RECEIPT_FAILED: u64 = 0x0e;
     /// Stream data: 0x10 to 0x1f, the low four bits are flags.
     pub const STREAM: u64 = 0x10;
     /// STREAM flag: the frame ends the stream.
@@ -126,16 +129,13 @@ pub enum Frame {
     StreamsBlocked(u64),
     /// CLOSE or APPLICATION_CLOSE.
     Close(Close),
-    /// RECEIPT (capability RECEIPTS): the final word on stream `id`, which the peer sent
-    /// us (spec §4.17, §8 Delivery).
+    /// RECEIPT or RECEIPT_FAILED (capability RECEIPTS): the final word on stream `id`,
+    /// which the peer sent us (spec §4.17, §8 Delivery).
     Receipt {
         /// The stream (one the receipt's receiver opened).
         id: StreamId,
-        /// 0: delivered, every byte read by the final receiver (and verified, if a digest
-        /// was attached); otherwise why not.
-        code: u64,
-        /// Relays the receipt passed through on its way back (0 from the final receiver).
-        relays: u64,
+        /// What became of it, counted in relays from the receipt's sender.
+        delivery: Delivery,
     },
     /// STREAM.
     Stream(StreamFrame),
@@ -178,7 +178,14 @@ impl Frame {
                 code: CloseCode::Application(_),
                 ..
             }) => types::APPLICATION_CLOSE,
-            Frame::Receipt { .. } => types::RECEIPT,
+            Frame::Receipt {
+                delivery: Delivery::Delivered { .. },
+                ..
+            } => types::RECEIPT,
+            Frame::Receipt {
+                delivery: Delivery::Failed { .. },
+                ..
+            } => types::RECEIPT_FAILED,
             Frame::Stream(s) => s.frame_type(),
             Frame::Hello(_) => types::HELLO,
             Frame::Accept(_) => types::ACCEPT,
@@ -231,7 +238,7 @@ impl Frame {
     /// Reads one frame of a packet of type `packet` and wire version `version`.
     pub(crate) fn read(r: &mut Reader, packet: PacketType, version: u16) -> Result<Frame, DecodeError> {
         let frame_type = r.varint(Field::FrameType)?;
-        let known = frame_type <= types::RECEIPT
+        let known = frame_type <= types::RECEIPT_FAILED
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type);
         if !known {
@@ -268,8 +275,16 @@ impl Frame {
             types::STREAMS_BLOCKED => Frame::StreamsBlocked(r.varint(Field::Maximum)?),
             types::RECEIPT => Frame::Receipt {
                 id: stream(r)?,
-                code: r.varint(Field::ErrorCode)?,
-                relays: r.varint(Field::Relays)?,
+                delivery: Delivery::Delivered {
+                    relays: r.varint(Field::Relays)?,
+                },
+            },
+            types::RECEIPT_FAILED => Frame::Receipt {
+                id: stream(r)?,
+                delivery: Delivery::Failed {
+                    code: r.varint(Field::ErrorCode)?,
+                    relays: r.varint(Field::Relays)?,
+                },
             },
             types::CLOSE | types::APPLICATION_CLOSE => {
                 let raw = r.varint(Field::ErrorCode)?;
@@ -350,8 +365,12 @@ impl Frame {
                 varint_len(id.0)? + varint_len(*code)? + varint_len(*final_size)?
             }
             Frame::StopSending { id, code } => varint_len(id.0)? + varint_len(*code)?,
-            Frame::Receipt { id, code, relays } => {
-                varint_len(id.0)? + varint_len(*code)? + varint_len(*relays)?
+            Frame::Receipt { id, delivery } => {
+                varint_len(id.0)?
+                    + match delivery {
+                        Delivery::Delivered { relays } => varint_len(*relays)?,
+                        Delivery::Failed { code, relays } => varint_len(*code)? + varint_len(*relays)?,
+                    }
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 varint_len(*v)?
@@ -413,10 +432,15 @@ impl Frame {
                 w.varint(id.0)?;
                 w.varint(*code)?;
             }
-            Frame::Receipt { id, code, relays } => {
+            Frame::Receipt { id, delivery } => {
                 w.varint(id.0)?;
-                w.varint(*code)?;
-                w.varint(*relays)?;
+                match delivery {
+                    Delivery::Delivered { relays } => w.varint(*relays)?,
+                    Delivery::Failed { code, relays } => {
+                        w.varint(*code)?;
+                        w.varint(*relays)?;
+                    }
+                }
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 w.varint(*v)?
@@ -498,7 +522,14 @@ impl fmt::Display for Frame {
                 write!(f, "RESET_STREAM id={id} code={code} final_size={final_size}")
             }
             Frame::StopSending { id, code } => write!(f, "STOP_SENDING id={id} code={code}"),
-            Frame::Receipt { id, code, relays } => write!(f, "RECEIPT id={id} code={code} relays={relays}"),
+            Frame::Receipt {
+                id,
+                delivery: Delivery::Delivered { relays },
+            } => write!(f, "RECEIPT id={id} relays={relays}"),
+            Frame::Receipt {
+                id,
+                delivery: Delivery::Failed { code, relays },
+            } => write!(f, "RECEIPT_FAILED id={id} code={code} relays={relays}"),
             Frame::MaxData(v) => write!(f, "MAX_DATA max={v}"),
             Frame::MaxStreamData { id, max } => write!(f, "MAX_STREAM_DATA id={id} max={max}"),
             Frame::MaxStreams(v) => write!(f, "MAX_STREAMS max={v}"),
