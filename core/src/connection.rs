@@ -23,7 +23,7 @@ use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossE
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
-use crate::delivery::{Delivery, Receipts, VERIFICATION_FAILED};
+use crate::delivery::{Delivery, Held, Receipts, VERIFICATION_FAILED};
 use crate::event::{
     ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
 };
@@ -2057,6 +2057,10 @@ impl Connection {
         if id.initiator() == self.side {
             return Err(ApiError::WrongDirection);
         }
+        if self.receipts.held(id) == Some(Held::Read) {
+            // Read to its end and held for the application's word: this is its refusal.
+            return self.settle_delivery(id, Some(code));
+        }
         let state = self.streams.get_mut(&id).ok_or(ApiError::UnknownStream)?;
         if !state.stopped {
             // Every byte arrived, and the application refuses them: the sender may have
@@ -2066,6 +2070,7 @@ impl Connection {
                 .as_ref()
                 .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
             state.stopped = true;
+            self.receipts.forget_unread(id);
             state.partial.clear();
             state.partial_len = 0;
             // What arrived and was not read is dropped, and its credit released.
@@ -2182,20 +2187,65 @@ impl Connection {
         }
         // The final receiver's word (spec §8, Delivery); a relay's comes from its pipe.
         if !tapped {
-            let delivery = match verdict {
-                Some(Err(_)) => Delivery::Failed {
-                    code: VERIFICATION_FAILED,
-                    relays: 0,
-                },
-                _ => Delivery::Delivered { relays: 0 },
-            };
-            self.send_receipt(id, delivery);
+            match verdict {
+                Some(Err(_)) => {
+                    self.receipts.forget_unread(id);
+                    let failed = Delivery::Failed {
+                        code: VERIFICATION_FAILED,
+                        relays: 0,
+                    };
+                    self.send_receipt(id, failed);
+                }
+                _ if self.receipts.on_read_to_end(id) => {
+                    // The application confirms it: the stream keeps its slot until then.
+                    self.drop_recv_state(id);
+                    return verdict.unwrap_or(Ok(()));
+                }
+                _ => self.send_receipt(id, Delivery::Delivered { relays: 0 }),
+            }
         }
         self.remove_recv(id);
         verdict.unwrap_or(Ok(()))
     }
 
+    /// The application confirms the delivery of the peer's stream `id` itself (spec §8,
+    /// Delivery): reading it to its end owes no receipt until `settle_delivery`.
+    pub(crate) fn defer_delivery(&mut self, id: StreamId) -> Result<(), ApiError> {
+        let state = self.recv_stream(id)?;
+        if state.recv.as_ref().is_some_and(RecvStream::is_tapped) {
+            return Err(ApiError::AlreadyPiped);
+        }
+        if state.stopped {
+            return Err(ApiError::UnknownStream);
+        }
+        self.receipts.hold(id);
+        Ok(())
+    }
+
+    /// The application's word on a stream whose delivery it deferred and read to its end:
+    /// delivered (`None`) or refused with a code.
+    pub(crate) fn settle_delivery(&mut self, id: StreamId, refused: Option<u64>) -> Result<(), ApiError> {
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        if !self.receipts.settle(id) {
+            return Err(ApiError::NothingToConfirm);
+        }
+        let delivery = match refused {
+            None => Delivery::Delivered { relays: 0 },
+            Some(code) => Delivery::Failed { code, relays: 0 },
+        };
+        self.send_receipt(id, delivery);
+        self.release_stream_slot();
+        Ok(())
+    }
+
     fn remove_recv(&mut self, id: StreamId) {
+        self.drop_recv_state(id);
+        self.release_stream_slot();
+    }
+
+    fn drop_recv_state(&mut self, id: StreamId) {
         if let Some(state) = self.streams.get_mut(&id) {
             if state.send.is_some() {
                 state.recv = None;
@@ -2203,7 +2253,10 @@ impl Connection {
                 self.drop_stream(id);
             }
         }
-        // One stream gone: the peer may open one more.
+    }
+
+    /// One stream of the peer's gone: it may open one more.
+    fn release_stream_slot(&mut self) {
         self.local_max_streams += 1;
         self.grant_streams();
     }
@@ -2221,6 +2274,7 @@ impl Connection {
 
     /// Forgets stream `id`, keeping its box as a spare (emptied: it holds no bytes).
     fn drop_stream(&mut self, id: StreamId) {
+        self.receipts.forget_unread(id);
         if let Some(mut b) = self.streams.remove(&id) {
             if self.spare.len() < SPARE_STREAMS {
                 *b = StreamState::default();

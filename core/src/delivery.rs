@@ -13,6 +13,12 @@
 //! - **Owed**: receipts for streams the peer sent, queued, sent, and resent if lost until
 //!   acknowledged (like RESET_STREAM). Input: the connection's verdict on a stream, or the
 //!   pipe's. Output: RECEIPT frames.
+//! - **Held**: streams of the peer's whose application asked to confirm delivery itself
+//!   (it keeps the bytes somewhere first, say, a file renamed into place). Reading such a
+//!   stream to its end owes nothing yet; the application's confirmation owes RECEIPT, its
+//!   stop owes RECEIPT_FAILED with its code. A digest mismatch owes RECEIPT_FAILED at once:
+//!   no confirmation can make bytes that do not match delivered. Transitions, as data:
+//!   [`Held`].
 //! - **Awaited**: our streams whose every byte was acknowledged and whose receipt has not
 //!   come. Input: streams acknowledged, RECEIPT frames. Output: each stream's [`Delivery`],
 //!   once. At most [`MAX_AWAITED`] are remembered: a peer that never answers cannot make us
@@ -90,9 +96,32 @@ impl core::fmt::Display for Delivery {
     }
 }
 
-/// One connection's receipts, owed and awaited.
+/// Where a stream whose delivery the application confirms stands.
+///
+/// | from | input | to | owes |
+/// | --- | --- | --- | --- |
+/// | (none) | the application defers | `Reading` | |
+/// | `Reading` | read to the end, digest matched or none | `Read` | |
+/// | `Reading` | read to the end, digest mismatch | (none) | RECEIPT_FAILED VERIFICATION_FAILED |
+/// | `Reading` | reset by the peer, stopped, connection gone | (none) | |
+/// | `Read` | the application confirms | (none) | RECEIPT |
+/// | `Read` | the application stops it with a code | (none) | RECEIPT_FAILED with the code |
+///
+/// A `Read` stream still counts against the peer's stream limit, so a peer cannot make an
+/// application that never confirms hold more of them than it allows open streams.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// The application reads it; its end owes no receipt yet.
+    Reading,
+    /// Read to its end and matched; the application's word is awaited.
+    Read,
+}
+
+/// One connection's receipts, owed, held and awaited.
 #[derive(Debug, Default)]
 pub(crate) struct Receipts {
+    /// Streams of the peer's whose delivery the application confirms.
+    held: BTreeMap<StreamId, Held>,
     /// Receipts for the peer's streams, kept until acknowledged.
     owed: BTreeMap<StreamId, Delivery>,
     /// Owed receipts to send (again).
@@ -148,6 +177,46 @@ impl Receipts {
     /// Whether a receipt waits to be sent.
     pub(crate) fn has_queued(&self) -> bool {
         !self.queue.is_empty()
+    }
+
+    /// The application confirms the delivery of the peer's stream `id` itself.
+    pub(crate) fn hold(&mut self, id: StreamId) {
+        self.held.insert(id, Held::Reading);
+    }
+
+    /// The application read stream `id` to its end, and it matched: whether its receipt
+    /// waits for the application (true) or is owed now (false).
+    pub(crate) fn on_read_to_end(&mut self, id: StreamId) -> bool {
+        match self.held.get_mut(&id) {
+            Some(h) => {
+                *h = Held::Read;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stream `id` ended without being read to its end (reset, stopped, or its digest did
+    /// not match): nothing is held for it any more.
+    pub(crate) fn forget_unread(&mut self, id: StreamId) {
+        if self.held.get(&id) == Some(&Held::Reading) {
+            self.held.remove(&id);
+        }
+    }
+
+    /// The application's word on stream `id` came: whether the stream was read to its end
+    /// and held (its receipt is now owed).
+    pub(crate) fn settle(&mut self, id: StreamId) -> bool {
+        if self.held.get(&id) != Some(&Held::Read) {
+            return false;
+        }
+        self.held.remove(&id);
+        true
+    }
+
+    /// Where stream `id` stands, if its delivery is the application's to confirm.
+    pub(crate) fn held(&self, id: StreamId) -> Option<Held> {
+        self.held.get(&id).copied()
     }
 
     /// Our stream `id` was all acknowledged: its receipt is awaited.
@@ -207,6 +276,26 @@ mod tests {
         assert_eq!(r.owed(), 0);
         r.on_lost(id(1));
         assert_eq!(r.next_to_send(), None, "an acknowledged receipt is not resent");
+    }
+
+    #[test]
+    fn a_held_receipt_is_owed_only_on_the_application_s_word() {
+        let mut r = Receipts::default();
+        r.hold(id(1));
+        assert!(!r.settle(id(1)), "not read yet");
+        assert!(r.on_read_to_end(id(1)));
+        assert_eq!(r.next_to_send(), None, "read to the end owes nothing yet");
+        r.forget_unread(id(1));
+        assert_eq!(r.held(id(1)), Some(Held::Read), "a read stream is not forgotten");
+        assert!(r.settle(id(1)));
+        assert!(!r.settle(id(1)), "settled once");
+        assert!(
+            !r.on_read_to_end(id(3)),
+            "a stream not held owes its receipt at once"
+        );
+        r.hold(id(5));
+        r.forget_unread(id(5));
+        assert_eq!(r.held(id(5)), None);
     }
 
     #[test]

@@ -1189,7 +1189,9 @@ impl Endpoint {
         self.conn_command(cmd, conn, |c| c.reset_stream(stream, code))
     }
 
-    /// Asks the peer to stop sending a stream; what still arrives is discarded.
+    /// Asks the peer to stop sending a stream; what still arrives is discarded. On a stream
+    /// whose delivery was deferred and that was read to its end, tells the sender it was not
+    /// delivered, with `code`.
     pub fn stop_sending(
         &mut self,
         conn: ConnectionHandle,
@@ -1198,6 +1200,27 @@ impl Endpoint {
     ) -> Result<(), ApiError> {
         let cmd = self.tracing(|| Command::StopSending { conn, stream, code });
         self.conn_command(cmd, conn, |c| c.stop_sending(stream, code))
+    }
+
+    /// Makes the delivery of a stream the peer sends the application's to confirm (spec §8,
+    /// Delivery): reading it to its end no longer tells the sender it was delivered; call
+    /// [`confirm_delivery`](Self::confirm_delivery) once the bytes are kept (a file flushed
+    /// and renamed into place, say), or [`stop_sending`](Self::stop_sending) to say they
+    /// were not. Call it before the stream's end is read. A digest mismatch is reported at
+    /// once regardless. Until confirmed or refused, the stream counts against the streams
+    /// the peer may open.
+    pub fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        let cmd = self.tracing(|| Command::DeferDelivery { conn, stream });
+        self.conn_command(cmd, conn, |c| c.defer_delivery(stream))
+    }
+
+    /// Tells the sender that a stream whose delivery was deferred
+    /// ([`defer_delivery`](Self::defer_delivery)) and read to its end is delivered.
+    /// [`ApiError::NothingToConfirm`] if it was not deferred, not read to its end, or
+    /// settled already.
+    pub fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        let cmd = self.tracing(|| Command::ConfirmDelivery { conn, stream });
+        self.conn_command(cmd, conn, |c| c.settle_delivery(stream, None))
     }
 
     /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.

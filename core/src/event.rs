@@ -436,6 +436,11 @@ pub enum ApiError {
     /// The stream is piped already.
     #[error("stream is piped already")]
     AlreadyPiped,
+    /// A confirmation of delivery for a stream whose delivery was not deferred
+    /// ([`Endpoint::defer_delivery`](crate::Endpoint::defer_delivery)), is not read to its
+    /// end yet, or was settled already.
+    #[error("the stream awaits no confirmation of delivery")]
+    NothingToConfirm,
     /// Piping the stream would hold more than the pipe's cap
     /// ([`Config::pipe_buffer`](crate::Config::pipe_buffer)) at once: it already holds
     /// `buffered` bytes the application has not read.

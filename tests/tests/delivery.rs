@@ -11,7 +11,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Reason, StreamId};
-use weir_core::{CloseReason, Config, ConnectionHandle, Delivery, Event, LocalRead, Read, PIPE_BROKEN};
+use weir_core::{
+    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Event, LocalRead, Read, PIPE_BROKEN,
+};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 fn payload(len: usize) -> Bytes {
@@ -41,12 +43,17 @@ struct World {
     /// it raises when it did.
     stopper: Option<(NodeId, u64)>,
     stopped: Rc<Cell<bool>>,
+    /// A node that defers the delivery of each stream as soon as it opens.
+    deferrer: Option<NodeId>,
 }
 
 impl World {
     fn on_event(&mut self, sim: &mut Sim, node: NodeId, e: Event) {
         match e {
             Event::StreamOpened { conn, stream, .. } => {
+                if self.deferrer == Some(node) {
+                    sim.endpoint(node).defer_delivery(conn, stream).unwrap();
+                }
                 if let Some((stopper, code)) = self.stopper {
                     if stopper == node {
                         sim.endpoint(node).stop_sending(conn, stream, code).unwrap();
@@ -286,6 +293,82 @@ fn a_refusal_that_comes_after_every_byte_was_acknowledged_still_counts() {
     let w = world.borrow();
     assert_eq!(w.acked, vec![id], "every byte was acknowledged first");
     assert_eq!(w.delivery, vec![(id, Delivery::Failed { code: 2, relays: 0 })]);
+}
+
+/// A receiver that keeps what it reads somewhere first defers the delivery: reading the
+/// end tells the sender nothing, its confirmation tells it delivered, its stop (with any
+/// code) not delivered; a confirmation out of turn is refused.
+#[test]
+fn a_deferred_delivery_is_the_receiver_s_word() {
+    for refusal in [None, Some(0), Some(7)] {
+        let (mut sim, world, conn) = chain(6, 0, Config::default(), clean);
+        world.borrow_mut().deferrer = Some(1);
+        let msg = payload(30_000);
+        let id = sim.endpoint(0).send_message(conn, None, msg.clone()).unwrap();
+        let up = ConnectionHandle::from_index(0);
+        assert!(run(&mut sim, &world, 10, |w| w.received.contains_key(&1)));
+        assert_eq!(world.borrow().received[&1], vec![msg]);
+        // Read to the end: the sender waits for the word, and keeps its connection.
+        assert!(!run(&mut sim, &world, 20, |w| !w.delivery.is_empty()));
+        assert!(world.borrow().closed.is_empty());
+        let word = match refusal {
+            None => sim.endpoint(1).confirm_delivery(up, id),
+            Some(code) => sim.endpoint(1).stop_sending(up, id, code),
+        };
+        assert_eq!(word, Ok(()));
+        assert_eq!(
+            sim.endpoint(1).confirm_delivery(up, id),
+            Err(ApiError::NothingToConfirm),
+            "settled once"
+        );
+        assert!(run(&mut sim, &world, 10, |w| !w.delivery.is_empty()));
+        let expected = match refusal {
+            None => Delivery::Delivered { relays: 0 },
+            Some(code) => Delivery::Failed { code, relays: 0 },
+        };
+        assert_eq!(world.borrow().delivery, vec![(id, expected)], "{refusal:?}");
+    }
+}
+
+/// A stream whose delivery was not deferred, or not read to its end, has nothing to
+/// confirm; one the application holds keeps its slot among the streams the peer may open.
+#[test]
+fn only_a_deferred_stream_read_to_its_end_is_confirmed() {
+    let config = Config {
+        max_concurrent_streams: 2,
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain(7, 0, config, clean);
+    world.borrow_mut().deferrer = Some(1);
+    let up = ConnectionHandle::from_index(0);
+    let first = sim.endpoint(0).send_message(conn, None, payload(100)).unwrap();
+    let second = sim.endpoint(0).send_message(conn, None, payload(100)).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| w
+        .received
+        .get(&1)
+        .is_some_and(|r| r.len() == 2)));
+    // Both held: the peer may open no third stream until one is settled.
+    let third = payload(100);
+    assert!(!run(&mut sim, &world, 5, |_| false));
+    assert_eq!(
+        sim.endpoint(0).send_message(conn, None, third.clone()),
+        Err(ApiError::StreamLimit)
+    );
+    assert_eq!(sim.endpoint(1).confirm_delivery(up, first), Ok(()));
+    assert!(run(&mut sim, &world, 10, |w| w.delivery.len() == 1));
+    let id = sim.endpoint(0).send_message(conn, None, third).unwrap();
+    world.borrow_mut().deferrer = None;
+    assert!(run(&mut sim, &world, 10, |w| w.delivery.len() == 2));
+    assert_eq!(
+        world.borrow().delivery[1],
+        (id, Delivery::Delivered { relays: 0 }),
+        "not deferred: delivered once read"
+    );
+    assert_eq!(
+        sim.endpoint(1).confirm_delivery(up, id),
+        Err(ApiError::NothingToConfirm)
+    );
+    assert_eq!(sim.endpoint(1).confirm_delivery(up, second), Ok(()));
 }
 
 /// Issue 29, item 4: the receiver reads the message and closes at once; the way back loses

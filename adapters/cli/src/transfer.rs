@@ -7,7 +7,10 @@
 //! a 2-byte big-endian length, then that many bytes of UTF-8; the file's bytes follow.
 //! The receiver writes into `.NAME.weir-part` in its directory and renames it to `NAME`
 //! only once every byte arrived and matched the digest; it refuses a name that exists there
-//! unless told `--force`, and removes the partial file however the transfer ends. Ctrl-C
+//! unless told `--force`, and removes the partial file however the transfer ends. It
+//! defers the stream's delivery and confirms it only once the file is synced and renamed,
+//! so `weir send` reports success only for a file that is in place; a failure to write it
+//! is told to the sender as [`code::WRITE_FAILED`]. Ctrl-C
 //! closes the connection with [`code::INTERRUPTED`], so the other end says so.
 
 use std::net::SocketAddr;
@@ -308,6 +311,9 @@ async fn receive_file(
         let _ = stream.stop(code::NOT_A_FILE);
         return Err(bad("the stream is not a weir file"));
     }
+    // Delivered means in place under its name: the sender hears so only after the rename.
+    // (Before the first read, which may fetch the end with the first bytes.)
+    stream.defer_delivery().map_err(|e| interrupted(0, total, e))?;
     // The name header, which may span chunks.
     let mut head = BytesMut::new();
     let mut rest = Bytes::new();
@@ -365,26 +371,34 @@ async fn receive_file(
             },
         };
         if let Err(e) = file.write_all(&chunk).await {
-            let _ = stream.stop(code::WRITE_FAILED);
             break Err(file_error(&part)(e));
         }
         written += chunk.len() as u64;
         bar.set_position(written);
     };
     let outcome = match outcome {
-        Ok(()) => file.flush().await.map_err(file_error(&part)),
+        Ok(()) => match file.sync_all().await {
+            Ok(()) => tokio::fs::rename(&part, &target)
+                .await
+                .map_err(file_error(&target)),
+            Err(e) => Err(file_error(&part)(e)),
+        },
         e => e,
     };
     drop(file);
     if let Err(e) = outcome {
         bar.abandon();
+        if let CliError::File { .. } = e {
+            // Ours, not the transfer's: the sender is told it was not kept.
+            let _ = stream.stop(code::WRITE_FAILED);
+        }
         return Err(e);
     }
     bar.finish();
-    tokio::fs::rename(&part, &target)
-        .await
-        .map_err(file_error(&target))?;
     partial.keep();
+    stream
+        .confirm_delivery()
+        .map_err(|e| interrupted(written, file_total, e))?;
     let elapsed = started.elapsed();
     Ok(format!(
         "received {} ({}) in {:.2} s: {}; verified: digest matches",

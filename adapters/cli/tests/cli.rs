@@ -519,6 +519,27 @@ fn an_existing_file_is_replaced_only_with_force() {
     assert!(std::fs::read(out_dir.join("same.bin")).unwrap() == std::fs::read(&file).unwrap());
 }
 
+/// The receiver read and verified every byte but could not put the file in place (its name
+/// is a directory there): the sender is not told it was delivered, and says why.
+#[test]
+fn a_file_the_receiver_cannot_keep_is_not_reported_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "blocked.bin", 40_000);
+    let (out_dir, recv, addr) = receiver(dir.path(), &["--once", "--force"]);
+    std::fs::create_dir_all(out_dir.join("blocked.bin").join("inside")).unwrap();
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &addr])
+        .output()
+        .unwrap();
+    let err = stderr_of(&sent);
+    assert_eq!(sent.status.code(), Some(1), "{err}");
+    assert!(err.contains("the receiver could not write it to disk"), "{err}");
+    let (code, _, stderr) = recv.finish();
+    assert_eq!(code, Some(4), "{stderr}");
+    assert!(out_dir.join("blocked.bin").is_dir());
+    assert!(!out_dir.join(".blocked.bin.weir-part").exists());
+}
+
 /// Ctrl-C in the middle of a transfer: the sender tells the receiver, prints one line and
 /// exits 130; the receiver says the sender was interrupted and leaves no partial file.
 #[test]

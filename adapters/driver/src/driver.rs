@@ -702,6 +702,30 @@ impl Driver {
         answer.map_or(Now::Wait(()), Now::Done)
     }
 
+    /// Makes the delivery of a stream the peer sends the application's to confirm, at once
+    /// (before a read could reach its end): see
+    /// [`weir_core::Endpoint::defer_delivery`].
+    pub fn defer_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+        self.on_conn(conn, |ep, h| ep.defer_delivery(h, stream))
+            .map_err(|e| self.error(conn, None, e))
+    }
+
+    /// Tells the sender that a deferred stream read to its end is delivered, or (`Some`
+    /// code) that it is not: see [`weir_core::Endpoint::confirm_delivery`].
+    pub fn settle_delivery(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        refused: Option<u64>,
+    ) -> Result<(), Error> {
+        let r = self.on_conn(conn, |ep, h| match refused {
+            None => ep.confirm_delivery(h, stream),
+            Some(code) => ep.stop_sending(h, stream, code),
+        });
+        self.progress();
+        r.map_err(|e| self.error(conn, None, e))
+    }
+
     /// Starts a graceful shutdown: calls still waiting and any that come are answered with
     /// [`Error::Shutdown`]; the peers get up to 3 s to acknowledge what was written, then
     /// every connection is closed, and kept up to 4 s to finish its close (its last

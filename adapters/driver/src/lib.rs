@@ -219,6 +219,58 @@ pub enum Confirm {
     Delivered,
 }
 
+/// Where an adapter's handle on a stream the peer sends stands: read, held for the
+/// application's word on its delivery, or done (spec §8, Delivery). The adapters share it.
+///
+/// | from | input | to |
+/// | --- | --- | --- |
+/// | `New` | the application defers delivery | `Deferred` |
+/// | `New` | a read | `Open` |
+/// | `Open` | read to the end (the receipt goes at once) | `Done` |
+/// | `Deferred` | read to the end | `Held` |
+/// | `Held` | confirmed or stopped | `Done` |
+/// | any | stopped, reset by the peer, digest mismatch, piped | `Done` |
+///
+/// Delivery can be deferred only before the first read: a read may fetch every piece there
+/// is, the end included. Dropping a handle that is not `Done` stops the stream (code 0),
+/// which refuses a `Held` one: the sender is told it was not delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecvState {
+    /// Nothing read yet.
+    New,
+    /// Being read; its end is its delivery.
+    Open,
+    /// Being read; its delivery waits for the application's word.
+    Deferred,
+    /// Read to its end; the application's word on its delivery is awaited.
+    Held,
+    /// Nothing more to read or to say.
+    Done,
+}
+
+impl RecvState {
+    /// The state once a read started.
+    pub fn read_started(self) -> RecvState {
+        match self {
+            RecvState::New => RecvState::Open,
+            other => other,
+        }
+    }
+
+    /// The state once the stream's end was read.
+    pub fn at_end(self) -> RecvState {
+        match self {
+            RecvState::Deferred => RecvState::Held,
+            _ => RecvState::Done,
+        }
+    }
+
+    /// Whether bytes may still come.
+    pub fn reading(self) -> bool {
+        matches!(self, RecvState::New | RecvState::Open | RecvState::Deferred)
+    }
+}
+
 /// A new connection and what its handshake agreed.
 #[derive(Clone, Copy, Debug)]
 pub struct Connected {
@@ -451,6 +503,19 @@ pub enum Released {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_receive_handle_holds_its_delivery_only_if_deferred_before_reading() {
+        use RecvState::*;
+        assert_eq!(
+            New.read_started().at_end(),
+            Done,
+            "read plainly: delivered at the end"
+        );
+        assert_eq!(Deferred.read_started(), Deferred);
+        assert_eq!(Deferred.at_end(), Held);
+        assert!(New.reading() && Deferred.reading() && !Held.reading() && !Done.reading());
+    }
 
     #[test]
     fn joining_copies_only_several_pieces() {

@@ -52,7 +52,7 @@ pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
     Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Command, ConnId, Now, OpId, Released, Reply};
+use weir_driver::{Command, ConnId, Now, OpId, RecvState, Released, Reply};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
@@ -279,7 +279,7 @@ impl Endpoint {
         })??;
         // The pipe owns the stream now: dropping the handle must not stop it.
         let mut stream = stream;
-        stream.state = ReadState::Done;
+        stream.state = RecvState::Done;
         Ok(Pipe {
             shared: Arc::clone(&self.shared),
             id: pipe,
@@ -426,7 +426,7 @@ impl Connection {
             conn: Arc::clone(&self.inner),
             id,
             header,
-            state: ReadState::Open,
+            state: RecvState::New,
             timeout: self.timeout,
             rest: VecDeque::new(),
         })
@@ -555,18 +555,12 @@ pub struct RecvStream {
     conn: Arc<ConnInner>,
     id: StreamId,
     header: StreamHeader,
-    state: ReadState,
+    /// Read, held for the application's word on its delivery, or done.
+    state: RecvState,
     timeout: Option<Duration>,
     /// Pieces a read fetched that its caller has not taken yet (a read fetches every piece
     /// there is, up to the caller's `max` in all, and hands them out one per call).
     rest: VecDeque<Bytes>,
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum ReadState {
-    Open,
-    /// Read to its end, reset, or handed to a pipe: nothing more to read or stop.
-    Done,
 }
 
 impl RecvStream {
@@ -605,10 +599,11 @@ impl RecvStream {
             }
             return Ok(Some(chunk));
         }
-        if self.state == ReadState::Done {
+        if !self.state.reading() {
             return Ok(None);
         }
         let (conn, stream) = (self.conn.id, self.id);
+        self.state = self.state.read_started();
         let read = match self.conn.shared.now(|d| d.read_now(conn, stream, max))? {
             Now::Done(r) => r,
             Now::Wait(()) => self.conn.shared.call(self.timeout, |op, reply| Command::Read {
@@ -625,12 +620,12 @@ impl RecvStream {
                 self.read_chunk(max)
             }
             Ok(None) => {
-                self.state = ReadState::Done;
+                self.state = self.state.at_end();
                 Ok(None)
             }
             Err(e) => {
                 if matches!(e, Error::Reset { .. } | Error::VerificationFailed { .. }) {
-                    self.state = ReadState::Done;
+                    self.state = RecvState::Done;
                 }
                 Err(e)
             }
@@ -654,9 +649,42 @@ impl RecvStream {
         Ok(weir_driver::join(chunks))
     }
 
-    /// Tells the peer to stop sending; what still arrives is discarded.
+    /// Makes this stream's delivery yours to confirm (spec §8, Delivery): reading it to its
+    /// end no longer tells the sender it was delivered; [`confirm_delivery`] does, once you
+    /// have kept the bytes (a file flushed and renamed into place, say), and
+    /// [`stop`](Self::stop) or dropping the handle tells it they were not. Call it before
+    /// the first read (a read may fetch the end with the first bytes); after it, this is
+    /// refused. Until confirmed, the stream counts against the streams the peer may open.
+    ///
+    /// [`confirm_delivery`]: Self::confirm_delivery
+    pub fn defer_delivery(&mut self) -> Result<(), Error> {
+        let (conn, stream) = (self.conn.id, self.id);
+        if self.state != RecvState::New {
+            // A read may have fetched the end already.
+            return Err(Error::Refused(ApiError::UnknownStream));
+        }
+        self.conn.shared.now(|d| d.defer_delivery(conn, stream))??;
+        self.state = RecvState::Deferred;
+        Ok(())
+    }
+
+    /// Tells the sender that this stream, deferred and read to its end, is delivered.
+    /// [`ApiError::NothingToConfirm`] (as [`Error::Refused`]) if it was not deferred or its
+    /// end was not read.
+    pub fn confirm_delivery(mut self) -> Result<(), Error> {
+        if self.state != RecvState::Held {
+            return Err(Error::Refused(ApiError::NothingToConfirm));
+        }
+        let (conn, stream) = (self.conn.id, self.id);
+        self.state = RecvState::Done;
+        self.conn.shared.now(|d| d.settle_delivery(conn, stream, None))?
+    }
+
+    /// Tells the peer to stop sending; what still arrives is discarded. On a stream whose
+    /// delivery was deferred and whose end was read, tells the sender it was not delivered,
+    /// with `code`.
     pub fn stop(mut self, code: u64) -> Result<(), Error> {
-        self.state = ReadState::Done;
+        self.state = RecvState::Done;
         let (conn, stream) = (self.conn.id, self.id);
         self.conn.shared.send(Command::StopSending { conn, stream, code })
     }
@@ -691,7 +719,7 @@ impl io::Read for RecvStream {
 
 impl Drop for RecvStream {
     fn drop(&mut self) {
-        if self.state == ReadState::Open {
+        if self.state != RecvState::Done {
             self.conn
                 .shared
                 .release(Released::RecvStream(self.conn.id, self.id));

@@ -9,7 +9,9 @@ use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_driver::proxy::{Impairment, Proxy};
-use weir_std::{CloseReason, Config, Confirm, Endpoint, Error, HandshakeError, Label, StreamHeader};
+use weir_std::{
+    CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
+};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -489,4 +491,34 @@ fn calls_fail_once_the_endpoint_is_dropped() {
     assert!(matches!(conn.recv_message(), Err(Error::Shutdown)));
     assert!(matches!(conn.send_message(payload(10, 1)), Err(Error::Shutdown)));
     drop(server);
+}
+
+/// A deferred delivery: the sender's `finish` returns only once the receiver confirms, and
+/// fails with the receiver's code when it refuses a stream it read to its end.
+#[test]
+fn a_deferred_delivery_waits_for_the_receiver_s_word() {
+    let server = bind(config());
+    let client = bind(config());
+    let conn = client.connect(server.local_addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    for refusal in [None, Some(9)] {
+        let mut out = conn.open_stream(None).unwrap();
+        out.write_all_chunk(payload(20_000, 5)).unwrap();
+        let sender = thread::spawn(move || out.finish());
+        let mut held = incoming.accept_stream().unwrap();
+        held.defer_delivery().unwrap();
+        assert!(held.read_to_end(1 << 20).unwrap() == payload(20_000, 5));
+        match refusal {
+            None => held.confirm_delivery().unwrap(),
+            Some(code) => held.stop(code).unwrap(),
+        }
+        let r = sender.join().unwrap();
+        match refusal {
+            None => assert!(r.is_ok(), "{r:?}"),
+            Some(code) => assert!(
+                matches!(r, Err(Error::NotDelivered(Delivery::Failed { code: c, relays: 0 })) if c == code),
+                "{r:?}"
+            ),
+        }
+    }
 }

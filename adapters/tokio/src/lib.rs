@@ -63,7 +63,7 @@ pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
     Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Command, ConnId, Driver, Now, OpId, Released, Reply, Returned};
+use weir_driver::{Command, ConnId, Driver, Now, OpId, RecvState, Released, Reply, Returned};
 
 /// A UDP socket driven by weir: connects out and accepts in.
 pub struct Endpoint {
@@ -302,7 +302,7 @@ impl Endpoint {
         );
         let pipe = answer.await??;
         // The pipe owns the stream now: dropping the handle must not stop it.
-        stream.done = true;
+        stream.state = RecvState::Done;
         Ok(Pipe {
             shared: Arc::clone(&self.shared),
             id: pipe,
@@ -477,7 +477,7 @@ impl Connection {
             header,
             reading: None,
             rest: VecDeque::new(),
-            done: false,
+            state: RecvState::New,
         })
     }
 
@@ -665,8 +665,8 @@ pub struct RecvStream {
     /// Pieces a read fetched that its caller has not taken yet (a read fetches every piece
     /// there is, up to the caller's `max` in all, and hands them out one per call).
     rest: VecDeque<Bytes>,
-    /// Read to its end, reset, or handed to a pipe.
-    done: bool,
+    /// Read, held for the application's word on its delivery, or done.
+    state: RecvState,
 }
 
 impl RecvStream {
@@ -704,11 +704,12 @@ impl RecvStream {
             }
             return Poll::Ready(Ok(Some(chunk)));
         }
-        if self.done {
+        if !self.state.reading() {
             return Poll::Ready(Ok(None));
         }
         if self.reading.is_none() {
             let (conn, stream) = (self.conn.id, self.id);
+            self.state = self.state.read_started();
             // A read answered at once spends the task's budget as a waiting one does when
             // its answer comes, so that a loop of them lets the driver task run now and then.
             let coop = ready!(tokio::task::coop::poll_proceed(cx));
@@ -752,12 +753,12 @@ impl RecvStream {
                 self.poll_chunk(cx, max)
             }
             Ok(None) => {
-                self.done = true;
+                self.state = self.state.at_end();
                 Poll::Ready(Ok(None))
             }
             Err(e) => {
                 if matches!(e, Error::Reset { .. } | Error::VerificationFailed { .. }) {
-                    self.done = true;
+                    self.state = RecvState::Done;
                 }
                 Poll::Ready(Err(e))
             }
@@ -781,9 +782,48 @@ impl RecvStream {
         Ok(weir_driver::join(chunks))
     }
 
-    /// Tells the peer to stop sending; what still arrives is discarded.
+    /// Makes this stream's delivery yours to confirm (spec §8, Delivery): reading it to its
+    /// end no longer tells the sender it was delivered; [`confirm_delivery`] does, once you
+    /// have kept the bytes (a file flushed and renamed into place, say), and
+    /// [`stop`](Self::stop) or dropping the handle tells it they were not. Call it before
+    /// the first read (a read may fetch the end with the first bytes); after it, this is
+    /// refused. Until confirmed, the stream counts against the streams the peer may open.
+    ///
+    /// [`confirm_delivery`]: Self::confirm_delivery
+    pub fn defer_delivery(&mut self) -> Result<(), Error> {
+        let (conn, stream) = (self.conn.id, self.id);
+        if self.state != RecvState::New {
+            // A read may have fetched the end already.
+            return Err(Error::Refused(ApiError::UnknownStream));
+        }
+        self.conn
+            .shared
+            .now(|d| d.defer_delivery(conn, stream))
+            .unwrap_or(Err(Error::Shutdown))?;
+        self.state = RecvState::Deferred;
+        Ok(())
+    }
+
+    /// Tells the sender that this stream, deferred and read to its end, is delivered.
+    /// [`ApiError::NothingToConfirm`] (as [`Error::Refused`]) if it was not deferred or its
+    /// end was not read.
+    pub fn confirm_delivery(mut self) -> Result<(), Error> {
+        if self.state != RecvState::Held {
+            return Err(Error::Refused(ApiError::NothingToConfirm));
+        }
+        let (conn, stream) = (self.conn.id, self.id);
+        self.state = RecvState::Done;
+        self.conn
+            .shared
+            .now(|d| d.settle_delivery(conn, stream, None))
+            .unwrap_or(Err(Error::Shutdown))
+    }
+
+    /// Tells the peer to stop sending; what still arrives is discarded. On a stream whose
+    /// delivery was deferred and whose end was read, tells the sender it was not delivered,
+    /// with `code`.
     pub fn stop(mut self, code: u64) -> Result<(), Error> {
-        self.done = true;
+        self.state = RecvState::Done;
         let (conn, stream) = (self.conn.id, self.id);
         self.conn.shared.send(Command::StopSending { conn, stream, code })
     }
@@ -822,7 +862,7 @@ impl futures_core::Stream for RecvStream {
     type Item = Result<Bytes, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        if self.done && self.rest.is_empty() && self.reading.is_none() {
+        if !self.state.reading() && self.rest.is_empty() && self.reading.is_none() {
             return Poll::Ready(None);
         }
         ready!(self.poll_chunk(cx, usize::MAX)).transpose().into()
@@ -831,7 +871,7 @@ impl futures_core::Stream for RecvStream {
 
 impl Drop for RecvStream {
     fn drop(&mut self) {
-        if !self.done {
+        if self.state != RecvState::Done {
             self.conn
                 .shared
                 .release(Released::RecvStream(self.conn.id, self.id));

@@ -16,7 +16,7 @@ use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_driver::proxy::{Impairment, Proxy};
 use weir_tokio::{
-    CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
+    ApiError, CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
 };
 
 fn local() -> SocketAddr {
@@ -650,6 +650,64 @@ async fn sending_waits_for_the_receipt_of_the_final_receiver() {
             ),
             "{r:?}"
         );
+    })
+    .await
+}
+
+/// A receiver that keeps the bytes before they count defers the delivery: its sender's
+/// `finish` waits past the read of the end until the receiver confirms; a held stream
+/// dropped unconfirmed is not delivered (code 0), and a confirmation out of turn is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deferred_delivery_waits_for_the_receiver_s_confirmation() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        for confirm in [true, false] {
+            let mut out = conn.open_stream(None).await.unwrap();
+            out.write_all_chunk(payload(20_000, 3)).await.unwrap();
+            let finishing = tokio::spawn(async move { out.finish().await });
+            let mut held = incoming.accept_stream().await.unwrap();
+            held.defer_delivery().unwrap();
+            assert_eq!(held.read_to_end(1 << 20).await.unwrap(), payload(20_000, 3));
+            // A message back, sent after the end was read, arrives first: had reading the
+            // end sent the receipt, it would have come before it.
+            incoming
+                .send_message_with(Bytes::from_static(b"read"), Confirm::Queued)
+                .await
+                .unwrap();
+            assert_eq!(conn.recv_message().await.unwrap(), Bytes::from_static(b"read"));
+            assert!(!finishing.is_finished(), "delivered before it was confirmed");
+            let r = if confirm {
+                held.confirm_delivery().unwrap();
+                finishing.await.unwrap()
+            } else {
+                drop(held);
+                finishing.await.unwrap()
+            };
+            match confirm {
+                true => assert!(r.is_ok(), "{r:?}"),
+                false => assert!(
+                    matches!(
+                        r,
+                        Err(Error::NotDelivered(Delivery::Failed { code: 0, relays: 0 }))
+                    ),
+                    "{r:?}"
+                ),
+            }
+        }
+        let mut plain = {
+            conn.send_message_with(payload(100, 4), Confirm::Queued)
+                .await
+                .unwrap();
+            incoming.accept_stream().await.unwrap()
+        };
+        plain.read_to_end(1 << 20).await.unwrap();
+        assert!(matches!(
+            plain.confirm_delivery(),
+            Err(Error::Refused(ApiError::NothingToConfirm))
+        ));
     })
     .await
 }

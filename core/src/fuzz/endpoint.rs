@@ -217,7 +217,7 @@ fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
 
 /// Any application command, with arguments near the endpoint's real handles and streams.
 pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
-    Ok(match u.int_in_range(0u8..=10)? {
+    Ok(match u.int_in_range(0u8..=12)? {
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,
             congestion: if u.arbitrary()? {
@@ -292,6 +292,14 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             conn: conn(u)?,
             code: u.arbitrary::<u16>()?.into(),
             reason: Reason::new(Bytes::from_static(b"fuzz")).unwrap_or_default(),
+        },
+        11 => Command::DeferDelivery {
+            conn: conn(u)?,
+            stream: stream(u)?,
+        },
+        12 => Command::ConfirmDelivery {
+            conn: conn(u)?,
+            stream: stream(u)?,
         },
         _ => {
             let to = (0..u.int_in_range(1..=3)?)

@@ -68,6 +68,14 @@ pub(crate) enum Command {
         stream: StreamId,
         code: u64,
     },
+    DeferDelivery {
+        conn: ConnectionHandle,
+        stream: StreamId,
+    },
+    ConfirmDelivery {
+        conn: ConnectionHandle,
+        stream: StreamId,
+    },
     Read {
         conn: ConnectionHandle,
         stream: StreamId,
@@ -256,6 +264,8 @@ impl fmt::Display for Command {
             }
             Command::ResetStream { conn, stream, code } => write!(f, "reset_stream {conn} s{stream} {code}"),
             Command::StopSending { conn, stream, code } => write!(f, "stop_sending {conn} s{stream} {code}"),
+            Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
+            Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
             Command::Read {
                 conn,
                 stream,
@@ -375,6 +385,14 @@ impl Command {
                 let (conn, stream) = cs(0)?;
                 Command::Finish { conn, stream }
             }
+            ("defer_delivery", 2) => {
+                let (conn, stream) = cs(0)?;
+                Command::DeferDelivery { conn, stream }
+            }
+            ("confirm_delivery", 2) => {
+                let (conn, stream) = cs(0)?;
+                Command::ConfirmDelivery { conn, stream }
+            }
             ("send_message" | "send_verified_message", 2 | 3) => Command::SendMessage {
                 conn: conn(args[0])?,
                 label: match args.len() {
@@ -470,6 +488,10 @@ impl Command {
             }
             Command::StopSending { conn, stream, code } => {
                 ep.stop_sending(conn, stream, code).map(|()| Done::Unit)
+            }
+            Command::DeferDelivery { conn, stream } => ep.defer_delivery(conn, stream).map(|()| Done::Unit),
+            Command::ConfirmDelivery { conn, stream } => {
+                ep.confirm_delivery(conn, stream).map(|()| Done::Unit)
             }
             Command::Read {
                 conn,
@@ -571,6 +593,8 @@ mod tests {
                 stream: s,
                 code: 8,
             },
+            Command::DeferDelivery { conn: c, stream: s },
+            Command::ConfirmDelivery { conn: c, stream: s },
             Command::Read {
                 conn: c,
                 stream: s,
