@@ -7,10 +7,11 @@
 //! recovery alone never gets out of that: every retransmission is as large as the packet
 //! it replaces, while small ACKs keep the connection from going idle.
 //!
-//! Inputs: each ack-eliciting packet sent (its size, and its number if it was a black-hole
-//! probe) and the packets an ACK acknowledged. Output: the
-//! largest datagram to send ([`BlackHole::limit`]), and whether the next probe should be a
-//! small one ([`BlackHole::wants_probe`]).
+//! Inputs: each ack-eliciting packet sent (its size, and what kind of probe it was), the
+//! packets an ACK acknowledged, and the packets declared lost. Output: the largest datagram
+//! to send ([`BlackHole::limit`]), whether the next probe should be a small one
+//! ([`BlackHole::wants_probe`]), and whether it is time to try the large size again
+//! ([`BlackHole::wants_raise`]).
 //!
 //! The rule. Once two probe timeouts in a row went unanswered while large packets went
 //! out, the second probe of each probe timeout is sent at the base size (1200 bytes). A
@@ -18,10 +19,43 @@
 //! packets sent has been is one confirmation; [`CONFIRMATIONS`] of them, with no
 //! large packet acknowledged in between, and the connection sends base-size datagrams from
 //! then on. Any large packet acknowledged clears the evidence, so random or burst loss that
-//! also hits small packets never triggers it. The larger size is not tried again (RFC 8899
-//! §5.1.2's raise timer is not implemented).
+//! also hits small packets never triggers it.
+//!
+//! Raising again (RFC 8899 §5.1.2, PMTU_RAISE_TIMER): a black hole may have been a passing
+//! route. [`RAISE_AFTER`] after the fallback, while the connection is sending, one probe
+//! goes at the large size: a PING padded to it, carrying no data, so its loss loses nothing.
+//! Acknowledged, the connection goes back to the large size; lost, it waits [`RAISE_AFTER`]
+//! again. Either way its loss is no congestion signal (RFC 8899 §4.4): the connection
+//! leaves it out of the loss it reports to the congestion controller.
 
+use crate::time::{Duration, Instant};
 use crate::wire::MIN_DATAGRAM_SIZE;
+
+/// RFC 8899 §5.1.1: PMTU_RAISE_TIMER, 600 s between tries of the large size after a black
+/// hole.
+pub(crate) const RAISE_AFTER: Duration = Duration::from_secs(600);
+
+/// What a packet sent was to black-hole detection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Probe {
+    /// An ordinary packet.
+    None,
+    /// A base-size probe: do small datagrams get through?
+    Small,
+    /// A large probe after a fallback: do large datagrams get through again?
+    Raise,
+}
+
+/// What an acknowledgement changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Nothing.
+    Same,
+    /// Large datagrams stopped getting through: the connection falls back to the base size.
+    FellBack,
+    /// Large datagrams get through again: the connection goes back to the large size.
+    Raised,
+}
 
 /// Large packets sent, with none acknowledged since, before a small probe that gets
 /// through counts as evidence of a black hole.
@@ -44,66 +78,101 @@ pub(crate) struct BlackHole {
     confirmations: u32,
     /// The latest small probe's packet number.
     probe: Option<u64>,
-    /// Fell back to the base size.
-    detected: bool,
+    /// Fell back to the base size, and where trying the large size again stands.
+    fallback: Option<Raise>,
+}
+
+/// After a fallback: the next try of the large size (one field for both, so that an idle
+/// connection, of which an endpoint holds thousands, stays small).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Raise {
+    /// Try again at this instant.
+    At(Instant),
+    /// The large probe with this packet number is in flight.
+    Probe(u64),
 }
 
 impl BlackHole {
     /// The largest datagram the path is trusted with: the base size once a black hole was
     /// detected, otherwise no limit.
     pub(crate) fn limit(&self) -> Option<usize> {
-        self.detected.then_some(MIN_DATAGRAM_SIZE)
+        self.fallback.map(|_| MIN_DATAGRAM_SIZE)
     }
 
     /// Whether a black hole was detected (the connection sends base-size datagrams).
     pub(crate) fn detected(&self) -> bool {
-        self.detected
+        self.fallback.is_some()
     }
 
     /// Whether a probe sent now, after `pto_count` unanswered probe timeouts, should be a
     /// base-size one, by a connection whose datagrams are `size` bytes.
     pub(crate) fn wants_probe(&self, pto_count: u32, size: usize) -> bool {
-        !self.detected
+        !self.detected()
             && size > MIN_DATAGRAM_SIZE
             && pto_count >= PROBE_AFTER_PTOS
             && self.large_unanswered >= LARGE_UNANSWERED
     }
 
-    /// An ack-eliciting packet `number` of `size` bytes went out; `probe`: a base-size
-    /// black-hole probe.
-    pub(crate) fn on_sent(&mut self, number: u64, size: usize, probe: bool) {
-        if size > MIN_DATAGRAM_SIZE {
+    /// Whether the next packet, at `now`, should be a large probe: fell back long enough ago
+    /// and no large probe in flight.
+    pub(crate) fn wants_raise(&self, now: Instant) -> bool {
+        matches!(self.fallback, Some(Raise::At(at)) if at <= now)
+    }
+
+    /// An ack-eliciting packet `number` of `size` bytes went out, as `probe`.
+    pub(crate) fn on_sent(&mut self, number: u64, size: usize, probe: Probe) {
+        if size > MIN_DATAGRAM_SIZE && probe != Probe::Raise {
             self.large_unanswered = self.large_unanswered.saturating_add(1);
         }
-        if probe {
-            self.probe = Some(number);
+        match probe {
+            Probe::None => {}
+            Probe::Small => self.probe = Some(number),
+            Probe::Raise => self.fallback = Some(Raise::Probe(number)),
         }
     }
 
-    /// An ACK acknowledged these packets (number, size). Returns true when it made the
-    /// connection fall back to the base size.
-    pub(crate) fn on_acked(&mut self, acked: impl Iterator<Item = (u64, usize)>) -> bool {
+    /// An ACK at `now` acknowledged these packets (number, size).
+    pub(crate) fn on_acked(&mut self, now: Instant, acked: impl Iterator<Item = (u64, usize)>) -> Verdict {
         let mut probe_acked = false;
         for (number, size) in acked {
+            if self.detected() {
+                // Only the large probe says the path changed: a large packet from before
+                // the fallback, acknowledged late, says nothing new.
+                if self.fallback == Some(Raise::Probe(number)) {
+                    *self = BlackHole::default();
+                    return Verdict::Raised;
+                }
+                continue;
+            }
             if size > MIN_DATAGRAM_SIZE {
                 // Large datagrams get through: whatever was lost was lost to something else.
                 self.large_unanswered = 0;
                 self.confirmations = 0;
                 self.probe = None;
-                return false;
+                return Verdict::Same;
             }
             probe_acked |= self.probe == Some(number);
         }
-        if !probe_acked || self.detected || self.large_unanswered < LARGE_UNANSWERED {
-            return false;
+        if !probe_acked || self.large_unanswered < LARGE_UNANSWERED {
+            return Verdict::Same;
         }
         self.probe = None;
         self.confirmations += 1;
         if self.confirmations >= CONFIRMATIONS {
-            self.detected = true;
-            return true;
+            self.fallback = Some(Raise::At(now + RAISE_AFTER));
+            return Verdict::FellBack;
         }
-        false
+        Verdict::Same
+    }
+
+    /// Packet `number` was declared lost at `now`: whether it was the large probe, whose
+    /// loss is no congestion signal (and the next try waits [`RAISE_AFTER`]).
+    pub(crate) fn on_lost(&mut self, now: Instant, number: u64) -> bool {
+        if self.fallback != Some(Raise::Probe(number)) {
+            return false;
+        }
+        self.fallback = Some(Raise::At(now + RAISE_AFTER));
+        true
     }
 }
 
@@ -113,9 +182,24 @@ mod tests {
 
     const LARGE: usize = 1400;
 
+    fn at(secs: u64) -> Instant {
+        Instant::ZERO + Duration::from_secs(secs)
+    }
+
+    fn fallen_back() -> BlackHole {
+        let mut b = BlackHole::default();
+        for round in 0..2 {
+            send_large(&mut b, 3);
+            b.on_sent(10 + round, MIN_DATAGRAM_SIZE, Probe::Small);
+            b.on_acked(at(0), [(10 + round, MIN_DATAGRAM_SIZE)].into_iter());
+        }
+        assert!(b.detected());
+        b
+    }
+
     fn send_large(b: &mut BlackHole, n: u32) {
         for pn in 0..n {
-            b.on_sent(u64::from(pn), LARGE, false);
+            b.on_sent(u64::from(pn), LARGE, Probe::None);
         }
     }
 
@@ -127,14 +211,20 @@ mod tests {
         assert!(!b.wants_probe(1, LARGE), "one probe timeout is not enough");
         assert!(!b.wants_probe(2, MIN_DATAGRAM_SIZE), "nothing to fall back from");
         assert!(b.wants_probe(2, LARGE));
-        b.on_sent(10, MIN_DATAGRAM_SIZE, true);
+        b.on_sent(10, MIN_DATAGRAM_SIZE, Probe::Small);
         // Another small packet acknowledged is no confirmation; the probe is.
-        assert!(!b.on_acked([(9, 100)].into_iter()));
-        assert!(!b.on_acked([(10, MIN_DATAGRAM_SIZE)].into_iter()));
+        assert_eq!(b.on_acked(at(0), [(9, 100)].into_iter()), Verdict::Same);
+        assert_eq!(
+            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter()),
+            Verdict::Same
+        );
         assert_eq!(b.limit(), None, "one confirmation is not enough");
         send_large(&mut b, 2);
-        b.on_sent(20, MIN_DATAGRAM_SIZE, true);
-        assert!(b.on_acked([(20, MIN_DATAGRAM_SIZE)].into_iter()));
+        b.on_sent(20, MIN_DATAGRAM_SIZE, Probe::Small);
+        assert_eq!(
+            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter()),
+            Verdict::FellBack
+        );
         assert_eq!(b.limit(), Some(MIN_DATAGRAM_SIZE));
         assert!(b.detected());
         assert!(!b.wants_probe(5, LARGE), "nothing more to find");
@@ -144,19 +234,52 @@ mod tests {
     fn a_large_packet_acknowledged_clears_the_evidence() {
         let mut b = BlackHole::default();
         send_large(&mut b, 3);
-        b.on_sent(10, MIN_DATAGRAM_SIZE, true);
-        assert!(!b.on_acked([(10, MIN_DATAGRAM_SIZE)].into_iter()));
+        b.on_sent(10, MIN_DATAGRAM_SIZE, Probe::Small);
+        assert_eq!(
+            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter()),
+            Verdict::Same
+        );
         // Random loss: a large packet gets through after all.
-        assert!(!b.on_acked([(11, LARGE)].into_iter()));
+        assert_eq!(b.on_acked(at(0), [(11, LARGE)].into_iter()), Verdict::Same);
         assert!(!b.wants_probe(2, LARGE));
         send_large(&mut b, 3);
-        b.on_sent(20, MIN_DATAGRAM_SIZE, true);
-        assert!(!b.on_acked([(20, MIN_DATAGRAM_SIZE)].into_iter()));
+        b.on_sent(20, MIN_DATAGRAM_SIZE, Probe::Small);
+        assert_eq!(
+            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter()),
+            Verdict::Same
+        );
         assert_eq!(b.limit(), None);
         // The probe and a large packet in one ACK: large ones pass.
         send_large(&mut b, 3);
-        b.on_sent(30, MIN_DATAGRAM_SIZE, true);
-        assert!(!b.on_acked([(30, MIN_DATAGRAM_SIZE), (31, LARGE)].into_iter()));
+        b.on_sent(30, MIN_DATAGRAM_SIZE, Probe::Small);
+        assert_eq!(
+            b.on_acked(at(0), [(30, MIN_DATAGRAM_SIZE), (31, LARGE)].into_iter()),
+            Verdict::Same
+        );
         assert_eq!(b.limit(), None);
+    }
+
+    #[test]
+    fn the_large_size_is_tried_again_after_the_raise_timer() {
+        let mut b = fallen_back();
+        assert!(!b.wants_raise(at(599)));
+        assert!(b.wants_raise(at(600)));
+        b.on_sent(40, LARGE, Probe::Raise);
+        assert!(!b.wants_raise(at(601)), "one large probe at a time");
+        // Lost: no congestion signal, and the next try in another 600 s.
+        assert!(
+            !b.on_lost(at(602), 39),
+            "another packet's loss is the connection's"
+        );
+        assert!(b.on_lost(at(602), 40));
+        assert_eq!(b.limit(), Some(MIN_DATAGRAM_SIZE));
+        assert!(!b.wants_raise(at(1_201)));
+        assert!(b.wants_raise(at(1_202)));
+        // A large packet from before the fallback, acknowledged late, changes nothing.
+        assert_eq!(b.on_acked(at(1_202), [(2, LARGE)].into_iter()), Verdict::Same);
+        b.on_sent(50, LARGE, Probe::Raise);
+        assert_eq!(b.on_acked(at(1_203), [(50, LARGE)].into_iter()), Verdict::Raised);
+        assert_eq!(b.limit(), None);
+        assert!(!b.wants_raise(at(5_000)));
     }
 }

@@ -17,7 +17,7 @@ use core::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::black_hole::BlackHole;
+use crate::black_hole::{BlackHole, Probe};
 use crate::config::{Config, PeerDecision, PeerParams};
 use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
@@ -754,9 +754,14 @@ impl Connection {
 
     /// The largest datagram this connection sends, within a buffer of `buf_len` bytes.
     fn datagram_size(&self, config: &Config, buf_len: usize) -> usize {
+        self.large_datagram_size(config, buf_len)
+            .min(self.black_hole.limit().unwrap_or(usize::MAX))
+    }
+
+    /// The datagram size both ends allow, whatever black-hole detection decided.
+    fn large_datagram_size(&self, config: &Config, buf_len: usize) -> usize {
         usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
             .max(MIN_DATAGRAM_SIZE)
-            .min(self.black_hole.limit().unwrap_or(usize::MAX))
             .min(buf_len)
     }
 
@@ -880,8 +885,12 @@ impl Connection {
                     self.probes = 2;
                     // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
                     // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
-                    if consecutive == PERSISTENT_CONGESTION_PTOS {
-                        self.stats.persistent_congestion += 1;
+                    // Each later one in the same silence extends its recovery period over
+                    // the probes sent meanwhile, whose loss is the outage's, not news.
+                    if consecutive >= PERSISTENT_CONGESTION_PTOS {
+                        if consecutive == PERSISTENT_CONGESTION_PTOS {
+                            self.stats.persistent_congestion += 1;
+                        }
                         self.cc.on_persistent_congestion(now);
                     }
                 }
@@ -1479,7 +1488,7 @@ impl Connection {
     /// application (and a writer held back by the cap on awaited receipts) and returns
     /// true; a verdict on a stream not awaited changes nothing.
     fn on_verdict(&mut self, id: StreamId, delivery: Delivery) -> bool {
-        let was_full = self.receipts.awaited_full();
+        let was_full = self.receipts.awaited_full(self.streams.len());
         if !self.receipts.take_awaited(id) {
             return false;
         }
@@ -1591,8 +1600,9 @@ impl Connection {
                 app_limited: self.app_limited,
             });
         }
+        // The size limit follows from what it decides.
         self.black_hole
-            .on_acked(outcome.acked.iter().map(|p| (p.number, p.size)));
+            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)));
         let receipts = self.receipts_on();
         for packet in outcome.acked {
             for frame in packet.frames {
@@ -1659,11 +1669,20 @@ impl Connection {
     }
 
     fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
-        if let Some(newest) = lost.iter().map(|p| p.time).max() {
+        // A large probe after a black hole tests the path's size, not its capacity: its loss
+        // is no congestion signal (RFC 8899 §4.4).
+        let congestive = lost
+            .iter()
+            .filter(|p| !self.black_hole.on_lost(now, p.number))
+            .fold(None, |acc: Option<(Instant, usize)>, p| {
+                let (newest, bytes) = acc.unwrap_or((p.time, 0));
+                Some((newest.max(p.time), bytes + p.size))
+            });
+        if let Some((newest, bytes_lost)) = congestive {
             let before = self.cc.window();
             self.cc.on_loss(&LossEvent {
                 now,
-                bytes_lost: lost.iter().map(|p| p.size).sum(),
+                bytes_lost,
                 newest_sent: newest,
                 bytes_in_flight: self.recovery.bytes_in_flight(),
             });
@@ -1912,9 +1931,10 @@ impl Connection {
 
     pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
         self.check_established()?;
-        if self.receipts.awaited_full() {
-            // As many streams await their receipt as we remember: a new one waits
-            // (`StreamsAvailable` follows a receipt).
+        if self.receipts_on() && self.receipts.awaited_full(self.streams.len()) {
+            // As many streams await their receipt, or may come to (any open stream, counted
+            // whichever side opened it: a bound, not an exact count), as we remember: a new
+            // one waits (`StreamsAvailable` follows a receipt).
             return Err(ApiError::StreamLimit);
         }
         if self.too_long_for_peer(header.total_len.unwrap_or(0)) {
@@ -2530,11 +2550,20 @@ impl Connection {
     fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         let mut size = self.datagram_size(config, buf.len());
         // The second probe of a probe timeout may go at the base size, to tell a path that
-        // drops large datagrams from one that drops everything (RFC 8899 §4.3).
-        let small_probe = self.probes == 1 && self.black_hole.wants_probe(self.recovery.pto_count(), size);
-        if small_probe {
+        // drops large datagrams from one that drops everything (RFC 8899 §4.3); after a
+        // fallback, a busy connection tries the large size again now and then (§5.1.2).
+        let probe = if self.probes == 1 && self.black_hole.wants_probe(self.recovery.pto_count(), size) {
             size = MIN_DATAGRAM_SIZE.min(size);
-        }
+            Probe::Small
+        } else if self.black_hole.wants_raise(now)
+            && self.recovery.bytes_in_flight() > 0
+            && self.large_datagram_size(config, buf.len()) > size
+        {
+            size = self.large_datagram_size(config, buf.len());
+            Probe::Raise
+        } else {
+            Probe::None
+        };
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
@@ -2554,35 +2583,42 @@ impl Connection {
                 }
             }
         }
-        while let Some(&c) = self.control.front() {
-            let Some((frame, record)) = self.control_frame(c) else {
-                self.control.pop_front();
-                continue;
-            };
-            if w.push(&frame).is_err() {
-                break;
-            }
-            self.control.pop_front();
-            if let SentFrame::MaxStreams = record {
-                self.announced_max_streams = self.local_max_streams;
-            }
-            sent.push(record);
-        }
-        while let Some((id, delivery)) = self.receipts.next_to_send() {
-            if w.push(&Frame::Receipt { id, delivery }).is_err() {
-                break;
-            }
-            self.receipts.sent();
-            sent.push(SentFrame::Receipt(id));
-        }
-        // A probe carries a PING whatever else it holds (ahead of the stream data, which
-        // would fill the datagram), so that the peer acknowledges it at once rather than
-        // after a second packet or its ACK delay (spec §8, Loss).
-        if probing && w.push(&Frame::Ping).is_ok() {
+        if probe == Probe::Raise {
+            // A PING padded to the large size and nothing else: its loss loses no data.
+            w.push(&Frame::Ping).ok()?;
             sent.push(SentFrame::Ping);
-        }
-        if window_open {
-            self.fill_streams(&mut w, &mut sent);
+            w.pad_to(size).ok()?;
+        } else {
+            while let Some(&c) = self.control.front() {
+                let Some((frame, record)) = self.control_frame(c) else {
+                    self.control.pop_front();
+                    continue;
+                };
+                if w.push(&frame).is_err() {
+                    break;
+                }
+                self.control.pop_front();
+                if let SentFrame::MaxStreams = record {
+                    self.announced_max_streams = self.local_max_streams;
+                }
+                sent.push(record);
+            }
+            while let Some((id, delivery)) = self.receipts.next_to_send() {
+                if w.push(&Frame::Receipt { id, delivery }).is_err() {
+                    break;
+                }
+                self.receipts.sent();
+                sent.push(SentFrame::Receipt(id));
+            }
+            // A probe carries a PING whatever else it holds (ahead of the stream data, which
+            // would fill the datagram), so that the peer acknowledges it at once rather than
+            // after a second packet or its ACK delay (spec §8, Loss).
+            if probing && w.push(&Frame::Ping).is_ok() {
+                sent.push(SentFrame::Ping);
+            }
+            if window_open {
+                self.fill_streams(&mut w, &mut sent);
+            }
         }
         let eliciting = !sent.is_empty();
         if !eliciting && w.remaining() == empty {
@@ -2595,7 +2631,7 @@ impl Connection {
             self.received.ack_sent(number, largest);
         }
         if eliciting {
-            self.black_hole.on_sent(number, len, small_probe);
+            self.black_hole.on_sent(number, len, probe);
             self.probes = self.probes.saturating_sub(1);
             self.last_eliciting_sent = now;
             self.recovery.on_sent(SentPacket {

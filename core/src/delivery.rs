@@ -22,7 +22,8 @@
 //! - **Awaited**: our streams whose every byte was acknowledged and whose receipt has not
 //!   come. Input: streams acknowledged, RECEIPT frames. Output: each stream's [`Delivery`],
 //!   once. At most [`MAX_AWAITED`] are remembered: a peer that never answers cannot make us
-//!   hold more; the connection opens no new stream while the set is full.
+//!   hold more; the connection opens no new stream while the set and the streams open (any
+//!   of which may come to await its receipt) reach that many.
 //!
 //! A receipt that comes before the stream was all acknowledged (it overtook the ACK, or the
 //! stream is piped and the pipe waits for it) is the connection's to apply at once: the
@@ -234,9 +235,10 @@ impl Receipts {
         !self.awaited.is_empty()
     }
 
-    /// Whether as many receipts are awaited as are remembered.
-    pub(crate) fn awaited_full(&self) -> bool {
-        self.awaited.len() >= MAX_AWAITED
+    /// Whether, with `open` more streams that may come to await theirs, as many receipts
+    /// would be awaited as are remembered.
+    pub(crate) fn awaited_full(&self, open: usize) -> bool {
+        self.awaited.len().saturating_add(open) >= MAX_AWAITED
     }
 
     /// Every receipt still owed (for the CLOSE packet).
@@ -307,7 +309,10 @@ mod tests {
         for n in 0..MAX_AWAITED as u64 {
             r.await_receipt(id(n));
         }
-        assert!(r.awaited_full());
+        assert!(r.awaited_full(0));
+        assert!(r.take_awaited(id(0)));
+        assert!(!r.awaited_full(0));
+        assert!(r.awaited_full(1), "a stream open counts too");
     }
 
     #[test]

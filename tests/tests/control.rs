@@ -204,8 +204,8 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
 
 /// Bulk transfer over 10 Mbit/s and 150 ms; both directions cut for `cut` at 10 s. Returns
 /// how long after the cut ends the goodput over a 300 ms window (two RTTs) is back to 80%
-/// of the link, and the connection's stats.
-fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, weir_core::ConnectionStats) {
+/// of the link, the share of the link over the 3 s after that, and the connection's stats.
+fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, f64, weir_core::ConnectionStats) {
     let (mut sim, c, s) = path(7, Config::default(), 150, 10);
     let traffic = RefCell::new(Traffic::new());
     let conn = sim.connect_with(c, s, cc);
@@ -221,7 +221,11 @@ fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, weir_c
         run(&mut sim, &traffic, at + step);
         let share = rate_share(traffic.borrow().delivered_by(0) - before, 0.3, 10);
         if share >= 0.8 {
-            return (at - end, sim.endpoint_ref(c).connection_stats(conn).unwrap());
+            let stats = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+            let (back, before) = (at + step, traffic.borrow().delivered_by(0));
+            run(&mut sim, &traffic, back + Duration::from_secs(3));
+            let after = rate_share(traffic.borrow().delivered_by(0) - before, 3.0, 10);
+            return (back - step - end, after, stats);
         }
         at += step;
         assert!(
@@ -233,22 +237,27 @@ fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, weir_c
 
 #[test]
 fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
-    // The bounds, after a burst of losses (300 ms cut) or probe timeouts and persistent
-    // congestion (3 s cut), counted from when the path comes back: LEDBAT within 30 RTTs
-    // (it slow-starts back and its slowdowns rebuild the window); NewReno within 120 RTTs,
-    // because after the halving it regains one datagram per RTT (RFC 9002 §7.3.3), and this
-    // path's pipe is 125 datagrams plus as much queue.
+    // The bound, after a burst of losses (300 ms cut) or probe timeouts and persistent
+    // congestion (3 s cut), counted from when the path comes back: 30 RTTs for both. A cut
+    // is silence with no loss before it, so slow start climbs back to the whole old window
+    // (module `congestion`); NewReno used to climb to half of it and regain the rest at one
+    // datagram per RTT (RFC 9002 §7.3.3), 60 to 100 RTTs on this path (measured: 9.0 s and
+    // 15.3 s; now 1.5 s and 3.0 s).
     for (cc, rtts) in [
         (CongestionControl::default(), 30),
-        (CongestionControl::NewReno, 120),
+        (CongestionControl::NewReno, 30),
     ] {
         let bound = Duration::from_millis(150 * rtts);
-        let (burst, _) = recovery_after_cut(cc, Duration::from_millis(300));
-        let (timeout, stats) = recovery_after_cut(cc, Duration::from_secs(3));
-        println!("{cc:?}: back to 80% {burst} after a 300 ms cut, {timeout} after a 3 s cut ({stats:?})");
+        let (burst, _, _) = recovery_after_cut(cc, Duration::from_millis(300));
+        let (timeout, kept, stats) = recovery_after_cut(cc, Duration::from_secs(3));
+        println!(
+            "{cc:?}: back to 80% {burst} after a 300 ms cut, {timeout} after a 3 s cut, then {kept:.2} of the link for 3 s ({stats:?})"
+        );
         assert!(stats.persistent_congestion > 0, "{stats:?}");
-        assert!(stats.congestion_window > 20 * 1200, "{stats:?}");
         assert!(burst <= bound && timeout <= bound, "{cc:?}: {burst} / {timeout}");
+        // Back for good, not a peak: the window was rebuilt, not one lucky round (a
+        // LEDBAT++ slowdown, two RTTs at the minimum window, may fall in these 3 s).
+        assert!(kept >= 0.75, "{cc:?}: {kept:.2} of the link after recovering");
     }
 }
 

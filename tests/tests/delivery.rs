@@ -12,7 +12,8 @@ use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{
-    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Event, LocalRead, Read, PIPE_BROKEN,
+    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Digest, Event, LocalRead, Read, StreamHeader,
+    PIPE_BROKEN, VERIFICATION_FAILED,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -269,6 +270,35 @@ fn a_receiver_that_refuses_what_arrived_says_so() {
     }
 }
 
+/// The bytes do not match the digest the sender attached (here, a wrong one: in the field,
+/// a faulty relay or a corrupted disk): the final receiver reads them all and says they
+/// were not delivered, VERIFICATION_FAILED, through any relays.
+#[test]
+fn a_digest_mismatch_at_the_final_receiver_reaches_the_sender() {
+    for relays in [0, 1] {
+        let (mut sim, world, conn) = chain(8, relays, Config::default(), clean);
+        let header = StreamHeader::default().with_digest(Digest::of(b"other bytes"));
+        let ep = sim.endpoint(0);
+        let id = ep.open_stream(conn, header).unwrap();
+        assert_eq!(ep.write(conn, id, payload(50_000)), Ok(50_000));
+        ep.finish(conn, id).unwrap();
+        assert!(run(&mut sim, &world, 20, |w| !w.delivery.is_empty()));
+        let w = world.borrow();
+        assert!(!w.received.contains_key(&(relays + 1)), "no message handed out");
+        assert_eq!(
+            w.delivery,
+            vec![(
+                id,
+                Delivery::Failed {
+                    code: VERIFICATION_FAILED,
+                    relays: relays as u64
+                }
+            )],
+            "{relays} relays"
+        );
+    }
+}
+
 /// The receiver refuses a stream before all of it arrived, and its STOP_SENDING is lost
 /// while the acknowledgements of the rest get through: the sender saw every byte
 /// acknowledged, and learns of the refusal when the STOP_SENDING comes again (found by the
@@ -369,6 +399,58 @@ fn only_a_deferred_stream_read_to_its_end_is_confirmed() {
         Err(ApiError::NothingToConfirm)
     );
     assert_eq!(sim.endpoint(1).confirm_delivery(up, second), Ok(()));
+}
+
+/// A sender remembers at most 4,096 streams awaiting their receipt, counting those open
+/// that may come to (spec §8, Delivery): a receiver that takes every stream and never
+/// answers (it deferred them all) cannot make it hold more. The 4,097th stream waits; one
+/// answer lets it go.
+#[test]
+fn a_sender_awaits_at_most_4096_receipts() {
+    let receiver = Config {
+        max_concurrent_streams: 10_000,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(9);
+    sim.add_node(Config::default());
+    sim.add_node(receiver);
+    sim.link(0, 1, LinkConfig::default());
+    let conn = sim.connect(0, 1);
+    let world = RefCell::new(World {
+        deferrer: Some(1),
+        ..World::default()
+    });
+    run(&mut sim, &world, 5, |_| false);
+    assert!(sim.endpoint_ref(0).is_established(conn));
+    let mut sent = Vec::new();
+    let refused = loop {
+        match sim.endpoint(0).send_message(conn, None, payload(10)) {
+            Ok(id) => sent.push(id),
+            Err(ApiError::WouldBlock) => {
+                run(&mut sim, &world, 1, |_| false);
+            }
+            Err(e) => break e,
+        }
+        if sent.len() % 512 == 0 {
+            run(&mut sim, &world, 1, |_| false);
+        }
+        assert!(sent.len() <= 4096, "more than 4,096 awaited");
+    };
+    assert_eq!(refused, ApiError::StreamLimit);
+    assert_eq!(sent.len(), 4096);
+    assert!(run(&mut sim, &world, 10, |w| w.acked.len() == 4096));
+    assert_eq!(
+        sim.endpoint(0).send_message(conn, None, payload(10)),
+        Err(ApiError::StreamLimit)
+    );
+    let up = ConnectionHandle::from_index(0);
+    assert!(run(&mut sim, &world, 10, |w| w
+        .received
+        .get(&1)
+        .is_some_and(|r| r.len() == 4096)));
+    sim.endpoint(1).confirm_delivery(up, sent[0]).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| w.delivery.len() == 1));
+    assert!(sim.endpoint(0).send_message(conn, None, payload(10)).is_ok());
 }
 
 /// Issue 29, item 4: the receiver reads the message and closes at once; the way back loses

@@ -7,6 +7,7 @@
 use std::cell::RefCell;
 
 use bytes::Bytes;
+use weir_core::congestion::CongestionControl;
 use weir_core::time::{Duration, Instant};
 use weir_core::{CloseReason, Config, ConnectionHandle, ConnectionStats, Event, Read, StreamHeader};
 use weir_sim::{BurstLoss, LinkConfig, NodeId, Sim};
@@ -286,6 +287,49 @@ fn a_path_that_drops_large_datagrams_is_detected() {
     );
 }
 
+/// RFC 8899 §5.1.2: a black hole can be a passing route. 600 s after the fallback, a busy
+/// connection sends one large probe; once the path passes large datagrams again, the
+/// connection goes back to them (its stats no longer say black hole, and its datagrams are
+/// large again), and the probes it lost meanwhile cost it no congestion event.
+#[test]
+fn after_a_black_hole_the_large_size_is_tried_again() {
+    let config = Config {
+        max_datagram_size: 1452,
+        ..Config::default()
+    };
+    // 150 kbit/s: the transfer (about 900 s) outlasts the raise timer.
+    let narrow = LinkConfig {
+        mtu: 1300,
+        bandwidth: Some(150_000),
+        ..LinkConfig::default()
+    };
+    let healed = LinkConfig { mtu: 1500, ..narrow };
+    let msg = body(16 << 20);
+    let heal_at = Instant::ZERO + Duration::from_secs(300);
+    let (log, stats) = progress_of(
+        pair(12, config, narrow),
+        &msg,
+        Duration::from_secs(1_200),
+        &[(heal_at, healed)],
+    );
+    assert!(
+        stats[0].black_hole,
+        "fell back before the path healed: {:?}",
+        stats[0]
+    );
+    let (end, _) = log[log.len() - 1];
+    assert!(
+        end > heal_at + Duration::from_secs(400),
+        "the transfer outlasted the raise timer"
+    );
+    assert!(!stats[1].black_hole, "large again: {:?}", stats[1]);
+    let congestion_events = stats[1].congestion_events - stats[0].congestion_events;
+    assert!(
+        congestion_events < 5,
+        "{congestion_events} congestion events after the fallback"
+    );
+}
+
 /// Random loss of large datagrams alone does not look like a black hole: small ones are
 /// lost as often, and large ones keep getting through.
 #[test]
@@ -392,4 +436,124 @@ fn sweep_every_transfer_completes_and_never_stalls_long() {
         }
     }
     eprintln!("longest stall {:?} (seed {})", worst.0, worst.1);
+}
+
+/// The receiver's progress over time (when, bytes read so far) in a one-message transfer,
+/// and the sender's stats at the end; the path between them becomes each `changes` link at
+/// its instant.
+fn progress_of(
+    mut sim: Sim,
+    msg: &Bytes,
+    limit: Duration,
+    changes: &[(Instant, LinkConfig)],
+) -> (Vec<(Instant, u64)>, Vec<ConnectionStats>) {
+    let log = RefCell::new(vec![(Instant::ZERO, 0u64)]);
+    let done = RefCell::new(false);
+    sim.connect(C, S);
+    let deadline = sim.now() + limit;
+    let on_event = |sim: &mut Sim, node, event| match event {
+        Event::Connected { conn, .. } if node == C => {
+            let ep = sim.endpoint(C);
+            let id = ep.open_stream(conn, StreamHeader::default()).unwrap();
+            assert_eq!(ep.write(conn, id, msg.clone()), Ok(msg.len()));
+            ep.finish(conn, id).unwrap();
+        }
+        Event::StreamReadable { conn, stream } if node == S => loop {
+            match sim.endpoint(S).read(conn, stream, usize::MAX) {
+                Ok(Read::Data { bytes, .. }) => {
+                    let now = sim.now();
+                    let mut l = log.borrow_mut();
+                    let total = l.last().map_or(0, |&(_, t)| t) + bytes.len() as u64;
+                    l.push((now, total));
+                }
+                Ok(Read::Finished) => {
+                    *done.borrow_mut() = true;
+                    break;
+                }
+                _ => break,
+            }
+        },
+        _ => {}
+    };
+    let mut on_event = on_event;
+    let stats = |sim: &Sim| {
+        sim.endpoint_ref(C)
+            .connection_stats(ConnectionHandle::from_index(0))
+            .unwrap()
+    };
+    let mut seen = Vec::new();
+    for (at, link) in changes {
+        sim.run_until(*at, &mut on_event, |_| *done.borrow());
+        seen.push(stats(&sim));
+        sim.link(C, S, *link);
+    }
+    sim.run_until(deadline, &mut on_event, |_| *done.borrow());
+    assert!(done.into_inner(), "the transfer completed");
+    seen.push(stats(&sim));
+    (log.into_inner(), seen)
+}
+
+/// Bytes read between `from` and `to`.
+fn read_between(log: &[(Instant, u64)], from: Instant, to: Instant) -> u64 {
+    let at = |t: Instant| {
+        log.iter()
+            .take_while(|&&(when, _)| when <= t)
+            .last()
+            .map_or(0, |&(_, b)| b)
+    };
+    at(to) - at(from)
+}
+
+/// Issue 29, "recovery resumes at full speed when the path returns": an outage is not
+/// congestion. A bulk transfer on a long path (20 Mbit/s, 150 ms RTT, a queue of one
+/// bandwidth-delay product) loses the path for 3 s. Once progress resumes (the next probe
+/// finds the path: up to `max_probe_interval` after it returned), slow start rebuilds the
+/// window in log2(window) round trips, and the second after that moves at least 90% of what
+/// a second before the outage moved. Before: the probes lost in the outage ended slow start
+/// at the minimum window, and LEDBAT crawled back at one datagram per RTT (74 KB in that
+/// second against 2.4 MB).
+#[test]
+fn after_an_outage_the_transfer_regains_its_rate_at_once() {
+    for (name, congestion) in [
+        ("ledbat", CongestionControl::default()),
+        ("newreno", CongestionControl::NewReno),
+    ] {
+        let config = Config {
+            congestion,
+            send_buffer: 64 << 20,
+            send_buffer_total: 64 << 20,
+            ..Config::default()
+        };
+        let link = LinkConfig {
+            delay: Duration::from_millis(75),
+            bandwidth: Some(20_000_000),
+            queue_bytes: 375_000,
+            ..LinkConfig::default()
+        };
+        let mut sim = pair(7, config, link);
+        let (cut, back) = (
+            Instant::ZERO + Duration::from_secs(8),
+            Instant::ZERO + Duration::from_secs(11),
+        );
+        sim.partition(C, S, cut, back);
+        let msg = body(40 << 20);
+        let (log, _) = progress_of(sim, &msg, Duration::from_secs(120), &[]);
+        let second = Duration::from_secs(1);
+        let before = read_between(&log, cut - second - second, cut - second);
+        let resumed = log
+            .iter()
+            .map(|&(when, _)| when)
+            .find(|&when| when > back)
+            .unwrap();
+        assert!(
+            resumed - back <= Duration::from_millis(2_100),
+            "{name}: resumed {:?} late",
+            resumed - back
+        );
+        let after = read_between(&log, resumed + second, resumed + second + second);
+        assert!(
+            after * 10 >= before * 9,
+            "{name}: {before} bytes in a second before the outage, {after} in the second second after"
+        );
+    }
 }

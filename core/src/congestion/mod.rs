@@ -94,7 +94,9 @@ pub trait CongestionController: core::fmt::Debug + Send {
     /// Packets were declared lost (a congestion event unless already in recovery).
     fn on_loss(&mut self, loss: &LossEvent);
     /// Nothing sent over a period of three probe timeouts was acknowledged (RFC 9002 §7.6):
-    /// the path may have changed entirely.
+    /// the path may have changed entirely. Called again at each further probe timeout while
+    /// nothing is acknowledged, so that the probes lost in an outage belong to its recovery
+    /// period; a repeat only moves that period's start.
     fn on_persistent_congestion(&mut self, now: Instant);
     /// Bytes that may be in flight.
     fn window(&self) -> usize;

@@ -1,6 +1,8 @@
 //! NewReno as RFC 9002 §7 specifies it for QUIC: slow start, congestion avoidance
 //! (one datagram per window acknowledged), halving on loss once per recovery period, and
-//! the minimum window after persistent congestion.
+//! the minimum window after persistent congestion, slow-starting back to the old window if
+//! no loss came before the silence (an outage is not congestion; see
+//! `on_persistent_congestion`).
 
 use super::{initial_window, AckEvent, CongestionController, LossEvent, MIN_WINDOW_PACKETS};
 use crate::time::Instant;
@@ -81,11 +83,14 @@ impl CongestionController for NewReno {
     }
 
     fn on_persistent_congestion(&mut self, now: Instant) {
-        // §7.6.2: back to the minimum window; slow start climbs back to ssthresh, which
-        // the congestion event of this episode set (here, if the probe timeouts came first).
+        // §7.6.2: back to the minimum window; slow start climbs back to ssthresh. A loss
+        // earlier in this episode set it (halved). Silence with no loss before it is an
+        // outage as likely as congestion (a Wi-Fi handover, a mobile dead spot): slow start
+        // climbs back to the whole old window, as TCP restarts after idle (RFC 5681 §4.1),
+        // and the first loss on the way halves it if the path is congested after all.
         self.recovery_start = Some(now);
         if !self.reduced {
-            self.ssthresh = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
+            self.ssthresh = self.window.max(self.min_window());
         }
         self.reduced = true;
         self.window = self.min_window();
@@ -187,6 +192,23 @@ mod tests {
         assert!(c.in_slow_start());
         c.on_ack(&ack(2_000, 1_500, 2 * MDS));
         assert_eq!(c.window(), 4 * MDS);
+    }
+
+    /// An outage: silence with no loss before it, persistent congestion declared and
+    /// repeated at each further probe timeout, then the probes sent during it declared lost
+    /// once the path is back. None of that halves the goal: slow start climbs back to the
+    /// whole old window.
+    #[test]
+    fn after_an_outage_slow_start_climbs_back_to_the_old_window() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 36_000));
+        c.on_persistent_congestion(Instant::from_micros(1_000));
+        c.on_persistent_congestion(Instant::from_micros(3_000));
+        c.on_loss(&loss(3_500, 2_500));
+        assert_eq!(c.window(), 2 * MDS);
+        c.on_ack(&ack(4_000, 3_800, 45_600));
+        assert!(!c.in_slow_start());
+        assert_eq!(c.window(), 48_000);
     }
 
     #[test]
