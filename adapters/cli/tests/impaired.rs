@@ -229,7 +229,7 @@ fn short_outages_are_survived() {
             ..path()
         };
         let e = transfer(4 << 20, &[hop]);
-        assert_delivered(&format!("outage {secs} s"), &e);
+        assert_delivered(&format!("outage {secs:.2} s"), &e);
         assert!(
             e.sender.2 > Duration::from_secs_f64(secs),
             "the transfer straddled the outage"
