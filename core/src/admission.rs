@@ -13,7 +13,8 @@
 //!   next. Checking one keeps no state, so a flood of spoofed HELLOs costs a MAC each and
 //!   allocates nothing.
 //! - **Handshake rate** (§10.3): a token bucket of new connections per second.
-//! - **Per-address connections** (§10.3), counted by IP address (ports are free to forge).
+//! - **Per-address connections** (§10.3), counted by IP address (ports are free to forge),
+//!   an IPv6 address by its first `ipv6_prefix_len` bits (a host rotates through its /64).
 //! - **Reputation** (§10.5): each violation counts against the address; from
 //!   `ban_after_violations` on, HELLOs from it are dropped for `ban_duration`, doubling with
 //!   each further violation up to `max_ban_duration`. An address is forgotten once its ban
@@ -90,6 +91,8 @@ pub(crate) struct Admissions {
     per_address: BTreeMap<IpAddr, u32>,
     records: BTreeMap<IpAddr, Record>,
     expiry: BTreeSet<(Instant, IpAddr)>,
+    /// Leading bits of an IPv6 address that name one client.
+    ipv6_prefix_len: u8,
 }
 
 impl Admissions {
@@ -106,6 +109,21 @@ impl Admissions {
             per_address: BTreeMap::new(),
             records: BTreeMap::new(),
             expiry: BTreeSet::new(),
+            ipv6_prefix_len: config.ipv6_prefix_len.min(128),
+        }
+    }
+
+    /// The address that stands for `ip` in the counts and bans: `ip` itself, or its IPv6
+    /// prefix with the rest zeroed.
+    fn client(&self, ip: IpAddr) -> IpAddr {
+        match ip {
+            IpAddr::V4(_) => ip,
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.ipv6_prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
         }
     }
 
@@ -121,7 +139,8 @@ impl Admissions {
         token: &[u8],
         load: Load,
     ) -> Admission {
-        if self.is_banned(now, from.ip()) {
+        let ip = self.client(from.ip());
+        if self.is_banned(now, ip) {
             return Admission::Drop(Dropped::Banned);
         }
         let validated = if token.is_empty() {
@@ -143,8 +162,7 @@ impl Admissions {
             }
         }
         if load.connections >= config.max_connections
-            || self.per_address.get(&from.ip()).copied().unwrap_or(0) as usize
-                >= config.max_connections_per_address
+            || self.per_address.get(&ip).copied().unwrap_or(0) as usize >= config.max_connections_per_address
         {
             return Admission::Reject(RejectReason::AT_CAPACITY);
         }
@@ -157,12 +175,14 @@ impl Admissions {
     /// A connection from `ip` was created: it takes a handshake from the rate and counts
     /// against its address.
     pub(crate) fn admitted(&mut self, ip: IpAddr) {
+        let ip = self.client(ip);
         self.rate.take(1);
         *self.per_address.entry(ip).or_insert(0) += 1;
     }
 
     /// A connection admitted from `ip` is gone.
     pub(crate) fn release(&mut self, ip: IpAddr) {
+        let ip = self.client(ip);
         if let Some(n) = self.per_address.get_mut(&ip) {
             *n -= 1;
             if *n == 0 {
@@ -174,7 +194,7 @@ impl Admissions {
     /// Connections admitted from `ip` and still held.
     #[cfg(test)]
     pub(crate) fn connections_from(&self, ip: IpAddr) -> u32 {
-        self.per_address.get(&ip).copied().unwrap_or(0)
+        self.per_address.get(&self.client(ip)).copied().unwrap_or(0)
     }
 
     /// Addresses whose violations are remembered.
@@ -187,6 +207,7 @@ impl Admissions {
         if config.ban_after_violations == 0 || config.max_tracked_addresses == 0 {
             return;
         }
+        let ip = self.client(ip);
         self.forget_expired(now);
         let record = match self.records.get(&ip) {
             Some(r) => {
@@ -564,5 +585,71 @@ mod tests {
             ),
             Admission::Drop(Dropped::Banned)
         );
+    }
+
+    /// Security round 2, item 12: an IPv6 host rotating through its /64 is one client for
+    /// the per-address limit and for bans; its neighbour in another /64 is not, and IPv4
+    /// addresses count whole.
+    #[test]
+    fn ipv6_addresses_count_by_their_prefix() {
+        let c = Config {
+            max_connections_per_address: 2,
+            ban_after_violations: 1,
+            ..Config::default()
+        };
+        let mut a = Admissions::new(&c, &Seed::from(3));
+        let t = Instant::from_micros(1);
+        let hello = |a: &mut Admissions, from: &str, n: u64| {
+            admit(a, &c, t, addr(from), ConnectionId::from_u64(n), &[], IDLE)
+        };
+        assert!(matches!(
+            hello(&mut a, "[2001:db8:1:2::1]:5", 1),
+            Admission::Admit { .. }
+        ));
+        assert!(matches!(
+            hello(&mut a, "[2001:db8:1:2:ffff::9]:5", 2),
+            Admission::Admit { .. }
+        ));
+        assert_eq!(
+            hello(&mut a, "[2001:db8:1:2:abcd::7]:5", 3),
+            Admission::Reject(RejectReason::AT_CAPACITY),
+            "a third address of the same /64"
+        );
+        assert!(matches!(
+            hello(&mut a, "[2001:db8:1:3::1]:5", 4),
+            Admission::Admit { .. }
+        ));
+        a.violation(&c, t, addr("[2001:db8:1:2::1]:5").ip());
+        assert_eq!(
+            hello(&mut a, "[2001:db8:1:2:1234::1]:6", 5),
+            Admission::Drop(Dropped::Banned)
+        );
+        assert!(matches!(
+            hello(&mut a, "[2001:db8:1:3::2]:5", 6),
+            Admission::Admit { .. }
+        ));
+        // IPv4 neighbours stay apart; /128 counts each IPv6 address.
+        assert!(matches!(hello(&mut a, "10.0.0.1:1", 7), Admission::Admit { .. }));
+        assert!(matches!(hello(&mut a, "10.0.0.2:1", 8), Admission::Admit { .. }));
+        let each = Config {
+            ipv6_prefix_len: 128,
+            ..c.clone()
+        };
+        let mut b = Admissions::new(&each, &Seed::from(3));
+        for (n, from) in ["[2001:db8::1]:1", "[2001:db8::2]:1", "[2001:db8::3]:1"]
+            .iter()
+            .enumerate()
+        {
+            let out = admit(
+                &mut b,
+                &each,
+                t,
+                addr(from),
+                ConnectionId::from_u64(n as u64),
+                &[],
+                IDLE,
+            );
+            assert!(matches!(out, Admission::Admit { .. }), "{from}");
+        }
     }
 }

@@ -127,6 +127,11 @@ pub struct Config {
     /// Most connections clients at one IP address may hold here at once (any ports); a
     /// HELLO beyond it gets REJECT AT_CAPACITY (spec §10.3). Default: 64.
     pub max_connections_per_address: usize,
+    /// How many leading bits of an IPv6 address name one client for the per-address limit
+    /// and for bans (spec §10.3, §10.5): a host usually holds a whole /64 and may rotate
+    /// through it at will. IPv4 addresses count whole. Default: 64; 128 counts every IPv6
+    /// address apart (values above 128 count as 128).
+    pub ipv6_prefix_len: u8,
     /// Most new connections per second the endpoint accepts (bursts of a tenth of a second's
     /// worth); beyond, a HELLO is asked for a RETRY token or, if it has one (or
     /// [`address_validation`](Self::address_validation) is off), dropped: the client's next
@@ -270,6 +275,7 @@ impl Default for Config {
             accept: AcceptPolicy::Accept,
             max_connections: 10_000,
             max_connections_per_address: 64,
+            ipv6_prefix_len: 64,
             max_handshakes_per_second: 1_000,
             address_validation: AddressValidation::UnderLoad { pending: 64 },
             token_lifetime: Duration::from_secs(10),

@@ -637,6 +637,13 @@ impl Connection {
         self.state == State::Established
     }
 
+    /// Whether a datagram of wire version `version` may be this connection's at all: one
+    /// of another version cannot be (spec §11.4), and on an encrypted connection one of
+    /// version 1 is plaintext anyone who saw the connection id could have forged.
+    pub(crate) fn speaks(&self, version: u16) -> bool {
+        version == self.version
+    }
+
     pub(crate) fn negotiated(&self) -> Option<Negotiated> {
         self.negotiated
     }

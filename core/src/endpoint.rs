@@ -765,6 +765,14 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
+        if !conn.speaks(invariant.version) {
+            // Not of this connection's version: on an encrypted connection, plaintext that
+            // anyone who saw its id in clear could have forged (threat model: an off-path
+            // attacker with known connection ids). It changes nothing: no close, no
+            // violation charged, no budget, not even the connection's idle clock.
+            self.stats.dropped_unauthenticated += 1;
+            return;
+        }
         conn.on_datagram_len(from, datagram.len());
         let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
         let decoded = if sealed {

@@ -8,8 +8,12 @@ mod common;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
-use weir_core::wire::{reseal, Cipher, CloseCode, RejectReason, TransportErrorCode, VersionRange};
+use weir_core::wire::{
+    encode_packet, reseal, Cipher, Close, CloseCode, ConnectionId, Frame, Header, Invariant, KeyPhase,
+    PacketKind, PacketNumberLen, RejectReason, TransportErrorCode, VersionRange, VERSION_1,
+};
 use weir_core::{
     CloseReason, Config, ConnectionHandle, Event, HandshakeError, Identity, PeerPolicy, Priority, Seed,
 };
@@ -497,4 +501,106 @@ fn the_same_seeds_give_the_same_encrypted_run() {
     let (a, b) = (run(), run());
     assert!(a.len() > 50);
     assert_eq!(a, b);
+}
+
+/// The connection id of the first data packet on a tapped link.
+fn data_dcid(sim: &mut Sim, from: NodeId, to: NodeId) -> ConnectionId {
+    sim.take_tapped(from, to)
+        .iter()
+        .filter_map(|d| Invariant::parse(d).ok())
+        .find(|i| i.scid.is_none())
+        .map(|i| i.dcid)
+        .expect("a data packet went by")
+}
+
+/// Version 1 datagrams (plaintext, a valid CRC), forged by anyone who saw a connection id
+/// in clear: a CLOSE, an acknowledgement of packets never sent, a frame that does not
+/// decode.
+fn forgeries(dcid: ConnectionId) -> Vec<Bytes> {
+    let frames = [
+        Frame::Close(Close {
+            code: CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION),
+            reason: Default::default(),
+        }),
+        Frame::Ping,
+    ];
+    let header = |number| Header {
+        version: VERSION_1,
+        kind: PacketKind::Data,
+        dcid,
+        number,
+        number_len: PacketNumberLen::Four,
+        timestamp: 0,
+        key_phase: KeyPhase::Zero,
+    };
+    let mut out = Vec::new();
+    for (i, frame) in frames.iter().enumerate() {
+        let mut buf = vec![0u8; 1500];
+        let len = encode_packet(&header(1_000 + i as u64), std::slice::from_ref(frame), &mut buf).unwrap();
+        buf.truncate(len);
+        out.push(Bytes::from(buf));
+    }
+    // An unknown frame type, the CRC fixed over it.
+    let mut buf = vec![0u8; 1500];
+    let len = encode_packet(&header(2_000), &[Frame::Ping], &mut buf).unwrap();
+    buf.truncate(len);
+    let at = header(2_000).encoded_len();
+    buf[at] = 0x3f;
+    reseal(&mut buf, None);
+    out.push(Bytes::from(buf));
+    out
+}
+
+/// Security round 2, item 1: datagrams that do not authenticate, in the version 1 format,
+/// sent to both ends of an established version 2 connection from each other's address,
+/// change nothing: no close, no violation charged to the honest peer, no ban; they are
+/// counted as unauthenticated, and the transfer goes on.
+#[test]
+fn forged_plaintext_datagrams_do_not_touch_an_encrypted_connection() {
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    sim.tap(c, s);
+    sim.tap(s, c);
+    let conn = sim.connect(c, s);
+    let (delivered, _) = transfer(&mut sim, c, conn, MIB / 4, Duration::from_secs(30));
+    assert_eq!(delivered, MIB / 4);
+    let (to_server, to_client) = (data_dcid(&mut sim, c, s), data_dcid(&mut sim, s, c));
+    let (client_addr, server_addr) = (sim.addr(c), sim.addr(s));
+    for round in 0..3 {
+        for d in forgeries(to_server) {
+            sim.inject(client_addr, s, d);
+        }
+        for d in forgeries(to_client) {
+            sim.inject(server_addr, c, d);
+        }
+        let seen = watch(&mut sim, 1);
+        assert!(
+            seen.closed(c).is_empty() && seen.closed(s).is_empty(),
+            "round {round}: {:?}",
+            seen.events
+        );
+    }
+    for n in [c, s] {
+        let st = sim.endpoint_ref(n).stats();
+        assert_eq!(st.violations, 0, "node {n}: {st:?}");
+        assert!(st.dropped_unauthenticated >= 9, "node {n}: {st:?}");
+    }
+    // And the connection still carries data.
+    let msg = Bytes::from(vec![5u8; 100_000]);
+    sim.endpoint(c).send_message(conn, None, msg.clone()).unwrap();
+    let got = RefCell::new(None);
+    let until = sim.now() + Duration::from_secs(10);
+    sim.run_until(
+        until,
+        |sim, node, e| {
+            if let (true, Event::StreamReadable { conn, stream }) = (node == s, e) {
+                if let Ok(weir_core::Read::Data { bytes, .. }) =
+                    sim.endpoint(s).read_message(conn, stream, MIB)
+                {
+                    *got.borrow_mut() = Some(bytes);
+                }
+            }
+        },
+        |_| got.borrow().is_some(),
+    );
+    assert_eq!(got.into_inner(), Some(msg));
 }

@@ -26,6 +26,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         accept,
         max_connections,
         max_connections_per_address,
+        ipv6_prefix_len,
         max_handshakes_per_second,
         address_validation,
         token_lifetime,
@@ -86,6 +87,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          key_update_interval={key_update_interval} \
          capabilities={:#x} accept={accept} max_connections={max_connections} \
          max_connections_per_address={max_connections_per_address} \
+         ipv6_prefix_len={ipv6_prefix_len} \
          max_handshakes_per_second={max_handshakes_per_second} address_validation={validation} \
          token_lifetime={} ban_after_violations={ban_after_violations} ban_duration={} \
          max_ban_duration={} max_tracked_addresses={max_tracked_addresses} \
@@ -249,6 +251,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             }
             "max_connections" => c.max_connections = num()? as usize,
             "max_connections_per_address" => c.max_connections_per_address = num()? as usize,
+            "ipv6_prefix_len" => c.ipv6_prefix_len = u8::try_from(num()?).map_err(|_| bad())?,
             "max_handshakes_per_second" => {
                 c.max_handshakes_per_second = u32::try_from(num()?).map_err(|_| bad())?
             }
