@@ -13,6 +13,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("decode_packet", weir_core::fuzz::decode_packet),
     ("endpoint", weir_core::fuzz::endpoint),
     ("flow", weir_core::fuzz::flow),
+    ("forgery", weir_core::fuzz::forgery),
     ("handshake", weir_core::fuzz::handshake),
     ("hostile", weir_core::fuzz::hostile),
     ("pair", weir_core::fuzz::pair),

@@ -9,13 +9,14 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`].
+//!   [`endpoint`], [`hostile`], [`pair`], [`forgery`].
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 
 mod endpoint;
 mod flow;
+mod forgery;
 mod handshake;
 mod hostile;
 mod net;
@@ -26,6 +27,7 @@ mod recovery;
 
 pub use endpoint::endpoint;
 pub use flow::flow;
+pub use forgery::forgery;
 pub use handshake::handshake;
 pub use hostile::hostile;
 pub use pair::pair;
