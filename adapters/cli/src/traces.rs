@@ -48,10 +48,13 @@ pub fn shrink(path: &Path, output: &Path) -> Result<(), CliError> {
         );
         return Ok(());
     };
-    std::fs::write(output, &short).map_err(|source| CliError::File {
-        path: output.to_path_buf(),
-        source,
-    })?;
+    // Its header holds the seed, as the trace's does: its owner's alone.
+    weir_driver::create_trace_file(output)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, short.as_bytes()))
+        .map_err(|source| CliError::File {
+            path: output.to_path_buf(),
+            source,
+        })?;
     let records = |t: &str| t.lines().count();
     let why = weir_core::trace::replay(&short)
         .err()

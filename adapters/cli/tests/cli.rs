@@ -426,6 +426,13 @@ fn sim_records_a_trace_that_replays_shows_plots_and_shrinks() {
         .unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(std::fs::read_to_string(&short).unwrap().lines().count(), at + 1);
+    // The shrunk trace holds the seed as the trace does: its owner's alone.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&short).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
 }
 
 #[test]

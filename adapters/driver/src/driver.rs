@@ -386,7 +386,7 @@ impl Driver {
     /// token keys (and of its identity, if the config names none), so it must be secret. If
     /// the environment variable `WEIR_TRACE` names a file, everything the core endpoint is
     /// given and gives back is recorded there as a replayable trace (spec/trace.md; it holds
-    /// the seed, so keep it as secret); `{port}` in the name is replaced by the local port,
+    /// the seed, so it is created readable by its owner only); `{port}` in the name is replaced by the local port,
     /// so that several endpoints can record at once.
     pub fn new(config: Config, local: SocketAddr) -> Driver {
         let seed = os_seed(local);
@@ -394,7 +394,7 @@ impl Driver {
             let path = path
                 .to_string_lossy()
                 .replace("{port}", &local.port().to_string());
-            match std::fs::File::create(&path) {
+            match crate::create_trace_file(std::path::Path::new(&path)) {
                 Ok(f) => Some(std::io::BufWriter::new(f)),
                 Err(e) => {
                     tracing::warn!(%path, %e, "cannot record the trace");

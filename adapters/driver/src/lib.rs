@@ -219,6 +219,21 @@ pub enum Confirm {
     Delivered,
 }
 
+/// Creates (or truncates) `path` for a trace, which holds the endpoint's seed and so every
+/// secret it made (spec/trace.md): readable and writable by its owner only (mode 0600 on
+/// Unix: set as a new file is created, and on a file that existed before anything is
+/// written to it).
+pub fn create_trace_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(file)
+}
+
 /// Where an adapter's handle on a stream the peer sends stands: read, held for the
 /// application's word on its delivery, or done (spec §8, Delivery). The adapters share it.
 ///
@@ -503,6 +518,21 @@ pub enum Released {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn a_trace_file_is_its_owner_s_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let path = std::env::temp_dir().join(format!("weir-trace-mode-{}.trace", std::process::id()));
+        let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        let _ = std::fs::remove_file(&path);
+        drop(create_trace_file(&path).unwrap());
+        assert_eq!(mode(&path), 0o600, "a new file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(create_trace_file(&path).unwrap());
+        assert_eq!(mode(&path), 0o600, "an existing file, truncated");
+        std::fs::remove_file(&path).unwrap();
+    }
 
     #[test]
     fn a_receive_handle_holds_its_delivery_only_if_deferred_before_reading() {
