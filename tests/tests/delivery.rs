@@ -299,6 +299,51 @@ fn a_digest_mismatch_at_the_final_receiver_reaches_the_sender() {
     }
 }
 
+/// A refusal with code 0 after every byte arrived reaches the sender as a failure by the
+/// receipt alone: every STOP_SENDING is cut out on the way (version 1, so the path can
+/// rewrite packets). When the outcome was in the code, 0 read as delivered.
+#[test]
+fn a_refusal_with_code_0_is_not_read_as_delivered() {
+    let config = Config {
+        versions: weir_core::wire::VersionRange::UNPROTECTED,
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain(10, 0, config, clean);
+    world.borrow_mut().idle = Some(1);
+    let id = sim.endpoint(0).send_message(conn, None, payload(10_000)).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| !w.acked.is_empty()));
+    let stops = Rc::new(Cell::new(0));
+    let seen = stops.clone();
+    // Every STOP_SENDING is cut out of the packet that carries it (and the packet written
+    // again), so whatever else rode with it, the receipt, goes on alone.
+    sim.intercept(1, 0, move |d| {
+        use weir_core::wire::{encode_packet, Frame, Packet};
+        let Ok(p) = Packet::decode(Bytes::copy_from_slice(d), None) else {
+            return true;
+        };
+        let kept: Vec<Frame> = p
+            .frames()
+            .filter(|f| !matches!(f, Frame::StopSending { .. }))
+            .collect();
+        if kept.len() < p.frames().count() {
+            seen.set(seen.get() + 1);
+            let mut buf = vec![0u8; 1500];
+            let len = encode_packet(&p.header, &kept, &mut buf).unwrap();
+            d.clear();
+            d.extend_from_slice(&buf[..len]);
+        }
+        true
+    });
+    let up = ConnectionHandle::from_index(0);
+    sim.endpoint(1).stop_sending(up, id, 0).unwrap();
+    assert!(run(&mut sim, &world, 10, |w| !w.delivery.is_empty()));
+    assert!(stops.get() > 0, "the STOP_SENDING was on its way");
+    assert_eq!(
+        world.borrow().delivery,
+        vec![(id, Delivery::Failed { code: 0, relays: 0 })]
+    );
+}
+
 /// The receiver refuses a stream before all of it arrived, and its STOP_SENDING is lost
 /// while the acknowledgements of the rest get through: the sender saw every byte
 /// acknowledged, and learns of the refusal when the STOP_SENDING comes again (found by the

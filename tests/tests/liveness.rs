@@ -451,7 +451,7 @@ fn progress_of(
     let done = RefCell::new(false);
     sim.connect(C, S);
     let deadline = sim.now() + limit;
-    let on_event = |sim: &mut Sim, node, event| match event {
+    let mut on_event = |sim: &mut Sim, node, event| match event {
         Event::Connected { conn, .. } if node == C => {
             let ep = sim.endpoint(C);
             let id = ep.open_stream(conn, StreamHeader::default()).unwrap();
@@ -475,7 +475,6 @@ fn progress_of(
         },
         _ => {}
     };
-    let mut on_event = on_event;
     let stats = |sim: &Sim| {
         sim.endpoint_ref(C)
             .connection_stats(ConnectionHandle::from_index(0))

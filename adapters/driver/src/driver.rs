@@ -710,18 +710,10 @@ impl Driver {
             .map_err(|e| self.error(conn, None, e))
     }
 
-    /// Tells the sender that a deferred stream read to its end is delivered, or (`Some`
-    /// code) that it is not: see [`weir_core::Endpoint::confirm_delivery`].
-    pub fn settle_delivery(
-        &mut self,
-        conn: ConnId,
-        stream: StreamId,
-        refused: Option<u64>,
-    ) -> Result<(), Error> {
-        let r = self.on_conn(conn, |ep, h| match refused {
-            None => ep.confirm_delivery(h, stream),
-            Some(code) => ep.stop_sending(h, stream, code),
-        });
+    /// Tells the sender that a deferred stream read to its end is delivered, at once: see
+    /// [`weir_core::Endpoint::confirm_delivery`]. (A refusal is a stop: `Command::StopSending`.)
+    pub fn confirm_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+        let r = self.on_conn(conn, |ep, h| ep.confirm_delivery(h, stream));
         self.progress();
         r.map_err(|e| self.error(conn, None, e))
     }

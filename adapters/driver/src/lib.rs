@@ -280,6 +280,23 @@ impl RecvState {
         }
     }
 
+    /// The state once the application deferred the delivery: refused after the first
+    /// read, which may have fetched the end already.
+    pub fn deferred(self) -> Result<RecvState, Error> {
+        match self {
+            RecvState::New => Ok(RecvState::Deferred),
+            _ => Err(Error::Refused(ApiError::UnknownStream)),
+        }
+    }
+
+    /// The state once the application confirmed the delivery: only of a held stream.
+    pub fn confirmed(self) -> Result<RecvState, Error> {
+        match self {
+            RecvState::Held => Ok(RecvState::Done),
+            _ => Err(Error::Refused(ApiError::NothingToConfirm)),
+        }
+    }
+
     /// Whether bytes may still come.
     pub fn reading(self) -> bool {
         matches!(self, RecvState::New | RecvState::Open | RecvState::Deferred)

@@ -792,15 +792,12 @@ impl RecvStream {
     /// [`confirm_delivery`]: Self::confirm_delivery
     pub fn defer_delivery(&mut self) -> Result<(), Error> {
         let (conn, stream) = (self.conn.id, self.id);
-        if self.state != RecvState::New {
-            // A read may have fetched the end already.
-            return Err(Error::Refused(ApiError::UnknownStream));
-        }
+        let deferred = self.state.deferred()?;
         self.conn
             .shared
             .now(|d| d.defer_delivery(conn, stream))
             .unwrap_or(Err(Error::Shutdown))?;
-        self.state = RecvState::Deferred;
+        self.state = deferred;
         Ok(())
     }
 
@@ -808,14 +805,11 @@ impl RecvStream {
     /// [`ApiError::NothingToConfirm`] (as [`Error::Refused`]) if it was not deferred or its
     /// end was not read.
     pub fn confirm_delivery(mut self) -> Result<(), Error> {
-        if self.state != RecvState::Held {
-            return Err(Error::Refused(ApiError::NothingToConfirm));
-        }
+        self.state = self.state.confirmed()?;
         let (conn, stream) = (self.conn.id, self.id);
-        self.state = RecvState::Done;
         self.conn
             .shared
-            .now(|d| d.settle_delivery(conn, stream, None))
+            .now(|d| d.confirm_delivery(conn, stream))
             .unwrap_or(Err(Error::Shutdown))
     }
 
