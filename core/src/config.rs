@@ -195,20 +195,27 @@ pub struct Config {
     /// Default: 16 MiB.
     pub max_stream_receive_window: u64,
     /// Bytes the peer may send on all streams together beyond what the application read, at
-    /// first. Default: 4 MiB.
+    /// first. What the connection's received data may cost the heap (datagrams kept alive,
+    /// copies, each piece's bookkeeping) is at most twice its window, and its open streams'
+    /// state at most 2 KiB each: its receive budget. So a peer whose data the application
+    /// cannot read (gaps, a slow reader) pins at most 2 MiB + 260 KiB by default, until the
+    /// window grows (spec §10.3). Default: 1 MiB.
     pub receive_window: u64,
     /// The most the connection's window grows to by auto-tuning. Default: 32 MiB.
     pub max_receive_window: u64,
-    /// The most all connections' receive windows add up to: what the endpoint may be made
-    /// to hold of received, unread stream data, whatever its peers do (spec §10.3). 64 KiB
-    /// is kept for each connection still to come (up to
-    /// [`max_connections`](Self::max_connections), or as many as the budget holds); a new
-    /// connection starts with [`receive_window`](Self::receive_window) or what is left
-    /// besides, if less; windows grow only into what is left. With under 64 KiB left a new
+    /// The most all connections' receive budgets add up to: the heap the endpoint may be
+    /// made to hold for received, unread stream data, whatever its peers do (spec §10.3).
+    /// A connection's budget is twice its receive window, 2 KiB per stream its peer may
+    /// open, and 4 KiB. A squeezed connection's budget (16 streams and a 64 KiB window:
+    /// 164 KiB) is kept for each connection still to come (up to
+    /// [`max_connections`](Self::max_connections), or as many as the total holds); a new
+    /// connection gets its configured window and streams if their budget fits in what is
+    /// left besides, else it is squeezed: at most 16 streams and the window the rest pays
+    /// for. Windows grow only into what is left. With under a 64 KiB window left a new
     /// connection is refused (REJECT AT_CAPACITY, or
     /// [`ApiError::ConnectionLimit`](crate::ApiError::ConnectionLimit) for our own). The
-    /// default holds 10,000 connections' floors (625 MiB) and leaves the rest for windows
-    /// of the busiest. Default: 1 GiB.
+    /// default holds 10,000 connections' floors (1.6 GiB) and leaves the rest for windows
+    /// of the busiest. Default: 2 GiB.
     pub receive_buffer_total: u64,
     /// Bytes the application may have written and not yet seen acknowledged, per
     /// connection: beyond it writes are refused with
@@ -226,7 +233,10 @@ pub struct Config {
     /// Streams the peer may have open at once. Default: 128. Each message is a stream, so
     /// this also bounds the messages a peer has in flight to us: a peer sending many small
     /// messages waits for more credit each time it has this many open, and each one open
-    /// is state and unread bytes this endpoint holds.
+    /// is state and unread bytes this endpoint holds: 2 KiB each is part of the connection's
+    /// receive budget (spec §10.3). A connection that
+    /// [`receive_buffer_total`](Self::receive_buffer_total) squeezes (gives less than
+    /// [`receive_window`](Self::receive_window)) allows at most 16.
     pub max_concurrent_streams: u64,
     /// Ranges of received packet numbers a connection remembers, to recognise duplicates and
     /// build ACKs: below the oldest, every packet counts as a duplicate (dropped). Bounds
@@ -292,9 +302,9 @@ impl Default for Config {
             max_retransmission_ratio: Some(8),
             stream_receive_window: 256 << 10,
             max_stream_receive_window: 16 << 20,
-            receive_window: 4 << 20,
+            receive_window: 1 << 20,
             max_receive_window: 32 << 20,
-            receive_buffer_total: 1 << 30,
+            receive_buffer_total: 2 << 30,
             send_buffer: 16 << 20,
             send_buffer_total: 1 << 30,
             max_concurrent_streams: 128,

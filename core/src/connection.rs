@@ -34,7 +34,8 @@ use crate::pacing::Pacer;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
-use crate::stream::recv::{RecvError, RecvStream, SMALL_PIECE};
+use crate::stream::held::{budget, Datagram, STREAM_COST};
+use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
 use crate::wire::{
@@ -336,6 +337,9 @@ pub(crate) struct Connection {
     /// Connection credit we grant, and what the peer used of it and the application read.
     recv_flow: ReceiveWindow,
     recv_data: u64,
+    /// What the peer's streams cost the heap, at least (module `stream::held`): grown by
+    /// each frame, summed again when it passes the budget.
+    recv_cost: u64,
     read_data: u64,
     /// Bytes the application handed us that are not yet acknowledged (held by reference).
     send_buffered: u64,
@@ -369,8 +373,9 @@ pub(crate) struct Connection {
     /// After the peer's address changed: the first packet number sent to the new address.
     /// An ACK of it (or of a later one) proves the peer receives there (spec §10.2).
     path_probe: Option<u64>,
-    /// Size of the datagram being handled (it opens a new address's account).
-    datagram_len: u64,
+    /// The datagram being handled: its size (it opens a new address's account), and whether
+    /// a slice of it held pays for it (module `stream::held`).
+    datagram: Datagram,
     events: VecDeque<Event>,
     pub(crate) stats: ConnectionStats,
 }
@@ -463,6 +468,7 @@ impl Connection {
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
             recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window).with_room(0),
             recv_data: 0,
+            recv_cost: 0,
             read_data: 0,
             send_buffered: 0,
             writable_wanted: None,
@@ -483,7 +489,7 @@ impl Connection {
             black_hole: BlackHole::default(),
             unvalidated: None,
             path_probe: None,
-            datagram_len: 0,
+            datagram: Datagram::new(0),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
         }
@@ -657,6 +663,12 @@ impl Connection {
         self.recv_flow.window().saturating_add(self.recv_flow.room())
     }
 
+    /// The connection's receive budget with its window at [`window_reserved`]
+    /// (module `stream::held`): what it holds of `Config::receive_buffer_total`.
+    pub(crate) fn budget_reserved(&self) -> u64 {
+        budget(self.window_reserved(), self.max_concurrent_streams)
+    }
+
     /// Whether the receive window wanted to grow past what it was granted.
     pub(crate) fn window_starved(&self) -> bool {
         self.recv_flow.starved()
@@ -689,7 +701,7 @@ impl Connection {
     /// A datagram of `len` bytes arrived from `from` for this connection (whatever it held):
     /// from the address not yet validated, it widens what may be sent there.
     pub(crate) fn on_datagram_len(&mut self, from: SocketAddr, len: usize) {
-        self.datagram_len = len as u64;
+        self.datagram = Datagram::new(len);
         if let Some(a) = self.unvalidated.as_mut().filter(|_| from == self.remote) {
             a.received += len as u64;
         }
@@ -1026,7 +1038,7 @@ impl Connection {
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
                 self.unvalidated = Some(Amplification {
-                    received: self.datagram_len,
+                    received: self.datagram.len() as u64,
                     sent: 0,
                 });
                 self.path_probe = Some(self.recovery.next_pn());
@@ -1356,6 +1368,7 @@ impl Connection {
                     ..Default::default()
                 });
                 self.streams.insert(sid, state);
+                self.recv_cost += STREAM_COST;
             }
             self.peer_streams_opened = id.index() + 1;
             self.grant_streams();
@@ -1389,11 +1402,11 @@ impl Connection {
             // told at once (only if the stream may be longer than that credit).
             announce = recv.start_with_window(self.stream_window);
         }
-        let before = recv.pieces();
+        let before = recv.cost();
         let grown = recv
-            .insert_from(frame.offset, frame.data, frame.fin, self.datagram_len as usize)
+            .insert_from(frame.offset, frame.data, frame.fin, &mut self.datagram)
             .map_err(recv_violation)?;
-        let crossed = recv.pieces() / PIECES_CHECK > before / PIECES_CHECK;
+        self.recv_cost += recv.cost().saturating_sub(before);
         self.recv_data += grown;
         if self.recv_data > self.recv_flow.limit() {
             return Err(ViolationKind::PastCredit);
@@ -1414,11 +1427,15 @@ impl Connection {
                 });
             }
         }
-        // Each separate piece costs bookkeeping that credit does not count: a peer leaving
-        // gaps between tiny pieces is capped (spec §10.3). Summed over the streams only when
-        // one stream's count crosses a multiple of PIECES_CHECK.
-        if crossed && self.pieces_held() > max_pieces(config) {
-            return Err(ViolationKind::TooManyPieces);
+        // What the peer's streams cost the heap, which credit does not count, stays within
+        // the connection's budget (spec §10.3). `recv_cost` only grows here, so it is never
+        // under the real cost; it is summed again only when it passes the budget.
+        let budget = budget(self.recv_flow.window(), self.max_concurrent_streams);
+        if self.recv_cost > budget {
+            self.recv_cost = self.peer_streams_cost();
+            if self.recv_cost > budget {
+                return Err(ViolationKind::ReceiveBudget);
+            }
         }
         if announce {
             self.push_control(Control::MaxStreamData(id));
@@ -1426,12 +1443,13 @@ impl Connection {
         Ok(())
     }
 
-    /// Separate pieces of received data the connection's streams hold.
-    fn pieces_held(&self) -> usize {
+    /// What the streams the peer opened cost the heap (module `stream::held`): each one's
+    /// state, and what its receive half holds.
+    fn peer_streams_cost(&self) -> u64 {
         self.streams
-            .values()
-            .filter_map(|s| s.recv.as_ref())
-            .map(RecvStream::pieces)
+            .iter()
+            .filter(|(id, _)| id.initiator() != self.side)
+            .map(|(_, s)| STREAM_COST + s.recv.as_ref().map_or(0, RecvStream::cost))
             .sum()
     }
 
@@ -2828,12 +2846,6 @@ fn next_stream_frame(
     Some(frame(chunk.offset, chunk.data, chunk.fin))
 }
 
-/// How often (in pieces a stream gains) the connection sums its streams' pieces.
-const PIECES_CHECK: usize = 64;
-
-/// The most separate pieces of received data a connection holds (spec §10.3): one per 128
-/// bytes of its largest receive window, so their bookkeeping (about 100 bytes each) stays
-/// under the window itself; pieces of at least [`SMALL_PIECE`] bytes never reach it.
 /// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
 /// (spec §11.4), else with its integrity trailer.
 fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) -> Option<usize> {
@@ -2843,17 +2855,12 @@ fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) 
     }
 }
 
-fn max_pieces(config: &Config) -> usize {
-    usize::try_from(config.max_receive_window / SMALL_PIECE as u64)
-        .unwrap_or(usize::MAX)
-        .max(1024)
-}
-
 fn recv_violation(e: RecvError) -> ViolationKind {
     match e {
         RecvError::FlowControl => ViolationKind::PastCredit,
         RecvError::FinalSize => ViolationKind::FinalSize,
         RecvError::Rewritten => ViolationKind::RewrittenBytes,
+        RecvError::OverBudget => ViolationKind::ReceiveBudget,
     }
 }
 

@@ -44,6 +44,7 @@ use crate::pacing::TokenBucket;
 use crate::pipe::{
     Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState, PIPE_BROKEN,
 };
+use crate::stream::held;
 use crate::time::{Duration, Instant};
 use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
@@ -114,9 +115,10 @@ pub struct EndpointLoad {
     /// Stream bytes written and not yet acknowledged, all connections (held by reference to
     /// the application's buffers).
     pub bytes_unacknowledged: u64,
-    /// The connections' receive windows (with the growth granted them) added up: the most
-    /// their peers may make the endpoint hold (at most `Config::receive_buffer_total`).
-    pub receive_windows: u64,
+    /// The connections' receive budgets added up (each twice its receive window, with the
+    /// growth granted it, and a small floor; spec §10.3): the most heap their peers may make
+    /// the endpoint hold with received data (at most `Config::receive_buffer_total`).
+    pub receive_budgets: u64,
 }
 
 /// An answer that needs no connection state.
@@ -188,8 +190,8 @@ pub struct Endpoint {
     admission: Admissions,
     half_open: Vec<bool>,
     pending: usize,
-    /// What each connection's receive window holds of `Config::receive_buffer_total`
-    /// (`Connection::window_reserved`, as of its last touch), and their sum.
+    /// What each connection's receive budget holds of `Config::receive_buffer_total`
+    /// (`Connection::budget_reserved`, as of its last touch), and their sum.
     windows: Vec<u64>,
     windows_total: u64,
     /// What each connection's send buffer holds (as of its last touch), their sum
@@ -361,7 +363,7 @@ impl Endpoint {
             handshakes_pending: self.pending,
             addresses_tracked: self.admission.tracked(),
             stateless_queued: self.stateless.len(),
-            receive_windows: self.windows_total,
+            receive_budgets: self.windows_total,
             ..EndpointLoad::default()
         };
         for conn in self.conns.iter().flatten() {
@@ -426,9 +428,9 @@ impl Endpoint {
             .ok_or(ApiError::UnknownConnection)
     }
 
-    /// Keeps the sum of receive windows under `Config::receive_buffer_total` (spec §10.3):
-    /// re-counts `slot`'s (nothing once closed) and lets it grow into what is left if it
-    /// wanted to.
+    /// Keeps the sum of receive budgets under `Config::receive_buffer_total` (spec §10.3):
+    /// re-counts `slot`'s (nothing once closed) and lets its window grow into what is left
+    /// if it wanted to (each byte of window takes two of the budget).
     fn account_window(&mut self, slot: u32) {
         let i = slot as usize;
         self.windows_total -= self.windows[i];
@@ -440,10 +442,10 @@ impl Endpoint {
             return;
         };
         if conn.window_starved() {
-            let used = others + conn.window_reserved();
-            conn.grant_window_room(budget.saturating_sub(used));
+            let used = others + conn.budget_reserved();
+            conn.grant_window_room(budget.saturating_sub(used) / 2);
         }
-        self.windows[i] = conn.window_reserved();
+        self.windows[i] = conn.budget_reserved();
         self.windows_total += self.windows[i];
     }
 
@@ -522,11 +524,10 @@ impl Endpoint {
     }
 
     /// What `Config::receive_buffer_total` keeps back for connections still to come, less
-    /// `joining`: a floor each ([`MIN_RECEIVE_WINDOW`], or `receive_window` if smaller), up
-    /// to `max_connections` (or as many as the budget holds), so windows grown early never
-    /// leave a later connection nothing.
+    /// `joining`: a floor each (`budget_floor`), up to `max_connections` (or as many as the
+    /// total holds), so windows grown early never leave a later connection nothing.
     fn floors_for_newcomers(&self, joining: usize) -> u64 {
-        let floor = self.window_floor().max(1);
+        let floor = self.budget_floor();
         let fit = usize::try_from(self.config.receive_buffer_total / floor).unwrap_or(usize::MAX);
         let slots = self.config.max_connections.min(fit);
         let still = slots.saturating_sub(self.by_cid.len() + joining);
@@ -538,18 +539,29 @@ impl Endpoint {
         MIN_RECEIVE_WINDOW.min(self.config.receive_window)
     }
 
-    /// The configuration a new connection starts with: the receive window is what is left
-    /// of `Config::receive_buffer_total` (less the floors kept for later connections) if
-    /// less than `receive_window`; `None` if under [`MIN_RECEIVE_WINDOW`] is left.
+    /// The configuration a new connection starts with: the configured one if its receive
+    /// budget fits in what is left of `Config::receive_buffer_total` (less the floors kept
+    /// for later connections); else a squeezed one, with at most
+    /// [`held::SQUEEZED_STREAMS`] streams and the window what is left pays for; `None` if
+    /// that is under [`MIN_RECEIVE_WINDOW`].
     fn connection_config(&self) -> Option<Config> {
         let used = self.windows_total + self.floors_for_newcomers(1);
         let left = self.config.receive_buffer_total.saturating_sub(used);
-        if left < self.window_floor() {
-            return None;
-        }
         let mut config = self.config.clone();
-        config.receive_window = config.receive_window.min(left);
-        Some(config)
+        if held::budget(config.receive_window, config.max_concurrent_streams) <= left {
+            return Some(config);
+        }
+        config.max_concurrent_streams = config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
+        let for_window = left.saturating_sub(held::budget(0, config.max_concurrent_streams));
+        config.receive_window = config.receive_window.min(for_window / 2);
+        (config.receive_window >= self.window_floor()).then_some(config)
+    }
+
+    /// The budget kept back for each connection still to come: a squeezed one's, at the
+    /// smallest window.
+    fn budget_floor(&self) -> u64 {
+        let streams = self.config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
+        held::budget(self.window_floor(), streams)
     }
 
     /// After anything touched connection `slot`: collect its events, free it if closed,

@@ -124,9 +124,10 @@ pub enum ViolationKind {
     /// Bytes at offsets still held that differ from the ones received there before.
     /// PROTOCOL_VIOLATION.
     RewrittenBytes,
-    /// Stream data in more separate pieces than the connection keeps (spec §10.3).
-    /// PROTOCOL_VIOLATION.
-    TooManyPieces,
+    /// Received stream data that would cost the heap more than the stream's or the
+    /// connection's receive budget, twice its window (spec §10.3): pieces with gaps between
+    /// them, or slices that keep large datagrams alive. PROTOCOL_VIOLATION.
+    ReceiveBudget,
     /// A stream opened at or beyond the stream limit granted. STREAM_LIMIT_ERROR.
     StreamLimit,
     /// Data or a reset on a stream the peer did not open, or flow control (MAX_STREAM_DATA,
@@ -148,7 +149,7 @@ impl ViolationKind {
         match self {
             ViolationKind::UnsentPacketAcked
             | ViolationKind::RewrittenBytes
-            | ViolationKind::TooManyPieces => TransportErrorCode::PROTOCOL_VIOLATION,
+            | ViolationKind::ReceiveBudget => TransportErrorCode::PROTOCOL_VIOLATION,
             ViolationKind::PastCredit => TransportErrorCode::FLOW_CONTROL_ERROR,
             ViolationKind::FinalSize => TransportErrorCode::FINAL_SIZE_ERROR,
             ViolationKind::StreamLimit => TransportErrorCode::STREAM_LIMIT_ERROR,
@@ -164,7 +165,7 @@ impl ViolationKind {
             ViolationKind::PastCredit => "data past credit",
             ViolationKind::FinalSize => "final size broken",
             ViolationKind::RewrittenBytes => "stream bytes rewritten",
-            ViolationKind::TooManyPieces => "too many stream pieces",
+            ViolationKind::ReceiveBudget => "received data past the receive budget",
             ViolationKind::StreamLimit => "stream past the limit",
             ViolationKind::WrongStreamDirection => "frame for the other direction",
             ViolationKind::Malformed { .. } => "malformed packet",

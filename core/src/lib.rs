@@ -63,6 +63,7 @@ mod flow;
 #[doc(hidden)]
 pub mod bench_internals {
     pub use crate::recovery::BenchSender;
+    pub use crate::stream::held::Datagram;
     pub use crate::stream::recv::{RecvError, RecvStream};
 }
 #[cfg(feature = "fuzzing")]

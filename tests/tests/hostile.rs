@@ -182,7 +182,7 @@ impl Arena {
                     peak.stateless_queued = peak.stateless_queued.max(l.stateless_queued);
                     peak.bytes_received_unread = peak.bytes_received_unread.max(l.bytes_received_unread);
                     peak.bytes_unacknowledged = peak.bytes_unacknowledged.max(l.bytes_unacknowledged);
-                    peak.receive_windows = peak.receive_windows.max(l.receive_windows);
+                    peak.receive_budgets = peak.receive_budgets.max(l.receive_budgets);
                     let delivered = legit
                         .get()
                         .and_then(|c| traffic.borrow().delivered.get(&(server, c)).copied());
@@ -813,7 +813,7 @@ fn a_four_gib_message_sent_a_byte_a_second_holds_nothing_extra() {
 }
 
 #[test]
-fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
+fn tiny_pieces_with_gaps_pin_no_datagrams_and_pass_the_stream_budget() {
     let mut arena = Arena::new(server_config());
     let config = arena.config();
     let server = arena.server;
@@ -842,11 +842,120 @@ fn tiny_pieces_with_gaps_pin_no_datagrams_and_too_many_are_a_violation() {
     );
     peer.poll(&mut arena.sim, server);
     assert_survived("tiny pieces with gaps", &report, bound(&config, 0, 2));
-    // The cap on separate pieces (one per 128 bytes of the largest connection window) closed
-    // it, before its stream window (256 KiB: 131,072 such bytes) was used up.
-    assert_closed_for(&report, &peer, ViolationKind::TooManyPieces);
-    let cap = config.max_receive_window / 128;
-    assert!((cap..cap + 64 * 200).contains(&sent), "{sent} sent, cap {cap}");
+    // The stream's receive budget (twice its 256 KiB window, each one-byte piece charged
+    // about 130 bytes) closed it, long before its window (131,072 such bytes) was used up;
+    // what was sent counts a few ticks' datagrams in flight when the close came.
+    assert_closed_for(&report, &peer, ViolationKind::ReceiveBudget);
+    let most = 2 * config.stream_receive_window / 128;
+    assert!(
+        (most / 2..most + 1000).contains(&sent),
+        "{sent} sent, at most {most} held"
+    );
+}
+
+/// One tick of the gapped-pieces attack: up to 50 datagrams of forty one-byte frames each,
+/// round robin over `streams` streams, at odd offsets, so every byte is a separate piece and
+/// none is readable. Counts the frames sent in `sent`; whether to go on.
+fn send_gapped_pieces(
+    peer: &mut RawPeer,
+    sim: &mut Sim,
+    server: NodeId,
+    streams: u64,
+    sent: &mut u64,
+) -> bool {
+    peer.poll(sim, server);
+    if peer.greet(sim, server) {
+        return true;
+    }
+    for _ in 0..50 {
+        let frames: Vec<Frame> = (*sent..*sent + 40)
+            .map(|i| {
+                let mut f = on_stream_0(2 * (i / streams) + 1, b".", None);
+                f.id = StreamId::new(Side::Client, i % streams);
+                Frame::Stream(f)
+            })
+            .collect();
+        if !peer.send(sim, server, &frames) {
+            break;
+        }
+        *sent += 40;
+    }
+    peer.closed.is_none() && *sent < 2_000_000
+}
+
+#[test]
+fn one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget() {
+    // Default windows: the connection's grows to 32 MiB, so a cap on pieces derived from the
+    // largest window (what it was) let this attack pin about 25 MiB.
+    let mut arena = Arena::new(Config {
+        versions: VersionRange::UNPROTECTED,
+        ..Config::default()
+    });
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(6), 15);
+    let streams = config.max_concurrent_streams;
+    let mut sent = 0u64;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| send_gapped_pieces(&mut peer, sim, server, streams, &mut sent),
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    // The legitimate client's connection as elsewhere (it reads all it gets), and the
+    // attacker's at most its receive budget: twice the window it was given, 2 KiB for each
+    // stream it may open, and 4 KiB.
+    let budget = 2 * config.receive_window + streams * 2 * KIB + 4 * KIB;
+    let legit = BASE + 2 * PER_CONNECTION + 2 * server_config().max_receive_window;
+    assert_survived("one-byte pieces on every stream", &report, legit + budget);
+    assert_closed_for(&report, &peer, ViolationKind::ReceiveBudget);
+    assert!(
+        budget <= 2 * MIB + 260 * KIB,
+        "the default budget is {budget} bytes"
+    );
+}
+
+#[test]
+fn gapped_pieces_from_many_connections_pin_at_most_the_endpoint_budget() {
+    let total = 6 * MIB;
+    let mut arena = Arena::new(Config {
+        receive_buffer_total: total,
+        max_connections: 10,
+        ..server_config()
+    });
+    let server = arena.server;
+    let mut peers: Vec<(RawPeer, u64)> = (0..8)
+        .map(|i| {
+            (
+                RawPeer::new(&mut arena.sim, outsider(20 + i), 100 + u64::from(i)),
+                0,
+            )
+        })
+        .collect();
+    // Fewer streams than a squeezed connection allows (one per 8 KiB of its window).
+    let streams = 8;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| {
+            let mut any = false;
+            for (peer, sent) in peers.iter_mut() {
+                any |= send_gapped_pieces(peer, sim, server, streams, sent);
+            }
+            any
+        },
+        ignore,
+    );
+    // Eight attackers and the legitimate client share the endpoint's budget: together they
+    // never hold more, and each attacker is closed for passing its own.
+    assert!(report.peak.receive_budgets <= total, "{:?}", report.peak);
+    assert_survived(
+        "gapped pieces from eight connections",
+        &report,
+        BASE + 9 * PER_CONNECTION + total,
+    );
+    assert_eq!(violations(&report.closed), vec![ViolationKind::ReceiveBudget; 8]);
 }
 
 #[test]
@@ -891,7 +1000,7 @@ fn a_message_longer_than_allowed_is_refused_at_both_ends() {
 }
 
 #[test]
-fn receive_windows_add_up_to_the_endpoint_budget_and_leave_room_for_every_connection() {
+fn receive_budgets_add_up_to_the_endpoint_budget_and_leave_room_for_every_connection() {
     let budget = 4 * MIB;
     let mut arena = Arena::new(Config {
         receive_buffer_total: budget,
@@ -930,15 +1039,15 @@ fn receive_windows_add_up_to_the_endpoint_budget_and_leave_room_for_every_connec
     let failed = failed.into_inner();
     let load = arena.sim.endpoint_ref(server).load();
     println!("receive budget: {load:?}, failed {failed:?}");
-    // The windows never added up past the budget, whatever the connections wanted...
-    assert!(report.peak.receive_windows <= budget, "{:?}", report.peak);
+    // The connections' budgets never added up past the endpoint's, whatever they wanted...
+    assert!(report.peak.receive_budgets <= budget, "{:?}", report.peak);
     // ... so the heap stays under the budget, not a window per connection.
     assert_survived("receive budget", &report, BASE + 8 * PER_CONNECTION + budget);
     // The legitimate connection took 1 MiB and grew; the later ones got what was left, but
     // never less than the floor kept for each of the eight connections allowed.
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(load.connections, 7);
-    assert!(load.receive_windows > 3 * MIB, "{load:?}");
+    assert!(load.receive_budgets > 3 * MIB, "{load:?}");
 }
 
 #[test]

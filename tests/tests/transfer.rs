@@ -5,7 +5,8 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use weir_core::time::Duration;
+use weir_core::time::{Duration, Instant};
+use weir_core::wire::StreamId;
 use weir_core::{Config, ConnectionHandle, Event, Read};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -110,5 +111,76 @@ fn thousand_small_messages_under_loss() {
         assert_eq!(got.len(), 1000, "loss {loss}");
         // Streams are numbered in sending order, so stream order is message order.
         assert!(got == msgs, "loss {loss}: a message differs");
+    }
+}
+
+/// Issue 30's receive budget must never close an honest sender: 128 messages of 64 KiB
+/// (every stream the receiver allows, 8 MiB against a 1 MiB connection window) on a path
+/// that loses 1%, duplicates and reorders, to a receiver whose application reads nothing
+/// for the first 10 s, so its window fills with whatever arrived, gaps and all. Then it
+/// reads everything, and every message arrives intact. (With a budget of once the window
+/// instead of twice, the receiver closes this sender.)
+#[test]
+fn a_receiver_that_reads_nothing_for_a_while_never_closes_an_honest_sender() {
+    type Readable = Vec<(ConnectionHandle, StreamId)>;
+    for seed in 9..12 {
+        let (mut sim, c, s) = pair(seed, lossy(0.01));
+        let msgs: Vec<Bytes> = (0..128).map(|m| body(m, 64 << 10)).collect();
+        let queue = RefCell::new(msgs.iter().rev().cloned().collect::<Vec<_>>());
+        let readable: RefCell<Readable> = RefCell::new(Vec::new());
+        let got: RefCell<BTreeMap<u64, Bytes>> = RefCell::new(BTreeMap::new());
+        let reading = std::cell::Cell::new(false);
+        let read = |sim: &mut Sim| {
+            for (conn, stream) in readable.borrow_mut().drain(..) {
+                if let Read::Data { bytes, .. } = sim.endpoint(s).read_message(conn, stream, 1 << 20).unwrap()
+                {
+                    got.borrow_mut().insert(stream.0, bytes);
+                }
+            }
+        };
+        let mut on_event = |sim: &mut Sim, node: NodeId, event: Event| match event {
+            Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == c => {
+                let mut queue = queue.borrow_mut();
+                while let Some(m) = queue.pop() {
+                    if sim.endpoint(c).send_message(conn, None, m.clone()).is_err() {
+                        queue.push(m);
+                        break;
+                    }
+                }
+            }
+            Event::StreamReadable { conn, stream } if node == s => {
+                readable.borrow_mut().push((conn, stream));
+                if reading.get() {
+                    read(sim);
+                }
+            }
+            Event::Closed { reason, .. } => panic!("seed {seed}: node {node} closed: {reason}"),
+            _ => {}
+        };
+        sim.connect(c, s);
+        // Away: what arrives waits.
+        sim.run_until(Instant::ZERO + Duration::from_secs(10), &mut on_event, |_| false);
+        assert!(got.borrow().is_empty());
+        // The connection window is full: the budget is what holds it.
+        let unread = sim.endpoint_ref(s).load().bytes_received_unread;
+        assert_eq!(unread, Config::default().receive_window, "seed {seed}");
+        // Back: everything readable is read, and the rest as it comes.
+        reading.set(true);
+        read(&mut sim);
+        sim.run_until(Instant::ZERO + Duration::from_secs(120), &mut on_event, |_| {
+            got.borrow().len() == msgs.len()
+        });
+        let got = got.into_inner();
+        assert_eq!(
+            got.len(),
+            msgs.len(),
+            "seed {seed}: {} of 128 by {}",
+            got.len(),
+            sim.now()
+        );
+        assert!(
+            got.into_values().eq(msgs.iter().cloned()),
+            "seed {seed}: a message differs"
+        );
     }
 }

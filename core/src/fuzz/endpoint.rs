@@ -42,8 +42,9 @@ pub(super) fn config() -> Config {
         max_stream_receive_window: 16 * 1024,
         receive_window: 16 * 1024,
         max_receive_window: 64 * 1024,
-        // Three connections' initial windows: a fourth starts smaller, or is refused.
-        receive_buffer_total: 48 * 1024,
+        // Three connections' initial budgets (twice a 16 KiB window, 8 streams' 2 KiB, and
+        // 4 KiB): a fourth starts smaller, or is refused.
+        receive_buffer_total: 156 * 1024,
         send_buffer: 128 * 1024,
         // Past each connection's 64 KiB floor, writes share what is left of 96 KiB.
         send_buffer_total: 96 * 1024,
@@ -163,10 +164,10 @@ pub(super) fn check_bounds(ep: &Endpoint) {
         ep.connection_count() <= c.max_connections,
         "connections past the limit"
     );
-    let windows = ep.load().receive_windows;
+    let budgets = ep.load().receive_budgets;
     assert!(
-        windows <= c.receive_buffer_total,
-        "receive windows add up to {windows}"
+        budgets <= c.receive_buffer_total,
+        "receive budgets add up to {budgets}"
     );
     let mut sends = 0;
     let mut connections = 0;

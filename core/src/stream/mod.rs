@@ -1,5 +1,7 @@
 //! Stream state: [`send`] cuts application bytes into frames and resends what is lost;
-//! [`recv`] reassembles frames by offset and hands out contiguous bytes as they exist.
+//! [`recv`] reassembles frames by offset and hands out contiguous bytes as they exist;
+//! [`held`] says what received bytes cost to hold and the budget they stay within.
 
+pub(crate) mod held;
 pub(crate) mod recv;
 pub(crate) mod send;

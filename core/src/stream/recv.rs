@@ -11,10 +11,10 @@
 //! A held slice keeps its whole datagram alive, so a peer sending one byte per datagram
 //! could make a few bytes of credit pin a thousand times as much. A small piece (under
 //! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
-//! to wait, and appended to the copy it follows, so what a stream holds stays within four
-//! times its bytes plus the bookkeeping of each separate piece (spec §10.3, the connection
-//! caps the count of pieces). Bytes readable at once into an empty stream, the usual case,
-//! are never copied.
+//! to wait, and appended to the copy it follows. What the pieces really cost (module `held`)
+//! stays within twice the stream's window, or the frame that would pass it is refused
+//! ([`RecvError::OverBudget`]; spec §10.3). Bytes readable at once into an empty stream, the
+//! usual case, are never copied.
 
 use alloc::collections::BTreeMap;
 
@@ -22,6 +22,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::flow::ReceiveWindow;
 use crate::range_set::RangeSet;
+use crate::stream::held::{pins_too_much, stream_budget, Datagram, Held, PIECE_COST, SMALL_PIECE};
 use crate::time::{Duration, Instant};
 
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
@@ -35,64 +36,8 @@ pub enum RecvError {
     /// Bytes at offsets already held that differ from what was received there before: the
     /// peer rewrote its stream (PROTOCOL_VIOLATION; spec §10.4).
     Rewritten,
-}
-
-/// A piece shorter than this is copied when it has to wait, whatever its datagram, so runs of
-/// tiny pieces coalesce instead of each costing a map entry (spec §10.3).
-pub(crate) const SMALL_PIECE: usize = 128;
-
-/// A piece under `1 / PIN_RATIO` of its datagram is copied when it has to wait: a held byte
-/// pins at most this many (spec §10.3).
-const PIN_RATIO: usize = 4;
-
-/// Whether holding a `len`-byte slice would keep more than [`PIN_RATIO`] times as much of its
-/// `datagram_len`-byte datagram alive.
-fn pins_too_much(len: usize, datagram_len: usize) -> bool {
-    len.saturating_mul(PIN_RATIO) < datagram_len
-}
-
-/// Received bytes held for the application.
-#[derive(Debug)]
-enum Held {
-    /// A slice of the datagram they came in (no copy).
-    Shared(Bytes),
-    /// A copy of small pieces, which the pieces that follow it are appended to.
-    Owned(BytesMut),
-}
-
-impl Held {
-    fn len(&self) -> usize {
-        self.bytes().len()
-    }
-
-    fn bytes(&self) -> &[u8] {
-        match self {
-            Held::Shared(b) => b,
-            Held::Owned(b) => b,
-        }
-    }
-
-    /// The first `at` bytes, leaving the rest.
-    fn split_to(&mut self, at: usize) -> Bytes {
-        match self {
-            Held::Shared(b) => b.split_to(at),
-            Held::Owned(b) => b.split_to(at).freeze(),
-        }
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Held::Shared(b) => b,
-            Held::Owned(b) => b.freeze(),
-        }
-    }
-
-    /// The bytes as a `Bytes` to share (a copy stops taking appends).
-    fn share(&mut self) -> Bytes {
-        let bytes = core::mem::replace(self, Held::Shared(Bytes::new())).into_bytes();
-        *self = Held::Shared(bytes.clone());
-        bytes
-    }
+    /// What the stream holds would cost more than its budget (module `held`; spec §10.3).
+    OverBudget,
 }
 
 /// The receive side of one stream.
@@ -114,6 +59,8 @@ pub struct RecvStream {
     flow: ReceiveWindow,
     /// Bytes held in `chunks`.
     buffered: u64,
+    /// What `chunks` keeps alive ([`Held::charge`]), bookkeeping aside.
+    charged: u64,
     /// The peer abandoned the stream with this code.
     reset: Option<u64>,
     /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
@@ -180,6 +127,7 @@ impl RecvStream {
             total_len: None,
             flow: ReceiveWindow::new(initial, max),
             buffered: 0,
+            charged: 0,
             reset: None,
             tap: None,
             len_limit: None,
@@ -197,8 +145,8 @@ impl RecvStream {
     /// its own credit).
     #[cfg(any(test, feature = "bench-internals", feature = "fuzzing"))]
     pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
-        let datagram_len = data.len();
-        self.insert_from(offset, data, fin, datagram_len)
+        let mut datagram = Datagram::new(data.len());
+        self.insert_from(offset, data, fin, &mut datagram)
     }
 
     /// Takes in a STREAM frame's data, a slice of a datagram of `datagram_len` bytes (what
@@ -208,7 +156,7 @@ impl RecvStream {
         offset: u64,
         data: Bytes,
         fin: bool,
-        datagram_len: usize,
+        datagram: &mut Datagram,
     ) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
         if end > self.flow.limit() || self.len_limit.is_some_and(|l| end > l) {
@@ -234,14 +182,17 @@ impl RecvStream {
         if self.reset.is_none() {
             let keep = match self.tap.as_mut() {
                 Some(tap) => {
-                    tap.forward(offset, &data, datagram_len);
+                    tap.forward(offset, &data, datagram.len());
                     tap.keep
                 }
                 None => true,
             };
             if keep {
-                self.store(offset, data, datagram_len, past_all)?;
+                self.store(offset, data, datagram, past_all)?;
             }
+        }
+        if self.cost() > stream_budget(self.flow.window()) {
+            return Err(RecvError::OverBudget);
         }
         Ok(grown)
     }
@@ -266,6 +217,7 @@ impl RecvStream {
             self.chunks.clear();
             self.buffered = 0;
         }
+        self.charged = self.chunks.values().map(Held::charge).sum();
         self.tap = Some(tap);
     }
 
@@ -338,7 +290,7 @@ impl RecvStream {
         &mut self,
         mut offset: u64,
         mut data: Bytes,
-        datagram_len: usize,
+        datagram: &mut Datagram,
         past_all: bool,
     ) -> Result<(), RecvError> {
         // Drop what was already read.
@@ -350,7 +302,7 @@ impl RecvStream {
         // In order (past everything received), the common case: nothing to compare or skip.
         if past_all {
             if !data.is_empty() {
-                self.hold(offset, data, datagram_len);
+                self.hold(offset, data, datagram);
             }
             return Ok(());
         }
@@ -378,7 +330,7 @@ impl RecvStream {
             });
             match next {
                 None => {
-                    self.hold(offset, data, datagram_len);
+                    self.hold(offset, data, datagram);
                     return Ok(());
                 }
                 Some((start, len, gap, skip, same)) => {
@@ -386,7 +338,7 @@ impl RecvStream {
                         return Err(RecvError::Rewritten);
                     }
                     if gap > 0 {
-                        self.hold(offset, data.slice(..gap), datagram_len);
+                        self.hold(offset, data.slice(..gap), datagram);
                     }
                     data = data.slice(skip..);
                     offset = start + len;
@@ -398,24 +350,29 @@ impl RecvStream {
 
     /// Keeps `piece` (at `offset`, in a gap) until it is read: as a slice of its datagram, or,
     /// when small and waiting, copied and appended to the copy it follows (module docs).
-    fn hold(&mut self, offset: u64, piece: Bytes, datagram_len: usize) {
+    fn hold(&mut self, offset: u64, piece: Bytes, datagram: &mut Datagram) {
         let len = piece.len();
         self.buffered += len as u64;
-        let small = len < SMALL_PIECE || pins_too_much(len, datagram_len);
+        let small = len < SMALL_PIECE || pins_too_much(len, datagram.len());
         let read_at_once = offset == self.read_offset && self.chunks.is_empty();
         if !small || read_at_once {
-            self.chunks.insert(offset, Held::Shared(piece));
+            let held = Held::shared(piece, datagram);
+            self.charged += held.charge();
+            self.chunks.insert(offset, held);
             return;
         }
         // One copy of the piece, into the copy that ends where it starts if there is one.
         if let Some((&start, Held::Owned(before))) = self.chunks.range_mut(..offset).next_back() {
             if start + before.len() as u64 == offset {
+                let capacity = before.capacity() as u64;
                 before.extend_from_slice(&piece);
+                self.charged += before.capacity() as u64 - capacity;
                 return;
             }
         }
-        self.chunks
-            .insert(offset, Held::Owned(BytesMut::from(&piece[..])));
+        let held = Held::Owned(BytesMut::from(&piece[..]));
+        self.charged += held.charge();
+        self.chunks.insert(offset, held);
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
@@ -426,9 +383,11 @@ impl RecvStream {
         }
         let offset = self.read_offset;
         let chunk = entry.get_mut();
+        self.charged -= chunk.charge();
         let out = if chunk.len() > max_len {
             let head = chunk.split_to(max_len);
             let rest = entry.remove();
+            self.charged += rest.charge();
             self.chunks.insert(offset + max_len as u64, rest);
             head
         } else {
@@ -457,6 +416,7 @@ impl RecvStream {
         self.reset = Some(code);
         self.chunks.clear();
         self.buffered = 0;
+        self.charged = 0;
         Ok(())
     }
 
@@ -521,6 +481,13 @@ impl RecvStream {
 
     pub(crate) fn buffered(&self) -> u64 {
         self.buffered
+    }
+
+    /// Heap bytes what the stream holds costs (module `held`): the datagrams and copies its
+    /// pieces keep alive, and each separate piece's bookkeeping (a piped stream's forwarded
+    /// runs count as pieces).
+    pub(crate) fn cost(&self) -> u64 {
+        self.charged + self.pieces() as u64 * PIECE_COST
     }
 
     /// Separate pieces held (what the connection caps, spec §10.3): a piped stream's count
@@ -664,12 +631,19 @@ mod tests {
         let datagrams: Vec<Bytes> = (0..100u8).map(|i| Bytes::from(alloc::vec![i; 1200])).collect();
         let mut s = RecvStream::new(1000);
         for (i, d) in datagrams.iter().enumerate() {
-            s.insert_from(i as u64, d.slice(..1), false, d.len()).unwrap();
+            s.insert_from(i as u64, d.slice(..1), false, &mut Datagram::new(d.len()))
+                .unwrap();
         }
         // The first was readable at once (kept as a slice); the other 99 became one copy.
         assert_eq!(s.pieces(), 2);
         let (_, first) = s.read(1).unwrap();
         assert_eq!(first.as_ptr(), datagrams[0].as_ptr());
+        // Charged the copy's capacity (grown by appending), not 99 datagrams.
+        assert!(
+            (99 + PIECE_COST..=256 + PIECE_COST).contains(&s.cost()),
+            "{}",
+            s.cost()
+        );
         let (offset, rest) = s.read(usize::MAX).unwrap();
         assert_eq!((offset, rest.len()), (1, 99));
         assert!(datagrams
@@ -679,14 +653,29 @@ mod tests {
     }
 
     #[test]
+    fn slices_of_one_datagram_pay_for_it_once() {
+        let d = Bytes::from(alloc::vec![3u8; 1200]);
+        let (mut a, mut b) = (RecvStream::new(10_000), RecvStream::new(10_000));
+        let mut datagram = Datagram::new(d.len());
+        a.insert_from(0, d.slice(..600), false, &mut datagram).unwrap();
+        b.insert_from(0, d.slice(600..), false, &mut datagram).unwrap();
+        assert_eq!(a.cost() + b.cost(), 1200 + 600 + 2 * PIECE_COST);
+        let (_, first) = a.read(usize::MAX).unwrap();
+        assert_eq!(first.as_ptr(), d.as_ptr());
+        assert_eq!(a.cost(), 0);
+    }
+
+    #[test]
     fn large_pieces_wait_as_slices_and_gaps_keep_pieces_apart() {
         let d = Bytes::from(alloc::vec![5u8; 1200]);
         let mut s = RecvStream::new(10_000);
         // A quarter of its datagram or more, and not tiny: no copy, even out of order.
-        s.insert_from(500, d.slice(..300), false, d.len()).unwrap();
+        s.insert_from(500, d.slice(..300), false, &mut Datagram::new(d.len()))
+            .unwrap();
         // Tiny pieces with gaps between them cannot coalesce.
         for i in 0..10 {
-            s.insert_from(2 * i, d.slice(..1), false, d.len()).unwrap();
+            s.insert_from(2 * i, d.slice(..1), false, &mut Datagram::new(d.len()))
+                .unwrap();
         }
         assert_eq!(s.pieces(), 11);
         assert_eq!(s.buffered(), 310);
@@ -695,11 +684,13 @@ mod tests {
         // gap (what preceded it was read).
         assert_eq!(s.pieces(), 10);
         for i in 0..10 {
-            s.insert_from(2 * i + 1, d.slice(..1), false, d.len()).unwrap();
+            s.insert_from(2 * i + 1, d.slice(..1), false, &mut Datagram::new(d.len()))
+                .unwrap();
         }
         assert_eq!(s.pieces(), 11);
         assert_eq!(drain(&mut s), alloc::vec![5u8; 19]);
-        s.insert_from(20, d.slice(..480), false, d.len()).unwrap();
+        s.insert_from(20, d.slice(..480), false, &mut Datagram::new(d.len()))
+            .unwrap();
         let (offset, tail) = s.read(usize::MAX).unwrap();
         assert_eq!((offset, tail.len()), (20, 480));
         let (offset, held) = s.read(usize::MAX).unwrap();
@@ -711,9 +702,12 @@ mod tests {
         let d = Bytes::from(alloc::vec![3u8; 1200]);
         let mut s = RecvStream::new(10_000);
         s.tap(false);
-        s.insert_from(0, d.slice(..300), false, d.len()).unwrap();
-        s.insert_from(400, d.slice(..1), false, d.len()).unwrap();
-        s.insert_from(402, d.slice(..1), false, d.len()).unwrap();
+        s.insert_from(0, d.slice(..300), false, &mut Datagram::new(d.len()))
+            .unwrap();
+        s.insert_from(400, d.slice(..1), false, &mut Datagram::new(d.len()))
+            .unwrap();
+        s.insert_from(402, d.slice(..1), false, &mut Datagram::new(d.len()))
+            .unwrap();
         let out = s.take_tapped();
         assert_eq!(out.len(), 3);
         // A quarter of its datagram goes as a slice; a byte of it, as a copy.

@@ -24,7 +24,7 @@ use core::ops::Range;
 use bytes::{Bytes, BytesMut};
 
 use crate::range_set::RangeSet;
-use crate::stream::recv::SMALL_PIECE;
+use crate::stream::held::SMALL_PIECE;
 
 /// The longest a run of small writes is joined into (module docs).
 const JOIN_UP_TO: usize = 4 * SMALL_PIECE;

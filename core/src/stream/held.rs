@@ -1,0 +1,201 @@
+//! What received stream data costs to hold, and the budget that cost is kept within
+//! (spec/protocol.md §10.3, "Receive budget").
+//!
+//! Input: a piece of a STREAM frame that has to wait for the application, and the length of
+//! the datagram it arrived in. Output: the piece as it is held ([`Held`]: a slice of the
+//! datagram, or a copy), and its cost in heap bytes ([`Held::charge`] plus [`PIECE_COST`]),
+//! which the stream and its connection add up and keep under [`budget`] of their windows.
+//!
+//! Credit counts payload bytes, which is all the peer can see; the heap counts more: the
+//! datagram a slice keeps alive, the capacity of a copy, the map entry of each separate
+//! piece, and the state of each open stream. A peer sending one byte per datagram, at
+//! offsets with gaps between them, would otherwise make each byte of credit cost a hundred
+//! bytes of heap. So the receiver charges each piece what it really holds, and a peer whose
+//! pieces cost more than twice its window (and, for a connection, its streams' state) is
+//! closed (`ViolationKind::ReceiveBudget`): a legitimate sender fills its datagrams, so its
+//! pieces cost about 1.1 times their bytes.
+
+use bytes::{Bytes, BytesMut};
+
+/// A piece shorter than this is copied when it has to wait, whatever its datagram, so runs of
+/// tiny pieces coalesce instead of each costing a map entry.
+pub(crate) const SMALL_PIECE: usize = 128;
+
+/// A piece under `1 / PIN_RATIO` of its datagram is copied when it has to wait: a held byte
+/// keeps at most this many alive.
+const PIN_RATIO: usize = 4;
+
+/// Heap bytes of bookkeeping charged for each separate piece a stream holds: its entry in
+/// the stream's map of pieces (a B-tree node's share) and the allocator's rounding of a small
+/// copy. The hostile suite measures about 90 bytes per one-byte piece
+/// (`one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget`).
+pub(crate) const PIECE_COST: u64 = 128;
+
+/// Heap bytes charged for each stream the peer has open: its state (both halves, the
+/// header, the digest being computed) and its map entry. The hostile suite measures about
+/// 1.8 KiB for a stream opened by a one-byte frame
+/// (`the_costliest_datagrams_cost_work_bounded_by_the_frames_they_carry`).
+pub(crate) const STREAM_COST: u64 = 2048;
+
+/// What received data may cost a connection whose receive window is `window` bytes and
+/// whose peer may have `streams` streams open: twice the window, each stream's state, and
+/// [`BUDGET_FLOOR`]. The payload is at most the window (credit); the other half pays for the
+/// datagrams slices keep alive, copies' spare capacity and pieces' bookkeeping.
+pub(crate) fn budget(window: u64, streams: u64) -> u64 {
+    stream_budget(window).saturating_add(streams.saturating_mul(STREAM_COST))
+}
+
+/// What received data may cost one stream whose window is `window` bytes: twice the window
+/// and [`BUDGET_FLOOR`].
+pub(crate) fn stream_budget(window: u64) -> u64 {
+    window.saturating_mul(2).saturating_add(BUDGET_FLOOR)
+}
+
+/// What any budget allows besides, so that a tiny window (a test's, or a connection squeezed
+/// by `Config::receive_buffer_total`) still takes a full datagram and a few separate pieces.
+pub(crate) const BUDGET_FLOOR: u64 = 4096;
+
+/// The most streams a connection squeezed by `Config::receive_buffer_total` (given less
+/// than its configured window) lets its peer open.
+pub(crate) const SQUEEZED_STREAMS: u64 = 16;
+
+/// Whether holding a `len`-byte slice would keep more than [`PIN_RATIO`] times as much of its
+/// `datagram_len`-byte datagram alive.
+pub(crate) fn pins_too_much(len: usize, datagram_len: usize) -> bool {
+    len.saturating_mul(PIN_RATIO) < datagram_len
+}
+
+/// The datagram a STREAM frame came in, as far as holding its slices goes: its length, and
+/// whether a slice held already pays for it. A datagram's slices all keep the one
+/// allocation alive, so the first slice held is charged the whole datagram and the others
+/// only their own bytes: several small messages sharing a datagram cost it once, not once
+/// each. (If the application reads the paying slice first, the others keep the datagram
+/// alive at their own charge: at most four times it, since a waiting slice under a quarter of
+/// its datagram is copied, and for slices readable at once, at most a datagram per stream.)
+#[derive(Clone, Copy, Debug)]
+pub struct Datagram {
+    len: usize,
+    paid: bool,
+}
+
+impl Datagram {
+    /// A datagram of `len` bytes, none of whose slices is held yet.
+    pub fn new(len: usize) -> Self {
+        Datagram { len, paid: false }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// What a slice of it held now is charged besides its own bytes: the whole datagram for
+    /// the first, nothing for the others.
+    fn pay(&mut self) -> usize {
+        if core::mem::replace(&mut self.paid, true) {
+            0
+        } else {
+            self.len
+        }
+    }
+}
+
+/// Received bytes held for the application.
+#[derive(Debug)]
+pub(crate) enum Held {
+    /// A slice of the datagram they came in (no copy), and what it is charged for keeping that
+    /// datagram alive (its length, or 0 if another slice pays for it: [`Datagram`]).
+    Shared(Bytes, u32),
+    /// A copy of small pieces, which the pieces that follow it are appended to.
+    Owned(BytesMut),
+}
+
+impl Held {
+    /// `piece`, a slice of `datagram`, held as it is.
+    pub(crate) fn shared(piece: Bytes, datagram: &mut Datagram) -> Self {
+        Self::shared_charged(piece, datagram.pay())
+    }
+
+    /// `piece`, held as it is, charged at least `charge` bytes.
+    fn shared_charged(piece: Bytes, charge: usize) -> Self {
+        Held::Shared(piece, u32::try_from(charge).unwrap_or(u32::MAX))
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.bytes().len()
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Held::Shared(b, _) => b,
+            Held::Owned(b) => b,
+        }
+    }
+
+    /// Heap bytes the piece keeps alive, besides its bookkeeping ([`PIECE_COST`]): its whole
+    /// datagram (unless another slice pays for it), or its copy's capacity.
+    pub(crate) fn charge(&self) -> u64 {
+        match self {
+            Held::Shared(b, datagram) => (b.len() as u64).max(u64::from(*datagram)),
+            Held::Owned(b) => b.capacity() as u64,
+        }
+    }
+
+    /// The first `at` bytes, leaving the rest (which keeps what it kept alive).
+    pub(crate) fn split_to(&mut self, at: usize) -> Bytes {
+        match self {
+            Held::Shared(b, _) => b.split_to(at),
+            Held::Owned(b) => b.split_to(at).freeze(),
+        }
+    }
+
+    pub(crate) fn into_bytes(self) -> Bytes {
+        match self {
+            Held::Shared(b, _) => b,
+            Held::Owned(b) => b.freeze(),
+        }
+    }
+
+    /// The bytes as a `Bytes` to share (a copy stops taking appends, and is charged what it
+    /// held).
+    pub(crate) fn share(&mut self) -> Bytes {
+        let charge = self.charge();
+        let held = core::mem::replace(self, Held::Shared(Bytes::new(), 0));
+        let bytes = held.into_bytes();
+        *self = Held::shared_charged(bytes.clone(), usize::try_from(charge).unwrap_or(usize::MAX));
+        bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_slice_of_a_datagram_pays_for_it_and_a_copy_its_capacity() {
+        let bytes = Bytes::from(alloc::vec![7u8; 1200]);
+        let mut datagram = Datagram::new(1200);
+        assert_eq!(Held::shared(bytes.slice(..500), &mut datagram).charge(), 1200);
+        // A second slice of the same datagram: its own bytes only.
+        assert_eq!(Held::shared(bytes.slice(500..1000), &mut datagram).charge(), 500);
+        let copy = BytesMut::with_capacity(64);
+        assert_eq!(Held::Owned(copy).charge(), 64);
+    }
+
+    #[test]
+    fn reading_part_of_a_slice_leaves_its_datagram_charged() {
+        let bytes = Bytes::from(alloc::vec![1u8; 1200]);
+        let mut held = Held::shared(bytes.slice(..900), &mut Datagram::new(1200));
+        assert_eq!(held.split_to(800).len(), 800);
+        assert_eq!((held.len(), held.charge()), (100, 1200));
+    }
+
+    #[test]
+    fn a_shared_copy_keeps_its_charge() {
+        let mut held = Held::Owned(BytesMut::with_capacity(256));
+        if let Held::Owned(b) = &mut held {
+            b.extend_from_slice(b"abc");
+        }
+        assert_eq!(held.share(), Bytes::from_static(b"abc"));
+        assert_eq!(held.charge(), 256);
+    }
+}
