@@ -42,6 +42,12 @@ pub enum PeerPolicy {
 }
 
 impl PeerPolicy {
+    /// Whether the policy judges identities (anything but [`Any`](Self::Any)): then only
+    /// version 2, which proves them, is spoken with peers (spec §11.7).
+    pub fn checks(&self) -> bool {
+        !matches!(self, PeerPolicy::Any)
+    }
+
     /// The decision on `key`.
     pub fn check(&self, key: &PublicKey) -> PeerDecision {
         match self {
@@ -104,7 +110,10 @@ pub struct Config {
     /// (spec §11.1). `None`: one derived from the endpoint's seed (new with each seed, so
     /// peers cannot recognise the endpoint from one run to the next). Default: `None`.
     pub identity: Option<Identity>,
-    /// Which peer identities to accept (spec §11.6). Default: [`PeerPolicy::Any`].
+    /// Which peer identities to accept (spec §11.6). Any policy but
+    /// [`PeerPolicy::Any`] refuses version 1 peers, which prove no identity: a server
+    /// answers their HELLO with REJECT REFUSED, a client does not fall back to version 1.
+    /// Default: [`PeerPolicy::Any`].
     pub peer_policy: PeerPolicy,
     /// The ciphers data packets may be sealed with, in order of preference (a server picks
     /// the first of its list the client offers). Default: AES-256-GCM, then

@@ -614,8 +614,10 @@ impl Endpoint {
     /// Like [`connect`](Self::connect), to a server whose public key we know: the
     /// handshake is Noise IK (spec §11.2), one message shorter than XX, and our identity
     /// travels encrypted to that key. If the server does not hold the key, the attempt
-    /// fails with [`HandshakeError::ServerKeyMismatch`](crate::HandshakeError). On an
-    /// unprotected configuration (version 1 only) the key is not checked: there is none.
+    /// fails with [`HandshakeError::ServerKeyMismatch`](crate::HandshakeError). The
+    /// connection never falls back to version 1, which cannot prove the key
+    /// ([`HandshakeError::DowngradeRefused`](crate::HandshakeError)); on a configuration
+    /// without version 2 the call fails with [`ApiError::IdentityNeedsEncryption`].
     pub fn connect_to(
         &mut self,
         now: Instant,
@@ -662,6 +664,10 @@ impl Endpoint {
         congestion: CongestionControl,
         server: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ApiError> {
+        let proves = server.is_some() || self.config.peer_policy.checks();
+        if proves && !self.config.versions.contains(VERSION_2) {
+            return Err(ApiError::IdentityNeedsEncryption);
+        }
         if self.by_cid.len() >= self.config.max_connections {
             return Err(ApiError::ConnectionLimit);
         }

@@ -442,6 +442,12 @@ pub enum ApiError {
     /// end yet, or was settled already.
     #[error("the stream awaits no confirmation of delivery")]
     NothingToConfirm,
+    /// The connection must prove the peer's identity (a key named with
+    /// [`Endpoint::connect_to`](crate::Endpoint::connect_to), or a
+    /// [`PeerPolicy`](crate::PeerPolicy) other than `Any`), but this endpoint's versions do
+    /// not include version 2: plaintext version 1 proves nothing (spec §11.7).
+    #[error("an identity can only be proven in version 2, which this endpoint does not speak")]
+    IdentityNeedsEncryption,
     /// Piping the stream would hold more than the pipe's cap
     /// ([`Config::pipe_buffer`](crate::Config::pipe_buffer)) at once: it already holds
     /// `buffered` bytes the application has not read.

@@ -68,6 +68,16 @@ pub enum HandshakeError {
         /// The server's public key.
         peer: PublicKey,
     },
+    /// The server answered that it speaks only plaintext version 1, and this connection must
+    /// prove the server's identity (a key named with
+    /// [`Endpoint::connect_to`](crate::Endpoint::connect_to), or a peer policy other than
+    /// `Any`), which version 1 cannot: the answer may be forged, and falling back would
+    /// hand the connection to whoever forged it (spec §11.7).
+    #[error("the server offered only plaintext version {server}, which cannot prove its identity")]
+    DowngradeRefused {
+        /// The server's (first) range.
+        server: VersionRange,
+    },
     /// Answers came but none authenticated (a NOISE_ACCEPT that did not open): something on
     /// the path altered the handshake (a HELLO field, the version, the key), or forged
     /// answers, until the handshake timed out.
@@ -108,6 +118,13 @@ pub(crate) fn negotiate(config: &Config, hello: &Hello, version: u16) -> Result<
     if !config.versions.contains(version) || !hello.versions.contains(version) {
         return Err(Reject {
             reason: RejectReason::NO_COMMON_VERSION,
+            versions: config.versions,
+        });
+    }
+    if version == VERSION_1 && config.peer_policy.checks() {
+        // A peer policy judges identities, and a version 1 client proves none (spec §11.7).
+        return Err(Reject {
+            reason: RejectReason::REFUSED,
             versions: config.versions,
         });
     }
@@ -252,6 +269,8 @@ pub(crate) struct Client {
     backoff: Duration,
     deadline: Instant,
     retried: bool,
+    /// The server must prove its identity (a named key, or a peer policy): never version 1.
+    needs_identity: bool,
 }
 
 impl Client {
@@ -278,6 +297,7 @@ impl Client {
             backoff: config.initial_rtt.saturating_mul(3),
             deadline: now + config.handshake_timeout,
             retried: false,
+            needs_identity: server.is_some() || config.peer_policy.checks(),
         };
         if config.versions.contains(VERSION_2) {
             let pattern = match server {
@@ -327,8 +347,8 @@ impl Client {
     }
 
     /// A VERSION_REJECT from a server speaking `server`: start over in version 1 if we may
-    /// (spec §11.7: a downgrade our range allows), ignore it if it names the version we
-    /// wrote in, else the typed failure.
+    /// (spec §11.7: a downgrade our range allows, and no identity to prove), ignore it if it
+    /// names the version we wrote in, else the typed failure.
     pub(crate) fn on_version_reject(
         &mut self,
         server: VersionRange,
@@ -342,6 +362,10 @@ impl Client {
         let fallback = self.version == VERSION_2
             && self.hello.versions.contains(VERSION_1)
             && server.contains(VERSION_1);
+        if fallback && self.needs_identity {
+            // Unauthenticated, so possibly forged: version 1 could not show who answers.
+            return Err(HandshakeError::DowngradeRefused { server });
+        }
         if !fallback {
             return Err(HandshakeError::NoCommonVersion {
                 ours: self.hello.versions,

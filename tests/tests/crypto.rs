@@ -604,3 +604,110 @@ fn forged_plaintext_datagrams_do_not_touch_an_encrypted_connection() {
     );
     assert_eq!(got.into_inner(), Some(msg));
 }
+
+/// A VERSION_REJECT saying the server speaks only version 1, forged from the client's real
+/// HELLO (anyone who sees it can: it is unauthenticated and the ids are in clear), sent to
+/// a client whose range allows version 1. Returns the client's first event.
+fn forged_downgrade(client_config: Config, named: Option<weir_core::PublicKey>) -> Option<Event> {
+    let mut client = weir_core::Endpoint::new(client_config, 1);
+    let server_addr = "10.0.0.2:4000".parse().unwrap();
+    match named {
+        Some(key) => client.connect_to(Instant::ZERO, server_addr, key),
+        None => client.connect(Instant::ZERO, server_addr),
+    }
+    .unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let hello = Invariant::parse(&buf[..t.len]).unwrap();
+    assert_eq!(hello.version, 2, "the first HELLO is in version 2");
+    let reject = weir_core::wire::VersionReject {
+        dcid: hello.scid.unwrap(),
+        scid: hello.dcid,
+        versions: smallvec::smallvec![VersionRange::UNPROTECTED],
+    };
+    let len = reject.encode(&mut buf).unwrap();
+    client.handle_datagram(
+        Instant::from_micros(10),
+        server_addr,
+        bytes::BytesMut::from(&buf[..len]),
+    );
+    let event = client.poll_event();
+    if event.is_none() {
+        // It fell back: its next HELLO is plaintext.
+        let t = client.poll_transmit(Instant::from_micros(10), &mut buf).unwrap();
+        assert_eq!(Invariant::parse(&buf[..t.len]).unwrap().version, 1);
+    }
+    event
+}
+
+/// Issue 30, item 6: a client that named the server's key, or judges identities with a
+/// peer policy, never falls back to plaintext on a forged VERSION_REJECT: the attempt fails
+/// with `DowngradeRefused`. (Before, it started over in version 1 and reported `Connected`
+/// to whoever answered.) A client that asks for neither still falls back, as its range
+/// allows: ENCRYPTED_OR_PLAINTEXT says so.
+#[test]
+fn a_forged_version_reject_cannot_downgrade_a_client_that_must_prove_the_server() {
+    let both = Config {
+        versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
+        ..config(1)
+    };
+    let refused = |event: Option<Event>| {
+        matches!(
+            event,
+            Some(Event::HandshakeFailed {
+                reason: HandshakeError::DowngradeRefused {
+                    server: VersionRange::UNPROTECTED
+                },
+                ..
+            })
+        )
+    };
+    assert!(refused(forged_downgrade(
+        both.clone(),
+        Some(identity(2).public_key())
+    )));
+    let judging = Config {
+        peer_policy: PeerPolicy::Allow(BTreeSet::from([identity(2).public_key()])),
+        ..both.clone()
+    };
+    assert!(refused(forged_downgrade(judging, None)));
+    assert_eq!(
+        forged_downgrade(both, None),
+        None,
+        "no identity asked for: it falls back"
+    );
+}
+
+/// Issue 30, item 6: a server with a peer policy refuses version 1 clients (REJECT
+/// REFUSED), which prove no identity; before, a plaintext client bypassed its allow list.
+/// And a key cannot be named on an endpoint without version 2.
+#[test]
+fn a_server_with_a_peer_policy_refuses_plaintext_clients() {
+    let server = Config {
+        versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
+        peer_policy: PeerPolicy::Allow(BTreeSet::from([identity(1).public_key()])),
+        ..config(2)
+    };
+    let plain = Config {
+        versions: VersionRange::UNPROTECTED,
+        ..config(1)
+    };
+    let (mut sim, c, s) = pair(plain.clone(), server, LinkConfig::default());
+    sim.connect(c, s);
+    let seen = watch(&mut sim, 3);
+    assert!(matches!(
+        seen.failed(c),
+        Some(HandshakeError::Rejected {
+            reason: RejectReason::REFUSED,
+            ..
+        })
+    ));
+    assert!(seen.connected(s).is_empty());
+    assert_eq!(sim.endpoint_ref(s).connection_count(), 0);
+    let mut client = weir_core::Endpoint::new(plain, 3);
+    let to = "10.0.0.2:4000".parse().unwrap();
+    assert_eq!(
+        client.connect_to(Instant::ZERO, to, identity(2).public_key()),
+        Err(weir_core::ApiError::IdentityNeedsEncryption)
+    );
+}

@@ -24,9 +24,11 @@ impl VersionRange {
     /// Version 2 only (the default): every connection is encrypted and both sides
     /// authenticated (spec §11); a peer that speaks only version 1 is refused.
     pub const ENCRYPTED: VersionRange = VersionRange { min: 2, max: 2 };
-    /// Version 2, and version 1 with a peer that speaks only it. An attacker on the path can
-    /// force that fallback (it forges the VERSION_REJECT or REJECT that triggers it): choose
-    /// this only where plaintext with such peers is acceptable.
+    /// Version 2, and version 1 with a peer that speaks only it: **plaintext, for tests and
+    /// tools**. Anyone who sees a client's HELLO can force that fallback (it forges the
+    /// VERSION_REJECT that triggers it), so choose this only where plaintext is acceptable.
+    /// A connection that must prove its peer's identity (a named key, or a peer policy)
+    /// never falls back, and a server with a peer policy refuses version 1 clients.
     pub const ENCRYPTED_OR_PLAINTEXT: VersionRange = VersionRange { min: 1, max: 2 };
     /// Version 1 only: **no encryption and no authentication**; anyone on the path reads and
     /// forges packets. For fuzzing (the fuzzers reach the state machines without keys), for
