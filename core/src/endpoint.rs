@@ -27,8 +27,6 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
-use rand_core::{RngCore, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
@@ -171,7 +169,6 @@ const SEND_FLOOR: u64 = 64 << 10;
 /// driving loop.
 pub struct Endpoint {
     config: Config,
-    rng: Xoshiro256PlusPlus,
     conns: Vec<Option<Connection>>,
     free: Vec<u32>,
     by_cid: BTreeMap<ConnectionId, u32>,
@@ -233,10 +230,11 @@ impl core::fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
-    /// An endpoint with `config`, all of whose randomness (connection ids, ephemeral keys,
-    /// RETRY token keys, and its identity if the config names none) comes from `seed`. A
-    /// number will do in tests and simulations; anywhere an attacker may be, pass 32 secret
-    /// random bytes ([`Seed::from_bytes`]).
+    /// An endpoint with `config`, all of whose randomness (connection ids, packet numbers
+    /// left out, ephemeral keys, RETRY token keys, and its identity if the config names
+    /// none) comes from `seed`, and from what [`add_entropy`](Self::add_entropy) mixes in.
+    /// A number will do in tests and simulations; anywhere an attacker may be, pass 32
+    /// secret random bytes ([`Seed::from_bytes`]), and fresh ones to `add_entropy`.
     pub fn new(config: Config, seed: impl Into<Seed>) -> Self {
         let seed = seed.into();
         let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
@@ -249,7 +247,6 @@ impl Endpoint {
             identity,
             entropy: Entropy::new(&seed, b"weir connection secrets"),
             config,
-            rng: Xoshiro256PlusPlus::seed_from_u64(seed.low_u64()),
             conns: Vec::new(),
             free: Vec::new(),
             by_cid: BTreeMap::new(),
@@ -389,7 +386,7 @@ impl Endpoint {
 
     fn fresh_cid(&mut self) -> ConnectionId {
         loop {
-            let id = ConnectionId::from_u64(self.rng.next_u64());
+            let id = ConnectionId::from_u64(self.entropy.next_u64());
             if id != ConnectionId::UNSET && !self.by_cid.contains_key(&id) {
                 return id;
             }
@@ -399,7 +396,7 @@ impl Endpoint {
     /// A slot for a new connection, with its id and secret.
     fn new_slot(&mut self) -> Slot {
         let cid = self.fresh_cid();
-        let skip_seed = self.rng.next_u64();
+        let skip_seed = self.entropy.next_u64();
         Slot {
             handle: ConnectionHandle(self.alloc_slot()),
             cid,
@@ -604,6 +601,21 @@ impl Endpoint {
     }
 
     // ------------------------------------------------------------ inputs
+
+    /// Mixes fresh random bytes (32 from the operating system's generator, say) into the
+    /// generator that connection ids, packet numbers left out and handshake ephemeral keys
+    /// are drawn from (spec §11.1). With them, what follows cannot be computed from the
+    /// seed: a seed that leaks later does not expose the sessions (forward secrecy; the
+    /// generator also forgets each output once given, so the endpoint's memory does not
+    /// either). The adapters call it once when they bind; a simulation passes seeded bytes,
+    /// or nothing, and stays reproducible. Recorded in a trace, bytes included.
+    pub fn add_entropy(&mut self, fresh: &[u8]) {
+        let cmd = self.tracing(|| Command::AddEntropy {
+            bytes: Bytes::copy_from_slice(fresh),
+        });
+        self.entropy.mix(fresh);
+        self.traced(None, cmd, &Ok(()));
+    }
 
     /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
     /// follows.

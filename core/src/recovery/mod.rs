@@ -23,10 +23,9 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
-use rand_core::{RngCore, SeedableRng};
-use rand_xoshiro::SplitMix64;
 use smallvec::SmallVec;
 
+use crate::crypto::keys::keyed_u64;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, StreamId};
 use rtt::RttEstimator;
@@ -123,7 +122,10 @@ pub(crate) enum Timeout {
 /// Which packet numbers are left out (RFC 9000 §21.4).
 #[derive(Debug)]
 struct Skips {
-    rng: SplitMix64,
+    /// The key gaps are drawn under (`keyed_u64`), so that the gaps an observer sees do not
+    /// tell the next one (spec §8), and how many were drawn.
+    seed: u64,
+    drawn: u32,
     /// The next number to leave out.
     next: u64,
     /// The next gap is drawn from `2^exponent..2^(exponent + 1)`.
@@ -135,7 +137,8 @@ struct Skips {
 impl Skips {
     fn new(seed: u64) -> Self {
         let mut skips = Skips {
-            rng: SplitMix64::seed_from_u64(seed),
+            seed,
+            drawn: 0,
             next: 0,
             exponent: FIRST_SKIP_EXPONENT,
             recent: SmallVec::new(),
@@ -147,7 +150,8 @@ impl Skips {
     fn gap(&mut self) -> u64 {
         let low = 1u64 << self.exponent;
         self.exponent = (self.exponent + 1).min(LAST_SKIP_EXPONENT);
-        low + self.rng.next_u64() % low
+        self.drawn += 1;
+        low + keyed_u64(self.seed, b"weir skips", self.drawn) % low
     }
 
     /// Leaves out `pn` (at or past `self.next`).

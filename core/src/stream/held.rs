@@ -74,18 +74,21 @@ pub(crate) fn pins_too_much(len: usize, datagram_len: usize) -> bool {
 /// its datagram is copied, and for slices readable at once, at most a datagram per stream.)
 #[derive(Clone, Copy, Debug)]
 pub struct Datagram {
-    len: usize,
+    len: u32,
     paid: bool,
 }
 
 impl Datagram {
     /// A datagram of `len` bytes, none of whose slices is held yet.
     pub fn new(len: usize) -> Self {
-        Datagram { len, paid: false }
+        Datagram {
+            len: u32::try_from(len).unwrap_or(u32::MAX),
+            paid: false,
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.len
+        self.len as usize
     }
 
     /// What a slice of it held now is charged besides its own bytes: the whole datagram for
@@ -94,7 +97,7 @@ impl Datagram {
         if core::mem::replace(&mut self.paid, true) {
             0
         } else {
-            self.len
+            self.len()
         }
     }
 }

@@ -93,6 +93,8 @@ pub(crate) enum Command {
         to: Vec<ConnectionHandle>,
         local: LocalRead,
     },
+    /// `add_entropy`: fresh random bytes (a secret, like the seed: spec/trace.md).
+    AddEntropy { bytes: Bytes },
 }
 
 /// `send_message` or `send_verified_message`.
@@ -266,6 +268,7 @@ impl fmt::Display for Command {
             Command::StopSending { conn, stream, code } => write!(f, "stop_sending {conn} s{stream} {code}"),
             Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
             Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
+            Command::AddEntropy { bytes } => write!(f, "add_entropy {}", hex(bytes)),
             Command::Read {
                 conn,
                 stream,
@@ -393,6 +396,9 @@ impl Command {
                 let (conn, stream) = cs(0)?;
                 Command::ConfirmDelivery { conn, stream }
             }
+            ("add_entropy", 1) => Command::AddEntropy {
+                bytes: unhex(args[0])?,
+            },
             ("send_message" | "send_verified_message", 2 | 3) => Command::SendMessage {
                 conn: conn(args[0])?,
                 label: match args.len() {
@@ -492,6 +498,10 @@ impl Command {
             Command::DeferDelivery { conn, stream } => ep.defer_delivery(conn, stream).map(|()| Done::Unit),
             Command::ConfirmDelivery { conn, stream } => {
                 ep.confirm_delivery(conn, stream).map(|()| Done::Unit)
+            }
+            Command::AddEntropy { bytes } => {
+                ep.add_entropy(&bytes);
+                Ok(Done::Unit)
             }
             Command::Read {
                 conn,
@@ -595,6 +605,9 @@ mod tests {
             },
             Command::DeferDelivery { conn: c, stream: s },
             Command::ConfirmDelivery { conn: c, stream: s },
+            Command::AddEntropy {
+                bytes: Bytes::from_static(&[7; 32]),
+            },
             Command::Read {
                 conn: c,
                 stream: s,
