@@ -27,6 +27,7 @@ use core::net::{IpAddr, SocketAddr};
 
 use hmac::Mac;
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize;
 
 use crate::config::{AddressValidation, Config};
 use crate::crypto::keys::{keyed_mac, HmacSha256, Seed};
@@ -81,7 +82,8 @@ struct Record {
     forget_at: Instant,
 }
 
-/// Admission state of an endpoint.
+/// Admission state of an endpoint. Its master key is wiped when dropped (the keyed MACs
+/// derived from it are hmac's, which has no way to wipe them: they are freed).
 #[derive(Debug)]
 pub(crate) struct Admissions {
     master: [u8; 32],
@@ -93,6 +95,12 @@ pub(crate) struct Admissions {
     expiry: BTreeSet<(Instant, IpAddr)>,
     /// Leading bits of an IPv6 address that name one client.
     ipv6_prefix_len: u8,
+}
+
+impl Drop for Admissions {
+    fn drop(&mut self) {
+        self.master.zeroize();
+    }
 }
 
 impl Admissions {

@@ -13,6 +13,7 @@ use core::str::FromStr;
 use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
+use zeroize::Zeroize;
 
 use crate::wire::Hex;
 
@@ -85,6 +86,12 @@ pub struct Identity {
     public: PublicKey,
 }
 
+impl Drop for Identity {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
 impl Identity {
     /// The identity whose X25519 secret key is `secret` (clamped as X25519 requires; any
     /// 32 bytes will do, and should come from a secure random generator).
@@ -133,8 +140,14 @@ impl fmt::Debug for Identity {
 /// inputs give byte-identical outputs. Outside tests and simulations the seed must be
 /// secret and unpredictable: take 32 bytes from the operating system's generator. Shown
 /// and parsed as 64 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Seed([u8; 32]);
+
+impl Drop for Seed {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl Seed {
     /// The seed with these bytes.
@@ -196,6 +209,12 @@ impl FromStr for Seed {
 #[derive(Clone)]
 pub(crate) struct Entropy {
     key: [u8; 32],
+}
+
+impl Drop for Entropy {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
 }
 
 impl Entropy {
@@ -325,7 +344,7 @@ mod tests {
         let key = Identity::from_seed(&Seed::from(3)).public_key();
         assert_eq!(key.to_string().parse::<PublicKey>(), Ok(key));
         let seed = Seed::from(9);
-        assert_eq!(seed.to_string().parse::<Seed>(), Ok(seed));
+        assert_eq!(seed.to_string().parse::<Seed>(), Ok(seed.clone()));
         assert_eq!("00".parse::<PublicKey>(), Err(ParseKeyError));
         assert_eq!("zz".repeat(32).parse::<PublicKey>(), Err(ParseKeyError));
         assert_eq!(alloc::format!("{seed:?}"), "Seed(..)");

@@ -19,6 +19,7 @@ use bytes::Bytes;
 use snow::params::NoiseParams;
 use snow::resolvers::{CryptoResolver, DefaultResolver};
 use snow::types::{Cipher, Dh, Hash, Random};
+use zeroize::Zeroize;
 
 use super::keys::{Entropy, Identity, PublicKey};
 use crate::wire::{NoisePattern, MAX_NOISE_MESSAGE_LEN};
@@ -38,6 +39,13 @@ impl From<snow::Error> for NoiseFailed {
 pub(crate) struct Secrets {
     pub(crate) send: [u8; 32],
     pub(crate) recv: [u8; 32],
+}
+
+impl Drop for Secrets {
+    fn drop(&mut self) {
+        self.send.zeroize();
+        self.recv.zeroize();
+    }
 }
 
 /// One side of a Noise handshake. snow's state is large (hash and key buffers inline), and

@@ -23,6 +23,8 @@ use alloc::boxed::Box;
 use bytes::BytesMut;
 use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, CHACHA20_POLY1305};
 
+use zeroize::Zeroize;
+
 use super::keys::hmac;
 use crate::wire::{Cipher, DecodeError, EncodeError, Frame, Header, KeyPhase, Packet, PacketWriter, TAG_LEN};
 
@@ -55,6 +57,14 @@ struct PacketKey {
     /// ciphers take the 32 bytes given): nothing then seals or opens, and the connection
     /// times out rather than the process panicking.
     aead: Option<LessSafeKey>,
+}
+
+impl Drop for PacketKey {
+    /// Wipes the secret the next key derives from. (ring's key schedule inside `aead` has no
+    /// such call: it is freed, not wiped.)
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
 }
 
 impl PacketKey {
@@ -97,6 +107,12 @@ struct LazyKey {
     built: Option<Box<PacketKey>>,
 }
 
+impl Drop for LazyKey {
+    fn drop(&mut self) {
+        self.secret.zeroize();
+    }
+}
+
 impl LazyKey {
     fn new(secret: [u8; 32]) -> Self {
         LazyKey { secret, built: None }
@@ -111,8 +127,8 @@ impl LazyKey {
     }
 
     /// The key itself, built now if it never was.
-    fn into_key(self, cipher: Cipher) -> PacketKey {
-        match self.built {
+    fn into_key(mut self, cipher: Cipher) -> PacketKey {
+        match self.built.take() {
             Some(key) => *key,
             None => PacketKey::new(cipher, self.secret),
         }
