@@ -2913,7 +2913,7 @@ mod tests {
             params: config.transport_params(),
         };
         let slot = Slot {
-            handle: ConnectionHandle(0),
+            handle: ConnectionHandle::from_index(0),
             cid: ConnectionId::from_u64(8),
             skip_seed: 0,
             entropy: Entropy::new(&crate::Seed::from(0), b"test"),

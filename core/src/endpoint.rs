@@ -170,7 +170,8 @@ const SEND_FLOOR: u64 = 64 << 10;
 pub struct Endpoint {
     config: Config,
     conns: Vec<Option<Connection>>,
-    free: Vec<u32>,
+    /// Empty slots, with the generation of the connection each held last.
+    free: Vec<(u32, u32)>,
     by_cid: BTreeMap<ConnectionId, u32>,
     /// Server connections still answering their HELLO, by what identifies that HELLO.
     by_hello: BTreeMap<HelloKey, u32>,
@@ -398,16 +399,17 @@ impl Endpoint {
         let cid = self.fresh_cid();
         let skip_seed = self.entropy.next_u64();
         Slot {
-            handle: ConnectionHandle(self.alloc_slot()),
+            handle: self.alloc_slot(),
             cid,
             skip_seed,
             entropy: self.entropy.child(),
         }
     }
 
-    fn alloc_slot(&mut self) -> u32 {
-        if let Some(slot) = self.free.pop() {
-            return slot;
+    /// A free slot, as the handle of its next connection (a new generation of a reused one).
+    fn alloc_slot(&mut self) -> ConnectionHandle {
+        if let Some((slot, last)) = self.free.pop() {
+            return ConnectionHandle::new(slot, last.wrapping_add(1));
         }
         self.conns.push(None);
         self.timer_of.push(None);
@@ -415,14 +417,26 @@ impl Endpoint {
         self.half_open.push(false);
         self.windows.push(0);
         self.sends.push(0);
-        (self.conns.len() - 1) as u32
+        ConnectionHandle::new((self.conns.len() - 1) as u32, 0)
     }
 
+    /// The connection `h` names: none if its slot is empty or holds a later connection.
     fn conn(&mut self, h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
         self.conns
-            .get_mut(h.0 as usize)
+            .get_mut(h.slot())
             .and_then(Option::as_mut)
+            .filter(|c| c.handle == h)
             .ok_or(ApiError::UnknownConnection)
+    }
+
+    /// As [`conn`](Self::conn), to look at.
+    fn lookup(&self, h: ConnectionHandle) -> Option<&Connection> {
+        self.conns.get(h.slot())?.as_ref().filter(|c| c.handle == h)
+    }
+
+    /// The handle of the connection in `slot`, if any.
+    fn handle_of(&self, slot: u32) -> Option<ConnectionHandle> {
+        Some(self.conns.get(slot as usize)?.as_ref()?.handle)
     }
 
     /// Keeps the sum of receive budgets under `Config::receive_buffer_total` (spec §10.3):
@@ -475,10 +489,8 @@ impl Endpoint {
             return;
         };
         for w in woken {
-            if self.conns[w as usize].as_ref().is_some_and(|c| !c.is_closed()) {
-                self.events.push_back(Event::Writable {
-                    conn: ConnectionHandle(w),
-                });
+            if let Some(c) = self.conns[w as usize].as_ref().filter(|c| !c.is_closed()) {
+                self.events.push_back(Event::Writable { conn: c.handle });
             }
         }
     }
@@ -512,10 +524,10 @@ impl Endpoint {
         wanted: u64,
         f: impl FnOnce(&mut Connection, u64) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let room = self.send_room(h.0);
+        let room = self.send_room(h.index());
         let out = self.conn_command(cmd, h, |c| f(c, room));
         if matches!(out, Err(ApiError::WouldBlock)) && room < wanted {
-            self.send_waiters.insert(h.0);
+            self.send_waiters.insert(h.index());
         }
         out
     }
@@ -575,8 +587,8 @@ impl Endpoint {
             self.pending -= 1;
         }
         if conn.is_closed() {
-            // Its handle may be reused: pipes must let go of it now.
-            let handle = ConnectionHandle(slot);
+            // Its slot may be reused: pipes must let go of it now.
+            let handle = conn.handle;
             for (_, id) in self.pipes_of(handle) {
                 if let Some(pipe) = self.pipes.get_mut(&id) {
                     pipe.lose(handle);
@@ -590,8 +602,9 @@ impl Endpoint {
             if let Some(old) = self.timer_of[slot as usize].take() {
                 self.timers.remove(&(old, slot));
             }
+            let generation = conn.handle.generation();
             self.conns[slot as usize] = None;
-            self.free.push(slot);
+            self.free.push((slot, generation));
             return;
         }
         if !self.queued[slot as usize] {
@@ -685,7 +698,7 @@ impl Endpoint {
         }
         let config = self.connection_config().ok_or(ApiError::ConnectionLimit)?;
         let ids = self.new_slot();
-        let (slot, cid, handle) = (ids.handle.0, ids.cid, ids.handle);
+        let (slot, cid, handle) = (ids.handle.index(), ids.cid, ids.handle);
         let conn = Connection::client(ids, now, &config, remote, congestion, &self.identity, server);
         self.conns[slot as usize] = Some(conn);
         self.by_cid.insert(cid, slot);
@@ -824,8 +837,9 @@ impl Endpoint {
                 }
             }
         }
+        let handle = self.handle_of(slot);
         self.touch(slot);
-        self.pump_pipes(Some(ConnectionHandle(slot)));
+        self.pump_pipes(handle);
     }
 
     fn on_hello(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
@@ -909,7 +923,7 @@ impl Endpoint {
         };
         self.admission.admitted(from.ip());
         let ids = self.new_slot();
-        let (slot, cid) = (ids.handle.0, ids.cid);
+        let (slot, cid) = (ids.handle.index(), ids.cid);
         let mut conn = Connection::server(
             ids,
             now,
@@ -1073,8 +1087,9 @@ impl Endpoint {
     /// The next deadline with the connection and timer that set it (for debugging).
     pub fn next_timer(&self) -> Option<(Instant, ConnectionHandle, Timer)> {
         let &(at, slot) = self.timers.first()?;
-        let (_, timer) = self.conns.get(slot as usize)?.as_ref()?.next_timeout()?;
-        Some((at, ConnectionHandle(slot), timer))
+        let conn = self.conns.get(slot as usize)?.as_ref()?;
+        let (_, timer) = conn.next_timeout()?;
+        Some((at, conn.handle, timer))
     }
 
     // ------------------------------------------------------------ application commands
@@ -1085,10 +1100,10 @@ impl Endpoint {
         f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let out = f(self.conn(h)?);
-        if let Some(conn) = self.conns[h.0 as usize].as_mut() {
+        if let Some(conn) = self.conns[h.slot()].as_mut() {
             conn.refresh_timers(&self.config);
         }
-        self.touch(h.0);
+        self.touch(h.index());
         out
     }
 
@@ -1317,7 +1332,7 @@ impl Endpoint {
 
     /// What the handshake agreed, once connected.
     pub fn negotiated(&self, conn: ConnectionHandle) -> Option<Negotiated> {
-        self.conns.get(conn.0 as usize)?.as_ref()?.negotiated()
+        self.lookup(conn)?.negotiated()
     }
 
     /// This endpoint's public key: its identity, which peers learn in the handshake and
@@ -1329,36 +1344,33 @@ impl Endpoint {
     /// The peer's public key, authenticated by the handshake; `None` before, on an
     /// unprotected (version 1) connection, or for an unknown handle.
     pub fn peer_key(&self, conn: ConnectionHandle) -> Option<PublicKey> {
-        self.conns.get(conn.0 as usize)?.as_ref()?.peer_key()
+        self.lookup(conn)?.peer_key()
     }
 
     /// Whether the connection is established (handshake done, not closing).
     pub fn is_established(&self, conn: ConnectionHandle) -> bool {
-        self.conns
-            .get(conn.0 as usize)
-            .and_then(Option::as_ref)
-            .is_some_and(Connection::is_established)
+        self.lookup(conn).is_some_and(Connection::is_established)
     }
 
     /// The connection's smoothed RTT estimate.
     pub fn rtt(&self, conn: ConnectionHandle) -> Option<Duration> {
-        Some(self.conns.get(conn.0 as usize)?.as_ref()?.rtt())
+        Some(self.lookup(conn)?.rtt())
     }
 
     /// The connection's counters.
     pub fn connection_stats(&self, conn: ConnectionHandle) -> Option<ConnectionStats> {
-        Some(self.conns.get(conn.0 as usize)?.as_ref()?.stats())
+        Some(self.lookup(conn)?.stats())
     }
 
     /// Bytes a connection holds for the application: `(received, unread)` and
     /// `(written, unacknowledged)`; the first is bounded by the receive windows.
     pub fn buffered(&self, conn: ConnectionHandle) -> Option<(u64, u64)> {
-        Some(self.conns.get(conn.0 as usize)?.as_ref()?.buffered())
+        Some(self.lookup(conn)?.buffered())
     }
 
     /// The peer's address as last seen.
     pub fn remote_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
-        Some(self.conns.get(conn.0 as usize)?.as_ref()?.remote)
+        Some(self.lookup(conn)?.remote)
     }
 }
 
@@ -1648,7 +1660,7 @@ impl Endpoint {
                 Default::default()
             }
         };
-        touched.push(source.0);
+        touched.push(source.index());
         let fragments = pipe.take_in(out.fragments);
         for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
             if let Ok(c) = self.conn(t.conn) {
@@ -1658,7 +1670,7 @@ impl Endpoint {
                 if let (None, Some(size)) = (pipe.final_size, out.final_size) {
                     c.pipe_finish(t.stream, size.saturating_sub(pipe.start));
                 }
-                touched.push(t.conn.0);
+                touched.push(t.conn.index());
             }
         }
         pipe.handed_on();
@@ -1684,9 +1696,7 @@ impl Endpoint {
             .targets
             .iter()
             .map(|t| {
-                self.conns
-                    .get(t.conn.0 as usize)
-                    .and_then(Option::as_ref)
+                self.lookup(t.conn)
                     .map_or(TargetState::Gone, |c| c.pipe_target(t.stream))
             })
             .collect();

@@ -368,3 +368,48 @@ fn a_data_packet_that_overtakes_the_accept_is_dropped() {
     );
     assert!(matches!(client.poll_event(), Some(Event::Connected { conn: c, .. }) if c == conn));
 }
+
+/// Issue 30, item 7: a connection's slot is reused as soon as it is gone, even while its
+/// last event waits to be polled, but the new connection's handle is a new generation: the
+/// old handle addresses nothing (`UnknownConnection`), never the newcomer. Before, both
+/// were `#0`, and a call meant for the failed attempt reached the new one.
+#[test]
+fn a_stale_handle_never_addresses_the_connection_that_reused_its_slot() {
+    let config = Config {
+        handshake_timeout: Duration::from_secs(1),
+        ..Config::default()
+    };
+    let mut client = Endpoint::new(config, 1);
+    let server: std::net::SocketAddr = "10.0.0.2:4000".parse().unwrap();
+    let old = client.connect(Instant::ZERO, server).unwrap();
+    // No answer: the attempt times out, and its event waits, unpolled.
+    let mut buf = vec![0u8; 2048];
+    let mut now = Instant::ZERO;
+    while client.connection_count() > 0 {
+        while client.poll_transmit(now, &mut buf).is_some() {}
+        now = client.poll_timeout().unwrap();
+        client.handle_timeout(now);
+    }
+    let new = client.connect(now, server).unwrap();
+    assert_eq!(new.index(), old.index(), "the slot is reused");
+    assert_ne!(new, old);
+    assert_eq!(
+        (old.to_string(), new.to_string()),
+        ("#0".to_string(), "#0.1".to_string())
+    );
+    let reason = weir_core::wire::Reason::from_static("stale").unwrap();
+    assert_eq!(
+        client.close(now, old, 0, reason.clone()),
+        Err(weir_core::ApiError::UnknownConnection)
+    );
+    assert!(!client.is_established(old) && client.connection_stats(old).is_none());
+    assert!(
+        client.connection_stats(new).is_some(),
+        "the new attempt is untouched"
+    );
+    assert!(matches!(
+        client.poll_event(),
+        Some(Event::HandshakeFailed { conn, reason: HandshakeError::TimedOut }) if conn == old
+    ));
+    assert_eq!(client.close(now, new, 0, reason), Ok(()));
+}

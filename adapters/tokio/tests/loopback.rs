@@ -643,10 +643,13 @@ async fn sending_waits_for_the_receipt_of_the_final_receiver() {
         }
         refused.stop(7).unwrap();
         let r = finishing.await.unwrap();
+        // The refusal either ends the finish waiting for its receipt, or, on a loaded
+        // machine where the spawned `finish` reached the endpoint only after it, is what
+        // the finish meets: either way the sender learns the refusal and its code.
         assert!(
             matches!(
                 r,
-                Err(Error::NotDelivered(Delivery::Failed { code: 7, relays: 0 }))
+                Err(Error::NotDelivered(Delivery::Failed { code: 7, relays: 0 }) | Error::Stopped { code: 7 })
             ),
             "{r:?}"
         );

@@ -171,8 +171,8 @@ pub(super) fn check_bounds(ep: &Endpoint) {
     );
     let mut sends = 0;
     let mut connections = 0;
-    for i in 0..c.max_connections as u32 + 2 {
-        let Some((recv, send)) = ep.buffered(ConnectionHandle::from_index(i)) else {
+    for h in ep.connections() {
+        let Some((recv, send)) = ep.buffered(h) else {
             continue;
         };
         sends += send;
@@ -180,10 +180,10 @@ pub(super) fn check_bounds(ep: &Endpoint) {
         // Reassembly is bounded by the connection window; whole-message reads gather at
         // most what the application allowed per stream.
         let recv_bound = c.max_receive_window + c.max_concurrent_streams * MAX_APP_BYTES as u64;
-        assert!(recv <= recv_bound, "connection {i} holds {recv} received bytes");
+        assert!(recv <= recv_bound, "connection {h} holds {recv} received bytes");
         // Writes are bounded by the send buffer; pipes add at most their total cap.
         let send_bound = c.send_buffer + c.pipe_buffer_total + MAX_APP_BYTES as u64;
-        assert!(send <= send_bound, "connection {i} holds {send} bytes to send");
+        assert!(send <= send_bound, "connection {h} holds {send} bytes to send");
     }
     // The send budget, plus each connection's floor (64 KiB); pipes are bounded by their
     // own cap.
@@ -194,8 +194,14 @@ pub(super) fn check_bounds(ep: &Endpoint) {
     assert!(sends <= sends_bound, "send buffers add up to {sends}");
 }
 
-fn conn(u: &mut Unstructured<'_>) -> Result<ConnectionHandle> {
-    Ok(ConnectionHandle::from_index(u.int_in_range(0..=5)?))
+/// One of the target's live handles, or one that names no live connection (a slot's first
+/// generation, which may be gone or reused, or a slot never used).
+fn conn(u: &mut Unstructured<'_>, net: &Net) -> Result<ConnectionHandle> {
+    let live: Vec<ConnectionHandle> = net.nodes[TARGET].ep.connections().collect();
+    Ok(match live.get(u.int_in_range(0..=live.len())?) {
+        Some(&h) => h,
+        None => ConnectionHandle::from_index(u.int_in_range(0..=5)?),
+    })
 }
 
 fn stream(u: &mut Unstructured<'_>) -> Result<StreamId> {
@@ -241,26 +247,26 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
                 header = header.with_digest(Digest::of(u.bytes(len)?));
             }
             Command::OpenStream {
-                conn: conn(u)?,
+                conn: conn(u, net)?,
                 header,
             }
         }
         2 => Command::Write {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
             data: payload(u)?,
         },
         3 => Command::SetPriority {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
             priority: *u.choose(&[Priority::High, Priority::Normal, Priority::Low])?,
         },
         4 => Command::Finish {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
         },
         5 => Command::SendMessage {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             label: label(u)?,
             data: payload(u)?,
             digest: if u.arbitrary()? {
@@ -270,17 +276,17 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             },
         },
         6 => Command::ResetStream {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
             code: u.arbitrary::<u16>()?.into(),
         },
         7 => Command::StopSending {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
             code: u.arbitrary::<u16>()?.into(),
         },
         8 => Command::Read {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
             max_len: u.int_in_range(0..=MAX_APP_BYTES as u64)?,
             unit: if u.arbitrary()? {
@@ -290,24 +296,24 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             },
         },
         9 => Command::Close {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             code: u.arbitrary::<u16>()?.into(),
             reason: Reason::new(Bytes::from_static(b"fuzz")).unwrap_or_default(),
         },
         11 => Command::DeferDelivery {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
         },
         12 => Command::ConfirmDelivery {
-            conn: conn(u)?,
+            conn: conn(u, net)?,
             stream: stream(u)?,
         },
         _ => {
             let to = (0..u.int_in_range(1..=3)?)
-                .map(|_| conn(u))
+                .map(|_| conn(u, net))
                 .collect::<Result<Vec<_>>>()?;
             Command::Pipe {
-                from: conn(u)?,
+                from: conn(u, net)?,
                 stream: stream(u)?,
                 to,
                 local: if u.arbitrary()? {

@@ -304,8 +304,14 @@ impl fmt::Display for Command {
     }
 }
 
+/// `#slot` or `#slot.generation` (the handle's `Display`).
 fn conn(s: &str) -> Option<ConnectionHandle> {
-    s.strip_prefix('#')?.parse().ok().map(ConnectionHandle)
+    let s = s.strip_prefix('#')?;
+    let (slot, generation) = s.split_once('.').unwrap_or((s, "0"));
+    Some(ConnectionHandle::new(
+        slot.parse().ok()?,
+        generation.parse().ok()?,
+    ))
 }
 
 fn stream(s: &str) -> Option<StreamId> {
@@ -536,7 +542,7 @@ mod tests {
 
     #[test]
     fn every_command_reads_back_from_its_text() {
-        let (c, s) = (ConnectionHandle(3), StreamId(6));
+        let (c, s) = (ConnectionHandle::new(3, 2), StreamId(6));
         let label = Label::from_static("/eth/68").ok();
         let commands = vec![
             Command::Connect {
@@ -628,7 +634,7 @@ mod tests {
             Command::Pipe {
                 from: c,
                 stream: s,
-                to: vec![ConnectionHandle(0), ConnectionHandle(9)],
+                to: vec![ConnectionHandle::from_index(0), ConnectionHandle::new(9, 1)],
                 local: LocalRead::Keep,
             },
         ];
