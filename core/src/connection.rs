@@ -605,9 +605,12 @@ impl Connection {
         self.peer_key = Some(peer);
     }
 
-    /// The peer's public key, once the handshake authenticated it (version 2).
+    /// The peer's public key, once the handshake authenticated it (version 2) and the peer
+    /// proved, in this handshake, that it holds it: a server's connection is confirmed only
+    /// by the client's first packet under the new keys, and an IK HELLO alone may be a
+    /// replay by someone without the client's keys (spec §11.2).
     pub(crate) fn peer_key(&self) -> Option<PublicKey> {
-        self.peer_key
+        self.peer_key.filter(|_| !self.is_half_open())
     }
 
     /// Opens a datagram of this connection: a sealed one with its keys (spec §11.4; none

@@ -28,6 +28,8 @@ use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::admission::{Admission, Admissions, Dropped, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
@@ -46,9 +48,9 @@ use crate::stream::held;
 use crate::time::{Duration, Instant};
 use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
-    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
-    PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
-    VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
+    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, NoiseHello,
+    Packet, PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId,
+    TransportErrorCode, VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -860,7 +862,7 @@ impl Endpoint {
             self.stats.dropped_unknown_connection += 1;
             return;
         };
-        let key = HelloKey::new(from, client, noise.as_ref().map(|n| &n.message[..]));
+        let key = HelloKey::new(from, client, noise.as_ref());
         if let Some(&slot) = self.by_hello.get(&key) {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
@@ -1341,8 +1343,10 @@ impl Endpoint {
         self.identity.public_key()
     }
 
-    /// The peer's public key, authenticated by the handshake; `None` before, on an
-    /// unprotected (version 1) connection, or for an unknown handle.
+    /// The peer's public key, authenticated by the handshake; `None` before the handshake is
+    /// confirmed (a server's connection whose client has not yet sent a packet under the new
+    /// keys: its HELLO may be a replay), on an unprotected (version 1) connection, or for an
+    /// unknown handle.
     pub fn peer_key(&self, conn: ConnectionHandle) -> Option<PublicKey> {
         self.lookup(conn)?.peer_key()
     }
@@ -1416,29 +1420,30 @@ fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
 }
 
 /// What tells one HELLO from another (spec §4.13, §11.2): the address and client connection
-/// id it came with and, in version 2, the start of its first Noise message (the client's
-/// ephemeral key, new with each attempt). A NOISE_HELLO altered on the way is thus another
-/// HELLO, with a half-open connection of its own that times out, and cannot take the place
-/// of the genuine one, whose copies still find their answer.
+/// id it came with and, in version 2, a digest of everything the handshake binds: the
+/// prologue (versions, capabilities, token, parameters, pattern, ciphers) and the first Noise
+/// message (the client's ephemeral key, new with each attempt). A NOISE_HELLO altered on the
+/// way, in any of those, is thus another HELLO, with a half-open connection of its own that
+/// times out, and cannot take the place of the genuine one: the genuine copy that follows
+/// gets an answer of its own, which the client can open.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct HelloKey {
     pub(crate) from: SocketAddr,
     client: ConnectionId,
-    message: [u8; 16],
+    digest: [u8; 16],
 }
 
 impl HelloKey {
-    pub(crate) fn new(from: SocketAddr, client: ConnectionId, message: Option<&[u8]>) -> Self {
-        let mut prefix = [0u8; 16];
-        if let Some(m) = message {
-            let n = m.len().min(16);
-            prefix[..n].copy_from_slice(&m[..n]);
+    pub(crate) fn new(from: SocketAddr, client: ConnectionId, noise: Option<&NoiseHello>) -> Self {
+        let mut digest = [0u8; 16];
+        if let Some(n) = noise {
+            let mut h = Sha256::new();
+            // A prologue that does not encode is refused later anyway: its digest is moot.
+            h.update(n.prologue(client).unwrap_or_default());
+            h.update(&n.message);
+            digest.copy_from_slice(&h.finalize()[..16]);
         }
-        HelloKey {
-            from,
-            client,
-            message: prefix,
-        }
+        HelloKey { from, client, digest }
     }
 }
 

@@ -779,3 +779,68 @@ fn secret_keys_are_wiped_when_dropped() {
     // The check sees a secret that is not wiped: a plain array keeps its bytes.
     assert!(secret_left_after_drop([0x37u8; 32], &[0x37; 30]));
 }
+
+/// Issue 30, item 9: an IK HELLO captured and replayed from elsewhere makes the server start
+/// a connection (the HELLO authenticates the client's key, but not that the sender holds
+/// it), and that half-open connection reports no peer key: the key is reported once the
+/// client proved possession in this handshake (its first packet under the new keys).
+/// Before, `peer_key` named the victim's identity for the replayer's connection.
+#[test]
+fn a_replayed_ik_hello_is_not_reported_as_the_client_s_identity() {
+    let mut client = weir_core::Endpoint::new(config(1), 1);
+    let mut server = weir_core::Endpoint::new(config(2), 2);
+    let server_addr: std::net::SocketAddr = "10.0.0.2:4000".parse().unwrap();
+    client
+        .connect_to(Instant::ZERO, server_addr, identity(2).public_key())
+        .unwrap();
+    let mut buf = vec![0u8; 2048];
+    let t = client.poll_transmit(Instant::ZERO, &mut buf).unwrap();
+    let hello = bytes::BytesMut::from(&buf[..t.len]);
+    // The replayer sends the captured HELLO from its own address.
+    let replayer: std::net::SocketAddr = "10.9.9.9:5000".parse().unwrap();
+    server.handle_datagram(Instant::from_micros(10), replayer, hello);
+    let half_open: Vec<ConnectionHandle> = server.connections().collect();
+    assert_eq!(half_open.len(), 1, "the HELLO opened a connection");
+    assert_eq!(server.remote_address(half_open[0]), Some(replayer));
+    assert_eq!(server.peer_key(half_open[0]), None);
+    assert!(server.poll_event().is_none(), "no Connected for a replay");
+    // The genuine exchange: once the client's first packet under the keys arrives, the
+    // key is reported.
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    let conn = start(&mut sim, c, s, true);
+    let seen = watch(&mut sim, 2);
+    assert_eq!(seen.connected(s).len(), 1);
+    let on_server = sim.endpoint_ref(s).connections().next().unwrap();
+    assert_eq!(
+        sim.endpoint_ref(s).peer_key(on_server),
+        Some(identity(1).public_key())
+    );
+    assert_eq!(sim.endpoint_ref(c).peer_key(conn), Some(identity(2).public_key()));
+}
+
+/// Issue 30, item 8: a man in the middle alters the first NOISE_HELLO only (its
+/// capabilities), then lets the copies through. The server's answer to the altered HELLO
+/// does not open at the client; the genuine copy that follows is another HELLO to the
+/// server, not a copy of the altered one, so it gets an answer of its own and the
+/// handshake completes. Before, the server took the genuine copies for copies of the
+/// altered HELLO and sent the same unopenable answer again, and the client failed at its
+/// handshake timeout. (One that alters every copy still ends the attempt with
+/// `AuthenticationFailed` at the timeout: see the test above.)
+#[test]
+fn a_hello_altered_once_on_the_way_still_connects() {
+    let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
+    let mut altered = 0;
+    let mut once = rewrite_hello(29, |b| b & !0x2);
+    sim.intercept(c, s, move |d| {
+        if altered == 0 && d.len() >= 1200 && d[0..2] == [0, 2] && d[2] & 0x80 != 0 && d[24] == 0x24 {
+            altered += 1;
+            return once(d);
+        }
+        true
+    });
+    let conn = sim.connect(c, s);
+    let (delivered, seen) = transfer(&mut sim, c, conn, 1000, Duration::from_secs(8));
+    assert_eq!(delivered, 1000, "{:?}", seen.failed(c));
+    assert_eq!(seen.connected(c).len(), 1);
+    assert!(sim.stats().intercepted > 0);
+}
