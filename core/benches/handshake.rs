@@ -2,7 +2,10 @@
 //! in memory, client and server in one thread, from `connect` to both `Connected`: version 2
 //! with Noise XX and IK (X25519, ChaCha20-Poly1305, SHA-256), and unprotected version 1. The
 //! server's share bounds how many handshakes a core can take per second
-//! (`Config::max_handshakes_per_second`). Figures in README.md.
+//! (`Config::max_handshakes_per_second`). And what a server pays for a HELLO it turns away:
+//! a garbage IK HELLO read (one X25519) and refused, against the same HELLO answered with a
+//! RETRY (a MAC), which is what a flood gets once it spent the handshake rate (spec §10.1).
+//! Figures in README.md and spec/threat-model.md.
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -66,6 +69,66 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+    let mut g = c.benchmark_group("turned_away");
+    for (name, validation) in [
+        ("garbage_ik_hello_refused", weir_core::AddressValidation::Off),
+        ("hello_answered_with_retry", weir_core::AddressValidation::Always),
+    ] {
+        let config = Config {
+            address_validation: validation,
+            max_handshakes_per_second: u32::MAX,
+            identity: Some(Identity::from_seed(&Seed::from(9))),
+            ..Config::default()
+        };
+        let mut server = Endpoint::new(config, 2);
+        let hello = garbage_ik_hello();
+        let mut buf = vec![0u8; 2048];
+        let from = CLIENT.parse().unwrap();
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                server.handle_datagram(Instant::ZERO, from, hello.clone());
+                server.poll_transmit(Instant::ZERO, &mut buf).expect("an answer")
+            })
+        });
+    }
+    g.finish();
+}
+
+/// A NOISE_HELLO starting IK whose first message is 96 bytes of garbage, padded to 1200.
+fn garbage_ik_hello() -> BytesMut {
+    use weir_core::wire::{
+        Capabilities, Ciphers, ConnectionId, Frame, Header, Hello, KeyPhase, NoiseHello, NoisePattern,
+        PacketKind, PacketNumberLen, PacketWriter, TransportParams, VERSION_2,
+    };
+    let header = Header {
+        version: VERSION_2,
+        key_phase: KeyPhase::Zero,
+        kind: PacketKind::Handshake {
+            scid: ConnectionId::from_u64(7),
+        },
+        dcid: ConnectionId::UNSET,
+        number: 0,
+        number_len: PacketNumberLen::One,
+        timestamp: 0,
+    };
+    let frame = Frame::NoiseHello(NoiseHello {
+        hello: Hello {
+            versions: VersionRange::ENCRYPTED,
+            capabilities: Capabilities::ALL_V1,
+            token: bytes::Bytes::new(),
+            params: TransportParams::default(),
+        },
+        pattern: NoisePattern::Ik,
+        ciphers: Ciphers::ALL,
+        message: bytes::Bytes::from_static(&[0x42; 96]),
+    });
+    let mut buf = BytesMut::zeroed(1200);
+    let mut w = PacketWriter::new(&mut buf, &header).unwrap();
+    w.push(&frame).unwrap();
+    w.pad_to(1200).unwrap();
+    let len = w.finish().unwrap();
+    buf.truncate(len);
+    buf
 }
 
 criterion_group!(benches, bench);

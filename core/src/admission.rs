@@ -177,14 +177,17 @@ impl Admissions {
         if !rate_left {
             return Admission::Drop(Dropped::RateLimited);
         }
+        // Admitted HELLOs go on to the handshake's public-key work, which costs the same
+        // whether it then succeeds or not: each takes from the rate now, so HELLOs that fail
+        // it (garbage Noise messages) spend the rate too, and a flood of them turns on
+        // address validation like any other.
+        self.rate.take(1);
         Admission::Admit { validated }
     }
 
-    /// A connection from `ip` was created: it takes a handshake from the rate and counts
-    /// against its address.
+    /// A connection from `ip` was created: it counts against its address.
     pub(crate) fn admitted(&mut self, ip: IpAddr) {
         let ip = self.client(ip);
-        self.rate.take(1);
         *self.per_address.entry(ip).or_insert(0) += 1;
     }
 

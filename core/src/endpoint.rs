@@ -94,6 +94,10 @@ pub struct EndpointStats {
     /// Datagrams that failed authentication (version 2: a sealed packet whose tag did not
     /// verify under its connection's keys): dropped, never answered (spec §11.4).
     pub dropped_unauthenticated: u64,
+    /// NOISE_HELLOs whose first message the endpoint read: each cost public-key operations
+    /// (one or two X25519), whether it then opened or not. Admission keeps them to the
+    /// handshake rate (spec §10.3): the rest get a RETRY, a MAC each.
+    pub noise_hellos_read: u64,
 }
 
 /// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
@@ -915,6 +919,7 @@ impl Endpoint {
         let answer = match noise {
             None => handshake::negotiate(&config, &hello, version).map(ServerAnswer::V1),
             Some(n) => {
+                self.stats.noise_hellos_read += 1;
                 let entropy = self.entropy.child();
                 handshake::accept_noise(&config, &self.identity, entropy, client, &n).map(ServerAnswer::V2)
             }

@@ -501,6 +501,98 @@ fn spoofed_hellos(name: &str, server: Config, datagram: Bytes) {
     );
 }
 
+/// A NOISE_HELLO starting IK, from connection id `scid`, whose first message is garbage: the
+/// server computes an X25519 with its ephemeral key before the encrypted static key fails to
+/// open (REJECT KEY_MISMATCH).
+fn garbage_ik_hello(scid: u64) -> Bytes {
+    let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
+        hello: Hello {
+            versions: VersionRange::ENCRYPTED,
+            capabilities: Capabilities::ALL_V1,
+            token: Bytes::new(),
+            params: TransportParams::default(),
+        },
+        pattern: weir_core::wire::NoisePattern::Ik,
+        ciphers: weir_core::wire::Ciphers::ALL,
+        message: Bytes::from_static(&[0x42; 96]),
+    });
+    first_datagram(weir_core::wire::VERSION_2, scid, &hello)
+}
+
+/// Issue 30, item 4: 100,000 garbage IK HELLOs from as many spoofed addresses in one second,
+/// while the legitimate client sends its 10 MiB and 20 more weir clients connect. Each
+/// garbage HELLO that reaches the handshake costs the server public-key work and fails it;
+/// those now spend the handshake rate like any other, so the flood turns on address
+/// validation, and the rest get a RETRY (a MAC) and cost nothing more. Before, failing
+/// HELLOs never touched the rate: all 100,000 cost an X25519 and none was asked to
+/// validate its address.
+#[test]
+fn a_flood_of_garbage_ik_hellos_is_held_to_the_handshake_rate() {
+    const SPOOFED: u32 = 100_000;
+    let mut arena = Arena::new(Config {
+        versions: VersionRange::ENCRYPTED,
+        ..server_config()
+    });
+    let config = arena.config();
+    let server = arena.server;
+    let clients: Vec<NodeId> = (0..20)
+        .map(|_| {
+            let n = arena.sim.add_node(Config {
+                versions: VersionRange::ENCRYPTED,
+                ..Config::default()
+            });
+            arena.sim.link(n, server, LinkConfig::default());
+            n
+        })
+        .collect();
+    let connected = std::cell::RefCell::new(Vec::new());
+    let datagram = garbage_ik_hello(0x5eed);
+    let mut sent = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, now| {
+            if sent == 20_000 {
+                // A fifth into the flood, the other clients connect.
+                for &n in &clients {
+                    sim.connect(n, server);
+                }
+            }
+            for _ in 0..1_000.min(SPOOFED - sent) {
+                sim.inject(outsider(sent), server, datagram.clone());
+                sent += 1;
+            }
+            sent < SPOOFED || now < Instant::from_micros(1_500_000)
+        },
+        |sim, node, event| {
+            if let Event::Connected { .. } = event {
+                connected.borrow_mut().push((node, sim.now()));
+            }
+        },
+    );
+    let pending = match config.address_validation {
+        AddressValidation::UnderLoad { pending } => pending as u64,
+        _ => unreachable!("the default validates under load"),
+    };
+    assert_survived("garbage IK HELLOs", &report, bound(&config, pending, 21));
+    let read = report.stats.noise_hellos_read;
+    let last = connected.borrow().iter().map(|&(_, at)| at).max();
+    println!(
+        "{read} NOISE_HELLOs read of {SPOOFED} garbage and 21 genuine; {} RETRYs; {} of 20 clients connected, the last at {last:?} (they started at 0.2 s)",
+        report.stats.retries_sent,
+        connected.borrow().len()
+    );
+    // The rate's burst and its refill over the flood's second, and the genuine ones.
+    let rate = u64::from(config.max_handshakes_per_second);
+    assert!(read <= rate / 10 + rate * 2 + 21, "{read} read");
+    assert!(
+        report.stats.retries_sent + read >= u64::from(SPOOFED),
+        "{:?}",
+        report.stats
+    );
+    assert_eq!(connected.borrow().len(), 20, "every genuine client connected");
+}
+
 #[test]
 fn garbage_from_ten_thousand_addresses_is_dropped_unanswered() {
     const SOURCES: u32 = 10_000;
