@@ -197,6 +197,7 @@ fn params() -> TransportParams {
         idle_timeout_ms: Some(30_000),
         max_ack_delay_ms: Some(25),
         max_message_len: Some(64 << 20),
+        stateless_reset_token: None,
         unknown: Bytes::new(),
     }
 }
@@ -283,7 +284,11 @@ fn main() {
     let accept = Frame::Accept(Accept {
         version: 1,
         capabilities: Capabilities::STREAMING,
-        params: params(),
+        // A server's ACCEPT carries its stateless reset token (spec §6.1).
+        params: TransportParams {
+            stateless_reset_token: Some([0x5a; 16]),
+            ..params()
+        },
     });
     let ack0 = Frame::Ack(Ack {
         ranges: AckRanges::new([AckRange {

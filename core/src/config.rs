@@ -355,6 +355,8 @@ pub(crate) struct PeerParams {
     pub(crate) max_ack_delay: Duration,
     /// The longest stream the peer takes (`None`: any).
     pub(crate) max_message_len: Option<u64>,
+    /// The server's stateless reset token (spec §6.1); read by clients only.
+    pub(crate) reset_token: Option<[u8; 16]>,
 }
 
 impl PeerParams {
@@ -367,6 +369,7 @@ impl PeerParams {
             idle_timeout: Duration::from_millis(p.idle_timeout_ms.unwrap_or(0)),
             max_ack_delay: Duration::from_millis(p.max_ack_delay_ms.unwrap_or(25)),
             max_message_len: p.max_message_len,
+            reset_token: p.stateless_reset_token,
         }
     }
 }

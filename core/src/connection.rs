@@ -357,7 +357,8 @@ pub(crate) struct Connection {
     /// Delivery receipts we owe the peer and await from it (capability RECEIPTS).
     receipts: Receipts,
     stops: BTreeMap<StreamId, u64>,
-    close_frame: Option<Close>,
+    /// Boxed: set only while closing, and a `Close` is large.
+    close_frame: Option<Box<Close>>,
     close_pending: bool,
     /// `Event::Closed` was reported (once per connection, whatever else ends it after).
     close_reported: bool,
@@ -603,6 +604,20 @@ impl Connection {
         let keys = Protection::new(cipher, secrets.send, secrets.recv, config.key_update_interval);
         self.crypto = Some(Box::new(keys));
         self.peer_key = Some(peer);
+    }
+
+    /// The server's stateless reset token for this connection, once its ACCEPT gave one
+    /// (a client's only: spec §6.1).
+    pub(crate) fn reset_token(&self) -> Option<[u8; 16]> {
+        self.peer.reset_token.filter(|_| self.side == Side::Client)
+    }
+
+    /// A stateless reset bearing our token arrived: the server no longer has the
+    /// connection, so it ends at once, with nothing sent (spec §6.1).
+    pub(crate) fn on_stateless_reset(&mut self) {
+        if !self.is_closed() {
+            self.close_silently(CloseReason::Reset);
+        }
     }
 
     /// The peer's public key, once the handshake authenticated it (version 2) and the peer
@@ -2360,10 +2375,10 @@ impl Connection {
     pub(crate) fn close(&mut self, now: Instant, code: u64, reason: Reason) {
         match self.state {
             State::Established => {
-                self.close_frame = Some(Close {
+                self.close_frame = Some(Box::new(Close {
                     code: CloseCode::Application(code),
                     reason,
-                });
+                }));
                 let until = now + self.recovery.pto().saturating_mul(3).max(LINGER);
                 self.state = State::Lingering { until };
                 self.closed(CloseReason::Local { code });
@@ -2389,7 +2404,7 @@ impl Connection {
 
     /// Ends the linger: CLOSE with what the application gave.
     fn end_linger(&mut self, now: Instant) {
-        if let Some(Close { code, reason }) = self.close_frame.take() {
+        if let Some(Close { code, reason }) = self.close_frame.take().map(|c| *c) {
             self.close_with(now, code, reason);
         }
     }
@@ -2401,7 +2416,7 @@ impl Connection {
     fn close_with(&mut self, now: Instant, code: CloseCode, reason: Reason) {
         let until = now + self.recovery.pto().saturating_mul(3);
         self.recovery.drain();
-        self.close_frame = Some(Close { code, reason });
+        self.close_frame = Some(Box::new(Close { code, reason }));
         self.close_pending = true;
         self.state = State::Closing { until };
     }
@@ -2546,7 +2561,7 @@ impl Connection {
         if !self.close_pending {
             return None;
         }
-        let frame = Frame::Close(self.close_frame.clone()?);
+        let frame = Frame::Close(Close::clone(self.close_frame.as_deref()?));
         self.close_pending = false;
         let header = self.header(now, PacketKind::Data);
         let end = MIN_DATAGRAM_SIZE.min(buf.len());

@@ -98,6 +98,11 @@ pub struct EndpointStats {
     /// (one or two X25519), whether it then opened or not. Admission keeps them to the
     /// handshake rate (spec §10.3): the rest get a RETRY, a MAC each.
     pub noise_hellos_read: u64,
+    /// Stateless resets sent: answers to data packets for connection ids we do not know,
+    /// each shorter than what it answers (spec §6.1).
+    pub resets_sent: u64,
+    /// Client connections ended by their server's stateless reset (`CloseReason::Reset`).
+    pub resets_received: u64,
 }
 
 /// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
@@ -147,7 +152,23 @@ enum Stateless {
         token: Token,
         version: u16,
     },
+    /// A stateless reset of `len` bytes (spec §6.1): a data packet's invariant header of
+    /// `version` with random bytes for the rest, ending with `token`.
+    Reset {
+        to: SocketAddr,
+        version: u16,
+        len: u8,
+        random: [u8; MAX_RESET_LEN - 16],
+        token: [u8; 16],
+    },
 }
+
+/// The shortest stateless reset (and the shortest datagram checked for one): a data
+/// packet's invariant header (11 bytes), 15 random bytes, the 16-byte token (spec §6.1).
+const MIN_RESET_LEN: usize = 42;
+/// The longest stateless reset; only longer datagrams are answered with one, so a reset
+/// never answers a reset and is always shorter than what it answers.
+const MAX_RESET_LEN: usize = 64;
 
 /// The endpoint's send rate allows bursts of 1/this of a second's worth.
 const RATE_BURSTS_PER_SECOND: u64 = 100;
@@ -179,6 +200,8 @@ pub struct Endpoint {
     /// Empty slots, with the generation of the connection each held last.
     free: Vec<(u32, u32)>,
     by_cid: BTreeMap<ConnectionId, u32>,
+    /// Our client connections by the stateless reset token their server gave (spec §6.1).
+    by_reset: BTreeMap<[u8; 16], u32>,
     /// Server connections still answering their HELLO, by what identifies that HELLO.
     by_hello: BTreeMap<HelloKey, u32>,
     /// (deadline, slot), one entry per connection with a timer; `timer_of` says which.
@@ -257,6 +280,7 @@ impl Endpoint {
             conns: Vec::new(),
             free: Vec::new(),
             by_cid: BTreeMap::new(),
+            by_reset: BTreeMap::new(),
             by_hello: BTreeMap::new(),
             timers: BTreeSet::new(),
             timer_of: Vec::new(),
@@ -403,6 +427,11 @@ impl Endpoint {
     /// A slot for a new connection, with its id and secret.
     fn new_slot(&mut self) -> Slot {
         let cid = self.fresh_cid();
+        self.new_slot_with(cid)
+    }
+
+    /// A slot for a new connection whose id is `cid` (from `fresh_cid`).
+    fn new_slot_with(&mut self, cid: ConnectionId) -> Slot {
         let skip_seed = self.entropy.next_u64();
         Slot {
             handle: self.alloc_slot(),
@@ -601,6 +630,9 @@ impl Endpoint {
                 }
             }
             self.by_cid.remove(&conn.local_cid);
+            if let Some(token) = conn.reset_token() {
+                self.by_reset.remove(&token);
+            }
             if let Some(key) = conn.hello_key {
                 self.by_hello.remove(&key);
                 self.admission.release(key.from.ip());
@@ -746,7 +778,7 @@ impl Endpoint {
                 None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
                     self.on_hello(now, from, datagram.freeze())
                 }
-                None => self.stats.dropped_unknown_connection += 1,
+                None => self.on_unknown_connection(from, &invariant, &datagram),
             },
             _ => {
                 // spec §3.1: only a long header of at least 1200 bytes earns an answer.
@@ -764,6 +796,46 @@ impl Endpoint {
                 }
             }
         }
+    }
+
+    /// A datagram for a connection id we do not know (spec §6.1): a stateless reset for one
+    /// of our client connections if it ends with that connection's token (the connection
+    /// ends, `CloseReason::Reset`); else, if it looks like a data packet of a connection we
+    /// lost and is longer than any reset, answered with a stateless reset of our own.
+    fn on_unknown_connection(&mut self, from: SocketAddr, invariant: &Invariant, datagram: &[u8]) {
+        self.stats.dropped_unknown_connection += 1;
+        let len = datagram.len();
+        if len < MIN_RESET_LEN {
+            return;
+        }
+        let mut tail = [0u8; 16];
+        tail.copy_from_slice(&datagram[len - 16..]);
+        if let Some(&slot) = self.by_reset.get(&tail) {
+            if let Some(conn) = self.conns[slot as usize].as_mut() {
+                conn.on_stateless_reset();
+                self.stats.resets_received += 1;
+            }
+            self.touch(slot);
+            return;
+        }
+        if invariant.scid.is_some() || len <= MAX_RESET_LEN {
+            // Only data packets, and only those longer than any reset: a reset never answers
+            // a reset, so two endpoints that lost state do not answer each other.
+            return;
+        }
+        let mut random = [0u8; MAX_RESET_LEN - 16];
+        self.entropy.fill(&mut random);
+        // Of a random length, so that resets do not stand out by one.
+        let spread = (MAX_RESET_LEN - MIN_RESET_LEN + 1) as u8;
+        let reset_len = MIN_RESET_LEN as u8 + random[MAX_RESET_LEN - 17] % spread;
+        self.stats.resets_sent += 1;
+        self.push_stateless(Stateless::Reset {
+            to: from,
+            version: invariant.version,
+            len: reset_len,
+            random,
+            token: self.identity.reset_token(&invariant.dcid.0),
+        });
     }
 
     /// Answers a HELLO of wire version `version` with REJECT (statelessly) and counts it.
@@ -831,7 +903,14 @@ impl Endpoint {
             Packet::decode(datagram.freeze(), conn.largest_received())
         };
         match decoded {
-            Ok(packet) => conn.handle_packet(now, &self.config, from, &packet),
+            Ok(packet) => {
+                let token_before = conn.reset_token();
+                conn.handle_packet(now, &self.config, from, &packet);
+                if let (None, Some(token)) = (token_before, conn.reset_token()) {
+                    // The ACCEPT gave the server's token: a reset bearing it ends this one.
+                    self.by_reset.insert(token, slot);
+                }
+            }
             Err(DecodeError::AuthenticationFailed) => self.stats.dropped_unauthenticated += 1,
             Err(e) => {
                 self.stats.dropped_malformed += 1;
@@ -916,12 +995,16 @@ impl Endpoint {
             // Every byte of the receive budget is promised to other connections.
             return self.reject(from, client, refuse(RejectReason::AT_CAPACITY), version);
         };
+        // The connection's id first: its stateless reset token goes in the ACCEPT.
+        let cid = self.fresh_cid();
+        let reset = Some(self.identity.reset_token(&cid.0));
         let answer = match noise {
-            None => handshake::negotiate(&config, &hello, version).map(ServerAnswer::V1),
+            None => handshake::negotiate(&config, &hello, version, reset).map(ServerAnswer::V1),
             Some(n) => {
                 self.stats.noise_hellos_read += 1;
                 let entropy = self.entropy.child();
-                handshake::accept_noise(&config, &self.identity, entropy, client, &n).map(ServerAnswer::V2)
+                handshake::accept_noise(&config, &self.identity, entropy, client, &n, reset)
+                    .map(ServerAnswer::V2)
             }
         };
         let answer = match answer {
@@ -929,8 +1012,8 @@ impl Endpoint {
             Err(reject) => return self.reject(from, client, reject, version),
         };
         self.admission.admitted(from.ip());
-        let ids = self.new_slot();
-        let (slot, cid) = (ids.handle.index(), ids.cid);
+        let ids = self.new_slot_with(cid);
+        let slot = ids.handle.index();
         let mut conn = Connection::server(
             ids,
             now,
@@ -1516,6 +1599,22 @@ fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmi
                 destination: to,
                 len: vr.encode(buf).ok()?,
             })
+        }
+        Stateless::Reset {
+            to,
+            version,
+            len,
+            random,
+            token,
+        } => {
+            let len = usize::from(len);
+            let out = buf.get_mut(..len)?;
+            out[..len - 16].copy_from_slice(&random[..len - 16]);
+            out[..2].copy_from_slice(&version.to_be_bytes());
+            // A short header's flags: what any data packet of this version shows.
+            out[2] &= !wire::FLAG_LONG;
+            out[len - 16..].copy_from_slice(&token);
+            Some(Transmit { destination: to, len })
         }
     }
 }

@@ -107,6 +107,10 @@ pub enum CloseReason {
     /// the peer acknowledged (spec §10.6): the path, or the peer, loses too much. The peer
     /// is told (NO_ERROR, "too lossy").
     TooLossy,
+    /// The server no longer has the connection (it restarted, or forgot it) and said so
+    /// with a stateless reset bearing the token its ACCEPT gave (spec §6.1): known at once,
+    /// rather than at the idle timeout.
+    Reset,
     /// A packet key reached its AEAD limit (spec §11.5): it sealed all it may and the peer
     /// never acknowledged a packet under it, so no key update could happen; or packets that
     /// failed authentication reached the integrity limit.
@@ -137,6 +141,9 @@ impl fmt::Display for CloseReason {
                 f.write_str("lost: the peer stopped answering (nothing heard for the idle timeout)")
             }
             CloseReason::TooLossy => f.write_str("the path lost too much (retransmission budget spent)"),
+            CloseReason::Reset => {
+                f.write_str("reset: the peer no longer has this connection (it restarted or forgot it)")
+            }
             CloseReason::KeysExhausted => f.write_str("the packet keys reached their AEAD limits"),
         }
     }

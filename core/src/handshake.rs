@@ -21,7 +21,7 @@ use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::time::{Duration, Instant};
 use crate::wire::{
     Accept, AcceptTerms, Capabilities, Cipher, Ciphers, ConnectionId, Frame, Hello, NoiseHello, NoisePattern,
-    Reject, RejectReason, VersionRange, VERSION_1, VERSION_2,
+    Reject, RejectReason, TransportParams, VersionRange, VERSION_1, VERSION_2,
 };
 
 /// Why a connection attempt failed.
@@ -114,7 +114,12 @@ impl Negotiated {
 
 /// The server's decision on a HELLO of wire version `version` (the version of the datagram
 /// that carried it, which is the only one it can get): an ACCEPT to send, or a REJECT.
-pub(crate) fn negotiate(config: &Config, hello: &Hello, version: u16) -> Result<Accept, Reject> {
+pub(crate) fn negotiate(
+    config: &Config,
+    hello: &Hello,
+    version: u16,
+    reset: Option<[u8; 16]>,
+) -> Result<Accept, Reject> {
     if !config.versions.contains(version) || !hello.versions.contains(version) {
         return Err(Reject {
             reason: RejectReason::NO_COMMON_VERSION,
@@ -131,7 +136,10 @@ pub(crate) fn negotiate(config: &Config, hello: &Hello, version: u16) -> Result<
     Ok(Accept {
         version,
         capabilities: config.capabilities.intersection(hello.capabilities),
-        params: config.transport_params(),
+        params: TransportParams {
+            stateless_reset_token: reset,
+            ..config.transport_params()
+        },
     })
 }
 
@@ -169,12 +177,13 @@ pub(crate) fn accept_noise(
     entropy: Entropy,
     client: ConnectionId,
     hello: &NoiseHello,
+    reset: Option<[u8; 16]>,
 ) -> Result<ServerNoise, Reject> {
     let refuse = |reason| Reject {
         reason,
         versions: config.versions,
     };
-    let accept = negotiate(config, &hello.hello, VERSION_2)?;
+    let accept = negotiate(config, &hello.hello, VERSION_2, reset)?;
     let Some(&cipher) = config.ciphers.iter().find(|c| hello.ciphers.contains(**c)) else {
         return Err(refuse(RejectReason::NO_COMMON_CIPHER));
     };
@@ -563,21 +572,21 @@ mod tests {
             versions: VersionRange::new(1, 2).unwrap(),
             ..Config::default()
         };
-        let a = negotiate(&config, &hello(1, 5, Capabilities::PIPING), 2).unwrap();
+        let a = negotiate(&config, &hello(1, 5, Capabilities::PIPING), 2, None).unwrap();
         assert_eq!(a.version, 2);
         assert_eq!(a.capabilities, Capabilities::PIPING);
         assert_eq!(
-            negotiate(&config, &hello(1, 5, Capabilities::NONE), 1)
+            negotiate(&config, &hello(1, 5, Capabilities::NONE), 1, None)
                 .unwrap()
                 .version,
             1
         );
         // The datagram's version must be in both ranges.
-        let r = negotiate(&config, &hello(2, 5, Capabilities::ALL_V1), 1).unwrap_err();
+        let r = negotiate(&config, &hello(2, 5, Capabilities::ALL_V1), 1, None).unwrap_err();
         assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
         assert_eq!(r.versions, config.versions);
         let v2_only = Config::default();
-        let r = negotiate(&v2_only, &hello(1, 1, Capabilities::ALL_V1), 1).unwrap_err();
+        let r = negotiate(&v2_only, &hello(1, 1, Capabilities::ALL_V1), 1, None).unwrap_err();
         assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
     }
 
@@ -661,8 +670,15 @@ mod tests {
                 panic!("NOISE_HELLO expected");
             };
             let entropy = Entropy::new(&Seed::from(7), b"server");
-            let answer =
-                accept_noise(&server_config, &server_id, entropy, ConnectionId::from_u64(9), &h).unwrap();
+            let answer = accept_noise(
+                &server_config,
+                &server_id,
+                entropy,
+                ConnectionId::from_u64(9),
+                &h,
+                None,
+            )
+            .unwrap();
             // Both offer every cipher: the server's first preference wins.
             assert_eq!(answer.cipher, server_config.ciphers[0]);
             let opened = c.on_noise_accept(&answer.message).ok().unwrap();
@@ -693,6 +709,7 @@ mod tests {
             entropy,
             ConnectionId::from_u64(9),
             &h,
+            None,
         )
         .err()
         .unwrap();

@@ -117,9 +117,10 @@ fn params() -> impl Strategy<Value = TransportParams> {
         prop::option::of(varint()),
         prop::option::of(0..=MAX_ACK_DELAY_MS),
         prop::option::of(varint()),
-        prop::option::of((8u64..1000, prop::collection::vec(any::<u8>(), 0..20))),
+        prop::option::of((9u64..1000, prop::collection::vec(any::<u8>(), 0..20))),
+        prop::option::of(any::<[u8; 16]>()),
     )
-        .prop_map(|(a, b, c, d, e, f, g, unknown)| TransportParams {
+        .prop_map(|(a, b, c, d, e, f, g, unknown, token)| TransportParams {
             max_data: a,
             max_stream_data: b,
             max_streams: c,
@@ -127,6 +128,7 @@ fn params() -> impl Strategy<Value = TransportParams> {
             idle_timeout_ms: e,
             max_ack_delay_ms: f,
             max_message_len: g,
+            stateless_reset_token: token,
             unknown: unknown.map_or_else(Bytes::new, |(id, value)| {
                 let mut raw = [0u8; 8];
                 let n = varint::encode(id, &mut raw).unwrap();

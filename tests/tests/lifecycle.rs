@@ -347,3 +347,84 @@ fn an_exchange_answered_at_once_costs_one_datagram_each_way() {
         "{got:?} datagrams for {EXCHANGES} exchanges"
     );
 }
+
+/// Moves every datagram between `a` (at `a_addr`) and `b` (at `b_addr`) until neither has
+/// one to send, all at `now`; returns how many moved.
+fn shuttle(
+    a: &mut weir_core::Endpoint,
+    a_addr: std::net::SocketAddr,
+    b: &mut weir_core::Endpoint,
+    b_addr: std::net::SocketAddr,
+    now: weir_core::time::Instant,
+) -> usize {
+    let mut buf = vec![0u8; 2048];
+    let mut moved = 0;
+    loop {
+        let mut any = false;
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            b.handle_datagram(now, a_addr, bytes::BytesMut::from(&buf[..t.len]));
+            any = true;
+            moved += 1;
+        }
+        while let Some(t) = b.poll_transmit(now, &mut buf) {
+            a.handle_datagram(now, b_addr, bytes::BytesMut::from(&buf[..t.len]));
+            any = true;
+            moved += 1;
+        }
+        if !any {
+            return moved;
+        }
+    }
+}
+
+/// Issue 30, item 13: a server that restarts (same identity, all connection state lost)
+/// answers the next packet of a connection it no longer has with a stateless reset bearing
+/// the token its ACCEPT gave, and the client ends the connection at once
+/// (`CloseReason::Reset`) instead of at its idle timeout. A server with another identity at
+/// the same address cannot make the token, and a datagram ending in any other 16 bytes
+/// changes nothing.
+#[test]
+fn a_server_that_restarted_resets_its_clients_at_once() {
+    use weir_core::time::Instant;
+    use weir_core::{Endpoint, Identity, Seed};
+    let server_config = |n: u64| Config {
+        identity: Some(Identity::from_seed(&Seed::from(n))),
+        ..Config::default()
+    };
+    let (c_addr, s_addr) = ("10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+    let mut client = Endpoint::new(Config::default(), 1);
+    let mut server = Endpoint::new(server_config(7), 2);
+    let now = Instant::ZERO;
+    let conn = client.connect(now, s_addr).unwrap();
+    shuttle(&mut client, c_addr, &mut server, s_addr, now);
+    assert!(client.is_established(conn));
+    let events = |ep: &mut Endpoint| std::iter::from_fn(|| ep.poll_event()).collect::<Vec<_>>();
+    events(&mut client);
+    let message = |client: &mut Endpoint| {
+        client
+            .send_message(conn, None, Bytes::from_static(&[7; 100]))
+            .unwrap();
+    };
+
+    // A stranger at the server's address, with another identity, and forged datagrams
+    // ending in other bytes: nothing ends the connection.
+    let mut stranger = Endpoint::new(server_config(8), 3);
+    message(&mut client);
+    shuttle(&mut client, c_addr, &mut stranger, s_addr, now);
+    assert_eq!(stranger.stats().resets_sent, 1);
+    let mut forged = vec![0x5a; 60];
+    forged[..3].copy_from_slice(&[0, 2, 0]);
+    client.handle_datagram(now, s_addr, bytes::BytesMut::from(&forged[..]));
+    assert!(client.is_established(conn), "{:?}", events(&mut client));
+
+    // The server restarted: same identity, no state.
+    let mut restarted = Endpoint::new(server_config(7), 4);
+    message(&mut client);
+    shuttle(&mut client, c_addr, &mut restarted, s_addr, now);
+    assert_eq!(restarted.stats().resets_sent, 1);
+    assert_eq!(client.stats().resets_received, 1);
+    assert!(events(&mut client)
+        .iter()
+        .any(|e| matches!(e, Event::Closed { conn: c, reason: CloseReason::Reset, .. } if *c == conn)));
+    assert_eq!(client.connection_count(), 0);
+}

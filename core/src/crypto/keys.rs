@@ -86,6 +86,21 @@ pub struct Identity {
     public: PublicKey,
 }
 
+impl Identity {
+    /// The token of the stateless reset for our connection id `cid` (spec §6.1): the first
+    /// 16 bytes of HMAC-SHA-256(HMAC-SHA-256(secret key, "weir stateless reset"), cid). It
+    /// depends on the identity and the id alone, so an endpoint that lost a connection's
+    /// state (it restarted with the same identity) still knows it, and no one else can.
+    pub(crate) fn reset_token(&self, cid: &[u8]) -> [u8; 16] {
+        let mut key = hmac(&self.secret, b"weir stateless reset");
+        let full = hmac(&key, cid);
+        key.zeroize();
+        let mut token = [0u8; 16];
+        token.copy_from_slice(&full[..16]);
+        token
+    }
+}
+
 impl Drop for Identity {
     fn drop(&mut self) {
         self.secret.zeroize();

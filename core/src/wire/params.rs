@@ -290,14 +290,20 @@ pub struct TransportParams {
     pub max_ack_delay_ms: Option<u64>,
     /// 0x07: the longest stream, in bytes, the sender of the parameter accepts (absent: any).
     pub max_message_len: Option<u64>,
+    /// 0x08: the token of the server's stateless reset for this connection (16 bytes; sent
+    /// by a server only, in its ACCEPT, which version 2 seals: spec §6.1).
+    pub stateless_reset_token: Option<[u8; 16]>,
     /// Parameters this version does not define, exactly as received: id-length-value
     /// entries in ascending id order, none with a known id. Kept so that a decoded HELLO
     /// re-encodes to the same bytes; empty in parameters built locally.
     pub unknown: Bytes,
 }
 
-/// The highest transport parameter id version 1 defines; ids above it are unknown.
-const LAST_KNOWN_ID: u64 = 0x07;
+/// The highest transport parameter id this implementation knows; ids above it are unknown.
+const LAST_KNOWN_ID: u64 = 0x08;
+
+/// The id of the stateless reset token, the one parameter whose value is not a varint.
+const RESET_TOKEN_ID: u64 = 0x08;
 
 /// Largest `max_ack_delay_ms` allowed, as in RFC 9000 §18.2.
 pub const MAX_ACK_DELAY_MS: u64 = (1 << 14) - 1;
@@ -339,6 +345,9 @@ impl TransportParams {
                 len += varint_len(id)? + varint_len(vlen as u64)? + vlen;
             }
         }
+        if self.stateless_reset_token.is_some() {
+            len += varint_len(RESET_TOKEN_ID)? + 1 + 16;
+        }
         Ok(len + self.unknown.len())
     }
 
@@ -357,6 +366,11 @@ impl TransportParams {
                 w.varint(varint_len(v)? as u64)?;
                 w.varint(v)?;
             }
+        }
+        if let Some(token) = &self.stateless_reset_token {
+            w.varint(RESET_TOKEN_ID)?;
+            w.varint(16)?;
+            w.put(token)?;
         }
         // Unknown ids are all above the known ones, so they come last.
         w.put(&self.unknown)
@@ -400,7 +414,14 @@ impl TransportParams {
                 params.check_unknown()?;
                 return Ok(params);
             }
-            let mut value = Reader::new(block.prefixed(Field::TransportParameters)?);
+            let value = block.prefixed(Field::TransportParameters)?;
+            if id == RESET_TOKEN_ID {
+                let token = <[u8; 16]>::try_from(&value[..])
+                    .map_err(|_| Violation::InvalidTransportParameter { id })?;
+                params.stateless_reset_token = Some(token);
+                continue;
+            }
+            let mut value = Reader::new(value);
             let v = Self::known_value(id, &mut value)?;
             match id {
                 0x01 => params.max_data = Some(v),
@@ -451,6 +472,11 @@ impl fmt::Display for TransportParams {
                 first = false;
                 write!(f, "{name}={v}")?;
             }
+        }
+        if let Some(token) = &self.stateless_reset_token {
+            let sep = if first { "" } else { "," };
+            first = false;
+            write!(f, "{sep}stateless_reset_token={}", super::frame::Hex(token))?;
         }
         if !self.unknown.is_empty() {
             let sep = if first { "" } else { "," };
@@ -527,6 +553,28 @@ mod tests {
         assert_eq!(
             decode(&[6, 0x01, 1, 5, 0x01, 1, 5]),
             Err(Violation::TransportParameterOrder { id: 1 }.into())
+        );
+    }
+
+    #[test]
+    fn the_stateless_reset_token_is_sixteen_bytes() {
+        let p = TransportParams {
+            max_data: Some(5),
+            stateless_reset_token: Some([0xab; 16]),
+            ..TransportParams::default()
+        };
+        let mut buf = [0u8; 32];
+        let mut w = Writer::new(&mut buf);
+        p.write(&mut w).unwrap();
+        let mut expected = alloc::vec![21, 0x01, 1, 5, 0x08, 16];
+        expected.extend_from_slice(&[0xab; 16]);
+        assert_eq!(w.written(), &expected[..]);
+        assert_eq!(p.encoded_len().unwrap(), expected.len());
+        let back = TransportParams::read(&mut Reader::new(Bytes::from(expected))).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            decode(&[5, 0x08, 3, 1, 2, 3]),
+            Err(Violation::InvalidTransportParameter { id: 0x08 }.into())
         );
     }
 
