@@ -412,7 +412,7 @@ fn a_server_that_restarted_resets_its_clients_at_once() {
     message(&mut client);
     shuttle(&mut client, c_addr, &mut stranger, s_addr, now);
     assert_eq!(stranger.stats().resets_sent, 1);
-    let mut forged = vec![0x5a; 60];
+    let mut forged = [0x5a; 60];
     forged[..3].copy_from_slice(&[0, 2, 0]);
     client.handle_datagram(now, s_addr, bytes::BytesMut::from(&forged[..]));
     assert!(client.is_established(conn), "{:?}", events(&mut client));
