@@ -328,6 +328,14 @@ impl Endpoint {
         self.trace.as_mut().map(|t| t.take()).unwrap_or_default()
     }
 
+    /// What the trace leaves out (spec/trace.md §2.1): the seed, the configured identity's
+    /// secret key and the fresh entropy given so far, for the replayer to take apart from
+    /// the trace. Write it where only the trace's owner reads it; `None` if the endpoint
+    /// was not made with [`new_traced`](Self::new_traced).
+    pub fn trace_secrets(&self) -> Option<crate::trace::TraceSecrets> {
+        self.trace.as_ref().map(|t| t.secrets().clone())
+    }
+
     /// `make()`'s command if a trace is being recorded (so an untraced call builds nothing).
     fn tracing(&self, make: impl FnOnce() -> Command) -> Option<Command> {
         self.trace.is_some().then(make)
@@ -659,12 +667,16 @@ impl Endpoint {
     /// seed: a seed that leaks later does not expose the sessions (forward secrecy; the
     /// generator also forgets each output once given, so the endpoint's memory does not
     /// either). The adapters call it once when they bind; a simulation passes seeded bytes,
-    /// or nothing, and stays reproducible. Recorded in a trace, bytes included.
+    /// or nothing, and stays reproducible. A trace records the call and the bytes' length;
+    /// the bytes go with its secrets ([`trace_secrets`](Self::trace_secrets)).
     pub fn add_entropy(&mut self, fresh: &[u8]) {
         let cmd = self.tracing(|| Command::AddEntropy {
             bytes: Bytes::copy_from_slice(fresh),
         });
         self.entropy.mix(fresh);
+        if let Some(t) = self.trace.as_mut() {
+            t.entropy(fresh);
+        }
         self.traced(None, cmd, &Ok(()));
     }
 

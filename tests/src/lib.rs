@@ -321,9 +321,16 @@ impl Sim {
     }
 
     /// The trace a node made with [`add_traced_node`](Self::add_traced_node) recorded since
-    /// the last call.
+    /// the last call, self-contained: a simulation's seeds are not secret, so its secrets
+    /// are written inline (`weir_core::trace::inline_secrets`) and it replays on its own.
     pub fn take_trace(&mut self, node: NodeId) -> String {
-        self.endpoint(node).take_trace()
+        let ep = self.endpoint(node);
+        let text = ep.take_trace();
+        match ep.trace_secrets() {
+            // A simulation gives no fresh entropy, so inlining cannot fail.
+            Some(secrets) => weir_core::trace::inline_secrets(&text, &secrets).unwrap_or(text),
+            None => text,
+        }
     }
 
     fn add(&mut self, config: Config, make: fn(Config, u64) -> Endpoint) -> NodeId {

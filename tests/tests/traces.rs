@@ -400,3 +400,50 @@ fn a_partial_write_records_only_the_bytes_it_took() {
     assert!(trace.len() < 6 << 20, "{} bytes of trace for 1 MiB", trace.len());
     replay(&trace).unwrap();
 }
+
+/// Issue 30, item 10: a trace records no secret — neither the seed, nor the configured
+/// identity's secret key, nor the fresh entropy (recorded by its length) — and replays only
+/// with its own secrets given apart; `inline_secrets` makes it self-contained again for
+/// tests. (Before, the header held the seed, the config line the key and `add_entropy` the
+/// bytes.)
+#[test]
+fn a_trace_holds_no_secret_and_replays_only_with_its_own() {
+    use weir_core::trace::{inline_secrets, replay, replay_with_secrets, TraceError, TraceSecrets};
+    use weir_core::{Endpoint, Identity, Seed};
+    let identity = Identity::from_seed(&Seed::from(31));
+    let seed = Seed::from_bytes([0x3c; 32]);
+    let config = Config {
+        identity: Some(identity.clone()),
+        ..Config::default()
+    };
+    let mut ep = Endpoint::new_traced(config.clone(), seed.clone());
+    ep.add_entropy(&[0x6b; 32]);
+    let now = weir_core::time::Instant::ZERO;
+    ep.connect(now, "10.0.0.2:4000".parse().unwrap()).unwrap();
+    let mut buf = vec![0u8; 2048];
+    while ep.poll_transmit(now, &mut buf).is_some() {}
+    let trace = ep.take_trace();
+    let secrets = ep.trace_secrets().unwrap();
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    for secret in [
+        hex(seed.as_bytes()),
+        hex(identity.secret_bytes()),
+        hex(&[0x6b; 32]),
+    ] {
+        assert!(!trace.contains(&secret), "the trace holds {secret}");
+    }
+    assert!(trace.contains("add_entropy len=32"));
+    assert_eq!(replay(&trace).err(), Some(TraceError::SecretsMissing));
+    let others = Endpoint::new_traced(config, Seed::from(32))
+        .trace_secrets()
+        .unwrap();
+    assert_eq!(
+        replay_with_secrets(&trace, Some(&others), |_| {}).err(),
+        Some(TraceError::SecretsMismatch)
+    );
+    // Through their text, as the `.secrets` file carries them.
+    let read = TraceSecrets::parse(&secrets.to_text()).unwrap();
+    assert!(replay_with_secrets(&trace, Some(&read), |_| {}).is_ok_and(|r| r.outputs > 0));
+    let inline = inline_secrets(&trace, &secrets).unwrap();
+    assert!(replay(&inline).is_ok_and(|r| r.outputs > 0));
+}

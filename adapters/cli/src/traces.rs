@@ -1,11 +1,12 @@
 //! `weir replay`, `weir trace show|plot|shrink`: what a recorded trace (spec/trace.md) says,
-//! read back through `weir_core::trace::replay_with`, so every figure shown is the replayed
-//! endpoint's own state at that record, not a guess from the text.
+//! read back through `weir_core::trace::replay_with_secrets`, so every figure shown is the
+//! replayed endpoint's own state at that record, not a guess from the text. A trace's
+//! secrets, if it keeps them apart, are read from the file beside it (`TRACE.secrets`).
 
 use std::io::Write as _;
 use std::path::Path;
 
-use weir_core::trace::{replay_with, Step, TraceError};
+use weir_core::trace::{replay_with_secrets, Step, TraceError, TraceSecrets};
 use weir_core::ConnectionStats;
 
 use crate::error::CliError;
@@ -18,6 +19,18 @@ fn read(path: &Path) -> Result<String, CliError> {
     })
 }
 
+/// The secrets of the trace at `path`, from the file beside it (`PATH.secrets`, written 0600
+/// by whoever recorded it), if there is one: a self-contained trace has none.
+fn secrets(path: &Path) -> Result<Option<TraceSecrets>, CliError> {
+    let at = weir_driver::secrets_path(path);
+    if !at.exists() {
+        return Ok(None);
+    }
+    TraceSecrets::parse(&read(&at)?)
+        .map(Some)
+        .map_err(trace_error(path))
+}
+
 fn trace_error(path: &Path) -> impl FnOnce(TraceError) -> CliError + '_ {
     move |source| CliError::Trace {
         path: path.to_path_buf(),
@@ -28,7 +41,8 @@ fn trace_error(path: &Path) -> impl FnOnce(TraceError) -> CliError + '_ {
 /// `weir replay`: replays the trace and says how much matched.
 pub fn replay(path: &Path) -> Result<(), CliError> {
     let text = read(path)?;
-    let done = weir_core::trace::replay(&text).map_err(trace_error(path))?;
+    let secrets = secrets(path)?;
+    let done = replay_with_secrets(&text, secrets.as_ref(), |_| {}).map_err(trace_error(path))?;
     println!(
         "{}: replayed {} records, {} outputs, all identical",
         path.display(),
@@ -41,25 +55,27 @@ pub fn replay(path: &Path) -> Result<(), CliError> {
 /// `weir trace shrink`: the shortest prefix whose replay still fails, written to `output`.
 pub fn shrink(path: &Path, output: &Path) -> Result<(), CliError> {
     let text = read(path)?;
-    let Some(short) = weir_core::trace::shrink(&text, |t| weir_core::trace::replay(t).is_err()) else {
+    let secrets = secrets(path)?;
+    let replay = |t: &str| replay_with_secrets(t, secrets.as_ref(), |_| {});
+    let Some(short) = weir_core::trace::shrink(&text, |t| replay(t).is_err()) else {
         println!(
             "{}: replays without a difference; nothing to shrink",
             path.display()
         );
         return Ok(());
     };
-    // Its header holds the seed, as the trace's does: its owner's alone.
-    weir_driver::create_trace_file(output)
-        .and_then(|mut f| std::io::Write::write_all(&mut f, short.as_bytes()))
-        .map_err(|source| CliError::File {
-            path: output.to_path_buf(),
-            source,
-        })?;
+    // Owner-only like the trace, and its secrets beside it, as the trace's are.
+    let mut files = vec![(output.to_path_buf(), short.clone())];
+    if let Some(s) = &secrets {
+        files.push((weir_driver::secrets_path(output), s.to_text()));
+    }
+    for (at, content) in files {
+        weir_driver::create_trace_file(&at)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, content.as_bytes()))
+            .map_err(|source| CliError::File { path: at, source })?;
+    }
     let records = |t: &str| t.lines().count();
-    let why = weir_core::trace::replay(&short)
-        .err()
-        .map(|e| e.to_string())
-        .unwrap_or_default();
+    let why = replay(&short).err().map(|e| e.to_string()).unwrap_or_default();
     println!(
         "{}: {} lines -> {} lines in {}\n{why}",
         path.display(),
@@ -158,10 +174,11 @@ fn describe(record: &str) -> Option<String> {
 /// connection's window, flight and RTT after each datagram.
 pub fn show(path: &Path) -> Result<(), CliError> {
     let text = read(path)?;
+    let secrets = secrets(path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut broken = false;
-    let result = replay_with(&text, |step| {
+    let result = replay_with_secrets(&text, secrets.as_ref(), |step| {
         if broken {
             return;
         }
@@ -193,8 +210,9 @@ pub fn show(path: &Path) -> Result<(), CliError> {
 /// `weir trace plot`: congestion window, bytes in flight, RTT and delivered bytes over time.
 pub fn plot(path: &Path, output: &Path) -> Result<(), CliError> {
     let text = read(path)?;
+    let secrets = secrets(path)?;
     let mut samples: Vec<Sample> = Vec::new();
-    replay_with(&text, |step| {
+    replay_with_secrets(&text, secrets.as_ref(), |step| {
         let s = sample(&step);
         // One point per change keeps a long trace's plot small.
         let same = samples.last().is_some_and(|l| Sample { secs: l.secs, ..s } == *l);

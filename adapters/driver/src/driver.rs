@@ -385,25 +385,28 @@ impl Driver {
     /// the operating system's generator: the root of the endpoint's RETRY token keys (and of
     /// its identity, if the config names none), so it must be secret; 32 more are mixed in
     /// as fresh entropy (`Endpoint::add_entropy`), so that ephemeral keys do not follow from
-    /// the seed alone. If
-    /// the environment variable `WEIR_TRACE` names a file, everything the core endpoint is
-    /// given and gives back is recorded there as a replayable trace (spec/trace.md; it holds
-    /// the seed, so it is created readable by its owner only); `{port}` in the name is replaced by the local port,
-    /// so that several endpoints can record at once.
+    /// the seed alone. If the environment variable `WEIR_TRACE` names a file, everything the
+    /// core endpoint is given and gives back is recorded there as a replayable trace
+    /// (spec/trace.md), which holds no secret; the seed, the identity's key and the fresh
+    /// entropy go to the same name with `.secrets` added, which the replayer takes apart.
+    /// Both are created readable by their owner only; `{port}` in the name is replaced by
+    /// the local port, so that several endpoints can record at once.
     pub fn new(config: Config, local: SocketAddr) -> Driver {
         let seed = os_seed(local);
-        let trace = std::env::var_os(TRACE_ENV).and_then(|path| {
-            let path = path
-                .to_string_lossy()
-                .replace("{port}", &local.port().to_string());
-            match crate::create_trace_file(std::path::Path::new(&path)) {
-                Ok(f) => Some(std::io::BufWriter::new(f)),
-                Err(e) => {
-                    tracing::warn!(%path, %e, "cannot record the trace");
-                    None
-                }
-            }
+        let trace_path = std::env::var_os(TRACE_ENV).map(|path| {
+            path.to_string_lossy()
+                .replace("{port}", &local.port().to_string())
         });
+        let trace =
+            trace_path.as_ref().and_then(
+                |path| match crate::create_trace_file(std::path::Path::new(path)) {
+                    Ok(f) => Some(std::io::BufWriter::new(f)),
+                    Err(e) => {
+                        tracing::warn!(%path, %e, "cannot record the trace");
+                        None
+                    }
+                },
+            );
         let mut ep = if trace.is_some() {
             weir_core::Endpoint::new_traced(config, seed)
         } else {
@@ -414,6 +417,15 @@ impl Driver {
         let mut fresh = [0u8; 32];
         if getrandom::fill(&mut fresh).is_ok() {
             ep.add_entropy(&fresh);
+        }
+        if let (Some(path), Some(secrets)) = (trace_path.filter(|_| trace.is_some()), ep.trace_secrets()) {
+            // The trace records no secret; the replayer takes them from here (spec/trace.md).
+            let path = crate::secrets_path(std::path::Path::new(&path));
+            let written = crate::create_trace_file(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, secrets.to_text().as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!(path = %path.display(), %e, "cannot write the trace's secrets");
+            }
         }
         Driver {
             ep,

@@ -219,10 +219,18 @@ pub enum Confirm {
     Delivered,
 }
 
-/// Creates (or truncates) `path` for a trace, which holds the endpoint's seed and so every
-/// secret it made (spec/trace.md): readable and writable by its owner only (mode 0600 on
-/// Unix: set as a new file is created, and on a file that existed before anything is
-/// written to it).
+/// Where the secrets of the trace at `trace` go: the same name with `.secrets` added
+/// (spec/trace.md §2.1). `weir trace` reads them from there.
+pub fn secrets_path(trace: &std::path::Path) -> std::path::PathBuf {
+    let mut name = trace.as_os_str().to_owned();
+    name.push(".secrets");
+    std::path::PathBuf::from(name)
+}
+
+/// Creates (or truncates) `path` for a trace or its secrets (spec/trace.md §2.1; a trace
+/// holds none, but says what the endpoint did, and its secrets file decrypts it): readable
+/// and writable by its owner only (mode 0600 on Unix: set as a new file is created, and on
+/// a file that existed before anything is written to it).
 pub fn create_trace_file(path: &std::path::Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);

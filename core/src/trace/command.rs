@@ -93,7 +93,8 @@ pub(crate) enum Command {
         to: Vec<ConnectionHandle>,
         local: LocalRead,
     },
-    /// `add_entropy`: fresh random bytes (a secret, like the seed: spec/trace.md).
+    /// `add_entropy`: fresh random bytes (a secret: recorded by length, the bytes kept with
+    /// the trace's secrets; an inline trace writes them: spec/trace.md).
     AddEntropy { bytes: Bytes },
 }
 
@@ -268,7 +269,8 @@ impl fmt::Display for Command {
             Command::StopSending { conn, stream, code } => write!(f, "stop_sending {conn} s{stream} {code}"),
             Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
             Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
-            Command::AddEntropy { bytes } => write!(f, "add_entropy {}", hex(bytes)),
+            // The bytes are a secret: kept with the trace's secrets, not in it.
+            Command::AddEntropy { bytes } => write!(f, "add_entropy len={}", bytes.len()),
             Command::Read {
                 conn,
                 stream,
@@ -402,6 +404,7 @@ impl Command {
                 let (conn, stream) = cs(0)?;
                 Command::ConfirmDelivery { conn, stream }
             }
+            // The inline form; `len=N` is the replayer's to fill from the secrets.
             ("add_entropy", 1) => Command::AddEntropy {
                 bytes: unhex(args[0])?,
             },
@@ -611,9 +614,6 @@ mod tests {
             },
             Command::DeferDelivery { conn: c, stream: s },
             Command::ConfirmDelivery { conn: c, stream: s },
-            Command::AddEntropy {
-                bytes: Bytes::from_static(&[7; 32]),
-            },
             Command::Read {
                 conn: c,
                 stream: s,
@@ -642,6 +642,12 @@ mod tests {
             let text = cmd.to_string();
             assert_eq!(Command::parse(&text), Some(cmd), "{text}");
         }
+        // Fresh entropy is recorded by its length; the inline form carries the bytes.
+        let entropy = Command::AddEntropy {
+            bytes: Bytes::from_static(&[7; 2]),
+        };
+        assert_eq!(entropy.to_string(), "add_entropy len=2");
+        assert_eq!(Command::parse("add_entropy 0707"), Some(entropy));
         assert_eq!(Command::parse("write #1 s2 0g"), None);
         assert_eq!(Command::parse("launch #1"), None);
     }

@@ -13,6 +13,9 @@ use crate::crypto::keys::{parse_hex32, Identity, PublicKey};
 use crate::time::Duration;
 use crate::wire::{Capabilities, Cipher, VersionRange};
 
+/// What the config line says of a configured identity: its key is with the secrets.
+pub(crate) const SECRET: &str = "secret";
+
 /// Writes `config` as space-separated `name=value` pairs.
 pub(crate) fn write(config: &Config, out: &mut String) {
     // Destructured whole: a new Config field does not compile until traces carry it.
@@ -68,9 +71,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         AddressValidation::UnderLoad { pending } => alloc::format!("under-load:{pending}"),
         AddressValidation::Always => "always".to_string(),
     };
-    let identity = identity.as_ref().map_or("none".to_string(), |id| {
-        crate::wire::Hex(id.secret_bytes()).to_string()
-    });
+    // The key itself is a secret: it goes with the trace's secrets (module docs).
+    let identity = identity.as_ref().map_or("none", |_| "secret");
     let peers = match peer_policy {
         PeerPolicy::Any => "any".to_string(),
         PeerPolicy::Allow(keys) if keys.is_empty() => "allow:".to_string(),
@@ -202,6 +204,8 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "identity" => {
                 c.identity = match value {
                     "none" => None,
+                    // A stand-in, replaced by the key from the trace's secrets.
+                    SECRET => Some(Identity::from_secret([0; 32])),
                     v => Some(Identity::from_secret(parse_hex32(v).map_err(|_| bad())?)),
                 }
             }
@@ -323,8 +327,21 @@ mod tests {
         write(&config, &mut text);
         let back = parse(&text).unwrap();
         assert_eq!(back.versions, config.versions);
+        // The key itself is not written: it goes with the trace's secrets.
+        assert!(text.contains("identity=secret"));
+        assert!(!text.contains(&crate::wire::Hex(id.secret_bytes()).to_string()));
+        assert!(back.identity.is_some());
+        // A self-contained trace's key, written inline, reads back.
+        let inline = text.replace(
+            "identity=secret",
+            &alloc::format!("identity={}", crate::wire::Hex(id.secret_bytes())),
+        );
         assert_eq!(
-            back.identity.as_ref().map(Identity::secret_bytes),
+            parse(&inline)
+                .unwrap()
+                .identity
+                .as_ref()
+                .map(Identity::secret_bytes),
             Some(id.secret_bytes())
         );
         assert!(matches!(&back.peer_policy, PeerPolicy::Allow(k) if k.len() == 1 && k.contains(&peer)));

@@ -21,8 +21,10 @@ use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
+use sha2::{Digest as _, Sha256};
+
 use crate::config::Config;
-use crate::crypto::keys::Seed;
+use crate::crypto::keys::{Identity, Seed};
 use crate::event::{ApiError, Event};
 use crate::time::Instant;
 use crate::Endpoint;
@@ -50,6 +52,14 @@ pub enum TraceError {
         /// What is missing.
         what: &'static str,
     },
+    /// The trace leaves its secrets out (`secrets` header) and none were given to the
+    /// replayer ([`replay_with_secrets`]).
+    #[error("the trace's secrets are kept apart (its `.secrets` file): give them to the replayer")]
+    SecretsMissing,
+    /// The secrets given are not the ones the trace was recorded with (its `secrets`
+    /// fingerprint differs), or do not read.
+    #[error("the secrets given are not this trace's")]
+    SecretsMismatch,
     /// The `seed` or `config` line is missing or malformed.
     #[error("trace header: missing or malformed `{what}` line")]
     BadHeader {
@@ -145,24 +155,119 @@ pub(crate) fn unhex(s: &str) -> Option<Bytes> {
         .map(Bytes::from)
 }
 
+/// What a trace leaves out (spec/trace.md §2.1): the endpoint's seed, its configured
+/// identity's secret key, and the fresh entropy it was given, in order. Kept apart from the
+/// trace ([`Endpoint::trace_secrets`]) and handed to the replayer separately
+/// ([`replay_with_secrets`]), so a trace can be read, shared and shrunk without them.
+/// `Debug` shows none of them.
+#[derive(Clone)]
+pub struct TraceSecrets {
+    seed: Seed,
+    identity: Option<Identity>,
+    entropy: alloc::vec::Vec<Bytes>,
+}
+
+impl fmt::Debug for TraceSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TraceSecrets({})", self.fingerprint())
+    }
+}
+
+impl TraceSecrets {
+    /// What the trace's `secrets` line names: 16 hex digits of SHA-256 over the seed and the
+    /// identity's secret key, so a replayer can tell the secrets belong to the trace without
+    /// the trace telling anything about them.
+    fn fingerprint(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"weir trace secrets");
+        h.update(self.seed.as_bytes());
+        if let Some(id) = &self.identity {
+            h.update(id.secret_bytes());
+        }
+        hex(&h.finalize()[..8]).to_string()
+    }
+
+    /// The secrets file's text: `weir-trace-secrets 1`, `seed HEX`, `identity HEX` if one
+    /// was configured, and an `entropy HEX` line for each `add_entropy`.
+    pub fn to_text(&self) -> String {
+        let mut out = alloc::format!("weir-trace-secrets {TRACE_VERSION}\nseed {}\n", self.seed);
+        if let Some(id) = &self.identity {
+            let _ = writeln!(out, "identity {}", hex(id.secret_bytes()));
+        }
+        for e in &self.entropy {
+            let _ = writeln!(out, "entropy {}", hex(e));
+        }
+        out
+    }
+
+    /// Reads what [`to_text`](Self::to_text) wrote.
+    pub fn parse(text: &str) -> Result<Self, TraceError> {
+        let mut lines = text.lines().map(str::trim_end).filter(|l| !l.is_empty());
+        if lines.next() != Some("weir-trace-secrets 1") {
+            return Err(TraceError::SecretsMismatch);
+        }
+        let seed = lines
+            .next()
+            .and_then(|l| parse_seed(l.strip_prefix("seed ")?))
+            .ok_or(TraceError::SecretsMismatch)?;
+        let mut secrets = TraceSecrets {
+            seed,
+            identity: None,
+            entropy: alloc::vec::Vec::new(),
+        };
+        for line in lines {
+            match line.split_once(' ') {
+                Some(("identity", v)) if secrets.identity.is_none() && secrets.entropy.is_empty() => {
+                    let key = crate::crypto::keys::parse_hex32(v).map_err(|_| TraceError::SecretsMismatch)?;
+                    secrets.identity = Some(Identity::from_secret(key));
+                }
+                Some(("entropy", v)) => secrets.entropy.push(unhex(v).ok_or(TraceError::SecretsMismatch)?),
+                _ => return Err(TraceError::SecretsMismatch),
+            }
+        }
+        Ok(secrets)
+    }
+}
+
 /// What a traced endpoint has recorded and not yet handed out.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     text: String,
     /// The last time an input carried: the time of records whose call has none.
     now: Instant,
+    /// What the text leaves out.
+    secrets: TraceSecrets,
 }
 
 impl Recorder {
     pub(crate) fn new(config: &Config, seed: &Seed) -> Self {
+        let secrets = TraceSecrets {
+            seed: seed.clone(),
+            identity: config.identity.clone(),
+            entropy: alloc::vec::Vec::new(),
+        };
         let mut text = String::new();
-        let _ = write!(text, "weir-trace {TRACE_VERSION}\nseed {seed}\nconfig ");
+        let _ = write!(
+            text,
+            "weir-trace {TRACE_VERSION}\nsecrets {}\nconfig ",
+            secrets.fingerprint()
+        );
         config_text::write(config, &mut text);
         text.push('\n');
         Recorder {
             text,
             now: Instant::ZERO,
+            secrets,
         }
+    }
+
+    /// Fresh entropy given to the endpoint: kept with the secrets, not in the text.
+    pub(crate) fn entropy(&mut self, fresh: &[u8]) {
+        self.secrets.entropy.push(Bytes::copy_from_slice(fresh));
+    }
+
+    pub(crate) fn secrets(&self) -> &TraceSecrets {
+        &self.secrets
     }
 
     fn record(&mut self, now: Option<Instant>, body: fmt::Arguments<'_>) {
@@ -210,15 +315,17 @@ impl Recorder {
     }
 }
 
-/// A trace read: the endpoint to build and its records, each with its line number.
+/// A trace read: the endpoint to build, the entropy to give it, and its records, each with
+/// its line number.
 struct Parsed<'a> {
     config: Config,
     seed: Seed,
+    entropy: alloc::vec::Vec<Bytes>,
     records: alloc::vec::Vec<(usize, &'a str)>,
 }
 
 /// The header and the records after it (blank lines and `#` comments skipped).
-fn split(trace: &str) -> Result<Parsed<'_>, TraceError> {
+fn split<'a>(trace: &'a str, secrets: Option<&TraceSecrets>) -> Result<Parsed<'a>, TraceError> {
     let mut lines = trace
         .lines()
         .enumerate()
@@ -233,19 +340,68 @@ fn split(trace: &str) -> Result<Parsed<'_>, TraceError> {
             found: version.to_string(),
         });
     }
-    let seed = lines
-        .next()
-        .and_then(|(_, l)| parse_seed(l.strip_prefix("seed ")?))
-        .ok_or(TraceError::BadHeader { what: "seed" })?;
-    let config = lines
+    let (_, second) = lines.next().ok_or(TraceError::BadHeader { what: "seed" })?;
+    let config_line = lines
         .next()
         .and_then(|(_, l)| l.strip_prefix("config"))
         .ok_or(TraceError::BadHeader { what: "config" })?;
+    let mut config = config_text::parse(config_line)?;
+    let (seed, entropy) = match second.strip_prefix("secrets ") {
+        // The secrets are apart: they must be given, and be this trace's.
+        Some(fingerprint) => {
+            let s = secrets.ok_or(TraceError::SecretsMissing)?;
+            if s.fingerprint() != fingerprint || s.identity.is_some() != config.identity.is_some() {
+                return Err(TraceError::SecretsMismatch);
+            }
+            config.identity.clone_from(&s.identity);
+            (s.seed.clone(), s.entropy.clone())
+        }
+        // A self-contained trace (a simulation's, or hand-written): the seed is inline.
+        None if config_line_hides_identity(config_line) => return Err(TraceError::SecretsMissing),
+        None => {
+            let seed = second
+                .strip_prefix("seed ")
+                .and_then(parse_seed)
+                .ok_or(TraceError::BadHeader { what: "seed" })?;
+            (seed, alloc::vec::Vec::new())
+        }
+    };
     Ok(Parsed {
-        config: config_text::parse(config)?,
+        config,
         seed,
+        entropy,
         records: lines.collect(),
     })
+}
+
+/// Whether a config line names its identity as kept with the secrets.
+fn config_line_hides_identity(line: &str) -> bool {
+    line.split(' ').any(|kv| kv == "identity=secret")
+}
+
+/// `trace` (recorded with its secrets apart) made self-contained: the seed written inline,
+/// the identity's secret key in the config line, each `add_entropy` with its bytes. For
+/// simulations and tests, whose seeds are not secret; a trace of a real endpoint should
+/// stay apart from its secrets.
+pub fn inline_secrets(trace: &str, secrets: &TraceSecrets) -> Result<String, TraceError> {
+    let mut entropy = secrets.entropy.iter();
+    let mut out = String::with_capacity(trace.len() + 128);
+    for line in trace.lines() {
+        if line.starts_with("secrets ") {
+            let _ = writeln!(out, "seed {}", secrets.seed);
+        } else if let (Some(rest), Some(id)) = (line.strip_prefix("config "), &secrets.identity) {
+            let inline = alloc::format!("identity={}", hex(id.secret_bytes()));
+            let _ = writeln!(out, "config {}", rest.replacen("identity=secret", &inline, 1));
+        } else if let Some((time, _)) = line.split_once(" add_entropy len=") {
+            let bytes = entropy.next().ok_or(TraceError::SecretsMismatch)?;
+            let result = line.split_once(" => ").map_or("", |(_, r)| r);
+            let _ = writeln!(out, "{time} add_entropy {} => {result}", hex(bytes));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    Ok(out)
 }
 
 /// `seed S`: 64 hex digits, or a decimal number N standing for `Seed::from(N)`.
@@ -274,15 +430,32 @@ pub fn replay(trace: &str) -> Result<Replayed, TraceError> {
     replay_with(trace, |_| {})
 }
 
+/// [`replay_with`] of a trace whose secrets were kept apart: `secrets` (read with
+/// [`TraceSecrets::parse`] from its `.secrets` file) give the seed, the identity and the
+/// fresh entropy. A self-contained trace replays with `None`.
+pub fn replay_with_secrets(
+    trace: &str,
+    secrets: Option<&TraceSecrets>,
+    observe: impl FnMut(Step<'_>),
+) -> Result<Replayed, TraceError> {
+    run(split(trace, secrets)?, observe)
+}
+
 /// [`replay`], showing `observe` each record with the endpoint it left, so a tool can read
 /// what the trace does not write down (congestion window, bytes in flight, RTT) at every
 /// step. Observing changes nothing: the endpoint is only lent for reading.
-pub fn replay_with(trace: &str, mut observe: impl FnMut(Step<'_>)) -> Result<Replayed, TraceError> {
+pub fn replay_with(trace: &str, observe: impl FnMut(Step<'_>)) -> Result<Replayed, TraceError> {
+    replay_with_secrets(trace, None, observe)
+}
+
+fn run(parsed: Parsed<'_>, mut observe: impl FnMut(Step<'_>)) -> Result<Replayed, TraceError> {
     let Parsed {
         config,
         seed,
+        entropy,
         records,
-    } = split(trace)?;
+    } = parsed;
+    let mut entropy = entropy.into_iter();
     let mut ep = Endpoint::new(config, seed);
     let mut buf = alloc::vec::Vec::new();
     let mut outputs = 0;
@@ -325,6 +498,12 @@ pub fn replay_with(trace: &str, mut observe: impl FnMut(Step<'_>)) -> Result<Rep
                 Some(t) => t.as_micros().to_string(),
                 None => "none".to_string(),
             }),
+            ("add_entropy", Some(_)) if call.starts_with("add_entropy len=") => {
+                // The bytes are a secret: they come from the secrets, in order.
+                let fresh = entropy.next().ok_or(TraceError::SecretsMismatch)?;
+                ep.add_entropy(&fresh);
+                Some(outcome_text(&Ok(Done::Unit)))
+            }
             (_, Some(_)) => {
                 let cmd = Command::parse(call).ok_or(bad.clone())?;
                 Some(outcome_text(&cmd.execute(&mut ep, now)))
