@@ -593,6 +593,43 @@ fn a_flood_of_garbage_ik_hellos_is_held_to_the_handshake_rate() {
     assert_eq!(connected.borrow().len(), 20, "every genuine client connected");
 }
 
+/// Issue 30, item 12: a host that rotates through the addresses of its IPv6 /64 (as any
+/// host may, at will) is still one address to the per-address limit: 12 peers from one /64
+/// get at most `max_connections_per_address` connections, the rest REJECT AT_CAPACITY, while
+/// a peer in the next /64 connects. Before, each address counted apart, and one host could
+/// take up to `max_connections`.
+#[test]
+fn addresses_rotated_within_one_ipv6_prefix_share_the_per_address_limit() {
+    let mut arena = Arena::new(Config {
+        max_connections_per_address: 4,
+        ..server_config()
+    });
+    let server = arena.server;
+    let v6 = |net: u16, host: u16| SocketAddr::from(([0x2001, 0xdb8, 0, net, host, 0, 0, 1], 4000));
+    let mut peers: Vec<RawPeer> = (0..12u16)
+        .map(|i| RawPeer::new(&mut arena.sim, v6(7, i + 1), 500 + u64::from(i)))
+        .collect();
+    let mut neighbour = RawPeer::new(&mut arena.sim, v6(8, 1), 600);
+    let report = arena.run(
+        Duration::from_secs(30),
+        Duration::from_millis(10),
+        |sim, now| {
+            for p in peers.iter_mut().chain(std::iter::once(&mut neighbour)) {
+                p.poll(sim, server);
+                p.greet(sim, server);
+            }
+            now < Instant::from_micros(1_000_000)
+        },
+        ignore,
+    );
+    let connected = peers.iter().filter(|p| p.server_cid.is_some()).count();
+    println!("one /64: {connected} of 12 connected; stats {:?}", report.stats);
+    assert_eq!(connected, 4, "the /64 is one address");
+    assert!(report.stats.rejected >= 8, "{:?}", report.stats);
+    assert!(neighbour.server_cid.is_some(), "the next /64 is another address");
+    assert!(report.done.is_some());
+}
+
 #[test]
 fn garbage_from_ten_thousand_addresses_is_dropped_unanswered() {
     const SOURCES: u32 = 10_000;
