@@ -835,6 +835,11 @@ impl Endpoint {
             // a reset, so two endpoints that lost state do not answer each other.
             return;
         }
+        if self.stateless.len() >= MAX_STATELESS {
+            // No room to answer: no token or random bytes made for nothing.
+            self.stats.stateless_dropped += 1;
+            return;
+        }
         let mut random = [0u8; MAX_RESET_LEN - 16];
         self.entropy.fill(&mut random);
         // Of a random length, so that resets do not stand out by one.

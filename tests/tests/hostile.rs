@@ -444,6 +444,11 @@ fn a_hundred_thousand_spoofed_noise_hellos_cost_at_most_the_admitted_handshakes(
 /// A NOISE_HELLO starting XX, from connection id `scid`: any 32 bytes make an ephemeral key
 /// the server will compute with.
 fn noise_hello(scid: u64) -> Bytes {
+    noise_hello_with(scid, weir_core::wire::NoisePattern::Xx, &[0x42; 32])
+}
+
+/// A NOISE_HELLO of `pattern` whose first Noise message is `message`, from `scid`.
+fn noise_hello_with(scid: u64, pattern: weir_core::wire::NoisePattern, message: &'static [u8]) -> Bytes {
     let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
@@ -451,9 +456,9 @@ fn noise_hello(scid: u64) -> Bytes {
             token: Bytes::new(),
             params: TransportParams::default(),
         },
-        pattern: weir_core::wire::NoisePattern::Xx,
+        pattern,
         ciphers: weir_core::wire::Ciphers::ALL,
-        message: Bytes::from_static(&[0x42; 32]),
+        message: Bytes::from_static(message),
     });
     first_datagram(weir_core::wire::VERSION_2, scid, &hello)
 }
@@ -505,18 +510,7 @@ fn spoofed_hellos(name: &str, server: Config, datagram: Bytes) {
 /// server computes an X25519 with its ephemeral key before the encrypted static key fails to
 /// open (REJECT KEY_MISMATCH).
 fn garbage_ik_hello(scid: u64) -> Bytes {
-    let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
-        hello: Hello {
-            versions: VersionRange::ENCRYPTED,
-            capabilities: Capabilities::ALL_V1,
-            token: Bytes::new(),
-            params: TransportParams::default(),
-        },
-        pattern: weir_core::wire::NoisePattern::Ik,
-        ciphers: weir_core::wire::Ciphers::ALL,
-        message: Bytes::from_static(&[0x42; 96]),
-    });
-    first_datagram(weir_core::wire::VERSION_2, scid, &hello)
+    noise_hello_with(scid, weir_core::wire::NoisePattern::Ik, &[0x42; 96])
 }
 
 /// Issue 30, item 4: 100,000 garbage IK HELLOs from as many spoofed addresses in one second,
