@@ -262,9 +262,11 @@ pub struct Config {
     /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
     /// caps what we send. Default: 1200.
     pub max_datagram_size: u16,
-    /// The congestion controller each connection uses. Default: LEDBAT
-    /// ([`CongestionControl::Ledbat`]) with its default parameters, so bulk transfers yield
-    /// to interactive traffic; choose [`CongestionControl::NewReno`] to compete evenly.
+    /// The congestion controller each connection uses. Default: BBR
+    /// ([`CongestionControl::Bbr`]), which keeps its rate under random loss and the
+    /// bottleneck queue short; choose [`CongestionControl::Ledbat`] for background transfers
+    /// that should yield to everything else, [`CongestionControl::NewReno`] to behave like
+    /// TCP Reno.
     pub congestion: CongestionControl,
     /// The most bytes per second the endpoint sends, all connections together; `None`: no
     /// limit. Connections with something to send share it evenly (one datagram each in

@@ -30,7 +30,7 @@ use crate::event::{
 use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
 use crate::integrity::{Mismatch, Verifier};
-use crate::pacing::Pacer;
+use crate::pacing::{Pace, Pacer};
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
@@ -256,9 +256,12 @@ pub struct ConnectionStats {
     pub smoothed_rtt: Duration,
     /// Minimum round-trip time seen (RFC 9002 §5.2).
     pub min_rtt: Duration,
-    /// The queueing delay the congestion controller measures, if it is delay-based
-    /// (LEDBAT: current one-way delay above the base delay).
+    /// The queueing delay the congestion controller measures, if it measures one (LEDBAT
+    /// and BBR: the current one-way delay above the lowest seen).
     pub queueing_delay: Option<Duration>,
+    /// The rate the congestion controller paces at, in bytes per second, if it sets one
+    /// (BBR: its bandwidth estimate times the gain of its state).
+    pub pacing_rate: Option<u64>,
 }
 
 /// A handshake message sent again on a backoff timer until the peer's answer shows it
@@ -782,6 +785,7 @@ impl Connection {
             smoothed_rtt: self.recovery.rtt().smoothed(),
             min_rtt: self.recovery.rtt().min(),
             queueing_delay: self.cc.queueing_delay(),
+            pacing_rate: self.cc.pacing_rate(),
             key_updates_sent: self.crypto.as_ref().map_or(0, |p| p.updates_sent),
             key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
             black_hole: self.black_hole.detected(),
@@ -1641,6 +1645,7 @@ impl Connection {
                 one_way_delay: fresh.then_some(ack.one_way_delay),
                 bytes_in_flight: self.recovery.bytes_in_flight(),
                 app_limited: self.app_limited,
+                rate: outcome.rate,
             });
         }
         // The size limit follows from what it decides.
@@ -2677,12 +2682,7 @@ impl Connection {
             self.black_hole.on_sent(number, len, probe);
             self.probes = self.probes.saturating_sub(1);
             self.last_eliciting_sent = now;
-            self.recovery.on_sent(SentPacket {
-                number,
-                time: now,
-                size: len,
-                frames: sent,
-            });
+            self.recovery.on_sent(SentPacket::new(number, now, len, sent));
             self.pacer.on_sent(len);
             self.cc.on_sent(now, len, self.recovery.bytes_in_flight());
         }
@@ -2705,10 +2705,18 @@ impl Connection {
         }
         if self.send_queues.iter().all(VecDeque::is_empty) {
             self.app_limited = true;
+            self.recovery.on_app_limited();
             return false;
         }
         let rtt = self.recovery.rtt();
-        match self.pacer.delay(now, window, rtt, size, self.cc.in_slow_start()) {
+        let pace = match self.cc.pacing_rate() {
+            Some(rate) => Pace::Rate(rate),
+            None => Pace::Window {
+                window,
+                slow_start: self.cc.in_slow_start(),
+            },
+        };
+        match self.pacer.delay(now, pace, rtt, size) {
             None => true,
             Some(at) => {
                 self.pacing_wake = Some(at);

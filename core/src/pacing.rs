@@ -1,8 +1,10 @@
 //! Pacing: when the next datagram of a connection may leave (RFC 9002 §7.7; spec §8.6).
 //!
-//! A token bucket filled at `N × window / RTT` (N = 5/4, or 2 in slow start so the pacer
-//! never holds back a window that doubles each RTT), holding up to 2 ms of that rate.
-//! Input: the window, the RTT estimator, the time, and each datagram sent. Output: either
+//! A token bucket filled at the congestion controller's pacing rate if it has one (a
+//! model-based controller paces at its bandwidth estimate, [`Pace::Rate`]), otherwise at
+//! `N × window / RTT` (N = 5/4, or 2 in slow start so the pacer never holds back a window
+//! that doubles each RTT), holding up to 2 ms of that rate.
+//! Input: the pace, the RTT estimator, the time, and each datagram sent. Output: either
 //! "send now" or the instant enough tokens will be there, which the connection turns into
 //! its pacing timer so the driver wakes then (no busy polling). Integer arithmetic only.
 //!
@@ -86,6 +88,15 @@ impl TokenBucket {
     }
 }
 
+/// What the pace follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Pace {
+    /// The controller's own rate, in bytes per second.
+    Rate(u64),
+    /// The window spread over the RTT (faster while the window is `slow_start`ing).
+    Window { window: usize, slow_start: bool },
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Pacer {
     bucket: TokenBucket,
@@ -105,8 +116,8 @@ impl Pacer {
         ((window as u128 * num * 1_000_000) << SCALE) / (den * rtt)
     }
 
-    fn capacity(window: usize, rtt: Duration, mds: usize, slow_start: bool) -> u128 {
-        let burst = Self::rate(window, rtt, slow_start) * u128::from(BURST_INTERVAL.as_micros()) / 1_000_000;
+    fn capacity(rate: u128, mds: usize) -> u128 {
+        let burst = rate * u128::from(BURST_INTERVAL.as_micros()) / 1_000_000;
         let mds = mds as u128;
         burst.clamp(
             (u128::from(MIN_BURST_PACKETS) * mds) << SCALE,
@@ -118,18 +129,22 @@ impl Pacer {
     pub(crate) fn delay(
         &mut self,
         now: Instant,
-        window: usize,
+        pace: Pace,
         rtt: &RttEstimator,
         mds: usize,
-        slow_start: bool,
     ) -> Option<Instant> {
-        let rtt = if slow_start {
-            rtt.smoothed().min(rtt.latest())
-        } else {
-            rtt.smoothed()
+        let rate = match pace {
+            Pace::Rate(rate) => u128::from(rate) << SCALE,
+            Pace::Window { window, slow_start } => {
+                let rtt = if slow_start {
+                    rtt.smoothed().min(rtt.latest())
+                } else {
+                    rtt.smoothed()
+                };
+                Self::rate(window, rtt, slow_start)
+            }
         };
-        let rate = Self::rate(window, rtt, slow_start);
-        let capacity = Self::capacity(window, rtt, mds, slow_start);
+        let capacity = Self::capacity(rate, mds);
         self.bucket.delay_scaled(now, rate, capacity, mds)
     }
 
@@ -150,6 +165,13 @@ mod tests {
         r
     }
 
+    fn win(window: usize) -> Pace {
+        Pace::Window {
+            window,
+            slow_start: false,
+        }
+    }
+
     /// Datagrams of 1,200 bytes that may leave at `now` after slow start, sent.
     fn drain(p: &mut Pacer, now: Instant, window: usize, rtt: &RttEstimator) -> usize {
         drain_in(p, now, window, rtt, false)
@@ -158,7 +180,10 @@ mod tests {
     /// Datagrams of 1,200 bytes that may leave at `now`, sent.
     fn drain_in(p: &mut Pacer, now: Instant, window: usize, rtt: &RttEstimator, slow_start: bool) -> usize {
         let mut n = 0;
-        while p.delay(now, window, rtt, 1200, slow_start).is_none() {
+        while p
+            .delay(now, Pace::Window { window, slow_start }, rtt, 1200)
+            .is_none()
+        {
             p.on_sent(1200);
             n += 1;
         }
@@ -174,7 +199,7 @@ mod tests {
         let mut sent: usize = 0;
         // Send as fast as the pacer allows for one RTT.
         while now < Instant::ZERO + rtt {
-            match p.delay(now, window, &steady(rtt), 1200, false) {
+            match p.delay(now, win(window), &steady(rtt), 1200) {
                 None => {
                     p.on_sent(1200);
                     sent += 1200;
@@ -197,8 +222,8 @@ mod tests {
         let mut p = Pacer::new(Instant::ZERO);
         let now = Instant::ZERO;
         drain(&mut p, now, 12_000, &rtt);
-        let at = p.delay(now, 12_000, &rtt, 1200, false).unwrap();
-        assert_eq!(p.delay(at, 12_000, &rtt, 1200, false), None);
+        let at = p.delay(now, win(12_000), &rtt, 1200).unwrap();
+        assert_eq!(p.delay(at, win(12_000), &rtt, 1200), None);
     }
 
     /// A first sample of 60 ms, then one of 1 ms: the smoothed RTT is still 53 ms. In slow
@@ -215,10 +240,11 @@ mod tests {
         let gap = |slow_start| {
             let mut p = Pacer::new(Instant::ZERO);
             drain_in(&mut p, Instant::ZERO, window, &rtt, slow_start);
-            let now = p.delay(Instant::ZERO, window, &rtt, 1200, slow_start).unwrap();
-            assert_eq!(p.delay(now, window, &rtt, 1200, slow_start), None);
+            let pace = Pace::Window { window, slow_start };
+            let now = p.delay(Instant::ZERO, pace, &rtt, 1200).unwrap();
+            assert_eq!(p.delay(now, pace, &rtt, 1200), None);
             p.on_sent(1200);
-            p.delay(now, window, &rtt, 1200, slow_start).unwrap() - now
+            p.delay(now, pace, &rtt, 1200).unwrap() - now
         };
         // 2 × 96,000 bytes per ms: 1,200 bytes every 6.25 µs (the instant rounds up).
         assert!(gap(true) <= Duration::from_micros(7), "{:?}", gap(true));
@@ -239,5 +265,19 @@ mod tests {
         // Three ticks late: the bucket holds 2 ms of the rate, no more.
         let later = late + Duration::from_millis(3);
         assert_eq!(drain(&mut p, later, window, &rtt), 200);
+    }
+
+    /// A controller's own rate is the pace, whatever the window and RTT.
+    #[test]
+    fn a_controller_rate_sets_the_pace() {
+        let rtt = steady(Duration::from_millis(50));
+        let mut p = Pacer::new(Instant::ZERO);
+        // 1,200,000 bytes per second: one 1,200-byte datagram per ms.
+        let pace = Pace::Rate(1_200_000);
+        while p.delay(Instant::ZERO, pace, &rtt, 1200).is_none() {
+            p.on_sent(1200);
+        }
+        let at = p.delay(Instant::ZERO, pace, &rtt, 1200).unwrap();
+        assert_eq!(at, Instant::ZERO + Duration::from_millis(1));
     }
 }

@@ -386,9 +386,23 @@ impl Sim {
         bits_per_second: u64,
         loss: f64,
     ) {
+        let queue = rtt.max(Duration::from_millis(100));
+        self.bottleneck_path_with_queue(client, server, rtt, bits_per_second, loss, queue);
+    }
+
+    /// Like [`Sim::bottleneck_path`], with a drop-tail queue of `queue` at the rate (and at
+    /// least 16 datagrams): `rtt` for the classic one bandwidth-delay product.
+    pub fn bottleneck_path_with_queue(
+        &mut self,
+        client: NodeId,
+        server: NodeId,
+        rtt: Duration,
+        bits_per_second: u64,
+        loss: f64,
+        queue: Duration,
+    ) {
         let delay = Duration::from_micros(rtt.as_micros() / 2);
-        let queue_time = rtt.max(Duration::from_millis(100)).as_micros();
-        let queue = (u128::from(bits_per_second / 8) * u128::from(queue_time) / 1_000_000) as usize;
+        let queue = (u128::from(bits_per_second / 8) * u128::from(queue.as_micros()) / 1_000_000) as usize;
         let back = LinkConfig {
             delay,
             loss,

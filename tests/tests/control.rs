@@ -176,7 +176,7 @@ fn shares(
 fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
     let (mut sim, c, s) = path(4, Config::default(), 50, 10);
     let traffic = RefCell::new(Traffic::new());
-    let ledbat = sim.connect_with(c, s, CongestionControl::default());
+    let ledbat = sim.connect_with(c, s, CongestionControl::Ledbat(LedbatConfig::default()));
     traffic.borrow_mut().bulk(c, ledbat, u64::MAX, Priority::Normal);
     let alone = shares(
         &mut sim,
@@ -244,7 +244,8 @@ fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
     // datagram per RTT (RFC 9002 §7.3.3), 60 to 100 RTTs on this path (measured: 9.0 s and
     // 15.3 s; now 1.5 s and 3.0 s).
     for (cc, rtts) in [
-        (CongestionControl::default(), 30),
+        (CongestionControl::Bbr, 30),
+        (CongestionControl::Ledbat(LedbatConfig::default()), 30),
         (CongestionControl::NewReno, 30),
     ] {
         let bound = Duration::from_millis(150 * rtts);

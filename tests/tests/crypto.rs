@@ -456,9 +456,11 @@ fn keys_update_many_times_under_loss_and_reordering() {
     let server_conn = sim.endpoint_ref(s).connections().next().unwrap();
     let server = sim.endpoint_ref(s).connection_stats(server_conn).unwrap();
     println!("client {client:?}\nserver {server:?}");
-    // ~1,800 datagrams each way at one update per 50 sealed: dozens of updates, each
-    // followed by the peer although packets of the old phase keep arriving late.
-    assert!(client.key_updates_sent >= 20, "{client:?}");
+    // ~2,400 datagrams each way at one update per 50 sealed, but a new phase waits until
+    // the peer answered the last: over a dozen updates (BBR moves the 2 MiB in fewer round
+    // trips than LEDBAT, which made 20 or more), each followed by the peer although packets
+    // of the old phase keep arriving late.
+    assert!(client.key_updates_sent >= 12, "{client:?}");
     assert!(server.key_updates_sent >= 5, "{server:?}");
     assert!(
         server.key_updates_received + 1 >= client.key_updates_sent,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar};
+use weir_core::congestion::CongestionControl;
 use weir_core::wire::Label;
 use weir_core::{ConnectionStats, Digest, PipeStats};
 use weir_driver::proxy::{DirectionStats, Impairment, Proxy};
@@ -33,6 +34,8 @@ pub struct Spec {
     pub seed: u64,
     /// No relay: sender straight to receiver.
     pub direct: bool,
+    /// Bottleneck rate of each hop in bits per second; `None`: unlimited.
+    pub rate: Option<u64>,
     /// The endpoints' config.
     pub config: Config,
 }
@@ -52,6 +55,53 @@ fn loss_bound(spec: &Spec) -> Option<f64> {
         .then(|| 1.22 * f64::from(spec.config.max_datagram_size) / (rtt * spec.loss.sqrt()))
 }
 
+/// The bottleneck queue of a rate-limited hop: one bandwidth-delay product of the path
+/// (both directions' delay), at least 64 KiB.
+fn queue_bytes(spec: &Spec) -> usize {
+    let bytes_per_second = spec.rate.unwrap_or(0) / 8;
+    let bdp = u128::from(bytes_per_second) * 2 * spec.delay.as_micros() / 1_000_000;
+    usize::try_from(bdp).unwrap_or(usize::MAX).max(64 << 10)
+}
+
+/// What will bound the run's speed, in one line, before it starts.
+fn speed_note(spec: &Spec) -> Option<String> {
+    let loss = spec.loss * 100.0;
+    match spec.config.congestion {
+        CongestionControl::NewReno => loss_bound(spec).map(|bound| {
+            format!(
+                "note: NewReno reads every loss as congestion and halves its window, so {loss}% random \
+                 loss holds it under about {:.2} MB/s on this path (the Mathis bound): this run takes \
+                 at least {:.0} s. The default, --congestion bbr, is not held back by random loss.",
+                bound / 1e6,
+                spec.size as f64 / bound
+            )
+        }),
+        CongestionControl::Bbr => {
+            let bound = match spec.rate {
+                Some(bits) => format!(
+                    "the {} bottleneck",
+                    units::throughput(bits / 8, Duration::from_secs(1))
+                ),
+                None => "what this machine's CPU and the proxies forward (loopback has no \
+                         bottleneck)"
+                    .to_string(),
+            };
+            Some(format!(
+                "note: BBR paces at its estimate of the path's bandwidth and reads loss as \
+                 congestion only when a queue built up with it, so {loss}% random loss costs \
+                 the resends, not the rate: the speed is {bound}."
+            ))
+        }
+        _ => (spec.loss > 0.0).then(|| {
+            format!(
+                "note: LEDBAT is the scavenger: it keeps its window through random loss ({loss}% \
+                 here) but grows it slowly, by at most a datagram per round trip, and yields to \
+                 any other traffic."
+            )
+        }),
+    }
+}
+
 /// Runs the demo and prints its summary.
 pub async fn run(spec: Spec) -> Result<(), CliError> {
     let local: SocketAddr = "127.0.0.1:0".parse().expect("valid address");
@@ -66,6 +116,8 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         loss: spec.loss,
         delay: spec.delay,
         seed,
+        rate: spec.rate.map(|bits| bits / 8),
+        queue_bytes: queue_bytes(&spec),
         ..Impairment::default()
     };
     let proxy_error = |e| CliError::Net(weir_tokio::Error::Io(e));
@@ -88,15 +140,8 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         spec.loss * 100.0,
         humantime::format_duration(spec.delay)
     );
-    if let Some(bound) = loss_bound(&spec) {
-        println!(
-            "note: congestion control reads every loss as congestion and halves its window, so \
-             random loss holds any TCP-like connection under about {:.2} MB/s on this path \
-             (Mathis bound; weir's default LEDBAT regrows more slowly still): this run takes at \
-             least {:.0} s. For a quicker look: --size 8MiB, or --loss 0.1%.",
-            bound / 1e6,
-            spec.size as f64 / bound
-        );
+    if let Some(note) = speed_note(&spec) {
+        println!("{note}");
     }
     let message = crate::payload::generate(spec.size, spec.seed);
     let header = StreamHeader::default()
@@ -298,6 +343,7 @@ mod tests {
             delay: Duration::from_millis(ms),
             seed: 1,
             direct: false,
+            rate: None,
             config: Config::default(),
         };
         assert_eq!(loss_bound(&spec(0.0, 20)), None);
@@ -305,5 +351,30 @@ mod tests {
         // 1.22 × 1200 B / (40 ms × √0.02) ≈ 259 kB/s
         assert!((b - 258_800.0).abs() < 1_000.0, "{b}");
         assert!((loss_bound(&spec(0.005, 20)).unwrap() / b - 2.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn the_note_names_what_bounds_the_run() {
+        let spec = |congestion, loss| Spec {
+            size: 64 << 20,
+            loss,
+            delay: Duration::from_millis(20),
+            seed: 1,
+            direct: false,
+            rate: Some(80_000_000),
+            config: Config {
+                congestion,
+                ..Config::default()
+            },
+        };
+        let bbr = speed_note(&spec(CongestionControl::Bbr, 0.02)).unwrap();
+        assert!(bbr.contains("BBR") && bbr.contains("2% random loss"), "{bbr}");
+        assert!(bbr.contains("the 10.0 MB/s (80 Mbit/s) bottleneck"), "{bbr}");
+        let reno = speed_note(&spec(CongestionControl::NewReno, 0.02)).unwrap();
+        assert!(
+            reno.contains("Mathis") && reno.contains("at least 259 s"),
+            "{reno}"
+        );
+        assert_eq!(speed_note(&spec(CongestionControl::NewReno, 0.0)), None);
     }
 }

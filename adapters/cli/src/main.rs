@@ -153,8 +153,12 @@ struct PathArgs {
     /// Sender straight to receiver, without the relay.
     #[arg(long)]
     direct: bool,
+    /// Bottleneck rate of each hop (`80mbit` is 10 MB/s), with a drop-tail queue of one
+    /// bandwidth-delay product; unlimited when not given.
+    #[arg(long, value_parser = units::rate)]
+    rate: Option<u64>,
     /// The congestion controller.
-    #[arg(long, value_enum, default_value_t = Congestion::Ledbat)]
+    #[arg(long, value_enum, default_value_t = Congestion::Bbr)]
     congestion: Congestion,
     /// Largest datagram (UDP payload) the endpoints send, 1200 to 65527.
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
@@ -164,7 +168,10 @@ struct PathArgs {
 /// A congestion controller (weir_core::CongestionControl).
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Congestion {
-    /// Delay-based, yields to other traffic (the default).
+    /// Model-based: paces at the path's bandwidth, keeps its rate under random loss (the
+    /// default).
+    Bbr,
+    /// Delay-based scavenger: yields to other traffic.
     Ledbat,
     /// Loss-based, shares evenly with TCP.
     Newreno,
@@ -175,7 +182,10 @@ impl PathArgs {
     fn config(&self) -> weir_core::Config {
         weir_core::Config {
             congestion: match self.congestion {
-                Congestion::Ledbat => weir_core::congestion::CongestionControl::default(),
+                Congestion::Bbr => weir_core::congestion::CongestionControl::Bbr,
+                Congestion::Ledbat => weir_core::congestion::CongestionControl::Ledbat(
+                    weir_core::congestion::LedbatConfig::default(),
+                ),
                 Congestion::Newreno => weir_core::congestion::CongestionControl::NewReno,
             },
             max_datagram_size: self.datagram_size,
@@ -197,9 +207,6 @@ struct SimArgs {
     /// Extra delay per datagram, drawn from 0 to this (reorders when large).
     #[arg(long, default_value = "0", value_parser = units::duration)]
     jitter: Duration,
-    /// Bottleneck rate of each hop (`100mbit`); unlimited when not given.
-    #[arg(long, value_parser = units::rate)]
-    rate: Option<u64>,
     /// Chance a datagram is held back and overtaken (`1%`).
     #[arg(long, default_value = "0", value_parser = units::probability)]
     reorder: f64,
@@ -234,7 +241,7 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
             jitter: core_duration(args.jitter),
             loss: args.path.loss,
             reorder: args.reorder,
-            bandwidth: args.rate,
+            bandwidth: args.path.rate,
             ..weir_sim::LinkConfig::default()
         },
         seed: args.path.seed,
@@ -280,6 +287,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             delay: args.path.delay,
             seed: args.path.seed,
             direct: args.path.direct,
+            rate: args.path.rate,
             config: args.path.config(),
         })),
         Cmd::Send {

@@ -59,7 +59,9 @@
 //!   (measured in weir-sim before this rule: 2.4 MB/s before a 3 s outage at 150 ms RTT,
 //!   30 KB/s in the second after it, 270 KB/s five seconds on).
 
-use super::{initial_window, AckEvent, CongestionController, LossEvent, RttSample, MIN_WINDOW_PACKETS};
+use super::{
+    initial_window, AckEvent, CongestionController, DelayClock, LossEvent, RttSample, MIN_WINDOW_PACKETS,
+};
 use crate::time::{Duration, Instant};
 
 /// RFC 6817 §3.4.2: BASE_HISTORY, one-minute buckets of minimum delay.
@@ -76,6 +78,13 @@ const MAX_GAIN_DIVISOR: u64 = 16;
 /// starts this many times the last one's length after it ended.
 const SLOWDOWN_RTTS: u64 = 2;
 const SLOWDOWN_SPACING: u64 = 9;
+/// A loss is congestion only if the queueing delay is above the base RTT divided by this,
+/// and above [`MIN_LOSS_QUEUE`].
+const LOSS_QUEUE_DIVISOR: u64 = 8;
+const MIN_LOSS_QUEUE: Duration = Duration::from_millis(1);
+/// Losses above this share (thousandths) of what was recently acknowledged or lost are
+/// congestion whatever the delay says.
+const HEAVY_LOSS_PER_MILLE: u64 = 200;
 /// Slow start ends when the queueing delay passes the target divided by this.
 const SLOW_START_EXIT_DIVISOR: u64 = 4;
 
@@ -141,26 +150,6 @@ impl Default for LedbatConfig {
     }
 }
 
-/// One-way delay samples made comparable: the wire value wraps every 2^32 µs and carries
-/// the clocks' offset, so each sample is unwrapped against the previous one into a running
-/// signed value. Only differences are used.
-#[derive(Clone, Copy, Debug, Default)]
-struct DelayClock {
-    last_wire: Option<u32>,
-    value: i64,
-}
-
-impl DelayClock {
-    fn unwrap(&mut self, wire: u32) -> i64 {
-        if let Some(last) = self.last_wire {
-            // Consecutive samples differ by far less than 2^31 µs (35 minutes).
-            self.value += i64::from(wire.wrapping_sub(last) as i32);
-        }
-        self.last_wire = Some(wire);
-        self.value
-    }
-}
-
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Doubling until queueing delay or a loss says stop.
@@ -210,6 +199,12 @@ pub struct Ledbat {
     /// A loss or persistent congestion reduced the window and nothing was acknowledged
     /// since: a later persistent congestion is the same episode.
     reduced: bool,
+    /// The path's minimum RTT at the latest ACK.
+    min_rtt: Duration,
+    /// Bytes acknowledged and lost lately (both halved each time the acknowledged pass a
+    /// window, so they span a few round trips): the recent loss rate.
+    acked_recent: u64,
+    lost_recent: u64,
 }
 
 impl Ledbat {
@@ -236,6 +231,9 @@ impl Ledbat {
             queueing_delay: Duration::ZERO,
             rtt: Duration::from_millis(100),
             reduced: false,
+            min_rtt: Duration::from_millis(100),
+            acked_recent: 0,
+            lost_recent: 0,
         }
     }
 
@@ -284,6 +282,27 @@ impl Ledbat {
             .copied()
             .min()
             .unwrap_or(0)
+    }
+
+    /// What share of the window (thousandths) a loss leaves, or `None` if the loss is no
+    /// congestion signal. A loss counts only if queueing delay rose with it (more than
+    /// [`LOSS_QUEUE_DIVISOR`]th of the base RTT and [`MIN_LOSS_QUEUE`]): then the window
+    /// keeps the pipe's share, `base RTT / (base RTT + queueing delay)`, between a half
+    /// and three quarters. Random loss, which comes with no queue, is repaired without
+    /// touching the window, unless it passes [`HEAVY_LOSS_PER_MILLE`] of what was sent
+    /// recently: then it halves as in RFC 6817, as a path that loses that much with no queue
+    /// is a policer or a buffer too small to show one.
+    fn loss_response(&self) -> Option<u64> {
+        let seen = self.acked_recent + self.lost_recent;
+        if seen > 0 && self.lost_recent * 1000 > seen * HEAVY_LOSS_PER_MILLE {
+            return Some(500);
+        }
+        let q = self.queueing_delay.as_micros();
+        let base = self.min_rtt.as_micros().max(1);
+        if q <= (base / LOSS_QUEUE_DIVISOR).max(MIN_LOSS_QUEUE.as_micros()) {
+            return None;
+        }
+        Some((base * 1000 / (base + q)).clamp(500, 750))
     }
 
     /// Gain × 1000.
@@ -356,6 +375,12 @@ impl CongestionController for Ledbat {
         let now = ack.now;
         let rtt = ack.rtt.smoothed.max(Duration::from_micros(1));
         self.rtt = rtt;
+        self.min_rtt = ack.rtt.min;
+        self.acked_recent += ack.bytes_acked as u64;
+        if self.acked_recent > self.window as u64 {
+            self.acked_recent /= 2;
+            self.lost_recent /= 2;
+        }
         let queueing = match ack.one_way_delay {
             Some(wire) => {
                 let q = self.on_delay_sample(now, wire);
@@ -445,13 +470,22 @@ impl CongestionController for Ledbat {
     }
 
     fn on_loss(&mut self, loss: &LossEvent) {
+        self.lost_recent += loss.bytes_lost as u64;
         if self.recovery_start.is_some_and(|s| loss.newest_sent <= s) {
             return;
         }
-        // RFC 6817 §2.4.2: halve, once per RTT (the recovery period), not below minimum.
+        let Some(keep) = self.loss_response() else {
+            // No queue came with it: a random loss. The connection resends what was lost;
+            // the window, and slow start if it was on, go on as they were.
+            return;
+        };
+        // RFC 6817 §2.4.2 halves on loss, once per RTT (the recovery period). Here the
+        // window loses the share of it that sat in the queue (at least a quarter, at most
+        // half), so the pipe stays full while the queue drains.
         self.recovery_start = Some(loss.now);
         self.reduced = true;
-        self.window = (self.window / 2).max(self.min_window());
+        self.window = (self.window as u64 * keep / 1000) as usize;
+        self.window = self.window.max(self.min_window());
         self.carry = 0;
         match self.phase {
             Phase::SlowStart | Phase::Restore => self.end_slow_start(loss.now, self.rtt),
@@ -519,6 +553,7 @@ mod tests {
             one_way_delay: Some(delay_us),
             bytes_in_flight: in_flight,
             app_limited: false,
+            rate: None,
         }
     }
 
@@ -607,25 +642,67 @@ mod tests {
         assert!(l.window() > w);
     }
 
+    fn lost(now_ms: u64) -> LossEvent {
+        LossEvent {
+            now: Instant::from_micros(now_ms * 1000),
+            bytes_lost: MDS,
+            newest_sent: Instant::from_micros(now_ms * 1000 - 50_000),
+            bytes_in_flight: 10_000,
+        }
+    }
+
+    /// A loss with no queue is a random one: repaired, the window untouched, slow start on.
     #[test]
-    fn loss_halves_and_persistent_congestion_slow_starts_back_to_half() {
+    fn a_loss_without_a_queue_changes_nothing() {
         let mut l = Ledbat::new(no_slowdowns(), MDS);
         l.on_ack(&ack(100, 1_000, 36_000, 100_000));
         assert_eq!(l.window(), 48_000);
-        l.on_loss(&LossEvent {
-            now: Instant::from_micros(200_000),
-            bytes_lost: MDS,
-            newest_sent: Instant::from_micros(150_000),
-            bytes_in_flight: 10_000,
-        });
+        l.on_loss(&lost(200));
+        assert_eq!(l.window(), 48_000);
+        assert!(l.in_slow_start());
+        // Unless the losses pass a fifth of what was sent: a policer, not chance.
+        for i in 0..20 {
+            l.on_loss(&lost(300 + i));
+        }
         assert_eq!(l.window(), 24_000);
+        assert!(!l.in_slow_start());
+    }
+
+    /// A loss with a 100 ms queue over a 100 ms base RTT: half the window was queue.
+    #[test]
+    fn a_loss_with_a_queue_drops_the_queued_share_and_persistent_congestion_slow_starts_back() {
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        l.on_ack(&ack(100, 1_000, 36_000, 100_000));
+        assert_eq!(l.window(), 48_000);
+        // The current delay is the least of the last four samples.
+        for i in 0..4 {
+            l.on_ack(&ack(150 + i, 101_000, 0, 100_000));
+        }
+        assert!(!l.in_slow_start());
+        let before = l.window();
+        l.on_loss(&lost(200));
+        assert_eq!(l.window(), before / 2);
+        // A 25 ms queue: a fifth of the window was queue, the window keeps the rest...
+        let mut l = Ledbat::new(no_slowdowns(), MDS);
+        l.on_ack(&ack(100, 1_000, 36_000, 100_000));
+        for i in 0..4 {
+            l.on_ack(&ack(150 + i, 26_000, 0, 100_000));
+        }
+        let before = l.window();
+        l.on_loss(&lost(200));
+        assert_eq!(l.window(), before * 750 / 1000, "...but loses a quarter at least");
         l.on_persistent_congestion(Instant::from_micros(300_000));
         assert_eq!(l.window(), 2 * MDS);
         assert!(l.in_slow_start());
-        // Slow start doubles back up to ssthresh (12,000), not linearly.
-        l.on_ack(&ack(500, 1_000, 2 * MDS, 100_000));
-        l.on_ack(&ack(600, 1_000, 4 * MDS, 100_000));
-        assert_eq!(l.window(), 8 * MDS);
+        // Slow start doubles back up to the window after the loss, not linearly.
+        let mut at = 500;
+        while l.in_slow_start() {
+            let w = l.window();
+            l.on_ack(&ack(at, 1_000, w, 1_000_000));
+            at += 100;
+        }
+        assert!(at <= 500 + 6 * 100, "doubling, not a crawl");
+        assert!(l.window() >= before * 750 / 1000);
     }
 
     /// An outage: no loss before the silence, persistent congestion repeated at each probe

@@ -1,23 +1,35 @@
-//! Congestion control: how many bytes a connection may have in flight (spec/protocol.md §8.6).
+//! Congestion control: how many bytes a connection may have in flight, and how fast they
+//! leave (spec/protocol.md §8, Congestion control).
 //!
 //! A [`CongestionController`] is fed explicit events by the connection: every ack-eliciting
-//! packet sent, every ACK frame that acknowledged something (with the RTT estimate and the
-//! one-way delay sample of spec §3.4), every batch of losses, and persistent congestion.
-//! Its only output is the congestion window in bytes. Two controllers ship:
+//! packet sent, every ACK frame that acknowledged something (with the RTT estimate, the
+//! one-way delay sample of spec §3.4 and a delivery-rate sample), every batch of losses,
+//! and persistent congestion. Its outputs are the congestion window in bytes and,
+//! optionally, a pacing rate. Three controllers ship:
 //!
+//! - [`Bbr`]: model-based (draft-ietf-ccwg-bbr), the default. Paces at its estimate of
+//!   the bottleneck bandwidth and keeps the queue short; a random loss changes neither,
+//!   so it holds its rate on lossy wireless and long paths.
 //! - [`Ledbat`]: RFC 6817, delay-based "less than best effort", with the remedies of
-//!   LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus) for its known failures. The default: bulk
-//!   transfers between peers should yield to everything else the user does.
+//!   LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus) and a loss response only when queueing
+//!   delay came with the loss. The scavenger, for background transfers that should yield
+//!   to everything else.
 //! - [`NewReno`]: RFC 9002 §7, loss-based, competes evenly with TCP-like flows.
 //!
 //! Which one a connection uses is [`CongestionControl`] in its [`Config`](crate::Config).
+//! The [`CongestionController`] trait and its events are public, so a controller can be
+//! driven and tested on its own; a connection cannot yet be given a controller of the
+//! user's own through `Config` (only the three above).
 //! Controllers are integer arithmetic only, so the same events give the same window on
-//! every platform. Pacing (spreading the window over the RTT) is the separate `pacing`
-//! module; an endpoint-wide rate limit is the endpoint's.
+//! every platform. Pacing (spreading the window over the RTT, or following the
+//! controller's rate) is the separate `pacing` module; an endpoint-wide rate limit is the
+//! endpoint's.
 
+mod bbr;
 mod ledbat;
 mod new_reno;
 
+pub use bbr::{Bbr, State as BbrState};
 pub use ledbat::{Ledbat, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
 pub use new_reno::NewReno;
 
@@ -65,6 +77,31 @@ pub struct AckEvent {
     /// The sender had less to send than the window allowed when these packets left: the
     /// window was not tested, so it must not grow (RFC 9002 §7.8).
     pub app_limited: bool,
+    /// The delivery rate this ACK measured (`None` only if it acknowledged nothing).
+    pub rate: Option<RateSample>,
+}
+
+/// One delivery-rate sample (draft-cheng-iccrg-delivery-rate-estimation §3): the bytes the
+/// path delivered between sending a packet and the ACK of it, and over how long. Taken
+/// from the most recently sent packet an ACK acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateSample {
+    /// Bytes acknowledged between that packet's send and this ACK.
+    pub delivered: u64,
+    /// The longer of the time those bytes took to send and to be acknowledged.
+    pub interval: Duration,
+    /// That packet's round-trip time: from its send to this ACK (ACK delay included).
+    pub rtt: Duration,
+    /// The sender was application-limited when that packet left: the sample shows what
+    /// the application offered, not what the path can carry.
+    pub app_limited: bool,
+    /// Bytes the connection had delivered when that packet left (BBR counts round trips
+    /// by it: a round ends when a packet sent after the previous round ended is acknowledged).
+    pub prior_delivered: u64,
+    /// Bytes the connection has delivered in all, this ACK included.
+    pub total_delivered: u64,
+    /// Bytes this ACK newly acknowledged.
+    pub acked: u64,
 }
 
 /// Packets were declared lost.
@@ -81,7 +118,15 @@ pub struct LossEvent {
     pub bytes_in_flight: usize,
 }
 
-/// A congestion control algorithm, fed explicit events; its output is the window.
+/// A congestion control algorithm, fed explicit events; its outputs are the window and,
+/// optionally, a pacing rate.
+///
+/// The connection calls, in order of what happens: [`on_sent`](Self::on_sent) for every
+/// ack-eliciting packet, [`on_ack`](Self::on_ack) for every ACK that acknowledged new
+/// packets (after the RTT estimate took its sample), [`on_loss`](Self::on_loss) for the
+/// packets that ACK or a timer declared lost, and
+/// [`on_persistent_congestion`](Self::on_persistent_congestion). It reads
+/// [`window`](Self::window) before each packet and [`pacing_rate`](Self::pacing_rate) to pace.
 ///
 /// Implementations must be deterministic (no clock, no randomness, no floating point whose
 /// result could differ between platforms) and must never return a window below two
@@ -106,31 +151,56 @@ pub trait CongestionController: core::fmt::Debug + Send {
     fn queueing_delay(&self) -> Option<Duration> {
         None
     }
+    /// The rate to pace at, in bytes per second, if the controller sets one (a model-based
+    /// controller paces at its bandwidth estimate). `None`: the connection paces the window
+    /// over the smoothed RTT (RFC 9002 §7.7).
+    fn pacing_rate(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// Which congestion controller a connection uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CongestionControl {
-    /// LEDBAT with the LEDBAT++ remedies ([`Ledbat`]): yields to other traffic, keeps the
-    /// bottleneck queue near its target delay. The default.
+    /// BBR ([`Bbr`]): paces at a model of the path (bottleneck bandwidth and minimum RTT),
+    /// keeps the queue short, and holds its rate under random loss. The default.
+    #[default]
+    Bbr,
+    /// LEDBAT with the LEDBAT++ remedies ([`Ledbat`]), the scavenger: yields to other
+    /// traffic, keeps the bottleneck queue near its target delay. For background transfers.
     Ledbat(LedbatConfig),
     /// NewReno ([`NewReno`]): loss-based, shares evenly with TCP.
     NewReno,
-}
-
-impl Default for CongestionControl {
-    fn default() -> Self {
-        CongestionControl::Ledbat(LedbatConfig::default())
-    }
 }
 
 impl CongestionControl {
     /// A controller of this kind for datagrams of at most `max_datagram` bytes.
     pub fn build(self, max_datagram: usize) -> Box<dyn CongestionController> {
         match self {
+            CongestionControl::Bbr => Box::new(Bbr::new(max_datagram)),
             CongestionControl::Ledbat(c) => Box::new(Ledbat::new(c, max_datagram)),
             CongestionControl::NewReno => Box::new(NewReno::new(max_datagram)),
         }
+    }
+}
+
+/// One-way delay samples made comparable: the wire value wraps every 2^32 µs and carries
+/// the clocks' offset, so each sample is unwrapped against the previous one into a running
+/// signed value. Only differences are used.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DelayClock {
+    last_wire: Option<u32>,
+    value: i64,
+}
+
+impl DelayClock {
+    pub(crate) fn unwrap(&mut self, wire: u32) -> i64 {
+        if let Some(last) = self.last_wire {
+            // Consecutive samples differ by far less than 2^31 µs (35 minutes).
+            self.value += i64::from(wire.wrapping_sub(last) as i32);
+        }
+        self.last_wire = Some(wire);
+        self.value
     }
 }

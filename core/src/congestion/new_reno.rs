@@ -128,6 +128,7 @@ mod tests {
             one_way_delay: None,
             bytes_in_flight: 0,
             app_limited: false,
+            rate: None,
         }
     }
 

@@ -53,12 +53,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let number = r.take_pn();
                 assert_eq!(number, next_expected, "numbers are taken in order");
                 let size = u.int_in_range(1..=1500usize)?;
-                r.on_sent(SentPacket {
-                    number,
-                    time: now,
-                    size,
-                    frames: SmallVec::new(),
-                });
+                r.on_sent(SentPacket::new(number, now, size, SmallVec::new()));
                 // The number after an ack-eliciting packet may be left out, never more.
                 next_expected = r.next_pn();
                 assert!(

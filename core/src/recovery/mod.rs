@@ -16,6 +16,7 @@
 //! that acknowledges it acknowledges a packet it cannot have received, an optimistic ACK,
 //! and is refused like one naming a number beyond the last sent.
 
+pub(crate) mod delivery_rate;
 pub(crate) mod received;
 pub(crate) mod rtt;
 
@@ -25,9 +26,11 @@ use core::ops::RangeInclusive;
 
 use smallvec::SmallVec;
 
+use crate::congestion::RateSample;
 use crate::crypto::keys::keyed_u64;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, StreamId};
+use delivery_rate::{DeliveryRate, DeliveryState, Sampler};
 use rtt::RttEstimator;
 
 /// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
@@ -95,6 +98,22 @@ pub(crate) struct SentPacket {
     pub(crate) time: Instant,
     pub(crate) size: usize,
     pub(crate) frames: SmallVec<[SentFrame; 2]>,
+    /// The connection's delivery when it left, for rate samples (set by
+    /// [`Recovery::on_sent`]).
+    delivery: DeliveryState,
+}
+
+impl SentPacket {
+    /// Packet `number` of `size` bytes sent at `time`, carrying `frames`.
+    pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SmallVec<[SentFrame; 2]>) -> Self {
+        SentPacket {
+            number,
+            time,
+            size,
+            frames,
+            delivery: DeliveryState::default(),
+        }
+    }
 }
 
 /// The peer acknowledged a packet we never sent, one beyond the last sent or one left out
@@ -107,6 +126,8 @@ pub(crate) struct UnsentPacketAcked;
 pub(crate) struct Outcome {
     pub(crate) acked: Vec<SentPacket>,
     pub(crate) lost: Vec<SentPacket>,
+    /// The delivery rate the ACK measured, if it acknowledged anything.
+    pub(crate) rate: Option<RateSample>,
 }
 
 /// What the recovery timer asks for when it fires.
@@ -258,7 +279,7 @@ impl SentPackets {
 }
 
 /// The most slots an empty [`SentPackets`] keeps allocated.
-const IDLE_SLOTS: usize = 16;
+const IDLE_SLOTS: usize = 8;
 
 #[derive(Debug)]
 pub(crate) struct Recovery {
@@ -280,6 +301,7 @@ pub(crate) struct Recovery {
     /// spurious, and the packet threshold grows to the reordering seen.
     recently_lost: alloc::collections::BTreeSet<u64>,
     spurious_losses: u64,
+    rate: DeliveryRate,
 }
 
 impl Recovery {
@@ -301,6 +323,7 @@ impl Recovery {
             packet_threshold: PACKET_THRESHOLD,
             recently_lost: alloc::collections::BTreeSet::new(),
             spurious_losses: 0,
+            rate: DeliveryRate::default(),
         }
     }
 
@@ -363,14 +386,21 @@ impl Recovery {
     /// out: only after ack-eliciting packets, as only those are worth acknowledging
     /// optimistically, so a peer that sends nothing but ACKs sends them in one unbroken run
     /// (each gap costs whoever acknowledges them an ACK range).
-    pub(crate) fn on_sent(&mut self, packet: SentPacket) {
+    pub(crate) fn on_sent(&mut self, mut packet: SentPacket) {
         if self.next_pn >= self.skips.next {
             self.skips.skip(self.next_pn);
             self.next_pn += 1;
         }
+        packet.delivery = self.rate.on_sent(packet.time, self.bytes_in_flight);
         self.last_eliciting_sent = Some(packet.time);
         self.bytes_in_flight += packet.size;
         self.sent.push(packet);
+    }
+
+    /// The sender ran out of data with room in its window (RFC 9002 §7.8): the rate samples
+    /// of what is in flight now are application-limited.
+    pub(crate) fn on_app_limited(&mut self) {
+        self.rate.on_app_limited(self.bytes_in_flight);
     }
 
     /// Processes an ACK frame received at `now`.
@@ -379,12 +409,15 @@ impl Recovery {
             return Err(UnsentPacketAcked);
         }
         let mut out = Outcome::default();
+        let mut sampler = Sampler::default();
         for range in ack.ranges.iter() {
             self.sent.take_range(range.smallest..=range.largest, |p| {
                 self.bytes_in_flight -= p.size;
+                self.rate.on_acked(&mut sampler, now, p.time, p.size, p.delivery);
                 out.acked.push(p);
             });
         }
+        out.rate = self.rate.sample(sampler, now);
         let largest = ack.largest();
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
         // the packet threshold past the distance seen.
@@ -521,12 +554,8 @@ impl BenchSender {
         (0..count)
             .map(|_| {
                 let number = self.0.take_pn();
-                self.0.on_sent(SentPacket {
-                    number,
-                    time: now,
-                    size,
-                    frames: SmallVec::new(),
-                });
+                self.0
+                    .on_sent(SentPacket::new(number, now, size, SmallVec::new()));
                 number
             })
             .collect()
@@ -567,12 +596,12 @@ mod tests {
 
     fn sent(r: &mut Recovery, at: u64) -> u64 {
         let pn = r.take_pn();
-        r.on_sent(SentPacket {
-            number: pn,
-            time: Instant::from_micros(at),
-            size: 1000,
-            frames: SmallVec::new(),
-        });
+        r.on_sent(SentPacket::new(
+            pn,
+            Instant::from_micros(at),
+            1000,
+            SmallVec::new(),
+        ));
         pn
     }
 

@@ -123,9 +123,10 @@ pub(crate) fn write(config: &Config, out: &mut String) {
     );
 }
 
-/// `newreno`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
+/// `bbr`, `newreno`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
 pub(crate) fn congestion_text(c: &CongestionControl) -> String {
     match c {
+        CongestionControl::Bbr => "bbr".to_string(),
         CongestionControl::NewReno => "newreno".to_string(),
         CongestionControl::Ledbat(l) => {
             let gain = match l.gain {
@@ -146,8 +147,10 @@ pub(crate) fn congestion_text(c: &CongestionControl) -> String {
 }
 
 pub(crate) fn parse_congestion(s: &str) -> Option<CongestionControl> {
-    if s == "newreno" {
-        return Some(CongestionControl::NewReno);
+    match s {
+        "bbr" => return Some(CongestionControl::Bbr),
+        "newreno" => return Some(CongestionControl::NewReno),
+        _ => {}
     }
     let mut parts = s.strip_prefix("ledbat/")?.split('/');
     let target = Duration::from_micros(parts.next()?.parse().ok()?);

@@ -1,0 +1,543 @@
+//! BBR: congestion control from a model of the path, not from loss (Cardwell et al.,
+//! "BBR: Congestion-Based Congestion Control", 2016; draft-ietf-ccwg-bbr, BBRv3; spec
+//! §8.6). The default controller.
+//!
+//! The model is two numbers: the bottleneck bandwidth (the highest delivery rate sampled
+//! over the last [`BW_WINDOW_ROUNDS`] round trips, from the delivery-rate samples of
+//! `recovery::delivery_rate`) and the round-trip propagation delay (the lowest RTT sampled
+//! in the last [`PROBE_RTT_INTERVAL`]). The connection paces at a gain times the bandwidth
+//! and keeps at most [`CWND_GAIN`] times the bandwidth-delay product (BDP) in flight, so
+//! the bottleneck stays busy with hardly any queue. A random loss does not change either
+//! number, so throughput under 1-10% random loss stays near `link × (1 − loss)` where a
+//! loss-based controller collapses to the Mathis bound.
+//!
+//! The states and their gains are declared in [`State`] and [`State::gains`]:
+//! - `Startup` (draft §4.3.1): pacing gain 2.77, doubling the delivery rate each round,
+//!   until three rounds in a row grow the bandwidth estimate by less than 25%
+//!   ("full bandwidth reached", §4.3.1.2), or a round's losses are congestive (below).
+//! - `Drain` (§4.3.2): pacing gain 1/2.77 until what is in flight is one BDP again.
+//! - `ProbeBw` (§4.3.3): the BBRv1 cycle of eight phases, each about one minimum RTT long,
+//!   pacing at 5/4, 3/4, then 1 for six phases: the 5/4 phase probes for more bandwidth,
+//!   the 3/4 phase drains what it queued. (BBRv3's cycle of DOWN, CRUISE, REFILL and UP
+//!   phases with wall-clock probe spacing is the same idea with more state; the eight
+//!   phases keep two flows of one RTT converging, measured in `control`.)
+//! - `ProbeRtt` (§4.3.4): when the minimum RTT has not been lowered for
+//!   [`PROBE_RTT_INTERVAL`], the window drops to half a BDP (BBRv3's value; BBRv1 used four
+//!   packets) for [`PROBE_RTT_DURATION`] and a round, so the queue drains and every flow
+//!   sees the path's true RTT.
+//!
+//! Loss (BBRv3's "inflight_hi", §4.5.10, with weir's own test for when a loss counts):
+//! at the end of each round the loss rate of that round is checked. It counts as
+//! congestion only if it passes [`LOSS_THRESHOLD`] (2%, BBRv3's) *while a queue stood at
+//! the bottleneck all round* (the lowest one-way queueing delay of the round, spec §3.4,
+//! above a quarter of the minimum RTT and above [`MIN_STANDING_QUEUE`]), or if it passes
+//! [`HIGH_LOSS`] (25%) regardless. Random loss on a wireless or long path comes with no
+//! standing queue, so it changes nothing; a full drop-tail buffer comes with one. A
+//! congestive round ends Startup, ends a 5/4 probe, and caps what may be in flight
+//! (`inflight_hi`) at 85% of the round's peak, never below one BDP; every probe without
+//! congestive loss raises the cap by a quarter, and a cap above four BDPs is dropped.
+//!
+//! After persistent congestion (RFC 9002 §7.6) the window drops to [`MIN_PIPE_PACKETS`]
+//! until an ACK shows the path is back, then returns to what it was: the model did not
+//! change because of an outage (BBR's "restore cwnd after RTO", §4.6.2).
+//!
+//! All arithmetic is integer; the same events give the same window and pacing rate on
+//! every platform.
+
+use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent};
+use crate::time::{Duration, Instant};
+
+/// Gains are in thousandths.
+const UNIT: u64 = 1000;
+/// Startup's pacing gain, 4 × ln 2 (draft §4.3.1: the smallest gain that doubles the
+/// delivery rate each round), and Drain's, its inverse.
+const STARTUP_PACING_GAIN: u64 = 2_770;
+const DRAIN_PACING_GAIN: u64 = UNIT * UNIT / STARTUP_PACING_GAIN;
+/// The window is this many BDPs (draft §4.6.4.2: room for delayed and aggregated ACKs).
+const CWND_GAIN: u64 = 2_000;
+/// ProbeBw's pacing gains, one per phase (BBRv1's cycle).
+const PROBE_BW_GAINS: [u64; 8] = [1_250, 750, UNIT, UNIT, UNIT, UNIT, UNIT, UNIT];
+/// ProbeRtt's window, as a share of the BDP (BBRv3, draft §4.3.4.3).
+const PROBE_RTT_CWND_GAIN: u64 = 500;
+/// Pacing runs this much below the estimate so a queue does not build from rounding
+/// (draft §4.6.2, PacingMarginPercent: 1%).
+const PACING_MARGIN: u64 = 10;
+
+/// Round trips the bandwidth estimate remembers (BBRv1: the cycle plus two).
+pub const BW_WINDOW_ROUNDS: usize = 10;
+/// How long a minimum RTT stands before ProbeRtt re-measures it (BBRv3, §4.3.4: 5 s).
+pub const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(5);
+/// How long ProbeRtt holds its small window (§4.3.4: 200 ms).
+pub const PROBE_RTT_DURATION: Duration = Duration::from_millis(200);
+/// Startup ends after this many rounds that grew the estimate by less than 25%.
+const FULL_BW_ROUNDS: u8 = 3;
+/// A round's loss rate, in thousandths, past which its losses are congestion if a queue
+/// stood all round (BBRv3's BBRLossThresh, 2%).
+pub const LOSS_THRESHOLD: u64 = 20;
+/// A round's loss rate, in thousandths, past which its losses are congestion whatever the
+/// delay says (a policer or a bottleneck with no buffer builds no queue). BBR's model
+/// holds the link up to about 15-20% random loss; the threshold sits above that.
+pub const HIGH_LOSS: u64 = 250;
+/// Fewer datagrams than this lost in a round never make it congestive.
+pub const LOSS_EVENTS: usize = 6;
+/// The smallest standing queue that makes a loss congestive or ends Startup, whatever the
+/// RTT.
+pub const MIN_STANDING_QUEUE: Duration = Duration::from_millis(2);
+/// Startup ends once this many ACKs in a row showed a standing queue.
+const STARTUP_QUEUE_SAMPLES: u8 = 8;
+/// The smallest window, in packets (draft §4.6.4.3, BBRMinPipeCwnd).
+pub const MIN_PIPE_PACKETS: usize = 4;
+/// After a congestive round, the cap on what is in flight is this share of the round's
+/// peak (thousandths; BBRv3's BBRBeta is 0.7 for every lossy round, gentler here because
+/// only congestive rounds count).
+const INFLIGHT_HI_BETA: u64 = 850;
+
+/// BBR's states (draft §4.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Doubling the rate each round to find the bottleneck bandwidth.
+    Startup,
+    /// Draining the queue Startup built.
+    Drain,
+    /// Cruising at the estimate, probing for more bandwidth once per cycle; the phase is
+    /// the index into the cycle of gains.
+    ProbeBw {
+        /// 0: probe up (5/4), 1: drain (3/4), 2-7: cruise.
+        phase: u8,
+    },
+    /// Holding a small window to re-measure the minimum RTT.
+    ProbeRtt,
+}
+
+impl State {
+    /// (pacing gain, window gain) in thousandths.
+    fn gains(self) -> (u64, u64) {
+        match self {
+            State::Startup => (STARTUP_PACING_GAIN, CWND_GAIN),
+            State::Drain => (DRAIN_PACING_GAIN, CWND_GAIN),
+            State::ProbeBw { phase } => (
+                PROBE_BW_GAINS[usize::from(phase) % PROBE_BW_GAINS.len()],
+                CWND_GAIN,
+            ),
+            State::ProbeRtt => (UNIT, PROBE_RTT_CWND_GAIN),
+        }
+    }
+}
+
+/// The BBR congestion controller; see the module docs.
+#[derive(Clone, Debug)]
+pub struct Bbr {
+    mds: usize,
+    state: State,
+    /// Highest delivery rate (bytes/s) of each of the last rounds, by round number.
+    bw_rounds: [u64; BW_WINDOW_ROUNDS],
+    /// Rounds counted by the bandwidth filter (only rounds that were not entirely
+    /// application-limited, so an idle connection keeps its estimate).
+    bw_round: u64,
+    bw_round_tested: bool,
+    min_rtt: Option<Duration>,
+    min_rtt_stamp: Instant,
+    /// Round counting (draft §4.5.1).
+    next_round_delivered: u64,
+    round_start: bool,
+    /// Startup's full-bandwidth detection.
+    full_bw: u64,
+    full_bw_rounds: u8,
+    full_bw_reached: bool,
+    /// When the current ProbeBw phase started.
+    phase_start: Instant,
+    /// ProbeRtt: when its hold ends (once the flight is down to its window), the lowest
+    /// RTT it saw, and the window to return to.
+    probe_rtt_done: Option<Instant>,
+    probe_rtt_min: Option<Duration>,
+    probe_rtt_prior: usize,
+    /// This round's losses and deliveries (bytes), lowest queueing delay (µs), peak flight.
+    round_lost: u64,
+    round_delivered_from: u64,
+    round_min_queue: Option<u64>,
+    round_peak_flight: usize,
+    /// The round that ended had a standing queue.
+    round_queued: bool,
+    /// One-way delay samples in a row that showed a queue above the standing-queue floor.
+    queued_samples: u8,
+    /// The cap on bytes in flight after congestive losses; `usize::MAX` for none.
+    inflight_hi: usize,
+    /// One-way delays (spec §3.4) and their lowest since the last ProbeRtt.
+    clock: DelayClock,
+    base_delay: Option<i64>,
+    queueing_delay: Duration,
+    window: usize,
+    /// The window before persistent congestion, restored by the next ACK.
+    outage: Option<usize>,
+    bytes_in_flight: usize,
+    pacing_rate: Option<u64>,
+}
+
+impl Bbr {
+    /// A controller for datagrams of at most `max_datagram` bytes.
+    pub fn new(max_datagram: usize) -> Self {
+        Bbr {
+            mds: max_datagram,
+            state: State::Startup,
+            bw_rounds: [0; BW_WINDOW_ROUNDS],
+            bw_round: 0,
+            bw_round_tested: false,
+            min_rtt: None,
+            min_rtt_stamp: Instant::ZERO,
+            next_round_delivered: 0,
+            round_start: false,
+            full_bw: 0,
+            full_bw_rounds: 0,
+            full_bw_reached: false,
+            phase_start: Instant::ZERO,
+            probe_rtt_done: None,
+            probe_rtt_min: None,
+            probe_rtt_prior: 0,
+            round_lost: 0,
+            round_delivered_from: 0,
+            round_min_queue: None,
+            round_peak_flight: 0,
+            round_queued: false,
+            queued_samples: 0,
+            inflight_hi: usize::MAX,
+            clock: DelayClock::default(),
+            base_delay: None,
+            queueing_delay: Duration::ZERO,
+            window: initial_window(max_datagram),
+            outage: None,
+            bytes_in_flight: 0,
+            pacing_rate: None,
+        }
+    }
+
+    /// The state now.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The bottleneck bandwidth estimate in bytes per second (0 before the first sample).
+    pub fn bandwidth(&self) -> u64 {
+        self.bw_rounds.iter().copied().max().unwrap_or(0)
+    }
+
+    /// The minimum RTT estimate.
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.min_rtt
+    }
+
+    fn min_window(&self) -> usize {
+        MIN_PIPE_PACKETS * self.mds
+    }
+
+    /// `gain` (thousandths) times the bandwidth-delay product, in bytes; `None` before the
+    /// model has both numbers.
+    fn bdp(&self, gain: u64) -> Option<usize> {
+        let bw = self.bandwidth();
+        let rtt = self.min_rtt?;
+        (bw > 0).then(|| {
+            let b = u128::from(bw) * u128::from(rtt.as_micros()) * u128::from(gain)
+                / (1_000_000 * u128::from(UNIT));
+            usize::try_from(b).unwrap_or(usize::MAX)
+        })
+    }
+
+    fn enter(&mut self, now: Instant, state: State) {
+        self.state = state;
+        self.phase_start = now;
+        if state == State::ProbeRtt {
+            self.probe_rtt_done = None;
+            self.probe_rtt_min = None;
+            self.probe_rtt_prior = self.window;
+            self.base_delay = None;
+        }
+        if state == (State::ProbeBw { phase: 0 }) && self.inflight_hi != usize::MAX {
+            // Each probe may find room the last congestion took away.
+            let raised = self
+                .inflight_hi
+                .saturating_add(self.inflight_hi / 4)
+                .saturating_add(self.mds);
+            let lifted = self.bdp(4 * UNIT).is_some_and(|four| raised > four);
+            self.inflight_hi = if lifted { usize::MAX } else { raised };
+        }
+    }
+
+    /// Round counting (draft §4.5.1): a round ends when a packet sent after the last one
+    /// ended is acknowledged. Returns whether the round that ended was congestive.
+    fn update_round(&mut self, prior_delivered: u64, total_delivered: u64) -> bool {
+        self.round_start = prior_delivered >= self.next_round_delivered;
+        if !self.round_start {
+            return false;
+        }
+        self.next_round_delivered = total_delivered;
+        let delivered = total_delivered - self.round_delivered_from;
+        let lost = self.round_lost;
+        let seen = delivered + lost;
+        let rate = (lost * UNIT).checked_div(seen).unwrap_or(0);
+        let standing = self.standing_queue();
+        self.round_queued = standing;
+        // Too few losses say nothing about a rate (BBRv3 asks for six loss events too,
+        // draft §4.3.1.3): one packet lost of the first ten is not 10% loss.
+        let enough = lost >= (LOSS_EVENTS * self.mds) as u64;
+        let congestive = enough && ((rate > LOSS_THRESHOLD && standing) || rate > HIGH_LOSS);
+        let peak = self.round_peak_flight;
+        self.round_lost = 0;
+        self.round_delivered_from = total_delivered;
+        self.round_min_queue = None;
+        self.round_peak_flight = self.bytes_in_flight;
+        if congestive {
+            let floor = self.bdp(UNIT).unwrap_or(0).max(self.min_window());
+            self.inflight_hi = (peak as u64 * INFLIGHT_HI_BETA / UNIT) as usize;
+            self.inflight_hi = self.inflight_hi.max(floor);
+        }
+        congestive
+    }
+
+    /// Whether a queue stood at the bottleneck all through the round that ended: its lowest
+    /// queueing delay was above the standing-queue floor.
+    fn standing_queue(&self) -> bool {
+        self.round_min_queue.is_some_and(|q| q > self.queue_floor())
+    }
+
+    /// The queueing delay (µs) that counts as a standing queue: a quarter of the minimum
+    /// RTT, and at least [`MIN_STANDING_QUEUE`].
+    fn queue_floor(&self) -> u64 {
+        let quarter = self.min_rtt.map_or(0, |r| r.as_micros() / 4);
+        quarter.max(MIN_STANDING_QUEUE.as_micros())
+    }
+
+    /// A delivery-rate sample into the round-by-round max filter.
+    fn update_bw(&mut self, rate: u64, app_limited: bool) {
+        if self.round_start && self.bw_round_tested {
+            self.bw_round += 1;
+            self.bw_round_tested = false;
+            self.bw_rounds[(self.bw_round % BW_WINDOW_ROUNDS as u64) as usize] = 0;
+        }
+        // An application-limited sample only counts if it shows more than the estimate
+        // (draft §4.5.2.3).
+        if app_limited && rate < self.bandwidth() {
+            return;
+        }
+        self.bw_round_tested |= !app_limited;
+        let slot = &mut self.bw_rounds[(self.bw_round % BW_WINDOW_ROUNDS as u64) as usize];
+        *slot = (*slot).max(rate);
+    }
+
+    fn update_min_rtt(&mut self, now: Instant, rtt: Duration) {
+        if self.state == State::ProbeRtt {
+            self.probe_rtt_min = Some(self.probe_rtt_min.map_or(rtt, |m| m.min(rtt)));
+        }
+        // An RTT equal to the minimum shows the queue empty now: no need to probe for it.
+        if self.min_rtt.is_none_or(|m| rtt <= m) {
+            self.min_rtt = Some(rtt);
+            self.min_rtt_stamp = now;
+        }
+    }
+
+    /// Startup's exit: the estimate stopped growing, the round was congestive, or a queue
+    /// built up.
+    fn check_full_bw(&mut self, app_limited: bool, congestive: bool) {
+        if self.full_bw_reached {
+            return;
+        }
+        // A queue seen by [`STARTUP_QUEUE_SAMPLES`] ACKs in a row: Startup's rate passed
+        // the bottleneck's. Checked on every ACK, not at the round's end, so a deep buffer
+        // fills by a fraction of a round's doubling, not by a whole round more.
+        if self.queued_samples >= STARTUP_QUEUE_SAMPLES {
+            self.full_bw_reached = true;
+            return;
+        }
+        if !self.round_start {
+            return;
+        }
+        // A queue that stood all round: the pipe is full, and Startup's doubling would
+        // only fill the buffer (weir's own exit; BBRv3 waits for loss or three flat rounds,
+        // and by then a deep buffer has been full for a round or two).
+        if congestive || self.round_queued {
+            self.full_bw_reached = true;
+            return;
+        }
+        if app_limited {
+            return;
+        }
+        let bw = self.bandwidth();
+        if bw >= self.full_bw.saturating_mul(5) / 4 {
+            self.full_bw = bw;
+            self.full_bw_rounds = 0;
+            return;
+        }
+        self.full_bw_rounds += 1;
+        self.full_bw_reached = self.full_bw_rounds >= FULL_BW_ROUNDS;
+    }
+
+    /// The transitions of the state machine, checked on each ACK (draft §4.3).
+    fn transition(&mut self, now: Instant, congestive: bool) {
+        let bdp = self.bdp(UNIT).unwrap_or(usize::MAX);
+        let min_rtt = self.min_rtt.unwrap_or(Duration::ZERO);
+        match self.state {
+            State::Startup if self.full_bw_reached => self.enter(now, State::Drain),
+            State::Drain if self.bytes_in_flight <= bdp => self.enter(now, State::ProbeBw { phase: 2 }),
+            State::ProbeBw { phase } => {
+                let elapsed = now - self.phase_start > min_rtt;
+                let next = match phase {
+                    // Probe until a round trip passed and the flight grew by the gain, or
+                    // until the probe met congestion.
+                    0 => {
+                        congestive
+                            || (elapsed && self.bytes_in_flight >= self.bdp(PROBE_BW_GAINS[0]).unwrap_or(0))
+                    }
+                    // Drain for a round trip, or less if the queue is gone.
+                    1 => elapsed || self.bytes_in_flight <= bdp,
+                    _ => elapsed,
+                };
+                if next {
+                    let phase = (phase + 1) % PROBE_BW_GAINS.len() as u8;
+                    self.enter(now, State::ProbeBw { phase });
+                }
+            }
+            State::ProbeRtt => {
+                let window = self.probe_rtt_window();
+                if self.probe_rtt_done.is_none() && self.bytes_in_flight <= window {
+                    self.probe_rtt_done = Some(now + PROBE_RTT_DURATION.max(min_rtt));
+                }
+                if self.probe_rtt_done.is_some_and(|done| now >= done) {
+                    if let Some(m) = self.probe_rtt_min {
+                        self.min_rtt = Some(m);
+                    }
+                    self.min_rtt_stamp = now;
+                    // Back to the window held before (draft §4.3.4.5), not a climb from
+                    // the small one.
+                    self.window = self.window.max(self.probe_rtt_prior);
+                    let next = if self.full_bw_reached {
+                        State::ProbeBw { phase: 2 }
+                    } else {
+                        State::Startup
+                    };
+                    self.enter(now, next);
+                }
+            }
+            _ => {}
+        }
+        if self.state != State::ProbeRtt
+            && now >= self.min_rtt_stamp + PROBE_RTT_INTERVAL
+            && self.min_rtt.is_some()
+        {
+            self.enter(now, State::ProbeRtt);
+        }
+    }
+
+    fn probe_rtt_window(&self) -> usize {
+        self.bdp(PROBE_RTT_CWND_GAIN).unwrap_or(0).max(self.min_window())
+    }
+
+    /// The window and pacing rate from the model (draft §4.6). `srtt` sets the floor of
+    /// the pacing rate: the minimum window per RTT always, and in Startup the initial window
+    /// per RTT times the gain (draft §4.6.2, BBRInitPacingRate), so that the slow samples of
+    /// a connection that only sent a few control frames never pace it at a trickle.
+    fn update_control(&mut self, acked: usize, srtt: Duration) {
+        let (pacing_gain, cwnd_gain) = self.state.gains();
+        let bw = self.bandwidth();
+        if bw > 0 {
+            let rate = u128::from(bw) * u128::from(pacing_gain) * u128::from(UNIT - PACING_MARGIN)
+                / u128::from(UNIT * UNIT);
+            let srtt = u128::from(srtt.as_micros().max(1));
+            let floor = if self.state == State::Startup {
+                initial_window(self.mds) as u128 * u128::from(STARTUP_PACING_GAIN) * 1_000 / srtt
+            } else {
+                self.min_window() as u128 * 1_000_000 / srtt
+            };
+            let rate = u64::try_from(rate.max(floor)).unwrap_or(u64::MAX).max(1);
+            // Startup never slows its pace: a low early sample must not hold it back.
+            self.pacing_rate = Some(match (self.full_bw_reached, self.pacing_rate) {
+                (false, Some(old)) => old.max(rate),
+                _ => rate,
+            });
+        }
+        let Some(target) = self.bdp(cwnd_gain) else {
+            self.window += acked;
+            return;
+        };
+        // Room for the ACKs the peer delays or aggregates (draft §4.6.4.2's quanta).
+        let target = target.saturating_add(3 * self.mds);
+        self.window = if self.state == State::ProbeRtt {
+            self.probe_rtt_window()
+        } else if self.full_bw_reached {
+            (self.window + acked).min(target)
+        } else if self.window < target {
+            // Startup grows by what was delivered, up to the gain's BDP (draft §4.6.4.4).
+            self.window + acked
+        } else {
+            self.window
+        };
+        self.window = self.window.min(self.inflight_hi).max(self.min_window());
+    }
+}
+
+impl CongestionController for Bbr {
+    fn on_sent(&mut self, _now: Instant, _bytes: usize, bytes_in_flight: usize) {
+        self.bytes_in_flight = bytes_in_flight;
+        self.round_peak_flight = self.round_peak_flight.max(bytes_in_flight);
+    }
+
+    fn on_ack(&mut self, ack: &AckEvent) {
+        self.bytes_in_flight = ack.bytes_in_flight;
+        if let Some(window) = self.outage.take() {
+            self.window = window;
+        }
+        let now = ack.now;
+        if let Some(wire) = ack.one_way_delay {
+            let delay = self.clock.unwrap(wire);
+            let base = self.base_delay.map_or(delay, |b| b.min(delay));
+            self.base_delay = Some(base);
+            let q = u64::try_from(delay - base).unwrap_or(0);
+            self.queueing_delay = Duration::from_micros(q);
+            self.round_min_queue = Some(self.round_min_queue.map_or(q, |m| m.min(q)));
+            // The queue seen empty (the one-way delay back at its lowest): the minimum RTT
+            // still holds, and draining the pipe to re-measure it would only cost rate.
+            if q < self.queue_floor() / 2 && self.state != State::ProbeRtt {
+                self.min_rtt_stamp = now;
+            }
+            self.queued_samples = if q > self.queue_floor() {
+                self.queued_samples.saturating_add(1)
+            } else {
+                0
+            };
+        }
+        let Some(rs) = ack.rate else { return };
+        self.update_min_rtt(now, rs.rtt);
+        let congestive = self.update_round(rs.prior_delivered, rs.total_delivered);
+        if let Some(rate) = rs.bytes_per_second(self.min_rtt.unwrap_or(rs.rtt)) {
+            self.update_bw(rate, rs.app_limited);
+        }
+        self.check_full_bw(rs.app_limited, congestive);
+        self.transition(now, congestive);
+        self.update_control(ack.bytes_acked, ack.rtt.smoothed);
+    }
+
+    fn on_loss(&mut self, loss: &LossEvent) {
+        self.bytes_in_flight = loss.bytes_in_flight;
+        self.round_lost += loss.bytes_lost as u64;
+    }
+
+    fn on_persistent_congestion(&mut self, _now: Instant) {
+        if self.outage.is_none() {
+            self.outage = Some(self.window);
+        }
+        self.window = self.min_window();
+    }
+
+    fn window(&self) -> usize {
+        self.window
+    }
+
+    fn in_slow_start(&self) -> bool {
+        self.state == State::Startup
+    }
+
+    fn queueing_delay(&self) -> Option<Duration> {
+        Some(self.queueing_delay)
+    }
+
+    fn pacing_rate(&self) -> Option<u64> {
+        self.pacing_rate
+    }
+}
