@@ -186,7 +186,9 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
         1,
         10,
     );
-    assert!(alone[0] > 0.8, "alone: {alone:?}");
+    // Issue 31's scavenger targets: at least 85% of the link alone, at most 10% beside a
+    // NewReno flow (measured: 92% alone, 3.4% beside it).
+    assert!(alone[0] >= 0.85, "alone: {alone:?}");
     let reno = sim.connect_with(c, s, CongestionControl::NewReno);
     traffic.borrow_mut().bulk(c, reno, u64::MAX, Priority::Normal);
     let both = shares(
@@ -198,7 +200,7 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
         10,
     );
     println!("LEDBAT alone {alone:?}, beside NewReno {both:?}");
-    assert!(both[0] < 0.25, "{both:?}");
+    assert!(both[0] <= 0.10, "{both:?}");
     assert!(both[1] > 0.7, "{both:?}");
 }
 
