@@ -452,7 +452,7 @@ impl Connection {
             peer: PeerParams::from_wire(&Default::default()),
             recovery: Recovery::new(config.initial_rtt, config.max_probe_interval, skip_seed),
             received: Received::new(config.max_tracked_ack_ranges),
-            congestion: config.congestion,
+            congestion: config.congestion.clone(),
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             pacer: Pacer::new(now),
             pacing_wake: None,

@@ -723,10 +723,10 @@ impl Endpoint {
     ) -> Result<ConnectionHandle, ApiError> {
         let cmd = self.tracing(|| Command::Connect {
             remote,
-            congestion,
+            congestion: congestion.clone(),
             server,
         });
-        let cc = congestion.unwrap_or(self.config.congestion);
+        let cc = congestion.unwrap_or_else(|| self.config.congestion.clone());
         let out = self.open_connection(now, remote, cc, server);
         self.traced(Some(now), cmd, &out);
         out

@@ -13,7 +13,7 @@ use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Event, Read};
 use weir_sim::Sim;
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Cell {
     cc: CongestionControl,
     rtt_ms: u64,
@@ -53,7 +53,7 @@ struct Outcome {
     drops: u64,
 }
 
-fn name(cc: CongestionControl) -> &'static str {
+fn name(cc: &CongestionControl) -> &'static str {
     match cc {
         CongestionControl::Bbr => "BBR",
         CongestionControl::NewReno => "NewReno",
@@ -71,14 +71,14 @@ fn config() -> Config {
 }
 
 /// One message of `cell.size()` from client to server over the bottleneck, seeded.
-fn transfer(cell: Cell, seed: u64) -> Outcome {
+fn transfer(cell: &Cell, seed: u64) -> Outcome {
     let size = cell.size();
     let mut sim = Sim::new(seed);
     let client = sim.add_node(config());
     let server = sim.add_node(config());
     let rtt = Duration::from_millis(cell.rtt_ms);
     sim.bottleneck_path_with_queue(client, server, rtt, cell.mbit * 1_000_000, cell.loss, rtt);
-    sim.connect_with(client, server, cell.cc);
+    sim.connect_with(client, server, cell.cc.clone());
     let start = RefCell::new(None::<Instant>);
     // (time, bytes read so far) at each read.
     let progress = RefCell::new(Vec::<(Instant, usize)>::new());
@@ -138,7 +138,7 @@ fn transfer(cell: Cell, seed: u64) -> Outcome {
 
 /// Round trips from `start` to the end of the first RTT-long span that delivered 90% of
 /// what the path allows in one RTT.
-fn startup(progress: &[(Instant, usize)], start: Instant, cell: Cell) -> Option<u64> {
+fn startup(progress: &[(Instant, usize)], start: Instant, cell: &Cell) -> Option<u64> {
     let rtt = Duration::from_millis(cell.rtt_ms);
     let want = 0.9 * cell.ideal_bits() / 8.0 * cell.rtt_ms as f64 / 1000.0;
     let mut from = 0;
@@ -157,7 +157,7 @@ fn startup(progress: &[(Instant, usize)], start: Instant, cell: Cell) -> Option<
 fn row(cell: &Cell, o: &Outcome) -> String {
     format!(
         "| {} | {} | {} | {} | {} | {:.3} | {:.1}% | {} | {:.1} | {} |",
-        name(cell.cc),
+        name(&cell.cc),
         cell.rtt_ms,
         cell.mbit,
         cell.loss * 100.0,
@@ -180,7 +180,7 @@ fn cells(cc: CongestionControl, losses: &[f64]) -> Vec<Cell> {
         for rtt_ms in [10, 40, 100, 300] {
             for &loss in losses {
                 out.push(Cell {
-                    cc,
+                    cc: cc.clone(),
                     rtt_ms,
                     mbit,
                     loss,
@@ -224,11 +224,13 @@ fn goodput_startup_and_queueing_delay_table() {
     all.extend(cells(CongestionControl::NewReno, &LOSSES[..4]));
     // WEIR_ONLY=BBR (or LEDBAT, NewReno) runs one controller's rows, without the snapshot.
     let only = std::env::var("WEIR_ONLY").unwrap_or_default();
+    let mut points = Vec::new();
     for cell in all {
-        if !name(cell.cc).contains(only.as_str()) {
+        if !name(&cell.cc).contains(only.as_str()) {
             continue;
         }
-        let o = transfer(cell, 1);
+        let o = transfer(&cell, 1);
+        points.push((name(&cell.cc), cell.loss, o.steady));
         table.push_str(&row(&cell, &o));
         table.push('\n');
         match cell.cc {
@@ -252,8 +254,11 @@ fn goodput_startup_and_queueing_delay_table() {
         println!("miss: {m}");
     }
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SNAPSHOT);
+    let svg = plot(&points);
+    let svg_path = path.with_extension("svg");
     if std::env::var_os("WEIR_UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &table).unwrap();
+        std::fs::write(&svg_path, &svg).unwrap();
     }
     assert!(misses.is_empty(), "{} targets missed", misses.len());
     if !only.is_empty() {
@@ -264,4 +269,102 @@ fn goodput_startup_and_queueing_delay_table() {
         table, expected,
         "the table changed: review it, then rerun with WEIR_UPDATE_SNAPSHOTS=1"
     );
+    let expected_svg = std::fs::read_to_string(&svg_path).unwrap_or_default();
+    assert_eq!(
+        svg, expected_svg,
+        "the plot changed: rerun with WEIR_UPDATE_SNAPSHOTS=1"
+    );
+}
+
+/// The table as an SVG plot (snapshots/bottleneck.svg): for each controller, the worst and
+/// the median steady goodput over the eight paths at each loss rate, against the 90% and
+/// 75% targets. Written by hand: a few lines and circles need no plotting crate.
+fn plot(points: &[(&'static str, f64, f64)]) -> String {
+    use std::fmt::Write as _;
+    let (w, h, left, top, right, bottom) = (640.0, 360.0, 60.0, 30.0, 150.0, 50.0);
+    let x_of = |i: usize| left + (w - left - right) * i as f64 / (LOSSES.len() - 1) as f64;
+    let y_of = |share: f64| top + (h - top - bottom) * (1.0 - share.clamp(0.0, 1.05) / 1.05);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"11\">"
+    );
+    let _ = writeln!(svg, "<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>");
+    let _ = writeln!(
+        svg,
+        "<text x=\"{left}\" y=\"18\">steady goodput / (link x (1 - loss)), worst (solid) and median (dashed) of 8 paths</text>"
+    );
+    for (share, label) in [
+        (0.0, "0%"),
+        (0.25, "25%"),
+        (0.5, "50%"),
+        (0.75, "75%"),
+        (0.9, "90%"),
+        (1.0, "100%"),
+    ] {
+        let y = y_of(share);
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{left}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"#ddd\"/><text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{label}</text>",
+            w - right,
+            left - 6.0,
+            y + 4.0
+        );
+    }
+    for (i, loss) in LOSSES.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}%</text>",
+            x_of(i),
+            h - bottom + 16.0,
+            loss * 100.0
+        );
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">random loss</text>",
+        (left + w - right) / 2.0,
+        h - 12.0
+    );
+    for (k, (controller, colour)) in [("BBR", "#1f77b4"), ("LEDBAT", "#2ca02c"), ("NewReno", "#d62728")]
+        .iter()
+        .enumerate()
+    {
+        for (dash, pick) in [("", 0usize), (" stroke-dasharray=\"4 3\"", 1)] {
+            let mut line = String::new();
+            for (i, &loss) in LOSSES.iter().enumerate() {
+                let mut shares: Vec<f64> = points
+                    .iter()
+                    .filter(|p| p.0 == *controller && p.1 == loss)
+                    .map(|p| p.2)
+                    .collect();
+                if shares.is_empty() {
+                    continue;
+                }
+                shares.sort_by(f64::total_cmp);
+                let share = if pick == 0 {
+                    shares[0]
+                } else {
+                    shares[shares.len() / 2]
+                };
+                let _ = write!(line, "{:.1},{:.1} ", x_of(i), y_of(share));
+            }
+            let _ = writeln!(
+                svg,
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>",
+                line.trim_end()
+            );
+        }
+        let y = top + 20.0 * k as f64 + 10.0;
+        let _ = writeln!(
+            svg,
+            "<line x1=\"{:.1}\" y1=\"{y:.1}\" x2=\"{:.1}\" y2=\"{y:.1}\" stroke=\"{colour}\" stroke-width=\"2\"/><text x=\"{:.1}\" y=\"{:.1}\">{controller}</text>",
+            w - right + 15.0,
+            w - right + 40.0,
+            w - right + 46.0,
+            y + 4.0
+        );
+    }
+    svg.push_str("</svg>\n");
+    svg
 }

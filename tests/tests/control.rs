@@ -210,7 +210,7 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
 fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, f64, weir_core::ConnectionStats) {
     let (mut sim, c, s) = path(7, Config::default(), 150, 10);
     let traffic = RefCell::new(Traffic::new());
-    let conn = sim.connect_with(c, s, cc);
+    let conn = sim.connect_with(c, s, cc.clone());
     traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     let start = Instant::ZERO + Duration::from_secs(10);
     let end = start + cut;
@@ -251,8 +251,8 @@ fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
         (CongestionControl::NewReno, 30),
     ] {
         let bound = Duration::from_millis(150 * rtts);
-        let (burst, _, _) = recovery_after_cut(cc, Duration::from_millis(300));
-        let (timeout, kept, stats) = recovery_after_cut(cc, Duration::from_secs(3));
+        let (burst, _, _) = recovery_after_cut(cc.clone(), Duration::from_millis(300));
+        let (timeout, kept, stats) = recovery_after_cut(cc.clone(), Duration::from_secs(3));
         println!(
             "{cc:?}: back to 80% {burst} after a 300 ms cut, {timeout} after a 3 s cut, then {kept:.2} of the link for 3 s ({stats:?})"
         );

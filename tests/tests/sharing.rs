@@ -40,7 +40,11 @@ fn two_flows(mbit: u64, rtt_ms: u64, starts: &[u64]) -> Vec<Vec<f64>> {
     sim.bottleneck_path_with_queue(c, s, rtt, mbit * 1_000_000, 0.0, rtt);
     let traffic = RefCell::new(Traffic::new());
     let run = |sim: &mut Sim, until: Instant| {
-        sim.run_until(until, |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e), |_| false);
+        sim.run_until(
+            until,
+            |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
+            |_| false,
+        );
     };
     for i in 0..2 {
         run(&mut sim, Instant::ZERO + Duration::from_secs(2 * i));
@@ -79,7 +83,10 @@ fn two_bbr_flows_share_a_bottleneck_evenly() {
             jain(late)
         );
         assert!(jain(late) >= 0.95, "{mbit} Mbit/s, {rtt_ms} ms: {late:?}");
-        assert!(late.iter().sum::<f64>() >= 0.85, "{mbit} Mbit/s, {rtt_ms} ms: {late:?}");
+        assert!(
+            late.iter().sum::<f64>() >= 0.85,
+            "{mbit} Mbit/s, {rtt_ms} ms: {late:?}"
+        );
     }
 }
 
@@ -106,7 +113,9 @@ fn relay_chain(size: usize) -> f64 {
                 connected += 1;
                 // Send once the sender's connection is up.
                 if node == nodes[0] {
-                    sim.endpoint(nodes[0]).send_message(up, None, body.clone()).unwrap();
+                    sim.endpoint(nodes[0])
+                        .send_message(up, None, body.clone())
+                        .unwrap();
                 }
             }
             Event::StreamOpened { conn, stream, .. } if node == nodes[1] && conn != down => {
@@ -115,7 +124,8 @@ fn relay_chain(size: usize) -> f64 {
                     .unwrap();
             }
             Event::StreamReadable { conn, stream } if node == nodes[2] => {
-                while let Ok(Read::Data { bytes, .. }) = sim.endpoint(nodes[2]).read(conn, stream, usize::MAX) {
+                while let Ok(Read::Data { bytes, .. }) = sim.endpoint(nodes[2]).read(conn, stream, usize::MAX)
+                {
                     *got.borrow_mut() += bytes.len();
                 }
                 let mut marks = marks.borrow_mut();
@@ -140,6 +150,9 @@ fn relay_chain(size: usize) -> f64 {
 #[test]
 fn a_relay_chain_with_loss_on_both_hops_runs_at_the_slower_hop() {
     let share = relay_chain(16 << 20);
-    println!("relay chain, 20 then 10 Mbit/s, 1% loss on each: {:.1}% of the slower hop", share * 100.0);
+    println!(
+        "relay chain, 20 then 10 Mbit/s, 1% loss on each: {:.1}% of the slower hop",
+        share * 100.0
+    );
     assert!(share >= 0.8, "{share}");
 }

@@ -447,3 +447,74 @@ fn a_trace_holds_no_secret_and_replays_only_with_its_own() {
     let inline = inline_secrets(&trace, &secrets).unwrap();
     assert!(replay(&inline).is_ok_and(|r| r.outputs > 0));
 }
+
+/// A controller of the user's own: a fixed window of 20 datagrams, no pacing rate.
+#[derive(Debug)]
+struct FixedWindow;
+
+impl weir_core::congestion::CongestionController for FixedWindow {
+    fn on_sent(&mut self, _: weir_core::time::Instant, _: usize, _: usize) {}
+    fn on_ack(&mut self, _: &weir_core::congestion::AckEvent) {}
+    fn on_loss(&mut self, _: &weir_core::congestion::LossEvent) {}
+    fn on_persistent_congestion(&mut self, _: weir_core::time::Instant) {}
+    fn window(&self) -> usize {
+        20 * 1200
+    }
+    fn in_slow_start(&self) -> bool {
+        false
+    }
+}
+
+impl weir_core::congestion::ControllerFactory for FixedWindow {
+    fn name(&self) -> &str {
+        "fixed-20"
+    }
+    fn build(&self, _: usize) -> Box<dyn weir_core::congestion::CongestionController> {
+        Box::new(FixedWindow)
+    }
+}
+
+/// Issue 31, "pluggable": a connection runs a controller the user wrote, its trace names it
+/// (`custom:fixed-20`), and the trace replays given the same factory and refuses to replay
+/// without it.
+#[test]
+fn a_custom_controller_runs_and_its_trace_replays_with_its_factory() {
+    use std::sync::Arc;
+    use weir_core::congestion::{CongestionControl, ControllerFactory};
+    let factory: Arc<dyn ControllerFactory> = Arc::new(FixedWindow);
+    let config = Config {
+        congestion: CongestionControl::Custom(factory.clone()),
+        ..quick()
+    };
+    let mut sim = Sim::new(31);
+    let c = sim.add_traced_node(config.clone());
+    let s = sim.add_node(config);
+    sim.link(c, s, LinkConfig::default());
+    let conn = sim.connect(c, s);
+    let body = Bytes::from(vec![7u8; 200_000]);
+    let mut sent = false;
+    let mut windows = Vec::new();
+    sim.run_for(Duration::from_secs(5), |sim, node, e| {
+        if let Event::Connected { .. } = e {
+            if node == c && !sent {
+                sent = true;
+                sim.endpoint(c).send_message(conn, None, body.clone()).unwrap();
+            }
+        }
+        if let Some(stats) = sim.endpoint_ref(c).connection_stats(conn) {
+            windows.push(stats.congestion_window);
+        }
+    });
+    assert!(sent);
+    assert!(windows.iter().all(|&w| w == 24_000), "{windows:?}");
+    let stats = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    assert_eq!(stats.bytes_acked, 200_000, "{stats:?}");
+    let trace = sim.take_trace(c);
+    assert!(trace.contains("congestion=custom:fixed-20"), "{}", &trace[..300]);
+    assert!(matches!(
+        replay(&trace),
+        Err(TraceError::UnknownController { name }) if name == "fixed-20"
+    ));
+    let replayed = weir_core::trace::replay_with_controllers(&trace, None, &[factory], |_| {}).unwrap();
+    assert!(replayed.outputs > 10, "{replayed:?}");
+}

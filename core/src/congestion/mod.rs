@@ -17,9 +17,9 @@
 //! - [`NewReno`]: RFC 9002 §7, loss-based, competes evenly with TCP-like flows.
 //!
 //! Which one a connection uses is [`CongestionControl`] in its [`Config`](crate::Config).
-//! The [`CongestionController`] trait and its events are public, so a controller can be
-//! driven and tested on its own; a connection cannot yet be given a controller of the
-//! user's own through `Config` (only the three above).
+//! A user brings their own by implementing [`CongestionController`] (its events are all
+//! public types) and a [`ControllerFactory`], and choosing
+//! [`CongestionControl::Custom`]: per endpoint in `Config::congestion`, or per connection.
 //! Controllers are integer arithmetic only, so the same events give the same window on
 //! every platform. Pacing (spreading the window over the RTT, or following the
 //! controller's rate) is the separate `pacing` module; an endpoint-wide rate limit is the
@@ -34,6 +34,8 @@ pub use ledbat::{Ledbat, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdow
 pub use new_reno::NewReno;
 
 use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::sync::Arc;
 
 use crate::time::{Duration, Instant};
 
@@ -160,7 +162,7 @@ pub trait CongestionController: core::fmt::Debug + Send {
 }
 
 /// Which congestion controller a connection uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub enum CongestionControl {
     /// BBR ([`Bbr`]): paces at a model of the path (bottleneck bandwidth and minimum RTT),
@@ -172,15 +174,61 @@ pub enum CongestionControl {
     Ledbat(LedbatConfig),
     /// NewReno ([`NewReno`]): loss-based, shares evenly with TCP.
     NewReno,
+    /// A controller of the user's own, built by the factory for each connection. Traces
+    /// record it by [`ControllerFactory::name`]; replaying them takes the same factory
+    /// ([`replay_with_controllers`](crate::trace::replay_with_controllers)).
+    Custom(Arc<dyn ControllerFactory>),
+}
+
+/// Two choices are equal if they build the same controllers: custom ones by name.
+impl PartialEq for CongestionControl {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (CongestionControl::Bbr, CongestionControl::Bbr) => true,
+            (CongestionControl::NewReno, CongestionControl::NewReno) => true,
+            (CongestionControl::Ledbat(a), CongestionControl::Ledbat(b)) => a == b,
+            (CongestionControl::Custom(a), CongestionControl::Custom(b)) => a.name() == b.name(),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for CongestionControl {}
+
+/// Builds a controller of the user's own for each connection that uses it
+/// ([`CongestionControl::Custom`]).
+pub trait ControllerFactory: core::fmt::Debug + Send + Sync {
+    /// The name traces record it by (`custom:NAME`). Letters, digits, `-`, `_` and `.`
+    /// only, so that the trace reads back.
+    fn name(&self) -> &str;
+    /// A new controller for datagrams of at most `max_datagram` bytes.
+    fn build(&self, max_datagram: usize) -> Box<dyn CongestionController>;
+}
+
+/// A custom controller named in a trace, before the replay is given its factory.
+#[derive(Debug)]
+pub(crate) struct Unresolved(pub(crate) String);
+
+impl ControllerFactory for Unresolved {
+    fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Never reached: a replay swaps an unresolved name for its factory or refuses it
+    /// (`trace::resolve`). NewReno keeps the type total.
+    fn build(&self, max_datagram: usize) -> Box<dyn CongestionController> {
+        Box::new(NewReno::new(max_datagram))
+    }
 }
 
 impl CongestionControl {
     /// A controller of this kind for datagrams of at most `max_datagram` bytes.
-    pub fn build(self, max_datagram: usize) -> Box<dyn CongestionController> {
+    pub fn build(&self, max_datagram: usize) -> Box<dyn CongestionController> {
         match self {
             CongestionControl::Bbr => Box::new(Bbr::new(max_datagram)),
-            CongestionControl::Ledbat(c) => Box::new(Ledbat::new(c, max_datagram)),
+            CongestionControl::Ledbat(c) => Box::new(Ledbat::new(*c, max_datagram)),
             CongestionControl::NewReno => Box::new(NewReno::new(max_datagram)),
+            CongestionControl::Custom(f) => f.build(max_datagram),
         }
     }
 }

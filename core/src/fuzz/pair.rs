@@ -100,7 +100,7 @@ pub fn pair(data: &[u8]) {
         sides: [Side::default(), Side::default()],
         messages: BTreeMap::new(),
     };
-    let client = p.net.add(config(congestion), 1);
+    let client = p.net.add(config(congestion.clone()), 1);
     let server = p.net.add(config(congestion), 2);
     let server_addr = p.net.nodes[server].addr;
     let now = p.net.now;

@@ -8,7 +8,9 @@ use core::fmt::Write as _;
 
 use super::TraceError;
 use crate::config::{AcceptPolicy, AddressValidation, Config, PeerPolicy};
-use crate::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};
+use crate::congestion::{
+    CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown, Unresolved,
+};
 use crate::crypto::keys::{parse_hex32, Identity, PublicKey};
 use crate::time::Duration;
 use crate::wire::{Capabilities, Cipher, VersionRange};
@@ -123,10 +125,11 @@ pub(crate) fn write(config: &Config, out: &mut String) {
     );
 }
 
-/// `bbr`, `newreno`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
+/// `bbr`, `newreno`, `custom:NAME`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
 pub(crate) fn congestion_text(c: &CongestionControl) -> String {
     match c {
         CongestionControl::Bbr => "bbr".to_string(),
+        CongestionControl::Custom(f) => alloc::format!("custom:{}", f.name()),
         CongestionControl::NewReno => "newreno".to_string(),
         CongestionControl::Ledbat(l) => {
             let gain = match l.gain {
@@ -151,6 +154,11 @@ pub(crate) fn parse_congestion(s: &str) -> Option<CongestionControl> {
         "bbr" => return Some(CongestionControl::Bbr),
         "newreno" => return Some(CongestionControl::NewReno),
         _ => {}
+    }
+    if let Some(name) = s.strip_prefix("custom:") {
+        // Resolved to the factory of that name when the trace is replayed.
+        let name = Unresolved(name.to_string());
+        return Some(CongestionControl::Custom(alloc::sync::Arc::new(name)));
     }
     let mut parts = s.strip_prefix("ledbat/")?.split('/');
     let target = Duration::from_micros(parts.next()?.parse().ok()?);

@@ -16,6 +16,7 @@ mod command;
 mod config_text;
 
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use core::fmt::{self, Write as _};
 use core::net::SocketAddr;
 
@@ -24,6 +25,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::Config;
+use crate::congestion::{CongestionControl, ControllerFactory};
 use crate::crypto::keys::{Identity, Seed};
 use crate::event::{ApiError, Event};
 use crate::time::Instant;
@@ -60,6 +62,13 @@ pub enum TraceError {
     /// fingerprint differs), or do not read.
     #[error("the secrets given are not this trace's")]
     SecretsMismatch,
+    /// The trace names a controller of the user's own (`custom:NAME`) that the replayer
+    /// was not given ([`replay_with_controllers`]).
+    #[error("the trace uses the custom congestion controller `{name}`: give its factory to the replayer")]
+    UnknownController {
+        /// The controller's name.
+        name: String,
+    },
     /// The `seed` or `config` line is missing or malformed.
     #[error("trace header: missing or malformed `{what}` line")]
     BadHeader {
@@ -438,7 +447,38 @@ pub fn replay_with_secrets(
     secrets: Option<&TraceSecrets>,
     observe: impl FnMut(Step<'_>),
 ) -> Result<Replayed, TraceError> {
-    run(split(trace, secrets)?, observe)
+    replay_with_controllers(trace, secrets, &[], observe)
+}
+
+/// [`replay_with_secrets`] of a trace recorded with controllers of the user's own
+/// ([`CongestionControl::Custom`]): each `custom:NAME` in it is built by the factory of that
+/// name in `controllers`; a name not among them is [`TraceError::UnknownController`].
+pub fn replay_with_controllers(
+    trace: &str,
+    secrets: Option<&TraceSecrets>,
+    controllers: &[Arc<dyn ControllerFactory>],
+    observe: impl FnMut(Step<'_>),
+) -> Result<Replayed, TraceError> {
+    let mut parsed = split(trace, secrets)?;
+    parsed.config.congestion = resolve(parsed.config.congestion, controllers)?;
+    run(parsed, controllers, observe)
+}
+
+/// `cc` with a custom controller named in a trace swapped for its factory.
+fn resolve(
+    cc: CongestionControl,
+    controllers: &[Arc<dyn ControllerFactory>],
+) -> Result<CongestionControl, TraceError> {
+    let CongestionControl::Custom(named) = &cc else {
+        return Ok(cc);
+    };
+    controllers
+        .iter()
+        .find(|f| f.name() == named.name())
+        .map(|f| CongestionControl::Custom(f.clone()))
+        .ok_or_else(|| TraceError::UnknownController {
+            name: named.name().to_string(),
+        })
 }
 
 /// [`replay`], showing `observe` each record with the endpoint it left, so a tool can read
@@ -448,7 +488,11 @@ pub fn replay_with(trace: &str, observe: impl FnMut(Step<'_>)) -> Result<Replaye
     replay_with_secrets(trace, None, observe)
 }
 
-fn run(parsed: Parsed<'_>, mut observe: impl FnMut(Step<'_>)) -> Result<Replayed, TraceError> {
+fn run(
+    parsed: Parsed<'_>,
+    controllers: &[Arc<dyn ControllerFactory>],
+    mut observe: impl FnMut(Step<'_>),
+) -> Result<Replayed, TraceError> {
     let Parsed {
         config,
         seed,
@@ -505,7 +549,12 @@ fn run(parsed: Parsed<'_>, mut observe: impl FnMut(Step<'_>)) -> Result<Replayed
                 Some(outcome_text(&Ok(Done::Unit)))
             }
             (_, Some(_)) => {
-                let cmd = Command::parse(call).ok_or(bad.clone())?;
+                let mut cmd = Command::parse(call).ok_or(bad.clone())?;
+                if let Command::Connect { congestion, .. } = &mut cmd {
+                    if let Some(cc) = congestion.take() {
+                        *congestion = Some(resolve(cc, controllers)?);
+                    }
+                }
                 Some(outcome_text(&cmd.execute(&mut ep, now)))
             }
             _ => return Err(bad),
