@@ -584,7 +584,7 @@ mod tests {
 
         fn ack(&mut self, rate: u64, queue: u32, in_flight: usize, new_round: bool) {
             let rtt = self.rtt + Duration::from_micros(u64::from(queue)) + self.ack_delay;
-            self.now = self.now + self.rtt;
+            self.now += self.rtt;
             let bytes = rate * rtt.as_micros() / 1_000_000;
             // A packet sent after the round began ends it; one sent before does not.
             let prior = if new_round {
