@@ -630,7 +630,7 @@ mod tests {
         }
 
         /// Startup to ProbeBw at `rate` (the doubling rounds, three flat ones, the drain).
-        fn to_probe_bw(&mut self, rate: u64) {
+        fn reach_probe_bw(&mut self, rate: u64) {
             let mut r = rate / 64;
             while r < rate {
                 self.round(r, 0, 0);
@@ -647,7 +647,7 @@ mod tests {
     }
 
     #[test]
-    fn startup_ends_when_the_bandwidth_stops_growing_then_drains_to_probe_bw() {
+    fn startup_ends_when_the_bandwidth_stops_growing_then_drains_reach_probe_bw() {
         let mut p = Path::new(40);
         let rate = 10_000_000;
         let mut r = rate / 64;
@@ -694,7 +694,7 @@ mod tests {
     fn random_loss_without_a_queue_changes_neither_window_nor_pace() {
         let run = |lossy: bool| {
             let mut p = Path::new(40);
-            p.to_probe_bw(10_000_000);
+            p.reach_probe_bw(10_000_000);
             for _ in 0..20 {
                 if lossy {
                     p.lose(20_000, 400_000);
@@ -711,7 +711,7 @@ mod tests {
     #[test]
     fn loss_with_a_standing_queue_caps_what_may_be_in_flight() {
         let mut p = Path::new(40);
-        p.to_probe_bw(10_000_000);
+        p.reach_probe_bw(10_000_000);
         let before = p.b.window();
         p.b.on_sent(p.now, MDS, 700_000);
         p.lose(40_000, 700_000);
@@ -724,7 +724,7 @@ mod tests {
         );
         // Six datagrams lost are needed: a round losing five says nothing.
         let mut q = Path::new(40);
-        q.to_probe_bw(10_000_000);
+        q.reach_probe_bw(10_000_000);
         q.lose(5 * MDS, 700_000);
         q.round(10_000_000, 20_000, 600_000);
         assert_eq!(q.b.inflight_hi, usize::MAX);
@@ -735,7 +735,7 @@ mod tests {
     #[test]
     fn probe_rtt_comes_only_when_the_queue_never_emptied() {
         let mut p = Path::new(40);
-        p.to_probe_bw(10_000_000);
+        p.reach_probe_bw(10_000_000);
         // 5 s of rounds with a 5 ms queue all the time (above half the 10 ms floor).
         for _ in 0..130 {
             p.round(10_000_000, 5_000, 400_000);
@@ -745,7 +745,7 @@ mod tests {
         // Every RTT sample 1 ms above the minimum (the peer delays its ACKs), so only the
         // one-way delay can tell that the queue emptied.
         let mut q = Path::new(40);
-        q.to_probe_bw(10_000_000);
+        q.reach_probe_bw(10_000_000);
         q.ack_delay = Duration::from_millis(1);
         for i in 0..130 {
             // The queue empties now and then.
@@ -757,7 +757,7 @@ mod tests {
     #[test]
     fn after_an_outage_the_window_returns_with_the_first_ack() {
         let mut p = Path::new(40);
-        p.to_probe_bw(10_000_000);
+        p.reach_probe_bw(10_000_000);
         let window = p.b.window();
         p.b.on_persistent_congestion(p.now);
         p.b.on_persistent_congestion(p.now + Duration::from_secs(1));
