@@ -165,6 +165,41 @@ fn the_demo_completes_and_prints_the_verified_summary() {
     assert!(dropped > 0, "no datagram dropped on either hop:\n{text}");
 }
 
+/// `--rate` puts a bottleneck with a queue of one BDP on the path (the proxy's rate limit),
+/// and the note before the run says that is what bounds BBR's speed; each controller
+/// crosses it with 1% loss, verified.
+#[test]
+fn the_demo_crosses_a_rate_limited_lossy_path_with_each_controller() {
+    for cc in ["bbr", "ledbat", "newreno"] {
+        let out = weir()
+            .args([
+                "demo",
+                "--direct",
+                "--size",
+                "512KiB",
+                "--loss",
+                "1%",
+                "--delay",
+                "5ms",
+                "--rate",
+                "80mbit",
+                "--congestion",
+                cc,
+            ])
+            .output()
+            .unwrap();
+        let text = stdout_of(&out);
+        assert!(out.status.success(), "{cc}: {text}\n{}", stderr_of(&out));
+        assert!(text.contains("verified:          digest matches"), "{cc}: {text}");
+        if cc == "bbr" {
+            assert!(
+                text.contains("the speed is the 10.0 MB/s (80 Mbit/s) bottleneck"),
+                "{text}"
+            );
+        }
+    }
+}
+
 #[test]
 fn send_recv_and_relay_move_a_file_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
