@@ -1,6 +1,6 @@
 //! BBR: congestion control from a model of the path, not from loss (Cardwell et al.,
 //! "BBR: Congestion-Based Congestion Control", 2016; draft-ietf-ccwg-bbr, BBRv3; spec
-//! §8.6). The default controller.
+//! §8, Congestion control). The default controller.
 //!
 //! The model is two numbers: the bottleneck bandwidth (the highest delivery rate sampled
 //! over the last [`BW_WINDOW_ROUNDS`] round trips, from the delivery-rate samples of
@@ -14,17 +14,25 @@
 //! The states and their gains are declared in [`State`] and [`State::gains`]:
 //! - `Startup` (draft §4.3.1): pacing gain 2.77, doubling the delivery rate each round,
 //!   until three rounds in a row grow the bandwidth estimate by less than 25%
-//!   ("full bandwidth reached", §4.3.1.2), or a round's losses are congestive (below).
+//!   ("full bandwidth reached", §4.3.1.2), or a round's losses are congestive (below), or
+//!   (weir's own exit) eight ACKs in a row show a standing queue: checked on every ACK, so
+//!   a deep buffer fills by a fraction of a round's doubling rather than by whole rounds.
+//!   Its pacing rate never falls below the initial window per smoothed RTT times the gain,
+//!   so the slow samples of a connection that sent only control frames cannot pace it at
+//!   a trickle.
 //! - `Drain` (§4.3.2): pacing gain 1/2.77 until what is in flight is one BDP again.
 //! - `ProbeBw` (§4.3.3): the BBRv1 cycle of eight phases, each about one minimum RTT long,
 //!   pacing at 5/4, 3/4, then 1 for six phases: the 5/4 phase probes for more bandwidth,
 //!   the 3/4 phase drains what it queued. (BBRv3's cycle of DOWN, CRUISE, REFILL and UP
-//!   phases with wall-clock probe spacing is the same idea with more state; the eight
-//!   phases keep two flows of one RTT converging, measured in `control`.)
-//! - `ProbeRtt` (§4.3.4): when the minimum RTT has not been lowered for
+//!   phases with wall-clock probe spacing is the same idea with more state.) Two flows
+//!   over one queue converge slowly, in tens of seconds (`sharing`, tests/congestion.md).
+//! - `ProbeRtt` (§4.3.4): when the minimum RTT has not been met again for
 //!   [`PROBE_RTT_INTERVAL`], the window drops to half a BDP (BBRv3's value; BBRv1 used four
 //!   packets) for [`PROBE_RTT_DURATION`] and a round, so the queue drains and every flow
-//!   sees the path's true RTT.
+//!   sees the path's true RTT. Weir's own addition: a one-way delay sample (spec §3.4) back
+//!   at its lowest shows the queue empty, which restarts the interval as a fresh minimum
+//!   RTT would; a flow alone on its path then never drains it (measured: 89% to 95% of the
+//!   link at 300 ms, where ProbeRtt cost a round trip at half rate every 5 s).
 //!
 //! Loss (BBRv3's "inflight_hi", §4.5.10, with weir's own test for when a loss counts):
 //! at the end of each round the loss rate of that round is checked. It counts as
