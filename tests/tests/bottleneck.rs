@@ -237,12 +237,13 @@ fn goodput_startup_and_queueing_delay_table() {
             CongestionControl::Bbr => check_bbr(&cell, &o, &mut misses),
             CongestionControl::NewReno => {}
             _ => {
-                // Issue 31 asks 80% alone up to 2% loss; LEDBAT's slow growth after a queue
-                // drains (one datagram per RTT at most) holds it to 55-96% today (the table
-                // says where). This floor catches a return of the loss collapse (1-8%).
-                if o.steady < 0.55 {
+                // Issue 31 asks 80% alone up to 2% loss; LEDBAT's slow growth once its window
+                // is short of the pipe (a datagram per RTT at most) holds it to 63-97% today
+                // (the table says where). This floor catches a return of the loss collapse
+                // (0.3-8% before issue 31).
+                if o.steady < 0.6 {
                     misses.push(format!(
-                        "scavenger goodput {:.1}% < 55%: {cell:?}",
+                        "scavenger goodput {:.1}% < 60%: {cell:?}",
                         o.steady * 100.0
                     ));
                 }
