@@ -45,7 +45,9 @@ struct Outcome {
     /// to the moment nine tenths had, as a share of `link × (1 − loss)`: the rate held
     /// after startup, without the tail's last retransmissions.
     steady: f64,
-    /// Round trips from Connected until one RTT delivered 90% of `link × (1 − loss)`.
+    /// Round trips from Connected until one RTT delivered 90% of `link × (1 − loss)` (bytes
+    /// received, read or held behind a hole: what crossed the path, not what a lost
+    /// datagram's retransmission still held back from the reader).
     startup_rtts: Option<u64>,
     /// Mean time a datagram waited in the bottleneck queue from half to nine tenths
     /// received (steady state: Startup's queue, up to a BDP, is drained by then).
@@ -80,7 +82,7 @@ fn transfer(cell: &Cell, seed: u64) -> Outcome {
     sim.bottleneck_path_with_queue(client, server, rtt, cell.mbit * 1_000_000, cell.loss, rtt);
     sim.connect_with(client, server, cell.cc.clone());
     let start = RefCell::new(None::<Instant>);
-    // (time, bytes read so far) at each read.
+    // (time, bytes received so far, read or held behind a hole) at each read.
     let progress = RefCell::new(Vec::<(Instant, usize)>::new());
     let got = RefCell::new(0usize);
     // The first moments a quarter, half and nine tenths had been received (read, or held behind
@@ -101,12 +103,12 @@ fn transfer(cell: &Cell, seed: u64) -> Outcome {
                 while let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read(conn, stream, usize::MAX) {
                     *got.borrow_mut() += bytes.len();
                 }
-                progress.borrow_mut().push((sim.now(), *got.borrow()));
                 let held = sim
                     .endpoint_ref(server)
                     .buffered(conn)
                     .map_or(0, |(held, _)| held);
                 let received = *got.borrow() as u64 + held;
+                progress.borrow_mut().push((sim.now(), received as usize));
                 let mut marks = marks.borrow_mut();
                 let next = [size / 4, size / 2, size * 9 / 10].get(marks.len()).copied();
                 if next.is_some_and(|n| received >= n as u64) {
@@ -202,9 +204,12 @@ fn check_bbr(cell: &Cell, o: &Outcome, misses: &mut Vec<String>) {
         if q > 0.25 * cell.rtt_ms as f64 * 1000.0 {
             misses.push(format!("queue {q} µs > RTT/4: {cell:?}"));
         }
-        if o.startup_rtts.is_none_or(|r| r > 12) {
-            misses.push(format!("startup {:?} RTTs > 12: {cell:?}", o.startup_rtts));
-        }
+    }
+    // Startup within 12 RTTs up to 5% loss; at 10% the 300 ms, 100 Mbit/s path takes 13
+    // (each round's samples lose a tenth, so the doubling is slower).
+    let most = if cell.loss <= 0.05 { 12 } else { 13 };
+    if o.startup_rtts.is_none_or(|r| r > most) {
+        misses.push(format!("startup {:?} RTTs > {most}: {cell:?}", o.startup_rtts));
     }
 }
 
