@@ -713,7 +713,18 @@ impl Endpoint {
         self.connect_traced(now, remote, Some(congestion), None)
     }
 
-    /// The three `connect` calls: the connection, and its trace record.
+    /// [`connect_to`](Self::connect_to) with a congestion controller of its own.
+    pub fn connect_to_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        server: PublicKey,
+        congestion: CongestionControl,
+    ) -> Result<ConnectionHandle, ApiError> {
+        self.connect_traced(now, remote, Some(congestion), Some(server))
+    }
+
+    /// The `connect` calls: the connection, and its trace record.
     fn connect_traced(
         &mut self,
         now: Instant,

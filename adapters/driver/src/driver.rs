@@ -522,10 +522,13 @@ impl Driver {
                 op,
                 remote,
                 server,
+                congestion,
                 reply,
-            } => match match server {
-                Some(key) => self.ep.connect_to(self.now(), remote, key),
-                None => self.ep.connect(self.now(), remote),
+            } => match match (server, congestion) {
+                (Some(key), Some(cc)) => self.ep.connect_to_with(self.now(), remote, key, cc),
+                (Some(key), None) => self.ep.connect_to(self.now(), remote, key),
+                (None, Some(cc)) => self.ep.connect_with(self.now(), remote, cc),
+                (None, None) => self.ep.connect(self.now(), remote),
             } {
                 Ok(h) => {
                     let conn = self.register(h);
@@ -1922,6 +1925,7 @@ mod tests {
             op: OpId::next(),
             remote: B.parse().unwrap(),
             server: None,
+            congestion: None,
             reply: to(tx),
         });
         let (tx2, rx2) = mpsc::channel();

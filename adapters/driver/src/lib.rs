@@ -44,6 +44,7 @@ mod socket;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+pub use weir_core::congestion::{CongestionControl, ControllerFactory, LedbatConfig};
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
     ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Negotiated,
@@ -338,6 +339,9 @@ pub enum Command {
         /// The server's public key, if known: the handshake is then Noise IK, and fails if
         /// the server does not hold it.
         server: Option<PublicKey>,
+        /// This connection's congestion controller; `None`: the endpoint's
+        /// (`Config::congestion`).
+        congestion: Option<CongestionControl>,
         /// The new connection, or why the handshake failed.
         reply: Reply<Result<Connected, Error>>,
     },

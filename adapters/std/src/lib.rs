@@ -49,8 +49,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
-    Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, Confirm, CongestionControl, ConnectionStats, ControllerFactory, Delivery,
+    Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats, PublicKey,
+    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, Now, OpId, RecvState, Released, Reply};
 
@@ -217,21 +218,38 @@ impl Endpoint {
     /// Connects to `remote`; returns once the handshake finished, or failed (within the
     /// configured handshake timeout) with [`Error::Handshake`].
     pub fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
-        self.connect_with_key(remote, None)
+        self.connect_with_key(remote, None, None)
+    }
+
+    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
+    /// the configured one: [`CongestionControl::Ledbat`] for a background transfer that
+    /// should yield to the other connections, say.
+    pub fn connect_with(
+        &self,
+        remote: SocketAddr,
+        congestion: CongestionControl,
+    ) -> Result<Connection, Error> {
+        self.connect_with_key(remote, None, Some(congestion))
     }
 
     /// Like [`connect`](Self::connect), to a server whose public key we know (a Noise IK
     /// handshake): fails with [`HandshakeError::ServerKeyMismatch`] if the server at
     /// `remote` does not hold it.
     pub fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
-        self.connect_with_key(remote, Some(server))
+        self.connect_with_key(remote, Some(server), None)
     }
 
-    fn connect_with_key(&self, remote: SocketAddr, server: Option<PublicKey>) -> Result<Connection, Error> {
+    fn connect_with_key(
+        &self,
+        remote: SocketAddr,
+        server: Option<PublicKey>,
+        congestion: Option<CongestionControl>,
+    ) -> Result<Connection, Error> {
         let c = self.shared.call(self.timeout, |op, reply| Command::Connect {
             op,
             remote,
             server,
+            congestion,
             reply,
         })??;
         Ok(self.connection(c))

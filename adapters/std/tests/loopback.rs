@@ -453,6 +453,31 @@ fn a_closed_connection_is_reported_to_the_peer() {
     }
 }
 
+/// Issue 31: the controller is chosen per connection. Two connections from one endpoint,
+/// one with the configured BBR, one with `connect_with` NewReno: only BBR sets a pacing
+/// rate.
+#[test]
+fn each_connection_may_have_its_own_congestion_controller() {
+    let server = bind(config());
+    let client = bind(config());
+    let bbr = client.connect(server.local_addr()).unwrap();
+    let reno = client
+        .connect_with(server.local_addr(), weir_std::CongestionControl::NewReno)
+        .unwrap();
+    // Accepted in the order they connected (one after the other).
+    for (ours, theirs) in [
+        (&bbr, server.accept().unwrap()),
+        (&reno, server.accept().unwrap()),
+    ] {
+        ours.send_message_with(Bytes::from(vec![3u8; 100_000]), Confirm::Queued)
+            .unwrap();
+        assert_eq!(theirs.recv_message().unwrap().len(), 100_000);
+    }
+    let (paced, windowed) = (bbr.stats().unwrap(), reno.stats().unwrap());
+    assert!(paced.pacing_rate.is_some(), "{paced:?}");
+    assert_eq!(windowed.pacing_rate, None, "{windowed:?}");
+}
+
 /// A call that moves the core's deadline earlier wakes the driver thread, which was asleep
 /// for up to a second with nothing to do: a handshake with a silent peer fails at its
 /// 100 ms timeout, not at the end of that sleep.

@@ -60,8 +60,9 @@ use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::{oneshot, Notify};
 pub use weir_driver::{
-    ApiError, CloseReason, Config, Confirm, ConnectionStats, Delivery, Error, HandshakeError, Identity,
-    Label, Negotiated, PeerPolicy, PipeStats, PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, Confirm, CongestionControl, ConnectionStats, ControllerFactory, Delivery,
+    Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats, PublicKey,
+    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, Driver, Now, OpId, RecvState, Released, Reply, Returned};
 
@@ -230,26 +231,39 @@ impl Endpoint {
     /// Connects to `remote`; ready once the handshake finished, or failed (within the
     /// configured handshake timeout) with [`Error::Handshake`].
     pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
-        self.connect_with_key(remote, None).await
+        self.connect_with_key(remote, None, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
+    /// the configured one: [`CongestionControl::Ledbat`] for a background transfer that
+    /// should yield to the other connections, say.
+    pub async fn connect_with(
+        &self,
+        remote: SocketAddr,
+        congestion: CongestionControl,
+    ) -> Result<Connection, Error> {
+        self.connect_with_key(remote, None, Some(congestion)).await
     }
 
     /// Like [`connect`](Self::connect), to a server whose public key we know (a Noise IK
     /// handshake): fails with [`HandshakeError::ServerKeyMismatch`] if the server at
     /// `remote` does not hold it.
     pub async fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
-        self.connect_with_key(remote, Some(server)).await
+        self.connect_with_key(remote, Some(server), None).await
     }
 
     async fn connect_with_key(
         &self,
         remote: SocketAddr,
         server: Option<PublicKey>,
+        congestion: Option<CongestionControl>,
     ) -> Result<Connection, Error> {
         let answer = self.shared.call(
             |op, reply| Command::Connect {
                 op,
                 remote,
                 server,
+                congestion,
                 reply,
             },
             None,

@@ -714,3 +714,36 @@ async fn a_deferred_delivery_waits_for_the_receiver_s_confirmation() {
     })
     .await
 }
+
+/// Issue 31: the controller is chosen per connection. Two connections from one endpoint,
+/// one with the configured BBR, one with `connect_with` LEDBAT: only BBR sets a pacing rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_connection_may_have_its_own_congestion_controller() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let bbr = client.connect(server.local_addr()).await.unwrap();
+        let ledbat = client
+            .connect_with(
+                server.local_addr(),
+                weir_tokio::CongestionControl::Ledbat(weir_tokio::LedbatConfig::default()),
+            )
+            .await
+            .unwrap();
+        let a = server.accept().await.unwrap();
+        let b = server.accept().await.unwrap();
+        // The server accepts them in the order they connected (one after the other).
+        for (ours, theirs) in [(&bbr, &a), (&ledbat, &b)] {
+            let (sent, got) = tokio::join!(ours.send_message(payload(256 << 10, 7)), theirs.recv_message());
+            sent.unwrap();
+            assert_eq!(got.unwrap().len(), 256 << 10);
+        }
+        // The messages arrived; ACKs have come back for some of them at least.
+        let paced = bbr.stats().await.unwrap();
+        let windowed = ledbat.stats().await.unwrap();
+        assert!(paced.bytes_acked > 0 && windowed.bytes_acked > 0);
+        assert!(paced.pacing_rate.is_some(), "{paced:?}");
+        assert_eq!(windowed.pacing_rate, None, "{windowed:?}");
+    })
+    .await
+}

@@ -210,8 +210,14 @@ impl fmt::Display for Command {
             Command::Connect {
                 remote,
                 server: Some(key),
-                ..
-            } => write!(f, "connect_to {remote} {key}"),
+                congestion,
+            } => {
+                write!(f, "connect_to {remote} {key}")?;
+                if let Some(c) = congestion {
+                    write!(f, " {}", congestion_text(c))?;
+                }
+                Ok(())
+            }
             Command::Connect {
                 remote, congestion, ..
             } => {
@@ -340,9 +346,12 @@ impl Command {
                 },
                 server: None,
             },
-            ("connect_to", 2) => Command::Connect {
+            ("connect_to", 2 | 3) => Command::Connect {
                 remote: args[0].parse().ok()?,
-                congestion: None,
+                congestion: match args.get(2) {
+                    Some(c) => Some(parse_congestion(c)?),
+                    None => None,
+                },
                 server: Some(args[1].parse().ok()?),
             },
             ("open_stream", _) => {
@@ -473,7 +482,8 @@ impl Command {
                 congestion,
                 server,
             } => match (congestion, server) {
-                (_, Some(key)) => ep.connect_to(now, remote, key),
+                (Some(c), Some(key)) => ep.connect_to_with(now, remote, key, c),
+                (None, Some(key)) => ep.connect_to(now, remote, key),
                 (Some(c), None) => ep.connect_with(now, remote, c),
                 (None, None) => ep.connect(now, remote),
             }
@@ -562,6 +572,11 @@ mod tests {
                 remote: "10.0.0.2:1".parse().unwrap(),
                 congestion: None,
                 server: Some(crate::Identity::from_seed(&crate::Seed::from(1)).public_key()),
+            },
+            Command::Connect {
+                remote: "10.0.0.3:1".parse().unwrap(),
+                congestion: Some(CongestionControl::NewReno),
+                server: Some(crate::Identity::from_seed(&crate::Seed::from(2)).public_key()),
             },
             Command::OpenStream {
                 conn: c,
