@@ -26,6 +26,7 @@
 //! The bucket itself ([`TokenBucket`]) also enforces the endpoint-wide send rate
 //! ([`Config::max_send_rate`](crate::Config::max_send_rate)).
 
+use crate::congestion::MIN_WINDOW_PACKETS;
 use crate::recovery::rtt::RttEstimator;
 use crate::time::{Duration, Instant};
 
@@ -134,7 +135,14 @@ impl Pacer {
         mds: usize,
     ) -> Option<Instant> {
         let rate = match pace {
-            Pace::Rate(rate) => u128::from(rate) << SCALE,
+            // Whatever rate a controller asks for, the minimum window (RFC 9002 §7.2) may
+            // leave each smoothed RTT: a controller whose estimate came from a trickle of
+            // control frames must not hold a retransmission back for seconds.
+            Pace::Rate(rate) => {
+                let floor = (MIN_WINDOW_PACKETS * mds) as u128 * 1_000_000
+                    / u128::from(rtt.smoothed().as_micros().max(1));
+                u128::from(rate).max(floor) << SCALE
+            }
             Pace::Window { window, slow_start } => {
                 let rtt = if slow_start {
                     rtt.smoothed().min(rtt.latest())
@@ -265,6 +273,21 @@ mod tests {
         // Three ticks late: the bucket holds 2 ms of the rate, no more.
         let later = late + Duration::from_millis(3);
         assert_eq!(drain(&mut p, later, window, &rtt), 200);
+    }
+
+    /// A controller's rate of a trickle still lets the minimum window (two datagrams) leave
+    /// each smoothed RTT.
+    #[test]
+    fn a_controller_rate_never_paces_below_the_minimum_window_per_rtt() {
+        let rtt = steady(Duration::from_millis(50));
+        let mut p = Pacer::new(Instant::ZERO);
+        let pace = Pace::Rate(10);
+        while p.delay(Instant::ZERO, pace, &rtt, 1200).is_none() {
+            p.on_sent(1200);
+        }
+        // 2,400 bytes per 50 ms: 1,200 bytes every 25 ms, not every 120 s.
+        let at = p.delay(Instant::ZERO, pace, &rtt, 1200).unwrap();
+        assert_eq!(at, Instant::ZERO + Duration::from_millis(25));
     }
 
     /// A controller's own rate is the pace, whatever the window and RTT.

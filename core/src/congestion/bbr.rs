@@ -18,8 +18,7 @@
 //!   (weir's own exit) eight ACKs in a row show a standing queue: checked on every ACK, so
 //!   a deep buffer fills by a fraction of a round's doubling rather than by whole rounds.
 //!   Its pacing rate never falls below the initial window per smoothed RTT times the gain,
-//!   so the slow samples of a connection that sent only control frames cannot pace it at
-//!   a trickle.
+//!   so the slow samples of a connection that sent only control frames do not hold it back.
 //! - `Drain` (§4.3.2): pacing gain 1/2.77 until what is in flight is one BDP again.
 //! - `ProbeBw` (§4.3.3): the BBRv1 cycle of eight phases, each about one minimum RTT long,
 //!   pacing at 5/4, 3/4, then 1 for six phases: the 5/4 phase probes for more bandwidth,
@@ -161,7 +160,6 @@ pub struct Bbr {
     probe_rtt_prior: usize,
     /// This round's losses and deliveries (bytes), lowest queueing delay (µs), peak flight.
     round_lost: u64,
-    round_delivered_from: u64,
     round_min_queue: Option<u64>,
     round_peak_flight: usize,
     /// The round that ended had a standing queue.
@@ -202,7 +200,6 @@ impl Bbr {
             probe_rtt_min: None,
             probe_rtt_prior: 0,
             round_lost: 0,
-            round_delivered_from: 0,
             round_min_queue: None,
             round_peak_flight: 0,
             round_queued: false,
@@ -276,8 +273,9 @@ impl Bbr {
         if !self.round_start {
             return false;
         }
+        // The round that ended began when `next_round_delivered` was last set.
+        let delivered = total_delivered - self.next_round_delivered;
         self.next_round_delivered = total_delivered;
-        let delivered = total_delivered - self.round_delivered_from;
         let lost = self.round_lost;
         let seen = delivered + lost;
         let rate = (lost * UNIT).checked_div(seen).unwrap_or(0);
@@ -289,7 +287,6 @@ impl Bbr {
         let congestive = enough && ((rate > LOSS_THRESHOLD && standing) || rate > HIGH_LOSS);
         let peak = self.round_peak_flight;
         self.round_lost = 0;
-        self.round_delivered_from = total_delivered;
         self.round_min_queue = None;
         self.round_peak_flight = self.bytes_in_flight;
         if congestive {
@@ -437,10 +434,11 @@ impl Bbr {
         self.bdp(PROBE_RTT_CWND_GAIN).unwrap_or(0).max(self.min_window())
     }
 
-    /// The window and pacing rate from the model (draft §4.6). `srtt` sets the floor of
-    /// the pacing rate: the minimum window per RTT always, and in Startup the initial window
-    /// per RTT times the gain (draft §4.6.2, BBRInitPacingRate), so that the slow samples of
-    /// a connection that only sent a few control frames never pace it at a trickle.
+    /// The window and pacing rate from the model (draft §4.6). In Startup the pacing rate is
+    /// at least the initial window per `srtt` times the gain (draft §4.6.2,
+    /// BBRInitPacingRate), so that the slow samples of a connection that only sent a few
+    /// control frames do not hold its first burst back. (Any controller's rate is at least
+    /// the minimum window per RTT: the pacer's floor, `pacing`.)
     fn update_control(&mut self, acked: usize, srtt: Duration) {
         let (pacing_gain, cwnd_gain) = self.state.gains();
         let bw = self.bandwidth();
@@ -451,7 +449,7 @@ impl Bbr {
             let floor = if self.state == State::Startup {
                 initial_window(self.mds) as u128 * u128::from(STARTUP_PACING_GAIN) * 1_000 / srtt
             } else {
-                self.min_window() as u128 * 1_000_000 / srtt
+                0
             };
             let rate = u64::try_from(rate.max(floor)).unwrap_or(u64::MAX).max(1);
             // Startup never slows its pace: a low early sample must not hold it back.
