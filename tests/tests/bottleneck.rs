@@ -205,9 +205,7 @@ fn check_bbr(cell: &Cell, o: &Outcome, misses: &mut Vec<String>) {
             misses.push(format!("queue {q} µs > RTT/4: {cell:?}"));
         }
     }
-    // Startup within 12 RTTs up to 5% loss; at 10% the 300 ms, 100 Mbit/s path takes 13
-    // (each round's samples lose a tenth, so the doubling is slower).
-    let most = if cell.loss <= 0.05 { 12 } else { 13 };
+    let most = 12;
     if o.startup_rtts.is_none_or(|r| r > most) {
         misses.push(format!("startup {:?} RTTs > {most}: {cell:?}", o.startup_rtts));
     }
