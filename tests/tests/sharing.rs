@@ -29,10 +29,10 @@ fn jain(shares: &[f64]) -> f64 {
     sum * sum / (shares.len() as f64 * squares)
 }
 
-/// Two BBR flows, one started 2 s after the other, on a 1-BDP bottleneck of `mbit` and
-/// `rtt_ms`: each flow's bytes over 20 s spans starting at each of `starts` (seconds), as
-/// shares of the link.
-fn two_flows(mbit: u64, rtt_ms: u64, starts: &[u64]) -> Vec<Vec<f64>> {
+/// Two BBR flows, the second started `gap` seconds after the first, on a 1-BDP bottleneck of
+/// `mbit` and `rtt_ms`: each flow's bytes over 20 s spans starting at each of `starts`
+/// (seconds), as shares of the link.
+fn two_flows(mbit: u64, rtt_ms: u64, gap: u64, starts: &[u64]) -> Vec<Vec<f64>> {
     let mut sim = Sim::new(3);
     let c = sim.add_node(config());
     let s = sim.add_node(config());
@@ -47,7 +47,7 @@ fn two_flows(mbit: u64, rtt_ms: u64, starts: &[u64]) -> Vec<Vec<f64>> {
         );
     };
     for i in 0..2 {
-        run(&mut sim, Instant::ZERO + Duration::from_secs(2 * i));
+        run(&mut sim, Instant::ZERO + Duration::from_secs(gap * i));
         let conn = sim.connect_with(c, s, CongestionControl::Bbr);
         traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     }
@@ -66,23 +66,45 @@ fn two_flows(mbit: u64, rtt_ms: u64, starts: &[u64]) -> Vec<Vec<f64>> {
         .collect()
 }
 
-/// Issue 31: two flows of the default controller on one path, averaged over 20 s, share
-/// with a Jain index of at least 0.95 and together keep the link busy. Not from the start:
-/// BBR's flows, each holding up to two BDPs over a shared queue, converge slowly (the
-/// eight-phase probing moves shares a little each cycle). Measured from 10 s to 30 s the
-/// index is 0.935 at 100 Mbit/s and 40 ms and 0.856 at 10 Mbit/s and 100 ms; from 40 s to
-/// 60 s, what is asserted, it passes 0.95 on all three paths.
+/// Issue 31: two flows of the default controller on one path, started together, share the
+/// first 20 s with a Jain index of at least 0.95 and together keep the link busy.
+/// Measured: 0.9990 to 0.9999 over seeds 1 to 3 (0.9964 to 1.0000 before ProbeBw's random
+/// start phase).
 #[test]
-fn two_bbr_flows_share_a_bottleneck_evenly() {
+fn two_bbr_flows_started_together_share_a_bottleneck_evenly() {
     for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
-        let spans = two_flows(mbit, rtt_ms, &[10, 40]);
+        let spans = two_flows(mbit, rtt_ms, 0, &[0]);
+        let shares = &spans[0];
+        println!(
+            "BBR x2 together, {mbit} Mbit/s, {rtt_ms} ms: 0-20 s {shares:?} (Jain {:.4})",
+            jain(shares)
+        );
+        assert!(jain(shares) >= 0.95, "{mbit} Mbit/s, {rtt_ms} ms: {shares:?}");
+        assert!(
+            shares.iter().sum::<f64>() >= 0.85,
+            "{mbit} Mbit/s, {rtt_ms} ms: {shares:?}"
+        );
+    }
+}
+
+/// A flow that joins 2 s after another converges to an even split, but over tens of seconds:
+/// it left Startup early (the first flow's queue stood), and each ProbeBw cycle moves the
+/// shares only a few points. From 40 s to 60 s the index is at least 0.98 (measured 0.9968 to
+/// 1.0000 over seeds 1 to 5); from 10 s to 30 s, printed, not asserted, 0.86 to 0.94 at 10
+/// Mbit/s and 100 ms, 0.93 to 0.98 at 100 Mbit/s and 40 ms, and above 0.98 at 10 Mbit/s and
+/// 40 ms. Before ProbeBw started at a random phase, flows leaving ProbeRtt together probed
+/// in step for ever and held splits such as 66/31 (0.856 from 10 s to 30 s).
+#[test]
+fn two_bbr_flows_started_apart_converge_to_an_even_split() {
+    for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
+        let spans = two_flows(mbit, rtt_ms, 2, &[10, 40]);
         let [early, late] = [&spans[0], &spans[1]];
         println!(
-            "BBR x2, {mbit} Mbit/s, {rtt_ms} ms: 10-30 s {early:?} (Jain {:.3}), 40-60 s {late:?} (Jain {:.3})",
+            "BBR x2 2 s apart, {mbit} Mbit/s, {rtt_ms} ms: 10-30 s {early:?} (Jain {:.3}), 40-60 s {late:?} (Jain {:.4})",
             jain(early),
             jain(late)
         );
-        assert!(jain(late) >= 0.95, "{mbit} Mbit/s, {rtt_ms} ms: {late:?}");
+        assert!(jain(late) >= 0.98, "{mbit} Mbit/s, {rtt_ms} ms: {late:?}");
         assert!(
             late.iter().sum::<f64>() >= 0.85,
             "{mbit} Mbit/s, {rtt_ms} ms: {late:?}"

@@ -25,9 +25,13 @@
 //! - `Drain` (§4.3.2): pacing gain 1/2.77 until what is in flight is one BDP again.
 //! - `ProbeBw` (§4.3.3): the BBRv1 cycle of eight phases, each about one minimum RTT long,
 //!   pacing at 5/4, 3/4, then 1 for six phases: the 5/4 phase probes for more bandwidth,
-//!   the 3/4 phase drains what it queued. (BBRv3's cycle of DOWN, CRUISE, REFILL and UP
-//!   phases with wall-clock probe spacing is the same idea with more state.) Two flows
-//!   over one queue converge slowly, in tens of seconds (`sharing`, tests/congestion.md).
+//!   the 3/4 phase drains what it queued. It starts at a phase drawn at random (BBRv1's
+//!   rule; the draw hashes the moment and the bytes delivered, the controller's own
+//!   inputs), never the drain phase, so flows that leave ProbeRtt together do not probe in
+//!   step: probes in step move no share between flows. (BBRv3's cycle of DOWN, CRUISE,
+//!   REFILL and UP phases with wall-clock probe spacing is the same idea with more state.)
+//!   Two flows started together share evenly from the start; a flow that joins a busy path
+//!   converges over tens of seconds (`sharing`, tests/congestion.md).
 //! - `ProbeRtt` (§4.3.4): when the minimum RTT has not been met again for
 //!   [`PROBE_RTT_INTERVAL`], the window drops to half a BDP (BBRv3's value; BBRv1 used four
 //!   packets) for [`PROBE_RTT_DURATION`] and a round, so the queue drains and every flow
@@ -383,7 +387,7 @@ impl Bbr {
         let min_rtt = self.min_rtt.unwrap_or(Duration::ZERO);
         match self.state {
             State::Startup if self.full_bw_reached => self.enter(now, State::Drain),
-            State::Drain if self.bytes_in_flight <= bdp => self.enter(now, State::ProbeBw { phase: 2 }),
+            State::Drain if self.bytes_in_flight <= bdp => self.enter(now, self.cruise(now)),
             State::ProbeBw { phase } => {
                 let elapsed = now - self.phase_start > min_rtt;
                 let next = match phase {
@@ -416,7 +420,7 @@ impl Bbr {
                     // the small one.
                     self.window = self.window.max(self.probe_rtt_prior);
                     let next = if self.full_bw_reached {
-                        State::ProbeBw { phase: 2 }
+                        self.cruise(now)
                     } else {
                         State::Startup
                     };
@@ -430,6 +434,24 @@ impl Bbr {
             && self.min_rtt.is_some()
         {
             self.enter(now, State::ProbeRtt);
+        }
+    }
+
+    /// ProbeBw entered from Drain or ProbeRtt: at a phase drawn from the moment and the bytes
+    /// delivered so far, any but the drain phase (draft §4.3.3.6, BBRv1's random start).
+    /// Flows that leave ProbeRtt together would otherwise probe in step for ever, and
+    /// probes in step move no share from one flow to the other (measured: two flows held a
+    /// 66/31 split for tens of seconds). The draw is a hash of the controller's own inputs, so
+    /// it is as deterministic as the rest.
+    fn cruise(&self, now: Instant) -> State {
+        let mut h = now.as_micros() ^ self.next_round_delivered.rotate_left(32);
+        // splitmix64's finaliser.
+        h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        h ^= h >> 31;
+        let draw = (h % (PROBE_BW_GAINS.len() as u64 - 1)) as u8;
+        State::ProbeBw {
+            phase: if draw == 0 { 0 } else { draw + 1 },
         }
     }
 
@@ -798,6 +820,31 @@ mod tests {
         let before = q.b.window();
         q.lose(10 * MDS, 0);
         assert_eq!(q.b.window(), before);
+    }
+
+    /// ProbeBw starts at a phase drawn from the moment and the bytes delivered: never the
+    /// drain phase, the same for the same inputs, and spread over the cycle otherwise, so
+    /// flows that leave ProbeRtt together do not probe in step.
+    #[test]
+    fn probe_bw_starts_at_a_drawn_phase_other_than_the_drain() {
+        let b = Bbr::new(MDS);
+        let mut seen = [0u32; 8];
+        for us in 0..700 {
+            let at = Instant::from_micros(5_000_000 + us * 137);
+            let State::ProbeBw { phase } = b.cruise(at) else {
+                panic!("not ProbeBw");
+            };
+            assert_eq!(b.cruise(at), State::ProbeBw { phase });
+            seen[usize::from(phase)] += 1;
+        }
+        assert_eq!(seen[1], 0, "{seen:?}");
+        // Each of the seven other phases about a seventh of the time.
+        assert!(
+            seen.iter()
+                .enumerate()
+                .all(|(p, &n)| p == 1 || (70..=130).contains(&n)),
+            "{seen:?}"
+        );
     }
 
     /// A connection that only sent a few control frames samples a trickle: Startup still
