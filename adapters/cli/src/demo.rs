@@ -30,6 +30,11 @@ pub struct Spec {
     pub loss: f64,
     /// One-way delay on each hop, each direction.
     pub delay: Duration,
+    /// Extra delay per datagram on each hop, drawn from zero to this (datagrams overtake
+    /// each other by up to it).
+    pub jitter: Duration,
+    /// Chance a datagram is held back by up to the delay + 2 ms and overtaken.
+    pub reorder: f64,
     /// Seeds the message and the loss pattern.
     pub seed: u64,
     /// No relay: sender straight to receiver.
@@ -115,6 +120,8 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
     let impairment = |seed| Impairment {
         loss: spec.loss,
         delay: spec.delay,
+        jitter: spec.jitter,
+        reorder: spec.reorder,
         seed,
         rate: spec.rate.map(|bits| bits / 8),
         queue_bytes: queue_bytes(&spec),
@@ -133,9 +140,19 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
     } else {
         "sender -> relay -> receiver"
     };
+    let mut also = String::new();
+    if !spec.jitter.is_zero() {
+        also += &format!(
+            " plus up to {} of jitter",
+            humantime::format_duration(spec.jitter)
+        );
+    }
+    if spec.reorder > 0.0 {
+        also += &format!(", holds back {}% to be overtaken", spec.reorder * 100.0);
+    }
     println!(
         "weir demo: {} from {hops} over UDP on 127.0.0.1; each hop loses {}% of datagrams and delays \
-         them {} each way",
+         them {} each way{also}",
         units::bytes(spec.size),
         spec.loss * 100.0,
         humantime::format_duration(spec.delay)
@@ -341,6 +358,8 @@ mod tests {
             size: 1,
             loss,
             delay: Duration::from_millis(ms),
+            jitter: Duration::ZERO,
+            reorder: 0.0,
             seed: 1,
             direct: false,
             rate: None,
@@ -359,6 +378,8 @@ mod tests {
             size: 64 << 20,
             loss,
             delay: Duration::from_millis(20),
+            jitter: Duration::ZERO,
+            reorder: 0.0,
             seed: 1,
             direct: false,
             rate: Some(80_000_000),

@@ -147,6 +147,13 @@ struct PathArgs {
     /// One-way delay of each hop, each direction.
     #[arg(long, default_value = "20ms", value_parser = units::duration)]
     delay: Duration,
+    /// Extra delay per datagram on each hop, drawn from 0 to this (datagrams overtake each
+    /// other by up to it, as on Wi-Fi).
+    #[arg(long, default_value = "0", value_parser = units::duration)]
+    jitter: Duration,
+    /// Chance a datagram is held back and overtaken (`1%`).
+    #[arg(long, default_value = "0", value_parser = units::probability)]
+    reorder: f64,
     /// Seeds the path's randomness and the message.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -204,12 +211,6 @@ struct DemoArgs {
 struct SimArgs {
     #[command(flatten)]
     path: PathArgs,
-    /// Extra delay per datagram, drawn from 0 to this (reorders when large).
-    #[arg(long, default_value = "0", value_parser = units::duration)]
-    jitter: Duration,
-    /// Chance a datagram is held back and overtaken (`1%`).
-    #[arg(long, default_value = "0", value_parser = units::probability)]
-    reorder: f64,
     /// Record the sender's trace to this file (replay it, show it, plot it).
     #[arg(long)]
     trace: Option<PathBuf>,
@@ -238,9 +239,9 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
         size: args.path.size,
         link: weir_sim::LinkConfig {
             delay: core_duration(args.path.delay),
-            jitter: core_duration(args.jitter),
+            jitter: core_duration(args.path.jitter),
             loss: args.path.loss,
-            reorder: args.reorder,
+            reorder: args.path.reorder,
             bandwidth: args.path.rate,
             ..weir_sim::LinkConfig::default()
         },
@@ -285,6 +286,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             size: args.path.size,
             loss: args.path.loss,
             delay: args.path.delay,
+            jitter: args.path.jitter,
+            reorder: args.path.reorder,
             seed: args.path.seed,
             direct: args.path.direct,
             rate: args.path.rate,

@@ -1,6 +1,6 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
 //! client and a server and does to the datagrams between them what real paths do (loss,
-//! bursts of loss, delay, reordering, duplication, corrupted and truncated datagrams, a rate
+//! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated datagrams, a rate
 //! limit with a finite queue, outages), so that transfers over real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
@@ -30,6 +30,9 @@ pub struct Impairment {
     pub loss: f64,
     /// One-way delay added to every datagram (each direction).
     pub delay: Duration,
+    /// Extra delay drawn from 0 to this for each datagram, so that datagrams overtake each
+    /// other by up to it (a Wi-Fi or cellular hop).
+    pub jitter: Duration,
     /// Seed of the random choices.
     pub seed: u64,
     /// Bursts of loss on top of `loss` (Gilbert-Elliott).
@@ -81,6 +84,7 @@ impl Default for Impairment {
         Impairment {
             loss: 0.0,
             delay: Duration::ZERO,
+            jitter: Duration::ZERO,
             seed: 1,
             burst: None,
             duplicate: 0.0,
@@ -267,6 +271,9 @@ impl Direction {
             let len = self.alter(&mut buf[..len]);
             let datagram = &buf[..len];
             let mut at = depart + self.impairment.delay;
+            if !self.impairment.jitter.is_zero() {
+                at += self.impairment.jitter.mul_f64(self.unit());
+            }
             if self.chance(self.impairment.reorder) {
                 let extra = self.impairment.delay + Duration::from_millis(2);
                 at += extra.mul_f64(self.unit());

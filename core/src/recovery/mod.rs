@@ -9,6 +9,12 @@
 //! Liveness), not on a count of probes, so a path that returns after an outage shorter
 //! than the idle timeout is found again within one capped probe period.
 //!
+//! Both loss thresholds adapt to reordering (RFC 9002 §6.1 allows it): an ACK of a packet
+//! already declared lost raises the packet threshold to the distance seen and the time
+//! threshold by an eighth of an RTT per round trip, up to two RTTs (RFC 8985 §6.2's adaptive
+//! reordering window), so a path whose delay jitters per datagram does not have its late
+//! packets resent for nothing.
+//!
 //! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
 //! that only carry ACK, PADDING or CLOSE are not tracked here at all.
 //!
@@ -40,6 +46,12 @@ const PACKET_THRESHOLD: u64 = 3;
 /// The most reordering tolerated before the packet threshold stops growing (the time
 /// threshold still declares loss).
 const MAX_PACKET_THRESHOLD: u64 = 1 << 12;
+/// The time threshold for loss, in eighths of an RTT beyond one RTT (RFC 9002 §6.1.2,
+/// kTimeThreshold 9/8): the starting value; it grows by an eighth, at most once per smoothed
+/// RTT, while losses turn out spurious (RACK's adaptive reordering window, RFC 8985 §6.2),
+/// up to [`MAX_TIME_THRESHOLD`] (two RTTs, RACK's cap of one RTT of reordering window).
+const TIME_THRESHOLD: u8 = 1;
+const MAX_TIME_THRESHOLD: u8 = 8;
 /// Packets declared lost that are remembered, to notice when an ACK shows it was reordering.
 const REMEMBERED_LOSSES: usize = 512;
 /// The first number left out comes 2^4 to 2^5 packets in; each gap after is drawn from a
@@ -297,6 +309,10 @@ pub(crate) struct Recovery {
     loss_time: Option<Instant>,
     bytes_in_flight: usize,
     packet_threshold: u64,
+    /// The time threshold in eighths of an RTT beyond one, and when it last grew (`ZERO`:
+    /// never; an idle connection keeps thousands of these, so no `Option`).
+    time_threshold: u8,
+    time_threshold_raised: Instant,
     /// Packet numbers recently declared lost (bounded): an ACK of one means the loss was
     /// spurious, and the packet threshold grows to the reordering seen.
     recently_lost: alloc::collections::BTreeSet<u64>,
@@ -321,6 +337,8 @@ impl Recovery {
             loss_time: None,
             bytes_in_flight: 0,
             packet_threshold: PACKET_THRESHOLD,
+            time_threshold: TIME_THRESHOLD,
+            time_threshold_raised: Instant::ZERO,
             recently_lost: alloc::collections::BTreeSet::new(),
             spurious_losses: 0,
             rate: DeliveryRate::default(),
@@ -420,7 +438,9 @@ impl Recovery {
         out.rate = self.rate.sample(sampler, now);
         let largest = ack.largest();
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
-        // the packet threshold past the distance seen.
+        // the packet threshold past the distance seen, and the time threshold by a step (the
+        // ACK does not say how late the packet was, only that it was).
+        let spurious_before = self.spurious_losses;
         for range in ack.ranges.iter() {
             let spurious: SmallVec<[u64; 8]> = self
                 .recently_lost
@@ -434,11 +454,19 @@ impl Recovery {
                 self.packet_threshold = self.packet_threshold.max(distance).min(MAX_PACKET_THRESHOLD);
             }
         }
+        let reordered = self.spurious_losses > spurious_before;
+        if reordered {
+            self.raise_time_threshold(now);
+        }
         // The largest acknowledged moves on even when it names a packet not tracked here
         // (one that carried only ACK, PADDING or CLOSE): packets in flight sent before it
         // are then overdue all the same (RFC 9002 §6.1 counts every packet).
         let advanced = self.largest_acked.is_none_or(|l| largest > l);
         if out.acked.is_empty() && !advanced {
+            // Nothing new, but a threshold that just grew moves the loss timer later.
+            if reordered {
+                out.lost = self.detect_lost(now);
+            }
             return Ok(out);
         }
         self.sent.compact();
@@ -463,7 +491,7 @@ impl Recovery {
         let Some(largest) = self.largest_acked else {
             return Vec::new();
         };
-        let delay = self.rtt.loss_delay();
+        let delay = self.rtt.loss_delay(u64::from(self.time_threshold));
         let mut lost_pns: SmallVec<[u64; 16]> = SmallVec::new();
         for p in self.sent.below(largest) {
             let pn = p.number;
@@ -487,6 +515,18 @@ impl Recovery {
         }
         self.sent.compact();
         lost
+    }
+
+    /// A loss turned out spurious at `now`: one more eighth of an RTT before a late packet
+    /// counts as lost, unless the threshold grew within the last smoothed RTT (the losses of
+    /// one burst of reordering are found by the same few ACKs, and one step is their lesson).
+    fn raise_time_threshold(&mut self, now: Instant) {
+        let recent = self.time_threshold_raised != Instant::ZERO
+            && now < self.time_threshold_raised + self.rtt.smoothed();
+        if !recent && self.time_threshold < MAX_TIME_THRESHOLD {
+            self.time_threshold += 1;
+            self.time_threshold_raised = now;
+        }
     }
 
     /// The PTO period with backoff (RFC 9002 §6.2.1), at most `max_probe_interval`, or the
@@ -672,6 +712,41 @@ mod tests {
         assert_eq!(numbers(&out.lost), [7, 8, 10, 11]);
     }
 
+    /// A packet declared lost by the time threshold and acknowledged after all: the
+    /// threshold grows by an eighth of an RTT, once per smoothed RTT however many such
+    /// packets the ACKs then name.
+    #[test]
+    fn reordering_raises_the_time_threshold_an_eighth_per_rtt() {
+        let mut r = unskipped(2000);
+        let ms = |m: u64| Instant::from_micros(m * 1000);
+        for _ in 0..3 {
+            sent(&mut r, 0);
+        }
+        r.on_ack(ms(50), &ack(&[(2, 2)])).unwrap();
+        // 9/8 of 50 ms.
+        assert_eq!(r.deadline(), Some(Instant::from_micros(56_250)));
+        let Timeout::Lost(lost) = r.on_timeout(Instant::from_micros(56_250)) else {
+            panic!("no loss");
+        };
+        assert_eq!(numbers(&lost), [0, 1]);
+        // 0 and 1 were only late, acknowledged one by one: one step, not two.
+        r.on_ack(ms(60), &ack(&[(2, 2), (0, 0)])).unwrap();
+        r.on_ack(ms(61), &ack(&[(0, 2)])).unwrap();
+        assert_eq!(r.spurious_losses(), 2);
+        let a = sent(&mut r, 61_000);
+        let b = sent(&mut r, 61_000);
+        r.on_ack(ms(111), &ack(&[(b, b)])).unwrap();
+        // 10/8 of 50 ms after 61 ms.
+        assert_eq!(r.deadline(), Some(Instant::from_micros(123_500)));
+        let Timeout::Lost(lost) = r.on_timeout(Instant::from_micros(123_500)) else {
+            panic!("no loss");
+        };
+        assert_eq!(numbers(&lost), [a]);
+        // A smoothed RTT later, the next spurious loss is a second step.
+        r.on_ack(ms(125), &ack(&[(a, b)])).unwrap();
+        assert_eq!(r.time_threshold, TIME_THRESHOLD + 2);
+    }
+
     #[test]
     fn acking_an_unsent_packet_is_refused() {
         let mut r = unskipped(2000);
@@ -751,13 +826,11 @@ mod tests {
         all.extend(numbers(&a.lost));
         all.extend(numbers(&b.acked));
         all.extend(numbers(&b.lost));
-        // 0 and 1 were already lost when acknowledged; 7 waits for the time threshold.
+        // 0 and 1 were already lost when acknowledged. Their ACK shows reordering, so loss
+        // detection runs again with the grown thresholds, and 7, overdue by then, is lost.
         assert!(b.acked.is_empty());
-        let at = r.deadline().unwrap();
-        let Timeout::Lost(late) = r.on_timeout(at) else {
-            panic!("loss timer")
-        };
-        all.extend(numbers(&late));
+        assert_eq!(numbers(&b.lost), [7]);
+        assert_eq!(r.deadline(), None);
         all.sort();
         assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
         assert_eq!(r.packets_in_flight(), 0);

@@ -80,11 +80,11 @@ impl RttEstimator {
         self.smoothed + (self.var.saturating_mul(4)).max(GRANULARITY) + max_ack_delay
     }
 
-    /// Time threshold for loss (RFC 9002 §6.1.2): 9/8 × max(smoothed, latest), at least
-    /// the granularity.
-    pub(crate) fn loss_delay(&self) -> Duration {
+    /// Time threshold for loss (RFC 9002 §6.1.2): `(1 + eighths / 8) × max(smoothed,
+    /// latest)`, at least the granularity; RFC 9002's kTimeThreshold is one eighth.
+    pub(crate) fn loss_delay(&self, eighths: u64) -> Duration {
         let base = self.smoothed.max(self.latest).as_micros();
-        Duration::from_micros(base + base / 8).max(GRANULARITY)
+        Duration::from_micros(base + base * eighths / 8).max(GRANULARITY)
     }
 }
 
@@ -123,6 +123,7 @@ mod tests {
     fn loss_delay_is_nine_eighths() {
         let mut r = RttEstimator::new(Duration::from_millis(80));
         r.update(Duration::from_millis(80), Duration::ZERO);
-        assert_eq!(r.loss_delay(), Duration::from_millis(90));
+        assert_eq!(r.loss_delay(1), Duration::from_millis(90));
+        assert_eq!(r.loss_delay(8), Duration::from_millis(160));
     }
 }
