@@ -8,30 +8,68 @@
 //!
 //! # Driving an [`Endpoint`]
 //!
-//! ```text
-//! let mut ep = Endpoint::new(config, seed);            // seed: all randomness comes from it
-//! loop {
-//!     ep.handle_datagram(now, from, bytes_mut);        // each datagram the socket received
-//!     ep.handle_timeout(now);                          // once poll_timeout() has passed
-//!     /* commands: connect, open_stream, write, finish, send_message, read, close, ... */
-//!     while let Some(t) = ep.poll_transmit(now, &mut buf) { socket.send_to(&buf[..t.len], t.destination) }
-//!     while let Some(e) = ep.poll_event() { /* Connected, StreamReadable, Closed, ... */ }
-//!     wait until ep.poll_timeout() or the next datagram;
+//! Inputs are `handle_datagram`, `handle_timeout` and commands (`connect`, `send_message`,
+//! `read_message`, `open_stream`, `write`, `close`, ...); outputs are `poll_transmit`,
+//! `poll_event` and `poll_timeout`, drained after every input. Time is whatever `now` the
+//! driver passes. Two endpoints, a message from one to the other, and a "network" that
+//! hands every datagram over at once (README.md shows the same code):
+//!
+//! ```
+//! use std::net::SocketAddr;
+//! use bytes::{Bytes, BytesMut};
+//! use weir_core::{time::Instant, Config, Endpoint, Event, Read};
+//!
+//! let addrs: [SocketAddr; 2] = ["192.0.2.1:4000".parse().unwrap(), "192.0.2.2:4000".parse().unwrap()];
+//! // The seed is the root of every secret: in production 32 random bytes (`Seed::from_bytes`).
+//! let mut eps = [Endpoint::new(Config::default(), 1), Endpoint::new(Config::default(), 2)];
+//! let mut now = Instant::ZERO;
+//! eps[0].connect(now, addrs[1]).unwrap();
+//! let mut buf = [0u8; 1500];
+//! let mut got = None;
+//! while got.is_none() {
+//!     for i in 0..2 {
+//!         // Output: datagrams, here handed straight to the other endpoint as its input.
+//!         while let Some(t) = eps[i].poll_transmit(now, &mut buf) {
+//!             let to = addrs.iter().position(|a| *a == t.destination).unwrap();
+//!             eps[to].handle_datagram(now, addrs[i], BytesMut::from(&buf[..t.len]));
+//!         }
+//!         // Output: events, which the application answers with commands.
+//!         while let Some(event) = eps[i].poll_event() {
+//!             match event {
+//!                 Event::Connected { conn, .. } if i == 0 => {
+//!                     eps[0].send_message(conn, None, Bytes::from_static(b"hello")).unwrap();
+//!                 }
+//!                 Event::StreamReadable { conn, stream } => {
+//!                     if let Ok(Read::Data { bytes, .. }) = eps[i].read_message(conn, stream, 1 << 20) {
+//!                         got = Some(bytes);
+//!                     }
+//!                 }
+//!                 _ => {}
+//!             }
+//!         }
+//!     }
+//!     // Input: time. Here it jumps to the next deadline (acknowledgement delays, pacing).
+//!     if let Some(at) = eps.iter().filter_map(Endpoint::poll_timeout).min() {
+//!         now = now.max(at);
+//!         eps.iter_mut().for_each(|ep| ep.handle_timeout(now));
+//!     }
 //! }
+//! assert_eq!(got.unwrap(), "hello");
 //! ```
 //!
-//! Inputs are `handle_*` calls and commands; outputs are the three `poll_*` calls, drained
-//! after every input. Time is whatever `now` the driver passes.
+//! Over sockets the loop is the same, with `now` from the clock and a wait on the socket
+//! until `poll_timeout()`; `weir-tokio` and `weir-std` are such drivers, and weir-sim drives
+//! endpoints over simulated links.
 //!
 //! # Modules
 //!
 //! - [`time`]: the core's own [`Instant`](time::Instant) and [`Duration`](time::Duration).
-//! - [`wire`]: wire format version 1 (spec/protocol.md): zero-copy decoding into validated
+//! - [`wire`]: the wire format, versions 1 and 2 (spec/protocol.md): zero-copy decoding into validated
 //!   representations and exact encoding into caller-supplied buffers.
 //! - [`Endpoint`] (module `endpoint`): connections by id, accept policy, stateless answers.
 //!   Each connection (`connection`) combines `handshake`, `stream` (send: fragmentation and
 //!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs),
-//!   [`congestion`] (the window: LEDBAT or NewReno) and `pacing` (when the next datagram
+//!   [`congestion`] (the window and rate: BBR, LEDBAT or NewReno) and `pacing` (when the next datagram
 //!   may leave). Across connections, `pipe` relays streams without reassembling them, and
 //!   `integrity` lets a stream's final receiver check it against the sender's [`Digest`].
 //!

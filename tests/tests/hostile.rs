@@ -5,7 +5,7 @@
 //! configuration, and what the attack itself must not achieve.
 //!
 //! The peaks each attack reached are printed (`cargo test -p weir-sim --test hostile --
-//! --nocapture`); README.md's attack table quotes them.
+//! --nocapture`); tests/README.md's attack table quotes them.
 
 use std::net::SocketAddr;
 
@@ -206,7 +206,7 @@ impl Arena {
     }
 }
 
-/// Checks what every attack must leave intact, and prints the peaks for README.md.
+/// Checks what every attack must leave intact, and prints the peaks for tests/README.md.
 fn assert_survived(name: &str, report: &Report, bound: u64) {
     println!(
         "{name}: transfer done at {:?}; server heap peak {} KiB (bound {} KiB); load peak {:?}; stats {:?}",
