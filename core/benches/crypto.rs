@@ -2,7 +2,7 @@
 //! (1,200 bytes: a STREAM frame of 1,159 bytes of data) with each cipher, through the public
 //! `weir_core::crypto::{seal_with_key, open_with_key}` (frame encoding and decoding
 //! included), against the same packet ended by version 1's CRC-32 trailer. The per-byte cost
-//! of protection is the difference. Figures in bench/README.md.
+//! of protection is the difference. Figures in adapters/bench/README.md.
 
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

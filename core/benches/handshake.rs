@@ -5,7 +5,7 @@
 //! (`Config::max_handshakes_per_second`). And what a server pays for a HELLO it turns away:
 //! a garbage IK HELLO read (one X25519) and refused, against the same HELLO answered with a
 //! RETRY (a MAC), which is what a flood gets once it spent the handshake rate (spec §10.1).
-//! Figures in bench/README.md and spec/threat-model.md.
+//! Figures in adapters/bench/README.md and spec/threat-model.md.
 
 use bytes::BytesMut;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};

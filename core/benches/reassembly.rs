@@ -1,6 +1,6 @@
 //! `cargo bench -p weir-core --features bench-internals --bench reassembly`: 10 MiB in 1,364-byte
 //! fragments (7,688 of them, as in Freenet's streaming spike) inserted into a stream's
-//! reassembly in order, in random order and in reverse, then read out. Figures in bench/README.md.
+//! reassembly in order, in random order and in reverse, then read out. Figures in adapters/bench/README.md.
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion, Throughput};

@@ -1,7 +1,7 @@
 //! `cargo bench -p weir-core --features bench-internals --bench recovery`: the sender's loss
 //! recovery processing one ACK of 64 packets of 1,452 bytes, all acknowledged, or with
 //! every eighth left out (those eight declared lost by the packet threshold once later
-//! ones are acknowledged). What one ACK costs a bulk sender; figures in bench/README.md.
+//! ones are acknowledged). What one ACK costs a bulk sender; figures in adapters/bench/README.md.
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use weir_core::bench_internals::BenchSender;

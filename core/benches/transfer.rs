@@ -2,7 +2,7 @@
 //! datagrams handed over in memory: one 64 MiB message from client to server, read by the
 //! receiver as it arrives. Measures the core's goodput on one core, unprotected (wire
 //! version 1) and sealed with each cipher (version 2): the difference is the crypto's cost
-//! per byte. Figures in bench/README.md.
+//! per byte. Figures in adapters/bench/README.md.
 
 #[path = "support/pair.rs"]
 mod pair;

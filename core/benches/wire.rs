@@ -1,5 +1,5 @@
 //! `cargo bench -p weir-core --bench wire`: decode and encode of a full 1200-byte STREAM
-//! datagram and of a datagram holding an ACK with 32 ranges. Figures are in bench/README.md.
+//! datagram and of a datagram holding an ACK with 32 ranges. Figures are in adapters/bench/README.md.
 
 use bytes::Bytes;
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};

@@ -10,7 +10,7 @@
 //! valgrind prints `Collected : N` (instructions): the connection set-up and a 16 MiB
 //! message, sealed, opened and read. A second argument `messages` sends 10,000 messages of
 //! 1 KiB instead, each read whole (the per-message path: streams opened, finished,
-//! acknowledged and forgotten). bench/README.md has the figures; a change that moves them
+//! acknowledged and forgotten). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
 //! AVX2 code paths, not AVX-512 ones: compare counts with counts, not with the native
 //! run's time.)

@@ -81,7 +81,7 @@ fn every_file_the_readmes_link_to_exists() {
         "adapters/README.md",
         "adapters/cli/README.md",
         "tests/README.md",
-        "bench/README.md",
+        "adapters/bench/README.md",
         "fuzz/README.md",
         "spec/architecture.md",
     ] {

@@ -2,7 +2,7 @@
 //! to a weir-tokio server over real UDP on 127.0.0.1, both in one process (a tokio runtime
 //! with two worker threads), unprotected (wire version 1) and sealed with each cipher
 //! (version 2). The receiver reads the whole message; the figure is goodput. The difference
-//! between the rows is what the crypto costs on a real path; bench/README.md has the figures.
+//! between the rows is what the crypto costs on a real path; adapters/bench/README.md has the figures.
 
 use std::net::SocketAddr;
 

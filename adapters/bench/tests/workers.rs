@@ -1,5 +1,5 @@
 //! Every peer of the benchmark completes every workload it runs as a worker process and
-//! reports its figures: the harness works end to end (the figures themselves are bench/README.md's,
+//! reports its figures: the harness works end to end (the figures themselves are adapters/bench/README.md's,
 //! from release builds; a debug build's are not compared with anything). About 15 s.
 
 use std::process::Command;
