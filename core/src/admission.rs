@@ -3,7 +3,8 @@
 //! Inputs: the HELLO's source address, client connection id and token, the time, and the
 //! endpoint's load (handshakes in progress, connections held). Output: an [`Admission`] —
 //! admit (the address validated or not), answer with a stateless RETRY carrying a token,
-//! reject, or drop without a word. Besides, the protocol violations each address committed
+//! reject, or drop without a word; and what tells one HELLO from another ([`HelloKey`]), so
+//! that a duplicate gets the same answer and an altered copy one of its own. Besides, the protocol violations each address committed
 //! (reported by the endpoint when it closes a connection for one) and the connections each
 //! address holds.
 //!
@@ -33,7 +34,35 @@ use crate::config::{AddressValidation, Config};
 use crate::crypto::keys::{keyed_mac, HmacSha256, Seed};
 use crate::pacing::TokenBucket;
 use crate::time::Instant;
-use crate::wire::{ConnectionId, RejectReason};
+use crate::wire::{ConnectionId, NoiseHello, RejectReason};
+
+/// What tells one HELLO from another (spec §4.13, §11.2): the address and client connection
+/// id it came with and, in version 2, a digest of everything the handshake binds: the
+/// prologue (versions, capabilities, token, parameters, pattern, ciphers) and the first Noise
+/// message (the client's ephemeral key, new with each attempt). A NOISE_HELLO altered on the
+/// way, in any of those, is thus another HELLO, with a half-open connection of its own that
+/// times out, and cannot take the place of the genuine one: the genuine copy that follows
+/// gets an answer of its own, which the client can open.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct HelloKey {
+    pub(crate) from: SocketAddr,
+    client: ConnectionId,
+    digest: [u8; 16],
+}
+
+impl HelloKey {
+    pub(crate) fn new(from: SocketAddr, client: ConnectionId, noise: Option<&NoiseHello>) -> Self {
+        let mut digest = [0u8; 16];
+        if let Some(n) = noise {
+            let mut h = Sha256::new();
+            // A prologue that does not encode is refused later anyway: its digest is moot.
+            h.update(n.prologue(client).unwrap_or_default());
+            h.update(&n.message);
+            digest.copy_from_slice(&h.finalize()[..16]);
+        }
+        HelloKey { from, client, digest }
+    }
+}
 
 /// Bytes of a RETRY token: the slot's low 32 bits and a 16-byte tag.
 pub(crate) const TOKEN_LEN: usize = 4 + TAG_LEN;

@@ -23,17 +23,17 @@ use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossE
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
-use crate::delivery::{Delivery, Held, Receipts, VERIFICATION_FAILED};
-use crate::event::{
-    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
-};
+use crate::delivery::{Held, Receipts};
+use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
 use crate::flow::{ReceiveWindow, SendCredit};
+use crate::handle::ConnectionHandle;
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
 use crate::integrity::{Mismatch, Verifier};
 use crate::pacing::{Pace, Pacer};
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Blocked, Outcome, Recovery, SentFrame, SentPacket, Timeout};
+use crate::stats::ConnectionStats;
 use crate::stream::held::{budget, Datagram, STREAM_COST};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
@@ -43,6 +43,7 @@ use crate::wire::{
     PacketNumberLen, PacketWriter, Reason, RejectReason, Side, StreamFrame, StreamId, TransportErrorCode,
     MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
+use crate::wire::{Delivery, VERIFICATION_FAILED};
 
 /// The timers of a connection, indexing its timer table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -198,72 +199,6 @@ pub(crate) struct TapOutput {
     pub(crate) reset: Option<u64>,
 }
 
-/// Counters a connection keeps.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct ConnectionStats {
-    /// Datagrams sent.
-    pub datagrams_sent: u64,
-    /// Datagrams received and accepted.
-    pub datagrams_received: u64,
-    /// Packets declared lost.
-    pub packets_lost: u64,
-    /// Duplicate packets received (dropped, acknowledged again).
-    pub duplicates_received: u64,
-    /// Datagrams for this connection that failed authentication (version 2: a sealed
-    /// packet whose tag did not verify, or a Noise message that did not open): dropped,
-    /// never answered.
-    pub unauthenticated: u64,
-    /// Key updates (spec §11.5): made by us, and followed from the peer.
-    pub key_updates_sent: u64,
-    /// Key updates the peer made that we followed.
-    pub key_updates_received: u64,
-    /// Stream bytes sent again after a loss.
-    pub bytes_retransmitted: u64,
-    /// Stream bytes the peer acknowledged, each counted once: what has been delivered to it.
-    pub bytes_acked: u64,
-    /// Stream bytes the application read (with `read` or `read_message`).
-    pub bytes_read: u64,
-    /// Probe timeouts fired.
-    pub probes: u64,
-    /// Packets declared lost that were only reordered (their ACK came later).
-    pub spurious_losses: u64,
-    /// Congestion events: losses that reduced the window (one per recovery period).
-    pub congestion_events: u64,
-    /// Times nothing sent over three probe timeouts was acknowledged (RFC 9002 §7.6).
-    pub persistent_congestion: u64,
-    /// Whether the connection found that datagrams larger than 1200 bytes do not reach the
-    /// peer while smaller ones do, and sends 1200-byte datagrams since (RFC 8899 black-hole
-    /// detection; spec §8, Liveness).
-    pub black_hole: bool,
-    /// DATA_BLOCKED sent: new stream data waited on the peer's connection credit.
-    pub data_blocked: u64,
-    /// STREAM_DATA_BLOCKED sent: new data of a stream waited on its credit.
-    pub stream_data_blocked: u64,
-    /// STREAMS_BLOCKED sent: a stream could not be opened for the peer's stream limit.
-    pub streams_blocked: u64,
-    /// *_BLOCKED frames received: the peer waited on our credit.
-    pub peer_blocked: u64,
-    /// Streams read to the end whose bytes matched the digest their sender attached.
-    pub streams_verified: u64,
-    /// Streams read to the end whose bytes did not match their digest
-    /// ([`Read::VerificationFailed`]).
-    pub verification_failures: u64,
-    /// The congestion window now, in bytes.
-    pub congestion_window: u64,
-    /// Bytes of ack-eliciting packets in flight now.
-    pub bytes_in_flight: u64,
-    /// Smoothed round-trip time now (RFC 9002 §5.3).
-    pub smoothed_rtt: Duration,
-    /// Minimum round-trip time seen (RFC 9002 §5.2).
-    pub min_rtt: Duration,
-    /// The queueing delay the congestion controller measures, if it measures one (LEDBAT
-    /// and BBR: the current one-way delay above the lowest seen).
-    pub queueing_delay: Option<Duration>,
-    /// The rate the congestion controller paces at, in bytes per second, if it sets one
-    /// (BBR: its bandwidth estimate times the gain of its state).
-    pub pacing_rate: Option<u64>,
-}
-
 /// A handshake message sent again on a backoff timer until the peer's answer shows it
 /// arrived (the client's NOISE_FINISH, spec §11.2).
 #[derive(Debug)]
@@ -292,7 +227,7 @@ pub(crate) struct Connection {
     /// Client, pattern XX: NOISE_FINISH, sent until a data packet from the server opens.
     finish: Option<Resend>,
     /// Server side: the (address, client id) its HELLO came with, for the endpoint's index.
-    pub(crate) hello_key: Option<crate::endpoint::HelloKey>,
+    pub(crate) hello_key: Option<crate::admission::HelloKey>,
     pub(crate) side: Side,
     pub(crate) remote: SocketAddr,
     pub(crate) local_cid: ConnectionId,
@@ -529,7 +464,7 @@ impl Connection {
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        hello: (ConnectionId, crate::endpoint::HelloKey),
+        hello: (ConnectionId, crate::admission::HelloKey),
         hello_header: &Header,
         hello_params: &crate::wire::TransportParams,
         answer: ServerAnswer,
@@ -2951,7 +2886,7 @@ mod tests {
             "10.0.0.1:1".parse().unwrap(),
             (
                 client,
-                crate::endpoint::HelloKey::new("10.0.0.1:1".parse().unwrap(), client, None),
+                crate::admission::HelloKey::new("10.0.0.1:1".parse().unwrap(), client, None),
             ),
             &hello,
             &TransportParams::default(),

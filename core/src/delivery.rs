@@ -31,34 +31,10 @@
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use crate::wire::StreamId;
+use crate::wire::{Delivery, StreamId};
 
 /// Our streams awaiting their receipt that one connection remembers at most.
 pub(crate) const MAX_AWAITED: usize = 4096;
-
-/// The code a RECEIPT carries when the final receiver read every byte but they did not hash
-/// to the digest the sender attached (`0x76657269`, "veri").
-pub const VERIFICATION_FAILED: u64 = 0x7665_7269;
-
-/// The final word on a stream we sent (spec §8, Delivery): what the final receiver did with
-/// it, through however many relays.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Delivery {
-    /// The final receiver read every byte, and they matched the digest if one was attached.
-    Delivered {
-        /// Relays the stream passed through (0: the peer is the final receiver).
-        relays: u64,
-    },
-    /// The stream did not reach its final receiver whole.
-    Failed {
-        /// Why: [`PIPE_BROKEN`](crate::PIPE_BROKEN) (a relay lost the next hop after taking
-        /// every byte), [`VERIFICATION_FAILED`], or the code with which the final
-        /// receiver's application stopped reading.
-        code: u64,
-        /// Relays between us and the node that failed (0: the peer itself).
-        relays: u64,
-    },
-}
 
 impl Delivery {
     /// The same outcome, reported one relay further from where it arose.
@@ -71,28 +47,6 @@ impl Delivery {
                 code,
                 relays: relays.saturating_add(1),
             },
-        }
-    }
-}
-
-impl core::fmt::Display for Delivery {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        match self {
-            Delivery::Delivered { relays: 0 } => f.write_str("delivered"),
-            Delivery::Delivered { relays } => write!(f, "delivered through {relays} relays"),
-            Delivery::Failed { code, relays } => {
-                match *code {
-                    crate::PIPE_BROKEN => f.write_str("not delivered: a relay lost its next hop")?,
-                    VERIFICATION_FAILED => {
-                        f.write_str("not delivered: the bytes did not match the sender's digest")?
-                    }
-                    code => write!(f, "not delivered: the receiver stopped reading (code {code})")?,
-                }
-                match relays {
-                    0 => Ok(()),
-                    n => write!(f, " ({n} relays on)"),
-                }
-            }
         }
     }
 }

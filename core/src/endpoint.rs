@@ -28,29 +28,25 @@ use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
-use sha2::{Digest as _, Sha256};
-
-use crate::admission::{Admission, Admissions, Dropped, Load, Token};
+use crate::admission::{Admission, Admissions, Dropped, HelloKey, Load, Token};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionControl;
-use crate::connection::{Connection, ConnectionStats, ServerAnswer, Slot, Timer};
+use crate::connection::{Connection, ServerAnswer, Slot, Timer};
 use crate::crypto::keys::{Entropy, Identity, PublicKey, Seed};
-use crate::event::{
-    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
-};
+use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
+use crate::handle::ConnectionHandle;
 use crate::handshake::{self, Negotiated};
 use crate::integrity::Digest;
 use crate::pacing::TokenBucket;
-use crate::pipe::{
-    Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState, PIPE_BROKEN,
-};
+use crate::pipe::{Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState};
+use crate::stats::ConnectionStats;
 use crate::stream::held;
 use crate::time::{Duration, Instant};
 use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::wire::{
-    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, NoiseHello,
-    Packet, PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId,
-    TransportErrorCode, VersionReject, Violation, MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
+    self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
+    PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
+    VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, VERSION_1, VERSION_2,
 };
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -1532,34 +1528,6 @@ fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
         )
         | DecodeError::ReservedBits(_) => Some(TransportErrorCode::PROTOCOL_VIOLATION),
         _ => Some(TransportErrorCode::FRAME_ENCODING_ERROR),
-    }
-}
-
-/// What tells one HELLO from another (spec §4.13, §11.2): the address and client connection
-/// id it came with and, in version 2, a digest of everything the handshake binds: the
-/// prologue (versions, capabilities, token, parameters, pattern, ciphers) and the first Noise
-/// message (the client's ephemeral key, new with each attempt). A NOISE_HELLO altered on the
-/// way, in any of those, is thus another HELLO, with a half-open connection of its own that
-/// times out, and cannot take the place of the genuine one: the genuine copy that follows
-/// gets an answer of its own, which the client can open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct HelloKey {
-    pub(crate) from: SocketAddr,
-    client: ConnectionId,
-    digest: [u8; 16],
-}
-
-impl HelloKey {
-    pub(crate) fn new(from: SocketAddr, client: ConnectionId, noise: Option<&NoiseHello>) -> Self {
-        let mut digest = [0u8; 16];
-        if let Some(n) = noise {
-            let mut h = Sha256::new();
-            // A prologue that does not encode is refused later anyway: its digest is moot.
-            h.update(n.prologue(client).unwrap_or_default());
-            h.update(&n.message);
-            digest.copy_from_slice(&h.finalize()[..16]);
-        }
-        HelloKey { from, client, digest }
     }
 }
 

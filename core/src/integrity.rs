@@ -16,46 +16,16 @@
 //! extensions, beats BLAKE3 by about two to one (`cargo bench -p weir-core --bench digest`;
 //! BLAKE3 wins only over large contiguous buffers).
 
-use core::fmt;
-
 use sha2::Digest as _;
 
-/// The SHA-256 digest of a stream's bytes, from offset 0 to its final size (spec §4.12,
-/// DIGEST).
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Digest([u8; 32]);
+pub use crate::wire::Digest;
 
 impl Digest {
-    /// Bytes of a digest on the wire.
-    pub const LEN: usize = 32;
-
     /// The digest of `data`.
     pub fn of(data: &[u8]) -> Self {
         let mut h = DigestHasher::new();
         h.update(data);
         h.finish()
-    }
-
-    /// A digest from its bytes (one computed elsewhere, or read from the wire).
-    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
-        Digest(bytes)
-    }
-
-    /// The digest's bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Display for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        crate::wire::Hex(&self.0).fmt(f)
-    }
-}
-
-impl fmt::Debug for Digest {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Digest({self})")
     }
 }
 
@@ -77,7 +47,7 @@ impl DigestHasher {
 
     /// The digest of every byte added.
     pub fn finish(self) -> Digest {
-        Digest(self.0.finalize().into())
+        Digest::from_bytes(self.0.finalize().into())
     }
 }
 
@@ -93,15 +63,6 @@ pub(crate) struct Verifier {
 pub(crate) struct Mismatch {
     pub(crate) expected: Digest,
     pub(crate) actual: Digest,
-}
-
-impl From<Mismatch> for crate::Read {
-    fn from(m: Mismatch) -> Self {
-        crate::Read::VerificationFailed {
-            expected: m.expected,
-            actual: m.actual,
-        }
-    }
 }
 
 impl Verifier {

@@ -96,6 +96,7 @@ mod delivery;
 mod endpoint;
 mod event;
 mod flow;
+mod handle;
 /// Internal state machines for the benchmarks (feature `bench-internals`; not a stable API).
 #[cfg(feature = "bench-internals")]
 #[doc(hidden)]
@@ -112,19 +113,20 @@ mod pacing;
 mod pipe;
 mod range_set;
 mod recovery;
+mod stats;
 mod stream;
 pub mod time;
 pub mod trace;
 pub mod wire;
 
 pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
-pub use connection::{ConnectionStats, Timer};
+pub use connection::Timer;
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
-pub use delivery::{Delivery, VERIFICATION_FAILED};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
-pub use event::{
-    ApiError, CloseReason, ConnectionHandle, Event, Priority, Read, StreamHeader, ViolationKind,
-};
+pub use event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
+pub use handle::ConnectionHandle;
 pub use handshake::{HandshakeError, Negotiated};
-pub use integrity::{Digest, DigestHasher};
-pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats, PIPE_BROKEN};
+pub use integrity::DigestHasher;
+pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats};
+pub use stats::ConnectionStats;
+pub use wire::{Delivery, Digest, PIPE_BROKEN, VERIFICATION_FAILED};

@@ -27,14 +27,10 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
-use crate::delivery::Delivery;
-use crate::event::ConnectionHandle;
+use crate::handle::ConnectionHandle;
 use crate::range_set::RangeSet;
-use crate::wire::StreamId;
-
-/// The stream error code a pipe resets targets with, or stops its source with, when the
-/// other side of the pipe failed without a code of its own (spec §8, Piping).
-pub const PIPE_BROKEN: u64 = 0x7069_7065;
+use crate::wire::Delivery;
+use crate::wire::{StreamId, PIPE_BROKEN};
 
 /// A pipe on an endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -19,10 +19,10 @@ use alloc::vec::Vec;
 use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
-use crate::delivery::Delivery;
-use crate::event::ConnectionHandle;
+use crate::handle::ConnectionHandle;
 use crate::pipe::{Branch, Pipe, PipeFailure, Progress, Target, TargetState};
 use crate::stream::recv::RecvStream;
+use crate::wire::Delivery;
 use crate::wire::{Side, StreamId};
 
 const MAX_STEPS: usize = 2_000;

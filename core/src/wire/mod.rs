@@ -23,34 +23,40 @@
 mod ack;
 mod close;
 mod cursor;
+mod digest;
 mod error;
 mod frame;
+pub mod frame_types;
 mod handshake;
 mod header;
+mod hex;
 mod ids;
 mod packet;
 mod params;
+mod receipt;
 mod stream;
+mod trailer;
 pub mod varint;
 mod version_reject;
 
-pub use crate::integrity::Digest;
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
+pub use digest::Digest;
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};
-pub(crate) use frame::Hex;
-pub use frame::{types as frame_types, Frame};
+pub use frame::Frame;
 pub use handshake::{Accept, AcceptTerms, Hello, NoiseHello, Reject, RejectReason, Retry};
 pub use header::{
     expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen, FLAG_LONG,
     MAX_PACKET_NUMBER,
 };
+pub(crate) use hex::Hex;
 pub use ids::{ConnectionId, PacketType, Side, StreamId};
 pub(crate) use packet::read_header;
 pub use packet::{decode, encode_packet, reseal, Datagram, Frames, Packet, PacketWriter};
 pub use params::{
     Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,
 };
+pub use receipt::{Delivery, PIPE_BROKEN, VERIFICATION_FAILED};
 pub use stream::{Label, StreamFrame};
 pub use version_reject::VersionReject;
 

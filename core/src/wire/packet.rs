@@ -16,10 +16,11 @@ use core::fmt;
 use bytes::{Bytes, BytesMut};
 
 use super::cursor::{Reader, Writer};
-use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
+use super::error::{DecodeError, EncodeError, Field, Violation};
 use super::frame::Frame;
 use super::header::{expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen};
 use super::ids::PacketType;
+use super::trailer::{check_size, check_trailer, trailer_crc};
 use super::version_reject::VersionReject;
 use super::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE, TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2};
 
@@ -202,51 +203,6 @@ fn check_reserved(header: &Header, flags: u8) -> Result<(), DecodeError> {
     Ok(())
 }
 
-pub(crate) fn check_size(datagram: &[u8]) -> Result<(), DecodeError> {
-    if datagram.len() > MAX_DATAGRAM_SIZE {
-        return Err(Violation::LimitExceeded {
-            limit: Limit::DatagramSize,
-            value: datagram.len() as u64,
-            max: MAX_DATAGRAM_SIZE as u64,
-        }
-        .into());
-    }
-    Ok(())
-}
-
-/// The integrity check of spec/protocol.md §3.5: CRC-32 over the full packet number (8
-/// bytes, big-endian; absent for VERSION_REJECT) followed by every byte before the trailer.
-pub(crate) fn integrity(number: Option<u64>, content: &[u8]) -> u32 {
-    let mut h = crc32fast::Hasher::new();
-    if let Some(n) = number {
-        h.update(&n.to_be_bytes());
-    }
-    h.update(content);
-    h.finalize()
-}
-
-/// Checks the trailer; returns the length of what it covers.
-pub(crate) fn check_trailer(
-    datagram: &[u8],
-    header_len: usize,
-    number: Option<u64>,
-) -> Result<usize, DecodeError> {
-    let content_len = datagram
-        .len()
-        .checked_sub(TRAILER_LEN)
-        .filter(|len| *len >= header_len)
-        .ok_or(DecodeError::Truncated(Field::Trailer))?;
-    let (content, trailer) = datagram.split_at(content_len);
-    let mut carried = [0u8; 4];
-    carried.copy_from_slice(trailer);
-    let carried = u32::from_be_bytes(carried);
-    let computed = integrity(number, content);
-    if carried != computed {
-        return Err(DecodeError::IntegrityCheckFailed { carried, computed });
-    }
-    Ok(content_len)
-}
-
 /// Rewrites the trailer of a datagram (version 1, or a version 2 handshake packet) so that it checks, with the packet number
 /// expanded from `largest_pn` as [`Packet::decode`] will expand it. For tests, fuzzers and
 /// tools that alter datagrams on purpose; `false` if the header cannot be read.
@@ -274,7 +230,7 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
     };
     let truncated = pn_bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     let number = (invariant.version != 0).then(|| expand_packet_number(truncated, len, largest_pn));
-    let crc = integrity(number, &datagram[..content_len]);
+    let crc = trailer_crc(number, &datagram[..content_len]);
     datagram[content_len..].copy_from_slice(&crc.to_be_bytes());
     true
 }
@@ -449,7 +405,7 @@ impl<'a> PacketWriter<'a> {
             return Err(EncodeError::WrongFinish);
         }
         self.rules.check(self.w.position() + TRAILER_LEN)?;
-        let crc = integrity(Some(self.number), self.w.written());
+        let crc = trailer_crc(Some(self.number), self.w.written());
         self.w.u32(crc)?;
         Ok(self.w.position())
     }

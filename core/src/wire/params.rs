@@ -476,11 +476,11 @@ impl fmt::Display for TransportParams {
         if let Some(token) = &self.stateless_reset_token {
             let sep = if first { "" } else { "," };
             first = false;
-            write!(f, "{sep}stateless_reset_token={}", super::frame::Hex(token))?;
+            write!(f, "{sep}stateless_reset_token={}", super::hex::Hex(token))?;
         }
         if !self.unknown.is_empty() {
             let sep = if first { "" } else { "," };
-            write!(f, "{sep}unknown={}", super::frame::Hex(&self.unknown))?;
+            write!(f, "{sep}unknown={}", super::hex::Hex(&self.unknown))?;
         }
         f.write_str("}")
     }

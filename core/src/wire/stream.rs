@@ -6,11 +6,11 @@ use bytes::Bytes;
 
 use super::cursor::{varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
-use super::frame::types;
+use super::frame_types as types;
 use super::ids::StreamId;
 use super::varint;
+use super::Digest;
 use super::MAX_LABEL_LEN;
-use crate::integrity::Digest;
 
 /// A stream's protocol label, such as `/eth/68` (spec/protocol.md §4.12): 1 to
 /// [`MAX_LABEL_LEN`] bytes of printable ASCII (0x21 to 0x7e), held as a slice of the

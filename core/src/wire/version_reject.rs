@@ -9,8 +9,8 @@ use super::cursor::{Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::header::{Invariant, FLAG_LONG};
 use super::ids::ConnectionId;
-use super::packet::{check_size, check_trailer, integrity};
 use super::params::VersionRange;
+use super::trailer::{check_size, check_trailer, trailer_crc};
 use super::{MAX_VERSION_RANGES, TRAILER_LEN};
 
 /// VERSION_REJECT (spec/protocol.md §3.6): the version-independent answer of a server that
@@ -83,7 +83,7 @@ impl VersionReject {
         for range in &self.versions {
             range.write(&mut w)?;
         }
-        let crc = integrity(None, w.written());
+        let crc = trailer_crc(None, w.written());
         w.u32(crc)?;
         Ok(w.position())
     }
