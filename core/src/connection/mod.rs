@@ -45,38 +45,10 @@ use crate::wire::{
 };
 use crate::wire::{Delivery, VERIFICATION_FAILED};
 
-/// The timers of a connection, indexing its timer table.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum Timer {
-    /// Client: resend HELLO or give up; server: give up on an unconfirmed handshake.
-    Handshake,
-    /// Send an ACK that was delayed.
-    Ack,
-    /// Loss detection by time threshold, or the probe timeout.
-    Recovery,
-    /// Send a PING to keep an idle connection alive.
-    KeepAlive,
-    /// Nothing heard for the idle timeout: the connection is dead.
-    Idle,
-    /// End of the closing or draining period.
-    Close,
-    /// The pacer allows the next datagram (spec §8.6): the driver wakes to send it.
-    Pacing,
-}
+mod timers;
 
-impl Timer {
-    const COUNT: usize = 7;
-    const ALL: [Timer; Timer::COUNT] = [
-        Timer::Handshake,
-        Timer::Ack,
-        Timer::Recovery,
-        Timer::KeepAlive,
-        Timer::Idle,
-        Timer::Close,
-        Timer::Pacing,
-    ];
-}
+pub use timers::Timer;
+use timers::Timers;
 
 #[derive(Debug)]
 enum HandshakeState {
@@ -300,7 +272,7 @@ pub(crate) struct Connection {
     close_pending: bool,
     /// `Event::Closed` was reported (once per connection, whatever else ends it after).
     close_reported: bool,
-    timers: [Option<Instant>; Timer::COUNT],
+    timers: Timers,
     last_received: Instant,
     last_eliciting_sent: Instant,
     probes: u8,
@@ -421,7 +393,7 @@ impl Connection {
             close_frame: None,
             close_pending: false,
             close_reported: false,
-            timers: [None; Timer::COUNT],
+            timers: Timers::default(),
             last_received: now,
             last_eliciting_sent: now,
             probes: 0,
@@ -750,30 +722,28 @@ impl Connection {
 
     /// The earliest timer and which it is.
     pub(crate) fn next_timeout(&self) -> Option<(Instant, Timer)> {
-        Timer::ALL
-            .iter()
-            .filter_map(|&t| self.timers[t as usize].map(|at| (at, t)))
-            .min()
+        self.timers.next()
     }
 
     /// Rebuilds the timer table from the state it depends on.
     pub(crate) fn refresh_timers(&mut self, config: &Config) {
-        let mut t = [None; Timer::COUNT];
+        let mut t = Timers::default();
         match self.state {
             State::Handshaking => {
-                t[Timer::Handshake as usize] = match &self.handshake {
+                let handshake = match &self.handshake {
                     HandshakeState::Client(c) => Some(c.deadline()),
                     HandshakeState::Server { resend, deadline, .. } => Some((*resend).min(*deadline)),
                     HandshakeState::Done => None,
                 };
-                t[Timer::Ack as usize] = self.received.deadline();
+                t.set(Timer::Handshake, handshake);
+                t.set(Timer::Ack, self.received.deadline());
             }
             State::Established | State::Lingering { .. } => {
                 if let State::Lingering { until } = self.state {
-                    t[Timer::Close as usize] = Some(until);
+                    t.set(Timer::Close, Some(until));
                 }
-                t[Timer::Ack as usize] = self.received.deadline();
-                t[Timer::Recovery as usize] = self.recovery.deadline();
+                t.set(Timer::Ack, self.received.deadline());
+                t.set(Timer::Recovery, self.recovery.deadline());
                 // While something waits for an acknowledgement the probe timer asks for one;
                 // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
                 // it runs from the last ack-eliciting packet), so loss detection never ran.
@@ -787,15 +757,16 @@ impl Connection {
                     (None, true) => Some(half_idle),
                     (None, false) => None,
                 };
-                t[Timer::KeepAlive as usize] = match self.recovery.awaits_ack() {
+                let keep_alive = match self.recovery.awaits_ack() {
                     false => keep_alive.map(|k| self.last_eliciting_sent + k),
                     true => None,
                 };
-                t[Timer::Idle as usize] = Some(self.last_received + self.idle_timeout(config));
-                t[Timer::Pacing as usize] = self.pacing_wake;
-                t[Timer::Handshake as usize] = self.finish.as_ref().map(|f| f.at);
+                t.set(Timer::KeepAlive, keep_alive);
+                t.set(Timer::Idle, Some(self.last_received + self.idle_timeout(config)));
+                t.set(Timer::Pacing, self.pacing_wake);
+                t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
             }
-            State::Closing { until } | State::Draining { until } => t[Timer::Close as usize] = Some(until),
+            State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
             State::Closed => {}
         }
         self.timers = t;
@@ -815,7 +786,7 @@ impl Connection {
     pub(crate) fn handle_timeout(&mut self, now: Instant, config: &Config) {
         self.clock = self.clock.max(now);
         for timer in Timer::ALL {
-            if self.timers[timer as usize].is_some_and(|at| at <= now) {
+            if self.timers.due(timer, now) {
                 self.on_timer(timer, now, config);
             }
         }
