@@ -45,8 +45,10 @@ use crate::wire::{
 };
 use crate::wire::{Delivery, VERIFICATION_FAILED};
 
+mod lifecycle;
 mod timers;
 
+use lifecycle::{State, Step};
 pub use timers::Timer;
 use timers::Timers;
 
@@ -72,28 +74,6 @@ enum HandshakeState {
         deadline: Instant,
     },
     Done,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum State {
-    Handshaking,
-    Established,
-    /// The application closed; until everything it wrote and every receipt we owe is
-    /// acknowledged, or the deadline, the connection goes on sending and acknowledging
-    /// (spec §8, Liveness and close). Then CLOSE.
-    Lingering {
-        until: Instant,
-    },
-    /// We closed: CLOSE sent (again on each packet received), until the deadline.
-    Closing {
-        until: Instant,
-    },
-    /// The peer closed: send nothing, until the deadline.
-    Draining {
-        until: Instant,
-    },
-    /// Gone; the endpoint frees it.
-    Closed,
 }
 
 /// A control frame waiting to be sent.
@@ -802,7 +782,7 @@ impl Connection {
                 }
                 // A server whose ACCEPT was never confirmed forgets the attempt quietly:
                 // the application never heard of it.
-                HandshakeState::Server { deadline, .. } if *deadline <= now => self.state = State::Closed,
+                HandshakeState::Server { deadline, .. } if *deadline <= now => self.step(Step::Abandoned),
                 HandshakeState::Server {
                     send_accept,
                     resend,
@@ -869,7 +849,7 @@ impl Connection {
             }
             Timer::Close => match self.state {
                 State::Lingering { .. } => self.end_linger(now),
-                _ => self.state = State::Closed,
+                _ => self.step(Step::Deadline),
             },
             // poll_transmit sends what the pacer held back.
             Timer::Pacing => self.pacing_wake = None,
@@ -893,7 +873,7 @@ impl Connection {
     }
 
     fn fail_handshake(&mut self, reason: HandshakeError) {
-        self.state = State::Closed;
+        self.step(Step::Abandoned);
         self.events.push_back(Event::HandshakeFailed {
             conn: self.handle,
             reason,
@@ -903,7 +883,7 @@ impl Connection {
     /// Ends the connection without a word to the peer (it is gone, or timed out).
     fn close_silently(&mut self, reason: CloseReason) {
         self.recovery.drain();
-        self.state = State::Closed;
+        self.step(Step::Silent);
         self.closed(reason);
     }
 
@@ -987,7 +967,7 @@ impl Connection {
                 PacketKind::Data => {
                     self.unvalidated = None;
                     self.handshake = HandshakeState::Done;
-                    self.state = State::Established;
+                    self.step(Step::Confirmed);
                     self.last_eliciting_sent = now;
                     if let Some(negotiated) = self.negotiated {
                         self.events.push_back(Event::Connected {
@@ -1113,7 +1093,7 @@ impl Connection {
             Frame::Close(close) => {
                 let until = now + self.recovery.pto().saturating_mul(3);
                 self.recovery.drain();
-                self.state = State::Draining { until };
+                self.step(Step::PeerClosed { until });
                 self.closed(CloseReason::Peer {
                     code: close.code,
                     reason: close.reason,
@@ -1136,7 +1116,7 @@ impl Connection {
                 self.negotiated = Some(negotiated);
                 self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
                 self.handshake = HandshakeState::Done;
-                self.state = State::Established;
+                self.step(Step::Confirmed);
                 self.last_eliciting_sent = now;
                 self.events.push_back(Event::Connected {
                     conn: self.handle,
@@ -1220,7 +1200,7 @@ impl Connection {
         // the server need not send anything of its own to finish the handshake.
         self.control.push_back(Control::Ping);
         self.handshake = HandshakeState::Done;
-        self.state = State::Established;
+        self.step(Step::Confirmed);
         self.last_eliciting_sent = now;
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
         // packet heard; handshake packets do not count for it otherwise).
@@ -1268,7 +1248,7 @@ impl Connection {
                 reason,
             );
         }
-        self.state = State::Established;
+        self.step(Step::Confirmed);
         self.last_eliciting_sent = now;
         self.events.push_back(Event::Connected {
             conn: self.handle,
@@ -2291,7 +2271,7 @@ impl Connection {
                     reason,
                 }));
                 let until = now + self.recovery.pto().saturating_mul(3).max(LINGER);
-                self.state = State::Lingering { until };
+                self.step(Step::AppClosed { until });
                 self.closed(CloseReason::Local { code });
                 if self.linger_done() {
                     self.end_linger(now);
@@ -2299,7 +2279,7 @@ impl Connection {
             }
             // Nothing can be said to the peer before the handshake is done.
             State::Handshaking => {
-                self.state = State::Closed;
+                self.step(Step::AppClosed { until: now });
                 self.closed(CloseReason::Local { code });
             }
             _ => {}
@@ -2320,6 +2300,22 @@ impl Connection {
         }
     }
 
+    /// Moves the lifecycle on by `step` (`lifecycle::TRANSITIONS`). A step the table does not
+    /// list for the state leaves it as it is; the fuzzing build treats one as a bug, so the
+    /// fuzzers and the suites find any path the table does not declare.
+    fn step(&mut self, step: Step) {
+        let next = self.state.after(step);
+        #[cfg(feature = "fuzzing")]
+        assert!(
+            next.is_some(),
+            "no transition from {:?} on {step:?} (lifecycle::TRANSITIONS)",
+            self.state
+        );
+        if let Some(next) = next {
+            self.state = next;
+        }
+    }
+
     fn is_open(&self) -> bool {
         matches!(self.state, State::Established | State::Lingering { .. })
     }
@@ -2329,7 +2325,7 @@ impl Connection {
         self.recovery.drain();
         self.close_frame = Some(Box::new(Close { code, reason }));
         self.close_pending = true;
-        self.state = State::Closing { until };
+        self.step(Step::SendClose { until });
     }
 
     // ---------------------------------------------------------------- output
