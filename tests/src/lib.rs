@@ -4,7 +4,9 @@
 //! with loss (random and bursty), duplication, reordering, delay and jitter, bandwidth with
 //! a finite drop-tail queue, timed partitions, corruption and an MTU. Virtual time jumps
 //! straight to the next event, so a minute of simulated network runs in milliseconds, and
-//! the same seed gives the same run, datagram for datagram.
+//! the same seed gives the same run, datagram for datagram. Its [`proxy`] does the same
+//! harm to real UDP datagrams on 127.0.0.1, for the adapters' and the CLI's tests and the
+//! demo.
 //!
 //! ```
 //! use weir_core::{Config, Event, Read};
@@ -31,6 +33,7 @@
 //! # let _ = conn;
 //! ```
 
+pub mod proxy;
 pub mod relay;
 
 use std::cmp::Reverse;

@@ -1,5 +1,5 @@
 //! `weir demo`: a sender, a relay and a receiver in this process, on 127.0.0.1, over real
-//! UDP sockets, with an impairing proxy (`weir_driver::proxy`) on each hop. The sender
+//! UDP sockets, with an impairing proxy (`weir_sim::proxy`) on each hop. The sender
 //! writes one generated message as a stream with its length and digest; the relay pipes it
 //! on fragment by fragment without holding it; the receiver reads it as it arrives and the
 //! core checks the digest at the end.
@@ -12,7 +12,7 @@ use indicatif::{MultiProgress, ProgressBar};
 use weir_core::congestion::CongestionControl;
 use weir_core::wire::Label;
 use weir_core::{ConnectionStats, Digest, PipeStats};
-use weir_driver::proxy::{DirectionStats, Impairment, Proxy};
+use weir_sim::proxy::{DirectionStats, Impairment, Proxy};
 use weir_tokio::{Config, Connection, Endpoint, StreamHeader};
 
 use crate::error::{CliError, Total};

@@ -1,5 +1,5 @@
 //! The real-socket impairment suite (issue 29): `weir recv`, `weir relay` and `weir send` as
-//! processes on 127.0.0.1, each hop through an impairing proxy (weir_driver::proxy), time
+//! processes on 127.0.0.1, each hop through an impairing proxy (weir_sim::proxy), time
 //! compressed (a 5 s idle timeout standing for the default 30 s). Every case asserts either
 //! byte-exact delivery with both ends exiting 0, or the typed failure both ends report; no
 //! case may end with the sender reporting success and the receiver without the file.
@@ -11,7 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
-use weir_driver::proxy::{Burst, Impairment, Outage, Proxy};
+use weir_sim::proxy::{Burst, Impairment, Outage, Proxy};
 
 /// Longest any one process may run.
 const LIMIT: Duration = Duration::from_secs(90);

@@ -38,7 +38,6 @@
 
 mod driver;
 mod io;
-pub mod proxy;
 mod socket;
 
 use std::sync::atomic::{AtomicU64, Ordering};

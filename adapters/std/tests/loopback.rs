@@ -8,7 +8,7 @@ use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
-use weir_driver::proxy::{Impairment, Proxy};
+use weir_sim::proxy::{Impairment, Proxy};
 use weir_std::{
     CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
 };

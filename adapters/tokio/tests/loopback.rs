@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
-use weir_driver::proxy::{Impairment, Proxy};
+use weir_sim::proxy::{Impairment, Proxy};
 use weir_tokio::{
     ApiError, CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
 };

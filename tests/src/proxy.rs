@@ -126,8 +126,8 @@ impl Proxy {
         } else {
             "127.0.0.1:0".parse().expect("valid address")
         };
-        let front = crate::bind_socket(any)?;
-        let back = crate::bind_socket(any)?;
+        let front = weir_driver::bind_socket(any)?;
+        let back = weir_driver::bind_socket(any)?;
         front.set_read_timeout(Some(POLL))?;
         back.set_read_timeout(Some(POLL))?;
         let addr = front.local_addr()?;
