@@ -1,0 +1,255 @@
+//! The endpoint's half of relaying (spec §8, Piping): starting a pipe between connections,
+//! and moving each pipe's fragments, credit and receipts along after every input. What a
+//! pipe decides (which bytes go where, when a target is done) is module `pipe`'s; this
+//! moves them between the connections it joins, which only the endpoint holds.
+
+use super::*;
+
+impl Endpoint {
+    /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
+    /// connection of `to`, with the same label and what is left of its total length,
+    /// fragment by fragment as it arrives (spec §8, Piping). Piping starts at the stream's read
+    /// offset: the application may read a header first and pipe the rest. With
+    /// [`LocalRead::Keep`] the application keeps reading the stream too.
+    /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]
+    /// says how it goes.
+    pub fn pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+        local: LocalRead,
+    ) -> Result<PipeId, ApiError> {
+        let cmd = self.tracing(|| Command::Pipe {
+            from,
+            stream,
+            to: to.to_vec(),
+            local,
+        });
+        let out = self.start_pipe(from, stream, to, local);
+        self.traced(None, cmd, &out);
+        out
+    }
+
+    fn start_pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+        local: LocalRead,
+    ) -> Result<PipeId, ApiError> {
+        if to.is_empty() || to.contains(&from) {
+            return Err(ApiError::NoTargets);
+        }
+        let cap = self.config.pipe_buffer;
+        let tapping = self.conn(from)?.tappable(stream)?;
+        if tapping.buffered > cap {
+            return Err(ApiError::BufferOverflow {
+                buffered: tapping.buffered,
+                limit: cap,
+            });
+        }
+        for &t in to {
+            if !self.conn(t)?.is_established() {
+                return Err(ApiError::NotEstablished);
+            }
+        }
+        let mut targets = Vec::with_capacity(to.len());
+        for &t in to {
+            match self.conn(t)?.open_piped(tapping.header.clone()) {
+                Ok(id) => targets.push(Target {
+                    conn: t,
+                    stream: id,
+                    state: Branch::Open,
+                }),
+                Err(e) => {
+                    for opened in &targets {
+                        if let Ok(c) = self.conn(opened.conn) {
+                            let _ = c.reset_stream(opened.stream, PIPE_BROKEN);
+                        }
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let granted = self.conn(from)?.tap_stream(stream, local == LocalRead::Keep);
+        let id = PipeId(self.next_pipe);
+        self.next_pipe = self.next_pipe.wrapping_add(1);
+        let mut pipe = Pipe::new((from, stream), tapping.start, targets, cap);
+        pipe.granted = granted;
+        for c in core::iter::once(from).chain(to.iter().copied()) {
+            self.pipes_by_conn.insert((c, id));
+        }
+        self.pipes_reserved += pipe.reserved();
+        self.pipes.insert(id, pipe);
+        let mut touched = Vec::new();
+        self.pump_pipe(id, &mut touched);
+        for slot in touched {
+            self.touch(slot);
+        }
+        Ok(id)
+    }
+
+    /// A pipe's counters; `None` once it ended.
+    pub fn pipe_stats(&self, pipe: PipeId) -> Option<PipeStats> {
+        self.pipes.get(&pipe).map(|p| p.stats)
+    }
+
+    /// Gives each pipe (those `only` takes part in, or all) its turn.
+    pub(super) fn pump_pipes(&mut self, only: Option<ConnectionHandle>) {
+        if self.pipes.is_empty() {
+            return;
+        }
+        let ids: Vec<PipeId> = match only {
+            Some(c) => self.pipes_of(c).into_iter().map(|(_, id)| id).collect(),
+            None => self.pipes.keys().copied().collect(),
+        };
+        let mut touched = Vec::new();
+        for id in ids {
+            self.pump_pipe(id, &mut touched);
+        }
+        touched.sort_unstable();
+        touched.dedup();
+        for slot in touched {
+            self.touch(slot);
+        }
+    }
+
+    /// The pipes connection `c` takes part in, as index entries.
+    pub(super) fn pipes_of(&self, c: ConnectionHandle) -> Vec<(ConnectionHandle, PipeId)> {
+        self.pipes_by_conn
+            .range((c, PipeId(0))..=(c, PipeId(u32::MAX)))
+            .copied()
+            .collect()
+    }
+
+    /// One pipe's turn (`pipe_turn`), keeping the index and the cap's sum in step.
+    fn pump_pipe(&mut self, id: PipeId, touched: &mut Vec<u32>) {
+        let Some(mut pipe) = self.pipes.remove(&id) else {
+            return;
+        };
+        self.pipes_reserved -= pipe.reserved();
+        match self.pipe_turn(id, &mut pipe, touched) {
+            Turn::Going => {
+                self.pipes_reserved += pipe.reserved();
+                self.pipes.insert(id, pipe);
+            }
+            Turn::Ended => {
+                for c in core::iter::once(pipe.source.0).chain(pipe.targets.iter().map(|t| t.conn)) {
+                    self.pipes_by_conn.remove(&(c, id));
+                }
+            }
+        }
+    }
+
+    /// Forwards what arrived, passes on the end or a failure, and grants the sender the
+    /// credit the targets allow.
+    fn pipe_turn(&mut self, id: PipeId, pipe: &mut Pipe, touched: &mut Vec<u32>) -> Turn {
+        let (source, stream) = pipe.source;
+        let out = match self.conn(source) {
+            Ok(c) if !pipe.source_lost => c.take_tapped(stream),
+            _ => {
+                pipe.source_lost = true;
+                Default::default()
+            }
+        };
+        touched.push(source.index());
+        let fragments = pipe.take_in(out.fragments);
+        for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
+            if let Ok(c) = self.conn(t.conn) {
+                for (offset, data) in &fragments {
+                    c.pipe_write(t.stream, *offset, data.clone());
+                }
+                if let (None, Some(size)) = (pipe.final_size, out.final_size) {
+                    c.pipe_finish(t.stream, size.saturating_sub(pipe.start));
+                }
+                touched.push(t.conn.index());
+            }
+        }
+        pipe.handed_on();
+        pipe.final_size = pipe.final_size.or(out.final_size);
+        // A source whose every byte was handed on needs its connection no more: the pipe
+        // finishes delivering whatever becomes of it (spec §8, Piping).
+        let failure = match (out.reset, pipe.source_lost && !pipe.source_complete()) {
+            (Some(code), _) => Some((PipeFailure::SourceReset { code }, code)),
+            (None, true) => Some((PipeFailure::SourceLost, PIPE_BROKEN)),
+            _ => None,
+        };
+        if let Some((reason, code)) = failure {
+            for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
+                if let Ok(c) = self.conn(t.conn) {
+                    let _ = c.reset_stream(t.stream, code);
+                    c.release_piped(t.stream);
+                }
+            }
+            self.events.push_back(Event::PipeFailed { pipe: id, reason });
+            return Turn::Ended;
+        }
+        let progress: Vec<TargetState> = pipe
+            .targets
+            .iter()
+            .map(|t| {
+                self.lookup(t.conn)
+                    .map_or(TargetState::Gone, |c| c.pipe_target(t.stream))
+            })
+            .collect();
+        let was_open: Vec<bool> = pipe.targets.iter().map(|t| t.state == Branch::Open).collect();
+        let credit = pipe.observe(&progress);
+        for (t, open) in pipe.targets.iter().zip(was_open) {
+            if open && matches!(t.state, Branch::Lost(_)) {
+                self.events.push_back(Event::PipeTargetLost {
+                    pipe: id,
+                    conn: t.conn,
+                });
+            }
+        }
+        match pipe.ended() {
+            Some(Ok(delivered)) => {
+                for t in &pipe.targets {
+                    if let Ok(c) = self.conn(t.conn) {
+                        c.release_piped(t.stream);
+                    }
+                }
+                // The sender learns it end to end (spec §8, Delivery). A lost source's
+                // handle may already name another connection.
+                if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
+                    c.send_receipt(stream, delivered);
+                }
+                self.events.push_back(Event::PipeFinished { pipe: id });
+                return Turn::Ended;
+            }
+            Some(Err((reason, failed))) => {
+                if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
+                    if pipe.source_complete() {
+                        // Every byte arrived here and may have been acknowledged: only a
+                        // receipt tells the sender they went no further.
+                        c.send_receipt(stream, failed);
+                    } else {
+                        let _ = c.stop_sending(stream, PIPE_BROKEN);
+                    }
+                }
+                self.events.push_back(Event::PipeFailed { pipe: id, reason });
+                return Turn::Ended;
+            }
+            None => {}
+        }
+        if let Some((floor, limit)) = credit {
+            // The endpoint-wide cap, less what the other pipes have spoken for.
+            let room = self.config.pipe_buffer_total.saturating_sub(self.pipes_reserved);
+            let limit = limit.min(floor.saturating_add(room));
+            if limit > pipe.granted && !pipe.source_lost {
+                pipe.granted = limit;
+                if let Ok(c) = self.conn(source) {
+                    c.grant_tapped(stream, limit);
+                }
+            }
+        }
+        Turn::Going
+    }
+}
+
+/// Whether a pipe goes on after its turn.
+enum Turn {
+    Going,
+    Ended,
+}
