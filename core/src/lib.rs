@@ -15,7 +15,7 @@
 //! hands every datagram over at once (README.md shows the same code):
 //!
 //! ```
-//! use std::net::SocketAddr;
+//! use core::net::SocketAddr;
 //! use bytes::{Bytes, BytesMut};
 //! use weir_core::{time::Instant, Config, Endpoint, Event, Read};
 //!

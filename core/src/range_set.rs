@@ -205,6 +205,8 @@ impl RangeSet {
         }
         match self {
             RangeSet::Tree(map) => map,
+            // Unreachable whatever the input: the `if let` above replaced an inline set with
+            // a tree. The borrow checker cannot return the map from inside that branch.
             RangeSet::Inline { .. } => unreachable!("made a tree above"),
         }
     }

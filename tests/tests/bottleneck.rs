@@ -205,9 +205,8 @@ fn check_bbr(cell: &Cell, o: &Outcome, misses: &mut Vec<String>) {
             misses.push(format!("queue {q} µs > RTT/4: {cell:?}"));
         }
     }
-    let most = 12;
-    if o.startup_rtts.is_none_or(|r| r > most) {
-        misses.push(format!("startup {:?} RTTs > {most}: {cell:?}", o.startup_rtts));
+    if o.startup_rtts.is_none_or(|r| r > 12) {
+        misses.push(format!("startup {:?} RTTs > 12: {cell:?}", o.startup_rtts));
     }
 }
 
