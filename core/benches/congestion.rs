@@ -2,7 +2,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use weir_core::congestion::{
-    AckEvent, CongestionControl, CongestionController, LedbatConfig, RateSample, RttSample,
+    AckEvent, CongestionAlgorithm, CongestionController, LedbatConfig, RateSample, RttSample,
 };
 use weir_core::time::{Duration, Instant};
 
@@ -40,9 +40,9 @@ fn acks() -> Vec<AckEvent> {
 fn per_ack(c: &mut Criterion) {
     let acks = acks();
     for (name, cc) in [
-        ("bbr", CongestionControl::Bbr),
-        ("ledbat", CongestionControl::Ledbat(LedbatConfig::default())),
-        ("new_reno", CongestionControl::NewReno),
+        ("bbr", CongestionAlgorithm::Bbr),
+        ("ledbat", CongestionAlgorithm::Ledbat(LedbatConfig::default())),
+        ("new_reno", CongestionAlgorithm::NewReno),
     ] {
         c.bench_function(&format!("congestion/{name}/1000 acks"), |b| {
             b.iter_batched(

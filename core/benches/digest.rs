@@ -1,4 +1,4 @@
-//! Cost of the end-to-end digest (spec §8, Integrity) a receiver computes over what it reads,
+//! Cost of the end-to-end digest (spec §8, Verification) a receiver computes over what it reads,
 //! and why it is SHA-256: BLAKE3 (a dev-dependency, here only to be compared) beside it, fed
 //! the way a receiver reads (one datagram's payload at a time) and in large buffers.
 

@@ -114,7 +114,7 @@ fn garbage_ik_hello() -> BytesMut {
     let frame = Frame::NoiseHello(NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
-            capabilities: Capabilities::ALL_V1,
+            capabilities: Capabilities::ALL,
             token: bytes::Bytes::new(),
             params: TransportParams::default(),
         },

@@ -247,7 +247,7 @@ fn main() {
     // ---- handshake packets
     let hello = Frame::Hello(Hello {
         versions: v(1, 1),
-        capabilities: Capabilities::ALL_V1,
+        capabilities: Capabilities::ALL,
         token: Bytes::new(),
         params: params(),
     });
@@ -637,7 +637,7 @@ fn main() {
     let mut corrupted = valid_ping.clone();
     corrupted[14] ^= 0x01;
     out.vector(
-        "err-integrity",
+        "err-checksum",
         "a valid PING packet with one bit of the packet number flipped",
         Some(6),
         &corrupted,
@@ -646,7 +646,7 @@ fn main() {
     let last = bad_trailer.len() - 1;
     bad_trailer[last] ^= 0x80;
     out.vector(
-        "err-integrity-trailer",
+        "err-checksum-trailer",
         "a valid PING packet with its trailer damaged",
         Some(6),
         &bad_trailer,
@@ -910,7 +910,7 @@ fn v2_vectors() -> String {
         Frame::NoiseHello(NoiseHello {
             hello: Hello {
                 versions: v(1, 2),
-                capabilities: Capabilities::ALL_V1,
+                capabilities: Capabilities::ALL,
                 token: Bytes::new(),
                 params: params(),
             },

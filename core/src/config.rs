@@ -5,7 +5,7 @@ use alloc::collections::BTreeSet;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::congestion::CongestionControl;
+use crate::congestion::CongestionAlgorithm;
 use crate::crypto::keys::{Identity, PublicKey};
 use crate::time::Duration;
 use crate::wire::{Capabilities, Cipher, TransportParams, VersionRange, MIN_DATAGRAM_SIZE};
@@ -126,7 +126,7 @@ pub struct Config {
     /// spec §11.5). Capped at 2^22 for AES-256-GCM, half its confidentiality limit.
     /// Default: 2^20 (about 1.2 GB of 1200-byte datagrams).
     pub key_update_interval: u64,
-    /// Optional features offered (intersected with the peer's). Default: all of version 1.
+    /// Optional features offered (intersected with the peer's). Default: [`Capabilities::ALL`].
     pub capabilities: Capabilities,
     /// What to do with new clients. Default: [`AcceptPolicy::Accept`].
     pub accept: AcceptPolicy,
@@ -263,11 +263,11 @@ pub struct Config {
     /// caps what we send. Default: 1200.
     pub max_datagram_size: u16,
     /// The congestion controller each connection uses. Default: BBR
-    /// ([`CongestionControl::Bbr`]), which keeps its rate under random loss and the
-    /// bottleneck queue short; choose [`CongestionControl::Ledbat`] for background transfers
-    /// that should yield to everything else, [`CongestionControl::NewReno`] to behave like
+    /// ([`CongestionAlgorithm::Bbr`]), which keeps its rate under random loss and the
+    /// bottleneck queue short; choose [`CongestionAlgorithm::Ledbat`] for background transfers
+    /// that should yield to everything else, [`CongestionAlgorithm::NewReno`] to behave like
     /// TCP Reno.
-    pub congestion: CongestionControl,
+    pub congestion: CongestionAlgorithm,
     /// The most bytes per second the endpoint sends, all connections together; `None`: no
     /// limit. Connections with something to send share it evenly (one datagram each in
     /// turn); idle ones take no share. Bursts up to 10 ms of the rate. Default: `None`.
@@ -292,7 +292,7 @@ impl Default for Config {
             peer_policy: PeerPolicy::Any,
             ciphers: alloc::vec![Cipher::Aes256Gcm, Cipher::ChaCha20Poly1305],
             key_update_interval: 1 << 20,
-            capabilities: Capabilities::ALL_V1,
+            capabilities: Capabilities::ALL,
             accept: AcceptPolicy::Accept,
             max_connections: 10_000,
             max_connections_per_address: 64,
@@ -322,7 +322,7 @@ impl Default for Config {
             max_tracked_ack_ranges: 256,
             max_message_len: None,
             max_datagram_size: MIN_DATAGRAM_SIZE as u16,
-            congestion: CongestionControl::default(),
+            congestion: CongestionAlgorithm::default(),
             max_send_rate: None,
             pipe_buffer: 4 << 20,
             pipe_buffer_total: 64 << 20,

@@ -9,9 +9,9 @@ use bytes::Bytes;
 use crate::crypto::keys::PublicKey;
 use crate::handle::ConnectionHandle;
 use crate::handshake::{HandshakeError, Negotiated};
-use crate::integrity::Digest;
 use crate::pipe::{PipeFailure, PipeId};
 use crate::stats::ConnectionStats;
+use crate::verify::Digest;
 use crate::wire::{CloseCode, DecodeError, Label, Reason, StreamId, TransportErrorCode};
 
 /// Why a connection ended. Delivered once, in [`Event::Closed`].
@@ -117,7 +117,7 @@ pub enum ViolationKind {
     /// Data or a reset on a stream the peer did not open, or flow control (MAX_STREAM_DATA,
     /// STOP_SENDING) for one it does not send on. STREAM_STATE_ERROR.
     WrongStreamDirection,
-    /// A datagram that passed the integrity check but does not decode (spec §6), with the
+    /// A datagram that passed the checksum but does not decode (spec §6), with the
     /// code its error maps to.
     Malformed {
         /// What the decoder found.
@@ -445,8 +445,8 @@ pub enum ApiError {
 }
 
 /// A stream's bytes did not hash to its digest: what the reader is told.
-impl From<crate::integrity::Mismatch> for Read {
-    fn from(m: crate::integrity::Mismatch) -> Self {
+impl From<crate::verify::Mismatch> for Read {
+    fn from(m: crate::verify::Mismatch) -> Self {
         Read::VerificationFailed {
             expected: m.expected,
             actual: m.actual,

@@ -582,11 +582,11 @@ mod tests {
             1
         );
         // The datagram's version must be in both ranges.
-        let r = negotiate(&config, &hello(2, 5, Capabilities::ALL_V1), 1, None).unwrap_err();
+        let r = negotiate(&config, &hello(2, 5, Capabilities::ALL), 1, None).unwrap_err();
         assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
         assert_eq!(r.versions, config.versions);
         let v2_only = Config::default();
-        let r = negotiate(&v2_only, &hello(1, 1, Capabilities::ALL_V1), 1, None).unwrap_err();
+        let r = negotiate(&v2_only, &hello(1, 1, Capabilities::ALL), 1, None).unwrap_err();
         assert_eq!(r.reason, RejectReason::NO_COMMON_VERSION);
     }
 

@@ -71,7 +71,7 @@
 //!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs),
 //!   [`congestion`] (the window and rate: BBR, LEDBAT or NewReno) and `pacing` (when the next datagram
 //!   may leave). Across connections, `pipe` relays streams without reassembling them, and
-//!   `integrity` lets a stream's final receiver check it against the sender's [`Digest`].
+//!   `verify` lets a stream's final receiver check it against the sender's [`Digest`].
 //!
 //! Errors come in two families: [`ApiError`] for calls the core cannot carry out (caller
 //! bugs), and what the peer did wrong, which ends its connection with a typed
@@ -108,7 +108,6 @@ pub mod bench_internals {
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;
-mod integrity;
 mod pacing;
 mod pipe;
 mod range_set;
@@ -117,6 +116,7 @@ mod stats;
 mod stream;
 pub mod time;
 pub mod trace;
+mod verify;
 pub mod wire;
 
 pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
@@ -126,7 +126,7 @@ pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
 pub use event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
 pub use handle::ConnectionHandle;
 pub use handshake::{HandshakeError, Negotiated};
-pub use integrity::DigestHasher;
 pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats};
 pub use stats::ConnectionStats;
+pub use verify::DigestHasher;
 pub use wire::{Delivery, Digest, PIPE_BROKEN, VERIFICATION_FAILED};

@@ -199,5 +199,5 @@ fn a_changed_vector_is_caught() {
     // A flipped byte fails as corruption, not as the expected `ok`.
     wrong_text = ping.clone();
     wrong_text.bytes[5] ^= 1;
-    assert!(check(&wrong_text).unwrap_err().contains("integrity"));
+    assert!(check(&wrong_text).unwrap_err().contains("checksum"));
 }

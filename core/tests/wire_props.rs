@@ -364,7 +364,7 @@ proptest! {
         // end in a 16-byte tag, so a short one reads as truncated; changed flags can also
         // make the header longer than the datagram; every other change fails the CRC-32.
         match Packet::decode(Bytes::from(bytes), None) {
-            Err(DecodeError::IntegrityCheckFailed { .. }) => {}
+            Err(DecodeError::ChecksumMismatch { .. }) => {}
             Err(DecodeError::UnknownVersion(_)) => prop_assert!(i < 2),
             Err(DecodeError::Truncated(_)) => prop_assert!(i <= 2),
             other => prop_assert!(false, "corruption at byte {} not detected: {:?}", i, other),

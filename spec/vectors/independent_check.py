@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """An implementation of spec/protocol.md §3.3 (packet number expansion), §3.5 (the
-integrity trailer), §4.12's DIGEST (SHA-256 of a whole stream) and, for version 2, §11.4
+checksum trailer), §4.12's DIGEST (SHA-256 of a whole stream) and, for version 2, §11.4
 (sealed packets: ChaCha20-Poly1305 per RFC 8439, written out here; AES-256-GCM through the
 `cryptography` package when it is installed) and §11.5 (key update, with hmac) written from
 the spec alone, in another language: checks the trailer or tag of every valid vector in

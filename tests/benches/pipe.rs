@@ -12,7 +12,7 @@
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use weir_core::congestion::CongestionControl;
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::Config;
 use weir_sim::relay::{relay_message, Arrival};
 
@@ -21,7 +21,7 @@ const TABLE_SIZE: usize = 10 << 20;
 
 fn config() -> Config {
     Config {
-        congestion: CongestionControl::NewReno,
+        congestion: CongestionAlgorithm::NewReno,
         ..Config::default()
     }
 }

@@ -494,7 +494,7 @@ impl Sim {
         &mut self,
         client: NodeId,
         server: NodeId,
-        congestion: weir_core::congestion::CongestionControl,
+        congestion: weir_core::congestion::CongestionAlgorithm,
     ) -> ConnectionHandle {
         let addr = self.nodes[server].addr;
         let now = self.now;

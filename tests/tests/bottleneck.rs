@@ -8,14 +8,14 @@
 
 use std::cell::RefCell;
 
-use weir_core::congestion::{CongestionControl, LedbatConfig};
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Event, Read};
 use weir_sim::Sim;
 
 #[derive(Clone, Debug)]
 struct Cell {
-    cc: CongestionControl,
+    cc: CongestionAlgorithm,
     rtt_ms: u64,
     mbit: u64,
     loss: f64,
@@ -55,10 +55,10 @@ struct Outcome {
     drops: u64,
 }
 
-fn name(cc: &CongestionControl) -> &'static str {
+fn name(cc: &CongestionAlgorithm) -> &'static str {
     match cc {
-        CongestionControl::Bbr => "BBR",
-        CongestionControl::NewReno => "NewReno",
+        CongestionAlgorithm::Bbr => "BBR",
+        CongestionAlgorithm::NewReno => "NewReno",
         _ => "LEDBAT",
     }
 }
@@ -176,7 +176,7 @@ const SNAPSHOT: &str = "snapshots/bottleneck.md";
 const LOSSES: [f64; 6] = [0.0, 0.001, 0.01, 0.02, 0.05, 0.10];
 
 /// The cells of one controller: every RTT and rate, the losses given.
-fn cells(cc: CongestionControl, losses: &[f64]) -> Vec<Cell> {
+fn cells(cc: CongestionAlgorithm, losses: &[f64]) -> Vec<Cell> {
     let mut out = Vec::new();
     for mbit in [10, 100] {
         for rtt_ms in [10, 40, 100, 300] {
@@ -232,12 +232,12 @@ fn goodput_startup_and_queueing_delay_table() {
          |---|---|---|---|---|---|---|---|---|---|\n",
     );
     let mut misses = Vec::new();
-    let mut all = cells(CongestionControl::Bbr, &LOSSES);
+    let mut all = cells(CongestionAlgorithm::Bbr, &LOSSES);
     all.extend(cells(
-        CongestionControl::Ledbat(LedbatConfig::default()),
+        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
         &LOSSES[..4],
     ));
-    all.extend(cells(CongestionControl::NewReno, &LOSSES[..4]));
+    all.extend(cells(CongestionAlgorithm::NewReno, &LOSSES[..4]));
     // WEIR_ONLY=BBR (or LEDBAT, NewReno) runs one controller's rows, without the snapshot.
     let only = std::env::var("WEIR_ONLY").unwrap_or_default();
     let mut points = Vec::new();
@@ -250,8 +250,8 @@ fn goodput_startup_and_queueing_delay_table() {
         table.push_str(&row(&cell, &o));
         table.push('\n');
         match cell.cc {
-            CongestionControl::Bbr => check_bbr(&cell, &o, &mut misses),
-            CongestionControl::NewReno => {}
+            CongestionAlgorithm::Bbr => check_bbr(&cell, &o, &mut misses),
+            CongestionAlgorithm::NewReno => {}
             _ => check_ledbat(&cell, &o, &mut misses),
         }
     }

@@ -5,7 +5,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::{CongestionControl, LedbatConfig, LedbatDecrease, LedbatSlowdown};
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig, LedbatDecrease, LedbatSlowdown};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionHandle, Event, Priority, StreamHeader};
 use weir_sim::{LinkConfig, NodeId, Sim};
@@ -91,7 +91,7 @@ fn windows_grow_on_a_long_fat_path() {
     // 14 Mbit/s.
     let (mut sim, c, s) = path(2, Config::default(), 150, 100);
     let traffic = RefCell::new(Traffic::new());
-    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    let conn = sim.connect_with(c, s, CongestionAlgorithm::NewReno);
     traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(10));
     let before = traffic.borrow().delivered_by(0);
@@ -176,7 +176,7 @@ fn shares(
 fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
     let (mut sim, c, s) = path(4, Config::default(), 50, 10);
     let traffic = RefCell::new(Traffic::new());
-    let ledbat = sim.connect_with(c, s, CongestionControl::Ledbat(LedbatConfig::default()));
+    let ledbat = sim.connect_with(c, s, CongestionAlgorithm::Ledbat(LedbatConfig::default()));
     traffic.borrow_mut().bulk(c, ledbat, u64::MAX, Priority::Normal);
     let alone = shares(
         &mut sim,
@@ -189,7 +189,7 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
     // Issue 31's scavenger targets: at least 85% of the link alone, at most 10% beside a
     // NewReno flow (measured: 92% alone, 3.4% beside it).
     assert!(alone[0] >= 0.85, "alone: {alone:?}");
-    let reno = sim.connect_with(c, s, CongestionControl::NewReno);
+    let reno = sim.connect_with(c, s, CongestionAlgorithm::NewReno);
     traffic.borrow_mut().bulk(c, reno, u64::MAX, Priority::Normal);
     let both = shares(
         &mut sim,
@@ -207,7 +207,7 @@ fn ledbat_takes_the_link_alone_and_yields_to_newreno() {
 /// Bulk transfer over 10 Mbit/s and 150 ms; both directions cut for `cut` at 10 s. Returns
 /// how long after the cut ends the goodput over a 300 ms window (two RTTs) is back to 80%
 /// of the link, the share of the link over the 3 s after that, and the connection's stats.
-fn recovery_after_cut(cc: CongestionControl, cut: Duration) -> (Duration, f64, weir_core::ConnectionStats) {
+fn recovery_after_cut(cc: CongestionAlgorithm, cut: Duration) -> (Duration, f64, weir_core::ConnectionStats) {
     let (mut sim, c, s) = path(7, Config::default(), 150, 10);
     let traffic = RefCell::new(Traffic::new());
     let conn = sim.connect_with(c, s, cc.clone());
@@ -246,9 +246,9 @@ fn goodput_recovers_after_losses_and_timeouts_without_a_death_spiral() {
     // datagram per RTT (RFC 9002 §7.3.3), 60 to 100 RTTs on this path (measured: 9.0 s and
     // 15.3 s; now 1.5 s and 3.0 s).
     for (cc, rtts) in [
-        (CongestionControl::Bbr, 30),
-        (CongestionControl::Ledbat(LedbatConfig::default()), 30),
-        (CongestionControl::NewReno, 30),
+        (CongestionAlgorithm::Bbr, 30),
+        (CongestionAlgorithm::Ledbat(LedbatConfig::default()), 30),
+        (CongestionAlgorithm::NewReno, 30),
     ] {
         let bound = Duration::from_millis(150 * rtts);
         let (burst, _, _) = recovery_after_cut(cc.clone(), Duration::from_millis(300));
@@ -314,7 +314,7 @@ fn four_newreno_flows_share_evenly() {
     let (mut sim, c, s) = path(5, Config::default(), 50, 10);
     let traffic = RefCell::new(Traffic::new());
     for _ in 0..4 {
-        let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+        let conn = sim.connect_with(c, s, CongestionAlgorithm::NewReno);
         traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     }
     let got = shares(
@@ -359,7 +359,7 @@ fn latecomers_seeded(seed: u64, ledbat: LedbatConfig, rtt_ms: u64) -> Vec<f64> {
     let traffic = RefCell::new(Traffic::new());
     for i in 0..4u64 {
         run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(5 * i));
-        let conn = sim.connect_with(c, s, CongestionControl::Ledbat(ledbat));
+        let conn = sim.connect_with(c, s, CongestionAlgorithm::Ledbat(ledbat));
         traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
         // Connecting makes output: flush it with the events.
         let now = sim.now();
@@ -424,7 +424,7 @@ fn ledbat_latecomers_share_evenly_with_the_remedies() {
 fn a_new_stream_starts_with_the_window_the_connections_streams_grew_to() {
     let (mut sim, c, s) = path(9, Config::default(), 40, 100);
     let traffic = RefCell::new(Traffic::new());
-    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    let conn = sim.connect_with(c, s, CongestionAlgorithm::NewReno);
     traffic.borrow_mut().bulk(c, conn, 8 << 20, Priority::Normal);
     run(&mut sim, &traffic, Instant::ZERO + Duration::from_secs(10));
     assert_eq!(traffic.borrow().delivered_by(0), 8 << 20);
@@ -480,7 +480,7 @@ fn a_sender_paces_at_the_path_s_rate_after_a_busy_moment() {
         None => true,
     });
     let traffic = RefCell::new(Traffic::new());
-    let conn = sim.connect_with(c, s, CongestionControl::NewReno);
+    let conn = sim.connect_with(c, s, CongestionAlgorithm::NewReno);
     traffic.borrow_mut().bulk(c, conn, 2 << 20, Priority::Normal);
     let connected = RefCell::new(None);
     let on_event = |sim: &mut Sim, node, e: Event| match e {

@@ -237,7 +237,7 @@ fn outsider(i: u32) -> SocketAddr {
 fn hello(scid: u64, token: Bytes) -> Bytes {
     let hello = Frame::Hello(Hello {
         versions: VersionRange::V1,
-        capabilities: Capabilities::ALL_V1,
+        capabilities: Capabilities::ALL,
         token,
         params: TransportParams::default(),
     });
@@ -452,7 +452,7 @@ fn noise_hello_with(scid: u64, pattern: weir_core::wire::NoisePattern, message: 
     let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
-            capabilities: Capabilities::ALL_V1,
+            capabilities: Capabilities::ALL,
             token: Bytes::new(),
             params: TransportParams::default(),
         },

@@ -5,7 +5,7 @@
 
 use std::cell::RefCell;
 
-use weir_core::congestion::{CongestionControl, LedbatConfig};
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionStats, Event, Read};
 use weir_sim::{LinkConfig, Sim};
@@ -22,7 +22,7 @@ fn config() -> Config {
 /// 8 MiB over 40 ms and 20 Mbit/s (a queue of one BDP) with `jitter` on the data's way:
 /// the goodput from a quarter to nine tenths received, as a share of the link, and the
 /// sender's statistics.
-fn transfer(cc: CongestionControl, jitter: Duration) -> (f64, ConnectionStats) {
+fn transfer(cc: CongestionAlgorithm, jitter: Duration) -> (f64, ConnectionStats) {
     let (rtt_ms, mbit, size) = (40u64, 20u64, 8usize << 20);
     let mut sim = Sim::new(1);
     let client = sim.add_node(config());
@@ -84,15 +84,15 @@ fn transfer(cc: CongestionControl, jitter: Duration) -> (f64, ConnectionStats) {
 #[test]
 fn the_link_stays_full_when_the_delay_jitters() {
     for cc in [
-        CongestionControl::Bbr,
-        CongestionControl::Ledbat(LedbatConfig::default()),
-        CongestionControl::NewReno,
+        CongestionAlgorithm::Bbr,
+        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
+        CongestionAlgorithm::NewReno,
     ] {
         for jitter_ms in [10, 20] {
             let (share, stats) = transfer(cc.clone(), Duration::from_millis(jitter_ms));
             let name = match cc {
-                CongestionControl::Bbr => "BBR",
-                CongestionControl::NewReno => "NewReno",
+                CongestionAlgorithm::Bbr => "BBR",
+                CongestionAlgorithm::NewReno => "NewReno",
                 _ => "LEDBAT",
             };
             println!(
@@ -102,7 +102,7 @@ fn the_link_stays_full_when_the_delay_jitters() {
                 stats.spurious_losses,
                 stats.bytes_retransmitted
             );
-            if cc != CongestionControl::NewReno {
+            if cc != CongestionAlgorithm::NewReno {
                 assert!(share >= 0.85, "{name}, {jitter_ms} ms: {share}");
                 // Resent: under 2% of the 8 MiB (a quarter before).
                 assert!(

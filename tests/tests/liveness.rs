@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 
 use bytes::Bytes;
-use weir_core::congestion::{CongestionControl, LedbatConfig};
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::time::{Duration, Instant};
 use weir_core::{CloseReason, Config, ConnectionHandle, ConnectionStats, Event, Read, StreamHeader};
 use weir_sim::{BurstLoss, LinkConfig, NodeId, Sim};
@@ -514,9 +514,9 @@ fn read_between(log: &[(Instant, u64)], from: Instant, to: Instant) -> u64 {
 #[test]
 fn after_an_outage_the_transfer_regains_its_rate_at_once() {
     for (name, congestion) in [
-        ("bbr", CongestionControl::Bbr),
-        ("ledbat", CongestionControl::Ledbat(LedbatConfig::default())),
-        ("newreno", CongestionControl::NewReno),
+        ("bbr", CongestionAlgorithm::Bbr),
+        ("ledbat", CongestionAlgorithm::Ledbat(LedbatConfig::default())),
+        ("newreno", CongestionAlgorithm::NewReno),
     ] {
         // A 4 MiB initial receive window, as when the bound was set: with 1 MiB (the default
         // since issue 30) NewReno's first read after the path returned came 2.2 s after it,

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
-use weir_core::congestion::CongestionControl;
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{
@@ -612,7 +612,7 @@ fn the_relay_memory_table() {
     // The same table `cargo bench -p weir-sim --bench pipe` prints, here as assertions.
     let len = 10 << 20;
     let config = Config {
-        congestion: CongestionControl::NewReno,
+        congestion: CongestionAlgorithm::NewReno,
         ..Config::default()
     };
     let bound = config.pipe_buffer.min(config.max_stream_receive_window);

@@ -6,7 +6,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::CongestionControl;
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Event, LocalRead, Priority, Read};
 use weir_sim::{NodeId, Sim};
@@ -48,7 +48,7 @@ fn two_flows(mbit: u64, rtt_ms: u64, gap: u64, starts: &[u64]) -> Vec<Vec<f64>> 
     };
     for i in 0..2 {
         run(&mut sim, Instant::ZERO + Duration::from_secs(gap * i));
-        let conn = sim.connect_with(c, s, CongestionControl::Bbr);
+        let conn = sim.connect_with(c, s, CongestionAlgorithm::Bbr);
         traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     }
     let link = (mbit * 1_000_000) as f64 * 20.0;
@@ -122,8 +122,8 @@ fn relay_chain(size: usize) -> f64 {
     let rtt = Duration::from_millis(40);
     sim.bottleneck_path_with_queue(nodes[0], nodes[1], rtt, 20_000_000, 0.01, rtt);
     sim.bottleneck_path_with_queue(nodes[1], nodes[2], rtt, 10_000_000, 0.01, rtt);
-    let up = sim.connect_with(nodes[0], nodes[1], CongestionControl::Bbr);
-    let down = sim.connect_with(nodes[1], nodes[2], CongestionControl::Bbr);
+    let up = sim.connect_with(nodes[0], nodes[1], CongestionAlgorithm::Bbr);
+    let down = sim.connect_with(nodes[1], nodes[2], CongestionAlgorithm::Bbr);
     let body = bytes::Bytes::from(vec![0x17u8; size]);
     let got = RefCell::new(0usize);
     let marks = RefCell::new(Vec::<(Instant, usize)>::new());

@@ -480,10 +480,10 @@ impl weir_core::congestion::ControllerFactory for FixedWindow {
 #[test]
 fn a_custom_controller_runs_and_its_trace_replays_with_its_factory() {
     use std::sync::Arc;
-    use weir_core::congestion::{CongestionControl, ControllerFactory};
+    use weir_core::congestion::{CongestionAlgorithm, ControllerFactory};
     let factory: Arc<dyn ControllerFactory> = Arc::new(FixedWindow);
     let config = Config {
-        congestion: CongestionControl::Custom(factory.clone()),
+        congestion: CongestionAlgorithm::Custom(factory.clone()),
         ..quick()
     };
     let mut sim = Sim::new(31);

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar};
-use weir_core::congestion::CongestionControl;
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::wire::Label;
 use weir_core::{ConnectionStats, Digest, PipeStats};
 use weir_sim::proxy::{DirectionStats, Impairment, Proxy};
@@ -72,7 +72,7 @@ fn queue_bytes(spec: &Spec) -> usize {
 fn speed_note(spec: &Spec) -> Option<String> {
     let loss = spec.loss * 100.0;
     match spec.config.congestion {
-        CongestionControl::NewReno => loss_bound(spec).map(|bound| {
+        CongestionAlgorithm::NewReno => loss_bound(spec).map(|bound| {
             format!(
                 "note: NewReno reads every loss as congestion and halves its window, so {loss}% random \
                  loss holds it under about {:.2} MB/s on this path (the Mathis bound): this run takes \
@@ -81,7 +81,7 @@ fn speed_note(spec: &Spec) -> Option<String> {
                 spec.size as f64 / bound
             )
         }),
-        CongestionControl::Bbr => {
+        CongestionAlgorithm::Bbr => {
             let bound = match spec.rate {
                 Some(bits) => format!(
                     "the {} bottleneck",
@@ -388,14 +388,14 @@ mod tests {
                 ..Config::default()
             },
         };
-        let bbr = speed_note(&spec(CongestionControl::Bbr, 0.02)).unwrap();
+        let bbr = speed_note(&spec(CongestionAlgorithm::Bbr, 0.02)).unwrap();
         assert!(bbr.contains("BBR") && bbr.contains("2% random loss"), "{bbr}");
         assert!(bbr.contains("the 10.0 MB/s (80 Mbit/s) bottleneck"), "{bbr}");
-        let reno = speed_note(&spec(CongestionControl::NewReno, 0.02)).unwrap();
+        let reno = speed_note(&spec(CongestionAlgorithm::NewReno, 0.02)).unwrap();
         assert!(
             reno.contains("Mathis") && reno.contains("at least 259 s"),
             "{reno}"
         );
-        assert_eq!(speed_note(&spec(CongestionControl::NewReno, 0.0)), None);
+        assert_eq!(speed_note(&spec(CongestionAlgorithm::NewReno, 0.0)), None);
     }
 }

@@ -172,7 +172,7 @@ struct PathArgs {
     datagram_size: u16,
 }
 
-/// A congestion controller (weir_core::CongestionControl).
+/// A congestion controller (weir_core::CongestionAlgorithm).
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum Congestion {
     /// Model-based: paces at the path's bandwidth, keeps its rate under random loss (the
@@ -189,11 +189,11 @@ impl PathArgs {
     fn config(&self) -> weir_core::Config {
         weir_core::Config {
             congestion: match self.congestion {
-                Congestion::Bbr => weir_core::congestion::CongestionControl::Bbr,
-                Congestion::Ledbat => weir_core::congestion::CongestionControl::Ledbat(
+                Congestion::Bbr => weir_core::congestion::CongestionAlgorithm::Bbr,
+                Congestion::Ledbat => weir_core::congestion::CongestionAlgorithm::Ledbat(
                     weir_core::congestion::LedbatConfig::default(),
                 ),
-                Congestion::Newreno => weir_core::congestion::CongestionControl::NewReno,
+                Congestion::Newreno => weir_core::congestion::CongestionAlgorithm::NewReno,
             },
             max_datagram_size: self.datagram_size,
             ..weir_core::Config::default()

@@ -2132,7 +2132,7 @@ mod tests {
         // NewReno paces its window over the RTT, so with no time passing whole bursts may
         // go; BBR paces at its bandwidth estimate from the first samples, 2 ms at a time.
         let mut p = Pair::with(Config {
-            congestion: weir_core::congestion::CongestionControl::NewReno,
+            congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
             ..Config::default()
         });
         let (a, b) = connect(&mut p);

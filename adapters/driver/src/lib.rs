@@ -43,7 +43,7 @@ mod socket;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-pub use weir_core::congestion::{CongestionControl, ControllerFactory, LedbatConfig};
+pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
     ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Negotiated,
@@ -340,7 +340,7 @@ pub enum Command {
         server: Option<PublicKey>,
         /// This connection's congestion controller; `None`: the endpoint's
         /// (`Config::congestion`).
-        congestion: Option<CongestionControl>,
+        congestion: Option<CongestionAlgorithm>,
         /// The new connection, or why the handshake failed.
         reply: Reply<Result<Connected, Error>>,
     },

@@ -49,9 +49,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, Confirm, CongestionControl, ConnectionStats, ControllerFactory, Delivery,
-    Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats, PublicKey,
-    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
+    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats,
+    PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Command, ConnId, Now, OpId, RecvState, Released, Reply};
 
@@ -222,12 +222,12 @@ impl Endpoint {
     }
 
     /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
-    /// the configured one: [`CongestionControl::Ledbat`] for a background transfer that
+    /// the configured one: [`CongestionAlgorithm::Ledbat`] for a background transfer that
     /// should yield to the other connections, say.
     pub fn connect_with(
         &self,
         remote: SocketAddr,
-        congestion: CongestionControl,
+        congestion: CongestionAlgorithm,
     ) -> Result<Connection, Error> {
         self.connect_with_key(remote, None, Some(congestion))
     }
@@ -243,7 +243,7 @@ impl Endpoint {
         &self,
         remote: SocketAddr,
         server: Option<PublicKey>,
-        congestion: Option<CongestionControl>,
+        congestion: Option<CongestionAlgorithm>,
     ) -> Result<Connection, Error> {
         let c = self.shared.call(self.timeout, |op, reply| Command::Connect {
             op,

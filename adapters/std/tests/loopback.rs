@@ -462,7 +462,7 @@ fn each_connection_may_have_its_own_congestion_controller() {
     let client = bind(config());
     let bbr = client.connect(server.local_addr()).unwrap();
     let reno = client
-        .connect_with(server.local_addr(), weir_std::CongestionControl::NewReno)
+        .connect_with(server.local_addr(), weir_std::CongestionAlgorithm::NewReno)
         .unwrap();
     // Accepted in the order they connected (one after the other).
     for (ours, theirs) in [

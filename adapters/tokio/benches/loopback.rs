@@ -23,7 +23,7 @@ fn config(versions: VersionRange, ciphers: Vec<Cipher>) -> Config {
         receive_window: 32 << 20,
         max_receive_window: 64 << 20,
         send_buffer: 128 << 20,
-        congestion: weir_core::congestion::CongestionControl::NewReno,
+        congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
         ..Config::default()
     }
 }

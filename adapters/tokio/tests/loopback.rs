@@ -726,7 +726,7 @@ async fn each_connection_may_have_its_own_congestion_controller() {
         let ledbat = client
             .connect_with(
                 server.local_addr(),
-                weir_tokio::CongestionControl::Ledbat(weir_tokio::LedbatConfig::default()),
+                weir_tokio::CongestionAlgorithm::Ledbat(weir_tokio::LedbatConfig::default()),
             )
             .await
             .unwrap();

@@ -44,7 +44,7 @@ impl Pair {
             receive_window: 32 << 20,
             // One 64 MiB message, held by reference.
             send_buffer: 128 << 20,
-            congestion: weir_core::congestion::CongestionControl::NewReno,
+            congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
             ..Config::default()
         };
         Pair {

@@ -16,10 +16,10 @@
 //!   to everything else.
 //! - [`NewReno`]: RFC 9002 §7, loss-based, competes evenly with TCP-like flows.
 //!
-//! Which one a connection uses is [`CongestionControl`] in its [`Config`](crate::Config).
+//! Which one a connection uses is [`CongestionAlgorithm`] in its [`Config`](crate::Config).
 //! A user brings their own by implementing [`CongestionController`] (its events are all
 //! public types) and a [`ControllerFactory`], and choosing
-//! [`CongestionControl::Custom`]: per endpoint in `Config::congestion`, or per connection.
+//! [`CongestionAlgorithm::Custom`]: per endpoint in `Config::congestion`, or per connection.
 //! Controllers are integer arithmetic only, so the same events give the same window on
 //! every platform. Pacing (spreading the window over the RTT, or following the
 //! controller's rate) is the separate `pacing` module; an endpoint-wide rate limit is the
@@ -164,7 +164,7 @@ pub trait CongestionController: core::fmt::Debug + Send {
 /// Which congestion controller a connection uses.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
-pub enum CongestionControl {
+pub enum CongestionAlgorithm {
     /// BBR ([`Bbr`]): paces at a model of the path (bottleneck bandwidth and minimum RTT),
     /// keeps the queue short, and holds its rate under random loss. The default.
     #[default]
@@ -181,22 +181,22 @@ pub enum CongestionControl {
 }
 
 /// Two choices are equal if they build the same controllers: custom ones by name.
-impl PartialEq for CongestionControl {
+impl PartialEq for CongestionAlgorithm {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
-            (CongestionControl::Bbr, CongestionControl::Bbr) => true,
-            (CongestionControl::NewReno, CongestionControl::NewReno) => true,
-            (CongestionControl::Ledbat(a), CongestionControl::Ledbat(b)) => a == b,
-            (CongestionControl::Custom(a), CongestionControl::Custom(b)) => a.name() == b.name(),
+            (CongestionAlgorithm::Bbr, CongestionAlgorithm::Bbr) => true,
+            (CongestionAlgorithm::NewReno, CongestionAlgorithm::NewReno) => true,
+            (CongestionAlgorithm::Ledbat(a), CongestionAlgorithm::Ledbat(b)) => a == b,
+            (CongestionAlgorithm::Custom(a), CongestionAlgorithm::Custom(b)) => a.name() == b.name(),
             _ => false,
         }
     }
 }
 
-impl Eq for CongestionControl {}
+impl Eq for CongestionAlgorithm {}
 
 /// Builds a controller of the user's own for each connection that uses it
-/// ([`CongestionControl::Custom`]).
+/// ([`CongestionAlgorithm::Custom`]).
 pub trait ControllerFactory: core::fmt::Debug + Send + Sync {
     /// The name traces record it by (`custom:NAME`). Letters, digits, `-`, `_` and `.`
     /// only, so that the trace reads back.
@@ -221,14 +221,14 @@ impl ControllerFactory for Unresolved {
     }
 }
 
-impl CongestionControl {
+impl CongestionAlgorithm {
     /// A controller of this kind for datagrams of at most `max_datagram` bytes.
     pub fn build(&self, max_datagram: usize) -> Box<dyn CongestionController> {
         match self {
-            CongestionControl::Bbr => Box::new(Bbr::new(max_datagram)),
-            CongestionControl::Ledbat(c) => Box::new(Ledbat::new(*c, max_datagram)),
-            CongestionControl::NewReno => Box::new(NewReno::new(max_datagram)),
-            CongestionControl::Custom(f) => f.build(max_datagram),
+            CongestionAlgorithm::Bbr => Box::new(Bbr::new(max_datagram)),
+            CongestionAlgorithm::Ledbat(c) => Box::new(Ledbat::new(*c, max_datagram)),
+            CongestionAlgorithm::NewReno => Box::new(NewReno::new(max_datagram)),
+            CongestionAlgorithm::Custom(f) => f.build(max_datagram),
         }
     }
 }

@@ -19,7 +19,7 @@ use smallvec::SmallVec;
 
 use crate::black_hole::{BlackHole, Probe};
 use crate::config::{Config, PeerDecision, PeerParams};
-use crate::congestion::{AckEvent, CongestionControl, CongestionController, LossEvent, RttSample};
+use crate::congestion::{AckEvent, CongestionAlgorithm, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
@@ -28,7 +28,6 @@ use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, V
 use crate::flow::{ReceiveWindow, SendCredit};
 use crate::handle::ConnectionHandle;
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
-use crate::integrity::{Mismatch, Verifier};
 use crate::pacing::{Pace, Pacer};
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
@@ -38,6 +37,7 @@ use crate::stream::held::{budget, Datagram, STREAM_COST};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
 use crate::time::{Duration, Instant};
+use crate::verify::{Mismatch, Verifier};
 use crate::wire::{
     Accept, Ack, Close, CloseCode, ConnectionId, DecodeError, Frame, Header, KeyPhase, Packet, PacketKind,
     PacketNumberLen, PacketWriter, Reason, RejectReason, Side, StreamFrame, StreamId, TransportErrorCode,
@@ -104,7 +104,7 @@ struct StreamState {
     /// What the opening frame announces (sent, or received once `opened`).
     header: StreamHeader,
     /// Receive side: the hash of what the application read, when the sender attached a
-    /// digest (spec §8, Integrity).
+    /// digest (spec §8, Verification).
     verifier: Option<Verifier>,
     /// Receive side: StreamOpened was reported.
     opened: bool,
@@ -190,7 +190,7 @@ pub(crate) struct Connection {
     peer: PeerParams,
     recovery: Recovery,
     received: Received,
-    congestion: CongestionControl,
+    congestion: CongestionAlgorithm,
     cc: Box<dyn CongestionController>,
     pacer: Pacer,
     /// When the pacer lets the next datagram leave, if it held one back.
@@ -394,7 +394,7 @@ impl Connection {
         now: Instant,
         config: &Config,
         remote: SocketAddr,
-        congestion: CongestionControl,
+        congestion: CongestionAlgorithm,
         identity: &Identity,
         server: Option<PublicKey>,
     ) -> Self {
@@ -630,7 +630,7 @@ impl Connection {
         self.received.largest()
     }
 
-    /// A datagram for this connection passed its integrity check but broke the protocol
+    /// A datagram for this connection passed its checksum but broke the protocol
     /// (spec/protocol.md §6): close, telling the peer the code of `kind`.
     pub(crate) fn protocol_error(&mut self, now: Instant, config: &Config, kind: ViolationKind) {
         if self.state == State::Handshaking || self.is_open() {
@@ -2126,7 +2126,7 @@ impl Connection {
     }
 
     /// The application read stream `id` to its end: checks the bytes against the digest
-    /// the sender attached, if any (spec §8, Integrity), and lets the stream go.
+    /// the sender attached, if any (spec §8, Verification), and lets the stream go.
     fn end_read(&mut self, id: StreamId) -> Result<(), Mismatch> {
         let state = self.streams.get_mut(&id);
         let tapped = state
@@ -2777,7 +2777,7 @@ fn next_stream_frame(
 }
 
 /// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
-/// (spec §11.4), else with its integrity trailer.
+/// (spec §11.4), else with its checksum trailer.
 fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) -> Option<usize> {
     match crypto {
         Some(p) if w.is_sealed() => w.finish_sealed(|aad, payload| p.seal(number, aad, payload)).ok(),
@@ -2839,7 +2839,7 @@ mod tests {
         };
         let accept = Accept {
             version: 1,
-            capabilities: Capabilities::ALL_V1,
+            capabilities: Capabilities::ALL,
             params: config.transport_params(),
         };
         let slot = Slot {

@@ -30,19 +30,19 @@ use bytes::{Bytes, BytesMut};
 
 use crate::admission::{Admission, Admissions, Dropped, HelloKey, Load, Token};
 use crate::config::{AcceptPolicy, Config};
-use crate::congestion::CongestionControl;
+use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Connection, ServerAnswer, Slot, Timer};
 use crate::crypto::keys::{Entropy, Identity, PublicKey, Seed};
 use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
 use crate::handle::ConnectionHandle;
 use crate::handshake::{self, Negotiated};
-use crate::integrity::Digest;
 use crate::pacing::TokenBucket;
 use crate::pipe::{Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState};
 use crate::stats::ConnectionStats;
 use crate::stream::held;
 use crate::time::{Duration, Instant};
 use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
+use crate::verify::Digest;
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
     PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
@@ -669,7 +669,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        congestion: CongestionControl,
+        congestion: CongestionAlgorithm,
     ) -> Result<ConnectionHandle, ApiError> {
         self.connect_traced(now, remote, Some(congestion), None)
     }
@@ -680,7 +680,7 @@ impl Endpoint {
         now: Instant,
         remote: SocketAddr,
         server: PublicKey,
-        congestion: CongestionControl,
+        congestion: CongestionAlgorithm,
     ) -> Result<ConnectionHandle, ApiError> {
         self.connect_traced(now, remote, Some(congestion), Some(server))
     }
@@ -690,7 +690,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        congestion: Option<CongestionControl>,
+        congestion: Option<CongestionAlgorithm>,
         server: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ApiError> {
         let cmd = self.tracing(|| Command::Connect {
@@ -708,7 +708,7 @@ impl Endpoint {
         &mut self,
         now: Instant,
         remote: SocketAddr,
-        congestion: CongestionControl,
+        congestion: CongestionAlgorithm,
         server: Option<PublicKey>,
     ) -> Result<ConnectionHandle, ApiError> {
         let proves = server.is_some() || self.config.peer_policy.checks();
@@ -1472,7 +1472,7 @@ fn message_fits(c: &mut Connection, len: u64, room: u64, most: u64) -> Result<()
 
 fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
     match e {
-        DecodeError::IntegrityCheckFailed { .. } | DecodeError::UnknownVersion(_) => None,
+        DecodeError::ChecksumMismatch { .. } | DecodeError::UnknownVersion(_) => None,
         DecodeError::Truncated(
             Field::Version | Field::Flags | Field::DestinationCid | Field::SourceCid | Field::Trailer,
         ) => None,

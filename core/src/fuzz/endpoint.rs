@@ -1,7 +1,7 @@
 //! `endpoint`: one endpoint under everything the outside world and its own application can
 //! do to it. Datagrams come from many addresses: two honest peers (which connect to it,
 //! send it messages and read what it sends), copies of their datagrams with fuzzed bytes
-//! (resealed so they reach the frame parser instead of dying at the integrity check), and
+//! (resealed so they reach the frame parser instead of dying at the checksum), and
 //! raw garbage. The application issues any command of the trace format (`trace::command`:
 //! connect, open, write, finish, send, read, reset, stop, close, pipe) with fuzzed
 //! arguments, and time only moves forward.
@@ -18,11 +18,11 @@ use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
 use super::net::{addr, Net, NetOp};
-use crate::congestion::CongestionControl;
-use crate::integrity::Digest;
+use crate::congestion::CongestionAlgorithm;
 use crate::pipe::LocalRead;
 use crate::time::Duration;
 use crate::trace::{Command, MessageDigest, ReadUnit};
+use crate::verify::Digest;
 use crate::wire::{self, Label, Reason, StreamId, VersionRange};
 use crate::{Config, ConnectionHandle, Endpoint, Event, Priority, Read, StreamHeader};
 
@@ -230,7 +230,7 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,
             congestion: if u.arbitrary()? {
-                Some(CongestionControl::NewReno)
+                Some(CongestionAlgorithm::NewReno)
             } else {
                 None
             },

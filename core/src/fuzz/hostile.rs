@@ -203,7 +203,7 @@ fn hello(cid: u64, token: Bytes) -> Bytes {
     };
     let hello = Frame::Hello(Hello {
         versions: VersionRange::V1,
-        capabilities: Capabilities::ALL_V1,
+        capabilities: Capabilities::ALL,
         token,
         params: TransportParams::default(),
     });

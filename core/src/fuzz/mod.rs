@@ -67,7 +67,7 @@ fn sealed_round_trip(datagram: alloc::vec::Vec<u8>, largest: Option<u64>) {
 /// The first input byte is a control byte: bit 0 set gives the decoder a largest received
 /// packet number of `(byte >> 2) << 6` (so expansion is fuzzed too); bit 1 set rewrites the
 /// datagram's last 4 bytes with the correct trailer ([`wire::reseal`]), so that mutations reach the frame parser
-/// instead of dying at the integrity check.
+/// instead of dying at the checksum.
 pub fn decode_packet(data: &[u8]) {
     let Some((&control, datagram)) = data.split_first() else {
         return;

@@ -18,7 +18,7 @@ use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
 use super::net::{Net, NetOp};
-use crate::congestion::CongestionControl;
+use crate::congestion::CongestionAlgorithm;
 use crate::time::Duration;
 use crate::wire::{Label, StreamId, VersionRange};
 use crate::{CloseReason, Config, ConnectionHandle, Event, Read};
@@ -69,7 +69,7 @@ struct Pair {
     messages: BTreeMap<u32, (usize, Sent)>,
 }
 
-fn config(congestion: CongestionControl) -> Config {
+fn config(congestion: CongestionAlgorithm) -> Config {
     Config {
         // Unprotected (wire version 1): the fuzzer's corruptions reach the frame decoder
         // whenever it fixes the trailer, instead of all dying at the AEAD tag.
@@ -91,9 +91,9 @@ fn config(congestion: CongestionControl) -> Config {
 pub fn pair(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let congestion = if u.arbitrary::<bool>().unwrap_or(false) {
-        CongestionControl::NewReno
+        CongestionAlgorithm::NewReno
     } else {
-        CongestionControl::default()
+        CongestionAlgorithm::default()
     };
     let mut p = Pair {
         net: Net::new(),

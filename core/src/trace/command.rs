@@ -11,12 +11,12 @@ use bytes::Bytes;
 
 use super::config_text::{congestion_text, parse_congestion};
 use super::{hex, unhex};
-use crate::congestion::CongestionControl;
+use crate::congestion::CongestionAlgorithm;
 use crate::crypto::keys::PublicKey;
 use crate::event::{ApiError, Priority, Read, StreamHeader};
 use crate::handle::ConnectionHandle;
-use crate::integrity::Digest;
 use crate::pipe::{LocalRead, PipeId};
+use crate::verify::Digest;
 use crate::wire::{Label, Reason, StreamId};
 use crate::Endpoint;
 
@@ -26,7 +26,7 @@ pub(crate) enum Command {
     /// `connect`, `connect_with` (a congestion controller) or `connect_to` (a server key).
     Connect {
         remote: SocketAddr,
-        congestion: Option<CongestionControl>,
+        congestion: Option<CongestionAlgorithm>,
         server: Option<PublicKey>,
     },
     OpenStream {
@@ -566,7 +566,7 @@ mod tests {
             },
             Command::Connect {
                 remote: "[::1]:9".parse().unwrap(),
-                congestion: Some(CongestionControl::default()),
+                congestion: Some(CongestionAlgorithm::default()),
                 server: None,
             },
             Command::Connect {
@@ -576,7 +576,7 @@ mod tests {
             },
             Command::Connect {
                 remote: "10.0.0.3:1".parse().unwrap(),
-                congestion: Some(CongestionControl::NewReno),
+                congestion: Some(CongestionAlgorithm::NewReno),
                 server: Some(crate::Identity::from_seed(&crate::Seed::from(2)).public_key()),
             },
             Command::OpenStream {

@@ -9,7 +9,7 @@ use core::fmt::Write as _;
 use super::TraceError;
 use crate::config::{AcceptPolicy, AddressValidation, Config, PeerPolicy};
 use crate::congestion::{
-    CongestionControl, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown, Unresolved,
+    CongestionAlgorithm, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown, Unresolved,
 };
 use crate::crypto::keys::{parse_hex32, Identity, PublicKey};
 use crate::time::Duration;
@@ -126,12 +126,12 @@ pub(crate) fn write(config: &Config, out: &mut String) {
 }
 
 /// `bbr`, `newreno`, `custom:NAME`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
-pub(crate) fn congestion_text(c: &CongestionControl) -> String {
+pub(crate) fn congestion_text(c: &CongestionAlgorithm) -> String {
     match c {
-        CongestionControl::Bbr => "bbr".to_string(),
-        CongestionControl::Custom(f) => alloc::format!("custom:{}", f.name()),
-        CongestionControl::NewReno => "newreno".to_string(),
-        CongestionControl::Ledbat(l) => {
+        CongestionAlgorithm::Bbr => "bbr".to_string(),
+        CongestionAlgorithm::Custom(f) => alloc::format!("custom:{}", f.name()),
+        CongestionAlgorithm::NewReno => "newreno".to_string(),
+        CongestionAlgorithm::Ledbat(l) => {
             let gain = match l.gain {
                 LedbatGain::Adaptive => "adaptive".to_string(),
                 LedbatGain::Fixed { per_mille } => alloc::format!("fixed:{per_mille}"),
@@ -149,16 +149,16 @@ pub(crate) fn congestion_text(c: &CongestionControl) -> String {
     }
 }
 
-pub(crate) fn parse_congestion(s: &str) -> Option<CongestionControl> {
+pub(crate) fn parse_congestion(s: &str) -> Option<CongestionAlgorithm> {
     match s {
-        "bbr" => return Some(CongestionControl::Bbr),
-        "newreno" => return Some(CongestionControl::NewReno),
+        "bbr" => return Some(CongestionAlgorithm::Bbr),
+        "newreno" => return Some(CongestionAlgorithm::NewReno),
         _ => {}
     }
     if let Some(name) = s.strip_prefix("custom:") {
         // Resolved to the factory of that name when the trace is replayed.
         let name = Unresolved(name.to_string());
-        return Some(CongestionControl::Custom(alloc::sync::Arc::new(name)));
+        return Some(CongestionAlgorithm::Custom(alloc::sync::Arc::new(name)));
     }
     let mut parts = s.strip_prefix("ledbat/")?.split('/');
     let target = Duration::from_micros(parts.next()?.parse().ok()?);
@@ -181,7 +181,7 @@ pub(crate) fn parse_congestion(s: &str) -> Option<CongestionControl> {
     if parts.next().is_some() {
         return None;
     }
-    Some(CongestionControl::Ledbat(LedbatConfig {
+    Some(CongestionAlgorithm::Ledbat(LedbatConfig {
         target,
         gain,
         decrease,

@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 use sha2::{Digest as _, Sha256};
 
 use crate::config::Config;
-use crate::congestion::{CongestionControl, ControllerFactory};
+use crate::congestion::{CongestionAlgorithm, ControllerFactory};
 use crate::crypto::keys::{Identity, Seed};
 use crate::event::{ApiError, Event};
 use crate::time::Instant;
@@ -451,7 +451,7 @@ pub fn replay_with_secrets(
 }
 
 /// [`replay_with_secrets`] of a trace recorded with controllers of the user's own
-/// ([`CongestionControl::Custom`]): each `custom:NAME` in it is built by the factory of that
+/// ([`CongestionAlgorithm::Custom`]): each `custom:NAME` in it is built by the factory of that
 /// name in `controllers`; a name not among them is [`TraceError::UnknownController`].
 pub fn replay_with_controllers(
     trace: &str,
@@ -466,16 +466,16 @@ pub fn replay_with_controllers(
 
 /// `cc` with a custom controller named in a trace swapped for its factory.
 fn resolve(
-    cc: CongestionControl,
+    cc: CongestionAlgorithm,
     controllers: &[Arc<dyn ControllerFactory>],
-) -> Result<CongestionControl, TraceError> {
-    let CongestionControl::Custom(named) = &cc else {
+) -> Result<CongestionAlgorithm, TraceError> {
+    let CongestionAlgorithm::Custom(named) = &cc else {
         return Ok(cc);
     };
     controllers
         .iter()
         .find(|f| f.name() == named.name())
-        .map(|f| CongestionControl::Custom(f.clone()))
+        .map(|f| CongestionAlgorithm::Custom(f.clone()))
         .ok_or_else(|| TraceError::UnknownController {
             name: named.name().to_string(),
         })

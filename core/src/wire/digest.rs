@@ -1,5 +1,5 @@
 //! The digest a stream's opening frame may carry (spec §4.12, DIGEST): a value of the wire
-//! format. Computing one, and checking a stream against it, is module `integrity`'s.
+//! format. Computing one, and checking a stream against it, is module `verify`'s.
 
 use core::fmt;
 

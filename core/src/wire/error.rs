@@ -60,7 +60,7 @@ impl fmt::Display for Field {
             Field::SourceCid => "source connection id",
             Field::PacketNumber => "packet number",
             Field::Timestamp => "timestamp",
-            Field::Trailer => "integrity trailer",
+            Field::Trailer => "checksum trailer",
             Field::FrameType => "frame type",
             Field::StreamId => "stream id",
             Field::Offset => "offset",
@@ -244,9 +244,9 @@ pub enum DecodeError {
     /// A varint not in its shortest form (§2.1).
     #[error("varint for {0} is not in its shortest form")]
     NonMinimalVarint(Field),
-    /// The integrity trailer does not match the content (§3.5): the datagram was corrupted.
-    #[error("integrity check failed: trailer {carried:#010x}, content {computed:#010x}")]
-    IntegrityCheckFailed {
+    /// The checksum trailer does not match the content (§3.5): the datagram was corrupted.
+    #[error("checksum mismatch: trailer {carried:#010x}, content {computed:#010x}")]
+    ChecksumMismatch {
         /// The CRC-32 the datagram carries.
         carried: u32,
         /// The CRC-32 of what it carries.

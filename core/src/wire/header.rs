@@ -196,7 +196,7 @@ impl KeyPhase {
 /// layout, with a key phase bit in data packets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
-    /// The wire version: [`VERSION_1`](super::VERSION_1) (integrity trailer) or
+    /// The wire version: [`VERSION_1`](super::VERSION_1) (checksum trailer) or
     /// [`VERSION_2`](super::VERSION_2) (data packets sealed with an AEAD tag).
     pub version: u16,
     /// Handshake or data, and the source connection id of a handshake packet.
@@ -233,7 +233,7 @@ impl Header {
     }
 
     /// Whether the packet is sealed with an AEAD (a version 2 data packet, spec §11.4)
-    /// rather than ended by the integrity trailer (§3.5).
+    /// rather than ended by the checksum trailer (§3.5).
     pub fn is_sealed(&self) -> bool {
         self.version == VERSION_2 && self.kind == PacketKind::Data
     }

@@ -1,4 +1,4 @@
-//! The wire format, version 1: zero-copy decoding and exact encoding of weir datagrams.
+//! The wire format, versions 1 and 2: zero-copy decoding and exact encoding of weir datagrams.
 //!
 //! spec/protocol.md is the source of truth; section numbers below and in each item's docs
 //! point into it. Inputs are untrusted bytes from the network; outputs are validated
@@ -15,7 +15,7 @@
 //! | --- | --- | --- |
 //! | varints | [`varint`] | §2.1 |
 //! | invariant header, v1 header, packet numbers | `header` | §3.1-§3.4 |
-//! | whole packets, integrity trailer | `packet` | §3.5, §4.1 |
+//! | whole packets, checksum trailer | `packet` | §3.5, §4.1 |
 //! | VERSION_REJECT | `version_reject` | §3.6 |
 //! | frames | `frame` (the enum, the table), `ack`, `stream`, `close`, `handshake` | §4 |
 //! | handshake parameters | `params` | §4.13-§4.16 |
@@ -69,7 +69,7 @@ pub const VERSION_2: u16 = 2;
 pub const MIN_DATAGRAM_SIZE: usize = 1200;
 /// The largest UDP payload (65,535 - 8 bytes of UDP header): no datagram may exceed it.
 pub const MAX_DATAGRAM_SIZE: usize = 65_527;
-/// Bytes of the integrity trailer (CRC-32) that ends every datagram but a sealed one
+/// Bytes of the checksum trailer (CRC-32) that ends every datagram but a sealed one
 /// (spec/protocol.md §3.5).
 pub const TRAILER_LEN: usize = 4;
 /// Bytes of the AEAD tag that ends a sealed (version 2 data) packet (spec/protocol.md §11.4).

@@ -1,8 +1,8 @@
 //! Datagrams: decoding and encoding a whole packet of version 1 or 2 — header, frames,
-//! integrity trailer or AEAD tag — and dispatching between it and VERSION_REJECT
+//! checksum trailer or AEAD tag — and dispatching between it and VERSION_REJECT
 //! (spec/protocol.md §3, §4.1, §11.4).
 //!
-//! Decoding checks the whole datagram before handing anything out: the integrity trailer
+//! Decoding checks the whole datagram before handing anything out: the checksum trailer
 //! (or, for a sealed version 2 data packet, the AEAD tag, through [`Packet::open`]), the
 //! header, and every frame; a [`Packet`] that exists is valid, and iterating its frames
 //! cannot fail. Encoding goes through [`PacketWriter`], which writes the header into a
@@ -293,7 +293,7 @@ impl PacketRules {
 }
 
 /// Builds one datagram in a caller-supplied buffer: header first, then frames while they
-/// fit, then [`finish`](PacketWriter::finish) ends it with the integrity trailer or, for a
+/// fit, then [`finish`](PacketWriter::finish) ends it with the checksum trailer or, for a
 /// version 2 data packet, [`finish_sealed`](PacketWriter::finish_sealed) seals it.
 ///
 /// ```

@@ -18,7 +18,7 @@ pub struct VersionRange {
 }
 
 impl VersionRange {
-    /// Version 1 only: plaintext packets with an integrity trailer; no encryption, no
+    /// Version 1 only: plaintext packets with an checksum trailer; no encryption, no
     /// authentication of anything. The same as [`UNPROTECTED`](Self::UNPROTECTED).
     pub const V1: VersionRange = VersionRange { min: 1, max: 1 };
     /// Version 2 only (the default): every connection is encrypted and both sides
@@ -106,8 +106,8 @@ impl Capabilities {
     /// receiver read it all or failed to (spec §4.17, §8 Delivery): the sender learns the
     /// outcome end to end, through relays.
     pub const RECEIPTS: Capabilities = Capabilities(1 << 2);
-    /// Every capability wire version 1 defines.
-    pub const ALL_V1: Capabilities = Capabilities(0b111);
+    /// Every capability this protocol defines (both wire versions have the same ones).
+    pub const ALL: Capabilities = Capabilities(0b111);
 
     /// The set with exactly these bits. Only bits below 2^62 fit on the wire; higher bits
     /// are dropped.
@@ -512,7 +512,7 @@ mod tests {
         let a = Capabilities::STREAMING
             .union(Capabilities::PIPING)
             .union(Capabilities::RECEIPTS);
-        assert_eq!(a, Capabilities::ALL_V1);
+        assert_eq!(a, Capabilities::ALL);
         assert_eq!(a.intersection(Capabilities::PIPING), Capabilities::PIPING);
         assert!(a.contains(Capabilities::STREAMING));
         assert!(!Capabilities::PIPING.contains(a));

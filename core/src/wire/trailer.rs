@@ -1,6 +1,6 @@
 //! The datagram's size limit (spec §3.7) and its CRC-32 trailer (spec §3.5), shared by every
 //! packet codec. (The trailer guards against corruption only; a stream's SHA-256 digest is
-//! module `integrity`'s, and version 2's authentication the AEAD tag's.)
+//! module `verify`'s, and version 2's authentication the AEAD tag's.)
 
 use super::error::{DecodeError, Field, Limit, Violation};
 use super::{MAX_DATAGRAM_SIZE, TRAILER_LEN};
@@ -45,7 +45,7 @@ pub(crate) fn check_trailer(
     let carried = u32::from_be_bytes(carried);
     let computed = trailer_crc(number, content);
     if carried != computed {
-        return Err(DecodeError::IntegrityCheckFailed { carried, computed });
+        return Err(DecodeError::ChecksumMismatch { carried, computed });
     }
     Ok(content_len)
 }

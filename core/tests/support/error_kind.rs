@@ -8,7 +8,7 @@ pub fn error_kind(e: &DecodeError) -> String {
     match e {
         DecodeError::Truncated(_) => "truncated".into(),
         DecodeError::NonMinimalVarint(_) => "non-minimal-varint".into(),
-        DecodeError::IntegrityCheckFailed { .. } => "integrity".into(),
+        DecodeError::ChecksumMismatch { .. } => "checksum".into(),
         DecodeError::UnknownVersion(_) => "unknown-version".into(),
         DecodeError::ReservedBits(_) => "reserved-bits".into(),
         DecodeError::UnknownFrameType(_) => "unknown-frame-type".into(),

@@ -1,4 +1,4 @@
-//! End-to-end integrity of a stream (spec/protocol.md §4.12, DIGEST, and §8, Integrity).
+//! End-to-end verification of a stream against its sender's digest (spec/protocol.md §4.12, DIGEST, and §8, Verification).
 //!
 //! Its job: let the final receiver of a stream prove that the bytes it read are the bytes
 //! the original sender wrote, whatever relays forwarded them on the way. The CRC trailer of
