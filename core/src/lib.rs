@@ -66,7 +66,9 @@
 //! - [`time`]: the core's own [`Instant`](time::Instant) and [`Duration`](time::Duration).
 //! - [`wire`]: the wire format, versions 1 and 2 (spec/protocol.md): zero-copy decoding into validated
 //!   representations and exact encoding into caller-supplied buffers.
-//! - [`Endpoint`] (module `endpoint`): connections by id, accept policy, stateless answers.
+//! - [`Endpoint`] (module `endpoint`): connections by id, accept policy, stateless answers;
+//!   every call that changes it is a [`Command`] (module `command`), which the typed methods
+//!   wrap and traces record ([`trace`]: module `record` writes them, `replay` replays them).
 //!   Each connection (`connection`) combines `handshake`, `stream` (send: fragmentation and
 //!   retransmission by offset; recv: reassembly), `recovery` (RTT, loss, probes, ACKs),
 //!   [`congestion`] (the window and rate: BBR, LEDBAT or NewReno) and `pacing` (when the next datagram
@@ -88,6 +90,7 @@ mod arbitrary_impls;
 
 mod admission;
 mod black_hole;
+mod command;
 mod config;
 pub mod congestion;
 mod connection;
@@ -111,14 +114,29 @@ mod handshake;
 mod pacing;
 mod pipe;
 mod range_set;
+mod record;
 mod recovery;
+mod replay;
 mod stats;
 mod stream;
 pub mod time;
-pub mod trace;
+/// Traces (spec/trace.md): the record of one endpoint's life, one line per call, enough to
+/// rebuild it and check it byte for byte. An endpoint made with
+/// [`Endpoint::new_traced`] records as it is driven ([`Endpoint::take_trace`] drains the
+/// text, [`Endpoint::trace_secrets`] gives what it leaves out); [`replay`](trace::replay)
+/// checks a trace against a fresh endpoint, [`shrink`](trace::shrink) cuts a failing one
+/// down. Recording (module `record`) sits below the endpoint and replaying (module `replay`)
+/// above it; this module only gathers their public items.
+pub mod trace {
+    pub use crate::record::{inline_secrets, TraceError, TraceSecrets, TRACE_VERSION};
+    pub use crate::replay::{
+        replay, replay_with, replay_with_controllers, replay_with_secrets, shrink, Replayed, Step,
+    };
+}
 mod verify;
 pub mod wire;
 
+pub use command::{Command, Done, MessageDigest, ReadUnit};
 pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
 pub use connection::Timer;
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};

@@ -366,6 +366,9 @@ proptest! {
         match Packet::decode(Bytes::from(bytes), None) {
             Err(DecodeError::ChecksumMismatch { .. }) => {}
             Err(DecodeError::UnknownVersion(_)) => prop_assert!(i < 2),
+            // Version 1 -> 2 (byte 1 flipped by 3): a version 2 data packet is sealed, which
+            // `Packet::decode` leaves to the connection's keys.
+            Err(DecodeError::Sealed) => prop_assert!(i == 1),
             Err(DecodeError::Truncated(_)) => prop_assert!(i <= 2),
             other => prop_assert!(false, "corruption at byte {} not detected: {:?}", i, other),
         }
@@ -630,4 +633,23 @@ fn arbitrary_headers_are_encodable() {
         assert_eq!(p.header, header);
     }
     assert!(seen_handshake);
+}
+
+/// Found by `corruption_is_detected`: version 1 with its low byte flipped by 3 reads as
+/// version 2, whose data packets are sealed; the decoder must say so, not hand out frames.
+#[test]
+fn a_version_flipped_to_2_reads_as_sealed() {
+    let header = Header {
+        version: 1,
+        kind: PacketKind::Data,
+        dcid: ConnectionId([0; 8]),
+        number: 0,
+        number_len: PacketNumberLen::One,
+        timestamp: 0,
+        key_phase: KeyPhase::Zero,
+    };
+    let mut bytes = encode(&header, &[Frame::Padding(40)]);
+    bytes[1] ^= 3;
+    let decoded = Packet::decode(Bytes::from(bytes), None);
+    assert!(matches!(decoded, Err(DecodeError::Sealed)), "{decoded:?}");
 }

@@ -29,6 +29,7 @@ use core::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 
 use crate::admission::{Admission, Admissions, Dropped, HelloKey, Load, Token};
+use crate::command::{Command, Done, MessageDigest, ReadUnit};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionAlgorithm;
 use crate::connection::{Connection, ServerAnswer, Slot, Timer};
@@ -38,10 +39,10 @@ use crate::handle::ConnectionHandle;
 use crate::handshake::{self, Negotiated};
 use crate::pacing::TokenBucket;
 use crate::pipe::{Branch, LocalRead, Pipe, PipeFailure, PipeId, PipeStats, Target, TargetState};
+use crate::record::Recorder;
 use crate::stats::ConnectionStats;
 use crate::stream::held;
 use crate::time::{Duration, Instant};
-use crate::trace::{Command, Done, MessageDigest, ReadUnit, Recorder};
 use crate::verify::Digest;
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
@@ -49,6 +50,7 @@ use crate::wire::{
     VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, VERSION_1, VERSION_2,
 };
 
+mod commands;
 mod piping;
 mod stateless;
 
@@ -204,6 +206,9 @@ pub struct Endpoint {
     /// deadline it last recorded.
     trace: Option<Box<Recorder>>,
     traced_deadline: Option<Instant>,
+    /// The latest time a command carried: what the typed methods that take no time pass
+    /// [`Endpoint::command`] (the commands they stand for do not read it).
+    latest: Instant,
     /// Who this endpoint is to its peers (spec §11.1): the configured identity, or one from
     /// the seed.
     identity: Identity,
@@ -266,6 +271,7 @@ impl Endpoint {
             next_pipe: 0,
             trace: None,
             traced_deadline: None,
+            latest: Instant::ZERO,
         }
     }
 
@@ -297,25 +303,6 @@ impl Endpoint {
         self.trace.as_ref().map(|t| t.secrets().clone())
     }
 
-    /// `make()`'s command if a trace is being recorded (so an untraced call builds nothing).
-    fn tracing(&self, make: impl FnOnce() -> Command) -> Option<Command> {
-        self.trace.is_some().then(make)
-    }
-
-    /// Records a command and what it returned, then the deadline if the call moved it.
-    fn traced<T: Clone + Into<Done>>(
-        &mut self,
-        now: Option<Instant>,
-        cmd: Option<Command>,
-        result: &Result<T, ApiError>,
-    ) {
-        if let (Some(t), Some(cmd)) = (self.trace.as_mut(), cmd) {
-            let result = result.clone().map(Into::into);
-            t.command(now, &cmd.recorded(&result), &result);
-        }
-        self.trace_deadline();
-    }
-
     /// Records the deadline if it changed since it was last recorded (spec/trace.md: the
     /// recorder writes the next timeout after each call that moves it).
     fn trace_deadline(&mut self) {
@@ -329,18 +316,6 @@ impl Endpoint {
                 t.deadline(at);
             }
         }
-    }
-
-    /// A command through `with_conn`, recorded if tracing.
-    fn conn_command<T: Clone + Into<Done>>(
-        &mut self,
-        cmd: Option<Command>,
-        h: ConnectionHandle,
-        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let out = self.with_conn(h, f);
-        self.traced(None, cmd, &out);
-        out
     }
 
     /// The configuration.
@@ -521,15 +496,14 @@ impl Endpoint {
     /// Runs a write on `h` within `Config::send_buffer_total`: `f` gets the room the budget
     /// leaves; if it answers `WouldBlock` and the budget was short, `Writable` follows when
     /// the budget has room.
-    fn budgeted_write<T: Clone + Into<Done>>(
+    fn budgeted_write<T>(
         &mut self,
-        cmd: Option<Command>,
         h: ConnectionHandle,
         wanted: u64,
         f: impl FnOnce(&mut Connection, u64) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let room = self.send_room(h.index());
-        let out = self.conn_command(cmd, h, |c| f(c, room));
+        let out = self.with_conn(h, |c| f(c, room));
         if matches!(out, Err(ApiError::WouldBlock)) && room < wanted {
             self.send_waiters.insert(h.index());
         }
@@ -621,88 +595,6 @@ impl Endpoint {
     }
 
     // ------------------------------------------------------------ inputs
-
-    /// Mixes fresh random bytes (32 from the operating system's generator, say) into the
-    /// generator that connection ids, packet numbers left out and handshake ephemeral keys
-    /// are drawn from (spec §11.1). With them, what follows cannot be computed from the
-    /// seed: a seed that leaks later does not expose the sessions (forward secrecy; the
-    /// generator also forgets each output once given, so the endpoint's memory does not
-    /// either). The adapters call it once when they bind; a simulation passes seeded bytes,
-    /// or nothing, and stays reproducible. A trace records the call and the bytes' length;
-    /// the bytes go with its secrets ([`trace_secrets`](Self::trace_secrets)).
-    pub fn add_entropy(&mut self, fresh: &[u8]) {
-        let cmd = self.tracing(|| Command::AddEntropy {
-            bytes: Bytes::copy_from_slice(fresh),
-        });
-        self.entropy.mix(fresh);
-        if let Some(t) = self.trace.as_mut() {
-            t.entropy(fresh);
-        }
-        self.traced(None, cmd, &Ok(()));
-    }
-
-    /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
-    /// follows.
-    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
-        self.connect_traced(now, remote, None, None)
-    }
-
-    /// Like [`connect`](Self::connect), to a server whose public key we know: the
-    /// handshake is Noise IK (spec §11.2), one message shorter than XX, and our identity
-    /// travels encrypted to that key. If the server does not hold the key, the attempt
-    /// fails with [`HandshakeError::ServerKeyMismatch`](crate::HandshakeError). The
-    /// connection never falls back to version 1, which cannot prove the key
-    /// ([`HandshakeError::DowngradeRefused`](crate::HandshakeError)); on a configuration
-    /// without version 2 the call fails with [`ApiError::IdentityNeedsEncryption`].
-    pub fn connect_to(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        server: PublicKey,
-    ) -> Result<ConnectionHandle, ApiError> {
-        self.connect_traced(now, remote, None, Some(server))
-    }
-
-    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
-    /// the configured one (a bulk transfer beside interactive connections, say).
-    pub fn connect_with(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        congestion: CongestionAlgorithm,
-    ) -> Result<ConnectionHandle, ApiError> {
-        self.connect_traced(now, remote, Some(congestion), None)
-    }
-
-    /// [`connect_to`](Self::connect_to) with a congestion controller of its own.
-    pub fn connect_to_with(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        server: PublicKey,
-        congestion: CongestionAlgorithm,
-    ) -> Result<ConnectionHandle, ApiError> {
-        self.connect_traced(now, remote, Some(congestion), Some(server))
-    }
-
-    /// The `connect` calls: the connection, and its trace record.
-    fn connect_traced(
-        &mut self,
-        now: Instant,
-        remote: SocketAddr,
-        congestion: Option<CongestionAlgorithm>,
-        server: Option<PublicKey>,
-    ) -> Result<ConnectionHandle, ApiError> {
-        let cmd = self.tracing(|| Command::Connect {
-            remote,
-            congestion: congestion.clone(),
-            server,
-        });
-        let cc = congestion.unwrap_or_else(|| self.config.congestion.clone());
-        let out = self.open_connection(now, remote, cc, server);
-        self.traced(Some(now), cmd, &out);
-        out
-    }
 
     fn open_connection(
         &mut self,
@@ -1183,229 +1075,6 @@ impl Endpoint {
             conn.refresh_timers(&self.config);
         }
         self.touch(h.index());
-        out
-    }
-
-    /// Opens a stream to send on. Its header (protocol label, total length, digest; all
-    /// optional, `StreamHeader::default()` for none) rides on the opening frame and the
-    /// peer sees it in [`Event::StreamOpened`].
-    pub fn open_stream(
-        &mut self,
-        conn: ConnectionHandle,
-        header: StreamHeader,
-    ) -> Result<StreamId, ApiError> {
-        let cmd = self.tracing(|| Command::OpenStream {
-            conn,
-            header: header.clone(),
-        });
-        self.conn_command(cmd, conn, |c| c.open_stream(header))
-    }
-
-    /// Queues what fits of `data` in the connection's send buffer
-    /// ([`Config::send_buffer`], within [`Config::send_buffer_total`] for all
-    /// connections) on a stream and says how many bytes it took (the rest is
-    /// for a later call); [`ApiError::WouldBlock`] if none fit, then [`Event::Writable`]
-    /// follows once there is room. The bytes are kept by reference (no copy) until
-    /// acknowledged.
-    pub fn write(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        data: Bytes,
-    ) -> Result<usize, ApiError> {
-        let cmd = self.tracing(|| Command::Write {
-            conn,
-            stream,
-            data: data.clone(),
-        });
-        let wanted = data.len() as u64;
-        self.budgeted_write(cmd, conn, wanted, |c, room| {
-            let fits = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
-            match c.write(stream, data.slice(..fits))? {
-                // Nothing fit in the endpoint's budget (an empty write stays Ok(0)).
-                0 if wanted > 0 => Err(ApiError::WouldBlock),
-                taken => Ok(taken),
-            }
-        })
-    }
-
-    /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
-    pub fn set_priority(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        priority: Priority,
-    ) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::SetPriority {
-            conn,
-            stream,
-            priority,
-        });
-        self.conn_command(cmd, conn, |c| c.set_priority(stream, priority))
-    }
-
-    /// Ends a stream after what was written.
-    pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::Finish { conn, stream });
-        self.conn_command(cmd, conn, |c| c.finish(stream))
-    }
-
-    /// Sends `data` as one message: a new stream, written and finished, whose total length
-    /// the receiver learns at once. Messages are independent: no head-of-line blocking.
-    /// Whole or not at all: [`ApiError::WouldBlock`] if the send buffer lacks room now
-    /// ([`Event::Writable`] follows when it has it), [`ApiError::MessageTooLong`] if the
-    /// message is larger than the whole buffer or than the peer takes (its
-    /// [`Config::max_message_len`](crate::Config::max_message_len)).
-    pub fn send_message(
-        &mut self,
-        conn: ConnectionHandle,
-        label: Option<Label>,
-        data: Bytes,
-    ) -> Result<StreamId, ApiError> {
-        let cmd = self.tracing(|| Command::SendMessage {
-            conn,
-            label: label.clone(),
-            data: data.clone(),
-            digest: MessageDigest::None,
-        });
-        let header = StreamHeader {
-            label,
-            ..StreamHeader::default()
-        };
-        let len = data.len() as u64;
-        let most = self.most_buffered();
-        self.budgeted_write(cmd, conn, len, |c, room| {
-            message_fits(c, len, room, most)?;
-            c.send_message(header, data)
-        })
-    }
-
-    /// [`send_message`](Self::send_message) with the message's digest attached (SHA-256,
-    /// computed here; about 1.6 GiB/s on a CPU with SHA extensions): the final receiver, behind any number of relays,
-    /// gets [`Read::VerificationFailed`](crate::Read::VerificationFailed) instead of the
-    /// message if its bytes were changed on the way.
-    pub fn send_verified_message(
-        &mut self,
-        conn: ConnectionHandle,
-        label: Option<Label>,
-        data: Bytes,
-    ) -> Result<StreamId, ApiError> {
-        let cmd = self.tracing(|| Command::SendMessage {
-            conn,
-            label: label.clone(),
-            data: data.clone(),
-            digest: MessageDigest::Attached,
-        });
-        let len = data.len() as u64;
-        let most = self.most_buffered();
-        self.budgeted_write(cmd, conn, len, |c, room| {
-            // Refusals first: a caller retrying after WouldBlock should not pay for the hash twice.
-            message_fits(c, len, room, most)?;
-            let header = StreamHeader {
-                label,
-                total_len: None,
-                digest: Some(Digest::of(&data)),
-            };
-            c.send_message(header, data)
-        })
-    }
-
-    /// Abandons a stream we send; the peer gets [`Event::StreamReset`].
-    pub fn reset_stream(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        code: u64,
-    ) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::ResetStream { conn, stream, code });
-        self.conn_command(cmd, conn, |c| c.reset_stream(stream, code))
-    }
-
-    /// Asks the peer to stop sending a stream; what still arrives is discarded. On a stream
-    /// whose delivery was deferred and that was read to its end, tells the sender it was not
-    /// delivered, with `code`.
-    pub fn stop_sending(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        code: u64,
-    ) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::StopSending { conn, stream, code });
-        self.conn_command(cmd, conn, |c| c.stop_sending(stream, code))
-    }
-
-    /// Makes the delivery of a stream the peer sends the application's to confirm (spec §8,
-    /// Delivery): reading it to its end no longer tells the sender it was delivered; call
-    /// [`confirm_delivery`](Self::confirm_delivery) once the bytes are kept (a file flushed
-    /// and renamed into place, say), or [`stop_sending`](Self::stop_sending) to say they
-    /// were not. Call it before the stream's end is read. A digest mismatch is reported at
-    /// once regardless. Until confirmed or refused, the stream counts against the streams
-    /// the peer may open.
-    pub fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::DeferDelivery { conn, stream });
-        self.conn_command(cmd, conn, |c| c.defer_delivery(stream))
-    }
-
-    /// Tells the sender that a stream whose delivery was deferred
-    /// ([`defer_delivery`](Self::defer_delivery)) and read to its end is delivered.
-    /// [`ApiError::NothingToConfirm`] if it was not deferred, not read to its end, or
-    /// settled already.
-    pub fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::ConfirmDelivery { conn, stream });
-        self.conn_command(cmd, conn, |c| c.settle_delivery(stream, None))
-    }
-
-    /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.
-    pub fn read(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        max_len: usize,
-    ) -> Result<Read, ApiError> {
-        let cmd = self.tracing(|| Command::Read {
-            conn,
-            stream,
-            max_len: max_len as u64,
-            unit: ReadUnit::Contiguous,
-        });
-        self.conn_command(cmd, conn, |c| c.read(stream, max_len))
-    }
-
-    /// Reads a whole message: [`Read::Pending`] until it is complete, then all of it as one
-    /// [`Read::Data`]. Errs with [`ApiError::MessageTooLong`] past `max_len` bytes.
-    pub fn read_message(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        max_len: u64,
-    ) -> Result<Read, ApiError> {
-        let cmd = self.tracing(|| Command::Read {
-            conn,
-            stream,
-            max_len,
-            unit: ReadUnit::Message,
-        });
-        self.conn_command(cmd, conn, |c| c.read_message(stream, max_len))
-    }
-
-    /// Closes a connection with an application code and reason; the peer is told.
-    pub fn close(
-        &mut self,
-        now: Instant,
-        conn: ConnectionHandle,
-        code: u64,
-        reason: Reason,
-    ) -> Result<(), ApiError> {
-        let cmd = self.tracing(|| Command::Close {
-            conn,
-            code,
-            reason: reason.clone(),
-        });
-        let out = self.with_conn(conn, |c| {
-            c.close(now, code, reason);
-            Ok(())
-        });
-        self.traced(Some(now), cmd, &out);
         out
     }
 

@@ -6,32 +6,7 @@
 use super::*;
 
 impl Endpoint {
-    /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
-    /// connection of `to`, with the same label and what is left of its total length,
-    /// fragment by fragment as it arrives (spec §8, Piping). Piping starts at the stream's read
-    /// offset: the application may read a header first and pipe the rest. With
-    /// [`LocalRead::Keep`] the application keeps reading the stream too.
-    /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]
-    /// says how it goes.
-    pub fn pipe(
-        &mut self,
-        from: ConnectionHandle,
-        stream: StreamId,
-        to: &[ConnectionHandle],
-        local: LocalRead,
-    ) -> Result<PipeId, ApiError> {
-        let cmd = self.tracing(|| Command::Pipe {
-            from,
-            stream,
-            to: to.to_vec(),
-            local,
-        });
-        let out = self.start_pipe(from, stream, to, local);
-        self.traced(None, cmd, &out);
-        out
-    }
-
-    fn start_pipe(
+    pub(super) fn start_pipe(
         &mut self,
         from: ConnectionHandle,
         stream: StreamId,

@@ -2,7 +2,7 @@
 //! do to it. Datagrams come from many addresses: two honest peers (which connect to it,
 //! send it messages and read what it sends), copies of their datagrams with fuzzed bytes
 //! (resealed so they reach the frame parser instead of dying at the checksum), and
-//! raw garbage. The application issues any command of the trace format (`trace::command`:
+//! raw garbage. The application issues any [`Command`] (
 //! connect, open, write, finish, send, read, reset, stop, close, pipe) with fuzzed
 //! arguments, and time only moves forward.
 //!
@@ -18,10 +18,10 @@ use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
 use super::net::{addr, Net, NetOp};
+use crate::command::{Command, MessageDigest, ReadUnit};
 use crate::congestion::CongestionAlgorithm;
 use crate::pipe::LocalRead;
 use crate::time::Duration;
-use crate::trace::{Command, MessageDigest, ReadUnit};
 use crate::verify::Digest;
 use crate::wire::{self, Label, Reason, StreamId, VersionRange};
 use crate::{Config, ConnectionHandle, Endpoint, Event, Priority, Read, StreamHeader};
@@ -102,7 +102,7 @@ fn step(u: &mut Unstructured<'_>, net: &mut Net, seen: &mut Vec<Bytes>) -> Resul
         4..=6 => {
             let command = arbitrary_command(u, net)?;
             let now = net.now;
-            let _ = command.execute(&mut net.nodes[TARGET].ep, now);
+            let _ = net.nodes[TARGET].ep.command(now, command);
             net.collect();
         }
         7 => {

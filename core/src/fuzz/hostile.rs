@@ -129,7 +129,7 @@ fn step(u: &mut Unstructured<'_>, net: &mut Net, world: &mut World) -> Result<()
         4 | 5 => {
             let command = arbitrary_command(u, net)?;
             let now = net.now;
-            let _ = command.execute(&mut net.nodes[TARGET].ep, now);
+            let _ = net.nodes[TARGET].ep.command(now, command);
             net.collect();
         }
         6..=8 => {

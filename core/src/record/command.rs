@@ -1,188 +1,21 @@
-//! The application's commands to an endpoint as trace records (spec/trace.md §3.3): each
-//! one's text (written by the recorder, read back by the replayer) and the text of what it
-//! returned (written by both and compared).
+//! The application's commands as trace records (spec/trace.md §3.3): each one's text
+//! (written by the recorder, read back by the replayer) and the text of what it returned
+//! (written by both and compared). The commands themselves are module `command`'s.
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::{self, Write as _};
-use core::net::SocketAddr;
 
 use bytes::Bytes;
 
 use super::config_text::{congestion_text, parse_congestion};
 use super::{hex, unhex};
-use crate::congestion::CongestionAlgorithm;
-use crate::crypto::keys::PublicKey;
+use crate::command::{Command, Done, MessageDigest, ReadUnit};
 use crate::event::{ApiError, Priority, Read, StreamHeader};
 use crate::handle::ConnectionHandle;
-use crate::pipe::{LocalRead, PipeId};
+use crate::pipe::LocalRead;
 use crate::verify::Digest;
 use crate::wire::{Label, Reason, StreamId};
-use crate::Endpoint;
-
-/// One call of the application's API that changes the endpoint (queries are not recorded).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Command {
-    /// `connect`, `connect_with` (a congestion controller) or `connect_to` (a server key).
-    Connect {
-        remote: SocketAddr,
-        congestion: Option<CongestionAlgorithm>,
-        server: Option<PublicKey>,
-    },
-    OpenStream {
-        conn: ConnectionHandle,
-        header: StreamHeader,
-    },
-    Write {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        data: Bytes,
-    },
-    /// A write that was refused, recorded by its length: what it carried decided nothing.
-    WriteRefused {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        len: usize,
-    },
-    SetPriority {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        priority: Priority,
-    },
-    Finish {
-        conn: ConnectionHandle,
-        stream: StreamId,
-    },
-    SendMessage {
-        conn: ConnectionHandle,
-        label: Option<Label>,
-        data: Bytes,
-        digest: MessageDigest,
-    },
-    ResetStream {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        code: u64,
-    },
-    StopSending {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        code: u64,
-    },
-    DeferDelivery {
-        conn: ConnectionHandle,
-        stream: StreamId,
-    },
-    ConfirmDelivery {
-        conn: ConnectionHandle,
-        stream: StreamId,
-    },
-    Read {
-        conn: ConnectionHandle,
-        stream: StreamId,
-        max_len: u64,
-        unit: ReadUnit,
-    },
-    Close {
-        conn: ConnectionHandle,
-        code: u64,
-        reason: Reason,
-    },
-    Pipe {
-        from: ConnectionHandle,
-        stream: StreamId,
-        to: Vec<ConnectionHandle>,
-        local: LocalRead,
-    },
-    /// `add_entropy`: fresh random bytes (a secret: recorded by length, the bytes kept with
-    /// the trace's secrets; an inline trace writes them: spec/trace.md).
-    AddEntropy { bytes: Bytes },
-}
-
-/// `send_message` or `send_verified_message`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum MessageDigest {
-    None,
-    Attached,
-}
-
-/// `read` (what is contiguous) or `read_message` (the whole message).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ReadUnit {
-    Contiguous,
-    Message,
-}
-
-/// What a command returned when it succeeded.
-#[derive(Clone, Debug)]
-pub(crate) enum Done {
-    Unit,
-    Conn(ConnectionHandle),
-    Stream(StreamId),
-    Taken(usize),
-    Read(Read),
-    Pipe(PipeId),
-}
-
-impl Command {
-    /// What a trace keeps of a call that returned `result`: a write keeps only the bytes it
-    /// took (replayed, that prefix is taken whole, as every check a write makes holds for
-    /// a prefix of what passed it), and a refused one only its length (every check that
-    /// refuses a write looks at lengths, never at bytes). A sender retrying a large chunk
-    /// as room frees up would otherwise record the whole remainder at every try
-    /// (spec/trace.md §3.3).
-    pub(crate) fn recorded(self, result: &Result<Done, crate::ApiError>) -> Command {
-        match (self, result) {
-            (Command::Write { conn, stream, data }, Ok(Done::Taken(n))) => Command::Write {
-                conn,
-                stream,
-                data: data.slice(..(*n).min(data.len())),
-            },
-            (Command::Write { conn, stream, data }, Err(_)) => Command::WriteRefused {
-                conn,
-                stream,
-                len: data.len(),
-            },
-            (cmd, _) => cmd,
-        }
-    }
-}
-
-impl From<()> for Done {
-    fn from((): ()) -> Self {
-        Done::Unit
-    }
-}
-
-impl From<ConnectionHandle> for Done {
-    fn from(c: ConnectionHandle) -> Self {
-        Done::Conn(c)
-    }
-}
-
-impl From<StreamId> for Done {
-    fn from(id: StreamId) -> Self {
-        Done::Stream(id)
-    }
-}
-
-impl From<usize> for Done {
-    fn from(n: usize) -> Self {
-        Done::Taken(n)
-    }
-}
-
-impl From<Read> for Done {
-    fn from(r: Read) -> Self {
-        Done::Read(r)
-    }
-}
-
-impl From<PipeId> for Done {
-    fn from(p: PipeId) -> Self {
-        Done::Pipe(p)
-    }
-}
 
 /// The text of a command's result, as recorded after `=>`.
 pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
@@ -205,9 +38,19 @@ pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
     s
 }
 
-impl fmt::Display for Command {
+/// A command's text as a trace writes it. A write keeps only the bytes it took (replayed,
+/// that prefix is taken whole, as every check a write makes holds for a prefix of what
+/// passed it), and a refused one only its length (every check that refuses a write looks at
+/// lengths, never at bytes), so a sender retrying a large chunk as room frees up does not
+/// record the whole remainder at every try.
+pub(crate) struct Text<'a> {
+    pub(crate) command: &'a Command,
+    pub(crate) result: &'a Result<Done, ApiError>,
+}
+
+impl fmt::Display for Text<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.command {
             Command::Connect {
                 remote,
                 server: Some(key),
@@ -241,8 +84,13 @@ impl fmt::Display for Command {
                 }
                 Ok(())
             }
-            Command::Write { conn, stream, data } => write!(f, "write {conn} s{stream} {}", hex(data)),
-            Command::WriteRefused { conn, stream, len } => write!(f, "write {conn} s{stream} zeros={len}"),
+            Command::Write { conn, stream, data } => match self.result {
+                Ok(Done::Taken(n)) => {
+                    write!(f, "write {conn} s{stream} {}", hex(&data[..(*n).min(data.len())]))
+                }
+                Ok(_) => write!(f, "write {conn} s{stream} {}", hex(data)),
+                Err(_) => write!(f, "write {conn} s{stream} zeros={}", data.len()),
+            },
             Command::SetPriority {
                 conn,
                 stream,
@@ -375,18 +223,12 @@ impl Command {
             }
             ("write", 3) => {
                 let (conn, stream) = cs(0)?;
-                match args[2].strip_prefix("zeros=") {
-                    Some(len) => Command::WriteRefused {
-                        conn,
-                        stream,
-                        len: len.parse().ok()?,
-                    },
-                    None => Command::Write {
-                        conn,
-                        stream,
-                        data: unhex(args[2])?,
-                    },
-                }
+                let data = match args[2].strip_prefix("zeros=") {
+                    // A refused write: its length is what decided, so zeros stand for its bytes.
+                    Some(len) => Bytes::from(alloc::vec![0u8; len.parse().ok()?]),
+                    None => unhex(args[2])?,
+                };
+                Command::Write { conn, stream, data }
             }
             ("set_priority", 3) => {
                 let (conn, stream) = cs(0)?;
@@ -474,83 +316,12 @@ impl Command {
             _ => return None,
         })
     }
-
-    /// Runs the command on `ep` at `now` (the time of its record).
-    pub(crate) fn execute(self, ep: &mut Endpoint, now: crate::time::Instant) -> Result<Done, ApiError> {
-        match self {
-            Command::Connect {
-                remote,
-                congestion,
-                server,
-            } => match (congestion, server) {
-                (Some(c), Some(key)) => ep.connect_to_with(now, remote, key, c),
-                (None, Some(key)) => ep.connect_to(now, remote, key),
-                (Some(c), None) => ep.connect_with(now, remote, c),
-                (None, None) => ep.connect(now, remote),
-            }
-            .map(Done::Conn),
-            Command::OpenStream { conn, header } => ep.open_stream(conn, header).map(Done::Stream),
-            Command::Write { conn, stream, data } => ep.write(conn, stream, data).map(Done::Taken),
-            Command::WriteRefused { conn, stream, len } => ep
-                .write(conn, stream, Bytes::from(alloc::vec![0u8; len]))
-                .map(Done::Taken),
-            Command::SetPriority {
-                conn,
-                stream,
-                priority,
-            } => ep.set_priority(conn, stream, priority).map(|()| Done::Unit),
-            Command::Finish { conn, stream } => ep.finish(conn, stream).map(|()| Done::Unit),
-            Command::SendMessage {
-                conn,
-                label,
-                data,
-                digest: MessageDigest::Attached,
-            } => ep.send_verified_message(conn, label, data).map(Done::Stream),
-            Command::SendMessage {
-                conn, label, data, ..
-            } => ep.send_message(conn, label, data).map(Done::Stream),
-            Command::ResetStream { conn, stream, code } => {
-                ep.reset_stream(conn, stream, code).map(|()| Done::Unit)
-            }
-            Command::StopSending { conn, stream, code } => {
-                ep.stop_sending(conn, stream, code).map(|()| Done::Unit)
-            }
-            Command::DeferDelivery { conn, stream } => ep.defer_delivery(conn, stream).map(|()| Done::Unit),
-            Command::ConfirmDelivery { conn, stream } => {
-                ep.confirm_delivery(conn, stream).map(|()| Done::Unit)
-            }
-            Command::AddEntropy { bytes } => {
-                ep.add_entropy(&bytes);
-                Ok(Done::Unit)
-            }
-            Command::Read {
-                conn,
-                stream,
-                max_len,
-                unit: ReadUnit::Message,
-            } => ep.read_message(conn, stream, max_len).map(Done::Read),
-            Command::Read {
-                conn,
-                stream,
-                max_len,
-                ..
-            } => ep
-                .read(conn, stream, usize::try_from(max_len).unwrap_or(usize::MAX))
-                .map(Done::Read),
-            Command::Close { conn, code, reason } => ep.close(now, conn, code, reason).map(|()| Done::Unit),
-            Command::Pipe {
-                from,
-                stream,
-                to,
-                local,
-            } => ep.pipe(from, stream, &to, local).map(Done::Pipe),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::congestion::CongestionAlgorithm;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -594,11 +365,6 @@ mod tests {
                 conn: c,
                 stream: s,
                 data: Bytes::from_static(b"\x00\xffab"),
-            },
-            Command::WriteRefused {
-                conn: c,
-                stream: s,
-                len: 70_000,
             },
             Command::SetPriority {
                 conn: c,
@@ -654,15 +420,31 @@ mod tests {
                 local: LocalRead::Keep,
             },
         ];
+        let text = |command: &Command, result: &Result<Done, ApiError>| Text { command, result }.to_string();
         for cmd in commands {
-            let text = cmd.to_string();
+            let text = text(&cmd, &Ok(Done::Unit));
             assert_eq!(Command::parse(&text), Some(cmd), "{text}");
         }
+        // A write keeps what it took; a refused one its length, read back as zeros.
+        let write = Command::Write {
+            conn: c,
+            stream: s,
+            data: Bytes::from_static(b"abcd"),
+        };
+        assert_eq!(text(&write, &Ok(Done::Taken(2))), "write #3.2 s6 6162");
+        let refused = text(&write, &Err(ApiError::WouldBlock));
+        assert_eq!(refused, "write #3.2 s6 zeros=4");
+        let zeros = Command::Write {
+            conn: c,
+            stream: s,
+            data: Bytes::from_static(&[0; 4]),
+        };
+        assert_eq!(Command::parse(&refused), Some(zeros));
         // Fresh entropy is recorded by its length; the inline form carries the bytes.
         let entropy = Command::AddEntropy {
             bytes: Bytes::from_static(&[7; 2]),
         };
-        assert_eq!(entropy.to_string(), "add_entropy len=2");
+        assert_eq!(text(&entropy, &Ok(Done::Unit)), "add_entropy len=2");
         assert_eq!(Command::parse("add_entropy 0707"), Some(entropy));
         assert_eq!(Command::parse("write #1 s2 0g"), None);
         assert_eq!(Command::parse("launch #1"), None);

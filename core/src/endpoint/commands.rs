@@ -1,0 +1,473 @@
+//! The application's commands to the endpoint (module `command`): the one entry that runs
+//! them, [`Endpoint::command`], and the typed methods, each that entry with its variant.
+//!
+//! Inputs: a [`Command`] and the time it is given. Outputs: a [`Done`] or an [`ApiError`],
+//! and, on a traced endpoint, the command's record (spec/trace.md §3.3) with the deadline
+//! after it if the command moved it. Every command ends with the connection it touched
+//! brought up to date (`with_conn`: its timers refiled, its budgets accounted).
+
+use super::*;
+
+impl Endpoint {
+    /// Runs one of the application's commands: the entry every typed method below goes
+    /// through, the form a trace records and the replayer and fuzzers build. `now` is the
+    /// time it is given at; only [`Command::Connect`] and [`Command::Close`] act on it.
+    pub fn command(&mut self, now: Instant, command: Command) -> Result<Done, ApiError> {
+        self.latest = self.latest.max(now);
+        let recorded = self.trace.is_some().then(|| command.clone());
+        let at = command.is_timed().then_some(now);
+        let out = self.execute(now, command);
+        if let (Some(t), Some(command)) = (self.trace.as_mut(), recorded) {
+            t.command(at, &command, &out);
+        }
+        self.trace_deadline();
+        out
+    }
+
+    /// A command that does not act on the time, given at the latest time a command carried
+    /// (which it does not read).
+    fn untimed(&mut self, command: Command) -> Result<Done, ApiError> {
+        self.command(self.latest, command)
+    }
+
+    fn execute(&mut self, now: Instant, command: Command) -> Result<Done, ApiError> {
+        match command {
+            Command::Connect {
+                remote,
+                server,
+                congestion,
+            } => {
+                let cc = congestion.unwrap_or_else(|| self.config.congestion.clone());
+                self.open_connection(now, remote, cc, server).map(Done::Conn)
+            }
+            Command::OpenStream { conn, header } => {
+                self.with_conn(conn, |c| c.open_stream(header)).map(Done::Stream)
+            }
+            Command::Write { conn, stream, data } => {
+                let wanted = data.len() as u64;
+                self.budgeted_write(conn, wanted, |c, room| {
+                    let fits = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
+                    match c.write(stream, data.slice(..fits))? {
+                        // Nothing fit in the endpoint's budget (an empty write stays Ok(0)).
+                        0 if wanted > 0 => Err(ApiError::WouldBlock),
+                        taken => Ok(Done::Taken(taken)),
+                    }
+                })
+            }
+            Command::SetPriority {
+                conn,
+                stream,
+                priority,
+            } => self
+                .with_conn(conn, |c| c.set_priority(stream, priority))
+                .map(|()| Done::Unit),
+            Command::Finish { conn, stream } => {
+                self.with_conn(conn, |c| c.finish(stream)).map(|()| Done::Unit)
+            }
+            Command::SendMessage {
+                conn,
+                label,
+                data,
+                digest,
+            } => {
+                let len = data.len() as u64;
+                let most = self.most_buffered();
+                self.budgeted_write(conn, len, |c, room| {
+                    // Refusals first: a caller retrying after WouldBlock should not pay for
+                    // the hash twice.
+                    message_fits(c, len, room, most)?;
+                    let header = StreamHeader {
+                        label,
+                        total_len: None,
+                        digest: match digest {
+                            MessageDigest::None => None,
+                            MessageDigest::Attached => Some(Digest::of(&data)),
+                        },
+                    };
+                    c.send_message(header, data).map(Done::Stream)
+                })
+            }
+            Command::ResetStream { conn, stream, code } => self
+                .with_conn(conn, |c| c.reset_stream(stream, code))
+                .map(|()| Done::Unit),
+            Command::StopSending { conn, stream, code } => self
+                .with_conn(conn, |c| c.stop_sending(stream, code))
+                .map(|()| Done::Unit),
+            Command::DeferDelivery { conn, stream } => self
+                .with_conn(conn, |c| c.defer_delivery(stream))
+                .map(|()| Done::Unit),
+            Command::ConfirmDelivery { conn, stream } => self
+                .with_conn(conn, |c| c.settle_delivery(stream, None))
+                .map(|()| Done::Unit),
+            Command::Read {
+                conn,
+                stream,
+                max_len,
+                unit,
+            } => self
+                .with_conn(conn, |c| match unit {
+                    ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
+                    ReadUnit::Message => c.read_message(stream, max_len),
+                })
+                .map(Done::Read),
+            Command::Close { conn, code, reason } => self.with_conn(conn, |c| {
+                c.close(now, code, reason);
+                Ok(Done::Unit)
+            }),
+            Command::Pipe {
+                from,
+                stream,
+                to,
+                local,
+            } => self.start_pipe(from, stream, &to, local).map(Done::Pipe),
+            Command::AddEntropy { bytes } => {
+                self.entropy.mix(&bytes);
+                if let Some(t) = self.trace.as_mut() {
+                    t.entropy(&bytes);
+                }
+                Ok(Done::Unit)
+            }
+        }
+    }
+
+    /// Mixes fresh random bytes (32 from the operating system's generator, say) into the
+    /// generator that connection ids, packet numbers left out and handshake ephemeral keys
+    /// are drawn from (spec §11.1). With them, what follows cannot be computed from the
+    /// seed: a seed that leaks later does not expose the sessions (forward secrecy; the
+    /// generator also forgets each output once given, so the endpoint's memory does not
+    /// either). The adapters call it once when they bind; a simulation passes seeded bytes,
+    /// or nothing, and stays reproducible. A trace records the call and the bytes' length;
+    /// the bytes go with its secrets ([`trace_secrets`](Self::trace_secrets)).
+    pub fn add_entropy(&mut self, fresh: &[u8]) {
+        // One copy of the fresh bytes (32, say), into the command's value.
+        let bytes = Bytes::copy_from_slice(fresh);
+        let _ = self.untimed(Command::AddEntropy { bytes });
+    }
+
+    /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
+    /// follows.
+    pub fn connect(&mut self, now: Instant, remote: SocketAddr) -> Result<ConnectionHandle, ApiError> {
+        self.connect_any(now, remote, None, None)
+    }
+
+    /// Like [`connect`](Self::connect), to a server whose public key we know: the
+    /// handshake is Noise IK (spec §11.2), one message shorter than XX, and our identity
+    /// travels encrypted to that key. If the server does not hold the key, the attempt
+    /// fails with [`HandshakeError::ServerKeyMismatch`](crate::HandshakeError). The
+    /// connection never falls back to version 1, which cannot prove the key
+    /// ([`HandshakeError::DowngradeRefused`](crate::HandshakeError)); on a configuration
+    /// without version 2 the call fails with [`ApiError::IdentityNeedsEncryption`].
+    pub fn connect_to(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        server: PublicKey,
+    ) -> Result<ConnectionHandle, ApiError> {
+        self.connect_any(now, remote, Some(server), None)
+    }
+
+    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
+    /// the configured one (a bulk transfer beside interactive connections, say).
+    pub fn connect_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        congestion: CongestionAlgorithm,
+    ) -> Result<ConnectionHandle, ApiError> {
+        self.connect_any(now, remote, None, Some(congestion))
+    }
+
+    /// [`connect_to`](Self::connect_to) with a congestion controller of its own.
+    pub fn connect_to_with(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        server: PublicKey,
+        congestion: CongestionAlgorithm,
+    ) -> Result<ConnectionHandle, ApiError> {
+        self.connect_any(now, remote, Some(server), Some(congestion))
+    }
+
+    /// Opens a stream to send on. Its header (protocol label, total length, digest; all
+    /// optional, `StreamHeader::default()` for none) rides on the opening frame and the
+    /// peer sees it in [`Event::StreamOpened`].
+    pub fn open_stream(
+        &mut self,
+        conn: ConnectionHandle,
+        header: StreamHeader,
+    ) -> Result<StreamId, ApiError> {
+        self.untimed(Command::OpenStream { conn, header })
+            .map(Done::stream)
+    }
+
+    /// Queues what fits of `data` in the connection's send buffer
+    /// ([`Config::send_buffer`], within [`Config::send_buffer_total`] for all
+    /// connections) on a stream and says how many bytes it took (the rest is
+    /// for a later call); [`ApiError::WouldBlock`] if none fit, then [`Event::Writable`]
+    /// follows once there is room. The bytes are kept by reference (no copy) until
+    /// acknowledged.
+    pub fn write(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        data: Bytes,
+    ) -> Result<usize, ApiError> {
+        self.untimed(Command::Write { conn, stream, data })
+            .map(Done::taken)
+    }
+
+    /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
+    pub fn set_priority(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        priority: Priority,
+    ) -> Result<(), ApiError> {
+        let set = Command::SetPriority {
+            conn,
+            stream,
+            priority,
+        };
+        self.untimed(set).map(drop)
+    }
+
+    /// Ends a stream after what was written.
+    pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        self.untimed(Command::Finish { conn, stream }).map(drop)
+    }
+
+    /// Sends `data` as one message: a new stream, written and finished, whose total length
+    /// the receiver learns at once. Messages are independent: no head-of-line blocking.
+    /// Whole or not at all: [`ApiError::WouldBlock`] if the send buffer lacks room now
+    /// ([`Event::Writable`] follows when it has it), [`ApiError::MessageTooLong`] if the
+    /// message is larger than the whole buffer or than the peer takes (its
+    /// [`Config::max_message_len`](crate::Config::max_message_len)).
+    pub fn send_message(
+        &mut self,
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        data: Bytes,
+    ) -> Result<StreamId, ApiError> {
+        self.message(conn, label, data, MessageDigest::None)
+    }
+
+    /// [`send_message`](Self::send_message) with the message's digest attached (SHA-256,
+    /// computed here; about 1.6 GiB/s on a CPU with SHA extensions): the final receiver, behind any number of relays,
+    /// gets [`Read::VerificationFailed`](crate::Read::VerificationFailed) instead of the
+    /// message if its bytes were changed on the way.
+    pub fn send_verified_message(
+        &mut self,
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        data: Bytes,
+    ) -> Result<StreamId, ApiError> {
+        self.message(conn, label, data, MessageDigest::Attached)
+    }
+
+    /// Abandons a stream we send; the peer gets [`Event::StreamReset`].
+    pub fn reset_stream(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), ApiError> {
+        self.untimed(Command::ResetStream { conn, stream, code })
+            .map(drop)
+    }
+
+    /// Asks the peer to stop sending a stream; what still arrives is discarded. On a stream
+    /// whose delivery was deferred and that was read to its end, tells the sender it was not
+    /// delivered, with `code`.
+    pub fn stop_sending(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), ApiError> {
+        self.untimed(Command::StopSending { conn, stream, code })
+            .map(drop)
+    }
+
+    /// Makes the delivery of a stream the peer sends the application's to confirm (spec §8,
+    /// Delivery): reading it to its end no longer tells the sender it was delivered; call
+    /// [`confirm_delivery`](Self::confirm_delivery) once the bytes are kept (a file flushed
+    /// and renamed into place, say), or [`stop_sending`](Self::stop_sending) to say they
+    /// were not. Call it before the stream's end is read. A digest mismatch is reported at
+    /// once regardless. Until confirmed or refused, the stream counts against the streams
+    /// the peer may open.
+    pub fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        self.untimed(Command::DeferDelivery { conn, stream }).map(drop)
+    }
+
+    /// Tells the sender that a stream whose delivery was deferred
+    /// ([`defer_delivery`](Self::defer_delivery)) and read to its end is delivered.
+    /// [`ApiError::NothingToConfirm`] if it was not deferred, not read to its end, or
+    /// settled already.
+    pub fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
+        self.untimed(Command::ConfirmDelivery { conn, stream }).map(drop)
+    }
+
+    /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.
+    pub fn read(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: usize,
+    ) -> Result<Read, ApiError> {
+        let read = Command::Read {
+            conn,
+            stream,
+            max_len: max_len as u64,
+            unit: ReadUnit::Contiguous,
+        };
+        self.untimed(read).map(Done::read)
+    }
+
+    /// Reads a whole message: [`Read::Pending`] until it is complete, then all of it as one
+    /// [`Read::Data`]. Errs with [`ApiError::MessageTooLong`] past `max_len` bytes.
+    pub fn read_message(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: u64,
+    ) -> Result<Read, ApiError> {
+        let read = Command::Read {
+            conn,
+            stream,
+            max_len,
+            unit: ReadUnit::Message,
+        };
+        self.untimed(read).map(Done::read)
+    }
+
+    /// Closes a connection with an application code and reason; the peer is told.
+    pub fn close(
+        &mut self,
+        now: Instant,
+        conn: ConnectionHandle,
+        code: u64,
+        reason: Reason,
+    ) -> Result<(), ApiError> {
+        self.command(now, Command::Close { conn, code, reason }).map(drop)
+    }
+
+    /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
+    /// connection of `to`, with the same label and what is left of its total length,
+    /// fragment by fragment as it arrives (spec §8, Piping). Piping starts at the stream's read
+    /// offset: the application may read a header first and pipe the rest. With
+    /// [`LocalRead::Keep`] the application keeps reading the stream too.
+    /// [`Event::PipeFinished`] or [`Event::PipeFailed`] ends it; [`Endpoint::pipe_stats`]
+    /// says how it goes.
+    pub fn pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+        local: LocalRead,
+    ) -> Result<PipeId, ApiError> {
+        let pipe = Command::Pipe {
+            from,
+            stream,
+            to: to.to_vec(),
+            local,
+        };
+        self.untimed(pipe).map(Done::pipe)
+    }
+
+    fn connect_any(
+        &mut self,
+        now: Instant,
+        remote: SocketAddr,
+        server: Option<PublicKey>,
+        congestion: Option<CongestionAlgorithm>,
+    ) -> Result<ConnectionHandle, ApiError> {
+        let connect = Command::Connect {
+            remote,
+            server,
+            congestion,
+        };
+        self.command(now, connect).map(Done::conn)
+    }
+
+    fn message(
+        &mut self,
+        conn: ConnectionHandle,
+        label: Option<Label>,
+        data: Bytes,
+        digest: MessageDigest,
+    ) -> Result<StreamId, ApiError> {
+        let send = Command::SendMessage {
+            conn,
+            label,
+            data,
+            digest,
+        };
+        self.untimed(send).map(Done::stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The same calls, made once through the typed methods and once as values: each
+    /// answers the same and the two traces are the same text.
+    #[test]
+    fn typed_methods_and_command_values_are_one_vocabulary() {
+        let config = Config::default();
+        let mut typed = Endpoint::new_traced(config.clone(), 5);
+        let mut valued = Endpoint::new_traced(config, 5);
+        let now = Instant::from_micros(1_000);
+        let remote: SocketAddr = "10.0.0.2:9000".parse().unwrap();
+        let c = typed.connect(now, remote).unwrap();
+        let done = valued.command(
+            now,
+            Command::Connect {
+                remote,
+                server: None,
+                congestion: None,
+            },
+        );
+        assert_eq!(done, Ok(Done::Conn(c)));
+        let s = StreamId(0);
+        let data = Bytes::from_static(b"hello");
+        assert_eq!(
+            typed.write(c, s, data.clone()).map(Done::Taken),
+            valued.command(
+                now,
+                Command::Write {
+                    conn: c,
+                    stream: s,
+                    data
+                }
+            )
+        );
+        assert_eq!(
+            typed.read_message(c, s, 9).map(Done::Read),
+            valued.command(
+                now,
+                Command::Read {
+                    conn: c,
+                    stream: s,
+                    max_len: 9,
+                    unit: ReadUnit::Message,
+                }
+            )
+        );
+        let later = Instant::from_micros(2_000);
+        assert_eq!(
+            typed.close(later, c, 7, Reason::default()).map(|()| Done::Unit),
+            valued.command(
+                later,
+                Command::Close {
+                    conn: c,
+                    code: 7,
+                    reason: Reason::default(),
+                }
+            )
+        );
+        let trace = typed.take_trace();
+        assert!(trace.contains("2000 close #0 7"), "{trace}");
+        assert_eq!(trace, valued.take_trace());
+    }
+}
