@@ -142,20 +142,53 @@ impl Step {
     }
 }
 
-/// The table as `spec/state-machines.md` shows it: a Markdown table and a Mermaid diagram.
+/// The table as `spec/state-machines.md` shows it.
 #[cfg(test)]
 pub(crate) fn spec_section() -> alloc::string::String {
+    table_section(TRANSITIONS, "Handshaking", &["Closed"])
+}
+
+/// A transition table as `spec/state-machines.md` shows it: a Markdown table and a Mermaid
+/// diagram entered at `initial` and left from each of `finals`.
+#[cfg(test)]
+pub(crate) fn table_section<P: core::fmt::Debug, S: core::fmt::Debug>(
+    rows: &[(P, S, P)],
+    initial: &str,
+    finals: &[&str],
+) -> alloc::string::String {
     use core::fmt::Write as _;
     let mut out = alloc::string::String::from("| from | step | to |\n| --- | --- | --- |\n");
-    for (from, step, to) in TRANSITIONS {
+    for (from, step, to) in rows {
         let _ = writeln!(out, "| {from:?} | {step:?} | {to:?} |");
     }
-    out.push_str("\n```mermaid\nstateDiagram-v2\n    [*] --> Handshaking\n");
-    for (from, step, to) in TRANSITIONS {
+    let _ = write!(out, "\n```mermaid\nstateDiagram-v2\n    [*] --> {initial}\n");
+    for (from, step, to) in rows {
         let _ = writeln!(out, "    {from:?} --> {to:?}: {step:?}");
     }
-    out.push_str("    Closed --> [*]\n```\n");
+    for f in finals {
+        let _ = writeln!(out, "    {f} --> [*]");
+    }
+    out.push_str("```\n");
     out
+}
+
+/// `spec/state-machines.md` shows `section` between the markers named `name` (read at
+/// compile time: the core touches no file); on a difference the message holds the section
+/// to paste in.
+#[cfg(test)]
+pub(crate) fn assert_spec_shows(name: &str, section: &str) {
+    let text = include_str!("../../../spec/state-machines.md");
+    let begin = alloc::format!("<!-- {name}: generated -->\n");
+    let end = alloc::format!("<!-- {name}: end -->");
+    let shown = text
+        .split_once(begin.as_str())
+        .and_then(|(_, rest)| rest.split_once(end.as_str()))
+        .map(|(shown, _)| shown);
+    assert_eq!(
+        shown,
+        Some(section),
+        "spec/state-machines.md is stale; its {name} section should be:\n{section}"
+    );
 }
 
 #[cfg(test)]
@@ -199,22 +232,9 @@ mod tests {
         );
     }
 
-    /// `spec/state-machines.md` shows this table (read at compile time: the core touches
-    /// no file); on a difference the message holds the section to paste in.
     #[test]
     fn the_spec_shows_this_table() {
-        let text = include_str!("../../../spec/state-machines.md");
-        let (begin, end) = ("<!-- lifecycle: generated -->\n", "<!-- lifecycle: end -->");
-        let section = text
-            .split_once(begin)
-            .and_then(|(_, rest)| rest.split_once(end))
-            .map(|(section, _)| section);
-        let wanted = spec_section();
-        assert_eq!(
-            section,
-            Some(wanted.as_str()),
-            "spec/state-machines.md is stale; its lifecycle section should be:\n{wanted}"
-        );
+        assert_spec_shows("lifecycle", &spec_section());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! after it if the command moved it. Every command ends with the connection it touched
 //! brought up to date (`with_conn`: its timers refiled, its budgets accounted).
 
+use super::budgets::message_fits;
 use super::*;
 
 impl Endpoint {

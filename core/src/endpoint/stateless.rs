@@ -1,6 +1,7 @@
 //! Answers that need no connection state (spec §3.6, §4.15, §4.16, §6.1, §10.1): REJECT,
 //! VERSION_REJECT, RETRY and stateless resets, queued by the endpoint and written straight
-//! into the caller's buffer by `poll_transmit`.
+//! into the caller's buffer by `poll_transmit`; and what arrives for no connection (a
+//! stateless reset to check, a VERSION_REJECT for a client).
 
 use super::*;
 
@@ -125,5 +126,89 @@ pub(super) fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Opt
             out[len - 16..].copy_from_slice(&token);
             Some(Transmit { destination: to, len })
         }
+    }
+}
+
+impl Endpoint {
+    /// A datagram for a connection id we do not know (spec §6.1): a stateless reset for one
+    /// of our client connections if it ends with that connection's token (the connection
+    /// ends, `CloseReason::Reset`); else, if it looks like a data packet of a connection we
+    /// lost and is longer than any reset, answered with a stateless reset of our own.
+    pub(super) fn on_unknown_connection(&mut self, from: SocketAddr, invariant: &Invariant, datagram: &[u8]) {
+        self.stats.dropped_unknown_connection += 1;
+        let len = datagram.len();
+        if len < MIN_RESET_LEN {
+            return;
+        }
+        let mut tail = [0u8; 16];
+        tail.copy_from_slice(&datagram[len - 16..]);
+        if let Some(&slot) = self.by_reset.get(&tail) {
+            if let Some(conn) = self.conns[slot as usize].as_mut() {
+                conn.on_stateless_reset();
+                self.stats.resets_received += 1;
+            }
+            self.touch(slot);
+            return;
+        }
+        if invariant.scid.is_some() || len <= MAX_RESET_LEN {
+            // Only data packets, and only those longer than any reset: a reset never answers
+            // a reset, so two endpoints that lost state do not answer each other.
+            return;
+        }
+        if self.stateless.len() >= MAX_STATELESS {
+            // No room to answer: no token or random bytes made for nothing.
+            self.stats.stateless_dropped += 1;
+            return;
+        }
+        let mut random = [0u8; MAX_RESET_LEN - 16];
+        self.entropy.fill(&mut random);
+        // Of a random length, so that resets do not stand out by one.
+        let spread = (MAX_RESET_LEN - MIN_RESET_LEN + 1) as u8;
+        let reset_len = MIN_RESET_LEN as u8 + random[MAX_RESET_LEN - 17] % spread;
+        self.stats.resets_sent += 1;
+        self.push_stateless(Stateless::Reset {
+            to: from,
+            version: invariant.version,
+            len: reset_len,
+            random,
+            token: self.identity.reset_token(&invariant.dcid.0),
+        });
+    }
+
+    /// Answers a HELLO of wire version `version` with REJECT (statelessly) and counts it.
+    pub(super) fn reject(&mut self, to: SocketAddr, client: ConnectionId, reject: Reject, version: u16) {
+        self.stats.rejected += 1;
+        self.push_stateless(Stateless::Reject {
+            to,
+            client,
+            reject,
+            version,
+        });
+    }
+
+    pub(super) fn push_stateless(&mut self, s: Stateless) {
+        if self.stateless.len() < MAX_STATELESS {
+            self.stateless.push_back(s);
+        } else {
+            self.stats.stateless_dropped += 1;
+        }
+    }
+
+    pub(super) fn on_version_reject(&mut self, now: Instant, datagram: Bytes) {
+        let Ok(vr) = VersionReject::decode(datagram) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
+        let Some(&slot) = self.by_cid.get(&vr.dcid) else {
+            self.stats.dropped_unknown_connection += 1;
+            return;
+        };
+        let Some(&server) = vr.versions.first() else {
+            return;
+        };
+        if let Some(conn) = self.conns[slot as usize].as_mut() {
+            conn.on_version_reject(now, server, &self.config);
+        }
+        self.touch(slot);
     }
 }

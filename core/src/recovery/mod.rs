@@ -25,6 +25,7 @@
 pub(crate) mod delivery_rate;
 pub(crate) mod received;
 pub(crate) mod rtt;
+mod sent;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -35,9 +36,10 @@ use smallvec::SmallVec;
 use crate::congestion::RateSample;
 use crate::crypto::keys::keyed_u64;
 use crate::time::{Duration, Instant};
-use crate::wire::{Ack, StreamId};
+use crate::wire::Ack;
 use delivery_rate::{DeliveryRate, DeliveryState, Sampler};
 use rtt::RttEstimator;
+pub(crate) use sent::{Control, SentFrame};
 
 /// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
 /// the starting value; it grows when losses turn out spurious (RFC 9002 §6.1.1 allows
@@ -62,46 +64,6 @@ const FIRST_SKIP_EXPONENT: u32 = 4;
 const LAST_SKIP_EXPONENT: u32 = 16;
 /// Numbers left out that are remembered: an ACK of an older one is not noticed.
 const REMEMBERED_SKIPS: usize = 8;
-
-/// What a sent packet carried that matters once it is acknowledged or lost.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum SentFrame {
-    /// Stream bytes `offset..offset + len`, and FIN if `fin`.
-    Stream {
-        id: StreamId,
-        offset: u64,
-        len: u64,
-        fin: bool,
-    },
-    /// A RESET_STREAM.
-    ResetStream(StreamId),
-    /// A STOP_SENDING.
-    StopSending(StreamId),
-    /// A MAX_DATA.
-    MaxData,
-    /// A MAX_STREAM_DATA.
-    MaxStreamData(StreamId),
-    /// A MAX_STREAMS.
-    MaxStreams,
-    /// A PING (nothing to resend).
-    Ping,
-    /// A RECEIPT for the peer's stream (resent if lost, until acknowledged).
-    Receipt(StreamId),
-    /// A DATA_BLOCKED, STREAM_DATA_BLOCKED or STREAMS_BLOCKED (reported again if lost and
-    /// still blocked).
-    Blocked(Blocked),
-}
-
-/// Which limit a *_BLOCKED frame reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Blocked {
-    /// The connection's credit (DATA_BLOCKED).
-    Data,
-    /// A stream's credit (STREAM_DATA_BLOCKED).
-    Stream(StreamId),
-    /// The stream count (STREAMS_BLOCKED).
-    Streams,
-}
 
 /// A packet in flight.
 #[derive(Clone, Debug)]

@@ -1,0 +1,63 @@
+//! Control frames (spec/protocol.md §4): the one table from a control intent ([`Control`],
+//! module `recovery::sent`) to the frame it becomes when sent, and back from a lost one to
+//! what it needs: sent again (with the value current then, for credit), a report of being
+//! blocked renewed if still blocked, or nothing.
+//!
+//! Inputs: intents from the rest of the connection (`push_control`) and the `Control`s of
+//! lost packets. Outputs: frames for `poll_transmit`; the same `Control` is what recovery
+//! keeps of each (`SentFrame::Control`).
+
+use super::*;
+
+impl Connection {
+    pub(super) fn push_control(&mut self, c: Control) {
+        if !self.control.contains(&c) {
+            self.control.push_back(c);
+        }
+    }
+
+    /// The frame for a pending control entry; `None` if it is no longer needed.
+    pub(super) fn control_frame(&self, c: Control) -> Option<Frame> {
+        Some(match c {
+            Control::MaxData => Frame::MaxData(self.recv_flow.limit()),
+            Control::DataBlocked => Frame::DataBlocked(self.send_credit.limit()),
+            Control::StreamDataBlocked(id) => Frame::StreamDataBlocked {
+                id,
+                limit: self.streams.get(&id)?.send.as_ref()?.blocked_limit()?,
+            },
+            Control::StreamsBlocked => Frame::StreamsBlocked(self.stream_credit.limit()),
+            Control::MaxStreamData(id) => Frame::MaxStreamData {
+                id,
+                max: self.streams.get(&id)?.recv.as_ref()?.max_data(),
+            },
+            Control::MaxStreams => Frame::MaxStreams(self.local_max_streams),
+            Control::ResetStream { id, code, final_size } => Frame::ResetStream { id, code, final_size },
+            Control::StopSending { id, code } => Frame::StopSending { id, code },
+            Control::Ping => Frame::Ping,
+        })
+    }
+
+    /// A packet carrying `c` was lost.
+    pub(super) fn on_control_lost(&mut self, c: Control) {
+        match c {
+            // Credit is sent again at its value then (`control_frame`), if still needed.
+            Control::MaxData | Control::MaxStreams => self.push_control(c),
+            Control::MaxStreamData(id) => {
+                if self.streams.get(&id).is_some_and(|s| s.recv.is_some()) {
+                    self.push_control(c);
+                }
+            }
+            // Resent as they were until acknowledged (RFC 9000 §13.3).
+            Control::ResetStream { .. } | Control::StopSending { .. } => self.push_control(c),
+            // Reported again if still blocked.
+            Control::DataBlocked => self.send_credit.report_lost(),
+            Control::StreamsBlocked => self.stream_credit.report_lost(),
+            Control::StreamDataBlocked(id) => {
+                if let Some(state) = self.streams.get_mut(&id) {
+                    state.blocked_reported = None;
+                }
+            }
+            Control::Ping => {}
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The connection's side of the handshake (spec/protocol.md §7; version 2's Noise messages,
+//! §11.2): the client's answer to ACCEPT, REJECT and RETRY, both sides' Noise messages, what
+//! the peer's parameters set, and the handshake datagrams this side sends and resends.
+//!
+//! Inputs: handshake frames from `Connection::handle_packet`. Outputs: the negotiated mode
+//! and packet keys installed on the connection, `Event::Connected` or
+//! `Event::HandshakeFailed`, and handshake datagrams from `poll_transmit`. The attempt's own
+//! logic (what a client and a server decide) is the crate's `handshake` module's; this
+//! applies it to one connection.
+
+use super::*;
+
+#[derive(Debug)]
+pub(super) enum HandshakeState {
+    Client(handshake::Client),
+    /// The answer is sent again when a copy of the HELLO arrives and, until the client's
+    /// first data packet (or NOISE_FINISH) confirms the handshake, on a backoff timer of its
+    /// own (so a lost ACK of the answer cannot leave the client connected and the server not).
+    Server {
+        /// ACCEPT (version 1) or NOISE_ACCEPT (version 2).
+        answer: Frame,
+        /// Version 2, pattern XX: the handshake, waiting for the client's NOISE_FINISH.
+        noise: Option<NoiseHandshake>,
+        send_accept: bool,
+        resend: Instant,
+        backoff: Duration,
+        /// The answer is sent until then (the handshake timeout): a client has given up by
+        /// then if it never read one.
+        answer_until: Instant,
+        /// The attempt is forgotten then: the handshake timeout, or the idle timeout after
+        /// the last answer sent, whichever is later (spec §8, Handshake).
+        deadline: Instant,
+    },
+    Done,
+}
+
+impl Connection {
+    /// The handshake ended (version 2): `peer` is who the other side is, `secrets` key the
+    /// packets from now on (spec §11.3).
+    pub(super) fn authenticated(
+        &mut self,
+        config: &Config,
+        cipher: crate::wire::Cipher,
+        peer: PublicKey,
+        secrets: Secrets,
+    ) {
+        let keys = Protection::new(cipher, secrets.send, secrets.recv, config.key_update_interval);
+        self.crypto = Some(Box::new(keys));
+        self.peer_key = Some(peer);
+    }
+
+    pub(super) fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
+        self.peer = peer;
+        // Nothing is in flight yet: the controller starts over for the datagram size in use.
+        self.cc = self.congestion.build(self.datagram_size(config, usize::MAX));
+        self.send_credit = SendCredit::new(peer.max_data);
+        self.stream_credit = SendCredit::new(peer.max_streams);
+        self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
+    }
+
+    /// A VERSION_REJECT answered our HELLO: the server cannot read our version.
+    pub(crate) fn on_version_reject(
+        &mut self,
+        now: Instant,
+        server: crate::wire::VersionRange,
+        config: &Config,
+    ) {
+        if let HandshakeState::Client(c) = &mut self.handshake {
+            match c.on_version_reject(server, now) {
+                Ok(()) => self.version = c.version,
+                Err(e) => self.fail_handshake(e),
+            }
+            self.refresh_timers(config);
+        }
+    }
+
+    pub(super) fn fail_handshake(&mut self, reason: HandshakeError) {
+        self.step(Step::Abandoned);
+        self.events.push_back(Event::HandshakeFailed {
+            conn: self.handle,
+            reason,
+        });
+    }
+
+    pub(super) fn on_accept(&mut self, now: Instant, config: &Config, header: &Header, accept: Accept) {
+        let HandshakeState::Client(client) = &self.handshake else {
+            return;
+        };
+        let PacketKind::Handshake { scid } = header.kind else {
+            return;
+        };
+        match client.on_accept(&accept) {
+            Ok(negotiated) => {
+                self.remote_cid = scid;
+                self.negotiated = Some(negotiated);
+                self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
+                self.handshake = HandshakeState::Done;
+                self.step(Step::Confirmed);
+                self.last_eliciting_sent = now;
+                self.events.push_back(Event::Connected {
+                    conn: self.handle,
+                    negotiated,
+                    peer: None,
+                });
+            }
+            Err(e) => self.fail_handshake(e),
+        }
+    }
+
+    /// A version 2 handshake packet (spec §11.2): NOISE_ACCEPT, REJECT or RETRY for a
+    /// client, a HELLO copy or NOISE_FINISH for a server; anything else is ignored.
+    pub(super) fn on_handshake_packet_v2(&mut self, now: Instant, config: &Config, packet: &Packet) {
+        if !matches!(self.state, State::Handshaking | State::Established) {
+            return;
+        }
+        for frame in packet.frames() {
+            match (frame, &mut self.handshake) {
+                (Frame::NoiseAccept(message), HandshakeState::Client(_)) => {
+                    self.on_noise_accept(now, config, &packet.header, &message)
+                }
+                (Frame::Reject(reject), HandshakeState::Client(c)) => {
+                    let error = match (reject.reason, c.server_key()) {
+                        (RejectReason::KEY_MISMATCH, Some(expected)) => {
+                            HandshakeError::ServerKeyMismatch { expected }
+                        }
+                        (reason, _) => HandshakeError::Rejected {
+                            reason,
+                            versions: reject.versions,
+                        },
+                    };
+                    self.fail_handshake(error);
+                }
+                (Frame::Retry(retry), HandshakeState::Client(c)) => {
+                    c.on_retry(retry.token, now, self.local_cid)
+                }
+                (Frame::NoiseHello(_), HandshakeState::Server { send_accept, .. }) => *send_accept = true,
+                (Frame::NoiseFinish(message), HandshakeState::Server { .. }) => {
+                    self.on_noise_finish(now, config, &message)
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Client: the server's NOISE_ACCEPT (spec §11.2).
+    pub(super) fn on_noise_accept(&mut self, now: Instant, config: &Config, header: &Header, message: &[u8]) {
+        let HandshakeState::Client(client) = &mut self.handshake else {
+            return;
+        };
+        let PacketKind::Handshake { scid } = header.kind else {
+            return;
+        };
+        let named = client.server_key().is_some();
+        let opened = match client.on_noise_accept(message) {
+            Ok(opened) => opened,
+            Err(NotOpened::Unauthentic) => {
+                self.stats.unauthenticated += 1;
+                return;
+            }
+            Err(NotOpened::Failed(e)) => return self.fail_handshake(e),
+        };
+        if !named && config.peer_policy.check(&opened.peer) == PeerDecision::Refuse {
+            return self.fail_handshake(HandshakeError::PeerRefused { peer: opened.peer });
+        }
+        let Some(cipher) = opened.negotiated.cipher else {
+            return;
+        };
+        self.remote_cid = scid;
+        self.negotiated = Some(opened.negotiated);
+        self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
+        self.authenticated(config, cipher, opened.peer, opened.secrets);
+        self.finish = opened.finish.map(|message| Resend {
+            message,
+            at: now,
+            backoff: config.initial_rtt.saturating_mul(3),
+        });
+        // A data packet at once (spec §11.2): with IK it confirms the handshake to the
+        // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
+        // the server need not send anything of its own to finish the handshake.
+        self.control.push_back(Control::Ping);
+        self.handshake = HandshakeState::Done;
+        self.step(Step::Confirmed);
+        self.last_eliciting_sent = now;
+        // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
+        // packet heard; handshake packets do not count for it otherwise).
+        self.last_received = now;
+        self.events.push_back(Event::Connected {
+            conn: self.handle,
+            negotiated: opened.negotiated,
+            peer: Some(opened.peer),
+        });
+    }
+
+    /// Server, pattern XX: the client's NOISE_FINISH, which authenticates its key and
+    /// confirms the handshake (spec §11.2). A peer policy that refuses the key closes the
+    /// connection with CONNECTION_REFUSED, sealed, so only the client can read it.
+    pub(super) fn on_noise_finish(&mut self, now: Instant, config: &Config, message: &[u8]) {
+        let HandshakeState::Server {
+            noise: Some(noise), ..
+        } = &mut self.handshake
+        else {
+            return;
+        };
+        if noise.read(message).is_err() {
+            self.stats.unauthenticated += 1;
+            return;
+        }
+        let (Some(peer), Some(secrets), Some(negotiated)) =
+            (noise.remote_key(), noise.secrets(), self.negotiated)
+        else {
+            return;
+        };
+        let Some(cipher) = negotiated.cipher else {
+            return;
+        };
+        self.authenticated(config, cipher, peer, secrets);
+        self.handshake = HandshakeState::Done;
+        // Only a client that read our NOISE_ACCEPT could have written this.
+        self.unvalidated = None;
+        self.last_received = now;
+        if config.peer_policy.check(&peer) == PeerDecision::Refuse {
+            // The application never heard of the connection: it ends without an event.
+            let reason = Reason::from_static("identity refused").unwrap_or_default();
+            return self.close_with(
+                now,
+                CloseCode::Transport(TransportErrorCode::CONNECTION_REFUSED),
+                reason,
+            );
+        }
+        self.step(Step::Confirmed);
+        self.last_eliciting_sent = now;
+        self.events.push_back(Event::Connected {
+            conn: self.handle,
+            negotiated,
+            peer: Some(peer),
+        });
+    }
+
+    pub(super) fn send_handshake(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        let idle_timeout = self.idle_timeout(config);
+        let kind = PacketKind::Handshake { scid: self.local_cid };
+        let header = self.header(now, kind);
+        let end = MIN_DATAGRAM_SIZE.min(buf.len());
+        let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
+        match &mut self.handshake {
+            HandshakeState::Client(c) => {
+                if !c.take_send(now) {
+                    return None;
+                }
+                w.push(&c.hello_frame()?).ok()?;
+                w.pad_to(MIN_DATAGRAM_SIZE).ok()?;
+            }
+            HandshakeState::Server {
+                answer,
+                send_accept,
+                answer_until,
+                deadline,
+                ..
+            } => {
+                // A copy of the HELLO (a duplicate included) is answered by the same ACCEPT,
+                // which in version 1 carries the ACK; nothing else can carry it before
+                // confirmation. (Version 2 records no handshake packet: nothing to ACK.)
+                let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+                if (!*send_accept && !ack_due) || now >= *answer_until {
+                    return None;
+                }
+                let answer = answer.clone();
+                let ack = self.received.build(now);
+                let written = ack.map_or(Ok(()), |ack| w.push(&Frame::Ack(ack)));
+                if written.and_then(|()| w.push(&answer)).is_err() {
+                    // No room within spec §10.2's budget: the ACCEPT goes once there is.
+                    return None;
+                }
+                *send_accept = false;
+                // A client that reads this answer is connected, and gives up on us only
+                // after its idle timeout without a word: keep the attempt at least that
+                // long, so that a client is never connected to a server that forgot it
+                // (spec §8, Handshake).
+                *deadline = (*deadline).max(now + idle_timeout);
+            }
+            HandshakeState::Done => return None,
+        }
+        let len = w.finish().ok()?;
+        self.recovery.take_pn();
+        Some(len)
+    }
+
+    /// Client, pattern XX: NOISE_FINISH, again on its backoff until the server's first data
+    /// packet shows it arrived (spec §11.2).
+    pub(super) fn send_finish(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
+        let header = self.header(now, PacketKind::Handshake { scid: self.local_cid });
+        let end = MIN_DATAGRAM_SIZE.min(buf.len());
+        let finish = self.finish.as_mut()?;
+        let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
+        w.push(&Frame::NoiseFinish(finish.message.clone())).ok()?;
+        let len = w.finish().ok()?;
+        finish.at = now + finish.backoff;
+        finish.backoff = finish.backoff.saturating_mul(2);
+        self.recovery.take_pn();
+        Some(len)
+    }
+}

@@ -1,0 +1,138 @@
+//! What an acknowledgement's outcome does to the connection (spec/protocol.md §8, Loss and
+//! retransmission; RFC 9002): acknowledged frames released, lost ones queued again, the
+//! congestion controller and the pacer fed, the retransmission budget checked.
+//!
+//! Inputs: the `recovery::Outcome` of an ACK, or the packets a timer declared lost. Outputs:
+//! stream and control state updated, `Event::Writable` when room opened, or a close when
+//! retransmissions pass `Config::max_retransmission_ratio`.
+
+use super::*;
+
+impl Connection {
+    pub(super) fn on_ack_outcome(&mut self, now: Instant, ack: &Ack, outcome: Outcome) {
+        if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
+            let rtt = self.recovery.rtt();
+            let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
+            self.cc.on_ack(&AckEvent {
+                now,
+                bytes_acked: outcome.acked.iter().map(|p| p.size).sum(),
+                newest_sent: newest,
+                rtt: RttSample {
+                    latest: rtt.latest(),
+                    smoothed: rtt.smoothed(),
+                    min: rtt.min(),
+                },
+                one_way_delay: fresh.then_some(ack.one_way_delay),
+                bytes_in_flight: self.recovery.bytes_in_flight(),
+                app_limited: self.app_limited,
+                rate: outcome.rate,
+            });
+        }
+        // The size limit follows from what it decides.
+        self.black_hole
+            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)));
+        let receipts = self.receipts_on();
+        for packet in outcome.acked {
+            for frame in packet.frames {
+                if let SentFrame::Receipt(id) = frame {
+                    self.receipts.on_acked(id);
+                    continue;
+                }
+                if let SentFrame::Stream { id, offset, len, fin } = frame {
+                    let Some(state) = self.streams.get_mut(&id) else {
+                        continue;
+                    };
+                    let Some(send) = state.send.as_mut() else { continue };
+                    let before = send.unacked();
+                    send.on_acked(offset..offset + len, fin);
+                    self.send_buffered -= before - send.unacked();
+                    self.stats.bytes_acked += before - send.unacked();
+                    if send.is_done() && !state.piped {
+                        state.send = None;
+                        self.events.push_back(Event::StreamAcked {
+                            conn: self.handle,
+                            stream: id,
+                        });
+                        if state.recv.is_none() {
+                            self.drop_stream(id);
+                        }
+                        if receipts {
+                            self.receipts.await_receipt(id);
+                        }
+                    }
+                }
+            }
+        }
+        self.on_lost(now, outcome.lost);
+        self.check_writable();
+        self.check_retransmissions(now);
+    }
+
+    /// Ends the connection once its retransmissions pass the budget (spec §10.6): a peer that
+    /// acknowledges a trickle, or a path that loses nearly everything, gets no endless
+    /// resending.
+    pub(super) fn check_retransmissions(&mut self, now: Instant) {
+        let Some(ratio) = self.retransmission_ratio else {
+            return;
+        };
+        let budget = self
+            .stats
+            .bytes_acked
+            .saturating_mul(u64::from(ratio))
+            .saturating_add(RETRANSMISSION_ALLOWANCE);
+        if self.stats.bytes_retransmitted > budget && self.is_open() {
+            let reason = Reason::from_static("too lossy").unwrap_or_default();
+            self.close_with(now, CloseCode::Transport(TransportErrorCode::NO_ERROR), reason);
+            self.closed(CloseReason::TooLossy);
+        }
+    }
+
+    /// Tells the application once a refused write would fit.
+    pub(super) fn check_writable(&mut self) {
+        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
+        if self.writable_wanted.is_some_and(|w| room >= w) {
+            self.writable_wanted = None;
+            self.events.push_back(Event::Writable { conn: self.handle });
+        }
+    }
+
+    pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
+        // A large probe after a black hole tests the path's size, not its capacity: its loss
+        // is no congestion signal (RFC 8899 §4.4).
+        let congestive = lost
+            .iter()
+            .filter(|p| !self.black_hole.on_lost(now, p.number))
+            .fold(None, |acc: Option<(Instant, usize)>, p| {
+                let (newest, bytes) = acc.unwrap_or((p.time, 0));
+                Some((newest.max(p.time), bytes + p.size))
+            });
+        if let Some((newest, bytes_lost)) = congestive {
+            let before = self.cc.window();
+            self.cc.on_loss(&LossEvent {
+                now,
+                bytes_lost,
+                newest_sent: newest,
+                bytes_in_flight: self.recovery.bytes_in_flight(),
+            });
+            if self.cc.window() < before {
+                self.stats.congestion_events += 1;
+            }
+        }
+        for packet in lost {
+            self.stats.packets_lost += 1;
+            for frame in packet.frames {
+                match frame {
+                    SentFrame::Stream { id, offset, len, fin } => {
+                        if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                            send.on_lost(offset..offset + len, fin);
+                            self.stats.bytes_retransmitted += len;
+                            self.queue_stream(id);
+                        }
+                    }
+                    SentFrame::Control(c) => self.on_control_lost(c),
+                    SentFrame::Receipt(id) => self.receipts.on_lost(id),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Where the application is with a stream the peer sends (spec/protocol.md §8, Streams and
+//! credit): not yet told of it, reading it, or done with it; declared as a table
+//! ([`TRANSITIONS`]) like the connection's lifecycle.
+//!
+//! Input: a [`ReadStep`]: the stream's opening frame arrived (offset 0, with its header), or
+//! the application stopped it. Output: the next [`Reading`]. What arrives and what can be
+//! read is the receive stream's (`stream::recv`, reassembly and credit); this decides only
+//! what the application has been told and whether it still wants the bytes, and
+//! `spec/state-machines.md` shows the same table, checked by a test.
+
+use bytes::Bytes;
+use smallvec::SmallVec;
+
+/// The application's side of a stream the peer sends.
+#[derive(Debug, Default)]
+pub(super) enum Reading {
+    /// Its opening frame has not arrived: the header is unknown and the application has not
+    /// been told of it (the stream exists because the peer opened a later one).
+    #[default]
+    Unannounced,
+    /// `StreamOpened` was reported; the application reads it.
+    Open {
+        /// A `StreamReadable` is outstanding: not sent again until the application reads.
+        readable_signaled: bool,
+        /// Bytes gathered so far for a whole-message read.
+        gathered: SmallVec<[Bytes; 2]>,
+        /// Their length.
+        gathered_len: u64,
+    },
+    /// The application stopped it (STOP_SENDING sent) before its opening frame arrived.
+    StoppedUnannounced,
+    /// The application stopped it: what arrives is dropped and its credit released.
+    Stopped,
+}
+
+/// A state's name, without its data: the rows of [`TRANSITIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadPhase {
+    Unannounced,
+    Open,
+    StoppedUnannounced,
+    Stopped,
+}
+
+/// What moves a receive stream on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum ReadStep {
+    /// The opening frame arrived: the header is known, and the application is told
+    /// (`StreamOpened`), even of a stream it already stopped.
+    Opened,
+    /// The application stopped the stream.
+    Stop,
+}
+
+/// Every transition: from, step, to. A step not listed for a state leaves it as it is
+/// (another copy of the opening frame, a second stop).
+pub(super) const TRANSITIONS: &[(ReadPhase, ReadStep, ReadPhase)] = &[
+    (ReadPhase::Unannounced, ReadStep::Opened, ReadPhase::Open),
+    (
+        ReadPhase::Unannounced,
+        ReadStep::Stop,
+        ReadPhase::StoppedUnannounced,
+    ),
+    (ReadPhase::Open, ReadStep::Stop, ReadPhase::Stopped),
+    (
+        ReadPhase::StoppedUnannounced,
+        ReadStep::Opened,
+        ReadPhase::Stopped,
+    ),
+];
+
+impl Reading {
+    pub(super) fn phase(&self) -> ReadPhase {
+        match self {
+            Reading::Unannounced => ReadPhase::Unannounced,
+            Reading::Open { .. } => ReadPhase::Open,
+            Reading::StoppedUnannounced => ReadPhase::StoppedUnannounced,
+            Reading::Stopped => ReadPhase::Stopped,
+        }
+    }
+
+    /// Takes `step` by [`TRANSITIONS`]; whether the state moved. A new `Open` starts with
+    /// nothing signalled or gathered; leaving `Open` drops what was gathered.
+    pub(super) fn step(&mut self, step: ReadStep) -> bool {
+        let Some(&(_, _, to)) = TRANSITIONS
+            .iter()
+            .find(|(from, kind, _)| *from == self.phase() && *kind == step)
+        else {
+            return false;
+        };
+        *self = match to {
+            ReadPhase::Unannounced => Reading::Unannounced,
+            ReadPhase::Open => Reading::Open {
+                readable_signaled: false,
+                gathered: SmallVec::new(),
+                gathered_len: 0,
+            },
+            ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
+            ReadPhase::Stopped => Reading::Stopped,
+        };
+        true
+    }
+
+    /// The application no longer wants the bytes.
+    pub(super) fn is_stopped(&self) -> bool {
+        matches!(self, Reading::Stopped | Reading::StoppedUnannounced)
+    }
+
+    /// Bytes gathered for a whole-message read (held by the connection, so counted as
+    /// buffered).
+    pub(super) fn gathered_len(&self) -> u64 {
+        match self {
+            Reading::Open { gathered_len, .. } => *gathered_len,
+            _ => 0,
+        }
+    }
+}
+
+/// The table as `spec/state-machines.md` shows it.
+#[cfg(test)]
+pub(crate) fn spec_section() -> alloc::string::String {
+    super::lifecycle::table_section(TRANSITIONS, "Unannounced", &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_lands_on_its_target() {
+        let of = |p: ReadPhase| match p {
+            ReadPhase::Unannounced => Reading::Unannounced,
+            ReadPhase::Open => Reading::Open {
+                readable_signaled: true,
+                gathered: SmallVec::from_iter([Bytes::from_static(b"ab")]),
+                gathered_len: 2,
+            },
+            ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
+            ReadPhase::Stopped => Reading::Stopped,
+        };
+        for &(from, step, to) in TRANSITIONS {
+            let mut r = of(from);
+            assert!(r.step(step), "{from:?} --{step:?}-->");
+            assert_eq!(r.phase(), to);
+        }
+        // Another copy of the opening frame changes nothing, nor does a second stop.
+        let mut open = of(ReadPhase::Open);
+        assert!(!open.step(ReadStep::Opened));
+        assert_eq!(open.gathered_len(), 2);
+        let mut stopped = Reading::Stopped;
+        assert!(!stopped.step(ReadStep::Stop) && !stopped.step(ReadStep::Opened));
+        // Stopping drops what was gathered.
+        assert!(open.step(ReadStep::Stop) && open.gathered_len() == 0 && open.is_stopped());
+    }
+
+    #[test]
+    fn the_spec_shows_this_table() {
+        super::super::lifecycle::assert_spec_shows("receive stream", &spec_section());
+    }
+}

@@ -1,0 +1,283 @@
+//! What the peer's stream frames do (spec/protocol.md §4.4-§4.8, §4.17; §8 Streams and
+//! Delivery): STREAM into reassembly within credit and budget, RESET_STREAM and
+//! STOP_SENDING, and delivery receipts both ways.
+//!
+//! Inputs: one frame each, already decoded and authenticated. Outputs: stream state changed,
+//! events queued (`StreamOpened`, `StreamReadable`, `StreamReset`, `Delivered`, ...),
+//! control frames queued, or the `ViolationKind` that closes the connection.
+
+use super::*;
+
+pub(super) fn recv_violation(e: RecvError) -> ViolationKind {
+    match e {
+        RecvError::FlowControl => ViolationKind::PastCredit,
+        RecvError::FinalSize => ViolationKind::FinalSize,
+        RecvError::Rewritten => ViolationKind::RewrittenBytes,
+        RecvError::OverBudget => ViolationKind::ReceiveBudget,
+    }
+}
+
+impl Connection {
+    pub(super) fn on_stream(&mut self, config: &Config, frame: StreamFrame) -> Result<(), ViolationKind> {
+        let id = frame.id;
+        if id.initiator() == self.side {
+            // Streams are unidirectional: the peer cannot send on one we opened.
+            return Err(ViolationKind::WrongStreamDirection);
+        }
+        if id.index() >= self.local_max_streams {
+            return Err(ViolationKind::StreamLimit);
+        }
+        if id.index() >= self.peer_streams_opened {
+            // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
+            for index in self.peer_streams_opened..=id.index() {
+                let sid = StreamId::new(id.initiator(), index);
+                let (window, max) = (config.stream_receive_window, self.max_stream_window);
+                let state = self.boxed(StreamState {
+                    recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
+                    ..Default::default()
+                });
+                self.streams.insert(sid, state);
+                self.recv_cost += STREAM_COST;
+            }
+            self.peer_streams_opened = id.index() + 1;
+            self.grant_streams();
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            // Finished and gone: a late copy.
+            return Ok(());
+        };
+        let Some(recv) = state.recv.as_mut() else {
+            return Ok(());
+        };
+        let mut announce = false;
+        if frame.offset == 0 && state.reading.step(ReadStep::Opened) {
+            if let Some(total) = frame.total_len {
+                recv.set_total_len(total).map_err(recv_violation)?;
+            }
+            state.header = StreamHeader {
+                label: frame.label,
+                total_len: frame.total_len,
+                digest: frame.digest,
+            };
+            state.verifier = frame.digest.map(Verifier::new);
+            self.events.push_back(Event::StreamOpened {
+                conn: self.handle,
+                stream: id,
+                header: state.header.clone(),
+            });
+            // The connection's streams grew their windows: this one starts with the grown
+            // window, and the peer, which assumes the configured credit for a new stream, is
+            // told at once (only if the stream may be longer than that credit).
+            announce = recv.start_with_window(self.stream_window);
+        }
+        let before = recv.cost();
+        let grown = recv
+            .insert_from(frame.offset, frame.data, frame.fin, &mut self.datagram)
+            .map_err(recv_violation)?;
+        self.recv_cost += recv.cost().saturating_sub(before);
+        self.recv_data += grown;
+        if self.recv_data > self.recv_flow.limit() {
+            return Err(ViolationKind::PastCredit);
+        }
+        match &mut state.reading {
+            Reading::Stopped | Reading::StoppedUnannounced => {
+                // The application gave up on it: what arrives is dropped and its credit
+                // released.
+                while recv.read(usize::MAX).is_some() {}
+                state.released += grown;
+                self.read_data += grown;
+                self.update_connection_credit();
+            }
+            Reading::Open {
+                readable_signaled, ..
+            } => {
+                if !*readable_signaled && (recv.is_readable() || recv.is_finished()) {
+                    *readable_signaled = true;
+                    self.events.push_back(Event::StreamReadable {
+                        conn: self.handle,
+                        stream: id,
+                    });
+                }
+            }
+            Reading::Unannounced => {}
+        }
+        // What the peer's streams cost the heap, which credit does not count, stays within
+        // the connection's budget (spec §10.3). `recv_cost` only grows here, so it is never
+        // under the real cost; it is summed again only when it passes the budget.
+        let budget = budget(self.recv_flow.window(), self.max_concurrent_streams);
+        if self.recv_cost > budget {
+            self.recv_cost = self.peer_streams_cost();
+            if self.recv_cost > budget {
+                return Err(ViolationKind::ReceiveBudget);
+            }
+        }
+        if announce {
+            self.push_control(Control::MaxStreamData(id));
+        }
+        Ok(())
+    }
+
+    /// What the streams the peer opened cost the heap (module `stream::held`): each one's
+    /// state, and what its receive half holds.
+    pub(super) fn peer_streams_cost(&self) -> u64 {
+        self.streams
+            .iter()
+            .filter(|(id, _)| id.initiator() != self.side)
+            .map(|(_, s)| STREAM_COST + s.recv.as_ref().map_or(0, RecvStream::cost))
+            .sum()
+    }
+
+    pub(super) fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), ViolationKind> {
+        if id.initiator() == self.side {
+            return Err(ViolationKind::WrongStreamDirection);
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            return Ok(());
+        };
+        let Some(recv) = state.recv.as_mut() else {
+            return Ok(());
+        };
+        let before = recv.highest();
+        recv.reset(code, final_size).map_err(recv_violation)?;
+        self.recv_data += final_size.saturating_sub(before);
+        if self.recv_data > self.recv_flow.limit() {
+            return Err(ViolationKind::PastCredit);
+        }
+        // No one will read the rest: the peer may use its credit elsewhere (RFC 9000 §4.5).
+        let unread = final_size.saturating_sub(state.released);
+        state.released += unread;
+        self.read_data += unread;
+        self.update_connection_credit();
+        self.events.push_back(Event::StreamReset {
+            conn: self.handle,
+            stream: id,
+            code,
+        });
+        Ok(())
+    }
+
+    pub(super) fn on_stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), ViolationKind> {
+        if id.initiator() != self.side {
+            return Err(ViolationKind::WrongStreamDirection);
+        }
+        if self.streams.get(&id).is_some_and(|s| s.send.is_some()) {
+            self.reset_send(id, code);
+            self.events.push_back(Event::StreamStopped {
+                conn: self.handle,
+                stream: id,
+                code,
+            });
+        } else {
+            // Every byte was acknowledged and the receipt is awaited: the receiver refused
+            // the stream before all of it arrived, and this STOP_SENDING was overtaken by
+            // the acknowledgements of the rest. It is the receiver's verdict, as a receipt
+            // with its code would have been (spec §8, Delivery).
+            self.on_verdict(id, Delivery::Failed { code, relays: 0 });
+        }
+        Ok(())
+    }
+
+    /// Whether both sides send delivery receipts (capability RECEIPTS).
+    pub(super) fn receipts_on(&self) -> bool {
+        self.negotiated
+            .is_some_and(|n| n.capabilities.contains(crate::wire::Capabilities::RECEIPTS))
+    }
+
+    /// The receiver's verdict on our stream `id`: if its receipt was awaited, tells the
+    /// application (and a writer held back by the cap on awaited receipts) and returns
+    /// true; a verdict on a stream not awaited changes nothing.
+    pub(super) fn on_verdict(&mut self, id: StreamId, delivery: Delivery) -> bool {
+        let was_full = self.receipts.awaited_full(self.streams.len());
+        if !self.receipts.take_awaited(id) {
+            return false;
+        }
+        self.events.push_back(Event::StreamDelivery {
+            conn: self.handle,
+            stream: id,
+            delivery,
+        });
+        if was_full {
+            self.events
+                .push_back(Event::StreamsAvailable { conn: self.handle });
+        }
+        true
+    }
+
+    /// The peer's RECEIPT for our stream `id` (spec §8, Delivery).
+    pub(super) fn on_receipt(&mut self, id: StreamId, delivery: Delivery) -> Result<(), ViolationKind> {
+        if !self.receipts_on() {
+            // Not negotiated: a frame type this connection does not know (spec §4.1).
+            let frame_type = match delivery {
+                Delivery::Delivered { .. } => crate::wire::frame_types::RECEIPT,
+                Delivery::Failed { .. } => crate::wire::frame_types::RECEIPT_FAILED,
+            };
+            return Err(ViolationKind::Malformed {
+                error: DecodeError::UnknownFrameType(frame_type),
+                code: TransportErrorCode::FRAME_ENCODING_ERROR,
+            });
+        }
+        if id.initiator() != self.side {
+            return Err(ViolationKind::WrongStreamDirection);
+        }
+        if self.on_verdict(id, delivery) {
+            return Ok(());
+        }
+        let Some(state) = self.streams.get_mut(&id) else {
+            // A copy of a receipt already taken, or one for a stream we reset.
+            return Ok(());
+        };
+        let Some(send) = state.send.as_ref() else {
+            return Ok(());
+        };
+        if state.piped {
+            // The pipe reads it (`pipe_target`).
+            state.receipt = Some(delivery);
+            return Ok(());
+        }
+        // The receiver can have read to the end only of a stream we ended, or one whose
+        // announced total length we wrote in full (it need not wait for the FIN).
+        let complete = send.is_finished() || state.header.total_len == Some(send.write_end());
+        if complete {
+            self.end_with_receipt(id, delivery);
+        }
+        Ok(())
+    }
+
+    /// A receipt came for our stream `id` before every byte was acknowledged (or before we
+    /// sent its FIN, the announced length written): the final receiver read them all, so
+    /// the stream is done (its packets still in flight find no stream when acknowledged;
+    /// a `finish` after it finds no stream).
+    pub(super) fn end_with_receipt(&mut self, id: StreamId, delivery: Delivery) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(send) = state.send.as_ref() else {
+            return;
+        };
+        let unacked = send.unacked();
+        self.send_buffered -= unacked;
+        self.stats.bytes_acked += unacked;
+        state.send = None;
+        if state.recv.is_none() {
+            self.drop_stream(id);
+        }
+        self.events.push_back(Event::StreamAcked {
+            conn: self.handle,
+            stream: id,
+        });
+        self.events.push_back(Event::StreamDelivery {
+            conn: self.handle,
+            stream: id,
+            delivery,
+        });
+        self.check_writable();
+    }
+
+    /// Owes the peer the receipt for its stream `id` (when receipts are negotiated). A
+    /// relay's pipe calls this with what its next hop reported.
+    pub(crate) fn send_receipt(&mut self, id: StreamId, delivery: Delivery) {
+        if self.receipts_on() && self.is_open() {
+            self.receipts.owe(id, delivery);
+        }
+    }
+}

@@ -1,0 +1,453 @@
+//! The application's stream calls on one connection (spec/protocol.md §8, Streams and
+//! credit): opening, writing, finishing, resetting and stopping streams, reading them
+//! contiguously or as whole messages, deferring and confirming delivery; and the stream
+//! table's bookkeeping (boxes kept for reuse, stream and connection credit granted back).
+//!
+//! Inputs: the endpoint's commands (`endpoint/commands.rs`). Outputs: what each call
+//! returns, stream state changed, control frames and events queued.
+
+use super::*;
+
+/// Joins pieces of a message; a single piece is returned as is (no copy).
+pub(super) fn join(mut pieces: SmallVec<[Bytes; 2]>) -> Bytes {
+    match pieces.len() {
+        0 => Bytes::new(),
+        1 => pieces.pop().unwrap_or_default(),
+        _ => {
+            let total = pieces.iter().map(Bytes::len).sum();
+            let mut out = BytesMut::with_capacity(total);
+            for p in &pieces {
+                out.extend_from_slice(p);
+            }
+            out.freeze()
+        }
+    }
+}
+
+impl Connection {
+    pub(super) fn check_established(&self) -> Result<(), ApiError> {
+        if self.state == State::Established {
+            Ok(())
+        } else {
+            Err(ApiError::NotEstablished)
+        }
+    }
+
+    pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
+        self.check_established()?;
+        if self.receipts_on() && self.receipts.awaited_full(self.streams.len()) {
+            // As many streams await their receipt, or may come to (any open stream, counted
+            // whichever side opened it: a bound, not an exact count), as we remember: a new
+            // one waits (`StreamsAvailable` follows a receipt).
+            return Err(ApiError::StreamLimit);
+        }
+        if self.too_long_for_peer(header.total_len.unwrap_or(0)) {
+            return Err(ApiError::MessageTooLong);
+        }
+        if self.stream_credit.available() == 0 {
+            if self.stream_credit.take_blocked().is_some() {
+                self.stats.streams_blocked += 1;
+                self.push_control(Control::StreamsBlocked);
+            }
+            return Err(ApiError::StreamLimit);
+        }
+        self.stream_credit.consume(1);
+        let id = StreamId::new(self.side, self.next_stream_index);
+        self.next_stream_index += 1;
+        let state = self.boxed(StreamState {
+            send: Some(SendStream::new(self.peer.max_stream_data)),
+            header,
+            ..Default::default()
+        });
+        self.streams.insert(id, state);
+        Ok(id)
+    }
+
+    /// Whether a stream of `len` bytes is longer than the peer takes (its `max_message_len`).
+    pub(super) fn too_long_for_peer(&self, len: u64) -> bool {
+        self.peer.max_message_len.is_some_and(|max| len > max)
+    }
+
+    pub(super) fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
+        self.check_established()?;
+        if id.initiator() != self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        match self.streams.get_mut(&id) {
+            Some(s) if s.send.is_some() => Ok(s),
+            _ => Err(ApiError::UnknownStream),
+        }
+    }
+
+    /// Queues what fits of `data` in the send buffer; how many bytes were taken.
+    pub(crate) fn write(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, ApiError> {
+        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
+        let limit = self.send_buffer_limit;
+        let peer_max = self.peer.max_message_len;
+        let state = self.send_stream(id)?;
+        let total = state.header.total_len;
+        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        if send.is_finished() {
+            return Err(ApiError::StreamFinished);
+        }
+        let end = send.write_end() + data.len() as u64;
+        if total.is_some_and(|t| end > t) {
+            return Err(ApiError::TotalLength);
+        }
+        if peer_max.is_some_and(|max| end > max) {
+            return Err(ApiError::MessageTooLong);
+        }
+        if data.is_empty() {
+            return Ok(0);
+        }
+        if room == 0 {
+            // Writable once a quarter of the buffer (or the whole write) is free, not after
+            // every acknowledgement.
+            self.writable_wanted = Some((data.len() as u64).min(limit / 4).max(1));
+            return Err(ApiError::WouldBlock);
+        }
+        let taken = (data.len() as u64).min(room) as usize;
+        data.truncate(taken);
+        send.write(data);
+        self.send_buffered += taken as u64;
+        self.queue_stream(id);
+        Ok(taken)
+    }
+
+    /// Whether a message of `len` bytes can be sent now (else why not).
+    pub(crate) fn message_room(&mut self, len: u64) -> Result<(), ApiError> {
+        self.check_established()?;
+        if len > self.send_buffer_limit || self.too_long_for_peer(len) {
+            return Err(ApiError::MessageTooLong);
+        }
+        if len > self.send_buffer_limit.saturating_sub(self.send_buffered) {
+            self.writable_wanted = Some(len);
+            return Err(ApiError::WouldBlock);
+        }
+        Ok(())
+    }
+
+    /// Sends `data` as one message on a new stream, whole or not at all.
+    pub(crate) fn send_message(&mut self, header: StreamHeader, data: Bytes) -> Result<StreamId, ApiError> {
+        let len = data.len() as u64;
+        self.message_room(len)?;
+        let id = self.open_stream(header.with_total_len(len))?;
+        self.write(id, data)?;
+        self.finish(id)?;
+        Ok(id)
+    }
+
+    /// Sets the class a stream we send is scheduled in.
+    pub(crate) fn set_priority(&mut self, id: StreamId, priority: Priority) -> Result<(), ApiError> {
+        self.send_stream(id)?.priority = priority;
+        Ok(())
+    }
+
+    pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), ApiError> {
+        let state = self.send_stream(id)?;
+        let total = state.header.total_len;
+        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        if total.is_some_and(|t| send.write_end() != t) {
+            return Err(ApiError::TotalLength);
+        }
+        send.finish();
+        self.queue_stream(id);
+        Ok(())
+    }
+
+    pub(crate) fn reset_stream(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
+        self.send_stream(id)?;
+        self.reset_send(id, code);
+        Ok(())
+    }
+
+    pub(super) fn reset_send(&mut self, id: StreamId, code: u64) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(send) = state.send.take() else { return };
+        self.send_buffered -= send.unacked();
+        let final_size = send.sent_end();
+        if state.recv.is_none() {
+            self.drop_stream(id);
+        }
+        self.push_control(Control::ResetStream { id, code, final_size });
+        self.check_writable();
+    }
+
+    pub(crate) fn stop_sending(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
+        self.check_established()?;
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        if self.receipts.held(id) == Some(Held::Read) {
+            // Read to its end and held for the application's word: this is its refusal.
+            return self.settle_delivery(id, Some(code));
+        }
+        let state = self.streams.get_mut(&id).ok_or(ApiError::UnknownStream)?;
+        if !state.reading.is_stopped() {
+            // Every byte arrived, and the application refuses them: the sender may have
+            // seen them all acknowledged, so only a receipt tells it (spec §8, Delivery).
+            let refused_whole = state
+                .recv
+                .as_ref()
+                .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
+            state.reading.step(ReadStep::Stop);
+            self.receipts.forget_unread(id);
+            // What arrived and was not read is dropped, and its credit released.
+            if let Some(recv) = state.recv.as_mut() {
+                while recv.read(usize::MAX).is_some() {}
+                let unread = recv.highest().saturating_sub(state.released);
+                state.released += unread;
+                self.read_data += unread;
+            }
+            self.update_connection_credit();
+            self.push_control(Control::StopSending { id, code });
+            if refused_whole {
+                self.send_receipt(id, Delivery::Failed { code, relays: 0 });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn recv_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        match self.streams.get_mut(&id) {
+            Some(s) if s.recv.is_some() => Ok(s),
+            _ => Err(ApiError::UnknownStream),
+        }
+    }
+
+    /// Reads the next contiguous bytes of a stream, at most `max_len`.
+    pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
+        let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
+        let state = self.recv_stream(id)?;
+        let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
+        if let Some(code) = recv.reset_code() {
+            self.remove_recv(id);
+            return Ok(Read::Reset { code });
+        }
+        if let Some((offset, bytes)) = recv.read(max_len) {
+            if let Some(v) = state.verifier.as_mut() {
+                v.update(&bytes);
+            }
+            let credit = recv.credit_update(now, rtt);
+            let grown_to = recv.window();
+            if let Reading::Open {
+                readable_signaled, ..
+            } = &mut state.reading
+            {
+                *readable_signaled = recv.is_readable() || recv.is_finished();
+            }
+            state.released += bytes.len() as u64;
+            self.read_data += bytes.len() as u64;
+            self.stats.bytes_read += bytes.len() as u64;
+            if credit.is_some() {
+                self.push_control(Control::MaxStreamData(id));
+            }
+            self.stream_window = self.stream_window.max(grown_to);
+            self.update_connection_credit();
+            return Ok(Read::Data { offset, bytes });
+        }
+        if recv.is_finished() {
+            return Ok(match self.end_read(id) {
+                Ok(()) => Read::Finished,
+                Err(m) => m.into(),
+            });
+        }
+        if let Reading::Open {
+            readable_signaled, ..
+        } = &mut state.reading
+        {
+            *readable_signaled = false;
+        }
+        Ok(Read::Pending)
+    }
+
+    /// Gathers a whole message: [`Read::Pending`] until the stream is finished, then all of
+    /// it as one [`Read::Data`] at offset 0 (copied into one buffer only if it arrived in
+    /// several pieces), or [`Read::Reset`]. Refuses messages longer than `max_len`.
+    pub(crate) fn read_message(&mut self, id: StreamId, max_len: u64) -> Result<Read, ApiError> {
+        loop {
+            let state = self.recv_stream(id)?;
+            let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
+            if state.reading.gathered_len() > max_len
+                || recv.end().or(state.header.total_len).is_some_and(|s| s > max_len)
+            {
+                return Err(ApiError::MessageTooLong);
+            }
+            if recv.is_finished() {
+                let pieces = match &mut state.reading {
+                    Reading::Open { gathered, .. } => core::mem::take(gathered),
+                    _ => SmallVec::new(),
+                };
+                return Ok(match self.end_read(id) {
+                    Ok(()) => Read::Data {
+                        offset: 0,
+                        bytes: join(pieces),
+                    },
+                    Err(m) => m.into(),
+                });
+            }
+            match self.read(id, usize::MAX)? {
+                Read::Data { bytes, .. } => {
+                    if let Some(Reading::Open {
+                        gathered,
+                        gathered_len,
+                        ..
+                    }) = self.streams.get_mut(&id).map(|s| &mut s.reading)
+                    {
+                        *gathered_len += bytes.len() as u64;
+                        gathered.push(bytes);
+                    }
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    /// The application read stream `id` to its end: checks the bytes against the digest
+    /// the sender attached, if any (spec §8, Verification), and lets the stream go.
+    pub(super) fn end_read(&mut self, id: StreamId) -> Result<(), Mismatch> {
+        let state = self.streams.get_mut(&id);
+        let tapped = state
+            .as_ref()
+            .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::is_tapped));
+        let verifier = state.and_then(|s| s.verifier.take());
+        let verdict = verifier.map(Verifier::finish);
+        match verdict {
+            Some(Ok(())) => self.stats.streams_verified += 1,
+            Some(Err(_)) => self.stats.verification_failures += 1,
+            None => {}
+        }
+        // The final receiver's word (spec §8, Delivery); a relay's comes from its pipe.
+        if !tapped {
+            match verdict {
+                Some(Err(_)) => {
+                    self.receipts.forget_unread(id);
+                    let failed = Delivery::Failed {
+                        code: VERIFICATION_FAILED,
+                        relays: 0,
+                    };
+                    self.send_receipt(id, failed);
+                }
+                _ if self.receipts.on_read_to_end(id) => {
+                    // The application confirms it: the stream keeps its slot until then.
+                    self.drop_recv_state(id);
+                    return verdict.unwrap_or(Ok(()));
+                }
+                _ => self.send_receipt(id, Delivery::Delivered { relays: 0 }),
+            }
+        }
+        self.remove_recv(id);
+        verdict.unwrap_or(Ok(()))
+    }
+
+    /// The application confirms the delivery of the peer's stream `id` itself (spec §8,
+    /// Delivery): reading it to its end owes no receipt until `settle_delivery`.
+    pub(crate) fn defer_delivery(&mut self, id: StreamId) -> Result<(), ApiError> {
+        let state = self.recv_stream(id)?;
+        if state.recv.as_ref().is_some_and(RecvStream::is_tapped) {
+            return Err(ApiError::AlreadyPiped);
+        }
+        if state.reading.is_stopped() {
+            return Err(ApiError::UnknownStream);
+        }
+        self.receipts.hold(id);
+        Ok(())
+    }
+
+    /// The application's word on a stream whose delivery it deferred and read to its end:
+    /// delivered (`None`) or refused with a code.
+    pub(crate) fn settle_delivery(&mut self, id: StreamId, refused: Option<u64>) -> Result<(), ApiError> {
+        if id.initiator() == self.side {
+            return Err(ApiError::WrongDirection);
+        }
+        if !self.receipts.settle(id) {
+            return Err(ApiError::NothingToConfirm);
+        }
+        let delivery = match refused {
+            None => Delivery::Delivered { relays: 0 },
+            Some(code) => Delivery::Failed { code, relays: 0 },
+        };
+        self.send_receipt(id, delivery);
+        self.release_stream_slot();
+        Ok(())
+    }
+
+    pub(super) fn remove_recv(&mut self, id: StreamId) {
+        self.drop_recv_state(id);
+        self.release_stream_slot();
+    }
+
+    pub(super) fn drop_recv_state(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if state.send.is_some() {
+                state.recv = None;
+            } else {
+                self.drop_stream(id);
+            }
+        }
+    }
+
+    /// One stream of the peer's gone: it may open one more.
+    pub(super) fn release_stream_slot(&mut self) {
+        self.local_max_streams += 1;
+        self.grant_streams();
+    }
+
+    /// A box for a new stream's state: a spare one if there is one.
+    pub(super) fn boxed(&mut self, state: StreamState) -> Box<StreamState> {
+        match self.spare.pop() {
+            Some(mut b) => {
+                *b = state;
+                b
+            }
+            None => Box::new(state),
+        }
+    }
+
+    /// Forgets stream `id`, keeping its box as a spare (emptied: it holds no bytes).
+    pub(super) fn drop_stream(&mut self, id: StreamId) {
+        self.receipts.forget_unread(id);
+        if let Some(mut b) = self.streams.remove(&id) {
+            if self.spare.len() < SPARE_STREAMS {
+                *b = StreamState::default();
+                self.spare.push(b);
+            }
+        }
+    }
+
+    /// Queues a MAX_STREAMS once the peer has used half of the stream credit it was told of
+    /// and there is more to grant.
+    pub(super) fn grant_streams(&mut self) {
+        let left = self
+            .announced_max_streams
+            .saturating_sub(self.peer_streams_opened);
+        if self.local_max_streams > self.announced_max_streams && left <= self.max_concurrent_streams / 2 {
+            self.push_control(Control::MaxStreams);
+        }
+    }
+
+    pub(super) fn update_connection_credit(&mut self) {
+        let rtt = self.recovery.rtt().smoothed();
+        if self
+            .recv_flow
+            .update(self.read_data, None, self.clock, rtt)
+            .is_some()
+        {
+            self.push_control(Control::MaxData);
+        }
+    }
+
+    pub(super) fn queue_stream(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
+                state.queued = true;
+                self.send_queues[state.priority as usize].push_back(id);
+            }
+        }
+    }
+}

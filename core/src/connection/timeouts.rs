@@ -1,0 +1,169 @@
+//! What a connection's timers do (spec/protocol.md §8: Acknowledgements, Loss and
+//! retransmission, Liveness, Handshake, Close): each deadline computed from the connection's
+//! state after every change, and each timer's action when it fires. The table they live in
+//! is module `timers`'.
+//!
+//! Inputs: the time and the configuration. Outputs: the deadlines (`next_timeout`, for the
+//! endpoint's timer index), and what a due timer does: an ACK or a probe queued, packets
+//! declared lost, a handshake message resent, a keep-alive PING, the connection ended.
+//! Every action checks its own deadline, so firing early does nothing.
+
+use super::*;
+
+impl Connection {
+    /// The earliest timer and which it is.
+    pub(crate) fn next_timeout(&self) -> Option<(Instant, Timer)> {
+        self.timers.next()
+    }
+
+    /// Rebuilds the timer table from the state it depends on.
+    pub(crate) fn refresh_timers(&mut self, config: &Config) {
+        let mut t = Timers::default();
+        match self.state {
+            State::Handshaking => {
+                let handshake = match &self.handshake {
+                    HandshakeState::Client(c) => Some(c.deadline()),
+                    HandshakeState::Server { resend, deadline, .. } => Some((*resend).min(*deadline)),
+                    HandshakeState::Done => None,
+                };
+                t.set(Timer::Handshake, handshake);
+                t.set(Timer::Ack, self.received.deadline());
+            }
+            State::Established | State::Lingering { .. } => {
+                if let State::Lingering { until } = self.state {
+                    t.set(Timer::Close, Some(until));
+                }
+                t.set(Timer::Ack, self.received.deadline());
+                t.set(Timer::Recovery, self.recovery.deadline());
+                // While something waits for an acknowledgement the probe timer asks for one;
+                // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
+                // it runs from the last ack-eliciting packet), so loss detection never ran.
+                // A keep-alive comes at least twice per idle timeout (one that came later
+                // could not keep anything alive), and, while a receipt is awaited, even if
+                // keep-alives are off: the far end may take long to read the stream, and the
+                // path must not be given up meanwhile.
+                let half_idle = Duration::from_micros(self.idle_timeout(config).as_micros() / 2);
+                let keep_alive = match (config.keep_alive, self.receipts.awaiting()) {
+                    (Some(k), _) => Some(k.min(half_idle)),
+                    (None, true) => Some(half_idle),
+                    (None, false) => None,
+                };
+                let keep_alive = match self.recovery.awaits_ack() {
+                    false => keep_alive.map(|k| self.last_eliciting_sent + k),
+                    true => None,
+                };
+                t.set(Timer::KeepAlive, keep_alive);
+                t.set(Timer::Idle, Some(self.last_received + self.idle_timeout(config)));
+                t.set(Timer::Pacing, self.pacing_wake);
+                t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
+            }
+            State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
+            State::Closed => {}
+        }
+        self.timers = t;
+    }
+
+    /// The smaller of both sides' non-zero idle timeouts.
+    pub(super) fn idle_timeout(&self, config: &Config) -> Duration {
+        match (config.idle_timeout, self.peer.idle_timeout) {
+            (Duration::ZERO, p) => p,
+            (o, Duration::ZERO) => o,
+            (o, p) => o.min(p),
+        }
+        .max(Duration::from_millis(1))
+    }
+
+    /// Fires every timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant, config: &Config) {
+        self.clock = self.clock.max(now);
+        for timer in Timer::ALL {
+            if self.timers.due(timer, now) {
+                self.on_timer(timer, now, config);
+            }
+        }
+        self.refresh_timers(config);
+    }
+
+    pub(super) fn on_timer(&mut self, timer: Timer, now: Instant, config: &Config) {
+        match timer {
+            Timer::Handshake => match &mut self.handshake {
+                HandshakeState::Client(c) if c.timed_out(now) => {
+                    let error = c.timeout_error();
+                    self.fail_handshake(error)
+                }
+                // A server whose ACCEPT was never confirmed forgets the attempt quietly:
+                // the application never heard of it.
+                HandshakeState::Server { deadline, .. } if *deadline <= now => self.step(Step::Abandoned),
+                HandshakeState::Server {
+                    send_accept,
+                    resend,
+                    backoff,
+                    answer_until,
+                    ..
+                } if *resend <= now => {
+                    if now < *answer_until {
+                        *send_accept = true;
+                        *resend = now + *backoff;
+                        *backoff = backoff.saturating_mul(2);
+                    } else {
+                        *resend = Instant::MAX;
+                    }
+                }
+                _ => {}
+            },
+            // poll_transmit sends the ACK once its deadline has passed.
+            Timer::Ack => {}
+            Timer::Recovery => match self.recovery.on_timeout(now) {
+                Timeout::Lost(lost) => {
+                    self.on_lost(now, lost);
+                    self.check_retransmissions(now);
+                }
+                Timeout::Probe { consecutive } => {
+                    self.stats.probes += 1;
+                    self.probes = 2;
+                    // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
+                    // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
+                    // Each later one in the same silence extends its recovery period over
+                    // the probes sent meanwhile, whose loss is the outage's, not news.
+                    if consecutive >= PERSISTENT_CONGESTION_PTOS {
+                        if consecutive == PERSISTENT_CONGESTION_PTOS {
+                            self.stats.persistent_congestion += 1;
+                        }
+                        self.cc.on_persistent_congestion(now);
+                    }
+                }
+            },
+            Timer::KeepAlive => {
+                if !self.control.contains(&Control::Ping) {
+                    self.control.push_back(Control::Ping);
+                }
+                self.last_eliciting_sent = now;
+            }
+            // The only rule that gives up on a peer (spec §8, Liveness): time without a word
+            // from it, whatever the RTT or the number of probes sent meanwhile.
+            Timer::Idle => {
+                if now >= self.last_received + self.idle_timeout(config) {
+                    // Unreachable if something was under way: what we sent waited for an
+                    // acknowledgement, or a stream the peer sends us waited for bytes.
+                    let under_way = self.recovery.awaits_ack()
+                        || self.receipts.awaiting()
+                        || self
+                            .streams
+                            .values()
+                            .any(|s| s.recv.as_ref().is_some_and(RecvStream::awaits_data));
+                    let reason = match under_way {
+                        true => CloseReason::Unreachable,
+                        false => CloseReason::TimedOut,
+                    };
+                    self.close_silently(reason);
+                }
+            }
+            Timer::Close => match self.state {
+                State::Lingering { .. } => self.end_linger(now),
+                _ => self.step(Step::Deadline),
+            },
+            // poll_transmit sends what the pacer held back.
+            Timer::Pacing => self.pacing_wake = None,
+        }
+    }
+}

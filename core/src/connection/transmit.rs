@@ -1,0 +1,337 @@
+//! Filling datagrams (spec/protocol.md §3, §4; §8 Pacing and Scheduling): the next datagram
+//! this connection sends, if any: its close, its handshake, or a data packet with an ACK,
+//! control frames and stream data by priority class and round robin, within the congestion
+//! window, the pacer, the anti-amplification limit and the peer's credit; sealed and
+//! recorded in recovery.
+//!
+//! Inputs: the time, the endpoint's buffer. Outputs: the datagram's length, or nothing
+//! (with the pacer's wake time set when it held one back).
+
+use super::*;
+
+/// Below this much room a datagram takes no more STREAM frames.
+pub(super) const MIN_STREAM_ROOM: usize = 24;
+
+/// The next STREAM frame of stream `id` that fits in `room` bytes (its own fields included),
+/// with at most `credit` new bytes; the open fields ride on the frame at offset 0.
+pub(super) fn next_stream_frame(
+    id: StreamId,
+    send: &mut SendStream,
+    header: &StreamHeader,
+    room: usize,
+    credit: u64,
+) -> Option<StreamFrame> {
+    let frame = |offset: u64, data: Bytes, fin: bool| {
+        // The opening fields ride only on offset 0: no label clone for the other frames.
+        let opening = (offset == 0).then_some(header);
+        StreamFrame {
+            id,
+            offset,
+            data,
+            fin,
+            total_len: opening.and_then(|h| h.total_len),
+            label: opening.and_then(|h| h.label.clone()),
+            digest: opening.and_then(|h| h.digest),
+        }
+    };
+    let fields = frame(send.next_offset(), Bytes::new(), false);
+    // The empty frame's 1-byte length becomes at most `varint_len(room)` bytes.
+    let overhead =
+        Frame::Stream(fields).encoded_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
+    let chunk = send.next_chunk(room.checked_sub(overhead)?, credit)?;
+    Some(frame(chunk.offset, chunk.data, chunk.fin))
+}
+
+/// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
+/// (spec §11.4), else with its checksum trailer.
+pub(super) fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) -> Option<usize> {
+    match crypto {
+        Some(p) if w.is_sealed() => w.finish_sealed(|aad, payload| p.seal(number, aad, payload)).ok(),
+        _ => w.finish().ok(),
+    }
+}
+
+impl Connection {
+    /// Writes the next datagram into `buf`; returns its length, or `None` if there is
+    /// nothing to send now.
+    pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        self.clock = self.clock.max(now);
+        let buf = match self.unvalidated {
+            Some(a) => {
+                let budget = (a.received * AMPLIFICATION_FACTOR).saturating_sub(a.sent);
+                let end = usize::try_from(budget).unwrap_or(usize::MAX).min(buf.len());
+                &mut buf[..end]
+            }
+            None => buf,
+        };
+        if self.crypto.as_ref().is_some_and(|p| p.exhausted())
+            && (self.state == State::Handshaking || self.is_open())
+        {
+            // spec §11.5: the key may seal nothing more (the peer acknowledged nothing under
+            // it, so no update could happen), or forgeries reached the integrity limit.
+            self.close_silently(CloseReason::KeysExhausted);
+        }
+        let len = match self.state {
+            State::Closed | State::Draining { .. } => None,
+            State::Closing { .. } => self.send_close(now, buf),
+            State::Handshaking => self.send_handshake(now, config, buf),
+            State::Established | State::Lingering { .. }
+                if self.finish.as_ref().is_some_and(|f| f.at <= now) =>
+            {
+                self.send_finish(now, buf)
+            }
+            State::Established => self.send_data(now, config, buf),
+            State::Lingering { .. } if self.linger_done() => {
+                self.end_linger(now);
+                self.send_close(now, buf)
+            }
+            State::Lingering { .. } => self.send_data(now, config, buf),
+        };
+        if let Some(len) = len {
+            self.stats.datagrams_sent += 1;
+            if let Some(a) = self.unvalidated.as_mut() {
+                a.sent += len as u64;
+            }
+        }
+        self.refresh_timers(config);
+        len
+    }
+
+    pub(super) fn header(&mut self, now: Instant, kind: PacketKind) -> Header {
+        let number = self.recovery.next_pn();
+        let key_phase = match (kind, self.crypto.as_mut()) {
+            (PacketKind::Data, Some(p)) => p.send_phase(),
+            _ => KeyPhase::Zero,
+        };
+        Header {
+            version: self.version,
+            key_phase,
+            kind,
+            dcid: self.remote_cid,
+            number,
+            number_len: match (
+                kind,
+                PacketNumberLen::for_packet(number, self.recovery.largest_acked()),
+            ) {
+                // spec §3.3: data packets use at least 2 bytes, so reordering deeper than the
+                // packets in flight when one was sent does not make it unrecoverable.
+                (PacketKind::Data, PacketNumberLen::One) => PacketNumberLen::Two,
+                (_, len) => len,
+            },
+            timestamp: now.wire_timestamp(),
+        }
+    }
+
+    pub(super) fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
+        let mut size = self.datagram_size(config, buf.len());
+        // The second probe of a probe timeout may go at the base size, to tell a path that
+        // drops large datagrams from one that drops everything (RFC 8899 §4.3); after a
+        // fallback, a busy connection tries the large size again now and then (§5.1.2).
+        let probe = if self.probes == 1 && self.black_hole.wants_probe(self.recovery.pto_count(), size) {
+            size = MIN_DATAGRAM_SIZE.min(size);
+            Probe::Small
+        } else if self.black_hole.wants_raise(now)
+            && self.recovery.bytes_in_flight() > 0
+            && self.large_datagram_size(config, buf.len()) > size
+        {
+            size = self.large_datagram_size(config, buf.len());
+            Probe::Raise
+        } else {
+            Probe::None
+        };
+        let header = self.header(now, PacketKind::Data);
+        let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
+        let empty = w.remaining();
+        let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
+        let window_open = self.stream_window_open(now, size);
+        let probing = self.probes > 0;
+        self.receipts.skip_stale();
+        let has_content = !self.control.is_empty() || self.receipts.has_queued() || window_open || probing;
+        let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+        let mut ack_largest = None;
+        if ack_due || (self.received.has_news() && has_content) {
+            if let Some(ack) = self.received.build(now) {
+                let largest = ack.largest();
+                // An ACK that does not fit waits for the next datagram.
+                if w.push(&Frame::Ack(ack)).is_ok() {
+                    ack_largest = Some(largest);
+                }
+            }
+        }
+        if probe == Probe::Raise {
+            // A PING padded to the large size and nothing else: its loss loses no data.
+            w.push(&Frame::Ping).ok()?;
+            sent.push(SentFrame::Control(Control::Ping));
+            w.pad_to(size).ok()?;
+        } else {
+            while let Some(&c) = self.control.front() {
+                let Some(frame) = self.control_frame(c) else {
+                    self.control.pop_front();
+                    continue;
+                };
+                if w.push(&frame).is_err() {
+                    break;
+                }
+                self.control.pop_front();
+                if c == Control::MaxStreams {
+                    self.announced_max_streams = self.local_max_streams;
+                }
+                sent.push(SentFrame::Control(c));
+            }
+            while let Some((id, delivery)) = self.receipts.next_to_send() {
+                if w.push(&Frame::Receipt { id, delivery }).is_err() {
+                    break;
+                }
+                self.receipts.sent();
+                sent.push(SentFrame::Receipt(id));
+            }
+            // A probe carries a PING whatever else it holds (ahead of the stream data, which
+            // would fill the datagram), so that the peer acknowledges it at once rather than
+            // after a second packet or its ACK delay (spec §8, Loss).
+            if probing && w.push(&Frame::Ping).is_ok() {
+                sent.push(SentFrame::Control(Control::Ping));
+            }
+            if window_open {
+                self.fill_streams(&mut w, &mut sent);
+            }
+        }
+        let eliciting = !sent.is_empty();
+        if !eliciting && w.remaining() == empty {
+            // Nothing at all was written.
+            return None;
+        }
+        let len = seal(&mut self.crypto, w, header.number)?;
+        let number = self.recovery.take_pn();
+        if let Some(largest) = ack_largest {
+            self.received.ack_sent(number, largest);
+        }
+        if eliciting {
+            self.black_hole.on_sent(number, len, probe);
+            self.probes = self.probes.saturating_sub(1);
+            self.last_eliciting_sent = now;
+            self.recovery.on_sent(SentPacket::new(number, now, len, sent));
+            self.pacer.on_sent(len);
+            self.cc.on_sent(now, len, self.recovery.bytes_in_flight());
+        }
+        Some(len)
+    }
+
+    /// Whether new stream data may go out now: a probe may always send; otherwise the
+    /// congestion window must have room and the pacer must allow a datagram of `size`
+    /// (if it does not, the pacing timer is set for when it will). Also notes whether the
+    /// sender is application-limited (RFC 9002 §7.8).
+    pub(super) fn stream_window_open(&mut self, now: Instant, size: usize) -> bool {
+        self.pacing_wake = None;
+        if self.probes > 0 {
+            return true;
+        }
+        let window = self.cc.window();
+        if self.recovery.bytes_in_flight() >= window {
+            self.app_limited = false;
+            return false;
+        }
+        if self.send_queues.iter().all(VecDeque::is_empty) {
+            self.app_limited = true;
+            self.recovery.on_app_limited();
+            return false;
+        }
+        let rtt = self.recovery.rtt();
+        let pace = match self.cc.pacing_rate() {
+            Some(rate) => Pace::Rate(rate),
+            None => Pace::Window {
+                window,
+                slow_start: self.cc.in_slow_start(),
+            },
+        };
+        match self.pacer.delay(now, pace, rtt, size) {
+            None => true,
+            Some(at) => {
+                self.pacing_wake = Some(at);
+                false
+            }
+        }
+    }
+
+    /// Adds STREAM frames while there is room: higher priority classes first; within a
+    /// class streams take turns (round robin), and a stream's turn lasts until it has
+    /// nothing more to send or the datagram is full. Notes what waits on credit, to report.
+    pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
+        for class in 0..Priority::COUNT {
+            let mut turns = self.send_queues[class].len();
+            while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
+                turns -= 1;
+                let Some(id) = self.send_queues[class].pop_front() else {
+                    break;
+                };
+                self.stream_turn(id, w, sent);
+            }
+        }
+    }
+
+    /// One stream's turn in `fill_streams`.
+    pub(super) fn stream_turn(
+        &mut self,
+        id: StreamId,
+        w: &mut PacketWriter<'_>,
+        sent: &mut SmallVec<[SentFrame; 2]>,
+    ) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
+        state.queued = false;
+        let Some(send) = state.send.as_mut() else { return };
+        while w.remaining() > MIN_STREAM_ROOM {
+            let credit = self.send_credit.available();
+            let before = send.sent_end();
+            let Some(frame) = next_stream_frame(id, send, &state.header, w.remaining(), credit) else {
+                break;
+            };
+            self.send_credit.consume(send.sent_end() - before);
+            let record = SentFrame::Stream {
+                id,
+                offset: frame.offset,
+                len: frame.data.len() as u64,
+                fin: frame.fin,
+            };
+            let (range, fin) = (frame.offset..frame.end(), frame.fin);
+            if w.push(&Frame::Stream(frame)).is_err() {
+                // Sized to fit, so this does not happen; if it did, the bytes are resent.
+                send.on_lost(range, fin);
+                break;
+            }
+            sent.push(record);
+        }
+        let stream_blocked = send
+            .blocked_limit()
+            .filter(|&l| state.blocked_reported != Some(l));
+        if let Some(limit) = stream_blocked {
+            state.blocked_reported = Some(limit);
+        }
+        let wants_credit = send.has_new_data();
+        if send.has_data() {
+            state.queued = true;
+            self.send_queues[state.priority as usize].push_back(id);
+        }
+        if stream_blocked.is_some() {
+            self.stats.stream_data_blocked += 1;
+            self.push_control(Control::StreamDataBlocked(id));
+        }
+        if wants_credit && self.send_credit.take_blocked().is_some() {
+            self.stats.data_blocked += 1;
+            self.push_control(Control::DataBlocked);
+        }
+    }
+
+    /// The largest datagram this connection sends, within a buffer of `buf_len` bytes.
+    pub(super) fn datagram_size(&self, config: &Config, buf_len: usize) -> usize {
+        self.large_datagram_size(config, buf_len)
+            .min(self.black_hole.limit().unwrap_or(usize::MAX))
+    }
+
+    /// The datagram size both ends allow, whatever black-hole detection decided.
+    pub(super) fn large_datagram_size(&self, config: &Config, buf_len: usize) -> usize {
+        usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
+            .max(MIN_DATAGRAM_SIZE)
+            .min(buf_len)
+    }
+}

@@ -1,0 +1,169 @@
+//! The endpoint-wide memory budgets (spec/protocol.md §10.3): receive windows shared out of
+//! `Config::receive_buffer_total` with a floor kept for connections still to come, and send
+//! buffers within `Config::send_buffer_total`, each connection always allowed a floor.
+//!
+//! Inputs: what each connection reserves and holds, after every call that touches it.
+//! Outputs: the room a write may take, the window a new connection starts with, whether a
+//! new connection fits at all; `Writable` for a connection the budget held back, once it
+//! has room.
+
+use super::*;
+
+/// The smallest receive window a new connection starts with when
+/// `Config::receive_buffer_total` is nearly spoken for: below it, the connection is refused
+/// (the spec's default initial credit, §4.14).
+pub(super) const MIN_RECEIVE_WINDOW: u64 = 64 << 10;
+
+/// What each connection may hold in its send buffer whatever `Config::send_buffer_total`
+/// has left (if `send_buffer` is not smaller): a connection is never starved by others.
+pub(super) const SEND_FLOOR: u64 = 64 << 10;
+
+/// spec/protocol.md §6: which decode errors close the connection, with which code. `None`:
+/// drop silently (the datagram may be line noise, not the peer's word).
+/// Whether a message of `len` bytes can go whole on `c` now, with `room` left in the
+/// endpoint's send budget of which one connection can hold at most `most`.
+pub(super) fn message_fits(c: &mut Connection, len: u64, room: u64, most: u64) -> Result<(), ApiError> {
+    c.message_room(len)?;
+    if len > most {
+        return Err(ApiError::MessageTooLong);
+    }
+    if len > room {
+        return Err(ApiError::WouldBlock);
+    }
+    Ok(())
+}
+
+impl Endpoint {
+    /// Keeps the sum of receive budgets under `Config::receive_buffer_total` (spec §10.3):
+    /// re-counts `slot`'s (nothing once closed) and lets its window grow into what is left
+    /// if it wanted to (each byte of window takes two of the budget).
+    pub(super) fn account_window(&mut self, slot: u32) {
+        let i = slot as usize;
+        self.windows_total -= self.windows[i];
+        self.windows[i] = 0;
+        // What the others hold and what is kept for newcomers, before borrowing this one.
+        let others = self.windows_total + self.floors_for_newcomers(0);
+        let budget = self.config.receive_buffer_total;
+        let Some(conn) = self.conns[i].as_mut().filter(|c| !c.is_closed()) else {
+            return;
+        };
+        if conn.window_starved() {
+            let used = others + conn.budget_reserved();
+            conn.grant_window_room(budget.saturating_sub(used) / 2);
+        }
+        self.windows[i] = conn.budget_reserved();
+        self.windows_total += self.windows[i];
+    }
+
+    /// Updates what `slot`'s send buffer holds of `Config::send_buffer_total`, and tells
+    /// the connections the budget refused once it has room for them: one whose own bytes
+    /// left enough of its floor, or all once the total fell to three quarters.
+    pub(super) fn account_send(&mut self, slot: u32) {
+        let i = slot as usize;
+        let held = match self.conns[i].as_ref().filter(|c| !c.is_closed()) {
+            // The counter, not `buffered()`, which walks the streams: this runs every touch.
+            Some(c) => c.send_buffered(),
+            None => {
+                // Its handle may be reused: it waits for nothing any more.
+                self.send_waiters.remove(&slot);
+                0
+            }
+        };
+        let before = self.sends_total;
+        self.sends_total = self.sends_total - self.sends[i] + held;
+        self.sends[i] = held;
+        if self.send_waiters.is_empty() || self.sends_total >= before {
+            return;
+        }
+        let woken: Vec<u32> = if self.sends_total <= self.config.send_buffer_total / 4 * 3 {
+            core::mem::take(&mut self.send_waiters).into_iter().collect()
+        } else if self.send_waiters.contains(&slot) && self.send_room(slot) >= self.send_floor() / 4 {
+            self.send_waiters.remove(&slot);
+            alloc::vec![slot]
+        } else {
+            return;
+        };
+        for w in woken {
+            if let Some(c) = self.conns[w as usize].as_ref().filter(|c| !c.is_closed()) {
+                self.events.push_back(Event::Writable { conn: c.handle });
+            }
+        }
+    }
+
+    /// Bytes `slot` may add to its send buffer as far as `Config::send_buffer_total` goes:
+    /// what is left of the budget, or of its floor if more.
+    pub(super) fn send_room(&self, slot: u32) -> u64 {
+        let held = self.sends.get(slot as usize).copied().unwrap_or(0);
+        let floor = self.send_floor().saturating_sub(held);
+        let shared = self.config.send_buffer_total.saturating_sub(self.sends_total);
+        floor.max(shared)
+    }
+
+    /// What a connection may always hold, whatever the others hold.
+    pub(super) fn send_floor(&self) -> u64 {
+        SEND_FLOOR.min(self.config.send_buffer)
+    }
+
+    /// The most one connection's send buffer can ever hold under `Config::send_buffer_total`.
+    pub(super) fn most_buffered(&self) -> u64 {
+        self.config.send_buffer_total.max(self.send_floor())
+    }
+
+    /// Runs a write on `h` within `Config::send_buffer_total`: `f` gets the room the budget
+    /// leaves; if it answers `WouldBlock` and the budget was short, `Writable` follows when
+    /// the budget has room.
+    pub(super) fn budgeted_write<T>(
+        &mut self,
+        h: ConnectionHandle,
+        wanted: u64,
+        f: impl FnOnce(&mut Connection, u64) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let room = self.send_room(h.index());
+        let out = self.with_conn(h, |c| f(c, room));
+        if matches!(out, Err(ApiError::WouldBlock)) && room < wanted {
+            self.send_waiters.insert(h.index());
+        }
+        out
+    }
+
+    /// What `Config::receive_buffer_total` keeps back for connections still to come, less
+    /// `joining`: a floor each (`budget_floor`), up to `max_connections` (or as many as the
+    /// total holds), so windows grown early never leave a later connection nothing.
+    pub(super) fn floors_for_newcomers(&self, joining: usize) -> u64 {
+        let floor = self.budget_floor();
+        let fit = usize::try_from(self.config.receive_buffer_total / floor).unwrap_or(usize::MAX);
+        let slots = self.config.max_connections.min(fit);
+        let still = slots.saturating_sub(self.by_cid.len() + joining);
+        (still as u64).saturating_mul(floor)
+    }
+
+    /// The smallest receive window a connection starts with.
+    pub(super) fn window_floor(&self) -> u64 {
+        MIN_RECEIVE_WINDOW.min(self.config.receive_window)
+    }
+
+    /// The configuration a new connection starts with: the configured one if its receive
+    /// budget fits in what is left of `Config::receive_buffer_total` (less the floors kept
+    /// for later connections); else a squeezed one, with at most
+    /// [`held::SQUEEZED_STREAMS`] streams and the window what is left pays for; `None` if
+    /// that is under [`MIN_RECEIVE_WINDOW`].
+    pub(super) fn connection_config(&self) -> Option<Config> {
+        let used = self.windows_total + self.floors_for_newcomers(1);
+        let left = self.config.receive_buffer_total.saturating_sub(used);
+        let mut config = self.config.clone();
+        if held::budget(config.receive_window, config.max_concurrent_streams) <= left {
+            return Some(config);
+        }
+        config.max_concurrent_streams = config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
+        let for_window = left.saturating_sub(held::budget(0, config.max_concurrent_streams));
+        config.receive_window = config.receive_window.min(for_window / 2);
+        (config.receive_window >= self.window_floor()).then_some(config)
+    }
+
+    /// The budget kept back for each connection still to come: a squeezed one's, at the
+    /// smallest window.
+    pub(super) fn budget_floor(&self) -> u64 {
+        let streams = self.config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
+        held::budget(self.window_floor(), streams)
+    }
+}

@@ -1,0 +1,169 @@
+//! The endpoint's connection slots (spec/protocol.md §5, connection ids): a slot per live
+//! connection, named by generation-tagged handles so a handle kept after its connection
+//! ended never reaches the slot's next occupant; connection ids drawn and mapped to slots;
+//! the timer index; and the bookkeeping after every call that touches a connection
+//! (`touch`: its timer refiled, its budgets accounted, its slot freed once it is closed).
+//!
+//! Inputs: handles from the application, connection ids from datagrams. Outputs: the
+//! connection a handle or id names, or `ApiError::UnknownConnection`.
+
+use super::*;
+
+impl Endpoint {
+    /// How many connections the endpoint holds (in any state).
+    pub fn connection_count(&self) -> usize {
+        self.by_cid.len()
+    }
+
+    /// The connections the endpoint holds (in any state), in handle order: for tools that
+    /// watch an endpoint they did not drive themselves, such as a trace's replay.
+    pub fn connections(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.conns.iter().filter_map(|c| c.as_ref().map(|c| c.handle))
+    }
+
+    pub(super) fn fresh_cid(&mut self) -> ConnectionId {
+        loop {
+            let id = ConnectionId::from_u64(self.entropy.next_u64());
+            if id != ConnectionId::UNSET && !self.by_cid.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// A slot for a new connection, with its id and secret.
+    pub(super) fn new_slot(&mut self) -> Slot {
+        let cid = self.fresh_cid();
+        self.new_slot_with(cid)
+    }
+
+    /// A slot for a new connection whose id is `cid` (from `fresh_cid`).
+    pub(super) fn new_slot_with(&mut self, cid: ConnectionId) -> Slot {
+        let skip_seed = self.entropy.next_u64();
+        Slot {
+            handle: self.alloc_slot(),
+            cid,
+            skip_seed,
+            entropy: self.entropy.child(),
+        }
+    }
+
+    /// A free slot, as the handle of its next connection (a new generation of a reused one).
+    pub(super) fn alloc_slot(&mut self) -> ConnectionHandle {
+        if let Some((slot, last)) = self.free.pop() {
+            return ConnectionHandle::new(slot, last.wrapping_add(1));
+        }
+        self.conns.push(None);
+        self.timer_of.push(None);
+        self.queued.push(false);
+        self.half_open.push(false);
+        self.windows.push(0);
+        self.sends.push(0);
+        ConnectionHandle::new((self.conns.len() - 1) as u32, 0)
+    }
+
+    /// The connection `h` names: none if its slot is empty or holds a later connection.
+    pub(super) fn conn(&mut self, h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
+        self.conns
+            .get_mut(h.slot())
+            .and_then(Option::as_mut)
+            .filter(|c| c.handle == h)
+            .ok_or(ApiError::UnknownConnection)
+    }
+
+    /// As [`conn`](Self::conn), to look at.
+    pub(super) fn lookup(&self, h: ConnectionHandle) -> Option<&Connection> {
+        self.conns.get(h.slot())?.as_ref().filter(|c| c.handle == h)
+    }
+
+    /// The handle of the connection in `slot`, if any.
+    pub(super) fn handle_of(&self, slot: u32) -> Option<ConnectionHandle> {
+        Some(self.conns.get(slot as usize)?.as_ref()?.handle)
+    }
+
+    /// After anything touched connection `slot`: collect its events, free it if closed,
+    /// re-file its timer and offer it a turn to send.
+    pub(super) fn touch(&mut self, slot: u32) {
+        self.refile_timer(slot);
+        self.account_window(slot);
+        self.account_send(slot);
+        let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        if self.half_open[slot as usize] && (conn.is_closed() || !conn.is_half_open()) {
+            self.half_open[slot as usize] = false;
+            self.pending -= 1;
+        }
+        if conn.is_closed() {
+            // Its slot may be reused: pipes must let go of it now.
+            let handle = conn.handle;
+            for (_, id) in self.pipes_of(handle) {
+                if let Some(pipe) = self.pipes.get_mut(&id) {
+                    pipe.lose(handle);
+                }
+            }
+            self.by_cid.remove(&conn.local_cid);
+            if let Some(token) = conn.reset_token() {
+                self.by_reset.remove(&token);
+            }
+            if let Some(key) = conn.hello_key {
+                self.by_hello.remove(&key);
+                self.admission.release(key.from.ip());
+            }
+            if let Some(old) = self.timer_of[slot as usize].take() {
+                self.timers.remove(&(old, slot));
+            }
+            let generation = conn.handle.generation();
+            self.conns[slot as usize] = None;
+            self.free.push((slot, generation));
+            return;
+        }
+        if !self.queued[slot as usize] {
+            self.queued[slot as usize] = true;
+            self.ready.push_back(slot);
+        }
+    }
+
+    /// Collects a connection's events and re-files its timer (without offering it a turn).
+    pub(super) fn refile_timer(&mut self, slot: u32) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
+        while let Some(e) = conn.take_event() {
+            if let Event::Closed {
+                reason: CloseReason::ProtocolViolation { .. },
+                ..
+            } = e
+            {
+                self.stats.violations += 1;
+                let ip = conn.hello_key.map_or(conn.remote, |k| k.from).ip();
+                self.admission.violation(&self.config, conn.clock(), ip);
+            }
+            self.events.push_back(e);
+        }
+        let next = conn.next_timeout().map(|(at, _)| at);
+        if next == self.timer_of[slot as usize] {
+            // Unchanged (most packets of a transfer): the ordered set is left alone.
+            return;
+        }
+        if let Some(old) = self.timer_of[slot as usize].take() {
+            self.timers.remove(&(old, slot));
+        }
+        if let Some(at) = next {
+            self.timers.insert((at, slot));
+            self.timer_of[slot as usize] = Some(at);
+        }
+    }
+
+    pub(super) fn with_conn<T>(
+        &mut self,
+        h: ConnectionHandle,
+        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let out = f(self.conn(h)?);
+        if let Some(conn) = self.conns[h.slot()].as_mut() {
+            conn.refresh_timers(&self.config);
+        }
+        self.touch(h.index());
+        out
+    }
+}

@@ -1,0 +1,53 @@
+//! What a packet in flight carried, for what to do once it is acknowledged or lost: stream
+//! bytes by range, a delivery receipt, or a control frame, kept as the same [`Control`]
+//! value that waited to be sent, so that a lost one is queued again as it is (spec/protocol.md
+//! §8, Loss and retransmission: what is resent is the information, never the packet).
+//!
+//! The connection maps each [`Control`] to its frame when it sends it and decides what a
+//! lost one needs (`connection/control.rs`); recovery only keeps these records with the
+//! packets they rode in.
+
+use crate::wire::StreamId;
+
+/// What a sent packet carried that matters once it is acknowledged or lost.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum SentFrame {
+    /// Stream bytes `offset..offset + len`, and FIN if `fin`.
+    Stream {
+        id: StreamId,
+        offset: u64,
+        len: u64,
+        fin: bool,
+    },
+    /// A RECEIPT for the peer's stream (resent if lost, until acknowledged).
+    Receipt(StreamId),
+    /// A control frame.
+    Control(Control),
+}
+
+/// A control frame: what waits to be sent, and what a packet in flight carried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Control {
+    /// MAX_DATA: the connection's receive credit (its current value when sent).
+    MaxData,
+    /// MAX_STREAM_DATA: a stream's receive credit.
+    MaxStreamData(StreamId),
+    /// MAX_STREAMS: how many streams the peer may open.
+    MaxStreams,
+    /// DATA_BLOCKED: the connection's send credit ran out.
+    DataBlocked,
+    /// STREAM_DATA_BLOCKED: a stream's send credit ran out.
+    StreamDataBlocked(StreamId),
+    /// STREAMS_BLOCKED: we may open no more streams.
+    StreamsBlocked,
+    /// RESET_STREAM: a stream we send, abandoned.
+    ResetStream {
+        id: StreamId,
+        code: u64,
+        final_size: u64,
+    },
+    /// STOP_SENDING: a stream the peer sends, no longer wanted.
+    StopSending { id: StreamId, code: u64 },
+    /// PING: asks for an acknowledgement (nothing to resend).
+    Ping,
+}
