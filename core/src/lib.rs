@@ -117,6 +117,8 @@ mod range_set;
 mod record;
 mod recovery;
 mod replay;
+#[cfg(test)]
+mod spec_tables;
 mod stats;
 mod stream;
 pub mod time;

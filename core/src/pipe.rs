@@ -108,7 +108,7 @@ pub(crate) struct Target {
     pub(crate) state: Branch,
 }
 
-/// Where a target stands.
+/// Where a target stands (spec/state-machines.md, "Pipe branch").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Branch {
     Open,
@@ -119,6 +119,64 @@ pub(crate) enum Branch {
     },
     /// Reset, stopped, or its connection ended; or its receipt said not delivered.
     Lost(Option<Delivery>),
+}
+
+/// A branch's state without its data: the rows of [`BRANCH_TRANSITIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BranchPhase {
+    Open,
+    Done,
+    Lost,
+}
+
+/// What ends a branch: the target's outcome as its connection reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BranchStep {
+    /// Its receipt said delivered (`TargetState::Ended`).
+    Delivered,
+    /// Its receipt said not delivered.
+    Failed,
+    /// Reset or stopped by its peer, or its connection ended (`TargetState::Gone`).
+    Gone,
+}
+
+/// Every transition of a branch: from, step, to. Done and Lost are final.
+pub(crate) const BRANCH_TRANSITIONS: &[(BranchPhase, BranchStep, BranchPhase)] = &[
+    (BranchPhase::Open, BranchStep::Delivered, BranchPhase::Done),
+    (BranchPhase::Open, BranchStep::Failed, BranchPhase::Lost),
+    (BranchPhase::Open, BranchStep::Gone, BranchPhase::Lost),
+];
+
+impl Branch {
+    fn phase(self) -> BranchPhase {
+        match self {
+            Branch::Open => BranchPhase::Open,
+            Branch::Done { .. } => BranchPhase::Done,
+            Branch::Lost(_) => BranchPhase::Lost,
+        }
+    }
+
+    /// Takes the target's outcome by [`BRANCH_TRANSITIONS`] (a branch that ended stays as
+    /// it ended).
+    fn end(&mut self, outcome: Option<Delivery>) {
+        let step = match outcome {
+            Some(Delivery::Delivered { .. }) => BranchStep::Delivered,
+            Some(Delivery::Failed { .. }) => BranchStep::Failed,
+            None => BranchStep::Gone,
+        };
+        let Some(&(_, _, to)) = BRANCH_TRANSITIONS
+            .iter()
+            .find(|(from, s, _)| *from == self.phase() && *s == step)
+        else {
+            return;
+        };
+        *self = match (to, outcome) {
+            (BranchPhase::Done, Some(Delivery::Delivered { relays })) => Branch::Done { relays },
+            (BranchPhase::Lost, failed) => Branch::Lost(failed),
+            // The table leads only Delivered to Done, and nothing back to Open.
+            (BranchPhase::Done | BranchPhase::Open, _) => return,
+        };
+    }
 }
 
 /// Where a target stream stands, as its connection reports it.
@@ -236,11 +294,8 @@ impl Pipe {
                 continue;
             }
             match p {
-                TargetState::Gone => t.state = Branch::Lost(None),
-                TargetState::Ended(Delivery::Delivered { relays }) => {
-                    t.state = Branch::Done { relays: *relays }
-                }
-                TargetState::Ended(failed) => t.state = Branch::Lost(Some(*failed)),
+                TargetState::Gone => t.state.end(None),
+                TargetState::Ended(outcome) => t.state.end(Some(*outcome)),
                 TargetState::Open(p) => {
                     floor = Some(floor.map_or(p.acked_below, |f| f.min(p.acked_below)));
                     limit = limit.min(p.max_data.min(p.acked_below.saturating_add(self.cap)));
@@ -282,12 +337,8 @@ impl Pipe {
         if self.source.0 == c {
             self.source_lost = true;
         }
-        for t in self
-            .targets
-            .iter_mut()
-            .filter(|t| t.conn == c && t.state == Branch::Open)
-        {
-            t.state = Branch::Lost(None);
+        for t in self.targets.iter_mut().filter(|t| t.conn == c) {
+            t.state.end(None);
         }
     }
 
@@ -323,6 +374,34 @@ impl Pipe {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_row_of_the_branch_table_lands_on_its_target() {
+        for &(from, step, to) in BRANCH_TRANSITIONS {
+            let mut b = match from {
+                BranchPhase::Open => Branch::Open,
+                BranchPhase::Done => Branch::Done { relays: 0 },
+                BranchPhase::Lost => Branch::Lost(None),
+            };
+            let outcome = match step {
+                BranchStep::Delivered => Some(Delivery::Delivered { relays: 2 }),
+                BranchStep::Failed => Some(Delivery::Failed { code: 5, relays: 1 }),
+                BranchStep::Gone => None,
+            };
+            b.end(outcome);
+            assert_eq!(b.phase(), to, "{from:?} --{step:?}-->");
+        }
+        // An ended branch stays as it ended.
+        let mut done = Branch::Done { relays: 3 };
+        done.end(None);
+        assert_eq!(done, Branch::Done { relays: 3 });
+    }
+
+    #[test]
+    fn the_spec_shows_the_branch_table() {
+        let section = crate::spec_tables::table_section(BRANCH_TRANSITIONS, "Open", &["Done", "Lost"]);
+        crate::spec_tables::assert_spec_shows("pipe branch", &section);
+    }
     use crate::wire::Side;
 
     fn pipe(targets: usize, cap: u64) -> Pipe {

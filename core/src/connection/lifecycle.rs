@@ -145,50 +145,7 @@ impl Step {
 /// The table as `spec/state-machines.md` shows it.
 #[cfg(test)]
 pub(crate) fn spec_section() -> alloc::string::String {
-    table_section(TRANSITIONS, "Handshaking", &["Closed"])
-}
-
-/// A transition table as `spec/state-machines.md` shows it: a Markdown table and a Mermaid
-/// diagram entered at `initial` and left from each of `finals`.
-#[cfg(test)]
-pub(crate) fn table_section<P: core::fmt::Debug, S: core::fmt::Debug>(
-    rows: &[(P, S, P)],
-    initial: &str,
-    finals: &[&str],
-) -> alloc::string::String {
-    use core::fmt::Write as _;
-    let mut out = alloc::string::String::from("| from | step | to |\n| --- | --- | --- |\n");
-    for (from, step, to) in rows {
-        let _ = writeln!(out, "| {from:?} | {step:?} | {to:?} |");
-    }
-    let _ = write!(out, "\n```mermaid\nstateDiagram-v2\n    [*] --> {initial}\n");
-    for (from, step, to) in rows {
-        let _ = writeln!(out, "    {from:?} --> {to:?}: {step:?}");
-    }
-    for f in finals {
-        let _ = writeln!(out, "    {f} --> [*]");
-    }
-    out.push_str("```\n");
-    out
-}
-
-/// `spec/state-machines.md` shows `section` between the markers named `name` (read at
-/// compile time: the core touches no file); on a difference the message holds the section
-/// to paste in.
-#[cfg(test)]
-pub(crate) fn assert_spec_shows(name: &str, section: &str) {
-    let text = include_str!("../../../spec/state-machines.md");
-    let begin = alloc::format!("<!-- {name}: generated -->\n");
-    let end = alloc::format!("<!-- {name}: end -->");
-    let shown = text
-        .split_once(begin.as_str())
-        .and_then(|(_, rest)| rest.split_once(end.as_str()))
-        .map(|(shown, _)| shown);
-    assert_eq!(
-        shown,
-        Some(section),
-        "spec/state-machines.md is stale; its {name} section should be:\n{section}"
-    );
+    crate::spec_tables::table_section(TRANSITIONS, "Handshaking", &["Closed"])
 }
 
 #[cfg(test)]
@@ -234,7 +191,7 @@ mod tests {
 
     #[test]
     fn the_spec_shows_this_table() {
-        assert_spec_shows("lifecycle", &spec_section());
+        crate::spec_tables::assert_spec_shows("lifecycle", &spec_section());
     }
 
     #[test]

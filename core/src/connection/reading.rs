@@ -119,7 +119,7 @@ impl Reading {
 /// The table as `spec/state-machines.md` shows it.
 #[cfg(test)]
 pub(crate) fn spec_section() -> alloc::string::String {
-    super::lifecycle::table_section(TRANSITIONS, "Unannounced", &[])
+    crate::spec_tables::table_section(TRANSITIONS, "Unannounced", &[])
 }
 
 #[cfg(test)]
@@ -155,6 +155,6 @@ mod tests {
 
     #[test]
     fn the_spec_shows_this_table() {
-        super::super::lifecycle::assert_spec_shows("receive stream", &spec_section());
+        crate::spec_tables::assert_spec_shows("receive stream", &spec_section());
     }
 }

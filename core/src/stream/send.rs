@@ -37,9 +37,9 @@ pub(crate) struct Chunk {
     pub(crate) fin: bool,
 }
 
-/// Where the stream's end stands.
+/// Where the stream's end stands (spec/state-machines.md, "Send stream: its end").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Fin {
+pub(crate) enum Fin {
     /// The application may still write.
     Open,
     /// Finished at this size; FIN not sent (or lost and to be sent again).
@@ -48,6 +48,38 @@ enum Fin {
     Sent,
     /// FIN acknowledged.
     Acked,
+}
+
+/// What moves the stream's end on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FinStep {
+    /// The application (or a pipe, at the source's final size) finished the stream.
+    Finish,
+    /// A frame carried FIN.
+    Send,
+    /// The frame that carried FIN was acknowledged.
+    Ack,
+    /// The frame that carried FIN was declared lost.
+    Lose,
+}
+
+/// Every transition of the stream's end: from, step, to. A step not listed for a state
+/// leaves it as it is (an acknowledgement of an older FIN, a second finish).
+pub(crate) const FIN_TRANSITIONS: &[(Fin, FinStep, Fin)] = &[
+    (Fin::Open, FinStep::Finish, Fin::Pending),
+    (Fin::Pending, FinStep::Send, Fin::Sent),
+    (Fin::Sent, FinStep::Ack, Fin::Acked),
+    (Fin::Sent, FinStep::Lose, Fin::Pending),
+];
+
+impl Fin {
+    /// The state after `step`, by [`FIN_TRANSITIONS`]; `None` if it has no such row.
+    fn after(self, step: FinStep) -> Option<Fin> {
+        FIN_TRANSITIONS
+            .iter()
+            .find(|(from, s, _)| *from == self && *s == step)
+            .map(|&(_, _, to)| to)
+    }
 }
 
 /// The send side of one stream.
@@ -149,9 +181,7 @@ impl SendStream {
 
     /// No more writes: the stream ends after what was written.
     pub(crate) fn finish(&mut self) {
-        if self.fin == Fin::Open {
-            self.fin = Fin::Pending;
-        }
+        self.fin_step(FinStep::Finish);
     }
 
     /// The stream ends at `size`, which bytes still to be written at lower offsets may
@@ -162,8 +192,18 @@ impl SendStream {
             return false;
         }
         self.write_end = size;
-        self.fin = Fin::Pending;
-        true
+        self.fin_step(FinStep::Finish)
+    }
+
+    /// Moves the stream's end on by `step`; whether it moved.
+    fn fin_step(&mut self, step: FinStep) -> bool {
+        match self.fin.after(step) {
+            Some(next) => {
+                self.fin = next;
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn is_finished(&self) -> bool {
@@ -249,7 +289,7 @@ impl SendStream {
             }
         }
         if self.bare_fin_due() {
-            self.fin = Fin::Sent;
+            self.fin_step(FinStep::Send);
             return Some(Chunk {
                 offset: self.write_end,
                 data: Bytes::new(),
@@ -263,7 +303,7 @@ impl SendStream {
     fn fin_at(&mut self, end: u64) -> bool {
         let fin = self.fin == Fin::Pending && end == self.write_end;
         if fin {
-            self.fin = Fin::Sent;
+            self.fin_step(FinStep::Send);
         }
         fin
     }
@@ -283,8 +323,8 @@ impl SendStream {
 
     /// The frame carrying `range` (and FIN if `fin`) was acknowledged.
     pub(crate) fn on_acked(&mut self, range: Range<u64>, fin: bool) {
-        if fin && self.fin == Fin::Sent {
-            self.fin = Fin::Acked;
+        if fin {
+            self.fin_step(FinStep::Ack);
         }
         if range.start <= self.acked_below && self.acked.is_empty() && self.lost.is_empty() {
             // In order, with nothing acknowledged past a gap and nothing lost (nearly every
@@ -318,8 +358,8 @@ impl SendStream {
     /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,
     /// except what was acknowledged meanwhile.
     pub(crate) fn on_lost(&mut self, range: Range<u64>, fin: bool) {
-        if fin && self.fin == Fin::Sent {
-            self.fin = Fin::Pending;
+        if fin {
+            self.fin_step(FinStep::Lose);
         }
         let start = range.start.max(self.acked_below);
         if start >= range.end {
@@ -364,6 +404,24 @@ impl SendStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_row_of_the_end_s_table_lands_on_its_target() {
+        for &(from, step, to) in FIN_TRANSITIONS {
+            assert_eq!(from.after(step), Some(to), "{from:?} --{step:?}-->");
+        }
+        // A second finish, or an acknowledgement of a FIN not (or no longer) in flight,
+        // changes nothing.
+        assert_eq!(Fin::Pending.after(FinStep::Finish), None);
+        assert_eq!(Fin::Pending.after(FinStep::Ack), None);
+        assert_eq!(Fin::Acked.after(FinStep::Lose), None);
+    }
+
+    #[test]
+    fn the_spec_shows_the_end_s_table() {
+        let section = crate::spec_tables::table_section(FIN_TRANSITIONS, "Open", &["Acked"]);
+        crate::spec_tables::assert_spec_shows("send stream end", &section);
+    }
     use alloc::vec::Vec;
 
     #[test]
