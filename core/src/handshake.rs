@@ -264,20 +264,70 @@ pub(crate) enum NotOpened {
     Failed(HandshakeError),
 }
 
+/// Where a client's attempt stands (spec/state-machines.md, "Handshake: a client's
+/// attempt"): the wire version its HELLO is written in (2, a NOISE_HELLO, when our range
+/// includes it; else 1, a HELLO), and whether a RETRY's token rides on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Attempt {
+    V2,
+    V2Retried,
+    V1,
+    V1Retried,
+}
+
+/// What moves a client's attempt on; its end (an answer read, or a failure) is the
+/// connection's lifecycle's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AttemptStep {
+    /// A RETRY: the HELLO goes again at once with its token (and, in version 2, a new Noise
+    /// handshake, the token being part of the prologue). Once per attempt: a server that
+    /// keeps asking is not validating us, and the timeout ends it.
+    Retry,
+    /// A VERSION_REJECT naming only version 1, which our range allows and no identity to
+    /// prove forbids (spec §11.7): the HELLO goes again in version 1.
+    FallBack,
+}
+
+/// Every transition of a client's attempt: from, step, to. A step not listed leaves it as
+/// it is (a second RETRY; a VERSION_REJECT that leaves no version to fall back to fails
+/// the handshake instead).
+pub(crate) const ATTEMPT_TRANSITIONS: &[(Attempt, AttemptStep, Attempt)] = &[
+    (Attempt::V2, AttemptStep::Retry, Attempt::V2Retried),
+    (Attempt::V1, AttemptStep::Retry, Attempt::V1Retried),
+    (Attempt::V2, AttemptStep::FallBack, Attempt::V1),
+    (Attempt::V2Retried, AttemptStep::FallBack, Attempt::V1Retried),
+];
+
+impl Attempt {
+    /// The state after `step`, by [`ATTEMPT_TRANSITIONS`]; `None` if it has no such row.
+    pub(crate) fn after(self, step: AttemptStep) -> Option<Attempt> {
+        ATTEMPT_TRANSITIONS
+            .iter()
+            .find(|(from, s, _)| *from == self && *s == step)
+            .map(|&(_, _, to)| to)
+    }
+
+    /// The wire version the HELLO is written in.
+    pub(crate) fn version(self) -> u16 {
+        match self {
+            Attempt::V2 | Attempt::V2Retried => VERSION_2,
+            Attempt::V1 | Attempt::V1Retried => VERSION_1,
+        }
+    }
+}
+
 /// The client's side of the handshake, until it ends.
 #[derive(Debug)]
 pub(crate) struct Client {
     pub(crate) hello: Hello,
-    /// The wire version the HELLO is written in: 2 when our range includes it (a NOISE_HELLO),
-    /// else 1 (a HELLO).
-    pub(crate) version: u16,
+    /// The version written in, and whether a RETRY came.
+    attempt: Attempt,
     /// Boxed: it is large, and gone once the handshake ends.
     noise: Option<Box<ClientNoise>>,
     /// When HELLO is to be sent (again); `None` while no resend is scheduled.
     next_send: Option<Instant>,
     backoff: Duration,
     deadline: Instant,
-    retried: bool,
     /// The server must prove its identity (a named key, or a peer policy): never version 1.
     needs_identity: bool,
 }
@@ -300,12 +350,11 @@ impl Client {
         };
         let mut c = Client {
             hello,
-            version: VERSION_1,
+            attempt: Attempt::V1,
             noise: None,
             next_send: Some(now),
             backoff: config.initial_rtt.saturating_mul(3),
             deadline: now + config.handshake_timeout,
-            retried: false,
             needs_identity: server.is_some() || config.peer_policy.checks(),
         };
         if config.versions.contains(VERSION_2) {
@@ -313,7 +362,7 @@ impl Client {
                 Some(_) => NoisePattern::Ik,
                 None => NoisePattern::Xx,
             };
-            c.version = VERSION_2;
+            c.attempt = Attempt::V2;
             c.noise = ClientNoise::start(
                 &c.hello,
                 client,
@@ -327,10 +376,15 @@ impl Client {
         c
     }
 
+    /// The wire version the HELLO is written in.
+    pub(crate) fn version(&self) -> u16 {
+        self.attempt.version()
+    }
+
     /// The frame every copy of the HELLO carries.
     pub(crate) fn hello_frame(&self) -> Option<Frame> {
         match &self.noise {
-            None if self.version == VERSION_1 => Some(Frame::Hello(self.hello.clone())),
+            None if self.version() == VERSION_1 => Some(Frame::Hello(self.hello.clone())),
             None => None,
             Some(n) => Some(Frame::NoiseHello(NoiseHello {
                 hello: self.hello.clone(),
@@ -363,25 +417,25 @@ impl Client {
         server: VersionRange,
         now: Instant,
     ) -> Result<(), HandshakeError> {
-        if server.contains(self.version) {
+        if server.contains(self.version()) {
             // A server that speaks the version we wrote in could read us: this one is forged
             // or stale, and taken as such (RFC 9000 §6.2 makes the same rule).
             return Ok(());
         }
-        let fallback = self.version == VERSION_2
-            && self.hello.versions.contains(VERSION_1)
-            && server.contains(VERSION_1);
+        let next = self.attempt.after(AttemptStep::FallBack);
+        let fallback =
+            next.is_some() && self.hello.versions.contains(VERSION_1) && server.contains(VERSION_1);
         if fallback && self.needs_identity {
             // Unauthenticated, so possibly forged: version 1 could not show who answers.
             return Err(HandshakeError::DowngradeRefused { server });
         }
-        if !fallback {
+        let (true, Some(next)) = (fallback, next) else {
             return Err(HandshakeError::NoCommonVersion {
                 ours: self.hello.versions,
                 server,
             });
-        }
-        self.version = VERSION_1;
+        };
+        self.attempt = next;
         self.noise = None;
         self.next_send = Some(now);
         Ok(())
@@ -455,8 +509,8 @@ impl Client {
     /// (a server that keeps asking is not validating us; the timeout ends it). In version 2
     /// the token is part of the prologue, so the Noise handshake starts over.
     pub(crate) fn on_retry(&mut self, token: Bytes, now: Instant, client: ConnectionId) {
-        if !self.retried {
-            self.retried = true;
+        if let Some(next) = self.attempt.after(AttemptStep::Retry) {
+            self.attempt = next;
             self.hello.token = token;
             self.next_send = Some(now);
             if let Some(old) = self.noise.take() {
@@ -477,7 +531,7 @@ impl Client {
 
     /// Checks an ACCEPT (version 1) against what we offered.
     pub(crate) fn on_accept(&self, accept: &Accept) -> Result<Negotiated, HandshakeError> {
-        if self.version != VERSION_1 || accept.version != VERSION_1 {
+        if self.version() != VERSION_1 || accept.version != VERSION_1 {
             return Err(HandshakeError::InvalidAccept {
                 version: accept.version,
                 capabilities: accept.capabilities,
@@ -543,6 +597,23 @@ impl ClientNoise {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_row_of_the_attempt_table_lands_on_its_target() {
+        for &(from, step, to) in ATTEMPT_TRANSITIONS {
+            assert_eq!(from.after(step), Some(to), "{from:?} --{step:?}-->");
+        }
+        // One RETRY per attempt; version 1 has nothing to fall back to.
+        assert_eq!(Attempt::V2Retried.after(AttemptStep::Retry), None);
+        assert_eq!(Attempt::V1.after(AttemptStep::FallBack), None);
+        assert_eq!(Attempt::V1Retried.version(), VERSION_1);
+    }
+
+    #[test]
+    fn the_spec_shows_the_attempt_table() {
+        let section = crate::spec_tables::table_section(ATTEMPT_TRANSITIONS, "V2", &[]);
+        crate::spec_tables::assert_spec_shows("client attempt", &section);
+    }
     use crate::crypto::keys::Seed;
 
     fn hello(min: u16, max: u16, caps: Capabilities) -> Hello {

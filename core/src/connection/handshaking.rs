@@ -10,6 +10,9 @@
 
 use super::*;
 
+/// This side of the connection's handshake (spec/state-machines.md, "Handshake"): a
+/// client's attempt (its own table: `handshake::ATTEMPT_TRANSITIONS`), a server answering,
+/// or done. Its failures end the connection through the lifecycle (`Step::Abandoned`).
 #[derive(Debug)]
 pub(super) enum HandshakeState {
     Client(handshake::Client),
@@ -32,6 +35,59 @@ pub(super) enum HandshakeState {
         deadline: Instant,
     },
     Done,
+}
+
+/// A handshake state's name, without its data: the rows of [`HANDSHAKE_TRANSITIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HandshakePhase {
+    Client,
+    Server,
+    Done,
+}
+
+/// What ends the handshake on this side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HandshakeStep {
+    /// The client read the server's answer (ACCEPT, or NOISE_ACCEPT that authenticated).
+    Answered,
+    /// The server read the client's first data packet or its NOISE_FINISH.
+    Confirmed,
+}
+
+/// Every transition of the handshake: from, step, to. A step not listed leaves it as it is.
+pub(super) const HANDSHAKE_TRANSITIONS: &[(HandshakePhase, HandshakeStep, HandshakePhase)] = &[
+    (
+        HandshakePhase::Client,
+        HandshakeStep::Answered,
+        HandshakePhase::Done,
+    ),
+    (
+        HandshakePhase::Server,
+        HandshakeStep::Confirmed,
+        HandshakePhase::Done,
+    ),
+];
+
+impl HandshakeState {
+    pub(super) fn phase(&self) -> HandshakePhase {
+        match self {
+            HandshakeState::Client(_) => HandshakePhase::Client,
+            HandshakeState::Server { .. } => HandshakePhase::Server,
+            HandshakeState::Done => HandshakePhase::Done,
+        }
+    }
+
+    /// Takes `step` by [`HANDSHAKE_TRANSITIONS`]; whether it moved. The only target is
+    /// `Done`, which keeps nothing of the attempt.
+    pub(super) fn step(&mut self, step: HandshakeStep) -> bool {
+        let moves = HANDSHAKE_TRANSITIONS
+            .iter()
+            .any(|&(from, s, to)| from == self.phase() && s == step && to == HandshakePhase::Done);
+        if moves {
+            *self = HandshakeState::Done;
+        }
+        moves
+    }
 }
 
 impl Connection {
@@ -67,7 +123,7 @@ impl Connection {
     ) {
         if let HandshakeState::Client(c) = &mut self.handshake {
             match c.on_version_reject(server, now) {
-                Ok(()) => self.version = c.version,
+                Ok(()) => self.version = c.version(),
                 Err(e) => self.fail_handshake(e),
             }
             self.refresh_timers(config);
@@ -94,7 +150,7 @@ impl Connection {
                 self.remote_cid = scid;
                 self.negotiated = Some(negotiated);
                 self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
-                self.handshake = HandshakeState::Done;
+                self.handshake.step(HandshakeStep::Answered);
                 self.step(Step::Confirmed);
                 self.last_eliciting_sent = now;
                 self.events.push_back(Event::Connected {
@@ -178,7 +234,7 @@ impl Connection {
         // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
         // the server need not send anything of its own to finish the handshake.
         self.control.push_back(Control::Ping);
-        self.handshake = HandshakeState::Done;
+        self.handshake.step(HandshakeStep::Answered);
         self.step(Step::Confirmed);
         self.last_eliciting_sent = now;
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
@@ -214,7 +270,7 @@ impl Connection {
             return;
         };
         self.authenticated(config, cipher, peer, secrets);
-        self.handshake = HandshakeState::Done;
+        self.handshake.step(HandshakeStep::Confirmed);
         // Only a client that read our NOISE_ACCEPT could have written this.
         self.unvalidated = None;
         self.last_received = now;
@@ -298,5 +354,36 @@ impl Connection {
         finish.backoff = finish.backoff.saturating_mul(2);
         self.recovery.take_pn();
         Some(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_spec_shows_the_handshake_table() {
+        let section = crate::spec_tables::table_section(HANDSHAKE_TRANSITIONS, "Client", &["Done"]);
+        crate::spec_tables::assert_spec_shows("handshake", &section);
+    }
+
+    #[test]
+    fn only_the_side_s_own_step_ends_its_handshake() {
+        let mut server = HandshakeState::Server {
+            answer: Frame::Ping,
+            noise: None,
+            send_accept: false,
+            resend: Instant::ZERO,
+            backoff: Duration::ZERO,
+            answer_until: Instant::ZERO,
+            deadline: Instant::ZERO,
+        };
+        // A server is not done by reading an answer, only by the client's confirmation.
+        assert!(!server.step(HandshakeStep::Answered));
+        assert_eq!(server.phase(), HandshakePhase::Server);
+        assert!(server.step(HandshakeStep::Confirmed));
+        assert_eq!(server.phase(), HandshakePhase::Done);
+        // Done is final.
+        assert!(!server.step(HandshakeStep::Confirmed) && !server.step(HandshakeStep::Answered));
     }
 }

@@ -126,7 +126,7 @@ impl Connection {
                         if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
                             send.on_lost(offset..offset + len, fin);
                             self.stats.bytes_retransmitted += len;
-                            self.queue_stream(id);
+                            self.streams.queue(id);
                         }
                     }
                     SentFrame::Control(c) => self.on_control_lost(c),

@@ -11,9 +11,10 @@
 //! | file | decides |
 //! | --- | --- |
 //! | `lifecycle` | the connection's states and every transition, as a table (spec/state-machines.md) |
-//! | `handshaking` | the handshake frames and datagrams of this connection (§7, §11.2) |
+//! | `handshaking` | the handshake frames and datagrams of this connection (§7, §11.2), and its table |
 //! | `stream_frames` | what the peer's STREAM, RESET_STREAM, STOP_SENDING and RECEIPT frames do |
-//! | `streams` | the application's stream calls, and the stream table's credit and boxes |
+//! | `streams` | the application's stream calls, and stream and connection credit granted back |
+//! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
 //! | `control` | control frames: what waits, the frame and recovery record of each |
 //! | `transmit` | the next datagram: close, handshake, or ACK, control and stream data |
@@ -22,7 +23,7 @@
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -64,15 +65,17 @@ mod lifecycle;
 mod loss;
 mod reading;
 mod stream_frames;
+mod stream_table;
 mod streams;
 mod tap;
 mod timeouts;
 mod timers;
 mod transmit;
 
-use handshaking::HandshakeState;
+use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
 use reading::{ReadStep, Reading};
+use stream_table::StreamTable;
 pub use timers::Timer;
 use timers::Timers;
 use transmit::seal;
@@ -149,17 +152,8 @@ pub(crate) struct Connection {
     pacing_wake: Option<Instant>,
     /// The window had room but there was nothing to send (RFC 9002 §7.8).
     app_limited: bool,
-    /// Boxed: a stream's state is several hundred bytes, and a B-tree moves its values
-    /// about on every insert and removal (a stream per message made that a tenth of the
-    /// per-message cost).
-    streams: BTreeMap<StreamId, Box<StreamState>>,
-    /// Boxes of streams that ended, kept for the next ones (at most [`SPARE_STREAMS`]): a
-    /// connection carrying a message per stream then allocates no box per message. Boxes,
-    /// not states: what is kept is the allocation, moved back into `streams` as it is.
-    #[allow(clippy::vec_box)]
-    spare: Vec<Box<StreamState>>,
-    /// Streams with something to send, one round-robin queue per priority class.
-    send_queues: [VecDeque<StreamId>; Priority::COUNT],
+    /// Every stream, and the send round robin (module `stream_table`).
+    streams: StreamTable,
     send_buffer_limit: u64,
     /// `Config::max_retransmission_ratio`.
     retransmission_ratio: Option<u32>,
@@ -231,10 +225,6 @@ struct Amplification {
 /// received from it (RFC 9000 §8.1).
 const AMPLIFICATION_FACTOR: u64 = 3;
 
-/// Boxes of ended streams a connection keeps for new ones (`Connection::spare`): about
-/// 800 bytes each.
-const SPARE_STREAMS: usize = 8;
-
 /// The longest an application's close waits for what it wrote and the receipts we owe to be
 /// acknowledged (or three PTOs, if longer), before CLOSE goes out regardless.
 const LINGER: Duration = Duration::from_secs(3);
@@ -293,9 +283,7 @@ impl Connection {
             pacer: Pacer::new(now),
             pacing_wake: None,
             app_limited: false,
-            streams: BTreeMap::new(),
-            spare: Vec::new(),
-            send_queues: Default::default(),
+            streams: StreamTable::default(),
             send_buffer_limit: config.send_buffer,
             retransmission_ratio: config.max_retransmission_ratio,
             next_stream_index: 0,
@@ -346,7 +334,7 @@ impl Connection {
         server: Option<PublicKey>,
     ) -> Self {
         let client = handshake::Client::new(config, now, slot.cid, identity, slot.entropy.clone(), server);
-        let version = client.version;
+        let version = client.version();
         let hs = HandshakeState::Client(client);
         let mut c = Self::new(slot, Side::Client, now, config, remote, hs);
         c.version = version;
@@ -660,7 +648,7 @@ impl Connection {
                 // our connection id (spec §10.2).
                 PacketKind::Data => {
                     self.unvalidated = None;
-                    self.handshake = HandshakeState::Done;
+                    self.handshake.step(HandshakeStep::Confirmed);
                     self.step(Step::Confirmed);
                     self.last_eliciting_sent = now;
                     if let Some(negotiated) = self.negotiated {
@@ -772,7 +760,7 @@ impl Connection {
                 }
                 if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
                     send.set_max_data(max);
-                    self.queue_stream(id);
+                    self.streams.queue(id);
                 }
             }
             Frame::MaxStreams(max) => {

@@ -32,10 +32,10 @@ impl Connection {
             for index in self.peer_streams_opened..=id.index() {
                 let sid = StreamId::new(id.initiator(), index);
                 let (window, max) = (config.stream_receive_window, self.max_stream_window);
-                let state = self.boxed(StreamState {
+                let state = StreamState {
                     recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
                     ..Default::default()
-                });
+                };
                 self.streams.insert(sid, state);
                 self.recv_cost += STREAM_COST;
             }

@@ -54,11 +54,11 @@ impl Connection {
         self.stream_credit.consume(1);
         let id = StreamId::new(self.side, self.next_stream_index);
         self.next_stream_index += 1;
-        let state = self.boxed(StreamState {
+        let state = StreamState {
             send: Some(SendStream::new(self.peer.max_stream_data)),
             header,
             ..Default::default()
-        });
+        };
         self.streams.insert(id, state);
         Ok(id)
     }
@@ -110,7 +110,7 @@ impl Connection {
         data.truncate(taken);
         send.write(data);
         self.send_buffered += taken as u64;
-        self.queue_stream(id);
+        self.streams.queue(id);
         Ok(taken)
     }
 
@@ -151,7 +151,7 @@ impl Connection {
             return Err(ApiError::TotalLength);
         }
         send.finish();
-        self.queue_stream(id);
+        self.streams.queue(id);
         Ok(())
     }
 
@@ -398,26 +398,10 @@ impl Connection {
         self.grant_streams();
     }
 
-    /// A box for a new stream's state: a spare one if there is one.
-    pub(super) fn boxed(&mut self, state: StreamState) -> Box<StreamState> {
-        match self.spare.pop() {
-            Some(mut b) => {
-                *b = state;
-                b
-            }
-            None => Box::new(state),
-        }
-    }
-
-    /// Forgets stream `id`, keeping its box as a spare (emptied: it holds no bytes).
+    /// Forgets stream `id` (its box is kept for the next stream).
     pub(super) fn drop_stream(&mut self, id: StreamId) {
         self.receipts.forget_unread(id);
-        if let Some(mut b) = self.streams.remove(&id) {
-            if self.spare.len() < SPARE_STREAMS {
-                *b = StreamState::default();
-                self.spare.push(b);
-            }
-        }
+        self.streams.remove(id);
     }
 
     /// Queues a MAX_STREAMS once the peer has used half of the stream credit it was told of
@@ -439,15 +423,6 @@ impl Connection {
             .is_some()
         {
             self.push_control(Control::MaxData);
-        }
-    }
-
-    pub(super) fn queue_stream(&mut self, id: StreamId) {
-        if let Some(state) = self.streams.get_mut(&id) {
-            if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
-                state.queued = true;
-                self.send_queues[state.priority as usize].push_back(id);
-            }
         }
     }
 }

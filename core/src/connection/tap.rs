@@ -132,7 +132,7 @@ impl Connection {
             .is_some_and(|send| send.write_at(offset, data));
         if written {
             self.send_buffered += len;
-            self.queue_stream(id);
+            self.streams.queue(id);
         }
         written
     }
@@ -144,7 +144,7 @@ impl Connection {
             .get_mut(&id)
             .and_then(|s| s.send.as_mut())
             .is_some_and(|send| send.finish_at(size));
-        self.queue_stream(id);
+        self.streams.queue(id);
         done
     }
 

@@ -230,7 +230,7 @@ impl Connection {
             self.app_limited = false;
             return false;
         }
-        if self.send_queues.iter().all(VecDeque::is_empty) {
+        if self.streams.nothing_queued() {
             self.app_limited = true;
             self.recovery.on_app_limited();
             return false;
@@ -257,10 +257,10 @@ impl Connection {
     /// nothing more to send or the datagram is full. Notes what waits on credit, to report.
     pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
         for class in 0..Priority::COUNT {
-            let mut turns = self.send_queues[class].len();
+            let mut turns = self.streams.waiting(class);
             while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
                 turns -= 1;
-                let Some(id) = self.send_queues[class].pop_front() else {
+                let Some(id) = self.streams.next_turn(class) else {
                     break;
                 };
                 self.stream_turn(id, w, sent);
@@ -278,7 +278,6 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };
-        state.queued = false;
         let Some(send) = state.send.as_mut() else { return };
         while w.remaining() > MIN_STREAM_ROOM {
             let credit = self.send_credit.available();
@@ -308,10 +307,8 @@ impl Connection {
             state.blocked_reported = Some(limit);
         }
         let wants_credit = send.has_new_data();
-        if send.has_data() {
-            state.queued = true;
-            self.send_queues[state.priority as usize].push_back(id);
-        }
+        // Back at the end of its class's queue if it still has something to send.
+        self.streams.queue(id);
         if stream_blocked.is_some() {
             self.stats.stream_data_blocked += 1;
             self.push_control(Control::StreamDataBlocked(id));

@@ -1,0 +1,166 @@
+//! A connection's streams as a table it owns (spec/protocol.md §8, Streams and credit;
+//! Scheduling): each stream's state in a box of its own, boxes of ended streams kept for
+//! the next ones, and the send round robin, one queue per priority class.
+//!
+//! Inputs: streams opened (by either side) and ended, and streams that have something to
+//! send. Outputs: a stream's state by id, and the next stream whose turn it is in a class.
+//! It owns its fields and calls nothing of the connection's: what a stream's state means
+//! is the rest of the connection's to decide.
+//!
+//! Why boxes: a stream's state is several hundred bytes, and a B-tree moves its values about
+//! on every insert and removal (a stream per message made that a tenth of the per-message
+//! cost). Why spare boxes: a connection carrying a message per stream then allocates no box
+//! per message; what is kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use super::StreamState;
+use crate::event::Priority;
+use crate::wire::StreamId;
+
+/// Boxes of ended streams kept for new ones: about 800 bytes each.
+pub(super) const SPARE_STREAMS: usize = 8;
+
+/// The streams of one connection.
+#[derive(Debug, Default)]
+pub(super) struct StreamTable {
+    streams: BTreeMap<StreamId, Box<StreamState>>,
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<StreamState>>,
+    /// Streams with something to send, one round-robin queue per priority class; a stream
+    /// is in at most one, at most once (`StreamState::queued`).
+    send_queues: [VecDeque<StreamId>; Priority::COUNT],
+}
+
+impl StreamTable {
+    pub(super) fn get(&self, id: &StreamId) -> Option<&StreamState> {
+        self.streams.get(id).map(|b| &**b)
+    }
+
+    pub(super) fn get_mut(&mut self, id: &StreamId) -> Option<&mut StreamState> {
+        self.streams.get_mut(id).map(|b| &mut **b)
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.streams.len()
+    }
+
+    pub(super) fn values(&self) -> impl Iterator<Item = &StreamState> {
+        self.streams.values().map(|b| &**b)
+    }
+
+    /// Every stream with its id, in id order.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (&StreamId, &StreamState)> {
+        self.streams.iter().map(|(id, b)| (id, &**b))
+    }
+
+    /// A new stream, in a spare box if there is one.
+    pub(super) fn insert(&mut self, id: StreamId, state: StreamState) {
+        let boxed = match self.spare.pop() {
+            Some(mut b) => {
+                *b = state;
+                b
+            }
+            None => Box::new(state),
+        };
+        self.streams.insert(id, boxed);
+    }
+
+    /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare.
+    pub(super) fn remove(&mut self, id: StreamId) {
+        if let Some(mut b) = self.streams.remove(&id) {
+            if self.spare.len() < SPARE_STREAMS {
+                *b = StreamState::default();
+                self.spare.push(b);
+            }
+        }
+    }
+
+    /// Puts stream `id` at the back of its class's queue if it has something to send and is
+    /// not queued already.
+    pub(super) fn queue(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
+                state.queued = true;
+                self.send_queues[state.priority as usize].push_back(id);
+            }
+        }
+    }
+
+    /// No stream has anything to send.
+    pub(super) fn nothing_queued(&self) -> bool {
+        self.send_queues.iter().all(VecDeque::is_empty)
+    }
+
+    /// How many streams wait in `class`: the turns one round gives.
+    pub(super) fn waiting(&self, class: usize) -> usize {
+        self.send_queues[class].len()
+    }
+
+    /// The stream whose turn it is in `class`, taken off the queue (`queue` puts it back
+    /// at the end if it still has something to send after its turn).
+    pub(super) fn next_turn(&mut self, class: usize) -> Option<StreamId> {
+        let id = self.send_queues[class].pop_front()?;
+        if let Some(state) = self.streams.get_mut(&id) {
+            state.queued = false;
+        }
+        Some(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stream::send::SendStream;
+    use bytes::Bytes;
+
+    fn sending(priority: Priority) -> StreamState {
+        let mut send = SendStream::new(u64::MAX);
+        send.write(Bytes::from_static(b"x"));
+        StreamState {
+            send: Some(send),
+            priority,
+            ..StreamState::default()
+        }
+    }
+
+    #[test]
+    fn ended_streams_leave_at_most_eight_boxes_for_the_next() {
+        let mut t = StreamTable::default();
+        for i in 0..20 {
+            t.insert(StreamId(i), StreamState::default());
+        }
+        for i in 0..20 {
+            t.remove(StreamId(i));
+        }
+        assert_eq!((t.len(), t.spare.len()), (0, SPARE_STREAMS));
+        // The next stream takes a spare box instead of allocating.
+        let spare = &*t.spare[SPARE_STREAMS - 1] as *const StreamState;
+        t.insert(StreamId(40), StreamState::default());
+        assert_eq!(t.get(&StreamId(40)).map(|s| s as *const StreamState), Some(spare));
+        assert_eq!(t.spare.len(), SPARE_STREAMS - 1);
+    }
+
+    #[test]
+    fn a_stream_waits_once_in_its_class_and_classes_are_apart() {
+        let mut t = StreamTable::default();
+        t.insert(StreamId(0), sending(Priority::Low));
+        t.insert(StreamId(4), sending(Priority::High));
+        t.insert(StreamId(8), StreamState::default());
+        for id in [0, 4, 0, 8] {
+            t.queue(StreamId(id));
+        }
+        // Stream 8 has nothing to send; stream 0 is queued once.
+        let (high, low) = (Priority::High as usize, Priority::Low as usize);
+        assert_eq!((t.waiting(high), t.waiting(low)), (1, 1));
+        assert_eq!(t.next_turn(low), Some(StreamId(0)));
+        assert_eq!(t.next_turn(low), None);
+        // After its turn it may be queued again.
+        t.queue(StreamId(0));
+        assert_eq!(t.next_turn(low), Some(StreamId(0)));
+        assert_eq!(t.next_turn(high), Some(StreamId(4)));
+        assert!(t.nothing_queued());
+    }
+}
