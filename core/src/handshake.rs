@@ -301,10 +301,7 @@ pub(crate) const ATTEMPT_TRANSITIONS: &[(Attempt, AttemptStep, Attempt)] = &[
 impl Attempt {
     /// The state after `step`, by [`ATTEMPT_TRANSITIONS`]; `None` if it has no such row.
     pub(crate) fn after(self, step: AttemptStep) -> Option<Attempt> {
-        ATTEMPT_TRANSITIONS
-            .iter()
-            .find(|(from, s, _)| *from == self && *s == step)
-            .map(|&(_, _, to)| to)
+        crate::transitions::next(ATTEMPT_TRANSITIONS, self, step)
     }
 
     /// The wire version the HELLO is written in.
@@ -611,8 +608,8 @@ mod tests {
 
     #[test]
     fn the_spec_shows_the_attempt_table() {
-        let section = crate::spec_tables::table_section(ATTEMPT_TRANSITIONS, "V2", &[]);
-        crate::spec_tables::assert_spec_shows("client attempt", &section);
+        let section = crate::transitions::table_section(ATTEMPT_TRANSITIONS, "V2", &[]);
+        crate::transitions::assert_spec_shows("client attempt", &section);
     }
     use crate::crypto::keys::Seed;
 

@@ -117,11 +117,10 @@ mod range_set;
 mod record;
 mod recovery;
 mod replay;
-#[cfg(test)]
-mod spec_tables;
 mod stats;
 mod stream;
 pub mod time;
+mod transitions;
 /// Traces (spec/trace.md): the record of one endpoint's life, one line per call, enough to
 /// rebuild it and check it byte for byte. An endpoint made with
 /// [`Endpoint::new_traced`] records as it is driven ([`Endpoint::take_trace`] drains the

@@ -164,10 +164,7 @@ impl Branch {
             Some(Delivery::Failed { .. }) => BranchStep::Failed,
             None => BranchStep::Gone,
         };
-        let Some(&(_, _, to)) = BRANCH_TRANSITIONS
-            .iter()
-            .find(|(from, s, _)| *from == self.phase() && *s == step)
-        else {
+        let Some(to) = crate::transitions::next(BRANCH_TRANSITIONS, self.phase(), step) else {
             return;
         };
         *self = match (to, outcome) {
@@ -399,8 +396,8 @@ mod tests {
 
     #[test]
     fn the_spec_shows_the_branch_table() {
-        let section = crate::spec_tables::table_section(BRANCH_TRANSITIONS, "Open", &["Done", "Lost"]);
-        crate::spec_tables::assert_spec_shows("pipe branch", &section);
+        let section = crate::transitions::table_section(BRANCH_TRANSITIONS, "Open", &["Done", "Lost"]);
+        crate::transitions::assert_spec_shows("pipe branch", &section);
     }
     use crate::wire::Side;
 

@@ -80,9 +80,8 @@ impl HandshakeState {
     /// Takes `step` by [`HANDSHAKE_TRANSITIONS`]; whether it moved. The only target is
     /// `Done`, which keeps nothing of the attempt.
     pub(super) fn step(&mut self, step: HandshakeStep) -> bool {
-        let moves = HANDSHAKE_TRANSITIONS
-            .iter()
-            .any(|&(from, s, to)| from == self.phase() && s == step && to == HandshakePhase::Done);
+        let moves =
+            crate::transitions::next(HANDSHAKE_TRANSITIONS, self.phase(), step) == Some(HandshakePhase::Done);
         if moves {
             *self = HandshakeState::Done;
         }
@@ -363,8 +362,8 @@ mod tests {
 
     #[test]
     fn the_spec_shows_the_handshake_table() {
-        let section = crate::spec_tables::table_section(HANDSHAKE_TRANSITIONS, "Client", &["Done"]);
-        crate::spec_tables::assert_spec_shows("handshake", &section);
+        let section = crate::transitions::table_section(HANDSHAKE_TRANSITIONS, "Client", &["Done"]);
+        crate::transitions::assert_spec_shows("handshake", &section);
     }
 
     #[test]

@@ -112,9 +112,7 @@ impl State {
     /// The state after `step`, by [`TRANSITIONS`]; `None` if the table has no such
     /// transition (the state stays).
     pub(super) fn after(self, step: Step) -> Option<State> {
-        let (_, _, to) = TRANSITIONS
-            .iter()
-            .find(|(from, kind, _)| *from == self.phase() && *kind == step.kind())?;
+        let to = crate::transitions::next(TRANSITIONS, self.phase(), step.kind())?;
         Some(match (to, step) {
             (Phase::Handshaking, _) => State::Handshaking,
             (Phase::Established, _) => State::Established,
@@ -145,7 +143,7 @@ impl Step {
 /// The table as `spec/state-machines.md` shows it.
 #[cfg(test)]
 pub(crate) fn spec_section() -> alloc::string::String {
-    crate::spec_tables::table_section(TRANSITIONS, "Handshaking", &["Closed"])
+    crate::transitions::table_section(TRANSITIONS, "Handshaking", &["Closed"])
 }
 
 #[cfg(test)]
@@ -191,7 +189,7 @@ mod tests {
 
     #[test]
     fn the_spec_shows_this_table() {
-        crate::spec_tables::assert_spec_shows("lifecycle", &spec_section());
+        crate::transitions::assert_spec_shows("lifecycle", &spec_section());
     }
 
     #[test]

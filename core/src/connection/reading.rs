@@ -82,10 +82,7 @@ impl Reading {
     /// Takes `step` by [`TRANSITIONS`]; whether the state moved. A new `Open` starts with
     /// nothing signalled or gathered; leaving `Open` drops what was gathered.
     pub(super) fn step(&mut self, step: ReadStep) -> bool {
-        let Some(&(_, _, to)) = TRANSITIONS
-            .iter()
-            .find(|(from, kind, _)| *from == self.phase() && *kind == step)
-        else {
+        let Some(to) = crate::transitions::next(TRANSITIONS, self.phase(), step) else {
             return false;
         };
         *self = match to {
@@ -119,7 +116,7 @@ impl Reading {
 /// The table as `spec/state-machines.md` shows it.
 #[cfg(test)]
 pub(crate) fn spec_section() -> alloc::string::String {
-    crate::spec_tables::table_section(TRANSITIONS, "Unannounced", &[])
+    crate::transitions::table_section(TRANSITIONS, "Unannounced", &[])
 }
 
 #[cfg(test)]
@@ -155,6 +152,6 @@ mod tests {
 
     #[test]
     fn the_spec_shows_this_table() {
-        crate::spec_tables::assert_spec_shows("receive stream", &spec_section());
+        crate::transitions::assert_spec_shows("receive stream", &spec_section());
     }
 }

@@ -75,10 +75,7 @@ pub(crate) const FIN_TRANSITIONS: &[(Fin, FinStep, Fin)] = &[
 impl Fin {
     /// The state after `step`, by [`FIN_TRANSITIONS`]; `None` if it has no such row.
     fn after(self, step: FinStep) -> Option<Fin> {
-        FIN_TRANSITIONS
-            .iter()
-            .find(|(from, s, _)| *from == self && *s == step)
-            .map(|&(_, _, to)| to)
+        crate::transitions::next(FIN_TRANSITIONS, self, step)
     }
 }
 
@@ -419,8 +416,8 @@ mod tests {
 
     #[test]
     fn the_spec_shows_the_end_s_table() {
-        let section = crate::spec_tables::table_section(FIN_TRANSITIONS, "Open", &["Acked"]);
-        crate::spec_tables::assert_spec_shows("send stream end", &section);
+        let section = crate::transitions::table_section(FIN_TRANSITIONS, "Open", &["Acked"]);
+        crate::transitions::assert_spec_shows("send stream end", &section);
     }
     use alloc::vec::Vec;
 

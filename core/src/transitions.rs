@@ -1,7 +1,22 @@
-//! The declared state machines as `spec/state-machines.md` shows them (tests only): each
-//! transition table in the code renders to a Markdown table and a Mermaid diagram, and a
+//! Declared state machines (spec/state-machines.md): a state machine's transitions are a
+//! table of `(from, step, to)` rows, and the machine moves only by looking its step up
+//! there ([`next`]); a step a state has no row for leaves it as it is. Each table renders to
+//! the Markdown table and Mermaid diagram `spec/state-machines.md` shows (tests only), and a
 //! test per table checks that the spec shows exactly that.
 
+/// The state after `step` from `from`, by `table`; `None` if the table has no such row.
+pub(crate) fn next<P: Copy + PartialEq, S: Copy + PartialEq>(
+    table: &[(P, S, P)],
+    from: P,
+    step: S,
+) -> Option<P> {
+    table
+        .iter()
+        .find(|&&(f, s, _)| f == from && s == step)
+        .map(|&(_, _, to)| to)
+}
+
+#[cfg(test)]
 /// A transition table as `spec/state-machines.md` shows it: a Markdown table and a Mermaid
 /// diagram entered at `initial` and left from each of `finals`.
 pub(crate) fn table_section<P: core::fmt::Debug, S: core::fmt::Debug>(
@@ -25,6 +40,7 @@ pub(crate) fn table_section<P: core::fmt::Debug, S: core::fmt::Debug>(
     out
 }
 
+#[cfg(test)]
 /// `spec/state-machines.md` shows `section` between the markers named `name` (read at
 /// compile time: the core touches no file); on a difference the message holds the section
 /// to paste in.
