@@ -206,6 +206,7 @@ impl Done {
     pub(crate) fn conn(self) -> ConnectionHandle {
         match self {
             Done::Conn(c) => c,
+            // Not reachable from any input: `execute` answers this command with this kind.
             other => unreachable!("a connect answered {other:?}"),
         }
     }
@@ -213,6 +214,7 @@ impl Done {
     pub(crate) fn stream(self) -> StreamId {
         match self {
             Done::Stream(s) => s,
+            // Not reachable from any input: `execute` answers this command with this kind.
             other => unreachable!("a stream opening answered {other:?}"),
         }
     }
@@ -220,6 +222,7 @@ impl Done {
     pub(crate) fn taken(self) -> usize {
         match self {
             Done::Taken(n) => n,
+            // Not reachable from any input: `execute` answers this command with this kind.
             other => unreachable!("a write answered {other:?}"),
         }
     }
@@ -227,6 +230,7 @@ impl Done {
     pub(crate) fn read(self) -> Read {
         match self {
             Done::Read(r) => r,
+            // Not reachable from any input: `execute` answers this command with this kind.
             other => unreachable!("a read answered {other:?}"),
         }
     }
@@ -234,6 +238,7 @@ impl Done {
     pub(crate) fn pipe(self) -> PipeId {
         match self {
             Done::Pipe(p) => p,
+            // Not reachable from any input: `execute` answers this command with this kind.
             other => unreachable!("a pipe answered {other:?}"),
         }
     }
