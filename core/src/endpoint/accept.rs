@@ -141,3 +141,35 @@ impl Endpoint {
         self.touch(slot);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::Net;
+    use super::*;
+    use crate::HandshakeError;
+    use alloc::vec;
+
+    #[test]
+    fn a_client_beyond_max_connections_is_refused_at_capacity() {
+        let server = Config {
+            max_connections: 1,
+            ..Config::default()
+        };
+        let mut net = Net::new(vec![server, Config::default(), Config::default()]);
+        let first = net.eps[1].connect(net.now, net.addrs[0]).unwrap();
+        net.run_until(Instant::ZERO + Duration::from_secs(1));
+        let second = net.eps[2].connect(net.now, net.addrs[0]).unwrap();
+        net.run_until(net.now + Duration::from_secs(2));
+        assert!(net.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Connected { conn, .. } if *conn == first)));
+        let refused = net.events[2].iter().any(|e| {
+            matches!(e, Event::HandshakeFailed {
+                conn,
+                reason: HandshakeError::Rejected { reason, .. },
+            } if *conn == second && *reason == RejectReason::AT_CAPACITY)
+        });
+        assert!(refused, "{:?}", net.events[2]);
+        assert_eq!(net.eps[0].connection_count(), 1);
+    }
+}

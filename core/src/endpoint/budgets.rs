@@ -167,3 +167,34 @@ impl Endpoint {
         held::budget(self.window_floor(), streams)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::Net;
+    use super::*;
+    use alloc::vec;
+
+    /// `Config::send_buffer_total` is shared, but never below a floor per connection: one
+    /// connection filling the total leaves the next its floor.
+    #[test]
+    fn a_connection_may_always_fill_its_floor_whatever_the_others_hold() {
+        let client = Config {
+            send_buffer_total: SEND_FLOOR,
+            ..Config::default()
+        };
+        let mut net = Net::new(vec![client, Config::default(), Config::default()]);
+        let a = net.eps[0].connect(net.now, net.addrs[1]).unwrap();
+        let b = net.eps[0].connect(net.now, net.addrs[2]).unwrap();
+        net.run_until(Instant::ZERO + Duration::from_secs(1));
+        let ep = &mut net.eps[0];
+        assert!(ep.is_established(a) && ep.is_established(b));
+        let floor = Bytes::from(vec![7u8; SEND_FLOOR as usize]);
+        // Nothing is sent between the calls, so what a message holds stays held.
+        assert!(ep.send_message(a, None, floor.clone()).is_ok());
+        assert_eq!(
+            ep.send_message(a, None, Bytes::from_static(b"more")),
+            Err(ApiError::WouldBlock)
+        );
+        assert!(ep.send_message(b, None, floor).is_ok());
+    }
+}

@@ -67,6 +67,8 @@ use crate::wire::{
 mod accept;
 mod budgets;
 mod commands;
+#[cfg(test)]
+mod harness;
 mod piping;
 mod queries;
 mod slots;

@@ -167,3 +167,29 @@ impl Endpoint {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_kept_after_its_connection_ended_never_reaches_the_slot_s_next_occupant() {
+        let mut ep = Endpoint::new(Config::default(), 1);
+        let now = Instant::ZERO;
+        let to = SocketAddr::new([10, 0, 0, 9].into(), 1);
+        let first = ep.connect(now, to).unwrap();
+        // Closed before its handshake ended: gone at once, its slot free for the next.
+        ep.close(now, first, 0, Reason::default()).unwrap();
+        assert_eq!(ep.connection_count(), 0);
+        let second = ep.connect(now, to).unwrap();
+        assert_eq!(second.slot(), first.slot());
+        assert_ne!(second, first);
+        assert_eq!(
+            ep.open_stream(first, StreamHeader::default()),
+            Err(ApiError::UnknownConnection)
+        );
+        assert_eq!(ep.remote_address(first), None);
+        assert_eq!(ep.remote_address(second), Some(to));
+        assert_eq!(ep.connections().collect::<Vec<_>>(), [second]);
+    }
+}

@@ -212,3 +212,43 @@ impl Endpoint {
         self.touch(slot);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{encode_packet, KeyPhase, PacketNumberLen, VersionRange};
+
+    /// A packet for no connection gets a stateless reset, shorter than itself; a reset, or
+    /// anything as short, gets nothing, so two endpoints that both lost state do not answer
+    /// each other for ever (spec §6.1).
+    #[test]
+    fn a_reset_answers_a_longer_packet_and_never_a_reset() {
+        let config = Config {
+            versions: VersionRange::ENCRYPTED_OR_PLAINTEXT,
+            ..Config::default()
+        };
+        let mut ep = Endpoint::new(config, 1);
+        let (now, from) = (Instant::ZERO, SocketAddr::new([10, 0, 0, 7].into(), 9));
+        let header = Header {
+            version: VERSION_1,
+            kind: PacketKind::Data,
+            dcid: ConnectionId::from_u64(99),
+            number: 0,
+            number_len: PacketNumberLen::One,
+            timestamp: 0,
+            key_phase: KeyPhase::Zero,
+        };
+        let mut buf = [0u8; 1500];
+        let len = encode_packet(&header, &[Frame::Padding(200)], &mut buf).unwrap();
+        ep.handle_datagram(now, from, BytesMut::from(&buf[..len]));
+        let t = ep.poll_transmit(now, &mut buf).expect("a stateless reset");
+        assert_eq!(t.destination, from);
+        assert!((MIN_RESET_LEN..=MAX_RESET_LEN).contains(&t.len) && t.len < len);
+        assert_eq!(ep.stats().resets_sent, 1);
+        // The reset, come back: a packet for no connection, no longer than a reset.
+        let reset = BytesMut::from(&buf[..t.len]);
+        ep.handle_datagram(now, from, reset);
+        assert!(ep.poll_transmit(now, &mut buf).is_none());
+        assert_eq!(ep.stats().resets_sent, 1);
+    }
+}

@@ -1,0 +1,66 @@
+//! For the endpoint's unit tests: endpoints on a "network" that hands every datagram over
+//! at once, with time jumping to the next deadline.
+
+use alloc::vec;
+use alloc::vec::Vec;
+
+use super::*;
+
+/// Endpoints at addresses `10.0.0.1:4000`, `10.0.0.2:4000`, ... and the events each gave.
+pub(super) struct Net {
+    pub(super) eps: Vec<Endpoint>,
+    pub(super) addrs: Vec<SocketAddr>,
+    pub(super) events: Vec<Vec<Event>>,
+    pub(super) now: Instant,
+}
+
+impl Net {
+    pub(super) fn new(configs: Vec<Config>) -> Net {
+        let n = configs.len();
+        let eps = configs
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| Endpoint::new(c, i as u64 + 1))
+            .collect();
+        let addrs = (0..n)
+            .map(|i| SocketAddr::new([10, 0, 0, i as u8 + 1].into(), 4000))
+            .collect();
+        Net {
+            eps,
+            addrs,
+            events: vec![Vec::new(); n],
+            now: Instant::ZERO,
+        }
+    }
+
+    /// Moves datagrams and time until nothing is left to do or `limit` passes.
+    pub(super) fn run_until(&mut self, limit: Instant) {
+        let mut buf = [0u8; 1500];
+        loop {
+            let mut moved = false;
+            for i in 0..self.eps.len() {
+                while let Some(t) = self.eps[i].poll_transmit(self.now, &mut buf) {
+                    moved = true;
+                    if let Some(to) = self.addrs.iter().position(|a| *a == t.destination) {
+                        let from = self.addrs[i];
+                        self.eps[to].handle_datagram(self.now, from, BytesMut::from(&buf[..t.len]));
+                    }
+                }
+                while let Some(e) = self.eps[i].poll_event() {
+                    self.events[i].push(e);
+                }
+            }
+            if moved {
+                continue;
+            }
+            match self.eps.iter().filter_map(Endpoint::poll_timeout).min() {
+                Some(at) if at <= limit => {
+                    self.now = self.now.max(at);
+                    let now = self.now;
+                    self.eps.iter_mut().for_each(|ep| ep.handle_timeout(now));
+                }
+                _ => return,
+            }
+        }
+    }
+}
