@@ -61,3 +61,45 @@ impl Connection {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::unvalidated_server;
+    use super::*;
+
+    /// The way back of the table: a lost control frame is queued again as it was sent, or
+    /// renewed, or dropped, by what it was.
+    #[test]
+    fn a_lost_control_frame_is_queued_again_only_if_still_needed() {
+        let mut c = unvalidated_server(&Config::default());
+        c.control.clear();
+        let reset = Control::ResetStream {
+            id: StreamId(1),
+            code: 7,
+            final_size: 10,
+        };
+        let stop = Control::StopSending {
+            id: StreamId(2),
+            code: 3,
+        };
+        // Sent again as they were, code and final size included, with no record kept
+        // elsewhere; twice lost, queued once.
+        for c2 in [reset, stop, reset] {
+            c.on_control_lost(c2);
+        }
+        // Nothing to resend: a PING, and credit for a stream that is gone.
+        c.on_control_lost(Control::Ping);
+        c.on_control_lost(Control::MaxStreamData(StreamId(9)));
+        c.on_control_lost(Control::MaxData);
+        assert_eq!(
+            c.control.iter().copied().collect::<Vec<_>>(),
+            [reset, stop, Control::MaxData]
+        );
+        // Connection credit goes out at its value when sent, not when first queued.
+        assert_eq!(
+            c.control_frame(Control::MaxData),
+            Some(Frame::MaxData(c.recv_flow.limit()))
+        );
+        assert_eq!(c.control_frame(Control::MaxStreamData(StreamId(9))), None);
+    }
+}

@@ -834,7 +834,7 @@ mod tests {
     use super::*;
     use crate::wire::{Capabilities, TransportParams};
 
-    fn unvalidated_server(config: &Config) -> Connection {
+    pub(super) fn unvalidated_server(config: &Config) -> Connection {
         let client = ConnectionId::from_u64(7);
         let hello = Header {
             version: VERSION_1,
