@@ -5,11 +5,12 @@
 //! decoded packet here (`handle_packet`, which dispatches each frame in `on_frame`),
 //! forwards application commands, asks for the next datagram (`poll_transmit`), fires
 //! timers (`handle_timeout`) and collects events. A connection never sees a socket, a clock
-//! or a random source. This file holds the state and the receive path; each concern's
-//! methods are in a file of their own:
+//! or a random source. This file holds the state, its construction and what the endpoint
+//! asks of it; each concern's methods are in a file of their own:
 //!
 //! | file | decides |
 //! | --- | --- |
+//! | `receive` | a packet for this connection: address, duplicates, each frame dispatched |
 //! | `lifecycle` | the connection's states and every transition, as a table (spec/state-machines.md) |
 //! | `handshaking` | the handshake frames and datagrams of this connection (§7, §11.2), and its table |
 //! | `stream_frames` | what the peer's STREAM, RESET_STREAM, STOP_SENDING and RECEIPT frames do |
@@ -64,6 +65,7 @@ mod handshaking;
 mod lifecycle;
 mod loss;
 mod reading;
+mod receive;
 mod stream_frames;
 mod stream_table;
 mod streams;
@@ -570,220 +572,6 @@ impl Connection {
     // ---------------------------------------------------------------- timers
 
     // ---------------------------------------------------------------- input
-
-    /// Handles a packet the endpoint routed here. `hello_again` is set when it is another
-    /// copy of the HELLO that created this (server) connection.
-    pub(crate) fn handle_packet(&mut self, now: Instant, config: &Config, from: SocketAddr, packet: &Packet) {
-        self.clock = self.clock.max(now);
-        if packet.header.version != self.version {
-            // Another version's packet (a stale one from before a client's fallback, or a
-            // forgery): nothing in it applies here.
-            return;
-        }
-        if self.version == VERSION_2 && packet.header.kind != PacketKind::Data {
-            // Not authenticated as a packet: only the Noise messages in it count, and its
-            // number, address and time are not trusted with anything.
-            self.on_handshake_packet_v2(now, config, packet);
-            self.refresh_timers(config);
-            return;
-        }
-        match self.state {
-            State::Closed | State::Draining { .. } => return,
-            State::Closing { .. } => {
-                // The peer has not seen our CLOSE: send it again (once per packet received).
-                self.close_pending = true;
-                return;
-            }
-            _ => {}
-        }
-        let header = packet.header;
-        if header.kind == PacketKind::Data && self.finish.is_some() {
-            // Only a server that read our NOISE_FINISH has the keys this packet opened with.
-            self.finish = None;
-        }
-        if header.kind == PacketKind::Data && matches!(self.handshake, HandshakeState::Client(_)) {
-            // The server sends data packets only after its ACCEPT: one that comes first
-            // overtook it, and has no connection to apply to yet (its ACK would name packet
-            // numbers we may not have sent). Dropped; the server repeats what matters.
-            return;
-        }
-        if self.received.is_duplicate(header.number) {
-            self.stats.duplicates_received += 1;
-            // Acknowledge again only what asks for it: answering duplicate ACK-only
-            // packets would let two endpoints bounce ACKs between them forever.
-            if packet.is_ack_eliciting() {
-                self.received.ack_now(now);
-            }
-            self.refresh_timers(config);
-            return;
-        }
-        self.stats.datagrams_received += 1;
-        self.last_received = now;
-        // The peer's address may change (NAT rebinding): follow it, but only for the
-        // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
-        // packet, replayed from elsewhere, cannot lead the connection away.
-        if self.received.largest().is_none_or(|l| header.number > l) {
-            if from != self.remote && self.is_open() {
-                // A new address is not trusted until it acknowledges a packet sent there
-                // (spec §10.2): until then it gets at most 3x what came from it, and a PING
-                // asks for that acknowledgement.
-                self.unvalidated = Some(Amplification {
-                    received: self.datagram.len() as u64,
-                    sent: 0,
-                });
-                self.path_probe = Some(self.recovery.next_pn());
-
-                if !self.control.contains(&Control::Ping) {
-                    self.control.push_back(Control::Ping);
-                }
-            }
-            self.remote = from;
-        }
-        if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
-            match header.kind {
-                // Another copy of the HELLO: the ACCEPT was lost; send it again.
-                PacketKind::Handshake { .. } => *send_accept = true,
-                // The client's first data packet confirms the handshake.
-                // It also proves the client receives at its address: only the ACCEPT told it
-                // our connection id (spec §10.2).
-                PacketKind::Data => {
-                    self.unvalidated = None;
-                    self.handshake.step(HandshakeStep::Confirmed);
-                    self.step(Step::Confirmed);
-                    self.last_eliciting_sent = now;
-                    if let Some(negotiated) = self.negotiated {
-                        self.events.push_back(Event::Connected {
-                            conn: self.handle,
-                            negotiated,
-                            peer: self.peer_key,
-                        });
-                    }
-                }
-            }
-        }
-        let mut eliciting = false;
-        let mut ping = false;
-        for frame in packet.frames() {
-            eliciting |= frame.is_ack_eliciting();
-            ping |= matches!(frame, Frame::Ping);
-            if let Err(kind) = self.on_frame(now, config, &header, frame) {
-                self.violated(now, kind);
-                break;
-            }
-            if self.state != State::Handshaking && !self.is_open() {
-                // Closed by a frame: the peer's CLOSE, or our retransmission budget.
-                break;
-            }
-        }
-        // A client still in its handshake answers nothing it receives (RETRY and REJECT are
-        // stateless, spec §3.3): only packets of an established connection, or a server's
-        // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
-        let records = self.is_open() || (self.state == State::Handshaking && self.side == Side::Server);
-        if records {
-            self.received.on_packet(
-                header.number,
-                now,
-                header.timestamp,
-                eliciting,
-                config.max_ack_delay,
-            );
-            if ping {
-                // A PING is a probe or a keep-alive: the sender waits on its answer to know
-                // the path works (spec §8, Acknowledgements).
-                self.received.ack_now(now);
-            }
-            if matches!(self.handshake, HandshakeState::Done)
-                && self.side == Side::Client
-                && header.kind != PacketKind::Data
-            {
-                // ACCEPT: acknowledge at once, which also confirms the handshake to the server.
-                self.received.ack_now(now);
-            }
-        }
-        self.refresh_timers(config);
-    }
-
-    fn on_frame(
-        &mut self,
-        now: Instant,
-        config: &Config,
-        header: &Header,
-        frame: Frame,
-    ) -> Result<(), ViolationKind> {
-        match frame {
-            Frame::Padding(_) | Frame::Ping => {}
-            Frame::Ack(ack) => {
-                // Handshake packets are not tracked by recovery; an ACK in one only matters
-                // for its packet numbers (checked against what we sent).
-                match self.recovery.on_ack(now, &ack) {
-                    Ok(outcome) => {
-                        self.received.on_peer_ack(&ack);
-                        if let Some(p) = self.crypto.as_mut() {
-                            p.on_acked(ack.largest());
-                        }
-                        if self.path_probe.is_some_and(|first| ack.largest() >= first) {
-                            self.path_probe = None;
-                            self.unvalidated = None;
-                        }
-                        self.on_ack_outcome(now, &ack, outcome)
-                    }
-                    Err(_) => return Err(ViolationKind::UnsentPacketAcked),
-                }
-            }
-            Frame::Accept(accept) => self.on_accept(now, config, header, accept),
-            Frame::Reject(reject) => {
-                if matches!(self.handshake, HandshakeState::Client(_)) {
-                    self.fail_handshake(HandshakeError::Rejected {
-                        reason: reject.reason,
-                        versions: reject.versions,
-                    });
-                }
-            }
-            Frame::Retry(retry) => {
-                if let HandshakeState::Client(c) = &mut self.handshake {
-                    c.on_retry(retry.token, now, self.local_cid);
-                }
-            }
-            // The endpoint creates connections from HELLO; a copy was handled above.
-            Frame::Hello(_) => {}
-            Frame::NoiseHello(_) | Frame::NoiseAccept(_) | Frame::NoiseFinish(_) => {}
-            Frame::Stream(s) => self.on_stream(config, s)?,
-            Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
-            Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
-            Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
-            Frame::MaxData(max) => {
-                self.send_credit.raise(max);
-            }
-            Frame::MaxStreamData { id, max } => {
-                if id.initiator() != self.side {
-                    return Err(ViolationKind::WrongStreamDirection);
-                }
-                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
-                    send.set_max_data(max);
-                    self.streams.queue(id);
-                }
-            }
-            Frame::MaxStreams(max) => {
-                if self.stream_credit.raise(max) {
-                    self.events
-                        .push_back(Event::StreamsAvailable { conn: self.handle });
-                }
-            }
-            Frame::DataBlocked(_) | Frame::StreamDataBlocked { .. } | Frame::StreamsBlocked(_) => {
-                self.stats.peer_blocked += 1;
-            }
-            Frame::Close(close) => {
-                let until = now + self.recovery.pto().saturating_mul(3);
-                self.recovery.drain();
-                self.step(Step::PeerClosed { until });
-                self.closed(CloseReason::Peer {
-                    code: close.code,
-                    reason: close.reason,
-                });
-            }
-        }
-        Ok(())
-    }
 
     // ---------------------------------------------------------------- pipes
     // The endpoint's pipes (module `pipe`) move bytes between connections through these.
