@@ -1,0 +1,265 @@
+use super::*;
+use crate::wire::{AckRange, AckRanges};
+
+fn sent(r: &mut Recovery, at: u64) -> u64 {
+    let pn = r.take_pn();
+    r.on_sent(SentPacket::new(
+        pn,
+        Instant::from_micros(at),
+        1000,
+        SmallVec::new(),
+    ));
+    pn
+}
+
+fn ack(ranges: &[(u64, u64)]) -> Ack {
+    Ack {
+        ranges: AckRanges::new(ranges.iter().map(|&(s, l)| AckRange {
+            smallest: s,
+            largest: l,
+        }))
+        .unwrap(),
+        ack_delay: 0,
+        one_way_delay: 0,
+    }
+}
+
+/// A recovery that leaves no number out, so the tests can name packets by count.
+fn unskipped(max_probe_interval_ms: u64) -> Recovery {
+    let mut r = Recovery::new(
+        Duration::from_millis(100),
+        Duration::from_millis(max_probe_interval_ms),
+        0,
+    );
+    r.skips.next = u64::MAX;
+    r
+}
+
+fn numbers(v: &[SentPacket]) -> Vec<u64> {
+    v.iter().map(|p| p.number).collect()
+}
+
+#[test]
+fn packet_threshold_declares_loss() {
+    let mut r = unskipped(2000);
+    for _ in 0..5 {
+        sent(&mut r, 0);
+    }
+    let out = r.on_ack(Instant::from_micros(50_000), &ack(&[(4, 4)])).unwrap();
+    assert_eq!(numbers(&out.acked), [4]);
+    assert_eq!(numbers(&out.lost), [0, 1]);
+    assert_eq!(r.bytes_in_flight(), 2000);
+    // 2 and 3 wait for the time threshold: 9/8 of the 50 ms sample.
+    assert_eq!(r.deadline(), Some(Instant::from_micros(56_250)));
+    match r.on_timeout(Instant::from_micros(56_250)) {
+        Timeout::Lost(lost) => assert_eq!(numbers(&lost), [2, 3]),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.bytes_in_flight(), 0);
+    assert_eq!(r.deadline(), None);
+}
+
+#[test]
+fn reordering_raises_the_packet_threshold() {
+    let mut r = unskipped(2000);
+    for _ in 0..10 {
+        sent(&mut r, 0);
+    }
+    let out = r.on_ack(Instant::from_micros(1000), &ack(&[(9, 9)])).unwrap();
+    assert_eq!(numbers(&out.lost), [0, 1, 2, 3, 4, 5, 6]);
+    // 2 was only late: the threshold grows to 8 (9 - 2 + 1).
+    r.on_ack(Instant::from_micros(1100), &ack(&[(9, 9), (2, 2)]))
+        .unwrap();
+    assert_eq!(r.spurious_losses(), 1);
+    for _ in 0..10 {
+        sent(&mut r, 1100);
+    }
+    // 19 acked: 10..=11 are 8 or more below and lost; 12 to 18 wait.
+    let out = r.on_ack(Instant::from_micros(1200), &ack(&[(19, 19)])).unwrap();
+    assert_eq!(numbers(&out.lost), [7, 8, 10, 11]);
+}
+
+/// A packet declared lost by the time threshold and acknowledged after all: the
+/// threshold grows by an eighth of an RTT, once per smoothed RTT however many such
+/// packets the ACKs then name.
+#[test]
+fn reordering_raises_the_time_threshold_an_eighth_per_rtt() {
+    let mut r = unskipped(2000);
+    let ms = |m: u64| Instant::from_micros(m * 1000);
+    for _ in 0..3 {
+        sent(&mut r, 0);
+    }
+    r.on_ack(ms(50), &ack(&[(2, 2)])).unwrap();
+    // 9/8 of 50 ms.
+    assert_eq!(r.deadline(), Some(Instant::from_micros(56_250)));
+    let Timeout::Lost(lost) = r.on_timeout(Instant::from_micros(56_250)) else {
+        panic!("no loss");
+    };
+    assert_eq!(numbers(&lost), [0, 1]);
+    // 0 and 1 were only late, acknowledged one by one: one step, not two.
+    r.on_ack(ms(60), &ack(&[(2, 2), (0, 0)])).unwrap();
+    r.on_ack(ms(61), &ack(&[(0, 2)])).unwrap();
+    assert_eq!(r.spurious_losses(), 2);
+    let a = sent(&mut r, 61_000);
+    let b = sent(&mut r, 61_000);
+    r.on_ack(ms(111), &ack(&[(b, b)])).unwrap();
+    // 10/8 of 50 ms after 61 ms.
+    assert_eq!(r.deadline(), Some(Instant::from_micros(123_500)));
+    let Timeout::Lost(lost) = r.on_timeout(Instant::from_micros(123_500)) else {
+        panic!("no loss");
+    };
+    assert_eq!(numbers(&lost), [a]);
+    // A smoothed RTT later, the next spurious loss is a second step.
+    r.on_ack(ms(125), &ack(&[(a, b)])).unwrap();
+    assert_eq!(r.time_threshold, TIME_THRESHOLD + 2);
+}
+
+#[test]
+fn acking_an_unsent_packet_is_refused() {
+    let mut r = unskipped(2000);
+    sent(&mut r, 0);
+    assert_eq!(
+        r.on_ack(Instant::ZERO, &ack(&[(1, 1)])).unwrap_err(),
+        UnsentPacketAcked
+    );
+}
+
+#[test]
+fn numbers_are_left_out_at_growing_random_gaps() {
+    let mut r = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
+    let taken: Vec<u64> = (0..100_000).map(|_| sent(&mut r, 0)).collect();
+    let left_out: Vec<u64> = taken
+        .windows(2)
+        .filter(|w| w[1] != w[0] + 1)
+        .map(|w| {
+            assert_eq!(w[1], w[0] + 2, "one number at a time");
+            w[0] + 1
+        })
+        .collect();
+    assert!((16..32).contains(&left_out[0]), "{left_out:?}");
+    for (k, pair) in left_out.windows(2).enumerate() {
+        let low = 1u64 << (FIRST_SKIP_EXPONENT + 1 + k as u32).min(LAST_SKIP_EXPONENT);
+        assert!((low..2 * low).contains(&(pair[1] - pair[0])), "{left_out:?}");
+    }
+    // The 11th number left out comes by 2^16 - 32, the 13th no sooner than 2^17 - 16.
+    assert!((11..=12).contains(&left_out.len()), "{left_out:?}");
+    // Another seed, other numbers.
+    let mut other = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 8);
+    let other_taken: Vec<u64> = (0..100_000).map(|_| sent(&mut other, 0)).collect();
+    assert_ne!(taken, other_taken);
+    // Packets that elicit no ACK (not recorded here) are never followed by a gap.
+    let mut acks_only = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
+    assert!((0..100_000).all(|n| acks_only.take_pn() == n));
+}
+
+#[test]
+fn acking_a_number_left_out_is_refused() {
+    let mut r = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
+    let mut numbers = Vec::new();
+    while numbers.len() < 40 {
+        numbers.push(sent(&mut r, 0));
+    }
+    let skipped = (0..40).find(|pn| !numbers.contains(pn)).unwrap();
+    assert!(r.remembers_skipped(skipped));
+    // An honest ACK names what was sent, around the gap.
+    let honest = r
+        .on_ack(
+            Instant::from_micros(1000),
+            &ack(&[(skipped + 1, skipped + 2), (0, skipped - 1)]),
+        )
+        .unwrap();
+    assert_eq!(honest.acked.len() as u64, skipped + 2);
+    // An optimistic one covers the gap.
+    assert_eq!(
+        r.on_ack(Instant::from_micros(2000), &ack(&[(0, skipped + 3)]))
+            .unwrap_err(),
+        UnsentPacketAcked
+    );
+}
+
+#[test]
+fn every_packet_leaves_flight_once() {
+    let mut r = unskipped(2000);
+    for _ in 0..10 {
+        sent(&mut r, 0);
+    }
+    let a = r
+        .on_ack(Instant::from_micros(1000), &ack(&[(8, 9), (3, 5)]))
+        .unwrap();
+    let b = r
+        .on_ack(Instant::from_micros(2000), &ack(&[(8, 9), (3, 5), (0, 1)]))
+        .unwrap();
+    let mut all = numbers(&a.acked);
+    all.extend(numbers(&a.lost));
+    all.extend(numbers(&b.acked));
+    all.extend(numbers(&b.lost));
+    // 0 and 1 were already lost when acknowledged. Their ACK shows reordering, so loss
+    // detection runs again with the grown thresholds, and 7, overdue by then, is lost.
+    assert!(b.acked.is_empty());
+    assert_eq!(numbers(&b.lost), [7]);
+    assert_eq!(r.deadline(), None);
+    all.sort();
+    assert_eq!(all, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    assert_eq!(r.packets_in_flight(), 0);
+}
+
+#[test]
+fn probes_back_off_to_the_cap_and_never_give_up() {
+    let mut r = unskipped(1000);
+    sent(&mut r, 0);
+    // PTO = 100 + 4 × 50 + 25 = 325 ms, then 650 ms, then capped at 1 s, for ever.
+    let mut at = 0;
+    for (k, period) in [325_000, 650_000, 1_000_000, 1_000_000, 1_000_000]
+        .into_iter()
+        .enumerate()
+    {
+        at += period;
+        assert_eq!(r.deadline(), Some(Instant::from_micros(at)), "probe {k}");
+        assert!(matches!(
+            r.on_timeout(Instant::from_micros(at)),
+            Timeout::Probe { consecutive } if consecutive == k as u32 + 1
+        ));
+    }
+    for _ in 0..1000 {
+        at += 1_000_000;
+        assert!(matches!(
+            r.on_timeout(Instant::from_micros(at)),
+            Timeout::Probe { .. }
+        ));
+    }
+    // An acknowledgement ends the backoff.
+    let pn = sent(&mut r, at);
+    r.on_ack(Instant::from_micros(at + 1000), &ack(&[(pn, pn)]))
+        .unwrap();
+    assert_eq!(r.pto_count(), 0);
+}
+
+#[test]
+fn a_pto_longer_than_the_cap_is_not_shortened() {
+    // A 3 s RTT: the PTO is 3 + 4 × 1.5 + 0.025 s before any backoff, past a 2 s cap.
+    let mut r = Recovery::new(Duration::from_secs(3), Duration::from_secs(2), 0);
+    r.skips.next = u64::MAX;
+    sent(&mut r, 0);
+    assert_eq!(r.pto(), Duration::from_micros(9_025_000));
+    r.on_timeout(Instant::from_micros(9_025_000));
+    assert_eq!(r.pto(), Duration::from_micros(9_025_000));
+}
+
+#[test]
+fn an_ack_naming_only_untracked_packets_still_detects_losses() {
+    let mut r = unskipped(2000);
+    let data = sent(&mut r, 0);
+    // Numbers 1 to 4 carried only ACKs: not tracked here.
+    for _ in 0..4 {
+        r.take_pn();
+    }
+    let out = r.on_ack(Instant::from_micros(50_000), &ack(&[(2, 4)])).unwrap();
+    assert!(out.acked.is_empty());
+    assert_eq!(
+        numbers(&out.lost),
+        [data],
+        "three later packets were acknowledged"
+    );
+    assert_eq!(r.largest_acked(), Some(4));
+    assert!(!r.awaits_ack());
+}
