@@ -1,46 +1,54 @@
 //! # weir-driver
 //!
-//! The half of a weir adapter that does not depend on how the adapter waits: the sans-IO
-//! [`weir_core::Endpoint`], the application calls waiting on it, and the set-up of the UDP
-//! socket. `weir-std` (threads) and `weir-tokio` (async) each add a loop that moves
-//! datagrams and time between a [`Driver`] and a socket, and pass the application's
-//! [`Command`]s in; so can an adapter for any other runtime. Both keep the driver behind a
-//! lock that the application's calls take too, so a call runs in the calling thread or task
-//! and costs no switch to the loop when the core can answer it at once.
+//! Everything of a weir adapter that does not depend on how it waits: the sans-IO
+//! [`weir_core::Endpoint`] inside a [`Driver`], the application's handles ([`Endpoint`],
+//! [`Connection`], [`SendStream`], [`RecvStream`], [`Pipe`]) with their calls as futures
+//! and `poll_*` methods, the set-up of the UDP socket, and batched IO ([`Inbox`],
+//! [`Outbox`]). An adapter adds a loop that moves datagrams and time between the driver
+//! and its socket, and a [`Runtime`] that says what a call changed: `weir-tokio` (a task,
+//! about 200 lines with its loop) and `weir-std` (a thread, and `block_on` to run each call
+//! to completion on the calling thread); an adapter for another runtime needs the same two
+//! pieces and nothing else.
+//!
+//! ## How a call waits
+//! The driver sits behind a lock ([`Shared`]) that the handles' calls take too, so a call
+//! runs in the calling task or thread and costs no switch to the loop when the core can
+//! answer it at once. A call that cannot be answered yet registers the caller's waker with
+//! the driver, keyed by what it waits on (a stream, a connection, the accept queue, a
+//! pipe), and returns `Pending`; each input the loop hands the driver reads the core's
+//! events and wakes the calls waiting on what they changed, which poll again. As in
+//! quinn, values stay in the core until a poll takes them: nothing is handed to a caller
+//! that might be gone, so no call has to give anything back, and the driver keeps no
+//! record of the calls waiting beyond their wakers.
 //!
 //! ## The contract between an adapter and its driver
-//! - The adapter's loop calls [`Driver::handle_datagram`], [`Driver::handle_timeout`] (when
-//!   [`Driver::deadline`] passes) and [`Driver::command`], and after each sends what
-//!   [`Driver::poll_transmit`] gives. Each of those calls leaves the waiting calls answered
-//!   as far as the core allows.
-//! - Every [`Command`] that carries a [`Reply`] is answered exactly once: at once, or later
-//!   when the core's events allow, or with [`Error::TimedOut`] after [`Command::Cancel`],
-//!   or with [`Error::Shutdown`]. Backpressure is a reply that comes later, never a queue
-//!   that grows: a write waits while the core's send buffer is full, and received bytes
-//!   stay in the core, under its flow control, until a read asks for them.
-//! - A [`Reply`] runs inside the driver call that answers it (with the driver borrowed, or
-//!   its lock held): it must hand the value over and return, never call the driver again.
-//! - A reply that can no longer be delivered (its receiver is gone) gives its value back:
-//!   bytes read, messages and accepted connections or streams are kept for the next call,
-//!   so a cancelled call loses nothing.
-//! - The commonest calls can be tried at once first, without a reply:
-//!   [`Driver::send_message_now`], [`Driver::recv_message_now`] and [`Driver::read_now`]
-//!   answer ([`Now::Done`]) when the core can, and otherwise give their arguments back
-//!   ([`Now::Wait`]) for the [`Command`] that waits. They never overtake a call still
-//!   waiting on the same connection. A send answered this way costs no reply channel, no
-//!   allocation of the driver's and no entry among the waiting calls (about a fifth of
-//!   the CPU time per 1 KiB message in `weir-bench`'s messages workload).
+//! - The loop calls [`Driver::handle_received`] (or [`Driver::handle_datagram`]) with what
+//!   the socket received, [`Driver::handle_timeout`] when [`Driver::deadline`] passes, and
+//!   sends what [`Driver::poll_transmit`] gives (through an [`Outbox`], in GSO batches),
+//!   each step under the lock of [`Shared::driver`] and never across a system call.
+//! - [`Runtime::changed`] is called after every call with the lock held: the adapter sends
+//!   what the call left, or wakes its loop to do so.
+//! - The loop ends once [`Driver::is_shut_down`] after [`Shared::shutdown`], and calls
+//!   [`Shared::stop`] however it ends: calls then fail with [`Error::Shutdown`].
+//! - Backpressure is a pending call, never a queue that grows: a write waits while the
+//!   core's send buffer is full, and received bytes stay in the core, under its flow
+//!   control, until a read asks for them.
 //!
-//! Connections are named by [`ConnId`]s, which unlike the core's handles are never reused:
-//! a handle kept after its connection ended can only ever see that end.
+//! ## Cancellation
+//! Every call is cancel-safe in the sense that matters: dropping its future before it is
+//! ready loses nothing the peer sent. Reads, accepts, `recv_message` and `open_stream` take
+//! nothing until they are ready; a write is ready as soon as it took bytes, so a dropped
+//! one wrote nothing. What a dropped call leaves behind is said where it is not nothing:
+//! a connect is closed, a message send half written is reset, and a finish that waited for
+//! its confirmation has still ended the stream. `weir-std`'s timeouts are exactly such
+//! drops.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod driver;
+mod handles;
 mod io;
 mod socket;
-
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
@@ -51,10 +59,11 @@ pub use weir_core::{
 };
 
 pub use driver::{Driver, TRACE_ENV};
+pub use handles::{Connection, Endpoint, Pipe, RecvStream, Runtime, SendStream, Shared};
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};
 
-/// Longest message [`Command::RecvMessage`] gathers unless told otherwise: the memory one
+/// Longest message [`Connection::recv_message`] gathers: the memory one
 /// message may take (a longer one is refused and its stream stopped).
 pub const DEFAULT_MESSAGE_LIMIT: u64 = 256 << 20;
 
@@ -147,7 +156,7 @@ pub enum Error {
     /// A call on a connection or stream of another endpoint.
     #[error("the connection belongs to another endpoint")]
     WrongEndpoint,
-    /// The call's time ran out ([`Command::Cancel`]) before it could finish.
+    /// The call's time ran out before it could finish (a blocking call's timeout).
     #[error("the call timed out")]
     TimedOut,
     /// The endpoint is shutting down or gone.
@@ -165,41 +174,16 @@ fn why_code(code: u64) -> String {
     }
 }
 
-/// Names a connection for the adapters' handles. Unlike a core
-/// [`ConnectionHandle`](weir_core::ConnectionHandle), never reused within a driver.
+/// Names a connection for the handles. Unlike a core
+/// [`ConnectionHandle`](weir_core::ConnectionHandle), never reused within a driver: a
+/// handle kept after its connection ended can only ever see that end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct ConnId(u64);
+pub(crate) struct ConnId(u64);
 
 impl std::fmt::Display for ConnId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "c{}", self.0)
     }
-}
-
-/// Names one call, so that it can be cancelled ([`Command::Cancel`]). Unique in the process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct OpId(u64);
-
-impl OpId {
-    /// A fresh id.
-    pub fn next() -> OpId {
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        OpId(NEXT.fetch_add(1, Ordering::Relaxed))
-    }
-}
-
-/// Where the answer to a call goes: returns the value when it can no longer be delivered
-/// (the caller gave up), so that the driver keeps it for the next call.
-pub type Reply<T> = Box<dyn FnOnce(T) -> Result<(), T> + Send>;
-
-/// What a call tried at once came to ([`Driver::send_message_now`] and the like).
-#[derive(Debug)]
-#[must_use]
-pub enum Now<T, A> {
-    /// The call is over: its answer.
-    Done(T),
-    /// It has to wait: its arguments back, for the [`Command`] that waits.
-    Wait(A),
 }
 
 /// How far a sent message or a finished stream must have got before the call that sent it
@@ -242,8 +226,8 @@ pub fn create_trace_file(path: &std::path::Path) -> std::io::Result<std::fs::Fil
     Ok(file)
 }
 
-/// Where an adapter's handle on a stream the peer sends stands: read, held for the
-/// application's word on its delivery, or done (spec §8, Delivery). The adapters share it.
+/// Where a handle on a stream the peer sends stands: read, held for the application's
+/// word on its delivery, or done (spec §8, Delivery).
 ///
 /// | from | input | to |
 /// | --- | --- | --- |
@@ -258,7 +242,7 @@ pub fn create_trace_file(path: &std::path::Path) -> std::io::Result<std::fs::Fil
 /// is, the end included. Dropping a handle that is not `Done` stops the stream (code 0),
 /// which refuses a `Held` one: the sender is told it was not delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecvState {
+pub(crate) enum RecvState {
     /// Nothing read yet.
     New,
     /// Being read; its end is its delivery.
@@ -273,7 +257,7 @@ pub enum RecvState {
 
 impl RecvState {
     /// The state once a read started.
-    pub fn read_started(self) -> RecvState {
+    pub(crate) fn read_started(self) -> RecvState {
         match self {
             RecvState::New => RecvState::Open,
             other => other,
@@ -281,7 +265,7 @@ impl RecvState {
     }
 
     /// The state once the stream's end was read.
-    pub fn at_end(self) -> RecvState {
+    pub(crate) fn at_end(self) -> RecvState {
         match self {
             RecvState::Deferred => RecvState::Held,
             _ => RecvState::Done,
@@ -290,7 +274,7 @@ impl RecvState {
 
     /// The state once the application deferred the delivery: refused after the first
     /// read, which may have fetched the end already.
-    pub fn deferred(self) -> Result<RecvState, Error> {
+    pub(crate) fn deferred(self) -> Result<RecvState, Error> {
         match self {
             RecvState::New => Ok(RecvState::Deferred),
             _ => Err(Error::Refused(ApiError::UnknownStream)),
@@ -298,7 +282,7 @@ impl RecvState {
     }
 
     /// The state once the application confirmed the delivery: only of a held stream.
-    pub fn confirmed(self) -> Result<RecvState, Error> {
+    pub(crate) fn confirmed(self) -> Result<RecvState, Error> {
         match self {
             RecvState::Held => Ok(RecvState::Done),
             _ => Err(Error::Refused(ApiError::NothingToConfirm)),
@@ -306,242 +290,25 @@ impl RecvState {
     }
 
     /// Whether bytes may still come.
-    pub fn reading(self) -> bool {
+    pub(crate) fn reading(self) -> bool {
         matches!(self, RecvState::New | RecvState::Open | RecvState::Deferred)
     }
 }
 
 /// A new connection and what its handshake agreed.
 #[derive(Clone, Copy, Debug)]
-pub struct Connected {
+pub(crate) struct Connected {
     /// The connection.
-    pub id: ConnId,
+    pub(crate) id: ConnId,
     /// Version, capabilities and cipher agreed.
-    pub negotiated: Negotiated,
+    pub(crate) negotiated: Negotiated,
     /// The peer's public key, authenticated by the handshake; `None` on an unprotected
     /// (version 1) connection.
-    pub peer: Option<PublicKey>,
+    pub(crate) peer: Option<PublicKey>,
 }
 
 /// A stream the peer opened, with what it announced.
-pub type Incoming = (StreamId, StreamHeader);
-
-/// What an adapter's handles ask the driver.
-#[non_exhaustive]
-pub enum Command {
-    /// Connect to `remote`; answered when the handshake ends.
-    Connect {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The server.
-        remote: std::net::SocketAddr,
-        /// The server's public key, if known: the handshake is then Noise IK, and fails if
-        /// the server does not hold it.
-        server: Option<PublicKey>,
-        /// This connection's congestion controller; `None`: the endpoint's
-        /// (`Config::congestion`).
-        congestion: Option<CongestionAlgorithm>,
-        /// The new connection, or why the handshake failed.
-        reply: Reply<Result<Connected, Error>>,
-    },
-    /// Take the next connection a client opened.
-    Accept {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        reply: Reply<Result<Connected, Error>>,
-    },
-    /// Send `data` as one message; answered once the core took all of it.
-    SendMessage {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// The message's protocol label.
-        label: Option<Label>,
-        /// The message.
-        data: Bytes,
-        /// What to wait for before answering.
-        confirm: Confirm,
-        /// Done, or why not.
-        reply: Reply<Result<(), Error>>,
-    },
-    /// Take the next whole message: the first incoming stream not taken by
-    /// [`Command::AcceptStream`] to be complete.
-    RecvMessage {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// Longest message accepted.
-        limit: u64,
-        /// The message.
-        reply: Reply<Result<Bytes, Error>>,
-    },
-    /// Open a stream to write to; waits while the peer allows no more streams.
-    OpenStream {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// Its label, total length and digest.
-        header: StreamHeader,
-        /// The stream.
-        reply: Reply<Result<StreamId, Error>>,
-    },
-    /// Write what fits of `data` on a stream; waits while nothing fits.
-    Write {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// The bytes (kept by reference until acknowledged).
-        data: Bytes,
-        /// How many bytes were taken (at least one).
-        reply: Reply<Result<usize, Error>>,
-    },
-    /// End a stream after what was written.
-    Finish {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// What to wait for before answering.
-        confirm: Confirm,
-        /// Done, or why not.
-        reply: Reply<Result<(), Error>>,
-    },
-    /// Abandon a stream we write.
-    ResetStream {
-        /// The connection.
-        conn: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// The code the peer is told.
-        code: u64,
-    },
-    /// Take the next stream the peer opened, in the order they were opened.
-    AcceptStream {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// The stream and what it announced.
-        reply: Reply<Result<Incoming, Error>>,
-    },
-    /// Read the next contiguous bytes of a stream (at most `max`): every piece there is, up
-    /// to `max` bytes in all, in one answer (a bulk reader takes a whole receive's worth per
-    /// call, not a datagram's); `None` at its end.
-    Read {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The connection.
-        conn: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// At most this many bytes.
-        max: usize,
-        /// The pieces (at least one, each a slice of the datagram it came in), or `None`
-        /// once every byte was read.
-        reply: Reply<Result<Option<Vec<Bytes>>, Error>>,
-    },
-    /// Tell the peer to stop sending a stream.
-    StopSending {
-        /// The connection.
-        conn: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// The code the peer is told.
-        code: u64,
-    },
-    /// Forward a stream of `from` to a new stream on each connection of `to`.
-    Pipe {
-        /// The connection the stream comes in on.
-        from: ConnId,
-        /// The stream.
-        stream: StreamId,
-        /// The connections it goes out on.
-        to: Vec<ConnId>,
-        /// The pipe.
-        reply: Reply<Result<PipeId, Error>>,
-    },
-    /// Wait for a pipe to end.
-    PipeDone {
-        /// For [`Command::Cancel`].
-        op: OpId,
-        /// The pipe.
-        pipe: PipeId,
-        /// Its counters, once every target acknowledged the whole stream.
-        reply: Reply<Result<PipeStats, Error>>,
-    },
-    /// A pipe's counters so far.
-    PipeStats {
-        /// The pipe.
-        pipe: PipeId,
-        /// Its counters (the last seen, once it ended).
-        reply: Reply<Option<PipeStats>>,
-    },
-    /// Close a connection; the peer is told `code` and `reason`.
-    Close {
-        /// The connection.
-        conn: ConnId,
-        /// The application's code.
-        code: u64,
-        /// Words for people.
-        reason: Reason,
-        /// Done, or why not.
-        reply: Reply<Result<(), Error>>,
-    },
-    /// A connection's counters: live while it is open, then the ones it closed with.
-    Stats {
-        /// The connection.
-        conn: ConnId,
-        /// The counters.
-        reply: Reply<Option<ConnectionStats>>,
-    },
-    /// Give up a waiting call: it is answered with [`Error::TimedOut`] if it has not been
-    /// answered yet.
-    Cancel(OpId),
-    /// A handle is gone: see [`Released`].
-    Release(Released),
-    /// A value a call received but whose caller gave up before taking it (an async call
-    /// dropped just after its answer came): kept for the next call, first in line.
-    Return(Returned),
-}
-
-/// What [`Command::Return`] gives back.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Returned {
-    /// An accepted connection.
-    Connection(Connected),
-    /// A whole message of a connection.
-    Message(ConnId, Bytes),
-    /// A stream the peer opened.
-    Stream(ConnId, Incoming),
-    /// Bytes read from a stream, in order.
-    Chunks(ConnId, StreamId, Vec<Bytes>),
-}
-
-/// The handle an application dropped, and what the driver does about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Released {
-    /// The last handle of a connection: it is closed (code 0) once the peer acknowledged
-    /// everything written to it, and forgotten.
-    Connection(ConnId),
-    /// A stream being written, neither finished nor reset: it is finished (or reset with
-    /// code 0 if its announced length was not reached).
-    SendStream(ConnId, StreamId),
-    /// A stream being read, not to its end: the peer is told to stop sending it (code 0).
-    RecvStream(ConnId, StreamId),
-    /// A pipe nobody waits for any more: its result is forgotten (it goes on).
-    Pipe(PipeId),
-}
+pub(crate) type Incoming = (StreamId, StreamHeader);
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The driver task: moves datagrams and time between tokio and the
 //! [`Driver`](weir_driver::Driver), and nothing else. The handles run their calls on the
-//! driver themselves (under [`Shared`]'s lock) and wake this task when a call left something
-//! to send or an earlier deadline.
+//! driver themselves (under [`Shared`]'s lock) and wake this task (`wake`) when a call left
+//! something to send or an earlier deadline.
 //!
 //! The socket is driven through `quinn-udp`: sends are batches of equal datagrams cut by
 //! the kernel (GSO) where the platform has it, receives take a whole GRO batch (or one
@@ -12,15 +12,14 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
-use weir_driver::{Batch, Inbox, Outbox};
+use tokio::sync::Notify;
+use weir_driver::{Batch, Inbox, Outbox, Shared};
 
 use crate::socket::{Readable, Socket};
-use crate::Shared;
 
 /// Receives per wake-up before the task sends and yields.
 const RECV_BURST: usize = 32;
@@ -31,13 +30,11 @@ struct Stopped(Arc<Shared>);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
-        self.0.stopped.store(true, Ordering::Release);
-        // Fails the calls still waiting; a shut-down driver refuses new ones.
-        self.0.driver().shutdown();
+        self.0.stop();
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, socket: std::net::UdpSocket) {
+pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net::UdpSocket) {
     let _stopped = Stopped(Arc::clone(&shared));
     let state = match UdpSocketState::new((&socket).into()) {
         Ok(s) => s,
@@ -84,7 +81,7 @@ pub(crate) async fn run(shared: Arc<Shared>, socket: std::net::UdpSocket) {
         tokio::select! {
             // A call left something to send, or moved the deadline (a permit stored while
             // the task was busy is taken here, so no call goes unnoticed).
-            () = shared.wake.notified() => {}
+            () = wake.notified() => {}
             r = socket.readable() => {
                 if let Ok(mut readable) = r {
                     receive(&mut readable, &state, &mut inbox, &mut received);

@@ -3,7 +3,6 @@
 //! 60-second limit on top.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,39 +14,12 @@ use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_sim::proxy::{Impairment, Proxy};
+mod common;
+
+use common::{bounded, config, local, patient};
 use weir_tokio::{
     ApiError, CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
 };
-
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// For bulk transfers in a debug build on a busy 2-vCPU machine: a starved receiver can
-/// stay silent for a while (seen with two test suites running at once), so these give the
-/// peer a longer silence before declaring it gone.
-fn patient() -> Config {
-    Config {
-        idle_timeout: Duration::from_secs(30),
-        ..config()
-    }
-}
-
-/// A configuration whose failures show within seconds.
-fn config() -> Config {
-    Config {
-        handshake_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(5),
-        ..Config::default()
-    }
-}
-
-/// Runs `test` with a limit, so that a bug shows as a failure and not a hang.
-async fn bounded<T>(test: impl Future<Output = T>) -> T {
-    tokio::time::timeout(StdDuration::from_secs(60), test)
-        .await
-        .expect("the test took over 60 s")
-}
 
 /// `len` bytes that are not a repeating pattern of a datagram's size.
 fn payload(len: usize, seed: u32) -> Bytes {
@@ -408,7 +380,7 @@ async fn messages_survive_a_select_loop_that_keeps_cancelling_the_receive() {
             tokio::select! {
                 m = incoming.recv_message() => got.push(u32::from_be_bytes(m.unwrap()[..].try_into().unwrap())),
                 // tokio's timer wakes at millisecond granularity: some receives are cancelled
-                // as their answer comes, which is the race the give-back covers.
+                // as their answer comes: a receive takes a message only when it returns it.
                 () = tokio::time::sleep(StdDuration::from_micros(50)) => {}
             }
         }

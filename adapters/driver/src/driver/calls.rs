@@ -1,0 +1,541 @@
+//! The handles' calls other than reads: connect and accept, send a message, open, write,
+//! finish, reset and stop streams, wait for a stream's confirmation, close, pipes, and a
+//! handle letting go. A call that may have to wait is a `poll_*`: it answers now, or
+//! registers the caller's waker on what it waits for and answers `Pending`. State that
+//! spans several polls (a message half written) lives in the caller's future
+//! ([`Sending`]), never here, and a future dropped midway says so (`abandon_*`), so the
+//! driver keeps no record of calls.
+
+use std::task::{Poll, Waker};
+
+use bytes::{Buf, Bytes};
+use weir_core::congestion::CongestionAlgorithm;
+use weir_core::wire::{Capabilities, Label, Reason, StreamId};
+use weir_core::{
+    ApiError, ConnectionHandle, ConnectionStats, Delivery, LocalRead, PipeId, PipeStats, PublicKey,
+    StreamHeader,
+};
+
+use super::conn::PipeRecord;
+use super::{Driver, Wait};
+use crate::{Confirm, ConnId, Connected, Error};
+
+/// A message on its way out, across the polls of the call that sends it.
+pub(crate) struct Sending {
+    label: Option<Label>,
+    /// What is left to write.
+    data: Bytes,
+    /// The message's stream, once opened.
+    stream: Option<StreamId>,
+    confirm: Confirm,
+    /// Every byte is in the core: what is left is the wait for `confirm`.
+    written: bool,
+}
+
+impl Sending {
+    /// A message to send with `label`, confirmed as far as `confirm` before it is done.
+    pub(crate) fn new(label: Option<Label>, data: Bytes, confirm: Confirm) -> Sending {
+        Sending {
+            label,
+            data,
+            stream: None,
+            confirm,
+            written: false,
+        }
+    }
+}
+
+impl Driver {
+    // ------------------------------------------------------------ shared by the calls
+
+    /// Why a call on `conn` cannot even be tried: the endpoint is shutting down, or the
+    /// driver knows no such connection (its handles are all gone, or it never was).
+    pub(super) fn refused(&self, conn: ConnId) -> Option<Error> {
+        if self.shutdown.is_some() {
+            return Some(Error::Shutdown);
+        }
+        (!self.conns.contains_key(&conn)).then_some(Error::Refused(ApiError::UnknownConnection))
+    }
+
+    /// A poll's answer: `r`, or, while there is none, `Pending` with `waker` registered on
+    /// `on`. The core's events are read before returning (the call may have freed credit,
+    /// stopped a stream or left something to send).
+    pub(super) fn answer<T>(&mut self, r: Option<T>, on: Wait, waker: &Waker) -> Poll<T> {
+        if r.is_none() {
+            // Before the events are read: a change they bring wakes this call too.
+            self.park(on, waker);
+        }
+        self.progress();
+        r.map_or(Poll::Pending, Poll::Ready)
+    }
+
+    /// Runs `f` on the connection's core handle.
+    pub(super) fn on_conn<T>(
+        &mut self,
+        conn: ConnId,
+        f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let h = self
+            .conns
+            .get(&conn)
+            .and_then(|c| c.handle)
+            .ok_or(ApiError::UnknownConnection)?;
+        f(&mut self.ep, h)
+    }
+
+    /// Why a call on `conn` failed: its end if it ended, the peer's stop if it stopped the
+    /// stream, else the core's refusal.
+    pub(super) fn error(&self, conn: ConnId, stream: Option<StreamId>, e: ApiError) -> Error {
+        let Some(c) = self.conns.get(&conn) else {
+            return Error::Refused(e);
+        };
+        if let Some(code) = stream.and_then(|s| c.stopped.get(&s)) {
+            return Error::Stopped { code: *code };
+        }
+        c.ended.as_ref().map_or(Error::Refused(e), |end| end.error())
+    }
+
+    /// `stream` is no longer one to offer to a read or an accept.
+    pub(super) fn forget_stream(&mut self, conn: ConnId, stream: StreamId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.forget_opened(stream);
+            c.gathering.remove(&stream);
+            c.readable.remove(stream);
+            c.held.remove(&stream);
+            c.taken.remove(&stream);
+        }
+    }
+
+    // ------------------------------------------------------------ connections
+
+    /// Starts a connection to `remote` (to `server`'s key, if known; with a controller of
+    /// its own, if given); [`poll_connected`](Self::poll_connected) says how it ends.
+    pub(crate) fn connect(
+        &mut self,
+        remote: std::net::SocketAddr,
+        server: Option<PublicKey>,
+        congestion: Option<CongestionAlgorithm>,
+    ) -> Result<ConnId, Error> {
+        if self.shutdown.is_some() {
+            return Err(Error::Shutdown);
+        }
+        let now = self.now();
+        let h = match (server, congestion) {
+            (Some(key), Some(cc)) => self.ep.connect_to_with(now, remote, key, cc),
+            (Some(key), None) => self.ep.connect_to(now, remote, key),
+            (None, Some(cc)) => self.ep.connect_with(now, remote, cc),
+            (None, None) => self.ep.connect(now, remote),
+        }
+        .map_err(Error::Refused)?;
+        let conn = self.register(h);
+        self.progress();
+        Ok(conn)
+    }
+
+    /// The connection [`connect`](Self::connect) started, once its handshake succeeded, or
+    /// why it failed.
+    pub(crate) fn poll_connected(&mut self, conn: ConnId, waker: &Waker) -> Poll<Result<Connected, Error>> {
+        let r = match self.refused(conn) {
+            Some(e) => Some(Err(e)),
+            None => {
+                let c = &self.conns[&conn];
+                match (c.negotiated, c.ended.clone()) {
+                    (Some(negotiated), _) => Some(Ok(Connected {
+                        id: conn,
+                        negotiated,
+                        peer: c.peer,
+                    })),
+                    (None, Some(end)) => {
+                        self.abandon_connect(conn);
+                        Some(Err(end.error()))
+                    }
+                    (None, None) => None,
+                }
+            }
+        };
+        self.answer(r, Wait::Conn(conn, None), waker)
+    }
+
+    /// A connect given up before its answer: the connection is closed and forgotten.
+    pub(crate) fn abandon_connect(&mut self, conn: ConnId) {
+        let now = self.now();
+        let _ = self.on_conn(conn, |ep, h| ep.close(now, h, 0, Reason::default()));
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.released = true;
+        }
+        self.forget_if_done(conn);
+        self.progress();
+    }
+
+    /// The next connection a client opened (one that already ended is handed out too, with
+    /// what it received and its end).
+    pub(crate) fn poll_accept(&mut self, waker: &Waker) -> Poll<Result<Connected, Error>> {
+        let r = match self.shutdown {
+            Some(_) => Some(Err(Error::Shutdown)),
+            None => self.accepted.pop_front().map(Ok),
+        };
+        self.answer(r, Wait::Accept, waker)
+    }
+
+    /// Closes `conn`; the peer is told `code` and `reason`.
+    pub(crate) fn close(&mut self, conn: ConnId, code: u64, reason: Reason) -> Result<(), Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        let now = self.now();
+        let r = self.on_conn(conn, |ep, h| ep.close(now, h, code, reason));
+        self.progress();
+        r.map_err(|e| self.error(conn, None, e))
+    }
+
+    /// A connection's counters: live while it is open, then the ones it closed with.
+    pub(crate) fn connection_stats(&self, conn: ConnId) -> Option<ConnectionStats> {
+        let c = self.conns.get(&conn)?;
+        c.handle
+            .and_then(|h| self.ep.connection_stats(h))
+            .or(c.last_stats)
+    }
+
+    /// The last handle of `conn` is gone: it is closed (code 0) once the peer acknowledged
+    /// everything written to it, and forgotten once it ended.
+    pub(crate) fn release_connection(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.released = true;
+            c.opened.clear();
+            c.held.clear();
+        }
+        self.close_if_acked(conn);
+        self.forget_if_done(conn);
+        self.progress();
+    }
+
+    // ------------------------------------------------------------ sending
+
+    /// Sends a message: whole if it fits the send buffer, else as a stream of announced
+    /// length written piece by piece as room frees up; then waits until it got as far as
+    /// its [`Confirm`] says.
+    pub(crate) fn poll_send(
+        &mut self,
+        conn: ConnId,
+        m: &mut Sending,
+        waker: &Waker,
+    ) -> Poll<Result<(), Error>> {
+        if let Some(e) = self.refused(conn) {
+            return Poll::Ready(Err(e));
+        }
+        if !m.written {
+            match self.send_step(conn, &m.label, &mut m.data, &mut m.stream) {
+                Ok(true) => m.written = true,
+                Ok(false) => return self.answer(None, Wait::Conn(conn, None), waker),
+                Err(e) => {
+                    let e = self.error(conn, m.stream, e);
+                    return self.answer(Some(Err(e)), Wait::Conn(conn, None), waker);
+                }
+            }
+            match (m.confirm, m.stream) {
+                (Confirm::Queued, _) | (_, None) => {
+                    return self.answer(Some(Ok(())), Wait::Conn(conn, None), waker)
+                }
+                (_, Some(stream)) => self.await_confirmation(conn, stream),
+            }
+        }
+        match m.stream {
+            Some(stream) => self.poll_confirm(conn, stream, m.confirm, waker),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+
+    /// A send given up: a message half written is reset (the peer drops it), and the wait
+    /// for a whole one's confirmation is forgotten.
+    pub(crate) fn abandon_send(&mut self, conn: ConnId, m: &Sending) {
+        match (m.written, m.stream) {
+            (false, Some(stream)) => {
+                let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
+            }
+            (true, Some(stream)) => self.forget_confirmation(conn, stream),
+            (_, None) => {}
+        }
+        self.progress();
+    }
+
+    /// One step of sending a message. `Ok(true)` once all of it is in the core.
+    fn send_step(
+        &mut self,
+        conn: ConnId,
+        label: &Option<Label>,
+        data: &mut Bytes,
+        stream: &mut Option<StreamId>,
+    ) -> Result<bool, ApiError> {
+        let s = match *stream {
+            Some(s) => s,
+            None => {
+                let len = data.len() as u64;
+                if len <= self.ep.config().send_buffer {
+                    return match self.on_conn(conn, |ep, h| ep.send_message(h, label.clone(), data.clone())) {
+                        Ok(s) => {
+                            *stream = Some(s);
+                            Ok(true)
+                        }
+                        Err(ApiError::WouldBlock | ApiError::StreamLimit) => Ok(false),
+                        Err(e) => Err(e),
+                    };
+                }
+                let mut header = StreamHeader::default().with_total_len(len);
+                header.label = label.clone();
+                let s = match self.on_conn(conn, |ep, h| ep.open_stream(h, header)) {
+                    Ok(s) => s,
+                    Err(ApiError::StreamLimit) => return Ok(false),
+                    Err(e) => return Err(e),
+                };
+                *stream = Some(s);
+                s
+            }
+        };
+        while !data.is_empty() {
+            match self.on_conn(conn, |ep, h| ep.write(h, s, data.clone())) {
+                Ok(0) | Err(ApiError::WouldBlock) => return Ok(false),
+                Ok(n) => data.advance(n),
+                Err(e) => return Err(e),
+            }
+        }
+        self.on_conn(conn, |ep, h| ep.finish(h, s))?;
+        Ok(true)
+    }
+
+    /// Opens a stream to write to; waits while the peer allows no more streams.
+    pub(crate) fn poll_open(
+        &mut self,
+        conn: ConnId,
+        header: &StreamHeader,
+        waker: &Waker,
+    ) -> Poll<Result<StreamId, Error>> {
+        let r = match self.refused(conn) {
+            Some(e) => Some(Err(e)),
+            None => match self.on_conn(conn, |ep, h| ep.open_stream(h, header.clone())) {
+                Ok(s) => Some(Ok(s)),
+                Err(ApiError::StreamLimit) => None,
+                Err(e) => Some(Err(self.error(conn, None, e))),
+            },
+        };
+        self.answer(r, Wait::Conn(conn, None), waker)
+    }
+
+    /// Writes what fits of `data` on `stream` (at least one byte): how many bytes were
+    /// taken; waits while none fit. Takes nothing unless it answers.
+    pub(crate) fn poll_write(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        data: &Bytes,
+        waker: &Waker,
+    ) -> Poll<Result<usize, Error>> {
+        let r = match self.refused(conn) {
+            Some(e) => Some(Err(e)),
+            None => match self.on_conn(conn, |ep, h| ep.write(h, stream, data.clone())) {
+                Ok(n) if n > 0 || data.is_empty() => Some(Ok(n)),
+                Ok(_) | Err(ApiError::WouldBlock) => None,
+                Err(e) => Some(Err(self.error(conn, Some(stream), e))),
+            },
+        };
+        self.answer(r, Wait::Conn(conn, Some(stream)), waker)
+    }
+
+    /// Ends `stream` after what was written. `Some` answer when the call is over at once;
+    /// `None` when it waits for the confirmation ([`poll_confirm`](Self::poll_confirm)).
+    pub(crate) fn finish(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        confirm: Confirm,
+    ) -> Option<Result<(), Error>> {
+        if let Some(e) = self.refused(conn) {
+            return Some(Err(e));
+        }
+        let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
+        let answer = match (finished, self.receipt_came(conn, stream)) {
+            // The receipt came before the finish: the announced length was read.
+            (Err(_), Some(delivery)) if confirm != Confirm::Queued => Some(match delivery {
+                Delivery::Delivered { .. } => Ok(()),
+                failed => Err(Error::NotDelivered(failed)),
+            }),
+            (Err(e), _) => Some(Err(self.error(conn, Some(stream), e))),
+            (Ok(()), _) if confirm == Confirm::Queued => Some(Ok(())),
+            (Ok(()), _) => {
+                self.await_confirmation(conn, stream);
+                None
+            }
+        };
+        self.progress();
+        answer
+    }
+
+    /// The receipt that came for `stream` before any call waited for it.
+    fn receipt_came(&self, conn: ConnId, stream: StreamId) -> Option<Delivery> {
+        let c = self.conns.get(&conn)?;
+        c.recent.iter().find(|(s, _)| *s == stream).map(|(_, d)| *d)
+    }
+
+    /// From now on the acknowledgement and receipt of `stream` are kept for
+    /// [`poll_confirm`](Self::poll_confirm). Called in the same lock as the finish, before
+    /// any datagram could bring them.
+    fn await_confirmation(&mut self, conn: ConnId, stream: StreamId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.confirming.entry(stream).or_insert(None);
+        }
+    }
+
+    /// A wait for `stream`'s confirmation given up.
+    pub(crate) fn forget_confirmation(&mut self, conn: ConnId, stream: StreamId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.confirming.remove(&stream);
+        }
+    }
+
+    /// Whether a finished `stream` got as far as `until`: acknowledged, or delivered (its
+    /// receipt; a peer without receipts is taken at its acknowledgement), or why it got no
+    /// further.
+    pub(crate) fn poll_confirm(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        until: Confirm,
+        waker: &Waker,
+    ) -> Poll<Result<(), Error>> {
+        let r = match self.conns.get_mut(&conn) {
+            None => Some(Err(Error::Refused(ApiError::UnknownConnection))),
+            Some(_) if self.shutdown.is_some() => Some(Err(Error::Shutdown)),
+            Some(c) => {
+                let receipts = c
+                    .negotiated
+                    .is_some_and(|n| n.capabilities.contains(Capabilities::RECEIPTS));
+                let answer = match c.confirming.get(&stream).copied().flatten() {
+                    Some(Some(Delivery::Delivered { .. })) => Some(Ok(())),
+                    Some(Some(failed)) => Some(Err(Error::NotDelivered(failed))),
+                    Some(None) if until == Confirm::Acknowledged || !receipts => Some(Ok(())),
+                    _ => match (c.stopped.get(&stream), &c.ended) {
+                        (Some(&code), _) => Some(Err(Error::Stopped { code })),
+                        (None, Some(end)) => Some(Err(end.error())),
+                        (None, None) => None,
+                    },
+                };
+                if answer.is_some() {
+                    c.confirming.remove(&stream);
+                }
+                answer
+            }
+        };
+        self.answer(r, Wait::Conn(conn, Some(stream)), waker)
+    }
+
+    /// Abandons a stream we write; the peer is told `code`.
+    pub(crate) fn reset_stream(&mut self, conn: ConnId, stream: StreamId, code: u64) -> Result<(), Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        let r = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, code));
+        self.progress();
+        r.map_err(|e| self.error(conn, Some(stream), e))
+    }
+
+    /// A handle on a stream we write let go, neither finished nor reset: it is finished, or
+    /// reset with code 0 if its announced length was not reached.
+    pub(crate) fn release_send_stream(&mut self, conn: ConnId, stream: StreamId) {
+        let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
+        if finished == Err(ApiError::TotalLength) {
+            let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
+        }
+        self.progress();
+    }
+
+    // ------------------------------------------------------------ streams the peer sends
+
+    /// Tells the peer to stop sending `stream`; what still arrives is discarded.
+    pub(crate) fn stop_sending(&mut self, conn: ConnId, stream: StreamId, code: u64) -> Result<(), Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        self.forget_stream(conn, stream);
+        let r = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, code));
+        self.progress();
+        r.map_err(|e| self.error(conn, Some(stream), e))
+    }
+
+    /// A handle on a stream being read let go before its end: the peer is told to stop
+    /// sending it (code 0).
+    pub(crate) fn release_recv_stream(&mut self, conn: ConnId, stream: StreamId) {
+        let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
+        self.forget_stream(conn, stream);
+        self.progress();
+    }
+
+    /// Makes the delivery of a stream the peer sends the application's to confirm (see
+    /// [`weir_core::Endpoint::defer_delivery`]).
+    pub(crate) fn defer_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        self.on_conn(conn, |ep, h| ep.defer_delivery(h, stream))
+            .map_err(|e| self.error(conn, None, e))
+    }
+
+    /// Tells the sender that a deferred stream read to its end is delivered (see
+    /// [`weir_core::Endpoint::confirm_delivery`]).
+    pub(crate) fn confirm_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        let r = self.on_conn(conn, |ep, h| ep.confirm_delivery(h, stream));
+        self.progress();
+        r.map_err(|e| self.error(conn, None, e))
+    }
+
+    // ------------------------------------------------------------ pipes
+
+    /// Forwards `stream` of `from` to a new stream on each connection of `to`.
+    pub(crate) fn pipe(&mut self, from: ConnId, stream: StreamId, to: &[ConnId]) -> Result<PipeId, Error> {
+        if let Some(e) = self.refused(from) {
+            return Err(e);
+        }
+        let handle = |c: &ConnId| self.conns.get(c).and_then(|c| c.handle);
+        let targets: Option<Vec<_>> = to.iter().map(handle).collect();
+        let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
+        let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));
+        let pipe = r.map_err(|e| self.error(from, None, e))?;
+        self.forget_stream(from, stream);
+        self.pipes.insert(
+            pipe,
+            PipeRecord {
+                stats: self.ep.pipe_stats(pipe).unwrap_or_default(),
+                result: None,
+                released: false,
+            },
+        );
+        self.progress();
+        Ok(pipe)
+    }
+
+    /// A pipe's counters once every target acknowledged the whole stream, or how it failed.
+    pub(crate) fn poll_pipe(&mut self, pipe: PipeId, waker: &Waker) -> Poll<Result<PipeStats, Error>> {
+        let r = match (self.shutdown.is_some(), self.pipes.get(&pipe)) {
+            (true, _) => Some(Err(Error::Shutdown)),
+            (false, None) => Some(Err(Error::Refused(ApiError::UnknownStream))),
+            (false, Some(p)) => p.result.map(|r| r.map(|()| p.stats).map_err(Error::PipeFailed)),
+        };
+        self.answer(r, Wait::Pipe(pipe), waker)
+    }
+
+    /// A pipe's counters so far (the last seen, once it ended).
+    pub(crate) fn pipe_stats(&self, pipe: PipeId) -> Option<PipeStats> {
+        self.pipes.get(&pipe).map(|p| p.stats)
+    }
+
+    /// The pipe's handle is gone: its result is forgotten (it goes on).
+    pub(crate) fn release_pipe(&mut self, pipe: PipeId) {
+        if let Some(p) = self.pipes.get_mut(&pipe) {
+            p.released = true;
+            if p.result.is_some() {
+                self.pipes.remove(&pipe);
+            }
+        }
+    }
+}

@@ -1,0 +1,595 @@
+//! The driver: the core endpoint, what its handles know of it, and the calls waiting on it.
+//!
+//! Inputs: datagrams, timer expiries (from the adapter's loop) and the handles' calls
+//! (`calls.rs`, each a `poll_*` that answers now or registers the caller's waker).
+//! Outputs: datagrams to send, answers, wake-ups, and `tracing` events (connections opened
+//! and closed, handshake failures, resets). After each input the core's events are read
+//! once ([`Driver::events`]); what they name (a stream, or a whole connection) is marked,
+//! and the calls waiting on it are woken to poll again. A value is taken out of the core
+//! only by the poll that returns it, so a call dropped before its answer loses nothing,
+//! and a waiting call holds no bytes: what the peer sends stays in the core, under flow
+//! control, until a read takes it.
+//!
+//! | file | concern |
+//! | --- | --- |
+//! | `mod.rs` | the driver's state, the loop's inputs and outputs, the core's events, shutdown |
+//! | `conn.rs` | what the driver keeps of one connection |
+//! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
+//! | `reads.rs` | reads: a stream's bytes, whole messages, what is saved when a connection closes |
+
+mod calls;
+mod conn;
+mod reads;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{BuildHasher, Hasher};
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::task::Waker;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
+
+use bytes::BytesMut;
+use smallvec::SmallVec;
+use weir_core::time::Instant;
+use weir_core::wire::{Reason, StreamId};
+use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
+
+pub(crate) use calls::Sending;
+use conn::{Conn, Ended, PipeRecord, Shutdown};
+
+use crate::{ConnId, Connected};
+
+/// Receipts a connection keeps for a `finish` that comes after them (`Conn::recent`).
+const RECENT_RECEIPTS: usize = 64;
+/// How long a shutting-down driver waits for the peers to acknowledge what was written.
+const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
+/// How long it then waits for the connections to end: the core's close lingers up to 3 s
+/// (or three PTOs) for its last acknowledgements and receipts, then answers stragglers with
+/// CLOSE for three PTOs (spec §8, Liveness and close).
+const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(4);
+/// The environment variable naming the file a trace is recorded to (spec/trace.md).
+pub const TRACE_ENV: &str = "WEIR_TRACE";
+
+/// The core endpoint, the connections its handles know, and the wakers of the calls waiting
+/// on it. See the crate documentation for how an adapter drives it.
+pub struct Driver {
+    ep: weir_core::Endpoint,
+    started: StdInstant,
+    conns: BTreeMap<ConnId, Conn>,
+    by_handle: BTreeMap<ConnectionHandle, ConnId>,
+    next_conn: u64,
+    /// Connections clients opened that no accept took yet.
+    accepted: VecDeque<Connected>,
+    /// The wakers of the calls waiting, by what they wait on.
+    wakers: BTreeMap<Wait, SmallVec<[Waker; 1]>>,
+    /// What changed since the waiting calls were last woken: a stream of a connection, or
+    /// (`None`) the whole connection.
+    dirty: BTreeSet<(ConnId, Option<StreamId>)>,
+    pipes: BTreeMap<PipeId, PipeRecord>,
+    shutdown: Option<Shutdown>,
+    trace: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+/// What a waiting call waits on: a change to it wakes the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Wait {
+    /// A client connecting.
+    Accept,
+    /// A pipe ending.
+    Pipe(PipeId),
+    /// Anything on a connection (`None`: a call on the connection as a whole, woken by a
+    /// change to any of its streams too), or on one of its streams.
+    Conn(ConnId, Option<StreamId>),
+}
+
+/// 32 bytes from the operating system's generator; should it fail (no such generator on
+/// this platform), the process's hash keys, the port and the clock, hashed: unpredictable
+/// enough to keep endpoints apart, not enough for secrets.
+fn os_seed(local: SocketAddr) -> weir_core::Seed {
+    let mut bytes = [0u8; 32];
+    if getrandom::fill(&mut bytes).is_ok() {
+        return weir_core::Seed::from_bytes(bytes);
+    }
+    tracing::warn!("no operating-system randomness: the endpoint's keys are guessable");
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u16(local.port());
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    weir_core::Seed::from(h.finish())
+}
+
+impl Driver {
+    /// A driver for an endpoint whose socket is bound at `local`. The seed is 32 bytes from
+    /// the operating system's generator: the root of the endpoint's RETRY token keys (and of
+    /// its identity, if the config names none), so it must be secret; 32 more are mixed in
+    /// as fresh entropy (`Endpoint::add_entropy`), so that ephemeral keys do not follow from
+    /// the seed alone. If the environment variable `WEIR_TRACE` names a file, everything the
+    /// core endpoint is given and gives back is recorded there as a replayable trace
+    /// (spec/trace.md), which holds no secret; the seed, the identity's key and the fresh
+    /// entropy go to the same name with `.secrets` added, which the replayer takes apart.
+    /// Both are created readable by their owner only; `{port}` in the name is replaced by
+    /// the local port, so that several endpoints can record at once.
+    pub fn new(config: Config, local: SocketAddr) -> Driver {
+        let seed = os_seed(local);
+        let trace_path = std::env::var_os(TRACE_ENV).map(|path| {
+            path.to_string_lossy()
+                .replace("{port}", &local.port().to_string())
+        });
+        let trace =
+            trace_path.as_ref().and_then(
+                |path| match crate::create_trace_file(std::path::Path::new(path)) {
+                    Ok(f) => Some(std::io::BufWriter::new(f)),
+                    Err(e) => {
+                        tracing::warn!(%path, %e, "cannot record the trace");
+                        None
+                    }
+                },
+            );
+        let mut ep = if trace.is_some() {
+            weir_core::Endpoint::new_traced(config, seed)
+        } else {
+            weir_core::Endpoint::new(config, seed)
+        };
+        // Fresh bytes apart from the seed: the ephemeral keys, connection ids and packet
+        // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
+        let mut fresh = [0u8; 32];
+        if getrandom::fill(&mut fresh).is_ok() {
+            ep.add_entropy(&fresh);
+        }
+        if let (Some(path), Some(secrets)) = (trace_path.filter(|_| trace.is_some()), ep.trace_secrets()) {
+            // The trace records no secret; the replayer takes them from here (spec/trace.md).
+            let path = crate::secrets_path(std::path::Path::new(&path));
+            let written = crate::create_trace_file(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, secrets.to_text().as_bytes()));
+            if let Err(e) = written {
+                tracing::warn!(path = %path.display(), %e, "cannot write the trace's secrets");
+            }
+        }
+        Driver {
+            ep,
+            started: StdInstant::now(),
+            conns: BTreeMap::new(),
+            by_handle: BTreeMap::new(),
+            next_conn: 0,
+            accepted: VecDeque::new(),
+            wakers: BTreeMap::new(),
+            dirty: BTreeSet::new(),
+            pipes: BTreeMap::new(),
+            shutdown: None,
+            trace,
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::from_micros(self.started.elapsed().as_micros() as u64)
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due next.
+    pub fn deadline(&self) -> Option<StdInstant> {
+        let mut at = self
+            .ep
+            .poll_timeout()
+            .map(|t| self.started + StdDuration::from_micros(t.as_micros()));
+        if let Some(s) = &self.shutdown {
+            let limit = s.close_until.unwrap_or(s.drain_until);
+            at = Some(at.map_or(limit, |t| t.min(limit)));
+        }
+        at
+    }
+
+    /// A datagram arrived from `from`.
+    pub fn handle_datagram(&mut self, from: SocketAddr, datagram: BytesMut) {
+        let now = self.now();
+        self.ep.handle_datagram(now, from, datagram);
+        self.progress();
+    }
+
+    /// One receive's worth from `from`: datagrams of `stride` bytes back to back, the last
+    /// possibly shorter (a GRO batch; one datagram when `stride` is its length or 0). Each
+    /// goes to the core as a view of `received`, uncopied; the waiting calls are answered
+    /// once, after all of them.
+    pub fn handle_received(&mut self, from: SocketAddr, received: BytesMut, stride: usize) {
+        let now = self.now();
+        for datagram in crate::io::datagrams(received, stride) {
+            self.ep.handle_datagram(now, from, datagram);
+        }
+        self.progress();
+    }
+
+    /// Fires the core's timers that are due.
+    pub fn handle_timeout(&mut self) {
+        let now = self.now();
+        if self.ep.poll_timeout().is_some_and(|t| t <= now) {
+            self.ep.handle_timeout(now);
+        }
+        self.progress();
+    }
+
+    /// The next datagram to send, written into `buf` (at least
+    /// [`MAX_DATAGRAM_SIZE`](weir_core::wire::MAX_DATAGRAM_SIZE) bytes).
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let now = self.now();
+        self.ep.poll_transmit(now, buf)
+    }
+
+    /// This endpoint's public key: its identity, which clients name in `connect_to`.
+    pub fn public_key(&self) -> weir_core::PublicKey {
+        self.ep.public_key()
+    }
+
+    /// The core endpoint's counters.
+    pub fn stats(&self) -> weir_core::EndpointStats {
+        self.ep.stats()
+    }
+
+    // ------------------------------------------------------------ waiting calls
+
+    /// Registers `waker` to be woken when `on` changes (once: a woken call that must wait
+    /// again registers again). A task polling again with the same waker is kept once.
+    fn park(&mut self, on: Wait, waker: &Waker) {
+        let wakers = self.wakers.entry(on).or_default();
+        if !wakers.iter().any(|w| w.will_wake(waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Wakes the calls waiting on `on`.
+    fn wake(&mut self, on: Wait) {
+        if let Some(wakers) = self.wakers.remove(&on) {
+            wakers.into_iter().for_each(Waker::wake);
+        }
+    }
+
+    /// Wakes the calls waiting on what changed since the last time.
+    fn wake_changed(&mut self) {
+        // Copied out and emptied in place (not taken): an emptied set keeps its node, so the
+        // next change is marked without an allocation.
+        let dirty: SmallVec<[(ConnId, Option<StreamId>); 8]> = self.dirty.iter().copied().collect();
+        self.dirty.retain(|_| false);
+        for (conn, stream) in dirty {
+            self.close_if_acked(conn);
+            match stream {
+                Some(s) => {
+                    self.wake(Wait::Conn(conn, None));
+                    self.wake(Wait::Conn(conn, Some(s)));
+                }
+                None => {
+                    let all: SmallVec<[Wait; 4]> = self
+                        .wakers
+                        .range(Wait::Conn(conn, None)..=Wait::Conn(conn, Some(StreamId(u64::MAX))))
+                        .map(|(k, _)| *k)
+                        .collect();
+                    all.into_iter().for_each(|k| self.wake(k));
+                }
+            }
+        }
+        if !self.accepted.is_empty() {
+            self.wake(Wait::Accept);
+        }
+    }
+
+    /// Reads the core's events and wakes the calls waiting on what they changed.
+    fn progress(&mut self) {
+        self.events();
+        if !self.dirty.is_empty() || !self.accepted.is_empty() {
+            self.wake_changed();
+        }
+        for (&id, p) in self.pipes.iter_mut() {
+            if p.result.is_none() {
+                if let Some(s) = self.ep.pipe_stats(id) {
+                    p.stats = s;
+                }
+            }
+        }
+        self.flush_trace();
+    }
+
+    fn flush_trace(&mut self) {
+        if let Some(out) = self.trace.as_mut() {
+            let text = self.ep.take_trace();
+            if !text.is_empty() && out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
+                tracing::warn!("writing the trace failed; recording stops");
+                self.trace = None;
+            }
+        }
+    }
+
+    /// Starts a graceful shutdown: calls still waiting (woken now) and any that come are
+    /// answered with [`Error::Shutdown`](crate::Error::Shutdown); the peers get up to 3 s
+    /// to acknowledge what was written, then every connection is closed, and kept up to
+    /// 4 s to finish its close (its last acknowledgements and receipts, then CLOSE,
+    /// repeated to a peer that did not hear it). Keep driving the driver until
+    /// [`is_shut_down`](Self::is_shut_down).
+    pub fn shutdown(&mut self) {
+        if self.shutdown.is_some() {
+            return;
+        }
+        for w in std::mem::take(&mut self.wakers).into_values().flatten() {
+            w.wake();
+        }
+        self.shutdown = Some(Shutdown {
+            drain_until: StdInstant::now() + DRAIN_LIMIT,
+            close_until: None,
+        });
+        tracing::debug!(connections = self.ep.connection_count(), "shutting down");
+    }
+
+    /// Whether a shutdown finished: every connection closed and gone from the core, or the
+    /// time allowed ran out. Moves the shutdown on as time passes.
+    pub fn is_shut_down(&mut self) -> bool {
+        let Some(s) = &self.shutdown else {
+            return false;
+        };
+        let at = StdInstant::now();
+        if s.close_until.is_none() {
+            let unacked = self
+                .live()
+                .any(|h| self.ep.buffered(h).is_some_and(|(_, unacked)| unacked > 0));
+            if unacked && at < s.drain_until {
+                return false;
+            }
+            let now = self.now();
+            let live: Vec<_> = self.live().collect();
+            for h in live {
+                let _ = self.ep.close(now, h, 0, Reason::default());
+            }
+            self.progress();
+            if let Some(s) = &mut self.shutdown {
+                s.close_until = Some(at + CLOSE_LIMIT);
+            }
+        }
+        let close_until = self.shutdown.as_ref().and_then(|s| s.close_until);
+        let done = self.ep.connection_count() == 0 || close_until.is_some_and(|t| at >= t);
+        if done {
+            self.flush_trace();
+        }
+        done
+    }
+
+    /// Core handles of the connections still open.
+    fn live(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
+        self.by_handle
+            .keys()
+            .copied()
+            .filter(|&h| self.ep.is_established(h))
+    }
+
+    // ------------------------------------------------------------ bookkeeping
+
+    fn register(&mut self, h: ConnectionHandle) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.by_handle.insert(h, id);
+        self.conns.insert(
+            id,
+            Conn {
+                handle: Some(h),
+                ..Conn::default()
+            },
+        );
+        id
+    }
+
+    /// Drops what is kept of a connection that ended and has no handle left.
+    fn forget_if_done(&mut self, conn: ConnId) {
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.released && c.handle.is_none())
+        {
+            self.conns.remove(&conn);
+        }
+    }
+
+    /// Closes a connection no handle is left of once the peer acknowledged everything
+    /// written to it (a peer that stops answering ends it by the idle timeout).
+    fn close_if_acked(&mut self, conn: ConnId) {
+        let Some(h) = self
+            .conns
+            .get(&conn)
+            .filter(|c| c.released)
+            .and_then(|c| c.handle)
+        else {
+            return;
+        };
+        if self.ep.is_established(h) && self.ep.buffered(h).is_none_or(|(_, unacked)| unacked == 0) {
+            let now = self.now();
+            let _ = self.ep.close(now, h, 0, Reason::default());
+        }
+    }
+
+    // ------------------------------------------------------------ core events
+
+    fn events(&mut self) {
+        while let Some(e) = self.ep.poll_event() {
+            if let Some((h, stream)) = event_conn(&e) {
+                self.touch(h, stream);
+            }
+            match e {
+                Event::Connected {
+                    conn: h,
+                    negotiated,
+                    peer,
+                } => {
+                    let id = match self.by_handle.get(&h) {
+                        Some(&id) => id,
+                        None => {
+                            let id = self.register(h);
+                            self.accepted.push_back(Connected { id, negotiated, peer });
+                            id
+                        }
+                    };
+                    let remote = self.ep.remote_address(h);
+                    tracing::info!(conn = %id, ?remote, version = negotiated.version, "connection established");
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.negotiated = Some(negotiated);
+                        c.peer = peer;
+                    }
+                    self.dirty.insert((id, None));
+                }
+                Event::HandshakeFailed { conn: h, reason } => {
+                    let remote = self.ep.remote_address(h);
+                    tracing::warn!(?remote, %reason, "handshake failed");
+                    self.end(h, Ended::Handshake(reason));
+                }
+                Event::Closed {
+                    conn: h,
+                    reason,
+                    stats,
+                } => {
+                    if let Some(id) = self.by_handle.get(&h) {
+                        tracing::info!(conn = %id, %reason, "connection closed");
+                    }
+                    if let Some(c) = self.conn_mut(h) {
+                        c.last_stats = Some(*stats);
+                    }
+                    self.salvage(h);
+                    self.end(h, Ended::Closed(reason));
+                }
+                Event::StreamOpened {
+                    conn: h,
+                    stream,
+                    header,
+                } => {
+                    if let Some(c) = self.conn_mut(h) {
+                        c.opened.push_back(stream, header);
+                    }
+                }
+                Event::StreamReadable { conn: h, stream } => {
+                    if let Some(c) = self.conn_mut(h) {
+                        if c.gathering.contains(&stream) || c.opened.contains(stream) {
+                            c.readable.push_back(stream, ());
+                        }
+                    }
+                }
+                Event::StreamReset {
+                    conn: h,
+                    stream,
+                    code,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream reset by the peer");
+                }
+                Event::StreamStopped {
+                    conn: h,
+                    stream,
+                    code,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream stopped by the peer");
+                    if let Some(c) = self.conn_mut(h) {
+                        c.stopped.insert(stream, code);
+                    }
+                }
+                Event::StreamAcked { conn: h, stream } => {
+                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
+                        *got = Some(None);
+                    }
+                }
+                Event::StreamDelivery {
+                    conn: h,
+                    stream,
+                    delivery,
+                } => {
+                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, %delivery, "receipt");
+                    if let Some(c) = self.conn_mut(h) {
+                        match c.confirming.get_mut(&stream) {
+                            Some(got) => *got = Some(Some(delivery)),
+                            None => {
+                                if c.recent.len() == RECENT_RECEIPTS {
+                                    c.recent.pop_front();
+                                }
+                                c.recent.push_back((stream, delivery));
+                            }
+                        }
+                    }
+                }
+                Event::PipeFinished { pipe } => self.pipe_ended(pipe, Ok(())),
+                Event::PipeFailed { pipe, reason } => {
+                    tracing::warn!(pipe = ?pipe, ?reason, "pipe failed");
+                    self.pipe_ended(pipe, Err(reason));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
+        let id = self.by_handle.get(&h)?;
+        self.conns.get_mut(id)
+    }
+
+    /// Marks what an event changed: one stream of a connection, or all of it.
+    fn touch(&mut self, h: ConnectionHandle, stream: Option<StreamId>) {
+        if let Some(&id) = self.by_handle.get(&h) {
+            self.dirty.insert((id, stream));
+        }
+    }
+
+    fn pipe_ended(&mut self, pipe: PipeId, result: Result<(), PipeFailure>) {
+        self.wake(Wait::Pipe(pipe));
+        if let Some(p) = self.pipes.get_mut(&pipe) {
+            if p.released {
+                self.pipes.remove(&pipe);
+            } else {
+                p.result = Some(result);
+                p.stats.in_flight = 0;
+                p.stats.waiting = 0;
+            }
+        }
+    }
+
+    /// A connection is over (handshake failed or closed): its waiting calls get the end.
+    fn end(&mut self, h: ConnectionHandle, end: Ended) {
+        let Some(id) = self.by_handle.remove(&h) else {
+            return;
+        };
+        if let Some(c) = self.conns.get_mut(&id) {
+            c.handle = None;
+            c.ended = Some(end);
+        }
+        // A connection that ended before anyone accepted it stays in the queue: `accept`
+        // still hands it out, with what it received, and its end. Only past the
+        // endpoint's connection limit are the oldest ended ones let go, so that a flood of
+        // short connections nobody accepts cannot grow the queue without bound.
+        while self.accepted.len() > self.ep.config().max_connections {
+            let oldest_ended = self
+                .accepted
+                .iter()
+                .position(|c| self.conns.get(&c.id).is_none_or(|c| c.handle.is_none()));
+            let Some(i) = oldest_ended else {
+                break;
+            };
+            if let Some(Connected { id: gone, .. }) = self.accepted.remove(i) {
+                if let Some(c) = self.conns.get_mut(&gone) {
+                    c.released = true;
+                }
+                self.forget_if_done(gone);
+            }
+        }
+        self.dirty.insert((id, None));
+        self.forget_if_done(id);
+    }
+}
+
+/// The connection an event names, if any, and its stream if it concerns one only (calls on
+/// the connection as a whole, such as `accept_stream`, hear of it too).
+fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
+    match e {
+        Event::StreamOpened { conn, stream, .. }
+        | Event::StreamReadable { conn, stream }
+        | Event::StreamReset { conn, stream, .. }
+        | Event::StreamStopped { conn, stream, .. }
+        | Event::StreamAcked { conn, stream }
+        | Event::StreamDelivery { conn, stream, .. } => Some((*conn, Some(*stream))),
+        Event::Connected { conn, .. }
+        | Event::HandshakeFailed { conn, .. }
+        | Event::StreamsAvailable { conn }
+        | Event::Writable { conn }
+        | Event::Closed { conn, .. } => Some((*conn, None)),
+        _ => None,
+    }
+}

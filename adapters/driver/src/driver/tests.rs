@@ -1,0 +1,315 @@
+//! Two drivers joined in memory, polled with wakers that count their wake-ups.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Poll, Wake, Waker};
+
+use bytes::{Bytes, BytesMut};
+use weir_core::wire::StreamId;
+use weir_core::{Config, StreamHeader};
+
+use super::{Driver, Sending};
+use crate::{Confirm, ConnId, Error};
+
+/// Two drivers joined in memory: every datagram one sends, the other receives.
+struct Pair {
+    a: Driver,
+    b: Driver,
+}
+
+const A: &str = "127.0.0.1:1000";
+const B: &str = "127.0.0.1:2000";
+
+impl Pair {
+    fn new() -> Pair {
+        Pair::with(Config::default())
+    }
+
+    fn with(config: Config) -> Pair {
+        Pair {
+            a: Driver::new(config.clone(), A.parse().unwrap()),
+            b: Driver::new(config, B.parse().unwrap()),
+        }
+    }
+
+    /// Carries datagrams both ways until neither has more (bounded).
+    fn settle(&mut self) {
+        let mut buf = vec![0; weir_core::wire::MAX_DATAGRAM_SIZE];
+        for _ in 0..10_000 {
+            let mut moved = false;
+            while let Some(t) = self.a.poll_transmit(&mut buf) {
+                self.b
+                    .handle_datagram(A.parse().unwrap(), BytesMut::from(&buf[..t.len]));
+                moved = true;
+            }
+            while let Some(t) = self.b.poll_transmit(&mut buf) {
+                self.a
+                    .handle_datagram(B.parse().unwrap(), BytesMut::from(&buf[..t.len]));
+                moved = true;
+            }
+            if !moved {
+                return;
+            }
+        }
+        panic!("the pair never settled");
+    }
+}
+
+/// A waker that counts how often it was woken.
+#[derive(Default)]
+struct Count(AtomicUsize);
+
+impl Wake for Count {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn counting() -> (Arc<Count>, Waker) {
+    let count = Arc::new(Count::default());
+    (Arc::clone(&count), Waker::from(count))
+}
+
+fn woken(count: &Count) -> usize {
+    count.0.load(Ordering::Relaxed)
+}
+
+fn ready<T>(p: Poll<T>) -> T {
+    match p {
+        Poll::Ready(v) => v,
+        Poll::Pending => panic!("pending"),
+    }
+}
+
+/// Connects a to b; returns both sides' connection ids.
+fn connect(p: &mut Pair) -> (ConnId, ConnId) {
+    let w = Waker::noop();
+    let a = p.a.connect(B.parse().unwrap(), None, None).unwrap();
+    assert!(p.a.poll_connected(a, w).is_pending());
+    assert!(p.b.poll_accept(w).is_pending());
+    p.settle();
+    let a = ready(p.a.poll_connected(a, w)).unwrap().id;
+    let b = ready(p.b.poll_accept(w)).unwrap().id;
+    (a, b)
+}
+
+/// Has a send `data` as a message, queued.
+fn send(p: &mut Pair, conn: ConnId, data: &'static [u8]) {
+    let mut m = Sending::new(None, Bytes::from_static(data), Confirm::Queued);
+    ready(p.a.poll_send(conn, &mut m, Waker::noop())).unwrap();
+}
+
+fn recv(d: &mut Driver, conn: ConnId) -> Poll<Result<Bytes, Error>> {
+    d.poll_recv_message(conn, 1 << 20, Waker::noop())
+}
+
+#[test]
+fn calls_are_answered_at_once_when_the_core_can() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    send(&mut p, a, b"at once");
+    assert!(recv(&mut p.b, b).is_pending());
+    p.settle();
+    assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"at once");
+    assert!(recv(&mut p.b, b).is_pending());
+
+    // A stream: its pieces, then its end.
+    let w = Waker::noop();
+    let s = ready(p.a.poll_open(a, &StreamHeader::default(), w)).unwrap();
+    assert_eq!(
+        ready(p.a.poll_write(a, s, &Bytes::from_static(b"piece"), w)).unwrap(),
+        5
+    );
+    assert!(matches!(p.a.finish(a, s, Confirm::Queued), Some(Ok(()))));
+    p.settle();
+    let (incoming, _) = ready(p.b.poll_accept_stream(b, w)).unwrap();
+    let pieces = ready(p.b.poll_read(b, incoming, 100, w)).unwrap().unwrap();
+    assert_eq!(crate::join(pieces), &b"piece"[..]);
+    assert!(ready(p.b.poll_read(b, incoming, 100, w)).unwrap().is_none());
+}
+
+#[test]
+fn a_waiting_call_is_woken_by_what_it_waits_for_and_by_nothing_else() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let w = Waker::noop();
+    let first = ready(p.a.poll_open(a, &StreamHeader::default(), w)).unwrap();
+    let second = ready(p.a.poll_open(a, &StreamHeader::default(), w)).unwrap();
+    assert_eq!(
+        ready(p.a.poll_write(a, first, &Bytes::from_static(b"1"), w)).unwrap(),
+        1
+    );
+    p.settle();
+    let (one, _) = ready(p.b.poll_accept_stream(b, w)).unwrap();
+    let _ = ready(p.b.poll_read(b, one, 100, w)).unwrap();
+    let (count, reader) = counting();
+    assert!(p.b.poll_read(b, one, 100, &reader).is_pending());
+
+    // Bytes of another stream: the reader of the first sleeps on.
+    assert_eq!(
+        ready(p.a.poll_write(a, second, &Bytes::from_static(b"2"), w)).unwrap(),
+        1
+    );
+    p.settle();
+    assert_eq!(woken(&count), 0, "woken by another stream");
+
+    // Its own bytes wake it, once, and its poll takes them.
+    assert_eq!(
+        ready(p.a.poll_write(a, first, &Bytes::from_static(b"11"), w)).unwrap(),
+        2
+    );
+    p.settle();
+    assert_eq!(woken(&count), 1);
+    let more = ready(p.b.poll_read(b, one, 100, &reader)).unwrap().unwrap();
+    assert_eq!(crate::join(more), &b"11"[..]);
+}
+
+#[test]
+fn a_poll_given_up_takes_nothing() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    // A receive that waited and was dropped (its task gone): the message it waited for
+    // goes to the next receive.
+    let (count, gone) = counting();
+    assert!(p.b.poll_recv_message(b, 1 << 20, &gone).is_pending());
+    drop(gone);
+    send(&mut p, a, b"kept");
+    p.settle();
+    assert_eq!(woken(&count), 1);
+    assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"kept");
+}
+
+#[test]
+fn a_message_given_up_half_written_is_reset() {
+    let config = Config {
+        send_buffer: 4_096,
+        ..Config::default()
+    };
+    let mut p = Pair::with(config);
+    let (a, b) = connect(&mut p);
+    let big: Bytes = vec![7u8; 100_000].into();
+    let mut m = Sending::new(None, big, Confirm::Queued);
+    assert!(p.a.poll_send(a, &mut m, Waker::noop()).is_pending());
+    p.a.abandon_send(a, &m);
+    p.settle();
+    // The receiver never sees it whole; the sender's next message goes through.
+    assert!(recv(&mut p.b, b).is_pending());
+    send(&mut p, a, b"next");
+    p.settle();
+    assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"next");
+}
+
+#[test]
+fn shutdown_wakes_the_waiting_calls_and_answers_every_call() {
+    let mut p = Pair::new();
+    let (_, b) = connect(&mut p);
+    let (count, waker) = counting();
+    assert!(p.b.poll_recv_message(b, 1 << 20, &waker).is_pending());
+    assert!(p.b.poll_accept(&waker).is_pending());
+    p.b.shutdown();
+    assert!(woken(&count) >= 1, "the waiting calls were not woken");
+    assert!(matches!(ready(recv(&mut p.b, b)), Err(Error::Shutdown)));
+    assert!(matches!(ready(p.b.poll_accept(&waker)), Err(Error::Shutdown)));
+}
+
+/// a's datagrams go as [`crate::Outbox`] batches of at most `segments`, cut up again on
+/// b's side; b's go one by one. Returns the datagram count of every batch a sent.
+fn settle_batched(p: &mut Pair, segments: usize) -> Vec<usize> {
+    let mut outbox = crate::Outbox::new();
+    let mut buf = vec![0; weir_core::wire::MAX_DATAGRAM_SIZE];
+    let mut batches = Vec::new();
+    for _ in 0..10_000 {
+        let mut moved = false;
+        while let Some(batch) = outbox.next(&mut p.a, segments) {
+            assert_eq!(batch.destination, B.parse().unwrap());
+            batches.push(batch.datagrams());
+            let received = BytesMut::from(batch.contents);
+            p.b.handle_received(A.parse().unwrap(), received, batch.segment_size);
+            moved = true;
+        }
+        while let Some(t) = p.b.poll_transmit(&mut buf) {
+            p.a.handle_datagram(B.parse().unwrap(), BytesMut::from(&buf[..t.len]));
+            moved = true;
+        }
+        if !moved {
+            return batches;
+        }
+    }
+    panic!("the pair never settled");
+}
+
+#[test]
+fn a_message_crosses_in_batches_of_equal_datagrams() {
+    // NewReno paces its window over the RTT, so with no time passing whole bursts may
+    // go; BBR paces at its bandwidth estimate from the first samples, 2 ms at a time.
+    let mut p = Pair::with(Config {
+        congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
+        ..Config::default()
+    });
+    let (a, b) = connect(&mut p);
+    let message: Bytes = (0..300_000u32)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let mut m = Sending::new(None, message.clone(), Confirm::Queued);
+    let w = Waker::noop();
+    // Both sides polled as their tasks would be: the message goes in pieces as the
+    // receiver gathers it and frees credit.
+    let mut batches = Vec::new();
+    let received = loop {
+        let _ = p.a.poll_send(a, &mut m, w);
+        if let Poll::Ready(r) = recv(&mut p.b, b) {
+            break r.unwrap();
+        }
+        let moved = settle_batched(&mut p, 8);
+        assert!(!moved.is_empty(), "stuck");
+        batches.extend(moved);
+    };
+    assert_eq!(received, message);
+    assert!(batches.iter().all(|&n| (1..=8).contains(&n)), "{batches:?}");
+    // The congestion window lets whole bursts go: most datagrams travel in full batches.
+    let full: usize = batches.iter().filter(|&&n| n == 8).sum();
+    assert!(full * 2 > batches.iter().sum::<usize>(), "{batches:?}");
+}
+
+fn read(p: &mut Pair, conn: ConnId, stream: StreamId, max: usize) -> Option<Vec<Bytes>> {
+    ready(p.b.poll_read(conn, stream, max, Waker::noop())).unwrap()
+}
+
+#[test]
+fn a_read_takes_every_piece_there_is_up_to_its_max() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let message: Bytes = (0..6_000u32).map(|i| i as u8).collect::<Vec<u8>>().into();
+    let mut m = Sending::new(None, message.clone(), Confirm::Queued);
+    ready(p.a.poll_send(a, &mut m, Waker::noop())).unwrap();
+    p.settle();
+    let (stream, _) = ready(p.b.poll_accept_stream(b, Waker::noop())).unwrap();
+    // At most `max` bytes, however many pieces.
+    let first = read(&mut p, b, stream, 100).unwrap();
+    assert_eq!(first.iter().map(Bytes::len).sum::<usize>(), 100);
+    // The rest in one answer: several datagrams' pieces, in order.
+    let rest = read(&mut p, b, stream, usize::MAX).unwrap();
+    assert!(rest.len() > 1, "{} pieces", rest.len());
+    let got: Vec<u8> = first
+        .iter()
+        .chain(&rest)
+        .flat_map(|c| c.iter().copied())
+        .collect();
+    assert_eq!(got, message);
+    // Then the end, told by the next read.
+    assert!(read(&mut p, b, stream, usize::MAX).is_none());
+}
+
+#[test]
+fn a_connection_id_is_never_reused() {
+    let mut p = Pair::new();
+    let (a1, _) = connect(&mut p);
+    p.a.release_connection(a1);
+    p.settle();
+    let (a2, _) = connect(&mut p);
+    assert_ne!(a1, a2);
+    // The old id names the old, closed connection, not the new one.
+    let mut m = Sending::new(None, Bytes::from_static(b"stale"), Confirm::Queued);
+    assert!(ready(p.a.poll_send(a1, &mut m, Waker::noop())).is_err());
+}

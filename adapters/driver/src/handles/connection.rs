@@ -1,0 +1,181 @@
+//! A connection's handle: messages, streams, close, counters.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use bytes::Bytes;
+use weir_core::wire::Label;
+use weir_core::{ConnectionStats, Negotiated, PublicKey, StreamHeader};
+
+use super::endpoint::Shared;
+use super::{RecvStream, SendStream};
+use crate::driver::Sending;
+use crate::{Confirm, ConnId, Connected, Error, DEFAULT_MESSAGE_LIMIT};
+
+/// One connection of an endpoint. Clones are handles to the same connection; when the last
+/// one (and the last of its streams) is dropped, the connection is closed (code 0) once
+/// the peer acknowledged what was written.
+///
+/// Cancel-safety: [`recv_message`](Self::recv_message),
+/// [`accept_stream`](Self::accept_stream) and [`open_stream`](Self::open_stream) take
+/// nothing unless they are ready, so a dropped future loses nothing. A message send dropped
+/// midway resets the message's stream if it was partly written (the peer drops it), and
+/// leaves a message already whole in the core to be delivered, unconfirmed.
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    shared: Arc<Shared>,
+    id: ConnId,
+    negotiated: Negotiated,
+    peer: Option<PublicKey>,
+}
+
+impl Drop for ConnInner {
+    fn drop(&mut self) {
+        let id = self.id;
+        let _ = self.shared.call(|d| d.release_connection(id));
+    }
+}
+
+impl Connection {
+    pub(crate) fn new(shared: &Arc<Shared>, c: Connected) -> Connection {
+        Connection {
+            inner: Arc::new(ConnInner {
+                shared: Arc::clone(shared),
+                id: c.id,
+                negotiated: c.negotiated,
+                peer: c.peer,
+            }),
+        }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.inner.shared
+    }
+
+    pub(crate) fn id(&self) -> ConnId {
+        self.inner.id
+    }
+
+    /// The version, capabilities and cipher both sides agreed on.
+    pub fn negotiated(&self) -> Negotiated {
+        self.inner.negotiated
+    }
+
+    /// The peer's public key (its identity), authenticated by the handshake; `None` on an
+    /// unprotected (version 1) connection.
+    pub fn peer_key(&self) -> Option<PublicKey> {
+        self.inner.peer
+    }
+
+    /// Sends `data` as one message (a stream of its own, whose length the peer learns at
+    /// once); ready once it was delivered: the final receiver, through any relays, read it
+    /// all and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
+    /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the
+    /// connection's end if that came first. A message larger than the send buffer goes out
+    /// in pieces as room frees up. [`send_message_with`](Self::send_message_with) waits
+    /// less. Concurrent sends on one connection may complete in any order.
+    pub async fn send_message(&self, data: Bytes) -> Result<(), Error> {
+        self.send_message_with(data, Confirm::Delivered).await
+    }
+
+    /// [`send_message`](Self::send_message), ready once the message got as far as `confirm`
+    /// says: [`Confirm::Queued`] once the core took all of it (for a sender that pipelines
+    /// many), [`Confirm::Acknowledged`] once the peer acknowledged every byte.
+    pub async fn send_message_with(&self, data: Bytes, confirm: Confirm) -> Result<(), Error> {
+        self.send_labelled(None, data, confirm).await
+    }
+
+    async fn send_labelled(&self, label: Option<Label>, data: Bytes, confirm: Confirm) -> Result<(), Error> {
+        let mut call = SendCall {
+            conn: self,
+            sending: Sending::new(label, data, confirm),
+            done: false,
+        };
+        poll_fn(|cx| {
+            let (conn, sending) = (call.conn.id(), &mut call.sending);
+            let r = ready!(call
+                .conn
+                .shared()
+                .poll_busy(cx, |d, cx| d.poll_send(conn, sending, cx.waker())));
+            call.done = true;
+            Poll::Ready(r)
+        })
+        .await
+    }
+
+    /// The next whole message: the first stream the peer opened that
+    /// [`accept_stream`](Self::accept_stream) did not take to be complete. Messages longer
+    /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped).
+    pub async fn recv_message(&self) -> Result<Bytes, Error> {
+        poll_fn(|cx| self.poll_recv_message(cx)).await
+    }
+
+    /// [`recv_message`](Self::recv_message) as a poll.
+    pub fn poll_recv_message(&self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
+        let conn = self.id();
+        self.shared().poll_busy(cx, |d, cx| {
+            d.poll_recv_message(conn, DEFAULT_MESSAGE_LIMIT, cx.waker())
+        })
+    }
+
+    /// Opens a stream to write to, with a protocol label (or none); pending while the peer
+    /// allows no more streams.
+    pub async fn open_stream(&self, label: Option<Label>) -> Result<SendStream, Error> {
+        let mut header = StreamHeader::default();
+        header.label = label;
+        self.open_stream_with(header).await
+    }
+
+    /// [`open_stream`](Self::open_stream) with a full header: label, total length (the
+    /// stream must then be exactly that long) and digest (checked by the final receiver).
+    pub async fn open_stream_with(&self, header: StreamHeader) -> Result<SendStream, Error> {
+        let conn = self.id();
+        let id = poll_fn(|cx| self.shared().poll(|d| d.poll_open(conn, &header, cx.waker()))).await?;
+        Ok(SendStream::new(self.clone(), id))
+    }
+
+    /// The next stream the peer opens (in the order they were opened) that
+    /// [`recv_message`](Self::recv_message) did not take.
+    pub async fn accept_stream(&self) -> Result<RecvStream, Error> {
+        let conn = self.id();
+        let (id, header) =
+            poll_fn(|cx| self.shared().poll(|d| d.poll_accept_stream(conn, cx.waker()))).await?;
+        Ok(RecvStream::new(self.clone(), id, header))
+    }
+
+    /// Closes the connection with an application `code` and a `reason` for people (cut to
+    /// 256 bytes); the peer is told both.
+    pub async fn close(&self, code: u64, reason: &str) -> Result<(), Error> {
+        let (conn, reason) = (self.id(), crate::close_reason(reason));
+        self.shared().call(|d| d.close(conn, code, reason))?
+    }
+
+    /// The connection's counters: live while it is open; once it ended, the ones it closed
+    /// with.
+    pub async fn stats(&self) -> Option<ConnectionStats> {
+        let conn = self.id();
+        self.shared().call(|d| d.connection_stats(conn)).ok().flatten()
+    }
+}
+
+/// A message send across its polls; dropped before it was done, it tells the driver
+/// ([`Driver::abandon_send`](crate::Driver)).
+struct SendCall<'a> {
+    conn: &'a Connection,
+    sending: Sending,
+    done: bool,
+}
+
+impl Drop for SendCall<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let conn = self.conn.id();
+            let _ = self.conn.shared().call(|d| d.abandon_send(conn, &self.sending));
+        }
+    }
+}

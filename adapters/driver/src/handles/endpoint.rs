@@ -1,0 +1,244 @@
+//! What a runtime adapter plugs in ([`Runtime`]), the driver behind its lock as the
+//! handles and the adapter's loop share it ([`Shared`]), and the endpoint's handle
+//! ([`Endpoint`]): connect, accept, pipe.
+
+use std::future::poll_fn;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{ready, Context, Poll};
+
+use weir_core::congestion::CongestionAlgorithm;
+use weir_core::PublicKey;
+
+use super::{Connection, Pipe, RecvStream};
+use crate::{ConnId, Driver, Error, RecvState};
+
+/// What the handles need of the runtime that drives an endpoint's socket. The adapter's
+/// loop (a task, a thread) moves datagrams and time between the socket and the
+/// [`Driver`]; the handles' calls run on the driver themselves, in the calling task or
+/// thread, and tell the runtime through this trait what they changed.
+pub trait Runtime: Send + Sync + 'static {
+    /// A call changed the driver: it may have left datagrams to send, or moved the
+    /// deadline earlier. Called with the driver's lock held, after every call; must not
+    /// call back into the handles. An async runtime wakes its loop; a blocking one may send
+    /// at once and wake its thread only when it would sleep past the new deadline.
+    fn changed(&self, driver: &mut Driver);
+
+    /// Whether a call the core answers at once may go on now, or must yield first (with
+    /// `cx`'s waker woken when it may go on): a task looping over calls that never wait
+    /// would otherwise never let its runtime run the loop. The default always goes on.
+    fn poll_proceed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = cx;
+        Poll::Ready(())
+    }
+}
+
+/// The driver behind its lock, shared by an endpoint's handles and its adapter's loop.
+pub struct Shared {
+    /// Held for one call, or one step of the loop, never across a system call or a wait.
+    driver: Mutex<Driver>,
+    runtime: Box<dyn Runtime>,
+    /// The loop ended: calls fail at once.
+    stopped: AtomicBool,
+    local: SocketAddr,
+    public_key: PublicKey,
+}
+
+impl Shared {
+    /// `driver`, for an endpoint whose socket is bound at `local`, driven by `runtime`.
+    pub fn new(driver: Driver, local: SocketAddr, runtime: Box<dyn Runtime>) -> Arc<Shared> {
+        Arc::new(Shared {
+            public_key: driver.public_key(),
+            driver: Mutex::new(driver),
+            runtime,
+            stopped: AtomicBool::new(false),
+            local,
+        })
+    }
+
+    /// The driver, locked: for the loop's steps.
+    pub fn driver(&self) -> MutexGuard<'_, Driver> {
+        // A panic under the lock is a bug; the calls after it carry on with the driver as
+        // the panic left it rather than each panicking in turn.
+        self.driver.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The loop ended (shut down, or gone with its runtime): the calls waiting are
+    /// answered with [`Error::Shutdown`], and every later call fails at once.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.driver().shutdown();
+    }
+
+    /// Starts the graceful shutdown (once; later calls change nothing).
+    pub fn shutdown(&self) {
+        let mut driver = self.driver();
+        driver.shutdown();
+        self.runtime.changed(&mut driver);
+    }
+
+    /// Runs `f` on the driver now, in the calling task or thread, then tells the runtime.
+    pub(crate) fn call<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Result<R, Error> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(Error::Shutdown);
+        }
+        let mut driver = self.driver();
+        let r = f(&mut driver);
+        self.runtime.changed(&mut driver);
+        Ok(r)
+    }
+
+    /// [`call`](Self::call) for a poll.
+    pub(crate) fn poll<T>(
+        &self,
+        f: impl FnOnce(&mut Driver) -> Poll<Result<T, Error>>,
+    ) -> Poll<Result<T, Error>> {
+        match self.call(f) {
+            Ok(p) => p,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
+
+    /// A poll of a call the core may answer at once: first asks the runtime whether the
+    /// task may go on ([`Runtime::poll_proceed`]).
+    pub(crate) fn poll_busy<T>(
+        &self,
+        cx: &mut Context<'_>,
+        f: impl FnOnce(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
+    ) -> Poll<Result<T, Error>> {
+        ready!(self.runtime.poll_proceed(cx));
+        self.poll(|d| f(d, cx))
+    }
+}
+
+/// Runs its closure on the driver when dropped, unless disarmed: how a call given up
+/// midway (its future dropped, a blocking call timed out) tells the driver.
+pub(crate) struct OnDrop<'a, F: FnOnce(&mut Driver)> {
+    shared: &'a Shared,
+    f: Option<F>,
+}
+
+impl<'a, F: FnOnce(&mut Driver)> OnDrop<'a, F> {
+    pub(crate) fn new(shared: &'a Shared, f: F) -> Self {
+        OnDrop { shared, f: Some(f) }
+    }
+
+    /// The call is over: nothing to tell.
+    pub(crate) fn disarm(&mut self) {
+        self.f = None;
+    }
+}
+
+impl<F: FnOnce(&mut Driver)> Drop for OnDrop<'_, F> {
+    fn drop(&mut self) {
+        if let Some(f) = self.f.take() {
+            // A loop that ended has nothing to tell.
+            let _ = self.shared.call(f);
+        }
+    }
+}
+
+/// An endpoint's handle: connects out, accepts in, pipes streams between its connections.
+/// Dropping it starts the graceful shutdown (the peers get a bounded time to acknowledge
+/// what was written, then every connection is closed with a CLOSE frame).
+///
+/// Every call's future is cancel-safe: dropped before it is ready, it has taken nothing
+/// (a connect not yet established is closed).
+pub struct Endpoint {
+    shared: Arc<Shared>,
+}
+
+impl Endpoint {
+    /// The handle of the endpoint `shared` drives.
+    pub fn new(shared: Arc<Shared>) -> Endpoint {
+        Endpoint { shared }
+    }
+
+    /// The address the socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.shared.local
+    }
+
+    /// This endpoint's public key: its identity, which clients name in
+    /// [`connect_to`](Self::connect_to). Configured (`Config::identity`) or, if not, new with
+    /// each endpoint.
+    pub fn public_key(&self) -> PublicKey {
+        self.shared.public_key
+    }
+
+    /// Starts the graceful shutdown (dropping the handle does the same).
+    pub fn shutdown(&self) {
+        self.shared.shutdown();
+    }
+
+    /// Connects to `remote`; ready once the handshake finished, or failed (within the
+    /// configured handshake timeout) with [`Error::Handshake`].
+    pub async fn connect(&self, remote: SocketAddr) -> Result<Connection, Error> {
+        self.connect_with_key(remote, None, None).await
+    }
+
+    /// Like [`connect`](Self::connect), with a congestion controller of its own instead of
+    /// the configured one: [`CongestionAlgorithm::Ledbat`] for a background transfer that
+    /// should yield to the other connections, say.
+    pub async fn connect_with(
+        &self,
+        remote: SocketAddr,
+        congestion: CongestionAlgorithm,
+    ) -> Result<Connection, Error> {
+        self.connect_with_key(remote, None, Some(congestion)).await
+    }
+
+    /// Like [`connect`](Self::connect), to a server whose public key we know (a Noise IK
+    /// handshake): fails with [`weir_core::HandshakeError::ServerKeyMismatch`] if the
+    /// server at `remote` does not hold it.
+    pub async fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
+        self.connect_with_key(remote, Some(server), None).await
+    }
+
+    async fn connect_with_key(
+        &self,
+        remote: SocketAddr,
+        server: Option<PublicKey>,
+        congestion: Option<CongestionAlgorithm>,
+    ) -> Result<Connection, Error> {
+        let id: ConnId = self.shared.call(|d| d.connect(remote, server, congestion))??;
+        let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
+        let connected = poll_fn(|cx| self.shared.poll(|d| d.poll_connected(id, cx.waker()))).await;
+        given_up.disarm();
+        Ok(Connection::new(&self.shared, connected?))
+    }
+
+    /// The next client that connects.
+    pub async fn accept(&self) -> Result<Connection, Error> {
+        let c = poll_fn(|cx| self.shared.poll(|d| d.poll_accept(cx.waker()))).await?;
+        Ok(Connection::new(&self.shared, c))
+    }
+
+    /// Forwards `stream` (one the peer of its connection sends) to a new stream on each
+    /// connection of `targets`, fragment by fragment as it arrives, with the same label
+    /// and what is left of its total length; the relay never holds the whole stream
+    /// (spec/protocol.md §8, Piping). Every connection must belong to this endpoint.
+    /// Forwarding starts where reading stopped: bytes a read already fetched (a
+    /// `read_chunk(n)` may fetch up to `n` bytes and hand them out over several calls) are
+    /// the application's, not forwarded.
+    pub async fn pipe(&self, mut stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        let same = |c: &Connection| Arc::ptr_eq(c.shared(), &self.shared);
+        if !same(stream.connection()) || !targets.iter().all(|t| same(t)) {
+            return Err(Error::WrongEndpoint);
+        }
+        let to: Vec<ConnId> = targets.iter().map(|t| t.id()).collect();
+        let (from, id) = (stream.connection().id(), stream.id());
+        let pipe = self.shared.call(|d| d.pipe(from, id, &to))??;
+        // The pipe owns the stream now: dropping the handle must not stop it.
+        stream.state = RecvState::Done;
+        Ok(Pipe::new(&self.shared, pipe))
+    }
+}
+
+impl Drop for Endpoint {
+    /// Starts the graceful shutdown; the adapter's loop finishes it.
+    fn drop(&mut self) {
+        self.shared.shutdown();
+    }
+}

@@ -1,0 +1,21 @@
+//! The handles an application holds, the same for every runtime: [`Endpoint`],
+//! [`Connection`], [`SendStream`], [`RecvStream`], [`Pipe`]. Their calls are futures (and
+//! `poll_*` methods) that run on the driver in the calling task under [`Shared`]'s lock
+//! and, when the core has no answer yet, register the task's waker with the driver; the
+//! driver wakes it when what it waits for changes. An async runtime awaits them; a
+//! blocking adapter runs them to completion on the calling thread (`weir-std`'s
+//! `block_on`). Each handle's documentation says how its calls behave when cancelled.
+
+mod connection;
+mod endpoint;
+mod pipe;
+mod recv;
+mod send;
+#[cfg(feature = "tokio")]
+mod tokio_io;
+
+pub use connection::Connection;
+pub use endpoint::{Endpoint, Runtime, Shared};
+pub use pipe::Pipe;
+pub use recv::RecvStream;
+pub use send::SendStream;
