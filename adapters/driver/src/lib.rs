@@ -19,7 +19,16 @@
 //! events and wakes the calls waiting on what they changed, which poll again. As in
 //! quinn, values stay in the core until a poll takes them: nothing is handed to a caller
 //! that might be gone, so no call has to give anything back, and the driver keeps no
-//! record of the calls waiting beyond their wakers.
+//! record of the calls waiting beyond their wakers. Two exceptions keep the bytes inside
+//! the driver, never with a caller: a message a receive began to gather is gathered as its
+//! pieces arrive (its credit then goes out with the acknowledgement of the datagrams that
+//! brought them, and its receive is woken once, when it is whole), and what arrived on a
+//! connection that closed is saved for the reads that come after.
+//!
+//! Wakers are woken after the driver's lock is released ([`Locked`]): a task woken on
+//! another thread would otherwise find it still held. Each call tells the runtime how
+//! urgent what it left is ([`Urgency`]): a read's credit may wait for the answer the
+//! application is about to write.
 //!
 //! ## The contract between an adapter and its driver
 //! - The loop calls [`Driver::handle_received`] (or [`Driver::handle_datagram`]) with what
@@ -27,7 +36,10 @@
 //!   sends what [`Driver::poll_transmit`] gives (through an [`Outbox`], in GSO batches),
 //!   each step under the lock of [`Shared::driver`] and never across a system call.
 //! - [`Runtime::changed`] is called after every call with the lock held: the adapter sends
-//!   what the call left, or wakes its loop to do so.
+//!   what the call left, or wakes its loop to do so (at once for [`Urgency::Now`]; what a
+//!   read left, [`Urgency::Soon`], may wait for a send the loop is about to make).
+//! - The loop lets go of the lock by dropping [`Shared::driver`]'s guard (or
+//!   [`Locked::unlock`], which says how many calls it woke), and never wakes calls itself.
 //! - The loop ends once [`Driver::is_shut_down`] after [`Shared::shutdown`], and calls
 //!   [`Shared::stop`] however it ends: calls then fail with [`Error::Shutdown`].
 //! - Backpressure is a pending call, never a queue that grows: a write waits while the
@@ -59,7 +71,7 @@ pub use weir_core::{
 };
 
 pub use driver::{Driver, TRACE_ENV};
-pub use handles::{Connection, Endpoint, Pipe, RecvStream, Runtime, SendStream, Shared};
+pub use handles::{Connection, Endpoint, Locked, Pipe, RecvStream, Runtime, SendStream, Shared, Urgency};
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};
 

@@ -12,6 +12,14 @@
 //! wakes it with a one-byte datagram from the endpoint's private waker socket (which the
 //! driver thread drops), and no other call does. Sends are batches of equal datagrams cut
 //! by the kernel (GSO) where the platform has it.
+//!
+//! Two rules keep a request and its answer to one datagram each way and spare most of
+//! those wake-ups. After waking calls, the thread sleeps at most [`WOKEN_WAIT`] first: the
+//! woken calls read what came and move the core's timers before it decides how long to
+//! sleep. And what a read leaves to send ([`Urgency::Soon`]: credit, stream slots, a
+//! receipt) is not sent by the reading thread while the driver thread is about to send
+//! anyway (busy, or back within `WOKEN_WAIT`): the answer the application writes next, if
+//! it writes one, carries it.
 
 use std::future::Future;
 use std::io::{self, IoSliceMut};
@@ -24,10 +32,14 @@ use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, UdpSocketState};
-use weir_driver::{Config, Driver, Error, Inbox, Outbox, Runtime, Shared};
+use weir_driver::{Config, Driver, Error, Inbox, Outbox, Runtime, Shared, Urgency};
 
 /// The longest the thread sleeps with no deadline (a datagram or a wake-up ends it sooner).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The longest the thread sleeps after waking calls: they read what came and move the
+/// core's timers (an acknowledgement's delay, say), and a short first sleep lets them run
+/// before the thread sleeps to a deadline they would have to wake it from, with a datagram.
+const WOKEN_WAIT: Duration = Duration::from_micros(200);
 
 /// What the calls and the driver thread share beside the driver: the socket, what is
 /// being sent, and how to wake the thread.
@@ -66,9 +78,17 @@ struct Calls(Arc<Io>);
 
 impl Runtime for Calls {
     /// Sends what the call left, and wakes the driver thread if it sleeps past the driver's
-    /// new deadline (one wake-up per sleep is enough).
-    fn changed(&self, driver: &mut Driver) {
+    /// new deadline (one wake-up per sleep is enough). What a read left waits while the
+    /// driver thread is about to send anyway (it is busy, or wakes within [`WOKEN_WAIT`]):
+    /// the application's answer, if it sends one first, carries it.
+    fn changed(&self, driver: &mut Driver, urgency: Urgency) {
         let mut sending = self.0.sending();
+        let driver_sends_soon = sending
+            .asleep_until
+            .is_none_or(|until| until <= Instant::now() + WOKEN_WAIT);
+        if urgency == Urgency::Soon && driver_sends_soon {
+            return;
+        }
         self.0.socket.flush(&mut sending.outbox, driver);
         let late = sending
             .asleep_until
@@ -201,6 +221,7 @@ fn run(shared: &Arc<Shared>, io: &Io, waker: SocketAddr) {
     // The read timeout last set: the system call is made only when the wait must be
     // shorter, or is over twice as long (waking early costs a loop, nothing else).
     let mut timeout = Duration::ZERO;
+    let mut woke = 0;
     loop {
         let wait = {
             let mut driver = shared.driver();
@@ -216,9 +237,8 @@ fn run(shared: &Arc<Shared>, io: &Io, waker: SocketAddr) {
             if driver.is_shut_down() {
                 return;
             }
-            let until = driver
-                .deadline()
-                .map_or(now + IDLE_WAIT, |t| t.min(now + IDLE_WAIT));
+            let longest = if woke > 0 { WOKEN_WAIT } else { IDLE_WAIT };
+            let until = driver.deadline().map_or(now + longest, |t| t.min(now + longest));
             sending.asleep_until = Some(until);
             until.saturating_duration_since(now)
         };
@@ -249,6 +269,7 @@ fn run(shared: &Arc<Shared>, io: &Io, waker: SocketAddr) {
             // not stop the endpoint: the core's own timers deal with a peer that is gone.
             _ => {}
         }
+        woke = driver.unlock();
     }
 }
 

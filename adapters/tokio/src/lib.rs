@@ -51,8 +51,9 @@ mod run;
 mod socket;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{ready, Context, Poll};
 
 use tokio::sync::Notify;
 pub use weir_driver::{
@@ -61,7 +62,7 @@ pub use weir_driver::{
     PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, SendStream, StreamHeader, StreamId,
     DEFAULT_MESSAGE_LIMIT,
 };
-use weir_driver::{Driver, Runtime, Shared};
+use weir_driver::{Driver, Runtime, Shared, Urgency};
 
 /// A UDP socket driven by weir: connects out and accepts in. Its calls (`connect`,
 /// `accept`, `pipe`, ...) are [`weir_driver::Endpoint`]'s, which it derefs to.
@@ -74,17 +75,32 @@ pub struct Endpoint {
 /// and the task's cooperative budget.
 struct Tokio {
     wake: Arc<Notify>,
+    /// Reads, counted to let the driver task run every [`READS_PER_TURN`] of them.
+    reads: AtomicU32,
 }
 
+/// How many reads a task makes before it lets the driver task run, so that the credit
+/// they freed reaches the peer while the application reads on: a reader that took a whole
+/// window's worth of messages before the driver task sent any credit would have its sender
+/// wait out each window in turn.
+const READS_PER_TURN: u32 = 64;
+
 impl Runtime for Tokio {
-    fn changed(&self, _: &mut Driver) {
+    fn changed(&self, _: &mut Driver, _: Urgency) {
         self.wake.notify_one();
     }
 
     /// A call answered at once spends the task's budget as a waiting one does when it is
     /// woken, so that a loop of them lets the driver task run now and then.
-    fn poll_proceed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        tokio::task::coop::poll_proceed(cx).map(|progress| progress.made_progress())
+    fn poll_proceed(&self, cx: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
+        ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
+        if urgency == Urgency::Soon
+            && self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_TURN == READS_PER_TURN - 1
+        {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        Poll::Ready(())
     }
 }
 
@@ -99,6 +115,7 @@ impl Endpoint {
         let wake = Arc::new(Notify::new());
         let runtime = Tokio {
             wake: Arc::clone(&wake),
+            reads: AtomicU32::new(0),
         };
         let shared = Shared::new(Driver::new(config, local), local, Box::new(runtime));
         let task = tokio::spawn(run::run(Arc::clone(&shared), wake, socket));

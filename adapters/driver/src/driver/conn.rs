@@ -27,12 +27,16 @@ pub(super) struct Conn {
     pub(super) last_stats: Option<weir_core::ConnectionStats>,
     /// Streams the peer opened that no call took yet, in the order they opened.
     pub(super) opened: StreamQueue<StreamHeader>,
-    /// Streams a message read began to gather (no longer offered to `accept_stream`).
-    pub(super) gathering: BTreeSet<StreamId>,
+    /// Streams a message read began to gather, with the longest message it accepts
+    /// (no longer offered to `accept_stream`). The driver gathers what arrives for them at
+    /// once (`Driver::on_readable`), so that their credit goes out with the next send, and
+    /// wakes the receive only once the message is whole (or failed).
+    pub(super) gathering: BTreeMap<StreamId, u64>,
     /// Untaken streams with something new to read, in the order they became readable.
     pub(super) readable: StreamQueue<()>,
     /// Bytes taken out of the core and not handed out yet: the end or failure that followed
-    /// the pieces a read returned, or what was saved when the connection closed.
+    /// the pieces a read returned, a message gathered whole (or how it failed) before a
+    /// receive asked, or what was saved when the connection closed.
     pub(super) held: BTreeMap<StreamId, Held>,
     /// Streams the peer opened that `accept_stream` handed out and are still being read.
     pub(super) taken: BTreeSet<StreamId>,

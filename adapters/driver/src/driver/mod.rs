@@ -64,6 +64,9 @@ pub struct Driver {
     accepted: VecDeque<Connected>,
     /// The wakers of the calls waiting, by what they wait on.
     wakers: BTreeMap<Wait, SmallVec<[Waker; 1]>>,
+    /// Wakers of calls to wake once the driver's lock is released ([`Driver::take_woken`]):
+    /// a task woken under the lock would only find it held.
+    woken: Vec<Waker>,
     /// What changed since the waiting calls were last woken: a stream of a connection, or
     /// (`None`) the whole connection.
     dirty: BTreeSet<(ConnId, Option<StreamId>)>,
@@ -158,6 +161,7 @@ impl Driver {
             next_conn: 0,
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
+            woken: Vec::new(),
             dirty: BTreeSet::new(),
             pipes: BTreeMap::new(),
             shutdown: None,
@@ -238,21 +242,38 @@ impl Driver {
         }
     }
 
-    /// Wakes the calls waiting on `on`.
+    /// Wakes the calls waiting on `on` (once the lock is released: [`Driver::take_woken`]).
     fn wake(&mut self, on: Wait) {
         if let Some(wakers) = self.wakers.remove(&on) {
-            wakers.into_iter().for_each(Waker::wake);
+            self.woken.extend(wakers);
         }
     }
 
-    /// Wakes the calls waiting on what changed since the last time.
+    /// The wakers of the calls to wake now: the holder of the driver's lock wakes them
+    /// after releasing it ([`Shared`](crate::Shared)'s guard does), so that a task woken on
+    /// another thread does not find the lock still held.
+    pub(crate) fn take_woken(&mut self) -> SmallVec<[Waker; 4]> {
+        self.woken.drain(..).collect()
+    }
+
+    /// Wakes the calls waiting on what changed since the last time, and closes released
+    /// connections whose data is all acknowledged.
     fn wake_changed(&mut self) {
         // Copied out and emptied in place (not taken): an emptied set keeps its node, so the
         // next change is marked without an allocation.
         let dirty: SmallVec<[(ConnId, Option<StreamId>); 8]> = self.dirty.iter().copied().collect();
         self.dirty.retain(|_| false);
+        let mut last = None;
         for (conn, stream) in dirty {
-            self.close_if_acked(conn);
+            if last != Some(conn) {
+                last = Some(conn);
+                if self.conns.get(&conn).is_some_and(|c| c.released) {
+                    self.close_if_acked(conn);
+                }
+            }
+            if self.wakers.is_empty() {
+                continue;
+            }
             match stream {
                 Some(s) => {
                     self.wake(Wait::Conn(conn, None));
@@ -309,9 +330,8 @@ impl Driver {
         if self.shutdown.is_some() {
             return;
         }
-        for w in std::mem::take(&mut self.wakers).into_values().flatten() {
-            w.wake();
-        }
+        let all = std::mem::take(&mut self.wakers);
+        self.woken.extend(all.into_values().flatten());
         self.shutdown = Some(Shutdown {
             drain_until: StdInstant::now() + DRAIN_LIMIT,
             close_until: None,
@@ -408,7 +428,10 @@ impl Driver {
     fn events(&mut self) {
         while let Some(e) = self.ep.poll_event() {
             if let Some((h, stream)) = event_conn(&e) {
-                self.touch(h, stream);
+                // A readable stream marks itself, or not (`on_readable`).
+                if !matches!(e, Event::StreamReadable { .. }) {
+                    self.touch(h, stream);
+                }
             }
             match e {
                 Event::Connected {
@@ -461,10 +484,8 @@ impl Driver {
                     }
                 }
                 Event::StreamReadable { conn: h, stream } => {
-                    if let Some(c) = self.conn_mut(h) {
-                        if c.gathering.contains(&stream) || c.opened.contains(stream) {
-                            c.readable.push_back(stream, ());
-                        }
+                    if let Some(&id) = self.by_handle.get(&h) {
+                        self.on_readable(id, h, stream);
                     }
                 }
                 Event::StreamReset {

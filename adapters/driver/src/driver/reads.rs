@@ -83,10 +83,14 @@ impl Driver {
                 return c.ended.as_ref().map(|end| Err(end.error()));
             };
             c.readable.pop_front();
-            // Saved when the connection closed: whole, or nothing.
+            // Gathered whole (or failed) before this call, or saved when the connection
+            // closed: whole, or nothing.
             if let Some(held) = c.held.remove(&stream) {
                 c.forget_opened(stream);
                 c.gathering.remove(&stream);
+                if let Some(e) = held.failed {
+                    return Some(Err(e));
+                }
                 if !held.finished {
                     continue;
                 }
@@ -96,34 +100,86 @@ impl Driver {
                 continue;
             }
             let read = self.on_conn(conn, |ep, h| ep.read_message(h, stream, limit));
-            let c = self.conns.get_mut(&conn).expect("looked up above");
-            match read {
-                Ok(Read::Data { bytes, .. }) => {
-                    c.forget_opened(stream);
-                    c.gathering.remove(&stream);
-                    return Some(Ok(bytes));
-                }
-                // Not whole yet: its next StreamReadable brings it back. From now on it is
-                // a message being gathered, not a stream to accept.
-                Ok(Read::Pending) => {
-                    if c.opened.remove(stream).is_some() {
-                        c.gathering.insert(stream);
-                    }
-                }
-                Ok(Read::VerificationFailed { expected, actual }) => {
-                    c.forget_opened(stream);
-                    c.gathering.remove(&stream);
-                    return Some(Err(Error::VerificationFailed { expected, actual }));
-                }
-                Err(ApiError::MessageTooLong) => {
-                    tracing::debug!(%conn, stream = stream.0, limit, "message too long; stream stopped");
-                    self.forget_stream(conn, stream);
-                    let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
-                }
-                // Reset by the sender (it knows), or gone: nothing to deliver.
-                Ok(_) | Err(_) => self.forget_stream(conn, stream),
+            if let Some(answer) = self.message_read(conn, stream, limit, read) {
+                return Some(answer);
             }
         }
+    }
+
+    /// What a message read of `stream` came to: the message, or why it failed; `None` when
+    /// there is nothing to hand out (not whole yet, reset by its sender, refused as too
+    /// long, gone). A stream not whole yet is from now on one being gathered.
+    fn message_read(
+        &mut self,
+        conn: ConnId,
+        stream: StreamId,
+        limit: u64,
+        read: Result<Read, ApiError>,
+    ) -> Option<Result<Bytes, Error>> {
+        let c = self.conns.get_mut(&conn)?;
+        match read {
+            Ok(Read::Data { bytes, .. }) => {
+                c.forget_opened(stream);
+                c.gathering.remove(&stream);
+                Some(Ok(bytes))
+            }
+            // Not whole yet: its next StreamReadable brings it on. From now on it is a
+            // message being gathered, not a stream to accept.
+            Ok(Read::Pending) => {
+                if c.opened.remove(stream).is_some() {
+                    c.gathering.insert(stream, limit);
+                }
+                None
+            }
+            Ok(Read::VerificationFailed { expected, actual }) => {
+                c.forget_opened(stream);
+                c.gathering.remove(&stream);
+                Some(Err(Error::VerificationFailed { expected, actual }))
+            }
+            Err(ApiError::MessageTooLong) => {
+                tracing::debug!(%conn, stream = stream.0, limit, "message too long; stream stopped");
+                self.forget_stream(conn, stream);
+                let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
+                None
+            }
+            // Reset by the sender (it knows), or gone: nothing to deliver.
+            Ok(_) | Err(_) => {
+                self.forget_stream(conn, stream);
+                None
+            }
+        }
+    }
+
+    /// New bytes on `stream` of `conn` (core handle `h`): a message being gathered takes
+    /// them at once, so that the credit they used goes out with the next send, and wakes
+    /// its receive only once whole (kept in `held` until a receive takes it) or failed;
+    /// any other stream wakes its reader.
+    pub(super) fn on_readable(&mut self, conn: ConnId, h: ConnectionHandle, stream: StreamId) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if let Some(&limit) = c.gathering.get(&stream) {
+            let read = self.ep.read_message(h, stream, limit);
+            if matches!(read, Ok(Read::Pending)) {
+                return;
+            }
+            let answer = self.message_read(conn, stream, limit, read);
+            if let (Some(answer), Some(c)) = (answer, self.conns.get_mut(&conn)) {
+                let mut held = Held::default();
+                match answer {
+                    Ok(message) => {
+                        held.chunks.push_back(message);
+                        held.finished = true;
+                    }
+                    Err(e) => held.failed = Some(e),
+                }
+                c.held.insert(stream, held);
+                c.readable.push_back(stream, ());
+            }
+        } else if c.opened.contains(stream) {
+            c.readable.push_back(stream, ());
+        }
+        self.dirty.insert((conn, Some(stream)));
     }
 
     /// Up to `max` bytes of `stream`, in the pieces they came in, `Ok(None)` at its end, or
@@ -208,7 +264,7 @@ impl Driver {
         let Some(c) = self.conns.get_mut(&id) else {
             return;
         };
-        let untaken: Vec<StreamId> = c.opened.ids().chain(c.gathering.iter().copied()).collect();
+        let untaken: Vec<StreamId> = c.opened.ids().chain(c.gathering.keys().copied()).collect();
         let being_read: Vec<StreamId> = c.taken.iter().copied().collect();
         for s in being_read {
             let mut held = Held::default();
@@ -245,9 +301,11 @@ impl Driver {
             return;
         };
         c.opened.retain(|s| kept.contains_key(&s));
-        c.gathering.retain(|s| kept.contains_key(s));
+        c.gathering.retain(|s, _| kept.contains_key(s));
+        // Messages gathered whole before the close come first, then those saved now.
+        let gathered: Vec<StreamId> = c.readable.ids().filter(|s| c.held.contains_key(s)).collect();
         c.readable.clear();
-        for &s in kept.keys() {
+        for s in gathered.into_iter().chain(kept.keys().copied()) {
             c.readable.push_back(s, ());
         }
         c.held.extend(kept);

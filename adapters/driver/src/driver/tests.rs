@@ -48,10 +48,18 @@ impl Pair {
                 moved = true;
             }
             if !moved {
+                self.wake();
                 return;
             }
         }
         panic!("the pair never settled");
+    }
+
+    /// Wakes the calls the last steps let go on, as the lock's guard does.
+    fn wake(&mut self) {
+        for d in [&mut self.a, &mut self.b] {
+            d.take_woken().into_iter().for_each(Waker::wake);
+        }
     }
 }
 
@@ -207,6 +215,7 @@ fn shutdown_wakes_the_waiting_calls_and_answers_every_call() {
     assert!(p.b.poll_recv_message(b, 1 << 20, &waker).is_pending());
     assert!(p.b.poll_accept(&waker).is_pending());
     p.b.shutdown();
+    p.wake();
     assert!(woken(&count) >= 1, "the waiting calls were not woken");
     assert!(matches!(ready(recv(&mut p.b, b)), Err(Error::Shutdown)));
     assert!(matches!(ready(p.b.poll_accept(&waker)), Err(Error::Shutdown)));
@@ -312,4 +321,67 @@ fn a_connection_id_is_never_reused() {
     // The old id names the old, closed connection, not the new one.
     let mut m = Sending::new(None, Bytes::from_static(b"stale"), Confirm::Queued);
     assert!(ready(p.a.poll_send(a1, &mut m, Waker::noop())).is_err());
+}
+
+/// Moves one datagram from a to b, if a has one; b's answers all go back.
+fn deliver_one(p: &mut Pair) -> bool {
+    let mut buf = vec![0; weir_core::wire::MAX_DATAGRAM_SIZE];
+    let Some(t) = p.a.poll_transmit(&mut buf) else {
+        return false;
+    };
+    p.b.handle_datagram(A.parse().unwrap(), BytesMut::from(&buf[..t.len]));
+    while let Some(t) = p.b.poll_transmit(&mut buf) {
+        p.a.handle_datagram(B.parse().unwrap(), BytesMut::from(&buf[..t.len]));
+    }
+    p.wake();
+    true
+}
+
+#[test]
+fn a_message_being_gathered_wakes_its_receive_once_whole() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let message: Bytes = (0..20_000u32)
+        .map(|i| (i % 253) as u8)
+        .collect::<Vec<u8>>()
+        .into();
+    let mut m = Sending::new(None, message.clone(), Confirm::Queued);
+    ready(p.a.poll_send(a, &mut m, Waker::noop())).unwrap();
+    assert!(deliver_one(&mut p), "the first datagram");
+    // The receive starts gathering the message and waits for the rest.
+    let (count, waker) = counting();
+    assert!(p.b.poll_recv_message(b, 1 << 20, &waker).is_pending());
+    // Polled again at each wake, as its task would be: a wake with nothing to take is a
+    // wake too many.
+    let (mut delivered, mut seen, mut idle_wakes, mut got) = (1, 0, 0, None);
+    while got.is_none() && deliver_one(&mut p) {
+        delivered += 1;
+        if woken(&count) > seen {
+            seen = woken(&count);
+            match p.b.poll_recv_message(b, 1 << 20, &waker) {
+                Poll::Pending => idle_wakes += 1,
+                Poll::Ready(r) => got = Some(r.unwrap()),
+            }
+        }
+    }
+    assert!(delivered > 2, "{delivered} datagrams");
+    assert_eq!(idle_wakes, 0, "woken for pieces, not for the whole message");
+    assert_eq!(got, Some(message));
+}
+
+#[test]
+fn a_message_gathered_before_a_close_is_still_received() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let message: Bytes = vec![9u8; 5_000].into();
+    let mut m = Sending::new(None, message.clone(), Confirm::Queued);
+    ready(p.a.poll_send(a, &mut m, Waker::noop())).unwrap();
+    assert!(deliver_one(&mut p));
+    assert!(recv(&mut p.b, b).is_pending(), "gathering");
+    p.settle();
+    // Whole in the driver, not yet taken; then the peer closes.
+    p.a.close(a, 0, weir_core::wire::Reason::default()).unwrap();
+    p.settle();
+    assert_eq!(ready(recv(&mut p.b, b)).unwrap(), message);
+    assert!(matches!(ready(recv(&mut p.b, b)), Err(Error::Closed(_))));
 }

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use weir_core::wire::Label;
 use weir_core::{ConnectionStats, Negotiated, PublicKey, StreamHeader};
 
-use super::endpoint::Shared;
+use super::endpoint::{Shared, Urgency};
 use super::{RecvStream, SendStream};
 use crate::driver::Sending;
 use crate::{Confirm, ConnId, Connected, Error, DEFAULT_MESSAGE_LIMIT};
@@ -101,7 +101,7 @@ impl Connection {
             let r = ready!(call
                 .conn
                 .shared()
-                .poll_busy(cx, |d, cx| d.poll_send(conn, sending, cx.waker())));
+                .poll_busy(cx, Urgency::Now, |d, cx| d.poll_send(conn, sending, cx.waker())));
             call.done = true;
             Poll::Ready(r)
         })
@@ -118,7 +118,7 @@ impl Connection {
     /// [`recv_message`](Self::recv_message) as a poll.
     pub fn poll_recv_message(&self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
         let conn = self.id();
-        self.shared().poll_busy(cx, |d, cx| {
+        self.shared().poll_busy(cx, Urgency::Soon, |d, cx| {
             d.poll_recv_message(conn, DEFAULT_MESSAGE_LIMIT, cx.waker())
         })
     }
@@ -135,7 +135,11 @@ impl Connection {
     /// stream must then be exactly that long) and digest (checked by the final receiver).
     pub async fn open_stream_with(&self, header: StreamHeader) -> Result<SendStream, Error> {
         let conn = self.id();
-        let id = poll_fn(|cx| self.shared().poll(|d| d.poll_open(conn, &header, cx.waker()))).await?;
+        let id = poll_fn(|cx| {
+            self.shared()
+                .poll(Urgency::Now, |d| d.poll_open(conn, &header, cx.waker()))
+        })
+        .await?;
         Ok(SendStream::new(self.clone(), id))
     }
 
@@ -143,8 +147,11 @@ impl Connection {
     /// [`recv_message`](Self::recv_message) did not take.
     pub async fn accept_stream(&self) -> Result<RecvStream, Error> {
         let conn = self.id();
-        let (id, header) =
-            poll_fn(|cx| self.shared().poll(|d| d.poll_accept_stream(conn, cx.waker()))).await?;
+        let (id, header) = poll_fn(|cx| {
+            self.shared()
+                .poll(Urgency::Soon, |d| d.poll_accept_stream(conn, cx.waker()))
+        })
+        .await?;
         Ok(RecvStream::new(self.clone(), id, header))
     }
 
@@ -159,7 +166,10 @@ impl Connection {
     /// with.
     pub async fn stats(&self) -> Option<ConnectionStats> {
         let conn = self.id();
-        self.shared().call(|d| d.connection_stats(conn)).ok().flatten()
+        self.shared()
+            .call_as(Urgency::Soon, |d| d.connection_stats(conn))
+            .ok()
+            .flatten()
     }
 }
 

@@ -4,9 +4,10 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 
 use weir_core::congestion::CongestionAlgorithm;
 use weir_core::PublicKey;
@@ -23,15 +24,29 @@ pub trait Runtime: Send + Sync + 'static {
     /// deadline earlier. Called with the driver's lock held, after every call; must not
     /// call back into the handles. An async runtime wakes its loop; a blocking one may send
     /// at once and wake its thread only when it would sleep past the new deadline.
-    fn changed(&self, driver: &mut Driver);
+    /// `urgency` says whether what the call left may wait for the loop's next turn.
+    fn changed(&self, driver: &mut Driver, urgency: Urgency);
 
-    /// Whether a call the core answers at once may go on now, or must yield first (with
+    /// Whether a call the core may answer at once may go on now, or must yield first (with
     /// `cx`'s waker woken when it may go on): a task looping over calls that never wait
-    /// would otherwise never let its runtime run the loop. The default always goes on.
-    fn poll_proceed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let _ = cx;
+    /// would otherwise never let its runtime run the loop. `urgency` is the call's
+    /// ([`Urgency::Soon`] for reads). The default always goes on.
+    fn poll_proceed(&self, cx: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
+        let _ = (cx, urgency);
         Poll::Ready(())
     }
+}
+
+/// How soon what a call left must go out ([`Runtime::changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Urgency {
+    /// The call queued what the peer waits for (data, a finish, a reset, a close, a
+    /// handshake): it goes now.
+    Now,
+    /// The call read, or only asked: the credit, stream slots and receipt a read frees may
+    /// go with the loop's next send when that comes within microseconds, together with the
+    /// answer the application is likely about to send.
+    Soon,
 }
 
 /// The driver behind its lock, shared by an endpoint's handles and its adapter's loop.
@@ -57,11 +72,12 @@ impl Shared {
         })
     }
 
-    /// The driver, locked: for the loop's steps.
-    pub fn driver(&self) -> MutexGuard<'_, Driver> {
+    /// The driver, locked: for the loop's steps. The calls the step lets go on are woken
+    /// when the guard is dropped, after the lock is released.
+    pub fn driver(&self) -> Locked<'_> {
         // A panic under the lock is a bug; the calls after it carry on with the driver as
         // the panic left it rather than each panicking in turn.
-        self.driver.lock().unwrap_or_else(PoisonError::into_inner)
+        Locked(Some(self.driver.lock().unwrap_or_else(PoisonError::into_inner)))
     }
 
     /// The loop ended (shut down, or gone with its runtime): the calls waiting are
@@ -75,26 +91,33 @@ impl Shared {
     pub fn shutdown(&self) {
         let mut driver = self.driver();
         driver.shutdown();
-        self.runtime.changed(&mut driver);
+        self.runtime.changed(&mut driver, Urgency::Now);
     }
 
-    /// Runs `f` on the driver now, in the calling task or thread, then tells the runtime.
+    /// Runs `f` on the driver now, in the calling task or thread, then tells the runtime
+    /// what it left to send, [`Urgency::Now`].
     pub(crate) fn call<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Result<R, Error> {
+        self.call_as(Urgency::Now, f)
+    }
+
+    /// [`call`](Self::call), telling the runtime `urgency`.
+    pub(crate) fn call_as<R>(&self, urgency: Urgency, f: impl FnOnce(&mut Driver) -> R) -> Result<R, Error> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(Error::Shutdown);
         }
         let mut driver = self.driver();
         let r = f(&mut driver);
-        self.runtime.changed(&mut driver);
+        self.runtime.changed(&mut driver, urgency);
         Ok(r)
     }
 
-    /// [`call`](Self::call) for a poll.
+    /// [`call_as`](Self::call_as) for a poll.
     pub(crate) fn poll<T>(
         &self,
+        urgency: Urgency,
         f: impl FnOnce(&mut Driver) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
-        match self.call(f) {
+        match self.call_as(urgency, f) {
             Ok(p) => p,
             Err(e) => Poll::Ready(Err(e)),
         }
@@ -105,10 +128,53 @@ impl Shared {
     pub(crate) fn poll_busy<T>(
         &self,
         cx: &mut Context<'_>,
+        urgency: Urgency,
         f: impl FnOnce(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
-        ready!(self.runtime.poll_proceed(cx));
-        self.poll(|d| f(d, cx))
+        ready!(self.runtime.poll_proceed(cx, urgency));
+        self.poll(urgency, |d| f(d, cx))
+    }
+}
+
+/// The driver, locked ([`Shared::driver`]). Dropping it releases the lock, then wakes the
+/// calls that what was done under it lets go on.
+pub struct Locked<'a>(Option<MutexGuard<'a, Driver>>);
+
+impl Deref for Locked<'_> {
+    type Target = Driver;
+
+    fn deref(&self) -> &Driver {
+        // Unreachable: the guard is taken only in the drop.
+        self.0.as_deref().expect("the guard is held until the drop")
+    }
+}
+
+impl DerefMut for Locked<'_> {
+    fn deref_mut(&mut self) -> &mut Driver {
+        // Unreachable: the guard is taken only in the drop.
+        self.0.as_deref_mut().expect("the guard is held until the drop")
+    }
+}
+
+impl Locked<'_> {
+    /// Releases the lock, then wakes the calls; how many were woken (a loop may let them
+    /// run before it sleeps, so that what they change is in the deadline it sleeps to).
+    pub fn unlock(mut self) -> usize {
+        self.release()
+    }
+
+    fn release(&mut self) -> usize {
+        let woken = self.0.as_mut().map(|d| d.take_woken()).unwrap_or_default();
+        drop(self.0.take());
+        let n = woken.len();
+        woken.into_iter().for_each(Waker::wake);
+        n
+    }
+}
+
+impl Drop for Locked<'_> {
+    fn drop(&mut self) {
+        self.release();
     }
 }
 
@@ -204,14 +270,18 @@ impl Endpoint {
     ) -> Result<Connection, Error> {
         let id: ConnId = self.shared.call(|d| d.connect(remote, server, congestion))??;
         let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
-        let connected = poll_fn(|cx| self.shared.poll(|d| d.poll_connected(id, cx.waker()))).await;
+        let connected = poll_fn(|cx| {
+            self.shared
+                .poll(Urgency::Now, |d| d.poll_connected(id, cx.waker()))
+        })
+        .await;
         given_up.disarm();
         Ok(Connection::new(&self.shared, connected?))
     }
 
     /// The next client that connects.
     pub async fn accept(&self) -> Result<Connection, Error> {
-        let c = poll_fn(|cx| self.shared.poll(|d| d.poll_accept(cx.waker()))).await?;
+        let c = poll_fn(|cx| self.shared.poll(Urgency::Soon, |d| d.poll_accept(cx.waker()))).await?;
         Ok(Connection::new(&self.shared, c))
     }
 
@@ -240,5 +310,67 @@ impl Drop for Endpoint {
     /// Starts the graceful shutdown; the adapter's loop finishes it.
     fn drop(&mut self) {
         self.shared.shutdown();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Weak;
+    use std::task::Wake;
+
+    use super::*;
+
+    struct Quiet;
+
+    impl Runtime for Quiet {
+        fn changed(&self, _: &mut Driver, _: Urgency) {}
+    }
+
+    /// A waker that, when woken, tries the driver's lock: a task woken under the lock would
+    /// find it held.
+    struct TriesTheLock {
+        shared: Weak<Shared>,
+        found_free: AtomicUsize,
+        found_held: AtomicUsize,
+    }
+
+    impl Wake for TriesTheLock {
+        fn wake(self: Arc<Self>) {
+            let shared = self.shared.upgrade().expect("alive for the test");
+            let counter = match shared.driver.try_lock() {
+                Ok(_) => &self.found_free,
+                Err(_) => &self.found_held,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_call_is_woken_once_the_lock_is_released() {
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let shared = Shared::new(
+            Driver::new(weir_core::Config::default(), local),
+            local,
+            Box::new(Quiet),
+        );
+        let tries = Arc::new(TriesTheLock {
+            shared: Arc::downgrade(&shared),
+            found_free: AtomicUsize::new(0),
+            found_held: AtomicUsize::new(0),
+        });
+        let waker = Waker::from(Arc::clone(&tries));
+        let cx = Context::from_waker(&waker);
+        assert!(shared
+            .poll(Urgency::Soon, |d| d.poll_accept(cx.waker()))
+            .is_pending());
+        // The shutdown answers the waiting accept: its waker runs after the lock is let go.
+        shared.shutdown();
+        assert_eq!(
+            tries.found_held.load(Ordering::Relaxed),
+            0,
+            "woken under the lock"
+        );
+        assert_eq!(tries.found_free.load(Ordering::Relaxed), 1);
     }
 }

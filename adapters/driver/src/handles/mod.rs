@@ -15,7 +15,7 @@ mod send;
 mod tokio_io;
 
 pub use connection::Connection;
-pub use endpoint::{Endpoint, Runtime, Shared};
+pub use endpoint::{Endpoint, Locked, Runtime, Shared, Urgency};
 pub use pipe::Pipe;
 pub use recv::RecvStream;
 pub use send::SendStream;

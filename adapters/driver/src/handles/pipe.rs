@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use weir_core::{PipeId, PipeStats};
 
-use super::endpoint::Shared;
+use super::endpoint::{Shared, Urgency};
 use crate::Error;
 
 /// A stream being forwarded by [`Endpoint::pipe`](super::Endpoint::pipe). Dropping the
@@ -25,7 +25,11 @@ impl Pipe {
 
     /// Ready once every target acknowledged the whole stream, with the pipe's counters.
     pub async fn wait(&self) -> Result<PipeStats, Error> {
-        poll_fn(|cx| self.shared.poll(|d| d.poll_pipe(self.id, cx.waker()))).await
+        poll_fn(|cx| {
+            self.shared
+                .poll(Urgency::Soon, |d| d.poll_pipe(self.id, cx.waker()))
+        })
+        .await
     }
 
     /// The pipe's counters so far (the last ones, once it ended).

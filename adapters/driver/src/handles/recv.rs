@@ -8,6 +8,7 @@ use bytes::Bytes;
 use weir_core::wire::{Label, StreamId};
 use weir_core::{ApiError, StreamHeader};
 
+use super::endpoint::Urgency;
 use super::Connection;
 use crate::{Error, RecvState};
 
@@ -94,7 +95,12 @@ impl RecvStream {
         let r = ready!(self
             .conn
             .shared()
-            .poll_busy(cx, |d, cx| d.poll_read(conn, stream, max, cx.waker())));
+            .poll_busy(cx, Urgency::Soon, |d, cx| d.poll_read(
+                conn,
+                stream,
+                max,
+                cx.waker()
+            )));
         match r {
             Ok(Some(chunks)) => {
                 self.rest.extend(chunks);
@@ -174,7 +180,9 @@ impl RecvStream {
     pub fn defer_delivery(&mut self) -> Result<(), Error> {
         let (conn, stream) = (self.conn.id(), self.id);
         let deferred = self.state.deferred()?;
-        self.conn.shared().call(|d| d.defer_delivery(conn, stream))??;
+        self.conn
+            .shared()
+            .call_as(Urgency::Soon, |d| d.defer_delivery(conn, stream))??;
         self.state = deferred;
         Ok(())
     }
@@ -185,7 +193,9 @@ impl RecvStream {
     pub fn confirm_delivery(mut self) -> Result<(), Error> {
         self.state = self.state.confirmed()?;
         let (conn, stream) = (self.conn.id(), self.id);
-        self.conn.shared().call(|d| d.confirm_delivery(conn, stream))?
+        self.conn
+            .shared()
+            .call_as(Urgency::Soon, |d| d.confirm_delivery(conn, stream))?
     }
 
     /// Tells the peer to stop sending; what still arrives is discarded. On a stream whose

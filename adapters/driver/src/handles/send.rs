@@ -6,6 +6,7 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use weir_core::wire::StreamId;
 
+use super::endpoint::Urgency;
 use super::Connection;
 use crate::{Confirm, Error};
 
@@ -53,9 +54,9 @@ impl SendStream {
     /// [`write_chunk`](Self::write_chunk) as a poll: takes nothing unless it is ready.
     pub fn poll_write_chunk(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Poll<Result<usize, Error>> {
         let (conn, stream) = (self.conn.id(), self.id);
-        self.conn
-            .shared()
-            .poll_busy(cx, |d, cx| d.poll_write(conn, stream, data, cx.waker()))
+        self.conn.shared().poll_busy(cx, Urgency::Now, |d, cx| {
+            d.poll_write(conn, stream, data, cx.waker())
+        })
     }
 
     /// A write of borrowed bytes as a poll, for byte-oriented IO traits: copies `buf` once
@@ -116,10 +117,12 @@ impl SendStream {
         if !self.confirming {
             return Poll::Ready(Ok(()));
         }
-        let r = ready!(self
-            .conn
-            .shared()
-            .poll(|d| d.poll_confirm(conn, stream, confirm, cx.waker())));
+        let r = ready!(self.conn.shared().poll(Urgency::Soon, |d| d.poll_confirm(
+            conn,
+            stream,
+            confirm,
+            cx.waker()
+        )));
         self.confirming = false;
         Poll::Ready(r)
     }
