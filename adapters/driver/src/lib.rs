@@ -186,18 +186,6 @@ fn why_code(code: u64) -> String {
     }
 }
 
-/// Names a connection for the handles. Unlike a core
-/// [`ConnectionHandle`](weir_core::ConnectionHandle), never reused within a driver: a
-/// handle kept after its connection ended can only ever see that end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) struct ConnId(u64);
-
-impl std::fmt::Display for ConnId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "c{}", self.0)
-    }
-}
-
 /// How far a sent message or a finished stream must have got before the call that sent it
 /// returns (spec §8, Delivery).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -311,7 +299,7 @@ impl RecvState {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Connected {
     /// The connection.
-    pub(crate) id: ConnId,
+    pub(crate) id: weir_core::ConnectionHandle,
     /// Version, capabilities and cipher agreed.
     pub(crate) negotiated: Negotiated,
     /// The peer's public key, authenticated by the handshake; `None` on an unprotected

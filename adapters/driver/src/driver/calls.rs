@@ -18,7 +18,7 @@ use weir_core::{
 
 use super::conn::PipeRecord;
 use super::{Driver, Wait};
-use crate::{Confirm, ConnId, Connected, Error};
+use crate::{Confirm, Connected, Error};
 
 /// A message on its way out, across the polls of the call that sends it.
 pub(crate) struct Sending {
@@ -50,7 +50,7 @@ impl Driver {
 
     /// Why a call on `conn` cannot even be tried: the endpoint is shutting down, or the
     /// driver knows no such connection (its handles are all gone, or it never was).
-    pub(super) fn refused(&self, conn: ConnId) -> Option<Error> {
+    pub(super) fn refused(&self, conn: ConnectionHandle) -> Option<Error> {
         if self.shutdown.is_some() {
             return Some(Error::Shutdown);
         }
@@ -72,7 +72,7 @@ impl Driver {
     /// Runs `f` on the connection's core handle.
     pub(super) fn on_conn<T>(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let h = self
@@ -85,7 +85,7 @@ impl Driver {
 
     /// Why a call on `conn` failed: its end if it ended, the peer's stop if it stopped the
     /// stream, else the core's refusal.
-    pub(super) fn error(&self, conn: ConnId, stream: Option<StreamId>, e: ApiError) -> Error {
+    pub(super) fn error(&self, conn: ConnectionHandle, stream: Option<StreamId>, e: ApiError) -> Error {
         let Some(c) = self.conns.get(&conn) else {
             return Error::Refused(e);
         };
@@ -96,7 +96,7 @@ impl Driver {
     }
 
     /// `stream` is no longer one to offer to a read or an accept.
-    pub(super) fn forget_stream(&mut self, conn: ConnId, stream: StreamId) {
+    pub(super) fn forget_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.forget_opened(stream);
             c.gathering.remove(&stream);
@@ -115,7 +115,7 @@ impl Driver {
         remote: std::net::SocketAddr,
         server: Option<PublicKey>,
         congestion: Option<CongestionAlgorithm>,
-    ) -> Result<ConnId, Error> {
+    ) -> Result<ConnectionHandle, Error> {
         if self.shutdown.is_some() {
             return Err(Error::Shutdown);
         }
@@ -134,7 +134,11 @@ impl Driver {
 
     /// The connection [`connect`](Self::connect) started, once its handshake succeeded, or
     /// why it failed.
-    pub(crate) fn poll_connected(&mut self, conn: ConnId, waker: &Waker) -> Poll<Result<Connected, Error>> {
+    pub(crate) fn poll_connected(
+        &mut self,
+        conn: ConnectionHandle,
+        waker: &Waker,
+    ) -> Poll<Result<Connected, Error>> {
         let r = match self.refused(conn) {
             Some(e) => Some(Err(e)),
             None => {
@@ -157,7 +161,7 @@ impl Driver {
     }
 
     /// A connect given up before its answer: the connection is closed and forgotten.
-    pub(crate) fn abandon_connect(&mut self, conn: ConnId) {
+    pub(crate) fn abandon_connect(&mut self, conn: ConnectionHandle) {
         let now = self.now();
         let _ = self.on_conn(conn, |ep, h| ep.close(now, h, 0, Reason::default()));
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -178,7 +182,7 @@ impl Driver {
     }
 
     /// Closes `conn`; the peer is told `code` and `reason`.
-    pub(crate) fn close(&mut self, conn: ConnId, code: u64, reason: Reason) -> Result<(), Error> {
+    pub(crate) fn close(&mut self, conn: ConnectionHandle, code: u64, reason: Reason) -> Result<(), Error> {
         if let Some(e) = self.refused(conn) {
             return Err(e);
         }
@@ -189,7 +193,7 @@ impl Driver {
     }
 
     /// A connection's counters: live while it is open, then the ones it closed with.
-    pub(crate) fn connection_stats(&self, conn: ConnId) -> Option<ConnectionStats> {
+    pub(crate) fn connection_stats(&self, conn: ConnectionHandle) -> Option<ConnectionStats> {
         let c = self.conns.get(&conn)?;
         c.handle
             .and_then(|h| self.ep.connection_stats(h))
@@ -198,7 +202,7 @@ impl Driver {
 
     /// The last handle of `conn` is gone: it is closed (code 0) once the peer acknowledged
     /// everything written to it, and forgotten once it ended.
-    pub(crate) fn release_connection(&mut self, conn: ConnId) {
+    pub(crate) fn release_connection(&mut self, conn: ConnectionHandle) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.released = true;
             c.opened.clear();
@@ -216,7 +220,7 @@ impl Driver {
     /// its [`Confirm`] says.
     pub(crate) fn poll_send(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         m: &mut Sending,
         waker: &Waker,
     ) -> Poll<Result<(), Error>> {
@@ -247,7 +251,7 @@ impl Driver {
 
     /// A send given up: a message half written is reset (the peer drops it), and the wait
     /// for a whole one's confirmation is forgotten.
-    pub(crate) fn abandon_send(&mut self, conn: ConnId, m: &Sending) {
+    pub(crate) fn abandon_send(&mut self, conn: ConnectionHandle, m: &Sending) {
         match (m.written, m.stream) {
             (false, Some(stream)) => {
                 let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
@@ -261,7 +265,7 @@ impl Driver {
     /// One step of sending a message. `Ok(true)` once all of it is in the core.
     fn send_step(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         label: &Option<Label>,
         data: &mut Bytes,
         stream: &mut Option<StreamId>,
@@ -305,7 +309,7 @@ impl Driver {
     /// Opens a stream to write to; waits while the peer allows no more streams.
     pub(crate) fn poll_open(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         header: &StreamHeader,
         waker: &Waker,
     ) -> Poll<Result<StreamId, Error>> {
@@ -324,7 +328,7 @@ impl Driver {
     /// taken; waits while none fit. Takes nothing unless it answers.
     pub(crate) fn poll_write(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         data: &Bytes,
         waker: &Waker,
@@ -344,7 +348,7 @@ impl Driver {
     /// `None` when it waits for the confirmation ([`poll_confirm`](Self::poll_confirm)).
     pub(crate) fn finish(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         confirm: Confirm,
     ) -> Option<Result<(), Error>> {
@@ -370,7 +374,7 @@ impl Driver {
     }
 
     /// The receipt that came for `stream` before any call waited for it.
-    fn receipt_came(&self, conn: ConnId, stream: StreamId) -> Option<Delivery> {
+    fn receipt_came(&self, conn: ConnectionHandle, stream: StreamId) -> Option<Delivery> {
         let c = self.conns.get(&conn)?;
         c.recent.iter().find(|(s, _)| *s == stream).map(|(_, d)| *d)
     }
@@ -378,14 +382,14 @@ impl Driver {
     /// From now on the acknowledgement and receipt of `stream` are kept for
     /// [`poll_confirm`](Self::poll_confirm). Called in the same lock as the finish, before
     /// any datagram could bring them.
-    fn await_confirmation(&mut self, conn: ConnId, stream: StreamId) {
+    fn await_confirmation(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.confirming.entry(stream).or_insert(None);
         }
     }
 
     /// A wait for `stream`'s confirmation given up.
-    pub(crate) fn forget_confirmation(&mut self, conn: ConnId, stream: StreamId) {
+    pub(crate) fn forget_confirmation(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.confirming.remove(&stream);
         }
@@ -396,7 +400,7 @@ impl Driver {
     /// further.
     pub(crate) fn poll_confirm(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         until: Confirm,
         waker: &Waker,
@@ -428,7 +432,12 @@ impl Driver {
     }
 
     /// Abandons a stream we write; the peer is told `code`.
-    pub(crate) fn reset_stream(&mut self, conn: ConnId, stream: StreamId, code: u64) -> Result<(), Error> {
+    pub(crate) fn reset_stream(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), Error> {
         if let Some(e) = self.refused(conn) {
             return Err(e);
         }
@@ -439,7 +448,7 @@ impl Driver {
 
     /// A handle on a stream we write let go, neither finished nor reset: it is finished, or
     /// reset with code 0 if its announced length was not reached.
-    pub(crate) fn release_send_stream(&mut self, conn: ConnId, stream: StreamId) {
+    pub(crate) fn release_send_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
         let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
         if finished == Err(ApiError::TotalLength) {
             let _ = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, 0));
@@ -450,7 +459,12 @@ impl Driver {
     // ------------------------------------------------------------ streams the peer sends
 
     /// Tells the peer to stop sending `stream`; what still arrives is discarded.
-    pub(crate) fn stop_sending(&mut self, conn: ConnId, stream: StreamId, code: u64) -> Result<(), Error> {
+    pub(crate) fn stop_sending(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        code: u64,
+    ) -> Result<(), Error> {
         if let Some(e) = self.refused(conn) {
             return Err(e);
         }
@@ -462,7 +476,7 @@ impl Driver {
 
     /// A handle on a stream being read let go before its end: the peer is told to stop
     /// sending it (code 0).
-    pub(crate) fn release_recv_stream(&mut self, conn: ConnId, stream: StreamId) {
+    pub(crate) fn release_recv_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
         let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
         self.forget_stream(conn, stream);
         self.progress();
@@ -470,7 +484,7 @@ impl Driver {
 
     /// Makes the delivery of a stream the peer sends the application's to confirm (see
     /// [`weir_core::Endpoint::defer_delivery`]).
-    pub(crate) fn defer_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+    pub(crate) fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
         if let Some(e) = self.refused(conn) {
             return Err(e);
         }
@@ -480,7 +494,7 @@ impl Driver {
 
     /// Tells the sender that a deferred stream read to its end is delivered (see
     /// [`weir_core::Endpoint::confirm_delivery`]).
-    pub(crate) fn confirm_delivery(&mut self, conn: ConnId, stream: StreamId) -> Result<(), Error> {
+    pub(crate) fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
         if let Some(e) = self.refused(conn) {
             return Err(e);
         }
@@ -492,11 +506,16 @@ impl Driver {
     // ------------------------------------------------------------ pipes
 
     /// Forwards `stream` of `from` to a new stream on each connection of `to`.
-    pub(crate) fn pipe(&mut self, from: ConnId, stream: StreamId, to: &[ConnId]) -> Result<PipeId, Error> {
+    pub(crate) fn pipe(
+        &mut self,
+        from: ConnectionHandle,
+        stream: StreamId,
+        to: &[ConnectionHandle],
+    ) -> Result<PipeId, Error> {
         if let Some(e) = self.refused(from) {
             return Err(e);
         }
-        let handle = |c: &ConnId| self.conns.get(c).and_then(|c| c.handle);
+        let handle = |c: &ConnectionHandle| self.conns.get(c).and_then(|c| c.handle);
         let targets: Option<Vec<_>> = to.iter().map(handle).collect();
         let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
         let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));

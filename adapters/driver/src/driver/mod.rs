@@ -39,7 +39,7 @@ use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
 pub(crate) use calls::Sending;
 use conn::{Conn, Ended, PipeRecord, Shutdown};
 
-use crate::{ConnId, Connected};
+use crate::Connected;
 
 /// Receipts a connection keeps for a `finish` that comes after them (`Conn::recent`).
 const RECENT_RECEIPTS: usize = 64;
@@ -57,9 +57,10 @@ pub const TRACE_ENV: &str = "WEIR_TRACE";
 pub struct Driver {
     ep: weir_core::Endpoint,
     started: StdInstant,
-    conns: BTreeMap<ConnId, Conn>,
-    by_handle: BTreeMap<ConnectionHandle, ConnId>,
-    next_conn: u64,
+    /// The connections the handles know, by their core handle: handles are
+    /// generation-tagged and never name another connection, so one kept after its
+    /// connection ended can only ever see that end (kept here until released).
+    conns: BTreeMap<ConnectionHandle, Conn>,
     /// Connections clients opened that no accept took yet.
     accepted: VecDeque<Connected>,
     /// The wakers of the calls waiting, by what they wait on.
@@ -69,7 +70,7 @@ pub struct Driver {
     woken: Vec<Waker>,
     /// What changed since the waiting calls were last woken: a stream of a connection, or
     /// (`None`) the whole connection.
-    dirty: BTreeSet<(ConnId, Option<StreamId>)>,
+    dirty: BTreeSet<(ConnectionHandle, Option<StreamId>)>,
     pipes: BTreeMap<PipeId, PipeRecord>,
     shutdown: Option<Shutdown>,
     trace: Option<std::io::BufWriter<std::fs::File>>,
@@ -84,7 +85,7 @@ enum Wait {
     Pipe(PipeId),
     /// Anything on a connection (`None`: a call on the connection as a whole, woken by a
     /// change to any of its streams too), or on one of its streams.
-    Conn(ConnId, Option<StreamId>),
+    Conn(ConnectionHandle, Option<StreamId>),
 }
 
 /// 32 bytes from the operating system's generator; should it fail (no such generator on
@@ -157,8 +158,6 @@ impl Driver {
             ep,
             started: StdInstant::now(),
             conns: BTreeMap::new(),
-            by_handle: BTreeMap::new(),
-            next_conn: 0,
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
             woken: Vec::new(),
@@ -261,7 +260,7 @@ impl Driver {
     fn wake_changed(&mut self) {
         // Copied out and emptied in place (not taken): an emptied set keeps its node, so the
         // next change is marked without an allocation.
-        let dirty: SmallVec<[(ConnId, Option<StreamId>); 8]> = self.dirty.iter().copied().collect();
+        let dirty: SmallVec<[(ConnectionHandle, Option<StreamId>); 8]> = self.dirty.iter().copied().collect();
         self.dirty.retain(|_| false);
         let mut last = None;
         for (conn, stream) in dirty {
@@ -373,30 +372,33 @@ impl Driver {
 
     /// Core handles of the connections still open.
     fn live(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
-        self.by_handle
-            .keys()
-            .copied()
+        self.conns
+            .iter()
+            .filter(|(_, c)| c.handle.is_some())
+            .map(|(&h, _)| h)
             .filter(|&h| self.ep.is_established(h))
     }
 
     // ------------------------------------------------------------ bookkeeping
 
-    fn register(&mut self, h: ConnectionHandle) -> ConnId {
-        let id = ConnId(self.next_conn);
-        self.next_conn += 1;
-        self.by_handle.insert(h, id);
+    fn register(&mut self, h: ConnectionHandle) -> ConnectionHandle {
         self.conns.insert(
-            id,
+            h,
             Conn {
                 handle: Some(h),
                 ..Conn::default()
             },
         );
-        id
+        h
+    }
+
+    /// `h`, if it names a connection the handles know and the core still has.
+    fn live_conn(&self, h: ConnectionHandle) -> Option<ConnectionHandle> {
+        self.conns.get(&h).and_then(|c| c.handle)
     }
 
     /// Drops what is kept of a connection that ended and has no handle left.
-    fn forget_if_done(&mut self, conn: ConnId) {
+    fn forget_if_done(&mut self, conn: ConnectionHandle) {
         if self
             .conns
             .get(&conn)
@@ -408,7 +410,7 @@ impl Driver {
 
     /// Closes a connection no handle is left of once the peer acknowledged everything
     /// written to it (a peer that stops answering ends it by the idle timeout).
-    fn close_if_acked(&mut self, conn: ConnId) {
+    fn close_if_acked(&mut self, conn: ConnectionHandle) {
         let Some(h) = self
             .conns
             .get(&conn)
@@ -439,8 +441,8 @@ impl Driver {
                     negotiated,
                     peer,
                 } => {
-                    let id = match self.by_handle.get(&h) {
-                        Some(&id) => id,
+                    let id = match self.live_conn(h) {
+                        Some(id) => id,
                         None => {
                             let id = self.register(h);
                             self.accepted.push_back(Connected { id, negotiated, peer });
@@ -465,8 +467,8 @@ impl Driver {
                     reason,
                     stats,
                 } => {
-                    if let Some(id) = self.by_handle.get(&h) {
-                        tracing::info!(conn = %id, %reason, "connection closed");
+                    if self.live_conn(h).is_some() {
+                        tracing::info!(conn = %h, %reason, "connection closed");
                     }
                     if let Some(c) = self.conn_mut(h) {
                         c.last_stats = Some(*stats);
@@ -483,24 +485,20 @@ impl Driver {
                         c.opened.push_back(stream, header);
                     }
                 }
-                Event::StreamReadable { conn: h, stream } => {
-                    if let Some(&id) = self.by_handle.get(&h) {
-                        self.on_readable(id, h, stream);
-                    }
-                }
+                Event::StreamReadable { conn: h, stream } => self.on_readable(h, stream),
                 Event::StreamReset {
                     conn: h,
                     stream,
                     code,
                 } => {
-                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream reset by the peer");
+                    tracing::debug!(conn = %h, stream = stream.0, code, "stream reset by the peer");
                 }
                 Event::StreamStopped {
                     conn: h,
                     stream,
                     code,
                 } => {
-                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, code, "stream stopped by the peer");
+                    tracing::debug!(conn = %h, stream = stream.0, code, "stream stopped by the peer");
                     if let Some(c) = self.conn_mut(h) {
                         c.stopped.insert(stream, code);
                     }
@@ -515,7 +513,7 @@ impl Driver {
                     stream,
                     delivery,
                 } => {
-                    tracing::debug!(conn = ?self.by_handle.get(&h), stream = stream.0, %delivery, "receipt");
+                    tracing::debug!(conn = %h, stream = stream.0, %delivery, "receipt");
                     if let Some(c) = self.conn_mut(h) {
                         match c.confirming.get_mut(&stream) {
                             Some(got) => *got = Some(Some(delivery)),
@@ -539,14 +537,14 @@ impl Driver {
     }
 
     fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
-        let id = self.by_handle.get(&h)?;
-        self.conns.get_mut(id)
+        self.live_conn(h)?;
+        self.conns.get_mut(&h)
     }
 
     /// Marks what an event changed: one stream of a connection, or all of it.
     fn touch(&mut self, h: ConnectionHandle, stream: Option<StreamId>) {
-        if let Some(&id) = self.by_handle.get(&h) {
-            self.dirty.insert((id, stream));
+        if self.live_conn(h).is_some() {
+            self.dirty.insert((h, stream));
         }
     }
 
@@ -565,13 +563,12 @@ impl Driver {
 
     /// A connection is over (handshake failed or closed): its waiting calls get the end.
     fn end(&mut self, h: ConnectionHandle, end: Ended) {
-        let Some(id) = self.by_handle.remove(&h) else {
+        let id = h;
+        let Some(c) = self.conns.get_mut(&id).filter(|c| c.handle.is_some()) else {
             return;
         };
-        if let Some(c) = self.conns.get_mut(&id) {
-            c.handle = None;
-            c.ended = Some(end);
-        }
+        c.handle = None;
+        c.ended = Some(end);
         // A connection that ended before anyone accepted it stays in the queue: `accept`
         // still hands it out, with what it received, and its end. Only past the
         // endpoint's connection limit are the oldest ended ones let go, so that a flood of

@@ -13,7 +13,7 @@ use weir_core::{ApiError, ConnectionHandle, Read};
 
 use super::conn::Held;
 use super::{Driver, Wait};
-use crate::{ConnId, Error, Incoming, DEFAULT_MESSAGE_LIMIT};
+use crate::{Error, Incoming, DEFAULT_MESSAGE_LIMIT};
 
 impl Driver {
     /// The next whole message on `conn`: the first stream the peer opened, not taken by
@@ -21,7 +21,7 @@ impl Driver {
     /// bytes; a longer one is refused and its stream stopped).
     pub(crate) fn poll_recv_message(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         limit: u64,
         waker: &Waker,
     ) -> Poll<Result<Bytes, Error>> {
@@ -36,7 +36,7 @@ impl Driver {
     /// began to gather.
     pub(crate) fn poll_accept_stream(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         waker: &Waker,
     ) -> Poll<Result<Incoming, Error>> {
         let r = match self.refused(conn) {
@@ -60,7 +60,7 @@ impl Driver {
     /// `Ok(None)` at its end, or how it failed.
     pub(crate) fn poll_read(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         max: usize,
         waker: &Waker,
@@ -74,7 +74,7 @@ impl Driver {
 
     /// The next whole message on `conn`, or why there will be none; `None` while the next
     /// one is still on its way.
-    fn take_message(&mut self, conn: ConnId, limit: u64) -> Option<Result<Bytes, Error>> {
+    fn take_message(&mut self, conn: ConnectionHandle, limit: u64) -> Option<Result<Bytes, Error>> {
         loop {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return Some(Err(Error::Refused(ApiError::UnknownConnection)));
@@ -111,7 +111,7 @@ impl Driver {
     /// long, gone). A stream not whole yet is from now on one being gathered.
     fn message_read(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         limit: u64,
         read: Result<Read, ApiError>,
@@ -150,16 +150,16 @@ impl Driver {
         }
     }
 
-    /// New bytes on `stream` of `conn` (core handle `h`): a message being gathered takes
+    /// New bytes on `stream` of `conn`: a message being gathered takes
     /// them at once, so that the credit they used goes out with the next send, and wakes
     /// its receive only once whole (kept in `held` until a receive takes it) or failed;
     /// any other stream wakes its reader.
-    pub(super) fn on_readable(&mut self, conn: ConnId, h: ConnectionHandle, stream: StreamId) {
-        let Some(c) = self.conns.get_mut(&conn) else {
+    pub(super) fn on_readable(&mut self, conn: ConnectionHandle, stream: StreamId) {
+        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.handle.is_some()) else {
             return;
         };
         if let Some(&limit) = c.gathering.get(&stream) {
-            let read = self.ep.read_message(h, stream, limit);
+            let read = self.ep.read_message(conn, stream, limit);
             if matches!(read, Ok(Read::Pending)) {
                 return;
             }
@@ -186,7 +186,7 @@ impl Driver {
     /// how it failed; `None` while nothing new is there.
     fn take_read(
         &mut self,
-        conn: ConnId,
+        conn: ConnectionHandle,
         stream: StreamId,
         max: usize,
     ) -> Option<Result<Option<Vec<Bytes>>, Error>> {
@@ -258,10 +258,8 @@ impl Driver {
     /// taken yet, and what arrived of streams being read, are taken out of the core before
     /// it lets the connection go.
     pub(super) fn salvage(&mut self, h: ConnectionHandle) {
-        let Some(&id) = self.by_handle.get(&h) else {
-            return;
-        };
-        let Some(c) = self.conns.get_mut(&id) else {
+        let id = h;
+        let Some(c) = self.conns.get_mut(&id).filter(|c| c.handle.is_some()) else {
             return;
         };
         let untaken: Vec<StreamId> = c.opened.ids().chain(c.gathering.keys().copied()).collect();

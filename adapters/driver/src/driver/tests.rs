@@ -9,7 +9,8 @@ use weir_core::wire::StreamId;
 use weir_core::{Config, StreamHeader};
 
 use super::{Driver, Sending};
-use crate::{Confirm, ConnId, Error};
+use crate::{Confirm, Error};
+use weir_core::ConnectionHandle;
 
 /// Two drivers joined in memory: every datagram one sends, the other receives.
 struct Pair {
@@ -90,7 +91,7 @@ fn ready<T>(p: Poll<T>) -> T {
 }
 
 /// Connects a to b; returns both sides' connection ids.
-fn connect(p: &mut Pair) -> (ConnId, ConnId) {
+fn connect(p: &mut Pair) -> (ConnectionHandle, ConnectionHandle) {
     let w = Waker::noop();
     let a = p.a.connect(B.parse().unwrap(), None, None).unwrap();
     assert!(p.a.poll_connected(a, w).is_pending());
@@ -102,12 +103,12 @@ fn connect(p: &mut Pair) -> (ConnId, ConnId) {
 }
 
 /// Has a send `data` as a message, queued.
-fn send(p: &mut Pair, conn: ConnId, data: &'static [u8]) {
+fn send(p: &mut Pair, conn: ConnectionHandle, data: &'static [u8]) {
     let mut m = Sending::new(None, Bytes::from_static(data), Confirm::Queued);
     ready(p.a.poll_send(conn, &mut m, Waker::noop())).unwrap();
 }
 
-fn recv(d: &mut Driver, conn: ConnId) -> Poll<Result<Bytes, Error>> {
+fn recv(d: &mut Driver, conn: ConnectionHandle) -> Poll<Result<Bytes, Error>> {
     d.poll_recv_message(conn, 1 << 20, Waker::noop())
 }
 
@@ -281,7 +282,7 @@ fn a_message_crosses_in_batches_of_equal_datagrams() {
     assert!(full * 2 > batches.iter().sum::<usize>(), "{batches:?}");
 }
 
-fn read(p: &mut Pair, conn: ConnId, stream: StreamId, max: usize) -> Option<Vec<Bytes>> {
+fn read(p: &mut Pair, conn: ConnectionHandle, stream: StreamId, max: usize) -> Option<Vec<Bytes>> {
     ready(p.b.poll_read(conn, stream, max, Waker::noop())).unwrap()
 }
 

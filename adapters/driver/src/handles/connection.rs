@@ -11,7 +11,8 @@ use weir_core::{ConnectionStats, Negotiated, PublicKey, StreamHeader};
 use super::endpoint::{Shared, Urgency};
 use super::{RecvStream, SendStream};
 use crate::driver::Sending;
-use crate::{Confirm, ConnId, Connected, Error, DEFAULT_MESSAGE_LIMIT};
+use crate::{Confirm, Connected, Error, DEFAULT_MESSAGE_LIMIT};
+use weir_core::ConnectionHandle;
 
 /// One connection of an endpoint. Clones are handles to the same connection; when the last
 /// one (and the last of its streams) is dropped, the connection is closed (code 0) once
@@ -29,7 +30,7 @@ pub struct Connection {
 
 struct ConnInner {
     shared: Arc<Shared>,
-    id: ConnId,
+    id: ConnectionHandle,
     negotiated: Negotiated,
     peer: Option<PublicKey>,
 }
@@ -57,7 +58,7 @@ impl Connection {
         &self.inner.shared
     }
 
-    pub(crate) fn id(&self) -> ConnId {
+    pub(crate) fn id(&self) -> ConnectionHandle {
         self.inner.id
     }
 

@@ -13,7 +13,8 @@ use weir_core::congestion::CongestionAlgorithm;
 use weir_core::PublicKey;
 
 use super::{Connection, Pipe, RecvStream};
-use crate::{ConnId, Driver, Error, RecvState};
+use crate::{Driver, Error, RecvState};
+use weir_core::ConnectionHandle;
 
 /// What the handles need of the runtime that drives an endpoint's socket. The adapter's
 /// loop (a task, a thread) moves datagrams and time between the socket and the
@@ -268,7 +269,7 @@ impl Endpoint {
         server: Option<PublicKey>,
         congestion: Option<CongestionAlgorithm>,
     ) -> Result<Connection, Error> {
-        let id: ConnId = self.shared.call(|d| d.connect(remote, server, congestion))??;
+        let id: ConnectionHandle = self.shared.call(|d| d.connect(remote, server, congestion))??;
         let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
         let connected = poll_fn(|cx| {
             self.shared
@@ -297,7 +298,7 @@ impl Endpoint {
         if !same(stream.connection()) || !targets.iter().all(|t| same(t)) {
             return Err(Error::WrongEndpoint);
         }
-        let to: Vec<ConnId> = targets.iter().map(|t| t.id()).collect();
+        let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
         let (from, id) = (stream.connection().id(), stream.id());
         let pipe = self.shared.call(|d| d.pipe(from, id, &to))??;
         // The pipe owns the stream now: dropping the handle must not stop it.

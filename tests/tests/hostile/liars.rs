@@ -1,0 +1,540 @@
+//! Liars: optimistic and trickle ACKs, empty streams, slow and gapped pieces, oversized
+//! messages, receive budgets.
+
+use super::*;
+
+#[test]
+fn an_optimistic_acker_is_closed_with_a_typed_violation_and_then_banned() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let attacker = outsider(1);
+    // Three attempts from one IP address (three ports): each acknowledges a packet the
+    // server never sent.
+    let mut peers: Vec<RawPeer> = (0..3)
+        .map(|i| {
+            RawPeer::new(
+                &mut arena.sim,
+                SocketAddr::new(attacker.ip(), 7000 + i as u16),
+                100 + i,
+            )
+        })
+        .collect();
+    let mut tick = 0u32;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            tick += 1;
+            // One attempt every second, the next from the same address.
+            let i = (tick / 20) as usize;
+            if tick % 20 == 1 && i < peers.len() {
+                peers[i].hello(sim, server);
+            }
+            for p in peers.iter_mut() {
+                p.poll(sim, server);
+                if p.server_cid.is_some() && p.closed.is_none() {
+                    p.send(sim, server, &[claim_all_up_to(1_000_000)]);
+                }
+            }
+            tick < 80
+        },
+        ignore,
+    );
+    for p in peers.iter_mut() {
+        p.poll(&mut arena.sim, server);
+    }
+    assert_survived("optimistic ACKs", &report, bound(&config, 0, 3));
+    // Two connections closed for the lie, each told why; the third attempt was refused.
+    assert_eq!(
+        violations(&report.closed),
+        vec![ViolationKind::UnsentPacketAcked; 2]
+    );
+    for p in &peers[..2] {
+        assert_eq!(
+            p.closed,
+            Some(CloseCode::Transport(TransportErrorCode::PROTOCOL_VIOLATION))
+        );
+    }
+    assert!(peers[2].server_cid.is_none(), "a banned address got a connection");
+    assert!(report.stats.dropped_banned >= 1);
+    assert_eq!(report.stats.violations, 2);
+    assert_eq!(report.peak.addresses_tracked, 1);
+}
+
+/// An ACK frame claiming every packet number from 0 to `largest`.
+fn claim_all_up_to(largest: u64) -> Frame {
+    Frame::Ack(Ack {
+        ranges: AckRanges::single(0, largest).unwrap(),
+        ack_delay: 0,
+        one_way_delay: 0,
+    })
+}
+
+#[test]
+fn an_acker_claiming_every_number_up_to_the_largest_it_saw_is_caught_at_a_number_left_out() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    arena.serve = 4 * MIB;
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(1), 100);
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        |sim, _| {
+            peer.greet(sim, server);
+            peer.poll(sim, server);
+            // It never names a number the server has not reached (the check of spec §8's
+            // first rule never fires): it only hides which packets it missed, so the server
+            // never slows down or resends. Only the numbers the server left out show it.
+            if let (Some(largest), None) = (peer.largest_received, peer.closed) {
+                peer.send(sim, server, &[claim_all_up_to(largest)]);
+            }
+            peer.closed.is_none()
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("claims every number", &report, bound(&config, 0, 2));
+    assert_closed_for(&report, &peer, ViolationKind::UnsentPacketAcked);
+    // Caught at the first number left out (the 16th to 31st packet) or, if the claim
+    // covering it came after the next, at that one (at most 2^4 + 2^5 + 2^6 packets in).
+    let largest = peer.largest_received.unwrap();
+    println!("claims every number: closed after the server's packet {largest}");
+    assert!(largest < 16 + 32 + 64, "{largest}");
+}
+
+/// A peer the server sends 16 MiB that acknowledges one packet in ten it receives (and the
+/// newest, after 100 ms without one), with `max_retransmission_ratio` at `ratio`: the
+/// server's report, its counters as the connection ended (if it did), and the bytes it sent
+/// the peer.
+fn trickle_acker(ratio: Option<u32>) -> (Report, Option<ConnectionStats>, u64) {
+    let mut arena = Arena::new(Config {
+        max_retransmission_ratio: ratio,
+        ..server_config()
+    });
+    arena.serve = 16 * MIB;
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(1), 100);
+    let mut quiet_ticks = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(20),
+        |sim, _| {
+            peer.greet(sim, server);
+            peer.poll(sim, server);
+            let fresh = std::mem::take(&mut peer.received);
+            let mut chosen: Vec<u64> = fresh.iter().copied().filter(|pn| pn % 10 == 0).collect();
+            quiet_ticks = if chosen.is_empty() { quiet_ticks + 1 } else { 0 };
+            if quiet_ticks >= 5 {
+                chosen.extend(fresh.iter().max());
+                quiet_ticks = 0;
+            }
+            if peer.server_cid.is_some() && peer.closed.is_none() {
+                for pn in chosen {
+                    let ack = Ack {
+                        ranges: AckRanges::single(pn, pn).unwrap(),
+                        ack_delay: 0,
+                        one_way_delay: 0,
+                    };
+                    peer.send(sim, server, &[Frame::Ack(ack)]);
+                }
+            }
+            peer.closed.is_none()
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    let ended = report.closed.iter().find_map(|e| match e {
+        Event::Closed {
+            reason: CloseReason::TooLossy,
+            stats,
+            ..
+        } => Some(**stats),
+        _ => None,
+    });
+    (report, ended, peer.bytes_received)
+}
+
+#[test]
+fn a_peer_acknowledging_a_trickle_ends_its_connection_within_the_retransmission_budget() {
+    let ratio = 2;
+    let (report, ended, sent) = trickle_acker(Some(ratio));
+    let config = server_config();
+    assert_survived("trickle acker", &report, bound(&config, 0, 2));
+    let stats = ended.expect("closed as too lossy");
+    println!("trickle acker: closed after {sent} bytes sent to it; {stats:?}");
+    // Past the budget (the counters are the ones it closed with), by at most what one ACK
+    // or timer declares lost: a window's worth.
+    let budget = u64::from(ratio) * stats.bytes_acked + (64 << 10);
+    assert!(stats.bytes_retransmitted > budget, "{stats:?}");
+    assert!(
+        stats.bytes_retransmitted <= budget + stats.congestion_window.max(64 << 10),
+        "{stats:?}"
+    );
+    // Without the bound it goes on for the whole minute, resending what the peer ignores.
+    let (_, unbounded, sent_unbounded) = trickle_acker(None);
+    assert!(unbounded.is_none());
+    println!("trickle acker without the bound: {sent_unbounded} bytes sent in 60 s");
+    assert!(sent_unbounded > 2 * sent, "{sent_unbounded} vs {sent}");
+}
+
+#[test]
+fn streams_opened_and_left_empty_hold_nothing_and_one_more_is_a_violation() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(2), 7);
+    let limit = config.max_concurrent_streams;
+    let mut step = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            peer.poll(sim, server);
+            if step == 0 {
+                peer.hello(sim, server);
+                step = 1;
+            } else if step == 1 && peer.server_cid.is_some() {
+                // Opening the last allowed stream opens every one below it: 128 streams, each
+                // announcing a total length, none carrying a byte.
+                let open = StreamFrame {
+                    id: StreamId::new(Side::Client, limit - 1),
+                    offset: 0,
+                    data: Bytes::new(),
+                    fin: false,
+                    total_len: Some(1 << 30),
+                    label: None,
+                    digest: None,
+                };
+                peer.send(sim, server, &[Frame::Stream(open)]);
+                step = 2;
+            } else if (2..40).contains(&step) {
+                step += 1;
+            } else if step == 40 {
+                // Two seconds later: one stream beyond the limit.
+                let beyond = StreamFrame {
+                    id: StreamId::new(Side::Client, limit),
+                    offset: 0,
+                    data: Bytes::from_static(b"x"),
+                    fin: false,
+                    total_len: None,
+                    label: None,
+                    digest: None,
+                };
+                peer.send(sim, server, &[Frame::Stream(beyond)]);
+                step = 41;
+            }
+            step < 41
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("empty streams", &report, bound(&config, 0, 2));
+    assert_closed_for(&report, &peer, ViolationKind::StreamLimit);
+}
+
+#[test]
+fn a_four_gib_message_sent_a_byte_a_second_holds_nothing_extra() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(3), 9);
+    let mut sent = 0u64;
+    let report = arena.run(
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        |sim, _| {
+            peer.poll(sim, server);
+            if peer.greet(sim, server) {
+                return true;
+            }
+            let frame = on_stream_0(sent, b".", (sent == 0).then_some(4 << 30));
+            if peer.send(sim, server, &[Frame::Stream(frame)]) {
+                sent += 1;
+            }
+            sent < 60
+        },
+        ignore,
+    );
+    assert_survived("4 GiB at a byte a second", &report, bound(&config, 0, 2));
+    assert_eq!(sent, 60);
+    // Still connected (slow is not a violation), holding what it was sent and read: nothing.
+    assert!(report.closed.is_empty(), "{:?}", report.closed);
+    assert_eq!(peer.closed, None);
+    let load = arena.sim.endpoint_ref(server).load();
+    assert_eq!(load.bytes_received_unread, 0);
+}
+
+#[test]
+fn tiny_pieces_with_gaps_pin_no_datagrams_and_pass_the_stream_budget() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(4), 11);
+    // Every other byte, one per 1,200-byte datagram, so each held slice would keep its whole
+    // datagram alive: byte 1, 3, 5, ... of one stream, byte 0 never sent.
+    let mut sent = 0u64;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| {
+            peer.poll(sim, server);
+            if peer.greet(sim, server) {
+                return true;
+            }
+            for _ in 0..200 {
+                let frame = on_stream_0(2 * sent + 1, b".", None);
+                if !peer.send_padded(sim, server, &[Frame::Stream(frame)], 1200) {
+                    break;
+                }
+                sent += 1;
+            }
+            peer.closed.is_none() && sent < 100_000
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("tiny pieces with gaps", &report, bound(&config, 0, 2));
+    // The stream's receive budget (twice its 256 KiB window, each one-byte piece charged
+    // about 130 bytes) closed it, long before its window (131,072 such bytes) was used up;
+    // what was sent counts a few ticks' datagrams in flight when the close came.
+    assert_closed_for(&report, &peer, ViolationKind::ReceiveBudget);
+    let most = 2 * config.stream_receive_window / 128;
+    assert!(
+        (most / 2..most + 1000).contains(&sent),
+        "{sent} sent, at most {most} held"
+    );
+}
+
+/// One tick of the gapped-pieces attack: up to 50 datagrams of forty one-byte frames each,
+/// round robin over `streams` streams, at odd offsets, so every byte is a separate piece and
+/// none is readable. Counts the frames sent in `sent`; whether to go on.
+fn send_gapped_pieces(
+    peer: &mut RawPeer,
+    sim: &mut Sim,
+    server: NodeId,
+    streams: u64,
+    sent: &mut u64,
+) -> bool {
+    peer.poll(sim, server);
+    if peer.greet(sim, server) {
+        return true;
+    }
+    for _ in 0..50 {
+        let frames: Vec<Frame> = (*sent..*sent + 40)
+            .map(|i| {
+                let mut f = on_stream_0(2 * (i / streams) + 1, b".", None);
+                f.id = StreamId::new(Side::Client, i % streams);
+                Frame::Stream(f)
+            })
+            .collect();
+        if !peer.send(sim, server, &frames) {
+            break;
+        }
+        *sent += 40;
+    }
+    peer.closed.is_none() && *sent < 2_000_000
+}
+
+#[test]
+fn one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget() {
+    // Default windows: the connection's grows to 32 MiB, so a cap on pieces derived from the
+    // largest window (what it was) let this attack pin about 25 MiB.
+    let mut arena = Arena::new(Config {
+        versions: VersionRange::UNPROTECTED,
+        ..Config::default()
+    });
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(6), 15);
+    let streams = config.max_concurrent_streams;
+    let mut sent = 0u64;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| send_gapped_pieces(&mut peer, sim, server, streams, &mut sent),
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    // The legitimate client's connection as elsewhere (it reads all it gets), and the
+    // attacker's at most its receive budget: twice the window it was given, 2 KiB for each
+    // stream it may open, and 4 KiB.
+    let budget = 2 * config.receive_window + streams * 2 * KIB + 4 * KIB;
+    let legit = BASE + 2 * PER_CONNECTION + 2 * server_config().max_receive_window;
+    assert_survived("one-byte pieces on every stream", &report, legit + budget);
+    assert_closed_for(&report, &peer, ViolationKind::ReceiveBudget);
+    assert!(
+        budget <= 2 * MIB + 260 * KIB,
+        "the default budget is {budget} bytes"
+    );
+}
+
+#[test]
+fn gapped_pieces_from_many_connections_pin_at_most_the_endpoint_budget() {
+    let total = 6 * MIB;
+    let mut arena = Arena::new(Config {
+        receive_buffer_total: total,
+        max_connections: 10,
+        ..server_config()
+    });
+    let server = arena.server;
+    let mut peers: Vec<(RawPeer, u64)> = (0..8)
+        .map(|i| {
+            (
+                RawPeer::new(&mut arena.sim, outsider(20 + i), 100 + u64::from(i)),
+                0,
+            )
+        })
+        .collect();
+    // Fewer streams than a squeezed connection allows (one per 8 KiB of its window).
+    let streams = 8;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| {
+            let mut any = false;
+            for (peer, sent) in peers.iter_mut() {
+                any |= send_gapped_pieces(peer, sim, server, streams, sent);
+            }
+            any
+        },
+        ignore,
+    );
+    // Eight attackers and the legitimate client share the endpoint's budget: together they
+    // never hold more, and each attacker is closed for passing its own.
+    assert!(report.peak.receive_budgets <= total, "{:?}", report.peak);
+    assert_survived(
+        "gapped pieces from eight connections",
+        &report,
+        BASE + 9 * PER_CONNECTION + total,
+    );
+    assert_eq!(violations(&report.closed), vec![ViolationKind::ReceiveBudget; 8]);
+}
+
+#[test]
+fn a_message_longer_than_allowed_is_refused_at_both_ends() {
+    let limit = 16 * MIB;
+    let mut arena = Arena::new(Config {
+        max_message_len: Some(limit),
+        ..server_config()
+    });
+    let config = arena.config();
+    let (client, server) = (arena.client, arena.server);
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(5), 13);
+    let mut step = 0;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(50),
+        |sim, _| {
+            peer.poll(sim, server);
+            if step == 0 {
+                peer.hello(sim, server);
+                step = 1;
+            } else if step == 1 {
+                let frame = on_stream_0(0, b"x", Some(limit + 1));
+                if peer.send(sim, server, &[Frame::Stream(frame)]) {
+                    step = 2;
+                }
+            }
+            step < 2
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("message too long", &report, bound(&config, 0, 2));
+    assert_closed_for(&report, &peer, ViolationKind::FinalSize);
+    // A weir sender learned the limit in the handshake: refused before a byte goes out.
+    let ep = arena.sim.endpoint(client);
+    let conn = ep.connections().next().expect("the legitimate connection");
+    let header = StreamHeader::default().with_total_len(limit + 1);
+    assert_eq!(ep.open_stream(conn, header), Err(ApiError::MessageTooLong));
+    let header = StreamHeader::default().with_total_len(limit);
+    assert!(ep.open_stream(conn, header).is_ok());
+}
+
+#[test]
+fn receive_budgets_add_up_to_the_endpoint_budget_and_leave_room_for_every_connection() {
+    let budget = 4 * MIB;
+    let mut arena = Arena::new(Config {
+        receive_buffer_total: budget,
+        max_connections: 8,
+        ..server_config()
+    });
+    let server = arena.server;
+    // Six more weir clients, once the legitimate transfer is under way.
+    let others: Vec<NodeId> = (0..6)
+        .map(|_| {
+            let n = arena.sim.add_node(peer_config());
+            arena.sim.link(n, server, LinkConfig::default());
+            n
+        })
+        .collect();
+    let failed = std::cell::RefCell::new(Vec::new());
+    let mut started = false;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |sim, now| {
+            if !started && now >= Instant::from_micros(200_000) {
+                for &n in &others {
+                    sim.connect(n, server);
+                }
+                started = true;
+            }
+            now < Instant::from_micros(2_000_000)
+        },
+        |_, node, event| {
+            if let Event::HandshakeFailed { reason, .. } = event {
+                failed.borrow_mut().push((node, reason));
+            }
+        },
+    );
+    let failed = failed.into_inner();
+    let load = arena.sim.endpoint_ref(server).load();
+    println!("receive budget: {load:?}, failed {failed:?}");
+    // The connections' budgets never added up past the endpoint's, whatever they wanted...
+    assert!(report.peak.receive_budgets <= budget, "{:?}", report.peak);
+    // ... so the heap stays under the budget, not a window per connection.
+    assert_survived("receive budget", &report, BASE + 8 * PER_CONNECTION + budget);
+    // The legitimate connection took 1 MiB and grew; the later ones got what was left, but
+    // never less than the floor kept for each of the eight connections allowed.
+    assert!(failed.is_empty(), "{failed:?}");
+    assert_eq!(load.connections, 7);
+    assert!(load.receive_budgets > 3 * MIB, "{load:?}");
+}
+
+#[test]
+fn a_peer_that_never_reads_stalls_only_its_own_connection() {
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    arena.serve = 64 * MIB;
+    // A weir client that connects and then never reads what it is sent.
+    let idler = arena.sim.add_node(peer_config());
+    let server = arena.server;
+    arena.sim.link(idler, server, LinkConfig::default());
+    let mut connected = false;
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(100),
+        |sim, now| {
+            if !connected && now >= Instant::from_micros(100_000) {
+                sim.connect(idler, server);
+                connected = true;
+            }
+            now < Instant::from_micros(20_000_000)
+        },
+        ignore,
+    );
+    assert_survived("never reads", &report, bound(&config, 0, 2));
+    // The server's application wrote what its send buffer took and no more; the idle
+    // reader holds no more than the window it granted.
+    assert!(report.peak.bytes_unacknowledged <= config.send_buffer);
+    let idle = arena.sim.endpoint_ref(idler);
+    let conn = idle.connections().next().expect("the idle reader's connection");
+    let (unread, _) = idle.buffered(conn).unwrap();
+    assert!(
+        unread > 0 && unread <= Config::default().max_receive_window,
+        "{unread}"
+    );
+}
