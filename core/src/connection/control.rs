@@ -25,12 +25,12 @@ impl Connection {
                 id,
                 limit: self.streams.get(&id)?.send.as_ref()?.blocked_limit()?,
             },
-            Control::StreamsBlocked => Frame::StreamsBlocked(self.stream_credit.limit()),
+            Control::StreamsBlocked => Frame::StreamsBlocked(self.stream_count.blocked_at()),
             Control::MaxStreamData(id) => Frame::MaxStreamData {
                 id,
                 max: self.streams.get(&id)?.recv.as_ref()?.max_data(),
             },
-            Control::MaxStreams => Frame::MaxStreams(self.local_max_streams),
+            Control::MaxStreams => Frame::MaxStreams(self.stream_count.local_max()),
             Control::ResetStream { id, code, final_size } => Frame::ResetStream { id, code, final_size },
             Control::StopSending { id, code } => Frame::StopSending { id, code },
             Control::Ping => Frame::Ping,
@@ -51,7 +51,7 @@ impl Connection {
             Control::ResetStream { .. } | Control::StopSending { .. } => self.push_control(c),
             // Reported again if still blocked.
             Control::DataBlocked => self.send_credit.report_lost(),
-            Control::StreamsBlocked => self.stream_credit.report_lost(),
+            Control::StreamsBlocked => self.stream_count.blocked_report_lost(),
             Control::StreamDataBlocked(id) => {
                 if let Some(state) = self.streams.get_mut(&id) {
                     state.blocked_reported = None;

@@ -109,7 +109,7 @@ impl Connection {
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
         self.cc = self.congestion.build(self.datagram_size(config, usize::MAX));
         self.send_credit = SendCredit::new(peer.max_data);
-        self.stream_credit = SendCredit::new(peer.max_streams);
+        self.stream_count.on_peer_limit(peer.max_streams);
         self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
     }
 

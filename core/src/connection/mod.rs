@@ -16,6 +16,7 @@
 //! | `stream_frames` | what the peer's STREAM, RESET_STREAM, STOP_SENDING and RECEIPT frames do |
 //! | `streams` | the application's stream calls, and stream and connection credit granted back |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
+//! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
 //! | `control` | control frames: what waits, the frame and recovery record of each |
 //! | `transmit` | the next datagram: close, handshake, or ACK, control and stream data |
@@ -66,6 +67,7 @@ mod lifecycle;
 mod loss;
 mod reading;
 mod receive;
+mod stream_count;
 mod stream_frames;
 mod stream_table;
 mod streams;
@@ -77,6 +79,7 @@ mod transmit;
 use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
 use reading::{ReadStep, Reading};
+use stream_count::{Refusal, StreamCount};
 use stream_table::StreamTable;
 pub use timers::Timer;
 use timers::Timers;
@@ -159,17 +162,11 @@ pub(crate) struct Connection {
     send_buffer_limit: u64,
     /// `Config::max_retransmission_ratio`.
     retransmission_ratio: Option<u32>,
-    next_stream_index: u64,
-    /// Streams the peer lets us open (used: how many we opened).
-    stream_credit: SendCredit,
-    peer_streams_opened: u64,
-    /// Streams the peer may open: what we would announce now, and what we last announced.
-    /// Grants are batched: a MAX_STREAMS goes out once the peer's announced credit is down
-    /// to half of `max_concurrent_streams` (RFC 9000 §4.6), not after every stream read,
-    /// so a request-response exchange is not followed by a datagram of its own.
-    local_max_streams: u64,
-    announced_max_streams: u64,
-    max_concurrent_streams: u64,
+    /// How many streams each side may open, and when to tell the peer more (an owned part,
+    /// module `stream_count`): grants are batched, a MAX_STREAMS going out once the peer has
+    /// used half of what it heard (RFC 9000 §4.6), not after every stream read, so a
+    /// request-response exchange is not followed by a datagram of its own.
+    stream_count: StreamCount,
     /// Connection credit the peer granted (used: new stream bytes sent).
     send_credit: SendCredit,
     /// Connection credit we grant, and what the peer used of it and the application read.
@@ -288,12 +285,7 @@ impl Connection {
             streams: StreamTable::default(),
             send_buffer_limit: config.send_buffer,
             retransmission_ratio: config.max_retransmission_ratio,
-            next_stream_index: 0,
-            stream_credit: SendCredit::new(0),
-            peer_streams_opened: 0,
-            local_max_streams: config.max_concurrent_streams,
-            announced_max_streams: config.max_concurrent_streams,
-            max_concurrent_streams: config.max_concurrent_streams,
+            stream_count: StreamCount::new(config.max_concurrent_streams),
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
             recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window).with_room(0),
@@ -488,7 +480,7 @@ impl Connection {
     /// The connection's receive budget with its window at [`window_reserved`]
     /// (module `stream::held`): what it holds of `Config::receive_buffer_total`.
     pub(crate) fn budget_reserved(&self) -> u64 {
-        budget(self.window_reserved(), self.max_concurrent_streams)
+        budget(self.window_reserved(), self.stream_count.concurrent())
     }
 
     /// Whether the receive window wanted to grow past what it was granted.

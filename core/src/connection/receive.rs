@@ -205,7 +205,7 @@ impl Connection {
                 }
             }
             Frame::MaxStreams(max) => {
-                if self.stream_credit.raise(max) {
+                if self.stream_count.raise(max) {
                     self.events
                         .push_back(Event::StreamsAvailable { conn: self.handle });
                 }

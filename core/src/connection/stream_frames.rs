@@ -24,12 +24,10 @@ impl Connection {
             // Streams are unidirectional: the peer cannot send on one we opened.
             return Err(ViolationKind::WrongStreamDirection);
         }
-        if id.index() >= self.local_max_streams {
-            return Err(ViolationKind::StreamLimit);
-        }
-        if id.index() >= self.peer_streams_opened {
-            // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
-            for index in self.peer_streams_opened..=id.index() {
+        // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
+        let opened = self.stream_count.peer_uses(id.index())?;
+        if !opened.is_empty() {
+            for index in opened {
                 let sid = StreamId::new(id.initiator(), index);
                 let (window, max) = (config.stream_receive_window, self.max_stream_window);
                 let state = StreamState {
@@ -39,7 +37,6 @@ impl Connection {
                 self.streams.insert(sid, state);
                 self.recv_cost += STREAM_COST;
             }
-            self.peer_streams_opened = id.index() + 1;
             self.grant_streams();
         }
         let Some(state) = self.streams.get_mut(&id) else {
@@ -104,7 +101,7 @@ impl Connection {
         // What the peer's streams cost the heap, which credit does not count, stays within
         // the connection's budget (spec §10.3). `recv_cost` only grows here, so it is never
         // under the real cost; it is summed again only when it passes the budget.
-        let budget = budget(self.recv_flow.window(), self.max_concurrent_streams);
+        let budget = budget(self.recv_flow.window(), self.stream_count.concurrent());
         if self.recv_cost > budget {
             self.recv_cost = self.peer_streams_cost();
             if self.recv_cost > budget {

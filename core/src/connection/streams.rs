@@ -44,16 +44,17 @@ impl Connection {
         if self.too_long_for_peer(header.total_len.unwrap_or(0)) {
             return Err(ApiError::MessageTooLong);
         }
-        if self.stream_credit.available() == 0 {
-            if self.stream_credit.take_blocked().is_some() {
-                self.stats.streams_blocked += 1;
-                self.push_control(Control::StreamsBlocked);
+        let index = match self.stream_count.open() {
+            Ok(index) => index,
+            Err(refusal) => {
+                if refusal == Refusal::Report {
+                    self.stats.streams_blocked += 1;
+                    self.push_control(Control::StreamsBlocked);
+                }
+                return Err(ApiError::StreamLimit);
             }
-            return Err(ApiError::StreamLimit);
-        }
-        self.stream_credit.consume(1);
-        let id = StreamId::new(self.side, self.next_stream_index);
-        self.next_stream_index += 1;
+        };
+        let id = StreamId::new(self.side, index);
         let state = StreamState {
             send: Some(SendStream::new(self.peer.max_stream_data)),
             header,
@@ -394,7 +395,7 @@ impl Connection {
 
     /// One stream of the peer's gone: it may open one more.
     pub(super) fn release_stream_slot(&mut self) {
-        self.local_max_streams += 1;
+        self.stream_count.release();
         self.grant_streams();
     }
 
@@ -404,13 +405,9 @@ impl Connection {
         self.streams.remove(id);
     }
 
-    /// Queues a MAX_STREAMS once the peer has used half of the stream credit it was told of
-    /// and there is more to grant.
+    /// Queues a MAX_STREAMS when one is due (`StreamCount::grant_due`).
     pub(super) fn grant_streams(&mut self) {
-        let left = self
-            .announced_max_streams
-            .saturating_sub(self.peer_streams_opened);
-        if self.local_max_streams > self.announced_max_streams && left <= self.max_concurrent_streams / 2 {
+        if self.stream_count.grant_due() {
             self.push_control(Control::MaxStreams);
         }
     }

@@ -174,7 +174,7 @@ impl Connection {
                 }
                 self.control.pop_front();
                 if c == Control::MaxStreams {
-                    self.announced_max_streams = self.local_max_streams;
+                    self.stream_count.announced();
                 }
                 sent.push(SentFrame::Control(c));
             }
