@@ -91,7 +91,8 @@ impl Runtime for Tokio {
     }
 
     /// A call answered at once spends the task's budget as a waiting one does when it is
-    /// woken, so that a loop of them lets the driver task run now and then.
+    /// woken, so that a loop of them lets the driver task run now and then; a reader also
+    /// lets it run every [`READS_PER_TURN`] reads.
     fn poll_proceed(&self, cx: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
         ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
         if urgency == Urgency::Soon

@@ -26,7 +26,7 @@ impl Connection {
 
     /// The connection ended: the application is told why, with the final counters.
     pub(super) fn closed(&mut self, reason: CloseReason) {
-        if core::mem::replace(&mut self.close_reported, true) {
+        if !self.closing.report() {
             // Ended while lingering after the application's close: it was told then.
             return;
         }
@@ -52,10 +52,10 @@ impl Connection {
     pub(crate) fn close(&mut self, now: Instant, code: u64, reason: Reason) {
         match self.state {
             State::Established => {
-                self.close_frame = Some(Box::new(Close {
+                self.closing.keep(Close {
                     code: CloseCode::Application(code),
                     reason,
-                }));
+                });
                 let until = now + self.recovery.pto().saturating_mul(3).max(LINGER);
                 self.step(Step::AppClosed { until });
                 self.closed(CloseReason::Local { code });
@@ -81,7 +81,7 @@ impl Connection {
 
     /// Ends the linger: CLOSE with what the application gave.
     pub(super) fn end_linger(&mut self, now: Instant) {
-        if let Some(Close { code, reason }) = self.close_frame.take().map(|c| *c) {
+        if let Some(Close { code, reason }) = self.closing.take_kept() {
             self.close_with(now, code, reason);
         }
     }
@@ -89,17 +89,12 @@ impl Connection {
     pub(super) fn close_with(&mut self, now: Instant, code: CloseCode, reason: Reason) {
         let until = now + self.recovery.pto().saturating_mul(3);
         self.recovery.drain();
-        self.close_frame = Some(Box::new(Close { code, reason }));
-        self.close_pending = true;
+        self.closing.send(Close { code, reason });
         self.step(Step::SendClose { until });
     }
 
     pub(super) fn send_close(&mut self, now: Instant, buf: &mut [u8]) -> Option<usize> {
-        if !self.close_pending {
-            return None;
-        }
-        let frame = Frame::Close(Close::clone(self.close_frame.as_deref()?));
-        self.close_pending = false;
+        let frame = self.closing.next_frame()?;
         let header = self.header(now, PacketKind::Data);
         let end = MIN_DATAGRAM_SIZE.min(buf.len());
         let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;

@@ -22,6 +22,7 @@
 //! | `transmit` | the next datagram: close, handshake, or ACK, control and stream data |
 //! | `tap` | the connection's half of a pipe |
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
+//! | `closing` | the CLOSE to send (again) and the end reported once (an owned part) |
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
 
 use alloc::boxed::Box;
@@ -61,6 +62,7 @@ use crate::wire::{
 use crate::wire::{Delivery, VERIFICATION_FAILED};
 
 mod close;
+mod closing;
 mod control;
 mod handshaking;
 mod lifecycle;
@@ -76,6 +78,7 @@ mod timeouts;
 mod timers;
 mod transmit;
 
+use closing::Closing;
 use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
 use reading::{ReadStep, Reading};
@@ -189,11 +192,8 @@ pub(crate) struct Connection {
     control: VecDeque<Control>,
     /// Delivery receipts we owe the peer and await from it (capability RECEIPTS).
     receipts: Receipts,
-    /// Boxed: set only while closing, and a `Close` is large.
-    close_frame: Option<Box<Close>>,
-    close_pending: bool,
-    /// `Event::Closed` was reported (once per connection, whatever else ends it after).
-    close_reported: bool,
+    /// The CLOSE to send and whether the end was reported (an owned part, module `closing`).
+    closing: Closing,
     timers: Timers,
     last_received: Instant,
     last_eliciting_sent: Instant,
@@ -299,9 +299,7 @@ impl Connection {
             max_stream_window: config.max_stream_receive_window,
             control: VecDeque::new(),
             receipts: Receipts::default(),
-            close_frame: None,
-            close_pending: false,
-            close_reported: false,
+            closing: Closing::default(),
             timers: Timers::default(),
             last_received: now,
             last_eliciting_sent: now,

@@ -32,7 +32,7 @@ impl Connection {
             State::Closed | State::Draining { .. } => return,
             State::Closing { .. } => {
                 // The peer has not seen our CLOSE: send it again (once per packet received).
-                self.close_pending = true;
+                self.closing.again();
                 return;
             }
             _ => {}
