@@ -271,7 +271,7 @@ impl Connection {
         self.authenticated(config, cipher, peer, secrets);
         self.handshake.step(HandshakeStep::Confirmed);
         // Only a client that read our NOISE_ACCEPT could have written this.
-        self.unvalidated = None;
+        self.path.proven();
         self.last_received = now;
         if config.peer_policy.check(&peer) == PeerDecision::Refuse {
             // The application never heard of the connection: it ends without an event.

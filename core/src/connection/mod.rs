@@ -23,6 +23,7 @@
 //! | `tap` | the connection's half of a pipe |
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
 //! | `closing` | the CLOSE to send (again) and the end reported once (an owned part) |
+//! | `path` | whether the peer's address is proven, and the 3× limit until then (an owned part) |
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
 
 use alloc::boxed::Box;
@@ -67,6 +68,7 @@ mod control;
 mod handshaking;
 mod lifecycle;
 mod loss;
+mod path;
 mod reading;
 mod receive;
 mod stream_count;
@@ -81,6 +83,7 @@ mod transmit;
 use closing::Closing;
 use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
+use path::Path;
 use reading::{ReadStep, Reading};
 use stream_count::{Refusal, StreamCount};
 use stream_table::StreamTable;
@@ -200,29 +203,15 @@ pub(crate) struct Connection {
     probes: u8,
     /// Whether large datagrams get through (RFC 8899 black-hole detection).
     black_hole: BlackHole,
-    /// Server side, until the client proved it receives at its address (spec §10.2): bytes
-    /// received from it and sent to it, the latter kept within 3× the former.
-    unvalidated: Option<Amplification>,
-    /// After the peer's address changed: the first packet number sent to the new address.
-    /// An ACK of it (or of a later one) proves the peer receives there (spec §10.2).
-    path_probe: Option<u64>,
+    /// Whether the peer's address is proven, and until then how much may be sent to it
+    /// (an owned part, module `path`; spec §10.2).
+    path: Path,
     /// The datagram being handled: its size (it opens a new address's account), and whether
     /// a slice of it held pays for it (module `stream::held`).
     datagram: Datagram,
     events: VecDeque<Event>,
     pub(crate) stats: ConnectionStats,
 }
-
-/// The anti-amplification account of an address not yet validated (spec §10.2).
-#[derive(Clone, Copy, Debug, Default)]
-struct Amplification {
-    received: u64,
-    sent: u64,
-}
-
-/// Before its address is validated, a server sends a client at most this many times what it
-/// received from it (RFC 9000 §8.1).
-const AMPLIFICATION_FACTOR: u64 = 3;
 
 /// The longest an application's close waits for what it wrote and the receipts we owe to be
 /// acknowledged (or three PTOs, if longer), before CLOSE goes out regardless.
@@ -305,8 +294,7 @@ impl Connection {
             last_eliciting_sent: now,
             probes: 0,
             black_hole: BlackHole::default(),
-            unvalidated: None,
-            path_probe: None,
+            path: Path::default(),
             datagram: Datagram::new(0),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
@@ -386,7 +374,7 @@ impl Connection {
         c.remote_cid = client_cid;
         c.hello_key = Some(hello_key);
         if !validated {
-            c.unvalidated = Some(Amplification::default());
+            c.path = Path::unproven();
         }
         c.version = hello_header.version;
         c.negotiated = Some(negotiated);
@@ -514,8 +502,8 @@ impl Connection {
     /// from the address not yet validated, it widens what may be sent there.
     pub(crate) fn on_datagram_len(&mut self, from: SocketAddr, len: usize) {
         self.datagram = Datagram::new(len);
-        if let Some(a) = self.unvalidated.as_mut().filter(|_| from == self.remote) {
-            a.received += len as u64;
+        if from == self.remote {
+            self.path.on_received(len);
         }
     }
 
@@ -665,7 +653,7 @@ mod tests {
         // The HELLO's 1200 bytes allow it.
         c.on_datagram_len(from, 1200);
         let len = c.poll_transmit(now, &config, &mut buf).expect("the ACCEPT");
-        let account = c.unvalidated.expect("still unvalidated");
+        let account = c.path.account().expect("still unvalidated");
         assert_eq!(account.sent, len as u64);
         assert!(account.sent <= 3 * account.received);
     }

@@ -68,12 +68,7 @@ impl Connection {
                 // A new address is not trusted until it acknowledges a packet sent there
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
-                self.unvalidated = Some(Amplification {
-                    received: self.datagram.len() as u64,
-                    sent: 0,
-                });
-                self.path_probe = Some(self.recovery.next_pn());
-
+                self.path.moved(self.datagram.len(), self.recovery.next_pn());
                 if !self.control.contains(&Control::Ping) {
                     self.control.push_back(Control::Ping);
                 }
@@ -88,7 +83,7 @@ impl Connection {
                 // It also proves the client receives at its address: only the ACCEPT told it
                 // our connection id (spec §10.2).
                 PacketKind::Data => {
-                    self.unvalidated = None;
+                    self.path.proven();
                     self.handshake.step(HandshakeStep::Confirmed);
                     self.step(Step::Confirmed);
                     self.last_eliciting_sent = now;
@@ -162,10 +157,7 @@ impl Connection {
                         if let Some(p) = self.crypto.as_mut() {
                             p.on_acked(ack.largest());
                         }
-                        if self.path_probe.is_some_and(|first| ack.largest() >= first) {
-                            self.path_probe = None;
-                            self.unvalidated = None;
-                        }
+                        self.path.on_acked(ack.largest());
                         self.on_ack_outcome(now, &ack, outcome)
                     }
                     Err(_) => return Err(ViolationKind::UnsentPacketAcked),

@@ -56,10 +56,9 @@ impl Connection {
     /// nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         self.clock = self.clock.max(now);
-        let buf = match self.unvalidated {
-            Some(a) => {
-                let budget = (a.received * AMPLIFICATION_FACTOR).saturating_sub(a.sent);
-                let end = usize::try_from(budget).unwrap_or(usize::MAX).min(buf.len());
+        let buf = match self.path.room() {
+            Some(room) => {
+                let end = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
                 &mut buf[..end]
             }
             None => buf,
@@ -89,9 +88,7 @@ impl Connection {
         };
         if let Some(len) = len {
             self.stats.datagrams_sent += 1;
-            if let Some(a) = self.unvalidated.as_mut() {
-                a.sent += len as u64;
-            }
+            self.path.on_sent(len);
         }
         self.refresh_timers(config);
         len

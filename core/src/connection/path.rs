@@ -1,0 +1,121 @@
+//! Whether the peer's address is proven to receive what we send, and until then how much
+//! we may send it (spec/protocol.md §10.2 address validation; RFC 9000 §8.1: at most three
+//! times what came from it). A server's client is unproven until its first data packet (only
+//! our ACCEPT told it our connection id); a peer that moved to a new address is unproven
+//! until it acknowledges a packet we sent there. An owned part of the connection: it keeps
+//! the account and answers how many bytes may go; the connection applies it to each
+//! datagram (module `transmit`).
+
+/// Before its address is proven, a peer is sent at most this many times what it sent.
+const AMPLIFICATION_FACTOR: u64 = 3;
+
+/// The path to the peer's current address.
+#[derive(Debug, Default)]
+pub(super) struct Path {
+    /// Until the address is proven: bytes received from it and sent to it.
+    unproven: Option<Account>,
+    /// After the peer moved: the first packet number sent to the new address; an ACK of it
+    /// (or of a later one) proves the peer receives there.
+    probe: Option<u64>,
+}
+
+/// The anti-amplification account of an unproven address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Account {
+    /// Bytes received from the address.
+    pub(super) received: u64,
+    /// Bytes sent to it.
+    pub(super) sent: u64,
+}
+
+impl Path {
+    /// A path whose address is still to be proven, nothing counted yet (a server's new
+    /// client that has not answered a RETRY).
+    pub(super) fn unproven() -> Path {
+        Path {
+            unproven: Some(Account::default()),
+            probe: None,
+        }
+    }
+
+    /// A datagram of `len` bytes came from the current address.
+    pub(super) fn on_received(&mut self, len: usize) {
+        if let Some(a) = self.unproven.as_mut() {
+            a.received += len as u64;
+        }
+    }
+
+    /// The peer moved to a new address, from which a datagram of `len` bytes came; the next
+    /// packet we send it is `next_packet`.
+    pub(super) fn moved(&mut self, len: usize, next_packet: u64) {
+        self.unproven = Some(Account {
+            received: len as u64,
+            sent: 0,
+        });
+        self.probe = Some(next_packet);
+    }
+
+    /// How many bytes may be sent now; `None` once the address is proven (no limit).
+    pub(super) fn room(&self) -> Option<u64> {
+        let a = self.unproven?;
+        Some((a.received * AMPLIFICATION_FACTOR).saturating_sub(a.sent))
+    }
+
+    /// A datagram of `len` bytes was sent to the current address.
+    pub(super) fn on_sent(&mut self, len: usize) {
+        if let Some(a) = self.unproven.as_mut() {
+            a.sent += len as u64;
+        }
+    }
+
+    /// The peer acknowledged packets up to `largest`: the address is proven if that covers
+    /// the probe.
+    pub(super) fn on_acked(&mut self, largest: u64) {
+        if self.probe.is_some_and(|first| largest >= first) {
+            self.proven();
+        }
+    }
+
+    /// The address is proven (the handshake showed the peer receives there).
+    pub(super) fn proven(&mut self) {
+        self.unproven = None;
+        self.probe = None;
+    }
+
+    /// The account, while the address is unproven.
+    #[cfg(test)]
+    pub(super) fn account(&self) -> Option<Account> {
+        self.unproven
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unproven_address_gets_three_times_what_it_sent() {
+        let mut p = Path::unproven();
+        assert_eq!(p.room(), Some(0));
+        p.on_received(100);
+        assert_eq!(p.room(), Some(300));
+        p.on_sent(250);
+        assert_eq!(p.room(), Some(50));
+        p.on_sent(100);
+        assert_eq!(p.room(), Some(0), "never below nothing");
+        p.proven();
+        assert_eq!(p.room(), None);
+    }
+
+    #[test]
+    fn a_moved_peer_is_proven_by_an_ack_of_the_probe_or_later() {
+        let mut p = Path::default();
+        assert_eq!(p.room(), None, "proven from the start (a client's server)");
+        p.moved(40, 10);
+        assert_eq!(p.room(), Some(120));
+        p.on_acked(9);
+        assert!(p.room().is_some(), "an older packet proves nothing");
+        p.on_acked(10);
+        assert_eq!(p.room(), None);
+    }
+}
