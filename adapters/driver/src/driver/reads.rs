@@ -42,6 +42,7 @@ impl Driver {
         let r = match self.refused(conn) {
             Some(e) => Some(Err(e)),
             None => {
+                // Unreachable: `refused` answered `None`, so the driver knows the connection.
                 let c = self.conns.get_mut(&conn).expect("refused() found it");
                 match c.opened.pop_front() {
                     Some(incoming) => {
