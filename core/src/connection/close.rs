@@ -76,7 +76,7 @@ impl Connection {
     /// its acknowledgement, no written byte for its sending, no receipt we owe for its
     /// acknowledgement.
     pub(super) fn linger_done(&self) -> bool {
-        !self.recovery.awaits_ack() && self.send_buffered == 0 && self.receipts.owed() == 0
+        !self.recovery.awaits_ack() && self.send_buffer.held() == 0 && self.receipts.owed() == 0
     }
 
     /// Ends the linger: CLOSE with what the application gave.

@@ -45,7 +45,7 @@ impl Connection {
                     let Some(send) = state.send.as_mut() else { continue };
                     let before = send.unacked();
                     send.on_acked(offset..offset + len, fin);
-                    self.send_buffered -= before - send.unacked();
+                    self.send_buffer.release(before - send.unacked());
                     self.stats.bytes_acked += before - send.unacked();
                     if send.is_done() && !state.piped {
                         state.send = None;
@@ -89,9 +89,7 @@ impl Connection {
 
     /// Tells the application once a refused write would fit.
     pub(super) fn check_writable(&mut self) {
-        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
-        if self.writable_wanted.is_some_and(|w| room >= w) {
-            self.writable_wanted = None;
+        if self.send_buffer.writable() {
             self.events.push_back(Event::Writable { conn: self.handle });
         }
     }

@@ -15,6 +15,7 @@
 //! | `handshaking` | the handshake frames and datagrams of this connection (§7, §11.2), and its table |
 //! | `stream_frames` | what the peer's STREAM, RESET_STREAM, STOP_SENDING and RECEIPT frames do |
 //! | `streams` | the application's stream calls, and stream and connection credit granted back |
+//! | `send_buffer` | the bytes written and not yet acknowledged, and when a refused write hears of room (an owned part) |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
@@ -71,6 +72,7 @@ mod loss;
 mod path;
 mod reading;
 mod receive;
+mod send_buffer;
 mod stream_count;
 mod stream_frames;
 mod stream_table;
@@ -85,6 +87,7 @@ use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
 use path::Path;
 use reading::{ReadStep, Reading};
+use send_buffer::SendBuffer;
 use stream_count::{Refusal, StreamCount};
 use stream_table::StreamTable;
 pub use timers::Timer;
@@ -165,7 +168,6 @@ pub(crate) struct Connection {
     app_limited: bool,
     /// Every stream, and the send round robin (module `stream_table`).
     streams: StreamTable,
-    send_buffer_limit: u64,
     /// `Config::max_retransmission_ratio`.
     retransmission_ratio: Option<u32>,
     /// How many streams each side may open, and when to tell the peer more (an owned part,
@@ -182,10 +184,9 @@ pub(crate) struct Connection {
     /// each frame, summed again when it passes the budget.
     recv_cost: u64,
     read_data: u64,
-    /// Bytes the application handed us that are not yet acknowledged (held by reference).
-    send_buffered: u64,
-    /// A write was refused for lack of room: `Writable` is due once this much is free.
-    writable_wanted: Option<u64>,
+    /// Bytes written and not yet acknowledged, against `Config::send_buffer`, and when a
+    /// refused write hears of room (an owned part, module `send_buffer`).
+    send_buffer: SendBuffer,
     /// The latest time an input carried (for what the application's calls decide).
     clock: Instant,
     /// The window a stream the peer opens starts with: the configured one, or the largest
@@ -272,7 +273,6 @@ impl Connection {
             pacing_wake: None,
             app_limited: false,
             streams: StreamTable::default(),
-            send_buffer_limit: config.send_buffer,
             retransmission_ratio: config.max_retransmission_ratio,
             stream_count: StreamCount::new(config.max_concurrent_streams),
             send_credit: SendCredit::new(0),
@@ -281,8 +281,7 @@ impl Connection {
             recv_data: 0,
             recv_cost: 0,
             read_data: 0,
-            send_buffered: 0,
-            writable_wanted: None,
+            send_buffer: SendBuffer::new(config.send_buffer),
             clock: now,
             stream_window: config.stream_receive_window,
             max_stream_window: config.max_stream_receive_window,
@@ -483,7 +482,7 @@ impl Connection {
     /// Bytes written (by the application or a pipe) and not yet acknowledged: what
     /// `buffered` sums over the streams, kept as one counter.
     pub(crate) fn send_buffered(&self) -> u64 {
-        self.send_buffered
+        self.send_buffer.held()
     }
 
     pub(crate) fn buffered(&self) -> (u64, u64) {
@@ -494,7 +493,7 @@ impl Connection {
             recv += s.reading.gathered_len();
             send += s.send.as_ref().map_or(0, SendStream::unacked);
         }
-        debug_assert_eq!(send, self.send_buffered, "the send counter drifted");
+        debug_assert_eq!(send, self.send_buffer.held(), "the send counter drifted");
         (recv, send)
     }
 

@@ -252,7 +252,7 @@ impl Connection {
             return;
         };
         let unacked = send.unacked();
-        self.send_buffered -= unacked;
+        self.send_buffer.release(unacked);
         self.stats.bytes_acked += unacked;
         state.send = None;
         if state.recv.is_none() {

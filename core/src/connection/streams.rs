@@ -82,8 +82,7 @@ impl Connection {
 
     /// Queues what fits of `data` in the send buffer; how many bytes were taken.
     pub(crate) fn write(&mut self, id: StreamId, mut data: Bytes) -> Result<usize, ApiError> {
-        let room = self.send_buffer_limit.saturating_sub(self.send_buffered);
-        let limit = self.send_buffer_limit;
+        let room = self.send_buffer.room();
         let peer_max = self.peer.max_message_len;
         let state = self.send_stream(id)?;
         let total = state.header.total_len;
@@ -102,15 +101,13 @@ impl Connection {
             return Ok(0);
         }
         if room == 0 {
-            // Writable once a quarter of the buffer (or the whole write) is free, not after
-            // every acknowledgement.
-            self.writable_wanted = Some((data.len() as u64).min(limit / 4).max(1));
+            self.send_buffer.want_some_of(data.len() as u64);
             return Err(ApiError::WouldBlock);
         }
         let taken = (data.len() as u64).min(room) as usize;
         data.truncate(taken);
         send.write(data);
-        self.send_buffered += taken as u64;
+        self.send_buffer.take(taken as u64);
         self.streams.queue(id);
         Ok(taken)
     }
@@ -118,11 +115,11 @@ impl Connection {
     /// Whether a message of `len` bytes can be sent now (else why not).
     pub(crate) fn message_room(&mut self, len: u64) -> Result<(), ApiError> {
         self.check_established()?;
-        if len > self.send_buffer_limit || self.too_long_for_peer(len) {
+        if len > self.send_buffer.limit() || self.too_long_for_peer(len) {
             return Err(ApiError::MessageTooLong);
         }
-        if len > self.send_buffer_limit.saturating_sub(self.send_buffered) {
-            self.writable_wanted = Some(len);
+        if len > self.send_buffer.room() {
+            self.send_buffer.want(len);
             return Err(ApiError::WouldBlock);
         }
         Ok(())
@@ -167,7 +164,7 @@ impl Connection {
             return;
         };
         let Some(send) = state.send.take() else { return };
-        self.send_buffered -= send.unacked();
+        self.send_buffer.release(send.unacked());
         let final_size = send.sent_end();
         if state.recv.is_none() {
             self.drop_stream(id);

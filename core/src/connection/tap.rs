@@ -131,7 +131,7 @@ impl Connection {
             .and_then(|s| s.send.as_mut())
             .is_some_and(|send| send.write_at(offset, data));
         if written {
-            self.send_buffered += len;
+            self.send_buffer.take(len);
             self.streams.queue(id);
         }
         written
@@ -180,7 +180,7 @@ impl Connection {
             // A receipt that overtook the last acknowledgements ends the stream as well.
             let ended = state.receipt.is_some() && state.send.as_ref().is_some_and(SendStream::is_finished);
             if let Some(send) = state.send.as_ref().filter(|s| s.is_done() || ended) {
-                self.send_buffered -= send.unacked();
+                self.send_buffer.release(send.unacked());
                 state.send = None;
                 if state.recv.is_none() {
                     self.drop_stream(id);
