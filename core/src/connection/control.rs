@@ -19,7 +19,7 @@ impl Connection {
     /// The frame for a pending control entry; `None` if it is no longer needed.
     pub(super) fn control_frame(&self, c: Control) -> Option<Frame> {
         Some(match c {
-            Control::MaxData => Frame::MaxData(self.recv_flow.limit()),
+            Control::MaxData => Frame::MaxData(self.receive_credit.limit()),
             Control::DataBlocked => Frame::DataBlocked(self.send_credit.limit()),
             Control::StreamDataBlocked(id) => Frame::StreamDataBlocked {
                 id,
@@ -98,7 +98,7 @@ mod tests {
         // Connection credit goes out at its value when sent, not when first queued.
         assert_eq!(
             c.control_frame(Control::MaxData),
-            Some(Frame::MaxData(c.recv_flow.limit()))
+            Some(Frame::MaxData(c.receive_credit.limit()))
         );
         assert_eq!(c.control_frame(Control::MaxStreamData(StreamId(9))), None);
     }

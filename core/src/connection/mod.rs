@@ -15,6 +15,7 @@
 //! | `handshaking` | the handshake frames and datagrams of this connection (§7, §11.2), and its table |
 //! | `stream_frames` | what the peer's STREAM, RESET_STREAM, STOP_SENDING and RECEIPT frames do |
 //! | `streams` | the application's stream calls, and stream and connection credit granted back |
+//! | `receive_credit` | the connection credit we grant, what the peer used and the application released, the streams' heap cost (an owned part) |
 //! | `send_buffer` | the bytes written and not yet acknowledged, and when a refused write hears of room (an owned part) |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
@@ -43,7 +44,7 @@ use crate::crypto::noise::{NoiseHandshake, Secrets};
 use crate::crypto::protection::Protection;
 use crate::delivery::{Held, Receipts};
 use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
-use crate::flow::{ReceiveWindow, SendCredit};
+use crate::flow::SendCredit;
 use crate::handle::ConnectionHandle;
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
 use crate::pacing::{Pace, Pacer};
@@ -72,6 +73,7 @@ mod loss;
 mod path;
 mod reading;
 mod receive;
+mod receive_credit;
 mod send_buffer;
 mod stream_count;
 mod stream_frames;
@@ -87,6 +89,7 @@ use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
 use path::Path;
 use reading::{ReadStep, Reading};
+use receive_credit::ReceiveCredit;
 use send_buffer::SendBuffer;
 use stream_count::{Refusal, StreamCount};
 use stream_table::StreamTable;
@@ -177,13 +180,9 @@ pub(crate) struct Connection {
     stream_count: StreamCount,
     /// Connection credit the peer granted (used: new stream bytes sent).
     send_credit: SendCredit,
-    /// Connection credit we grant, and what the peer used of it and the application read.
-    recv_flow: ReceiveWindow,
-    recv_data: u64,
-    /// What the peer's streams cost the heap, at least (module `stream::held`): grown by
-    /// each frame, summed again when it passes the budget.
-    recv_cost: u64,
-    read_data: u64,
+    /// Connection credit we grant, what the peer used of it and the application released,
+    /// and what the peer's streams cost the heap (an owned part, module `receive_credit`).
+    receive_credit: ReceiveCredit,
     /// Bytes written and not yet acknowledged, against `Config::send_buffer`, and when a
     /// refused write hears of room (an owned part, module `send_buffer`).
     send_buffer: SendBuffer,
@@ -277,10 +276,7 @@ impl Connection {
             stream_count: StreamCount::new(config.max_concurrent_streams),
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
-            recv_flow: ReceiveWindow::new(config.receive_window, config.max_receive_window).with_room(0),
-            recv_data: 0,
-            recv_cost: 0,
-            read_data: 0,
+            receive_credit: ReceiveCredit::new(config.receive_window, config.max_receive_window),
             send_buffer: SendBuffer::new(config.send_buffer),
             clock: now,
             stream_window: config.stream_receive_window,
@@ -453,13 +449,10 @@ impl Connection {
         self.negotiated
     }
 
-    /// Bytes held for the application: received but unread (reassembly and whole-message
-    /// reads), and written but unacknowledged (held by reference to the application's
-    /// buffers, not copied).
     /// What the connection's receive window holds of the endpoint's budget
     /// (`Config::receive_buffer_total`): its window, and the growth it was granted.
     pub(crate) fn window_reserved(&self) -> u64 {
-        self.recv_flow.window().saturating_add(self.recv_flow.room())
+        self.receive_credit.reserved()
     }
 
     /// The connection's receive budget with its window at [`window_reserved`]
@@ -470,13 +463,12 @@ impl Connection {
 
     /// Whether the receive window wanted to grow past what it was granted.
     pub(crate) fn window_starved(&self) -> bool {
-        self.recv_flow.starved()
+        self.receive_credit.starved()
     }
 
     /// Lets the receive window grow by up to `more` bytes (at most doubling it).
     pub(crate) fn grant_window_room(&mut self, more: u64) {
-        let more = more.min(self.recv_flow.window());
-        self.recv_flow.grant_room(more);
+        self.receive_credit.grant_room(more);
     }
 
     /// Bytes written (by the application or a pipe) and not yet acknowledged: what
@@ -485,6 +477,9 @@ impl Connection {
         self.send_buffer.held()
     }
 
+    /// Bytes held for the application: received but unread (reassembly and whole-message
+    /// reads), and written but unacknowledged (held by reference to the application's
+    /// buffers, not copied).
     pub(crate) fn buffered(&self) -> (u64, u64) {
         let mut recv = 0;
         let mut send = 0;

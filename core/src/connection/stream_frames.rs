@@ -35,7 +35,7 @@ impl Connection {
                     ..Default::default()
                 };
                 self.streams.insert(sid, state);
-                self.recv_cost += STREAM_COST;
+                self.receive_credit.add_cost(STREAM_COST);
             }
             self.grant_streams();
         }
@@ -71,18 +71,15 @@ impl Connection {
         let grown = recv
             .insert_from(frame.offset, frame.data, frame.fin, &mut self.datagram)
             .map_err(recv_violation)?;
-        self.recv_cost += recv.cost().saturating_sub(before);
-        self.recv_data += grown;
-        if self.recv_data > self.recv_flow.limit() {
-            return Err(ViolationKind::PastCredit);
-        }
+        self.receive_credit.add_cost(recv.cost().saturating_sub(before));
+        self.receive_credit.on_used(grown)?;
         match &mut state.reading {
             Reading::Stopped | Reading::StoppedUnannounced => {
                 // The application gave up on it: what arrives is dropped and its credit
                 // released.
                 while recv.read(usize::MAX).is_some() {}
                 state.released += grown;
-                self.read_data += grown;
+                self.receive_credit.release(grown);
                 self.update_connection_credit();
             }
             Reading::Open {
@@ -99,12 +96,13 @@ impl Connection {
             Reading::Unannounced => {}
         }
         // What the peer's streams cost the heap, which credit does not count, stays within
-        // the connection's budget (spec §10.3). `recv_cost` only grows here, so it is never
+        // the connection's budget (spec §10.3). The estimate only grows here, so it is never
         // under the real cost; it is summed again only when it passes the budget.
-        let budget = budget(self.recv_flow.window(), self.stream_count.concurrent());
-        if self.recv_cost > budget {
-            self.recv_cost = self.peer_streams_cost();
-            if self.recv_cost > budget {
+        let budget = budget(self.receive_credit.window(), self.stream_count.concurrent());
+        if self.receive_credit.cost() > budget {
+            let cost = self.peer_streams_cost();
+            self.receive_credit.set_cost(cost);
+            if cost > budget {
                 return Err(ViolationKind::ReceiveBudget);
             }
         }
@@ -136,14 +134,11 @@ impl Connection {
         };
         let before = recv.highest();
         recv.reset(code, final_size).map_err(recv_violation)?;
-        self.recv_data += final_size.saturating_sub(before);
-        if self.recv_data > self.recv_flow.limit() {
-            return Err(ViolationKind::PastCredit);
-        }
+        self.receive_credit.on_used(final_size.saturating_sub(before))?;
         // No one will read the rest: the peer may use its credit elsewhere (RFC 9000 §4.5).
         let unread = final_size.saturating_sub(state.released);
         state.released += unread;
-        self.read_data += unread;
+        self.receive_credit.release(unread);
         self.update_connection_credit();
         self.events.push_back(Event::StreamReset {
             conn: self.handle,

@@ -197,7 +197,7 @@ impl Connection {
                 while recv.read(usize::MAX).is_some() {}
                 let unread = recv.highest().saturating_sub(state.released);
                 state.released += unread;
-                self.read_data += unread;
+                self.receive_credit.release(unread);
             }
             self.update_connection_credit();
             self.push_control(Control::StopSending { id, code });
@@ -240,7 +240,7 @@ impl Connection {
                 *readable_signaled = recv.is_readable() || recv.is_finished();
             }
             state.released += bytes.len() as u64;
-            self.read_data += bytes.len() as u64;
+            self.receive_credit.release(bytes.len() as u64);
             self.stats.bytes_read += bytes.len() as u64;
             if credit.is_some() {
                 self.push_control(Control::MaxStreamData(id));
@@ -411,11 +411,7 @@ impl Connection {
 
     pub(super) fn update_connection_credit(&mut self) {
         let rtt = self.recovery.rtt().smoothed();
-        if self
-            .recv_flow
-            .update(self.read_data, None, self.clock, rtt)
-            .is_some()
-        {
+        if self.receive_credit.update(self.clock, rtt) {
             self.push_control(Control::MaxData);
         }
     }

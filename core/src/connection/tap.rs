@@ -67,7 +67,7 @@ impl Connection {
         if !keep {
             // Handed on: those bytes no longer wait for the application.
             state.released += buffered;
-            self.read_data += buffered;
+            self.receive_credit.release(buffered);
             self.update_connection_credit();
         }
         limit
@@ -91,7 +91,7 @@ impl Connection {
         if !recv.tap_keeps() {
             let handed: u64 = out.fragments.iter().map(|(_, b)| b.len() as u64).sum();
             state.released += handed;
-            self.read_data += handed;
+            self.receive_credit.release(handed);
             self.update_connection_credit();
             if out.complete || out.reset.is_some() {
                 self.remove_recv(id);

@@ -1,0 +1,134 @@
+//! The connection's receive side accounts (spec/protocol.md §8 Flow control, §10.3 the
+//! receive budget): the connection credit we grant (its window, auto-tuned within the room
+//! the endpoint grants it), what the peer used of it, what the application released, and
+//! what the peer's streams cost the heap. An owned part of the connection: it keeps these
+//! and answers with violations and with whether a MAX_DATA is due; the streams hold the
+//! bytes, and the cost is recounted from them (module `stream_frames`) when the estimate
+//! passes the budget.
+//!
+//! Inputs: stream bytes arriving (by how much a stream's highest offset grew), bytes read
+//! or dropped, the endpoint's grants of room. Outputs: `PastCredit`, MAX_DATA due, the
+//! limit to announce, the window and room the endpoint budgets.
+
+use crate::event::ViolationKind;
+use crate::flow::ReceiveWindow;
+use crate::time::{Duration, Instant};
+
+/// The receive accounts of one connection.
+#[derive(Debug)]
+pub(super) struct ReceiveCredit {
+    /// The connection credit we grant.
+    flow: ReceiveWindow,
+    /// Bytes the peer used: each stream's highest offset received, summed.
+    used: u64,
+    /// Bytes released: read by the application, handed on by a pipe, or dropped with a
+    /// stopped or reset stream. What moves the window.
+    released: u64,
+    /// What the peer's streams cost the heap, at least (module `stream::held`): grown by
+    /// each frame, set again when recounted.
+    cost: u64,
+}
+
+impl ReceiveCredit {
+    /// A window of `window` bytes, growing up to `max_window` as the endpoint grants room
+    /// (none yet).
+    pub(super) fn new(window: u64, max_window: u64) -> ReceiveCredit {
+        ReceiveCredit {
+            flow: ReceiveWindow::new(window, max_window).with_room(0),
+            used: 0,
+            released: 0,
+            cost: 0,
+        }
+    }
+
+    /// A stream's highest offset grew by `grown` bytes: a violation past the credit we
+    /// granted.
+    pub(super) fn on_used(&mut self, grown: u64) -> Result<(), ViolationKind> {
+        self.used += grown;
+        if self.used > self.flow.limit() {
+            return Err(ViolationKind::PastCredit);
+        }
+        Ok(())
+    }
+
+    /// `n` bytes no longer wait for the application (read, handed on, or dropped).
+    pub(super) fn release(&mut self, n: u64) {
+        self.released += n;
+    }
+
+    /// Whether a MAX_DATA is due (half the window used up), the window auto-tuned first.
+    pub(super) fn update(&mut self, now: Instant, rtt: Duration) -> bool {
+        self.flow.update(self.released, None, now, rtt).is_some()
+    }
+
+    /// The limit a MAX_DATA carries now.
+    pub(super) fn limit(&self) -> u64 {
+        self.flow.limit()
+    }
+
+    /// The window now.
+    pub(super) fn window(&self) -> u64 {
+        self.flow.window()
+    }
+
+    /// What the window holds of the endpoint's budget: itself, and the growth it was
+    /// granted.
+    pub(super) fn reserved(&self) -> u64 {
+        self.flow.window().saturating_add(self.flow.room())
+    }
+
+    /// Whether the window wanted to grow past the room it was granted.
+    pub(super) fn starved(&self) -> bool {
+        self.flow.starved()
+    }
+
+    /// Lets the window grow by up to `more` bytes (at most doubling it).
+    pub(super) fn grant_room(&mut self, more: u64) {
+        let more = more.min(self.flow.window());
+        self.flow.grant_room(more);
+    }
+
+    /// The peer's streams cost `n` more bytes of heap.
+    pub(super) fn add_cost(&mut self, n: u64) {
+        self.cost += n;
+    }
+
+    /// The cost as estimated.
+    pub(super) fn cost(&self) -> u64 {
+        self.cost
+    }
+
+    /// The cost as recounted from the streams.
+    pub(super) fn set_cost(&mut self, cost: u64) {
+        self.cost = cost;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_peer_may_use_what_was_granted_and_no_more() {
+        let mut c = ReceiveCredit::new(1000, 4000);
+        assert_eq!(c.limit(), 1000);
+        assert_eq!(c.on_used(600), Ok(()));
+        assert_eq!(c.on_used(400), Ok(()));
+        assert_eq!(c.on_used(1), Err(ViolationKind::PastCredit));
+    }
+
+    #[test]
+    fn more_credit_is_due_once_half_the_window_is_released() {
+        let mut c = ReceiveCredit::new(1000, 4000);
+        let (now, rtt) = (Instant::ZERO, Duration::from_millis(10));
+        c.on_used(1000).unwrap();
+        c.release(499);
+        assert!(!c.update(now, rtt));
+        c.release(1);
+        assert!(c.update(now, rtt));
+        assert_eq!(c.limit(), 1500);
+        assert_eq!(c.reserved(), 1000, "no room granted yet");
+        c.grant_room(5000);
+        assert_eq!(c.reserved(), 2000, "room at most doubles the window");
+    }
+}
