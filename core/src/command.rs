@@ -154,14 +154,6 @@ pub enum Command {
     },
 }
 
-impl Command {
-    /// Whether the command acts at the time it is given (a connection's start, a close):
-    /// a trace writes that time on its record; the others act on state alone.
-    pub(crate) fn is_timed(&self) -> bool {
-        matches!(self, Command::Connect { .. } | Command::Close { .. })
-    }
-}
-
 /// Whether a message goes with its digest ([`Command::SendMessage`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MessageDigest {
@@ -199,47 +191,44 @@ pub enum Done {
     Pipe(PipeId),
 }
 
-/// The typed methods' side of [`Done`]: each method runs its own variant, which the endpoint
-/// answers with the one kind of `Done` named on it, so a mismatch is a bug in the endpoint's
-/// dispatch (`endpoint/commands.rs`), never an outcome of any input.
-impl Done {
-    pub(crate) fn conn(self) -> ConnectionHandle {
-        match self {
-            Done::Conn(c) => c,
-            // Not reachable from any input: `execute` answers this command with this kind.
-            other => unreachable!("a connect answered {other:?}"),
-        }
-    }
+/// What a typed method answers, as the [`Done`] a trace records for it.
+pub(crate) trait Answer: Clone {
+    /// This answer as a `Done`.
+    fn done(self) -> Done;
+}
 
-    pub(crate) fn stream(self) -> StreamId {
-        match self {
-            Done::Stream(s) => s,
-            // Not reachable from any input: `execute` answers this command with this kind.
-            other => unreachable!("a stream opening answered {other:?}"),
-        }
+impl Answer for () {
+    fn done(self) -> Done {
+        Done::Unit
     }
+}
 
-    pub(crate) fn taken(self) -> usize {
-        match self {
-            Done::Taken(n) => n,
-            // Not reachable from any input: `execute` answers this command with this kind.
-            other => unreachable!("a write answered {other:?}"),
-        }
+impl Answer for ConnectionHandle {
+    fn done(self) -> Done {
+        Done::Conn(self)
     }
+}
 
-    pub(crate) fn read(self) -> Read {
-        match self {
-            Done::Read(r) => r,
-            // Not reachable from any input: `execute` answers this command with this kind.
-            other => unreachable!("a read answered {other:?}"),
-        }
+impl Answer for StreamId {
+    fn done(self) -> Done {
+        Done::Stream(self)
     }
+}
 
-    pub(crate) fn pipe(self) -> PipeId {
-        match self {
-            Done::Pipe(p) => p,
-            // Not reachable from any input: `execute` answers this command with this kind.
-            other => unreachable!("a pipe answered {other:?}"),
-        }
+impl Answer for usize {
+    fn done(self) -> Done {
+        Done::Taken(self)
+    }
+}
+
+impl Answer for Read {
+    fn done(self) -> Done {
+        Done::Read(self)
+    }
+}
+
+impl Answer for PipeId {
+    fn done(self) -> Done {
+        Done::Pipe(self)
     }
 }

@@ -150,13 +150,14 @@ async fn a_finish_dropped_while_confirming_still_ends_the_stream() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_dropped_connect_closes_the_attempt() {
+async fn a_dropped_connect_leaves_the_next_connect_unaffected() {
     bounded(async {
         let server = Endpoint::bind(local(), config()).unwrap();
         let client = Endpoint::bind(local(), config()).unwrap();
         assert!(poll_once_and_drop(client.connect(server.local_addr())).is_pending());
-        // The server may have accepted the attempt before it was closed; if so, that
-        // connection ends. A new connect is unaffected.
+        // The server may have accepted the attempt before it was closed (that it is closed
+        // is the driver's unit test `a_connect_given_up_closes_the_attempt`); a new
+        // connect is unaffected.
         let conn = client.connect(server.local_addr()).await.unwrap();
         let mut ended = 0;
         let mut live = None;

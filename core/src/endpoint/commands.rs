@@ -1,5 +1,8 @@
-//! The application's commands to the endpoint (module `command`): the one entry that runs
-//! them, [`Endpoint::command`], and the typed methods, each that entry with its variant.
+//! The application's commands to the endpoint (module `command`): the typed methods, each of
+//! which records itself on a traced endpoint (built only then: an untraced endpoint copies
+//! no argument for a record), and [`Endpoint::command`], which runs a command given as a
+//! value by calling the typed method its variant names. Every answer has its method's own
+//! type, so no `Done` is ever taken apart again.
 //!
 //! Inputs: a [`Command`] and the time it is given. Outputs: a [`Done`] or an [`ApiError`],
 //! and, on a traced endpoint, the command's record (spec/trace.md §3.3) with the deadline
@@ -8,127 +11,83 @@
 
 use super::budgets::message_fits;
 use super::*;
+use crate::command::Answer;
 
 impl Endpoint {
-    /// Runs one of the application's commands: the entry every typed method below goes
-    /// through, the form a trace records and the replayer and fuzzers build. `now` is the
-    /// time it is given at; only [`Command::Connect`] and [`Command::Close`] act on it.
+    /// Runs one of the application's commands given as a value: the form a trace records
+    /// and the replayer and fuzzers build. Each variant is the typed method it names (which
+    /// records it, on a traced endpoint); `now` is read only by [`Command::Connect`] and
+    /// [`Command::Close`], the commands that act on the time.
     pub fn command(&mut self, now: Instant, command: Command) -> Result<Done, ApiError> {
-        self.latest = self.latest.max(now);
-        let recorded = self.trace.is_some().then(|| command.clone());
-        let at = command.is_timed().then_some(now);
-        let out = self.execute(now, command);
-        if let (Some(t), Some(command)) = (self.trace.as_mut(), recorded) {
-            t.command(at, &command, &out);
-        }
-        self.trace_deadline();
-        out
-    }
-
-    /// A command that does not act on the time, given at the latest time a command carried
-    /// (which it does not read).
-    fn untimed(&mut self, command: Command) -> Result<Done, ApiError> {
-        self.command(self.latest, command)
-    }
-
-    fn execute(&mut self, now: Instant, command: Command) -> Result<Done, ApiError> {
         match command {
             Command::Connect {
                 remote,
                 server,
                 congestion,
-            } => {
-                let cc = congestion.unwrap_or_else(|| self.config.congestion.clone());
-                self.open_connection(now, remote, cc, server).map(Done::Conn)
-            }
-            Command::OpenStream { conn, header } => {
-                self.with_conn(conn, |c| c.open_stream(header)).map(Done::Stream)
-            }
-            Command::Write { conn, stream, data } => {
-                let wanted = data.len() as u64;
-                self.budgeted_write(conn, wanted, |c, room| {
-                    let fits = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
-                    match c.write(stream, data.slice(..fits))? {
-                        // Nothing fit in the endpoint's budget (an empty write stays Ok(0)).
-                        0 if wanted > 0 => Err(ApiError::WouldBlock),
-                        taken => Ok(Done::Taken(taken)),
-                    }
-                })
-            }
+            } => self.connect_any(now, remote, server, congestion).map(Done::Conn),
+            Command::OpenStream { conn, header } => self.open_stream(conn, header).map(Done::Stream),
+            Command::Write { conn, stream, data } => self.write(conn, stream, data).map(Done::Taken),
             Command::SetPriority {
                 conn,
                 stream,
                 priority,
-            } => self
-                .with_conn(conn, |c| c.set_priority(stream, priority))
-                .map(|()| Done::Unit),
-            Command::Finish { conn, stream } => {
-                self.with_conn(conn, |c| c.finish(stream)).map(|()| Done::Unit)
-            }
+            } => self.set_priority(conn, stream, priority).map(|()| Done::Unit),
+            Command::Finish { conn, stream } => self.finish(conn, stream).map(|()| Done::Unit),
             Command::SendMessage {
                 conn,
                 label,
                 data,
                 digest,
-            } => {
-                let len = data.len() as u64;
-                let most = self.most_buffered();
-                self.budgeted_write(conn, len, |c, room| {
-                    // Refusals first: a caller retrying after WouldBlock should not pay for
-                    // the hash twice.
-                    message_fits(c, len, room, most)?;
-                    let header = StreamHeader {
-                        label,
-                        total_len: None,
-                        digest: match digest {
-                            MessageDigest::None => None,
-                            MessageDigest::Attached => Some(Digest::of(&data)),
-                        },
-                    };
-                    c.send_message(header, data).map(Done::Stream)
-                })
+            } => self.message(conn, label, data, digest).map(Done::Stream),
+            Command::ResetStream { conn, stream, code } => {
+                self.reset_stream(conn, stream, code).map(|()| Done::Unit)
             }
-            Command::ResetStream { conn, stream, code } => self
-                .with_conn(conn, |c| c.reset_stream(stream, code))
-                .map(|()| Done::Unit),
-            Command::StopSending { conn, stream, code } => self
-                .with_conn(conn, |c| c.stop_sending(stream, code))
-                .map(|()| Done::Unit),
-            Command::DeferDelivery { conn, stream } => self
-                .with_conn(conn, |c| c.defer_delivery(stream))
-                .map(|()| Done::Unit),
-            Command::ConfirmDelivery { conn, stream } => self
-                .with_conn(conn, |c| c.settle_delivery(stream, None))
-                .map(|()| Done::Unit),
+            Command::StopSending { conn, stream, code } => {
+                self.stop_sending(conn, stream, code).map(|()| Done::Unit)
+            }
+            Command::DeferDelivery { conn, stream } => self.defer_delivery(conn, stream).map(|()| Done::Unit),
+            Command::ConfirmDelivery { conn, stream } => {
+                self.confirm_delivery(conn, stream).map(|()| Done::Unit)
+            }
             Command::Read {
                 conn,
                 stream,
                 max_len,
                 unit,
-            } => self
-                .with_conn(conn, |c| match unit {
-                    ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
-                    ReadUnit::Message => c.read_message(stream, max_len),
-                })
-                .map(Done::Read),
-            Command::Close { conn, code, reason } => self.with_conn(conn, |c| {
-                c.close(now, code, reason);
-                Ok(Done::Unit)
-            }),
+            } => self.read_unit(conn, stream, max_len, unit).map(Done::Read),
+            Command::Close { conn, code, reason } => self.close(now, conn, code, reason).map(|()| Done::Unit),
             Command::Pipe {
                 from,
                 stream,
                 to,
                 local,
-            } => self.start_pipe(from, stream, &to, local).map(Done::Pipe),
+            } => self.pipe(from, stream, &to, local).map(Done::Pipe),
             Command::AddEntropy { bytes } => {
-                self.entropy.mix(&bytes);
-                if let Some(t) = self.trace.as_mut() {
-                    t.entropy(&bytes);
-                }
+                self.add_entropy(&bytes);
                 Ok(Done::Unit)
             }
         }
+    }
+
+    /// A command's record, built only on a traced endpoint (an untraced one copies no
+    /// argument for it).
+    fn record(&self, command: impl FnOnce() -> Command) -> Option<Command> {
+        self.trace.as_ref().map(|_| command())
+    }
+
+    /// Writes a command's record and its answer (`at`: the time, for the commands that act
+    /// on it) and the deadline if it moved; hands the answer back.
+    fn recorded<T: Answer>(
+        &mut self,
+        at: Option<Instant>,
+        record: Option<Command>,
+        out: Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        if let (Some(t), Some(command)) = (self.trace.as_mut(), record) {
+            t.command(at, &command, &out.clone().map(Answer::done));
+        }
+        self.trace_deadline();
+        out
     }
 
     /// Mixes fresh random bytes (32 from the operating system's generator, say) into the
@@ -140,9 +99,15 @@ impl Endpoint {
     /// or nothing, and stays reproducible. A trace records the call and the bytes' length;
     /// the bytes go with its secrets ([`trace_secrets`](Self::trace_secrets)).
     pub fn add_entropy(&mut self, fresh: &[u8]) {
-        // One copy of the fresh bytes (32, say), into the command's value.
-        let bytes = Bytes::copy_from_slice(fresh);
-        let _ = self.untimed(Command::AddEntropy { bytes });
+        // On a traced endpoint, one copy of the fresh bytes (32, say) into the record.
+        let record = self.record(|| Command::AddEntropy {
+            bytes: Bytes::copy_from_slice(fresh),
+        });
+        self.entropy.mix(fresh);
+        if let Some(t) = self.trace.as_mut() {
+            t.entropy(fresh);
+        }
+        let _ = self.recorded(None, record, Ok(()));
     }
 
     /// Starts a connection to `remote`. [`Event::Connected`] or [`Event::HandshakeFailed`]
@@ -197,8 +162,12 @@ impl Endpoint {
         conn: ConnectionHandle,
         header: StreamHeader,
     ) -> Result<StreamId, ApiError> {
-        self.untimed(Command::OpenStream { conn, header })
-            .map(Done::stream)
+        let record = self.record(|| Command::OpenStream {
+            conn,
+            header: header.clone(),
+        });
+        let out = self.with_conn(conn, |c| c.open_stream(header));
+        self.recorded(None, record, out)
     }
 
     /// Queues what fits of `data` in the connection's send buffer
@@ -213,8 +182,21 @@ impl Endpoint {
         stream: StreamId,
         data: Bytes,
     ) -> Result<usize, ApiError> {
-        self.untimed(Command::Write { conn, stream, data })
-            .map(Done::taken)
+        let record = self.record(|| Command::Write {
+            conn,
+            stream,
+            data: data.clone(),
+        });
+        let wanted = data.len() as u64;
+        let out = self.budgeted_write(conn, wanted, |c, room| {
+            let fits = usize::try_from(room).unwrap_or(usize::MAX).min(data.len());
+            match c.write(stream, data.slice(..fits))? {
+                // Nothing fit in the endpoint's budget (an empty write stays Ok(0)).
+                0 if wanted > 0 => Err(ApiError::WouldBlock),
+                taken => Ok(taken),
+            }
+        });
+        self.recorded(None, record, out)
     }
 
     /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
@@ -224,17 +206,20 @@ impl Endpoint {
         stream: StreamId,
         priority: Priority,
     ) -> Result<(), ApiError> {
-        let set = Command::SetPriority {
+        let record = self.record(|| Command::SetPriority {
             conn,
             stream,
             priority,
-        };
-        self.untimed(set).map(drop)
+        });
+        let out = self.with_conn(conn, |c| c.set_priority(stream, priority));
+        self.recorded(None, record, out)
     }
 
     /// Ends a stream after what was written.
     pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        self.untimed(Command::Finish { conn, stream }).map(drop)
+        let record = self.record(|| Command::Finish { conn, stream });
+        let out = self.with_conn(conn, |c| c.finish(stream));
+        self.recorded(None, record, out)
     }
 
     /// Sends `data` as one message: a new stream, written and finished, whose total length
@@ -272,8 +257,9 @@ impl Endpoint {
         stream: StreamId,
         code: u64,
     ) -> Result<(), ApiError> {
-        self.untimed(Command::ResetStream { conn, stream, code })
-            .map(drop)
+        let record = self.record(|| Command::ResetStream { conn, stream, code });
+        let out = self.with_conn(conn, |c| c.reset_stream(stream, code));
+        self.recorded(None, record, out)
     }
 
     /// Asks the peer to stop sending a stream; what still arrives is discarded. On a stream
@@ -285,8 +271,9 @@ impl Endpoint {
         stream: StreamId,
         code: u64,
     ) -> Result<(), ApiError> {
-        self.untimed(Command::StopSending { conn, stream, code })
-            .map(drop)
+        let record = self.record(|| Command::StopSending { conn, stream, code });
+        let out = self.with_conn(conn, |c| c.stop_sending(stream, code));
+        self.recorded(None, record, out)
     }
 
     /// Makes the delivery of a stream the peer sends the application's to confirm (spec §8,
@@ -297,7 +284,9 @@ impl Endpoint {
     /// once regardless. Until confirmed or refused, the stream counts against the streams
     /// the peer may open.
     pub fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        self.untimed(Command::DeferDelivery { conn, stream }).map(drop)
+        let record = self.record(|| Command::DeferDelivery { conn, stream });
+        let out = self.with_conn(conn, |c| c.defer_delivery(stream));
+        self.recorded(None, record, out)
     }
 
     /// Tells the sender that a stream whose delivery was deferred
@@ -305,7 +294,9 @@ impl Endpoint {
     /// [`ApiError::NothingToConfirm`] if it was not deferred, not read to its end, or
     /// settled already.
     pub fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
-        self.untimed(Command::ConfirmDelivery { conn, stream }).map(drop)
+        let record = self.record(|| Command::ConfirmDelivery { conn, stream });
+        let out = self.with_conn(conn, |c| c.settle_delivery(stream, None));
+        self.recorded(None, record, out)
     }
 
     /// Reads the next contiguous bytes of a stream (at most `max_len`), as soon as they exist.
@@ -315,13 +306,7 @@ impl Endpoint {
         stream: StreamId,
         max_len: usize,
     ) -> Result<Read, ApiError> {
-        let read = Command::Read {
-            conn,
-            stream,
-            max_len: max_len as u64,
-            unit: ReadUnit::Contiguous,
-        };
-        self.untimed(read).map(Done::read)
+        self.read_unit(conn, stream, max_len as u64, ReadUnit::Contiguous)
     }
 
     /// Reads a whole message: [`Read::Pending`] until it is complete, then all of it as one
@@ -332,13 +317,7 @@ impl Endpoint {
         stream: StreamId,
         max_len: u64,
     ) -> Result<Read, ApiError> {
-        let read = Command::Read {
-            conn,
-            stream,
-            max_len,
-            unit: ReadUnit::Message,
-        };
-        self.untimed(read).map(Done::read)
+        self.read_unit(conn, stream, max_len, ReadUnit::Message)
     }
 
     /// Closes a connection with an application code and reason; the peer is told.
@@ -349,7 +328,16 @@ impl Endpoint {
         code: u64,
         reason: Reason,
     ) -> Result<(), ApiError> {
-        self.command(now, Command::Close { conn, code, reason }).map(drop)
+        let record = self.record(|| Command::Close {
+            conn,
+            code,
+            reason: reason.clone(),
+        });
+        let out = self.with_conn(conn, |c| {
+            c.close(now, code, reason);
+            Ok(())
+        });
+        self.recorded(Some(now), record, out)
     }
 
     /// Forwards stream `stream` of `from` (one the peer sends) to a new stream on each
@@ -366,13 +354,14 @@ impl Endpoint {
         to: &[ConnectionHandle],
         local: LocalRead,
     ) -> Result<PipeId, ApiError> {
-        let pipe = Command::Pipe {
+        let record = self.record(|| Command::Pipe {
             from,
             stream,
             to: to.to_vec(),
             local,
-        };
-        self.untimed(pipe).map(Done::pipe)
+        });
+        let out = self.start_pipe(from, stream, to, local);
+        self.recorded(None, record, out)
     }
 
     fn connect_any(
@@ -382,12 +371,14 @@ impl Endpoint {
         server: Option<PublicKey>,
         congestion: Option<CongestionAlgorithm>,
     ) -> Result<ConnectionHandle, ApiError> {
-        let connect = Command::Connect {
+        let record = self.record(|| Command::Connect {
             remote,
             server,
-            congestion,
-        };
-        self.command(now, connect).map(Done::conn)
+            congestion: congestion.clone(),
+        });
+        let cc = congestion.unwrap_or_else(|| self.config.congestion.clone());
+        let out = self.open_connection(now, remote, cc, server);
+        self.recorded(Some(now), record, out)
     }
 
     fn message(
@@ -397,13 +388,49 @@ impl Endpoint {
         data: Bytes,
         digest: MessageDigest,
     ) -> Result<StreamId, ApiError> {
-        let send = Command::SendMessage {
+        let record = self.record(|| Command::SendMessage {
             conn,
-            label,
-            data,
+            label: label.clone(),
+            data: data.clone(),
             digest,
-        };
-        self.untimed(send).map(Done::stream)
+        });
+        let len = data.len() as u64;
+        let most = self.most_buffered();
+        let out = self.budgeted_write(conn, len, |c, room| {
+            // Refusals first: a caller retrying after WouldBlock should not pay for the
+            // hash twice.
+            message_fits(c, len, room, most)?;
+            let header = StreamHeader {
+                label,
+                total_len: None,
+                digest: match digest {
+                    MessageDigest::None => None,
+                    MessageDigest::Attached => Some(Digest::of(&data)),
+                },
+            };
+            c.send_message(header, data)
+        });
+        self.recorded(None, record, out)
+    }
+
+    fn read_unit(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        max_len: u64,
+        unit: ReadUnit,
+    ) -> Result<Read, ApiError> {
+        let record = self.record(|| Command::Read {
+            conn,
+            stream,
+            max_len,
+            unit,
+        });
+        let out = self.with_conn(conn, |c| match unit {
+            ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
+            ReadUnit::Message => c.read_message(stream, max_len),
+        });
+        self.recorded(None, record, out)
     }
 }
 

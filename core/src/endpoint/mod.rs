@@ -217,9 +217,6 @@ pub struct Endpoint {
     /// deadline it last recorded.
     trace: Option<Box<Recorder>>,
     traced_deadline: Option<Instant>,
-    /// The latest time a command carried: what the typed methods that take no time pass
-    /// [`Endpoint::command`] (the commands they stand for do not read it).
-    latest: Instant,
     /// Who this endpoint is to its peers (spec §11.1): the configured identity, or one from
     /// the seed.
     identity: Identity,
@@ -282,7 +279,6 @@ impl Endpoint {
             next_pipe: 0,
             trace: None,
             traced_deadline: None,
-            latest: Instant::ZERO,
         }
     }
 

@@ -95,6 +95,23 @@ impl Driver {
         c.ended.as_ref().map_or(Error::Refused(e), |end| end.error())
     }
 
+    /// Runs a call the core answers at once on `conn`'s handle: refused as
+    /// [`refused`](Self::refused) says, the core's refusal told as [`error`](Self::error)
+    /// says (about `stream`, if the call is about one), the events it raised read.
+    fn act<T>(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: Option<StreamId>,
+        f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
+    ) -> Result<T, Error> {
+        if let Some(e) = self.refused(conn) {
+            return Err(e);
+        }
+        let r = self.on_conn(conn, f);
+        self.progress();
+        r.map_err(|e| self.error(conn, stream, e))
+    }
+
     /// `stream` is no longer one to offer to a read or an accept.
     pub(super) fn forget_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
@@ -183,13 +200,8 @@ impl Driver {
 
     /// Closes `conn`; the peer is told `code` and `reason`.
     pub(crate) fn close(&mut self, conn: ConnectionHandle, code: u64, reason: Reason) -> Result<(), Error> {
-        if let Some(e) = self.refused(conn) {
-            return Err(e);
-        }
         let now = self.now();
-        let r = self.on_conn(conn, |ep, h| ep.close(now, h, code, reason));
-        self.progress();
-        r.map_err(|e| self.error(conn, None, e))
+        self.act(conn, None, |ep, h| ep.close(now, h, code, reason))
     }
 
     /// A connection's counters: live while it is open, then the ones it closed with.
@@ -438,12 +450,7 @@ impl Driver {
         stream: StreamId,
         code: u64,
     ) -> Result<(), Error> {
-        if let Some(e) = self.refused(conn) {
-            return Err(e);
-        }
-        let r = self.on_conn(conn, |ep, h| ep.reset_stream(h, stream, code));
-        self.progress();
-        r.map_err(|e| self.error(conn, Some(stream), e))
+        self.act(conn, Some(stream), |ep, h| ep.reset_stream(h, stream, code))
     }
 
     /// A handle on a stream we write let go, neither finished nor reset: it is finished, or
@@ -465,13 +472,8 @@ impl Driver {
         stream: StreamId,
         code: u64,
     ) -> Result<(), Error> {
-        if let Some(e) = self.refused(conn) {
-            return Err(e);
-        }
         self.forget_stream(conn, stream);
-        let r = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, code));
-        self.progress();
-        r.map_err(|e| self.error(conn, Some(stream), e))
+        self.act(conn, Some(stream), |ep, h| ep.stop_sending(h, stream, code))
     }
 
     /// A handle on a stream being read let go before its end: the peer is told to stop
@@ -485,22 +487,13 @@ impl Driver {
     /// Makes the delivery of a stream the peer sends the application's to confirm (see
     /// [`weir_core::Endpoint::defer_delivery`]).
     pub(crate) fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
-        if let Some(e) = self.refused(conn) {
-            return Err(e);
-        }
-        self.on_conn(conn, |ep, h| ep.defer_delivery(h, stream))
-            .map_err(|e| self.error(conn, None, e))
+        self.act(conn, None, |ep, h| ep.defer_delivery(h, stream))
     }
 
     /// Tells the sender that a deferred stream read to its end is delivered (see
     /// [`weir_core::Endpoint::confirm_delivery`]).
     pub(crate) fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
-        if let Some(e) = self.refused(conn) {
-            return Err(e);
-        }
-        let r = self.on_conn(conn, |ep, h| ep.confirm_delivery(h, stream));
-        self.progress();
-        r.map_err(|e| self.error(conn, None, e))
+        self.act(conn, None, |ep, h| ep.confirm_delivery(h, stream))
     }
 
     // ------------------------------------------------------------ pipes

@@ -386,3 +386,19 @@ fn a_message_gathered_before_a_close_is_still_received() {
     assert_eq!(ready(recv(&mut p.b, b)).unwrap(), message);
     assert!(matches!(ready(recv(&mut p.b, b)), Err(Error::Closed(_))));
 }
+
+#[test]
+fn a_connect_given_up_closes_the_attempt() {
+    let mut p = Pair::new();
+    let w = Waker::noop();
+    let a = p.a.connect(B.parse().unwrap(), None, None).unwrap();
+    p.settle();
+    // The handshake is done, but the caller gave up before taking the connection.
+    p.a.abandon_connect(a);
+    p.settle();
+    let b = ready(p.b.poll_accept(w)).unwrap().id;
+    assert!(
+        matches!(ready(recv(&mut p.b, b)), Err(Error::Closed(_))),
+        "the server's side of the attempt is closed, not left open"
+    );
+}
