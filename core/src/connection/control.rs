@@ -3,19 +3,51 @@
 //! what it needs: sent again (with the value current then, for credit), a report of being
 //! blocked renewed if still blocked, or nothing.
 //!
-//! Inputs: intents from the rest of the connection (`push_control`) and the `Control`s of
+//! Inputs: intents from the rest of the connection (`ControlQueue::push`) and the `Control`s of
 //! lost packets. Outputs: frames for `poll_transmit`; the same `Control` is what recovery
 //! keeps of each (`SentFrame::Control`).
 
 use super::*;
 
-impl Connection {
-    pub(super) fn push_control(&mut self, c: Control) {
-        if !self.control.contains(&c) {
-            self.control.push_back(c);
+/// The control frames waiting to be sent, in the order they were asked for, each once: a
+/// second ask for one already waiting changes nothing (its value is taken when it is sent).
+#[derive(Debug, Default)]
+pub(super) struct ControlQueue(VecDeque<Control>);
+
+impl ControlQueue {
+    /// Asks for `c` to be sent, unless it waits already.
+    pub(super) fn push(&mut self, c: Control) {
+        if !self.0.contains(&c) {
+            self.0.push_back(c);
         }
     }
 
+    /// The next to send.
+    pub(super) fn front(&self) -> Option<Control> {
+        self.0.front().copied()
+    }
+
+    /// The next is sent, or no longer needed.
+    pub(super) fn pop_front(&mut self) {
+        self.0.pop_front();
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> impl Iterator<Item = Control> + '_ {
+        self.0.iter().copied()
+    }
+
+    #[cfg(test)]
+    pub(super) fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Connection {
     /// The frame for a pending control entry; `None` if it is no longer needed.
     pub(super) fn control_frame(&self, c: Control) -> Option<Frame> {
         Some(match c {
@@ -41,14 +73,14 @@ impl Connection {
     pub(super) fn on_control_lost(&mut self, c: Control) {
         match c {
             // Credit is sent again at its value then (`control_frame`), if still needed.
-            Control::MaxData | Control::MaxStreams => self.push_control(c),
+            Control::MaxData | Control::MaxStreams => self.control.push(c),
             Control::MaxStreamData(id) => {
                 if self.streams.get(&id).is_some_and(|s| s.recv.is_some()) {
-                    self.push_control(c);
+                    self.control.push(c);
                 }
             }
             // Resent as they were until acknowledged (RFC 9000 §13.3).
-            Control::ResetStream { .. } | Control::StopSending { .. } => self.push_control(c),
+            Control::ResetStream { .. } | Control::StopSending { .. } => self.control.push(c),
             // Reported again if still blocked.
             Control::DataBlocked => self.send_credit.report_lost(),
             Control::StreamsBlocked => self.stream_count.blocked_report_lost(),
@@ -92,7 +124,7 @@ mod tests {
         c.on_control_lost(Control::MaxStreamData(StreamId(9)));
         c.on_control_lost(Control::MaxData);
         assert_eq!(
-            c.control.iter().copied().collect::<Vec<_>>(),
+            c.control.waiting().collect::<Vec<_>>(),
             [reset, stop, Control::MaxData]
         );
         // Connection credit goes out at its value when sent, not when first queued.

@@ -151,7 +151,7 @@ impl Connection {
                 self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
                 self.handshake.step(HandshakeStep::Answered);
                 self.step(Step::Confirmed);
-                self.last_eliciting_sent = now;
+                self.liveness.elicited(now);
                 self.events.push_back(Event::Connected {
                     conn: self.handle,
                     negotiated,
@@ -232,13 +232,13 @@ impl Connection {
         // A data packet at once (spec §11.2): with IK it confirms the handshake to the
         // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
         // the server need not send anything of its own to finish the handshake.
-        self.control.push_back(Control::Ping);
+        self.control.push(Control::Ping);
         self.handshake.step(HandshakeStep::Answered);
         self.step(Step::Confirmed);
-        self.last_eliciting_sent = now;
+        self.liveness.elicited(now);
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
         // packet heard; handshake packets do not count for it otherwise).
-        self.last_received = now;
+        self.liveness.heard(now);
         self.events.push_back(Event::Connected {
             conn: self.handle,
             negotiated: opened.negotiated,
@@ -272,7 +272,7 @@ impl Connection {
         self.handshake.step(HandshakeStep::Confirmed);
         // Only a client that read our NOISE_ACCEPT could have written this.
         self.path.proven();
-        self.last_received = now;
+        self.liveness.heard(now);
         if config.peer_policy.check(&peer) == PeerDecision::Refuse {
             // The application never heard of the connection: it ends without an event.
             let reason = Reason::from_static("identity refused").unwrap_or_default();
@@ -283,7 +283,7 @@ impl Connection {
             );
         }
         self.step(Step::Confirmed);
-        self.last_eliciting_sent = now;
+        self.liveness.elicited(now);
         self.events.push_back(Event::Connected {
             conn: self.handle,
             negotiated,

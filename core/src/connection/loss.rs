@@ -24,7 +24,7 @@ impl Connection {
                 },
                 one_way_delay: fresh.then_some(ack.one_way_delay),
                 bytes_in_flight: self.recovery.bytes_in_flight(),
-                app_limited: self.app_limited,
+                app_limited: self.gate.app_limited(),
                 rate: outcome.rate,
             });
         }

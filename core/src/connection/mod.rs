@@ -20,7 +20,9 @@
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
-//! | `control` | control frames: what waits, the frame and recovery record of each |
+//! | `control` | control frames: what waits (an owned queue), the frame and recovery record of each |
+//! | `send_gate` | whether new stream data may leave now: window, pacer, application-limited mark (an owned part) |
+//! | `liveness` | when the peer was last heard from and sent to, the probes owed (an owned part) |
 //! | `transmit` | the next datagram: close, handshake, or ACK, control and stream data |
 //! | `tap` | the connection's half of a pipe |
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
@@ -47,7 +49,7 @@ use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, V
 use crate::flow::SendCredit;
 use crate::handle::ConnectionHandle;
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
-use crate::pacing::{Pace, Pacer};
+use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Control, Outcome, Recovery, SentFrame, SentPacket, Timeout};
@@ -69,12 +71,14 @@ mod closing;
 mod control;
 mod handshaking;
 mod lifecycle;
+mod liveness;
 mod loss;
 mod path;
 mod reading;
 mod receive;
 mod receive_credit;
 mod send_buffer;
+mod send_gate;
 mod stream_count;
 mod stream_frames;
 mod stream_table;
@@ -85,12 +89,15 @@ mod timers;
 mod transmit;
 
 use closing::Closing;
+use control::ControlQueue;
 use handshaking::{HandshakeState, HandshakeStep};
 use lifecycle::{State, Step};
+use liveness::Liveness;
 use path::Path;
 use reading::{ReadStep, Reading};
 use receive_credit::ReceiveCredit;
 use send_buffer::SendBuffer;
+use send_gate::{Gate, SendGate, Sending};
 use stream_count::{Refusal, StreamCount};
 use stream_table::StreamTable;
 pub use timers::Timer;
@@ -164,11 +171,9 @@ pub(crate) struct Connection {
     received: Received,
     congestion: CongestionAlgorithm,
     cc: Box<dyn CongestionController>,
-    pacer: Pacer,
-    /// When the pacer lets the next datagram leave, if it held one back.
-    pacing_wake: Option<Instant>,
-    /// The window had room but there was nothing to send (RFC 9002 §7.8).
-    app_limited: bool,
+    /// Whether new stream data may leave now: the pacer, its deadline, the
+    /// application-limited mark (an owned part, module `send_gate`).
+    gate: SendGate,
     /// Every stream, and the send round robin (module `stream_table`).
     streams: StreamTable,
     /// `Config::max_retransmission_ratio`.
@@ -188,19 +193,16 @@ pub(crate) struct Connection {
     send_buffer: SendBuffer,
     /// The latest time an input carried (for what the application's calls decide).
     clock: Instant,
-    /// The window a stream the peer opens starts with: the configured one, or the largest
-    /// a stream of this connection has grown to since (spec §4.12, Streams and credit).
-    stream_window: u64,
-    max_stream_window: u64,
-    control: VecDeque<Control>,
+    /// Control frames waiting to be sent (module `control`).
+    control: ControlQueue,
     /// Delivery receipts we owe the peer and await from it (capability RECEIPTS).
     receipts: Receipts,
     /// The CLOSE to send and whether the end was reported (an owned part, module `closing`).
     closing: Closing,
     timers: Timers,
-    last_received: Instant,
-    last_eliciting_sent: Instant,
-    probes: u8,
+    /// When the peer was last heard from and sent to, and the probes owed (an owned part,
+    /// module `liveness`; spec §8, Liveness).
+    liveness: Liveness,
     /// Whether large datagrams get through (RFC 8899 black-hole detection).
     black_hole: BlackHole,
     /// Whether the peer's address is proven, and until then how much may be sent to it
@@ -268,26 +270,21 @@ impl Connection {
             received: Received::new(config.max_tracked_ack_ranges),
             congestion: config.congestion.clone(),
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
-            pacer: Pacer::new(now),
-            pacing_wake: None,
-            app_limited: false,
+            gate: SendGate::new(now),
             streams: StreamTable::default(),
             retransmission_ratio: config.max_retransmission_ratio,
             stream_count: StreamCount::new(config.max_concurrent_streams),
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
-            receive_credit: ReceiveCredit::new(config.receive_window, config.max_receive_window),
+            receive_credit: ReceiveCredit::new(config.receive_window, config.max_receive_window)
+                .with_stream_window(config.stream_receive_window, config.max_stream_receive_window),
             send_buffer: SendBuffer::new(config.send_buffer),
             clock: now,
-            stream_window: config.stream_receive_window,
-            max_stream_window: config.max_stream_receive_window,
-            control: VecDeque::new(),
+            control: ControlQueue::default(),
             receipts: Receipts::default(),
             closing: Closing::default(),
             timers: Timers::default(),
-            last_received: now,
-            last_eliciting_sent: now,
-            probes: 0,
+            liveness: Liveness::new(now),
             black_hole: BlackHole::default(),
             path: Path::default(),
             datagram: Datagram::new(0),

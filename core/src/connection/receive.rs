@@ -59,7 +59,7 @@ impl Connection {
             return;
         }
         self.stats.datagrams_received += 1;
-        self.last_received = now;
+        self.liveness.heard(now);
         // The peer's address may change (NAT rebinding): follow it, but only for the
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
@@ -69,9 +69,7 @@ impl Connection {
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
                 self.path.moved(self.datagram.len(), self.recovery.next_pn());
-                if !self.control.contains(&Control::Ping) {
-                    self.control.push_back(Control::Ping);
-                }
+                self.control.push(Control::Ping);
             }
             self.remote = from;
         }
@@ -86,7 +84,7 @@ impl Connection {
                     self.path.proven();
                     self.handshake.step(HandshakeStep::Confirmed);
                     self.step(Step::Confirmed);
-                    self.last_eliciting_sent = now;
+                    self.liveness.elicited(now);
                     if let Some(negotiated) = self.negotiated {
                         self.events.push_back(Event::Connected {
                             conn: self.handle,

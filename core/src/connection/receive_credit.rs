@@ -7,8 +7,9 @@
 //! passes the budget.
 //!
 //! Inputs: stream bytes arriving (by how much a stream's highest offset grew), bytes read
-//! or dropped, the endpoint's grants of room. Outputs: `PastCredit`, MAX_DATA due, the
-//! limit to announce, the window and room the endpoint budgets.
+//! or dropped, the endpoint's grants of room, streams' windows grown by auto-tuning. Outputs: `PastCredit`, MAX_DATA due, the
+//! limit to announce, the window and room the endpoint budgets, the window a new stream
+//! of the peer's starts with.
 
 use crate::event::ViolationKind;
 use crate::flow::ReceiveWindow;
@@ -27,6 +28,11 @@ pub(super) struct ReceiveCredit {
     /// What the peer's streams cost the heap, at least (module `stream::held`): grown by
     /// each frame, set again when recounted.
     cost: u64,
+    /// The window a stream the peer opens starts with: the configured one, or the largest
+    /// a stream of this connection has grown to since (spec §4.12, Streams and credit).
+    stream_window: u64,
+    /// How far a stream's window may grow (`Config::max_stream_receive_window`).
+    max_stream_window: u64,
 }
 
 impl ReceiveCredit {
@@ -38,7 +44,31 @@ impl ReceiveCredit {
             used: 0,
             released: 0,
             cost: 0,
+            stream_window: 0,
+            max_stream_window: 0,
         }
+    }
+
+    /// Streams the peer opens start with a window of `start` bytes, growing up to `max`.
+    pub(super) fn with_stream_window(mut self, start: u64, max: u64) -> ReceiveCredit {
+        self.stream_window = start;
+        self.max_stream_window = max;
+        self
+    }
+
+    /// The window the next stream the peer opens starts with.
+    pub(super) fn stream_window(&self) -> u64 {
+        self.stream_window
+    }
+
+    /// How far a stream's window may grow.
+    pub(super) fn max_stream_window(&self) -> u64 {
+        self.max_stream_window
+    }
+
+    /// A stream's window grew to `to`: the next ones start there.
+    pub(super) fn stream_window_grew(&mut self, to: u64) {
+        self.stream_window = self.stream_window.max(to);
     }
 
     /// A stream's highest offset grew by `grown` bytes: a violation past the credit we
@@ -130,5 +160,14 @@ mod tests {
         assert_eq!(c.reserved(), 1000, "no room granted yet");
         c.grant_room(5000);
         assert_eq!(c.reserved(), 2000, "room at most doubles the window");
+    }
+
+    #[test]
+    fn a_stream_s_window_that_grew_is_where_the_next_ones_start() {
+        let mut c = ReceiveCredit::new(1000, 4000).with_stream_window(100, 800);
+        assert_eq!((c.stream_window(), c.max_stream_window()), (100, 800));
+        c.stream_window_grew(300);
+        c.stream_window_grew(200);
+        assert_eq!(c.stream_window(), 300, "never shrinks");
     }
 }

@@ -29,7 +29,10 @@ impl Connection {
         if !opened.is_empty() {
             for index in opened {
                 let sid = StreamId::new(id.initiator(), index);
-                let (window, max) = (config.stream_receive_window, self.max_stream_window);
+                let (window, max) = (
+                    config.stream_receive_window,
+                    self.receive_credit.max_stream_window(),
+                );
                 let state = StreamState {
                     recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
                     ..Default::default()
@@ -65,7 +68,7 @@ impl Connection {
             // The connection's streams grew their windows: this one starts with the grown
             // window, and the peer, which assumes the configured credit for a new stream, is
             // told at once (only if the stream may be longer than that credit).
-            announce = recv.start_with_window(self.stream_window);
+            announce = recv.start_with_window(self.receive_credit.stream_window());
         }
         let before = recv.cost();
         let grown = recv
@@ -107,7 +110,7 @@ impl Connection {
             }
         }
         if announce {
-            self.push_control(Control::MaxStreamData(id));
+            self.control.push(Control::MaxStreamData(id));
         }
         Ok(())
     }

@@ -49,7 +49,7 @@ impl Connection {
             Err(refusal) => {
                 if refusal == Refusal::Report {
                     self.stats.streams_blocked += 1;
-                    self.push_control(Control::StreamsBlocked);
+                    self.control.push(Control::StreamsBlocked);
                 }
                 return Err(ApiError::StreamLimit);
             }
@@ -169,7 +169,7 @@ impl Connection {
         if state.recv.is_none() {
             self.drop_stream(id);
         }
-        self.push_control(Control::ResetStream { id, code, final_size });
+        self.control.push(Control::ResetStream { id, code, final_size });
         self.check_writable();
     }
 
@@ -200,7 +200,7 @@ impl Connection {
                 self.receive_credit.release(unread);
             }
             self.update_connection_credit();
-            self.push_control(Control::StopSending { id, code });
+            self.control.push(Control::StopSending { id, code });
             if refused_whole {
                 self.send_receipt(id, Delivery::Failed { code, relays: 0 });
             }
@@ -243,9 +243,9 @@ impl Connection {
             self.receive_credit.release(bytes.len() as u64);
             self.stats.bytes_read += bytes.len() as u64;
             if credit.is_some() {
-                self.push_control(Control::MaxStreamData(id));
+                self.control.push(Control::MaxStreamData(id));
             }
-            self.stream_window = self.stream_window.max(grown_to);
+            self.receive_credit.stream_window_grew(grown_to);
             self.update_connection_credit();
             return Ok(Read::Data { offset, bytes });
         }
@@ -405,14 +405,14 @@ impl Connection {
     /// Queues a MAX_STREAMS when one is due (`StreamCount::grant_due`).
     pub(super) fn grant_streams(&mut self) {
         if self.stream_count.grant_due() {
-            self.push_control(Control::MaxStreams);
+            self.control.push(Control::MaxStreams);
         }
     }
 
     pub(super) fn update_connection_credit(&mut self) {
         let rtt = self.recovery.rtt().smoothed();
         if self.receive_credit.update(self.clock, rtt) {
-            self.push_control(Control::MaxData);
+            self.control.push(Control::MaxData);
         }
     }
 }

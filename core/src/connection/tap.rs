@@ -108,7 +108,7 @@ impl Connection {
             .and_then(|s| s.recv.as_mut())
             .is_some_and(|r| r.raise_limit(limit));
         if grew {
-            self.push_control(Control::MaxStreamData(id));
+            self.control.push(Control::MaxStreamData(id));
         }
     }
 

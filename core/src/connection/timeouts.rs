@@ -49,12 +49,15 @@ impl Connection {
                     (None, false) => None,
                 };
                 let keep_alive = match self.recovery.awaits_ack() {
-                    false => keep_alive.map(|k| self.last_eliciting_sent + k),
+                    false => keep_alive.map(|k| self.liveness.keep_alive_deadline(k)),
                     true => None,
                 };
                 t.set(Timer::KeepAlive, keep_alive);
-                t.set(Timer::Idle, Some(self.last_received + self.idle_timeout(config)));
-                t.set(Timer::Pacing, self.pacing_wake);
+                t.set(
+                    Timer::Idle,
+                    Some(self.liveness.idle_deadline(self.idle_timeout(config))),
+                );
+                t.set(Timer::Pacing, self.gate.wake());
                 t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
             }
             State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
@@ -120,7 +123,7 @@ impl Connection {
                 }
                 Timeout::Probe { consecutive } => {
                     self.stats.probes += 1;
-                    self.probes = 2;
+                    self.liveness.probe_timeout();
                     // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
                     // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
                     // Each later one in the same silence extends its recovery period over
@@ -134,15 +137,13 @@ impl Connection {
                 }
             },
             Timer::KeepAlive => {
-                if !self.control.contains(&Control::Ping) {
-                    self.control.push_back(Control::Ping);
-                }
-                self.last_eliciting_sent = now;
+                self.control.push(Control::Ping);
+                self.liveness.elicited(now);
             }
             // The only rule that gives up on a peer (spec §8, Liveness): time without a word
             // from it, whatever the RTT or the number of probes sent meanwhile.
             Timer::Idle => {
-                if now >= self.last_received + self.idle_timeout(config) {
+                if now >= self.liveness.idle_deadline(self.idle_timeout(config)) {
                     // Unreachable if something was under way: what we sent waited for an
                     // acknowledgement, or a stream the peer sends us waited for bytes.
                     let under_way = self.recovery.awaits_ack()
@@ -163,7 +164,7 @@ impl Connection {
                 _ => self.step(Step::Deadline),
             },
             // poll_transmit sends what the pacer held back.
-            Timer::Pacing => self.pacing_wake = None,
+            Timer::Pacing => self.gate.woken(),
         }
     }
 }

@@ -124,24 +124,25 @@ impl Connection {
         // The second probe of a probe timeout may go at the base size, to tell a path that
         // drops large datagrams from one that drops everything (RFC 8899 §4.3); after a
         // fallback, a busy connection tries the large size again now and then (§5.1.2).
-        let probe = if self.probes == 1 && self.black_hole.wants_probe(self.recovery.pto_count(), size) {
-            size = MIN_DATAGRAM_SIZE.min(size);
-            Probe::Small
-        } else if self.black_hole.wants_raise(now)
-            && self.recovery.bytes_in_flight() > 0
-            && self.large_datagram_size(config, buf.len()) > size
-        {
-            size = self.large_datagram_size(config, buf.len());
-            Probe::Raise
-        } else {
-            Probe::None
-        };
+        let probe =
+            if self.liveness.last_probe() && self.black_hole.wants_probe(self.recovery.pto_count(), size) {
+                size = MIN_DATAGRAM_SIZE.min(size);
+                Probe::Small
+            } else if self.black_hole.wants_raise(now)
+                && self.recovery.bytes_in_flight() > 0
+                && self.large_datagram_size(config, buf.len()) > size
+            {
+                size = self.large_datagram_size(config, buf.len());
+                Probe::Raise
+            } else {
+                Probe::None
+            };
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
         let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
         let window_open = self.stream_window_open(now, size);
-        let probing = self.probes > 0;
+        let probing = self.liveness.probing();
         self.receipts.skip_stale();
         let has_content = !self.control.is_empty() || self.receipts.has_queued() || window_open || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
@@ -161,7 +162,7 @@ impl Connection {
             sent.push(SentFrame::Control(Control::Ping));
             w.pad_to(size).ok()?;
         } else {
-            while let Some(&c) = self.control.front() {
+            while let Some(c) = self.control.front() {
                 let Some(frame) = self.control_frame(c) else {
                     self.control.pop_front();
                     continue;
@@ -204,48 +205,43 @@ impl Connection {
         }
         if eliciting {
             self.black_hole.on_sent(number, len, probe);
-            self.probes = self.probes.saturating_sub(1);
-            self.last_eliciting_sent = now;
+            self.liveness.on_eliciting_sent(now);
             self.recovery.on_sent(SentPacket::new(number, now, len, sent));
-            self.pacer.on_sent(len);
+            self.gate.on_sent(len);
             self.cc.on_sent(now, len, self.recovery.bytes_in_flight());
         }
         Some(len)
     }
 
-    /// Whether new stream data may go out now: a probe may always send; otherwise the
-    /// congestion window must have room and the pacer must allow a datagram of `size`
-    /// (if it does not, the pacing timer is set for when it will). Also notes whether the
-    /// sender is application-limited (RFC 9002 §7.8).
+    /// Whether new stream data may go out now: a probe may always send; otherwise the send
+    /// gate decides (window, pacer; module `send_gate`), and an application-limited sender
+    /// is noted in recovery too (RFC 9002 §7.8).
     pub(super) fn stream_window_open(&mut self, now: Instant, size: usize) -> bool {
-        self.pacing_wake = None;
-        if self.probes > 0 {
+        if self.liveness.probing() {
+            self.gate.probe();
             return true;
         }
         let window = self.cc.window();
-        if self.recovery.bytes_in_flight() >= window {
-            self.app_limited = false;
-            return false;
-        }
-        if self.streams.nothing_queued() {
-            self.app_limited = true;
-            self.recovery.on_app_limited();
-            return false;
-        }
-        let rtt = self.recovery.rtt();
-        let pace = match self.cc.pacing_rate() {
+        let sending = Sending {
+            in_flight: self.recovery.bytes_in_flight(),
+            window,
+            queued: !self.streams.nothing_queued(),
+        };
+        let cc = &self.cc;
+        let pace = || match cc.pacing_rate() {
             Some(rate) => Pace::Rate(rate),
             None => Pace::Window {
                 window,
-                slow_start: self.cc.in_slow_start(),
+                slow_start: cc.in_slow_start(),
             },
         };
-        match self.pacer.delay(now, pace, rtt, size) {
-            None => true,
-            Some(at) => {
-                self.pacing_wake = Some(at);
+        match self.gate.check(now, sending, pace, self.recovery.rtt(), size) {
+            Gate::Open => true,
+            Gate::NothingQueued => {
+                self.recovery.on_app_limited();
                 false
             }
+            Gate::WindowFull | Gate::Paced => false,
         }
     }
 
@@ -308,11 +304,11 @@ impl Connection {
         self.streams.queue(id);
         if stream_blocked.is_some() {
             self.stats.stream_data_blocked += 1;
-            self.push_control(Control::StreamDataBlocked(id));
+            self.control.push(Control::StreamDataBlocked(id));
         }
         if wants_credit && self.send_credit.take_blocked().is_some() {
             self.stats.data_blocked += 1;
-            self.push_control(Control::DataBlocked);
+            self.control.push(Control::DataBlocked);
         }
     }
 
