@@ -1,5 +1,5 @@
 //! The error names that spec/vectors/README.md gives each [`DecodeError`], shared by the
-//! vector generator (core/examples/gen_vectors.rs) and the vector test (core/tests/vectors.rs).
+//! vector generator (core/examples/gen_vectors/) and the vector test (core/tests/vectors.rs).
 
 use weir_core::wire::{DecodeError, Limit, Violation};
 
