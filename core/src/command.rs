@@ -115,6 +115,11 @@ pub enum Command {
         /// A stream the peer sends.
         stream: StreamId,
     },
+    /// [`release`](crate::Endpoint::release). Answered with [`Done::Unit`].
+    Release {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
     /// [`read`](crate::Endpoint::read), or with [`ReadUnit::Message`]
     /// [`read_message`](crate::Endpoint::read_message). Answered with [`Done::Read`].
     Read {

@@ -428,3 +428,52 @@ fn a_server_that_restarted_resets_its_clients_at_once() {
         .any(|e| matches!(e, Event::Closed { conn: c, reason: CloseReason::Reset, .. } if *c == conn)));
     assert_eq!(client.connection_count(), 0);
 }
+
+/// The peer's last message, sent just before its CLOSE: the receiver, told of the close,
+/// still reads it from the core (the connection is kept for it, reachable by no datagram
+/// and not counted), and the slot is freed once it is read; a connection released is let
+/// go of as soon as it ends, unread bytes and all.
+#[test]
+fn a_connection_that_ended_with_bytes_unread_is_kept_until_they_are_read_or_it_is_released() {
+    for release in [false, true] {
+        let (mut sim, c, s, cc, sc) = connected(33, Config::default(), LinkConfig::default());
+        let last = sim
+            .endpoint(c)
+            .send_message(cc, None, Bytes::from_static(b"last words"))
+            .unwrap();
+        sim.run_for(Duration::from_millis(50), |_, _, _| {});
+        let now = sim.now();
+        sim.endpoint(c).close(now, cc, 0, Reason::default()).unwrap();
+        if release {
+            sim.endpoint(s).release(sc).unwrap();
+        }
+        let ev = events(&mut sim, Duration::from_secs(5));
+        assert!(ev
+            .iter()
+            .any(|(n, e)| *n == s && matches!(e, Event::Closed { .. })));
+        assert_eq!(sim.endpoint(s).connection_count(), 0, "ended: not counted");
+        assert_eq!(sim.endpoint(s).connections().count(), 0);
+        if release {
+            assert_eq!(sim.endpoint(s).connection_stats(sc), None, "let go of");
+            assert_eq!(
+                sim.endpoint(s).read_message(sc, last, 1 << 10),
+                Err(weir_core::ApiError::UnknownConnection)
+            );
+            continue;
+        }
+        assert!(sim.endpoint(s).connection_stats(sc).is_some(), "kept");
+        assert_eq!(
+            sim.endpoint(s).read_message(sc, last, 1 << 10),
+            Ok(Read::Data {
+                offset: 0,
+                bytes: Bytes::from_static(b"last words")
+            })
+        );
+        // Read to the end: nothing is left to keep it for.
+        assert_eq!(sim.endpoint(s).connection_stats(sc), None, "freed once read");
+        assert_eq!(
+            sim.endpoint(s).release(sc),
+            Err(weir_core::ApiError::UnknownConnection)
+        );
+    }
+}

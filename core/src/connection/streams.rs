@@ -208,6 +208,18 @@ impl Connection {
         Ok(())
     }
 
+    /// Whether a stream the peer sends has something the application has not read: bytes,
+    /// its end, or its reset. A connection that ends with some is kept for them (module
+    /// `endpoint::retained`).
+    pub(crate) fn holds_unread(&self) -> bool {
+        self.streams.values().any(|s| {
+            matches!(s.reading, Reading::Open { .. })
+                && s.recv
+                    .as_ref()
+                    .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
+        })
+    }
+
     pub(super) fn recv_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
         if id.initiator() == self.side {
             return Err(ApiError::WrongDirection);

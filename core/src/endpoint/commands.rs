@@ -49,6 +49,7 @@ impl Endpoint {
             Command::ConfirmDelivery { conn, stream } => {
                 self.confirm_delivery(conn, stream).map(|()| Done::Unit)
             }
+            Command::Release { conn } => self.release(conn).map(|()| Done::Unit),
             Command::Read {
                 conn,
                 stream,
@@ -296,6 +297,26 @@ impl Endpoint {
     pub fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
         let record = self.record(|| Command::ConfirmDelivery { conn, stream });
         let out = self.with_conn(conn, |c| c.settle_delivery(stream, None));
+        self.recorded(None, record, out)
+    }
+
+    /// The application holds nothing of `conn` any more and will read nothing more from
+    /// it. A connection that ends with bytes the application has not read (the peer's last
+    /// message may come just before its CLOSE) is kept, reachable by no datagram, so that
+    /// they can still be read and its streams accepted, until they are read or it is
+    /// released (or newer ones push it out past `Config::max_connections` kept at once);
+    /// once released, it is let go of as soon as it ends (at once, if it has). Releasing
+    /// does not close a connection: [`close`](Self::close) does.
+    pub fn release(&mut self, conn: ConnectionHandle) -> Result<(), ApiError> {
+        let record = self.record(|| Command::Release { conn });
+        let out = match self.lookup(conn) {
+            Some(_) => {
+                self.retained.release(conn);
+                self.touch(conn.index());
+                Ok(())
+            }
+            None => Err(ApiError::UnknownConnection),
+        };
         self.recorded(None, record, out)
     }
 

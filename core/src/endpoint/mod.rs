@@ -33,6 +33,7 @@
 //! | `budgets` | the endpoint-wide receive and send budgets |
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
 //! | `queries` | what the application may ask without changing anything |
+//! | `retained` | connections that ended with bytes unread, kept until read or released (an owned part) |
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -71,6 +72,7 @@ mod commands;
 mod harness;
 mod piping;
 mod queries;
+mod retained;
 mod slots;
 mod stateless;
 
@@ -195,6 +197,9 @@ pub struct Endpoint {
     /// (`Connection::budget_reserved`, as of its last touch), and their sum.
     windows: Vec<u64>,
     windows_total: u64,
+    /// Connections that ended with bytes unread, kept until read or released (an owned part,
+    /// module `retained`).
+    retained: retained::Retained,
     /// What each connection's send buffer holds (as of its last touch), their sum
     /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
     /// refused, to be told `Writable` once it has room for them.
@@ -268,6 +273,7 @@ impl Endpoint {
             pending: 0,
             windows: Vec::new(),
             windows_total: 0,
+            retained: retained::Retained::default(),
             sends: Vec::new(),
             sends_total: 0,
             send_waiters: BTreeSet::new(),

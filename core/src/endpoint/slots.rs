@@ -2,7 +2,8 @@
 //! connection, named by generation-tagged handles so a handle kept after its connection
 //! ended never reaches the slot's next occupant; connection ids drawn and mapped to slots;
 //! the timer index; and the bookkeeping after every call that touches a connection
-//! (`touch`: its timer refiled, its budgets accounted, its slot freed once it is closed).
+//! (`touch`: its timer refiled, its budgets accounted, and once it ended its slot freed,
+//! or kept for what the application has not read: module `retained`).
 //!
 //! Inputs: handles from the application, connection ids from datagrams. Outputs: the
 //! connection a handle or id names, or `ApiError::UnknownConnection`.
@@ -10,15 +11,20 @@
 use super::*;
 
 impl Endpoint {
-    /// How many connections the endpoint holds (in any state).
+    /// How many connections the endpoint holds that have not ended (in any state before
+    /// that: handshaking, established, closing). One that ended and is kept for what the
+    /// application has not read is not counted ([`release`](Self::release)).
     pub fn connection_count(&self) -> usize {
         self.by_cid.len()
     }
 
-    /// The connections the endpoint holds (in any state), in handle order: for tools that
-    /// watch an endpoint they did not drive themselves, such as a trace's replay.
+    /// The connections [`connection_count`](Self::connection_count) counts, in handle
+    /// order: for tools that watch an endpoint they did not drive themselves, such as a
+    /// trace's replay.
     pub fn connections(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
-        self.conns.iter().filter_map(|c| c.as_ref().map(|c| c.handle))
+        self.conns
+            .iter()
+            .filter_map(|c| c.as_ref().filter(|c| !c.is_closed()).map(|c| c.handle))
     }
 
     pub(super) fn fresh_cid(&mut self) -> ConnectionId {
@@ -94,33 +100,58 @@ impl Endpoint {
             self.pending -= 1;
         }
         if conn.is_closed() {
-            // Its slot may be reused: pipes must let go of it now.
             let handle = conn.handle;
-            for (_, id) in self.pipes_of(handle) {
-                if let Some(pipe) = self.pipes.get_mut(&id) {
-                    pipe.lose(handle);
+            let unread = conn.holds_unread();
+            if !self.retained.contains(handle) {
+                self.retire(slot);
+            }
+            if unread && !self.retained.is_released(handle) {
+                if let Some(oldest) = self.retained.keep(handle, self.config.max_connections) {
+                    self.free_slot(oldest.index());
                 }
+            } else {
+                self.free_slot(slot);
             }
-            self.by_cid.remove(&conn.local_cid);
-            if let Some(token) = conn.reset_token() {
-                self.by_reset.remove(&token);
-            }
-            if let Some(key) = conn.hello_key {
-                self.by_hello.remove(&key);
-                self.admission.release(key.from.ip());
-            }
-            if let Some(old) = self.timer_of[slot as usize].take() {
-                self.timers.remove(&(old, slot));
-            }
-            let generation = conn.handle.generation();
-            self.conns[slot as usize] = None;
-            self.free.push((slot, generation));
             return;
         }
         if !self.queued[slot as usize] {
             self.queued[slot as usize] = true;
             self.ready.push_back(slot);
         }
+    }
+
+    /// A connection ended: datagrams, timers, pipes and admission let go of it (its slot
+    /// may be reused, or kept for what the application has not read: module `retained`).
+    fn retire(&mut self, slot: u32) {
+        let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
+            return;
+        };
+        let handle = conn.handle;
+        for (_, id) in self.pipes_of(handle) {
+            if let Some(pipe) = self.pipes.get_mut(&id) {
+                pipe.lose(handle);
+            }
+        }
+        self.by_cid.remove(&conn.local_cid);
+        if let Some(token) = conn.reset_token() {
+            self.by_reset.remove(&token);
+        }
+        if let Some(key) = conn.hello_key {
+            self.by_hello.remove(&key);
+            self.admission.release(key.from.ip());
+        }
+        if let Some(old) = self.timer_of[slot as usize].take() {
+            self.timers.remove(&(old, slot));
+        }
+    }
+
+    /// Frees a retired connection's slot for the next one.
+    fn free_slot(&mut self, slot: u32) {
+        let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::take) else {
+            return;
+        };
+        self.retained.forget(conn.handle);
+        self.free.push((slot, conn.handle.generation()));
     }
 
     /// Collects a connection's events and re-files its timer (without offering it a turn).

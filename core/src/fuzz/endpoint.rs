@@ -226,7 +226,7 @@ fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
 
 /// Any application command, with arguments near the endpoint's real handles and streams.
 pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
-    Ok(match u.int_in_range(0u8..=12)? {
+    Ok(match u.int_in_range(0u8..=13)? {
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,
             congestion: if u.arbitrary()? {
@@ -310,6 +310,7 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             conn: conn(u, net)?,
             stream: stream(u)?,
         },
+        13 => Command::Release { conn: conn(u, net)? },
         _ => {
             let to = (0..u.int_in_range(1..=3)?)
                 .map(|_| conn(u, net))

@@ -124,6 +124,7 @@ impl fmt::Display for Text<'_> {
             Command::StopSending { conn, stream, code } => write!(f, "stop_sending {conn} s{stream} {code}"),
             Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
             Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
+            Command::Release { conn } => write!(f, "release {conn}"),
             // The bytes are a secret: kept with the trace's secrets, not in it.
             Command::AddEntropy { bytes } => write!(f, "add_entropy len={}", bytes.len()),
             Command::Read {
@@ -256,6 +257,7 @@ impl Command {
                 let (conn, stream) = cs(0)?;
                 Command::ConfirmDelivery { conn, stream }
             }
+            ("release", 1) => Command::Release { conn: conn(args[0])? },
             // The inline form; `len=N` is the replayer's to fill from the secrets.
             ("add_entropy", 1) => Command::AddEntropy {
                 bytes: unhex(args[0])?,
@@ -396,6 +398,7 @@ mod tests {
             },
             Command::DeferDelivery { conn: c, stream: s },
             Command::ConfirmDelivery { conn: c, stream: s },
+            Command::Release { conn: c },
             Command::Read {
                 conn: c,
                 stream: s,

@@ -69,18 +69,18 @@ impl Driver {
         r.map_or(Poll::Pending, Poll::Ready)
     }
 
-    /// Runs `f` on the connection's core handle.
+    /// Runs `f` on the connection in the core.
     pub(super) fn on_conn<T>(
         &mut self,
         conn: ConnectionHandle,
         f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let h = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.handle)
-            .ok_or(ApiError::UnknownConnection)?;
-        f(&mut self.ep, h)
+        if !self.conns.contains_key(&conn) {
+            return Err(ApiError::UnknownConnection);
+        }
+        // Ended too: the core keeps a connection that ended with bytes unread until they
+        // are read or it is released (`weir_core::Endpoint::release`), and refuses the rest.
+        f(&mut self.ep, conn)
     }
 
     /// Why a call on `conn` failed: its end if it ended, the peer's stop if it stopped the

@@ -1,6 +1,5 @@
 //! What the driver keeps of a connection beyond the core: the streams its peer opened and
-//! no call took yet, the receipts a call waits for, the bytes saved when it closed, and
-//! how it ended. Inputs are the core's events (`Driver::events`) and the calls that take
+//! no call took yet, the receipts a call waits for, and how it ended. Inputs are the core's events (`Driver::events`) and the calls that take
 //! from these queues; nothing here calls the core.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -36,7 +35,7 @@ pub(super) struct Conn {
     pub(super) readable: StreamQueue<()>,
     /// Bytes taken out of the core and not handed out yet: the end or failure that followed
     /// the pieces a read returned, a message gathered whole (or how it failed) before a
-    /// receive asked, or what was saved when the connection closed.
+    /// receive asked.
     pub(super) held: BTreeMap<StreamId, Held>,
     /// Streams the peer opened that `accept_stream` handed out and are still being read.
     pub(super) taken: BTreeSet<StreamId>,
@@ -152,13 +151,6 @@ impl<T> StreamQueue<T> {
         }
     }
 
-    pub(super) fn retain(&mut self, mut keep: impl FnMut(StreamId) -> bool) {
-        self.order.retain(|(s, _)| keep(*s));
-        if self.members.is_some() {
-            self.members = (!self.order.is_empty()).then(|| self.ids().collect());
-        }
-    }
-
     pub(super) fn clear(&mut self) {
         self.order.clear();
         self.members = None;
@@ -222,8 +214,7 @@ mod tests {
         assert_eq!(q.remove(StreamId(0)), Some((StreamId(0), 0)));
         assert_eq!(q.remove(StreamId(0)), None);
         assert!(!q.contains(StreamId(0)));
-        q.retain(|s| s != StreamId(12));
-        assert!(!q.contains(StreamId(12)));
+        assert_eq!(q.remove(StreamId(12)), Some((StreamId(12), 12)));
         assert_eq!(q.pop_front(), Some((StreamId(4), 4)));
         assert_eq!(q.pop_front(), Some((StreamId(8), 8)));
         assert_eq!(q.pop_front(), None);
@@ -245,7 +236,7 @@ mod tests {
         assert_eq!(q.remove(StreamId(n)), None);
         assert!(!q.contains(StreamId(5)) && q.contains(StreamId(6)));
         assert_eq!(q.ids().count() as u64, n - 1);
-        q.retain(|s| s.0 % 2 == 0);
+        assert_eq!(q.remove(StreamId(7)), Some((StreamId(7), 7)));
         assert!(!q.contains(StreamId(7)) && q.contains(StreamId(8)));
         while q.pop_front().is_some() {}
         assert!(q.members.is_none() && !q.contains(StreamId(8)));

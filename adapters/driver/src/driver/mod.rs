@@ -15,7 +15,7 @@
 //! | `mod.rs` | the driver's state, the loop's inputs and outputs, the core's events, shutdown |
 //! | `conn.rs` | what the driver keeps of one connection |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
-//! | `reads.rs` | reads: a stream's bytes, whole messages, what is saved when a connection closes |
+//! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
 
 mod calls;
 mod conn;
@@ -397,7 +397,8 @@ impl Driver {
         self.conns.get(&h).and_then(|c| c.handle)
     }
 
-    /// Drops what is kept of a connection that ended and has no handle left.
+    /// Drops what is kept of a connection that ended and has no handle left, and lets the
+    /// core let go of it too (it keeps one that ended with bytes unread until released).
     fn forget_if_done(&mut self, conn: ConnectionHandle) {
         if self
             .conns
@@ -405,6 +406,8 @@ impl Driver {
             .is_some_and(|c| c.released && c.handle.is_none())
         {
             self.conns.remove(&conn);
+            // Refused only if the core let go of it already.
+            let _ = self.ep.release(conn);
         }
     }
 
@@ -473,7 +476,6 @@ impl Driver {
                     if let Some(c) = self.conn_mut(h) {
                         c.last_stats = Some(*stats);
                     }
-                    self.salvage(h);
                     self.end(h, Ended::Closed(reason));
                 }
                 Event::StreamOpened {

@@ -1,10 +1,10 @@
 //! Reads: the bytes of a stream the application took (`poll_read`), whole messages of the
 //! streams it did not (`poll_recv_message`), the streams the peer opened
-//! (`poll_accept_stream`), and what is saved of them when a connection closes (`salvage`).
+//! (`poll_accept_stream`); after a connection ended, what it received and no call read
+//! yet, which the core keeps until read or released.
 //! Each poll takes from the core only what it returns; while nothing is there it registers
 //! the caller's waker on the stream (a read) or the connection (the others).
 
-use std::collections::{BTreeMap, VecDeque};
 use std::task::{Poll, Waker};
 
 use bytes::Bytes;
@@ -13,7 +13,7 @@ use weir_core::{ApiError, ConnectionHandle, Read};
 
 use super::conn::Held;
 use super::{Driver, Wait};
-use crate::{Error, Incoming, DEFAULT_MESSAGE_LIMIT};
+use crate::{Error, Incoming};
 
 impl Driver {
     /// The next whole message on `conn`: the first stream the peer opened, not taken by
@@ -84,8 +84,7 @@ impl Driver {
                 return c.ended.as_ref().map(|end| Err(end.error()));
             };
             c.readable.pop_front();
-            // Gathered whole (or failed) before this call, or saved when the connection
-            // closed: whole, or nothing.
+            // Gathered whole (or failed) before this call: whole, or nothing.
             if let Some(held) = c.held.remove(&stream) {
                 c.forget_opened(stream);
                 c.gathering.remove(&stream);
@@ -97,10 +96,13 @@ impl Driver {
                 }
                 return Some(Ok(crate::join(held.chunks)));
             }
-            if c.ended.is_some() {
+            let ended = c.ended.is_some();
+            let read = self.on_conn(conn, |ep, h| ep.read_message(h, stream, limit));
+            if ended && matches!(read, Ok(Read::Pending)) {
+                // The connection ended before the message was whole: it never will be.
+                self.forget_stream(conn, stream);
                 continue;
             }
-            let read = self.on_conn(conn, |ep, h| ep.read_message(h, stream, limit));
             if let Some(answer) = self.message_read(conn, stream, limit, read) {
                 return Some(answer);
             }
@@ -216,16 +218,19 @@ impl Driver {
                 end = held.failed.take().map(Err);
                 c.held.remove(&stream);
             }
-        } else if let Some(ended) = &c.ended {
-            end = Some(Err(ended.error()));
         }
+        let ended = c.ended.clone();
         while more && end.is_none() && room > 0 {
             match self.on_conn(conn, |ep, h| ep.read(h, stream, room)) {
                 Ok(Read::Data { bytes, .. }) => {
                     room -= bytes.len();
                     out.push(bytes);
                 }
-                Ok(Read::Pending) => more = false,
+                // Nothing more will come once the connection ended.
+                Ok(Read::Pending) => {
+                    more = false;
+                    end = ended.as_ref().map(|e| Err(e.error()));
+                }
                 Ok(Read::Finished) => end = Some(Ok(())),
                 Ok(Read::Reset { code }) => end = Some(Err(Error::Reset { code })),
                 Ok(Read::VerificationFailed { expected, actual }) => {
@@ -252,61 +257,5 @@ impl Driver {
                 Ok(Some(out))
             }
         })
-    }
-
-    /// A connection closed: what was received and not yet read stays readable (the peer
-    /// may have sent its last message just before closing). Whole messages of streams not
-    /// taken yet, and what arrived of streams being read, are taken out of the core before
-    /// it lets the connection go.
-    pub(super) fn salvage(&mut self, h: ConnectionHandle) {
-        let id = h;
-        let Some(c) = self.conns.get_mut(&id).filter(|c| c.handle.is_some()) else {
-            return;
-        };
-        let untaken: Vec<StreamId> = c.opened.ids().chain(c.gathering.keys().copied()).collect();
-        let being_read: Vec<StreamId> = c.taken.iter().copied().collect();
-        for s in being_read {
-            let mut held = Held::default();
-            loop {
-                match self.ep.read(h, s, usize::MAX) {
-                    Ok(Read::Data { bytes, .. }) => held.chunks.push_back(bytes),
-                    Ok(Read::Finished) => {
-                        held.finished = true;
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            if let Some(c) = self.conns.get_mut(&id) {
-                let before = c.held.entry(s).or_default();
-                before.chunks.extend(held.chunks);
-                before.finished |= held.finished;
-            }
-        }
-        let mut kept = BTreeMap::new();
-        for s in untaken {
-            if let Ok(Read::Data { bytes, .. }) = self.ep.read_message(h, s, DEFAULT_MESSAGE_LIMIT) {
-                kept.insert(
-                    s,
-                    Held {
-                        chunks: VecDeque::from([bytes]),
-                        finished: true,
-                        failed: None,
-                    },
-                );
-            }
-        }
-        let Some(c) = self.conns.get_mut(&id) else {
-            return;
-        };
-        c.opened.retain(|s| kept.contains_key(&s));
-        c.gathering.retain(|s, _| kept.contains_key(s));
-        // Messages gathered whole before the close come first, then those saved now.
-        let gathered: Vec<StreamId> = c.readable.ids().filter(|s| c.held.contains_key(s)).collect();
-        c.readable.clear();
-        for s in gathered.into_iter().chain(kept.keys().copied()) {
-            c.readable.push_back(s, ());
-        }
-        c.held.extend(kept);
     }
 }

@@ -402,3 +402,38 @@ fn a_connect_given_up_closes_the_attempt() {
         "the server's side of the attempt is closed, not left open"
     );
 }
+
+#[test]
+fn a_stream_read_after_its_connection_closed_gives_what_arrived_then_the_end() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let w = Waker::noop();
+    let whole = ready(p.a.poll_open(a, &StreamHeader::default(), w)).unwrap();
+    let cut = ready(p.a.poll_open(a, &StreamHeader::default(), w)).unwrap();
+    let data = Bytes::from(vec![3u8; 3_000]);
+    assert_eq!(ready(p.a.poll_write(a, whole, &data, w)).unwrap(), 3_000);
+    assert!(matches!(p.a.finish(a, whole, Confirm::Queued), Some(Ok(()))));
+    assert_eq!(ready(p.a.poll_write(a, cut, &data, w)).unwrap(), 3_000);
+    p.settle();
+    let (first, _) = ready(p.b.poll_accept_stream(b, w)).unwrap();
+    assert_eq!(first, whole);
+    let pieces = ready(p.b.poll_read(b, whole, 1_000, w)).unwrap().unwrap();
+    assert_eq!(pieces.iter().map(Bytes::len).sum::<usize>(), 1_000);
+    // The peer closes with one stream half read here and one not yet accepted, the
+    // second never finished.
+    p.a.close(a, 0, weir_core::wire::Reason::default()).unwrap();
+    p.settle();
+    let mut rest = 0;
+    while let Some(pieces) = ready(p.b.poll_read(b, whole, 1 << 20, w)).unwrap() {
+        rest += pieces.iter().map(Bytes::len).sum::<usize>();
+    }
+    assert_eq!(rest, 2_000, "the rest, from the core, then the end");
+    let (second, _) = ready(p.b.poll_accept_stream(b, w)).unwrap();
+    assert_eq!(second, cut);
+    let got = ready(p.b.poll_read(b, cut, 1 << 20, w)).unwrap().unwrap();
+    assert_eq!(got.iter().map(Bytes::len).sum::<usize>(), 3_000);
+    assert!(
+        matches!(ready(p.b.poll_read(b, cut, 1 << 20, w)), Err(Error::Closed(_))),
+        "a stream cut by the close ends with the close"
+    );
+}

@@ -1,0 +1,85 @@
+//! Connections that ended with bytes the application has not read yet (spec/protocol.md
+//! §7, Close: the peer's last message may come just before its CLOSE). Such a connection
+//! stays in its slot, no longer reachable by datagrams or timers, so that its streams can
+//! still be read (and accepted) from the core, until the application has read them, lets
+//! go of it ([`Endpoint::release`](crate::Endpoint::release)), or newer ones push it out
+//! past `Config::max_connections` kept at once. An owned part of the endpoint: it keeps
+//! which connections are kept and which the application let go of, and answers with the
+//! one to free; the slots are the endpoint's (module `slots`).
+//!
+//! Inputs: a connection that ended, the application's release. Outputs: whether to keep
+//! it, and the oldest one to free when too many are kept.
+
+use alloc::collections::{BTreeSet, VecDeque};
+
+use crate::handle::ConnectionHandle;
+
+/// The connections kept after their end, and the ones the application let go of.
+#[derive(Debug, Default)]
+pub(super) struct Retained {
+    /// Kept, oldest first.
+    kept: VecDeque<ConnectionHandle>,
+    /// Live connections the application let go of: freed as soon as they end.
+    released: BTreeSet<ConnectionHandle>,
+}
+
+impl Retained {
+    /// Whether `conn` ended and is kept.
+    pub(super) fn contains(&self, conn: ConnectionHandle) -> bool {
+        self.kept.contains(&conn)
+    }
+
+    /// Whether the application let go of `conn`.
+    pub(super) fn is_released(&self, conn: ConnectionHandle) -> bool {
+        self.released.contains(&conn)
+    }
+
+    /// The application let go of a live `conn`.
+    pub(super) fn release(&mut self, conn: ConnectionHandle) {
+        self.released.insert(conn);
+    }
+
+    /// Keeps `conn` (once); if more than `most` are kept, the oldest other one is to be
+    /// freed, and is returned.
+    pub(super) fn keep(&mut self, conn: ConnectionHandle, most: usize) -> Option<ConnectionHandle> {
+        if !self.kept.contains(&conn) {
+            self.kept.push_back(conn);
+        }
+        if self.kept.len() <= most.max(1) {
+            return None;
+        }
+        let oldest = self.kept.iter().position(|&c| c != conn)?;
+        self.kept.remove(oldest)
+    }
+
+    /// `conn`'s slot is freed: nothing is kept of it.
+    pub(super) fn forget(&mut self, conn: ConnectionHandle) {
+        if let Some(i) = self.kept.iter().position(|&c| c == conn) {
+            self.kept.remove(i);
+        }
+        self.released.remove(&conn);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_limit_the_oldest_kept_one_goes() {
+        let h = |slot| ConnectionHandle::new(slot, 0);
+        let mut r = Retained::default();
+        assert_eq!(r.keep(h(0), 2), None);
+        assert_eq!(r.keep(h(1), 2), None);
+        assert_eq!(r.keep(h(1), 2), None, "kept once");
+        assert_eq!(r.keep(h(2), 2), Some(h(0)));
+        assert!(!r.contains(h(0)) && r.contains(h(1)) && r.contains(h(2)));
+        r.forget(h(1));
+        assert!(!r.contains(h(1)));
+
+        r.release(h(5));
+        assert!(r.is_released(h(5)));
+        r.forget(h(5));
+        assert!(!r.is_released(h(5)), "a freed slot's next occupant starts afresh");
+    }
+}
