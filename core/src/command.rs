@@ -115,6 +115,20 @@ pub enum Command {
         /// A stream the peer sends.
         stream: StreamId,
     },
+    /// [`accept_stream`](crate::Endpoint::accept_stream). Answered with [`Done::Stream`],
+    /// or [`Done::Unit`] when no stream waits.
+    AcceptStream {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
+    /// [`next_message`](crate::Endpoint::next_message). Answered with [`Done::Read`]:
+    /// [`Read::Pending`] when no message is whole.
+    NextMessage {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The longest message to accept.
+        max_len: u64,
+    },
     /// [`release`](crate::Endpoint::release). Answered with [`Done::Unit`].
     Release {
         /// The connection.
@@ -217,6 +231,18 @@ impl Answer for ConnectionHandle {
 impl Answer for StreamId {
     fn done(self) -> Done {
         Done::Stream(self)
+    }
+}
+
+impl Answer for Option<(StreamId, StreamHeader)> {
+    fn done(self) -> Done {
+        self.map_or(Done::Unit, |(id, _)| Done::Stream(id))
+    }
+}
+
+impl Answer for Option<(StreamId, Read)> {
+    fn done(self) -> Done {
+        Done::Read(self.map_or(Read::Pending, |(_, read)| read))
     }
 }
 

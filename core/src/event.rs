@@ -12,7 +12,7 @@ use crate::handshake::{HandshakeError, Negotiated};
 use crate::pipe::{PipeFailure, PipeId};
 use crate::stats::ConnectionStats;
 use crate::verify::Digest;
-use crate::wire::{CloseCode, DecodeError, Label, Reason, StreamId, TransportErrorCode};
+use crate::wire::{CloseCode, DecodeError, Delivery, Label, Reason, StreamId, TransportErrorCode};
 
 /// Why a connection ended. Delivered once, in [`Event::Closed`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -188,7 +188,9 @@ pub enum Event {
         /// Why.
         reason: HandshakeError,
     },
-    /// The peer opened a stream: its label, total length and digest, when it sent them.
+    /// The peer opened a stream: its label, total length and digest, when it sent them. It is
+    /// offered to [`Endpoint::accept_stream`](crate::Endpoint::accept_stream) too, until the
+    /// application takes it.
     StreamOpened {
         /// The connection.
         conn: ConnectionHandle,
@@ -197,7 +199,9 @@ pub enum Event {
         /// What the opening frame announced.
         header: StreamHeader,
     },
-    /// New bytes (or the end) can be read from a stream.
+    /// New bytes (or the end) can be read from a stream; for a stream
+    /// [`Endpoint::next_message`](crate::Endpoint::next_message) gathers, its message is whole
+    /// (told once, not for each piece).
     StreamReadable {
         /// The connection.
         conn: ConnectionHandle,
@@ -395,6 +399,21 @@ pub enum ApiError {
     /// The stream was finished or reset: no more writes.
     #[error("stream is finished")]
     StreamFinished,
+    /// The peer stopped this stream (STOP_SENDING) before it was finished: it was reset,
+    /// and the peer's code is told to the first call on it after.
+    #[error("the peer stopped the stream (code {code})")]
+    Stopped {
+        /// The peer's code.
+        code: u64,
+    },
+    /// The stream was settled before this call: every byte of its announced length was
+    /// read by the final receiver, whose receipt came (spec §8, Delivery) before the
+    /// application finished it. Told to the first call on it after.
+    #[error("the stream was settled already: {delivery}")]
+    Settled {
+        /// The receipt.
+        delivery: Delivery,
+    },
     /// More bytes than the stream's announced total length, or finished short of it.
     #[error("write does not match the stream's announced total length")]
     TotalLength,

@@ -17,6 +17,7 @@
 //! | `streams` | the application's stream calls, and stream and connection credit granted back |
 //! | `receive_credit` | the connection credit we grant, what the peer used and the application released, the streams' heap cost (an owned part) |
 //! | `send_buffer` | the bytes written and not yet acknowledged, and when a refused write hears of room (an owned part) |
+//! | `inbox` | the streams the peer opened that the application has not taken, the messages gathered for it (an owned part) |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
@@ -70,6 +71,7 @@ mod close;
 mod closing;
 mod control;
 mod handshaking;
+mod inbox;
 mod lifecycle;
 mod liveness;
 mod loss;
@@ -91,6 +93,7 @@ mod transmit;
 use closing::Closing;
 use control::ControlQueue;
 use handshaking::{HandshakeState, HandshakeStep};
+use inbox::Inbox;
 use lifecycle::{State, Step};
 use liveness::Liveness;
 use path::Path;
@@ -128,6 +131,29 @@ struct StreamState {
     piped: bool,
     /// Send side, piped: the receipt its peer sent (spec §8, Delivery), for the pipe.
     receipt: Option<Delivery>,
+    /// Send side: how it ended before the application finished it (the send half gone),
+    /// kept for the application's next call on it, which is told.
+    settled: Option<Settled>,
+}
+
+/// How a stream of ours ended before the application finished it: its next call on the
+/// stream is told ([`ApiError::Stopped`], [`ApiError::Settled`]).
+#[derive(Clone, Copy, Debug)]
+enum Settled {
+    /// The peer stopped it, with this code.
+    Stopped(u64),
+    /// Every byte of its announced length was read by the final receiver, whose receipt
+    /// came.
+    Delivered(Delivery),
+}
+
+impl Settled {
+    fn error(self) -> ApiError {
+        match self {
+            Settled::Stopped(code) => ApiError::Stopped { code },
+            Settled::Delivered(delivery) => ApiError::Settled { delivery },
+        }
+    }
 }
 
 /// A handshake message sent again on a backoff timer until the peer's answer shows it
@@ -193,6 +219,9 @@ pub(crate) struct Connection {
     send_buffer: SendBuffer,
     /// The latest time an input carried (for what the application's calls decide).
     clock: Instant,
+    /// The streams the peer opened that the application has not taken, and the messages
+    /// gathered for it (an owned part, module `inbox`).
+    inbox: Inbox,
     /// Control frames waiting to be sent (module `control`).
     control: ControlQueue,
     /// Delivery receipts we owe the peer and await from it (capability RECEIPTS).
@@ -280,6 +309,7 @@ impl Connection {
                 .with_stream_window(config.stream_receive_window, config.max_stream_receive_window),
             send_buffer: SendBuffer::new(config.send_buffer),
             clock: now,
+            inbox: Inbox::default(),
             control: ControlQueue::default(),
             receipts: Receipts::default(),
             closing: Closing::default(),

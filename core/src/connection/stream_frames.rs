@@ -50,6 +50,7 @@ impl Connection {
             return Ok(());
         };
         let mut announce = false;
+        let gathering = self.inbox.gathering(id).is_some();
         if frame.offset == 0 && state.reading.step(ReadStep::Opened) {
             if let Some(total) = frame.total_len {
                 recv.set_total_len(total).map_err(recv_violation)?;
@@ -60,6 +61,9 @@ impl Connection {
                 digest: frame.digest,
             };
             state.verifier = frame.digest.map(Verifier::new);
+            if !state.reading.is_stopped() {
+                self.inbox.offer(id);
+            }
             self.events.push_back(Event::StreamOpened {
                 conn: self.handle,
                 stream: id,
@@ -88,7 +92,9 @@ impl Connection {
             Reading::Open {
                 readable_signaled, ..
             } => {
-                if !*readable_signaled && (recv.is_readable() || recv.is_finished()) {
+                if gathering {
+                    // Told once whole, by `gather_arrived` below.
+                } else if !*readable_signaled && (recv.is_readable() || recv.is_finished()) {
                     *readable_signaled = true;
                     self.events.push_back(Event::StreamReadable {
                         conn: self.handle,
@@ -111,6 +117,9 @@ impl Connection {
         }
         if announce {
             self.control.push(Control::MaxStreamData(id));
+        }
+        if gathering {
+            self.gather_arrived(id);
         }
         Ok(())
     }
@@ -148,6 +157,8 @@ impl Connection {
             stream: id,
             code,
         });
+        // A message being gathered never will be whole: the message read skips it.
+        self.gather_arrived(id);
         Ok(())
     }
 
@@ -155,7 +166,11 @@ impl Connection {
         if id.initiator() != self.side {
             return Err(ViolationKind::WrongStreamDirection);
         }
-        if self.streams.get(&id).is_some_and(|s| s.send.is_some()) {
+        if let Some(state) = self.streams.get_mut(&id).filter(|s| s.send.is_some()) {
+            // Not finished yet: the application still writes it, and its next call is told.
+            if state.send.as_ref().is_some_and(|s| !s.is_finished()) {
+                state.settled = Some(Settled::Stopped(code));
+            }
             self.reset_send(id, code);
             self.events.push_back(Event::StreamStopped {
                 conn: self.handle,
@@ -252,8 +267,13 @@ impl Connection {
         let unacked = send.unacked();
         self.send_buffer.release(unacked);
         self.stats.bytes_acked += unacked;
+        if !send.is_finished() {
+            // The application has not finished it (it wrote the announced length): its
+            // `finish` is told the receipt.
+            state.settled = Some(Settled::Delivered(delivery));
+        }
         state.send = None;
-        if state.recv.is_none() {
+        if state.recv.is_none() && state.settled.is_none() {
             self.drop_stream(id);
         }
         self.events.push_back(Event::StreamAcked {

@@ -70,6 +70,14 @@ impl Connection {
     }
 
     pub(super) fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
+        // How it ended is told even once the connection ended (it is kept for this).
+        if let Some(settled) = self.streams.get_mut(&id).and_then(|s| s.settled.take()) {
+            // Told once: the stream is let go of now.
+            if self.streams.get(&id).is_some_and(|s| s.recv.is_none()) {
+                self.drop_stream(id);
+            }
+            return Err(settled.error());
+        }
         self.check_established()?;
         if id.initiator() != self.side {
             return Err(ApiError::WrongDirection);
@@ -166,7 +174,7 @@ impl Connection {
         let Some(send) = state.send.take() else { return };
         self.send_buffer.release(send.unacked());
         let final_size = send.sent_end();
-        if state.recv.is_none() {
+        if state.recv.is_none() && state.settled.is_none() {
             self.drop_stream(id);
         }
         self.control.push(Control::ResetStream { id, code, final_size });
@@ -192,6 +200,7 @@ impl Connection {
                 .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
             state.reading.step(ReadStep::Stop);
             self.receipts.forget_unread(id);
+            self.inbox.forget(id);
             // What arrived and was not read is dropped, and its credit released.
             if let Some(recv) = state.recv.as_mut() {
                 while recv.read(usize::MAX).is_some() {}
@@ -208,15 +217,17 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether a stream the peer sends has something the application has not read: bytes,
-    /// its end, or its reset. A connection that ends with some is kept for them (module
+    /// Whether a stream holds something the application was not told yet: bytes of the
+    /// peer's it has not read (or their end, or a reset), or how one of ours ended before it
+    /// finished it ([`Settled`]). A connection that ends with some is kept for them (module
     /// `endpoint::retained`).
-    pub(crate) fn holds_unread(&self) -> bool {
+    pub(crate) fn holds_untold(&self) -> bool {
         self.streams.values().any(|s| {
-            matches!(s.reading, Reading::Open { .. })
-                && s.recv
-                    .as_ref()
-                    .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
+            s.settled.is_some()
+                || matches!(s.reading, Reading::Open { .. })
+                    && s.recv
+                        .as_ref()
+                        .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
         })
     }
 
@@ -232,6 +243,7 @@ impl Connection {
 
     /// Reads the next contiguous bytes of a stream, at most `max_len`.
     pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
+        self.inbox.take(id);
         let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
         let state = self.recv_stream(id)?;
         let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
@@ -280,6 +292,26 @@ impl Connection {
     /// it as one [`Read::Data`] at offset 0 (copied into one buffer only if it arrived in
     /// several pieces), or [`Read::Reset`]. Refuses messages longer than `max_len`.
     pub(crate) fn read_message(&mut self, id: StreamId, max_len: u64) -> Result<Read, ApiError> {
+        if let Some(other) = self.gather(id, max_len)? {
+            return Ok(other);
+        }
+        let pieces = match self.streams.get_mut(&id).map(|s| &mut s.reading) {
+            Some(Reading::Open { gathered, .. }) => core::mem::take(gathered),
+            _ => SmallVec::new(),
+        };
+        Ok(match self.end_read(id) {
+            Ok(()) => Read::Data {
+                offset: 0,
+                bytes: join(pieces),
+            },
+            Err(m) => m.into(),
+        })
+    }
+
+    /// Moves what arrived of message `id` into its gathered pieces (its credit released):
+    /// `None` once every byte is there, else what a read says now ([`Read::Pending`],
+    /// [`Read::Reset`]). Refuses messages longer than `max_len`.
+    fn gather(&mut self, id: StreamId, max_len: u64) -> Result<Option<Read>, ApiError> {
         loop {
             let state = self.recv_stream(id)?;
             let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
@@ -289,17 +321,7 @@ impl Connection {
                 return Err(ApiError::MessageTooLong);
             }
             if recv.is_finished() {
-                let pieces = match &mut state.reading {
-                    Reading::Open { gathered, .. } => core::mem::take(gathered),
-                    _ => SmallVec::new(),
-                };
-                return Ok(match self.end_read(id) {
-                    Ok(()) => Read::Data {
-                        offset: 0,
-                        bytes: join(pieces),
-                    },
-                    Err(m) => m.into(),
-                });
+                return Ok(None);
             }
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
@@ -313,9 +335,90 @@ impl Connection {
                         gathered.push(bytes);
                     }
                 }
-                other => return Ok(other),
+                other => return Ok(Some(other)),
             }
         }
+    }
+
+    /// The next stream the peer opened that the application has not taken, with what its
+    /// opening frame announced; taken now.
+    pub(crate) fn accept_stream(&mut self) -> Option<(StreamId, StreamHeader)> {
+        let id = self.inbox.accept()?;
+        let header = self
+            .streams
+            .get(&id)
+            .map(|s| s.header.clone())
+            .unwrap_or_default();
+        Some((id, header))
+    }
+
+    /// The next whole message of a stream the peer opened and the application did not take:
+    /// one gathered whole before this call first, then, in the order they opened, the
+    /// streams offered that have something to read, each taken (and gathered from then on
+    /// as its bytes arrive, `gather_arrived`, if not whole yet). [`Read::Data`] or
+    /// [`Read::VerificationFailed`]; `None` while no message is whole. A message longer than
+    /// `max_len` is refused and its stream stopped (code 0); a reset one is skipped.
+    pub(crate) fn next_message(&mut self, max_len: u64) -> Option<(StreamId, Read)> {
+        while let Some(id) = self.inbox.next_whole() {
+            if let Some(read) = self.message_or_skip(id, max_len) {
+                return Some((id, read));
+            }
+        }
+        let mut offered: SmallVec<[StreamId; 8]> = SmallVec::new();
+        offered.extend(self.inbox.offered().filter(|id| {
+            self.streams.get(id).is_some_and(|s| {
+                s.recv
+                    .as_ref()
+                    .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
+            })
+        }));
+        for id in offered {
+            self.inbox.gather(id, max_len);
+            if let Some(read) = self.message_or_skip(id, max_len) {
+                return Some((id, read));
+            }
+        }
+        None
+    }
+
+    /// A message read of `id`: the message or its failed verification; `None` if it is not
+    /// whole yet (it stays gathered), or if it is skipped (reset, too long, gone).
+    fn message_or_skip(&mut self, id: StreamId, max_len: u64) -> Option<Read> {
+        match self.read_message(id, max_len) {
+            Ok(read @ (Read::Data { .. } | Read::VerificationFailed { .. })) => {
+                self.inbox.forget(id);
+                Some(read)
+            }
+            Ok(Read::Pending) => None,
+            Err(ApiError::MessageTooLong) => {
+                self.inbox.forget(id);
+                let _ = self.stop_sending(id, 0);
+                None
+            }
+            Ok(_) | Err(_) => {
+                self.inbox.forget(id);
+                None
+            }
+        }
+    }
+
+    /// Bytes arrived on `id`: if a message read is gathering it, they are gathered now (so
+    /// their credit goes back at once), and once the message is whole (or ended otherwise)
+    /// it is next for a message read, and the application is told (`StreamReadable`).
+    /// Whether the stream was being gathered.
+    pub(super) fn gather_arrived(&mut self, id: StreamId) -> bool {
+        let Some(limit) = self.inbox.gathering(id) else {
+            return false;
+        };
+        if matches!(self.gather(id, limit), Ok(Some(Read::Pending))) {
+            return true;
+        }
+        self.inbox.whole(id);
+        self.events.push_back(Event::StreamReadable {
+            conn: self.handle,
+            stream: id,
+        });
+        true
     }
 
     /// The application read stream `id` to its end: checks the bytes against the digest
@@ -411,6 +514,7 @@ impl Connection {
     /// Forgets stream `id` (its box is kept for the next stream).
     pub(super) fn drop_stream(&mut self, id: StreamId) {
         self.receipts.forget_unread(id);
+        self.inbox.forget(id);
         self.streams.remove(id);
     }
 

@@ -55,6 +55,8 @@ impl Connection {
     /// Pipe source: starts handing out the bytes of stream `id` from its read offset on
     /// (after `tappable` said yes). Returns the credit the stream has now.
     pub(crate) fn tap_stream(&mut self, id: StreamId, keep: bool) -> u64 {
+        // Piped: the application took it (it is not offered to an accept).
+        self.inbox.take(id);
         let Some(state) = self.streams.get_mut(&id) else {
             return 0;
         };

@@ -50,6 +50,8 @@ impl Endpoint {
                 self.confirm_delivery(conn, stream).map(|()| Done::Unit)
             }
             Command::Release { conn } => self.release(conn).map(|()| Done::Unit),
+            Command::AcceptStream { conn } => self.accept_stream(conn).map(Answer::done),
+            Command::NextMessage { conn, max_len } => self.next_message(conn, max_len).map(Answer::done),
             Command::Read {
                 conn,
                 stream,
@@ -300,11 +302,45 @@ impl Endpoint {
         self.recorded(None, record, out)
     }
 
+    /// The next stream the peer opened that the application has not taken yet (by this
+    /// call, by [`next_message`](Self::next_message), or by reading, stopping or piping it
+    /// by its id), in the order they opened, with what its opening frame announced; `None`
+    /// while there is none ([`Event::StreamOpened`] says when there may be). Works on a
+    /// connection kept after its end ([`release`](Self::release)) too.
+    pub fn accept_stream(
+        &mut self,
+        conn: ConnectionHandle,
+    ) -> Result<Option<(StreamId, StreamHeader)>, ApiError> {
+        let record = self.record(|| Command::AcceptStream { conn });
+        let out = self.with_conn(conn, |c| Ok(c.accept_stream()));
+        self.recorded(None, record, out)
+    }
+
+    /// The next whole message on a stream the peer opened and the application has not
+    /// taken: [`Read::Data`] (all of it, at offset 0) or [`Read::VerificationFailed`], with
+    /// its stream; `None` while none is whole ([`Event::StreamReadable`] says when one may
+    /// be). Messages gathered whole first, in the order they became so; then the streams
+    /// offered to [`accept_stream`](Self::accept_stream), in the order they opened: each
+    /// one with something to read is taken, and from then on gathered as its bytes arrive
+    /// (their credit goes back to the peer at once) until whole. A message longer than
+    /// `max_len` is refused and its stream stopped (code 0); one reset by its sender is
+    /// skipped (the sender knows).
+    pub fn next_message(
+        &mut self,
+        conn: ConnectionHandle,
+        max_len: u64,
+    ) -> Result<Option<(StreamId, Read)>, ApiError> {
+        let record = self.record(|| Command::NextMessage { conn, max_len });
+        let out = self.with_conn(conn, |c| Ok(c.next_message(max_len)));
+        self.recorded(None, record, out)
+    }
+
     /// The application holds nothing of `conn` any more and will read nothing more from
-    /// it. A connection that ends with bytes the application has not read (the peer's last
-    /// message may come just before its CLOSE) is kept, reachable by no datagram, so that
-    /// they can still be read and its streams accepted, until they are read or it is
-    /// released (or newer ones push it out past `Config::max_connections` kept at once);
+    /// it. A connection that ends with something the application was not told (bytes it has
+    /// not read: the peer's last message may come just before its CLOSE; or how a stream
+    /// ended before the application finished it) is kept, reachable by no datagram, so that
+    /// they can still be read, its streams accepted, its `finish` told, until all of it is
+    /// taken or it is released (or newer ones push it out past `Config::max_connections` kept at once);
     /// once released, it is let go of as soon as it ends (at once, if it has). Releasing
     /// does not close a connection: [`close`](Self::close) does.
     pub fn release(&mut self, conn: ConnectionHandle) -> Result<(), ApiError> {

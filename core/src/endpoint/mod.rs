@@ -33,7 +33,7 @@
 //! | `budgets` | the endpoint-wide receive and send budgets |
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
 //! | `queries` | what the application may ask without changing anything |
-//! | `retained` | connections that ended with bytes unread, kept until read or released (an owned part) |
+//! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -197,7 +197,7 @@ pub struct Endpoint {
     /// (`Connection::budget_reserved`, as of its last touch), and their sum.
     windows: Vec<u64>,
     windows_total: u64,
-    /// Connections that ended with bytes unread, kept until read or released (an owned part,
+    /// Connections that ended with something untold, kept until taken or released (an owned part,
     /// module `retained`).
     retained: retained::Retained,
     /// What each connection's send buffer holds (as of its last touch), their sum

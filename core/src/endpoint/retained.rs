@@ -1,8 +1,9 @@
-//! Connections that ended with bytes the application has not read yet (spec/protocol.md
-//! §7, Close: the peer's last message may come just before its CLOSE). Such a connection
-//! stays in its slot, no longer reachable by datagrams or timers, so that its streams can
-//! still be read (and accepted) from the core, until the application has read them, lets
-//! go of it ([`Endpoint::release`](crate::Endpoint::release)), or newer ones push it out
+//! Connections that ended with something the application was not told yet: bytes it has
+//! not read (spec/protocol.md §7, Close: the peer's last message may come just before its
+//! CLOSE), or how one of its streams ended before it finished it (a receipt, the peer's
+//! stop). Such a connection stays in its slot, no longer reachable by datagrams or timers,
+//! so that its streams can still be read, accepted and asked about from the core, until
+//! the application has taken all of it, lets go of it ([`Endpoint::release`](crate::Endpoint::release)), or newer ones push it out
 //! past `Config::max_connections` kept at once. An owned part of the endpoint: it keeps
 //! which connections are kept and which the application let go of, and answers with the
 //! one to free; the slots are the endpoint's (module `slots`).

@@ -101,11 +101,11 @@ impl Endpoint {
         }
         if conn.is_closed() {
             let handle = conn.handle;
-            let unread = conn.holds_unread();
+            let untold = conn.holds_untold();
             if !self.retained.contains(handle) {
                 self.retire(slot);
             }
-            if unread && !self.retained.is_released(handle) {
+            if untold && !self.retained.is_released(handle) {
                 if let Some(oldest) = self.retained.keep(handle, self.config.max_connections) {
                     self.free_slot(oldest.index());
                 }

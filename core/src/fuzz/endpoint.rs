@@ -226,7 +226,7 @@ fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
 
 /// Any application command, with arguments near the endpoint's real handles and streams.
 pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
-    Ok(match u.int_in_range(0u8..=13)? {
+    Ok(match u.int_in_range(0u8..=15)? {
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,
             congestion: if u.arbitrary()? {
@@ -311,6 +311,11 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             stream: stream(u)?,
         },
         13 => Command::Release { conn: conn(u, net)? },
+        14 => Command::AcceptStream { conn: conn(u, net)? },
+        15 => Command::NextMessage {
+            conn: conn(u, net)?,
+            max_len: u.int_in_range(0..=MAX_APP_BYTES as u64)?,
+        },
         _ => {
             let to = (0..u.int_in_range(1..=3)?)
                 .map(|_| conn(u, net))

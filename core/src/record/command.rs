@@ -125,6 +125,8 @@ impl fmt::Display for Text<'_> {
             Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
             Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
             Command::Release { conn } => write!(f, "release {conn}"),
+            Command::AcceptStream { conn } => write!(f, "accept_stream {conn}"),
+            Command::NextMessage { conn, max_len } => write!(f, "next_message {conn} {max_len}"),
             // The bytes are a secret: kept with the trace's secrets, not in it.
             Command::AddEntropy { bytes } => write!(f, "add_entropy len={}", bytes.len()),
             Command::Read {
@@ -258,6 +260,11 @@ impl Command {
                 Command::ConfirmDelivery { conn, stream }
             }
             ("release", 1) => Command::Release { conn: conn(args[0])? },
+            ("accept_stream", 1) => Command::AcceptStream { conn: conn(args[0])? },
+            ("next_message", 2) => Command::NextMessage {
+                conn: conn(args[0])?,
+                max_len: args[1].parse().ok()?,
+            },
             // The inline form; `len=N` is the replayer's to fill from the secrets.
             ("add_entropy", 1) => Command::AddEntropy {
                 bytes: unhex(args[0])?,
@@ -399,6 +406,11 @@ mod tests {
             Command::DeferDelivery { conn: c, stream: s },
             Command::ConfirmDelivery { conn: c, stream: s },
             Command::Release { conn: c },
+            Command::AcceptStream { conn: c },
+            Command::NextMessage {
+                conn: c,
+                max_len: 1 << 20,
+            },
             Command::Read {
                 conn: c,
                 stream: s,

@@ -16,7 +16,7 @@ use weir_core::{
     StreamHeader,
 };
 
-use super::conn::PipeRecord;
+use super::conn::{Confirming, PipeRecord};
 use super::{Driver, Wait};
 use crate::{Confirm, Connected, Error};
 
@@ -78,30 +78,30 @@ impl Driver {
         if !self.conns.contains_key(&conn) {
             return Err(ApiError::UnknownConnection);
         }
-        // Ended too: the core keeps a connection that ended with bytes unread until they
-        // are read or it is released (`weir_core::Endpoint::release`), and refuses the rest.
+        // Ended too: the core keeps a connection that ended with something untold until it
+        // is taken or the connection released (`weir_core::Endpoint::release`), and refuses
+        // the rest.
         f(&mut self.ep, conn)
     }
 
-    /// Why a call on `conn` failed: its end if it ended, the peer's stop if it stopped the
-    /// stream, else the core's refusal.
-    pub(super) fn error(&self, conn: ConnectionHandle, stream: Option<StreamId>, e: ApiError) -> Error {
-        let Some(c) = self.conns.get(&conn) else {
-            return Error::Refused(e);
-        };
-        if let Some(code) = stream.and_then(|s| c.stopped.get(&s)) {
-            return Error::Stopped { code: *code };
+    /// Why a call on `conn` failed: the peer's stop if it stopped the stream, its end if it
+    /// ended, else the core's refusal.
+    pub(super) fn error(&self, conn: ConnectionHandle, e: ApiError) -> Error {
+        if let ApiError::Stopped { code } = e {
+            return Error::Stopped { code };
         }
-        c.ended.as_ref().map_or(Error::Refused(e), |end| end.error())
+        match self.conns.get(&conn).and_then(|c| c.ended.as_ref()) {
+            Some(end) => end.error(),
+            None => Error::Refused(e),
+        }
     }
 
     /// Runs a call the core answers at once on `conn`'s handle: refused as
     /// [`refused`](Self::refused) says, the core's refusal told as [`error`](Self::error)
-    /// says (about `stream`, if the call is about one), the events it raised read.
+    /// says, the events it raised read.
     fn act<T>(
         &mut self,
         conn: ConnectionHandle,
-        stream: Option<StreamId>,
         f: impl FnOnce(&mut weir_core::Endpoint, ConnectionHandle) -> Result<T, ApiError>,
     ) -> Result<T, Error> {
         if let Some(e) = self.refused(conn) {
@@ -109,17 +109,13 @@ impl Driver {
         }
         let r = self.on_conn(conn, f);
         self.progress();
-        r.map_err(|e| self.error(conn, stream, e))
+        r.map_err(|e| self.error(conn, e))
     }
 
-    /// `stream` is no longer one to offer to a read or an accept.
+    /// The application let go of `stream`: how it ended is no longer kept.
     pub(super) fn forget_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.forget_opened(stream);
-            c.gathering.remove(&stream);
-            c.readable.remove(stream);
-            c.held.remove(&stream);
-            c.taken.remove(&stream);
+            c.ends.remove(&stream);
         }
     }
 
@@ -201,7 +197,7 @@ impl Driver {
     /// Closes `conn`; the peer is told `code` and `reason`.
     pub(crate) fn close(&mut self, conn: ConnectionHandle, code: u64, reason: Reason) -> Result<(), Error> {
         let now = self.now();
-        self.act(conn, None, |ep, h| ep.close(now, h, code, reason))
+        self.act(conn, |ep, h| ep.close(now, h, code, reason))
     }
 
     /// A connection's counters: live while it is open, then the ones it closed with.
@@ -217,8 +213,7 @@ impl Driver {
     pub(crate) fn release_connection(&mut self, conn: ConnectionHandle) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.released = true;
-            c.opened.clear();
-            c.held.clear();
+            c.ends.clear();
         }
         self.close_if_acked(conn);
         self.forget_if_done(conn);
@@ -244,7 +239,7 @@ impl Driver {
                 Ok(true) => m.written = true,
                 Ok(false) => return self.answer(None, Wait::Conn(conn, None), waker),
                 Err(e) => {
-                    let e = self.error(conn, m.stream, e);
+                    let e = self.error(conn, e);
                     return self.answer(Some(Err(e)), Wait::Conn(conn, None), waker);
                 }
             }
@@ -330,7 +325,7 @@ impl Driver {
             None => match self.on_conn(conn, |ep, h| ep.open_stream(h, header.clone())) {
                 Ok(s) => Some(Ok(s)),
                 Err(ApiError::StreamLimit) => None,
-                Err(e) => Some(Err(self.error(conn, None, e))),
+                Err(e) => Some(Err(self.error(conn, e))),
             },
         };
         self.answer(r, Wait::Conn(conn, None), waker)
@@ -350,7 +345,7 @@ impl Driver {
             None => match self.on_conn(conn, |ep, h| ep.write(h, stream, data.clone())) {
                 Ok(n) if n > 0 || data.is_empty() => Some(Ok(n)),
                 Ok(_) | Err(ApiError::WouldBlock) => None,
-                Err(e) => Some(Err(self.error(conn, Some(stream), e))),
+                Err(e) => Some(Err(self.error(conn, e))),
             },
         };
         self.answer(r, Wait::Conn(conn, Some(stream)), waker)
@@ -368,15 +363,15 @@ impl Driver {
             return Some(Err(e));
         }
         let finished = self.on_conn(conn, |ep, h| ep.finish(h, stream));
-        let answer = match (finished, self.receipt_came(conn, stream)) {
+        let answer = match finished {
             // The receipt came before the finish: the announced length was read.
-            (Err(_), Some(delivery)) if confirm != Confirm::Queued => Some(match delivery {
-                Delivery::Delivered { .. } => Ok(()),
-                failed => Err(Error::NotDelivered(failed)),
+            Err(ApiError::Settled { delivery }) => Some(match delivery {
+                Delivery::Failed { .. } if confirm != Confirm::Queued => Err(Error::NotDelivered(delivery)),
+                _ => Ok(()),
             }),
-            (Err(e), _) => Some(Err(self.error(conn, Some(stream), e))),
-            (Ok(()), _) if confirm == Confirm::Queued => Some(Ok(())),
-            (Ok(()), _) => {
+            Err(e) => Some(Err(self.error(conn, e))),
+            Ok(()) if confirm == Confirm::Queued => Some(Ok(())),
+            Ok(()) => {
                 self.await_confirmation(conn, stream);
                 None
             }
@@ -385,18 +380,12 @@ impl Driver {
         answer
     }
 
-    /// The receipt that came for `stream` before any call waited for it.
-    fn receipt_came(&self, conn: ConnectionHandle, stream: StreamId) -> Option<Delivery> {
-        let c = self.conns.get(&conn)?;
-        c.recent.iter().find(|(s, _)| *s == stream).map(|(_, d)| *d)
-    }
-
     /// From now on the acknowledgement and receipt of `stream` are kept for
     /// [`poll_confirm`](Self::poll_confirm). Called in the same lock as the finish, before
     /// any datagram could bring them.
     fn await_confirmation(&mut self, conn: ConnectionHandle, stream: StreamId) {
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.confirming.entry(stream).or_insert(None);
+            c.confirming.entry(stream).or_insert(Confirming::Sent);
         }
     }
 
@@ -424,15 +413,14 @@ impl Driver {
                 let receipts = c
                     .negotiated
                     .is_some_and(|n| n.capabilities.contains(Capabilities::RECEIPTS));
-                let answer = match c.confirming.get(&stream).copied().flatten() {
-                    Some(Some(Delivery::Delivered { .. })) => Some(Ok(())),
-                    Some(Some(failed)) => Some(Err(Error::NotDelivered(failed))),
-                    Some(None) if until == Confirm::Acknowledged || !receipts => Some(Ok(())),
-                    _ => match (c.stopped.get(&stream), &c.ended) {
-                        (Some(&code), _) => Some(Err(Error::Stopped { code })),
-                        (None, Some(end)) => Some(Err(end.error())),
-                        (None, None) => None,
-                    },
+                let answer = match c.confirming.get(&stream) {
+                    Some(Confirming::Receipt(Delivery::Delivered { .. })) => Some(Ok(())),
+                    Some(&Confirming::Receipt(failed)) => Some(Err(Error::NotDelivered(failed))),
+                    Some(Confirming::Acknowledged) if until == Confirm::Acknowledged || !receipts => {
+                        Some(Ok(()))
+                    }
+                    Some(&Confirming::Stopped(code)) => Some(Err(Error::Stopped { code })),
+                    _ => c.ended.as_ref().map(|end| Err(end.error())),
                 };
                 if answer.is_some() {
                     c.confirming.remove(&stream);
@@ -450,7 +438,7 @@ impl Driver {
         stream: StreamId,
         code: u64,
     ) -> Result<(), Error> {
-        self.act(conn, Some(stream), |ep, h| ep.reset_stream(h, stream, code))
+        self.act(conn, |ep, h| ep.reset_stream(h, stream, code))
     }
 
     /// A handle on a stream we write let go, neither finished nor reset: it is finished, or
@@ -473,7 +461,7 @@ impl Driver {
         code: u64,
     ) -> Result<(), Error> {
         self.forget_stream(conn, stream);
-        self.act(conn, Some(stream), |ep, h| ep.stop_sending(h, stream, code))
+        self.act(conn, |ep, h| ep.stop_sending(h, stream, code))
     }
 
     /// A handle on a stream being read let go before its end: the peer is told to stop
@@ -487,13 +475,13 @@ impl Driver {
     /// Makes the delivery of a stream the peer sends the application's to confirm (see
     /// [`weir_core::Endpoint::defer_delivery`]).
     pub(crate) fn defer_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
-        self.act(conn, None, |ep, h| ep.defer_delivery(h, stream))
+        self.act(conn, |ep, h| ep.defer_delivery(h, stream))
     }
 
     /// Tells the sender that a deferred stream read to its end is delivered (see
     /// [`weir_core::Endpoint::confirm_delivery`]).
     pub(crate) fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
-        self.act(conn, None, |ep, h| ep.confirm_delivery(h, stream))
+        self.act(conn, |ep, h| ep.confirm_delivery(h, stream))
     }
 
     // ------------------------------------------------------------ pipes
@@ -512,7 +500,7 @@ impl Driver {
         let targets: Option<Vec<_>> = to.iter().map(handle).collect();
         let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
         let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));
-        let pipe = r.map_err(|e| self.error(from, None, e))?;
+        let pipe = r.map_err(|e| self.error(from, e))?;
         self.forget_stream(from, stream);
         self.pipes.insert(
             pipe,

@@ -13,7 +13,7 @@
 //! | file | concern |
 //! | --- | --- |
 //! | `mod.rs` | the driver's state, the loop's inputs and outputs, the core's events, shutdown |
-//! | `conn.rs` | what the driver keeps of one connection |
+//! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
 
@@ -37,12 +37,10 @@ use weir_core::wire::{Reason, StreamId};
 use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
 
 pub(crate) use calls::Sending;
-use conn::{Conn, Ended, PipeRecord, Shutdown};
+use conn::{Confirming, Conn, Ended, PipeRecord, Shutdown};
 
 use crate::Connected;
 
-/// Receipts a connection keeps for a `finish` that comes after them (`Conn::recent`).
-const RECENT_RECEIPTS: usize = 64;
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
 /// How long it then waits for the connections to end: the core's close lingers up to 3 s
@@ -398,7 +396,7 @@ impl Driver {
     }
 
     /// Drops what is kept of a connection that ended and has no handle left, and lets the
-    /// core let go of it too (it keeps one that ended with bytes unread until released).
+    /// core let go of it too (it keeps one that ended with something untold until released).
     fn forget_if_done(&mut self, conn: ConnectionHandle) {
         if self
             .conns
@@ -433,10 +431,7 @@ impl Driver {
     fn events(&mut self) {
         while let Some(e) = self.ep.poll_event() {
             if let Some((h, stream)) = event_conn(&e) {
-                // A readable stream marks itself, or not (`on_readable`).
-                if !matches!(e, Event::StreamReadable { .. }) {
-                    self.touch(h, stream);
-                }
+                self.touch(h, stream);
             }
             match e {
                 Event::Connected {
@@ -478,16 +473,6 @@ impl Driver {
                     }
                     self.end(h, Ended::Closed(reason));
                 }
-                Event::StreamOpened {
-                    conn: h,
-                    stream,
-                    header,
-                } => {
-                    if let Some(c) = self.conn_mut(h) {
-                        c.opened.push_back(stream, header);
-                    }
-                }
-                Event::StreamReadable { conn: h, stream } => self.on_readable(h, stream),
                 Event::StreamReset {
                     conn: h,
                     stream,
@@ -501,13 +486,13 @@ impl Driver {
                     code,
                 } => {
                     tracing::debug!(conn = %h, stream = stream.0, code, "stream stopped by the peer");
-                    if let Some(c) = self.conn_mut(h) {
-                        c.stopped.insert(stream, code);
+                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
+                        *got = Confirming::Stopped(code);
                     }
                 }
                 Event::StreamAcked { conn: h, stream } => {
                     if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
-                        *got = Some(None);
+                        *got = Confirming::Acknowledged;
                     }
                 }
                 Event::StreamDelivery {
@@ -516,16 +501,8 @@ impl Driver {
                     delivery,
                 } => {
                     tracing::debug!(conn = %h, stream = stream.0, %delivery, "receipt");
-                    if let Some(c) = self.conn_mut(h) {
-                        match c.confirming.get_mut(&stream) {
-                            Some(got) => *got = Some(Some(delivery)),
-                            None => {
-                                if c.recent.len() == RECENT_RECEIPTS {
-                                    c.recent.pop_front();
-                                }
-                                c.recent.push_back((stream, delivery));
-                            }
-                        }
+                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
+                        *got = Confirming::Receipt(delivery);
                     }
                 }
                 Event::PipeFinished { pipe } => self.pipe_ended(pipe, Ok(())),

@@ -1,8 +1,8 @@
 //! Reads: the bytes of a stream the application took (`poll_read`), whole messages of the
 //! streams it did not (`poll_recv_message`), the streams the peer opened
-//! (`poll_accept_stream`); after a connection ended, what it received and no call read
-//! yet, which the core keeps until read or released.
-//! Each poll takes from the core only what it returns; while nothing is there it registers
+//! (`poll_accept_stream`). The core keeps all of it (the streams offered, the messages it
+//! gathers, and after a connection ended what it received, until read or released); each
+//! poll takes from the core only what it returns, and while nothing is there registers
 //! the caller's waker on the stream (a read) or the connection (the others).
 
 use std::task::{Poll, Waker};
@@ -11,7 +11,7 @@ use bytes::Bytes;
 use weir_core::wire::StreamId;
 use weir_core::{ApiError, ConnectionHandle, Read};
 
-use super::conn::Held;
+use super::conn::StreamEnd;
 use super::{Driver, Wait};
 use crate::{Error, Incoming};
 
@@ -32,8 +32,8 @@ impl Driver {
         self.answer(r, Wait::Conn(conn, None), waker)
     }
 
-    /// The next stream the peer opened, in the order they opened, that no message read
-    /// began to gather.
+    /// The next stream the peer opened, in the order they opened, that no call took yet
+    /// (the core offers it: `weir_core::Endpoint::accept_stream`).
     pub(crate) fn poll_accept_stream(
         &mut self,
         conn: ConnectionHandle,
@@ -41,18 +41,10 @@ impl Driver {
     ) -> Poll<Result<Incoming, Error>> {
         let r = match self.refused(conn) {
             Some(e) => Some(Err(e)),
-            None => {
-                // Unreachable: `refused` answered `None`, so the driver knows the connection.
-                let c = self.conns.get_mut(&conn).expect("refused() found it");
-                match c.opened.pop_front() {
-                    Some(incoming) => {
-                        c.readable.remove(incoming.0);
-                        c.taken.insert(incoming.0);
-                        Some(Ok(incoming))
-                    }
-                    None => c.ended.as_ref().map(|end| Err(end.error())),
-                }
-            }
+            None => match self.on_conn(conn, |ep, h| ep.accept_stream(h)) {
+                Ok(Some(incoming)) => Some(Ok(incoming)),
+                Ok(None) | Err(_) => self.ended(conn),
+            },
         };
         self.answer(r, Wait::Conn(conn, None), waker)
     }
@@ -73,116 +65,24 @@ impl Driver {
         self.answer(r, Wait::Conn(conn, Some(stream)), waker)
     }
 
-    /// The next whole message on `conn`, or why there will be none; `None` while the next
-    /// one is still on its way.
+    /// The next whole message on `conn` (the core gathers them:
+    /// `weir_core::Endpoint::next_message`), or why there will be none; `None` while the
+    /// next one is still on its way.
     fn take_message(&mut self, conn: ConnectionHandle, limit: u64) -> Option<Result<Bytes, Error>> {
-        loop {
-            let Some(c) = self.conns.get_mut(&conn) else {
-                return Some(Err(Error::Refused(ApiError::UnknownConnection)));
-            };
-            let Some(stream) = c.readable.front_id() else {
-                return c.ended.as_ref().map(|end| Err(end.error()));
-            };
-            c.readable.pop_front();
-            // Gathered whole (or failed) before this call: whole, or nothing.
-            if let Some(held) = c.held.remove(&stream) {
-                c.forget_opened(stream);
-                c.gathering.remove(&stream);
-                if let Some(e) = held.failed {
-                    return Some(Err(e));
-                }
-                if !held.finished {
-                    continue;
-                }
-                return Some(Ok(crate::join(held.chunks)));
-            }
-            let ended = c.ended.is_some();
-            let read = self.on_conn(conn, |ep, h| ep.read_message(h, stream, limit));
-            if ended && matches!(read, Ok(Read::Pending)) {
-                // The connection ended before the message was whole: it never will be.
-                self.forget_stream(conn, stream);
-                continue;
-            }
-            if let Some(answer) = self.message_read(conn, stream, limit, read) {
-                return Some(answer);
-            }
-        }
-    }
-
-    /// What a message read of `stream` came to: the message, or why it failed; `None` when
-    /// there is nothing to hand out (not whole yet, reset by its sender, refused as too
-    /// long, gone). A stream not whole yet is from now on one being gathered.
-    fn message_read(
-        &mut self,
-        conn: ConnectionHandle,
-        stream: StreamId,
-        limit: u64,
-        read: Result<Read, ApiError>,
-    ) -> Option<Result<Bytes, Error>> {
-        let c = self.conns.get_mut(&conn)?;
-        match read {
-            Ok(Read::Data { bytes, .. }) => {
-                c.forget_opened(stream);
-                c.gathering.remove(&stream);
-                Some(Ok(bytes))
-            }
-            // Not whole yet: its next StreamReadable brings it on. From now on it is a
-            // message being gathered, not a stream to accept.
-            Ok(Read::Pending) => {
-                if c.opened.remove(stream).is_some() {
-                    c.gathering.insert(stream, limit);
-                }
-                None
-            }
-            Ok(Read::VerificationFailed { expected, actual }) => {
-                c.forget_opened(stream);
-                c.gathering.remove(&stream);
+        match self.on_conn(conn, |ep, h| ep.next_message(h, limit)) {
+            Ok(Some((_, Read::Data { bytes, .. }))) => Some(Ok(bytes)),
+            Ok(Some((_, Read::VerificationFailed { expected, actual }))) => {
                 Some(Err(Error::VerificationFailed { expected, actual }))
             }
-            Err(ApiError::MessageTooLong) => {
-                tracing::debug!(%conn, stream = stream.0, limit, "message too long; stream stopped");
-                self.forget_stream(conn, stream);
-                let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, 0));
-                None
-            }
-            // Reset by the sender (it knows), or gone: nothing to deliver.
-            Ok(_) | Err(_) => {
-                self.forget_stream(conn, stream);
-                None
-            }
+            // No other kind of read is a message; the core hands out none.
+            Ok(Some(_)) | Ok(None) | Err(_) => self.ended(conn),
         }
     }
 
-    /// New bytes on `stream` of `conn`: a message being gathered takes
-    /// them at once, so that the credit they used goes out with the next send, and wakes
-    /// its receive only once whole (kept in `held` until a receive takes it) or failed;
-    /// any other stream wakes its reader.
-    pub(super) fn on_readable(&mut self, conn: ConnectionHandle, stream: StreamId) {
-        let Some(c) = self.conns.get_mut(&conn).filter(|c| c.handle.is_some()) else {
-            return;
-        };
-        if let Some(&limit) = c.gathering.get(&stream) {
-            let read = self.ep.read_message(conn, stream, limit);
-            if matches!(read, Ok(Read::Pending)) {
-                return;
-            }
-            let answer = self.message_read(conn, stream, limit, read);
-            if let (Some(answer), Some(c)) = (answer, self.conns.get_mut(&conn)) {
-                let mut held = Held::default();
-                match answer {
-                    Ok(message) => {
-                        held.chunks.push_back(message);
-                        held.finished = true;
-                    }
-                    Err(e) => held.failed = Some(e),
-                }
-                c.held.insert(stream, held);
-                c.readable.push_back(stream, ());
-            }
-        } else if c.opened.contains(stream) {
-            c.readable.push_back(stream, ());
-        }
-        self.dirty.insert((conn, Some(stream)));
+    /// How `conn` ended, as the error of a call that waits for more, if it did.
+    fn ended<T>(&self, conn: ConnectionHandle) -> Option<Result<T, Error>> {
+        let end = self.conns.get(&conn)?.ended.as_ref()?;
+        Some(Err(end.error()))
     }
 
     /// Up to `max` bytes of `stream`, in the pieces they came in, `Ok(None)` at its end, or
@@ -194,33 +94,21 @@ impl Driver {
         max: usize,
     ) -> Option<Result<Option<Vec<Bytes>>, Error>> {
         let c = self.conns.get_mut(&conn)?;
+        match c.ends.remove(&stream) {
+            // Kept: every later read is told the end too.
+            Some(StreamEnd::Finished) => {
+                c.ends.insert(stream, StreamEnd::Finished);
+                return Some(Ok(None));
+            }
+            Some(StreamEnd::Failed(e)) => return Some(Err(e)),
+            None => {}
+        }
+        let ended = c.ended.clone();
         let mut out = Vec::new();
         let mut room = max;
         // What follows the pieces in `out`: the stream's end (`Ok`) or its failure.
         let mut end: Option<Result<(), Error>> = None;
-        let mut more = true;
-        if let Some(held) = c.held.get_mut(&stream) {
-            while room > 0 {
-                let Some(mut chunk) = held.chunks.pop_front() else {
-                    break;
-                };
-                if chunk.len() > room {
-                    held.chunks.push_front(chunk.split_off(room));
-                }
-                room -= chunk.len();
-                out.push(chunk);
-            }
-            more = held.chunks.is_empty();
-            if more && held.finished {
-                // Kept: every later read is told the end too.
-                end = Some(Ok(()));
-            } else if more {
-                end = held.failed.take().map(Err);
-                c.held.remove(&stream);
-            }
-        }
-        let ended = c.ended.clone();
-        while more && end.is_none() && room > 0 {
+        while end.is_none() && room > 0 {
             match self.on_conn(conn, |ep, h| ep.read(h, stream, room)) {
                 Ok(Read::Data { bytes, .. }) => {
                     room -= bytes.len();
@@ -228,8 +116,8 @@ impl Driver {
                 }
                 // Nothing more will come once the connection ended.
                 Ok(Read::Pending) => {
-                    more = false;
                     end = ended.as_ref().map(|e| Err(e.error()));
+                    break;
                 }
                 Ok(Read::Finished) => end = Some(Ok(())),
                 Ok(Read::Reset { code }) => end = Some(Err(Error::Reset { code })),
@@ -238,7 +126,7 @@ impl Driver {
                 }
                 // A kind of read this driver does not know yet: nothing it can deliver.
                 Ok(_) => end = Some(Err(Error::Refused(ApiError::UnknownStream))),
-                Err(e) => end = Some(Err(self.error(conn, Some(stream), e))),
+                Err(e) => end = Some(Err(self.error(conn, e))),
             }
         }
         Some(match (out.is_empty(), end) {
@@ -248,11 +136,11 @@ impl Driver {
             (false, end) => {
                 // The pieces now; how the stream ended, at the next read.
                 if let (Some(end), Some(c)) = (end, self.conns.get_mut(&conn)) {
-                    let held = c.held.entry(stream).or_default();
-                    match end {
-                        Ok(()) => held.finished = true,
-                        Err(e) => held.failed = Some(e),
-                    }
+                    let end = match end {
+                        Ok(()) => StreamEnd::Finished,
+                        Err(e) => StreamEnd::Failed(e),
+                    };
+                    c.ends.insert(stream, end);
                 }
                 Ok(Some(out))
             }

@@ -437,3 +437,21 @@ fn a_stream_read_after_its_connection_closed_gives_what_arrived_then_the_end() {
         "a stream cut by the close ends with the close"
     );
 }
+
+#[test]
+fn a_finish_after_the_receipt_came_answers_from_it() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let w = Waker::noop();
+    let header = StreamHeader::default().with_total_len(4);
+    let s = ready(p.a.poll_open(a, &header, w)).unwrap();
+    assert_eq!(
+        ready(p.a.poll_write(a, s, &Bytes::from_static(b"four"), w)).unwrap(),
+        4
+    );
+    p.settle();
+    assert_eq!(ready(recv(&mut p.b, b)).unwrap(), Bytes::from_static(b"four"));
+    p.settle();
+    // Read whole and its receipt back before the writer finished it.
+    assert!(matches!(p.a.finish(a, s, Confirm::Delivered), Some(Ok(()))));
+}

@@ -1,0 +1,138 @@
+//! What the application has not taken yet of the streams the peer opened (spec/protocol.md
+//! §8, Streams and credit): the streams offered to `accept_stream`, in the order they
+//! opened; the streams a message read (`next_message`) took and is gathering as their bytes
+//! arrive; and the messages gathered whole before a read asked, in the order they became
+//! so. An owned part of the connection: it keeps these three lists and answers with the
+//! next stream to hand out; the bytes stay in the streams (module `streams` reads them).
+//!
+//! Inputs: a stream opened, a stream taken (accepted, read by id, stopped, piped), a stream
+//! a message read took, a gathered message whole, a stream gone. Outputs: the next stream
+//! to accept, the next whole message, whether a stream is being gathered.
+//!
+//! Each list holds only streams still in the stream table (a stream gone is forgotten), so
+//! together they hold at most as many entries as the peer may open at once.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, VecDeque};
+
+use crate::wire::StreamId;
+
+/// The application's inbox of one connection: nothing until the peer opens a stream (an
+/// idle connection pays one pointer for it).
+#[derive(Debug, Default)]
+pub(super) struct Inbox(Option<Box<Lists>>);
+
+#[derive(Debug, Default)]
+struct Lists {
+    /// Opened by the peer, not taken by the application: `accept_stream` hands them out.
+    offered: VecDeque<StreamId>,
+    /// Taken by a message read, with the longest message it accepts: gathered as bytes
+    /// arrive, so that their credit goes back to the peer at once.
+    gathering: BTreeMap<StreamId, u64>,
+    /// Gathered whole (or ended otherwise: reset, too long) before a read asked.
+    whole: VecDeque<StreamId>,
+}
+
+/// Takes `id` out of `list`: usually the first, so usually no walk.
+fn remove(list: &mut VecDeque<StreamId>, id: StreamId) -> bool {
+    if list.front() == Some(&id) {
+        list.pop_front();
+        return true;
+    }
+    match list.iter().position(|&s| s == id) {
+        Some(i) => list.remove(i).is_some(),
+        None => false,
+    }
+}
+
+impl Inbox {
+    fn lists(&mut self) -> &mut Lists {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// The peer opened `id`: offered to the application.
+    pub(super) fn offer(&mut self, id: StreamId) {
+        self.lists().offered.push_back(id);
+    }
+
+    /// The application took `id` by its id (or stopped it): no longer offered.
+    pub(super) fn take(&mut self, id: StreamId) {
+        if let Some(l) = self.0.as_mut().filter(|l| !l.offered.is_empty()) {
+            remove(&mut l.offered, id);
+        }
+    }
+
+    /// The next stream offered, taken.
+    pub(super) fn accept(&mut self) -> Option<StreamId> {
+        self.0.as_mut()?.offered.pop_front()
+    }
+
+    /// The streams offered, in the order they opened.
+    pub(super) fn offered(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.0.iter().flat_map(|l| l.offered.iter().copied())
+    }
+
+    /// A message read took `id` and waits for it to be whole (at most `limit` bytes).
+    pub(super) fn gather(&mut self, id: StreamId, limit: u64) {
+        let l = self.lists();
+        remove(&mut l.offered, id);
+        l.gathering.insert(id, limit);
+    }
+
+    /// The longest message accepted on `id`, if a message read is gathering it.
+    pub(super) fn gathering(&self, id: StreamId) -> Option<u64> {
+        self.0.as_ref()?.gathering.get(&id).copied()
+    }
+
+    /// `id`, being gathered, is whole (or ended otherwise): next for a message read.
+    pub(super) fn whole(&mut self, id: StreamId) {
+        if let Some(l) = self.0.as_mut() {
+            if l.gathering.remove(&id).is_some() {
+                l.whole.push_back(id);
+            }
+        }
+    }
+
+    /// The next message gathered whole, taken.
+    pub(super) fn next_whole(&mut self) -> Option<StreamId> {
+        self.0.as_mut()?.whole.pop_front()
+    }
+
+    /// `id` is gone from the stream table.
+    pub(super) fn forget(&mut self, id: StreamId) {
+        self.take(id);
+        if let Some(l) = self.0.as_mut() {
+            l.gathering.remove(&id);
+            if !l.whole.is_empty() {
+                remove(&mut l.whole, id);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_are_offered_in_order_until_taken_and_messages_come_in_the_order_they_are_whole() {
+        let mut i = Inbox::default();
+        for s in [1, 5, 9, 13] {
+            i.offer(StreamId(s));
+        }
+        i.take(StreamId(5));
+        i.gather(StreamId(9), 100);
+        i.gather(StreamId(13), 100);
+        assert_eq!(i.offered().collect::<alloc::vec::Vec<_>>(), [StreamId(1)]);
+        assert_eq!(i.gathering(StreamId(9)), Some(100));
+        i.whole(StreamId(13));
+        i.whole(StreamId(13));
+        i.whole(StreamId(9));
+        assert_eq!(i.gathering(StreamId(9)), None);
+        assert_eq!(i.next_whole(), Some(StreamId(13)), "whole first, queued once");
+        i.forget(StreamId(9));
+        assert_eq!(i.next_whole(), None, "gone");
+        assert_eq!(i.accept(), Some(StreamId(1)));
+        assert_eq!(i.accept(), None);
+    }
+}
