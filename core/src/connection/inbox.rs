@@ -55,9 +55,10 @@ impl Inbox {
         self.lists().offered.push_back(id);
     }
 
-    /// The application took `id` by its id (or stopped it): no longer offered.
+    /// The application took `id`, offered (the stream's `Reading` says whether it is, so
+    /// that this walk is made only for a stream that is there: usually the first).
     pub(super) fn take(&mut self, id: StreamId) {
-        if let Some(l) = self.0.as_mut().filter(|l| !l.offered.is_empty()) {
+        if let Some(l) = self.0.as_mut() {
             remove(&mut l.offered, id);
         }
     }
@@ -67,16 +68,15 @@ impl Inbox {
         self.0.as_mut()?.offered.pop_front()
     }
 
-    /// The streams offered, in the order they opened.
-    pub(super) fn offered(&self) -> impl Iterator<Item = StreamId> + '_ {
-        self.0.iter().flat_map(|l| l.offered.iter().copied())
+    /// The `i`-th stream offered, in the order they opened.
+    pub(super) fn offered_at(&self, i: usize) -> Option<StreamId> {
+        self.0.as_ref()?.offered.get(i).copied()
     }
 
-    /// A message read took `id` and waits for it to be whole (at most `limit` bytes).
+    /// A message read took `id` (no longer offered: [`take`](Self::take)) and waits for it
+    /// to be whole (at most `limit` bytes).
     pub(super) fn gather(&mut self, id: StreamId, limit: u64) {
-        let l = self.lists();
-        remove(&mut l.offered, id);
-        l.gathering.insert(id, limit);
+        self.lists().gathering.insert(id, limit);
     }
 
     /// The longest message accepted on `id`, if a message read is gathering it.
@@ -98,9 +98,9 @@ impl Inbox {
         self.0.as_mut()?.whole.pop_front()
     }
 
-    /// `id` is gone from the stream table.
+    /// `id` is gone from the stream table, or no longer read as a message (taken out of the
+    /// offered list apart: [`take`](Self::take)).
     pub(super) fn forget(&mut self, id: StreamId) {
-        self.take(id);
         if let Some(l) = self.0.as_mut() {
             l.gathering.remove(&id);
             if !l.whole.is_empty() {
@@ -120,10 +120,12 @@ mod tests {
         for s in [1, 5, 9, 13] {
             i.offer(StreamId(s));
         }
-        i.take(StreamId(5));
+        for s in [5, 9, 13] {
+            i.take(StreamId(s));
+        }
         i.gather(StreamId(9), 100);
         i.gather(StreamId(13), 100);
-        assert_eq!(i.offered().collect::<alloc::vec::Vec<_>>(), [StreamId(1)]);
+        assert_eq!((i.offered_at(0), i.offered_at(1)), (Some(StreamId(1)), None));
         assert_eq!(i.gathering(StreamId(9)), Some(100));
         i.whole(StreamId(13));
         i.whole(StreamId(13));

@@ -22,6 +22,8 @@ pub(super) enum Reading {
     Open {
         /// A `StreamReadable` is outstanding: not sent again until the application reads.
         readable_signaled: bool,
+        /// Offered to `accept_stream` (in the connection's inbox), not taken yet.
+        offered: bool,
         /// Bytes gathered so far for a whole-message read.
         gathered: SmallVec<[Bytes; 2]>,
         /// Their length.
@@ -89,6 +91,7 @@ impl Reading {
             ReadPhase::Unannounced => Reading::Unannounced,
             ReadPhase::Open => Reading::Open {
                 readable_signaled: false,
+                offered: false,
                 gathered: SmallVec::new(),
                 gathered_len: 0,
             },
@@ -96,6 +99,14 @@ impl Reading {
             ReadPhase::Stopped => Reading::Stopped,
         };
         true
+    }
+
+    /// Marks the stream offered to `accept_stream` (or not); whether it was.
+    pub(super) fn set_offered(&mut self, to: bool) -> bool {
+        match self {
+            Reading::Open { offered, .. } => core::mem::replace(offered, to),
+            _ => false,
+        }
     }
 
     /// The application no longer wants the bytes.
@@ -129,6 +140,7 @@ mod tests {
             ReadPhase::Unannounced => Reading::Unannounced,
             ReadPhase::Open => Reading::Open {
                 readable_signaled: true,
+                offered: false,
                 gathered: SmallVec::from_iter([Bytes::from_static(b"ab")]),
                 gathered_len: 2,
             },

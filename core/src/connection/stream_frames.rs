@@ -62,6 +62,7 @@ impl Connection {
             };
             state.verifier = frame.digest.map(Verifier::new);
             if !state.reading.is_stopped() {
+                state.reading.set_offered(true);
                 self.inbox.offer(id);
             }
             self.events.push_back(Event::StreamOpened {

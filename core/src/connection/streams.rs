@@ -198,6 +198,9 @@ impl Connection {
                 .recv
                 .as_ref()
                 .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
+            if state.reading.set_offered(false) {
+                self.inbox.take(id);
+            }
             state.reading.step(ReadStep::Stop);
             self.receipts.forget_unread(id);
             self.inbox.forget(id);
@@ -243,7 +246,6 @@ impl Connection {
 
     /// Reads the next contiguous bytes of a stream, at most `max_len`.
     pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
-        self.inbox.take(id);
         let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
         let state = self.recv_stream(id)?;
         let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
@@ -344,12 +346,9 @@ impl Connection {
     /// opening frame announced; taken now.
     pub(crate) fn accept_stream(&mut self) -> Option<(StreamId, StreamHeader)> {
         let id = self.inbox.accept()?;
-        let header = self
-            .streams
-            .get(&id)
-            .map(|s| s.header.clone())
-            .unwrap_or_default();
-        Some((id, header))
+        let state = self.streams.get_mut(&id)?;
+        state.reading.set_offered(false);
+        Some((id, state.header.clone()))
     }
 
     /// The next whole message of a stream the peer opened and the application did not take:
@@ -364,21 +363,36 @@ impl Connection {
                 return Some((id, read));
             }
         }
-        let mut offered: SmallVec<[StreamId; 8]> = SmallVec::new();
-        offered.extend(self.inbox.offered().filter(|id| {
-            self.streams.get(id).is_some_and(|s| {
+        // Nearly every stream offered has bytes (its opening frame brought some), so this
+        // walks past few: each one taken leaves the list.
+        let mut skipped = 0;
+        while let Some(id) = self.inbox.offered_at(skipped) {
+            let ready = self.streams.get(&id).is_some_and(|s| {
                 s.recv
                     .as_ref()
                     .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
-            })
-        }));
-        for id in offered {
+            });
+            if !ready {
+                skipped += 1;
+                continue;
+            }
+            self.take_stream(id);
             self.inbox.gather(id, max_len);
             if let Some(read) = self.message_or_skip(id, max_len) {
                 return Some((id, read));
             }
         }
         None
+    }
+
+    /// The application takes stream `id` (by its id, by accepting it, by a message read, by
+    /// stopping or piping it): it is no longer offered.
+    pub(crate) fn take_stream(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            if state.reading.set_offered(false) {
+                self.inbox.take(id);
+            }
+        }
     }
 
     /// A message read of `id`: the message or its failed verification; `None` if it is not
@@ -514,6 +528,7 @@ impl Connection {
     /// Forgets stream `id` (its box is kept for the next stream).
     pub(super) fn drop_stream(&mut self, id: StreamId) {
         self.receipts.forget_unread(id);
+        self.take_stream(id);
         self.inbox.forget(id);
         self.streams.remove(id);
     }

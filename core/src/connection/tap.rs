@@ -56,7 +56,7 @@ impl Connection {
     /// (after `tappable` said yes). Returns the credit the stream has now.
     pub(crate) fn tap_stream(&mut self, id: StreamId, keep: bool) -> u64 {
         // Piped: the application took it (it is not offered to an accept).
-        self.inbox.take(id);
+        self.take_stream(id);
         let Some(state) = self.streams.get_mut(&id) else {
             return 0;
         };

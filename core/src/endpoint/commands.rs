@@ -483,9 +483,12 @@ impl Endpoint {
             max_len,
             unit,
         });
-        let out = self.with_conn(conn, |c| match unit {
-            ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
-            ReadUnit::Message => c.read_message(stream, max_len),
+        let out = self.with_conn(conn, |c| {
+            c.take_stream(stream);
+            match unit {
+                ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
+                ReadUnit::Message => c.read_message(stream, max_len),
+            }
         });
         self.recorded(None, record, out)
     }
