@@ -2,7 +2,8 @@
 //!
 //! A seeded, deterministic network simulator for weir endpoints: N endpoints joined by links
 //! with loss (random and bursty), duplication, reordering, delay and jitter, bandwidth with
-//! a finite drop-tail queue, timed partitions, corruption and an MTU. Virtual time jumps
+//! a finite drop-tail queue, timed partitions, corruption, an MTU, and NATs of every kind
+//! RFC 4787 names ([`NatConfig`]). Virtual time jumps
 //! straight to the next event, so a minute of simulated network runs in milliseconds, and
 //! the same seed gives the same run, datagram for datagram. Its [`proxy`] does the same
 //! harm to real UDP datagrams on 127.0.0.1, for the adapters' and the CLI's tests and the
@@ -34,11 +35,13 @@
 //! ```
 
 mod link;
+mod nat;
 pub mod proxy;
 pub mod relay;
 
 pub use link::{BurstLoss, LinkConfig, LinkStats};
 use link::{Link, Partition};
+pub use nat::{Dependency, NatConfig, NatId, PortAllocation};
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
@@ -75,6 +78,8 @@ pub struct NetStats {
     pub intercepted: u64,
     /// Delivered twice.
     pub duplicated: u64,
+    /// Dropped by a NAT: no live mapping, filtered, or a hairpin it does not do.
+    pub nat_dropped: u64,
 }
 
 /// A simulated endpoint.
@@ -85,6 +90,8 @@ pub struct Node {
     pub endpoint: Endpoint,
     /// Its timers fire at the next multiple of this ([`Sim::timer_granularity`]).
     granularity: Duration,
+    /// The NAT it sits behind, if any ([`Sim::add_node_behind`]).
+    nat: Option<NatId>,
 }
 
 impl Node {
@@ -102,6 +109,8 @@ struct InFlight {
     seq: u64,
     to: NodeId,
     from: SocketAddr,
+    /// Through this NAT's public port: asked as it arrives ([`Sim::nat_admits`]).
+    nat: Option<(NatId, u16)>,
     data: Bytes,
 }
 
@@ -133,6 +142,8 @@ pub struct Sim {
     /// Middleboxes: each may rewrite (or, returning `false`, swallow) what one node sends
     /// another, before the link's impairments.
     interceptors: BTreeMap<(NodeId, NodeId), Interceptor>,
+    /// NATs, each with the nodes behind it ([`Sim::add_nat`]).
+    nats: Vec<nat::Nat>,
 }
 
 /// A man in the middle on one direction of a link ([`Sim::intercept`]).
@@ -176,6 +187,7 @@ impl Sim {
             meter: None,
             taps: BTreeMap::new(),
             interceptors: BTreeMap::new(),
+            nats: Vec::new(),
         }
     }
 
@@ -211,6 +223,7 @@ impl Sim {
             addr,
             endpoint: make(config, seed),
             granularity: Duration::from_micros(1),
+            nat: None,
         });
         id
     }
@@ -380,6 +393,7 @@ impl Sim {
             seq,
             to,
             from,
+            nat: None,
             data,
         }));
     }
@@ -551,6 +565,12 @@ impl Sim {
         let now = self.now;
         while self.queue.peek().is_some_and(|Reverse(f)| f.at <= now) {
             let Some(Reverse(f)) = self.queue.pop() else { break };
+            if let Some(at) = f.nat {
+                if !self.nat_admits(at, f.from, f.to) {
+                    self.stats.nat_dropped += 1;
+                    continue;
+                }
+            }
             self.stats.delivered += 1;
             let metered = self.meter.as_ref().is_some_and(|m| m.node == f.to);
             if metered {

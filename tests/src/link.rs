@@ -8,6 +8,7 @@
 //! or the reason it was dropped, counted.
 
 use super::*;
+use crate::nat::Routed;
 
 /// Bursty loss by the Gilbert-Elliott model: a link is in a good or a bad state; each
 /// datagram may move it, and datagrams are lost with the state's probability.
@@ -149,14 +150,22 @@ pub(crate) struct Partition {
 impl Sim {
     pub(crate) fn route(&mut self, from: NodeId, to_addr: SocketAddr, mut data: Bytes) {
         self.stats.sent += 1;
-        let Some(to) = self.nodes.iter().position(|n| n.addr == to_addr) else {
-            let (datagrams, bytes) = self.outside.entry(to_addr).or_default();
-            *datagrams += 1;
-            *bytes += data.len() as u64;
-            if let Some(kept) = self.captured.get_mut(&to_addr) {
-                kept.push(data);
+        let (to, from_addr, nat) = match self.through_nats(from, to_addr) {
+            Routed::Node(to, from_addr, nat) => (to, from_addr, nat),
+            Routed::Outside => {
+                let (datagrams, bytes) = self.outside.entry(to_addr).or_default();
+                *datagrams += 1;
+                *bytes += data.len() as u64;
+                if let Some(kept) = self.captured.get_mut(&to_addr) {
+                    kept.push(data);
+                }
+                return;
             }
-            return;
+            Routed::Dropped(why) => {
+                self.stats.nat_dropped += 1;
+                let now = self.now;
+                return self.log(|| format!("{now} n{from}->{to_addr} DROP nat: {why}"));
+            }
         };
         if let Some(rewrite) = self.interceptors.get_mut(&(from, to)) {
             let mut bytes = data.to_vec();
@@ -172,7 +181,6 @@ impl Sim {
         if let Some(seen) = self.taps.get_mut(&(from, to)) {
             seen.push(data.clone());
         }
-        let from_addr = self.nodes[from].addr;
         let now = self.now;
         let config = self
             .links
@@ -276,6 +284,7 @@ impl Sim {
                 seq,
                 to,
                 from: from_addr,
+                nat,
                 data: data.clone(),
             }));
         }
