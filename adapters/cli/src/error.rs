@@ -102,6 +102,9 @@ pub enum CliError {
         /// Why it does not read or replay.
         source: TraceError,
     },
+    /// An identity file that cannot be read, written or used (see [`Exit::File`]).
+    #[error("identity: {0}")]
+    Identity(weir_driver::identity_file::IdentityFileError),
     /// A socket failed after it was bound.
     #[error("network error: {0}")]
     Net(weir_tokio::Error),
@@ -136,7 +139,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::BadAddress { .. } => Exit::BadAddress,
-            CliError::File { .. } => Exit::File,
+            CliError::File { .. } | CliError::Identity(_) => Exit::File,
             CliError::Bind { .. } => Exit::Bind,
             CliError::Unreachable { .. } => Exit::Unreachable,
             CliError::VersionMismatch { .. } | CliError::Refused { .. } => Exit::Refused,

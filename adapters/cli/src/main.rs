@@ -1,6 +1,7 @@
 //! `weir`: see weir work in one command (`weir demo`), move files between machines through
-//! relays (`send`, `recv`, `relay`), run the same transfer in the deterministic simulator
-//! (`sim`), and read, replay, plot and shrink traces (`replay`, `trace`).
+//! relays (`send`, `recv`, `relay`) under an identity kept across runs (`keygen`), run the
+//! same transfer in the deterministic simulator (`sim`), and read, replay, plot and shrink
+//! traces (`replay`, `trace`).
 #![forbid(unsafe_code)]
 
 mod demo;
@@ -28,7 +29,7 @@ Exit codes:
   1  a transfer was interrupted or did not verify (what was delivered is printed)
   2  the command line does not parse
   3  bad address
-  4  a file or directory cannot be read or written
+  4  a file or directory cannot be read or written, or an identity file is not usable
   5  cannot listen on the address (in use, or not this host's)
   6  unreachable peer: no answer within the handshake timeout
   7  version mismatch or refused by the peer (both version ranges are printed)
@@ -96,6 +97,18 @@ enum Cmd {
         to: Vec<String>,
         #[command(flatten)]
         net: net::NetArgs,
+    },
+    /// Make a new identity (an X25519 key pair) and write it to a file readable by you only;
+    /// print its public key, which peers name with `--peer-key`.
+    Keygen {
+        /// The file to write (default: `$WEIR_IDENTITY`, else
+        /// `$XDG_CONFIG_HOME/weir/identity`, else `~/.config/weir/identity`, which the
+        /// networking commands read when given no `--identity`).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace the identity already there (its key is lost for good).
+        #[arg(long)]
+        force: bool,
     },
     /// Run the demo's transfer in the deterministic simulator (virtual time).
     Sim(SimArgs),
@@ -271,6 +284,29 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
     }
 }
 
+/// `weir keygen`: a new identity in `out` (or the default file); its public key on stdout,
+/// alone on its line, to copy.
+fn keygen(out: Option<PathBuf>, force: bool) -> Result<(), CliError> {
+    use weir_tokio::identity_file::{self, IdentityFileError, Replace};
+    let path = out.or_else(identity_file::default_path).ok_or_else(|| {
+        CliError::Identity(IdentityFileError::Io {
+            path: PathBuf::from("~/.config/weir/identity"),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no home directory: name the file with --out",
+            ),
+        })
+    })?;
+    let replace = match force {
+        true => Replace::Yes,
+        false => Replace::No,
+    };
+    let identity = identity_file::create(&path, replace).map_err(CliError::Identity)?;
+    eprintln!("identity written to {}; its public key:", path.display());
+    println!("{}", identity.public_key());
+    Ok(())
+}
+
 /// Runs a networking command on a tokio runtime.
 fn on_tokio(f: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -324,6 +360,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 .collect::<Result<Vec<_>, _>>()?;
             on_tokio(transfer::relay(listen, to, net))
         }
+        Cmd::Keygen { out, force } => keygen(out, force),
         Cmd::Sim(args) => run_sim(args),
         Cmd::Replay { trace } => traces::replay(&trace),
         Cmd::Trace(TraceCmd::Show { trace }) => traces::show(&trace),

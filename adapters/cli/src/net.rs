@@ -2,11 +2,12 @@
 //! connecting with their failures turned into [`CliError`]s, and the progress bars.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use weir_core::wire::VersionRange;
-use weir_tokio::{Config, Connection, Endpoint};
+use weir_tokio::{identity_file, Config, Connection, Endpoint};
 
 use crate::error::CliError;
 
@@ -67,17 +68,38 @@ pub struct NetArgs {
     /// Declare a connection dead after this long without hearing from the peer.
     #[arg(long, default_value = "30s", value_parser = crate::units::duration)]
     pub idle_timeout: Duration,
+    /// The identity file (`weir keygen` writes one): this endpoint's public key stays the
+    /// same across runs. Without it, the default file (`$WEIR_IDENTITY`, else
+    /// `$XDG_CONFIG_HOME/weir/identity`, else `~/.config/weir/identity`) if it exists, else
+    /// a new key for this run only.
+    #[arg(long)]
+    pub identity: Option<PathBuf>,
 }
 
 impl NetArgs {
-    /// `base` with these options applied.
-    pub fn apply(&self, base: Config) -> Config {
-        Config {
+    /// `base` with these options applied, the identity read from its file.
+    pub fn apply(&self, base: Config) -> Result<Config, CliError> {
+        Ok(Config {
             versions: self.versions,
             handshake_timeout: crate::core_duration(self.handshake_timeout),
             idle_timeout: crate::core_duration(self.idle_timeout),
+            identity: self.identity()?.or(base.identity),
             ..base
-        }
+        })
+    }
+
+    /// The identity `--identity` names, or the default file's if there is one.
+    fn identity(&self) -> Result<Option<weir_tokio::Identity>, CliError> {
+        let path = match &self.identity {
+            Some(path) => path.clone(),
+            None => match identity_file::default_path().filter(|p| p.exists()) {
+                Some(path) => path,
+                None => return Ok(None),
+            },
+        };
+        let identity = identity_file::load(&path).map_err(CliError::Identity)?;
+        tracing::info!(path = %path.display(), key = %identity.public_key(), "identity");
+        Ok(Some(identity))
     }
 }
 

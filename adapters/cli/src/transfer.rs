@@ -104,7 +104,7 @@ pub async fn send(
         hasher.update(&buf[..n]);
     }
     let total = header.len() as u64 + len;
-    let endpoint = net::bind(net::any_for(to), net.apply(Config::default()))?;
+    let endpoint = net::bind(net::any_for(to), net.apply(Config::default())?)?;
     let conn = verdict::unless_interrupted(net::connect(&endpoint, to, key, net.versions)).await?;
     tracing::info!(%to, file = %name, bytes = len, "connected; sending");
     let out = conn
@@ -235,7 +235,7 @@ pub async fn recv(
             "not a directory",
         )));
     }
-    let endpoint = net::bind(listen, net.apply(Config::default()))?;
+    let endpoint = net::bind(listen, net.apply(Config::default())?)?;
     println!(
         "listening on {} key {}",
         endpoint.local_addr(),
@@ -412,7 +412,7 @@ async fn receive_file(
 /// `weir relay --listen ADDR --to ADDR...`: forwards every stream it receives to each
 /// target, fragment by fragment, until interrupted.
 pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -> Result<(), CliError> {
-    let endpoint = Arc::new(net::bind(listen, net.apply(Config::default()))?);
+    let endpoint = Arc::new(net::bind(listen, net.apply(Config::default())?)?);
     println!(
         "relaying {} (key {}) -> {}",
         endpoint.local_addr(),

@@ -27,9 +27,21 @@ struct Background {
 
 impl Background {
     fn start(args: &[&str]) -> Background {
-        let mut child = Command::cargo_bin("weir")
-            .expect("the weir binary")
-            .args(args)
+        Background::spawn(Command::cargo_bin("weir").expect("the weir binary").args(args))
+    }
+
+    /// [`start`](Self::start) with one environment variable set.
+    fn start_with_env(args: &[&str], (name, value): (&str, &str)) -> Background {
+        Background::spawn(
+            Command::cargo_bin("weir")
+                .expect("the weir binary")
+                .args(args)
+                .env(name, value),
+        )
+    }
+
+    fn spawn(command: &mut Command) -> Background {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -332,6 +344,100 @@ fn a_missing_file_is_exit_4() {
         &["send", missing.to_str().unwrap(), "--to", "127.0.0.1:9"],
         4,
         "missing.bin",
+    );
+}
+
+/// `weir keygen` writes an identity readable by its owner only and prints its key; a
+/// receiver started with it (by `--identity`, or from the default file `$WEIR_IDENTITY`
+/// names) has that key, run after run; an existing identity is replaced only with
+/// `--force`, and a file others may read is refused.
+#[test]
+fn an_identity_made_by_keygen_keeps_a_receiver_s_key_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("keys").join("identity");
+    let path_str = path.to_str().unwrap();
+    let out = weir().args(["keygen", "--out", path_str]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let key = stdout_of(&out).trim().to_string();
+    assert!(
+        key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()),
+        "{key:?}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+    for run in 0..2 {
+        let mut recv = Background::start(&[
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--identity",
+            path_str,
+        ]);
+        assert_eq!(recv.address_and_key().1, key, "run {run}");
+    }
+    // The default file, named by the environment.
+    let mut recv = Background::start_with_env(
+        &[
+            "recv",
+            "--listen",
+            "127.0.0.1:0",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+        ("WEIR_IDENTITY", path_str),
+    );
+    assert_eq!(recv.address_and_key().1, key, "from the default file");
+    drop(recv);
+
+    fails_with(&["keygen", "--out", path_str], 4, "exists there already");
+    let again = weir()
+        .args(["keygen", "--out", path_str, "--force"])
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0));
+    assert_ne!(stdout_of(&again).trim(), key, "a new key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        fails_with(
+            &[
+                "recv",
+                "--listen",
+                "127.0.0.1:0",
+                "--out",
+                ".",
+                "--identity",
+                path_str,
+            ],
+            4,
+            "chmod 600",
+        );
+    }
+    let junk = dir.path().join("junk");
+    std::fs::write(&junk, "not a key\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&junk, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    fails_with(
+        &[
+            "send",
+            path_str,
+            "--to",
+            "127.0.0.1:9",
+            "--identity",
+            junk.to_str().unwrap(),
+        ],
+        4,
+        "not an identity file",
     );
 }
 

@@ -59,6 +59,7 @@
 
 mod driver;
 mod handles;
+pub mod identity_file;
 mod io;
 mod socket;
 

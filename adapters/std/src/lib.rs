@@ -47,6 +47,8 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use bytes::Bytes;
+/// An identity kept in a file across runs (weir-driver's `identity_file`).
+pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
     Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats,

@@ -56,6 +56,8 @@ use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
 use tokio::sync::Notify;
+/// An identity kept in a file across runs (weir-driver's `identity_file`).
+pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats,
     ControllerFactory, Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated,
