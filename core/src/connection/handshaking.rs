@@ -120,6 +120,10 @@ impl Connection {
         server: crate::wire::VersionRange,
         config: &Config,
     ) {
+        if self.state != State::Handshaking {
+            // Closing already (a violation during the handshake): nothing to answer.
+            return;
+        }
         if let HandshakeState::Client(c) = &mut self.handshake {
             match c.on_version_reject(server, now) {
                 Ok(()) => self.version = c.version(),
@@ -129,7 +133,12 @@ impl Connection {
         }
     }
 
+    /// The handshake failed: the connection is abandoned and the application told, if it
+    /// is still handshaking (one that is closing already ends as its close says).
     pub(super) fn fail_handshake(&mut self, reason: HandshakeError) {
+        if self.state != State::Handshaking {
+            return;
+        }
         self.step(Step::Abandoned);
         self.events.push_back(Event::HandshakeFailed {
             conn: self.handle,
@@ -141,6 +150,9 @@ impl Connection {
         let HandshakeState::Client(client) = &self.handshake else {
             return;
         };
+        if self.state != State::Handshaking {
+            return;
+        }
         let PacketKind::Handshake { scid } = header.kind else {
             return;
         };

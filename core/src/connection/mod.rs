@@ -659,6 +659,44 @@ mod tests {
         )
     }
 
+    /// Found by fuzzing (`fuzz/corpus/endpoint/crash-ad28c06d…`): a client that closed for
+    /// a violation during its handshake, then received a VERSION_REJECT (or a REJECT, or an
+    /// ACCEPT), took a lifecycle step the table does not declare for a closing connection.
+    /// A handshake answer to a closing connection changes nothing.
+    #[test]
+    fn a_handshake_answer_to_a_client_closing_already_changes_nothing() {
+        let config = Config::default();
+        let slot = Slot {
+            handle: ConnectionHandle::from_index(0),
+            cid: ConnectionId::from_u64(8),
+            skip_seed: 0,
+            entropy: Entropy::new(&crate::Seed::from(0), b"test"),
+        };
+        let identity = Identity::from_seed(&crate::Seed::from(1));
+        let remote = "10.0.0.1:1".parse().unwrap();
+        let mut c = Connection::client(
+            slot,
+            Instant::ZERO,
+            &config,
+            remote,
+            config.congestion.clone(),
+            &identity,
+            None,
+        );
+        c.protocol_error(Instant::ZERO, &config, ViolationKind::UnsentPacketAcked);
+        let closing = c.state;
+        assert!(matches!(closing, State::Closing { .. }), "{closing:?}");
+        while c.take_event().is_some() {}
+        c.on_version_reject(
+            Instant::ZERO,
+            crate::wire::VersionRange::new(9, 9).unwrap(),
+            &config,
+        );
+        c.fail_handshake(HandshakeError::TimedOut);
+        assert_eq!(c.state, closing);
+        assert_eq!(c.take_event(), None, "no second end reported");
+    }
+
     #[test]
     fn an_unvalidated_address_is_sent_at_most_three_times_what_it_sent() {
         let config = Config::default();
