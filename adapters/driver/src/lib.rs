@@ -63,6 +63,8 @@ pub mod identity_file;
 mod io;
 mod socket;
 
+use std::net::SocketAddr;
+
 use bytes::Bytes;
 pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
 pub use weir_core::wire::{Label, Reason, StreamId};
@@ -169,12 +171,28 @@ pub enum Error {
     /// A call on a connection or stream of another endpoint.
     #[error("the connection belongs to another endpoint")]
     WrongEndpoint,
+    /// No address of the peer answered ([`Endpoint::connect_to_peer`]): each attempt's
+    /// failure, by address (none: no address was given).
+    #[error("no address of the peer answered{}", unreachable(attempts))]
+    Unreachable {
+        /// Each address tried, and why it failed.
+        attempts: Vec<(SocketAddr, Error)>,
+    },
     /// The call's time ran out before it could finish (a blocking call's timeout).
     #[error("the call timed out")]
     TimedOut,
     /// The endpoint is shutting down or gone.
     #[error("the endpoint is shut down")]
     Shutdown,
+}
+
+/// The failed attempts of a [`Error::Unreachable`], for its message.
+fn unreachable(attempts: &[(SocketAddr, Error)]) -> String {
+    if attempts.is_empty() {
+        return " (none was given)".to_string();
+    }
+    let each: Vec<String> = attempts.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    format!(": {}", each.join("; "))
 }
 
 /// A stream error code as people read it: the transport's own by name, others by number.

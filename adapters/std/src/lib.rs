@@ -123,6 +123,13 @@ impl Endpoint {
         self.connection(wait(self.timeout, self.inner.connect_to(remote, server)))
     }
 
+    /// Connects to the peer whose public key is `key` at whichever of `addresses` answers
+    /// first, the other attempts closed; [`Error::Unreachable`] lists each address's
+    /// failure when none answers or holds the key (see `weir_driver::Endpoint::connect_to_peer`).
+    pub fn connect_to_peer(&self, key: PublicKey, addresses: &[SocketAddr]) -> Result<Connection, Error> {
+        self.connection(wait(self.timeout, self.inner.connect_to_peer(key, addresses)))
+    }
+
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
         self.connection(wait(self.timeout, self.inner.accept()))

@@ -77,6 +77,28 @@ fn each_side_learns_the_others_key_and_a_named_key_must_match() {
     }
 }
 
+/// Dialing by key: the address that holds the key wins over one that does not; none that
+/// does is [`Error::Unreachable`], naming each.
+#[test]
+fn a_peer_is_dialled_by_its_key_at_the_address_that_holds_it() {
+    let server = bind(config());
+    let impostor = bind(config());
+    let client = bind(config());
+    let (right, wrong) = (server.local_addr(), impostor.local_addr());
+    let conn = client
+        .connect_to_peer(server.public_key(), &[wrong, right])
+        .unwrap();
+    assert_eq!(conn.peer_key(), Some(server.public_key()));
+    assert_eq!(server.accept().unwrap().peer_key(), Some(client.public_key()));
+    match client.connect_to_peer(server.public_key(), &[wrong]) {
+        Err(Error::Unreachable { attempts }) => {
+            assert_eq!(attempts.len(), 1);
+            assert_eq!(attempts[0].0, wrong);
+        }
+        other => panic!("expected unreachable, got {:?}", other.map(|c| c.negotiated())),
+    }
+}
+
 #[test]
 fn a_version_mismatch_reports_both_ranges() {
     let server = Endpoint::bind(

@@ -206,6 +206,26 @@ impl<F: FnOnce(&mut Driver)> Drop for OnDrop<'_, F> {
     }
 }
 
+/// The connection attempts of a [`Endpoint::connect_to_peer`] still under way: closed when
+/// it is over or dropped.
+struct Attempts<'a> {
+    shared: &'a Shared,
+    pending: Vec<(SocketAddr, ConnectionHandle)>,
+}
+
+impl Drop for Attempts<'_> {
+    fn drop(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let pending = std::mem::take(&mut self.pending);
+        // A loop that ended has nothing to close.
+        let _ = self
+            .shared
+            .call(|d| pending.into_iter().for_each(|(_, id)| d.abandon_connect(id)));
+    }
+}
+
 /// An endpoint's handle: connects out, accepts in, pipes streams between its connections.
 /// Dropping it starts the graceful shutdown (the peers get a bounded time to acknowledge
 /// what was written, then every connection is closed with a CLOSE frame).
@@ -261,6 +281,71 @@ impl Endpoint {
     /// server at `remote` does not hold it.
     pub async fn connect_to(&self, remote: SocketAddr, server: PublicKey) -> Result<Connection, Error> {
         self.connect_with_key(remote, Some(server), None).await
+    }
+
+    /// Connects to the peer whose public key is `key` at whichever of `addresses` answers
+    /// first: a handshake to each at once (Noise IK, so the connection is authenticated to
+    /// `key` whichever address it takes), the others closed once one succeeds. Fails with
+    /// [`Error::Unreachable`], each address's failure listed, when none answers within the
+    /// handshake timeout or holds the key (at once, with no address). Cancel-safe: dropped,
+    /// every attempt still under way is closed.
+    pub async fn connect_to_peer(
+        &self,
+        key: PublicKey,
+        addresses: &[SocketAddr],
+    ) -> Result<Connection, Error> {
+        let mut unique: Vec<SocketAddr> = Vec::with_capacity(addresses.len());
+        for a in addresses {
+            if !unique.contains(a) {
+                unique.push(*a);
+            }
+        }
+        let mut failed: Vec<(SocketAddr, Error)> = Vec::new();
+        let mut attempts = Attempts {
+            shared: &self.shared,
+            pending: Vec::new(),
+        };
+        let started = self.shared.call(|d| {
+            unique
+                .iter()
+                .map(|&a| (a, d.connect(a, Some(key), None)))
+                .collect::<Vec<_>>()
+        })?;
+        for (addr, r) in started {
+            match r {
+                Ok(id) => attempts.pending.push((addr, id)),
+                Err(e) => failed.push((addr, e)),
+            }
+        }
+        let won = poll_fn(|cx| {
+            self.shared.poll(Urgency::Now, |d| {
+                let mut i = 0;
+                while let Some(&(addr, id)) = attempts.pending.get(i) {
+                    match d.poll_connected(id, cx.waker()) {
+                        Poll::Ready(Ok(c)) => {
+                            attempts.pending.remove(i);
+                            return Poll::Ready(Ok(Some(c)));
+                        }
+                        Poll::Ready(Err(e)) => {
+                            attempts.pending.remove(i);
+                            failed.push((addr, e));
+                        }
+                        Poll::Pending => i += 1,
+                    }
+                }
+                match attempts.pending.is_empty() {
+                    true => Poll::Ready(Ok(None)),
+                    false => Poll::Pending,
+                }
+            })
+        })
+        .await?;
+        // The attempts still under way are closed as `attempts` goes.
+        drop(attempts);
+        match won {
+            Some(c) => Ok(Connection::new(&self.shared, c)),
+            None => Err(Error::Unreachable { attempts: failed }),
+        }
     }
 
     async fn connect_with_key(
