@@ -465,6 +465,7 @@ fn a_connection_that_ended_with_bytes_unread_is_kept_until_they_are_read_or_it_i
         assert_eq!(sim.endpoint(s).connections().count(), 0);
         if release {
             assert_eq!(sim.endpoint(s).connection_stats(sc), None, "let go of");
+            assert_eq!(sim.endpoint(s).load().receive_budgets, 0);
             assert_eq!(
                 sim.endpoint(s).read_message(sc, last, 1 << 10),
                 Err(weir_core::ApiError::UnknownConnection)
@@ -472,6 +473,10 @@ fn a_connection_that_ended_with_bytes_unread_is_kept_until_they_are_read_or_it_i
             continue;
         }
         assert!(sim.endpoint(s).connection_stats(sc).is_some(), "kept");
+        // Its unread bytes still count against the receive budget, and only they.
+        let load = sim.endpoint(s).load();
+        assert_eq!(load.receive_budgets, b"last words".len() as u64);
+        assert_eq!(load.bytes_received_unread, b"last words".len() as u64);
         assert_eq!(
             sim.endpoint(s).read_message(sc, last, 1 << 10),
             Ok(Read::Data {
@@ -481,6 +486,11 @@ fn a_connection_that_ended_with_bytes_unread_is_kept_until_they_are_read_or_it_i
         );
         // Read to the end: nothing is left to keep it for.
         assert_eq!(sim.endpoint(s).connection_stats(sc), None, "freed once read");
+        assert_eq!(
+            sim.endpoint(s).load().receive_budgets,
+            0,
+            "its budget freed with it"
+        );
         assert_eq!(
             sim.endpoint(s).release(sc),
             Err(weir_core::ApiError::UnknownConnection)

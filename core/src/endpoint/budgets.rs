@@ -44,9 +44,16 @@ impl Endpoint {
         // What the others hold and what is kept for newcomers, before borrowing this one.
         let others = self.windows_total + self.floors_for_newcomers(0);
         let budget = self.config.receive_buffer_total;
-        let Some(conn) = self.conns[i].as_mut().filter(|c| !c.is_closed()) else {
+        let Some(conn) = self.conns[i].as_mut() else {
             return;
         };
+        if conn.is_closed() {
+            // Ended, and kept for what the application has not read (module `retained`):
+            // its unread bytes still hold memory, so they still count.
+            self.windows[i] = conn.buffered().0;
+            self.windows_total += self.windows[i];
+            return;
+        }
         if conn.window_starved() {
             let used = others + conn.budget_reserved();
             conn.grant_window_room(budget.saturating_sub(used) / 2);

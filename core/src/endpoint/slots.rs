@@ -151,6 +151,8 @@ impl Endpoint {
             return;
         };
         self.retained.forget(conn.handle);
+        // What it held of the receive budget is free again.
+        self.windows_total -= core::mem::take(&mut self.windows[slot as usize]);
         self.free.push((slot, conn.handle.generation()));
     }
 
