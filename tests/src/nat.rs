@@ -158,20 +158,23 @@ impl Nat {
                 self.by_port.remove(&m.port);
             }
         }
-        if !self.mappings.contains_key(&key) {
-            let port = self.free_port(now, private.port(), rng);
-            self.by_port.insert(port, key);
-            self.mappings.insert(
-                key,
-                Mapping {
-                    port,
-                    refreshed: now,
-                    permits: BTreeMap::new(),
-                },
-            );
-        }
+        let port = match self.mappings.get(&key) {
+            Some(m) => m.port,
+            None => {
+                let port = self.free_port(now, private.port(), rng);
+                // A port free again may still name an expired mapping: it goes.
+                if let Some(stale) = self.by_port.insert(port, key) {
+                    self.mappings.remove(&stale);
+                }
+                port
+            }
+        };
         let filtering = self.config.filtering;
-        let m = self.mappings.get_mut(&key).expect("made above");
+        let m = self.mappings.entry(key).or_insert(Mapping {
+            port,
+            refreshed: now,
+            permits: BTreeMap::new(),
+        });
         m.refreshed = now;
         m.permits.insert(filtering.key(remote), ());
         SocketAddr::new(self.public, m.port)
@@ -196,23 +199,20 @@ impl Nat {
         }
     }
 
-    /// The private address a datagram to public `port` goes to, if a live mapping holds
-    /// the port.
-    fn mapped(&self, now: Instant, port: u16) -> Result<SocketAddr, &'static str> {
+    /// The live mapping that holds public `port`, with the private address it leads to.
+    fn mapping(&self, now: Instant, port: u16) -> Result<(SocketAddr, &Mapping), &'static str> {
         let key = self.by_port.get(&port).ok_or("no mapping")?;
-        self.mappings
-            .get(key)
-            .filter(|m| self.live(m, now))
-            .ok_or("mapping expired")?;
-        Ok(key.0)
+        let m = self.mappings.get(key).ok_or("no mapping")?;
+        if !self.live(m, now) {
+            return Err("mapping expired");
+        }
+        Ok((key.0, m))
     }
 
     /// The private address a datagram from `remote` to public `port` goes to, if a live
     /// mapping holds the port and its filtering lets `remote` in.
     fn inbound(&self, now: Instant, remote: SocketAddr, port: u16) -> Result<SocketAddr, &'static str> {
-        let private = self.mapped(now, port)?;
-        let key = self.by_port.get(&port).ok_or("no mapping")?;
-        let m = self.mappings.get(key).ok_or("no mapping")?;
+        let (private, m) = self.mapping(now, port)?;
         if !m.permits.contains_key(&self.config.filtering.key(remote)) {
             return Err("filtered");
         }
@@ -278,8 +278,8 @@ impl Sim {
             // The node the mapping leads to now; whether the NAT lets the datagram in is
             // asked as it arrives, when the node behind may have opened the way meanwhile
             // (a punch: both send at once, each NAT sees the other's datagram after its own).
-            return match self.nats[i].mapped(now, to.port()) {
-                Ok(private) => match self
+            return match self.nats[i].mapping(now, to.port()) {
+                Ok((private, _)) => match self
                     .nodes
                     .iter()
                     .position(|n| n.addr == private && n.nat == Some(i))

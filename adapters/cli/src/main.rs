@@ -288,15 +288,9 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
 /// alone on its line, to copy.
 fn keygen(out: Option<PathBuf>, force: bool) -> Result<(), CliError> {
     use weir_tokio::identity_file::{self, IdentityFileError, Replace};
-    let path = out.or_else(identity_file::default_path).ok_or_else(|| {
-        CliError::Identity(IdentityFileError::Io {
-            path: PathBuf::from("~/.config/weir/identity"),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no home directory: name the file with --out",
-            ),
-        })
-    })?;
+    let path = out
+        .or_else(identity_file::default_path)
+        .ok_or(CliError::Identity(IdentityFileError::NoLocation))?;
     let replace = match force {
         true => Replace::Yes,
         false => Replace::No,

@@ -396,6 +396,19 @@ fn an_identity_made_by_keygen_keeps_a_receiver_s_key_across_runs() {
     drop(recv);
 
     fails_with(&["keygen", "--out", path_str], 4, "exists there already");
+    let nowhere = weir()
+        .arg("keygen")
+        .env_remove("WEIR_IDENTITY")
+        .env_remove("XDG_CONFIG_HOME")
+        .env_remove("HOME")
+        .output()
+        .unwrap();
+    assert_eq!(nowhere.status.code(), Some(4));
+    assert!(
+        stderr_of(&nowhere).contains("no default location"),
+        "{}",
+        stderr_of(&nowhere)
+    );
     let again = weir()
         .args(["keygen", "--out", path_str, "--force"])
         .output()

@@ -47,6 +47,10 @@ pub enum IdentityFileError {
         /// Its permission bits.
         mode: u32,
     },
+    /// No file was named and there is no default location ([`default_path`]: none of
+    /// `$WEIR_IDENTITY`, `$XDG_CONFIG_HOME`, `$HOME` is set).
+    #[error("no default location for the identity file ($WEIR_IDENTITY, $XDG_CONFIG_HOME and $HOME are unset): name the file")]
+    NoLocation,
     /// The operating system's random generator failed.
     #[error("no randomness for a new identity: {0}")]
     Random(getrandom::Error),

@@ -70,7 +70,9 @@ impl Connection {
     }
 
     pub(super) fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
-        // How it ended is told even once the connection ended (it is kept for this).
+        // How it ended is told even once the connection ended (it is kept for this). A
+        // second lookup on the way (a small ordered map, once per call, not per byte) keeps
+        // the borrow checker content.
         if let Some(settled) = self.streams.get_mut(&id).and_then(|s| s.settled.take()) {
             // Told once: the stream is let go of now.
             if self.streams.get(&id).is_some_and(|s| s.recv.is_none()) {
@@ -228,9 +230,7 @@ impl Connection {
         self.streams.values().any(|s| {
             s.settled.is_some()
                 || matches!(s.reading, Reading::Open { .. })
-                    && s.recv
-                        .as_ref()
-                        .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
+                    && s.recv.as_ref().is_some_and(RecvStream::has_news)
         })
     }
 
@@ -367,11 +367,10 @@ impl Connection {
         // walks past few: each one taken leaves the list.
         let mut skipped = 0;
         while let Some(id) = self.inbox.offered_at(skipped) {
-            let ready = self.streams.get(&id).is_some_and(|s| {
-                s.recv
-                    .as_ref()
-                    .is_some_and(|r| r.is_readable() || r.is_finished() || r.reset_code().is_some())
-            });
+            let ready = self
+                .streams
+                .get(&id)
+                .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::has_news));
             if !ready {
                 skipped += 1;
                 continue;

@@ -203,9 +203,10 @@ impl Driver {
     /// A connection's counters: live while it is open, then the ones it closed with.
     pub(crate) fn connection_stats(&self, conn: ConnectionHandle) -> Option<ConnectionStats> {
         let c = self.conns.get(&conn)?;
-        c.handle
-            .and_then(|h| self.ep.connection_stats(h))
-            .or(c.last_stats)
+        match c.ended {
+            None => self.ep.connection_stats(conn),
+            Some(_) => c.last_stats,
+        }
     }
 
     /// The last handle of `conn` is gone: it is closed (code 0) once the peer acknowledged
@@ -496,8 +497,7 @@ impl Driver {
         if let Some(e) = self.refused(from) {
             return Err(e);
         }
-        let handle = |c: &ConnectionHandle| self.conns.get(c).and_then(|c| c.handle);
-        let targets: Option<Vec<_>> = to.iter().map(handle).collect();
+        let targets: Option<Vec<_>> = to.iter().map(|&c| self.live_conn(c)).collect();
         let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
         let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));
         let pipe = r.map_err(|e| self.error(from, e))?;

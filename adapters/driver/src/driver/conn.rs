@@ -7,19 +7,16 @@ use std::collections::BTreeMap;
 use std::time::Instant as StdInstant;
 
 use weir_core::wire::StreamId;
-use weir_core::{
-    CloseReason, ConnectionHandle, Delivery, HandshakeError, Negotiated, PipeFailure, PipeStats,
-};
+use weir_core::{CloseReason, Delivery, HandshakeError, Negotiated, PipeFailure, PipeStats};
 
 use crate::Error;
 
 /// What the driver knows of one connection beyond the core.
 #[derive(Default)]
 pub(super) struct Conn {
-    /// The core's handle; `None` once the connection is gone from the core.
-    pub(super) handle: Option<ConnectionHandle>,
     pub(super) negotiated: Option<Negotiated>,
     pub(super) peer: Option<weir_core::PublicKey>,
+    /// How it ended; `None` while it lives.
     pub(super) ended: Option<Ended>,
     /// The counters as the connection closed (from `Event::Closed`), for `Stats` once the
     /// core forgot it.

@@ -372,7 +372,7 @@ impl Driver {
     fn live(&self) -> impl Iterator<Item = ConnectionHandle> + '_ {
         self.conns
             .iter()
-            .filter(|(_, c)| c.handle.is_some())
+            .filter(|(_, c)| c.ended.is_none())
             .map(|(&h, _)| h)
             .filter(|&h| self.ep.is_established(h))
     }
@@ -380,19 +380,13 @@ impl Driver {
     // ------------------------------------------------------------ bookkeeping
 
     fn register(&mut self, h: ConnectionHandle) -> ConnectionHandle {
-        self.conns.insert(
-            h,
-            Conn {
-                handle: Some(h),
-                ..Conn::default()
-            },
-        );
+        self.conns.insert(h, Conn::default());
         h
     }
 
-    /// `h`, if it names a connection the handles know and the core still has.
+    /// `h`, if it names a connection the handles know that has not ended.
     fn live_conn(&self, h: ConnectionHandle) -> Option<ConnectionHandle> {
-        self.conns.get(&h).and_then(|c| c.handle)
+        self.conns.get(&h).filter(|c| c.ended.is_none()).map(|_| h)
     }
 
     /// Drops what is kept of a connection that ended and has no handle left, and lets the
@@ -401,7 +395,7 @@ impl Driver {
         if self
             .conns
             .get(&conn)
-            .is_some_and(|c| c.released && c.handle.is_none())
+            .is_some_and(|c| c.released && c.ended.is_some())
         {
             self.conns.remove(&conn);
             // Refused only if the core let go of it already.
@@ -412,12 +406,10 @@ impl Driver {
     /// Closes a connection no handle is left of once the peer acknowledged everything
     /// written to it (a peer that stops answering ends it by the idle timeout).
     fn close_if_acked(&mut self, conn: ConnectionHandle) {
-        let Some(h) = self
-            .conns
-            .get(&conn)
-            .filter(|c| c.released)
-            .and_then(|c| c.handle)
-        else {
+        if !self.conns.get(&conn).is_some_and(|c| c.released) {
+            return;
+        }
+        let Some(h) = self.live_conn(conn) else {
             return;
         };
         if self.ep.is_established(h) && self.ep.buffered(h).is_none_or(|(_, unacked)| unacked == 0) {
@@ -543,10 +535,9 @@ impl Driver {
     /// A connection is over (handshake failed or closed): its waiting calls get the end.
     fn end(&mut self, h: ConnectionHandle, end: Ended) {
         let id = h;
-        let Some(c) = self.conns.get_mut(&id).filter(|c| c.handle.is_some()) else {
+        let Some(c) = self.conns.get_mut(&id).filter(|c| c.ended.is_none()) else {
             return;
         };
-        c.handle = None;
         c.ended = Some(end);
         // A connection that ended before anyone accepted it stays in the queue: `accept`
         // still hands it out, with what it received, and its end. Only past the
@@ -556,7 +547,7 @@ impl Driver {
             let oldest_ended = self
                 .accepted
                 .iter()
-                .position(|c| self.conns.get(&c.id).is_none_or(|c| c.handle.is_none()));
+                .position(|c| self.conns.get(&c.id).is_none_or(|c| c.ended.is_some()));
             let Some(i) = oldest_ended else {
                 break;
             };

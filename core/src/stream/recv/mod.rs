@@ -475,6 +475,12 @@ impl RecvStream {
         self.end() == Some(self.read_offset) && self.reset.is_none()
     }
 
+    /// Whether a read would give the application something now: bytes, the end, or the
+    /// sender's reset.
+    pub(crate) fn has_news(&self) -> bool {
+        self.is_readable() || self.is_finished() || self.reset.is_some()
+    }
+
     pub(crate) fn reset_code(&self) -> Option<u64> {
         self.reset
     }
