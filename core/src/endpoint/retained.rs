@@ -11,15 +11,21 @@
 //! Inputs: a connection that ended, the application's release. Outputs: whether to keep
 //! it, and the oldest one to free when too many are kept.
 
-use alloc::collections::{BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet};
 
 use crate::handle::ConnectionHandle;
 
-/// The connections kept after their end, and the ones the application let go of.
+/// The connections kept after their end, and the ones the application let go of. Every
+/// call on a kept connection asks whether it is kept, and there may be as many as
+/// `Config::max_connections`: each question is a lookup, not a walk.
 #[derive(Debug, Default)]
 pub(super) struct Retained {
-    /// Kept, oldest first.
-    kept: VecDeque<ConnectionHandle>,
+    /// Kept, with when each was kept (a count).
+    kept: BTreeMap<ConnectionHandle, u64>,
+    /// The same, oldest first.
+    by_age: BTreeMap<u64, ConnectionHandle>,
+    /// The next age.
+    next: u64,
     /// Live connections the application let go of: freed as soon as they end.
     released: BTreeSet<ConnectionHandle>,
 }
@@ -27,7 +33,7 @@ pub(super) struct Retained {
 impl Retained {
     /// Whether `conn` ended and is kept.
     pub(super) fn contains(&self, conn: ConnectionHandle) -> bool {
-        self.kept.contains(&conn)
+        self.kept.contains_key(&conn)
     }
 
     /// Whether the application let go of `conn`.
@@ -41,22 +47,25 @@ impl Retained {
     }
 
     /// Keeps `conn` (once); if more than `most` are kept, the oldest other one is to be
-    /// freed, and is returned.
+    /// freed, and is returned (and no longer kept).
     pub(super) fn keep(&mut self, conn: ConnectionHandle, most: usize) -> Option<ConnectionHandle> {
-        if !self.kept.contains(&conn) {
-            self.kept.push_back(conn);
+        if !self.kept.contains_key(&conn) {
+            self.kept.insert(conn, self.next);
+            self.by_age.insert(self.next, conn);
+            self.next += 1;
         }
         if self.kept.len() <= most.max(1) {
             return None;
         }
-        let oldest = self.kept.iter().position(|&c| c != conn)?;
-        self.kept.remove(oldest)
+        let oldest = self.by_age.values().copied().find(|&c| c != conn)?;
+        self.forget(oldest);
+        Some(oldest)
     }
 
     /// `conn`'s slot is freed: nothing is kept of it.
     pub(super) fn forget(&mut self, conn: ConnectionHandle) {
-        if let Some(i) = self.kept.iter().position(|&c| c == conn) {
-            self.kept.remove(i);
+        if let Some(age) = self.kept.remove(&conn) {
+            self.by_age.remove(&age);
         }
         self.released.remove(&conn);
     }
