@@ -3,6 +3,7 @@
 
 use alloc::boxed::Box;
 use core::fmt;
+use core::net::SocketAddr;
 
 use bytes::Bytes;
 
@@ -180,6 +181,16 @@ pub enum Event {
         /// The peer's public key, authenticated by the handshake (its identity, spec
         /// §11.1); `None` on an unprotected (version 1) connection.
         peer: Option<PublicKey>,
+    },
+    /// The peer says it sees our packets come from `address` (capability
+    /// ADDRESS_DISCOVERY, spec §4.18): told after the handshake and whenever it changes.
+    /// Behind a NAT, this is our public address as that peer sees it;
+    /// [`Endpoint::reflexive`](crate::Endpoint::reflexive) sums up what every peer said.
+    AddressObserved {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// Our address as the peer sees it.
+        address: SocketAddr,
     },
     /// A connection attempt (from [`Endpoint::connect`](crate::Endpoint::connect)) failed.
     HandshakeFailed {

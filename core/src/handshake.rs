@@ -110,6 +110,12 @@ impl Negotiated {
     pub fn piping(&self) -> bool {
         self.capabilities.contains(Capabilities::PIPING)
     }
+
+    /// Whether each side tells the other the address it sees it at (OBSERVED_ADDRESS,
+    /// spec §4.18): negotiated, and on an authenticated (version 2) connection.
+    pub fn address_discovery(&self) -> bool {
+        self.version == VERSION_2 && self.capabilities.contains(Capabilities::ADDRESS_DISCOVERY)
+    }
 }
 
 /// The server's decision on a HELLO of wire version `version` (the version of the datagram
@@ -133,9 +139,13 @@ pub(crate) fn negotiate(
             versions: config.versions,
         });
     }
+    let mut capabilities = config.capabilities.intersection(hello.capabilities);
+    if version == VERSION_1 {
+        capabilities = capabilities.without(Capabilities::ADDRESS_DISCOVERY);
+    }
     Ok(Accept {
         version,
-        capabilities: config.capabilities.intersection(hello.capabilities),
+        capabilities,
         params: TransportParams {
             stateless_reset_token: reset,
             ..config.transport_params()

@@ -141,7 +141,7 @@ pub use command::{Command, Done, MessageDigest, ReadUnit};
 pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
 pub use connection::Timer;
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
-pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Transmit};
+pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Mapping, Reflexive, Transmit};
 pub use event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
 pub use handle::ConnectionHandle;
 pub use handshake::{HandshakeError, Negotiated};

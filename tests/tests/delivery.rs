@@ -362,7 +362,9 @@ fn a_refusal_that_comes_after_every_byte_was_acknowledged_still_counts() {
         }
         true
     });
-    let id = sim.endpoint(0).send_message(conn, None, payload(20_000)).unwrap();
+    // One first flight's worth, so that every byte is acknowledged before the STOP_SENDING
+    // is sent again (a larger message made that a matter of timing).
+    let id = sim.endpoint(0).send_message(conn, None, payload(12_000)).unwrap();
     assert!(run(&mut sim, &world, 20, |w| !w.delivery.is_empty()));
     assert!(swallowed.get(), "the datagram with the STOP_SENDING was lost");
     let w = world.borrow();

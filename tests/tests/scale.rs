@@ -81,7 +81,7 @@ fn ten_thousand_connections_on_one_endpoint() {
                         got += 1;
                     }
                 }
-                Event::StreamOpened { .. } => {}
+                Event::StreamOpened { .. } | Event::AddressObserved { .. } => {}
                 other => panic!("{other:?}"),
             }
         }
@@ -113,10 +113,14 @@ fn ten_thousand_connections_on_one_endpoint() {
     // About 1.3 KB of it are the packet keys: two AES-256-GCM key schedules and GHASH
     // tables (send, receive) of the default cipher. Issue 31 added about 120 bytes (5,112 to
     // 5,233): the delivery-rate state every connection keeps for BBR, a statistics field and
-    // loss detection's adaptive time threshold; issue 35 aims at 2 KiB.
+    // loss detection's adaptive time threshold; issue 35 aims at 2 KiB. Issue 33 added about
+    // 1 KB (5,234 to 6,219): each side's OBSERVED_ADDRESS makes the server's first tracked
+    // packet, so its sent-packet queue (four slots, kept for the next flight) and control
+    // queue are allocated, as they were before for any connection that ever sent a PING or
+    // a byte; the address report itself is 40 bytes.
     assert!(
-        per_connection <= 5248,
-        "{per_connection} bytes per idle connection (aim: 5 KiB + 128)"
+        per_connection <= 6272,
+        "{per_connection} bytes per idle connection (aim: 6 KiB + 128)"
     );
 }
 

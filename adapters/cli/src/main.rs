@@ -368,7 +368,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
 /// one, each stream's progress and receipts with two, every datagram with three.
 fn init_logging(verbose: u8) {
     use tracing_subscriber::EnvFilter;
-    const CRATES: [&str; 4] = ["weir_cli", "weir_driver", "weir_tokio", "weir_core"];
+    // The binary's own logs carry its target name, `weir`, not the package's.
+    const CRATES: [&str; 4] = ["weir", "weir_driver", "weir_tokio", "weir_core"];
     let from_env = std::env::var("RUST_LOG").ok().filter(|d| !d.trim().is_empty());
     let filter = match (from_env, verbose) {
         (Some(directives), _) => EnvFilter::new(directives),
@@ -382,9 +383,12 @@ fn init_logging(verbose: u8) {
             EnvFilter::new(CRATES.map(|c| format!("{c}={level}")).join(","))
         }
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only for a terminal: escape codes in a log file or a pipe are noise.
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

@@ -163,6 +163,10 @@ pub async fn send(
     let acked = acked.map_err(|(n, e)| interrupted(n, e))?;
     bar.finish();
     tracing::info!(file = %name, "delivered: the receiver read and verified every byte");
+    if let Some(public) = conn.observed_address() {
+        // Behind a NAT, our public address toward the receiver (spec §4.18).
+        tracing::info!(%public, "the receiver sees us at this address");
+    }
     let elapsed = started.elapsed();
     let stats = conn.stats().await.unwrap_or_default();
     println!(

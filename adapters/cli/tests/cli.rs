@@ -652,8 +652,9 @@ fn a_file_that_is_not_a_trace_is_exit_8() {
     );
 }
 
-/// `-v` turns the transport's logs on (stderr), `RUST_LOG` chooses them; without either, a
-/// run prints only its result.
+/// `-v` turns the transport's logs on (stderr), the command's own among them, in plain text
+/// when stderr is not a terminal; `RUST_LOG` chooses them; without either, a run prints only
+/// its result.
 #[test]
 fn verbose_and_rust_log_drive_the_logs() {
     let dir = tempfile::tempdir().unwrap();
@@ -661,6 +662,11 @@ fn verbose_and_rust_log_drive_the_logs() {
     for (flags, env, wanted) in [
         (&[][..], None, None),
         (&["-v"][..], None, Some("connection established")),
+        (
+            &["-v"][..],
+            None,
+            Some("the receiver sees us at this address public=127.0.0.1:"),
+        ),
         (&[][..], Some("weir_driver=debug"), Some("receipt")),
     ] {
         let sub = tempfile::tempdir().unwrap();

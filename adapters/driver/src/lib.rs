@@ -69,8 +69,8 @@ use bytes::Bytes;
 pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
-    ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Negotiated,
-    PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Seed, StreamHeader,
+    ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Mapping,
+    Negotiated, PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Reflexive, Seed, StreamHeader,
 };
 
 pub use driver::{Driver, TRACE_ENV};

@@ -51,8 +51,8 @@ use bytes::Bytes;
 pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
-    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated, PeerPolicy, PipeStats,
-    PublicKey, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, PeerPolicy,
+    PipeStats, PublicKey, Reflexive, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 
 use run::{block_on, wait};
@@ -88,6 +88,12 @@ impl Endpoint {
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.inner.local_addr()
+    }
+
+    /// Our public addresses as recent peers saw them, and whether one serves every
+    /// destination (weir-driver's `Endpoint::reflexive`).
+    pub fn reflexive(&self) -> Reflexive {
+        self.inner.reflexive()
     }
 
     /// How long [`connect`](Self::connect) and [`accept`](Self::accept) wait before giving
@@ -184,6 +190,12 @@ impl Connection {
     /// unprotected (version 1) connection.
     pub fn peer_key(&self) -> Option<PublicKey> {
         self.inner.peer_key()
+    }
+
+    /// Our address as the peer last said it sees it (weir-driver's
+    /// `Connection::observed_address`).
+    pub fn observed_address(&self) -> Option<SocketAddr> {
+        self.inner.observed_address()
     }
 
     /// How long this handle's blocking calls wait before giving up with

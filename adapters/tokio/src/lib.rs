@@ -60,8 +60,8 @@ use tokio::sync::Notify;
 pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats,
-    ControllerFactory, Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Negotiated,
-    PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, SendStream, StreamHeader, StreamId,
+    ControllerFactory, Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated,
+    PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, Reflexive, SendStream, StreamHeader, StreamId,
     DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};

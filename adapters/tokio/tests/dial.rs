@@ -1,7 +1,8 @@
 //! Dialing a peer by its public key at the addresses known for it
 //! (`Endpoint::connect_to_peer`), over real UDP on 127.0.0.1: the address that answers and
 //! holds the key wins, whatever the others do, and a peer reachable at none is a typed
-//! failure that names each address.
+//! failure that names each address. And address discovery: each side learns the address the
+//! other sees it at.
 
 use std::net::UdpSocket;
 
@@ -9,7 +10,7 @@ mod common;
 
 use bytes::Bytes;
 use common::{bounded, config, local};
-use weir_tokio::{Endpoint, Error, HandshakeError};
+use weir_tokio::{Endpoint, Error, HandshakeError, Mapping};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_address_that_answers_with_the_key_wins() {
@@ -67,6 +68,42 @@ async fn a_peer_at_no_address_is_unreachable_with_each_address_s_failure() {
         };
         assert!(matches!(&none, Error::Unreachable { attempts } if attempts.is_empty()));
         assert!(none.to_string().contains("none was given"), "{none}");
+    })
+    .await;
+}
+
+/// Address discovery (spec §4.18) over real sockets: each side tells the other the address
+/// it sees it at, so each learns its own, and the endpoint sums it up (one host's reports
+/// cannot tell how a NAT maps: 127.0.0.1 is every peer here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_side_learns_the_address_the_other_sees_it_at() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let server_addr = server.local_addr();
+        let serving = tokio::spawn(async move {
+            let c = server.accept().await.unwrap();
+            let got = c.recv_message().await.unwrap();
+            // The client's report went out before its message.
+            let seen = c.observed_address();
+            c.send_message(got).await.unwrap();
+            (seen, server)
+        });
+        let conn = client.connect(server_addr).await.unwrap();
+        conn.send_message(Bytes::from_static(b"where am I"))
+            .await
+            .unwrap();
+        // The server's report went out before its answer.
+        assert_eq!(
+            conn.recv_message().await.unwrap(),
+            Bytes::from_static(b"where am I")
+        );
+        assert_eq!(conn.observed_address(), Some(client.local_addr()));
+        let r = client.reflexive();
+        assert_eq!(r.addresses, [client.local_addr()]);
+        assert_eq!(r.mapping, Mapping::Unknown, "one host's word");
+        let (seen, _server) = serving.await.unwrap();
+        assert_eq!(seen, Some(server_addr));
     })
     .await;
 }

@@ -90,6 +90,12 @@ pub(super) fn decode_errors(out: &mut Out) {
         },
     );
     out.vector(
+        "err-observed-address-in-v1",
+        "an OBSERVED_ADDRESS in a version 1 data packet (version 2 only: unauthenticated, anyone could forge it)",
+        Some(6),
+        &raw(raw_data_header(), &[0x0f, 0x01, 0x04, 192, 0, 2, 7, 0x11, 0x51]),
+    );
+    out.vector(
         "err-hello-in-data-packet",
         "a HELLO in a data packet",
         Some(6),

@@ -195,6 +195,46 @@ pub(super) fn v2_vectors() -> String {
             h
         },
     );
+    // OBSERVED_ADDRESS (spec §4.18): both families, and a family that is neither.
+    let observed = |sequence, address: &str| {
+        Frame::ObservedAddress(ObservedAddress {
+            sequence,
+            address: address.parse().unwrap(),
+        })
+    };
+    let mut buf = vec![0u8; 1200];
+    let len = weir_core::crypto::seal_with_key(
+        Cipher::ChaCha20Poly1305,
+        key(0x10),
+        &v2_header(PacketKind::Data, 8, KeyPhase::Zero),
+        &[observed(1, "192.0.2.7:4433"), observed(2, "[2001:db8::1]:65535")],
+        &mut buf,
+    )
+    .unwrap();
+    out.vector_keyed(
+        "v2-observed-address",
+        "OBSERVED_ADDRESS of an IPv4 address, then a newer one of an IPv6 address, sealed with ChaCha20-Poly1305",
+        Some(7),
+        Some((Cipher::ChaCha20Poly1305, key(0x10))),
+        &buf[..len],
+    );
+    let mut family = raw_data_header();
+    family[1] = 0x02;
+    family.extend_from_slice(&[0x0f, 0x01, 0x05, 192, 0, 2, 7, 0x11, 0x51]);
+    family.extend_from_slice(&[0; 16]);
+    assert!(weir_core::crypto::reseal_with_key(
+        Cipher::ChaCha20Poly1305,
+        key(0x10),
+        &mut family,
+        Some(6)
+    ));
+    out.vector_keyed(
+        "v2-err-address-family",
+        "an OBSERVED_ADDRESS whose address family is 5",
+        Some(6),
+        Some((Cipher::ChaCha20Poly1305, key(0x10))),
+        &family,
+    );
     let mut v2_hs = raw_handshake_header();
     v2_hs[1] = 0x02;
     out.vector(

@@ -66,14 +66,19 @@ impl Connection {
             Control::ResetStream { id, code, final_size } => Frame::ResetStream { id, code, final_size },
             Control::StopSending { id, code } => Frame::StopSending { id, code },
             Control::Ping => Frame::Ping,
+            Control::ObservedAddress => Frame::ObservedAddress(crate::wire::ObservedAddress {
+                sequence: self.address_report.told(),
+                address: self.remote,
+            }),
         })
     }
 
     /// A packet carrying `c` was lost.
     pub(super) fn on_control_lost(&mut self, c: Control) {
         match c {
-            // Credit is sent again at its value then (`control_frame`), if still needed.
-            Control::MaxData | Control::MaxStreams => self.control.push(c),
+            // Sent again at its value then (`control_frame`): credit if still needed, the
+            // peer's newest address.
+            Control::MaxData | Control::MaxStreams | Control::ObservedAddress => self.control.push(c),
             Control::MaxStreamData(id) => {
                 if self.streams.get(&id).is_some_and(|s| s.recv.is_some()) {
                     self.control.push(c);

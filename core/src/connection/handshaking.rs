@@ -164,11 +164,7 @@ impl Connection {
                 self.handshake.step(HandshakeStep::Answered);
                 self.step(Step::Confirmed);
                 self.liveness.elicited(now);
-                self.events.push_back(Event::Connected {
-                    conn: self.handle,
-                    negotiated,
-                    peer: None,
-                });
+                self.connected(negotiated, None);
             }
             Err(e) => self.fail_handshake(e),
         }
@@ -251,11 +247,18 @@ impl Connection {
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
         // packet heard; handshake packets do not count for it otherwise).
         self.liveness.heard(now);
+        self.connected(opened.negotiated, Some(opened.peer));
+    }
+
+    /// The handshake is done: the application hears of the connection, and the peer of the
+    /// address we see it at (capability ADDRESS_DISCOVERY).
+    pub(super) fn connected(&mut self, negotiated: Negotiated, peer: Option<PublicKey>) {
         self.events.push_back(Event::Connected {
             conn: self.handle,
-            negotiated: opened.negotiated,
-            peer: Some(opened.peer),
+            negotiated,
+            peer,
         });
+        self.report_address();
     }
 
     /// Server, pattern XX: the client's NOISE_FINISH, which authenticates its key and
@@ -296,11 +299,7 @@ impl Connection {
         }
         self.step(Step::Confirmed);
         self.liveness.elicited(now);
-        self.events.push_back(Event::Connected {
-            conn: self.handle,
-            negotiated,
-            peer: Some(peer),
-        });
+        self.connected(negotiated, Some(peer));
     }
 
     pub(super) fn send_handshake(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {

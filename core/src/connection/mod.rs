@@ -29,6 +29,7 @@
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
 //! | `closing` | the CLOSE to send (again) and the end reported once (an owned part) |
 //! | `path` | whether the peer's address is proven, and the 3× limit until then (an owned part) |
+//! | `address_report` | the addresses each side told the other it sees it at (an owned part; spec §4.18) |
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
 
 use alloc::boxed::Box;
@@ -67,6 +68,7 @@ use crate::wire::{
 };
 use crate::wire::{Delivery, VERIFICATION_FAILED};
 
+mod address_report;
 mod close;
 mod closing;
 mod control;
@@ -90,6 +92,7 @@ mod timeouts;
 mod timers;
 mod transmit;
 
+use address_report::AddressReport;
 use closing::Closing;
 use control::ControlQueue;
 use handshaking::{HandshakeState, HandshakeStep};
@@ -237,6 +240,9 @@ pub(crate) struct Connection {
     /// Whether the peer's address is proven, and until then how much may be sent to it
     /// (an owned part, module `path`; spec §10.2).
     path: Path,
+    /// The addresses each side told the other it sees it at (an owned part, module
+    /// `address_report`; spec §4.18).
+    address_report: AddressReport,
     /// The datagram being handled: its size (it opens a new address's account), and whether
     /// a slice of it held pays for it (module `stream::held`).
     datagram: Datagram,
@@ -317,6 +323,7 @@ impl Connection {
             liveness: Liveness::new(now),
             black_hole: BlackHole::default(),
             path: Path::default(),
+            address_report: AddressReport::default(),
             datagram: Datagram::new(0),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),

@@ -70,6 +70,8 @@ impl Connection {
                 // asks for that acknowledgement.
                 self.path.moved(self.datagram.len(), self.recovery.next_pn());
                 self.control.push(Control::Ping);
+                // The report reads `remote` when it is sent, set below.
+                self.report_address();
             }
             self.remote = from;
         }
@@ -86,11 +88,7 @@ impl Connection {
                     self.step(Step::Confirmed);
                     self.liveness.elicited(now);
                     if let Some(negotiated) = self.negotiated {
-                        self.events.push_back(Event::Connected {
-                            conn: self.handle,
-                            negotiated,
-                            peer: self.peer_key,
-                        });
+                        self.connected(negotiated, self.peer_key);
                     }
                 }
             }
@@ -182,6 +180,7 @@ impl Connection {
             Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
+            Frame::ObservedAddress(o) => self.on_observed_address(o)?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
             }

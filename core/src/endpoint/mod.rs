@@ -33,6 +33,7 @@
 //! | `budgets` | the endpoint-wide receive and send budgets |
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
 //! | `queries` | what the application may ask without changing anything |
+//! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
 //! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
 use alloc::boxed::Box;
@@ -72,10 +73,12 @@ mod commands;
 mod harness;
 mod piping;
 mod queries;
+mod reflexive;
 mod retained;
 mod slots;
 mod stateless;
 
+pub use reflexive::{Mapping, Reflexive};
 use stateless::{write_stateless, Stateless};
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -200,6 +203,8 @@ pub struct Endpoint {
     /// Connections that ended with something untold, kept until taken or released (an owned part,
     /// module `retained`).
     retained: retained::Retained,
+    /// What peers said of our public address (an owned part, module `reflexive`).
+    reflexive: reflexive::Reports,
     /// What each connection's send buffer holds (as of its last touch), their sum
     /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
     /// refused, to be told `Writable` once it has room for them.
@@ -274,6 +279,7 @@ impl Endpoint {
             windows: Vec::new(),
             windows_total: 0,
             retained: retained::Retained::default(),
+            reflexive: reflexive::Reports::default(),
             sends: Vec::new(),
             sends_total: 0,
             send_waiters: BTreeSet::new(),

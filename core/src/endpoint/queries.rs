@@ -77,4 +77,19 @@ impl Endpoint {
     pub fn remote_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
         Some(self.lookup(conn)?.remote)
     }
+
+    /// Our address as this connection's peer last said it sees it (capability
+    /// ADDRESS_DISCOVERY, spec §4.18); `None` before it said, or if it does not.
+    pub fn observed_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
+        self.lookup(conn)?.observed_address()
+    }
+
+    /// Our public addresses as recent peers saw them, and whether one serves every
+    /// destination (what hole punching needs): a summary of the latest report of each of
+    /// the last eight peers that told one, kept after their connections end. A report
+    /// outlives the NAT mapping it describes; a rebinding shows as a second address until
+    /// newer reports push the old out.
+    pub fn reflexive(&self) -> Reflexive {
+        self.reflexive.summary()
+    }
 }

@@ -171,6 +171,9 @@ impl Endpoint {
                 let ip = conn.hello_key.map_or(conn.remote, |k| k.from).ip();
                 self.admission.violation(&self.config, conn.clock(), ip);
             }
+            if let Event::AddressObserved { address, .. } = e {
+                self.reflexive.heard(conn.remote, address);
+            }
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);

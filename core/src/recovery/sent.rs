@@ -50,4 +50,6 @@ pub(crate) enum Control {
     StopSending { id: StreamId, code: u64 },
     /// PING: asks for an acknowledgement (nothing to resend).
     Ping,
+    /// OBSERVED_ADDRESS: where we see the peer (its newest address when sent).
+    ObservedAddress,
 }

@@ -49,6 +49,8 @@ pub enum Field {
     Ciphers,
     NoiseMessage,
     Tag,
+    Sequence,
+    Address,
 }
 
 impl fmt::Display for Field {
@@ -89,6 +91,8 @@ impl fmt::Display for Field {
             Field::Ciphers => "ciphers",
             Field::NoiseMessage => "noise message",
             Field::Tag => "authentication tag",
+            Field::Sequence => "sequence number",
+            Field::Address => "address",
         };
         f.write_str(name)
     }
@@ -231,6 +235,9 @@ pub enum Violation {
     /// A key phase on a packet that has none: version 1, or a handshake packet (§11.4).
     #[error("key phase set on a packet that has none")]
     KeyPhaseNotAllowed,
+    /// An address whose family byte is neither 4 nor 6 (§4.18).
+    #[error("unknown address family {0}")]
+    InvalidAddressFamily(u8),
 }
 
 /// Why a datagram could not be decoded. The datagram is to be dropped and counted

@@ -10,6 +10,7 @@ use core::fmt;
 use bytes::Bytes;
 
 use super::ack::Ack;
+use super::address::ObservedAddress;
 use super::close::{Close, CloseCode, Reason, TransportErrorCode};
 use super::cursor::{varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
@@ -80,6 +81,9 @@ pub enum Frame {
         /// What became of it, counted in relays from the receipt's sender.
         delivery: Delivery,
     },
+    /// OBSERVED_ADDRESS (capability ADDRESS_DISCOVERY, version 2): where the peer sees our
+    /// packets come from (spec §4.18).
+    ObservedAddress(ObservedAddress),
     /// STREAM.
     Stream(StreamFrame),
     /// HELLO.
@@ -129,6 +133,7 @@ impl Frame {
                 delivery: Delivery::Failed { .. },
                 ..
             } => types::RECEIPT_FAILED,
+            Frame::ObservedAddress(_) => types::OBSERVED_ADDRESS,
             Frame::Stream(s) => s.frame_type(),
             Frame::Hello(_) => types::HELLO,
             Frame::Accept(_) => types::ACCEPT,
@@ -174,6 +179,8 @@ impl Frame {
             types::HELLO | types::ACCEPT => packet == PacketType::Handshake && !v2,
             types::REJECT | types::RETRY => packet == PacketType::Handshake,
             types::NOISE_HELLO..=types::NOISE_FINISH => packet == PacketType::Handshake && v2,
+            // A report of an address is worth something only if nobody else could have made it.
+            types::OBSERVED_ADDRESS => packet == PacketType::Data && v2,
             _ => packet == PacketType::Data,
         }
     }
@@ -181,7 +188,7 @@ impl Frame {
     /// Reads one frame of a packet of type `packet` and wire version `version`.
     pub(crate) fn read(r: &mut Reader, packet: PacketType, version: u16) -> Result<Frame, DecodeError> {
         let frame_type = r.varint(Field::FrameType)?;
-        let known = frame_type <= types::RECEIPT_FAILED
+        let known = frame_type <= types::OBSERVED_ADDRESS
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type);
         if !known {
@@ -280,6 +287,7 @@ impl Frame {
                     token: r.bytes(len, Field::Token)?,
                 })
             }
+            types::OBSERVED_ADDRESS => Frame::ObservedAddress(ObservedAddress::read(r)?),
             types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
             types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
             types::NOISE_FINISH => Frame::NoiseFinish(read_message(r)?),
@@ -330,6 +338,7 @@ impl Frame {
                     + varint_len(close.reason.as_bytes().len() as u64)?
                     + close.reason.as_bytes().len()
             }
+            Frame::ObservedAddress(o) => o.encoded_len()?,
             Frame::Stream(s) => s.encoded_len()?,
             Frame::Hello(h) => {
                 4 + varint_len(h.capabilities.bits())? + token_len(&h.token)? + h.params.encoded_len()?
@@ -400,6 +409,7 @@ impl Frame {
                 w.varint(close.reason.as_bytes().len() as u64)?;
                 w.put(close.reason.as_bytes())?;
             }
+            Frame::ObservedAddress(o) => o.write(w)?,
             Frame::Stream(s) => s.write(w)?,
             Frame::Hello(h) => {
                 h.versions.write(w)?;
@@ -466,6 +476,9 @@ impl fmt::Display for Frame {
                     write!(f, "APPLICATION_CLOSE code={code} reason={:?}", c.reason.as_str())
                 }
             },
+            Frame::ObservedAddress(o) => {
+                write!(f, "OBSERVED_ADDRESS seq={} address={}", o.sequence, o.address)
+            }
             Frame::Stream(s) => {
                 write!(f, "STREAM id={} offset={} len={}", s.id, s.offset, s.data.len())?;
                 if s.fin {

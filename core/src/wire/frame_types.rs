@@ -31,6 +31,9 @@ pub const RECEIPT: u64 = 0x0d;
 /// The final word on a stream the peer sent: not delivered, and why (capability
 /// RECEIPTS).
 pub const RECEIPT_FAILED: u64 = 0x0e;
+/// The address the sender sees our packets come from (capability ADDRESS_DISCOVERY,
+/// version 2 only).
+pub const OBSERVED_ADDRESS: u64 = 0x0f;
 /// Stream data: 0x10 to 0x1f, the low four bits are flags.
 pub const STREAM: u64 = 0x10;
 /// STREAM flag: the frame ends the stream.

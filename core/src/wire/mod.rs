@@ -21,6 +21,7 @@
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
 mod ack;
+mod address;
 mod close;
 mod cursor;
 mod digest;
@@ -40,6 +41,7 @@ pub mod varint;
 mod version_reject;
 
 pub use ack::{Ack, AckRange, AckRangeIter, AckRanges};
+pub use address::ObservedAddress;
 pub use close::{Close, CloseCode, Reason, TransportErrorCode};
 pub use digest::Digest;
 pub use error::{DecodeError, EncodeError, Field, Limit, Violation};

@@ -106,8 +106,13 @@ impl Capabilities {
     /// receiver read it all or failed to (spec §4.17, §8 Delivery): the sender learns the
     /// outcome end to end, through relays.
     pub const RECEIPTS: Capabilities = Capabilities(1 << 2);
-    /// Every capability this protocol defines (both wire versions have the same ones).
-    pub const ALL: Capabilities = Capabilities(0b111);
+    /// The endpoint tells its peer the address it sees the peer's packets come from
+    /// (OBSERVED_ADDRESS, spec §4.18), so that an endpoint behind a NAT learns its public
+    /// address. Version 2 only: a server grants it to no version 1 client, whose frames
+    /// anyone on the path could forge.
+    pub const ADDRESS_DISCOVERY: Capabilities = Capabilities(1 << 3);
+    /// Every capability this protocol defines.
+    pub const ALL: Capabilities = Capabilities(0b1111);
 
     /// The set with exactly these bits. Only bits below 2^62 fit on the wire; higher bits
     /// are dropped.
@@ -130,7 +135,12 @@ impl Capabilities {
         Capabilities(self.0 & other.0)
     }
 
-    /// Capabilities in either set.
+    /// The capabilities of `self` that are not in `other`.
+    pub const fn without(self, other: Capabilities) -> Capabilities {
+        Capabilities(self.0 & !other.0)
+    }
+
+    /// Both sets together.
     pub const fn union(self, other: Capabilities) -> Capabilities {
         Capabilities(self.0 | other.0)
     }
@@ -511,8 +521,11 @@ mod tests {
     fn capabilities_intersect() {
         let a = Capabilities::STREAMING
             .union(Capabilities::PIPING)
-            .union(Capabilities::RECEIPTS);
+            .union(Capabilities::RECEIPTS)
+            .union(Capabilities::ADDRESS_DISCOVERY);
         assert_eq!(a, Capabilities::ALL);
+        assert!(!a.without(Capabilities::PIPING).contains(Capabilities::PIPING));
+        assert!(a.without(Capabilities::PIPING).contains(Capabilities::RECEIPTS));
         assert_eq!(a.intersection(Capabilities::PIPING), Capabilities::PIPING);
         assert!(a.contains(Capabilities::STREAMING));
         assert!(!Capabilities::PIPING.contains(a));

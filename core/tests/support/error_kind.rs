@@ -33,6 +33,7 @@ pub fn error_kind(e: &DecodeError) -> String {
             Violation::UnknownNoisePattern(_) => "unknown-noise-pattern".into(),
             Violation::InvalidCipher(_) => "invalid-cipher".into(),
             Violation::KeyPhaseNotAllowed => "key-phase-not-allowed".into(),
+            Violation::InvalidAddressFamily(_) => "invalid-address-family".into(),
             other => panic!("no vector name for {other:?}"),
         },
         other => panic!("no vector name for {other:?}"),

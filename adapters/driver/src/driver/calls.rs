@@ -6,6 +6,7 @@
 //! ([`Sending`]), never here, and a future dropped midway says so (`abandon_*`), so the
 //! driver keeps no record of calls.
 
+use std::net::SocketAddr;
 use std::task::{Poll, Waker};
 
 use bytes::{Buf, Bytes};
@@ -13,7 +14,7 @@ use weir_core::congestion::CongestionAlgorithm;
 use weir_core::wire::{Capabilities, Label, Reason, StreamId};
 use weir_core::{
     ApiError, ConnectionHandle, ConnectionStats, Delivery, LocalRead, PipeId, PipeStats, PublicKey,
-    StreamHeader,
+    Reflexive, StreamHeader,
 };
 
 use super::conn::{Confirming, PipeRecord};
@@ -198,6 +199,16 @@ impl Driver {
     pub(crate) fn close(&mut self, conn: ConnectionHandle, code: u64, reason: Reason) -> Result<(), Error> {
         let now = self.now();
         self.act(conn, |ep, h| ep.close(now, h, code, reason))
+    }
+
+    /// Our public addresses as recent peers saw them (`weir_core::Endpoint::reflexive`).
+    pub(crate) fn reflexive(&self) -> Reflexive {
+        self.ep.reflexive()
+    }
+
+    /// Our address as `conn`'s peer last said it sees it, while the connection is open.
+    pub(crate) fn observed_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
+        self.ep.observed_address(conn)
     }
 
     /// A connection's counters: live while it is open, then the ones it closed with.

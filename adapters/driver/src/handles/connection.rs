@@ -1,6 +1,7 @@
 //! A connection's handle: messages, streams, close, counters.
 
 use std::future::poll_fn;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -71,6 +72,14 @@ impl Connection {
     /// unprotected (version 1) connection.
     pub fn peer_key(&self) -> Option<PublicKey> {
         self.inner.peer
+    }
+
+    /// Our address as the peer last said it sees it (capability ADDRESS_DISCOVERY, spec
+    /// §4.18): behind a NAT, our public address toward this peer. `None` until the peer
+    /// said (its report follows the handshake by a moment), or once the connection ended.
+    pub fn observed_address(&self) -> Option<SocketAddr> {
+        let conn = self.id();
+        self.shared().driver().observed_address(conn)
     }
 
     /// Sends `data` as one message (a stream of its own, whose length the peer learns at

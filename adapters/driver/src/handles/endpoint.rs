@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
 use weir_core::congestion::CongestionAlgorithm;
-use weir_core::PublicKey;
+use weir_core::{PublicKey, Reflexive};
 
 use super::{Connection, Pipe, RecvStream};
 use crate::{Driver, Error, RecvState};
@@ -252,6 +252,13 @@ impl Endpoint {
     /// each endpoint.
     pub fn public_key(&self) -> PublicKey {
         self.shared.public_key
+    }
+
+    /// Our public addresses as recent peers saw them, and whether one serves every
+    /// destination (capability ADDRESS_DISCOVERY; `weir_core::Endpoint::reflexive`): what
+    /// to tell a peer that should reach us from behind a NAT.
+    pub fn reflexive(&self) -> Reflexive {
+        self.shared.driver().reflexive()
     }
 
     /// Starts the graceful shutdown (dropping the handle does the same).
