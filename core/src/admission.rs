@@ -151,10 +151,12 @@ impl Admissions {
     }
 
     /// The address that stands for `ip` in the counts and bans: `ip` itself, or its IPv6
-    /// prefix with the rest zeroed.
+    /// prefix with the rest zeroed. A circuit address (module `relay`) stands for itself:
+    /// every peer behind a relay shares its prefix, and one must not answer for the others.
     fn client(&self, ip: IpAddr) -> IpAddr {
         match ip {
             IpAddr::V4(_) => ip,
+            IpAddr::V6(_) if crate::relay::is_circuit_ip(ip) => ip,
             IpAddr::V6(v6) => {
                 let mask = u128::MAX
                     .checked_shl(128 - u32::from(self.ipv6_prefix_len))

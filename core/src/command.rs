@@ -166,6 +166,18 @@ pub enum Command {
         /// Whether the application reads it here too.
         local: LocalRead,
     },
+    /// [`reserve`](crate::Endpoint::reserve). Answered with [`Done::Unit`].
+    Reserve {
+        /// Our connection to the relay.
+        relay: ConnectionHandle,
+    },
+    /// [`connect_via`](crate::Endpoint::connect_via). Answered with [`Done::Conn`].
+    ConnectVia {
+        /// Our connection to the relay.
+        relay: ConnectionHandle,
+        /// The peer wanted.
+        peer: PublicKey,
+    },
     /// [`add_entropy`](crate::Endpoint::add_entropy). Answered with [`Done::Unit`].
     AddEntropy {
         /// Fresh random bytes.

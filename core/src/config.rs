@@ -282,6 +282,10 @@ pub struct Config {
     /// [`stream_receive_window`](Self::stream_receive_window) from its start) comes on top,
     /// so a relay with many pipes wants a small initial stream window. Default: 64 MiB.
     pub pipe_buffer_total: u64,
+    /// Serve as a relay (spec §12): keep peers reachable by their keys and forward the
+    /// datagrams of circuits between them, within these limits. `None` (the default):
+    /// refuse every relay request with `RelayRefusal::NotARelay`.
+    pub relay: Option<crate::RelayConfig>,
 }
 
 impl Default for Config {
@@ -326,6 +330,7 @@ impl Default for Config {
             max_send_rate: None,
             pipe_buffer: 4 << 20,
             pipe_buffer_total: 64 << 20,
+            relay: None,
         }
     }
 }

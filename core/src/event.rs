@@ -56,6 +56,9 @@ pub enum CloseReason {
     /// never acknowledged a packet under it, so no key update could happen; or packets that
     /// failed authentication reached the integrity limit.
     KeysExhausted,
+    /// The relay ended the circuit the connection ran through, its only path (spec §12.2):
+    /// a limit of the relay's, or the relay or the other end left it.
+    Relay(crate::RelayRefusal),
 }
 
 impl fmt::Display for CloseReason {
@@ -86,6 +89,7 @@ impl fmt::Display for CloseReason {
                 f.write_str("reset: the peer no longer has this connection (it restarted or forgot it)")
             }
             CloseReason::KeysExhausted => f.write_str("the packet keys reached their AEAD limits"),
+            CloseReason::Relay(why) => write!(f, "the relay circuit, the only path, ended: {why}"),
         }
     }
 }
@@ -191,6 +195,20 @@ pub enum Event {
         conn: ConnectionHandle,
         /// Our address as the peer sees it.
         address: SocketAddr,
+    },
+    /// The relay at the other end of `conn` keeps us reachable by our key
+    /// ([`Endpoint::reserve`](crate::Endpoint::reserve); spec §12.2), for as long as the
+    /// connection lasts.
+    RelayReserved {
+        /// Our connection to the relay.
+        conn: ConnectionHandle,
+    },
+    /// The relay at the other end of `conn` refused a reservation.
+    RelayRefused {
+        /// Our connection to the relay.
+        conn: ConnectionHandle,
+        /// Why.
+        reason: crate::RelayRefusal,
     },
     /// A connection attempt (from [`Endpoint::connect`](crate::Endpoint::connect)) failed.
     HandshakeFailed {
@@ -462,6 +480,10 @@ pub enum ApiError {
     /// not include version 2: plaintext version 1 proves nothing (spec §11.7).
     #[error("an identity can only be proven in version 2, which this endpoint does not speak")]
     IdentityNeedsEncryption,
+    /// The connection did not negotiate what the call needs: the relay exchange (capability
+    /// RELAY, version 2 only) with the relay named.
+    #[error("the connection did not negotiate the capability this needs")]
+    NotNegotiated,
     /// Piping the stream would hold more than the pipe's cap
     /// ([`Config::pipe_buffer`](crate::Config::pipe_buffer)) at once: it already holds
     /// `buffered` bytes the application has not read.

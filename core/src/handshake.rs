@@ -31,6 +31,10 @@ pub enum HandshakeError {
     /// No answer within the handshake timeout.
     #[error("handshake timed out")]
     TimedOut,
+    /// The relay asked for a circuit to the peer refused it (spec §12.2), or the connection
+    /// to the relay ended first (`PeerGone`).
+    #[error("the relay opened no circuit: {0}")]
+    Relay(crate::RelayRefusal),
     /// The server refused with this reason; `versions` is the server's range.
     #[error("server rejected the connection: {reason} (server speaks versions {versions})")]
     Rejected {
@@ -116,6 +120,12 @@ impl Negotiated {
     pub fn address_discovery(&self) -> bool {
         self.version == VERSION_2 && self.capabilities.contains(Capabilities::ADDRESS_DISCOVERY)
     }
+
+    /// Whether the relay exchange (spec §12) may run on this connection: negotiated, and on
+    /// an authenticated (version 2) connection.
+    pub fn relay(&self) -> bool {
+        self.version == VERSION_2 && self.capabilities.contains(Capabilities::RELAY)
+    }
 }
 
 /// The server's decision on a HELLO of wire version `version` (the version of the datagram
@@ -141,7 +151,7 @@ pub(crate) fn negotiate(
     }
     let mut capabilities = config.capabilities.intersection(hello.capabilities);
     if version == VERSION_1 {
-        capabilities = capabilities.without(Capabilities::ADDRESS_DISCOVERY);
+        capabilities = capabilities.without(Capabilities::AUTHENTICATED_ONLY);
     }
     Ok(Accept {
         version,
@@ -501,6 +511,17 @@ impl Client {
             }
             _ => false,
         }
+    }
+
+    /// Sends nothing until [`resume`](Self::resume): the path to the server is not open yet
+    /// (a relay's circuit, spec §12). The give-up deadline runs on.
+    pub(crate) fn hold(&mut self) {
+        self.next_send = None;
+    }
+
+    /// The path is open: HELLO goes at once, then on its backoff.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        self.next_send = Some(now);
     }
 
     /// The earliest of the resend and the give-up deadlines.

@@ -218,6 +218,38 @@ pub(super) fn v2_vectors() -> String {
         Some((Cipher::ChaCha20Poly1305, key(0x10))),
         &buf[..len],
     );
+    // The relay exchange (spec §12.2): every frame, in one packet.
+    let circuit = CircuitId([0xc1, 0xc2, 0xc3, 0xc4, 0xc5, 0xc6, 0xc7, 0xc8]);
+    let relay_frames = [
+        Frame::Relay(RelayFrame::Reserve { request: 1 }),
+        Frame::Relay(RelayFrame::Connect {
+            request: 2,
+            peer: [0x11; 32],
+        }),
+        Frame::Relay(RelayFrame::Answer { request: 1, code: 0 }),
+        Frame::Relay(RelayFrame::Circuit {
+            request: 2,
+            circuit,
+            peer: [0x22; 32],
+        }),
+        Frame::Relay(RelayFrame::Closed { circuit, code: 5 }),
+    ];
+    let mut buf = vec![0u8; 1200];
+    let len = weir_core::crypto::seal_with_key(
+        Cipher::ChaCha20Poly1305,
+        key(0x10),
+        &v2_header(PacketKind::Data, 9, KeyPhase::Zero),
+        &relay_frames,
+        &mut buf,
+    )
+    .unwrap();
+    out.vector_keyed(
+        "v2-relay-frames",
+        "RELAY_RESERVE, RELAY_CONNECT, RELAY_ANSWER (granted), RELAY_CIRCUIT and RELAY_CLOSED (BYTE_LIMIT), sealed with ChaCha20-Poly1305",
+        Some(8),
+        Some((Cipher::ChaCha20Poly1305, key(0x10))),
+        &buf[..len],
+    );
     let mut family = raw_data_header();
     family[1] = 0x02;
     family.extend_from_slice(&[0x0f, 0x01, 0x05, 192, 0, 2, 7, 0x11, 0x51]);

@@ -38,6 +38,10 @@ impl Connection {
                     self.receipts.on_acked(id);
                     continue;
                 }
+                if let SentFrame::Relay(n) = frame {
+                    self.on_relay_acked(n);
+                    continue;
+                }
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
                     let Some(state) = self.streams.get_mut(&id) else {
                         continue;
@@ -129,6 +133,7 @@ impl Connection {
                     }
                     SentFrame::Control(c) => self.on_control_lost(c),
                     SentFrame::Receipt(id) => self.receipts.on_lost(id),
+                    SentFrame::Relay(n) => self.on_relay_lost(n),
                 }
             }
         }

@@ -29,6 +29,7 @@
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
 //! | `closing` | the CLOSE to send (again) and the end reported once (an owned part) |
 //! | `path` | whether the peer's address is proven, and the 3× limit until then (an owned part) |
+//! | `relay_link` | the relay frames both ways: sent until acknowledged, received for the endpoint (an owned part; spec §12.2) |
 //! | `address_report` | the addresses each side told the other it sees it at (an owned part; spec §4.18) |
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
 
@@ -81,6 +82,7 @@ mod path;
 mod reading;
 mod receive;
 mod receive_credit;
+mod relay_link;
 mod send_buffer;
 mod send_gate;
 mod stream_count;
@@ -102,6 +104,7 @@ use liveness::Liveness;
 use path::Path;
 use reading::{ReadStep, Reading};
 use receive_credit::ReceiveCredit;
+use relay_link::RelayLink;
 use send_buffer::SendBuffer;
 use send_gate::{Gate, SendGate, Sending};
 use stream_count::{Refusal, StreamCount};
@@ -243,6 +246,9 @@ pub(crate) struct Connection {
     /// The addresses each side told the other it sees it at (an owned part, module
     /// `address_report`; spec §4.18).
     address_report: AddressReport,
+    /// The relay frames both ways (an owned part, module `relay_link`; spec §12.2); boxed,
+    /// made on first use.
+    relay: Option<Box<RelayLink>>,
     /// The datagram being handled: its size (it opens a new address's account), and whether
     /// a slice of it held pays for it (module `stream::held`).
     datagram: Datagram,
@@ -324,6 +330,7 @@ impl Connection {
             black_hole: BlackHole::default(),
             path: Path::default(),
             address_report: AddressReport::default(),
+            relay: None,
             datagram: Datagram::new(0),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),

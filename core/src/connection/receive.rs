@@ -181,6 +181,7 @@ impl Connection {
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::ObservedAddress(o) => self.on_observed_address(o)?,
+            Frame::Relay(r) => self.on_relay_frame(r)?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
             }

@@ -144,7 +144,11 @@ impl Connection {
         let window_open = self.stream_window_open(now, size);
         let probing = self.liveness.probing();
         self.receipts.skip_stale();
-        let has_content = !self.control.is_empty() || self.receipts.has_queued() || window_open || probing;
+        let has_content = !self.control.is_empty()
+            || self.receipts.has_queued()
+            || self.relay_queued()
+            || window_open
+            || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
         let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
@@ -183,6 +187,7 @@ impl Connection {
                 self.receipts.sent();
                 sent.push(SentFrame::Receipt(id));
             }
+            self.fill_relay(&mut w, &mut sent);
             // A probe carries a PING whatever else it holds (ahead of the stream data, which
             // would fill the datagram), so that the peer acknowledges it at once rather than
             // after a second packet or its ACK delay (spec §8, Loss).

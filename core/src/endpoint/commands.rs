@@ -50,6 +50,8 @@ impl Endpoint {
                 self.confirm_delivery(conn, stream).map(|()| Done::Unit)
             }
             Command::Release { conn } => self.release(conn).map(|()| Done::Unit),
+            Command::Reserve { relay } => self.reserve(relay).map(|()| Done::Unit),
+            Command::ConnectVia { relay, peer } => self.connect_via(now, relay, peer).map(Done::Conn),
             Command::AcceptStream { conn } => self.accept_stream(conn).map(Answer::done),
             Command::NextMessage { conn, max_len } => self.next_message(conn, max_len).map(Answer::done),
             Command::Read {
@@ -74,13 +76,13 @@ impl Endpoint {
 
     /// A command's record, built only on a traced endpoint (an untraced one copies no
     /// argument for it).
-    fn record(&self, command: impl FnOnce() -> Command) -> Option<Command> {
+    pub(super) fn record(&self, command: impl FnOnce() -> Command) -> Option<Command> {
         self.trace.as_ref().map(|_| command())
     }
 
     /// Writes a command's record and its answer (`at`: the time, for the commands that act
     /// on it) and the deadline if it moved; hands the answer back.
-    fn recorded<T: Answer>(
+    pub(super) fn recorded<T: Answer>(
         &mut self,
         at: Option<Instant>,
         record: Option<Command>,

@@ -34,6 +34,7 @@
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
 //! | `queries` | what the application may ask without changing anything |
 //! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
+//! | `relaying` | relay circuits: requests, RELAY_* frames, relayed datagrams in and out (spec §12) |
 //! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
 use alloc::boxed::Box;
@@ -63,7 +64,7 @@ use crate::verify::Digest;
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
     PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
-    VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, VERSION_1, VERSION_2,
+    VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, RELAY_HEADER_LEN, VERSION_1, VERSION_2,
 };
 
 mod accept;
@@ -74,11 +75,13 @@ mod harness;
 mod piping;
 mod queries;
 mod reflexive;
+mod relaying;
 mod retained;
 mod slots;
 mod stateless;
 
 pub use reflexive::{Mapping, Reflexive};
+pub use relaying::Path;
 use stateless::{write_stateless, Stateless};
 
 /// A datagram to send: the first `len` bytes of the buffer given to
@@ -131,6 +134,11 @@ pub struct EndpointStats {
     pub resets_sent: u64,
     /// Client connections ended by their server's stateless reset (`CloseReason::Reset`).
     pub resets_received: u64,
+    /// As a relay: datagrams forwarded on a circuit (spec §12.3).
+    pub relay_forwarded: u64,
+    /// As a relay: relayed datagrams dropped: from another address than their leg's, past a
+    /// circuit's limit, or with the forwarding queue full.
+    pub relay_dropped: u64,
 }
 
 /// What an endpoint holds now: the quantities its limits bound (spec/protocol.md §10.3).
@@ -205,6 +213,12 @@ pub struct Endpoint {
     retained: retained::Retained,
     /// What peers said of our public address (an owned part, module `reflexive`).
     reflexive: reflexive::Reports,
+    /// As a relay (`Config::relay`): reservations and circuits (module `relay::serve`).
+    relay: Option<crate::relay::serve::Relay>,
+    /// As a circuit's end: requests, reservations, circuits (module `relay::ends`).
+    ends: crate::relay::ends::Ends,
+    /// Relayed datagrams to forward, with where to (at most `relaying::MAX_FORWARDS`).
+    forwards: VecDeque<(SocketAddr, BytesMut)>,
     /// What each connection's send buffer holds (as of its last touch), their sum
     /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
     /// refused, to be told `Writable` once it has room for them.
@@ -257,6 +271,7 @@ impl Endpoint {
             .identity
             .clone()
             .unwrap_or_else(|| Identity::from_seed(&seed));
+        let relay = config.relay.clone().map(crate::relay::serve::Relay::new);
         Endpoint {
             identity,
             entropy: Entropy::new(&seed, b"weir connection secrets"),
@@ -280,6 +295,9 @@ impl Endpoint {
             windows_total: 0,
             retained: retained::Retained::default(),
             reflexive: reflexive::Reports::default(),
+            relay,
+            ends: Default::default(),
+            forwards: VecDeque::new(),
             sends: Vec::new(),
             sends_total: 0,
             send_waiters: BTreeSet::new(),
@@ -353,12 +371,22 @@ impl Endpoint {
         if let Some(t) = self.trace.as_mut() {
             t.datagram_in(now, from, &datagram);
         }
+        if crate::relay::circuit_of(from).is_some() {
+            // A circuit address is the endpoint's name for a peer behind a relay: only an
+            // unwrapped relayed datagram comes from one.
+            self.stats.datagrams_received += 1;
+            self.stats.dropped_malformed += 1;
+            return self.trace_deadline();
+        }
         self.on_datagram(now, from, datagram);
         self.trace_deadline();
     }
 
     fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
         self.stats.datagrams_received += 1;
+        if let Some(id) = crate::wire::read_relay_header(&datagram) {
+            return self.on_relayed(now, from, id, datagram);
+        }
         let Ok(invariant) = Invariant::parse(&datagram) else {
             self.stats.dropped_malformed += 1;
             return;
@@ -430,6 +458,7 @@ impl Endpoint {
                     // The ACCEPT gave the server's token: a reset bearing it ends this one.
                     self.by_reset.insert(token, slot);
                 }
+                self.on_relay_frames(slot, now);
             }
             Err(DecodeError::AuthenticationFailed) => self.stats.dropped_unauthenticated += 1,
             Err(e) => {
@@ -490,8 +519,22 @@ impl Endpoint {
     }
 
     fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        if let Some(t) = self.next_forward(buf) {
+            self.stats.datagrams_sent += 1;
+            return Some(t);
+        }
         while let Some(s) = self.stateless.pop_front() {
-            if let Some(t) = write_stateless(s, now, buf) {
+            let t = match self.route(s.to()) {
+                relaying::Route::Direct => write_stateless(s, now, buf),
+                relaying::Route::Circuit { relay, id } => {
+                    write_stateless(s, now, buf.get_mut(RELAY_HEADER_LEN..)?).map(|t| Transmit {
+                        destination: relay,
+                        len: Self::wrap(buf, id, t.len),
+                    })
+                }
+                relaying::Route::Waiting => None,
+            };
+            if let Some(t) = t {
                 self.stats.datagrams_sent += 1;
                 return Some(t);
             }
@@ -504,9 +547,26 @@ impl Endpoint {
                 self.queued[slot as usize] = false;
                 continue;
             };
-            match conn.poll_transmit(now, &self.config, buf) {
-                Some(len) => {
-                    let destination = conn.remote;
+            let remote = conn.remote;
+            let route = self.route(remote);
+            let Some(conn) = self.conns[slot as usize].as_mut() else {
+                continue;
+            };
+            let sent = match route {
+                relaying::Route::Direct => conn
+                    .poll_transmit(now, &self.config, buf)
+                    .map(|len| (conn.remote, len)),
+                relaying::Route::Circuit { relay, id } => match buf.get_mut(RELAY_HEADER_LEN..) {
+                    Some(inner) => conn
+                        .poll_transmit(now, &self.config, inner)
+                        .map(|len| (relay, Self::wrap(buf, id, len))),
+                    None => None,
+                },
+                // Its circuit is not open: nothing leaves, and its timers run on.
+                relaying::Route::Waiting => None,
+            };
+            match sent {
+                Some((destination, len)) => {
                     self.stats.datagrams_sent += 1;
                     self.rate.take(len);
                     // Its turn ends: `touch` files it at the back of the queue for another.

@@ -161,7 +161,11 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
+        let mut ended = None;
         while let Some(e) = conn.take_event() {
+            if let Event::Closed { conn, .. } = &e {
+                ended = Some(*conn);
+            }
             if let Event::Closed {
                 reason: CloseReason::ProtocolViolation { .. },
                 ..
@@ -177,6 +181,10 @@ impl Endpoint {
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);
+        if let Some(h) = ended {
+            // Relays and circuits that ran on it end with it.
+            self.relay_conn_closed(h);
+        }
         if next == self.timer_of[slot as usize] {
             // Unchanged (most packets of a transfer): the ordered set is left alone.
             return;

@@ -38,6 +38,18 @@ pub(super) enum Stateless {
     },
 }
 
+impl Stateless {
+    /// Where the answer goes.
+    pub(super) fn to(&self) -> SocketAddr {
+        match self {
+            Stateless::Reject { to, .. }
+            | Stateless::VersionReject { to, .. }
+            | Stateless::Retry { to, .. }
+            | Stateless::Reset { to, .. } => *to,
+        }
+    }
+}
+
 /// The shortest stateless reset (and the shortest datagram checked for one): a data
 /// packet's invariant header (11 bytes), 15 random bytes, the 16-byte token (spec §6.1).
 pub(super) const MIN_RESET_LEN: usize = 42;

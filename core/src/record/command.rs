@@ -125,6 +125,8 @@ impl fmt::Display for Text<'_> {
             Command::DeferDelivery { conn, stream } => write!(f, "defer_delivery {conn} s{stream}"),
             Command::ConfirmDelivery { conn, stream } => write!(f, "confirm_delivery {conn} s{stream}"),
             Command::Release { conn } => write!(f, "release {conn}"),
+            Command::Reserve { relay } => write!(f, "reserve {relay}"),
+            Command::ConnectVia { relay, peer } => write!(f, "connect_via {relay} {peer}"),
             Command::AcceptStream { conn } => write!(f, "accept_stream {conn}"),
             Command::NextMessage { conn, max_len } => write!(f, "next_message {conn} {max_len}"),
             // The bytes are a secret: kept with the trace's secrets, not in it.
@@ -260,6 +262,13 @@ impl Command {
                 Command::ConfirmDelivery { conn, stream }
             }
             ("release", 1) => Command::Release { conn: conn(args[0])? },
+            ("reserve", 1) => Command::Reserve {
+                relay: conn(args[0])?,
+            },
+            ("connect_via", 2) => Command::ConnectVia {
+                relay: conn(args[0])?,
+                peer: args[1].parse().ok()?,
+            },
             ("accept_stream", 1) => Command::AcceptStream { conn: conn(args[0])? },
             ("next_message", 2) => Command::NextMessage {
                 conn: conn(args[0])?,
@@ -331,6 +340,7 @@ impl Command {
 mod tests {
     use super::*;
     use crate::congestion::CongestionAlgorithm;
+    use crate::crypto::keys::PublicKey;
     use alloc::string::ToString;
     use alloc::vec;
 
@@ -406,6 +416,11 @@ mod tests {
             Command::DeferDelivery { conn: c, stream: s },
             Command::ConfirmDelivery { conn: c, stream: s },
             Command::Release { conn: c },
+            Command::Reserve { relay: c },
+            Command::ConnectVia {
+                relay: c,
+                peer: PublicKey::from_bytes([3; 32]),
+            },
             Command::AcceptStream { conn: c },
             Command::NextMessage {
                 conn: c,

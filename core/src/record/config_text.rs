@@ -61,6 +61,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         max_send_rate,
         pipe_buffer,
         pipe_buffer_total,
+        relay,
     } = config;
     let us = |d: &Duration| d.as_micros();
     let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
@@ -104,7 +105,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          max_concurrent_streams={max_concurrent_streams} \
          max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
-         congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total}",
+         congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total} relay={}",
         versions.min(),
         versions.max(),
         ciphers.join(","),
@@ -122,7 +123,32 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         opt(*max_message_len),
         congestion_text(congestion),
         opt(*max_send_rate),
+        relay.as_ref().map_or("none".to_string(), |r| alloc::format!(
+            "{}/{}/{}/{}/{}",
+            r.max_reservations,
+            r.max_circuits,
+            r.max_circuits_per_peer,
+            r.circuit_bytes,
+            us(&r.circuit_duration)
+        )),
     );
+}
+
+/// `none`, or `RESERVATIONS/CIRCUITS/PER_PEER/BYTES/DURATION_US`: `Some(None)` for `none`.
+fn parse_relay(value: &str) -> Option<Option<crate::RelayConfig>> {
+    if value == "none" {
+        return Some(None);
+    }
+    let mut parts = value.split('/').map(|p| p.parse::<u64>().ok());
+    let mut next = || parts.next().flatten();
+    let relay = crate::RelayConfig {
+        max_reservations: usize::try_from(next()?).ok()?,
+        max_circuits: usize::try_from(next()?).ok()?,
+        max_circuits_per_peer: usize::try_from(next()?).ok()?,
+        circuit_bytes: next()?,
+        circuit_duration: Duration::from_micros(next()?),
+    };
+    Some(Some(relay))
 }
 
 /// `bbr`, `newreno`, `custom:NAME`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
@@ -311,6 +337,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "max_send_rate" => c.max_send_rate = opt(value)?,
             "pipe_buffer" => c.pipe_buffer = num()?,
             "pipe_buffer_total" => c.pipe_buffer_total = num()?,
+            "relay" => c.relay = parse_relay(value).ok_or_else(bad)?,
             _ => return Err(TraceError::UnknownConfigKey { key: key.to_string() }),
         }
     }

@@ -23,6 +23,9 @@ pub(crate) enum SentFrame {
     Receipt(StreamId),
     /// A control frame.
     Control(Control),
+    /// A relay frame, by the number the connection's relay link gave it (resent if lost,
+    /// until acknowledged).
+    Relay(u32),
 }
 
 /// A control frame: what waits to be sent, and what a packet in flight carried.

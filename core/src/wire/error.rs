@@ -51,6 +51,9 @@ pub enum Field {
     Tag,
     Sequence,
     Address,
+    Request,
+    Circuit,
+    PeerKey,
 }
 
 impl fmt::Display for Field {
@@ -93,6 +96,9 @@ impl fmt::Display for Field {
             Field::Tag => "authentication tag",
             Field::Sequence => "sequence number",
             Field::Address => "address",
+            Field::Request => "request",
+            Field::Circuit => "circuit id",
+            Field::PeerKey => "peer key",
         };
         f.write_str(name)
     }

@@ -19,6 +19,7 @@ use super::handshake::{read_message, write_message, Accept, Hello, NoiseHello, R
 use super::hex::Hex;
 use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
+use super::relay::RelayFrame;
 use super::stream::StreamFrame;
 use super::Delivery;
 use super::{MAX_REASON_LEN, MAX_TOKEN_LEN, VERSION_2};
@@ -84,6 +85,9 @@ pub enum Frame {
     /// OBSERVED_ADDRESS (capability ADDRESS_DISCOVERY, version 2): where the peer sees our
     /// packets come from (spec §4.18).
     ObservedAddress(ObservedAddress),
+    /// RELAY_RESERVE, RELAY_CONNECT, RELAY_ANSWER, RELAY_CIRCUIT or RELAY_CLOSED
+    /// (capability RELAY, version 2): a peer and its relay setting circuits up (spec §12.2).
+    Relay(RelayFrame),
     /// STREAM.
     Stream(StreamFrame),
     /// HELLO.
@@ -134,6 +138,7 @@ impl Frame {
                 ..
             } => types::RECEIPT_FAILED,
             Frame::ObservedAddress(_) => types::OBSERVED_ADDRESS,
+            Frame::Relay(r) => r.frame_type(),
             Frame::Stream(s) => s.frame_type(),
             Frame::Hello(_) => types::HELLO,
             Frame::Accept(_) => types::ACCEPT,
@@ -180,7 +185,9 @@ impl Frame {
             types::REJECT | types::RETRY => packet == PacketType::Handshake,
             types::NOISE_HELLO..=types::NOISE_FINISH => packet == PacketType::Handshake && v2,
             // A report of an address is worth something only if nobody else could have made it.
-            types::OBSERVED_ADDRESS => packet == PacketType::Data && v2,
+            types::OBSERVED_ADDRESS | types::RELAY_RESERVE..=types::RELAY_CLOSED => {
+                packet == PacketType::Data && v2
+            }
             _ => packet == PacketType::Data,
         }
     }
@@ -190,7 +197,8 @@ impl Frame {
         let frame_type = r.varint(Field::FrameType)?;
         let known = frame_type <= types::OBSERVED_ADDRESS
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
-            || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type);
+            || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type)
+            || (types::RELAY_RESERVE..=types::RELAY_CLOSED).contains(&frame_type);
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
         }
@@ -288,6 +296,7 @@ impl Frame {
                 })
             }
             types::OBSERVED_ADDRESS => Frame::ObservedAddress(ObservedAddress::read(r)?),
+            types::RELAY_RESERVE..=types::RELAY_CLOSED => Frame::Relay(RelayFrame::read(r, frame_type)?),
             types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
             types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
             types::NOISE_FINISH => Frame::NoiseFinish(read_message(r)?),
@@ -339,6 +348,7 @@ impl Frame {
                     + close.reason.as_bytes().len()
             }
             Frame::ObservedAddress(o) => o.encoded_len()?,
+            Frame::Relay(r) => r.body_len()?,
             Frame::Stream(s) => s.encoded_len()?,
             Frame::Hello(h) => {
                 4 + varint_len(h.capabilities.bits())? + token_len(&h.token)? + h.params.encoded_len()?
@@ -410,6 +420,7 @@ impl Frame {
                 w.put(close.reason.as_bytes())?;
             }
             Frame::ObservedAddress(o) => o.write(w)?,
+            Frame::Relay(r) => r.write(w)?,
             Frame::Stream(s) => s.write(w)?,
             Frame::Hello(h) => {
                 h.versions.write(w)?;
@@ -479,6 +490,7 @@ impl fmt::Display for Frame {
             Frame::ObservedAddress(o) => {
                 write!(f, "OBSERVED_ADDRESS seq={} address={}", o.sequence, o.address)
             }
+            Frame::Relay(r) => write!(f, "{r}"),
             Frame::Stream(s) => {
                 write!(f, "STREAM id={} offset={} len={}", s.id, s.offset, s.data.len())?;
                 if s.fin {

@@ -58,3 +58,13 @@ pub const NOISE_HELLO: u64 = 0x24;
 pub const NOISE_ACCEPT: u64 = 0x25;
 /// Version 2: the client's last Noise message of an XX handshake.
 pub const NOISE_FINISH: u64 = 0x26;
+/// A peer asks its relay to keep it reachable (capability RELAY, version 2 only; §12.2).
+pub const RELAY_RESERVE: u64 = 0x30;
+/// A peer asks its relay for a circuit to another peer (capability RELAY).
+pub const RELAY_CONNECT: u64 = 0x31;
+/// A relay grants a reservation or refuses a request (capability RELAY).
+pub const RELAY_ANSWER: u64 = 0x32;
+/// A relay tells an end of a circuit that it is open (capability RELAY).
+pub const RELAY_CIRCUIT: u64 = 0x33;
+/// A circuit ended (capability RELAY).
+pub const RELAY_CLOSED: u64 = 0x34;

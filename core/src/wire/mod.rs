@@ -35,6 +35,7 @@ mod ids;
 mod packet;
 mod params;
 mod receipt;
+mod relay;
 mod stream;
 mod trailer;
 pub mod varint;
@@ -59,6 +60,7 @@ pub use params::{
     Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,
 };
 pub use receipt::{Delivery, PIPE_BROKEN, VERIFICATION_FAILED};
+pub use relay::{read_relay_header, write_relay_header, CircuitId, RelayFrame, RELAYED, RELAY_HEADER_LEN};
 pub use stream::{Label, StreamFrame};
 pub use version_reject::VersionReject;
 

@@ -111,8 +111,15 @@ impl Capabilities {
     /// address. Version 2 only: a server grants it to no version 1 client, whose frames
     /// anyone on the path could forge.
     pub const ADDRESS_DISCOVERY: Capabilities = Capabilities(1 << 3);
+    /// The endpoint speaks the relay exchange (RELAY_* frames, spec §12): as a client of a
+    /// relay, or as a relay if it serves as one. Version 2 only, like ADDRESS_DISCOVERY:
+    /// a relay forwards by authenticated keys.
+    pub const RELAY: Capabilities = Capabilities(1 << 4);
     /// Every capability this protocol defines.
-    pub const ALL: Capabilities = Capabilities(0b1111);
+    pub const ALL: Capabilities = Capabilities(0b1_1111);
+    /// The capabilities a version 1 connection never gets: those that trust what the peer
+    /// says of addresses and identities.
+    pub const AUTHENTICATED_ONLY: Capabilities = Capabilities(0b1_1000);
 
     /// The set with exactly these bits. Only bits below 2^62 fit on the wire; higher bits
     /// are dropped.
@@ -522,7 +529,8 @@ mod tests {
         let a = Capabilities::STREAMING
             .union(Capabilities::PIPING)
             .union(Capabilities::RECEIPTS)
-            .union(Capabilities::ADDRESS_DISCOVERY);
+            .union(Capabilities::ADDRESS_DISCOVERY)
+            .union(Capabilities::RELAY);
         assert_eq!(a, Capabilities::ALL);
         assert!(!a.without(Capabilities::PIPING).contains(Capabilities::PIPING));
         assert!(a.without(Capabilities::PIPING).contains(Capabilities::RECEIPTS));
