@@ -40,6 +40,13 @@ pub struct ConnectionStats {
     /// peer while smaller ones do, and sends 1200-byte datagrams since (RFC 8899 black-hole
     /// detection; spec §8, Liveness).
     pub black_hole: bool,
+    /// Hole punch datagrams sent toward the peer's candidate addresses (spec §12.5).
+    pub punches_sent: u64,
+    /// Times the connection followed the peer to another address (a NAT rebinding, a move
+    /// from a relay's circuit to a direct path or back).
+    pub migrations: u64,
+    /// Times a direct path went silent and the connection went back to its relay's circuit.
+    pub fallbacks: u64,
     /// DATA_BLOCKED sent: new stream data waited on the peer's connection credit.
     pub data_blocked: u64,
     /// STREAM_DATA_BLOCKED sent: new data of a stream waited on its credit.

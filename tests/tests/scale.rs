@@ -117,10 +117,12 @@ fn ten_thousand_connections_on_one_endpoint() {
     // 1 KB (5,234 to 6,219): each side's OBSERVED_ADDRESS makes the server's first tracked
     // packet, so its sent-packet queue (four slots, kept for the next flight) and control
     // queue are allocated, as they were before for any connection that ever sent a PING or
-    // a byte; the address report itself is 40 bytes.
+    // a byte; the address report itself is 40 bytes. Relay circuits and hole punching
+    // added 79 more (6,219 to 6,298: two boxed parts made on first use, the punch timer,
+    // three counters).
     assert!(
-        per_connection <= 6272,
-        "{per_connection} bytes per idle connection (aim: 6 KiB + 128)"
+        per_connection <= 6400,
+        "{per_connection} bytes per idle connection (aim: 6.25 KiB)"
     );
 }
 

@@ -233,6 +233,14 @@ pub(super) fn v2_vectors() -> String {
             peer: [0x22; 32],
         }),
         Frame::Relay(RelayFrame::Closed { circuit, code: 5 }),
+        Frame::Relay(RelayFrame::Candidates {
+            round: 1,
+            addresses: Candidates::new(&[
+                "203.0.113.7:4433".parse().unwrap(),
+                "[2001:db8::7]:4433".parse().unwrap(),
+            ]),
+        }),
+        Frame::Relay(RelayFrame::PunchNow { round: 1 }),
     ];
     let mut buf = vec![0u8; 1200];
     let len = weir_core::crypto::seal_with_key(
@@ -245,7 +253,7 @@ pub(super) fn v2_vectors() -> String {
     .unwrap();
     out.vector_keyed(
         "v2-relay-frames",
-        "RELAY_RESERVE, RELAY_CONNECT, RELAY_ANSWER (granted), RELAY_CIRCUIT and RELAY_CLOSED (BYTE_LIMIT), sealed with ChaCha20-Poly1305",
+        "RELAY_RESERVE, RELAY_CONNECT, RELAY_ANSWER (granted), RELAY_CIRCUIT, RELAY_CLOSED (BYTE_LIMIT), PUNCH_CANDIDATES (two addresses) and PUNCH_NOW, sealed with ChaCha20-Poly1305",
         Some(8),
         Some((Cipher::ChaCha20Poly1305, key(0x10))),
         &buf[..len],
@@ -260,6 +268,23 @@ pub(super) fn v2_vectors() -> String {
         &mut family,
         Some(6)
     ));
+    let mut five = raw_data_header();
+    five[1] = 0x02;
+    five.extend_from_slice(&[0x35, 0x01, 0x05]);
+    five.extend_from_slice(&[0; 16]);
+    assert!(weir_core::crypto::reseal_with_key(
+        Cipher::ChaCha20Poly1305,
+        key(0x10),
+        &mut five,
+        Some(6)
+    ));
+    out.vector_keyed(
+        "v2-err-five-candidates",
+        "a PUNCH_CANDIDATES announcing five addresses (at most four)",
+        Some(6),
+        Some((Cipher::ChaCha20Poly1305, key(0x10))),
+        &five,
+    );
     out.vector_keyed(
         "v2-err-address-family",
         "an OBSERVED_ADDRESS whose address family is 5",

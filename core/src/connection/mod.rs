@@ -29,6 +29,7 @@
 //! | `close` | ending the connection: the application's close, violations, the peer's CLOSE |
 //! | `closing` | the CLOSE to send (again) and the end reported once (an owned part) |
 //! | `path` | whether the peer's address is proven, and the 3× limit until then (an owned part) |
+//! | `punch` | hole punching toward the peer's candidates, and the way back to the circuit (an owned part; spec §12.5) |
 //! | `relay_link` | the relay frames both ways: sent until acknowledged, received for the endpoint (an owned part; spec §12.2) |
 //! | `address_report` | the addresses each side told the other it sees it at (an owned part; spec §4.18) |
 //! | `timers`, `timeouts` | the timer table ([`Timer`]), each deadline and each timer's action |
@@ -79,6 +80,7 @@ mod lifecycle;
 mod liveness;
 mod loss;
 mod path;
+mod punch;
 mod reading;
 mod receive;
 mod receive_credit;
@@ -102,6 +104,7 @@ use inbox::Inbox;
 use lifecycle::{State, Step};
 use liveness::Liveness;
 use path::Path;
+use punch::Punch;
 use reading::{ReadStep, Reading};
 use receive_credit::ReceiveCredit;
 use relay_link::RelayLink;
@@ -249,6 +252,9 @@ pub(crate) struct Connection {
     /// The relay frames both ways (an owned part, module `relay_link`; spec §12.2); boxed,
     /// made on first use.
     relay: Option<Box<RelayLink>>,
+    /// Hole punching, and the circuit to go back to (an owned part, module `punch`; spec
+    /// §12.5); boxed, made when a punch is planned.
+    punch: Option<Box<Punch>>,
     /// The datagram being handled: its size (it opens a new address's account), and whether
     /// a slice of it held pays for it (module `stream::held`).
     datagram: Datagram,
@@ -331,6 +337,7 @@ impl Connection {
             path: Path::default(),
             address_report: AddressReport::default(),
             relay: None,
+            punch: None,
             datagram: Datagram::new(0),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),

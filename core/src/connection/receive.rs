@@ -70,6 +70,7 @@ impl Connection {
                 // asks for that acknowledgement.
                 self.path.moved(self.datagram.len(), self.recovery.next_pn());
                 self.control.push(Control::Ping);
+                self.stats.migrations += 1;
                 // The report reads `remote` when it is sent, set below.
                 self.report_address();
             }

@@ -59,6 +59,7 @@ impl Connection {
                 );
                 t.set(Timer::Pacing, self.gate.wake());
                 t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
+                t.set(Timer::Punch, self.punch_deadline());
             }
             State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
             State::Closed => {}
@@ -124,6 +125,9 @@ impl Connection {
                 Timeout::Probe { consecutive } => {
                     self.stats.probes += 1;
                     self.liveness.probe_timeout();
+                    if consecutive >= 2 {
+                        self.fall_back();
+                    }
                     // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
                     // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
                     // Each later one in the same silence extends its recovery period over
@@ -165,6 +169,8 @@ impl Connection {
             },
             // poll_transmit sends what the pacer held back.
             Timer::Pacing => self.gate.woken(),
+            // poll_punch sends what is due.
+            Timer::Punch => {}
         }
     }
 }

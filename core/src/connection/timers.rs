@@ -25,10 +25,12 @@ pub enum Timer {
     Close,
     /// The pacer allows the next datagram (spec §8.6): the driver wakes to send it.
     Pacing,
+    /// The next hole punch datagram is due (spec §12.5).
+    Punch,
 }
 
 impl Timer {
-    const COUNT: usize = 7;
+    const COUNT: usize = 8;
     /// Every timer, in the order due timers fire.
     pub(crate) const ALL: [Timer; Timer::COUNT] = [
         Timer::Handshake,
@@ -38,6 +40,7 @@ impl Timer {
         Timer::Idle,
         Timer::Close,
         Timer::Pacing,
+        Timer::Punch,
     ];
 }
 

@@ -34,6 +34,7 @@
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
 //! | `queries` | what the application may ask without changing anything |
 //! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
+//! | `punching` | hole punching coordinated over a relayed connection (spec §12.5) |
 //! | `relaying` | relay circuits: requests, RELAY_* frames, relayed datagrams in and out (spec §12) |
 //! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
@@ -73,6 +74,7 @@ mod commands;
 #[cfg(test)]
 mod harness;
 mod piping;
+mod punching;
 mod queries;
 mod reflexive;
 mod relaying;
@@ -219,6 +221,8 @@ pub struct Endpoint {
     ends: crate::relay::ends::Ends,
     /// Relayed datagrams to forward, with where to (at most `relaying::MAX_FORWARDS`).
     forwards: VecDeque<(SocketAddr, BytesMut)>,
+    /// Hole punches under way, by relayed connection (module `punching`).
+    punches: BTreeMap<ConnectionHandle, punching::Round>,
     /// What each connection's send buffer holds (as of its last touch), their sum
     /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
     /// refused, to be told `Writable` once it has room for them.
@@ -298,6 +302,7 @@ impl Endpoint {
             relay,
             ends: Default::default(),
             forwards: VecDeque::new(),
+            punches: BTreeMap::new(),
             sends: Vec::new(),
             sends_total: 0,
             send_waiters: BTreeSet::new(),
@@ -552,6 +557,12 @@ impl Endpoint {
             let Some(conn) = self.conns[slot as usize].as_mut() else {
                 continue;
             };
+            if let Some((destination, len)) = conn.poll_punch(now, buf) {
+                self.stats.datagrams_sent += 1;
+                self.queued[slot as usize] = false;
+                self.touch(slot);
+                return Some(Transmit { destination, len });
+            }
             let sent = match route {
                 relaying::Route::Direct => conn
                     .poll_transmit(now, &self.config, buf)

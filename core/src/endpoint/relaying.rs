@@ -190,6 +190,9 @@ impl Endpoint {
                 circuit,
                 peer,
             } => self.on_circuit(now, conn, request, circuit, peer),
+            RelayFrame::Candidates { .. } | RelayFrame::PunchNow { .. } => {
+                self.on_punch_frame(now, conn, frame)
+            }
             RelayFrame::Closed { circuit, code } => {
                 if let Some((other, id)) = self.relay.as_mut().and_then(|r| r.end_asked(conn, circuit)) {
                     let code = RelayRefusal::PeerGone.code();
@@ -327,6 +330,7 @@ impl Endpoint {
     /// ends are told); as an end, the circuits through it, and the connections that waited
     /// for one, end.
     pub(super) fn relay_conn_closed(&mut self, conn: ConnectionHandle) {
+        self.punches.remove(&conn);
         if let Some(relay) = self.relay.as_mut() {
             for (other, id) in relay.conn_closed(conn) {
                 let code = RelayRefusal::PeerGone.code();

@@ -161,10 +161,12 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
-        let mut ended = None;
+        let (mut ended, mut connected) = (None, None);
         while let Some(e) = conn.take_event() {
-            if let Event::Closed { conn, .. } = &e {
-                ended = Some(*conn);
+            match &e {
+                Event::Closed { conn, .. } => ended = Some(*conn),
+                Event::Connected { conn, .. } => connected = Some(*conn),
+                _ => {}
             }
             if let Event::Closed {
                 reason: CloseReason::ProtocolViolation { .. },
@@ -181,20 +183,24 @@ impl Endpoint {
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);
+        if next != self.timer_of[slot as usize] {
+            // (Unchanged for most packets of a transfer: the ordered set is left alone.)
+            if let Some(old) = self.timer_of[slot as usize].take() {
+                self.timers.remove(&(old, slot));
+            }
+            if let Some(at) = next {
+                self.timers.insert((at, slot));
+                self.timer_of[slot as usize] = Some(at);
+            }
+        }
+        // Last, once this connection's timer is filed: these may touch it again.
         if let Some(h) = ended {
             // Relays and circuits that ran on it end with it.
             self.relay_conn_closed(h);
         }
-        if next == self.timer_of[slot as usize] {
-            // Unchanged (most packets of a transfer): the ordered set is left alone.
-            return;
-        }
-        if let Some(old) = self.timer_of[slot as usize].take() {
-            self.timers.remove(&(old, slot));
-        }
-        if let Some(at) = next {
-            self.timers.insert((at, slot));
-            self.timer_of[slot as usize] = Some(at);
+        if let Some(h) = connected {
+            // A connection through a relay tries for a direct path (spec §12.5).
+            self.start_punch(h);
         }
     }
 

@@ -126,6 +126,9 @@ pub enum Limit {
     Varint,
     /// A Noise handshake message: at most [`MAX_NOISE_MESSAGE_LEN`](super::MAX_NOISE_MESSAGE_LEN) bytes.
     NoiseMessageLength,
+    /// Candidate addresses in one PUNCH_CANDIDATES: at most
+    /// [`MAX_CANDIDATES`](super::MAX_CANDIDATES).
+    Candidates,
 }
 
 impl fmt::Display for Limit {
@@ -140,6 +143,7 @@ impl fmt::Display for Limit {
             Limit::VersionRanges => "version ranges",
             Limit::Varint => "varint value",
             Limit::NoiseMessageLength => "noise message length",
+            Limit::Candidates => "candidate addresses",
         };
         f.write_str(name)
     }

@@ -185,7 +185,7 @@ impl Frame {
             types::REJECT | types::RETRY => packet == PacketType::Handshake,
             types::NOISE_HELLO..=types::NOISE_FINISH => packet == PacketType::Handshake && v2,
             // A report of an address is worth something only if nobody else could have made it.
-            types::OBSERVED_ADDRESS | types::RELAY_RESERVE..=types::RELAY_CLOSED => {
+            types::OBSERVED_ADDRESS | types::RELAY_RESERVE..=types::PUNCH_NOW => {
                 packet == PacketType::Data && v2
             }
             _ => packet == PacketType::Data,
@@ -198,7 +198,7 @@ impl Frame {
         let known = frame_type <= types::OBSERVED_ADDRESS
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type)
-            || (types::RELAY_RESERVE..=types::RELAY_CLOSED).contains(&frame_type);
+            || (types::RELAY_RESERVE..=types::PUNCH_NOW).contains(&frame_type);
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
         }
@@ -296,7 +296,7 @@ impl Frame {
                 })
             }
             types::OBSERVED_ADDRESS => Frame::ObservedAddress(ObservedAddress::read(r)?),
-            types::RELAY_RESERVE..=types::RELAY_CLOSED => Frame::Relay(RelayFrame::read(r, frame_type)?),
+            types::RELAY_RESERVE..=types::PUNCH_NOW => Frame::Relay(RelayFrame::read(r, frame_type)?),
             types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
             types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
             types::NOISE_FINISH => Frame::NoiseFinish(read_message(r)?),

@@ -68,3 +68,7 @@ pub const RELAY_ANSWER: u64 = 0x32;
 pub const RELAY_CIRCUIT: u64 = 0x33;
 /// A circuit ended (capability RELAY).
 pub const RELAY_CLOSED: u64 = 0x34;
+/// Where an end of a relayed connection may be reached directly (capability RELAY; §12.5).
+pub const PUNCH_CANDIDATES: u64 = 0x35;
+/// The moment to punch (capability RELAY; §12.5).
+pub const PUNCH_NOW: u64 = 0x36;

@@ -60,7 +60,10 @@ pub use params::{
     Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,
 };
 pub use receipt::{Delivery, PIPE_BROKEN, VERIFICATION_FAILED};
-pub use relay::{read_relay_header, write_relay_header, CircuitId, RelayFrame, RELAYED, RELAY_HEADER_LEN};
+pub use relay::{
+    read_relay_header, write_relay_header, Candidates, CircuitId, RelayFrame, MAX_CANDIDATES, RELAYED,
+    RELAY_HEADER_LEN,
+};
 pub use stream::{Label, StreamFrame};
 pub use version_reject::VersionReject;
 

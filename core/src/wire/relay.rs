@@ -5,9 +5,11 @@
 //! (§12.3).
 
 use core::fmt;
+use core::net::SocketAddr;
 
+use super::address::{address_len, read_address, write_address};
 use super::cursor::{varint_len, Reader, Writer};
-use super::error::{DecodeError, EncodeError, Field, Violation};
+use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::frame_types as types;
 use super::hex::Hex;
 
@@ -28,7 +30,35 @@ impl fmt::Display for CircuitId {
     }
 }
 
-/// A frame of the relay exchange (§12.2).
+/// Most candidate addresses one PUNCH_CANDIDATES carries (§12.5).
+pub const MAX_CANDIDATES: usize = 4;
+
+/// The addresses an end of a relayed connection may be reached at directly (§12.5): up to
+/// [`MAX_CANDIDATES`], kept inline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Candidates {
+    len: u8,
+    list: [SocketAddr; MAX_CANDIDATES],
+}
+
+impl Candidates {
+    /// The first [`MAX_CANDIDATES`] of `addresses`.
+    pub fn new(addresses: &[SocketAddr]) -> Candidates {
+        let unspecified = SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0);
+        let mut list = [unspecified; MAX_CANDIDATES];
+        let n = addresses.len().min(MAX_CANDIDATES);
+        list[..n].copy_from_slice(&addresses[..n]);
+        Candidates { len: n as u8, list }
+    }
+
+    /// The addresses.
+    pub fn as_slice(&self) -> &[SocketAddr] {
+        &self.list[..usize::from(self.len)]
+    }
+}
+
+/// A frame of the relay exchange (§12.2), or of the hole punch two ends of a relayed
+/// connection coordinate over it (§12.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelayFrame {
     /// RELAY_RESERVE: keep me reachable by my key through you.
@@ -67,6 +97,20 @@ pub enum RelayFrame {
         /// Why (§12.2, table of codes).
         code: u64,
     },
+    /// PUNCH_CANDIDATES: where the sender may be reached directly, for hole punching
+    /// round `round` (§12.5).
+    Candidates {
+        /// The round (from 1).
+        round: u64,
+        /// The sender's addresses.
+        addresses: Candidates,
+    },
+    /// PUNCH_NOW: the initiator of round `round` punches half a round trip from now; the
+    /// receiver punches at once (§12.5).
+    PunchNow {
+        /// The round.
+        round: u64,
+    },
 }
 
 impl RelayFrame {
@@ -77,6 +121,8 @@ impl RelayFrame {
             RelayFrame::Answer { .. } => types::RELAY_ANSWER,
             RelayFrame::Circuit { .. } => types::RELAY_CIRCUIT,
             RelayFrame::Closed { .. } => types::RELAY_CLOSED,
+            RelayFrame::Candidates { .. } => types::PUNCH_CANDIDATES,
+            RelayFrame::PunchNow { .. } => types::PUNCH_NOW,
         }
     }
 
@@ -98,10 +144,31 @@ impl RelayFrame {
                 circuit: circuit(r)?,
                 peer: r.array::<32>(Field::PeerKey)?,
             },
-            _ => RelayFrame::Closed {
+            types::RELAY_CLOSED => RelayFrame::Closed {
                 circuit: circuit(r)?,
                 code: r.varint(Field::ErrorCode)?,
             },
+            types::PUNCH_CANDIDATES => {
+                let round = r.varint(Field::Request)?;
+                let n = usize::from(r.u8(Field::Address)?);
+                if n > MAX_CANDIDATES {
+                    return Err(Violation::LimitExceeded {
+                        limit: Limit::Candidates,
+                        value: n as u64,
+                        max: MAX_CANDIDATES as u64,
+                    }
+                    .into());
+                }
+                let mut list = [SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0); MAX_CANDIDATES];
+                for slot in list.iter_mut().take(n) {
+                    *slot = read_address(r)?;
+                }
+                RelayFrame::Candidates {
+                    round,
+                    addresses: Candidates::new(&list[..n]),
+                }
+            }
+            _ => RelayFrame::PunchNow { round: request(r)? },
         })
     }
 
@@ -112,6 +179,10 @@ impl RelayFrame {
             RelayFrame::Answer { request, code } => varint_len(*request)? + varint_len(*code)?,
             RelayFrame::Circuit { request, .. } => varint_len(*request)? + 8 + 32,
             RelayFrame::Closed { code, .. } => 8 + varint_len(*code)?,
+            RelayFrame::Candidates { round, addresses } => {
+                varint_len(*round)? + 1 + addresses.as_slice().iter().map(address_len).sum::<usize>()
+            }
+            RelayFrame::PunchNow { round } => varint_len(*round)?,
         })
     }
 
@@ -139,6 +210,12 @@ impl RelayFrame {
                 w.put(&circuit.0)?;
                 w.varint(*code)
             }
+            RelayFrame::Candidates { round, addresses } => {
+                w.varint(*round)?;
+                w.u8(addresses.len)?;
+                addresses.as_slice().iter().try_for_each(|a| write_address(w, a))
+            }
+            RelayFrame::PunchNow { round } => w.varint(*round),
         }
     }
 }
@@ -162,6 +239,14 @@ impl fmt::Display for RelayFrame {
                 Hex(peer)
             ),
             RelayFrame::Closed { circuit, code } => write!(f, "RELAY_CLOSED circuit={circuit} code={code}"),
+            RelayFrame::Candidates { round, addresses } => {
+                write!(f, "PUNCH_CANDIDATES round={round} addresses=")?;
+                for (i, a) in addresses.as_slice().iter().enumerate() {
+                    write!(f, "{}{a}", if i == 0 { "" } else { "," })?;
+                }
+                Ok(())
+            }
+            RelayFrame::PunchNow { round } => write!(f, "PUNCH_NOW round={round}"),
         }
     }
 }
@@ -211,8 +296,20 @@ mod tests {
                 peer: [9; 32],
             },
             RelayFrame::Closed { circuit, code: 6 },
+            RelayFrame::Candidates {
+                round: 1,
+                addresses: Candidates::new(&[
+                    "192.0.2.1:5000".parse().unwrap(),
+                    "[2001:db8::2]:6000".parse().unwrap(),
+                ]),
+            },
+            RelayFrame::Candidates {
+                round: 2,
+                addresses: Candidates::new(&[]),
+            },
+            RelayFrame::PunchNow { round: 3 },
         ] {
-            let mut buf = [0u8; 64];
+            let mut buf = [0u8; 128];
             let mut w = Writer::new(&mut buf);
             f.write(&mut w).unwrap();
             let written: Vec<u8> = w.written().to_vec();
@@ -221,6 +318,22 @@ mod tests {
             assert_eq!(RelayFrame::read(&mut r, f.frame_type()).unwrap(), f);
             assert!(r.is_empty());
         }
+    }
+
+    #[test]
+    fn more_than_four_candidates_is_refused() {
+        let mut r = Reader::new(Bytes::from_static(&[0x01, 5]));
+        assert!(matches!(
+            RelayFrame::read(&mut r, types::PUNCH_CANDIDATES),
+            Err(DecodeError::Violation(Violation::LimitExceeded {
+                limit: Limit::Candidates,
+                ..
+            }))
+        ));
+        let five: Vec<SocketAddr> = (0..5)
+            .map(|i| SocketAddr::new([192, 0, 2, i].into(), 1))
+            .collect();
+        assert_eq!(Candidates::new(&five).as_slice(), &five[..4]);
     }
 
     #[test]

@@ -51,6 +51,7 @@ fn limit_kind(limit: &Limit) -> &'static str {
         Limit::VersionRanges => "version-ranges",
         Limit::Varint => "varint",
         Limit::NoiseMessageLength => "noise-message-length",
+        Limit::Candidates => "candidates",
         other => panic!("no vector name for {other:?}"),
     }
 }

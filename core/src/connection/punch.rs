@@ -1,0 +1,124 @@
+//! Hole punching and the way back (spec/protocol.md §12.5), on a connection that runs
+//! through a relay's circuit: at the moment the endpoint set (coordinated with the peer over
+//! this very connection, module `endpoint::punching`), a PING in a packet of its own goes to
+//! each of the peer's candidate addresses, a few times; the NATs on both sides see outbound
+//! datagrams toward each other and let the other side's in. The first authenticated packet
+//! that comes straight from the peer moves the connection to it (the receive path follows
+//! the newest packet's address, validated before trusted, spec §10.2): the same connection,
+//! every stream as it was. If the direct path then goes silent (two probe timeouts in a
+//! row), the connection goes back to the circuit, which it keeps as its fallback.
+//!
+//! An owned part of the connection (boxed, made when a punch is planned). Inputs: the plan
+//! (moment, candidates), time. Outputs: punch datagrams for `poll_transmit`'s caller, each
+//! with its own destination, and the punch timer. Punch packets are not tracked by
+//! recovery: their loss is expected and says nothing of congestion.
+
+use super::*;
+use crate::wire::MAX_CANDIDATES;
+
+/// Times each candidate is sent a punch.
+const TRIES: u8 = 3;
+
+/// The gap between tries: long enough that the other side's first try has opened its NAT
+/// by the second (half a round trip apart at worst), short enough to finish within a few
+/// round trips.
+const MIN_GAP: Duration = Duration::from_millis(20);
+
+/// A connection's punching, and its way back.
+#[derive(Debug)]
+pub(super) struct Punch {
+    /// The relay's circuit the connection ran through when it punched: its way back.
+    fallback: SocketAddr,
+    /// The punches still to send.
+    plan: Option<Plan>,
+}
+
+/// Punches still to send.
+#[derive(Debug)]
+struct Plan {
+    targets: SmallVec<[SocketAddr; MAX_CANDIDATES]>,
+    /// When the next burst (one datagram per target) goes.
+    next: Instant,
+    /// The next target of the burst under way.
+    cursor: usize,
+    /// Bursts left.
+    left: u8,
+    gap: Duration,
+}
+
+impl Connection {
+    /// Punches toward `targets` from `at` on (the peer's candidates; at most
+    /// `MAX_CANDIDATES`). The circuit the connection runs through now is its way back.
+    pub(crate) fn plan_punch(&mut self, at: Instant, targets: &[SocketAddr]) {
+        if targets.is_empty() {
+            return;
+        }
+        let gap = self.recovery.rtt().smoothed().max(MIN_GAP);
+        self.punch = Some(Box::new(Punch {
+            fallback: self.remote,
+            plan: Some(Plan {
+                targets: targets.iter().copied().take(MAX_CANDIDATES).collect(),
+                next: at,
+                cursor: 0,
+                left: TRIES,
+                gap,
+            }),
+        }));
+    }
+
+    /// When the next punch goes, if one is planned.
+    pub(super) fn punch_deadline(&self) -> Option<Instant> {
+        self.punch.as_ref()?.plan.as_ref().map(|p| p.next)
+    }
+
+    /// The next punch datagram due at `now`, written into `buf`: where it goes, and its
+    /// length. A connection that moved off the circuit punches no more.
+    pub(crate) fn poll_punch(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
+        let punch = self.punch.as_ref()?;
+        let plan = punch.plan.as_ref()?;
+        if plan.next > now {
+            return None;
+        }
+        if self.remote != punch.fallback || !self.is_established() {
+            self.punch.as_mut()?.plan = None;
+            return None;
+        }
+        let to = plan.targets[plan.cursor];
+        let header = self.header(now, PacketKind::Data);
+        let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE.min(buf.len()))?, &header).ok()?;
+        w.push(&Frame::Ping).ok()?;
+        let len = seal(&mut self.crypto, w, header.number)?;
+        self.recovery.take_pn();
+        self.stats.punches_sent += 1;
+        let punch = self.punch.as_mut()?;
+        let plan = punch.plan.as_mut()?;
+        plan.cursor += 1;
+        if plan.cursor == plan.targets.len() {
+            plan.cursor = 0;
+            plan.left -= 1;
+            plan.next = now + plan.gap;
+            if plan.left == 0 {
+                punch.plan = None;
+            }
+        }
+        Some((to, len))
+    }
+
+    /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT
+    /// mapping expired, the peer's network changed). Back to the circuit, and a PING there
+    /// so that the peer follows.
+    pub(super) fn fall_back(&mut self) {
+        if let Some(circuit) = self
+            .punch
+            .as_ref()
+            .map(|p| p.fallback)
+            .filter(|&c| c != self.remote)
+        {
+            self.remote = circuit;
+            // The circuit carried the connection before: proven.
+            self.path.proven();
+            self.stats.fallbacks += 1;
+            self.control.push(Control::Ping);
+        }
+    }
+}
