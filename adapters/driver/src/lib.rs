@@ -70,7 +70,8 @@ pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatCo
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
     ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Mapping,
-    Negotiated, PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Reflexive, Seed, StreamHeader,
+    Negotiated, Path, PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Reflexive, RelayConfig,
+    RelayRefusal, Seed, StreamHeader,
 };
 
 pub use driver::{Driver, TRACE_ENV};
@@ -168,6 +169,10 @@ pub enum Error {
     /// The core refused the call (see [`ApiError`]): a misuse, or a limit reached.
     #[error("refused: {0}")]
     Refused(ApiError),
+    /// The relay refused a reservation (spec §12.2); a circuit it refuses fails the
+    /// connection's handshake instead ([`HandshakeError::Relay`]).
+    #[error("the relay refused: {0}")]
+    Relay(RelayRefusal),
     /// A call on a connection or stream of another endpoint.
     #[error("the connection belongs to another endpoint")]
     WrongEndpoint,

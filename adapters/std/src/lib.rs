@@ -51,8 +51,9 @@ use bytes::Bytes;
 pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
-    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, PeerPolicy,
-    PipeStats, PublicKey, Reflexive, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path, PeerPolicy,
+    PipeStats, PublicKey, Reflexive, RelayConfig, RelayRefusal, StreamHeader, StreamId,
+    DEFAULT_MESSAGE_LIMIT,
 };
 
 use run::{block_on, wait};
@@ -136,6 +137,19 @@ impl Endpoint {
         self.connection(wait(self.timeout, self.inner.connect_to_peer(key, addresses)))
     }
 
+    /// Connects to the peer holding `peer` through the relay at the other end of `relay`,
+    /// sealed end to end; it moves to a direct path if a hole punch opens one (see
+    /// `weir_driver::Endpoint::connect_via`).
+    pub fn connect_via(&self, relay: &Connection, peer: PublicKey) -> Result<Connection, Error> {
+        self.connection(wait(self.timeout, self.inner.connect_via(&relay.inner, peer)))
+    }
+
+    /// Asks the relay at the other end of `relay` to keep this endpoint reachable by its
+    /// key (see `weir_driver::Endpoint::reserve`).
+    pub fn reserve(&self, relay: &Connection) -> Result<(), Error> {
+        wait(self.timeout, self.inner.reserve(&relay.inner))
+    }
+
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
         self.connection(wait(self.timeout, self.inner.accept()))
@@ -190,6 +204,11 @@ impl Connection {
     /// unprotected (version 1) connection.
     pub fn peer_key(&self) -> Option<PublicKey> {
         self.inner.peer_key()
+    }
+
+    /// How the connection reaches its peer now (weir-driver's `Connection::path`).
+    pub fn path(&self) -> Option<Path> {
+        self.inner.path()
     }
 
     /// Our address as the peer last said it sees it (weir-driver's

@@ -61,8 +61,8 @@ pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats,
     ControllerFactory, Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated,
-    PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, Reflexive, SendStream, StreamHeader, StreamId,
-    DEFAULT_MESSAGE_LIMIT,
+    Path, PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, Reflexive, RelayConfig, RelayRefusal,
+    SendStream, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

@@ -13,7 +13,7 @@ use bytes::{Buf, Bytes};
 use weir_core::congestion::CongestionAlgorithm;
 use weir_core::wire::{Capabilities, Label, Reason, StreamId};
 use weir_core::{
-    ApiError, ConnectionHandle, ConnectionStats, Delivery, LocalRead, PipeId, PipeStats, PublicKey,
+    ApiError, ConnectionHandle, ConnectionStats, Delivery, LocalRead, Path, PipeId, PipeStats, PublicKey,
     Reflexive, StreamHeader,
 };
 
@@ -144,6 +144,55 @@ impl Driver {
         let conn = self.register(h);
         self.progress();
         Ok(conn)
+    }
+
+    /// Starts a connection to the peer holding `peer` through the relay on `relay` (spec
+    /// §12); [`poll_connected`](Self::poll_connected) answers as for `connect`.
+    pub(crate) fn connect_via(
+        &mut self,
+        relay: ConnectionHandle,
+        peer: PublicKey,
+    ) -> Result<ConnectionHandle, Error> {
+        if self.shutdown.is_some() {
+            return Err(Error::Shutdown);
+        }
+        let now = self.now();
+        let h = self.ep.connect_via(now, relay, peer).map_err(Error::Refused)?;
+        let conn = self.register(h);
+        self.progress();
+        Ok(conn)
+    }
+
+    /// Asks the relay on `relay` for a reservation.
+    pub(crate) fn reserve(&mut self, relay: ConnectionHandle) -> Result<(), Error> {
+        if let Some(c) = self.conns.get_mut(&relay) {
+            c.reservation = None;
+        }
+        self.ep.reserve(relay).map_err(Error::Refused)?;
+        self.progress();
+        Ok(())
+    }
+
+    /// The relay's answer to our reservation on `relay`, or the connection's end.
+    pub(crate) fn poll_reserved(
+        &mut self,
+        relay: ConnectionHandle,
+        waker: &Waker,
+    ) -> Poll<Result<(), Error>> {
+        let r = self
+            .conns
+            .get(&relay)
+            .and_then(|c| match (c.reservation, &c.ended) {
+                (Some(answer), _) => Some(answer.map_err(Error::Relay)),
+                (None, Some(end)) => Some(Err(end.error())),
+                (None, None) => None,
+            });
+        self.answer(r, Wait::Conn(relay, None), waker)
+    }
+
+    /// How `conn` reaches its peer now.
+    pub(crate) fn path(&self, conn: ConnectionHandle) -> Option<Path> {
+        self.ep.path(conn)
     }
 
     /// The connection [`connect`](Self::connect) started, once its handshake succeeded, or

@@ -30,6 +30,9 @@ pub(super) struct Conn {
     pub(super) confirming: BTreeMap<StreamId, Confirming>,
     /// No application handle is left: forget the connection once it ended.
     pub(super) released: bool,
+    /// The relay at the other end answered our reservation (spec §12.2): granted, or why
+    /// not; `None` before an answer.
+    pub(super) reservation: Option<Result<(), weir_core::RelayRefusal>>,
 }
 
 /// How far a finished stream of ours got.

@@ -447,6 +447,16 @@ impl Driver {
                     }
                     self.dirty.insert((id, None));
                 }
+                Event::RelayReserved { conn: h } | Event::RelayRefused { conn: h, .. } => {
+                    let answer = match e {
+                        Event::RelayRefused { reason, .. } => Err(reason),
+                        _ => Ok(()),
+                    };
+                    tracing::info!(conn = %h, ?answer, "the relay answered our reservation");
+                    if let Some(c) = self.conn_mut(h) {
+                        c.reservation = Some(answer);
+                    }
+                }
                 Event::HandshakeFailed { conn: h, reason } => {
                     let remote = self.ep.remote_address(h);
                     tracing::warn!(?remote, %reason, "handshake failed");
@@ -577,6 +587,8 @@ fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
         | Event::HandshakeFailed { conn, .. }
         | Event::StreamsAvailable { conn }
         | Event::Writable { conn }
+        | Event::RelayReserved { conn }
+        | Event::RelayRefused { conn, .. }
         | Event::Closed { conn, .. } => Some((*conn, None)),
         _ => None,
     }

@@ -74,6 +74,13 @@ impl Connection {
         self.inner.peer
     }
 
+    /// How the connection reaches its peer now: directly, or through a relay's circuit
+    /// (spec §12); `None` once it ended.
+    pub fn path(&self) -> Option<weir_core::Path> {
+        let conn = self.id();
+        self.shared().driver().path(conn)
+    }
+
     /// Our address as the peer last said it sees it (capability ADDRESS_DISCOVERY, spec
     /// §4.18): behind a NAT, our public address toward this peer. `None` until the peer
     /// said (its report follows the handshake by a moment), or once the connection ended.

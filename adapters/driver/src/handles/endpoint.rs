@@ -372,6 +372,40 @@ impl Endpoint {
         Ok(Connection::new(&self.shared, connected?))
     }
 
+    /// Connects to the peer holding `peer` through the relay at the other end of `relay`
+    /// (a connection to an endpoint that serves as one, `Config::relay`, where the peer
+    /// reserved; spec §12): the handshake runs end to end through the relay's circuit,
+    /// authenticated to `peer`, and the relay sees only ciphertext. The connection then
+    /// tries for a direct path (a hole punch) and moves there if it opens, back to the relay
+    /// if it fails later ([`Connection::path`]). Fails with
+    /// [`HandshakeError::Relay`](weir_core::HandshakeError::Relay) if the relay refuses.
+    pub async fn connect_via(&self, relay: &Connection, peer: PublicKey) -> Result<Connection, Error> {
+        let relay = self.same(relay)?;
+        let id: ConnectionHandle = self.shared.call(|d| d.connect_via(relay, peer))??;
+        let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
+        let connected = poll_fn(|cx| {
+            self.shared
+                .poll(Urgency::Now, |d| d.poll_connected(id, cx.waker()))
+        })
+        .await;
+        given_up.disarm();
+        Ok(Connection::new(&self.shared, connected?))
+    }
+
+    /// Asks the relay at the other end of `relay` to keep this endpoint reachable by its key
+    /// for as long as the connection lasts (spec §12.2): peers then reach it with
+    /// [`connect_via`](Self::connect_via). Ready once the relay granted it; fails with
+    /// [`Error::Relay`] if it refused.
+    pub async fn reserve(&self, relay: &Connection) -> Result<(), Error> {
+        let relay = self.same(relay)?;
+        self.shared.call(|d| d.reserve(relay))??;
+        poll_fn(|cx| {
+            self.shared
+                .poll(Urgency::Now, |d| d.poll_reserved(relay, cx.waker()))
+        })
+        .await
+    }
+
     /// The next client that connects.
     pub async fn accept(&self) -> Result<Connection, Error> {
         let c = poll_fn(|cx| self.shared.poll(Urgency::Soon, |d| d.poll_accept(cx.waker()))).await?;
@@ -386,9 +420,9 @@ impl Endpoint {
     /// `read_chunk(n)` may fetch up to `n` bytes and hand them out over several calls) are
     /// the application's, not forwarded.
     pub async fn pipe(&self, mut stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
-        let same = |c: &Connection| Arc::ptr_eq(c.shared(), &self.shared);
-        if !same(stream.connection()) || !targets.iter().all(|t| same(t)) {
-            return Err(Error::WrongEndpoint);
+        self.same(stream.connection())?;
+        for t in targets {
+            self.same(t)?;
         }
         let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
         let (from, id) = (stream.connection().id(), stream.id());
@@ -396,6 +430,13 @@ impl Endpoint {
         // The pipe owns the stream now: dropping the handle must not stop it.
         stream.state = RecvState::Done;
         Ok(Pipe::new(&self.shared, pipe))
+    }
+    /// `conn`'s handle, if it belongs to this endpoint.
+    fn same(&self, conn: &Connection) -> Result<ConnectionHandle, Error> {
+        match Arc::ptr_eq(conn.shared(), &self.shared) {
+            true => Ok(conn.id()),
+            false => Err(Error::WrongEndpoint),
+        }
     }
 }
 
