@@ -81,6 +81,14 @@ pub enum CliError {
         /// The handshake failure.
         why: weir_tokio::HandshakeError,
     },
+    /// The circuit relay refused a reservation or a circuit (see [`Exit::Refused`]).
+    #[error("the relay at {relay} refused: {why}")]
+    RelayRefused {
+        /// The relay.
+        relay: SocketAddr,
+        /// Why.
+        why: weir_tokio::RelayRefusal,
+    },
     /// See [`Exit::Interrupted`].
     #[error("{}: {why}", progress(*delivered, *total))]
     Interrupted {
@@ -142,7 +150,9 @@ impl CliError {
             CliError::File { .. } | CliError::Identity(_) => Exit::File,
             CliError::Bind { .. } => Exit::Bind,
             CliError::Unreachable { .. } => Exit::Unreachable,
-            CliError::VersionMismatch { .. } | CliError::Refused { .. } => Exit::Refused,
+            CliError::VersionMismatch { .. } | CliError::Refused { .. } | CliError::RelayRefused { .. } => {
+                Exit::Refused
+            }
             CliError::Interrupted { .. } | CliError::Verification | CliError::Net(_) => Exit::Interrupted,
             CliError::Trace { .. } => Exit::Trace,
             CliError::Cancelled(_) => Exit::Cancelled,
@@ -167,6 +177,9 @@ impl CliError {
                     ours,
                     theirs: versions,
                 }
+            }
+            weir_tokio::Error::Handshake(H::Relay(why)) | weir_tokio::Error::Relay(why) => {
+                CliError::RelayRefused { relay: addr, why }
             }
             weir_tokio::Error::Handshake(why) => CliError::Refused { addr, why },
             other => CliError::Net(other),

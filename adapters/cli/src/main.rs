@@ -57,14 +57,20 @@ enum Cmd {
     Send {
         /// The file.
         file: PathBuf,
-        /// Where to send it: the receiver's or the first relay's `HOST:PORT`.
+        /// Where to send it: the receiver's or the first relay's `HOST:PORT`; with `--via`,
+        /// the receiver's public key (64 hex digits).
         #[arg(long)]
         to: String,
         /// The public key of the endpoint at `--to` (64 hex digits, as it prints when it
         /// starts): the handshake fails unless it holds that key. Without it, any key is
         /// accepted and the connection is still encrypted.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "via")]
         peer_key: Option<weir_tokio::PublicKey>,
+        /// A circuit relay (`weir relay --serve`), `HOST:PORT`, where the receiver reserved
+        /// (`weir recv --via`): the file goes through it, sealed end to end, and over a
+        /// direct path if a hole punch opens one.
+        #[arg(long)]
+        via: Option<String>,
         #[command(flatten)]
         net: net::NetArgs,
     },
@@ -83,18 +89,27 @@ enum Cmd {
         /// refused and the sender is told why).
         #[arg(long)]
         force: bool,
+        /// Also be reachable by key through this circuit relay (`weir relay --serve`),
+        /// `HOST:PORT`: for a receiver behind a NAT that senders cannot reach directly.
+        #[arg(long)]
+        via: Option<String>,
         #[command(flatten)]
         net: net::NetArgs,
     },
     /// Forward every stream received to each target, fragment by fragment, never holding a
-    /// whole file.
+    /// whole file; or, with `--serve`, serve as a circuit relay.
     Relay {
         /// The address to listen on, `HOST:PORT`.
         #[arg(long)]
         listen: String,
         /// Where to forward: one or more `HOST:PORT` (receivers or further relays).
-        #[arg(long, required = true, num_args = 1..)]
+        #[arg(long, required_unless_present = "serve", num_args = 1..)]
         to: Vec<String>,
+        /// Serve as a circuit relay (spec §12) instead: peers reserve here (`weir recv
+        /// --via`) and others reach them by key (`weir send --via`) through circuits sealed
+        /// end to end, which this relay forwards without reading.
+        #[arg(long, conflicts_with = "to")]
+        serve: bool,
         #[command(flatten)]
         net: net::NetArgs,
     },
@@ -327,26 +342,44 @@ fn run(cli: Cli) -> Result<(), CliError> {
             file,
             to,
             peer_key,
+            via,
             net,
         } => {
-            let to = net::resolve(&to)?;
-            on_tokio(async move { transfer::send(&file, to, peer_key, &net).await })
+            let target = match via {
+                None => net::Target::Address(net::resolve(&to)?),
+                Some(via) => net::Target::Via {
+                    relay: net::resolve(&via)?,
+                    peer: to.parse().map_err(|_| CliError::BadAddress {
+                        text: to.clone(),
+                        why: "with --via, --to is the receiver's public key (64 hex digits)".into(),
+                    })?,
+                },
+            };
+            on_tokio(async move { transfer::send(&file, target, peer_key, &net).await })
         }
         Cmd::Recv {
             listen,
             out,
             once,
             force,
+            via,
             net,
         } => {
+            let via = via.map(|v| net::resolve(&v)).transpose()?;
             let listen = net::resolve(&listen)?;
             let existing = match force {
                 true => transfer::Existing::Replace,
                 false => transfer::Existing::Refuse,
             };
-            on_tokio(async move { transfer::recv(listen, &out, once, existing, &net).await })
+            on_tokio(async move { transfer::recv(listen, &out, once, existing, via, &net).await })
         }
-        Cmd::Relay { listen, to, net } => {
+        Cmd::Relay {
+            listen,
+            serve: true,
+            net,
+            ..
+        } => on_tokio(transfer::serve_circuits(net::resolve(&listen)?, net)),
+        Cmd::Relay { listen, to, net, .. } => {
             let listen = net::resolve(&listen)?;
             let to = to
                 .iter()

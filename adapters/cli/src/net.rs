@@ -55,6 +55,71 @@ pub async fn connect(
     .map_err(|e| CliError::handshake(remote, ours, e))
 }
 
+/// Where a transfer goes: an address, or a peer's key through a circuit relay (`weir relay
+/// --serve`, spec §12).
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    /// The receiver's, or the first pipe relay's, address.
+    Address(SocketAddr),
+    /// The receiver holding `peer`, reserved at the relay at `relay`.
+    Via {
+        /// The circuit relay.
+        relay: SocketAddr,
+        /// The receiver's public key.
+        peer: weir_tokio::PublicKey,
+    },
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Address(a) => write!(f, "{a}"),
+            Target::Via { relay, peer } => write!(f, "{peer} via {relay}"),
+        }
+    }
+}
+
+/// Connects to the peer holding `peer` through the circuit relay at `relay`: our
+/// connection to the relay (the circuit lasts as long as it does) and the peer's.
+pub async fn connect_via(
+    endpoint: &Endpoint,
+    relay: SocketAddr,
+    peer: weir_tokio::PublicKey,
+    ours: VersionRange,
+) -> Result<(Connection, Connection), CliError> {
+    let to_relay = connect(endpoint, relay, None, ours).await?;
+    let conn = endpoint
+        .connect_via(&to_relay, peer)
+        .await
+        .map_err(|e| CliError::handshake(relay, ours, e))?;
+    Ok((to_relay, conn))
+}
+
+/// Makes this endpoint reachable by its key through the circuit relay at `relay`: the
+/// connection to it, which the reservation lasts as long as.
+pub async fn reserve(
+    endpoint: &Endpoint,
+    relay: SocketAddr,
+    ours: VersionRange,
+) -> Result<Connection, CliError> {
+    let to_relay = connect(endpoint, relay, None, ours).await?;
+    endpoint
+        .reserve(&to_relay)
+        .await
+        .map_err(|e| CliError::handshake(relay, ours, e))?;
+    Ok(to_relay)
+}
+
+/// How a connection reaches its peer, in words.
+pub fn path_text(path: Option<weir_tokio::Path>, relay: Option<SocketAddr>) -> String {
+    match (path, relay) {
+        (Some(weir_tokio::Path::Direct(a)), _) => format!("direct to {a}"),
+        (Some(_), Some(r)) => format!("relayed through {r}"),
+        (Some(_), None) => "relayed".to_string(),
+        (None, _) => "closed".to_string(),
+    }
+}
+
 /// Options every networking command takes.
 #[derive(clap::Args, Debug, Clone)]
 pub struct NetArgs {

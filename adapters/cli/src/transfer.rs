@@ -84,7 +84,7 @@ fn safe_name(name: &str) -> bool {
 /// `weir send FILE --to ADDR`.
 pub async fn send(
     path: &Path,
-    to: SocketAddr,
+    to: net::Target,
     key: Option<weir_tokio::PublicKey>,
     net: &NetArgs,
 ) -> Result<(), CliError> {
@@ -104,9 +104,26 @@ pub async fn send(
         hasher.update(&buf[..n]);
     }
     let total = header.len() as u64 + len;
-    let endpoint = net::bind(net::any_for(to), net.apply(Config::default())?)?;
-    let conn = verdict::unless_interrupted(net::connect(&endpoint, to, key, net.versions)).await?;
+    let first_hop = match to {
+        net::Target::Address(a) => a,
+        net::Target::Via { relay, .. } => relay,
+    };
+    let endpoint = net::bind(net::any_for(first_hop), net.apply(Config::default())?)?;
+    // Through a circuit relay, the connection to it carries the circuit: it is held until
+    // the end.
+    let (_to_relay, conn, relay) = match to {
+        net::Target::Address(a) => {
+            let conn = verdict::unless_interrupted(net::connect(&endpoint, a, key, net.versions)).await?;
+            (None, conn, None)
+        }
+        net::Target::Via { relay, peer } => {
+            let (r, c) =
+                verdict::unless_interrupted(net::connect_via(&endpoint, relay, peer, net.versions)).await?;
+            (Some(r), c, Some(relay))
+        }
+    };
     tracing::info!(%to, file = %name, bytes = len, "connected; sending");
+    let watcher = relay.map(|relay| tokio::spawn(watch_path(conn.clone(), relay)));
     let out = conn
         .open_stream_with(
             StreamHeader::default()
@@ -169,8 +186,19 @@ pub async fn send(
     }
     let elapsed = started.elapsed();
     let stats = conn.stats().await.unwrap_or_default();
+    if let Some(w) = watcher {
+        w.abort();
+    }
+    let path = match relay {
+        Some(_) => format!(
+            "; path {} ({} moves)",
+            net::path_text(conn.path(), relay),
+            stats.migrations + stats.fallbacks
+        ),
+        None => String::new(),
+    };
     println!(
-        "sent {name} ({}) to {to} in {:.2} s, delivered and verified: {}; {} retransmitted, rtt {}",
+        "sent {name} ({}) to {to} in {:.2} s, delivered and verified: {}; {} retransmitted, rtt {}{path}",
         units::bytes(len),
         elapsed.as_secs_f64(),
         units::throughput(acked, elapsed),
@@ -180,6 +208,27 @@ pub async fn send(
     drop(conn);
     endpoint.close().await;
     Ok(())
+}
+
+/// Says on stderr which path a connection through the circuit relay at `relay` takes, and
+/// each time it moves (to a direct path a hole punch opened, or back to the relay), until
+/// it ends.
+async fn watch_path(conn: Connection, relay: SocketAddr) {
+    let mut last = None;
+    loop {
+        let now = conn.path();
+        if now.is_none() {
+            return;
+        }
+        if now != last {
+            let what = net::path_text(now, Some(relay));
+            tracing::info!(path = %what, "path");
+            eprintln!("path: {what}");
+            last = now;
+        }
+        // The core tells no event of a move: a look every 50 ms is soon enough for a person.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Runs `sending`, which ends with the stream's delivery (its `finish` waits for the final
@@ -230,6 +279,7 @@ pub async fn recv(
     dir: &Path,
     once: bool,
     existing: Existing,
+    via: Option<SocketAddr>,
     net: &NetArgs,
 ) -> Result<(), CliError> {
     let meta = std::fs::metadata(dir).map_err(file_error(dir))?;
@@ -245,6 +295,15 @@ pub async fn recv(
         endpoint.local_addr(),
         endpoint.public_key()
     );
+    // The reservation lasts as long as this connection to the relay.
+    let _reserved = match via {
+        Some(relay) => {
+            let r = verdict::unless_interrupted(net::reserve(&endpoint, relay, net.versions)).await?;
+            println!("reachable through relay {relay} as {}", endpoint.public_key());
+            Some(r)
+        }
+        None => None,
+    };
     let multi = MultiProgress::new();
     // The connections being served, to tell each of them at Ctrl-C.
     let live = verdict::Serving::default();
@@ -469,6 +528,39 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
     if let Ok(endpoint) = Arc::try_unwrap(endpoint) {
         endpoint.close().await;
     }
+    outcome
+}
+
+/// Serves as a circuit relay (spec §12) on `listen` until Ctrl-C: peers reserve here and
+/// reach each other by key through circuits this endpoint forwards without reading.
+pub async fn serve_circuits(listen: SocketAddr, net: NetArgs) -> Result<(), CliError> {
+    let config = Config {
+        relay: Some(weir_tokio::RelayConfig::default()),
+        ..net.apply(Config::default())?
+    };
+    let endpoint = net::bind(listen, config)?;
+    println!(
+        "relay serving circuits at {} (key {})",
+        endpoint.local_addr(),
+        endpoint.public_key()
+    );
+    let serving = async {
+        // Each peer's connection is held while it lasts: a reservation and its circuits
+        // live as long as it does.
+        loop {
+            let conn = endpoint.accept().await.map_err(CliError::Net)?;
+            tracing::info!(peer = ?conn.peer_key(), "a peer connected");
+            tokio::spawn(async move {
+                // Peers open no streams to a relay: this returns when the connection ends.
+                while conn.accept_stream().await.is_ok() {}
+            });
+        }
+    };
+    let outcome: Result<(), CliError> = tokio::select! {
+        r = serving => r,
+        () = verdict::interrupt() => Err(CliError::Cancelled(Some("the relay stopped; circuits through it ended".into()))),
+    };
+    endpoint.close().await;
     outcome
 }
 

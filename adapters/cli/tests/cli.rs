@@ -56,6 +56,13 @@ impl Background {
         self.address_and_key().0
     }
 
+    /// Its next line of output.
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("a line");
+        line
+    }
+
     /// The address and the public key its first line gives.
     fn address_and_key(&mut self) -> (String, String) {
         let mut line = String::new();
@@ -788,4 +795,75 @@ fn ctrl_c_stops_a_transfer_gracefully() {
     );
     assert!(!part.exists(), "the partial file is removed");
     assert!(!out_dir.join("big.bin").exists());
+}
+
+/// A receiver reachable by key through a circuit relay (`weir recv --via`, `weir relay
+/// --serve`) gets a file sent to its key (`weir send --to KEY --via RELAY`), byte-exact; the
+/// sender says which path it took (on one host, the hole punch opens a direct path); a key
+/// nobody reserved is refused by the relay, with its reason and the refusal exit code.
+#[test]
+fn a_file_reaches_a_receiver_by_its_key_through_a_circuit_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = make_file(dir.path(), "via.bin", 300_000);
+    let mut relay = Background::start(&["relay", "--serve", "--listen", "127.0.0.1:0"]);
+    let (relay_addr, _) = relay.address_and_key();
+    let out_dir = dir.path().join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut recv = Background::start(&[
+        "recv",
+        "--listen",
+        "127.0.0.1:0",
+        "--out",
+        out_dir.to_str().unwrap(),
+        "--once",
+        "--via",
+        &relay_addr,
+    ]);
+    let (_, key) = recv.address_and_key();
+    let reachable = recv.line();
+    assert!(
+        reachable.contains(&format!("reachable through relay {relay_addr} as {key}")),
+        "{reachable}"
+    );
+    let sent = weir()
+        .args(["send", file.to_str().unwrap(), "--to", &key, "--via", &relay_addr])
+        .output()
+        .unwrap();
+    let (out, err) = (stdout_of(&sent), stderr_of(&sent));
+    assert!(sent.status.success(), "{err}");
+    assert!(out.contains(&format!("to {key} via {relay_addr}")), "{out}");
+    assert!(out.contains("; path "), "{out}");
+    assert!(err.contains("path: "), "{err}");
+    let (code, _, recv_err) = recv.finish();
+    assert_eq!(code, Some(0), "{recv_err}");
+    assert_eq!(
+        std::fs::read(out_dir.join("via.bin")).unwrap(),
+        std::fs::read(&file).unwrap()
+    );
+    let nobody = "ab".repeat(32);
+    fails_with(
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            &nobody,
+            "--via",
+            &relay_addr,
+        ],
+        7,
+        "refused: the peer wanted is not reachable through this relay",
+    );
+    fails_with(
+        &[
+            "send",
+            file.to_str().unwrap(),
+            "--to",
+            "not-a-key",
+            "--via",
+            &relay_addr,
+        ],
+        3,
+        "with --via, --to is the receiver's public key",
+    );
+    drop(relay);
 }

@@ -99,6 +99,39 @@ fn a_peer_is_dialled_by_its_key_at_the_address_that_holds_it() {
     }
 }
 
+/// A peer reached by key through a circuit relay (spec §12), with blocking calls: the
+/// message arrives byte-exact through the relay, and the relay's refusal of a key nobody
+/// reserved is typed.
+#[test]
+fn a_peer_is_reached_by_its_key_through_a_relay() {
+    let relay = bind(Config {
+        relay: Some(weir_std::RelayConfig::default()),
+        ..config()
+    });
+    let (a, b) = (bind(config()), bind(config()));
+    let b_r = b.connect(relay.local_addr()).unwrap();
+    b.reserve(&b_r).unwrap();
+    let a_r = a.connect(relay.local_addr()).unwrap();
+    let b_key = b.public_key();
+    let receiving = thread::spawn(move || {
+        let c = b.accept().unwrap();
+        let got = c.recv_message().unwrap();
+        (c.peer_key(), got, b_r)
+    });
+    let conn = a.connect_via(&a_r, b_key).unwrap();
+    let msg = Bytes::from(vec![9u8; 50_000]);
+    conn.send_message(msg.clone()).unwrap();
+    let (peer, got, _) = receiving.join().unwrap();
+    assert_eq!((peer, got), (Some(a.public_key()), msg));
+    let nobody = weir_std::PublicKey::from_bytes([7; 32]);
+    assert!(matches!(
+        a.connect_via(&a_r, nobody),
+        Err(Error::Handshake(HandshakeError::Relay(
+            weir_std::RelayRefusal::NoReservation
+        )))
+    ));
+}
+
 #[test]
 fn a_version_mismatch_reports_both_ranges() {
     let server = Endpoint::bind(

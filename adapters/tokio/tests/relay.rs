@@ -78,7 +78,9 @@ async fn a_relay_s_refusals_are_typed() {
         let nobody = PublicKey::from_bytes([7; 32]);
         assert!(matches!(
             a.connect_via(&a_r, nobody).await,
-            Err(Error::Handshake(HandshakeError::Relay(RelayRefusal::NoReservation)))
+            Err(Error::Handshake(HandshakeError::Relay(
+                RelayRefusal::NoReservation
+            )))
         ));
     })
     .await;
