@@ -175,11 +175,17 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
                 if went {
                     timings.push((w.sim.now() - up).as_micros() as f64 / rtt.as_micros() as f64);
                 }
-                let punches = w
-                    .sim
-                    .endpoint_ref(a)
-                    .connection_stats(inner)
-                    .map_or(0, |s| s.punches_sent);
+                let stats = w.sim.endpoint_ref(a).connection_stats(inner).unwrap_or_default();
+                let punches = stats.punches_sent;
+                if went && stats.migrations != 1 {
+                    // Once, not back and forth while both ends switch.
+                    misses.push(format!(
+                        "{} -> {} seed {seed}: {} moves",
+                        name(ka),
+                        name(kb),
+                        stats.migrations
+                    ));
+                }
                 // One candidate each (the relay told each its address): a first burst is one
                 // punch datagram from `a` (none if `b`'s punch got through first).
                 first_burst += usize::from(went && punches <= 1);

@@ -191,7 +191,7 @@ pub async fn send(
     }
     let path = match relay {
         Some(_) => format!(
-            "; path {} ({} moves)",
+            "; path {} (moves: {})",
             net::path_text(conn.path(), relay),
             stats.migrations + stats.fallbacks
         ),

@@ -104,6 +104,17 @@ impl Connection {
         Some((to, len))
     }
 
+    /// Whether a packet from `from` leaves the connection where it is: it came through the
+    /// circuit this connection punched its way off. Packets the peer sent through the relay
+    /// before it moved too arrive after its first direct ones; following them would send
+    /// the connection back and forth while both ends switch. The way back is the probe
+    /// timeouts' (`fall_back`), on each side.
+    pub(super) fn stays_direct(&self, from: SocketAddr) -> bool {
+        self.punch
+            .as_ref()
+            .is_some_and(|p| p.fallback == from && self.remote != from)
+    }
+
     /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT
     /// mapping expired, the peer's network changed). Back to the circuit, and a PING there
     /// so that the peer follows.

@@ -63,7 +63,7 @@ impl Connection {
         // The peer's address may change (NAT rebinding): follow it, but only for the
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
-        if self.received.largest().is_none_or(|l| header.number > l) {
+        if self.received.largest().is_none_or(|l| header.number > l) && !self.stays_direct(from) {
             if from != self.remote && self.is_open() {
                 // A new address is not trusted until it acknowledges a packet sent there
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
