@@ -226,7 +226,7 @@ fn payload(u: &mut Unstructured<'_>) -> Result<Bytes> {
 
 /// Any application command, with arguments near the endpoint's real handles and streams.
 pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<Command> {
-    Ok(match u.int_in_range(0u8..=15)? {
+    Ok(match u.int_in_range(0u8..=17)? {
         0 => Command::Connect {
             remote: net.nodes[u.int_in_range(1..=2)?].addr,
             congestion: if u.arbitrary()? {
@@ -315,6 +315,13 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
         15 => Command::NextMessage {
             conn: conn(u, net)?,
             max_len: u.int_in_range(0..=MAX_APP_BYTES as u64)?,
+        },
+        // Version 1 connections never negotiate RELAY: these reach its refusals only (the
+        // relay exchange itself is fuzzed through the simulator's tests, issue 37).
+        16 => Command::Reserve { relay: conn(u, net)? },
+        17 => Command::ConnectVia {
+            relay: conn(u, net)?,
+            peer: crate::crypto::keys::PublicKey::from_bytes([u.arbitrary()?; 32]),
         },
         _ => {
             let to = (0..u.int_in_range(1..=3)?)
