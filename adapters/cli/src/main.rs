@@ -4,6 +4,7 @@
 //! traces (`replay`, `trace`).
 #![forbid(unsafe_code)]
 
+mod circuits;
 mod demo;
 mod error;
 mod net;
@@ -378,7 +379,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             serve: true,
             net,
             ..
-        } => on_tokio(transfer::serve_circuits(net::resolve(&listen)?, net)),
+        } => on_tokio(circuits::serve(net::resolve(&listen)?, net)),
         Cmd::Relay { listen, to, net, .. } => {
             let listen = net::resolve(&listen)?;
             let to = to

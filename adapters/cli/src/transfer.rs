@@ -25,6 +25,7 @@ use weir_core::wire::Label;
 use weir_core::DigestHasher;
 use weir_tokio::{Config, Connection, Endpoint, RecvStream, StreamHeader};
 
+use crate::circuits;
 use crate::error::{CliError, Total};
 use crate::net::{self, NetArgs};
 use crate::units;
@@ -123,7 +124,7 @@ pub async fn send(
         }
     };
     tracing::info!(%to, file = %name, bytes = len, "connected; sending");
-    let watcher = relay.map(|relay| tokio::spawn(watch_path(conn.clone(), relay)));
+    let watcher = relay.map(|relay| tokio::spawn(circuits::watch_path(conn.clone(), relay)));
     let out = conn
         .open_stream_with(
             StreamHeader::default()
@@ -208,27 +209,6 @@ pub async fn send(
     drop(conn);
     endpoint.close().await;
     Ok(())
-}
-
-/// Says on stderr which path a connection through the circuit relay at `relay` takes, and
-/// each time it moves (to a direct path a hole punch opened, or back to the relay), until
-/// it ends.
-async fn watch_path(conn: Connection, relay: SocketAddr) {
-    let mut last = None;
-    loop {
-        let now = conn.path();
-        if now.is_none() {
-            return;
-        }
-        if now != last {
-            let what = net::path_text(now, Some(relay));
-            tracing::info!(path = %what, "path");
-            eprintln!("path: {what}");
-            last = now;
-        }
-        // The core tells no event of a move: a look every 50 ms is soon enough for a person.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// Runs `sending`, which ends with the stream's delivery (its `finish` waits for the final
@@ -528,39 +508,6 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
     if let Ok(endpoint) = Arc::try_unwrap(endpoint) {
         endpoint.close().await;
     }
-    outcome
-}
-
-/// Serves as a circuit relay (spec §12) on `listen` until Ctrl-C: peers reserve here and
-/// reach each other by key through circuits this endpoint forwards without reading.
-pub async fn serve_circuits(listen: SocketAddr, net: NetArgs) -> Result<(), CliError> {
-    let config = Config {
-        relay: Some(weir_tokio::RelayConfig::default()),
-        ..net.apply(Config::default())?
-    };
-    let endpoint = net::bind(listen, config)?;
-    println!(
-        "relay serving circuits at {} (key {})",
-        endpoint.local_addr(),
-        endpoint.public_key()
-    );
-    let serving = async {
-        // Each peer's connection is held while it lasts: a reservation and its circuits
-        // live as long as it does.
-        loop {
-            let conn = endpoint.accept().await.map_err(CliError::Net)?;
-            tracing::info!(peer = ?conn.peer_key(), "a peer connected");
-            tokio::spawn(async move {
-                // Peers open no streams to a relay: this returns when the connection ends.
-                while conn.accept_stream().await.is_ok() {}
-            });
-        }
-    };
-    let outcome: Result<(), CliError> = tokio::select! {
-        r = serving => r,
-        () = verdict::interrupt() => Err(CliError::Cancelled(Some("the relay stopped; circuits through it ended".into()))),
-    };
-    endpoint.close().await;
     outcome
 }
 

@@ -150,6 +150,21 @@ impl Endpoint {
         wait(self.timeout, self.inner.reserve(&relay.inner))
     }
 
+    /// [`connect_to_peer`](Self::connect_to_peer) through relays too (see
+    /// `weir_driver::Endpoint::connect_to_peer_via`).
+    pub fn connect_to_peer_via(
+        &self,
+        key: PublicKey,
+        addresses: &[SocketAddr],
+        relays: &[&Connection],
+    ) -> Result<Connection, Error> {
+        let relays: Vec<&weir_driver::Connection> = relays.iter().map(|r| &r.inner).collect();
+        self.connection(wait(
+            self.timeout,
+            self.inner.connect_to_peer_via(key, addresses, &relays),
+        ))
+    }
+
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
         self.connection(wait(self.timeout, self.inner.accept()))

@@ -85,3 +85,48 @@ async fn a_relay_s_refusals_are_typed() {
     })
     .await;
 }
+
+/// Dialling by key with addresses and relays at once (`connect_to_peer_via`): the peer is
+/// behind none of the addresses given (a silent socket), but reserved at the relay, so the
+/// attempt through the relay wins; with neither, each failure is listed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_dialled_by_key_is_found_through_a_relay_when_no_address_answers() {
+    bounded(async {
+        let relay = Endpoint::bind(local(), relay_config()).unwrap();
+        let (a, b) = (
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+        );
+        let b_key = b.public_key();
+        let b_r = b.connect(relay.local_addr()).await.unwrap();
+        b.reserve(&b_r).await.unwrap();
+        let accepting = tokio::spawn(async move {
+            let c = b.accept().await.unwrap();
+            (c.peer_key(), b, b_r)
+        });
+        let silent = std::net::UdpSocket::bind(local()).unwrap();
+        let a_r = a.connect(relay.local_addr()).await.unwrap();
+        let conn = a
+            .connect_to_peer_via(b_key, &[silent.local_addr().unwrap()], &[&a_r])
+            .await
+            .unwrap();
+        assert_eq!(conn.peer_key(), Some(b_key));
+        let (seen, _b, _b_r) = accepting.await.unwrap();
+        assert_eq!(seen, Some(a.public_key()));
+        // Nobody reserved this key, and the address is silent: both failures are listed.
+        let nobody = PublicKey::from_bytes([5; 32]);
+        let Err(Error::Unreachable { attempts }) = a
+            .connect_to_peer_via(nobody, &[silent.local_addr().unwrap()], &[&a_r])
+            .await
+        else {
+            panic!("reached nobody");
+        };
+        assert_eq!(attempts.len(), 2, "{attempts:?}");
+        assert!(attempts.iter().any(|(at, e)| *at == relay.local_addr()
+            && matches!(
+                e,
+                Error::Handshake(HandshakeError::Relay(RelayRefusal::NoReservation))
+            )));
+    })
+    .await;
+}

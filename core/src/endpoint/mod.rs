@@ -65,7 +65,7 @@ use crate::verify::Digest;
 use crate::wire::{
     self, ConnectionId, DecodeError, Field, Frame, Header, Invariant, KeyPhase, Label, Limit, Packet,
     PacketKind, PacketNumberLen, PacketWriter, Reason, Reject, RejectReason, StreamId, TransportErrorCode,
-    VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, RELAY_HEADER_LEN, VERSION_1, VERSION_2,
+    VersionReject, Violation, MIN_DATAGRAM_SIZE, PIPE_BROKEN, VERSION_1, VERSION_2,
 };
 
 mod accept;
@@ -529,17 +529,7 @@ impl Endpoint {
             return Some(t);
         }
         while let Some(s) = self.stateless.pop_front() {
-            let t = match self.route(s.to()) {
-                relaying::Route::Direct => write_stateless(s, now, buf),
-                relaying::Route::Circuit { relay, id } => {
-                    write_stateless(s, now, buf.get_mut(RELAY_HEADER_LEN..)?).map(|t| Transmit {
-                        destination: relay,
-                        len: Self::wrap(buf, id, t.len),
-                    })
-                }
-                relaying::Route::Waiting => None,
-            };
-            if let Some(t) = t {
+            if let Some(t) = self.write_routed(s, now, buf) {
                 self.stats.datagrams_sent += 1;
                 return Some(t);
             }
@@ -548,35 +538,11 @@ impl Endpoint {
             return None;
         }
         while let Some(slot) = self.ready.pop_front() {
-            let Some(conn) = self.conns[slot as usize].as_mut() else {
+            if self.conns[slot as usize].is_none() {
                 self.queued[slot as usize] = false;
                 continue;
-            };
-            let remote = conn.remote;
-            let route = self.route(remote);
-            let Some(conn) = self.conns[slot as usize].as_mut() else {
-                continue;
-            };
-            if let Some((destination, len)) = conn.poll_punch(now, buf) {
-                self.stats.datagrams_sent += 1;
-                self.queued[slot as usize] = false;
-                self.touch(slot);
-                return Some(Transmit { destination, len });
             }
-            let sent = match route {
-                relaying::Route::Direct => conn
-                    .poll_transmit(now, &self.config, buf)
-                    .map(|len| (conn.remote, len)),
-                relaying::Route::Circuit { relay, id } => match buf.get_mut(RELAY_HEADER_LEN..) {
-                    Some(inner) => conn
-                        .poll_transmit(now, &self.config, inner)
-                        .map(|len| (relay, Self::wrap(buf, id, len))),
-                    None => None,
-                },
-                // Its circuit is not open: nothing leaves, and its timers run on.
-                relaying::Route::Waiting => None,
-            };
-            match sent {
+            match self.poll_routed(slot, now, buf) {
                 Some((destination, len)) => {
                     self.stats.datagrams_sent += 1;
                     self.rate.take(len);

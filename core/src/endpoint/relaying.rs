@@ -20,7 +20,7 @@ use crate::wire::{write_relay_header, CircuitId, RelayFrame, RELAY_HEADER_LEN};
 pub(super) const MAX_FORWARDS: usize = 256;
 
 /// Where a connection's datagrams go.
-pub(super) enum Route {
+enum Route {
     /// To its address.
     Direct,
     /// Through the circuit `id`, to its relay at `relay`.
@@ -396,7 +396,7 @@ impl Endpoint {
     }
 
     /// Where datagrams to `remote` go.
-    pub(super) fn route(&self, remote: SocketAddr) -> Route {
+    fn route(&self, remote: SocketAddr) -> Route {
         match circuit_of(remote) {
             None => Route::Direct,
             Some(id) => match self.ends.get(id) {
@@ -406,6 +406,49 @@ impl Endpoint {
                 },
                 None => Route::Waiting,
             },
+        }
+    }
+
+    /// The next datagram of the connection in `slot`, written into `buf`: a punch that is
+    /// due (to a candidate address), or what the connection sends on its route (through a
+    /// circuit: behind the relayed datagram's header). Where it goes, and its length.
+    pub(super) fn poll_routed(
+        &mut self,
+        slot: u32,
+        now: Instant,
+        buf: &mut [u8],
+    ) -> Option<(SocketAddr, usize)> {
+        let remote = self.conns[slot as usize].as_ref()?.remote;
+        let route = self.route(remote);
+        let conn = self.conns[slot as usize].as_mut()?;
+        if let Some(punch) = conn.poll_punch(now, buf) {
+            return Some(punch);
+        }
+        match route {
+            Route::Direct => conn
+                .poll_transmit(now, &self.config, buf)
+                .map(|len| (remote, len)),
+            Route::Circuit { relay, id } => {
+                let len = conn.poll_transmit(now, &self.config, buf.get_mut(RELAY_HEADER_LEN..)?)?;
+                Some((relay, Self::wrap(buf, id, len)))
+            }
+            // Its circuit is not open: nothing leaves, and its timers run on.
+            Route::Waiting => None,
+        }
+    }
+
+    /// The stateless answer `s`, written into `buf` on its route.
+    pub(super) fn write_routed(&self, s: Stateless, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
+        match self.route(s.to()) {
+            Route::Direct => write_stateless(s, now, buf),
+            Route::Circuit { relay, id } => {
+                let t = write_stateless(s, now, buf.get_mut(RELAY_HEADER_LEN..)?)?;
+                Some(Transmit {
+                    destination: relay,
+                    len: Self::wrap(buf, id, t.len),
+                })
+            }
+            Route::Waiting => None,
         }
     }
 
@@ -426,7 +469,7 @@ impl Endpoint {
 
     /// Writes the header of a datagram on circuit `id` before the `len` bytes that follow
     /// it in `buf`.
-    pub(super) fn wrap(buf: &mut [u8], id: CircuitId, len: usize) -> usize {
+    fn wrap(buf: &mut [u8], id: CircuitId, len: usize) -> usize {
         // Unreachable failure: the caller left the header's room.
         let _ = write_relay_header(buf, id);
         len + RELAY_HEADER_LEN

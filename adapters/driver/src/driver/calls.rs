@@ -195,6 +195,11 @@ impl Driver {
         self.ep.path(conn)
     }
 
+    /// Where `conn`'s peer is, as last seen.
+    pub(crate) fn remote_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
+        self.ep.remote_address(conn)
+    }
+
     /// The connection [`connect`](Self::connect) started, once its handshake succeeded, or
     /// why it failed.
     pub(crate) fn poll_connected(

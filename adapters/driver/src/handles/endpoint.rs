@@ -301,6 +301,22 @@ impl Endpoint {
         key: PublicKey,
         addresses: &[SocketAddr],
     ) -> Result<Connection, Error> {
+        self.connect_to_peer_via(key, addresses, &[]).await
+    }
+
+    /// [`connect_to_peer`](Self::connect_to_peer) with relays too: besides a handshake to
+    /// each address, one through each relay of `relays` (our connections to circuit
+    /// relays where the peer may have reserved, [`connect_via`](Self::connect_via)), all at
+    /// once; the first to succeed wins, whichever path it took (a relayed one then tries
+    /// for a direct path itself). In [`Error::Unreachable`], a relay's failure is listed
+    /// under the relay's address.
+    pub async fn connect_to_peer_via(
+        &self,
+        key: PublicKey,
+        addresses: &[SocketAddr],
+        relays: &[&Connection],
+    ) -> Result<Connection, Error> {
+        let relays: Vec<ConnectionHandle> = relays.iter().map(|r| self.same(r)).collect::<Result<_, _>>()?;
         let mut unique: Vec<SocketAddr> = Vec::with_capacity(addresses.len());
         for a in addresses {
             if !unique.contains(a) {
@@ -313,10 +329,18 @@ impl Endpoint {
             pending: Vec::new(),
         };
         let started = self.shared.call(|d| {
-            unique
+            let mut started: Vec<_> = unique
                 .iter()
                 .map(|&a| (a, d.connect(a, Some(key), None)))
-                .collect::<Vec<_>>()
+                .collect();
+            for &relay in &relays {
+                // A relay connection already gone fails its attempt at once (listed unspecified).
+                let at = d
+                    .remote_address(relay)
+                    .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 0)));
+                started.push((at, d.connect_via(relay, key)));
+            }
+            started
         })?;
         for (addr, r) in started {
             match r {
