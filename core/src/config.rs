@@ -285,7 +285,7 @@ pub struct Config {
     /// Serve as a relay (spec §12): keep peers reachable by their keys and forward the
     /// datagrams of circuits between them, within these limits. `None` (the default):
     /// refuse every relay request with `RelayRefusal::NotARelay`.
-    pub relay: Option<crate::RelayConfig>,
+    pub relay: Option<RelayConfig>,
 }
 
 impl Default for Config {
@@ -405,5 +405,41 @@ mod tests {
         assert_eq!(p.max_streams, c.max_concurrent_streams);
         assert_eq!(p.idle_timeout, c.idle_timeout);
         assert_eq!(p.max_ack_delay, c.max_ack_delay);
+    }
+}
+
+/// What a relay allows (spec §12.2); `Config::relay`. The limits bound what one peer can
+/// make it hold and forward; who may connect to it at all is the endpoint's peer policy,
+/// and who may be reachable through it, [`reservers`](Self::reservers).
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// Peers reachable through the relay at once.
+    pub max_reservations: usize,
+    /// Circuits open at once, all peers.
+    pub max_circuits: usize,
+    /// Circuits one peer may have open at once (as either end).
+    pub max_circuits_per_peer: usize,
+    /// Bytes a circuit forwards, both ways together, before the relay closes it.
+    pub circuit_bytes: u64,
+    /// How long a circuit lives before the relay closes it.
+    pub circuit_duration: Duration,
+    /// Who may reserve (be reachable by key through this relay); others are refused with
+    /// [`RelayRefusal::NotAllowed`](crate::RelayRefusal::NotAllowed). Any peer connected may ask for a circuit to one who
+    /// reserved.
+    pub reservers: PeerPolicy,
+}
+
+impl Default for RelayConfig {
+    /// 1,024 reservations and circuits, 16 circuits per peer, 1 GiB and one hour per circuit:
+    /// enough to carry a transfer between two peers that no hole punch joins.
+    fn default() -> Self {
+        RelayConfig {
+            max_reservations: 1024,
+            max_circuits: 1024,
+            max_circuits_per_peer: 16,
+            circuit_bytes: 1 << 30,
+            circuit_duration: Duration::from_secs(3600),
+            reservers: PeerPolicy::Any,
+        }
     }
 }

@@ -139,7 +139,7 @@ mod verify;
 pub mod wire;
 
 pub use command::{Command, Done, MessageDigest, ReadUnit};
-pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy};
+pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig};
 pub use connection::Timer;
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Mapping, Path, Reflexive, Transmit};
@@ -147,7 +147,7 @@ pub use event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, Viol
 pub use handle::ConnectionHandle;
 pub use handshake::{HandshakeError, Negotiated};
 pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats};
-pub use relay::{RelayConfig, RelayRefusal};
+pub use relay::RelayRefusal;
 pub use stats::ConnectionStats;
 pub use verify::DigestHasher;
 pub use wire::{Delivery, Digest, PIPE_BROKEN, VERIFICATION_FAILED};

@@ -76,15 +76,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
     };
     // The key itself is a secret: it goes with the trace's secrets (module docs).
     let identity = identity.as_ref().map_or("none", |_| "secret");
-    let peers = match peer_policy {
-        PeerPolicy::Any => "any".to_string(),
-        PeerPolicy::Allow(keys) if keys.is_empty() => "allow:".to_string(),
-        PeerPolicy::Allow(keys) => {
-            let keys: alloc::vec::Vec<String> = keys.iter().map(ToString::to_string).collect();
-            alloc::format!("allow:{}", keys.join(","))
-        }
-        PeerPolicy::Decide(_) => "decide".to_string(),
-    };
+    let peers = policy_text(peer_policy);
     let ciphers: alloc::vec::Vec<String> = ciphers.iter().map(ToString::to_string).collect();
     let _ = write!(
         out,
@@ -124,31 +116,68 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         congestion_text(congestion),
         opt(*max_send_rate),
         relay.as_ref().map_or("none".to_string(), |r| alloc::format!(
-            "{}/{}/{}/{}/{}",
+            "{}/{}/{}/{}/{}/{}",
             r.max_reservations,
             r.max_circuits,
             r.max_circuits_per_peer,
             r.circuit_bytes,
-            us(&r.circuit_duration)
+            us(&r.circuit_duration),
+            policy_text(&r.reservers)
         )),
     );
 }
 
-/// `none`, or `RESERVATIONS/CIRCUITS/PER_PEER/BYTES/DURATION_US`: `Some(None)` for `none`.
-fn parse_relay(value: &str) -> Option<Option<crate::RelayConfig>> {
-    if value == "none" {
-        return Some(None);
+/// `any`, `allow:KEY,KEY,...` (`allow:` for none) or `decide`.
+fn policy_text(policy: &PeerPolicy) -> String {
+    match policy {
+        PeerPolicy::Any => "any".to_string(),
+        PeerPolicy::Allow(keys) => {
+            let keys: alloc::vec::Vec<String> = keys.iter().map(ToString::to_string).collect();
+            alloc::format!("allow:{}", keys.join(","))
+        }
+        PeerPolicy::Decide(_) => "decide".to_string(),
     }
-    let mut parts = value.split('/').map(|p| p.parse::<u64>().ok());
-    let mut next = || parts.next().flatten();
-    let relay = crate::RelayConfig {
-        max_reservations: usize::try_from(next()?).ok()?,
-        max_circuits: usize::try_from(next()?).ok()?,
-        max_circuits_per_peer: usize::try_from(next()?).ok()?,
-        circuit_bytes: next()?,
-        circuit_duration: Duration::from_micros(next()?),
+}
+
+/// The policy [`policy_text`] wrote; `None` if unreadable, `Some(Err)` for `decide` (an
+/// application callback is not in the trace: its decisions are the application's, which a
+/// replay cannot make; `what` names the setting).
+fn parse_policy(value: &str, what: &'static str) -> Option<Result<PeerPolicy, TraceError>> {
+    Some(Ok(match value {
+        "any" => PeerPolicy::Any,
+        "decide" => return Some(Err(TraceError::Unreplayable { what })),
+        v => PeerPolicy::Allow(
+            v.strip_prefix("allow:")?
+                .split(',')
+                .filter(|k| !k.is_empty())
+                .map(|k| k.parse::<PublicKey>().ok())
+                .collect::<Option<_>>()?,
+        ),
+    }))
+}
+
+/// `none`, or `RESERVATIONS/CIRCUITS/PER_PEER/BYTES/DURATION_US/RESERVERS` (RESERVERS a
+/// policy as [`policy_text`] writes it): `Some(None)` for `none`.
+fn parse_relay(value: &str) -> Option<Result<Option<crate::RelayConfig>, TraceError>> {
+    if value == "none" {
+        return Some(Ok(None));
+    }
+    let mut fields = value.splitn(6, '/');
+    let mut num = || fields.next()?.parse::<u64>().ok();
+    let (max_reservations, max_circuits, max_circuits_per_peer, circuit_bytes, duration) =
+        (num()?, num()?, num()?, num()?, num()?);
+    let reservers = match parse_policy(fields.next()?, "relay reservers=decide")? {
+        Ok(p) => p,
+        Err(e) => return Some(Err(e)),
     };
-    Some(Some(relay))
+    Some(Ok(Some(crate::RelayConfig {
+        max_reservations: usize::try_from(max_reservations).ok()?,
+        max_circuits: usize::try_from(max_circuits).ok()?,
+        max_circuits_per_peer: usize::try_from(max_circuits_per_peer).ok()?,
+        circuit_bytes,
+        circuit_duration: Duration::from_micros(duration),
+        reservers,
+    })))
 }
 
 /// `bbr`, `newreno`, `custom:NAME`, or `ledbat/TARGET_US/GAIN/DECREASE/SLOWDOWN`.
@@ -246,27 +275,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
                     v => Some(Identity::from_secret(parse_hex32(v).map_err(|_| bad())?)),
                 }
             }
-            "peer_policy" => {
-                c.peer_policy = match value {
-                    "any" => PeerPolicy::Any,
-                    // The application's callback is not in the trace: its decisions are the
-                    // application's, which a replay cannot make.
-                    "decide" => {
-                        return Err(TraceError::Unreplayable {
-                            what: "peer_policy=decide",
-                        })
-                    }
-                    v => {
-                        let list = v.strip_prefix("allow:").ok_or_else(bad)?;
-                        let keys = list
-                            .split(',')
-                            .filter(|k| !k.is_empty())
-                            .map(|k| k.parse::<PublicKey>().map_err(|_| bad()))
-                            .collect::<Result<_, _>>()?;
-                        PeerPolicy::Allow(keys)
-                    }
-                }
-            }
+            "peer_policy" => c.peer_policy = parse_policy(value, "peer_policy=decide").ok_or_else(bad)??,
             "ciphers" => {
                 c.ciphers = value
                     .split(',')
@@ -337,7 +346,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "max_send_rate" => c.max_send_rate = opt(value)?,
             "pipe_buffer" => c.pipe_buffer = num()?,
             "pipe_buffer_total" => c.pipe_buffer_total = num()?,
-            "relay" => c.relay = parse_relay(value).ok_or_else(bad)?,
+            "relay" => c.relay = parse_relay(value).ok_or_else(bad)??,
             _ => return Err(TraceError::UnknownConfigKey { key: key.to_string() }),
         }
     }
@@ -348,6 +357,54 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
 mod tests {
     use super::*;
     use crate::crypto::keys::Seed;
+
+    #[test]
+    fn a_relay_s_settings_read_back_from_their_text() {
+        let peer = Identity::from_seed(&Seed::from(5)).public_key();
+        let relay = crate::RelayConfig {
+            max_reservations: 3,
+            max_circuits: 4,
+            max_circuits_per_peer: 2,
+            circuit_bytes: 5000,
+            circuit_duration: Duration::from_secs(7),
+            reservers: PeerPolicy::Allow([peer].into_iter().collect()),
+        };
+        let mut text = String::new();
+        write(
+            &Config {
+                relay: Some(relay),
+                ..Config::default()
+            },
+            &mut text,
+        );
+        assert!(
+            text.contains(&alloc::format!("relay=3/4/2/5000/7000000/allow:{peer}")),
+            "{text}"
+        );
+        let back = parse(&text).unwrap().relay.unwrap();
+        assert_eq!(
+            (
+                back.max_reservations,
+                back.max_circuits,
+                back.max_circuits_per_peer
+            ),
+            (3, 4, 2)
+        );
+        assert_eq!(
+            (back.circuit_bytes, back.circuit_duration),
+            (5000, Duration::from_secs(7))
+        );
+        assert!(matches!(&back.reservers, PeerPolicy::Allow(k) if k.len() == 1 && k.contains(&peer)));
+        assert!(parse("relay=none").unwrap().relay.is_none());
+        assert!(matches!(
+            parse("relay=1/1/1/1/1/decide"),
+            Err(TraceError::Unreplayable { .. })
+        ));
+        assert!(matches!(
+            parse("relay=1/1/x/1/1/any"),
+            Err(TraceError::BadConfig { .. })
+        ));
+    }
 
     #[test]
     fn the_security_settings_read_back_from_their_text() {

@@ -9,7 +9,7 @@
 //! This module holds the two roles' state, as owned parts of the endpoint (module
 //! `endpoint::relaying` joins them to connections and datagrams):
 //! - [`serve`]: a relay's reservations, circuits and limits ([`RelayConfig`]), and where a
-//!   relayed datagram goes;
+//!   relayed datagram goes (its limits are `Config::relay`'s [`RelayConfig`]);
 //! - [`ends`]: a peer's side: its requests, reservations, and the circuits it is an end of,
 //!   each seen by the rest of the endpoint as a *circuit address*: an address in
 //!   `100::/64` (RFC 6666's discard-only prefix, which no datagram comes from) whose low
@@ -21,41 +21,11 @@
 
 use core::net::{IpAddr, Ipv6Addr, SocketAddr};
 
-use crate::time::Duration;
+pub use crate::config::RelayConfig;
 use crate::wire::CircuitId;
 
 pub(crate) mod ends;
 pub(crate) mod serve;
-
-/// What a relay allows (spec §12.2); `Config::relay`. The limits bound what one peer can
-/// make it hold and forward; who may use it at all is the endpoint's peer policy.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct RelayConfig {
-    /// Peers reachable through the relay at once.
-    pub max_reservations: usize,
-    /// Circuits open at once, all peers.
-    pub max_circuits: usize,
-    /// Circuits one peer may have open at once (as either end).
-    pub max_circuits_per_peer: usize,
-    /// Bytes a circuit forwards, both ways together, before the relay closes it.
-    pub circuit_bytes: u64,
-    /// How long a circuit lives before the relay closes it.
-    pub circuit_duration: Duration,
-}
-
-impl Default for RelayConfig {
-    /// 1,024 reservations and circuits, 16 circuits per peer, 1 GiB and one hour per circuit:
-    /// enough to carry a transfer between two peers that no hole punch joins.
-    fn default() -> Self {
-        RelayConfig {
-            max_reservations: 1024,
-            max_circuits: 1024,
-            max_circuits_per_peer: 16,
-            circuit_bytes: 1 << 30,
-            circuit_duration: Duration::from_secs(3600),
-        }
-    }
-}
 
 /// Why a relay refused a request or ended a circuit (spec §12.2, the codes of RELAY_ANSWER
 /// and RELAY_CLOSED).
@@ -83,6 +53,9 @@ pub enum RelayRefusal {
     /// The other end's connection to the relay ended.
     #[error("the other end left the relay")]
     PeerGone,
+    /// The relay does not let this peer reserve.
+    #[error("the relay does not let this peer reserve")]
+    NotAllowed,
     /// A code this version does not know.
     #[error("relay code {0}")]
     Other(u64),
@@ -99,6 +72,7 @@ impl RelayRefusal {
             RelayRefusal::ByteLimit => 5,
             RelayRefusal::TimeLimit => 6,
             RelayRefusal::PeerGone => 7,
+            RelayRefusal::NotAllowed => 8,
             RelayRefusal::Other(c) => c,
         }
     }
@@ -113,6 +87,7 @@ impl RelayRefusal {
             5 => RelayRefusal::ByteLimit,
             6 => RelayRefusal::TimeLimit,
             7 => RelayRefusal::PeerGone,
+            8 => RelayRefusal::NotAllowed,
             c => RelayRefusal::Other(c),
         }
     }
@@ -182,6 +157,7 @@ mod tests {
             RelayRefusal::ByteLimit,
             RelayRefusal::TimeLimit,
             RelayRefusal::PeerGone,
+            RelayRefusal::NotAllowed,
             RelayRefusal::Other(99),
         ] {
             assert_eq!(RelayRefusal::from_code(r.code()), r);

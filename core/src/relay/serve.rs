@@ -76,6 +76,9 @@ impl Relay {
     /// The peer `key` on `conn` asks to be reachable. A newer reservation of the same key
     /// replaces the older (the peer reconnected).
     pub(crate) fn reserve(&mut self, conn: ConnectionHandle, key: PublicKey) -> Result<(), RelayRefusal> {
+        if self.config.reservers.check(&key) == crate::config::PeerDecision::Refuse {
+            return Err(RelayRefusal::NotAllowed);
+        }
         if !self.reserved.contains_key(&key) && self.reserved.len() >= self.config.max_reservations {
             return Err(RelayRefusal::ReservationsFull);
         }
@@ -272,6 +275,20 @@ mod tests {
         );
         assert_eq!(r.forward(now, addr(2), b, 10), Forward::Unknown);
         assert_eq!(r.load(), (0, 1));
+    }
+
+    #[test]
+    fn only_the_peers_the_relay_allows_may_reserve() {
+        let mut r = Relay::new(RelayConfig {
+            reservers: crate::config::PeerPolicy::Allow([key(1)].into_iter().collect()),
+            max_reservations: 1,
+            ..RelayConfig::default()
+        });
+        assert_eq!(r.reserve(conn(2), key(2)), Err(RelayRefusal::NotAllowed));
+        assert_eq!(r.reserve(conn(1), key(1)), Ok(()));
+        // Again, from a new connection: the newer replaces the older, within the limit.
+        assert_eq!(r.reserve(conn(3), key(1)), Ok(()));
+        assert_eq!(r.reservation(&key(1)), Some(conn(3)));
     }
 
     #[test]
