@@ -31,6 +31,12 @@ pub(super) struct Punch {
     fallback: SocketAddr,
     /// The punches still to send.
     plan: Option<Plan>,
+    /// After the last burst: when to judge the round (a gap later, so that the peer's last
+    /// punches have had time to arrive).
+    verdict: Option<Instant>,
+    /// The round ended with the connection still on the circuit: told to the endpoint once
+    /// (`take_failed_punch`), which may try another round.
+    failed: bool,
 }
 
 /// Punches still to send.
@@ -56,6 +62,8 @@ impl Connection {
         let gap = self.recovery.rtt().smoothed().max(MIN_GAP);
         self.punch = Some(Box::new(Punch {
             fallback: self.remote,
+            verdict: None,
+            failed: false,
             plan: Some(Plan {
                 targets: targets.iter().copied().take(MAX_CANDIDATES).collect(),
                 next: at,
@@ -66,9 +74,31 @@ impl Connection {
         }));
     }
 
-    /// When the next punch goes, if one is planned.
+    /// When the next punch goes, or the round is judged.
     pub(super) fn punch_deadline(&self) -> Option<Instant> {
-        self.punch.as_ref()?.plan.as_ref().map(|p| p.next)
+        let punch = self.punch.as_ref()?;
+        punch.plan.as_ref().map(|p| p.next).or(punch.verdict)
+    }
+
+    /// The punch timer fired: a round whose verdict is due failed if the connection is still
+    /// on the circuit.
+    pub(super) fn on_punch_timer(&mut self, now: Instant) {
+        let on_circuit = self.punch.as_ref().is_some_and(|p| p.fallback == self.remote);
+        if let Some(punch) = self
+            .punch
+            .as_mut()
+            .filter(|p| p.verdict.is_some_and(|v| v <= now))
+        {
+            punch.verdict = None;
+            punch.failed = on_circuit;
+        }
+    }
+
+    /// Whether a round of punching ended with the connection still relayed (told once).
+    pub(crate) fn take_failed_punch(&mut self) -> bool {
+        self.punch
+            .as_mut()
+            .is_some_and(|p| core::mem::take(&mut p.failed))
     }
 
     /// The next punch datagram due at `now`, written into `buf`: where it goes, and its
@@ -80,7 +110,9 @@ impl Connection {
             return None;
         }
         if self.remote != punch.fallback || !self.is_established() {
-            self.punch.as_mut()?.plan = None;
+            let punch = self.punch.as_mut()?;
+            punch.plan = None;
+            punch.verdict = None;
             return None;
         }
         let to = plan.targets[plan.cursor];
@@ -98,6 +130,7 @@ impl Connection {
             plan.left -= 1;
             plan.next = now + plan.gap;
             if plan.left == 0 {
+                punch.verdict = Some(plan.next);
                 punch.plan = None;
             }
         }

@@ -169,8 +169,8 @@ impl Connection {
             },
             // poll_transmit sends what the pacer held back.
             Timer::Pacing => self.gate.woken(),
-            // poll_punch sends what is due.
-            Timer::Punch => {}
+            // poll_punch sends what is due; a round over is judged here.
+            Timer::Punch => self.on_punch_timer(now),
         }
     }
 }

@@ -60,6 +60,37 @@ impl Endpoint {
         }
     }
 
+    /// A round of `conn`'s punching ended with it still on the circuit: the end that leads
+    /// starts the next, with fresh candidates, up to [`MAX_ROUNDS`].
+    pub(super) fn retry_punch(&mut self, conn: ConnectionHandle) {
+        let Some(round) = self.punches.get(&conn).copied() else {
+            return;
+        };
+        let Some(c) = self.lookup(conn) else {
+            return;
+        };
+        if c.side != Side::Client || round.number >= MAX_ROUNDS || circuit_of(c.remote).is_none() {
+            return;
+        }
+        let now = c.clock();
+        let number = round.number + 1;
+        let frame = RelayFrame::Candidates {
+            round: number,
+            addresses: self.candidates(),
+        };
+        if self.conn(conn).and_then(|c| c.send_relay(frame)).is_ok() {
+            self.punches.insert(
+                conn,
+                Round {
+                    number,
+                    asked_at: Some(now),
+                    peer: None,
+                },
+            );
+            self.touch(conn.index());
+        }
+    }
+
     /// Our candidates: where peers saw us.
     fn candidates(&self) -> Candidates {
         Candidates::new(&self.reflexive.summary().addresses)

@@ -183,6 +183,7 @@ impl Endpoint {
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);
+        let punch_failed = conn.take_failed_punch().then_some(conn.handle);
         if next != self.timer_of[slot as usize] {
             // (Unchanged for most packets of a transfer: the ordered set is left alone.)
             if let Some(old) = self.timer_of[slot as usize].take() {
@@ -201,6 +202,9 @@ impl Endpoint {
         if let Some(h) = connected {
             // A connection through a relay tries for a direct path (spec §12.5).
             self.start_punch(h);
+        }
+        if let Some(h) = punch_failed {
+            self.retry_punch(h);
         }
     }
 
