@@ -214,6 +214,11 @@ impl Endpoint {
         target: PublicKey,
     ) -> Result<(), RelayRefusal> {
         let relay = self.relay.as_ref().ok_or(RelayRefusal::NotARelay)?;
+        if relay.opened(a, request) {
+            // A copy of a request that opened a circuit (its acknowledgement was lost): the
+            // circuit's RELAY_CIRCUIT frames are on their way already.
+            return Ok(());
+        }
         let b = relay.reservation(&target).ok_or(RelayRefusal::NoReservation)?;
         let a_conn = self.lookup(a).ok_or(RelayRefusal::PeerGone)?;
         let (a_addr, a_key) = (a_conn.remote, a_conn.peer_key().ok_or(RelayRefusal::NotARelay)?);
@@ -228,10 +233,12 @@ impl Endpoint {
         } else {
             ids
         };
-        self.relay
-            .as_mut()
-            .ok_or(RelayRefusal::NotARelay)?
-            .open(now, (a, a_addr), (b, b_addr), ids)?;
+        self.relay.as_mut().ok_or(RelayRefusal::NotARelay)?.open(
+            now,
+            (a, a_addr, request),
+            (b, b_addr),
+            ids,
+        )?;
         let to_a = RelayFrame::Circuit {
             request,
             circuit: ids[0],

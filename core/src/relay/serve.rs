@@ -26,6 +26,9 @@ pub(crate) struct Leg {
     pub(crate) addr: SocketAddr,
     /// The other end's id.
     pub(crate) other: CircuitId,
+    /// The RELAY_CONNECT that opened the circuit, on the asking end's leg (0 on the other):
+    /// a copy of it (its acknowledgement was lost) opens nothing more.
+    request: u64,
     /// Bytes forwarded from this end.
     forwarded: u64,
     /// When the relay ends the circuit.
@@ -96,16 +99,22 @@ impl Relay {
         id != super::PENDING && !self.legs.contains_key(&id)
     }
 
-    /// Opens a circuit between `a` (the asking end: its connection and address) and `b`
-    /// (the reserved end), under the ids `ids` (free, distinct). `b` must be a reservation's
-    /// connection (`reservation`).
+    /// Whether `conn`'s request `request` opened a circuit already.
+    pub(crate) fn opened(&self, conn: ConnectionHandle, request: u64) -> bool {
+        request != 0 && self.legs.values().any(|l| l.conn == conn && l.request == request)
+    }
+
+    /// Opens a circuit between `a` (the asking end: its connection and address, and the
+    /// request it asked with) and `b` (the reserved end), under the ids `ids` (free,
+    /// distinct). `b` must be a reservation's connection (`reservation`).
     pub(crate) fn open(
         &mut self,
         now: Instant,
-        a: (ConnectionHandle, SocketAddr),
+        a: (ConnectionHandle, SocketAddr, u64),
         b: (ConnectionHandle, SocketAddr),
         ids: [CircuitId; 2],
     ) -> Result<(), RelayRefusal> {
+        let (a, request) = ((a.0, a.1), a.2);
         let per = |c| self.per_conn.get(&c).copied().unwrap_or(0);
         if self.legs.len() / 2 >= self.config.max_circuits
             || per(a.0) >= self.config.max_circuits_per_peer
@@ -114,13 +123,14 @@ impl Relay {
             return Err(RelayRefusal::CircuitsFull);
         }
         let deadline = now + self.config.circuit_duration;
-        for (end, id, other) in [(a, ids[0], ids[1]), (b, ids[1], ids[0])] {
+        for (end, id, other, request) in [(a, ids[0], ids[1], request), (b, ids[1], ids[0], 0)] {
             self.legs.insert(
                 id,
                 Leg {
                     conn: end.0,
                     addr: end.1,
                     other,
+                    request,
                     forwarded: 0,
                     deadline,
                 },
@@ -253,7 +263,7 @@ mod tests {
         let (a, b) = (CircuitId([1; 8]), CircuitId([2; 8]));
         r.reserve(conn(2), key(2)).unwrap();
         assert_eq!(r.reservation(&key(2)), Some(conn(2)));
-        r.open(Instant::ZERO, (conn(1), addr(1)), (conn(2), addr(2)), [a, b])
+        r.open(Instant::ZERO, (conn(1), addr(1), 1), (conn(2), addr(2)), [a, b])
             .unwrap();
         let now = Instant::ZERO;
         assert_eq!(
@@ -265,6 +275,10 @@ mod tests {
             Forward::To { addr: addr(1), id: a }
         );
         assert_eq!(r.forward(now, addr(9), a, 10), Forward::WrongSource);
+        // A copy of the request that opened it is known; another request, or the other end's
+        // 0, is not.
+        assert!(r.opened(conn(1), 1));
+        assert!(!r.opened(conn(1), 2) && !r.opened(conn(2), 0));
         assert_eq!(r.forward(now, addr(1), CircuitId([3; 8]), 10), Forward::Unknown);
         assert_eq!(
             r.forward(now, addr(1), a, 1200),
@@ -301,11 +315,11 @@ mod tests {
         let ids = |n: u8| [CircuitId([n; 8]), CircuitId([n + 1; 8])];
         let t0 = Instant::ZERO;
         r.reserve(conn(2), key(2)).unwrap();
-        r.open(t0, (conn(1), addr(1)), (conn(2), addr(2)), ids(1))
+        r.open(t0, (conn(1), addr(1), 1), (conn(2), addr(2)), ids(1))
             .unwrap();
         // One circuit per peer: a second is refused for either end.
         assert_eq!(
-            r.open(t0, (conn(3), addr(3)), (conn(2), addr(2)), ids(5)),
+            r.open(t0, (conn(3), addr(3), 1), (conn(2), addr(2)), ids(5)),
             Err(RelayRefusal::CircuitsFull)
         );
         let late = t0 + Duration::from_secs(60);
@@ -316,7 +330,7 @@ mod tests {
                 ..
             }
         ));
-        r.open(late, (conn(3), addr(3)), (conn(2), addr(2)), ids(5))
+        r.open(late, (conn(3), addr(3), 2), (conn(2), addr(2)), ids(5))
             .unwrap();
         // The reserved end leaves: its reservation and circuit go; the other end is told.
         assert_eq!(r.conn_closed(conn(2)), vec![(conn(3), CircuitId([5; 8]))]);
@@ -324,7 +338,7 @@ mod tests {
         assert_eq!(r.load(), (0, 0));
         // The end that asked may close its circuit; the other end is told.
         r.reserve(conn(2), key(2)).unwrap();
-        r.open(late, (conn(1), addr(1)), (conn(2), addr(2)), ids(7))
+        r.open(late, (conn(1), addr(1), 3), (conn(2), addr(2)), ids(7))
             .unwrap();
         assert_eq!(r.end_asked(conn(2), CircuitId([7; 8])), None, "not its leg");
         assert_eq!(
