@@ -196,6 +196,16 @@ pub enum Event {
         /// Our address as the peer sees it.
         address: SocketAddr,
     },
+    /// The connection moved to another path (spec §10.4, §12.5): the peer's address
+    /// changed (a NAT rebinding), a hole punch took it off a relay's circuit onto a direct
+    /// path, or a silent direct path sent it back to the circuit. Its streams are untouched;
+    /// this is for the application's information only.
+    PathChanged {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// Where its datagrams go now.
+        path: Path,
+    },
     /// The relay at the other end of `conn` keeps us reachable by our key
     /// ([`Endpoint::reserve`](crate::Endpoint::reserve); spec §12.2), for as long as the
     /// connection lasts.
@@ -317,6 +327,22 @@ pub enum Event {
         /// The target's connection.
         conn: ConnectionHandle,
     },
+}
+
+/// How a connection reaches its peer ([`Endpoint::path`](crate::Endpoint::path),
+/// [`Event::PathChanged`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path {
+    /// Datagrams go straight to the peer's address.
+    Direct(SocketAddr),
+    /// Through a circuit of the relay at the other end of connection `relay`; the
+    /// connection's own handshake and encryption are end to end (spec §12).
+    Relayed {
+        /// Our connection to the relay.
+        relay: ConnectionHandle,
+    },
+    /// Through a relay, once the circuit asked for opens.
+    Waiting,
 }
 
 /// What a stream announces in its opening frame (spec/protocol.md §4.12): given to

@@ -285,6 +285,21 @@ fn a_transfer_spanning_relay_direct_and_relay_again_completes_byte_exact() {
         w.sim.endpoint_ref(a).path(inner),
         Some(Path::Relayed { .. })
     ));
+    // The application was told each move: to the direct path, then back to the relay.
+    let moves: Vec<Path> = w
+        .seen
+        .borrow()
+        .events
+        .iter()
+        .filter_map(|(_, n, e)| match e {
+            Event::PathChanged { conn, path } if *n == a && *conn == inner => Some(*path),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(moves[..], [Path::Direct(_), Path::Relayed { .. }]),
+        "{moves:?}"
+    );
     let reset = w
         .seen
         .borrow()

@@ -163,6 +163,16 @@ impl Connection {
             self.path.proven();
             self.stats.fallbacks += 1;
             self.control.push(Control::Ping);
+            self.path_changed();
         }
+    }
+
+    /// The connection's path changed: the application hears of it (the endpoint fills in
+    /// the path, which only it can name: a circuit's relay).
+    pub(super) fn path_changed(&mut self) {
+        self.events.push_back(Event::PathChanged {
+            conn: self.handle,
+            path: crate::event::Path::Direct(self.remote),
+        });
     }
 }

@@ -64,7 +64,8 @@ impl Connection {
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
         if self.received.largest().is_none_or(|l| header.number > l) && !self.stays_direct(from) {
-            if from != self.remote && self.is_open() {
+            let moved = from != self.remote && self.is_open();
+            if moved {
                 // A new address is not trusted until it acknowledges a packet sent there
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
@@ -75,6 +76,9 @@ impl Connection {
                 self.report_address();
             }
             self.remote = from;
+            if moved {
+                self.path_changed();
+            }
         }
         if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
             match header.kind {

@@ -83,7 +83,6 @@ mod slots;
 mod stateless;
 
 pub use reflexive::{Mapping, Reflexive};
-pub use relaying::Path;
 use stateless::{write_stateless, Stateless};
 
 /// A datagram to send: the first `len` bytes of the buffer given to

@@ -10,6 +10,7 @@
 //! that carried it.
 
 use super::*;
+use crate::event::Path;
 use crate::relay::ends::{End, Pending};
 use crate::relay::serve::Forward;
 use crate::relay::{circuit_addr, circuit_of, RelayRefusal, PENDING};
@@ -29,19 +30,15 @@ enum Route {
     Waiting,
 }
 
-/// How a connection reaches its peer ([`Endpoint::path`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Path {
-    /// Datagrams go straight to the peer's address.
-    Direct(SocketAddr),
-    /// Through a circuit of the relay at the other end of connection `relay`; the
-    /// connection's own handshake and encryption are end to end (spec §12).
-    Relayed {
-        /// Our connection to the relay.
-        relay: ConnectionHandle,
-    },
-    /// Through a relay, once the circuit asked for opens.
-    Waiting,
+/// How datagrams to `remote` travel, given the circuits we are an end of.
+pub(super) fn path_to(ends: &crate::relay::ends::Ends, remote: SocketAddr) -> Path {
+    match circuit_of(remote) {
+        None => Path::Direct(remote),
+        Some(id) => match ends.get(id) {
+            Some(end) => Path::Relayed { relay: end.relay },
+            None => Path::Waiting,
+        },
+    }
 }
 
 impl Endpoint {
@@ -110,16 +107,10 @@ impl Endpoint {
         Ok(inner)
     }
 
-    /// How `conn` reaches its peer now: directly, or through a relay's circuit.
+    /// How `conn` reaches its peer now: directly, or through a relay's circuit
+    /// ([`Event::PathChanged`] tells each move).
     pub fn path(&self, conn: ConnectionHandle) -> Option<Path> {
-        let remote = self.lookup(conn)?.remote;
-        Some(match circuit_of(remote) {
-            None => Path::Direct(remote),
-            Some(id) => match self.ends.get(id) {
-                Some(end) => Path::Relayed { relay: end.relay },
-                None => Path::Waiting,
-            },
-        })
+        Some(path_to(&self.ends, self.lookup(conn)?.remote))
     }
 
     /// Circuits open through this endpoint as a relay, and peers reserved at it.

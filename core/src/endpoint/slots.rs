@@ -180,6 +180,15 @@ impl Endpoint {
             if let Event::AddressObserved { address, .. } = e {
                 self.reflexive.heard(conn.remote, address);
             }
+            let e = match e {
+                // The connection names its new peer address; the path through it is the
+                // endpoint's to say (a circuit address stands for a relay's circuit).
+                Event::PathChanged { conn: h, .. } => Event::PathChanged {
+                    conn: h,
+                    path: relaying::path_to(&self.ends, conn.remote),
+                },
+                e => e,
+            };
             self.events.push_back(e);
         }
         let next = conn.next_timeout().map(|(at, _)| at);

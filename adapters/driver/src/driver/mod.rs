@@ -447,6 +447,9 @@ impl Driver {
                     }
                     self.dirty.insert((id, None));
                 }
+                Event::PathChanged { conn: h, path } => {
+                    tracing::info!(conn = %h, ?path, "path changed");
+                }
                 Event::RelayReserved { conn: h } | Event::RelayRefused { conn: h, .. } => {
                     let answer = match e {
                         Event::RelayRefused { reason, .. } => Err(reason),
