@@ -41,7 +41,7 @@ pub mod relay;
 
 pub use link::{BurstLoss, LinkConfig, LinkStats};
 use link::{Link, Partition};
-pub use nat::{Dependency, NatConfig, NatId, PortAllocation};
+pub use nat::{kind_name, nat_kinds, Dependency, NatConfig, NatId, NatKind, PortAllocation};
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};

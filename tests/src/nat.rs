@@ -63,6 +63,22 @@ impl Dependency {
     }
 }
 
+/// A NAT's kind in RFC 4787's terms: (mapping, filtering).
+pub type NatKind = (Dependency, Dependency);
+
+/// Every kind, mapping-major: the rows and columns of a NAT-pair matrix.
+pub fn nat_kinds() -> Vec<NatKind> {
+    Dependency::ALL
+        .into_iter()
+        .flat_map(|m| Dependency::ALL.into_iter().map(move |f| (m, f)))
+        .collect()
+}
+
+/// A kind's name for tables, `EIM/APDF`.
+pub fn kind_name((m, f): NatKind) -> String {
+    format!("{}M/{}F", m.short(), f.short())
+}
+
 /// Which public port a new mapping gets (RFC 4787 §4.2.1).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PortAllocation {

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 
 use weir_core::time::Duration;
 use weir_core::{Config, Event};
-use weir_sim::{Dependency, LinkConfig, NatConfig, NodeId, Sim};
+use weir_sim::{kind_name, nat_kinds, Dependency, LinkConfig, NatConfig, NatKind, NodeId, Sim};
 
 /// A public server both peers talk to first (so that their NATs hold a mapping, as a
 /// rendezvous or a DHT contact would), then peer `a` behind `nat_a`, peer `b` behind
@@ -101,18 +101,7 @@ fn simultaneous_open(w: &mut World) -> bool {
 }
 
 /// A NAT kind: (mapping, filtering).
-type Kind = (Dependency, Dependency);
-
-fn kinds() -> Vec<Kind> {
-    Dependency::ALL
-        .into_iter()
-        .flat_map(|m| Dependency::ALL.into_iter().map(move |f| (m, f)))
-        .collect()
-}
-
-fn name((m, f): Kind) -> String {
-    format!("{}M/{}F", m.short(), f.short())
-}
+type Kind = NatKind;
 
 /// Whether `x`'s HELLO, sent to the address the server saw `y` at, gets through `y`'s NAT:
 /// it arrives at `y`'s mapping toward the server, which lets a stranger in only with
@@ -149,20 +138,24 @@ fn expect_simultaneous(a: Kind, b: Kind) -> bool {
 
 #[test]
 fn every_nat_pair_against_what_weir_does_today() {
-    let kinds = kinds();
+    let kinds = nat_kinds();
     let mut one_way = String::new();
     let mut simultaneous = String::new();
     let header = format!(
         "| a \\ b | {} |\n|---|{}\n",
-        kinds.iter().map(|&k| name(k)).collect::<Vec<_>>().join(" | "),
+        kinds
+            .iter()
+            .map(|&k| kind_name(k))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---|".repeat(kinds.len())
     );
     one_way.push_str(&header);
     simultaneous.push_str(&header);
     let (mut ok_one_way, mut ok_simultaneous, mut mismatches) = (0, 0, Vec::new());
     for (i, &ka) in kinds.iter().enumerate() {
-        one_way.push_str(&format!("| {} |", name(ka)));
-        simultaneous.push_str(&format!("| {} |", name(ka)));
+        one_way.push_str(&format!("| {} |", kind_name(ka)));
+        simultaneous.push_str(&format!("| {} |", kind_name(ka)));
         for (j, &kb) in kinds.iter().enumerate() {
             let seed = 1000 + (i * kinds.len() + j) as u64;
             let nat = |k: Kind| NatConfig::new(k.0, k.1);
@@ -170,14 +163,14 @@ fn every_nat_pair_against_what_weir_does_today() {
             assert!(
                 both_reach_the_server(&mut w),
                 "{} and {} both reach a public server",
-                name(ka),
-                name(kb)
+                kind_name(ka),
+                kind_name(kb)
             );
             let got = direct_one_way(&mut w);
             ok_one_way += usize::from(got);
             one_way.push_str(if got { " yes |" } else { " no |" });
             if got != expect_one_way(ka, kb) {
-                mismatches.push(format!("one way {} -> {}: {got}", name(ka), name(kb)));
+                mismatches.push(format!("one way {} -> {}: {got}", kind_name(ka), kind_name(kb)));
             }
 
             let mut w = world(seed, nat(ka), nat(kb));
@@ -186,7 +179,11 @@ fn every_nat_pair_against_what_weir_does_today() {
             ok_simultaneous += usize::from(got);
             simultaneous.push_str(if got { " yes |" } else { " no |" });
             if got != expect_simultaneous(ka, kb) {
-                mismatches.push(format!("simultaneous {} <-> {}: {got}", name(ka), name(kb)));
+                mismatches.push(format!(
+                    "simultaneous {} <-> {}: {got}",
+                    kind_name(ka),
+                    kind_name(kb)
+                ));
             }
         }
         one_way.push('\n');

@@ -10,9 +10,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionHandle, Event, Path, Read, RelayConfig};
-use weir_sim::{Dependency, LinkConfig, NatConfig, NodeId, Sim};
+use weir_sim::{kind_name, nat_kinds, Dependency, LinkConfig, NatConfig, NatKind, NodeId, Sim};
 
-type Kind = (Dependency, Dependency);
+type Kind = NatKind;
 
 /// What happened, node by node, with when.
 #[derive(Default)]
@@ -127,17 +127,6 @@ impl World {
     }
 }
 
-fn kinds() -> Vec<Kind> {
-    Dependency::ALL
-        .into_iter()
-        .flat_map(|m| Dependency::ALL.into_iter().map(move |f| (m, f)))
-        .collect()
-}
-
-fn name((m, f): Kind) -> String {
-    format!("{}M/{}F", m.short(), f.short())
-}
-
 /// Where a direct path must come of a punch (issue 33's target): both mappings
 /// endpoint-independent, whatever the filtering; or one side's mapping per destination and
 /// the other side endpoint-independent in both mapping and filtering (the punch from the
@@ -153,17 +142,21 @@ fn direct_expected(a: Kind, b: Kind) -> bool {
 /// relay), and goes direct where the kinds allow it, on the first round's punch.
 #[test]
 fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
-    let kinds = kinds();
+    let kinds = nat_kinds();
     let mut table = format!(
         "| a \\ b | {} |\n|---|{}\n",
-        kinds.iter().map(|&k| name(k)).collect::<Vec<_>>().join(" | "),
+        kinds
+            .iter()
+            .map(|&k| kind_name(k))
+            .collect::<Vec<_>>()
+            .join(" | "),
         "---|".repeat(kinds.len())
     );
     let (mut cells, mut direct_cells, mut expected_cells, mut misses) = (0, 0, 0, Vec::new());
     let (mut first_burst, mut first_round) = (0, 0);
     let mut timings: Vec<f64> = Vec::new();
     for (i, &ka) in kinds.iter().enumerate() {
-        table.push_str(&format!("| {} |", name(ka)));
+        table.push_str(&format!("| {} |", kind_name(ka)));
         for (j, &kb) in kinds.iter().enumerate() {
             let mut row = Vec::new();
             for seed in 0..2u64 {
@@ -183,8 +176,8 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
                     // Once, not back and forth while both ends switch.
                     misses.push(format!(
                         "{} -> {} seed {seed}: {} moves",
-                        name(ka),
-                        name(kb),
+                        kind_name(ka),
+                        kind_name(kb),
                         stats.migrations
                     ));
                 }
@@ -198,8 +191,8 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
                     if !went {
                         misses.push(format!(
                             "{} -> {} seed {seed}: relayed (punches {punches})",
-                            name(ka),
-                            name(kb)
+                            kind_name(ka),
+                            kind_name(kb)
                         ));
                     }
                 }

@@ -115,7 +115,8 @@ impl Connection {
             punch.verdict = None;
             return None;
         }
-        let to = plan.targets[plan.cursor];
+        // `cursor` stays below the targets' count (reset at each burst's end).
+        let to = *plan.targets.get(plan.cursor)?;
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..MIN_DATAGRAM_SIZE.min(buf.len()))?, &header).ok()?;
         w.push(&Frame::Ping).ok()?;

@@ -364,6 +364,7 @@ impl Endpoint {
                         self.stats.relay_dropped += 1;
                         return;
                     }
+                    // In place: `read_relay_header` found the id there (bytes 3 to 11).
                     datagram[3..RELAY_HEADER_LEN].copy_from_slice(&out.0);
                     self.forwards.push_back((addr, datagram));
                     self.stats.relay_forwarded += 1;

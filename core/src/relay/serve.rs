@@ -160,9 +160,9 @@ impl Relay {
             None
         };
         if let Some(reason) = reason {
-            return Forward::Closed {
-                ends: self.close(id),
-                reason,
+            return match self.close(id) {
+                Some(ends) => Forward::Closed { ends, reason },
+                None => Forward::Unknown,
             };
         }
         if let Some(l) = self.legs.get_mut(&id) {
@@ -174,22 +174,20 @@ impl Relay {
         }
     }
 
-    /// Ends the circuit of leg `id`: each end's connection and id.
-    fn close(&mut self, id: CircuitId) -> [(ConnectionHandle, CircuitId); 2] {
-        let mut ends = [(ConnectionHandle::from_index(0), id); 2];
-        let other = self.legs.get(&id).map_or(id, |l| l.other);
-        for (i, leg_id) in [id, other].into_iter().enumerate() {
-            if let Some(leg) = self.legs.remove(&leg_id) {
-                ends[i] = (leg.conn, leg_id);
-                if let Some(n) = self.per_conn.get_mut(&leg.conn) {
-                    *n -= 1;
-                    if *n == 0 {
-                        self.per_conn.remove(&leg.conn);
-                    }
+    /// Ends the circuit of leg `id`: each end's connection and id, this leg's first; `None`
+    /// if `id` names no leg (legs are made and removed in pairs, so a leg's other is there).
+    fn close(&mut self, id: CircuitId) -> Option<[(ConnectionHandle, CircuitId); 2]> {
+        let leg = self.legs.remove(&id)?;
+        let other = self.legs.remove(&leg.other)?;
+        for conn in [leg.conn, other.conn] {
+            if let Some(n) = self.per_conn.get_mut(&conn) {
+                *n -= 1;
+                if *n == 0 {
+                    self.per_conn.remove(&conn);
                 }
             }
         }
-        ends
+        Some([(leg.conn, id), (other.conn, leg.other)])
     }
 
     /// The end on `conn` asks to close its leg `id` (it refused the circuit, or is done
@@ -202,7 +200,7 @@ impl Relay {
         if self.legs.get(&id).is_none_or(|l| l.conn != conn) {
             return None;
         }
-        let [_, other] = self.close(id);
+        let [_, other] = self.close(id)?;
         Some(other).filter(|o| o.0 != conn)
     }
 
@@ -218,12 +216,11 @@ impl Relay {
             .collect();
         let mut tell = Vec::new();
         for id in mine {
-            if !self.legs.contains_key(&id) {
-                continue;
-            }
-            let [_, other] = self.close(id);
-            if other.0 != conn {
-                tell.push(other);
+            // A circuit with both ends on `conn` went with its first leg.
+            if let Some([_, other]) = self.close(id) {
+                if other.0 != conn {
+                    tell.push(other);
+                }
             }
         }
         tell

@@ -386,6 +386,12 @@ impl Endpoint {
         congestion: Option<CongestionAlgorithm>,
     ) -> Result<Connection, Error> {
         let id: ConnectionHandle = self.shared.call(|d| d.connect(remote, server, congestion))??;
+        self.connected(id).await
+    }
+
+    /// The connection `id` a connect started, once its handshake ended; given up (closed)
+    /// if dropped before.
+    async fn connected(&self, id: ConnectionHandle) -> Result<Connection, Error> {
         let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
         let connected = poll_fn(|cx| {
             self.shared
@@ -406,14 +412,7 @@ impl Endpoint {
     pub async fn connect_via(&self, relay: &Connection, peer: PublicKey) -> Result<Connection, Error> {
         let relay = self.same(relay)?;
         let id: ConnectionHandle = self.shared.call(|d| d.connect_via(relay, peer))??;
-        let mut given_up = OnDrop::new(&self.shared, move |d: &mut Driver| d.abandon_connect(id));
-        let connected = poll_fn(|cx| {
-            self.shared
-                .poll(Urgency::Now, |d| d.poll_connected(id, cx.waker()))
-        })
-        .await;
-        given_up.disarm();
-        Ok(Connection::new(&self.shared, connected?))
+        self.connected(id).await
     }
 
     /// Asks the relay at the other end of `relay` to keep this endpoint reachable by its key
