@@ -304,7 +304,7 @@ fn a_transfer_spanning_relay_direct_and_relay_again_completes_byte_exact() {
 
 /// A first round of punches that cannot get through (the direct way is dark while it runs)
 /// is followed by another, led by the end that asked for the circuit, which opens the
-/// direct path once it is there (spec §12.5: up to three rounds).
+/// direct path once it is there (spec §12.5: rounds 2 and 3 start at once).
 #[test]
 fn a_failed_round_of_punches_is_followed_by_another() {
     let ei = (
@@ -328,4 +328,53 @@ fn a_failed_round_of_punches_is_followed_by_another() {
         "more than one round of three bursts: {stats:?}"
     );
     assert_eq!(stats.migrations, 1);
+}
+
+/// A connection that fell back to the relay goes direct again once the direct way returns:
+/// the fall back counts as a failed round, and the rounds that follow (at once, then ever
+/// further apart) find the way open. The application hears every move.
+#[test]
+fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
+    let ei = (
+        Dependency::EndpointIndependent,
+        Dependency::AddressAndPortDependent,
+    );
+    let mut w = world(5, ei, ei, 0.0);
+    let (a, b) = (w.a, w.b);
+    let (inner, _) = w.relayed();
+    assert!(
+        w.run(5.0, |sim, _| World::direct(sim, a, b, inner)),
+        "went direct"
+    );
+    // The direct way goes dark for 20 s: the connection falls back, and the rounds tried
+    // meanwhile fail.
+    let now = w.sim.now();
+    w.sim.partition(a, b, now, now + Duration::from_secs(20));
+    let relayed = |sim: &Sim| matches!(sim.endpoint_ref(a).path(inner), Some(Path::Relayed { .. }));
+    assert!(w.run(10.0, |sim, _| relayed(sim)), "fell back");
+    // Rounds at 2, 4, 8, 16 s... after the first three: one comes within 40 s of the way
+    // reopening.
+    assert!(
+        w.run(60.0, |sim, _| World::direct(sim, a, b, inner)),
+        "direct again"
+    );
+    let moves: Vec<Path> = w
+        .seen
+        .borrow()
+        .events
+        .iter()
+        .filter_map(|(_, n, e)| match e {
+            Event::PathChanged { conn, path } if *n == a && *conn == inner => Some(*path),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        matches!(
+            moves[..],
+            [Path::Direct(_), Path::Relayed { .. }, Path::Direct(_)]
+        ),
+        "{moves:?}"
+    );
+    let stats = w.sim.endpoint_ref(a).connection_stats(inner).unwrap();
+    assert_eq!((stats.migrations, stats.fallbacks), (2, 1), "{stats:?}");
 }

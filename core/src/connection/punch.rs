@@ -94,6 +94,16 @@ impl Connection {
         }
     }
 
+    /// No punching until `at`, when the punch timer tells the endpoint (as a failed round
+    /// does) that the next round is due, if the connection is still on the circuit.
+    pub(crate) fn wait_punch(&mut self, at: Instant) {
+        if let Some(punch) = self.punch.as_mut() {
+            punch.plan = None;
+            punch.verdict = Some(at);
+            punch.failed = false;
+        }
+    }
+
     /// Whether a round of punching ended with the connection still relayed (told once).
     pub(crate) fn take_failed_punch(&mut self) -> bool {
         self.punch
@@ -151,14 +161,12 @@ impl Connection {
 
     /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT
     /// mapping expired, the peer's network changed). Back to the circuit, and a PING there
-    /// so that the peer follows.
+    /// so that the peer follows; the endpoint hears the punch failed, and tries again when
+    /// its rounds' schedule allows (module `endpoint::punching`).
     pub(super) fn fall_back(&mut self) {
-        if let Some(circuit) = self
-            .punch
-            .as_ref()
-            .map(|p| p.fallback)
-            .filter(|&c| c != self.remote)
-        {
+        if let Some(punch) = self.punch.as_mut().filter(|p| p.fallback != self.remote) {
+            let circuit = punch.fallback;
+            punch.failed = true;
             self.remote = circuit;
             // The circuit carried the connection before: proven.
             self.path.proven();

@@ -12,6 +12,8 @@ pub(super) struct Net {
     pub(super) addrs: Vec<SocketAddr>,
     pub(super) events: Vec<Vec<Event>>,
     pub(super) now: Instant,
+    /// Pairs (from, to) of endpoints between which every datagram is lost.
+    pub(super) dark: Vec<(usize, usize)>,
 }
 
 impl Net {
@@ -30,6 +32,7 @@ impl Net {
             addrs,
             events: vec![Vec::new(); n],
             now: Instant::ZERO,
+            dark: Vec::new(),
         }
     }
 
@@ -41,7 +44,8 @@ impl Net {
             for i in 0..self.eps.len() {
                 while let Some(t) = self.eps[i].poll_transmit(self.now, &mut buf) {
                     moved = true;
-                    if let Some(to) = self.addrs.iter().position(|a| *a == t.destination) {
+                    let to = self.addrs.iter().position(|a| *a == t.destination);
+                    if let Some(to) = to.filter(|&to| !self.dark.contains(&(i, to))) {
                         let from = self.addrs[i];
                         self.eps[to].handle_datagram(self.now, from, BytesMut::from(&buf[..t.len]));
                     }

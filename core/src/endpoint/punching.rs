@@ -6,17 +6,42 @@
 //! side's connection then punches (module `connection::punch`) and moves to the direct path
 //! the first authenticated packet shows.
 //!
+//! A round that ends with the connection still on the circuit (a direct path that did not
+//! open, or one that went silent and sent the connection back) is followed by another, at
+//! once for the first [`QUICK_ROUNDS`], then after a wait that doubles each round
+//! ([`wait_before`]): the connection keeps trying to go direct for as long as it lives, at
+//! a cost that shrinks with time, as NAT bindings and paths change.
+//!
 //! Inputs: the relayed connection's handshake ending, PUNCH_* frames, what peers said of
-//! our address. Outputs: PUNCH_* frames, punch plans on connections. A peer can make us
-//! punch at most [`MAX_ROUNDS`] times per connection, each toward at most four addresses
-//! three times: the bound on what it can make us send to addresses of its choosing.
+//! our address, time (a round's due moment, through the connection's punch timer). Outputs:
+//! PUNCH_* frames, punch plans on connections. A peer can make us punch toward at most four
+//! addresses, three times, per round, and a round only as often as [`wait_before`] allows
+//! (half of it, for clocks that differ): the bound on what it can make us send to addresses
+//! of its choosing (spec §12.5).
 
 use super::*;
 use crate::relay::circuit_of;
 use crate::wire::{Candidates, RelayFrame, Side};
 
-/// Rounds one connection punches, at most.
-pub(super) const MAX_ROUNDS: u64 = 3;
+/// Rounds that follow each other at once, each when the one before failed.
+pub(super) const QUICK_ROUNDS: u64 = 3;
+
+/// The wait before the first round past [`QUICK_ROUNDS`]; each later one waits twice the
+/// one before, up to [`MAX_ROUND_WAIT`].
+const ROUND_WAIT: Duration = Duration::from_secs(2);
+
+/// The longest wait between two rounds' starts.
+const MAX_ROUND_WAIT: Duration = Duration::from_secs(300);
+
+/// How long after round `round - 1` began round `round` may begin.
+pub(super) fn wait_before(round: u64) -> Duration {
+    match round.checked_sub(QUICK_ROUNDS + 1) {
+        None => Duration::ZERO,
+        Some(doublings) => ROUND_WAIT
+            .saturating_mul(1u64 << doublings.min(16))
+            .min(MAX_ROUND_WAIT),
+    }
+}
 
 /// Where a connection's hole punch stands.
 #[derive(Clone, Copy, Debug)]
@@ -27,6 +52,9 @@ pub(super) struct Round {
     asked_at: Option<Instant>,
     /// The peer's candidates, once heard.
     peer: Option<Candidates>,
+    /// When the round began here: the initiator sent its candidates, the other end heard
+    /// them. The next round is timed from it ([`wait_before`]).
+    started: Instant,
 }
 
 impl Endpoint {
@@ -49,6 +77,7 @@ impl Endpoint {
             number: 1,
             asked_at: Some(now),
             peer: None,
+            started: now,
         };
         let frame = RelayFrame::Candidates {
             round: 1,
@@ -60,8 +89,10 @@ impl Endpoint {
         }
     }
 
-    /// A round of `conn`'s punching ended with it still on the circuit: the end that leads
-    /// starts the next, with fresh candidates, up to [`MAX_ROUNDS`].
+    /// A round of `conn`'s punching ended with it still on the circuit (or its direct path
+    /// failed and it went back): the end that leads starts the next, with fresh candidates,
+    /// when [`wait_before`] allows: now, or at a moment the connection's punch timer is set
+    /// to, which calls this again.
     pub(super) fn retry_punch(&mut self, conn: ConnectionHandle) {
         let Some(round) = self.punches.get(&conn).copied() else {
             return;
@@ -69,11 +100,19 @@ impl Endpoint {
         let Some(c) = self.lookup(conn) else {
             return;
         };
-        if c.side != Side::Client || round.number >= MAX_ROUNDS || circuit_of(c.remote).is_none() {
+        if c.side != Side::Client || circuit_of(c.remote).is_none() {
             return;
         }
         let now = c.clock();
         let number = round.number + 1;
+        let due = round.started + wait_before(number);
+        if due > now {
+            if let Ok(c) = self.conn(conn) {
+                c.wait_punch(due);
+            }
+            self.touch(conn.index());
+            return;
+        }
         let frame = RelayFrame::Candidates {
             round: number,
             addresses: self.candidates(),
@@ -85,6 +124,7 @@ impl Endpoint {
                     number,
                     asked_at: Some(now),
                     peer: None,
+                    started: now,
                 },
             );
             self.touch(conn.index());
@@ -118,11 +158,14 @@ impl Endpoint {
         };
         match (frame, side) {
             (RelayFrame::Candidates { round, addresses }, Side::Server) => {
-                // The other end leads: answer with ours, and wait for PUNCH_NOW.
-                if round == 0
-                    || round > MAX_ROUNDS
-                    || self.punches.get(&conn).is_some_and(|r| r.number >= round)
-                {
+                // The other end leads: answer with ours, and wait for PUNCH_NOW. A round
+                // number that does not grow, or a round sooner than half its wait after the
+                // last one began here, is ignored: the budget of punches a peer can ask for.
+                let early = |r: &Round| {
+                    r.number >= round
+                        || now < r.started + Duration::from_micros(wait_before(round).as_micros() / 2)
+                };
+                if round == 0 || self.punches.get(&conn).is_some_and(early) {
                     return;
                 }
                 self.punches.insert(
@@ -131,6 +174,7 @@ impl Endpoint {
                         number: round,
                         asked_at: None,
                         peer: Some(direct(addresses)),
+                        started: now,
                     },
                 );
                 let addresses = self.candidates();
@@ -158,11 +202,12 @@ impl Endpoint {
                 }
             }
             (RelayFrame::PunchNow { round }, Side::Server) => {
+                // Taken: a round punches once, however often PUNCH_NOW comes.
                 let Some(peer) = self
                     .punches
-                    .get(&conn)
+                    .get_mut(&conn)
                     .filter(|r| r.number == round)
-                    .and_then(|r| r.peer)
+                    .and_then(|r| r.peer.take())
                 else {
                     return;
                 };
@@ -173,5 +218,106 @@ impl Endpoint {
             _ => {}
         }
         self.touch(conn.index());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::harness::Net;
+    use super::*;
+    use crate::{Path, RelayConfig};
+    use alloc::vec;
+
+    /// A relay (0) and peers A (1) and B (2) whose direct way is dark: A reaches B through
+    /// the relay. A's connection, and B's.
+    fn relayed() -> (Net, ConnectionHandle, ConnectionHandle) {
+        let relay = Config {
+            relay: Some(RelayConfig::default()),
+            ..Config::default()
+        };
+        let mut net = Net::new(vec![relay, Config::default(), Config::default()]);
+        net.dark = vec![(1, 2), (2, 1)];
+        let a_r = net.eps[1].connect(net.now, net.addrs[0]).unwrap();
+        let b_r = net.eps[2].connect(net.now, net.addrs[0]).unwrap();
+        net.run_until(net.now + Duration::from_secs(1));
+        net.eps[2].reserve(b_r).unwrap();
+        net.run_until(net.now + Duration::from_secs(1));
+        let key = net.eps[2].public_key();
+        let a = net.eps[1].connect_via(net.now, a_r, key).unwrap();
+        net.run_until(net.now + Duration::from_millis(50));
+        let a_key = net.eps[1].public_key();
+        let b = net.eps[2]
+            .connections()
+            .find(|&c| net.eps[2].peer_key(c) == Some(a_key))
+            .expect("B's end of the relayed connection");
+        (net, a, b)
+    }
+
+    /// Runs the network for `d`, the clock ending `d` later (the harness's stops at the
+    /// last deadline it met).
+    fn wait(net: &mut Net, d: Duration) {
+        let until = net.now + d;
+        net.run_until(until);
+        net.now = until;
+    }
+
+    fn punches(net: &Net, i: usize, conn: ConnectionHandle) -> u64 {
+        net.eps[i].connection_stats(conn).unwrap().punches_sent
+    }
+
+    /// A connection whose direct way stays dark keeps trying, ever less often: rounds 1 to
+    /// 3 at once, then 2 s, 4 s, 8 s, … (at most 300 s) apart. In 20 minutes that is 13
+    /// rounds, each punching B's one candidate three times, at both ends.
+    #[test]
+    fn rounds_follow_at_once_then_ever_further_apart() {
+        let (mut net, a, b) = relayed();
+        net.run_until(net.now + Duration::from_millis(1500));
+        assert_eq!(
+            (punches(&net, 1, a), punches(&net, 2, b)),
+            (9, 9),
+            "rounds 1 to 3"
+        );
+        net.run_until(net.now + Duration::from_secs(1200));
+        // Round n > 3 starts 2^(n-3) s after the one before, up to 300 s: rounds 4 to 11
+        // start 2+4+...+256 = 510 s in, 12 and 13 at 810 and 1110 s.
+        assert_eq!((punches(&net, 1, a), punches(&net, 2, b)), (39, 39));
+        assert!(matches!(net.eps[1].path(a), Some(Path::Relayed { .. })));
+    }
+
+    /// A peer that asks for rounds faster than the schedule is ignored: a round that does
+    /// not grow, a PUNCH_NOW again for a round that punched, or a round sooner than half its
+    /// wait after the last one began, makes no punch; one that waited long enough makes its
+    /// three punches toward the one address.
+    #[test]
+    fn a_peer_gets_rounds_of_punches_only_as_often_as_the_schedule_allows() {
+        let (mut net, _, b) = relayed();
+        wait(&mut net, Duration::from_millis(500));
+        let before = punches(&net, 2, b);
+        assert_eq!(before, 9, "B punched in A's rounds 1 to 3");
+        let stranger = Candidates::new(&[SocketAddr::new([192, 0, 2, 9].into(), 9)]);
+        let ask = |net: &mut Net, round| {
+            let now = net.now;
+            let frames = [
+                RelayFrame::Candidates {
+                    round,
+                    addresses: stranger,
+                },
+                RelayFrame::PunchNow { round },
+            ];
+            for frame in frames {
+                net.eps[2].on_punch_frame(now, b, frame);
+            }
+            wait(net, Duration::from_millis(200));
+        };
+        ask(&mut net, 3);
+        ask(&mut net, 4);
+        assert_eq!(punches(&net, 2, b), before, "an old round, and one too soon");
+        // Round 4 may come once half its 2 s wait has passed since round 3 began here
+        // (within the first 500 ms; 1.6 s are gone now, A's own round 4 is 2 s after).
+        wait(&mut net, Duration::from_millis(700));
+        ask(&mut net, 4);
+        assert_eq!(punches(&net, 2, b), before + 3);
+        ask(&mut net, 5);
+        assert_eq!(punches(&net, 2, b), before + 3, "round 5 waits 2 s from round 4");
     }
 }
