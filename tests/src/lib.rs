@@ -34,8 +34,12 @@
 //! # let _ = conn;
 //! ```
 
+#[cfg(target_os = "linux")]
+pub mod host_nat;
 mod link;
 mod nat;
+#[cfg(target_os = "linux")]
+pub mod netns;
 pub mod proxy;
 pub mod relay;
 

@@ -155,12 +155,22 @@ pub(crate) enum Routed {
 }
 
 impl Nat {
+    /// A NAT behaving as `config` with public address `public`, no mappings yet.
+    pub(crate) fn new(config: NatConfig, public: IpAddr) -> Nat {
+        Nat {
+            config,
+            public,
+            mappings: BTreeMap::new(),
+            by_port: BTreeMap::new(),
+        }
+    }
+
     fn live(&self, m: &Mapping, now: Instant) -> bool {
         now < m.refreshed + self.config.mapping_timeout
     }
 
     /// The public address `private` sends to `remote` from (a mapping made or refreshed).
-    fn outbound(
+    pub(crate) fn outbound(
         &mut self,
         now: Instant,
         private: SocketAddr,
@@ -227,7 +237,12 @@ impl Nat {
 
     /// The private address a datagram from `remote` to public `port` goes to, if a live
     /// mapping holds the port and its filtering lets `remote` in.
-    fn inbound(&self, now: Instant, remote: SocketAddr, port: u16) -> Result<SocketAddr, &'static str> {
+    pub(crate) fn inbound(
+        &self,
+        now: Instant,
+        remote: SocketAddr,
+        port: u16,
+    ) -> Result<SocketAddr, &'static str> {
         let (private, m) = self.mapping(now, port)?;
         if !m.permits.contains_key(&self.config.filtering.key(remote)) {
             return Err("filtered");
@@ -242,12 +257,7 @@ impl Sim {
     pub fn add_nat(&mut self, config: NatConfig) -> NatId {
         let id = self.nats.len();
         let public = IpAddr::V4(Ipv4Addr::new(203, 0, 113, id as u8 + 1));
-        self.nats.push(Nat {
-            config,
-            public,
-            mappings: BTreeMap::new(),
-            by_port: BTreeMap::new(),
-        });
+        self.nats.push(Nat::new(config, public));
         id
     }
 
@@ -350,12 +360,7 @@ mod tests {
     }
 
     fn nat(mapping: Dependency, filtering: Dependency) -> Nat {
-        Nat {
-            config: NatConfig::new(mapping, filtering),
-            public: "203.0.113.1".parse().unwrap(),
-            mappings: BTreeMap::new(),
-            by_port: BTreeMap::new(),
-        }
+        Nat::new(NatConfig::new(mapping, filtering), "203.0.113.1".parse().unwrap())
     }
 
     #[test]

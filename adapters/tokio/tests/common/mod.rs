@@ -7,6 +7,7 @@ use std::time::Duration as StdDuration;
 use weir_core::time::Duration;
 use weir_tokio::Config;
 
+#[allow(dead_code)] // not every suite binds on loopback
 pub fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
