@@ -59,7 +59,7 @@ impl Internet {
     }
 
     /// A new public address for a host on the internet (198.51.100.N, N from 1): bind to
-    /// it in [`run`](Self::run).
+    /// it in [`namespace`](Self::namespace).
     pub fn add_host(&self) -> io::Result<IpAddr> {
         let n = self.hosts.fetch_add(1, Ordering::Relaxed) + 1;
         let ip = Ipv4Addr::new(198, 51, 100, n);

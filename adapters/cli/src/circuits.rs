@@ -3,8 +3,9 @@
 //! --via` themselves are `transfer`'s, with `net::connect_via` and `net::reserve`.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
-use weir_tokio::{Config, Connection};
+use weir_tokio::{Config, Connection, Path};
 
 use crate::error::CliError;
 use crate::net::{self, NetArgs};
@@ -45,21 +46,23 @@ pub async fn serve(listen: SocketAddr, net: NetArgs) -> Result<(), CliError> {
 
 /// Says on stderr which path a connection through the circuit relay at `relay` takes, and
 /// each time it moves (to a direct path a hole punch opened, or back to the relay), until
-/// it ends.
-pub async fn watch_path(conn: Connection, relay: SocketAddr) {
-    let mut last = None;
-    loop {
-        let now = conn.path();
-        if now.is_none() {
-            return;
-        }
-        if now != last {
-            let what = net::path_text(now, Some(relay));
+/// it ends; `last` keeps the latest for the summary (the connection forgets its path when
+/// it ends).
+pub async fn watch_path(conn: Connection, relay: SocketAddr, last: Arc<Mutex<Option<Path>>>) {
+    let say = |path: Path| {
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if *last != Some(path) {
+            let what = net::path_text(Some(path), Some(relay));
             tracing::info!(path = %what, "path");
             eprintln!("path: {what}");
-            last = now;
+            *last = Some(path);
         }
-        // The core tells no event of a move: a look every 50 ms is soon enough for a person.
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let Some(first) = conn.path() else {
+        return;
+    };
+    say(first);
+    while let Ok(path) = conn.path_changed().await {
+        say(path);
     }
 }

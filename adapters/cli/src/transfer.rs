@@ -15,7 +15,7 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
@@ -124,7 +124,9 @@ pub async fn send(
         }
     };
     tracing::info!(%to, file = %name, bytes = len, "connected; sending");
-    let watcher = relay.map(|relay| tokio::spawn(circuits::watch_path(conn.clone(), relay)));
+    let last_path = Arc::new(Mutex::new(None));
+    let watcher =
+        relay.map(|relay| tokio::spawn(circuits::watch_path(conn.clone(), relay, Arc::clone(&last_path))));
     let out = conn
         .open_stream_with(
             StreamHeader::default()
@@ -193,7 +195,13 @@ pub async fn send(
     let path = match relay {
         Some(_) => format!(
             "; path {} (moves: {})",
-            net::path_text(conn.path(), relay),
+            // The path now, or the last one the connection took if it ended (the receiver
+            // closes it once the file is in place).
+            net::path_text(
+                conn.path()
+                    .or(*last_path.lock().unwrap_or_else(|e| e.into_inner())),
+                relay
+            ),
             stats.migrations + stats.fallbacks
         ),
         None => String::new(),

@@ -2,108 +2,14 @@
 //! relay, the simulator and trace tools, and each failure's message and exit code. On
 //! 127.0.0.1 only; every process runs under a time limit and is killed if it overstays.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
-
-/// Longest any one `weir` run may take before the test fails.
-const LIMIT: Duration = Duration::from_secs(120);
-
-fn weir() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("weir").expect("the weir binary");
-    cmd.timeout(LIMIT);
-    cmd
-}
-
-/// A `weir` process running in the background, killed when dropped.
-struct Background {
-    child: Child,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl Background {
-    fn start(args: &[&str]) -> Background {
-        Background::spawn(Command::cargo_bin("weir").expect("the weir binary").args(args))
-    }
-
-    /// [`start`](Self::start) with one environment variable set.
-    fn start_with_env(args: &[&str], (name, value): (&str, &str)) -> Background {
-        Background::spawn(
-            Command::cargo_bin("weir")
-                .expect("the weir binary")
-                .args(args)
-                .env(name, value),
-        )
-    }
-
-    fn spawn(command: &mut Command) -> Background {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("weir starts");
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        Background { child, stdout }
-    }
-
-    /// The address in its first line (`listening on ADDR key KEY`, `relaying ADDR (key KEY)
-    /// -> ...`).
-    fn address(&mut self) -> String {
-        self.address_and_key().0
-    }
-
-    /// Its next line of output.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("a line");
-        line
-    }
-
-    /// The address and the public key its first line gives.
-    fn address_and_key(&mut self) -> (String, String) {
-        let mut line = String::new();
-        self.stdout.read_line(&mut line).expect("a first line");
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let addr = words
-            .iter()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"));
-        let key = words
-            .iter()
-            .map(|w| w.trim_matches(|c| c == '(' || c == ')'))
-            .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
-            .unwrap_or_else(|| panic!("no key in {line:?}"));
-        (addr.to_string(), key.to_string())
-    }
-
-    /// Waits (bounded by [`LIMIT`]) for it to exit; its exit code, stdout and stderr.
-    fn finish(mut self) -> (Option<i32>, String, String) {
-        let start = Instant::now();
-        while self.child.try_wait().expect("waitable").is_none() {
-            assert!(start.elapsed() < LIMIT, "weir did not exit within {LIMIT:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let status = self.child.wait().expect("exited");
-        let mut stdout = String::new();
-        let _ = std::io::Read::read_to_string(&mut self.stdout, &mut stdout);
-        let mut stderr = String::new();
-        if let Some(mut e) = self.child.stderr.take() {
-            let _ = std::io::Read::read_to_string(&mut e, &mut stderr);
-        }
-        (status.code(), stdout, stderr)
-    }
-}
-
-impl Drop for Background {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{fails_with, make_file, stderr_of, stdout_of, weir, Background, LIMIT};
 
 /// An empty `out` directory in `dir`, and `weir recv` on 127.0.0.1 writing into it with
 /// `extra` options; the receiver and its address.
@@ -121,30 +27,6 @@ fn receiver(dir: &Path, extra: &[&str]) -> (std::path::PathBuf, Background, Stri
     let mut recv = Background::start(&args);
     let addr = recv.address();
     (out_dir, recv, addr)
-}
-
-/// Runs `weir args`; asserts it exits with `code` and its stderr holds `message`.
-fn fails_with(args: &[&str], code: i32, message: &str) {
-    let out = weir().args(args).output().unwrap();
-    let err = stderr_of(&out);
-    assert_eq!(out.status.code(), Some(code), "{err}");
-    assert!(err.contains(message), "expected {message:?} in: {err}");
-}
-
-fn stdout_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A file of `len` bytes of a pattern that shows any shifted or repeated block.
-fn make_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
-    let path = dir.join(name);
-    let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
-    std::fs::write(&path, data).unwrap();
-    path
 }
 
 #[test]
@@ -554,111 +436,6 @@ fn a_transfer_cut_off_midway_is_exit_1_with_what_was_delivered() {
     assert!(!out_dir.join("big.bin").exists());
 }
 
-#[test]
-fn sim_records_a_trace_that_replays_shows_plots_and_shrinks() {
-    let dir = tempfile::tempdir().unwrap();
-    let trace = dir.path().join("run.trace");
-    let t = trace.to_str().unwrap();
-    let out = weir()
-        .args([
-            "sim", "--size", "200KiB", "--loss", "5%", "--seed", "3", "--trace", t,
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let text = stdout_of(&out);
-    assert!(text.contains("verified:         digest matches"), "{text}");
-    assert!(text.contains("virtual time"), "{text}");
-
-    let out = weir().args(["replay", t]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert!(stdout_of(&out).contains("all identical"));
-
-    let out = weir().args(["trace", "show", t]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let shown = stdout_of(&out);
-    assert!(
-        shown.contains("event  Connected"),
-        "{}",
-        &shown[..shown.len().min(2000)]
-    );
-    assert!(
-        shown.contains("-> 10.0.0.1:4000"),
-        "datagrams to the relay are listed"
-    );
-    assert!(shown.contains("call   write #0 s0 <"), "payloads are abbreviated");
-    assert!(shown.contains("| cwnd "), "state is shown");
-
-    let svg = dir.path().join("run.svg");
-    let out = weir()
-        .args(["trace", "plot", t, "-o", svg.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    let drawn = std::fs::read_to_string(&svg).unwrap();
-    assert!(drawn.starts_with("<svg"), "{}", &drawn[..100.min(drawn.len())]);
-    for caption in ["congestion window", "smoothed RTT", "delivered"] {
-        assert!(drawn.contains(caption), "{caption} missing from the plot");
-    }
-
-    // A trace changed in one output no longer replays (exit 8) and shrinks to that record.
-    let text = std::fs::read_to_string(&trace).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    let at = lines
-        .iter()
-        .rposition(|l| l.contains(" deadline => "))
-        .expect("a deadline record");
-    let mut changed = lines.clone();
-    let tampered = format!("{} 1", lines[at].rsplit_once(' ').unwrap().0);
-    changed[at] = &tampered;
-    let bad = dir.path().join("bad.trace");
-    std::fs::write(&bad, changed.join("\n")).unwrap();
-    let out = weir().args(["replay", bad.to_str().unwrap()]).output().unwrap();
-    assert_eq!(out.status.code(), Some(8));
-    assert!(
-        stderr_of(&out).contains(&format!("line {}: replay differs", at + 1)),
-        "{}",
-        stderr_of(&out)
-    );
-    let short = dir.path().join("short.trace");
-    let out = weir()
-        .args([
-            "trace",
-            "shrink",
-            bad.to_str().unwrap(),
-            "-o",
-            short.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", stderr_of(&out));
-    assert_eq!(std::fs::read_to_string(&short).unwrap().lines().count(), at + 1);
-    // The shrunk trace holds the seed as the trace does: its owner's alone.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&short).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o600);
-    }
-}
-
-#[test]
-fn a_file_that_is_not_a_trace_is_exit_8() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = make_file(dir.path(), "nope.trace", 100);
-    let out = weir().args(["replay", path.to_str().unwrap()]).output().unwrap();
-    // Not UTF-8 text: a file error; text that is not a trace: a trace error.
-    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
-    std::fs::write(&path, "hello\n").unwrap();
-    let out = weir().args(["replay", path.to_str().unwrap()]).output().unwrap();
-    assert_eq!(out.status.code(), Some(8));
-    assert!(
-        stderr_of(&out).contains("not a weir trace"),
-        "{}",
-        stderr_of(&out)
-    );
-}
-
 /// `-v` turns the transport's logs on (stderr), the command's own among them, in plain text
 /// when stderr is not a terminal; `RUST_LOG` chooses them; without either, a run prints only
 /// its result.
@@ -775,7 +552,7 @@ fn ctrl_c_stops_a_transfer_gracefully() {
         std::thread::sleep(Duration::from_millis(10));
     }
     let interrupted = Command::new("kill")
-        .args(["-INT", &sender.child.id().to_string()])
+        .args(["-INT", &sender.id().to_string()])
         .status()
         .unwrap();
     assert!(interrupted.success());
@@ -795,75 +572,4 @@ fn ctrl_c_stops_a_transfer_gracefully() {
     );
     assert!(!part.exists(), "the partial file is removed");
     assert!(!out_dir.join("big.bin").exists());
-}
-
-/// A receiver reachable by key through a circuit relay (`weir recv --via`, `weir relay
-/// --serve`) gets a file sent to its key (`weir send --to KEY --via RELAY`), byte-exact; the
-/// sender says which path it took (on one host, the hole punch opens a direct path); a key
-/// nobody reserved is refused by the relay, with its reason and the refusal exit code.
-#[test]
-fn a_file_reaches_a_receiver_by_its_key_through_a_circuit_relay() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = make_file(dir.path(), "via.bin", 300_000);
-    let mut relay = Background::start(&["relay", "--serve", "--listen", "127.0.0.1:0"]);
-    let (relay_addr, _) = relay.address_and_key();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--once",
-        "--via",
-        &relay_addr,
-    ]);
-    let (_, key) = recv.address_and_key();
-    let reachable = recv.line();
-    assert!(
-        reachable.contains(&format!("reachable through relay {relay_addr} as {key}")),
-        "{reachable}"
-    );
-    let sent = weir()
-        .args(["send", file.to_str().unwrap(), "--to", &key, "--via", &relay_addr])
-        .output()
-        .unwrap();
-    let (out, err) = (stdout_of(&sent), stderr_of(&sent));
-    assert!(sent.status.success(), "{err}");
-    assert!(out.contains(&format!("to {key} via {relay_addr}")), "{out}");
-    assert!(out.contains("; path "), "{out}");
-    assert!(err.contains("path: "), "{err}");
-    let (code, _, recv_err) = recv.finish();
-    assert_eq!(code, Some(0), "{recv_err}");
-    assert_eq!(
-        std::fs::read(out_dir.join("via.bin")).unwrap(),
-        std::fs::read(&file).unwrap()
-    );
-    let nobody = "ab".repeat(32);
-    fails_with(
-        &[
-            "send",
-            file.to_str().unwrap(),
-            "--to",
-            &nobody,
-            "--via",
-            &relay_addr,
-        ],
-        7,
-        "refused: the peer wanted is not reachable through this relay",
-    );
-    fails_with(
-        &[
-            "send",
-            file.to_str().unwrap(),
-            "--to",
-            "not-a-key",
-            "--via",
-            &relay_addr,
-        ],
-        3,
-        "with --via, --to is the receiver's public key",
-    );
-    drop(relay);
 }

@@ -226,6 +226,13 @@ impl Connection {
         self.inner.path()
     }
 
+    /// Blocks until the connection moves to another path, and returns the path it is on
+    /// now (weir-driver's `Connection::path_changed`: a punch onto a direct path, a fall
+    /// back to the relay's circuit, a NAT rebinding); each move is returned once.
+    pub fn path_changed(&self) -> Result<Path, Error> {
+        wait(self.timeout, self.inner.path_changed())
+    }
+
     /// Our address as the peer last said it sees it (weir-driver's
     /// `Connection::observed_address`).
     pub fn observed_address(&self) -> Option<SocketAddr> {

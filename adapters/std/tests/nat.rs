@@ -82,6 +82,8 @@ fn peers_behind_nats_punch_through_with_blocking_calls() {
         matches!(paths.last(), Some(Some(Path::Direct(at))) if at.ip() == b_public),
         "{paths:?}"
     );
+    // The move is told even to a call made after it: this one returns at once.
+    assert_eq!(conn.path_changed().unwrap(), conn.path().unwrap());
     let from_a = nat_b.stats().let_in_from.get(&nat_a.public_ip()).copied();
     assert!(
         from_a.is_some_and(|n| n > 0),

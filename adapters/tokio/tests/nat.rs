@@ -135,12 +135,16 @@ async fn peers_behind_port_restricted_nats_move_to_the_path_they_punch() {
         let mut s = Setup::new(kind).await;
         let echo = s.echo();
         let paths = s.echo_until_direct(400).await;
-        assert!(matches!(paths[0], Some(Path::Relayed { .. })), "{paths:?}");
         let b_public = s.nats[1].public_ip();
         assert!(
             matches!(paths.last(), Some(Some(Path::Direct(at))) if at.ip() == b_public),
             "{paths:?}"
         );
+        // It came up on the circuit (how soon it left it is the scheduler's business on one
+        // machine): one move, off the circuit, told.
+        let stats = s.conn.stats().await.unwrap();
+        assert_eq!((stats.migrations, stats.fallbacks), (1, 0), "{stats:?}");
+        assert_eq!(s.conn.path_changed().await.ok(), paths[paths.len() - 1]);
         assert!(s.straight(0, 1) > 0 && s.straight(1, 0) > 0);
         s.conn.close(0, "done").await.unwrap();
         echo.await.unwrap();
@@ -197,6 +201,17 @@ async fn a_stream_survives_relay_direct_and_relay_again() {
         });
         const CHUNK: usize = 16 << 10;
         let chunk = |k: usize| -> Bytes { (k * CHUNK..(k + 1) * CHUNK).map(|i| (i % 251) as u8).collect() };
+        // Each move as `path_changed` tells it, in order.
+        let told = {
+            let conn = s.conn.clone();
+            tokio::spawn(async move {
+                let mut moves = Vec::new();
+                while let Ok(path) = conn.path_changed().await {
+                    moves.push(path);
+                }
+                moves
+            })
+        };
         let mut stream = s.conn.open_stream(None).await.unwrap();
         // Pacing, so that the waits below (for a path) do not fill memory with data.
         let mut pace = tokio::time::interval(std::time::Duration::from_millis(2));
@@ -245,6 +260,12 @@ async fn a_stream_survives_relay_direct_and_relay_again() {
         );
         let stats = s.conn.stats().await.unwrap();
         assert!(stats.migrations >= 1 && stats.fallbacks >= 1, "{stats:?}");
+        s.conn.close(0, "done").await.unwrap();
+        let moves = told.await.unwrap();
+        assert!(
+            matches!(moves[..], [Path::Direct(_), Path::Relayed { .. }]),
+            "{moves:?}"
+        );
     })
     .await;
 }

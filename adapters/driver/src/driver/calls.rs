@@ -195,6 +195,22 @@ impl Driver {
         self.ep.path(conn)
     }
 
+    /// `conn`'s path once it moved more than `seen` times in all: the count and the path it
+    /// is on now; or the connection's end.
+    pub(crate) fn poll_moved(
+        &mut self,
+        conn: ConnectionHandle,
+        seen: u64,
+        waker: &Waker,
+    ) -> Poll<Result<(u64, Path), Error>> {
+        let r = self.conns.get(&conn).and_then(|c| match (c.path, &c.ended) {
+            (Some(path), _) if c.moves > seen => Some(Ok((c.moves, path))),
+            (_, Some(end)) => Some(Err(end.error())),
+            _ => None,
+        });
+        self.answer(r, Wait::Conn(conn, None), waker)
+    }
+
     /// Where `conn`'s peer is, as last seen.
     pub(crate) fn remote_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
         self.ep.remote_address(conn)

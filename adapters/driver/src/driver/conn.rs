@@ -33,6 +33,10 @@ pub(super) struct Conn {
     /// The relay at the other end answered our reservation (spec §12.2): granted, or why
     /// not; `None` before an answer.
     pub(super) reservation: Option<Result<(), weir_core::RelayRefusal>>,
+    /// How many times the connection moved to another path (`Event::PathChanged`), and
+    /// the last path it moved to.
+    pub(super) moves: u64,
+    pub(super) path: Option<weir_core::Path>,
 }
 
 /// How far a finished stream of ours got.

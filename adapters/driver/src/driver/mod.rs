@@ -449,6 +449,10 @@ impl Driver {
                 }
                 Event::PathChanged { conn: h, path } => {
                     tracing::info!(conn = %h, ?path, "path changed");
+                    if let Some(c) = self.conn_mut(h) {
+                        c.moves += 1;
+                        c.path = Some(path);
+                    }
                 }
                 Event::RelayReserved { conn: h } | Event::RelayRefused { conn: h, .. } => {
                     let answer = match e {
@@ -592,6 +596,7 @@ fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
         | Event::Writable { conn }
         | Event::RelayReserved { conn }
         | Event::RelayRefused { conn, .. }
+        | Event::PathChanged { conn, .. }
         | Event::Closed { conn, .. } => Some((*conn, None)),
         _ => None,
     }

@@ -2,6 +2,7 @@
 
 use std::future::poll_fn;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -34,6 +35,8 @@ struct ConnInner {
     id: ConnectionHandle,
     negotiated: Negotiated,
     peer: Option<PublicKey>,
+    /// The moves [`Connection::path_changed`] returned so far.
+    moves_seen: AtomicU64,
 }
 
 impl Drop for ConnInner {
@@ -51,6 +54,7 @@ impl Connection {
                 id: c.id,
                 negotiated: c.negotiated,
                 peer: c.peer,
+                moves_seen: AtomicU64::new(0),
             }),
         }
     }
@@ -79,6 +83,24 @@ impl Connection {
     pub fn path(&self) -> Option<weir_core::Path> {
         let conn = self.id();
         self.shared().driver().path(conn)
+    }
+
+    /// Waits until the connection moves to another path (spec §12.5: a hole punch opened a
+    /// direct path, the direct path went silent and it went back to the relay's circuit, or
+    /// the peer's address changed, a NAT rebinding), and returns the path it is on now.
+    /// Each move is returned once, by the next call after it, whichever clone of the handle
+    /// makes it; several moves since the last call are returned as one, the latest path.
+    /// Fails with the connection's end.
+    pub async fn path_changed(&self) -> Result<weir_core::Path, Error> {
+        let conn = self.id();
+        let seen = self.inner.moves_seen.load(Ordering::Relaxed);
+        let (moves, path) = poll_fn(|cx| {
+            self.shared()
+                .poll(Urgency::Soon, |d| d.poll_moved(conn, seen, cx.waker()))
+        })
+        .await?;
+        self.inner.moves_seen.fetch_max(moves, Ordering::Relaxed);
+        Ok(path)
     }
 
     /// Our address as the peer last said it sees it (capability ADDRESS_DISCOVERY, spec
