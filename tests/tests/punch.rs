@@ -332,7 +332,10 @@ fn a_failed_round_of_punches_is_followed_by_another() {
 
 /// A connection that fell back to the relay goes direct again once the direct way returns:
 /// the fall back counts as a failed round, and the rounds that follow (at once, then ever
-/// further apart) find the way open. The application hears every move.
+/// further apart) find the way open. The round the leader starts as it falls back reaches
+/// the other end while that end is still on the direct path, which ignores it: unanswered,
+/// it is judged failed after a wait, so the schedule goes on. The application hears every
+/// move.
 #[test]
 fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
     let ei = (

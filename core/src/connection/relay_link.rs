@@ -20,14 +20,54 @@ pub(super) struct RelayLink {
     /// Numbers of owed frames to send (again).
     queue: VecDeque<u32>,
     next: u32,
+    /// The first frame never sent: frames go out first in the order they were numbered
+    /// (copies and retransmissions queue behind), so a frame is sent for the first time,
+    /// and copied if it is [`sent_twice`], when it is this one.
+    unsent: u32,
     /// Frames the peer sent, for the endpoint.
     inbox: VecDeque<RelayFrame>,
 }
 
+/// Whether `frame` goes twice, in two packets one after the other: the hole punch's
+/// coordination (spec §12.5), whose loss would otherwise cost a probe timeout, several
+/// round trips, before the punch. Both are idempotent at the receiver.
+fn sent_twice(frame: &RelayFrame) -> bool {
+    matches!(frame, RelayFrame::Candidates { .. } | RelayFrame::PunchNow { .. })
+}
+
 impl RelayLink {
-    fn next_to_send(&self) -> Option<(u32, RelayFrame)> {
-        let n = *self.queue.front()?;
-        Some((n, *self.owed.get(&n)?))
+    /// Queues `frame`, owed until acknowledged.
+    fn push(&mut self, frame: RelayFrame) {
+        let n = self.next;
+        self.next = self.next.wrapping_add(1);
+        self.owed.insert(n, frame);
+        self.queue.push_back(n);
+    }
+
+    /// Adds the waiting frames that fit to the packet being written.
+    fn fill(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
+        let mut copies: SmallVec<[u32; 2]> = SmallVec::new();
+        while let Some(&n) = self.queue.front() {
+            let Some(&frame) = self.owed.get(&n) else {
+                // Acknowledged since it was queued again (its loss was spurious): skipped,
+                // or it would hold back every frame behind it.
+                self.queue.pop_front();
+                continue;
+            };
+            if w.push(&Frame::Relay(frame)).is_err() {
+                break;
+            }
+            if n == self.unsent {
+                self.unsent = self.unsent.wrapping_add(1);
+                if sent_twice(&frame) {
+                    copies.push(n);
+                }
+            }
+            self.queue.pop_front();
+            sent.push(SentFrame::Relay(n));
+        }
+        // The copies go in the next packet, not this one, whose loss would take both.
+        self.queue.extend(copies);
     }
 }
 
@@ -47,11 +87,7 @@ impl Connection {
         if !self.relay_on() {
             return Err(ApiError::NotNegotiated);
         }
-        let link = self.relay.get_or_insert_with(Box::default);
-        let n = link.next;
-        link.next = link.next.wrapping_add(1);
-        link.owed.insert(n, frame);
-        link.queue.push_back(n);
+        self.relay.get_or_insert_with(Box::default).push(frame);
         Ok(())
     }
 
@@ -75,20 +111,15 @@ impl Connection {
 
     /// Whether relay frames wait to be sent.
     pub(super) fn relay_queued(&self) -> bool {
-        self.relay.as_ref().is_some_and(|l| !l.queue.is_empty())
+        self.relay
+            .as_ref()
+            .is_some_and(|l| l.queue.iter().any(|n| l.owed.contains_key(n)))
     }
 
     /// Adds the waiting relay frames that fit to the packet being written.
     pub(super) fn fill_relay(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
-        let Some(link) = self.relay.as_mut() else {
-            return;
-        };
-        while let Some((n, frame)) = link.next_to_send() {
-            if w.push(&Frame::Relay(frame)).is_err() {
-                break;
-            }
-            link.queue.pop_front();
-            sent.push(SentFrame::Relay(n));
+        if let Some(link) = self.relay.as_mut() {
+            link.fill(w, sent);
         }
     }
 
@@ -144,4 +175,67 @@ impl Connection {
 
 fn frame_type_of(frame: &RelayFrame) -> u64 {
     Frame::Relay(*frame).frame_type()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Candidates, ConnectionId, Header, KeyPhase, PacketNumberLen, VERSION_2};
+    use alloc::vec::Vec;
+
+    /// The relay frames one packet of `size` bytes takes from `link`, by number.
+    fn packet(link: &mut RelayLink, size: usize) -> Vec<u32> {
+        let header = Header {
+            version: VERSION_2,
+            kind: PacketKind::Data,
+            dcid: ConnectionId::from_u64(7),
+            number: 0,
+            number_len: PacketNumberLen::One,
+            timestamp: 0,
+            key_phase: KeyPhase::Zero,
+        };
+        let mut buf = alloc::vec![0u8; size];
+        let mut w = PacketWriter::new(&mut buf, &header).unwrap();
+        let mut sent = SmallVec::new();
+        link.fill(&mut w, &mut sent);
+        sent.iter()
+            .map(|f| match f {
+                SentFrame::Relay(n) => *n,
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    /// PUNCH_CANDIDATES and PUNCH_NOW go twice, the copy in the next packet (a lost packet
+    /// would take both); other relay frames once; a retransmission is not copied again.
+    #[test]
+    fn punch_coordination_goes_twice_in_two_packets() {
+        let mut link = RelayLink::default();
+        let candidates = RelayFrame::Candidates {
+            round: 1,
+            addresses: Candidates::new(&["192.0.2.1:9".parse().unwrap()]),
+        };
+        link.push(RelayFrame::Reserve { request: 1 });
+        link.push(candidates);
+        assert_eq!(packet(&mut link, 1200), [0, 1]);
+        assert_eq!(packet(&mut link, 1200), [1], "the copy, alone");
+        assert_eq!(packet(&mut link, 1200), Vec::<u32>::new());
+        // Lost: sent again, once.
+        link.queue.push_back(1);
+        assert_eq!(packet(&mut link, 1200), [1]);
+        assert_eq!(packet(&mut link, 1200), Vec::<u32>::new());
+    }
+
+    /// A frame queued again as lost, then acknowledged after all (the loss was spurious),
+    /// is skipped: the frames behind it still go.
+    #[test]
+    fn a_frame_acknowledged_after_it_was_queued_again_holds_nothing_back() {
+        let mut link = RelayLink::default();
+        link.push(RelayFrame::Reserve { request: 1 });
+        assert_eq!(packet(&mut link, 1200), [0]);
+        link.queue.push_back(0);
+        link.owed.remove(&0);
+        link.push(RelayFrame::PunchNow { round: 1 });
+        assert_eq!(packet(&mut link, 1200), [1]);
+    }
 }

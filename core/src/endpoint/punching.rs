@@ -33,6 +33,12 @@ const ROUND_WAIT: Duration = Duration::from_secs(2);
 /// The longest wait between two rounds' starts.
 const MAX_ROUND_WAIT: Duration = Duration::from_secs(300);
 
+/// How long, at least, the initiator waits for the answer to a round past the first before
+/// judging the round failed (three round trips if longer): the other end ignores a round
+/// while it is still on the direct path the initiator just left (it falls back on its own
+/// probe timeouts, a little later), and an unanswered round must not end the schedule.
+const ANSWER_WAIT: Duration = Duration::from_secs(1);
+
 /// How long after round `round - 1` began round `round` may begin.
 pub(super) fn wait_before(round: u64) -> Duration {
     match round.checked_sub(QUICK_ROUNDS + 1) {
@@ -117,7 +123,11 @@ impl Endpoint {
             round: number,
             addresses: self.candidates(),
         };
-        if self.conn(conn).and_then(|c| c.send_relay(frame)).is_ok() {
+        let Ok(c) = self.conn(conn) else {
+            return;
+        };
+        if c.send_relay(frame).is_ok() {
+            c.wait_punch(now + ANSWER_WAIT.max(c.rtt().saturating_mul(3)));
             self.punches.insert(
                 conn,
                 Round {
