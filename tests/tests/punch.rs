@@ -138,7 +138,10 @@ fn direct_expected(a: Kind, b: Kind) -> bool {
     (a.0 == Ei && b.0 == Ei) || a == (Ei, Ei) || b == (Ei, Ei)
 }
 
-/// Every pair of NAT kinds, two seeds each, 1% loss: every pair connects (through the
+/// Runs per pair of NAT kinds, each its own seed.
+const SEEDS: u64 = 10;
+
+/// Every pair of NAT kinds, ten seeds each, 1% loss: every pair connects (through the
 /// relay), and goes direct where the kinds allow it, on the first round's punch.
 #[test]
 fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
@@ -159,8 +162,8 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
         table.push_str(&format!("| {} |", kind_name(ka)));
         for (j, &kb) in kinds.iter().enumerate() {
             let mut row = Vec::new();
-            for seed in 0..2u64 {
-                let mut w = world(5000 + (i * 9 + j) as u64 * 2 + seed, ka, kb, 0.01);
+            for seed in 0..SEEDS {
+                let mut w = world(5000 + (i * 9 + j) as u64 * SEEDS + seed, ka, kb, 0.01);
                 let (inner, up) = w.relayed();
                 // The relayed round trip: two links each way (the estimate at the handshake's
                 // end is still mostly the initial 100 ms, no unit to count in).
@@ -200,10 +203,11 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
                 cells += 1;
                 direct_cells += usize::from(went);
             }
-            table.push_str(match (row[0], row[1]) {
-                (true, true) => " direct |",
-                (false, false) => " relay |",
-                _ => " mixed |",
+            let direct = row.iter().filter(|&&d| d).count();
+            table.push_str(&match direct {
+                0 => " relay |".to_string(),
+                n if n == row.len() => " direct |".to_string(),
+                n => format!(" {n}/{} direct |", row.len()),
             });
         }
         table.push('\n');
@@ -232,6 +236,12 @@ fn every_nat_pair_connects_and_goes_direct_where_the_kinds_allow() {
     assert!(
         first_round * 100 >= direct_cells * 98,
         "first-round successes {first_round}/{direct_cells}"
+    );
+    let within_3 = timings.iter().filter(|&&t| t <= 3.0).count();
+    assert!(
+        within_3 * 100 >= timings.len() * 99,
+        "direct within 3 relayed RTTs: {within_3}/{}",
+        timings.len()
     );
 }
 
@@ -380,4 +390,67 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
     );
     let stats = w.sim.endpoint_ref(a).connection_stats(inner).unwrap();
     assert_eq!((stats.migrations, stats.fallbacks), (2, 1), "{stats:?}");
+}
+
+/// A direct path that works one way only: `b` (address-dependent mapping, open filtering)
+/// hears `a`'s punch and moves to `a`'s address, but what it sends there leaves from a new
+/// port that `a`'s NAT (filtering by address and port) keeps out. `b` may send that
+/// unproven address three times what came from it, which is soon spent; an acknowledgement
+/// fell due then, that nothing could carry, and its timer stayed due: the endpoint was
+/// asked to handle it again and again at one instant (the simulator's livelock check
+/// caught it on this seed, found by a wider sweep of the matrix). Now the timer waits for
+/// room, and `b` goes back to the circuit on its probe timeouts, as for any dark path.
+#[test]
+fn a_path_that_works_one_way_does_not_spin_and_is_left() {
+    let kinds = nat_kinds();
+    let (eim_apdf, adm_eif) = (kinds[2], kinds[3]);
+    assert_eq!(
+        (kind_name(eim_apdf), kind_name(adm_eif)),
+        ("EIM/APDF".into(), "ADM/EIF".into())
+    );
+    let mut w = world(5212, eim_apdf, adm_eif, 0.01);
+    let (inner, _) = w.relayed();
+    let (a, b) = (w.a, w.b);
+    w.run(10.0, |_, _| false);
+    let a_key = w.sim.endpoint_ref(a).public_key();
+    let b_conn = w
+        .sim
+        .endpoint_ref(b)
+        .connections()
+        .find(|&c| w.sim.endpoint_ref(b).peer_key(c) == Some(a_key))
+        .expect("b's end");
+    let stats = w.sim.endpoint_ref(b).connection_stats(b_conn).unwrap();
+    assert!(stats.migrations >= 1 && stats.fallbacks >= 1, "{stats:?}");
+    assert!(
+        matches!(w.sim.endpoint_ref(b).path(b_conn), Some(Path::Relayed { .. })),
+        "b is back on the circuit"
+    );
+    assert!(
+        w.sim.endpoint_ref(a).path(inner).is_some(),
+        "the connection lives"
+    );
+}
+
+/// The relay's report of our address may come after the relayed connection is up (here it
+/// was lost, and came again 5 ms after): the punch waits for it instead of giving up with
+/// nothing to offer. And what the far end of a circuit reports (a circuit address) is not
+/// taken for a public address: `a`'s only reflexive address is its NAT's.
+#[test]
+fn a_punch_waits_for_our_address_and_a_circuit_report_is_not_one() {
+    let kinds = nat_kinds();
+    let (eim_adf, eim_eif) = (kinds[1], kinds[0]);
+    assert_eq!(
+        (kind_name(eim_adf), kind_name(eim_eif)),
+        ("EIM/ADF".into(), "EIM/EIF".into())
+    );
+    let mut w = world(5099, eim_adf, eim_eif, 0.01);
+    let (inner, _) = w.relayed();
+    let (a, b) = (w.a, w.b);
+    assert!(
+        w.run(3.0, |sim, _| World::direct(sim, a, b, inner)),
+        "direct once the address came"
+    );
+    let reflexive = w.sim.endpoint_ref(a).reflexive();
+    assert_eq!(reflexive.addresses.len(), 1, "{reflexive:?}");
+    assert!(reflexive.addresses[0].is_ipv4(), "{reflexive:?}");
 }

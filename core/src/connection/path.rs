@@ -9,6 +9,10 @@
 /// Before its address is proven, a peer is sent at most this many times what it sent.
 const AMPLIFICATION_FACTOR: u64 = 3;
 
+/// Room under which an unproven path cannot carry a packet with an acknowledgement (a
+/// sealed header and tag, and an ACK of a few ranges, take well under this).
+const STARVED_BELOW: u64 = 128;
+
 /// The path to the peer's current address.
 #[derive(Debug, Default)]
 pub(super) struct Path {
@@ -17,6 +21,10 @@ pub(super) struct Path {
     /// After the peer moved: the first packet number sent to the new address; an ACK of it
     /// (or of a later one) proves the peer receives there.
     probe: Option<u64>,
+    /// The limit kept back an acknowledgement that was due: its timer waits until more
+    /// comes from the address (or it is proven, or left), or it would stay due and be
+    /// fired again and again with nothing sent.
+    starved: bool,
 }
 
 /// The anti-amplification account of an unproven address.
@@ -35,6 +43,7 @@ impl Path {
         Path {
             unproven: Some(Account::default()),
             probe: None,
+            starved: false,
         }
     }
 
@@ -42,7 +51,20 @@ impl Path {
     pub(super) fn on_received(&mut self, len: usize) {
         if let Some(a) = self.unproven.as_mut() {
             a.received += len as u64;
+            self.starved = false;
         }
+    }
+
+    /// Nothing could be sent though an acknowledgement was due: if the limit is why (less
+    /// room than a packet carrying one needs), the path is starved until more comes from
+    /// the address.
+    pub(super) fn starve(&mut self) {
+        self.starved = self.room().is_some_and(|r| r < STARVED_BELOW);
+    }
+
+    /// Whether the limit keeps back what is due (see [`starve`](Self::starve)).
+    pub(super) fn starved(&self) -> bool {
+        self.starved
     }
 
     /// The peer moved to a new address, from which a datagram of `len` bytes came; the next
@@ -53,6 +75,7 @@ impl Path {
             sent: 0,
         });
         self.probe = Some(next_packet);
+        self.starved = false;
     }
 
     /// How many bytes may be sent now; `None` once the address is proven (no limit).
@@ -80,6 +103,7 @@ impl Path {
     pub(super) fn proven(&mut self) {
         self.unproven = None;
         self.probe = None;
+        self.starved = false;
     }
 
     /// The account, while the address is unproven.
@@ -105,6 +129,18 @@ mod tests {
         assert_eq!(p.room(), Some(0), "never below nothing");
         p.proven();
         assert_eq!(p.room(), None);
+    }
+
+    #[test]
+    fn a_starved_path_waits_for_more_from_the_address() {
+        let mut p = Path::default();
+        p.starve();
+        assert!(!p.starved(), "a proven path is never starved");
+        p.moved(10, 1);
+        p.starve();
+        assert!(p.starved());
+        p.on_received(40);
+        assert!(!p.starved(), "more came: room again");
     }
 
     #[test]

@@ -33,7 +33,11 @@ impl Connection {
                 if let State::Lingering { until } = self.state {
                     t.set(Timer::Close, Some(until));
                 }
-                t.set(Timer::Ack, self.received.deadline());
+                // An ACK the amplification limit keeps back waits for room (path.rs).
+                t.set(
+                    Timer::Ack,
+                    self.received.deadline().filter(|_| !self.path.starved()),
+                );
                 t.set(Timer::Recovery, self.recovery.deadline());
                 // While something waits for an acknowledgement the probe timer asks for one;
                 // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:

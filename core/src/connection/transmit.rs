@@ -86,9 +86,15 @@ impl Connection {
             }
             State::Lingering { .. } => self.send_data(now, config, buf),
         };
-        if let Some(len) = len {
-            self.stats.datagrams_sent += 1;
-            self.path.on_sent(len);
+        match len {
+            Some(len) => {
+                self.stats.datagrams_sent += 1;
+                self.path.on_sent(len);
+            }
+            // An acknowledgement was due and nothing went: on an unproven address, the
+            // amplification limit (spec §10.2) kept it back.
+            None if self.received.deadline().is_some_and(|d| d <= now) => self.path.starve(),
+            None => {}
         }
         self.refresh_timers(config);
         len

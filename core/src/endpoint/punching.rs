@@ -76,7 +76,18 @@ impl Endpoint {
         let now = c.clock();
         let ours = self.candidates();
         if ours.as_slice().is_empty() {
-            // No peer told us our public address: nothing to offer.
+            // No peer told us our public address yet (the relay's report may still be on
+            // its way, or lost and coming again): the punch waits for one, as round 0
+            // ([`address_heard`](Self::address_heard)).
+            self.punches.insert(
+                conn,
+                Round {
+                    number: 0,
+                    asked_at: None,
+                    peer: None,
+                    started: now,
+                },
+            );
             return;
         }
         let round = Round {
@@ -138,6 +149,19 @@ impl Endpoint {
                 },
             );
             self.touch(conn.index());
+        }
+    }
+
+    /// A peer told us our address: the punches that waited for one start.
+    pub(super) fn address_heard(&mut self) {
+        let waiting: Vec<ConnectionHandle> = self
+            .punches
+            .iter()
+            .filter(|(_, r)| r.number == 0)
+            .map(|(&h, _)| h)
+            .collect();
+        for h in waiting {
+            self.start_punch(h);
         }
     }
 

@@ -161,7 +161,7 @@ impl Endpoint {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
-        let (mut ended, mut connected) = (None, None);
+        let (mut ended, mut connected, mut heard) = (None, None, false);
         while let Some(e) = conn.take_event() {
             match &e {
                 Event::Closed { conn, .. } => ended = Some(*conn),
@@ -178,7 +178,13 @@ impl Endpoint {
                 self.admission.violation(&self.config, conn.clock(), ip);
             }
             if let Event::AddressObserved { address, .. } = e {
-                self.reflexive.heard(conn.remote, address);
+                // A peer reached through a relay's circuit sees us at a circuit address,
+                // which says nothing of our public one (and a circuit address is never one).
+                let circuit = |a| crate::relay::circuit_of(a).is_some();
+                if !circuit(conn.remote) && !circuit(address) {
+                    self.reflexive.heard(conn.remote, address);
+                    heard = true;
+                }
             }
             let e = match e {
                 // The connection names its new peer address; the path through it is the
@@ -214,6 +220,9 @@ impl Endpoint {
         }
         if let Some(h) = punch_failed {
             self.retry_punch(h);
+        }
+        if heard {
+            self.address_heard();
         }
     }
 
