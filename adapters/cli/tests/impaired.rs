@@ -4,75 +4,34 @@
 //! byte-exact delivery with both ends exiting 0, or the typed failure both ends report; no
 //! case may end with the sender reporting success and the receiver without the file.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use assert_cmd::cargo::CommandCargoExt;
+use common::{make_file, Background};
 use weir_sim::proxy::{Burst, Impairment, Outage, Proxy};
 
-/// Longest any one process may run.
-const LIMIT: Duration = Duration::from_secs(90);
 /// The idle timeout every process runs with.
 const IDLE: &str = "5s";
 
-/// A `weir` process, killed if dropped.
-struct Weir(Child);
-
-impl Weir {
-    fn start(args: &[&str]) -> (Weir, SocketAddr) {
-        let mut child = Command::cargo_bin("weir")
-            .unwrap()
-            .args(args)
-            .args(["--idle-timeout", IDLE])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.as_mut().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .split_whitespace()
-            .find(|w| w.starts_with("127.0.0.1:"))
-            .unwrap_or_else(|| panic!("no address in {line:?}"))
-            .parse()
-            .unwrap();
-        (Weir(child), addr)
-    }
-
-    /// Exit code and stderr, waiting at most [`LIMIT`].
-    fn finish(mut self) -> (Option<i32>, String, Duration) {
-        let start = Instant::now();
-        while self.0.try_wait().unwrap().is_none() {
-            assert!(start.elapsed() < LIMIT, "weir did not exit within {LIMIT:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let code = self.0.wait().unwrap().code();
-        let mut err = String::new();
-        let _ = std::io::Read::read_to_string(self.0.stderr.as_mut().unwrap(), &mut err);
-        (code, err, start.elapsed())
-    }
+/// `weir args` in the background with the suite's idle timeout, and the address its first
+/// line gives.
+fn start(args: &[&str]) -> (Background, SocketAddr) {
+    let mut all = args.to_vec();
+    all.extend(["--idle-timeout", IDLE]);
+    let mut weir = Background::start(&all);
+    let addr = weir.address().parse().expect("an address");
+    (weir, addr)
 }
 
-impl Drop for Weir {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn make_file(dir: &Path, len: usize) -> PathBuf {
-    let path = dir.join("payload.bin");
-    std::fs::write(
-        &path,
-        (0..len).map(|i| (i * 31 + i / 977) as u8).collect::<Vec<u8>>(),
-    )
-    .unwrap();
-    path
+/// Its exit code, stderr and how long it took to exit (bounded by `common::LIMIT`).
+fn finish(weir: Background) -> (Option<i32>, String, Duration) {
+    let start = Instant::now();
+    let (code, _, err) = weir.finish();
+    (code, err, start.elapsed())
 }
 
 /// A loopback path at 20 MB/s with a router's queue, so a transfer takes a while.
@@ -97,8 +56,8 @@ fn transfer(len: usize, hops: &[Impairment]) -> Ends {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
     std::fs::create_dir(&out).unwrap();
-    let file = make_file(dir.path(), len);
-    let (receiver, at) = Weir::start(&[
+    let file = make_file(dir.path(), "payload.bin", len);
+    let (receiver, at) = start(&[
         "recv",
         "--listen",
         "127.0.0.1:0",
@@ -113,7 +72,7 @@ fn transfer(len: usize, hops: &[Impairment]) -> Ends {
         1 => last.addr(),
         _ => {
             let target = last.addr().to_string();
-            let (relay, relay_at) = Weir::start(&["relay", "--listen", "127.0.0.1:0", "--to", &target]);
+            let (relay, relay_at) = start(&["relay", "--listen", "127.0.0.1:0", "--to", &target]);
             let first = Proxy::start(relay_at, hops[0]).unwrap();
             let addr = first.addr();
             _relay = Some(relay);
@@ -140,7 +99,7 @@ fn transfer(len: usize, hops: &[Impairment]) -> Ends {
         String::from_utf8_lossy(&sent.stderr).into_owned(),
         started.elapsed(),
     );
-    let receiver = receiver.finish();
+    let receiver = finish(receiver);
     let delivered =
         std::fs::read(out.join("payload.bin")).is_ok_and(|got| got == std::fs::read(&file).unwrap());
     Ends {
