@@ -115,15 +115,32 @@ impl World {
         (inner, at)
     }
 
+    /// `b`'s end of its connection with `a`.
+    fn b_end(sim: &Sim, a: NodeId, b: NodeId) -> Option<ConnectionHandle> {
+        let a_key = sim.endpoint_ref(a).public_key();
+        sim.endpoint_ref(b)
+            .connections()
+            .find(|&c| sim.endpoint_ref(b).peer_key(c) == Some(a_key))
+    }
+
     /// Whether `a`'s connection `inner` is on a direct path, and so is `b`'s.
     fn direct(sim: &Sim, a: NodeId, b: NodeId, inner: ConnectionHandle) -> bool {
         let direct = |n, c| matches!(sim.endpoint_ref(n).path(c), Some(Path::Direct(_)));
-        let b_conn = sim.endpoint_ref(b).connections().find(|&c| {
-            sim.endpoint_ref(b)
-                .peer_key(c)
-                .is_some_and(|k| k == sim.endpoint_ref(a).public_key())
-        });
-        direct(a, inner) && b_conn.is_some_and(|c| direct(b, c))
+        direct(a, inner) && World::b_end(sim, a, b).is_some_and(|c| direct(b, c))
+    }
+
+    /// The moves `a`'s connection `inner` told (`Event::PathChanged`), in order.
+    fn moves(&self, inner: ConnectionHandle) -> Vec<Path> {
+        let a = self.a;
+        self.seen
+            .borrow()
+            .events
+            .iter()
+            .filter_map(|(_, n, e)| match e {
+                Event::PathChanged { conn, path } if *n == a && *conn == inner => Some(*path),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -289,16 +306,7 @@ fn a_transfer_spanning_relay_direct_and_relay_again_completes_byte_exact() {
         Some(Path::Relayed { .. })
     ));
     // The application was told each move: to the direct path, then back to the relay.
-    let moves: Vec<Path> = w
-        .seen
-        .borrow()
-        .events
-        .iter()
-        .filter_map(|(_, n, e)| match e {
-            Event::PathChanged { conn, path } if *n == a && *conn == inner => Some(*path),
-            _ => None,
-        })
-        .collect();
+    let moves = w.moves(inner);
     assert!(
         matches!(moves[..], [Path::Direct(_), Path::Relayed { .. }]),
         "{moves:?}"
@@ -371,16 +379,7 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
         w.run(60.0, |sim, _| World::direct(sim, a, b, inner)),
         "direct again"
     );
-    let moves: Vec<Path> = w
-        .seen
-        .borrow()
-        .events
-        .iter()
-        .filter_map(|(_, n, e)| match e {
-            Event::PathChanged { conn, path } if *n == a && *conn == inner => Some(*path),
-            _ => None,
-        })
-        .collect();
+    let moves = w.moves(inner);
     assert!(
         matches!(
             moves[..],
@@ -412,13 +411,7 @@ fn a_path_that_works_one_way_does_not_spin_and_is_left() {
     let (inner, _) = w.relayed();
     let (a, b) = (w.a, w.b);
     w.run(10.0, |_, _| false);
-    let a_key = w.sim.endpoint_ref(a).public_key();
-    let b_conn = w
-        .sim
-        .endpoint_ref(b)
-        .connections()
-        .find(|&c| w.sim.endpoint_ref(b).peer_key(c) == Some(a_key))
-        .expect("b's end");
+    let b_conn = World::b_end(&w.sim, a, b).expect("b's end");
     let stats = w.sim.endpoint_ref(b).connection_stats(b_conn).unwrap();
     assert!(stats.migrations >= 1 && stats.fallbacks >= 1, "{stats:?}");
     assert!(
