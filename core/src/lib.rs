@@ -82,6 +82,9 @@
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// Peer input never panics (the rules of the core): outside tests, no unwrap, expect or
+// panic; an invariant the code cannot express says `unreachable!` with why.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 extern crate alloc;
 
