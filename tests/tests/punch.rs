@@ -10,7 +10,9 @@ use std::rc::Rc;
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionHandle, Event, Path, Read, RelayConfig};
-use weir_sim::{kind_name, nat_kinds, Dependency, LinkConfig, NatConfig, NatKind, NodeId, Sim};
+use weir_sim::{
+    kind_name, nat_kinds, Dependency, LinkConfig, NatConfig, NatKind, NodeId, PortAllocation, Sim,
+};
 
 type Kind = NatKind;
 
@@ -32,15 +34,17 @@ struct World {
 /// A public relay; `a` behind a NAT of kind `ka`, `b` behind one of kind `kb`; every link
 /// (the relay's and the direct one between the NATs) 10 ms one way, losing `loss`.
 fn world(seed: u64, ka: Kind, kb: Kind, loss: f64) -> World {
+    world_of(seed, NatConfig::new(ka.0, ka.1), NatConfig::new(kb.0, kb.1), loss)
+}
+
+/// [`world`] with NATs configured in full.
+fn world_of(seed: u64, nat_a: NatConfig, nat_b: NatConfig, loss: f64) -> World {
     let mut sim = Sim::new(seed);
     let relay = sim.add_node(Config {
         relay: Some(RelayConfig::default()),
         ..Config::default()
     });
-    let (na, nb) = (
-        sim.add_nat(NatConfig::new(ka.0, ka.1)),
-        sim.add_nat(NatConfig::new(kb.0, kb.1)),
-    );
+    let (na, nb) = (sim.add_nat(nat_a), sim.add_nat(nat_b));
     let a = sim.add_node_behind(na, Config::default());
     let b = sim.add_node_behind(nb, Config::default());
     let link = LinkConfig {
@@ -446,4 +450,34 @@ fn a_punch_waits_for_our_address_and_a_circuit_report_is_not_one() {
     let reflexive = w.sim.endpoint_ref(a).reflexive();
     assert_eq!(reflexive.addresses.len(), 1, "{reflexive:?}");
     assert!(reflexive.addresses[0].is_ipv4(), "{reflexive:?}");
+}
+
+/// NATs that give each new mapping a random port instead of the host's own (RFC 4787
+/// §4.2.1): nothing changes where a direct path is promised, every pair of kinds, one seed
+/// each. An endpoint-independent mapping keeps the port the relay saw, whatever it is; a
+/// mapping per destination gets a new random port for the punch, which only an
+/// endpoint-independent filter on the other side lets in, as with ports kept.
+#[test]
+fn random_port_allocation_keeps_every_promised_pair_direct() {
+    let random = |(m, f): Kind| NatConfig {
+        ports: PortAllocation::Random,
+        ..NatConfig::new(m, f)
+    };
+    let kinds = nat_kinds();
+    let (mut promised, mut direct) = (0, 0);
+    for (i, &ka) in kinds.iter().enumerate() {
+        for (j, &kb) in kinds.iter().enumerate() {
+            let mut w = world_of(7000 + (i * 9 + j) as u64, random(ka), random(kb), 0.01);
+            let (inner, _) = w.relayed();
+            let (a, b) = (w.a, w.b);
+            let went = w.run(3.0, |sim, _| World::direct(sim, a, b, inner));
+            if direct_expected(ka, kb) {
+                promised += 1;
+                assert!(went, "{} -> {}: relayed", kind_name(ka), kind_name(kb));
+            }
+            direct += usize::from(went);
+        }
+    }
+    println!("random ports: {direct}/81 pairs direct, all {promised} promised ones");
+    assert_eq!(promised, 21);
 }
