@@ -218,8 +218,8 @@ pub struct Endpoint {
     relay: Option<crate::relay::serve::Relay>,
     /// As a circuit's end: requests, reservations, circuits (module `relay::ends`).
     ends: crate::relay::ends::Ends,
-    /// Relayed datagrams to forward, with where to (at most `relaying::MAX_FORWARDS`).
-    forwards: VecDeque<(SocketAddr, BytesMut)>,
+    /// Relayed datagrams to forward, with where to (module `relay::forwards`).
+    forwards: crate::relay::forwards::Forwards,
     /// Hole punches under way, by relayed connection (module `punching`).
     punches: BTreeMap<ConnectionHandle, punching::Round>,
     /// What each connection's send buffer holds (as of its last touch), their sum
@@ -300,7 +300,7 @@ impl Endpoint {
             reflexive: reflexive::Reports::default(),
             relay,
             ends: Default::default(),
-            forwards: VecDeque::new(),
+            forwards: Default::default(),
             punches: BTreeMap::new(),
             sends: Vec::new(),
             sends_total: 0,

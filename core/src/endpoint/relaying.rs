@@ -12,13 +12,10 @@
 use super::*;
 use crate::event::Path;
 use crate::relay::ends::{End, Pending};
+use crate::relay::forwards::Pushed;
 use crate::relay::serve::Forward;
 use crate::relay::{circuit_addr, circuit_of, RelayRefusal, PENDING};
 use crate::wire::{write_relay_header, CircuitId, RelayFrame, RELAY_HEADER_LEN};
-
-/// Relayed datagrams waiting to be forwarded, at most; beyond, new ones are dropped (the
-/// circuit's ends recover from the loss as from any other).
-pub(super) const MAX_FORWARDS: usize = 256;
 
 /// Where a connection's datagrams go.
 enum Route {
@@ -360,14 +357,15 @@ impl Endpoint {
         if let Some(relay) = self.relay.as_mut() {
             match relay.forward(now, from, id, datagram.len() - RELAY_HEADER_LEN) {
                 Forward::To { addr, id: out } => {
-                    if self.forwards.len() >= MAX_FORWARDS {
-                        self.stats.relay_dropped += 1;
-                        return;
-                    }
                     // In place: `read_relay_header` found the id there (bytes 3 to 11).
                     datagram[3..RELAY_HEADER_LEN].copy_from_slice(&out.0);
-                    self.forwards.push_back((addr, datagram));
-                    self.stats.relay_forwarded += 1;
+                    match self.forwards.push(id, addr, datagram) {
+                        Pushed::Queued => self.stats.relay_forwarded += 1,
+                        // This one queued in place of another circuit's, counted before
+                        // as forwarded and now dropped.
+                        Pushed::Displaced => self.stats.relay_dropped += 1,
+                        Pushed::Dropped => self.stats.relay_dropped += 1,
+                    }
                     return;
                 }
                 Forward::Closed { ends, reason } => {
@@ -453,7 +451,7 @@ impl Endpoint {
 
     /// The next relayed datagram to forward, copied into `buf`.
     pub(super) fn next_forward(&mut self, buf: &mut [u8]) -> Option<Transmit> {
-        while let Some((destination, d)) = self.forwards.pop_front() {
+        while let Some((destination, d)) = self.forwards.pop() {
             if let Some(out) = buf.get_mut(..d.len()) {
                 out.copy_from_slice(&d);
                 return Some(Transmit {

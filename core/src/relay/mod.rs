@@ -10,6 +10,7 @@
 //! `endpoint::relaying` joins them to connections and datagrams):
 //! - [`serve`]: a relay's reservations, circuits and limits ([`RelayConfig`]), and where a
 //!   relayed datagram goes (its limits are `Config::relay`'s [`RelayConfig`]);
+//! - [`forwards`]: a relay's queue of datagrams to forward, fair among circuits when full;
 //! - [`ends`]: a peer's side: its requests, reservations, and the circuits it is an end of,
 //!   each seen by the rest of the endpoint as a *circuit address*: an address in
 //!   `100::/64` (RFC 6666's discard-only prefix, which no datagram comes from) whose low
@@ -25,6 +26,7 @@ pub use crate::config::RelayConfig;
 use crate::wire::CircuitId;
 
 pub(crate) mod ends;
+pub(crate) mod forwards;
 pub(crate) mod serve;
 
 /// Why a relay refused a request or ended a circuit (spec §12.2, the codes of RELAY_ANSWER
