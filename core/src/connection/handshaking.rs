@@ -11,7 +11,7 @@
 use super::*;
 
 /// This side of the connection's handshake (spec/state-machines.md, "Handshake"): a
-/// client's attempt (its own table: `handshake::ATTEMPT_TRANSITIONS`), a server answering,
+/// client's attempt (its own table: `ATTEMPT_TRANSITIONS` in `handshake/client.rs`), a server answering,
 /// or done. Its failures end the connection through the lifecycle (`Step::Abandoned`).
 #[derive(Debug)]
 pub(super) enum HandshakeState {
