@@ -5,6 +5,7 @@
 //! (tests/README.md).
 
 use std::cell::RefCell;
+use std::net::SocketAddr;
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -431,7 +432,7 @@ fn a_path_that_works_one_way_does_not_spin_and_is_left() {
 /// The relay's report of our address may come after the relayed connection is up (here it
 /// was lost, and came again 5 ms after): the punch waits for it instead of giving up with
 /// nothing to offer. And what the far end of a circuit reports (a circuit address) is not
-/// taken for a public address: `a`'s only reflexive address is its NAT's.
+/// taken for a public address, nor told as one: `a`'s only reflexive address is its NAT's.
 #[test]
 fn a_punch_waits_for_our_address_and_a_circuit_report_is_not_one() {
     let kinds = nat_kinds();
@@ -450,6 +451,18 @@ fn a_punch_waits_for_our_address_and_a_circuit_report_is_not_one() {
     let reflexive = w.sim.endpoint_ref(a).reflexive();
     assert_eq!(reflexive.addresses.len(), 1, "{reflexive:?}");
     assert!(reflexive.addresses[0].is_ipv4(), "{reflexive:?}");
+    // Nor is the application told of it.
+    let told: Vec<_> = w
+        .seen
+        .borrow()
+        .events
+        .iter()
+        .filter_map(|(_, _, e)| match e {
+            Event::AddressObserved { address, .. } => Some(*address),
+            _ => None,
+        })
+        .collect();
+    assert!(told.iter().all(SocketAddr::is_ipv4), "{told:?}");
 }
 
 /// NATs that give each new mapping a random port instead of the host's own (RFC 4787

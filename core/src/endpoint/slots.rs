@@ -179,12 +179,14 @@ impl Endpoint {
             }
             if let Event::AddressObserved { address, .. } = e {
                 // A peer reached through a relay's circuit sees us at a circuit address,
-                // which says nothing of our public one (and a circuit address is never one).
+                // which says nothing of our public one (and a circuit address is never
+                // one): neither kept nor told.
                 let circuit = |a| crate::relay::circuit_of(a).is_some();
-                if !circuit(conn.remote) && !circuit(address) {
-                    self.reflexive.heard(conn.remote, address);
-                    heard = true;
+                if circuit(conn.remote) || circuit(address) {
+                    continue;
                 }
+                self.reflexive.heard(conn.remote, address);
+                heard = true;
             }
             let e = match e {
                 // The connection names its new peer address; the path through it is the
