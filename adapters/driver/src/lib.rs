@@ -69,9 +69,9 @@ use bytes::Bytes;
 pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
 pub use weir_core::wire::{Label, Reason, StreamId};
 pub use weir_core::{
-    ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, HandshakeError, Identity, Mapping,
-    Negotiated, Path, PeerPolicy, PipeFailure, PipeId, PipeStats, PublicKey, Reflexive, RelayConfig,
-    RelayRefusal, Seed, StreamHeader,
+    ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, EndpointLoad, EndpointStats,
+    HandshakeError, Identity, Mapping, Negotiated, Path, PeerPolicy, PipeFailure, PipeId, PipeStats,
+    Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal, Seed, StreamHeader,
 };
 
 pub use driver::{Driver, TRACE_ENV};

@@ -51,9 +51,9 @@ use bytes::Bytes;
 pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
-    Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path, PeerPolicy,
-    PipeStats, PublicKey, Reflexive, RelayConfig, RelayRefusal, StreamHeader, StreamId,
-    DEFAULT_MESSAGE_LIMIT,
+    Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping,
+    Negotiated, Path, PeerPolicy, PipeStats, Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal,
+    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 
 use run::{block_on, wait};
@@ -185,6 +185,24 @@ impl Endpoint {
         let targets: Vec<&weir_driver::Connection> = targets.iter().map(|t| &t.inner).collect();
         let inner = wait(None, self.inner.pipe(stream.inner, &targets))?;
         Ok(Pipe { inner })
+    }
+
+    /// Forwards `stream` to each of `targets` while the caller keeps reading it through
+    /// `stream` (weir-driver's `Endpoint::fork`).
+    pub fn fork(&self, stream: &RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        let targets: Vec<&weir_driver::Connection> = targets.iter().map(|t| &t.inner).collect();
+        let inner = wait(None, self.inner.fork(&stream.inner, &targets))?;
+        Ok(Pipe { inner })
+    }
+
+    /// The endpoint's counters since it started (weir-driver's `Endpoint::stats`).
+    pub fn stats(&self) -> EndpointStats {
+        self.inner.stats()
+    }
+
+    /// What the endpoint holds now (weir-driver's `Endpoint::load`).
+    pub fn load(&self) -> EndpointLoad {
+        self.inner.load()
     }
 }
 
@@ -321,6 +339,11 @@ impl SendStream {
     /// The stream's id on its connection.
     pub fn id(&self) -> StreamId {
         self.inner.id()
+    }
+
+    /// Sets the class the stream is sent in (weir-driver's `SendStream::set_priority`).
+    pub fn set_priority(&self, priority: Priority) -> Result<(), Error> {
+        self.inner.set_priority(priority)
     }
 
     /// How long a write or a finish waits before giving up with [`Error::TimedOut`].

@@ -60,9 +60,9 @@ use tokio::sync::Notify;
 pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats,
-    ControllerFactory, Delivery, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated,
-    Path, PeerPolicy, Pipe, PipeStats, PublicKey, RecvStream, Reflexive, RelayConfig, RelayRefusal,
-    SendStream, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
+    LedbatConfig, Mapping, Negotiated, Path, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream,
+    Reflexive, RelayConfig, RelayRefusal, SendStream, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

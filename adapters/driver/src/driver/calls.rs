@@ -1,6 +1,6 @@
 //! The handles' calls other than reads: connect and accept, send a message, open, write,
-//! finish, reset and stop streams, wait for a stream's confirmation, close, pipes, and a
-//! handle letting go. A call that may have to wait is a `poll_*`: it answers now, or
+//! finish, reset and stop streams, a stream's priority, wait for a stream's confirmation,
+//! close, and a handle letting go (pipes are `pipes`'s). A call that may have to wait is a `poll_*`: it answers now, or
 //! registers the caller's waker on what it waits for and answers `Pending`. State that
 //! spans several polls (a message half written) lives in the caller's future
 //! ([`Sending`]), never here, and a future dropped midway says so (`abandon_*`), so the
@@ -13,11 +13,11 @@ use bytes::{Buf, Bytes};
 use weir_core::congestion::CongestionAlgorithm;
 use weir_core::wire::{Capabilities, Label, Reason, StreamId};
 use weir_core::{
-    ApiError, ConnectionHandle, ConnectionStats, Delivery, LocalRead, Path, PipeId, PipeStats, PublicKey,
-    Reflexive, StreamHeader,
+    ApiError, ConnectionHandle, ConnectionStats, Delivery, EndpointLoad, EndpointStats, Path, Priority,
+    PublicKey, Reflexive, StreamHeader,
 };
 
-use super::conn::{Confirming, PipeRecord};
+use super::conn::Confirming;
 use super::{Driver, Wait};
 use crate::{Confirm, Connected, Error};
 
@@ -276,6 +276,16 @@ impl Driver {
         self.ep.reflexive()
     }
 
+    /// The endpoint's counters since it started.
+    pub(crate) fn endpoint_stats(&self) -> EndpointStats {
+        self.ep.stats()
+    }
+
+    /// What the endpoint holds now.
+    pub(crate) fn load(&self) -> EndpointLoad {
+        self.ep.load()
+    }
+
     /// Our address as `conn`'s peer last said it sees it, while the connection is open.
     pub(crate) fn observed_address(&self, conn: ConnectionHandle) -> Option<SocketAddr> {
         self.ep.observed_address(conn)
@@ -523,6 +533,16 @@ impl Driver {
         self.act(conn, |ep, h| ep.reset_stream(h, stream, code))
     }
 
+    /// Sets the class `stream` is sent in (see [`weir_core::Endpoint::set_priority`]).
+    pub(crate) fn set_priority(
+        &mut self,
+        conn: ConnectionHandle,
+        stream: StreamId,
+        priority: Priority,
+    ) -> Result<(), Error> {
+        self.act(conn, |ep, h| ep.set_priority(h, stream, priority))
+    }
+
     /// A handle on a stream we write let go, neither finished nor reset: it is finished, or
     /// reset with code 0 if its announced length was not reached.
     pub(crate) fn release_send_stream(&mut self, conn: ConnectionHandle, stream: StreamId) {
@@ -564,59 +584,5 @@ impl Driver {
     /// [`weir_core::Endpoint::confirm_delivery`]).
     pub(crate) fn confirm_delivery(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), Error> {
         self.act(conn, |ep, h| ep.confirm_delivery(h, stream))
-    }
-
-    // ------------------------------------------------------------ pipes
-
-    /// Forwards `stream` of `from` to a new stream on each connection of `to`.
-    pub(crate) fn pipe(
-        &mut self,
-        from: ConnectionHandle,
-        stream: StreamId,
-        to: &[ConnectionHandle],
-    ) -> Result<PipeId, Error> {
-        if let Some(e) = self.refused(from) {
-            return Err(e);
-        }
-        let targets: Option<Vec<_>> = to.iter().map(|&c| self.live_conn(c)).collect();
-        let targets = targets.ok_or(Error::Refused(ApiError::UnknownConnection))?;
-        let r = self.on_conn(from, |ep, h| ep.pipe(h, stream, &targets, LocalRead::Discard));
-        let pipe = r.map_err(|e| self.error(from, e))?;
-        self.forget_stream(from, stream);
-        self.pipes.insert(
-            pipe,
-            PipeRecord {
-                stats: self.ep.pipe_stats(pipe).unwrap_or_default(),
-                result: None,
-                released: false,
-            },
-        );
-        self.progress();
-        Ok(pipe)
-    }
-
-    /// A pipe's counters once every target acknowledged the whole stream, or how it failed.
-    pub(crate) fn poll_pipe(&mut self, pipe: PipeId, waker: &Waker) -> Poll<Result<PipeStats, Error>> {
-        let r = match (self.shutdown.is_some(), self.pipes.get(&pipe)) {
-            (true, _) => Some(Err(Error::Shutdown)),
-            (false, None) => Some(Err(Error::Refused(ApiError::UnknownStream))),
-            (false, Some(p)) => p.result.map(|r| r.map(|()| p.stats).map_err(Error::PipeFailed)),
-        };
-        self.answer(r, Wait::Pipe(pipe), waker)
-    }
-
-    /// A pipe's counters so far (the last seen, once it ended).
-    pub(crate) fn pipe_stats(&self, pipe: PipeId) -> Option<PipeStats> {
-        self.pipes.get(&pipe).map(|p| p.stats)
-    }
-
-    /// The pipe's handle is gone: its result is forgotten (it goes on).
-    pub(crate) fn release_pipe(&mut self, pipe: PipeId) {
-        if let Some(p) = self.pipes.get_mut(&pipe) {
-            p.released = true;
-            if p.result.is_some() {
-                self.pipes.remove(&pipe);
-            }
-        }
     }
 }

@@ -19,6 +19,7 @@
 
 mod calls;
 mod conn;
+mod pipes;
 mod reads;
 #[cfg(test)]
 mod tests;

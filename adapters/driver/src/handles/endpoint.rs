@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
 use weir_core::congestion::CongestionAlgorithm;
-use weir_core::{PublicKey, Reflexive};
+use weir_core::{EndpointLoad, EndpointStats, LocalRead, PublicKey, Reflexive};
 
 use super::{Connection, Pipe, RecvStream};
 use crate::{Driver, Error, RecvState};
@@ -449,10 +449,41 @@ impl Endpoint {
         }
         let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
         let (from, id) = (stream.connection().id(), stream.id());
-        let pipe = self.shared.call(|d| d.pipe(from, id, &to))??;
+        let pipe = self
+            .shared
+            .call(|d| d.pipe(from, id, &to, LocalRead::Discard))??;
         // The pipe owns the stream now: dropping the handle must not stop it.
         stream.state = RecvState::Done;
         Ok(Pipe::new(&self.shared, pipe))
+    }
+
+    /// Forwards `stream` to a new stream on each of `targets`, as [`pipe`](Self::pipe)
+    /// does, while the application keeps reading it through `stream` (Freenet's fork: a
+    /// relay that stores what it forwards). The application reads the very bytes the
+    /// targets are sent, no second copy; the pipe's buffer also bounds what waits for the
+    /// application, so a reader that stops holds the forwarding back. Forwarding starts
+    /// where reading stopped.
+    pub async fn fork(&self, stream: &RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        self.same(stream.connection())?;
+        for t in targets {
+            self.same(t)?;
+        }
+        let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
+        let (from, id) = (stream.connection().id(), stream.id());
+        let pipe = self.shared.call(|d| d.pipe(from, id, &to, LocalRead::Keep))??;
+        Ok(Pipe::new(&self.shared, pipe))
+    }
+
+    /// The endpoint's counters since it started: datagrams, drops by reason, handshakes
+    /// refused, resets, relayed datagrams ([`EndpointStats`]).
+    pub fn stats(&self) -> EndpointStats {
+        self.shared.driver().endpoint_stats()
+    }
+
+    /// What the endpoint holds now: connections, handshakes pending, bytes buffered
+    /// ([`EndpointLoad`]).
+    pub fn load(&self) -> EndpointLoad {
+        self.shared.driver().load()
     }
     /// `conn`'s handle, if it belongs to this endpoint.
     fn same(&self, conn: &Connection) -> Result<ConnectionHandle, Error> {

@@ -5,6 +5,7 @@ use std::task::{ready, Context, Poll};
 
 use bytes::Bytes;
 use weir_core::wire::StreamId;
+use weir_core::Priority;
 
 use super::endpoint::Urgency;
 use super::Connection;
@@ -43,6 +44,17 @@ impl SendStream {
     /// The stream's id on its connection.
     pub fn id(&self) -> StreamId {
         self.id
+    }
+
+    /// Sets the class the stream is sent in ([`Priority`]; `Normal` until set): a stream is
+    /// sent only when no stream of a higher class on its connection has anything to send,
+    /// and streams of one class take turns. Fails once the stream is finished and sent, or
+    /// reset.
+    pub fn set_priority(&self, priority: Priority) -> Result<(), Error> {
+        let (conn, stream) = (self.conn.id(), self.id);
+        self.conn
+            .shared()
+            .call(|d| d.set_priority(conn, stream, priority))?
     }
 
     /// Writes what fits of `data` (kept by reference until acknowledged, no copy); pending

@@ -1,0 +1,176 @@
+//! What weir-core already did, reached from the adapter (issue 34): a fork (a relay that
+//! reads what it forwards), a stream's priority, and the endpoint's counters and load, over
+//! real UDP on 127.0.0.1.
+
+mod common;
+
+use bytes::Bytes;
+use common::{bounded, config, local};
+use weir_sim::proxy::{Impairment, Proxy};
+use weir_tokio::{ApiError, Endpoint, Error, Label, Priority, StreamHeader};
+
+fn payload(len: usize) -> Bytes {
+    (0..len)
+        .map(|i| (i * 13 + i / 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// A relay forks a stream to a target while reading it itself: both get every byte, in
+/// order, and the pipe reports the whole stream forwarded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_forwards_a_stream_that_the_relay_reads_too() {
+    bounded(async {
+        let (sender, relay, target) = (
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+        );
+        let data = payload(2 << 20);
+        let to_target = relay.connect(target.local_addr()).await.unwrap();
+        let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        let sent = data.clone();
+        let sending = tokio::spawn(async move {
+            let header = StreamHeader::default()
+                .with_label(Label::from_static("/fork/test").unwrap())
+                .with_total_len(sent.len() as u64);
+            let mut out = to_relay.open_stream_with(header).await.unwrap();
+            out.write_all_chunk(sent).await.unwrap();
+            out.finish().await.unwrap();
+            (sender, to_relay)
+        });
+        let receiving = tokio::spawn(async move {
+            let c = target.accept().await.unwrap();
+            let mut s = c.accept_stream().await.unwrap();
+            let label = s.label().map(|l| l.as_str().to_string());
+            (label, s.read_to_end(64 << 20).await.unwrap(), target, c)
+        });
+        let from_sender = relay.accept().await.unwrap();
+        let mut stream = from_sender.accept_stream().await.unwrap();
+        let pipe = relay.fork(&stream, &[&to_target]).await.unwrap();
+        let kept = stream.read_to_end(64 << 20).await.unwrap();
+        let stats = pipe.wait().await.unwrap();
+        let (label, forwarded, _target, _c) = receiving.await.unwrap();
+        assert_eq!(kept, data, "what the relay read");
+        assert_eq!(forwarded, data, "what the target got");
+        assert_eq!(label.as_deref(), Some("/fork/test"));
+        assert_eq!(stats.bytes_forwarded, data.len() as u64, "{stats:?}");
+        drop(sending.await.unwrap());
+    })
+    .await;
+}
+
+/// A stream's class decides what goes first on a congested path (a proxy that carries
+/// 4 MB/s): a 256 kB low-priority stream written first and a 1 MB high-priority one written
+/// after it; the high one is sent while it has anything to send, so it is read whole
+/// first. (Taking turns, as streams of one class do, the small one would end first.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_high_priority_stream_goes_ahead_of_a_low_one_written_before_it() {
+    bounded(async {
+        let (a, b) = (
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+        );
+        let path = Impairment {
+            rate: Some(4_000_000),
+            queue_bytes: 64 << 10,
+            ..Impairment::default()
+        };
+        let proxy = Proxy::start(b.local_addr(), path).unwrap();
+        let conn = a.connect(proxy.addr()).await.unwrap();
+        let reading = tokio::spawn(async move {
+            let c = b.accept().await.unwrap();
+            let mut ends = Vec::new();
+            let mut reads = tokio::task::JoinSet::new();
+            for _ in 0..2 {
+                let mut s = c.accept_stream().await.unwrap();
+                let label = s.label().map(|l| l.as_str().to_string()).unwrap();
+                reads.spawn(async move { (label, s.read_to_end(4 << 20).await.unwrap().len()) });
+            }
+            while let Some(done) = reads.join_next().await {
+                ends.push(done.unwrap());
+            }
+            (ends, b, c)
+        });
+        let labelled = |l: &'static str| StreamHeader::default().with_label(Label::from_static(l).unwrap());
+        let mut low = conn.open_stream_with(labelled("/low")).await.unwrap();
+        low.set_priority(Priority::Low).unwrap();
+        low.write_all_chunk(payload(256 << 10)).await.unwrap();
+        let mut high = conn.open_stream_with(labelled("/high")).await.unwrap();
+        high.set_priority(Priority::High).unwrap();
+        high.write_all_chunk(payload(1 << 20)).await.unwrap();
+        let (l, h) = tokio::join!(low.finish(), high.finish());
+        l.unwrap();
+        h.unwrap();
+        let (ends, _b, _c) = reading.await.unwrap();
+        assert_eq!(
+            ends,
+            [("/high".to_string(), 1 << 20), ("/low".to_string(), 256 << 10)]
+        );
+        drop(proxy);
+    })
+    .await;
+}
+
+/// The endpoint's counters and load: datagrams both ways, one connection each side while
+/// it lives; a datagram for no connection counted as dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_endpoint_s_counters_and_load_show_what_it_did() {
+    bounded(async {
+        let (a, b) = (
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+        );
+        let conn = a.connect(b.local_addr()).await.unwrap();
+        let accepted = b.accept().await.unwrap();
+        // Delivered means read: the send returns once the receive has.
+        let (sent, got) = tokio::join!(conn.send_message(payload(10_000)), accepted.recv_message());
+        sent.unwrap();
+        assert_eq!(got.unwrap(), payload(10_000));
+        let (sa, sb) = (a.stats(), b.stats());
+        assert!(sa.datagrams_sent > 0 && sa.datagrams_received > 0, "{sa:?}");
+        assert!(sb.datagrams_sent > 0 && sb.datagrams_received > 0, "{sb:?}");
+        assert_eq!((a.load().connections, b.load().connections), (1, 1));
+        // A datagram of no connection of b's: garbage after a short header, dropped.
+        let stray = std::net::UdpSocket::bind(local()).unwrap();
+        let before = b.stats();
+        stray
+            .send_to(&[0x52, 0x57, 0x00, 1, 2, 3], b.local_addr())
+            .unwrap();
+        while b.stats() == before {
+            tokio::task::yield_now().await;
+        }
+        let after = b.stats();
+        assert_eq!(after.datagrams_received, before.datagrams_received + 1);
+        assert!(
+            after.dropped_malformed + after.dropped_unknown_connection
+                > before.dropped_malformed + before.dropped_unknown_connection,
+            "{after:?}"
+        );
+    })
+    .await;
+}
+
+/// Setting the priority of a stream that the core no longer knows is refused with the
+/// core's reason (here: the connection closed under it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_priority_on_a_closed_connection_is_refused() {
+    bounded(async {
+        let (a, b) = (
+            Endpoint::bind(local(), config()).unwrap(),
+            Endpoint::bind(local(), config()).unwrap(),
+        );
+        let conn = a.connect(b.local_addr()).await.unwrap();
+        let stream = conn.open_stream(None).await.unwrap();
+        conn.close(0, "bye").await.unwrap();
+        let refused = stream.set_priority(Priority::High);
+        assert!(
+            matches!(
+                refused,
+                Err(Error::Closed(_) | Error::Refused(ApiError::UnknownConnection))
+            ),
+            "{refused:?}"
+        );
+    })
+    .await;
+}
