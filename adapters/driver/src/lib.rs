@@ -75,7 +75,10 @@ pub use weir_core::{
 };
 
 pub use driver::{Driver, TRACE_ENV};
-pub use handles::{Connection, Endpoint, Locked, Pipe, RecvStream, Runtime, SendStream, Shared, Urgency};
+pub use handles::{
+    ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Runtime,
+    SendStream, Shared, Urgency, CHANNEL_REFUSED,
+};
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};
 
@@ -169,6 +172,10 @@ pub enum Error {
     /// The core refused the call (see [`ApiError`]): a misuse, or a limit reached.
     #[error("refused: {0}")]
     Refused(ApiError),
+    /// The sender of an ordered message channel broke its framing, or sent a message over
+    /// the reader's limit; the channel's stream was stopped.
+    #[error("the channel's sender broke it: {0}")]
+    Channel(ChannelError),
     /// The relay refused a reservation (spec §12.2); a circuit it refuses fails the
     /// connection's handshake instead ([`HandshakeError::Relay`]).
     #[error("the relay refused: {0}")]

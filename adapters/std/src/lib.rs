@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod channel;
 mod run;
 
 use std::io;
@@ -50,12 +51,13 @@ use bytes::Bytes;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats, ControllerFactory,
-    Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping,
-    Negotiated, Path, PeerPolicy, PipeStats, Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal,
-    StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, ChannelError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
+    ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
+    LedbatConfig, Mapping, Negotiated, Path, PeerPolicy, PipeStats, Priority, PublicKey, Reflexive,
+    RelayConfig, RelayRefusal, StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT,
 };
 
+pub use channel::{ChannelReceiver, ChannelSender};
 use run::{block_on, wait};
 
 /// A UDP socket driven by weir: connects out and accepts in.

@@ -1,12 +1,15 @@
 //! What weir-core already did, reached with blocking calls (issue 34): a fork, a stream's
-//! priority, and the endpoint's counters and load, over real UDP on 127.0.0.1.
+//! priority, the endpoint's counters and load, and an ordered message channel, over real
+//! UDP on 127.0.0.1.
 
 use std::net::SocketAddr;
 use std::thread;
 
 use bytes::Bytes;
 use weir_core::time::Duration;
-use weir_std::{ApiError, Config, Endpoint, Error, Label, Priority, StreamHeader};
+use weir_std::{
+    ApiError, ChannelError, Config, Endpoint, Error, Label, Priority, StreamHeader, CHANNEL_REFUSED,
+};
 
 fn bind() -> Endpoint {
     let config = Config {
@@ -83,4 +86,48 @@ fn priorities_counters_and_load() {
         "{refused:?}"
     );
     drop(accepted);
+}
+
+/// An ordered message channel with blocking calls: 500 messages of 0 to 5 kB arrive whole
+/// and in order, then the end; a message over the reader's limit is refused at both ends.
+#[test]
+fn a_channel_keeps_order_and_refuses_what_is_too_long() {
+    let (a, b) = (bind(), bind());
+    let conn = a.connect(b.local_addr()).unwrap();
+    let message = |i: usize| payload((i * 997) % 5003).slice(..);
+    let mut channel = conn
+        .open_channel(Label::from_static("/std/chat").unwrap())
+        .unwrap();
+    let writing = thread::spawn(move || {
+        for i in 0..500 {
+            channel.send(message(i)).unwrap();
+        }
+        channel.finish().unwrap();
+        conn
+    });
+    let c = b.accept().unwrap();
+    let mut reader = c.accept_stream().unwrap().into_channel(1 << 20);
+    for i in 0..500 {
+        assert_eq!(reader.recv().unwrap(), Some(message(i)), "message {i}");
+    }
+    assert_eq!(reader.recv().unwrap(), None);
+    let conn = writing.join().unwrap();
+    let mut big = conn
+        .open_channel(Label::from_static("/std/big").unwrap())
+        .unwrap();
+    big.send(payload(5000)).unwrap();
+    let mut small = c.accept_stream().unwrap().into_channel(1000);
+    assert!(matches!(
+        small.recv(),
+        Err(Error::Channel(ChannelError::TooLong {
+            len: 5000,
+            limit: 1000
+        }))
+    ));
+    assert!(matches!(
+        big.finish(),
+        Err(Error::Stopped {
+            code: CHANNEL_REFUSED
+        })
+    ));
 }

@@ -59,10 +59,11 @@ use tokio::sync::Notify;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, CloseReason, Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats,
-    ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
-    LedbatConfig, Mapping, Negotiated, Path, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream,
-    Reflexive, RelayConfig, RelayRefusal, SendStream, StreamHeader, StreamId, DEFAULT_MESSAGE_LIMIT,
+    ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseReason, Config, Confirm,
+    CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
+    EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
+    PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig, RelayRefusal,
+    SendStream, StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

@@ -42,13 +42,15 @@ pub fn encode(value: u64, out: &mut [u8]) -> Option<usize> {
 
 /// Why a varint could not be read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum VarintError {
+pub enum VarintError {
+    /// `input` ends before the varint does.
     Truncated,
+    /// A longer form than the value needs (weir's rule: only the shortest is valid).
     NonMinimal,
 }
 
 /// Decodes the varint at the start of `input`; returns the value and its length.
-pub(crate) fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
+pub fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
     let first = *input.first().ok_or(VarintError::Truncated)?;
     let len = 1usize << (first >> 6);
     let bytes = input.get(..len).ok_or(VarintError::Truncated)?;
