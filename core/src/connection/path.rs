@@ -21,9 +21,9 @@ pub(super) struct Path {
     /// After the peer moved: the first packet number sent to the new address; an ACK of it
     /// (or of a later one) proves the peer receives there.
     probe: Option<u64>,
-    /// The limit kept back an acknowledgement that was due: its timer waits until more
-    /// comes from the address (or it is proven, or left), or it would stay due and be
-    /// fired again and again with nothing sent.
+    /// The limit keeps back whatever is due: the timers that would send it (an ACK, the
+    /// pacer, a keep-alive) wait until more comes from the address (or it is proven, or
+    /// left), or they would stay due and fire again and again with nothing sent.
     starved: bool,
 }
 
@@ -55,9 +55,8 @@ impl Path {
         }
     }
 
-    /// Nothing could be sent though an acknowledgement was due: if the limit is why (less
-    /// room than a packet carrying one needs), the path is starved until more comes from
-    /// the address.
+    /// Nothing could be sent: if the limit is why (less room than a packet needs), the
+    /// path is starved until more comes from the address.
     pub(super) fn starve(&mut self) {
         self.starved = self.room().is_some_and(|r| r < STARVED_BELOW);
     }

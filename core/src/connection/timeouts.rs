@@ -33,11 +33,10 @@ impl Connection {
                 if let State::Lingering { until } = self.state {
                     t.set(Timer::Close, Some(until));
                 }
-                // An ACK the amplification limit keeps back waits for room (path.rs).
-                t.set(
-                    Timer::Ack,
-                    self.received.deadline().filter(|_| !self.path.starved()),
-                );
+                // What would send something the amplification limit keeps back waits for
+                // room (path.rs): an ACK, the pacer, a keep-alive.
+                let can_send = !self.path.starved();
+                t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
                 t.set(Timer::Recovery, self.recovery.deadline());
                 // While something waits for an acknowledgement the probe timer asks for one;
                 // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
@@ -56,12 +55,12 @@ impl Connection {
                     false => keep_alive.map(|k| self.liveness.keep_alive_deadline(k)),
                     true => None,
                 };
-                t.set(Timer::KeepAlive, keep_alive);
+                t.set(Timer::KeepAlive, keep_alive.filter(|_| can_send));
                 t.set(
                     Timer::Idle,
                     Some(self.liveness.idle_deadline(self.idle_timeout(config))),
                 );
-                t.set(Timer::Pacing, self.gate.wake());
+                t.set(Timer::Pacing, self.gate.wake().filter(|_| can_send));
                 t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
                 t.set(Timer::Punch, self.punch_deadline());
             }

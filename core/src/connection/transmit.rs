@@ -91,10 +91,9 @@ impl Connection {
                 self.stats.datagrams_sent += 1;
                 self.path.on_sent(len);
             }
-            // An acknowledgement was due and nothing went: on an unproven address, the
-            // amplification limit (spec §10.2) kept it back.
-            None if self.received.deadline().is_some_and(|d| d <= now) => self.path.starve(),
-            None => {}
+            // Nothing went: on an unproven address with less room than a packet needs, the
+            // amplification limit (spec §10.2) keeps everything back until more comes.
+            None => self.path.starve(),
         }
         self.refresh_timers(config);
         len
