@@ -207,6 +207,7 @@ impl RangeSet {
             RangeSet::Tree(map) => map,
             // Unreachable whatever the input: the `if let` above replaced an inline set with
             // a tree. The borrow checker cannot return the map from inside that branch.
+            #[allow(clippy::unreachable)]
             RangeSet::Inline { .. } => unreachable!("made a tree above"),
         }
     }

@@ -46,6 +46,14 @@ pub enum ChannelError {
     NonMinimalLength,
 }
 
+/// What the front of a channel's buffer holds.
+enum Next {
+    /// A whole message.
+    Message(Bytes),
+    /// Part of one, lacking this many bytes (at least 1).
+    Lacks(u64),
+}
+
 /// The sending side of an ordered message channel ([`Connection::open_channel`]).
 ///
 /// Cancel-safety: a [`send`](Self::send) dropped before it returns keeps the message whole
@@ -89,10 +97,11 @@ impl ChannelSender {
     async fn drain(&mut self) -> Result<(), Error> {
         while let Some(front) = self.queued.front() {
             let n = self.stream.write_chunk(front.clone()).await?;
-            let front = self.queued.front_mut().expect("still there");
-            front.advance(n);
-            if front.is_empty() {
-                self.queued.pop_front();
+            if let Some(front) = self.queued.front_mut() {
+                front.advance(n);
+                if front.is_empty() {
+                    self.queued.pop_front();
+                }
             }
         }
         Ok(())
@@ -137,8 +146,8 @@ impl ChannelReceiver {
         }
         loop {
             let need = match self.next_message() {
-                Ok(Some(message)) => return Ok(Some(message)),
-                Ok(None) => self.missing(),
+                Ok(Next::Message(message)) => return Ok(Some(message)),
+                Ok(Next::Lacks(need)) => need,
                 Err(e) => return Err(self.refuse(e)),
             };
             let Some(stream) = self.stream.as_mut() else {
@@ -146,9 +155,7 @@ impl ChannelReceiver {
             };
             // What the message lacks and the next one's length at most: the channel holds
             // one message at a time.
-            let want = usize::try_from(need.max(1))
-                .unwrap_or(usize::MAX)
-                .saturating_add(8);
+            let want = usize::try_from(need).unwrap_or(usize::MAX).saturating_add(8);
             match stream.read_chunk(want).await? {
                 Some(piece) => {
                     self.held += piece.len() as u64;
@@ -160,7 +167,7 @@ impl ChannelReceiver {
                 }
                 None => {
                     self.stream = None;
-                    let e = ChannelError::Truncated { missing: need.max(1) };
+                    let e = ChannelError::Truncated { missing: need };
                     self.broken = Some(e);
                     return Err(Error::Channel(e));
                 }
@@ -168,10 +175,11 @@ impl ChannelReceiver {
         }
     }
 
-    /// The message at the front, if all of it is here.
-    fn next_message(&mut self) -> Result<Option<Bytes>, ChannelError> {
+    /// The message at the front if all of it is here, else how many bytes it lacks (at
+    /// least 1; its length's, while that is not whole).
+    fn next_message(&mut self) -> Result<Next, ChannelError> {
         let Some((len, prefix)) = self.length()? else {
-            return Ok(None);
+            return Ok(Next::Lacks(1));
         };
         if len > self.limit {
             return Err(ChannelError::TooLong {
@@ -179,19 +187,12 @@ impl ChannelReceiver {
                 limit: self.limit,
             });
         }
-        if self.held < prefix as u64 + len {
-            return Ok(None);
+        let whole = prefix as u64 + len;
+        if self.held < whole {
+            return Ok(Next::Lacks(whole - self.held));
         }
         self.take(prefix);
-        Ok(Some(self.take(len as usize)))
-    }
-
-    /// Bytes the front message still lacks (its length's, if that is not whole yet).
-    fn missing(&self) -> u64 {
-        match self.length() {
-            Ok(Some((len, prefix))) => (prefix as u64 + len).saturating_sub(self.held),
-            _ => 1,
-        }
+        Ok(Next::Message(self.take(len as usize)))
     }
 
     /// The front message's length and its prefix's size, once the prefix is here.
@@ -213,27 +214,34 @@ impl ChannelReceiver {
         }
     }
 
-    /// Takes `n` bytes off the front: a slice of one piece if they lie in it, else joined.
+    /// Takes `n` bytes off the front (the caller checked they are held): a slice of one
+    /// piece if they lie in it, else joined (the one copy a channel makes).
     fn take(&mut self, n: usize) -> Bytes {
         self.held -= n as u64;
-        if self.pieces.front().is_some_and(|p| p.len() >= n) {
-            let front = self.pieces.front_mut().expect("checked");
-            let out = front.split_to(n);
+        let mut joined: Option<BytesMut> = None;
+        let mut left = n;
+        while let Some(front) = self.pieces.front_mut() {
+            let k = front.len().min(left);
+            let part = front.split_to(k);
             if front.is_empty() {
                 self.pieces.pop_front();
             }
-            return out;
-        }
-        let mut joined = BytesMut::with_capacity(n);
-        while joined.len() < n {
-            let front = self.pieces.front_mut().expect("held counts them");
-            let k = front.len().min(n - joined.len());
-            joined.extend_from_slice(&front.split_to(k));
-            if front.is_empty() {
-                self.pieces.pop_front();
+            left -= k;
+            match (&mut joined, left) {
+                // All of it in one piece: that slice, no copy.
+                (None, 0) => return part,
+                (None, _) => {
+                    let mut buf = BytesMut::with_capacity(n);
+                    buf.extend_from_slice(&part);
+                    joined = Some(buf);
+                }
+                (Some(buf), _) => buf.extend_from_slice(&part),
+            }
+            if left == 0 {
+                break;
             }
         }
-        joined.freeze()
+        joined.map(BytesMut::freeze).unwrap_or_default()
     }
 
     /// Stops the stream, so the sender hears the channel was refused, and says why.
