@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{fails_with, make_file, stderr_of, stdout_of, weir, Background};
+use common::{fails_with, make_file, start_receiver, stderr_of, stdout_of, weir, Background};
 
 /// A receiver reachable by key through a circuit relay (`weir recv --via`, `weir relay
 /// --serve`) gets a file sent to its key (`weir send --to KEY --via RELAY`), byte-exact; the
@@ -17,18 +17,8 @@ fn a_file_reaches_a_receiver_by_its_key_through_a_circuit_relay() {
     let file = make_file(dir.path(), "via.bin", 300_000);
     let mut relay = Background::start(&["relay", "--serve", "--listen", "127.0.0.1:0"]);
     let (relay_addr, _) = relay.address_and_key();
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--once",
-        "--via",
-        &relay_addr,
-    ]);
+    let extra = ["--once", "--via", &relay_addr];
+    let (out_dir, mut recv) = start_receiver(dir.path(), "127.0.0.1:0", &extra);
     let (_, key) = recv.address_and_key();
     let reachable = recv.line();
     assert!(
@@ -105,20 +95,12 @@ mod behind_nats {
         let listen = format!("{relay_ip}:0");
         let mut relay = start_in(internet.namespace(), &["relay", "--serve", "--listen", &listen]);
         let (relay_addr, _) = relay.address_and_key();
-        let out_dir = dir.path().join("out");
-        std::fs::create_dir(&out_dir).unwrap();
         let listen = format!("{}:0", nats[1].private_ip());
-        let args = [
-            "recv",
-            "--listen",
-            &listen,
-            "--out",
-            out_dir.to_str().unwrap(),
-            "--once",
-            "--via",
-            &relay_addr,
-        ];
-        let mut recv = start_in(nats[1].host(), &args);
+        let extra = ["--once", "--via", &relay_addr];
+        let (out_dir, mut recv) = nats[1]
+            .host()
+            .run(|| start_receiver(dir.path(), &listen, &extra))
+            .expect("a thread in the namespace");
         let (_, key) = recv.address_and_key();
         assert!(recv.line().contains("reachable through relay"));
         let sent = nats[0]

@@ -9,22 +9,12 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{fails_with, make_file, stderr_of, stdout_of, weir, Background, LIMIT};
+use common::{fails_with, make_file, start_receiver, stderr_of, stdout_of, weir, Background, LIMIT};
 
 /// An empty `out` directory in `dir`, and `weir recv` on 127.0.0.1 writing into it with
 /// `extra` options; the receiver and its address.
 fn receiver(dir: &Path, extra: &[&str]) -> (std::path::PathBuf, Background, String) {
-    let out_dir = dir.join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let mut args = vec![
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let mut recv = Background::start(&args);
+    let (out_dir, mut recv) = start_receiver(dir, "127.0.0.1:0", extra);
     let addr = recv.address();
     (out_dir, recv, addr)
 }
@@ -365,16 +355,7 @@ fn an_unreachable_peer_is_exit_6() {
 fn a_sender_naming_the_receivers_key_gets_through_and_a_wrong_key_is_exit_7() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "keyed.bin", 10_000);
-    let out_dir = dir.path().join("out");
-    std::fs::create_dir(&out_dir).unwrap();
-    let mut recv = Background::start(&[
-        "recv",
-        "--listen",
-        "127.0.0.1:0",
-        "--out",
-        out_dir.to_str().unwrap(),
-        "--once",
-    ]);
+    let (out_dir, mut recv) = start_receiver(dir.path(), "127.0.0.1:0", &["--once"]);
     let (addr, key) = recv.address_and_key();
     let wrong = "11".repeat(32);
     fails_with(

@@ -2,25 +2,15 @@
 //! priority, the endpoint's counters and load, and an ordered message channel, over real
 //! UDP on 127.0.0.1.
 
-use std::net::SocketAddr;
 use std::thread;
 
+mod common;
+
 use bytes::Bytes;
-use weir_core::time::Duration;
-use weir_std::{
-    ApiError, ChannelError, Config, Endpoint, Error, Label, Priority, StreamHeader, CHANNEL_REFUSED,
-};
+use weir_std::{ApiError, ChannelError, Endpoint, Error, Label, Priority, StreamHeader, CHANNEL_REFUSED};
 
 fn bind() -> Endpoint {
-    let config = Config {
-        handshake_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(5),
-        ..Config::default()
-    };
-    let local: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    let mut ep = Endpoint::bind(local, config).unwrap();
-    ep.set_timeout(Some(std::time::Duration::from_secs(60)));
-    ep
+    common::bind(common::config())
 }
 
 fn payload(len: usize) -> Bytes {

@@ -1,7 +1,6 @@
 //! weir-std over real UDP sockets on 127.0.0.1. Every wait is bounded by the core's own
 //! timeouts (handshake, idle), so no test can hang.
 
-use std::net::SocketAddr;
 use std::thread;
 
 use bytes::Bytes;
@@ -9,40 +8,12 @@ use weir_core::time::Duration;
 use weir_core::wire::VersionRange;
 use weir_core::Digest;
 use weir_sim::proxy::{Impairment, Proxy};
+mod common;
+
+use common::{bind, config, local, patient};
 use weir_std::{
     CloseReason, Config, Confirm, Delivery, Endpoint, Error, HandshakeError, Label, StreamHeader,
 };
-
-fn local() -> SocketAddr {
-    "127.0.0.1:0".parse().unwrap()
-}
-
-/// An endpoint on 127.0.0.1 whose every blocking call (and its connections' and streams')
-/// gives up after a minute, so that a bug fails a test instead of hanging it.
-fn bind(config: Config) -> Endpoint {
-    let mut ep = Endpoint::bind(local(), config).unwrap();
-    ep.set_timeout(Some(std::time::Duration::from_secs(60)));
-    ep
-}
-
-/// For bulk transfers in a debug build on a busy 2-vCPU machine: a starved receiver can
-/// stay silent for a while (seen with two test suites running at once), so these give the
-/// peer a longer silence before declaring it gone.
-fn patient() -> Config {
-    Config {
-        idle_timeout: Duration::from_secs(30),
-        ..config()
-    }
-}
-
-/// A configuration whose failures show within seconds.
-fn config() -> Config {
-    Config {
-        handshake_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(5),
-        ..Config::default()
-    }
-}
 
 #[test]
 fn handshake_reports_what_was_negotiated() {

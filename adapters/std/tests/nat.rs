@@ -9,7 +9,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::thread;
 
 use bytes::Bytes;
-use weir_core::time::Duration;
+mod common;
+
+use common::{config, with_timeout};
 use weir_sim::host_nat::{HostNat, Internet};
 use weir_sim::netns::Netns;
 use weir_sim::{Dependency, NatConfig};
@@ -17,20 +19,11 @@ use weir_std::{Config, Endpoint, Path, RelayConfig};
 
 /// An endpoint bound in `ns` at `ip` whose every blocking call gives up after a minute.
 fn bind_in(ns: &Netns, ip: IpAddr, config: Config) -> Endpoint {
-    let mut ep = ns
+    let ep = ns
         .run(move || Endpoint::bind(SocketAddr::new(ip, 0), config))
         .expect("a thread in the namespace")
         .expect("bound");
-    ep.set_timeout(Some(std::time::Duration::from_secs(60)));
-    ep
-}
-
-fn config() -> Config {
-    Config {
-        handshake_timeout: Duration::from_secs(3),
-        idle_timeout: Duration::from_secs(5),
-        ..Config::default()
-    }
+    with_timeout(ep)
 }
 
 /// Both peers behind address-restricted cone NATs: B reserves at the relay, A reaches it by

@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{bounded, config, local, patient};
+use common::{bounded, config, endpoint, local, patient};
 use weir_sim::proxy::{Impairment, Proxy};
 use weir_tokio::{ChannelError, Endpoint, Error, Label, CHANNEL_REFUSED};
 
@@ -79,10 +79,7 @@ async fn messages_on_a_channel_arrive_whole_and_in_order_through_a_reordering_pa
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_whose_reader_lags_holds_back_no_other() {
     bounded(async {
-        let (a, b) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (a, b) = (endpoint(), endpoint());
         let conn = a.connect(b.local_addr()).await.unwrap();
         let mut stalled = conn.open_channel(label("/stalled")).await.unwrap();
         let mut flowing = conn.open_channel(label("/flowing")).await.unwrap();
@@ -117,10 +114,7 @@ async fn a_channel_whose_reader_lags_holds_back_no_other() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_over_the_reader_s_limit_is_refused_at_both_ends() {
     bounded(async {
-        let (a, b) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (a, b) = (endpoint(), endpoint());
         let conn = a.connect(b.local_addr()).await.unwrap();
         let mut channel = conn.open_channel(label("/small")).await.unwrap();
         channel.send(Bytes::from(vec![1u8; 100])).await.unwrap();

@@ -5,9 +5,9 @@
 mod common;
 
 use bytes::Bytes;
-use common::{bounded, config, local};
+use common::{bounded, endpoint, local};
 use weir_sim::proxy::{Impairment, Proxy};
-use weir_tokio::{ApiError, Endpoint, Error, Label, Priority, StreamHeader};
+use weir_tokio::{ApiError, Error, Label, Priority, StreamHeader};
 
 fn payload(len: usize) -> Bytes {
     (0..len)
@@ -21,11 +21,7 @@ fn payload(len: usize) -> Bytes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_forwards_a_stream_that_the_relay_reads_too() {
     bounded(async {
-        let (sender, relay, target) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (sender, relay, target) = (endpoint(), endpoint(), endpoint());
         let data = payload(2 << 20);
         let to_target = relay.connect(target.local_addr()).await.unwrap();
         let to_relay = sender.connect(relay.local_addr()).await.unwrap();
@@ -67,10 +63,7 @@ async fn a_fork_forwards_a_stream_that_the_relay_reads_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_high_priority_stream_goes_ahead_of_a_low_one_written_before_it() {
     bounded(async {
-        let (a, b) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (a, b) = (endpoint(), endpoint());
         let path = Impairment {
             rate: Some(4_000_000),
             queue_bytes: 64 << 10,
@@ -117,10 +110,7 @@ async fn a_high_priority_stream_goes_ahead_of_a_low_one_written_before_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_s_counters_and_load_show_what_it_did() {
     bounded(async {
-        let (a, b) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (a, b) = (endpoint(), endpoint());
         let conn = a.connect(b.local_addr()).await.unwrap();
         let accepted = b.accept().await.unwrap();
         // Delivered means read: the send returns once the receive has.
@@ -156,10 +146,7 @@ async fn the_endpoint_s_counters_and_load_show_what_it_did() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_priority_on_a_closed_connection_is_refused() {
     bounded(async {
-        let (a, b) = (
-            Endpoint::bind(local(), config()).unwrap(),
-            Endpoint::bind(local(), config()).unwrap(),
-        );
+        let (a, b) = (endpoint(), endpoint());
         let conn = a.connect(b.local_addr()).await.unwrap();
         let stream = conn.open_stream(None).await.unwrap();
         conn.close(0, "bye").await.unwrap();

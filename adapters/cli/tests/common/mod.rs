@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -132,4 +132,16 @@ pub fn make_file(dir: &Path, name: &str, len: usize) -> std::path::PathBuf {
     let data: Vec<u8> = (0..len).map(|i| (i * 7 + i / 251) as u8).collect();
     std::fs::write(&path, data).unwrap();
     path
+}
+
+/// An empty `out` directory in `dir`, and `weir recv` listening at `listen` writing into it
+/// with `extra` options, in the background (started from the calling thread, so in its
+/// network namespace).
+pub fn start_receiver(dir: &Path, listen: &str, extra: &[&str]) -> (PathBuf, Background) {
+    let out_dir = dir.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    let mut args = vec!["recv", "--listen", listen, "--out", out_dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let recv = Background::start(&args);
+    (out_dir, recv)
 }

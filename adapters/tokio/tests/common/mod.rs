@@ -12,6 +12,12 @@ pub fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
 }
 
+/// An endpoint on 127.0.0.1 with [`config`].
+#[allow(dead_code)] // not every suite binds its own
+pub fn endpoint() -> weir_tokio::Endpoint {
+    weir_tokio::Endpoint::bind(local(), config()).unwrap()
+}
+
 /// For bulk transfers in a debug build on a busy 2-vCPU machine: a starved receiver can
 /// stay silent for a while (seen with two test suites running at once), so these give the
 /// peer a longer silence before declaring it gone.
