@@ -406,13 +406,8 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
 /// room, and `b` goes back to the circuit on its probe timeouts, as for any dark path.
 #[test]
 fn a_path_that_works_one_way_does_not_spin_and_is_left() {
-    let kinds = nat_kinds();
-    let (eim_apdf, adm_eif) = (kinds[2], kinds[3]);
-    assert_eq!(
-        (kind_name(eim_apdf), kind_name(adm_eif)),
-        ("EIM/APDF".into(), "ADM/EIF".into())
-    );
-    let mut w = world(5212, eim_apdf, adm_eif, 0.01);
+    use Dependency::{AddressAndPortDependent as Apd, AddressDependent as Ad, EndpointIndependent as Ei};
+    let mut w = world(5212, (Ei, Apd), (Ad, Ei), 0.01);
     let (inner, _) = w.relayed();
     let (a, b) = (w.a, w.b);
     w.run(10.0, |_, _| false);
@@ -435,13 +430,8 @@ fn a_path_that_works_one_way_does_not_spin_and_is_left() {
 /// taken for a public address, nor told as one: `a`'s only reflexive address is its NAT's.
 #[test]
 fn a_punch_waits_for_our_address_and_a_circuit_report_is_not_one() {
-    let kinds = nat_kinds();
-    let (eim_adf, eim_eif) = (kinds[1], kinds[0]);
-    assert_eq!(
-        (kind_name(eim_adf), kind_name(eim_eif)),
-        ("EIM/ADF".into(), "EIM/EIF".into())
-    );
-    let mut w = world(5099, eim_adf, eim_eif, 0.01);
+    use Dependency::{AddressDependent as Ad, EndpointIndependent as Ei};
+    let mut w = world(5099, (Ei, Ad), (Ei, Ei), 0.01);
     let (inner, _) = w.relayed();
     let (a, b) = (w.a, w.b);
     assert!(
