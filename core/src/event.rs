@@ -229,7 +229,9 @@ pub enum Event {
     },
     /// The peer opened a stream: its label, total length and digest, when it sent them. It is
     /// offered to [`Endpoint::accept_stream`](crate::Endpoint::accept_stream) too, until the
-    /// application takes it.
+    /// application takes it, unless its label makes it a request or a reply
+    /// ([`wire::request`](crate::wire::request), spec §8 Requests): those are read by id,
+    /// by the application's request layer, which only this event tells of them.
     StreamOpened {
         /// The connection.
         conn: ConnectionHandle,

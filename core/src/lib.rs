@@ -164,4 +164,5 @@ pub use pipe::{LocalRead, PipeFailure, PipeId, PipeStats};
 pub use relay::RelayRefusal;
 pub use stats::ConnectionStats;
 pub use verify::DigestHasher;
+pub use wire::request::{REQUEST_CANCELLED, REQUEST_REFUSED};
 pub use wire::{Delivery, Digest, PIPE_BROKEN, VERIFICATION_FAILED};

@@ -532,6 +532,58 @@ fn streams_are_offered_to_accept_in_the_order_they_opened_until_taken() {
     );
 }
 
+/// A request or a reply (spec §8, Requests) is the request layer's: its `StreamOpened`
+/// says it came, but it is offered neither to `accept_stream` nor to a message read, and it
+/// is read by its id. A plain stream beside them is offered as ever.
+#[test]
+fn requests_and_replies_are_not_offered_as_plain_streams() {
+    let (mut sim, c, s, cc, sc) = connected(35, Config::default(), LinkConfig::default());
+    let service = weir_core::wire::Label::from_static("/kad/1").unwrap();
+    let labels = [
+        weir_core::wire::request::request_label(&service).unwrap(),
+        weir_core::wire::request::reply_label(StreamId(1)),
+        weir_core::wire::Label::from_static("/plain").unwrap(),
+    ];
+    let ids: Vec<StreamId> = labels
+        .iter()
+        .map(|label| {
+            let id = sim
+                .endpoint(c)
+                .open_stream(cc, StreamHeader::default().with_label(label.clone()))
+                .unwrap();
+            sim.endpoint(c).write(cc, id, Bytes::from_static(b"hi")).unwrap();
+            sim.endpoint(c).finish(cc, id).unwrap();
+            id
+        })
+        .collect();
+    let mut opened = Vec::new();
+    sim.run_for(Duration::from_millis(100), |_, n, e| {
+        if let (true, Event::StreamOpened { stream, header, .. }) = (n == s, e) {
+            opened.push((stream, header.label));
+        }
+    });
+    let told: Vec<_> = ids
+        .iter()
+        .copied()
+        .zip(labels.iter().cloned().map(Some))
+        .collect();
+    assert_eq!(opened, told, "each one's opening is told");
+    let accepted = sim.endpoint(s).accept_stream(sc).unwrap();
+    assert_eq!(
+        accepted.map(|(id, _)| id),
+        Some(ids[2]),
+        "only the plain stream is offered"
+    );
+    assert_eq!(sim.endpoint(s).accept_stream(sc), Ok(None));
+    assert_eq!(sim.endpoint(s).next_message(sc, 1 << 10), Ok(None));
+    for &id in &ids[..2] {
+        assert!(
+            matches!(sim.endpoint(s).read(sc, id, 10), Ok(Read::Data { bytes, .. }) if &bytes[..] == b"hi"),
+            "read by its id"
+        );
+    }
+}
+
 /// A message read takes the message streams the peer opened and gathers each as its
 /// bytes arrive, so a message far larger than the windows (3 MiB against 1 MiB and
 /// 256 KiB) comes whole without any further read; a message past the limit is refused

@@ -76,15 +76,20 @@ pub use weir_core::{
 
 pub use driver::{Driver, TRACE_ENV};
 pub use handles::{
-    ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Runtime,
-    SendStream, Shared, Urgency, CHANNEL_REFUSED,
+    ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Reply,
+    Request, RequestOptions, Responder, Runtime, SendStream, Shared, Urgency, CHANNEL_REFUSED,
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};
+pub use weir_core::{REQUEST_CANCELLED, REQUEST_REFUSED};
 
 /// Longest message [`Connection::recv_message`] gathers: the memory one
 /// message may take (a longer one is refused and its stream stopped).
 pub const DEFAULT_MESSAGE_LIMIT: u64 = 256 << 20;
+
+/// Longest request body the driver gathers for [`Connection::accept_request`]: a longer
+/// request is refused (stopped with [`REQUEST_REFUSED`]) before it is read.
+pub const REQUEST_LIMIT: u64 = DEFAULT_MESSAGE_LIMIT;
 
 /// The pieces of a stream or message as one buffer: the one piece itself (no copy), or
 /// one copy of several.
@@ -176,6 +181,10 @@ pub enum Error {
     /// the reader's limit; the channel's stream was stopped.
     #[error("the channel's sender broke it: {0}")]
     Channel(ChannelError),
+    /// A request failed (spec §8, Requests); the connection's end is
+    /// [`Closed`](Self::Closed), as for every call.
+    #[error("{0}")]
+    Request(RequestError),
     /// The relay refused a reservation (spec §12.2); a circuit it refuses fails the
     /// connection's handshake instead ([`HandshakeError::Relay`]).
     #[error("the relay refused: {0}")]
@@ -198,6 +207,33 @@ pub enum Error {
     Shutdown,
 }
 
+/// Why a request got no reply (spec §8, Requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The responder refused the request (stopped it) with this code:
+    /// [`REQUEST_REFUSED`] when it let the request go unanswered, or found it too long.
+    #[error("the peer refused the request{}", why_code(*code))]
+    Refused {
+        /// The responder's code.
+        code: u64,
+    },
+    /// The reply did not begin within the request's timeout; the request was cancelled.
+    #[error("no reply began within the request's timeout")]
+    TimedOut,
+    /// The requester gave up on the request before the reply got to it (told to the
+    /// responder, with the code the requester reset the request with).
+    #[error("the requester gave up on the request{}", why_code(*code))]
+    Cancelled {
+        /// The requester's code ([`REQUEST_CANCELLED`]).
+        code: u64,
+    },
+    /// The service label is longer than a request's label has room for
+    /// ([`MAX_SERVICE_LEN`](weir_core::wire::request::MAX_SERVICE_LEN) bytes).
+    #[error("the service label is too long for a request")]
+    ServiceTooLong,
+}
+
 /// The failed attempts of a [`Error::Unreachable`], for its message.
 fn unreachable(attempts: &[(SocketAddr, Error)]) -> String {
     if attempts.is_empty() {
@@ -212,6 +248,8 @@ fn why_code(code: u64) -> String {
     match code {
         weir_core::PIPE_BROKEN => ": a relay lost the other side of its pipe".to_string(),
         weir_core::VERIFICATION_FAILED => ": the bytes did not match the sender's digest".to_string(),
+        weir_core::REQUEST_REFUSED => " (refused)".to_string(),
+        weir_core::REQUEST_CANCELLED => " (cancelled)".to_string(),
         0 => String::new(),
         code => format!(" (code {code})"),
     }

@@ -63,7 +63,8 @@ pub use weir_driver::{
     CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
     EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
     PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig, RelayRefusal,
-    SendStream, StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT,
+    Reply, Request, RequestError, RequestOptions, Responder, SendStream, StreamHeader, StreamId,
+    CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, REQUEST_CANCELLED, REQUEST_REFUSED,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

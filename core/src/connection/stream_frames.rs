@@ -7,6 +7,7 @@
 //! control frames queued, or the `ViolationKind` that closes the connection.
 
 use super::*;
+use crate::wire::request::StreamRole;
 
 pub(super) fn recv_violation(e: RecvError) -> ViolationKind {
     match e {
@@ -61,7 +62,10 @@ impl Connection {
                 digest: frame.digest,
             };
             state.verifier = frame.digest.map(Verifier::new);
-            if !state.reading.is_stopped() {
+            // A request or a reply (spec §8, Requests) is the request layer's, found by its
+            // `StreamOpened` and read by id: offered, a plain accept or message read would
+            // take it.
+            if !state.reading.is_stopped() && !StreamRole::is_reserved(state.header.label.as_ref()) {
                 state.reading.set_offered(true);
                 self.inbox.offer(id);
             }

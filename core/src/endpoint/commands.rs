@@ -307,8 +307,10 @@ impl Endpoint {
     /// The next stream the peer opened that the application has not taken yet (by this
     /// call, by [`next_message`](Self::next_message), or by reading, stopping or piping it
     /// by its id), in the order they opened, with what its opening frame announced; `None`
-    /// while there is none ([`Event::StreamOpened`] says when there may be). Works on a
-    /// connection kept after its end ([`release`](Self::release)) too.
+    /// while there is none ([`Event::StreamOpened`] says when there may be). Requests and
+    /// replies ([`wire::request`](crate::wire::request)) are never offered here, nor to
+    /// [`next_message`](Self::next_message). Works on a connection kept after its end
+    /// ([`release`](Self::release)) too.
     pub fn accept_stream(
         &mut self,
         conn: ConnectionHandle,

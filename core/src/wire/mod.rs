@@ -18,6 +18,7 @@
 //! | whole packets, checksum trailer | `packet` | §3.5, §4.1 |
 //! | VERSION_REJECT | `version_reject` | §3.6 |
 //! | frames | `frame` (the enum, the table), `ack`, `stream`, `close`, `handshake` | §4 |
+//! | request and reply labels | [`request`] | §8, Requests |
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
 mod ack;
@@ -36,6 +37,7 @@ mod packet;
 mod params;
 mod receipt;
 mod relay;
+pub mod request;
 mod stream;
 mod trailer;
 pub mod varint;

@@ -16,7 +16,7 @@ use super::MAX_LABEL_LEN;
 /// [`MAX_LABEL_LEN`] bytes of printable ASCII (0x21 to 0x7e), held as a slice of the
 /// datagram it came in.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Label(Bytes);
+pub struct Label(pub(super) Bytes);
 
 impl Label {
     /// The label with these bytes, or the violation if they are not a valid label.

@@ -49,10 +49,16 @@ pub enum VarintError {
     NonMinimal,
 }
 
+/// The length of the varint whose first byte is `first`: 1, 2, 4 or 8 bytes (its top two
+/// bits say which).
+pub fn len_of(first: u8) -> usize {
+    1 << (first >> 6)
+}
+
 /// Decodes the varint at the start of `input`; returns the value and its length.
 pub fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
     let first = *input.first().ok_or(VarintError::Truncated)?;
-    let len = 1usize << (first >> 6);
+    let len = len_of(first);
     let bytes = input.get(..len).ok_or(VarintError::Truncated)?;
     let mut value = u64::from(first & 0x3f);
     for b in &bytes[1..] {

@@ -37,6 +37,8 @@ pub(super) struct Conn {
     /// the last path it moved to.
     pub(super) moves: u64,
     pub(super) path: Option<weir_core::Path>,
+    /// Requests both ways, and their replies (module `requests`).
+    pub(super) requests: super::requests::Requests,
 }
 
 /// How far a finished stream of ours got.

@@ -16,11 +16,13 @@
 //! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
+//! | `requests.rs` | requests and replies: the bodies of the peer's requests, replies matched to ours, cancels |
 
 mod calls;
 mod conn;
 mod pipes;
 mod reads;
+mod requests;
 #[cfg(test)]
 mod tests;
 
@@ -71,6 +73,8 @@ pub struct Driver {
     /// (`None`) the whole connection.
     dirty: BTreeSet<(ConnectionHandle, Option<StreamId>)>,
     pipes: BTreeMap<PipeId, PipeRecord>,
+    /// When our requests stop waiting for their replies to begin (module `requests`).
+    request_deadlines: BTreeSet<(StdInstant, ConnectionHandle, StreamId)>,
     shutdown: Option<Shutdown>,
     trace: Option<std::io::BufWriter<std::fs::File>>,
 }
@@ -162,6 +166,7 @@ impl Driver {
             woken: Vec::new(),
             dirty: BTreeSet::new(),
             pipes: BTreeMap::new(),
+            request_deadlines: BTreeSet::new(),
             shutdown: None,
             trace,
         }
@@ -179,6 +184,9 @@ impl Driver {
             .map(|t| self.started + StdDuration::from_micros(t.as_micros()));
         if let Some(s) = &self.shutdown {
             let limit = s.close_until.unwrap_or(s.drain_until);
+            at = Some(at.map_or(limit, |t| t.min(limit)));
+        }
+        if let Some(limit) = self.next_request_deadline() {
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
         at
@@ -209,6 +217,7 @@ impl Driver {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
+        self.expire_requests(StdInstant::now());
         self.progress();
     }
 
@@ -489,7 +498,14 @@ impl Driver {
                     code,
                 } => {
                     tracing::debug!(conn = %h, stream = stream.0, code, "stream reset by the peer");
+                    self.pump_request(h, stream);
                 }
+                Event::StreamOpened {
+                    conn: h,
+                    stream,
+                    header,
+                } => self.stream_opened(h, stream, &header),
+                Event::StreamReadable { conn: h, stream } => self.pump_request(h, stream),
                 Event::StreamStopped {
                     conn: h,
                     stream,

@@ -1,6 +1,6 @@
 //! The handles an application holds, the same for every runtime: [`Endpoint`],
 //! [`Connection`], [`SendStream`], [`RecvStream`], [`Pipe`], and a channel's two sides,
-//! [`ChannelSender`] and [`ChannelReceiver`]. Their calls are futures (and
+//! [`ChannelSender`] and [`ChannelReceiver`], a request's [`Reply`] and [`Responder`]. Their calls are futures (and
 //! `poll_*` methods) that run on the driver in the calling task under [`Shared`]'s lock
 //! and, when the core has no answer yet, register the task's waker with the driver; the
 //! driver wakes it when what it waits for changes. An async runtime awaits them; a
@@ -12,6 +12,7 @@ mod connection;
 mod endpoint;
 mod pipe;
 mod recv;
+mod request;
 mod send;
 #[cfg(feature = "tokio")]
 mod tokio_io;
@@ -21,4 +22,5 @@ pub use connection::Connection;
 pub use endpoint::{Endpoint, Locked, Runtime, Shared, Urgency};
 pub use pipe::Pipe;
 pub use recv::RecvStream;
+pub use request::{Reply, Request, RequestOptions, Responder};
 pub use send::SendStream;

@@ -41,6 +41,10 @@ impl SendStream {
         }
     }
 
+    pub(crate) fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The stream's id on its connection.
     pub fn id(&self) -> StreamId {
         self.id
