@@ -39,6 +39,7 @@
 #![warn(missing_docs)]
 
 mod channel;
+mod request;
 mod run;
 
 use std::io;
@@ -54,10 +55,12 @@ pub use weir_driver::{
     ApiError, ChannelError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
     ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
     LedbatConfig, Mapping, Negotiated, Path, PeerPolicy, PipeStats, Priority, PublicKey, Reflexive,
-    RelayConfig, RelayRefusal, StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT,
+    RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader, StreamId,
+    CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, REQUEST_CANCELLED, REQUEST_REFUSED,
 };
 
 pub use channel::{ChannelReceiver, ChannelSender};
+pub use request::{Reply, Responder};
 use run::{block_on, wait};
 
 /// A UDP socket driven by weir: connects out and accepts in.
