@@ -74,7 +74,7 @@ pub use weir_core::{
     Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal, Seed, StreamHeader,
 };
 
-pub use driver::{Driver, TRACE_ENV};
+pub use driver::{Driver, PeerEvent, DEFAULT_POOL_IDLE, TRACE_ENV};
 pub use handles::{
     ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Reply,
     Request, RequestOptions, Responder, Runtime, SendStream, Shared, Urgency, CHANNEL_REFUSED,
@@ -232,6 +232,36 @@ pub enum RequestError {
     /// ([`MAX_SERVICE_LEN`](weir_core::wire::request::MAX_SERVICE_LEN) bytes).
     #[error("the service label is too long for a request")]
     ServiceTooLong,
+}
+
+impl Error {
+    /// A copy, for every call that waited on one outcome (a pool's dial): a socket error
+    /// becomes one of the same kind and message.
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io(e) => Error::Io(std::io::Error::new(e.kind(), e.to_string())),
+            Error::Handshake(h) => Error::Handshake(h.clone()),
+            Error::Closed(r) => Error::Closed(r.clone()),
+            Error::Reset { code } => Error::Reset { code: *code },
+            Error::Stopped { code } => Error::Stopped { code: *code },
+            Error::VerificationFailed { expected, actual } => Error::VerificationFailed {
+                expected: *expected,
+                actual: *actual,
+            },
+            Error::NotDelivered(d) => Error::NotDelivered(*d),
+            Error::PipeFailed(p) => Error::PipeFailed(*p),
+            Error::Refused(e) => Error::Refused(*e),
+            Error::Channel(e) => Error::Channel(*e),
+            Error::Request(e) => Error::Request(*e),
+            Error::Relay(r) => Error::Relay(*r),
+            Error::WrongEndpoint => Error::WrongEndpoint,
+            Error::Unreachable { attempts } => Error::Unreachable {
+                attempts: attempts.iter().map(|(a, e)| (*a, e.duplicate())).collect(),
+            },
+            Error::TimedOut => Error::TimedOut,
+            Error::Shutdown => Error::Shutdown,
+        }
+    }
 }
 
 /// The failed attempts of a [`Error::Unreachable`], for its message.

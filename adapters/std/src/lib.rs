@@ -54,9 +54,9 @@ pub use weir_driver::identity_file;
 pub use weir_driver::{
     ApiError, ChannelError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
     ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
-    LedbatConfig, Mapping, Negotiated, Path, PeerPolicy, PipeStats, Priority, PublicKey, Reflexive,
-    RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader, StreamId,
-    CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, REQUEST_CANCELLED, REQUEST_REFUSED,
+    LedbatConfig, Mapping, Negotiated, Path, PeerEvent, PeerPolicy, PipeStats, Priority, PublicKey,
+    Reflexive, RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader, StreamId,
+    CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
 };
 
 pub use channel::{ChannelReceiver, ChannelSender};
@@ -173,6 +173,29 @@ impl Endpoint {
     /// Waits for the next client to connect.
     pub fn accept(&self) -> Result<Connection, Error> {
         self.connection(wait(self.timeout, self.inner.accept()))
+    }
+
+    /// The pool's connection to the peer whose key is `key`, or one dial for it shared by
+    /// the concurrent calls (weir-driver's `Endpoint::dial`: a connection the peer opened
+    /// counts; one no handle holds is closed after the pool's idle time).
+    pub fn dial(&self, key: PublicKey, addresses: &[SocketAddr]) -> Result<Connection, Error> {
+        self.connection(wait(self.timeout, self.inner.dial(key, addresses)))
+    }
+
+    /// [`dial`](Self::dial) by address (weir-driver's `Endpoint::dial_addr`).
+    pub fn dial_addr(&self, remote: SocketAddr) -> Result<Connection, Error> {
+        self.connection(wait(self.timeout, self.inner.dial_addr(remote)))
+    }
+
+    /// How long a pooled connection no handle holds stays open
+    /// ([`DEFAULT_POOL_IDLE`] until set).
+    pub fn set_pool_idle(&self, idle: Duration) {
+        self.inner.set_pool_idle(idle)
+    }
+
+    /// Blocks until the next connection event: a connection came up or went down.
+    pub fn peer_event(&self) -> Result<PeerEvent, Error> {
+        wait(self.timeout, self.inner.peer_event())
     }
 
     fn connection(&self, c: Result<weir_driver::Connection, Error>) -> Result<Connection, Error> {

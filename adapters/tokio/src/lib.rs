@@ -62,9 +62,9 @@ pub use weir_driver::{
     ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseReason, Config, Confirm,
     CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
     EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
-    PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig, RelayRefusal,
-    Reply, Request, RequestError, RequestOptions, Responder, SendStream, StreamHeader, StreamId,
-    CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, REQUEST_CANCELLED, REQUEST_REFUSED,
+    PeerEvent, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig,
+    RelayRefusal, Reply, Request, RequestError, RequestOptions, Responder, SendStream, StreamHeader,
+    StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

@@ -228,11 +228,11 @@ impl Driver {
             None => {
                 let c = &self.conns[&conn];
                 match (c.negotiated, c.ended.clone()) {
-                    (Some(negotiated), _) => Some(Ok(Connected {
+                    (Some(negotiated), _) => Some(Ok(self.hand_out(Connected {
                         id: conn,
                         negotiated,
                         peer: c.peer,
-                    })),
+                    }))),
                     (None, Some(end)) => {
                         self.abandon_connect(conn);
                         Some(Err(end.error()))
@@ -260,7 +260,7 @@ impl Driver {
     pub(crate) fn poll_accept(&mut self, waker: &Waker) -> Poll<Result<Connected, Error>> {
         let r = match self.shutdown {
             Some(_) => Some(Err(Error::Shutdown)),
-            None => self.accepted.pop_front().map(Ok),
+            None => self.accepted.pop_front().map(|c| Ok(self.hand_out(c))),
         };
         self.answer(r, Wait::Accept, waker)
     }
@@ -300,9 +300,36 @@ impl Driver {
         }
     }
 
-    /// The last handle of `conn` is gone: it is closed (code 0) once the peer acknowledged
-    /// everything written to it, and forgotten once it ended.
+    /// `conn` is handed to the application (a [`Connection`](crate::Connection) will be
+    /// made of it): one more handle, with its clones, to go before it is let go. Counted
+    /// here, as the answer leaves the driver, so that no handle made of it is missed by a
+    /// parked connection's expiry.
+    pub(super) fn hand_out(&mut self, c: Connected) -> Connected {
+        if let Some(conn) = self.conns.get_mut(&c.id) {
+            conn.handles += 1;
+        }
+        c
+    }
+
+    /// A handle of `conn` (with all its clones) is gone. Once the last one is, a connection
+    /// the pool dialed is parked for the pool's idle time; any other is closed (code 0) once
+    /// the peer acknowledged everything written to it, and forgotten once it ended.
     pub(crate) fn release_connection(&mut self, conn: ConnectionHandle) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.handles = c.handles.saturating_sub(1);
+            if c.handles > 0 {
+                return;
+            }
+        }
+        if self.pool_park(conn) {
+            return;
+        }
+        self.let_go(conn);
+    }
+
+    /// `conn` has no handle left and is not parked: closed once acknowledged, forgotten
+    /// once ended.
+    pub(super) fn let_go(&mut self, conn: ConnectionHandle) {
         if let Some(c) = self.conns.get_mut(&conn) {
             c.released = true;
             c.ends.clear();

@@ -37,6 +37,13 @@ pub(super) struct Conn {
     /// the last path it moved to.
     pub(super) moves: u64,
     pub(super) path: Option<weir_core::Path>,
+    /// The application's handles on it ([`Connection`](crate::Connection)s made from it,
+    /// each a set of clones): let go of when the last one goes.
+    pub(super) handles: u32,
+    /// The pool dialed it: parked, not let go, when its last handle goes (module `pool`).
+    pub(super) pooled: bool,
+    /// Parked by the pool until then.
+    pub(super) parked: Option<StdInstant>,
     /// Requests both ways, and their replies (module `requests`).
     pub(super) requests: super::requests::Requests,
 }

@@ -16,11 +16,13 @@
 //! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
+//! | `pool.rs` | the connection pool: one connection per peer, dials coalesced, idle connections parked, up/down events |
 //! | `requests.rs` | requests and replies: the bodies of the peer's requests, replies matched to ours, cancels |
 
 mod calls;
 mod conn;
 mod pipes;
+mod pool;
 mod reads;
 mod requests;
 #[cfg(test)]
@@ -41,6 +43,8 @@ use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
 
 pub(crate) use calls::Sending;
 use conn::{Confirming, Conn, Ended, PipeRecord, Shutdown};
+pub(crate) use pool::{Claim, PoolKey};
+pub use pool::{PeerEvent, DEFAULT_POOL_IDLE};
 
 use crate::Connected;
 
@@ -73,6 +77,8 @@ pub struct Driver {
     /// (`None`) the whole connection.
     dirty: BTreeSet<(ConnectionHandle, Option<StreamId>)>,
     pipes: BTreeMap<PipeId, PipeRecord>,
+    /// The connection pool (module `pool`).
+    pool: pool::Pool,
     /// When our requests stop waiting for their replies to begin (module `requests`).
     request_deadlines: BTreeSet<(StdInstant, ConnectionHandle, StreamId)>,
     shutdown: Option<Shutdown>,
@@ -86,6 +92,10 @@ enum Wait {
     Accept,
     /// A pipe ending.
     Pipe(PipeId),
+    /// A pool's dial (by its number) ending.
+    Dial(u64),
+    /// A connection coming up or going down (`PeerEvent`).
+    PeerEvent,
     /// Anything on a connection (`None`: a call on the connection as a whole, woken by a
     /// change to any of its streams too), or on one of its streams.
     Conn(ConnectionHandle, Option<StreamId>),
@@ -166,6 +176,7 @@ impl Driver {
             woken: Vec::new(),
             dirty: BTreeSet::new(),
             pipes: BTreeMap::new(),
+            pool: pool::Pool::default(),
             request_deadlines: BTreeSet::new(),
             shutdown: None,
             trace,
@@ -186,7 +197,10 @@ impl Driver {
             let limit = s.close_until.unwrap_or(s.drain_until);
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
-        if let Some(limit) = self.next_request_deadline() {
+        for limit in [self.next_request_deadline(), self.next_pool_deadline()]
+            .into_iter()
+            .flatten()
+        {
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
         at
@@ -218,6 +232,7 @@ impl Driver {
             self.ep.handle_timeout(now);
         }
         self.expire_requests(StdInstant::now());
+        self.expire_parked(StdInstant::now());
         self.progress();
     }
 
@@ -455,6 +470,7 @@ impl Driver {
                         c.negotiated = Some(negotiated);
                         c.peer = peer;
                     }
+                    self.pool_up(id);
                     self.dirty.insert((id, None));
                 }
                 Event::PathChanged { conn: h, path } => {
@@ -477,6 +493,7 @@ impl Driver {
                 Event::HandshakeFailed { conn: h, reason } => {
                     let remote = self.ep.remote_address(h);
                     tracing::warn!(?remote, %reason, "handshake failed");
+                    self.pool_down(h, None);
                     self.end(h, Ended::Handshake(reason));
                 }
                 Event::Closed {
@@ -489,6 +506,9 @@ impl Driver {
                     }
                     if let Some(c) = self.conn_mut(h) {
                         c.last_stats = Some(*stats);
+                    }
+                    if self.live_conn(h).is_some() {
+                        self.pool_down(h, Some(reason.clone()));
                     }
                     self.end(h, Ended::Closed(reason));
                 }

@@ -233,7 +233,7 @@ impl Drop for Attempts<'_> {
 /// Every call's future is cancel-safe: dropped before it is ready, it has taken nothing
 /// (a connect not yet established is closed).
 pub struct Endpoint {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
 }
 
 impl Endpoint {

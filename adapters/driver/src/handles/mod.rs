@@ -11,6 +11,7 @@ mod channel;
 mod connection;
 mod endpoint;
 mod pipe;
+mod pool;
 mod recv;
 mod request;
 mod send;
