@@ -121,6 +121,19 @@ pub enum Command {
         /// The connection.
         conn: ConnectionHandle,
     },
+    /// [`send_datagram`](crate::Endpoint::send_datagram). Answered with [`Done::Unit`].
+    SendDatagram {
+        /// The connection.
+        conn: ConnectionHandle,
+        /// The datagram.
+        data: Bytes,
+    },
+    /// [`recv_datagram`](crate::Endpoint::recv_datagram). Answered with [`Done::Read`]:
+    /// [`Read::Pending`] when none waits.
+    RecvDatagram {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
     /// [`next_message`](crate::Endpoint::next_message). Answered with [`Done::Read`]:
     /// [`Read::Pending`] when no message is whole.
     NextMessage {

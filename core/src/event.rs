@@ -286,6 +286,13 @@ pub enum Event {
         /// What became of it.
         delivery: crate::Delivery,
     },
+    /// A datagram from the peer waits for
+    /// [`Endpoint::recv_datagram`](crate::Endpoint::recv_datagram) (told when the queue was
+    /// empty: read until it returns `None`).
+    DatagramReceived {
+        /// The connection.
+        conn: ConnectionHandle,
+    },
     /// The peer allows more streams: [`Endpoint::open_stream`](crate::Endpoint::open_stream)
     /// may succeed again after [`ApiError::StreamLimit`].
     StreamsAvailable {
@@ -474,6 +481,15 @@ pub enum ApiError {
     /// More bytes than the stream's announced total length, or finished short of it.
     #[error("write does not match the stream's announced total length")]
     TotalLength,
+    /// The peer does not take unreliable datagrams (capability DATAGRAMS, spec §4.19).
+    #[error("the peer does not take datagrams")]
+    DatagramsUnsupported,
+    /// A datagram larger than one packet on the path holds now.
+    #[error("a datagram over the {max} bytes one packet holds")]
+    DatagramTooLarge {
+        /// The largest datagram that fits now.
+        max: usize,
+    },
     /// A whole-message read of a message longer than the caller's limit, a message to
     /// send longer than the whole send buffer ([`Config::send_buffer`](crate::Config::send_buffer),
     /// or the endpoint's [`Config::send_buffer_total`](crate::Config::send_buffer_total);

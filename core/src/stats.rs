@@ -55,6 +55,15 @@ pub struct ConnectionStats {
     pub streams_blocked: u64,
     /// *_BLOCKED frames received: the peer waited on our credit.
     pub peer_blocked: u64,
+    /// Unreliable datagrams sent (DATAGRAM frames, spec §4.19).
+    pub app_datagrams_sent: u64,
+    /// Unreliable datagrams received from the peer.
+    pub app_datagrams_received: u64,
+    /// Unreliable datagrams sent in packets declared lost (never resent).
+    pub app_datagrams_lost: u64,
+    /// Unreliable datagrams dropped here: the oldest past a full queue either way, or one
+    /// that no longer fits the path.
+    pub app_datagrams_dropped: u64,
     /// Streams read to the end whose bytes matched the digest their sender attached.
     pub streams_verified: u64,
     /// Streams read to the end whose bytes did not match their digest

@@ -306,6 +306,23 @@ impl Connection {
         wait(self.timeout, self.inner.send_message_with(data, confirm))
     }
 
+    /// Sends `data` as one unreliable datagram (weir-driver's `Connection::send_datagram`:
+    /// returns at once, never retransmitted).
+    pub fn send_datagram(&self, data: Bytes) -> Result<(), Error> {
+        self.inner.send_datagram(data)
+    }
+
+    /// Waits for the next datagram the peer sent.
+    pub fn recv_datagram(&self) -> Result<Bytes, Error> {
+        wait(self.timeout, self.inner.recv_datagram())
+    }
+
+    /// The largest datagram [`send_datagram`](Self::send_datagram) takes now; `None` if
+    /// the peer does not take datagrams.
+    pub fn max_datagram_size(&self) -> Option<usize> {
+        self.inner.max_datagram_size()
+    }
+
     /// Waits for the next whole message: the first stream the peer opened that
     /// [`accept_stream`](Self::accept_stream) did not take to be complete. Messages longer
     /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped).

@@ -96,6 +96,12 @@ pub(super) fn decode_errors(out: &mut Out) {
         &raw(raw_data_header(), &[0x0f, 0x01, 0x04, 192, 0, 2, 7, 0x11, 0x51]),
     );
     out.vector(
+        "err-datagram-truncated",
+        "a DATAGRAM whose length (16) runs past the end of its packet",
+        Some(6),
+        &raw(raw_data_header(), &[0x37, 0x10, b'a', b'b']),
+    );
+    out.vector(
         "err-relay-in-v1",
         "a RELAY_RESERVE in a version 1 data packet (the relay exchange is version 2 only)",
         Some(6),

@@ -294,6 +294,11 @@ pub(super) fn data_packets(out: &mut Out) {
                 digest: Some(Digest::of(b"hello")),
             }),
         ),
+        (
+            "datagram",
+            "DATAGRAM (capability DATAGRAMS): an unreliable datagram of the 4 bytes \"ping\"",
+            Frame::Datagram(Bytes::from_static(b"ping")),
+        ),
     ];
     for (i, (name, about, frame)) in frames.into_iter().enumerate() {
         let number = 7 + i as u64;

@@ -134,6 +134,7 @@ impl Connection {
                     SentFrame::Control(c) => self.on_control_lost(c),
                     SentFrame::Receipt(id) => self.receipts.on_lost(id),
                     SentFrame::Relay(n) => self.on_relay_lost(n),
+                    SentFrame::Datagram => self.stats.app_datagrams_lost += 1,
                 }
             }
         }

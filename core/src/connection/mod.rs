@@ -74,6 +74,7 @@ mod address_report;
 mod close;
 mod closing;
 mod control;
+mod datagrams;
 mod handshaking;
 mod inbox;
 mod lifecycle;
@@ -99,6 +100,7 @@ mod transmit;
 use address_report::AddressReport;
 use closing::Closing;
 use control::ControlQueue;
+use datagrams::Datagrams;
 use handshaking::{HandshakeState, HandshakeStep};
 use inbox::Inbox;
 use lifecycle::{State, Step};
@@ -258,6 +260,8 @@ pub(crate) struct Connection {
     /// The datagram being handled: its size (it opens a new address's account), and whether
     /// a slice of it held pays for it (module `stream::held`).
     datagram: Datagram,
+    /// Unreliable datagrams both ways (an owned part, module `datagrams`; spec §4.19).
+    datagrams: Datagrams,
     events: VecDeque<Event>,
     pub(crate) stats: ConnectionStats,
 }
@@ -339,6 +343,7 @@ impl Connection {
             relay: None,
             punch: None,
             datagram: Datagram::new(0),
+            datagrams: Datagrams::default(),
             events: VecDeque::new(),
             stats: ConnectionStats::default(),
         }

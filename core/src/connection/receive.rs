@@ -187,6 +187,7 @@ impl Connection {
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::ObservedAddress(o) => self.on_observed_address(o)?,
             Frame::Relay(r) => self.on_relay_frame(r)?,
+            Frame::Datagram(d) => self.on_datagram(d)?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
             }

@@ -200,6 +200,8 @@ impl Connection {
                 sent.push(SentFrame::Control(Control::Ping));
             }
             if window_open {
+                // Datagrams first: they are small and stale soon, streams fill what is left.
+                self.fill_datagrams(&mut w, &mut sent, empty);
                 self.fill_streams(&mut w, &mut sent);
             }
         }
@@ -235,7 +237,7 @@ impl Connection {
         let sending = Sending {
             in_flight: self.recovery.bytes_in_flight(),
             window,
-            queued: !self.streams.nothing_queued(),
+            queued: !self.streams.nothing_queued() || self.datagrams.has_outgoing(),
         };
         let cc = &self.cc;
         let pace = || match cc.pacing_rate() {
@@ -324,13 +326,22 @@ impl Connection {
 
     /// The largest datagram this connection sends, within a buffer of `buf_len` bytes.
     pub(super) fn datagram_size(&self, config: &Config, buf_len: usize) -> usize {
-        self.large_datagram_size(config, buf_len)
+        self.datagram_size_within(config.max_datagram_size, buf_len)
+    }
+
+    /// [`datagram_size`](Self::datagram_size) with our configured limit given as is.
+    pub(super) fn datagram_size_within(&self, limit: u16, buf_len: usize) -> usize {
+        self.large_size_within(limit, buf_len)
             .min(self.black_hole.limit().unwrap_or(usize::MAX))
     }
 
     /// The datagram size both ends allow, whatever black-hole detection decided.
     pub(super) fn large_datagram_size(&self, config: &Config, buf_len: usize) -> usize {
-        usize::from(config.max_datagram_size.min(self.peer.max_datagram_size))
+        self.large_size_within(config.max_datagram_size, buf_len)
+    }
+
+    fn large_size_within(&self, limit: u16, buf_len: usize) -> usize {
+        usize::from(limit.min(self.peer.max_datagram_size))
             .max(MIN_DATAGRAM_SIZE)
             .min(buf_len)
     }

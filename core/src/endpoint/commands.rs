@@ -53,6 +53,8 @@ impl Endpoint {
             Command::Reserve { relay } => self.reserve(relay).map(|()| Done::Unit),
             Command::ConnectVia { relay, peer } => self.connect_via(now, relay, peer).map(Done::Conn),
             Command::AcceptStream { conn } => self.accept_stream(conn).map(Answer::done),
+            Command::SendDatagram { conn, data } => self.send_datagram(conn, data).map(|()| Done::Unit),
+            Command::RecvDatagram { conn } => self.recv_datagram(conn).map(Answer::done),
             Command::NextMessage { conn, max_len } => self.next_message(conn, max_len).map(Answer::done),
             Command::Read {
                 conn,

@@ -71,6 +71,7 @@ use crate::wire::{
 mod accept;
 mod budgets;
 mod commands;
+mod datagrams;
 #[cfg(test)]
 mod harness;
 mod piping;

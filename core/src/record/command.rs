@@ -128,6 +128,8 @@ impl fmt::Display for Text<'_> {
             Command::Reserve { relay } => write!(f, "reserve {relay}"),
             Command::ConnectVia { relay, peer } => write!(f, "connect_via {relay} {peer}"),
             Command::AcceptStream { conn } => write!(f, "accept_stream {conn}"),
+            Command::SendDatagram { conn, data } => write!(f, "send_datagram {conn} {}", hex(data)),
+            Command::RecvDatagram { conn } => write!(f, "recv_datagram {conn}"),
             Command::NextMessage { conn, max_len } => write!(f, "next_message {conn} {max_len}"),
             // The bytes are a secret: kept with the trace's secrets, not in it.
             Command::AddEntropy { bytes } => write!(f, "add_entropy len={}", bytes.len()),
@@ -270,6 +272,11 @@ impl Command {
                 peer: args[1].parse().ok()?,
             },
             ("accept_stream", 1) => Command::AcceptStream { conn: conn(args[0])? },
+            ("send_datagram", 2) => Command::SendDatagram {
+                conn: conn(args[0])?,
+                data: unhex(args[1])?,
+            },
+            ("recv_datagram", 1) => Command::RecvDatagram { conn: conn(args[0])? },
             ("next_message", 2) => Command::NextMessage {
                 conn: conn(args[0])?,
                 max_len: args[1].parse().ok()?,
@@ -422,6 +429,11 @@ mod tests {
                 peer: PublicKey::from_bytes([3; 32]),
             },
             Command::AcceptStream { conn: c },
+            Command::SendDatagram {
+                conn: c,
+                data: Bytes::from_static(b"\x01dg"),
+            },
+            Command::RecvDatagram { conn: c },
             Command::NextMessage {
                 conn: c,
                 max_len: 1 << 20,

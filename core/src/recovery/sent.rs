@@ -26,6 +26,8 @@ pub(crate) enum SentFrame {
     /// A relay frame, by the number the connection's relay link gave it (resent if lost,
     /// until acknowledged).
     Relay(u32),
+    /// A DATAGRAM (never resent: a lost one is only counted).
+    Datagram,
 }
 
 /// A control frame: what waits to be sent, and what a packet in flight carried.

@@ -90,6 +90,9 @@ pub enum Frame {
     Relay(RelayFrame),
     /// STREAM.
     Stream(StreamFrame),
+    /// DATAGRAM (capability DATAGRAMS): an unreliable datagram, never retransmitted (spec
+    /// §4.19).
+    Datagram(Bytes),
     /// HELLO.
     Hello(Hello),
     /// ACCEPT.
@@ -140,6 +143,7 @@ impl Frame {
             Frame::ObservedAddress(_) => types::OBSERVED_ADDRESS,
             Frame::Relay(r) => r.frame_type(),
             Frame::Stream(s) => s.frame_type(),
+            Frame::Datagram(_) => types::DATAGRAM,
             Frame::Hello(_) => types::HELLO,
             Frame::Accept(_) => types::ACCEPT,
             Frame::Reject(_) => types::REJECT,
@@ -198,7 +202,8 @@ impl Frame {
         let known = frame_type <= types::OBSERVED_ADDRESS
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type)
-            || (types::RELAY_RESERVE..=types::PUNCH_NOW).contains(&frame_type);
+            || (types::RELAY_RESERVE..=types::PUNCH_NOW).contains(&frame_type)
+            || frame_type == types::DATAGRAM;
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
         }
@@ -296,6 +301,11 @@ impl Frame {
                 })
             }
             types::OBSERVED_ADDRESS => Frame::ObservedAddress(ObservedAddress::read(r)?),
+            types::DATAGRAM => {
+                // Bounded by the packet it arrives in: a length past its end is truncated.
+                let len = r.length(Field::Length, Limit::DatagramSize, super::MAX_DATAGRAM_SIZE)?;
+                Frame::Datagram(r.bytes(len, Field::StreamData)?)
+            }
             types::RELAY_RESERVE..=types::PUNCH_NOW => Frame::Relay(RelayFrame::read(r, frame_type)?),
             types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
             types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
@@ -348,6 +358,7 @@ impl Frame {
                     + close.reason.as_bytes().len()
             }
             Frame::ObservedAddress(o) => o.encoded_len()?,
+            Frame::Datagram(d) => varint_len(d.len() as u64)? + d.len(),
             Frame::Relay(r) => r.body_len()?,
             Frame::Stream(s) => s.encoded_len()?,
             Frame::Hello(h) => {
@@ -420,6 +431,10 @@ impl Frame {
                 w.put(close.reason.as_bytes())?;
             }
             Frame::ObservedAddress(o) => o.write(w)?,
+            Frame::Datagram(d) => {
+                w.varint(d.len() as u64)?;
+                w.put(d)?;
+            }
             Frame::Relay(r) => r.write(w)?,
             Frame::Stream(s) => s.write(w)?,
             Frame::Hello(h) => {
@@ -491,6 +506,7 @@ impl fmt::Display for Frame {
                 write!(f, "OBSERVED_ADDRESS seq={} address={}", o.sequence, o.address)
             }
             Frame::Relay(r) => write!(f, "{r}"),
+            Frame::Datagram(d) => write!(f, "DATAGRAM len={}", d.len()),
             Frame::Stream(s) => {
                 write!(f, "STREAM id={} offset={} len={}", s.id, s.offset, s.data.len())?;
                 if s.fin {

@@ -72,3 +72,5 @@ pub const RELAY_CLOSED: u64 = 0x34;
 pub const PUNCH_CANDIDATES: u64 = 0x35;
 /// The moment to punch (capability RELAY; §12.5).
 pub const PUNCH_NOW: u64 = 0x36;
+/// An unreliable datagram: never retransmitted (capability DATAGRAMS; §4.19).
+pub const DATAGRAM: u64 = 0x37;

@@ -115,8 +115,11 @@ impl Capabilities {
     /// relay, or as a relay if it serves as one. Version 2 only, like ADDRESS_DISCOVERY:
     /// a relay forwards by authenticated keys.
     pub const RELAY: Capabilities = Capabilities(1 << 4);
+    /// The endpoint takes unreliable datagrams (DATAGRAM frames, spec §4.19): never
+    /// retransmitted, congestion-controlled, each within one packet.
+    pub const DATAGRAMS: Capabilities = Capabilities(1 << 5);
     /// Every capability this protocol defines.
-    pub const ALL: Capabilities = Capabilities(0b1_1111);
+    pub const ALL: Capabilities = Capabilities(0b11_1111);
     /// The capabilities a version 1 connection never gets: those that trust what the peer
     /// says of addresses and identities.
     pub const AUTHENTICATED_ONLY: Capabilities = Capabilities(0b1_1000);
@@ -530,7 +533,8 @@ mod tests {
             .union(Capabilities::PIPING)
             .union(Capabilities::RECEIPTS)
             .union(Capabilities::ADDRESS_DISCOVERY)
-            .union(Capabilities::RELAY);
+            .union(Capabilities::RELAY)
+            .union(Capabilities::DATAGRAMS);
         assert_eq!(a, Capabilities::ALL);
         assert!(!a.without(Capabilities::PIPING).contains(Capabilities::PIPING));
         assert!(a.without(Capabilities::PIPING).contains(Capabilities::RECEIPTS));

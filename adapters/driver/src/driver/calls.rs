@@ -560,6 +560,16 @@ impl Driver {
         self.act(conn, |ep, h| ep.reset_stream(h, stream, code))
     }
 
+    /// Queues `data` as one unreliable datagram on `conn` (spec §4.19).
+    pub(crate) fn send_datagram(&mut self, conn: ConnectionHandle, data: Bytes) -> Result<(), Error> {
+        self.act(conn, |ep, h| ep.send_datagram(h, data))
+    }
+
+    /// The largest datagram `conn` takes now.
+    pub(crate) fn max_datagram_size(&self, conn: ConnectionHandle) -> Option<usize> {
+        self.ep.max_datagram_size(conn)
+    }
+
     /// Sets the class `stream` is sent in (see [`weir_core::Endpoint::set_priority`]).
     pub(crate) fn set_priority(
         &mut self,

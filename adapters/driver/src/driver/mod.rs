@@ -630,6 +630,7 @@ fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
         Event::Connected { conn, .. }
         | Event::HandshakeFailed { conn, .. }
         | Event::StreamsAvailable { conn }
+        | Event::DatagramReceived { conn }
         | Event::Writable { conn }
         | Event::RelayReserved { conn }
         | Event::RelayRefused { conn, .. }

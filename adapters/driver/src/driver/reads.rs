@@ -49,6 +49,22 @@ impl Driver {
         self.answer(r, Wait::Conn(conn, None), waker)
     }
 
+    /// The oldest datagram the peer sent on `conn` not read yet, or the connection's end.
+    pub(crate) fn poll_recv_datagram(
+        &mut self,
+        conn: ConnectionHandle,
+        waker: &Waker,
+    ) -> Poll<Result<Bytes, Error>> {
+        let r = match self.refused(conn) {
+            Some(e) => Some(Err(e)),
+            None => match self.on_conn(conn, |ep, h| ep.recv_datagram(h)) {
+                Ok(Read::Data { bytes, .. }) => Some(Ok(bytes)),
+                Ok(_) | Err(_) => self.ended(conn),
+            },
+        };
+        self.answer(r, Wait::Conn(conn, None), waker)
+    }
+
     /// Up to `max` bytes of `stream` (every piece there is, in the pieces they came in),
     /// `Ok(None)` at its end, or how it failed.
     pub(crate) fn poll_read(

@@ -194,6 +194,36 @@ impl Connection {
         Ok(RecvStream::new(self.clone(), id, header))
     }
 
+    /// Sends `data` as one unreliable datagram (spec §4.19): whole in one packet when
+    /// congestion control lets new data go, never retransmitted, with no word of its fate.
+    /// Returns at once. Fails with `Error::Refused(ApiError::DatagramTooLarge { max })` past
+    /// [`max_datagram_size`](Self::max_datagram_size), and with
+    /// `ApiError::DatagramsUnsupported` if the peer does not take datagrams. At most 64
+    /// wait to be sent; past that the oldest is dropped.
+    pub fn send_datagram(&self, data: Bytes) -> Result<(), Error> {
+        let conn = self.id();
+        self.shared().call(|d| d.send_datagram(conn, data))?
+    }
+
+    /// The next datagram the peer sent (at most 64 wait; past that the oldest is
+    /// dropped). Fails with the connection's end. Cancel-safe.
+    pub async fn recv_datagram(&self) -> Result<Bytes, Error> {
+        let conn = self.id();
+        poll_fn(|cx| {
+            self.shared()
+                .poll(Urgency::Soon, |d| d.poll_recv_datagram(conn, cx.waker()))
+        })
+        .await
+    }
+
+    /// The largest datagram [`send_datagram`](Self::send_datagram) takes now (what one
+    /// packet holds at the path's current size); `None` if the peer does not take
+    /// datagrams or the connection ended.
+    pub fn max_datagram_size(&self) -> Option<usize> {
+        let conn = self.id();
+        self.shared().driver().max_datagram_size(conn)
+    }
+
     /// Closes the connection with an application `code` and a `reason` for people (cut to
     /// 256 bytes); the peer is told both.
     pub async fn close(&self, code: u64, reason: &str) -> Result<(), Error> {
