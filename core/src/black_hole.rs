@@ -44,6 +44,9 @@ pub(crate) enum Probe {
     Small,
     /// A large probe after a fallback: do large datagrams get through again?
     Raise,
+    /// A probe of the path MTU search (module `mtu_search`): does a larger size get
+    /// through? Not a large packet here: its loss says nothing of a black hole.
+    Mtu,
 }
 
 /// What an acknowledgement changed.
@@ -121,11 +124,11 @@ impl BlackHole {
 
     /// An ack-eliciting packet `number` of `size` bytes went out, as `probe`.
     pub(crate) fn on_sent(&mut self, number: u64, size: usize, probe: Probe) {
-        if size > MIN_DATAGRAM_SIZE && probe != Probe::Raise {
+        if size > MIN_DATAGRAM_SIZE && probe == Probe::None {
             self.large_unanswered = self.large_unanswered.saturating_add(1);
         }
         match probe {
-            Probe::None => {}
+            Probe::None | Probe::Mtu => {}
             Probe::Small => self.probe = Some(number),
             Probe::Raise => self.fallback = Some(Raise::Probe(number)),
         }

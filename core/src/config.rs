@@ -98,6 +98,10 @@ pub enum AddressValidation {
     Always,
 }
 
+/// [`Config::max_datagram_size`]'s default: the largest UDP payload of an IPv6 packet on
+/// a 1,500-byte Ethernet link (1500 − 40 − 8).
+pub const DEFAULT_MAX_DATAGRAM_SIZE: u16 = 1452;
+
 /// Configuration of an [`Endpoint`](crate::Endpoint) and of every connection it holds.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -260,7 +264,10 @@ pub struct Config {
     /// stream's memory is bounded by its window whatever its length). Default: `None`.
     pub max_message_len: Option<u64>,
     /// Largest datagram this endpoint accepts and sends (1200 to 65,527); the peer's value
-    /// caps what we send. Default: 1200.
+    /// caps what we send. A connection starts at 1200 bytes and finds how much of this the
+    /// path carries by probing (RFC 8899 DPLPMTUD, module `mtu_search`); 1200 turns the
+    /// search off. Default: 1452, the largest UDP payload an IPv6 packet carries on a
+    /// 1,500-byte Ethernet link (1472 for IPv4; set more on a jumbo-frame network).
     pub max_datagram_size: u16,
     /// The congestion controller each connection uses. Default: BBR
     /// ([`CongestionAlgorithm::Bbr`]), which keeps its rate under random loss and the
@@ -325,7 +332,7 @@ impl Default for Config {
             max_concurrent_streams: 128,
             max_tracked_ack_ranges: 256,
             max_message_len: None,
-            max_datagram_size: MIN_DATAGRAM_SIZE as u16,
+            max_datagram_size: DEFAULT_MAX_DATAGRAM_SIZE,
             congestion: CongestionAlgorithm::default(),
             max_send_rate: None,
             pipe_buffer: 4 << 20,

@@ -125,6 +125,7 @@ pub mod bench_internals {
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;
+mod mtu_search;
 mod pacing;
 mod pipe;
 mod range_set;
@@ -153,7 +154,9 @@ mod verify;
 pub mod wire;
 
 pub use command::{Command, Done, MessageDigest, ReadUnit};
-pub use config::{AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig};
+pub use config::{
+    AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig, DEFAULT_MAX_DATAGRAM_SIZE,
+};
 pub use connection::Timer;
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Mapping, Reflexive, Transmit};

@@ -55,6 +55,9 @@ pub struct ConnectionStats {
     pub streams_blocked: u64,
     /// *_BLOCKED frames received: the peer waited on our credit.
     pub peer_blocked: u64,
+    /// The largest datagram the connection sends now: what path MTU discovery confirmed
+    /// (RFC 8899), or the base size after a black hole.
+    pub path_mtu: u64,
     /// Unreliable datagrams sent (DATAGRAM frames, spec §4.19).
     pub app_datagrams_sent: u64,
     /// Unreliable datagrams received from the peer.

@@ -1,7 +1,7 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
 //! client and a server and does to the datagrams between them what real paths do (loss,
 //! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated datagrams, a rate
-//! limit with a finite queue, outages), so that transfers over real sockets meet them.
+//! limit with a finite queue, outages, an MTU), so that transfers over real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -53,6 +53,9 @@ pub struct Impairment {
     pub queue_bytes: usize,
     /// A time the path drops everything, counted from the first datagram it saw.
     pub outage: Option<Outage>,
+    /// The largest datagram (UDP payload) the path carries; larger ones are dropped, as a
+    /// link with a smaller MTU, or a tunnel, does. `None`: no limit.
+    pub mtu: Option<usize>,
 }
 
 /// Bursty loss (Gilbert-Elliott): the path is good or bad; in a bad state every datagram is
@@ -94,6 +97,7 @@ impl Default for Impairment {
             rate: None,
             queue_bytes: 256 << 10,
             outage: None,
+            mtu: None,
         }
     }
 }
@@ -256,6 +260,7 @@ impl Direction {
             }
             let now = Instant::now();
             if self.cut.load(Ordering::Relaxed)
+                || self.impairment.mtu.is_some_and(|mtu| len > mtu)
                 || self.in_outage(now)
                 || self.lost(now)
                 || queue.len() >= QUEUE_LIMIT

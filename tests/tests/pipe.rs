@@ -16,6 +16,10 @@ use weir_core::{
 use weir_sim::relay::{relay_message, Arrival};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
+/// The largest datagram, which path MTU discovery reaches on these clean links: a bound on
+/// the payload of one.
+const DATAGRAM: u64 = weir_core::DEFAULT_MAX_DATAGRAM_SIZE as u64;
+
 /// A rough hop: 1% loss, 1% duplication, 5% reordering, jitter.
 fn rough() -> LinkConfig {
     LinkConfig {
@@ -450,7 +454,7 @@ fn a_slow_receiver_slows_the_sender_and_the_relay_holds_at_most_its_cap() {
         peak.in_flight_peak, peak.waiting_peak
     );
     assert!(peak.in_flight_peak <= cap, "{peak:?}");
-    assert!(peak.waiting_peak <= 1200, "{peak:?}");
+    assert!(peak.waiting_peak <= DATAGRAM, "{peak:?}");
     let sender = sim.endpoint_ref(0).connection_stats(conn).unwrap();
     assert!(
         sender.stream_data_blocked > 0,
@@ -630,7 +634,7 @@ fn the_relay_memory_table() {
         );
         assert_eq!(run.received.as_ref(), Some(&msg), "{arrival:?}");
         // Waiting: at most one datagram's payload.
-        assert!(p.waiting_peak <= 1200, "{arrival:?}: {p:?}");
+        assert!(p.waiting_peak <= DATAGRAM, "{arrival:?}: {p:?}");
         // In flight: within the pipe's cap and the downstream window, never the message.
         assert!(p.in_flight_peak <= bound, "{arrival:?}: {p:?}");
         assert_eq!(p.bytes_forwarded, len as u64);

@@ -28,9 +28,18 @@ impl Connection {
                 rate: outcome.rate,
             });
         }
-        // The size limit follows from what it decides.
-        self.black_hole
-            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)));
+        // The size limit follows from what these decide.
+        for p in &outcome.acked {
+            self.mtu.on_acked(now, p.number);
+        }
+        match self
+            .black_hole
+            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)))
+        {
+            Verdict::FellBack => self.mtu.on_black_hole(),
+            Verdict::Raised => self.mtu.on_raised(now),
+            Verdict::Same => {}
+        }
         let receipts = self.receipts_on();
         for packet in outcome.acked {
             for frame in packet.frames {
@@ -103,7 +112,7 @@ impl Connection {
         // is no congestion signal (RFC 8899 §4.4).
         let congestive = lost
             .iter()
-            .filter(|p| !self.black_hole.on_lost(now, p.number))
+            .filter(|p| !self.black_hole.on_lost(now, p.number) && !self.mtu.on_lost(now, p.number))
             .fold(None, |acc: Option<(Instant, usize)>, p| {
                 let (newest, bytes) = acc.unwrap_or((p.time, 0));
                 Some((newest.max(p.time), bytes + p.size))

@@ -42,7 +42,7 @@ use core::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::black_hole::{BlackHole, Probe};
+use crate::black_hole::{BlackHole, Probe, Verdict};
 use crate::config::{Config, PeerDecision, PeerParams};
 use crate::congestion::{AckEvent, CongestionAlgorithm, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
@@ -53,6 +53,7 @@ use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, V
 use crate::flow::SendCredit;
 use crate::handle::ConnectionHandle;
 use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
+use crate::mtu_search::MtuSearch;
 use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
@@ -245,6 +246,8 @@ pub(crate) struct Connection {
     liveness: Liveness,
     /// Whether large datagrams get through (RFC 8899 black-hole detection).
     black_hole: BlackHole,
+    /// How large a datagram the path carries (RFC 8899 DPLPMTUD; module `mtu_search`).
+    mtu: MtuSearch,
     /// Whether the peer's address is proven, and until then how much may be sent to it
     /// (an owned part, module `path`; spec §10.2).
     path: Path,
@@ -338,6 +341,7 @@ impl Connection {
             timers: Timers::default(),
             liveness: Liveness::new(now),
             black_hole: BlackHole::default(),
+            mtu: MtuSearch::default(),
             path: Path::default(),
             address_report: AddressReport::default(),
             relay: None,
@@ -585,6 +589,7 @@ impl Connection {
             key_updates_sent: self.crypto.as_ref().map_or(0, |p| p.updates_sent),
             key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
             black_hole: self.black_hole.detected(),
+            path_mtu: self.path_mtu() as u64,
             ..self.stats
         }
     }

@@ -126,22 +126,26 @@ impl Connection {
 
     pub(super) fn send_data(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         let mut size = self.datagram_size(config, buf.len());
+        let large = self.large_datagram_size(config, buf.len());
         // The second probe of a probe timeout may go at the base size, to tell a path that
         // drops large datagrams from one that drops everything (RFC 8899 §4.3); after a
         // fallback, a busy connection tries the large size again now and then (§5.1.2).
-        let probe =
-            if self.liveness.last_probe() && self.black_hole.wants_probe(self.recovery.pto_count(), size) {
-                size = MIN_DATAGRAM_SIZE.min(size);
-                Probe::Small
-            } else if self.black_hole.wants_raise(now)
-                && self.recovery.bytes_in_flight() > 0
-                && self.large_datagram_size(config, buf.len()) > size
-            {
-                size = self.large_datagram_size(config, buf.len());
-                Probe::Raise
-            } else {
-                Probe::None
-            };
+        // Otherwise the MTU search may probe a larger size, when the window has room for it.
+        let room = self.cc.window().saturating_sub(self.recovery.bytes_in_flight());
+        let probe = if self.liveness.last_probe()
+            && self.black_hole.wants_probe(self.recovery.pto_count(), size)
+        {
+            size = MIN_DATAGRAM_SIZE.min(size);
+            Probe::Small
+        } else if self.black_hole.wants_raise(now) && self.recovery.bytes_in_flight() > 0 && large > size {
+            size = large;
+            Probe::Raise
+        } else if let Some(probe) = self.mtu.wants_probe(now, large).filter(|&p| p <= room) {
+            size = probe;
+            Probe::Mtu
+        } else {
+            Probe::None
+        };
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
@@ -165,7 +169,7 @@ impl Connection {
                 }
             }
         }
-        if probe == Probe::Raise {
+        if matches!(probe, Probe::Raise | Probe::Mtu) {
             // A PING padded to the large size and nothing else: its loss loses no data.
             w.push(&Frame::Ping).ok()?;
             sent.push(SentFrame::Control(Control::Ping));
@@ -217,6 +221,9 @@ impl Connection {
         }
         if eliciting {
             self.black_hole.on_sent(number, len, probe);
+            if probe == Probe::Mtu {
+                self.mtu.on_probe_sent(number, len);
+            }
             self.liveness.on_eliciting_sent(now);
             self.recovery.on_sent(SentPacket::new(number, now, len, sent));
             self.gate.on_sent(len);
@@ -331,7 +338,14 @@ impl Connection {
 
     /// [`datagram_size`](Self::datagram_size) with our configured limit given as is.
     pub(super) fn datagram_size_within(&self, limit: u16, buf_len: usize) -> usize {
-        self.large_size_within(limit, buf_len)
+        self.large_size_within(limit, buf_len).min(self.path_mtu())
+    }
+
+    /// The largest datagram the path is known to carry: what the MTU search confirmed,
+    /// unless black-hole detection fell back to the base size.
+    pub(super) fn path_mtu(&self) -> usize {
+        self.mtu
+            .confirmed()
             .min(self.black_hole.limit().unwrap_or(usize::MAX))
     }
 

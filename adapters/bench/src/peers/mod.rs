@@ -20,6 +20,10 @@ pub enum Peer {
     /// not the like-for-like comparison.
     #[value(name = "weir-tokio-64k")]
     WeirTokio64k,
+    /// weir-tokio held to 1200-byte datagrams (path MTU discovery off): what the search for
+    /// 1452 is worth, a separate row.
+    #[value(name = "weir-tokio-1200")]
+    WeirTokio1200,
     /// weir over weir-std (blocking calls; the driver is a thread of its own).
     WeirStd,
     /// quinn 0.11 (rustls with ring), one connection, one bidirectional stream with
@@ -33,13 +37,14 @@ pub enum Peer {
 
 impl Peer {
     /// Every peer, in the order of the table.
-    pub const ALL: [Peer; 6] = [
+    pub const ALL: [Peer; 7] = [
         Peer::WeirTokio,
         Peer::WeirStd,
         Peer::Quinn,
         Peer::Tcp,
         Peer::Udp,
         Peer::WeirTokio64k,
+        Peer::WeirTokio1200,
     ];
 
     /// The name used on the command line and in the table.
@@ -47,6 +52,7 @@ impl Peer {
         match self {
             Peer::WeirTokio => "weir-tokio",
             Peer::WeirTokio64k => "weir-tokio-64k",
+            Peer::WeirTokio1200 => "weir-tokio-1200",
             Peer::WeirStd => "weir-std",
             Peer::Quinn => "quinn",
             Peer::Tcp => "tcp",
@@ -66,6 +72,7 @@ impl Peer {
         match self {
             Peer::WeirTokio => weir::run_tokio(workload, placement, weir::DATAGRAM),
             Peer::WeirTokio64k => weir::run_tokio(workload, placement, weir::LARGE_DATAGRAM),
+            Peer::WeirTokio1200 => weir::run_tokio(workload, placement, weir::BASE_DATAGRAM),
             Peer::WeirStd => weir::run_std(workload, placement),
             Peer::Quinn => quinn::run(workload, placement),
             Peer::Tcp => tcp::run(workload, placement),

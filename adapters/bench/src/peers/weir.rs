@@ -10,8 +10,12 @@ use super::{localhost, pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 /// The datagram size of the comparison: quinn's (a 1452-byte UDP payload, what its path-MTU
-/// discovery settles on over loopback).
+/// discovery settles on over loopback), and weir's default, which its own path MTU
+/// discovery reaches there after starting at 1200.
 pub(super) const DATAGRAM: u16 = 1452;
+/// The base size, which turns weir's path MTU discovery off: for the row that says what
+/// the search is worth.
+pub(super) const BASE_DATAGRAM: u16 = 1200;
 /// The largest datagram weir sends, for the separate row: loopback's MTU is 64 KiB, so
 /// nothing is fragmented, and every per-packet cost is paid once per 64 KB instead of
 /// once per 1.4 KB.
