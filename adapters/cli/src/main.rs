@@ -15,6 +15,7 @@ mod transfer;
 mod units;
 mod verdict;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -45,6 +46,10 @@ struct Cli {
     /// everything. `RUST_LOG` (tracing's env-filter directives) overrides it.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// Serve the endpoint's figures (datagrams, drops by reason, handshakes, bytes, RTT,
+    /// congestion window, ...) in Prometheus' text format at `http://ADDR/metrics`.
+    #[arg(long, global = true, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -317,28 +322,55 @@ fn keygen(out: Option<PathBuf>, force: bool) -> Result<(), CliError> {
     Ok(())
 }
 
-/// Runs a networking command on a tokio runtime.
-fn on_tokio(f: impl std::future::Future<Output = Result<(), CliError>>) -> Result<(), CliError> {
+/// Runs a networking command on a tokio runtime, serving the figures at `metrics` first if
+/// given.
+fn on_tokio(
+    metrics: Option<SocketAddr>,
+    f: impl std::future::Future<Output = Result<(), CliError>>,
+) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| CliError::Net(weir_tokio::Error::Io(e)))?;
-    runtime.block_on(f)
+    runtime.block_on(async {
+        if let Some(addr) = metrics {
+            serve_metrics(addr)?;
+        }
+        f.await
+    })
+}
+
+/// Installs the Prometheus exporter, listening on `addr` (on the runtime this runs on).
+fn serve_metrics(addr: SocketAddr) -> Result<(), CliError> {
+    metrics_exporter_prometheus::PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| CliError::Bind {
+            addr,
+            source: std::io::Error::other(e.to_string()),
+        })?;
+    weir_driver::describe_metrics();
+    tracing::info!(%addr, "serving metrics");
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    let metrics = cli.metrics_addr;
     match cli.command {
-        Cmd::Demo(args) => on_tokio(demo::run(demo::Spec {
-            size: args.path.size,
-            loss: args.path.loss,
-            delay: args.path.delay,
-            jitter: args.path.jitter,
-            reorder: args.path.reorder,
-            seed: args.path.seed,
-            direct: args.path.direct,
-            rate: args.path.rate,
-            config: args.path.config(),
-        })),
+        Cmd::Demo(args) => on_tokio(
+            metrics,
+            demo::run(demo::Spec {
+                size: args.path.size,
+                loss: args.path.loss,
+                delay: args.path.delay,
+                jitter: args.path.jitter,
+                reorder: args.path.reorder,
+                seed: args.path.seed,
+                direct: args.path.direct,
+                rate: args.path.rate,
+                config: args.path.config(),
+            }),
+        ),
         Cmd::Send {
             file,
             to,
@@ -356,7 +388,9 @@ fn run(cli: Cli) -> Result<(), CliError> {
                     })?,
                 },
             };
-            on_tokio(async move { transfer::send(&file, target, peer_key, &net).await })
+            on_tokio(metrics, async move {
+                transfer::send(&file, target, peer_key, &net).await
+            })
         }
         Cmd::Recv {
             listen,
@@ -372,21 +406,23 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 true => transfer::Existing::Replace,
                 false => transfer::Existing::Refuse,
             };
-            on_tokio(async move { transfer::recv(listen, &out, once, existing, via, &net).await })
+            on_tokio(metrics, async move {
+                transfer::recv(listen, &out, once, existing, via, &net).await
+            })
         }
         Cmd::Relay {
             listen,
             serve: true,
             net,
             ..
-        } => on_tokio(circuits::serve(net::resolve(&listen)?, net)),
+        } => on_tokio(metrics, circuits::serve(net::resolve(&listen)?, net)),
         Cmd::Relay { listen, to, net, .. } => {
             let listen = net::resolve(&listen)?;
             let to = to
                 .iter()
                 .map(|t| net::resolve(t))
                 .collect::<Result<Vec<_>, _>>()?;
-            on_tokio(transfer::relay(listen, to, net))
+            on_tokio(metrics, transfer::relay(listen, to, net))
         }
         Cmd::Keygen { out, force } => keygen(out, force),
         Cmd::Sim(args) => run_sim(args),

@@ -16,11 +16,13 @@
 //! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
+//! | `metrics.rs` | the endpoint's counters and gauges through the `metrics` facade |
 //! | `pool.rs` | the connection pool: one connection per peer, dials coalesced, idle connections parked, up/down events |
 //! | `requests.rs` | requests and replies: the bodies of the peer's requests, replies matched to ours, cancels |
 
 mod calls;
 mod conn;
+mod metrics;
 mod pipes;
 mod pool;
 mod reads;
@@ -43,6 +45,7 @@ use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
 
 pub(crate) use calls::Sending;
 use conn::{Confirming, Conn, Ended, PipeRecord, Shutdown};
+pub use metrics::describe as describe_metrics;
 pub(crate) use pool::{Claim, PoolKey};
 pub use pool::{PeerEvent, DEFAULT_POOL_IDLE};
 
@@ -61,6 +64,10 @@ pub const TRACE_ENV: &str = "WEIR_TRACE";
 /// on it. See the crate documentation for how an adapter drives it.
 pub struct Driver {
     ep: weir_core::Endpoint,
+    /// The socket's address: the figures' label.
+    local: SocketAddr,
+    /// What the figures sum (module `metrics`).
+    metrics: metrics::Sums,
     started: StdInstant,
     /// The connections the handles know, by their core handle: handles are
     /// generation-tagged and never name another connection, so one kept after its
@@ -169,6 +176,8 @@ impl Driver {
         }
         Driver {
             ep,
+            local,
+            metrics: metrics::Sums::default(),
             started: StdInstant::now(),
             conns: BTreeMap::new(),
             accepted: VecDeque::new(),
@@ -197,10 +206,12 @@ impl Driver {
             let limit = s.close_until.unwrap_or(s.drain_until);
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
-        for limit in [self.next_request_deadline(), self.next_pool_deadline()]
-            .into_iter()
-            .flatten()
-        {
+        let ours = [
+            self.next_request_deadline(),
+            self.next_pool_deadline(),
+            self.metrics_deadline(),
+        ];
+        for limit in ours.into_iter().flatten() {
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
         at
@@ -330,6 +341,7 @@ impl Driver {
             }
         }
         self.flush_trace();
+        self.publish_metrics();
     }
 
     fn flush_trace(&mut self) {
@@ -471,6 +483,7 @@ impl Driver {
                         c.peer = peer;
                     }
                     self.pool_up(id);
+                    self.metrics.established += 1;
                     self.dirty.insert((id, None));
                 }
                 Event::PathChanged { conn: h, path } => {
@@ -493,6 +506,7 @@ impl Driver {
                 Event::HandshakeFailed { conn: h, reason } => {
                     let remote = self.ep.remote_address(h);
                     tracing::warn!(?remote, %reason, "handshake failed");
+                    self.metrics.failed += 1;
                     self.pool_down(h, None);
                     self.end(h, Ended::Handshake(reason));
                 }
@@ -503,6 +517,9 @@ impl Driver {
                 } => {
                     if self.live_conn(h).is_some() {
                         tracing::info!(conn = %h, %reason, "connection closed");
+                    }
+                    if self.live_conn(h).is_some() {
+                        self.metrics.ended.add(&stats);
                     }
                     if let Some(c) = self.conn_mut(h) {
                         c.last_stats = Some(*stats);

@@ -455,3 +455,63 @@ fn a_finish_after_the_receipt_came_answers_from_it() {
     // Read whole and its receipt back before the writer finished it.
     assert!(matches!(p.a.finish(a, s, Confirm::Delivered), Some(Ok(()))));
 }
+
+/// The figures go to whatever recorder the application installed, labelled with the
+/// endpoint's address: the handshake's outcome, datagrams, drops by reason, connections.
+#[test]
+fn the_figures_go_to_the_installed_recorder() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let mut p = Pair::new();
+        let (ca, _) = connect(&mut p);
+        send(&mut p, ca, b"hello");
+        p.settle();
+        // Published at most once a second: the test asks for the figures now.
+        p.a.metrics.published = None;
+        p.a.publish_metrics();
+    });
+    /// A figure's name, its labels and its value.
+    type Figure = (String, Vec<(String, String)>, DebugValue);
+    let figures: Vec<Figure> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .map(|(key, _, _, value)| {
+            let key = key.key();
+            let labels = key
+                .labels()
+                .map(|l| (l.key().to_string(), l.value().to_string()))
+                .collect();
+            (key.name().to_string(), labels, value)
+        })
+        .collect();
+    let find = |name: &str, extra: Option<(&str, &str)>| {
+        figures
+            .iter()
+            .find(|(n, labels, _)| {
+                n == name
+                    && labels.contains(&("local".to_string(), A.to_string()))
+                    && extra.is_none_or(|(k, v)| labels.contains(&(k.to_string(), v.to_string())))
+            })
+            .map(|(_, _, v)| v)
+            .unwrap_or_else(|| panic!("{name} not recorded: {figures:?}"))
+    };
+    let established = find("weir_handshakes_total", Some(("outcome", "established")));
+    assert!(matches!(established, DebugValue::Counter(1)), "{established:?}");
+    let sent = find("weir_datagrams_sent_total", None);
+    assert!(matches!(sent, DebugValue::Counter(n) if *n >= 2), "{sent:?}");
+    let received = find("weir_datagrams_received_total", None);
+    assert!(
+        matches!(received, DebugValue::Counter(n) if *n >= 1),
+        "{received:?}"
+    );
+    let dropped = find("weir_datagrams_dropped_total", Some(("reason", "malformed")));
+    assert!(matches!(dropped, DebugValue::Counter(0)), "{dropped:?}");
+    let conns = find("weir_connections", None);
+    assert!(
+        matches!(conns, DebugValue::Gauge(g) if g.into_inner() == 1.0),
+        "{conns:?}"
+    );
+}
