@@ -44,6 +44,8 @@ pub(super) struct Conn {
     pub(super) pooled: bool,
     /// Parked by the pool until then.
     pub(super) parked: Option<StdInstant>,
+    /// The `tracing` span its events are logged in (set as it is registered).
+    pub(super) span: Option<tracing::Span>,
     /// Requests both ways, and their replies (module `requests`).
     pub(super) requests: super::requests::Requests,
 }

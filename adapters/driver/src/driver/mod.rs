@@ -416,8 +416,18 @@ impl Driver {
 
     // ------------------------------------------------------------ bookkeeping
 
+    /// A connection the handles will know: its record, and the `tracing` span its events
+    /// are logged in (named `connection`, with its handle and the peer's address).
     fn register(&mut self, h: ConnectionHandle) -> ConnectionHandle {
-        self.conns.insert(h, Conn::default());
+        let remote = self.ep.remote_address(h);
+        let span = tracing::info_span!("connection", conn = %h, ?remote);
+        self.conns.insert(
+            h,
+            Conn {
+                span: Some(span),
+                ..Conn::default()
+            },
+        );
         h
     }
 
@@ -459,9 +469,13 @@ impl Driver {
 
     fn events(&mut self) {
         while let Some(e) = self.ep.poll_event() {
-            if let Some((h, stream)) = event_conn(&e) {
+            let conn = event_conn(&e);
+            if let Some((h, stream)) = conn {
                 self.touch(h, stream);
             }
+            // What a connection's event logs goes in that connection's span.
+            let span = conn.and_then(|(h, _)| self.conns.get(&h)?.span.clone());
+            let _entered = span.as_ref().map(tracing::Span::enter);
             match e {
                 Event::Connected {
                     conn: h,

@@ -515,3 +515,50 @@ fn the_figures_go_to_the_installed_recorder() {
         "{conns:?}"
     );
 }
+
+/// What the driver logs of a connection is logged in that connection's span, named
+/// `connection`, with its handle and the peer's address.
+#[test]
+fn a_connection_s_events_are_logged_in_its_span() {
+    use std::sync::Mutex;
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let mut p = Pair::new();
+        connect(&mut p);
+    });
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let established: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("connection established"))
+        .collect();
+    assert_eq!(established.len(), 2, "{text}");
+    assert!(
+        established
+            .iter()
+            .any(|l| l.contains(&format!("connection{{conn=#0 remote=Some({B})}}"))),
+        "{text}"
+    );
+    assert!(
+        established
+            .iter()
+            .any(|l| l.contains(&format!("remote=Some({A})"))),
+        "{text}"
+    );
+}
