@@ -24,6 +24,10 @@ pub enum Peer {
     /// 1452 is worth, a separate row.
     #[value(name = "weir-tokio-1200")]
     WeirTokio1200,
+    /// weir-tokio's request/response calls (`Connection::request`, `accept_request`) for
+    /// the round-trip workloads, instead of a message each way.
+    #[value(name = "weir-tokio-request")]
+    WeirTokioRequest,
     /// weir over weir-std (blocking calls; the driver is a thread of its own).
     WeirStd,
     /// quinn 0.11 (rustls with ring), one connection, one bidirectional stream with
@@ -37,7 +41,7 @@ pub enum Peer {
 
 impl Peer {
     /// Every peer, in the order of the table.
-    pub const ALL: [Peer; 7] = [
+    pub const ALL: [Peer; 8] = [
         Peer::WeirTokio,
         Peer::WeirStd,
         Peer::Quinn,
@@ -45,6 +49,7 @@ impl Peer {
         Peer::Udp,
         Peer::WeirTokio64k,
         Peer::WeirTokio1200,
+        Peer::WeirTokioRequest,
     ];
 
     /// The name used on the command line and in the table.
@@ -53,6 +58,7 @@ impl Peer {
             Peer::WeirTokio => "weir-tokio",
             Peer::WeirTokio64k => "weir-tokio-64k",
             Peer::WeirTokio1200 => "weir-tokio-1200",
+            Peer::WeirTokioRequest => "weir-tokio-request",
             Peer::WeirStd => "weir-std",
             Peer::Quinn => "quinn",
             Peer::Tcp => "tcp",
@@ -61,9 +67,13 @@ impl Peer {
     }
 
     /// Whether this peer can run `workload` (raw UDP is only the round-trip floor: it
-    /// neither orders nor recovers).
+    /// neither orders nor recovers; the request row runs round trips only).
     pub fn runs(self, workload: Workload) -> bool {
-        self != Peer::Udp || workload == Workload::Rtt
+        match self {
+            Peer::Udp => workload == Workload::Rtt,
+            Peer::WeirTokioRequest => matches!(workload, Workload::Rtt | Workload::BigRequest),
+            _ => true,
+        }
     }
 
     /// Runs `workload` between a client and a server of this peer in this process.
@@ -73,6 +83,7 @@ impl Peer {
             Peer::WeirTokio => weir::run_tokio(workload, placement, weir::DATAGRAM),
             Peer::WeirTokio64k => weir::run_tokio(workload, placement, weir::LARGE_DATAGRAM),
             Peer::WeirTokio1200 => weir::run_tokio(workload, placement, weir::BASE_DATAGRAM),
+            Peer::WeirTokioRequest => weir::run_requests(workload, placement),
             Peer::WeirStd => weir::run_std(workload, placement),
             Peer::Quinn => quinn::run(workload, placement),
             Peer::Tcp => tcp::run(workload, placement),

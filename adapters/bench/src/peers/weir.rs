@@ -104,6 +104,82 @@ pub(super) fn run_tokio(
     )
 }
 
+/// The service the request rows ask.
+const SERVICE: &str = "/bench/echo";
+
+/// Round trips through weir's request/response calls instead of two messages: the
+/// client's `send` holds the request and its `recv` asks it (`Connection::request`); the
+/// server's `recv` takes the next request (`accept_request`) and its `send` answers it
+/// (`Responder::reply_with`, handed over, as the other rows' sends are).
+struct RequestLink {
+    conn: weir_tokio::Connection,
+    pending: Option<Bytes>,
+    responder: Option<weir_tokio::Responder>,
+}
+
+impl Link for RequestLink {
+    async fn send(&mut self, msg: Bytes) -> io::Result<()> {
+        match self.responder.take() {
+            Some(r) => Ok(r.reply_with(msg, weir_tokio::Confirm::Queued).await?),
+            None => {
+                self.pending = Some(msg);
+                Ok(())
+            }
+        }
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+
+    async fn recv(&mut self) -> io::Result<Bytes> {
+        if let Some(request) = self.pending.take() {
+            let service =
+                weir_tokio::Label::from_static(SERVICE).map_err(|e| io::Error::other(e.to_string()))?;
+            return Ok(self.conn.request(&service, request).await?);
+        }
+        let (request, responder) = self.conn.accept_request().await?;
+        self.responder = Some(responder);
+        Ok(request.into_body())
+    }
+
+    async fn recv_each(&mut self, _: &mut dyn FnMut(&[u8])) -> io::Result<u64> {
+        Err(io::Error::other("the request row runs round trips only"))
+    }
+}
+
+/// weir-tokio's request/response calls, for the round-trip workloads
+/// ([`Peer::WeirTokioRequest`](super::Peer::WeirTokioRequest)).
+pub(super) fn run_requests(workload: Workload, placement: Placement) -> io::Result<Vec<(Metric, f64)>> {
+    let link = |conn| RequestLink {
+        conn,
+        pending: None,
+        responder: None,
+    };
+    pair(
+        placement,
+        move |ready| {
+            runtime()?.block_on(async move {
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config(DATAGRAM))?;
+                let _ = ready.send(endpoint.local_addr());
+                let mut link = link(endpoint.accept().await?);
+                serve(workload, &mut link).await?;
+                endpoint.close().await;
+                Ok(())
+            })
+        },
+        move |server| {
+            runtime()?.block_on(async move {
+                let endpoint = weir_tokio::Endpoint::bind(localhost(), config(DATAGRAM))?;
+                let mut link = link(endpoint.connect(server).await?);
+                let figures = drive(workload, &mut link).await?;
+                endpoint.close().await;
+                Ok(figures)
+            })
+        },
+    )
+}
+
 /// weir-std's calls block; the workloads' futures are driven by a runtime that has
 /// nothing else to run, so blocking inside them is what a thread of a blocking program
 /// does.
