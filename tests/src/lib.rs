@@ -362,6 +362,33 @@ impl Sim {
         self.nodes.len()
     }
 
+    /// Runs until the connection `client` started to `server` is established at both
+    /// ends (at most 5 simulated seconds), and returns each end's handle, client's first;
+    /// `None` for an end that did not get there.
+    pub fn run_until_connected(
+        &mut self,
+        client: NodeId,
+        server: NodeId,
+    ) -> (Option<ConnectionHandle>, Option<ConnectionHandle>) {
+        let conns = core::cell::RefCell::new((None, None));
+        let limit = self.now + Duration::from_secs(5);
+        self.run_until(
+            limit,
+            |_, node, e| {
+                if let Event::Connected { conn, .. } = e {
+                    let mut k = conns.borrow_mut();
+                    if node == client {
+                        k.0 = Some(conn);
+                    } else if node == server {
+                        k.1 = Some(conn);
+                    }
+                }
+            },
+            |_| matches!(*conns.borrow(), (Some(_), Some(_))),
+        );
+        conns.into_inner()
+    }
+
     /// Starts a connection from `client` to `server`.
     pub fn connect(&mut self, client: NodeId, server: NodeId) -> ConnectionHandle {
         let addr = self.nodes[server].addr;

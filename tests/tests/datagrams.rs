@@ -4,8 +4,6 @@
 //! drains, the queue dropping the oldest); sized to the path, with a typed refusal past it;
 //! refused when the peer does not take them.
 
-use std::cell::RefCell;
-
 use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::Capabilities;
@@ -22,23 +20,7 @@ fn connected(
     let s = sim.add_node(peer);
     sim.link(c, s, link);
     sim.connect(c, s);
-    let conns = RefCell::new((None, None));
-    let limit = sim.now() + Duration::from_secs(5);
-    sim.run_until(
-        limit,
-        |_, node, e| {
-            if let Event::Connected { conn, .. } = e {
-                let mut k = conns.borrow_mut();
-                if node == c {
-                    k.0 = Some(conn)
-                } else {
-                    k.1 = Some(conn)
-                }
-            }
-        },
-        |_| matches!(*conns.borrow(), (Some(_), Some(_))),
-    );
-    let (cc, sc) = conns.into_inner();
+    let (cc, sc) = sim.run_until_connected(c, s);
     (sim, c, s, cc.unwrap(), sc.unwrap())
 }
 

@@ -19,23 +19,7 @@ fn connected(
     let s = sim.add_node(config);
     sim.link(c, s, link);
     sim.connect(c, s);
-    let conns = RefCell::new((None, None));
-    let limit = sim.now() + Duration::from_secs(5);
-    sim.run_until(
-        limit,
-        |_, node, e| {
-            if let Event::Connected { conn, .. } = e {
-                let mut k = conns.borrow_mut();
-                if node == c {
-                    k.0 = Some(conn)
-                } else {
-                    k.1 = Some(conn)
-                }
-            }
-        },
-        |_| matches!(*conns.borrow(), (Some(_), Some(_))),
-    );
-    let (cc, sc) = conns.into_inner();
+    let (cc, sc) = sim.run_until_connected(c, s);
     (sim, c, s, cc.unwrap(), sc.unwrap())
 }
 
