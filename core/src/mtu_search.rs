@@ -40,9 +40,6 @@ enum Phase {
     Wait(Instant),
     /// A probe of `size` bytes is out, as packet `number`.
     Probing { number: u64, size: u16 },
-    /// Black-hole detection fell back to the base size: nothing to search until it sees
-    /// large datagrams getting through again.
-    Paused,
 }
 
 /// The state of one connection's path MTU search.
@@ -151,10 +148,12 @@ impl MtuSearch {
         true
     }
 
-    /// Black-hole detection fell back to the base size: the search waits for it.
-    pub(crate) fn on_black_hole(&mut self) {
+    /// Black-hole detection fell back to the base size: the search starts over from it
+    /// after [`RAISE_AFTER`] (the path's size changed under the connection; it may have
+    /// healed by then, or stay narrower than before, which the search then finds).
+    pub(crate) fn on_black_hole(&mut self, now: Instant) {
         *self = MtuSearch {
-            phase: Phase::Paused,
+            phase: Phase::Wait(now + RAISE_AFTER),
             ..MtuSearch::default()
         };
     }
@@ -241,11 +240,20 @@ mod tests {
     }
 
     #[test]
-    fn a_black_hole_pauses_the_search_until_large_datagrams_pass_again() {
+    fn after_a_black_hole_the_search_starts_over_from_the_base_size() {
         let (mut m, _) = search(1500, 1452);
-        m.on_black_hole();
+        m.on_black_hole(at(1_000));
         assert_eq!(m.confirmed(), 1200);
-        assert_eq!(m.wants_probe(at(10_000_000), 1452), None, "paused");
+        assert_eq!(
+            m.wants_probe(at(1_000 + 599_999), 1452),
+            None,
+            "waits the raise timer"
+        );
+        assert_eq!(
+            m.wants_probe(at(1_000 + 600_000), 1452),
+            Some(1452),
+            "from the top"
+        );
         m.on_raised(at(5));
         assert_eq!(m.wants_probe(at(5), 1452), Some(1452));
         assert_eq!(

@@ -359,6 +359,37 @@ fn a_path_that_narrows_is_detected_and_the_large_size_is_tried_again() {
     );
 }
 
+/// RFC 8899 §5.1.2 on a path that narrows and stays narrow: after the black hole's fallback
+/// to 1200 bytes, the search starts over from there 600 s later and finds the narrower
+/// size, which ends the fallback: the connection does not stay at 1200 for good.
+#[test]
+fn after_a_black_hole_a_path_that_stays_narrow_is_searched_again() {
+    let wide = LinkConfig {
+        bandwidth: Some(150_000),
+        ..LinkConfig::default()
+    };
+    let narrow = LinkConfig { mtu: 1300, ..wide };
+    let msg = body(16 << 20);
+    let narrow_at = Instant::ZERO + Duration::from_secs(20);
+    let (log, stats) = progress_of(
+        pair(13, Config::default(), wide),
+        &msg,
+        Duration::from_secs(1_200),
+        &[(narrow_at, narrow)],
+    );
+    assert_eq!(stats[0].path_mtu, 1452, "large before: {:?}", stats[0]);
+    let (end, _) = log[log.len() - 1];
+    assert!(
+        end > narrow_at + Duration::from_secs(700),
+        "the transfer outlasted the raise timer"
+    );
+    assert!(
+        !stats[1].black_hole && (1285..=1300).contains(&stats[1].path_mtu),
+        "the narrower size found again: {:?}",
+        stats[1]
+    );
+}
+
 /// Random loss of large datagrams alone does not look like a black hole: small ones are
 /// lost as often, and large ones keep getting through.
 #[test]

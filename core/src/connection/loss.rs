@@ -30,13 +30,16 @@ impl Connection {
         }
         // The size limit follows from what these decide.
         for p in &outcome.acked {
-            self.mtu.on_acked(now, p.number);
+            // A size above the base confirmed after a black hole ends the fallback.
+            if self.mtu.on_acked(now, p.number) && self.black_hole.detected() {
+                self.black_hole = BlackHole::default();
+            }
         }
         match self
             .black_hole
             .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)))
         {
-            Verdict::FellBack => self.mtu.on_black_hole(),
+            Verdict::FellBack => self.mtu.on_black_hole(now),
             Verdict::Raised => self.mtu.on_raised(now),
             Verdict::Same => {}
         }
