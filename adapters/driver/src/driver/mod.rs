@@ -482,14 +482,17 @@ impl Driver {
                     negotiated,
                     peer,
                 } => {
-                    let id = match self.live_conn(h) {
-                        Some(id) => id,
+                    // A client's connection is registered here, after its span was looked
+                    // for: its first line goes in the span it gets now.
+                    let (id, fresh) = match self.live_conn(h) {
+                        Some(id) => (id, None),
                         None => {
                             let id = self.register(h);
                             self.accepted.push_back(Connected { id, negotiated, peer });
-                            id
+                            (id, self.conns.get(&id).and_then(|c| c.span.clone()))
                         }
                     };
+                    let _fresh = fresh.as_ref().map(tracing::Span::enter);
                     let remote = self.ep.remote_address(h);
                     tracing::info!(conn = %id, ?remote, version = negotiated.version, "connection established");
                     if let Some(c) = self.conns.get_mut(&id) {
