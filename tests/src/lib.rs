@@ -37,6 +37,7 @@
 #[cfg(target_os = "linux")]
 pub mod host_nat;
 mod link;
+pub mod loopback;
 mod nat;
 #[cfg(target_os = "linux")]
 pub mod netns;
