@@ -173,25 +173,33 @@ impl Connection {
     /// [`open_stream`](Self::open_stream) with a full header: label, total length (the
     /// stream must then be exactly that long) and digest (checked by the final receiver).
     pub async fn open_stream_with(&self, header: StreamHeader) -> Result<SendStream, Error> {
+        poll_fn(|cx| self.poll_open_stream(cx, &header)).await
+    }
+
+    /// [`open_stream_with`](Self::open_stream_with) as a poll, for muxers and other
+    /// poll-driven code: opens nothing until it is ready.
+    pub fn poll_open_stream(&self, cx: &mut Context<'_>, header: &StreamHeader) -> Poll<Result<SendStream, Error>> {
         let conn = self.id();
-        let id = poll_fn(|cx| {
-            self.shared()
-                .poll(Urgency::Now, |d| d.poll_open(conn, &header, cx.waker()))
-        })
-        .await?;
-        Ok(SendStream::new(self.clone(), id))
+        let id = ready!(self
+            .shared()
+            .poll(Urgency::Now, |d| d.poll_open(conn, header, cx.waker())))?;
+        Poll::Ready(Ok(SendStream::new(self.clone(), id)))
     }
 
     /// The next stream the peer opens (in the order they were opened) that
     /// [`recv_message`](Self::recv_message) did not take.
     pub async fn accept_stream(&self) -> Result<RecvStream, Error> {
+        poll_fn(|cx| self.poll_accept_stream(cx)).await
+    }
+
+    /// [`accept_stream`](Self::accept_stream) as a poll: takes a stream only when it
+    /// returns it.
+    pub fn poll_accept_stream(&self, cx: &mut Context<'_>) -> Poll<Result<RecvStream, Error>> {
         let conn = self.id();
-        let (id, header) = poll_fn(|cx| {
-            self.shared()
-                .poll(Urgency::Soon, |d| d.poll_accept_stream(conn, cx.waker()))
-        })
-        .await?;
-        Ok(RecvStream::new(self.clone(), id, header))
+        let (id, header) = ready!(self
+            .shared()
+            .poll(Urgency::Soon, |d| d.poll_accept_stream(conn, cx.waker())))?;
+        Poll::Ready(Ok(RecvStream::new(self.clone(), id, header)))
     }
 
     /// Sends `data` as one unreliable datagram (spec §4.19): whole in one packet when

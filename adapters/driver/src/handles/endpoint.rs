@@ -431,8 +431,14 @@ impl Endpoint {
 
     /// The next client that connects.
     pub async fn accept(&self) -> Result<Connection, Error> {
-        let c = poll_fn(|cx| self.shared.poll(Urgency::Soon, |d| d.poll_accept(cx.waker()))).await?;
-        Ok(Connection::new(&self.shared, c))
+        poll_fn(|cx| self.poll_accept(cx)).await
+    }
+
+    /// [`accept`](Self::accept) as a poll, for poll-driven code (a libp2p transport, say):
+    /// takes a connection only when it returns it.
+    pub fn poll_accept(&self, cx: &mut Context<'_>) -> Poll<Result<Connection, Error>> {
+        let c = ready!(self.shared.poll(Urgency::Soon, |d| d.poll_accept(cx.waker())))?;
+        Poll::Ready(Ok(Connection::new(&self.shared, c)))
     }
 
     /// Forwards `stream` (one the peer of its connection sends) to a new stream on each
