@@ -67,7 +67,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 pub use weir_core::congestion::{CongestionAlgorithm, ControllerFactory, LedbatConfig};
-pub use weir_core::wire::{Label, Reason, StreamId};
+pub use weir_core::wire::{CloseCode, Label, Reason, StreamId};
 pub use weir_core::{
     ApiError, CloseReason, Config, ConnectionStats, Delivery, Digest, EndpointLoad, EndpointStats,
     HandshakeError, Identity, Mapping, Negotiated, Path, PeerPolicy, PipeFailure, PipeId, PipeStats,

@@ -47,7 +47,10 @@ mod tests {
         let peer = PeerId::random();
         let v4: Multiaddr = "/ip4/127.0.0.1/udp/4433".parse().unwrap();
         assert_eq!(parse(&v4), Some(("127.0.0.1:4433".parse().unwrap(), None)));
-        let v6 = "/ip6/::1/udp/9".parse::<Multiaddr>().unwrap().with(Protocol::P2p(peer));
+        let v6 = "/ip6/::1/udp/9"
+            .parse::<Multiaddr>()
+            .unwrap()
+            .with(Protocol::P2p(peer));
         assert_eq!(parse(&v6), Some(("[::1]:9".parse().unwrap(), Some(peer))));
         assert_eq!(to_multiaddr("127.0.0.1:4433".parse().unwrap()), v4);
     }

@@ -29,7 +29,9 @@ const MAX_MESSAGE: u64 = 2048;
 
 /// weir's identity for `keypair`: always the same for one keypair.
 pub(crate) fn weir_identity(keypair: &Keypair) -> Result<Identity, Error> {
-    let mut secret = keypair.derive_secret(DERIVATION_DOMAIN).ok_or(Error::UnsupportedKey)?;
+    let mut secret = keypair
+        .derive_secret(DERIVATION_DOMAIN)
+        .ok_or(Error::UnsupportedKey)?;
     let identity = Identity::from_secret(secret);
     secret.zeroize();
     Ok(identity)
@@ -92,7 +94,9 @@ pub(crate) async fn exchange(
         Err(e) => return Err(refuse(conn, e).await),
     };
     match expected {
-        Some(expected) if expected != found => Err(refuse(conn, IdentityError::WrongPeer { expected, found }).await),
+        Some(expected) if expected != found => {
+            Err(refuse(conn, IdentityError::WrongPeer { expected, found }).await)
+        }
         _ => Ok(found),
     }
 }
@@ -118,7 +122,10 @@ mod tests {
         let a = weir_identity(&keypair).unwrap().public_key();
         let b = weir_identity(&keypair).unwrap().public_key();
         assert_eq!(a, b);
-        assert_ne!(a, weir_identity(&Keypair::generate_ed25519()).unwrap().public_key());
+        assert_ne!(
+            a,
+            weir_identity(&Keypair::generate_ed25519()).unwrap().public_key()
+        );
     }
 
     #[test]
@@ -138,7 +145,11 @@ mod tests {
     fn truncated_and_garbled_messages_are_malformed() {
         let message = encode(&Keypair::generate_ed25519(), &[7; 32]);
         for cut in [0, 1, 2, 10] {
-            assert_eq!(verify(&message[..cut], &[7; 32]), Err(IdentityError::Malformed), "cut at {cut}");
+            assert_eq!(
+                verify(&message[..cut], &[7; 32]),
+                Err(IdentityError::Malformed),
+                "cut at {cut}"
+            );
         }
         let mut garbled = message.to_vec();
         garbled[2] ^= 0xff;

@@ -166,7 +166,8 @@ impl Muxer {
                     let mut routes = lock(&self.routes);
                     match routes.slots.get_mut(&n) {
                         Some(slot @ Slot::Waiting(_)) => {
-                            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Arrived(stream)) {
+                            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Arrived(stream))
+                            {
                                 waker.wake();
                             }
                         }
@@ -250,7 +251,15 @@ mod tests {
     fn labels_name_one_half_each() {
         assert_eq!(Half::parse(Some(&label("libp2p/o/0"))), Some(Half::Opener(0)));
         assert_eq!(Half::parse(Some(&label("libp2p/a/42"))), Some(Half::Answer(42)));
-        for other in ["libp2p/id", "libp2p/o/", "libp2p/o/01", "libp2p/o/+1", "libp2p/x/1", "weir/rq/x", "libp2p/o/99999999999999999999999"] {
+        for other in [
+            "libp2p/id",
+            "libp2p/o/",
+            "libp2p/o/01",
+            "libp2p/o/+1",
+            "libp2p/x/1",
+            "weir/rq/x",
+            "libp2p/o/99999999999999999999999",
+        ] {
             assert_eq!(Half::parse(Some(&label(other))), None, "{other}");
         }
         assert_eq!(Half::parse(None), None);

@@ -5,7 +5,13 @@
 //! acknowledged every byte of it, so that a protocol which writes, closes and then drops
 //! the connection has not lost its last bytes. Dropping a substream whose writing was not
 //! closed resets our stream with [`SUBSTREAM_RESET`] (the peer's reads fail rather than
-//! see a truncated stream end cleanly), and stops the peer's.
+//! see a truncated stream end cleanly), and stops the peer's. One exception: the answer half
+//! of an inbound substream dropped before anything was written to it is finished, empty,
+//! instead (the opener reads the end, as yamux's drop sends it): weir's RESET_STREAM carries
+//! no label, so a reset of a stream none of whose bytes left yet never reaches the peer, and
+//! the opener, which waits for its answer by label, would wait on. (The same holds for an
+//! answer that was written to but reset before its first bytes left: that opener waits
+//! until its protocol's timeout or the connection's end.)
 //!
 //! Copies: `AsyncWrite` lends the bytes, so each write copies them once into the core; each
 //! read copies once out of the received datagrams' buffers into the caller's.
@@ -24,19 +30,25 @@ use crate::SUBSTREAM_RESET;
 pub struct Substream {
     /// `None` once closed.
     send: Option<SendStream>,
+    /// Our half is an answer (the substream is inbound) and nothing was written to it yet.
+    unannounced_answer: bool,
     recv: Recv,
 }
 
 enum Recv {
     Open(RecvStream),
     /// The peer's answer to our outbound substream `n`, not here yet.
-    Awaiting { n: u64, routes: SharedRoutes },
+    Awaiting {
+        n: u64,
+        routes: SharedRoutes,
+    },
 }
 
 impl Substream {
     pub(crate) fn outbound(send: SendStream, n: u64, routes: SharedRoutes) -> Substream {
         Substream {
             send: Some(send),
+            unannounced_answer: false,
             recv: Recv::Awaiting { n, routes },
         }
     }
@@ -44,6 +56,7 @@ impl Substream {
     pub(crate) fn inbound(send: SendStream, recv: RecvStream) -> Substream {
         Substream {
             send: Some(send),
+            unannounced_answer: true,
             recv: Recv::Open(recv),
         }
     }
@@ -85,7 +98,9 @@ impl AsyncRead for Substream {
 
 impl AsyncWrite for Substream {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.send()?.poll_write_slice(cx, buf).map_err(io::Error::from)
+        let n = ready!(self.send()?.poll_write_slice(cx, buf)).map_err(io::Error::from)?;
+        self.unannounced_answer &= n == 0;
+        Poll::Ready(Ok(n))
     }
 
     /// Every write is in the core when it returns: nothing to flush.
@@ -106,7 +121,12 @@ impl AsyncWrite for Substream {
 impl Drop for Substream {
     fn drop(&mut self) {
         if let Some(send) = self.send.take() {
-            let _ = send.reset(SUBSTREAM_RESET);
+            if self.unannounced_answer {
+                // Its own drop finishes it.
+                drop(send);
+            } else {
+                let _ = send.reset(SUBSTREAM_RESET);
+            }
         }
         match &self.recv {
             // The RecvStream's own drop stops it.

@@ -74,7 +74,11 @@ impl Transport {
                 return Ok(Arc::clone(&l.endpoint));
             }
         }
-        if let Some(d) = self.dialers.iter().find(|d| d.local_addr().is_ipv4() == to.is_ipv4()) {
+        if let Some(d) = self
+            .dialers
+            .iter()
+            .find(|d| d.local_addr().is_ipv4() == to.is_ipv4())
+        {
             return Ok(Arc::clone(d));
         }
         let any: IpAddr = if to.is_ipv4() {
@@ -89,7 +93,13 @@ impl Transport {
 
     /// The future that proves the peer's identity on `conn` and makes its muxer.
     fn accepted(&self, conn: Connection, ours: weir_tokio::PublicKey) -> Upgrade {
-        Box::pin(prove(conn, self.keypair.clone(), ours, None, self.config.identity_timeout))
+        Box::pin(prove(
+            conn,
+            self.keypair.clone(),
+            ours,
+            None,
+            self.config.identity_timeout,
+        ))
     }
 
     fn wake(&mut self) {
@@ -114,7 +124,9 @@ async fn prove(
     match tokio::time::timeout(limit, exchange).await {
         Ok(peer) => Ok((peer?, Muxer::new(conn))),
         Err(_) => {
-            let _ = conn.close(crate::IDENTITY_REFUSED, "no libp2p identity in time").await;
+            let _ = conn
+                .close(crate::IDENTITY_REFUSED, "no libp2p identity in time")
+                .await;
             Err(Error::IdentityTimedOut(limit))
         }
     }

@@ -52,7 +52,7 @@ use bytes::Bytes;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, ChannelError, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
+    ApiError, ChannelError, CloseCode, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
     ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
     LedbatConfig, Mapping, Negotiated, Path, PeerEvent, PeerPolicy, PipeStats, Priority, PublicKey,
     Reflexive, RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader, StreamId,

@@ -59,7 +59,7 @@ use tokio::sync::Notify;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseReason, Config, Confirm,
+    ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseCode, CloseReason, Config, Confirm,
     CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
     EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
     PeerEvent, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig,

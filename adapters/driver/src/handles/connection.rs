@@ -178,7 +178,11 @@ impl Connection {
 
     /// [`open_stream_with`](Self::open_stream_with) as a poll, for muxers and other
     /// poll-driven code: opens nothing until it is ready.
-    pub fn poll_open_stream(&self, cx: &mut Context<'_>, header: &StreamHeader) -> Poll<Result<SendStream, Error>> {
+    pub fn poll_open_stream(
+        &self,
+        cx: &mut Context<'_>,
+        header: &StreamHeader,
+    ) -> Poll<Result<SendStream, Error>> {
         let conn = self.id();
         let id = ready!(self
             .shared()

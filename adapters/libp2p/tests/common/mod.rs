@@ -1,0 +1,134 @@
+//! What the libp2p suites share: two transports connected without a swarm, and a task that
+//! drives a muxer as a swarm's connection task does.
+
+#![allow(dead_code)] // each suite uses its own part
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use libp2p::core::muxing::StreamMuxerExt;
+use libp2p::core::transport::{DialOpts, ListenerId, PortUse, TransportEvent};
+use libp2p::core::{Endpoint, Transport as _};
+use libp2p::identity::{Keypair, PeerId};
+use libp2p::Multiaddr;
+use tokio::sync::{mpsc, oneshot};
+use weir_libp2p::{Config, Error, Muxer, Substream, Transport};
+
+/// Settings whose failures show within seconds.
+pub fn config() -> Config {
+    Config {
+        weir: weir_sim::loopback::config(),
+        identity_timeout: Duration::from_secs(3),
+    }
+}
+
+/// A transport listening on 127.0.0.1, its keypair and its address.
+pub async fn listening(config: Config) -> (Transport, Keypair, Multiaddr) {
+    let key = Keypair::generate_ed25519();
+    let mut transport = Transport::new(&key, config).unwrap();
+    transport
+        .listen_on(ListenerId::next(), "/ip4/127.0.0.1/udp/0".parse().unwrap())
+        .unwrap();
+    match next_event(&mut transport).await {
+        TransportEvent::NewAddress { listen_addr, .. } => (transport, key, listen_addr),
+        _ => panic!("a new listener reports its address first"),
+    }
+}
+
+pub async fn next_event(
+    transport: &mut Transport,
+) -> TransportEvent<<Transport as libp2p::core::Transport>::ListenerUpgrade, Error> {
+    poll_fn(|cx| Pin::new(&mut *transport).poll(cx)).await
+}
+
+pub fn dial_opts() -> DialOpts {
+    DialOpts {
+        role: Endpoint::Dialer,
+        port_use: PortUse::Reuse,
+    }
+}
+
+/// Two transports connected once, each with the muxer and the peer id it proved of the
+/// other. The transports hold the endpoints: dropping them closes the connection.
+pub struct Pair {
+    pub dialer: (PeerId, Muxer),
+    pub listener: (PeerId, Muxer),
+    /// The dialer's and the listener's.
+    pub keys: [Keypair; 2],
+    pub transports: [Transport; 2],
+}
+
+pub async fn connected(config: Config) -> Pair {
+    let (mut listener, listener_key, addr) = listening(config.clone()).await;
+    let dialer_key = Keypair::generate_ed25519();
+    let mut dialer = Transport::new(&dialer_key, config).unwrap();
+    // A dial is a future that does nothing until polled: run it beside the listener.
+    let dial = tokio::spawn(dialer.dial(addr, dial_opts()).unwrap());
+    let TransportEvent::Incoming { upgrade, .. } = next_event(&mut listener).await else {
+        panic!("the dial arrives");
+    };
+    let (out, inc) = tokio::join!(dial, upgrade);
+    Pair {
+        dialer: out.unwrap().unwrap(),
+        listener: inc.unwrap(),
+        keys: [dialer_key, listener_key],
+        transports: [dialer, listener],
+    }
+}
+
+/// A muxer driven in a task of its own, as a swarm's connection task drives it.
+pub struct Driven {
+    pub open: mpsc::UnboundedSender<oneshot::Sender<Result<Substream, Error>>>,
+    /// The substreams the peer opened.
+    pub inbound: mpsc::UnboundedReceiver<Substream>,
+    /// How the connection ended (the muxer failed), once it did.
+    pub ended: tokio::task::JoinHandle<Option<Error>>,
+}
+
+impl Driven {
+    pub async fn open(&self) -> Result<Substream, Error> {
+        let (tx, rx) = oneshot::channel();
+        self.open.send(tx).unwrap();
+        rx.await.unwrap()
+    }
+}
+
+pub fn drive(mut muxer: Muxer) -> Driven {
+    let (open, mut requests) = mpsc::unbounded_channel::<oneshot::Sender<Result<Substream, Error>>>();
+    let (inbound_tx, inbound) = mpsc::unbounded_channel();
+    let ended = tokio::spawn(async move {
+        let mut opening: Option<oneshot::Sender<Result<Substream, Error>>> = None;
+        poll_fn(|cx| loop {
+            if opening.is_none() {
+                match requests.poll_recv(cx) {
+                    Poll::Ready(Some(tx)) => opening = Some(tx),
+                    // The test let go of the handle: stop driving.
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => {}
+                }
+            }
+            if opening.is_some() {
+                if let Poll::Ready(r) = muxer.poll_outbound_unpin(cx) {
+                    let _ = opening.take().unwrap().send(r);
+                    continue;
+                }
+            }
+            match muxer.poll_inbound_unpin(cx) {
+                Poll::Ready(Ok(s)) => {
+                    let _ = inbound_tx.send(s);
+                    continue;
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(e)),
+                Poll::Pending => {}
+            }
+            if let Poll::Ready(Err(e)) = muxer.poll_unpin(cx) {
+                return Poll::Ready(Some(e));
+            }
+            return Poll::Pending;
+        })
+        .await
+    });
+    Driven { open, inbound, ended }
+}
