@@ -2,18 +2,19 @@
 //! deriving weir's static key from the libp2p keypair, and the exchange after the weir
 //! handshake that proves which libp2p peer holds the weir key at the other end.
 //!
-//! Each side sends, on a stream labelled `libp2p/id` that is its first, a message of a
+//! Each side sends, on a stream labelled `libp2p/id` that it opens first, a message of a
 //! 2-byte big-endian length, its libp2p public key in libp2p's protobuf encoding, and the
 //! key's signature over `"weir-libp2p-static-key:"` followed by its own 32-byte weir static
 //! key. The receiver checks the signature against the weir key the handshake
 //! authenticated, so a message replayed on another connection names a weir key that is
 //! not that connection's peer. As in libp2p's Noise handshake, the signature binds the
 //! libp2p key to the static key, and the static key's handshake binds it to the
-//! connection.
+//! connection. Streams of the peer's that arrive before its identity (a path that reorders
+//! can bring a substream's stream first) are kept for the muxer, up to [`MAX_EARLY`].
 
 use bytes::{BufMut, Bytes, BytesMut};
 use libp2p_identity::{Keypair, PeerId, PublicKey};
-use weir_tokio::{Confirm, Connection, Identity, Label};
+use weir_tokio::{Confirm, Connection, Identity, Label, RecvStream};
 use zeroize::Zeroize;
 
 use crate::{Error, IdentityError, IDENTITY_REFUSED};
@@ -26,6 +27,9 @@ const SIGNED_PREFIX: &[u8] = b"weir-libp2p-static-key:";
 const DERIVATION_DOMAIN: &[u8] = b"weir static key v1";
 /// The longest identity message taken: an RSA-4096 key and signature fit.
 const MAX_MESSAGE: u64 = 2048;
+/// The most streams of the peer's kept while its identity has not arrived; past them, the
+/// identity is taken to be missing.
+const MAX_EARLY: usize = 64;
 
 /// weir's identity for `keypair`: always the same for one keypair.
 pub(crate) fn weir_identity(keypair: &Keypair) -> Result<Identity, Error> {
@@ -66,13 +70,14 @@ fn verify(message: &[u8], theirs: &[u8; 32]) -> Result<PeerId, IdentityError> {
 }
 
 /// Sends our identity on `conn` and checks the peer's; `expected` is the peer id the dialed
-/// address named. A peer whose identity does not check is told [`IDENTITY_REFUSED`].
+/// address named. Returns the peer id and the peer's streams that came before its identity.
+/// A peer whose identity does not check is told [`IDENTITY_REFUSED`].
 pub(crate) async fn exchange(
     conn: &Connection,
     keypair: &Keypair,
     ours: &weir_tokio::PublicKey,
     expected: Option<PeerId>,
-) -> Result<PeerId, Error> {
+) -> Result<(PeerId, Vec<RecvStream>), Error> {
     let Some(theirs) = conn.peer_key() else {
         return Err(refuse(conn, IdentityError::Unauthenticated).await);
     };
@@ -80,10 +85,17 @@ pub(crate) async fn exchange(
     out.write_all_chunk(encode(keypair, ours.as_bytes())).await?;
     out.finish_with(Confirm::Queued).await?;
 
-    let mut incoming = conn.accept_stream().await?;
-    if incoming.label().map(Label::as_str) != Some(LABEL) {
-        return Err(refuse(conn, IdentityError::Missing).await);
-    }
+    let mut early = Vec::new();
+    let mut incoming = loop {
+        let stream = conn.accept_stream().await?;
+        if stream.label().map(Label::as_str) == Some(LABEL) {
+            break stream;
+        }
+        if early.len() == MAX_EARLY {
+            return Err(refuse(conn, IdentityError::Missing).await);
+        }
+        early.push(stream);
+    };
     let message = match incoming.read_to_end(MAX_MESSAGE).await {
         Ok(message) => message,
         Err(weir_tokio::Error::Refused(_)) => return Err(refuse(conn, IdentityError::Malformed).await),
@@ -97,7 +109,7 @@ pub(crate) async fn exchange(
         Some(expected) if expected != found => {
             Err(refuse(conn, IdentityError::WrongPeer { expected, found }).await)
         }
-        _ => Ok(found),
+        _ => Ok((found, early)),
     }
 }
 

@@ -112,8 +112,8 @@ pub enum IdentityError {
     /// connection), so there is nothing to bind a libp2p identity to.
     #[error("the connection is not authenticated")]
     Unauthenticated,
-    /// The peer's first stream was not its identity.
-    #[error("the peer's first stream was not its identity")]
+    /// The peer opened many streams and none was its identity.
+    #[error("the peer opened streams but sent no identity")]
     Missing,
     /// The identity message could not be read: truncated, too long, or a public key
     /// libp2p cannot decode.

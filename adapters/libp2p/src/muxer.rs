@@ -134,14 +134,19 @@ pub struct Muxer {
 }
 
 impl Muxer {
-    pub(crate) fn new(conn: Connection) -> Muxer {
-        Muxer {
+    /// The muxer of `conn`, whose peer already opened `early` streams.
+    pub(crate) fn new(conn: Connection, early: Vec<RecvStream>) -> Muxer {
+        let mut muxer = Muxer {
             conn,
             routes: SharedRoutes::default(),
             next_outbound: 0,
             inbound: VecDeque::new(),
             closed: false,
+        };
+        for stream in early {
+            muxer.route(stream);
         }
+        muxer
     }
 
     /// The weir connection under the muxer: its statistics, path, peer key.
@@ -160,26 +165,31 @@ impl Muxer {
                     return Err(e.into());
                 }
             };
-            match Half::parse(stream.label()) {
-                Some(Half::Opener(n)) => self.inbound.push_back((n, stream)),
-                Some(Half::Answer(n)) => {
-                    let mut routes = lock(&self.routes);
-                    match routes.slots.get_mut(&n) {
-                        Some(slot @ Slot::Waiting(_)) => {
-                            if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Arrived(stream))
-                            {
-                                waker.wake();
-                            }
-                        }
-                        _ => {
-                            let _ = stream.stop(SUBSTREAM_RESET);
+            self.route(stream);
+        }
+    }
+
+    /// Queues a peer's opener for `poll_inbound`, gives an answer to the substream waiting
+    /// for it, and stops anything else.
+    fn route(&mut self, stream: RecvStream) {
+        match Half::parse(stream.label()) {
+            Some(Half::Opener(n)) => self.inbound.push_back((n, stream)),
+            Some(Half::Answer(n)) => {
+                let mut routes = lock(&self.routes);
+                match routes.slots.get_mut(&n) {
+                    Some(slot @ Slot::Waiting(_)) => {
+                        if let Slot::Waiting(Some(waker)) = std::mem::replace(slot, Slot::Arrived(stream)) {
+                            waker.wake();
                         }
                     }
+                    _ => {
+                        let _ = stream.stop(SUBSTREAM_RESET);
+                    }
                 }
-                None => {
-                    tracing::debug!(label = ?stream.label(), "stopping a stream that is not a libp2p substream's");
-                    let _ = stream.stop(SUBSTREAM_RESET);
-                }
+            }
+            None => {
+                tracing::debug!(label = ?stream.label(), "stopping a stream that is not a libp2p substream's");
+                let _ = stream.stop(SUBSTREAM_RESET);
             }
         }
     }

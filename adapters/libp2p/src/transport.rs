@@ -122,7 +122,10 @@ async fn prove(
 ) -> Result<(PeerId, Muxer), Error> {
     let exchange = identity::exchange(&conn, &keypair, &ours, expected);
     match tokio::time::timeout(limit, exchange).await {
-        Ok(peer) => Ok((peer?, Muxer::new(conn))),
+        Ok(proved) => {
+            let (peer, early) = proved?;
+            Ok((peer, Muxer::new(conn, early)))
+        }
         Err(_) => {
             let _ = conn
                 .close(crate::IDENTITY_REFUSED, "no libp2p identity in time")
