@@ -17,7 +17,7 @@ use libp2p_identity::{Keypair, PeerId, PublicKey};
 use weir_tokio::{Confirm, Connection, Identity, Label, RecvStream};
 use zeroize::Zeroize;
 
-use crate::{Error, IdentityError, IDENTITY_REFUSED};
+use crate::{Error, IdentityError, WrongPeer, IDENTITY_REFUSED};
 
 /// The label of the identity stream.
 const LABEL: &str = "libp2p/id";
@@ -106,9 +106,11 @@ pub(crate) async fn exchange(
         Err(e) => return Err(refuse(conn, e).await),
     };
     match expected {
-        Some(expected) if expected != found => {
-            Err(refuse(conn, IdentityError::WrongPeer { expected, found }).await)
-        }
+        Some(expected) if expected != found => Err(refuse(
+            conn,
+            IdentityError::WrongPeer(Box::new(WrongPeer { expected, found })),
+        )
+        .await),
         _ => Ok((found, early)),
     }
 }

@@ -123,11 +123,15 @@ pub enum IdentityError {
     #[error("the signature does not bind the key to the weir connection")]
     BadSignature,
     /// The peer is not the one the dialed address named.
-    #[error("expected peer {expected}, found {found}")]
-    WrongPeer {
-        /// The peer id in the dialed address.
-        expected: PeerId,
-        /// The peer id the connection proved.
-        found: PeerId,
-    },
+    #[error("expected peer {}, found {}", .0.expected, .0.found)]
+    WrongPeer(Box<WrongPeer>),
+}
+
+/// A dial that reached a peer other than the one its address named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrongPeer {
+    /// The peer id in the dialed address.
+    pub expected: PeerId,
+    /// The peer id the connection proved.
+    pub found: PeerId,
 }

@@ -132,9 +132,9 @@ async fn a_dial_to_a_peer_id_that_does_not_answer_fails_with_who_did() {
     };
     let (out, _) = within("dial and upgrade", async { tokio::join!(dial, upgrade) }).await;
     match out.unwrap() {
-        Err(Error::Identity(IdentityError::WrongPeer { expected, found })) => {
-            assert_eq!(expected, stranger);
-            assert_eq!(found, listener_key.public().to_peer_id());
+        Err(Error::Identity(IdentityError::WrongPeer(wrong))) => {
+            assert_eq!(wrong.expected, stranger);
+            assert_eq!(wrong.found, listener_key.public().to_peer_id());
         }
         Err(e) => panic!("expected WrongPeer, got {e}"),
         Ok(_) => panic!("expected WrongPeer, got a connection"),
