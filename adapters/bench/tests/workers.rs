@@ -4,7 +4,15 @@
 
 use std::process::Command;
 
-const PEERS: [&str; 6] = ["weir-tokio", "weir-std", "quinn", "tcp", "udp", "weir-tokio-64k"];
+const PEERS: [&str; 7] = [
+    "weir-tokio",
+    "weir-std",
+    "quinn",
+    "tcp",
+    "udp",
+    "weir-tokio-64k",
+    "libp2p-weir",
+];
 
 /// Each workload and the figures it reports.
 const WORKLOADS: [(&str, &[&str]); 4] = [

@@ -6,6 +6,7 @@ use std::sync::mpsc;
 
 use crate::workload::{Metric, Placement, Workload};
 
+mod libp2p;
 mod quinn;
 mod tcp;
 mod udp;
@@ -37,11 +38,17 @@ pub enum Peer {
     Tcp,
     /// Raw UDP ping-pong on tokio: the floor for round trips (no reliability at all).
     Udp,
+    /// rust-libp2p over weir (`weir-libp2p`): one substream of its muxer, with TCP's framing.
+    #[value(name = "libp2p-weir")]
+    Libp2pWeir,
+    /// rust-libp2p over its own QUIC transport (`libp2p-quic`), the same way.
+    #[value(name = "libp2p-quic")]
+    Libp2pQuic,
 }
 
 impl Peer {
     /// Every peer, in the order of the table.
-    pub const ALL: [Peer; 8] = [
+    pub const ALL: [Peer; 10] = [
         Peer::WeirTokio,
         Peer::WeirStd,
         Peer::Quinn,
@@ -50,6 +57,8 @@ impl Peer {
         Peer::WeirTokio64k,
         Peer::WeirTokio1200,
         Peer::WeirTokioRequest,
+        Peer::Libp2pWeir,
+        Peer::Libp2pQuic,
     ];
 
     /// The name used on the command line and in the table.
@@ -63,6 +72,8 @@ impl Peer {
             Peer::Quinn => "quinn",
             Peer::Tcp => "tcp",
             Peer::Udp => "udp",
+            Peer::Libp2pWeir => "libp2p-weir",
+            Peer::Libp2pQuic => "libp2p-quic",
         }
     }
 
@@ -88,6 +99,8 @@ impl Peer {
             Peer::Quinn => quinn::run(workload, placement),
             Peer::Tcp => tcp::run(workload, placement),
             Peer::Udp => udp::run(workload, placement),
+            Peer::Libp2pWeir => libp2p::run(libp2p::Under::Weir, workload, placement),
+            Peer::Libp2pQuic => libp2p::run(libp2p::Under::Quic, workload, placement),
         }
     }
 }
