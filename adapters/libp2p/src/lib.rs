@@ -51,6 +51,13 @@ use std::time::Duration;
 use libp2p_identity::PeerId;
 
 pub use muxer::Muxer;
+
+/// The weir public key of the node whose libp2p keypair is `keypair`: the key its weir
+/// endpoints hold, which peers see in `Connection::peer_key` (plain weir peers can dial it
+/// with `connect_to`). Fails with [`Error::UnsupportedKey`] as [`Transport::new`] does.
+pub fn weir_key(keypair: &libp2p_identity::Keypair) -> Result<weir_tokio::PublicKey, Error> {
+    Ok(identity::weir_identity(keypair)?.public_key())
+}
 pub use substream::Substream;
 pub use transport::Transport;
 

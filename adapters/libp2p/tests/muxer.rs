@@ -29,6 +29,16 @@ async fn each_side_proves_the_peer_id_of_its_keypair() {
     let [dialer_key, listener_key] = &pair.keys;
     assert_eq!(pair.dialer.0, listener_key.public().to_peer_id());
     assert_eq!(pair.listener.0, dialer_key.public().to_peer_id());
+    // The weir keys the handshakes authenticated are the ones the keypairs derive.
+    let weir_key = |key| weir_libp2p::weir_key(key).unwrap();
+    assert_eq!(
+        pair.dialer.1.connection().peer_key(),
+        Some(weir_key(listener_key))
+    );
+    assert_eq!(
+        pair.listener.1.connection().peer_key(),
+        Some(weir_key(dialer_key))
+    );
 }
 
 #[tokio::test]
