@@ -78,6 +78,7 @@ pub use driver::{describe_metrics, Driver, PeerEvent, DEFAULT_POOL_IDLE, TRACE_E
 pub use handles::{
     ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Reply,
     Request, RequestOptions, Responder, Runtime, SendStream, Shared, Urgency, CHANNEL_REFUSED,
+    SLICE_WRITE_LIMIT,
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use socket::{bind_socket, SOCKET_BUFFER};

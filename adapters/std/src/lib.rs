@@ -57,6 +57,7 @@ pub use weir_driver::{
     LedbatConfig, Mapping, Negotiated, Path, PeerEvent, PeerPolicy, PipeStats, Priority, PublicKey,
     Reflexive, RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader, StreamId,
     CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
+    SLICE_WRITE_LIMIT,
 };
 
 pub use channel::{ChannelReceiver, ChannelSender};
@@ -433,9 +434,13 @@ impl SendStream {
 }
 
 impl io::Write for SendStream {
-    /// Copies `buf` once (the core keeps bytes by reference; `write_chunk` avoids the copy).
+    /// Copies at most [`SLICE_WRITE_LIMIT`] bytes of `buf` once (the core keeps bytes by
+    /// reference; `write_chunk` avoids the copy), and says how many it took: a larger piece
+    /// would be kept alive whole for the part the core took, and copied again by
+    /// `write_all` for the rest.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_chunk(Bytes::copy_from_slice(buf))
+        let piece = &buf[..buf.len().min(SLICE_WRITE_LIMIT)];
+        self.write_chunk(Bytes::copy_from_slice(piece))
             .map_err(io::Error::from)
     }
 

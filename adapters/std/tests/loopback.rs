@@ -231,13 +231,21 @@ fn std_io_read_and_write_carry_a_stream() {
     let conn = client.connect(server.local_addr()).unwrap();
     let mut out = conn.open_stream(None).unwrap();
     out.write_all(b"line one\nline two\n").unwrap();
+    // One large write copies and takes a bounded piece, though the send buffer has room for
+    // all of it; write_all sends the rest.
+    let big = vec![7u8; 2 << 20];
+    assert_eq!(out.write(&big).unwrap(), weir_std::SLICE_WRITE_LIMIT);
+    out.write_all(&big[weir_std::SLICE_WRITE_LIMIT..]).unwrap();
     // This thread reads it below: a finish that waited for the receipt would wait for itself.
     out.finish_with(Confirm::Queued).unwrap();
     let incoming = server.accept().unwrap();
     let mut stream = incoming.accept_stream().unwrap();
-    let mut text = String::new();
-    stream.read_to_string(&mut text).unwrap();
-    assert_eq!(text, "line one\nline two\n");
+    let mut text = vec![0; 18];
+    stream.read_exact(&mut text).unwrap();
+    assert_eq!(text, b"line one\nline two\n");
+    let mut rest = Vec::new();
+    Read::read_to_end(&mut stream, &mut rest).unwrap();
+    assert!(rest == big, "the large write's bytes differ");
 }
 
 #[test]

@@ -65,6 +65,7 @@ pub use weir_driver::{
     PeerEvent, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig,
     RelayRefusal, Reply, Request, RequestError, RequestOptions, Responder, SendStream, StreamHeader,
     StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
+    SLICE_WRITE_LIMIT,
 };
 use weir_driver::{Driver, Runtime, Shared, Urgency};
 

@@ -191,6 +191,35 @@ async fn async_write_and_read_carry_a_labelled_stream_of_known_length() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_large_async_write_copies_a_bounded_piece_and_write_all_still_sends_it_whole() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let data = payload(8 << 20, 4);
+        let mut out = conn.open_stream(None).await.unwrap();
+        // The send buffer has room for all 8 MiB: before the limit, one write copied (and
+        // took) all of it, and a write_all of a larger buffer copied its rest again at every
+        // call.
+        let first = out.write(&data).await.unwrap();
+        assert_eq!(first, weir_tokio::SLICE_WRITE_LIMIT);
+        let to_send = data.clone();
+        let writer = tokio::spawn(async move {
+            out.write_all(&to_send[first..]).await.unwrap();
+            out.shutdown().await.unwrap();
+            (client, conn)
+        });
+        let incoming = server.accept().await.unwrap();
+        let mut stream = incoming.accept_stream().await.unwrap();
+        let mut got = Vec::new();
+        AsyncReadExt::read_to_end(&mut stream, &mut got).await.unwrap();
+        assert!(got == data, "the bytes differ");
+        drop(writer.await.unwrap());
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_chunks_ends_with_the_stream() {
     bounded(async {
         let server = Endpoint::bind(local(), config()).unwrap();

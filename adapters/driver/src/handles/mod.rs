@@ -24,4 +24,4 @@ pub use endpoint::{Endpoint, Locked, Runtime, Shared, Urgency};
 pub use pipe::Pipe;
 pub use recv::RecvStream;
 pub use request::{Reply, Request, RequestOptions, Responder};
-pub use send::SendStream;
+pub use send::{SendStream, SLICE_WRITE_LIMIT};

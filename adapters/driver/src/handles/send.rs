@@ -11,6 +11,10 @@ use super::endpoint::Urgency;
 use super::Connection;
 use crate::{Confirm, Error};
 
+/// The most bytes [`SendStream::poll_write_slice`] (and so one `AsyncWrite::poll_write`)
+/// copies and takes at once: 256 KiB.
+pub const SLICE_WRITE_LIMIT: usize = 256 << 10;
+
 /// A stream this side writes. [`write_chunk`](Self::write_chunk) hands over a `Bytes`
 /// without copying. [`finish`](Self::finish) ends it; dropping it unfinished finishes it
 /// too (or resets it, if it announced a total length it did not reach).
@@ -75,13 +79,18 @@ impl SendStream {
         })
     }
 
-    /// A write of borrowed bytes as a poll, for byte-oriented IO traits: copies `buf` once
-    /// (the core keeps bytes by reference from there on), and not again while a caller that
-    /// found no room offers the same bytes.
+    /// A write of borrowed bytes as a poll, for byte-oriented IO traits: copies at most
+    /// [`SLICE_WRITE_LIMIT`] bytes of `buf` once (the core keeps them by reference from there
+    /// on), and not again while a caller that found no room offers the same bytes; says how
+    /// many it took, as `AsyncWrite::poll_write` does.
     pub fn poll_write_slice(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<Result<usize, Error>> {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
+        // Copying all of a large `buf` when the core takes a part of it would copy the rest
+        // again at the next call (quadratic in a 64 MiB `write_all`), and the core would keep
+        // the whole copy alive for the part it took.
+        let buf = &buf[..buf.len().min(SLICE_WRITE_LIMIT)];
         let data = match self.staged.take() {
             Some(staged) if staged[..] == *buf => staged,
             _ => Bytes::copy_from_slice(buf),
