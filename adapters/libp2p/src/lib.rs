@@ -33,10 +33,8 @@
 //! # }
 //! ```
 //!
-//! What it does not do (yet): report the interface addresses of a listener bound to an
-//! unspecified address (it reports `0.0.0.0` or `::` as bound), hole punching for libp2p's
-//! DCUtR (a dial as listener is a plain dial), and `AddressChange` events when weir moves
-//! a connection to another path.
+//! What it does not do (yet): hole punching for libp2p's DCUtR (a dial as listener is a plain
+//! dial), and `AddressChange` events when weir moves a connection to another path.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

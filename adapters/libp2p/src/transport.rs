@@ -15,6 +15,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use if_watch::tokio::IfWatcher;
+use if_watch::IfEvent;
 use libp2p_core::multiaddr::Multiaddr;
 use libp2p_core::transport::{DialOpts, ListenerId, PortUse, TransportError, TransportEvent};
 use libp2p_identity::{Keypair, PeerId};
@@ -39,7 +41,47 @@ pub struct Transport {
 struct Listener {
     id: ListenerId,
     endpoint: Arc<Endpoint>,
+    /// The bound address (with an unspecified IP, the `local_addr` of its connections).
     addr: Multiaddr,
+    /// For a listener bound to an unspecified IP: the interface addresses, reported as the
+    /// listener's as they come and go.
+    interfaces: Option<IfWatcher>,
+}
+
+impl Listener {
+    /// The next change of the addresses the listener is reachable at.
+    fn poll_address(&mut self, cx: &mut Context<'_>) -> Poll<TransportEvent<Upgrade, Error>> {
+        let Some(interfaces) = self.interfaces.as_mut() else {
+            return Poll::Pending;
+        };
+        let bound = self.endpoint.local_addr();
+        loop {
+            let (up, ip) = match interfaces.poll_if_event(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(IfEvent::Up(net))) => (true, net.addr()),
+                Poll::Ready(Ok(IfEvent::Down(net))) => (false, net.addr()),
+                Poll::Ready(Err(error)) => {
+                    tracing::debug!(%error, "watching the interfaces' addresses failed");
+                    continue;
+                }
+            };
+            if ip.is_ipv4() != bound.is_ipv4() {
+                continue;
+            }
+            let (listener_id, listen_addr) = (self.id, addr::to_multiaddr(SocketAddr::new(ip, bound.port())));
+            return Poll::Ready(if up {
+                TransportEvent::NewAddress {
+                    listener_id,
+                    listen_addr,
+                }
+            } else {
+                TransportEvent::AddressExpired {
+                    listener_id,
+                    listen_addr,
+                }
+            });
+        }
+    }
 }
 
 impl Transport {
@@ -142,22 +184,33 @@ impl libp2p_core::Transport for Transport {
     type Dial = Upgrade;
 
     /// Binds a weir endpoint at `addr` (`/ip4|ip6/<a>/udp/<port>`, port 0 picks one) and
-    /// reports its address.
+    /// reports its address; bound to an unspecified IP (`0.0.0.0`, `::`), it reports the
+    /// addresses of the interfaces of that family instead, as they come and go.
     fn listen_on(&mut self, id: ListenerId, addr: Multiaddr) -> Result<(), TransportError<Error>> {
         let Some((at, None)) = addr::parse(&addr) else {
             return Err(TransportError::MultiaddrNotSupported(addr));
         };
         let endpoint = self.bind(at).map_err(TransportError::Other)?;
-        let listen_addr = addr::to_multiaddr(endpoint.local_addr());
-        tracing::debug!(%listen_addr, "weir listening");
+        let bound = addr::to_multiaddr(endpoint.local_addr());
+        tracing::debug!(%bound, "weir listening");
+        let interfaces = if at.ip().is_unspecified() {
+            IfWatcher::new()
+                .inspect_err(|error| tracing::debug!(%error, "cannot watch the interfaces' addresses"))
+                .ok()
+        } else {
+            None
+        };
+        if interfaces.is_none() {
+            self.events.push_back(TransportEvent::NewAddress {
+                listener_id: id,
+                listen_addr: bound.clone(),
+            });
+        }
         self.listeners.push(Listener {
             id,
             endpoint,
-            addr: listen_addr.clone(),
-        });
-        self.events.push_back(TransportEvent::NewAddress {
-            listener_id: id,
-            listen_addr,
+            addr: bound,
+            interfaces,
         });
         self.wake();
         Ok(())
@@ -203,6 +256,9 @@ impl libp2p_core::Transport for Transport {
             return Poll::Ready(event);
         }
         for at in 0..self.listeners.len() {
+            if let Poll::Ready(event) = self.listeners[at].poll_address(cx) {
+                return Poll::Ready(event);
+            }
             let listener = &self.listeners[at];
             match listener.endpoint.poll_accept(cx) {
                 Poll::Pending => {}

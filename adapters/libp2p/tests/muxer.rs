@@ -212,3 +212,56 @@ async fn addresses_that_are_not_weirs_are_refused_and_a_removed_listener_closes(
         TransportEvent::ListenerClosed { listener_id, reason: Ok(()) } if listener_id == id
     ));
 }
+
+#[tokio::test]
+async fn a_listener_on_an_unspecified_address_reports_its_interfaces_addresses() {
+    let key = Keypair::generate_ed25519();
+    let mut transport = Transport::new(&key, config()).unwrap();
+    let id = ListenerId::next();
+    transport
+        .listen_on(id, "/ip4/0.0.0.0/udp/0".parse().unwrap())
+        .unwrap();
+    let mut reported = Vec::new();
+    let loopback = loop {
+        match within("the interfaces' addresses", next_event(&mut transport)).await {
+            TransportEvent::NewAddress {
+                listener_id,
+                listen_addr,
+            } => {
+                assert_eq!(listener_id, id);
+                reported.push(listen_addr.clone());
+                if listen_addr.iter().next() == Some(Protocol::Ip4([127, 0, 0, 1].into())) {
+                    break listen_addr;
+                }
+            }
+            _ => panic!("only addresses are reported"),
+        }
+    };
+    // One port, interface addresses only, never the unspecified one.
+    let ports: Vec<_> = reported.iter().map(|a| a.iter().nth(1)).collect();
+    assert!(ports.iter().all(|p| *p == ports[0]), "{reported:?}");
+    assert!(
+        reported
+            .iter()
+            .all(|a| !a.to_string().starts_with("/ip4/0.0.0.0")),
+        "{reported:?}"
+    );
+
+    // The address reported is one to dial.
+    let mut dialer = Transport::new(&Keypair::generate_ed25519(), config()).unwrap();
+    let dial = tokio::spawn(dialer.dial(loopback, dial_opts()).unwrap());
+    let upgrade = loop {
+        match within("the dial", next_event(&mut transport)).await {
+            TransportEvent::Incoming { upgrade, .. } => break upgrade,
+            // The other interfaces' addresses.
+            TransportEvent::NewAddress { .. } => {}
+            _ => panic!("the dial arrives"),
+        }
+    };
+    let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
+    assert_eq!(
+        out.unwrap().ok().map(|(peer, _)| peer),
+        Some(key.public().to_peer_id())
+    );
+    assert!(inc.is_ok());
+}
