@@ -33,8 +33,13 @@
 //! # }
 //! ```
 //!
-//! What it does not do (yet): hole punching for libp2p's DCUtR (a dial as listener is a plain
-//! dial), and `AddressChange` events when weir moves a connection to another path.
+//! A listener bound to `0.0.0.0` or `::` reports its interfaces' addresses as they come and
+//! go. When weir moves a connection to another direct path (the peer's NAT rebound, a hole
+//! punch succeeded), the muxer reports the peer's new address as libp2p's `AddressChange`.
+//!
+//! What it does not do (yet): hole punching for libp2p's DCUtR (a dial as listener is a
+//! plain dial; weir's own hole punching, through a weir relay, is not reachable from
+//! libp2p), or libp2p's circuit relays.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

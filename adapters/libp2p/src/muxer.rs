@@ -22,9 +22,9 @@ use std::task::{ready, Context, Poll, Waker};
 
 use bytes::Bytes;
 use libp2p_core::muxing::{StreamMuxer, StreamMuxerEvent};
-use weir_tokio::{Connection, Label, RecvStream, StreamHeader};
+use weir_tokio::{Connection, Label, Path, RecvStream, StreamHeader};
 
-use crate::{Error, Substream, SUBSTREAM_RESET};
+use crate::{addr, Error, Substream, SUBSTREAM_RESET};
 
 /// Which half of a substream a weir stream is, by its label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,13 +232,21 @@ impl StreamMuxer for Muxer {
     }
 
     /// Takes the streams the peer opened (so that answers reach the substreams waiting for
-    /// them even while the swarm takes no inbound substream); fails with the connection's
-    /// end.
+    /// them even while the swarm takes no inbound substream), and reports the peer's new
+    /// address when weir moves the connection to another direct path (a NAT rebinding, a
+    /// hole punch); fails with the connection's end.
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<StreamMuxerEvent, Error>> {
         if self.closed {
             return Poll::Pending;
         }
         self.take_streams(cx)?;
+        // A move to a relay's circuit has no address of the peer's to report; the end of the
+        // connection is the accept's to report.
+        while let Poll::Ready(Ok(path)) = self.conn.poll_path_changed(cx) {
+            if let Path::Direct(remote) = path {
+                return Poll::Ready(Ok(StreamMuxerEvent::AddressChange(addr::to_multiaddr(remote))));
+            }
+        }
         Poll::Pending
     }
 }

@@ -265,3 +265,37 @@ async fn a_listener_on_an_unspecified_address_reports_its_interfaces_addresses()
     );
     assert!(inc.is_ok());
 }
+
+#[tokio::test]
+async fn a_peer_that_moves_to_a_new_address_is_reported_as_an_address_change() {
+    let (mut listener, listener_key, addr) = listening(config()).await;
+    let Some(Protocol::Udp(port)) = addr.iter().nth(1) else {
+        panic!("a udp address");
+    };
+    let nat = common::Rebinder::start(([127, 0, 0, 1], port).into());
+    let mut dialer = Transport::new(&Keypair::generate_ed25519(), config()).unwrap();
+    let via = libp2p::Multiaddr::empty()
+        .with(Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(Protocol::Udp(nat.addr().port()))
+        .with(Protocol::P2p(listener_key.public().to_peer_id()));
+    let dial = tokio::spawn(dialer.dial(via, dial_opts()).unwrap());
+    let TransportEvent::Incoming { upgrade, .. } = within("the dial", next_event(&mut listener)).await else {
+        panic!("the dial arrives");
+    };
+    let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
+    let (a, mut b) = (drive(out.unwrap().unwrap().1), drive(inc.unwrap().1));
+
+    let moved_to = nat.rebind();
+    // Traffic from the new address moves the listener's connection there.
+    let mut s = within("open", a.open()).await.unwrap();
+    within("write", s.write_all(b"from a new port")).await.unwrap();
+    let reported = within("the address change", b.moves.recv()).await.unwrap();
+    let expected = libp2p::Multiaddr::empty()
+        .with(Protocol::Ip4([127, 0, 0, 1].into()))
+        .with(Protocol::Udp(moved_to.port()));
+    assert_eq!(reported, expected);
+    let mut taken = within("accept", b.inbound.recv()).await.unwrap();
+    let mut got = [0; 15];
+    within("read", taken.read_exact(&mut got)).await.unwrap();
+    assert_eq!(&got, b"from a new port");
+}

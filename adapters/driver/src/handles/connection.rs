@@ -92,15 +92,20 @@ impl Connection {
     /// makes it; several moves since the last call are returned as one, the latest path.
     /// Fails with the connection's end.
     pub async fn path_changed(&self) -> Result<weir_core::Path, Error> {
+        poll_fn(|cx| self.poll_path_changed(cx)).await
+    }
+
+    /// [`path_changed`](Self::path_changed) as a poll, for poll-driven code (a muxer that
+    /// reports address changes, say).
+    pub fn poll_path_changed(&self, cx: &mut Context<'_>) -> Poll<Result<weir_core::Path, Error>> {
         let conn = self.id();
         let seen = self.inner.moves_seen.load(Ordering::Relaxed);
-        let (moves, path) = poll_fn(|cx| {
-            self.shared()
-                .poll(Urgency::Soon, |d| d.poll_moved(conn, seen, cx.waker()))
-        })
-        .await?;
+        let (moves, path) =
+            ready!(self
+                .shared()
+                .poll(Urgency::Soon, |d| d.poll_moved(conn, seen, cx.waker())))?;
         self.inner.moves_seen.fetch_max(moves, Ordering::Relaxed);
-        Ok(path)
+        Poll::Ready(Ok(path))
     }
 
     /// Our address as the peer last said it sees it (capability ADDRESS_DISCOVERY, spec

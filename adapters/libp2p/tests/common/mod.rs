@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
 
-use libp2p::core::muxing::StreamMuxerExt;
+use libp2p::core::muxing::{StreamMuxerEvent, StreamMuxerExt};
 use libp2p::core::transport::{DialOpts, ListenerId, PortUse, TransportEvent};
 use libp2p::core::{Endpoint, Transport as _};
 use libp2p::identity::{Keypair, PeerId};
@@ -85,6 +85,8 @@ pub struct Driven {
     pub inbound: mpsc::UnboundedReceiver<Substream>,
     /// How the connection ended (the muxer failed), once it did.
     pub ended: tokio::task::JoinHandle<Option<Error>>,
+    /// The peer's addresses the muxer reported (`StreamMuxerEvent::AddressChange`).
+    pub moves: mpsc::UnboundedReceiver<Multiaddr>,
 }
 
 impl Driven {
@@ -98,6 +100,7 @@ impl Driven {
 pub fn drive(mut muxer: Muxer) -> Driven {
     let (open, mut requests) = mpsc::unbounded_channel::<oneshot::Sender<Result<Substream, Error>>>();
     let (inbound_tx, inbound) = mpsc::unbounded_channel();
+    let (moves_tx, moves) = mpsc::unbounded_channel();
     let ended = tokio::spawn(async move {
         let mut opening: Option<oneshot::Sender<Result<Substream, Error>>> = None;
         poll_fn(|cx| loop {
@@ -123,12 +126,103 @@ pub fn drive(mut muxer: Muxer) -> Driven {
                 Poll::Ready(Err(e)) => return Poll::Ready(Some(e)),
                 Poll::Pending => {}
             }
-            if let Poll::Ready(Err(e)) = muxer.poll_unpin(cx) {
-                return Poll::Ready(Some(e));
+            match muxer.poll_unpin(cx) {
+                Poll::Ready(Err(e)) => return Poll::Ready(Some(e)),
+                Poll::Ready(Ok(StreamMuxerEvent::AddressChange(to))) => {
+                    let _ = moves_tx.send(to);
+                    continue;
+                }
+                Poll::Pending => return Poll::Pending,
             }
-            return Poll::Pending;
         })
         .await
     });
-    Driven { open, inbound, ended }
+    Driven {
+        open,
+        inbound,
+        ended,
+        moves,
+    }
+}
+
+/// A UDP forwarder on 127.0.0.1 whose side toward the server can move to a new port, as a
+/// NAT that rebinds does: the server sees its client at a new address.
+pub struct Rebinder {
+    front: std::net::SocketAddr,
+    back: std::sync::Arc<std::sync::RwLock<std::sync::Arc<std::net::UdpSocket>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Rebinder {
+    pub fn start(server: std::net::SocketAddr) -> Rebinder {
+        use std::net::UdpSocket;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use std::sync::{Arc, Mutex, RwLock};
+        let wait = Some(Duration::from_millis(5));
+        let front = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+        front.set_read_timeout(wait).unwrap();
+        let back = Arc::new(RwLock::new(Arc::new(Self::socket())));
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = Arc::new(Mutex::new(None));
+        let out = (
+            Arc::clone(&front),
+            Arc::clone(&back),
+            Arc::clone(&stop),
+            Arc::clone(&client),
+        );
+        std::thread::spawn(move || {
+            let (front, back, stop, client) = out;
+            let mut buf = vec![0; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    *client.lock().unwrap() = Some(from);
+                    let socket = Arc::clone(&back.read().unwrap());
+                    let _ = socket.send_to(&buf[..n], server);
+                }
+            }
+        });
+        let back_in = (Arc::clone(&front), Arc::clone(&back), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            let (front, back, stop) = back_in;
+            let mut buf = vec![0; 65_536];
+            while !stop.load(Ordering::Relaxed) {
+                let socket = Arc::clone(&back.read().unwrap());
+                if let Ok(n) = socket.recv(&mut buf) {
+                    if let Some(to) = *client.lock().unwrap() {
+                        let _ = front.send_to(&buf[..n], to);
+                    }
+                }
+            }
+        });
+        Rebinder {
+            front: front.local_addr().unwrap(),
+            back,
+            stop,
+        }
+    }
+
+    fn socket() -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        socket
+    }
+
+    /// The address clients send to.
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.front
+    }
+
+    /// Moves the side toward the server to a new port; returns it.
+    pub fn rebind(&self) -> std::net::SocketAddr {
+        let socket = std::sync::Arc::new(Self::socket());
+        let at = socket.local_addr().unwrap();
+        *self.back.write().unwrap() = socket;
+        at
+    }
+}
+
+impl Drop for Rebinder {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
