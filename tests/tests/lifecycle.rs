@@ -53,6 +53,54 @@ fn a_sender_reset_mid_transfer_reaches_the_receiver() {
     assert!(sim.endpoint(c).write(cc, id, Bytes::from_static(b"x")).is_err());
 }
 
+/// A stream reset before any of it left is known to the receiver by its RESET_STREAM alone
+/// (spec §4.5): it must still free its place among the peer's streams, or a sender that
+/// abandons streams before writing (a cancelled request, a dropped libp2p substream) runs
+/// out of streams. The application is never told of such a stream.
+#[test]
+fn streams_reset_before_they_sent_anything_free_their_place() {
+    let config = Config {
+        max_concurrent_streams: 4,
+        ..Config::default()
+    };
+    let (mut sim, c, s, cc, sc) = connected(35, config, LinkConfig::default());
+    let mut abandoned = Vec::new();
+    for round in 0..12 {
+        // Two abandoned, then one written: the written one's frame may open the abandoned
+        // ones before their resets arrive, or after.
+        for _ in 0..2 {
+            let id = sim.endpoint(c).open_stream(cc, StreamHeader::default());
+            let id = id.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+            sim.endpoint(c).reset_stream(cc, id, 9).unwrap();
+            abandoned.push(id);
+        }
+        let id = sim.endpoint(c).open_stream(cc, StreamHeader::default());
+        let id = id.unwrap_or_else(|e| panic!("round {round}: {e:?}"));
+        let body = Bytes::from(format!("round {round}"));
+        sim.endpoint(c).write(cc, id, body.clone()).unwrap();
+        sim.endpoint(c).finish(cc, id).unwrap();
+        let ev = events(&mut sim, Duration::from_millis(200));
+        for (n, e) in &ev {
+            if let Event::StreamOpened { stream, .. } | Event::StreamReset { stream, .. } = e {
+                assert!(
+                    *n != s || !abandoned.contains(stream),
+                    "told of abandoned {stream:?}"
+                );
+            }
+        }
+        let accepted = sim.endpoint(s).accept_stream(sc).unwrap().map(|(got, _)| got);
+        assert_eq!(accepted, Some(id), "round {round}");
+        assert_eq!(
+            sim.endpoint(s).read(sc, id, usize::MAX),
+            Ok(Read::Data {
+                bytes: body,
+                offset: 0
+            })
+        );
+        assert_eq!(sim.endpoint(s).read(sc, id, usize::MAX), Ok(Read::Finished));
+    }
+}
+
 #[test]
 fn stop_sending_makes_the_sender_reset() {
     let (mut sim, c, s, cc, sc) = connected(32, Config::default(), LinkConfig::default());

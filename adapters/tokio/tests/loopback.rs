@@ -219,6 +219,31 @@ async fn one_large_async_write_copies_a_bounded_piece_and_write_all_still_sends_
     .await
 }
 
+/// Over real sockets too: streams abandoned before they wrote anything leave the peer's
+/// stream limit as it was (spec §4.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_reset_before_they_sent_anything_do_not_use_up_the_peers_stream_limit() {
+    bounded(async {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        for i in 0..300u32 {
+            let out = conn.open_stream(None).await.unwrap();
+            if i % 2 == 0 {
+                out.reset(1).unwrap();
+            } else {
+                let mut out = out;
+                out.write_all_chunk(Bytes::from(i.to_string())).await.unwrap();
+                out.finish_with(Confirm::Queued).await.unwrap();
+                let mut s = incoming.accept_stream().await.unwrap();
+                assert_eq!(s.read_to_end(100).await.unwrap(), Bytes::from(i.to_string()));
+            }
+        }
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_chunks_ends_with_the_stream() {
     bounded(async {

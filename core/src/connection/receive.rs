@@ -182,7 +182,7 @@ impl Connection {
             Frame::Hello(_) => {}
             Frame::NoiseHello(_) | Frame::NoiseAccept(_) | Frame::NoiseFinish(_) => {}
             Frame::Stream(s) => self.on_stream(config, s)?,
-            Frame::ResetStream { id, code, final_size } => self.on_reset(id, code, final_size)?,
+            Frame::ResetStream { id, code, final_size } => self.on_reset(config, id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::ObservedAddress(o) => self.on_observed_address(o)?,

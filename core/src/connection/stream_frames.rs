@@ -25,24 +25,7 @@ impl Connection {
             // Streams are unidirectional: the peer cannot send on one we opened.
             return Err(ViolationKind::WrongStreamDirection);
         }
-        // Opening stream n opens the peer's lower-numbered streams too (spec §4.12).
-        let opened = self.stream_count.peer_uses(id.index())?;
-        if !opened.is_empty() {
-            for index in opened {
-                let sid = StreamId::new(id.initiator(), index);
-                let (window, max) = (
-                    config.stream_receive_window,
-                    self.receive_credit.max_stream_window(),
-                );
-                let state = StreamState {
-                    recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
-                    ..Default::default()
-                };
-                self.streams.insert(sid, state);
-                self.receive_credit.add_cost(STREAM_COST);
-            }
-            self.grant_streams();
-        }
+        self.open_peer_streams(config, id)?;
         let Some(state) = self.streams.get_mut(&id) else {
             // Finished and gone: a late copy.
             return Ok(());
@@ -139,10 +122,44 @@ impl Connection {
             .sum()
     }
 
-    pub(super) fn on_reset(&mut self, id: StreamId, code: u64, final_size: u64) -> Result<(), ViolationKind> {
+    /// Opens the peer's stream `id` if it is new, and with it the peer's lower-numbered
+    /// streams not opened yet (spec §4.12): a frame of stream n, or its reset (§4.5), uses
+    /// the peer's streams up to n.
+    fn open_peer_streams(&mut self, config: &Config, id: StreamId) -> Result<(), ViolationKind> {
+        let opened = self.stream_count.peer_uses(id.index())?;
+        if opened.is_empty() {
+            return Ok(());
+        }
+        for index in opened {
+            let sid = StreamId::new(id.initiator(), index);
+            let (window, max) = (
+                config.stream_receive_window,
+                self.receive_credit.max_stream_window(),
+            );
+            let state = StreamState {
+                recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
+                ..Default::default()
+            };
+            self.streams.insert(sid, state);
+            self.receive_credit.add_cost(STREAM_COST);
+        }
+        self.grant_streams();
+        Ok(())
+    }
+
+    pub(super) fn on_reset(
+        &mut self,
+        config: &Config,
+        id: StreamId,
+        code: u64,
+        final_size: u64,
+    ) -> Result<(), ViolationKind> {
         if id.initiator() == self.side {
             return Err(ViolationKind::WrongStreamDirection);
         }
+        // A stream reset before any of it was sent is known by its reset alone: it counts
+        // toward the peer's streams as its opening frame would have.
+        self.open_peer_streams(config, id)?;
         let Some(state) = self.streams.get_mut(&id) else {
             return Ok(());
         };
@@ -155,8 +172,16 @@ impl Connection {
         // No one will read the rest: the peer may use its credit elsewhere (RFC 9000 §4.5).
         let unread = final_size.saturating_sub(state.released);
         state.released += unread;
+        let unannounced = matches!(state.reading, Reading::Unannounced);
         self.receive_credit.release(unread);
         self.update_connection_credit();
+        if unannounced {
+            // Its opening frame never came (or comes late, and is then a copy of a stream
+            // gone): the application was never told of it and never will be, so it ends
+            // here and frees its place for the peer's next stream (spec §4.5).
+            self.remove_recv(id);
+            return Ok(());
+        }
         self.events.push_back(Event::StreamReset {
             conn: self.handle,
             stream: id,
