@@ -299,3 +299,42 @@ async fn a_peer_that_moves_to_a_new_address_is_reported_as_an_address_change() {
     within("read", taken.read_exact(&mut got)).await.unwrap();
     assert_eq!(&got, b"from a new port");
 }
+
+#[tokio::test]
+async fn a_listening_transport_dials_from_its_listening_port() {
+    let (mut listener, _, addr) = listening(config()).await;
+    let (mut dialer, _, dialer_addr) = listening(config()).await;
+    let dial = tokio::spawn(dialer.dial(addr.clone(), dial_opts()).unwrap());
+    let TransportEvent::Incoming {
+        upgrade,
+        send_back_addr,
+        local_addr,
+        ..
+    } = within("the dial", next_event(&mut listener)).await
+    else {
+        panic!("the dial arrives");
+    };
+    // The peer sees the address it can dial back: the dialer's listening one.
+    assert_eq!(send_back_addr, dialer_addr);
+    assert_eq!(local_addr, addr);
+    let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
+    assert!(out.unwrap().is_ok() && inc.is_ok());
+
+    // A dial that asks for a new port gets one.
+    let fresh = libp2p::core::transport::DialOpts {
+        port_use: libp2p::core::transport::PortUse::New,
+        ..dial_opts()
+    };
+    let dial = tokio::spawn(dialer.dial(addr, fresh).unwrap());
+    let TransportEvent::Incoming {
+        send_back_addr,
+        upgrade,
+        ..
+    } = within("the dial", next_event(&mut listener)).await
+    else {
+        panic!("the dial arrives");
+    };
+    assert_ne!(send_back_addr, dialer_addr);
+    let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
+    assert!(out.unwrap().is_ok() && inc.is_ok());
+}
