@@ -109,6 +109,7 @@ fn number(v: f64) -> String {
 fn describe(w: Workload) -> &'static str {
     match w {
         Workload::Bulk => "bulk: 1 × 64 MiB",
+        Workload::BulkWhole => "bulk, received whole: 1 × 64 MiB",
         Workload::Messages => "messages: 10,000 × 1 KiB",
         Workload::Rtt => "round trips: 1,000 × 64 B ↔ 64 B",
         Workload::BigRequest => "big requests: 100 × (1 MiB → 64 B)",
@@ -159,9 +160,15 @@ pub fn table(runs: &Runs, peers: &[Peer], workloads: &[Workload], reps: usize) -
 /// Issue 10's goals, as ratios of medians in this run, for each weir adapter.
 fn goals(runs: &Runs, peers: &[Peer]) -> String {
     type Goal = (&'static str, &'static str, fn(&Runs, Peer) -> Option<f64>);
-    let goals: [Goal; 7] = [
+    let goals: [Goal; 9] = [
         ("bulk MB/s ÷ quinn's", "≥ 1.5", |r, p| {
             ratio(r, p, Peer::Quinn, Workload::Bulk, Metric::BulkMBps)
+        }),
+        ("bulk received whole, MB/s ÷ quinn's", "≥ 1.5", |r, p| {
+            ratio(r, p, Peer::Quinn, Workload::BulkWhole, Metric::BulkMBps)
+        }),
+        ("peak RSS, bulk received whole ÷ quinn's", "≤ 1", |r, p| {
+            ratio(r, p, Peer::Quinn, Workload::BulkWhole, Metric::PeakRssMiB)
         }),
         ("messages/s ÷ quinn's", "≥ 2", |r, p| {
             ratio(r, p, Peer::Quinn, Workload::Messages, Metric::MessagesPerSec)

@@ -11,6 +11,9 @@ use bytes::Bytes;
 pub enum Workload {
     /// One 64 MiB message; the server checks its length and CRC-32 and answers with them.
     Bulk,
+    /// The same message, taken whole by the server (as an application that wants the
+    /// message, not its pieces, receives it), then checked.
+    BulkWhole,
     /// 10,000 messages of 1 KiB one way, then one answer: messages per second.
     Messages,
     /// 1,000 sequential round trips of a 64-byte request and a 64-byte response.
@@ -21,8 +24,9 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order of the table.
-    pub const ALL: [Workload; 4] = [
+    pub const ALL: [Workload; 5] = [
         Workload::Bulk,
+        Workload::BulkWhole,
         Workload::Messages,
         Workload::Rtt,
         Workload::BigRequest,
@@ -32,6 +36,7 @@ impl Workload {
     pub fn name(self) -> &'static str {
         match self {
             Workload::Bulk => "bulk",
+            Workload::BulkWhole => "bulk-whole",
             Workload::Messages => "messages",
             Workload::Rtt => "rtt",
             Workload::BigRequest => "big-request",
@@ -51,7 +56,7 @@ impl Workload {
     /// The figures this workload reports, in table order: (key, unit, higher is better).
     pub fn metrics(self) -> &'static [Metric] {
         match self {
-            Workload::Bulk => &[Metric::BulkMBps, Metric::BulkCpuMs],
+            Workload::Bulk | Workload::BulkWhole => &[Metric::BulkMBps, Metric::BulkCpuMs],
             Workload::Messages => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
             Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
             Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
@@ -196,9 +201,16 @@ fn bad(what: String) -> io::Error {
 /// The server's half of `workload`: answers until the client has all it asked for.
 pub async fn serve(workload: Workload, link: &mut impl Link) -> io::Result<()> {
     match workload {
-        Workload::Bulk => {
+        Workload::Bulk | Workload::BulkWhole => {
             let mut crc = crc32fast::Hasher::new();
-            let len = link.recv_each(&mut |piece| crc.update(piece)).await?;
+            let len = match workload {
+                Workload::BulkWhole => {
+                    let whole = link.recv().await?;
+                    crc.update(&whole);
+                    whole.len() as u64
+                }
+                _ => link.recv_each(&mut |piece| crc.update(piece)).await?,
+            };
             let mut answer = len.to_le_bytes().to_vec();
             answer.extend_from_slice(&crc.finalize().to_le_bytes());
             link.send(Bytes::from(answer)).await?;
@@ -242,7 +254,7 @@ pub async fn serve(workload: Workload, link: &mut impl Link) -> io::Result<()> {
 /// The client's half of `workload`: sends, waits for the answers, and returns the figures.
 pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(Metric, f64)>> {
     match workload {
-        Workload::Bulk => {
+        Workload::Bulk | Workload::BulkWhole => {
             let data = payload(BULK_LEN);
             let crc = crc32fast::hash(&data);
             let (start, cpu) = (Instant::now(), Cpu::start());

@@ -15,8 +15,9 @@ const PEERS: [&str; 7] = [
 ];
 
 /// Each workload and the figures it reports.
-const WORKLOADS: [(&str, &[&str]); 4] = [
+const WORKLOADS: [(&str, &[&str]); 5] = [
     ("bulk", &["BulkMBps", "BulkCpuMs"]),
+    ("bulk-whole", &["BulkMBps", "BulkCpuMs"]),
     ("messages", &["MessagesPerSec", "MessageCpuUs"]),
     ("rtt", &["RttP50", "RttP95", "RttP99", "RttCpuUs"]),
     ("big-request", &["BigP50", "BigP95", "BigCpuMs"]),

@@ -93,21 +93,17 @@ pub const DEFAULT_MESSAGE_LIMIT: u64 = 256 << 20;
 pub const REQUEST_LIMIT: u64 = DEFAULT_MESSAGE_LIMIT;
 
 /// The pieces of a stream or message as one buffer: the one piece itself (no copy), or
-/// one copy of several.
+/// one copy of several into a buffer of exactly their length (no growth along the way).
 pub fn join(chunks: impl IntoIterator<Item = Bytes>) -> Bytes {
-    let mut chunks = chunks.into_iter();
-    let Some(first) = chunks.next() else {
-        return Bytes::new();
-    };
-    let Some(second) = chunks.next() else {
-        return first;
-    };
-    let mut out = bytes::BytesMut::from(&first[..]);
-    out.extend_from_slice(&second);
-    for c in chunks {
-        out.extend_from_slice(&c);
+    let mut chunks: Vec<Bytes> = chunks.into_iter().collect();
+    if chunks.len() <= 1 {
+        return chunks.pop().unwrap_or_default();
     }
-    out.freeze()
+    let mut out = Vec::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for c in &chunks {
+        out.extend_from_slice(c);
+    }
+    Bytes::from(out)
 }
 
 impl From<Error> for std::io::Error {

@@ -76,6 +76,7 @@ mod close;
 mod closing;
 mod control;
 mod datagrams;
+mod gathered;
 mod handshaking;
 mod inbox;
 mod lifecycle;

@@ -8,8 +8,7 @@
 //! what the application has been told and whether it still wants the bytes, and
 //! `spec/state-machines.md` shows the same table, checked by a test.
 
-use bytes::Bytes;
-use smallvec::SmallVec;
+use super::gathered::Gathered;
 
 /// The application's side of a stream the peer sends.
 #[derive(Debug, Default)]
@@ -25,9 +24,7 @@ pub(super) enum Reading {
         /// Offered to `accept_stream` (in the connection's inbox), not taken yet.
         offered: bool,
         /// Bytes gathered so far for a whole-message read.
-        gathered: SmallVec<[Bytes; 2]>,
-        /// Their length.
-        gathered_len: u64,
+        gathered: Gathered,
     },
     /// The application stopped it (STOP_SENDING sent) before its opening frame arrived.
     StoppedUnannounced,
@@ -92,8 +89,7 @@ impl Reading {
             ReadPhase::Open => Reading::Open {
                 readable_signaled: false,
                 offered: false,
-                gathered: SmallVec::new(),
-                gathered_len: 0,
+                gathered: Gathered::default(),
             },
             ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
             ReadPhase::Stopped => Reading::Stopped,
@@ -118,7 +114,7 @@ impl Reading {
     /// buffered).
     pub(super) fn gathered_len(&self) -> u64 {
         match self {
-            Reading::Open { gathered_len, .. } => *gathered_len,
+            Reading::Open { gathered, .. } => gathered.len(),
             _ => 0,
         }
     }
@@ -133,6 +129,7 @@ pub(crate) fn spec_section() -> alloc::string::String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn every_row_lands_on_its_target() {
@@ -141,8 +138,11 @@ mod tests {
             ReadPhase::Open => Reading::Open {
                 readable_signaled: true,
                 offered: false,
-                gathered: SmallVec::from_iter([Bytes::from_static(b"ab")]),
-                gathered_len: 2,
+                gathered: {
+                    let mut g = Gathered::default();
+                    g.push(Bytes::from_static(b"ab"), None);
+                    g
+                },
             },
             ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
             ReadPhase::Stopped => Reading::Stopped,

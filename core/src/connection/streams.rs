@@ -8,22 +8,6 @@
 
 use super::*;
 
-/// Joins pieces of a message; a single piece is returned as is (no copy).
-pub(super) fn join(mut pieces: SmallVec<[Bytes; 2]>) -> Bytes {
-    match pieces.len() {
-        0 => Bytes::new(),
-        1 => pieces.pop().unwrap_or_default(),
-        _ => {
-            let total = pieces.iter().map(Bytes::len).sum();
-            let mut out = BytesMut::with_capacity(total);
-            for p in &pieces {
-                out.extend_from_slice(p);
-            }
-            out.freeze()
-        }
-    }
-}
-
 impl Connection {
     pub(super) fn check_established(&self) -> Result<(), ApiError> {
         if self.state == State::Established {
@@ -297,14 +281,14 @@ impl Connection {
         if let Some(other) = self.gather(id, max_len)? {
             return Ok(other);
         }
-        let pieces = match self.streams.get_mut(&id).map(|s| &mut s.reading) {
-            Some(Reading::Open { gathered, .. }) => core::mem::take(gathered),
-            _ => SmallVec::new(),
+        let message = match self.streams.get_mut(&id).map(|s| &mut s.reading) {
+            Some(Reading::Open { gathered, .. }) => gathered.take(),
+            _ => Bytes::new(),
         };
         Ok(match self.end_read(id) {
             Ok(()) => Read::Data {
                 offset: 0,
-                bytes: join(pieces),
+                bytes: message,
             },
             Err(m) => m.into(),
         })
@@ -325,16 +309,13 @@ impl Connection {
             if recv.is_finished() {
                 return Ok(None);
             }
+            let total = recv.end().or(state.header.total_len);
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
-                    if let Some(Reading::Open {
-                        gathered,
-                        gathered_len,
-                        ..
-                    }) = self.streams.get_mut(&id).map(|s| &mut s.reading)
+                    if let Some(Reading::Open { gathered, .. }) =
+                        self.streams.get_mut(&id).map(|s| &mut s.reading)
                     {
-                        *gathered_len += bytes.len() as u64;
-                        gathered.push(bytes);
+                        gathered.push(bytes, total);
                     }
                 }
                 other => return Ok(Some(other)),

@@ -1,0 +1,144 @@
+//! A message's bytes as a whole-message read gathers them (spec/protocol.md §8, Streams and
+//! credit): the input is each piece as it is read out of the stream, the output the message
+//! as one `Bytes`.
+//!
+//! One piece is kept as it came, so a message that arrived in one datagram reaches the
+//! application without a copy. From the second piece on, the pieces are copied into one
+//! buffer as they arrive: the message has to be contiguous in the end anyway, and copying
+//! early lets each datagram's receive buffer go at once, where keeping the pieces would
+//! hold every receive buffer of the message until its last byte came (a 64 MiB message kept
+//! about 64 MiB of them alive beside the joined copy, and the endpoint allocated fresh
+//! receive buffers all the while). The buffer grows geometrically with what arrived, never
+//! past twice that or [`SMALL`] (a peer's announced length alone reserves no more); a
+//! large buffer's growth moves its pages rather than copying them (the allocator's
+//! `mremap`).
+
+use alloc::vec::Vec;
+
+use bytes::Bytes;
+
+/// A buffer this small may be reserved whatever arrived of it: a small message in several
+/// pieces is joined with one allocation, and a peer's announced lengths pin at most this much
+/// per stream it has open that it did not send.
+const SMALL: usize = 4096;
+
+/// What a whole-message read has gathered of one message.
+#[derive(Debug, Default)]
+pub(super) struct Gathered {
+    /// The first piece, while it is the only one.
+    first: Option<Bytes>,
+    /// Every piece so far, copied, once there were two (a `Vec`, whose growth this decides
+    /// exactly: a buffer frozen exactly full becomes `Bytes` without an allocation).
+    joined: Vec<u8>,
+}
+
+impl Gathered {
+    /// Adds the next piece; `total` is the message's length, if known.
+    pub(super) fn push(&mut self, piece: Bytes, total: Option<u64>) {
+        if piece.is_empty() {
+            return;
+        }
+        if self.first.is_none() && self.joined.is_empty() {
+            self.first = Some(piece);
+            return;
+        }
+        let first = self.first.take();
+        let len = self.len() as usize;
+        let needed = len + piece.len();
+        if self.joined.capacity() < needed {
+            // Twice what arrived (at least `SMALL`), or the whole message if that is less:
+            // room for what comes next (geometric growth), and the last growth lands on the
+            // message's length.
+            let whole = total
+                .and_then(|t| usize::try_from(t).ok())
+                .filter(|&t| t >= needed);
+            let room = (2 * needed).max(SMALL);
+            let target = whole.map_or(room, |t| t.min(room));
+            self.joined.reserve_exact(target - self.joined.len());
+        }
+        if let Some(first) = first {
+            self.joined.extend_from_slice(&first);
+        }
+        self.joined.extend_from_slice(&piece);
+    }
+
+    /// The bytes gathered so far.
+    pub(super) fn len(&self) -> u64 {
+        (self.first.as_ref().map_or(0, Bytes::len) + self.joined.len()) as u64
+    }
+
+    /// The message, taken; nothing is left.
+    pub(super) fn take(&mut self) -> Bytes {
+        match self.first.take() {
+            Some(first) => first,
+            None => Bytes::from(core::mem::take(&mut self.joined)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use alloc::vec::Vec;
+
+    #[test]
+    fn one_piece_is_handed_out_as_it_came() {
+        let piece = Bytes::from_static(b"whole");
+        let mut g = Gathered::default();
+        g.push(piece.clone(), Some(5));
+        assert_eq!(g.len(), 5);
+        let out = g.take();
+        assert_eq!(out, piece);
+        assert_eq!(out.as_ptr(), piece.as_ptr(), "no copy");
+        assert_eq!(g.len(), 0);
+    }
+
+    #[test]
+    fn pieces_are_joined_as_they_arrive_within_twice_what_arrived() {
+        let (piece_len, pieces) = (1_400usize, 1_000usize);
+        for total in [Some((piece_len * pieces) as u64), None] {
+            let mut g = Gathered::default();
+            let mut expected = Vec::new();
+            for i in 0..pieces {
+                let piece: Vec<u8> = (0..piece_len).map(|b| (b + i) as u8).collect();
+                expected.extend_from_slice(&piece);
+                g.push(Bytes::from(piece), total);
+                assert!(
+                    g.first.is_none() || i == 0,
+                    "the first piece is copied once a second comes"
+                );
+                let cap = g.joined.capacity() as u64;
+                let bound = (2 * g.len()).max(SMALL as u64);
+                assert!(cap <= bound, "{total:?}: capacity {cap} for {} bytes", g.len());
+            }
+            if total.is_some() {
+                assert_eq!(
+                    g.joined.capacity(),
+                    piece_len * pieces,
+                    "the last growth lands on the total"
+                );
+            }
+            assert_eq!(g.take(), Bytes::from(expected));
+        }
+    }
+
+    #[test]
+    fn an_announced_length_reserves_nothing_that_did_not_arrive() {
+        let mut g = Gathered::default();
+        g.push(Bytes::from(vec![1; 100]), Some(1 << 30));
+        g.push(Bytes::from(vec![2; 100]), Some(1 << 30));
+        assert!(g.joined.capacity() <= SMALL);
+        assert_eq!(g.len(), 200);
+    }
+
+    #[test]
+    fn a_small_message_in_several_pieces_is_joined_with_one_allocation() {
+        let mut g = Gathered::default();
+        for piece in [379, 108, 537] {
+            g.push(Bytes::from(vec![3; piece]), Some(1024));
+            assert!(g.joined.is_empty() || g.joined.capacity() == 1024);
+        }
+        assert_eq!(g.take().len(), 1024);
+    }
+}
