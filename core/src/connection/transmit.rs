@@ -140,7 +140,15 @@ impl Connection {
         } else if self.black_hole.wants_raise(now) && self.recovery.bytes_in_flight() > 0 && large > size {
             size = large;
             Probe::Raise
-        } else if let Some(probe) = self.mtu.wants_probe(now, large).filter(|&p| p <= room) {
+        } else if let Some(probe) = self
+            .mtu
+            // The search's ceiling is both ends' maximum, not this buffer's length: given a
+            // buffer too short for the next probe (the later datagrams of a batch may get
+            // ones of the current size), it waits for a longer one rather than taking the
+            // short buffer for the path's limit and stopping for RAISE_AFTER.
+            .wants_probe(now, self.large_size_within(config.max_datagram_size, usize::MAX))
+            .filter(|&p| p <= room && p <= buf.len())
+        {
             size = probe;
             Probe::Mtu
         } else {
