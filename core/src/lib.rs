@@ -157,7 +157,7 @@ pub use command::{Command, Done, MessageDigest, ReadUnit};
 pub use config::{
     AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig, DEFAULT_MAX_DATAGRAM_SIZE,
 };
-pub use connection::Timer;
+pub use connection::{Gathered, Timer};
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};
 pub use endpoint::{Endpoint, EndpointLoad, EndpointStats, Mapping, Reflexive, Transmit};
 pub use event::{ApiError, CloseReason, Event, Path, Priority, Read, StreamHeader, ViolationKind};

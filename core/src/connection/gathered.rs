@@ -22,9 +22,11 @@ use bytes::Bytes;
 /// per stream it has open that it did not send.
 const SMALL: usize = 4096;
 
-/// What a whole-message read has gathered of one message.
+/// A message's pieces joined as they arrive (see the module documentation): what the core's
+/// whole-message read keeps, and what an adapter's read of a whole stream may use the same
+/// way.
 #[derive(Debug, Default)]
-pub(super) struct Gathered {
+pub struct Gathered {
     /// The first piece, while it is the only one.
     first: Option<Bytes>,
     /// Every piece so far, copied, once there were two (a `Vec`, whose growth this decides
@@ -34,7 +36,7 @@ pub(super) struct Gathered {
 
 impl Gathered {
     /// Adds the next piece; `total` is the message's length, if known.
-    pub(super) fn push(&mut self, piece: Bytes, total: Option<u64>) {
+    pub fn push(&mut self, piece: Bytes, total: Option<u64>) {
         if piece.is_empty() {
             return;
         }
@@ -63,12 +65,17 @@ impl Gathered {
     }
 
     /// The bytes gathered so far.
-    pub(super) fn len(&self) -> u64 {
+    pub fn len(&self) -> u64 {
         (self.first.as_ref().map_or(0, Bytes::len) + self.joined.len()) as u64
     }
 
+    /// Whether nothing was gathered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The message, taken; nothing is left.
-    pub(super) fn take(&mut self) -> Bytes {
+    pub fn take(&mut self) -> Bytes {
         match self.first.take() {
             Some(first) => first,
             None => Bytes::from(core::mem::take(&mut self.joined)),

@@ -103,6 +103,7 @@ use address_report::AddressReport;
 use closing::Closing;
 use control::ControlQueue;
 use datagrams::Datagrams;
+pub use gathered::Gathered;
 use handshaking::{HandshakeState, HandshakeStep};
 use inbox::Inbox;
 use lifecycle::{State, Step};

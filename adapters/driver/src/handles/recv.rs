@@ -152,21 +152,22 @@ impl RecvStream {
         }
     }
 
-    /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes.
+    /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes. A stream
+    /// that came in one piece is handed over as it came; several are joined as they arrive
+    /// ([`weir_core::Gathered`]: one copy, each receive buffer let go at once).
     pub async fn read_to_end(&mut self, limit: u64) -> Result<Bytes, Error> {
-        if self.total_len().is_some_and(|t| t > limit) {
+        let total = self.total_len();
+        if total.is_some_and(|t| t > limit) {
             return Err(Error::Refused(ApiError::MessageTooLong));
         }
-        let mut chunks = Vec::new();
-        let mut len = 0u64;
+        let mut whole = weir_core::Gathered::default();
         while let Some(chunk) = self.read_chunk(usize::MAX).await? {
-            len += chunk.len() as u64;
-            if len > limit {
+            if whole.len() + chunk.len() as u64 > limit {
                 return Err(Error::Refused(ApiError::MessageTooLong));
             }
-            chunks.push(chunk);
+            whole.push(chunk, total);
         }
-        Ok(crate::join(chunks))
+        Ok(whole.take())
     }
 
     /// Makes this stream's delivery yours to confirm (spec §8, Delivery): reading it to its
