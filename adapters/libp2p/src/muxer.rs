@@ -93,13 +93,10 @@ pub(crate) fn lock(routes: &SharedRoutes) -> MutexGuard<'_, Routes> {
 impl Routes {
     /// The answer to outbound substream `n`, if it arrived; else registers `waker`.
     pub(crate) fn take(&mut self, n: u64, waker: &Waker) -> Answer {
-        match self.slots.get_mut(&n) {
-            Some(Slot::Arrived(_)) => match self.slots.remove(&n) {
-                Some(Slot::Arrived(stream)) => Answer::Arrived(stream),
-                _ => unreachable!("the slot was an arrival"),
-            },
-            Some(Slot::Waiting(w)) if !self.ended => {
-                *w = Some(waker.clone());
+        match self.slots.remove(&n) {
+            Some(Slot::Arrived(stream)) => Answer::Arrived(stream),
+            Some(Slot::Waiting(_)) if !self.ended => {
+                self.slots.insert(n, Slot::Waiting(Some(waker.clone())));
                 Answer::Waiting
             }
             _ => Answer::Never,

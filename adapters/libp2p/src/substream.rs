@@ -78,6 +78,8 @@ impl Substream {
         }
         match &mut self.recv {
             Recv::Open(stream) => Poll::Ready(Ok(stream)),
+            // The branch above put an arrived answer in place or returned: no peer input
+            // leads here.
             Recv::Awaiting { .. } => unreachable!("an arrived answer was put in place"),
         }
     }

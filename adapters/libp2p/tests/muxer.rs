@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{config, connected, dial_opts, drive, listening, next_event};
+use common::{config, connected, dial_opts, drive, listening, next_arrival, next_event, Arrival};
 use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::core::transport::{ListenerId, TransportError, TransportEvent};
 use libp2p::core::Transport as _;
@@ -137,9 +137,7 @@ async fn a_dial_to_a_peer_id_that_does_not_answer_fails_with_who_did() {
             .dial(addr.with(Protocol::P2p(stranger)), dial_opts())
             .unwrap(),
     );
-    let TransportEvent::Incoming { upgrade, .. } = next_event(&mut listener).await else {
-        panic!("the dial arrives");
-    };
+    let upgrade = next_arrival(&mut listener).await.upgrade;
     let (out, _) = within("dial and upgrade", async { tokio::join!(dial, upgrade) }).await;
     match out.unwrap() {
         Err(Error::Identity(IdentityError::WrongPeer(wrong))) => {
@@ -163,9 +161,7 @@ async fn a_weir_peer_that_does_not_prove_a_libp2p_identity_is_closed_with_the_co
     };
     let plain = Endpoint::bind(weir_sim::loopback::local(), weir_sim::loopback::config()).unwrap();
     let conn = plain.connect(([127, 0, 0, 1], port).into()).await.unwrap();
-    let TransportEvent::Incoming { upgrade, .. } = next_event(&mut listener).await else {
-        panic!("the connection arrives");
-    };
+    let upgrade = next_arrival(&mut listener).await.upgrade;
     match upgrade.await {
         Err(Error::IdentityTimedOut(limit)) => assert_eq!(limit, Duration::from_millis(300)),
         Err(e) => panic!("expected IdentityTimedOut, got {e}"),
@@ -250,14 +246,7 @@ async fn a_listener_on_an_unspecified_address_reports_its_interfaces_addresses()
     // The address reported is one to dial.
     let mut dialer = Transport::new(&Keypair::generate_ed25519(), config()).unwrap();
     let dial = tokio::spawn(dialer.dial(loopback, dial_opts()).unwrap());
-    let upgrade = loop {
-        match within("the dial", next_event(&mut transport)).await {
-            TransportEvent::Incoming { upgrade, .. } => break upgrade,
-            // The other interfaces' addresses.
-            TransportEvent::NewAddress { .. } => {}
-            _ => panic!("the dial arrives"),
-        }
-    };
+    let upgrade = next_arrival(&mut transport).await.upgrade;
     let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
     assert_eq!(
         out.unwrap().ok().map(|(peer, _)| peer),
@@ -279,9 +268,7 @@ async fn a_peer_that_moves_to_a_new_address_is_reported_as_an_address_change() {
         .with(Protocol::Udp(nat.addr().port()))
         .with(Protocol::P2p(listener_key.public().to_peer_id()));
     let dial = tokio::spawn(dialer.dial(via, dial_opts()).unwrap());
-    let TransportEvent::Incoming { upgrade, .. } = within("the dial", next_event(&mut listener)).await else {
-        panic!("the dial arrives");
-    };
+    let upgrade = next_arrival(&mut listener).await.upgrade;
     let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
     let (a, mut b) = (drive(out.unwrap().unwrap().1), drive(inc.unwrap().1));
 
@@ -305,15 +292,11 @@ async fn a_listening_transport_dials_from_its_listening_port() {
     let (mut listener, _, addr) = listening(config()).await;
     let (mut dialer, _, dialer_addr) = listening(config()).await;
     let dial = tokio::spawn(dialer.dial(addr.clone(), dial_opts()).unwrap());
-    let TransportEvent::Incoming {
+    let Arrival {
         upgrade,
-        send_back_addr,
         local_addr,
-        ..
-    } = within("the dial", next_event(&mut listener)).await
-    else {
-        panic!("the dial arrives");
-    };
+        send_back_addr,
+    } = next_arrival(&mut listener).await;
     // The peer sees the address it can dial back: the dialer's listening one.
     assert_eq!(send_back_addr, dialer_addr);
     assert_eq!(local_addr, addr);
@@ -326,14 +309,11 @@ async fn a_listening_transport_dials_from_its_listening_port() {
         ..dial_opts()
     };
     let dial = tokio::spawn(dialer.dial(addr, fresh).unwrap());
-    let TransportEvent::Incoming {
-        send_back_addr,
+    let Arrival {
         upgrade,
+        send_back_addr,
         ..
-    } = within("the dial", next_event(&mut listener)).await
-    else {
-        panic!("the dial arrives");
-    };
+    } = next_arrival(&mut listener).await;
     assert_ne!(send_back_addr, dialer_addr);
     let (out, inc) = within("the upgrades", async { tokio::join!(dial, upgrade) }).await;
     assert!(out.unwrap().is_ok() && inc.is_ok());

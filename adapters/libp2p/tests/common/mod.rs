@@ -43,6 +43,42 @@ pub async fn next_event(
     poll_fn(|cx| Pin::new(&mut *transport).poll(cx)).await
 }
 
+/// A connection that arrived at a listener: its upgrade, and the listener's and the peer's
+/// addresses.
+pub struct Arrival {
+    pub upgrade: <Transport as libp2p::core::Transport>::ListenerUpgrade,
+    pub local_addr: Multiaddr,
+    pub send_back_addr: Multiaddr,
+}
+
+/// The next connection that arrives at `transport`, past the addresses it reports meanwhile
+/// (a listener on an unspecified address reports each interface's); bounded in time.
+pub async fn next_arrival(transport: &mut Transport) -> Arrival {
+    let wait = async {
+        loop {
+            match next_event(transport).await {
+                TransportEvent::Incoming {
+                    upgrade,
+                    local_addr,
+                    send_back_addr,
+                    ..
+                } => {
+                    return Arrival {
+                        upgrade,
+                        local_addr,
+                        send_back_addr,
+                    }
+                }
+                TransportEvent::NewAddress { .. } => {}
+                _ => panic!("a connection arrives, not a listener's end"),
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), wait)
+        .await
+        .expect("a connection arrives within 20 s")
+}
+
 pub fn dial_opts() -> DialOpts {
     DialOpts {
         role: Endpoint::Dialer,
@@ -66,9 +102,7 @@ pub async fn connected(config: Config) -> Pair {
     let mut dialer = Transport::new(&dialer_key, config).unwrap();
     // A dial is a future that does nothing until polled: run it beside the listener.
     let dial = tokio::spawn(dialer.dial(addr, dial_opts()).unwrap());
-    let TransportEvent::Incoming { upgrade, .. } = next_event(&mut listener).await else {
-        panic!("the dial arrives");
-    };
+    let upgrade = next_arrival(&mut listener).await.upgrade;
     let (out, inc) = tokio::join!(dial, upgrade);
     Pair {
         dialer: out.unwrap().unwrap(),
