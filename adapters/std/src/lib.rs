@@ -2,16 +2,18 @@
 //!
 //! weir over a real UDP socket with plain threads and no async runtime. Each [`Endpoint`]
 //! holds the sans-IO core endpoint (inside a [`weir_driver::Driver`]) behind a lock, and
-//! one driver thread that receives datagrams and sets the socket's read timeout to the
-//! core's next deadline, so the core's timers fire on time. Every call is blocking: it is
-//! `weir-driver`'s handle call (the same as `weir-tokio`'s) run to completion on the
-//! calling thread (a `block_on` of its own): it runs on the driver in the calling
-//! thread, sends what it left, and if the core has no answer yet (a read of bytes not yet
-//! arrived, a write to a full buffer) parks the thread until the driver thread, handing
-//! the core what it waits for, wakes it. A call that moves the core's
-//! deadline earlier than the driver thread's sleep wakes it with a one-byte datagram from a
-//! private waker socket (the driver thread drops datagrams from that address).
-//!
+//! one driver thread that receives datagrams while no call does and sets the socket's read
+//! timeout to the core's next deadline, so the core's timers fire on time. Every call is
+//! blocking: it is `weir-driver`'s handle call (the same as `weir-tokio`'s) run to
+//! completion on the calling thread (a `block_on` of its own): it runs on the driver in
+//! the calling thread, sends what it left, and if the core has no answer yet (a read of
+//! bytes not yet arrived, a write to a full buffer) waits. A waiting call receives from
+//! the socket itself when the driver thread has yielded it (as it does after waking calls),
+//! so the datagram it waits for wakes its own thread, not the driver thread that would then
+//! wake it; otherwise it parks until the driver thread, handing the core what it waits for,
+//! wakes it. A call that moves the core's deadline earlier than the driver thread's sleep
+//! wakes it (with a one-byte datagram from a private waker socket, which receivers drop).
+
 //! Backpressure reaches the caller as a blocking call, never as an unbounded queue: a write
 //! waits while the connection's send buffer is full, and what the peer sends stays in the
 //! core, under its flow control, until a read asks for it. Every blocking call of a handle

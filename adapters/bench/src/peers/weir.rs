@@ -21,17 +21,24 @@ pub(super) const BASE_DATAGRAM: u16 = 1200;
 /// once per 1.4 KB.
 pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 
-/// The configuration both sides use: the defaults, with the datagram size given, and
+/// The configuration both sides use: the defaults, with the datagram size given,
 /// `max_concurrent_streams` from `WEIR_BENCH_STREAMS` when that is set to a number (to
-/// measure what the default costs a sender of many messages).
+/// measure what the default costs a sender of many messages), and the congestion
+/// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default).
 fn config(datagram: u16) -> Config {
     let defaults = Config::default();
     let streams = std::env::var("WEIR_BENCH_STREAMS")
         .ok()
         .and_then(|v| v.parse().ok());
+    let congestion = match std::env::var("WEIR_BENCH_CONGESTION").as_deref() {
+        Ok("ledbat") => weir_core::congestion::CongestionAlgorithm::Ledbat(Default::default()),
+        Ok("new-reno") => weir_core::congestion::CongestionAlgorithm::NewReno,
+        _ => defaults.congestion.clone(),
+    };
     Config {
         max_datagram_size: datagram,
         max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
+        congestion,
         ..defaults
     }
 }

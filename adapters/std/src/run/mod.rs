@@ -1,0 +1,484 @@
+//! The driver thread, what the calls tell it ([`Io`], the [`Runtime`]), and how a calling
+//! thread waits for a call ([`block_on`]).
+//!
+//! A call runs on the driver in the calling thread and sends what it left at once
+//! ([`Calls::changed`](Runtime::changed)), so a call the core can answer (a send with room, a read of what is
+//! there) costs no thread switch. Sends are batches of equal datagrams cut by the kernel
+//! (GSO) where the platform has it.
+//!
+//! **Who receives.** One thread at a time receives from the socket: whoever holds the
+//! [`Receiver`] (the receive buffer, [`Inbox`], behind a lock), in a blocking receive (a
+//! whole GRO batch at a time, through `quinn-udp`) with a read timeout no later than the
+//! core's next deadline, then hands what came to the driver and fires its timers.
+//! - A call that must wait receives itself, if the receiver is free: the datagram it waits
+//!   for then wakes the thread that wants it, directly, instead of waking the driver thread
+//!   which would wake the caller (two thread switches a message, most of weir-std's cost
+//!   before). Another thread's wake-up of a receiving caller comes with a one-byte datagram
+//!   from the endpoint's private waker socket, which ends its receive.
+//! - The driver thread receives while no call does. After waking calls it stands by (parks,
+//!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`] at a time, firing the timers that
+//!   come due, for as long as calls keep receiving; a stand-by in which none did returns the
+//!   receiver to it. So a peer's datagrams wait in the socket's buffer at most that long
+//!   when the application stops calling.
+//!
+//! While the driver thread waits, it records until when (`asleep_until`); a call that
+//! moves the deadline earlier wakes it (a datagram from the waker socket if it receives,
+//! an unpark if it stands by), and no other call does. What a read leaves to send
+//! ([`Urgency::Soon`]: credit, stream slots, a receipt) is not sent by the reading thread
+//! while the driver thread is about to send anyway (busy, or back within `WOKEN_WAIT`):
+//! the answer the application writes next, if it writes one, carries it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::io::{self, IoSliceMut};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{JoinHandle, Thread};
+use std::time::{Duration, Instant};
+
+use quinn_udp::{RecvMeta, UdpSocketState};
+use weir_driver::{Config, Driver, Error, Inbox, Outbox, Runtime, Shared, Urgency};
+
+/// The longest the thread sleeps with no deadline (a datagram or a wake-up ends it sooner).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// The longest the thread sleeps after waking calls: they read what came and move the
+/// core's timers (an acknowledgement's delay, say), and a short first sleep lets them run
+/// before the thread sleeps to a deadline they would have to wake it from, with a datagram.
+const WOKEN_WAIT: Duration = Duration::from_micros(200);
+/// How long the driver thread stands by while calls receive: the longest a peer's datagram
+/// waits in the socket's buffer once the application stops calling.
+const STANDBY: Duration = Duration::from_millis(1);
+
+/// What the calls and the driver thread share beside the driver: the socket, what is
+/// being sent and received, and how to wake the thread.
+pub(crate) struct Io {
+    socket: Socket,
+    /// Taken after the driver's lock, never before it.
+    sending: Mutex<Sending>,
+    /// Held by the thread that receives, across its receive; never taken while the
+    /// driver's lock is held, only tried.
+    receiver: Mutex<Receiver>,
+    /// Receives made by calls (not the driver thread): how the standing-by driver thread
+    /// sees that calls still receive.
+    call_receives: AtomicU64,
+    /// The endpoint was dropped: the driver thread shuts down.
+    stop: AtomicBool,
+    waker: UdpSocket,
+    waker_addr: SocketAddr,
+    driver_addr: SocketAddr,
+    /// The driver (for calls that receive) and the driver thread (to unpark it when it
+    /// stands by), set once it started.
+    shared: OnceLock<Weak<Shared>>,
+    driver_thread: OnceLock<Thread>,
+}
+
+/// The send side's state.
+struct Sending {
+    outbox: Outbox,
+    /// While the driver thread waits: until when.
+    asleep_until: Option<Instant>,
+    /// What the driver thread does.
+    duty: Duty,
+}
+
+/// What the driver thread does about receiving.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Duty {
+    /// It receives (or will, once it has done what it does now).
+    Receive,
+    /// It woke calls, or calls received lately: it parks for [`WOKEN_WAIT`] or
+    /// [`STANDBY`], and receives again after a stand-by in which no call did.
+    StandBy,
+    /// A call receives now: it parks until the core's deadline, and the call unparks it
+    /// when its receive is over.
+    Yield,
+}
+
+/// The receive side: the buffer datagrams are received into, and the socket's read timeout
+/// last set (waking early costs a loop, nothing else).
+struct Receiver {
+    inbox: Inbox,
+    timeout: Duration,
+}
+
+impl Io {
+    fn sending(&self) -> MutexGuard<'_, Sending> {
+        self.sending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Ends the receive under way, whoever makes it, with a one-byte datagram from the
+    /// waker socket (a lost one only delays the receiver to its read timeout).
+    fn kick(&self) {
+        let _ = self.waker.send_to(&[0], self.driver_addr);
+    }
+
+    /// The endpoint was dropped: wakes the driver thread to shut down (a lost wake-up only
+    /// delays it to its next deadline).
+    pub(crate) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.kick();
+        if let Some(thread) = self.driver_thread.get() {
+            thread.unpark();
+        }
+    }
+
+    /// Receives once, with `longest` as the read timeout, and hands what came to the
+    /// driver, firing its timers if due; the number of calls that woke.
+    fn receive(&self, receiver: &mut Receiver, shared: &Shared, longest: Duration) -> usize {
+        // A zero timeout means "block forever" to the OS: wait at least a microsecond. The
+        // timeout is a power of two of microseconds, at most the wait: a wait that shrinks
+        // towards a deadline then sets it a few times, not every time.
+        let micros = u64::try_from(longest.as_micros()).unwrap_or(u64::MAX).max(1);
+        let wait = Duration::from_micros(1 << micros.ilog2());
+        if wait != receiver.timeout {
+            if self.socket.socket.set_read_timeout(Some(wait)).is_err() {
+                return 0;
+            }
+            receiver.timeout = wait;
+        }
+        let mut meta = [RecvMeta::default()];
+        let received = {
+            let mut bufs = [IoSliceMut::new(receiver.inbox.room())];
+            self.socket
+                .state
+                .recv((&self.socket.socket).into(), &mut bufs, &mut meta)
+        };
+        let mut driver = shared.driver();
+        match received {
+            Ok(1) if meta[0].addr == self.waker_addr => {}
+            Ok(1) => {
+                let m = meta[0];
+                driver.handle_received(m.addr, receiver.inbox.take(m.len), m.stride);
+            }
+            // Timeouts, and transient errors (an ICMP unreachable surfacing here) that must
+            // not stop the endpoint: the core's own timers deal with a peer that is gone.
+            _ => {}
+        }
+        if driver.deadline().is_some_and(|t| t <= Instant::now()) {
+            driver.handle_timeout();
+        }
+        self.socket.flush(&mut self.sending().outbox, &mut driver);
+        driver.unlock()
+    }
+
+    /// A waiting call's receive, if no other thread receives now: until a datagram, a
+    /// wake-up, the core's deadline or `until`. False if another thread receives.
+    fn receive_for_call(&self, until: Option<Instant>) -> bool {
+        let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
+            return false;
+        };
+        let Ok(mut receiver) = self.receiver.try_lock() else {
+            return false;
+        };
+        // What calls left to send for the driver thread to carry (a read's credit, say)
+        // goes now: this thread is about to wait, perhaps for the answer to it.
+        let deadline = {
+            let mut driver = shared.driver();
+            self.socket.flush(&mut self.sending().outbox, &mut driver);
+            driver.deadline()
+        };
+        let now = Instant::now();
+        let until = [until, deadline]
+            .into_iter()
+            .flatten()
+            .fold(now + IDLE_WAIT, Instant::min);
+        self.receive(&mut receiver, &shared, until.saturating_duration_since(now));
+        drop(receiver);
+        self.call_receives.fetch_add(1, Ordering::Release);
+        if self.sending().duty == Duty::Yield {
+            if let Some(thread) = self.driver_thread.get() {
+                thread.unpark();
+            }
+        }
+        true
+    }
+}
+
+/// The [`Runtime`] the handles tell: an [`Io`] shared with the driver thread.
+struct Calls(Arc<Io>);
+
+impl Runtime for Calls {
+    /// Sends what the call left, and wakes the driver thread if it sleeps past the driver's
+    /// new deadline (one wake-up per sleep is enough). What a read left waits while the
+    /// driver thread is about to send anyway (it is busy, or wakes within [`WOKEN_WAIT`]):
+    /// the application's answer, if it sends one first, carries it. Notes this endpoint as
+    /// the one the calling thread's call waits on, should it wait ([`block_on`]).
+    fn changed(&self, driver: &mut Driver, urgency: Urgency) {
+        CALLED.with(|c| {
+            let mut called = c.borrow_mut();
+            if !called
+                .as_ref()
+                .is_some_and(|io| std::ptr::eq(io.as_ptr(), Arc::as_ptr(&self.0)))
+            {
+                *called = Some(Arc::downgrade(&self.0));
+            }
+        });
+        let mut sending = self.0.sending();
+        // Standing by, the driver thread wakes within STANDBY, and the calls that receive
+        // send after each receive.
+        let driver_sends_soon = sending.duty == Duty::StandBy
+            || sending
+                .asleep_until
+                .is_none_or(|until| until <= Instant::now() + WOKEN_WAIT);
+        if urgency == Urgency::Soon && driver_sends_soon {
+            return;
+        }
+        self.0.socket.flush(&mut sending.outbox, driver);
+        let late = sending
+            .asleep_until
+            .is_some_and(|until| driver.deadline().is_some_and(|d| d < until));
+        if late {
+            sending.asleep_until = None;
+            let duty = sending.duty;
+            drop(sending);
+            match (duty, self.0.driver_thread.get()) {
+                (Duty::StandBy | Duty::Yield, Some(thread)) => thread.unpark(),
+                _ => self.0.kick(),
+            }
+        }
+    }
+}
+
+/// Binds the socket and starts the driver thread: the endpoint's handle, what the thread
+/// shares with the calls, and the thread.
+pub(crate) fn start(
+    addr: SocketAddr,
+    config: Config,
+) -> Result<(weir_driver::Endpoint, Arc<Io>, JoinHandle<()>), Error> {
+    let socket = weir_driver::bind_socket(addr)?;
+    let local = socket.local_addr()?;
+    // The driver is woken through its own socket; an unspecified address is reached
+    // through the loopback address of its family.
+    let driver_addr = match local.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port()),
+        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port()),
+        _ => local,
+    };
+    let waker = UdpSocket::bind(SocketAddr::new(driver_addr.ip(), 0))?;
+    let waker_addr = waker.local_addr()?;
+    let io = Arc::new(Io {
+        socket: Socket::new(socket)?,
+        sending: Mutex::new(Sending {
+            outbox: Outbox::new(),
+            asleep_until: None,
+            duty: Duty::Receive,
+        }),
+        receiver: Mutex::new(Receiver {
+            inbox: Inbox::new(),
+            timeout: Duration::ZERO,
+        }),
+        call_receives: AtomicU64::new(0),
+        stop: AtomicBool::new(false),
+        waker,
+        waker_addr,
+        driver_addr,
+        shared: OnceLock::new(),
+        driver_thread: OnceLock::new(),
+    });
+    let shared = Shared::new(
+        Driver::new(config, local),
+        local,
+        Box::new(Calls(Arc::clone(&io))),
+    );
+    let _ = io.shared.set(Arc::downgrade(&shared));
+    let thread = {
+        let (shared, io) = (Arc::clone(&shared), Arc::clone(&io));
+        std::thread::Builder::new()
+            .name(format!("weir-driver {local}"))
+            .spawn(move || run(&shared, &io))?
+    };
+    let _ = io.driver_thread.set(thread.thread().clone());
+    Ok((weir_driver::Endpoint::new(shared), io, thread))
+}
+
+thread_local! {
+    /// The endpoint this thread's call called into as it was last polled: the one it
+    /// receives from if it must wait ([`block_on`]). Weak: a thread's last call must not
+    /// keep a dropped endpoint's socket open.
+    static CALLED: RefCell<Option<Weak<Io>>> = const { RefCell::new(None) };
+    /// This thread's waker, made once: a call answered at once then costs no allocation.
+    static WAKER: Arc<Unpark> = Arc::new(Unpark {
+        thread: std::thread::current(),
+        woken: AtomicBool::new(false),
+        receiving: Mutex::new(None),
+    });
+}
+
+/// Wakes the thread that waits for a call: unparks it, or, while it receives, ends its
+/// receive.
+struct Unpark {
+    thread: Thread,
+    /// Woken since the thread last looked: it polls its call again before it waits.
+    woken: AtomicBool,
+    /// The endpoint the thread receives from, while it does.
+    receiving: Mutex<Option<Arc<Io>>>,
+}
+
+impl Unpark {
+    fn receiving(&self) -> MutexGuard<'_, Option<Arc<Io>>> {
+        self.receiving.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, Ordering::Release);
+        // A thread wakes itself by handing the driver what it received: no receive to end.
+        if self.thread.id() != std::thread::current().id() {
+            if let Some(io) = self.receiving().as_ref() {
+                io.kick();
+            }
+        }
+        self.thread.unpark();
+    }
+}
+
+/// Runs `call` to completion on this thread, receiving for it or parking while it waits;
+/// `None` if `timeout` passed first (the call is then dropped, which gives it up as its
+/// handle's documentation says).
+pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<F::Output> {
+    let mut call = pin!(call);
+    let unpark = WAKER.with(Arc::clone);
+    let waker = Waker::from(Arc::clone(&unpark));
+    let mut cx = Context::from_waker(&waker);
+    let deadline = timeout.map(|t| Instant::now() + t);
+    loop {
+        unpark.woken.store(false, Ordering::Release);
+        CALLED.with(|c| c.borrow_mut().take());
+        if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
+            return Some(v);
+        }
+        if deadline.is_some_and(|at| Instant::now() >= at) {
+            return None;
+        }
+        if let Some(io) = CALLED.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
+            *unpark.receiving() = Some(Arc::clone(&io));
+            // A wake-up between the poll and here found no receive to end: poll again.
+            let received = unpark.woken.load(Ordering::Acquire) || io.receive_for_call(deadline);
+            *unpark.receiving() = None;
+            if received {
+                continue;
+            }
+        }
+        match deadline {
+            None => std::thread::park(),
+            Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
+/// [`block_on`] for a call that can fail: a timeout is [`Error::TimedOut`].
+pub(crate) fn wait<T>(
+    timeout: Option<Duration>,
+    call: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    block_on(timeout, call).unwrap_or(Err(Error::TimedOut))
+}
+
+/// The socket, shared: calls send through it, whoever holds the [`Receiver`] receives
+/// from it.
+struct Socket {
+    socket: UdpSocket,
+    state: UdpSocketState,
+}
+
+impl Socket {
+    fn new(socket: UdpSocket) -> io::Result<Socket> {
+        // quinn-udp turns the socket non-blocking; the receiver waits in the receive.
+        let state = UdpSocketState::new((&socket).into())?;
+        socket.set_nonblocking(false)?;
+        Ok(Socket { socket, state })
+    }
+
+    /// Sends everything the driver has to send now.
+    fn flush(&self, outbox: &mut Outbox, driver: &mut Driver) {
+        while let Some(batch) = outbox.next(driver, self.state.max_gso_segments()) {
+            // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses these
+            // datagrams only; recovery resends what mattered. quinn-udp logs such failures
+            // (rate-limited) and returns them as success.
+            let _ = self.state.send((&self.socket).into(), &batch.transmit());
+        }
+    }
+}
+
+/// The driver thread's loop: returns once the driver shut down (or, if the socket cannot
+/// be read, at once), after which calls fail with `Shutdown`.
+fn run(shared: &Arc<Shared>, io: &Io) {
+    let _stopped = Stopped(Arc::clone(shared));
+    // Calls woken by the last receive.
+    let mut woke = 0;
+    let mut duty = Duty::Receive;
+    loop {
+        let (now, until) = {
+            let mut driver = shared.driver();
+            if io.stop.load(Ordering::Acquire) {
+                driver.shutdown();
+            }
+            let now = Instant::now();
+            if driver.deadline().is_some_and(|t| t <= now) {
+                driver.handle_timeout();
+            }
+            let mut sending = io.sending();
+            io.socket.flush(&mut sending.outbox, &mut driver);
+            if driver.is_shut_down() {
+                return;
+            }
+            let longest = match (woke > 0, duty) {
+                (true, _) => WOKEN_WAIT,
+                (false, Duty::StandBy) => STANDBY,
+                (false, Duty::Receive | Duty::Yield) => IDLE_WAIT,
+            };
+            let until = driver.deadline().map_or(now + longest, |t| t.min(now + longest));
+            sending.asleep_until = Some(until);
+            sending.duty = duty;
+            (now, until)
+        };
+        duty = match duty {
+            Duty::Receive => match io.receiver.try_lock() {
+                Ok(mut receiver) => {
+                    woke = io.receive(&mut receiver, shared, until.saturating_duration_since(now));
+                    if woke > 0 {
+                        Duty::StandBy
+                    } else {
+                        Duty::Receive
+                    }
+                }
+                Err(_) => Duty::Yield,
+            },
+            Duty::StandBy | Duty::Yield => {
+                let receives = io.call_receives.load(Ordering::Acquire);
+                std::thread::park_timeout(until.saturating_duration_since(now));
+                woke = 0;
+                // A stand-by in which no call received gives the receiver back to this
+                // thread; an unpark before its end (a call's, a deadline moved) does not.
+                let quiet = io.call_receives.load(Ordering::Acquire) == receives;
+                if duty == Duty::StandBy && quiet && Instant::now() >= until {
+                    Duty::Receive
+                } else {
+                    Duty::StandBy
+                }
+            }
+        };
+        io.sending().asleep_until = None;
+    }
+}
+
+/// Marks the endpoint stopped when the driver thread ends, however it ends: calls then
+/// fail at once instead of waiting for a thread that is gone.
+struct Stopped(Arc<Shared>);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests;
