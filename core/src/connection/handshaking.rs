@@ -14,14 +14,17 @@ use super::*;
 /// client's attempt (its own table: `ATTEMPT_TRANSITIONS` in `handshake/client.rs`), a server answering,
 /// or done. Its failures end the connection through the lifecycle (`Step::Abandoned`).
 #[derive(Debug)]
+///
+/// The attempt's state is boxed (a client's, a server's answer: about 250 bytes each): a
+/// connection past its handshake holds none of it.
 pub(super) enum HandshakeState {
-    Client(handshake::Client),
+    Client(Box<handshake::Client>),
     /// The answer is sent again when a copy of the HELLO arrives and, until the client's
     /// first data packet (or NOISE_FINISH) confirms the handshake, on a backoff timer of its
     /// own (so a lost ACK of the answer cannot leave the client connected and the server not).
     Server {
         /// ACCEPT (version 1) or NOISE_ACCEPT (version 2).
-        answer: Frame,
+        answer: Box<Frame>,
         /// Version 2, pattern XX: the handshake, waiting for the client's NOISE_FINISH.
         noise: Option<NoiseHandshake>,
         send_accept: bool,
@@ -380,7 +383,7 @@ mod tests {
     #[test]
     fn only_the_side_s_own_step_ends_its_handshake() {
         let mut server = HandshakeState::Server {
-            answer: Frame::Ping,
+            answer: Box::new(Frame::Ping),
             noise: None,
             send_accept: false,
             resend: Instant::ZERO,

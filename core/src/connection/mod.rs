@@ -369,7 +369,7 @@ impl Connection {
     ) -> Self {
         let client = handshake::Client::new(config, now, slot.cid, identity, slot.entropy.clone(), server);
         let version = client.version();
-        let hs = HandshakeState::Client(client);
+        let hs = HandshakeState::Client(Box::new(client));
         let mut c = Self::new(slot, Side::Client, now, config, remote, hs);
         c.version = version;
         c.congestion = congestion;
@@ -416,7 +416,7 @@ impl Connection {
         };
         let backoff = config.initial_rtt.saturating_mul(3);
         let hs = HandshakeState::Server {
-            answer,
+            answer: Box::new(answer),
             noise,
             send_accept: true,
             resend: now + backoff,

@@ -28,7 +28,7 @@ impl Endpoint {
         let ids = self.new_slot();
         let (slot, cid, handle) = (ids.handle.index(), ids.cid, ids.handle);
         let conn = Connection::client(ids, now, &config, remote, congestion, &self.identity, server);
-        self.conns[slot as usize] = Some(conn);
+        self.conns[slot as usize] = Some(Box::new(conn));
         self.by_cid.insert(cid, slot);
         self.touch(slot);
         Ok(handle)
@@ -133,7 +133,7 @@ impl Endpoint {
             validated,
         );
         conn.on_datagram_len(from, len);
-        self.conns[slot as usize] = Some(conn);
+        self.conns[slot as usize] = Some(Box::new(conn));
         self.by_cid.insert(cid, slot);
         self.by_hello.insert(key, slot);
         self.half_open[slot as usize] = true;

@@ -185,7 +185,7 @@ const MAX_STATELESS: usize = 256;
 /// driving loop.
 pub struct Endpoint {
     config: Config,
-    conns: Vec<Option<Connection>>,
+    conns: Vec<Option<Box<Connection>>>,
     /// Empty slots, with the generation of the connection each held last.
     free: Vec<(u32, u32)>,
     by_cid: BTreeMap<ConnectionId, u32>,

@@ -71,14 +71,14 @@ impl Endpoint {
     pub(super) fn conn(&mut self, h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
         self.conns
             .get_mut(h.slot())
-            .and_then(Option::as_mut)
+            .and_then(Option::as_deref_mut)
             .filter(|c| c.handle == h)
             .ok_or(ApiError::UnknownConnection)
     }
 
     /// As [`conn`](Self::conn), to look at.
     pub(super) fn lookup(&self, h: ConnectionHandle) -> Option<&Connection> {
-        self.conns.get(h.slot())?.as_ref().filter(|c| c.handle == h)
+        self.conns.get(h.slot())?.as_deref().filter(|c| c.handle == h)
     }
 
     /// The handle of the connection in `slot`, if any.
