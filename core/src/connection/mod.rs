@@ -129,7 +129,7 @@ struct StreamState {
     header: StreamHeader,
     /// Receive side: the hash of what the application read, when the sender attached a
     /// digest (spec §8, Verification).
-    verifier: Option<Verifier>,
+    verifier: Option<Box<Verifier>>,
     /// Receive side: what the application was told, and whether it still wants the bytes.
     reading: Reading,
     /// Receive side: bytes of this stream counted as consumed for connection credit (read,

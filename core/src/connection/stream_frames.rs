@@ -44,7 +44,7 @@ impl Connection {
                 total_len: frame.total_len,
                 digest: frame.digest,
             };
-            state.verifier = frame.digest.map(Verifier::new);
+            state.verifier = frame.digest.map(|d| Box::new(Verifier::new(d)));
             // A request or a reply (spec §8, Requests) is the request layer's, found by its
             // `StreamOpened` and read by id: offered, a plain accept or message read would
             // take it.

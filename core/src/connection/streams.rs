@@ -423,7 +423,7 @@ impl Connection {
             .as_ref()
             .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::is_tapped));
         let verifier = state.and_then(|s| s.verifier.take());
-        let verdict = verifier.map(Verifier::finish);
+        let verdict = verifier.map(|v| v.finish());
         match verdict {
             Some(Ok(())) => self.stats.streams_verified += 1,
             Some(Err(_)) => self.stats.verification_failures += 1,

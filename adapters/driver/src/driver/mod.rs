@@ -424,7 +424,9 @@ impl Driver {
         self.conns.insert(
             h,
             Conn {
-                span: Some(span),
+                // A span no subscriber wants is not kept: entering it for each event would
+                // cost every event (with `tracing`'s `log` fallback on, two log records).
+                span: Some(span).filter(|s| !s.is_disabled()),
                 ..Conn::default()
             },
         );

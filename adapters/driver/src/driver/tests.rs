@@ -515,3 +515,18 @@ fn the_figures_go_to_the_installed_recorder() {
         "{conns:?}"
     );
 }
+
+/// With no `tracing` subscriber (none is set in this test binary), a connection keeps no
+/// span: entering a disabled one for every event would cost every event.
+#[test]
+fn connections_keep_no_span_that_no_subscriber_wants() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    send(&mut p, a, b"x");
+    p.settle();
+    assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"x");
+    for d in [&p.a, &p.b] {
+        assert!(!d.conns.is_empty());
+        assert!(d.conns.values().all(|c| c.span.is_none()));
+    }
+}
