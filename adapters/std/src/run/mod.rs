@@ -360,10 +360,19 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
         }
         if let Some(io) = CALLED.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
             *unpark.receiving() = Some(Arc::clone(&io));
-            // A wake-up between the poll and here found no receive to end: poll again.
-            let received = unpark.woken.load(Ordering::Acquire) || io.receive_for_call(deadline);
+            // Receives until the call is woken (by what came, or by another thread), and
+            // polls it only then: a large message would otherwise cost a poll per
+            // datagram. A wake-up between the poll and here found no receive to end, and
+            // is seen here at once.
+            let mut received = false;
+            while !unpark.woken.load(Ordering::Acquire)
+                && deadline.is_none_or(|at| Instant::now() < at)
+                && io.receive_for_call(deadline)
+            {
+                received = true;
+            }
             *unpark.receiving() = None;
-            if received {
+            if received || unpark.woken.load(Ordering::Acquire) {
                 continue;
             }
         }

@@ -2,6 +2,7 @@
 //! another thread wakes it, and a dropped endpoint's socket let go by the threads that
 //! called it.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::Ordering;
@@ -97,4 +98,32 @@ fn a_dropped_endpoint_lets_go_of_its_socket() {
     drop((conn, client));
     let again = Endpoint::bind(addr, Config::default());
     assert!(again.is_ok(), "{:?}", again.err());
+}
+
+/// A call that waits is polled when woken, not after every receive: a 1 MiB message (about
+/// 720 datagrams) is received whole in a handful of polls.
+#[test]
+fn a_waiting_call_is_polled_when_woken_not_per_datagram() {
+    let server = bind(Config::default());
+    let client = bind(Config::default());
+    let conn = client.connect(server.local_addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    let message = Bytes::from(vec![5u8; 1 << 20]);
+    let sender = {
+        let message = message.clone();
+        std::thread::spawn(move || conn.send_message_with(message, Confirm::Queued).map(|()| conn))
+    };
+    let polls = std::cell::Cell::new(0);
+    let inner = incoming.inner.recv_message();
+    let mut inner = std::pin::pin!(inner);
+    let counted = std::future::poll_fn(|cx| {
+        polls.set(polls.get() + 1);
+        inner.as_mut().poll(cx)
+    });
+    let received = super::block_on(Some(Duration::from_secs(60)), counted)
+        .unwrap()
+        .unwrap();
+    assert_eq!(received, message);
+    let _conn = sender.join().unwrap().unwrap();
+    assert!(polls.get() <= 10, "{} polls for one message", polls.get());
 }
