@@ -25,6 +25,9 @@ impl Meter {
     }
 }
 
+/// Heap bytes the server may hold per idle connection.
+const BOUND: i64 = 4680;
+
 #[test]
 fn ten_thousand_connections_on_one_endpoint() {
     let per_connection = connections_on_one_endpoint(10_000);
@@ -42,11 +45,12 @@ fn ten_thousand_connections_on_one_endpoint() {
     // the datagram queues. Issue 35 took 1,831 off (6,430 to 4,599): each connection boxed
     // in the endpoint's slot table (1,591: the table held 2.5 KB a slot, and as a vector
     // grown by doubling, 16,384 slots for 10,000 connections), and the handshake's state
-    // boxed so that a connection past its handshake holds none of it (240). Issue 35 aims
-    // at 2 KiB.
+    // boxed so that a connection past its handshake holds none of it (240). BBR's estimate
+    // of ACK aggregation added 63 (4,600 to 4,663: ten rounds' maxima and its epoch).
+    // Issue 35 aims at 2 KiB.
     assert!(
-        per_connection <= 4620,
-        "{per_connection} bytes per idle connection (aim: 4.5 KiB)"
+        per_connection <= BOUND,
+        "{per_connection} bytes per idle connection (aim: 4.6 KiB)"
     );
 }
 
@@ -58,7 +62,7 @@ fn ten_thousand_connections_on_one_endpoint() {
 fn a_hundred_thousand_connections_on_one_endpoint() {
     let per_connection = connections_on_one_endpoint(100_000);
     assert!(
-        per_connection <= 4620,
+        per_connection <= BOUND,
         "{per_connection} bytes per idle connection"
     );
 }

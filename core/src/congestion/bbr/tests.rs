@@ -123,9 +123,70 @@ fn startup_ends_when_the_bandwidth_stops_growing_then_drains_reach_probe_bw() {
     p.round(rate, 0, 390_000);
     assert!(matches!(p.b.state(), State::ProbeBw { .. }));
     assert_eq!(p.b.bandwidth(), rate);
-    // Paced at the estimate less 1%; the window two BDPs plus three datagrams.
+    // Paced at the estimate less 1%; the window two BDPs plus three datagrams, plus what
+    // this path's ACKs aggregate: each acknowledges a whole round (one BDP) at once.
     assert_eq!(p.b.pacing_rate(), Some(rate * 99 / 100));
-    assert_eq!(p.b.window(), 800_000 + 3 * MDS);
+    assert_eq!(p.b.extra_acked(), 400_000);
+    assert_eq!(p.b.window(), 800_000 + 3 * MDS + 400_000);
+}
+
+/// ACKs that acknowledge in bursts (here a round's bytes in one ACK) leave the window room
+/// for a burst; ACKs that come as fast as the estimate delivers leave room for one ACK's
+/// bytes only (draft §4.6.4.2).
+#[test]
+fn the_window_makes_room_for_acks_that_come_in_bursts() {
+    fn drive(acks_per_round: u64, rtt_ms: u64) -> Bbr {
+        let mut b = Bbr::new(MDS);
+        let rtt = Duration::from_millis(rtt_ms);
+        let rate: u64 = 10_000_000;
+        let step = Duration::from_micros(rtt.as_micros() / acks_per_round);
+        let chunk = rate * step.as_micros() / 1_000_000;
+        let (mut now, mut delivered) = (Instant::from_micros(1_000_000), 0u64);
+        for i in 0..40 * acks_per_round {
+            now += step;
+            // Each round's first ACK acknowledges a packet sent after the last round ended.
+            let prior = if i % acks_per_round == 0 {
+                delivered
+            } else {
+                delivered - 1
+            };
+            delivered += chunk;
+            b.on_ack(&AckEvent {
+                now,
+                bytes_acked: chunk as usize,
+                newest_sent: now - rtt,
+                rtt: RttSample {
+                    latest: rtt,
+                    smoothed: rtt,
+                    min: rtt,
+                },
+                one_way_delay: Some(5_000),
+                bytes_in_flight: 0,
+                app_limited: false,
+                rate: Some(RateSample {
+                    delivered: rate * rtt.as_micros() / 1_000_000,
+                    interval: rtt,
+                    rtt,
+                    app_limited: false,
+                    prior_delivered: prior,
+                    total_delivered: delivered,
+                    acked: chunk,
+                }),
+            });
+        }
+        b
+    }
+    let smooth = drive(10, 10);
+    let bursty = drive(1, 10);
+    assert!(matches!(smooth.state(), State::ProbeBw { .. }));
+    assert!(matches!(bursty.state(), State::ProbeBw { .. }));
+    // One ACK's bytes (10 kB), against a whole round's (100 kB).
+    assert_eq!(smooth.extra_acked(), 10_000);
+    assert_eq!(bursty.extra_acked(), 100_000);
+    assert_eq!(bursty.window() - smooth.window(), 90_000);
+    // A burst of 300 ms worth of the rate makes room for 100 ms of it only: what a receiver
+    // that acknowledges in bursts on purpose can add.
+    assert_eq!(drive(1, 300).extra_acked(), 1_000_000);
 }
 
 #[test]
