@@ -375,7 +375,7 @@ impl Bbr {
     }
 
     /// The room the window keeps for ACK aggregation: the most acknowledged beyond the
-    /// estimate in one burst, over the last [`EXTRA_ACKED_ROUNDS`] rounds; none in Startup
+    /// estimate in one burst, over the last ten rounds; none in Startup
     /// (as Linux's BBR: the room Startup's window already grows by, added to, overshoots
     /// the bottleneck's buffer; measured in the bottleneck table, up to 23 more drops).
     pub fn extra_acked(&self) -> usize {
