@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Unpark;
-use crate::{Config, Confirm, Endpoint};
+use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
     "127.0.0.1:0".parse().unwrap()
@@ -25,14 +25,21 @@ fn bind(config: Config) -> Endpoint {
     ep
 }
 
-/// Round trips between two threads: the waits are received by the waiting threads
-/// themselves (after the first, which the driver thread answers while it receives).
-#[test]
-fn a_waiting_call_receives_for_itself() {
+/// A server and a client endpoint (default configuration) and the connection between them:
+/// (server, client, the client's end, the server's end).
+fn connected() -> (Endpoint, Endpoint, Connection, Connection) {
     let server = bind(Config::default());
     let client = bind(Config::default());
     let conn = client.connect(server.local_addr()).unwrap();
     let incoming = server.accept().unwrap();
+    (server, client, conn, incoming)
+}
+
+/// Round trips between two threads: the waits are received by the waiting threads
+/// themselves (after the first, which the driver thread answers while it receives).
+#[test]
+fn a_waiting_call_receives_for_itself() {
+    let (server, client, conn, incoming) = connected();
     let echo = std::thread::spawn(move || {
         for _ in 0..50 {
             let m = incoming.recv_message().unwrap();
@@ -87,11 +94,8 @@ fn waking_a_receiving_thread_ends_its_receive() {
 /// is closed, and its address can be bound again, while the thread lives on.
 #[test]
 fn a_dropped_endpoint_lets_go_of_its_socket() {
-    let server = bind(Config::default());
-    let client = bind(Config::default());
+    let (_server, client, conn, incoming) = connected();
     let addr = client.local_addr();
-    let conn = client.connect(server.local_addr()).unwrap();
-    let incoming = server.accept().unwrap();
     conn.send_message_with(Bytes::from_static(b"x"), Confirm::Queued)
         .unwrap();
     assert_eq!(&incoming.recv_message().unwrap()[..], b"x");
@@ -104,10 +108,7 @@ fn a_dropped_endpoint_lets_go_of_its_socket() {
 /// 720 datagrams) is received whole in a handful of polls.
 #[test]
 fn a_waiting_call_is_polled_when_woken_not_per_datagram() {
-    let server = bind(Config::default());
-    let client = bind(Config::default());
-    let conn = client.connect(server.local_addr()).unwrap();
-    let incoming = server.accept().unwrap();
+    let (_server, _client, conn, incoming) = connected();
     let message = Bytes::from(vec![5u8; 1 << 20]);
     let sender = {
         let message = message.clone();
