@@ -293,6 +293,12 @@ pub struct Config {
     /// datagrams of circuits between them, within these limits. `None` (the default):
     /// refuse every relay request with `RelayRefusal::NotARelay`.
     pub relay: Option<RelayConfig>,
+    /// The first byte of every connection id and relay circuit id this endpoint chooses,
+    /// so that whatever sits in front of several endpoints sharing one address (the shards
+    /// of one, or a load balancer) can tell from a datagram's destination id which of them
+    /// it is for (spec §3.3, routing). The other seven bytes stay random. `None` (the
+    /// default): all eight bytes are random.
+    pub connection_id_prefix: Option<u8>,
 }
 
 impl Default for Config {
@@ -338,6 +344,7 @@ impl Default for Config {
             pipe_buffer: 4 << 20,
             pipe_buffer_total: 64 << 20,
             relay: None,
+            connection_id_prefix: None,
         }
     }
 }

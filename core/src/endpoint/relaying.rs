@@ -242,11 +242,15 @@ impl Endpoint {
         Ok(())
     }
 
-    /// A random circuit id no leg of ours holds (nor `not`).
-    fn free_circuit_id(&mut self, not: Option<CircuitId>) -> CircuitId {
+    /// A random circuit id no leg of ours holds (nor `not`), starting with the configured
+    /// prefix as connection ids do.
+    pub(super) fn free_circuit_id(&mut self, not: Option<CircuitId>) -> CircuitId {
         loop {
             let mut id = [0u8; 8];
             self.entropy.fill(&mut id);
+            if let Some(prefix) = self.config.connection_id_prefix {
+                id[0] = prefix;
+            }
             let id = CircuitId(id);
             if Some(id) != not && self.relay.as_ref().is_none_or(|r| r.is_free(id)) {
                 return id;

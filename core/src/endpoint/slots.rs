@@ -18,6 +18,19 @@ impl Endpoint {
         self.by_cid.len()
     }
 
+    /// Whether `datagram` is for a connection or relay circuit this endpoint holds, by its
+    /// destination connection id (a relayed datagram's: its circuit id, spec §12.3): for a
+    /// driver that shares one address among several endpoints and must find the one a
+    /// datagram is for (`Config::connection_id_prefix`). A HELLO, whose destination id is
+    /// not chosen yet, is for none. Reads the header only and changes nothing.
+    pub fn holds_destination(&self, datagram: &[u8]) -> bool {
+        if let Some(id) = crate::wire::read_relay_header(datagram) {
+            return self.ends.get(id).is_some() || self.relay.as_ref().is_some_and(|r| r.holds(id));
+        }
+        Invariant::parse(datagram)
+            .is_ok_and(|i| i.dcid != ConnectionId::UNSET && self.by_cid.contains_key(&i.dcid))
+    }
+
     /// The connections [`connection_count`](Self::connection_count) counts, in handle
     /// order: for tools that watch an endpoint they did not drive themselves, such as a
     /// trace's replay.
@@ -27,9 +40,14 @@ impl Endpoint {
             .filter_map(|c| c.as_ref().filter(|c| !c.is_closed()).map(|c| c.handle))
     }
 
+    /// A random connection id that no connection holds, starting with the configured
+    /// prefix if there is one (`Config::connection_id_prefix`).
     pub(super) fn fresh_cid(&mut self) -> ConnectionId {
         loop {
-            let id = ConnectionId::from_u64(self.entropy.next_u64());
+            let mut id = ConnectionId::from_u64(self.entropy.next_u64());
+            if let Some(prefix) = self.config.connection_id_prefix {
+                id.0[0] = prefix;
+            }
             if id != ConnectionId::UNSET && !self.by_cid.contains_key(&id) {
                 return id;
             }
@@ -265,5 +283,55 @@ mod tests {
         assert_eq!(ep.remote_address(first), None);
         assert_eq!(ep.remote_address(second), Some(to));
         assert_eq!(ep.connections().collect::<Vec<_>>(), [second]);
+    }
+
+    /// The next datagram `ep` sends, as bytes.
+    fn next_datagram(ep: &mut Endpoint, now: Instant) -> BytesMut {
+        let mut buf = [0u8; 1500];
+        let t = ep.poll_transmit(now, &mut buf).expect("a datagram to send");
+        BytesMut::from(&buf[..t.len])
+    }
+
+    #[test]
+    fn ids_start_with_the_configured_prefix_and_name_their_endpoint() {
+        let with = |prefix| Config {
+            connection_id_prefix: Some(prefix),
+            relay: Some(crate::RelayConfig::default()),
+            ..Config::default()
+        };
+        let mut net = super::harness::Net::new(alloc::vec![with(3), with(7)]);
+        let (now, server) = (net.now, net.addrs[1]);
+        let (client_addr, (c, s)) = (net.addrs[0], (0, 1));
+        net.eps[c].connect(now, server).unwrap();
+        // A HELLO names no connection yet: it is for whichever endpoint received it.
+        let hello = next_datagram(&mut net.eps[c], now);
+        assert_eq!(hello[3..11], [0; 8]);
+        assert!(!net.eps[s].holds_destination(&hello));
+        net.eps[s].handle_datagram(now, client_addr, hello);
+        // The answer goes to the client's id, which starts with the client's prefix.
+        let answer = next_datagram(&mut net.eps[s], now);
+        assert_eq!(answer[3], 3);
+        assert!(net.eps[c].holds_destination(&answer));
+        assert!(!net.eps[s].holds_destination(&answer));
+        net.eps[c].handle_datagram(now, server, answer);
+        net.run_until(Instant::from_micros(100_000));
+        let conn = net.eps[c].connections().next().unwrap();
+        net.eps[c].send_message(conn, None, Bytes::from_static(b"hi")).unwrap();
+        let data = next_datagram(&mut net.eps[c], net.now);
+        assert_eq!(data[3], 7);
+        assert!(net.eps[s].holds_destination(&data));
+        assert!(!net.eps[c].holds_destination(&data));
+        // So do the relay's circuit ids; a relayed datagram on a circuit no leg holds is
+        // for no one.
+        let id = net.eps[s].free_circuit_id(None);
+        assert_eq!(id.0[0], 7);
+        let mut relayed = [0u8; 20];
+        crate::wire::write_relay_header(&mut relayed, id).unwrap();
+        assert!(!net.eps[s].holds_destination(&relayed));
+        // Ids drawn without a prefix take the same draws: a config without one is unchanged.
+        let mut plain = Endpoint::new(Config::default(), 9);
+        let mut prefixed = Endpoint::new(with(200), 9);
+        let (a, b) = (plain.fresh_cid(), prefixed.fresh_cid());
+        assert_eq!((b.0[0], &b.0[1..]), (200, &a.0[1..]));
     }
 }

@@ -62,6 +62,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         pipe_buffer,
         pipe_buffer_total,
         relay,
+        connection_id_prefix,
     } = config;
     let us = |d: &Duration| d.as_micros();
     let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
@@ -97,7 +98,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          max_concurrent_streams={max_concurrent_streams} \
          max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
-         congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total} relay={}",
+         congestion={} max_send_rate={} pipe_buffer={pipe_buffer} pipe_buffer_total={pipe_buffer_total} relay={} \
+         connection_id_prefix={}",
         versions.min(),
         versions.max(),
         ciphers.join(","),
@@ -124,6 +126,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
             us(&r.circuit_duration),
             policy_text(&r.reservers)
         )),
+        opt(connection_id_prefix.map(u64::from)),
     );
 }
 
@@ -347,6 +350,9 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "pipe_buffer" => c.pipe_buffer = num()?,
             "pipe_buffer_total" => c.pipe_buffer_total = num()?,
             "relay" => c.relay = parse_relay(value).ok_or_else(bad)??,
+            "connection_id_prefix" => {
+                c.connection_id_prefix = opt(value)?.map(u8::try_from).transpose().map_err(|_| bad())?
+            }
             _ => return Err(TraceError::UnknownConfigKey { key: key.to_string() }),
         }
     }
@@ -357,6 +363,23 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
 mod tests {
     use super::*;
     use crate::crypto::keys::Seed;
+
+    #[test]
+    fn a_connection_id_prefix_reads_back_from_its_text() {
+        for prefix in [None, Some(0), Some(255)] {
+            let mut text = String::new();
+            let config = Config {
+                connection_id_prefix: prefix,
+                ..Config::default()
+            };
+            write(&config, &mut text);
+            assert_eq!(parse(&text).unwrap().connection_id_prefix, prefix, "{text}");
+        }
+        assert!(matches!(
+            parse("connection_id_prefix=256"),
+            Err(TraceError::BadConfig { .. })
+        ));
+    }
 
     #[test]
     fn a_relay_s_settings_read_back_from_their_text() {

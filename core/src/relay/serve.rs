@@ -94,6 +94,11 @@ impl Relay {
         self.reserved.get(key).copied()
     }
 
+    /// Whether a leg of a circuit has `id`.
+    pub(crate) fn holds(&self, id: CircuitId) -> bool {
+        self.legs.contains_key(&id)
+    }
+
     /// Whether `id` is free for a new leg.
     pub(crate) fn is_free(&self, id: CircuitId) -> bool {
         id != super::PENDING && !self.legs.contains_key(&id)
