@@ -61,6 +61,7 @@ mod driver;
 mod handles;
 pub mod identity_file;
 mod io;
+mod shards;
 mod socket;
 
 use std::net::SocketAddr;
@@ -81,7 +82,8 @@ pub use handles::{
     SLICE_WRITE_LIMIT,
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
-pub use socket::{bind_socket, SOCKET_BUFFER};
+pub use shards::{shard_configs, Router};
+pub use socket::{bind_socket, bind_sockets, SOCKET_BUFFER};
 pub use weir_core::{REQUEST_CANCELLED, REQUEST_REFUSED};
 
 /// Longest message [`Connection::recv_message`] gathers: the memory one

@@ -15,7 +15,50 @@ pub const SOCKET_BUFFER: usize = 4 << 20;
 /// [`SOCKET_BUFFER`], in blocking mode. A refused buffer size is not an error: the socket
 /// works with what the OS allows, and the sizes obtained are logged.
 pub fn bind_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    bind(addr, Share::Alone)
+}
+
+/// Binds `count` UDP sockets at one address, as [`bind_socket`] binds one, each with
+/// `SO_REUSEPORT`: the operating system spreads what arrives among them by a hash of the
+/// datagram's addresses, so that one peer's datagrams go to one socket while the set is
+/// unchanged. Port 0 in `addr` picks one port for all. The shards of one endpoint
+/// (module `shards`) each drive one. Only on Unix; elsewhere more than one socket is
+/// [`io::ErrorKind::Unsupported`].
+pub fn bind_sockets(addr: SocketAddr, count: usize) -> io::Result<Vec<UdpSocket>> {
+    if count <= 1 {
+        return bind_socket(addr).map(|s| vec![s]);
+    }
+    #[cfg(unix)]
+    {
+        let first = bind(addr, Share::ReusePort)?;
+        let at = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..count {
+            sockets.push(bind(at, Share::ReusePort)?);
+        }
+        Ok(sockets)
+    }
+    #[cfg(not(unix))]
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "several sockets on one address need SO_REUSEPORT (Unix)",
+    ))
+}
+
+/// Whether a socket shares its address with others.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Share {
+    Alone,
+    #[cfg_attr(not(unix), allow(dead_code))]
+    ReusePort,
+}
+
+fn bind(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    #[cfg(unix)]
+    if share == Share::ReusePort {
+        socket.set_reuse_port(true)?;
+    }
     if socket.set_recv_buffer_size(SOCKET_BUFFER).is_err() {
         tracing::debug!("the OS refused a {SOCKET_BUFFER}-byte receive buffer");
     }
@@ -50,6 +93,17 @@ mod tests {
         // Linux grants min(request, cap) and reports it doubled (for its bookkeeping).
         assert!(socket.recv_buffer_size().unwrap() >= SOCKET_BUFFER.min(cap("rmem_max")));
         assert!(socket.send_buffer_size().unwrap() >= SOCKET_BUFFER.min(cap("wmem_max")));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn sockets_for_shards_share_one_port_and_a_plain_socket_does_not() {
+        let sockets = bind_sockets("127.0.0.1:0".parse().unwrap(), 3).unwrap();
+        let at = sockets[0].local_addr().unwrap();
+        assert_ne!(at.port(), 0);
+        assert!(sockets.iter().all(|s| s.local_addr().unwrap() == at));
+        // A socket that did not ask to share cannot join them.
+        assert_eq!(bind_socket(at).unwrap_err().kind(), io::ErrorKind::AddrInUse);
     }
 
     #[test]

@@ -51,6 +51,7 @@ mod run;
 mod socket;
 
 use std::net::SocketAddr;
+use std::num::NonZeroU8;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
@@ -67,7 +68,7 @@ pub use weir_driver::{
     StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
     SLICE_WRITE_LIMIT,
 };
-use weir_driver::{Driver, Runtime, Shared, Urgency};
+use weir_driver::{Driver, Router, Runtime, Shared, Urgency};
 
 /// A UDP socket driven by weir: connects out and accepts in. Its calls (`connect`,
 /// `accept`, `pipe`, ...) are [`weir_driver::Endpoint`]'s, which it derefs to.
@@ -116,19 +117,40 @@ impl Endpoint {
     /// tokio runtime.
     pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, Error> {
         let socket = weir_driver::bind_socket(addr)?;
-        socket.set_nonblocking(true)?;
-        let local = socket.local_addr()?;
-        let wake = Arc::new(Notify::new());
-        let runtime = Tokio {
-            wake: Arc::clone(&wake),
-            reads: AtomicU32::new(0),
-        };
-        let shared = Shared::new(Driver::new(config, local), local, Box::new(runtime));
-        let task = tokio::spawn(run::run(Arc::clone(&shared), wake, socket));
-        Ok(Endpoint {
-            inner: weir_driver::Endpoint::new(shared),
-            task: Some(task),
-        })
+        let (shared, wake) = prepare(&socket, config)?;
+        Ok(spawn(shared, wake, socket, None))
+    }
+
+    /// One endpoint in `shards` shards on one address, each with a socket (`SO_REUSEPORT`),
+    /// a core endpoint and a driver task of its own, so that its connections spread over
+    /// the runtime's threads: what one endpoint does on one core, `shards` of them do on as
+    /// many (spec §3.3, routing among shards). Unix only; elsewhere more than one shard is
+    /// an [`Error::Io`] of kind `Unsupported`. Must be called within a tokio runtime.
+    ///
+    /// Each shard is an [`Endpoint`] of its own: accept on each (a task per shard), and
+    /// spread connects over them. The operating system hands a peer's datagrams to one
+    /// shard by their addresses; one that reaches a shard other than its connection's (the
+    /// answers to a connection a shard opened, say) is handed to the right one by its
+    /// connection id. All shards have one identity (the configured one, or one new one),
+    /// and each holds the config's limits on its own. A shard's trace
+    /// (`WEIR_TRACE`) goes to the file's name with `.0`, `.1`, ... added.
+    ///
+    /// A shard dropped or closed stops, and a peer of its connections that arrives at
+    /// another shard is not taken up there: drop or close them together.
+    pub fn bind_sharded(addr: SocketAddr, config: Config, shards: NonZeroU8) -> Result<Vec<Endpoint>, Error> {
+        let sockets = weir_driver::bind_sockets(addr, shards.get().into())?;
+        let prepared = sockets
+            .iter()
+            .zip(weir_driver::shard_configs(config, shards))
+            .map(|(socket, config)| prepare(socket, config))
+            .collect::<Result<Vec<_>, Error>>()?;
+        let router = Router::new(prepared.iter().map(|(shared, _)| Arc::clone(shared)).collect());
+        Ok(prepared
+            .into_iter()
+            .zip(sockets)
+            .enumerate()
+            .map(|(i, ((shared, wake), socket))| spawn(shared, wake, socket, Some((i, Arc::clone(&router)))))
+            .collect())
     }
 
     /// Shuts down gracefully and waits until done: the peers get up to a few seconds to
@@ -139,6 +161,30 @@ impl Endpoint {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+    }
+}
+
+/// The driver of an endpoint whose socket is `socket`, and what wakes its task.
+fn prepare(socket: &std::net::UdpSocket, config: Config) -> Result<(Arc<Shared>, Arc<Notify>), Error> {
+    socket.set_nonblocking(true)?;
+    let local = socket.local_addr()?;
+    let wake = Arc::new(Notify::new());
+    let runtime = Tokio {
+        wake: Arc::clone(&wake),
+        reads: AtomicU32::new(0),
+    };
+    Ok((
+        Shared::new(Driver::new(config, local), local, Box::new(runtime)),
+        wake,
+    ))
+}
+
+/// Spawns the driver task of a [`prepare`]d endpoint.
+fn spawn(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net::UdpSocket, shard: run::Shard) -> Endpoint {
+    let task = tokio::spawn(run::run(Arc::clone(&shared), wake, socket, shard));
+    Endpoint {
+        inner: weir_driver::Endpoint::new(shared),
+        task: Some(task),
     }
 }
 

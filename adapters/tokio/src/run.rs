@@ -11,6 +11,10 @@
 //! answer go out together. When that woke calls, the task yields once before it sends: the
 //! woken tasks read what came, and the credit and receipts their reads free go out with the
 //! answers they write, one datagram instead of two. No system call is made under the lock.
+//!
+//! A shard of an endpoint ([`Endpoint::bind_sharded`](crate::Endpoint::bind_sharded)) hands
+//! what its socket received for another shard to that shard first (weir-driver's `Router`),
+//! outside its own lock.
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
@@ -19,7 +23,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::sync::Notify;
-use weir_driver::{Batch, Inbox, Outbox, Shared};
+use weir_driver::{Batch, Inbox, Outbox, Router, Shared};
 
 use crate::socket::{Readable, Socket};
 
@@ -36,7 +40,11 @@ impl Drop for Stopped {
     }
 }
 
-pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net::UdpSocket) {
+/// Which shard of an endpoint a task drives, and the router among them (weir-driver's
+/// `shards`); `None` for an endpoint alone on its address.
+pub(crate) type Shard = Option<(usize, Arc<Router>)>;
+
+pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net::UdpSocket, shard: Shard) {
     let _stopped = Stopped(Arc::clone(&shared));
     let state = match UdpSocketState::new((&socket).into()) {
         Ok(s) => s,
@@ -56,6 +64,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
     let mut outbox = Outbox::new();
     let mut inbox = Inbox::new();
     let mut received = Vec::with_capacity(RECV_BURST);
+    let mut away = Vec::new();
     // One timer for the task's life, moved only to an earlier deadline: tokio wakes its own
     // thread (a write to an eventfd) each time a timer is set earlier than the one it
     // waits for, and the core's deadline moves at nearly every packet. A later deadline
@@ -88,11 +97,17 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
             r = socket.readable() => {
                 if let Ok(mut readable) = r {
                     receive(&mut readable, &state, &mut inbox, &mut received);
+                    if let Some((here, router)) = &shard {
+                        router.sort(*here, &mut received, &mut away);
+                    }
                     let mut driver = shared.driver();
                     for (from, datagrams, stride) in received.drain(..) {
                         driver.handle_received(from, datagrams, stride);
                     }
                     woke = driver.unlock();
+                    if let Some((_, router)) = &shard {
+                        router.forward(&mut away);
+                    }
                 }
             }
             () = &mut timer, if armed.is_some() => {

@@ -316,7 +316,9 @@ mod tests {
         net.eps[c].handle_datagram(now, server, answer);
         net.run_until(Instant::from_micros(100_000));
         let conn = net.eps[c].connections().next().unwrap();
-        net.eps[c].send_message(conn, None, Bytes::from_static(b"hi")).unwrap();
+        net.eps[c]
+            .send_message(conn, None, Bytes::from_static(b"hi"))
+            .unwrap();
         let data = next_datagram(&mut net.eps[c], net.now);
         assert_eq!(data[3], 7);
         assert!(net.eps[s].holds_destination(&data));

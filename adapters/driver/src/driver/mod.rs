@@ -111,7 +111,7 @@ enum Wait {
 /// 32 bytes from the operating system's generator; should it fail (no such generator on
 /// this platform), the process's hash keys, the port and the clock, hashed: unpredictable
 /// enough to keep endpoints apart, not enough for secrets.
-fn os_seed(local: SocketAddr) -> weir_core::Seed {
+pub(crate) fn os_seed(local: SocketAddr) -> weir_core::Seed {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_ok() {
         return weir_core::Seed::from_bytes(bytes);
@@ -137,12 +137,20 @@ impl Driver {
     /// (spec/trace.md), which holds no secret; the seed, the identity's key and the fresh
     /// entropy go to the same name with `.secrets` added, which the replayer takes apart.
     /// Both are created readable by their owner only; `{port}` in the name is replaced by
-    /// the local port, so that several endpoints can record at once.
+    /// the local port, so that several endpoints can record at once, and a shard of an
+    /// endpoint (`Config::connection_id_prefix`) adds its number: `.0`, `.1`, ...
     pub fn new(config: Config, local: SocketAddr) -> Driver {
         let seed = os_seed(local);
+        let shard = config.connection_id_prefix;
         let trace_path = std::env::var_os(TRACE_ENV).map(|path| {
-            path.to_string_lossy()
-                .replace("{port}", &local.port().to_string())
+            let path = path
+                .to_string_lossy()
+                .replace("{port}", &local.port().to_string());
+            // The shards of one endpoint share its port: each records to a file of its own.
+            match shard {
+                Some(k) => format!("{path}.{k}"),
+                None => path,
+            }
         });
         let trace =
             trace_path.as_ref().and_then(
@@ -215,6 +223,13 @@ impl Driver {
             at = Some(at.map_or(limit, |t| t.min(limit)));
         }
         at
+    }
+
+    /// Whether `datagram` is for a connection or relay circuit this driver's endpoint
+    /// holds (`weir_core::Endpoint::holds_destination`): how the shards of one endpoint
+    /// find the one a relayed datagram is for.
+    pub fn holds_destination(&self, datagram: &[u8]) -> bool {
+        self.ep.holds_destination(datagram)
     }
 
     /// A datagram arrived from `from`.

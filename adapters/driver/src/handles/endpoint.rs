@@ -88,6 +88,20 @@ impl Shared {
         self.driver().shutdown();
     }
 
+    /// Datagrams another shard of this endpoint received for it (`Router`), handled now,
+    /// in the calling thread; the runtime is then told what the core wrote in answer.
+    /// Dropped if the loop ended.
+    pub(crate) fn deliver(&self, datagrams: impl Iterator<Item = (SocketAddr, bytes::BytesMut)>) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut driver = self.driver();
+        for (from, datagram) in datagrams {
+            driver.handle_datagram(from, datagram);
+        }
+        self.runtime.changed(&mut driver, Urgency::Now);
+    }
+
     /// Starts the graceful shutdown (once; later calls change nothing).
     pub fn shutdown(&self) {
         let mut driver = self.driver();
