@@ -6,10 +6,12 @@
 //! ```text
 //! cargo run --release -p weir-bench                 # everything, 3 repetitions
 //! cargo run --release -p weir-bench -- --reps 5 --peers weir-tokio,quinn --workloads bulk
+//! cargo run --release -p weir-bench -- scale        # one endpoint over 1 and 2 CPUs
 //! ```
 
 mod peers;
 mod report;
+mod scale;
 mod workload;
 
 use std::io::Read;
@@ -46,6 +48,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Worker {
+    /// One endpoint over 1 and 2 CPUs: many peers' messages to an endpoint of one shard
+    /// and of two (module `scale`).
+    Scale {
+        /// How many times each set-up runs; the table gives the median.
+        #[arg(long, default_value_t = 5)]
+        reps: usize,
+    },
+    /// Runs one set-up of `scale` in this process and prints its figure.
+    #[command(hide = true)]
+    ScaleWorker {
+        /// CPUs the process runs on (and the runtime's worker threads).
+        cpus: usize,
+        /// The server endpoint's shards.
+        shards: std::num::NonZeroU8,
+    },
     /// Runs one (peer, workload) in this process and prints its figures (used by the
     /// benchmark itself, one process per run).
     #[command(hide = true)]
@@ -59,8 +76,11 @@ enum Worker {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Some(Worker::Worker { peer, workload }) = cli.worker {
-        return worker(peer, workload);
+    match cli.worker {
+        Some(Worker::Worker { peer, workload }) => return worker(peer, workload),
+        Some(Worker::Scale { reps }) => return scale::compare(reps),
+        Some(Worker::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
+        None => {}
     }
     let peers = if cli.peers.is_empty() {
         Peer::ALL.to_vec()
@@ -101,9 +121,18 @@ fn main() -> ExitCode {
 
 /// One run in a process of its own: this program again, as a worker.
 fn spawn(peer: Peer, workload: Workload) -> Result<Vec<(Metric, f64)>, String> {
+    let out = run_worker(&["worker", peer.name(), workload.name()])?;
+    out.lines()
+        .find_map(|l| l.strip_prefix(RESULT_TAG))
+        .map(report::parse)
+        .ok_or_else(|| "the worker printed no result".to_string())?
+}
+
+/// Runs this program again with `args`, within [`WORKER_LIMIT`]; what it printed.
+fn run_worker(args: &[&str]) -> Result<String, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut child = Command::new(exe)
-        .args(["worker", peer.name(), workload.name()])
+        .args(args)
         .stdout(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
@@ -126,10 +155,7 @@ fn spawn(peer: Peer, workload: Workload) -> Result<Vec<(Metric, f64)>, String> {
     if !status.success() {
         return Err(format!("the worker exited with {status}"));
     }
-    out.lines()
-        .find_map(|l| l.strip_prefix(RESULT_TAG))
-        .map(report::parse)
-        .ok_or_else(|| "the worker printed no result".to_string())?
+    Ok(out)
 }
 
 /// The worker: runs once, prints its figures and its peak RSS.

@@ -12,6 +12,11 @@ mod tcp;
 mod udp;
 mod weir;
 
+/// weir's configuration in every weir row, at the comparison's datagram size.
+pub(crate) fn weir_config() -> weir_core::Config {
+    weir::config(weir::DATAGRAM)
+}
+
 /// The transports compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Peer {

@@ -25,7 +25,7 @@ pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 /// `max_concurrent_streams` from `WEIR_BENCH_STREAMS` when that is set to a number (to
 /// measure what the default costs a sender of many messages), and the congestion
 /// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default).
-fn config(datagram: u16) -> Config {
+pub(crate) fn config(datagram: u16) -> Config {
     let defaults = Config::default();
     let streams = std::env::var("WEIR_BENCH_STREAMS")
         .ok()
