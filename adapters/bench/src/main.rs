@@ -34,7 +34,7 @@ const RESULT_TAG: &str = "weir-bench-result";
 #[command(about = "weir against quinn, TCP and raw UDP on loopback, side by side")]
 struct Cli {
     #[command(subcommand)]
-    worker: Option<Worker>,
+    mode: Option<Mode>,
     /// How many times each (peer, workload) runs; the table gives the median.
     #[arg(long, default_value_t = 3)]
     reps: usize,
@@ -47,7 +47,7 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Worker {
+enum Mode {
     /// One endpoint over 1 and 2 CPUs: many peers' messages to an endpoint of one shard
     /// and of two (module `scale`).
     Scale {
@@ -76,10 +76,10 @@ enum Worker {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.worker {
-        Some(Worker::Worker { peer, workload }) => return worker(peer, workload),
-        Some(Worker::Scale { reps }) => return scale::compare(reps),
-        Some(Worker::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
+    match cli.mode {
+        Some(Mode::Worker { peer, workload }) => return worker(peer, workload),
+        Some(Mode::Scale { reps }) => return scale::compare(reps),
+        Some(Mode::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
         None => {}
     }
     let peers = if cli.peers.is_empty() {
