@@ -127,6 +127,17 @@ pub(crate) fn os_seed(local: SocketAddr) -> weir_core::Seed {
     weir_core::Seed::from(h.finish())
 }
 
+/// The file an endpoint at `local` records its trace to, by `WEIR_TRACE`'s `pattern`: `{port}`
+/// becomes the local port, and a shard (its ids' prefix) adds its number, since the shards
+/// of one endpoint share its port.
+fn trace_path(pattern: &str, local: SocketAddr, shard: Option<u8>) -> String {
+    let path = pattern.replace("{port}", &local.port().to_string());
+    match shard {
+        Some(k) => format!("{path}.{k}"),
+        None => path,
+    }
+}
+
 impl Driver {
     /// A driver for an endpoint whose socket is bound at `local`. The seed is 32 bytes from
     /// the operating system's generator: the root of the endpoint's RETRY token keys (and of
@@ -141,17 +152,8 @@ impl Driver {
     /// endpoint (`Config::connection_id_prefix`) adds its number: `.0`, `.1`, ...
     pub fn new(config: Config, local: SocketAddr) -> Driver {
         let seed = os_seed(local);
-        let shard = config.connection_id_prefix;
-        let trace_path = std::env::var_os(TRACE_ENV).map(|path| {
-            let path = path
-                .to_string_lossy()
-                .replace("{port}", &local.port().to_string());
-            // The shards of one endpoint share its port: each records to a file of its own.
-            match shard {
-                Some(k) => format!("{path}.{k}"),
-                None => path,
-            }
-        });
+        let trace_path = std::env::var_os(TRACE_ENV)
+            .map(|pattern| trace_path(&pattern.to_string_lossy(), local, config.connection_id_prefix));
         let trace =
             trace_path.as_ref().and_then(
                 |path| match crate::create_trace_file(std::path::Path::new(path)) {
