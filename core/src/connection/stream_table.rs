@@ -7,15 +7,16 @@
 //! It owns its fields and calls nothing of the connection's: what a stream's state means
 //! is the rest of the connection's to decide.
 //!
-//! Why boxes: a stream's state is several hundred bytes, and a B-tree moves its values about
-//! on every insert and removal (a stream per message made that a tenth of the per-message
-//! cost). Why spare boxes: a connection carrying a message per stream then allocates no box
+//! Why boxes: a stream's state is several hundred bytes, and the table (module
+//! `stream_slots`) moves its entries about on insert and removal (a B-tree of the states
+//! themselves once made that a tenth of the per-message cost). Why spare boxes: a connection carrying a message per stream then allocates no box
 //! per message; what is kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use super::stream_slots::StreamSlots;
 use super::StreamState;
 use crate::event::Priority;
 use crate::wire::StreamId;
@@ -26,7 +27,7 @@ pub(super) const SPARE_STREAMS: usize = 8;
 /// The streams of one connection.
 #[derive(Debug, Default)]
 pub(super) struct StreamTable {
-    streams: BTreeMap<StreamId, Box<StreamState>>,
+    streams: StreamSlots,
     #[allow(clippy::vec_box)]
     spare: Vec<Box<StreamState>>,
     /// Streams with something to send, one round-robin queue per priority class; a stream
@@ -36,24 +37,25 @@ pub(super) struct StreamTable {
 
 impl StreamTable {
     pub(super) fn get(&self, id: &StreamId) -> Option<&StreamState> {
-        self.streams.get(id).map(|b| &**b)
+        self.streams.get(*id)
     }
 
     pub(super) fn get_mut(&mut self, id: &StreamId) -> Option<&mut StreamState> {
-        self.streams.get_mut(id).map(|b| &mut **b)
+        self.streams.get_mut(*id)
     }
 
     pub(super) fn len(&self) -> usize {
         self.streams.len()
     }
 
+    /// Every stream, in no useful order (module `stream_slots`): for order-free folds.
     pub(super) fn values(&self) -> impl Iterator<Item = &StreamState> {
-        self.streams.values().map(|b| &**b)
+        self.streams.iter().map(|(_, s)| s)
     }
 
-    /// Every stream with its id, in id order.
-    pub(super) fn iter(&self) -> impl Iterator<Item = (&StreamId, &StreamState)> {
-        self.streams.iter().map(|(id, b)| (id, &**b))
+    /// Every stream with its id, in no useful order (module `stream_slots`).
+    pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
+        self.streams.iter()
     }
 
     /// A new stream, in a spare box if there is one.
@@ -70,7 +72,7 @@ impl StreamTable {
 
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare.
     pub(super) fn remove(&mut self, id: StreamId) {
-        if let Some(mut b) = self.streams.remove(&id) {
+        if let Some(mut b) = self.streams.remove(id) {
             if self.spare.len() < SPARE_STREAMS {
                 *b = StreamState::default();
                 self.spare.push(b);
@@ -81,7 +83,7 @@ impl StreamTable {
     /// Puts stream `id` at the back of its class's queue if it has something to send and is
     /// not queued already.
     pub(super) fn queue(&mut self, id: StreamId) {
-        if let Some(state) = self.streams.get_mut(&id) {
+        if let Some(state) = self.streams.get_mut(id) {
             if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
                 state.queued = true;
                 self.send_queues[state.priority as usize].push_back(id);
@@ -103,7 +105,7 @@ impl StreamTable {
     /// at the end if it still has something to send after its turn).
     pub(super) fn next_turn(&mut self, class: usize) -> Option<StreamId> {
         let id = self.send_queues[class].pop_front()?;
-        if let Some(state) = self.streams.get_mut(&id) {
+        if let Some(state) = self.streams.get_mut(id) {
             state.queued = false;
         }
         Some(id)

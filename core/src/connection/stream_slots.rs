@@ -1,0 +1,215 @@
+//! A connection's streams by id, in a table indexed by the id itself: what
+//! [`StreamTable`](super::stream_table::StreamTable) keeps its streams' boxes in.
+//!
+//! Inputs: ids to insert, look up and remove. Outputs: the boxes. Stream ids run up from 0,
+//! one side's even and the other's odd (spec/protocol.md §4.12), and the streams open at a
+//! time are mostly a window of recent ids: so an id's low bits are its place in a table of a
+//! power of two slots, and the ids of one window land in slots of their own. Ids that share
+//! a place (a stream left open while many after it came and went) take the next free slot
+//! (open addressing, linear probing); a removal moves the entries after it back (backward
+//! shift), so a lookup stops at the first empty slot and no tombstone is ever left. The
+//! table stays at most half full, doubling when it would pass that and halving when an
+//! eighth full, and is let go when empty: its size follows the streams open, not the most
+//! ever open.
+//!
+//! Why not a B-tree: with a stream per message, every message inserted and removed a key,
+//! and its lookups went through nodes spread over the heap; this table costs one probe for
+//! most lookups. Iteration order is the slots' order, which the same inserts and removals
+//! always give alike (nothing here is random): deterministic, but not the ids' order, so
+//! only order-free folds (sums, any) iterate.
+
+use alloc::boxed::Box;
+use alloc::vec::Vec;
+
+use super::StreamState;
+use crate::wire::StreamId;
+
+/// The fewest slots a table that holds anything has.
+const MIN_SLOTS: usize = 8;
+
+/// Streams by id (module docs).
+#[derive(Debug, Default)]
+pub(super) struct StreamSlots {
+    /// A power of two of them, or none.
+    #[allow(clippy::vec_box)]
+    slots: Vec<Option<(StreamId, Box<StreamState>)>>,
+    len: usize,
+}
+
+impl StreamSlots {
+    pub(super) fn len(&self) -> usize {
+        self.len
+    }
+
+    fn mask(&self) -> usize {
+        self.slots.len().wrapping_sub(1)
+    }
+
+    fn home(&self, id: StreamId) -> usize {
+        // The low bits, truncated on a 32-bit target: a place, not the id.
+        id.0 as usize & self.mask()
+    }
+
+    /// The slot holding `id`.
+    fn find(&self, id: StreamId) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mut i = self.home(id);
+        // Ends: the table is at most half full, so an empty slot comes.
+        loop {
+            match &self.slots[i] {
+                None => return None,
+                Some((k, _)) if *k == id => return Some(i),
+                Some(_) => i = (i + 1) & self.mask(),
+            }
+        }
+    }
+
+    pub(super) fn get(&self, id: StreamId) -> Option<&StreamState> {
+        let i = self.find(id)?;
+        self.slots[i].as_ref().map(|(_, b)| &**b)
+    }
+
+    pub(super) fn get_mut(&mut self, id: StreamId) -> Option<&mut StreamState> {
+        let i = self.find(id)?;
+        self.slots[i].as_mut().map(|(_, b)| &mut **b)
+    }
+
+    /// Puts `state` in as stream `id`; what `id` held before is returned.
+    pub(super) fn insert(&mut self, id: StreamId, state: Box<StreamState>) -> Option<Box<StreamState>> {
+        if let Some(i) = self.find(id) {
+            return self.slots[i].replace((id, state)).map(|(_, b)| b);
+        }
+        if (self.len + 1) * 2 > self.slots.len() {
+            self.resize((self.slots.len() * 2).max(MIN_SLOTS));
+        }
+        self.place(id, state);
+        self.len += 1;
+        None
+    }
+
+    /// Puts `id` in the first free slot from its place (the table has one).
+    fn place(&mut self, id: StreamId, state: Box<StreamState>) {
+        let mut i = self.home(id);
+        while self.slots[i].is_some() {
+            i = (i + 1) & self.mask();
+        }
+        self.slots[i] = Some((id, state));
+    }
+
+    /// Takes stream `id` out, moving back the entries after it that its slot kept from
+    /// their places.
+    pub(super) fn remove(&mut self, id: StreamId) -> Option<Box<StreamState>> {
+        let mut hole = self.find(id)?;
+        let (_, taken) = self.slots[hole].take()?;
+        self.len -= 1;
+        let mask = self.mask();
+        let mut j = hole;
+        loop {
+            j = (j + 1) & mask;
+            let Some((k, _)) = &self.slots[j] else { break };
+            // The entry at j may fill the hole if its place is not in (hole, j], cyclically:
+            // a lookup for it starts at its place and must pass no empty slot.
+            let home = self.home(*k);
+            let reachable_without_hole = if hole < j {
+                hole < home && home <= j
+            } else {
+                hole < home || home <= j
+            };
+            if !reachable_without_hole {
+                self.slots[hole] = self.slots[j].take();
+                hole = j;
+            }
+        }
+        if self.len == 0 {
+            // An idle connection holds no table.
+            self.slots = Vec::new();
+        } else if self.slots.len() > MIN_SLOTS && self.len * 8 < self.slots.len() {
+            self.resize(self.slots.len() / 2);
+        }
+        Some(taken)
+    }
+
+    /// Moves every entry into a table of `n` slots (a power of two, more than twice the
+    /// entries), in slot order.
+    fn resize(&mut self, n: usize) {
+        let old = core::mem::replace(&mut self.slots, (0..n).map(|_| None).collect());
+        for (id, state) in old.into_iter().flatten() {
+            self.place(id, state);
+        }
+    }
+
+    /// Every stream with its id, in no useful order (module docs).
+    pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
+        self.slots.iter().flatten().map(|(id, b)| (*id, &**b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::collections::BTreeMap;
+
+    /// A stream state told apart by `n`, kept in a field the table never reads.
+    fn state(n: u64) -> Box<StreamState> {
+        Box::new(StreamState {
+            released: n,
+            ..StreamState::default()
+        })
+    }
+
+    #[test]
+    fn the_table_agrees_with_a_map_through_windows_stragglers_and_shrinking() {
+        let mut table = StreamSlots::default();
+        let mut model = BTreeMap::new();
+        // A fixed pseudo-random walk: a sliding window of ids, some left open for long.
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = 0u64;
+        for step in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            match x % 10 {
+                0..=4 => {
+                    let id = StreamId(next);
+                    next += 1 + (x >> 8) % 2;
+                    assert_eq!(
+                        table.insert(id, state(step)).is_some(),
+                        model.insert(id, step).is_some()
+                    );
+                }
+                5..=8 => {
+                    // Mostly the oldest ids go, now and then one far back stays.
+                    let id = if x % 7 == 0 {
+                        model.keys().nth((x >> 16) as usize % model.len().max(1)).copied()
+                    } else {
+                        model.keys().nth(usize::from(model.len() > 40)).copied()
+                    };
+                    if let Some(id) = id {
+                        assert_eq!(table.remove(id).map(|b| b.released), model.remove(&id));
+                    }
+                }
+                _ => {
+                    let id = StreamId(x % (next + 1));
+                    assert_eq!(table.get(id).map(|s| s.released), model.get(&id).copied());
+                }
+            }
+            assert_eq!(table.len(), model.len());
+        }
+        let mut all: Vec<_> = table.iter().map(|(id, s)| (id, s.released)).collect();
+        all.sort_unstable();
+        assert_eq!(all, model.into_iter().collect::<Vec<_>>());
+        // Emptied, it lets its slots go; down to a few streams, it has shrunk to fit them.
+        let ids: Vec<_> = table.iter().map(|(id, _)| id).collect();
+        for &id in &ids[..ids.len() - 3] {
+            table.remove(id);
+        }
+        assert_eq!(table.len(), 3);
+        assert!(table.slots.len() <= 8 * 3, "{} slots", table.slots.len());
+        for &id in &ids[ids.len() - 3..] {
+            table.remove(id);
+        }
+        assert_eq!((table.len(), table.slots.len()), (0, 0));
+    }
+}
