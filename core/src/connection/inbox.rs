@@ -1,19 +1,20 @@
 //! What the application has not taken yet of the streams the peer opened (spec/protocol.md
 //! §8, Streams and credit): the streams offered to `accept_stream`, in the order they
-//! opened; the streams a message read (`next_message`) took and is gathering as their bytes
-//! arrive; and the messages gathered whole before a read asked, in the order they became
-//! so. An owned part of the connection: it keeps these three lists and answers with the
-//! next stream to hand out; the bytes stay in the streams (module `streams` reads them).
+//! opened, and the messages gathered whole before a read asked, in the order they became
+//! so. An owned part of the connection: it keeps these two lists and answers with the next
+//! stream to hand out; the bytes stay in the streams (module `streams` reads them), and so
+//! does whether a message read gathers a stream, and up to what length (`Reading::Open`:
+//! looked up with the stream, on every frame that arrives).
 //!
-//! Inputs: a stream opened, a stream taken (accepted, read by id, stopped, piped), a stream
-//! a message read took, a gathered message whole, a stream gone. Outputs: the next stream
-//! to accept, the next whole message, whether a stream is being gathered.
+//! Inputs: a stream opened, a stream taken (accepted, read by id, stopped, piped), a
+//! gathered message whole, a stream gone. Outputs: the next stream to accept, the next
+//! whole message.
 //!
 //! Each list holds only streams still in the stream table (a stream gone is forgotten), so
 //! together they hold at most as many entries as the peer may open at once.
 
 use alloc::boxed::Box;
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::VecDeque;
 
 use crate::wire::StreamId;
 
@@ -26,9 +27,6 @@ pub(super) struct Inbox(Option<Box<Lists>>);
 struct Lists {
     /// Opened by the peer, not taken by the application: `accept_stream` hands them out.
     offered: VecDeque<StreamId>,
-    /// Taken by a message read, with the longest message it accepts: gathered as bytes
-    /// arrive, so that their credit goes back to the peer at once.
-    gathering: BTreeMap<StreamId, u64>,
     /// Gathered whole (or ended otherwise: reset, too long) before a read asked.
     whole: VecDeque<StreamId>,
 }
@@ -73,24 +71,10 @@ impl Inbox {
         self.0.as_ref()?.offered.get(i).copied()
     }
 
-    /// A message read took `id` (no longer offered: [`take`](Self::take)) and waits for it
-    /// to be whole (at most `limit` bytes).
-    pub(super) fn gather(&mut self, id: StreamId, limit: u64) {
-        self.lists().gathering.insert(id, limit);
-    }
-
-    /// The longest message accepted on `id`, if a message read is gathering it.
-    pub(super) fn gathering(&self, id: StreamId) -> Option<u64> {
-        self.0.as_ref()?.gathering.get(&id).copied()
-    }
-
-    /// `id`, being gathered, is whole (or ended otherwise): next for a message read.
+    /// `id`, gathered by a message read, is whole (or ended otherwise): next for a message
+    /// read.
     pub(super) fn whole(&mut self, id: StreamId) {
-        if let Some(l) = self.0.as_mut() {
-            if l.gathering.remove(&id).is_some() {
-                l.whole.push_back(id);
-            }
-        }
+        self.lists().whole.push_back(id);
     }
 
     /// The next message gathered whole, taken.
@@ -102,7 +86,6 @@ impl Inbox {
     /// offered list apart: [`take`](Self::take)).
     pub(super) fn forget(&mut self, id: StreamId) {
         if let Some(l) = self.0.as_mut() {
-            l.gathering.remove(&id);
             if !l.whole.is_empty() {
                 remove(&mut l.whole, id);
             }
@@ -123,15 +106,10 @@ mod tests {
         for s in [5, 9, 13] {
             i.take(StreamId(s));
         }
-        i.gather(StreamId(9), 100);
-        i.gather(StreamId(13), 100);
         assert_eq!((i.offered_at(0), i.offered_at(1)), (Some(StreamId(1)), None));
-        assert_eq!(i.gathering(StreamId(9)), Some(100));
-        i.whole(StreamId(13));
         i.whole(StreamId(13));
         i.whole(StreamId(9));
-        assert_eq!(i.gathering(StreamId(9)), None);
-        assert_eq!(i.next_whole(), Some(StreamId(13)), "whole first, queued once");
+        assert_eq!(i.next_whole(), Some(StreamId(13)), "whole first");
         i.forget(StreamId(9));
         assert_eq!(i.next_whole(), None, "gone");
         assert_eq!(i.accept(), Some(StreamId(1)));

@@ -25,6 +25,9 @@ pub(super) enum Reading {
         offered: bool,
         /// Bytes gathered so far for a whole-message read.
         gathered: Gathered,
+        /// A message read took it and gathers its bytes as they arrive, accepting a message
+        /// of at most this many bytes.
+        gathering: Option<u64>,
     },
     /// The application stopped it (STOP_SENDING sent) before its opening frame arrived.
     StoppedUnannounced,
@@ -90,6 +93,7 @@ impl Reading {
                 readable_signaled: false,
                 offered: false,
                 gathered: Gathered::default(),
+                gathering: None,
             },
             ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
             ReadPhase::Stopped => Reading::Stopped,
@@ -102,6 +106,23 @@ impl Reading {
         match self {
             Reading::Open { offered, .. } => core::mem::replace(offered, to),
             _ => false,
+        }
+    }
+
+    /// Marks the stream gathered by a message read accepting at most `limit` bytes (or, with
+    /// `None`, no longer gathered); what it was. Only an `Open` stream is gathered.
+    pub(super) fn set_gathering(&mut self, limit: Option<u64>) -> Option<u64> {
+        match self {
+            Reading::Open { gathering, .. } => core::mem::replace(gathering, limit),
+            _ => None,
+        }
+    }
+
+    /// The longest message accepted, if a message read gathers the stream.
+    pub(super) fn gathering(&self) -> Option<u64> {
+        match self {
+            Reading::Open { gathering, .. } => *gathering,
+            _ => None,
         }
     }
 
@@ -138,6 +159,7 @@ mod tests {
             ReadPhase::Open => Reading::Open {
                 readable_signaled: true,
                 offered: false,
+                gathering: Some(9),
                 gathered: {
                     let mut g = Gathered::default();
                     g.push(Bytes::from_static(b"ab"), None);

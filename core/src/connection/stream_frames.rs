@@ -34,7 +34,7 @@ impl Connection {
             return Ok(());
         };
         let mut announce = false;
-        let gathering = self.inbox.gathering(id).is_some();
+        let gathering = state.reading.gathering().is_some();
         if frame.offset == 0 && state.reading.step(ReadStep::Opened) {
             if let Some(total) = frame.total_len {
                 recv.set_total_len(total).map_err(recv_violation)?;

@@ -189,6 +189,7 @@ impl Connection {
             }
             state.reading.step(ReadStep::Stop);
             self.receipts.forget_unread(id);
+            // (Stopped, it is gathered no more.)
             self.inbox.forget(id);
             // What arrived and was not read is dropped, and its credit released.
             if let Some(recv) = state.recv.as_mut() {
@@ -357,7 +358,9 @@ impl Connection {
                 continue;
             }
             self.take_stream(id);
-            self.inbox.gather(id, max_len);
+            if let Some(state) = self.streams.get_mut(&id) {
+                state.reading.set_gathering(Some(max_len));
+            }
             if let Some(read) = self.message_or_skip(id, max_len) {
                 return Some((id, read));
             }
@@ -380,17 +383,17 @@ impl Connection {
     fn message_or_skip(&mut self, id: StreamId, max_len: u64) -> Option<Read> {
         match self.read_message(id, max_len) {
             Ok(read @ (Read::Data { .. } | Read::VerificationFailed { .. })) => {
-                self.inbox.forget(id);
+                self.forget_message(id);
                 Some(read)
             }
             Ok(Read::Pending) => None,
             Err(ApiError::MessageTooLong) => {
-                self.inbox.forget(id);
+                self.forget_message(id);
                 let _ = self.stop_sending(id, 0);
                 None
             }
             Ok(_) | Err(_) => {
-                self.inbox.forget(id);
+                self.forget_message(id);
                 None
             }
         }
@@ -401,11 +404,14 @@ impl Connection {
     /// it is next for a message read, and the application is told (`StreamReadable`).
     /// Whether the stream was being gathered.
     pub(super) fn gather_arrived(&mut self, id: StreamId) -> bool {
-        let Some(limit) = self.inbox.gathering(id) else {
+        let Some(limit) = self.streams.get(&id).and_then(|s| s.reading.gathering()) else {
             return false;
         };
         if matches!(self.gather(id, limit), Ok(Some(Read::Pending))) {
             return true;
+        }
+        if let Some(state) = self.streams.get_mut(&id) {
+            state.reading.set_gathering(None);
         }
         self.inbox.whole(id);
         self.events.push_back(Event::StreamReadable {
@@ -505,11 +511,20 @@ impl Connection {
         self.grant_streams();
     }
 
+    /// Stream `id` is no longer read as a message: not gathered, and not next for a message
+    /// read.
+    fn forget_message(&mut self, id: StreamId) {
+        if let Some(state) = self.streams.get_mut(&id) {
+            state.reading.set_gathering(None);
+        }
+        self.inbox.forget(id);
+    }
+
     /// Forgets stream `id` (its box is kept for the next stream).
     pub(super) fn drop_stream(&mut self, id: StreamId) {
         self.receipts.forget_unread(id);
         self.take_stream(id);
-        self.inbox.forget(id);
+        self.forget_message(id);
         self.streams.remove(id);
     }
 
