@@ -32,7 +32,7 @@ pub enum Protection {
 }
 
 impl Pair {
-    fn new(protection: Protection) -> Self {
+    fn new(protection: Protection, datagram: u16) -> Self {
         let (versions, ciphers) = match protection {
             Protection::None => (VersionRange::UNPROTECTED, Vec::new()),
             Protection::Sealed(c) => (VersionRange::ENCRYPTED, vec![c]),
@@ -45,13 +45,14 @@ impl Pair {
             // One 64 MiB message, held by reference.
             send_buffer: 128 << 20,
             congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
+            max_datagram_size: datagram,
             ..Config::default()
         };
         Pair {
             client: Endpoint::new(config.clone(), 1),
             server: Endpoint::new(config, 2),
             now: Instant::ZERO,
-            buf: vec![0u8; 2048],
+            buf: vec![0u8; usize::from(datagram).max(2048)],
             block: BytesMut::new(),
             datagrams: 0,
         }
@@ -91,7 +92,13 @@ impl Pair {
     }
 
     pub fn connected(protection: Protection) -> Self {
-        let mut p = Pair::new(protection);
+        Pair::connected_with(protection, Config::default().max_datagram_size)
+    }
+
+    /// [`connected`](Self::connected), sending datagrams of up to `datagram` bytes (a
+    /// loopback interface's MTU allows 65,000).
+    pub fn connected_with(protection: Protection, datagram: u16) -> Self {
+        let mut p = Pair::new(protection, datagram);
         p.client.connect(p.now, SERVER.parse().unwrap()).unwrap();
         let mut ev = Vec::new();
         for _ in 0..10 {
