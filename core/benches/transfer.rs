@@ -34,7 +34,11 @@ fn transfer(c: &mut Criterion) {
             Protection::Sealed(Cipher::Aes256Gcm),
             usual,
         ),
-        ("64MiB_one_thread_unprotected_65000B_datagrams", Protection::None, large),
+        (
+            "64MiB_one_thread_unprotected_65000B_datagrams",
+            Protection::None,
+            large,
+        ),
         (
             "64MiB_one_thread_aes256gcm_65000B_datagrams",
             Protection::Sealed(Cipher::Aes256Gcm),
