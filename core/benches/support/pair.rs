@@ -91,6 +91,7 @@ impl Pair {
         self.block.split_to(len)
     }
 
+    #[allow(dead_code)] // Used by the example and some benches, not by every bench.
     pub fn connected(protection: Protection) -> Self {
         Pair::connected_with(protection, Config::default().max_datagram_size)
     }
