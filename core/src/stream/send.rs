@@ -18,13 +18,13 @@
 //! lowest offset first; the connection's credit counts the highest offset sent (RFC 9000
 //! §4.1), as the receiver does.
 
-use alloc::collections::BTreeMap;
 use core::ops::Range;
 
 use bytes::{Bytes, BytesMut};
 
 use crate::range_set::RangeSet;
 use crate::stream::held::SMALL_PIECE;
+use crate::stream::written::Written;
 
 /// The longest a run of small writes is joined into (module docs).
 const JOIN_UP_TO: usize = 4 * SMALL_PIECE;
@@ -83,7 +83,7 @@ impl Fin {
 #[derive(Debug)]
 pub(crate) struct SendStream {
     /// Written, not yet acknowledged bytes, keyed by offset; contiguous from `acked_below`.
-    chunks: BTreeMap<u64, Bytes>,
+    chunks: Written,
     /// Every byte below is acknowledged and released.
     acked_below: u64,
     /// Bytes acknowledged above `acked_below`.
@@ -107,7 +107,7 @@ pub(crate) struct SendStream {
 impl SendStream {
     pub(crate) fn new(max_data: u64) -> Self {
         SendStream {
-            chunks: BTreeMap::new(),
+            chunks: Written::default(),
             acked_below: 0,
             acked: RangeSet::new(),
             lost: RangeSet::new(),
@@ -152,7 +152,7 @@ impl SendStream {
     /// Keeps written bytes, joining a small write to the one it continues (module docs).
     fn hold(&mut self, offset: u64, data: Bytes) {
         if data.len() < SMALL_PIECE {
-            if let Some((&start, before)) = self.chunks.range_mut(..offset).next_back() {
+            if let Some((start, before)) = self.chunks.before_mut(offset) {
                 let len = before.len() + data.len();
                 if start + before.len() as u64 == offset && len <= JOIN_UP_TO {
                     let mut joined = BytesMut::with_capacity(len);
@@ -170,10 +170,9 @@ impl SendStream {
     fn written(&self, range: Range<u64>) -> bool {
         let below = self
             .chunks
-            .range(..range.start)
-            .next_back()
-            .is_some_and(|(&s, c)| s + c.len() as u64 > range.start);
-        below || self.chunks.range(range).next().is_some()
+            .before(range.start)
+            .is_some_and(|(s, c)| s + c.len() as u64 > range.start);
+        below || self.chunks.starts_within(range)
     }
 
     /// No more writes: the stream ends after what was written.
@@ -307,8 +306,8 @@ impl SendStream {
 
     /// Up to `len` bytes from `offset`, within one written chunk.
     fn slice(&self, offset: u64, len: u64) -> (u64, Bytes) {
-        match self.chunks.range(..=offset).next_back() {
-            Some((&start, chunk)) if start + chunk.len() as u64 > offset => {
+        match self.chunks.at_or_before(offset) {
+            Some((start, chunk)) if start + chunk.len() as u64 > offset => {
                 let from = (offset - start) as usize;
                 let to = (from as u64 + len).min(chunk.len() as u64) as usize;
                 (offset, chunk.slice(from..to))
@@ -343,13 +342,11 @@ impl SendStream {
             }
         }
         // Release every written chunk wholly acknowledged.
-        while let Some(entry) = self.chunks.first_entry() {
-            let end = *entry.key() + entry.get().len() as u64;
-            if end > self.acked_below {
-                break;
-            }
-            entry.remove();
-        }
+        let acked_below = self.acked_below;
+        while self
+            .chunks
+            .pop_first_if(|start, chunk| start + chunk.len() as u64 <= acked_below)
+        {}
     }
 
     /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,
