@@ -23,8 +23,8 @@ use core::ops::Range;
 use bytes::{Bytes, BytesMut};
 
 use crate::range_set::RangeSet;
+use crate::stream::by_offset::ByOffset;
 use crate::stream::held::SMALL_PIECE;
-use crate::stream::written::Written;
 
 /// The longest a run of small writes is joined into (module docs).
 const JOIN_UP_TO: usize = 4 * SMALL_PIECE;
@@ -83,7 +83,7 @@ impl Fin {
 #[derive(Debug)]
 pub(crate) struct SendStream {
     /// Written, not yet acknowledged bytes, keyed by offset; contiguous from `acked_below`.
-    chunks: Written,
+    chunks: ByOffset<Bytes>,
     /// Every byte below is acknowledged and released.
     acked_below: u64,
     /// Bytes acknowledged above `acked_below`.
@@ -107,7 +107,7 @@ pub(crate) struct SendStream {
 impl SendStream {
     pub(crate) fn new(max_data: u64) -> Self {
         SendStream {
-            chunks: Written::default(),
+            chunks: ByOffset::default(),
             acked_below: 0,
             acked: RangeSet::new(),
             lost: RangeSet::new(),
@@ -172,7 +172,7 @@ impl SendStream {
             .chunks
             .before(range.start)
             .is_some_and(|(s, c)| s + c.len() as u64 > range.start);
-        below || self.chunks.starts_within(range)
+        below || self.chunks.first_within(range).is_some()
     }
 
     /// No more writes: the stream ends after what was written.
@@ -342,11 +342,12 @@ impl SendStream {
             }
         }
         // Release every written chunk wholly acknowledged.
-        let acked_below = self.acked_below;
-        while self
-            .chunks
-            .pop_first_if(|start, chunk| start + chunk.len() as u64 <= acked_below)
-        {}
+        while let Some((start, chunk)) = self.chunks.first() {
+            if start + chunk.len() as u64 > self.acked_below {
+                break;
+            }
+            self.chunks.pop_first();
+        }
     }
 
     /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,

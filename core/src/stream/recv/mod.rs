@@ -16,7 +16,7 @@
 //! ([`RecvError::OverBudget`]; spec §10.3). Bytes readable at once into an empty stream, the
 //! usual case, are never copied.
 
-use alloc::collections::BTreeMap;
+use crate::stream::by_offset::ByOffset;
 
 use bytes::{Bytes, BytesMut};
 
@@ -44,7 +44,7 @@ pub enum RecvError {
 #[derive(Debug)]
 pub struct RecvStream {
     /// Received bytes not yet read, keyed by offset; disjoint, all at or above `read_offset`.
-    chunks: BTreeMap<u64, Held>,
+    chunks: ByOffset<Held>,
     /// Everything below has been handed to the application.
     read_offset: u64,
     /// One past the highest offset received (counts against connection credit).
@@ -120,7 +120,7 @@ impl RecvStream {
     /// reads fast (module `flow`).
     pub(crate) fn auto_tuned(initial: u64, max: u64) -> Self {
         RecvStream {
-            chunks: BTreeMap::new(),
+            chunks: ByOffset::default(),
             read_offset: 0,
             highest: 0,
             final_size: None,
@@ -209,7 +209,7 @@ impl RecvStream {
             keep,
             wanted: 0,
         };
-        for (&offset, chunk) in self.chunks.iter_mut() {
+        for (offset, chunk) in self.chunks.iter_mut() {
             // What the stream held is within §10.3's bounds already.
             tap.forward(offset, &chunk.share(), 0);
         }
@@ -217,7 +217,7 @@ impl RecvStream {
             self.chunks.clear();
             self.buffered = 0;
         }
-        self.charged = self.chunks.values().map(Held::charge).sum();
+        self.charged = self.chunks.iter().map(|(_, h)| h.charge()).sum();
         self.tap = Some(tap);
     }
 
@@ -307,7 +307,7 @@ impl RecvStream {
             return Ok(());
         }
         // Drop what the chunk starting at or before `offset` already covers.
-        if let Some((&start, chunk)) = self.chunks.range(..=offset).next_back() {
+        if let Some((start, chunk)) = self.chunks.at_or_before(offset) {
             let chunk_end = start + chunk.len() as u64;
             if chunk_end > offset {
                 let skip = (chunk_end - offset).min(data.len() as u64) as usize;
@@ -322,7 +322,7 @@ impl RecvStream {
         // Fill the gaps between the chunks that start inside the new data.
         while !data.is_empty() {
             let end = offset + data.len() as u64;
-            let next = self.chunks.range(offset..end).next().map(|(&s, held)| {
+            let next = self.chunks.first_within(offset..end).map(|(s, held)| {
                 let len = held.len() as u64;
                 let gap = (s - offset) as usize;
                 let skip = ((s + len).min(end) - offset) as usize;
@@ -362,7 +362,7 @@ impl RecvStream {
             return;
         }
         // One copy of the piece, into the copy that ends where it starts if there is one.
-        if let Some((&start, Held::Owned(before))) = self.chunks.range_mut(..offset).next_back() {
+        if let Some((start, Held::Owned(before))) = self.chunks.before_mut(offset) {
             if start + before.len() as u64 == offset {
                 let capacity = before.capacity() as u64;
                 before.extend_from_slice(&piece);
@@ -377,21 +377,19 @@ impl RecvStream {
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
     pub fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
-        let mut entry = self.chunks.first_entry()?;
-        if *entry.key() != self.read_offset || max_len == 0 {
+        if self.chunks.first()?.0 != self.read_offset || max_len == 0 {
             return None;
         }
         let offset = self.read_offset;
-        let chunk = entry.get_mut();
+        let (_, mut chunk) = self.chunks.pop_first()?;
         self.charged -= chunk.charge();
         let out = if chunk.len() > max_len {
             let head = chunk.split_to(max_len);
-            let rest = entry.remove();
-            self.charged += rest.charge();
-            self.chunks.insert(offset + max_len as u64, rest);
+            self.charged += chunk.charge();
+            self.chunks.insert(offset + max_len as u64, chunk);
             head
         } else {
-            entry.remove().into_bytes()
+            chunk.into_bytes()
         };
         self.read_offset += out.len() as u64;
         self.buffered -= out.len() as u64;
@@ -436,9 +434,7 @@ impl RecvStream {
 
     /// Whether contiguous bytes wait at the read offset.
     pub(crate) fn is_readable(&self) -> bool {
-        self.chunks
-            .first_key_value()
-            .is_some_and(|(&o, _)| o == self.read_offset)
+        self.chunks.first().is_some_and(|(o, _)| o == self.read_offset)
     }
 
     /// Whether bytes the peer still owes us are missing: the stream is not reset, and its
@@ -461,7 +457,7 @@ impl RecvStream {
 
     /// One past the last byte held contiguously from `offset`.
     fn contiguous_from(&self, mut offset: u64) -> u64 {
-        for (&at, held) in self.chunks.range(offset..) {
+        for (at, held) in self.chunks.from(offset) {
             if at != offset {
                 break;
             }
