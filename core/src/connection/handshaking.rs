@@ -13,10 +13,10 @@ use super::*;
 /// This side of the connection's handshake (spec/state-machines.md, "Handshake"): a
 /// client's attempt (its own table: `ATTEMPT_TRANSITIONS` in `handshake/client.rs`), a server answering,
 /// or done. Its failures end the connection through the lifecycle (`Step::Abandoned`).
-#[derive(Debug)]
 ///
 /// The attempt's state is boxed (a client's, a server's answer: about 250 bytes each): a
 /// connection past its handshake holds none of it.
+#[derive(Debug)]
 pub(super) enum HandshakeState {
     Client(Box<handshake::Client>),
     /// The answer is sent again when a copy of the HELLO arrives and, until the client's

@@ -71,6 +71,9 @@
 use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent};
 use crate::time::{Duration, Instant};
 
+mod round_max;
+use round_max::RoundMax;
+
 /// Gains are in thousandths.
 const UNIT: u64 = 1000;
 /// Startup's pacing gain, 4 × ln 2 (draft §4.3.1: the smallest gain that doubles the
@@ -160,11 +163,10 @@ impl State {
 pub struct Bbr {
     mds: usize,
     state: State,
-    /// Highest delivery rate (bytes/s) of each of the last rounds, by round number.
-    bw_rounds: [u64; BW_WINDOW_ROUNDS],
-    /// Rounds counted by the bandwidth filter (only rounds that were not entirely
-    /// application-limited, so an idle connection keeps its estimate).
-    bw_round: u64,
+    /// Highest delivery rate (bytes/s) of each of the last rounds. Its rounds are only those
+    /// that were not entirely application-limited, so an idle connection keeps its
+    /// estimate.
+    bw: RoundMax<u64, BW_WINDOW_ROUNDS>,
     bw_round_tested: bool,
     min_rtt: Option<Duration>,
     min_rtt_stamp: Instant,
@@ -201,16 +203,14 @@ pub struct Bbr {
     outage: Option<usize>,
     bytes_in_flight: usize,
     pacing_rate: Option<u64>,
-    /// Rounds ended so far (draft §4.5.1's round count).
-    rounds: u64,
     /// ACK aggregation (draft §4.6.4.2): since when ACKs have come at least as fast as the
     /// bandwidth estimate delivers, what they acknowledged in that time, and the most
-    /// they acknowledged beyond the estimate in each of the last rounds (by round number).
+    /// they acknowledged beyond the estimate in each of the last rounds (every round).
     extra_acked_start: Instant,
     extra_acked_delivered: u64,
     /// (u32: bytes a window could hold beyond 4 GiB saturate; every connection keeps
     /// these.)
-    extra_acked_rounds: [u32; EXTRA_ACKED_ROUNDS],
+    extra_acked: RoundMax<u32, EXTRA_ACKED_ROUNDS>,
 }
 
 impl Bbr {
@@ -219,8 +219,7 @@ impl Bbr {
         Bbr {
             mds: max_datagram,
             state: State::Startup,
-            bw_rounds: [0; BW_WINDOW_ROUNDS],
-            bw_round: 0,
+            bw: RoundMax::new(),
             bw_round_tested: false,
             min_rtt: None,
             min_rtt_stamp: Instant::ZERO,
@@ -246,10 +245,9 @@ impl Bbr {
             outage: None,
             bytes_in_flight: 0,
             pacing_rate: None,
-            rounds: 0,
             extra_acked_start: Instant::ZERO,
             extra_acked_delivered: 0,
-            extra_acked_rounds: [0; EXTRA_ACKED_ROUNDS],
+            extra_acked: RoundMax::new(),
         }
     }
 
@@ -260,7 +258,7 @@ impl Bbr {
 
     /// The bottleneck bandwidth estimate in bytes per second (0 before the first sample).
     pub fn bandwidth(&self) -> u64 {
-        self.bw_rounds.iter().copied().max().unwrap_or(0)
+        self.bw.max()
     }
 
     /// The minimum RTT estimate.
@@ -356,8 +354,7 @@ impl Bbr {
     /// for the most of the last rounds ([`extra_acked`](Self::extra_acked)).
     fn update_ack_aggregation(&mut self, now: Instant, acked: usize) {
         if self.round_start {
-            self.rounds += 1;
-            self.extra_acked_rounds[(self.rounds % EXTRA_ACKED_ROUNDS as u64) as usize] = 0;
+            self.extra_acked.next_round();
         }
         let interval = now.saturating_duration_since(self.extra_acked_start).as_micros();
         let mut expected = u128::from(self.bandwidth()) * u128::from(interval) / 1_000_000;
@@ -370,8 +367,7 @@ impl Bbr {
         let extra = u128::from(self.extra_acked_delivered).saturating_sub(expected);
         let cap = u128::from(self.bandwidth()) * u128::from(EXTRA_ACKED_MAX.as_micros()) / 1_000_000;
         let extra = u32::try_from(extra.min(self.window as u128).min(cap)).unwrap_or(u32::MAX);
-        let slot = &mut self.extra_acked_rounds[(self.rounds % EXTRA_ACKED_ROUNDS as u64) as usize];
-        *slot = (*slot).max(extra);
+        self.extra_acked.update(extra);
     }
 
     /// The room the window keeps for ACK aggregation: the most acknowledged beyond the
@@ -380,7 +376,7 @@ impl Bbr {
     /// the bottleneck's buffer; measured in the bottleneck table, up to 23 more drops).
     pub fn extra_acked(&self) -> usize {
         if self.full_bw_reached {
-            self.extra_acked_rounds.iter().copied().max().unwrap_or(0) as usize
+            self.extra_acked.max() as usize
         } else {
             0
         }
@@ -389,9 +385,8 @@ impl Bbr {
     /// A delivery-rate sample into the round-by-round max filter.
     fn update_bw(&mut self, rate: u64, app_limited: bool) {
         if self.round_start && self.bw_round_tested {
-            self.bw_round += 1;
+            self.bw.next_round();
             self.bw_round_tested = false;
-            self.bw_rounds[(self.bw_round % BW_WINDOW_ROUNDS as u64) as usize] = 0;
         }
         // An application-limited sample only counts if it shows more than the estimate
         // (draft §4.5.2.3).
@@ -399,8 +394,7 @@ impl Bbr {
             return;
         }
         self.bw_round_tested |= !app_limited;
-        let slot = &mut self.bw_rounds[(self.bw_round % BW_WINDOW_ROUNDS as u64) as usize];
-        *slot = (*slot).max(rate);
+        self.bw.update(rate);
     }
 
     fn update_min_rtt(&mut self, now: Instant, rtt: Duration) {
