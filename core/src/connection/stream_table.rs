@@ -9,8 +9,9 @@
 //!
 //! Why boxes: a stream's state is several hundred bytes, and the table (module
 //! `stream_slots`) moves its entries about on insert and removal (a B-tree of the states
-//! themselves once made that a tenth of the per-message cost). Why spare boxes: a connection carrying a message per stream then allocates no box
-//! per message; what is kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them.
+//! themselves once made that a tenth of the per-message cost). Why spare boxes: a
+//! connection carrying a message per stream then allocates no box per message; what is
+//! kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;

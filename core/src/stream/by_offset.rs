@@ -63,6 +63,12 @@ impl<V> ByOffset<V> {
         self.first.as_ref().map(|(s, v)| (*s, v))
     }
 
+    /// The lowest piece, to change. Its offset may move up as long as it stays below the
+    /// next piece's (what is left of a piece read in part).
+    pub(crate) fn first_mut(&mut self) -> Option<(&mut u64, &mut V)> {
+        self.first.as_mut().map(|(s, v)| (s, v))
+    }
+
     /// Takes out the lowest piece.
     pub(crate) fn pop_first(&mut self) -> Option<(u64, V)> {
         let next = self.rest.pop_first();
@@ -168,6 +174,13 @@ mod tests {
         for (_, v) in p.iter_mut() {
             *v += 10;
         }
+        // The lowest piece read in part: what is left moves up, still first.
+        if let Some((s, v)) = p.first_mut() {
+            *s += 50;
+            *v += 100;
+        }
+        let lowest = model.pop_first().unwrap();
+        model.insert(lowest.0 + 50, lowest.1 + 100);
         let mut taken = Vec::new();
         while let Some((s, v)) = p.pop_first() {
             taken.push((s, v));

@@ -377,19 +377,20 @@ impl RecvStream {
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
     pub fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
-        if self.chunks.first()?.0 != self.read_offset || max_len == 0 {
+        let (start, chunk) = self.chunks.first_mut()?;
+        if *start != self.read_offset || max_len == 0 {
             return None;
         }
         let offset = self.read_offset;
-        let (_, mut chunk) = self.chunks.pop_first()?;
         self.charged -= chunk.charge();
         let out = if chunk.len() > max_len {
+            // Read in part: the rest stays first, a little further on.
             let head = chunk.split_to(max_len);
+            *start += max_len as u64;
             self.charged += chunk.charge();
-            self.chunks.insert(offset + max_len as u64, chunk);
             head
         } else {
-            chunk.into_bytes()
+            self.chunks.pop_first()?.1.into_bytes()
         };
         self.read_offset += out.len() as u64;
         self.buffered -= out.len() as u64;
