@@ -248,9 +248,7 @@ impl Endpoint {
         loop {
             let mut id = [0u8; 8];
             self.entropy.fill(&mut id);
-            if let Some(prefix) = self.config.connection_id_prefix {
-                id[0] = prefix;
-            }
+            self.stamp_prefix(&mut id);
             let id = CircuitId(id);
             if Some(id) != not && self.relay.as_ref().is_none_or(|r| r.is_free(id)) {
                 return id;

@@ -45,12 +45,18 @@ impl Endpoint {
     pub(super) fn fresh_cid(&mut self) -> ConnectionId {
         loop {
             let mut id = ConnectionId::from_u64(self.entropy.next_u64());
-            if let Some(prefix) = self.config.connection_id_prefix {
-                id.0[0] = prefix;
-            }
+            self.stamp_prefix(&mut id.0);
             if id != ConnectionId::UNSET && !self.by_cid.contains_key(&id) {
                 return id;
             }
+        }
+    }
+
+    /// Puts the configured prefix, if any, as the first byte of an id this endpoint chose
+    /// (a connection id or a relay circuit id: `Config::connection_id_prefix`).
+    pub(super) fn stamp_prefix(&self, id: &mut [u8; 8]) {
+        if let Some(prefix) = self.config.connection_id_prefix {
+            id[0] = prefix;
         }
     }
 
