@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::BytesMut;
+use smallvec::SmallVec;
 use weir_core::{Config, Identity};
 
 use crate::Shared;
@@ -96,32 +97,31 @@ impl Router {
     }
 
     /// Leaves in `received` (what shard `here`'s socket received) what is for `here`, and
-    /// moves the rest to `away`, each with its shard, cut from its batch uncopied. Must be
-    /// called without `here`'s lock held.
+    /// moves the rest to `away`, each with its shard, cut from its batch uncopied; the order
+    /// of what stays is kept. Must be called without `here`'s lock held.
     pub fn sort(
         &self,
         here: usize,
         received: &mut Vec<Received>,
         away: &mut Vec<(usize, SocketAddr, BytesMut)>,
     ) {
-        let all_here = received
-            .iter()
-            .all(|(_, buf, stride)| chunks(buf, *stride).all(|d| self.owner(here, d) == here));
-        if all_here {
-            return;
-        }
-        for (from, buf, stride) in std::mem::take(received) {
-            if chunks(&buf, stride).all(|d| self.owner(here, d) == here) {
-                received.push((from, buf, stride));
+        let mut i = 0;
+        while i < received.len() {
+            let (_, buf, stride) = &received[i];
+            let owners: SmallVec<[usize; 8]> = chunks(buf, *stride).map(|d| self.owner(here, d)).collect();
+            if owners.iter().all(|&k| k == here) {
+                i += 1;
                 continue;
             }
-            for datagram in crate::io::datagrams(buf, stride) {
-                match self.owner(here, &datagram) {
-                    k if k == here => {
-                        let len = datagram.len();
-                        received.push((from, datagram, len));
-                    }
-                    k => away.push((k, from, datagram)),
+            // (Rare: a batch with a datagram for another shard is cut into its datagrams.)
+            let (from, buf, stride) = received.remove(i);
+            for (datagram, k) in crate::io::datagrams(buf, stride).zip(owners) {
+                if k == here {
+                    let len = datagram.len();
+                    received.insert(i, (from, datagram, len));
+                    i += 1;
+                } else {
+                    away.push((k, from, datagram));
                 }
             }
         }
@@ -137,14 +137,10 @@ impl Router {
         self.forwarded.fetch_add(away.len() as u64, Ordering::Relaxed);
         // Stable: each shard's datagrams keep the order they came in.
         away.sort_by_key(|(k, _, _)| *k);
-        let mut rest = &mut away[..];
-        while let Some(&(k, _, _)) = rest.first() {
-            let n = rest.iter().take_while(|(j, _, _)| *j == k).count();
-            let (group, tail) = rest.split_at_mut(n);
-            self.shards[k].deliver(group.iter_mut().map(|(_, from, d)| (*from, std::mem::take(d))));
-            rest = tail;
+        while let Some(&(k, _, _)) = away.first() {
+            let n = away.iter().take_while(|(j, _, _)| *j == k).count();
+            self.shards[k].deliver(away.drain(..n).map(|(_, from, d)| (from, d)));
         }
-        away.clear();
     }
 
     /// The shard `datagram`, received by `here`, is for.
@@ -196,6 +192,51 @@ mod tests {
         let mut relayed = vec![0u8; 30];
         weir_core::wire::write_relay_header(&mut relayed, weir_core::wire::CircuitId([2; 8])).unwrap();
         assert_eq!(route(&relayed, 4), Route::Holder);
+    }
+
+    struct Quiet;
+
+    impl crate::Runtime for Quiet {
+        fn changed(&self, _: &mut crate::Driver, _: crate::Urgency) {}
+    }
+
+    #[test]
+    fn a_batch_is_cut_only_where_a_datagram_is_for_another_shard() {
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let configs = shard_configs(Config::default(), NonZeroU8::new(2).unwrap());
+        let shards = configs
+            .into_iter()
+            .map(|c| Shared::new(crate::Driver::new(c, local), local, Box::new(Quiet)))
+            .collect();
+        let router = Router::new(shards);
+        let from: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let to = |shard: u8| datagram(1, 0, [shard, 1, 2, 3, 4, 5, 6, 7]);
+        // A GRO batch of three equal-size datagrams for shards 0, 1, 0; one datagram for 1;
+        // a batch wholly for 0.
+        let batch =
+            |shards: &[u8]| BytesMut::from(&shards.iter().flat_map(|&k| to(k)).collect::<Vec<u8>>()[..]);
+        let stride = to(0).len();
+        let mut received = vec![
+            (from, batch(&[0, 1, 0]), stride),
+            (from, batch(&[1]), stride),
+            (from, batch(&[0, 0]), stride),
+        ];
+        let mut away = Vec::new();
+        router.sort(0, &mut received, &mut away);
+        let kept: Vec<(usize, u8)> = received
+            .iter()
+            .map(|(_, b, s)| (b.len() / stride, b[3]))
+            .collect();
+        assert_eq!(
+            kept,
+            [(1, 0), (1, 0), (2, 0)],
+            "order kept, the whole batch uncut"
+        );
+        let sent: Vec<(usize, u8)> = away.iter().map(|(k, _, d)| (*k, d[3])).collect();
+        assert_eq!(sent, [(1, 1), (1, 1)]);
+        router.forward(&mut away);
+        assert!(away.is_empty());
+        assert_eq!(router.forwarded(), 2);
     }
 
     #[test]
