@@ -225,7 +225,7 @@ mod tests {
         router.sort(0, &mut received, &mut away);
         let kept: Vec<(usize, u8)> = received
             .iter()
-            .map(|(_, b, s)| (b.len() / stride, b[3]))
+            .map(|(_, b, _)| (b.len() / stride, b[3]))
             .collect();
         assert_eq!(
             kept,
