@@ -69,7 +69,7 @@ impl Runs {
 }
 
 /// The median (the mean of the middle two for an even count).
-fn median(values: &[f64]) -> f64 {
+pub(crate) fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(f64::total_cmp);
     let mid = v.len() / 2;
@@ -81,7 +81,7 @@ fn median(values: &[f64]) -> f64 {
 }
 
 /// Three significant figures, thousands grouped.
-fn number(v: f64) -> String {
+pub(crate) fn number(v: f64) -> String {
     let digits = if v >= 100.0 {
         0
     } else if v >= 10.0 {

@@ -22,7 +22,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use weir_tokio::{Config, Confirm, Endpoint};
+use weir_tokio::{Confirm, Endpoint};
+
+use crate::report;
 
 /// Peers (client endpoints, each on its own port).
 const PEERS: usize = 16;
@@ -66,7 +68,10 @@ pub fn compare(reps: usize) -> ExitCode {
             }
         }
     }
-    let medians: Vec<Option<f64>> = rates.iter_mut().map(|r| median(r)).collect();
+    let medians: Vec<Option<f64>> = rates
+        .iter()
+        .map(|r| (!r.is_empty()).then(|| report::median(r)))
+        .collect();
     println!("| set-up | messages per second, median (min–max) | vs 1 cpu |");
     println!("| --- | --- | --- |");
     for (i, &(_, _, label)) in SETUPS.iter().enumerate() {
@@ -74,8 +79,10 @@ pub fn compare(reps: usize) -> ExitCode {
             println!("| {label} | failed | |");
             continue;
         };
-        let (lo, hi) = (rates[i][0], rates[i][rates[i].len() - 1]);
-        println!("| {label} | {m:.0} ({lo:.0}–{hi:.0}) | {:.2}× |", m / first);
+        let lo = rates[i].iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = rates[i].iter().copied().fold(0.0, f64::max);
+        let n = report::number;
+        println!("| {label} | {} ({}–{}) | {:.2}× |", n(m), n(lo), n(hi), m / first);
     }
     if failed {
         ExitCode::FAILURE
@@ -84,17 +91,12 @@ pub fn compare(reps: usize) -> ExitCode {
     }
 }
 
-fn median(v: &mut [f64]) -> Option<f64> {
-    v.sort_by(f64::total_cmp);
-    (!v.is_empty()).then(|| v[v.len() / 2])
-}
-
 /// One set-up in this process: prints its rate, in messages per second.
 pub fn worker(cpus: usize, shards: NonZeroU8) -> ExitCode {
     let next = AtomicUsize::new(0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cpus)
-        .on_thread_start(move || pin(next.fetch_add(1, Ordering::Relaxed) % cpus))
+        .on_thread_start(move || crate::peers::pin(next.fetch_add(1, Ordering::Relaxed) % cpus))
         .enable_all()
         .build();
     let result = runtime
@@ -112,17 +114,12 @@ pub fn worker(cpus: usize, shards: NonZeroU8) -> ExitCode {
     }
 }
 
-fn pin(cpu: usize) {
-    if let Some(id) = core_affinity::get_core_ids().and_then(|ids| ids.get(cpu).copied()) {
-        core_affinity::set_for_current(id);
-    }
-}
-
 /// The server's shards answer each connection once it has all its messages; the peers'
 /// connections send theirs at once, each in a task of its own.
 async fn exchange(shards: NonZeroU8) -> Result<f64, String> {
     let err = |e: weir_tokio::Error| e.to_string();
-    let server = Endpoint::bind_sharded(crate::peers::localhost(), config(), shards).map_err(err)?;
+    let server = Endpoint::bind_sharded(crate::peers::localhost(), crate::peers::weir_config(), shards)
+        .map_err(err)?;
     let addr = server[0].local_addr();
     let server: Vec<Arc<Endpoint>> = server.into_iter().map(Arc::new).collect();
     for shard in &server {
@@ -145,7 +142,7 @@ async fn exchange(shards: NonZeroU8) -> Result<f64, String> {
     let mut peers = Vec::new();
     let mut conns = Vec::new();
     for _ in 0..PEERS {
-        let peer = Endpoint::bind(crate::peers::localhost(), config()).map_err(err)?;
+        let peer = Endpoint::bind(crate::peers::localhost(), crate::peers::weir_config()).map_err(err)?;
         for _ in 0..CONNECTIONS {
             conns.push(peer.connect(addr).await.map_err(err)?);
         }
@@ -171,9 +168,4 @@ async fn exchange(shards: NonZeroU8) -> Result<f64, String> {
     }
     let secs = start.elapsed().as_secs_f64();
     Ok((PEERS * CONNECTIONS * MESSAGES) as f64 / secs)
-}
-
-/// weir-bench's weir configuration.
-fn config() -> Config {
-    crate::peers::weir_config()
 }

@@ -143,7 +143,7 @@ pub(crate) fn pair<T: Send + 'static>(
 }
 
 /// Pins the calling thread to `cpu` (or the last CPU there is, on a smaller machine).
-fn pin(cpu: usize) {
+pub(crate) fn pin(cpu: usize) {
     if let Some(ids) = core_affinity::get_core_ids() {
         if let Some(id) = ids.get(cpu).or(ids.last()) {
             core_affinity::set_for_current(*id);
