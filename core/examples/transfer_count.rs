@@ -10,7 +10,9 @@
 //! valgrind prints `Collected : N` (instructions): the connection set-up and a 16 MiB
 //! message, sealed, opened and read. A second argument `messages` sends 10,000 messages of
 //! 1 KiB instead, each read whole (the per-message path: streams opened, finished,
-//! acknowledged and forgotten). adapters/bench/README.md has the figures; a change that moves them
+//! acknowledged and forgotten). `handshakes=N` makes N pairs of endpoints and their
+//! handshakes instead (run it with two N and divide the difference: one handshake, both
+//! sides, with its endpoints' set-up). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
 //! AVX2 code paths, not AVX-512 ones: compare counts with counts, not with the native
 //! run's time.)
@@ -37,6 +39,18 @@ fn main() {
             std::process::exit(2);
         }
     };
+    if let Some(n) = std::env::args()
+        .nth(2)
+        .and_then(|a| a.strip_prefix("handshakes=").and_then(|n| n.parse::<usize>().ok()))
+    {
+        // Each a pair of fresh endpoints and its handshake: the difference between two
+        // counts, divided by the difference in n, is one handshake with its endpoints.
+        for _ in 0..n {
+            Pair::connected(protection);
+        }
+        println!("{n} handshakes");
+        return;
+    }
     let mut p = Pair::connected(protection);
     if std::env::args().nth(2).as_deref() == Some("messages") {
         let msgs = vec![Bytes::from(vec![0x42u8; MESSAGE]); MESSAGES];
