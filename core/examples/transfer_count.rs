@@ -39,10 +39,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Some(n) = std::env::args()
-        .nth(2)
-        .and_then(|a| a.strip_prefix("handshakes=").and_then(|n| n.parse::<usize>().ok()))
-    {
+    if let Some(n) = std::env::args().nth(2).and_then(|a| {
+        a.strip_prefix("handshakes=")
+            .and_then(|n| n.parse::<usize>().ok())
+    }) {
         // Each a pair of fresh endpoints and its handshake: the difference between two
         // counts, divided by the difference in n, is one handshake with its endpoints.
         for _ in 0..n {

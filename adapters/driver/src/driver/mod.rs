@@ -236,8 +236,16 @@ impl Driver {
 
     /// A datagram arrived from `from`.
     pub fn handle_datagram(&mut self, from: SocketAddr, datagram: BytesMut) {
+        self.handle_datagrams([(from, datagram)]);
+    }
+
+    /// Datagrams arrived, each from its source (another shard's socket received them,
+    /// module `shards`); the waiting calls are answered once, after all of them.
+    pub fn handle_datagrams(&mut self, datagrams: impl IntoIterator<Item = (SocketAddr, BytesMut)>) {
         let now = self.now();
-        self.ep.handle_datagram(now, from, datagram);
+        for (from, datagram) in datagrams {
+            self.ep.handle_datagram(now, from, datagram);
+        }
         self.progress();
     }
 

@@ -96,9 +96,7 @@ impl Shared {
             return;
         }
         let mut driver = self.driver();
-        for (from, datagram) in datagrams {
-            driver.handle_datagram(from, datagram);
-        }
+        driver.handle_datagrams(datagrams);
         self.runtime.changed(&mut driver, Urgency::Now);
     }
 
