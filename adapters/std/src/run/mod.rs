@@ -7,14 +7,15 @@
 //! (GSO) where the platform has it.
 //!
 //! **Who receives.** One thread at a time receives from the socket: whoever holds the
-//! [`Receiver`] (the receive buffer, [`Inbox`], behind a lock), in a blocking receive (a
-//! whole GRO batch at a time, through `quinn-udp`) with a read timeout no later than the
-//! core's next deadline, then hands what came to the driver and fires its timers.
+//! [`Receiver`] (module `socket`: the receive buffer, behind a lock), in a blocking receive
+//! with a read timeout no later than the core's next deadline, which also takes what else
+//! the socket holds by then; it hands what came to the driver under one lock and fires its
+//! timers.
 //! - A call that must wait receives itself, if the receiver is free: the datagram it waits
 //!   for then wakes the thread that wants it, directly, instead of waking the driver thread
 //!   which would wake the caller (two thread switches a message, most of weir-std's cost
-//!   before). Another thread's wake-up of a receiving caller comes with a one-byte datagram
-//!   from the endpoint's private waker socket, which ends its receive.
+//!   before). Another thread's wake-up of a receiving caller ends its receive with a kick
+//!   (a one-byte datagram from the endpoint's private waker socket).
 //! - The driver thread receives while no call does. After waking calls it stands by (parks,
 //!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`] at a time, firing the timers that
 //!   come due, for as long as calls keep receiving; a stand-by in which none did returns the
@@ -22,16 +23,28 @@
 //!   when the application stops calling.
 //!
 //! While the driver thread waits, it records until when (`asleep_until`); a call that
-//! moves the deadline earlier wakes it (a datagram from the waker socket if it receives,
-//! an unpark if it stands by), and no other call does. What a read leaves to send
-//! ([`Urgency::Soon`]: credit, stream slots, a receipt) is not sent by the reading thread
-//! while the driver thread is about to send anyway (busy, or back within `WOKEN_WAIT`):
-//! the answer the application writes next, if it writes one, carries it.
+//! moves the deadline earlier wakes it (a kick if it receives, an unpark if it stands by),
+//! and no other call does. What a read leaves to send ([`Urgency::Soon`]: credit, stream
+//! slots, a receipt) is not sent by the reading thread while the driver thread is about to
+//! send anyway (busy, or back within `WOKEN_WAIT`): the answer the application writes
+//! next, if it writes one, carries it.
+//!
+//! **Sends in a burst.** A thread that sends again within [`HOLD`] of a call that was
+//! answered at once (a send with room, say) is sending a burst: its data is held, up to
+//! [`HOLD`], so that the burst leaves in full datagrams and few system calls (GSO), as
+//! weir-tokio's do when its driver task runs after the application's. A send after a call
+//! that waited (a request after its reply, a round trip) goes at once. Held data goes when
+//! the burst's sending thread sends again after [`HOLD`], when a thread is about to wait,
+//! or, if none does, when the driver thread wakes for it at the end of [`HOLD`] (the call
+//! that starts holding wakes it, if it would sleep past that). A receive meanwhile sends
+//! nothing (what it would send goes with the held data): acknowledgements arriving during
+//! a burst would otherwise cut it into small sends.
 
-use std::cell::RefCell;
+mod socket;
+
+use std::cell::{Cell, RefCell};
 use std::future::Future;
-use std::io::{self, IoSliceMut};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
@@ -39,8 +52,9 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
-use quinn_udp::{RecvMeta, UdpSocketState};
-use weir_driver::{Config, Driver, Error, Inbox, Outbox, Runtime, Shared, Urgency};
+use weir_driver::{Config, Driver, Error, Outbox, Runtime, Shared, Urgency};
+
+use socket::{Receiver, Socket};
 
 /// The longest the thread sleeps with no deadline (a datagram or a wake-up ends it sooner).
 const IDLE_WAIT: Duration = Duration::from_secs(1);
@@ -66,9 +80,6 @@ pub(crate) struct Io {
     call_receives: AtomicU64,
     /// The endpoint was dropped: the driver thread shuts down.
     stop: AtomicBool,
-    waker: UdpSocket,
-    waker_addr: SocketAddr,
-    driver_addr: SocketAddr,
     /// The driver (for calls that receive) and the driver thread (to unpark it when it
     /// stands by), set once it started.
     shared: OnceLock<Weak<Shared>>,
@@ -82,6 +93,54 @@ struct Sending {
     asleep_until: Option<Instant>,
     /// What the driver thread does.
     duty: Duty,
+    /// Since when a burst's data is held (module docs, "Sends in a burst").
+    held_since: Option<Instant>,
+}
+
+impl Sending {
+    /// Sends everything the driver has to send now, held data included.
+    fn flush(&mut self, socket: &Socket, driver: &mut Driver) {
+        socket.flush(&mut self.outbox, driver);
+        self.held_since = None;
+    }
+
+    /// [`flush`](Self::flush)es, unless a burst's data is held: that waits for the end of
+    /// the hold, and what the driver has to send besides waits with it.
+    fn flush_unless_held(&mut self, socket: &Socket, driver: &mut Driver) {
+        if self.held_since.is_none_or(|t| Instant::now() >= t + HOLD) {
+            self.flush(socket, driver);
+        }
+    }
+}
+
+/// The longest a burst's data is held for the sends that follow it (module docs, "Sends
+/// in a burst"): about 30 messages a burst at weir-std's rate on loopback.
+const HOLD: Duration = Duration::from_micros(200);
+
+/// What a call that queued data for the peer does with it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Release {
+    /// Sends it, and whatever is held.
+    Now,
+    /// Starts holding it: the first call of a burst after the one answered at once.
+    Hold,
+    /// Leaves it with the data already held.
+    Join,
+}
+
+impl Release {
+    /// The rule: `answered_at` is when the calling thread's last call was answered without
+    /// waiting (`None` if it waited), `held_since` since when data is held. A send that is
+    /// not part of a burst takes held data with it.
+    fn decide(answered_at: Option<Instant>, held_since: Option<Instant>, now: Instant) -> Release {
+        let within = |t: Instant| now < t + HOLD;
+        match (answered_at.is_some_and(within), held_since) {
+            (false, _) => Release::Now,
+            (true, None) => Release::Hold,
+            (true, Some(t)) if within(t) => Release::Join,
+            (true, Some(_)) => Release::Now,
+        }
+    }
 }
 
 /// What the driver thread does about receiving.
@@ -97,22 +156,25 @@ enum Duty {
     Yield,
 }
 
-/// The receive side: the buffer datagrams are received into, and the socket's read timeout
-/// last set (waking early costs a loop, nothing else).
-struct Receiver {
-    inbox: Inbox,
-    timeout: Duration,
-}
-
 impl Io {
     fn sending(&self) -> MutexGuard<'_, Sending> {
         self.sending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Ends the receive under way, whoever makes it, with a one-byte datagram from the
-    /// waker socket (a lost one only delays the receiver to its read timeout).
+    /// Ends the receive under way, whoever makes it; with none under way, the next one
+    /// ends at once, which costs it a loop. (A failed wake-up only delays the receiver to
+    /// the end of its wait.)
     fn kick(&self) {
-        let _ = self.waker.send_to(&[0], self.driver_addr);
+        self.socket.kick();
+    }
+
+    /// Wakes the driver thread, which does `duty`: unparks it if it parks, kicks the
+    /// receive it makes otherwise.
+    fn wake_driver_thread(&self, duty: Duty) {
+        match (duty, self.driver_thread.get()) {
+            (Duty::StandBy | Duty::Yield, Some(thread)) => thread.unpark(),
+            _ => self.kick(),
+        }
     }
 
     /// The endpoint was dropped: wakes the driver thread to shut down (a lost wake-up only
@@ -125,42 +187,18 @@ impl Io {
         }
     }
 
-    /// Receives once, with `longest` as the read timeout, and hands what came to the
-    /// driver, firing its timers if due; the number of calls that woke.
+    /// Receives what the socket holds, or waits up to `longest` for it, and hands what came
+    /// to the driver, firing its timers if due; the number of calls that woke.
     fn receive(&self, receiver: &mut Receiver, shared: &Shared, longest: Duration) -> usize {
-        // A zero timeout means "block forever" to the OS: wait at least a microsecond. The
-        // timeout is a power of two of microseconds, at most the wait: a wait that shrinks
-        // towards a deadline then sets it a few times, not every time.
-        let micros = u64::try_from(longest.as_micros()).unwrap_or(u64::MAX).max(1);
-        let wait = Duration::from_micros(1 << micros.ilog2());
-        if wait != receiver.timeout {
-            if self.socket.socket.set_read_timeout(Some(wait)).is_err() {
-                return 0;
-            }
-            receiver.timeout = wait;
-        }
-        let mut meta = [RecvMeta::default()];
-        let received = {
-            let mut bufs = [IoSliceMut::new(receiver.inbox.room())];
-            self.socket
-                .state
-                .recv((&self.socket.socket).into(), &mut bufs, &mut meta)
-        };
+        let received = receiver.receive(&self.socket, longest);
         let mut driver = shared.driver();
-        match received {
-            Ok(1) if meta[0].addr == self.waker_addr => {}
-            Ok(1) => {
-                let m = meta[0];
-                driver.handle_received(m.addr, receiver.inbox.take(m.len), m.stride);
-            }
-            // Timeouts, and transient errors (an ICMP unreachable surfacing here) that must
-            // not stop the endpoint: the core's own timers deal with a peer that is gone.
-            _ => {}
+        for (from, datagrams, stride) in received {
+            driver.handle_received(from, datagrams, stride);
         }
         if driver.deadline().is_some_and(|t| t <= Instant::now()) {
             driver.handle_timeout();
         }
-        self.socket.flush(&mut self.sending().outbox, &mut driver);
+        self.sending().flush_unless_held(&self.socket, &mut driver);
         driver.unlock()
     }
 
@@ -170,15 +208,15 @@ impl Io {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
             return false;
         };
-        let Ok(mut receiver) = self.receiver.try_lock() else {
-            return false;
-        };
-        // What calls left to send for the driver thread to carry (a read's credit, say)
-        // goes now: this thread is about to wait, perhaps for the answer to it.
+        // What calls left to send (held data, a read's credit) goes now: this thread is
+        // about to wait, perhaps for the answer to it, whether it receives or parks.
         let deadline = {
             let mut driver = shared.driver();
-            self.socket.flush(&mut self.sending().outbox, &mut driver);
+            self.sending().flush(&self.socket, &mut driver);
             driver.deadline()
+        };
+        let Ok(mut receiver) = self.receiver.try_lock() else {
+            return false;
         };
         let now = Instant::now();
         let until = [until, deadline]
@@ -201,8 +239,9 @@ impl Io {
 struct Calls(Arc<Io>);
 
 impl Runtime for Calls {
-    /// Sends what the call left, and wakes the driver thread if it sleeps past the driver's
-    /// new deadline (one wake-up per sleep is enough). What a read left waits while the
+    /// Sends what the call left, or holds it if the call is part of a burst ([`Release`]),
+    /// and wakes the driver thread if it sleeps past the driver's new deadline or the end
+    /// of the hold (one wake-up per sleep is enough). What a read left waits while the
     /// driver thread is about to send anyway (it is busy, or wakes within [`WOKEN_WAIT`]):
     /// the application's answer, if it sends one first, carries it. Notes this endpoint as
     /// the one the calling thread's call waits on, should it wait ([`block_on`]).
@@ -226,18 +265,33 @@ impl Runtime for Calls {
         if urgency == Urgency::Soon && driver_sends_soon {
             return;
         }
-        self.0.socket.flush(&mut sending.outbox, driver);
+        let release = match urgency {
+            Urgency::Now => {
+                let now = Instant::now();
+                let release = Release::decide(ANSWERED_AT.get(), sending.held_since, now);
+                if release == Release::Hold {
+                    sending.held_since = Some(now);
+                }
+                release
+            }
+            Urgency::Soon => Release::Now,
+        };
+        if release == Release::Now {
+            sending.flush(&self.0.socket, driver);
+        }
+        // The driver thread must wake by the core's deadline, and by the end of the hold.
+        let wake_by = match (driver.deadline(), sending.held_since) {
+            (Some(d), Some(h)) => Some(d.min(h + HOLD)),
+            (d, h) => d.or(h.map(|h| h + HOLD)),
+        };
         let late = sending
             .asleep_until
-            .is_some_and(|until| driver.deadline().is_some_and(|d| d < until));
+            .is_some_and(|until| wake_by.is_some_and(|t| t < until));
         if late {
             sending.asleep_until = None;
             let duty = sending.duty;
             drop(sending);
-            match (duty, self.0.driver_thread.get()) {
-                (Duty::StandBy | Duty::Yield, Some(thread)) => thread.unpark(),
-                _ => self.0.kick(),
-            }
+            self.0.wake_driver_thread(duty);
         }
     }
 }
@@ -250,31 +304,17 @@ pub(crate) fn start(
 ) -> Result<(weir_driver::Endpoint, Arc<Io>, JoinHandle<()>), Error> {
     let socket = weir_driver::bind_socket(addr)?;
     let local = socket.local_addr()?;
-    // The driver is woken through its own socket; an unspecified address is reached
-    // through the loopback address of its family.
-    let driver_addr = match local.ip() {
-        IpAddr::V4(ip) if ip.is_unspecified() => SocketAddr::new(Ipv4Addr::LOCALHOST.into(), local.port()),
-        IpAddr::V6(ip) if ip.is_unspecified() => SocketAddr::new(Ipv6Addr::LOCALHOST.into(), local.port()),
-        _ => local,
-    };
-    let waker = UdpSocket::bind(SocketAddr::new(driver_addr.ip(), 0))?;
-    let waker_addr = waker.local_addr()?;
     let io = Arc::new(Io {
         socket: Socket::new(socket)?,
         sending: Mutex::new(Sending {
             outbox: Outbox::new(),
             asleep_until: None,
             duty: Duty::Receive,
+            held_since: None,
         }),
-        receiver: Mutex::new(Receiver {
-            inbox: Inbox::new(),
-            timeout: Duration::ZERO,
-        }),
+        receiver: Mutex::new(Receiver::new()),
         call_receives: AtomicU64::new(0),
         stop: AtomicBool::new(false),
-        waker,
-        waker_addr,
-        driver_addr,
         shared: OnceLock::new(),
         driver_thread: OnceLock::new(),
     });
@@ -295,6 +335,9 @@ pub(crate) fn start(
 }
 
 thread_local! {
+    /// When this thread's last call was answered without waiting; `None` if it waited: what
+    /// tells a burst of sends ([`Release::decide`]).
+    static ANSWERED_AT: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The endpoint this thread's call called into as it was last polled: the one it
     /// receives from if it must wait ([`block_on`]). Weak: a thread's last call must not
     /// keep a dropped endpoint's socket open.
@@ -349,12 +392,15 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
     let waker = Waker::from(Arc::clone(&unpark));
     let mut cx = Context::from_waker(&waker);
     let deadline = timeout.map(|t| Instant::now() + t);
+    let mut waited = false;
     loop {
         unpark.woken.store(false, Ordering::Release);
         CALLED.with(|c| c.borrow_mut().take());
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
+            ANSWERED_AT.set((!waited).then(Instant::now));
             return Some(v);
         }
+        waited = true;
         if deadline.is_some_and(|at| Instant::now() >= at) {
             return None;
         }
@@ -391,32 +437,6 @@ pub(crate) fn wait<T>(
     block_on(timeout, call).unwrap_or(Err(Error::TimedOut))
 }
 
-/// The socket, shared: calls send through it, whoever holds the [`Receiver`] receives
-/// from it.
-struct Socket {
-    socket: UdpSocket,
-    state: UdpSocketState,
-}
-
-impl Socket {
-    fn new(socket: UdpSocket) -> io::Result<Socket> {
-        // quinn-udp turns the socket non-blocking; the receiver waits in the receive.
-        let state = UdpSocketState::new((&socket).into())?;
-        socket.set_nonblocking(false)?;
-        Ok(Socket { socket, state })
-    }
-
-    /// Sends everything the driver has to send now.
-    fn flush(&self, outbox: &mut Outbox, driver: &mut Driver) {
-        while let Some(batch) = outbox.next(driver, self.state.max_gso_segments()) {
-            // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses these
-            // datagrams only; recovery resends what mattered. quinn-udp logs such failures
-            // (rate-limited) and returns them as success.
-            let _ = self.state.send((&self.socket).into(), &batch.transmit());
-        }
-    }
-}
-
 /// The driver thread's loop: returns once the driver shut down (or, if the socket cannot
 /// be read, at once), after which calls fail with `Shutdown`.
 fn run(shared: &Arc<Shared>, io: &Io) {
@@ -425,6 +445,12 @@ fn run(shared: &Arc<Shared>, io: &Io) {
     let mut woke = 0;
     let mut duty = Duty::Receive;
     loop {
+        // Held data waits for the rest of its burst until the hold ends (an unpark, a call's
+        // or the endpoint's stop, ends the wait sooner).
+        let held = io.sending().held_since;
+        if let Some(end) = held.map(|t| t + HOLD) {
+            std::thread::park_timeout(end.saturating_duration_since(Instant::now()));
+        }
         let (now, until) = {
             let mut driver = shared.driver();
             if io.stop.load(Ordering::Acquire) {
@@ -435,7 +461,7 @@ fn run(shared: &Arc<Shared>, io: &Io) {
                 driver.handle_timeout();
             }
             let mut sending = io.sending();
-            io.socket.flush(&mut sending.outbox, &mut driver);
+            sending.flush(&io.socket, &mut driver);
             if driver.is_shut_down() {
                 return;
             }

@@ -1,5 +1,5 @@
-//! Who receives: the calling thread that waits, the datagram that ends its receive when
-//! another thread wakes it, and a dropped endpoint's socket let go by the threads that
+//! Who receives: the calling thread that waits, the wake-up that ends its receive when
+//! another thread wakes it, a receive that takes what the socket holds, and a dropped endpoint's socket let go by the threads that
 //! called it.
 
 use std::future::Future;
@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::Unpark;
+use std::time::Instant;
+
+use super::{Release, Unpark, HOLD};
 use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
@@ -59,14 +61,14 @@ fn a_waiting_call_receives_for_itself() {
     }
 }
 
-/// Another thread's wake-up of a thread that receives ends its receive: the receiving
-/// socket gets a datagram from the waker socket (a thread that wakes itself sends none).
+/// Another thread's wake-up of a thread that receives ends its receive: the socket gets a
+/// kick (a datagram from the endpoint's waker socket); a thread that wakes itself sends none.
 #[test]
 fn waking_a_receiving_thread_ends_its_receive() {
     let ep = bind(Config::default());
     let io = &ep.io;
     // This thread receives: the driver thread cannot while the receiver is held here.
-    let _receiver = io.receiver.lock().unwrap();
+    let mut receiver = io.receiver.lock().unwrap();
     let unpark = Arc::new(Unpark {
         thread: std::thread::current(),
         woken: AtomicBool::new(false),
@@ -74,20 +76,52 @@ fn waking_a_receiving_thread_ends_its_receive() {
     });
     let waker = Waker::from(Arc::clone(&unpark));
     waker.wake_by_ref();
-    let socket = &io.socket.socket;
-    socket.set_nonblocking(true).unwrap();
-    let mut buf = [0u8; 16];
     assert!(
-        socket.recv_from(&mut buf).is_err(),
-        "a thread woke itself with a datagram"
+        !receiver.kicked_within(&io.socket, Duration::ZERO),
+        "a thread kicked its own receive"
     );
-    socket.set_nonblocking(false).unwrap();
     std::thread::spawn(move || waker.wake()).join().unwrap();
-    // Without the datagram this fails with a timeout.
-    socket.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let (len, from) = socket.recv_from(&mut buf).unwrap();
-    assert_eq!((len, from), (1, io.waker_addr));
+    // Without the wake-up this waits 10 s and fails.
+    assert!(receiver.kicked_within(&io.socket, Duration::from_secs(10)));
     assert!(unpark.woken.load(Ordering::Acquire));
+}
+
+/// A receive takes every datagram the socket holds before the driver sees any, so the
+/// core answers them together (one acknowledgement, one send), not one by one; after one
+/// that found nothing more, only every `PROBE_EVERY`th looks again, so a lone datagram
+/// (a round trip's) costs one receive, not two.
+#[test]
+fn a_receive_takes_everything_the_socket_holds_when_it_looks() {
+    let ep = bind(Config::default());
+    let io = &ep.io;
+    let mut receiver = io.receiver.lock().unwrap();
+    let peer = std::net::UdpSocket::bind(local()).unwrap();
+    let mut receive = |sends: &[u8]| -> Vec<u8> {
+        for &i in sends {
+            peer.send_to(&[i; 100], ep.local_addr()).unwrap();
+        }
+        // Loopback delivers during the send: all of them are in the socket's buffer now.
+        let received: Vec<_> = receiver.receive(&io.socket, Duration::from_secs(10)).collect();
+        assert!(received
+            .iter()
+            .all(|(from, d, _)| *from == peer.local_addr().unwrap() && d.len() == 100));
+        received.iter().map(|(_, d, _)| d[0]).collect()
+    };
+    assert_eq!(receive(&[0, 1, 2, 3, 4]), [0, 1, 2, 3, 4]);
+    // It looked and found none: the next receives take one each, until the one that looks.
+    assert_eq!(receive(&[5]), [5]);
+    let mut left: Vec<u8> = (6..20).collect();
+    let mut sends = left.clone();
+    let mut takes = Vec::new();
+    while !left.is_empty() {
+        let got = receive(&sends);
+        sends.clear();
+        left.retain(|i| !got.contains(i));
+        takes.push(got.len());
+    }
+    let ones = super::socket::PROBE_EVERY as usize - 1;
+    assert_eq!(takes[..ones], vec![1; ones], "{takes:?}");
+    assert_eq!(takes[ones], 14 - ones, "{takes:?}");
 }
 
 /// A thread's last call notes its endpoint weakly: once the endpoint is dropped its socket
@@ -127,4 +161,46 @@ fn a_waiting_call_is_polled_when_woken_not_per_datagram() {
     assert_eq!(received, message);
     let _conn = sender.join().unwrap().unwrap();
     assert!(polls.get() <= 10, "{} polls for one message", polls.get());
+}
+
+/// The rule for a burst's sends, at given instants.
+#[test]
+fn a_send_is_held_only_in_a_burst_and_no_longer_than_the_hold() {
+    let t0 = Instant::now();
+    let us = |n| t0 + Duration::from_micros(n);
+    let decide = Release::decide;
+    // After a call that waited, or long after one answered at once: at once.
+    assert_eq!(decide(None, None, us(0)), Release::Now);
+    assert_eq!(decide(Some(t0), None, t0 + HOLD), Release::Now);
+    // Within the hold of a call answered at once, a burst: its first send starts holding,
+    // the next join it until the hold ends, and then everything goes.
+    assert_eq!(decide(Some(t0), None, us(10)), Release::Hold);
+    assert_eq!(decide(Some(us(50)), Some(us(10)), us(60)), Release::Join);
+    assert_eq!(decide(Some(us(50)), Some(us(10)), us(10) + HOLD), Release::Now);
+    // A send after a wait (a reply, say) goes at once, and takes held data with it.
+    assert_eq!(decide(None, Some(us(10)), us(20)), Release::Now);
+}
+
+/// A send right after a call that was answered at once is held, and then leaves with no
+/// further call from the sending thread: the driver thread sends it when the hold ends.
+#[test]
+fn a_held_send_leaves_without_another_call() {
+    let (_server, client, conn, incoming) = connected();
+    let mut sent = 0u8;
+    let mut send = || {
+        conn.send_message_with(Bytes::from(vec![sent; 64]), Confirm::Queued)
+            .unwrap();
+        sent += 1;
+    };
+    // The second of two sends is held unless this thread was paused between them for the
+    // whole hold (a busy machine): tried until it is.
+    let held = (0..50).any(|_| {
+        send();
+        send();
+        client.io.sending().held_since.is_some()
+    });
+    assert!(held, "no send was held");
+    let mut firsts: Vec<u8> = (0..sent).map(|_| incoming.recv_message().unwrap()[0]).collect();
+    firsts.sort_unstable();
+    assert_eq!(firsts, (0..sent).collect::<Vec<u8>>());
 }
