@@ -63,6 +63,9 @@ impl Connection {
                 t.set(Timer::Pacing, self.gate.wake().filter(|_| can_send));
                 t.set(Timer::Handshake, self.finish.as_ref().map(|f| f.at));
                 t.set(Timer::Punch, self.punch_deadline());
+                if self.state == State::Established {
+                    t.set(Timer::Trim, self.liveness.trim_deadline());
+                }
             }
             State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
             State::Closed => {}
@@ -174,6 +177,20 @@ impl Connection {
             Timer::Pacing => self.gate.woken(),
             // poll_punch sends what is due; a round over is judged here.
             Timer::Punch => self.on_punch_timer(now),
+            Timer::Trim => self.trim(),
         }
+    }
+
+    /// Lets go of the memory only an active connection uses (spec §8, Liveness): its packet
+    /// keys' expanded form (rebuilt by the next packet either way) and the events queue's
+    /// room, if it is empty. Nothing the peer or the application sees changes.
+    fn trim(&mut self) {
+        if let Some(keys) = self.crypto.as_mut() {
+            keys.release();
+        }
+        if self.events.is_empty() {
+            self.events = VecDeque::new();
+        }
+        self.liveness.trimmed();
     }
 }

@@ -27,10 +27,13 @@ pub enum Timer {
     Pacing,
     /// The next hole punch datagram is due (spec §12.5).
     Punch,
+    /// The connection has been quiet long enough to let go of its idle memory (spec §8,
+    /// Liveness).
+    Trim,
 }
 
 impl Timer {
-    const COUNT: usize = 8;
+    const COUNT: usize = 9;
     /// Every timer, in the order due timers fire.
     pub(crate) const ALL: [Timer; Timer::COUNT] = [
         Timer::Handshake,
@@ -41,6 +44,7 @@ impl Timer {
         Timer::Close,
         Timer::Pacing,
         Timer::Punch,
+        Timer::Trim,
     ];
 }
 
@@ -56,10 +60,17 @@ impl Timers {
 
     /// The earliest deadline and its timer (the first in [`Timer`]'s order on a tie).
     pub(crate) fn next(&self) -> Option<(Instant, Timer)> {
-        Timer::ALL
-            .iter()
-            .filter_map(|&t| self.0[t as usize].map(|at| (at, t)))
-            .min()
+        // The table is in `Timer::ALL`'s order, so keeping the first of equal deadlines
+        // breaks ties as that order does. (A loop: this runs after every change.)
+        let mut next: Option<(Instant, usize)> = None;
+        for (i, at) in self.0.iter().enumerate() {
+            if let Some(at) = *at {
+                if next.is_none_or(|(earliest, _)| at < earliest) {
+                    next = Some((at, i));
+                }
+            }
+        }
+        next.map(|(at, i)| (at, Timer::ALL[i]))
     }
 
     /// Whether `timer` is set and due at `now`. Firing one timer can move the others (a
@@ -90,5 +101,10 @@ mod tests {
         let due: Vec<Timer> = Timer::ALL.into_iter().filter(|&x| t.due(x, at(30))).collect();
         assert_eq!(due, [Timer::Ack, Timer::Idle, Timer::Pacing]);
         assert!(Timer::ALL.iter().all(|&x| !t.due(x, at(9))));
+        // The table's index is the firing order, which ties follow.
+        assert!(Timer::ALL.iter().enumerate().all(|(i, &x)| x as usize == i));
+        t.set(Timer::Trim, Some(at(10)));
+        t.set(Timer::Handshake, Some(at(10)));
+        assert_eq!(t.next(), Some((at(10), Timer::Handshake)));
     }
 }

@@ -47,91 +47,98 @@ fn integrity_limit(cipher: Cipher) -> u64 {
     }
 }
 
-/// A key of one direction and phase, with the secret the next one derives from. The AEAD
-/// is ring's (BoringSSL's assembly: AES-NI with carry-less multiplication, AVX2 ChaCha20),
-/// several times the speed of the portable Rust implementations on the data path; its
-/// AES-256 key schedule and GHASH table take about half a kilobyte.
+/// A key of one direction and phase: its secret, which the next key derives from, and the
+/// AEAD's expanded key, built from the secret when first needed and let go while the
+/// connection idles ([`Protection::release`]). The AEAD is ring's (BoringSSL's assembly:
+/// AES-NI with carry-less multiplication, AVX2 ChaCha20), several times the speed of the
+/// portable Rust implementations on the data path; its AES-256 key schedule and GHASH table
+/// take about half a kilobyte, most of an idle connection's keys.
 struct PacketKey {
     secret: [u8; 32],
-    /// `None` only if ring refused the key, which it does for a wrong length alone (both
-    /// ciphers take the 32 bytes given): nothing then seals or opens, and the connection
-    /// times out rather than the process panicking.
-    aead: Option<LessSafeKey>,
+    expanded: Expanded,
+}
+
+/// A packet key's expanded form.
+enum Expanded {
+    /// Not built yet, or let go: the next seal or open builds it from the secret.
+    Unbuilt,
+    Built(Box<LessSafeKey>),
+    /// ring refused the key, which it does for a wrong length alone (both ciphers take the
+    /// 32 bytes given): nothing then seals or opens, and the connection times out rather
+    /// than the process panicking.
+    Refused,
 }
 
 impl Drop for PacketKey {
-    /// Wipes the secret the next key derives from. (ring's key schedule inside `aead` has no
-    /// such call: it is freed, not wiped.)
+    /// Wipes the secret the next key derives from. (ring's key schedule inside `expanded`
+    /// has no such call: it is freed, not wiped.)
     fn drop(&mut self) {
         self.secret.zeroize();
     }
 }
 
 impl PacketKey {
-    fn new(cipher: Cipher, secret: [u8; 32]) -> Self {
-        let algorithm = match cipher {
-            Cipher::ChaCha20Poly1305 => &CHACHA20_POLY1305,
-            Cipher::Aes256Gcm => &AES_256_GCM,
-        };
-        let aead = UnboundKey::new(algorithm, &secret).ok().map(LessSafeKey::new);
-        PacketKey { secret, aead }
+    /// The key of `secret`, not yet expanded.
+    fn new(secret: [u8; 32]) -> Self {
+        PacketKey {
+            secret,
+            expanded: Expanded::Unbuilt,
+        }
     }
 
     /// The key of the next phase (spec §11.5).
-    fn next(&self, cipher: Cipher) -> Self {
-        PacketKey::new(cipher, next_key(self.secret))
+    fn next(&self) -> Self {
+        PacketKey::new(next_key(self.secret))
     }
 
-    fn seal(&self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+    /// The expanded key, built now if it is not (once per build: a forged packet with the
+    /// other phase bit costs one key schedule, not one per packet).
+    fn expanded(&mut self, cipher: Cipher) -> Option<&LessSafeKey> {
+        if let Expanded::Unbuilt = self.expanded {
+            let algorithm = match cipher {
+                Cipher::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+                Cipher::Aes256Gcm => &AES_256_GCM,
+            };
+            self.expanded = match UnboundKey::new(algorithm, &self.secret) {
+                Ok(key) => Expanded::Built(Box::new(LessSafeKey::new(key))),
+                Err(_) => Expanded::Refused,
+            };
+        }
+        match &self.expanded {
+            Expanded::Built(key) => Some(key),
+            Expanded::Unbuilt | Expanded::Refused => None,
+        }
+    }
+
+    /// Lets the expanded key go; the secret stays.
+    fn release(&mut self) {
+        if let Expanded::Built(_) = self.expanded {
+            self.expanded = Expanded::Unbuilt;
+        }
+    }
+
+    #[cfg(test)]
+    fn is_built(&self) -> bool {
+        matches!(self.expanded, Expanded::Built(_))
+    }
+
+    fn seal(&mut self, cipher: Cipher, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
         let tag = self
-            .aead
-            .as_ref()?
+            .expanded(cipher)?
             .seal_in_place_separate_tag(nonce(number), Aad::from(aad), payload)
             .ok()?;
         tag.as_ref().try_into().ok()
     }
 
-    fn open(&self, number: u64, aad: &[u8], payload: &mut [u8], tag: &[u8]) -> bool {
-        let (Some(key), Ok(tag)) = (self.aead.as_ref(), Tag::try_from(tag)) else {
+    fn open(&mut self, cipher: Cipher, number: u64, aad: &[u8], payload: &mut [u8], tag: &[u8]) -> bool {
+        let Ok(tag) = Tag::try_from(tag) else {
+            return false;
+        };
+        let Some(key) = self.expanded(cipher) else {
             return false;
         };
         key.open_in_place_separate_tag(nonce(number), Aad::from(aad), tag, payload, 0..)
             .is_ok()
-    }
-}
-
-/// The receive key of the next phase, built on first use: until the peer updates (after
-/// 2^20 packets by default) its AES key schedule would only take memory.
-struct LazyKey {
-    secret: [u8; 32],
-    built: Option<Box<PacketKey>>,
-}
-
-impl Drop for LazyKey {
-    fn drop(&mut self) {
-        self.secret.zeroize();
-    }
-}
-
-impl LazyKey {
-    fn new(secret: [u8; 32]) -> Self {
-        LazyKey { secret, built: None }
-    }
-
-    /// The key, built once (a forged packet with the other phase bit costs one key
-    /// schedule per phase, not one per packet).
-    fn key(&mut self, cipher: Cipher) -> &PacketKey {
-        let secret = self.secret;
-        self.built
-            .get_or_insert_with(|| Box::new(PacketKey::new(cipher, secret)))
-    }
-
-    /// The key itself, built now if it never was.
-    fn into_key(mut self, cipher: Cipher) -> PacketKey {
-        match self.built.take() {
-            Some(key) => *key,
-            None => PacketKey::new(cipher, self.secret),
-        }
     }
 }
 
@@ -156,9 +163,10 @@ pub(crate) struct Protection {
     send_confirmed: bool,
     recv_phase: KeyPhase,
     recv: PacketKey,
-    recv_next: LazyKey,
-    /// Boxed, like the next key: an idle connection holds only the two keys it uses.
-    recv_previous: Option<Box<PacketKey>>,
+    /// Expanded only once a packet needs it: until the peer updates (after 2^20 packets by
+    /// default) its key schedule would only take memory.
+    recv_next: PacketKey,
+    recv_previous: Option<PacketKey>,
     /// The lowest packet number opened under the current receive key: lower numbers with
     /// the other phase bit belong to the previous key, higher ones to the next.
     recv_first: Option<u64>,
@@ -183,17 +191,17 @@ impl Protection {
     /// Keys from the handshake's secrets: `send` seals what we send, `recv` opens what the
     /// peer sends.
     pub(crate) fn new(cipher: Cipher, send: [u8; 32], recv: [u8; 32], update_after: u64) -> Self {
-        let recv = PacketKey::new(cipher, recv);
+        let recv = PacketKey::new(recv);
         Protection {
             cipher,
             update_after: update_after.clamp(1, confidentiality_limit(cipher) / 2),
-            send: PacketKey::new(cipher, send),
+            send: PacketKey::new(send),
             send_phase: KeyPhase::Zero,
             send_first: None,
             sent_in_phase: 0,
             send_confirmed: false,
             recv_phase: KeyPhase::Zero,
-            recv_next: LazyKey::new(next_key(recv.secret)),
+            recv_next: recv.next(),
             recv,
             recv_previous: None,
             recv_first: None,
@@ -207,7 +215,7 @@ impl Protection {
     /// time (spec §11.5).
     pub(crate) fn send_phase(&mut self) -> KeyPhase {
         if self.sent_in_phase >= self.update_after && self.send_confirmed {
-            self.send = self.send.next(self.cipher);
+            self.send = self.send.next();
             self.send_phase = self.send_phase.flipped();
             self.send_first = None;
             self.sent_in_phase = 0;
@@ -227,7 +235,7 @@ impl Protection {
     /// Seals packet `number` (whose header, `aad`, carries [`send_phase`](Self::send_phase)):
     /// encrypts `payload` in place and returns the tag.
     pub(crate) fn seal(&mut self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
-        let tag = self.send.seal(number, aad, payload)?;
+        let tag = self.send.seal(self.cipher, number, aad, payload)?;
         self.send_first.get_or_insert(number);
         self.sent_in_phase += 1;
         Some(tag)
@@ -250,8 +258,9 @@ impl Protection {
         payload: &mut [u8],
         tag: &[u8],
     ) -> bool {
+        let cipher = self.cipher;
         let opened = if phase == self.recv_phase {
-            let ok = self.recv.open(number, aad, payload, tag);
+            let ok = self.recv.open(cipher, number, aad, payload, tag);
             if ok {
                 self.recv_first = Some(self.recv_first.map_or(number, |f| f.min(number)));
             }
@@ -259,15 +268,15 @@ impl Protection {
         } else if self.recv_first.is_some_and(|first| number < first) {
             // Sealed before the peer's last update, delivered late.
             self.recv_previous
-                .as_ref()
-                .is_some_and(|k| k.open(number, aad, payload, tag))
+                .as_mut()
+                .is_some_and(|k| k.open(cipher, number, aad, payload, tag))
         } else {
-            let ok = self.recv_next.key(self.cipher).open(number, aad, payload, tag);
+            let ok = self.recv_next.open(cipher, number, aad, payload, tag);
             if ok {
                 // Only the peer, holding the next key, could have sealed this: it updated.
-                let next = LazyKey::new(next_key(self.recv_next.secret));
-                let current = core::mem::replace(&mut self.recv_next, next).into_key(self.cipher);
-                self.recv_previous = Some(Box::new(core::mem::replace(&mut self.recv, current)));
+                let next = self.recv_next.next();
+                let current = core::mem::replace(&mut self.recv_next, next);
+                self.recv_previous = Some(core::mem::replace(&mut self.recv, current));
                 self.recv_phase = phase;
                 self.recv_first = Some(number);
                 self.updates_received += 1;
@@ -278,6 +287,27 @@ impl Protection {
             self.failures += 1;
         }
         opened
+    }
+
+    /// Lets every expanded key go (the secrets stay): while the connection idles, about a
+    /// kilobyte of AES-256-GCM key schedules and GHASH tables it would not use. The next
+    /// packet sealed or opened builds its key again (well under a microsecond).
+    pub(crate) fn release(&mut self) {
+        self.send.release();
+        self.recv.release();
+        self.recv_next.release();
+        if let Some(k) = self.recv_previous.as_mut() {
+            k.release();
+        }
+    }
+
+    /// Whether any key is expanded: what [`release`](Self::release) would let go.
+    #[cfg(test)]
+    fn holds_expanded_keys(&self) -> bool {
+        self.send.is_built()
+            || self.recv.is_built()
+            || self.recv_next.is_built()
+            || self.recv_previous.as_ref().is_some_and(PacketKey::is_built)
     }
 }
 
@@ -291,12 +321,12 @@ pub fn seal_with_key(
     frames: &[Frame],
     buf: &mut [u8],
 ) -> Result<usize, EncodeError> {
-    let key = PacketKey::new(cipher, key);
+    let mut key = PacketKey::new(key);
     let mut w = PacketWriter::new(buf, header)?;
     for frame in frames {
         w.push(frame)?;
     }
-    w.finish_sealed(|aad, payload| key.seal(header.number, aad, payload))
+    w.finish_sealed(|aad, payload| key.seal(cipher, header.number, aad, payload))
 }
 
 /// Opens a sealed packet under `key` (spec §11.4), expanding its packet number against
@@ -307,9 +337,9 @@ pub fn open_with_key(
     datagram: BytesMut,
     largest_pn: Option<u64>,
 ) -> Result<Packet, DecodeError> {
-    let key = PacketKey::new(cipher, key);
+    let mut key = PacketKey::new(key);
     Packet::open(datagram, largest_pn, |header, aad, payload, tag| {
-        key.open(header.number, aad, payload, tag)
+        key.open(cipher, header.number, aad, payload, tag)
     })
 }
 
@@ -327,10 +357,10 @@ pub fn reseal_with_key(cipher: Cipher, key: [u8; 32], datagram: &mut [u8], large
         return false;
     }
     let content_len = datagram.len() - TAG_LEN;
-    let key = PacketKey::new(cipher, key);
+    let mut key = PacketKey::new(key);
     let (content, tag) = datagram.split_at_mut(content_len);
     let (aad, payload) = content.split_at_mut(header_len);
-    match key.seal(header.number, aad, payload) {
+    match key.seal(cipher, header.number, aad, payload) {
         Some(t) => {
             tag.copy_from_slice(&t);
             true
@@ -432,6 +462,24 @@ mod tests {
         a.on_acked(5);
         assert_eq!(sealed(&mut a, 12, b"z").0, KeyPhase::Zero);
         assert_eq!(b.failures, 0);
+    }
+
+    #[test]
+    fn keys_are_expanded_when_used_and_let_go_on_release() {
+        for cipher in Cipher::ALL {
+            let (mut a, mut b) = pair(cipher, 1 << 20);
+            assert!(!a.holds_expanded_keys() && !b.holds_expanded_keys());
+            let (phase, header, mut payload, tag) = sealed(&mut a, 0, b"first");
+            assert!(b.open(0, phase, &header, &mut payload, &tag));
+            a.release();
+            b.release();
+            assert!(!a.holds_expanded_keys() && !b.holds_expanded_keys());
+            // Released keys seal and open as before, expanded again.
+            let (phase, header, mut payload, tag) = sealed(&mut a, 1, b"second");
+            assert!(b.open(1, phase, &header, &mut payload, &tag));
+            assert_eq!(&payload[..], b"second");
+            assert!(a.holds_expanded_keys() && b.holds_expanded_keys());
+        }
     }
 
     #[test]
