@@ -37,6 +37,15 @@ fn frame(len: usize) -> Frame {
     })
 }
 
+/// The largest STREAM frame that `seal` makes a packet of exactly `size` bytes of.
+fn filling(size: usize, buf: &mut [u8], seal: impl Fn(&[Frame], &mut [u8]) -> Option<usize>) -> [Frame; 1] {
+    (0..size)
+        .rev()
+        .map(|n| [frame(n)])
+        .find(|f| seal(f, buf) == Some(size))
+        .unwrap()
+}
+
 fn crypto(c: &mut Criterion) {
     let key = [7u8; 32];
     for size in [1200, 65_000] {
@@ -44,15 +53,9 @@ fn crypto(c: &mut Criterion) {
         g.throughput(Throughput::Bytes(size as u64));
         let mut buf = vec![0u8; size];
         // Version 1: the same packet with its CRC trailer (12 bytes more of payload fit).
-        let fill = |seal: &dyn Fn(&[Frame], &mut [u8]) -> Option<usize>, buf: &mut [u8]| {
-            // The largest STREAM frame that makes a packet of exactly `size` bytes.
-            (0..size)
-                .rev()
-                .map(|n| [frame(n)])
-                .find(|f| seal(f, buf) == Some(size))
-                .unwrap()
-        };
-        let v1 = fill(&|f, b| encode_packet(&header(VERSION_1), f, b).ok(), &mut buf);
+        let v1 = filling(size, &mut buf, |f, b| {
+            encode_packet(&header(VERSION_1), f, b).ok()
+        });
         g.bench_function("seal_crc32_v1", |b| {
             b.iter(|| encode_packet(&header(VERSION_1), &v1, &mut buf).unwrap())
         });
@@ -62,10 +65,9 @@ fn crypto(c: &mut Criterion) {
         g.bench_function("open_crc32_v1", |b| {
             b.iter(|| Packet::decode(sealed_v1.clone(), Some(999)).unwrap())
         });
-        let v2 = fill(
-            &|f, b| seal_with_key(Cipher::Aes256Gcm, key, &header(VERSION_2), f, b).ok(),
-            &mut buf,
-        );
+        let v2 = filling(size, &mut buf, |f, b| {
+            seal_with_key(Cipher::Aes256Gcm, key, &header(VERSION_2), f, b).ok()
+        });
         for cipher in Cipher::ALL {
             g.bench_function(format!("seal_{cipher}"), |b| {
                 b.iter(|| seal_with_key(cipher, key, &header(VERSION_2), &v2, &mut buf).unwrap())
