@@ -87,3 +87,35 @@ pub struct ConnectionStats {
     /// (BBR: its bandwidth estimate times the gain of its state).
     pub pacing_rate: Option<u64>,
 }
+
+/// What a connection counts as it goes: the fields of [`ConnectionStats`] that no other part
+/// of the connection knows. The rest (the RTTs, the congestion window and pacing, the key
+/// updates, the path MTU, whether a black hole was found) are read from their owners when
+/// the statistics are asked for, so an idle connection does not store them twice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ConnectionCounters {
+    pub(crate) datagrams_sent: u64,
+    pub(crate) datagrams_received: u64,
+    pub(crate) packets_lost: u64,
+    pub(crate) duplicates_received: u64,
+    pub(crate) unauthenticated: u64,
+    pub(crate) bytes_retransmitted: u64,
+    pub(crate) bytes_acked: u64,
+    pub(crate) bytes_read: u64,
+    pub(crate) probes: u64,
+    pub(crate) congestion_events: u64,
+    pub(crate) persistent_congestion: u64,
+    pub(crate) punches_sent: u64,
+    pub(crate) migrations: u64,
+    pub(crate) fallbacks: u64,
+    pub(crate) data_blocked: u64,
+    pub(crate) stream_data_blocked: u64,
+    pub(crate) streams_blocked: u64,
+    pub(crate) peer_blocked: u64,
+    pub(crate) app_datagrams_sent: u64,
+    pub(crate) app_datagrams_received: u64,
+    pub(crate) app_datagrams_lost: u64,
+    pub(crate) app_datagrams_dropped: u64,
+    pub(crate) streams_verified: u64,
+    pub(crate) verification_failures: u64,
+}

@@ -14,30 +14,34 @@ use super::*;
 /// client's attempt (its own table: `ATTEMPT_TRANSITIONS` in `handshake/client.rs`), a server answering,
 /// or done. Its failures end the connection through the lifecycle (`Step::Abandoned`).
 ///
-/// The attempt's state is boxed (a client's, a server's answer: about 250 bytes each): a
-/// connection past its handshake holds none of it.
+/// The attempt's state is boxed (a client's, a server's with its answer: about 250 bytes
+/// each): a connection past its handshake holds none of it, and the enum takes 16 bytes.
 #[derive(Debug)]
 pub(super) enum HandshakeState {
     Client(Box<handshake::Client>),
-    /// The answer is sent again when a copy of the HELLO arrives and, until the client's
-    /// first data packet (or NOISE_FINISH) confirms the handshake, on a backoff timer of its
-    /// own (so a lost ACK of the answer cannot leave the client connected and the server not).
-    Server {
-        /// ACCEPT (version 1) or NOISE_ACCEPT (version 2).
-        answer: Box<Frame>,
-        /// Version 2, pattern XX: the handshake, waiting for the client's NOISE_FINISH.
-        noise: Option<NoiseHandshake>,
-        send_accept: bool,
-        resend: Instant,
-        backoff: Duration,
-        /// The answer is sent until then (the handshake timeout): a client has given up by
-        /// then if it never read one.
-        answer_until: Instant,
-        /// The attempt is forgotten then: the handshake timeout, or the idle timeout after
-        /// the last answer sent, whichever is later (spec §8, Handshake).
-        deadline: Instant,
-    },
+    Server(Box<Answering>),
     Done,
+}
+
+/// A server's side of the handshake. The answer is sent again when a copy of the HELLO
+/// arrives and, until the client's first data packet (or NOISE_FINISH) confirms the
+/// handshake, on a backoff timer of its own (so a lost ACK of the answer cannot leave the
+/// client connected and the server not).
+#[derive(Debug)]
+pub(super) struct Answering {
+    /// ACCEPT (version 1) or NOISE_ACCEPT (version 2).
+    pub(super) answer: Frame,
+    /// Version 2, pattern XX: the handshake, waiting for the client's NOISE_FINISH.
+    pub(super) noise: Option<NoiseHandshake>,
+    pub(super) send_accept: bool,
+    pub(super) resend: Instant,
+    pub(super) backoff: Duration,
+    /// The answer is sent until then (the handshake timeout): a client has given up by then
+    /// if it never read one.
+    pub(super) answer_until: Instant,
+    /// The attempt is forgotten then: the handshake timeout, or the idle timeout after the
+    /// last answer sent, whichever is later (spec §8, Handshake).
+    pub(super) deadline: Instant,
 }
 
 /// A handshake state's name, without its data: the rows of [`HANDSHAKE_TRANSITIONS`].
@@ -75,7 +79,7 @@ impl HandshakeState {
     pub(super) fn phase(&self) -> HandshakePhase {
         match self {
             HandshakeState::Client(_) => HandshakePhase::Client,
-            HandshakeState::Server { .. } => HandshakePhase::Server,
+            HandshakeState::Server(_) => HandshakePhase::Server,
             HandshakeState::Done => HandshakePhase::Done,
         }
     }
@@ -199,8 +203,8 @@ impl Connection {
                 (Frame::Retry(retry), HandshakeState::Client(c)) => {
                     c.on_retry(retry.token, now, self.local_cid)
                 }
-                (Frame::NoiseHello(_), HandshakeState::Server { send_accept, .. }) => *send_accept = true,
-                (Frame::NoiseFinish(message), HandshakeState::Server { .. }) => {
+                (Frame::NoiseHello(_), HandshakeState::Server(s)) => s.send_accept = true,
+                (Frame::NoiseFinish(message), HandshakeState::Server(_)) => {
                     self.on_noise_finish(now, config, &message)
                 }
                 _ => {}
@@ -268,10 +272,10 @@ impl Connection {
     /// confirms the handshake (spec §11.2). A peer policy that refuses the key closes the
     /// connection with CONNECTION_REFUSED, sealed, so only the client can read it.
     pub(super) fn on_noise_finish(&mut self, now: Instant, config: &Config, message: &[u8]) {
-        let HandshakeState::Server {
-            noise: Some(noise), ..
-        } = &mut self.handshake
-        else {
+        let HandshakeState::Server(s) = &mut self.handshake else {
+            return;
+        };
+        let Some(noise) = s.noise.as_mut() else {
             return;
         };
         if noise.read(message).is_err() {
@@ -319,33 +323,27 @@ impl Connection {
                 w.push(&c.hello_frame()?).ok()?;
                 w.pad_to(MIN_DATAGRAM_SIZE).ok()?;
             }
-            HandshakeState::Server {
-                answer,
-                send_accept,
-                answer_until,
-                deadline,
-                ..
-            } => {
+            HandshakeState::Server(s) => {
                 // A copy of the HELLO (a duplicate included) is answered by the same ACCEPT,
                 // which in version 1 carries the ACK; nothing else can carry it before
                 // confirmation. (Version 2 records no handshake packet: nothing to ACK.)
                 let ack_due = self.received.deadline().is_some_and(|d| d <= now);
-                if (!*send_accept && !ack_due) || now >= *answer_until {
+                if (!s.send_accept && !ack_due) || now >= s.answer_until {
                     return None;
                 }
-                let answer = answer.clone();
+                let answer = s.answer.clone();
                 let ack = self.received.build(now);
                 let written = ack.map_or(Ok(()), |ack| w.push(&Frame::Ack(ack)));
                 if written.and_then(|()| w.push(&answer)).is_err() {
                     // No room within spec §10.2's budget: the ACCEPT goes once there is.
                     return None;
                 }
-                *send_accept = false;
+                s.send_accept = false;
                 // A client that reads this answer is connected, and gives up on us only
                 // after its idle timeout without a word: keep the attempt at least that
                 // long, so that a client is never connected to a server that forgot it
                 // (spec §8, Handshake).
-                *deadline = (*deadline).max(now + idle_timeout);
+                s.deadline = s.deadline.max(now + idle_timeout);
             }
             HandshakeState::Done => return None,
         }
@@ -382,15 +380,15 @@ mod tests {
 
     #[test]
     fn only_the_side_s_own_step_ends_its_handshake() {
-        let mut server = HandshakeState::Server {
-            answer: Box::new(Frame::Ping),
+        let mut server = HandshakeState::Server(Box::new(Answering {
+            answer: Frame::Ping,
             noise: None,
             send_accept: false,
             resend: Instant::ZERO,
             backoff: Duration::ZERO,
             answer_until: Instant::ZERO,
             deadline: Instant::ZERO,
-        };
+        }));
         // A server is not done by reading an answer, only by the client's confirmation.
         assert!(!server.step(HandshakeStep::Answered));
         assert_eq!(server.phase(), HandshakePhase::Server);

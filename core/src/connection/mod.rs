@@ -58,7 +58,7 @@ use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
 use crate::recovery::{Control, Outcome, Recovery, SentFrame, SentPacket, Timeout};
-use crate::stats::ConnectionStats;
+use crate::stats::{ConnectionCounters, ConnectionStats};
 use crate::stream::held::{budget, Datagram, STREAM_COST};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
@@ -269,7 +269,7 @@ pub(crate) struct Connection {
     /// Unreliable datagrams both ways (an owned part, module `datagrams`; spec §4.19).
     datagrams: Datagrams,
     events: VecDeque<Event>,
-    pub(crate) stats: ConnectionStats,
+    pub(crate) stats: ConnectionCounters,
 }
 
 /// The longest an application's close waits for what it wrote and the receipts we owe to be
@@ -352,7 +352,7 @@ impl Connection {
             datagram: Datagram::new(0),
             datagrams: Datagrams::default(),
             events: VecDeque::new(),
-            stats: ConnectionStats::default(),
+            stats: ConnectionCounters::default(),
         }
     }
 
@@ -416,15 +416,15 @@ impl Connection {
             }
         };
         let backoff = config.initial_rtt.saturating_mul(3);
-        let hs = HandshakeState::Server {
-            answer: Box::new(answer),
+        let hs = HandshakeState::Server(Box::new(handshaking::Answering {
+            answer,
             noise,
             send_accept: true,
             resend: now + backoff,
             backoff: backoff.saturating_mul(2),
             answer_until: now + config.handshake_timeout,
             deadline: now + config.handshake_timeout,
-        };
+        }));
         let mut c = Self::new(slot, Side::Server, now, config, remote, hs);
         c.remote_cid = client_cid;
         c.hello_key = Some(hello_key);
@@ -563,7 +563,7 @@ impl Connection {
 
     /// Whether the handshake of a connection a client asked for is still unconfirmed.
     pub(crate) fn is_half_open(&self) -> bool {
-        matches!(self.handshake, HandshakeState::Server { .. }) && self.state == State::Handshaking
+        matches!(self.handshake, HandshakeState::Server(_)) && self.state == State::Handshaking
     }
 
     /// The latest time an input carried.
@@ -581,7 +581,34 @@ impl Connection {
     }
 
     pub(crate) fn stats(&self) -> ConnectionStats {
+        // Every field named (no `..`): a field added to the statistics must say here where
+        // it comes from.
+        let c = self.stats;
         ConnectionStats {
+            datagrams_sent: c.datagrams_sent,
+            datagrams_received: c.datagrams_received,
+            packets_lost: c.packets_lost,
+            duplicates_received: c.duplicates_received,
+            unauthenticated: c.unauthenticated,
+            bytes_retransmitted: c.bytes_retransmitted,
+            bytes_acked: c.bytes_acked,
+            bytes_read: c.bytes_read,
+            probes: c.probes,
+            congestion_events: c.congestion_events,
+            persistent_congestion: c.persistent_congestion,
+            punches_sent: c.punches_sent,
+            migrations: c.migrations,
+            fallbacks: c.fallbacks,
+            data_blocked: c.data_blocked,
+            stream_data_blocked: c.stream_data_blocked,
+            streams_blocked: c.streams_blocked,
+            peer_blocked: c.peer_blocked,
+            app_datagrams_sent: c.app_datagrams_sent,
+            app_datagrams_received: c.app_datagrams_received,
+            app_datagrams_lost: c.app_datagrams_lost,
+            app_datagrams_dropped: c.app_datagrams_dropped,
+            streams_verified: c.streams_verified,
+            verification_failures: c.verification_failures,
             spurious_losses: self.recovery.spurious_losses(),
             congestion_window: self.cc.window() as u64,
             bytes_in_flight: self.recovery.bytes_in_flight() as u64,
@@ -593,7 +620,6 @@ impl Connection {
             key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
             black_hole: self.black_hole.detected(),
             path_mtu: self.path_mtu() as u64,
-            ..self.stats
         }
     }
 

@@ -80,10 +80,10 @@ impl Connection {
                 self.path_changed();
             }
         }
-        if let HandshakeState::Server { send_accept, .. } = &mut self.handshake {
+        if let HandshakeState::Server(s) = &mut self.handshake {
             match header.kind {
                 // Another copy of the HELLO: the ACCEPT was lost; send it again.
-                PacketKind::Handshake { .. } => *send_accept = true,
+                PacketKind::Handshake { .. } => s.send_accept = true,
                 // The client's first data packet confirms the handshake.
                 // It also proves the client receives at its address: only the ACCEPT told it
                 // our connection id (spec §10.2).

@@ -23,7 +23,7 @@ impl Connection {
             State::Handshaking => {
                 let handshake = match &self.handshake {
                     HandshakeState::Client(c) => Some(c.deadline()),
-                    HandshakeState::Server { resend, deadline, .. } => Some((*resend).min(*deadline)),
+                    HandshakeState::Server(s) => Some(s.resend.min(s.deadline)),
                     HandshakeState::Done => None,
                 };
                 t.set(Timer::Handshake, handshake);
@@ -103,20 +103,14 @@ impl Connection {
                 }
                 // A server whose ACCEPT was never confirmed forgets the attempt quietly:
                 // the application never heard of it.
-                HandshakeState::Server { deadline, .. } if *deadline <= now => self.step(Step::Abandoned),
-                HandshakeState::Server {
-                    send_accept,
-                    resend,
-                    backoff,
-                    answer_until,
-                    ..
-                } if *resend <= now => {
-                    if now < *answer_until {
-                        *send_accept = true;
-                        *resend = now + *backoff;
-                        *backoff = backoff.saturating_mul(2);
+                HandshakeState::Server(s) if s.deadline <= now => self.step(Step::Abandoned),
+                HandshakeState::Server(s) if s.resend <= now => {
+                    if now < s.answer_until {
+                        s.send_accept = true;
+                        s.resend = now + s.backoff;
+                        s.backoff = s.backoff.saturating_mul(2);
                     } else {
-                        *resend = Instant::MAX;
+                        s.resend = Instant::MAX;
                     }
                 }
                 _ => {}
