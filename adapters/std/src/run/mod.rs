@@ -38,7 +38,10 @@
 //! or, if none does, when the driver thread wakes for it at the end of [`HOLD`] (the call
 //! that starts holding wakes it, if it would sleep past that). A receive meanwhile sends
 //! nothing (what it would send goes with the held data): acknowledgements arriving during
-//! a burst would otherwise cut it into small sends.
+//! a burst would otherwise cut it into small sends. The costs: a thread that sends a burst
+//! and then works without waiting delays the burst's tail by up to [`HOLD`]; and while the
+//! driver thread waits for a hold to end it does not receive, so a datagram that arrives
+//! meanwhile waits up to [`HOLD`] unless a calling thread receives it.
 
 mod socket;
 
