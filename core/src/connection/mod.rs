@@ -777,3 +777,38 @@ mod tests {
         assert!(account.sent <= 3 * account.received);
     }
 }
+
+/// What a connection holds inline, its largest parts printed (`cargo test -p weir-core --lib
+/// connection_size -- --nocapture`): the figures adapters/bench/README.md gives. The
+/// connection lives boxed in the endpoint's slot table, so this is most of what an idle
+/// connection costs (tests/tests/scale.rs counts the rest).
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size {
+    extern crate std;
+
+    use core::mem::size_of;
+
+    #[test]
+    fn connection_size() {
+        let parts = [
+            ("loss recovery", size_of::<crate::recovery::Recovery>()),
+            ("received packet numbers", size_of::<super::Received>()),
+            ("statistics' counters", size_of::<super::ConnectionCounters>()),
+            ("stream table", size_of::<super::StreamTable>()),
+            ("timers", size_of::<super::Timers>()),
+            ("receipts", size_of::<super::Receipts>()),
+            ("peer's parameters", size_of::<super::PeerParams>()),
+        ];
+        std::println!("connection: {} bytes inline", size_of::<super::Connection>());
+        for (name, bytes) in parts {
+            std::println!("  {name}: {bytes}");
+        }
+        assert!(size_of::<super::Connection>() <= 2080);
+        assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
+        assert_eq!(
+            size_of::<super::HandshakeState>(),
+            16,
+            "the attempt's state boxed"
+        );
+    }
+}

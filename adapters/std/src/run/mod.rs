@@ -283,10 +283,10 @@ impl Runtime for Calls {
             sending.flush(&self.0.socket, driver);
         }
         // The driver thread must wake by the core's deadline, and by the end of the hold.
-        let wake_by = match (driver.deadline(), sending.held_since) {
-            (Some(d), Some(h)) => Some(d.min(h + HOLD)),
-            (d, h) => d.or(h.map(|h| h + HOLD)),
-        };
+        let wake_by = [driver.deadline(), sending.held_since.map(|h| h + HOLD)]
+            .into_iter()
+            .flatten()
+            .min();
         let late = sending
             .asleep_until
             .is_some_and(|until| wake_by.is_some_and(|t| t < until));

@@ -8,7 +8,9 @@
 //! `MSG_DONTWAIT`), up to [`RECV_BURST`] receives, before the driver sees any of it, as
 //! weir-tokio's driver task does: the core then answers a burst with one acknowledgement
 //! and one send, where a receive per datagram made it answer each one, a system call each.
-//! A lone datagram costs one receive more (the one that finds the socket empty).
+//! Looking for more costs a receive that finds the socket empty, so while receives find
+//! nothing more, only one in [`PROBE_EVERY`] looks (or one that brought a GRO batch): a
+//! round trip's lone datagrams cost one receive each, mostly.
 //!
 //! A kick is a one-byte datagram from a socket of the endpoint's own, which no peer can
 //! send from; a receive drops it.
