@@ -26,7 +26,7 @@ impl Meter {
 }
 
 /// Heap bytes the server may hold per idle connection.
-const BOUND: i64 = 2500;
+const BOUND: i64 = 3500;
 
 #[test]
 fn ten_thousand_connections_on_one_endpoint() {
@@ -52,9 +52,9 @@ fn ten_thousand_connections_on_one_endpoint() {
     // Liveness): 4,166 bytes just connected, 2,689 idle. The connection then stored only
     // the counters of its statistics (the rest is read from its parts when asked: 2,577),
     // its timer table without an `Option` per timer (2,513) and a server's handshake state
-    // in one box (2,465; 3,942 just connected). What is left is mostly the connection itself
-    // (about 2,080 bytes inline: loss recovery 344, received packet numbers 224,
-    // statistics 192, the stream table 152). Issue 35 aims at 2 KiB.
+    // in one box (2,465; 3,942 just connected). Every figure so far was about 1 KB a
+    // connection too low: the meter subtracted the client's datagram buffers, which the
+    // server frees (`client_datagrams`). Counted right, 3,468 idle and 4,944 just connected.
     assert!(
         per_connection <= BOUND,
         "{per_connection} bytes per idle connection (aim: 2 KiB)"
@@ -103,19 +103,14 @@ fn connections_on_one_endpoint(n: usize) -> i64 {
     let mut sent_sample = false;
     // Datagrams cross instantly; time moves 1 ms a round. Bounded: 2,000 rounds.
     for _round in 0..2000 {
-        let mut to_server = Vec::new();
-        while let Some(t) = client.poll_transmit(now, &mut buf) {
-            to_server.push(Bytes::copy_from_slice(&buf[..t.len]));
-        }
-        for d in to_server {
-            meter.run(|| server.handle_datagram(now, client_addr, d.into()));
+        for d in client_datagrams(&mut client, now, &mut buf) {
+            meter.run(|| server.handle_datagram(now, client_addr, Bytes::copy_from_slice(&d).into()));
         }
         let mut to_client = Vec::new();
-        meter.run(|| {
-            while let Some(t) = server.poll_transmit(now, &mut buf) {
-                to_client.push(Bytes::copy_from_slice(&buf[..t.len]));
-            }
-        });
+        // Copied outside the meter: the client frees these.
+        while let Some(t) = meter.run(|| server.poll_transmit(now, &mut buf)) {
+            to_client.push(Bytes::copy_from_slice(&buf[..t.len]));
+        }
         for d in to_client {
             client.handle_datagram(now, server_addr, d.into());
         }
@@ -128,10 +123,14 @@ fn connections_on_one_endpoint(n: usize) -> i64 {
             match e {
                 Event::Connected { .. } => server_connected += 1,
                 Event::StreamReadable { conn, stream } => {
-                    if let Ok(Read::Data { bytes, .. }) =
-                        meter.run(|| server.read_message(conn, stream, 1 << 20))
-                    {
-                        assert_eq!(bytes.len(), 3000);
+                    // Read and dropped within the meter: what the message's bytes hold
+                    // (the datagrams they are slices of) is freed where it was counted.
+                    let len = meter.run(|| match server.read_message(conn, stream, 1 << 20) {
+                        Ok(Read::Data { bytes, .. }) => Some(bytes.len()),
+                        _ => None,
+                    });
+                    if let Some(len) = len {
+                        assert_eq!(len, 3000);
                         got += 1;
                     }
                 }
@@ -165,12 +164,8 @@ fn connections_on_one_endpoint(n: usize) -> i64 {
         now += Duration::from_millis(500);
         client.handle_timeout(now);
         meter.run(|| server.handle_timeout(now));
-        let mut to_server = Vec::new();
-        while let Some(t) = client.poll_transmit(now, &mut buf) {
-            to_server.push(Bytes::copy_from_slice(&buf[..t.len]));
-        }
-        for d in to_server {
-            meter.run(|| server.handle_datagram(now, client_addr, d.into()));
+        for d in client_datagrams(&mut client, now, &mut buf) {
+            meter.run(|| server.handle_datagram(now, client_addr, Bytes::copy_from_slice(&d).into()));
         }
         meter.run(|| while server.poll_transmit(now, &mut buf).is_some() {});
     }
@@ -185,6 +180,17 @@ fn connections_on_one_endpoint(n: usize) -> i64 {
         meter.0
     );
     per_connection
+}
+
+/// What the client sends now. The server's copy of each is made within the meter, where
+/// the server frees it: a buffer made outside the meter and freed inside would count
+/// against the server (it did, until issue 35's fifth session: about 1 KB a connection).
+fn client_datagrams(client: &mut Endpoint, now: Instant, buf: &mut [u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    while let Some(t) = client.poll_transmit(now, buf) {
+        out.push(buf[..t.len].to_vec());
+    }
+    out
 }
 
 /// The `i`-th handle the client gave out (handles are slots, given out in order).
