@@ -26,7 +26,7 @@ impl Meter {
 }
 
 /// Heap bytes the server may hold per idle connection.
-const BOUND: i64 = 3500;
+const BOUND: i64 = 2900;
 
 #[test]
 fn ten_thousand_connections_on_one_endpoint() {
@@ -55,6 +55,9 @@ fn ten_thousand_connections_on_one_endpoint() {
     // in one box (2,465; 3,942 just connected). Every figure so far was about 1 KB a
     // connection too low: the meter subtracted the client's datagram buffers, which the
     // server frees (`client_datagrams`). Counted right, 3,468 idle and 4,944 just connected.
+    // The endpoint's events queue then let go of a burst's room once drained (341), a trim
+    // let go of the control queue's room (128), and the packet keys' box shrank from 272
+    // bytes to 160 (the next receive key derived when needed): 2,891.
     assert!(
         per_connection <= BOUND,
         "{per_connection} bytes per idle connection (aim: 2 KiB)"

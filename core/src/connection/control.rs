@@ -36,6 +36,13 @@ impl ControlQueue {
         self.0.is_empty()
     }
 
+    /// Lets go of the queue's room if nothing waits (spec §8, Liveness: a trim).
+    pub(super) fn trim(&mut self) {
+        if self.0.is_empty() {
+            self.0 = VecDeque::new();
+        }
+    }
+
     #[cfg(test)]
     pub(super) fn waiting(&self) -> impl Iterator<Item = Control> + '_ {
         self.0.iter().copied()

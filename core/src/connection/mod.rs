@@ -798,6 +798,10 @@ mod size {
             ("timers", size_of::<super::Timers>()),
             ("receipts", size_of::<super::Receipts>()),
             ("peer's parameters", size_of::<super::PeerParams>()),
+            (
+                "packet keys (boxed)",
+                size_of::<crate::crypto::protection::Protection>(),
+            ),
         ];
         std::println!("connection: {} bytes inline", size_of::<super::Connection>());
         for (name, bytes) in parts {
@@ -805,6 +809,10 @@ mod size {
         }
         assert!(size_of::<super::Connection>() <= 2080);
         assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
+        assert!(
+            size_of::<crate::crypto::protection::Protection>() <= 160,
+            "two keys inline"
+        );
         assert_eq!(
             size_of::<super::HandshakeState>(),
             16,

@@ -176,8 +176,9 @@ impl Connection {
     }
 
     /// Lets go of the memory only an active connection uses (spec §8, Liveness): its packet
-    /// keys' expanded form (rebuilt by the next packet either way) and the events queue's
-    /// room, if it is empty. Nothing the peer or the application sees changes.
+    /// keys' expanded form (rebuilt by the next packet either way) and the room of the
+    /// events and control queues, if they are empty. Nothing the peer or the application
+    /// sees changes.
     fn trim(&mut self) {
         if let Some(keys) = self.crypto.as_mut() {
             keys.release();
@@ -185,6 +186,7 @@ impl Connection {
         if self.events.is_empty() {
             self.events = VecDeque::new();
         }
+        self.control.trim();
         self.liveness.trimmed();
     }
 }

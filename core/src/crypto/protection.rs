@@ -53,20 +53,14 @@ fn integrity_limit(cipher: Cipher) -> u64 {
 /// AES-NI with carry-less multiplication, AVX2 ChaCha20), several times the speed of the
 /// portable Rust implementations on the data path; its AES-256 key schedule and GHASH table
 /// take about half a kilobyte, most of an idle connection's keys.
+///
+/// `expanded` is `None` until built, and again once let go. ring refuses a key for a wrong
+/// length alone (both ciphers take the 32 bytes given); if it ever did, the key would stay
+/// unbuilt, nothing would seal or open, and the connection would time out rather than the
+/// process panic.
 struct PacketKey {
     secret: [u8; 32],
-    expanded: Expanded,
-}
-
-/// A packet key's expanded form.
-enum Expanded {
-    /// Not built yet, or let go: the next seal or open builds it from the secret.
-    Unbuilt,
-    Built(Box<LessSafeKey>),
-    /// ring refused the key, which it does for a wrong length alone (both ciphers take the
-    /// 32 bytes given): nothing then seals or opens, and the connection times out rather
-    /// than the process panicking.
-    Refused,
+    expanded: Option<Box<LessSafeKey>>,
 }
 
 impl Drop for PacketKey {
@@ -82,7 +76,7 @@ impl PacketKey {
     fn new(secret: [u8; 32]) -> Self {
         PacketKey {
             secret,
-            expanded: Expanded::Unbuilt,
+            expanded: None,
         }
     }
 
@@ -94,32 +88,26 @@ impl PacketKey {
     /// The expanded key, built now if it is not (once per build: a forged packet with the
     /// other phase bit costs one key schedule, not one per packet).
     fn expanded(&mut self, cipher: Cipher) -> Option<&LessSafeKey> {
-        if let Expanded::Unbuilt = self.expanded {
+        if self.expanded.is_none() {
             let algorithm = match cipher {
                 Cipher::ChaCha20Poly1305 => &CHACHA20_POLY1305,
                 Cipher::Aes256Gcm => &AES_256_GCM,
             };
-            self.expanded = match UnboundKey::new(algorithm, &self.secret) {
-                Ok(key) => Expanded::Built(Box::new(LessSafeKey::new(key))),
-                Err(_) => Expanded::Refused,
-            };
+            self.expanded = UnboundKey::new(algorithm, &self.secret)
+                .ok()
+                .map(|key| Box::new(LessSafeKey::new(key)));
         }
-        match &self.expanded {
-            Expanded::Built(key) => Some(key),
-            Expanded::Unbuilt | Expanded::Refused => None,
-        }
+        self.expanded.as_deref()
     }
 
     /// Lets the expanded key go; the secret stays.
     fn release(&mut self) {
-        if let Expanded::Built(_) = self.expanded {
-            self.expanded = Expanded::Unbuilt;
-        }
+        self.expanded = None;
     }
 
     #[cfg(test)]
     fn is_built(&self) -> bool {
-        matches!(self.expanded, Expanded::Built(_))
+        self.expanded.is_some()
     }
 
     fn seal(&mut self, cipher: Cipher, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
@@ -142,34 +130,43 @@ impl PacketKey {
     }
 }
 
+/// `send_first` and `recv_first` before any packet: above every packet number (2^62 - 1 at
+/// most, spec §3.3).
+const NONE: u64 = u64::MAX;
+
 fn nonce(number: u64) -> Nonce {
     let mut n = [0u8; 12];
     n[4..].copy_from_slice(&number.to_be_bytes());
     Nonce::assume_unique_for_key(n)
 }
 
-/// The packet keys of one connection, both directions (spec §11.3-§11.5).
+/// The packet keys of one connection, both directions (spec §11.3-§11.5). Each connection
+/// holds one, boxed, for its whole life: the keys a key update has not reached yet, or has
+/// passed, are boxed again, so that an idle connection holds two keys' secrets and its
+/// counters (160 bytes).
 pub(crate) struct Protection {
     cipher: Cipher,
     /// Packets sealed under one key before the sender moves to the next.
     update_after: u64,
     send: PacketKey,
     send_phase: KeyPhase,
-    /// The first packet number sealed under the current send key.
-    send_first: Option<u64>,
+    /// The first packet number sealed under the current send key, or [`NONE`].
+    send_first: u64,
     sent_in_phase: u64,
     /// The peer acknowledged a packet sealed under the current send key: it has that key
     /// as its current one, so the next update cannot leave it two behind.
     send_confirmed: bool,
     recv_phase: KeyPhase,
     recv: PacketKey,
-    /// Expanded only once a packet needs it: until the peer updates (after 2^20 packets by
-    /// default) its key schedule would only take memory.
-    recv_next: PacketKey,
-    recv_previous: Option<PacketKey>,
-    /// The lowest packet number opened under the current receive key: lower numbers with
-    /// the other phase bit belong to the previous key, higher ones to the next.
-    recv_first: Option<u64>,
+    /// Derived once a packet with the other phase bit needs it, and let go with the
+    /// expanded keys: until the peer updates (after 2^20 packets by default) it would only
+    /// take memory.
+    recv_next: Option<Box<PacketKey>>,
+    recv_previous: Option<Box<PacketKey>>,
+    /// The lowest packet number opened under the current receive key, or [`NONE`]: lower
+    /// numbers with the other phase bit belong to the previous key, higher ones to the
+    /// next.
+    recv_first: u64,
     /// Packets that failed to open, over the connection's life.
     pub(crate) failures: u64,
     /// Key updates made, each direction.
@@ -191,20 +188,19 @@ impl Protection {
     /// Keys from the handshake's secrets: `send` seals what we send, `recv` opens what the
     /// peer sends.
     pub(crate) fn new(cipher: Cipher, send: [u8; 32], recv: [u8; 32], update_after: u64) -> Self {
-        let recv = PacketKey::new(recv);
         Protection {
             cipher,
             update_after: update_after.clamp(1, confidentiality_limit(cipher) / 2),
             send: PacketKey::new(send),
             send_phase: KeyPhase::Zero,
-            send_first: None,
+            send_first: NONE,
             sent_in_phase: 0,
             send_confirmed: false,
             recv_phase: KeyPhase::Zero,
-            recv_next: recv.next(),
-            recv,
+            recv: PacketKey::new(recv),
+            recv_next: None,
             recv_previous: None,
-            recv_first: None,
+            recv_first: NONE,
             failures: 0,
             updates_sent: 0,
             updates_received: 0,
@@ -217,7 +213,7 @@ impl Protection {
         if self.sent_in_phase >= self.update_after && self.send_confirmed {
             self.send = self.send.next();
             self.send_phase = self.send_phase.flipped();
-            self.send_first = None;
+            self.send_first = NONE;
             self.sent_in_phase = 0;
             self.send_confirmed = false;
             self.updates_sent += 1;
@@ -236,14 +232,14 @@ impl Protection {
     /// encrypts `payload` in place and returns the tag.
     pub(crate) fn seal(&mut self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
         let tag = self.send.seal(self.cipher, number, aad, payload)?;
-        self.send_first.get_or_insert(number);
+        self.send_first = self.send_first.min(number);
         self.sent_in_phase += 1;
         Some(tag)
     }
 
     /// The peer acknowledged packets up to `largest`.
     pub(crate) fn on_acked(&mut self, largest: u64) {
-        if self.send_first.is_some_and(|first| largest >= first) {
+        if self.send_first != NONE && largest >= self.send_first {
             self.send_confirmed = true;
         }
     }
@@ -262,23 +258,24 @@ impl Protection {
         let opened = if phase == self.recv_phase {
             let ok = self.recv.open(cipher, number, aad, payload, tag);
             if ok {
-                self.recv_first = Some(self.recv_first.map_or(number, |f| f.min(number)));
+                self.recv_first = self.recv_first.min(number);
             }
             ok
-        } else if self.recv_first.is_some_and(|first| number < first) {
+        } else if self.recv_first != NONE && number < self.recv_first {
             // Sealed before the peer's last update, delivered late.
             self.recv_previous
                 .as_mut()
                 .is_some_and(|k| k.open(cipher, number, aad, payload, tag))
         } else {
-            let ok = self.recv_next.open(cipher, number, aad, payload, tag);
-            if ok {
+            let recv = &self.recv;
+            let next = self.recv_next.get_or_insert_with(|| Box::new(recv.next()));
+            let ok = next.open(cipher, number, aad, payload, tag);
+            if let (true, Some(next)) = (ok, self.recv_next.take()) {
                 // Only the peer, holding the next key, could have sealed this: it updated.
-                let next = self.recv_next.next();
-                let current = core::mem::replace(&mut self.recv_next, next);
-                self.recv_previous = Some(core::mem::replace(&mut self.recv, current));
+                let current = core::mem::replace(&mut self.recv, *next);
+                self.recv_previous = Some(Box::new(current));
                 self.recv_phase = phase;
-                self.recv_first = Some(number);
+                self.recv_first = number;
                 self.updates_received += 1;
             }
             ok
@@ -289,13 +286,14 @@ impl Protection {
         opened
     }
 
-    /// Lets every expanded key go (the secrets stay): while the connection idles, about a
-    /// kilobyte of AES-256-GCM key schedules and GHASH tables it would not use. The next
-    /// packet sealed or opened builds its key again (well under a microsecond).
+    /// Lets every expanded key go (the secrets stay), and the next receive key, which is
+    /// derived again when needed: while the connection idles, about a kilobyte of
+    /// AES-256-GCM key schedules and GHASH tables it would not use. The next packet sealed
+    /// or opened builds its key again (well under a microsecond).
     pub(crate) fn release(&mut self) {
         self.send.release();
         self.recv.release();
-        self.recv_next.release();
+        self.recv_next = None;
         if let Some(k) = self.recv_previous.as_mut() {
             k.release();
         }
@@ -306,8 +304,8 @@ impl Protection {
     fn holds_expanded_keys(&self) -> bool {
         self.send.is_built()
             || self.recv.is_built()
-            || self.recv_next.is_built()
-            || self.recv_previous.as_ref().is_some_and(PacketKey::is_built)
+            || self.recv_next.is_some()
+            || self.recv_previous.as_deref().is_some_and(PacketKey::is_built)
     }
 }
 

@@ -172,4 +172,19 @@ mod tests {
         assert!(refused, "{:?}", net.events[2]);
         assert_eq!(net.eps[0].connection_count(), 1);
     }
+
+    #[test]
+    fn a_burst_of_events_taken_leaves_the_queue_small() {
+        let mut ep = Endpoint::new(Config::default(), 1);
+        for i in 0..10 * EVENTS_KEPT as u32 {
+            let conn = ConnectionHandle::from_index(i);
+            ep.events.push_back(Event::Writable { conn });
+        }
+        let mut taken = 0;
+        while ep.poll_event().is_some() {
+            taken += 1;
+        }
+        assert_eq!(taken, 10 * EVENTS_KEPT);
+        assert!(ep.events.capacity() <= EVENTS_KEPT, "{}", ep.events.capacity());
+    }
 }

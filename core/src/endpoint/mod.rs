@@ -181,6 +181,10 @@ fn rate_burst(config: &Config, rate: u64) -> (u64, usize) {
 /// lose: the client retries).
 const MAX_STATELESS: usize = 256;
 
+/// The events' room kept once the application has taken them all (about 26 KB): what a
+/// busy moment needs, without holding a burst's high-water mark for good.
+const EVENTS_KEPT: usize = 256;
+
 /// A weir endpoint: one local socket's worth of connections. See the module docs for the
 /// driving loop.
 pub struct Endpoint {
@@ -579,6 +583,11 @@ impl Endpoint {
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         let e = self.events.pop_front();
+        if e.is_none() && self.events.capacity() > EVENTS_KEPT {
+            // Drained: a burst (ten thousand connections made at once) leaves room for as
+            // many events, which idle connections would otherwise hold for good.
+            self.events.shrink_to(EVENTS_KEPT);
+        }
         if let Some(t) = self.trace.as_mut() {
             t.event(e.as_ref());
         }
