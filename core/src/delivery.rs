@@ -86,6 +86,24 @@ pub(crate) struct Receipts {
 }
 
 impl Receipts {
+    /// Lets go of the room of what is empty (spec §8, Liveness: a trim). A B-tree map keeps
+    /// its last node when its last entry goes: a connection that once owed a receipt would
+    /// hold it for good.
+    pub(crate) fn trim(&mut self) {
+        if self.held.is_empty() {
+            self.held = BTreeMap::new();
+        }
+        if self.owed.is_empty() {
+            self.owed = BTreeMap::new();
+        }
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
+        }
+        if self.awaited.is_empty() {
+            self.awaited = BTreeSet::new();
+        }
+    }
+
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
         if let alloc::collections::btree_map::Entry::Vacant(e) = self.owed.entry(id) {

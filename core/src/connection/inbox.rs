@@ -48,6 +48,17 @@ impl Inbox {
         self.0.get_or_insert_with(Box::default)
     }
 
+    /// Lets go of the lists if both are empty (spec §8, Liveness: a trim).
+    pub(super) fn trim(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|l| l.offered.is_empty() && l.whole.is_empty())
+        {
+            self.0 = None;
+        }
+    }
+
     /// The peer opened `id`: offered to the application.
     pub(super) fn offer(&mut self, id: StreamId) {
         self.lists().offered.push_back(id);

@@ -81,6 +81,17 @@ impl StreamTable {
         }
     }
 
+    /// Lets go of the spare boxes and of the empty queues' room (spec §8, Liveness: a
+    /// trim): a connection quiet for a second keeps no memory for the next stream.
+    pub(super) fn trim(&mut self) {
+        self.spare = Vec::new();
+        for queue in &mut self.send_queues {
+            if queue.is_empty() {
+                *queue = VecDeque::new();
+            }
+        }
+    }
+
     /// Puts stream `id` at the back of its class's queue if it has something to send and is
     /// not queued already.
     pub(super) fn queue(&mut self, id: StreamId) {

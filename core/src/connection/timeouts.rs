@@ -176,9 +176,9 @@ impl Connection {
     }
 
     /// Lets go of the memory only an active connection uses (spec §8, Liveness): its packet
-    /// keys' expanded form (rebuilt by the next packet either way) and the room of the
-    /// events and control queues, if they are empty. Nothing the peer or the application
-    /// sees changes.
+    /// keys' expanded form (rebuilt by the next packet either way), the spare stream boxes,
+    /// and the room of whatever queue, list or map is empty. Nothing the peer or the
+    /// application sees changes.
     fn trim(&mut self) {
         if let Some(keys) = self.crypto.as_mut() {
             keys.release();
@@ -187,6 +187,9 @@ impl Connection {
             self.events = VecDeque::new();
         }
         self.control.trim();
+        self.streams.trim();
+        self.inbox.trim();
+        self.receipts.trim();
         self.liveness.trimmed();
     }
 }
