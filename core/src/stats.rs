@@ -3,7 +3,9 @@
 
 use crate::time::Duration;
 
-/// Counters a connection keeps.
+/// Counters a connection keeps. Those of rare events (probes, congestion events, blocking,
+/// migrations, punches, fallbacks, verifications, datagrams lost or dropped) stop at
+/// 4,294,967,295 rather than wrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ConnectionStats {
     /// Datagrams sent.
@@ -91,7 +93,9 @@ pub struct ConnectionStats {
 /// What a connection counts as it goes: the fields of [`ConnectionStats`] that no other part
 /// of the connection knows. The rest (the RTTs, the congestion window and pacing, the key
 /// updates, the path MTU, whether a black hole was found) are read from their owners when
-/// the statistics are asked for, so an idle connection does not store them twice.
+/// the statistics are asked for, so an idle connection does not store them twice. What
+/// counts rare events (probes, congestion, blocking, migrations, punches, verifications,
+/// datagrams lost or dropped) is a [`Tally`], half the size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ConnectionCounters {
     pub(crate) datagrams_sent: u64,
@@ -102,20 +106,38 @@ pub(crate) struct ConnectionCounters {
     pub(crate) bytes_retransmitted: u64,
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_read: u64,
-    pub(crate) probes: u64,
-    pub(crate) congestion_events: u64,
-    pub(crate) persistent_congestion: u64,
-    pub(crate) punches_sent: u64,
-    pub(crate) migrations: u64,
-    pub(crate) fallbacks: u64,
-    pub(crate) data_blocked: u64,
-    pub(crate) stream_data_blocked: u64,
-    pub(crate) streams_blocked: u64,
-    pub(crate) peer_blocked: u64,
+    pub(crate) probes: Tally,
+    pub(crate) congestion_events: Tally,
+    pub(crate) persistent_congestion: Tally,
+    pub(crate) punches_sent: Tally,
+    pub(crate) migrations: Tally,
+    pub(crate) fallbacks: Tally,
+    pub(crate) data_blocked: Tally,
+    pub(crate) stream_data_blocked: Tally,
+    pub(crate) streams_blocked: Tally,
+    pub(crate) peer_blocked: Tally,
     pub(crate) app_datagrams_sent: u64,
     pub(crate) app_datagrams_received: u64,
-    pub(crate) app_datagrams_lost: u64,
-    pub(crate) app_datagrams_dropped: u64,
-    pub(crate) streams_verified: u64,
-    pub(crate) verification_failures: u64,
+    pub(crate) app_datagrams_lost: Tally,
+    pub(crate) app_datagrams_dropped: Tally,
+    pub(crate) streams_verified: Tally,
+    pub(crate) verification_failures: Tally,
+}
+
+/// A count of rare events in 32 bits, which saturates (at 4,294,967,295) instead of
+/// overflowing: a connection keeps fourteen of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Tally(u32);
+
+impl Tally {
+    /// The count, as [`ConnectionStats`] gives it.
+    pub(crate) fn get(self) -> u64 {
+        u64::from(self.0)
+    }
+}
+
+impl core::ops::AddAssign<u32> for Tally {
+    fn add_assign(&mut self, n: u32) {
+        self.0 = self.0.saturating_add(n);
+    }
 }

@@ -114,7 +114,9 @@ impl Connection {
     pub(super) fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
         self.peer = peer;
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
-        self.cc = self.congestion.build(self.datagram_size(config, usize::MAX));
+        let own = self.congestion.take();
+        let algorithm = own.as_deref().unwrap_or(&config.congestion);
+        self.cc = algorithm.build(self.datagram_size(config, usize::MAX));
         self.send_credit = SendCredit::new(peer.max_data);
         self.stream_count.on_peer_limit(peer.max_streams);
         self.recovery.set_peer_max_ack_delay(peer.max_ack_delay);
@@ -239,10 +241,12 @@ impl Connection {
         self.negotiated = Some(opened.negotiated);
         self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
         self.authenticated(config, cipher, opened.peer, opened.secrets);
-        self.finish = opened.finish.map(|message| Resend {
-            message,
-            at: now,
-            backoff: config.initial_rtt.saturating_mul(3),
+        self.finish = opened.finish.map(|message| {
+            Box::new(Resend {
+                message,
+                at: now,
+                backoff: config.initial_rtt.saturating_mul(3),
+            })
         });
         // A data packet at once (spec §11.2): with IK it confirms the handshake to the
         // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way

@@ -197,7 +197,8 @@ pub(crate) struct Connection {
     /// Version 2: the peer's static public key, once the handshake authenticated it.
     peer_key: Option<PublicKey>,
     /// Client, pattern XX: NOISE_FINISH, sent until a data packet from the server opens.
-    finish: Option<Resend>,
+    /// (Boxed: a client holds it for one round trip, every connection holds the field.)
+    finish: Option<Box<Resend>>,
     /// Server side: the (address, client id) its HELLO came with, for the endpoint's index.
     pub(crate) hello_key: Option<crate::admission::HelloKey>,
     pub(crate) side: Side,
@@ -210,7 +211,9 @@ pub(crate) struct Connection {
     peer: PeerParams,
     recovery: Recovery,
     received: Received,
-    congestion: CongestionAlgorithm,
+    /// A client's own choice of controller, if not the configured one, until the
+    /// handshake builds it (`apply_peer_params`).
+    congestion: Option<Box<CongestionAlgorithm>>,
     cc: Box<dyn CongestionController>,
     /// Whether new stream data may leave now: the pacer, its deadline, the
     /// application-limited mark (an owned part, module `send_gate`).
@@ -325,7 +328,7 @@ impl Connection {
             peer: PeerParams::from_wire(&Default::default()),
             recovery: Recovery::new(config.initial_rtt, config.max_probe_interval, skip_seed),
             received: Received::new(config.max_tracked_ack_ranges),
-            congestion: config.congestion.clone(),
+            congestion: None,
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             gate: SendGate::new(now),
             streams: StreamTable::default(),
@@ -373,7 +376,7 @@ impl Connection {
         let hs = HandshakeState::Client(Box::new(client));
         let mut c = Self::new(slot, Side::Client, now, config, remote, hs);
         c.version = version;
-        c.congestion = congestion;
+        c.congestion = (congestion != config.congestion).then(|| Box::new(congestion));
         c.refresh_timers(config);
         c
     }
@@ -593,22 +596,22 @@ impl Connection {
             bytes_retransmitted: c.bytes_retransmitted,
             bytes_acked: c.bytes_acked,
             bytes_read: c.bytes_read,
-            probes: c.probes,
-            congestion_events: c.congestion_events,
-            persistent_congestion: c.persistent_congestion,
-            punches_sent: c.punches_sent,
-            migrations: c.migrations,
-            fallbacks: c.fallbacks,
-            data_blocked: c.data_blocked,
-            stream_data_blocked: c.stream_data_blocked,
-            streams_blocked: c.streams_blocked,
-            peer_blocked: c.peer_blocked,
+            probes: c.probes.get(),
+            congestion_events: c.congestion_events.get(),
+            persistent_congestion: c.persistent_congestion.get(),
+            punches_sent: c.punches_sent.get(),
+            migrations: c.migrations.get(),
+            fallbacks: c.fallbacks.get(),
+            data_blocked: c.data_blocked.get(),
+            stream_data_blocked: c.stream_data_blocked.get(),
+            streams_blocked: c.streams_blocked.get(),
+            peer_blocked: c.peer_blocked.get(),
             app_datagrams_sent: c.app_datagrams_sent,
             app_datagrams_received: c.app_datagrams_received,
-            app_datagrams_lost: c.app_datagrams_lost,
-            app_datagrams_dropped: c.app_datagrams_dropped,
-            streams_verified: c.streams_verified,
-            verification_failures: c.verification_failures,
+            app_datagrams_lost: c.app_datagrams_lost.get(),
+            app_datagrams_dropped: c.app_datagrams_dropped.get(),
+            streams_verified: c.streams_verified.get(),
+            verification_failures: c.verification_failures.get(),
             spurious_losses: self.recovery.spurious_losses(),
             congestion_window: self.cc.window() as u64,
             bytes_in_flight: self.recovery.bytes_in_flight() as u64,
@@ -807,7 +810,7 @@ mod size {
         for (name, bytes) in parts {
             std::println!("  {name}: {bytes}");
         }
-        assert!(size_of::<super::Connection>() <= 2080);
+        assert!(size_of::<super::Connection>() <= 1920);
         assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
         assert!(
             size_of::<crate::crypto::protection::Protection>() <= 160,
