@@ -29,6 +29,7 @@
 //! stream is piped and the pipe waits for it) is the connection's to apply at once: the
 //! receiver having read every byte implies it has them.
 
+use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::wire::{Delivery, StreamId};
@@ -72,9 +73,14 @@ pub(crate) enum Held {
     Read,
 }
 
-/// One connection's receipts, owed, held and awaited.
+/// One connection's receipts, owed, held and awaited: boxed, made by the first receipt
+/// owed, held or awaited, and let go by a trim once all is empty (spec §8, Liveness), so
+/// that a connection with none holds a pointer.
 #[derive(Debug, Default)]
-pub(crate) struct Receipts {
+pub(crate) struct Receipts(Option<Box<Book>>);
+
+#[derive(Debug, Default)]
+struct Book {
     /// Streams of the peer's whose delivery the application confirms.
     held: BTreeMap<StreamId, Held>,
     /// Receipts for the peer's streams, kept until acknowledged.
@@ -85,82 +91,91 @@ pub(crate) struct Receipts {
     awaited: BTreeSet<StreamId>,
 }
 
+impl Book {
+    fn is_empty(&self) -> bool {
+        self.held.is_empty() && self.owed.is_empty() && self.queue.is_empty() && self.awaited.is_empty()
+    }
+}
+
 impl Receipts {
-    /// Lets go of the room of what is empty (spec §8, Liveness: a trim). A B-tree map keeps
-    /// its last node when its last entry goes: a connection that once owed a receipt would
-    /// hold it for good.
+    fn book(&mut self) -> &mut Book {
+        self.0.get_or_insert_with(Box::default)
+    }
+
+    /// Lets go of the book if nothing is in it (spec §8, Liveness: a trim).
     pub(crate) fn trim(&mut self) {
-        if self.held.is_empty() {
-            self.held = BTreeMap::new();
-        }
-        if self.owed.is_empty() {
-            self.owed = BTreeMap::new();
-        }
-        if self.queue.is_empty() {
-            self.queue = VecDeque::new();
-        }
-        if self.awaited.is_empty() {
-            self.awaited = BTreeSet::new();
+        if self.0.as_deref().is_some_and(Book::is_empty) {
+            self.0 = None;
         }
     }
 
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
-        if let alloc::collections::btree_map::Entry::Vacant(e) = self.owed.entry(id) {
+        let book = self.book();
+        if let alloc::collections::btree_map::Entry::Vacant(e) = book.owed.entry(id) {
             e.insert(delivery);
-            self.queue.push_back(id);
+            book.queue.push_back(id);
         }
     }
 
     /// The next receipt to send; it stays owed until acknowledged.
     pub(crate) fn next_to_send(&self) -> Option<(StreamId, Delivery)> {
-        let id = *self.queue.front()?;
-        Some((id, *self.owed.get(&id)?))
+        let book = self.0.as_deref()?;
+        let id = *book.queue.front()?;
+        Some((id, *book.owed.get(&id)?))
     }
 
     /// The receipt `next_to_send` gave went into a packet.
     pub(crate) fn sent(&mut self) {
-        self.queue.pop_front();
+        if let Some(book) = self.0.as_deref_mut() {
+            book.queue.pop_front();
+        }
     }
 
     /// Drops queue entries whose receipt is no longer owed.
     pub(crate) fn skip_stale(&mut self) {
-        while self.queue.front().is_some_and(|id| !self.owed.contains_key(id)) {
-            self.queue.pop_front();
+        if let Some(book) = self.0.as_deref_mut() {
+            while book.queue.front().is_some_and(|id| !book.owed.contains_key(id)) {
+                book.queue.pop_front();
+            }
         }
     }
 
     /// The packet carrying the receipt for `id` was acknowledged.
     pub(crate) fn on_acked(&mut self, id: StreamId) {
-        self.owed.remove(&id);
+        if let Some(book) = self.0.as_deref_mut() {
+            book.owed.remove(&id);
+        }
     }
 
     /// The packet carrying the receipt for `id` was lost: send it again.
     pub(crate) fn on_lost(&mut self, id: StreamId) {
-        if self.owed.contains_key(&id) && !self.queue.contains(&id) {
-            self.queue.push_back(id);
+        if let Some(book) = self.0.as_deref_mut() {
+            if book.owed.contains_key(&id) && !book.queue.contains(&id) {
+                book.queue.push_back(id);
+            }
         }
     }
 
     /// Receipts owed and not yet acknowledged.
     pub(crate) fn owed(&self) -> usize {
-        self.owed.len()
+        self.0.as_deref().map_or(0, |b| b.owed.len())
     }
 
     /// Whether a receipt waits to be sent.
     pub(crate) fn has_queued(&self) -> bool {
-        !self.queue.is_empty()
+        self.0.as_deref().is_some_and(|b| !b.queue.is_empty())
     }
 
     /// The application confirms the delivery of the peer's stream `id` itself.
     pub(crate) fn hold(&mut self, id: StreamId) {
-        self.held.insert(id, Held::Reading);
+        self.book().held.insert(id, Held::Reading);
     }
 
     /// The application read stream `id` to its end, and it matched: whether its receipt
     /// waits for the application (true) or is owed now (false).
     pub(crate) fn on_read_to_end(&mut self, id: StreamId) -> bool {
-        match self.held.get_mut(&id) {
+        match self.0.as_deref_mut().and_then(|b| b.held.get_mut(&id)) {
             Some(h) => {
                 *h = Held::Read;
                 true
@@ -172,50 +187,56 @@ impl Receipts {
     /// Stream `id` ended without being read to its end (reset, stopped, or its digest did
     /// not match): nothing is held for it any more.
     pub(crate) fn forget_unread(&mut self, id: StreamId) {
-        if self.held.get(&id) == Some(&Held::Reading) {
-            self.held.remove(&id);
+        if let Some(book) = self.0.as_deref_mut() {
+            if book.held.get(&id) == Some(&Held::Reading) {
+                book.held.remove(&id);
+            }
         }
     }
 
     /// The application's word on stream `id` came: whether the stream was read to its end
     /// and held (its receipt is now owed).
     pub(crate) fn settle(&mut self, id: StreamId) -> bool {
-        if self.held.get(&id) != Some(&Held::Read) {
+        let Some(book) = self.0.as_deref_mut() else {
+            return false;
+        };
+        if book.held.get(&id) != Some(&Held::Read) {
             return false;
         }
-        self.held.remove(&id);
+        book.held.remove(&id);
         true
     }
 
     /// Where stream `id` stands, if its delivery is the application's to confirm.
     pub(crate) fn held(&self, id: StreamId) -> Option<Held> {
-        self.held.get(&id).copied()
+        self.0.as_deref()?.held.get(&id).copied()
     }
 
     /// Our stream `id` was all acknowledged: its receipt is awaited.
     pub(crate) fn await_receipt(&mut self, id: StreamId) {
-        self.awaited.insert(id);
+        self.book().awaited.insert(id);
     }
 
     /// A receipt for our stream `id` came: whether it was awaited (and is no more).
     pub(crate) fn take_awaited(&mut self, id: StreamId) -> bool {
-        self.awaited.remove(&id)
+        self.0.as_deref_mut().is_some_and(|b| b.awaited.remove(&id))
     }
 
     /// Whether any receipt is awaited.
     pub(crate) fn awaiting(&self) -> bool {
-        !self.awaited.is_empty()
+        self.0.as_deref().is_some_and(|b| !b.awaited.is_empty())
     }
 
     /// Whether, with `open` more streams that may come to await theirs, as many receipts
     /// would be awaited as are remembered.
     pub(crate) fn awaited_full(&self, open: usize) -> bool {
-        self.awaited.len().saturating_add(open) >= MAX_AWAITED
+        let awaited = self.0.as_deref().map_or(0, |b| b.awaited.len());
+        awaited.saturating_add(open) >= MAX_AWAITED
     }
 
     /// Every receipt still owed (for the CLOSE packet).
     pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, Delivery)> + '_ {
-        self.owed.iter().map(|(&id, &d)| (id, d))
+        self.0.iter().flat_map(|b| b.owed.iter().map(|(&id, &d)| (id, d)))
     }
 }
 
@@ -250,6 +271,9 @@ mod tests {
         assert_eq!(r.owed(), 0);
         r.on_lost(id(1));
         assert_eq!(r.next_to_send(), None, "an acknowledged receipt is not resent");
+        assert!(r.0.is_some());
+        r.trim();
+        assert!(r.0.is_none(), "a trim lets the empty book go");
     }
 
     #[test]

@@ -32,8 +32,9 @@ pub(super) struct StreamTable {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<StreamState>>,
     /// Streams with something to send, one round-robin queue per priority class; a stream
-    /// is in at most one, at most once (`StreamState::queued`).
-    send_queues: [VecDeque<StreamId>; Priority::COUNT],
+    /// is in at most one, at most once (`StreamState::queued`). Boxed, made by the first
+    /// stream queued and let go by a trim once all are empty.
+    send_queues: Option<Box<[VecDeque<StreamId>; Priority::COUNT]>>,
 }
 
 impl StreamTable {
@@ -81,14 +82,12 @@ impl StreamTable {
         }
     }
 
-    /// Lets go of the spare boxes and of the empty queues' room (spec §8, Liveness: a
+    /// Lets go of the spare boxes and of the queues if all are empty (spec §8, Liveness: a
     /// trim): a connection quiet for a second keeps no memory for the next stream.
     pub(super) fn trim(&mut self) {
         self.spare = Vec::new();
-        for queue in &mut self.send_queues {
-            if queue.is_empty() {
-                *queue = VecDeque::new();
-            }
+        if self.nothing_queued() {
+            self.send_queues = None;
         }
     }
 
@@ -98,25 +97,30 @@ impl StreamTable {
         if let Some(state) = self.streams.get_mut(id) {
             if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
                 state.queued = true;
-                self.send_queues[state.priority as usize].push_back(id);
+                let queues = self.send_queues.get_or_insert_with(Box::default);
+                queues[state.priority as usize].push_back(id);
             }
         }
     }
 
     /// No stream has anything to send.
     pub(super) fn nothing_queued(&self) -> bool {
-        self.send_queues.iter().all(VecDeque::is_empty)
+        self.send_queues
+            .as_deref()
+            .is_none_or(|queues| queues.iter().all(VecDeque::is_empty))
     }
 
     /// How many streams wait in `class`: the turns one round gives.
     pub(super) fn waiting(&self, class: usize) -> usize {
-        self.send_queues[class].len()
+        self.send_queues
+            .as_deref()
+            .map_or(0, |queues| queues[class].len())
     }
 
     /// The stream whose turn it is in `class`, taken off the queue (`queue` puts it back
     /// at the end if it still has something to send after its turn).
     pub(super) fn next_turn(&mut self, class: usize) -> Option<StreamId> {
-        let id = self.send_queues[class].pop_front()?;
+        let id = self.send_queues.as_deref_mut()?[class].pop_front()?;
         if let Some(state) = self.streams.get_mut(id) {
             state.queued = false;
         }
