@@ -36,31 +36,54 @@ use crate::pacing::TokenBucket;
 use crate::time::Instant;
 use crate::wire::{ConnectionId, NoiseHello, RejectReason};
 
-/// What tells one HELLO from another (spec §4.13, §11.2): the address and client connection
-/// id it came with and, in version 2, a digest of everything the handshake binds: the
-/// prologue (versions, capabilities, token, parameters, pattern, ciphers) and the first Noise
-/// message (the client's ephemeral key, new with each attempt). A NOISE_HELLO altered on the
-/// way, in any of those, is thus another HELLO, with a half-open connection of its own that
-/// times out, and cannot take the place of the genuine one: the genuine copy that follows
-/// gets an answer of its own, which the client can open.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+/// What tells one HELLO from another (spec §4.13, §11.2), as the first 16 bytes of a
+/// SHA-256 digest: of the address and client connection id it came with and, in version 2,
+/// of everything the handshake binds: the prologue (versions, capabilities, token,
+/// parameters, pattern, ciphers) and the first Noise message (the client's ephemeral key,
+/// new with each attempt). A NOISE_HELLO altered on the way, in any of those, is thus
+/// another HELLO, with a half-open connection of its own that times out, and cannot take
+/// the place of the genuine one: the genuine copy that follows gets an answer of its own,
+/// which the client can open. (A digest, not the fields: the endpoint's index holds one per
+/// connection. Two HELLOs that differ share one only by a SHA-256 collision.)
+pub(crate) type HelloDigest = [u8; 16];
+
+/// A HELLO's [`HelloDigest`] and the address admission counted it against, which the
+/// connection it made keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct HelloKey {
-    pub(crate) from: SocketAddr,
-    client: ConnectionId,
-    digest: [u8; 16],
+    pub(crate) from: IpAddr,
+    pub(crate) digest: HelloDigest,
 }
 
 impl HelloKey {
     pub(crate) fn new(from: SocketAddr, client: ConnectionId, noise: Option<&NoiseHello>) -> Self {
-        let mut digest = [0u8; 16];
+        let mut h = Sha256::new();
+        match from {
+            SocketAddr::V4(a) => {
+                h.update([4]);
+                h.update(a.ip().octets());
+                h.update(a.port().to_be_bytes());
+            }
+            SocketAddr::V6(a) => {
+                h.update([6]);
+                h.update(a.ip().octets());
+                h.update(a.port().to_be_bytes());
+                h.update(a.flowinfo().to_be_bytes());
+                h.update(a.scope_id().to_be_bytes());
+            }
+        }
+        h.update(client.0);
         if let Some(n) = noise {
-            let mut h = Sha256::new();
             // A prologue that does not encode is refused later anyway: its digest is moot.
             h.update(n.prologue(client).unwrap_or_default());
             h.update(&n.message);
-            digest.copy_from_slice(&h.finalize()[..16]);
         }
-        HelloKey { from, client, digest }
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&h.finalize()[..16]);
+        HelloKey {
+            from: from.ip(),
+            digest,
+        }
     }
 }
 

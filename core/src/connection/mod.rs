@@ -810,7 +810,7 @@ mod size {
         for (name, bytes) in parts {
             std::println!("  {name}: {bytes}");
         }
-        assert!(size_of::<super::Connection>() <= 1728);
+        assert!(size_of::<super::Connection>() <= 1712);
         assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
         assert!(
             size_of::<crate::crypto::protection::Protection>() <= 160,

@@ -11,7 +11,8 @@
 //! `stream_slots`) moves its entries about on insert and removal (a B-tree of the states
 //! themselves once made that a tenth of the per-message cost). Why spare boxes: a
 //! connection carrying a message per stream then allocates no box per message; what is
-//! kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them.
+//! kept is the allocation, emptied, at most [`SPARE_STREAMS`] of them, until the connection
+//! has been quiet for a second (a trim, spec §8, Liveness).
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;

@@ -53,7 +53,7 @@ impl Endpoint {
             return;
         };
         let key = HelloKey::new(from, client, noise.as_ref());
-        if let Some(&slot) = self.by_hello.get(&key) {
+        if let Some(&slot) = self.by_hello.get(&key.digest) {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.on_datagram_len(from, len);
@@ -135,7 +135,7 @@ impl Endpoint {
         conn.on_datagram_len(from, len);
         self.conns[slot as usize] = Some(Box::new(conn));
         self.by_cid.insert(cid, slot);
-        self.by_hello.insert(key, slot);
+        self.by_hello.insert(key.digest, slot);
         self.half_open[slot as usize] = true;
         self.pending += 1;
         self.touch(slot);

@@ -46,7 +46,7 @@ use core::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::admission::{Admission, Admissions, Dropped, HelloKey, Load, Token};
+use crate::admission::{Admission, Admissions, Dropped, HelloDigest, HelloKey, Load, Token};
 use crate::command::{Command, Done, MessageDigest, ReadUnit};
 use crate::config::{AcceptPolicy, Config};
 use crate::congestion::CongestionAlgorithm;
@@ -195,8 +195,9 @@ pub struct Endpoint {
     by_cid: BTreeMap<ConnectionId, u32>,
     /// Our client connections by the stateless reset token their server gave (spec §6.1).
     by_reset: BTreeMap<[u8; 16], u32>,
-    /// Server connections still answering their HELLO, by what identifies that HELLO.
-    by_hello: BTreeMap<HelloKey, u32>,
+    /// Server connections, by the digest of the HELLO that made each (a copy of it finds
+    /// its connection), for as long as the connection lives.
+    by_hello: BTreeMap<HelloDigest, u32>,
     /// (deadline, slot), one entry per connection with a timer; `timer_of` says which.
     timers: BTreeSet<(Instant, u32)>,
     timer_of: Vec<Option<Instant>>,

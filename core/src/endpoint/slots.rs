@@ -161,8 +161,8 @@ impl Endpoint {
             self.by_reset.remove(&token);
         }
         if let Some(key) = conn.hello_key {
-            self.by_hello.remove(&key);
-            self.admission.release(key.from.ip());
+            self.by_hello.remove(&key.digest);
+            self.admission.release(key.from);
         }
         if let Some(old) = self.timer_of[slot as usize].take() {
             self.timers.remove(&(old, slot));
@@ -198,7 +198,7 @@ impl Endpoint {
             } = e
             {
                 self.stats.violations += 1;
-                let ip = conn.hello_key.map_or(conn.remote, |k| k.from).ip();
+                let ip = conn.hello_key.map_or(conn.remote.ip(), |k| k.from);
                 self.admission.violation(&self.config, conn.clock(), ip);
             }
             if let Event::AddressObserved { address, .. } = e {
