@@ -51,6 +51,17 @@ impl Datagrams {
     pub(super) fn has_outgoing(&self) -> bool {
         self.0.as_ref().is_some_and(|q| !q.outgoing.is_empty())
     }
+
+    /// Lets go of the queues if both are empty (spec §8, Liveness: a trim).
+    pub(super) fn trim(&mut self) {
+        if self
+            .0
+            .as_ref()
+            .is_some_and(|q| q.outgoing.is_empty() && q.incoming.is_empty())
+        {
+            self.0 = None;
+        }
+    }
 }
 
 impl Connection {
@@ -167,5 +178,21 @@ impl Connection {
             }
             break;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trim_lets_the_queues_go_only_when_both_are_empty() {
+        let mut d = Datagrams::default();
+        d.queues().incoming.push_back(Bytes::from_static(b"x"));
+        d.trim();
+        assert!(d.0.is_some(), "a datagram waits to be read");
+        d.queues().incoming.clear();
+        d.trim();
+        assert!(d.0.is_none());
     }
 }

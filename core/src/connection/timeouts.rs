@@ -190,6 +190,7 @@ impl Connection {
         self.streams.trim();
         self.inbox.trim();
         self.receipts.trim();
+        self.datagrams.trim();
         self.liveness.trimmed();
     }
 }
