@@ -299,6 +299,12 @@ pub struct Config {
     /// it is for (spec §3.3, routing). The other seven bytes stay random. `None` (the
     /// default): all eight bytes are random.
     pub connection_id_prefix: Option<u8>,
+    /// Feature `fuzzing` only: the primitives of the handshake and packet protection. The
+    /// default is the real ones; [`Primitives::FuzzingStandIn`](crate::crypto::Primitives)
+    /// is for fuzz targets, which then spend their time in the state machines rather than
+    /// curve arithmetic. A normal build has neither this field nor the stand-in.
+    #[cfg(feature = "fuzzing")]
+    pub primitives: crate::crypto::Primitives,
 }
 
 impl Default for Config {
@@ -345,11 +351,22 @@ impl Default for Config {
             pipe_buffer_total: 64 << 20,
             relay: None,
             connection_id_prefix: None,
+            #[cfg(feature = "fuzzing")]
+            primitives: crate::crypto::Primitives::Real,
         }
     }
 }
 
 impl Config {
+    /// The primitives the handshake and packet protection use: the real ones, unless a
+    /// fuzzing build selects the stand-in.
+    pub(crate) fn primitives(&self) -> crate::crypto::stand_in::Primitives {
+        #[cfg(feature = "fuzzing")]
+        return self.primitives;
+        #[cfg(not(feature = "fuzzing"))]
+        crate::crypto::stand_in::Primitives::Real
+    }
+
     /// The transport parameters this configuration announces (spec/protocol.md §4.14).
     pub(crate) fn transport_params(&self) -> TransportParams {
         TransportParams {

@@ -106,7 +106,12 @@ impl Connection {
         peer: PublicKey,
         secrets: Secrets,
     ) {
-        let keys = Protection::new(cipher, secrets.send, secrets.recv, config.key_update_interval);
+        let keys = Protection::new(
+            (cipher, config.primitives()),
+            secrets.send,
+            secrets.recv,
+            config.key_update_interval,
+        );
         self.crypto = Some(Box::new(keys));
         self.peer_key = Some(peer);
     }

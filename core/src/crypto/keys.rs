@@ -15,6 +15,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroize;
 
+use super::stand_in::Primitives;
 use crate::wire::Hex;
 
 pub(crate) type HmacSha256 = Hmac<Sha256>;
@@ -84,6 +85,9 @@ impl FromStr for PublicKey {
 pub struct Identity {
     secret: [u8; 32],
     public: PublicKey,
+    /// The primitives its public key is of, and so the ones its handshakes use.
+    #[cfg(feature = "fuzzing")]
+    primitives: Primitives,
 }
 
 impl Identity {
@@ -111,19 +115,53 @@ impl Identity {
     /// The identity whose X25519 secret key is `secret` (clamped as X25519 requires; any
     /// 32 bytes will do, and should come from a secure random generator).
     pub fn from_secret(secret: [u8; 32]) -> Self {
-        let public = curve25519_dalek::MontgomeryPoint::mul_base_clamped(secret).to_bytes();
+        Identity::under(secret, Primitives::Real)
+    }
+
+    /// The identity of `secret` under `primitives`: with the fuzzing stand-in, its public
+    /// key is the stand-in's (crypto::stand_in).
+    pub(crate) fn under(secret: [u8; 32], primitives: Primitives) -> Self {
+        let public = match primitives {
+            Primitives::Real => curve25519_dalek::MontgomeryPoint::mul_base_clamped(secret).to_bytes(),
+            #[cfg(feature = "fuzzing")]
+            Primitives::FuzzingStandIn => super::stand_in::public_key(&secret),
+        };
         Identity {
             secret,
             public: PublicKey(public),
+            #[cfg(feature = "fuzzing")]
+            primitives,
         }
+    }
+
+    /// This identity's secret under `primitives` (itself under its own).
+    pub(crate) fn to_primitives(&self, primitives: Primitives) -> Self {
+        if self.primitives() == primitives {
+            self.clone()
+        } else {
+            Identity::under(self.secret, primitives)
+        }
+    }
+
+    /// The identity `seed` derives under `primitives` (as [`from_seed`](Self::from_seed)).
+    pub(crate) fn from_seed_under(seed: &Seed, primitives: Primitives) -> Self {
+        let mut secret = [0u8; 32];
+        Entropy::new(seed, b"weir identity").fill(&mut secret);
+        Identity::under(secret, primitives)
+    }
+
+    /// The primitives its public key is of.
+    pub(crate) fn primitives(&self) -> Primitives {
+        #[cfg(feature = "fuzzing")]
+        return self.primitives;
+        #[cfg(not(feature = "fuzzing"))]
+        Primitives::Real
     }
 
     /// An identity derived from `seed` (the same seed gives the same identity): for tests,
     /// and for endpoints that need no identity of their own beyond one run.
     pub fn from_seed(seed: &Seed) -> Self {
-        let mut secret = [0u8; 32];
-        Entropy::new(seed, b"weir identity").fill(&mut secret);
-        Identity::from_secret(secret)
+        Identity::from_seed_under(seed, Primitives::Real)
     }
 
     /// The public key peers know this identity by.

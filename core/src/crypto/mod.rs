@@ -5,6 +5,7 @@
 //! | identities, seeds, the secret generator | `keys` | §11.1 |
 //! | the Noise handshake (XX, IK) | `noise` | §11.2 |
 //! | sealing and opening data packets, key update | `protection` | §11.3-§11.5 |
+//! | the primitives used, and the fuzzing stand-in (feature `fuzzing`) | `stand_in` | fuzz/README.md |
 //!
 //! The core stays `no_std` + `alloc` and deterministic: keys come from the config, the
 //! ephemeral keys from the endpoint's seed. Public here: sealing and opening a packet under a
@@ -14,5 +15,8 @@
 pub(crate) mod keys;
 pub(crate) mod noise;
 pub(crate) mod protection;
+pub(crate) mod stand_in;
 
 pub use protection::{next_key, open_with_key, reseal_with_key, seal_with_key};
+#[cfg(feature = "fuzzing")]
+pub use stand_in::Primitives;

@@ -22,6 +22,7 @@ use snow::types::{Cipher, Dh, Hash, Random};
 use zeroize::Zeroize;
 
 use super::keys::{Entropy, Identity, PublicKey};
+use super::stand_in::Primitives;
 use crate::wire::{NoisePattern, MAX_NOISE_MESSAGE_LEN};
 
 /// Why a Noise step failed: the message did not authenticate or was malformed, or (never in
@@ -94,8 +95,18 @@ impl CryptoResolver for Resolver {
     }
 }
 
+/// The resolver for `identity`'s primitives (the fuzzing stand-in's, when it is of them).
+fn resolver(identity: &Identity, entropy: Entropy) -> Box<dyn CryptoResolver + Send> {
+    match identity.primitives() {
+        Primitives::Real => Box::new(Resolver(entropy)),
+        #[cfg(feature = "fuzzing")]
+        Primitives::FuzzingStandIn => Box::new(super::stand_in::Resolver(entropy)),
+    }
+}
+
 impl NoiseHandshake {
-    /// The client's side: `server` is the server's key, which IK needs and XX ignores.
+    /// The client's side: `server` is the server's key, which IK needs and XX ignores. The
+    /// primitives are `identity`'s.
     pub(crate) fn initiator(
         pattern: NoisePattern,
         identity: &Identity,
@@ -103,7 +114,7 @@ impl NoiseHandshake {
         prologue: &[u8],
         entropy: Entropy,
     ) -> Result<Self, NoiseFailed> {
-        let mut builder = snow::Builder::with_resolver(params(pattern)?, Box::new(Resolver(entropy)))
+        let mut builder = snow::Builder::with_resolver(params(pattern)?, resolver(identity, entropy))
             .local_private_key(identity.secret_bytes())?
             .prologue(prologue)?;
         if let (NoisePattern::Ik, Some(key)) = (pattern, server) {
@@ -121,7 +132,7 @@ impl NoiseHandshake {
         prologue: &[u8],
         entropy: Entropy,
     ) -> Result<Self, NoiseFailed> {
-        let state = snow::Builder::with_resolver(params(pattern)?, Box::new(Resolver(entropy)))
+        let state = snow::Builder::with_resolver(params(pattern)?, resolver(identity, entropy))
             .local_private_key(identity.secret_bytes())?
             .prologue(prologue)?
             .build_responder()?;

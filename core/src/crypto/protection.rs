@@ -26,6 +26,7 @@ use ring::aead::{Aad, LessSafeKey, Nonce, Tag, UnboundKey, AES_256_GCM, CHACHA20
 use zeroize::Zeroize;
 
 use super::keys::hmac;
+use super::stand_in::Primitives;
 use crate::wire::{Cipher, DecodeError, EncodeError, Frame, Header, KeyPhase, Packet, PacketWriter, TAG_LEN};
 
 /// Packets one key may seal before it must not be used again: AES-GCM's confidentiality
@@ -110,7 +111,20 @@ impl PacketKey {
         self.expanded.is_some()
     }
 
-    fn seal(&mut self, cipher: Cipher, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+    fn seal(
+        &mut self,
+        (cipher, primitives): (Cipher, Primitives),
+        number: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+    ) -> Option<[u8; TAG_LEN]> {
+        match primitives {
+            Primitives::Real => {}
+            #[cfg(feature = "fuzzing")]
+            Primitives::FuzzingStandIn => {
+                return Some(super::stand_in::seal(&self.secret, number, aad, payload))
+            }
+        }
         let tag = self
             .expanded(cipher)?
             .seal_in_place_separate_tag(nonce(number), Aad::from(aad), payload)
@@ -118,7 +132,21 @@ impl PacketKey {
         tag.as_ref().try_into().ok()
     }
 
-    fn open(&mut self, cipher: Cipher, number: u64, aad: &[u8], payload: &mut [u8], tag: &[u8]) -> bool {
+    fn open(
+        &mut self,
+        (cipher, primitives): (Cipher, Primitives),
+        number: u64,
+        aad: &[u8],
+        payload: &mut [u8],
+        tag: &[u8],
+    ) -> bool {
+        match primitives {
+            Primitives::Real => {}
+            #[cfg(feature = "fuzzing")]
+            Primitives::FuzzingStandIn => {
+                return super::stand_in::open(&self.secret, number, aad, payload, tag)
+            }
+        }
         let Ok(tag) = Tag::try_from(tag) else {
             return false;
         };
@@ -146,6 +174,8 @@ fn nonce(number: u64) -> Nonce {
 /// counters (160 bytes).
 pub(crate) struct Protection {
     cipher: Cipher,
+    /// Real, unless a fuzzing build chose the stand-in (crypto::stand_in).
+    primitives: Primitives,
     /// Packets sealed under one key before the sender moves to the next.
     update_after: u64,
     send: PacketKey,
@@ -187,9 +217,15 @@ impl core::fmt::Debug for Protection {
 impl Protection {
     /// Keys from the handshake's secrets: `send` seals what we send, `recv` opens what the
     /// peer sends.
-    pub(crate) fn new(cipher: Cipher, send: [u8; 32], recv: [u8; 32], update_after: u64) -> Self {
+    pub(crate) fn new(
+        (cipher, primitives): (Cipher, Primitives),
+        send: [u8; 32],
+        recv: [u8; 32],
+        update_after: u64,
+    ) -> Self {
         Protection {
             cipher,
+            primitives,
             update_after: update_after.clamp(1, confidentiality_limit(cipher) / 2),
             send: PacketKey::new(send),
             send_phase: KeyPhase::Zero,
@@ -231,7 +267,9 @@ impl Protection {
     /// Seals packet `number` (whose header, `aad`, carries [`send_phase`](Self::send_phase)):
     /// encrypts `payload` in place and returns the tag.
     pub(crate) fn seal(&mut self, number: u64, aad: &[u8], payload: &mut [u8]) -> Option<[u8; TAG_LEN]> {
-        let tag = self.send.seal(self.cipher, number, aad, payload)?;
+        let tag = self
+            .send
+            .seal((self.cipher, self.primitives), number, aad, payload)?;
         self.send_first = self.send_first.min(number);
         self.sent_in_phase += 1;
         Some(tag)
@@ -254,7 +292,7 @@ impl Protection {
         payload: &mut [u8],
         tag: &[u8],
     ) -> bool {
-        let cipher = self.cipher;
+        let cipher = (self.cipher, self.primitives);
         let opened = if phase == self.recv_phase {
             let ok = self.recv.open(cipher, number, aad, payload, tag);
             if ok {
@@ -324,7 +362,7 @@ pub fn seal_with_key(
     for frame in frames {
         w.push(frame)?;
     }
-    w.finish_sealed(|aad, payload| key.seal(cipher, header.number, aad, payload))
+    w.finish_sealed(|aad, payload| key.seal((cipher, Primitives::Real), header.number, aad, payload))
 }
 
 /// Opens a sealed packet under `key` (spec §11.4), expanding its packet number against
@@ -337,7 +375,7 @@ pub fn open_with_key(
 ) -> Result<Packet, DecodeError> {
     let mut key = PacketKey::new(key);
     Packet::open(datagram, largest_pn, |header, aad, payload, tag| {
-        key.open(cipher, header.number, aad, payload, tag)
+        key.open((cipher, Primitives::Real), header.number, aad, payload, tag)
     })
 }
 
@@ -358,7 +396,7 @@ pub fn reseal_with_key(cipher: Cipher, key: [u8; 32], datagram: &mut [u8], large
     let mut key = PacketKey::new(key);
     let (content, tag) = datagram.split_at_mut(content_len);
     let (aad, payload) = content.split_at_mut(header_len);
-    match key.seal(cipher, header.number, aad, payload) {
+    match key.seal((cipher, Primitives::Real), header.number, aad, payload) {
         Some(t) => {
             tag.copy_from_slice(&t);
             true
@@ -381,8 +419,8 @@ mod tests {
     fn pair(cipher: Cipher, update_after: u64) -> (Protection, Protection) {
         let (a, b) = ([1u8; 32], [2u8; 32]);
         (
-            Protection::new(cipher, a, b, update_after),
-            Protection::new(cipher, b, a, update_after),
+            Protection::new((cipher, Primitives::Real), a, b, update_after),
+            Protection::new((cipher, Primitives::Real), b, a, update_after),
         )
     }
 

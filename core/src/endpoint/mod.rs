@@ -276,10 +276,11 @@ impl Endpoint {
         let seed = seed.into();
         let burst = config.max_send_rate.map_or(0, |r| rate_burst(&config, r).0);
         let admission = Admissions::new(&config, &seed);
-        let identity = config
-            .identity
-            .clone()
-            .unwrap_or_else(|| Identity::from_seed(&seed));
+        let primitives = config.primitives();
+        let identity = match &config.identity {
+            Some(identity) => identity.to_primitives(primitives),
+            None => Identity::from_seed_under(&seed, primitives),
+        };
         let relay = config.relay.clone().map(crate::relay::serve::Relay::new);
         Endpoint {
             identity,

@@ -53,7 +53,7 @@ pub(super) fn config() -> Config {
         pipe_buffer_total: 32 * 1024,
         handshake_timeout: Duration::from_secs(3),
         idle_timeout: Duration::from_secs(10),
-        ..Config::default()
+        ..super::stand_in()
     }
 }
 
@@ -65,8 +65,8 @@ pub fn endpoint(data: &[u8]) {
     let mut net = Net::new();
     let seed = u.arbitrary().unwrap_or(0);
     net.add_endpoint(Endpoint::new_traced(config(), seed));
-    net.add(Config::default(), 11);
-    net.add(Config::default(), 12);
+    net.add(super::stand_in(), 11);
+    net.add(super::stand_in(), 12);
     let target = net.nodes[TARGET].addr;
     for peer in 1..=2 {
         let now = net.now;

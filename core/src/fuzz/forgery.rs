@@ -18,7 +18,7 @@ use bytes::BytesMut;
 use super::net::Net;
 use crate::time::Duration;
 use crate::wire;
-use crate::{Config, ConnectionHandle, ConnectionStats, Event};
+use crate::{ConnectionHandle, ConnectionStats, Event};
 
 const MAX_STEPS: usize = 200;
 /// Honest datagrams delivered to settle the connection before and between forgeries.
@@ -29,8 +29,8 @@ const SETTLE: usize = 200;
 pub fn forgery(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let mut net = Net::new();
-    let client = net.add(Config::default(), 1);
-    let server = net.add(Config::default(), 2);
+    let client = net.add(super::stand_in(), 1);
+    let server = net.add(super::stand_in(), 2);
     let server_addr = net.nodes[server].addr;
     let now = net.now;
     let conn = net.nodes[client]

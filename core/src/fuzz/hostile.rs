@@ -71,7 +71,7 @@ pub fn hostile(data: &[u8]) {
     let seed = u.arbitrary().unwrap_or(0);
     net.add_endpoint(Endpoint::new_traced(config(), seed));
     for i in 0..HONEST {
-        net.add(Config::default(), 20 + i as u64);
+        net.add(super::stand_in(), 20 + i as u64);
     }
     let target = net.nodes[TARGET].addr;
     for peer in 1..=HONEST {

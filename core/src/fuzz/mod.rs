@@ -38,7 +38,19 @@ pub use recovery::recovery;
 
 use bytes::Bytes;
 
+use crate::crypto::Primitives;
 use crate::wire::{self, Datagram, PacketWriter, MAX_DATAGRAM_SIZE};
+use crate::Config;
+
+/// The config the whole-endpoint targets start from: the defaults, with the fuzzing
+/// stand-in for the cryptography (crypto::stand_in), so that their inputs go to the state
+/// machines rather than curve arithmetic. `handshake` alone keeps the real primitives.
+fn stand_in() -> Config {
+    Config {
+        primitives: Primitives::FuzzingStandIn,
+        ..Config::default()
+    }
+}
 
 /// The cipher and key the `decode_packet` target seals version 2 data packets with.
 const SEAL: (wire::Cipher, [u8; 32]) = (wire::Cipher::ChaCha20Poly1305, [0x5e; 32]);
@@ -101,4 +113,88 @@ pub fn decode_packet(data: &[u8]) {
     assert_eq!(&buf[..len], datagram, "re-encoding differs from the input");
     let again = wire::decode(Bytes::copy_from_slice(&buf[..len]), largest).expect("re-encoded bytes decode");
     assert_eq!(again, decoded, "decoding the re-encoding differs");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::net::Net;
+    use super::*;
+    use crate::crypto::keys::{Identity, Seed};
+    use crate::wire::VersionRange;
+    use crate::Event;
+
+    /// Runs the network undisturbed until nothing is left to happen (or 10,000 steps).
+    fn settle(net: &mut Net) {
+        for _ in 0..10_000 {
+            if !net.settle_step() {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn stand_in_endpoints_connect_encrypted_and_carry_a_message() {
+        let mut net = Net::new();
+        let (client, server) = (net.add(stand_in(), 1), net.add(stand_in(), 2));
+        let to = net.nodes[server].addr;
+        let now = net.now;
+        let conn = net.nodes[client].ep.connect(now, to).unwrap();
+        net.collect();
+        settle(&mut net);
+        let key = |seed: u64| {
+            Some(Identity::from_seed_under(&Seed::from(seed), Primitives::FuzzingStandIn).public_key())
+        };
+        let connected = |node: usize| {
+            net.nodes[node].events.iter().find_map(|e| match e {
+                Event::Connected { peer, negotiated, .. } => Some((*peer, negotiated.version)),
+                _ => None,
+            })
+        };
+        assert_eq!(
+            connected(client),
+            Some((key(2), VersionRange::ENCRYPTED.max())),
+            "{:?}",
+            net.nodes[client].events
+        );
+        assert_eq!(connected(server), Some((key(1), VersionRange::ENCRYPTED.max())));
+        // Not the real identities: a real peer pinning them could not be fooled.
+        assert_ne!(key(2), Some(Identity::from_seed(&Seed::from(2)).public_key()));
+        net.nodes[client]
+            .ep
+            .send_message(conn, None, Bytes::from_static(b"through the stand-in"))
+            .unwrap();
+        net.collect();
+        settle(&mut net);
+        assert!(
+            net.nodes[server]
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::StreamOpened { .. })),
+            "{:?}",
+            net.nodes[server].events
+        );
+    }
+
+    #[test]
+    fn a_stand_in_endpoint_cannot_connect_to_a_real_one() {
+        let mut net = Net::new();
+        let (client, server) = (net.add(stand_in(), 1), net.add(Config::default(), 2));
+        let to = net.nodes[server].addr;
+        let now = net.now;
+        net.nodes[client].ep.connect(now, to).unwrap();
+        net.collect();
+        settle(&mut net);
+        assert!(!net.nodes[client]
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::Connected { .. })));
+        assert!(
+            net.nodes[client]
+                .events
+                .iter()
+                .any(|e| matches!(e, Event::HandshakeFailed { .. })),
+            "{:?}",
+            net.nodes[client].events
+        );
+    }
 }

@@ -81,7 +81,7 @@ fn config(congestion: CongestionAlgorithm) -> Config {
         send_buffer: 256 * 1024,
         max_concurrent_streams: 8,
         congestion,
-        ..Config::default()
+        ..super::stand_in()
     }
 }
 

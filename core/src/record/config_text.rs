@@ -63,6 +63,8 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         pipe_buffer_total,
         relay,
         connection_id_prefix,
+        #[cfg(feature = "fuzzing")]
+        primitives,
     } = config;
     let us = |d: &Duration| d.as_micros();
     let opt = |v: Option<u64>| v.map_or("none".to_string(), |v| v.to_string());
@@ -128,7 +130,17 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         )),
         opt(connection_id_prefix.map(u64::from)),
     );
+    // Written only when not the real ones, so that every other trace reads the same from
+    // any build.
+    #[cfg(feature = "fuzzing")]
+    if *primitives == crate::crypto::Primitives::FuzzingStandIn {
+        out.push_str(" primitives=");
+        out.push_str(STAND_IN);
+    }
 }
+
+/// The config line's value for the fuzzing stand-in primitives (key `primitives`).
+const STAND_IN: &str = "fuzzing-stand-in";
 
 /// `any`, `allow:KEY,KEY,...` (`allow:` for none) or `decide`.
 fn policy_text(policy: &PeerPolicy) -> String {
@@ -353,6 +365,20 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "connection_id_prefix" => {
                 c.connection_id_prefix = opt(value)?.map(u8::try_from).transpose().map_err(|_| bad())?
             }
+            "primitives" => match value {
+                "real" => {}
+                #[cfg(feature = "fuzzing")]
+                STAND_IN => c.primitives = crate::crypto::Primitives::FuzzingStandIn,
+                #[cfg(not(feature = "fuzzing"))]
+                STAND_IN => {
+                    return Err(TraceError::Unreplayable {
+                        what: "it was recorded with the fuzzing stand-in for the real cryptography \
+                               (config primitives=fuzzing-stand-in), which only a build with \
+                               weir-core's `fuzzing` feature has",
+                    })
+                }
+                _ => return Err(bad()),
+            },
             _ => return Err(TraceError::UnknownConfigKey { key: key.to_string() }),
         }
     }

@@ -47,7 +47,9 @@ pub enum TraceError {
         /// The version the trace names.
         found: String,
     },
-    /// The trace needs what a replay cannot have: the application's peer-policy callback.
+    /// The trace needs what this replay cannot have: the application's peer-policy
+    /// callback, or (a fuzz target's trace) the fuzzing stand-in for the cryptography,
+    /// which only a build with weir-core's `fuzzing` feature has.
     #[error("the trace cannot be replayed: {what}")]
     Unreplayable {
         /// What is missing.
@@ -135,7 +137,19 @@ impl fmt::Display for Hex<'_> {
         if self.0.is_empty() {
             return f.write_str("-");
         }
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+        // A chunk at a time through a buffer: a trace of a busy endpoint is mostly these
+        // digits, and a `write!` per byte made recording several times slower.
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut buf = [0u8; 128];
+        for chunk in self.0.chunks(buf.len() / 2) {
+            for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
+                pair[0] = DIGITS[usize::from(b >> 4)];
+                pair[1] = DIGITS[usize::from(b & 0xf)];
+            }
+            let digits = core::str::from_utf8(&buf[..2 * chunk.len()]).map_err(|_| fmt::Error)?;
+            f.write_str(digits)?;
+        }
+        Ok(())
     }
 }
 
@@ -147,9 +161,15 @@ pub(crate) fn unhex(s: &str) -> Option<Bytes> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+    let digit = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
         .collect::<Option<alloc::vec::Vec<u8>>>()
         .map(Bytes::from)
 }
@@ -350,4 +370,27 @@ pub(crate) fn parse_seed(s: &str) -> Option<Seed> {
     s.parse::<Seed>()
         .ok()
         .or_else(|| s.parse::<u64>().ok().map(Seed::from))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::string::ToString;
+
+    #[test]
+    fn hex_reads_back_across_its_chunks_and_refuses_what_is_not_hex() {
+        for len in [1, 2, 63, 64, 65, 200, 1500] {
+            let bytes: alloc::vec::Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let text = hex(&bytes).to_string();
+            let per_byte: alloc::string::String = bytes.iter().map(|b| alloc::format!("{b:02x}")).collect();
+            assert_eq!(text, per_byte);
+            assert_eq!(unhex(&text).as_deref(), Some(&bytes[..]), "{len} bytes");
+        }
+        assert_eq!(hex(&[]).to_string(), "-");
+        assert_eq!(unhex("-").as_deref(), Some(&[][..]));
+        assert_eq!(unhex("0aFf").as_deref(), Some(&[0x0a, 0xff][..]));
+        for bad in ["0", "0g", "+f", " 1", "é1"] {
+            assert_eq!(unhex(bad), None, "{bad:?}");
+        }
+    }
 }

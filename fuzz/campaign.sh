@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# A fuzzing campaign: every target (or those named) for SECONDS each, as many at once as the
+# machine has cores, each starting from its committed corpus; then one table of executions
+# per second, coverage, corpus size and crashes. See fuzz/README.md.
+#
+#   fuzz/campaign.sh [SECONDS] [TARGET...]      (default: 60 seconds, every target)
+#
+# Needs a nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`). What the run finds
+# goes to a scratch directory (printed at the end), never into the committed corpora:
+# minimise new inputs with `cargo fuzz cmin` before committing any.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+seconds=${1:-60}
+shift || true
+if [ $# -gt 0 ]; then
+    targets=("$@")
+else
+    mapfile -t targets < <(cargo +nightly fuzz list)
+fi
+jobs=$(nproc)
+out=${WEIR_FUZZ_OUT:-$(mktemp -d /tmp/weir-fuzz.XXXXXX)}
+mkdir -p "$out"
+
+# One build for all (cargo-fuzz's defaults: release, AddressSanitizer, trace-compares).
+cargo +nightly fuzz build -O >"$out/build.log" 2>&1 || { cat "$out/build.log"; exit 1; }
+bin=target/x86_64-unknown-linux-gnu/release
+
+run() {
+    local t=$1
+    mkdir -p "$out/$t/corpus" "$out/$t/artifacts"
+    # The scratch directory first: libFuzzer writes what it finds to the first corpus given.
+    "$bin/$t" "$out/$t/corpus" "corpus/$t" \
+        -max_total_time="$seconds" -print_final_stats=1 -timeout=10 -rss_limit_mb=2048 \
+        -artifact_prefix="$out/$t/artifacts/" >"$out/$t/log" 2>&1 || true
+}
+
+running=0
+for t in "${targets[@]}"; do
+    run "$t" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+        wait -n
+        running=$((running - 1))
+    fi
+done
+wait
+
+# libFuzzer's lines: "INITED cov: N ..." after loading the corpus, "DONE cov: N ft: F corp:
+# U/S ..." at the end, and "stat::NAME: VALUE" from -print_final_stats.
+field() { grep -o "$2: [0-9]*" "$1" | tail -1 | cut -d' ' -f2; }
+stat() { grep "^stat::$2:" "$1" | tail -1 | awk '{print $2}'; }
+printf '%-14s %12s %12s %10s %10s %8s %8s\n' target executions 'exec/s' 'cov start' 'cov end' corpus crashes
+for t in "${targets[@]}"; do
+    log=$out/$t/log
+    inited=$(grep "INITED" "$log" | head -1 || true)
+    start=$(grep -o "cov: [0-9]*" <<<"$inited" | cut -d' ' -f2)
+    end=$(field "$log" cov)
+    corpus=$(grep -o "corp: [0-9]*" "$log" | tail -1 | cut -d' ' -f2)
+    crashes=$(find "$out/$t/artifacts" -type f | wc -l)
+    printf '%-14s %12s %12s %10s %10s %8s %8s\n' "$t" "$(stat "$log" number_of_executed_units)" \
+        "$(stat "$log" average_exec_per_sec)" "${start:-?}" "${end:-?}" "${corpus:-?}" "$crashes"
+done
+echo "logs, new inputs and crashes: $out"
