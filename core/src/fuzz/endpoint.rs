@@ -73,7 +73,9 @@ pub fn endpoint(data: &[u8]) {
         let _ = net.nodes[peer].ep.connect(now, target);
     }
     net.collect();
-    let mut seen: Vec<Bytes> = Vec::new();
+    // Datagrams honest peers sent the endpoint (to mutate), and how many of all those
+    // queued have been looked at for them.
+    let mut seen: (Vec<Bytes>, u64) = (Vec::new(), 0);
     for _ in 0..MAX_STEPS {
         if u.is_empty() || step(&mut u, &mut net, &mut seen).is_err() {
             break;
@@ -90,12 +92,13 @@ pub fn endpoint(data: &[u8]) {
     }
 }
 
-fn step(u: &mut Unstructured<'_>, net: &mut Net, seen: &mut Vec<Bytes>) -> Result<()> {
-    for f in &net.waiting {
+fn step(u: &mut Unstructured<'_>, net: &mut Net, (seen, inspected): &mut (Vec<Bytes>, u64)) -> Result<()> {
+    for f in net.waiting.iter().filter(|f| f.seq >= *inspected) {
         if seen.len() < 32 && f.to == net.nodes[TARGET].addr {
             seen.push(Bytes::copy_from_slice(&f.data));
         }
     }
+    *inspected = net.queued;
     let target = net.nodes[TARGET].addr;
     match u.int_in_range(0u8..=11)? {
         0..=3 => net.apply(NetOp::arbitrary(u, Duration::from_millis(2_000))?),

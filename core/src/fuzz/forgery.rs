@@ -6,9 +6,11 @@
 //! it reaches past the invariant header and the trailer to the frame parser of a version 1
 //! reader. Between forgeries the honest ends exchange their traffic and time moves.
 //!
-//! Oracle: no panic; a forgery (anything but a genuine datagram unchanged) changes nothing: no event, nothing to send, and the
-//! connection's stats the same but for the count of unauthenticated datagrams; and the
-//! connection is never closed by one.
+//! Oracle: no panic; a forgery (anything but a genuine datagram unchanged) changes nothing:
+//! no event, no timer moved, the connection's stats the same but for the count of
+//! unauthenticated datagrams, the connection never closed by one, and nothing sent but the
+//! stateless VERSION_REJECT that spec §3.6 gives a long datagram in a version the endpoint
+//! does not speak (which is no connection's, whatever its connection id says).
 
 use alloc::vec::Vec;
 
@@ -28,23 +30,9 @@ const SETTLE: usize = 200;
 /// nothing.
 pub fn forgery(data: &[u8]) {
     let mut u = Unstructured::new(data);
-    let mut net = Net::new();
-    let client = net.add(super::stand_in(), 1);
-    let server = net.add(super::stand_in(), 2);
-    let server_addr = net.nodes[server].addr;
-    let now = net.now;
-    let conn = net.nodes[client]
-        .ep
-        .connect(now, server_addr)
-        .expect("first connection");
-    net.collect();
-    let handles = [conn, ConnectionHandle::from_index(0)];
-    // Real datagrams each end sent, as templates for forgeries.
-    let mut seen: [Vec<Vec<u8>>; 2] = [Vec::new(), Vec::new()];
-    settle(&mut net, &mut seen);
-    if !established(&net, handles) {
+    let Some((mut net, handles, mut seen)) = connected() else {
         return;
-    }
+    };
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
             break;
@@ -74,8 +62,30 @@ pub fn forgery(data: &[u8]) {
     }
 }
 
+/// Real datagrams each end sent (client's first), as templates for forgeries.
+type Seen = [Vec<Vec<u8>>; 2];
+
+/// A client (node 0) and a server connected over an undisturbed network, their handles,
+/// and the datagrams each sent; `None` if they did not connect.
+fn connected() -> Option<(Net, [ConnectionHandle; 2], Seen)> {
+    let mut net = Net::new();
+    let client = net.add(super::stand_in(), 1);
+    let server = net.add(super::stand_in(), 2);
+    let server_addr = net.nodes[server].addr;
+    let now = net.now;
+    let conn = net.nodes[client]
+        .ep
+        .connect(now, server_addr)
+        .expect("first connection");
+    net.collect();
+    let handles = [conn, ConnectionHandle::from_index(0)];
+    let mut seen: Seen = [Vec::new(), Vec::new()];
+    settle(&mut net, &mut seen);
+    established(&net, handles).then_some((net, handles, seen))
+}
+
 /// Delivers the honest traffic waiting (up to [`SETTLE`] datagrams), keeping copies.
-fn settle(net: &mut Net, seen: &mut [Vec<Vec<u8>>; 2]) {
+fn settle(net: &mut Net, seen: &mut Seen) {
     for _ in 0..SETTLE {
         if let Some(f) = net.waiting.first() {
             let side = usize::from(f.from != net.nodes[0].addr);
@@ -158,10 +168,21 @@ fn check_unchanged(net: &mut Net, to: usize, conn: ConnectionHandle, forged: Vec
     assert_eq!(node.ep.poll_event(), None::<Event>, "a forgery raised an event");
     let mut buf = [0u8; wire::MAX_DATAGRAM_SIZE];
     if let Some(t) = node.ep.poll_transmit(now, &mut buf) {
-        panic!(
+        // A datagram in a version the endpoint does not speak is for no connection (the
+        // version decides what its other bytes mean): a long one of 1200 bytes or more
+        // gets a VERSION_REJECT from no state (spec §3.1, §3.6). Nothing else is answered.
+        let version = forged.get(..2).map(|v| u16::from_be_bytes([v[0], v[1]]));
+        let spoken = matches!(version, Some(wire::VERSION_1 | wire::VERSION_2));
+        let version_reject = buf[..t.len].starts_with(&0u16.to_be_bytes());
+        assert!(
+            !spoken && version_reject,
             "a forgery was answered: {:02x?} with {:02x?}",
             &forged[..forged.len().min(40)],
             &buf[..t.len.min(40)]
+        );
+        assert!(
+            node.ep.poll_transmit(now, &mut buf).is_none(),
+            "a VERSION_REJECT came with more"
         );
     }
     assert_eq!(node.ep.poll_timeout(), timeout, "a forgery moved a timer");
@@ -170,4 +191,46 @@ fn check_unchanged(net: &mut Net, to: usize, conn: ConnectionHandle, forged: Vec
 fn same_but_unauthenticated(mut before: ConnectionStats, after: ConnectionStats) -> bool {
     before.unauthenticated = after.unauthenticated;
     before == after
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// A datagram that authenticates and is new to its receiver changes the connection (it
+    /// acknowledges, delivers, and is answered): what a forgery that got through would do.
+    /// The oracle must see it.
+    #[test]
+    #[should_panic(expected = "a forgery")]
+    fn the_oracle_fires_on_a_datagram_that_changes_the_connection() {
+        let (mut net, handles, _) = connected().expect("an undisturbed network connects");
+        net.nodes[0]
+            .ep
+            .send_message(handles[0], None, Bytes::from_static(b"through"))
+            .expect("an open connection takes a message");
+        net.collect();
+        let genuine = net.waiting.remove(0);
+        assert_eq!(genuine.to, net.nodes[1].addr);
+        check_unchanged(&mut net, 1, handles[1], genuine.data);
+    }
+
+    /// The same datagram with one byte of its tag changed is a forgery, and changes nothing.
+    #[test]
+    fn an_altered_datagram_changes_nothing() {
+        let (mut net, handles, _) = connected().expect("an undisturbed network connects");
+        net.nodes[0]
+            .ep
+            .send_message(handles[0], None, Bytes::from_static(b"through"))
+            .expect("an open connection takes a message");
+        net.collect();
+        let mut forged = net.waiting.remove(0).data;
+        // A byte of the AEAD tag, the CRC trailer made valid again so that it reaches the
+        // AEAD.
+        let in_tag = forged.len() - 5;
+        forged[in_tag] ^= 1;
+        wire::reseal(&mut forged, None);
+        check_unchanged(&mut net, 1, handles[1], forged);
+    }
 }

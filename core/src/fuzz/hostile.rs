@@ -108,13 +108,15 @@ struct World {
     seen: Vec<Bytes>,
     /// Tokens the target handed out in RETRYs.
     tokens: Vec<Bytes>,
+    /// Datagrams queued before this one have been looked at for the two lists above.
+    inspected: u64,
     /// Addresses the target completed a handshake with (no amplification limit after).
     connected: BTreeSet<SocketAddr>,
 }
 
 fn step(u: &mut Unstructured<'_>, net: &mut Net, world: &mut World) -> Result<()> {
     let target = net.nodes[TARGET].addr;
-    for f in &net.waiting {
+    for f in net.waiting.iter().filter(|f| f.seq >= world.inspected) {
         if world.seen.len() < 32 && f.to == target {
             world.seen.push(Bytes::copy_from_slice(&f.data));
         }
@@ -124,6 +126,7 @@ fn step(u: &mut Unstructured<'_>, net: &mut Net, world: &mut World) -> Result<()
             }
         }
     }
+    world.inspected = net.queued;
     match u.int_in_range(0u8..=11)? {
         0..=3 => net.apply(NetOp::arbitrary(u, Duration::from_millis(3_000))?),
         4 | 5 => {

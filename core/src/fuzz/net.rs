@@ -33,6 +33,10 @@ pub(super) struct Node {
 
 /// A datagram on its way.
 pub(super) struct Flight {
+    /// Its place among every datagram the network ever queued, from 0: a target that
+    /// inspects what is waiting looks at each datagram once, by remembering where it
+    /// stopped, instead of every waiting datagram at every step.
+    pub(super) seq: u64,
     pub(super) from: SocketAddr,
     pub(super) to: SocketAddr,
     pub(super) data: Vec<u8>,
@@ -77,6 +81,8 @@ pub(super) struct Net {
     pub(super) now: Instant,
     pub(super) nodes: Vec<Node>,
     pub(super) waiting: Vec<Flight>,
+    /// Datagrams queued so far (the next [`Flight::seq`]).
+    pub(super) queued: u64,
     buf: Vec<u8>,
     /// Bytes node 0 sent to each address, and received from each (for the
     /// anti-amplification oracle).
@@ -95,6 +101,7 @@ impl Net {
             now: Instant::ZERO,
             nodes: Vec::new(),
             waiting: Vec::new(),
+            queued: 0,
             buf: vec![0; MAX_DATAGRAM_SIZE],
             sent_by_first: BTreeMap::new(),
             received_by_first: BTreeMap::new(),
@@ -129,10 +136,12 @@ impl Net {
                 }
                 if self.waiting.len() < MAX_WAITING {
                     self.waiting.push(Flight {
+                        seq: self.queued,
                         from: node.addr,
                         to: t.destination,
                         data: self.buf[..t.len].to_vec(),
                     });
+                    self.queued += 1;
                 }
             }
             while let Some(e) = node.ep.poll_event() {
