@@ -61,10 +61,14 @@ pub(super) fn config() -> Config {
 /// command; no panic, memory within the configuration after every step, and the recorded
 /// trace replays byte for byte.
 pub fn endpoint(data: &[u8]) {
+    endpoint_on(data, &mut Net::new());
+}
+
+/// [`endpoint`] on a network the caller owns (module `trace`).
+pub(super) fn endpoint_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let mut net = Net::new();
     let seed = u.arbitrary().unwrap_or(0);
-    net.add_endpoint(Endpoint::new_traced(config(), seed));
+    net.add_traced(config(), seed);
     net.add(super::stand_in(), 11);
     net.add(super::stand_in(), 12);
     let target = net.nodes[TARGET].addr;
@@ -77,19 +81,14 @@ pub fn endpoint(data: &[u8]) {
     // queued have been looked at for them.
     let mut seen: (Vec<Bytes>, u64) = (Vec::new(), 0);
     for _ in 0..MAX_STEPS {
-        if u.is_empty() || step(&mut u, &mut net, &mut seen).is_err() {
+        if u.is_empty() || step(&mut u, net, &mut seen).is_err() {
             break;
         }
-        peers_read(&mut net);
+        peers_read(net);
         net.nodes[TARGET].events.clear();
         check_bounds(&net.nodes[TARGET].ep);
     }
-    let trace = net.nodes[TARGET].ep.take_trace();
-    // The secrets the trace keeps apart, given back as a replayer of it would.
-    let secrets = net.nodes[TARGET].ep.trace_secrets();
-    if let Err(e) = crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}) {
-        panic!("the recorded session does not replay: {e}");
-    }
+    net.check_replay(TARGET);
 }
 
 fn step(u: &mut Unstructured<'_>, net: &mut Net, (seen, inspected): &mut (Vec<Bytes>, u64)) -> Result<()> {

@@ -29,8 +29,13 @@ const SETTLE: usize = 200;
 /// `forgery`: forged datagrams at both ends of an established encrypted connection change
 /// nothing.
 pub fn forgery(data: &[u8]) {
+    forgery_on(data, &mut Net::new());
+}
+
+/// [`forgery`] on a network the caller owns (module `trace`).
+pub(super) fn forgery_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let Some((mut net, handles, mut seen)) = connected() else {
+    let Some((handles, mut seen)) = connect(net) else {
         return;
     };
     for _ in 0..MAX_STEPS {
@@ -42,7 +47,7 @@ pub fn forgery(data: &[u8]) {
                 0 => {
                     let wait = Duration::from_millis(u.int_in_range(0..=2_000)?);
                     net.wait_until(net.now + wait);
-                    settle(&mut net, &mut seen);
+                    settle(net, &mut seen);
                 }
                 _ => {
                     let to = usize::from(u.arbitrary::<bool>()?);
@@ -50,7 +55,7 @@ pub fn forgery(data: &[u8]) {
                     // A genuine datagram unchanged is a replay, not a forgery: it opens and
                     // is a duplicate (the `pair` target and the hostile suite cover those).
                     if !seen[1 - to].contains(&forged) {
-                        check_unchanged(&mut net, to, handles[to], forged);
+                        check_unchanged(net, to, handles[to], forged);
                     }
                 }
             }
@@ -65,10 +70,9 @@ pub fn forgery(data: &[u8]) {
 /// Real datagrams each end sent (client's first), as templates for forgeries.
 type Seen = [Vec<Vec<u8>>; 2];
 
-/// A client (node 0) and a server connected over an undisturbed network, their handles,
+/// A client (node 0) and a server connected over `net` left undisturbed: their handles,
 /// and the datagrams each sent; `None` if they did not connect.
-fn connected() -> Option<(Net, [ConnectionHandle; 2], Seen)> {
-    let mut net = Net::new();
+fn connect(net: &mut Net) -> Option<([ConnectionHandle; 2], Seen)> {
     let client = net.add(super::stand_in(), 1);
     let server = net.add(super::stand_in(), 2);
     let server_addr = net.nodes[server].addr;
@@ -80,8 +84,8 @@ fn connected() -> Option<(Net, [ConnectionHandle; 2], Seen)> {
     net.collect();
     let handles = [conn, ConnectionHandle::from_index(0)];
     let mut seen: Seen = [Vec::new(), Vec::new()];
-    settle(&mut net, &mut seen);
-    established(&net, handles).then_some((net, handles, seen))
+    settle(net, &mut seen);
+    established(net, handles).then_some((handles, seen))
 }
 
 /// Delivers the honest traffic waiting (up to [`SETTLE`] datagrams), keeping copies.
@@ -205,7 +209,8 @@ mod tests {
     #[test]
     #[should_panic(expected = "a forgery")]
     fn the_oracle_fires_on_a_datagram_that_changes_the_connection() {
-        let (mut net, handles, _) = connected().expect("an undisturbed network connects");
+        let mut net = Net::new();
+        let (handles, _) = connect(&mut net).expect("an undisturbed network connects");
         net.nodes[0]
             .ep
             .send_message(handles[0], None, Bytes::from_static(b"through"))
@@ -219,7 +224,8 @@ mod tests {
     /// The same datagram with one byte of its tag changed is a forgery, and changes nothing.
     #[test]
     fn an_altered_datagram_changes_nothing() {
-        let (mut net, handles, _) = connected().expect("an undisturbed network connects");
+        let mut net = Net::new();
+        let (handles, _) = connect(&mut net).expect("an undisturbed network connects");
         net.nodes[0]
             .ep
             .send_message(handles[0], None, Bytes::from_static(b"through"))

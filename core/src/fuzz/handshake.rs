@@ -95,11 +95,16 @@ fn client_cid(remembered: &[(usize, Bytes)]) -> Option<ConnectionId> {
 /// datagrams; the attempt ends exactly once, in time, within what was offered, and no state
 /// outlives a silent peer.
 pub fn handshake(data: &[u8]) {
-    let mut u = Unstructured::new(data);
-    let _ = run(&mut u);
+    handshake_on(data, &mut Net::new());
 }
 
-fn run(u: &mut Unstructured<'_>) -> Result<()> {
+/// [`handshake`] on a network the caller owns (module `trace`).
+pub(super) fn handshake_on(data: &[u8], net: &mut Net) {
+    let mut u = Unstructured::new(data);
+    let _ = run(&mut u, net);
+}
+
+fn run(u: &mut Unstructured<'_>, net: &mut Net) -> Result<()> {
     let base = Config {
         handshake_timeout: Duration::from_secs(2),
         idle_timeout: Duration::from_secs(5),
@@ -119,7 +124,6 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     };
     let offered = (client_config.versions, client_config.capabilities);
     let timeout = client_config.handshake_timeout;
-    let mut net = Net::new();
     net.add(client_config, u.arbitrary()?);
     net.add(server_config, u.arbitrary()?);
     let server_addr = net.nodes[SERVER].addr;
@@ -217,7 +221,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 }
             }
         }
-        outcome = check(&mut net, conn, offered, outcome);
+        outcome = check(net, conn, offered, outcome);
         assert!(
             net.nodes[SERVER].ep.connection_count() <= 3,
             "server past its connection limit"
@@ -227,11 +231,11 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     // connection on both sides is forgotten within the idle timeout after that.
     net.waiting.clear();
     net.wait_until(started + timeout);
-    outcome = check(&mut net, conn, offered, outcome);
+    outcome = check(net, conn, offered, outcome);
     assert!(outcome.is_some(), "the handshake outlived its timeout");
     net.waiting.clear();
     net.wait_until(net.now + Duration::from_secs(30));
-    check(&mut net, conn, offered, outcome);
+    check(net, conn, offered, outcome);
     for node in &net.nodes {
         assert_eq!(node.ep.connection_count(), 0, "state outlived a silent peer");
     }

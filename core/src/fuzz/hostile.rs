@@ -28,7 +28,7 @@ use crate::wire::{
     self, Capabilities, ConnectionId, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen,
     PacketWriter, TransportParams, VersionRange,
 };
-use crate::{Config, Endpoint, Event};
+use crate::{Config, Event};
 
 const MAX_STEPS: usize = 300;
 const TARGET: usize = 0;
@@ -66,10 +66,14 @@ fn attacker(i: u8) -> SocketAddr {
 /// altered tokens, protocol violations and garbage from many addresses, beside honest peers;
 /// no panic, bounds and anti-amplification after every step, and the trace replays.
 pub fn hostile(data: &[u8]) {
+    hostile_on(data, &mut Net::new());
+}
+
+/// [`hostile`] on a network the caller owns (module `trace`).
+pub(super) fn hostile_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let mut net = Net::new();
     let seed = u.arbitrary().unwrap_or(0);
-    net.add_endpoint(Endpoint::new_traced(config(), seed));
+    net.add_traced(config(), seed);
     for i in 0..HONEST {
         net.add(super::stand_in(), 20 + i as u64);
     }
@@ -81,10 +85,10 @@ pub fn hostile(data: &[u8]) {
     net.collect();
     let mut world = World::default();
     for _ in 0..MAX_STEPS {
-        if u.is_empty() || step(&mut u, &mut net, &mut world).is_err() {
+        if u.is_empty() || step(&mut u, net, &mut world).is_err() {
             break;
         }
-        peers_read(&mut net);
+        peers_read(net);
         for e in core::mem::take(&mut net.nodes[TARGET].events) {
             if let Event::Connected { conn, .. } = e {
                 if let Some(a) = net.nodes[TARGET].ep.remote_address(conn) {
@@ -92,14 +96,9 @@ pub fn hostile(data: &[u8]) {
                 }
             }
         }
-        check(&net, &world);
+        check(net, &world);
     }
-    let trace = net.nodes[TARGET].ep.take_trace();
-    // The secrets the trace keeps apart, given back as a replayer of it would.
-    let secrets = net.nodes[TARGET].ep.trace_secrets();
-    if let Err(e) = crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}) {
-        panic!("the recorded session does not replay: {e}");
-    }
+    net.check_replay(TARGET);
 }
 
 #[derive(Default)]

@@ -9,7 +9,8 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`forgery`].
+//!   [`endpoint`], [`hostile`], [`pair`], [`forgery`]; [`TracedRun`] runs them with every
+//!   endpoint recording a trace, so that a finding becomes a trace.
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
@@ -25,6 +26,7 @@ mod pair;
 mod pipe;
 mod reassembly;
 mod recovery;
+mod trace;
 
 pub use endpoint::endpoint;
 pub use flow::flow;
@@ -35,6 +37,7 @@ pub use pair::pair;
 pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
+pub use trace::{TraceRun, TraceTargetError, TracedRun};
 
 use bytes::Bytes;
 

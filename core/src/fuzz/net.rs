@@ -11,6 +11,10 @@ use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 use arbitrary::{Result, Unstructured};
 use bytes::{Bytes, BytesMut};
 
+use alloc::string::String;
+
+use super::TraceRun;
+use crate::crypto::Primitives;
 use crate::time::{Duration, Instant};
 use crate::wire::MAX_DATAGRAM_SIZE;
 use crate::{Config, Endpoint, Event};
@@ -29,6 +33,9 @@ pub(super) struct Node {
     pub(super) addr: SocketAddr,
     /// Events polled and not yet taken by the target.
     pub(super) events: Vec<Event>,
+    /// Trace text the target took from the endpoint (for its replay oracle), kept for a
+    /// traced run ([`super::TracedRun`]).
+    pub(super) taken: String,
 }
 
 /// A datagram on its way.
@@ -88,6 +95,8 @@ pub(super) struct Net {
     /// anti-amplification oracle).
     pub(super) sent_by_first: BTreeMap<SocketAddr, u64>,
     pub(super) received_by_first: BTreeMap<SocketAddr, u64>,
+    /// Set for a traced run: every endpoint records a trace, under the primitives it says.
+    pub(super) tracing: Option<TraceRun>,
 }
 
 /// The address of node `i` (and of the fuzzer's raw senders, from 100 on).
@@ -105,23 +114,58 @@ impl Net {
             buf: vec![0; MAX_DATAGRAM_SIZE],
             sent_by_first: BTreeMap::new(),
             received_by_first: BTreeMap::new(),
+            tracing: None,
         }
     }
 
-    /// Adds an endpoint at `addr(index + 1)`; returns the index.
-    pub(super) fn add(&mut self, config: Config, seed: u64) -> usize {
-        self.add_endpoint(Endpoint::new(config, seed))
+    /// A network whose endpoints all record traces (module `trace`).
+    pub(super) fn traced(how: TraceRun) -> Self {
+        Net {
+            tracing: Some(how),
+            ..Net::new()
+        }
     }
 
-    /// Adds an endpoint made by the caller (a traced one, say); returns the index.
-    pub(super) fn add_endpoint(&mut self, ep: Endpoint) -> usize {
+    /// Adds an endpoint at `addr(index + 1)`, traced if the network is; returns the index.
+    pub(super) fn add(&mut self, config: Config, seed: u64) -> usize {
+        match self.tracing {
+            None => self.add_endpoint(Endpoint::new(config, seed)),
+            Some(_) => self.add_traced(config, seed),
+        }
+    }
+
+    /// Adds an endpoint that records a trace whether the network is traced or not (for a
+    /// target's replay oracle); returns the index.
+    pub(super) fn add_traced(&mut self, mut config: Config, seed: u64) -> usize {
+        if self.tracing == Some(TraceRun::RealPrimitives) {
+            config.primitives = Primitives::Real;
+        }
+        self.add_endpoint(Endpoint::new_traced(config, seed))
+    }
+
+    fn add_endpoint(&mut self, ep: Endpoint) -> usize {
         let i = self.nodes.len();
         self.nodes.push(Node {
             ep,
             addr: addr(i as u8 + 1),
             events: Vec::new(),
+            taken: String::new(),
         });
         i
+    }
+
+    /// The replay oracle: node `i`'s trace so far replays byte for byte, as a replayer
+    /// given its secrets would replay it.
+    pub(super) fn check_replay(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        let trace = node.ep.take_trace();
+        let secrets = node.ep.trace_secrets();
+        if self.tracing.is_some() {
+            node.taken.push_str(&trace);
+        }
+        if let Err(e) = crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}) {
+            panic!("the recorded session does not replay: {e}");
+        }
     }
 
     /// Takes every node's datagrams and events (call after each input).

@@ -86,8 +86,8 @@ struct Side {
     delivered: BTreeSet<u32>,
 }
 
-struct Pair {
-    net: Net,
+struct Pair<'a> {
+    net: &'a mut Net,
     sides: [Side; 2],
     /// Messages sent so far, both sides (numbers them).
     messages: BTreeMap<u32, (usize, Sent)>,
@@ -113,6 +113,11 @@ fn config(congestion: CongestionAlgorithm) -> Config {
 /// byte read is the byte sent, honest peers never see a protocol violation, and an
 /// undisturbed network then delivers every message not abandoned.
 pub fn pair(data: &[u8]) {
+    pair_on(data, &mut Net::new());
+}
+
+/// [`pair`] on a network the caller owns (module `trace`).
+pub(super) fn pair_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
     let congestion = if u.arbitrary::<bool>().unwrap_or(false) {
         CongestionAlgorithm::NewReno
@@ -120,7 +125,7 @@ pub fn pair(data: &[u8]) {
         CongestionAlgorithm::default()
     };
     let mut p = Pair {
-        net: Net::new(),
+        net,
         sides: [Side::default(), Side::default()],
         messages: BTreeMap::new(),
     };
@@ -144,7 +149,7 @@ pub fn pair(data: &[u8]) {
     p.settle();
 }
 
-impl Pair {
+impl Pair<'_> {
     fn step(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let side = usize::from(u.arbitrary::<bool>()?);
         match u.int_in_range(0u8..=15)? {
