@@ -3,7 +3,9 @@
 //! `cargo test`, without nightly or cargo-fuzz.
 #![cfg(feature = "fuzzing")]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use weir_core::fuzz::{TraceRun, TracedRun};
 
 /// A fuzz target's body.
 type Body = fn(&[u8]);
@@ -22,16 +24,26 @@ const TARGETS: &[(&str, Body)] = &[
     ("recovery", weir_core::fuzz::recovery),
 ];
 
+fn corpus_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")
+}
+
+/// A target's committed corpus files, in name order.
+fn corpus(name: &str) -> Vec<PathBuf> {
+    let dir = corpus_root().join(name);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    files
+}
+
 #[test]
 fn every_corpus_file_replays() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
+    let root = corpus_root();
     for (name, body) in TARGETS {
-        let dir = root.join(name);
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-            .map(|e| e.unwrap().path())
-            .collect();
-        files.sort();
+        let files = corpus(name);
         assert!(!files.is_empty(), "target {name} has no committed corpus");
         for file in &files {
             // Captured unless the body panics: then it names the failing file.
@@ -46,5 +58,27 @@ fn every_corpus_file_replays() {
             TARGETS.iter().any(|(t, _)| *t == name),
             "corpus {name} has no replay entry"
         );
+    }
+}
+
+/// The determinism oracle (fuzz/README.md) over every corpus input of the whole-endpoint
+/// targets: the same input run twice, each run in a fresh world, records the same traces
+/// byte for byte at every endpoint (every input and output of every call). `endpoint` and
+/// `hostile` check it under the fuzzer too, by replaying their trace; the others would pay
+/// a second run per input there, so they are checked here, on what the fuzzer kept.
+#[test]
+fn every_whole_endpoint_corpus_input_runs_the_same_twice() {
+    for name in ["endpoint", "forgery", "handshake", "hostile", "pair"] {
+        for file in corpus(name) {
+            let input = std::fs::read(&file).unwrap();
+            let traces = || {
+                let mut run = TracedRun::new(TraceRun::AsFuzzed);
+                run.run(name, &input).unwrap();
+                run.traces()
+            };
+            let (first, second) = (traces(), traces());
+            assert!(!first.is_empty(), "{}: nothing traced", file.display());
+            assert!(first == second, "{}: a second run differs", file.display());
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::wire::{
 };
 use crate::{Config, Event};
 
-const MAX_STEPS: usize = 300;
+const MAX_STEPS: usize = 150;
 const TARGET: usize = 0;
 const HONEST: usize = 3;
 /// Attacker addresses: `addr(100..164)`; the first 32 share one IP address (distinct ports).

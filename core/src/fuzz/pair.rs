@@ -20,7 +20,7 @@ use bytes::Bytes;
 use super::net::{Net, NetOp};
 use crate::congestion::CongestionAlgorithm;
 use crate::time::Duration;
-use crate::wire::{Label, StreamId, VersionRange};
+use crate::wire::{Delivery, Label, StreamId, VersionRange};
 use crate::{CloseReason, Config, ConnectionHandle, Event, Read};
 
 /// Steps read from one input: a scenario of a few hundred steps runs in well under a
@@ -83,8 +83,17 @@ struct Side {
     gone: bool,
     sent: BTreeMap<StreamId, (u32, Sent)>,
     incoming: BTreeMap<StreamId, Incoming>,
+    /// Messages this side read to their end (`Finished`).
     delivered: BTreeSet<u32>,
+    /// Messages this side read every byte of (before or when their end was read).
+    read_whole: BTreeSet<u32>,
+    /// Messages this side stopped reading.
+    stopped: BTreeSet<u32>,
 }
+
+/// The code the receiving application stops a stream with, and the sender resets one with.
+const STOP_CODE: u64 = 7;
+const RESET_CODE: u64 = 9;
 
 struct Pair<'a> {
     net: &'a mut Net,
@@ -147,6 +156,19 @@ pub(super) fn pair_on(data: &[u8], net: &mut Net) {
         p.events();
     }
     p.settle();
+}
+
+/// A read of `bytes` at `offset` of `inc` is the next part of the message sent.
+fn check_read(inc: &Incoming, offset: u64, bytes: &[u8]) {
+    assert_eq!(offset, inc.read, "data read out of order");
+    let end = offset + bytes.len() as u64;
+    assert!(end <= inc.len, "more bytes than the message has");
+    let sent = content(inc.k, inc.len as usize);
+    assert!(
+        bytes[..] == sent[offset as usize..end as usize],
+        "message {} bytes {offset}..{end} differ from those sent",
+        inc.k
+    );
 }
 
 impl Pair<'_> {
@@ -223,17 +245,18 @@ impl Pair<'_> {
             let Some(&(id, k)) = ids.get(usize::from(pick) % ids.len().max(1)) else {
                 return;
             };
-            if ep.stop_sending(conn, id, 7).is_err() {
+            if ep.stop_sending(conn, id, STOP_CODE).is_err() {
                 return;
             }
             self.sides[side].incoming.get_mut(&id).expect("listed").ended = true;
+            self.sides[side].stopped.insert(k);
             k
         } else {
             let ids: Vec<_> = s.sent.iter().map(|(&id, (k, _))| (id, *k)).collect();
             let Some(&(id, k)) = ids.get(usize::from(pick) % ids.len().max(1)) else {
                 return;
             };
-            if ep.reset_stream(conn, id, 9).is_err() {
+            if ep.reset_stream(conn, id, RESET_CODE).is_err() {
                 return;
             }
             k
@@ -257,21 +280,17 @@ impl Pair<'_> {
             }
             match ep.read(conn, id, max) {
                 Ok(Read::Data { offset, bytes }) => {
-                    assert_eq!(offset, inc.read, "data read out of order");
-                    let end = offset + bytes.len() as u64;
-                    assert!(end <= inc.len, "more bytes than the message has");
-                    let sent = content(inc.k, inc.len as usize);
-                    assert!(
-                        bytes[..] == sent[offset as usize..end as usize],
-                        "message {} bytes {offset}..{end} differ from those sent",
-                        inc.k
-                    );
-                    inc.read = end;
+                    check_read(inc, offset, &bytes);
+                    inc.read += bytes.len() as u64;
+                    if inc.read == inc.len {
+                        s.read_whole.insert(inc.k);
+                    }
                 }
                 Ok(Read::Finished) => {
                     assert_eq!(inc.read, inc.len, "finished short");
                     inc.ended = true;
                     s.delivered.insert(inc.k);
+                    s.read_whole.insert(inc.k);
                 }
                 Ok(Read::Reset { .. }) => inc.ended = true,
                 Ok(Read::VerificationFailed { .. }) => panic!("digest failed with no one changing bytes"),
@@ -292,6 +311,9 @@ impl Pair<'_> {
     }
 
     fn event(&mut self, side: usize, e: Event) {
+        if let Event::StreamDelivery { stream, delivery, .. } = e {
+            return self.check_delivery(side, stream, delivery);
+        }
         let s = &mut self.sides[side];
         match e {
             Event::Connected { conn, negotiated, .. } => {
@@ -325,6 +347,26 @@ impl Pair<'_> {
         }
     }
 
+    /// The sender's outcome for a message agrees with what its receiver did: delivered only
+    /// once the receiver read every byte, failed only with the code it stopped reading with.
+    fn check_delivery(&self, side: usize, stream: StreamId, delivery: Delivery) {
+        let (k, _) = self.sides[side]
+            .sent
+            .get(&stream)
+            .expect("an outcome for a stream this side sent");
+        let receiver = &self.sides[1 - side];
+        match delivery {
+            Delivery::Delivered { relays } => assert!(
+                relays == 0 && receiver.read_whole.contains(k),
+                "message {k} reported delivered, but its receiver has not read it all"
+            ),
+            Delivery::Failed { code, .. } => assert!(
+                code == STOP_CODE && receiver.stopped.contains(k),
+                "message {k} reported failed with code {code}, but its receiver did not stop it"
+            ),
+        }
+    }
+
     /// Messages that should still arrive and have not.
     fn outstanding(&self) -> usize {
         self.messages
@@ -352,5 +394,97 @@ impl Pair<'_> {
                 "messages not delivered over an undisturbed network"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+
+    fn pair(net: &mut Net) -> Pair<'_> {
+        Pair {
+            net,
+            sides: [Side::default(), Side::default()],
+            messages: BTreeMap::new(),
+        }
+    }
+
+    fn incoming(len: u64) -> Incoming {
+        Incoming {
+            k: 3,
+            len,
+            read: 0,
+            ended: false,
+        }
+    }
+
+    #[test]
+    fn the_read_oracle_takes_the_bytes_sent_and_fires_on_any_other() {
+        check_read(&incoming(100), 0, &content(3, 100)[..40]);
+        let mut wrong = content(3, 100)[..40].to_vec();
+        wrong[39] ^= 1;
+        let fired = |bytes: &[u8], offset| {
+            let bytes = bytes.to_vec();
+            std::panic::catch_unwind(move || check_read(&incoming(100), offset, &bytes)).is_err()
+        };
+        assert!(fired(&wrong, 0), "a changed byte");
+        assert!(fired(content(4, 40), 0), "another message's bytes");
+        assert!(fired(&content(3, 100)[..40], 1), "out of order");
+        assert!(fired(content(3, 101), 0), "past the end");
+    }
+
+    /// A pair where side 0 sent message 3 on stream 0 and side 1 has done nothing with it.
+    fn sent_and_untouched(net: &mut Net) -> Pair<'_> {
+        let mut p = pair(net);
+        let sent = Sent {
+            len: 10,
+            abandoned: false,
+        };
+        p.sides[0].sent.insert(StreamId(0), (3, sent));
+        p
+    }
+
+    /// A sender told "delivered" for a message its receiver has not read all of.
+    #[test]
+    #[should_panic(expected = "reported delivered")]
+    fn the_delivery_oracle_fires_on_a_delivery_the_receiver_contradicts() {
+        let mut net = Net::new();
+        let p = sent_and_untouched(&mut net);
+        p.check_delivery(0, StreamId(0), Delivery::Delivered { relays: 0 });
+    }
+
+    /// A sender told "failed" for a message its receiver never stopped.
+    #[test]
+    #[should_panic(expected = "reported failed")]
+    fn the_delivery_oracle_fires_on_a_failure_the_receiver_contradicts() {
+        let mut net = Net::new();
+        let p = sent_and_untouched(&mut net);
+        p.check_delivery(
+            0,
+            StreamId(0),
+            Delivery::Failed {
+                code: STOP_CODE,
+                relays: 0,
+            },
+        );
+    }
+
+    #[test]
+    fn the_delivery_oracle_takes_the_outcomes_the_receiver_caused() {
+        let mut net = Net::new();
+        let mut p = sent_and_untouched(&mut net);
+        p.sides[1].read_whole.insert(3);
+        p.check_delivery(0, StreamId(0), Delivery::Delivered { relays: 0 });
+        p.sides[1].stopped.insert(3);
+        p.check_delivery(
+            0,
+            StreamId(0),
+            Delivery::Failed {
+                code: STOP_CODE,
+                relays: 0,
+            },
+        );
     }
 }
