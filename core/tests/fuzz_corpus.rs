@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),
     ("recovery", weir_core::fuzz::recovery),
+    ("trace_inputs", weir_core::fuzz::trace_inputs),
 ];
 
 fn corpus_root() -> PathBuf {

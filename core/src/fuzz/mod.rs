@@ -10,7 +10,8 @@
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
 //!   [`endpoint`], [`hostile`], [`pair`], [`forgery`]; [`TracedRun`] runs them with every
-//!   endpoint recording a trace, so that a finding becomes a trace.
+//!   endpoint recording a trace, so that a finding becomes a trace;
+//! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.
@@ -27,6 +28,7 @@ mod pipe;
 mod reassembly;
 mod recovery;
 mod trace;
+mod trace_inputs;
 
 pub use endpoint::endpoint;
 pub use flow::flow;
@@ -38,6 +40,7 @@ pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
 pub use trace::{TraceRun, TraceTargetError, TracedRun};
+pub use trace_inputs::trace_inputs;
 
 use bytes::Bytes;
 

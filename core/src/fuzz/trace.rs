@@ -35,9 +35,10 @@ pub enum TraceTargetError {
     /// No fuzz target has this name.
     #[error("no fuzz target is named so")]
     Unknown,
-    /// The target drives one state machine, not endpoints, so it has no trace: its input,
-    /// committed to its corpus, is the regression test.
-    #[error("this target drives a state machine alone, not endpoints: its input is the regression")]
+    /// The target has no world of endpoints to trace: it drives one state machine, or
+    /// (`trace_inputs`) its input is a trace already. Its input, committed to its corpus,
+    /// is the regression test.
+    #[error("this target has no endpoints to trace (one state machine, or a trace as input): its input is the regression")]
     NoEndpoints,
 }
 
@@ -53,8 +54,15 @@ const TRACED: &[(&str, Body)] = &[
     ("pair", super::pair::pair_on),
 ];
 
-/// The targets that drive one state machine each.
-const UNTRACED: &[&str] = &["decode_packet", "flow", "pipe", "reassembly", "recovery"];
+/// The targets with no world of endpoints: one state machine each, or a trace as input.
+const UNTRACED: &[&str] = &[
+    "decode_packet",
+    "flow",
+    "pipe",
+    "reassembly",
+    "recovery",
+    "trace_inputs",
+];
 
 /// One run of a whole-endpoint target with every endpoint traced.
 pub struct TracedRun {
