@@ -22,6 +22,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),
     ("recovery", weir_core::fuzz::recovery),
+    ("relay", weir_core::fuzz::relay),
     ("trace_inputs", weir_core::fuzz::trace_inputs),
 ];
 
@@ -69,7 +70,7 @@ fn every_corpus_file_replays() {
 /// a second run per input there, so they are checked here, on what the fuzzer kept.
 #[test]
 fn every_whole_endpoint_corpus_input_runs_the_same_twice() {
-    for name in ["endpoint", "forgery", "handshake", "hostile", "pair"] {
+    for name in ["endpoint", "forgery", "handshake", "hostile", "pair", "relay"] {
         for file in corpus(name) {
             let input = std::fs::read(&file).unwrap();
             let traces = || {

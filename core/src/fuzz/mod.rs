@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`forgery`]; [`TracedRun`] runs them with every
+//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
@@ -27,6 +27,7 @@ mod pair;
 mod pipe;
 mod reassembly;
 mod recovery;
+mod relay;
 mod trace;
 mod trace_inputs;
 
@@ -39,6 +40,7 @@ pub use pair::pair;
 pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
+pub use relay::relay;
 pub use trace::{TraceRun, TraceTargetError, TracedRun};
 pub use trace_inputs::trace_inputs;
 

@@ -77,7 +77,7 @@ struct Incoming {
 
 /// One side's application.
 #[derive(Default)]
-struct Side {
+pub(super) struct Side {
     conn: Option<ConnectionHandle>,
     /// The connection ended (handshake failure, timeout).
     gone: bool,
@@ -95,26 +95,48 @@ struct Side {
 const STOP_CODE: u64 = 7;
 const RESET_CODE: u64 = 9;
 
-struct Pair<'a> {
+/// The two applications (nodes 0 and 1 of `net`, whose connection is `sides[i].conn`) and
+/// the model of what they sent and read. Nodes past the first two (a relay) are watched:
+/// their events drained and checked, their bounds after every step.
+pub(super) struct Pair<'a> {
     net: &'a mut Net,
     sides: [Side; 2],
     /// Messages sent so far, both sides (numbers them).
     messages: BTreeMap<u32, (usize, Sent)>,
+    /// The wire version the two sides' connection speaks.
+    version: u16,
 }
 
+/// The two applications' configuration: `pair`'s unprotected one with `congestion`.
 fn config(congestion: CongestionAlgorithm) -> Config {
     Config {
         // Unprotected (wire version 1): the fuzzer's corruptions reach the frame decoder
         // whenever it fixes the trailer, instead of all dying at the AEAD tag.
         versions: VersionRange::UNPROTECTED,
+        congestion,
+        ..windows()
+    }
+}
+
+/// Small windows and buffers, so that flow control and the buffers' limits are reached.
+pub(super) fn windows() -> Config {
+    Config {
         stream_receive_window: 8 * 1024,
         max_stream_receive_window: 32 * 1024,
         receive_window: 16 * 1024,
         max_receive_window: 64 * 1024,
         send_buffer: 256 * 1024,
         max_concurrent_streams: 8,
-        congestion,
         ..super::stand_in()
+    }
+}
+
+/// The congestion controller an input chooses (its first byte's lowest bit).
+pub(super) fn congestion(u: &mut Unstructured<'_>) -> CongestionAlgorithm {
+    if u.arbitrary::<bool>().unwrap_or(false) {
+        CongestionAlgorithm::NewReno
+    } else {
+        CongestionAlgorithm::default()
     }
 }
 
@@ -128,34 +150,19 @@ pub fn pair(data: &[u8]) {
 /// [`pair`] on a network the caller owns (module `trace`).
 pub(super) fn pair_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let congestion = if u.arbitrary::<bool>().unwrap_or(false) {
-        CongestionAlgorithm::NewReno
-    } else {
-        CongestionAlgorithm::default()
-    };
-    let mut p = Pair {
-        net,
-        sides: [Side::default(), Side::default()],
-        messages: BTreeMap::new(),
-    };
-    let client = p.net.add(config(congestion.clone()), 1);
-    let server = p.net.add(config(congestion), 2);
-    let server_addr = p.net.nodes[server].addr;
-    let now = p.net.now;
-    p.sides[client].conn = Some(
-        p.net.nodes[client]
-            .ep
-            .connect(now, server_addr)
-            .expect("first connection"),
-    );
-    p.net.collect();
-    for _ in 0..MAX_STEPS {
-        if u.is_empty() || p.step(&mut u).is_err() {
-            break;
-        }
-        p.events();
-    }
-    p.settle();
+    let cc = congestion(&mut u);
+    let client = net.add(config(cc.clone()), 1);
+    let server = net.add(config(cc), 2);
+    let server_addr = net.nodes[server].addr;
+    let now = net.now;
+    let conn = net.nodes[client]
+        .ep
+        .connect(now, server_addr)
+        .expect("first connection");
+    net.collect();
+    let mut p = Pair::new(net, 1);
+    p.set_conn(client, conn);
+    p.run(&mut u);
 }
 
 /// A read of `bytes` at `offset` of `inc` is the next part of the message sent.
@@ -171,7 +178,34 @@ fn check_read(inc: &Incoming, offset: u64, bytes: &[u8]) {
     );
 }
 
-impl Pair<'_> {
+impl<'a> Pair<'a> {
+    /// The model of two applications on nodes 0 and 1 of `net`, their connection speaking
+    /// wire `version` (the caller sets `sides[i].conn` if it connected them already).
+    pub(super) fn new(net: &'a mut Net, version: u16) -> Self {
+        Pair {
+            net,
+            sides: [Side::default(), Side::default()],
+            messages: BTreeMap::new(),
+            version,
+        }
+    }
+
+    /// The side's connection, for a caller that connected them.
+    pub(super) fn set_conn(&mut self, side: usize, conn: ConnectionHandle) {
+        self.sides[side].conn = Some(conn);
+    }
+
+    /// The input's steps, the oracle after each, then the undisturbed network's liveness.
+    pub(super) fn run(&mut self, u: &mut Unstructured<'_>) {
+        for _ in 0..MAX_STEPS {
+            if u.is_empty() || self.step(u).is_err() {
+                break;
+            }
+            self.events();
+        }
+        self.settle();
+    }
+
     fn step(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let side = usize::from(u.arbitrary::<bool>()?);
         match u.int_in_range(0u8..=15)? {
@@ -300,13 +334,25 @@ impl Pair<'_> {
         self.net.collect();
     }
 
-    /// Takes both sides' events into the model.
+    /// Takes both sides' events into the model; a watched node's events are checked for
+    /// a protocol violation (all its peers are honest), and its bounds.
     fn events(&mut self) {
         for side in 0..2 {
             let events = core::mem::take(&mut self.net.nodes[side].events);
             for e in events {
                 self.event(side, e);
             }
+        }
+        for node in &mut self.net.nodes[2..] {
+            for e in node.events.drain(..) {
+                if let Event::Closed { reason, .. } = e {
+                    assert!(
+                        !matches!(reason, CloseReason::ProtocolViolation { .. }),
+                        "a relay saw a protocol violation from an honest peer: {reason:?}"
+                    );
+                }
+            }
+            super::endpoint::check_bounds(&node.ep);
         }
     }
 
@@ -317,7 +363,7 @@ impl Pair<'_> {
         let s = &mut self.sides[side];
         match e {
             Event::Connected { conn, negotiated, .. } => {
-                assert_eq!(negotiated.version, 1);
+                assert_eq!(negotiated.version, self.version);
                 s.conn = Some(conn);
             }
             Event::StreamOpened { stream, header, .. } => {
@@ -404,11 +450,7 @@ mod tests {
     use super::*;
 
     fn pair(net: &mut Net) -> Pair<'_> {
-        Pair {
-            net,
-            sides: [Side::default(), Side::default()],
-            messages: BTreeMap::new(),
-        }
+        Pair::new(net, 1)
     }
 
     fn incoming(len: u64) -> Incoming {

@@ -52,6 +52,7 @@ const TRACED: &[(&str, Body)] = &[
     ("handshake", super::handshake::handshake_on),
     ("hostile", super::hostile::hostile_on),
     ("pair", super::pair::pair_on),
+    ("relay", super::relay::relay_on),
 ];
 
 /// The targets with no world of endpoints: one state machine each, or a trace as input.
