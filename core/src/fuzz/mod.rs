@@ -17,6 +17,7 @@
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable)]
 
+mod datagrams;
 mod endpoint;
 mod flow;
 mod forgery;

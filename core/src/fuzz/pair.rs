@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use arbitrary::{Result, Unstructured};
 use bytes::Bytes;
 
+use super::datagrams::Datagrams;
 use super::net::{Net, NetOp};
 use crate::congestion::CongestionAlgorithm;
 use crate::time::Duration;
@@ -55,7 +56,7 @@ const fn pattern() -> [u8; PATTERN_LEN] {
 
 /// Message `k`'s bytes: `len` bytes of [`PATTERN`] from a start of its own (4,099 is prime
 /// to the starts' range, so the first 16,384 messages all start apart).
-fn content(k: u32, len: usize) -> &'static [u8] {
+pub(super) fn content(k: u32, len: usize) -> &'static [u8] {
     let start = (k as usize).wrapping_mul(4099) % (PATTERN_LEN - MAX_MESSAGE);
     &PATTERN[start..start + len.min(MAX_MESSAGE)]
 }
@@ -105,6 +106,8 @@ pub(super) struct Pair<'a> {
     messages: BTreeMap<u32, (usize, Sent)>,
     /// The wire version the two sides' connection speaks.
     version: u16,
+    /// The unreliable datagrams, when the target sends them too.
+    datagrams: Option<Datagrams>,
 }
 
 /// The two applications' configuration: `pair`'s unprotected one with `congestion`.
@@ -187,7 +190,14 @@ impl<'a> Pair<'a> {
             sides: [Side::default(), Side::default()],
             messages: BTreeMap::new(),
             version,
+            datagrams: None,
         }
+    }
+
+    /// The applications send each other unreliable datagrams too, besides messages.
+    pub(super) fn with_datagrams(mut self) -> Self {
+        self.datagrams = Some(Datagrams::default());
+        self
     }
 
     /// The side's connection, for a caller that connected them.
@@ -208,7 +218,10 @@ impl<'a> Pair<'a> {
 
     fn step(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
         let side = usize::from(u.arbitrary::<bool>()?);
-        match u.int_in_range(0u8..=15)? {
+        // Two more kinds of step when there are datagrams, so that `pair`'s inputs read
+        // as they always did.
+        let kinds = if self.datagrams.is_some() { 17 } else { 15 };
+        match u.int_in_range(0u8..=kinds)? {
             0..=1 => {
                 let len = u.int_in_range(0..=MAX_MESSAGE)?;
                 let verified = u.arbitrary()?;
@@ -221,6 +234,18 @@ impl<'a> Pair<'a> {
             4 => {
                 let pick = u.arbitrary::<u8>()?;
                 self.abandon(side, pick, u.arbitrary()?);
+            }
+            16 => {
+                let len = u.int_in_range(0..=1_200)?;
+                if let (Some(d), Some(conn)) = (&mut self.datagrams, self.sides[side].conn) {
+                    d.send(&mut self.net.nodes[side].ep, conn, side, len);
+                    self.net.collect();
+                }
+            }
+            17 => {
+                if let (Some(d), Some(conn)) = (&mut self.datagrams, self.sides[side].conn) {
+                    d.receive(&mut self.net.nodes[side].ep, conn, side);
+                }
             }
             _ => self.net.apply(NetOp::arbitrary(u, Duration::from_millis(400))?),
         }

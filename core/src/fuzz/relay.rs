@@ -5,11 +5,12 @@
 //! or delay it, on either hop. Wire version 2, which RELAY needs (the circuit's connection
 //! is sealed end to end), with the fuzzing stand-in for the cryptography. The circuit is
 //! set up over an undisturbed network; the input then drives the applications and the
-//! network as in `pair`.
+//! network as in `pair`, and the applications send each other unreliable datagrams too.
 //!
 //! Oracle: `pair`'s (every byte read is the byte sent; every sender outcome agrees with its
 //! receiver; no protocol violation among honest endpoints, the relay included; once the
-//! network is left alone, every message not abandoned arrives), and the relay within its
+//! network is left alone, every message not abandoned arrives); every datagram read is one
+//! the peer sent, unchanged, read once (module `datagrams`); and the relay within its
 //! configured bounds after every step.
 
 use arbitrary::Unstructured;
@@ -54,7 +55,7 @@ pub(super) fn relay_on(data: &[u8], net: &mut Net) {
     let Some((ab, ba)) = circuit(net, [a, b, r]) else {
         return;
     };
-    let mut p = Pair::new(net, VERSION_2);
+    let mut p = Pair::new(net, VERSION_2).with_datagrams();
     p.set_conn(a, ab);
     p.set_conn(b, ba);
     p.run(&mut u);
