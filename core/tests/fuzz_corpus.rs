@@ -18,6 +18,7 @@ const TARGETS: &[(&str, Body)] = &[
     ("forgery", weir_core::fuzz::forgery),
     ("handshake", weir_core::fuzz::handshake),
     ("hostile", weir_core::fuzz::hostile),
+    ("migration", weir_core::fuzz::migration),
     ("pair", weir_core::fuzz::pair),
     ("pipe", weir_core::fuzz::pipe),
     ("reassembly", weir_core::fuzz::reassembly),
@@ -70,7 +71,15 @@ fn every_corpus_file_replays() {
 /// a second run per input there, so they are checked here, on what the fuzzer kept.
 #[test]
 fn every_whole_endpoint_corpus_input_runs_the_same_twice() {
-    for name in ["endpoint", "forgery", "handshake", "hostile", "pair", "relay"] {
+    for name in [
+        "endpoint",
+        "forgery",
+        "handshake",
+        "hostile",
+        "migration",
+        "pair",
+        "relay",
+    ] {
         for file in corpus(name) {
             let input = std::fs::read(&file).unwrap();
             let traces = || {

@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
 //!   [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`forgery`]; [`TracedRun`] runs them with every
+//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
@@ -23,6 +23,7 @@ mod flow;
 mod forgery;
 mod handshake;
 mod hostile;
+mod migration;
 mod net;
 mod pair;
 mod pipe;
@@ -37,6 +38,7 @@ pub use flow::flow;
 pub use forgery::forgery;
 pub use handshake::handshake;
 pub use hostile::hostile;
+pub use migration::migration;
 pub use pair::pair;
 pub use pipe::pipe;
 pub use reassembly::reassembly;

@@ -168,6 +168,14 @@ impl Net {
         }
     }
 
+    /// Moves node `i` to another port of its address, as a NAT that rebinds does: what is
+    /// on its way to the old address is lost, and what the node sends from now on comes
+    /// from the new one. The node is not told; its peers learn it from its datagrams.
+    pub(super) fn rebind(&mut self, i: usize) {
+        let old = self.nodes[i].addr;
+        self.nodes[i].addr = SocketAddr::new(old.ip(), old.port().wrapping_add(1).max(1024));
+    }
+
     /// Takes every node's datagrams and events (call after each input).
     pub(super) fn collect(&mut self) {
         for (i, node) in self.nodes.iter_mut().enumerate() {

@@ -108,6 +108,16 @@ pub(super) struct Pair<'a> {
     version: u16,
     /// The unreliable datagrams, when the target sends them too.
     datagrams: Option<Datagrams>,
+    /// Whether the client's address may change under it.
+    client_address: ClientAddress,
+}
+
+/// Whether the client's address may change (a NAT rebinding it: `Net::rebind`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ClientAddress {
+    Fixed,
+    /// A step may move it (one more kind of step, after the datagrams' two).
+    Rebinding,
 }
 
 /// The two applications' configuration: `pair`'s unprotected one with `congestion`.
@@ -191,7 +201,15 @@ impl<'a> Pair<'a> {
             messages: BTreeMap::new(),
             version,
             datagrams: None,
+            client_address: ClientAddress::Fixed,
         }
+    }
+
+    /// A step may move the client (node 0) to a new address; needs
+    /// [`with_datagrams`](Self::with_datagrams), whose steps come first.
+    pub(super) fn with_rebinding(mut self) -> Self {
+        self.client_address = ClientAddress::Rebinding;
+        self
     }
 
     /// The applications send each other unreliable datagrams too, besides messages.
@@ -220,7 +238,11 @@ impl<'a> Pair<'a> {
         let side = usize::from(u.arbitrary::<bool>()?);
         // Two more kinds of step when there are datagrams, so that `pair`'s inputs read
         // as they always did.
-        let kinds = if self.datagrams.is_some() { 17 } else { 15 };
+        let kinds = match (&self.datagrams, self.client_address) {
+            (None, _) => 15,
+            (Some(_), ClientAddress::Fixed) => 17,
+            (Some(_), ClientAddress::Rebinding) => 18,
+        };
         match u.int_in_range(0u8..=kinds)? {
             0..=1 => {
                 let len = u.int_in_range(0..=MAX_MESSAGE)?;
@@ -247,6 +269,7 @@ impl<'a> Pair<'a> {
                     d.receive(&mut self.net.nodes[side].ep, conn, side);
                 }
             }
+            18 => self.net.rebind(0),
             _ => self.net.apply(NetOp::arbitrary(u, Duration::from_millis(400))?),
         }
         Ok(())

@@ -51,6 +51,7 @@ const TRACED: &[(&str, Body)] = &[
     ("forgery", super::forgery::forgery_on),
     ("handshake", super::handshake::handshake_on),
     ("hostile", super::hostile::hostile_on),
+    ("migration", super::migration::migration_on),
     ("pair", super::pair::pair_on),
     ("relay", super::relay::relay_on),
 ];
