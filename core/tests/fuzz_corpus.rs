@@ -12,6 +12,7 @@ type Body = fn(&[u8]);
 
 /// Each fuzz target by name, with its body.
 const TARGETS: &[(&str, Body)] = &[
+    ("congestion", weir_core::fuzz::congestion),
     ("decode_packet", weir_core::fuzz::decode_packet),
     ("endpoint", weir_core::fuzz::endpoint),
     ("flow", weir_core::fuzz::flow),

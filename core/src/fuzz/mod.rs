@@ -6,8 +6,8 @@
 //! [`arbitrary::Unstructured`] (running out of bytes ends the run), checking its oracle
 //! after each step; each module's doc says what it drives and what must hold:
 //!
-//! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`], [`flow`],
-//!   [`pipe`];
+//! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`],
+//!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
 //!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
@@ -17,6 +17,7 @@
 //! panic on purpose. Nothing outside this feature-gated module calls them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::unreachable)]
 
+mod congestion;
 mod datagrams;
 mod endpoint;
 mod flow;
@@ -33,6 +34,7 @@ mod relay;
 mod trace;
 mod trace_inputs;
 
+pub use congestion::congestion;
 pub use endpoint::endpoint;
 pub use flow::flow;
 pub use forgery::forgery;

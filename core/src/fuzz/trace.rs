@@ -58,6 +58,7 @@ const TRACED: &[(&str, Body)] = &[
 
 /// The targets with no world of endpoints: one state machine each, or a trace as input.
 const UNTRACED: &[&str] = &[
+    "congestion",
     "decode_packet",
     "flow",
     "pipe",
