@@ -75,13 +75,7 @@ type Seen = [Vec<Vec<u8>>; 2];
 fn connect(net: &mut Net) -> Option<([ConnectionHandle; 2], Seen)> {
     let client = net.add(super::stand_in(), 1);
     let server = net.add(super::stand_in(), 2);
-    let server_addr = net.nodes[server].addr;
-    let now = net.now;
-    let conn = net.nodes[client]
-        .ep
-        .connect(now, server_addr)
-        .expect("first connection");
-    net.collect();
+    let conn = net.connect(client, server).expect("first connection");
     let handles = [conn, ConnectionHandle::from_index(0)];
     let mut seen: Seen = [Vec::new(), Vec::new()];
     settle(net, &mut seen);
@@ -203,6 +197,20 @@ mod tests {
 
     use super::*;
 
+    /// An established connection, the server's handle, and a genuine datagram carrying a
+    /// message from the client, not yet delivered to the server (node 1).
+    fn genuine(net: &mut Net) -> (ConnectionHandle, Vec<u8>) {
+        let (handles, _) = connect(net).expect("an undisturbed network connects");
+        net.nodes[0]
+            .ep
+            .send_message(handles[0], None, Bytes::from_static(b"through"))
+            .expect("an open connection takes a message");
+        net.collect();
+        let datagram = net.waiting.remove(0);
+        assert_eq!(datagram.to, net.nodes[1].addr);
+        (handles[1], datagram.data)
+    }
+
     /// A datagram that authenticates and is new to its receiver changes the connection (it
     /// acknowledges, delivers, and is answered): what a forgery that got through would do.
     /// The oracle must see it.
@@ -210,33 +218,20 @@ mod tests {
     #[should_panic(expected = "a forgery")]
     fn the_oracle_fires_on_a_datagram_that_changes_the_connection() {
         let mut net = Net::new();
-        let (handles, _) = connect(&mut net).expect("an undisturbed network connects");
-        net.nodes[0]
-            .ep
-            .send_message(handles[0], None, Bytes::from_static(b"through"))
-            .expect("an open connection takes a message");
-        net.collect();
-        let genuine = net.waiting.remove(0);
-        assert_eq!(genuine.to, net.nodes[1].addr);
-        check_unchanged(&mut net, 1, handles[1], genuine.data);
+        let (server, datagram) = genuine(&mut net);
+        check_unchanged(&mut net, 1, server, datagram);
     }
 
     /// The same datagram with one byte of its tag changed is a forgery, and changes nothing.
     #[test]
     fn an_altered_datagram_changes_nothing() {
         let mut net = Net::new();
-        let (handles, _) = connect(&mut net).expect("an undisturbed network connects");
-        net.nodes[0]
-            .ep
-            .send_message(handles[0], None, Bytes::from_static(b"through"))
-            .expect("an open connection takes a message");
-        net.collect();
-        let mut forged = net.waiting.remove(0).data;
+        let (server, mut forged) = genuine(&mut net);
         // A byte of the AEAD tag, the CRC trailer made valid again so that it reaches the
         // AEAD.
         let in_tag = forged.len() - 5;
         forged[in_tag] ^= 1;
         wire::reseal(&mut forged, None);
-        check_unchanged(&mut net, 1, handles[1], forged);
+        check_unchanged(&mut net, 1, server, forged);
     }
 }

@@ -33,12 +33,9 @@ pub(super) fn migration_on(data: &[u8], net: &mut Net) {
     };
     let client = net.add(config.clone(), 1);
     let server = net.add(config, 2);
-    let to = net.nodes[server].addr;
-    let now = net.now;
-    let Ok(conn) = net.nodes[client].ep.connect(now, to) else {
+    let Some(conn) = net.connect(client, server) else {
         return;
     };
-    net.collect();
     let mut p = Pair::new(net, VERSION_2).with_datagrams().with_rebinding();
     p.set_conn(client, conn);
     p.run(&mut u);

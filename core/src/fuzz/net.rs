@@ -168,6 +168,15 @@ impl Net {
         }
     }
 
+    /// Node `client` starts a connection to node `server`'s address, its first datagrams
+    /// put on the network; its handle, or `None` if the endpoint refused.
+    pub(super) fn connect(&mut self, client: usize, server: usize) -> Option<crate::ConnectionHandle> {
+        let (now, to) = (self.now, self.nodes[server].addr);
+        let conn = self.nodes[client].ep.connect(now, to).ok()?;
+        self.collect();
+        Some(conn)
+    }
+
     /// Moves node `i` to another port of its address, as a NAT that rebinds does: what is
     /// on its way to the old address is lost, and what the node sends from now on comes
     /// from the new one. The node is not told; its peers learn it from its datagrams.

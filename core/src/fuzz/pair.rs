@@ -166,13 +166,7 @@ pub(super) fn pair_on(data: &[u8], net: &mut Net) {
     let cc = congestion(&mut u);
     let client = net.add(config(cc.clone()), 1);
     let server = net.add(config(cc), 2);
-    let server_addr = net.nodes[server].addr;
-    let now = net.now;
-    let conn = net.nodes[client]
-        .ep
-        .connect(now, server_addr)
-        .expect("first connection");
-    net.collect();
+    let conn = net.connect(client, server).expect("first connection");
     let mut p = Pair::new(net, 1);
     p.set_conn(client, conn);
     p.run(&mut u);

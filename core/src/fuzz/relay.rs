@@ -65,11 +65,8 @@ pub(super) fn relay_on(data: &[u8], net: &mut Net) {
 /// key through it; the two ends' handles of their connection, or `None` if an undisturbed
 /// network did not get that far. Every node's events are taken.
 fn circuit(net: &mut Net, [a, b, r]: [usize; 3]) -> Option<(ConnectionHandle, ConnectionHandle)> {
-    let now = net.now;
-    let to_relay = net.nodes[r].addr;
-    let ar = net.nodes[a].ep.connect(now, to_relay).ok()?;
-    let br = net.nodes[b].ep.connect(now, to_relay).ok()?;
-    net.collect();
+    let ar = net.connect(a, r)?;
+    let br = net.connect(b, r)?;
     settle_until(net, |net| {
         net.nodes[a].ep.is_established(ar) && net.nodes[b].ep.is_established(br)
     })?;
