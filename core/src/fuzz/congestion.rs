@@ -1,15 +1,17 @@
 //! `congestion`: any of weir's congestion controllers (BBR, NewReno, LEDBAT in each of its
 //! modes; module `congestion`, RFC 9002 §7, RFC 6817) under a sender that sends within the
 //! window (and probes past it), and a path the fuzzer makes up: ACKs of the oldest packets
-//! in flight with any RTT, ACK delay, one-way delay and app-limited flag, losses, persistent
+//! in flight with any RTT, one-way delay (a part of the RTT) and app-limited flag, losses, persistent
 //! congestion, and time that only moves forward. The events are built as the connection
 //! builds them (bytes in flight, delivery-rate samples from the packets acknowledged), so
 //! what the controller sees is what a connection could show it.
 //!
 //! Oracle, after every event: the window is at least two datagrams (the trait's contract,
-//! so a connection always makes progress) and at most 1 GiB, a pacing rate is positive and
-//! at most 100 GB/s, and a queueing delay is at most the time elapsed: no overflow, no
-//! collapse, no runaway, whatever the path.
+//! so a connection always makes progress), a pacing rate is positive, and a queueing delay
+//! is at most the time elapsed; no panic (and, where debug assertions are on, as under
+//! `cargo test`, no arithmetic overflow). No upper bound on the window or the rate: the
+//! made-up path can acknowledge a window in no time at all, a delivery rate no real path
+//! shows, and BBR then models a path that fast (a first run found a 1.7 GB window that way).
 
 use alloc::collections::VecDeque;
 
@@ -33,7 +35,7 @@ struct Sent {
 }
 
 /// `congestion`: a controller under a made-up path; its window, pacing rate and queueing
-/// delay stay within sane bounds after every event.
+/// delay stay within their bounds after every event.
 pub fn congestion(data: &[u8]) {
     let mut u = Unstructured::new(data);
     let _ = run(&mut u);
@@ -74,7 +76,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let mut in_flight = 0usize;
     let mut delivered = 0u64;
     let mut min_rtt: Option<Duration> = None;
-    let mut one_way = 0u32;
+    // The two clocks' offset: one-way delays are this plus a part of the packet's RTT.
+    let offset = u.arbitrary::<u32>()?;
     for _ in 0..MAX_STEPS {
         if u.is_empty() {
             break;
@@ -109,7 +112,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let rtt = now.saturating_duration_since(newest.at);
                 let min = *min_rtt.get_or_insert(rtt);
                 min_rtt = Some(min.min(rtt));
-                one_way = one_way.wrapping_add(u.int_in_range(0..=100_000)?);
+                // The way there took some of the round trip, as on a real path: so delays
+                // never grow faster than time passes.
+                let there = u.int_in_range(0..=rtt.as_micros())?;
+                let one_way = offset.wrapping_add(there as u32);
                 let rate = RateSample {
                     delivered: delivered - newest.prior_delivered,
                     interval: rtt.max(Duration::from_micros(1)),
@@ -156,14 +162,12 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     Ok(())
 }
 
-/// The controller's outputs are within sane bounds, `elapsed` into its life.
+/// The controller's outputs are within their bounds, `elapsed` into its life.
 fn check(cc: &dyn CongestionController, elapsed: Duration) {
     let window = cc.window();
     assert!(window >= 2 * MAX_DATAGRAM, "window {window} below two datagrams");
-    assert!(window <= 1 << 30, "window {window} past 1 GiB");
     if let Some(rate) = cc.pacing_rate() {
         assert!(rate > 0, "a pacing rate of zero");
-        assert!(rate <= 100_000_000_000, "pacing at {rate} bytes a second");
     }
     if let Some(delay) = cc.queueing_delay() {
         assert!(
