@@ -131,10 +131,15 @@ pub fn replay_with_controllers(
     controllers: &[Arc<dyn ControllerFactory>],
     observe: impl FnMut(Step<'_>),
 ) -> Result<Replayed, TraceError> {
-    let mut parsed = split(trace, secrets)?;
-    parsed.config.congestion = resolve(parsed.config.congestion, controllers)?;
-    let ep = Endpoint::new(parsed.config.clone(), parsed.seed.clone());
-    run(parsed, ep, Outputs::Compared, controllers, observe).map(|(replayed, _)| replayed)
+    let Parsed {
+        mut config,
+        seed,
+        entropy,
+        records,
+    } = split(trace, secrets)?;
+    config.congestion = resolve(config.congestion, controllers)?;
+    let ep = Endpoint::new(config, seed);
+    run(&records, entropy, ep, Outputs::Compared, controllers, observe).map(|(replayed, _)| replayed)
 }
 
 /// What a run does with the outputs a trace recorded.
@@ -158,10 +163,18 @@ pub(crate) fn drive(
     adjust: impl FnOnce(&mut Config),
     mut check: impl FnMut(&Endpoint),
 ) -> Result<Endpoint, TraceError> {
-    let mut parsed = split(trace, None)?;
-    adjust(&mut parsed.config);
-    let ep = Endpoint::new_traced(parsed.config.clone(), parsed.seed.clone());
-    run(parsed, ep, Outputs::Ignored, &[], |step| check(step.endpoint)).map(|(_, ep)| ep)
+    let Parsed {
+        mut config,
+        seed,
+        entropy,
+        records,
+    } = split(trace, None)?;
+    adjust(&mut config);
+    let ep = Endpoint::new_traced(config, seed);
+    run(&records, entropy, ep, Outputs::Ignored, &[], |step| {
+        check(step.endpoint)
+    })
+    .map(|(_, ep)| ep)
 }
 
 /// `cc` with a custom controller named in a trace swapped for its factory.
@@ -188,21 +201,22 @@ pub fn replay_with(trace: &str, observe: impl FnMut(Step<'_>)) -> Result<Replaye
     replay_with_secrets(trace, None, observe)
 }
 
-/// Makes every call of `parsed`'s records on `ep` (built from its config and seed), in order;
+/// Makes every call of a trace's `records` on `ep` (built from its config and seed), the
+/// trace's fresh `entropy` given where it records some, in order;
 /// with [`Outputs::Compared`], stops at the first output that differs from the record's.
 fn run(
-    parsed: Parsed<'_>,
+    records: &[(usize, &str)],
+    entropy: alloc::vec::Vec<Bytes>,
     mut ep: Endpoint,
     compare: Outputs,
     controllers: &[Arc<dyn ControllerFactory>],
     mut observe: impl FnMut(Step<'_>),
 ) -> Result<(Replayed, Endpoint), TraceError> {
-    let Parsed { entropy, records, .. } = parsed;
     let mut entropy = entropy.into_iter();
     let mut buf = alloc::vec::Vec::new();
     let mut outputs = 0;
     let mut latest = Instant::ZERO;
-    for &(line, record) in &records {
+    for &(line, record) in records {
         let bad = TraceError::BadRecord { line };
         let (time, body) = record.split_once(' ').ok_or(bad.clone())?;
         let mut now = Instant::from_micros(time.parse().map_err(|_| bad.clone())?);

@@ -66,21 +66,13 @@ fn every_corpus_file_replays() {
 }
 
 /// The determinism oracle (fuzz/README.md) over every corpus input of the whole-endpoint
-/// targets: the same input run twice, each run in a fresh world, records the same traces
+/// targets (`traced_targets`): the same input run twice, each run in a fresh world, records the same traces
 /// byte for byte at every endpoint (every input and output of every call). `endpoint` and
 /// `hostile` check it under the fuzzer too, by replaying their trace; the others would pay
 /// a second run per input there, so they are checked here, on what the fuzzer kept.
 #[test]
 fn every_whole_endpoint_corpus_input_runs_the_same_twice() {
-    for name in [
-        "endpoint",
-        "forgery",
-        "handshake",
-        "hostile",
-        "migration",
-        "pair",
-        "relay",
-    ] {
+    for name in weir_core::fuzz::traced_targets() {
         for file in corpus(name) {
             let input = std::fs::read(&file).unwrap();
             let traces = || {

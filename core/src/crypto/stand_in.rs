@@ -134,16 +134,18 @@ mod imp {
         out
     }
 
-    /// The keystream word `i` of `key` and `nonce`.
-    fn keystream(key: &[u8; 32], nonce: u64, i: u64) -> u64 {
-        let k = u64::from_le_bytes(key[..8].try_into().unwrap_or_default())
-            ^ u64::from_le_bytes(key[8..16].try_into().unwrap_or_default());
-        mix(k ^ mix(nonce ^ mix(i.wrapping_add(0x2545_f491_4f6c_dd1d))))
-    }
-
+    /// XORs `data` with the keystream of `key` and `nonce`: word `i` is a mix of the key's
+    /// first two words, the nonce and `i`. The key's part is folded once per call, not per
+    /// word.
     fn xor_keystream(key: &[u8; 32], nonce: u64, data: &mut [u8]) {
+        let word = |at: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&key[at..at + 8]);
+            u64::from_le_bytes(w)
+        };
+        let k = word(0) ^ word(8);
         for (i, chunk) in data.chunks_mut(8).enumerate() {
-            let ks = keystream(key, nonce, i as u64).to_le_bytes();
+            let ks = mix(k ^ mix(nonce ^ mix((i as u64).wrapping_add(0x2545_f491_4f6c_dd1d)))).to_le_bytes();
             for (b, k) in chunk.iter_mut().zip(ks) {
                 *b ^= k;
             }

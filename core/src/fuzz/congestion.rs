@@ -100,18 +100,13 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 cc.on_sent(now, bytes, in_flight);
             }
             4..=6 => {
-                let count = u.int_in_range(1..=flight.len().max(1))?.min(flight.len());
-                if count == 0 {
+                let Some((bytes, newest)) = take_oldest(u, &mut flight, &mut in_flight)? else {
                     continue;
-                }
-                let acked: VecDeque<Sent> = flight.drain(..count).collect();
-                let bytes: usize = acked.iter().map(|s| s.bytes).sum();
-                in_flight -= bytes;
+                };
                 delivered += bytes as u64;
-                let newest = acked.back().expect("count > 0");
                 let rtt = now.saturating_duration_since(newest.at);
-                let min = *min_rtt.get_or_insert(rtt);
-                min_rtt = Some(min.min(rtt));
+                let min = min_rtt.map_or(rtt, |m| m.min(rtt));
+                min_rtt = Some(min);
                 // The way there took some of the round trip, as on a real path: so delays
                 // never grow faster than time passes.
                 let there = u.int_in_range(0..=rtt.as_micros())?;
@@ -132,7 +127,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     rtt: RttSample {
                         latest: rtt,
                         smoothed: rtt,
-                        min: min.min(rtt),
+                        min,
                     },
                     one_way_delay: u.arbitrary::<bool>()?.then_some(one_way),
                     bytes_in_flight: in_flight,
@@ -141,17 +136,13 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 });
             }
             7..=8 => {
-                let count = u.int_in_range(1..=flight.len().max(1))?.min(flight.len());
-                if count == 0 {
+                let Some((bytes, newest)) = take_oldest(u, &mut flight, &mut in_flight)? else {
                     continue;
-                }
-                let lost: VecDeque<Sent> = flight.drain(..count).collect();
-                let bytes: usize = lost.iter().map(|s| s.bytes).sum();
-                in_flight -= bytes;
+                };
                 cc.on_loss(&LossEvent {
                     now,
                     bytes_lost: bytes,
-                    newest_sent: lost.back().expect("count > 0").at,
+                    newest_sent: newest.at,
                     bytes_in_flight: in_flight,
                 });
             }
@@ -160,6 +151,25 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
         check(cc.as_ref(), now.saturating_duration_since(start));
     }
     Ok(())
+}
+
+/// Takes the oldest packets in flight, as many as the input says (at least one), out of
+/// `flight` and `in_flight`: their total size and the newest of them; `None` with nothing in
+/// flight.
+fn take_oldest(
+    u: &mut Unstructured<'_>,
+    flight: &mut VecDeque<Sent>,
+    in_flight: &mut usize,
+) -> Result<Option<(usize, Sent)>> {
+    let count = u.int_in_range(1..=flight.len().max(1))?.min(flight.len());
+    let mut bytes = 0;
+    let mut newest = None;
+    for sent in flight.drain(..count) {
+        bytes += sent.bytes;
+        newest = Some(sent);
+    }
+    *in_flight -= bytes;
+    Ok(newest.map(|n| (bytes, n)))
 }
 
 /// The controller's outputs are within their bounds, `elapsed` into its life.

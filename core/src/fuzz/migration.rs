@@ -13,9 +13,8 @@
 use arbitrary::Unstructured;
 
 use super::net::Net;
-use super::pair::{congestion, windows, Pair};
-use crate::wire::{VersionRange, VERSION_2};
-use crate::Config;
+use super::pair::{congestion, encrypted, Pair};
+use crate::wire::VERSION_2;
 
 /// `migration`: a client that a NAT rebinds at any step, exchanging messages and datagrams
 /// with its server; `pair`'s oracle and the datagrams'.
@@ -26,17 +25,13 @@ pub fn migration(data: &[u8]) {
 /// [`migration`] on a network the caller owns (module `trace`).
 pub(super) fn migration_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let config = Config {
-        versions: VersionRange::ENCRYPTED,
-        congestion: congestion(&mut u),
-        ..windows()
-    };
+    let config = encrypted(congestion(&mut u));
     let client = net.add(config.clone(), 1);
     let server = net.add(config, 2);
     let Some(conn) = net.connect(client, server) else {
         return;
     };
-    let mut p = Pair::new(net, VERSION_2).with_datagrams().with_rebinding();
+    let mut p = Pair::new(net, VERSION_2).with_rebinding();
     p.set_conn(client, conn);
     p.run(&mut u);
 }

@@ -46,7 +46,7 @@ pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
 pub use relay::relay;
-pub use trace::{TraceRun, TraceTargetError, TracedRun};
+pub use trace::{traced_targets, TraceRun, TraceTargetError, TracedRun};
 pub use trace_inputs::trace_inputs;
 
 use bytes::Bytes;
@@ -149,10 +149,7 @@ mod tests {
     fn stand_in_endpoints_connect_encrypted_and_carry_a_message() {
         let mut net = Net::new();
         let (client, server) = (net.add(stand_in(), 1), net.add(stand_in(), 2));
-        let to = net.nodes[server].addr;
-        let now = net.now;
-        let conn = net.nodes[client].ep.connect(now, to).unwrap();
-        net.collect();
+        let conn = net.connect(client, server).unwrap();
         settle(&mut net);
         let key = |seed: u64| {
             Some(Identity::from_seed_under(&Seed::from(seed), Primitives::FuzzingStandIn).public_key())
@@ -192,10 +189,7 @@ mod tests {
     fn a_stand_in_endpoint_cannot_connect_to_a_real_one() {
         let mut net = Net::new();
         let (client, server) = (net.add(stand_in(), 1), net.add(Config::default(), 2));
-        let to = net.nodes[server].addr;
-        let now = net.now;
-        net.nodes[client].ep.connect(now, to).unwrap();
-        net.collect();
+        net.connect(client, server).unwrap();
         settle(&mut net);
         assert!(!net.nodes[client]
             .events

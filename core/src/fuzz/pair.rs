@@ -131,8 +131,18 @@ fn config(congestion: CongestionAlgorithm) -> Config {
     }
 }
 
+/// The applications' configuration on an encrypted connection (wire version 2, the
+/// stand-in primitives), with `congestion` (the `relay` and `migration` targets).
+pub(super) fn encrypted(congestion: CongestionAlgorithm) -> Config {
+    Config {
+        versions: VersionRange::ENCRYPTED,
+        congestion,
+        ..windows()
+    }
+}
+
 /// Small windows and buffers, so that flow control and the buffers' limits are reached.
-pub(super) fn windows() -> Config {
+fn windows() -> Config {
     Config {
         stream_receive_window: 8 * 1024,
         max_stream_receive_window: 32 * 1024,
@@ -199,9 +209,10 @@ impl<'a> Pair<'a> {
         }
     }
 
-    /// A step may move the client (node 0) to a new address; needs
-    /// [`with_datagrams`](Self::with_datagrams), whose steps come first.
+    /// A step may move the client (node 0) to a new address. Datagrams come with it: their
+    /// two kinds of step come before this one.
     pub(super) fn with_rebinding(mut self) -> Self {
+        self.datagrams.get_or_insert_with(Datagrams::default);
         self.client_address = ClientAddress::Rebinding;
         self
     }
@@ -233,9 +244,9 @@ impl<'a> Pair<'a> {
         // Two more kinds of step when there are datagrams, so that `pair`'s inputs read
         // as they always did.
         let kinds = match (&self.datagrams, self.client_address) {
-            (None, _) => 15,
+            (_, ClientAddress::Rebinding) => 18,
             (Some(_), ClientAddress::Fixed) => 17,
-            (Some(_), ClientAddress::Rebinding) => 18,
+            (None, ClientAddress::Fixed) => 15,
         };
         match u.int_in_range(0u8..=kinds)? {
             0..=1 => {

@@ -16,8 +16,9 @@
 use arbitrary::Unstructured;
 
 use super::net::Net;
-use super::pair::{congestion, windows, Pair};
+use super::pair::{congestion, encrypted, Pair};
 use crate::config::RelayConfig;
+use crate::congestion::CongestionAlgorithm;
 use crate::time::Duration;
 use crate::wire::{VersionRange, VERSION_2};
 use crate::{Config, ConnectionHandle, Event};
@@ -34,11 +35,21 @@ pub fn relay(data: &[u8]) {
 /// [`relay`] on a network the caller owns (module `trace`).
 pub(super) fn relay_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);
-    let end = Config {
-        versions: VersionRange::ENCRYPTED,
-        congestion: congestion(&mut u),
-        ..windows()
+    let nodes = world(net, congestion(&mut u));
+    let [a, b, _] = nodes;
+    let Some((ab, ba)) = circuit(net, nodes) else {
+        return;
     };
+    let mut p = Pair::new(net, VERSION_2).with_datagrams();
+    p.set_conn(a, ab);
+    p.set_conn(b, ba);
+    p.run(&mut u);
+}
+
+/// Adds the two ends (nodes 0 and 1, `pair`'s applications on version 2, with `congestion`)
+/// and the relay (node 2, within the `endpoint` target's limits, few circuits).
+fn world(net: &mut Net, congestion: CongestionAlgorithm) -> [usize; 3] {
+    let end = encrypted(congestion);
     let (a, b) = (net.add(end.clone(), 1), net.add(end, 2));
     let relay = Config {
         versions: VersionRange::ENCRYPTED,
@@ -51,14 +62,7 @@ pub(super) fn relay_on(data: &[u8], net: &mut Net) {
         }),
         ..super::endpoint::config()
     };
-    let r = net.add(relay, 3);
-    let Some((ab, ba)) = circuit(net, [a, b, r]) else {
-        return;
-    };
-    let mut p = Pair::new(net, VERSION_2).with_datagrams();
-    p.set_conn(a, ab);
-    p.set_conn(b, ba);
-    p.run(&mut u);
+    [a, b, net.add(relay, 3)]
 }
 
 /// Connects `a` and `b` to the relay `r`, has `b` reserve there and `a` connect to `b`'s
@@ -119,18 +123,9 @@ mod tests {
     #[test]
     fn an_undisturbed_network_sets_the_circuit_up() {
         let mut net = Net::new();
-        let end = Config {
-            versions: VersionRange::ENCRYPTED,
-            ..windows()
-        };
-        let (a, b) = (net.add(end.clone(), 1), net.add(end, 2));
-        let relay = Config {
-            versions: VersionRange::ENCRYPTED,
-            relay: Some(RelayConfig::default()),
-            ..super::super::stand_in()
-        };
-        let r = net.add(relay, 3);
-        let (ab, ba) = circuit(&mut net, [a, b, r]).expect("a circuit");
+        let nodes = world(&mut net, CongestionAlgorithm::default());
+        let [a, b, _] = nodes;
+        let (ab, ba) = circuit(&mut net, nodes).expect("a circuit");
         assert!(net.nodes[a].ep.is_established(ab));
         assert!(net.nodes[b].ep.is_established(ba));
         assert!(matches!(

@@ -72,6 +72,12 @@ pub struct TracedRun {
     net: Net,
 }
 
+/// The targets that drive whole endpoints, which [`TracedRun`] runs (the others have no
+/// endpoints to trace).
+pub fn traced_targets() -> impl Iterator<Item = &'static str> {
+    TRACED.iter().map(|(name, _)| *name)
+}
+
 impl TracedRun {
     /// A run whose endpoints use the primitives `how` says.
     pub fn new(how: TraceRun) -> Self {
