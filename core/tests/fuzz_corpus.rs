@@ -5,28 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use weir_core::fuzz::{TraceRun, TracedRun};
-
-/// A fuzz target's body.
-type Body = fn(&[u8]);
-
-/// Each fuzz target by name, with its body.
-const TARGETS: &[(&str, Body)] = &[
-    ("congestion", weir_core::fuzz::congestion),
-    ("decode_packet", weir_core::fuzz::decode_packet),
-    ("endpoint", weir_core::fuzz::endpoint),
-    ("flow", weir_core::fuzz::flow),
-    ("forgery", weir_core::fuzz::forgery),
-    ("handshake", weir_core::fuzz::handshake),
-    ("hostile", weir_core::fuzz::hostile),
-    ("migration", weir_core::fuzz::migration),
-    ("pair", weir_core::fuzz::pair),
-    ("pipe", weir_core::fuzz::pipe),
-    ("reassembly", weir_core::fuzz::reassembly),
-    ("recovery", weir_core::fuzz::recovery),
-    ("relay", weir_core::fuzz::relay),
-    ("trace_inputs", weir_core::fuzz::trace_inputs),
-];
+use weir_core::fuzz::{TraceRun, TracedRun, TARGETS};
 
 fn corpus_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus")

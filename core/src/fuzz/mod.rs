@@ -55,6 +55,28 @@ use crate::crypto::Primitives;
 use crate::wire::{self, Datagram, PacketWriter, MAX_DATAGRAM_SIZE};
 use crate::Config;
 
+/// A fuzz target's body: the fuzzer's bytes in, a panic for a finding.
+pub type Body = fn(&[u8]);
+
+/// Each fuzz target by name (its cargo-fuzz binary's, and its corpus folder's), with its
+/// body: what `cargo test` replays the corpora through and [`TracedRun`] knows targets by.
+pub const TARGETS: &[(&str, Body)] = &[
+    ("congestion", congestion),
+    ("decode_packet", decode_packet),
+    ("endpoint", endpoint),
+    ("flow", flow),
+    ("forgery", forgery),
+    ("handshake", handshake),
+    ("hostile", hostile),
+    ("migration", migration),
+    ("pair", pair),
+    ("pipe", pipe),
+    ("reassembly", reassembly),
+    ("recovery", recovery),
+    ("relay", relay),
+    ("trace_inputs", trace_inputs),
+];
+
 /// The config the whole-endpoint targets start from: the defaults, with the fuzzing
 /// stand-in for the cryptography (crypto::stand_in), so that their inputs go to the state
 /// machines rather than curve arithmetic. `handshake` alone keeps the real primitives.

@@ -43,10 +43,10 @@ pub enum TraceTargetError {
 }
 
 /// A whole-endpoint target's body, on a network the caller owns.
-type Body = fn(&[u8], &mut Net);
+type BodyOn = fn(&[u8], &mut Net);
 
 /// The whole-endpoint targets, by name.
-const TRACED: &[(&str, Body)] = &[
+const TRACED: &[(&str, BodyOn)] = &[
     ("endpoint", super::endpoint::endpoint_on),
     ("forgery", super::forgery::forgery_on),
     ("handshake", super::handshake::handshake_on),
@@ -54,17 +54,6 @@ const TRACED: &[(&str, Body)] = &[
     ("migration", super::migration::migration_on),
     ("pair", super::pair::pair_on),
     ("relay", super::relay::relay_on),
-];
-
-/// The targets with no world of endpoints: one state machine each, or a trace as input.
-const UNTRACED: &[&str] = &[
-    "congestion",
-    "decode_packet",
-    "flow",
-    "pipe",
-    "reassembly",
-    "recovery",
-    "trace_inputs",
 ];
 
 /// One run of a whole-endpoint target with every endpoint traced.
@@ -94,7 +83,9 @@ impl TracedRun {
                 body(data, &mut self.net);
                 Ok(())
             }
-            None if UNTRACED.contains(&target) => Err(TraceTargetError::NoEndpoints),
+            None if super::TARGETS.iter().any(|(name, _)| *name == target) => {
+                Err(TraceTargetError::NoEndpoints)
+            }
             None => Err(TraceTargetError::Unknown),
         }
     }
