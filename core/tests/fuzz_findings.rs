@@ -32,7 +32,11 @@ fn every_finding_runs_clean_and_its_traces_replay() {
 #[test]
 #[ignore = "open findings fail until fixed: fuzz/open/"]
 fn every_open_finding_runs_clean() {
-    check_findings(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/open"));
+    let open = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/open");
+    // Git keeps no empty folder: none is open.
+    if open.exists() {
+        check_findings(&open);
+    }
 }
 
 /// Each finding under `root` runs clean, records its committed traces and replays them.

@@ -94,10 +94,15 @@ impl Connection {
         }
         // What the peer's streams cost the heap, which credit does not count, stays within
         // the connection's budget (spec §10.3). The estimate only grows here, so it is never
-        // under the real cost; it is summed again only when it passes the budget.
+        // under the real cost; it is summed again only when it passes the budget, and past
+        // it, the peer's streams are compacted before that is called a violation.
         let budget = budget(self.receive_credit.window(), self.stream_count.concurrent());
         if self.receive_credit.cost() > budget {
-            let cost = self.peer_streams_cost();
+            let mut cost = self.peer_streams_cost();
+            if cost > budget {
+                self.compact_peer_streams();
+                cost = self.peer_streams_cost();
+            }
             self.receive_credit.set_cost(cost);
             if cost > budget {
                 return Err(ViolationKind::ReceiveBudget);
@@ -120,6 +125,17 @@ impl Connection {
             .filter(|(id, _)| id.initiator() != self.side)
             .map(|(_, s)| STREAM_COST + s.recv.as_ref().map_or(0, RecvStream::cost))
             .sum()
+    }
+
+    /// Compacts what every stream the peer opened holds (`RecvStream::compact`: once per
+    /// stream until it next holds nothing).
+    fn compact_peer_streams(&mut self) {
+        let side = self.side;
+        for (_, stream) in self.streams.iter_mut().filter(|(id, _)| id.initiator() != side) {
+            if let Some(recv) = stream.recv.as_mut() {
+                recv.compact();
+            }
+        }
     }
 
     /// Opens the peer's stream `id` if it is new, and with it the peer's lower-numbered

@@ -144,6 +144,11 @@ impl StreamSlots {
     pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
         self.slots.iter().flatten().map(|(id, b)| (*id, &**b))
     }
+
+    /// Every stream with its id, to change, in no useful order (module docs).
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut StreamState)> {
+        self.slots.iter_mut().flatten().map(|(id, b)| (*id, &mut **b))
+    }
 }
 
 #[cfg(test)]

@@ -61,6 +61,12 @@ impl StreamTable {
         self.streams.iter()
     }
 
+    /// Every stream with its id, to change, in no useful order (module `stream_slots`): for
+    /// changes that do not depend on one another.
+    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut StreamState)> {
+        self.streams.iter_mut()
+    }
+
     /// A new stream, in a spare box if there is one.
     pub(super) fn insert(&mut self, id: StreamId, state: StreamState) {
         let boxed = match self.spare.pop() {

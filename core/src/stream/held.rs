@@ -10,10 +10,13 @@
 //! datagram a slice keeps alive, the capacity of a copy, the map entry of each separate
 //! piece, and the state of each open stream. A peer sending one byte per datagram, at
 //! offsets with gaps between them, would otherwise make each byte of credit cost a hundred
-//! bytes of heap. So the receiver charges each piece what it really holds, and a peer whose
-//! pieces cost more than twice its window (and, for a connection, its streams' state) is
-//! closed (`ViolationKind::ReceiveBudget`): a legitimate sender fills its datagrams, so its
-//! pieces cost about 1.1 times their bytes.
+//! bytes of heap. So the receiver charges each piece what it really holds. A slice may cost
+//! up to four times its bytes (an honest sender's pieces share datagrams too), so a stream
+//! about to pass twice its window is first compacted (`RecvStream::compact`: its bytes
+//! copied to exact allocations, at most 1.5 times their bytes from then on); a peer whose
+//! pieces still cost more than that (and, for a connection, its streams' state) is closed
+//! (`ViolationKind::ReceiveBudget`). What is left to close for is bookkeeping: pieces kept
+//! apart by gaps.
 
 use bytes::{Bytes, BytesMut};
 
@@ -63,6 +66,18 @@ pub(crate) const SQUEEZED_STREAMS: u64 = 16;
 /// `datagram_len`-byte datagram alive.
 pub(crate) fn pins_too_much(len: usize, datagram_len: usize) -> bool {
     len.saturating_mul(PIN_RATIO) < datagram_len
+}
+
+/// Appends `piece` to the copy `run`, growing it by half when full, so that a copy holds at
+/// most half as much again as its bytes (a `Vec` doubling could hold twice).
+pub(crate) fn append(run: &mut BytesMut, piece: &[u8]) {
+    if run.capacity() - run.len() < piece.len() {
+        let len = run.len() + piece.len();
+        let mut grown = BytesMut::with_capacity(len + (len / 2).max(SMALL_PIECE));
+        grown.extend_from_slice(run);
+        *run = grown;
+    }
+    run.extend_from_slice(piece);
 }
 
 /// The datagram a STREAM frame came in, as far as holding its slices goes: its length, and

@@ -371,6 +371,71 @@ fn one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget() {
 }
 
 #[test]
+fn pieces_sharing_their_datagrams_on_many_streams_are_compacted_not_closed() {
+    // What an honest sender does when its packets carry other frames too (DATAGRAM frames,
+    // other streams): each STREAM frame a third of its 1,200-byte datagram. Seven streams
+    // of 140 KiB, each missing its first piece, the application reading nothing: about 1
+    // MiB of credit, within every window. Held as slices, each stream stays within its own
+    // budget (3.3 times its bytes: 460 KiB of 516 KiB) but together they pass the
+    // connection's (2 MiB + 260 KiB): the server compacts them (spec §10.3, "Pressure")
+    // rather than close an honest peer (fuzz/findings/migration.receive-budget-honest-peer).
+    static PIECE: [u8; 400] = [7; 400];
+    let mut arena = Arena::new(server_config());
+    let config = arena.config();
+    let server = arena.server;
+    let mut peer = RawPeer::new(&mut arena.sim, outsider(30), 130);
+    let (streams, per_stream) = (7u64, 140 * KIB / 400);
+    let tails = streams * per_stream;
+    // Pieces sent; ticks since the last; what the server held unread ten ticks after the
+    // tails, and ten ticks after the first pieces.
+    let (mut next, mut quiet, mut held) = (0u64, 0, Vec::new());
+    let report = arena.run(
+        Duration::from_secs(60),
+        Duration::from_millis(10),
+        |sim, _| {
+            peer.poll(sim, server);
+            if peer.greet(sim, server) {
+                return true;
+            }
+            if next == tails || next == tails + streams {
+                quiet += 1;
+                if quiet < 10 {
+                    return true;
+                }
+                quiet = 0;
+                held.push(sim.endpoint_ref(server).load().bytes_received_unread);
+                if next == tails + streams {
+                    return false;
+                }
+            }
+            // Pieces 1.. of every stream, round robin; then each stream's first.
+            let end = if next < tails { tails } else { tails + streams };
+            for _ in 0..100.min(end - next) {
+                let (stream, piece) = match next.checked_sub(tails) {
+                    None => (next % streams, 1 + next / streams),
+                    Some(first) => (first, 0),
+                };
+                let mut frame = on_stream_0(piece * 400, &PIECE, None);
+                frame.id = StreamId::new(Side::Client, stream);
+                if !peer.send_padded(sim, server, &[Frame::Stream(frame)], 1200) {
+                    break;
+                }
+                next += 1;
+            }
+            peer.closed.is_none()
+        },
+        ignore,
+    );
+    peer.poll(&mut arena.sim, server);
+    assert_survived("pieces sharing their datagrams", &report, bound(&config, 0, 2));
+    assert!(report.closed.is_empty(), "{:?}", report.closed);
+    assert_eq!(peer.closed, None);
+    // Every tail held until the first pieces came; then the server's application read it all
+    // (the legitimate client's transfer, read as it comes, holds nothing between ticks).
+    assert_eq!(held, [tails * 400, 0]);
+}
+
+#[test]
 fn gapped_pieces_from_many_connections_pin_at_most_the_endpoint_budget() {
     let total = 6 * MIB;
     let mut arena = Arena::new(Config {

@@ -12,7 +12,9 @@
 //! could make a few bytes of credit pin a thousand times as much. A small piece (under
 //! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
 //! to wait, and appended to the copy it follows. What the pieces really cost (module `held`)
-//! stays within twice the stream's window, or the frame that would pass it is refused
+//! stays within twice the stream's window: a frame that would pass it first compacts the
+//! stream (each run of contiguous bytes copied once, exactly; pieces that wait after that
+//! copied until the stream holds nothing), and only if that is not enough is it refused
 //! ([`RecvError::OverBudget`]; spec §10.3). Bytes readable at once into an empty stream, the
 //! usual case, are never copied.
 
@@ -22,7 +24,7 @@ use bytes::{Bytes, BytesMut};
 
 use crate::flow::ReceiveWindow;
 use crate::range_set::RangeSet;
-use crate::stream::held::{pins_too_much, stream_budget, Datagram, Held, PIECE_COST, SMALL_PIECE};
+use crate::stream::held::{append, pins_too_much, stream_budget, Datagram, Held, PIECE_COST, SMALL_PIECE};
 use crate::time::{Duration, Instant};
 
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
@@ -38,6 +40,16 @@ pub enum RecvError {
     Rewritten,
     /// What the stream holds would cost more than its budget (module `held`; spec §10.3).
     OverBudget,
+}
+
+/// How a stream holds pieces that have to wait (spec §10.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pressure {
+    /// As slices of their datagrams, unless small (module docs).
+    Slices,
+    /// As copies: the stream was compacted to stay within its budget, and has held
+    /// something ever since.
+    Copies,
 }
 
 /// The receive side of one stream.
@@ -61,6 +73,8 @@ pub struct RecvStream {
     buffered: u64,
     /// What `chunks` keeps alive ([`Held::charge`]), bookkeeping aside.
     charged: u64,
+    /// The held pieces were compacted since the stream last held nothing ([`Pressure`]).
+    pressure: Pressure,
     /// The peer abandoned the stream with this code.
     reset: Option<u64>,
     /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
@@ -128,6 +142,7 @@ impl RecvStream {
             flow: ReceiveWindow::new(initial, max),
             buffered: 0,
             charged: 0,
+            pressure: Pressure::Slices,
             reset: None,
             tap: None,
             len_limit: None,
@@ -191,8 +206,12 @@ impl RecvStream {
                 self.store(offset, data, datagram, past_all)?;
             }
         }
-        if self.cost() > stream_budget(self.flow.window()) {
-            return Err(RecvError::OverBudget);
+        let budget = stream_budget(self.flow.window());
+        if self.cost() > budget {
+            self.compact();
+            if self.cost() > budget {
+                return Err(RecvError::OverBudget);
+            }
         }
         Ok(grown)
     }
@@ -353,9 +372,14 @@ impl RecvStream {
     fn hold(&mut self, offset: u64, piece: Bytes, datagram: &mut Datagram) {
         let len = piece.len();
         self.buffered += len as u64;
-        let small = len < SMALL_PIECE || pins_too_much(len, datagram.len());
+        if self.chunks.is_empty() {
+            // Everything held was read: pressure, if there was any, is over.
+            self.pressure = Pressure::Slices;
+        }
+        let copy =
+            self.pressure == Pressure::Copies || len < SMALL_PIECE || pins_too_much(len, datagram.len());
         let read_at_once = offset == self.read_offset && self.chunks.is_empty();
-        if !small || read_at_once {
+        if !copy || read_at_once {
             let held = Held::shared(piece, datagram);
             self.charged += held.charge();
             self.chunks.insert(offset, held);
@@ -365,7 +389,7 @@ impl RecvStream {
         if let Some((start, Held::Owned(before))) = self.chunks.before_mut(offset) {
             if start + before.len() as u64 == offset {
                 let capacity = before.capacity() as u64;
-                before.extend_from_slice(&piece);
+                append(before, &piece);
                 self.charged += before.capacity() as u64 - capacity;
                 return;
             }
@@ -373,6 +397,52 @@ impl RecvStream {
         let held = Held::Owned(BytesMut::from(&piece[..]));
         self.charged += held.charge();
         self.chunks.insert(offset, held);
+    }
+
+    /// Copies what the stream holds into one exact copy per run of contiguous bytes, so that
+    /// it keeps no datagram alive and no spare capacity, and copies every piece that has to
+    /// wait from now on, until the stream holds nothing again (spec §10.3, "Pressure"). Once
+    /// per such episode: the copy is at most what the stream holds, which the application
+    /// must read (or the peer abandon) before the next, so it costs at most one copy of each
+    /// received byte.
+    pub(crate) fn compact(&mut self) {
+        if self.pressure == Pressure::Copies {
+            return;
+        }
+        self.pressure = Pressure::Copies;
+        // The runs' lengths first, so each copy is allocated once, at its final size.
+        let mut runs = alloc::vec::Vec::new();
+        let mut end = None;
+        for (offset, piece) in self.chunks.iter() {
+            let len = piece.len();
+            match runs.last_mut() {
+                Some(run) if end == Some(offset) => *run += len,
+                _ => runs.push(len),
+            }
+            end = Some(offset + len as u64);
+        }
+        let mut pieces = core::mem::take(&mut self.chunks);
+        let mut runs = runs.into_iter();
+        let mut copy: Option<(u64, BytesMut)> = None;
+        while let Some((offset, piece)) = pieces.pop_first() {
+            match &mut copy {
+                Some((start, run)) if *start + run.len() as u64 == offset => {
+                    run.extend_from_slice(piece.bytes());
+                }
+                _ => {
+                    if let Some((start, run)) = copy.take() {
+                        self.chunks.insert(start, Held::Owned(run));
+                    }
+                    let mut run = BytesMut::with_capacity(runs.next().unwrap_or(piece.len()));
+                    run.extend_from_slice(piece.bytes());
+                    copy = Some((offset, run));
+                }
+            }
+        }
+        if let Some((start, run)) = copy {
+            self.chunks.insert(start, Held::Owned(run));
+        }
+        self.charged = self.chunks.iter().map(|(_, h)| h.charge()).sum();
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.

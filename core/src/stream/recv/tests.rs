@@ -348,3 +348,65 @@ proptest! {
         prop_assert!(s.is_finished());
     }
 }
+
+#[test]
+fn an_honest_sender_whose_pieces_share_their_datagrams_stays_within_budget() {
+    // fuzz/findings/migration.receive-budget-honest-peer: a stream's pieces are 549 bytes of
+    // 1,452-byte datagrams (the rest carries DATAGRAM frames), the first is lost, and the
+    // application has not read. Holding each as a slice charges it its whole datagram: 13 of
+    // them passed twice the 8 KiB window, and an honest peer was closed.
+    let window = 8192;
+    let datagrams: Vec<Bytes> = (0..15u8).map(|i| Bytes::from(alloc::vec![i; 1452])).collect();
+    let mut s = RecvStream::new(window);
+    for (i, d) in datagrams.iter().enumerate().take(14).skip(1) {
+        s.insert_from(549 * i as u64, d.slice(..549), false, &mut Datagram::new(d.len()))
+            .unwrap();
+        assert!(s.cost() <= stream_budget(window), "{} after {i}", s.cost());
+    }
+    s.insert_from(0, datagrams[0].slice(..549), false, &mut Datagram::new(1452))
+        .unwrap();
+    let expected: Vec<u8> = (0..14u8).flat_map(|i| [i; 549]).collect();
+    assert_eq!(drain(&mut s), expected);
+}
+
+#[test]
+fn a_compacted_stream_copies_what_waits_until_it_holds_nothing() {
+    let window = 8192;
+    let d: Vec<Bytes> = (0..16u8).map(|i| Bytes::from(alloc::vec![i; 1452])).collect();
+    let in_a_datagram = |b: &Bytes| d.iter().any(|d| d.as_ptr_range().contains(&b.as_ptr()));
+    let mut s = RecvStream::new(window);
+    let insert = |s: &mut RecvStream, i: usize, len: usize| {
+        s.insert_from(549 * i as u64, d[i].slice(..len), false, &mut Datagram::new(1452))
+            .unwrap();
+    };
+    // Twelve slices cost 12 × (1,452 + 128) = 18,960: within 20,480.
+    for i in 1..13 {
+        insert(&mut s, i, 549);
+    }
+    assert_eq!((s.pieces(), s.cost()), (12, 12 * (1452 + PIECE_COST)));
+    // The thirteenth would pass it: the stream is compacted into one exact copy.
+    insert(&mut s, 13, 549);
+    assert_eq!((s.pieces(), s.cost()), (1, 13 * 549 + PIECE_COST));
+    // A piece that waits now is copied, though it is large enough to wait as a slice, and
+    // appended: the copy grows by half, not double.
+    insert(&mut s, 14, 400);
+    assert_eq!(s.pieces(), 1);
+    let held = 13 * 549 + 400;
+    assert!(s.cost() <= held + held / 2 + PIECE_COST, "{}", s.cost());
+    insert(&mut s, 0, 549);
+    let (offset, first) = s.read(usize::MAX).unwrap();
+    assert_eq!((offset, first.len()), (0, 549));
+    // Readable, but behind nothing read yet while under pressure: a copy too.
+    assert!(!in_a_datagram(&first));
+    let (offset, rest) = s.read(usize::MAX).unwrap();
+    assert_eq!((offset, rest.len() as u64), (549, held));
+    assert!(!in_a_datagram(&rest));
+    assert_eq!(s.cost(), 0);
+    // It held nothing since: pressure is over, and a large piece waits as a slice again.
+    assert!(s
+        .credit_update(Instant::ZERO, Duration::from_millis(10))
+        .is_some_and(|limit| limit >= 10_000));
+    s.insert_from(9000, d[15].slice(..549), false, &mut Datagram::new(1452))
+        .unwrap();
+    assert_eq!(s.cost(), 1452 + PIECE_COST);
+}
