@@ -65,3 +65,28 @@ fn every_whole_endpoint_corpus_input_runs_the_same_twice() {
         }
     }
 }
+
+/// The determinism oracle above fires on runs whose outputs differ: two builds that differ
+/// only in a flag (the primitives, the stand-in's against the real ones) record different
+/// traces for the same input, as a build whose outputs depended on anything but its inputs
+/// would. `handshake` uses the real primitives either way, so it is left out.
+#[test]
+fn the_determinism_oracle_tells_two_builds_apart() {
+    for name in weir_core::fuzz::traced_targets().filter(|&t| t != "handshake") {
+        let file = corpus(name)
+            .into_iter()
+            .max_by_key(|f| std::fs::metadata(f).unwrap().len());
+        let input = std::fs::read(file.unwrap()).unwrap();
+        let traces = |how| {
+            let mut run = TracedRun::new(how);
+            run.run(name, &input).unwrap();
+            run.traces()
+        };
+        let (fuzzed, real) = (traces(TraceRun::AsFuzzed), traces(TraceRun::RealPrimitives));
+        assert!(!fuzzed.is_empty(), "{name}: nothing traced");
+        assert!(
+            fuzzed != real,
+            "{name}: the comparison cannot tell the builds apart"
+        );
+    }
+}

@@ -163,7 +163,12 @@ pub(super) fn peers_read(net: &mut Net) {
 
 /// What the endpoint holds stays within what its configuration allows.
 pub(super) fn check_bounds(ep: &Endpoint) {
-    let c = ep.config();
+    check_bounds_within(ep, ep.config());
+}
+
+/// [`check_bounds`] against the limits of `c`, which may be tighter than the endpoint's own
+/// (the oracle's test).
+fn check_bounds_within(ep: &Endpoint, c: &Config) {
     assert!(
         ep.connection_count() <= c.max_connections,
         "connections past the limit"
@@ -341,4 +346,53 @@ pub(super) fn arbitrary_command(u: &mut Unstructured<'_>, net: &Net) -> Result<C
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server holding an unread 5,000-byte message from its client.
+    fn holding_a_message() -> (Net, usize) {
+        let mut net = Net::new();
+        let (client, server) = (
+            net.add(super::super::stand_in(), 1),
+            net.add(super::super::stand_in(), 2),
+        );
+        let conn = net.connect(client, server).unwrap();
+        net.deliver_all();
+        net.nodes[client]
+            .ep
+            .send_message(conn, None, Bytes::from_static(&[1; 5000]))
+            .unwrap();
+        net.collect();
+        net.deliver_all();
+        (net, server)
+    }
+
+    #[test]
+    fn the_memory_oracle_passes_what_the_configured_bounds_allow() {
+        let (net, server) = holding_a_message();
+        let ep = &net.nodes[server].ep;
+        let held: u64 = ep
+            .connections()
+            .filter_map(|h| ep.buffered(h))
+            .map(|(recv, _)| recv)
+            .sum();
+        assert_eq!(held, 5000);
+        check_bounds(ep);
+    }
+
+    #[test]
+    #[should_panic(expected = "received bytes")]
+    fn the_memory_oracle_fires_on_received_bytes_past_the_bound() {
+        let (net, server) = holding_a_message();
+        let ep = &net.nodes[server].ep;
+        let tight = Config {
+            max_receive_window: 4999,
+            max_concurrent_streams: 0,
+            ..ep.config().clone()
+        };
+        check_bounds_within(ep, &tight);
+    }
 }

@@ -227,8 +227,14 @@ fn check(net: &Net, world: &World) {
     assert!(load.handshakes_pending <= load.connections);
     assert!(load.addresses_tracked <= c.max_tracked_addresses);
     assert!(load.stateless_queued <= 256);
+    check_amplification(net, &world.connected);
+}
+
+/// No address that never completed a handshake (none of `connected`, and no node of the
+/// network) was sent more than three times what came from it (spec §10.2).
+fn check_amplification(net: &Net, connected: &BTreeSet<SocketAddr>) {
     for (to, &sent) in &net.sent_by_first {
-        if world.connected.contains(to) || net.nodes.iter().any(|n| n.addr == *to) {
+        if connected.contains(to) || net.nodes.iter().any(|n| n.addr == *to) {
             continue;
         }
         let received = net.received_by_first.get(to).copied().unwrap_or(0);
@@ -236,5 +242,37 @@ fn check(net: &Net, world: &World) {
             sent <= 3 * received,
             "{sent} bytes sent to {to}, which sent {received} and never completed a handshake"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fuzz::net::addr;
+
+    /// A network whose one node sent `sent` bytes to a stranger that sent it 1,200.
+    fn sent_to_stranger(sent: u64) -> (Net, SocketAddr) {
+        let mut net = Net::new();
+        net.add(config(), 1);
+        let stranger = addr(100);
+        net.received_by_first.insert(stranger, 1200);
+        net.sent_by_first.insert(stranger, sent);
+        (net, stranger)
+    }
+
+    #[test]
+    fn the_amplification_oracle_allows_three_times_and_any_amount_after_a_handshake() {
+        let (net, stranger) = sent_to_stranger(3 * 1200);
+        check_amplification(&net, &BTreeSet::new());
+        let (net, stranger_then_peer) = sent_to_stranger(100 * 1200);
+        check_amplification(&net, &BTreeSet::from([stranger_then_peer]));
+        assert_eq!(stranger, stranger_then_peer);
+    }
+
+    #[test]
+    #[should_panic(expected = "never completed a handshake")]
+    fn the_amplification_oracle_fires_a_byte_past_three_times() {
+        let (net, _) = sent_to_stranger(3 * 1200 + 1);
+        check_amplification(&net, &BTreeSet::new());
     }
 }

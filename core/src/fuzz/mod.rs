@@ -9,7 +9,8 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`forgery`]; [`TracedRun`] runs them with every
+//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`key_update`],
+//!   [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
@@ -24,6 +25,7 @@ mod flow;
 mod forgery;
 mod handshake;
 mod hostile;
+mod key_update;
 mod migration;
 mod net;
 mod pair;
@@ -40,6 +42,7 @@ pub use flow::flow;
 pub use forgery::forgery;
 pub use handshake::handshake;
 pub use hostile::hostile;
+pub use key_update::key_update;
 pub use migration::migration;
 pub use pair::pair;
 pub use pipe::pipe;
@@ -68,6 +71,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("forgery", forgery),
     ("handshake", handshake),
     ("hostile", hostile),
+    ("key_update", key_update),
     ("migration", migration),
     ("pair", pair),
     ("pipe", pipe),

@@ -278,6 +278,15 @@ impl Net {
         self.collect();
     }
 
+    /// Delivers every datagram on its way, and what they cause, without moving the clock:
+    /// for tests that must not reach an idle timeout.
+    #[cfg(test)]
+    pub(super) fn deliver_all(&mut self) {
+        while !self.waiting.is_empty() {
+            self.settle_step();
+        }
+    }
+
     /// One step of an undisturbed network, for the end of a run: delivers the oldest
     /// datagram waiting or, with none, moves the clock to the next timer. False when
     /// nothing is left to happen.
