@@ -6,7 +6,7 @@
 //! [`arbitrary::Unstructured`] (running out of bytes ends the run), checking its oracle
 //! after each step; each module's doc says what it drives and what must hold:
 //!
-//! - state machines alone: `decode_packet` (below), [`reassembly`], [`recovery`],
+//! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
 //!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`key_update`],
@@ -33,6 +33,7 @@ mod pipe;
 mod reassembly;
 mod recovery;
 mod relay;
+mod send_stream;
 mod trace;
 mod trace_inputs;
 
@@ -49,6 +50,7 @@ pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
 pub use relay::relay;
+pub use send_stream::send_stream;
 pub use trace::{traced_targets, TraceRun, TraceTargetError, TracedRun};
 pub use trace_inputs::trace_inputs;
 
@@ -78,6 +80,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("reassembly", reassembly),
     ("recovery", recovery),
     ("relay", relay),
+    ("send_stream", send_stream),
     ("trace_inputs", trace_inputs),
 ];
 
