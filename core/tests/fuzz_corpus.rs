@@ -90,3 +90,43 @@ fn the_determinism_oracle_tells_two_builds_apart() {
         );
     }
 }
+
+/// `relay` is also the target for hole punching and path switching (spec §12.5): on the
+/// fuzzer's network, where every address reaches every other, the ends punch a direct
+/// path, and the fuzzer's losses and delays send them back to the circuit. Its corpus
+/// keeps both switches covered.
+#[test]
+fn the_relay_corpus_switches_paths_both_ways() {
+    let (mut direct, mut back) = (0, 0);
+    let files = corpus("relay");
+    for file in &files {
+        let mut run = TracedRun::new(TraceRun::AsFuzzed);
+        run.run("relay", &std::fs::read(file).unwrap()).unwrap();
+        let changes: Vec<String> = run
+            .traces()
+            .into_iter()
+            .flat_map(|(_, t)| {
+                t.lines()
+                    .filter(|l| l.contains("PathChanged"))
+                    .map(String::from)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        direct += usize::from(changes.iter().any(|l| l.contains("Direct(")));
+        back += usize::from(changes.iter().any(|l| l.contains("Relayed {")));
+    }
+    println!(
+        "{} inputs: {direct} went direct, {back} went back to the relay",
+        files.len()
+    );
+    assert!(
+        direct * 2 > files.len(),
+        "{direct} of {} went direct",
+        files.len()
+    );
+    assert!(
+        back * 5 > files.len(),
+        "{back} of {} went back to the relay",
+        files.len()
+    );
+}

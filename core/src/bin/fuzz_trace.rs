@@ -3,7 +3,7 @@
 //! (fuzz/README.md, "A crash becomes a trace").
 //!
 //! ```text
-//! cargo run -p weir-core --features fuzzing --example fuzz_trace -- TARGET INPUT DIR
+//! cargo run -p weir-core --features fuzzing --bin fuzz_trace -- TARGET INPUT DIR
 //! ```
 //!
 //! writes `DIR/as-fuzzed-N.trace` and `DIR/real-N.trace` (N: the endpoint's last address
