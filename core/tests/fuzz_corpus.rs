@@ -91,6 +91,27 @@ fn the_determinism_oracle_tells_two_builds_apart() {
     }
 }
 
+/// The `PathChanged` events of every endpoint of `target` run on each of its corpus
+/// inputs, one list per input.
+fn path_changes(target: &str) -> Vec<Vec<String>> {
+    corpus(target)
+        .iter()
+        .map(|file| {
+            let mut run = TracedRun::new(TraceRun::AsFuzzed);
+            run.run(target, &std::fs::read(file).unwrap()).unwrap();
+            run.traces()
+                .into_iter()
+                .flat_map(|(_, t)| {
+                    t.lines()
+                        .filter(|l| l.contains("PathChanged"))
+                        .map(String::from)
+                        .collect::<Vec<_>>()
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// `relay` is also the target for hole punching and path switching (spec §12.5): on the
 /// fuzzer's network, where every address reaches every other, the ends punch a direct
 /// path, and the fuzzer's losses and delays send them back to the circuit. Its corpus
@@ -98,20 +119,8 @@ fn the_determinism_oracle_tells_two_builds_apart() {
 #[test]
 fn the_relay_corpus_switches_paths_both_ways() {
     let (mut direct, mut back) = (0, 0);
-    let files = corpus("relay");
-    for file in &files {
-        let mut run = TracedRun::new(TraceRun::AsFuzzed);
-        run.run("relay", &std::fs::read(file).unwrap()).unwrap();
-        let changes: Vec<String> = run
-            .traces()
-            .into_iter()
-            .flat_map(|(_, t)| {
-                t.lines()
-                    .filter(|l| l.contains("PathChanged"))
-                    .map(String::from)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+    let files = path_changes("relay");
+    for changes in &files {
         direct += usize::from(changes.iter().any(|l| l.contains("Direct(")));
         back += usize::from(changes.iter().any(|l| l.contains("Relayed {")));
     }
@@ -129,4 +138,17 @@ fn the_relay_corpus_switches_paths_both_ways() {
         "{back} of {} went back to the relay",
         files.len()
     );
+}
+
+/// `migration`'s corpus keeps the server following its client to the port a NAT rebound it
+/// to (spec §10.2): in most inputs the server's connection changes path.
+#[test]
+fn the_migration_corpus_follows_rebound_clients() {
+    let files = path_changes("migration");
+    let followed = files.iter().filter(|c| !c.is_empty()).count();
+    println!(
+        "{} inputs: the connection followed a rebinding in {followed}",
+        files.len()
+    );
+    assert!(followed * 2 > files.len(), "{followed} of {}", files.len());
 }
