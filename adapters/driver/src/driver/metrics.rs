@@ -149,7 +149,7 @@ impl Driver {
     /// Publishes the figures if the last time was [`PERIOD`] ago or more; otherwise notes
     /// that they are stale.
     pub(super) fn publish_metrics(&mut self) {
-        let now = StdInstant::now();
+        let now = self.wall();
         if self.metrics.published.is_some_and(|t| now < t + PERIOD) {
             self.metrics.stale = true;
             return;

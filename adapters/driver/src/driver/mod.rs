@@ -21,6 +21,7 @@
 //! | `requests.rs` | requests and replies: the bodies of the peer's requests, replies matched to ours, cancels |
 
 mod calls;
+mod clock;
 mod conn;
 mod metrics;
 mod pipes;
@@ -44,6 +45,7 @@ use weir_core::wire::{Reason, StreamId};
 use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
 
 pub(crate) use calls::Sending;
+use clock::Clock;
 use conn::{Confirming, Conn, Ended, PipeRecord, Shutdown};
 pub use metrics::describe as describe_metrics;
 pub(crate) use pool::{Claim, PoolKey};
@@ -68,7 +70,10 @@ pub struct Driver {
     local: SocketAddr,
     /// What the figures sum (module `metrics`).
     metrics: metrics::Sums,
+    /// Where the core's time starts (its zero), by `clock`.
     started: StdInstant,
+    /// Where time comes from.
+    clock: Clock,
     /// The connections the handles know, by their core handle: handles are
     /// generation-tagged and never name another connection, so one kept after its
     /// connection ended can only ever see that end (kept here until released).
@@ -151,7 +156,21 @@ impl Driver {
     /// the local port, so that several endpoints can record at once, and a shard of an
     /// endpoint (`Config::connection_id_prefix`) adds its number: `.0`, `.1`, ...
     pub fn new(config: Config, local: SocketAddr) -> Driver {
-        let seed = os_seed(local);
+        // Fresh bytes apart from the seed: the ephemeral keys, connection ids and packet
+        // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
+        let mut fresh = [0u8; 32];
+        let fresh = getrandom::fill(&mut fresh).is_ok().then_some(fresh);
+        Driver::with(config, local, (os_seed(local), fresh), Clock::System)
+    }
+
+    /// A driver on `seed` and, if given, fresh entropy besides (`Endpoint::add_entropy`),
+    /// whose time comes from `clock`.
+    fn with(
+        config: Config,
+        local: SocketAddr,
+        (seed, fresh): (weir_core::Seed, Option<[u8; 32]>),
+        clock: Clock,
+    ) -> Driver {
         let trace_path = std::env::var_os(TRACE_ENV)
             .map(|pattern| trace_path(&pattern.to_string_lossy(), local, config.connection_id_prefix));
         let trace =
@@ -169,10 +188,7 @@ impl Driver {
         } else {
             weir_core::Endpoint::new(config, seed)
         };
-        // Fresh bytes apart from the seed: the ephemeral keys, connection ids and packet
-        // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
-        let mut fresh = [0u8; 32];
-        if getrandom::fill(&mut fresh).is_ok() {
+        if let Some(fresh) = fresh {
             ep.add_entropy(&fresh);
         }
         if let (Some(path), Some(secrets)) = (trace_path.filter(|_| trace.is_some()), ep.trace_secrets()) {
@@ -188,7 +204,8 @@ impl Driver {
             ep,
             local,
             metrics: metrics::Sums::default(),
-            started: StdInstant::now(),
+            started: clock.now(),
+            clock,
             conns: BTreeMap::new(),
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
@@ -203,7 +220,7 @@ impl Driver {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_micros(self.started.elapsed().as_micros() as u64)
+        Instant::from_micros(self.wall().saturating_duration_since(self.started).as_micros() as u64)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next.
@@ -267,8 +284,9 @@ impl Driver {
         if self.ep.poll_timeout().is_some_and(|t| t <= now) {
             self.ep.handle_timeout(now);
         }
-        self.expire_requests(StdInstant::now());
-        self.expire_parked(StdInstant::now());
+        let at = self.wall();
+        self.expire_requests(at);
+        self.expire_parked(at);
         self.progress();
     }
 
@@ -392,7 +410,7 @@ impl Driver {
         let all = std::mem::take(&mut self.wakers);
         self.woken.extend(all.into_values().flatten());
         self.shutdown = Some(Shutdown {
-            drain_until: StdInstant::now() + DRAIN_LIMIT,
+            drain_until: self.wall() + DRAIN_LIMIT,
             close_until: None,
         });
         tracing::debug!(connections = self.ep.connection_count(), "shutting down");
@@ -404,7 +422,7 @@ impl Driver {
         let Some(s) = &self.shutdown else {
             return false;
         };
-        let at = StdInstant::now();
+        let at = self.wall();
         if s.close_until.is_none() {
             let unacked = self
                 .live()

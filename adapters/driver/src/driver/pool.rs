@@ -208,13 +208,14 @@ impl Driver {
     /// being let go; whether it was.
     pub(super) fn pool_park(&mut self, conn: ConnectionHandle) -> bool {
         let idle = self.pool.idle;
+        let now = self.wall();
         let Some(c) = self.conns.get_mut(&conn) else {
             return false;
         };
         if !c.pooled || c.ended.is_some() || idle.is_zero() {
             return false;
         }
-        let at = StdInstant::now() + idle;
+        let at = now + idle;
         if let Some(old) = c.parked.replace(at) {
             self.pool.parked.remove(&(old, conn));
         }

@@ -17,7 +17,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::task::{Poll, Waker};
-use std::time::Instant as StdInstant;
+use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::Bytes;
 use weir_core::wire::request::{StreamRole, REQUEST_CANCELLED, REQUEST_REFUSED};
@@ -250,14 +250,15 @@ impl Driver {
     // ------------------------------------------------------------ the requester's calls
 
     /// Our request `stream` (its body being written, not ended) waits for its reply from
-    /// now on, until `deadline` if given; a stop of it is kept for
+    /// now on, for `timeout` if given; a stop of it is kept for
     /// [`poll_reply`](Self::poll_reply).
     pub(crate) fn await_reply(
         &mut self,
         conn: ConnectionHandle,
         stream: StreamId,
-        deadline: Option<StdInstant>,
+        timeout: Option<StdDuration>,
     ) {
+        let deadline = timeout.map(|t| self.wall() + t);
         if let Some(c) = self.conns.get_mut(&conn) {
             let awaiting = Awaiting {
                 deadline,

@@ -282,9 +282,8 @@ impl Connection {
         let stream = self.open_stream(Some(label)).await?;
         let id = stream.id();
         let mut request = Outstanding { stream: Some(stream) };
-        let deadline = timeout.map(|t| std::time::Instant::now() + t);
         let conn = self.id();
-        self.shared().call(|d| d.await_reply(conn, id, deadline))?;
+        self.shared().call(|d| d.await_reply(conn, id, timeout))?;
         if let Some(stream) = request.stream.as_mut() {
             // A stop while the body goes out is the responder's refusal (of a request too
             // long for it, say).
