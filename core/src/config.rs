@@ -397,7 +397,33 @@ pub(crate) struct PeerParams {
     pub(crate) reset_token: Option<[u8; 16]>,
 }
 
+/// What a connection keeps of the peer's [`PeerParams`] once its handshake applied them: the
+/// limits it goes on reading (the others went into credit, stream counts and loss recovery
+/// then). Every connection holds one: 48 bytes instead of 80.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct PeerLimits {
+    /// Each new stream's credit.
+    pub(crate) max_stream_data: u64,
+    /// The longest stream the peer takes; `u64::MAX` for any (a wire value is below 2^62).
+    pub(crate) max_message_len: u64,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) max_datagram_size: u16,
+    /// The server's stateless reset token (spec §6.1); read by clients only.
+    pub(crate) reset_token: Option<[u8; 16]>,
+}
+
 impl PeerParams {
+    /// What a connection keeps of these once they are applied.
+    pub(crate) fn limits(&self) -> PeerLimits {
+        PeerLimits {
+            max_stream_data: self.max_stream_data,
+            max_message_len: self.max_message_len.unwrap_or(u64::MAX),
+            idle_timeout: self.idle_timeout,
+            max_datagram_size: self.max_datagram_size,
+            reset_token: self.reset_token,
+        }
+    }
+
     pub(crate) fn from_wire(p: &TransportParams) -> Self {
         PeerParams {
             max_data: p.max_data.unwrap_or(65_536),

@@ -134,8 +134,9 @@ impl ReceiveWindow {
 pub(crate) struct SendCredit {
     limit: u64,
     used: u64,
-    /// The limit we last said we were blocked at.
-    reported: Option<u64>,
+    /// Whether we said we were blocked at the current limit (a flag, not the limit: the
+    /// limit only grows, and a raise clears it).
+    reported: bool,
 }
 
 impl SendCredit {
@@ -143,7 +144,7 @@ impl SendCredit {
         SendCredit {
             limit,
             used: 0,
-            reported: None,
+            reported: false,
         }
     }
 
@@ -163,24 +164,27 @@ impl SendCredit {
     /// The peer raised its limit (a lower value is stale and ignored); whether it grew.
     pub(crate) fn raise(&mut self, limit: u64) -> bool {
         let grew = limit > self.limit;
-        self.limit = self.limit.max(limit);
+        if grew {
+            self.limit = limit;
+            self.reported = false;
+        }
         grew
     }
 
     /// We want more than the limit allows: the limit to report as blocked at, once per
     /// limit.
     pub(crate) fn take_blocked(&mut self) -> Option<u64> {
-        if self.available() > 0 || self.reported == Some(self.limit) {
+        if self.available() > 0 || self.reported {
             return None;
         }
-        self.reported = Some(self.limit);
+        self.reported = true;
         Some(self.limit)
     }
 
     /// The report sent by [`take_blocked`](Self::take_blocked) was lost: report again if
     /// still blocked.
     pub(crate) fn report_lost(&mut self) {
-        self.reported = None;
+        self.reported = false;
     }
 }
 

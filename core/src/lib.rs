@@ -135,6 +135,7 @@ mod relay;
 mod replay;
 mod stats;
 mod stream;
+mod thin_deque;
 pub mod time;
 mod transitions;
 /// Traces (spec/trace.md): the record of one endpoint's life, one line per call, enough to

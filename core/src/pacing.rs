@@ -43,8 +43,10 @@ const SCALE: u32 = 10;
 /// A token bucket in bytes: filled at a rate up to a capacity, drained by what is sent.
 #[derive(Clone, Debug)]
 pub(crate) struct TokenBucket {
-    /// Bytes that may leave now, scaled by 2^10 for sub-byte refills.
-    tokens: u128,
+    /// Bytes that may leave now, scaled by 2^10 for sub-byte refills. Reckoned in `u128`,
+    /// kept in `u64` (every connection has one: 8 bytes and no 16-byte alignment); a
+    /// bucket would have to hold 16 PB to be clipped.
+    tokens: u64,
     last: Instant,
 }
 
@@ -52,7 +54,7 @@ impl TokenBucket {
     /// A bucket holding `bytes` at `now`.
     pub(crate) fn new(now: Instant, bytes: u64) -> Self {
         TokenBucket {
-            tokens: u128::from(bytes) << SCALE,
+            tokens: clip(u128::from(bytes) << SCALE),
             last: now,
         }
     }
@@ -62,14 +64,15 @@ impl TokenBucket {
     fn delay_scaled(&mut self, now: Instant, rate: u128, capacity: u128, need: usize) -> Option<Instant> {
         let rate = rate.max(1);
         let elapsed = u128::from((now - self.last).as_micros());
-        self.tokens = (self.tokens + elapsed * rate / 1_000_000).min(capacity);
+        let tokens = (u128::from(self.tokens) + elapsed * rate / 1_000_000).min(capacity);
+        self.tokens = clip(tokens);
         self.last = self.last.max(now);
         let need = (need as u128) << SCALE;
-        if self.tokens >= need {
+        if tokens >= need {
             return None;
         }
         // Rounded up, so at the instant returned the tokens are there.
-        let wait = ((need - self.tokens) * 1_000_000).div_ceil(rate);
+        let wait = ((need - tokens) * 1_000_000).div_ceil(rate);
         Some(now + Duration::from_micros(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
@@ -85,8 +88,12 @@ impl TokenBucket {
 
     /// `bytes` left.
     pub(crate) fn take(&mut self, bytes: usize) {
-        self.tokens = self.tokens.saturating_sub((bytes as u128) << SCALE);
+        self.tokens = clip(u128::from(self.tokens).saturating_sub((bytes as u128) << SCALE));
     }
+}
+
+fn clip(tokens: u128) -> u64 {
+    u64::try_from(tokens).unwrap_or(u64::MAX)
 }
 
 /// What the pace follows.

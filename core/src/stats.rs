@@ -95,14 +95,15 @@ pub struct ConnectionStats {
 /// updates, the path MTU, whether a black hole was found) are read from their owners when
 /// the statistics are asked for, so an idle connection does not store them twice. What
 /// counts rare events (probes, congestion, blocking, migrations, punches, verifications,
-/// datagrams lost or dropped) is a [`Tally`], half the size.
+/// datagrams lost or dropped, duplicates, datagrams that did not authenticate) is a
+/// [`Tally`], half the size.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct ConnectionCounters {
     pub(crate) datagrams_sent: u64,
     pub(crate) datagrams_received: u64,
     pub(crate) packets_lost: u64,
-    pub(crate) duplicates_received: u64,
-    pub(crate) unauthenticated: u64,
+    pub(crate) duplicates_received: Tally,
+    pub(crate) unauthenticated: Tally,
     pub(crate) bytes_retransmitted: u64,
     pub(crate) bytes_acked: u64,
     pub(crate) bytes_read: u64,
@@ -125,7 +126,7 @@ pub(crate) struct ConnectionCounters {
 }
 
 /// A count of rare events in 32 bits, which saturates (at 4,294,967,295) instead of
-/// overflowing: a connection keeps fourteen of them.
+/// overflowing: a connection keeps sixteen of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally(u32);
 

@@ -12,7 +12,7 @@ use super::*;
 /// The control frames waiting to be sent, in the order they were asked for, each once: a
 /// second ask for one already waiting changes nothing (its value is taken when it is sent).
 #[derive(Debug, Default)]
-pub(super) struct ControlQueue(VecDeque<Control>);
+pub(super) struct ControlQueue(ThinDeque<Control>);
 
 impl ControlQueue {
     /// Asks for `c` to be sent, unless it waits already.
@@ -38,9 +38,7 @@ impl ControlQueue {
 
     /// Lets go of the queue's room if nothing waits (spec §8, Liveness: a trim).
     pub(super) fn trim(&mut self) {
-        if self.0.is_empty() {
-            self.0 = VecDeque::new();
-        }
+        self.0.trim();
     }
 
     #[cfg(test)]

@@ -117,7 +117,7 @@ impl Connection {
     }
 
     pub(super) fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
-        self.peer = peer;
+        self.peer = peer.limits();
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
         let own = self.congestion.take();
         let algorithm = own.as_deref().unwrap_or(&config.congestion);

@@ -43,7 +43,7 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use crate::black_hole::{BlackHole, Probe, Verdict};
-use crate::config::{Config, PeerDecision, PeerParams};
+use crate::config::{Config, PeerDecision, PeerLimits, PeerParams};
 use crate::congestion::{AckEvent, CongestionAlgorithm, CongestionController, LossEvent, RttSample};
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
@@ -62,6 +62,7 @@ use crate::stats::{ConnectionCounters, ConnectionStats};
 use crate::stream::held::{budget, Datagram, STREAM_COST};
 use crate::stream::recv::{RecvError, RecvStream};
 use crate::stream::send::SendStream;
+use crate::thin_deque::ThinDeque;
 use crate::time::{Duration, Instant};
 use crate::verify::{Mismatch, Verifier};
 use crate::wire::{
@@ -208,7 +209,8 @@ pub(crate) struct Connection {
     state: State,
     handshake: HandshakeState,
     negotiated: Option<Negotiated>,
-    peer: PeerParams,
+    /// What the connection goes on reading of the peer's transport parameters.
+    peer: PeerLimits,
     recovery: Recovery,
     received: Received,
     /// A client's own choice of controller, if not the configured one, until the
@@ -271,7 +273,9 @@ pub(crate) struct Connection {
     datagram: Datagram,
     /// Unreliable datagrams both ways (an owned part, module `datagrams`; spec §4.19).
     datagrams: Datagrams,
-    events: VecDeque<Event>,
+    /// Events for the application, in order (one pointer while a trimmed connection has
+    /// none).
+    events: ThinDeque<Event>,
     pub(crate) stats: ConnectionCounters,
 }
 
@@ -325,7 +329,7 @@ impl Connection {
             state: State::Handshaking,
             handshake,
             negotiated: None,
-            peer: PeerParams::from_wire(&Default::default()),
+            peer: PeerParams::from_wire(&Default::default()).limits(),
             recovery: Recovery::new(config.initial_rtt, config.max_probe_interval, skip_seed),
             received: Received::new(config.max_tracked_ack_ranges),
             congestion: None,
@@ -354,7 +358,7 @@ impl Connection {
             punch: None,
             datagram: Datagram::new(0),
             datagrams: Datagrams::default(),
-            events: VecDeque::new(),
+            events: ThinDeque::default(),
             stats: ConnectionCounters::default(),
         }
     }
@@ -591,8 +595,8 @@ impl Connection {
             datagrams_sent: c.datagrams_sent,
             datagrams_received: c.datagrams_received,
             packets_lost: c.packets_lost,
-            duplicates_received: c.duplicates_received,
-            unauthenticated: c.unauthenticated,
+            duplicates_received: c.duplicates_received.get(),
+            unauthenticated: c.unauthenticated.get(),
             bytes_retransmitted: c.bytes_retransmitted,
             bytes_acked: c.bytes_acked,
             bytes_read: c.bytes_read,

@@ -30,12 +30,18 @@ pub(super) const SPARE_STREAMS: usize = 8;
 #[derive(Debug, Default)]
 pub(super) struct StreamTable {
     streams: StreamSlots,
+    /// What only an active connection needs: boxed, made by the first stream ended or
+    /// queued, let go by a trim once nothing is queued (an idle connection pays a pointer).
+    active: Option<Box<Active>>,
+}
+
+#[derive(Debug, Default)]
+struct Active {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<StreamState>>,
     /// Streams with something to send, one round-robin queue per priority class; a stream
-    /// is in at most one, at most once (`StreamState::queued`). Boxed, made by the first
-    /// stream queued and let go by a trim once all are empty.
-    send_queues: Option<Box<[VecDeque<StreamId>; Priority::COUNT]>>,
+    /// is in at most one, at most once (`StreamState::queued`).
+    send_queues: [VecDeque<StreamId>; Priority::COUNT],
 }
 
 impl StreamTable {
@@ -69,7 +75,7 @@ impl StreamTable {
 
     /// A new stream, in a spare box if there is one.
     pub(super) fn insert(&mut self, id: StreamId, state: StreamState) {
-        let boxed = match self.spare.pop() {
+        let boxed = match self.active.as_mut().and_then(|a| a.spare.pop()) {
             Some(mut b) => {
                 *b = state;
                 b
@@ -82,9 +88,10 @@ impl StreamTable {
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare.
     pub(super) fn remove(&mut self, id: StreamId) {
         if let Some(mut b) = self.streams.remove(id) {
-            if self.spare.len() < SPARE_STREAMS {
+            let spare = &mut self.active.get_or_insert_with(Box::default).spare;
+            if spare.len() < SPARE_STREAMS {
                 *b = StreamState::default();
-                self.spare.push(b);
+                spare.push(b);
             }
         }
     }
@@ -92,9 +99,10 @@ impl StreamTable {
     /// Lets go of the spare boxes and of the queues if all are empty (spec §8, Liveness: a
     /// trim): a connection quiet for a second keeps no memory for the next stream.
     pub(super) fn trim(&mut self) {
-        self.spare = Vec::new();
         if self.nothing_queued() {
-            self.send_queues = None;
+            self.active = None;
+        } else if let Some(a) = self.active.as_mut() {
+            a.spare = Vec::new();
         }
     }
 
@@ -104,30 +112,28 @@ impl StreamTable {
         if let Some(state) = self.streams.get_mut(id) {
             if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
                 state.queued = true;
-                let queues = self.send_queues.get_or_insert_with(Box::default);
-                queues[state.priority as usize].push_back(id);
+                let active = self.active.get_or_insert_with(Box::default);
+                active.send_queues[state.priority as usize].push_back(id);
             }
         }
     }
 
     /// No stream has anything to send.
     pub(super) fn nothing_queued(&self) -> bool {
-        self.send_queues
+        self.active
             .as_deref()
-            .is_none_or(|queues| queues.iter().all(VecDeque::is_empty))
+            .is_none_or(|a| a.send_queues.iter().all(VecDeque::is_empty))
     }
 
     /// How many streams wait in `class`: the turns one round gives.
     pub(super) fn waiting(&self, class: usize) -> usize {
-        self.send_queues
-            .as_deref()
-            .map_or(0, |queues| queues[class].len())
+        self.active.as_deref().map_or(0, |a| a.send_queues[class].len())
     }
 
     /// The stream whose turn it is in `class`, taken off the queue (`queue` puts it back
     /// at the end if it still has something to send after its turn).
     pub(super) fn next_turn(&mut self, class: usize) -> Option<StreamId> {
-        let id = self.send_queues.as_deref_mut()?[class].pop_front()?;
+        let id = self.active.as_deref_mut()?.send_queues[class].pop_front()?;
         if let Some(state) = self.streams.get_mut(id) {
             state.queued = false;
         }
@@ -160,12 +166,16 @@ mod tests {
         for i in 0..20 {
             t.remove(StreamId(i));
         }
-        assert_eq!((t.len(), t.spare.len()), (0, SPARE_STREAMS));
+        let spares = |t: &StreamTable| t.active.as_ref().map_or(0, |a| a.spare.len());
+        assert_eq!((t.len(), spares(&t)), (0, SPARE_STREAMS));
         // The next stream takes a spare box instead of allocating.
-        let spare = &*t.spare[SPARE_STREAMS - 1] as *const StreamState;
+        let spare = &*t.active.as_ref().unwrap().spare[SPARE_STREAMS - 1] as *const StreamState;
         t.insert(StreamId(40), StreamState::default());
         assert_eq!(t.get(&StreamId(40)).map(|s| s as *const StreamState), Some(spare));
-        assert_eq!(t.spare.len(), SPARE_STREAMS - 1);
+        assert_eq!(spares(&t), SPARE_STREAMS - 1);
+        // A trim lets the spare boxes go with the rest.
+        t.trim();
+        assert!(t.active.is_none());
     }
 
     #[test]

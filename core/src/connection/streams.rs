@@ -50,7 +50,7 @@ impl Connection {
 
     /// Whether a stream of `len` bytes is longer than the peer takes (its `max_message_len`).
     pub(super) fn too_long_for_peer(&self, len: u64) -> bool {
-        self.peer.max_message_len.is_some_and(|max| len > max)
+        len > self.peer.max_message_len
     }
 
     pub(super) fn send_stream(&mut self, id: StreamId) -> Result<&mut StreamState, ApiError> {
@@ -88,7 +88,7 @@ impl Connection {
         if total.is_some_and(|t| end > t) {
             return Err(ApiError::TotalLength);
         }
-        if peer_max.is_some_and(|max| end > max) {
+        if end > peer_max {
             return Err(ApiError::MessageTooLong);
         }
         if data.is_empty() {

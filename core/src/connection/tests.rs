@@ -116,7 +116,8 @@ fn connection_size() {
         ("stream table", size_of::<super::StreamTable>()),
         ("timers", size_of::<super::Timers>()),
         ("receipts", size_of::<super::Receipts>()),
-        ("peer's parameters", size_of::<super::PeerParams>()),
+        ("peer's limits", size_of::<super::PeerLimits>()),
+        ("BBR (boxed)", size_of::<crate::congestion::Bbr>()),
         (
             "packet keys (boxed)",
             size_of::<crate::crypto::protection::Protection>(),
@@ -126,7 +127,7 @@ fn connection_size() {
     for (name, bytes) in parts {
         std::println!("  {name}: {bytes}");
     }
-    assert!(size_of::<super::Connection>() <= 1712);
+    assert!(size_of::<super::Connection>() <= 1504);
     assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
     assert!(
         size_of::<crate::crypto::protection::Protection>() <= 160,

@@ -183,9 +183,7 @@ impl Connection {
         if let Some(keys) = self.crypto.as_mut() {
             keys.release();
         }
-        if self.events.is_empty() {
-            self.events = VecDeque::new();
-        }
+        self.events.trim();
         self.control.trim();
         self.streams.trim();
         self.inbox.trim();

@@ -35,6 +35,7 @@ use smallvec::SmallVec;
 
 use crate::congestion::RateSample;
 use crate::crypto::keys::keyed_u64;
+use crate::stats::Tally;
 use crate::time::{Duration, Instant};
 use crate::wire::Ack;
 use delivery_rate::{DeliveryRate, DeliveryState, Sampler};
@@ -44,7 +45,7 @@ pub(crate) use sent::{Control, SentFrame};
 /// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
 /// the starting value; it grows when losses turn out spurious (RFC 9002 §6.1.1 allows
 /// adapting it), up to [`MAX_PACKET_THRESHOLD`].
-const PACKET_THRESHOLD: u64 = 3;
+const PACKET_THRESHOLD: u16 = 3;
 /// The most reordering tolerated before the packet threshold stops growing (the time
 /// threshold still declares loss).
 const MAX_PACKET_THRESHOLD: u64 = 1 << 12;
@@ -60,8 +61,8 @@ const REMEMBERED_LOSSES: usize = 512;
 /// range twice as high, up to 2^16 to 2^17 packets. Early skips catch an optimistic ACKer
 /// while its congestion window is still small; later ones are rare, as each costs the peer
 /// an ACK range and an immediate ACK.
-const FIRST_SKIP_EXPONENT: u32 = 4;
-const LAST_SKIP_EXPONENT: u32 = 16;
+const FIRST_SKIP_EXPONENT: u8 = 4;
+const LAST_SKIP_EXPONENT: u8 = 16;
 /// Numbers left out that are remembered: an ACK of an older one is not noticed.
 const REMEMBERED_SKIPS: usize = 8;
 
@@ -124,9 +125,13 @@ struct Skips {
     /// The next number to leave out.
     next: u64,
     /// The next gap is drawn from `2^exponent..2^(exponent + 1)`.
-    exponent: u32,
-    /// The latest numbers left out, oldest first.
-    recent: SmallVec<[u64; REMEMBERED_SKIPS]>,
+    exponent: u8,
+    /// The latest numbers left out, oldest first: `recent[..remembered]`, each by its low
+    /// 32 bits. All lie below `next` and within `REMEMBERED_SKIPS` gaps of it (at most 2^20
+    /// numbers), so the low bits name each exactly (`full`); every connection keeps these,
+    /// and this way they cost 32 bytes instead of 72.
+    recent: [u32; REMEMBERED_SKIPS],
+    remembered: u8,
 }
 
 impl Skips {
@@ -136,7 +141,8 @@ impl Skips {
             drawn: 0,
             next: 0,
             exponent: FIRST_SKIP_EXPONENT,
-            recent: SmallVec::new(),
+            recent: [0; REMEMBERED_SKIPS],
+            remembered: 0,
         };
         skips.next = skips.gap();
         skips
@@ -151,17 +157,29 @@ impl Skips {
 
     /// Leaves out `pn` (at or past `self.next`).
     fn skip(&mut self, pn: u64) {
-        if self.recent.len() == REMEMBERED_SKIPS {
-            self.recent.remove(0);
+        let n = usize::from(self.remembered);
+        if n == REMEMBERED_SKIPS {
+            self.recent.copy_within(1.., 0);
+            self.recent[n - 1] = pn as u32;
+        } else {
+            self.recent[n] = pn as u32;
+            self.remembered += 1;
         }
-        self.recent.push(pn);
         self.next = pn.saturating_add(self.gap());
     }
 
-    fn any_in(&self, ack: &Ack) -> bool {
-        self.recent
+    /// The numbers left out that are remembered, oldest first.
+    fn recent(&self) -> impl Iterator<Item = u64> + '_ {
+        // The distance back from `next`, in the low 32 bits, is the whole distance.
+        let full = |low: u32| self.next - u64::from((self.next as u32).wrapping_sub(low));
+        self.recent[..usize::from(self.remembered)]
             .iter()
-            .any(|&pn| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest))
+            .map(move |&low| full(low))
+    }
+
+    fn any_in(&self, ack: &Ack) -> bool {
+        self.recent()
+            .any(|pn| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest))
     }
 }
 
@@ -268,7 +286,7 @@ pub(crate) struct Recovery {
     last_eliciting_sent: Option<Instant>,
     loss_time: Option<Instant>,
     bytes_in_flight: usize,
-    packet_threshold: u64,
+    packet_threshold: u16,
     /// The time threshold in eighths of an RTT beyond one, and when it last grew (`ZERO`:
     /// never; an idle connection keeps thousands of these, so no `Option`).
     time_threshold: u8,
@@ -276,7 +294,7 @@ pub(crate) struct Recovery {
     /// Packet numbers recently declared lost (bounded): an ACK of one means the loss was
     /// spurious, and the packet threshold grows to the reordering seen.
     recently_lost: alloc::collections::BTreeSet<u64>,
-    spurious_losses: u64,
+    spurious_losses: Tally,
     rate: DeliveryRate,
 }
 
@@ -300,14 +318,14 @@ impl Recovery {
             time_threshold: TIME_THRESHOLD,
             time_threshold_raised: Instant::ZERO,
             recently_lost: alloc::collections::BTreeSet::new(),
-            spurious_losses: 0,
+            spurious_losses: Tally::default(),
             rate: DeliveryRate::default(),
         }
     }
 
     /// Losses later shown to be reordering.
     pub(crate) fn spurious_losses(&self) -> u64 {
-        self.spurious_losses
+        self.spurious_losses.get()
     }
 
     pub(crate) fn set_peer_max_ack_delay(&mut self, d: Duration) {
@@ -329,7 +347,7 @@ impl Recovery {
     /// Whether `pn` is one of the numbers left out that are still remembered.
     #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn remembers_skipped(&self, pn: u64) -> bool {
-        self.skips.recent.contains(&pn)
+        self.skips.recent().any(|s| s == pn)
     }
 
     pub(crate) fn largest_acked(&self) -> Option<u64> {
@@ -400,7 +418,7 @@ impl Recovery {
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
         // the packet threshold past the distance seen, and the time threshold by a step (the
         // ACK does not say how late the packet was, only that it was).
-        let spurious_before = self.spurious_losses;
+        let mut reordered = false;
         for range in ack.ranges.iter() {
             let spurious: SmallVec<[u64; 8]> = self
                 .recently_lost
@@ -410,11 +428,12 @@ impl Recovery {
             for pn in spurious {
                 self.recently_lost.remove(&pn);
                 self.spurious_losses += 1;
-                let distance = largest.saturating_sub(pn) + 1;
-                self.packet_threshold = self.packet_threshold.max(distance).min(MAX_PACKET_THRESHOLD);
+                reordered = true;
+                let distance = largest.saturating_sub(pn).saturating_add(1);
+                let distance = u16::try_from(distance.min(MAX_PACKET_THRESHOLD)).unwrap_or(u16::MAX);
+                self.packet_threshold = self.packet_threshold.max(distance);
             }
         }
-        let reordered = self.spurious_losses > spurious_before;
         if reordered {
             self.raise_time_threshold(now);
         }
@@ -455,7 +474,7 @@ impl Recovery {
         let mut lost_pns: SmallVec<[u64; 16]> = SmallVec::new();
         for p in self.sent.below(largest) {
             let pn = p.number;
-            if largest - pn >= self.packet_threshold || p.time + delay <= now {
+            if largest - pn >= u64::from(self.packet_threshold) || p.time + delay <= now {
                 lost_pns.push(pn);
             } else {
                 let at = p.time + delay;

@@ -14,9 +14,9 @@ pub(crate) struct RttEstimator {
     latest: Duration,
     smoothed: Duration,
     var: Duration,
-    min: Duration,
-    /// Whether a sample has arrived (until then `smoothed`/`var` come from the initial RTT).
-    sampled: bool,
+    /// The lowest sample; none before the first (until then `smoothed`, `var` and the
+    /// minimum come from the initial RTT, which `latest` holds).
+    min: Option<Duration>,
 }
 
 impl RttEstimator {
@@ -26,8 +26,7 @@ impl RttEstimator {
             latest: initial,
             smoothed: initial,
             var: Duration::from_micros(initial.as_micros() / 2),
-            min: initial,
-            sampled: false,
+            min: None,
         }
     }
 
@@ -35,17 +34,17 @@ impl RttEstimator {
     /// max_ack_delay by the caller.
     pub(crate) fn update(&mut self, sample: Duration, ack_delay: Duration) {
         self.latest = sample;
-        if !self.sampled {
+        let Some(min) = self.min else {
             // RFC 9002 §5.3: the first sample sets everything.
-            self.sampled = true;
-            self.min = sample;
+            self.min = Some(sample);
             self.smoothed = sample;
             self.var = Duration::from_micros(sample.as_micros() / 2);
             return;
-        }
-        self.min = self.min.min(sample);
+        };
+        let min = min.min(sample);
+        self.min = Some(min);
         // Subtract the ack delay only if what remains is not below the minimum RTT.
-        let adjusted = if sample >= self.min + ack_delay {
+        let adjusted = if sample >= min + ack_delay {
             sample - ack_delay
         } else {
             sample
@@ -66,7 +65,7 @@ impl RttEstimator {
     }
 
     pub(crate) fn min(&self) -> Duration {
-        self.min
+        self.min.unwrap_or(self.latest)
     }
 
     #[cfg(test)]

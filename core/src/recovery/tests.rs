@@ -138,7 +138,7 @@ fn numbers_are_left_out_at_growing_random_gaps() {
         .collect();
     assert!((16..32).contains(&left_out[0]), "{left_out:?}");
     for (k, pair) in left_out.windows(2).enumerate() {
-        let low = 1u64 << (FIRST_SKIP_EXPONENT + 1 + k as u32).min(LAST_SKIP_EXPONENT);
+        let low = 1u64 << (FIRST_SKIP_EXPONENT as usize + 1 + k).min(LAST_SKIP_EXPONENT.into());
         assert!((low..2 * low).contains(&(pair[1] - pair[0])), "{left_out:?}");
     }
     // The 11th number left out comes by 2^16 - 32, the 13th no sooner than 2^17 - 16.
@@ -150,6 +150,33 @@ fn numbers_are_left_out_at_growing_random_gaps() {
     // Packets that elicit no ACK (not recorded here) are never followed by a gap.
     let mut acks_only = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
     assert!((0..100_000).all(|n| acks_only.take_pn() == n));
+}
+
+#[test]
+fn the_numbers_left_out_are_remembered_whole_across_32_bit_boundaries() {
+    // Skips keeps each number by its low 32 bits: the eight latest, wherever they fall.
+    let mut skips = Skips::new(7);
+    let start = (1u64 << 32) - (1 << 14);
+    let mut left_out = Vec::new();
+    let mut pn = start;
+    while left_out.len() < REMEMBERED_SKIPS + 3 {
+        if pn >= skips.next {
+            skips.skip(pn);
+            left_out.push(pn);
+        }
+        pn += 1;
+    }
+    assert!(left_out[0] < 1 << 32 && *left_out.last().unwrap() > 1 << 32);
+    let remembered: Vec<u64> = skips.recent().collect();
+    assert_eq!(remembered, left_out[3..], "the latest eight, oldest first");
+    let named = |pn: u64| ack(&[(pn, pn)]);
+    assert!(remembered.iter().all(|&pn| skips.any_in(&named(pn))));
+    assert!(
+        !skips.any_in(&named(left_out[2])),
+        "forgotten once eight newer came"
+    );
+    assert!(!skips.any_in(&named(left_out[5] + (1 << 32))));
+    assert!(!skips.any_in(&named(left_out[5] - 1)));
 }
 
 #[test]

@@ -69,6 +69,8 @@
 //! every platform.
 
 use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent};
+use core::num::{NonZeroU64, NonZeroUsize};
+
 use crate::time::{Duration, Instant};
 
 mod round_max;
@@ -184,9 +186,9 @@ pub struct Bbr {
     probe_rtt_done: Option<Instant>,
     probe_rtt_min: Option<Duration>,
     probe_rtt_prior: usize,
-    /// This round's losses and deliveries (bytes), lowest queueing delay (µs), peak flight.
+    /// This round's losses and deliveries (bytes), lowest queueing delay, peak flight.
     round_lost: u64,
-    round_min_queue: Option<u64>,
+    round_min_queue: Option<Duration>,
     round_peak_flight: usize,
     /// The round that ended had a standing queue.
     round_queued: bool,
@@ -200,9 +202,9 @@ pub struct Bbr {
     queueing_delay: Duration,
     window: usize,
     /// The window before persistent congestion, restored by the next ACK.
-    outage: Option<usize>,
+    outage: Option<NonZeroUsize>,
     bytes_in_flight: usize,
-    pacing_rate: Option<u64>,
+    pacing_rate: Option<NonZeroU64>,
     /// ACK aggregation (draft §4.6.4.2): since when ACKs have come at least as fast as the
     /// bandwidth estimate delivers, what they acknowledged in that time, and the most
     /// they acknowledged beyond the estimate in each of the last rounds (every round).
@@ -336,7 +338,8 @@ impl Bbr {
     /// Whether a queue stood at the bottleneck all through the round that ended: its lowest
     /// queueing delay was above the standing-queue floor.
     fn standing_queue(&self) -> bool {
-        self.round_min_queue.is_some_and(|q| q > self.queue_floor())
+        self.round_min_queue
+            .is_some_and(|q| q.as_micros() > self.queue_floor())
     }
 
     /// The queueing delay (µs) that counts as a standing queue: a quarter of the minimum
@@ -539,7 +542,8 @@ impl Bbr {
             } else {
                 0
             };
-            let rate = u64::try_from(rate.max(floor)).unwrap_or(u64::MAX).max(1);
+            let rate = u64::try_from(rate.max(floor)).unwrap_or(u64::MAX);
+            let rate = NonZeroU64::new(rate).unwrap_or(NonZeroU64::MIN);
             // Startup never slows its pace: a low early sample must not hold it back.
             self.pacing_rate = Some(match (self.full_bw_reached, self.pacing_rate) {
                 (false, Some(old)) => old.max(rate),
@@ -578,7 +582,7 @@ impl CongestionController for Bbr {
     fn on_ack(&mut self, ack: &AckEvent) {
         self.bytes_in_flight = ack.bytes_in_flight;
         if let Some(window) = self.outage.take() {
-            self.window = window;
+            self.window = window.get();
         }
         let now = ack.now;
         if let Some(wire) = ack.one_way_delay {
@@ -587,7 +591,8 @@ impl CongestionController for Bbr {
             self.base_delay = Some(base);
             let q = u64::try_from(delay - base).unwrap_or(0);
             self.queueing_delay = Duration::from_micros(q);
-            self.round_min_queue = Some(self.round_min_queue.map_or(q, |m| m.min(q)));
+            let queue = Duration::from_micros(q);
+            self.round_min_queue = Some(self.round_min_queue.map_or(queue, |m| m.min(queue)));
             // The queue seen empty (the one-way delay back at its lowest): the minimum RTT
             // still holds, and draining the pipe to re-measure it would only cost rate.
             if q < self.queue_floor() / 2 && self.state != State::ProbeRtt {
@@ -626,7 +631,8 @@ impl CongestionController for Bbr {
 
     fn on_persistent_congestion(&mut self, _now: Instant) {
         if self.outage.is_none() {
-            self.outage = Some(self.window);
+            // The window is never below the minimum window, so never zero.
+            self.outage = NonZeroUsize::new(self.window);
         }
         self.window = self.min_window();
     }
@@ -644,7 +650,7 @@ impl CongestionController for Bbr {
     }
 
     fn pacing_rate(&self) -> Option<u64> {
-        self.pacing_rate
+        self.pacing_rate.map(NonZeroU64::get)
     }
 }
 
