@@ -71,11 +71,18 @@ impl Connection {
         match &mut state.reading {
             Reading::Stopped | Reading::StoppedUnannounced => {
                 // The application gave up on it: what arrives is dropped and its credit
-                // released.
+                // released. Once the rest up to its end has come (the sender had finished
+                // it before the stop reached it, so no reset follows), it is over: it frees
+                // its place for the peer's next stream (spec §4.5), unread.
                 while recv.read(usize::MAX).is_some() {}
                 state.released += grown;
+                let over = !recv.awaits_data() && !recv.is_tapped();
                 self.receive_credit.release(grown);
                 self.update_connection_credit();
+                if over {
+                    self.remove_recv(id);
+                    return Ok(());
+                }
             }
             Reading::Open {
                 readable_signaled, ..
@@ -189,6 +196,7 @@ impl Connection {
         let unread = final_size.saturating_sub(state.released);
         state.released += unread;
         let unannounced = matches!(state.reading, Reading::Unannounced);
+        let stopped = state.reading.is_stopped();
         self.receive_credit.release(unread);
         self.update_connection_credit();
         if unannounced {
@@ -197,6 +205,12 @@ impl Connection {
             // here and frees its place for the peer's next stream (spec §4.5).
             self.remove_recv(id);
             return Ok(());
+        }
+        if stopped {
+            // The application stopped it and reads it no more: the reset (the sender's
+            // answer to the stop, or its own) ends it here, and frees its place for the
+            // peer's next stream (spec §4.5). The application is still told.
+            self.remove_recv(id);
         }
         self.events.push_back(Event::StreamReset {
             conn: self.handle,

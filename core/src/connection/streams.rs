@@ -202,6 +202,9 @@ impl Connection {
             self.control.push(Control::StopSending { id, code });
             if refused_whole {
                 self.send_receipt(id, Delivery::Failed { code, relays: 0 });
+                // Every byte had come: nothing more will, and it frees its place for the
+                // peer's next stream (spec §4.5).
+                self.remove_recv(id);
             }
         }
         Ok(())
