@@ -220,6 +220,35 @@ async fn refusals_reach_the_requester_with_their_code() {
     .await;
 }
 
+/// A responder that refuses more requests than its client may have open at once (128 by
+/// default) keeps being asked: each refused request's stream frees its place once its
+/// requester resets it (spec §4.6). Before, the 129th request waited for a stream for ever
+/// (found by the `driver` fuzz target).
+#[tokio::test]
+async fn refusing_more_requests_than_the_stream_limit_leaves_room_for_more() {
+    bounded(async {
+        let (a, b) = (endpoint(), endpoint());
+        let conn = a.connect(b.local_addr()).await.unwrap();
+        let serving = tokio::spawn(async move {
+            let c = b.accept().await.unwrap();
+            for _ in 0..300 {
+                let (_, responder) = c.accept_request().await.unwrap();
+                responder.refuse(9);
+            }
+            (b, c)
+        });
+        for i in 0..300 {
+            let r = conn.request(&service("/no"), Bytes::from_static(b"?")).await;
+            assert!(
+                matches!(r, Err(Error::Request(RequestError::Refused { code: 9 }))),
+                "request {i}: {r:?}"
+            );
+        }
+        serving.await.unwrap();
+    })
+    .await;
+}
+
 /// The peer closing the connection fails a request waiting on it with the connection's
 /// end.
 #[tokio::test]
