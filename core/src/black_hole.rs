@@ -28,6 +28,7 @@
 //! again. Either way its loss is no congestion signal (RFC 8899 §4.4): the connection
 //! leaves it out of the loss it reports to the congestion controller.
 
+use crate::maybe_pn::MaybePn;
 use crate::time::{Duration, Instant};
 use crate::wire::MIN_DATAGRAM_SIZE;
 
@@ -80,7 +81,7 @@ pub(crate) struct BlackHole {
     /// Small probes acknowledged, each after `LARGE_UNANSWERED` large packets unanswered.
     confirmations: u32,
     /// The latest small probe's packet number.
-    probe: Option<u64>,
+    probe: MaybePn,
     /// Fell back to the base size, and where trying the large size again stands.
     fallback: Option<Raise>,
 }
@@ -129,7 +130,7 @@ impl BlackHole {
         }
         match probe {
             Probe::None | Probe::Mtu => {}
-            Probe::Small => self.probe = Some(number),
+            Probe::Small => self.probe = MaybePn::some(number),
             Probe::Raise => self.fallback = Some(Raise::Probe(number)),
         }
     }
@@ -151,15 +152,15 @@ impl BlackHole {
                 // Large datagrams get through: whatever was lost was lost to something else.
                 self.large_unanswered = 0;
                 self.confirmations = 0;
-                self.probe = None;
+                self.probe = MaybePn::NONE;
                 return Verdict::Same;
             }
-            probe_acked |= self.probe == Some(number);
+            probe_acked |= self.probe.get() == Some(number);
         }
         if !probe_acked || self.large_unanswered < LARGE_UNANSWERED {
             return Verdict::Same;
         }
-        self.probe = None;
+        self.probe = MaybePn::NONE;
         self.confirmations += 1;
         if self.confirmations >= CONFIRMATIONS {
             self.fallback = Some(Raise::At(now + RAISE_AFTER));

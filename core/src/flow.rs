@@ -132,29 +132,31 @@ impl ReceiveWindow {
 /// The credit the peer granted us.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SendCredit {
+    /// The limit, in the low 63 bits (a wire limit is below 2^62); the top bit says we
+    /// reported being blocked at it (a raise clears it). One word, not two: every
+    /// connection keeps two of these, and every stream one.
     limit: u64,
     used: u64,
-    /// Whether we said we were blocked at the current limit (a flag, not the limit: the
-    /// limit only grows, and a raise clears it).
-    reported: bool,
 }
+
+/// `SendCredit::limit`'s top bit: blocked at this limit was reported.
+const REPORTED: u64 = 1 << 63;
 
 impl SendCredit {
     pub(crate) fn new(limit: u64) -> Self {
         SendCredit {
-            limit,
+            limit: limit.min(!REPORTED),
             used: 0,
-            reported: false,
         }
     }
 
     /// Bytes (or streams) that may still be used.
     pub(crate) fn available(&self) -> u64 {
-        self.limit.saturating_sub(self.used)
+        self.limit().saturating_sub(self.used)
     }
 
     pub(crate) fn limit(&self) -> u64 {
-        self.limit
+        self.limit & !REPORTED
     }
 
     pub(crate) fn consume(&mut self, n: u64) {
@@ -163,10 +165,10 @@ impl SendCredit {
 
     /// The peer raised its limit (a lower value is stale and ignored); whether it grew.
     pub(crate) fn raise(&mut self, limit: u64) -> bool {
-        let grew = limit > self.limit;
+        let limit = limit.min(!REPORTED);
+        let grew = limit > self.limit();
         if grew {
             self.limit = limit;
-            self.reported = false;
         }
         grew
     }
@@ -174,17 +176,17 @@ impl SendCredit {
     /// We want more than the limit allows: the limit to report as blocked at, once per
     /// limit.
     pub(crate) fn take_blocked(&mut self) -> Option<u64> {
-        if self.available() > 0 || self.reported {
+        if self.available() > 0 || self.limit & REPORTED != 0 {
             return None;
         }
-        self.reported = true;
-        Some(self.limit)
+        self.limit |= REPORTED;
+        Some(self.limit())
     }
 
     /// The report sent by [`take_blocked`](Self::take_blocked) was lost: report again if
     /// still blocked.
     pub(crate) fn report_lost(&mut self) {
-        self.reported = false;
+        self.limit &= !REPORTED;
     }
 }
 
@@ -264,5 +266,22 @@ mod tests {
         assert_eq!(c.available(), 10);
         c.consume(10);
         assert_eq!(c.take_blocked(), Some(20));
+        assert_eq!(
+            (c.limit(), c.available()),
+            (20, 0),
+            "the report leaves the limit as it was"
+        );
+    }
+
+    #[test]
+    fn a_limit_past_any_wire_value_is_kept_apart_from_the_report() {
+        let most = u64::MAX >> 1;
+        let mut c = SendCredit::new(u64::MAX);
+        assert_eq!(c.limit(), most);
+        c.consume(most);
+        assert_eq!(c.take_blocked(), Some(most));
+        assert!(!c.raise(u64::MAX), "no higher limit to grow to");
+        assert_eq!((c.limit(), c.available(), c.take_blocked()), (most, 0, None));
+        assert_eq!(core::mem::size_of::<SendCredit>(), 16);
     }
 }

@@ -125,6 +125,7 @@ pub mod bench_internals {
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod handshake;
+mod maybe_pn;
 mod mtu_search;
 mod pacing;
 mod pipe;

@@ -9,7 +9,7 @@
 use super::*;
 
 impl Connection {
-    pub(super) fn on_ack_outcome(&mut self, now: Instant, ack: &Ack, outcome: Outcome) {
+    pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: Outcome) {
         if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
             let rtt = self.recovery.rtt();
             let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
@@ -81,14 +81,14 @@ impl Connection {
         }
         self.on_lost(now, outcome.lost);
         self.check_writable();
-        self.check_retransmissions(now);
+        self.check_retransmissions(now, config);
     }
 
     /// Ends the connection once its retransmissions pass the budget (spec §10.6): a peer that
     /// acknowledges a trickle, or a path that loses nearly everything, gets no endless
     /// resending.
-    pub(super) fn check_retransmissions(&mut self, now: Instant) {
-        let Some(ratio) = self.retransmission_ratio else {
+    pub(super) fn check_retransmissions(&mut self, now: Instant, config: &Config) {
+        let Some(ratio) = config.max_retransmission_ratio else {
             return;
         };
         let budget = self

@@ -222,8 +222,6 @@ pub(crate) struct Connection {
     gate: SendGate,
     /// Every stream, and the send round robin (module `stream_table`).
     streams: StreamTable,
-    /// `Config::max_retransmission_ratio`.
-    retransmission_ratio: Option<u32>,
     /// How many streams each side may open, and when to tell the peer more (an owned part,
     /// module `stream_count`): grants are batched, a MAX_STREAMS going out once the peer has
     /// used half of what it heard (RFC 9000 §4.6), not after every stream read, so a
@@ -336,12 +334,11 @@ impl Connection {
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             gate: SendGate::new(now),
             streams: StreamTable::default(),
-            retransmission_ratio: config.max_retransmission_ratio,
             stream_count: StreamCount::new(config.max_concurrent_streams),
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
             receive_credit: ReceiveCredit::new(config.receive_window, config.max_receive_window)
-                .with_stream_window(config.stream_receive_window, config.max_stream_receive_window),
+                .with_stream_window(config.stream_receive_window),
             send_buffer: SendBuffer::new(config.send_buffer),
             clock: now,
             inbox: Inbox::default(),

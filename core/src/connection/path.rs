@@ -6,6 +6,8 @@
 //! the account and answers how many bytes may go; the connection applies it to each
 //! datagram (module `transmit`).
 
+use crate::maybe_pn::MaybePn;
+
 /// Before its address is proven, a peer is sent at most this many times what it sent.
 const AMPLIFICATION_FACTOR: u64 = 3;
 
@@ -20,20 +22,27 @@ pub(super) struct Path {
     unproven: Option<Account>,
     /// After the peer moved: the first packet number sent to the new address; an ACK of it
     /// (or of a later one) proves the peer receives there.
-    probe: Option<u64>,
+    probe: MaybePn,
     /// The limit keeps back whatever is due: the timers that would send it (an ACK, the
     /// pacer, a keep-alive) wait until more comes from the address (or it is proven, or
     /// left), or they would stay due and fire again and again with nothing sent.
     starved: bool,
 }
 
-/// The anti-amplification account of an unproven address.
+/// The anti-amplification account of an unproven address. In 32 bits each (every
+/// connection keeps one): both saturate, and once what was sent saturates nothing more may
+/// be sent, so the limit holds past 4 GiB too.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(super) struct Account {
     /// Bytes received from the address.
-    pub(super) received: u64,
+    pub(super) received: u32,
     /// Bytes sent to it.
-    pub(super) sent: u64,
+    pub(super) sent: u32,
+}
+
+/// `len` as a count of the account's width, saturated.
+fn bytes(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl Path {
@@ -42,7 +51,7 @@ impl Path {
     pub(super) fn unproven() -> Path {
         Path {
             unproven: Some(Account::default()),
-            probe: None,
+            probe: MaybePn::NONE,
             starved: false,
         }
     }
@@ -50,7 +59,7 @@ impl Path {
     /// A datagram of `len` bytes came from the current address.
     pub(super) fn on_received(&mut self, len: usize) {
         if let Some(a) = self.unproven.as_mut() {
-            a.received += len as u64;
+            a.received = a.received.saturating_add(bytes(len));
             self.starved = false;
         }
     }
@@ -70,30 +79,33 @@ impl Path {
     /// packet we send it is `next_packet`.
     pub(super) fn moved(&mut self, len: usize, next_packet: u64) {
         self.unproven = Some(Account {
-            received: len as u64,
+            received: bytes(len),
             sent: 0,
         });
-        self.probe = Some(next_packet);
+        self.probe = MaybePn::some(next_packet);
         self.starved = false;
     }
 
     /// How many bytes may be sent now; `None` once the address is proven (no limit).
     pub(super) fn room(&self) -> Option<u64> {
         let a = self.unproven?;
-        Some((a.received * AMPLIFICATION_FACTOR).saturating_sub(a.sent))
+        if a.sent == u32::MAX {
+            return Some(0);
+        }
+        Some((u64::from(a.received) * AMPLIFICATION_FACTOR).saturating_sub(u64::from(a.sent)))
     }
 
     /// A datagram of `len` bytes was sent to the current address.
     pub(super) fn on_sent(&mut self, len: usize) {
         if let Some(a) = self.unproven.as_mut() {
-            a.sent += len as u64;
+            a.sent = a.sent.saturating_add(bytes(len));
         }
     }
 
     /// The peer acknowledged packets up to `largest`: the address is proven if that covers
     /// the probe.
     pub(super) fn on_acked(&mut self, largest: u64) {
-        if self.probe.is_some_and(|first| largest >= first) {
+        if self.probe.get().is_some_and(|first| largest >= first) {
             self.proven();
         }
     }
@@ -101,7 +113,7 @@ impl Path {
     /// The address is proven (the handshake showed the peer receives there).
     pub(super) fn proven(&mut self) {
         self.unproven = None;
-        self.probe = None;
+        self.probe = MaybePn::NONE;
         self.starved = false;
     }
 
@@ -128,6 +140,18 @@ mod tests {
         assert_eq!(p.room(), Some(0), "never below nothing");
         p.proven();
         assert_eq!(p.room(), None);
+    }
+
+    #[test]
+    fn the_limit_holds_when_the_counts_saturate() {
+        let mut p = Path::unproven();
+        p.on_received(usize::MAX);
+        assert_eq!(p.room(), Some(3 * u64::from(u32::MAX)));
+        p.on_sent(u32::MAX as usize - 1);
+        p.on_sent(10);
+        assert_eq!(p.room(), Some(0), "what was sent saturated: nothing more may go");
+        p.on_received(1 << 20);
+        assert_eq!(p.room(), Some(0));
     }
 
     #[test]

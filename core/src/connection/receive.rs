@@ -159,7 +159,7 @@ impl Connection {
                             p.on_acked(ack.largest());
                         }
                         self.path.on_acked(ack.largest());
-                        self.on_ack_outcome(now, &ack, outcome)
+                        self.on_ack_outcome(now, config, &ack, outcome)
                     }
                     Err(_) => return Err(ViolationKind::UnsentPacketAcked),
                 }

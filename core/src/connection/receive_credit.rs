@@ -31,8 +31,6 @@ pub(super) struct ReceiveCredit {
     /// The window a stream the peer opens starts with: the configured one, or the largest
     /// a stream of this connection has grown to since (spec §4.12, Streams and credit).
     stream_window: u64,
-    /// How far a stream's window may grow (`Config::max_stream_receive_window`).
-    max_stream_window: u64,
 }
 
 impl ReceiveCredit {
@@ -45,25 +43,19 @@ impl ReceiveCredit {
             released: 0,
             cost: 0,
             stream_window: 0,
-            max_stream_window: 0,
         }
     }
 
-    /// Streams the peer opens start with a window of `start` bytes, growing up to `max`.
-    pub(super) fn with_stream_window(mut self, start: u64, max: u64) -> ReceiveCredit {
+    /// Streams the peer opens start with a window of `start` bytes (each grows up to
+    /// `Config::max_stream_receive_window`, read from the config: not kept here).
+    pub(super) fn with_stream_window(mut self, start: u64) -> ReceiveCredit {
         self.stream_window = start;
-        self.max_stream_window = max;
         self
     }
 
     /// The window the next stream the peer opens starts with.
     pub(super) fn stream_window(&self) -> u64 {
         self.stream_window
-    }
-
-    /// How far a stream's window may grow.
-    pub(super) fn max_stream_window(&self) -> u64 {
-        self.max_stream_window
     }
 
     /// A stream's window grew to `to`: the next ones start there.
@@ -164,8 +156,8 @@ mod tests {
 
     #[test]
     fn a_stream_s_window_that_grew_is_where_the_next_ones_start() {
-        let mut c = ReceiveCredit::new(1000, 4000).with_stream_window(100, 800);
-        assert_eq!((c.stream_window(), c.max_stream_window()), (100, 800));
+        let mut c = ReceiveCredit::new(1000, 4000).with_stream_window(100);
+        assert_eq!(c.stream_window(), 100);
         c.stream_window_grew(300);
         c.stream_window_grew(200);
         assert_eq!(c.stream_window(), 300, "never shrinks");

@@ -155,10 +155,7 @@ impl Connection {
         }
         for index in opened {
             let sid = StreamId::new(id.initiator(), index);
-            let (window, max) = (
-                config.stream_receive_window,
-                self.receive_credit.max_stream_window(),
-            );
+            let (window, max) = (config.stream_receive_window, config.max_stream_receive_window);
             let state = StreamState {
                 recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
                 ..Default::default()

@@ -120,7 +120,7 @@ impl Connection {
             Timer::Recovery => match self.recovery.on_timeout(now) {
                 Timeout::Lost(lost) => {
                     self.on_lost(now, lost);
-                    self.check_retransmissions(now);
+                    self.check_retransmissions(now, config);
                 }
                 Timeout::Probe { consecutive } => {
                     self.stats.probes += 1;

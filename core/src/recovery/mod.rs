@@ -35,6 +35,7 @@ use smallvec::SmallVec;
 
 use crate::congestion::RateSample;
 use crate::crypto::keys::keyed_u64;
+use crate::maybe_pn::MaybePn;
 use crate::stats::Tally;
 use crate::time::{Duration, Instant};
 use crate::wire::Ack;
@@ -276,9 +277,10 @@ pub(crate) struct Recovery {
     sent: SentPackets,
     next_pn: u64,
     skips: Skips,
-    largest_acked: Option<u64>,
+    largest_acked: MaybePn,
     rtt: RttEstimator,
-    pto_count: u32,
+    /// Probe timeouts in a row (saturating: the backoff stops doubling at 16 anyway).
+    pto_count: u8,
     /// The longest the probe timeout backs off to (unless the unbacked-off PTO is longer).
     max_probe_interval: Duration,
     /// The peer's max_ack_delay.
@@ -306,7 +308,7 @@ impl Recovery {
             sent: SentPackets::default(),
             next_pn: 0,
             skips: Skips::new(skip_seed),
-            largest_acked: None,
+            largest_acked: MaybePn::NONE,
             rtt: RttEstimator::new(initial_rtt),
             pto_count: 0,
             max_probe_interval,
@@ -351,7 +353,7 @@ impl Recovery {
     }
 
     pub(crate) fn largest_acked(&self) -> Option<u64> {
-        self.largest_acked
+        self.largest_acked.get()
     }
 
     pub(crate) fn rtt(&self) -> &RttEstimator {
@@ -370,7 +372,7 @@ impl Recovery {
 
     /// Probe timeouts in a row that fired without an acknowledgement.
     pub(crate) fn pto_count(&self) -> u32 {
-        self.pto_count
+        u32::from(self.pto_count)
     }
 
     #[cfg(test)]
@@ -440,7 +442,7 @@ impl Recovery {
         // The largest acknowledged moves on even when it names a packet not tracked here
         // (one that carried only ACK, PADDING or CLOSE): packets in flight sent before it
         // are then overdue all the same (RFC 9002 §6.1 counts every packet).
-        let advanced = self.largest_acked.is_none_or(|l| largest > l);
+        let advanced = self.largest_acked().is_none_or(|l| largest > l);
         if out.acked.is_empty() && !advanced {
             // Nothing new, but a threshold that just grew moves the loss timer later.
             if reordered {
@@ -450,7 +452,7 @@ impl Recovery {
         }
         self.sent.compact();
         if advanced {
-            self.largest_acked = Some(largest);
+            self.largest_acked = MaybePn::some(largest);
         }
         // RFC 9002 §5.1: a sample only when the largest acknowledged is newly acknowledged.
         if let Some(p) = out.acked.iter().find(|p| p.number == largest) {
@@ -467,7 +469,7 @@ impl Recovery {
     /// is set for the earliest of them.
     fn detect_lost(&mut self, now: Instant) -> Vec<SentPacket> {
         self.loss_time = None;
-        let Some(largest) = self.largest_acked else {
+        let Some(largest) = self.largest_acked() else {
             return Vec::new();
         };
         let delay = self.rtt.loss_delay(u64::from(self.time_threshold));
@@ -537,7 +539,7 @@ impl Recovery {
         // The probe timer restarts from now even if the probe cannot be sent at once.
         self.last_eliciting_sent = Some(now);
         Timeout::Probe {
-            consecutive: self.pto_count,
+            consecutive: self.pto_count(),
         }
     }
 

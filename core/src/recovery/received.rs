@@ -16,8 +16,6 @@
 //! gap (a loss, or a number the peer left out, §8) costs ACK frames a range for about a
 //! round trip, not for the rest of the connection.
 
-use smallvec::SmallVec;
-
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
@@ -35,14 +33,18 @@ pub(crate) struct Received {
     news: bool,
     /// Lowest packet number still tracked: anything below is treated as a duplicate.
     floor: u64,
-    /// The most ranges remembered.
-    max_ranges: usize,
+    /// The most ranges remembered (`Config::max_tracked_ack_ranges`, at most 65,535: every
+    /// connection keeps this, and 16 bits of it pack beside the counters).
+    max_ranges: u16,
     /// Numbers below this are not reported: the peer has seen an ACK of them.
     reported_from: u64,
     /// Our packets that carried an ACK frame, with the frame's largest, oldest first, until
     /// the peer's acknowledgements reach them. New ones are not watched while the list is
     /// full: one watched per round trip is enough.
-    watched: SmallVec<[(u64, u64); WATCHED_ACKS]>,
+    /// `watched[..watching]`: a fixed array, not a `SmallVec`, whose length packs beside
+    /// the counters (every connection keeps one).
+    watched: [(u64, u64); WATCHED_ACKS],
+    watching: u8,
 }
 
 /// Our ACK-carrying packets watched for the peer's acknowledgement.
@@ -52,7 +54,7 @@ impl Received {
     /// Remembers at most `max_ranges` ranges of packet numbers (at least one).
     pub(crate) fn new(max_ranges: usize) -> Self {
         Received {
-            max_ranges: max_ranges.max(1),
+            max_ranges: u16::try_from(max_ranges).unwrap_or(u16::MAX).max(1),
             pns: RangeSet::new(),
             largest: None,
             unacked_eliciting: 0,
@@ -60,7 +62,8 @@ impl Received {
             news: false,
             floor: 0,
             reported_from: 0,
-            watched: SmallVec::new(),
+            watched: [(0, 0); WATCHED_ACKS],
+            watching: 0,
         }
     }
 
@@ -89,7 +92,7 @@ impl Received {
             self.largest = Some((pn, now, timestamp));
         }
         self.pns.insert(pn..pn + 1);
-        while self.pns.len() > self.max_ranges {
+        while self.pns.len() > usize::from(self.max_ranges) {
             if let Some(r) = self.pns.pop_first() {
                 self.floor = r.end;
             }
@@ -154,8 +157,9 @@ impl Received {
 
     /// An ACK frame reporting up to `largest` went out in our packet `pn`.
     pub(crate) fn ack_sent(&mut self, pn: u64, largest: u64) {
-        if self.watched.len() < WATCHED_ACKS {
-            self.watched.push((pn, largest));
+        if let Some(slot) = self.watched.get_mut(usize::from(self.watching)) {
+            *slot = (pn, largest);
+            self.watching += 1;
         }
     }
 
@@ -166,12 +170,17 @@ impl Received {
     pub(crate) fn on_peer_ack(&mut self, ack: &Ack) {
         let peer_largest = ack.largest();
         let names = |pn: u64| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest);
-        for &(pn, largest) in self.watched.iter().filter(|(pn, _)| *pn <= peer_largest) {
-            if names(pn) {
+        let mut kept = 0;
+        for i in 0..usize::from(self.watching) {
+            let (pn, largest) = self.watched[i];
+            if pn > peer_largest {
+                self.watched[kept] = (pn, largest);
+                kept += 1;
+            } else if names(pn) {
                 self.reported_from = self.reported_from.max(largest + 1);
             }
         }
-        self.watched.retain(|(pn, _)| *pn > peer_largest);
+        self.watching = kept as u8;
     }
 }
 

@@ -198,7 +198,9 @@ pub struct Bbr {
     inflight_hi: usize,
     /// One-way delays (spec §3.4) and their lowest since the last ProbeRtt.
     clock: DelayClock,
-    base_delay: Option<i64>,
+    /// The lowest one-way delay; `i64::MAX` before the first since the last ProbeRtt (so
+    /// that the next sample is the lowest; 8 bytes where an `Option` takes 16).
+    base_delay: i64,
     queueing_delay: Duration,
     window: usize,
     /// The window before persistent congestion, restored by the next ACK.
@@ -241,7 +243,7 @@ impl Bbr {
             queued_samples: 0,
             inflight_hi: usize::MAX,
             clock: DelayClock::default(),
-            base_delay: None,
+            base_delay: i64::MAX,
             queueing_delay: Duration::ZERO,
             window: initial_window(max_datagram),
             outage: None,
@@ -291,7 +293,7 @@ impl Bbr {
             self.probe_rtt_done = None;
             self.probe_rtt_min = None;
             self.probe_rtt_prior = self.window;
-            self.base_delay = None;
+            self.base_delay = i64::MAX;
         }
         if state == (State::ProbeBw { phase: 0 }) && self.inflight_hi != usize::MAX {
             // Each probe may find room the last congestion took away.
@@ -587,8 +589,8 @@ impl CongestionController for Bbr {
         let now = ack.now;
         if let Some(wire) = ack.one_way_delay {
             let delay = self.clock.unwrap(wire);
-            let base = self.base_delay.map_or(delay, |b| b.min(delay));
-            self.base_delay = Some(base);
+            let base = self.base_delay.min(delay);
+            self.base_delay = base;
             let q = u64::try_from(delay - base).unwrap_or(0);
             self.queueing_delay = Duration::from_micros(q);
             let queue = Duration::from_micros(q);
