@@ -255,7 +255,7 @@ pub struct Config {
     /// build ACKs: below the oldest, every packet counts as a duplicate (dropped). Bounds
     /// what a peer skipping packet numbers makes us hold (16 bytes and a tree entry per
     /// range); more tolerates heavier reordering. Default: 256 (an ACK carries the highest
-    /// 64).
+    /// 64). At most 65,535 are kept, whatever is asked.
     pub max_tracked_ack_ranges: usize,
     /// The longest message (stream) the peer may send, announced to it: a stream's credit
     /// never reaches past it, and a total length announced beyond it closes the connection
