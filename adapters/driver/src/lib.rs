@@ -58,6 +58,8 @@
 #![warn(missing_docs)]
 
 mod driver;
+#[cfg(feature = "fuzzing")]
+pub mod fuzz;
 mod handles;
 pub mod identity_file;
 mod io;

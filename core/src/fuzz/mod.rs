@@ -54,6 +54,13 @@ pub use send_stream::send_stream;
 pub use trace::{traced_targets, TraceRun, TraceTargetError, TracedRun};
 pub use trace_inputs::trace_inputs;
 
+/// The pseudo-random bytes the scenario targets cut their payloads from (28 KiB), so that a
+/// byte given to the wrong message or offset shows: for targets built above the core,
+/// whose payloads are cut from it too.
+pub fn pattern() -> &'static [u8] {
+    pair::pattern_bytes()
+}
+
 use bytes::Bytes;
 
 use crate::crypto::Primitives;

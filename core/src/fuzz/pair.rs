@@ -54,6 +54,11 @@ const fn pattern() -> [u8; PATTERN_LEN] {
     out
 }
 
+/// The whole of [`PATTERN`], for the targets above the core (`weir_driver::fuzz`).
+pub(super) fn pattern_bytes() -> &'static [u8] {
+    &PATTERN
+}
+
 /// Message `k`'s bytes: `len` bytes of [`PATTERN`] from a start of its own (4,099 is prime
 /// to the starts' range, so the first 16,384 messages all start apart).
 pub(super) fn content(k: u32, len: usize) -> &'static [u8] {

@@ -1,18 +1,18 @@
 //! Where a driver's time comes from: the system's monotonic clock for every adapter, or,
-//! in tests, a clock that moves only when told, with a seed given and no fresh entropy, so
+//! in tests and fuzzing (feature `fuzzing`), a clock that moves only when told, with a seed given and no fresh entropy, so
 //! that timeouts are tested without waiting and the same calls give the same bytes.
 //!
 //! Inputs: the system clock, or a test's `advance`. Outputs: the time every deadline of
 //! the driver (requests, the pool, shutdown, figures) and the core's `Instant`s are
 //! reckoned from.
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use std::net::SocketAddr;
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use std::time::Duration as StdDuration;
 use std::time::Instant as StdInstant;
 
-#[cfg(test)]
+#[cfg(any(test, feature = "fuzzing"))]
 use weir_core::Config;
 
 use super::Driver;
@@ -22,9 +22,9 @@ use super::Driver;
 pub(super) enum Clock {
     /// The system's monotonic clock: every adapter's.
     System,
-    /// Time that moves only when a test moves it (`Driver::advance`), so that timeouts are
+    /// Time that moves only when a test or the fuzz target moves it (`Driver::advance`), so that timeouts are
     /// tested without waiting and runs repeat exactly.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     Manual(StdInstant),
 }
 
@@ -32,7 +32,7 @@ impl Clock {
     pub(super) fn now(&self) -> StdInstant {
         match self {
             Clock::System => StdInstant::now(),
-            #[cfg(test)]
+            #[cfg(any(test, feature = "fuzzing"))]
             Clock::Manual(at) => *at,
         }
     }
@@ -40,16 +40,23 @@ impl Clock {
 
 impl Driver {
     /// A driver whose seed and time are given, with no entropy besides: the same calls give
-    /// the same datagrams and answers. For tests.
-    #[cfg(test)]
-    pub(crate) fn deterministic(config: Config, local: SocketAddr, seed: u64) -> Driver {
+    /// the same datagrams and answers. It records its core's trace where `trace` says
+    /// (`WEIR_TRACE`'s form; the environment is not read). For tests and the `driver` fuzz
+    /// target.
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn deterministic(
+        config: Config,
+        local: SocketAddr,
+        seed: u64,
+        trace: Option<String>,
+    ) -> Driver {
         let seed = (weir_core::Seed::from(seed), None);
-        Driver::with(config, local, seed, Clock::Manual(StdInstant::now()))
+        Driver::with(config, local, seed, Clock::Manual(StdInstant::now()), trace)
     }
 
     /// Moves a driver made by [`deterministic`](Self::deterministic) `by` on; its calls
     /// see the new time, and [`handle_timeout`](Self::handle_timeout) fires what is due.
-    #[cfg(test)]
+    #[cfg(any(test, feature = "fuzzing"))]
     pub(crate) fn advance(&mut self, by: StdDuration) {
         if let Clock::Manual(at) = &mut self.clock {
             *at += by;

@@ -160,19 +160,21 @@ impl Driver {
         // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
         let mut fresh = [0u8; 32];
         let fresh = getrandom::fill(&mut fresh).is_ok().then_some(fresh);
-        Driver::with(config, local, (os_seed(local), fresh), Clock::System)
+        let pattern = std::env::var_os(TRACE_ENV).map(|p| p.to_string_lossy().into_owned());
+        Driver::with(config, local, (os_seed(local), fresh), Clock::System, pattern)
     }
 
     /// A driver on `seed` and, if given, fresh entropy besides (`Endpoint::add_entropy`),
-    /// whose time comes from `clock`.
+    /// whose time comes from `clock`, recording its trace where `pattern` says (`WEIR_TRACE`'s
+    /// form), if given.
     fn with(
         config: Config,
         local: SocketAddr,
         (seed, fresh): (weir_core::Seed, Option<[u8; 32]>),
         clock: Clock,
+        pattern: Option<String>,
     ) -> Driver {
-        let trace_path = std::env::var_os(TRACE_ENV)
-            .map(|pattern| trace_path(&pattern.to_string_lossy(), local, config.connection_id_prefix));
+        let trace_path = pattern.map(|pattern| trace_path(&pattern, local, config.connection_id_prefix));
         let trace =
             trace_path.as_ref().and_then(
                 |path| match crate::create_trace_file(std::path::Path::new(path)) {

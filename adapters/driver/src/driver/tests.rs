@@ -547,8 +547,8 @@ fn each_shard_of_an_endpoint_traces_to_a_file_of_its_own() {
 /// Two drivers on the given seeds and a clock that moves only when told.
 fn deterministic(seed_a: u64, seed_b: u64) -> Pair {
     Pair {
-        a: Driver::deterministic(Config::default(), A.parse().unwrap(), seed_a),
-        b: Driver::deterministic(Config::default(), B.parse().unwrap(), seed_b),
+        a: Driver::deterministic(Config::default(), A.parse().unwrap(), seed_a, None),
+        b: Driver::deterministic(Config::default(), B.parse().unwrap(), seed_b, None),
     }
 }
 

@@ -1,0 +1,118 @@
+//! A `driver` fuzz input (a crash, or any corpus file) made into what explains it: the
+//! answers the applications were given, and the weir traces both endpoints' cores
+//! recorded, twice: as the fuzzer ran it, and with the real cryptographic primitives
+//! (fuzz/README.md, "A crash becomes a trace").
+//!
+//! ```text
+//! cargo run -p weir-driver --features fuzzing --bin driver_finding -- INPUT DIR
+//! ```
+//!
+//! writes, for each run (`as-fuzzed`, `real`), `DIR/RUN.answers` and `DIR/RUN-PORT.trace`
+//! (PORT: 1000 the client, 2000 the server; self-contained, its secrets inlined), says
+//! whether the run failed and how, and whether each trace replays here. The `real-*`
+//! traces replay in any build (`weir replay`, `weir trace show`); the `as-fuzzed-*` ones
+//! only in a build with weir-core's `fuzzing` feature. Exit code 0 when the input fails in
+//! at least one run, 1 when it fails in none (nothing to reproduce), 2 on a usage or file
+//! error.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use weir_core::crypto::Primitives;
+use weir_core::trace::TraceSecrets;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [input, dir] = &args[..] else {
+        eprintln!("usage: driver_finding INPUT DIR");
+        return ExitCode::from(2);
+    };
+    let data = match std::fs::read(input) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("driver_finding: cannot read {input}: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("driver_finding: cannot create {dir}: {e}");
+        return ExitCode::from(2);
+    }
+    // The failure's message, kept by a quiet hook instead of printed by the default one.
+    let message = Arc::new(Mutex::new(None::<String>));
+    let kept = Arc::clone(&message);
+    std::panic::set_hook(Box::new(move |info| {
+        let at = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
+        let text = info
+            .payload()
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{text}{at}"));
+    }));
+    let taken = || message.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let mut failed = false;
+    for (primitives, name) in [
+        (Primitives::FuzzingStandIn, "as-fuzzed"),
+        (Primitives::Real, "real"),
+    ] {
+        let pattern = Path::new(dir).join(format!("{name}-{{port}}.trace"));
+        let pattern = pattern.to_string_lossy();
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            weir_driver::fuzz::record(&data, primitives, &pattern)
+        }));
+        let answers = match run {
+            Ok(answers) => {
+                println!("{name}: no failure");
+                answers
+            }
+            Err(_) => {
+                failed = true;
+                let text = taken().unwrap_or_default();
+                println!("{name}: FAILED: {text}");
+                text
+            }
+        };
+        let path = Path::new(dir).join(format!("{name}.answers"));
+        if let Err(e) = std::fs::write(&path, answers) {
+            eprintln!("driver_finding: cannot write {}: {e}", path.display());
+            return ExitCode::from(2);
+        }
+        for port in weir_driver::fuzz::PORTS {
+            let path = Path::new(dir).join(format!("{name}-{port}.trace"));
+            let trace = match inline(&path) {
+                Ok(trace) => trace,
+                Err(e) => {
+                    eprintln!("driver_finding: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let verdict = match catch_unwind(|| weir_core::trace::replay(&trace)) {
+                Ok(Ok(r)) => format!("replays, {} records, {} outputs identical", r.records, r.outputs),
+                Ok(Err(e)) => format!("replay differs: {e}"),
+                Err(_) => format!("replay crashes as the run did: {}", taken().unwrap_or_default()),
+            };
+            println!("  {}: {verdict}", path.display());
+        }
+    }
+    if failed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Makes the trace at `path` self-contained: its secrets (the file beside it) inlined, the
+/// secrets file removed. The trace as it now stands.
+fn inline(path: &Path) -> Result<String, Box<dyn std::error::Error>> {
+    let text = std::fs::read_to_string(path)?;
+    let secrets_path = weir_driver::secrets_path(path);
+    let secrets = TraceSecrets::parse(&std::fs::read_to_string(&secrets_path)?)?;
+    let text = weir_core::trace::inline_secrets(&text, &secrets)?;
+    std::fs::write(path, &text)?;
+    std::fs::remove_file(secrets_path)?;
+    Ok(text)
+}

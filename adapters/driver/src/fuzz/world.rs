@@ -1,0 +1,327 @@
+//! The `driver` target's world: two sides, each a deterministic [`Driver`] behind the
+//! handles' lock, the datagrams in flight between them, and the application calls under
+//! way, polled as a runtime would poll them.
+//!
+//! Inputs: the script's network steps (deliver, drop, move the clock) and the calls it
+//! starts. Outputs: the calls' answers (into the log, module `oracle`) and a digest of
+//! every datagram sent.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Wake, Waker};
+use std::time::{Duration, Instant as StdInstant};
+
+use bytes::{Bytes, BytesMut};
+use weir_core::crypto::Primitives;
+use weir_core::wire::MAX_DATAGRAM_SIZE;
+use weir_core::Config;
+
+use super::oracle::LogRef;
+use crate::{Connection, Driver, Endpoint, Runtime, Shared, Urgency};
+
+/// Datagrams in flight at most: a newer one beyond is lost, as at a full queue.
+const MAX_IN_FLIGHT: usize = 256;
+const CLIENT: &str = "10.0.0.1:1000";
+const SERVER: &str = "10.0.0.2:2000";
+
+/// The handles tell the runtime what they changed; here the script moves every datagram
+/// and the clock itself, so there is nothing to tell.
+struct Scripted;
+
+impl Runtime for Scripted {
+    fn changed(&self, _driver: &mut Driver, _urgency: Urgency) {}
+}
+
+/// A waker that notes it was woken: the calls are polled again while any was.
+#[derive(Default)]
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// One side: its driver behind the handles' lock, where it is, and its clock's zero.
+pub(super) struct Side {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    zero: StdInstant,
+}
+
+impl Side {
+    fn new(addr: &str, seed: u64, primitives: Primitives, trace: Option<String>) -> Side {
+        let addr: SocketAddr = addr.parse().expect("a fixed address");
+        // Small windows and few concurrent streams, so that a few kilobytes and a few calls
+        // already meet flow control (a stream's credit, the connection's) and the stream
+        // limit, without the cost of moving megabytes and opening hundreds of streams.
+        let config = Config {
+            primitives,
+            max_concurrent_streams: 16,
+            stream_receive_window: 2 << 10,
+            max_stream_receive_window: 8 << 10,
+            receive_window: 8 << 10,
+            max_receive_window: 32 << 10,
+            ..Config::default()
+        };
+        let driver = Driver::deterministic(config, addr, seed, trace);
+        let zero = driver.wall();
+        Side {
+            shared: Shared::new(driver, addr, Box::new(Scripted)),
+            addr,
+            zero,
+        }
+    }
+
+    /// Moves this side's clock to `t` after its zero and fires what is due.
+    fn set_time(&self, t: Duration) {
+        let mut d = self.shared.driver();
+        let by = (self.zero + t).saturating_duration_since(d.wall());
+        d.advance(by);
+        d.handle_timeout();
+    }
+
+    /// When this side next has something to do, after its zero.
+    fn next_deadline(&self) -> Option<Duration> {
+        let d = self.shared.driver();
+        d.deadline().map(|at| at.saturating_duration_since(self.zero))
+    }
+}
+
+/// A call under way.
+pub(super) struct Task {
+    pub(super) future: Pin<Box<dyn Future<Output = ()>>>,
+    /// It ends by itself (liveness waits for it), rather than serving for the
+    /// connection's life.
+    pub(super) finite: bool,
+    /// What it is, for a liveness failure's message.
+    pub(super) what: String,
+}
+
+/// A call under way and its own waker: polled again only once woken, as a runtime polls
+/// a task, so that a wake-up the driver misses shows as a call that never ends.
+struct Polled {
+    task: Task,
+    woken: Arc<Flag>,
+    waker: Waker,
+}
+
+impl Polled {
+    fn new(task: Task) -> Polled {
+        let woken = Arc::new(Flag(AtomicBool::new(true)));
+        Polled {
+            task,
+            waker: Waker::from(Arc::clone(&woken)),
+            woken,
+        }
+    }
+}
+
+/// Calls that a call starts (a channel's reads, by the loop that accepts it), taken into
+/// the world's list at its next poll.
+pub(super) type Spawner = Rc<RefCell<Vec<Task>>>;
+
+/// The world: both sides, the datagrams in flight, the calls under way.
+pub(super) struct World {
+    client: Side,
+    server: Side,
+    /// In flight: source, destination, bytes.
+    pub(super) wire: VecDeque<(SocketAddr, SocketAddr, Bytes)>,
+    /// Calls under way, by their number (a finished or cancelled one leaves `None`).
+    tasks: Vec<Option<Polled>>,
+    pub(super) spawned: Spawner,
+    pub(super) log: LogRef,
+    /// Time since both clocks' zero.
+    pub(super) now: Duration,
+    /// FNV-1a over every datagram sent.
+    pub(super) digest: u64,
+    /// Where the drivers write what they send (one buffer for the run: a datagram's room is
+    /// 64 KiB).
+    buf: Vec<u8>,
+}
+
+/// FNV-1a's step.
+pub(super) fn fnv(h: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+impl World {
+    /// A world whose endpoints use `primitives`: the fuzzing stand-in as the target runs,
+    /// or the real ones to record traces any build replays. With `trace` (`WEIR_TRACE`'s
+    /// form: `{port}` is the endpoint's port), each records its core's trace there.
+    pub(super) fn new(primitives: Primitives, trace: Option<&str>) -> World {
+        World {
+            client: Side::new(CLIENT, 1, primitives, trace.map(str::to_owned)),
+            server: Side::new(SERVER, 2, primitives, trace.map(str::to_owned)),
+            wire: VecDeque::new(),
+            tasks: Vec::new(),
+            spawned: Spawner::default(),
+            log: LogRef::default(),
+            now: Duration::ZERO,
+            digest: 0xcbf2_9ce4_8422_2325,
+            buf: vec![0; MAX_DATAGRAM_SIZE],
+        }
+    }
+
+    /// Starts a call; its number, which an ended call's may be (the log forgets a call's
+    /// number when it ends).
+    pub(super) fn spawn(
+        &mut self,
+        what: String,
+        finite: bool,
+        future: impl Future<Output = ()> + 'static,
+    ) -> usize {
+        let polled = Polled::new(Task {
+            future: Box::pin(future),
+            finite,
+            what,
+        });
+        self.start(polled)
+    }
+
+    fn start(&mut self, polled: Polled) -> usize {
+        match self.tasks.iter().position(Option::is_none) {
+            Some(free) => {
+                self.tasks[free] = Some(polled);
+                free
+            }
+            None => {
+                self.tasks.push(Some(polled));
+                self.tasks.len() - 1
+            }
+        }
+    }
+
+    /// Gives up call `t` (dropped: a request so dropped is cancelled); whether it was
+    /// under way.
+    pub(super) fn cancel(&mut self, t: usize) -> bool {
+        self.tasks.get_mut(t).and_then(Option::take).is_some()
+    }
+
+    /// Polls the calls woken since their last poll, again while that wakes more or starts
+    /// new ones (bounded), then takes what the drivers have to send.
+    pub(super) fn run_tasks(&mut self) {
+        for _ in 0..64 {
+            let mut polled = false;
+            for slot in self.tasks.iter_mut() {
+                let Some(p) = slot else { continue };
+                if !p.woken.0.swap(false, Ordering::Relaxed) {
+                    continue;
+                }
+                polled = true;
+                let mut cx = Context::from_waker(&p.waker);
+                if p.task.future.as_mut().poll(&mut cx).is_ready() {
+                    *slot = None;
+                }
+            }
+            let spawned = std::mem::take(&mut *self.spawned.borrow_mut());
+            let started = !spawned.is_empty();
+            for task in spawned {
+                self.start(Polled::new(task));
+            }
+            if !started && !polled {
+                break;
+            }
+        }
+        self.flush();
+    }
+
+    /// Takes every datagram both drivers have to send onto the wire.
+    fn flush(&mut self) {
+        for side in [&self.client, &self.server] {
+            while let Some(t) = side.shared.driver().poll_transmit(&mut self.buf) {
+                let sent = &self.buf[..t.len];
+                self.digest = fnv(self.digest, sent);
+                if self.wire.len() < MAX_IN_FLIGHT {
+                    self.wire
+                        .push_back((side.addr, t.destination, Bytes::copy_from_slice(sent)));
+                }
+            }
+        }
+    }
+
+    /// Hands a datagram to the side it is for (none: it is lost).
+    pub(super) fn deliver(&mut self, (from, to, bytes): (SocketAddr, SocketAddr, Bytes)) {
+        let side = [&self.client, &self.server].into_iter().find(|s| s.addr == to);
+        if let Some(side) = side {
+            side.shared
+                .driver()
+                .handle_datagram(from, BytesMut::from(&bytes[..]));
+        }
+    }
+
+    /// Hands every datagram in flight to its side, in order.
+    pub(super) fn deliver_all(&mut self) {
+        while let Some(d) = self.wire.pop_front() {
+            self.deliver(d);
+        }
+    }
+
+    /// The earliest deadline of either side after now.
+    pub(super) fn next_deadline(&self) -> Option<Duration> {
+        [self.client.next_deadline(), self.server.next_deadline()]
+            .into_iter()
+            .flatten()
+            .filter(|&d| d > self.now)
+            .min()
+    }
+
+    /// Moves both clocks to `t` (never back), stopping at every deadline on the way.
+    pub(super) fn advance_to(&mut self, t: Duration) {
+        while self.now < t {
+            let next = self.next_deadline().map_or(t, |d| d.min(t));
+            self.now = next;
+            self.client.set_time(next);
+            self.server.set_time(next);
+            self.run_tasks();
+        }
+    }
+
+    /// Some call that ends by itself has not.
+    pub(super) fn pending_finite(&self) -> bool {
+        self.tasks.iter().flatten().any(|p| p.task.finite)
+    }
+
+    /// What the calls that end by themselves and have not are.
+    pub(super) fn pending(&self) -> Vec<&str> {
+        let finite = self.tasks.iter().flatten().filter(|p| p.task.finite);
+        finite.map(|p| p.task.what.as_str()).collect()
+    }
+
+    /// Connects the client to the server over a clean network: the endpoints' handles
+    /// (dropping one shuts its endpoint down) and both connections.
+    pub(super) fn connect(&mut self) -> Option<(Rc<Endpoint>, Rc<Endpoint>, Connection, Connection)> {
+        let endpoints = (
+            Rc::new(Endpoint::new(Arc::clone(&self.client.shared))),
+            Rc::new(Endpoint::new(Arc::clone(&self.server.shared))),
+        );
+        let (client, server) = (Rc::clone(&endpoints.0), Rc::clone(&endpoints.1));
+        let got: Rc<RefCell<(Option<Connection>, Option<Connection>)>> = Rc::default();
+        let (g1, g2) = (Rc::clone(&got), Rc::clone(&got));
+        let to = self.server.addr;
+        self.spawn("connect".into(), true, async move {
+            g1.borrow_mut().0 = client.connect(to).await.ok();
+        });
+        self.spawn("accept".into(), true, async move {
+            g2.borrow_mut().1 = server.accept().await.ok();
+        });
+        for _ in 0..64 {
+            self.run_tasks();
+            if !self.pending_finite() {
+                break;
+            }
+            self.deliver_all();
+        }
+        self.tasks.clear();
+        let (c, s) = got.borrow_mut().clone();
+        Some((endpoints.0, endpoints.1, c?, s?))
+    }
+}

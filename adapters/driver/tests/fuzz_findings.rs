@@ -1,0 +1,81 @@
+//! The `driver` fuzz target's findings as traces (fuzz/README.md, "A crash becomes a
+//! trace"): each folder `fuzz/findings/driver.WHAT/` holds the input the fuzzer found and
+//! the traces both endpoints' cores recorded on it with the real primitives
+//! (`real-1000.trace`, the client's; `real-2000.trace`, the server's; secrets inlined), as
+//! `cargo run -p weir-driver --features fuzzing --bin driver_finding` writes them. Here
+//! the input runs again without failing (the fix holds), records the same traces byte for
+//! byte, and each replays. A change of behaviour made on purpose rewrites them, to be
+//! reviewed in the diff:
+//!
+//! ```text
+//! WEIR_UPDATE_TRACES=1 cargo test -p weir-driver --features fuzzing --test fuzz_findings
+//! ```
+//!
+//! (The other targets' findings are weir-core's: `core/tests/fuzz_findings.rs`.)
+#![cfg(feature = "fuzzing")]
+
+use std::path::{Path, PathBuf};
+
+use weir_core::crypto::Primitives;
+use weir_core::trace::TraceSecrets;
+
+fn findings() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/findings");
+    let mut dirs: Vec<_> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("driver."))
+        })
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+/// The traces `input` records now, secrets inlined, by file name.
+fn recorded(input: &[u8]) -> Vec<(String, String)> {
+    let scratch = std::env::temp_dir().join(format!("weir-driver-findings-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch).unwrap();
+    let pattern = scratch.join("real-{port}.trace");
+    weir_driver::fuzz::record(input, Primitives::Real, &pattern.to_string_lossy());
+    let traces = weir_driver::fuzz::PORTS
+        .iter()
+        .map(|port| {
+            let file = format!("real-{port}.trace");
+            let path = scratch.join(&file);
+            let text = std::fs::read_to_string(&path).unwrap();
+            let secrets = std::fs::read_to_string(weir_driver::secrets_path(&path)).unwrap();
+            let secrets = TraceSecrets::parse(&secrets).unwrap();
+            (file, weir_core::trace::inline_secrets(&text, &secrets).unwrap())
+        })
+        .collect();
+    std::fs::remove_dir_all(&scratch).unwrap();
+    traces
+}
+
+#[test]
+fn every_driver_finding_runs_clean_and_its_traces_replay() {
+    let dirs = findings();
+    assert!(!dirs.is_empty(), "no driver findings");
+    let update = std::env::var_os("WEIR_UPDATE_TRACES").is_some();
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+        let input = std::fs::read(dir.join("input")).unwrap_or_else(|e| panic!("{name}: input: {e}"));
+        for (file, text) in recorded(&input) {
+            let at = dir.join(&file);
+            if update {
+                std::fs::write(&at, &text).unwrap();
+                continue;
+            }
+            let committed = std::fs::read_to_string(&at).unwrap_or_else(|e| panic!("{name}/{file}: {e}"));
+            assert!(
+                committed == text,
+                "{name}/{file}: the run records another trace now (behaviour changed; if on \
+                 purpose, WEIR_UPDATE_TRACES=1 and review the diff)"
+            );
+            let replayed = weir_core::trace::replay(&text).unwrap_or_else(|e| panic!("{name}/{file}: {e}"));
+            assert!(replayed.outputs > 0, "{name}/{file}: nothing to compare");
+        }
+    }
+}
