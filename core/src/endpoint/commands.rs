@@ -271,7 +271,11 @@ impl Endpoint {
 
     /// Asks the peer to stop sending a stream; what still arrives is discarded. On a stream
     /// whose delivery was deferred and that was read to its end, tells the sender it was not
-    /// delivered, with `code`.
+    /// delivered, with `code`. The stream is not to be read again: once nothing more of it
+    /// can come (at once if it was whole, else when the peer's reset or the rest up to its
+    /// end arrives) it is gone and its place among the peer's streams is free (spec §4.6);
+    /// a reset is still told as [`Event::StreamReset`], and a read of it then is
+    /// [`ApiError::UnknownStream`].
     pub fn stop_sending(
         &mut self,
         conn: ConnectionHandle,
