@@ -24,12 +24,6 @@ impl MaybePn {
     }
 }
 
-impl From<Option<u64>> for MaybePn {
-    fn from(pn: Option<u64>) -> Self {
-        pn.map_or(MaybePn::NONE, MaybePn::some)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,8 +35,6 @@ mod tests {
         assert_eq!(MaybePn::default(), MaybePn::NONE);
         for pn in [0, 1, 41, (1 << 62) - 1] {
             assert_eq!(MaybePn::some(pn).get(), Some(pn));
-            assert_eq!(MaybePn::from(Some(pn)).get(), Some(pn));
         }
-        assert_eq!(MaybePn::from(None).get(), None);
     }
 }

@@ -1,7 +1,7 @@
 //! Every fuzz finding as a trace (fuzz/README.md, "A crash becomes a trace"): each folder of
 //! fuzz/findings/, named `TARGET.WHAT`, holds the input the fuzzer found and the traces of
 //! the target's endpoints on it (`real-N.trace`, N the endpoint's last address byte), as
-//! `cargo run -p weir-core --features fuzzing --bin fuzz_trace` writes them with the
+//! `cargo run -p weir-driver --features fuzzing --bin fuzz_trace` writes them with the
 //! real primitives. Here the input runs again without failing (the fix holds), records
 //! the same traces byte for byte, and each trace replays. A change of behaviour made on
 //! purpose rewrites them, to be reviewed in the diff:

@@ -6,7 +6,7 @@
 //! of a crash in the core crashes again at the same record, and the trace viewer
 //! (`weir trace show`) explains what led there.
 //!
-//! `cargo run -p weir-core --features fuzzing --bin fuzz_trace -- TARGET INPUT DIR` is
+//! `cargo run -p weir-driver --features fuzzing --bin fuzz_trace -- TARGET INPUT DIR` is
 //! the command around it (fuzz/README.md, "A crash becomes a trace").
 
 use alloc::string::String;

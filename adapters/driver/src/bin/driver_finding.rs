@@ -18,10 +18,10 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use weir_core::crypto::Primitives;
 use weir_core::trace::TraceSecrets;
+use weir_driver::fuzz::tool::{self, PanicMessages};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,31 +29,11 @@ fn main() -> ExitCode {
         eprintln!("usage: driver_finding INPUT DIR");
         return ExitCode::from(2);
     };
-    let data = match std::fs::read(input) {
+    let data = match tool::prepare("driver_finding", input, dir) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("driver_finding: cannot read {input}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("driver_finding: cannot create {dir}: {e}");
-        return ExitCode::from(2);
-    }
-    // The failure's message, kept by a quiet hook instead of printed by the default one.
-    let message = Arc::new(Mutex::new(None::<String>));
-    let kept = Arc::clone(&message);
-    std::panic::set_hook(Box::new(move |info| {
-        let at = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{text}{at}"));
-    }));
-    let taken = || message.lock().unwrap_or_else(|p| p.into_inner()).take();
+    let messages = PanicMessages::install();
     let mut failed = false;
     for (primitives, name) in [
         (Primitives::FuzzingStandIn, "as-fuzzed"),
@@ -71,7 +51,7 @@ fn main() -> ExitCode {
             }
             Err(_) => {
                 failed = true;
-                let text = taken().unwrap_or_default();
+                let text = messages.take();
                 println!("{name}: FAILED: {text}");
                 text
             }
@@ -93,7 +73,7 @@ fn main() -> ExitCode {
             let verdict = match catch_unwind(|| weir_core::trace::replay(&trace)) {
                 Ok(Ok(r)) => format!("replays, {} records, {} outputs identical", r.records, r.outputs),
                 Ok(Err(e)) => format!("replay differs: {e}"),
-                Err(_) => format!("replay crashes as the run did: {}", taken().unwrap_or_default()),
+                Err(_) => format!("replay crashes as the run did: {}", messages.take()),
             };
             println!("  {}: {verdict}", path.display());
         }

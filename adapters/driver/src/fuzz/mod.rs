@@ -29,6 +29,7 @@
 //!   holds, which refuses it).
 
 mod oracle;
+pub mod tool;
 mod world;
 
 use std::rc::Rc;

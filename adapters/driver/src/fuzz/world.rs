@@ -38,8 +38,7 @@ impl Runtime for Scripted {
     fn changed(&self, _driver: &mut Driver, _urgency: Urgency) {}
 }
 
-/// A waker that notes it was woken: the calls are polled again while any was.
-#[derive(Default)]
+/// A waker that notes it was woken: the call it belongs to is polled again.
 struct Flag(AtomicBool);
 
 impl Wake for Flag {
@@ -252,9 +251,8 @@ impl World {
     pub(super) fn deliver(&mut self, (from, to, bytes): (SocketAddr, SocketAddr, Bytes)) {
         let side = [&self.client, &self.server].into_iter().find(|s| s.addr == to);
         if let Some(side) = side {
-            side.shared
-                .driver()
-                .handle_datagram(from, BytesMut::from(&bytes[..]));
+            // No copy unless the datagram is still shared (a duplicate kept on the wire).
+            side.shared.driver().handle_datagram(from, BytesMut::from(bytes));
         }
     }
 

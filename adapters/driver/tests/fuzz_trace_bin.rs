@@ -13,7 +13,7 @@ fn fuzz_trace(args: &[&Path]) -> Output {
 }
 
 fn repo(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(path)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").join(path)
 }
 
 /// A fresh folder for one test's traces.

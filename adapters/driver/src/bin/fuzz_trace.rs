@@ -3,7 +3,7 @@
 //! (fuzz/README.md, "A crash becomes a trace").
 //!
 //! ```text
-//! cargo run -p weir-core --features fuzzing --bin fuzz_trace -- TARGET INPUT DIR
+//! cargo run -p weir-driver --features fuzzing --bin fuzz_trace -- TARGET INPUT DIR
 //! ```
 //!
 //! writes `DIR/as-fuzzed-N.trace` and `DIR/real-N.trace` (N: the endpoint's last address
@@ -11,14 +11,15 @@
 //! here. The `real-*` traces replay in any build (`weir replay`, `weir trace show`); the
 //! `as-fuzzed-*` ones, where the target used the fuzzing stand-in, only in a build with the
 //! `fuzzing` feature. Exit code 0 when the input fails in at least one run, 1 when it fails
-//! in none (nothing to reproduce), 2 on a usage or file error.
+//! in none (nothing to reproduce), 2 on a usage or file error. It is weir-driver's, not
+//! weir-core's, whose code touches no file.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
 
 use weir_core::fuzz::{TraceRun, TracedRun};
+use weir_driver::fuzz::tool::{self, PanicMessages};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,30 +27,11 @@ fn main() -> ExitCode {
         eprintln!("usage: fuzz_trace TARGET INPUT DIR");
         return ExitCode::from(2);
     };
-    let data = match std::fs::read(input) {
+    let data = match tool::prepare("fuzz_trace", input, dir) {
         Ok(d) => d,
-        Err(e) => {
-            eprintln!("fuzz_trace: cannot read {input}: {e}");
-            return ExitCode::from(2);
-        }
+        Err(code) => return code,
     };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        eprintln!("fuzz_trace: cannot create {dir}: {e}");
-        return ExitCode::from(2);
-    }
-    // The failure's message, kept by a quiet hook instead of printed by the default one.
-    let message = Arc::new(Mutex::new(None::<String>));
-    let kept = Arc::clone(&message);
-    std::panic::set_hook(Box::new(move |info| {
-        let at = info.location().map(|l| format!(" at {l}")).unwrap_or_default();
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        *kept.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{text}{at}"));
-    }));
+    let messages = PanicMessages::install();
     let mut failed = false;
     for (how, name) in [
         (TraceRun::AsFuzzed, "as-fuzzed"),
@@ -65,8 +47,7 @@ fn main() -> ExitCode {
             Ok(Ok(())) => println!("{name}: no failure"),
             Err(_) => {
                 failed = true;
-                let text = message.lock().unwrap_or_else(|p| p.into_inner()).take();
-                println!("{name}: FAILED: {}", text.unwrap_or_default());
+                println!("{name}: FAILED: {}", messages.take());
             }
         }
         for (addr, trace) in run.traces() {
@@ -83,10 +64,7 @@ fn main() -> ExitCode {
             let verdict = match replay {
                 Ok(Ok(r)) => format!("replays, {} records, {} outputs identical", r.records, r.outputs),
                 Ok(Err(e)) => format!("replay differs: {e}"),
-                Err(_) => {
-                    let text = message.lock().unwrap_or_else(|p| p.into_inner()).take();
-                    format!("replay crashes as the run did: {}", text.unwrap_or_default())
-                }
+                Err(_) => format!("replay crashes as the run did: {}", messages.take()),
             };
             println!("  {} ({addr}): {verdict}", path.display());
         }

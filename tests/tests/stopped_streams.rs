@@ -1,0 +1,80 @@
+//! A stream the receiver stopped, in weir-sim: however it then ends (the sender's reset,
+//! the rest of its bytes, or none, being whole already), it frees its place among the
+//! peer's streams without the application reading it again (spec §4.6).
+
+use bytes::Bytes;
+use weir_core::time::Duration;
+use weir_core::{Config, StreamHeader};
+use weir_sim::{LinkConfig, Sim};
+
+/// How a stream the receiver stopped gets to its end (spec §4.5, §8 Streams).
+#[derive(Clone, Copy, Debug)]
+enum StoppedThen {
+    /// Stopped mid-transfer: the sender answers with a reset.
+    SenderResets,
+    /// Stopped after the sender finished but before its bytes arrived: they arrive after.
+    RestArrives,
+    /// Stopped once every byte had arrived.
+    AllHadArrived,
+}
+
+/// A stream the receiver stopped, then ended by any of those ways, frees its place among
+/// the peer's streams without the application reading it again (it said it wants nothing
+/// more). Found by the `driver` fuzz target: a server that refused 128 requests (each
+/// stopped, then reset by its requester) left its client unable to open a 129th stream.
+/// Returns whether the client could open a second stream with the server allowing one.
+fn a_second_stream_opens_after_the_first_was_stopped(then: StoppedThen) -> bool {
+    let config = Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    };
+    let mut sim = Sim::new(35);
+    let (c, s) = (sim.add_node(config.clone()), sim.add_node(config));
+    sim.link(c, s, LinkConfig::default());
+    sim.connect(c, s);
+    let (cc, sc) = sim.run_until_connected(c, s);
+    let (cc, sc) = (cc.unwrap(), sc.unwrap());
+    let first = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
+    sim.endpoint(c)
+        .write(cc, first, Bytes::from(vec![1u8; 20_000]))
+        .unwrap();
+    match then {
+        StoppedThen::SenderResets => {
+            sim.run_for(Duration::from_millis(15), |_, _, _| {});
+            sim.endpoint(s).stop_sending(sc, first, 5).unwrap();
+        }
+        StoppedThen::RestArrives => {
+            sim.endpoint(c).finish(cc, first).unwrap();
+            sim.run_for(Duration::from_millis(15), |_, _, _| {});
+            sim.endpoint(s).stop_sending(sc, first, 5).unwrap();
+        }
+        StoppedThen::AllHadArrived => {
+            sim.endpoint(c).finish(cc, first).unwrap();
+            sim.run_for(Duration::from_secs(2), |_, _, _| {});
+            sim.endpoint(s).stop_sending(sc, first, 5).unwrap();
+        }
+    }
+    sim.run_for(Duration::from_secs(5), |_, _, _| {});
+    sim.endpoint(c).open_stream(cc, StreamHeader::default()).is_ok()
+}
+
+#[test]
+fn a_stopped_stream_that_is_then_reset_frees_its_place() {
+    assert!(a_second_stream_opens_after_the_first_was_stopped(
+        StoppedThen::SenderResets
+    ));
+}
+
+#[test]
+fn a_stopped_stream_whose_rest_then_arrives_frees_its_place() {
+    assert!(a_second_stream_opens_after_the_first_was_stopped(
+        StoppedThen::RestArrives
+    ));
+}
+
+#[test]
+fn a_stream_stopped_once_whole_frees_its_place() {
+    assert!(a_second_stream_opens_after_the_first_was_stopped(
+        StoppedThen::AllHadArrived
+    ));
+}
