@@ -83,7 +83,6 @@ mod imp {
             self.a = mix(self.a ^ w);
             self.b = mix(self.b.wrapping_add(w).rotate_left(23) ^ self.a ^ 0x9e37_79b9_7f4a_7c15);
         }
-
         pub(crate) fn input(&mut self, data: &[u8]) {
             // Bytes until the word being filled is full, then whole words (the same words the
             // byte loop would assemble, eight times fewer steps), then the bytes left.
@@ -150,18 +149,18 @@ mod imp {
         out
     }
 
-    /// XORs `data` with the keystream of `key` and `nonce`: word `i` is a mix of the key's
-    /// first two words, the nonce and `i`. The key's part is folded once per call, not per
-    /// word.
+    /// XORs `data` with the keystream of `key` and `nonce`: word `i` is a mix of `i` and of
+    /// a base folded once per call from the key's first two words and the nonce, so one
+    /// mix a word.
     fn xor_keystream(key: &[u8; 32], nonce: u64, data: &mut [u8]) {
         let word = |at: usize| {
             let mut w = [0u8; 8];
             w.copy_from_slice(&key[at..at + 8]);
             u64::from_le_bytes(w)
         };
-        let k = word(0) ^ word(8);
+        let base = mix(word(0) ^ word(8) ^ mix(nonce ^ 0x2545_f491_4f6c_dd1d));
         for (i, chunk) in data.chunks_mut(8).enumerate() {
-            let ks = mix(k ^ mix(nonce ^ mix((i as u64).wrapping_add(0x2545_f491_4f6c_dd1d)))).to_le_bytes();
+            let ks = mix(base ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes();
             if let Ok(word) = <&mut [u8; 8]>::try_from(&mut *chunk) {
                 *word = (u64::from_le_bytes(*word) ^ u64::from_le_bytes(ks)).to_le_bytes();
             } else {

@@ -6,6 +6,7 @@
 //! digest), or a panic that names what broke.
 
 use std::cell::RefCell;
+use std::io::Write as _;
 use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
@@ -91,8 +92,9 @@ pub(super) struct ChannelRecord {
 
 impl Log {
     pub(super) fn answer(&mut self, what: &str, detail: impl std::fmt::Debug) {
-        self.answers
-            .extend_from_slice(format!("{what} {detail:?}\n").as_bytes());
+        // Written in place, no string made and copied for each answer; writing to a Vec
+        // cannot fail.
+        let _ = writeln!(self.answers, "{what} {detail:?}");
     }
 
     /// The server accepted a request: its body is one the client sent, whole.

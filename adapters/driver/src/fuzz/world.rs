@@ -138,18 +138,28 @@ pub(super) struct World {
     pub(super) log: LogRef,
     /// Time since both clocks' zero.
     pub(super) now: Duration,
-    /// FNV-1a over every datagram sent.
+    /// [`fnv`] over every datagram sent.
     pub(super) digest: u64,
     /// Where the drivers write what they send (one buffer for the run: a datagram's room is
     /// 64 KiB).
     buf: Vec<u8>,
 }
 
-/// FNV-1a's step.
+/// FNV-1a's step taken eight bytes at a time (the last word zero-padded, the length mixed
+/// in last): a digest only for telling two runs apart, eight times cheaper than FNV-1a's
+/// byte at a time on every datagram of every input.
 pub(super) fn fnv(h: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(h, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+    const PRIME: u64 = 0x0100_0000_01b3;
+    let mut words = bytes.chunks_exact(8);
+    let mut h = words.by_ref().fold(h, |h, w| {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        (h ^ u64::from_le_bytes(word)).wrapping_mul(PRIME)
+    });
+    let mut last = [0u8; 8];
+    last[..words.remainder().len()].copy_from_slice(words.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(PRIME);
+    (h ^ bytes.len() as u64).wrapping_mul(PRIME)
 }
 
 impl World {
