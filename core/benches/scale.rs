@@ -8,6 +8,14 @@
 //!   time, spread over all of them) sent, carried, read by the server, and what the server
 //!   answers (its acknowledgement) carried back; virtual time moves 10 µs per message and
 //!   every timer that comes due fires (keep-alives and acknowledgement delays included).
+//! - `message-paced/N`: as `message/N`, but virtual time moves 100 ms / N per message (in
+//!   whole microseconds: counts up to 100,000), so that each connection has one message
+//!   every 100 ms at every count. In `message/N` a connection's messages come 10 µs x N
+//!   apart: 10 ms at 1,000, within the client's acknowledgement delay (25 ms), so its
+//!   acknowledgement of the server's receipt rides on the next message; 100 ms and more
+//!   from 10,000 on, so it goes alone when the delay runs out, a third datagram. This
+//!   variant keeps the traffic each connection sees the same, leaving what the count
+//!   itself costs.
 //! - `message-one/N`: the same on connection 0 every time: what the count costs the
 //!   endpoint's own structures (indices, timer queue), without the cache misses of
 //!   touching a different connection's state each time.
@@ -15,6 +23,9 @@
 //!   firing: the background work N connections make (a hundredth of it is in `message/N`).
 //! - `handshake/N`: one more connection's whole handshake (Noise XX), made and then closed,
 //!   with N connections already held.
+//!
+//! After each message group, the datagrams per message (both ways) are printed: what the
+//! group's time is spread over.
 //!
 //! Set-up takes a while at 100,000 (about a minute here); `WEIR_SCALE=1000,10000` picks the
 //! counts. Figures in adapters/bench/README.md ("Many connections").
@@ -37,6 +48,9 @@ struct World {
     n: u32,
     next: u32,
     msg: Bytes,
+    /// Datagrams carried either way, and messages sent, since the last `take_counts`.
+    datagrams: u64,
+    messages: u64,
 }
 
 impl World {
@@ -61,6 +75,8 @@ impl World {
             n: n as u32,
             next: 0,
             msg: Bytes::from(vec![7u8; 64]),
+            datagrams: 0,
+            messages: 0,
         };
         let server: SocketAddr = SERVER.parse().unwrap();
         for _ in 0..n {
@@ -88,6 +104,7 @@ impl World {
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
                 let d = BytesMut::from(&self.buf[..t.len]);
                 self.server.handle_datagram(self.now, c, d);
+                self.datagrams += 1;
                 moved = true;
             }
             while let Some(e) = self.server.poll_event() {
@@ -105,6 +122,7 @@ impl World {
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 let d = BytesMut::from(&self.buf[..t.len]);
                 self.client.handle_datagram(self.now, s, d);
+                self.datagrams += 1;
                 moved = true;
             }
             while let Some(e) = self.client.poll_event() {
@@ -129,16 +147,29 @@ impl World {
     }
 
     /// One message on the next connection in a stride that visits every one (`spread`), or
-    /// on connection 0.
-    fn message(&mut self, spread: bool) {
+    /// on connection 0; then virtual time moves by `step`.
+    fn message(&mut self, spread: bool, step: Duration) {
         // A stride coprime with every count used: consecutive messages land far apart.
         if spread {
             self.next = (self.next + 7919) % self.n;
         }
         let conn = ConnectionHandle::from_index(self.next);
         self.client.send_message(conn, None, self.msg.clone()).unwrap();
+        self.messages += 1;
         self.shuttle();
-        self.tick(Duration::from_micros(10));
+        self.tick(step);
+    }
+
+    /// Prints the datagrams per message since the last call, and starts counting again.
+    fn report(&mut self, group: &str) {
+        if self.messages > 0 {
+            let per = self.datagrams as f64 / self.messages as f64;
+            eprintln!(
+                "{group}: {per:.2} datagrams a message ({} messages)",
+                self.messages
+            );
+        }
+        (self.datagrams, self.messages) = (0, 0);
     }
 
     /// One more connection's handshake, then its close, carried to the end.
@@ -166,13 +197,22 @@ fn scale(c: &mut Criterion) {
     g.sample_size(20);
     for n in counts() {
         let mut world = World::new(n);
+        let step = Duration::from_micros(10);
+        world.report("set-up");
         g.bench_with_input(BenchmarkId::new("message", n), &n, |b, _| {
-            b.iter(|| world.message(true))
+            b.iter(|| world.message(true, step))
         });
+        world.report(&format!("message/{n}"));
+        let paced = Duration::from_micros(100_000 / n as u64);
+        g.bench_with_input(BenchmarkId::new("message-paced", n), &n, |b, _| {
+            b.iter(|| world.message(true, paced))
+        });
+        world.report(&format!("message-paced/{n}"));
         world.next = 0;
         g.bench_with_input(BenchmarkId::new("message-one", n), &n, |b, _| {
-            b.iter(|| world.message(false))
+            b.iter(|| world.message(false, step))
         });
+        world.report(&format!("message-one/{n}"));
         g.bench_with_input(BenchmarkId::new("idle", n), &n, |b, _| {
             b.iter(|| {
                 world.tick(Duration::from_millis(1));
