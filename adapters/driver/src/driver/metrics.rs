@@ -10,10 +10,15 @@
 //! second: after an input, or a second after the last one that was not shown (an endpoint
 //! with nothing happening has nothing new to say, and is not woken for it).
 //! The names and what each means are in [`describe`].
+//!
+//! Each figure's key (its name and labels) is made once, at the first publication, and the
+//! recorder is looked up at every one: publishing allocates nothing of its own, and a
+//! recorder installed after the endpoint started still gets the figures.
 
+use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
-use metrics::{counter, gauge, Unit};
+use metrics::{Key, Label, Level, Metadata, SharedString, Unit};
 use weir_core::ConnectionStats;
 
 use super::Driver;
@@ -35,6 +40,79 @@ pub(super) struct Sums {
     /// once [`PERIOD`] has passed ([`Driver::metrics_deadline`]), so the last change of a
     /// burst shows within a second even if nothing follows it.
     pub(super) stale: bool,
+    /// The figures' keys, in [`COUNTERS`]' and [`GAUGES`]' order, once made.
+    keys: Option<Box<Keys>>,
+}
+
+/// The counters: name, and the label beside `local` that tells this one apart, if any. The
+/// order is the order [`Driver::publish_metrics`] gives their values in.
+const COUNTERS: [(&str, Option<(&str, &str)>); 20] = [
+    ("weir_datagrams_received_total", None),
+    ("weir_datagrams_sent_total", None),
+    ("weir_violations_total", None),
+    ("weir_datagrams_dropped_total", Some(("reason", "malformed"))),
+    (
+        "weir_datagrams_dropped_total",
+        Some(("reason", "unknown_connection")),
+    ),
+    (
+        "weir_datagrams_dropped_total",
+        Some(("reason", "unauthenticated")),
+    ),
+    ("weir_datagrams_dropped_total", Some(("reason", "banned"))),
+    ("weir_datagrams_dropped_total", Some(("reason", "rate_limited"))),
+    (
+        "weir_datagrams_dropped_total",
+        Some(("reason", "stateless_limit")),
+    ),
+    ("weir_datagrams_dropped_total", Some(("reason", "relay"))),
+    ("weir_handshakes_total", Some(("outcome", "established"))),
+    ("weir_handshakes_total", Some(("outcome", "failed"))),
+    ("weir_bytes_acked_total", None),
+    ("weir_bytes_retransmitted_total", None),
+    ("weir_packets_lost_total", None),
+    ("weir_probes_total", None),
+    ("weir_app_datagrams_total", Some(("what", "sent"))),
+    ("weir_app_datagrams_total", Some(("what", "received"))),
+    ("weir_app_datagrams_total", Some(("what", "lost"))),
+    ("weir_app_datagrams_total", Some(("what", "dropped"))),
+];
+
+/// The gauges' names, in the order their values are given.
+const GAUGES: [&str; 8] = [
+    "weir_connections",
+    "weir_handshakes_pending",
+    "weir_bytes_unread",
+    "weir_bytes_unacknowledged",
+    "weir_receive_budget_bytes",
+    "weir_bytes_in_flight",
+    "weir_congestion_window_bytes",
+    "weir_rtt_seconds",
+];
+
+/// What the figures are registered under, as the `counter!` and `gauge!` macros would give
+/// from this module.
+static METADATA: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
+
+/// Every figure's key, labelled with the endpoint's local address (one shared string).
+struct Keys {
+    counters: [Key; COUNTERS.len()],
+    gauges: [Key; GAUGES.len()],
+}
+
+impl Keys {
+    fn new(local: &str) -> Keys {
+        let local = SharedString::from(Arc::<str>::from(local));
+        let key = |name: &'static str, extra: Option<(&'static str, &'static str)>| {
+            let mut labels = vec![Label::new("local", local.clone())];
+            labels.extend(extra.map(|(k, v)| Label::new(k, v)));
+            Key::from_parts(name, labels)
+        };
+        Keys {
+            counters: COUNTERS.map(|(name, extra)| key(name, extra)),
+            gauges: GAUGES.map(|name| key(name, None)),
+        }
+    }
 }
 
 /// Connection counters added up.
@@ -156,31 +234,8 @@ impl Driver {
         }
         self.metrics.published = Some(now);
         self.metrics.stale = false;
-        let local = self.local.to_string();
         let ep = self.ep.stats();
         let load = self.ep.load();
-        let absolute = |name: &'static str, v: u64| counter!(name, "local" => local.clone()).absolute(v);
-        absolute("weir_datagrams_received_total", ep.datagrams_received);
-        absolute("weir_datagrams_sent_total", ep.datagrams_sent);
-        absolute("weir_violations_total", ep.violations);
-        for (reason, v) in [
-            ("malformed", ep.dropped_malformed),
-            ("unknown_connection", ep.dropped_unknown_connection),
-            ("unauthenticated", ep.dropped_unauthenticated),
-            ("banned", ep.dropped_banned),
-            ("rate_limited", ep.dropped_rate_limited),
-            ("stateless_limit", ep.stateless_dropped),
-            ("relay", ep.relay_dropped),
-        ] {
-            counter!("weir_datagrams_dropped_total", "local" => local.clone(), "reason" => reason)
-                .absolute(v);
-        }
-        for (outcome, v) in [
-            ("established", self.metrics.established),
-            ("failed", self.metrics.failed),
-        ] {
-            counter!("weir_handshakes_total", "local" => local.clone(), "outcome" => outcome).absolute(v);
-        }
         let mut totals = self.metrics.ended;
         let (mut in_flight, mut window, mut rtt) = (0u64, 0u64, 0f64);
         for (&h, _) in self.conns.iter().filter(|(_, c)| c.ended.is_none()) {
@@ -191,26 +246,50 @@ impl Driver {
                 rtt = rtt.max(s.smoothed_rtt.as_micros() as f64 / 1e6);
             }
         }
-        absolute("weir_bytes_acked_total", totals.bytes_acked);
-        absolute("weir_bytes_retransmitted_total", totals.bytes_retransmitted);
-        absolute("weir_packets_lost_total", totals.packets_lost);
-        absolute("weir_probes_total", totals.probes);
-        for (what, v) in [
-            ("sent", totals.app_datagrams_sent),
-            ("received", totals.app_datagrams_received),
-            ("lost", totals.app_datagrams_lost),
-            ("dropped", totals.app_datagrams_dropped),
-        ] {
-            counter!("weir_app_datagrams_total", "local" => local.clone(), "what" => what).absolute(v);
-        }
-        let set = |name: &'static str, v: f64| gauge!(name, "local" => local.clone()).set(v);
-        set("weir_connections", load.connections as f64);
-        set("weir_handshakes_pending", load.handshakes_pending as f64);
-        set("weir_bytes_unread", load.bytes_received_unread as f64);
-        set("weir_bytes_unacknowledged", load.bytes_unacknowledged as f64);
-        set("weir_receive_budget_bytes", load.receive_budgets as f64);
-        set("weir_bytes_in_flight", in_flight as f64);
-        set("weir_congestion_window_bytes", window as f64);
-        set("weir_rtt_seconds", rtt);
+        let counters: [u64; COUNTERS.len()] = [
+            ep.datagrams_received,
+            ep.datagrams_sent,
+            ep.violations,
+            ep.dropped_malformed,
+            ep.dropped_unknown_connection,
+            ep.dropped_unauthenticated,
+            ep.dropped_banned,
+            ep.dropped_rate_limited,
+            ep.stateless_dropped,
+            ep.relay_dropped,
+            self.metrics.established,
+            self.metrics.failed,
+            totals.bytes_acked,
+            totals.bytes_retransmitted,
+            totals.packets_lost,
+            totals.probes,
+            totals.app_datagrams_sent,
+            totals.app_datagrams_received,
+            totals.app_datagrams_lost,
+            totals.app_datagrams_dropped,
+        ];
+        let gauges: [f64; GAUGES.len()] = [
+            load.connections as f64,
+            load.handshakes_pending as f64,
+            load.bytes_received_unread as f64,
+            load.bytes_unacknowledged as f64,
+            load.receive_budgets as f64,
+            in_flight as f64,
+            window as f64,
+            rtt,
+        ];
+        let local = self.local;
+        let keys = self
+            .metrics
+            .keys
+            .get_or_insert_with(|| Box::new(Keys::new(&local.to_string())));
+        metrics::with_recorder(|r| {
+            for (key, v) in keys.counters.iter().zip(counters) {
+                r.register_counter(key, &METADATA).absolute(v);
+            }
+            for (key, v) in keys.gauges.iter().zip(gauges) {
+                r.register_gauge(key, &METADATA).set(v);
+            }
+        });
     }
 }

@@ -514,6 +514,37 @@ fn the_figures_go_to_the_installed_recorder() {
         matches!(conns, DebugValue::Gauge(g) if g.into_inner() == 1.0),
         "{conns:?}"
     );
+    // Every figure `describe` names, each labelled kind apart: 20 counters, 8 gauges (the
+    // other endpoint published its own, under its address).
+    let local = ("local".to_string(), A.to_string());
+    let ours = figures.iter().filter(|(_, labels, _)| labels.contains(&local));
+    assert_eq!(ours.count(), 28, "{figures:?}");
+    for name in ["weir_violations_total", "weir_probes_total", "weir_rtt_seconds"] {
+        find(name, None);
+    }
+    for what in ["sent", "received", "lost", "dropped"] {
+        find("weir_app_datagrams_total", Some(("what", what)));
+    }
+}
+
+/// The figures' keys are made once, but the recorder is looked up at every publication: one
+/// installed after the endpoint first published (with none) still gets every figure.
+#[test]
+fn a_recorder_installed_later_still_gets_the_figures() {
+    use metrics_util::debugging::DebuggingRecorder;
+    let mut p = Pair::new();
+    let (ca, _) = connect(&mut p);
+    send(&mut p, ca, b"hello");
+    p.settle();
+    p.a.metrics.published = None;
+    p.a.publish_metrics();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        p.a.metrics.published = None;
+        p.a.publish_metrics();
+    });
+    assert_eq!(snapshotter.snapshot().into_vec().len(), 28);
 }
 
 /// With no `tracing` subscriber (none is set in this test binary), a connection keeps no
