@@ -463,15 +463,7 @@ fn the_figures_go_to_the_installed_recorder() {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        let mut p = Pair::new();
-        let (ca, _) = connect(&mut p);
-        send(&mut p, ca, b"hello");
-        p.settle();
-        // Published at most once a second: the test asks for the figures now.
-        p.a.metrics.published = None;
-        p.a.publish_metrics();
-    });
+    metrics::with_local_recorder(&recorder, || publish_now(&mut pair_after_a_message()));
     /// A figure's name, its labels and its value.
     type Figure = (String, Vec<(String, String)>, DebugValue);
     let figures: Vec<Figure> = snapshotter
@@ -532,19 +524,27 @@ fn the_figures_go_to_the_installed_recorder() {
 #[test]
 fn a_recorder_installed_later_still_gets_the_figures() {
     use metrics_util::debugging::DebuggingRecorder;
+    let mut p = pair_after_a_message();
+    publish_now(&mut p);
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || publish_now(&mut p));
+    assert_eq!(snapshotter.snapshot().into_vec().len(), 28);
+}
+
+/// A pair whose first endpoint sent the other a message, settled.
+fn pair_after_a_message() -> Pair {
     let mut p = Pair::new();
     let (ca, _) = connect(&mut p);
     send(&mut p, ca, b"hello");
     p.settle();
+    p
+}
+
+/// Publishes the first endpoint's figures now (they go out at most once a second).
+fn publish_now(p: &mut Pair) {
     p.a.metrics.published = None;
     p.a.publish_metrics();
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        p.a.metrics.published = None;
-        p.a.publish_metrics();
-    });
-    assert_eq!(snapshotter.snapshot().into_vec().len(), 28);
 }
 
 /// With no `tracing` subscriber (none is set in this test binary), a connection keeps no
