@@ -413,3 +413,56 @@ fn a_stale_handle_never_addresses_the_connection_that_reused_its_slot() {
     ));
     assert_eq!(client.close(now, new, 0, reason), Ok(()));
 }
+
+/// A server whose answers were all lost stops answering once its handshake timeout has
+/// passed. A copy of the HELLO that reaches it after that asks for an ACK that only an
+/// ACCEPT could carry: none is owed then, so no timer of the server is left due. Before, the
+/// ACK's deadline stayed in the past and the server's timer fired at every call for ever, a
+/// busy loop in any driver (fuzz/findings/pair.unanswerable-hello-ack).
+#[test]
+fn a_hello_after_the_server_stopped_answering_leaves_no_timer_due() {
+    let config = Config {
+        versions: VersionRange::V1,
+        ..Config::default()
+    };
+    let (c, s) = ("10.0.0.1:4433".parse().unwrap(), "10.0.0.2:4433".parse().unwrap());
+    let mut client = Endpoint::new(config.clone(), 1);
+    let mut server = Endpoint::new(config, 2);
+    let mut buf = vec![0u8; 2048];
+    let mut now = Instant::ZERO;
+    client.connect(now, s).unwrap();
+    // The client's HELLOs: the first reaches the server, a later copy is held back.
+    let mut hellos = Vec::new();
+    let step = Duration::from_millis(50);
+    while now < Instant::ZERO + Duration::from_secs(11) {
+        for ep in [&mut client, &mut server] {
+            if ep.poll_timeout().is_some_and(|t| t <= now) {
+                ep.handle_timeout(now);
+            }
+        }
+        while let Some(t) = client.poll_transmit(now, &mut buf) {
+            hellos.push(BytesMut::from(&buf[..t.len]));
+            if hellos.len() == 1 {
+                server.handle_datagram(now, c, hellos[0].clone());
+            }
+        }
+        // Every answer of the server is lost.
+        while server.poll_transmit(now, &mut buf).is_some() {}
+        now += step;
+    }
+    assert!(hellos.len() >= 2, "the client sent its HELLO again");
+    assert_eq!(server.connection_count(), 1, "the server still holds the attempt");
+    server.handle_datagram(now, c, hellos[1].clone());
+    while server.poll_transmit(now, &mut buf).is_some() {}
+    // Past the acknowledgement delay, every due timer fired: none may still be due.
+    now += Duration::from_millis(100);
+    if server.poll_timeout().is_some_and(|t| t <= now) {
+        server.handle_timeout(now);
+        while server.poll_transmit(now, &mut buf).is_some() {}
+    }
+    let next = server.poll_timeout();
+    assert!(
+        next.is_none_or(|t| t > now),
+        "a timer left due at {now:?}: {next:?}"
+    );
+}

@@ -27,7 +27,18 @@ impl Connection {
                     HandshakeState::Done => None,
                 };
                 t.set(Timer::Handshake, handshake);
-                t.set(Timer::Ack, self.received.deadline());
+                // The ACK of a HELLO rides only on an ACCEPT (handshaking.rs): none is due
+                // once the server no longer answers (its handshake timeout passed) or while
+                // the amplification limit keeps it back (as below). A deadline set then
+                // would stay in the past, the timer firing at every call and never clearing:
+                // a duplicate HELLO after the answering time made a server spin on it for
+                // ever (fuzz/findings/pair.unanswerable-hello-ack).
+                let answering = match &self.handshake {
+                    HandshakeState::Server(s) => self.clock < s.answer_until,
+                    HandshakeState::Client(_) | HandshakeState::Done => true,
+                };
+                let can_send = answering && !self.path.starved();
+                t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
             }
             State::Established | State::Lingering { .. } => {
                 if let State::Lingering { until } = self.state {
