@@ -19,6 +19,9 @@ impl Connection {
     /// Rebuilds the timer table from the state it depends on.
     pub(crate) fn refresh_timers(&mut self, config: &Config) {
         let mut t = Timers::default();
+        // What would send something the amplification limit keeps back waits for room
+        // (path.rs), in every state: an ACK, the pacer, a keep-alive.
+        let can_send = !self.path.starved();
         match self.state {
             State::Handshaking => {
                 let handshake = match &self.handshake {
@@ -29,7 +32,7 @@ impl Connection {
                 t.set(Timer::Handshake, handshake);
                 // The ACK of a HELLO rides only on an ACCEPT (handshaking.rs): none is due
                 // once the server no longer answers (its handshake timeout passed) or while
-                // the amplification limit keeps it back (as below). A deadline set then
+                // the amplification limit keeps it back. A deadline set then
                 // would stay in the past, the timer firing at every call and never clearing:
                 // a duplicate HELLO after the answering time made a server spin on it for
                 // ever (fuzz/findings/pair.unanswerable-hello-ack).
@@ -37,16 +40,15 @@ impl Connection {
                     HandshakeState::Server(s) => self.clock < s.answer_until,
                     HandshakeState::Client(_) | HandshakeState::Done => true,
                 };
-                let can_send = answering && !self.path.starved();
-                t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
+                t.set(
+                    Timer::Ack,
+                    self.received.deadline().filter(|_| can_send && answering),
+                );
             }
             State::Established | State::Lingering { .. } => {
                 if let State::Lingering { until } = self.state {
                     t.set(Timer::Close, Some(until));
                 }
-                // What would send something the amplification limit keeps back waits for
-                // room (path.rs): an ACK, the pacer, a keep-alive.
-                let can_send = !self.path.starved();
                 t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
                 t.set(Timer::Recovery, self.recovery.deadline());
                 // While something waits for an acknowledgement the probe timer asks for one;

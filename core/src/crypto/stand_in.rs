@@ -83,6 +83,7 @@ mod imp {
             self.a = mix(self.a ^ w);
             self.b = mix(self.b.wrapping_add(w).rotate_left(23) ^ self.a ^ 0x9e37_79b9_7f4a_7c15);
         }
+
         pub(crate) fn input(&mut self, data: &[u8]) {
             // Bytes until the word being filled is full, then whole words (the same words the
             // byte loop would assemble, eight times fewer steps), then the bytes left.
