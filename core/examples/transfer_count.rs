@@ -10,7 +10,8 @@
 //! valgrind prints `Collected : N` (instructions): the connection set-up and a 16 MiB
 //! message, sealed, opened and read. A second argument `messages` sends 10,000 messages of
 //! 1 KiB instead, each read whole (the per-message path: streams opened, finished,
-//! acknowledged and forgotten). `handshakes=N` makes N pairs of endpoints and their
+//! acknowledged and forgotten). `round-trips=N` makes N sequential round trips of 64 bytes
+//! each way instead, each read whole (weir-bench's `rtt` workload in memory). `handshakes=N` makes N pairs of endpoints and their
 //! handshakes instead (run it with two N and divide the difference: one handshake, both
 //! sides, with its endpoints' set-up). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
@@ -52,6 +53,19 @@ fn main() {
         return;
     }
     let mut p = Pair::connected(protection);
+    if let Some(n) = std::env::args().nth(2).and_then(|a| {
+        a.strip_prefix("round-trips=")
+            .and_then(|n| n.parse::<usize>().ok())
+    }) {
+        // As weir-bench's `rtt`: 64 bytes each way, 40 µs apart (run it with two n and
+        // divide the difference: one round trip, both sides).
+        assert_eq!(
+            p.round_trips(n, 64, weir_core::time::Duration::from_micros(40)),
+            n
+        );
+        println!("{n} round trips of 64 bytes, {} datagrams in all", p.datagrams);
+        return;
+    }
     if std::env::args().nth(2).as_deref() == Some("messages") {
         let msgs = vec![Bytes::from(vec![0x42u8; MESSAGE]); MESSAGES];
         assert_eq!(p.messages(&msgs), MESSAGES);
