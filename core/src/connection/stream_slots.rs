@@ -9,8 +9,10 @@
 //! (open addressing, linear probing); a removal moves the entries after it back (backward
 //! shift), so a lookup stops at the first empty slot and no tombstone is ever left. The
 //! table stays at most half full, doubling when it would pass that and halving when an
-//! eighth full, and is let go when empty: its size follows the streams open, not the most
-//! ever open.
+//! eighth full, and is let go by the connection's trim once empty (spec §8, Liveness): its
+//! size follows the streams open, not the most ever open. Not at once when emptied: a
+//! connection whose messages come one at a time (a request, then its answer) would make and
+//! free the table for every one.
 //!
 //! Why not a B-tree: with a stream per message, every message inserted and removed a key,
 //! and its lookups went through nodes spread over the heap; this table costs one probe for
@@ -122,13 +124,17 @@ impl StreamSlots {
                 hole = j;
             }
         }
-        if self.len == 0 {
-            // An idle connection holds no table.
-            self.slots = Vec::new();
-        } else if self.slots.len() > MIN_SLOTS && self.len * 8 < self.slots.len() {
+        if self.slots.len() > MIN_SLOTS && self.len * 8 < self.slots.len() {
             self.resize(self.slots.len() / 2);
         }
         Some(taken)
+    }
+
+    /// Lets the table go if it holds nothing (a trim: an idle connection holds no table).
+    pub(super) fn trim(&mut self) {
+        if self.len == 0 {
+            self.slots = Vec::new();
+        }
     }
 
     /// Moves every entry into a table of `n` slots (a power of two, more than twice the
@@ -205,7 +211,8 @@ mod tests {
         let mut all: Vec<_> = table.iter().map(|(id, s)| (id, s.released)).collect();
         all.sort_unstable();
         assert_eq!(all, model.into_iter().collect::<Vec<_>>());
-        // Emptied, it lets its slots go; down to a few streams, it has shrunk to fit them.
+        // Down to a few streams, it has shrunk to fit them; emptied, it keeps its smallest
+        // table until a trim lets that go.
         let ids: Vec<_> = table.iter().map(|(id, _)| id).collect();
         for &id in &ids[..ids.len() - 3] {
             table.remove(id);
@@ -215,6 +222,8 @@ mod tests {
         for &id in &ids[ids.len() - 3..] {
             table.remove(id);
         }
-        assert_eq!((table.len(), table.slots.len()), (0, 0));
+        assert_eq!((table.len(), table.slots.len()), (0, MIN_SLOTS));
+        table.trim();
+        assert_eq!(table.slots.len(), 0);
     }
 }

@@ -96,9 +96,11 @@ impl StreamTable {
         }
     }
 
-    /// Lets go of the spare boxes and of the queues if all are empty (spec §8, Liveness: a
-    /// trim): a connection quiet for a second keeps no memory for the next stream.
+    /// Lets go of the spare boxes, of the table if no stream is left, and of the queues if
+    /// all are empty (spec §8, Liveness: a trim): a connection quiet for a second keeps no
+    /// memory for the next stream.
     pub(super) fn trim(&mut self) {
+        self.streams.trim();
         if self.nothing_queued() {
             self.active = None;
         } else if let Some(a) = self.active.as_mut() {

@@ -199,6 +199,7 @@ impl Connection {
         self.events.trim();
         self.control.trim();
         self.streams.trim();
+        self.recovery.trim();
         self.inbox.trim();
         self.receipts.trim();
         self.datagrams.trim();

@@ -154,10 +154,6 @@ impl Connection {
         } else {
             Probe::None
         };
-        let header = self.header(now, PacketKind::Data);
-        let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
-        let empty = w.remaining();
-        let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
         let window_open = self.stream_window_open(now, size);
         let probing = self.liveness.probing();
         self.receipts.skip_stale();
@@ -167,6 +163,15 @@ impl Connection {
             || window_open
             || probing;
         let ack_due = self.received.deadline().is_some_and(|d| d <= now);
+        if probe == Probe::None && !has_content && !ack_due {
+            // Nothing would be written. A driver asks until it gets nothing, so this is
+            // every other call: it returns before a header is built.
+            return None;
+        }
+        let header = self.header(now, PacketKind::Data);
+        let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
+        let empty = w.remaining();
+        let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
         let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {

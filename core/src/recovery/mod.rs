@@ -100,7 +100,9 @@ pub(crate) struct UnsentPacketAcked;
 /// What an ACK or a timeout decided.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
-    pub(crate) acked: Vec<SentPacket>,
+    /// Inline for an ACK of one or two packets (a connection that sends a message at a
+    /// time), which so allocates nothing; a list beside it otherwise.
+    pub(crate) acked: SmallVec<[SentPacket; 2]>,
     pub(crate) lost: Vec<SentPacket>,
     /// The delivery rate the ACK measured, if it acknowledged anything.
     pub(crate) rate: Option<RateSample>,
@@ -191,6 +193,9 @@ impl Skips {
 /// packet left behind is declared lost within a round trip or three later packets. A range
 /// of numbers is found by binary search; nothing is allocated once the queue reached its
 /// size.
+/// The most slots an empty queue keeps between flights (`SentPackets::compact`).
+const KEPT_SLOTS: usize = 16;
+
 #[derive(Debug, Default)]
 struct SentPackets {
     slots: VecDeque<(u64, Option<SentPacket>)>,
@@ -243,14 +248,23 @@ impl SentPackets {
         Some(p)
     }
 
-    /// Drops the holes at the front; once empty, lets the queue's memory go: an idle
-    /// connection keeps none (608 bytes each, for the four slots a handshake leaves), and
-    /// the next flight allocates again, once per flight.
+    /// Drops the holes at the front; once empty, lets the room of a large flight go at once
+    /// (a window's worth of slots is not kept between flights), and keeps a small one for
+    /// the next flight: a connection that sends a message at a time would otherwise
+    /// allocate and free it for each. The trim lets that go too (`trim`).
     fn compact(&mut self) {
         while self.slots.front().is_some_and(|(_, p)| p.is_none()) {
             self.slots.pop_front();
         }
-        if self.slots.is_empty() && self.slots.capacity() > 0 {
+        if self.slots.is_empty() && self.slots.capacity() > KEPT_SLOTS {
+            self.slots = VecDeque::new();
+        }
+    }
+
+    /// Lets the queue's room go if it is empty: an idle connection keeps none (608 bytes,
+    /// for the four slots a handshake leaves).
+    fn trim(&mut self) {
+        if self.slots.is_empty() {
             self.slots = VecDeque::new();
         }
     }
@@ -541,6 +555,11 @@ impl Recovery {
         Timeout::Probe {
             consecutive: self.pto_count(),
         }
+    }
+
+    /// Lets go of the room an idle connection does not need (spec §8, Liveness: a trim).
+    pub(crate) fn trim(&mut self) {
+        self.sent.trim();
     }
 
     /// Forgets every packet in flight (the connection is closing); returns them.

@@ -290,3 +290,26 @@ fn an_ack_naming_only_untracked_packets_still_detects_losses() {
     assert_eq!(r.largest_acked(), Some(4));
     assert!(!r.awaits_ack());
 }
+
+#[test]
+fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
+    let mut r = unskipped(2000);
+    // A message at a time: its flight's room stays for the next.
+    let pn = sent(&mut r, 0);
+    r.on_ack(Instant::from_micros(1_000), &ack(&[(pn, pn)])).unwrap();
+    assert!(r.sent.is_empty());
+    let kept = r.sent.slots.capacity();
+    assert!(kept > 0 && kept <= KEPT_SLOTS, "{kept} slots kept");
+    r.trim();
+    assert_eq!(r.sent.slots.capacity(), 0, "a trim lets the room go");
+    // A flight wider than what is kept: its room goes once it is all acknowledged.
+    let first = sent(&mut r, 2_000);
+    let mut last = first;
+    for _ in 0..4 * KEPT_SLOTS {
+        last = sent(&mut r, 2_000);
+    }
+    r.on_ack(Instant::from_micros(3_000), &ack(&[(first, last)]))
+        .unwrap();
+    assert!(r.sent.is_empty());
+    assert_eq!(r.sent.slots.capacity(), 0);
+}
