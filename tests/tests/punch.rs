@@ -396,6 +396,68 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
     assert_eq!((stats.migrations, stats.fallbacks), (2, 1), "{stats:?}");
 }
 
+/// The circuit behind a direct connection can end (here `a` closes its connection to the
+/// relay, which ends every circuit through it). The connection, direct by then, has no way
+/// back any more: when its direct path goes dark it stays on it (its probes wait for the
+/// way to reopen, or the idle timeout ends it) instead of falling back to a circuit that no
+/// datagram can take. Before, it fell back to the circuit's address, whose route is
+/// nowhere (`Path::Waiting`): an acknowledgement that fell due then could not go, and its
+/// timer stayed due, the endpoint asked to handle it at one instant again and again (the
+/// fuzzers' timer oracle found it: `fuzz/corpus/relay/7ec5ebbc…`).
+#[test]
+fn a_direct_connection_whose_circuit_ended_does_not_fall_back_to_it() {
+    let ei = (
+        Dependency::EndpointIndependent,
+        Dependency::AddressAndPortDependent,
+    );
+    let mut w = world(5, ei, ei, 0.0);
+    let (a, b) = (w.a, w.b);
+    let (inner, _) = w.relayed();
+    assert!(
+        w.run(5.0, |sim, _| World::direct(sim, a, b, inner)),
+        "went direct"
+    );
+    let to_relay = w
+        .sim
+        .endpoint_ref(a)
+        .connections()
+        .find(|&c| c != inner)
+        .expect("a's connection to the relay");
+    let now = w.sim.now();
+    w.sim
+        .endpoint(a)
+        .close(now, to_relay, 0, weir_core::wire::Reason::default())
+        .unwrap();
+    w.run(1.0, |_, _| false);
+    let now = w.sim.now();
+    w.sim.partition(a, b, now, now + Duration::from_secs(5));
+    // A message under way, so that the dark path's probe timeouts run.
+    w.sim
+        .endpoint(a)
+        .send_message(inner, None, Bytes::from_static(b"over the dark path"))
+        .unwrap();
+    w.run(10.0, |_, _| false);
+    let moves = w.moves(inner);
+    assert!(
+        !moves.iter().any(|p| matches!(p, Path::Waiting)),
+        "fell back to a circuit that had ended: {moves:?}"
+    );
+    let stats = w.sim.endpoint_ref(a).connection_stats(inner).unwrap();
+    assert_eq!(stats.fallbacks, 0, "{stats:?}");
+    assert!(
+        matches!(w.sim.endpoint_ref(a).path(inner), Some(Path::Direct(_))),
+        "direct again once the way reopened"
+    );
+    assert!(
+        w.seen
+            .borrow()
+            .messages
+            .iter()
+            .any(|(n, m)| *n == b && m.as_ref() == b"over the dark path"),
+        "the message crossed once the way reopened"
+    );
+}
+
 /// A direct path that works one way only: `b` (address-dependent mapping, open filtering)
 /// hears `a`'s punch and moves to `a`'s address, but what it sends there leaves from a new
 /// port that `a`'s NAT (filtering by address and port) keeps out. `b` may send that

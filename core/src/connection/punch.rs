@@ -176,6 +176,18 @@ impl Connection {
         }
     }
 
+    /// The circuit at `circuit` ended. If it was this connection's way back (the
+    /// connection runs direct), there is none any more: a dark direct path is then waited
+    /// out on its probe timeouts, or left by the idle timeout, not left for an address no
+    /// datagram can take (spec §12.5). (Nothing could go there, and what fell due to send,
+    /// an acknowledgement, stayed due: the driver was asked to handle it at one instant again
+    /// and again.)
+    pub(crate) fn way_back_ended(&mut self, circuit: SocketAddr) {
+        if self.remote != circuit && self.punch.as_ref().is_some_and(|p| p.fallback == circuit) {
+            self.punch = None;
+        }
+    }
+
     /// The connection's path changed: the application hears of it (the endpoint fills in
     /// the path, which only it can name: a circuit's relay).
     pub(super) fn path_changed(&mut self) {

@@ -487,7 +487,11 @@ impl Endpoint {
         self.pump_pipes(handle);
     }
 
-    /// Fires every timer due at `now`. Calling it early, or twice, does nothing.
+    /// Fires every timer due at `now`. Calling it early, or twice, does nothing. Once it
+    /// returned and [`poll_transmit`](Self::poll_transmit) gave `None`,
+    /// [`poll_timeout`](Self::poll_timeout) is later than `now` (or `None`): a deadline left
+    /// at or before `now` would have a driver call again at once, for ever. The fuzz
+    /// targets that drive whole endpoints check this after every firing.
     pub fn handle_timeout(&mut self, now: Instant) {
         if let Some(t) = self.trace.as_mut() {
             t.expire(now);

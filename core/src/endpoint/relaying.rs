@@ -305,9 +305,13 @@ impl Endpoint {
         self.touch(inner.index());
     }
 
-    /// Circuit `id` ended: a connection still using it as its path ends with `why`.
+    /// Circuit `id` ended: a connection still using it as its path ends with `why`; one
+    /// that left it for a direct path loses its way back.
     fn circuit_gone(&mut self, id: CircuitId, why: RelayRefusal) {
         let addr = circuit_addr(id);
+        for c in self.conns.iter_mut().flatten() {
+            c.way_back_ended(addr);
+        }
         let on_it: Vec<ConnectionHandle> = self
             .conns
             .iter()

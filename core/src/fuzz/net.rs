@@ -27,6 +27,23 @@ const MAX_SENT_PER_POLL: usize = 4096;
 /// Timer firings on the way to a new time, before the clock jumps there regardless.
 const MAX_TIMER_STEPS: usize = 512;
 
+/// The timer oracle: once an endpoint's timers due at `now` fired and everything it had to
+/// send was taken, its next timer is later than `now`. A timer still due then is one that
+/// firing does not clear: a driver would call `handle_timeout` at that instant for ever (a
+/// busy loop), and a simulated clock that waits for it never moves (the late HELLO's ACK
+/// timer, `fuzz/findings/pair.unanswerable-hello-ack`, before its fix).
+pub(crate) fn check_timers(ep: &Endpoint, now: Instant) {
+    if let Some(due) = ep.poll_timeout().filter(|&t| t <= now) {
+        panic!(
+            "a timer stays due at {} µs (deadline {} µs; {:?}) after it fired and every \
+             datagram was taken",
+            now.as_micros(),
+            due.as_micros(),
+            ep.next_timer()
+        );
+    }
+}
+
 /// One endpoint on the network.
 pub(super) struct Node {
     pub(super) ep: Endpoint,
@@ -268,7 +285,7 @@ impl Net {
         self.fire();
     }
 
-    /// Fires every timer that is due.
+    /// Fires every timer that is due, then checks the timer oracle ([`check_timers`]).
     fn fire(&mut self) {
         for node in &mut self.nodes {
             if node.ep.poll_timeout().is_some_and(|t| t <= self.now) {
@@ -276,6 +293,9 @@ impl Net {
             }
         }
         self.collect();
+        for node in &self.nodes {
+            check_timers(&node.ep, self.now);
+        }
     }
 
     /// Delivers every datagram on its way, and what they cause, without moving the clock:
@@ -301,5 +321,39 @@ impl Net {
             self.inject(f.from, f.to, Bytes::from(f.data));
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client that sent its HELLO has a timer (its handshake's): at its deadline, unfired,
+    /// it is due.
+    fn client_with_a_timer() -> (Endpoint, Instant) {
+        let mut ep = Endpoint::new(Config::default(), 1);
+        let server = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)), 4433);
+        ep.connect(Instant::ZERO, server).unwrap();
+        let mut buf = vec![0; MAX_DATAGRAM_SIZE];
+        while ep.poll_transmit(Instant::ZERO, &mut buf).is_some() {}
+        let due = ep.poll_timeout().expect("a handshake timer");
+        (ep, due)
+    }
+
+    #[test]
+    fn the_timer_oracle_passes_once_the_timer_fired() {
+        let (mut ep, due) = client_with_a_timer();
+        ep.handle_timeout(due);
+        let mut buf = vec![0; MAX_DATAGRAM_SIZE];
+        while ep.poll_transmit(due, &mut buf).is_some() {}
+        check_timers(&ep, due);
+    }
+
+    #[test]
+    #[should_panic(expected = "a timer stays due")]
+    fn the_timer_oracle_fires_on_a_timer_left_due() {
+        // As a rule that fired and failed to move its deadline leaves it: due, not cleared.
+        let (ep, due) = client_with_a_timer();
+        check_timers(&ep, due);
     }
 }
