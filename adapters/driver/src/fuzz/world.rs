@@ -290,6 +290,23 @@ impl World {
             self.client.set_time(next);
             self.server.set_time(next);
             self.run_tasks();
+            self.check_timers();
+        }
+    }
+
+    /// The timer oracle (as the core's targets check it, `weir_core::fuzz`): once a side's
+    /// due timers fired, its calls ran and what it had to send was taken, its next deadline
+    /// is later than now. One left at or before now would have a runtime wake the driver
+    /// again at once, for ever.
+    fn check_timers(&self) {
+        for side in [&self.client, &self.server] {
+            if let Some(due) = side.next_deadline().filter(|&d| d <= self.now) {
+                panic!(
+                    "a timer of {} stays due at {:?} (deadline {due:?}) after it fired and \
+                     every datagram was taken",
+                    side.addr, self.now
+                );
+            }
         }
     }
 
@@ -331,5 +348,30 @@ impl World {
         self.tasks.clear();
         let (c, s) = got.borrow_mut().clone();
         Some((endpoints.0, endpoints.1, c?, s?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_timer_oracle_passes_once_the_deadline_fired() {
+        let mut w = World::new(Primitives::FuzzingStandIn, None);
+        let _ends = w.connect().expect("a clean network connects");
+        let next = w.next_deadline().expect("a deadline");
+        w.advance_to(next);
+        w.check_timers();
+    }
+
+    #[test]
+    #[should_panic(expected = "stays due")]
+    fn the_timer_oracle_fires_on_a_deadline_left_behind() {
+        let mut w = World::new(Primitives::FuzzingStandIn, None);
+        let _ends = w.connect().expect("a clean network connects");
+        // The clock moved past a deadline that did not fire: as a firing that failed to
+        // move its own deadline leaves it.
+        w.now = w.next_deadline().expect("a deadline");
+        w.check_timers();
     }
 }
