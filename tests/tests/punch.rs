@@ -120,6 +120,24 @@ impl World {
         (inner, at)
     }
 
+    /// Two peers behind NATs whose mappings are endpoint-independent (filtering by address
+    /// and port), connected through the relay and then punched through to a direct path,
+    /// on a lossless network: the world, and `a`'s connection.
+    fn gone_direct() -> (World, ConnectionHandle) {
+        let ei = (
+            Dependency::EndpointIndependent,
+            Dependency::AddressAndPortDependent,
+        );
+        let mut w = world(5, ei, ei, 0.0);
+        let (a, b) = (w.a, w.b);
+        let (inner, _) = w.relayed();
+        assert!(
+            w.run(5.0, |sim, _| World::direct(sim, a, b, inner)),
+            "went direct"
+        );
+        (w, inner)
+    }
+
     /// `b`'s end of its connection with `a`.
     fn b_end(sim: &Sim, a: NodeId, b: NodeId) -> Option<ConnectionHandle> {
         let a_key = sim.endpoint_ref(a).public_key();
@@ -361,17 +379,8 @@ fn a_failed_round_of_punches_is_followed_by_another() {
 /// move.
 #[test]
 fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
-    let ei = (
-        Dependency::EndpointIndependent,
-        Dependency::AddressAndPortDependent,
-    );
-    let mut w = world(5, ei, ei, 0.0);
+    let (mut w, inner) = World::gone_direct();
     let (a, b) = (w.a, w.b);
-    let (inner, _) = w.relayed();
-    assert!(
-        w.run(5.0, |sim, _| World::direct(sim, a, b, inner)),
-        "went direct"
-    );
     // The direct way goes dark for 20 s: the connection falls back, and the rounds tried
     // meanwhile fail.
     let now = w.sim.now();
@@ -403,20 +412,11 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
 /// datagram can take. Before, it fell back to the circuit's address, whose route is
 /// nowhere (`Path::Waiting`): an acknowledgement that fell due then could not go, and its
 /// timer stayed due, the endpoint asked to handle it at one instant again and again (the
-/// fuzzers' timer oracle found it: `fuzz/corpus/relay/7ec5ebbc…`).
+/// fuzzers' timer oracle found it: `fuzz/findings/relay.fallback-to-ended-circuit`).
 #[test]
 fn a_direct_connection_whose_circuit_ended_does_not_fall_back_to_it() {
-    let ei = (
-        Dependency::EndpointIndependent,
-        Dependency::AddressAndPortDependent,
-    );
-    let mut w = world(5, ei, ei, 0.0);
+    let (mut w, inner) = World::gone_direct();
     let (a, b) = (w.a, w.b);
-    let (inner, _) = w.relayed();
-    assert!(
-        w.run(5.0, |sim, _| World::direct(sim, a, b, inner)),
-        "went direct"
-    );
     let to_relay = w
         .sim
         .endpoint_ref(a)
