@@ -30,6 +30,11 @@ const SIZE: usize = 16 << 20;
 const MESSAGES: usize = 10_000;
 const MESSAGE: usize = 1024;
 
+/// The count N of a second argument `{prefix}N`, if it is one.
+fn count(prefix: &str) -> Option<usize> {
+    std::env::args().nth(2)?.strip_prefix(prefix)?.parse().ok()
+}
+
 fn main() {
     let protection = match std::env::args().nth(1).as_deref() {
         Some("unprotected") => Protection::None,
@@ -40,10 +45,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Some(n) = std::env::args().nth(2).and_then(|a| {
-        a.strip_prefix("handshakes=")
-            .and_then(|n| n.parse::<usize>().ok())
-    }) {
+    if let Some(n) = count("handshakes=") {
         // Each a pair of fresh endpoints and its handshake: the difference between two
         // counts, divided by the difference in n, is one handshake with its endpoints.
         for _ in 0..n {
@@ -53,10 +55,7 @@ fn main() {
         return;
     }
     let mut p = Pair::connected(protection);
-    if let Some(n) = std::env::args().nth(2).and_then(|a| {
-        a.strip_prefix("round-trips=")
-            .and_then(|n| n.parse::<usize>().ok())
-    }) {
+    if let Some(n) = count("round-trips=") {
         // As weir-bench's `rtt`: 64 bytes each way, 40 µs apart (run it with two n and
         // divide the difference: one round trip, both sides).
         assert_eq!(

@@ -552,6 +552,9 @@ impl Connection {
             recv += s.reading.gathered_len();
             send += s.send.as_ref().map_or(0, SendStream::unacked);
         }
+        // Both sides of this move together on our own writes and on acknowledgements (which
+        // release exactly what a stream acknowledged), whatever the peer sends: a
+        // difference is a bug here, not an input, so only debug builds check.
         debug_assert_eq!(send, self.send_buffer.held(), "the send counter drifted");
         (recv, send)
     }

@@ -181,11 +181,13 @@ impl Connection {
     /// out on its probe timeouts, or left by the idle timeout, not left for an address no
     /// datagram can take (spec §12.5). (Nothing could go there, and what fell due to send,
     /// an acknowledgement, stayed due: the driver was asked to handle it at one instant again
-    /// and again.)
-    pub(crate) fn way_back_ended(&mut self, circuit: SocketAddr) {
-        if self.remote != circuit && self.punch.as_ref().is_some_and(|p| p.fallback == circuit) {
+    /// and again.) Whether it was this connection's way back.
+    pub(crate) fn way_back_ended(&mut self, circuit: SocketAddr) -> bool {
+        let ended = self.remote != circuit && self.punch.as_ref().is_some_and(|p| p.fallback == circuit);
+        if ended {
             self.punch = None;
         }
+        ended
     }
 
     /// The connection's path changed: the application hears of it (the endpoint fills in

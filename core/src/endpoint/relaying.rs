@@ -309,20 +309,23 @@ impl Endpoint {
     /// that left it for a direct path loses its way back.
     fn circuit_gone(&mut self, id: CircuitId, why: RelayRefusal) {
         let addr = circuit_addr(id);
+        let (mut on_it, mut left_it) = (Vec::new(), Vec::new());
         for c in self.conns.iter_mut().flatten() {
-            c.way_back_ended(addr);
+            if c.remote == addr {
+                on_it.push(c.handle);
+            } else if c.way_back_ended(addr) {
+                // Its punch timer, if one was set, goes with the way back.
+                c.refresh_timers(&self.config);
+                left_it.push(c.handle);
+            }
         }
-        let on_it: Vec<ConnectionHandle> = self
-            .conns
-            .iter()
-            .flatten()
-            .filter(|c| c.remote == addr)
-            .map(|c| c.handle)
-            .collect();
         for h in on_it {
             if let Ok(c) = self.conn(h) {
                 c.circuit_ended(why);
             }
+            self.touch(h.index());
+        }
+        for h in left_it {
             self.touch(h.index());
         }
     }

@@ -215,6 +215,8 @@ impl SentPackets {
 
     /// Records a packet numbered above every one recorded before.
     fn push(&mut self, packet: SentPacket) {
+        // Numbers come from our own counter (`take_pn`), which only grows: no peer input
+        // chooses them, so only debug builds check.
         debug_assert!(self.slots.back().is_none_or(|&(pn, _)| pn < packet.number));
         self.live += 1;
         self.slots.push_back((packet.number, Some(packet)));

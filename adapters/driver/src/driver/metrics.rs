@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use metrics::{Key, Label, Level, Metadata, SharedString, Unit};
-use weir_core::ConnectionStats;
+use weir_core::{ConnectionStats, EndpointLoad, EndpointStats};
 
 use super::Driver;
 
@@ -44,50 +44,105 @@ pub(super) struct Sums {
     keys: Option<Box<Keys>>,
 }
 
-/// The counters: name, and the label beside `local` that tells this one apart, if any. The
-/// order is the order [`Driver::publish_metrics`] gives their values in.
-const COUNTERS: [(&str, Option<(&str, &str)>); 20] = [
-    ("weir_datagrams_received_total", None),
-    ("weir_datagrams_sent_total", None),
-    ("weir_violations_total", None),
-    ("weir_datagrams_dropped_total", Some(("reason", "malformed"))),
+/// What one publication reads its figures from.
+struct Figures {
+    ep: EndpointStats,
+    load: EndpointLoad,
+    /// Handshakes that finished, and that failed.
+    established: u64,
+    failed: u64,
+    /// The connections' counters, ended ones included.
+    totals: Totals,
+    /// Over the open connections: bytes in flight, congestion windows (added up), and the
+    /// largest smoothed RTT in seconds.
+    in_flight: u64,
+    window: u64,
+    rtt: f64,
+}
+
+/// A counter: its name, the label beside `local` that tells it apart (if any), and where
+/// its value comes from, side by side so that none can be paired with another's value.
+type Counter = (
+    &'static str,
+    Option<(&'static str, &'static str)>,
+    fn(&Figures) -> u64,
+);
+
+/// The counters, in the order their keys are made and published.
+const COUNTERS: [Counter; 20] = [
+    ("weir_datagrams_received_total", None, |f| f.ep.datagrams_received),
+    ("weir_datagrams_sent_total", None, |f| f.ep.datagrams_sent),
+    ("weir_violations_total", None, |f| f.ep.violations),
+    (
+        "weir_datagrams_dropped_total",
+        Some(("reason", "malformed")),
+        |f| f.ep.dropped_malformed,
+    ),
     (
         "weir_datagrams_dropped_total",
         Some(("reason", "unknown_connection")),
+        |f| f.ep.dropped_unknown_connection,
     ),
     (
         "weir_datagrams_dropped_total",
         Some(("reason", "unauthenticated")),
+        |f| f.ep.dropped_unauthenticated,
     ),
-    ("weir_datagrams_dropped_total", Some(("reason", "banned"))),
-    ("weir_datagrams_dropped_total", Some(("reason", "rate_limited"))),
+    ("weir_datagrams_dropped_total", Some(("reason", "banned")), |f| {
+        f.ep.dropped_banned
+    }),
+    (
+        "weir_datagrams_dropped_total",
+        Some(("reason", "rate_limited")),
+        |f| f.ep.dropped_rate_limited,
+    ),
     (
         "weir_datagrams_dropped_total",
         Some(("reason", "stateless_limit")),
+        |f| f.ep.stateless_dropped,
     ),
-    ("weir_datagrams_dropped_total", Some(("reason", "relay"))),
-    ("weir_handshakes_total", Some(("outcome", "established"))),
-    ("weir_handshakes_total", Some(("outcome", "failed"))),
-    ("weir_bytes_acked_total", None),
-    ("weir_bytes_retransmitted_total", None),
-    ("weir_packets_lost_total", None),
-    ("weir_probes_total", None),
-    ("weir_app_datagrams_total", Some(("what", "sent"))),
-    ("weir_app_datagrams_total", Some(("what", "received"))),
-    ("weir_app_datagrams_total", Some(("what", "lost"))),
-    ("weir_app_datagrams_total", Some(("what", "dropped"))),
+    ("weir_datagrams_dropped_total", Some(("reason", "relay")), |f| {
+        f.ep.relay_dropped
+    }),
+    ("weir_handshakes_total", Some(("outcome", "established")), |f| {
+        f.established
+    }),
+    ("weir_handshakes_total", Some(("outcome", "failed")), |f| f.failed),
+    ("weir_bytes_acked_total", None, |f| f.totals.bytes_acked),
+    ("weir_bytes_retransmitted_total", None, |f| {
+        f.totals.bytes_retransmitted
+    }),
+    ("weir_packets_lost_total", None, |f| f.totals.packets_lost),
+    ("weir_probes_total", None, |f| f.totals.probes),
+    ("weir_app_datagrams_total", Some(("what", "sent")), |f| {
+        f.totals.app_datagrams_sent
+    }),
+    ("weir_app_datagrams_total", Some(("what", "received")), |f| {
+        f.totals.app_datagrams_received
+    }),
+    ("weir_app_datagrams_total", Some(("what", "lost")), |f| {
+        f.totals.app_datagrams_lost
+    }),
+    ("weir_app_datagrams_total", Some(("what", "dropped")), |f| {
+        f.totals.app_datagrams_dropped
+    }),
 ];
 
-/// The gauges' names, in the order their values are given.
-const GAUGES: [&str; 8] = [
-    "weir_connections",
-    "weir_handshakes_pending",
-    "weir_bytes_unread",
-    "weir_bytes_unacknowledged",
-    "weir_receive_budget_bytes",
-    "weir_bytes_in_flight",
-    "weir_congestion_window_bytes",
-    "weir_rtt_seconds",
+/// A gauge: its name and where its value comes from.
+type Gauge = (&'static str, fn(&Figures) -> f64);
+
+/// The gauges, in the order their keys are made and published.
+const GAUGES: [Gauge; 8] = [
+    ("weir_connections", |f| f.load.connections as f64),
+    ("weir_handshakes_pending", |f| f.load.handshakes_pending as f64),
+    ("weir_bytes_unread", |f| f.load.bytes_received_unread as f64),
+    ("weir_bytes_unacknowledged", |f| {
+        f.load.bytes_unacknowledged as f64
+    }),
+    ("weir_receive_budget_bytes", |f| f.load.receive_budgets as f64),
+    ("weir_bytes_in_flight", |f| f.in_flight as f64),
+    ("weir_congestion_window_bytes", |f| f.window as f64),
+    ("weir_rtt_seconds", |f| f.rtt),
 ];
 
 /// What the figures are registered under, as the `counter!` and `gauge!` macros would give
@@ -109,8 +164,8 @@ impl Keys {
             Key::from_parts(name, labels)
         };
         Keys {
-            counters: COUNTERS.map(|(name, extra)| key(name, extra)),
-            gauges: GAUGES.map(|name| key(name, None)),
+            counters: COUNTERS.map(|(name, extra, _)| key(name, extra)),
+            gauges: GAUGES.map(|(name, _)| key(name, None)),
         }
     }
 }
@@ -246,49 +301,27 @@ impl Driver {
                 rtt = rtt.max(s.smoothed_rtt.as_micros() as f64 / 1e6);
             }
         }
-        let counters: [u64; COUNTERS.len()] = [
-            ep.datagrams_received,
-            ep.datagrams_sent,
-            ep.violations,
-            ep.dropped_malformed,
-            ep.dropped_unknown_connection,
-            ep.dropped_unauthenticated,
-            ep.dropped_banned,
-            ep.dropped_rate_limited,
-            ep.stateless_dropped,
-            ep.relay_dropped,
-            self.metrics.established,
-            self.metrics.failed,
-            totals.bytes_acked,
-            totals.bytes_retransmitted,
-            totals.packets_lost,
-            totals.probes,
-            totals.app_datagrams_sent,
-            totals.app_datagrams_received,
-            totals.app_datagrams_lost,
-            totals.app_datagrams_dropped,
-        ];
-        let gauges: [f64; GAUGES.len()] = [
-            load.connections as f64,
-            load.handshakes_pending as f64,
-            load.bytes_received_unread as f64,
-            load.bytes_unacknowledged as f64,
-            load.receive_budgets as f64,
-            in_flight as f64,
-            window as f64,
+        let figures = Figures {
+            ep,
+            load,
+            established: self.metrics.established,
+            failed: self.metrics.failed,
+            totals,
+            in_flight,
+            window,
             rtt,
-        ];
+        };
         let local = self.local;
         let keys = self
             .metrics
             .keys
             .get_or_insert_with(|| Box::new(Keys::new(&local.to_string())));
         metrics::with_recorder(|r| {
-            for (key, v) in keys.counters.iter().zip(counters) {
-                r.register_counter(key, &METADATA).absolute(v);
+            for (key, (_, _, value)) in keys.counters.iter().zip(&COUNTERS) {
+                r.register_counter(key, &METADATA).absolute(value(&figures));
             }
-            for (key, v) in keys.gauges.iter().zip(gauges) {
-                r.register_gauge(key, &METADATA).set(v);
+            for (key, (_, value)) in keys.gauges.iter().zip(&GAUGES) {
+                r.register_gauge(key, &METADATA).set(value(&figures));
             }
         });
     }
