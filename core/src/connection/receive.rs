@@ -30,9 +30,20 @@ impl Connection {
         }
         match self.state {
             State::Closed | State::Draining { .. } => return,
-            State::Closing { .. } => {
-                // The peer has not seen our CLOSE: send it again (once per packet received).
-                self.closing.again();
+            State::Closing { until } => {
+                // The peer closed too (its CLOSE crossed ours): it listens for nothing more,
+                // so drain silently, no longer than the closing period had left. Answering
+                // its CLOSE with ours, as any other packet is answered, had two ends that
+                // closed at once bounce CLOSE between them for the whole closing period
+                // (fuzz/findings/piping.crossed-closes). Else the peer has not seen our
+                // CLOSE: send it again (once per packet received).
+                if packet.frames().any(|f| matches!(f, Frame::Close(_))) {
+                    let until = until.min(now + self.recovery.pto().saturating_mul(3));
+                    self.step(Step::PeerClosed { until });
+                    self.refresh_timers(config);
+                } else {
+                    self.closing.again();
+                }
                 return;
             }
             _ => {}

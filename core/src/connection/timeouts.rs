@@ -145,29 +145,18 @@ impl Connection {
             },
             // poll_transmit sends the ACK once its deadline has passed.
             Timer::Ack => {}
-            Timer::Recovery => match self.recovery.on_timeout(now) {
-                Timeout::Lost(lost) => {
-                    self.on_lost(now, lost);
-                    self.check_retransmissions(now, config);
+            Timer::Recovery => {
+                // While the loss timer is set it hides the probe timer (RFC 9002 §6.2.1): a
+                // probe period that ran out meanwhile is due the moment the losses are
+                // declared, and fires now (as RFC 9002's timer, re-armed in the past, would
+                // at once) instead of leaving the recovery deadline behind `now` for the
+                // next call (fuzz/findings/pair.probe-behind-loss-timer).
+                if self.on_recovery_timeout(now, config) == RecoveryFired::Losses
+                    && self.recovery.deadline().is_some_and(|d| d <= now)
+                {
+                    self.on_recovery_timeout(now, config);
                 }
-                Timeout::Probe { consecutive } => {
-                    self.stats.probes += 1;
-                    self.liveness.probe_timeout();
-                    if consecutive >= 2 {
-                        self.fall_back();
-                    }
-                    // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
-                    // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
-                    // Each later one in the same silence extends its recovery period over
-                    // the probes sent meanwhile, whose loss is the outage's, not news.
-                    if consecutive >= PERSISTENT_CONGESTION_PTOS {
-                        if consecutive == PERSISTENT_CONGESTION_PTOS {
-                            self.stats.persistent_congestion += 1;
-                        }
-                        self.cc.on_persistent_congestion(now);
-                    }
-                }
-            },
+            }
             Timer::KeepAlive => {
                 self.control.push(Control::Ping);
                 self.liveness.elicited(now);
@@ -219,5 +208,46 @@ impl Connection {
         self.receipts.trim();
         self.datagrams.trim();
         self.liveness.trimmed();
+    }
+}
+
+/// What a firing of the recovery timer was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RecoveryFired {
+    /// The loss timer: packets declared lost.
+    Losses,
+    /// The probe timer.
+    Probe,
+}
+
+impl Connection {
+    /// The recovery timer fired at `now` (its deadline is at or before `now`): the losses it
+    /// found, or a probe.
+    fn on_recovery_timeout(&mut self, now: Instant, config: &Config) -> RecoveryFired {
+        match self.recovery.on_timeout(now) {
+            Timeout::Lost(lost) => {
+                self.on_lost(now, lost);
+                self.check_retransmissions(now, config);
+                RecoveryFired::Losses
+            }
+            Timeout::Probe { consecutive } => {
+                self.stats.probes += 1;
+                self.liveness.probe_timeout();
+                if consecutive >= 2 {
+                    self.fall_back();
+                }
+                // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
+                // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
+                // Each later one in the same silence extends its recovery period over
+                // the probes sent meanwhile, whose loss is the outage's, not news.
+                if consecutive >= PERSISTENT_CONGESTION_PTOS {
+                    if consecutive == PERSISTENT_CONGESTION_PTOS {
+                        self.stats.persistent_congestion += 1;
+                    }
+                    self.cc.on_persistent_congestion(now);
+                }
+                RecoveryFired::Probe
+            }
+        }
     }
 }
