@@ -693,3 +693,55 @@ fn a_relay_finishes_forwarding_after_the_sender_closed() {
         assert!(w.resets.is_empty(), "seed {seed}: {:?}", w.resets);
     }
 }
+
+/// A relay that takes a stream, closes the connection it came on, then pipes it: the
+/// stream can get no more bytes, so the pipe fails at once (`SourceLost`) and its target is
+/// reset (PIPE_BROKEN). Before, a connection kept for its unread bytes still counted as a
+/// live source, and the pipe (and a receiver's read of it) waited for ever (found by the `piping`
+/// fuzz target: fuzz/findings/piping.pipe-from-an-ended-connection).
+#[test]
+fn a_pipe_from_a_connection_that_ended_before_its_stream_did_fails() {
+    let (mut sim, world, conn) = chain(33, 1, 1, LinkConfig::default(), Config::default());
+    // The relay's application pipes by hand here: it takes the stream and waits.
+    let down = world.borrow_mut().relays.remove(&1).unwrap();
+    // Two streams, neither finished: the relay pipes the first; the second, never read,
+    // keeps the connection once it ended (module `endpoint::retained`).
+    for _ in 0..2 {
+        let ep = sim.endpoint(0);
+        let id = ep.open_stream(conn, StreamHeader::default()).unwrap();
+        ep.write(conn, id, payload(4 << 10)).unwrap();
+    }
+    let source = RefCell::new(None);
+    let mut relay_waits = |sim: &mut Sim, node, e| match e {
+        Event::StreamOpened { conn, stream, .. } if node == 1 => {
+            source.borrow_mut().get_or_insert((conn, stream));
+        }
+        _ if node == 1 => {}
+        e => world.borrow_mut().on_event(sim, node, e),
+    };
+    let limit = sim.now() + Duration::from_secs(2);
+    assert!(sim.run_until(limit, &mut relay_waits, |_| source.borrow().is_some()));
+    let (from, stream) = source.borrow().unwrap();
+    let now = sim.now();
+    sim.endpoint(1).close(now, from, 0, Reason::default()).unwrap();
+    // Until it ended (its closing period over): no longer counted, but kept.
+    let limit = sim.now() + Duration::from_secs(30);
+    assert!(sim.run_until(limit, &mut relay_waits, |sim| sim
+        .endpoint_ref(1)
+        .connection_count()
+        == 1));
+    assert!(
+        sim.endpoint(1).connection_stats(from).is_some(),
+        "ended, and kept for the bytes it holds unread"
+    );
+    let pipe = sim
+        .endpoint(1)
+        .pipe(from, stream, &down, LocalRead::Discard)
+        .unwrap();
+    world.borrow_mut().pipes.push((1, pipe));
+    assert!(run(&mut sim, &world, 20, |w| !w.failed.is_empty()));
+    let w = world.borrow();
+    assert_eq!(w.failed, vec![(pipe, PipeFailure::SourceLost)]);
+    // Its target stream is reset before it sent a byte: the receiver hears of none.
+    assert!(w.received.is_empty() && w.resets.iter().all(|&(_, c)| c == PIPE_BROKEN));
+}

@@ -662,7 +662,9 @@ impl Connection {
         }
     }
 
-    fn is_open(&self) -> bool {
+    /// Whether the peer's packets are still taken in (established, or lingering after the
+    /// application closed): once not, no more bytes of any stream of it can come.
+    pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, State::Established | State::Lingering { .. })
     }
 

@@ -122,7 +122,14 @@ impl Endpoint {
     fn pipe_turn(&mut self, id: PipeId, pipe: &mut Pipe, touched: &mut Vec<u32>) -> Turn {
         let (source, stream) = pipe.source;
         let out = match self.conn(source) {
-            Ok(c) if !pipe.source_lost => c.take_tapped(stream),
+            Ok(c) if !pipe.source_lost => {
+                // A connection that takes no more packets in (closing, draining, or ended
+                // and kept for its unread bytes) brings the stream nothing more: the source
+                // is lost as surely as if the connection were gone, also for a pipe started
+                // after it ended (fuzz/findings/piping.pipe-from-an-ended-connection).
+                pipe.source_lost = !c.is_open();
+                c.take_tapped(stream)
+            }
             _ => {
                 pipe.source_lost = true;
                 Default::default()
