@@ -745,3 +745,56 @@ fn a_pipe_from_a_connection_that_ended_before_its_stream_did_fails() {
     // Its target stream is reset before it sent a byte: the receiver hears of none.
     assert!(w.received.is_empty() && w.resets.iter().all(|&(_, c)| c == PIPE_BROKEN));
 }
+
+/// A relay that keeps a copy (a fork) loses its only target before the stream arrived
+/// whole: the pipe stops the stream (PIPE_BROKEN), and the relay's own reader is told, as
+/// of a reset with that code. Before, it was told nothing: when the rest of the stream
+/// arrived after the stop (and was dropped), and the sender saw it all acknowledged before
+/// the stop reached it (so no reset came back), the reader waited for ever (found by the
+/// `piping` fuzz target: fuzz/findings/piping.fork-reader-left-waiting).
+#[test]
+fn a_fork_that_loses_its_target_tells_its_own_reader() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut sim, world, conn) = chain(35, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().local = LocalRead::Keep;
+    let down = world.borrow().relays[&1][0];
+    // The stream's datagrams reach the relay one by one, 12 ms apart.
+    let slow = LinkConfig {
+        bandwidth: Some(1_000_000),
+        ..LinkConfig::default()
+    };
+    sim.link(0, 1, slow);
+    // The relay's first datagram after the pipe failed, the one with its STOP_SENDING, is
+    // lost: the acknowledgements of the rest reach the sender before the stop does.
+    let lose_next = Rc::new(Cell::new(false));
+    let lose = Rc::clone(&lose_next);
+    sim.intercept(1, 0, move |_| !lose.replace(false));
+    send(&mut sim, conn, &payload(4 << 10));
+    let limit = sim.now() + Duration::from_secs(5);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            let opened = node == 1 && matches!(e, Event::StreamOpened { .. });
+            world.borrow_mut().on_event(sim, node, e);
+            if opened {
+                let now = sim.now();
+                sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+                lose_next.set(true);
+            }
+        },
+        |_| false,
+    );
+    let w = world.borrow();
+    assert!(
+        matches!(w.failed[..], [(_, PipeFailure::TargetsLost)]),
+        "{:?}",
+        w.failed
+    );
+    assert!(w.kept[&1] < 4 << 10, "the stop came before the stream's end");
+    assert!(
+        w.stopped.is_empty(),
+        "the sender saw every byte acknowledged first: no reset"
+    );
+    assert_eq!(w.resets, vec![(1, PIPE_BROKEN)], "the relay's reader is told");
+}

@@ -7,6 +7,7 @@
 //! returns, stream state changed, control frames and events queued.
 
 use super::*;
+use crate::PIPE_BROKEN;
 
 impl Connection {
     pub(super) fn check_established(&self) -> Result<(), ApiError> {
@@ -240,6 +241,12 @@ impl Connection {
         if let Some(code) = recv.reset_code() {
             self.remove_recv(id);
             return Ok(Read::Reset { code });
+        }
+        if state.reading.is_stopped() && recv.tap_keeps() {
+            // A fork whose pipe stopped the stream (`stop_piped_source`): the local copy
+            // ends here, as the targets' streams did.
+            self.remove_recv(id);
+            return Ok(Read::Reset { code: PIPE_BROKEN });
         }
         if let Some((offset, bytes)) = recv.read(max_len) {
             if let Some(v) = state.verifier.as_mut() {

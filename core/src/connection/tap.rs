@@ -7,6 +7,7 @@
 //! `pipe::TargetState`); credit granted back as the targets take the bytes.
 
 use super::*;
+use crate::PIPE_BROKEN;
 
 /// A stream a pipe started tapping (`Connection::tap_stream`).
 #[derive(Clone, Debug)]
@@ -100,6 +101,26 @@ impl Connection {
             }
         }
         out
+    }
+
+    /// Pipe source: the pipe failed before the stream arrived whole, and stops it
+    /// (PIPE_BROKEN). An application that reads it too (a fork, `LocalRead::Keep`) is told
+    /// at once, as of a reset with that code, and its next read says so: what arrives now
+    /// is dropped, and a reader left waiting for it waited for ever
+    /// (fuzz/findings/piping.fork-reader-left-waiting).
+    pub(crate) fn stop_piped_source(&mut self, id: StreamId) {
+        let keeps = self
+            .streams
+            .get(&id)
+            .and_then(|s| s.recv.as_ref())
+            .is_some_and(RecvStream::tap_keeps);
+        if self.stop_sending(id, PIPE_BROKEN).is_ok() && keeps {
+            self.events.push_back(Event::StreamReset {
+                conn: self.handle,
+                stream: id,
+                code: PIPE_BROKEN,
+            });
+        }
     }
 
     /// Pipe source: the peer may send the stream below `limit`.

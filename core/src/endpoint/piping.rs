@@ -207,7 +207,7 @@ impl Endpoint {
                         // receipt tells the sender they went no further.
                         c.send_receipt(stream, failed);
                     } else {
-                        let _ = c.stop_sending(stream, PIPE_BROKEN);
+                        c.stop_piped_source(stream);
                     }
                 }
                 self.events.push_back(Event::PipeFailed { pipe: id, reason });
