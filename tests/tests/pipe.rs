@@ -798,3 +798,70 @@ fn a_fork_that_loses_its_target_tells_its_own_reader() {
     );
     assert_eq!(w.resets, vec![(1, PIPE_BROKEN)], "the relay's reader is told");
 }
+
+/// A pipe's only target ends by a stateless reset (its receiver restarted and forgot the
+/// connection): the pipe fails in the same call, not at the relay's next timer or
+/// datagram, which an endpoint with nothing else under way may never have. Before, the
+/// reset ended the connection without giving the pipes their turn, and the pipe waited
+/// for the next one: 920 ms here, and for ever in `fuzz/findings/piping.pipe-target-reset`,
+/// where the relay had no connection left.
+#[test]
+fn a_pipe_whose_target_is_reset_fails_at_once() {
+    use weir_core::{Endpoint, Identity, Seed};
+    let config = |n: NodeId| Config {
+        identity: Some(Identity::from_seed(&Seed::from(100 + n as u64))),
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain_configured(36, 1, 1, LinkConfig::default(), &config);
+    // The whole stream reaches the relay at once, and goes on to the receiver slowly: it
+    // is still going there when the receiver restarts, and the sender has nothing more to
+    // send (the relay hears nothing from it).
+    sim.link(
+        1,
+        2,
+        LinkConfig {
+            bandwidth: Some(1_000_000),
+            ..LinkConfig::default()
+        },
+    );
+    send(&mut sim, conn, &payload(32 << 10));
+    assert!(run(&mut sim, &world, 2, |w| !w.pipes.is_empty()));
+    sim.run_for(Duration::from_millis(100), |sim, node, e| {
+        world.borrow_mut().on_event(sim, node, e)
+    });
+    // It restarts: same identity, no state.
+    *sim.endpoint(2) = Endpoint::new(config(2), 99);
+    let (reset_at, failed_at) = (RefCell::new(None), RefCell::new(None));
+    let limit = sim.now() + Duration::from_secs(60);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            match &e {
+                Event::Closed {
+                    reason: weir_core::CloseReason::Reset,
+                    ..
+                } if node == 1 => {
+                    reset_at.borrow_mut().get_or_insert(sim.now());
+                }
+                Event::PipeFailed { .. } => {
+                    failed_at.borrow_mut().get_or_insert(sim.now());
+                }
+                _ => {}
+            }
+            world.borrow_mut().on_event(sim, node, e);
+        },
+        |_| failed_at.borrow().is_some(),
+    );
+    assert_eq!(
+        world.borrow().failed,
+        vec![(world.borrow().pipes[0].1, PipeFailure::TargetsLost)]
+    );
+    let reset_at = reset_at
+        .into_inner()
+        .expect("the relay's connection to it was reset");
+    assert_eq!(
+        failed_at.into_inner(),
+        Some(reset_at),
+        "the pipe failed with the reset"
+    );
+}

@@ -246,6 +246,9 @@ pub struct Endpoint {
     pipes_by_conn: BTreeSet<(ConnectionHandle, PipeId)>,
     /// The sum of `Pipe::reserved` over `pipes` (the endpoint-wide cap's use).
     pipes_reserved: u64,
+    /// A connection that pipes take part in ended (module `slots`, `retire`): the pipes are to
+    /// be given their turn before the call returns, as no later input may come to do it.
+    pipes_lost_conn: bool,
     /// Set by [`Endpoint::new_traced`]: the trace being recorded (module `trace`), and the
     /// deadline it last recorded.
     trace: Option<Box<Recorder>>,
@@ -317,6 +320,7 @@ impl Endpoint {
             pipes: BTreeMap::new(),
             pipes_by_conn: BTreeSet::new(),
             pipes_reserved: 0,
+            pipes_lost_conn: false,
             next_pipe: 0,
             trace: None,
             traced_deadline: None,
@@ -390,6 +394,7 @@ impl Endpoint {
             return self.trace_deadline();
         }
         self.on_datagram(now, from, datagram);
+        self.pump_if_lost();
         self.trace_deadline();
     }
 

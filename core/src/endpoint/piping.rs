@@ -90,6 +90,17 @@ impl Endpoint {
         }
     }
 
+    /// Gives every pipe its turn if a connection one takes part in ended since (a stateless
+    /// reset, a VERSION_REJECT, a command): the pipe learns it now, not at some later input
+    /// that may never come (an endpoint whose last connection ended has no timer left), so
+    /// a pipe left without a live target or source ends at once
+    /// (fuzz/findings/piping.pipe-target-reset).
+    pub(super) fn pump_if_lost(&mut self) {
+        if core::mem::take(&mut self.pipes_lost_conn) {
+            self.pump_pipes(None);
+        }
+    }
+
     /// The pipes connection `c` takes part in, as index entries.
     pub(super) fn pipes_of(&self, c: ConnectionHandle) -> Vec<(ConnectionHandle, PipeId)> {
         self.pipes_by_conn

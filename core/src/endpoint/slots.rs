@@ -154,6 +154,7 @@ impl Endpoint {
         for (_, id) in self.pipes_of(handle) {
             if let Some(pipe) = self.pipes.get_mut(&id) {
                 pipe.lose(handle);
+                self.pipes_lost_conn = true;
             }
         }
         self.by_cid.remove(&conn.local_cid);
@@ -262,6 +263,7 @@ impl Endpoint {
             conn.refresh_timers(&self.config);
         }
         self.touch(h.index());
+        self.pump_if_lost();
         out
     }
 }
