@@ -109,6 +109,13 @@ impl Connection {
         loop {
             let mut more = false;
             for timer in Timer::ALL {
+                // A timer that ended the connection (the idle timeout, a deadline) leaves
+                // the others nothing to do: one due at the same instant, the close timer of
+                // a linger say, would take a step the lifecycle has not for a closed
+                // connection (fuzz/findings/piping.close-timer-after-idle-timeout).
+                if self.state == State::Closed {
+                    break;
+                }
                 if !fired[timer as usize] && self.timers.due(timer, now) {
                     fired[timer as usize] = true;
                     more = true;
