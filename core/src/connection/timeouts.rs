@@ -112,7 +112,7 @@ impl Connection {
                 // A timer that ended the connection (the idle timeout, a deadline) leaves
                 // the others nothing to do: one due at the same instant, the close timer of
                 // a linger say, would take a step the lifecycle has not for a closed
-                // connection (fuzz/findings/piping.close-timer-after-idle-timeout).
+                // connection (tests/tests/closing.rs, found by the `piping` fuzz target).
                 if self.state == State::Closed {
                     break;
                 }
