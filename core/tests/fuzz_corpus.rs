@@ -36,7 +36,10 @@ fn every_corpus_file_replays() {
     }
     // Every directory under fuzz/corpus belongs to a target listed here, or to one whose
     // body lives above the core and whose crate replays it.
-    const REPLAYED_ELSEWHERE: &[(&str, &str)] = &[("driver", "adapters/driver/tests/fuzz_corpus.rs")];
+    const REPLAYED_ELSEWHERE: &[(&str, &str)] = &[
+        ("driver", "adapters/driver/tests/fuzz_corpus.rs"),
+        ("piping", "adapters/driver/tests/fuzz_corpus.rs"),
+    ];
     for entry in std::fs::read_dir(&root).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let elsewhere = REPLAYED_ELSEWHERE.iter().find(|(t, _)| *t == name);

@@ -42,13 +42,16 @@ fn every_open_finding_runs_clean() {
 /// Each finding under `root` runs clean, records its committed traces and replays them.
 fn check_findings(root: &Path) {
     let update = std::env::var_os("WEIR_UPDATE_TRACES").is_some();
-    // The `driver` target's findings are weir-driver's (adapters/driver/tests/fuzz_findings.rs).
+    // The findings of the targets over drivers (`driver`, `piping`) are weir-driver's
+    // (adapters/driver/tests/fuzz_findings.rs).
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| {
-            !p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("driver."))
+            !p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("driver.") || n.starts_with("piping.")
+            })
         })
         .collect();
     dirs.sort();

@@ -41,3 +41,39 @@ fn a_usage_or_file_error_exits_2() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read"));
 }
+
+#[test]
+fn a_piping_input_gives_every_endpoint_s_trace() {
+    let input =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/findings/piping.crossed-closes/input");
+    let dir = std::env::temp_dir().join(format!("weir-piping-finding-{}", std::process::id()));
+    let out = tool()
+        .args(["--target", "piping"])
+        .arg(&input)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    // Fixed: it fails in neither run.
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(said.matches("replays, ").count(), 8, "{said}");
+    for port in [1000, 2000, 3000, 4000] {
+        assert!(
+            std::fs::metadata(dir.join(format!("real-{port}.trace")))
+                .unwrap()
+                .len()
+                > 0
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_unknown_target_exits_2_and_says_so() {
+    let out = tool()
+        .args(["--target", "nope", "in", "/tmp/x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no target \"nope\""));
+}

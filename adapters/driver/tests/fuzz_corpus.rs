@@ -1,15 +1,19 @@
-//! The `driver` fuzz target's corpus (fuzz/corpus/driver), replayed as `cargo test` runs:
-//! every input passes the target's oracles, and twice over gives the same datagrams and
-//! answers (the drivers are deterministic: a given seed, a clock moved only by the script).
-//! Feature `fuzzing` (the workspace's tests run with every feature).
+//! The corpora of the fuzz targets over drivers (fuzz/corpus/driver, fuzz/corpus/piping),
+//! replayed as `cargo test` runs: every input passes its target's oracles, and twice over
+//! gives the same datagrams and answers (the drivers are deterministic: a given seed, a
+//! clock moved only by the script). Feature `fuzzing` (the workspace's tests run with every
+//! feature).
 #![cfg(feature = "fuzzing")]
 
 use std::path::PathBuf;
 
 use weir_core::crypto::Primitives;
+use weir_driver::fuzz::Target;
 
-fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/driver");
+fn corpus(target: Target) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target.name());
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a corpus entry").path())
@@ -22,19 +26,87 @@ fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
     inputs
 }
 
-#[test]
-fn every_driver_corpus_input_passes_its_oracles_and_repeats_exactly() {
-    let inputs = corpus();
+/// Every input of `target`'s corpus passes its oracles, and runs the same twice.
+fn replay(target: Target) {
+    let inputs = corpus(target);
     assert!(inputs.len() >= 100, "a corpus of {} inputs", inputs.len());
     for (path, data) in &inputs {
-        let first = weir_driver::fuzz::run(data);
+        let first = target.run(data);
         assert_eq!(
             first,
-            weir_driver::fuzz::run(data),
+            target.run(data),
             "{}: a second run differs",
             path.display()
         );
     }
+}
+
+#[test]
+fn every_driver_corpus_input_passes_its_oracles_and_repeats_exactly() {
+    replay(Target::Driver);
+}
+
+#[test]
+fn every_piping_corpus_input_passes_its_oracles_and_repeats_exactly() {
+    replay(Target::Piping);
+}
+
+/// A kind of answer: its name, and whether an answer line is of that kind.
+type AnswerKind = (&'static str, fn(&str) -> bool);
+
+/// The kinds of answer `target`'s corpus never gives, of `kinds`.
+fn missing(target: Target, kinds: &[AnswerKind]) -> Vec<&'static str> {
+    let mut seen = std::collections::BTreeSet::new();
+    for (_, data) in corpus(target) {
+        for line in target.answers(&data, Primitives::FuzzingStandIn).lines() {
+            seen.extend(kinds.iter().filter(|(_, is)| is(line)).map(|(name, _)| *name));
+        }
+    }
+    kinds
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|n| !seen.contains(n))
+        .collect()
+}
+
+/// The piping corpus reaches what the target is for: streams piped to one receiver and to
+/// both, forked, refused, read whole and in pieces, stopped, reset by their sender, and
+/// delivered; pipes that ended well; closes and shutdowns. (A pipe that passes its
+/// sender's reset on is not reached: the sender resets a stream in the same call that
+/// wrote it, so the reset comes with its first bytes and the relay never pipes it.)
+#[test]
+fn the_piping_corpus_exercises_every_kind_of_answer() {
+    let kinds: &[AnswerKind] = &[
+        ("a pipe to one receiver", |l| {
+            l.starts_with("route") && l.contains("Pipe([1])")
+        }),
+        ("a pipe to both", |l| {
+            l.starts_with("route") && l.contains("Pipe([1, 2])")
+        }),
+        ("a fork", |l| l.starts_with("route") && l.contains("Fork")),
+        ("a refusal", |l| l.starts_with("refused")),
+        ("a stream read whole by a receiver", |l| {
+            l.starts_with("read whole (1") || l.starts_with("read whole (2")
+        }),
+        ("a stream read whole by the relay", |l| {
+            l.starts_with("read whole (0")
+        }),
+        ("a stop", |l| l.starts_with("stopped")),
+        ("a reset", |l| l.starts_with("reset")),
+        ("a stream delivered", |l| {
+            l.starts_with("sent") && l.contains("Ok(")
+        }),
+        ("a stream not delivered", |l| {
+            l.starts_with("sent") && l.contains("not delivered")
+        }),
+        ("a pipe that ended well", |l| {
+            l.starts_with("piped") && l.contains("Ok(")
+        }),
+        ("a close", |l| l.starts_with("closed")),
+        ("a shutdown", |l| l.starts_with("shut down")),
+    ];
+    let missing = missing(Target::Piping, kinds);
+    assert!(missing.is_empty(), "the piping corpus never gives {missing:?}");
 }
 
 /// The corpus reaches what the target is for: requests replied to, refused and timed out,
@@ -42,7 +114,7 @@ fn every_driver_corpus_input_passes_its_oracles_and_repeats_exactly() {
 #[test]
 fn the_driver_corpus_exercises_every_kind_of_call() {
     let mut seen = std::collections::BTreeSet::new();
-    for (_, data) in corpus() {
+    for (_, data) in corpus(Target::Driver) {
         for line in weir_driver::fuzz::answers(&data, Primitives::FuzzingStandIn).lines() {
             let kind = match line {
                 l if l.starts_with("reply") && l.contains("Ok(") => "a reply",

@@ -1,11 +1,12 @@
-//! The `driver` fuzz target's findings as traces (fuzz/README.md, "A crash becomes a
-//! trace"): each folder `fuzz/findings/driver.WHAT/` holds the input the fuzzer found and
-//! the traces both endpoints' cores recorded on it with the real primitives
-//! (`real-1000.trace`, the client's; `real-2000.trace`, the server's; secrets inlined), as
-//! `cargo run -p weir-driver --features fuzzing --bin driver_finding` writes them. Here
-//! the input runs again without failing (the fix holds), records the same traces byte for
-//! byte, and each replays. A change of behaviour made on purpose rewrites them, to be
-//! reviewed in the diff:
+//! The findings of the fuzz targets over drivers (`driver`, `piping`) as traces
+//! (fuzz/README.md, "A crash becomes a trace"): each folder `fuzz/findings/TARGET.WHAT/`
+//! holds the input the fuzzer found and the traces every endpoint's core recorded on it
+//! with the real primitives (`real-PORT.trace`, secrets inlined: for `driver` 1000 the
+//! client's and 2000 the server's, for `piping` 1000 the sender's, 2000 the relay's, 3000
+//! and 4000 the receivers'), as `cargo run -p weir-driver --features fuzzing --bin
+//! driver_finding` writes them. Here the input runs again without failing (the fix holds),
+//! records the same traces byte for byte, and each replays. A change of behaviour made on
+//! purpose rewrites them, to be reviewed in the diff:
 //!
 //! ```text
 //! WEIR_UPDATE_TRACES=1 cargo test -p weir-driver --features fuzzing --test fuzz_findings
@@ -18,28 +19,35 @@ use std::path::{Path, PathBuf};
 
 use weir_core::crypto::Primitives;
 use weir_core::trace::TraceSecrets;
+use weir_driver::fuzz::Target;
 
 fn findings() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/findings");
     let mut dirs: Vec<_> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("driver."))
-        })
+        .filter(|p| target(p).is_some())
         .collect();
     dirs.sort();
     dirs
 }
 
-/// The traces `input` records now, secrets inlined, by file name.
-fn recorded(input: &[u8]) -> Vec<(String, String)> {
+/// The target a finding's folder is of, by its name: `driver` or `piping`.
+fn target(dir: &Path) -> Option<Target> {
+    let name = dir.file_name()?.to_string_lossy().into_owned();
+    Target::ALL
+        .into_iter()
+        .find(|t| name.starts_with(&format!("{}.", t.name())))
+}
+
+/// The traces `input` records now on `target`, secrets inlined, by file name.
+fn recorded(target: Target, input: &[u8]) -> Vec<(String, String)> {
     let scratch = std::env::temp_dir().join(format!("weir-driver-findings-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let pattern = scratch.join("real-{port}.trace");
-    weir_driver::fuzz::record(input, Primitives::Real, &pattern.to_string_lossy());
-    let traces = weir_driver::fuzz::PORTS
+    target.record(input, Primitives::Real, &pattern.to_string_lossy());
+    let traces = target
+        .ports()
         .iter()
         .map(|port| {
             let file = format!("real-{port}.trace");
@@ -55,14 +63,15 @@ fn recorded(input: &[u8]) -> Vec<(String, String)> {
 }
 
 #[test]
-fn every_driver_finding_runs_clean_and_its_traces_replay() {
+fn every_finding_over_drivers_runs_clean_and_its_traces_replay() {
     let dirs = findings();
-    assert!(!dirs.is_empty(), "no driver findings");
+    assert!(!dirs.is_empty(), "no findings of the targets over drivers");
     let update = std::env::var_os("WEIR_UPDATE_TRACES").is_some();
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let input = std::fs::read(dir.join("input")).unwrap_or_else(|e| panic!("{name}: input: {e}"));
-        for (file, text) in recorded(&input) {
+        let target = target(&dir).expect("filtered by target");
+        for (file, text) in recorded(target, &input) {
             let at = dir.join(&file);
             if update {
                 std::fs::write(&at, &text).unwrap();

@@ -1,14 +1,15 @@
-//! A `driver` fuzz input (a crash, or any corpus file) made into what explains it: the
-//! answers the applications were given, and the weir traces both endpoints' cores
-//! recorded, twice: as the fuzzer ran it, and with the real cryptographic primitives
-//! (fuzz/README.md, "A crash becomes a trace").
+//! A fuzz input of a target over drivers (`driver`, or `piping` with `--target piping`; a
+//! crash, or any corpus file) made into what explains it: the answers the applications were
+//! given, and the weir traces every endpoint's core recorded, twice: as the fuzzer ran it,
+//! and with the real cryptographic primitives (fuzz/README.md, "A crash becomes a trace").
 //!
 //! ```text
-//! cargo run -p weir-driver --features fuzzing --bin driver_finding -- INPUT DIR
+//! cargo run -p weir-driver --features fuzzing --bin driver_finding -- [--target piping] INPUT DIR
 //! ```
 //!
 //! writes, for each run (`as-fuzzed`, `real`), `DIR/RUN.answers` and `DIR/RUN-PORT.trace`
-//! (PORT: 1000 the client, 2000 the server; self-contained, its secrets inlined), says
+//! (PORT: for `driver` 1000 the client, 2000 the server; for `piping` 1000 the sender,
+//! 2000 the relay, 3000 and 4000 the receivers; self-contained, its secrets inlined), says
 //! whether the run failed and how, and whether each trace replays here. The `real-*`
 //! traces replay in any build (`weir replay`, `weir trace show`); the `as-fuzzed-*` ones
 //! only in a build with weir-core's `fuzzing` feature. Exit code 0 when the input fails in
@@ -22,11 +23,23 @@ use std::process::ExitCode;
 use weir_core::crypto::Primitives;
 use weir_core::trace::TraceSecrets;
 use weir_driver::fuzz::tool::{self, PanicMessages};
+use weir_driver::fuzz::Target;
 
 fn main() -> ExitCode {
+    const USAGE: &str = "usage: driver_finding [--target driver|piping] INPUT DIR";
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [input, dir] = &args[..] else {
-        eprintln!("usage: driver_finding INPUT DIR");
+    let (target, rest) = match &args[..] {
+        [flag, name, rest @ ..] if flag == "--target" => match Target::from_name(name) {
+            Some(t) => (t, rest),
+            None => {
+                eprintln!("driver_finding: no target {name:?}\n{USAGE}");
+                return ExitCode::from(2);
+            }
+        },
+        rest => (Target::Driver, rest),
+    };
+    let [input, dir] = rest else {
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
     let data = match tool::prepare("driver_finding", input, dir) {
@@ -41,9 +54,7 @@ fn main() -> ExitCode {
     ] {
         let pattern = Path::new(dir).join(format!("{name}-{{port}}.trace"));
         let pattern = pattern.to_string_lossy();
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            weir_driver::fuzz::record(&data, primitives, &pattern)
-        }));
+        let run = catch_unwind(AssertUnwindSafe(|| target.record(&data, primitives, &pattern)));
         let answers = match run {
             Ok(answers) => {
                 println!("{name}: no failure");
@@ -61,7 +72,7 @@ fn main() -> ExitCode {
             eprintln!("driver_finding: cannot write {}: {e}", path.display());
             return ExitCode::from(2);
         }
-        for port in weir_driver::fuzz::PORTS {
+        for &port in target.ports() {
             let path = Path::new(dir).join(format!("{name}-{port}.trace"));
             let trace = match inline(&path) {
                 Ok(trace) => trace,

@@ -418,6 +418,12 @@ impl Driver {
         tracing::debug!(connections = self.ep.connection_count(), "shutting down");
     }
 
+    /// Whether a shutdown began.
+    #[cfg(feature = "fuzzing")]
+    pub(crate) fn shutting_down(&self) -> bool {
+        self.shutdown.is_some()
+    }
+
     /// Whether a shutdown finished: every connection closed and gone from the core, or the
     /// time allowed ran out. Moves the shutdown on as time passes.
     pub fn is_shut_down(&mut self) -> bool {

@@ -29,6 +29,7 @@
 //!   holds, which refuses it).
 
 mod oracle;
+pub mod piping;
 pub mod tool;
 mod world;
 
@@ -36,7 +37,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use weir_core::crypto::Primitives;
 use weir_core::wire::Label;
 
@@ -49,34 +50,106 @@ pub const MAX_STEPS: usize = 128;
 /// Simulated time the undisturbed network is given at the end for every call to end.
 pub const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
-/// Runs one input; returns the run's digest (every datagram and every answer). Panics
-/// where an oracle fails.
+/// [`Target::run`] of this target, [`Target::Driver`]: what the `driver` fuzz target calls.
 pub fn run(data: &[u8]) -> u64 {
-    run_logged(data, Primitives::FuzzingStandIn, None).0
+    Target::Driver.run(data)
 }
 
-/// [`run`], with every answer the applications were given, a line each, in order: what
-/// explains a finding. With [`Primitives::Real`] the endpoints use the real cryptography;
-/// the answers are the same but for the bytes on the wire.
+/// [`Target::answers`] of [`Target::Driver`].
 pub fn answers(data: &[u8], primitives: Primitives) -> String {
-    String::from_utf8_lossy(&run_logged(data, primitives, None).1).into_owned()
+    Target::Driver.answers(data, primitives)
 }
 
-/// [`answers`], with each endpoint's core recording its trace (spec/trace.md) at `trace`,
-/// `WEIR_TRACE`'s form: `{port}` becomes the endpoint's port (1000 the client's, 2000 the
-/// server's), and each trace's secrets go beside it (`weir_driver::secrets_path`). A run
-/// that fails still leaves its traces up to the failure: the drivers write them as they
-/// are dropped. With the real primitives they replay in any build (`weir replay`).
+/// [`Target::record`] of [`Target::Driver`] (1000 is the client's port, 2000 the server's).
 pub fn record(data: &[u8], primitives: Primitives, trace: &str) -> String {
-    String::from_utf8_lossy(&run_logged(data, primitives, Some(trace)).1).into_owned()
+    Target::Driver.record(data, primitives, trace)
 }
 
 /// The ports the two endpoints record their traces under ([`record`]).
 pub const PORTS: [u16; 2] = [1000, 2000];
 
+/// The fuzz targets over drivers, for the tools that explain a finding
+/// (`driver_finding`) and the tests that replay the findings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Requests, channels, messages and datagrams between two drivers (this module).
+    Driver,
+    /// A stream piped through a relay to two receivers (module [`piping`]).
+    Piping,
+}
+
+impl Target {
+    /// Every target over drivers.
+    pub const ALL: [Target; 2] = [Target::Driver, Target::Piping];
+
+    /// Its name, as cargo-fuzz and the findings' folders know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Driver => "driver",
+            Target::Piping => "piping",
+        }
+    }
+
+    /// The target named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Target> {
+        Target::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The ports its endpoints record their traces under.
+    pub fn ports(self) -> &'static [u16] {
+        match self {
+            Target::Driver => &PORTS,
+            Target::Piping => &piping::PORTS,
+        }
+    }
+
+    /// Its body.
+    fn body(self) -> Body {
+        match self {
+            Target::Driver => run_logged,
+            Target::Piping => piping::run_logged,
+        }
+    }
+
+    /// Runs one input on the stand-in primitives, as the fuzzer does: the run's digest
+    /// (every datagram and every answer). Panics where an oracle fails.
+    pub fn run(self, data: &[u8]) -> u64 {
+        (self.body())(data, Primitives::FuzzingStandIn, None).0
+    }
+
+    /// The answers the applications were given, a line each, in order: what explains a
+    /// finding at the level of the calls. With [`Primitives::Real`] the endpoints use the
+    /// real cryptography; the answers are the same but for the bytes on the wire.
+    pub fn answers(self, data: &[u8], primitives: Primitives) -> String {
+        String::from_utf8_lossy(&(self.body())(data, primitives, None).1).into_owned()
+    }
+
+    /// The answers, with each endpoint's core recording its trace (spec/trace.md) at
+    /// `trace`, `WEIR_TRACE`'s form: `{port}` becomes the endpoint's port
+    /// ([`ports`](Self::ports)), and each trace's secrets go beside it
+    /// (`weir_driver::secrets_path`). A run that fails still leaves its traces up to the
+    /// failure: the drivers write them as they are dropped. With the real primitives they
+    /// replay in any build (`weir replay`).
+    pub fn record(self, data: &[u8], primitives: Primitives, trace: &str) -> String {
+        String::from_utf8_lossy(&(self.body())(data, primitives, Some(trace)).1).into_owned()
+    }
+}
+
+/// A target's body: runs one input on the given primitives, each endpoint recording its
+/// trace at the given path if any; the run's digest and the answers.
+type Body = fn(&[u8], Primitives, Option<&str>) -> (u64, Vec<u8>);
+
+/// Where the sides of a world are: the side on port `p` at 10.0.0.`p / 1000`.
+fn addrs(ports: &[u16]) -> Vec<std::net::SocketAddr> {
+    let at = |p: u16| std::net::SocketAddr::from(([10, 0, 0, (p / 1000) as u8], p));
+    ports.iter().map(|&p| at(p)).collect()
+}
+
 fn run_logged(data: &[u8], primitives: Primitives, trace: Option<&str>) -> (u64, Vec<u8>) {
-    let mut w = World::new(primitives, trace);
-    let Some((_client_endpoint, _server_endpoint, client, server)) = w.connect() else {
+    let mut w = World::new(&addrs(&PORTS), primitives, trace);
+    // The endpoints' handles live to the end of the run: dropping one shuts it down.
+    let (client_endpoint, server_endpoint) = (w.endpoint(0), w.endpoint(1));
+    let Some((client, server)) = w.connect(&client_endpoint, &server_endpoint) else {
         panic!("a clean network did not connect the pair");
     };
     serve(&mut w, &client, &server);
@@ -150,41 +223,7 @@ fn length(u: &mut Unstructured<'_>) -> Result<usize> {
 fn step(w: &mut World, client: &Connection, server: &Connection, u: &mut Unstructured<'_>) -> Result<()> {
     // Weighted: deliveries most often, a close rarely (it ends everything else).
     match u.int_in_range(0u8..=25)? {
-        0..=5 => {
-            if let Some(d) = w.wire.pop_front() {
-                w.deliver(d);
-            }
-        }
-        6 => w.deliver_all(),
-        7 => {
-            w.wire.pop_front();
-        }
-        8 => {
-            if let Some(d) = w.wire.front().cloned() {
-                w.deliver(d);
-            }
-        }
-        9 => {
-            if let Some(d) = w.wire.pop_front() {
-                w.wire.push_back(d);
-            }
-        }
-        10 => {
-            let (at, bit) = (usize::from(u.arbitrary::<u16>()?), u.int_in_range(0u8..=7)?);
-            if let Some((from, to, bytes)) = w.wire.pop_front() {
-                let mut b = BytesMut::from(&bytes[..]);
-                let i = at % b.len().max(1);
-                if let Some(x) = b.get_mut(i) {
-                    *x ^= 1 << bit;
-                }
-                w.deliver((from, to, b.freeze()));
-            }
-        }
-        11 | 12 => {
-            // Up to 4 s at a time: a longer quiet spell only times the connection out.
-            let ms = u64::from(u.int_in_range(0u16..=4000)?);
-            w.advance_to(w.now + Duration::from_millis(ms));
-        }
+        op @ 0..=12 => w.network_step(op, u)?,
         13 | 14 => request(w, client, u)?,
         15 => cancel(w, u)?,
         16 | 17 => respond(w, u)?,

@@ -25,6 +25,8 @@ pub(super) enum Kind {
     Message = 3,
     Channel = 4,
     Datagram = 5,
+    /// A stream the `piping` target's sender sends through the relay.
+    Piped = 6,
 }
 
 /// Payload `k` of `kind`, `len` bytes (at least 4): `k` in its first four, then pattern

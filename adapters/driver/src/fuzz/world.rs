@@ -1,12 +1,12 @@
-//! The `driver` target's world: two sides, each a deterministic [`Driver`] behind the
-//! handles' lock, the datagrams in flight between them, and the application calls under
-//! way, polled as a runtime would poll them.
+//! The world of the targets over drivers (`driver`, `piping`): two or more sides, each a
+//! deterministic [`Driver`] behind the handles' lock, the datagrams in flight between them,
+//! and the application calls under way, polled as a runtime would poll them.
 //!
 //! Inputs: the script's network steps (deliver, drop, move the clock) and the calls it
 //! starts. Outputs: the calls' answers (into the log, module `oracle`) and a digest of
 //! every datagram sent.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::{Duration, Instant as StdInstant};
 
+use arbitrary::Unstructured;
 use bytes::{Bytes, BytesMut};
 use weir_core::crypto::Primitives;
 use weir_core::wire::MAX_DATAGRAM_SIZE;
@@ -27,8 +28,6 @@ use crate::{Connection, Driver, Endpoint, Runtime, Shared, Urgency};
 
 /// Datagrams in flight at most: a newer one beyond is lost, as at a full queue.
 const MAX_IN_FLIGHT: usize = 256;
-const CLIENT: &str = "10.0.0.1:1000";
-const SERVER: &str = "10.0.0.2:2000";
 
 /// The handles tell the runtime what they changed; here the script moves every datagram
 /// and the clock itself, so there is nothing to tell.
@@ -52,11 +51,13 @@ pub(super) struct Side {
     shared: Arc<Shared>,
     addr: SocketAddr,
     zero: StdInstant,
+    /// Its shutdown finished: as a runtime's loop ends then, nothing drives it any more
+    /// (no datagram reaches it, no timer fires).
+    gone: Cell<bool>,
 }
 
 impl Side {
-    fn new(addr: &str, seed: u64, primitives: Primitives, trace: Option<String>) -> Side {
-        let addr: SocketAddr = addr.parse().expect("a fixed address");
+    fn new(addr: SocketAddr, seed: u64, primitives: Primitives, trace: Option<String>) -> Side {
         // Small windows and few concurrent streams, so that a few kilobytes and a few calls
         // already meet flow control (a stream's credit, the connection's) and the stream
         // limit, without the cost of moving megabytes and opening hundreds of streams.
@@ -75,11 +76,15 @@ impl Side {
             shared: Shared::new(driver, addr, Box::new(Scripted)),
             addr,
             zero,
+            gone: Cell::new(false),
         }
     }
 
     /// Moves this side's clock to `t` after its zero and fires what is due.
     fn set_time(&self, t: Duration) {
+        if self.gone.get() {
+            return;
+        }
         let mut d = self.shared.driver();
         let by = (self.zero + t).saturating_duration_since(d.wall());
         d.advance(by);
@@ -88,6 +93,9 @@ impl Side {
 
     /// When this side next has something to do, after its zero.
     fn next_deadline(&self) -> Option<Duration> {
+        if self.gone.get() {
+            return None;
+        }
         let d = self.shared.driver();
         d.deadline().map(|at| at.saturating_duration_since(self.zero))
     }
@@ -126,10 +134,10 @@ impl Polled {
 /// the world's list at its next poll.
 pub(super) type Spawner = Rc<RefCell<Vec<Task>>>;
 
-/// The world: both sides, the datagrams in flight, the calls under way.
+/// The world: the sides, the datagrams in flight, the calls under way.
 pub(super) struct World {
-    client: Side,
-    server: Side,
+    /// In the order they send: every datagram of the first, then of the second, ...
+    sides: Vec<Side>,
     /// In flight: source, destination, bytes.
     pub(super) wire: VecDeque<(SocketAddr, SocketAddr, Bytes)>,
     /// Calls under way, by their number (a finished or cancelled one leaves `None`).
@@ -163,13 +171,16 @@ pub(super) fn fnv(h: u64, bytes: &[u8]) -> u64 {
 }
 
 impl World {
-    /// A world whose endpoints use `primitives`: the fuzzing stand-in as the target runs,
-    /// or the real ones to record traces any build replays. With `trace` (`WEIR_TRACE`'s
-    /// form: `{port}` is the endpoint's port), each records its core's trace there.
-    pub(super) fn new(primitives: Primitives, trace: Option<&str>) -> World {
+    /// A world of a side at each of `addrs`, side `i` seeded with `i + 1`, whose endpoints
+    /// use `primitives`: the fuzzing stand-in as the targets run, or the real ones to record
+    /// traces any build replays. With `trace` (`WEIR_TRACE`'s form: `{port}` is the
+    /// endpoint's port), each records its core's trace there.
+    pub(super) fn new(addrs: &[SocketAddr], primitives: Primitives, trace: Option<&str>) -> World {
+        let sides = addrs.iter().zip(1..);
         World {
-            client: Side::new(CLIENT, 1, primitives, trace.map(str::to_owned)),
-            server: Side::new(SERVER, 2, primitives, trace.map(str::to_owned)),
+            sides: sides
+                .map(|(&addr, seed)| Side::new(addr, seed, primitives, trace.map(str::to_owned)))
+                .collect(),
             wire: VecDeque::new(),
             tasks: Vec::new(),
             spawned: Spawner::default(),
@@ -219,6 +230,7 @@ impl World {
     /// new ones (bounded), then takes what the drivers have to send.
     pub(super) fn run_tasks(&mut self) {
         for _ in 0..64 {
+            self.fire_due();
             let mut polled = false;
             for slot in self.tasks.iter_mut() {
                 let Some(p) = slot else { continue };
@@ -243,15 +255,42 @@ impl World {
         self.flush();
     }
 
-    /// Takes every datagram both drivers have to send onto the wire.
+    /// Fires the timers of every side whose deadline is not later than now: a datagram
+    /// handled may leave one there, and a runtime's loop fires it at once, not at the next
+    /// later deadline.
+    fn fire_due(&self) {
+        for side in &self.sides {
+            if side.next_deadline().is_some_and(|d| d <= self.now) {
+                side.set_time(self.now);
+            }
+        }
+    }
+
+    /// Takes every datagram the drivers have to send onto the wire, then, as a runtime's
+    /// loop does, asks each whether its shutdown (if one began) finished, which moves it on
+    /// (closing its connections once the time to drain is up, their CLOSEs taken too).
     fn flush(&mut self) {
-        for side in [&self.client, &self.server] {
-            while let Some(t) = side.shared.driver().poll_transmit(&mut self.buf) {
-                let sent = &self.buf[..t.len];
-                self.digest = fnv(self.digest, sent);
-                if self.wire.len() < MAX_IN_FLIGHT {
-                    self.wire
-                        .push_back((side.addr, t.destination, Bytes::copy_from_slice(sent)));
+        for side in &self.sides {
+            if side.gone.get() {
+                continue;
+            }
+            // Twice while shutting down: what the shutdown's closes left to send goes too.
+            for _ in 0..2 {
+                while let Some(t) = side.shared.driver().poll_transmit(&mut self.buf) {
+                    let sent = &self.buf[..t.len];
+                    self.digest = fnv(self.digest, sent);
+                    if self.wire.len() < MAX_IN_FLIGHT {
+                        self.wire
+                            .push_back((side.addr, t.destination, Bytes::copy_from_slice(sent)));
+                    }
+                }
+                let mut d = side.shared.driver();
+                if !d.shutting_down() {
+                    break;
+                }
+                if d.is_shut_down() {
+                    side.gone.set(true);
+                    break;
                 }
             }
         }
@@ -259,11 +298,56 @@ impl World {
 
     /// Hands a datagram to the side it is for (none: it is lost).
     pub(super) fn deliver(&mut self, (from, to, bytes): (SocketAddr, SocketAddr, Bytes)) {
-        let side = [&self.client, &self.server].into_iter().find(|s| s.addr == to);
-        if let Some(side) = side {
+        if let Some(side) = self.sides.iter().find(|s| s.addr == to && !s.gone.get()) {
             // No copy unless the datagram is still shared (a duplicate kept on the wire).
             side.shared.driver().handle_datagram(from, BytesMut::from(bytes));
         }
+    }
+
+    /// Takes network step `op` (0 to 12; a target's script numbers its own steps from 13),
+    /// reading what it needs from `u`:
+    /// deliver the next datagram (0 to 5, the most likely), deliver all (6), lose the next
+    /// (7), deliver a copy of the next and keep it (8), send the next to the back (9),
+    /// deliver the next with a bit flipped (10), move the clock up to 4 s (11, 12; a longer
+    /// quiet spell only times the connections out).
+    pub(super) fn network_step(&mut self, op: u8, u: &mut Unstructured<'_>) -> arbitrary::Result<()> {
+        match op {
+            0..=5 => {
+                if let Some(d) = self.wire.pop_front() {
+                    self.deliver(d);
+                }
+            }
+            6 => self.deliver_all(),
+            7 => {
+                self.wire.pop_front();
+            }
+            8 => {
+                if let Some(d) = self.wire.front().cloned() {
+                    self.deliver(d);
+                }
+            }
+            9 => {
+                if let Some(d) = self.wire.pop_front() {
+                    self.wire.push_back(d);
+                }
+            }
+            10 => {
+                let (at, bit) = (usize::from(u.arbitrary::<u16>()?), u.int_in_range(0u8..=7)?);
+                if let Some((from, to, bytes)) = self.wire.pop_front() {
+                    let mut b = BytesMut::from(&bytes[..]);
+                    let i = at % b.len().max(1);
+                    if let Some(x) = b.get_mut(i) {
+                        *x ^= 1 << bit;
+                    }
+                    self.deliver((from, to, b.freeze()));
+                }
+            }
+            _ => {
+                let ms = u64::from(u.int_in_range(0u16..=4000)?);
+                self.advance_to(self.now + Duration::from_millis(ms));
+            }
+        }
+        Ok(())
     }
 
     /// Hands every datagram in flight to its side, in order.
@@ -273,22 +357,23 @@ impl World {
         }
     }
 
-    /// The earliest deadline of either side after now.
+    /// The earliest deadline of any side after now.
     pub(super) fn next_deadline(&self) -> Option<Duration> {
-        [self.client.next_deadline(), self.server.next_deadline()]
-            .into_iter()
-            .flatten()
+        self.sides
+            .iter()
+            .filter_map(Side::next_deadline)
             .filter(|&d| d > self.now)
             .min()
     }
 
-    /// Moves both clocks to `t` (never back), stopping at every deadline on the way.
+    /// Moves every clock to `t` (never back), stopping at every deadline on the way.
     pub(super) fn advance_to(&mut self, t: Duration) {
         while self.now < t {
             let next = self.next_deadline().map_or(t, |d| d.min(t));
             self.now = next;
-            self.client.set_time(next);
-            self.server.set_time(next);
+            for side in &self.sides {
+                side.set_time(next);
+            }
             self.run_tasks();
             self.check_timers();
         }
@@ -299,7 +384,7 @@ impl World {
     /// is later than now. One left at or before now would have a runtime wake the driver
     /// again at once, for ever.
     fn check_timers(&self) {
-        for side in [&self.client, &self.server] {
+        for side in &self.sides {
             if let Some(due) = side.next_deadline().filter(|&d| d <= self.now) {
                 panic!(
                     "a timer of {} stays due at {:?} (deadline {due:?}) after it fired and \
@@ -321,17 +406,21 @@ impl World {
         finite.map(|p| p.task.what.as_str()).collect()
     }
 
-    /// Connects the client to the server over a clean network: the endpoints' handles
-    /// (dropping one shuts its endpoint down) and both connections.
-    pub(super) fn connect(&mut self) -> Option<(Rc<Endpoint>, Rc<Endpoint>, Connection, Connection)> {
-        let endpoints = (
-            Rc::new(Endpoint::new(Arc::clone(&self.client.shared))),
-            Rc::new(Endpoint::new(Arc::clone(&self.server.shared))),
-        );
-        let (client, server) = (Rc::clone(&endpoints.0), Rc::clone(&endpoints.1));
+    /// A handle on side `i`'s endpoint (dropping the last one shuts it down).
+    pub(super) fn endpoint(&self, i: usize) -> Rc<Endpoint> {
+        Rc::new(Endpoint::new(Arc::clone(&self.sides[i].shared)))
+    }
+
+    /// Connects `client` to `server` over a clean network: the connection at each end.
+    pub(super) fn connect(
+        &mut self,
+        client: &Rc<Endpoint>,
+        server: &Rc<Endpoint>,
+    ) -> Option<(Connection, Connection)> {
+        let (client, server) = (Rc::clone(client), Rc::clone(server));
         let got: Rc<RefCell<(Option<Connection>, Option<Connection>)>> = Rc::default();
         let (g1, g2) = (Rc::clone(&got), Rc::clone(&got));
-        let to = self.server.addr;
+        let to = server.local_addr();
         self.spawn("connect".into(), true, async move {
             g1.borrow_mut().0 = client.connect(to).await.ok();
         });
@@ -347,7 +436,7 @@ impl World {
         }
         self.tasks.clear();
         let (c, s) = got.borrow_mut().clone();
-        Some((endpoints.0, endpoints.1, c?, s?))
+        Some((c?, s?))
     }
 }
 
@@ -355,10 +444,18 @@ impl World {
 mod tests {
     use super::*;
 
+    /// Two sides connected over a clean network, with their endpoints' handles.
+    fn pair() -> (World, [Rc<Endpoint>; 2]) {
+        let addrs = ["10.0.0.1:1000".parse().unwrap(), "10.0.0.2:2000".parse().unwrap()];
+        let mut w = World::new(&addrs, Primitives::FuzzingStandIn, None);
+        let ends = [w.endpoint(0), w.endpoint(1)];
+        w.connect(&ends[0], &ends[1]).expect("a clean network connects");
+        (w, ends)
+    }
+
     #[test]
     fn the_timer_oracle_passes_once_the_deadline_fired() {
-        let mut w = World::new(Primitives::FuzzingStandIn, None);
-        let _ends = w.connect().expect("a clean network connects");
+        let (mut w, _ends) = pair();
         let next = w.next_deadline().expect("a deadline");
         w.advance_to(next);
         w.check_timers();
@@ -367,8 +464,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "stays due")]
     fn the_timer_oracle_fires_on_a_deadline_left_behind() {
-        let mut w = World::new(Primitives::FuzzingStandIn, None);
-        let _ends = w.connect().expect("a clean network connects");
+        let (mut w, _ends) = pair();
         // The clock moved past a deadline that did not fire: as a firing that failed to
         // move its own deadline leaves it.
         w.now = w.next_deadline().expect("a deadline");
