@@ -1,0 +1,277 @@
+//! How a pipe ends when the connections it joins end, in weir-sim: a sender that aborts, a
+//! target that dies, a sender that closes once every byte arrived, a source connection that
+//! had ended before piping began, a fork that loses its target, a target reset by a peer
+//! that restarted (spec/protocol.md §8, Piping).
+
+mod pipe_world;
+
+use std::cell::RefCell;
+
+use weir_core::time::Duration;
+use weir_core::wire::{Reason, StreamId};
+use weir_core::{Config, ConnectionHandle, Event, LocalRead, PipeFailure, StreamHeader, PIPE_BROKEN};
+use weir_sim::{LinkConfig, NodeId, Sim};
+
+use pipe_world::*;
+
+/// A relay fanning out to two receivers, a 64 KiB stream under way through its pipe.
+fn stream_under_way(seed: u64) -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
+    let (mut sim, world, conn) = chain(seed, 1, 2, rough(), Config::default());
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
+    sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
+    run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
+    (sim, world, conn, id)
+}
+
+#[test]
+fn a_sender_that_aborts_resets_every_target() {
+    let (mut sim, world, conn, id) = stream_under_way(6);
+    sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
+    assert!(run(&mut sim, &world, 20, |w| w.resets.len() == 2));
+    let w = world.borrow();
+    assert_eq!(
+        w.failed,
+        vec![(w.pipes[0].1, PipeFailure::SourceReset { code: 77 })]
+    );
+    assert!(w.resets.iter().all(|&(_, code)| code == 77));
+}
+
+#[test]
+fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
+    let (mut sim, world, _, _) = stream_under_way(7);
+    // The first receiver goes away: its branch is lost, the other goes on.
+    let relay = ConnectionHandle::from_index(0);
+    let now = sim.now();
+    sim.endpoint(2).close(now, relay, 0, Default::default()).unwrap();
+    assert!(run(&mut sim, &world, 20, |w| !w.targets_lost.is_empty()));
+    assert!(world.borrow().failed.is_empty());
+    // The second one too: no target left, the sender is told.
+    let now = sim.now();
+    sim.endpoint(3).close(now, relay, 0, Default::default()).unwrap();
+    assert!(run(&mut sim, &world, 20, |w| !w.stopped.is_empty()));
+    let w = world.borrow();
+    assert_eq!(w.failed, vec![(w.pipes[0].1, PipeFailure::TargetsLost)]);
+    assert_eq!(w.stopped, vec![(0, PIPE_BROKEN)]);
+}
+
+/// Issue 29, item 1: the relay acknowledges every byte long before its slow last hop has
+/// them; the sender then closes its connection. The pipe's source stream had fully arrived,
+/// so the relay finishes forwarding instead of failing (`SourceLost`) and cutting the
+/// receiver off with most of the message.
+#[test]
+fn a_relay_finishes_forwarding_after_the_sender_closed() {
+    for (seed, last_hop) in [
+        // 2 MB/s with a router's queue.
+        (
+            31,
+            LinkConfig {
+                bandwidth: Some(16_000_000),
+                queue_bytes: 64 << 10,
+                ..LinkConfig::default()
+            },
+        ),
+        // 2% loss and reordering.
+        (
+            32,
+            LinkConfig {
+                loss: 0.02,
+                reorder: 0.05,
+                jitter: Duration::from_millis(3),
+                ..LinkConfig::default()
+            },
+        ),
+    ] {
+        let fast = LinkConfig {
+            delay: Duration::from_micros(100),
+            ..LinkConfig::default()
+        };
+        let (mut sim, world, conn) = chain(seed, 1, 1, fast, Config::default());
+        sim.link(1, 2, last_hop);
+        world.borrow_mut().sender_closes_when_acked = true;
+        let msg = payload(4 << 20);
+        send(&mut sim, conn, &msg);
+        let ended = |w: &World| !w.finished.is_empty() || !w.failed.is_empty();
+        assert!(run(&mut sim, &world, 120, ended), "seed {seed}");
+        let w = world.borrow();
+        assert!(w.sender_closed, "seed {seed}: the sender closed before the end");
+        assert_eq!(w.failed, vec![], "seed {seed}");
+        assert_eq!(w.received.get(&2).map(|m| m.len()), Some(1), "seed {seed}");
+        assert!(w.received[&2][0] == msg, "seed {seed}");
+        assert!(w.resets.is_empty(), "seed {seed}: {:?}", w.resets);
+    }
+}
+
+/// A relay that takes a stream, closes the connection it came on, then pipes it: the
+/// stream can get no more bytes, so the pipe fails at once (`SourceLost`) and its target is
+/// reset (PIPE_BROKEN). Before, a connection kept for its unread bytes still counted as a
+/// live source, and the pipe (and a receiver's read of it) waited for ever (found by the `piping`
+/// fuzz target: fuzz/findings/piping.pipe-from-an-ended-connection).
+#[test]
+fn a_pipe_from_a_connection_that_ended_before_its_stream_did_fails() {
+    let (mut sim, world, conn) = chain(33, 1, 1, LinkConfig::default(), Config::default());
+    // The relay's application pipes by hand here: it takes the stream and waits.
+    let down = world.borrow_mut().relays.remove(&1).unwrap();
+    // Two streams, neither finished: the relay pipes the first; the second, never read,
+    // keeps the connection once it ended (module `endpoint::retained`).
+    for _ in 0..2 {
+        let ep = sim.endpoint(0);
+        let id = ep.open_stream(conn, StreamHeader::default()).unwrap();
+        ep.write(conn, id, payload(4 << 10)).unwrap();
+    }
+    let source = RefCell::new(None);
+    let mut relay_waits = |sim: &mut Sim, node, e| match e {
+        Event::StreamOpened { conn, stream, .. } if node == 1 => {
+            source.borrow_mut().get_or_insert((conn, stream));
+        }
+        _ if node == 1 => {}
+        e => world.borrow_mut().on_event(sim, node, e),
+    };
+    let limit = sim.now() + Duration::from_secs(2);
+    assert!(sim.run_until(limit, &mut relay_waits, |_| source.borrow().is_some()));
+    let (from, stream) = source.borrow().unwrap();
+    let now = sim.now();
+    sim.endpoint(1).close(now, from, 0, Reason::default()).unwrap();
+    // Until it ended (its closing period over): no longer counted, but kept.
+    let limit = sim.now() + Duration::from_secs(30);
+    assert!(sim.run_until(limit, &mut relay_waits, |sim| sim
+        .endpoint_ref(1)
+        .connection_count()
+        == 1));
+    assert!(
+        sim.endpoint(1).connection_stats(from).is_some(),
+        "ended, and kept for the bytes it holds unread"
+    );
+    let pipe = sim
+        .endpoint(1)
+        .pipe(from, stream, &down, LocalRead::Discard)
+        .unwrap();
+    world.borrow_mut().pipes.push((1, pipe));
+    assert!(run(&mut sim, &world, 20, |w| !w.failed.is_empty()));
+    let w = world.borrow();
+    assert_eq!(w.failed, vec![(pipe, PipeFailure::SourceLost)]);
+    // Its target stream is reset before it sent a byte: the receiver hears of none.
+    assert!(w.received.is_empty() && w.resets.iter().all(|&(_, c)| c == PIPE_BROKEN));
+}
+
+/// A relay that keeps a copy (a fork) loses its only target before the stream arrived
+/// whole: the pipe stops the stream (PIPE_BROKEN), and the relay's own reader is told, as
+/// of a reset with that code. Before, it was told nothing: when the rest of the stream
+/// arrived after the stop (and was dropped), and the sender saw it all acknowledged before
+/// the stop reached it (so no reset came back), the reader waited for ever (found by the
+/// `piping` fuzz target: fuzz/findings/piping.fork-reader-left-waiting).
+#[test]
+fn a_fork_that_loses_its_target_tells_its_own_reader() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    let (mut sim, world, conn) = chain(35, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().local = LocalRead::Keep;
+    let down = world.borrow().relays[&1][0];
+    // The stream's datagrams reach the relay one by one, 12 ms apart.
+    let slow = LinkConfig {
+        bandwidth: Some(1_000_000),
+        ..LinkConfig::default()
+    };
+    sim.link(0, 1, slow);
+    // The relay's first datagram after the pipe failed, the one with its STOP_SENDING, is
+    // lost: the acknowledgements of the rest reach the sender before the stop does.
+    let lose_next = Rc::new(Cell::new(false));
+    let lose = Rc::clone(&lose_next);
+    sim.intercept(1, 0, move |_| !lose.replace(false));
+    send(&mut sim, conn, &payload(4 << 10));
+    let limit = sim.now() + Duration::from_secs(5);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            let opened = node == 1 && matches!(e, Event::StreamOpened { .. });
+            world.borrow_mut().on_event(sim, node, e);
+            if opened {
+                let now = sim.now();
+                sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+                lose_next.set(true);
+            }
+        },
+        |_| false,
+    );
+    let w = world.borrow();
+    assert!(
+        matches!(w.failed[..], [(_, PipeFailure::TargetsLost)]),
+        "{:?}",
+        w.failed
+    );
+    assert!(w.kept[&1] < 4 << 10, "the stop came before the stream's end");
+    assert!(
+        w.stopped.is_empty(),
+        "the sender saw every byte acknowledged first: no reset"
+    );
+    assert_eq!(w.resets, vec![(1, PIPE_BROKEN)], "the relay's reader is told");
+}
+
+/// A pipe's only target ends by a stateless reset (its receiver restarted and forgot the
+/// connection): the pipe fails in the same call, not at the relay's next timer or
+/// datagram, which an endpoint with nothing else under way may never have. Before, the
+/// reset ended the connection without giving the pipes their turn, and the pipe waited
+/// for the next one: 920 ms here, and for ever in `fuzz/findings/piping.pipe-target-reset`,
+/// where the relay had no connection left.
+#[test]
+fn a_pipe_whose_target_is_reset_fails_at_once() {
+    use weir_core::{Endpoint, Identity, Seed};
+    let config = |n: NodeId| Config {
+        identity: Some(Identity::from_seed(&Seed::from(100 + n as u64))),
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain_configured(36, 1, 1, LinkConfig::default(), &config);
+    // The whole stream reaches the relay at once, and goes on to the receiver slowly: it
+    // is still going there when the receiver restarts, and the sender has nothing more to
+    // send (the relay hears nothing from it).
+    sim.link(
+        1,
+        2,
+        LinkConfig {
+            bandwidth: Some(1_000_000),
+            ..LinkConfig::default()
+        },
+    );
+    send(&mut sim, conn, &payload(32 << 10));
+    assert!(run(&mut sim, &world, 2, |w| !w.pipes.is_empty()));
+    sim.run_for(Duration::from_millis(100), |sim, node, e| {
+        world.borrow_mut().on_event(sim, node, e)
+    });
+    // It restarts: same identity, no state.
+    *sim.endpoint(2) = Endpoint::new(config(2), 99);
+    let (reset_at, failed_at) = (RefCell::new(None), RefCell::new(None));
+    let limit = sim.now() + Duration::from_secs(60);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            match &e {
+                Event::Closed {
+                    reason: weir_core::CloseReason::Reset,
+                    ..
+                } if node == 1 => {
+                    reset_at.borrow_mut().get_or_insert(sim.now());
+                }
+                Event::PipeFailed { .. } => {
+                    failed_at.borrow_mut().get_or_insert(sim.now());
+                }
+                _ => {}
+            }
+            world.borrow_mut().on_event(sim, node, e);
+        },
+        |_| failed_at.borrow().is_some(),
+    );
+    assert_eq!(
+        world.borrow().failed,
+        vec![(world.borrow().pipes[0].1, PipeFailure::TargetsLost)]
+    );
+    let reset_at = reset_at
+        .into_inner()
+        .expect("the relay's connection to it was reset");
+    assert_eq!(
+        failed_at.into_inner(),
+        Some(reset_at),
+        "the pipe failed with the reset"
+    );
+}
