@@ -102,6 +102,9 @@ fn the_piping_corpus_exercises_every_kind_of_answer() {
         ("a pipe that ended well", |l| {
             l.starts_with("piped") && l.contains("Ok(")
         }),
+        ("a pipe that passed its sender's reset on", |l| {
+            l.starts_with("piped") && l.contains("the sender abandoned the stream")
+        }),
         ("a close", |l| l.starts_with("closed")),
         ("a shutdown", |l| l.starts_with("shut down")),
     ];

@@ -1,7 +1,8 @@
 //! The `piping` fuzz target (feature `fuzzing`; fuzz/README.md): a sender, a relay and two
 //! receivers, each a deterministic [`Driver`](crate::Driver) behind the handles, on the
 //! fuzzer's network. The sender sends streams to the relay, each written in one to three
-//! pieces, then finished (waiting for any of the three confirmations) or reset; the relay
+//! pieces, then finished (waiting for any of the three confirmations) or reset (at its next
+//! send, so that the relay may have piped it by then); the relay
 //! pipes each stream it takes (spec/protocol.md §8, Piping) to one receiver or to both,
 //! forks it to one while reading it itself, or refuses it; each receiver reads what it is
 //! given piece by piece, or whole, or stops it. Any connection may close, and the relay or
@@ -16,11 +17,12 @@
 //!
 //! Oracles (spec §8, Piping and Delivery), on every answer:
 //! - every piece a reader is given is the sender's bytes at that offset, and a reader sees a
-//!   stream's end only once it read every byte of a stream its sender finished;
+//!   stream's end only once it read every byte of a stream its sender wrote whole (and
+//!   finished, or announced the length of: spec §4.12);
 //! - the sender hears "delivered" only once a receiver read the stream to its end; a
 //!   failure naming a receiver's (or the relay's) code only once that one stopped it with
 //!   that code; never a verification failure (nothing unauthenticated is accepted);
-//! - a pipe ends well only for a stream its sender finished, and fails with the sender's
+//! - a pipe ends well only for a stream its sender wrote whole, and fails with the sender's
 //!   code only for a stream its sender reset with it;
 //! - liveness: once the fuzzer stops, an undisturbed network with the clock moving brings
 //!   every call that ends by itself to an answer within [`SETTLE_LIMIT`] of simulated
@@ -42,7 +44,7 @@ use weir_core::{Delivery, Digest, StreamHeader, PIPE_BROKEN, VERIFICATION_FAILED
 use super::oracle::{content, Kind, MAX_LEN};
 use super::world::{fnv, World};
 use super::{addrs, SETTLE_LIMIT};
-use crate::{Confirm, Connection, Endpoint, Error, PipeFailure, RecvStream};
+use crate::{Confirm, Connection, Endpoint, Error, PipeFailure, RecvStream, SendStream};
 
 /// Steps read from one input.
 pub const MAX_STEPS: usize = 128;
@@ -71,8 +73,9 @@ enum Route {
 struct Stream {
     /// Its bytes.
     bytes: Bytes,
-    /// Its sender finished it (every byte written).
-    finished: bool,
+    /// Its sender wrote every byte and finished it, or had announced its total length
+    /// (spec §4.12): a reader need not wait for the FIN then.
+    complete: bool,
     /// Its sender reset it, with this code.
     reset: Option<u64>,
     /// Per reader ([`READERS`]): read to its end.
@@ -89,6 +92,10 @@ struct Log {
     taken: [VecDeque<RecvStream>; READERS],
     /// Every answer given, a line each, in order: part of the run's digest.
     answers: Vec<u8>,
+    /// Streams the sender wrote in part and resets at its next send (or as the fuzzer
+    /// stops), with the code: by then the relay may have piped them, which a reset in the
+    /// call that wrote the bytes would rarely let it do.
+    held: Vec<(usize, u64, SendStream)>,
 }
 
 type LogRef = Rc<RefCell<Log>>;
@@ -119,14 +126,14 @@ impl Log {
     }
 
     /// Reader `r` saw stream `k`'s end after `read` bytes: it read them all, of a stream
-    /// its sender finished.
+    /// its sender wrote whole.
     fn end(&mut self, r: usize, k: usize, read: usize) {
         let s = &mut self.streams[k];
         assert!(
-            s.finished && read == s.bytes.len(),
-            "reader {r} saw stream {k} end after {read} of its {} bytes (sender finished: {})",
+            s.complete && read == s.bytes.len(),
+            "reader {r} saw stream {k} end after {read} of its {} bytes (sender wrote it whole: {})",
             s.bytes.len(),
-            s.finished
+            s.complete
         );
         assert!(!s.read_whole[r], "reader {r} read stream {k} to its end twice");
         s.read_whole[r] = true;
@@ -172,8 +179,8 @@ impl Log {
         match got {
             Ok(stats) => {
                 assert!(
-                    s.finished && s.reset.is_none(),
-                    "the pipe of stream {k} ended well, but its sender did not finish it"
+                    s.complete,
+                    "the pipe of stream {k} ended well, but its sender did not write it whole"
                 );
                 assert_eq!(
                     stats.bytes_forwarded,
@@ -305,8 +312,9 @@ impl Piping {
 
     /// The sender opens stream `k` (labelled `s<k>`, with or without its length and
     /// digest), writes it in one to three pieces, then finishes it waiting for a
-    /// confirmation, or resets it after a piece.
+    /// confirmation, or holds it after a piece for a reset at its next send.
     fn send(&mut self, u: &mut Unstructured<'_>) -> Result<()> {
+        self.reset_held();
         let len = 4 + usize::from(u.int_in_range(0u16..=(MAX_LEN - 4) as u16)?);
         let (declared, pieces) = (u.arbitrary::<bool>()?, u.int_in_range(1u8..=3)?);
         let reset_after = match u.int_in_range(0u8..=4)? {
@@ -338,18 +346,28 @@ impl Piping {
                     return log.borrow_mut().answer("write failed", (k, e.to_string()));
                 }
                 if let Some((_, code)) = reset_after.filter(|&(after, _)| usize::from(after) == i) {
-                    log.borrow_mut().streams[k].reset = Some(code);
-                    let r = stream.reset(code);
-                    return log
-                        .borrow_mut()
-                        .answer("reset", (k, code, r.map_err(|e| e.to_string())));
+                    let mut log = log.borrow_mut();
+                    log.streams[k].complete = declared && i + 1 == usize::from(pieces);
+                    log.answer("held for a reset", k);
+                    return log.held.push((k, code, stream));
                 }
             }
-            log.borrow_mut().streams[k].finished = true;
+            log.borrow_mut().streams[k].complete = true;
             let r = stream.finish_with(confirm).await;
             log.borrow_mut().sent(k, confirm, &r);
         });
         Ok(())
+    }
+
+    /// The sender resets the streams it holds for a reset.
+    fn reset_held(&mut self) {
+        let held = std::mem::take(&mut self.log.borrow_mut().held);
+        for (k, code, stream) in held {
+            let mut log = self.log.borrow_mut();
+            log.streams[k].reset = Some(code);
+            let r = stream.reset(code);
+            log.answer("reset", (k, code, r.map_err(|e| e.to_string())));
+        }
     }
 
     /// The relay acts on the oldest stream it took and has not acted on.
@@ -438,6 +456,8 @@ impl Piping {
     fn settle(&mut self) {
         let limit = self.w.now + SETTLE_LIMIT;
         loop {
+            // A write that waited for credit may have held its stream since.
+            self.reset_held();
             while !self.log.borrow().taken[0].is_empty() {
                 self.route(Route::Pipe(&[1]));
             }
@@ -511,7 +531,7 @@ mod tests {
     #[test]
     fn the_oracles_pass_a_stream_read_whole_and_delivered() {
         let mut log = log_with(1);
-        log.streams[0].finished = true;
+        log.streams[0].complete = true;
         let bytes = log.streams[0].bytes.clone();
         log.piece(1, 0, 0, &bytes[..40]);
         log.piece(1, 0, 40, &bytes[40..]);
@@ -536,12 +556,12 @@ mod tests {
     #[should_panic(expected = "end after 99 of its 100 bytes")]
     fn an_end_short_of_the_stream_fires() {
         let mut log = log_with(1);
-        log.streams[0].finished = true;
+        log.streams[0].complete = true;
         log.end(2, 0, 99);
     }
 
     #[test]
-    #[should_panic(expected = "sender finished: false")]
+    #[should_panic(expected = "sender wrote it whole: false")]
     fn an_end_of_a_stream_its_sender_did_not_finish_fires() {
         log_with(1).end(1, 0, 100);
     }
@@ -550,7 +570,7 @@ mod tests {
     #[should_panic(expected = "reported delivered, never read")]
     fn delivered_when_only_the_relay_read_it_fires() {
         let mut log = log_with(1);
-        log.streams[0].finished = true;
+        log.streams[0].complete = true;
         log.end(0, 0, 100);
         log.sent(0, Confirm::Delivered, &Ok(()));
     }
@@ -575,7 +595,7 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "but its sender did not finish it")]
+    #[should_panic(expected = "but its sender did not write it whole")]
     fn a_pipe_ending_well_for_a_reset_stream_fires() {
         let mut log = log_with(1);
         log.streams[0].reset = Some(3);
@@ -586,7 +606,7 @@ mod tests {
     #[should_panic(expected = "having forwarded another length")]
     fn a_pipe_ending_well_short_of_the_stream_fires() {
         let mut log = log_with(1);
-        log.streams[0].finished = true;
+        log.streams[0].complete = true;
         log.piped(0, &Ok(crate::PipeStats::default()));
     }
 
