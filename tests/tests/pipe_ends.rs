@@ -9,7 +9,9 @@ use std::cell::RefCell;
 
 use weir_core::time::Duration;
 use weir_core::wire::{Reason, StreamId};
-use weir_core::{Config, ConnectionHandle, Event, LocalRead, PipeFailure, StreamHeader, PIPE_BROKEN};
+use weir_core::{
+    ApiError, Config, ConnectionHandle, Event, LocalRead, PipeFailure, Read, StreamHeader, PIPE_BROKEN,
+};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 use pipe_world::*;
@@ -207,6 +209,75 @@ fn a_fork_that_loses_its_target_tells_its_own_reader() {
         "the sender saw every byte acknowledged first: no reset"
     );
     assert_eq!(w.resets, vec![(1, PIPE_BROKEN)], "the relay's reader is told");
+}
+
+/// A fork whose target is lost at once: the pipe stops the stream, the stop reaches the
+/// sender before the rest of the stream is acknowledged, so the sender resets it in answer,
+/// and that reset reaches the relay before its own reader (idle until then) reads again.
+/// The sim, the world, and the forked stream's connection and id at the relay.
+fn fork_broken_then_reset() -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
+    let (mut sim, world, conn) = chain(37, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().local = LocalRead::Keep;
+    world.borrow_mut().idle = Some(1);
+    let down = world.borrow().relays[&1][0];
+    let slow = LinkConfig {
+        bandwidth: Some(1_000_000),
+        ..LinkConfig::default()
+    };
+    sim.link(0, 1, slow);
+    send(&mut sim, conn, &payload(4 << 10));
+    let mut forked = None;
+    let limit = sim.now() + Duration::from_secs(5);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            let opened = match (node, &e) {
+                (1, Event::StreamOpened { conn, stream, .. }) => Some((*conn, *stream)),
+                _ => None,
+            };
+            world.borrow_mut().on_event(sim, node, e);
+            if opened.is_some() {
+                forked = opened;
+                let now = sim.now();
+                sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+            }
+        },
+        |_| false,
+    );
+    assert_eq!(
+        world.borrow().stopped,
+        vec![(0, PIPE_BROKEN)],
+        "the sender was stopped, and reset"
+    );
+    let (from, stream) = forked.expect("the relay was sent the stream");
+    (sim, world, from, stream)
+}
+
+/// The reader was told of the end once, as PIPE_BROKEN, and its next read says the same.
+/// Before, the sender's reset ended the stopped stream there and then: the reader was told
+/// a second time, and its read found no stream (`UnknownStream`).
+#[test]
+fn a_fork_reset_by_its_sender_after_its_pipe_stopped_it_reads_as_broken() {
+    let (mut sim, world, from, stream) = fork_broken_then_reset();
+    assert_eq!(
+        world.borrow().resets,
+        vec![(1, PIPE_BROKEN)],
+        "the relay's reader is told once"
+    );
+    assert_eq!(
+        sim.endpoint(1).read(from, stream, usize::MAX),
+        Ok(Read::Reset { code: PIPE_BROKEN })
+    );
+}
+
+/// The same stream let go of unread (its handle dropped): nothing more of it can come, so
+/// it ends there, and does not wait for a read that will never come.
+#[test]
+fn a_broken_fork_let_go_of_unread_ends() {
+    let (mut sim, _world, from, stream) = fork_broken_then_reset();
+    let ep = sim.endpoint(1);
+    assert_eq!(ep.stop_sending(from, stream, 0), Ok(()));
+    assert_eq!(ep.read(from, stream, usize::MAX), Err(ApiError::UnknownStream));
 }
 
 /// A pipe's only target ends by a stateless reset (its receiver restarted and forgot the

@@ -2,8 +2,9 @@
 //! credit): not yet told of it, reading it, or done with it; declared as a table
 //! ([`TRANSITIONS`]) like the connection's lifecycle.
 //!
-//! Input: a [`ReadStep`]: the stream's opening frame arrived (offset 0, with its header), or
-//! the application stopped it. Output: the next [`Reading`]. What arrives and what can be
+//! Input: a [`ReadStep`]: the stream's opening frame arrived (offset 0, with its header),
+//! the application stopped it, or the pipe of a stream the application also reads (a fork)
+//! stopped it. Output: the next [`Reading`]. What arrives and what can be
 //! read is the receive stream's (`stream::recv`, reassembly and credit); this decides only
 //! what the application has been told and whether it still wants the bytes, and
 //! `spec/state-machines.md` shows the same table, checked by a test.
@@ -33,6 +34,11 @@ pub(super) enum Reading {
     StoppedUnannounced,
     /// The application stopped it: what arrives is dropped and its credit released.
     Stopped,
+    /// The pipe of a stream the application reads too (a fork, `LocalRead::Keep`) failed
+    /// and stopped it (PIPE_BROKEN): what arrives is dropped, as when stopped; the
+    /// application, told at once, is told again at its next read, which ends the stream.
+    /// The sender's reset in answer changes nothing that the application sees.
+    Broken,
 }
 
 /// A state's name, without its data: the rows of [`TRANSITIONS`].
@@ -42,6 +48,7 @@ pub(super) enum ReadPhase {
     Open,
     StoppedUnannounced,
     Stopped,
+    Broken,
 }
 
 /// What moves a receive stream on.
@@ -52,6 +59,8 @@ pub(super) enum ReadStep {
     Opened,
     /// The application stopped the stream.
     Stop,
+    /// The stream's pipe failed and stopped it, the application reading it too.
+    PipeStop,
 }
 
 /// Every transition: from, step, to. A step not listed for a state leaves it as it is
@@ -64,6 +73,8 @@ pub(super) const TRANSITIONS: &[(ReadPhase, ReadStep, ReadPhase)] = &[
         ReadPhase::StoppedUnannounced,
     ),
     (ReadPhase::Open, ReadStep::Stop, ReadPhase::Stopped),
+    (ReadPhase::Open, ReadStep::PipeStop, ReadPhase::Broken),
+    (ReadPhase::Broken, ReadStep::Stop, ReadPhase::Stopped),
     (
         ReadPhase::StoppedUnannounced,
         ReadStep::Opened,
@@ -78,6 +89,7 @@ impl Reading {
             Reading::Open { .. } => ReadPhase::Open,
             Reading::StoppedUnannounced => ReadPhase::StoppedUnannounced,
             Reading::Stopped => ReadPhase::Stopped,
+            Reading::Broken => ReadPhase::Broken,
         }
     }
 
@@ -97,6 +109,7 @@ impl Reading {
             },
             ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
             ReadPhase::Stopped => Reading::Stopped,
+            ReadPhase::Broken => Reading::Broken,
         };
         true
     }
@@ -126,9 +139,19 @@ impl Reading {
         }
     }
 
-    /// The application no longer wants the bytes.
+    /// No one wants the bytes any more: the application stopped the stream, or its pipe
+    /// did ([`Reading::Broken`]).
     pub(super) fn is_stopped(&self) -> bool {
-        matches!(self, Reading::Stopped | Reading::StoppedUnannounced)
+        matches!(
+            self,
+            Reading::Stopped | Reading::StoppedUnannounced | Reading::Broken
+        )
+    }
+
+    /// The stream's pipe stopped it while the application reads it too: the application's
+    /// next read ends it.
+    pub(super) fn is_broken(&self) -> bool {
+        matches!(self, Reading::Broken)
     }
 
     /// Bytes gathered for a whole-message read (held by the connection, so counted as
@@ -168,6 +191,7 @@ mod tests {
             },
             ReadPhase::StoppedUnannounced => Reading::StoppedUnannounced,
             ReadPhase::Stopped => Reading::Stopped,
+            ReadPhase::Broken => Reading::Broken,
         };
         for &(from, step, to) in TRANSITIONS {
             let mut r = of(from);

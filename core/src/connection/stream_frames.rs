@@ -69,14 +69,16 @@ impl Connection {
         self.receive_credit.add_cost(recv.cost().saturating_sub(before));
         self.receive_credit.on_used(grown)?;
         match &mut state.reading {
-            Reading::Stopped | Reading::StoppedUnannounced => {
-                // The application gave up on it: what arrives is dropped and its credit
-                // released. Once the rest up to its end has come (the sender had finished
-                // it before the stop reached it, so no reset follows), it is over: it frees
-                // its place for the peer's next stream (spec §4.5), unread.
+            Reading::Stopped | Reading::StoppedUnannounced | Reading::Broken => {
+                // The application gave up on it (or its pipe did): what arrives is dropped
+                // and its credit released. Once the rest up to its end has come (the sender
+                // had finished it before the stop reached it, so no reset follows), it is
+                // over: it frees its place for the peer's next stream (spec §4.5), unread,
+                // unless the application is yet to read that its pipe broke.
+                let broken = matches!(state.reading, Reading::Broken);
                 while recv.read(usize::MAX).is_some() {}
                 state.released += grown;
-                let over = !recv.awaits_data() && !recv.is_tapped();
+                let over = !recv.awaits_data() && !recv.is_tapped() && !broken;
                 self.receive_credit.release(grown);
                 self.update_connection_credit();
                 if over {
@@ -193,7 +195,7 @@ impl Connection {
         let unread = final_size.saturating_sub(state.released);
         state.released += unread;
         let unannounced = matches!(state.reading, Reading::Unannounced);
-        let stopped = state.reading.is_stopped();
+        let (stopped, broken) = (state.reading.is_stopped(), state.reading.is_broken());
         self.receive_credit.release(unread);
         self.update_connection_credit();
         if unannounced {
@@ -201,6 +203,11 @@ impl Connection {
             // gone): the application was never told of it and never will be, so it ends
             // here and frees its place for the peer's next stream (spec §4.5).
             self.remove_recv(id);
+            return Ok(());
+        }
+        if broken {
+            // A fork's pipe stopped it, and the application, which reads it too, was told
+            // then (PIPE_BROKEN): its next read says the same and ends it.
             return Ok(());
         }
         if stopped {

@@ -178,6 +178,30 @@ impl Connection {
             return self.settle_delivery(id, Some(code));
         }
         let state = self.streams.get_mut(&id).ok_or(ApiError::UnknownStream)?;
+        if state.reading.is_broken() {
+            // A fork's local copy that its pipe stopped, let go of unread: the peer was
+            // stopped already. It ends once nothing more of it can come.
+            state.reading.step(ReadStep::Stop);
+            let over = state
+                .recv
+                .as_ref()
+                .is_some_and(|r| r.reset_code().is_some() || !r.awaits_data());
+            if over {
+                self.remove_recv(id);
+            }
+            return Ok(());
+        }
+        self.stop_reading(id, code, ReadStep::Stop);
+        Ok(())
+    }
+
+    /// Stops a stream the peer sends, by `step`: STOP_SENDING with `code` goes to the peer,
+    /// and what arrived unread is dropped, as is what arrives after. Nothing happens to a
+    /// stream stopped already.
+    pub(super) fn stop_reading(&mut self, id: StreamId, code: u64, step: ReadStep) {
+        let Some(state) = self.streams.get_mut(&id) else {
+            return;
+        };
         if !state.reading.is_stopped() {
             // Every byte arrived, and the application refuses them: the sender may have
             // seen them all acknowledged, so only a receipt tells it (spec §8, Delivery).
@@ -188,7 +212,7 @@ impl Connection {
             if state.reading.set_offered(false) {
                 self.inbox.take(id);
             }
-            state.reading.step(ReadStep::Stop);
+            state.reading.step(step);
             self.receipts.forget_unread(id);
             // (Stopped, it is gathered no more.)
             self.inbox.forget(id);
@@ -208,7 +232,6 @@ impl Connection {
                 self.remove_recv(id);
             }
         }
-        Ok(())
     }
 
     /// Whether a stream holds something the application was not told yet: bytes of the
@@ -238,15 +261,16 @@ impl Connection {
         let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
         let state = self.recv_stream(id)?;
         let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
+        if state.reading.is_broken() {
+            // A fork whose pipe stopped the stream (`stop_piped_source`): the local copy
+            // ends here, as the targets' streams did, and as the application was told, even
+            // if the sender's reset came since.
+            self.remove_recv(id);
+            return Ok(Read::Reset { code: PIPE_BROKEN });
+        }
         if let Some(code) = recv.reset_code() {
             self.remove_recv(id);
             return Ok(Read::Reset { code });
-        }
-        if state.reading.is_stopped() && recv.tap_keeps() {
-            // A fork whose pipe stopped the stream (`stop_piped_source`): the local copy
-            // ends here, as the targets' streams did.
-            self.remove_recv(id);
-            return Ok(Read::Reset { code: PIPE_BROKEN });
         }
         if let Some((offset, bytes)) = recv.read(max_len) {
             if let Some(v) = state.verifier.as_mut() {

@@ -105,16 +105,23 @@ impl Connection {
 
     /// Pipe source: the pipe failed before the stream arrived whole, and stops it
     /// (PIPE_BROKEN). An application that reads it too (a fork, `LocalRead::Keep`) is told
-    /// at once, as of a reset with that code, and its next read says so: what arrives now
-    /// is dropped, and a reader left waiting for it waited for ever
-    /// (fuzz/findings/piping.fork-reader-left-waiting).
+    /// at once, as of a reset with that code, and its next read says so (`Reading::Broken`,
+    /// whatever the sender does next): what arrives now is dropped, and a reader left
+    /// waiting for it waited for ever (fuzz/findings/piping.fork-reader-left-waiting).
     pub(crate) fn stop_piped_source(&mut self, id: StreamId) {
-        let keeps = self
-            .streams
-            .get(&id)
-            .and_then(|s| s.recv.as_ref())
-            .is_some_and(RecvStream::tap_keeps);
-        if self.stop_sending(id, PIPE_BROKEN).is_ok() && keeps {
+        if self.check_established().is_err() {
+            return;
+        }
+        let Some(state) = self.streams.get(&id) else {
+            return;
+        };
+        if state.reading.is_stopped() {
+            return;
+        }
+        let keeps = state.recv.as_ref().is_some_and(RecvStream::tap_keeps);
+        let step = if keeps { ReadStep::PipeStop } else { ReadStep::Stop };
+        self.stop_reading(id, PIPE_BROKEN, step);
+        if keeps {
             self.events.push_back(Event::StreamReset {
                 conn: self.handle,
                 stream: id,
