@@ -357,6 +357,43 @@ async fn a_relay_pipes_a_stream_from_sender_to_receiver() {
     .await
 }
 
+/// A pipe that cannot begin, its target connection closed, takes the stream with it and
+/// stops it with PIPE_BROKEN: the sender learns that a relay could not pass it on. Before,
+/// the dropped handle stopped it with code 0, and the sender read that the peer stopped
+/// reading it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pipe_that_cannot_begin_tells_the_sender_the_pipe_broke() {
+    bounded(async {
+        let receiver = Endpoint::bind(local(), config()).unwrap();
+        let relay = Endpoint::bind(local(), config()).unwrap();
+        let sender = Endpoint::bind(local(), config()).unwrap();
+        let onward = relay.connect(receiver.local_addr()).await.unwrap();
+        onward.close(0, "gone").await.unwrap();
+        let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        let sending = tokio::spawn(async move {
+            let sent = to_relay
+                .send_message_with(payload(1 << 20, 6), Confirm::Delivered)
+                .await;
+            (sent, sender, to_relay)
+        });
+        let from_sender = relay.accept().await.unwrap();
+        let stream = from_sender.accept_stream().await.unwrap();
+        let refused = relay.pipe(stream, &[&onward]).await;
+        assert!(refused.is_err(), "a pipe to a closed connection began");
+        let (sent, _sender, _conn) = sending.await.unwrap();
+        let broken = weir_core::PIPE_BROKEN;
+        assert!(
+            match &sent {
+                Err(Error::Stopped { code }) => *code == broken,
+                Err(Error::NotDelivered(Delivery::Failed { code, .. })) => *code == broken,
+                _ => false,
+            },
+            "{sent:?}"
+        );
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
     bounded(async {

@@ -403,10 +403,10 @@ impl Piping {
             let pipe = match pipe {
                 Ok(p) => p,
                 Err(e) => {
-                    // The stream's handle goes with the call: a handle let go before the
-                    // stream's end stops it with code 0.
+                    // A pipe that cannot begin stops the stream it took (PIPE_BROKEN); a
+                    // fork leaves it to its handle, let go here, which stops it with 0.
                     let mut log = log.borrow_mut();
-                    log.streams[k].stopped[0] = Some(0);
+                    log.streams[k].stopped[0] = Some(if fork { 0 } else { PIPE_BROKEN });
                     return log.answer("not piped", (k, e.to_string()));
                 }
             };

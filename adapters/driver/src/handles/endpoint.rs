@@ -460,19 +460,23 @@ impl Endpoint {
     /// Forwarding starts where reading stopped: bytes a read already fetched (a
     /// `read_chunk(n)` may fetch up to `n` bytes and hand them out over several calls) are
     /// the application's, not forwarded.
+    ///
+    /// The call takes the stream. If the pipe cannot begin (a target connection that has
+    /// ended, say), the stream goes no further: it is stopped with
+    /// [`PIPE_BROKEN`](weir_core::PIPE_BROKEN), so its sender learns that the relay could
+    /// not pass it on, not that a reader stopped it.
     pub async fn pipe(&self, mut stream: RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
-        self.same(stream.connection())?;
-        for t in targets {
-            self.same(t)?;
+        match self.begin_pipe(&stream, targets, LocalRead::Discard) {
+            Ok(pipe) => {
+                // The pipe owns the stream now: dropping the handle must not stop it.
+                stream.state = RecvState::Done;
+                Ok(pipe)
+            }
+            Err(e) => {
+                let _ = stream.stop(weir_core::PIPE_BROKEN);
+                Err(e)
+            }
         }
-        let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
-        let (from, id) = (stream.connection().id(), stream.id());
-        let pipe = self
-            .shared
-            .call(|d| d.pipe(from, id, &to, LocalRead::Discard))??;
-        // The pipe owns the stream now: dropping the handle must not stop it.
-        stream.state = RecvState::Done;
-        Ok(Pipe::new(&self.shared, pipe))
     }
 
     /// Forwards `stream` to a new stream on each of `targets`, as [`pipe`](Self::pipe)
@@ -480,15 +484,25 @@ impl Endpoint {
     /// relay that stores what it forwards). The application reads the very bytes the
     /// targets are sent, no second copy; the pipe's buffer also bounds what waits for the
     /// application, so a reader that stops holds the forwarding back. Forwarding starts
-    /// where reading stopped.
+    /// where reading stopped. If the fork cannot begin, the stream is left as it was.
     pub async fn fork(&self, stream: &RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
+        self.begin_pipe(stream, targets, LocalRead::Keep)
+    }
+
+    /// Starts the pipe of [`pipe`](Self::pipe) and [`fork`](Self::fork).
+    fn begin_pipe(
+        &self,
+        stream: &RecvStream,
+        targets: &[&Connection],
+        local: LocalRead,
+    ) -> Result<Pipe, Error> {
         self.same(stream.connection())?;
         for t in targets {
             self.same(t)?;
         }
         let to: Vec<ConnectionHandle> = targets.iter().map(|t| t.id()).collect();
         let (from, id) = (stream.connection().id(), stream.id());
-        let pipe = self.shared.call(|d| d.pipe(from, id, &to, LocalRead::Keep))??;
+        let pipe = self.shared.call(|d| d.pipe(from, id, &to, local))??;
         Ok(Pipe::new(&self.shared, pipe))
     }
 
