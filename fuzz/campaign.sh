@@ -81,7 +81,21 @@ wait
 # U/S ..." at the end, and "stat::NAME: VALUE" from -print_final_stats.
 field() { grep -o "$2: [0-9]*" "$1" | tail -1 | cut -d' ' -f2; }
 stat() { grep "^stat::$2:" "$1" | tail -1 | awk '{print $2}'; }
-printf '%-14s %12s %12s %10s %10s %8s %8s\n' target executions 'exec/s' 'cov start' 'cov end' corpus crashes
+# Where in the run's TOTAL executions the edge count last grew (a share), and the count at a
+# third and at two thirds of them: a plateau is a last growth early in the run.
+growth() {
+    awk -v total="$2" '
+        /^#[0-9]+/ && / cov: / {
+            n = substr($1, 2) + 0
+            for (i = 2; i < NF; i++) if ($i == "cov:") c = $(i + 1) + 0
+            if (c > last) { last = c; at = n }
+            if (n <= total / 3) third = c
+            if (n <= 2 * total / 3) two = c
+        }
+        END { printf "%d%% %s %s", (total > 0 ? 100 * at / total : 0), third, two }' "$1"
+}
+printf '%-14s %12s %10s %10s %10s %8s %8s %8s %8s %8s\n' target executions 'exec/s' 'cov start' \
+    'cov end' 'last new' 'at 1/3' 'at 2/3' corpus crashes
 for t in "${targets[@]}"; do
     log=$out/$t/log
     inited=$(grep "INITED" "$log" | head -1 || true)
@@ -89,7 +103,10 @@ for t in "${targets[@]}"; do
     end=$(field "$log" cov)
     corpus=$(grep -o "corp: [0-9]*" "$log" | tail -1 | cut -d' ' -f2)
     crashes=$(find "$out/$t/artifacts" -type f | wc -l)
-    printf '%-14s %12s %12s %10s %10s %8s %8s\n' "$t" "$(stat "$log" number_of_executed_units)" \
-        "$(stat "$log" average_exec_per_sec)" "${start:-?}" "${end:-?}" "${corpus:-?}" "$crashes"
+    executions=$(stat "$log" number_of_executed_units)
+    read -r last third two <<<"$(growth "$log" "${executions:-0}")"
+    printf '%-14s %12s %10s %10s %10s %8s %8s %8s %8s %8s\n' "$t" "${executions:-?}" \
+        "$(stat "$log" average_exec_per_sec)" "${start:-?}" "${end:-?}" "$last" "${third:-?}" \
+        "${two:-?}" "${corpus:-?}" "$crashes"
 done
 echo "logs, new inputs and crashes: $out"
