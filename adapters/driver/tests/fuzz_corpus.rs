@@ -1,7 +1,8 @@
 //! The corpora of the fuzz targets over drivers (fuzz/corpus/driver, fuzz/corpus/piping),
 //! replayed as `cargo test` runs: every input passes its target's oracles, and twice over
 //! gives the same datagrams and answers (the drivers are deterministic: a given seed, a
-//! clock moved only by the script). Feature `fuzzing` (the workspace's tests run with every
+//! clock moved only by the script). And the shards' router's (fuzz/corpus/router): every
+//! input passes its oracles. Feature `fuzzing` (the workspace's tests run with every
 //! feature).
 #![cfg(feature = "fuzzing")]
 
@@ -11,9 +12,14 @@ use weir_core::crypto::Primitives;
 use weir_driver::fuzz::Target;
 
 fn corpus(target: Target) -> Vec<(PathBuf, Vec<u8>)> {
+    corpus_named(target.name())
+}
+
+/// The inputs in fuzz/corpus/`name`, in name order.
+fn corpus_named(name: &str) -> Vec<(PathBuf, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../fuzz/corpus")
-        .join(target.name());
+        .join(name);
     let mut inputs: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("a corpus entry").path())
@@ -147,4 +153,13 @@ fn the_driver_corpus_exercises_every_kind_of_call() {
     ];
     let missing: Vec<_> = all.iter().filter(|k| !seen.contains(*k)).collect();
     assert!(missing.is_empty(), "the corpus never gives {missing:?}");
+}
+
+#[test]
+fn every_router_corpus_input_passes_its_oracles() {
+    let inputs = corpus_named("router");
+    assert!(inputs.len() >= 20, "a corpus of {} inputs", inputs.len());
+    for (_, data) in &inputs {
+        weir_driver::fuzz::router::run(data);
+    }
 }

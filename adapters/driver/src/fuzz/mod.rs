@@ -30,6 +30,7 @@
 
 mod oracle;
 pub mod piping;
+pub mod router;
 pub mod tool;
 mod world;
 
