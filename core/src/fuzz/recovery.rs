@@ -114,7 +114,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 match r.on_timeout(now) {
                     Timeout::Lost(packets) => lost(&mut in_flight, &packets, r.largest_acked()),
                     Timeout::Probe { consecutive } => {
-                        probes_in_a_row += 1;
+                        // The count saturates at 255 (`Timeout::Probe`).
+                        probes_in_a_row = (probes_in_a_row + 1).min(255);
                         assert_eq!(consecutive, probes_in_a_row, "probes counted");
                         let base = r.rtt().pto_base(max_ack_delay);
                         assert!(r.pto() <= max_probe_interval.max(base), "backed off past the cap");

@@ -114,7 +114,8 @@ pub(crate) enum Timeout {
     /// Packets declared lost by the time threshold.
     Lost(Vec<SentPacket>),
     /// Send one or two ack-eliciting probe packets; `consecutive` probe timeouts have now
-    /// fired without an acknowledgement.
+    /// fired without an acknowledgement (counted up to 255: what depends on the count,
+    /// persistent congestion and the backoff, stops changing long before).
     Probe { consecutive: u32 },
 }
 
