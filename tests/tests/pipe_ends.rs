@@ -41,6 +41,82 @@ fn a_sender_that_aborts_resets_every_target() {
     assert!(w.resets.iter().all(|&(_, code)| code == 77));
 }
 
+/// A sender that resets a stream after the pipe forwarded every byte it wrote: the reset's
+/// final size is not the stream's end, so the receiver is told of the reset and is never
+/// given the stream as whole. Before, the pipe took the reset's final size for the end and
+/// finished the target there, so the receiver read a stream its sender had abandoned as
+/// complete (found by the `piping` fuzz target).
+#[test]
+fn a_sender_that_resets_after_every_byte_was_forwarded_resets_the_target() {
+    let (mut sim, world, conn) = chain(38, 1, 1, LinkConfig::default(), Config::default());
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
+    sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
+    // Every byte reaches the relay and is forwarded and acknowledged; no FIN was sent.
+    run(&mut sim, &world, 1, |_| false);
+    assert_eq!(world.borrow().pipes.len(), 1);
+    sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
+    run(&mut sim, &world, 2, |w| {
+        w.resets.iter().any(|&(n, _)| n == 2) || !w.received.is_empty()
+    });
+    let w = world.borrow();
+    assert!(
+        w.resets.contains(&(2, 77)),
+        "the receiver is told of the reset: {:?}",
+        w.resets
+    );
+    assert!(
+        w.received.is_empty(),
+        "the receiver read an abandoned stream as whole"
+    );
+    assert_eq!(
+        w.failed,
+        vec![(w.pipes[0].1, PipeFailure::SourceReset { code: 77 })]
+    );
+}
+
+/// As above, but the relay has begun to close its connection to the receiver, gracefully
+/// (it lingers to deliver what it holds), when the sender's reset arrives. Before, the pipe
+/// took the reset's final size for the stream's end and finished the target there; the
+/// reset could not be passed on through a closing connection, so the lingering connection
+/// delivered a FIN, and the receiver read an abandoned stream as whole (found by the
+/// `piping` fuzz target: fuzz/findings/piping.reset-read-as-whole).
+#[test]
+fn a_sender_reset_is_never_passed_on_as_an_end() {
+    let (mut sim, world, conn) = chain(39, 1, 1, LinkConfig::default(), Config::default());
+    // The relay's datagrams take 50 ms to reach the receiver: its close finds them unacknowledged.
+    let slow = LinkConfig {
+        delay: Duration::from_millis(50),
+        ..LinkConfig::default()
+    };
+    sim.link(1, 2, slow);
+    let down = world.borrow().relays[&1][0];
+    let id = sim
+        .endpoint(0)
+        .open_stream(conn, StreamHeader::default())
+        .unwrap();
+    sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
+    run(&mut sim, &world, 1, |w| !w.pipes.is_empty());
+    sim.run_for(Duration::from_millis(10), |sim, node, e| {
+        world.borrow_mut().on_event(sim, node, e)
+    });
+    let now = sim.now();
+    sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+    sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
+    run(&mut sim, &world, 5, |_| false);
+    let w = world.borrow();
+    assert!(
+        w.received.is_empty(),
+        "the receiver read an abandoned stream as whole"
+    );
+    assert_eq!(
+        w.failed,
+        vec![(w.pipes[0].1, PipeFailure::SourceReset { code: 77 })]
+    );
+}
+
 #[test]
 fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
     let (mut sim, world, _, _) = stream_under_way(7);

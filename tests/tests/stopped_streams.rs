@@ -1,5 +1,5 @@
 //! A stream the receiver stopped, in weir-sim: however it then ends (the sender's reset,
-//! the rest of its bytes, or none, being whole already), it frees its place among the
+//! the rest of its bytes, or none, being whole or reset already), it frees its place among the
 //! peer's streams without the application reading it again (spec §4.6).
 
 use bytes::Bytes;
@@ -16,6 +16,8 @@ enum StoppedThen {
     RestArrives,
     /// Stopped once every byte had arrived.
     AllHadArrived,
+    /// Stopped after the sender's own reset had arrived, unread.
+    ResetHadArrived,
 }
 
 /// A stream the receiver stopped, then ended by any of those ways, frees its place among
@@ -53,6 +55,12 @@ fn a_second_stream_opens_after_the_first_was_stopped(then: StoppedThen) -> bool 
             sim.run_for(Duration::from_secs(2), |_, _, _| {});
             sim.endpoint(s).stop_sending(sc, first, 5).unwrap();
         }
+        StoppedThen::ResetHadArrived => {
+            sim.run_for(Duration::from_millis(15), |_, _, _| {});
+            sim.endpoint(c).reset_stream(cc, first, 6).unwrap();
+            sim.run_for(Duration::from_secs(2), |_, _, _| {});
+            sim.endpoint(s).stop_sending(sc, first, 5).unwrap();
+        }
     }
     sim.run_for(Duration::from_secs(5), |_, _, _| {});
     sim.endpoint(c).open_stream(cc, StreamHeader::default()).is_ok()
@@ -76,5 +84,17 @@ fn a_stopped_stream_whose_rest_then_arrives_frees_its_place() {
 fn a_stream_stopped_once_whole_frees_its_place() {
     assert!(a_second_stream_opens_after_the_first_was_stopped(
         StoppedThen::AllHadArrived
+    ));
+}
+
+/// The sender's reset came first and the application never read it, then stopped the
+/// stream: nothing more of it can come, so the stop itself ends it. Before, the stopped
+/// stream waited for a reset that had come already, and held its place for ever (found by
+/// the `piping` fuzz target: a relay whose pipes could not begin stopped streams their
+/// sender had reset, and the sender, at the stream limit, could open no more).
+#[test]
+fn a_stream_stopped_after_its_reset_arrived_frees_its_place() {
+    assert!(a_second_stream_opens_after_the_first_was_stopped(
+        StoppedThen::ResetHadArrived
     ));
 }

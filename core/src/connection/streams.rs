@@ -196,8 +196,8 @@ impl Connection {
     }
 
     /// Stops a stream the peer sends, by `step`: STOP_SENDING with `code` goes to the peer,
-    /// and what arrived unread is dropped, as is what arrives after. Nothing happens to a
-    /// stream stopped already.
+    /// and what arrived unread is dropped, as is what arrives after; a stream whose reset
+    /// came already ends at once. Nothing happens to a stream stopped already.
     pub(super) fn stop_reading(&mut self, id: StreamId, code: u64, step: ReadStep) {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
@@ -209,6 +209,7 @@ impl Connection {
                 .recv
                 .as_ref()
                 .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
+            let reset_came = state.recv.as_ref().is_some_and(|r| r.reset_code().is_some());
             if state.reading.set_offered(false) {
                 self.inbox.take(id);
             }
@@ -224,6 +225,14 @@ impl Connection {
                 self.receive_credit.release(unread);
             }
             self.update_connection_credit();
+            if reset_came {
+                // The sender's reset came first, unread: nothing more of it can come and
+                // the sender needs no stop (RFC 9000 §3.5), so it ends here and frees its
+                // place for the peer's next stream (spec §4.5). Before, it waited for a
+                // reset that had come already, and held its place for ever.
+                self.remove_recv(id);
+                return;
+            }
             self.control.push(Control::StopSending { id, code });
             if refused_whole {
                 self.send_receipt(id, Delivery::Failed { code, relays: 0 });

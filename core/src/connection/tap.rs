@@ -115,7 +115,9 @@ impl Connection {
         let Some(state) = self.streams.get(&id) else {
             return;
         };
-        if state.reading.is_stopped() {
+        // Stopped already, or reset by its sender (the reset is the stream's end, which
+        // a local reader reads as it is): nothing to stop.
+        if state.reading.is_stopped() || state.recv.as_ref().is_some_and(|r| r.reset_code().is_some()) {
             return;
         }
         let keeps = state.recv.as_ref().is_some_and(RecvStream::tap_keeps);

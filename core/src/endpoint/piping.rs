@@ -147,20 +147,24 @@ impl Endpoint {
             }
         };
         touched.push(source.index());
+        // A reset's final size is where the sender gave up, not the stream's end: passed on
+        // as an end, it would finish the targets there, and a target that cannot take the
+        // reset (a connection lingering to close) would deliver an abandoned stream whole.
+        let end = out.final_size.filter(|_| out.reset.is_none());
         let fragments = pipe.take_in(out.fragments);
         for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
             if let Ok(c) = self.conn(t.conn) {
                 for (offset, data) in &fragments {
                     c.pipe_write(t.stream, *offset, data.clone());
                 }
-                if let (None, Some(size)) = (pipe.final_size, out.final_size) {
+                if let (None, Some(size)) = (pipe.final_size, end) {
                     c.pipe_finish(t.stream, size.saturating_sub(pipe.start));
                 }
                 touched.push(t.conn.index());
             }
         }
         pipe.handed_on();
-        pipe.final_size = pipe.final_size.or(out.final_size);
+        pipe.final_size = pipe.final_size.or(end);
         // A source whose every byte was handed on needs its connection no more: the pipe
         // finishes delivering whatever becomes of it (spec §8, Piping).
         let failure = match (out.reset, pipe.source_lost && !pipe.source_complete()) {
