@@ -55,7 +55,12 @@ fn check_findings(root: &Path) {
         })
         .collect();
     dirs.sort();
-    assert!(!dirs.is_empty(), "no findings in {}", root.display());
+    // (fuzz/open/ may hold only findings over drivers, or none of the core's.)
+    assert!(
+        !dirs.is_empty() || root.ends_with("open"),
+        "no findings in {}",
+        root.display()
+    );
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
         let target = name.split('.').next().unwrap();

@@ -117,6 +117,35 @@ fn a_sender_reset_is_never_passed_on_as_an_end() {
     );
 }
 
+/// A fork whose relay read the whole stream itself, then lost its target before the
+/// target took the stream to its end: the pipe fails, the sender is told, and the stream
+/// frees its place among the sender's streams.
+#[test]
+fn a_fork_read_whole_whose_target_is_lost_frees_its_place() {
+    let config = Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain(40, 1, 1, LinkConfig::default(), config);
+    world.borrow_mut().local = LocalRead::Keep;
+    let slow = LinkConfig {
+        delay: Duration::from_millis(50),
+        ..LinkConfig::default()
+    };
+    sim.link(1, 2, slow);
+    let down = world.borrow().relays[&1][0];
+    send(&mut sim, conn, &payload(4 << 10));
+    run(&mut sim, &world, 1, |w| w.kept.get(&1) == Some(&(4 << 10)));
+    let now = sim.now();
+    sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+    run(&mut sim, &world, 5, |_| false);
+    assert_eq!(world.borrow().failed.len(), 1, "the pipe failed");
+    assert!(
+        sim.endpoint(0).open_stream(conn, StreamHeader::default()).is_ok(),
+        "the forked stream still holds its place"
+    );
+}
+
 #[test]
 fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
     let (mut sim, world, _, _) = stream_under_way(7);

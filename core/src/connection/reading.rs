@@ -36,8 +36,9 @@ pub(super) enum Reading {
     Stopped,
     /// The pipe of a stream the application reads too (a fork, `LocalRead::Keep`) failed
     /// and stopped it (PIPE_BROKEN): what arrives is dropped, as when stopped; the
-    /// application, told at once, is told again at its next read, which ends the stream.
-    /// The sender's reset in answer changes nothing that the application sees.
+    /// application, told at once, is told again at its next read, which makes it
+    /// `Stopped` (the stream then ends once nothing more of it can come). The sender's
+    /// reset in answer changes nothing that the application sees.
     Broken,
 }
 

@@ -272,9 +272,18 @@ impl Connection {
         let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
         if state.reading.is_broken() {
             // A fork whose pipe stopped the stream (`stop_piped_source`): the local copy
-            // ends here, as the targets' streams did, and as the application was told, even
-            // if the sender's reset came since.
-            self.remove_recv(id);
+            // ends here for the application, as the targets' streams did, and as it was
+            // told, even if the sender's reset came since. The stream itself is then
+            // stopped, and ends as a stopped one does: here if nothing more of it can come,
+            // else when the sender's reset or the rest arrives. Forgotten before its final
+            // size is known, the bytes still on their way would count toward the
+            // connection's credit at the sender but never here, which stalls the
+            // connection once enough is lost (fuzz/findings/piping.send-waits-for-a-stream).
+            let over = recv.reset_code().is_some() || !recv.awaits_data();
+            state.reading.step(ReadStep::Stop);
+            if over {
+                self.remove_recv(id);
+            }
             return Ok(Read::Reset { code: PIPE_BROKEN });
         }
         if let Some(code) = recv.reset_code() {
