@@ -17,6 +17,12 @@ use crate::pipe::LocalRead;
 use crate::verify::Digest;
 use crate::wire::{Label, Reason, StreamId};
 
+/// The longest refused write (`write #C sS zeros=N`, spec/trace.md) a trace may record: a
+/// replay allocates its zeros, so a longer one, which no application's call on one machine
+/// made, is refused as malformed instead of exhausting memory (found by the `trace_inputs`
+/// fuzz target: a length of 7.2 × 10^18 aborted the replayer).
+pub(crate) const MAX_REFUSED_WRITE: u64 = 1 << 32;
+
 /// The text of a command's result, as recorded after `=>`.
 pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
     let mut s = String::new();
@@ -231,8 +237,12 @@ impl Command {
             ("write", 3) => {
                 let (conn, stream) = cs(0)?;
                 let data = match args[2].strip_prefix("zeros=") {
-                    // A refused write: its length is what decided, so zeros stand for its bytes.
-                    Some(len) => Bytes::from(alloc::vec![0u8; len.parse().ok()?]),
+                    // A refused write: its length is what decided, so zeros stand for its
+                    // bytes; a length past what a replay allocates is a malformed trace.
+                    Some(len) => {
+                        let len = len.parse::<u64>().ok().filter(|&n| n <= MAX_REFUSED_WRITE)?;
+                        Bytes::from(alloc::vec![0u8; usize::try_from(len).ok()?])
+                    }
                     None => unhex(args[2])?,
                 };
                 Command::Write { conn, stream, data }
@@ -482,6 +492,13 @@ mod tests {
             data: Bytes::from_static(&[0; 4]),
         };
         assert_eq!(Command::parse(&refused), Some(zeros));
+        // A refused write longer than a replay allocates is a malformed trace.
+        let max = super::MAX_REFUSED_WRITE;
+        assert_eq!(
+            Command::parse(&alloc::format!("write #3.2 s6 zeros={}", max + 1)),
+            None
+        );
+        assert_eq!(Command::parse("write #3.2 s6 zeros=7211644586603810357"), None);
         // Fresh entropy is recorded by its length; the inline form carries the bytes.
         let entropy = Command::AddEntropy {
             bytes: Bytes::from_static(&[7; 2]),
