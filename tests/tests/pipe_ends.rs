@@ -41,32 +41,24 @@ fn a_sender_that_aborts_resets_every_target() {
     assert!(w.resets.iter().all(|&(_, code)| code == 77));
 }
 
-/// A sender that resets a stream after the pipe forwarded every byte it wrote: the reset's
-/// final size is not the stream's end, so the receiver is told of the reset and is never
-/// given the stream as whole. Before, the pipe took the reset's final size for the end and
-/// finished the target there, so the receiver read a stream its sender had abandoned as
-/// complete (found by the `piping` fuzz target).
-#[test]
-fn a_sender_that_resets_after_every_byte_was_forwarded_resets_the_target() {
-    let (mut sim, world, conn) = chain(38, 1, 1, LinkConfig::default(), Config::default());
+/// A 4 KiB stream the sender wrote and did not finish, piped by the relay to one receiver
+/// over `down` (the relay's link to it): the sim, the world, the sender's connection and
+/// the stream, once the pipe began.
+fn unfinished_stream(seed: u64, down: LinkConfig) -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
+    let (mut sim, world, conn) = chain(seed, 1, 1, LinkConfig::default(), Config::default());
+    sim.link(1, 2, down);
     let id = sim
         .endpoint(0)
         .open_stream(conn, StreamHeader::default())
         .unwrap();
     sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
-    // Every byte reaches the relay and is forwarded and acknowledged; no FIN was sent.
-    run(&mut sim, &world, 1, |_| false);
-    assert_eq!(world.borrow().pipes.len(), 1);
-    sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
-    run(&mut sim, &world, 2, |w| {
-        w.resets.iter().any(|&(n, _)| n == 2) || !w.received.is_empty()
-    });
-    let w = world.borrow();
-    assert!(
-        w.resets.contains(&(2, 77)),
-        "the receiver is told of the reset: {:?}",
-        w.resets
-    );
+    run(&mut sim, &world, 1, |w| !w.pipes.is_empty());
+    (sim, world, conn, id)
+}
+
+/// The receiver was never given the stream whole, and the pipe failed with the sender's
+/// reset (code 77).
+fn assert_reset_passed_on(w: &World) {
     assert!(
         w.received.is_empty(),
         "the receiver read an abandoned stream as whole"
@@ -77,6 +69,27 @@ fn a_sender_that_resets_after_every_byte_was_forwarded_resets_the_target() {
     );
 }
 
+/// A sender that resets a stream after the pipe forwarded every byte it wrote: the reset's
+/// final size is not the stream's end, so the receiver is told of the reset and never
+/// given the stream as whole.
+#[test]
+fn a_sender_that_resets_after_every_byte_was_forwarded_resets_the_target() {
+    let (mut sim, world, conn, id) = unfinished_stream(38, LinkConfig::default());
+    // Every byte reaches the relay and is forwarded and acknowledged; no FIN was sent.
+    run(&mut sim, &world, 1, |_| false);
+    sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
+    run(&mut sim, &world, 2, |w| {
+        w.resets.iter().any(|&(n, _)| n == 2) || !w.received.is_empty()
+    });
+    let w = world.borrow();
+    assert!(
+        w.resets.contains(&(2, 77)),
+        "the receiver is told of the reset: {:?}",
+        w.resets
+    );
+    assert_reset_passed_on(&w);
+}
+
 /// As above, but the relay has begun to close its connection to the receiver, gracefully
 /// (it lingers to deliver what it holds), when the sender's reset arrives. Before, the pipe
 /// took the reset's final size for the stream's end and finished the target there; the
@@ -85,20 +98,14 @@ fn a_sender_that_resets_after_every_byte_was_forwarded_resets_the_target() {
 /// `piping` fuzz target: fuzz/findings/piping.reset-read-as-whole).
 #[test]
 fn a_sender_reset_is_never_passed_on_as_an_end() {
-    let (mut sim, world, conn) = chain(39, 1, 1, LinkConfig::default(), Config::default());
-    // The relay's datagrams take 50 ms to reach the receiver: its close finds them unacknowledged.
+    // The relay's datagrams take 50 ms to reach the receiver: its close finds them
+    // unacknowledged.
     let slow = LinkConfig {
         delay: Duration::from_millis(50),
         ..LinkConfig::default()
     };
-    sim.link(1, 2, slow);
+    let (mut sim, world, conn, id) = unfinished_stream(39, slow);
     let down = world.borrow().relays[&1][0];
-    let id = sim
-        .endpoint(0)
-        .open_stream(conn, StreamHeader::default())
-        .unwrap();
-    sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
-    run(&mut sim, &world, 1, |w| !w.pipes.is_empty());
     sim.run_for(Duration::from_millis(10), |sim, node, e| {
         world.borrow_mut().on_event(sim, node, e)
     });
@@ -106,15 +113,7 @@ fn a_sender_reset_is_never_passed_on_as_an_end() {
     sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
     sim.endpoint(0).reset_stream(conn, id, 77).unwrap();
     run(&mut sim, &world, 5, |_| false);
-    let w = world.borrow();
-    assert!(
-        w.received.is_empty(),
-        "the receiver read an abandoned stream as whole"
-    );
-    assert_eq!(
-        w.failed,
-        vec![(w.pipes[0].1, PipeFailure::SourceReset { code: 77 })]
-    );
+    assert_reset_passed_on(&world.borrow());
 }
 
 /// A fork whose relay read the whole stream itself, then lost its target before the
