@@ -77,6 +77,12 @@ fn peers_behind_nats_punch_through_with_blocking_calls() {
     );
     // The move is told even to a call made after it: this one returns at once.
     assert_eq!(conn.path_changed().unwrap(), conn.path().unwrap());
+    // One more message, on the direct path: A may have switched on B's first direct
+    // datagram before sending one of its own through B's NAT (under load the loop above
+    // ended there, and B's NAT had let in nothing from A yet).
+    let last = Bytes::from_static(b"straight through");
+    conn.send_message(last.clone()).unwrap();
+    assert_eq!(conn.recv_message().unwrap(), last);
     let from_a = nat_b.stats().let_in_from.get(&nat_a.public_ip()).copied();
     assert!(
         from_a.is_some_and(|n| n > 0),
