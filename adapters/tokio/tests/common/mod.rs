@@ -18,3 +18,18 @@ pub async fn bounded<T>(test: impl Future<Output = T>) -> T {
         .await
         .expect("the test took over 60 s")
 }
+
+/// `len` bytes that are not a repeating pattern of a datagram's size.
+#[allow(dead_code)] // not every suite sends patterned bytes
+pub fn payload(len: usize, seed: u32) -> bytes::Bytes {
+    let mut x = seed | 1;
+    let data: Vec<u8> = (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect();
+    bytes::Bytes::from(data)
+}
