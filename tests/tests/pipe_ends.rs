@@ -19,13 +19,20 @@ use pipe_world::*;
 /// A relay fanning out to two receivers, a 64 KiB stream under way through its pipe.
 fn stream_under_way(seed: u64) -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
     let (mut sim, world, conn) = chain(seed, 1, 2, rough(), Config::default());
+    let id = write_until_piped(&mut sim, &world, conn, 64 << 10);
+    (sim, world, conn, id)
+}
+
+/// The sender opens a stream and writes `len` bytes of it, not finished; the relay's pipe
+/// of it has begun (within 2 s).
+fn write_until_piped(sim: &mut Sim, world: &RefCell<World>, conn: ConnectionHandle, len: usize) -> StreamId {
     let id = sim
         .endpoint(0)
         .open_stream(conn, StreamHeader::default())
         .unwrap();
-    sim.endpoint(0).write(conn, id, payload(64 << 10)).unwrap();
-    run(&mut sim, &world, 2, |w| !w.pipes.is_empty());
-    (sim, world, conn, id)
+    sim.endpoint(0).write(conn, id, payload(len)).unwrap();
+    run(sim, world, 2, |w| !w.pipes.is_empty());
+    id
 }
 
 #[test]
@@ -47,12 +54,7 @@ fn a_sender_that_aborts_resets_every_target() {
 fn unfinished_stream(seed: u64, down: LinkConfig) -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
     let (mut sim, world, conn) = chain(seed, 1, 1, LinkConfig::default(), Config::default());
     sim.link(1, 2, down);
-    let id = sim
-        .endpoint(0)
-        .open_stream(conn, StreamHeader::default())
-        .unwrap();
-    sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
-    run(&mut sim, &world, 1, |w| !w.pipes.is_empty());
+    let id = write_until_piped(&mut sim, &world, conn, 4 << 10);
     (sim, world, conn, id)
 }
 
