@@ -10,7 +10,8 @@ use std::cell::RefCell;
 use weir_core::time::Duration;
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{
-    ApiError, Config, ConnectionHandle, Event, LocalRead, PipeFailure, Read, StreamHeader, PIPE_BROKEN,
+    ApiError, Config, ConnectionHandle, Delivery, Event, LocalRead, PipeFailure, Read, StreamHeader,
+    PIPE_BROKEN,
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
@@ -450,5 +451,53 @@ fn a_pipe_whose_target_is_reset_fails_at_once() {
         failed_at.into_inner(),
         Some(reset_at),
         "the pipe failed with the reset"
+    );
+}
+
+/// A pipe that fails before its source arrived whole stops the source (PIPE_BROKEN). Here
+/// the sender finished the stream before the stop reached it, and the stop is lost on the
+/// way: the rest of the stream arrives at the relay, is acknowledged, and the sender, with
+/// nothing left unacknowledged, takes the stop when it comes again as the relay's verdict
+/// and sends no reset. The stream must still end at the relay once its rest has come, and
+/// free its place among the sender's streams.
+#[test]
+fn a_source_stopped_by_its_failed_pipe_frees_its_place_once_its_rest_arrived() {
+    let config = Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain(41, 1, 1, LinkConfig::default(), config);
+    let mute = std::rc::Rc::new(std::cell::Cell::new(false));
+    let muted = mute.clone();
+    sim.intercept(1, 0, move |_| !muted.get());
+    let down = world.borrow().relays[&1][0];
+    let id = write_until_piped(&mut sim, &world, conn, 4 << 10);
+    // The relay's target goes, and with it the pipe: its stop to the sender is lost.
+    mute.set(true);
+    let now = sim.now();
+    sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+    sim.endpoint(0).write(conn, id, payload(4 << 10)).unwrap();
+    sim.endpoint(0).finish(conn, id).unwrap();
+    sim.run_for(Duration::from_millis(100), |sim, node, e| {
+        world.borrow_mut().on_event(sim, node, e)
+    });
+    mute.set(false);
+    run(&mut sim, &world, 5, |_| false);
+    let w = world.borrow();
+    assert_eq!(w.failed.len(), 1, "the pipe failed");
+    let broken = Delivery::Failed {
+        code: PIPE_BROKEN,
+        relays: 0,
+    };
+    assert_eq!(
+        w.verdicts,
+        vec![(0, broken)],
+        "the sender learns the relay's verdict (and no stop)"
+    );
+    assert!(w.stopped.is_empty());
+    drop(w);
+    assert!(
+        sim.endpoint(0).open_stream(conn, StreamHeader::default()).is_ok(),
+        "the stopped source still holds its place"
     );
 }

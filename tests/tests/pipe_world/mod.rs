@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Reason, StreamId};
-use weir_core::{Config, ConnectionHandle, Event, LocalRead, PipeFailure, PipeId, Read, StreamHeader};
+use weir_core::{
+    Config, ConnectionHandle, Delivery, Event, LocalRead, PipeFailure, PipeId, Read, StreamHeader,
+};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 /// The largest datagram, which path MTU discovery reaches on these clean links: a bound on
@@ -57,6 +59,8 @@ pub struct World {
     /// Stream resets seen by receivers.
     pub resets: Vec<(NodeId, u64)>,
     pub stopped: Vec<(NodeId, u64)>,
+    /// The final receivers' word on the streams, as their senders were told.
+    pub verdicts: Vec<(NodeId, Delivery)>,
     pub local: LocalRead,
     /// Bytes a Keep relay read for itself.
     pub kept: BTreeMap<NodeId, u64>,
@@ -97,6 +101,7 @@ impl World {
             Event::StreamReadable { conn, stream } => self.read(sim, node, conn, stream),
             Event::StreamReset { code, .. } => self.resets.push((node, code)),
             Event::StreamStopped { code, .. } => self.stopped.push((node, code)),
+            Event::StreamDelivery { delivery, .. } => self.verdicts.push((node, delivery)),
             Event::StreamAcked { conn, .. } if node == 0 && self.sender_closes_when_acked => {
                 let now = sim.now();
                 sim.endpoint(0).close(now, conn, 0, Reason::default()).unwrap();

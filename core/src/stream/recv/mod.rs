@@ -91,8 +91,9 @@ struct Tap {
     start: u64,
     /// Offsets already handed out (so a retransmission is not forwarded twice).
     forwarded: RangeSet,
-    /// Handed out by `insert`, not yet taken by the pipe.
-    out: alloc::vec::Vec<(u64, Bytes)>,
+    /// Handed out by `insert`, not yet taken by the pipe; `None` once the pipe is gone
+    /// (`end_tap`): nothing more is handed out, and `forwarded` still says what arrived.
+    out: Option<alloc::vec::Vec<(u64, Bytes)>>,
     /// The application keeps reading the stream too (the same `Bytes`, no second copy).
     keep: bool,
     /// The credit the pipe would grant (`raise_limit`); with `keep`, the local reader's
@@ -113,12 +114,16 @@ impl Tap {
         }
         let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
         for gap in new {
+            self.forwarded.insert(gap.clone());
+            let Some(out) = self.out.as_mut() else {
+                // The pipe is gone: the bytes are only counted as arrived.
+                continue;
+            };
             let mut piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
             if pins_too_much(piece.len(), datagram_len) {
                 piece = Bytes::copy_from_slice(&piece);
             }
-            self.forwarded.insert(gap.clone());
-            self.out.push((gap.start, piece));
+            out.push((gap.start, piece));
         }
     }
 }
@@ -224,7 +229,7 @@ impl RecvStream {
         let mut tap = Tap {
             start,
             forwarded: RangeSet::new(),
-            out: alloc::vec::Vec::new(),
+            out: Some(alloc::vec::Vec::new()),
             keep,
             wanted: 0,
         };
@@ -244,8 +249,19 @@ impl RecvStream {
     pub(crate) fn take_tapped(&mut self) -> alloc::vec::Vec<(u64, Bytes)> {
         self.tap
             .as_mut()
-            .map(|t| core::mem::take(&mut t.out))
+            .and_then(|t| t.out.as_mut())
+            .map(core::mem::take)
             .unwrap_or_default()
+    }
+
+    /// The pipe that took this stream's bytes is gone (it failed and stopped the stream):
+    /// what waited for it is let go, nothing more is handed out, and the stream reads as
+    /// piped no more, so that it ends as any stopped stream does once nothing more of it can
+    /// come. What it forwarded still counts as arrived.
+    pub(crate) fn end_tap(&mut self) {
+        if let Some(t) = self.tap.as_mut() {
+            t.out = None;
+        }
     }
 
     /// Whether every byte of a piped stream was handed out, up to its final size.
@@ -256,8 +272,9 @@ impl RecvStream {
         }
     }
 
+    /// Whether a pipe takes this stream's bytes (not after `end_tap`).
     pub(crate) fn is_tapped(&self) -> bool {
-        self.tap.is_some()
+        self.tap.as_ref().is_some_and(|t| t.out.is_some())
     }
 
     /// Whether the application reads this piped stream too.
