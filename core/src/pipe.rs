@@ -57,6 +57,13 @@ pub enum PipeFailure {
         /// The sender's code.
         code: u64,
     },
+    /// The relay's application stopped the source stream with this code (`stop_sending`,
+    /// or letting go of a fork's local reader): its sender is told to stop, and every target
+    /// is reset with the code.
+    SourceStopped {
+        /// The application's code.
+        code: u64,
+    },
     /// The source connection ended.
     SourceLost,
     /// Every target reset, stopped or lost its connection.
@@ -67,6 +74,7 @@ impl core::fmt::Display for PipeFailure {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PipeFailure::SourceReset { code } => write!(f, "the sender abandoned the stream (code {code})"),
+            PipeFailure::SourceStopped { code } => write!(f, "the relay stopped the stream (code {code})"),
             PipeFailure::SourceLost => {
                 f.write_str("the sender's connection ended before the whole stream arrived")
             }

@@ -501,3 +501,32 @@ fn a_source_stopped_by_its_failed_pipe_frees_its_place_once_its_rest_arrived() {
         "the stopped source still holds its place"
     );
 }
+
+/// The relay's application stops a stream its pipe forwards: the pipe fails at once with
+/// the application's code, every target is reset with it, and the sender is told to stop.
+/// Before, the sender's reset in answer ended the stream under the pipe, which never heard
+/// of it: no outcome, and both targets left waiting for the rest for ever.
+#[test]
+fn a_piped_stream_stopped_by_the_relay_s_application_fails_its_pipe() {
+    let (mut sim, world, _, id) = stream_under_way(6);
+    // Both receivers have the stream's start (a stream reset before that goes untold).
+    assert!(run(&mut sim, &world, 2, |w| w.opened.len() == 2));
+    // The relay's connections: two to the receivers it started, then the sender's.
+    let up = ConnectionHandle::from_index(2);
+    sim.endpoint(1).stop_sending(up, id, 5).unwrap();
+    let pipe = world.borrow().pipes[0].1;
+    assert_eq!(
+        sim.endpoint_ref(1).pipe_stats(pipe),
+        None,
+        "the pipe ended at once"
+    );
+    let ended = |w: &World| [2, 3].iter().all(|n| w.resets.contains(&(*n, 5))) && !w.stopped.is_empty();
+    assert!(
+        run(&mut sim, &world, 20, ended),
+        "both targets are reset with the code, and the sender is stopped"
+    );
+    let w = world.borrow();
+    assert_eq!(w.failed, vec![(pipe, PipeFailure::SourceStopped { code: 5 })]);
+    assert_eq!(w.stopped, vec![(0, 5)]);
+    assert!(w.received.is_empty());
+}

@@ -63,10 +63,10 @@ pub use weir_driver::{
     ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseCode, CloseReason, Config, Confirm,
     CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
     EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
-    PeerEvent, PeerPolicy, Pipe, PipeStats, Priority, PublicKey, RecvStream, Reflexive, RelayConfig,
-    RelayRefusal, Reply, Request, RequestError, RequestOptions, Responder, SendStream, StreamHeader,
-    StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
-    SLICE_WRITE_LIMIT,
+    PeerEvent, PeerPolicy, Pipe, PipeFailure, PipeStats, Priority, PublicKey, RecvStream, Reflexive,
+    RelayConfig, RelayRefusal, Reply, Request, RequestError, RequestOptions, Responder, SendStream,
+    StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED,
+    REQUEST_REFUSED, SLICE_WRITE_LIMIT,
 };
 use weir_driver::{Driver, Router, Runtime, Shared, Urgency};
 

@@ -6,7 +6,7 @@ mod common;
 
 use common::{bounded, config, local, payload};
 use weir_core::Digest;
-use weir_tokio::{Config, Confirm, Delivery, Endpoint, Error, Label, StreamHeader};
+use weir_tokio::{Config, Confirm, Delivery, Endpoint, Error, Label, PipeFailure, StreamHeader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_pipes_a_stream_from_sender_to_receiver() {
@@ -77,6 +77,47 @@ async fn a_pipe_that_cannot_begin_tells_the_sender_the_pipe_broke() {
             },
             "{sent:?}"
         );
+    })
+    .await
+}
+
+/// A relay that forks a stream and then drops its own reader before the end stops the
+/// sender (code 0), and so fails the pipe: its waiter learns why, and the receiver is
+/// reset with the same code. Before, the sender's reset in answer ended the stream under
+/// the pipe, which never heard of it: `wait` never returned and the receiver waited for the
+/// rest for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fork_whose_reader_lets_go_fails_its_pipe() {
+    bounded(async {
+        let receiver = Endpoint::bind(local(), config()).unwrap();
+        let relay = Endpoint::bind(local(), config()).unwrap();
+        let sender = Endpoint::bind(local(), config()).unwrap();
+        let onward = relay.connect(receiver.local_addr()).await.unwrap();
+        let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        // More than the relay's reader, who reads none of it, lets the sender send.
+        let mut out = to_relay.open_stream(None).await.unwrap();
+        let writer = tokio::spawn(async move {
+            let written = out.write_all_chunk(payload(64 << 20, 7)).await;
+            (written, sender, to_relay)
+        });
+        let from_sender = relay.accept().await.unwrap();
+        let stream = from_sender.accept_stream().await.unwrap();
+        let pipe = relay.fork(&stream, &[&onward]).await.unwrap();
+        let at_receiver = receiver.accept().await.unwrap();
+        let mut incoming = at_receiver.accept_stream().await.unwrap();
+        drop(stream);
+        let failed = pipe.wait().await;
+        assert!(
+            matches!(
+                failed,
+                Err(Error::PipeFailed(PipeFailure::SourceStopped { code: 0 }))
+            ),
+            "{failed:?}"
+        );
+        let read = incoming.read_to_end(128 << 20).await;
+        assert!(matches!(read, Err(Error::Reset { code: 0 })), "{read:?}");
+        let (written, _sender, _conn) = writer.await.unwrap();
+        assert!(matches!(written, Err(Error::Stopped { code: 0 })), "{written:?}");
     })
     .await
 }

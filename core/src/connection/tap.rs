@@ -28,6 +28,9 @@ pub(crate) struct TapOutput {
     /// Every byte up to the final size was handed out.
     pub(crate) complete: bool,
     pub(crate) reset: Option<u64>,
+    /// The stream was stopped with this code (by the application, `stop_sending`): the
+    /// sender is told to stop, and nothing more is handed out.
+    pub(crate) stopped: Option<u64>,
 }
 
 impl Connection {
@@ -89,6 +92,7 @@ impl Connection {
             final_size: recv.end(),
             complete: recv.tap_complete(),
             reset: recv.reset_code(),
+            stopped: recv.tap_stopped(),
             fragments,
         };
         if !recv.tap_keeps() {
@@ -123,13 +127,6 @@ impl Connection {
         let keeps = state.recv.as_ref().is_some_and(RecvStream::tap_keeps);
         let step = if keeps { ReadStep::PipeStop } else { ReadStep::Stop };
         self.stop_reading(id, PIPE_BROKEN, step);
-        // The pipe is done with the stream. Still tapped, it would neither hand its bytes to
-        // anyone nor end when its rest arrived: a sender that had finished it before the stop
-        // came, and whose every byte was acknowledged when it did, sends no reset, and the
-        // stream held its place among the sender's streams for ever.
-        if let Some(recv) = self.streams.get_mut(&id).and_then(|s| s.recv.as_mut()) {
-            recv.end_tap();
-        }
         if keeps {
             self.events.push_back(Event::StreamReset {
                 conn: self.handle,

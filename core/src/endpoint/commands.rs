@@ -275,7 +275,9 @@ impl Endpoint {
     /// can come (at once if it was whole, else when the peer's reset or the rest up to its
     /// end arrives) it is gone and its place among the peer's streams is free (spec §4.6);
     /// a reset is still told as [`Event::StreamReset`], and a read of it then is
-    /// [`ApiError::UnknownStream`].
+    /// [`ApiError::UnknownStream`]. A stream a pipe forwards (a fork's included) is piped no
+    /// more: the pipe fails with [`PipeFailure::SourceStopped`](crate::PipeFailure) and
+    /// resets every target with `code`.
     pub fn stop_sending(
         &mut self,
         conn: ConnectionHandle,
@@ -284,6 +286,11 @@ impl Endpoint {
     ) -> Result<(), ApiError> {
         let record = self.record(|| Command::StopSending { conn, stream, code });
         let out = self.with_conn(conn, |c| c.stop_sending(stream, code));
+        if out.is_ok() {
+            // A pipe whose source this was fails now, not at some later input that may
+            // never come.
+            self.pump_pipes(Some(conn));
+        }
         self.recorded(None, record, out)
     }
 

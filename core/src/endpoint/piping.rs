@@ -167,9 +167,14 @@ impl Endpoint {
         pipe.final_size = pipe.final_size.or(end);
         // A source whose every byte was handed on needs its connection no more: the pipe
         // finishes delivering whatever becomes of it (spec §8, Piping).
-        let failure = match (out.reset, pipe.source_lost && !pipe.source_complete()) {
-            (Some(code), _) => Some((PipeFailure::SourceReset { code }, code)),
-            (None, true) => Some((PipeFailure::SourceLost, PIPE_BROKEN)),
+        let failure = match (
+            out.reset,
+            out.stopped,
+            pipe.source_lost && !pipe.source_complete(),
+        ) {
+            (Some(code), ..) => Some((PipeFailure::SourceReset { code }, code)),
+            (None, Some(code), _) => Some((PipeFailure::SourceStopped { code }, code)),
+            (None, None, true) => Some((PipeFailure::SourceLost, PIPE_BROKEN)),
             _ => None,
         };
         if let Some((reason, code)) = failure {

@@ -485,6 +485,9 @@ impl Endpoint {
     /// targets are sent, no second copy; the pipe's buffer also bounds what waits for the
     /// application, so a reader that stops holds the forwarding back. Forwarding starts
     /// where reading stopped. If the fork cannot begin, the stream is left as it was.
+    /// Stopping `stream`, or dropping it before its end, stops the sender, and so fails the
+    /// pipe ([`PipeFailure::SourceStopped`](weir_core::PipeFailure)): every target is reset
+    /// with the code.
     pub async fn fork(&self, stream: &RecvStream, targets: &[&Connection]) -> Result<Pipe, Error> {
         self.begin_pipe(stream, targets, LocalRead::Keep)
     }

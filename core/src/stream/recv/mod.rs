@@ -91,14 +91,23 @@ struct Tap {
     start: u64,
     /// Offsets already handed out (so a retransmission is not forwarded twice).
     forwarded: RangeSet,
-    /// Handed out by `insert`, not yet taken by the pipe; `None` once the pipe is gone
-    /// (`end_tap`): nothing more is handed out, and `forwarded` still says what arrived.
-    out: Option<alloc::vec::Vec<(u64, Bytes)>>,
+    /// Where what is handed out goes.
+    outlet: Outlet,
     /// The application keeps reading the stream too (the same `Bytes`, no second copy).
     keep: bool,
     /// The credit the pipe would grant (`raise_limit`); with `keep`, the local reader's
     /// window caps what is granted.
     wanted: u64,
+}
+
+/// Where a tapped stream's bytes go.
+#[derive(Debug)]
+enum Outlet {
+    /// To its pipe: what `insert` handed out and the pipe has not taken yet.
+    Pipe(alloc::vec::Vec<(u64, Bytes)>),
+    /// Nowhere: the stream was stopped with this code (`end_tap`). Nothing more is handed
+    /// out; `forwarded` still says what arrived.
+    Stopped(u64),
 }
 
 impl Tap {
@@ -115,8 +124,8 @@ impl Tap {
         let new: smallvec::SmallVec<[core::ops::Range<u64>; 2]> = self.forwarded.gaps(from..end).collect();
         for gap in new {
             self.forwarded.insert(gap.clone());
-            let Some(out) = self.out.as_mut() else {
-                // The pipe is gone: the bytes are only counted as arrived.
+            let Outlet::Pipe(out) = &mut self.outlet else {
+                // Stopped: the bytes are only counted as arrived.
                 continue;
             };
             let mut piece = data.slice((gap.start - offset) as usize..(gap.end - offset) as usize);
@@ -229,7 +238,7 @@ impl RecvStream {
         let mut tap = Tap {
             start,
             forwarded: RangeSet::new(),
-            out: Some(alloc::vec::Vec::new()),
+            outlet: Outlet::Pipe(alloc::vec::Vec::new()),
             keep,
             wanted: 0,
         };
@@ -247,20 +256,29 @@ impl RecvStream {
 
     /// Bytes handed out since the last call, by offset, in arrival order.
     pub(crate) fn take_tapped(&mut self) -> alloc::vec::Vec<(u64, Bytes)> {
-        self.tap
-            .as_mut()
-            .and_then(|t| t.out.as_mut())
-            .map(core::mem::take)
-            .unwrap_or_default()
+        match self.tap.as_mut().map(|t| &mut t.outlet) {
+            Some(Outlet::Pipe(out)) => core::mem::take(out),
+            _ => alloc::vec::Vec::new(),
+        }
     }
 
-    /// The pipe that took this stream's bytes is gone (it failed and stopped the stream):
-    /// what waited for it is let go, nothing more is handed out, and the stream reads as
-    /// piped no more, so that it ends as any stopped stream does once nothing more of it can
-    /// come. What it forwarded still counts as arrived.
-    pub(crate) fn end_tap(&mut self) {
+    /// The piped stream was stopped with `code`, by the application or by its failed pipe:
+    /// what waited for the pipe is let go, nothing more is handed out, and the stream reads
+    /// as piped no more, so that it ends as any stopped stream does once nothing more of it
+    /// can come. What it forwarded still counts as arrived. Nothing if it is not piped.
+    pub(crate) fn end_tap(&mut self, code: u64) {
         if let Some(t) = self.tap.as_mut() {
-            t.out = None;
+            if matches!(t.outlet, Outlet::Pipe(_)) {
+                t.outlet = Outlet::Stopped(code);
+            }
+        }
+    }
+
+    /// The code the piped stream was stopped with (`end_tap`), if it was.
+    pub(crate) fn tap_stopped(&self) -> Option<u64> {
+        match self.tap.as_ref().map(|t| &t.outlet) {
+            Some(Outlet::Stopped(code)) => Some(*code),
+            _ => None,
         }
     }
 
@@ -272,9 +290,11 @@ impl RecvStream {
         }
     }
 
-    /// Whether a pipe takes this stream's bytes (not after `end_tap`).
+    /// Whether a pipe takes this stream's bytes (not once it was stopped, `end_tap`).
     pub(crate) fn is_tapped(&self) -> bool {
-        self.tap.as_ref().is_some_and(|t| t.out.is_some())
+        self.tap
+            .as_ref()
+            .is_some_and(|t| matches!(t.outlet, Outlet::Pipe(_)))
     }
 
     /// Whether the application reads this piped stream too.
