@@ -77,9 +77,9 @@ fn missing(target: Target, kinds: &[AnswerKind]) -> Vec<&'static str> {
 
 /// The piping corpus reaches what the target is for: streams piped to one receiver and to
 /// both, forked, refused, read whole and in pieces, stopped, reset by their sender, and
-/// delivered; pipes that ended well; closes and shutdowns. (A pipe that passes its
-/// sender's reset on is not reached: the sender resets a stream in the same call that
-/// wrote it, so the reset comes with its first bytes and the relay never pipes it.)
+/// delivered; pipes that ended well, and pipes that passed their sender's reset on (the
+/// sender holds a reset until its next send, so that the relay may have piped the stream
+/// by then); closes and shutdowns.
 #[test]
 fn the_piping_corpus_exercises_every_kind_of_answer() {
     let kinds: &[AnswerKind] = &[

@@ -4,7 +4,8 @@
 //! pieces, then finished (waiting for any of the three confirmations) or reset (at its next
 //! send, so that the relay may have piped it by then); the relay
 //! pipes each stream it takes (spec/protocol.md §8, Piping) to one receiver or to both,
-//! forks it to one while reading it itself, or refuses it; each receiver reads what it is
+//! forks it to one while reading it itself (to its end, or a piece and then stopping it),
+//! or refuses it; each receiver reads what it is
 //! given piece by piece, or whole, or stops it. Any connection may close, and the relay or
 //! a receiver may shut its endpoint down. The network delivers in any order, drops,
 //! duplicates, corrupts, and moves the clock.
@@ -22,8 +23,9 @@
 //! - the sender hears "delivered" only once a receiver read the stream to its end; a
 //!   failure naming a receiver's (or the relay's) code only once that one stopped it with
 //!   that code; never a verification failure (nothing unauthenticated is accepted);
-//! - a pipe ends well only for a stream its sender wrote whole, and fails with the sender's
-//!   code only for a stream its sender reset with it;
+//! - a pipe ends well only for a stream its sender wrote whole, fails with the sender's
+//!   code only for a stream its sender reset with it, and as stopped at the relay only
+//!   with the code the relay stopped it with;
 //! - liveness: once the fuzzer stops, an undisturbed network with the clock moving brings
 //!   every call that ends by itself to an answer within [`SETTLE_LIMIT`] of simulated
 //!   time (the relay then pipes what it holds to the first receiver, and the receivers
@@ -64,6 +66,9 @@ enum Route {
     Pipe(&'static [usize]),
     /// Pipes it to the first receiver and reads it too.
     Fork,
+    /// Pipes it to the first receiver and reads its first piece too, then stops reading it
+    /// with this code: the sender is stopped, and the pipe fails.
+    ForkThenStop(u64),
     /// Stops it with this code.
     Refuse(u64),
 }
@@ -193,6 +198,11 @@ impl Log {
                 Some(*code),
                 "the pipe of stream {k} passed on a reset its sender did not make"
             ),
+            Err(Error::PipeFailed(PipeFailure::SourceStopped { code })) => assert_eq!(
+                s.stopped[0],
+                Some(*code),
+                "the pipe of stream {k} failed as stopped at the relay with a code the relay did not stop it with"
+            ),
             Err(_) => {}
         }
         let answer = got.as_ref().map(|p| p.bytes_forwarded).map_err(Error::to_string);
@@ -274,7 +284,12 @@ impl Piping {
                     2 => Route::Pipe(&[2]),
                     3 => Route::Pipe(&[1, 2]),
                     4 => Route::Fork,
-                    _ => Route::Refuse(u64::from(u.arbitrary::<u8>()?)),
+                    // One byte for both, so that the inputs of before (every code a
+                    // refusal) still decode step for step.
+                    _ => match u.arbitrary::<u8>()? {
+                        code @ 0..=127 => Route::Refuse(u64::from(code)),
+                        code => Route::ForkThenStop(u64::from(code - 128)),
+                    },
                 };
                 self.route(route);
             }
@@ -379,7 +394,7 @@ impl Piping {
         self.log.borrow_mut().answer("route", (k, route));
         let targets: &[usize] = match route {
             Route::Pipe(to) => to,
-            Route::Fork => &[1],
+            Route::Fork | Route::ForkThenStop(_) => &[1],
             Route::Refuse(code) => {
                 self.log.borrow_mut().streams[k].stopped[0] = Some(code);
                 let r = stream.stop(code);
@@ -392,7 +407,7 @@ impl Piping {
         let relay = Rc::clone(&self.endpoints[1]);
         let targets: Vec<Connection> = targets.iter().map(|&t| self.relay[t].clone()).collect();
         let log = Rc::clone(&self.log);
-        let fork = matches!(route, Route::Fork);
+        let fork = matches!(route, Route::Fork | Route::ForkThenStop(_));
         self.w.spawn(format!("pipe {k}"), true, async move {
             let to: Vec<&Connection> = targets.iter().collect();
             let (pipe, stream) = if fork {
@@ -410,8 +425,24 @@ impl Piping {
                     return log.answer("not piped", (k, e.to_string()));
                 }
             };
-            if let Some(mut stream) = stream {
-                read_pieces(&log, 0, k, &mut stream, 700).await;
+            match (stream, route) {
+                (Some(mut stream), Route::ForkThenStop(code)) => {
+                    let first = stream.read_chunk(700).await;
+                    {
+                        let mut log = log.borrow_mut();
+                        match first {
+                            Ok(Some(piece)) => log.piece(0, k, 0, &piece),
+                            Ok(None) => log.end(0, k, 0),
+                            Err(e) => log.read_failed(0, k, 0, &e),
+                        }
+                        log.streams[k].stopped[0].get_or_insert(code);
+                    }
+                    let r = stream.stop(code);
+                    let answer = (k, code, r.map_err(|e| e.to_string()));
+                    log.borrow_mut().answer("fork stopped", answer);
+                }
+                (Some(mut stream), _) => read_pieces(&log, 0, k, &mut stream, 700).await,
+                (None, _) => {}
             }
             let r = pipe.wait().await;
             log.borrow_mut().piped(k, &r);
@@ -616,6 +647,15 @@ mod tests {
         let mut log = log_with(1);
         log.streams[0].reset = Some(3);
         let failed = PipeFailure::SourceReset { code: 4 };
+        log.piped(0, &Err(Error::PipeFailed(failed)));
+    }
+
+    #[test]
+    #[should_panic(expected = "a code the relay did not stop it with")]
+    fn a_pipe_failing_as_stopped_with_another_code_fires() {
+        let mut log = log_with(1);
+        log.streams[0].stopped[0] = Some(3);
+        let failed = PipeFailure::SourceStopped { code: 4 };
         log.piped(0, &Err(Error::PipeFailed(failed)));
     }
 }
