@@ -119,19 +119,27 @@ fn the_piping_corpus_exercises_every_kind_of_answer() {
 }
 
 /// The corpus reaches what the target is for: requests replied to, refused and timed out,
-/// channels read to their end, messages delivered, datagrams read.
+/// replies read in pieces and refused over their call's limit, channels read to their end
+/// and refusing a message over their reader's limit, messages delivered, datagrams read.
 #[test]
 fn the_driver_corpus_exercises_every_kind_of_call() {
     let mut seen = std::collections::BTreeSet::new();
     for (_, data) in corpus(Target::Driver) {
         for line in weir_driver::fuzz::answers(&data, Primitives::FuzzingStandIn).lines() {
             let kind = match line {
+                l if l.starts_with("reply in pieces") => "a reply read in pieces",
+                l if l.starts_with("reply") && l.contains("longer than the limit") => {
+                    "a reply over its limit"
+                }
                 l if l.starts_with("reply") && l.contains("Ok(") => "a reply",
                 l if l.starts_with("reply") && l.contains("refused") => "a refusal",
                 l if l.starts_with("reply") && l.contains("timeout") => "a timeout",
                 l if l.starts_with("cancelled") => "a cancel",
                 l if l.starts_with("channel end") => "a channel's end",
                 l if l.starts_with("channel message") => "a channel message",
+                l if l.starts_with("channel error") && l.contains("-byte limit") => {
+                    "a channel message over its limit"
+                }
                 l if l.starts_with("message sent") && l.contains("Ok(") => "a message sent",
                 l if l.starts_with("datagram (") => "a datagram read",
                 l if l.starts_with("closed") => "a close",
@@ -142,11 +150,14 @@ fn the_driver_corpus_exercises_every_kind_of_call() {
     }
     let all = [
         "a reply",
+        "a reply read in pieces",
+        "a reply over its limit",
         "a refusal",
         "a timeout",
         "a cancel",
         "a channel's end",
         "a channel message",
+        "a channel message over its limit",
         "a message sent",
         "a datagram read",
         "a close",

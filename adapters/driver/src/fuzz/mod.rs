@@ -1,9 +1,11 @@
 //! The `driver` fuzz target (feature `fuzzing`; fuzz/README.md): two endpoints, each a
 //! [`Driver`](crate::Driver) behind the handles an application uses, joined by a network
-//! the fuzzer controls. The client asks the server requests, sends it messages (waiting
-//! for any of the three confirmations) and datagrams; the server answers, refuses or drops
-//! its requests, opens ordered channels back and sends on them, and sends datagrams; either
-//! side may close. The network delivers in any order, drops, duplicates, corrupts, and
+//! the fuzzer controls. The client asks the server requests (taking each reply in turn
+//! whole, whole under a limit lower than some replies, or as a stream in pieces), sends it
+//! messages (waiting for any of the three confirmations) and datagrams; the server answers,
+//! refuses or drops its requests, opens ordered channels back (every other one read under a
+//! limit lower than some messages) and sends on them, and sends datagrams; either side may
+//! close. The network delivers in any order, drops, duplicates, corrupts, and
 //! moves the clock. Both drivers are deterministic (a given seed, a clock that moves only
 //! when told) and use the core's stand-in for the cryptography, so an input is one run,
 //! repeatable byte for byte, in about a millisecond.
@@ -14,12 +16,14 @@
 //! compares them. [`answers`] gives the answers themselves, to explain a finding.
 //!
 //! Oracles (module `oracle`, each with a test that it fires), on every answer:
-//! - a request's body arrives as sent; its reply is the one its responder sent for it, and
-//!   only a request its responder answered gets one; a refusal carries the responder's
-//!   code (spec/protocol.md §8, Requests);
-//! - a channel's messages arrive whole and in the order sent, none skipped or repeated, and
-//!   it ends cleanly only once its sender finished and every message was read (§8,
-//!   Channels);
+//! - a request's body arrives as sent; its reply is the one its responder sent for it (each
+//!   piece of it at its offset), and only a request its responder answered gets one; a
+//!   refusal carries the responder's code; a reply is refused as too long only if it is
+//!   over its call's limit, and given only if it is not (spec/protocol.md §8, Requests);
+//! - a channel's messages arrive whole and in the order sent, none skipped or repeated, none
+//!   over its reader's limit, and a message is refused as too long only if it is the next
+//!   one and over that limit; it ends cleanly only once its sender finished and every
+//!   message was read (§8, Channels);
 //! - a message arrives at most once, as sent, and its sender hears "delivered" only once
 //!   the receiver read it (§8, Delivery);
 //! - every datagram read is one the peer sent, unchanged, read once;
@@ -38,12 +42,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use arbitrary::{Result, Unstructured};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use weir_core::crypto::Primitives;
 use weir_core::wire::Label;
 
-use crate::{ChannelSender, Confirm, Connection, RequestOptions};
-use oracle::{channel_k, content, named, ChannelRecord, Kind, RequestRecord, MAX_LEN};
+use crate::{ChannelSender, Confirm, Connection, Error, Reply, RequestOptions};
+use oracle::{channel_k, content, named, ChannelRecord, Kind, LogRef, RequestRecord, MAX_LEN, SHORT_LIMIT};
 use world::{fnv, Task, World};
 
 /// Steps read from one input.
@@ -189,7 +193,11 @@ fn serve(w: &mut World, client: &Connection, server: &Connection) {
                 .label()
                 .and_then(|l| l.as_str().strip_prefix("ch")?.parse().ok())
                 .expect("only channels are opened toward the client");
-            let mut reader = stream.into_channel(MAX_LEN as u64);
+            let limit = channel_limit(c);
+            if let Some(ch) = log.borrow_mut().channels.get_mut(c) {
+                ch.limit = (limit < MAX_LEN as u64).then_some(limit);
+            }
+            let mut reader = stream.into_channel(limit);
             let log = Rc::clone(&log);
             spawner.borrow_mut().push(Task {
                 future: Box::pin(async move {
@@ -212,6 +220,38 @@ fn serve(w: &mut World, client: &Connection, server: &Connection) {
                 log.borrow_mut().datagram_read(i, &d);
             }
         });
+    }
+}
+
+/// The longest message channel `c`'s reader takes: every odd channel's is lower than some
+/// messages. (From `c`, not the input, so that the inputs of before decode step for step.)
+fn channel_limit(c: usize) -> u64 {
+    match c % 2 {
+        1 => SHORT_LIMIT,
+        _ => MAX_LEN as u64,
+    }
+}
+
+/// How the client takes a request's reply.
+#[derive(Clone, Copy, Debug)]
+enum ReplyRead {
+    /// Whole, as long as any reply.
+    Whole,
+    /// Whole, refused past [`SHORT_LIMIT`].
+    Limited,
+    /// As a stream (`request_streamed`), in pieces of at most this many bytes.
+    Pieces(usize),
+}
+
+impl ReplyRead {
+    /// Request `k`'s: each in turn. (From `k`, not the input, so that the inputs of before
+    /// decode step for step.)
+    fn of(k: u32) -> ReplyRead {
+        match k % 3 {
+            0 => ReplyRead::Whole,
+            1 => ReplyRead::Limited,
+            _ => ReplyRead::Pieces(1 + (k as usize * 389) % 1500),
+        }
     }
 }
 
@@ -267,17 +307,48 @@ fn request(w: &mut World, client: &Connection, u: &mut Unstructured<'_>) -> Resu
     let k = w.log.borrow().requests.len() as u32;
     let (log, conn) = (Rc::clone(&w.log), client.clone());
     let body = content(Kind::Request, k, len);
-    let options = RequestOptions {
-        timeout,
-        ..RequestOptions::default()
+    let read = ReplyRead::of(k);
+    let reply_limit = match read {
+        ReplyRead::Limited => SHORT_LIMIT,
+        _ => RequestOptions::default().reply_limit,
     };
-    w.log.borrow_mut().requests.push(RequestRecord::default());
+    let options = RequestOptions { timeout, reply_limit };
+    w.log.borrow_mut().requests.push(RequestRecord {
+        reply_limit: matches!(read, ReplyRead::Limited).then_some(reply_limit),
+        ..RequestRecord::default()
+    });
     let t = w.spawn(format!("request {k}"), true, async move {
-        let got = conn.request_with(&service, body, options).await;
+        let got = match read {
+            ReplyRead::Pieces(max) => match conn.request_streamed(&service, body, timeout).await {
+                Ok(mut reply) => {
+                    let got = read_reply(&log, k, &mut reply, max).await;
+                    log.borrow_mut().answer("reply in pieces", (k, max));
+                    got
+                }
+                Err(e) => Err(e),
+            },
+            _ => conn.request_with(&service, body, options).await,
+        };
         log.borrow_mut().request_answered(k, &got);
     });
     w.log.borrow_mut().requests[k as usize].task = Some(t);
     Ok(())
+}
+
+/// Request `k`'s reply read in pieces of at most `max` bytes, each checked as it comes, and
+/// joined.
+async fn read_reply(
+    log: &LogRef,
+    k: u32,
+    reply: &mut Reply,
+    max: usize,
+) -> std::result::Result<Bytes, Error> {
+    let mut whole = BytesMut::new();
+    while let Some(piece) = reply.read_chunk(max).await? {
+        log.borrow_mut().reply_piece(k, whole.len(), &piece);
+        whole.extend_from_slice(&piece);
+    }
+    Ok(whole.freeze())
 }
 
 /// The client gives up one of its requests waiting for a reply: dropping the call cancels

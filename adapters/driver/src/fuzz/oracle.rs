@@ -11,11 +11,16 @@ use std::rc::Rc;
 
 use bytes::{Bytes, BytesMut};
 
-use crate::{ChannelSender, Confirm, Error, Request, RequestError, Responder, REQUEST_REFUSED};
+use crate::{
+    ApiError, ChannelError, ChannelSender, Confirm, Error, Request, RequestError, Responder, REQUEST_REFUSED,
+};
 
 /// Longest body, reply, message or channel message: past a stream's first window (2 KiB,
 /// module `world`), and a few past the connection's (8 KiB).
 pub(super) const MAX_LEN: usize = 3 * 1024;
+/// The lower limit some readers take (a reply read whole, a channel's messages), so that
+/// some payloads are over it.
+pub(super) const SHORT_LIMIT: u64 = (MAX_LEN / 2) as u64;
 
 /// What a payload is: each kind is cut from a different place of the pattern.
 #[derive(Clone, Copy, Debug)]
@@ -80,6 +85,8 @@ pub(super) struct RequestRecord {
     pub(super) replied: Option<Bytes>,
     /// The code its responder refused it with.
     pub(super) refused: Option<u64>,
+    /// The longest reply its call takes whole, if lower than any reply.
+    pub(super) reply_limit: Option<u64>,
 }
 
 #[derive(Default)]
@@ -90,6 +97,8 @@ pub(super) struct ChannelRecord {
     pub(super) sent: Vec<usize>,
     pub(super) read: usize,
     pub(super) finished: bool,
+    /// The longest message its reader takes, if lower than any message.
+    pub(super) limit: Option<u64>,
 }
 
 impl Log {
@@ -114,10 +123,21 @@ impl Log {
         let r = &mut self.requests[k as usize];
         r.task = None;
         match got {
-            Ok(reply) => assert_eq!(
-                Some(reply),
-                r.replied.as_ref(),
-                "request {k} was given a reply its responder did not send"
+            Ok(reply) => {
+                assert_eq!(
+                    Some(reply),
+                    r.replied.as_ref(),
+                    "request {k} was given a reply its responder did not send"
+                );
+                assert!(
+                    r.reply_limit.is_none_or(|limit| reply.len() as u64 <= limit),
+                    "request {k} was given a reply over its limit"
+                );
+            }
+            Err(Error::Refused(ApiError::MessageTooLong)) => assert!(
+                r.reply_limit
+                    .is_some_and(|limit| r.replied.as_ref().is_some_and(|b| b.len() as u64 > limit)),
+                "request {k}'s reply was refused as too long, but it was not over the call's limit"
             ),
             Err(Error::Request(RequestError::Refused { code })) => {
                 assert!(
@@ -132,6 +152,17 @@ impl Log {
         }
         let answer = got.as_ref().map(Bytes::len).map_err(Error::to_string);
         self.answer("reply", (k, answer));
+    }
+
+    /// Request `k`'s reply, read as a stream, gave `piece` at `offset`: its responder's
+    /// bytes there.
+    pub(super) fn reply_piece(&mut self, k: u32, offset: usize, piece: &[u8]) {
+        let replied = self.requests[k as usize].replied.as_ref();
+        assert!(
+            replied.and_then(|b| b.get(offset..offset + piece.len())) == Some(piece),
+            "request {k} was given {} reply bytes at {offset} that its responder did not send there",
+            piece.len()
+        );
     }
 
     /// The responder of request `k` is dropped unanswered: the request is refused.
@@ -176,6 +207,10 @@ impl Log {
                     expected.is_some_and(|len| m == content(Kind::Channel, channel_k(c, n), len)),
                     "channel {c}'s message {n} is not what was sent"
                 );
+                assert!(
+                    ch.limit.is_none_or(|limit| m.len() as u64 <= limit),
+                    "channel {c}'s message {n} is over its reader's limit"
+                );
                 ch.read += 1;
                 self.answer("channel message", (c, n));
                 true
@@ -192,6 +227,15 @@ impl Log {
                 false
             }
             Err(e) => {
+                if let Error::Channel(ChannelError::TooLong { len, limit }) = e {
+                    let next = ch.sent.get(ch.read).map(|&l| l as u64);
+                    assert!(
+                        ch.limit == Some(limit) && next == Some(len) && len > limit,
+                        "channel {c} refused a {len}-byte message over a {limit}-byte limit, \
+                         but its next message is {next:?} bytes and its reader's limit {:?}",
+                        ch.limit
+                    );
+                }
                 self.answer("channel error", (c, e.to_string()));
                 false
             }
@@ -337,6 +381,66 @@ mod tests {
     #[should_panic(expected = "finished: false")]
     fn a_channel_ending_unfinished_fires() {
         channel(&[], false).channel_read(0, Ok(None));
+    }
+
+    #[test]
+    fn a_limit_holds_for_replies_and_channel_messages_within_it_and_refuses_those_over() {
+        let mut log = log_with(2, 0);
+        log.requests[0].replied = Some(content(Kind::Reply, 0, 10));
+        log.requests[0].reply_limit = Some(10);
+        log.reply_piece(0, 4, &content(Kind::Reply, 0, 10)[4..]);
+        log.request_answered(0, &Ok(content(Kind::Reply, 0, 10)));
+        log.requests[1].replied = Some(content(Kind::Reply, 1, 11));
+        log.requests[1].reply_limit = Some(10);
+        log.request_answered(1, &Err(Error::Refused(ApiError::MessageTooLong)));
+        let mut log = channel(&[10, 11], false);
+        log.channels[0].limit = Some(10);
+        assert!(log.channel_read(0, Ok(Some(content(Kind::Channel, channel_k(0, 0), 10)))));
+        let too_long = ChannelError::TooLong { len: 11, limit: 10 };
+        assert!(!log.channel_read(0, Err(Error::Channel(too_long))));
+    }
+
+    #[test]
+    #[should_panic(expected = "that its responder did not send there")]
+    fn a_reply_piece_at_the_wrong_offset_fires() {
+        let mut log = log_with(1, 0);
+        log.requests[0].replied = Some(content(Kind::Reply, 0, 10));
+        log.reply_piece(0, 3, &content(Kind::Reply, 0, 10)[4..]);
+    }
+
+    #[test]
+    #[should_panic(expected = "not over the call's limit")]
+    fn a_reply_refused_within_its_limit_fires() {
+        let mut log = log_with(1, 0);
+        log.requests[0].replied = Some(content(Kind::Reply, 0, 10));
+        log.requests[0].reply_limit = Some(10);
+        log.request_answered(0, &Err(Error::Refused(ApiError::MessageTooLong)));
+    }
+
+    #[test]
+    #[should_panic(expected = "a reply over its limit")]
+    fn a_reply_over_its_limit_given_fires() {
+        let mut log = log_with(1, 0);
+        log.requests[0].replied = Some(content(Kind::Reply, 0, 11));
+        log.requests[0].reply_limit = Some(10);
+        log.request_answered(0, &Ok(content(Kind::Reply, 0, 11)));
+    }
+
+    #[test]
+    #[should_panic(expected = "over its reader's limit")]
+    fn a_channel_message_over_the_limit_given_fires() {
+        let mut log = channel(&[11], false);
+        log.channels[0].limit = Some(10);
+        log.channel_read(0, Ok(Some(content(Kind::Channel, channel_k(0, 0), 11))));
+    }
+
+    #[test]
+    #[should_panic(expected = "but its next message is Some(10) bytes")]
+    fn a_channel_message_refused_within_the_limit_fires() {
+        let mut log = channel(&[10], false);
+        log.channels[0].limit = Some(10);
+        let too_long = ChannelError::TooLong { len: 10, limit: 10 };
+        log.channel_read(0, Err(Error::Channel(too_long)));
     }
 
     #[test]
