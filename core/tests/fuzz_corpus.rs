@@ -39,6 +39,7 @@ fn every_corpus_file_replays() {
     const REPLAYED_ELSEWHERE: &[(&str, &str)] = &[
         ("driver", "adapters/driver/tests/fuzz_corpus.rs"),
         ("piping", "adapters/driver/tests/fuzz_corpus.rs"),
+        ("pool", "adapters/driver/tests/fuzz_corpus.rs"),
         ("router", "adapters/driver/tests/fuzz_corpus.rs"),
     ];
     for entry in std::fs::read_dir(&root).unwrap() {

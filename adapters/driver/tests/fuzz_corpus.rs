@@ -1,4 +1,5 @@
-//! The corpora of the fuzz targets over drivers (fuzz/corpus/driver, fuzz/corpus/piping),
+//! The corpora of the fuzz targets over drivers (fuzz/corpus/driver, fuzz/corpus/piping,
+//! fuzz/corpus/pool),
 //! replayed as `cargo test` runs: every input passes its target's oracles, and twice over
 //! gives the same datagrams and answers (the drivers are deterministic: a given seed, a
 //! clock moved only by the script). And the shards' router's (fuzz/corpus/router): every
@@ -164,6 +165,39 @@ fn the_driver_corpus_exercises_every_kind_of_call() {
     ];
     let missing: Vec<_> = all.iter().filter(|k| !seen.contains(*k)).collect();
     assert!(missing.is_empty(), "the corpus never gives {missing:?}");
+}
+
+#[test]
+fn every_pool_corpus_input_passes_its_oracles_and_repeats_exactly() {
+    replay(Target::Pool);
+}
+
+/// The pool corpus reaches what the target is for: dials by key and by address, a dial
+/// given the connection an earlier one was and one given a new connection after the first
+/// ended, a dial that failed and one given up; handles let go; closes at both ends, with
+/// the client told of the connection going down; the idle time set.
+#[test]
+fn the_pool_corpus_exercises_every_kind_of_answer() {
+    let kinds: &[AnswerKind] = &[
+        ("a dial by key", |l| {
+            l.starts_with("dialed") && l.contains("by_key: true")
+        }),
+        ("a dial by address", |l| {
+            l.starts_with("dialed") && l.contains("by_key: false")
+        }),
+        ("the same connection again", |l| {
+            l.starts_with("dialed") && l.contains("\"again\"")
+        }),
+        ("a dial that failed", |l| l.starts_with("dial failed")),
+        ("a dial given up", |l| l.starts_with("dial given up")),
+        ("a handle let go", |l| l.starts_with("let go")),
+        ("a close by the client", |l| l.starts_with("closed")),
+        ("a close by a server", |l| l.starts_with("server closed")),
+        ("a connection down", |l| l.starts_with("peer event Down")),
+        ("the idle time set", |l| l.starts_with("idle")),
+    ];
+    let missing = missing(Target::Pool, kinds);
+    assert!(missing.is_empty(), "the pool corpus never gives {missing:?}");
 }
 
 #[test]

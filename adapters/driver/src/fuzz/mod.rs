@@ -34,6 +34,7 @@
 
 mod oracle;
 pub mod piping;
+pub mod pool;
 pub mod router;
 pub mod tool;
 mod world;
@@ -81,17 +82,20 @@ pub enum Target {
     Driver,
     /// A stream piped through a relay to two receivers (module [`piping`]).
     Piping,
+    /// A client dialing two servers through its connection pool (module [`pool`]).
+    Pool,
 }
 
 impl Target {
     /// Every target over drivers.
-    pub const ALL: [Target; 2] = [Target::Driver, Target::Piping];
+    pub const ALL: [Target; 3] = [Target::Driver, Target::Piping, Target::Pool];
 
     /// Its name, as cargo-fuzz and the findings' folders know it.
     pub fn name(self) -> &'static str {
         match self {
             Target::Driver => "driver",
             Target::Piping => "piping",
+            Target::Pool => "pool",
         }
     }
 
@@ -105,6 +109,7 @@ impl Target {
         match self {
             Target::Driver => &PORTS,
             Target::Piping => &piping::PORTS,
+            Target::Pool => &pool::PORTS,
         }
     }
 
@@ -113,6 +118,7 @@ impl Target {
         match self {
             Target::Driver => run_logged,
             Target::Piping => piping::run_logged,
+            Target::Pool => pool::run_logged,
         }
     }
 

@@ -406,6 +406,11 @@ impl World {
         finite.map(|p| p.task.what.as_str()).collect()
     }
 
+    /// How many connections side `i`'s driver keeps anything of.
+    pub(super) fn connections_kept(&self, i: usize) -> usize {
+        self.sides[i].shared.driver().connections_kept()
+    }
+
     /// A handle on side `i`'s endpoint (dropping the last one shuts it down).
     pub(super) fn endpoint(&self, i: usize) -> Rc<Endpoint> {
         Rc::new(Endpoint::new(Arc::clone(&self.sides[i].shared)))
