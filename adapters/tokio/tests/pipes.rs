@@ -6,16 +6,45 @@ mod common;
 
 use common::{bounded, config, local, payload};
 use weir_core::Digest;
-use weir_tokio::{Config, Confirm, Delivery, Endpoint, Error, Label, PipeFailure, StreamHeader};
+use weir_tokio::{Config, Confirm, Connection, Delivery, Endpoint, Error, Label, PipeFailure, StreamHeader};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_relay_pipes_a_stream_from_sender_to_receiver() {
-    bounded(async {
+/// A sender, a relay and a receiver, each an endpoint of its own: the relay's connection
+/// onward to the receiver, and the sender's to the relay.
+struct Chain {
+    receiver: Endpoint,
+    relay: Endpoint,
+    sender: Endpoint,
+    onward: Connection,
+    to_relay: Connection,
+}
+
+impl Chain {
+    async fn new() -> Chain {
         let receiver = Endpoint::bind(local(), config()).unwrap();
         let relay = Endpoint::bind(local(), config()).unwrap();
         let sender = Endpoint::bind(local(), config()).unwrap();
         let onward = relay.connect(receiver.local_addr()).await.unwrap();
         let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        Chain {
+            receiver,
+            relay,
+            sender,
+            onward,
+            to_relay,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_pipes_a_stream_from_sender_to_receiver() {
+    bounded(async {
+        let Chain {
+            receiver,
+            relay,
+            sender,
+            onward,
+            to_relay,
+        } = Chain::new().await;
         let data = payload(16 << 20, 4);
         let header = StreamHeader::default()
             .with_label(Label::from_static("/relay/test").unwrap())
@@ -89,11 +118,13 @@ async fn a_pipe_that_cannot_begin_tells_the_sender_the_pipe_broke() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fork_whose_reader_lets_go_fails_its_pipe() {
     bounded(async {
-        let receiver = Endpoint::bind(local(), config()).unwrap();
-        let relay = Endpoint::bind(local(), config()).unwrap();
-        let sender = Endpoint::bind(local(), config()).unwrap();
-        let onward = relay.connect(receiver.local_addr()).await.unwrap();
-        let to_relay = sender.connect(relay.local_addr()).await.unwrap();
+        let Chain {
+            receiver,
+            relay,
+            sender,
+            onward,
+            to_relay,
+        } = Chain::new().await;
         // More than the relay's reader, who reads none of it, lets the sender send.
         let mut out = to_relay.open_stream(None).await.unwrap();
         let writer = tokio::spawn(async move {

@@ -352,32 +352,12 @@ fn dial(w: &mut World, log: &LogRef, endpoints: &[Rc<Endpoint>; 3], d: Dialed) {
 /// every dial must end.
 fn settle(w: &mut World) {
     let limit = w.now + SETTLE_LIMIT;
-    run_until(w, limit, World::pending_finite);
+    w.run_until(limit, &World::pending_finite);
     let pending = w.pending();
     assert!(
         pending.is_empty(),
         "calls still unanswered {SETTLE_LIMIT:?} after the network settled: {pending:?}"
     );
-}
-
-/// Delivers everything and moves the clock from deadline to deadline until `busy` says no
-/// more or the clock reaches `limit`.
-fn run_until(w: &mut World, limit: Duration, busy: fn(&World) -> bool) {
-    run_until_with(w, limit, &busy)
-}
-
-fn run_until_with(w: &mut World, limit: Duration, busy: &dyn Fn(&World) -> bool) {
-    loop {
-        w.run_tasks();
-        if !busy(w) || w.now >= limit {
-            return;
-        }
-        if w.wire.is_empty() {
-            let next = w.next_deadline().unwrap_or(limit).min(limit);
-            w.advance_to(next);
-        }
-        w.deliver_all();
-    }
 }
 
 /// The client lets go of every handle, and the servers of theirs; once the idle time and
@@ -390,7 +370,7 @@ fn let_everything_go(w: &mut World, log: &LogRef, client: &Rc<Endpoint>) {
     }
     let held = |w: &World| (client.load().connections, w.connections_kept(0));
     let limit = w.now + LET_GO;
-    run_until_with(w, limit, &|w| held(w) != (0, 0));
+    w.run_until(limit, &|w| held(w) != (0, 0));
     let (core, kept) = held(w);
     assert!(
         core == 0 && kept == 0,

@@ -395,6 +395,22 @@ impl World {
         }
     }
 
+    /// Delivers everything in flight and moves the clock from deadline to deadline, running
+    /// the calls after each step, until `busy` says no more or the clock reaches `limit`.
+    pub(super) fn run_until(&mut self, limit: Duration, busy: &dyn Fn(&World) -> bool) {
+        loop {
+            self.run_tasks();
+            if !busy(self) || self.now >= limit {
+                return;
+            }
+            if self.wire.is_empty() {
+                let next = self.next_deadline().unwrap_or(limit).min(limit);
+                self.advance_to(next);
+            }
+            self.deliver_all();
+        }
+    }
+
     /// Some call that ends by itself has not.
     pub(super) fn pending_finite(&self) -> bool {
         self.tasks.iter().flatten().any(|p| p.task.finite)
