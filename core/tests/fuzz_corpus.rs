@@ -38,6 +38,7 @@ fn every_corpus_file_replays() {
     // body lives above the core and whose crate replays it.
     const REPLAYED_ELSEWHERE: &[(&str, &str)] = &[
         ("driver", "adapters/driver/tests/fuzz_corpus.rs"),
+        ("circuit", "adapters/driver/tests/fuzz_corpus.rs"),
         ("piping", "adapters/driver/tests/fuzz_corpus.rs"),
         ("pool", "adapters/driver/tests/fuzz_corpus.rs"),
         ("router", "adapters/driver/tests/fuzz_corpus.rs"),

@@ -42,7 +42,8 @@ fn every_open_finding_runs_clean() {
 /// Each finding under `root` runs clean, records its committed traces and replays them.
 fn check_findings(root: &Path) {
     let update = std::env::var_os("WEIR_UPDATE_TRACES").is_some();
-    // The findings of the targets over drivers (`driver`, `piping`, `pool`) are weir-driver's
+    // The findings of the targets over drivers (`driver`, `piping`, `pool`, `circuit`) are
+    // weir-driver's
     // (adapters/driver/tests/fuzz_findings.rs).
     let mut dirs: Vec<_> = std::fs::read_dir(root)
         .unwrap_or_else(|e| panic!("{}: {e}", root.display()))
@@ -50,7 +51,9 @@ fn check_findings(root: &Path) {
         .filter(|p| {
             !p.file_name().is_some_and(|n| {
                 let n = n.to_string_lossy();
-                ["driver.", "piping.", "pool."].iter().any(|t| n.starts_with(t))
+                ["driver.", "piping.", "pool.", "circuit."]
+                    .iter()
+                    .any(|t| n.starts_with(t))
             })
         })
         .collect();

@@ -362,3 +362,81 @@ fn a_circuit_costs_the_relay_a_bounded_few_hundred_bytes() {
     );
     assert!(per_circuit <= 512, "{per_circuit} bytes per circuit");
 }
+
+/// A connection through a relay's circuit that ends with the circuit while holding bytes
+/// its application has not read is kept for them; released, it leaves no timer behind.
+/// Before, it kept the timers it had when the circuit ended, and the release filed them
+/// again as it freed the slot: the endpoint's deadline stayed in the past for good, and a
+/// runtime would wake it at once, for ever (found by the `circuit` fuzz target's timer
+/// oracle: fuzz/findings/circuit.released-connection-left-a-deadline).
+#[test]
+fn a_connection_ended_with_its_circuit_then_released_leaves_no_deadline_behind() {
+    let mut w = world(12, RelayConfig::default(), 0.0);
+    let (a_r, b_r) = w.reserved();
+    let inner = w.circuit(a_r);
+    let b = w.b;
+    let a_key = w.sim.endpoint_ref(w.a).public_key();
+    let b_inner = w
+        .seen
+        .borrow()
+        .events
+        .iter()
+        .find_map(|(n, e)| match e {
+            Event::Connected {
+                conn, peer: Some(p), ..
+            } if *n == b && *p == a_key => Some(*conn),
+            _ => None,
+        })
+        .expect("b's end of the circuit's connection");
+    // A message b's application does not read.
+    w.sim
+        .endpoint(w.a)
+        .send_message(inner, None, payload(1000))
+        .unwrap();
+    let seen = w.seen.clone();
+    w.sim.run_until(
+        w.sim.now() + Duration::from_secs(5),
+        |sim, n, e| match n == b {
+            true => seen.borrow_mut().events.push((n, e)),
+            false => seen.borrow_mut().on_event(sim, n, e),
+        },
+        |sim| sim.endpoint_ref(b).load().bytes_received_unread == 1000,
+    );
+    assert_eq!(w.sim.endpoint_ref(b).load().bytes_received_unread, 1000);
+    let gone = |s: &Seen| {
+        s.any(b, |e| {
+            matches!(
+                e,
+                Event::Closed {
+                    reason: CloseReason::Relay(RelayRefusal::PeerGone),
+                    ..
+                }
+            )
+        })
+    };
+    let now = w.sim.now();
+    w.sim
+        .endpoint(b)
+        .close(now, b_r, 0, weir_core::wire::Reason::default())
+        .unwrap();
+    assert!(w.run(5, gone), "b's connection through the circuit ended with it");
+    assert!(
+        w.sim.endpoint_ref(b).connection_stats(b_inner).is_some(),
+        "kept for its unread bytes"
+    );
+    w.sim.endpoint(b).release(b_inner).unwrap();
+    // Every deadline b has, fired at its time, moves on (or goes): none stays due.
+    let mut last = w.sim.now();
+    for _ in 0..10 {
+        let Some(at) = w.sim.endpoint_ref(b).poll_timeout() else {
+            break;
+        };
+        assert!(at > last, "a deadline left behind: {at:?}, after {last:?}");
+        let ep = w.sim.endpoint(b);
+        ep.handle_timeout(at);
+        let mut buf = vec![0; 65_536];
+        while ep.poll_transmit(at, &mut buf).is_some() {}
+        while ep.poll_event().is_some() {}
+        last = at;
+    }
+}

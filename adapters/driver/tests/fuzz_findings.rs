@@ -1,4 +1,4 @@
-//! The findings of the fuzz targets over drivers (`driver`, `piping`, `pool`) as traces
+//! The findings of the fuzz targets over drivers (`driver`, `piping`, `pool`, `circuit`) as traces
 //! (fuzz/README.md, "A crash becomes a trace"): each folder `fuzz/findings/TARGET.WHAT/`
 //! holds the input the fuzzer found and the traces every endpoint's core recorded on it
 //! with the real primitives (`real-PORT.trace`, secrets inlined: for `driver` 1000 the

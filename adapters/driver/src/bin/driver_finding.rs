@@ -26,7 +26,7 @@ use weir_driver::fuzz::tool::{self, PanicMessages};
 use weir_driver::fuzz::Target;
 
 fn main() -> ExitCode {
-    const USAGE: &str = "usage: driver_finding [--target driver|piping|pool] INPUT DIR";
+    const USAGE: &str = "usage: driver_finding [--target driver|piping|pool|circuit] INPUT DIR";
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (target, rest) = match &args[..] {
         [flag, name, rest @ ..] if flag == "--target" => match Target::from_name(name) {

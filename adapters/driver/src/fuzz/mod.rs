@@ -32,6 +32,7 @@
 //!   within [`SETTLE_LIMIT`] of simulated time (the server then drops every request it
 //!   holds, which refuses it).
 
+pub mod circuit;
 mod oracle;
 pub mod piping;
 pub mod pool;
@@ -84,11 +85,13 @@ pub enum Target {
     Piping,
     /// A client dialing two servers through its connection pool (module [`pool`]).
     Pool,
+    /// A client reaching a server through a circuit relay (module [`circuit`]).
+    Circuit,
 }
 
 impl Target {
     /// Every target over drivers.
-    pub const ALL: [Target; 3] = [Target::Driver, Target::Piping, Target::Pool];
+    pub const ALL: [Target; 4] = [Target::Driver, Target::Piping, Target::Pool, Target::Circuit];
 
     /// Its name, as cargo-fuzz and the findings' folders know it.
     pub fn name(self) -> &'static str {
@@ -96,6 +99,7 @@ impl Target {
             Target::Driver => "driver",
             Target::Piping => "piping",
             Target::Pool => "pool",
+            Target::Circuit => "circuit",
         }
     }
 
@@ -110,6 +114,7 @@ impl Target {
             Target::Driver => &PORTS,
             Target::Piping => &piping::PORTS,
             Target::Pool => &pool::PORTS,
+            Target::Circuit => &circuit::PORTS,
         }
     }
 
@@ -119,6 +124,7 @@ impl Target {
             Target::Driver => run_logged,
             Target::Piping => piping::run_logged,
             Target::Pool => pool::run_logged,
+            Target::Circuit => circuit::run_logged,
         }
     }
 

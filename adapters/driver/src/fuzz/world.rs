@@ -57,19 +57,7 @@ pub(super) struct Side {
 }
 
 impl Side {
-    fn new(addr: SocketAddr, seed: u64, primitives: Primitives, trace: Option<String>) -> Side {
-        // Small windows and few concurrent streams, so that a few kilobytes and a few calls
-        // already meet flow control (a stream's credit, the connection's) and the stream
-        // limit, without the cost of moving megabytes and opening hundreds of streams.
-        let config = Config {
-            primitives,
-            max_concurrent_streams: 16,
-            stream_receive_window: 2 << 10,
-            max_stream_receive_window: 8 << 10,
-            receive_window: 8 << 10,
-            max_receive_window: 32 << 10,
-            ..Config::default()
-        };
+    fn new(addr: SocketAddr, seed: u64, config: Config, trace: Option<String>) -> Side {
         let driver = Driver::deterministic(config, addr, seed, trace);
         let zero = driver.wall();
         Side {
@@ -176,10 +164,36 @@ impl World {
     /// traces any build replays. With `trace` (`WEIR_TRACE`'s form: `{port}` is the
     /// endpoint's port), each records its core's trace there.
     pub(super) fn new(addrs: &[SocketAddr], primitives: Primitives, trace: Option<&str>) -> World {
-        let sides = addrs.iter().zip(1..);
+        World::configured(addrs, primitives, trace, &|_, config| config)
+    }
+
+    /// [`new`](Self::new), side `i` configured by `configure(i, config)` from the sides'
+    /// common configuration.
+    pub(super) fn configured(
+        addrs: &[SocketAddr],
+        primitives: Primitives,
+        trace: Option<&str>,
+        configure: &dyn Fn(usize, Config) -> Config,
+    ) -> World {
+        // Small windows and few concurrent streams, so that a few kilobytes and a few calls
+        // already meet flow control (a stream's credit, the connection's) and the stream
+        // limit, without the cost of moving megabytes and opening hundreds of streams.
+        let config = Config {
+            primitives,
+            max_concurrent_streams: 16,
+            stream_receive_window: 2 << 10,
+            max_stream_receive_window: 8 << 10,
+            receive_window: 8 << 10,
+            max_receive_window: 32 << 10,
+            ..Config::default()
+        };
+        let sides = addrs.iter().zip(1..).enumerate();
         World {
             sides: sides
-                .map(|(&addr, seed)| Side::new(addr, seed, primitives, trace.map(str::to_owned)))
+                .map(|(i, (&addr, seed))| {
+                    let config = configure(i, config.clone());
+                    Side::new(addr, seed, config, trace.map(str::to_owned))
+                })
                 .collect(),
             wire: VecDeque::new(),
             tasks: Vec::new(),
@@ -218,6 +232,12 @@ impl World {
                 self.tasks.len() - 1
             }
         }
+    }
+
+    /// Gives up every call under way (dropped, with whatever handles they hold).
+    pub(super) fn end_tasks(&mut self) {
+        self.tasks.clear();
+        self.spawned.borrow_mut().clear();
     }
 
     /// Gives up call `t` (dropped: a request so dropped is cancelled); whether it was
