@@ -1,5 +1,5 @@
 //! The corpora of the fuzz targets over drivers (fuzz/corpus/driver, fuzz/corpus/piping,
-//! fuzz/corpus/pool),
+//! fuzz/corpus/pool, fuzz/corpus/circuit),
 //! replayed as `cargo test` runs: every input passes its target's oracles, and twice over
 //! gives the same datagrams and answers (the drivers are deterministic: a given seed, a
 //! clock moved only by the script). And the shards' router's (fuzz/corpus/router): every
@@ -198,6 +198,36 @@ fn the_pool_corpus_exercises_every_kind_of_answer() {
     ];
     let missing = missing(Target::Pool, kinds);
     assert!(missing.is_empty(), "the pool corpus never gives {missing:?}");
+}
+
+#[test]
+fn every_circuit_corpus_input_passes_its_oracles_and_repeats_exactly() {
+    replay(Target::Circuit);
+}
+
+/// The circuit corpus reaches what the target is for: reservations made, connections
+/// through the relay (by `connect_via` and by a race with the server's address) and
+/// refused, messages the server read and echoed back, closes of the connection and of
+/// either end's connection to the relay, and handles let go.
+#[test]
+fn the_circuit_corpus_exercises_every_kind_of_answer() {
+    let kinds: &[AnswerKind] = &[
+        ("a reservation", |l| l.starts_with("reserved Ok")),
+        ("a connection via the relay", |l| {
+            l.starts_with("connected (\"via\"")
+        }),
+        ("a connection won by a race", |l| {
+            l.starts_with("connected (\"racing\"")
+        }),
+        ("a connection refused", |l| l.starts_with("not connected")),
+        ("a message the server read", |l| l.starts_with("server read")),
+        ("an echo read", |l| l.starts_with("echo")),
+        ("a close", |l| l.starts_with("closed (")),
+        ("a close to the relay", |l| l.starts_with("closed to relay")),
+        ("a handle let go", |l| l.starts_with("let go")),
+    ];
+    let missing = missing(Target::Circuit, kinds);
+    assert!(missing.is_empty(), "the circuit corpus never gives {missing:?}");
 }
 
 #[test]
