@@ -17,11 +17,12 @@ use crate::pipe::LocalRead;
 use crate::verify::Digest;
 use crate::wire::{Label, Reason, StreamId};
 
-/// The longest refused write (`write #C sS zeros=N`, spec/trace.md) a trace may record: a
-/// replay allocates its zeros, so a longer one, which no application's call on one machine
-/// made, is refused as malformed instead of exhausting memory (found by the `trace_inputs`
-/// fuzz target: a length of 7.2 × 10^18 aborted the replayer).
-pub(crate) const MAX_REFUSED_WRITE: u64 = 1 << 32;
+/// The longest refused write (`write #C sS zeros=N`, spec/trace.md) a trace may record, 1
+/// GiB: a replay allocates its zeros, so a longer one is refused as malformed instead of
+/// taking that memory. Found twice by the `trace_inputs` fuzz target: a length of 7.2 ×
+/// 10^18 aborted the replayer, and with a bound of 2^32, a length of 4.0 × 10^9 took more
+/// than the fuzzer's 2 GiB (an hour-long run, issue 37's eighth session).
+pub(crate) const MAX_REFUSED_WRITE: u64 = 1 << 30;
 
 /// The text of a command's result, as recorded after `=>`.
 pub(crate) fn outcome_text(r: &Result<Done, ApiError>) -> String {
@@ -492,12 +493,14 @@ mod tests {
             data: Bytes::from_static(&[0; 4]),
         };
         assert_eq!(Command::parse(&refused), Some(zeros));
-        // A refused write longer than a replay allocates is a malformed trace.
+        // A refused write longer than a replay allocates is a malformed trace: 4.0 × 10^9
+        // bytes (the hour-long fuzzing run's find) is, and so is one byte past the bound.
         let max = super::MAX_REFUSED_WRITE;
-        assert_eq!(
-            Command::parse(&alloc::format!("write #3.2 s6 zeros={}", max + 1)),
-            None
-        );
+        for len in [max + 1, 4_000_000_263] {
+            // (Not assert_eq: a failure would print the gigabytes.)
+            let parsed = Command::parse(&alloc::format!("write #3.2 s6 zeros={len}"));
+            assert!(parsed.is_none(), "a refused write of {len} bytes parsed");
+        }
         assert_eq!(Command::parse("write #3.2 s6 zeros=7211644586603810357"), None);
         // Fresh entropy is recorded by its length; the inline form carries the bytes.
         let entropy = Command::AddEntropy {
