@@ -77,7 +77,7 @@ fn missing(target: Target, kinds: &[AnswerKind]) -> Vec<&'static str> {
 }
 
 /// The piping corpus reaches what the target is for: streams piped to one receiver and to
-/// both, forked, refused, read whole and in pieces, stopped, reset by their sender, and
+/// both, forked (and a fork stopped by its reader, failing its pipe), refused, read whole and in pieces, stopped, reset by their sender, and
 /// delivered; pipes that ended well, and pipes that passed their sender's reset on (the
 /// sender holds a reset until its next send, so that the relay may have piped the stream
 /// by then); closes and shutdowns.
@@ -111,6 +111,10 @@ fn the_piping_corpus_exercises_every_kind_of_answer() {
         }),
         ("a pipe that passed its sender's reset on", |l| {
             l.starts_with("piped") && l.contains("the sender abandoned the stream")
+        }),
+        ("a fork its reader stopped", |l| l.starts_with("fork stopped")),
+        ("a pipe that failed as stopped at the relay", |l| {
+            l.starts_with("piped") && l.contains("the relay stopped the stream")
         }),
         ("a close", |l| l.starts_with("closed")),
         ("a shutdown", |l| l.starts_with("shut down")),
