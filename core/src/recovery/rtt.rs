@@ -49,11 +49,17 @@ impl RttEstimator {
         } else {
             sample
         };
-        let s = self.smoothed.as_micros();
-        let a = adjusted.as_micros();
+        let s = u128::from(self.smoothed.as_micros());
+        let a = u128::from(adjusted.as_micros());
+        let v = u128::from(self.var.as_micros());
         // rttvar = 3/4 rttvar + 1/4 |smoothed - adjusted|; smoothed = 7/8 smoothed + 1/8 adjusted.
-        self.var = Duration::from_micros((3 * self.var.as_micros() + s.abs_diff(a)) / 4);
-        self.smoothed = Duration::from_micros((7 * s + a) / 8);
+        // In 128 bits: each is a weighted mean of 64-bit values, so it fits 64 again, where
+        // 3 × rttvar or 7 × smoothed may not (a trace's clock can jump by centuries, and an
+        // RTT with it: found by the trace_inputs fuzz target, which ran without overflow
+        // checks; cargo test's debug build of its corpus caught it).
+        let mean = |x: u128| u64::try_from(x).unwrap_or(u64::MAX);
+        self.var = Duration::from_micros(mean((3 * v + s.abs_diff(a)) / 4));
+        self.smoothed = Duration::from_micros(mean((7 * s + a) / 8));
     }
 
     pub(crate) fn smoothed(&self) -> Duration {
@@ -82,8 +88,9 @@ impl RttEstimator {
     /// Time threshold for loss (RFC 9002 §6.1.2): `(1 + eighths / 8) × max(smoothed,
     /// latest)`, at least the granularity; RFC 9002's kTimeThreshold is one eighth.
     pub(crate) fn loss_delay(&self, eighths: u64) -> Duration {
-        let base = self.smoothed.max(self.latest).as_micros();
-        Duration::from_micros(base + base * eighths / 8).max(GRANULARITY)
+        let base = u128::from(self.smoothed.max(self.latest).as_micros());
+        let delay = base + base * u128::from(eighths) / 8;
+        Duration::from_micros(u64::try_from(delay).unwrap_or(u64::MAX)).max(GRANULARITY)
     }
 }
 
@@ -116,6 +123,25 @@ mod tests {
         r.update(Duration::from_millis(50), Duration::ZERO);
         r.update(Duration::from_millis(90), Duration::from_millis(20));
         assert_eq!(r.smoothed().as_micros(), (7 * 50_000 + 70_000) / 8);
+    }
+
+    /// Samples as long as a trace's clock allows (it may jump by centuries) neither
+    /// overflow nor wrap: the estimates stay weighted means of the samples.
+    #[test]
+    fn the_longest_samples_neither_overflow_nor_wrap() {
+        let longest = Duration::from_micros(u64::MAX);
+        let mut r = RttEstimator::new(Duration::from_millis(100));
+        r.update(Duration::from_millis(10), Duration::ZERO);
+        for _ in 0..3 {
+            r.update(longest, Duration::ZERO);
+        }
+        // 1 - (7/8)^3 of the longest, and more than a quarter of it.
+        assert!(r.smoothed() > Duration::from_micros(u64::MAX / 4), "{r:?}");
+        assert!(r.var() > Duration::from_micros(u64::MAX / 4), "{r:?}");
+        assert_eq!(r.loss_delay(8), longest);
+        assert_eq!(r.pto_base(Duration::from_millis(25)), longest);
+        r.update(Duration::from_millis(10), Duration::ZERO);
+        assert!(r.smoothed() < longest, "it comes down again: {r:?}");
     }
 
     #[test]
