@@ -1,4 +1,4 @@
-//! The world of the targets over drivers (`driver`, `piping`): two or more sides, each a
+//! The world of the targets over drivers (`driver`, `piping`, `pool`, `circuit`): two or more sides, each a
 //! deterministic [`Driver`] behind the handles' lock, the datagrams in flight between them,
 //! and the application calls under way, polled as a runtime would poll them.
 //!
