@@ -1,6 +1,7 @@
-//! The world of the targets over drivers (`driver`, `piping`, `pool`, `circuit`): two or more sides, each a
-//! deterministic [`Driver`] behind the handles' lock, the datagrams in flight between them,
-//! and the application calls under way, polled as a runtime would poll them.
+//! The world of the targets over drivers (`driver`, `piping`, `pool`, `circuit`): two or
+//! more sides, each a deterministic [`Driver`] behind the handles' lock, the datagrams in
+//! flight between them, and the application calls under way, polled as a runtime would poll
+//! them.
 //!
 //! Inputs: the script's network steps (deliver, drop, move the clock) and the calls it
 //! starts. Outputs: the calls' answers (into the log, module `oracle`) and a digest of
