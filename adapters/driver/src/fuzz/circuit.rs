@@ -186,14 +186,8 @@ pub(super) fn run_logged(data: &[u8], primitives: Primitives, trace: Option<&str
     // The relay's ends of both connections live as long as the run.
     let relay_ends = [relay_client, relay_server];
     serve(&mut w, &log, &endpoints[2]);
-    let mut u = Unstructured::new(data);
-    for _ in 0..MAX_STEPS {
-        if u.is_empty() || step(&mut w, &log, &endpoints, &mut u).is_err() {
-            break;
-        }
-        w.run_tasks();
-    }
-    settle(&mut w);
+    w.run_script(data, MAX_STEPS, |w, u| step(w, &log, &endpoints, u));
+    w.settle(SETTLE_LIMIT);
     drop(relay_ends);
     let_everything_go(&mut w, &log, &endpoints);
     let answers = std::mem::take(&mut log.borrow_mut().answers);
@@ -345,18 +339,6 @@ fn send(w: &mut World, log: &LogRef, pick: usize, len: usize, confirm: Confirm) 
             }
         }
     });
-}
-
-/// The fuzzer is done: the network carries everything, in order, and the clock moves on;
-/// every call that ends by itself must end.
-fn settle(w: &mut World) {
-    let limit = w.now + SETTLE_LIMIT;
-    w.run_until(limit, &World::pending_finite);
-    let pending = w.pending();
-    assert!(
-        pending.is_empty(),
-        "calls still unanswered {SETTLE_LIMIT:?} after the network settled: {pending:?}"
-    );
 }
 
 /// Every handle goes; within [`LET_GO`], no endpoint holds a connection or keeps anything

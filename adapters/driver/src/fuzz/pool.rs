@@ -217,14 +217,8 @@ pub(super) fn run_logged(data: &[u8], primitives: Primitives, trace: Option<&str
     let keys = [endpoints[1].public_key(), endpoints[2].public_key()];
     let log = Rc::new(RefCell::new(Log::new(keys)));
     serve(&mut w, &log, &endpoints);
-    let mut u = Unstructured::new(data);
-    for _ in 0..MAX_STEPS {
-        if u.is_empty() || step(&mut w, &log, &endpoints, &mut u).is_err() {
-            break;
-        }
-        w.run_tasks();
-    }
-    settle(&mut w);
+    w.run_script(data, MAX_STEPS, |w, u| step(w, &log, &endpoints, u));
+    w.settle(SETTLE_LIMIT);
     let_everything_go(&mut w, &log, &endpoints[0]);
     let answers = std::mem::take(&mut log.borrow_mut().answers);
     (fnv(w.digest, &answers), answers)
@@ -346,18 +340,6 @@ fn dial(w: &mut World, log: &LogRef, endpoints: &[Rc<Endpoint>; 3], d: Dialed) {
         l.dialed(d, got);
     });
     log.borrow_mut().dials.insert(k, t);
-}
-
-/// The fuzzer is done: the network carries everything, in order, and the clock moves on;
-/// every dial must end.
-fn settle(w: &mut World) {
-    let limit = w.now + SETTLE_LIMIT;
-    w.run_until(limit, &World::pending_finite);
-    let pending = w.pending();
-    assert!(
-        pending.is_empty(),
-        "calls still unanswered {SETTLE_LIMIT:?} after the network settled: {pending:?}"
-    );
 }
 
 /// The client lets go of every handle, and the servers of theirs; once the idle time and

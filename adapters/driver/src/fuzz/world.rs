@@ -432,6 +432,36 @@ impl World {
         }
     }
 
+    /// Runs the script in `data`: at most `max_steps` steps, each read by `step` and the
+    /// calls run after it, until the input runs out or a step cannot be read.
+    pub(super) fn run_script(
+        &mut self,
+        data: &[u8],
+        max_steps: usize,
+        mut step: impl FnMut(&mut World, &mut Unstructured<'_>) -> arbitrary::Result<()>,
+    ) {
+        let mut u = Unstructured::new(data);
+        for _ in 0..max_steps {
+            if u.is_empty() || step(self, &mut u).is_err() {
+                break;
+            }
+            self.run_tasks();
+        }
+    }
+
+    /// The liveness oracle: with the fuzzer done, the network carries everything, in order,
+    /// and the clock moves on; every call that ends by itself ends within `limit` of
+    /// simulated time.
+    pub(super) fn settle(&mut self, limit: Duration) {
+        let until = self.now + limit;
+        self.run_until(until, &World::pending_finite);
+        let pending = self.pending();
+        assert!(
+            pending.is_empty(),
+            "calls still unanswered {limit:?} after the network settled: {pending:?}"
+        );
+    }
+
     /// Some call that ends by itself has not.
     pub(super) fn pending_finite(&self) -> bool {
         self.tasks.iter().flatten().any(|p| p.task.finite)
