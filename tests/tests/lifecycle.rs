@@ -530,31 +530,6 @@ fn a_connection_that_ended_with_bytes_unread_is_kept_until_they_are_read_or_it_i
     }
 }
 
-/// A connection kept for its unread bytes, then released, leaves no timer behind. Before,
-/// the release filed the ended connection's last timer again as it freed its slot, and the
-/// endpoint's deadline stayed in the past for good: a runtime would wake it at once, for
-/// ever (found by the `circuit` fuzz target's timer oracle).
-#[test]
-fn a_kept_connection_released_leaves_no_deadline_behind() {
-    let (mut sim, c, s, cc, sc) = connected(33, Config::default(), LinkConfig::default());
-    sim.endpoint(c)
-        .send_message(cc, None, Bytes::from_static(b"last words"))
-        .unwrap();
-    sim.run_for(Duration::from_millis(50), |_, _, _| {});
-    let now = sim.now();
-    sim.endpoint(c).close(now, cc, 0, Reason::default()).unwrap();
-    events(&mut sim, Duration::from_secs(5));
-    assert!(sim.endpoint(s).connection_stats(sc).is_some(), "kept");
-    sim.endpoint(s).release(sc).unwrap();
-    assert_eq!(sim.endpoint(s).connection_stats(sc), None, "let go of");
-    let now = sim.now();
-    let deadline = sim.endpoint(s).poll_timeout();
-    assert!(
-        deadline.is_none_or(|at| at > now),
-        "a deadline left behind: {deadline:?}, now {now:?}"
-    );
-}
-
 /// Streams the peer opened are offered to `accept_stream` in the order they opened, until
 /// the application takes them, by accepting or by reading one by its id.
 #[test]
