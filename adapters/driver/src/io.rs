@@ -146,6 +146,8 @@ impl Inbox {
     pub const ROOM: usize = 64 << 10;
     /// Filled blocks kept to be filled again (at most `POOL * BLOCK` bytes idle, 1 MiB).
     pub const POOL: usize = 4;
+    /// Rooms [`rooms`](Self::rooms) offers one receive.
+    pub const SLOTS: usize = 2;
 
     /// An inbox; its first block is allocated on first use.
     pub fn new() -> Inbox {
@@ -158,7 +160,39 @@ impl Inbox {
     /// Where the next receive writes: [`Inbox::ROOM`] bytes (another block when the current
     /// one has less left).
     pub fn room(&mut self) -> &mut [u8] {
-        if self.block.len() < Self::ROOM {
+        self.make_room(Self::ROOM);
+        &mut self.block[..Self::ROOM]
+    }
+
+    /// Where the next receive of up to [`Inbox::SLOTS`] datagrams (or GRO batches) writes:
+    /// that many rooms of [`Inbox::ROOM`] bytes, back to back. A receive into more than one
+    /// that fills fewer has emptied the socket: an edge-triggered runtime may then clear the
+    /// socket's readiness without one more receive to see it would block (a system call per
+    /// wake-up, a tenth of a round trip's).
+    pub fn rooms(&mut self) -> [&mut [u8]; Self::SLOTS] {
+        self.make_room(Self::SLOTS * Self::ROOM);
+        let (first, rest) = self.block.split_at_mut(Self::ROOM);
+        [first, &mut rest[..Self::ROOM]]
+    }
+
+    /// After a receive into [`rooms`](Self::rooms) that filled the first `lens.len()` of
+    /// them, `lens[i]` bytes of room `i`: each room's datagrams cut off the block (no copy),
+    /// in order, handed to `each`.
+    pub fn take_rooms(&mut self, lens: &[usize], mut each: impl FnMut(BytesMut)) {
+        let mut skip = 0;
+        for &len in lens.iter().take(Self::SLOTS) {
+            // Past what the previous room left unfilled: its bytes are never handed out.
+            let past = skip.min(self.block.len());
+            bytes::Buf::advance(&mut self.block, past);
+            let len = len.min(Self::ROOM);
+            each(self.take(len));
+            skip = Self::ROOM - len;
+        }
+    }
+
+    /// Makes sure the current block has `need` bytes left (at most [`Inbox::BLOCK`]).
+    fn make_room(&mut self, need: usize) {
+        if self.block.len() < need {
             let mut old = std::mem::take(&mut self.block);
             old.clear();
             // (Not the empty handle before the first block, nor the rare block cut to its
@@ -178,7 +212,6 @@ impl Inbox {
                 self.filled.pop_front();
             }
         }
-        &mut self.block[..Self::ROOM]
     }
 
     /// The first `len` bytes of [`room`](Self::room), which the receive filled, cut off the
@@ -241,6 +274,42 @@ mod tests {
             first.as_ptr(),
             "the first block is still held"
         );
+    }
+
+    #[test]
+    fn two_rooms_are_cut_into_their_datagrams_and_the_gap_between_is_skipped() {
+        let mut inbox = Inbox::new();
+        let [first, second] = inbox.rooms();
+        assert_eq!((first.len(), second.len()), (Inbox::ROOM, Inbox::ROOM));
+        first[..3].copy_from_slice(b"one");
+        second[..5].copy_from_slice(b"three");
+        let start = first.as_ptr();
+        let mut got = Vec::new();
+        inbox.take_rooms(&[3, 5], |d| got.push(d));
+        assert_eq!((&got[0][..], &got[1][..]), (&b"one"[..], &b"three"[..]));
+        assert_eq!(got[1].as_ptr(), start.wrapping_add(Inbox::ROOM));
+        // The next receive starts right after the second datagram.
+        assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 5));
+        // A receive that filled one room takes only its bytes.
+        inbox.rooms()[0][..2].copy_from_slice(b"hi");
+        let mut one = Vec::new();
+        inbox.take_rooms(&[2], |d| one.push(d));
+        assert_eq!(one.len(), 1);
+        assert_eq!(&one[0][..], b"hi");
+        assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 7));
+    }
+
+    #[test]
+    fn two_rooms_take_a_new_block_when_the_current_one_holds_fewer() {
+        let mut inbox = Inbox::new();
+        let start = inbox.room().as_ptr();
+        // Three rooms taken: one room's worth left, not two.
+        for _ in 0..3 {
+            inbox.take(Inbox::ROOM);
+        }
+        let [first, _] = inbox.rooms();
+        assert_ne!(first.as_ptr(), start.wrapping_add(3 * Inbox::ROOM));
+        assert_eq!(inbox.block.len(), Inbox::BLOCK);
     }
 
     #[test]

@@ -25,7 +25,8 @@ mod unix {
     /// A non-blocking UDP socket registered for reading.
     pub(crate) struct Socket(AsyncFd<UdpSocket>);
 
-    /// The socket found readable: receives until one would block, which clears it.
+    /// The socket found readable: receives until one would block, which clears it, or until
+    /// one finds the socket emptied ([`drained`](Self::drained)).
     pub(crate) struct Readable<'a>(AsyncFdReadyGuard<'a, UdpSocket>);
 
     /// Registers `socket` with the runtime for `interest`.
@@ -70,6 +71,14 @@ mod unix {
                 Err(_) => Err(io::ErrorKind::WouldBlock.into()),
             }
         }
+
+        /// The last receive found the socket emptied (it filled fewer rooms than it was
+        /// offered): clears the readiness without a receive that would block. Safe with
+        /// edge-triggered readiness: a datagram that came after that receive raises a new
+        /// edge, and tokio clears only the readiness this guard saw, not a newer one.
+        pub(crate) fn drained(&mut self) {
+            self.0.clear_ready();
+        }
     }
 }
 
@@ -109,6 +118,10 @@ mod other {
         ) -> io::Result<usize> {
             self.0.try_io(Interest::READABLE, || f(self.0.into()))
         }
+
+        /// Nothing here: tokio's socket clears its readiness only on a receive that would
+        /// block, which the next wake-up makes.
+        pub(crate) fn drained(&mut self) {}
     }
 }
 
@@ -149,5 +162,35 @@ mod tests {
         assert_eq!(&buf[..n], b"after the wait");
         let again = recv(&mut readable, &mut buf);
         assert_eq!(again.unwrap_err().kind(), io::ErrorKind::WouldBlock);
+    }
+
+    /// Readiness cleared by `drained` (no receive that would block) is raised again by the
+    /// next datagram: no wake-up is lost.
+    #[tokio::test]
+    async fn a_datagram_after_a_drained_receive_wakes_the_socket_again() {
+        let raw = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let state = UdpSocketState::new((&raw).into()).unwrap();
+        let addr = raw.local_addr().unwrap();
+        let socket = Socket::new(raw).unwrap();
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let mut buf = [0u8; 64];
+        let mut meta = [RecvMeta::default()];
+        for word in [&b"first"[..], b"second"] {
+            peer.send_to(word, addr).unwrap();
+            let mut readable = bounded(socket.readable()).await.unwrap();
+            let n = readable
+                .try_recv(|s| state.recv(s, &mut [IoSliceMut::new(&mut buf)], &mut meta))
+                .unwrap();
+            assert_eq!((n, &buf[..meta[0].len]), (1, word));
+            readable.drained();
+            drop(readable);
+            // Cleared: the socket is not readable until another datagram comes.
+            let mut wait = std::pin::pin!(socket.readable());
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            assert!(
+                wait.as_mut().poll(&mut cx).is_pending(),
+                "readable, nothing to read"
+            );
+        }
     }
 }
