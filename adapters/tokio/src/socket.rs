@@ -183,7 +183,6 @@ mod tests {
                 .unwrap();
             assert_eq!((n, &buf[..meta[0].len]), (1, word));
             readable.drained();
-            drop(readable);
             // Cleared: the socket is not readable until another datagram comes.
             let mut wait = std::pin::pin!(socket.readable());
             let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
