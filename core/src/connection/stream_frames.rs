@@ -158,11 +158,9 @@ impl Connection {
         for index in opened {
             let sid = StreamId::new(id.initiator(), index);
             let (window, max) = (config.stream_receive_window, config.max_stream_receive_window);
-            let state = StreamState {
-                recv: Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len)),
-                ..Default::default()
-            };
-            self.streams.insert(sid, state);
+            self.streams.insert_with(sid, |s| {
+                s.recv = Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len));
+            });
             self.receive_credit.add_cost(STREAM_COST);
         }
         self.grant_streams();

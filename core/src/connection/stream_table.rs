@@ -74,14 +74,18 @@ impl StreamTable {
     }
 
     /// A new stream, in a spare box if there is one.
+    #[cfg(test)]
     pub(super) fn insert(&mut self, id: StreamId, state: StreamState) {
-        let boxed = match self.active.as_mut().and_then(|a| a.spare.pop()) {
-            Some(mut b) => {
-                *b = state;
-                b
-            }
-            None => Box::new(state),
-        };
+        self.insert_with(id, |s| *s = state);
+    }
+
+    /// A new stream, in a spare box if there is one, its state made in the box by `make`,
+    /// which is given it empty (`StreamState::default()`): a spare box is one already emptied, so
+    /// nothing is built on the stack and moved in (a state is about 900 bytes, and that move
+    /// was 2% of a one-message stream's cost).
+    pub(super) fn insert_with(&mut self, id: StreamId, make: impl FnOnce(&mut StreamState)) {
+        let mut boxed = self.active.as_mut().and_then(|a| a.spare.pop()).unwrap_or_default();
+        make(&mut boxed);
         self.streams.insert(id, boxed);
     }
 

@@ -40,12 +40,11 @@ impl Connection {
             }
         };
         let id = StreamId::new(self.side, index);
-        let state = StreamState {
-            send: Some(SendStream::new(self.peer.max_stream_data)),
-            header,
-            ..Default::default()
-        };
-        self.streams.insert(id, state);
+        let max_stream_data = self.peer.max_stream_data;
+        self.streams.insert_with(id, |s| {
+            s.send = Some(SendStream::new(max_stream_data));
+            s.header = header;
+        });
         Ok(id)
     }
 
