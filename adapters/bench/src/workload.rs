@@ -347,7 +347,9 @@ impl Cpu {
 }
 
 /// `count` sequential exchanges of `request` for a response, each timed from the send to
-/// the response; `wrong` says what is wrong with a response, if anything. Sorted times.
+/// the response; `wrong` says what is wrong with a response, if anything. Sorted times; with
+/// `WEIR_BENCH_TIMES=path` set, each time in nanoseconds, one a line, in the order they
+/// came, goes to `path` first.
 async fn exchanges(
     link: &mut impl Link,
     request: &Bytes,
@@ -363,6 +365,14 @@ async fn exchanges(
         times.push(start.elapsed());
         if let Some(what) = wrong(&response) {
             return Err(bad(what));
+        }
+    }
+    // In the order they came: a stall that recurs every so many exchanges shows as a
+    // period (how a yield every 64th read was found, adapters/bench/README.md).
+    if let Ok(path) = std::env::var("WEIR_BENCH_TIMES") {
+        let text: String = times.iter().map(|t| format!("{}\n", t.as_nanos())).collect();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!("WEIR_BENCH_TIMES: writing {path} failed: {e}");
         }
     }
     times.sort_unstable();

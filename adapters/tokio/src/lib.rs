@@ -81,29 +81,35 @@ pub struct Endpoint {
 /// and the task's cooperative budget.
 struct Tokio {
     wake: Arc<Notify>,
-    /// Reads, counted to let the driver task run every [`READS_PER_TURN`] of them.
+    /// Reads since a call last sent, counted to let the driver task run every
+    /// [`READS_PER_TURN`] of them.
     reads: AtomicU32,
 }
 
-/// How many reads a task makes before it lets the driver task run, so that the credit
-/// they freed reaches the peer while the application reads on: a reader that took a whole
-/// window's worth of messages before the driver task sent any credit would have its sender
-/// wait out each window in turn.
+/// How many reads calls make without a send before one lets the driver task run, so that
+/// the credit they freed reaches the peer while the application reads on: a reader that
+/// took a whole window's worth of messages before the driver task sent any credit would
+/// have its sender wait out each window in turn. A send starts the count again: it wakes
+/// the driver task, whose send carries that credit. (Counted in all, every 64th round trip
+/// of weir-bench's `rtt` yielded on the server's read right after its answer went, and
+/// took 12 to 30 µs longer: the round trip's p99 was 1.8 to 2.2 times its p50.)
 const READS_PER_TURN: u32 = 64;
 
 impl Runtime for Tokio {
-    fn changed(&self, _: &mut Driver, _: Urgency) {
+    fn changed(&self, _: &mut Driver, urgency: Urgency) {
+        if urgency == Urgency::Now {
+            self.reads.store(0, Ordering::Relaxed);
+        }
         self.wake.notify_one();
     }
 
     /// A call answered at once spends the task's budget as a waiting one does when it is
     /// woken, so that a loop of them lets the driver task run now and then; a reader also
-    /// lets it run every [`READS_PER_TURN`] reads.
+    /// lets it run every [`READS_PER_TURN`] reads made without a send.
     fn poll_proceed(&self, cx: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
         ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
-        if urgency == Urgency::Soon
-            && self.reads.fetch_add(1, Ordering::Relaxed) % READS_PER_TURN == READS_PER_TURN - 1
-        {
+        if urgency == Urgency::Soon && self.reads.fetch_add(1, Ordering::Relaxed) >= READS_PER_TURN - 1 {
+            self.reads.store(0, Ordering::Relaxed);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -193,5 +199,67 @@ impl std::ops::Deref for Endpoint {
 
     fn deref(&self) -> &weir_driver::Endpoint {
         &self.inner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    struct Count(AtomicUsize);
+
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn runtime() -> Tokio {
+        Tokio {
+            wake: Arc::new(Notify::new()),
+            reads: AtomicU32::new(0),
+        }
+    }
+
+    /// How many of `n` reads' polls went on at once.
+    fn reads(rt: &Tokio, cx: &mut Context<'_>, n: u32) -> u32 {
+        (0..n)
+            .map(|_| u32::from(rt.poll_proceed(cx, Urgency::Soon).is_ready()))
+            .sum()
+    }
+
+    #[test]
+    fn a_task_that_only_reads_lets_the_driver_task_run_every_64_reads() {
+        let (rt, woken) = (runtime(), Arc::new(Count(AtomicUsize::new(0))));
+        let waker = Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        assert_eq!(reads(&rt, &mut cx, READS_PER_TURN - 1), READS_PER_TURN - 1);
+        assert!(rt.poll_proceed(&mut cx, Urgency::Soon).is_pending());
+        assert_eq!(woken.0.load(Ordering::Relaxed), 1, "woken to go on at once");
+        assert_eq!(reads(&rt, &mut cx, READS_PER_TURN - 1), READS_PER_TURN - 1);
+        // Sends are not counted.
+        assert!(rt.poll_proceed(&mut cx, Urgency::Now).is_ready());
+        assert!(rt.poll_proceed(&mut cx, Urgency::Soon).is_pending());
+    }
+
+    /// A task that answers what it reads (weir-bench's `rtt` server) never yields on a read:
+    /// its sends wake the driver task anyway. Counted in all, every 64th round trip yielded
+    /// on the read right after the answer and took 12 to 30 µs longer.
+    #[test]
+    fn a_send_starts_the_count_of_reads_again() {
+        let rt = runtime();
+        let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
+        let mut cx = Context::from_waker(&waker);
+        let mut driver = Driver::new(Config::default(), "127.0.0.1:1".parse().unwrap());
+        for _ in 0..10 {
+            assert_eq!(reads(&rt, &mut cx, READS_PER_TURN - 1), READS_PER_TURN - 1);
+            rt.changed(&mut driver, Urgency::Now);
+        }
+        // A read's own credit (`Urgency::Soon`) does not start it again.
+        assert_eq!(reads(&rt, &mut cx, READS_PER_TURN - 1), READS_PER_TURN - 1);
+        rt.changed(&mut driver, Urgency::Soon);
+        assert!(rt.poll_proceed(&mut cx, Urgency::Soon).is_pending());
     }
 }

@@ -84,7 +84,11 @@ impl StreamTable {
     /// nothing is built on the stack and moved in (a state is about 900 bytes, and that move
     /// was 2% of a one-message stream's cost).
     pub(super) fn insert_with(&mut self, id: StreamId, make: impl FnOnce(&mut StreamState)) {
-        let mut boxed = self.active.as_mut().and_then(|a| a.spare.pop()).unwrap_or_default();
+        let mut boxed = self
+            .active
+            .as_mut()
+            .and_then(|a| a.spare.pop())
+            .unwrap_or_default();
         make(&mut boxed);
         self.streams.insert(id, boxed);
     }
