@@ -62,6 +62,11 @@ impl RttEstimator {
         self.smoothed = Duration::from_micros(mean((7 * s + a) / 8));
     }
 
+    /// Whether a sample was taken (until then the figures are the initial RTT's).
+    pub(crate) fn has_sample(&self) -> bool {
+        self.min.is_some()
+    }
+
     pub(crate) fn smoothed(&self) -> Duration {
         self.smoothed
     }

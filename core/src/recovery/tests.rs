@@ -39,6 +39,40 @@ fn numbers(v: &[SentPacket]) -> Vec<u64> {
     v.iter().map(|p| p.number).collect()
 }
 
+/// RFC 9002 §5.1: an ACK whose largest acknowledged carried only an ACK (a packet not
+/// tracked) still newly acknowledges an ack-eliciting packet: before the first sample, the
+/// newest such gives one. Before, it gave none, and a connection's second request was
+/// paced on the initial RTT of 100 ms.
+#[test]
+fn before_the_first_sample_an_ack_whose_largest_carried_only_an_ack_gives_one() {
+    let mut r = unskipped(2000);
+    sent(&mut r, 1_000);
+    let ack_only = r.take_pn();
+    r.on_ack(Instant::from_micros(1_300), &ack(&[(0, ack_only)]))
+        .unwrap();
+    assert_eq!(r.rtt.latest(), Duration::from_micros(300));
+    assert_eq!(r.rtt.smoothed(), Duration::from_micros(300));
+    // One that newly acknowledges only packets that carried an ACK gives none.
+    let ack_only = r.take_pn();
+    r.on_ack(Instant::from_micros(9_000), &ack(&[(0, ack_only)]))
+        .unwrap();
+    assert_eq!(r.rtt.latest(), Duration::from_micros(300));
+}
+
+/// After the first sample the stand-in is not used: after an outage the newest packet an
+/// ACK newly acknowledges may have been sent before it, and its sample would be the outage.
+#[test]
+fn after_the_first_sample_an_ack_whose_largest_carried_only_an_ack_gives_none() {
+    let mut r = unskipped(2000);
+    sent(&mut r, 1_000);
+    r.on_ack(Instant::from_micros(1_300), &ack(&[(0, 0)])).unwrap();
+    sent(&mut r, 2_000);
+    let ack_only = r.take_pn();
+    r.on_ack(Instant::from_micros(3_002_000), &ack(&[(0, ack_only)]))
+        .unwrap();
+    assert_eq!(r.rtt.latest(), Duration::from_micros(300));
+}
+
 #[test]
 fn packet_threshold_declares_loss() {
     let mut r = unskipped(2000);
