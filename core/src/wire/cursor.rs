@@ -21,6 +21,11 @@ impl Reader {
         Reader { buf, pos: 0 }
     }
 
+    /// The whole buffer read from, given back.
+    pub(crate) fn into_inner(self) -> Bytes {
+        self.buf
+    }
+
     pub(crate) fn remaining(&self) -> usize {
         self.buf.len() - self.pos
     }

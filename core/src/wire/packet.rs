@@ -50,8 +50,8 @@ impl Packet {
         // than the sender allowed for) fails the check instead of passing as another packet.
         let content_len = check_trailer(&datagram, header_len, Some(header.number))?;
         check_reserved(&header, flags)?;
-        let payload = datagram.slice(header_len..content_len);
-        validate_frames(&payload, &header, datagram.len())?;
+        let len = datagram.len();
+        let payload = validate_frames(frames_region(datagram, header_len, content_len), &header, len)?;
         Ok(Packet { header, payload })
     }
 
@@ -87,9 +87,12 @@ impl Packet {
         }
         // Only the peer can have set bits under a verified tag: from here errors are its own.
         check_reserved(&header, flags)?;
-        let datagram = datagram.freeze();
-        let payload = datagram.slice(header_len..content_len);
-        validate_frames(&payload, &header, datagram.len())?;
+        let len = datagram.len();
+        let payload = validate_frames(
+            frames_region(datagram.freeze(), header_len, content_len),
+            &header,
+            len,
+        )?;
         Ok(Packet { header, payload })
     }
 
@@ -235,14 +238,26 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
     true
 }
 
-/// Walks every frame once, checking the packet-level rules of spec/protocol.md §4.1.
-fn validate_frames(payload: &Bytes, header: &Header, datagram_len: usize) -> Result<(), DecodeError> {
-    let mut r = Reader::new(payload.clone());
+/// Bytes `start..end` of `datagram`, cut in place: the datagram's handle becomes the
+/// region's, where a slice would be a second handle (two atomic reference-count changes a
+/// packet, on memory the receive path shares across threads).
+fn frames_region(mut datagram: Bytes, start: usize, end: usize) -> Bytes {
+    datagram.truncate(end);
+    let start = start.min(datagram.len());
+    bytes::Buf::advance(&mut datagram, start);
+    datagram
+}
+
+/// Walks every frame once, checking the packet-level rules of spec/protocol.md §4.1;
+/// gives `payload` back (taken and returned, not cloned: see [`frames_region`]).
+fn validate_frames(payload: Bytes, header: &Header, datagram_len: usize) -> Result<Bytes, DecodeError> {
+    let mut r = Reader::new(payload);
     let mut rules = PacketRules::new(header);
     while !r.is_empty() {
         rules.saw(&Frame::read(&mut r, rules.packet, rules.version)?);
     }
-    Ok(rules.check(datagram_len)?)
+    rules.check(datagram_len)?;
+    Ok(r.into_inner())
 }
 
 /// Packet-level rules that span frames, shared by decoder and writer.
