@@ -187,27 +187,17 @@ async fn send(socket: &Socket, state: &UdpSocketState, batch: Batch<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::socket::tests::{bound, bounded};
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Waker};
-    use std::time::Duration;
-
-    async fn bounded<T>(f: impl Future<Output = T>) -> T {
-        tokio::time::timeout(Duration::from_secs(10), f)
-            .await
-            .expect("took over 10 s")
-    }
 
     /// Three datagrams waiting: the receives (two rooms each) take all three, the second
     /// finding the socket emptied and clearing its readiness without a receive that would
     /// block; a datagram sent afterwards makes it readable again.
     #[tokio::test]
     async fn receives_take_every_datagram_and_leave_the_socket_waiting_for_the_next() {
-        let raw = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        raw.set_nonblocking(true).unwrap();
-        let state = UdpSocketState::new((&raw).into()).unwrap();
-        let addr = raw.local_addr().unwrap();
-        let socket = Socket::new(raw).unwrap();
+        let (socket, state, addr) = bound();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         // Growing sizes, which GRO never merges into one batch (only a shorter last one).
         for word in [&b"a"[..], b"bb", b"ccc"] {

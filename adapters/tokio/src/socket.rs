@@ -126,28 +126,36 @@ mod other {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::future::Future;
     use std::io::IoSliceMut;
+    use std::net::SocketAddr;
     use std::time::Duration;
 
     use quinn_udp::{RecvMeta, UdpSocketState};
 
-    async fn bounded<T>(f: impl Future<Output = T>) -> T {
+    /// `f`, or a panic after 10 s.
+    pub(crate) async fn bounded<T>(f: impl Future<Output = T>) -> T {
         tokio::time::timeout(Duration::from_secs(10), f)
             .await
             .expect("took over 10 s")
+    }
+
+    /// A socket on 127.0.0.1 registered with the runtime, its quinn-udp state and address.
+    pub(crate) fn bound() -> (Socket, UdpSocketState, SocketAddr) {
+        let raw = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        raw.set_nonblocking(true).unwrap();
+        let state = UdpSocketState::new((&raw).into()).unwrap();
+        let addr = raw.local_addr().unwrap();
+        (Socket::new(raw).unwrap(), state, addr)
     }
 
     /// Waiting for room registers a second descriptor of the same socket for writing, and
     /// dropping that registration leaves the socket's own (for reading) working.
     #[tokio::test]
     async fn waiting_for_room_leaves_the_read_registration_working() {
-        let raw = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let state = UdpSocketState::new((&raw).into()).unwrap();
-        let addr = raw.local_addr().unwrap();
-        let socket = Socket::new(raw).unwrap();
+        let (socket, state, addr) = bound();
         bounded(socket.writable()).await.unwrap();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         peer.send_to(b"after the wait", addr).unwrap();
@@ -168,10 +176,7 @@ mod tests {
     /// next datagram: no wake-up is lost.
     #[tokio::test]
     async fn a_datagram_after_a_drained_receive_wakes_the_socket_again() {
-        let raw = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let state = UdpSocketState::new((&raw).into()).unwrap();
-        let addr = raw.local_addr().unwrap();
-        let socket = Socket::new(raw).unwrap();
+        let (socket, state, addr) = bound();
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         let mut buf = [0u8; 64];
         let mut meta = [RecvMeta::default()];
