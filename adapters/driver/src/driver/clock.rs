@@ -65,6 +65,13 @@ impl Driver {
 
     /// The time by the driver's clock.
     pub(crate) fn wall(&self) -> StdInstant {
-        self.clock.now()
+        let now = self.clock.now();
+        self.seen.set(now);
+        now
+    }
+
+    /// The clock's last reading by [`wall`](Self::wall), without reading it again.
+    pub(super) fn seen(&self) -> StdInstant {
+        self.seen.get()
     }
 }

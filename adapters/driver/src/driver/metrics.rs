@@ -280,9 +280,11 @@ impl Driver {
     }
 
     /// Publishes the figures if the last time was [`PERIOD`] ago or more; otherwise notes
-    /// that they are stale.
+    /// that they are stale. Timed by the clock's last reading, not a new one (this runs
+    /// after every call): a period missed that way is caught by the deadline it leaves
+    /// ([`metrics_deadline`](Self::metrics_deadline)), whose timeout reads the clock.
     pub(super) fn publish_metrics(&mut self) {
-        let now = self.wall();
+        let now = self.seen();
         if self.metrics.published.is_some_and(|t| now < t + PERIOD) {
             self.metrics.stale = true;
             return;

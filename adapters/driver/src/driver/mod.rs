@@ -72,6 +72,10 @@ pub struct Driver {
     metrics: metrics::Sums,
     /// Where the core's time starts (its zero), by `clock`.
     started: StdInstant,
+    /// The clock's last reading ([`wall`](Self::wall)), for what needs the time only
+    /// roughly: the figures' one-second period (`publish_metrics`), checked after every
+    /// call, read the clock each time, a tenth of a round trip's clock reads.
+    seen: std::cell::Cell<StdInstant>,
     /// Where time comes from.
     clock: Clock,
     /// The connections the handles know, by their core handle: handles are
@@ -207,6 +211,7 @@ impl Driver {
             local,
             metrics: metrics::Sums::default(),
             started: clock.now(),
+            seen: std::cell::Cell::new(clock.now()),
             clock,
             conns: BTreeMap::new(),
             accepted: VecDeque::new(),
