@@ -532,6 +532,29 @@ fn a_recorder_installed_later_still_gets_the_figures() {
     assert_eq!(snapshotter.snapshot().into_vec().len(), 28);
 }
 
+/// The figures' one-second period is checked against the clock's last reading, not a new
+/// one: after a quiet period, a call that read no clock leaves the figures stale with a
+/// deadline at the period's end, and the timeout there publishes them.
+#[test]
+fn figures_due_after_a_quiet_period_go_out_at_their_deadline() {
+    let mut d = Driver::deterministic(Config::default(), A.parse().unwrap(), 1, None);
+    d.handle_timeout();
+    let published = d.metrics.published.expect("published at the first progress");
+    d.advance(std::time::Duration::from_secs(2));
+    d.publish_metrics();
+    assert!(d.metrics.stale, "timed by the last reading, before the advance");
+    assert_eq!(d.metrics_deadline(), Some(published + super::metrics::PERIOD));
+    assert!(d
+        .deadline()
+        .is_some_and(|t| t <= published + super::metrics::PERIOD));
+    d.handle_timeout();
+    assert_eq!(
+        d.metrics.published,
+        Some(published + std::time::Duration::from_secs(2))
+    );
+    assert!(!d.metrics.stale);
+}
+
 /// A pair whose first endpoint sent the other a message, settled.
 fn pair_after_a_message() -> Pair {
     let mut p = Pair::new();
