@@ -123,10 +123,17 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
     }
 }
 
+/// Whether a receive that fills fewer rooms than it was offered shows the socket emptied:
+/// only where one system call takes several datagrams (`recvmmsg`; quinn-udp's
+/// `BATCH_SIZE`) and readiness is ours to clear (Unix). Where a call takes one (macOS, the
+/// BSDs), a short receive says nothing, and clearing then would leave datagrams waiting
+/// behind a readiness no new edge raises.
+const SHORT_RECEIVE_EMPTIES: bool = quinn_udp::BATCH_SIZE >= Inbox::SLOTS && cfg!(unix);
+
 /// Receives until the socket has nothing more (or [`RECV_BURST`] times), into `received`.
-/// Each receive offers two rooms: one that fills only the first has emptied the socket, and
-/// its readiness is cleared then (`Readable::drained`) rather than by one more receive that
-/// would block, a system call each wake-up saves.
+/// Each receive offers two rooms: where [`SHORT_RECEIVE_EMPTIES`], one that fills only the
+/// first has emptied the socket, and its readiness is cleared then (`Readable::drained`)
+/// rather than by one more receive that would block, a system call each wake-up saves.
 fn receive(
     readable: &mut Readable<'_>,
     state: &UdpSocketState,
@@ -152,7 +159,7 @@ fn receive(
                         received.push((m.addr, datagrams, m.stride));
                     }
                 });
-                if n < Inbox::SLOTS {
+                if SHORT_RECEIVE_EMPTIES && n < Inbox::SLOTS {
                     readable.drained();
                     break;
                 }
