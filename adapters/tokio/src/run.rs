@@ -124,11 +124,13 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
 }
 
 /// Whether a receive that fills fewer rooms than it was offered shows the socket emptied:
-/// only where one system call takes several datagrams (`recvmmsg`; quinn-udp's
-/// `BATCH_SIZE`) and readiness is ours to clear (Unix). Where a call takes one (macOS, the
-/// BSDs), a short receive says nothing, and clearing then would leave datagrams waiting
-/// behind a readiness no new edge raises.
-const SHORT_RECEIVE_EMPTIES: bool = quinn_udp::BATCH_SIZE >= Inbox::SLOTS && cfg!(unix);
+/// only where quinn-udp receives with `recvmmsg`, which takes every datagram waiting up to
+/// the rooms offered (Linux, Android). Elsewhere a receive may take one whatever waits
+/// (quinn-udp 0.5 on macOS, OpenBSD, NetBSD and illumos calls `recvmsg`), a short receive
+/// says nothing, and clearing then would leave datagrams behind a readiness that no new
+/// edge raises: there the loop receives until one would block, as before.
+const SHORT_RECEIVE_EMPTIES: bool =
+    quinn_udp::BATCH_SIZE >= Inbox::SLOTS && cfg!(any(target_os = "linux", target_os = "android"));
 
 /// Receives until the socket has nothing more (or [`RECV_BURST`] times), into `received`.
 /// Each receive offers two rooms: where [`SHORT_RECEIVE_EMPTIES`], one that fills only the
