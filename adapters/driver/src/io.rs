@@ -165,10 +165,11 @@ impl Inbox {
     }
 
     /// Where the next receive of up to [`Inbox::SLOTS`] datagrams (or GRO batches) writes:
-    /// that many rooms of [`Inbox::ROOM`] bytes, back to back. A receive into more than one
-    /// that fills fewer has emptied the socket: an edge-triggered runtime may then clear the
-    /// socket's readiness without one more receive to see it would block (a system call per
-    /// wake-up, a tenth of a round trip's).
+    /// that many rooms of [`Inbox::ROOM`] bytes, back to back. Where a receive takes every
+    /// datagram waiting up to the rooms offered (`recvmmsg`), one that fills fewer has
+    /// emptied the socket: an edge-triggered runtime may then clear the socket's readiness
+    /// without one more receive to see it would block (a system call per wake-up, a tenth
+    /// of a round trip's).
     pub fn rooms(&mut self) -> [&mut [u8]; Self::SLOTS] {
         self.make_room(Self::SLOTS * Self::ROOM);
         let (first, rest) = self.block.split_at_mut(Self::ROOM);
