@@ -660,6 +660,13 @@ impl Connection {
         if let Some(next) = next {
             self.state = next;
         }
+        if self.state == State::Closed {
+            // A closed connection has no timer: however it closed (one ended with its relay's
+            // circuit is never refreshed after), nothing of it may come due again (a timer
+            // left due kept its endpoint's deadline in the past for good:
+            // fuzz/findings/circuit.released-connection-left-a-deadline).
+            self.timers = Timers::default();
+        }
     }
 
     /// Whether the peer's packets are still taken in (established, or lingering after the

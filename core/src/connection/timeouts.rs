@@ -11,12 +11,8 @@
 use super::*;
 
 impl Connection {
-    /// The earliest timer and which it is; none once the connection is closed, whatever
-    /// its table still holds (one ended by its relay's circuit is not refreshed after).
+    /// The earliest timer and which it is (none once closed: `step` empties the table).
     pub(crate) fn next_timeout(&self) -> Option<(Instant, Timer)> {
-        if self.state == State::Closed {
-            return None;
-        }
         self.timers.next()
     }
 
