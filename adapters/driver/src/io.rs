@@ -176,19 +176,22 @@ impl Inbox {
         [first, &mut rest[..Self::ROOM]]
     }
 
-    /// After a receive into [`rooms`](Self::rooms) that filled the first `lens.len()` of
-    /// them, `lens[i]` bytes of room `i`: each room's datagrams cut off the block (no copy),
-    /// in order, handed to `each`.
-    pub fn take_rooms(&mut self, lens: &[usize], mut each: impl FnMut(BytesMut)) {
+    /// After a receive into [`rooms`](Self::rooms) that filled one room per item of `lens`,
+    /// that many bytes of each, in order: each room's datagrams cut off the block (no copy).
+    /// Take them all: a room left untaken is the next receive's.
+    pub fn take_rooms<'a>(
+        &'a mut self,
+        lens: impl IntoIterator<Item = usize> + 'a,
+    ) -> impl Iterator<Item = BytesMut> + 'a {
         let mut skip = 0;
-        for &len in lens.iter().take(Self::SLOTS) {
+        lens.into_iter().take(Self::SLOTS).map(move |len| {
             // Past what the previous room left unfilled: its bytes are never handed out.
             let past = skip.min(self.block.len());
             bytes::Buf::advance(&mut self.block, past);
             let len = len.min(Self::ROOM);
-            each(self.take(len));
             skip = Self::ROOM - len;
-        }
+            self.take(len)
+        })
     }
 
     /// Makes sure the current block has `need` bytes left (at most [`Inbox::BLOCK`]).
@@ -285,16 +288,14 @@ mod tests {
         first[..3].copy_from_slice(b"one");
         second[..5].copy_from_slice(b"three");
         let start = first.as_ptr();
-        let mut got = Vec::new();
-        inbox.take_rooms(&[3, 5], |d| got.push(d));
+        let got: Vec<BytesMut> = inbox.take_rooms([3, 5]).collect();
         assert_eq!((&got[0][..], &got[1][..]), (&b"one"[..], &b"three"[..]));
         assert_eq!(got[1].as_ptr(), start.wrapping_add(Inbox::ROOM));
         // The next receive starts right after the second datagram.
         assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 5));
         // A receive that filled one room takes only its bytes.
         inbox.rooms()[0][..2].copy_from_slice(b"hi");
-        let mut one = Vec::new();
-        inbox.take_rooms(&[2], |d| one.push(d));
+        let one: Vec<BytesMut> = inbox.take_rooms([2]).collect();
         assert_eq!(one.len(), 1);
         assert_eq!(&one[0][..], b"hi");
         assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 7));

@@ -151,16 +151,8 @@ fn receive(
         match r {
             Ok(n) if n > 0 => {
                 let meta = &meta[..n.min(Inbox::SLOTS)];
-                let mut lens = [0; Inbox::SLOTS];
-                for (len, m) in lens.iter_mut().zip(meta) {
-                    *len = m.len;
-                }
-                let mut each = meta.iter();
-                inbox.take_rooms(&lens[..meta.len()], |datagrams| {
-                    if let Some(m) = each.next() {
-                        received.push((m.addr, datagrams, m.stride));
-                    }
-                });
+                let taken = inbox.take_rooms(meta.iter().map(|m| m.len));
+                received.extend(meta.iter().zip(taken).map(|(m, d)| (m.addr, d, m.stride)));
                 if SHORT_RECEIVE_EMPTIES && n < Inbox::SLOTS {
                     readable.drained();
                     break;
