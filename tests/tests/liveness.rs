@@ -565,12 +565,18 @@ fn read_between(log: &[(Instant, u64)], from: Instant, to: Instant) -> u64 {
 
 /// Issue 29, "recovery resumes at full speed when the path returns": an outage is not
 /// congestion. A bulk transfer on a long path (20 Mbit/s, 150 ms RTT, a queue of one
-/// bandwidth-delay product) loses the path for 3 s. Once progress resumes (the next probe
-/// finds the path: up to `max_probe_interval` after it returned), slow start rebuilds the
-/// window in log2(window) round trips, and the second after that moves at least 90% of what
-/// a second before the outage moved. Before: the probes lost in the outage ended slow start
-/// at the minimum window, and LEDBAT crawled back at one datagram per RTT (74 KB in that
-/// second against 2.4 MB).
+/// bandwidth-delay product) loses the path for 3 s. Once progress resumes, slow start
+/// rebuilds the window in log2(window) round trips, and the second after that moves at least
+/// 90% of what a second before the outage moved. Before: the probes lost in the outage ended
+/// slow start at the minimum window, and LEDBAT crawled back at one datagram per RTT (74 KB
+/// in that second against 2.4 MB).
+///
+/// Progress resumes within `max_probe_interval` (2 s) and one and a half RTTs of the path's
+/// return: the next probe finds the path up to 2 s after it returned, and carries new data;
+/// its ACK makes the sender retransmit the data the outage lost, which the reader waits for.
+/// Where in that span it falls depends on the probes' timing before the outage: measured,
+/// 2.105 s for BBR once the handshake gave the first RTT sample (its last probe before the
+/// path returned went 121 ms before it), within 2.1 s before.
 #[test]
 fn after_an_outage_the_transfer_regains_its_rate_at_once() {
     for (name, congestion) in [
@@ -610,8 +616,10 @@ fn after_an_outage_the_transfer_regains_its_rate_at_once() {
             .map(|&(when, _)| when)
             .find(|&when| when > back)
             .unwrap();
+        let rtt = link.delay.saturating_mul(2);
+        let bound = Config::default().max_probe_interval + rtt + link.delay;
         assert!(
-            resumed - back <= Duration::from_millis(2_100),
+            resumed - back <= bound,
             "{name}: resumed {:?} late",
             resumed - back
         );

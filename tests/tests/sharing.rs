@@ -30,10 +30,10 @@ fn jain(shares: &[f64]) -> f64 {
 }
 
 /// Two BBR flows, the second started `gap` seconds after the first, on a 1-BDP bottleneck of
-/// `mbit` and `rtt_ms`: each flow's bytes over 20 s spans starting at each of `starts`
-/// (seconds), as shares of the link.
-fn two_flows(mbit: u64, rtt_ms: u64, gap: u64, starts: &[u64]) -> Vec<Vec<f64>> {
-    let mut sim = Sim::new(3);
+/// `mbit` and `rtt_ms`, in a simulation of `seed`: each flow's bytes over each `(start,
+/// seconds)` span, as shares of the link.
+fn two_flows(seed: u64, mbit: u64, rtt_ms: u64, gap: u64, spans: &[(u64, u64)]) -> Vec<Vec<f64>> {
+    let mut sim = Sim::new(seed);
     let c = sim.add_node(config());
     let s = sim.add_node(config());
     let rtt = Duration::from_millis(rtt_ms);
@@ -51,14 +51,14 @@ fn two_flows(mbit: u64, rtt_ms: u64, gap: u64, starts: &[u64]) -> Vec<Vec<f64>> 
         let conn = sim.connect_with(c, s, CongestionAlgorithm::Bbr);
         traffic.borrow_mut().bulk(c, conn, u64::MAX, Priority::Normal);
     }
-    let link = (mbit * 1_000_000) as f64 * 20.0;
-    starts
+    spans
         .iter()
-        .map(|&start| {
+        .map(|&(start, seconds)| {
             let from = Instant::ZERO + Duration::from_secs(start);
             run(&mut sim, from);
             let before: Vec<u64> = (0..2).map(|i| traffic.borrow().delivered_by(i)).collect();
-            run(&mut sim, from + Duration::from_secs(20));
+            run(&mut sim, from + Duration::from_secs(seconds));
+            let link = (mbit * 1_000_000) as f64 * seconds as f64;
             (0..2)
                 .map(|i| (traffic.borrow().delivered_by(i) - before[i]) as f64 * 8.0 / link)
                 .collect()
@@ -73,7 +73,7 @@ fn two_flows(mbit: u64, rtt_ms: u64, gap: u64, starts: &[u64]) -> Vec<Vec<f64>> 
 #[test]
 fn two_bbr_flows_started_together_share_a_bottleneck_evenly() {
     for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
-        let spans = two_flows(mbit, rtt_ms, 0, &[0]);
+        let spans = two_flows(3, mbit, rtt_ms, 0, &[(0, 20)]);
         let shares = &spans[0];
         println!(
             "BBR x2 together, {mbit} Mbit/s, {rtt_ms} ms: 0-20 s {shares:?} (Jain {:.4})",
@@ -87,28 +87,40 @@ fn two_bbr_flows_started_together_share_a_bottleneck_evenly() {
     }
 }
 
-/// A flow that joins 2 s after another converges to an even split, but over tens of seconds:
-/// it left Startup early (the first flow's queue stood), and each ProbeBw cycle moves the
-/// shares only a few points. From 40 s to 60 s the index is at least 0.98 (measured 0.9968 to
-/// 1.0000 over seeds 1 to 5); from 10 s to 30 s, printed, not asserted, 0.86 to 0.94 at 10
-/// Mbit/s and 100 ms, 0.93 to 0.98 at 100 Mbit/s and 40 ms, and above 0.98 at 10 Mbit/s and
-/// 40 ms. Before ProbeBw started at a random phase, flows leaving ProbeRtt together probed
-/// in step for ever and held splits such as 66/31 (0.856 from 10 s to 30 s).
+/// A flow that joins 2 s after another gets an even share over the long run, but not a
+/// steady one: it leaves Startup early (the first flow's queue stands), gains a few points
+/// per ProbeBw cycle, and then the split swings by up to 25 points over tens of seconds at
+/// 100 Mbit/s and 40 ms (BBRv1's cycle has no pull toward fairness but its probes' random
+/// phases). So the share is judged over 80 s, from 10 s to 90 s, in seeds 1 to 3: each
+/// index at least 0.95 (a split of 61/39) and their mean at least 0.98. A 20 s window
+/// judged one seed's luck: before the handshake's RTT sample, seed 1 at 100 Mbit/s gave
+/// 0.869 from 40 s to 100 s; after it, seed 5 at 10 Mbit/s gave 0.956 from 40 s to 60 s. Measured over 10 s
+/// to 90 s, seeds 1 to 5: 0.971 to 1.000 (before the handshake sample, 0.942 to 1.000).
+/// Before ProbeBw started at a random phase, flows leaving ProbeRtt together probed in step
+/// for ever and held splits such as 66/31 (0.856 from 10 s to 30 s).
 #[test]
 fn two_bbr_flows_started_apart_converge_to_an_even_split() {
     for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
-        let spans = two_flows(mbit, rtt_ms, 2, &[10, 40]);
-        let [early, late] = [&spans[0], &spans[1]];
-        println!(
-            "BBR x2 2 s apart, {mbit} Mbit/s, {rtt_ms} ms: 10-30 s {early:?} (Jain {:.3}), 40-60 s {late:?} (Jain {:.4})",
-            jain(early),
-            jain(late)
-        );
-        assert!(jain(late) >= 0.98, "{mbit} Mbit/s, {rtt_ms} ms: {late:?}");
-        assert!(
-            late.iter().sum::<f64>() >= 0.85,
-            "{mbit} Mbit/s, {rtt_ms} ms: {late:?}"
-        );
+        let mut indices = Vec::new();
+        for seed in 1..=3 {
+            let spans = two_flows(seed, mbit, rtt_ms, 2, &[(10, 80)]);
+            let shares = &spans[0];
+            println!(
+                "BBR x2 2 s apart, {mbit} Mbit/s, {rtt_ms} ms, seed {seed}: 10-90 s {shares:?} (Jain {:.4})",
+                jain(shares)
+            );
+            assert!(
+                jain(shares) >= 0.95,
+                "{mbit} Mbit/s, {rtt_ms} ms, seed {seed}: {shares:?}"
+            );
+            assert!(
+                shares.iter().sum::<f64>() >= 0.85,
+                "{mbit} Mbit/s, {rtt_ms} ms, seed {seed}: {shares:?}"
+            );
+            indices.push(jain(shares));
+        }
+        let mean = indices.iter().sum::<f64>() / indices.len() as f64;
+        assert!(mean >= 0.98, "{mbit} Mbit/s, {rtt_ms} ms: {indices:?}");
     }
 }
 

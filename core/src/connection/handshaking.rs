@@ -39,6 +39,9 @@ pub(super) struct Answering {
     /// The answer is sent until then (the handshake timeout): a client has given up by then
     /// if it never read one.
     pub(super) answer_until: Instant,
+    /// The answer's sends: the client's confirmation, sent the moment it reads the answer,
+    /// times a round trip.
+    pub(super) sent: handshake::SentOnce,
     /// The attempt is forgotten then: the handshake timeout, or the idle timeout after the
     /// last answer sent, whichever is later (spec §8, Handshake).
     pub(super) deadline: Instant,
@@ -172,6 +175,9 @@ impl Connection {
         };
         match client.on_accept(&accept) {
             Ok(negotiated) => {
+                if let Some(rtt) = client.answer_rtt(now) {
+                    self.recovery.on_handshake_rtt(rtt);
+                }
                 self.remote_cid = scid;
                 self.negotiated = Some(negotiated);
                 self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
@@ -242,6 +248,9 @@ impl Connection {
         let Some(cipher) = opened.negotiated.cipher else {
             return;
         };
+        if let Some(rtt) = client.answer_rtt(now) {
+            self.recovery.on_handshake_rtt(rtt);
+        }
         self.remote_cid = scid;
         self.negotiated = Some(opened.negotiated);
         self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
@@ -299,7 +308,11 @@ impl Connection {
         let Some(cipher) = negotiated.cipher else {
             return;
         };
+        let rtt = s.sent.sample(now);
         self.authenticated(config, cipher, peer, secrets);
+        if let Some(rtt) = rtt {
+            self.recovery.on_handshake_rtt(rtt);
+        }
         self.handshake.step(HandshakeStep::Confirmed);
         // Only a client that read our NOISE_ACCEPT could have written this.
         self.path.proven();
@@ -348,6 +361,7 @@ impl Connection {
                     return None;
                 }
                 s.send_accept = false;
+                s.sent.sent(now);
                 // A client that reads this answer is connected, and gives up on us only
                 // after its idle timeout without a word: keep the attempt at least that
                 // long, so that a client is never connected to a server that forgot it
@@ -393,6 +407,7 @@ mod tests {
             answer: Frame::Ping,
             noise: None,
             send_accept: false,
+            sent: handshake::SentOnce::NotYet,
             resend: Instant::ZERO,
             backoff: Duration::ZERO,
             answer_until: Instant::ZERO,

@@ -424,6 +424,7 @@ impl Connection {
             answer,
             noise,
             send_accept: true,
+            sent: crate::handshake::SentOnce::NotYet,
             resend: now + backoff,
             backoff: backoff.saturating_mul(2),
             answer_until: now + config.handshake_timeout,

@@ -120,6 +120,9 @@ pub(crate) struct Client {
     /// When HELLO is to be sent (again); `None` while no resend is scheduled.
     next_send: Option<Instant>,
     backoff: Duration,
+    /// The current HELLO's sends: its answer's round trip is the connection's first RTT
+    /// sample.
+    sent: super::SentOnce,
     deadline: Instant,
     /// The server must prove its identity (a named key, or a peer policy): never version 1.
     needs_identity: bool,
@@ -147,6 +150,7 @@ impl Client {
             noise: None,
             next_send: Some(now),
             backoff: config.initial_rtt.saturating_mul(3),
+            sent: super::SentOnce::NotYet,
             deadline: now + config.handshake_timeout,
             needs_identity: server.is_some() || config.peer_policy.checks(),
         };
@@ -231,6 +235,8 @@ impl Client {
         self.attempt = next;
         self.noise = None;
         self.next_send = Some(now);
+        // The new HELLO is a new message: the rejected one's copies do not time its answer.
+        self.sent = super::SentOnce::NotYet;
         Ok(())
     }
 
@@ -283,6 +289,7 @@ impl Client {
             Some(at) if at <= now => {
                 self.next_send = Some(now + self.backoff);
                 self.backoff = self.backoff.saturating_mul(2);
+                self.sent.sent(now);
                 true
             }
             _ => false,
@@ -298,6 +305,12 @@ impl Client {
     /// The path is open: HELLO goes at once, then on its backoff.
     pub(crate) fn resume(&mut self, now: Instant) {
         self.next_send = Some(now);
+    }
+
+    /// The round trip that the server's answer, read at `now`, times: from the HELLO it
+    /// answers, if that went once.
+    pub(crate) fn answer_rtt(&self, now: Instant) -> Option<Duration> {
+        self.sent.sample(now)
     }
 
     /// The earliest of the resend and the give-up deadlines.
@@ -317,6 +330,8 @@ impl Client {
             self.attempt = next;
             self.hello.token = token;
             self.next_send = Some(now);
+            // Only a HELLO with the token is answered from now on.
+            self.sent = super::SentOnce::NotYet;
             if let Some(old) = self.noise.take() {
                 let ClientNoise {
                     pattern,

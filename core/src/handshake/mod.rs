@@ -23,9 +23,11 @@ use crate::wire::{
 };
 
 mod client;
+mod sample;
 mod server;
 
 pub(crate) use client::{Client, NotOpened};
+pub(crate) use sample::SentOnce;
 pub(crate) use server::{accept_noise, ServerNext, ServerNoise};
 
 /// Why a connection attempt failed.

@@ -377,6 +377,14 @@ impl Recovery {
         &self.rtt
     }
 
+    /// The handshake's round trip (`handshake::SentOnce`): the first sample, unless an ACK
+    /// gave one already. The peer answers a handshake message at once: no ack delay.
+    pub(crate) fn on_handshake_rtt(&mut self, sample: Duration) {
+        if !self.rtt.has_sample() {
+            self.rtt.update(sample, Duration::ZERO);
+        }
+    }
+
     pub(crate) fn bytes_in_flight(&self) -> usize {
         self.bytes_in_flight
     }

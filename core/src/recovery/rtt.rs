@@ -1,7 +1,8 @@
 //! Round-trip time estimation (RFC 9002 §5; RFC 6298 §2 for the smoothing constants).
 //!
 //! Input: RTT samples (time from sending the largest newly acknowledged ack-eliciting packet
-//! to receiving its ACK) with the peer's reported ack delay. Output: smoothed RTT, variation,
+//! to receiving its ACK, or the handshake's round trip: `handshake::SentOnce`) with the
+//! peer's reported ack delay. Output: smoothed RTT, variation,
 //! minimum, and the probe timeout base.
 
 use crate::time::Duration;
