@@ -5,7 +5,7 @@
 use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Capabilities, Invariant, RejectReason, VersionRange, VersionReject};
-use weir_core::{AcceptPolicy, Config, Endpoint, Event, HandshakeError, Negotiated};
+use weir_core::{AcceptPolicy, AddressValidation, Config, Endpoint, Event, HandshakeError, Negotiated};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 /// What each side saw of one connection attempt.
@@ -482,6 +482,10 @@ fn the_handshake_is_each_sides_first_round_trip_sample() {
         versions: VersionRange::UNPROTECTED,
         ..Config::default()
     };
+    let retrying = Config {
+        address_validation: AddressValidation::Always,
+        ..Config::default()
+    };
     #[derive(PartialEq)]
     enum Lost {
         Nothing,
@@ -495,6 +499,8 @@ fn the_handshake_is_each_sides_first_round_trip_sample() {
         ("HELLO resent", Config::default(), Lost::Hello, initial, path),
         ("answer resent", Config::default(), Lost::Answer, initial, initial),
         ("version 1", plaintext, Lost::Nothing, path, path),
+        // The HELLO with the RETRY's token is a new message: it went once.
+        ("RETRY", retrying, Lost::Nothing, path, path),
     ];
     for (case, config, lost, client_rtt, server_rtt) in cases {
         let mut sim = Sim::new(5);
