@@ -106,13 +106,16 @@ pub(crate) fn number(v: f64) -> String {
     }
 }
 
-fn describe(w: Workload) -> &'static str {
+fn describe(w: Workload) -> String {
     match w {
-        Workload::Bulk => "bulk: 1 × 64 MiB",
-        Workload::BulkWhole => "bulk, received whole: 1 × 64 MiB",
-        Workload::Messages => "messages: 10,000 × 1 KiB",
-        Workload::Rtt => "round trips: 1,000 × 64 B ↔ 64 B",
-        Workload::BigRequest => "big requests: 100 × (1 MiB → 64 B)",
+        Workload::Bulk => "bulk: 1 × 64 MiB".into(),
+        Workload::BulkWhole => "bulk, received whole: 1 × 64 MiB".into(),
+        Workload::Messages => "messages: 10,000 × 1 KiB".into(),
+        Workload::Rtt => format!(
+            "round trips: {} × 64 B ↔ 64 B",
+            number(crate::workload::round_trips() as f64)
+        ),
+        Workload::BigRequest => "big requests: 100 × (1 MiB → 64 B)".into(),
     }
 }
 

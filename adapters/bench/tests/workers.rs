@@ -58,3 +58,26 @@ fn every_peer_completes_every_workload_and_reports_its_figures() {
         }
     }
 }
+
+/// `WEIR_BENCH_ROUND_TRIPS=N` makes the round-trip workload N exchanges long, on both sides
+/// (the server echoes N, the client times N: `WEIR_BENCH_TIMES` writes one line each).
+#[test]
+fn the_round_trip_count_is_set_from_the_environment() {
+    for peer in ["udp", "weir-tokio"] {
+        let dir = std::env::temp_dir().join(format!("weir-bench-times-{}-{peer}", std::process::id()));
+        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["worker", peer, "rtt"])
+            .env("WEIR_BENCH_ROUND_TRIPS", "37")
+            .env("WEIR_BENCH_TIMES", &dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{peer}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let times = std::fs::read_to_string(&dir).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        assert_eq!(times.lines().count(), 37, "{peer}");
+    }
+}
