@@ -49,6 +49,7 @@
 
 mod run;
 mod socket;
+mod timer;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU8;

@@ -26,6 +26,7 @@ use tokio::sync::Notify;
 use weir_driver::{Batch, Inbox, Outbox, Router, Shared};
 
 use crate::socket::{Readable, Socket};
+use crate::timer;
 
 /// Receives per wake-up before the task sends and yields.
 const RECV_BURST: usize = 32;
@@ -65,10 +66,8 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
     let mut inbox = Inbox::new();
     let mut received = Vec::with_capacity(RECV_BURST);
     let mut away = Vec::new();
-    // One timer for the task's life, moved only to an earlier deadline: tokio wakes its own
-    // thread (a write to an eventfd) each time a timer is set earlier than the one it
-    // waits for, and the core's deadline moves at nearly every packet. A later deadline
-    // waits for the armed timer to fire, which then finds nothing due and re-arms.
+    // One timer for the task's life, moved as module `timer` says: to an earlier deadline
+    // at once, to a later one only once the armed one is near.
     let timer = tokio::time::sleep_until(tokio::time::Instant::now());
     tokio::pin!(timer);
     let mut armed: Option<std::time::Instant> = None;
@@ -78,15 +77,21 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
             let Some(batch) = batch else { break };
             send(&socket, &state, batch).await;
         }
-        let (deadline, done) = {
+        let (deadline, seen, done) = {
             let mut driver = shared.driver();
-            (driver.deadline(), driver.is_shut_down())
+            (driver.deadline(), driver.last_reading(), driver.is_shut_down())
         };
         if done {
             return;
         }
-        if let Some(at) = deadline.filter(|&at| armed.is_none_or(|a| at < a)) {
-            timer.as_mut().reset(at.into());
+        if let timer::Move::To(at) = timer::next(deadline, armed, seen) {
+            if armed.is_some_and(|a| at > a) {
+                // A later deadline: a new registration (`reset` to a later time keeps the
+                // old one, which would still come near, and fire).
+                timer.set(tokio::time::sleep_until(at.into()));
+            } else {
+                timer.as_mut().reset(at.into());
+            }
             armed = Some(at);
         }
         let mut woke = 0;

@@ -230,6 +230,13 @@ impl Driver {
         Instant::from_micros(self.wall().saturating_duration_since(self.started).as_micros() as u64)
     }
 
+    /// The driver's clock as it last read it (every call, datagram and timeout reads it),
+    /// without reading it again: for a loop that needs only roughly how far off
+    /// [`deadline`](Self::deadline) is.
+    pub fn last_reading(&self) -> StdInstant {
+        self.seen()
+    }
+
     /// When [`handle_timeout`](Self::handle_timeout) is due next.
     pub fn deadline(&self) -> Option<StdInstant> {
         let mut at = self

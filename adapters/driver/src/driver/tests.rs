@@ -555,6 +555,19 @@ fn figures_due_after_a_quiet_period_go_out_at_their_deadline() {
     assert!(!d.metrics.stale);
 }
 
+/// `last_reading` is the clock as a call last read it: an advance alone does not move it,
+/// the next call that reads the clock does.
+#[test]
+fn the_last_reading_is_the_clock_as_the_last_call_read_it() {
+    let mut d = Driver::deterministic(Config::default(), A.parse().unwrap(), 1, None);
+    d.handle_timeout();
+    let before = d.last_reading();
+    d.advance(std::time::Duration::from_millis(30));
+    assert_eq!(d.last_reading(), before);
+    d.handle_timeout();
+    assert_eq!(d.last_reading(), before + std::time::Duration::from_millis(30));
+}
+
 /// A pair whose first endpoint sent the other a message, settled.
 fn pair_after_a_message() -> Pair {
     let mut p = Pair::new();
