@@ -87,6 +87,16 @@ impl HandshakeState {
         }
     }
 
+    /// The round trip that the peer's answer, read at `now`, times (`handshake::SentOnce`):
+    /// a client's from its HELLO, a server's from its answer; none once done.
+    fn rtt(&self, now: Instant) -> Option<Duration> {
+        match self {
+            HandshakeState::Client(c) => c.answer_rtt(now),
+            HandshakeState::Server(s) => s.sent.sample(now),
+            HandshakeState::Done => None,
+        }
+    }
+
     /// Takes `step` by [`HANDSHAKE_TRANSITIONS`]; whether it moved. The only target is
     /// `Done`, which keeps nothing of the attempt.
     pub(super) fn step(&mut self, step: HandshakeStep) -> bool {
@@ -163,6 +173,15 @@ impl Connection {
         });
     }
 
+    /// Ends this side's handshake with `step` (the answer read, or the confirmation), which
+    /// at `now` times the connection's first round trip (spec §8, Loss and retransmission).
+    pub(super) fn end_handshake(&mut self, now: Instant, step: HandshakeStep) {
+        if let Some(rtt) = self.handshake.rtt(now) {
+            self.recovery.on_handshake_rtt(rtt);
+        }
+        self.handshake.step(step);
+    }
+
     pub(super) fn on_accept(&mut self, now: Instant, config: &Config, header: &Header, accept: Accept) {
         let HandshakeState::Client(client) = &self.handshake else {
             return;
@@ -175,13 +194,10 @@ impl Connection {
         };
         match client.on_accept(&accept) {
             Ok(negotiated) => {
-                if let Some(rtt) = client.answer_rtt(now) {
-                    self.recovery.on_handshake_rtt(rtt);
-                }
                 self.remote_cid = scid;
                 self.negotiated = Some(negotiated);
                 self.apply_peer_params(config, PeerParams::from_wire(&accept.params));
-                self.handshake.step(HandshakeStep::Answered);
+                self.end_handshake(now, HandshakeStep::Answered);
                 self.step(Step::Confirmed);
                 self.liveness.elicited(now);
                 self.connected(negotiated, None);
@@ -248,9 +264,6 @@ impl Connection {
         let Some(cipher) = opened.negotiated.cipher else {
             return;
         };
-        if let Some(rtt) = client.answer_rtt(now) {
-            self.recovery.on_handshake_rtt(rtt);
-        }
         self.remote_cid = scid;
         self.negotiated = Some(opened.negotiated);
         self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
@@ -266,7 +279,7 @@ impl Connection {
         // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
         // the server need not send anything of its own to finish the handshake.
         self.control.push(Control::Ping);
-        self.handshake.step(HandshakeStep::Answered);
+        self.end_handshake(now, HandshakeStep::Answered);
         self.step(Step::Confirmed);
         self.liveness.elicited(now);
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
@@ -308,12 +321,8 @@ impl Connection {
         let Some(cipher) = negotiated.cipher else {
             return;
         };
-        let rtt = s.sent.sample(now);
         self.authenticated(config, cipher, peer, secrets);
-        if let Some(rtt) = rtt {
-            self.recovery.on_handshake_rtt(rtt);
-        }
-        self.handshake.step(HandshakeStep::Confirmed);
+        self.end_handshake(now, HandshakeStep::Confirmed);
         // Only a client that read our NOISE_ACCEPT could have written this.
         self.path.proven();
         self.liveness.heard(now);

@@ -99,11 +99,8 @@ impl Connection {
                 // It also proves the client receives at its address: only the ACCEPT told it
                 // our connection id (spec §10.2).
                 PacketKind::Data => {
-                    if let Some(rtt) = s.sent.sample(now) {
-                        self.recovery.on_handshake_rtt(rtt);
-                    }
                     self.path.proven();
-                    self.handshake.step(HandshakeStep::Confirmed);
+                    self.end_handshake(now, HandshakeStep::Confirmed);
                     self.step(Step::Confirmed);
                     self.liveness.elicited(now);
                     if let Some(negotiated) = self.negotiated {
