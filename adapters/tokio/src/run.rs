@@ -84,15 +84,16 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
         if done {
             return;
         }
-        if let timer::Move::To(at) = timer::next(deadline, armed, seen) {
-            if armed.is_some_and(|a| at > a) {
-                // A later deadline: a new registration (`reset` to a later time keeps the
-                // old one, which would still come near, and fire).
-                timer.set(tokio::time::sleep_until(at.into()));
-            } else {
+        match timer::next(deadline, armed, seen) {
+            timer::Move::Arm(at) => {
                 timer.as_mut().reset(at.into());
+                armed = Some(at);
             }
-            armed = Some(at);
+            timer::Move::Later(at) => {
+                timer.set(tokio::time::sleep_until(at.into()));
+                armed = Some(at);
+            }
+            timer::Move::Stay => {}
         }
         let mut woke = 0;
         tokio::select! {

@@ -28,8 +28,11 @@ pub(crate) const NEAR: Duration = Duration::from_millis(12);
 /// What the driver task does with its timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Move {
-    /// Arm (or re-arm) it for this deadline.
-    To(Instant),
+    /// Arm it for this deadline, the first or an earlier one (tokio's `reset`).
+    Arm(Instant),
+    /// Move it to this later deadline: a new registration, since `reset` to a later time
+    /// keeps the old one in tokio's wheel, which would still come near, and fire.
+    Later(Instant),
     /// Leave it as it is.
     Stay,
 }
@@ -41,9 +44,10 @@ pub(crate) fn next(deadline: Option<Instant>, armed: Option<Instant>, seen: Inst
         return Move::Stay;
     };
     match armed {
-        None => Move::To(at),
-        Some(a) if at < a => Move::To(at),
-        Some(a) if at > a && near(a, seen) && !near(at, seen) => Move::To(at),
+        None => Move::Arm(at),
+        Some(a) if at < a => Move::Arm(at),
+        // (Not near, so later than the armed time, which is.)
+        Some(a) if near(a, seen) && !near(at, seen) => Move::Later(at),
         Some(_) => Move::Stay,
     }
 }
@@ -64,19 +68,19 @@ mod tests {
         let cases = [
             (None, None, ms(0), Move::Stay),
             (None, Some(ms(25)), ms(0), Move::Stay),
-            (Some(ms(25)), None, ms(0), Move::To(ms(25))),
+            (Some(ms(25)), None, ms(0), Move::Arm(ms(25))),
             // Earlier: at once.
-            (Some(ms(5)), Some(ms(25)), ms(0), Move::To(ms(5))),
+            (Some(ms(5)), Some(ms(25)), ms(0), Move::Arm(ms(5))),
             // Later, the armed one far off: it stays, to fire early.
             (Some(ms(30)), Some(ms(25)), ms(0), Move::Stay),
             // Later, the armed one near: moved.
-            (Some(ms(40)), Some(ms(25)), ms(15), Move::To(ms(40))),
+            (Some(ms(40)), Some(ms(25)), ms(15), Move::Later(ms(40))),
             // Later, but the deadline is near too: nothing gained by moving.
             (Some(ms(26)), Some(ms(25)), ms(15), Move::Stay),
             // The same deadline.
             (Some(ms(25)), Some(ms(25)), ms(20), Move::Stay),
             // A clock reading past the armed time (not fired yet): moved if the deadline is far.
-            (Some(ms(60)), Some(ms(25)), ms(30), Move::To(ms(60))),
+            (Some(ms(60)), Some(ms(25)), ms(30), Move::Later(ms(60))),
         ];
         for (deadline, armed, seen, expected) in cases {
             assert_eq!(
