@@ -81,3 +81,17 @@ fn the_round_trip_count_is_set_from_the_environment() {
         assert_eq!(times.lines().count(), 37, "{peer}");
     }
 }
+
+/// `WEIR_BENCH_UDP_TIMER_MS=N` keeps a timer pending on raw UDP's runtimes: the run still
+/// completes and reports its figures (the timer task never ends the runtime's work).
+#[test]
+fn raw_udp_with_a_pending_timer_completes_its_round_trips() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+        .args(["worker", "udp", "rtt"])
+        .env("WEIR_BENCH_UDP_TIMER_MS", "2")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("RttP50="), "{stdout}");
+}

@@ -11,8 +11,10 @@
 //! - But not until it is near. A thread that waits with a timer due within the kernel's
 //!   next tick has the kernel program the CPU's timer for each wait, and in a virtual
 //!   machine each programming is an exit to the hypervisor: measured here (2 vCPUs under
-//!   KVM, `CONFIG_HZ=250`), two processes exchanging datagrams on one CPU took 18.5 µs a
-//!   round trip waiting with a 2 ms timeout, against 13.5 µs with none or 50 ms. weir-tokio's
+//!   KVM, `CONFIG_HZ=250`), raw UDP's round trip on tokio took 16.1 µs (p50) with a timer
+//!   firing every 2 ms on each side, 12.5 µs every 50 ms, 11.8 µs with none
+//!   (`WEIR_BENCH_UDP_TIMER_MS=2 cargo run --release -p weir-bench -- --reps 9 --peers udp
+//!   --workloads rtt`). weir-tokio's
 //!   round trips took 30–34 µs instead of 19–20 for the last milliseconds before each early
 //!   firing, every `max_ack_delay` (weir-bench `rtt`, 10,000 round trips: 350 to 600 of them
 //!   over 29 µs). So a timer armed for a deadline that has since moved later is moved to it

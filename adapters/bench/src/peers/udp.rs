@@ -39,6 +39,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
         placement,
         move |ready| {
             runtime()?.block_on(async move {
+                keep_a_timer_pending();
                 let socket = UdpSocket::bind(localhost()).await?;
                 let _ = ready.send(socket.local_addr()?);
                 // The client's first datagram says where it is.
@@ -50,6 +51,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
         },
         move |server| {
             runtime()?.block_on(async move {
+                keep_a_timer_pending();
                 let socket = UdpSocket::bind(localhost()).await?;
                 socket.connect(server).await?;
                 socket.send(b"hello").await?;
@@ -57,4 +59,24 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
             })
         },
     )
+}
+
+/// With `WEIR_BENCH_UDP_TIMER_MS=N`, a task on each side's runtime sleeps N ms again and
+/// again, so that every wait of the runtime has a timer due within N ms, as a transport's
+/// timers make it: what a near timer costs each wait, against raw UDP without one
+/// (README.md, "Issue 35, seventh round").
+fn keep_a_timer_pending() {
+    let Some(every) = std::env::var("WEIR_BENCH_UDP_TIMER_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .filter(|&ms| ms > 0)
+        .map(std::time::Duration::from_millis)
+    else {
+        return;
+    };
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+        }
+    });
 }
