@@ -95,3 +95,18 @@ fn raw_udp_with_a_pending_timer_completes_its_round_trips() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("RttP50="), "{stdout}");
 }
+
+/// The same with the timer a timerfd (`WEIR_BENCH_UDP_TIMERFD=1`), where there is one.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn raw_udp_with_a_pending_timerfd_completes_its_round_trips() {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+        .args(["worker", "udp", "rtt"])
+        .env("WEIR_BENCH_UDP_TIMER_MS", "2")
+        .env("WEIR_BENCH_UDP_TIMERFD", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("RttP50="), "{stdout}");
+}

@@ -42,11 +42,12 @@
 //! bounded time to acknowledge what was written, then every connection is closed with a
 //! CLOSE frame); [`Endpoint::close`] does the same and waits for it. `WEIR_TRACE=file`
 //! records a replayable trace of the core endpoint (`{port}` becomes the local port).
-// One registration of the socket with tokio needs `unsafe` (module `socket`, with its
-// reason); nothing else may.
+// Registering the socket and the timer with tokio needs `unsafe` (modules `socket` and
+// `alarm`, with their reasons); nothing else may.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod alarm;
 mod run;
 mod socket;
 mod timer;

@@ -25,6 +25,7 @@ use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::sync::Notify;
 use weir_driver::{Batch, Inbox, Outbox, Router, Shared};
 
+use crate::alarm::Alarm;
 use crate::socket::{Readable, Socket};
 use crate::timer;
 
@@ -66,10 +67,9 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
     let mut inbox = Inbox::new();
     let mut received = Vec::with_capacity(RECV_BURST);
     let mut away = Vec::new();
-    // One timer for the task's life, moved as module `timer` says: to an earlier deadline
-    // at once, to a later one only once the armed one is near.
-    let timer = tokio::time::sleep_until(tokio::time::Instant::now());
-    tokio::pin!(timer);
+    // One timer for the task's life (module `alarm`), moved as module `timer` says: to an
+    // earlier deadline at once, to a later one only once the armed one is near.
+    let mut alarm = Alarm::new();
     let mut armed: Option<std::time::Instant> = None;
     loop {
         loop {
@@ -84,17 +84,11 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
         if done {
             return;
         }
-        match timer::next(deadline, armed, seen) {
-            timer::Move::Arm(at) => {
-                timer.as_mut().reset(at.into());
-                armed = Some(at);
-            }
-            timer::Move::Later(at) => {
-                timer.set(tokio::time::sleep_until(at.into()));
-                armed = Some(at);
-            }
-            timer::Move::Stay => {}
+        let step = timer::next(deadline, armed, seen);
+        if let timer::Move::Arm(at) | timer::Move::Later(at) = step {
+            armed = Some(at);
         }
+        alarm.apply(step);
         let mut woke = 0;
         tokio::select! {
             // A call left something to send, or moved the deadline (a permit stored while
@@ -116,7 +110,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
                     }
                 }
             }
-            () = &mut timer, if armed.is_some() => {
+            () = alarm.fired(), if armed.is_some() => {
                 armed = None;
                 shared.driver().handle_timeout();
             }

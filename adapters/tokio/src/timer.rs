@@ -1,25 +1,27 @@
-//! When the driver task's one timer moves (`run`): the core's deadline moves at nearly
-//! every packet, and tokio charges differently for each way a timer can follow it.
+//! When the driver task's one timer (module `alarm`) moves (`run`): the core's deadline
+//! moves at nearly every packet, and each way a timer can follow it has its cost.
 //!
 //! Input: the driver's deadline, the time the timer is armed for, and the driver clock's
 //! last reading. Output: arm it for the deadline, move it there, or leave it.
 //!
 //! - An earlier deadline arms the timer at once: it must fire then.
-//! - A later one leaves it armed, to fire early and find nothing due: setting a tokio timer
-//!   earlier than the one its thread waits for wakes that thread (an eventfd write), and a
-//!   later deadline comes at nearly every packet.
-//! - But not until it is near. A thread that waits with a timer due within the kernel's
-//!   next tick has the kernel program the CPU's timer for each wait, and in a virtual
-//!   machine each programming is an exit to the hypervisor: measured here (2 vCPUs under
-//!   KVM, `CONFIG_HZ=250`), raw UDP's round trip on tokio took 16.1 µs (p50) with a timer
-//!   firing every 2 ms on each side, 12.5 µs every 50 ms, 11.8 µs with none
-//!   (`WEIR_BENCH_UDP_TIMER_MS=2 cargo run --release -p weir-bench -- --reps 9 --peers udp
-//!   --workloads rtt`). weir-tokio's
-//!   round trips took 30–34 µs instead of 19–20 for the last milliseconds before each early
-//!   firing, every `max_ack_delay` (weir-bench `rtt`, 10,000 round trips: 350 to 600 of them
-//!   over 29 µs). So a timer armed for a deadline that has since moved later is moved to it
-//!   (a new registration, which wakes no thread: it is later) once it is within
-//!   [`NEAR`] of firing, if the deadline is not near itself.
+//! - A later one leaves it armed, to fire early and find nothing due: a later deadline
+//!   comes at nearly every packet, and each move is work (a system call for a timerfd; for
+//!   a tokio timer, a new registration in its wheel).
+//! - But not until it is near. A timer that fires early wakes the task for nothing, and
+//!   with a tokio timer the last milliseconds before any firing are slow: a thread that
+//!   waits with a timer due within the kernel's next tick has the kernel program the CPU's
+//!   timer for each wait, and in a virtual machine each programming is an exit to the
+//!   hypervisor. Measured here (2 vCPUs under KVM, `CONFIG_HZ=250`), raw UDP's round trip
+//!   on tokio took 16.1 µs (p50) with a tokio timer firing every 2 ms on each side, 12.5 µs
+//!   every 50 ms, 11.8 µs with none (`WEIR_BENCH_UDP_TIMER_MS=2 cargo run --release -p
+//!   weir-bench -- --reps 9 --peers udp --workloads rtt`). weir-tokio's round trips, when
+//!   its timer was tokio's, took 30–34 µs instead of 19–20 for the last milliseconds before
+//!   each early firing, every `max_ack_delay` (weir-bench `rtt`, 10,000 round trips: 350 to
+//!   600 of them over 29 µs). So a timer armed for a deadline that has since moved later is
+//!   moved to it once it is within [`NEAR`] of firing, if the deadline is not near itself.
+//!   (A timerfd, module `alarm`, does not slow the waits before it fires; moving it before
+//!   it fires is still one system call against a wake-up for nothing.)
 
 use std::time::{Duration, Instant};
 
@@ -30,10 +32,11 @@ pub(crate) const NEAR: Duration = Duration::from_millis(12);
 /// What the driver task does with its timer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Move {
-    /// Arm it for this deadline, the first or an earlier one (tokio's `reset`).
+    /// Arm it for this deadline, the first or an earlier one.
     Arm(Instant),
-    /// Move it to this later deadline: a new registration, since `reset` to a later time
-    /// keeps the old one in tokio's wheel, which would still come near, and fire.
+    /// Move it to this later deadline (for a tokio timer a new registration, since `reset`
+    /// to a later time keeps the old one in tokio's wheel, which would still come near, and
+    /// fire).
     Later(Instant),
     /// Leave it as it is.
     Stay,

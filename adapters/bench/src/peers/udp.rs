@@ -64,7 +64,10 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
 /// With `WEIR_BENCH_UDP_TIMER_MS=N`, a task on each side's runtime sleeps N ms again and
 /// again, so that every wait of the runtime has a timer due within N ms, as a transport's
 /// timers make it: what a near timer costs each wait, against raw UDP without one
-/// (README.md, "Issue 35, seventh round").
+/// (README.md, "Issue 35, seventh round"). With `WEIR_BENCH_UDP_TIMERFD=1` as well (Linux,
+/// Android), the timer is a timerfd the runtime watches like a socket, as weir-tokio's
+/// driver task keeps its own: the runtime's waits then carry no timeout (README.md, "Issue
+/// 35, eighth round").
 fn keep_a_timer_pending() {
     let Some(every) = std::env::var("WEIR_BENCH_UDP_TIMER_MS")
         .ok()
@@ -74,9 +77,55 @@ fn keep_a_timer_pending() {
     else {
         return;
     };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if std::env::var_os("WEIR_BENCH_UDP_TIMERFD").is_some_and(|v| v == "1") {
+        timerfd::keep_firing(every);
+        return;
+    }
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
         }
     });
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+mod timerfd {
+    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::time::Duration;
+
+    use nix::sys::time::TimeSpec;
+    use nix::sys::timerfd::{ClockId, Expiration, TimerFd, TimerFlags, TimerSetTimeFlags};
+    use tokio::io::unix::AsyncFd;
+    use tokio::io::Interest;
+
+    struct Timer(TimerFd);
+
+    impl AsRawFd for Timer {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0.as_fd().as_raw_fd()
+        }
+    }
+
+    /// A timerfd expiring every `every`, read by a task of the current runtime.
+    pub(super) fn keep_firing(every: Duration) {
+        let flags = TimerFlags::TFD_NONBLOCK | TimerFlags::TFD_CLOEXEC;
+        let timer = TimerFd::new(ClockId::CLOCK_MONOTONIC, flags).expect("a timerfd");
+        let period = TimeSpec::from_duration(every);
+        timer
+            .set(Expiration::Interval(period), TimerSetTimeFlags::empty())
+            .expect("the timerfd set");
+        // SAFETY: the `AsyncFd` owns the timer, whose `TimerFd` owns its descriptor, which
+        // so stays open and names the same timer until the `AsyncFd` is dropped.
+        let timer = unsafe { AsyncFd::register_with_interest(Timer(timer), Interest::READABLE) }
+            .expect("the timerfd registered");
+        tokio::spawn(async move {
+            loop {
+                let Ok(mut ready) = timer.readable().await else {
+                    return;
+                };
+                let _ = ready.try_io(|t| t.get_ref().0.wait().map_err(std::io::Error::from));
+            }
+        });
+    }
 }
