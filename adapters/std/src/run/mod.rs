@@ -17,10 +17,11 @@
 //!   before). Another thread's wake-up of a receiving caller ends its receive with a kick
 //!   (a one-byte datagram from the endpoint's private waker socket).
 //! - The driver thread receives while no call does. After waking calls it stands by (parks,
-//!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`] at a time, firing the timers that
-//!   come due, for as long as calls keep receiving; a stand-by in which none did returns the
-//!   receiver to it. So a peer's datagrams wait in the socket's buffer at most that long
-//!   when the application stops calling.
+//!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`], firing the timers that come due,
+//!   for as long as calls keep receiving, each stand-by twice the last up to
+//!   [`STANDBY_MOST`]; a stand-by in which none did returns the receiver to it. So a peer's
+//!   datagrams wait in the socket's buffer at most [`STANDBY_MOST`] when the application
+//!   stops calling.
 //!
 //! While the driver thread waits, it records until when (`asleep_until`); a call that
 //! moves the deadline earlier wakes it (a kick if it receives, an unpark if it stands by),
@@ -65,9 +66,19 @@ const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// core's timers (an acknowledgement's delay, say), and a short first sleep lets them run
 /// before the thread sleeps to a deadline they would have to wake it from, with a datagram.
 const WOKEN_WAIT: Duration = Duration::from_micros(200);
-/// How long the driver thread stands by while calls receive: the longest a peer's datagram
-/// waits in the socket's buffer once the application stops calling.
+/// How long the driver thread stands by while calls receive, at first: each stand-by in
+/// which calls received doubles the next, up to [`STANDBY_MOST`]; one in which none did
+/// gives the receiver back to the driver thread, and the next stand-by is this long again.
 const STANDBY: Duration = Duration::from_millis(1);
+/// The longest stand-by: the longest a peer's datagram waits in the socket's buffer once the
+/// application stops calling, and what a read left to send (credit, a receipt) waits if no
+/// call sends it first. A thread that stands by 1 ms at a time while calls receive wakes a
+/// thousand times a second, and each wake-up costs the exchange it falls in: weir-bench's
+/// `rtt` over 10,000 round trips, pinned to one CPU, ten alternated runs each, had p95
+/// 26–32 µs and p99 46–53 µs with every stand-by 1 ms, 20–23 µs and 35–43 µs with
+/// stand-bys doubling to 8 ms (adapters/bench/README.md, "Issue 35, eighth round"). Well
+/// under `max_ack_delay`'s default (25 ms), the delay a peer already allows our ACKs.
+const STANDBY_MOST: Duration = Duration::from_millis(8);
 
 /// What the calls and the driver thread share beside the driver: the socket, what is
 /// being sent and received, and how to wake the thread.
@@ -157,6 +168,28 @@ enum Duty {
     /// A call receives now: it parks until the core's deadline, and the call unparks it
     /// when its receive is over.
     Yield,
+}
+
+/// How a park of the driver thread in [`Duty::StandBy`] or [`Duty::Yield`] went.
+#[derive(Clone, Copy, Debug)]
+struct Stood {
+    /// No call received meanwhile.
+    quiet: bool,
+    /// It lasted to its end (no unpark: a call's, a deadline moved, ended it sooner).
+    over: bool,
+}
+
+impl Stood {
+    /// What the driver thread does next, and its next stand-by, after it parked in `duty`
+    /// with `standby` as its stand-by: a stand-by that lasted to its end with no call
+    /// receiving gives the receiver back; one in which calls received doubles the next.
+    fn next(self, duty: Duty, standby: Duration) -> (Duty, Duration) {
+        match (duty, self.quiet, self.over) {
+            (Duty::StandBy, true, true) => (Duty::Receive, STANDBY),
+            (Duty::StandBy, false, _) => (Duty::StandBy, (standby * 2).min(STANDBY_MOST)),
+            _ => (Duty::StandBy, standby),
+        }
+    }
 }
 
 impl Io {
@@ -259,8 +292,8 @@ impl Runtime for Calls {
             }
         });
         let mut sending = self.0.sending();
-        // Standing by, the driver thread wakes within STANDBY, and the calls that receive
-        // send after each receive.
+        // Standing by, the driver thread wakes within STANDBY_MOST, and the calls that
+        // receive send after each receive.
         let driver_sends_soon = sending.duty == Duty::StandBy
             || sending
                 .asleep_until
@@ -447,6 +480,7 @@ fn run(shared: &Arc<Shared>, io: &Io) {
     // Calls woken by the last receive.
     let mut woke = 0;
     let mut duty = Duty::Receive;
+    let mut standby = STANDBY;
     loop {
         // Held data waits for the rest of its burst until the hold ends (an unpark, a call's
         // or the endpoint's stop, ends the wait sooner).
@@ -470,7 +504,7 @@ fn run(shared: &Arc<Shared>, io: &Io) {
             }
             let longest = match (woke > 0, duty) {
                 (true, _) => WOKEN_WAIT,
-                (false, Duty::StandBy) => STANDBY,
+                (false, Duty::StandBy) => standby,
                 (false, Duty::Receive | Duty::Yield) => IDLE_WAIT,
             };
             let until = driver.deadline().map_or(now + longest, |t| t.min(now + longest));
@@ -482,6 +516,7 @@ fn run(shared: &Arc<Shared>, io: &Io) {
             Duty::Receive => match io.receiver.try_lock() {
                 Ok(mut receiver) => {
                     woke = io.receive(&mut receiver, shared, until.saturating_duration_since(now));
+                    standby = STANDBY;
                     if woke > 0 {
                         Duty::StandBy
                     } else {
@@ -494,14 +529,13 @@ fn run(shared: &Arc<Shared>, io: &Io) {
                 let receives = io.call_receives.load(Ordering::Acquire);
                 std::thread::park_timeout(until.saturating_duration_since(now));
                 woke = 0;
-                // A stand-by in which no call received gives the receiver back to this
-                // thread; an unpark before its end (a call's, a deadline moved) does not.
-                let quiet = io.call_receives.load(Ordering::Acquire) == receives;
-                if duty == Duty::StandBy && quiet && Instant::now() >= until {
-                    Duty::Receive
-                } else {
-                    Duty::StandBy
-                }
+                let stood = Stood {
+                    quiet: io.call_receives.load(Ordering::Acquire) == receives,
+                    over: Instant::now() >= until,
+                };
+                let next;
+                (next, standby) = stood.next(duty, standby);
+                next
             }
         };
         io.sending().asleep_until = None;

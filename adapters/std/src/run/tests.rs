@@ -1,6 +1,6 @@
 //! Who receives: the calling thread that waits, the wake-up that ends its receive when
-//! another thread wakes it, a receive that takes what the socket holds, and a dropped endpoint's socket let go by the threads that
-//! called it.
+//! another thread wakes it, a receive that takes what the socket holds, the driver thread's
+//! stand-bys, and a dropped endpoint's socket let go by the threads that called it.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use std::time::Instant;
 
-use super::{Release, Unpark, HOLD};
+use super::{Duty, Release, Stood, Unpark, HOLD, STANDBY, STANDBY_MOST};
 use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
@@ -203,4 +203,33 @@ fn a_held_send_leaves_without_another_call() {
     let mut firsts: Vec<u8> = (0..sent).map(|_| incoming.recv_message().unwrap()[0]).collect();
     firsts.sort_unstable();
     assert_eq!(firsts, (0..sent).collect::<Vec<u8>>());
+}
+
+/// The driver thread's stand-by doubles while calls receive, up to its longest, and gives
+/// the receiver back, at its first length again, once one passes with no call receiving.
+#[test]
+fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
+    let ms = Duration::from_millis;
+    let stood = |quiet, over| Stood { quiet, over };
+    let mut standby = STANDBY;
+    let mut seen = Vec::new();
+    for _ in 0..6 {
+        let duty;
+        (duty, standby) = stood(false, true).next(Duty::StandBy, standby);
+        assert!(duty == Duty::StandBy);
+        seen.push(standby);
+    }
+    assert_eq!(seen, [ms(2), ms(4), ms(8), ms(8), ms(8), ms(8)]);
+    assert_eq!(STANDBY_MOST, ms(8));
+    // Cut short by an unpark with no call receiving: it stands by again, as long.
+    let (duty, next) = stood(true, false).next(Duty::StandBy, standby);
+    assert!(duty == Duty::StandBy && next == standby);
+    // A whole stand-by with no call receiving: the receiver goes back, the length resets.
+    let (duty, next) = stood(true, true).next(Duty::StandBy, standby);
+    assert!(duty == Duty::Receive && next == STANDBY);
+    // Parked while a call received (`Yield`): it stands by next, its length kept.
+    for (quiet, over) in [(true, true), (false, true), (true, false), (false, false)] {
+        let (duty, next) = stood(quiet, over).next(Duty::Yield, ms(4));
+        assert!(duty == Duty::StandBy && next == ms(4), "{quiet} {over}");
+    }
 }
