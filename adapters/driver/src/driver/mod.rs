@@ -343,6 +343,11 @@ impl Driver {
     /// after releasing it ([`Shared`](crate::Shared)'s guard does), so that a task woken on
     /// another thread does not find the lock still held.
     pub(crate) fn take_woken(&mut self) -> SmallVec<[Waker; 4]> {
+        // (Most releases wake nothing: a draining collect costs them about 80 instructions,
+        // about 20 releases a round trip.)
+        if self.woken.is_empty() {
+            return SmallVec::new();
+        }
         self.woken.drain(..).collect()
     }
 
