@@ -26,11 +26,12 @@
 //! that has passed. The core's pacer asks for waits of microseconds, and its deadline has
 //! often passed by the time the task reads it (the core's clock is the one read before the
 //! sends just made). Fired at once every time (throw-away builds), the timer paced a sender
-//! sharing one CPU with its receiver a datagram or two per firing, 600 to 7,000 firings for
-//! weir-bench's 64 MiB `bulk` under `taskset -c 0`, at 440–730 MB/s against 740–835 with
-//! tokio's timer, which lets the pacer's releases gather for up to a millisecond and go
-//! together (this rule: 745–814). Waking at the pacer's microsecond would be a change of
-//! the adapter's behaviour, for an issue of its own.
+//! sharing one CPU with its receiver a datagram or two per firing, in most runs: up to
+//! 7,095 firings for weir-bench's 64 MiB `bulk` under `taskset -c 0`, 441–812 MB/s against
+//! 739–836 with tokio's timer, which lets the pacer's releases gather for up to a
+//! millisecond and go together (this rule: 745–814; adapters/bench/README.md, "Issue 35,
+//! eighth round"). Waking at the pacer's microsecond would be a change of the adapter's
+//! behaviour, for an issue of its own.
 
 use std::pin::Pin;
 use std::time::{Duration, Instant};
