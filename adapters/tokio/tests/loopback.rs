@@ -723,3 +723,46 @@ async fn each_connection_may_have_its_own_congestion_controller() {
     })
     .await
 }
+
+/// On Linux the driver task keeps its timer as a timerfd (module `alarm`), never as a tokio
+/// timer: an endpoint runs, exchanges messages and closes on a runtime without tokio's time
+/// driver. A tokio timer of the driver's, which makes every wait of the runtime carry a
+/// timeout (the round trip's tail, adapters/bench/README.md, "Issue 35, eighth round"),
+/// would panic here. (Bounded by a std watchdog: `bounded` needs tokio's timers.)
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn the_driver_keeps_no_tokio_timer_on_linux() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let server = Endpoint::bind(local(), config()).unwrap();
+            let client = Endpoint::bind(local(), config()).unwrap();
+            let conn = client.connect(server.local_addr()).await.unwrap();
+            let incoming = server.accept().await.unwrap();
+            for i in 0..100u32 {
+                let asked = payload(64, i);
+                // Queued: the one task that sends also reads, so a send waiting for the
+                // reader's receipt would wait for itself.
+                conn.send_message_with(asked.clone(), Confirm::Queued)
+                    .await
+                    .unwrap();
+                assert_eq!(incoming.recv_message().await.unwrap(), asked);
+                incoming
+                    .send_message_with(asked.clone(), Confirm::Queued)
+                    .await
+                    .unwrap();
+                assert_eq!(conn.recv_message().await.unwrap(), asked);
+            }
+            client.close().await;
+            server.close().await;
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(StdDuration::from_secs(60))
+        .expect("the exchange finished, without a tokio timer, within a minute");
+}
