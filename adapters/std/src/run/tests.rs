@@ -233,3 +233,33 @@ fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
         assert!(duty == Duty::StandBy && next == ms(4), "{quiet} {over}");
     }
 }
+
+/// Once the application stops calling, the driver thread takes the receiver back from its
+/// stand-by, however long calls kept receiving before: a peer's message is acknowledged with
+/// no call on this side. (The stand-by had grown to its longest: the round trips before ran
+/// with calls receiving for themselves.)
+#[test]
+fn the_driver_thread_receives_again_once_calls_stop() {
+    let (server, client, conn, incoming) = connected();
+    let echo = std::thread::spawn(move || {
+        for _ in 0..200 {
+            let m = incoming.recv_message().unwrap();
+            incoming.send_message(m).unwrap();
+        }
+        incoming
+    });
+    for i in 0..200u8 {
+        conn.send_message(Bytes::from(vec![i; 64])).unwrap();
+        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i; 64]));
+    }
+    let incoming = echo.join().unwrap();
+    assert!(
+        server.io.call_receives.load(Ordering::Acquire) > 0,
+        "no call received"
+    );
+    // No call on the server now: only its driver thread can receive and acknowledge.
+    conn.send_message_with(Bytes::from_static(b"unread"), Confirm::Acknowledged)
+        .unwrap();
+    assert_eq!(incoming.recv_message().unwrap(), Bytes::from_static(b"unread"));
+    drop(client);
+}
