@@ -199,16 +199,14 @@ impl RangeSet {
 
     /// The B-tree form, moving the inline ranges into it first.
     fn tree(&mut self) -> &mut BTreeMap<u64, u64> {
-        if let RangeSet::Inline { len, ranges } = self {
-            let map = ranges[..*len as usize].iter().copied().collect();
-            *self = RangeSet::Tree(map);
-        }
         match self {
             RangeSet::Tree(map) => map,
-            // Unreachable whatever the input: the `if let` above replaced an inline set with
-            // a tree. The borrow checker cannot return the map from inside that branch.
-            #[allow(clippy::unreachable)]
-            RangeSet::Inline { .. } => unreachable!("made a tree above"),
+            RangeSet::Inline { len, ranges } => {
+                let map = ranges[..*len as usize].iter().copied().collect();
+                *self = RangeSet::Tree(map);
+                // Once more, now a tree: the first arm.
+                self.tree()
+            }
         }
     }
 
