@@ -1,8 +1,8 @@
 //! The driver task's one timer (`run`), kept where waiting on it costs the runtime nothing:
 //! set to the time module `timer` decides, and fired once that time comes.
 //!
-//! Input: each [`Move`] of module `timer`. Output: a future that completes when the armed
-//! time has come.
+//! Input: the driver's deadline, which it follows as module `timer` decides ([`Move`]).
+//! Output: a future that completes when the armed time has come, which disarms it.
 //!
 //! A tokio timer has every wait of the runtime's thread carry a timeout, the time to the
 //! next timer, and a wait with a timeout arms a kernel timer and cancels it on waking: in a
@@ -38,13 +38,13 @@ use std::time::{Duration, Instant};
 
 use tokio::time::Sleep;
 
-use crate::timer::Move;
+use crate::timer::{self, Move};
 
 /// The timer (see the module documentation).
 pub(crate) struct Alarm {
     kind: Kind,
-    /// The time it was last set for.
-    at: Instant,
+    /// The time it is armed for: none before the first deadline, nor once it fired.
+    armed: Option<Instant>,
 }
 
 enum Kind {
@@ -62,31 +62,45 @@ enum Kind {
 }
 
 impl Alarm {
-    /// A timer set to now: the driver task arms it before it waits for it.
+    /// A timer not armed yet.
     pub(crate) fn new() -> Alarm {
-        let at = Instant::now();
+        let now = Instant::now();
         #[cfg(any(target_os = "linux", target_os = "android"))]
         match fd::Fd::new() {
             Ok(fd) => {
                 let kind = Kind::Fd {
                     fd,
-                    origin: at,
+                    origin: now,
                     due: false,
                 };
-                return Alarm { kind, at };
+                return Alarm { kind, armed: None };
             }
             Err(e) => tracing::debug!(%e, "no timerfd: the driver task keeps a tokio timer"),
         }
-        Alarm { kind: sleep(at), at }
+        Alarm {
+            kind: sleep(now),
+            armed: None,
+        }
+    }
+
+    /// Follows the driver's `deadline` as module `timer` decides; the driver's clock last
+    /// read `seen`.
+    pub(crate) fn follow(&mut self, deadline: Option<Instant>, seen: Instant) {
+        self.apply(timer::next(deadline, self.armed, seen));
+    }
+
+    /// Whether it is armed: [`fired`](Self::fired) is worth waiting for.
+    pub(crate) fn is_armed(&self) -> bool {
+        self.armed.is_some()
     }
 
     /// Sets the timer as `step` says.
-    pub(crate) fn apply(&mut self, step: Move) {
+    fn apply(&mut self, step: Move) {
         let at = match step {
             Move::Arm(at) | Move::Later(at) => at,
             Move::Stay => return,
         };
-        self.at = at;
+        self.armed = Some(at);
         match &mut self.kind {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             Kind::Fd { fd, origin, due } => {
@@ -108,8 +122,14 @@ impl Alarm {
         }
     }
 
-    /// Completes once the time set has come (at once if it has, or if it was never set).
+    /// Completes once the time armed has come (at once if it has, or if it was never
+    /// armed), and disarms it. Dropped before it completes, it leaves the timer armed.
     pub(crate) async fn fired(&mut self) {
+        self.expired().await;
+        self.armed = None;
+    }
+
+    async fn expired(&mut self) {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if let Kind::Fd { fd, due, .. } = &mut self.kind {
             if std::mem::take(due) {
@@ -119,7 +139,7 @@ impl Alarm {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::error!(%e, "the timerfd cannot be waited for: the driver task keeps a tokio timer");
-                    self.kind = sleep(self.at);
+                    self.kind = sleep(self.armed.unwrap_or_else(Instant::now));
                 }
             }
         }
@@ -234,10 +254,13 @@ mod tests {
 
     /// The timer fires once its time has come, and not before: set to the past it fires at
     /// once; set again later, a wait shorter than that ends first; moved earlier, it fires
-    /// then. (Only the order of events is asserted, not how long anything took.)
+    /// then; firing disarms it, and following a deadline arms it. (Only the order of events
+    /// is asserted, not how long anything took.)
     async fn fires_when_set_and_follows_its_moves(mut alarm: Alarm) {
+        assert!(!alarm.is_armed(), "armed before any deadline");
         alarm.apply(Move::Arm(Instant::now()));
         alarm.fired().await;
+        assert!(!alarm.is_armed(), "still armed once fired");
         alarm.apply(Move::Later(Instant::now() + Duration::from_secs(3600)));
         let waited = tokio::select! {
             biased;
@@ -250,6 +273,12 @@ mod tests {
         alarm.fired().await;
         alarm.apply(Move::Arm(Instant::now()));
         alarm.fired().await;
+        let now = Instant::now();
+        alarm.follow(Some(now), now);
+        assert!(alarm.is_armed(), "a deadline followed arms it");
+        alarm.fired().await;
+        alarm.follow(None, now);
+        assert!(!alarm.is_armed(), "no deadline arms nothing");
     }
 
     #[tokio::test]
@@ -267,7 +296,10 @@ mod tests {
     #[tokio::test]
     async fn the_tokio_timer_fires_when_set_and_follows_its_moves() {
         let at = Instant::now();
-        let alarm = Alarm { kind: sleep(at), at };
+        let alarm = Alarm {
+            kind: sleep(at),
+            armed: None,
+        };
         fires_when_set_and_follows_its_moves(alarm).await;
     }
 }

@@ -27,7 +27,6 @@ use weir_driver::{Batch, Inbox, Outbox, Router, Shared};
 
 use crate::alarm::Alarm;
 use crate::socket::{Readable, Socket};
-use crate::timer;
 
 /// Receives per wake-up before the task sends and yields.
 const RECV_BURST: usize = 32;
@@ -70,7 +69,6 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
     // One timer for the task's life (module `alarm`), moved as module `timer` says: to an
     // earlier deadline at once, to a later one only once the armed one is near.
     let mut alarm = Alarm::new();
-    let mut armed: Option<std::time::Instant> = None;
     loop {
         loop {
             let batch = outbox.next(&mut shared.driver(), state.max_gso_segments());
@@ -84,11 +82,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
         if done {
             return;
         }
-        let step = timer::next(deadline, armed, seen);
-        if let timer::Move::Arm(at) | timer::Move::Later(at) = step {
-            armed = Some(at);
-        }
-        alarm.apply(step);
+        alarm.follow(deadline, seen);
         let mut woke = 0;
         tokio::select! {
             // A call left something to send, or moved the deadline (a permit stored while
@@ -110,8 +104,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net
                     }
                 }
             }
-            () = alarm.fired(), if armed.is_some() => {
-                armed = None;
+            () = alarm.fired(), if alarm.is_armed() => {
                 shared.driver().handle_timeout();
             }
         }
