@@ -180,9 +180,7 @@ impl Locked<'_> {
         let woken = self.0.as_mut().map(|d| d.take_woken()).unwrap_or_default();
         drop(self.0.take());
         let n = woken.len();
-        if n > 0 {
-            woken.into_iter().for_each(Waker::wake);
-        }
+        woken.into_iter().for_each(Waker::wake);
         n
     }
 }
