@@ -37,22 +37,29 @@ fn connected() -> (Endpoint, Endpoint, Connection, Connection) {
     (server, client, conn, incoming)
 }
 
+/// `n` round trips of 64 bytes from this thread through `conn` to a thread that echoes
+/// each on `incoming`, which it hands back.
+fn round_trips(conn: &Connection, incoming: Connection, n: u8) -> Connection {
+    let echo = std::thread::spawn(move || {
+        for _ in 0..n {
+            let m = incoming.recv_message().unwrap();
+            incoming.send_message(m).unwrap();
+        }
+        incoming
+    });
+    for i in 0..n {
+        conn.send_message(Bytes::from(vec![i; 64])).unwrap();
+        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i; 64]));
+    }
+    echo.join().unwrap()
+}
+
 /// Round trips between two threads: the waits are received by the waiting threads
 /// themselves (after the first, which the driver thread answers while it receives).
 #[test]
 fn a_waiting_call_receives_for_itself() {
     let (server, client, conn, incoming) = connected();
-    let echo = std::thread::spawn(move || {
-        for _ in 0..50 {
-            let m = incoming.recv_message().unwrap();
-            incoming.send_message(m).unwrap();
-        }
-    });
-    for i in 0..50u8 {
-        conn.send_message(Bytes::from(vec![i; 64])).unwrap();
-        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i; 64]));
-    }
-    echo.join().unwrap();
+    round_trips(&conn, incoming, 50);
     for ep in [&server, &client] {
         assert!(
             ep.io.call_receives.load(Ordering::Acquire) > 0,
@@ -241,18 +248,7 @@ fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
 #[test]
 fn the_driver_thread_receives_again_once_calls_stop() {
     let (server, client, conn, incoming) = connected();
-    let echo = std::thread::spawn(move || {
-        for _ in 0..200 {
-            let m = incoming.recv_message().unwrap();
-            incoming.send_message(m).unwrap();
-        }
-        incoming
-    });
-    for i in 0..200u8 {
-        conn.send_message(Bytes::from(vec![i; 64])).unwrap();
-        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i; 64]));
-    }
-    let incoming = echo.join().unwrap();
+    let incoming = round_trips(&conn, incoming, 200);
     assert!(
         server.io.call_receives.load(Ordering::Acquire) > 0,
         "no call received"
