@@ -82,28 +82,35 @@ fn the_round_trip_count_is_set_from_the_environment() {
     }
 }
 
-/// Raw UDP's round trips with `env` set complete and report their figures.
-fn raw_udp_round_trips_complete_with(env: &[(&str, &str)]) {
+/// Raw UDP's round trips with `env` set complete and report their figures, and each side
+/// says it keeps the timer `kind`.
+fn raw_udp_round_trips_complete_with(env: &[(&str, &str)], kind: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
         .args(["worker", "udp", "rtt"])
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("RttP50="), "{stdout}");
+    let said = format!("raw UDP keeps a {kind} firing every 2ms");
+    assert_eq!(stderr.matches(&said).count(), 2, "{stderr}");
 }
 
 /// `WEIR_BENCH_UDP_TIMER_MS=N` keeps a timer pending on raw UDP's runtimes: the run still
 /// completes and reports its figures (the timer task never ends the runtime's work).
 #[test]
 fn raw_udp_with_a_pending_timer_completes_its_round_trips() {
-    raw_udp_round_trips_complete_with(&[("WEIR_BENCH_UDP_TIMER_MS", "2")]);
+    raw_udp_round_trips_complete_with(&[("WEIR_BENCH_UDP_TIMER_MS", "2")], "tokio timer");
 }
 
 /// The same with the timer a timerfd (`WEIR_BENCH_UDP_TIMERFD=1`), where there is one.
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn raw_udp_with_a_pending_timerfd_completes_its_round_trips() {
-    raw_udp_round_trips_complete_with(&[("WEIR_BENCH_UDP_TIMER_MS", "2"), ("WEIR_BENCH_UDP_TIMERFD", "1")]);
+    raw_udp_round_trips_complete_with(
+        &[("WEIR_BENCH_UDP_TIMER_MS", "2"), ("WEIR_BENCH_UDP_TIMERFD", "1")],
+        "timerfd",
+    );
 }

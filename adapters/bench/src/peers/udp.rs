@@ -79,9 +79,11 @@ fn keep_a_timer_pending() {
     };
     #[cfg(any(target_os = "linux", target_os = "android"))]
     if std::env::var_os("WEIR_BENCH_UDP_TIMERFD").is_some_and(|v| v == "1") {
+        eprintln!("raw UDP keeps a timerfd firing every {every:?}");
         timerfd::keep_firing(every);
         return;
     }
+    eprintln!("raw UDP keeps a tokio timer firing every {every:?}");
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(every).await;
