@@ -581,7 +581,8 @@ impl Connection {
         self.receipts.forget_unread(id);
         self.take_stream(id);
         self.forget_message(id);
-        self.streams.remove(id);
+        let spares = usize::try_from(self.stream_count.concurrent()).unwrap_or(usize::MAX);
+        self.streams.remove(id, spares);
     }
 
     /// Queues a MAX_STREAMS when one is due (`StreamCount::grant_due`).
