@@ -136,6 +136,7 @@ mod relay;
 mod replay;
 mod stats;
 mod stream;
+mod stream_slots;
 mod thin_deque;
 pub mod time;
 mod transitions;

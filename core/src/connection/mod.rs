@@ -93,7 +93,6 @@ mod send_buffer;
 mod send_gate;
 mod stream_count;
 mod stream_frames;
-mod stream_slots;
 mod stream_table;
 mod streams;
 mod tap;

@@ -8,7 +8,7 @@
 //! is the rest of the connection's to decide.
 //!
 //! Why boxes: a stream's state is several hundred bytes, and the table (module
-//! `stream_slots`) moves its entries about on insert and removal (a B-tree of the states
+//! `crate::stream_slots`) moves its entries about on insert and removal (a B-tree of the states
 //! themselves once made that a tenth of the per-message cost). Why spare boxes: a
 //! connection carrying a message per stream then allocates no box per message; what is
 //! kept is the allocation, emptied, until the connection has been quiet for a second (a
@@ -23,15 +23,16 @@ use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::stream_slots::StreamSlots;
 use super::StreamState;
 use crate::event::Priority;
+use crate::stream_slots::StreamSlots;
 use crate::wire::StreamId;
 
 /// The streams of one connection.
 #[derive(Debug, Default)]
 pub(super) struct StreamTable {
-    streams: StreamSlots,
+    #[allow(clippy::vec_box)]
+    streams: StreamSlots<Box<StreamState>>,
     /// What only an active connection needs: boxed, made by the first stream ended or
     /// queued, let go by a trim once nothing is queued (an idle connection pays a pointer).
     active: Option<Box<Active>>,
@@ -48,31 +49,31 @@ struct Active {
 
 impl StreamTable {
     pub(super) fn get(&self, id: &StreamId) -> Option<&StreamState> {
-        self.streams.get(*id)
+        self.streams.get(*id).map(|b| &**b)
     }
 
     pub(super) fn get_mut(&mut self, id: &StreamId) -> Option<&mut StreamState> {
-        self.streams.get_mut(*id)
+        self.streams.get_mut(*id).map(|b| &mut **b)
     }
 
     pub(super) fn len(&self) -> usize {
         self.streams.len()
     }
 
-    /// Every stream, in no useful order (module `stream_slots`): for order-free folds.
+    /// Every stream, in no useful order (module `crate::stream_slots`): for order-free folds.
     pub(super) fn values(&self) -> impl Iterator<Item = &StreamState> {
-        self.streams.iter().map(|(_, s)| s)
+        self.streams.iter().map(|(_, s)| &**s)
     }
 
-    /// Every stream with its id, in no useful order (module `stream_slots`).
+    /// Every stream with its id, in no useful order (module `crate::stream_slots`).
     pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
-        self.streams.iter()
+        self.streams.iter().map(|(id, s)| (id, &**s))
     }
 
-    /// Every stream with its id, to change, in no useful order (module `stream_slots`): for
+    /// Every stream with its id, to change, in no useful order (module `crate::stream_slots`): for
     /// changes that do not depend on one another.
     pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut StreamState)> {
-        self.streams.iter_mut()
+        self.streams.iter_mut().map(|(id, s)| (id, &mut **s))
     }
 
     /// A new stream, in a spare box if there is one.

@@ -1,7 +1,8 @@
-//! A connection's streams by id, in a table indexed by the id itself: what
-//! [`StreamTable`](super::stream_table::StreamTable) keeps its streams' boxes in.
+//! Values by stream id, in a table indexed by the id itself: what a connection's
+//! [`StreamTable`](crate::connection) keeps its streams' boxes in, and what its receipts
+//! (module `delivery`) keep the streams owed, held and awaited in.
 //!
-//! Inputs: ids to insert, look up and remove. Outputs: the boxes. Stream ids run up from 0,
+//! Inputs: ids to insert, look up and remove. Outputs: the values. Stream ids run up from 0,
 //! one side's even and the other's odd (spec/protocol.md §4.12), and the streams open at a
 //! time are mostly a window of recent ids: so an id's low bits are its place in a table of a
 //! power of two slots, and the ids of one window land in slots of their own. Ids that share
@@ -9,39 +10,44 @@
 //! (open addressing, linear probing); a removal moves the entries after it back (backward
 //! shift), so a lookup stops at the first empty slot and no tombstone is ever left. The
 //! table stays at most half full, doubling when it would pass that; it shrinks only at the
-//! connection's trim (spec §8, Liveness), to fit the streams still open, or is let go if none
-//! is: its size follows the most streams open at once since the last trim, not the most ever
-//! open. Not as streams end: a connection whose messages come a burst at a time (up to the
-//! peer's stream limit, then none) halved and doubled its table with every burst (784 moves
-//! of the whole table in 10,000 messages of 1 KiB), and one whose messages come one at a
-//! time (a request, then its answer) would make and free the table for every one.
+//! connection's trim (spec §8, Liveness), to fit what it still holds, or is let go if it
+//! holds nothing: its size follows the most entries held at once since the last trim, not
+//! the most ever held. Not as entries go: a connection whose messages come a burst at a time
+//! (up to the peer's stream limit, then none) halved and doubled its table with every burst
+//! (784 moves of the whole table in 10,000 messages of 1 KiB), and one whose messages come
+//! one at a time (a request, then its answer) would make and free the table for every one.
 //!
 //! Why not a B-tree: with a stream per message, every message inserted and removed a key,
 //! and its lookups went through nodes spread over the heap; this table costs one probe for
 //! most lookups. Iteration order is the slots' order, which the same inserts and removals
-//! always give alike (nothing here is random): deterministic, but not the ids' order, so
-//! only order-free folds (sums, any) iterate.
+//! always give alike (nothing here is random): deterministic, but not the ids' order.
 
-use alloc::boxed::Box;
 use alloc::vec::Vec;
 
-use super::StreamState;
 use crate::wire::StreamId;
 
 /// The fewest slots a table that holds anything has.
 const MIN_SLOTS: usize = 8;
 
-/// Streams by id (module docs).
-#[derive(Debug, Default)]
-pub(super) struct StreamSlots {
+/// Values by stream id (module docs).
+#[derive(Debug)]
+pub(crate) struct StreamSlots<V> {
     /// A power of two of them, or none.
-    #[allow(clippy::vec_box)]
-    slots: Vec<Option<(StreamId, Box<StreamState>)>>,
+    slots: Vec<Option<(StreamId, V)>>,
     len: usize,
 }
 
-impl StreamSlots {
-    pub(super) fn len(&self) -> usize {
+impl<V> Default for StreamSlots<V> {
+    fn default() -> Self {
+        StreamSlots {
+            slots: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<V> StreamSlots<V> {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
@@ -50,7 +56,11 @@ impl StreamSlots {
     }
 
     fn home(&self, id: StreamId) -> usize {
-        // The low bits, truncated on a 32-bit target: a place, not the id.
+        // The low bits, truncated on a 32-bit target: a place, not the id. Not the index
+        // alone (the id without its side's bit): a table of one side's ids then leaves every
+        // other slot empty, which ends a removal's backward shift at the next slot, where a
+        // window of consecutive indices packed in a run made every removal walk the whole
+        // run (in-memory messages took 24% more instructions).
         id.0 as usize & self.mask()
     }
 
@@ -70,41 +80,49 @@ impl StreamSlots {
         }
     }
 
-    pub(super) fn get(&self, id: StreamId) -> Option<&StreamState> {
-        let i = self.find(id)?;
-        self.slots[i].as_ref().map(|(_, b)| &**b)
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
     }
 
-    pub(super) fn get_mut(&mut self, id: StreamId) -> Option<&mut StreamState> {
-        let i = self.find(id)?;
-        self.slots[i].as_mut().map(|(_, b)| &mut **b)
+    pub(crate) fn contains(&self, id: StreamId) -> bool {
+        self.find(id).is_some()
     }
 
-    /// Puts `state` in as stream `id`; what `id` held before is returned.
-    pub(super) fn insert(&mut self, id: StreamId, state: Box<StreamState>) -> Option<Box<StreamState>> {
+    pub(crate) fn get(&self, id: StreamId) -> Option<&V> {
+        let i = self.find(id)?;
+        self.slots[i].as_ref().map(|(_, v)| v)
+    }
+
+    pub(crate) fn get_mut(&mut self, id: StreamId) -> Option<&mut V> {
+        let i = self.find(id)?;
+        self.slots[i].as_mut().map(|(_, v)| v)
+    }
+
+    /// Puts `value` in as `id`'s; what `id` held before is returned.
+    pub(crate) fn insert(&mut self, id: StreamId, value: V) -> Option<V> {
         if let Some(i) = self.find(id) {
-            return self.slots[i].replace((id, state)).map(|(_, b)| b);
+            return self.slots[i].replace((id, value)).map(|(_, v)| v);
         }
         if (self.len + 1) * 2 > self.slots.len() {
             self.resize((self.slots.len() * 2).max(MIN_SLOTS));
         }
-        self.place(id, state);
+        self.place(id, value);
         self.len += 1;
         None
     }
 
     /// Puts `id` in the first free slot from its place (the table has one).
-    fn place(&mut self, id: StreamId, state: Box<StreamState>) {
+    fn place(&mut self, id: StreamId, value: V) {
         let mut i = self.home(id);
         while self.slots[i].is_some() {
             i = (i + 1) & self.mask();
         }
-        self.slots[i] = Some((id, state));
+        self.slots[i] = Some((id, value));
     }
 
-    /// Takes stream `id` out, moving back the entries after it that its slot kept from
+    /// Takes `id`'s value out, moving back the entries after it that its slot kept from
     /// their places.
-    pub(super) fn remove(&mut self, id: StreamId) -> Option<Box<StreamState>> {
+    pub(crate) fn remove(&mut self, id: StreamId) -> Option<V> {
         let mut hole = self.find(id)?;
         let (_, taken) = self.slots[hole].take()?;
         self.len -= 1;
@@ -130,8 +148,8 @@ impl StreamSlots {
     }
 
     /// Lets the table go if it holds nothing, or shrinks it to fit what it holds (a trim:
-    /// an idle connection holds no table, a quiet one the least that fits its streams).
-    pub(super) fn trim(&mut self) {
+    /// an idle connection holds no table, a quiet one the least that fits its entries).
+    pub(crate) fn trim(&mut self) {
         if self.len == 0 {
             self.slots = Vec::new();
         } else {
@@ -146,19 +164,19 @@ impl StreamSlots {
     /// entries), in slot order.
     fn resize(&mut self, n: usize) {
         let old = core::mem::replace(&mut self.slots, (0..n).map(|_| None).collect());
-        for (id, state) in old.into_iter().flatten() {
-            self.place(id, state);
+        for (id, value) in old.into_iter().flatten() {
+            self.place(id, value);
         }
     }
 
-    /// Every stream with its id, in no useful order (module docs).
-    pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
-        self.slots.iter().flatten().map(|(id, b)| (*id, &**b))
+    /// Every entry, in no useful order (module docs).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (StreamId, &V)> {
+        self.slots.iter().flatten().map(|(id, v)| (*id, v))
     }
 
-    /// Every stream with its id, to change, in no useful order (module docs).
-    pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut StreamState)> {
-        self.slots.iter_mut().flatten().map(|(id, b)| (*id, &mut **b))
+    /// Every entry, to change, in no useful order (module docs).
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut V)> {
+        self.slots.iter_mut().flatten().map(|(id, v)| (*id, v))
     }
 }
 
@@ -166,14 +184,6 @@ impl StreamSlots {
 mod tests {
     use super::*;
     use alloc::collections::BTreeMap;
-
-    /// A stream state told apart by `n`, kept in a field the table never reads.
-    fn state(n: u64) -> Box<StreamState> {
-        Box::new(StreamState {
-            released: n,
-            ..StreamState::default()
-        })
-    }
 
     #[test]
     fn the_table_agrees_with_a_map_through_windows_stragglers_and_shrinking() {
@@ -190,10 +200,7 @@ mod tests {
                 0..=4 => {
                     let id = StreamId(next);
                     next += 1 + (x >> 8) % 2;
-                    assert_eq!(
-                        table.insert(id, state(step)).is_some(),
-                        model.insert(id, step).is_some()
-                    );
+                    assert_eq!(table.insert(id, step).is_some(), model.insert(id, step).is_some());
                 }
                 5..=8 => {
                     // Mostly the oldest ids go, now and then one far back stays.
@@ -203,17 +210,17 @@ mod tests {
                         model.keys().nth(usize::from(model.len() > 40)).copied()
                     };
                     if let Some(id) = id {
-                        assert_eq!(table.remove(id).map(|b| b.released), model.remove(&id));
+                        assert_eq!(table.remove(id), model.remove(&id));
                     }
                 }
                 _ => {
                     let id = StreamId(x % (next + 1));
-                    assert_eq!(table.get(id).map(|s| s.released), model.get(&id).copied());
+                    assert_eq!(table.get(id).copied(), model.get(&id).copied());
                 }
             }
             assert_eq!(table.len(), model.len());
         }
-        let mut all: Vec<_> = table.iter().map(|(id, s)| (id, s.released)).collect();
+        let mut all: Vec<_> = table.iter().map(|(id, s)| (id, *s)).collect();
         all.sort_unstable();
         assert_eq!(all, model.into_iter().collect::<Vec<_>>());
         // Down to a few streams, it keeps its size until a trim shrinks it to fit them;
