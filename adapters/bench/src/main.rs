@@ -162,8 +162,9 @@ fn run_worker(args: &[&str]) -> Result<String, String> {
 fn worker(peer: Peer, workload: Workload) -> ExitCode {
     match peer.run(workload) {
         Ok(mut figures) => {
-            if let Some(rss) = peak_rss_mib() {
-                figures.push((Metric::PeakRssMiB, rss));
+            if let Some((peak, file)) = peak_rss_mib() {
+                figures.push((Metric::PeakRssMiB, peak));
+                figures.push((Metric::PeakAnonMiB, peak - file));
             }
             println!("{RESULT_TAG}{}", report::format(&figures));
             ExitCode::SUCCESS
@@ -175,10 +176,14 @@ fn worker(peer: Peer, workload: Workload) -> ExitCode {
     }
 }
 
-/// This process's peak resident set (Linux's `VmHWM`), in MiB.
-fn peak_rss_mib() -> Option<f64> {
+/// This process's peak resident set (Linux's `VmHWM`) and its file-backed pages resident
+/// now (`RssFile`), in MiB.
+fn peak_rss_mib() -> Option<(f64, f64)> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib / 1024.0)
+    let field = |name: &str| -> Option<f64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib / 1024.0)
+    };
+    Some((field("VmHWM:")?, field("RssFile:")?))
 }

@@ -143,7 +143,11 @@ pub fn table(runs: &Runs, peers: &[Peer], workloads: &[Workload], reps: usize) -
     }
     out.push('\n');
     for &w in workloads {
-        for &m in w.metrics().iter().chain(&[Metric::PeakRssMiB]) {
+        for &m in w
+            .metrics()
+            .iter()
+            .chain(&[Metric::PeakRssMiB, Metric::PeakAnonMiB])
+        {
             let _ = write!(out, "| {} | {} | {} |", describe(w), placement(w), m.key());
             for &p in peers {
                 let cell = runs.values(p, w, m).map_or("–".to_string(), |v| {
@@ -163,7 +167,7 @@ pub fn table(runs: &Runs, peers: &[Peer], workloads: &[Workload], reps: usize) -
 /// Issue 10's goals, as ratios of medians in this run, for each weir adapter.
 fn goals(runs: &Runs, peers: &[Peer]) -> String {
     type Goal = (&'static str, &'static str, fn(&Runs, Peer) -> Option<f64>);
-    let goals: [Goal; 9] = [
+    let goals: [Goal; 11] = [
         ("bulk MB/s ÷ quinn's", "≥ 1.5", |r, p| {
             ratio(r, p, Peer::Quinn, Workload::Bulk, Metric::BulkMBps)
         }),
@@ -191,6 +195,16 @@ fn goals(runs: &Runs, peers: &[Peer]) -> String {
         ("peak RSS, round trips ÷ quinn's", "≤ 1", |r, p| {
             ratio(r, p, Peer::Quinn, Workload::Rtt, Metric::PeakRssMiB)
         }),
+        (
+            "peak RSS less file pages, messages ÷ quinn's",
+            "≤ 1",
+            |r, p| ratio(r, p, Peer::Quinn, Workload::Messages, Metric::PeakAnonMiB),
+        ),
+        (
+            "peak RSS less file pages, round trips ÷ quinn's",
+            "≤ 1",
+            |r, p| ratio(r, p, Peer::Quinn, Workload::Rtt, Metric::PeakAnonMiB),
+        ),
     ];
     let weirs: Vec<Peer> = peers
         .iter()
@@ -230,7 +244,11 @@ mod tests {
 
     #[test]
     fn a_report_reads_back() {
-        let figures = vec![(Metric::RttP50, 14.25), (Metric::PeakRssMiB, 3.5)];
+        let figures = vec![
+            (Metric::RttP50, 14.25),
+            (Metric::PeakRssMiB, 3.5),
+            (Metric::PeakAnonMiB, 1.25),
+        ];
         assert_eq!(parse(&format(&figures)).unwrap(), figures);
         assert!(parse(" Nonsense=1").is_err());
         assert!(parse(" RttP50=x").is_err());
