@@ -33,8 +33,8 @@ fn a_bulk_transfer_allocates_less_than_once_per_datagram() {
     assert!(per < 0.3, "{per:.3} allocations per datagram");
 }
 
-/// 1,000 messages of 1 KiB, each a stream of its own, each read whole: 2.35 allocations per
-/// message. Up to the peer's 128 streams are in flight at once (the pacer lets out up to 256
+/// 1,000 messages of 1 KiB, each a stream of its own, each read whole: 1.82 allocations per
+/// message (2.35 while a packet's record of its frames held two inline, not three). Up to the peer's 128 streams are in flight at once (the pacer lets out up to 256
 /// datagrams per 1 ms tick of the harness), and a connection keeps as many ended streams'
 /// boxes for reuse as the peer may keep open, until its trim, and its stream table at the
 /// size the most streams open needed: 5.92 when it kept 8 boxes and its table halved and
@@ -47,7 +47,7 @@ fn a_message_costs_a_bounded_number_of_allocations() {
     assert_eq!(p.messages(&msgs), msgs.len());
     let per = (allocations() - before) as f64 / msgs.len() as f64;
     println!("{per:.2} allocations per message");
-    assert!(per < 3.0, "{per:.2} allocations per message");
+    assert!(per < 2.5, "{per:.2} allocations per message");
 }
 
 /// Round trips of 64 bytes each way, each message read whole before the answer goes (the

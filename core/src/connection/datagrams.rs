@@ -156,7 +156,7 @@ impl Connection {
     pub(super) fn fill_datagrams(
         &mut self,
         w: &mut PacketWriter<'_>,
-        sent: &mut SmallVec<[SentFrame; 2]>,
+        sent: &mut SmallVec<[SentFrame; 3]>,
         empty: usize,
     ) {
         let stats = &mut self.stats;

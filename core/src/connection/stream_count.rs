@@ -111,9 +111,21 @@ impl StreamCount {
 
     /// Whether a MAX_STREAMS is due: there is more to grant than the peer heard, and it has
     /// used half of what it heard (announcing each stream freed would cost a datagram each).
+    /// A due grant rides in the next packet that goes anyway (spec §8, Streams and credit).
     pub(super) fn grant_due(&self) -> bool {
-        let left = self.announced.saturating_sub(self.peer_opened);
-        self.local_max > self.announced && left <= self.concurrent / 2
+        self.local_max > self.announced && self.left() <= self.concurrent / 2
+    }
+
+    /// Whether a due grant goes at once, in a packet of its own if need be: the peer has a
+    /// quarter or less of what it heard left, so waiting for a packet to ride in could
+    /// leave it without streams to open.
+    pub(super) fn grant_urgent(&self) -> bool {
+        self.local_max > self.announced && self.left() <= self.concurrent / 4
+    }
+
+    /// The streams the peer may still open under the limit it heard.
+    fn left(&self) -> u64 {
+        self.announced.saturating_sub(self.peer_opened)
     }
 
     /// The limit a MAX_STREAMS carries now.
@@ -170,10 +182,27 @@ mod tests {
         assert!(!c.grant_due(), "3 of 4 still unused");
         c.peer_uses(1).unwrap();
         assert!(c.grant_due(), "half used, one more to grant");
+        assert!(!c.grant_urgent(), "a quarter or more left: it rides");
         assert_eq!(c.local_max(), 5);
         c.announced();
         assert!(!c.grant_due(), "nothing more than it heard");
         c.release();
         assert!(!c.grant_due(), "3 of 5 still unused");
+    }
+
+    #[test]
+    fn a_grant_goes_at_once_when_a_quarter_or_less_is_left() {
+        let mut c = StreamCount::new(8);
+        c.peer_uses(3).unwrap();
+        c.release();
+        assert_eq!((c.grant_due(), c.grant_urgent()), (true, false), "4 of 8 left");
+        c.peer_uses(5).unwrap();
+        assert_eq!((c.grant_due(), c.grant_urgent()), (true, true), "2 of 8 left");
+        c.announced();
+        assert_eq!(
+            (c.grant_due(), c.grant_urgent()),
+            (false, false),
+            "heard 9, 3 left"
+        );
     }
 }

@@ -585,9 +585,11 @@ impl Connection {
         self.streams.remove(id, spares);
     }
 
-    /// Queues a MAX_STREAMS when one is due (`StreamCount::grant_due`).
+    /// Queues a MAX_STREAMS when one must go at once (`StreamCount::grant_urgent`); one
+    /// that is only due rides in the next packet (`transmit.rs`, spec §8, Streams and
+    /// credit).
     pub(super) fn grant_streams(&mut self) {
-        if self.stream_count.grant_due() {
+        if self.stream_count.grant_urgent() {
             self.control.push(Control::MaxStreams);
         }
     }

@@ -171,7 +171,7 @@ impl Connection {
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
-        let mut sent: SmallVec<[SentFrame; 2]> = SmallVec::new();
+        let mut sent: SmallVec<[SentFrame; 3]> = SmallVec::new();
         let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {
@@ -188,6 +188,13 @@ impl Connection {
             sent.push(SentFrame::Control(Control::Ping));
             w.pad_to(size).ok()?;
         } else {
+            // A grant of streams that is due but not urgent rides here, in a packet that goes
+            // anyway: sent on its own as the request that made it due arrived, it cost a
+            // datagram, and the peer's acknowledgement another, every half of the limit
+            // (spec §8, Streams and credit).
+            if self.stream_count.grant_due() {
+                self.control.push(Control::MaxStreams);
+            }
             while let Some(c) = self.control.front() {
                 let Some(frame) = self.control_frame(c) else {
                     self.control.pop_front();
@@ -280,7 +287,7 @@ impl Connection {
     /// Adds STREAM frames while there is room: higher priority classes first; within a
     /// class streams take turns (round robin), and a stream's turn lasts until it has
     /// nothing more to send or the datagram is full. Notes what waits on credit, to report.
-    pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 2]>) {
+    pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 3]>) {
         for class in 0..Priority::COUNT {
             let mut turns = self.streams.waiting(class);
             while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
@@ -298,7 +305,7 @@ impl Connection {
         &mut self,
         id: StreamId,
         w: &mut PacketWriter<'_>,
-        sent: &mut SmallVec<[SentFrame; 2]>,
+        sent: &mut SmallVec<[SentFrame; 3]>,
     ) {
         let Some(state) = self.streams.get_mut(&id) else {
             return;

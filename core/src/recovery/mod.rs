@@ -73,7 +73,10 @@ pub(crate) struct SentPacket {
     pub(crate) number: u64,
     pub(crate) time: Instant,
     pub(crate) size: usize,
-    pub(crate) frames: SmallVec<[SentFrame; 2]>,
+    /// Three inline: an answer carries its stream's data, the receipt for the request and,
+    /// every so often, a grant of streams riding with it (spec §8, Streams and credit); with
+    /// two, that packet's list was an allocation.
+    pub(crate) frames: SmallVec<[SentFrame; 3]>,
     /// The connection's delivery when it left, for rate samples (set by
     /// [`Recovery::on_sent`]).
     delivery: DeliveryState,
@@ -81,7 +84,7 @@ pub(crate) struct SentPacket {
 
 impl SentPacket {
     /// Packet `number` of `size` bytes sent at `time`, carrying `frames`.
-    pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SmallVec<[SentFrame; 2]>) -> Self {
+    pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SmallVec<[SentFrame; 3]>) -> Self {
         SentPacket {
             number,
             time,
