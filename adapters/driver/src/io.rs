@@ -83,19 +83,27 @@ impl Outbox {
     /// The next batch of at most `max_segments` datagrams (1: no GSO), or `None` when the
     /// driver has nothing to send now.
     pub fn next(&mut self, driver: &mut Driver, max_segments: usize) -> Option<Batch<'_>> {
-        let (destination, mut segment, mut len, mut count) = match self.carried.take() {
+        // The clock is read for the batch's first poll only (`Driver::poll_transmit_next`).
+        let (destination, mut segment, mut len, mut count, mut read) = match self.carried.take() {
             Some((to, l, at)) => {
                 self.buf.copy_within(at..at + l, 0);
-                (to, l, l, 1)
+                (to, l, l, 1, false)
             }
             None => {
                 let t = driver.poll_transmit(&mut self.buf[..MAX_DATAGRAM_SIZE])?;
-                (t.destination, t.len, t.len, 1)
+                (t.destination, t.len, t.len, 1, true)
             }
         };
         while count < max_segments.max(1) && segment >= MIN_DATAGRAM_SIZE && len + segment <= MAX_BATCH_BYTES
         {
-            let Some(t) = driver.poll_transmit(&mut self.buf[len..len + segment]) else {
+            let room = &mut self.buf[len..len + segment];
+            let t = if read {
+                driver.poll_transmit_next(room)
+            } else {
+                driver.poll_transmit(room)
+            };
+            read = true;
+            let Some(t) = t else {
                 break;
             };
             if t.destination != destination {

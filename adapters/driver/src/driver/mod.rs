@@ -78,6 +78,9 @@ pub struct Driver {
     seen: std::cell::Cell<StdInstant>,
     /// Where time comes from.
     clock: Clock,
+    /// How often the clock was read (tests: a batch reads it once).
+    #[cfg(test)]
+    reads: std::cell::Cell<u64>,
     /// The connections the handles know, by their core handle: handles are
     /// generation-tagged and never name another connection, so one kept after its
     /// connection ended can only ever see that end (kept here until released).
@@ -213,6 +216,8 @@ impl Driver {
             started: clock.now(),
             seen: std::cell::Cell::new(clock.now()),
             clock,
+            #[cfg(test)]
+            reads: std::cell::Cell::new(0),
             conns: BTreeMap::new(),
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
@@ -227,7 +232,12 @@ impl Driver {
     }
 
     fn now(&self) -> Instant {
-        Instant::from_micros(self.wall().saturating_duration_since(self.started).as_micros() as u64)
+        self.instant(self.wall())
+    }
+
+    /// `at` as the core's time.
+    fn instant(&self, at: StdInstant) -> Instant {
+        Instant::from_micros(at.saturating_duration_since(self.started).as_micros() as u64)
     }
 
     /// The driver's clock as it last read it (every call, datagram and timeout reads it),
@@ -308,6 +318,16 @@ impl Driver {
     /// [`MAX_DATAGRAM_SIZE`](weir_core::wire::MAX_DATAGRAM_SIZE) bytes).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
         let now = self.now();
+        self.ep.poll_transmit(now, buf)
+    }
+
+    /// The next datagram of a batch whose first came from
+    /// [`poll_transmit`](Self::poll_transmit), at that one's time (the clock's last
+    /// reading) rather than a new one: the datagrams of a batch leave together, in one
+    /// system call. A reading for each was 2.6% of a sender's CPU time (weir-bench's
+    /// `big-request` client, `perf record`).
+    pub fn poll_transmit_next(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let now = self.instant(self.seen());
         self.ep.poll_transmit(now, buf)
     }
 

@@ -282,6 +282,25 @@ fn a_message_crosses_in_batches_of_equal_datagrams() {
     assert!(full * 2 > batches.iter().sum::<usize>(), "{batches:?}");
 }
 
+/// The datagrams of one batch leave together, in one system call: the clock is read for
+/// the batch's first, not for each (`Driver::poll_transmit_next`).
+#[test]
+fn a_batch_reads_the_clock_once() {
+    let mut p = Pair::with(Config {
+        congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
+        ..Config::default()
+    });
+    let (a, _) = connect(&mut p);
+    let message = Bytes::from(vec![7u8; 100_000]);
+    let mut m = Sending::new(None, message, Confirm::Queued);
+    let _ = p.a.poll_send(a, &mut m, Waker::noop());
+    let mut outbox = crate::Outbox::new();
+    let before = p.a.reads.get();
+    let batch = outbox.next(&mut p.a, 8).expect("a batch");
+    assert_eq!(batch.datagrams(), 8, "the window lets a full batch go");
+    assert_eq!(p.a.reads.get() - before, 1, "one clock reading for the batch");
+}
+
 fn read(p: &mut Pair, conn: ConnectionHandle, stream: StreamId, max: usize) -> Option<Vec<Bytes>> {
     ready(p.b.poll_read(conn, stream, max, Waker::noop())).unwrap()
 }
