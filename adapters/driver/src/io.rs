@@ -248,8 +248,12 @@ pub(crate) fn datagrams(mut received: BytesMut, stride: usize) -> impl Iterator<
         if received.is_empty() {
             return None;
         }
-        let n = stride.min(received.len());
-        Some(received.split_to(n))
+        if received.len() <= stride {
+            // The last (or only) one is the handle itself: a split would change the block's
+            // reference count twice for nothing.
+            return Some(std::mem::take(&mut received));
+        }
+        Some(received.split_to(stride))
     })
 }
 

@@ -57,7 +57,7 @@ impl Endpoint {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.on_datagram_len(from, len);
-                conn.handle_packet(now, &self.config, from, &packet);
+                conn.handle_packet(now, &self.config, from, packet);
             }
             self.touch(slot);
             return;

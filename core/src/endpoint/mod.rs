@@ -469,7 +469,7 @@ impl Endpoint {
         match decoded {
             Ok(packet) => {
                 let token_before = conn.reset_token();
-                conn.handle_packet(now, &self.config, from, &packet);
+                conn.handle_packet(now, &self.config, from, packet);
                 if let (None, Some(token)) = (token_before, conn.reset_token()) {
                     // The ACCEPT gave the server's token: a reset bearing it ends this one.
                     self.by_reset.insert(token, slot);

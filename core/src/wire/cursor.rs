@@ -14,11 +14,28 @@ use super::varint::{self, VarintError};
 pub(crate) struct Reader {
     buf: Bytes,
     pos: usize,
+    /// [`payload`](Self::payload)s are checked, not sliced out (a packet's validation).
+    shallow: bool,
 }
 
 impl Reader {
     pub(crate) fn new(buf: Bytes) -> Self {
-        Reader { buf, pos: 0 }
+        Reader {
+            buf,
+            pos: 0,
+            shallow: false,
+        }
+    }
+
+    /// A reader whose [`payload`](Self::payload)s come out empty, for a walk that checks a
+    /// packet's frames and drops them: a slice of the datagram is a reference count changed
+    /// twice, one of the costs of each packet received.
+    pub(crate) fn shallow(buf: Bytes) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            shallow: true,
+        }
     }
 
     /// The whole buffer read from, given back.
@@ -96,6 +113,17 @@ impl Reader {
         let len = self.varint(field)?;
         let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(field))?;
         self.bytes(len, field)
+    }
+
+    /// The next `n` bytes, a frame's payload that nothing in the codec reads (stream data, a
+    /// datagram's): a slice sharing the datagram's memory, or, from a
+    /// [`shallow`](Self::shallow) reader, empty once checked to be there.
+    pub(crate) fn payload(&mut self, n: usize, field: Field) -> Result<Bytes, DecodeError> {
+        if self.shallow {
+            self.take(n, field)?;
+            return Ok(Bytes::new());
+        }
+        self.bytes(n, field)
     }
 
     /// The next `n` bytes as a slice sharing the datagram's memory.
@@ -208,6 +236,24 @@ pub(crate) fn varint_len(v: u64) -> Result<usize, Violation> {
 #[cfg(test)]
 mod tests {
     use super::Reader;
+    use crate::wire::error::{DecodeError, Field};
+
+    #[test]
+    fn a_shallow_reader_checks_a_payload_without_slicing_it() {
+        let buf = bytes::Bytes::from_static(b"abcdef");
+        let mut deep = Reader::new(buf.clone());
+        let mut shallow = Reader::shallow(buf);
+        assert_eq!(&deep.payload(4, Field::StreamData).unwrap()[..], b"abcd");
+        assert!(shallow.payload(4, Field::StreamData).unwrap().is_empty());
+        // Both moved past it alike, and both refuse one past the end.
+        assert_eq!((deep.remaining(), shallow.remaining()), (2, 2));
+        for r in [&mut deep, &mut shallow] {
+            assert_eq!(
+                r.payload(3, Field::StreamData),
+                Err(DecodeError::Truncated(Field::StreamData))
+            );
+        }
+    }
 
     #[test]
     fn zeros_stops_at_the_first_other_byte_across_words() {

@@ -304,7 +304,7 @@ impl Frame {
             types::DATAGRAM => {
                 // Bounded by the packet it arrives in: a length past its end is truncated.
                 let len = r.length(Field::Length, Limit::DatagramSize, super::MAX_DATAGRAM_SIZE)?;
-                Frame::Datagram(r.bytes(len, Field::StreamData)?)
+                Frame::Datagram(r.payload(len, Field::StreamData)?)
             }
             types::RELAY_RESERVE..=types::PUNCH_NOW => Frame::Relay(RelayFrame::read(r, frame_type)?),
             types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),

@@ -101,7 +101,13 @@ impl StreamFrame {
     }
 
     pub(crate) fn check(&self) -> Result<(), Violation> {
-        let end = self.offset as u128 + self.data.len() as u128;
+        self.check_with_len(self.data.len())
+    }
+
+    /// [`check`](Self::check) for a frame carrying `len` bytes of data (a frame read by a
+    /// shallow reader holds none: `Reader::payload`).
+    fn check_with_len(&self, len: usize) -> Result<(), Violation> {
+        let end = self.offset as u128 + len as u128;
         if end > varint::MAX as u128 {
             return Err(Violation::LimitExceeded {
                 limit: Limit::StreamEnd,
@@ -139,7 +145,9 @@ impl StreamFrame {
             0 => None,
             _ => Some(Digest::from_bytes(r.array(Field::Digest)?)),
         };
-        let data = r.prefixed(Field::StreamData)?;
+        let len = r.varint(Field::StreamData)?;
+        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(Field::StreamData))?;
+        let data = r.payload(len, Field::StreamData)?;
         let frame = StreamFrame {
             id,
             offset,
@@ -149,7 +157,7 @@ impl StreamFrame {
             label,
             digest,
         };
-        frame.check()?;
+        frame.check_with_len(len)?;
         Ok(frame)
     }
 
