@@ -153,12 +153,7 @@ impl Connection {
 
     /// Adds the waiting datagrams that fit to the packet being filled, oldest first. One
     /// that can never fit (the path's size fell below it since it was queued) is dropped.
-    pub(super) fn fill_datagrams(
-        &mut self,
-        w: &mut PacketWriter<'_>,
-        sent: &mut SmallVec<[SentFrame; 3]>,
-        empty: usize,
-    ) {
+    pub(super) fn fill_datagrams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames, empty: usize) {
         let stats = &mut self.stats;
         let Some(queues) = self.datagrams.0.as_mut() else {
             return;

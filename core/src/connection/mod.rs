@@ -57,7 +57,7 @@ use crate::mtu_search::MtuSearch;
 use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
 use crate::recovery::received::Received;
-use crate::recovery::{Control, Outcome, Recovery, SentFrame, SentPacket, Timeout};
+use crate::recovery::{Control, Outcome, Recovery, SentFrame, SentFrames, SentPacket, Timeout};
 use crate::stats::{ConnectionCounters, ConnectionStats};
 use crate::stream::held::{budget, Datagram, STREAM_COST};
 use crate::stream::recv::{RecvError, RecvStream};

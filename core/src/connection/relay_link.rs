@@ -45,7 +45,7 @@ impl RelayLink {
     }
 
     /// Adds the waiting frames that fit to the packet being written.
-    fn fill(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 3]>) {
+    fn fill(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         let mut copies: SmallVec<[u32; 2]> = SmallVec::new();
         while let Some(&n) = self.queue.front() {
             let Some(&frame) = self.owed.get(&n) else {
@@ -117,7 +117,7 @@ impl Connection {
     }
 
     /// Adds the waiting relay frames that fit to the packet being written.
-    pub(super) fn fill_relay(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 3]>) {
+    pub(super) fn fill_relay(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         if let Some(link) = self.relay.as_mut() {
             link.fill(w, sent);
         }

@@ -31,7 +31,6 @@ use crate::wire::StreamId;
 /// The streams of one connection.
 #[derive(Debug, Default)]
 pub(super) struct StreamTable {
-    #[allow(clippy::vec_box)]
     streams: StreamSlots<Box<StreamState>>,
     /// What only an active connection needs: boxed, made by the first stream ended or
     /// queued, let go by a trim once nothing is queued (an idle connection pays a pointer).

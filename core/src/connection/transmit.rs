@@ -171,7 +171,7 @@ impl Connection {
         let header = self.header(now, PacketKind::Data);
         let mut w = PacketWriter::new(buf.get_mut(..size)?, &header).ok()?;
         let empty = w.remaining();
-        let mut sent: SmallVec<[SentFrame; 3]> = SmallVec::new();
+        let mut sent = SentFrames::new();
         let mut ack_largest = None;
         if ack_due || (self.received.has_news() && has_content) {
             if let Some(ack) = self.received.build(now) {
@@ -287,7 +287,7 @@ impl Connection {
     /// Adds STREAM frames while there is room: higher priority classes first; within a
     /// class streams take turns (round robin), and a stream's turn lasts until it has
     /// nothing more to send or the datagram is full. Notes what waits on credit, to report.
-    pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SmallVec<[SentFrame; 3]>) {
+    pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         for class in 0..Priority::COUNT {
             let mut turns = self.streams.waiting(class);
             while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
@@ -301,12 +301,7 @@ impl Connection {
     }
 
     /// One stream's turn in `fill_streams`.
-    pub(super) fn stream_turn(
-        &mut self,
-        id: StreamId,
-        w: &mut PacketWriter<'_>,
-        sent: &mut SmallVec<[SentFrame; 3]>,
-    ) {
+    pub(super) fn stream_turn(&mut self, id: StreamId, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };

@@ -67,16 +67,19 @@ const LAST_SKIP_EXPONENT: u8 = 16;
 /// Numbers left out that are remembered: an ACK of an older one is not noticed.
 const REMEMBERED_SKIPS: usize = 8;
 
+/// What a packet in flight carried, to act on when it is acknowledged or lost. Three
+/// inline: an answer carries its stream's data, the receipt for the request and, every so
+/// often, a grant of streams riding with it (spec §8, Streams and credit); with two, that
+/// packet's list was an allocation.
+pub(crate) type SentFrames = SmallVec<[SentFrame; 3]>;
+
 /// A packet in flight.
 #[derive(Clone, Debug)]
 pub(crate) struct SentPacket {
     pub(crate) number: u64,
     pub(crate) time: Instant,
     pub(crate) size: usize,
-    /// Three inline: an answer carries its stream's data, the receipt for the request and,
-    /// every so often, a grant of streams riding with it (spec §8, Streams and credit); with
-    /// two, that packet's list was an allocation.
-    pub(crate) frames: SmallVec<[SentFrame; 3]>,
+    pub(crate) frames: SentFrames,
     /// The connection's delivery when it left, for rate samples (set by
     /// [`Recovery::on_sent`]).
     delivery: DeliveryState,
@@ -84,7 +87,7 @@ pub(crate) struct SentPacket {
 
 impl SentPacket {
     /// Packet `number` of `size` bytes sent at `time`, carrying `frames`.
-    pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SmallVec<[SentFrame; 3]>) -> Self {
+    pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SentFrames) -> Self {
         SentPacket {
             number,
             time,
