@@ -110,9 +110,22 @@ impl Reader {
     /// A varint length followed by that many bytes, as a slice of the datagram. A length
     /// past the end of the datagram is truncation, whatever its size.
     pub(crate) fn prefixed(&mut self, field: Field) -> Result<Bytes, DecodeError> {
-        let len = self.varint(field)?;
-        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(field))?;
+        let len = self.prefix(field)?;
         self.bytes(len, field)
+    }
+
+    /// A varint length followed by that many bytes of a frame's
+    /// [`payload`](Self::payload), and the length (which a shallow reader's empty payload
+    /// does not tell).
+    pub(crate) fn prefixed_payload(&mut self, field: Field) -> Result<(Bytes, usize), DecodeError> {
+        let len = self.prefix(field)?;
+        Ok((self.payload(len, field)?, len))
+    }
+
+    /// A varint length prefix. One no buffer could hold is truncation, whatever its size.
+    fn prefix(&mut self, field: Field) -> Result<usize, DecodeError> {
+        let len = self.varint(field)?;
+        usize::try_from(len).map_err(|_| DecodeError::Truncated(field))
     }
 
     /// The next `n` bytes, a frame's payload that nothing in the codec reads (stream data, a

@@ -145,9 +145,7 @@ impl StreamFrame {
             0 => None,
             _ => Some(Digest::from_bytes(r.array(Field::Digest)?)),
         };
-        let len = r.varint(Field::StreamData)?;
-        let len = usize::try_from(len).map_err(|_| DecodeError::Truncated(Field::StreamData))?;
-        let data = r.payload(len, Field::StreamData)?;
+        let (data, len) = r.prefixed_payload(Field::StreamData)?;
         let frame = StreamFrame {
             id,
             offset,
