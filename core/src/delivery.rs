@@ -123,8 +123,7 @@ impl Receipts {
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
         let book = self.book();
-        if !book.owed.contains(id) {
-            book.owed.insert(id, delivery);
+        if book.owed.insert_new(id, delivery) {
             book.queue.push_back(id);
         }
     }

@@ -103,12 +103,27 @@ impl<V> StreamSlots<V> {
         if let Some(i) = self.find(id) {
             return self.slots[i].replace((id, value)).map(|(_, v)| v);
         }
+        self.add(id, value);
+        None
+    }
+
+    /// Puts `value` in as `id`'s unless `id` holds one already (which stays); whether it
+    /// did. One lookup, where `contains` then `insert` made two.
+    pub(crate) fn insert_new(&mut self, id: StreamId, value: V) -> bool {
+        if self.find(id).is_some() {
+            return false;
+        }
+        self.add(id, value);
+        true
+    }
+
+    /// Adds `id`, which the table does not hold, growing it first if it would pass half full.
+    fn add(&mut self, id: StreamId, value: V) {
         if (self.len + 1) * 2 > self.slots.len() {
             self.resize((self.slots.len() * 2).max(MIN_SLOTS));
         }
         self.place(id, value);
         self.len += 1;
-        None
     }
 
     /// Puts `id` in the first free slot from its place (the table has one).
@@ -184,6 +199,14 @@ impl<V> StreamSlots<V> {
 mod tests {
     use super::*;
     use alloc::collections::BTreeMap;
+
+    #[test]
+    fn insert_new_keeps_what_an_id_holds() {
+        let mut table = StreamSlots::default();
+        assert!(table.insert_new(StreamId(5), 'a'));
+        assert!(!table.insert_new(StreamId(5), 'b'));
+        assert_eq!((table.get(StreamId(5)), table.len()), (Some(&'a'), 1));
+    }
 
     #[test]
     fn the_table_agrees_with_a_map_through_windows_stragglers_and_shrinking() {
