@@ -84,7 +84,7 @@ impl Outbox {
     /// driver has nothing to send now.
     pub fn next(&mut self, driver: &mut Driver, max_segments: usize) -> Option<Batch<'_>> {
         // The clock is read for the batch's first poll only (`Driver::poll_transmit_next`).
-        let (destination, mut segment, mut len, mut count, mut read) = match self.carried.take() {
+        let (destination, mut segment, mut len, mut count, mut clock_read) = match self.carried.take() {
             Some((to, l, at)) => {
                 self.buf.copy_within(at..at + l, 0);
                 (to, l, l, 1, false)
@@ -97,12 +97,12 @@ impl Outbox {
         while count < max_segments.max(1) && segment >= MIN_DATAGRAM_SIZE && len + segment <= MAX_BATCH_BYTES
         {
             let room = &mut self.buf[len..len + segment];
-            let t = if read {
+            let t = if clock_read {
                 driver.poll_transmit_next(room)
             } else {
                 driver.poll_transmit(room)
             };
-            read = true;
+            clock_read = true;
             let Some(t) = t else {
                 break;
             };
