@@ -215,10 +215,7 @@ impl Inbox {
             // The oldest block none of whose datagrams is still held is taken back.
             let free = self.filled.iter_mut().position(|b| b.try_reclaim(Self::BLOCK));
             self.block = match free.and_then(|i| self.filled.remove(i)) {
-                Some(mut block) => {
-                    block.resize(Self::BLOCK, 0);
-                    block
-                }
+                Some(block) => reuse(block),
                 // Zeroed by the allocator, not written: fresh pages come zeroed from the
                 // kernel, so a new block is faulted in page by page as receives fill it,
                 // not all at once here (256 KiB of page faults, a 140 µs stall in the
@@ -238,6 +235,33 @@ impl Inbox {
     pub fn take(&mut self, len: usize) -> BytesMut {
         self.block.split_to(len.min(Self::ROOM).min(self.block.len()))
     }
+}
+
+/// A block taken back (`try_reclaim(Inbox::BLOCK)` succeeded on its empty handle) as
+/// [`Inbox::BLOCK`] bytes to receive into, as they are: what its last filling left.
+///
+/// Written over with zeros instead (`resize`, all safe `BytesMut` offers), every reuse cost
+/// a 256 KiB `memset` (about 2% of a 1 MiB request's CPU time) and faulted in the pages past
+/// what the receives reach, which a fresh block never touches: a third of a MiB of
+/// weir's peak RSS over 10,000 round trips (adapters/bench/README.md, issue 35's tenth
+/// round). Nothing reads those stale bytes: a receive overwrites the rooms it fills, and
+/// only the lengths it reports are cut off the block ([`Inbox::take`]).
+fn reuse(mut block: BytesMut) -> BytesMut {
+    if block.capacity() < Inbox::BLOCK {
+        // Never so after a successful `try_reclaim(Inbox::BLOCK)`; `set_len` needs it.
+        block.resize(Inbox::BLOCK, 0);
+        return block;
+    }
+    // SAFETY: `set_len` needs the capacity (checked above) and every byte up to the new
+    // length initialized. Every block the inbox holds comes from
+    // `BytesMut::zeroed(Inbox::BLOCK)`, so its whole allocation was initialized, and a
+    // handle's room never reaches past its allocation. Since then only receives (the
+    // kernel) and safe code wrote into it, and neither de-initializes a byte.
+    #[allow(unsafe_code)]
+    unsafe {
+        block.set_len(Inbox::BLOCK)
+    };
+    block
 }
 
 /// Cuts `received` (datagrams of `stride` bytes back to back, the last possibly shorter)
@@ -337,6 +361,7 @@ mod tests {
     fn a_block_whose_datagrams_are_gone_is_used_again() {
         let mut inbox = Inbox::new();
         let start = inbox.room().as_ptr();
+        inbox.room()[..3].copy_from_slice(b"old");
         // Three rooms and a bit: the block's last bytes are too few for a fourth.
         let mut taken: Vec<BytesMut> = (0..3).map(|_| inbox.take(Inbox::ROOM)).collect();
         taken.push(inbox.take(100));
@@ -350,8 +375,10 @@ mod tests {
             inbox.take(Inbox::ROOM);
         }
         inbox.take(100);
-        // Now the first block is free again: filled once more, not allocated.
+        // Now the first block is free again: filled once more, not allocated, and not
+        // written over first (its pages past what receives reach stay untouched).
         assert_eq!(inbox.room().as_ptr(), start);
         assert_eq!(inbox.block.len(), Inbox::BLOCK);
+        assert_eq!(&inbox.room()[..3], b"old");
     }
 }
