@@ -72,6 +72,7 @@ mod accept;
 mod budgets;
 mod commands;
 mod datagrams;
+mod deadlines;
 #[cfg(test)]
 mod harness;
 mod piping;
@@ -83,6 +84,7 @@ mod retained;
 mod slots;
 mod stateless;
 
+use deadlines::Deadlines;
 pub use reflexive::{Mapping, Reflexive};
 use stateless::{write_stateless, Stateless};
 
@@ -198,9 +200,8 @@ pub struct Endpoint {
     /// Server connections, by the digest of the HELLO that made each (a copy of it finds
     /// its connection), for as long as the connection lives.
     by_hello: BTreeMap<HelloDigest, u32>,
-    /// (deadline, slot), one entry per connection with a timer; `timer_of` says which.
-    timers: BTreeSet<(Instant, u32)>,
-    timer_of: Vec<Option<Instant>>,
+    /// Each connection slot's next deadline (module `deadlines`).
+    deadlines: Deadlines,
     ready: VecDeque<u32>,
     queued: Vec<bool>,
     events: VecDeque<Event>,
@@ -294,8 +295,7 @@ impl Endpoint {
             by_cid: BTreeMap::new(),
             by_reset: BTreeMap::new(),
             by_hello: BTreeMap::new(),
-            timers: BTreeSet::new(),
-            timer_of: Vec::new(),
+            deadlines: Deadlines::default(),
             ready: VecDeque::new(),
             queued: Vec::new(),
             events: VecDeque::new(),
@@ -510,12 +510,7 @@ impl Endpoint {
         if self.rate_wake.is_some_and(|at| at <= now) {
             self.rate_wake = None;
         }
-        let due: Vec<u32> = self
-            .timers
-            .range(..=(now, u32::MAX))
-            .map(|&(_, slot)| slot)
-            .collect();
-        for slot in due {
+        for slot in self.deadlines.due(now) {
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.handle_timeout(now, &self.config);
             }
@@ -610,12 +605,13 @@ impl Endpoint {
     /// one go (timers due before then wait for it: what they would send could not leave
     /// sooner, and a deadline in the past would have the driver spin).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.rate_wake.or_else(|| self.timers.first().map(|&(at, _)| at))
+        self.rate_wake
+            .or_else(|| self.deadlines.first().map(|(at, _)| at))
     }
 
     /// The next deadline with the connection and timer that set it (for debugging).
     pub fn next_timer(&self) -> Option<(Instant, ConnectionHandle, Timer)> {
-        let &(at, slot) = self.timers.first()?;
+        let (at, slot) = self.deadlines.first()?;
         let conn = self.conns.get(slot as usize)?.as_ref()?;
         let (_, timer) = conn.next_timeout()?;
         Some((at, conn.handle, timer))

@@ -83,7 +83,6 @@ impl Endpoint {
             return ConnectionHandle::new(slot, last.wrapping_add(1));
         }
         self.conns.push(None);
-        self.timer_of.push(None);
         self.queued.push(false);
         self.half_open.push(false);
         self.windows.push(0);
@@ -165,9 +164,7 @@ impl Endpoint {
             self.by_hello.remove(&key.digest);
             self.admission.release(key.from);
         }
-        if let Some(old) = self.timer_of[slot as usize].take() {
-            self.timers.remove(&(old, slot));
-        }
+        self.deadlines.set(slot, None);
     }
 
     /// Frees a retired connection's slot for the next one.
@@ -178,9 +175,7 @@ impl Endpoint {
         self.retained.forget(conn.handle);
         // A freed slot has no timer. (One left filed stayed due for good: found by the
         // `circuit` fuzz target, fuzz/findings/circuit.released-connection-left-a-deadline.)
-        if let Some(old) = self.timer_of[slot as usize].take() {
-            self.timers.remove(&(old, slot));
-        }
+        self.deadlines.set(slot, None);
         // What it held of the receive budget is free again.
         self.windows_total -= core::mem::take(&mut self.windows[slot as usize]);
         self.free.push((slot, conn.handle.generation()));
@@ -231,15 +226,9 @@ impl Endpoint {
         }
         let next = conn.next_timeout().map(|(at, _)| at);
         let punch_failed = conn.take_failed_punch().then_some(conn.handle);
-        if next != self.timer_of[slot as usize] {
-            // (Unchanged for most packets of a transfer: the ordered set is left alone.)
-            if let Some(old) = self.timer_of[slot as usize].take() {
-                self.timers.remove(&(old, slot));
-            }
-            if let Some(at) = next {
-                self.timers.insert((at, slot));
-                self.timer_of[slot as usize] = Some(at);
-            }
+        if next != self.deadlines.get(slot) {
+            // (Unchanged for most packets of a transfer: the index is left alone.)
+            self.deadlines.set(slot, next);
         }
         // Last, once this connection's timer is filed: these may touch it again.
         if let Some(h) = ended {
