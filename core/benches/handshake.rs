@@ -111,7 +111,7 @@ fn garbage_ik_hello() -> BytesMut {
         number_len: PacketNumberLen::One,
         timestamp: 0,
     };
-    let frame = Frame::NoiseHello(NoiseHello {
+    let frame = Frame::NoiseHello(Box::new(NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
             capabilities: Capabilities::ALL,
@@ -121,7 +121,7 @@ fn garbage_ik_hello() -> BytesMut {
         pattern: NoisePattern::Ik,
         ciphers: Ciphers::ALL,
         message: bytes::Bytes::from_static(&[0x42; 96]),
-    });
+    }));
     let mut buf = BytesMut::zeroed(1200);
     let mut w = PacketWriter::new(&mut buf, &header).unwrap();
     w.push(&frame).unwrap();

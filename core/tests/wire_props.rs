@@ -191,18 +191,20 @@ fn handshake_frame() -> impl Strategy<Value = Frame> {
     let token = prop::collection::vec(any::<u8>(), 0..=MAX_TOKEN_LEN).prop_map(Bytes::from);
     prop_oneof![
         (versions(), any::<u64>(), token.clone(), params()).prop_map(|(versions, caps, token, params)| {
-            Frame::Hello(Hello {
+            Frame::Hello(Box::new(Hello {
                 versions,
                 capabilities: Capabilities::from_bits(caps),
                 token,
                 params,
-            })
+            }))
         }),
-        (1u16.., any::<u64>(), params()).prop_map(|(version, caps, params)| Frame::Accept(Accept {
-            version,
-            capabilities: Capabilities::from_bits(caps),
-            params
-        })),
+        (1u16.., any::<u64>(), params()).prop_map(|(version, caps, params)| Frame::Accept(Box::new(
+            Accept {
+                version,
+                capabilities: Capabilities::from_bits(caps),
+                params
+            }
+        ))),
         (varint(), versions()).prop_map(|(r, versions)| Frame::Reject(Reject {
             reason: RejectReason(r),
             versions
@@ -531,12 +533,12 @@ fn the_writer_refuses_what_the_decoder_would() {
         ..data_header()
     };
     let mut w = PacketWriter::new(&mut buf, &handshake).unwrap();
-    w.push(&Frame::Hello(Hello {
+    w.push(&Frame::Hello(Box::new(Hello {
         versions: VersionRange::single(1).unwrap(),
         capabilities: Capabilities::NONE,
         token: Bytes::new(),
         params: TransportParams::default(),
-    }))
+    })))
     .unwrap();
     assert!(matches!(
         w.finish(),

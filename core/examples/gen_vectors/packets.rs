@@ -5,12 +5,12 @@ use super::*;
 
 /// Handshake packets: HELLO, ACCEPT, the version reject.
 pub(super) fn handshake_packets(out: &mut Out) {
-    let hello = Frame::Hello(Hello {
+    let hello = Frame::Hello(Box::new(Hello {
         versions: v(1, 1),
         capabilities: Capabilities::ALL,
         token: Bytes::new(),
         params: params(),
-    });
+    }));
     out.vector(
         "hello",
         "client's first HELLO: unknown server id, versions 1..=1, every version 1 capability, padded to 1200 bytes",
@@ -21,7 +21,7 @@ pub(super) fn handshake_packets(out: &mut Out) {
             MIN_DATAGRAM_SIZE,
         ),
     );
-    let hello_token = Frame::Hello(Hello {
+    let hello_token = Frame::Hello(Box::new(Hello {
         versions: v(1, 3),
         capabilities: Capabilities::STREAMING,
         token: Bytes::from_static(&[0x70, 0x6b, 0x1e, 0x9a, 0x44, 0x02, 0x13, 0x37]),
@@ -30,7 +30,7 @@ pub(super) fn handshake_packets(out: &mut Out) {
             unknown: Bytes::from_static(&[0x40, 0x80, 0x02, 0xbe, 0xef]),
             ..TransportParams::default()
         },
-    });
+    }));
     out.vector(
         "hello-retried",
         "second HELLO echoing a RETRY token; one known and one unknown transport parameter (id 0x80)",
@@ -41,7 +41,7 @@ pub(super) fn handshake_packets(out: &mut Out) {
             MIN_DATAGRAM_SIZE,
         ),
     );
-    let accept = Frame::Accept(Accept {
+    let accept = Frame::Accept(Box::new(Accept {
         version: 1,
         capabilities: Capabilities::STREAMING,
         // A server's ACCEPT carries its stateless reset token (spec §6.1).
@@ -49,7 +49,7 @@ pub(super) fn handshake_packets(out: &mut Out) {
             stateless_reset_token: Some([0x5a; 16]),
             ..params()
         },
-    });
+    }));
     let ack0 = Frame::Ack(Ack {
         ranges: AckRanges::new([AckRange {
             smallest: 0,

@@ -43,7 +43,7 @@ pub(super) fn v2_vectors() -> String {
     let hs = PacketKind::Handshake { scid: CLIENT };
     let message = |n: usize, fill: u8| Bytes::from((0..n).map(|i| fill ^ i as u8).collect::<Vec<u8>>());
     let noise_hello = |pattern, n| {
-        Frame::NoiseHello(NoiseHello {
+        Frame::NoiseHello(Box::new(NoiseHello {
             hello: Hello {
                 versions: v(1, 2),
                 capabilities: Capabilities::ALL,
@@ -53,7 +53,7 @@ pub(super) fn v2_vectors() -> String {
             pattern,
             ciphers: Ciphers::ALL,
             message: message(n, 0xe0),
-        })
+        }))
     };
     out.vector(
         "v2-noise-hello-xx",

@@ -403,7 +403,7 @@ impl Connection {
                     capabilities: accept.capabilities,
                     cipher: None,
                 };
-                (Frame::Accept(accept), negotiated, None, None)
+                (Frame::Accept(Box::new(accept)), negotiated, None, None)
             }
             ServerAnswer::V2(sn) => {
                 let negotiated = Negotiated {

@@ -175,7 +175,7 @@ impl Connection {
                     Err(_) => return Err(ViolationKind::UnsentPacketAcked),
                 }
             }
-            Frame::Accept(accept) => self.on_accept(now, config, header, accept),
+            Frame::Accept(accept) => self.on_accept(now, config, header, *accept),
             Frame::Reject(reject) => {
                 if matches!(self.handshake, HandshakeState::Client(_)) {
                     self.fail_handshake(HandshakeError::Rejected {

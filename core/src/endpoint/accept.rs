@@ -45,8 +45,8 @@ impl Endpoint {
         };
         let version = packet.header.version;
         let Some((hello, noise)) = packet.frames().find_map(|f| match f {
-            Frame::Hello(h) => Some((h, None)),
-            Frame::NoiseHello(n) => Some((n.hello.clone(), Some(n))),
+            Frame::Hello(h) => Some((*h, None)),
+            Frame::NoiseHello(n) => Some((n.hello.clone(), Some(*n))),
             _ => None,
         }) else {
             self.stats.dropped_unknown_connection += 1;

@@ -12,6 +12,7 @@
 //! its limit; and once the network goes quiet, both endpoints forget every connection
 //! once its timers run out, within ten minutes (no state outlives its peer).
 
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use arbitrary::{Result, Unstructured};
@@ -164,11 +165,11 @@ fn run(u: &mut Unstructured<'_>, net: &mut Net) -> Result<()> {
                 };
                 let scid = ConnectionId(u.arbitrary()?);
                 let frame = match u.int_in_range(0u8..=2)? {
-                    0 => Frame::Accept(Accept {
+                    0 => Frame::Accept(Box::new(Accept {
                         version: u.int_in_range(0..=3)?,
                         capabilities: Capabilities::from_bits(u.int_in_range(0..=7)?),
                         params: params(u)?,
-                    }),
+                    })),
                     1 => Frame::Reject(Reject {
                         reason: RejectReason(u.int_in_range(0..=6)?),
                         versions: versions(u)?,
@@ -196,12 +197,12 @@ fn run(u: &mut Unstructured<'_>, net: &mut Net) -> Result<()> {
                 }
             }
             8 => {
-                let hello = Frame::Hello(Hello {
+                let hello = Frame::Hello(Box::new(Hello {
                     versions: versions(u)?,
                     capabilities: Capabilities::from_bits(u.int_in_range(0..=7)?),
                     token: if u.arbitrary()? { token(u)? } else { Bytes::new() },
                     params: params(u)?,
-                });
+                }));
                 let from = if u.arbitrary()? {
                     client_addr
                 } else {

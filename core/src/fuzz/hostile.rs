@@ -13,6 +13,7 @@
 //! waiting), and, for every address that never completed a handshake, no more bytes sent to
 //! it than 3 times what came from it; and the recorded trace replays byte for byte.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -203,12 +204,12 @@ fn hello(cid: u64, token: Bytes) -> Bytes {
     let Ok(mut w) = PacketWriter::new(&mut buf, &header) else {
         return Bytes::new();
     };
-    let hello = Frame::Hello(Hello {
+    let hello = Frame::Hello(Box::new(Hello {
         versions: VersionRange::V1,
         capabilities: Capabilities::ALL,
         token,
         params: TransportParams::default(),
-    });
+    }));
     let len = w
         .push(&hello)
         .and_then(|()| w.pad_to(wire::MIN_DATAGRAM_SIZE))

@@ -181,14 +181,14 @@ impl Client {
     /// The frame every copy of the HELLO carries.
     pub(crate) fn hello_frame(&self) -> Option<Frame> {
         match &self.noise {
-            None if self.version() == VERSION_1 => Some(Frame::Hello(self.hello.clone())),
+            None if self.version() == VERSION_1 => Some(Frame::Hello(Box::new(self.hello.clone()))),
             None => None,
-            Some(n) => Some(Frame::NoiseHello(NoiseHello {
+            Some(n) => Some(Frame::NoiseHello(Box::new(NoiseHello {
                 hello: self.hello.clone(),
                 pattern: n.pattern,
                 ciphers: n.ciphers,
                 message: n.message.clone(),
-            })),
+            }))),
         }
     }
 

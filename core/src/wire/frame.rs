@@ -5,6 +5,7 @@
 //! (stream data, labels, tokens, reasons) are slices of the datagram; [`Frame::write`]
 //! writes one, refusing anything the reader would refuse. [`Frame::encoded_len`] is exact.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use bytes::Bytes;
@@ -93,16 +94,17 @@ pub enum Frame {
     /// DATAGRAM (capability DATAGRAMS): an unreliable datagram, never retransmitted (spec
     /// §4.19).
     Datagram(Bytes),
-    /// HELLO.
-    Hello(Hello),
+    /// HELLO. (The handshake's frames are boxed: once a connection, they would otherwise
+    /// make every frame of every packet as large as the largest of them.)
+    Hello(Box<Hello>),
     /// ACCEPT.
-    Accept(Accept),
+    Accept(Box<Accept>),
     /// REJECT.
     Reject(Reject),
     /// RETRY.
     Retry(Retry),
     /// NOISE_HELLO (version 2).
-    NoiseHello(NoiseHello),
+    NoiseHello(Box<NoiseHello>),
     /// NOISE_ACCEPT (version 2): the server's Noise message.
     NoiseAccept(Bytes),
     /// NOISE_FINISH (version 2): the client's last Noise message (pattern XX).
@@ -267,12 +269,12 @@ impl Frame {
                 let len = r.length(Field::Token, Limit::TokenLength, MAX_TOKEN_LEN)?;
                 let token = r.bytes(len, Field::Token)?;
                 let params = TransportParams::read(r)?;
-                Frame::Hello(Hello {
+                Frame::Hello(Box::new(Hello {
                     versions,
                     capabilities,
                     token,
                     params,
-                })
+                }))
             }
             types::ACCEPT => {
                 let version = r.u16(Field::Version)?;
@@ -281,11 +283,11 @@ impl Frame {
                 }
                 let capabilities = Capabilities::read(r)?;
                 let params = TransportParams::read(r)?;
-                Frame::Accept(Accept {
+                Frame::Accept(Box::new(Accept {
                     version,
                     capabilities,
                     params,
-                })
+                }))
             }
             types::REJECT => Frame::Reject(Reject {
                 reason: RejectReason(r.varint(Field::RejectReason)?),
@@ -307,7 +309,7 @@ impl Frame {
                 Frame::Datagram(r.payload(len, Field::StreamData)?)
             }
             types::RELAY_RESERVE..=types::PUNCH_NOW => Frame::Relay(RelayFrame::read(r, frame_type)?),
-            types::NOISE_HELLO => Frame::NoiseHello(NoiseHello::read(r)?),
+            types::NOISE_HELLO => Frame::NoiseHello(Box::new(NoiseHello::read(r)?)),
             types::NOISE_ACCEPT => Frame::NoiseAccept(read_message(r)?),
             types::NOISE_FINISH => Frame::NoiseFinish(read_message(r)?),
             _ => Frame::Stream(StreamFrame::read(r, frame_type)?),

@@ -27,7 +27,7 @@ fn noise_hello(scid: u64) -> Bytes {
 
 /// A NOISE_HELLO of `pattern` whose first Noise message is `message`, from `scid`.
 fn noise_hello_with(scid: u64, pattern: weir_core::wire::NoisePattern, message: &'static [u8]) -> Bytes {
-    let hello = Frame::NoiseHello(weir_core::wire::NoiseHello {
+    let hello = Frame::NoiseHello(Box::new(weir_core::wire::NoiseHello {
         hello: Hello {
             versions: VersionRange::ENCRYPTED,
             capabilities: Capabilities::ALL,
@@ -37,7 +37,7 @@ fn noise_hello_with(scid: u64, pattern: weir_core::wire::NoisePattern, message: 
         pattern,
         ciphers: weir_core::wire::Ciphers::ALL,
         message: Bytes::from_static(message),
-    });
+    }));
     first_datagram(weir_core::wire::VERSION_2, scid, &hello)
 }
 

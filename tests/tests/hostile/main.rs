@@ -241,12 +241,12 @@ fn outsider(i: u32) -> SocketAddr {
 
 /// A HELLO as a client would send it, from connection id `scid`, padded to 1200 bytes.
 fn hello(scid: u64, token: Bytes) -> Bytes {
-    let hello = Frame::Hello(Hello {
+    let hello = Frame::Hello(Box::new(Hello {
         versions: VersionRange::V1,
         capabilities: Capabilities::ALL,
         token,
         params: TransportParams::default(),
-    });
+    }));
     first_datagram(weir_core::wire::VERSION_1, scid, &hello)
 }
 
