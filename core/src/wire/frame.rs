@@ -556,3 +556,19 @@ impl fmt::Display for Frame {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every frame of every packet is moved by value on the way in and out: the handshake's
+    /// frames stay boxed, so a frame is no larger than a STREAM or relay frame needs.
+    #[test]
+    fn a_frame_is_no_larger_than_its_common_variants_need() {
+        assert!(
+            core::mem::size_of::<Frame>() <= 152,
+            "{}",
+            core::mem::size_of::<Frame>()
+        );
+    }
+}
