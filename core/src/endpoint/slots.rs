@@ -1,8 +1,8 @@
 //! The endpoint's connection slots (spec/protocol.md §5, connection ids): a slot per live
 //! connection, named by generation-tagged handles so a handle kept after its connection
 //! ended never reaches the slot's next occupant; connection ids drawn and mapped to slots;
-//! the timer index; and the bookkeeping after every call that touches a connection
-//! (`touch`: its timer refiled, its budgets accounted, and once it ended its slot freed,
+//! and the bookkeeping after every call that touches a connection (`touch`: its deadline
+//! filed in the timer index, module `deadlines`; its budgets accounted; once it ended its slot freed,
 //! or kept for what the application has not read: module `retained`).
 //!
 //! Inputs: handles from the application, connection ids from datagrams. Outputs: the
