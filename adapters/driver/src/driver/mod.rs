@@ -55,10 +55,14 @@ use crate::Connected;
 
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
+
 /// How long it then waits for the connections to end: the core's close lingers up to 3 s
 /// (or three PTOs) for its last acknowledgements and receipts, then answers stragglers with
 /// CLOSE for three PTOs (spec §8, Liveness and close).
 const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(4);
+/// Marks of what changed kept room for between wakes (`Driver::dirty`), about 24 KiB: a
+/// larger burst's room is let go once its calls are woken.
+const DIRTY_KEPT: usize = 1024;
 /// The environment variable naming the file a trace is recorded to (spec/trace.md).
 pub const TRACE_ENV: &str = "WEIR_TRACE";
 
@@ -93,8 +97,11 @@ pub struct Driver {
     /// a task woken under the lock would only find it held.
     woken: Vec<Waker>,
     /// What changed since the waiting calls were last woken: a stream of a connection, or
-    /// (`None`) the whole connection.
-    dirty: BTreeSet<(ConnectionHandle, Option<StreamId>)>,
+    /// (`None`) the whole connection; in the order marked, with repeats (`wake_changed`
+    /// sorts them and drops the repeats). A list, not an ordered set: a burst of messages
+    /// marks two or three streams per message, and a set's insertions and clearing were
+    /// 3.4% of a messages run's client (adapters/bench/README.md, issue 35's tenth round).
+    dirty: Vec<(ConnectionHandle, Option<StreamId>)>,
     pipes: BTreeMap<PipeId, PipeRecord>,
     /// The connection pool (module `pool`).
     pool: pool::Pool,
@@ -222,7 +229,7 @@ impl Driver {
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
             woken: Vec::new(),
-            dirty: BTreeSet::new(),
+            dirty: Vec::new(),
             pipes: BTreeMap::new(),
             pool: pool::Pool::default(),
             request_deadlines: BTreeSet::new(),
@@ -374,12 +381,13 @@ impl Driver {
     /// Wakes the calls waiting on what changed since the last time, and closes released
     /// connections whose data is all acknowledged.
     fn wake_changed(&mut self) {
-        // Copied out and emptied in place (not taken): an emptied set keeps its node, so the
-        // next change is marked without an allocation.
-        let dirty: SmallVec<[(ConnectionHandle, Option<StreamId>); 8]> = self.dirty.iter().copied().collect();
-        self.dirty.retain(|_| false);
+        // Taken and given back emptied, its room kept: the next change is marked without an
+        // allocation. Sorted, they are woken in the order an ordered set gave them.
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
         let mut last = None;
-        for (conn, stream) in dirty {
+        for &(conn, stream) in &dirty {
             if last != Some(conn) {
                 last = Some(conn);
                 if self.conns.get(&conn).is_some_and(|c| c.released) {
@@ -407,6 +415,14 @@ impl Driver {
         if !self.accepted.is_empty() {
             self.wake(Wait::Accept);
         }
+        // What waking marked (a released connection closed, say) is for the next time.
+        dirty.clear();
+        dirty.append(&mut self.dirty);
+        if dirty.capacity() > DIRTY_KEPT {
+            // A burst's room goes with it.
+            dirty.shrink_to(DIRTY_KEPT);
+        }
+        self.dirty = dirty;
     }
 
     /// Reads the core's events and wakes the calls waiting on what they changed.
@@ -559,12 +575,17 @@ impl Driver {
 
     fn events(&mut self) {
         while let Some(e) = self.ep.poll_event() {
-            let conn = event_conn(&e);
-            if let Some((h, stream)) = conn {
-                self.touch(h, stream);
+            // What the event changed is marked for the calls waiting on it, and what it logs
+            // goes in its connection's span (one lookup for both).
+            let mut span = None;
+            if let Some((h, stream)) = event_conn(&e) {
+                if let Some(c) = self.conns.get(&h) {
+                    if c.ended.is_none() {
+                        self.dirty.push((h, stream));
+                    }
+                    span = c.span.clone();
+                }
             }
-            // What a connection's event logs goes in that connection's span.
-            let span = conn.and_then(|(h, _)| self.conns.get(&h)?.span.clone());
             let _entered = span.as_ref().map(tracing::Span::enter);
             match e {
                 Event::Connected {
@@ -591,7 +612,7 @@ impl Driver {
                     }
                     self.pool_up(id);
                     self.metrics.established += 1;
-                    self.dirty.insert((id, None));
+                    self.dirty.push((id, None));
                 }
                 Event::PathChanged { conn: h, path } => {
                     tracing::info!(conn = %h, ?path, "path changed");
@@ -685,16 +706,9 @@ impl Driver {
         }
     }
 
+    /// A connection that has not ended ([`live_conn`](Self::live_conn)), to change.
     fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
-        self.live_conn(h)?;
-        self.conns.get_mut(&h)
-    }
-
-    /// Marks what an event changed: one stream of a connection, or all of it.
-    fn touch(&mut self, h: ConnectionHandle, stream: Option<StreamId>) {
-        if self.live_conn(h).is_some() {
-            self.dirty.insert((h, stream));
-        }
+        self.conns.get_mut(&h).filter(|c| c.ended.is_none())
     }
 
     fn pipe_ended(&mut self, pipe: PipeId, result: Result<(), PipeFailure>) {
@@ -736,7 +750,7 @@ impl Driver {
                 self.forget_if_done(gone);
             }
         }
-        self.dirty.insert((id, None));
+        self.dirty.push((id, None));
         self.forget_if_done(id);
     }
 }

@@ -129,7 +129,7 @@ impl Driver {
                     Some(())
                 });
                 if awaited.is_some() {
-                    self.dirty.insert((conn, Some(request)));
+                    self.dirty.push((conn, Some(request)));
                 } else {
                     let _ = self.on_conn(conn, |ep, h| ep.stop_sending(h, stream, REQUEST_CANCELLED));
                 }
@@ -214,7 +214,7 @@ impl Driver {
             if let Some(c) = self.conns.get_mut(&conn) {
                 c.requests.ready.push_back(stream);
             }
-            self.dirty.insert((conn, None));
+            self.dirty.push((conn, None));
         }
         Ok(())
     }
@@ -230,7 +230,7 @@ impl Driver {
         match (phase, next, held) {
             (Phase::Taken, Some(next), Some(s)) => {
                 s.phase = next;
-                self.dirty.insert((conn, Some(stream)));
+                self.dirty.push((conn, Some(stream)));
             }
             _ => {
                 c.requests.served.remove(&stream);
@@ -327,7 +327,7 @@ impl Driver {
                 .and_then(|c| c.requests.waiting.get_mut(&stream));
             if let Some(a) = awaiting.filter(|a| a.reply.is_none()) {
                 a.expired = true;
-                self.dirty.insert((conn, Some(stream)));
+                self.dirty.push((conn, Some(stream)));
             }
         }
     }

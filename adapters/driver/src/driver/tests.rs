@@ -675,3 +675,36 @@ fn drivers_on_the_same_seed_and_clock_send_the_same_bytes() {
     assert_eq!(first(7), first(7));
     assert_ne!(first(7), first(8));
 }
+
+/// A waker that notes its name in a shared list when woken.
+struct Named(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+impl Wake for Named {
+    fn wake(self: Arc<Self>) {
+        self.1.lock().unwrap().push(self.0);
+    }
+}
+
+#[test]
+fn what_changed_wakes_each_waiting_call_once_in_order_and_lets_a_burst_s_room_go() {
+    let mut p = Pair::new();
+    let (a, _) = connect(&mut p);
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let waker = |name| Waker::from(Arc::new(Named(name, Arc::clone(&order))));
+    let (s1, s5) = (StreamId(1), StreamId(5));
+    p.a.park(super::Wait::Conn(a, Some(s5)), &waker("five"));
+    p.a.park(super::Wait::Conn(a, Some(s1)), &waker("one"));
+    // Marked out of order and more than once, as a burst of events marks them.
+    for s in [s5, s1, s5, s5] {
+        p.a.dirty.push((a, Some(s)));
+    }
+    p.a.wake_changed();
+    p.wake();
+    assert_eq!(*order.lock().unwrap(), ["one", "five"]);
+    assert!(p.a.dirty.is_empty());
+    // A burst's marks: handed out, and the room they took let go.
+    p.a.dirty.extend((0..10_000).map(|i| (a, Some(StreamId(4 * i)))));
+    p.a.wake_changed();
+    assert!(p.a.dirty.is_empty());
+    assert!(p.a.dirty.capacity() <= super::DIRTY_KEPT);
+}
