@@ -291,6 +291,14 @@ impl Runtime for Calls {
                 *called = Some(Arc::downgrade(&self.0));
             }
         });
+        // The time as the call read it on its way in, for the burst's rule (a window of
+        // `HOLD`, far coarser than a call): a clock reading for it and another for
+        // `ANSWERED_AT` were 6% of a burst's sending thread (adapters/bench/README.md, issue
+        // 35's tenth round). Whether the driver thread sends soon is read afresh: with the
+        // call's reading there too, round trips took about 0.1 µs longer in three
+        // alternated comparisons (why was not found).
+        let now = driver.last_reading();
+        CALL_READING.set(Some(now));
         let mut sending = self.0.sending();
         // Standing by, the driver thread wakes within STANDBY_MOST, and the calls that
         // receive send after each receive.
@@ -303,7 +311,6 @@ impl Runtime for Calls {
         }
         let release = match urgency {
             Urgency::Now => {
-                let now = Instant::now();
                 let release = Release::decide(ANSWERED_AT.get(), sending.held_since, now);
                 if release == Release::Hold {
                     sending.held_since = Some(now);
@@ -374,6 +381,9 @@ thread_local! {
     /// When this thread's last call was answered without waiting; `None` if it waited: what
     /// tells a burst of sends ([`Release::decide`]).
     static ANSWERED_AT: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// The driver's clock as this thread's call under way read it, if the call left
+    /// something to send ([`Calls::changed`]): its time, without reading the clock again.
+    static CALL_READING: Cell<Option<Instant>> = const { Cell::new(None) };
     /// The endpoint this thread's call called into as it was last polled: the one it
     /// receives from if it must wait ([`block_on`]). Weak: a thread's last call must not
     /// keep a dropped endpoint's socket open.
@@ -432,8 +442,10 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
     loop {
         unpark.woken.store(false, Ordering::Release);
         CALLED.with(|c| c.borrow_mut().take());
+        CALL_READING.set(None);
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
-            ANSWERED_AT.set((!waited).then(Instant::now));
+            let at = || CALL_READING.take().unwrap_or_else(Instant::now);
+            ANSWERED_AT.set((!waited).then(at));
             return Some(v);
         }
         waited = true;
