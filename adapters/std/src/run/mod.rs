@@ -296,7 +296,9 @@ impl Runtime for Calls {
         // `ANSWERED_AT` were 6% of a burst's sending thread (adapters/bench/README.md, issue
         // 35's tenth round). Whether the driver thread sends soon is read afresh: with the
         // call's reading there too, round trips took about 0.1 µs longer in three
-        // alternated comparisons (why was not found).
+        // alternated comparisons (why was not found). A call that did not read the clock
+        // leaves an older reading: a hold then starts earlier and ends earlier, never later
+        // than `HOLD` from now.
         let now = driver.last_reading();
         CALL_READING.set(Some(now));
         let mut sending = self.0.sending();
