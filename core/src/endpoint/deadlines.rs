@@ -24,6 +24,11 @@ use crate::time::Instant;
 const NONE: u32 = u32::MAX;
 
 /// Each slot's deadline, earliest first.
+///
+/// The indexing below cannot go out of bounds: `place[slot]`, when not `NONE`, is the index
+/// of `slot`'s entry in `heap` (`set` and `swap` keep the two in step, and nothing else
+/// changes either), and every entry's slot has a place (`set` makes room for it first).
+/// Slots are the endpoint's own numbers, never a peer's.
 #[derive(Debug, Default)]
 pub(super) struct Deadlines {
     /// A min-heap by (deadline, slot): each entry no later than its two children.
@@ -35,8 +40,10 @@ pub(super) struct Deadlines {
 impl Deadlines {
     /// The deadline filed for `slot`.
     pub(super) fn get(&self, slot: u32) -> Option<Instant> {
-        let i = *self.place.get(slot as usize)?;
-        self.heap.get(i as usize).map(|&(at, _)| at)
+        match *self.place.get(slot as usize)? {
+            NONE => None,
+            i => self.heap.get(i as usize).map(|&(at, _)| at),
+        }
     }
 
     /// The earliest deadline and its slot (the smallest slot of those that share it).
@@ -62,9 +69,10 @@ impl Deadlines {
                 let i = i as usize;
                 let old = self.heap[i].0;
                 self.heap[i].0 = at;
-                match at < old {
-                    true => self.up(i),
-                    false => self.down(i),
+                if at < old {
+                    self.up(i);
+                } else {
+                    self.down(i);
                 }
             }
             (i, None) => {
