@@ -26,6 +26,16 @@ impl Pair {
         Pair::with(Config::default())
     }
 
+    /// A pair whose senders use NewReno, which paces its window over the RTT: with no
+    /// time passing, whole bursts may go (BBR paces at its bandwidth estimate from the
+    /// first samples, 2 ms at a time), for tests of batches.
+    fn new_reno() -> Pair {
+        Pair::with(Config {
+            congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
+            ..Config::default()
+        })
+    }
+
     fn with(config: Config) -> Pair {
         Pair {
             a: Driver::new(config.clone(), A.parse().unwrap()),
@@ -250,12 +260,7 @@ fn settle_batched(p: &mut Pair, segments: usize) -> Vec<usize> {
 
 #[test]
 fn a_message_crosses_in_batches_of_equal_datagrams() {
-    // NewReno paces its window over the RTT, so with no time passing whole bursts may
-    // go; BBR paces at its bandwidth estimate from the first samples, 2 ms at a time.
-    let mut p = Pair::with(Config {
-        congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
-        ..Config::default()
-    });
+    let mut p = Pair::new_reno();
     let (a, b) = connect(&mut p);
     let message: Bytes = (0..300_000u32)
         .map(|i| (i % 251) as u8)
@@ -286,10 +291,7 @@ fn a_message_crosses_in_batches_of_equal_datagrams() {
 /// the batch's first, not for each (`Driver::poll_transmit_next`).
 #[test]
 fn a_batch_reads_the_clock_once() {
-    let mut p = Pair::with(Config {
-        congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
-        ..Config::default()
-    });
+    let mut p = Pair::new_reno();
     let (a, _) = connect(&mut p);
     let message = Bytes::from(vec![7u8; 100_000]);
     let mut m = Sending::new(None, message, Confirm::Queued);
