@@ -16,6 +16,12 @@
 //!   which would wake the caller (two thread switches a message, most of weir-std's cost
 //!   before). Another thread's wake-up of a receiving caller ends its receive with a kick
 //!   (a one-byte datagram from the endpoint's private waker socket).
+//! - What a receive leaves the core to send (acknowledgements, above all) goes at once,
+//!   unless the receive was made for a waiting send ([`Answer`]): woken, the send writes
+//!   next, and one datagram carries both; not woken, its thread sends it before it receives
+//!   again. (A waiting read's receive sends at once: deferring its acknowledgement to the
+//!   read's next wait cut weir-bench's `messages` by a fifth, adapters/bench/README.md,
+//!   issue 35's eleventh round.)
 //! - The driver thread receives while no call does. After waking calls it stands by (parks,
 //!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`], firing the timers that come due,
 //!   for as long as calls keep receiving, each stand-by twice the last up to
@@ -34,10 +40,12 @@
 //! answered at once (a send with room, say) is sending a burst: its data is held, up to
 //! [`HOLD`], so that the burst leaves in full datagrams and few system calls (GSO), as
 //! weir-tokio's do when its driver task runs after the application's. A send after a call
-//! that waited (a request after its reply, a round trip) goes at once. Held data goes when
-//! the burst's sending thread sends again after [`HOLD`], when a thread is about to wait,
-//! or, if none does, when the driver thread wakes for it at the end of [`HOLD`] (the call
-//! that starts holding wakes it, if it would sleep past that). A receive meanwhile sends
+//! that waited (a request after its reply, a round trip) goes at once; one after a send that
+//! waited for room (its stream credit, say) does not: that wait is the burst's own
+//! ([`Waiting::in_burst`]). Held data goes when the burst's sending thread sends again after
+//! [`HOLD`], when a thread is about to wait, or, if none does, when the driver thread wakes
+//! for it at the end of [`HOLD`] (the call that starts holding wakes it, if it would sleep
+//! past that). A receive meanwhile sends
 //! nothing (what it would send goes with the held data): acknowledgements arriving during
 //! a burst would otherwise cut it into small sends. The costs: a thread that sends a burst
 //! and then works without waiting delays the burst's tail by up to [`HOLD`]; and while the
@@ -94,6 +102,9 @@ pub(crate) struct Io {
     call_receives: AtomicU64,
     /// The endpoint was dropped: the driver thread shuts down.
     stop: AtomicBool,
+    /// Receives made for a waiting send that brought datagrams and left what the core
+    /// wrote in answer to the send ([`Answer::WithTheSend`]): what tests look at.
+    answers_left_to_sends: AtomicU64,
     /// The driver (for calls that receive) and the driver thread (to unpark it when it
     /// stands by), set once it started.
     shared: OnceLock<Weak<Shared>>,
@@ -155,6 +166,48 @@ impl Release {
             (true, Some(_)) => Release::Now,
         }
     }
+}
+
+/// What a calling thread's call is, as its last poll told the runtime: whether it is a
+/// send ([`Runtime::poll_proceed`] with [`Urgency::Now`]: a write the core takes at once
+/// while there is room).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Waiting {
+    /// A send: if it waits, it waits for room (credit, stream slots, the peer's
+    /// acknowledgement of what it sent), and it sends as soon as it is woken.
+    Send,
+    /// Anything else: a read, a connect, an accept.
+    Other,
+}
+
+impl Waiting {
+    /// Who sends what a receive made for this call left ([`Answer`]).
+    fn answer(self) -> Answer {
+        match self {
+            Waiting::Send => Answer::WithTheSend,
+            Waiting::Other => Answer::Now,
+        }
+    }
+
+    /// Whether the calling thread is in a burst once this call is answered
+    /// ([`Release::decide`]'s `answered_at`): answered at once, or a send that waited for
+    /// room. A send's wait is the burst's own (the peer takes less than the thread writes),
+    /// and the send after it continues the burst; after any other wait (a reply, say) the
+    /// next send is a request of its own and goes at once.
+    fn in_burst(self, waited: bool) -> bool {
+        !waited || self == Waiting::Send
+    }
+}
+
+/// Who sends what a receive left the core to send ([`Io::receive`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    /// The receiving thread, now (or with the burst's held data).
+    Now,
+    /// The waiting send the receive was made for: if the receive woke it, its write comes
+    /// next and carries it, one datagram instead of two; if not, its thread sends it before
+    /// it receives again ([`Io::receive_for_call`] flushes first).
+    WithTheSend,
 }
 
 /// What the driver thread does about receiving.
@@ -224,9 +277,11 @@ impl Io {
     }
 
     /// Receives what the socket holds, or waits up to `longest` for it, and hands what came
-    /// to the driver, firing its timers if due; the number of calls that woke.
-    fn receive(&self, receiver: &mut Receiver, shared: &Shared, longest: Duration) -> usize {
+    /// to the driver, firing its timers if due; `answer` says who sends what the core wrote
+    /// in answer. The number of calls that woke.
+    fn receive(&self, receiver: &mut Receiver, shared: &Shared, longest: Duration, answer: Answer) -> usize {
         let received = receiver.receive(&self.socket, longest);
+        let came = received.len() > 0;
         let mut driver = shared.driver();
         for (from, datagrams, stride) in received {
             driver.handle_received(from, datagrams, stride);
@@ -234,13 +289,19 @@ impl Io {
         if driver.deadline().is_some_and(|t| t <= Instant::now()) {
             driver.handle_timeout();
         }
-        self.sending().flush_unless_held(&self.socket, &mut driver);
+        match answer {
+            Answer::Now => self.sending().flush_unless_held(&self.socket, &mut driver),
+            Answer::WithTheSend if came => {
+                self.answers_left_to_sends.fetch_add(1, Ordering::Relaxed);
+            }
+            Answer::WithTheSend => {}
+        }
         driver.unlock()
     }
 
     /// A waiting call's receive, if no other thread receives now: until a datagram, a
     /// wake-up, the core's deadline or `until`. False if another thread receives.
-    fn receive_for_call(&self, until: Option<Instant>) -> bool {
+    fn receive_for_call(&self, until: Option<Instant>, call: Waiting) -> bool {
         let Some(shared) = self.shared.get().and_then(Weak::upgrade) else {
             return false;
         };
@@ -259,7 +320,12 @@ impl Io {
             .into_iter()
             .flatten()
             .fold(now + IDLE_WAIT, Instant::min);
-        self.receive(&mut receiver, &shared, until.saturating_duration_since(now));
+        self.receive(
+            &mut receiver,
+            &shared,
+            until.saturating_duration_since(now),
+            call.answer(),
+        );
         drop(receiver);
         self.call_receives.fetch_add(1, Ordering::Release);
         if self.sending().duty == Duty::Yield {
@@ -275,6 +341,15 @@ impl Io {
 struct Calls(Arc<Io>);
 
 impl Runtime for Calls {
+    /// Notes whether the calling thread's call is a send ([`Waiting`]); always goes on (a
+    /// thread has nothing else to run).
+    fn poll_proceed(&self, _: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
+        if urgency == Urgency::Now {
+            CALL_WAITING.set(Waiting::Send);
+        }
+        Poll::Ready(())
+    }
+
     /// Sends what the call left, or holds it if the call is part of a burst ([`Release`]),
     /// and wakes the driver thread if it sleeps past the driver's new deadline or the end
     /// of the hold (one wake-up per sleep is enough). What a read left waits while the
@@ -360,6 +435,7 @@ pub(crate) fn start(
         receiver: Mutex::new(Receiver::new()),
         call_receives: AtomicU64::new(0),
         stop: AtomicBool::new(false),
+        answers_left_to_sends: AtomicU64::new(0),
         shared: OnceLock::new(),
         driver_thread: OnceLock::new(),
     });
@@ -386,6 +462,8 @@ thread_local! {
     /// The driver's clock as this thread's call under way read it, if the call left
     /// something to send ([`Calls::changed`]): its time, without reading the clock again.
     static CALL_READING: Cell<Option<Instant>> = const { Cell::new(None) };
+    /// What this thread's call under way is, as its polls told ([`Calls::poll_proceed`]).
+    static CALL_WAITING: Cell<Waiting> = const { Cell::new(Waiting::Other) };
     /// The endpoint this thread's call called into as it was last polled: the one it
     /// receives from if it must wait ([`block_on`]). Weak: a thread's last call must not
     /// keep a dropped endpoint's socket open.
@@ -445,9 +523,10 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
         unpark.woken.store(false, Ordering::Release);
         CALLED.with(|c| c.borrow_mut().take());
         CALL_READING.set(None);
+        CALL_WAITING.set(Waiting::Other);
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
             let at = || CALL_READING.take().unwrap_or_else(Instant::now);
-            ANSWERED_AT.set((!waited).then(at));
+            ANSWERED_AT.set(CALL_WAITING.get().in_burst(waited).then(at));
             return Some(v);
         }
         waited = true;
@@ -463,7 +542,7 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
             let mut received = false;
             while !unpark.woken.load(Ordering::Acquire)
                 && deadline.is_none_or(|at| Instant::now() < at)
-                && io.receive_for_call(deadline)
+                && io.receive_for_call(deadline, CALL_WAITING.get())
             {
                 received = true;
             }
@@ -529,7 +608,8 @@ fn run(shared: &Arc<Shared>, io: &Io) {
         duty = match duty {
             Duty::Receive => match io.receiver.try_lock() {
                 Ok(mut receiver) => {
-                    woke = io.receive(&mut receiver, shared, until.saturating_duration_since(now));
+                    let longest = until.saturating_duration_since(now);
+                    woke = io.receive(&mut receiver, shared, longest, Answer::Now);
                     standby = STANDBY;
                     if woke > 0 {
                         Duty::StandBy

@@ -14,7 +14,7 @@ use bytes::Bytes;
 
 use std::time::Instant;
 
-use super::{Duty, Release, Stood, Unpark, HOLD, STANDBY, STANDBY_MOST};
+use super::{Duty, Release, Stood, Unpark, Waiting, ANSWERED_AT, HOLD, STANDBY, STANDBY_MOST};
 use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
@@ -186,6 +186,65 @@ fn a_send_is_held_only_in_a_burst_and_no_longer_than_the_hold() {
     assert_eq!(decide(Some(us(50)), Some(us(10)), us(10) + HOLD), Release::Now);
     // A send after a wait (a reply, say) goes at once, and takes held data with it.
     assert_eq!(decide(None, Some(us(10)), us(20)), Release::Now);
+}
+
+/// Who is in a burst after a call: a thread whose call was answered at once, or whose
+/// send waited for room; not one whose read (or connect) waited.
+#[test]
+fn a_send_s_wait_is_part_of_its_burst_and_a_read_s_is_not() {
+    assert!(Waiting::Send.in_burst(false) && Waiting::Other.in_burst(false));
+    assert!(Waiting::Send.in_burst(true));
+    assert!(!Waiting::Other.in_burst(true));
+}
+
+/// Sends that wait for stream credit, one after another (the server lets the client have
+/// one stream open at a time, so nearly every send waits for the server's read of the one
+/// before): the receives made for them leave the acknowledgement they wrote to the send
+/// that comes next, the thread stays in its burst after a send that certainly waited, and
+/// every message arrives, in order.
+#[test]
+fn a_send_that_waited_for_credit_carries_the_answer_and_goes_on_with_its_burst() {
+    const N: u8 = 60;
+    let server = bind(Config {
+        max_concurrent_streams: 1,
+        ..Config::default()
+    });
+    let client = bind(Config::default());
+    let conn = client.connect(server.local_addr()).unwrap();
+    let incoming = server.accept().unwrap();
+    let (blocked_before, last_blocked) = std::sync::mpsc::channel::<u64>();
+    let watch = conn.clone();
+    let reader = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        for i in 0..N {
+            if i == N - 2 {
+                // The client's last send waits for the stream this read frees: read it
+                // only once the core refused that send a stream.
+                let before = last_blocked.recv().unwrap();
+                while watch.stats().unwrap().streams_blocked == before {
+                    std::thread::yield_now();
+                }
+            }
+            got.push(incoming.recv_message().unwrap()[0]);
+        }
+        got
+    });
+    for i in 0..N {
+        if i == N - 1 {
+            blocked_before
+                .send(conn.stats().unwrap().streams_blocked)
+                .unwrap();
+        }
+        conn.send_message_with(Bytes::from(vec![i; 64]), Confirm::Queued)
+            .unwrap();
+    }
+    assert!(
+        ANSWERED_AT.get().is_some(),
+        "the send that waited ended the burst"
+    );
+    assert_eq!(reader.join().unwrap(), (0..N).collect::<Vec<u8>>());
+    let left = client.io.answers_left_to_sends.load(Ordering::Relaxed);
+    assert!(left > 0, "no receive left its answer to a send");
 }
 
 /// A send right after a call that was answered at once is held, and then leaves with no
