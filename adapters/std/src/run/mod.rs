@@ -38,7 +38,8 @@
 //!
 //! **Sends in a burst.** A thread that sends again within [`HOLD`] of a call that was
 //! answered at once (a send with room, say) is sending a burst: its data is held, up to
-//! [`HOLD`], so that the burst leaves in full datagrams and few system calls (GSO), as
+//! [`HOLD`] and [`HOLD_SENDS`] sends, so that the burst leaves in full datagrams and few
+//! system calls (GSO), as
 //! weir-tokio's do when its driver task runs after the application's. A send after a call
 //! that waited (a request after its reply, a round trip) goes at once; one after a send that
 //! waited for room (its stream credit, say) does not: that wait is the burst's own
@@ -118,21 +119,28 @@ struct Sending {
     asleep_until: Option<Instant>,
     /// What the driver thread does.
     duty: Duty,
-    /// Since when a burst's data is held (module docs, "Sends in a burst").
-    held_since: Option<Instant>,
+    /// A burst's data held (module docs, "Sends in a burst").
+    held: Option<Held>,
+}
+
+/// A burst's data held: since when, and how many sends it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    since: Instant,
+    sends: u32,
 }
 
 impl Sending {
     /// Sends everything the driver has to send now, held data included.
     fn flush(&mut self, socket: &Socket, driver: &mut Driver) {
         socket.flush(&mut self.outbox, driver);
-        self.held_since = None;
+        self.held = None;
     }
 
     /// [`flush`](Self::flush)es, unless a burst's data is held: that waits for the end of
     /// the hold, and what the driver has to send besides waits with it.
     fn flush_unless_held(&mut self, socket: &Socket, driver: &mut Driver) {
-        if self.held_since.is_none_or(|t| Instant::now() >= t + HOLD) {
+        if self.held.is_none_or(|h| Instant::now() >= h.since + HOLD) {
             self.flush(socket, driver);
         }
     }
@@ -141,6 +149,15 @@ impl Sending {
 /// The longest a burst's data is held for the sends that follow it (module docs, "Sends
 /// in a burst"): at the 200,000 messages a second weir-std sends on loopback, about 40.
 const HOLD: Duration = Duration::from_micros(200);
+
+/// The most sends a burst's data is held for: the next takes them all along. One system
+/// call per this many sends costs each a few percent of its own work at most, and the
+/// peer starts on the burst's head while the rest is written: a burst held to its end
+/// left each side idle while the other worked. weir-bench's `messages` (the client waits
+/// for stream credit about every 40 messages), 6 alternated runs each: 620k messages a
+/// second holding to the end, 698k, 707k and 705k holding at most 24, 32 and 48, 588k at
+/// 64 (adapters/bench/README.md, issue 35's eleventh round).
+const HOLD_SENDS: u32 = 32;
 
 /// What a call that queued data for the peer does with it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -155,14 +172,15 @@ enum Release {
 
 impl Release {
     /// The rule: `answered_at` is when the calling thread's last call was answered without
-    /// waiting (`None` if it waited), `held_since` since when data is held. A send that is
-    /// not part of a burst takes held data with it.
-    fn decide(answered_at: Option<Instant>, held_since: Option<Instant>, now: Instant) -> Release {
+    /// waiting (`None` if it waited, unless it was a send: [`Waiting::in_burst`]), `held`
+    /// what data is held. A send that is not part of a burst takes held data with it, and
+    /// so does one that would hold it past [`HOLD`] or [`HOLD_SENDS`].
+    fn decide(answered_at: Option<Instant>, held: Option<Held>, now: Instant) -> Release {
         let within = |t: Instant| now < t + HOLD;
-        match (answered_at.is_some_and(within), held_since) {
+        match (answered_at.is_some_and(within), held) {
             (false, _) => Release::Now,
             (true, None) => Release::Hold,
-            (true, Some(t)) if within(t) => Release::Join,
+            (true, Some(h)) if within(h.since) && h.sends < HOLD_SENDS => Release::Join,
             (true, Some(_)) => Release::Now,
         }
     }
@@ -388,9 +406,11 @@ impl Runtime for Calls {
         }
         let release = match urgency {
             Urgency::Now => {
-                let release = Release::decide(ANSWERED_AT.get(), sending.held_since, now);
-                if release == Release::Hold {
-                    sending.held_since = Some(now);
+                let release = Release::decide(ANSWERED_AT.get(), sending.held, now);
+                match (release, sending.held.as_mut()) {
+                    (Release::Hold, _) => sending.held = Some(Held { since: now, sends: 1 }),
+                    (Release::Join, Some(held)) => held.sends += 1,
+                    _ => {}
                 }
                 release
             }
@@ -400,7 +420,7 @@ impl Runtime for Calls {
             sending.flush(&self.0.socket, driver);
         }
         // The driver thread must wake by the core's deadline, and by the end of the hold.
-        let wake_by = [driver.deadline(), sending.held_since.map(|h| h + HOLD)]
+        let wake_by = [driver.deadline(), sending.held.map(|h| h.since + HOLD)]
             .into_iter()
             .flatten()
             .min();
@@ -430,7 +450,7 @@ pub(crate) fn start(
             outbox: Outbox::new(),
             asleep_until: None,
             duty: Duty::Receive,
-            held_since: None,
+            held: None,
         }),
         receiver: Mutex::new(Receiver::new()),
         call_receives: AtomicU64::new(0),
@@ -577,8 +597,8 @@ fn run(shared: &Arc<Shared>, io: &Io) {
     loop {
         // Held data waits for the rest of its burst until the hold ends (an unpark, a call's
         // or the endpoint's stop, ends the wait sooner).
-        let held = io.sending().held_since;
-        if let Some(end) = held.map(|t| t + HOLD) {
+        let held = io.sending().held;
+        if let Some(end) = held.map(|h| h.since + HOLD) {
             std::thread::park_timeout(end.saturating_duration_since(Instant::now()));
         }
         let (now, until) = {

@@ -14,7 +14,9 @@ use bytes::Bytes;
 
 use std::time::Instant;
 
-use super::{Duty, Release, Stood, Unpark, Waiting, ANSWERED_AT, HOLD, STANDBY, STANDBY_MOST};
+use super::{
+    Duty, Held, Release, Stood, Unpark, Waiting, ANSWERED_AT, HOLD, HOLD_SENDS, STANDBY, STANDBY_MOST,
+};
 use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
@@ -175,6 +177,7 @@ fn a_waiting_call_is_polled_when_woken_not_per_datagram() {
 fn a_send_is_held_only_in_a_burst_and_no_longer_than_the_hold() {
     let t0 = Instant::now();
     let us = |n| t0 + Duration::from_micros(n);
+    let held = |since, sends| Some(Held { since, sends });
     let decide = Release::decide;
     // After a call that waited, or long after one answered at once: at once.
     assert_eq!(decide(None, None, us(0)), Release::Now);
@@ -182,10 +185,19 @@ fn a_send_is_held_only_in_a_burst_and_no_longer_than_the_hold() {
     // Within the hold of a call answered at once, a burst: its first send starts holding,
     // the next join it until the hold ends, and then everything goes.
     assert_eq!(decide(Some(t0), None, us(10)), Release::Hold);
-    assert_eq!(decide(Some(us(50)), Some(us(10)), us(60)), Release::Join);
-    assert_eq!(decide(Some(us(50)), Some(us(10)), us(10) + HOLD), Release::Now);
+    assert_eq!(decide(Some(us(50)), held(us(10), 1), us(60)), Release::Join);
+    assert_eq!(decide(Some(us(50)), held(us(10), 1), us(10) + HOLD), Release::Now);
+    // The hold takes at most HOLD_SENDS sends: the next takes them along.
+    assert_eq!(
+        decide(Some(us(50)), held(us(10), HOLD_SENDS - 1), us(60)),
+        Release::Join
+    );
+    assert_eq!(
+        decide(Some(us(50)), held(us(10), HOLD_SENDS), us(60)),
+        Release::Now
+    );
     // A send after a wait (a reply, say) goes at once, and takes held data with it.
-    assert_eq!(decide(None, Some(us(10)), us(20)), Release::Now);
+    assert_eq!(decide(None, held(us(10), 1), us(20)), Release::Now);
 }
 
 /// Who is in a burst after a call: a thread whose call was answered at once, or whose
@@ -263,7 +275,7 @@ fn a_held_send_leaves_without_another_call() {
     let held = (0..50).any(|_| {
         send();
         send();
-        client.io.sending().held_since.is_some()
+        client.io.sending().held.is_some()
     });
     assert!(held, "no send was held");
     let mut firsts: Vec<u8> = (0..sent).map(|_| incoming.recv_message().unwrap()[0]).collect();
