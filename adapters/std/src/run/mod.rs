@@ -384,6 +384,7 @@ impl Runtime for Calls {
                 *called = Some(Arc::downgrade(&self.0));
             }
         });
+        CALLED_NOW.set(true);
         // The time as the call read it on its way in, for the burst's rule (a window of
         // `HOLD`, far coarser than a call): a clock reading for it and another for
         // `ANSWERED_AT` were 6% of a burst's sending thread (adapters/bench/README.md, issue
@@ -484,16 +485,37 @@ thread_local! {
     static CALL_READING: Cell<Option<Instant>> = const { Cell::new(None) };
     /// What this thread's call under way is, as its polls told ([`Calls::poll_proceed`]).
     static CALL_WAITING: Cell<Waiting> = const { Cell::new(Waiting::Other) };
-    /// The endpoint this thread's call called into as it was last polled: the one it
-    /// receives from if it must wait ([`block_on`]). Weak: a thread's last call must not
-    /// keep a dropped endpoint's socket open.
+    /// The endpoint this thread's calls last called into: the one a call receives from if
+    /// it must wait ([`block_on`]), if its last poll called into it ([`CALLED_NOW`]). Kept
+    /// from call to call, so that a thread calling one endpoint over and over does not
+    /// count its references each time. Weak: a thread's last call must not keep a dropped
+    /// endpoint's socket open.
     static CALLED: RefCell<Option<Weak<Io>>> = const { RefCell::new(None) };
-    /// This thread's waker, made once: a call answered at once then costs no allocation.
-    static WAKER: Arc<Unpark> = Arc::new(Unpark {
-        thread: std::thread::current(),
-        woken: AtomicBool::new(false),
-        receiving: Mutex::new(None),
-    });
+    /// Whether the call under way called into [`CALLED`] as it was last polled.
+    static CALLED_NOW: Cell<bool> = const { Cell::new(false) };
+    /// This thread's waker, made once: a call answered at once then costs no allocation,
+    /// nor a count of the waker's references.
+    static WAKER: ThreadWaker = ThreadWaker::new();
+}
+
+/// A thread's [`Unpark`] and the [`Waker`] made of it.
+struct ThreadWaker {
+    unpark: Arc<Unpark>,
+    waker: Waker,
+}
+
+impl ThreadWaker {
+    fn new() -> ThreadWaker {
+        let unpark = Arc::new(Unpark {
+            thread: std::thread::current(),
+            woken: AtomicBool::new(false),
+            receiving: Mutex::new(None),
+        });
+        ThreadWaker {
+            waker: Waker::from(Arc::clone(&unpark)),
+            unpark,
+        }
+    }
 }
 
 /// Wakes the thread that waits for a call: unparks it, or, while it receives, ends its
@@ -533,15 +555,19 @@ impl Wake for Unpark {
 /// `None` if `timeout` passed first (the call is then dropped, which gives it up as its
 /// handle's documentation says).
 pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<F::Output> {
+    WAKER.with(|w| block_on_with(w, timeout, call))
+}
+
+/// [`block_on`] with the thread's waker.
+fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F) -> Option<F::Output> {
     let mut call = pin!(call);
-    let unpark = WAKER.with(Arc::clone);
-    let waker = Waker::from(Arc::clone(&unpark));
-    let mut cx = Context::from_waker(&waker);
+    let unpark = &w.unpark;
+    let mut cx = Context::from_waker(&w.waker);
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut waited = false;
     loop {
         unpark.woken.store(false, Ordering::Release);
-        CALLED.with(|c| c.borrow_mut().take());
+        CALLED_NOW.set(false);
         CALL_READING.set(None);
         CALL_WAITING.set(Waiting::Other);
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
@@ -553,7 +579,11 @@ pub(crate) fn block_on<F: Future>(timeout: Option<Duration>, call: F) -> Option<
         if deadline.is_some_and(|at| Instant::now() >= at) {
             return None;
         }
-        if let Some(io) = CALLED.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)) {
+        let called = CALLED_NOW
+            .get()
+            .then(|| CALLED.with(|c| c.borrow().as_ref().and_then(Weak::upgrade)))
+            .flatten();
+        if let Some(io) = called {
             *unpark.receiving() = Some(Arc::clone(&io));
             // Receives until the call is woken (by what came, or by another thread), and
             // polls it only then: a large message would otherwise cost a poll per
