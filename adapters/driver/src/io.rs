@@ -132,10 +132,16 @@ impl Outbox {
 ///
 /// The datagrams of a block share its allocation, so a stream chunk the application keeps
 /// keeps its whole block alive (at most [`Inbox::BLOCK`] bytes per chunk held; reading
-/// promptly frees blocks as fast as they fill). Filled blocks wait in a pool of
-/// [`Inbox::POOL`] for their datagrams to go, and are then filled again: a receiver that
-/// keeps up allocates (and faults in fresh pages) only for its first few blocks.
+/// promptly frees blocks as fast as they fill). A block none of whose datagrams is held
+/// any more is received into again from its start, whether it is the one being filled or
+/// one waiting in the pool of [`Inbox::POOL`] filled blocks: a receiver that keeps up
+/// allocates (and faults in fresh pages) only for its first few blocks, and one that drops
+/// each datagram before the next comes (a round trip's) touches only a block's first
+/// pages.
 pub struct Inbox {
+    /// The block being filled. Empty (its length 0) but during a receive: its spare room is
+    /// where receives write, from [`room`](Self::room) or [`rooms`](Self::rooms) until
+    /// [`take`](Self::take) or [`take_rooms`](Self::take_rooms).
     block: BytesMut,
     /// Filled blocks, oldest first, each held by an empty handle until it is taken back.
     filled: VecDeque<BytesMut>,
@@ -202,11 +208,16 @@ impl Inbox {
         })
     }
 
-    /// Makes sure the current block has `need` bytes left (at most [`Inbox::BLOCK`]).
+    /// Opens `need` bytes (at most [`Inbox::BLOCK`]) of room in the current block for a
+    /// receive: from the block's start again if none of its datagrams is still held, else
+    /// after the last one cut; another block if the current one has less left.
     fn make_room(&mut self, need: usize) {
-        if self.block.len() < need {
-            let mut old = std::mem::take(&mut self.block);
-            old.clear();
+        // What the last receive left unfilled is room again. With nothing in it, taking
+        // back the whole block copies nothing, and succeeds only if no datagram cut from
+        // it is still held (or it was never cut).
+        self.block.clear();
+        if !self.block.try_reclaim(Self::BLOCK) && self.block.capacity() < need {
+            let old = std::mem::take(&mut self.block);
             // (Not the empty handle before the first block, nor the rare block cut to its
             // last byte, whose handle no longer reaches it: freed with its datagrams.)
             if old.capacity() > 0 {
@@ -215,19 +226,24 @@ impl Inbox {
             // The oldest block none of whose datagrams is still held is taken back.
             let free = self.filled.iter_mut().position(|b| b.try_reclaim(Self::BLOCK));
             self.block = match free.and_then(|i| self.filled.remove(i)) {
-                Some(block) => reuse(block),
+                Some(block) => block,
                 // Zeroed by the allocator, not written: fresh pages come zeroed from the
                 // kernel, so a new block is faulted in page by page as receives fill it,
                 // not all at once here (256 KiB of page faults, a 140 µs stall in the
                 // middle of traffic), and the pages past what the receives reach are never
                 // touched at all.
-                None => BytesMut::zeroed(Self::BLOCK),
+                None => {
+                    let mut fresh = BytesMut::zeroed(Self::BLOCK);
+                    fresh.clear();
+                    fresh
+                }
             };
             if self.filled.len() > Self::POOL {
                 // Its datagrams keep it alive as long as they need it, no longer.
                 self.filled.pop_front();
             }
         }
+        open(&mut self.block, need);
     }
 
     /// The first `len` bytes of [`room`](Self::room), which the receive filled, cut off the
@@ -237,20 +253,22 @@ impl Inbox {
     }
 }
 
-/// A block taken back (`try_reclaim(Inbox::BLOCK)` succeeded on its empty handle) as
-/// [`Inbox::BLOCK`] bytes to receive into, as they are: what its last filling left.
+/// The first `need` bytes of `block`'s spare room (an empty block's, `need` at most its
+/// capacity) as its contents, to receive into, as they are: what an earlier filling left,
+/// or the allocator's zeros.
 ///
-/// Written over with zeros instead (`resize`, all safe `BytesMut` offers), every reuse cost
-/// a 256 KiB `memset` (about 2% of a 1 MiB request's CPU time) and faulted in the pages past
-/// what the receives reach, which a fresh block never touches: a third of a MiB of
-/// weir's peak RSS over 10,000 round trips (adapters/bench/README.md, issue 35's tenth
-/// round). Nothing reads those stale bytes: a receive overwrites the rooms it fills, and
-/// only the lengths it reports are cut off the block ([`Inbox::take`]).
-fn reuse(mut block: BytesMut) -> BytesMut {
-    if block.capacity() < Inbox::BLOCK {
-        // Never so after a successful `try_reclaim(Inbox::BLOCK)`; `set_len` needs it.
-        block.resize(Inbox::BLOCK, 0);
-        return block;
+/// Written over with zeros instead (`resize`, all safe `BytesMut` offers), every reuse of a
+/// block cost a 256 KiB `memset` (about 2% of a 1 MiB request's CPU time) and faulted in
+/// the pages past what the receives reach, which a fresh block never touches: a third of a
+/// MiB of weir's peak RSS over 10,000 round trips (adapters/bench/README.md, issue 35's
+/// tenth round). Nothing reads those stale bytes: a receive overwrites the rooms it fills,
+/// and only the lengths it reports are cut off the block ([`Inbox::take`]).
+fn open(block: &mut BytesMut, need: usize) {
+    if !block.is_empty() || block.capacity() < need {
+        // Never so after `Inbox::make_room`; `set_len` needs it.
+        block.clear();
+        block.resize(need, 0);
+        return;
     }
     // SAFETY: `set_len` needs the capacity (checked above) and every byte up to the new
     // length initialized. Every block the inbox holds comes from
@@ -259,9 +277,8 @@ fn reuse(mut block: BytesMut) -> BytesMut {
     // kernel) and safe code wrote into it, and neither de-initializes a byte.
     #[allow(unsafe_code)]
     unsafe {
-        block.set_len(Inbox::BLOCK)
+        block.set_len(need)
     };
-    block
 }
 
 /// Cuts `received` (datagrams of `stride` bytes back to back, the last possibly shorter)
@@ -301,20 +318,24 @@ mod tests {
         assert_eq!(datagrams(BytesMut::from(&b"xyz"[..]), 0).count(), 1);
     }
 
+    /// A receive: `len` bytes of `byte` into the next room, cut off.
+    fn receive(inbox: &mut Inbox, byte: u8, len: usize) -> BytesMut {
+        inbox.room()[..len].fill(byte);
+        inbox.take(len)
+    }
+
     #[test]
     fn the_inbox_cuts_receives_from_one_block_until_it_runs_low() {
         let mut inbox = Inbox::new();
-        inbox.room()[..3].copy_from_slice(b"one");
-        let first = inbox.take(3);
-        inbox.room()[..3].copy_from_slice(b"two");
-        let second = inbox.take(3);
-        assert_eq!((&first[..], &second[..]), (&b"one"[..], &b"two"[..]));
+        let first = receive(&mut inbox, b'1', 3);
+        let second = receive(&mut inbox, b'2', 3);
+        assert_eq!((&first[..], &second[..]), (&b"111"[..], &b"222"[..]));
         assert_eq!(second.as_ptr(), first.as_ptr().wrapping_add(3), "same block");
         // Fill the block to under one room's worth: the next receive gets a new block.
-        let full: Vec<BytesMut> = (0..3).map(|_| inbox.take(Inbox::ROOM)).collect();
-        assert!(inbox.block.len() < Inbox::ROOM);
+        let full: Vec<BytesMut> = (0..3).map(|_| receive(&mut inbox, 0, Inbox::ROOM)).collect();
+        assert!(inbox.block.capacity() < Inbox::ROOM);
         let _ = inbox.room();
-        assert_eq!(inbox.block.len(), Inbox::BLOCK);
+        assert_eq!(inbox.block.capacity(), Inbox::BLOCK);
         assert_eq!(full[2].len(), Inbox::ROOM);
         assert_ne!(
             inbox.block.as_ptr(),
@@ -334,7 +355,7 @@ mod tests {
         let got: Vec<BytesMut> = inbox.take_rooms([3, 5]).collect();
         assert_eq!((&got[0][..], &got[1][..]), (&b"one"[..], &b"three"[..]));
         assert_eq!(got[1].as_ptr(), start.wrapping_add(Inbox::ROOM));
-        // The next receive starts right after the second datagram.
+        // The next receive starts right after the second datagram (both still held).
         assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 5));
         // A receive that filled one room takes only its bytes.
         inbox.rooms()[0][..2].copy_from_slice(b"hi");
@@ -342,43 +363,63 @@ mod tests {
         assert_eq!(one.len(), 1);
         assert_eq!(&one[0][..], b"hi");
         assert_eq!(inbox.room().as_ptr(), start.wrapping_add(Inbox::ROOM + 7));
+        drop((got, one));
     }
 
     #[test]
     fn two_rooms_take_a_new_block_when_the_current_one_holds_fewer() {
         let mut inbox = Inbox::new();
-        let start = inbox.room().as_ptr();
-        // Three rooms taken: one room's worth left, not two.
-        for _ in 0..3 {
-            inbox.take(Inbox::ROOM);
-        }
+        // Three rooms taken and held: one room's worth left, not two.
+        let held: Vec<BytesMut> = (0..3).map(|_| receive(&mut inbox, 0, Inbox::ROOM)).collect();
         let [first, _] = inbox.rooms();
-        assert_ne!(first.as_ptr(), start.wrapping_add(3 * Inbox::ROOM));
-        assert_eq!(inbox.block.len(), Inbox::BLOCK);
+        assert_ne!(first.as_ptr(), held[2].as_ptr().wrapping_add(Inbox::ROOM));
+        assert_eq!(inbox.block.capacity(), Inbox::BLOCK);
+    }
+
+    /// Round trips: each datagram dropped before the next comes. Every receive writes at
+    /// the block's start, so only its first pages are ever touched; one still held moves
+    /// the next receive past it.
+    #[test]
+    fn a_receive_after_every_datagram_of_its_block_is_gone_writes_at_the_block_s_start() {
+        let mut inbox = Inbox::new();
+        let start = inbox.room().as_ptr();
+        for i in 0..1_000u32 {
+            let d = receive(&mut inbox, i as u8, 100);
+            assert_eq!(d.as_ptr(), start, "receive {i}");
+        }
+        let held = receive(&mut inbox, 1, 100);
+        assert_eq!(inbox.room().as_ptr(), start.wrapping_add(100));
+        drop(held);
+        assert_eq!(inbox.room().as_ptr(), start);
     }
 
     #[test]
     fn a_block_whose_datagrams_are_gone_is_used_again() {
         let mut inbox = Inbox::new();
+        // A receive that writes nothing but what is already there.
+        let untouched = |inbox: &mut Inbox, len| {
+            let _ = inbox.room();
+            inbox.take(len)
+        };
         let start = inbox.room().as_ptr();
         inbox.room()[..3].copy_from_slice(b"old");
         // Three rooms and a bit: the block's last bytes are too few for a fourth.
-        let mut taken: Vec<BytesMut> = (0..3).map(|_| inbox.take(Inbox::ROOM)).collect();
-        taken.push(inbox.take(100));
+        let mut taken: Vec<BytesMut> = (0..3).map(|_| untouched(&mut inbox, Inbox::ROOM)).collect();
+        taken.push(untouched(&mut inbox, 100));
         let held = taken.pop();
         drop(taken);
         // One datagram still held: the block stays with it, a new one is allocated.
         let second = inbox.room().as_ptr();
         assert_ne!(second, start);
+        let mut more: Vec<BytesMut> = (0..3).map(|_| untouched(&mut inbox, Inbox::ROOM)).collect();
+        more.push(untouched(&mut inbox, 100));
         drop(held);
-        for _ in 0..3 {
-            inbox.take(Inbox::ROOM);
-        }
-        inbox.take(100);
-        // Now the first block is free again: filled once more, not allocated, and not
-        // written over first (its pages past what receives reach stay untouched).
+        // The second block is full and held; the first is free again: filled once more,
+        // not allocated, and not written over first (its pages past what receives reach
+        // stay untouched).
         assert_eq!(inbox.room().as_ptr(), start);
-        assert_eq!(inbox.block.len(), Inbox::BLOCK);
+        assert_eq!(inbox.block.capacity(), Inbox::BLOCK);
         assert_eq!(&inbox.room()[..3], b"old");
+        drop(more);
     }
 }
