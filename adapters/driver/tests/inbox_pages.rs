@@ -1,8 +1,8 @@
 //! A new receive block is zeroed by the allocator, not written: fresh pages come zeroed from
 //! the kernel and are faulted in only as receives fill them, where writing the block's
 //! 256 KiB at once stalled a round trip in the middle of traffic (adapters/bench/README.md,
-//! "Issue 35, eighth round"). A block taken back from the pool is written again (its pages
-//! are in already).
+//! "Issue 35, eighth round"). A block taken back from the pool is not written either: it is
+//! received into as it is (`io::open`, since the tenth round).
 //!
 //! Counted by a global allocator that tells zeroed allocations of a block's size from
 //! others, so this test file holds this one test.
