@@ -54,8 +54,8 @@
 //! a connect is closed, a message send half written is reset, and a finish that waited for
 //! its confirmation has still ended the stream. `weir-std`'s timeouts are exactly such
 //! drops.
-// Taking a receive block back without writing it whole needs `unsafe` (`io::Inbox`'s
-// `reuse`, with its reasons); nothing else may.
+// Receiving into a block's room without writing it first needs `unsafe` (`io::open`, with
+// its reasons); nothing else may.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
