@@ -13,10 +13,11 @@
 //! wake it; otherwise it parks until the driver thread, handing the core what it waits for,
 //! wakes it. A call that moves the core's deadline earlier than the driver thread's sleep
 //! wakes it (with a one-byte datagram from a private waker socket, which receivers drop).
-//! A send made within 200 µs of a call the thread got an answer to at once is part of a
-//! burst: it is held until the burst's 200 µs are up (or the thread waits for something),
-//! so that a burst of small messages leaves in full datagrams, a system call for many; a
-//! send after a call that waited (a reply to a request) goes at once.
+//! A send made within 200 µs of a call the thread got an answer to at once (or of a send
+//! that waited for room) is part of a burst: it is held until the burst's 200 µs are up,
+//! 32 sends are held, or the thread waits for something, so that a burst of small messages
+//! leaves in full datagrams, a system call for many; a send after any other call that
+//! waited (a request after its reply) goes at once.
 
 //! Backpressure reaches the caller as a blocking call, never as an unbounded queue: a write
 //! waits while the connection's send buffer is full, and what the peer sends stays in the

@@ -39,19 +39,18 @@
 //! **Sends in a burst.** A thread that sends again within [`HOLD`] of a call that was
 //! answered at once (a send with room, say) is sending a burst: its data is held, up to
 //! [`HOLD`] and [`HOLD_SENDS`] sends, so that the burst leaves in full datagrams and few
-//! system calls (GSO), as
-//! weir-tokio's do when its driver task runs after the application's. A send after a call
-//! that waited (a request after its reply, a round trip) goes at once; one after a send that
-//! waited for room (its stream credit, say) does not: that wait is the burst's own
-//! ([`Waiting::in_burst`]). Held data goes when the burst's sending thread sends again after
-//! [`HOLD`], when a thread is about to wait, or, if none does, when the driver thread wakes
-//! for it at the end of [`HOLD`] (the call that starts holding wakes it, if it would sleep
-//! past that). A receive meanwhile sends
-//! nothing (what it would send goes with the held data): acknowledgements arriving during
-//! a burst would otherwise cut it into small sends. The costs: a thread that sends a burst
-//! and then works without waiting delays the burst's tail by up to [`HOLD`]; and while the
-//! driver thread waits for a hold to end it does not receive, so a datagram that arrives
-//! meanwhile waits up to [`HOLD`] unless a calling thread receives it.
+//! system calls (GSO), as weir-tokio's do when its driver task runs after the
+//! application's. A send after a call that waited (a request after its reply, a round trip)
+//! goes at once; one after a send that waited for room (its stream credit, say) does not:
+//! that wait is the burst's own ([`Waiting::in_burst`]). Held data goes when the burst's
+//! sending thread sends again after [`HOLD`], when a thread is about to wait, or, if none
+//! does, when the driver thread wakes for it at the end of [`HOLD`] (the call that starts
+//! holding wakes it, if it would sleep past that). A receive meanwhile sends nothing (what
+//! it would send goes with the held data): acknowledgements arriving during a burst would
+//! otherwise cut it into small sends. The costs: a thread that sends a burst and then works
+//! without waiting delays the burst's tail by up to [`HOLD`]; and while the driver thread
+//! waits for a hold to end it does not receive, so a datagram that arrives meanwhile waits
+//! up to [`HOLD`] unless a calling thread receives it.
 
 mod socket;
 
