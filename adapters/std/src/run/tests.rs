@@ -233,7 +233,12 @@ fn a_send_that_waited_for_credit_carries_the_answer_and_goes_on_with_its_burst()
                 // The client's last send waits for the stream this read frees: read it
                 // only once the core refused that send a stream.
                 let before = last_blocked.recv().unwrap();
+                let give_up = Instant::now() + Duration::from_secs(30);
                 while watch.stats().unwrap().streams_blocked == before {
+                    assert!(
+                        Instant::now() < give_up,
+                        "the last send was never refused a stream"
+                    );
                     std::thread::yield_now();
                 }
             }
