@@ -1,5 +1,6 @@
-//! Scenarios in weir-sim: concurrent streams, partitions, garbage and corruption, memory
-//! bounds, a property test over seeds and links, and one endpoint with 10,000 connections.
+//! Scenarios in weir-sim: concurrent streams, small messages over a long path, partitions,
+//! garbage and corruption, memory bounds, a property test over seeds and links, and one
+//! endpoint with 10,000 connections.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -102,6 +103,49 @@ fn a_hundred_concurrent_streams() {
     let sent = sim.endpoint_ref(c).connection_stats(conn).unwrap();
     assert!(sent.bytes_retransmitted > 0, "{sent:?}");
     assert_eq!(sent.bytes_acked, total);
+}
+
+/// Small messages over a long path (spec §8, Streams and credit): each message is a
+/// stream, and the receiver grants streams as it reads them, so a connection carries at
+/// most `max_concurrent_streams` messages per round trip, whatever the path's bandwidth.
+/// The grants must come soon enough that the window is used (at least 60% of a window a
+/// round trip, handshake included), and a larger window must lift the rate: the
+/// configuration is the knob. At the default (128 streams) over a 40 ms round trip that
+/// is about 3,200 messages a second at most: 1 KiB messages move at about 2.3 MB/s on a
+/// path that carries far more (issue 35's eleventh round, adapters/bench/README.md).
+#[test]
+fn small_messages_move_a_stream_window_per_round_trip_and_a_larger_window_lifts_the_rate() {
+    let delay = Duration::from_millis(20);
+    let rate = |streams: u64| {
+        let config = Config {
+            max_concurrent_streams: streams,
+            ..Config::default()
+        };
+        let (mut sim, c, s) = pair(
+            1,
+            config,
+            LinkConfig {
+                delay,
+                ..LinkConfig::default()
+            },
+        );
+        let msgs = vec![Bytes::from(vec![7u8; 1024]); 4_000];
+        let start = sim.now();
+        let run = transfer(&mut sim, c, s, msgs, Duration::from_secs(60));
+        assert_eq!(
+            run.got.len(),
+            4_000,
+            "{streams} streams: not all read by {}",
+            sim.now()
+        );
+        4_000.0 / (sim.now().saturating_duration_since(start).as_micros() as f64 / 1e6)
+    };
+    let (default, larger) = (rate(128), rate(512));
+    println!("1 KiB messages over a 40 ms round trip: {default:.0} a second with 128 streams, {larger:.0} with 512");
+    let ceiling = 128.0 / (2.0 * delay.as_micros() as f64 / 1e6);
+    assert!(default <= ceiling, "{default:.0} a second, over {ceiling:.0}");
+    assert!(default >= 0.6 * ceiling, "{default:.0} a second: the grants lag");
+    assert!(larger >= 2.0 * default, "{larger:.0} against {default:.0}");
 }
 
 #[test]
