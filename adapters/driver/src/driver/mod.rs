@@ -28,6 +28,15 @@ mod pipes;
 mod pool;
 mod reads;
 mod requests;
+/// Whether `a` and `b` wake the same task. `will_wake` compares the vtables' addresses,
+/// and a waker's clones may carry an equal vtable at another address (tokio 1.54's
+/// current-thread `block_on` waker does in a release build): each poll of a waiting call
+/// would then keep one more clone, as many as the task polled it until it was woken. So the
+/// same data under an equal vtable (the same four functions) is the same waker too.
+fn same_waker(a: &Waker, b: &Waker) -> bool {
+    a.will_wake(b) || (a.data() == b.data() && a.vtable() == b.vtable())
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -351,10 +360,11 @@ impl Driver {
     // ------------------------------------------------------------ waiting calls
 
     /// Registers `waker` to be woken when `on` changes (once: a woken call that must wait
-    /// again registers again). A task polling again with the same waker is kept once.
+    /// again registers again). A task polling again with the same waker is kept once
+    /// ([`same_waker`]).
     fn park(&mut self, on: Wait, waker: &Waker) {
         let wakers = self.wakers.entry(on).or_default();
-        if !wakers.iter().any(|w| w.will_wake(waker)) {
+        if !wakers.iter().any(|w| same_waker(w, waker)) {
             wakers.push(waker.clone());
         }
     }

@@ -198,6 +198,84 @@ fn a_poll_given_up_takes_nothing() {
     assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"kept");
 }
 
+/// A counting waker made as tokio's current-thread `block_on` makes its own: the clones
+/// of the waker a poll is given carry an equal vtable at another address. `will_wake`
+/// compares the vtables' addresses, so it says false between the waker the driver kept and
+/// the one the same task polls with again. tokio 1.54's are such in a release build: this
+/// test written with `block_on`'s own waker kept 1,000 wakers there, and one in a debug
+/// build, where the two vtables happened to be one.
+mod twin {
+    use super::Count;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use std::task::{RawWaker, RawWakerVTable, Waker};
+
+    static GIVEN: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
+    static CLONED: RawWakerVTable = RawWakerVTable::new(clone, wake, wake_by_ref, drop);
+
+    /// The waker a poll is given; its clones are made with [`CLONED`].
+    pub(super) fn waker(count: &Arc<Count>) -> Waker {
+        let data = Arc::into_raw(Arc::clone(count)).cast::<()>();
+        // SAFETY: `data` is an `Arc<Count>`'s pointer, whose reference the waker owns; the
+        // four functions keep the `RawWaker` contract for it (below).
+        #[allow(unsafe_code)]
+        unsafe {
+            Waker::from_raw(RawWaker::new(data, &GIVEN))
+        }
+    }
+
+    // SAFETY (all four): `data` came from `Arc::into_raw` of an `Arc<Count>` (in `waker` or
+    // `clone`), and each waker owns one strong reference: a clone adds one, a wake or a drop
+    // gives its own back, a wake by reference leaves it.
+    #[allow(unsafe_code)]
+    unsafe fn clone(data: *const ()) -> RawWaker {
+        unsafe { Arc::increment_strong_count(data.cast::<Count>()) };
+        RawWaker::new(data, &CLONED)
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn wake(data: *const ()) {
+        let count = unsafe { Arc::from_raw(data.cast::<Count>()) };
+        count.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn wake_by_ref(data: *const ()) {
+        let count = unsafe { &*data.cast::<Count>() };
+        count.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[allow(unsafe_code)]
+    unsafe fn drop(data: *const ()) {
+        unsafe { Arc::decrement_strong_count(data.cast::<Count>()) };
+    }
+}
+
+/// A task that polls a waiting call again and again is kept once, and woken once, however
+/// its waker's clones compare by `will_wake` ([`twin`]). Each poll kept one more clone
+/// before: a loop selecting over a read and a timer that ticks every millisecond held 3.6
+/// million of them after a quiet hour, and woke them all when the message came.
+#[test]
+fn a_task_polling_a_waiting_call_again_is_kept_once() {
+    let mut p = Pair::new();
+    let (a, b) = connect(&mut p);
+    let count = Arc::new(Count::default());
+    let waker = twin::waker(&count);
+    assert!(
+        !waker.will_wake(&waker.clone()),
+        "the twin's clones compare as tokio's do"
+    );
+    for _ in 0..1_000 {
+        assert!(p.b.poll_recv_message(b, 1 << 20, &waker).is_pending());
+    }
+    let kept: usize = p.b.wakers.values().map(|w| w.len()).sum();
+    assert_eq!(kept, 1);
+    send(&mut p, a, b"at last");
+    p.settle();
+    assert_eq!(woken(&count), 1);
+    assert_eq!(&ready(recv(&mut p.b, b)).unwrap()[..], b"at last");
+}
+
 #[test]
 fn a_message_given_up_half_written_is_reset() {
     let config = Config {
