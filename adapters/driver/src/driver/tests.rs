@@ -253,8 +253,8 @@ mod twin {
 
 /// A task that polls a waiting call again and again is kept once, and woken once, however
 /// its waker's clones compare by `will_wake` ([`twin`]). Each poll kept one more clone
-/// before: a loop selecting over a read and a timer that ticks every millisecond held 3.6
-/// million of them after a quiet hour, and woke them all when the message came.
+/// before: a loop selecting over a read and a timer that ticks every millisecond would have
+/// kept 3.6 million of them through a quiet hour, and woken them all when the message came.
 #[test]
 fn a_task_polling_a_waiting_call_again_is_kept_once() {
     let mut p = Pair::new();
