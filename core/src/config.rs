@@ -243,11 +243,22 @@ pub struct Config {
     /// whatever the others hold, so peers that stop reading cannot starve the rest; the sum
     /// stays under this plus 64 KiB per connection. Default: 1 GiB.
     pub send_buffer_total: u64,
-    /// Streams the peer may have open at once. Default: 128. Each message is a stream, so
-    /// this also bounds the messages a peer has in flight to us: a peer sending many small
-    /// messages waits for more credit each time it has this many open, and each one open
-    /// is state and unread bytes this endpoint holds: 2 KiB each is part of the connection's
-    /// receive budget (spec §10.3). A connection that
+    /// Streams the peer may have open at once, at first. Default: 128. Each message is a
+    /// stream, so this also bounds the messages a peer has in flight to us, per round trip:
+    /// a peer sending many small messages waits for more credit each time it has this many
+    /// open. So the count grows by auto-tuning (spec §8, Streams and credit): when the
+    /// application reads the peer's streams so fast that grants are due less than two
+    /// round trips apart, it doubles, up to
+    /// [`max_concurrent_streams`](Self::max_concurrent_streams), within
+    /// [`receive_buffer_total`](Self::receive_buffer_total): each stream the peer may have
+    /// open is 2 KiB of the connection's receive budget (spec §10.3). Never more than
+    /// `max_concurrent_streams`.
+    pub initial_concurrent_streams: u64,
+    /// The most streams the peer may have open at once: what
+    /// [`initial_concurrent_streams`](Self::initial_concurrent_streams) grows to by
+    /// auto-tuning, and a hard bound (set both to the same count to fix it). Each one open is
+    /// state and unread bytes this endpoint holds. Default: 1,024 (2 MiB of receive budget
+    /// once grown that far). A connection that
     /// [`receive_buffer_total`](Self::receive_buffer_total) squeezes (gives less than
     /// [`receive_window`](Self::receive_window)) allows at most 16.
     pub max_concurrent_streams: u64,
@@ -341,7 +352,8 @@ impl Default for Config {
             receive_buffer_total: 2 << 30,
             send_buffer: 16 << 20,
             send_buffer_total: 1 << 30,
-            max_concurrent_streams: 128,
+            initial_concurrent_streams: 128,
+            max_concurrent_streams: 1024,
             max_tracked_ack_ranges: 256,
             max_message_len: None,
             max_datagram_size: DEFAULT_MAX_DATAGRAM_SIZE,
@@ -367,12 +379,18 @@ impl Config {
         crate::crypto::stand_in::Primitives::Real
     }
 
+    /// Streams the peer may have open at once when a connection starts: the initial count,
+    /// never past the most.
+    pub(crate) fn concurrent_streams_at_start(&self) -> u64 {
+        self.initial_concurrent_streams.min(self.max_concurrent_streams)
+    }
+
     /// The transport parameters this configuration announces (spec/protocol.md §4.14).
     pub(crate) fn transport_params(&self) -> TransportParams {
         TransportParams {
             max_data: Some(self.receive_window),
             max_stream_data: Some(self.stream_receive_window),
-            max_streams: Some(self.max_concurrent_streams),
+            max_streams: Some(self.concurrent_streams_at_start()),
             max_message_len: self.max_message_len,
             max_datagram_size: Some(self.max_datagram_size.max(MIN_DATAGRAM_SIZE as u16)),
             idle_timeout_ms: Some(self.idle_timeout.as_millis()),
@@ -459,7 +477,7 @@ mod tests {
         let p = PeerParams::from_wire(&c.transport_params());
         assert_eq!(p.max_data, c.receive_window);
         assert_eq!(p.max_stream_data, c.stream_receive_window);
-        assert_eq!(p.max_streams, c.max_concurrent_streams);
+        assert_eq!(p.max_streams, c.initial_concurrent_streams);
         assert_eq!(p.idle_timeout, c.idle_timeout);
         assert_eq!(p.max_ack_delay, c.max_ack_delay);
     }

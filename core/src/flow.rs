@@ -15,8 +15,9 @@
 
 use crate::time::{Duration, Instant};
 
-/// Updates needed within this many RTTs of each other double the window.
-const AUTO_TUNE_RTTS: u64 = 2;
+/// Updates needed within this many RTTs of each other double the window (and grants of
+/// streams, the stream count: `connection/stream_count.rs`).
+pub(crate) const AUTO_TUNE_RTTS: u64 = 2;
 
 /// The credit we grant the peer, auto-tuned.
 #[derive(Clone, Debug)]
@@ -161,6 +162,11 @@ impl SendCredit {
 
     pub(crate) fn consume(&mut self, n: u64) {
         self.used += n;
+    }
+
+    /// What was used of it.
+    pub(crate) fn used(&self) -> u64 {
+        self.used
     }
 
     /// The peer raised its limit (a lower value is stale and ignored); whether it grew.

@@ -455,6 +455,7 @@ fn only_a_deferred_stream_read_to_its_end_is_confirmed() {
 #[test]
 fn a_sender_awaits_at_most_4096_receipts() {
     let receiver = Config {
+        initial_concurrent_streams: 10_000,
         max_concurrent_streams: 10_000,
         ..Config::default()
     };

@@ -536,6 +536,7 @@ async fn a_call_the_core_can_answer_is_ready_at_its_first_poll() {
 async fn a_loop_of_calls_answered_at_once_lets_other_tasks_run() {
     bounded(async {
         let roomy = Config {
+            initial_concurrent_streams: 2_000,
             max_concurrent_streams: 2_000,
             ..config()
         };

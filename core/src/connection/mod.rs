@@ -333,7 +333,7 @@ impl Connection {
             cc: config.congestion.build(MIN_DATAGRAM_SIZE),
             gate: SendGate::new(now),
             streams: StreamTable::default(),
-            stream_count: StreamCount::new(config.max_concurrent_streams),
+            stream_count: StreamCount::new(config.concurrent_streams_at_start()),
             send_credit: SendCredit::new(0),
             // Growth comes from the endpoint's shared budget (`grant_window_room`).
             receive_credit: ReceiveCredit::new(config.receive_window, config.max_receive_window)
@@ -522,7 +522,17 @@ impl Connection {
     /// The connection's receive budget with its window at [`window_reserved`]
     /// (module `stream::held`): what it holds of `Config::receive_buffer_total`.
     pub(crate) fn budget_reserved(&self) -> u64 {
-        budget(self.window_reserved(), self.stream_count.concurrent())
+        budget(self.window_reserved(), self.stream_count.reserved())
+    }
+
+    /// Whether the count of the peer's streams wanted to grow past what it was granted.
+    pub(crate) fn streams_starved(&self) -> bool {
+        self.stream_count.starved()
+    }
+
+    /// Lets the count of the peer's streams grow by up to `more` (at most doubling it).
+    pub(crate) fn grant_stream_room(&mut self, more: u64) {
+        self.stream_count.grant_room(more);
     }
 
     /// Whether the receive window wanted to grow past what it was granted.

@@ -1,17 +1,23 @@
 //! How many streams each side may open (spec/protocol.md §4.12 MAX_STREAMS and
 //! STREAMS_BLOCKED, §8 Flow control): the peer's limit on the streams we open, and ours on
-//! the streams it opens, with when to tell it more. An owned part of the connection: it
-//! keeps its own counters and answers with what the connection should do (open, refuse,
-//! queue a MAX_STREAMS or a STREAMS_BLOCKED); it never touches the rest of the connection.
+//! the streams it opens, with when to tell it more and how many it may keep open (grown by
+//! auto-tuning, §8 Streams and credit). An owned part of the connection: it keeps its own
+//! counters and answers with what the connection should do (open, refuse, queue a
+//! MAX_STREAMS or a STREAMS_BLOCKED); it never touches the rest of the connection.
 //!
 //! Inputs: our opens, the peer's stream frames (by index), streams of the peer's that end,
-//! the peer's MAX_STREAMS and transport parameters, the fate of our frames. Outputs: stream
-//! indexes, [`Refusal`]s, and whether a frame is due.
+//! the peer's MAX_STREAMS and transport parameters, the fate of our frames, the time and
+//! RTT of each grant sent, the room the endpoint grants. Outputs: stream indexes,
+//! [`Refusal`]s, whether a frame is due, and the count the endpoint budgets.
 
 use core::ops::Range;
 
 use crate::event::ViolationKind;
-use crate::flow::SendCredit;
+use crate::flow::{SendCredit, AUTO_TUNE_RTTS};
+use crate::time::{Duration, Instant};
+
+/// `StreamCount::room`'s top bit: the count wanted to grow past its room.
+const STARVED: u32 = 1 << 31;
 
 /// Why we may not open a stream now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,9 +31,8 @@ pub(super) enum Refusal {
 /// The stream counts of one connection.
 #[derive(Debug)]
 pub(super) struct StreamCount {
-    /// The index our next stream gets.
-    next: u64,
-    /// The peer's limit on the streams we open (its `max_streams`, raised by MAX_STREAMS).
+    /// The peer's limit on the streams we open (its `max_streams`, raised by MAX_STREAMS),
+    /// and how many we opened: the index our next stream gets.
     credit: SendCredit,
     /// The peer's streams opened so far: one past the highest index it used.
     peer_opened: u64,
@@ -35,32 +40,67 @@ pub(super) struct StreamCount {
     local_max: u64,
     /// The limit the peer last heard (in its transport parameters, or a MAX_STREAMS sent).
     announced: u64,
-    /// How many of the peer's streams may be open at once (`Config::max_concurrent_streams`).
-    concurrent: u64,
+    /// How many of the peer's streams may be open at once: the initial count
+    /// (`Config::initial_concurrent_streams`), grown by auto-tuning.
+    concurrent: u32,
+    /// How many more it may grow by, by the endpoint's leave (2 KiB of the receive budget
+    /// each, which a connection's streams share with the others', spec §10.3), in the low
+    /// 31 bits; the top bit ([`STARVED`]) says it wanted to grow past that. (Packed, with
+    /// `concurrent` in one word: every idle connection keeps these, within issue 35's 2 KiB.)
+    room: u32,
+    /// When the count was last measured against the path ([`announced`](Self::announced)):
+    /// the time of that grant, and the limit it carried.
+    checkpoint: Option<(Instant, u64)>,
 }
 
 impl StreamCount {
-    /// The counts of a new connection that lets the peer keep `concurrent` streams open; the
-    /// peer lets us open none until its transport parameters say (`on_peer_limit`).
+    /// The counts of a new connection that lets the peer keep `concurrent` streams open
+    /// (at most 2^31 - 1); the peer lets us open none until its transport parameters say
+    /// (`on_peer_limit`). The count grows only into room the endpoint grants
+    /// ([`grant_room`](Self::grant_room)).
     pub(super) fn new(concurrent: u64) -> StreamCount {
+        let concurrent = u32::try_from(concurrent).unwrap_or(u32::MAX).min(!STARVED);
         StreamCount {
-            next: 0,
             credit: SendCredit::new(0),
             peer_opened: 0,
-            local_max: concurrent,
-            announced: concurrent,
+            local_max: concurrent.into(),
+            announced: concurrent.into(),
             concurrent,
+            room: 0,
+            checkpoint: None,
         }
     }
 
     /// How many of the peer's streams may be open at once.
     pub(super) fn concurrent(&self) -> u64 {
-        self.concurrent
+        self.concurrent.into()
+    }
+
+    /// What the endpoint budgets for (2 KiB each, spec §10.3): the streams the peer may
+    /// have open, and the room granted to grow.
+    pub(super) fn reserved(&self) -> u64 {
+        u64::from(self.concurrent) + u64::from(self.room & !STARVED)
+    }
+
+    /// Whether the count wanted to grow past its room (and has not been given more).
+    pub(super) fn starved(&self) -> bool {
+        self.room & STARVED != 0
+    }
+
+    /// Lets the count grow by up to `more` streams beyond its room (at most doubling it).
+    pub(super) fn grant_room(&mut self, more: u64) {
+        let more = u32::try_from(more).unwrap_or(u32::MAX).min(self.concurrent);
+        if more > 0 {
+            let room = (self.room & !STARVED).saturating_add(more).min(!STARVED);
+            self.room = room;
+        }
     }
 
     /// The peer's transport parameters: it lets us open `max_streams` streams.
     pub(super) fn on_peer_limit(&mut self, max_streams: u64) {
+        let opened = self.credit.used();
         self.credit = SendCredit::new(max_streams);
+        self.credit.consume(opened);
     }
 
     /// The index of a stream we open, or why not.
@@ -72,8 +112,7 @@ impl StreamCount {
             });
         }
         self.credit.consume(1);
-        self.next += 1;
-        Ok(self.next - 1)
+        Ok(self.credit.used() - 1)
     }
 
     /// The peer's MAX_STREAMS: whether it lets us open more than before (a lower value is
@@ -113,14 +152,14 @@ impl StreamCount {
     /// used half of what it heard (announcing each stream freed would cost a datagram each).
     /// A due grant rides in the next packet that goes anyway (spec §8, Streams and credit).
     pub(super) fn grant_due(&self) -> bool {
-        self.local_max > self.announced && self.left() <= self.concurrent / 2
+        self.local_max > self.announced && self.left() <= self.concurrent() / 2
     }
 
     /// Whether a due grant goes at once, in a packet of its own if need be: the peer has a
     /// quarter or less of what it heard left, so waiting for a packet to ride in could
     /// leave it without streams to open.
     pub(super) fn grant_urgent(&self) -> bool {
-        self.local_max > self.announced && self.left() <= self.concurrent / 4
+        self.local_max > self.announced && self.left() <= self.concurrent() / 4
     }
 
     /// The streams the peer may still open under the limit it heard.
@@ -133,9 +172,43 @@ impl StreamCount {
         self.local_max
     }
 
-    /// A MAX_STREAMS carrying [`local_max`](Self::local_max) was sent.
-    pub(super) fn announced(&mut self) {
+    /// A MAX_STREAMS carrying [`local_max`](Self::local_max) was sent at `now`. Once the
+    /// grants since the last checkpoint add up to the whole count, the count is measured
+    /// against the path: if they took less than [`AUTO_TUNE_RTTS`] of the path's round trip
+    /// (`path_rtt`, its least), the application reads the peer's streams as fast as the
+    /// count lets the peer open them over the path, and the count doubles, up to `most`
+    /// (`Config::max_concurrent_streams`) and within its room; the streams added are the
+    /// next grant's (spec §8, Streams and credit). Measured over a whole count, not from one
+    /// grant to the next: a receiver that fell behind reads a backlog in a burst, and its
+    /// grants then come close together without the path being what limits. A MAX_STREAMS
+    /// sent again at the limit the peer heard (its packet lost) is not a grant.
+    pub(super) fn announced(&mut self, now: Instant, path_rtt: Duration, most: u64) {
+        if self.local_max <= self.announced {
+            return;
+        }
         self.announced = self.local_max;
+        match self.checkpoint {
+            Some((_, mark)) if self.local_max - mark < self.concurrent() => return,
+            Some((at, _)) if now - at < path_rtt.saturating_mul(AUTO_TUNE_RTTS) => self.grow(most),
+            _ => {}
+        }
+        self.checkpoint = Some((now, self.local_max));
+    }
+
+    /// Doubles the count, up to `most` and within its room; marks it starved if the room
+    /// held it back.
+    fn grow(&mut self, most: u64) {
+        let most = u32::try_from(most).unwrap_or(u32::MAX).min(!STARVED);
+        let wanted = self
+            .concurrent
+            .saturating_mul(2)
+            .min(most)
+            .saturating_sub(self.concurrent);
+        let room = self.room & !STARVED;
+        let grown = wanted.min(room);
+        self.room = (room - grown) | if grown < wanted { STARVED } else { 0 };
+        self.concurrent += grown;
+        self.local_max += u64::from(grown);
     }
 }
 
@@ -184,7 +257,7 @@ mod tests {
         assert!(c.grant_due(), "half used, one more to grant");
         assert!(!c.grant_urgent(), "a quarter or more left: it rides");
         assert_eq!(c.local_max(), 5);
-        c.announced();
+        c.announced(Instant::ZERO, Duration::from_millis(10), 4);
         assert!(!c.grant_due(), "nothing more than it heard");
         c.release();
         assert!(!c.grant_due(), "3 of 5 still unused");
@@ -198,11 +271,88 @@ mod tests {
         assert_eq!((c.grant_due(), c.grant_urgent()), (true, false), "4 of 8 left");
         c.peer_uses(5).unwrap();
         assert_eq!((c.grant_due(), c.grant_urgent()), (true, true), "2 of 8 left");
-        c.announced();
+        c.announced(Instant::ZERO, Duration::from_millis(10), 8);
         assert_eq!(
             (c.grant_due(), c.grant_urgent()),
             (false, false),
             "heard 9, 3 left"
         );
+    }
+    /// The peer opens and the application reads `n` more streams, and the grant goes at
+    /// `at_ms` (a round trip of 10 ms), with at most `most` streams allowed.
+    fn read_and_grant(c: &mut StreamCount, n: u64, at_ms: u64, most: u64) {
+        for _ in 0..n {
+            c.peer_uses(c.peer_opened).unwrap();
+            c.release();
+        }
+        let at = Instant::ZERO + Duration::from_millis(at_ms);
+        c.announced(at, Duration::from_millis(10), most);
+    }
+
+    #[test]
+    fn a_whole_count_granted_within_two_round_trips_doubles_the_count_within_its_room() {
+        let mut c = StreamCount::new(4);
+        read_and_grant(&mut c, 2, 100, 64);
+        read_and_grant(&mut c, 2, 105, 64);
+        read_and_grant(&mut c, 2, 110, 64);
+        assert_eq!(
+            c.concurrent(),
+            4,
+            "four granted in 10 ms, but no room granted yet"
+        );
+        assert!(c.starved());
+        c.grant_room(100);
+        assert!(!c.starved());
+        assert_eq!(c.reserved(), 8, "at most doubling: 4 more");
+        read_and_grant(&mut c, 4, 115, 64);
+        assert_eq!((c.concurrent(), c.reserved()), (8, 8));
+        assert_eq!(c.local_max(), 14 + 4, "the 4 added are the next grant's");
+        assert!(c.grant_due(), "and due at once");
+        // Eight more over 85 ms, slower than two round trips: the count stays.
+        read_and_grant(&mut c, 8, 200, 64);
+        assert_eq!(c.concurrent(), 8);
+    }
+
+    /// A receiver that fell behind reads its backlog in a burst: grants close together,
+    /// but the whole count took longer than two round trips to come, so the path is not
+    /// what limits the peer.
+    #[test]
+    fn grants_close_together_after_a_slow_count_do_not_grow_it() {
+        let mut c = StreamCount::new(4);
+        c.grant_room(4);
+        read_and_grant(&mut c, 2, 0, 64);
+        read_and_grant(&mut c, 2, 50, 64);
+        read_and_grant(&mut c, 2, 50, 64);
+        assert_eq!(c.concurrent(), 4);
+        assert!(!c.starved());
+    }
+
+    #[test]
+    fn the_count_grows_no_further_than_the_most_allowed() {
+        let mut c = StreamCount::new(4);
+        c.grant_room(4);
+        read_and_grant(&mut c, 2, 0, 6);
+        read_and_grant(&mut c, 4, 1, 6);
+        assert_eq!(c.concurrent(), 6);
+        assert!(!c.starved(), "wanted no more than the most");
+        c.grant_room(6);
+        read_and_grant(&mut c, 6, 2, 6);
+        assert_eq!(c.concurrent(), 6);
+    }
+
+    /// A MAX_STREAMS sent again because its packet was lost raises nothing: it says nothing
+    /// of how fast the application reads, and is not counted as a grant.
+    #[test]
+    fn a_grant_sent_again_at_the_same_limit_is_not_a_grant() {
+        let mut c = StreamCount::new(4);
+        c.grant_room(4);
+        read_and_grant(&mut c, 2, 0, 64);
+        let ms = |m| Instant::ZERO + Duration::from_millis(m);
+        c.announced(ms(1), Duration::from_millis(10), 64);
+        assert_eq!(c.concurrent(), 4);
+        // Nor its time: the whole count, granted 25 ms after the first grant, took longer
+        // than two round trips.
+        read_and_grant(&mut c, 4, 25, 64);
+        assert_eq!(c.concurrent(), 4);
     }
 }

@@ -127,7 +127,8 @@ fn connection_size() {
     for (name, bytes) in parts {
         std::println!("  {name}: {bytes}");
     }
-    assert!(size_of::<super::Connection>() <= 1408);
+    // 1,408 until the stream count's auto-tuning kept a checkpoint (issue 35).
+    assert!(size_of::<super::Connection>() <= 1416);
     assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
     assert!(
         size_of::<crate::crypto::protection::Protection>() <= 160,

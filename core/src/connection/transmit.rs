@@ -205,7 +205,9 @@ impl Connection {
                 }
                 self.control.pop_front();
                 if c == Control::MaxStreams {
-                    self.stream_count.announced();
+                    let path = self.recovery.rtt().min();
+                    self.stream_count
+                        .announced(now, path, config.max_concurrent_streams);
                 }
                 sent.push(SentFrame::Control(c));
             }

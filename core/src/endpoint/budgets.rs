@@ -35,8 +35,9 @@ pub(super) fn message_fits(c: &mut Connection, len: u64, room: u64, most: u64) -
 
 impl Endpoint {
     /// Keeps the sum of receive budgets under `Config::receive_buffer_total` (spec §10.3):
-    /// re-counts `slot`'s (nothing once closed) and lets its window grow into what is left
-    /// if it wanted to (each byte of window takes two of the budget).
+    /// re-counts `slot`'s (nothing once closed) and lets its window and its count of the
+    /// peer's streams grow into what is left if they wanted to (each byte of window takes
+    /// two of the budget, each stream 2 KiB).
     pub(super) fn account_window(&mut self, slot: u32) {
         let i = slot as usize;
         self.windows_total -= self.windows[i];
@@ -57,6 +58,10 @@ impl Endpoint {
         if conn.window_starved() {
             let used = others + conn.budget_reserved();
             conn.grant_window_room(budget.saturating_sub(used) / 2);
+        }
+        if conn.streams_starved() {
+            let used = others + conn.budget_reserved();
+            conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST);
         }
         self.windows[i] = conn.budget_reserved();
         self.windows_total += self.windows[i];
@@ -158,11 +163,11 @@ impl Endpoint {
         let used = self.windows_total + self.floors_for_newcomers(1);
         let left = self.config.receive_buffer_total.saturating_sub(used);
         let mut config = self.config.clone();
-        if held::budget(config.receive_window, config.max_concurrent_streams) <= left {
+        if held::budget(config.receive_window, config.concurrent_streams_at_start()) <= left {
             return Some(config);
         }
         config.max_concurrent_streams = config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
-        let for_window = left.saturating_sub(held::budget(0, config.max_concurrent_streams));
+        let for_window = left.saturating_sub(held::budget(0, config.concurrent_streams_at_start()));
         config.receive_window = config.receive_window.min(for_window / 2);
         (config.receive_window >= self.window_floor()).then_some(config)
     }
@@ -170,7 +175,10 @@ impl Endpoint {
     /// The budget kept back for each connection still to come: a squeezed one's, at the
     /// smallest window.
     pub(super) fn budget_floor(&self) -> u64 {
-        let streams = self.config.max_concurrent_streams.min(held::SQUEEZED_STREAMS);
+        let streams = self
+            .config
+            .concurrent_streams_at_start()
+            .min(held::SQUEEZED_STREAMS);
         held::budget(self.window_floor(), streams)
     }
 }

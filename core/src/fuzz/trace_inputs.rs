@@ -43,6 +43,7 @@ fn hold_limits(c: &mut Config) {
     c.receive_buffer_total = c.receive_buffer_total.min(b.receive_buffer_total);
     c.send_buffer = c.send_buffer.min(b.send_buffer);
     c.send_buffer_total = c.send_buffer_total.min(b.send_buffer_total);
+    c.initial_concurrent_streams = c.initial_concurrent_streams.min(b.initial_concurrent_streams);
     c.max_concurrent_streams = c.max_concurrent_streams.min(b.max_concurrent_streams);
     c.pipe_buffer = c.pipe_buffer.min(b.pipe_buffer);
     c.pipe_buffer_total = c.pipe_buffer_total.min(b.pipe_buffer_total);

@@ -53,6 +53,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         receive_buffer_total,
         send_buffer,
         send_buffer_total,
+        initial_concurrent_streams,
         max_concurrent_streams,
         max_tracked_ack_ranges,
         max_message_len,
@@ -97,6 +98,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
          max_stream_receive_window={max_stream_receive_window} receive_window={receive_window} \
          max_receive_window={max_receive_window} receive_buffer_total={receive_buffer_total} \
          send_buffer={send_buffer} send_buffer_total={send_buffer_total} \
+         initial_concurrent_streams={initial_concurrent_streams} \
          max_concurrent_streams={max_concurrent_streams} \
          max_tracked_ack_ranges={max_tracked_ack_ranges} max_message_len={} \
          max_datagram_size={max_datagram_size} \
@@ -353,6 +355,7 @@ pub(crate) fn parse(text: &str) -> Result<Config, TraceError> {
             "receive_buffer_total" => c.receive_buffer_total = num()?,
             "send_buffer" => c.send_buffer = num()?,
             "send_buffer_total" => c.send_buffer_total = num()?,
+            "initial_concurrent_streams" => c.initial_concurrent_streams = num()?,
             "max_concurrent_streams" => c.max_concurrent_streams = num()?,
             "max_message_len" => c.max_message_len = opt(value)?,
             "max_tracked_ack_ranges" => c.max_tracked_ack_ranges = num()? as usize,

@@ -185,7 +185,7 @@ fn streams_opened_and_left_empty_hold_nothing_and_one_more_is_a_violation() {
     let config = arena.config();
     let server = arena.server;
     let mut peer = RawPeer::new(&mut arena.sim, outsider(2), 7);
-    let limit = config.max_concurrent_streams;
+    let limit = config.initial_concurrent_streams;
     let mut step = 0;
     let report = arena.run(
         Duration::from_secs(60),
@@ -348,7 +348,7 @@ fn one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget() {
     let config = arena.config();
     let server = arena.server;
     let mut peer = RawPeer::new(&mut arena.sim, outsider(6), 15);
-    let streams = config.max_concurrent_streams;
+    let streams = config.initial_concurrent_streams;
     let mut sent = 0u64;
     let report = arena.run(
         Duration::from_secs(60),

@@ -22,8 +22,9 @@ pub(super) const BASE_DATAGRAM: u16 = 1200;
 pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 
 /// The configuration both sides use: the defaults, with the datagram size given,
-/// `max_concurrent_streams` from `WEIR_BENCH_STREAMS` when that is set to a number (to
-/// measure what the default costs a sender of many messages), and the congestion
+/// the count of streams the peer may have open fixed at `WEIR_BENCH_STREAMS` when that is
+/// set to a number (`initial_concurrent_streams` and `max_concurrent_streams` both, no
+/// auto-tuning: to measure what a count costs a sender of many messages), and the congestion
 /// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default).
 pub(crate) fn config(datagram: u16) -> Config {
     let defaults = Config::default();
@@ -37,6 +38,7 @@ pub(crate) fn config(datagram: u16) -> Config {
     };
     Config {
         max_datagram_size: datagram,
+        initial_concurrent_streams: streams.unwrap_or(defaults.initial_concurrent_streams),
         max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
         congestion,
         ..defaults

@@ -6,9 +6,10 @@
 //! and gathers the peer's requests whole.
 //!
 //! Concurrency: each request in flight is a stream the requester opened and has not ended,
-//! so the peer's limit on concurrent streams (`Config::max_concurrent_streams`, its side)
-//! bounds how many requests one peer may have outstanding with us, and ours with it; a
-//! request beyond it waits to open. Copies: the request's and the reply's bytes go out as
+//! so the peer's limit on concurrent streams (`Config::initial_concurrent_streams`, its
+//! side, grown by auto-tuning up to `Config::max_concurrent_streams`) bounds how many
+//! requests one peer may have outstanding with us, and ours with it; a request beyond it
+//! waits to open. Copies: the request's and the reply's bytes go out as
 //! the caller's `Bytes`; a body that arrived in one piece is handed over as a slice of it,
 //! one in several pieces is joined (one copy).
 
