@@ -76,6 +76,10 @@ pub struct ConnectionStats {
     pub verification_failures: u64,
     /// The congestion window now, in bytes.
     pub congestion_window: u64,
+    /// How many streams the peer may have open at once now:
+    /// [`Config::initial_concurrent_streams`](crate::Config::initial_concurrent_streams),
+    /// grown by auto-tuning (spec §8, Streams and credit).
+    pub concurrent_streams: u64,
     /// Bytes of ack-eliciting packets in flight now.
     pub bytes_in_flight: u64,
     /// Smoothed round-trip time now (RFC 9002 §5.3).

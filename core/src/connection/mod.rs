@@ -628,6 +628,7 @@ impl Connection {
             verification_failures: c.verification_failures.get(),
             spurious_losses: self.recovery.spurious_losses(),
             congestion_window: self.cc.window() as u64,
+            concurrent_streams: self.stream_count.concurrent(),
             bytes_in_flight: self.recovery.bytes_in_flight() as u64,
             smoothed_rtt: self.recovery.rtt().smoothed(),
             min_rtt: self.recovery.rtt().min(),
