@@ -16,6 +16,9 @@ pub enum Workload {
     BulkWhole,
     /// 10,000 messages of 1 KiB one way, then one answer: messages per second.
     Messages,
+    /// The same over a 40 ms round trip: weir-sim's impairing proxy between the two
+    /// delays each datagram 20 ms each way (the path of a peer across an ocean).
+    MessagesFar,
     /// 1,000 sequential round trips of a 64-byte request and a 64-byte response.
     Rtt,
     /// 100 sequential requests of 1 MiB, each answered with 64 bytes.
@@ -24,10 +27,11 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order of the table.
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Bulk,
         Workload::BulkWhole,
         Workload::Messages,
+        Workload::MessagesFar,
         Workload::Rtt,
         Workload::BigRequest,
     ];
@@ -38,8 +42,18 @@ impl Workload {
             Workload::Bulk => "bulk",
             Workload::BulkWhole => "bulk-whole",
             Workload::Messages => "messages",
+            Workload::MessagesFar => "messages-far",
             Workload::Rtt => "rtt",
             Workload::BigRequest => "big-request",
+        }
+    }
+
+    /// The delay each datagram is held each way between client and server, for a workload
+    /// over a long path; `None` for loopback as it is.
+    pub fn one_way_delay(self) -> Option<Duration> {
+        match self {
+            Workload::MessagesFar => Some(Duration::from_millis(20)),
+            _ => None,
         }
     }
 
@@ -58,6 +72,8 @@ impl Workload {
         match self {
             Workload::Bulk | Workload::BulkWhole => &[Metric::BulkMBps, Metric::BulkCpuMs],
             Workload::Messages => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
+            // The proxy's threads run in the process: its CPU time is not the peer's.
+            Workload::MessagesFar => &[Metric::MessagesPerSec],
             Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
             Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
         }
@@ -237,7 +253,7 @@ pub async fn serve(workload: Workload, link: &mut impl Link) -> io::Result<()> {
             link.send(Bytes::from(answer)).await?;
             link.flush().await
         }
-        Workload::Messages => {
+        Workload::Messages | Workload::MessagesFar => {
             let mut total = 0u64;
             for _ in 0..MESSAGES {
                 let m = link.recv().await?;
@@ -297,7 +313,7 @@ pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(
             .filter_map(|(m, v)| Some((m, v?)))
             .collect())
         }
-        Workload::Messages => {
+        Workload::Messages | Workload::MessagesFar => {
             let msg = payload(MESSAGE_LEN);
             let (start, cpu) = (Instant::now(), Cpu::start());
             for _ in 0..MESSAGES {

@@ -530,9 +530,10 @@ impl Connection {
         self.stream_count.starved()
     }
 
-    /// Lets the count of the peer's streams grow by up to `more` (at most doubling it).
-    pub(crate) fn grant_stream_room(&mut self, more: u64) {
-        self.stream_count.grant_room(more);
+    /// Lets the count of the peer's streams grow by up to `more` (at most doubling it), and
+    /// grows it now if it wanted to, up to `most` (`Config::max_concurrent_streams`).
+    pub(crate) fn grant_stream_room(&mut self, more: u64, most: u64) {
+        self.stream_count.grant_room(more, most);
     }
 
     /// Whether the receive window wanted to grow past what it was granted.

@@ -88,11 +88,18 @@ impl StreamCount {
     }
 
     /// Lets the count grow by up to `more` streams beyond its room (at most doubling it).
-    pub(super) fn grant_room(&mut self, more: u64) {
+    /// A count that wanted to grow (starved) grows now, up to `most`: it waited a whole
+    /// count for the room, and waiting another before using it would halve how fast it
+    /// follows the path.
+    pub(super) fn grant_room(&mut self, more: u64, most: u64) {
         let more = u32::try_from(more).unwrap_or(u32::MAX).min(self.concurrent);
-        if more > 0 {
-            let room = (self.room & !STARVED).saturating_add(more).min(!STARVED);
-            self.room = room;
+        if more == 0 {
+            return;
+        }
+        let starved = self.starved();
+        self.room = (self.room & !STARVED).saturating_add(more).min(!STARVED);
+        if starved {
+            self.grow(most);
         }
     }
 
@@ -301,14 +308,16 @@ mod tests {
             "four granted in 10 ms, but no room granted yet"
         );
         assert!(c.starved());
-        c.grant_room(100);
+        c.grant_room(100, 64);
         assert!(!c.starved());
-        assert_eq!(c.reserved(), 8, "at most doubling: 4 more");
-        read_and_grant(&mut c, 4, 115, 64);
-        assert_eq!((c.concurrent(), c.reserved()), (8, 8));
-        assert_eq!(c.local_max(), 14 + 4, "the 4 added are the next grant's");
+        assert_eq!(
+            (c.concurrent(), c.reserved()),
+            (8, 8),
+            "grown at once, at most doubling"
+        );
+        assert_eq!(c.local_max(), 10 + 4, "the 4 added are the next grant's");
         assert!(c.grant_due(), "and due at once");
-        // Eight more over 85 ms, slower than two round trips: the count stays.
+        // Eight more over 90 ms, slower than two round trips: the count stays.
         read_and_grant(&mut c, 8, 200, 64);
         assert_eq!(c.concurrent(), 8);
     }
@@ -319,7 +328,7 @@ mod tests {
     #[test]
     fn grants_close_together_after_a_slow_count_do_not_grow_it() {
         let mut c = StreamCount::new(4);
-        c.grant_room(4);
+        c.grant_room(4, 64);
         read_and_grant(&mut c, 2, 0, 64);
         read_and_grant(&mut c, 2, 50, 64);
         read_and_grant(&mut c, 2, 50, 64);
@@ -330,12 +339,12 @@ mod tests {
     #[test]
     fn the_count_grows_no_further_than_the_most_allowed() {
         let mut c = StreamCount::new(4);
-        c.grant_room(4);
+        c.grant_room(4, 6);
         read_and_grant(&mut c, 2, 0, 6);
         read_and_grant(&mut c, 4, 1, 6);
         assert_eq!(c.concurrent(), 6);
         assert!(!c.starved(), "wanted no more than the most");
-        c.grant_room(6);
+        c.grant_room(6, 6);
         read_and_grant(&mut c, 6, 2, 6);
         assert_eq!(c.concurrent(), 6);
     }
@@ -345,7 +354,7 @@ mod tests {
     #[test]
     fn a_grant_sent_again_at_the_same_limit_is_not_a_grant() {
         let mut c = StreamCount::new(4);
-        c.grant_room(4);
+        c.grant_room(4, 64);
         read_and_grant(&mut c, 2, 0, 64);
         let ms = |m| Instant::ZERO + Duration::from_millis(m);
         c.announced(ms(1), Duration::from_millis(10), 64);

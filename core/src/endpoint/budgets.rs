@@ -61,7 +61,8 @@ impl Endpoint {
         }
         if conn.streams_starved() {
             let used = others + conn.budget_reserved();
-            conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST);
+            let most = self.config.max_concurrent_streams;
+            conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST, most);
         }
         self.windows[i] = conn.budget_reserved();
         self.windows_total += self.windows[i];

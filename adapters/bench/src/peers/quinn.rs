@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::{Bytes, BytesMut};
 use quinn::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use super::{localhost, pair, runtime};
+use super::{localhost, pair, runtime, Route};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 struct QuinnLink {
@@ -99,6 +99,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
             })
         },
         move |(server, cert): (SocketAddr, CertificateDer<'static>)| {
+            let route = Route::to(server, workload)?;
             runtime()?.block_on(async move {
                 let mut roots = quinn::rustls::RootCertStore::empty();
                 roots.add(cert).map_err(io::Error::other)?;
@@ -108,7 +109,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
                 let mut endpoint = quinn::Endpoint::client(localhost())?;
                 endpoint.set_default_client_config(config);
                 let conn = endpoint
-                    .connect(server, "localhost")
+                    .connect(route.addr(), "localhost")
                     .map_err(io::Error::other)?
                     .await?;
                 let (send, recv) = conn.open_bi().await?;

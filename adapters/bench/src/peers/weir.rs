@@ -6,7 +6,7 @@ use std::io;
 use bytes::Bytes;
 use weir_core::Config;
 
-use super::{localhost, pair, runtime};
+use super::{localhost, pair, runtime, Route};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
 /// The datagram size of the comparison: quinn's (a 1452-byte UDP payload, what its path-MTU
@@ -99,9 +99,10 @@ pub(super) fn run_tokio(
             })
         },
         move |server| {
+            let route = Route::to(server, workload)?;
             runtime()?.block_on(async move {
                 let endpoint = weir_tokio::Endpoint::bind(localhost(), config(datagram))?;
-                let mut link = TokioLink(endpoint.connect(server).await?);
+                let mut link = TokioLink(endpoint.connect(route.addr()).await?);
                 let figures = drive(workload, &mut link).await?;
                 if let Some(stats) = link.0.stats().await {
                     report_stats(&stats);
@@ -229,8 +230,9 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
             runtime()?.block_on(serve(workload, &mut link))
         },
         move |server| {
+            let route = Route::to(server, workload)?;
             let endpoint = weir_std::Endpoint::bind(localhost(), config(DATAGRAM))?;
-            let mut link = StdLink(endpoint.connect(server)?);
+            let mut link = StdLink(endpoint.connect(route.addr())?);
             let figures = runtime()?.block_on(drive(workload, &mut link))?;
             if let Some(stats) = link.0.stats() {
                 report_stats(&stats);
