@@ -380,9 +380,11 @@ impl Config {
     }
 
     /// Streams the peer may have open at once when a connection starts: the initial count,
-    /// never past the most.
+    /// never past the most, nor past 2^31 - 1 (what a connection counts them in).
     pub(crate) fn concurrent_streams_at_start(&self) -> u64 {
-        self.initial_concurrent_streams.min(self.max_concurrent_streams)
+        self.initial_concurrent_streams
+            .min(self.max_concurrent_streams)
+            .min((1 << 31) - 1)
     }
 
     /// The transport parameters this configuration announces (spec/protocol.md §4.14).
