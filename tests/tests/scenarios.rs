@@ -184,6 +184,46 @@ fn small_messages_over_a_long_path_grow_the_stream_count_to_the_path() {
     );
 }
 
+/// The stream count's auto-tuning under an impaired long path, over seeds: loss, jitter,
+/// reordering and duplication on a 40 ms round trip. Every message arrives once and whole,
+/// the count ends between where it starts and the most configured, and the endpoint's
+/// receive budgets stay within their total.
+#[test]
+fn the_stream_count_stays_within_its_bounds_on_an_impaired_long_path_over_seeds() {
+    let config = Config {
+        max_concurrent_streams: 512,
+        ..Config::default()
+    };
+    for seed in 0..6 {
+        let (mut sim, c, s) = pair(
+            100 + seed,
+            config.clone(),
+            LinkConfig {
+                delay: Duration::from_millis(20),
+                jitter: Duration::from_millis(2),
+                loss: 0.02,
+                reorder: 0.01,
+                duplicate: 0.01,
+                ..LinkConfig::default()
+            },
+        );
+        let msgs: Vec<Bytes> = (0..3_000).map(|m| body(m, 1024)).collect();
+        let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(60));
+        assert!(run.closed.is_empty(), "seed {seed}: {:?}", run.closed);
+        assert!(
+            run.got.into_values().collect::<Vec<_>>() == msgs,
+            "seed {seed}: not every message once and whole"
+        );
+        let server = sim.endpoint_ref(s);
+        let count = server
+            .connection_stats(ConnectionHandle::from_index(0))
+            .unwrap()
+            .concurrent_streams;
+        assert!((128..=512).contains(&count), "seed {seed}: {count} streams");
+        assert!(server.load().receive_budgets <= server.config().receive_buffer_total);
+    }
+}
+
 #[test]
 fn a_short_partition_is_survived() {
     let (mut sim, c, s) = pair(22, Config::default(), LinkConfig::default());
