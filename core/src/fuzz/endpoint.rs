@@ -48,7 +48,9 @@ pub(super) fn config() -> Config {
         send_buffer: 128 * 1024,
         // Past each connection's 64 KiB floor, writes share what is left of 96 KiB.
         send_buffer_total: 96 * 1024,
-        max_concurrent_streams: 8,
+        // Eight streams at first, auto-tuned up to 32 within the budget (spec §8).
+        initial_concurrent_streams: 8,
+        max_concurrent_streams: 32,
         pipe_buffer: 16 * 1024,
         pipe_buffer_total: 32 * 1024,
         handshake_timeout: Duration::from_secs(3),

@@ -154,7 +154,9 @@ fn windows() -> Config {
         receive_window: 16 * 1024,
         max_receive_window: 64 * 1024,
         send_buffer: 256 * 1024,
-        max_concurrent_streams: 8,
+        // Eight streams at first, auto-tuned up to 32 (spec §8).
+        initial_concurrent_streams: 8,
+        max_concurrent_streams: 32,
         ..super::stand_in()
     }
 }
