@@ -224,6 +224,38 @@ fn the_stream_count_stays_within_its_bounds_on_an_impaired_long_path_over_seeds(
     }
 }
 
+/// The count grows only as fast as the application reads (spec §8, §10.3): a peer that
+/// opens streams as fast as it may, to a receiver whose application reads none, over a
+/// 40 ms round trip, never makes it grow; it waits at the count it was first given.
+#[test]
+fn streams_nobody_reads_never_grow_the_count() {
+    let (mut sim, c, s) = pair(
+        7,
+        Config::default(),
+        LinkConfig {
+            delay: Duration::from_millis(20),
+            ..LinkConfig::default()
+        },
+    );
+    let send_all = |sim: &mut Sim, conn: ConnectionHandle| {
+        for m in 0..1_000 {
+            if sim.endpoint(c).send_message(conn, None, body(m, 1024)).is_err() {
+                break;
+            }
+        }
+    };
+    sim.connect(c, s);
+    sim.run_for(Duration::from_secs(3), |sim, node, event| match event {
+        Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == c => send_all(sim, conn),
+        _ => {}
+    });
+    let conn = ConnectionHandle::from_index(0);
+    let server = sim.endpoint_ref(s).connection_stats(conn).unwrap();
+    assert_eq!(server.concurrent_streams, 128);
+    let client = sim.endpoint_ref(c).connection_stats(conn).unwrap();
+    assert!(client.streams_blocked > 0, "{client:?}");
+}
+
 #[test]
 fn a_short_partition_is_survived() {
     let (mut sim, c, s) = pair(22, Config::default(), LinkConfig::default());
