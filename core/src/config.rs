@@ -247,8 +247,8 @@ pub struct Config {
     /// stream, so this also bounds the messages a peer has in flight to us, per round trip:
     /// a peer sending many small messages waits for more credit each time it has this many
     /// open. So the count grows by auto-tuning (spec §8, Streams and credit): when the
-    /// application reads the peer's streams so fast that grants are due less than two
-    /// round trips apart, it doubles, up to
+    /// application reads a whole count of the peer's streams in less than two of the path's
+    /// least round-trip times, it doubles, up to
     /// [`max_concurrent_streams`](Self::max_concurrent_streams), within
     /// [`receive_buffer_total`](Self::receive_buffer_total): each stream the peer may have
     /// open is 2 KiB of the connection's receive budget (spec §10.3). Never more than
@@ -260,7 +260,8 @@ pub struct Config {
     /// state and unread bytes this endpoint holds. Default: 1,024 (2 MiB of receive budget
     /// once grown that far). A connection that
     /// [`receive_buffer_total`](Self::receive_buffer_total) squeezes (gives less than
-    /// [`receive_window`](Self::receive_window)) allows at most 16.
+    /// [`receive_window`](Self::receive_window)) starts with at most 16, and grows only into
+    /// what the budget leaves.
     pub max_concurrent_streams: u64,
     /// Ranges of received packet numbers a connection remembers, to recognise duplicates and
     /// build ACKs: below the oldest, every packet counts as a duplicate (dropped). Bounds

@@ -111,7 +111,10 @@ fn describe(w: Workload) -> String {
         Workload::Bulk => "bulk: 1 × 64 MiB".into(),
         Workload::BulkWhole => "bulk, received whole: 1 × 64 MiB".into(),
         Workload::Messages => "messages: 10,000 × 1 KiB".into(),
-        Workload::MessagesFar => "messages over a 40 ms round trip: 10,000 × 1 KiB".into(),
+        Workload::MessagesFar => format!(
+            "messages over a {} ms round trip: 10,000 × 1 KiB",
+            2 * w.one_way_delay().unwrap_or_default().as_millis()
+        ),
         Workload::Rtt => format!(
             "round trips: {} × 64 B ↔ 64 B",
             number(crate::workload::round_trips() as f64)

@@ -213,8 +213,8 @@ impl Inbox {
         for (i, len) in lens.into_iter().take(Self::SLOTS).enumerate() {
             let len = len.min(Self::ROOM);
             // Where this room's bytes are, from the front.
-            let at = (i * Self::ROOM - front).min(self.block.len());
-            if at > 0 && len <= at {
+            let at = (i * Self::ROOM).saturating_sub(front).min(self.block.len());
+            if at > 0 && len <= at && at + len <= self.block.len() {
                 self.block.copy_within(at..at + len, 0);
             } else {
                 bytes::Buf::advance(&mut self.block, at);

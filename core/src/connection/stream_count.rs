@@ -195,7 +195,7 @@ impl StreamCount {
         }
         self.announced = self.local_max;
         match self.checkpoint {
-            Some((_, mark)) if self.local_max - mark < self.concurrent() => return,
+            Some((_, mark)) if self.local_max.saturating_sub(mark) < self.concurrent() => return,
             Some((at, _)) if now - at < path_rtt.saturating_mul(AUTO_TUNE_RTTS) => self.grow(most),
             _ => {}
         }
@@ -285,6 +285,7 @@ mod tests {
             "heard 9, 3 left"
         );
     }
+
     /// The peer opens and the application reads `n` more streams, and the grant goes at
     /// `at_ms` (a round trip of 10 ms), with at most `most` streams allowed.
     fn read_and_grant(c: &mut StreamCount, n: u64, at_ms: u64, most: u64) {

@@ -28,15 +28,6 @@ mod pipes;
 mod pool;
 mod reads;
 mod requests;
-/// Whether `a` and `b` wake the same task. `will_wake` compares the vtables' addresses,
-/// and a waker's clones may carry an equal vtable at another address (tokio 1.54's
-/// current-thread `block_on` waker does in a release build): each poll of a waiting call
-/// would then keep one more clone, as many as the task polled it until it was woken. So the
-/// same data under an equal vtable (the same four functions) is the same waker too.
-fn same_waker(a: &Waker, b: &Waker) -> bool {
-    a.will_wake(b) || (a.data() == b.data() && a.vtable() == b.vtable())
-}
-
 #[cfg(test)]
 mod tests;
 
@@ -64,6 +55,7 @@ use crate::Connected;
 
 /// How long a shutting-down driver waits for the peers to acknowledge what was written.
 const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
+
 /// How long it then waits for the connections to end: the core's close lingers up to 3 s
 /// (or three PTOs) for its last acknowledgements and receipts, then answers stragglers with
 /// CLOSE for three PTOs (spec §8, Liveness and close).
@@ -786,4 +778,13 @@ fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
         | Event::Closed { conn, .. } => Some((*conn, None)),
         _ => None,
     }
+}
+
+/// Whether `a` and `b` wake the same task: the same data under equal vtables (the same four
+/// functions). `Waker::will_wake` compares the vtables' addresses, and a waker's clones may
+/// carry an equal vtable at another address (tokio 1.54's current-thread `block_on` waker
+/// does in a release build): each poll of a waiting call then kept one more clone, as many
+/// as the task polled it until it was woken.
+fn same_waker(a: &Waker, b: &Waker) -> bool {
+    a.data() == b.data() && a.vtable() == b.vtable()
 }

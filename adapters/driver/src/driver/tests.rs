@@ -201,9 +201,10 @@ fn a_poll_given_up_takes_nothing() {
 /// A counting waker made as tokio's current-thread `block_on` makes its own: the clones
 /// of the waker a poll is given carry an equal vtable at another address. `will_wake`
 /// compares the vtables' addresses, so it says false between the waker the driver kept and
-/// the one the same task polls with again. tokio 1.54's are such in a release build: this
-/// test written with `block_on`'s own waker kept 1,000 wakers there, and one in a debug
-/// build, where the two vtables happened to be one.
+/// the one the same task polls with again. tokio 1.54's are such in a release build: a
+/// throw-away version of this test written with `block_on`'s own waker (no command here
+/// runs it) kept 1,000 wakers there, and one in a debug build, where the two vtables
+/// happened to be one; hence this hand-made twin, which fails either way.
 mod twin {
     use super::Count;
     use std::sync::atomic::Ordering;
