@@ -111,7 +111,8 @@ fn a_hundred_concurrent_streams() {
 /// path's bandwidth. A count fixed at 128 over a 40 ms round trip moves at most 3,200
 /// messages a second (1 KiB messages: about 2.3 MB/s on a path that carries far more;
 /// issue 35's eleventh round, adapters/bench/README.md), and the grants must come soon
-/// enough that the count is used (at least 60% of it a round trip, handshake included).
+/// enough that the count is used: at least three quarters of it a round trip, handshake
+/// included (0.70 when grants were due at half the count used, 0.78 at a quarter).
 /// By default the count starts at 128 and grows by auto-tuning while the application
 /// keeps up, to 1,024: several times the rate, and never past what 1,024 allow. It grows
 /// only into what the endpoint's receive budget leaves (spec §10.3): with room for 128
@@ -161,7 +162,7 @@ fn small_messages_over_a_long_path_grow_the_stream_count_to_the_path() {
         ceiling(128.0)
     );
     assert!(
-        fixed >= 0.6 * ceiling(128.0),
+        fixed >= 0.75 * ceiling(128.0),
         "{fixed:.0} a second: the grants lag"
     );
     assert!(

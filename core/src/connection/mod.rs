@@ -222,9 +222,10 @@ pub(crate) struct Connection {
     /// Every stream, and the send round robin (module `stream_table`).
     streams: StreamTable,
     /// How many streams each side may open, and when to tell the peer more (an owned part,
-    /// module `stream_count`): grants are batched, a MAX_STREAMS going out once the peer has
-    /// used half of what it heard (RFC 9000 §4.6), not after every stream read, so a
-    /// request-response exchange is not followed by a datagram of its own.
+    /// module `stream_count`): grants are batched, a MAX_STREAMS riding in a packet that
+    /// goes anyway once the peer has used a quarter of the count (RFC 9000 §4.6), not after
+    /// every stream read, so a request-response exchange is not followed by a datagram of
+    /// its own.
     stream_count: StreamCount,
     /// Connection credit the peer granted (used: new stream bytes sent).
     send_credit: SendCredit,

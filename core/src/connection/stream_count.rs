@@ -156,10 +156,14 @@ impl StreamCount {
     }
 
     /// Whether a MAX_STREAMS is due: there is more to grant than the peer heard, and it has
-    /// used half of what it heard (announcing each stream freed would cost a datagram each).
-    /// A due grant rides in the next packet that goes anyway (spec §8, Streams and credit).
+    /// used a quarter of the count (announcing each stream freed would cost a datagram
+    /// each). A due grant rides in the next packet that goes anyway (spec §8, Streams and
+    /// credit), so granting at a quarter rather than at half costs no datagram, and the
+    /// streams read wait less to be granted again: over a long path the peer keeps more of
+    /// the count in flight (issue 35's thirteenth round: 0.70 of it a round trip at half,
+    /// 0.78 at a quarter).
     pub(super) fn grant_due(&self) -> bool {
-        self.local_max > self.announced && self.left() <= self.concurrent() / 2
+        self.local_max > self.announced && self.left() <= self.concurrent() * 3 / 4
     }
 
     /// Whether a due grant goes at once, in a packet of its own if need be: the peer has a
@@ -255,19 +259,19 @@ mod tests {
     }
 
     #[test]
-    fn more_streams_are_announced_once_half_the_announced_ones_are_used() {
-        let mut c = StreamCount::new(4);
+    fn more_streams_are_announced_once_a_quarter_of_the_count_is_used() {
+        let mut c = StreamCount::new(8);
         c.peer_uses(0).unwrap();
         c.release();
-        assert!(!c.grant_due(), "3 of 4 still unused");
+        assert!(!c.grant_due(), "7 of 8 still unused");
         c.peer_uses(1).unwrap();
-        assert!(c.grant_due(), "half used, one more to grant");
-        assert!(!c.grant_urgent(), "a quarter or more left: it rides");
-        assert_eq!(c.local_max(), 5);
-        c.announced(Instant::ZERO, Duration::from_millis(10), 4);
+        assert!(c.grant_due(), "a quarter used, one more to grant");
+        assert!(!c.grant_urgent(), "more than a quarter left: it rides");
+        assert_eq!(c.local_max(), 9);
+        c.announced(Instant::ZERO, Duration::from_millis(10), 8);
         assert!(!c.grant_due(), "nothing more than it heard");
         c.release();
-        assert!(!c.grant_due(), "3 of 5 still unused");
+        assert!(!c.grant_due(), "7 of 9 still unused");
     }
 
     #[test]
