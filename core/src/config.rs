@@ -257,8 +257,10 @@ pub struct Config {
     /// The most streams the peer may have open at once: what
     /// [`initial_concurrent_streams`](Self::initial_concurrent_streams) grows to by
     /// auto-tuning, and a hard bound (set both to the same count to fix it). Each one open is
-    /// state and unread bytes this endpoint holds. Default: 1,024 (2 MiB of receive budget
-    /// once grown that far). A connection that
+    /// state and unread bytes this endpoint holds. Default: 4,096 (8 MiB of receive budget
+    /// once grown that far; a connection's byte window may grow to 32 MiB, 64 MiB of budget,
+    /// by the same rule). A peer 40 ms away sending 1 KiB messages moves about 100,000 a
+    /// second at most through 4,096 streams, 25,000 through 1,024. A connection that
     /// [`receive_buffer_total`](Self::receive_buffer_total) squeezes (gives less than
     /// [`receive_window`](Self::receive_window)) starts with at most 16, and grows only into
     /// what the budget leaves.
@@ -354,7 +356,7 @@ impl Default for Config {
             send_buffer: 16 << 20,
             send_buffer_total: 1 << 30,
             initial_concurrent_streams: 128,
-            max_concurrent_streams: 1024,
+            max_concurrent_streams: 4096,
             max_tracked_ack_ranges: 256,
             max_message_len: None,
             max_datagram_size: DEFAULT_MAX_DATAGRAM_SIZE,

@@ -114,7 +114,7 @@ fn a_hundred_concurrent_streams() {
 /// enough that the count is used: at least three quarters of it a round trip, handshake
 /// included (0.70 when grants were due at half the count used, 0.78 at a quarter).
 /// By default the count starts at 128 and grows by auto-tuning while the application
-/// keeps up, to 1,024: several times the rate, and never past what 1,024 allow. It grows
+/// keeps up, to 4,096: several times the rate, and never past what 4,096 allow. It grows
 /// only into what the endpoint's receive budget leaves (spec §10.3): with room for 128
 /// more streams only, never past what 256 allow.
 #[test]
@@ -153,7 +153,7 @@ fn small_messages_over_a_long_path_grow_the_stream_count_to_the_path() {
     });
     println!(
         "1 KiB messages over a 40 ms round trip, a second: {fixed:.0} with 128 streams, \
-         {tuned:.0} by default (128 growing to 1,024), {tight:.0} with room for 256"
+         {tuned:.0} by default (128 growing to 4,096), {tight:.0} with room for 256"
     );
     let ceiling = |streams: f64| streams / (2.0 * delay.as_micros() as f64 / 1e6);
     assert!(
@@ -166,9 +166,9 @@ fn small_messages_over_a_long_path_grow_the_stream_count_to_the_path() {
         "{fixed:.0} a second: the grants lag"
     );
     assert!(
-        tuned <= ceiling(1024.0),
+        tuned <= ceiling(4096.0),
         "{tuned:.0} a second, over {:.0}",
-        ceiling(1024.0)
+        ceiling(4096.0)
     );
     assert!(
         tuned >= 3.0 * fixed,
