@@ -542,9 +542,12 @@ impl Connection {
         self.receive_credit.starved()
     }
 
-    /// Lets the receive window grow by up to `more` bytes (at most doubling it).
+    /// Lets the receive window grow by up to `more` bytes (at most doubling it); a window
+    /// that wanted to grows now, and the peer hears its new limit.
     pub(crate) fn grant_window_room(&mut self, more: u64) {
-        self.receive_credit.grant_room(more);
+        if self.receive_credit.grant_room(more) {
+            self.control.push(Control::MaxData);
+        }
     }
 
     /// Bytes written (by the application or a pipe) and not yet acknowledged: what

@@ -104,10 +104,11 @@ impl ReceiveCredit {
         self.flow.starved()
     }
 
-    /// Lets the window grow by up to `more` bytes (at most doubling it).
-    pub(super) fn grant_room(&mut self, more: u64) {
+    /// Lets the window grow by up to `more` bytes (at most doubling it), now if it wanted
+    /// to: whether the limit grew (a MAX_DATA is due).
+    pub(super) fn grant_room(&mut self, more: u64) -> bool {
         let more = more.min(self.flow.window());
-        self.flow.grant_room(more);
+        self.flow.grant_room(more)
     }
 
     /// The peer's streams cost `n` more bytes of heap.
