@@ -285,6 +285,43 @@ fn periodic_slowdown_drains_the_queue_then_resumes_at_the_pipe_size() {
     );
 }
 
+/// The initial slowdown (two RTTs after slow start) is the first slow start's only: a slow
+/// start after an outage is followed by the periodic one, nine times the last slowdown's
+/// length on. Scheduled two RTTs on, it held the window at the minimum just as the transfer
+/// had regained its rate after the outage.
+#[test]
+fn a_slow_start_after_an_outage_keeps_the_periodic_slowdowns() {
+    let mut l = past_slow_start(LedbatConfig::default());
+    // The initial slowdown, 2 RTTs on: 60 ms of queue, held until 660 ms, then the climb
+    // back ends at 1,000 ms with a queue past the target (a 600 ms slowdown in all).
+    let mut queued = ack(400, 61_000, MDS, 100_000);
+    queued.rtt.smoothed = Duration::from_millis(160);
+    l.on_ack(&queued);
+    assert_eq!(l.window(), 2 * MDS);
+    l.on_ack(&ack(660, 1_000, MDS, 100_000));
+    assert!(l.in_slow_start());
+    for i in 0..4 {
+        l.on_ack(&ack(997 + i, 101_000, MDS, 100_000));
+    }
+    assert!(!l.in_slow_start());
+    // An outage, then slow start from the minimum, ended by a queue.
+    l.on_persistent_congestion(Instant::from_micros(2_000_000));
+    l.on_ack(&ack(3_000, 1_000, 20 * MDS, 100_000));
+    for i in 0..4 {
+        l.on_ack(&ack(3_097 + i, 31_000, MDS, 100_000));
+    }
+    assert!(!l.in_slow_start());
+    let after = l.window();
+    assert!(after > 2 * MDS);
+    // Two and three RTTs on: no slowdown (the initial one's spacing).
+    l.on_ack(&ack(3_300, 1_000, MDS, 1_000_000));
+    l.on_ack(&ack(3_400, 1_000, MDS, 1_000_000));
+    assert!(l.window() >= after, "{} against {after}", l.window());
+    // Nine times the last slowdown's 600 ms on, the next one.
+    l.on_ack(&ack(3_100 + 9 * 600, 61_000, MDS, 1_000_000));
+    assert_eq!(l.window(), 2 * MDS);
+}
+
 #[test]
 fn a_slowdown_without_a_queue_slow_starts_to_find_the_path() {
     let mut l = past_slow_start(LedbatConfig::default());
