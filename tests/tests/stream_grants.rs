@@ -1,5 +1,5 @@
 //! When a receiver grants more streams (MAX_STREAMS, spec §4.9 and §8, Streams and credit):
-//! a grant due because the peer used half of its limit rides in a packet that goes anyway,
+//! a grant due because the peer used a quarter of its count rides in a packet that goes anyway,
 //! and goes on its own only once the peer has a quarter or less left.
 //!
 //! Two endpoints in memory (the harness of weir-core's `--bench transfer`), which polls the

@@ -78,7 +78,8 @@ impl ReceiveCredit {
         self.released += n;
     }
 
-    /// Whether a MAX_DATA is due (half the window used up), the window auto-tuned first.
+    /// Whether a MAX_DATA is due (a quarter of the window used up), the window auto-tuned
+    /// first.
     pub(super) fn update(&mut self, now: Instant, rtt: Duration) -> bool {
         self.flow.update(self.released, None, now, rtt).is_some()
     }
@@ -141,15 +142,15 @@ mod tests {
     }
 
     #[test]
-    fn more_credit_is_due_once_half_the_window_is_released() {
+    fn more_credit_is_due_once_a_quarter_of_the_window_is_released() {
         let mut c = ReceiveCredit::new(1000, 4000);
         let (now, rtt) = (Instant::ZERO, Duration::from_millis(10));
         c.on_used(1000).unwrap();
-        c.release(499);
+        c.release(249);
         assert!(!c.update(now, rtt));
         c.release(1);
         assert!(c.update(now, rtt));
-        assert_eq!(c.limit(), 1500);
+        assert_eq!(c.limit(), 1250);
         assert_eq!(c.reserved(), 1000, "no room granted yet");
         c.grant_room(5000);
         assert_eq!(c.reserved(), 2000, "room at most doubles the window");

@@ -526,7 +526,7 @@ impl RecvStream {
         Ok(())
     }
 
-    /// A new credit limit to announce, if reading has used up half the window (or the
+    /// A new credit limit to announce, if reading has used up a quarter of the window (or the
     /// window can now reach the stream's known end). Never beyond the final size.
     pub(crate) fn credit_update(&mut self, now: Instant, rtt: Duration) -> Option<u64> {
         if self.reset.is_some() {

@@ -246,11 +246,11 @@ fn credit_slides_as_the_application_reads() {
     let mut s = RecvStream::new(100);
     s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
     assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
-    s.read(30).unwrap();
+    s.read(20).unwrap();
     assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
-    s.read(30).unwrap();
-    assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(160));
-    assert_eq!(s.max_data(), 160);
+    s.read(5).unwrap();
+    assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), Some(125));
+    assert_eq!(s.max_data(), 125);
     assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
 }
 
@@ -260,7 +260,7 @@ fn a_known_final_size_still_gets_credit_up_to_it() {
     s.set_total_len(130).unwrap();
     s.insert(0, Bytes::from(alloc::vec![1u8; 100]), false).unwrap();
     s.read(20).unwrap();
-    // 20 read: less than half a window and the window does not reach the end yet.
+    // 20 read: less than a quarter window and the window does not reach the end yet.
     assert_eq!(s.credit_update(Instant::ZERO, Duration::ZERO), None);
     s.read(20).unwrap();
     // 40 read: the window reaches the end (130), so it is granted at once, not beyond.
