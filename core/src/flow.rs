@@ -107,7 +107,11 @@ impl ReceiveWindow {
     /// Doubles the window, up to its maximum and within its room; marks it starved if the
     /// room held it back. Returns by how much it grew.
     fn grow(&mut self) -> u64 {
-        let wanted = (self.window * 2).min(self.max_window) - self.window;
+        let wanted = self
+            .window
+            .saturating_mul(2)
+            .min(self.max_window)
+            .saturating_sub(self.window);
         let grown = wanted.min(self.room);
         self.starved |= grown < wanted;
         self.window += grown;
