@@ -8,20 +8,30 @@
 //! threads, one per direction, each hold the delayed datagrams in a queue bounded like a
 //! router's ([`QUEUE_LIMIT`]); every loop wakes at least every 10 ms to check whether it
 //! should stop, so dropping the proxy always ends its threads.
+//!
+//! Each direction receives a batch of datagrams at a time where the system coalesces them
+//! (GRO), impairs each on its own, and sends those that leave together to one address as
+//! one batch (GSO): one system call per datagram made the proxy, not the peers, the limit
+//! of a bulk transfer through it (about 55 MB/s on the project's machine, its two threads
+//! half of the process's CPU samples).
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::io;
+use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+
 /// Datagrams a direction holds at most while delaying them; more are dropped.
 pub const QUEUE_LIMIT: usize = 65_536;
 /// How often an idle direction looks at the stop flag.
 const POLL: Duration = Duration::from_millis(10);
+/// The most bytes one batch of datagrams sent together holds (a UDP payload's limit).
+const MAX_BATCH: usize = 65_000;
 
 /// What the path does to each datagram, in each direction. Probabilities are from 0 to 1.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -140,12 +150,14 @@ impl Proxy {
         let first_seen = Arc::new(Mutex::new(None::<Instant>));
         let client = Arc::new(Mutex::new(None::<SocketAddr>));
         let stats = [Arc::default(), Arc::default()];
-        let mut threads = Vec::new();
+        let mut dirs = Vec::new();
         for (i, (from, to)) in [(front.try_clone()?, back.try_clone()?), (back, front)]
             .into_iter()
             .enumerate()
         {
-            let dir = Direction {
+            dirs.push(Direction {
+                from_state: UdpSocketState::new((&from).into())?,
+                out: Outgoing::new(&to)?,
                 from,
                 to,
                 towards: if i == 0 {
@@ -164,7 +176,13 @@ impl Proxy {
                 last_step: None,
                 busy_until: None,
                 seq: 0,
-            };
+            });
+        }
+        // quinn-udp's state makes a socket non-blocking; the directions wait in their
+        // receives (up to the read timeout), so the sockets block again.
+        let mut threads = Vec::new();
+        for (i, dir) in dirs.into_iter().enumerate() {
+            dir.from.set_nonblocking(false)?;
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("weir-proxy {addr} {i}"))
@@ -207,6 +225,38 @@ impl Drop for Proxy {
     }
 }
 
+/// The datagrams leaving a direction together for one address, back to back: all `len`
+/// long but the last, which may be shorter (a GSO batch), and the sending socket's state.
+struct Outgoing {
+    state: UdpSocketState,
+    bytes: Vec<u8>,
+    len: usize,
+    count: usize,
+    to: Option<SocketAddr>,
+}
+
+impl Outgoing {
+    fn new(socket: &UdpSocket) -> io::Result<Outgoing> {
+        Ok(Outgoing {
+            state: UdpSocketState::new(socket.into())?,
+            bytes: Vec::new(),
+            len: 0,
+            count: 0,
+            to: None,
+        })
+    }
+
+    /// Whether `datagram` for `to` may join the batch.
+    fn joins(&self, to: SocketAddr, datagram: &[u8]) -> bool {
+        self.count > 0
+            && self.to == Some(to)
+            && datagram.len() <= self.len
+            && self.bytes.len() == self.count * self.len
+            && self.count < self.state.max_gso_segments()
+            && self.bytes.len() + datagram.len() <= MAX_BATCH
+    }
+}
+
 enum Towards {
     Server(SocketAddr),
     Client,
@@ -215,6 +265,8 @@ enum Towards {
 struct Direction {
     from: UdpSocket,
     to: UdpSocket,
+    from_state: UdpSocketState,
+    out: Outgoing,
     towards: Towards,
     client: Arc<Mutex<Option<SocketAddr>>>,
     impairment: Impairment,
@@ -246,56 +298,78 @@ impl Direction {
                     self.forward(&d);
                 }
             }
+            self.flush();
             let wait = queue.peek().map_or(POLL, |Reverse((at, _, _))| {
                 at.saturating_duration_since(now).min(POLL)
             });
             let _ = self
                 .from
                 .set_read_timeout(Some(wait.max(Duration::from_micros(50))));
-            let Ok((len, from)) = self.from.recv_from(&mut buf) else {
+            let mut meta = [RecvMeta::default()];
+            let received =
+                self.from_state
+                    .recv((&self.from).into(), &mut [IoSliceMut::new(&mut buf)], &mut meta);
+            if received.is_err() {
                 continue;
-            };
+            }
+            let RecvMeta {
+                len, stride, addr, ..
+            } = meta[0];
             if let Towards::Server(_) = self.towards {
-                *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(from);
+                *self.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(addr);
             }
             let now = Instant::now();
-            if self.cut.load(Ordering::Relaxed)
-                || self.impairment.mtu.is_some_and(|mtu| len > mtu)
-                || self.in_outage(now)
-                || self.lost(now)
-                || queue.len() >= QUEUE_LIMIT
-            {
-                self.count(|s| s.dropped += 1);
-                continue;
+            for start in (0..len).step_by(stride.max(1)) {
+                let end = (start + stride.max(1)).min(len);
+                self.impair(&mut buf[start..end], now, &mut queue);
             }
-            let Some(depart) = self.bottleneck(now, len) else {
-                self.count(|s| s.dropped += 1);
-                continue;
-            };
-            // Altered in place: a datagram forwarded at once is never copied.
-            let len = self.alter(&mut buf[..len]);
-            let datagram = &buf[..len];
-            let mut at = depart + self.impairment.delay;
-            if !self.impairment.jitter.is_zero() {
-                at += self.impairment.jitter.mul_f64(self.unit());
-            }
-            if self.chance(self.impairment.reorder) {
-                let extra = self.impairment.delay + Duration::from_millis(2);
-                at += extra.mul_f64(self.unit());
-            }
-            let copies = if self.chance(self.impairment.duplicate) {
-                self.count(|s| s.altered += 1);
-                2
+            self.flush();
+        }
+    }
+
+    /// One datagram received at `now`: dropped, forwarded at once, or queued for its time.
+    fn impair(
+        &mut self,
+        datagram: &mut [u8],
+        now: Instant,
+        queue: &mut BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>,
+    ) {
+        let len = datagram.len();
+        if self.cut.load(Ordering::Relaxed)
+            || self.impairment.mtu.is_some_and(|mtu| len > mtu)
+            || self.in_outage(now)
+            || self.lost(now)
+            || queue.len() >= QUEUE_LIMIT
+        {
+            self.count(|s| s.dropped += 1);
+            return;
+        }
+        let Some(depart) = self.bottleneck(now, len) else {
+            self.count(|s| s.dropped += 1);
+            return;
+        };
+        let len = self.alter(datagram);
+        let datagram = &datagram[..len];
+        let mut at = depart + self.impairment.delay;
+        if !self.impairment.jitter.is_zero() {
+            at += self.impairment.jitter.mul_f64(self.unit());
+        }
+        if self.chance(self.impairment.reorder) {
+            let extra = self.impairment.delay + Duration::from_millis(2);
+            at += extra.mul_f64(self.unit());
+        }
+        let copies = if self.chance(self.impairment.duplicate) {
+            self.count(|s| s.altered += 1);
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            if at <= now && queue.is_empty() {
+                self.forward(datagram);
             } else {
-                1
-            };
-            for _ in 0..copies {
-                if at <= now && queue.is_empty() {
-                    self.forward(datagram);
-                } else {
-                    self.seq += 1;
-                    queue.push(Reverse((at, self.seq, datagram.to_vec())));
-                }
+                self.seq += 1;
+                queue.push(Reverse((at, self.seq, datagram.to_vec())));
             }
         }
     }
@@ -383,18 +457,49 @@ impl Direction {
         datagram.len()
     }
 
-    fn forward(&self, datagram: &[u8]) {
+    /// Adds `datagram` to the batch leaving now, sending the batch first if it cannot join
+    /// it (another address, a longer datagram after a shorter one, or the batch full).
+    fn forward(&mut self, datagram: &[u8]) {
         let to = match self.towards {
             Towards::Server(server) => Some(server),
             Towards::Client => *self.client.lock().unwrap_or_else(|e| e.into_inner()),
         };
-        if let Some(to) = to {
-            if self.cut.load(Ordering::Relaxed) {
-                self.count(|s| s.dropped += 1);
-            } else if self.to.send_to(datagram, to).is_ok() {
-                self.count(|s| s.forwarded += 1);
+        let Some(to) = to else {
+            return;
+        };
+        if !self.out.joins(to, datagram) {
+            self.flush();
+            self.out.to = Some(to);
+            self.out.len = datagram.len();
+        }
+        self.out.bytes.extend_from_slice(datagram);
+        self.out.count += 1;
+    }
+
+    /// Sends the batch leaving now, if any: one system call for all its datagrams.
+    fn flush(&mut self) {
+        let (Some(to), n) = (self.out.to, self.out.count) else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        if self.cut.load(Ordering::Relaxed) {
+            self.count(|s| s.dropped += n as u64);
+        } else {
+            let transmit = Transmit {
+                destination: to,
+                ecn: None,
+                contents: &self.out.bytes,
+                segment_size: (n > 1).then_some(self.out.len),
+                src_ip: None,
+            };
+            if self.out.state.send((&self.to).into(), &transmit).is_ok() {
+                self.count(|s| s.forwarded += n as u64);
             }
         }
+        self.out.bytes.clear();
+        self.out.count = 0;
     }
 
     fn count(&self, f: impl FnOnce(&mut DirectionStats)) {
@@ -434,11 +539,49 @@ mod tests {
         assert_eq!(proxy.stats()[0].dropped, 1);
     }
 
+    /// Datagrams released together leave as one batch where the system has GSO; each still
+    /// arrives on its own, whole and in order, a short one after full-size ones included,
+    /// and every one is counted.
+    #[test]
+    fn datagrams_released_together_arrive_each_whole_and_in_order() {
+        let (server, server_addr) = echo_server();
+        let impairment = Impairment {
+            delay: Duration::from_millis(5),
+            ..Impairment::default()
+        };
+        let proxy = Proxy::start(server_addr, impairment).unwrap();
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent: Vec<Vec<u8>> = (0..40u8)
+            .map(|i| vec![i; if i == 39 { 300 } else { 1_200 }])
+            .collect();
+        for d in &sent {
+            client.send_to(d, proxy.addr()).unwrap();
+        }
+        let mut buf = [0u8; 2_000];
+        for d in &sent {
+            let n = server.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &d[..]);
+        }
+        // The proxy counts a batch once its send returned, which may be after the server
+        // received it.
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while proxy.stats()[0].forwarded < 40 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        assert_eq!(proxy.stats()[0].forwarded, 40);
+    }
+
     #[test]
     fn loss_drops_about_the_share_asked() {
+        let (from, to) = (
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+            UdpSocket::bind("127.0.0.1:0").unwrap(),
+        );
         let mut d = Direction {
-            from: UdpSocket::bind("127.0.0.1:0").unwrap(),
-            to: UdpSocket::bind("127.0.0.1:0").unwrap(),
+            from_state: UdpSocketState::new((&from).into()).unwrap(),
+            out: Outgoing::new(&to).unwrap(),
+            from,
+            to,
             towards: Towards::Client,
             client: Arc::default(),
             impairment: Impairment {

@@ -14,6 +14,10 @@ pub enum Workload {
     /// The same message, taken whole by the server (as an application that wants the
     /// message, not its pieces, receives it), then checked.
     BulkWhole,
+    /// The bulk message over a 40 ms round trip, through weir-sim's impairing proxy as
+    /// [`MessagesFar`](Self::MessagesFar): what the congestion controller and the windows'
+    /// auto-tuning make of a long path.
+    BulkFar,
     /// 10,000 messages of 1 KiB one way, then one answer: messages per second.
     Messages,
     /// The same over a 40 ms round trip: weir-sim's impairing proxy between the two
@@ -27,9 +31,10 @@ pub enum Workload {
 
 impl Workload {
     /// Every workload, in the order of the table.
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Bulk,
         Workload::BulkWhole,
+        Workload::BulkFar,
         Workload::Messages,
         Workload::MessagesFar,
         Workload::Rtt,
@@ -41,6 +46,7 @@ impl Workload {
         match self {
             Workload::Bulk => "bulk",
             Workload::BulkWhole => "bulk-whole",
+            Workload::BulkFar => "bulk-far",
             Workload::Messages => "messages",
             Workload::MessagesFar => "messages-far",
             Workload::Rtt => "rtt",
@@ -52,7 +58,7 @@ impl Workload {
     /// over a long path; `None` for loopback as it is.
     pub fn one_way_delay(self) -> Option<Duration> {
         match self {
-            Workload::MessagesFar => Some(Duration::from_millis(20)),
+            Workload::MessagesFar | Workload::BulkFar => Some(Duration::from_millis(20)),
             _ => None,
         }
     }
@@ -74,6 +80,7 @@ impl Workload {
             Workload::Messages => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
             // The proxy's threads run in the process: its CPU time is not the peer's.
             Workload::MessagesFar => &[Metric::MessagesPerSec],
+            Workload::BulkFar => &[Metric::BulkMBps],
             Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
             Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
         }
@@ -238,7 +245,7 @@ fn bad(what: String) -> io::Error {
 /// The server's half of `workload`: answers until the client has all it asked for.
 pub async fn serve(workload: Workload, link: &mut impl Link) -> io::Result<()> {
     match workload {
-        Workload::Bulk | Workload::BulkWhole => {
+        Workload::Bulk | Workload::BulkWhole | Workload::BulkFar => {
             let mut crc = crc32fast::Hasher::new();
             let len = match workload {
                 Workload::BulkWhole => {
@@ -291,7 +298,7 @@ pub async fn serve(workload: Workload, link: &mut impl Link) -> io::Result<()> {
 /// The client's half of `workload`: sends, waits for the answers, and returns the figures.
 pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(Metric, f64)>> {
     match workload {
-        Workload::Bulk | Workload::BulkWhole => {
+        Workload::Bulk | Workload::BulkWhole | Workload::BulkFar => {
             let data = payload(BULK_LEN);
             let crc = crc32fast::hash(&data);
             let (start, cpu) = (Instant::now(), Cpu::start());
