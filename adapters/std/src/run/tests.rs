@@ -133,6 +133,25 @@ fn a_receive_takes_everything_the_socket_holds_when_it_looks() {
     assert_eq!(takes[ones], 14 - ones, "{takes:?}");
 }
 
+/// A wait shorter than `PRECISE_BELOW` is timed by `ppoll` before the receive (module
+/// `socket`): it still takes a datagram that is there, and ends with nothing when none
+/// comes. How precisely it is timed is a figure, not a test: weir-bench's `bulk-far`
+/// (adapters/bench/README.md).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+#[test]
+fn a_short_wait_takes_a_datagram_that_is_there_and_nothing_otherwise() {
+    let ep = bind(Config::default());
+    let io = &ep.io;
+    let mut receiver = io.receiver.lock().unwrap();
+    let short = Duration::from_millis(3);
+    assert_eq!(receiver.receive(&io.socket, short).count(), 0);
+    let peer = std::net::UdpSocket::bind(local()).unwrap();
+    peer.send_to(&[9; 100], ep.local_addr()).unwrap();
+    let got: Vec<_> = receiver.receive(&io.socket, short).collect();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].1.len(), 100);
+}
+
 /// A thread's last call notes its endpoint weakly: once the endpoint is dropped its socket
 /// is closed, and its address can be bound again, while the thread lives on.
 #[test]
