@@ -18,10 +18,6 @@
 
 use crate::time::{Duration, Instant};
 
-/// A whole count of streams granted within this many of the path's least RTTs doubles the
-/// count of streams the peer may keep open (`connection/stream_count.rs`).
-pub(crate) const AUTO_TUNE_RTTS: u64 = 2;
-
 /// A window's limit moves once this share of it (a quarter) is consumed: often enough that
 /// a window which doubles at each fast update keeps up with a sender in slow start, whose
 /// congestion window doubles each round trip. At half, a window-limited sender on a long

@@ -13,11 +13,15 @@
 use core::ops::Range;
 
 use crate::event::ViolationKind;
-use crate::flow::{SendCredit, AUTO_TUNE_RTTS};
+use crate::flow::SendCredit;
 use crate::time::{Duration, Instant};
 
 /// `StreamCount::room`'s top bit: the count wanted to grow past its room.
 const STARVED: u32 = 1 << 31;
+
+/// A whole count of streams granted within this many of the path's least RTTs doubles the
+/// count (spec §8, Streams and credit).
+const AUTO_TUNE_RTTS: u64 = 2;
 
 /// Why we may not open a stream now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +94,9 @@ impl StreamCount {
     /// Lets the count grow by up to `more` streams beyond its room (at most doubling it).
     /// A count that wanted to grow (starved) grows now, up to `most`: it waited a whole
     /// count for the room, and waiting another before using it would halve how fast it
-    /// follows the path.
+    /// follows the path. Once per measurement that wanted it, as a receive window's room
+    /// grant (`flow::ReceiveWindow::grant_room`): a count the room held short waits for
+    /// the next checkpoint to want more, rather than doubling again at each trickle of room.
     pub(super) fn grant_room(&mut self, more: u64, most: u64) {
         let more = u32::try_from(more).unwrap_or(u32::MAX).min(self.concurrent);
         if more == 0 {
@@ -100,6 +106,7 @@ impl StreamCount {
         self.room = (self.room & !STARVED).saturating_add(more).min(!STARVED);
         if starved {
             self.grow(most);
+            self.room &= !STARVED;
         }
     }
 
@@ -322,9 +329,20 @@ mod tests {
         );
         assert_eq!(c.local_max(), 10 + 4, "the 4 added are the next grant's");
         assert!(c.grant_due(), "and due at once");
-        // Eight more over 90 ms, slower than two round trips: the count stays.
-        read_and_grant(&mut c, 8, 200, 64);
-        assert_eq!(c.concurrent(), 8);
+        // Eight more within 10 ms: it wants 16, and room comes a trickle at a time. It
+        // grows into the first once, and waits for the next measurement to want more.
+        read_and_grant(&mut c, 4, 120, 64);
+        read_and_grant(&mut c, 4, 125, 64);
+        assert!(c.starved());
+        c.grant_room(2, 64);
+        assert_eq!(c.concurrent(), 10);
+        assert!(!c.starved(), "grown once for the measurement that wanted it");
+        c.grant_room(2, 64);
+        assert_eq!(c.concurrent(), 10, "room alone grows nothing");
+        c.grant_room(4, 64);
+        // Ten more over 90 ms, slower than two round trips: the count stays.
+        read_and_grant(&mut c, 10, 215, 64);
+        assert_eq!(c.concurrent(), 10);
     }
 
     /// A receiver that fell behind reads its backlog in a burst: grants close together,
