@@ -60,12 +60,12 @@ impl Connection {
             Control::DataBlocked => Frame::DataBlocked(self.send_credit.limit()),
             Control::StreamDataBlocked(id) => Frame::StreamDataBlocked {
                 id,
-                limit: self.streams.get(&id)?.send.as_ref()?.blocked_limit()?,
+                limit: self.streams.get(&id)?.half.send()?.blocked_limit()?,
             },
             Control::StreamsBlocked => Frame::StreamsBlocked(self.stream_count.blocked_at()),
             Control::MaxStreamData(id) => Frame::MaxStreamData {
                 id,
-                max: self.streams.get(&id)?.recv.as_ref()?.max_data(),
+                max: self.streams.get(&id)?.half.recv()?.max_data(),
             },
             Control::MaxStreams => Frame::MaxStreams(self.stream_count.local_max()),
             Control::ResetStream { id, code, final_size } => Frame::ResetStream { id, code, final_size },
@@ -85,7 +85,7 @@ impl Connection {
             // peer's newest address.
             Control::MaxData | Control::MaxStreams | Control::ObservedAddress => self.control.push(c),
             Control::MaxStreamData(id) => {
-                if self.streams.get(&id).is_some_and(|s| s.recv.is_some()) {
+                if self.streams.get(&id).is_some_and(|s| s.half.recv().is_some()) {
                     self.control.push(c);
                 }
             }

@@ -58,20 +58,19 @@ impl Connection {
                     let Some(state) = self.streams.get_mut(&id) else {
                         continue;
                     };
-                    let Some(send) = state.send.as_mut() else { continue };
+                    let Some(send) = state.half.send_mut() else {
+                        continue;
+                    };
                     let before = send.unacked();
                     send.on_acked(offset..offset + len, fin);
                     self.send_buffer.release(before - send.unacked());
                     self.stats.bytes_acked += before - send.unacked();
                     if send.is_done() && !state.piped {
-                        state.send = None;
                         self.events.push_back(Event::StreamAcked {
                             conn: self.handle,
                             stream: id,
                         });
-                        if state.recv.is_none() {
-                            self.drop_stream(id);
-                        }
+                        self.drop_stream(id);
                         if receipts {
                             self.receipts.await_receipt(id);
                         }
@@ -137,7 +136,7 @@ impl Connection {
             for frame in packet.frames {
                 match frame {
                     SentFrame::Stream { id, offset, len, fin } => {
-                        if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                        if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
                             send.on_lost(offset..offset + len, fin);
                             self.stats.bytes_retransmitted += len;
                             self.streams.queue(id);

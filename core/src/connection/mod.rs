@@ -122,10 +122,15 @@ pub use timers::Timer;
 use timers::Timers;
 use transmit::seal;
 
+/// What one stream keeps, in the connection's stream table.
+///
+/// Streams are one-way (spec §4.12): a stream we opened has a send half, one the peer opened
+/// a receive half, never both, so the two share one place ([`Half`]): 600 bytes a stream
+/// where a place for each took 936 (`stream_state_size`). The fields after `half` say
+/// which side reads them.
 #[derive(Debug, Default)]
 struct StreamState {
-    send: Option<SendStream>,
-    recv: Option<RecvStream>,
+    half: Half,
     /// What the opening frame announces (sent, or received once `opened`).
     header: StreamHeader,
     /// Receive side: the hash of what the application read, when the sender attached a
@@ -149,6 +154,64 @@ struct StreamState {
     /// Send side: how it ended before the application finished it (the send half gone),
     /// kept for the application's next call on it, which is told.
     settled: Option<Settled>,
+}
+
+/// The half of a stream still kept: a send half until all it sent is acknowledged (or it is
+/// reset), a receive half until the application is done with it.
+#[derive(Debug, Default)]
+enum Half {
+    /// Neither: a stream of ours kept only to tell the application how it ended
+    /// (`StreamState::settled`), or a place just made.
+    #[default]
+    Gone,
+    Send(SendStream),
+    Recv(RecvStream),
+}
+
+impl Half {
+    fn send(&self) -> Option<&SendStream> {
+        match self {
+            Half::Send(send) => Some(send),
+            _ => None,
+        }
+    }
+
+    fn send_mut(&mut self) -> Option<&mut SendStream> {
+        match self {
+            Half::Send(send) => Some(send),
+            _ => None,
+        }
+    }
+
+    fn recv(&self) -> Option<&RecvStream> {
+        match self {
+            Half::Recv(recv) => Some(recv),
+            _ => None,
+        }
+    }
+
+    fn recv_mut(&mut self) -> Option<&mut RecvStream> {
+        match self {
+            Half::Recv(recv) => Some(recv),
+            _ => None,
+        }
+    }
+
+    /// Lets the send half go, returning it; `None` (and nothing changes) if there is none.
+    fn take_send(&mut self) -> Option<SendStream> {
+        match core::mem::take(self) {
+            Half::Send(send) => Some(send),
+            other => {
+                *self = other;
+                None
+            }
+        }
+    }
+
+    /// Lets the send half go, if there is one.
+    fn end_send(&mut self) {
+        self.take_send();
+    }
 }
 
 /// How a stream of ours ended before the application finished it: its next call on the
@@ -563,9 +626,9 @@ impl Connection {
         let mut recv = 0;
         let mut send = 0;
         for s in self.streams.values() {
-            recv += s.recv.as_ref().map_or(0, RecvStream::buffered);
+            recv += s.half.recv().map_or(0, RecvStream::buffered);
             recv += s.reading.gathered_len();
-            send += s.send.as_ref().map_or(0, SendStream::unacked);
+            send += s.half.send().map_or(0, SendStream::unacked);
         }
         // Both sides of this move together on our own writes and on acknowledgements (which
         // release exactly what a stream acknowledged), whatever the peer sends: a

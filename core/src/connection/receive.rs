@@ -206,7 +206,7 @@ impl Connection {
                 if id.initiator() != self.side {
                     return Err(ViolationKind::WrongStreamDirection);
                 }
-                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.send.as_mut()) {
+                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
                     send.set_max_data(max);
                     self.streams.queue(id);
                 }

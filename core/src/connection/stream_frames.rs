@@ -30,7 +30,7 @@ impl Connection {
             // Finished and gone: a late copy.
             return Ok(());
         };
-        let Some(recv) = state.recv.as_mut() else {
+        let Some(recv) = state.half.recv_mut() else {
             return Ok(());
         };
         let mut announce = false;
@@ -132,7 +132,7 @@ impl Connection {
         self.streams
             .iter()
             .filter(|(id, _)| id.initiator() != self.side)
-            .map(|(_, s)| STREAM_COST + s.recv.as_ref().map_or(0, RecvStream::cost))
+            .map(|(_, s)| STREAM_COST + s.half.recv().map_or(0, RecvStream::cost))
             .sum()
     }
 
@@ -141,7 +141,7 @@ impl Connection {
     fn compact_peer_streams(&mut self) {
         let side = self.side;
         for (_, stream) in self.streams.iter_mut().filter(|(id, _)| id.initiator() != side) {
-            if let Some(recv) = stream.recv.as_mut() {
+            if let Some(recv) = stream.half.recv_mut() {
                 recv.compact();
             }
         }
@@ -159,7 +159,8 @@ impl Connection {
             let sid = StreamId::new(id.initiator(), index);
             let (window, max) = (config.stream_receive_window, config.max_stream_receive_window);
             self.streams.insert_with(sid, |s| {
-                s.recv = Some(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len));
+                s.half =
+                    Half::Recv(RecvStream::auto_tuned(window, max).with_len_limit(config.max_message_len));
             });
             self.receive_credit.add_cost(STREAM_COST);
         }
@@ -183,7 +184,7 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return Ok(());
         };
-        let Some(recv) = state.recv.as_mut() else {
+        let Some(recv) = state.half.recv_mut() else {
             return Ok(());
         };
         let before = recv.highest();
@@ -228,9 +229,9 @@ impl Connection {
         if id.initiator() != self.side {
             return Err(ViolationKind::WrongStreamDirection);
         }
-        if let Some(state) = self.streams.get_mut(&id).filter(|s| s.send.is_some()) {
+        if let Some(state) = self.streams.get_mut(&id).filter(|s| s.half.send().is_some()) {
             // Not finished yet: the application still writes it, and its next call is told.
-            if state.send.as_ref().is_some_and(|s| !s.is_finished()) {
+            if state.half.send().is_some_and(|s| !s.is_finished()) {
                 state.settled = Some(Settled::Stopped(code));
             }
             self.reset_send(id, code);
@@ -298,7 +299,7 @@ impl Connection {
             // A copy of a receipt already taken, or one for a stream we reset.
             return Ok(());
         };
-        let Some(send) = state.send.as_ref() else {
+        let Some(send) = state.half.send() else {
             return Ok(());
         };
         if state.piped {
@@ -323,7 +324,7 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };
-        let Some(send) = state.send.as_ref() else {
+        let Some(send) = state.half.send() else {
             return;
         };
         let unacked = send.unacked();
@@ -334,8 +335,8 @@ impl Connection {
             // `finish` is told the receipt.
             state.settled = Some(Settled::Delivered(delivery));
         }
-        state.send = None;
-        if state.recv.is_none() && state.settled.is_none() {
+        state.half.end_send();
+        if state.settled.is_none() {
             self.drop_stream(id);
         }
         self.events.push_back(Event::StreamAcked {

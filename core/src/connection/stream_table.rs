@@ -123,7 +123,7 @@ impl StreamTable {
     /// not queued already.
     pub(super) fn queue(&mut self, id: StreamId) {
         if let Some(state) = self.streams.get_mut(id) {
-            if !state.queued && state.send.as_ref().is_some_and(|s| s.has_data()) {
+            if !state.queued && state.half.send().is_some_and(|s| s.has_data()) {
                 state.queued = true;
                 let active = self.active.get_or_insert_with(Box::default);
                 active.send_queues[state.priority as usize].push_back(id);
@@ -157,6 +157,7 @@ impl StreamTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::connection::Half;
     use crate::stream::send::SendStream;
     use bytes::Bytes;
 
@@ -164,7 +165,7 @@ mod tests {
         let mut send = SendStream::new(u64::MAX);
         send.write(Bytes::from_static(b"x"));
         StreamState {
-            send: Some(send),
+            half: Half::Send(send),
             priority,
             ..StreamState::default()
         }

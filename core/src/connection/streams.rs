@@ -42,7 +42,7 @@ impl Connection {
         let id = StreamId::new(self.side, index);
         let max_stream_data = self.peer.max_stream_data;
         self.streams.insert_with(id, |s| {
-            s.send = Some(SendStream::new(max_stream_data));
+            s.half = Half::Send(SendStream::new(max_stream_data));
             s.header = header;
         });
         Ok(id)
@@ -59,9 +59,7 @@ impl Connection {
         // the borrow checker content.
         if let Some(settled) = self.streams.get_mut(&id).and_then(|s| s.settled.take()) {
             // Told once: the stream is let go of now.
-            if self.streams.get(&id).is_some_and(|s| s.recv.is_none()) {
-                self.drop_stream(id);
-            }
+            self.drop_stream(id);
             return Err(settled.error());
         }
         self.check_established()?;
@@ -69,7 +67,7 @@ impl Connection {
             return Err(ApiError::WrongDirection);
         }
         match self.streams.get_mut(&id) {
-            Some(s) if s.send.is_some() => Ok(s),
+            Some(s) if s.half.send().is_some() => Ok(s),
             _ => Err(ApiError::UnknownStream),
         }
     }
@@ -80,7 +78,7 @@ impl Connection {
         let peer_max = self.peer.max_message_len;
         let state = self.send_stream(id)?;
         let total = state.header.total_len;
-        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        let send = state.half.send_mut().ok_or(ApiError::UnknownStream)?;
         if send.is_finished() {
             return Err(ApiError::StreamFinished);
         }
@@ -138,7 +136,7 @@ impl Connection {
     pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), ApiError> {
         let state = self.send_stream(id)?;
         let total = state.header.total_len;
-        let send = state.send.as_mut().ok_or(ApiError::UnknownStream)?;
+        let send = state.half.send_mut().ok_or(ApiError::UnknownStream)?;
         if total.is_some_and(|t| send.write_end() != t) {
             return Err(ApiError::TotalLength);
         }
@@ -157,10 +155,12 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };
-        let Some(send) = state.send.take() else { return };
+        let Some(send) = state.half.take_send() else {
+            return;
+        };
         self.send_buffer.release(send.unacked());
         let final_size = send.sent_end();
-        if state.recv.is_none() && state.settled.is_none() {
+        if state.settled.is_none() {
             self.drop_stream(id);
         }
         self.control.push(Control::ResetStream { id, code, final_size });
@@ -182,8 +182,8 @@ impl Connection {
             // stopped already. It ends once nothing more of it can come.
             state.reading.step(ReadStep::Stop);
             let over = state
-                .recv
-                .as_ref()
+                .half
+                .recv()
                 .is_some_and(|r| r.reset_code().is_some() || !r.awaits_data());
             if over {
                 self.remove_recv(id);
@@ -205,10 +205,10 @@ impl Connection {
             // Every byte arrived, and the application refuses them: the sender may have
             // seen them all acknowledged, so only a receipt tells it (spec §8, Delivery).
             let refused_whole = state
-                .recv
-                .as_ref()
+                .half
+                .recv()
                 .is_some_and(|r| !r.awaits_data() && !r.is_tapped() && r.reset_code().is_none());
-            let reset_came = state.recv.as_ref().is_some_and(|r| r.reset_code().is_some());
+            let reset_came = state.half.recv().is_some_and(|r| r.reset_code().is_some());
             if state.reading.set_offered(false) {
                 self.inbox.take(id);
             }
@@ -221,7 +221,7 @@ impl Connection {
             // which then learns of the stop (`take_tapped`) and ends. (Before, a sender that
             // had finished the stream, and saw every byte acknowledged before the stop came,
             // sent no reset, and the stream held its place among its streams for ever.)
-            if let Some(recv) = state.recv.as_mut() {
+            if let Some(recv) = state.half.recv_mut() {
                 recv.end_tap(code);
                 while recv.read(usize::MAX).is_some() {}
                 let unread = recv.highest().saturating_sub(state.released);
@@ -255,7 +255,7 @@ impl Connection {
         self.streams.values().any(|s| {
             s.settled.is_some()
                 || matches!(s.reading, Reading::Open { .. })
-                    && s.recv.as_ref().is_some_and(RecvStream::has_news)
+                    && s.half.recv().is_some_and(RecvStream::has_news)
         })
     }
 
@@ -264,7 +264,7 @@ impl Connection {
             return Err(ApiError::WrongDirection);
         }
         match self.streams.get_mut(&id) {
-            Some(s) if s.recv.is_some() => Ok(s),
+            Some(s) if s.half.recv().is_some() => Ok(s),
             _ => Err(ApiError::UnknownStream),
         }
     }
@@ -273,7 +273,7 @@ impl Connection {
     pub(crate) fn read(&mut self, id: StreamId, max_len: usize) -> Result<Read, ApiError> {
         let (now, rtt) = (self.clock, self.recovery.rtt().smoothed());
         let state = self.recv_stream(id)?;
-        let recv = state.recv.as_mut().ok_or(ApiError::UnknownStream)?;
+        let recv = state.half.recv_mut().ok_or(ApiError::UnknownStream)?;
         if state.reading.is_broken() {
             // A fork whose pipe stopped the stream (`stop_piped_source`): the local copy
             // ends here for the application, as the targets' streams did, and as it was
@@ -357,7 +357,7 @@ impl Connection {
     fn gather(&mut self, id: StreamId, max_len: u64) -> Result<Option<Read>, ApiError> {
         loop {
             let state = self.recv_stream(id)?;
-            let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
+            let recv = state.half.recv().ok_or(ApiError::UnknownStream)?;
             if state.reading.gathered_len() > max_len
                 || recv.end().or(state.header.total_len).is_some_and(|s| s > max_len)
             {
@@ -408,7 +408,7 @@ impl Connection {
             let ready = self
                 .streams
                 .get(&id)
-                .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::has_news));
+                .is_some_and(|s| s.half.recv().is_some_and(RecvStream::has_news));
             if !ready {
                 skipped += 1;
                 continue;
@@ -483,7 +483,7 @@ impl Connection {
         let state = self.streams.get_mut(&id);
         let tapped = state
             .as_ref()
-            .is_some_and(|s| s.recv.as_ref().is_some_and(RecvStream::is_tapped));
+            .is_some_and(|s| s.half.recv().is_some_and(RecvStream::is_tapped));
         let verifier = state.and_then(|s| s.verifier.take());
         let verdict = verifier.map(|v| v.finish());
         match verdict {
@@ -518,7 +518,7 @@ impl Connection {
     /// Delivery): reading it to its end owes no receipt until `settle_delivery`.
     pub(crate) fn defer_delivery(&mut self, id: StreamId) -> Result<(), ApiError> {
         let state = self.recv_stream(id)?;
-        if state.recv.as_ref().is_some_and(RecvStream::is_tapped) {
+        if state.half.recv().is_some_and(RecvStream::is_tapped) {
             return Err(ApiError::AlreadyPiped);
         }
         if state.reading.is_stopped() {
@@ -552,13 +552,7 @@ impl Connection {
     }
 
     pub(super) fn drop_recv_state(&mut self, id: StreamId) {
-        if let Some(state) = self.streams.get_mut(&id) {
-            if state.send.is_some() {
-                state.recv = None;
-            } else {
-                self.drop_stream(id);
-            }
-        }
+        self.drop_stream(id);
     }
 
     /// One stream of the peer's gone: it may open one more.

@@ -37,7 +37,7 @@ impl Connection {
     /// Pipe source: whether stream `id` can be piped, and what piping it would start with.
     pub(crate) fn tappable(&mut self, id: StreamId) -> Result<Tapped, ApiError> {
         let state = self.recv_stream(id)?;
-        let recv = state.recv.as_ref().ok_or(ApiError::UnknownStream)?;
+        let recv = state.half.recv().ok_or(ApiError::UnknownStream)?;
         if recv.is_tapped() {
             return Err(ApiError::AlreadyPiped);
         }
@@ -64,7 +64,7 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return 0;
         };
-        let Some(recv) = state.recv.as_mut() else {
+        let Some(recv) = state.half.recv_mut() else {
             return 0;
         };
         let buffered = recv.buffered();
@@ -84,7 +84,7 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return TapOutput::default();
         };
-        let Some(recv) = state.recv.as_mut() else {
+        let Some(recv) = state.half.recv_mut() else {
             return TapOutput::default();
         };
         let fragments = recv.take_tapped();
@@ -121,10 +121,10 @@ impl Connection {
         };
         // Stopped already, or reset by its sender (the reset is the stream's end, which
         // a local reader reads as it is): nothing to stop.
-        if state.reading.is_stopped() || state.recv.as_ref().is_some_and(|r| r.reset_code().is_some()) {
+        if state.reading.is_stopped() || state.half.recv().is_some_and(|r| r.reset_code().is_some()) {
             return;
         }
-        let keeps = state.recv.as_ref().is_some_and(RecvStream::tap_keeps);
+        let keeps = state.half.recv().is_some_and(RecvStream::tap_keeps);
         let step = if keeps { ReadStep::PipeStop } else { ReadStep::Stop };
         self.stop_reading(id, PIPE_BROKEN, step);
         if keeps {
@@ -141,7 +141,7 @@ impl Connection {
         let grew = self
             .streams
             .get_mut(&id)
-            .and_then(|s| s.recv.as_mut())
+            .and_then(|s| s.half.recv_mut())
             .is_some_and(|r| r.raise_limit(limit));
         if grew {
             self.control.push(Control::MaxStreamData(id));
@@ -164,7 +164,7 @@ impl Connection {
         let written = self
             .streams
             .get_mut(&id)
-            .and_then(|s| s.send.as_mut())
+            .and_then(|s| s.half.send_mut())
             .is_some_and(|send| send.write_at(offset, data));
         if written {
             self.send_buffer.take(len);
@@ -178,7 +178,7 @@ impl Connection {
         let done = self
             .streams
             .get_mut(&id)
-            .and_then(|s| s.send.as_mut())
+            .and_then(|s| s.half.send_mut())
             .is_some_and(|send| send.finish_at(size));
         self.streams.queue(id);
         done
@@ -190,7 +190,7 @@ impl Connection {
         if let Some(receipt) = state.and_then(|s| s.receipt) {
             return TargetState::Ended(receipt);
         }
-        let send = state.and_then(|s| s.send.as_ref());
+        let send = state.and_then(|s| s.half.send());
         // A peer without receipts vouches for nothing past its acknowledgement: delivered
         // is acknowledged, even if it closed at once after (its CLOSE carries that last ACK,
         // spec §4.11).
@@ -214,13 +214,10 @@ impl Connection {
     pub(crate) fn release_piped(&mut self, id: StreamId) {
         if let Some(state) = self.streams.get_mut(&id) {
             // A receipt that overtook the last acknowledgements ends the stream as well.
-            let ended = state.receipt.is_some() && state.send.as_ref().is_some_and(SendStream::is_finished);
-            if let Some(send) = state.send.as_ref().filter(|s| s.is_done() || ended) {
+            let ended = state.receipt.is_some() && state.half.send().is_some_and(SendStream::is_finished);
+            if let Some(send) = state.half.send().filter(|s| s.is_done() || ended) {
                 self.send_buffer.release(send.unacked());
-                state.send = None;
-                if state.recv.is_none() {
-                    self.drop_stream(id);
-                }
+                self.drop_stream(id);
             }
         }
     }

@@ -140,3 +140,28 @@ fn connection_size() {
         "the attempt's state boxed"
     );
 }
+
+/// What one stream costs its connection's stream table (`cargo test -p weir-core --lib
+/// stream_state_size -- --nocapture`): the sender keeps one for each message until the
+/// message's data is acknowledged, the receiver one until it is read, so over a long path
+/// this times the messages in flight is most of both ends' memory (adapters/bench/README.md).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn stream_state_size() {
+    extern crate std;
+    use core::mem::size_of;
+
+    let parts = [
+        ("one half (send or receive)", size_of::<super::Half>()),
+        ("send half", size_of::<super::SendStream>()),
+        ("receive half", size_of::<super::RecvStream>()),
+        ("header", size_of::<super::StreamHeader>()),
+        ("reading", size_of::<super::Reading>()),
+    ];
+    std::println!("stream state: {} bytes", size_of::<super::StreamState>());
+    for (name, bytes) in parts {
+        std::println!("  {name}: {bytes}");
+    }
+    // 936 while each half had a place of its own (issue 35).
+    assert!(size_of::<super::StreamState>() <= 600);
+}

@@ -179,7 +179,7 @@ impl Connection {
                         || self
                             .streams
                             .values()
-                            .any(|s| s.recv.as_ref().is_some_and(RecvStream::awaits_data));
+                            .any(|s| s.half.recv().is_some_and(RecvStream::awaits_data));
                     let reason = match under_way {
                         true => CloseReason::Unreachable,
                         false => CloseReason::TimedOut,

@@ -307,7 +307,7 @@ impl Connection {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };
-        let Some(send) = state.send.as_mut() else { return };
+        let Some(send) = state.half.send_mut() else { return };
         while w.remaining() > MIN_STREAM_ROOM {
             let credit = self.send_credit.available();
             let before = send.sent_end();
