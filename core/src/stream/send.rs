@@ -18,6 +18,7 @@
 //! lowest offset first; the connection's credit counts the highest offset sent (RFC 9000
 //! §4.1), as the receiver does.
 
+use alloc::boxed::Box;
 use core::ops::Range;
 
 use bytes::{Bytes, BytesMut};
@@ -79,6 +80,18 @@ impl Fin {
     }
 }
 
+/// What a stream keeps once its bytes are acknowledged out of order or lost. Boxed and made
+/// on first use: most streams never need it, and its two sets are 72 bytes each inline,
+/// which every stream in flight would carry (a sender keeps one per message until the
+/// message is acknowledged).
+#[derive(Debug, Default)]
+struct Repair {
+    /// Bytes acknowledged above `acked_below`.
+    acked: RangeSet,
+    /// Sent bytes declared lost, to send again.
+    lost: RangeSet,
+}
+
 /// The send side of one stream.
 #[derive(Debug)]
 pub(crate) struct SendStream {
@@ -86,10 +99,9 @@ pub(crate) struct SendStream {
     chunks: ByOffset<Bytes>,
     /// Every byte below is acknowledged and released.
     acked_below: u64,
-    /// Bytes acknowledged above `acked_below`.
-    acked: RangeSet,
-    /// Sent bytes declared lost, to send again.
-    lost: RangeSet,
+    /// Bytes acknowledged past a gap, and bytes declared lost: made at the first
+    /// acknowledgement out of order or the first loss.
+    repair: Option<Box<Repair>>,
     /// Written bytes never sent.
     unsent: RangeSet,
     /// Bytes written in all, and of those, acknowledged.
@@ -109,8 +121,7 @@ impl SendStream {
         SendStream {
             chunks: ByOffset::default(),
             acked_below: 0,
-            acked: RangeSet::new(),
-            lost: RangeSet::new(),
+            repair: None,
             unsent: RangeSet::new(),
             written: 0,
             acked_bytes: 0,
@@ -227,15 +238,19 @@ impl SendStream {
     /// The offset of the next chunk `next_chunk` would give: the first lost byte, else the
     /// first unsent one.
     pub(crate) fn next_offset(&self) -> u64 {
-        self.lost
-            .first()
+        self.first_lost()
             .or_else(|| self.unsent.first())
             .map_or(self.sent_end, |r| r.start)
     }
 
     /// Whether `next_chunk` would give something (ignoring connection credit).
     pub(crate) fn has_data(&self) -> bool {
-        !self.lost.is_empty() || self.has_new_data() || self.bare_fin_due()
+        self.first_lost().is_some() || self.has_new_data() || self.bare_fin_due()
+    }
+
+    /// The first range of bytes declared lost and not sent again yet.
+    fn first_lost(&self) -> Option<Range<u64>> {
+        self.repair.as_ref().and_then(|r| r.lost.first())
     }
 
     /// A FIN waits and no chunk will carry it: the byte before it was sent without it.
@@ -251,10 +266,12 @@ impl SendStream {
             // Room for no data: only a bare FIN could go, and it waits for the next datagram.
             return None;
         }
-        if let Some(range) = self.lost.first() {
+        if let Some(range) = self.first_lost() {
             let (start, data) = self.slice(range.start, (range.end - range.start).min(max_len as u64));
             let end = start + data.len() as u64;
-            self.lost.remove(start..end);
+            if let Some(repair) = self.repair.as_mut() {
+                repair.lost.remove(start..end);
+            }
             let fin = self.fin_at(end);
             return Some(Chunk {
                 offset: start,
@@ -322,7 +339,11 @@ impl SendStream {
         if fin {
             self.fin_step(FinStep::Ack);
         }
-        if range.start <= self.acked_below && self.acked.is_empty() && self.lost.is_empty() {
+        let in_order = self
+            .repair
+            .as_ref()
+            .is_none_or(|r| r.acked.is_empty() && r.lost.is_empty());
+        if range.start <= self.acked_below && in_order {
             // In order, with nothing acknowledged past a gap and nothing lost (nearly every
             // acknowledgement): the acknowledged prefix just grows.
             if range.end > self.acked_below {
@@ -330,13 +351,14 @@ impl SendStream {
                 self.acked_below = range.end;
             }
         } else {
-            self.lost.remove(range.clone());
+            let repair = self.repair.get_or_insert_with(Box::default);
+            repair.lost.remove(range.clone());
             let fresh = range.start.max(self.acked_below)..range.end;
-            self.acked_bytes += self.acked.gaps(fresh).map(|g| g.end - g.start).sum::<u64>();
-            self.acked.insert(range);
-            if let Some(first) = self.acked.first() {
+            self.acked_bytes += repair.acked.gaps(fresh).map(|g| g.end - g.start).sum::<u64>();
+            repair.acked.insert(range);
+            if let Some(first) = repair.acked.first() {
                 if first.start <= self.acked_below {
-                    self.acked.remove(first.clone());
+                    repair.acked.remove(first.clone());
                     self.acked_below = self.acked_below.max(first.end);
                 }
             }
@@ -360,9 +382,14 @@ impl SendStream {
         if start >= range.end {
             return;
         }
-        self.lost.insert(start..range.end);
-        for acked in self.acked.iter().filter(|a| a.start < range.end && a.end > start) {
-            self.lost.remove(acked);
+        let repair = self.repair.get_or_insert_with(Box::default);
+        repair.lost.insert(start..range.end);
+        for acked in repair
+            .acked
+            .iter()
+            .filter(|a| a.start < range.end && a.end > start)
+        {
+            repair.lost.remove(acked);
         }
     }
 
