@@ -62,7 +62,7 @@ impl Connection {
                         continue;
                     };
                     let before = send.unacked();
-                    send.on_acked(offset..offset + len, fin);
+                    send.on_acked(offset..offset + u64::from(len), fin);
                     self.send_buffer.release(before - send.unacked());
                     self.stats.bytes_acked += before - send.unacked();
                     if send.is_done() && !state.piped {
@@ -137,8 +137,8 @@ impl Connection {
                 match frame {
                     SentFrame::Stream { id, offset, len, fin } => {
                         if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
-                            send.on_lost(offset..offset + len, fin);
-                            self.stats.bytes_retransmitted += len;
+                            send.on_lost(offset..offset + u64::from(len), fin);
+                            self.stats.bytes_retransmitted += u64::from(len);
                             self.streams.queue(id);
                         }
                     }

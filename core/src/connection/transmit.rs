@@ -318,7 +318,8 @@ impl Connection {
             let record = SentFrame::Stream {
                 id,
                 offset: frame.offset,
-                len: frame.data.len() as u64,
+                // Within one datagram, so it fits.
+                len: u32::try_from(frame.data.len()).unwrap_or(u32::MAX),
                 fin: frame.fin,
             };
             let (range, fin) = (frame.offset..frame.end(), frame.fin);

@@ -12,11 +12,13 @@ use crate::wire::StreamId;
 /// What a sent packet carried that matters once it is acknowledged or lost.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum SentFrame {
-    /// Stream bytes `offset..offset + len`, and FIN if `fin`.
+    /// Stream bytes `offset..offset + len`, and FIN if `fin`. (`len` in 32 bits, as a
+    /// frame is within one datagram: the record is 32 bytes, not 40, its tag then fitting
+    /// in [`Control`]'s, and a packet in flight keeps three inline.)
     Stream {
         id: StreamId,
         offset: u64,
-        len: u64,
+        len: u32,
         fin: bool,
     },
     /// A RECEIPT for the peer's stream (resent if lost, until acknowledged).

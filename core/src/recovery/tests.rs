@@ -347,3 +347,13 @@ fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
     assert!(r.sent.is_empty());
     assert_eq!(r.sent.slots.capacity(), 0);
 }
+
+/// A sender keeps one record per packet in flight (over a long path, thousands), so its size
+/// is memory: 184 bytes while a stream frame's length took 64 bits and the record's tag a
+/// word of its own (issue 35).
+#[cfg(target_pointer_width = "64")]
+#[test]
+fn a_packet_in_flight_is_recorded_in_160_bytes() {
+    assert_eq!(core::mem::size_of::<SentFrame>(), 32);
+    assert_eq!(core::mem::size_of::<SentPacket>(), 160);
+}
