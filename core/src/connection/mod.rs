@@ -93,6 +93,7 @@ mod send_buffer;
 mod send_gate;
 mod stream_count;
 mod stream_frames;
+mod stream_state;
 mod stream_table;
 mod streams;
 mod tap;
@@ -117,123 +118,11 @@ use relay_link::RelayLink;
 use send_buffer::SendBuffer;
 use send_gate::{Gate, SendGate, Sending};
 use stream_count::{Refusal, StreamCount};
+use stream_state::{Half, KeptHeader, Settled, StreamState};
 use stream_table::StreamTable;
 pub use timers::Timer;
 use timers::Timers;
 use transmit::seal;
-
-/// What one stream keeps, in the connection's stream table.
-///
-/// Streams are one-way (spec §4.12): a stream we opened has a send half, one the peer opened
-/// a receive half, never both, so the two share one place ([`Half`]). A sender keeps a
-/// stream for each message until the message is acknowledged, so over a long path this
-/// size times the messages in flight is much of its memory: `stream_state_size` bounds it
-/// and prints its parts. The fields after `header` say which side reads them.
-#[derive(Debug, Default)]
-struct StreamState {
-    half: Half,
-    /// What the opening frame announces (sent, or received once `opened`).
-    header: StreamHeader,
-    /// Receive side: the hash of what the application read, when the sender attached a
-    /// digest (spec §8, Verification).
-    verifier: Option<Box<Verifier>>,
-    /// Receive side: what the application was told, and whether it still wants the bytes.
-    reading: Reading,
-    /// Receive side: bytes of this stream counted as consumed for connection credit (read,
-    /// handed to a pipe, or given up on); a reset releases the rest up to its final size.
-    released: u64,
-    /// Send side: queued in the send round robin.
-    queued: bool,
-    /// Send side: its class in the send scheduler.
-    priority: Priority,
-    /// Send side: the stream credit last reported with STREAM_DATA_BLOCKED.
-    blocked_reported: Option<u64>,
-    /// Send side: a pipe writes it; kept once done until the pipe releases it.
-    piped: bool,
-    /// Send side, piped: the receipt its peer sent (spec §8, Delivery), for the pipe.
-    receipt: Option<Delivery>,
-    /// Send side: how it ended before the application finished it (the send half gone),
-    /// kept for the application's next call on it, which is told.
-    settled: Option<Settled>,
-}
-
-/// The half of a stream still kept: a send half until all it sent is acknowledged (or it is
-/// reset), a receive half until the application is done with it.
-#[derive(Debug, Default)]
-enum Half {
-    /// Neither: a stream of ours kept only to tell the application how it ended
-    /// (`StreamState::settled`), or a place just made.
-    #[default]
-    Gone,
-    Send(SendStream),
-    Recv(RecvStream),
-}
-
-impl Half {
-    fn send(&self) -> Option<&SendStream> {
-        match self {
-            Half::Send(send) => Some(send),
-            _ => None,
-        }
-    }
-
-    fn send_mut(&mut self) -> Option<&mut SendStream> {
-        match self {
-            Half::Send(send) => Some(send),
-            _ => None,
-        }
-    }
-
-    fn recv(&self) -> Option<&RecvStream> {
-        match self {
-            Half::Recv(recv) => Some(recv),
-            _ => None,
-        }
-    }
-
-    fn recv_mut(&mut self) -> Option<&mut RecvStream> {
-        match self {
-            Half::Recv(recv) => Some(recv),
-            _ => None,
-        }
-    }
-
-    /// Lets the send half go, returning it; `None` (and nothing changes) if there is none.
-    fn take_send(&mut self) -> Option<SendStream> {
-        match core::mem::take(self) {
-            Half::Send(send) => Some(send),
-            other => {
-                *self = other;
-                None
-            }
-        }
-    }
-
-    /// Lets the send half go, if there is one.
-    fn end_send(&mut self) {
-        self.take_send();
-    }
-}
-
-/// How a stream of ours ended before the application finished it: its next call on the
-/// stream is told ([`ApiError::Stopped`], [`ApiError::Settled`]).
-#[derive(Clone, Copy, Debug)]
-enum Settled {
-    /// The peer stopped it, with this code.
-    Stopped(u64),
-    /// Every byte of its announced length was read by the final receiver, whose receipt
-    /// came.
-    Delivered(Delivery),
-}
-
-impl Settled {
-    fn error(self) -> ApiError {
-        match self {
-            Settled::Stopped(code) => ApiError::Stopped { code },
-            Settled::Delivered(delivery) => ApiError::Settled { delivery },
-        }
-    }
-}
 
 /// A handshake message sent again on a backoff timer until the peer's answer shows it
 /// arrived (the client's NOISE_FINISH, spec §11.2).

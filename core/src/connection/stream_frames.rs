@@ -39,23 +39,24 @@ impl Connection {
             if let Some(total) = frame.total_len {
                 recv.set_total_len(total).map_err(recv_violation)?;
             }
-            state.header = StreamHeader {
+            let header = StreamHeader {
                 label: frame.label,
                 total_len: frame.total_len,
                 digest: frame.digest,
             };
+            state.header = KeptHeader::new(header.clone());
             state.verifier = frame.digest.map(|d| Box::new(Verifier::new(d)));
             // A request or a reply (spec §8, Requests) is the request layer's, found by its
             // `StreamOpened` and read by id: offered, a plain accept or message read would
             // take it.
-            if !state.reading.is_stopped() && !StreamRole::is_reserved(state.header.label.as_ref()) {
+            if !state.reading.is_stopped() && !StreamRole::is_reserved(header.label.as_ref()) {
                 state.reading.set_offered(true);
                 self.inbox.offer(id);
             }
             self.events.push_back(Event::StreamOpened {
                 conn: self.handle,
                 stream: id,
-                header: state.header.clone(),
+                header,
             });
             // The connection's streams grew their windows: this one starts with the grown
             // window, and the peer, which assumes the configured credit for a new stream, is
@@ -309,7 +310,7 @@ impl Connection {
         }
         // The receiver can have read to the end only of a stream we ended, or one whose
         // announced total length we wrote in full (it need not wait for the FIN).
-        let complete = send.is_finished() || state.header.total_len == Some(send.write_end());
+        let complete = send.is_finished() || state.header.total_len() == Some(send.write_end());
         if complete {
             self.end_with_receipt(id, delivery);
         }

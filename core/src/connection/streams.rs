@@ -43,7 +43,7 @@ impl Connection {
         let max_stream_data = self.peer.max_stream_data;
         self.streams.insert_with(id, |s| {
             s.half = Half::Send(SendStream::new(max_stream_data));
-            s.header = header;
+            s.header = KeptHeader::new(header);
         });
         Ok(id)
     }
@@ -77,7 +77,7 @@ impl Connection {
         let room = self.send_buffer.room();
         let peer_max = self.peer.max_message_len;
         let state = self.send_stream(id)?;
-        let total = state.header.total_len;
+        let total = state.header.total_len();
         let send = state.half.send_mut().ok_or(ApiError::UnknownStream)?;
         if send.is_finished() {
             return Err(ApiError::StreamFinished);
@@ -135,7 +135,7 @@ impl Connection {
 
     pub(crate) fn finish(&mut self, id: StreamId) -> Result<(), ApiError> {
         let state = self.send_stream(id)?;
-        let total = state.header.total_len;
+        let total = state.header.total_len();
         let send = state.half.send_mut().ok_or(ApiError::UnknownStream)?;
         if total.is_some_and(|t| send.write_end() != t) {
             return Err(ApiError::TotalLength);
@@ -359,14 +359,17 @@ impl Connection {
             let state = self.recv_stream(id)?;
             let recv = state.half.recv().ok_or(ApiError::UnknownStream)?;
             if state.reading.gathered_len() > max_len
-                || recv.end().or(state.header.total_len).is_some_and(|s| s > max_len)
+                || recv
+                    .end()
+                    .or(state.header.total_len())
+                    .is_some_and(|s| s > max_len)
             {
                 return Err(ApiError::MessageTooLong);
             }
             if recv.is_finished() {
                 return Ok(None);
             }
-            let total = recv.end().or(state.header.total_len);
+            let total = recv.end().or(state.header.total_len());
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
                     if let Some(Reading::Open { gathered, .. }) =
@@ -386,7 +389,7 @@ impl Connection {
         let id = self.inbox.accept()?;
         let state = self.streams.get_mut(&id)?;
         state.reading.set_offered(false);
-        Some((id, state.header.clone()))
+        Some((id, state.header.to_header()))
     }
 
     /// The next whole message of a stream the peer opened and the application did not take:

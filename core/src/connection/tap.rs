@@ -48,9 +48,9 @@ impl Connection {
         Ok(Tapped {
             start,
             header: StreamHeader {
-                label: state.header.label.clone(),
-                total_len: state.header.total_len.map(|t| t.saturating_sub(start)),
-                digest: state.header.digest.filter(|_| start == 0),
+                label: state.header.label().cloned(),
+                total_len: state.header.total_len().map(|t| t.saturating_sub(start)),
+                digest: state.header.digest().filter(|_| start == 0),
             },
             buffered: recv.buffered(),
         })

@@ -17,7 +17,7 @@ pub(super) const MIN_STREAM_ROOM: usize = 24;
 pub(super) fn next_stream_frame(
     id: StreamId,
     send: &mut SendStream,
-    header: &StreamHeader,
+    header: &KeptHeader,
     room: usize,
     credit: u64,
 ) -> Option<StreamFrame> {
@@ -29,9 +29,9 @@ pub(super) fn next_stream_frame(
             offset,
             data,
             fin,
-            total_len: opening.and_then(|h| h.total_len),
-            label: opening.and_then(|h| h.label.clone()),
-            digest: opening.and_then(|h| h.digest),
+            total_len: opening.and_then(KeptHeader::total_len),
+            label: opening.and_then(|h| h.label().cloned()),
+            digest: opening.and_then(KeptHeader::digest),
         }
     };
     let fields = frame(send.next_offset(), Bytes::new(), false);
