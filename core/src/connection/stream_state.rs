@@ -20,10 +20,8 @@ use super::reading::Reading;
 /// What one stream keeps, in the connection's stream table.
 ///
 /// Streams are one-way (spec §4.12): a stream we opened has a send half, one the peer opened
-/// a receive half, never both, so the two share one place ([`Half`]). A sender keeps a
-/// stream for each message until the message is acknowledged, so over a long path this
-/// size times the messages in flight is much of its memory: `stream_state_size` bounds it
-/// and prints its parts. The fields after `header` say which side reads them.
+/// a receive half, never both, so the two share one place ([`Half`]). The fields after
+/// `header` say which side reads them.
 #[derive(Debug, Default)]
 pub(super) struct StreamState {
     pub(super) half: Half,
