@@ -95,8 +95,8 @@ impl Connection {
             Control::DataBlocked => self.send_credit.report_lost(),
             Control::StreamsBlocked => self.stream_count.blocked_report_lost(),
             Control::StreamDataBlocked(id) => {
-                if let Some(state) = self.streams.get_mut(&id) {
-                    state.blocked_reported = None;
+                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
+                    send.blocked_report_lost();
                 }
             }
             Control::Ping => {}

@@ -232,10 +232,8 @@ impl Connection {
         }
         if let Some(state) = self.streams.get_mut(&id).filter(|s| s.half.send().is_some()) {
             // Not finished yet: the application still writes it, and its next call is told.
-            if state.half.send().is_some_and(|s| !s.is_finished()) {
-                state.settled = Some(Settled::Stopped(code));
-            }
-            self.reset_send(id, code);
+            let unfinished = state.half.send().is_some_and(|s| !s.is_finished());
+            self.reset_send(id, code, unfinished.then_some(Settled::Stopped(code)));
             self.events.push_back(Event::StreamStopped {
                 conn: self.handle,
                 stream: id,
@@ -331,14 +329,12 @@ impl Connection {
         let unacked = send.unacked();
         self.send_buffer.release(unacked);
         self.stats.bytes_acked += unacked;
-        if !send.is_finished() {
+        if send.is_finished() {
+            self.drop_stream(id);
+        } else {
             // The application has not finished it (it wrote the announced length): its
             // `finish` is told the receipt.
-            state.settled = Some(Settled::Delivered(delivery));
-        }
-        state.half.end_send();
-        if state.settled.is_none() {
-            self.drop_stream(id);
+            state.half = Half::Settled(Settled::Delivered(delivery));
         }
         self.events.push_back(Event::StreamAcked {
             conn: self.handle,

@@ -39,27 +39,24 @@ pub(super) struct StreamState {
     pub(super) queued: bool,
     /// Send side: its class in the send scheduler.
     pub(super) priority: Priority,
-    /// Send side: the stream credit last reported with STREAM_DATA_BLOCKED.
-    pub(super) blocked_reported: Option<u64>,
     /// Send side: a pipe writes it; kept once done until the pipe releases it.
     pub(super) piped: bool,
     /// Send side, piped: the receipt its peer sent (spec §8, Delivery), for the pipe.
     pub(super) receipt: Option<Delivery>,
-    /// Send side: how it ended before the application finished it (the send half gone),
-    /// kept for the application's next call on it, which is told.
-    pub(super) settled: Option<Settled>,
 }
 
 /// The half of a stream still kept: a send half until all it sent is acknowledged (or it is
 /// reset), a receive half until the application is done with it.
 #[derive(Debug, Default)]
 pub(super) enum Half {
-    /// Neither: a stream of ours kept only to tell the application how it ended
-    /// (`StreamState::settled`), or a place just made.
+    /// Neither: a place just made, or a stream whose half went a moment before it goes.
     #[default]
     Gone,
     Send(SendStream),
     Recv(RecvStream),
+    /// A stream of ours that ended before the application finished it, its send half gone:
+    /// kept only to tell the application's next call on it how it ended.
+    Settled(Settled),
 }
 
 impl Half {
@@ -102,9 +99,16 @@ impl Half {
         }
     }
 
-    /// Lets the send half go, if there is one.
-    pub(super) fn end_send(&mut self) {
-        self.take_send();
+    /// How the stream ended before the application finished it, told once: the stream
+    /// keeps nothing after.
+    pub(super) fn take_settled(&mut self) -> Option<Settled> {
+        match core::mem::take(self) {
+            Half::Settled(settled) => Some(settled),
+            other => {
+                *self = other;
+                None
+            }
+        }
     }
 }
 

@@ -57,7 +57,7 @@ impl Connection {
         // How it ended is told even once the connection ended (it is kept for this). A
         // second lookup on the way (a small ordered map, once per call, not per byte) keeps
         // the borrow checker content.
-        if let Some(settled) = self.streams.get_mut(&id).and_then(|s| s.settled.take()) {
+        if let Some(settled) = self.streams.get_mut(&id).and_then(|s| s.half.take_settled()) {
             // Told once: the stream is let go of now.
             self.drop_stream(id);
             return Err(settled.error());
@@ -147,11 +147,13 @@ impl Connection {
 
     pub(crate) fn reset_stream(&mut self, id: StreamId, code: u64) -> Result<(), ApiError> {
         self.send_stream(id)?;
-        self.reset_send(id, code);
+        self.reset_send(id, code, None);
         Ok(())
     }
 
-    pub(super) fn reset_send(&mut self, id: StreamId, code: u64) {
+    /// Abandons our stream `id` with `code` (RESET_STREAM): its send half goes, and the
+    /// stream with it unless it is kept `settled`, to tell the application how it ended.
+    pub(super) fn reset_send(&mut self, id: StreamId, code: u64, settled: Option<Settled>) {
         let Some(state) = self.streams.get_mut(&id) else {
             return;
         };
@@ -160,8 +162,9 @@ impl Connection {
         };
         self.send_buffer.release(send.unacked());
         let final_size = send.sent_end();
-        if state.settled.is_none() {
-            self.drop_stream(id);
+        match settled {
+            Some(settled) => state.half = Half::Settled(settled),
+            None => self.drop_stream(id),
         }
         self.control.push(Control::ResetStream { id, code, final_size });
         self.check_writable();
@@ -253,7 +256,7 @@ impl Connection {
     /// `endpoint::retained`).
     pub(crate) fn holds_untold(&self) -> bool {
         self.streams.values().any(|s| {
-            s.settled.is_some()
+            matches!(s.half, Half::Settled(_))
                 || matches!(s.reading, Reading::Open { .. })
                     && s.half.recv().is_some_and(RecvStream::has_news)
         })

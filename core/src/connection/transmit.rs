@@ -330,12 +330,7 @@ impl Connection {
             }
             sent.push(record);
         }
-        let stream_blocked = send
-            .blocked_limit()
-            .filter(|&l| state.blocked_reported != Some(l));
-        if let Some(limit) = stream_blocked {
-            state.blocked_reported = Some(limit);
-        }
+        let stream_blocked = send.report_blocked();
         let wants_credit = send.has_new_data();
         // Back at the end of its class's queue if it still has something to send.
         self.streams.queue(id);

@@ -113,6 +113,9 @@ pub(crate) struct SendStream {
     sent_end: u64,
     /// The peer's credit: bytes below this may be sent.
     max_data: u64,
+    /// The credit last reported blocked (STREAM_DATA_BLOCKED), so that a limit is
+    /// reported once, and again only if that report is lost.
+    blocked_reported: Option<u64>,
     fin: Fin,
 }
 
@@ -128,6 +131,7 @@ impl SendStream {
             write_end: 0,
             sent_end: 0,
             max_data,
+            blocked_reported: None,
             fin: Fin::Open,
         }
     }
@@ -228,6 +232,21 @@ impl SendStream {
             .first()
             .is_some_and(|r| r.start >= self.max_data)
             .then_some(self.max_data)
+    }
+
+    /// The stream's credit, if new bytes wait that it stops and it was not reported at this
+    /// limit yet; marks it reported.
+    pub(crate) fn report_blocked(&mut self) -> Option<u64> {
+        let limit = self
+            .blocked_limit()
+            .filter(|&l| self.blocked_reported != Some(l))?;
+        self.blocked_reported = Some(limit);
+        Some(limit)
+    }
+
+    /// The last STREAM_DATA_BLOCKED was lost: the limit is reported again if still blocked.
+    pub(crate) fn blocked_report_lost(&mut self) {
+        self.blocked_reported = None;
     }
 
     /// Whether new (never sent) bytes wait that the stream's own credit allows.
