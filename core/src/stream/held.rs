@@ -35,7 +35,7 @@ const PIN_RATIO: usize = 4;
 pub(crate) const PIECE_COST: u64 = 128;
 
 /// Heap bytes charged for each stream the peer has open: its state (its receive half, the
-/// header, the digest being computed) and its map entry. The hostile suite measures 452
+/// header, the digest being computed) and its map entry. The hostile suite measures 412
 /// bytes for a stream opened by a one-byte frame, the piece included
 /// (`the_costliest_datagrams_cost_work_bounded_by_the_frames_they_carry`); the charge
 /// leaves room for a digest's state and the map's growth.
