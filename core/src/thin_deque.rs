@@ -44,7 +44,6 @@ impl<T> ThinDeque<T> {
     }
 
     /// Front to back.
-    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.0.iter().flat_map(|q| q.iter())
     }

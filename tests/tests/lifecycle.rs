@@ -101,6 +101,37 @@ fn streams_reset_before_they_sent_anything_free_their_place() {
     }
 }
 
+/// A receiver that stops a stream and closes the connection at once: its close lingers
+/// until the STOP_SENDING went out and was acknowledged, so the sender learns the stream's
+/// code before the close (spec §7). Before, a linger waited only for data, receipts and
+/// packets in flight, and the still-queued STOP_SENDING was dropped with the CLOSE: `weir
+/// recv --once` refusing a file then told its sender only "closed by the peer" now and
+/// then (the CLI test `an_existing_file_is_replaced_only_with_force`, issue 35's
+/// fourteenth round).
+#[test]
+fn a_stream_stopped_just_before_a_close_is_told_to_the_sender_first() {
+    let (mut sim, c, s, cc, sc) = connected(33, Config::default(), LinkConfig::default());
+    let id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
+    sim.endpoint(c)
+        .write(cc, id, Bytes::from(vec![2u8; 10_000]))
+        .unwrap();
+    // Everything settles: the receiver has no packet of its own in flight, so nothing
+    // else keeps its close lingering.
+    sim.run_for(Duration::from_secs(1), |_, _, _| {});
+    // In one go, as an application does: no datagram leaves between the two calls.
+    let now = sim.now();
+    sim.endpoint(s).stop_sending(sc, id, 7).unwrap();
+    sim.endpoint(s)
+        .close(now, sc, 0, weir_core::wire::Reason::default())
+        .unwrap();
+    let ev = events(&mut sim, Duration::from_secs(5));
+    let at = |want: &dyn Fn(&Event) -> bool| ev.iter().position(|(n, e)| *n == c && want(e));
+    let stopped = at(&|e| matches!(e, Event::StreamStopped { stream, code: 7, .. } if *stream == id));
+    let closed = at(&|e| matches!(e, Event::Closed { .. }));
+    assert!(stopped.is_some(), "the sender was told the stream's code: {ev:?}");
+    assert!(stopped < closed, "before the close: {ev:?}");
+}
+
 #[test]
 fn stop_sending_makes_the_sender_reset() {
     let (mut sim, c, s, cc, sc) = connected(32, Config::default(), LinkConfig::default());

@@ -74,9 +74,14 @@ impl Connection {
 
     /// Whether a lingering close has nothing left to wait for: no packet of ours waits for
     /// its acknowledgement, no written byte for its sending, no receipt we owe for its
-    /// acknowledgement.
+    /// acknowledgement, and no stream's end (STOP_SENDING, RESET_STREAM) for its sending:
+    /// a stream stopped or reset just before the close would otherwise leave its peer
+    /// with only the CLOSE, not the stream's code.
     pub(super) fn linger_done(&self) -> bool {
-        !self.recovery.awaits_ack() && self.send_buffer.held() == 0 && self.receipts.owed() == 0
+        !self.recovery.awaits_ack()
+            && self.send_buffer.held() == 0
+            && self.receipts.owed() == 0
+            && !self.control.holds_stream_end()
     }
 
     /// Ends the linger: CLOSE with what the application gave.

@@ -41,6 +41,14 @@ impl ControlQueue {
         self.0.trim();
     }
 
+    /// Whether a stream's end waits to be sent (STOP_SENDING, RESET_STREAM): a lingering
+    /// close waits for it.
+    pub(super) fn holds_stream_end(&self) -> bool {
+        self.0
+            .iter()
+            .any(|c| matches!(c, Control::StopSending { .. } | Control::ResetStream { .. }))
+    }
+
     #[cfg(test)]
     pub(super) fn waiting(&self) -> impl Iterator<Item = Control> + '_ {
         self.0.iter().copied()
