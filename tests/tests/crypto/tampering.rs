@@ -41,12 +41,9 @@ fn a_tampered_datagram_anywhere_is_dropped_and_the_transfer_completes() {
             st.dropped_unauthenticated + st.dropped_malformed
         };
         assert!(sim.stats().intercepted > 100, "{:?}", sim.stats());
-        assert!(
-            dropped(s) > 50 && dropped(c) > 10,
-            "{} {}",
-            dropped(s),
-            dropped(c)
-        );
+        // The client receives acknowledgements only: one per burst the pacer lets go, so
+        // fewer datagrams to tamper with on its side (7 at one in ten).
+        assert!(dropped(s) > 50 && dropped(c) > 5, "{} {}", dropped(s), dropped(c));
         assert_eq!(
             sim.endpoint_ref(s).stats().violations,
             0,
