@@ -26,7 +26,8 @@
 //!   sender woken by its timer alone could not exceed 16 datagrams per tick (23 MB/s).
 //!
 //! The bucket itself ([`TokenBucket`]) also enforces the endpoint-wide send rate
-//! ([`Config::max_send_rate`](crate::Config::max_send_rate)).
+//! ([`Config::max_send_rate`](crate::Config::max_send_rate)), which wakes its sender for a
+//! quantum too.
 
 use crate::congestion::MIN_WINDOW_PACKETS;
 use crate::recovery::rtt::RttEstimator;
@@ -98,21 +99,23 @@ impl TokenBucket {
         Some(now + Duration::from_micros(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
-    /// Like `delay_scaled`, with `rate` in bytes per second and `capacity` in bytes.
+    /// Like `delay_scaled`, with `rate` in bytes per second and `capacity` in bytes, waking
+    /// for a quantum ([`WAKE_QUANTUM`]) as a connection's pacer does.
     pub(crate) fn delay(&mut self, now: Instant, rate: u64, capacity: u64, need: usize) -> Option<Instant> {
-        self.delay_scaled(
-            now,
-            u128::from(rate) << SCALE,
-            u128::from(capacity) << SCALE,
-            need,
-            0,
-        )
+        let (rate, capacity) = (u128::from(rate) << SCALE, u128::from(capacity) << SCALE);
+        self.delay_scaled(now, rate, capacity, need, wake_quantum(rate, capacity))
     }
 
     /// `bytes` left.
     pub(crate) fn take(&mut self, bytes: usize) {
         self.tokens = clip(u128::from(self.tokens).saturating_sub((bytes as u128) << SCALE));
     }
+}
+
+/// What a bucket short of tokens waits to hold before it wakes its sender (scaled bytes,
+/// as `rate` and `capacity`): [`WAKE_QUANTUM`] at `rate`, at most half of `capacity`.
+fn wake_quantum(rate: u128, capacity: u128) -> u128 {
+    mul_div(rate, u128::from(WAKE_QUANTUM.as_micros()), 1_000_000).min(capacity / 2)
 }
 
 fn clip(tokens: u128) -> u64 {
@@ -212,9 +215,8 @@ impl Pacer {
             }
         };
         let capacity = Self::capacity(rate, mds);
-        let quantum = mul_div(rate, u128::from(WAKE_QUANTUM.as_micros()), 1_000_000);
         self.bucket
-            .delay_scaled(now, rate, capacity, mds, quantum.min(capacity / 2))
+            .delay_scaled(now, rate, capacity, mds, wake_quantum(rate, capacity))
     }
 
     /// A datagram of `bytes` left.
@@ -344,6 +346,25 @@ mod tests {
         drain(&mut p, Instant::ZERO, window, &rtt);
         let at = p.delay(Instant::ZERO, win(window), &rtt, 1200).unwrap();
         assert_eq!(drain(&mut p, at, window, &rtt), 128);
+    }
+
+    /// The endpoint-wide rate's bucket wakes its sender for a quantum too.
+    #[test]
+    fn an_endpoint_rate_held_back_wakes_for_a_quantum() {
+        // 120 MB/s, a bucket of 10 ms (1.2 MB): woken once it holds 1 ms, 100 datagrams.
+        let (rate, capacity) = (120_000_000, 1_200_000);
+        let mut b = TokenBucket::new(Instant::ZERO, capacity);
+        while b.delay(Instant::ZERO, rate, capacity, 1200).is_none() {
+            b.take(1200);
+        }
+        let at = b.delay(Instant::ZERO, rate, capacity, 1200).unwrap();
+        assert_eq!(at, Instant::ZERO + Duration::from_millis(1));
+        let mut sent = 0;
+        while b.delay(at, rate, capacity, 1200).is_none() {
+            b.take(1200);
+            sent += 1;
+        }
+        assert_eq!(sent, 100);
     }
 
     /// A driver woken a whole 1 ms tick late may send what the rate earned in that tick.
