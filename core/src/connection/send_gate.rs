@@ -95,12 +95,12 @@ impl SendGate {
         self.pacer.on_sent(len);
     }
 
-    /// When the pacer lets the next datagram go, if it held one back.
+    /// When the pacer lets the next datagrams go (a quantum, `pacing.rs`), if it held one back.
     pub(super) fn wake(&self) -> Option<Instant> {
         self.wake
     }
 
-    /// The pacing timer fired: the datagram held back may go (`poll_transmit` sends it).
+    /// The pacing timer fired: what was held back may go (`poll_transmit` sends it).
     pub(super) fn woken(&mut self) {
         self.wake = None;
     }

@@ -23,7 +23,8 @@ pub enum Timer {
     Idle,
     /// End of the closing or draining period.
     Close,
-    /// The pacer allows the next datagram (spec §8.6): the driver wakes to send it.
+    /// The pacer allows the next datagrams, a quantum of them (spec §8.6): the driver wakes
+    /// to send them.
     Pacing,
     /// The next hole punch datagram is due (spec §12.5).
     Punch,
