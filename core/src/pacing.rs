@@ -74,16 +74,9 @@ impl TokenBucket {
     }
 
     /// `None` if `need` bytes may leave at `now`, filling at `rate` (bytes per second ×
-    /// 2^10) up to `capacity` (bytes × 2^10); otherwise the instant the bucket holds
-    /// `wake_for` bytes (× 2^10; taken as at least `need`, and at most `capacity`).
-    fn delay_scaled(
-        &mut self,
-        now: Instant,
-        rate: u128,
-        capacity: u128,
-        need: usize,
-        wake_for: u128,
-    ) -> Option<Instant> {
+    /// 2^10) up to `capacity` (bytes × 2^10); otherwise the instant the bucket holds a
+    /// quantum ([`WAKE_QUANTUM`] at `rate`, at most half of `capacity`), or `need` if more.
+    fn delay_scaled(&mut self, now: Instant, rate: u128, capacity: u128, need: usize) -> Option<Instant> {
         let rate = rate.max(1);
         let elapsed = u128::from((now - self.last).as_micros());
         let tokens = (u128::from(self.tokens) + mul_div(elapsed, rate, 1_000_000)).min(capacity);
@@ -93,29 +86,28 @@ impl TokenBucket {
         if tokens >= need {
             return None;
         }
-        let target = wake_for.min(capacity).max(need);
+        let quantum = mul_div(rate, u128::from(WAKE_QUANTUM.as_micros()), 1_000_000).min(capacity / 2);
+        let target = quantum.max(need);
         // Rounded up, so at the instant returned the tokens are there.
         let wait = mul_div_ceil(target - tokens, 1_000_000, rate);
         Some(now + Duration::from_micros(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
-    /// Like `delay_scaled`, with `rate` in bytes per second and `capacity` in bytes, waking
-    /// for a quantum ([`WAKE_QUANTUM`]) as a connection's pacer does.
+    /// Like `delay_scaled` (which wakes for a quantum), with `rate` in bytes per second and
+    /// `capacity` in bytes.
     pub(crate) fn delay(&mut self, now: Instant, rate: u64, capacity: u64, need: usize) -> Option<Instant> {
-        let (rate, capacity) = (u128::from(rate) << SCALE, u128::from(capacity) << SCALE);
-        self.delay_scaled(now, rate, capacity, need, wake_quantum(rate, capacity))
+        self.delay_scaled(
+            now,
+            u128::from(rate) << SCALE,
+            u128::from(capacity) << SCALE,
+            need,
+        )
     }
 
     /// `bytes` left.
     pub(crate) fn take(&mut self, bytes: usize) {
         self.tokens = clip(u128::from(self.tokens).saturating_sub((bytes as u128) << SCALE));
     }
-}
-
-/// What a bucket short of tokens waits to hold before it wakes its sender (scaled bytes,
-/// as `rate` and `capacity`): [`WAKE_QUANTUM`] at `rate`, at most half of `capacity`.
-fn wake_quantum(rate: u128, capacity: u128) -> u128 {
-    mul_div(rate, u128::from(WAKE_QUANTUM.as_micros()), 1_000_000).min(capacity / 2)
 }
 
 fn clip(tokens: u128) -> u64 {
@@ -215,8 +207,7 @@ impl Pacer {
             }
         };
         let capacity = Self::capacity(rate, mds);
-        self.bucket
-            .delay_scaled(now, rate, capacity, mds, wake_quantum(rate, capacity))
+        self.bucket.delay_scaled(now, rate, capacity, mds)
     }
 
     /// A datagram of `bytes` left.
