@@ -89,6 +89,11 @@ impl Alarm {
         self.apply(timer::next(deadline, self.armed, seen));
     }
 
+    /// The time it is armed for, if any.
+    pub(crate) fn armed(&self) -> Option<Instant> {
+        self.armed
+    }
+
     /// Whether it is armed: [`fired`](Self::fired) is worth waiting for.
     pub(crate) fn is_armed(&self) -> bool {
         self.armed.is_some()

@@ -1,12 +1,15 @@
 //! # weir-tokio
 //!
 //! weir over a real UDP socket on tokio. Each [`Endpoint`] holds the sans-IO core endpoint
-//! (inside a [`weir_driver::Driver`]) behind a lock, and one driver task that owns the UDP
-//! socket and one timer set to the core's next deadline. The handles run their calls on the
-//! driver themselves, in the calling task (no task switch for a call the core can answer at
-//! once: a loop of sends goes on until tokio's cooperative budget makes it yield, and the
-//! driver task then sends what they wrote together); a call that must wait registers its
-//! task's waker with the driver, which wakes it when what it waits for changes. Backpressure is a pending future, never an unbounded queue: a write
+//! (inside a [`weir_driver::Driver`]) behind a lock, and one driver task that drives the
+//! UDP socket and one timer set to the core's next deadline. The handles run their calls on
+//! the driver themselves, in the calling task (no task switch for a call the core can
+//! answer at once: a loop of sends goes on until tokio's cooperative budget makes it yield,
+//! and the driver task then sends what they wrote together); a call that must wait
+//! registers its task's waker with the driver, which wakes it when what it waits for
+//! changes, and first receives what the socket holds itself, so that the datagram it waits
+//! for wakes its task directly (while calls do, the driver task stands by: module `io`).
+//! Backpressure is a pending future, never an unbounded queue: a write
 //! is pending while the connection's send buffer is full, and what the peer sends stays in
 //! the core, under its flow control, until a read asks for it.
 //!
@@ -48,6 +51,8 @@
 #![warn(missing_docs)]
 
 mod alarm;
+mod io;
+mod receive;
 mod run;
 mod socket;
 mod timer;
@@ -72,6 +77,8 @@ pub use weir_driver::{
 };
 use weir_driver::{Driver, Router, Runtime, Shared, Urgency};
 
+use io::{Change, Io};
+
 /// A UDP socket driven by weir: connects out and accepts in. Its calls (`connect`,
 /// `accept`, `pipe`, ...) are [`weir_driver::Endpoint`]'s, which it derefs to.
 pub struct Endpoint {
@@ -80,12 +87,13 @@ pub struct Endpoint {
 }
 
 /// What the handles tell tokio: a call left something to send (the driver task is woken),
-/// and the task's cooperative budget.
+/// the task's cooperative budget, and a waiting call's receive (module `receive`).
 struct Tokio {
     wake: Arc<Notify>,
     /// Reads since a call last sent, counted to let the driver task run every
     /// [`READS_PER_TURN`] of them.
     reads: AtomicU32,
+    io: Arc<Io>,
 }
 
 /// How many reads calls make without a send before one lets the driver task run, so that
@@ -98,11 +106,19 @@ struct Tokio {
 const READS_PER_TURN: u32 = 64;
 
 impl Runtime for Tokio {
-    fn changed(&self, _: &mut Driver, urgency: Urgency) {
+    fn changed(&self, driver: &mut Driver, urgency: Urgency) {
         if urgency == Urgency::Now {
             self.reads.store(0, Ordering::Relaxed);
         }
-        self.wake.notify_one();
+        if self.io.changed(driver, Change::Call(urgency)) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn received(&self, driver: &mut Driver) {
+        if self.io.changed(driver, Change::Received) {
+            self.wake.notify_one();
+        }
     }
 
     /// A call answered at once spends the task's budget as a waiting one does when it is
@@ -117,6 +133,10 @@ impl Runtime for Tokio {
         }
         Poll::Ready(())
     }
+
+    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
+        self.io.poll_wait(shared, &self.wake, cx)
+    }
 }
 
 impl Endpoint {
@@ -125,8 +145,7 @@ impl Endpoint {
     /// tokio runtime.
     pub fn bind(addr: SocketAddr, config: Config) -> Result<Endpoint, Error> {
         let socket = weir_driver::bind_socket(addr)?;
-        let (shared, wake) = prepare(&socket, config)?;
-        Ok(spawn(shared, wake, socket, None))
+        Ok(spawn(prepare(socket, config, true)?, None))
     }
 
     /// One endpoint in `shards` shards on one address, each with a socket (`SO_REUSEPORT`),
@@ -148,16 +167,15 @@ impl Endpoint {
     pub fn bind_sharded(addr: SocketAddr, config: Config, shards: NonZeroU8) -> Result<Vec<Endpoint>, Error> {
         let sockets = weir_driver::bind_sockets(addr, shards.get().into())?;
         let prepared = sockets
-            .iter()
+            .into_iter()
             .zip(weir_driver::shard_configs(config, shards))
-            .map(|(socket, config)| prepare(socket, config))
+            .map(|(socket, config)| prepare(socket, config, false))
             .collect::<Result<Vec<_>, Error>>()?;
-        let router = Router::new(prepared.iter().map(|(shared, _)| Arc::clone(shared)).collect());
+        let router = Router::new(prepared.iter().map(|p| Arc::clone(&p.shared)).collect());
         Ok(prepared
             .into_iter()
-            .zip(sockets)
             .enumerate()
-            .map(|(i, ((shared, wake), socket))| spawn(shared, wake, socket, Some((i, Arc::clone(&router)))))
+            .map(|(i, p)| spawn(p, Some((i, Arc::clone(&router)))))
             .collect())
     }
 
@@ -172,26 +190,37 @@ impl Endpoint {
     }
 }
 
-/// The driver of an endpoint whose socket is `socket`, and what wakes its task.
-fn prepare(socket: &std::net::UdpSocket, config: Config) -> Result<(Arc<Shared>, Arc<Notify>), Error> {
+/// An endpoint ready for its driver task: its driver, what wakes the task, and its socket.
+struct Prepared {
+    shared: Arc<Shared>,
+    wake: Arc<Notify>,
+    io: Arc<Io>,
+}
+
+/// The driver of an endpoint whose socket is `socket`, registered with the current
+/// runtime; its calls may receive unless it is a shard (module `io`).
+fn prepare(socket: std::net::UdpSocket, config: Config, calls_may_receive: bool) -> Result<Prepared, Error> {
     socket.set_nonblocking(true)?;
     let local = socket.local_addr()?;
+    let io = Arc::new(Io::new(socket, calls_may_receive)?);
     let wake = Arc::new(Notify::new());
     let runtime = Tokio {
         wake: Arc::clone(&wake),
         reads: AtomicU32::new(0),
+        io: Arc::clone(&io),
     };
-    Ok((
-        Shared::new(Driver::new(config, local), local, Box::new(runtime)),
+    Ok(Prepared {
+        shared: Shared::new(Driver::new(config, local), local, Box::new(runtime)),
         wake,
-    ))
+        io,
+    })
 }
 
 /// Spawns the driver task of a [`prepare`]d endpoint.
-fn spawn(shared: Arc<Shared>, wake: Arc<Notify>, socket: std::net::UdpSocket, shard: run::Shard) -> Endpoint {
-    let task = tokio::spawn(run::run(Arc::clone(&shared), wake, socket, shard));
+fn spawn(p: Prepared, shard: run::Shard) -> Endpoint {
+    let task = tokio::spawn(run::run(Arc::clone(&p.shared), p.wake, p.io, shard));
     Endpoint {
-        inner: weir_driver::Endpoint::new(shared),
+        inner: weir_driver::Endpoint::new(p.shared),
         task: Some(task),
     }
 }
@@ -218,11 +247,26 @@ mod tests {
         }
     }
 
-    fn runtime() -> Tokio {
-        Tokio {
+    /// The handles' side of an endpoint's runtime, with the runtime its socket is
+    /// registered with (entered only for that: the calls' polls below run outside any
+    /// task, where tokio's cooperative budget does not count them).
+    fn runtime() -> (tokio::runtime::Runtime, Tokio) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .unwrap();
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let io = {
+            let _entered = rt.enter();
+            Arc::new(Io::new(socket, true).unwrap())
+        };
+        let tokio = Tokio {
             wake: Arc::new(Notify::new()),
             reads: AtomicU32::new(0),
-        }
+            io,
+        };
+        (rt, tokio)
     }
 
     /// How many of `n` reads' polls went on at once.
@@ -234,7 +278,7 @@ mod tests {
 
     #[test]
     fn a_task_that_only_reads_lets_the_driver_task_run_every_64_reads() {
-        let (rt, woken) = (runtime(), Arc::new(Count(AtomicUsize::new(0))));
+        let ((_runtime, rt), woken) = (runtime(), Arc::new(Count(AtomicUsize::new(0))));
         let waker = Waker::from(Arc::clone(&woken));
         let mut cx = Context::from_waker(&waker);
         assert_eq!(reads(&rt, &mut cx, READS_PER_TURN - 1), READS_PER_TURN - 1);
@@ -251,7 +295,7 @@ mod tests {
     /// on the read right after the answer and took 12 to 30 µs longer.
     #[test]
     fn a_send_starts_the_count_of_reads_again() {
-        let rt = runtime();
+        let (_runtime, rt) = runtime();
         let waker = Waker::from(Arc::new(Count(AtomicUsize::new(0))));
         let mut cx = Context::from_waker(&waker);
         let mut driver = Driver::new(Config::default(), "127.0.0.1:1".parse().unwrap());

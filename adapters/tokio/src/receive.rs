@@ -1,80 +1,54 @@
-//! The socket's receive side, shared by the driver task (module `run`) and the calls that
-//! are about to wait ([`Io::poll_wait`], weir-driver's `Runtime::poll_wait`).
+//! How a call that is about to wait receives for itself ([`Io::poll_wait`], weir-driver's
+//! `Runtime::poll_wait`), and the receive both it and the driver task make ([`receive`]).
 //!
 //! Inputs: the socket's readiness and what a receive brings (a buffer of one or more
 //! datagrams of one size, `stride`, as generic receive offload, GRO, delivers them).
 //! Output: those datagrams, handed to the driver by whoever received them.
 //!
-//! **Who receives.** Both the driver task and a waiting call watch the socket: whichever
-//! runs first when a datagram comes receives it, under [`Io`]'s receive lock (the other
-//! finds the lock taken, or the socket emptied and its readiness cleared, and waits again).
-//! A call that receives hands what came to the driver in its own task and asks the driver
-//! again at once, so a round trip's answer reaches the task that waits for it without a
-//! hop through the driver task: the runtime wakes the calling task for the socket itself,
-//! and nothing wakes it a second time (on a current-thread runtime, a task that wakes the
-//! `block_on` future makes the runtime poll for IO once more before it sleeps, an
-//! `epoll_wait` per round trip and side). The driver task still receives whenever no call
-//! does, and it sends what the calls leave: a call that stops waiting leaves nothing
-//! behind. A shard of an endpoint receives only in its driver task, which routes what is
-//! another shard's (weir-driver's `Router`).
+//! A call the core cannot answer yet, before it waits, takes the receive lock if no one
+//! holds it and receives what the socket holds: it hands that to the driver in its own task
+//! (waking the calls it lets go on) and asks the driver again at once. If nothing came, its
+//! task's waker is registered with the runtime for the socket's next datagram (one task's
+//! at a time: the last to register), as well as with the driver. So a round trip's answer
+//! reaches the task that waits for it without a turn of the driver task (its receive, its
+//! hand-over, its wake-up of the waiting task, and its send of the answer: module `io`
+//! says who sends while calls receive, and when the driver task takes the socket back).
+//!
+//! The waiting call's own task is woken by the hand-over too, though the call asks again
+//! at once: another call of the same task (two in a `select!`, say), polled before this
+//! one, may wait for what came, and the driver cannot tell the two apart (both are
+//! parked with the task's waker). Left out, such a call was lost until something else
+//! woke the task; woken, the task is polled once more for nothing when it is alone, which
+//! on a current-thread runtime also makes it look for IO before it sleeps (an
+//! `epoll_wait`): weir-bench's `rtt` p50 11.29 µs without that wake-up, 11.70 with it,
+//! 12.11 with the driver task receiving (adapters/bench/README.md, issue 35's sixteenth
+//! round).
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::sync::{Mutex, MutexGuard, PoisonError, TryLockError};
+use std::sync::TryLockError;
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
+use tokio::sync::Notify;
 use weir_driver::{Inbox, Shared};
 
-use crate::socket::{Readable, Socket};
+use crate::io::{Change, Io};
+use crate::socket::Readable;
 
 /// Receives per wake-up before the task sends and yields.
 pub(crate) const RECV_BURST: usize = 32;
 
-/// The socket, registered with the runtime for reading, and its receive side.
-pub(crate) struct Io {
-    pub(crate) socket: Socket,
-    pub(crate) state: UdpSocketState,
-    /// Held by whoever receives, across its receive and its hand-over to the driver: taken
-    /// before the driver's lock, never while holding it.
-    receiving: Mutex<Receiving>,
-    /// Whether waiting calls receive: not for a shard of an endpoint (module docs).
-    calls_receive: bool,
-}
-
-/// What a receive fills: the blocks, and the datagrams cut from them until handed over.
-pub(crate) struct Receiving {
-    pub(crate) inbox: Inbox,
-    pub(crate) received: Vec<(SocketAddr, BytesMut, usize)>,
-}
-
 impl Io {
-    /// The receive side of `socket` (non-blocking), registered with the current runtime.
-    pub(crate) fn new(socket: std::net::UdpSocket, calls_receive: bool) -> io::Result<Io> {
-        let state = UdpSocketState::new((&socket).into())?;
-        Ok(Io {
-            socket: Socket::new(socket)?,
-            state,
-            receiving: Mutex::new(Receiving {
-                inbox: Inbox::new(),
-                received: Vec::with_capacity(RECV_BURST),
-            }),
-            calls_receive,
-        })
-    }
-
-    /// The receive side, for the driver task (which waits for a call's receive to end).
-    pub(crate) fn receiving(&self) -> MutexGuard<'_, Receiving> {
-        self.receiving.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Receives for a call that is about to wait, whose task `cx` wakes: hands what came to
     /// the driver (`Ready`: the call asks again at once), or registers `cx`'s waker for the
-    /// socket's next datagram (`Pending`). Pending at once while another receives (it
-    /// hands over and wakes the call) and for a shard.
-    pub(crate) fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.calls_receive {
+    /// socket's next datagram (`Pending`), having sent what reads left (module `io`;
+    /// `wake` wakes the driver task if that is its to send). Pending at once while another
+    /// receives (it hands over, and wakes the call if what it waits for came) and in a
+    /// shard.
+    pub(crate) fn poll_wait(&self, shared: &Shared, wake: &Notify, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.calls_may_receive {
             return Poll::Pending;
         }
         let mut receiving = match self.receiving.try_lock() {
@@ -82,16 +56,21 @@ impl Io {
             Err(TryLockError::Poisoned(p)) => p.into_inner(),
             Err(TryLockError::WouldBlock) => return Poll::Pending,
         };
-        let Receiving { inbox, received } = &mut *receiving;
-        // Twice at most: a readiness the receive found stale is cleared by it, and the
+        let rx = &mut *receiving;
+        // Twice at most: a readiness the receive finds stale is cleared by it, and the
         // second poll registers the waker for the next datagram.
         for _ in 0..2 {
             let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
+                // About to wait: what reads left goes first (the peer may wait for it).
+                if self.changed(&mut shared.driver(), Change::Waits) {
+                    wake.notify_one();
+                }
                 return Poll::Pending;
             };
-            receive(&mut readable, &self.state, inbox, received);
-            if !received.is_empty() {
-                shared.hand_over(received.drain(..), cx.waker());
+            receive(&mut readable, &self.state, &mut rx.inbox, &mut rx.received);
+            if !rx.received.is_empty() {
+                self.call_received();
+                shared.hand_over(rx.received.drain(..));
                 return Poll::Ready(());
             }
         }

@@ -53,6 +53,15 @@ mod unix {
             self.0.readable().await.map(Readable)
         }
 
+        /// [`readable`](Self::readable) as a poll: registers `cx`'s waker (one task's at a
+        /// time, beside the tasks that await `readable`) while the socket is not.
+        pub(crate) fn poll_readable(
+            &self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<Readable<'_>>> {
+            self.0.poll_read_ready(cx).map_ok(Readable)
+        }
+
         /// Waits until the send buffer has room.
         pub(crate) async fn writable(&self) -> io::Result<()> {
             let room = register(self.0.get_ref().try_clone()?, Interest::WRITABLE)?;
@@ -104,6 +113,13 @@ mod other {
 
         pub(crate) async fn readable(&self) -> io::Result<Readable<'_>> {
             self.0.readable().await.map(|()| Readable(&self.0))
+        }
+
+        pub(crate) fn poll_readable(
+            &self,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<Readable<'_>>> {
+            self.0.poll_recv_ready(cx).map_ok(|()| Readable(&self.0))
         }
 
         pub(crate) async fn writable(&self) -> io::Result<()> {

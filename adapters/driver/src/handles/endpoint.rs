@@ -36,7 +36,30 @@ pub trait Runtime: Send + Sync + 'static {
         let _ = (cx, urgency);
         Poll::Ready(())
     }
+
+    /// A call the core may answer at once found nothing and is about to wait, its task's
+    /// waker left with the driver: the runtime may receive for it, in the calling task,
+    /// what the socket holds, and hand it over with [`Shared::hand_over`]. `Ready` when it
+    /// handed datagrams over (the call then asks the driver again at once), `Pending` when
+    /// the call is to wait (for the socket, if the runtime registered `cx`'s waker for it,
+    /// and for the driver). The default receives nothing: the adapter's loop does.
+    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
+        let _ = (shared, cx);
+        Poll::Pending
+    }
+
+    /// A waiting call handed datagrams to the driver ([`Shared::hand_over`]): what the core
+    /// wrote in answer may go now. Called with the driver's lock held. The default is
+    /// [`changed`](Self::changed) with [`Urgency::Now`].
+    fn received(&self, driver: &mut Driver) {
+        self.changed(driver, Urgency::Now);
+    }
 }
+
+/// How many times a call that is about to wait asks the runtime to receive for it
+/// ([`Runtime::poll_wait`]) before it waits: datagrams that keep coming, none of them what
+/// it waits for, are then left to the adapter's loop.
+const WAIT_RECEIVES: usize = 4;
 
 /// How soon what a call left must go out ([`Runtime::changed`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,15 +160,39 @@ impl Shared {
     }
 
     /// A poll of a call the core may answer at once: first asks the runtime whether the
-    /// task may go on ([`Runtime::poll_proceed`]).
+    /// task may go on ([`Runtime::poll_proceed`]); if the call is to wait, lets the runtime
+    /// receive for it first ([`Runtime::poll_wait`]) and asks again after each hand-over.
     pub(crate) fn poll_busy<T>(
         &self,
         cx: &mut Context<'_>,
         urgency: Urgency,
-        f: impl FnOnce(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
+        mut f: impl FnMut(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
         ready!(self.runtime.poll_proceed(cx, urgency));
+        for _ in 0..WAIT_RECEIVES {
+            let p = self.poll(urgency, |d| f(d, cx));
+            if p.is_ready() || self.runtime.poll_wait(self, cx).is_pending() {
+                return p;
+            }
+        }
+        // The waker stays with the driver: the loop's hand-over wakes the call.
         self.poll(urgency, |d| f(d, cx))
+    }
+
+    /// Datagrams a runtime received for a waiting call ([`Runtime::poll_wait`]), handed to
+    /// the driver in the calling task: as [`Driver::handle_received`] for each, then the
+    /// runtime told ([`Runtime::received`]). The calls they let go on are woken, the
+    /// waiting call's task too: it asks the driver again at once, but another call of its
+    /// task, polled before it, may be one of them. Dropped if the loop ended.
+    pub fn hand_over(&self, received: impl Iterator<Item = (SocketAddr, bytes::BytesMut, usize)>) {
+        if self.stopped.load(Ordering::Acquire) {
+            return;
+        }
+        let mut driver = self.driver();
+        for (from, datagrams, stride) in received {
+            driver.handle_received(from, datagrams, stride);
+        }
+        self.runtime.received(&mut driver);
     }
 }
 

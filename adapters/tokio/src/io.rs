@@ -1,0 +1,259 @@
+//! What the driver task (module `run`) and the handles' calls share beside the driver: the
+//! socket, its receive and send sides, and who watches the socket ([`Io`]). Module
+//! `receive` says how a waiting call receives; this one decides who sends what a call left
+//! ([`Io::changed`]).
+//!
+//! **Who watches the socket.** The driver task, until a call that was about to wait
+//! receives for itself (module `receive`): from then on calls watch it and the task stands
+//! by, not watching, [`STANDBY`] at a time (it still fires the core's timers). A stand-by
+//! in which calls received is followed by another; one in which none did gives the socket
+//! back to the task. So while an application waits on its calls, a datagram wakes the task
+//! that waits for it and no other (one wake-up and one `epoll_wait` a round trip and side,
+//! not two of each), and when it stops calling, what comes waits in the socket's buffer
+//! at most [`STANDBY`]: under the time a peer already lets our acknowledgements wait
+//! (`max_ack_delay`, 25 ms by default). weir-std's driver thread stands by the same way
+//! (its stand-bys begin at 1 ms and double to 8; here each is 8 ms: stand-bys that began
+//! shorter fired within a short exchange's round trips, and weir-bench's `rtt` over 1,000
+//! of them had p99 33.6 µs against 24.2 without calls receiving, where 8 ms ones had 26.4
+//! against 24.7; adapters/bench/README.md, issue 35's sixteenth round).
+//!
+//! **Who sends.** While the task watches the socket, it sends everything (module `run`):
+//! a call wakes it. While it stands by, a call sends in its own task:
+//! - the first send after a call received (a round trip's answer, a reply), and with it
+//!   whatever else the core has to send (the acknowledgement of what came, the credit the
+//!   reads freed), so the answer leaves without a hop through the task;
+//! - what the core has to send when a call is about to wait: what reads left (credit, a
+//!   receipt the peer may be waiting for);
+//! - every [`READS_PER_SEND`] reads with none of those, the credit they freed.
+//!
+//! A send that answers nothing sends what there is and wakes the task, which gathers the
+//! burst it may begin into batches as before. A call that moves the core's deadline before
+//! the task's alarm wakes it: an acknowledgement due at once (for a second packet, or one
+//! out of order) is a deadline of now, so what a call received is acknowledged as soon as
+//! the application lets the task run, as before. A call's sends are made with the driver's
+//! lock held, as weir-std's are (the task's never are), and no call waits for room in the
+//! send buffer: a batch the kernel refuses for now is left to the task ([`Sending`]).
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use quinn_udp::UdpSocketState;
+use weir_driver::{Driver, Inbox, Outbox, Urgency};
+
+use crate::socket::Socket;
+
+/// Reads after which a call sends the credit they freed while the task stands by (module
+/// docs): a reader that takes many messages without waiting or sending would otherwise keep
+/// its sender short of credit until it waits. Half the reads after which a reading task
+/// lets a watching task run (`READS_PER_TURN`); not tuned.
+const READS_PER_SEND: u32 = 32;
+
+/// How long the driver task stands by at a time while calls receive (module docs): the
+/// longest a datagram waits in the socket's buffer once the application stops calling.
+pub(crate) const STANDBY: Duration = Duration::from_millis(8);
+
+/// The socket, registered with the runtime for reading, and what the driver task and the
+/// calls share of it.
+pub(crate) struct Io {
+    pub(crate) socket: Socket,
+    pub(crate) state: UdpSocketState,
+    /// Held by whoever receives, across its receive and its hand-over to the driver: taken
+    /// before the driver's lock, never while holding it.
+    pub(crate) receiving: Mutex<Receiving>,
+    /// Taken after the driver's lock, never before it; never held across a wait.
+    sending: Mutex<Sending>,
+    /// Whether calls may receive: not in a shard of an endpoint, whose task routes what is
+    /// another shard's (weir-driver's `Router`).
+    pub(crate) calls_may_receive: bool,
+    /// Calls watch the socket; the driver task stands by.
+    calls_watch: AtomicBool,
+    /// Receives calls made: how the task sees, at a stand-by's end, that calls still do.
+    call_receives: AtomicU64,
+    /// A call received since a call last sent in its own task: the next send answers it.
+    answering: AtomicBool,
+    /// Reads since a call last sent in its own task.
+    unsent_reads: AtomicU32,
+}
+
+/// What a receive fills: the blocks, and the datagrams cut from them until handed over.
+pub(crate) struct Receiving {
+    pub(crate) inbox: Inbox,
+    pub(crate) received: Vec<(SocketAddr, BytesMut, usize)>,
+}
+
+/// The send side.
+pub(crate) struct Sending {
+    pub(crate) outbox: Outbox,
+    /// While the driver task waits: until when (its alarm's time; `Some(None)`, no alarm).
+    /// `None` while it runs: it sends what calls leave then.
+    asleep_until: Option<Option<Instant>>,
+    /// A batch a call's send found no room for: destination, datagrams, segment size. The
+    /// task sends it first, waiting for room (the one copy of sent bytes the calls make,
+    /// and only then).
+    pub(crate) stalled: Option<(SocketAddr, Vec<u8>, usize)>,
+}
+
+/// What a call did to the driver ([`Io::changed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Change {
+    /// A call ran on the driver, and left what may go as `urgency` says.
+    Call(Urgency),
+    /// A waiting call handed datagrams it received to the driver (module `receive`).
+    Received,
+    /// A call is about to wait, having found nothing to receive.
+    Waits,
+}
+
+impl Io {
+    /// `socket` (non-blocking), registered with the current runtime for reading.
+    pub(crate) fn new(socket: std::net::UdpSocket, calls_may_receive: bool) -> io::Result<Io> {
+        let state = UdpSocketState::new((&socket).into())?;
+        Ok(Io {
+            socket: Socket::new(socket)?,
+            state,
+            receiving: Mutex::new(Receiving {
+                inbox: Inbox::new(),
+                received: Vec::with_capacity(crate::receive::RECV_BURST),
+            }),
+            sending: Mutex::new(Sending {
+                outbox: Outbox::new(),
+                asleep_until: None,
+                stalled: None,
+            }),
+            calls_may_receive,
+            calls_watch: AtomicBool::new(false),
+            call_receives: AtomicU64::new(0),
+            answering: AtomicBool::new(false),
+            unsent_reads: AtomicU32::new(0),
+        })
+    }
+
+    /// The receive side (the task waits for a call's receive to end).
+    pub(crate) fn receiving(&self) -> MutexGuard<'_, Receiving> {
+        self.receiving.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The send side, for the driver task, which runs (calls that change the driver leave
+    /// what they wrote to it) until it [`sleeps`](Self::sleep) again.
+    pub(crate) fn sending(&self) -> MutexGuard<'_, Sending> {
+        let mut sending = self.sending.lock().unwrap_or_else(PoisonError::into_inner);
+        sending.asleep_until = None;
+        sending
+    }
+
+    /// The driver task is about to wait, its alarm set for `alarm`.
+    pub(crate) fn sleep(&self, alarm: Option<Instant>) {
+        self.sending().asleep_until = Some(alarm);
+    }
+
+    /// A call received: calls watch the socket from now on.
+    pub(crate) fn call_received(&self) {
+        self.call_receives.fetch_add(1, Ordering::Relaxed);
+        self.calls_watch.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether calls watch the socket.
+    pub(crate) fn calls_watch(&self) -> bool {
+        self.calls_watch.load(Ordering::Relaxed)
+    }
+
+    /// Receives calls made so far.
+    pub(crate) fn call_receives(&self) -> u64 {
+        self.call_receives.load(Ordering::Relaxed)
+    }
+
+    /// The driver task watches the socket again: calls stopped receiving.
+    pub(crate) fn task_watches(&self) {
+        self.calls_watch.store(false, Ordering::Relaxed);
+    }
+
+    /// After a call changed `driver` (with its lock held): sends what the call left in the
+    /// calling task, or leaves it, as the module docs say. Whether the driver task must be
+    /// woken.
+    pub(crate) fn changed(&self, driver: &mut Driver, change: Change) -> bool {
+        if !self.calls_watch() {
+            return true;
+        }
+        // The task is sending: it takes what the call left before it sleeps.
+        let Ok(mut sending) = self.sending.try_lock() else {
+            return true;
+        };
+        let Some(until) = sending.asleep_until else {
+            return true;
+        };
+        // What the calling task sends now (module docs, "Who sends"), and whether it
+        // answers what a call received.
+        let answers = match change {
+            Change::Received => {
+                self.answering.store(true, Ordering::Relaxed);
+                return self.is_late(driver, &mut sending, until);
+            }
+            Change::Call(Urgency::Now) => self.answering.load(Ordering::Relaxed),
+            Change::Call(Urgency::Soon) => {
+                if self.unsent_reads.fetch_add(1, Ordering::Relaxed) + 1 < READS_PER_SEND {
+                    return self.is_late(driver, &mut sending, until);
+                }
+                false
+            }
+            Change::Waits => false,
+        };
+        let sent = self.send_all(&mut sending, driver);
+        self.unsent_reads.store(0, Ordering::Relaxed);
+        let wrote = change == Change::Call(Urgency::Now) && sent == Sent::Some;
+        if wrote {
+            // The answer went. (A send that found nothing to write, a later poll of a send
+            // that waits for its receipt, say, leaves the flag to the send that writes.)
+            self.answering.store(false, Ordering::Relaxed);
+        }
+        // A send that answers nothing and found something to send may begin a burst: its
+        // later sends go to the task, which gathers them into batches.
+        let burst = wrote && !answers;
+        if sent == Sent::Stalled || burst {
+            sending.asleep_until = None;
+            return true;
+        }
+        self.is_late(driver, &mut sending, until)
+    }
+
+    /// Whether the core's deadline moved before the sleeping task's alarm (`until`): the
+    /// task is then woken (and marked awake, so that calls leave it what they write).
+    fn is_late(&self, driver: &Driver, sending: &mut Sending, until: Option<Instant>) -> bool {
+        let late = driver.deadline().is_some_and(|d| until.is_none_or(|u| d < u));
+        if late {
+            sending.asleep_until = None;
+        }
+        late
+    }
+
+    /// Sends all the driver has to send now, without waiting; stops at a batch the kernel
+    /// refused for want of room (kept for the task: [`Sending::stalled`]). Another failure
+    /// loses its datagrams only (quinn-udp logs it): recovery resends what mattered.
+    fn send_all(&self, sending: &mut Sending, driver: &mut Driver) -> Sent {
+        let segments = self.state.max_gso_segments();
+        let mut sent = Sent::Nothing;
+        while let Some(batch) = sending.outbox.next(driver, segments) {
+            sent = Sent::Some;
+            if let Err(e) = self.state.send(self.socket.sock_ref(), &batch.transmit()) {
+                if e.kind() == io::ErrorKind::WouldBlock {
+                    let kept = (batch.destination, batch.contents.to_vec(), batch.segment_size);
+                    sending.stalled = Some(kept);
+                    return Sent::Stalled;
+                }
+            }
+        }
+        sent
+    }
+}
+
+/// What [`Io::send_all`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sent {
+    Nothing,
+    Some,
+    /// The kernel refused a batch for want of room.
+    Stalled,
+}
