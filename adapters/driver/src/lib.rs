@@ -38,6 +38,10 @@
 //! - [`Runtime::changed`] is called after every call with the lock held: the adapter sends
 //!   what the call left, or wakes its loop to do so (at once for [`Urgency::Now`]; what a
 //!   read left, [`Urgency::Soon`], may wait for a send the loop is about to make).
+//! - A call the core may answer at once that must wait asks [`Runtime::poll_wait`] first:
+//!   an adapter may receive for it in the calling task and hand what came to the driver
+//!   ([`Shared::hand_over`], which then calls [`Runtime::received`]); the call asks the
+//!   driver again after each hand-over. The default receives nothing.
 //! - The loop lets go of the lock by dropping [`Shared::driver`]'s guard (or
 //!   [`Locked::unlock`], which says how many calls it woke), and never wakes calls itself.
 //! - The loop ends once [`Driver::is_shut_down`] after [`Shared::shutdown`], and calls
