@@ -300,6 +300,33 @@ mod tests {
         (addr_rx.recv().unwrap(), sends_rx)
     }
 
+    /// Runs `body` on a connection to `to` from a client endpoint on a current-thread
+    /// runtime of this thread's, then closes the endpoint.
+    fn client<T>(to: std::net::SocketAddr, body: impl AsyncFnOnce(&crate::Connection) -> T) -> T {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let local = "127.0.0.1:0".parse().unwrap();
+            let client = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
+            let conn = bounded(client.connect(to)).await.unwrap();
+            let out = body(&conn).await;
+            drop(conn);
+            client.close().await;
+            out
+        })
+    }
+
+    /// A 64-byte message out and its echo back.
+    async fn round_trip(conn: &crate::Connection) {
+        let ping = bytes::Bytes::from_static(&[7; 64]);
+        conn.send_message_with(ping.clone(), crate::Confirm::Queued)
+            .await
+            .unwrap();
+        assert_eq!(bounded(conn.recv_message()).await.unwrap(), ping);
+    }
+
     /// Round trips of small messages, each side on a thread and current-thread runtime of
     /// its own: once calls receive for themselves, the datagram a side waits for wakes the
     /// waiting task, and its answer leaves from that task, not from the driver task.
@@ -308,32 +335,16 @@ mod tests {
     #[test]
     fn a_round_trip_s_answers_leave_from_the_calling_tasks() {
         let (to, server_sends) = server(Some(crate::Confirm::Queued));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client_sends = rt.block_on(async {
-            let local = "127.0.0.1:0".parse().unwrap();
-            let client = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
-            let conn = bounded(client.connect(to)).await.unwrap();
-            let ping = bytes::Bytes::from_static(&[7; 64]);
-            let round_trip = || async {
-                conn.send_message_with(ping.clone(), crate::Confirm::Queued)
-                    .await
-                    .unwrap();
-                assert_eq!(bounded(conn.recv_message()).await.unwrap(), ping);
-            };
+        let client_sends = client(to, async |conn| {
             for _ in 0..100 {
-                round_trip().await;
+                round_trip(conn).await;
             }
             let ((), sends) = task_sends(async {
                 for _ in 0..1_000 {
-                    round_trip().await;
+                    round_trip(conn).await;
                 }
             })
             .await;
-            drop(conn);
-            client.close().await;
             sends
         });
         let (server, answered) = server_sends.recv().unwrap();
@@ -356,14 +367,7 @@ mod tests {
     #[test]
     fn a_receipt_goes_before_the_reader_waits_again() {
         let (to, server_sends) = server(None);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        let client_sends = rt.block_on(async {
-            let local = "127.0.0.1:0".parse().unwrap();
-            let client = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
-            let conn = bounded(client.connect(to)).await.unwrap();
+        let client_sends = client(to, async |conn| {
             let message = bytes::Bytes::from_static(&[9; 256]);
             for _ in 0..100 {
                 bounded(conn.send_message(message.clone())).await.unwrap();
@@ -374,8 +378,6 @@ mod tests {
                 }
             })
             .await;
-            drop(conn);
-            client.close().await;
             sends
         });
         let (server, read) = server_sends.recv().unwrap();
@@ -393,27 +395,18 @@ mod tests {
     #[test]
     fn the_task_takes_the_socket_back_once_calls_stop() {
         let (to, _) = server(Some(crate::Confirm::Queued));
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let local = "127.0.0.1:0".parse().unwrap();
-            let client = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
-            let conn = bounded(client.connect(to)).await.unwrap();
-            let ping = bytes::Bytes::from_static(&[7; 64]);
+        client(to, async |conn| {
             for _ in 0..100 {
-                conn.send_message_with(ping.clone(), crate::Confirm::Queued)
-                    .await
-                    .unwrap();
-                bounded(conn.recv_message()).await.unwrap();
+                round_trip(conn).await;
             }
             // One more message out, its echo left to come while nothing waits for it.
+            let ping = bytes::Bytes::from_static(&[7; 64]);
             conn.send_message_with(ping.clone(), crate::Confirm::Queued)
                 .await
                 .unwrap();
             let received = |s: Option<crate::ConnectionStats>| s.unwrap().datagrams_received;
             let before = received(conn.stats().await);
+            // Looked at every millisecond, until it came (the test's limit bounds it).
             bounded(async {
                 while received(conn.stats().await) == before {
                     tokio::time::sleep(std::time::Duration::from_millis(1)).await;
@@ -422,8 +415,6 @@ mod tests {
             .await;
             // And it is there to read, without a receive by the call.
             assert_eq!(bounded(conn.recv_message()).await.unwrap(), ping);
-            drop(conn);
-            client.close().await;
         });
     }
 }
