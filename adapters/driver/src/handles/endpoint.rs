@@ -616,6 +616,44 @@ mod tests {
         }
     }
 
+    /// A runtime whose calls find datagrams each time they are about to wait, none of them
+    /// what the call waits for; counts how often.
+    struct Busy(Arc<AtomicUsize>);
+
+    impl Runtime for Busy {
+        fn changed(&self, _: &mut Driver, _: Urgency) {}
+
+        fn poll_wait(&self, _: &Shared, _: &mut Context<'_>) -> Poll<()> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Poll::Ready(())
+        }
+    }
+
+    /// A call asks the driver again after each hand-over, and waits after `WAIT_RECEIVES`
+    /// of them (its waker left with the driver): datagrams that keep coming cannot keep it
+    /// polling. With the default runtime, it waits after asking once.
+    #[test]
+    fn a_call_waits_after_a_bounded_number_of_hand_overs() {
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let hand_overs = Arc::new(AtomicUsize::new(0));
+        let runtimes: [(Box<dyn Runtime>, usize); 2] = [
+            (Box::new(Busy(Arc::clone(&hand_overs))), WAIT_RECEIVES),
+            (Box::new(Quiet), 0),
+        ];
+        for (runtime, received) in runtimes {
+            let shared = Shared::new(Driver::new(weir_core::Config::default(), local), local, runtime);
+            let mut cx = Context::from_waker(Waker::noop());
+            let mut asked = 0;
+            let p = shared.poll_busy(&mut cx, Urgency::Soon, |d, cx| {
+                asked += 1;
+                d.poll_accept(cx.waker())
+            });
+            assert!(p.is_pending());
+            assert_eq!(asked, received + 1);
+        }
+        assert_eq!(hand_overs.load(Ordering::Relaxed), WAIT_RECEIVES);
+    }
+
     #[test]
     fn a_call_is_woken_once_the_lock_is_released() {
         let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
