@@ -7,11 +7,16 @@
 //! receives for itself (module `receive`): from then on calls watch it and the task stands
 //! by, not watching, [`STANDBY`] at a time (it still fires the core's timers). A stand-by
 //! in which calls received is followed by another; one in which none did gives the socket
-//! back to the task. So while an application waits on its calls, a datagram wakes the task
-//! that waits for it and no other (one wake-up and one `epoll_wait` a round trip and side,
-//! not two of each), and when it stops calling, what comes waits in the socket's buffer
+//! back to the task. A call also gives it back when it is ready while other calls wait with
+//! the driver and none waits for the socket ([`Io::call_ready`]; only the last call to wait
+//! is registered for it): a task that made round trips and went on to other
+//! work would otherwise leave another task's datagrams in the socket's buffer until the
+//! stand-by's end. So while an application waits on its calls, a datagram wakes the task
+//! that waits for it and no other (one wake-up a round trip and side, not two, and no turn
+//! of the driver task), and when it stops calling, what comes waits in the socket's buffer
 //! at most [`STANDBY`]: under the time a peer already lets our acknowledgements wait
-//! (`max_ack_delay`, 25 ms by default). weir-std's driver thread stands by the same way
+//! (`max_ack_delay`, 25 ms by default). That is the bound, too, for a call dropped while it
+//! waited for the socket (a `select!`'s other branch won), the last one registered. weir-std's driver thread stands by the same way
 //! (its stand-bys begin at 1 ms and double to 8; here each is 8 ms: stand-bys that began
 //! shorter fired within a short exchange's round trips, and weir-bench's `rtt` over 1,000
 //! of them had p99 33.6 µs against 24.2 without calls receiving, where 8 ms ones had 26.4
@@ -36,8 +41,9 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -75,6 +81,9 @@ pub(crate) struct Io {
     call_receives: AtomicU64,
     /// A call received since a call last sent in its own task: the next send answers it.
     answering: AtomicBool,
+    /// The task the last call registered for the socket stands for (its waker's data
+    /// pointer: a task's wakers share it), or 0 once that call received at once.
+    registrant: AtomicUsize,
     /// Reads since a call last sent in its own task.
     unsent_reads: AtomicU32,
 }
@@ -128,6 +137,7 @@ impl Io {
             calls_watch: AtomicBool::new(false),
             call_receives: AtomicU64::new(0),
             answering: AtomicBool::new(false),
+            registrant: AtomicUsize::new(0),
             unsent_reads: AtomicU32::new(0),
         })
     }
@@ -169,6 +179,31 @@ impl Io {
     /// The driver task watches the socket again: calls stopped receiving.
     pub(crate) fn task_watches(&self) {
         self.calls_watch.store(false, Ordering::Relaxed);
+    }
+
+    /// A call of `task` registered for the socket's next datagram (`Some`), or found it
+    /// ready (`None`: its task was no longer registered).
+    pub(crate) fn registered(&self, task: Option<&Waker>) {
+        self.registrant
+            .store(task.map_or(0, |t| t.data() as usize), Ordering::Relaxed);
+    }
+
+    /// A call of `task` the core may answer at once is ready, and `others_wait` with the
+    /// driver: whether the driver task must take the socket back (and is to be woken for
+    /// it), as no call waits for the socket to receive for them (module docs). The last
+    /// call registered for the socket no longer waits once its task runs on (a call of it
+    /// is ready) or once it found the socket ready.
+    pub(crate) fn call_ready(&self, task: &Waker, others_wait: bool) -> bool {
+        if !others_wait || !self.calls_watch() {
+            return false;
+        }
+        let registrant = self.registrant.load(Ordering::Relaxed);
+        let unwatched = registrant == 0 || registrant == task.data() as usize;
+        if unwatched {
+            self.registrant.store(0, Ordering::Relaxed);
+            self.task_watches();
+        }
+        unwatched
     }
 
     /// After a call changed `driver` (with its lock held): sends what the call left in the

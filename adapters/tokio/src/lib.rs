@@ -137,6 +137,12 @@ impl Runtime for Tokio {
     fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
         self.io.poll_wait(shared, &self.wake, cx)
     }
+
+    fn call_ready(&self, cx: &Context<'_>, others_wait: bool) {
+        if self.io.call_ready(cx.waker(), others_wait) {
+            self.wake.notify_one();
+        }
+    }
 }
 
 impl Endpoint {

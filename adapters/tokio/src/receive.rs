@@ -9,7 +9,7 @@
 //! holds it and receives what the socket holds: it hands that to the driver in its own task
 //! (waking the calls it lets go on) and asks the driver again at once. If nothing came, its
 //! task's waker is registered with the runtime for the socket's next datagram (one task's
-//! at a time: the last to register), as well as with the driver. So a round trip's answer
+//! at a time: the last to register, which [`Io`] notes), as well as with the driver. So a round trip's answer
 //! reaches the task that waits for it without a turn of the driver task (its receive, its
 //! hand-over, its wake-up of the waiting task, and its send of the answer: module `io`
 //! says who sends while calls receive, and when the driver task takes the socket back).
@@ -61,12 +61,14 @@ impl Io {
         // second poll registers the waker for the next datagram.
         for _ in 0..2 {
             let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
+                self.registered(Some(cx.waker()));
                 // About to wait: what reads left goes first (the peer may wait for it).
                 if self.changed(&mut shared.driver(), Change::Waits) {
                     wake.notify_one();
                 }
                 return Poll::Pending;
             };
+            self.registered(None);
             receive(&mut readable, &self.state, &mut rx.inbox, &mut rx.received);
             if !rx.received.is_empty() {
                 self.call_received();

@@ -18,7 +18,8 @@
 //! Who watches the socket is the task's [`Duty`]: once calls receive for themselves
 //! (module `receive`), the task stands by, not watching, and takes the socket back after a
 //! stand-by in which no call received (module `io`). Watch → StandBy when a call received;
-//! StandBy → StandBy at a stand-by's end if calls received during it, → Watch if none did.
+//! StandBy → StandBy at a stand-by's end if calls received during it, → Watch if none did
+//! or when a call gave the socket back.
 //!
 //! A shard of an endpoint ([`Endpoint::bind_sharded`](crate::Endpoint::bind_sharded)) hands
 //! what its socket received for another shard to that shard first (weir-driver's `Router`),
@@ -63,14 +64,16 @@ enum Duty {
 
 impl Duty {
     /// The duty for the turn about to wait, at `now`: calls that began to receive make a
-    /// watching task stand by.
+    /// watching task stand by; a call that gave the socket back (module `io`) ends a
+    /// stand-by.
     fn for_turn(self, io: &Io, now: Instant) -> Duty {
-        match self {
-            Duty::Watch if io.calls_watch() => Duty::StandBy {
+        match (self, io.calls_watch()) {
+            (Duty::Watch, true) => Duty::StandBy {
                 until: now + STANDBY,
                 receives: io.call_receives(),
             },
-            duty => duty,
+            (Duty::StandBy { .. }, false) => Duty::Watch,
+            (duty, _) => duty,
         }
     }
 
@@ -79,6 +82,8 @@ impl Duty {
     fn at_alarm(self, io: &Io, now: Instant) -> Duty {
         match self {
             Duty::StandBy { until, receives } if now >= until => {
+                #[cfg(test)]
+                tests::STANDBY_ENDS.set(tests::STANDBY_ENDS.get() + 1);
                 let made = io.call_receives();
                 if made == receives {
                     io.task_watches();
@@ -244,6 +249,8 @@ mod tests {
         /// Batches the driver tasks on this thread sent (a current-thread runtime's tasks
         /// run on the thread that drives it).
         pub(super) static TASK_SENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        /// Stand-bys of the driver tasks on this thread that came to their end.
+        pub(super) static STANDBY_ENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
     }
 
     /// A wake-up stored before a turn is taken by it: the wait that ends the turn waits.
@@ -387,6 +394,65 @@ mod tests {
             "client's task: {client_sends} batches in 200 messages"
         );
         assert!(server <= 20, "server's task: {server} batches in 200 messages");
+    }
+
+    /// A call that ends while another task's call waits, with no call waiting for the
+    /// socket, gives the socket back to the driver task at once: task B waits for an echo
+    /// on one connection while task A makes round trips on another (so that A's calls, the
+    /// last to wait, receive), then A sends B's message and stops calling. B's echo is
+    /// received by the driver task, before any stand-by ends; without the hand-back it
+    /// waited for the stand-by's end (up to 8 ms).
+    #[test]
+    fn a_call_that_ends_gives_the_socket_back_while_others_wait() {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let local = "127.0.0.1:0".parse().unwrap();
+                let server = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
+                addr_tx.send(server.local_addr()).unwrap();
+                // Each connection echoed by a task of its own.
+                while let Ok(conn) = server.accept().await {
+                    tokio::spawn(async move {
+                        while let Ok(m) = conn.recv_message().await {
+                            let _ = conn.send_message_with(m, crate::Confirm::Queued).await;
+                        }
+                    });
+                }
+            });
+        });
+        let to = addr_rx.recv().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let local = "127.0.0.1:0".parse().unwrap();
+            let client = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
+            let a = bounded(client.connect(to)).await.unwrap();
+            let b = bounded(client.connect(to)).await.unwrap();
+            for _ in 0..10 {
+                round_trip(&a).await;
+            }
+            let waiting = b.clone();
+            let task_b = tokio::spawn(async move { waiting.recv_message().await.unwrap() });
+            tokio::task::yield_now().await;
+            for _ in 0..10 {
+                round_trip(&a).await;
+            }
+            let ends = STANDBY_ENDS.get();
+            let message = bytes::Bytes::from_static(b"for b");
+            b.send_message_with(message.clone(), crate::Confirm::Queued)
+                .await
+                .unwrap();
+            assert_eq!(bounded(task_b).await.unwrap(), message);
+            assert_eq!(STANDBY_ENDS.get(), ends, "B's echo waited for a stand-by's end");
+            drop((a, b));
+            client.close().await;
+        });
     }
 
     /// Once the application stops calling, the driver task takes the socket back (after a

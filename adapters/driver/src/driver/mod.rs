@@ -361,6 +361,12 @@ impl Driver {
         }
     }
 
+    /// Whether calls are parked waiting (perhaps for what the socket may bring): an adapter
+    /// whose calls receive for themselves keeps the socket watched while so.
+    pub fn has_waiting_calls(&self) -> bool {
+        !self.wakers.is_empty()
+    }
+
     /// Wakes the calls waiting on `on` (once the lock is released: [`Driver::take_woken`]).
     fn wake(&mut self, on: Wait) {
         if let Some(wakers) = self.wakers.remove(&on) {

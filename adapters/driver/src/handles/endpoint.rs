@@ -54,6 +54,14 @@ pub trait Runtime: Send + Sync + 'static {
     fn received(&self, driver: &mut Driver) {
         self.changed(driver, Urgency::Now);
     }
+
+    /// A call the core may answer at once is ready in the task `cx` wakes (it may have
+    /// waited, and received for itself): `others_wait` says whether other calls are still
+    /// parked with the driver, waiting for what the socket may bring. An adapter whose
+    /// calls receive makes sure someone still watches the socket. The default does nothing.
+    fn call_ready(&self, cx: &Context<'_>, others_wait: bool) {
+        let _ = (cx, others_wait);
+    }
 }
 
 /// How many times a call that is about to wait asks the runtime to receive for it
@@ -169,14 +177,26 @@ impl Shared {
         mut f: impl FnMut(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
         ready!(self.runtime.poll_proceed(cx, urgency));
+        let mut others_wait = false;
+        let mut ask = |cx: &mut Context<'_>| {
+            self.poll(urgency, |d| {
+                let p = f(d, cx);
+                others_wait = p.is_ready() && d.has_waiting_calls();
+                p
+            })
+        };
+        let mut p = ask(cx);
         for _ in 0..WAIT_RECEIVES {
-            let p = self.poll(urgency, |d| f(d, cx));
             if p.is_ready() || self.runtime.poll_wait(self, cx).is_pending() {
-                return p;
+                break;
             }
+            p = ask(cx);
         }
-        // The waker stays with the driver: the loop's hand-over wakes the call.
-        self.poll(urgency, |d| f(d, cx))
+        // Pending: the waker stays with the driver, whose hand-overs wake the call.
+        if p.is_ready() {
+            self.runtime.call_ready(cx, others_wait);
+        }
+        p
     }
 
     /// Datagrams a runtime received for a waiting call ([`Runtime::poll_wait`]), handed to
