@@ -59,7 +59,7 @@ mod timer;
 
 use std::net::SocketAddr;
 use std::num::NonZeroU8;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -90,9 +90,8 @@ pub struct Endpoint {
 /// the task's cooperative budget, and a waiting call's receive (module `receive`).
 struct Tokio {
     wake: Arc<Notify>,
-    /// Reads since a call last sent, counted to let the driver task run every
-    /// [`READS_PER_TURN`] of them.
-    reads: AtomicU32,
+    /// The socket, and the reads since a call last sent (`Io::reads`), counted to let the
+    /// driver task run every [`READS_PER_TURN`] of them.
     io: Arc<Io>,
 }
 
@@ -108,7 +107,7 @@ const READS_PER_TURN: u32 = 64;
 impl Runtime for Tokio {
     fn changed(&self, driver: &mut Driver, urgency: Urgency) {
         if urgency == Urgency::Now {
-            self.reads.store(0, Ordering::Relaxed);
+            self.io.reads.store(0, Ordering::Relaxed);
         }
         if self.io.changed(driver, Change::Call(urgency)) {
             self.wake.notify_one();
@@ -126,8 +125,8 @@ impl Runtime for Tokio {
     /// lets it run every [`READS_PER_TURN`] reads made without a send.
     fn poll_proceed(&self, cx: &mut Context<'_>, urgency: Urgency) -> Poll<()> {
         ready!(tokio::task::coop::poll_proceed(cx)).made_progress();
-        if urgency == Urgency::Soon && self.reads.fetch_add(1, Ordering::Relaxed) >= READS_PER_TURN - 1 {
-            self.reads.store(0, Ordering::Relaxed);
+        if urgency == Urgency::Soon && self.io.reads.fetch_add(1, Ordering::Relaxed) >= READS_PER_TURN - 1 {
+            self.io.reads.store(0, Ordering::Relaxed);
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
@@ -212,7 +211,6 @@ fn prepare(socket: std::net::UdpSocket, config: Config, calls_may_receive: bool)
     let wake = Arc::new(Notify::new());
     let runtime = Tokio {
         wake: Arc::clone(&wake),
-        reads: AtomicU32::new(0),
         io: Arc::clone(&io),
     };
     Ok(Prepared {
@@ -269,7 +267,6 @@ mod tests {
         };
         let tokio = Tokio {
             wake: Arc::new(Notify::new()),
-            reads: AtomicU32::new(0),
             io,
         };
         (rt, tokio)

@@ -62,8 +62,9 @@ impl Io {
         for _ in 0..2 {
             let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
                 self.registered(Some(cx.waker()));
-                // About to wait: what reads left goes first (the peer may wait for it).
-                if self.changed(&mut shared.driver(), Change::Waits) {
+                // About to wait: what reads left goes first (the peer may wait for it). While
+                // the driver task watches, the call's own poll already woke it to send.
+                if self.calls_watch() && self.changed(&mut shared.driver(), Change::Waits) {
                     wake.notify_one();
                 }
                 return Poll::Pending;

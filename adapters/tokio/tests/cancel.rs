@@ -154,11 +154,11 @@ async fn a_dropped_connect_or_dial_leaves_the_next_connect_unaffected() {
     bounded(async {
         let server = Endpoint::bind(local(), config()).unwrap();
         let client = Endpoint::bind(local(), config()).unwrap();
-        // (A handshake may even have finished between its start and its first poll, on a
+        // A handshake may even have finished between its start and its first poll, on a
         // busy machine, as the driver task runs on the other worker: then there is nothing
-        // to give up, but it must not have failed.)
-        // A connection that did come up is let go at once, as a given-up attempt is closed:
-        // held, it would stay open, and the server's reads below would wait on it.
+        // to give up, but it must not have failed, and the connection is let go at once, as
+        // a given-up attempt is closed (held, it would stay open, and the server's reads
+        // below would wait on it).
         let polled = poll_once_and_drop(client.connect(server.local_addr()));
         assert!(
             !matches!(polled, Poll::Ready(Err(_))),
