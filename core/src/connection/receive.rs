@@ -12,9 +12,15 @@
 use super::*;
 
 impl Connection {
-    /// Handles a packet the endpoint routed here. `hello_again` is set when it is another
-    /// copy of the HELLO that created this (server) connection.
-    pub(crate) fn handle_packet(&mut self, now: Instant, config: &Config, from: SocketAddr, packet: Packet) {
+    /// Handles a packet the endpoint routed here, taking its frames out of it (by
+    /// reference: a packet with its kept frames is some 700 bytes, each move a copy).
+    pub(crate) fn handle_packet(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        from: SocketAddr,
+        packet: &mut Packet,
+    ) {
         self.clock = self.clock.max(now);
         if packet.header.version != self.version {
             // Another version's packet (a stale one from before a client's fallback, or a
@@ -24,7 +30,7 @@ impl Connection {
         if self.version == VERSION_2 && packet.header.kind != PacketKind::Data {
             // Not authenticated as a packet: only the Noise messages in it count, and its
             // number, address and time are not trusted with anything.
-            self.on_handshake_packet_v2(now, config, &packet);
+            self.on_handshake_packet_v2(now, config, packet);
             self.refresh_timers(config);
             return;
         }
@@ -111,7 +117,7 @@ impl Connection {
         }
         let mut eliciting = false;
         let mut ping = false;
-        for frame in packet.into_frames() {
+        for frame in packet.take_frames() {
             eliciting |= frame.is_ack_eliciting();
             ping |= matches!(frame, Frame::Ping);
             if let Err(kind) = self.on_frame(now, config, &header, frame) {

@@ -36,7 +36,7 @@ impl Endpoint {
 
     pub(super) fn on_hello(&mut self, now: Instant, from: SocketAddr, datagram: Bytes) {
         let len = datagram.len();
-        let Ok(packet) = Packet::decode(datagram, None) else {
+        let Ok(mut packet) = Packet::decode(datagram, None) else {
             self.stats.dropped_malformed += 1;
             return;
         };
@@ -57,7 +57,7 @@ impl Endpoint {
             // Another copy: the connection answers with the same ACCEPT.
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.on_datagram_len(from, len);
-                conn.handle_packet(now, &self.config, from, packet);
+                conn.handle_packet(now, &self.config, from, &mut packet);
             }
             self.touch(slot);
             return;

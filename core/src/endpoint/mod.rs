@@ -461,13 +461,14 @@ impl Endpoint {
         }
         conn.on_datagram_len(from, datagram.len());
         let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
-        let decoded = if sealed {
+        let mut decoded = if sealed {
             // Opened in place (spec §11.4).
             conn.open(datagram)
         } else {
             Packet::decode(datagram.freeze(), conn.largest_received())
         };
-        match decoded {
+        // By reference: a packet is some 700 bytes, and a binding by value copies it.
+        match &mut decoded {
             Ok(packet) => {
                 let token_before = conn.reset_token();
                 conn.handle_packet(now, &self.config, from, packet);
@@ -478,7 +479,7 @@ impl Endpoint {
                 self.on_relay_frames(slot, now);
             }
             Err(DecodeError::AuthenticationFailed) => self.stats.dropped_unauthenticated += 1,
-            Err(e) => {
+            &mut Err(e) => {
                 self.stats.dropped_malformed += 1;
                 // spec §6: once the trailer checks, a decode error is the peer's doing; in
                 // version 2 only a sealed packet's tag says so (§11.4).

@@ -27,15 +27,25 @@ impl Reader {
         }
     }
 
-    /// A reader whose [`payload`](Self::payload)s come out empty, for a walk that checks a
-    /// packet's frames and drops them: a slice of the datagram is a reference count changed
-    /// twice, one of the costs of each packet received.
-    pub(crate) fn shallow(buf: Bytes) -> Self {
+    /// A reader of `buf` from byte `pos` on.
+    pub(crate) fn at(buf: Bytes, pos: usize) -> Self {
         Reader {
             buf,
-            pos: 0,
-            shallow: true,
+            pos,
+            shallow: false,
         }
+    }
+
+    /// From here on, [`payload`](Self::payload)s come out empty, for a walk that checks a
+    /// packet's frames and drops them: a slice of the datagram is a reference count changed
+    /// twice, one of the costs of each packet received.
+    pub(crate) fn set_shallow(&mut self) {
+        self.shallow = true;
+    }
+
+    /// How many bytes were read.
+    pub(crate) fn position(&self) -> usize {
+        self.pos
     }
 
     /// The whole buffer read from, given back.
@@ -255,7 +265,8 @@ mod tests {
     fn a_shallow_reader_checks_a_payload_without_slicing_it() {
         let buf = bytes::Bytes::from_static(b"abcdef");
         let mut deep = Reader::new(buf.clone());
-        let mut shallow = Reader::shallow(buf);
+        let mut shallow = Reader::new(buf);
+        shallow.set_shallow();
         assert_eq!(&deep.payload(4, Field::StreamData).unwrap()[..], b"abcd");
         assert!(shallow.payload(4, Field::StreamData).unwrap().is_empty());
         // Both moved past it alike, and both refuse one past the end.
@@ -266,6 +277,10 @@ mod tests {
                 Err(DecodeError::Truncated(Field::StreamData))
             );
         }
+        // A reader started part way reads from there.
+        let mut at = Reader::at(bytes::Bytes::from_static(b"abcdef"), 4);
+        assert_eq!((at.position(), at.remaining()), (4, 2));
+        assert_eq!(&at.payload(2, Field::StreamData).unwrap()[..], b"ef");
     }
 
     #[test]
