@@ -68,10 +68,13 @@ fn main() {
     if std::env::args().nth(2).as_deref() == Some("messages") {
         let msgs = vec![Bytes::from(vec![0x42u8; MESSAGE]); MESSAGES];
         assert_eq!(p.messages(&msgs), MESSAGES);
-        println!("{MESSAGES} messages of {MESSAGE} bytes transferred");
+        println!(
+            "{MESSAGES} messages of {MESSAGE} bytes transferred, {} datagrams in all",
+            p.datagrams
+        );
     } else {
         let msg = Bytes::from(vec![0x42u8; SIZE]);
         assert_eq!(p.transfer(&msg), SIZE);
-        println!("{SIZE} bytes transferred");
+        println!("{SIZE} bytes transferred, {} datagrams in all", p.datagrams);
     }
 }
