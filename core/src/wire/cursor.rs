@@ -196,6 +196,11 @@ impl<'a> Writer<'a> {
         self.buf.len() - self.pos
     }
 
+    /// Forgets what was written past `pos` (a frame that did not fit, written in part).
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
     pub(crate) fn written(&self) -> &[u8] {
         &self.buf[..self.pos]
     }

@@ -316,6 +316,27 @@ impl Frame {
         })
     }
 
+    /// What [`encoded_len`](Self::encoded_len) refuses beyond a varint too large to write
+    /// (which [`write`](Self::write) refuses too): a frame whose fields contradict each
+    /// other, a token too long. The frames a connection sends most are checked directly;
+    /// the rest through their length.
+    pub(crate) fn check(&self) -> Result<(), Violation> {
+        match self {
+            Frame::Stream(s) => s.check(),
+            Frame::Padding(_)
+            | Frame::Ping
+            | Frame::Ack(_)
+            | Frame::Receipt { .. }
+            | Frame::MaxData(_)
+            | Frame::MaxStreams(_)
+            | Frame::DataBlocked(_)
+            | Frame::StreamsBlocked(_)
+            | Frame::MaxStreamData { .. }
+            | Frame::StreamDataBlocked { .. } => Ok(()),
+            _ => self.encoded_len().map(drop),
+        }
+    }
+
     /// Bytes this frame takes on the wire, type included; or the violation that keeps it
     /// off the wire.
     pub fn encoded_len(&self) -> Result<usize, Violation> {

@@ -452,14 +452,22 @@ impl<'a> PacketWriter<'a> {
             }
             .into());
         }
-        let needed = frame.encoded_len()?;
-        if needed > self.remaining() {
-            return Err(EncodeError::BufferTooSmall {
-                needed,
-                available: self.remaining(),
+        frame.check()?;
+        // Written first and measured only if it does not fit: a frame's length computed
+        // ahead of every write walked each frame twice (an ACK's ranges, a STREAM frame's
+        // fields), where nearly every frame a connection pushes fits.
+        let start = self.w.position();
+        if let Err(e) = frame.write(&mut self.w) {
+            self.w.rewind(start);
+            let needed = frame.encoded_len()?;
+            return Err(match needed > self.remaining() {
+                true => EncodeError::BufferTooSmall {
+                    needed,
+                    available: self.remaining(),
+                },
+                false => e,
             });
         }
-        frame.write(&mut self.w)?;
         self.rules.saw(frame);
         Ok(())
     }
@@ -599,6 +607,50 @@ mod tests {
             assert_eq!(packet.take_frames().collect::<Vec<_>>(), frames);
             assert_eq!(packet.take_frames().count(), 0, "taken once");
         }
+    }
+
+    /// A frame the writer refuses part way through writing it leaves the packet as it was,
+    /// with the error its length would have given before it was written.
+    #[test]
+    fn a_frame_refused_while_written_is_taken_back() {
+        let header = Header {
+            version: VERSION_1,
+            kind: PacketKind::Data,
+            dcid: ConnectionId::from_u64(7),
+            number: 3,
+            number_len: PacketNumberLen::One,
+            timestamp: 0,
+            key_phase: KeyPhase::Zero,
+        };
+        let mut buf = [0u8; 80];
+        let mut w = PacketWriter::new(&mut buf, &header).unwrap();
+        w.push(&Frame::Ping).unwrap();
+        let room = w.remaining();
+        // A varint too large, after the frame's type and stream id were written.
+        let huge = Frame::MaxStreamData {
+            id: StreamId(4),
+            max: crate::wire::varint::MAX + 1,
+        };
+        assert_eq!(w.push(&huge), Err(huge.encoded_len().unwrap_err().into()));
+        assert_eq!(w.remaining(), room);
+        // Data past the room, after its header fields were written.
+        let long = stream(0, &[7; 100]);
+        let needed = long.encoded_len().unwrap();
+        assert_eq!(
+            w.push(&long),
+            Err(EncodeError::BufferTooSmall {
+                needed,
+                available: room
+            })
+        );
+        assert_eq!(w.remaining(), room);
+        w.push(&Frame::MaxData(9)).unwrap();
+        let len = w.finish().unwrap();
+        let packet = Packet::decode(Bytes::copy_from_slice(&buf[..len]), Some(2)).unwrap();
+        assert_eq!(
+            packet.frames().collect::<Vec<_>>(),
+            [Frame::Ping, Frame::MaxData(9)]
+        );
     }
 
     /// What the receive path moves and what the comments on its copies say it is.
