@@ -456,16 +456,19 @@ impl<'a> PacketWriter<'a> {
         // Written first and measured only if it does not fit: a frame's length computed
         // ahead of every write walked each frame twice (an ACK's ranges, a STREAM frame's
         // fields), where nearly every frame a connection pushes fits.
+        // The writer's buffer holds the trailer's room too: a frame that ran into it did
+        // not fit either.
         let start = self.w.position();
-        if let Err(e) = frame.write(&mut self.w) {
+        let written = frame.write(&mut self.w);
+        if written.is_err() || self.w.remaining() < self.trailer {
             self.w.rewind(start);
             let needed = frame.encoded_len()?;
-            return Err(match needed > self.remaining() {
-                true => EncodeError::BufferTooSmall {
+            return Err(match (needed > self.remaining(), written) {
+                (false, Err(e)) => e,
+                _ => EncodeError::BufferTooSmall {
                     needed,
                     available: self.remaining(),
                 },
-                false => e,
             });
         }
         self.rules.saw(frame);
@@ -576,11 +579,11 @@ mod tests {
         Bytes::copy_from_slice(&buf[..len])
     }
 
-    fn stream(id: u64, data: &'static [u8]) -> Frame {
+    fn stream(id: u64, data: &[u8]) -> Frame {
         Frame::Stream(StreamFrame {
             id: StreamId(id),
             offset: 0,
-            data: Bytes::from_static(data),
+            data: Bytes::copy_from_slice(data),
             fin: true,
             total_len: None,
             label: None,
@@ -640,6 +643,17 @@ mod tests {
             w.push(&long),
             Err(EncodeError::BufferTooSmall {
                 needed,
+                available: room
+            })
+        );
+        assert_eq!(w.remaining(), room);
+        // Data that fits the buffer only by taking the trailer's room.
+        let over = stream(0, &[7; 80][..room - 3]);
+        assert_eq!(over.encoded_len().unwrap(), room + 1);
+        assert_eq!(
+            w.push(&over),
+            Err(EncodeError::BufferTooSmall {
+                needed: room + 1,
                 available: room
             })
         );
