@@ -88,6 +88,11 @@ impl Inbox {
         self.lists().whole.push_back(id);
     }
 
+    /// Whether a message gathered whole waits to be taken.
+    pub(super) fn has_whole(&self) -> bool {
+        self.0.as_ref().is_some_and(|l| !l.whole.is_empty())
+    }
+
     /// The next message gathered whole, taken.
     pub(super) fn next_whole(&mut self) -> Option<StreamId> {
         self.0.as_mut()?.whole.pop_front()

@@ -411,11 +411,7 @@ impl Connection {
         // walks past few: each one taken leaves the list.
         let mut skipped = 0;
         while let Some(id) = self.inbox.offered_at(skipped) {
-            let ready = self
-                .streams
-                .get(&id)
-                .is_some_and(|s| s.half.recv().is_some_and(RecvStream::has_news));
-            if !ready {
+            if !self.has_news(id) {
                 skipped += 1;
                 continue;
             }
@@ -428,6 +424,23 @@ impl Connection {
             }
         }
         None
+    }
+
+    /// Whether [`next_message`](Self::next_message) would find anything to take: a message
+    /// gathered whole, or an offered stream with something to read. When not, it changes
+    /// nothing (it walks the offered streams and returns `None`).
+    pub(crate) fn has_message_news(&self) -> bool {
+        self.inbox.has_whole()
+            || (0..)
+                .map_while(|i| self.inbox.offered_at(i))
+                .any(|id| self.has_news(id))
+    }
+
+    /// Whether stream `id` has something to read (bytes, its end, or its reset).
+    fn has_news(&self, id: StreamId) -> bool {
+        self.streams
+            .get(&id)
+            .is_some_and(|s| s.half.recv().is_some_and(RecvStream::has_news))
     }
 
     /// The application takes stream `id` (by its id, by accepting it, by a message read, by

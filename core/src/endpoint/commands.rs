@@ -348,7 +348,13 @@ impl Endpoint {
         max_len: u64,
     ) -> Result<Option<(StreamId, Read)>, ApiError> {
         let record = self.record(|| Command::NextMessage { conn, max_len });
-        let out = self.with_conn(conn, |c| Ok(c.next_message(max_len)));
+        let out = match self.lookup(conn) {
+            // Nothing to take: answered without what a change costs (the connection's
+            // timers filed again, a turn to send), which a call that polls for a message
+            // while it waits would pay at every poll.
+            Some(c) if !c.has_message_news() => Ok(None),
+            _ => self.with_conn(conn, |c| Ok(c.next_message(max_len))),
+        };
         self.recorded(None, record, out)
     }
 
@@ -574,5 +580,33 @@ mod tests {
         let trace = typed.take_trace();
         assert!(trace.contains("2000 close #0 7"), "{trace}");
         assert_eq!(trace, valued.take_trace());
+    }
+
+    /// A message read that finds nothing to take changes nothing, so the connection is not
+    /// offered a turn to send for it; one that takes a message is.
+    #[test]
+    fn a_message_read_that_finds_nothing_leaves_the_connection_alone() {
+        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
+        let server = net.addrs[1];
+        let c = net.eps[0].connect(net.now, server).unwrap();
+        net.run_until(Instant::from_micros(100_000));
+        let s = net.eps[1].connections().next().unwrap();
+        assert!(net.eps[1].ready.is_empty());
+        assert_eq!(net.eps[1].next_message(s, 100), Ok(None));
+        assert!(
+            net.eps[1].ready.is_empty(),
+            "nothing to send for a read of nothing"
+        );
+        net.eps[0]
+            .send_message(c, None, Bytes::from_static(b"hi"))
+            .unwrap();
+        net.run_until(net.now + crate::time::Duration::from_micros(1));
+        let (_, read) = net.eps[1].next_message(s, 100).unwrap().expect("the message");
+        assert!(matches!(read, Read::Data { bytes, .. } if bytes == "hi"));
+        assert_eq!(
+            net.eps[1].ready.len(),
+            1,
+            "a read that took something is a change"
+        );
     }
 }
