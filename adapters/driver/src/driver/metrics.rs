@@ -34,8 +34,9 @@ pub(super) struct Sums {
     /// Handshakes that finished, and that failed.
     pub(super) established: u64,
     pub(super) failed: u64,
-    /// When the figures were last published.
-    pub(super) published: Option<StdInstant>,
+    /// When the figures may be published again: [`PERIOD`] after they last were (kept as
+    /// that sum, not summed at each of the calls that ask).
+    pub(super) next: Option<StdInstant>,
     /// Something happened since then that they do not show yet: they are published again
     /// once [`PERIOD`] has passed ([`Driver::metrics_deadline`]), so the last change of a
     /// burst shows within a second even if nothing follows it.
@@ -275,8 +276,8 @@ pub fn describe() {
 impl Driver {
     /// When figures not shown yet are due, if any are.
     pub(super) fn metrics_deadline(&self) -> Option<StdInstant> {
-        let last = self.metrics.published?;
-        self.metrics.stale.then_some(last + PERIOD)
+        let next = self.metrics.next?;
+        self.metrics.stale.then_some(next)
     }
 
     /// Publishes the figures if the last time was [`PERIOD`] ago or more; otherwise notes
@@ -285,11 +286,11 @@ impl Driver {
     /// ([`metrics_deadline`](Self::metrics_deadline)), whose timeout reads the clock.
     pub(super) fn publish_metrics(&mut self) {
         let now = self.seen();
-        if self.metrics.published.is_some_and(|t| now < t + PERIOD) {
+        if self.metrics.next.is_some_and(|t| now < t) {
             self.metrics.stale = true;
             return;
         }
-        self.metrics.published = Some(now);
+        self.metrics.next = Some(now + PERIOD);
         self.metrics.stale = false;
         let ep = self.ep.stats();
         let load = self.ep.load();

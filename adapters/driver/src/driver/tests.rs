@@ -639,7 +639,7 @@ fn a_recorder_installed_later_still_gets_the_figures() {
 fn figures_due_after_a_quiet_period_go_out_at_their_deadline() {
     let mut d = Driver::deterministic(Config::default(), A.parse().unwrap(), 1, None);
     d.handle_timeout();
-    let published = d.metrics.published.expect("published at the first progress");
+    let published = d.metrics.next.expect("published at the first progress") - super::metrics::PERIOD;
     d.advance(std::time::Duration::from_secs(2));
     d.publish_metrics();
     assert!(d.metrics.stale, "timed by the last reading, before the advance");
@@ -649,8 +649,8 @@ fn figures_due_after_a_quiet_period_go_out_at_their_deadline() {
         .is_some_and(|t| t <= published + super::metrics::PERIOD));
     d.handle_timeout();
     assert_eq!(
-        d.metrics.published,
-        Some(published + std::time::Duration::from_secs(2))
+        d.metrics.next,
+        Some(published + std::time::Duration::from_secs(2) + super::metrics::PERIOD)
     );
     assert!(!d.metrics.stale);
 }
@@ -679,7 +679,7 @@ fn pair_after_a_message() -> Pair {
 
 /// Publishes the first endpoint's figures now (they go out at most once a second).
 fn publish_now(p: &mut Pair) {
-    p.a.metrics.published = None;
+    p.a.metrics.next = None;
     p.a.publish_metrics();
 }
 
