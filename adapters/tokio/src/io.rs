@@ -195,6 +195,11 @@ impl Io {
             .store(task.map_or(0, |t| t.data() as usize), Ordering::Relaxed);
     }
 
+    /// Whether the last call registered for the socket's next datagram is `task`'s.
+    pub(crate) fn is_registrant(&self, task: &Waker) -> bool {
+        self.registrant.load(Ordering::Relaxed) == task.data() as usize
+    }
+
     /// A call of `task` the core may answer at once is ready, and `others_wait` with the
     /// driver: whether the driver task must take the socket back (and is to be woken for
     /// it), as no call waits for the socket to receive for them (module docs). The last

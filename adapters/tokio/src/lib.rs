@@ -137,6 +137,10 @@ impl Runtime for Tokio {
         self.io.poll_wait(shared, &self.wake, cx)
     }
 
+    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        self.io.receive_first(shared, cx)
+    }
+
     fn call_ready(&self, cx: &Context<'_>, others_wait: bool) {
         if self.io.call_ready(cx.waker(), others_wait) {
             self.wake.notify_one();

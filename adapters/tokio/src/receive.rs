@@ -14,6 +14,11 @@
 //! hand-over, its wake-up of the waiting task, and its send of the answer: module `io`
 //! says who sends while calls receive, and when the driver task takes the socket back).
 //!
+//! When the task registered for the socket is woken and polls its call again, the call
+//! receives first (if the socket holds something) and then asks the driver: the wake-up
+//! was most likely the datagram it waits for, still in the socket, and an ask before the
+//! receive found nothing, a quarter of a round trip's driver calls (`Io::receive_first`).
+//!
 //! The waiting call's own task is woken by the hand-over too, though the call asks again
 //! at once: another call of the same task (two in a `select!`, say), polled before this
 //! one, may wait for what came, and the driver cannot tell the two apart (both are
@@ -41,6 +46,38 @@ use crate::socket::Readable;
 pub(crate) const RECV_BURST: usize = 32;
 
 impl Io {
+    /// Receives first for a call polled again whose task is the one registered for the
+    /// socket's next datagram, if the socket holds some (weir-driver's
+    /// `Runtime::receive_first`): the wake-up was most likely that datagram, which the
+    /// driver has not seen, so an ask first would find nothing. Its readiness is looked at
+    /// with the task's own waker, already the one registered, so a socket with nothing
+    /// leaves the registration as it was; nothing is sent (the call may be answered at
+    /// once). Whether it handed datagrams over.
+    pub(crate) fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        if !self.calls_may_receive || !self.is_registrant(cx.waker()) {
+            return false;
+        }
+        let mut receiving = match self.receiving.try_lock() {
+            Ok(r) => r,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return false,
+        };
+        let rx = &mut *receiving;
+        let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
+            return false;
+        };
+        self.registered(None);
+        receive(&mut readable, &self.state, &mut rx.inbox, &mut rx.received);
+        if rx.received.is_empty() {
+            return false;
+        }
+        self.call_received();
+        shared.hand_over(rx.received.drain(..));
+        #[cfg(test)]
+        crate::run::tests::RECEIVED_FIRST.set(crate::run::tests::RECEIVED_FIRST.get() + 1);
+        true
+    }
+
     /// Receives for a call that is about to wait, whose task `cx` wakes: hands what came to
     /// the driver (`Ready`: the call asks again at once), or registers `cx`'s waker for the
     /// socket's next datagram (`Pending`), having sent what reads left (module `io`;

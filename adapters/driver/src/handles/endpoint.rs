@@ -48,6 +48,19 @@ pub trait Runtime: Send + Sync + 'static {
         Poll::Pending
     }
 
+    /// A call the core may answer at once is polled (again): if its task is the one that
+    /// waits for the socket's next datagram and the socket holds some, the runtime may
+    /// receive them first and hand them over ([`Shared::hand_over`]), as the call would
+    /// once the driver told it it must wait: a task the socket woke finds what it waits
+    /// for in the socket, not yet with the driver, and an ask before the receive asks for
+    /// nothing. Whether it handed datagrams over. It must not register `cx`'s waker
+    /// anywhere it was not, nor send: the call may be answered at once. The default
+    /// receives nothing.
+    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+        let _ = (shared, cx);
+        false
+    }
+
     /// A waiting call handed datagrams to the driver ([`Shared::hand_over`]): what the core
     /// wrote in answer may go now. Called with the driver's lock held. The default is
     /// [`changed`](Self::changed) with [`Urgency::Now`].
@@ -168,8 +181,10 @@ impl Shared {
     }
 
     /// A poll of a call the core may answer at once: first asks the runtime whether the
-    /// task may go on ([`Runtime::poll_proceed`]); if the call is to wait, lets the runtime
-    /// receive for it first ([`Runtime::poll_wait`]) and asks again after each hand-over.
+    /// task may go on ([`Runtime::poll_proceed`]) and lets it receive what a task that
+    /// waits for the socket was woken for ([`Runtime::receive_first`]); if the call is to
+    /// wait, lets the runtime receive for it ([`Runtime::poll_wait`]) and asks again after
+    /// each hand-over.
     pub(crate) fn poll_busy<T>(
         &self,
         cx: &mut Context<'_>,
@@ -177,6 +192,7 @@ impl Shared {
         mut f: impl FnMut(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
         ready!(self.runtime.poll_proceed(cx, urgency));
+        self.runtime.receive_first(self, cx);
         let mut others_wait = false;
         let mut ask = |cx: &mut Context<'_>| {
             self.poll(urgency, |d| {
