@@ -609,4 +609,26 @@ mod tests {
             "a read that took something is a change"
         );
     }
+
+    /// `may_transmit` is false only when a poll for datagrams would give none at any time:
+    /// once the queue of connections to send for is empty, until a call gives one a turn.
+    #[test]
+    fn may_transmit_says_when_a_poll_would_find_nothing() {
+        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
+        let server = net.addrs[1];
+        let c = net.eps[0].connect(net.now, server).unwrap();
+        assert!(net.eps[0].may_transmit(), "the HELLO waits");
+        net.run_until(Instant::from_micros(100_000));
+        assert!(!net.eps[0].may_transmit());
+        let mut buf = [0u8; 1500];
+        assert!(net.eps[0].poll_transmit(net.now, &mut buf).is_none());
+        net.eps[0]
+            .send_message(c, None, Bytes::from_static(b"hi"))
+            .unwrap();
+        assert!(net.eps[0].may_transmit());
+        assert!(net.eps[0].poll_transmit(net.now, &mut buf).is_some());
+        // A traced endpoint records every poll: it always polls.
+        let traced = Endpoint::new_traced(Config::default(), 3);
+        assert!(traced.may_transmit());
+    }
 }

@@ -535,6 +535,20 @@ impl Endpoint {
         out
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may give a datagram now. `false` only
+    /// when nothing waits to go (no connection asked for a turn to send since its last,
+    /// nothing to forward or to answer statelessly, no send rate holding datagrams back)
+    /// and no trace records the call: `poll_transmit` would then give `None` at any time
+    /// and change nothing. A driver that asks this first need not read its clock for a
+    /// call that sends nothing.
+    pub fn may_transmit(&self) -> bool {
+        !self.ready.is_empty()
+            || !self.forwards.is_empty()
+            || !self.stateless.is_empty()
+            || self.rate_wake.is_some()
+            || self.trace.is_some()
+    }
+
     fn next_transmit(&mut self, now: Instant, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(t) = self.next_forward(buf) {
             self.stats.datagrams_sent += 1;

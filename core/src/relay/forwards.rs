@@ -67,6 +67,11 @@ impl Forwards {
     }
 
     /// The oldest datagram and where it goes.
+    /// Whether nothing waits to be forwarded.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
     pub(crate) fn pop(&mut self) -> Option<(SocketAddr, BytesMut)> {
         let (circuit, to, datagram) = self.queue.pop_front()?;
         self.forget(circuit);

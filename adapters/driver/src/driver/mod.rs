@@ -334,6 +334,12 @@ impl Driver {
     /// The next datagram to send, written into `buf` (at least
     /// [`MAX_DATAGRAM_SIZE`](weir_core::wire::MAX_DATAGRAM_SIZE) bytes).
     pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        // Most polls find nothing to send (one after each call, to see whether it left
+        // something): those read no clock (`Endpoint::may_transmit`), a third of a round
+        // trip's clock reads.
+        if !self.ep.may_transmit() {
+            return None;
+        }
         let now = self.now();
         self.ep.poll_transmit(now, buf)
     }

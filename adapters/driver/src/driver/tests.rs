@@ -382,6 +382,24 @@ fn a_batch_reads_the_clock_once() {
     assert_eq!(p.a.reads.get() - before, 1, "one clock reading for the batch");
 }
 
+/// A poll for datagrams when nothing waits to go answers `None` without reading the clock
+/// (`Endpoint::may_transmit`); one after a call that left something reads it.
+#[test]
+fn a_poll_that_finds_nothing_to_send_reads_no_clock() {
+    let mut p = Pair::new();
+    let (a, _) = connect(&mut p);
+    p.settle();
+    let mut buf = vec![0u8; weir_core::wire::MAX_DATAGRAM_SIZE];
+    let before = p.a.reads.get();
+    assert!(p.a.poll_transmit(&mut buf).is_none());
+    assert_eq!(p.a.reads.get(), before, "no clock read for nothing to send");
+    let mut m = Sending::new(None, Bytes::from_static(b"hi"), Confirm::Queued);
+    let _ = p.a.poll_send(a, &mut m, Waker::noop());
+    let before = p.a.reads.get();
+    assert!(p.a.poll_transmit(&mut buf).is_some());
+    assert_eq!(p.a.reads.get() - before, 1);
+}
+
 fn read(p: &mut Pair, conn: ConnectionHandle, stream: StreamId, max: usize) -> Option<Vec<Bytes>> {
     ready(p.b.poll_read(conn, stream, max, Waker::noop())).unwrap()
 }
