@@ -42,7 +42,9 @@
 //!   an adapter may receive for it in the calling task and hand what came to the driver
 //!   ([`Shared::hand_over`], which then calls [`Runtime::received`]); the call asks the
 //!   driver again after each hand-over, and tells [`Runtime::call_ready`] when it is ready
-//!   whether other calls still wait with the driver. The defaults receive nothing.
+//!   whether other calls still wait with the driver. Each poll of such a call first lets
+//!   the adapter receive what its task may have been woken for
+//!   ([`Runtime::receive_first`]). The defaults receive nothing.
 //! - The loop lets go of the lock by dropping [`Shared::driver`]'s guard (or
 //!   [`Locked::unlock`], which says how many calls it woke), and never wakes calls itself.
 //! - The loop ends once [`Driver::is_shut_down`] after [`Shared::shutdown`], and calls
