@@ -564,8 +564,9 @@ mod tests {
     use crate::wire::{ConnectionId, KeyPhase, PacketNumberLen, StreamFrame, StreamId};
     use alloc::vec::Vec;
 
-    fn data_packet(frames: &[Frame]) -> Bytes {
-        let header = Header {
+    /// A version 1 data packet's header: packet number 3, after 2.
+    fn data_header() -> Header {
+        Header {
             version: VERSION_1,
             kind: PacketKind::Data,
             dcid: ConnectionId::from_u64(7),
@@ -573,9 +574,12 @@ mod tests {
             number_len: PacketNumberLen::One,
             timestamp: 0,
             key_phase: KeyPhase::Zero,
-        };
+        }
+    }
+
+    fn data_packet(frames: &[Frame]) -> Bytes {
         let mut buf = [0u8; MAX_DATAGRAM_SIZE];
-        let len = encode_packet(&header, frames, &mut buf).unwrap();
+        let len = encode_packet(&data_header(), frames, &mut buf).unwrap();
         Bytes::copy_from_slice(&buf[..len])
     }
 
@@ -616,17 +620,8 @@ mod tests {
     /// with the error its length would have given before it was written.
     #[test]
     fn a_frame_refused_while_written_is_taken_back() {
-        let header = Header {
-            version: VERSION_1,
-            kind: PacketKind::Data,
-            dcid: ConnectionId::from_u64(7),
-            number: 3,
-            number_len: PacketNumberLen::One,
-            timestamp: 0,
-            key_phase: KeyPhase::Zero,
-        };
         let mut buf = [0u8; 80];
-        let mut w = PacketWriter::new(&mut buf, &header).unwrap();
+        let mut w = PacketWriter::new(&mut buf, &data_header()).unwrap();
         w.push(&Frame::Ping).unwrap();
         let room = w.remaining();
         // A varint too large, after the frame's type and stream id were written.
