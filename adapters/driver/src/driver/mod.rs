@@ -12,7 +12,9 @@
 //!
 //! | file | concern |
 //! | --- | --- |
-//! | `mod.rs` | the driver's state, the loop's inputs and outputs, the core's events, shutdown |
+//! | `mod.rs` | the driver's state, the loop's inputs and outputs, shutdown |
+//! | `events.rs` | the core's events: what each marks for the waiting calls, and the records it moves |
+//! | `waiting.rs` | the calls waiting: what each waits on, and whom a change wakes |
 //! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
@@ -23,6 +25,7 @@
 mod calls;
 mod clock;
 mod conn;
+mod events;
 mod metrics;
 mod pipes;
 mod pool;
@@ -30,6 +33,7 @@ mod reads;
 mod requests;
 #[cfg(test)]
 mod tests;
+mod waiting;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
@@ -42,14 +46,15 @@ use bytes::BytesMut;
 use smallvec::SmallVec;
 use weir_core::time::Instant;
 use weir_core::wire::{Reason, StreamId};
-use weir_core::{Config, ConnectionHandle, Event, PipeFailure, PipeId, Transmit};
+use weir_core::{Config, ConnectionHandle, PipeId, Transmit};
 
 pub(crate) use calls::Sending;
 use clock::Clock;
-use conn::{Confirming, Conn, Ended, PipeRecord, Shutdown};
+use conn::{Conn, PipeRecord, Shutdown};
 pub use metrics::describe as describe_metrics;
 pub(crate) use pool::{Claim, PoolKey};
 pub use pool::{PeerEvent, DEFAULT_POOL_IDLE};
+use waiting::Wait;
 
 use crate::Connected;
 
@@ -60,9 +65,6 @@ const DRAIN_LIMIT: StdDuration = StdDuration::from_secs(3);
 /// (or three PTOs) for its last acknowledgements and receipts, then answers stragglers with
 /// CLOSE for three PTOs (spec §8, Liveness and close).
 const CLOSE_LIMIT: StdDuration = StdDuration::from_secs(4);
-/// Marks of what changed kept room for between wakes (`Driver::dirty`), about 24 KiB: a
-/// larger burst's room is let go once its calls are woken.
-const DIRTY_KEPT: usize = 1024;
 /// The environment variable naming the file a trace is recorded to (spec/trace.md).
 pub const TRACE_ENV: &str = "WEIR_TRACE";
 
@@ -114,22 +116,6 @@ pub struct Driver {
     request_deadlines: BTreeSet<(StdInstant, ConnectionHandle, StreamId)>,
     shutdown: Option<Shutdown>,
     trace: Option<std::io::BufWriter<std::fs::File>>,
-}
-
-/// What a waiting call waits on: a change to it wakes the call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum Wait {
-    /// A client connecting.
-    Accept,
-    /// A pipe ending.
-    Pipe(PipeId),
-    /// A pool's dial (by its number) ending.
-    Dial(u64),
-    /// A connection coming up or going down (`PeerEvent`).
-    PeerEvent,
-    /// Anything on a connection (`None`: a call on the connection as a whole, woken by a
-    /// change to any of its streams too), or on one of its streams.
-    Conn(ConnectionHandle, Option<StreamId>),
 }
 
 /// 32 bytes from the operating system's generator; should it fail (no such generator on
@@ -364,90 +350,6 @@ impl Driver {
         self.ep.stats()
     }
 
-    // ------------------------------------------------------------ waiting calls
-
-    /// Registers `waker` to be woken when `on` changes (once: a woken call that must wait
-    /// again registers again). A task polling again with the same waker is kept once
-    /// ([`same_waker`]).
-    fn park(&mut self, on: Wait, waker: &Waker) {
-        let wakers = self.wakers.entry(on).or_default();
-        if !wakers.iter().any(|w| same_waker(w, waker)) {
-            wakers.push(waker.clone());
-        }
-    }
-
-    /// Whether calls are parked waiting (perhaps for what the socket may bring): an adapter
-    /// whose calls receive for themselves keeps the socket watched while so.
-    pub fn has_waiting_calls(&self) -> bool {
-        !self.wakers.is_empty()
-    }
-
-    /// Wakes the calls waiting on `on` (once the lock is released: [`Driver::take_woken`]).
-    fn wake(&mut self, on: Wait) {
-        if let Some(wakers) = self.wakers.remove(&on) {
-            self.woken.extend(wakers);
-        }
-    }
-
-    /// The wakers of the calls to wake now: the holder of the driver's lock wakes them
-    /// after releasing it ([`Shared`](crate::Shared)'s guard does), so that a task woken on
-    /// another thread does not find the lock still held.
-    pub(crate) fn take_woken(&mut self) -> SmallVec<[Waker; 4]> {
-        // (Most releases wake nothing: a draining collect costs them about 80 instructions,
-        // about 20 releases a round trip.)
-        if self.woken.is_empty() {
-            return SmallVec::new();
-        }
-        self.woken.drain(..).collect()
-    }
-
-    /// Wakes the calls waiting on what changed since the last time, and closes released
-    /// connections whose data is all acknowledged.
-    fn wake_changed(&mut self) {
-        // Taken and given back emptied, its room kept: the next change is marked without an
-        // allocation. Sorted, they are woken in the order an ordered set gave them.
-        let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        let mut last = None;
-        for &(conn, stream) in &dirty {
-            if last != Some(conn) {
-                last = Some(conn);
-                if self.conns.get(&conn).is_some_and(|c| c.released) {
-                    self.close_if_acked(conn);
-                }
-            }
-            if self.wakers.is_empty() {
-                continue;
-            }
-            match stream {
-                Some(s) => {
-                    self.wake(Wait::Conn(conn, None));
-                    self.wake(Wait::Conn(conn, Some(s)));
-                }
-                None => {
-                    let all: SmallVec<[Wait; 4]> = self
-                        .wakers
-                        .range(Wait::Conn(conn, None)..=Wait::Conn(conn, Some(StreamId(u64::MAX))))
-                        .map(|(k, _)| *k)
-                        .collect();
-                    all.into_iter().for_each(|k| self.wake(k));
-                }
-            }
-        }
-        if !self.accepted.is_empty() {
-            self.wake(Wait::Accept);
-        }
-        // What waking marked (a released connection closed, say) is for the next time.
-        dirty.clear();
-        dirty.append(&mut self.dirty);
-        if dirty.capacity() > DIRTY_KEPT {
-            // A burst's room goes with it.
-            dirty.shrink_to(DIRTY_KEPT);
-        }
-        self.dirty = dirty;
-    }
-
     /// Reads the core's events and wakes the calls waiting on what they changed.
     fn progress(&mut self) {
         self.events();
@@ -593,219 +495,4 @@ impl Driver {
             let _ = self.ep.close(now, h, 0, Reason::default());
         }
     }
-
-    // ------------------------------------------------------------ core events
-
-    fn events(&mut self) {
-        while let Some(e) = self.ep.poll_event() {
-            // What the event changed is marked for the calls waiting on it, and what it logs
-            // goes in its connection's span (one lookup for both).
-            let mut span = None;
-            if let Some((h, stream)) = event_conn(&e) {
-                if let Some(c) = self.conns.get(&h) {
-                    if c.ended.is_none() {
-                        self.dirty.push((h, stream));
-                    }
-                    span = c.span.clone();
-                }
-            }
-            let _entered = span.as_ref().map(tracing::Span::enter);
-            match e {
-                Event::Connected {
-                    conn: h,
-                    negotiated,
-                    peer,
-                } => {
-                    // A client's connection is registered here, after its span was looked
-                    // for: its first line goes in the span it gets now.
-                    let (id, fresh) = match self.live_conn(h) {
-                        Some(id) => (id, None),
-                        None => {
-                            let id = self.register(h);
-                            self.accepted.push_back(Connected { id, negotiated, peer });
-                            (id, self.conns.get(&id).and_then(|c| c.span.clone()))
-                        }
-                    };
-                    let _fresh = fresh.as_ref().map(tracing::Span::enter);
-                    let remote = self.ep.remote_address(h);
-                    tracing::info!(conn = %id, ?remote, version = negotiated.version, "connection established");
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.negotiated = Some(negotiated);
-                        c.peer = peer;
-                    }
-                    self.pool_up(id);
-                    self.metrics.established += 1;
-                    self.dirty.push((id, None));
-                }
-                Event::PathChanged { conn: h, path } => {
-                    tracing::info!(conn = %h, ?path, "path changed");
-                    if let Some(c) = self.conn_mut(h) {
-                        c.moves += 1;
-                        c.path = Some(path);
-                    }
-                }
-                Event::RelayReserved { conn: h } | Event::RelayRefused { conn: h, .. } => {
-                    let answer = match e {
-                        Event::RelayRefused { reason, .. } => Err(reason),
-                        _ => Ok(()),
-                    };
-                    tracing::info!(conn = %h, ?answer, "the relay answered our reservation");
-                    if let Some(c) = self.conn_mut(h) {
-                        c.reservation = Some(answer);
-                    }
-                }
-                Event::HandshakeFailed { conn: h, reason } => {
-                    let remote = self.ep.remote_address(h);
-                    tracing::warn!(?remote, %reason, "handshake failed");
-                    self.metrics.failed += 1;
-                    self.pool_down(h, None);
-                    self.end(h, Ended::Handshake(reason));
-                }
-                Event::Closed {
-                    conn: h,
-                    reason,
-                    stats,
-                } => {
-                    if self.live_conn(h).is_some() {
-                        tracing::info!(conn = %h, %reason, "connection closed");
-                    }
-                    if self.live_conn(h).is_some() {
-                        self.metrics.ended.add(&stats);
-                    }
-                    if let Some(c) = self.conn_mut(h) {
-                        c.last_stats = Some(*stats);
-                    }
-                    if self.live_conn(h).is_some() {
-                        self.pool_down(h, Some(reason.clone()));
-                    }
-                    self.end(h, Ended::Closed(reason));
-                }
-                Event::StreamReset {
-                    conn: h,
-                    stream,
-                    code,
-                } => {
-                    tracing::debug!(conn = %h, stream = stream.0, code, "stream reset by the peer");
-                    self.pump_request(h, stream);
-                }
-                Event::StreamOpened {
-                    conn: h,
-                    stream,
-                    header,
-                } => self.stream_opened(h, stream, &header),
-                Event::StreamReadable { conn: h, stream } => self.pump_request(h, stream),
-                Event::StreamStopped {
-                    conn: h,
-                    stream,
-                    code,
-                } => {
-                    tracing::debug!(conn = %h, stream = stream.0, code, "stream stopped by the peer");
-                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
-                        *got = Confirming::Stopped(code);
-                    }
-                }
-                Event::StreamAcked { conn: h, stream } => {
-                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
-                        *got = Confirming::Acknowledged;
-                    }
-                }
-                Event::StreamDelivery {
-                    conn: h,
-                    stream,
-                    delivery,
-                } => {
-                    tracing::debug!(conn = %h, stream = stream.0, %delivery, "receipt");
-                    if let Some(got) = self.conn_mut(h).and_then(|c| c.confirming.get_mut(&stream)) {
-                        *got = Confirming::Receipt(delivery);
-                    }
-                }
-                Event::PipeFinished { pipe } => self.pipe_ended(pipe, Ok(())),
-                Event::PipeFailed { pipe, reason } => {
-                    tracing::warn!(pipe = ?pipe, ?reason, "pipe failed");
-                    self.pipe_ended(pipe, Err(reason));
-                }
-                _ => {}
-            }
-        }
-    }
-
-    /// A connection that has not ended ([`live_conn`](Self::live_conn)), to change.
-    fn conn_mut(&mut self, h: ConnectionHandle) -> Option<&mut Conn> {
-        self.conns.get_mut(&h).filter(|c| c.ended.is_none())
-    }
-
-    fn pipe_ended(&mut self, pipe: PipeId, result: Result<(), PipeFailure>) {
-        self.wake(Wait::Pipe(pipe));
-        if let Some(p) = self.pipes.get_mut(&pipe) {
-            if p.released {
-                self.pipes.remove(&pipe);
-            } else {
-                p.result = Some(result);
-                p.stats.in_flight = 0;
-                p.stats.waiting = 0;
-            }
-        }
-    }
-
-    /// A connection is over (handshake failed or closed): its waiting calls get the end.
-    fn end(&mut self, h: ConnectionHandle, end: Ended) {
-        let id = h;
-        let Some(c) = self.conns.get_mut(&id).filter(|c| c.ended.is_none()) else {
-            return;
-        };
-        c.ended = Some(end);
-        // A connection that ended before anyone accepted it stays in the queue: `accept`
-        // still hands it out, with what it received, and its end. Only past the
-        // endpoint's connection limit are the oldest ended ones let go, so that a flood of
-        // short connections nobody accepts cannot grow the queue without bound.
-        while self.accepted.len() > self.ep.config().max_connections {
-            let oldest_ended = self
-                .accepted
-                .iter()
-                .position(|c| self.conns.get(&c.id).is_none_or(|c| c.ended.is_some()));
-            let Some(i) = oldest_ended else {
-                break;
-            };
-            if let Some(Connected { id: gone, .. }) = self.accepted.remove(i) {
-                if let Some(c) = self.conns.get_mut(&gone) {
-                    c.released = true;
-                }
-                self.forget_if_done(gone);
-            }
-        }
-        self.dirty.push((id, None));
-        self.forget_if_done(id);
-    }
-}
-
-/// The connection an event names, if any, and its stream if it concerns one only (calls on
-/// the connection as a whole, such as `accept_stream`, hear of it too).
-fn event_conn(e: &Event) -> Option<(ConnectionHandle, Option<StreamId>)> {
-    match e {
-        Event::StreamOpened { conn, stream, .. }
-        | Event::StreamReadable { conn, stream }
-        | Event::StreamReset { conn, stream, .. }
-        | Event::StreamStopped { conn, stream, .. }
-        | Event::StreamAcked { conn, stream }
-        | Event::StreamDelivery { conn, stream, .. } => Some((*conn, Some(*stream))),
-        Event::Connected { conn, .. }
-        | Event::HandshakeFailed { conn, .. }
-        | Event::StreamsAvailable { conn }
-        | Event::DatagramReceived { conn }
-        | Event::Writable { conn }
-        | Event::RelayReserved { conn }
-        | Event::RelayRefused { conn, .. }
-        | Event::PathChanged { conn, .. }
-        | Event::Closed { conn, .. } => Some((*conn, None)),
-        _ => None,
-    }
-}
-
-/// Whether `a` and `b` wake the same task: the same data under equal vtables (the same four
-/// functions). `Waker::will_wake` compares the vtables' addresses, and a waker's clones may
-/// carry an equal vtable at another address (tokio 1.54's current-thread `block_on` waker
-/// does in a release build): each poll of a waiting call then kept one more clone, as many
-/// as the task polled it until it was woken.
-fn same_waker(a: &Waker, b: &Waker) -> bool {
-    a.data() == b.data() && a.vtable() == b.vtable()
 }

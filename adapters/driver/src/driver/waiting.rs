@@ -1,0 +1,128 @@
+//! The calls waiting on the driver: what each waits on ([`Wait`]), its task's waker kept
+//! once per task and key, and the wake-ups of those whose key changed. A woken call polls
+//! again and registers again if it must still wait; the holder of the driver's lock wakes
+//! them once it let go of it (`Shared`'s guard).
+//!
+//! Inputs: a waiting call's key and waker (`park`), the marks the core's events left
+//! (`Driver::dirty`, module `events`). Output: the wakers to wake (`take_woken`).
+
+use std::task::Waker;
+
+use smallvec::SmallVec;
+use weir_core::wire::StreamId;
+use weir_core::{ConnectionHandle, PipeId};
+
+use super::Driver;
+
+/// Marks of what changed kept room for between wakes (`Driver::dirty`), about 24 KiB: a
+/// larger burst's room is let go once its calls are woken.
+pub(super) const DIRTY_KEPT: usize = 1024;
+
+/// What a waiting call waits on: a change to it wakes the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Wait {
+    /// A client connecting.
+    Accept,
+    /// A pipe ending.
+    Pipe(PipeId),
+    /// A pool's dial (by its number) ending.
+    Dial(u64),
+    /// A connection coming up or going down (`PeerEvent`).
+    PeerEvent,
+    /// Anything on a connection (`None`: a call on the connection as a whole, woken by a
+    /// change to any of its streams too), or on one of its streams.
+    Conn(ConnectionHandle, Option<StreamId>),
+}
+
+impl Driver {
+    /// Registers `waker` to be woken when `on` changes (once: a woken call that must wait
+    /// again registers again). A task polling again with the same waker is kept once
+    /// ([`same_waker`]).
+    pub(super) fn park(&mut self, on: Wait, waker: &Waker) {
+        let wakers = self.wakers.entry(on).or_default();
+        if !wakers.iter().any(|w| same_waker(w, waker)) {
+            wakers.push(waker.clone());
+        }
+    }
+
+    /// Whether calls are parked waiting (perhaps for what the socket may bring): an adapter
+    /// whose calls receive for themselves keeps the socket watched while so.
+    pub fn has_waiting_calls(&self) -> bool {
+        !self.wakers.is_empty()
+    }
+
+    /// Wakes the calls waiting on `on` (once the lock is released: [`Driver::take_woken`]).
+    pub(super) fn wake(&mut self, on: Wait) {
+        if let Some(wakers) = self.wakers.remove(&on) {
+            self.woken.extend(wakers);
+        }
+    }
+
+    /// The wakers of the calls to wake now: the holder of the driver's lock wakes them
+    /// after releasing it ([`Shared`](crate::Shared)'s guard does), so that a task woken on
+    /// another thread does not find the lock still held.
+    pub(crate) fn take_woken(&mut self) -> SmallVec<[Waker; 4]> {
+        // (Most releases wake nothing: a draining collect costs them about 80 instructions,
+        // about 20 releases a round trip.)
+        if self.woken.is_empty() {
+            return SmallVec::new();
+        }
+        self.woken.drain(..).collect()
+    }
+
+    /// Wakes the calls waiting on what changed since the last time, and closes released
+    /// connections whose data is all acknowledged.
+    pub(super) fn wake_changed(&mut self) {
+        // Taken and given back emptied, its room kept: the next change is marked without an
+        // allocation. Sorted, they are woken in the order an ordered set gave them.
+        let mut dirty = std::mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        let mut last = None;
+        for &(conn, stream) in &dirty {
+            if last != Some(conn) {
+                last = Some(conn);
+                if self.conns.get(&conn).is_some_and(|c| c.released) {
+                    self.close_if_acked(conn);
+                }
+            }
+            if self.wakers.is_empty() {
+                continue;
+            }
+            match stream {
+                Some(s) => {
+                    self.wake(Wait::Conn(conn, None));
+                    self.wake(Wait::Conn(conn, Some(s)));
+                }
+                None => {
+                    let all: SmallVec<[Wait; 4]> = self
+                        .wakers
+                        .range(Wait::Conn(conn, None)..=Wait::Conn(conn, Some(StreamId(u64::MAX))))
+                        .map(|(k, _)| *k)
+                        .collect();
+                    all.into_iter().for_each(|k| self.wake(k));
+                }
+            }
+        }
+        if !self.accepted.is_empty() {
+            self.wake(Wait::Accept);
+        }
+        // What waking marked (a released connection closed, say) is for the next time.
+        dirty.clear();
+        dirty.append(&mut self.dirty);
+        if dirty.capacity() > DIRTY_KEPT {
+            // A burst's room goes with it.
+            dirty.shrink_to(DIRTY_KEPT);
+        }
+        self.dirty = dirty;
+    }
+}
+
+/// Whether `a` and `b` wake the same task: the same data under equal vtables (the same four
+/// functions). `Waker::will_wake` compares the vtables' addresses, and a waker's clones may
+/// carry an equal vtable at another address (tokio 1.54's current-thread `block_on` waker
+/// does in a release build): each poll of a waiting call then kept one more clone, as many
+/// as the task polled it until it was woken.
+fn same_waker(a: &Waker, b: &Waker) -> bool {
+    a.data() == b.data() && a.vtable() == b.vtable()
+}
