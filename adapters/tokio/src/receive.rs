@@ -31,7 +31,7 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
-use std::sync::TryLockError;
+use std::sync::{MutexGuard, TryLockError};
 use std::task::{Context, Poll};
 
 use bytes::BytesMut;
@@ -39,7 +39,7 @@ use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::sync::Notify;
 use weir_driver::{Inbox, Shared};
 
-use crate::io::{Change, Io};
+use crate::io::{Change, Io, Receiving};
 use crate::socket::Readable;
 
 /// Receives per wake-up before the task sends and yields.
@@ -57,25 +57,18 @@ impl Io {
         if !self.calls_may_receive || !self.is_registrant(cx.waker()) {
             return false;
         }
-        let mut receiving = match self.receiving.try_lock() {
-            Ok(r) => r,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return false,
+        let Some(mut receiving) = self.try_receiving() else {
+            return false;
         };
-        let rx = &mut *receiving;
         let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
             return false;
         };
-        self.registered(None);
-        receive(&mut readable, &self.state, &mut rx.inbox, &mut rx.received);
-        if rx.received.is_empty() {
-            return false;
-        }
-        self.call_received();
-        shared.hand_over(rx.received.drain(..));
+        let handed = self.receive_and_hand_over(&mut readable, &mut receiving, shared);
         #[cfg(test)]
-        crate::run::tests::RECEIVED_FIRST.set(crate::run::tests::RECEIVED_FIRST.get() + 1);
-        true
+        if handed {
+            crate::run::tests::RECEIVED_FIRST.set(crate::run::tests::RECEIVED_FIRST.get() + 1);
+        }
+        handed
     }
 
     /// Receives for a call that is about to wait, whose task `cx` wakes: hands what came to
@@ -88,12 +81,9 @@ impl Io {
         if !self.calls_may_receive {
             return Poll::Pending;
         }
-        let mut receiving = match self.receiving.try_lock() {
-            Ok(r) => r,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Poll::Pending,
+        let Some(mut receiving) = self.try_receiving() else {
+            return Poll::Pending;
         };
-        let rx = &mut *receiving;
         // Twice at most: a readiness the receive finds stale is cleared by it, and the
         // second poll registers the waker for the next datagram.
         for _ in 0..2 {
@@ -106,15 +96,40 @@ impl Io {
                 }
                 return Poll::Pending;
             };
-            self.registered(None);
-            receive(&mut readable, &self.state, &mut rx.inbox, &mut rx.received);
-            if !rx.received.is_empty() {
-                self.call_received();
-                shared.hand_over(rx.received.drain(..));
+            if self.receive_and_hand_over(&mut readable, &mut receiving, shared) {
                 return Poll::Ready(());
             }
         }
         Poll::Pending
+    }
+
+    /// The receive side, if no one else holds it (a poisoned lock is taken as it is: what
+    /// it guards is a buffer and the datagrams received into it).
+    fn try_receiving(&self) -> Option<MutexGuard<'_, Receiving>> {
+        match self.receiving.try_lock() {
+            Ok(r) => Some(r),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// A call's receive from a socket found `readable`: hands what came to the driver in
+    /// the calling task. The call's task is no longer the one registered for the socket
+    /// (a ready poll does not register it). Whether anything came.
+    fn receive_and_hand_over(
+        &self,
+        readable: &mut Readable<'_>,
+        rx: &mut Receiving,
+        shared: &Shared,
+    ) -> bool {
+        self.registered(None);
+        receive(readable, &self.state, &mut rx.inbox, &mut rx.received);
+        if rx.received.is_empty() {
+            return false;
+        }
+        self.call_received();
+        shared.hand_over(rx.received.drain(..));
+        true
     }
 }
 
