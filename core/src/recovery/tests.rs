@@ -94,6 +94,30 @@ fn packet_threshold_declares_loss() {
 }
 
 #[test]
+fn an_ack_of_many_packets_makes_their_list_once_at_its_size() {
+    let mut r = unskipped(2000);
+    for _ in 0..40 {
+        sent(&mut r, 0);
+    }
+    // Two ranges, 30 and 8 packets: the list is made for each range as it comes, exactly
+    // (grown by doubling it would have been 2, 4, ... 64).
+    let out = r
+        .on_ack(Instant::from_micros(1_000), &ack(&[(10, 39), (0, 7)]))
+        .unwrap();
+    assert_eq!(out.acked.len(), 38);
+    assert_eq!(out.acked.capacity(), 38);
+    // A range reaching past what is in flight asks no more room than that.
+    let mut r = unskipped(2000);
+    for _ in 0..6 {
+        sent(&mut r, 0);
+    }
+    r.on_ack(Instant::from_micros(1_000), &ack(&[(0, 2)])).unwrap();
+    let out = r.on_ack(Instant::from_micros(1_100), &ack(&[(0, 5)])).unwrap();
+    assert_eq!(numbers(&out.acked), [3, 4, 5]);
+    assert_eq!(out.acked.capacity(), 3);
+}
+
+#[test]
 fn reordering_raises_the_packet_threshold() {
     let mut r = unskipped(2000);
     for _ in 0..10 {
