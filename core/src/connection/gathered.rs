@@ -9,9 +9,15 @@
 //! hold every receive buffer of the message until its last byte came (a 64 MiB message kept
 //! about 64 MiB of them alive beside the joined copy, and the endpoint allocated fresh
 //! receive buffers all the while). The buffer grows geometrically with what arrived, never
-//! past twice that or [`SMALL`] (a peer's announced length alone reserves no more); a
-//! large buffer's growth moves its pages rather than copying them (the allocator's
-//! `mremap`).
+//! past twice that or [`SMALL`] (a peer's announced length alone reserves no more), unless
+//! its owner grants spare room: then a message that announced its length reserves up to
+//! that length at once, within what arrived and the spare (the core grants the room the
+//! connection's receive window leaves beside the other gathering buffers: bytes the peer
+//! may have on their way anyway, spec/protocol.md §8, Streams and credit). Each growth of a
+//! buffer the allocator cannot extend in place copies what it holds: with the buffer
+//! doubling, a 1 MiB message was copied about twice, and a 64 MiB one 13% slower received
+//! whole than with its length reserved (adapters/bench/README.md, issue 35's eighteenth
+//! round).
 
 use alloc::vec::Vec;
 
@@ -37,6 +43,31 @@ pub struct Gathered {
 impl Gathered {
     /// Adds the next piece; `total` is the message's length, if known.
     pub fn push(&mut self, piece: Bytes, total: Option<u64>) {
+        self.push_within(piece, total, 0);
+    }
+
+    /// Whether adding a piece of `len` bytes of a message of `total` bytes would grow the
+    /// buffer by less than the message's length, to twice what arrived: what a grant of
+    /// spare room (`push_within`) can change.
+    pub(crate) fn grows_short_of(&self, len: usize, total: Option<u64>) -> bool {
+        let held = self.len();
+        // (The first piece is kept as it came, and an empty one is ignored: no growth.)
+        if held == 0 || len == 0 {
+            return false;
+        }
+        let needed = held.saturating_add(len as u64);
+        (self.joined.capacity() as u64) < needed
+            && total.is_some_and(|t| t > needed.saturating_mul(2).max(SMALL as u64))
+    }
+
+    /// Room the buffer holds beyond what arrived.
+    pub(crate) fn unfilled(&self) -> u64 {
+        (self.joined.capacity() - self.joined.len()) as u64
+    }
+
+    /// As [`push`](Self::push), but a growth may reserve up to `spare` bytes beyond what
+    /// arrived when `total` says the message is that long.
+    pub(crate) fn push_within(&mut self, piece: Bytes, total: Option<u64>, spare: u64) {
         if piece.is_empty() {
             return;
         }
@@ -44,18 +75,18 @@ impl Gathered {
             self.first = Some(piece);
             return;
         }
+        let needed = self.len() as usize + piece.len();
         let first = self.first.take();
-        let len = self.len() as usize;
-        let needed = len + piece.len();
         if self.joined.capacity() < needed {
-            // Twice what arrived (at least `SMALL`), or the whole message if that is less:
-            // room for what comes next (geometric growth), and the last growth lands on the
-            // message's length.
+            // Twice what arrived (at least `SMALL`), or further into the message as far as
+            // the spare granted, but never past the whole message: room for what comes
+            // next (geometric growth), and the last growth lands on the message's length.
             let whole = total
                 .and_then(|t| usize::try_from(t).ok())
                 .filter(|&t| t >= needed);
             let room = (2 * needed).max(SMALL);
-            let target = whole.map_or(room, |t| t.min(room));
+            let granted = usize::try_from(spare).map_or(usize::MAX, |s| needed.saturating_add(s));
+            let target = whole.map_or(room, |t| t.min(room.max(granted)));
             self.joined.reserve_exact(target - self.joined.len());
         }
         if let Some(first) = first {
@@ -127,6 +158,21 @@ mod tests {
                 );
             }
             assert_eq!(g.take(), Bytes::from(expected));
+        }
+    }
+
+    #[test]
+    fn spare_room_granted_reserves_into_the_announced_length_at_the_second_piece() {
+        for (spare, reserved) in [(0, SMALL), (10_000, 10_200), (1 << 20, 50_000)] {
+            let mut g = Gathered::default();
+            assert!(!g.grows_short_of(100, Some(50_000)), "the first piece is kept");
+            g.push_within(Bytes::from(vec![1; 100]), Some(50_000), spare);
+            assert!(g.grows_short_of(100, Some(50_000)));
+            assert!(!g.grows_short_of(100, Some(3_000)), "the doubling reaches it");
+            assert!(!g.grows_short_of(100, None));
+            g.push_within(Bytes::from(vec![2; 100]), Some(50_000), spare);
+            assert_eq!(g.joined.capacity(), reserved, "spare {spare}");
+            assert_eq!(g.unfilled(), reserved as u64 - 200);
         }
     }
 

@@ -155,6 +155,14 @@ impl Reading {
         matches!(self, Reading::Broken)
     }
 
+    /// Room a whole-message read's buffer holds beyond what it gathered.
+    pub(super) fn unfilled(&self) -> u64 {
+        match self {
+            Reading::Open { gathered, .. } => gathered.unfilled(),
+            _ => 0,
+        }
+    }
+
     /// Bytes gathered for a whole-message read (held by the connection, so counted as
     /// buffered).
     pub(super) fn gathered_len(&self) -> u64 {

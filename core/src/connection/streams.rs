@@ -372,18 +372,64 @@ impl Connection {
             if recv.is_finished() {
                 return Ok(None);
             }
+            // What `read` would answer with nothing there, answered here as it would: a
+            // message arriving in pieces asked it once more after each piece, 2% of a
+            // 1 MiB request's receiving thread.
+            if !recv.has_news() && !state.reading.is_broken() {
+                if let Reading::Open {
+                    readable_signaled, ..
+                } = &mut state.reading
+                {
+                    *readable_signaled = false;
+                }
+                return Ok(Some(Read::Pending));
+            }
             let total = recv.end().or(state.header.total_len());
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
+                    let spare = match self.streams.get(&id).map(|s| &s.reading) {
+                        Some(Reading::Open { gathered, .. })
+                            if gathered.grows_short_of(bytes.len(), total) =>
+                        {
+                            self.gathering_spare(id)
+                        }
+                        _ => 0,
+                    };
                     if let Some(Reading::Open { gathered, .. }) =
                         self.streams.get_mut(&id).map(|s| &mut s.reading)
                     {
-                        gathered.push(bytes, total);
+                        gathered.push_within(bytes, total, spare);
                     }
                 }
                 other => return Ok(Some(other)),
             }
         }
+    }
+
+    /// How far past what arrived stream `id`'s gathering buffer may grow toward the length
+    /// its message announced (spec/protocol.md §8, Streams and credit): the connection's
+    /// receive window, less the room the other gathering buffers hold unfilled. The peer
+    /// may have that much on its way anyway; announcing lengths it then does not send pins
+    /// at most one window more. Asked only when a buffer would otherwise grow short of its
+    /// message (once or twice a large message), as it walks the connection's streams.
+    fn gathering_spare(&self, id: StreamId) -> u64 {
+        let unfilled: u64 = self
+            .streams
+            .iter()
+            .filter(|&(other, _)| other != id)
+            .map(|(_, s)| s.reading.unfilled())
+            .sum();
+        self.receive_credit.window().saturating_sub(unfilled)
+    }
+
+    /// What the whole-message reads' buffers hold, the room they keep beyond it, and the
+    /// connection's receive window.
+    #[cfg(test)]
+    pub(crate) fn gathering(&self) -> (u64, u64, u64) {
+        let (held, room) = self.streams.values().fold((0, 0), |(held, room), s| {
+            (held + s.reading.gathered_len(), room + s.reading.unfilled())
+        });
+        (held, room, self.receive_credit.window())
     }
 
     /// The next stream the peer opened that the application has not taken, with what its

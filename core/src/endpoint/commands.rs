@@ -610,6 +610,75 @@ mod tests {
         );
     }
 
+    /// A message read reserves a large message's announced length once two pieces came,
+    /// as far as the connection's receive window allows beside what the other messages
+    /// being gathered hold unfilled: one growth of its buffer, not one per doubling, and a
+    /// peer announcing lengths it does not send pins at most a window more than arrived.
+    #[test]
+    fn a_message_read_reserves_the_announced_length_within_the_window() {
+        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
+        let (client, server) = (net.addrs[0], net.addrs[1]);
+        let c = net.eps[0].connect(net.now, server).unwrap();
+        net.run_until(Instant::from_micros(100_000));
+        let s = net.eps[1].connections().next().unwrap();
+        // The client's datagrams handed over one at a time; when none may leave, the
+        // server's answers go back and time moves on.
+        let step = |net: &mut super::super::harness::Net| {
+            let mut buf = [0u8; 1500];
+            for _ in 0..1000 {
+                if let Some(t) = net.eps[0].poll_transmit(net.now, &mut buf) {
+                    net.eps[1].handle_datagram(net.now, client, BytesMut::from(&buf[..t.len]));
+                    return;
+                }
+                while let Some(t) = net.eps[1].poll_transmit(net.now, &mut buf) {
+                    net.eps[0].handle_datagram(net.now, server, BytesMut::from(&buf[..t.len]));
+                }
+                net.now += crate::time::Duration::from_micros(100);
+                let now = net.now;
+                net.eps.iter_mut().for_each(|ep| ep.handle_timeout(now));
+            }
+            panic!("the client sends nothing");
+        };
+        let len = 1usize << 20;
+        // A message sent, then `datagrams` of the client's handed over, the server's
+        // message read asking after each (so taking the stream, and gathering the rest as
+        // it arrives).
+        let send = |net: &mut super::super::harness::Net, fill: u8, datagrams: usize| {
+            net.eps[0]
+                .send_message(c, None, Bytes::from(alloc::vec![fill; len]))
+                .unwrap();
+            for _ in 0..datagrams {
+                step(net);
+                assert!(matches!(net.eps[1].next_message(s, 1 << 30), Ok(None)));
+            }
+            net.eps[1].lookup(s).unwrap().gathering()
+        };
+        let (held, room, window) = send(&mut net, 7, 2);
+        assert!(held > 1_000 && held < 3_000, "two pieces: {held}");
+        assert!(window >= len as u64, "the default window holds it: {window}");
+        assert_eq!(held + room, len as u64, "reserved whole at the second piece");
+
+        // A second message announced as long, beside the first still gathering: it may
+        // reserve only what the window leaves beside the first's room.
+        let (held, room, window) = send(&mut net, 8, 20);
+        assert!(
+            room <= window + held.max(4096),
+            "{room} unfilled with {held} held, window {window}"
+        );
+        let mut whole = alloc::vec::Vec::new();
+        for _ in 0..10 {
+            net.run_until(net.now + crate::time::Duration::from_secs(1));
+            while let Ok(Some((_, read))) = net.eps[1].next_message(s, 1 << 30) {
+                if let Read::Data { bytes, .. } = read {
+                    whole.push(bytes);
+                }
+            }
+        }
+        assert_eq!(whole.len(), 2, "both came whole");
+        assert!(whole[0].iter().all(|&b| b == 7) && whole[0].len() == len);
+        assert!(whole[1].iter().all(|&b| b == 8) && whole[1].len() == len);
+    }
+
     /// `may_transmit` is false only when a poll for datagrams would give none at any time:
     /// once the queue of connections to send for is empty, until a call gives one a turn.
     #[test]
