@@ -387,14 +387,16 @@ impl Connection {
             let total = recv.end().or(state.header.total_len());
             match self.read(id, usize::MAX)? {
                 Read::Data { bytes, .. } => {
-                    let spare = match self.streams.get(&id).map(|s| &s.reading) {
-                        Some(Reading::Open { gathered, .. })
-                            if gathered.grows_short_of(bytes.len(), total) =>
-                        {
-                            self.gathering_spare(id)
-                        }
-                        _ => 0,
+                    let Some(Reading::Open { gathered, .. }) =
+                        self.streams.get_mut(&id).map(|s| &mut s.reading)
+                    else {
+                        continue;
                     };
+                    if !gathered.grows_short_of(bytes.len(), total) {
+                        gathered.push(bytes, total);
+                        continue;
+                    }
+                    let spare = self.gathering_spare(id);
                     if let Some(Reading::Open { gathered, .. }) =
                         self.streams.get_mut(&id).map(|s| &mut s.reading)
                     {
