@@ -14,10 +14,10 @@
 //! that length at once, within what arrived and the spare (the core grants the room the
 //! connection's receive window leaves beside the other gathering buffers: bytes the peer
 //! may have on their way anyway, spec/protocol.md §8, Streams and credit). Each growth of a
-//! buffer the allocator cannot extend in place copies what it holds: with the buffer
-//! doubling, a 1 MiB message was copied about twice, and a 64 MiB one 13% slower received
-//! whole than with its length reserved (adapters/bench/README.md, issue 35's eighteenth
-//! round).
+//! buffer the allocator cannot extend in place copies what it holds: with the buffer only
+//! doubling, a run of 1 MiB requests spent 14 M instructions on such copies on the
+//! receiving side, about a second copy of every message (adapters/bench/README.md, issue
+//! 35's eighteenth round).
 
 use alloc::vec::Vec;
 
