@@ -478,7 +478,12 @@ impl Endpoint {
                 }
                 self.on_relay_frames(slot, now);
             }
-            Err(DecodeError::AuthenticationFailed) => self.stats.dropped_unauthenticated += 1,
+            Err(DecodeError::AuthenticationFailed) => {
+                self.stats.dropped_unauthenticated += 1;
+                if sealed {
+                    conn.count_unauthenticated();
+                }
+            }
             &mut Err(e) => {
                 self.stats.dropped_malformed += 1;
                 // spec §6: once the trailer checks, a decode error is the peer's doing; in

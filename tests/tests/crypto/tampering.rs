@@ -49,6 +49,15 @@ fn a_tampered_datagram_anywhere_is_dropped_and_the_transfer_completes() {
             0,
             "tampering is never the peer's word"
         );
+        // The connection counts the sealed datagrams whose tag failed, among the endpoint's.
+        let server_conn = sim.endpoint_ref(s).connections().next().unwrap();
+        let counted = sim
+            .endpoint_ref(s)
+            .connection_stats(server_conn)
+            .unwrap()
+            .unauthenticated;
+        let dropped = sim.endpoint_ref(s).stats().dropped_unauthenticated;
+        assert!(counted > 0 && counted <= dropped, "{counted} of {dropped}");
     }
 }
 
