@@ -107,6 +107,12 @@ impl RangeSet {
             return;
         };
         let n = *len as usize;
+        // The usual removal, a sender's next bytes off the front of the lowest range: that
+        // range starts later (the general walk below was 2% of a bulk sender's instructions).
+        if n > 0 && ranges[0].0 == start && end < ranges[0].1 {
+            ranges[0].0 = end;
+            return;
+        }
         // The ranges that overlap `range`: ranges[i..j]; what is left of them are at most
         // the piece of the first below `start` and the piece of the last past `end`.
         let i = ranges[..n].iter().position(|&(_, e)| e > start).unwrap_or(n);
@@ -361,6 +367,12 @@ mod tests {
         s.remove_below(80);
         assert_eq!(ranges(&s), [(80, 100)]);
         assert!(s.contains(80) && s.contains(99) && !s.contains(100) && !s.contains(79));
+        // Off the front of the lowest range (a sender's next bytes), then all of it.
+        s.insert(120..130);
+        s.remove(80..90);
+        assert_eq!(ranges(&s), [(90, 100), (120, 130)]);
+        s.remove(90..100);
+        assert_eq!(ranges(&s), [(120, 130)]);
     }
 
     proptest! {
