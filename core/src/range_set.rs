@@ -145,9 +145,12 @@ impl RangeSet {
         }
     }
 
-    /// The lowest range.
+    /// The lowest range (read directly: a sender asks for every datagram).
     pub(crate) fn first(&self) -> Option<Range<u64>> {
-        self.iter().next()
+        match self {
+            RangeSet::Inline { len, ranges } => (*len > 0).then(|| ranges[0].0..ranges[0].1),
+            RangeSet::Tree(map) => map.first_key_value().map(|(&s, &e)| s..e),
+        }
     }
 
     /// Removes and returns the lowest range.
@@ -399,6 +402,7 @@ mod tests {
                     prop_assert!(w[0].1 < w[1].0);
                 }
                 prop_assert_eq!(set.len(), rs.len());
+                prop_assert_eq!(set.first().map(|r| (r.start, r.end)), rs.first().copied());
                 let mut rev: Vec<_> = set.iter_rev().map(|r| (r.start, r.end)).collect();
                 rev.reverse();
                 prop_assert_eq!(rev, rs);

@@ -36,8 +36,7 @@ pub(super) fn next_stream_frame(
     };
     let fields = frame(send.next_offset(), Bytes::new(), false);
     // The empty frame's 1-byte length becomes at most `varint_len(room)` bytes.
-    let overhead =
-        Frame::Stream(fields).encoded_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
+    let overhead = fields.frame_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;
     let chunk = send.next_chunk(room.checked_sub(overhead)?, credit)?;
     Some(frame(chunk.offset, chunk.data, chunk.fin))
 }

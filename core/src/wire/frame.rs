@@ -592,4 +592,28 @@ mod tests {
             core::mem::size_of::<Frame>()
         );
     }
+
+    #[test]
+    fn a_stream_frame_s_own_length_is_the_frame_s() {
+        let plain = StreamFrame {
+            id: StreamId(4),
+            offset: 70_000,
+            data: Bytes::from_static(b"hello"),
+            fin: false,
+            total_len: None,
+            label: None,
+            digest: None,
+        };
+        let opening = StreamFrame {
+            offset: 0,
+            fin: true,
+            total_len: Some(5),
+            label: Some(crate::wire::Label::from_static("/kad/1").unwrap()),
+            digest: Some(crate::wire::Digest::from_bytes([3; crate::wire::Digest::LEN])),
+            ..plain.clone()
+        };
+        for f in [plain, opening] {
+            assert_eq!(f.frame_len(), Frame::Stream(f.clone()).encoded_len());
+        }
+    }
 }

@@ -159,6 +159,15 @@ impl StreamFrame {
         Ok(frame)
     }
 
+    /// The whole frame's length, its type included: what [`Frame::encoded_len`] gives for
+    /// it, without moving the fields into a `Frame` (a sender measures an empty frame's
+    /// overhead for every datagram).
+    ///
+    /// [`Frame::encoded_len`]: super::frame::Frame::encoded_len
+    pub(crate) fn frame_len(&self) -> Result<usize, Violation> {
+        Ok(varint_len(self.frame_type())? + self.encoded_len()?)
+    }
+
     pub(crate) fn encoded_len(&self) -> Result<usize, Violation> {
         self.check()?;
         let mut len = varint_len(self.id.0)? + varint_len(self.offset)?;
