@@ -188,32 +188,38 @@ impl Endpoint {
         };
         let (mut ended, mut connected, mut heard) = (None, None, false);
         while let Some(e) = conn.take_event() {
-            match &e {
-                Event::Closed { conn, .. } => ended = Some(*conn),
-                Event::Connected { conn, .. } => connected = Some(*conn),
-                _ => {}
-            }
-            if let Event::Closed {
-                reason: CloseReason::ProtocolViolation { .. },
-                ..
-            } = e
-            {
-                self.stats.violations += 1;
-                let ip = conn.hello_key.map_or(conn.remote.ip(), |k| k.from);
-                self.admission.violation(&self.config, conn.clock(), ip);
-            }
-            if let Event::AddressObserved { address, .. } = e {
-                // A peer reached through a relay's circuit sees us at a circuit address,
-                // which says nothing of our public one (and a circuit address is never
-                // one): neither kept nor told.
-                let circuit = |a| crate::relay::circuit_of(a).is_some();
-                if circuit(conn.remote) || circuit(address) {
-                    continue;
-                }
-                self.reflexive.heard(conn.remote, address);
-                heard = true;
-            }
+            // One match, each event moved once into the endpoint's queue: a datagram's
+            // stream events are most of them, and passed on as they are.
             let e = match e {
+                Event::Closed { conn: h, .. } => {
+                    ended = Some(h);
+                    if let Event::Closed {
+                        reason: CloseReason::ProtocolViolation { .. },
+                        ..
+                    } = e
+                    {
+                        self.stats.violations += 1;
+                        let ip = conn.hello_key.map_or(conn.remote.ip(), |k| k.from);
+                        self.admission.violation(&self.config, conn.clock(), ip);
+                    }
+                    e
+                }
+                Event::Connected { conn: h, .. } => {
+                    connected = Some(h);
+                    e
+                }
+                Event::AddressObserved { address, .. } => {
+                    // A peer reached through a relay's circuit sees us at a circuit address,
+                    // which says nothing of our public one (and a circuit address is never
+                    // one): neither kept nor told.
+                    let circuit = |a| crate::relay::circuit_of(a).is_some();
+                    if circuit(conn.remote) || circuit(address) {
+                        continue;
+                    }
+                    self.reflexive.heard(conn.remote, address);
+                    heard = true;
+                    e
+                }
                 // The connection names its new peer address; the path through it is the
                 // endpoint's to say (a circuit address stands for a relay's circuit).
                 Event::PathChanged { conn: h, .. } => Event::PathChanged {
