@@ -26,22 +26,24 @@ use weir_core::time::Duration;
 
 /// `m` messages, each on the next connection in the stride, each followed by its share of
 /// 100 ms of virtual time (at least a microsecond).
-#[inline(never)]
-fn messages(world: &mut World, n: usize, m: usize) {
-    let paced = Duration::from_micros((100_000 / n as u64).max(1));
+#[inline(always)]
+fn paced(world: &mut World, n: usize, m: usize) {
+    let step = Duration::from_micros((100_000 / n as u64).max(1));
     for _ in 0..m {
-        world.message(true, paced);
+        world.message(true, step);
     }
 }
 
-/// One message on each connection, not counted (a function of its own, so that callgrind's
-/// toggle leaves it out).
+/// The counted messages: a function of their own, named in callgrind's toggle.
+#[inline(never)]
+fn messages(world: &mut World, n: usize, m: usize) {
+    paced(world, n, m);
+}
+
+/// One message on each connection, not counted.
 #[inline(never)]
 fn warm_up(world: &mut World, n: usize) {
-    let paced = Duration::from_micros((100_000 / n as u64).max(1));
-    for _ in 0..n {
-        world.message(true, paced);
-    }
+    paced(world, n, n);
 }
 
 fn main() {

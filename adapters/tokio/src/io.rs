@@ -209,8 +209,7 @@ impl Io {
         if !others_wait || !self.calls_watch() {
             return false;
         }
-        let registrant = self.registrant.load(Ordering::Relaxed);
-        let unwatched = registrant == 0 || registrant == task.data() as usize;
+        let unwatched = self.registrant.load(Ordering::Relaxed) == 0 || self.is_registrant(task);
         if unwatched {
             self.registrant.store(0, Ordering::Relaxed);
             self.task_watches();

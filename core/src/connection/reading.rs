@@ -123,6 +123,17 @@ impl Reading {
         }
     }
 
+    /// Records whether the application was told the stream is readable (`StreamReadable`,
+    /// told again only once a read found it drained). Only an `Open` stream is told.
+    pub(super) fn set_readable_signaled(&mut self, to: bool) {
+        if let Reading::Open {
+            readable_signaled, ..
+        } = self
+        {
+            *readable_signaled = to;
+        }
+    }
+
     /// Marks the stream gathered by a message read accepting at most `limit` bytes (or, with
     /// `None`, no longer gathered); what it was. Only an `Open` stream is gathered.
     pub(super) fn set_gathering(&mut self, limit: Option<u64>) -> Option<u64> {

@@ -303,12 +303,9 @@ impl Connection {
             }
             let credit = recv.credit_update(now, rtt);
             let grown_to = recv.window();
-            if let Reading::Open {
-                readable_signaled, ..
-            } = &mut state.reading
-            {
-                *readable_signaled = recv.is_readable() || recv.is_finished();
-            }
+            state
+                .reading
+                .set_readable_signaled(recv.is_readable() || recv.is_finished());
             state.released += bytes.len() as u64;
             self.receive_credit.release(bytes.len() as u64);
             self.stats.bytes_read += bytes.len() as u64;
@@ -325,12 +322,7 @@ impl Connection {
                 Err(m) => m.into(),
             });
         }
-        if let Reading::Open {
-            readable_signaled, ..
-        } = &mut state.reading
-        {
-            *readable_signaled = false;
-        }
+        state.reading.set_readable_signaled(false);
         Ok(Read::Pending)
     }
 
@@ -376,12 +368,7 @@ impl Connection {
             // message arriving in pieces asked it once more after each piece, 0.7% of a
             // 1 MiB request's receiving thread.
             if !recv.has_news() && !state.reading.is_broken() {
-                if let Reading::Open {
-                    readable_signaled, ..
-                } = &mut state.reading
-                {
-                    *readable_signaled = false;
-                }
+                state.reading.set_readable_signaled(false);
                 return Ok(Some(Read::Pending));
             }
             let total = recv.end().or(state.header.total_len());

@@ -191,13 +191,13 @@ impl Endpoint {
             // One match, each event moved once into the endpoint's queue: a datagram's
             // stream events are most of them, and passed on as they are.
             let e = match e {
-                Event::Closed { conn: h, .. } => {
+                Event::Closed {
+                    conn: h,
+                    reason: ref why,
+                    ..
+                } => {
                     ended = Some(h);
-                    if let Event::Closed {
-                        reason: CloseReason::ProtocolViolation { .. },
-                        ..
-                    } = e
-                    {
+                    if matches!(why, CloseReason::ProtocolViolation { .. }) {
                         self.stats.violations += 1;
                         let ip = conn.hello_key.map_or(conn.remote.ip(), |k| k.from);
                         self.admission.violation(&self.config, conn.clock(), ip);

@@ -88,7 +88,8 @@ pub struct Driver {
     core_deadline: std::cell::Cell<Option<(Instant, StdInstant)>>,
     /// The clock's last reading converted to the core's time, beside that reading: a
     /// batch's datagrams after its first are polled at it (`poll_transmit_next`), and the
-    /// conversion for each was 0.5% of a bulk sender's instructions.
+    /// conversion for each was 0.5% of the instructions of weir-bench's `big-request`
+    /// sender (callgrind).
     seen_core: std::cell::Cell<Option<(StdInstant, Instant)>>,
     /// Where time comes from.
     clock: Clock,
