@@ -19,6 +19,16 @@ impl Connection {
     }
 
     pub(crate) fn open_stream(&mut self, header: StreamHeader) -> Result<StreamId, ApiError> {
+        self.open_stream_with(header, |_| {})
+    }
+
+    /// As [`open_stream`](Self::open_stream), with `fill` given the new send half before
+    /// the stream is filed.
+    fn open_stream_with(
+        &mut self,
+        header: StreamHeader,
+        fill: impl FnOnce(&mut SendStream),
+    ) -> Result<StreamId, ApiError> {
         self.check_established()?;
         if self.receipts_on() && self.receipts.awaited_full(self.streams.len()) {
             // As many streams await their receipt, or may come to (any open stream, counted
@@ -42,7 +52,9 @@ impl Connection {
         let id = StreamId::new(self.side, index);
         let max_stream_data = self.peer.max_stream_data;
         self.streams.insert_with(id, |s| {
-            s.half = Half::Send(SendStream::new(max_stream_data));
+            let mut send = SendStream::new(max_stream_data);
+            fill(&mut send);
+            s.half = Half::Send(send);
             s.header = KeptHeader::new(header);
         });
         Ok(id)
@@ -121,9 +133,17 @@ impl Connection {
     pub(crate) fn send_message(&mut self, header: StreamHeader, data: Bytes) -> Result<StreamId, ApiError> {
         let len = data.len() as u64;
         self.message_room(len)?;
-        let id = self.open_stream(header.with_total_len(len))?;
-        self.write(id, data)?;
-        self.finish(id)?;
+        // The stream is made written and finished, what `write` and `finish` would check
+        // holding by construction (the room and the peer's limit were checked above, and
+        // the length is the one announced): through `write` and `finish` a message cost
+        // seven lookups of its stream, 1.3% of 10,000 messages of 1 KiB counted in memory
+        // (`transfer_count aes256gcm messages`, both sides).
+        let id = self.open_stream_with(header.with_total_len(len), |send| {
+            send.write(data);
+            send.finish();
+        })?;
+        self.send_buffer.take(len);
+        self.streams.queue(id);
         Ok(id)
     }
 
@@ -627,9 +647,14 @@ impl Connection {
 
     /// Forgets stream `id` (its box is kept for the next stream).
     pub(super) fn drop_stream(&mut self, id: StreamId) {
-        self.receipts.forget_unread(id);
-        self.take_stream(id);
-        self.forget_message(id);
+        // Only the peer's streams are read (streams are one-way, spec §4.12): ours were
+        // never offered, gathered or held for a receipt, and a sender of small messages
+        // drops one a message.
+        if id.initiator() != self.side {
+            self.receipts.forget_unread(id);
+            self.take_stream(id);
+            self.forget_message(id);
+        }
         let spares = usize::try_from(self.stream_count.concurrent()).unwrap_or(usize::MAX);
         self.streams.remove(id, spares);
     }

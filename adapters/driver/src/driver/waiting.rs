@@ -74,10 +74,11 @@ impl Driver {
     /// connections whose data is all acknowledged.
     pub(super) fn wake_changed(&mut self) {
         // Taken and given back emptied, its room kept: the next change is marked without an
-        // allocation. Sorted, they are woken in the order an ordered set gave them.
+        // allocation. Walked in the order the core told the changes, neither sorted nor
+        // deduplicated: a mark seen twice finds its calls already woken (`wake` takes them).
+        // The sort cost weir-bench's sender of 1 KiB messages 1.6% of its instructions, its
+        // receiver 0.7% (two marks a message each side, which no call waited on).
         let mut dirty = std::mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
         let mut last = None;
         for &(conn, stream) in &dirty {
             if last != Some(conn) {
