@@ -196,8 +196,12 @@ impl Skips {
     }
 
     fn any_in(&self, ack: &Ack) -> bool {
-        self.recent()
-            .any(|pn| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest))
+        // The ranges once, each against the few numbers remembered: a walk of the ranges
+        // decodes them from the frame's bytes, and one for each remembered number was about
+        // 1.5% of an in-memory round trip's instructions (`transfer_count round-trips=N`).
+        ack.ranges
+            .iter()
+            .any(|r| self.recent().any(|pn| r.smallest <= pn && pn <= r.largest))
     }
 }
 
@@ -470,19 +474,22 @@ impl Recovery {
         // the packet threshold past the distance seen, and the time threshold by a step (the
         // ACK does not say how late the packet was, only that it was).
         let mut reordered = false;
-        for range in ack.ranges.iter() {
-            let spurious: SmallVec<[u64; 8]> = self
-                .recently_lost
-                .range(range.smallest..=range.largest)
-                .copied()
-                .collect();
-            for pn in spurious {
-                self.recently_lost.remove(&pn);
-                self.spurious_losses += 1;
-                reordered = true;
-                let distance = largest.saturating_sub(pn).saturating_add(1);
-                let distance = u16::try_from(distance.min(MAX_PACKET_THRESHOLD)).unwrap_or(u16::MAX);
-                self.packet_threshold = self.packet_threshold.max(distance);
+        // (Most ACKs come with no packet declared lost lately: no walk of their ranges.)
+        if !self.recently_lost.is_empty() {
+            for range in ack.ranges.iter() {
+                let spurious: SmallVec<[u64; 8]> = self
+                    .recently_lost
+                    .range(range.smallest..=range.largest)
+                    .copied()
+                    .collect();
+                for pn in spurious {
+                    self.recently_lost.remove(&pn);
+                    self.spurious_losses += 1;
+                    reordered = true;
+                    let distance = largest.saturating_sub(pn).saturating_add(1);
+                    let distance = u16::try_from(distance.min(MAX_PACKET_THRESHOLD)).unwrap_or(u16::MAX);
+                    self.packet_threshold = self.packet_threshold.max(distance);
+                }
             }
         }
         if reordered {

@@ -169,15 +169,22 @@ impl Received {
     /// peer reports) is no longer watched.
     pub(crate) fn on_peer_ack(&mut self, ack: &Ack) {
         let peer_largest = ack.largest();
-        let names = |pn: u64| ack.ranges.iter().any(|r| r.smallest <= pn && pn <= r.largest);
+        let watched = &self.watched[..usize::from(self.watching)];
+        // The ranges once (each walk decodes them from the frame's bytes), each against the
+        // few packets watched.
+        for r in ack.ranges.iter() {
+            for &(pn, largest) in watched {
+                if r.smallest <= pn && pn <= r.largest {
+                    self.reported_from = self.reported_from.max(largest + 1);
+                }
+            }
+        }
         let mut kept = 0;
         for i in 0..usize::from(self.watching) {
             let (pn, largest) = self.watched[i];
             if pn > peer_largest {
                 self.watched[kept] = (pn, largest);
                 kept += 1;
-            } else if names(pn) {
-                self.reported_from = self.reported_from.max(largest + 1);
             }
         }
         self.watching = kept as u8;

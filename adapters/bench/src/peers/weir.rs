@@ -45,11 +45,12 @@ pub(crate) fn config(datagram: u16) -> Config {
     }
 }
 
-/// With `WEIR_BENCH_STATS` set, the client's connection statistics go to stderr after
-/// the run (datagrams, losses, blocking): what to look at first when a figure is off.
-fn report_stats(stats: &weir_core::ConnectionStats) {
+/// With `WEIR_BENCH_STATS` set, each side's connection statistics go to stderr after the
+/// run (datagrams, losses, blocking, and the server's count of streams the client may keep
+/// open, which its auto-tuning grows): what to look at first when a figure is off.
+fn report_stats(side: &str, stats: &weir_core::ConnectionStats) {
     if std::env::var_os("WEIR_BENCH_STATS").is_some() {
-        eprintln!("{stats:#?}");
+        eprintln!("{side}: {stats:#?}");
     }
 }
 
@@ -94,6 +95,9 @@ pub(super) fn run_tokio(
                 let _ = ready.send(endpoint.local_addr());
                 let mut link = TokioLink(endpoint.accept().await?);
                 serve(workload, &mut link).await?;
+                if let Some(stats) = link.0.stats().await {
+                    report_stats("server", &stats);
+                }
                 endpoint.close().await;
                 Ok(())
             })
@@ -105,7 +109,7 @@ pub(super) fn run_tokio(
                 let mut link = TokioLink(endpoint.connect(route.addr()).await?);
                 let figures = drive(workload, &mut link).await?;
                 if let Some(stats) = link.0.stats().await {
-                    report_stats(&stats);
+                    report_stats("client", &stats);
                 }
                 endpoint.close().await;
                 Ok(figures)
@@ -227,7 +231,11 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
             let endpoint = weir_std::Endpoint::bind(localhost(), config(DATAGRAM))?;
             let _ = ready.send(endpoint.local_addr());
             let mut link = StdLink(endpoint.accept()?);
-            runtime()?.block_on(serve(workload, &mut link))
+            runtime()?.block_on(serve(workload, &mut link))?;
+            if let Some(stats) = link.0.stats() {
+                report_stats("server", &stats);
+            }
+            Ok(())
         },
         move |server| {
             let route = Route::to(server, workload)?;
@@ -235,7 +243,7 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
             let mut link = StdLink(endpoint.connect(route.addr())?);
             let figures = runtime()?.block_on(drive(workload, &mut link))?;
             if let Some(stats) = link.0.stats() {
-                report_stats(&stats);
+                report_stats("client", &stats);
             }
             Ok(figures)
         },
