@@ -9,7 +9,7 @@
 use super::*;
 
 impl Connection {
-    pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: Outcome) {
+    pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: &mut Outcome) {
         if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
             let rtt = self.recovery.rtt();
             let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
@@ -44,7 +44,7 @@ impl Connection {
             Verdict::Same => {}
         }
         let receipts = self.receipts_on();
-        for packet in outcome.acked {
+        for packet in outcome.acked.drain(..) {
             for frame in packet.frames {
                 if let SentFrame::Receipt(id) = frame {
                     self.receipts.on_acked(id);
@@ -78,7 +78,7 @@ impl Connection {
                 }
             }
         }
-        self.on_lost(now, outcome.lost);
+        self.on_lost(now, core::mem::take(&mut outcome.lost));
         self.check_writable();
         self.check_retransmissions(now, config);
     }
