@@ -171,11 +171,13 @@ impl Received {
         let peer_largest = ack.largest();
         let watched = &self.watched[..usize::from(self.watching)];
         // The ranges once (each walk decodes them from the frame's bytes), each against the
-        // few packets watched.
-        for r in ack.ranges.iter() {
-            for &(pn, largest) in watched {
-                if r.smallest <= pn && pn <= r.largest {
-                    self.reported_from = self.reported_from.max(largest + 1);
+        // few packets watched (`Skips::any_in` in `recovery` says what this saved).
+        if !watched.is_empty() {
+            for r in ack.ranges.iter() {
+                for &(pn, largest) in watched {
+                    if r.smallest <= pn && pn <= r.largest {
+                        self.reported_from = self.reported_from.max(largest + 1);
+                    }
                 }
             }
         }
