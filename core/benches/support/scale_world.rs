@@ -73,13 +73,7 @@ impl World {
         let (c, s): (SocketAddr, SocketAddr) = (CLIENT.parse().unwrap(), SERVER.parse().unwrap());
         let mut connected = 0;
         loop {
-            let mut moved = false;
-            while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
-                let d = BytesMut::from(&self.buf[..t.len]);
-                self.server.handle_datagram(self.now, c, d);
-                self.datagrams += 1;
-                moved = true;
-            }
+            let mut moved = carry(&mut self.client, &mut self.server, c, self.now, &mut self.buf);
             while let Some(e) = self.server.poll_event() {
                 match e {
                     Event::Connected { .. } => connected += 1,
@@ -92,20 +86,16 @@ impl World {
                     _ => {}
                 }
             }
-            while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
-                let d = BytesMut::from(&self.buf[..t.len]);
-                self.client.handle_datagram(self.now, s, d);
-                self.datagrams += 1;
-                moved = true;
-            }
+            moved += carry(&mut self.server, &mut self.client, s, self.now, &mut self.buf);
             while let Some(e) = self.client.poll_event() {
                 if let Event::Connected { .. } = e {
                     connected += 1;
                 }
             }
-            if !moved {
+            if moved == 0 {
                 return connected;
             }
+            self.datagrams += moved;
         }
     }
 
@@ -156,4 +146,14 @@ impl World {
         self.shuttle();
         self.tick(Duration::from_micros(10));
     }
+}
+
+/// Hands every datagram `from` has to send to `to`, as coming from `addr`; how many.
+fn carry(from: &mut Endpoint, to: &mut Endpoint, addr: SocketAddr, now: Instant, buf: &mut [u8]) -> u64 {
+    let mut carried = 0;
+    while let Some(t) = from.poll_transmit(now, buf) {
+        to.handle_datagram(now, addr, BytesMut::from(&buf[..t.len]));
+        carried += 1;
+    }
+    carried
 }

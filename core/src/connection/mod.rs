@@ -432,9 +432,8 @@ impl Connection {
         self.peer_key.filter(|_| !self.is_half_open())
     }
 
-    /// Opens a datagram of this connection: a sealed one with its keys (spec §11.4; none
-    /// before the handshake gives them), any other as it is.
-    /// Opens a sealed datagram in place. One that does not authenticate is the caller's to
+    /// Opens a sealed datagram of this connection in place, with its keys (spec §11.4; none
+    /// before the handshake gives them). One that does not authenticate is the caller's to
     /// count ([`count_unauthenticated`](Self::count_unauthenticated)): the packet is
     /// returned as made, as a pass through `inspect_err` copied its 700 bytes (1% of a
     /// receiving thread's instructions).

@@ -124,13 +124,14 @@ impl Reading {
     }
 
     /// Records whether the application was told the stream is readable (`StreamReadable`,
-    /// told again only once a read found it drained). Only an `Open` stream is told.
-    pub(super) fn set_readable_signaled(&mut self, to: bool) {
-        if let Reading::Open {
-            readable_signaled, ..
-        } = self
-        {
-            *readable_signaled = to;
+    /// told again only once a read found it drained); what it was. Only an `Open` stream
+    /// is told.
+    pub(super) fn set_readable_signaled(&mut self, to: bool) -> bool {
+        match self {
+            Reading::Open {
+                readable_signaled, ..
+            } => core::mem::replace(readable_signaled, to),
+            _ => false,
         }
     }
 

@@ -87,13 +87,12 @@ impl Connection {
                     return Ok(());
                 }
             }
-            Reading::Open {
-                readable_signaled, ..
-            } => {
+            Reading::Open { .. } => {
                 if gathering {
                     // Told once whole, by `gather_arrived` below.
-                } else if !*readable_signaled && (recv.is_readable() || recv.is_finished()) {
-                    *readable_signaled = true;
+                } else if (recv.is_readable() || recv.is_finished())
+                    && !state.reading.set_readable_signaled(true)
+                {
                     self.events.push_back(Event::StreamReadable {
                         conn: self.handle,
                         stream: id,
