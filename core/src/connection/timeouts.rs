@@ -18,6 +18,16 @@ impl Connection {
 
     /// Rebuilds the timer table from the state it depends on.
     pub(crate) fn refresh_timers(&mut self, config: &Config) {
+        self.timers = self.wanted_timers(config);
+    }
+
+    /// Whether the timer table is what the state it depends on gives.
+    pub(crate) fn timers_current(&self, config: &Config) -> bool {
+        self.timers == self.wanted_timers(config)
+    }
+
+    /// The timer table the connection's state gives.
+    fn wanted_timers(&self, config: &Config) -> Timers {
         let mut t = Timers::default();
         // What would send something the amplification limit keeps back waits for room
         // (path.rs), in every state: an ACK, the pacer, a keep-alive.
@@ -83,7 +93,7 @@ impl Connection {
             State::Closing { until } | State::Draining { until } => t.set(Timer::Close, Some(until)),
             State::Closed => {}
         }
-        self.timers = t;
+        t
     }
 
     /// The smaller of both sides' non-zero idle timeouts.

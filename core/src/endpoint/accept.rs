@@ -30,7 +30,7 @@ impl Endpoint {
         let conn = Connection::client(ids, now, &config, remote, congestion, &self.identity, server);
         self.conns[slot as usize] = Some(Box::new(conn));
         self.by_cid.insert(cid, slot);
-        self.touch(slot);
+        self.touch_fresh(slot);
         Ok(handle)
     }
 
@@ -59,7 +59,7 @@ impl Endpoint {
                 conn.on_datagram_len(from, len);
                 conn.handle_packet(now, &self.config, from, &mut packet);
             }
-            self.touch(slot);
+            self.touch_fresh(slot);
             return;
         }
         let refuse = |reason| Reject {
@@ -138,7 +138,7 @@ impl Endpoint {
         self.by_hello.insert(key.digest, slot);
         self.half_open[slot as usize] = true;
         self.pending += 1;
-        self.touch(slot);
+        self.touch_fresh(slot);
     }
 }
 

@@ -495,7 +495,12 @@ impl Endpoint {
             }
         }
         let handle = self.handle_of(slot);
-        self.touch(slot);
+        match decoded {
+            // The packet's handling rebuilt the timers.
+            Ok(_) => self.touch_fresh(slot),
+            // The datagram's length still counted for the anti-amplification limit.
+            Err(_) => self.touch(slot),
+        }
         self.pump_pipes(handle);
     }
 
@@ -521,7 +526,7 @@ impl Endpoint {
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 conn.handle_timeout(now, &self.config);
             }
-            self.touch(slot);
+            self.touch_fresh(slot);
         }
         self.pump_pipes(None);
     }
@@ -579,7 +584,7 @@ impl Endpoint {
                     self.rate.take(len);
                     // Its turn ends: `touch` files it at the back of the queue for another.
                     self.queued[slot as usize] = false;
-                    self.touch(slot);
+                    self.touch_fresh(slot);
                     return Some(Transmit { destination, len });
                 }
                 None => {

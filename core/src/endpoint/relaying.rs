@@ -314,8 +314,8 @@ impl Endpoint {
             if c.remote == addr {
                 on_it.push(c.handle);
             } else if c.way_back_ended(addr) {
-                // Its punch timer, if one was set, goes with the way back.
-                c.refresh_timers(&self.config);
+                // Its punch timer, if one was set, goes with the way back (its touch below
+                // rebuilds its timers).
                 left_it.push(c.handle);
             }
         }
@@ -428,6 +428,8 @@ impl Endpoint {
         let route = self.route(remote);
         let conn = self.conns[slot as usize].as_mut()?;
         if let Some(punch) = conn.poll_punch(now, buf) {
+            // The punch timer moved on.
+            conn.refresh_timers(&self.config);
             return Some(punch);
         }
         match route {
