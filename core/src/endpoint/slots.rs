@@ -241,7 +241,11 @@ impl Endpoint {
             };
             self.events.push_back(e);
         }
-        debug_assert!(conn.timers_current(&self.config), "{:?} filed with stale timers", conn.handle);
+        debug_assert!(
+            conn.timers_current(&self.config),
+            "{:?} filed with stale timers",
+            conn.handle
+        );
         let next = conn.next_timeout().map(|(at, _)| at);
         let punch_failed = conn.take_failed_punch().then_some(conn.handle);
         if next != self.deadlines.get(slot) {
