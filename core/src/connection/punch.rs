@@ -111,6 +111,15 @@ impl Connection {
             .is_some_and(|p| core::mem::take(&mut p.failed))
     }
 
+    /// Whether a punch datagram is due at `now`: [`poll_punch`](Self::poll_punch) sends it,
+    /// or drops the plan of a connection that moved off the circuit.
+    pub(crate) fn punch_due(&self, now: Instant) -> bool {
+        self.punch
+            .as_ref()
+            .and_then(|p| p.plan.as_ref())
+            .is_some_and(|plan| plan.next <= now)
+    }
+
     /// The next punch datagram due at `now`, written into `buf`: where it goes, and its
     /// length. A connection that moved off the circuit punches no more.
     pub(crate) fn poll_punch(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {

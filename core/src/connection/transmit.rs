@@ -55,6 +55,7 @@ impl Connection {
     /// nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         self.clock = self.clock.max(now);
+        let quiet_inputs = (self.state, self.gate.wake(), self.path.starved());
         let buf = match self.path.room() {
             Some(room) => {
                 let end = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
@@ -89,12 +90,25 @@ impl Connection {
             Some(len) => {
                 self.stats.datagrams_sent += 1;
                 self.path.on_sent(len);
+                self.refresh_timers(config);
             }
-            // Nothing went: on an unproven address with less room than a packet needs, the
-            // amplification limit (spec §10.2) keeps everything back until more comes.
-            None => self.path.starve(),
+            None => {
+                // Nothing went: on an unproven address with less room than a packet needs,
+                // the amplification limit (spec §10.2) keeps everything back until more
+                // comes.
+                self.path.starve();
+                // An established connection's poll that sends nothing moves a timer only
+                // through these: the pacer holding the next datagram back, the
+                // amplification limit, a step of the lifecycle (keys exhausted). Half of a
+                // round trip's polls send nothing (the driver asks until it gets nothing);
+                // the endpoint checks the table in debug builds. (A handshake's poll may
+                // give up or move its resend time without sending.)
+                let inputs = (self.state, self.gate.wake(), self.path.starved());
+                if inputs.0 != State::Established || inputs != quiet_inputs {
+                    self.refresh_timers(config);
+                }
+            }
         }
-        self.refresh_timers(config);
         len
     }
 

@@ -427,10 +427,13 @@ impl Endpoint {
         let remote = self.conns[slot as usize].as_ref()?.remote;
         let route = self.route(remote);
         let conn = self.conns[slot as usize].as_mut()?;
-        if let Some(punch) = conn.poll_punch(now, buf) {
-            // The punch timer moved on.
+        if conn.punch_due(now) {
+            let punch = conn.poll_punch(now, buf);
+            // A punch went, or the plan was dropped: either moved the punch timer.
             conn.refresh_timers(&self.config);
-            return Some(punch);
+            if punch.is_some() {
+                return punch;
+            }
         }
         match route {
             Route::Direct => conn
