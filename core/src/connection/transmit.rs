@@ -34,6 +34,11 @@ pub(super) fn next_stream_frame(
             digest: opening.and_then(KeptHeader::digest),
         }
     };
+    // A stream's turn ends with this call; without the check, it built the frame's fields
+    // to size a chunk that does not exist (a message's stream: every other call).
+    if !send.has_data() {
+        return None;
+    }
     let fields = frame(send.next_offset(), Bytes::new(), false);
     // The empty frame's 1-byte length becomes at most `varint_len(room)` bytes.
     let overhead = fields.frame_len().ok()? - 1 + crate::wire::varint::encoded_len(room as u64)?;

@@ -27,7 +27,7 @@
 //! | file | decides |
 //! | --- | --- |
 //! | `commands` | the application's commands: [`Endpoint::command`] and the typed methods |
-//! | `slots` | connection slots, handles and ids; `touch` after every call, which files the slot's deadline |
+//! | `slots` | connection slots, handles and ids; `touch` after every call, which rebuilds the connection's timers (unless its own input did: `touch_fresh`) and files its deadline |
 //! | `deadlines` | each slot's next deadline, earliest first: the timer index (an owned part) |
 //! | `accept` | a HELLO through policy, admission, budgets and negotiation; a client's connect |
 //! | `stateless` | REJECT, VERSION_REJECT, RETRY and stateless resets |
