@@ -132,7 +132,7 @@ impl Endpoint {
         f: impl FnOnce(&mut Connection, u64) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
         let room = self.send_room(h.index());
-        let out = self.with_conn_fresh(h, |c| f(c, room));
+        let out = self.with_conn_then(h, |c| f(c, room), Self::touch_fresh);
         if matches!(out, Err(ApiError::WouldBlock)) && room < wanted {
             self.send_waiters.insert(h.index());
         }

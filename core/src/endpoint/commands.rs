@@ -353,7 +353,7 @@ impl Endpoint {
             // timers filed again, a turn to send), which a call that polls for a message
             // while it waits would pay at every poll.
             Some(c) if !c.has_message_news() => Ok(None),
-            _ => self.with_conn_fresh(conn, |c| Ok(c.next_message(max_len))),
+            _ => self.with_conn_then(conn, |c| Ok(c.next_message(max_len)), Self::touch_fresh),
         };
         self.recorded(None, record, out)
     }

@@ -120,8 +120,8 @@ impl Endpoint {
 
     /// As [`touch`](Self::touch), for a connection whose timers are as its state gives: the
     /// connection's own input rebuilt them (a datagram, a timer, a poll that sent), or the
-    /// call could not move them (checked in debug builds, where the fuzz targets run). Half
-    /// of a round trip's calls are these, and a rebuild is nine deadlines.
+    /// call could not move them (checked in debug builds, where the fuzz targets run). Every
+    /// call of a round trip is one of these, and a rebuild is nine deadlines.
     pub(super) fn touch_fresh(&mut self, slot: u32) {
         self.refile_timer(slot);
         self.account_window(slot);
@@ -272,26 +272,26 @@ impl Endpoint {
         }
     }
 
-    /// As [`with_conn`](Self::with_conn), for a call that cannot move the connection's
-    /// timers (a message written or read): its table is filed as it is.
-    pub(super) fn with_conn_fresh<T>(
-        &mut self,
-        h: ConnectionHandle,
-        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
-    ) -> Result<T, ApiError> {
-        let out = f(self.conn(h)?);
-        self.touch_fresh(h.index());
-        self.pump_if_lost();
-        out
-    }
-
+    /// Calls `f` on connection `h`, then [`touch`](Self::touch)es it.
     pub(super) fn with_conn<T>(
         &mut self,
         h: ConnectionHandle,
         f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.with_conn_then(h, f, Self::touch)
+    }
+
+    /// Calls `f` on connection `h`, then `touch`es it with [`touch`](Self::touch), or with
+    /// [`touch_fresh`](Self::touch_fresh) for a call that cannot move its timers (a message
+    /// written or read).
+    pub(super) fn with_conn_then<T>(
+        &mut self,
+        h: ConnectionHandle,
+        f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
+        touch: fn(&mut Self, u32),
+    ) -> Result<T, ApiError> {
         let out = f(self.conn(h)?);
-        self.touch(h.index());
+        touch(self, h.index());
         self.pump_if_lost();
         out
     }
