@@ -60,7 +60,7 @@ impl Connection {
     /// nothing to send now.
     pub(crate) fn poll_transmit(&mut self, now: Instant, config: &Config, buf: &mut [u8]) -> Option<usize> {
         self.clock = self.clock.max(now);
-        let quiet_inputs = (self.state, self.gate.wake(), self.path.starved());
+        let quiet_inputs = self.quiet_poll_inputs();
         let buf = match self.path.room() {
             Some(room) => {
                 let end = usize::try_from(room).unwrap_or(usize::MAX).min(buf.len());
@@ -102,19 +102,30 @@ impl Connection {
                 // the amplification limit (spec §10.2) keeps everything back until more
                 // comes.
                 self.path.starve();
-                // An established connection's poll that sends nothing moves a timer only
-                // through these: the pacer holding the next datagram back, the
-                // amplification limit, a step of the lifecycle (keys exhausted). Half of a
-                // round trip's polls send nothing (the driver asks until it gets nothing);
-                // the endpoint checks the table in debug builds. (A handshake's poll may
-                // give up or move its resend time without sending.)
-                let inputs = (self.state, self.gate.wake(), self.path.starved());
-                if inputs.0 != State::Established || inputs != quiet_inputs {
+                // Half of a round trip's polls send nothing (the driver asks until it gets
+                // nothing): their table is rebuilt only if what such a poll can move moved
+                // (`quiet_poll_inputs`; the endpoint checks the table in debug builds).
+                if self.state != State::Established || self.quiet_poll_inputs() != quiet_inputs {
                     self.refresh_timers(config);
                 }
             }
         }
         len
+    }
+
+    /// What an established connection's poll can change of its timers' inputs without
+    /// sending: the pacer holding the next datagram back, the amplification limit, a step
+    /// of the lifecycle (keys exhausted), and the ACK timer, which an ACK built and then
+    /// not written satisfies (one whose delay a clock jumped by centuries cannot encode:
+    /// `fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer`). A handshake's
+    /// poll may also give up or move its resend time: it always rebuilds.
+    fn quiet_poll_inputs(&self) -> (State, Option<Instant>, bool, Option<Instant>) {
+        (
+            self.state,
+            self.gate.wake(),
+            self.path.starved(),
+            self.received.deadline(),
+        )
     }
 
     pub(super) fn header(&mut self, now: Instant, kind: PacketKind) -> Header {

@@ -322,6 +322,32 @@ mod tests {
         assert_eq!(ep.connections().collect::<Vec<_>>(), [second]);
     }
 
+    /// A poll that sends nothing may still satisfy a connection's ACK timer: the ACK it
+    /// built is not written when its delay cannot be encoded (a clock jumped by centuries,
+    /// as a replayed trace's may). The deadline filed follows: before, the skipped rebuild
+    /// left the ACK's deadline filed (the debug check caught it:
+    /// fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer).
+    #[test]
+    fn a_poll_that_sends_nothing_but_satisfies_the_ack_timer_files_it_gone() {
+        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
+        let (client, server) = (net.addrs[0], net.addrs[1]);
+        let c = net.eps[0].connect(net.now, server).unwrap();
+        net.run_until(Instant::from_micros(100_000));
+        net.eps[0]
+            .send_message(c, None, Bytes::from_static(b"hi"))
+            .unwrap();
+        let message = next_datagram(&mut net.eps[0], net.now);
+        net.eps[1].handle_datagram(net.now, client, message);
+        let owed = net.eps[1].next_timer();
+        assert!(matches!(owed, Some((_, _, Timer::Ack))), "{owed:?}");
+        // Past 2^62 microseconds of delay: no ACK can say it.
+        let later = Instant::from_micros(5_000_000_000_000_000_000);
+        let mut buf = [0u8; 1500];
+        assert_eq!(net.eps[1].poll_transmit(later, &mut buf), None);
+        let next = net.eps[1].next_timer();
+        assert!(!matches!(next, Some((_, _, Timer::Ack))), "{next:?}");
+    }
+
     /// The next datagram `ep` sends, as bytes.
     fn next_datagram(ep: &mut Endpoint, now: Instant) -> BytesMut {
         let mut buf = [0u8; 1500];
