@@ -586,10 +586,7 @@ mod tests {
     /// offered a turn to send for it; one that takes a message is.
     #[test]
     fn a_message_read_that_finds_nothing_leaves_the_connection_alone() {
-        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
-        let server = net.addrs[1];
-        let c = net.eps[0].connect(net.now, server).unwrap();
-        net.run_until(Instant::from_micros(100_000));
+        let (mut net, c) = super::super::harness::Net::connected();
         let s = net.eps[1].connections().next().unwrap();
         assert!(net.eps[1].ready.is_empty());
         assert_eq!(net.eps[1].next_message(s, 100), Ok(None));
@@ -616,10 +613,8 @@ mod tests {
     /// peer announcing lengths it does not send pins at most a window more than arrived.
     #[test]
     fn a_message_read_reserves_the_announced_length_within_the_window() {
-        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
+        let (mut net, c) = super::super::harness::Net::connected();
         let (client, server) = (net.addrs[0], net.addrs[1]);
-        let c = net.eps[0].connect(net.now, server).unwrap();
-        net.run_until(Instant::from_micros(100_000));
         let s = net.eps[1].connections().next().unwrap();
         // The client's datagrams handed over one at a time; when none may leave, the
         // server's answers go back and time moves on.

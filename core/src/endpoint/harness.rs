@@ -36,6 +36,16 @@ impl Net {
         }
     }
 
+    /// Two endpoints of the default configuration, the first connected to the second (the
+    /// handshake run to its end), and the first's handle of the connection.
+    pub(super) fn connected() -> (Net, ConnectionHandle) {
+        let mut net = Net::new(vec![Config::default(), Config::default()]);
+        let server = net.addrs[1];
+        let c = net.eps[0].connect(net.now, server).unwrap();
+        net.run_until(Instant::from_micros(100_000));
+        (net, c)
+    }
+
     /// Moves datagrams and time until nothing is left to do or `limit` passes.
     pub(super) fn run_until(&mut self, limit: Instant) {
         let mut buf = [0u8; 1500];

@@ -329,10 +329,8 @@ mod tests {
     /// fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer).
     #[test]
     fn a_poll_that_sends_nothing_but_satisfies_the_ack_timer_files_it_gone() {
-        let mut net = super::super::harness::Net::new(alloc::vec![Config::default(), Config::default()]);
-        let (client, server) = (net.addrs[0], net.addrs[1]);
-        let c = net.eps[0].connect(net.now, server).unwrap();
-        net.run_until(Instant::from_micros(100_000));
+        let (mut net, c) = super::super::harness::Net::connected();
+        let client = net.addrs[0];
         net.eps[0]
             .send_message(c, None, Bytes::from_static(b"hi"))
             .unwrap();
