@@ -46,6 +46,23 @@ pub(super) fn next_stream_frame(
     Some(frame(chunk.offset, chunk.data, chunk.fin))
 }
 
+/// The timers' inputs that a poll sending nothing can move: compared before and after, so
+/// that such a poll rebuilds the table only if one moved (the endpoint checks the table in
+/// debug builds, so an input missing here shows in the tests and under the fuzzers).
+#[derive(PartialEq, Eq)]
+struct QuietPollInputs {
+    /// A step of the lifecycle (the keys exhausted close the connection).
+    state: State,
+    /// The pacer holding the next datagram back.
+    pacer_wake: Option<Instant>,
+    /// The amplification limit keeping everything back (spec §10.2).
+    starved: bool,
+    /// The ACK timer, which an ACK built and then not written satisfies: one whose delay a
+    /// clock jumped by centuries cannot encode
+    /// (`fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer`).
+    ack_deadline: Option<Instant>,
+}
+
 /// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
 /// (spec §11.4), else with its checksum trailer.
 pub(super) fn seal(crypto: &mut Option<Box<Protection>>, w: PacketWriter<'_>, number: u64) -> Option<usize> {
@@ -114,18 +131,15 @@ impl Connection {
     }
 
     /// What an established connection's poll can change of its timers' inputs without
-    /// sending: the pacer holding the next datagram back, the amplification limit, a step
-    /// of the lifecycle (keys exhausted), and the ACK timer, which an ACK built and then
-    /// not written satisfies (one whose delay a clock jumped by centuries cannot encode:
-    /// `fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer`). A handshake's
-    /// poll may also give up or move its resend time: it always rebuilds.
-    fn quiet_poll_inputs(&self) -> (State, Option<Instant>, bool, Option<Instant>) {
-        (
-            self.state,
-            self.gate.wake(),
-            self.path.starved(),
-            self.received.deadline(),
-        )
+    /// sending ([`QuietPollInputs`]). A handshake's poll may also give up or move its
+    /// resend time: it always rebuilds.
+    fn quiet_poll_inputs(&self) -> QuietPollInputs {
+        QuietPollInputs {
+            state: self.state,
+            pacer_wake: self.gate.wake(),
+            starved: self.path.starved(),
+            ack_deadline: self.received.deadline(),
+        }
     }
 
     pub(super) fn header(&mut self, now: Instant, kind: PacketKind) -> Header {
