@@ -28,16 +28,6 @@ mkdir -p "$out"
 # with it is a separate, slower run. Its own target directories, so that builds with and
 # without a sanitizer do not replace each other.
 sanitizer=${WEIR_FUZZ_SANITIZER:-none}
-# WEIR_FUZZ_DEBUG_ASSERTIONS=1 builds with debug assertions (cargo fuzz -a), in target
-# directories of their own: weir-core's debug checks of its own invariants (the endpoint's
-# check that every timer table it files is what the connection's state gives) then run
-# under the fuzzer too.
-assertions=()
-flavour=$sanitizer
-if [ -n "${WEIR_FUZZ_DEBUG_ASSERTIONS:-}" ]; then
-    assertions=(-a)
-    flavour=$sanitizer-assertions
-fi
 # Targets whose input is a script of steps (decoded by `arbitrary`), never bytes the code
 # parses, are built without trace-compares: the comparison hooks take 40% of their time and
 # help find magic values in parsed bytes, which these inputs do not have (fuzz/README.md,
@@ -46,21 +36,21 @@ scripted=" pair relay migration key_update hostile driver piping pool circuit "
 build() {
     local dir=$1
     shift
-    cargo +nightly fuzz build -O "${assertions[@]}" -s "$sanitizer" --target-dir "$dir" "$@" >>"$out/build.log" 2>&1 ||
+    cargo +nightly fuzz build -O -s "$sanitizer" --target-dir "$dir" "$@" >>"$out/build.log" 2>&1 ||
         { cat "$out/build.log"; exit 1; }
 }
-build "target/sanitizer-$flavour"
+build "target/sanitizer-$sanitizer"
 # The scripted targets also link with fat LTO in one codegen unit: the driver 13-16% more
 # executions a second, pair 8%, for about 40 s more link time each (fuzz/README.md). The
 # others did not gain (endpoint measured 9% slower, within this machine's noise).
 for t in "${targets[@]}"; do
     if [[ $scripted == *" $t "* ]]; then
         CARGO_PROFILE_RELEASE_LTO=true CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1 \
-            build "target/sanitizer-$flavour-scripted" --no-trace-compares "$t"
+            build "target/sanitizer-$sanitizer-scripted" --no-trace-compares "$t"
     fi
 done
 bin_of() {
-    local dir=target/sanitizer-$flavour
+    local dir=target/sanitizer-$sanitizer
     if [[ $scripted == *" $1 "* ]]; then
         dir=$dir-scripted
     fi

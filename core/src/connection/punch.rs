@@ -123,11 +123,11 @@ impl Connection {
     /// The next punch datagram due at `now`, written into `buf`: where it goes, and its
     /// length. A connection that moved off the circuit punches no more.
     pub(crate) fn poll_punch(&mut self, now: Instant, buf: &mut [u8]) -> Option<(SocketAddr, usize)> {
-        let punch = self.punch.as_ref()?;
-        let plan = punch.plan.as_ref()?;
-        if plan.next > now {
+        if !self.punch_due(now) {
             return None;
         }
+        let punch = self.punch.as_ref()?;
+        let plan = punch.plan.as_ref()?;
         if self.remote != punch.fallback || !self.is_established() {
             let punch = self.punch.as_mut()?;
             punch.plan = None;

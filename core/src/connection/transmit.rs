@@ -48,7 +48,8 @@ pub(super) fn next_stream_frame(
 
 /// The timers' inputs that a poll sending nothing can move: compared before and after, so
 /// that such a poll rebuilds the table only if one moved (the endpoint checks the table in
-/// debug builds, so an input missing here shows in the tests and under the fuzzers).
+/// debug and fuzzing builds, so an input missing here shows in the tests and under the
+/// fuzzers).
 #[derive(PartialEq, Eq)]
 struct QuietPollInputs {
     /// A step of the lifecycle (the keys exhausted close the connection).
@@ -121,7 +122,8 @@ impl Connection {
                 self.path.starve();
                 // Half of a round trip's polls send nothing (the driver asks until it gets
                 // nothing): their table is rebuilt only if what such a poll can move moved
-                // (`quiet_poll_inputs`; the endpoint checks the table in debug builds).
+                // (`quiet_poll_inputs`; the endpoint checks the table in debug and fuzzing
+                // builds).
                 if self.state != State::Established || self.quiet_poll_inputs() != quiet_inputs {
                     self.refresh_timers(config);
                 }

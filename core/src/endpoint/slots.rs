@@ -120,7 +120,7 @@ impl Endpoint {
 
     /// As [`touch`](Self::touch), for a connection whose timers are as its state gives: the
     /// connection's own input rebuilt them (a datagram, a timer, a poll that sent), or the
-    /// call could not move them (checked in debug builds, where the fuzz targets run). Every
+    /// call could not move them (checked in debug and fuzzing builds). Every
     /// call of a round trip is one of these, and a rebuild is nine deadlines.
     pub(super) fn touch_fresh(&mut self, slot: u32) {
         self.refile_timer(slot);
@@ -241,9 +241,12 @@ impl Endpoint {
             };
             self.events.push_back(e);
         }
-        // Every call rebuilds what it moved (`touch`, `touch_fresh`): checked where the
-        // tests and the fuzz targets run.
-        debug_assert_eq!(
+        // Every call rebuilds what it moved (`touch`, `touch_fresh`). A stale table is a bug
+        // here, not an input: only debug builds and the fuzzing build check (as the
+        // lifecycle's undeclared steps are checked), so the suites and every fuzz campaign
+        // find a call that skipped a rebuild it needed; a normal build files what it has.
+        #[cfg(any(debug_assertions, feature = "fuzzing"))]
+        assert_eq!(
             *conn.timers(),
             conn.wanted_timers(&self.config),
             "{:?}'s timers filed stale",

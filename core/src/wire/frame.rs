@@ -586,6 +586,15 @@ mod tests {
     /// frames stay boxed, so a frame is no larger than a STREAM or relay frame needs.
     #[test]
     fn a_frame_is_no_larger_than_its_common_variants_need() {
+        extern crate std;
+        // The largest inline variants (`-- --nocapture` prints them).
+        std::println!(
+            "Frame {} bytes: STREAM {}, relay {}, ACK {}",
+            core::mem::size_of::<Frame>(),
+            core::mem::size_of::<StreamFrame>(),
+            core::mem::size_of::<RelayFrame>(),
+            core::mem::size_of::<Ack>(),
+        );
         assert!(
             core::mem::size_of::<Frame>() <= 152,
             "{}",
