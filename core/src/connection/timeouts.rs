@@ -21,7 +21,9 @@ impl Connection {
         self.timers = self.wanted_timers(config);
     }
 
-    /// The timer table as it stands (rebuilt by [`refresh_timers`](Self::refresh_timers)).
+    /// The timer table as it stands (rebuilt by [`refresh_timers`](Self::refresh_timers)):
+    /// for the endpoint's check that it files what the state gives, made where that check is.
+    #[cfg(any(debug_assertions, feature = "fuzzing"))]
     pub(crate) fn timers(&self) -> &Timers {
         &self.timers
     }
