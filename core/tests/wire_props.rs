@@ -103,7 +103,7 @@ fn stream_frame() -> impl Strategy<Value = StreamFrame> {
                 fin,
                 total_len,
                 label,
-                digest,
+                digest: digest.map(Box::new),
             })
         })
 }

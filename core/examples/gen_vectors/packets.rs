@@ -291,7 +291,7 @@ pub(super) fn data_packets(out: &mut Out) {
                 fin: true,
                 total_len: Some(5),
                 label: None,
-                digest: Some(Digest::of(b"hello")),
+                digest: Some(Box::new(Digest::of(b"hello"))),
             }),
         ),
         (

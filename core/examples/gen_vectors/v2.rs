@@ -235,10 +235,10 @@ pub(super) fn v2_vectors() -> String {
         Frame::Relay(RelayFrame::Closed { circuit, code: 5 }),
         Frame::Relay(RelayFrame::Candidates {
             round: 1,
-            addresses: Candidates::new(&[
+            addresses: Box::new(Candidates::new(&[
                 "203.0.113.7:4433".parse().unwrap(),
                 "[2001:db8::7]:4433".parse().unwrap(),
-            ]),
+            ])),
         }),
         Frame::Relay(RelayFrame::PunchNow { round: 1 }),
     ];

@@ -435,7 +435,7 @@ impl Connection {
     /// Opens a sealed datagram of this connection in place, with its keys (spec §11.4; none
     /// before the handshake gives them). One that does not authenticate is the caller's to
     /// count ([`count_unauthenticated`](Self::count_unauthenticated)): the packet is
-    /// returned as made, as a pass through `inspect_err` copied its 700 bytes (1% of a
+    /// returned as made, as a pass through `inspect_err` copied it (700 bytes then, 1% of a
     /// receiving thread's instructions).
     pub(crate) fn open(&mut self, datagram: BytesMut) -> Result<Packet, DecodeError> {
         let largest = self.received.largest();

@@ -48,18 +48,18 @@ impl RelayLink {
     fn fill(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         let mut copies: SmallVec<[u32; 2]> = SmallVec::new();
         while let Some(&n) = self.queue.front() {
-            let Some(&frame) = self.owed.get(&n) else {
+            let Some(frame) = self.owed.get(&n) else {
                 // Acknowledged since it was queued again (its loss was spurious): skipped,
                 // or it would hold back every frame behind it.
                 self.queue.pop_front();
                 continue;
             };
-            if w.push(&Frame::Relay(frame)).is_err() {
+            if w.push(&Frame::Relay(frame.clone())).is_err() {
                 break;
             }
             if n == self.unsent {
                 self.unsent = self.unsent.wrapping_add(1);
-                if sent_twice(&frame) {
+                if sent_twice(frame) {
                     copies.push(n);
                 }
             }
@@ -174,7 +174,7 @@ impl Connection {
 }
 
 fn frame_type_of(frame: &RelayFrame) -> u64 {
-    Frame::Relay(*frame).frame_type()
+    frame.frame_type()
 }
 
 #[cfg(test)]
@@ -213,7 +213,7 @@ mod tests {
         let mut link = RelayLink::default();
         let candidates = RelayFrame::Candidates {
             round: 1,
-            addresses: Candidates::new(&["192.0.2.1:9".parse().unwrap()]),
+            addresses: Box::new(Candidates::new(&["192.0.2.1:9".parse().unwrap()])),
         };
         link.push(RelayFrame::Reserve { request: 1 });
         link.push(candidates);

@@ -42,10 +42,10 @@ impl Connection {
             let header = StreamHeader {
                 label: frame.label,
                 total_len: frame.total_len,
-                digest: frame.digest,
+                digest: frame.digest.map(|d| *d),
             };
             state.header = KeptHeader::new(header.clone());
-            state.verifier = frame.digest.map(|d| Box::new(Verifier::new(d)));
+            state.verifier = header.digest.map(|d| Box::new(Verifier::new(d)));
             // A request or a reply (spec §8, Requests) is the request layer's, found by its
             // `StreamOpened` and read by id: offered, a plain accept or message read would
             // take it.

@@ -31,7 +31,7 @@ pub(super) fn next_stream_frame(
             fin,
             total_len: opening.and_then(KeptHeader::total_len),
             label: opening.and_then(|h| h.label().cloned()),
-            digest: opening.and_then(KeptHeader::digest),
+            digest: opening.and_then(KeptHeader::digest).map(Box::new),
         }
     };
     // A stream's turn ends with this call; without the check, it built the frame's fields

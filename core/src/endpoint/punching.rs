@@ -98,7 +98,7 @@ impl Endpoint {
         };
         let frame = RelayFrame::Candidates {
             round: 1,
-            addresses: ours,
+            addresses: Box::new(ours),
         };
         if self.conn(conn).and_then(|c| c.send_relay(frame)).is_ok() {
             self.punches.insert(conn, round);
@@ -132,7 +132,7 @@ impl Endpoint {
         }
         let frame = RelayFrame::Candidates {
             round: number,
-            addresses: self.candidates(),
+            addresses: Box::new(self.candidates()),
         };
         let Ok(c) = self.conn(conn) else {
             return;
@@ -181,7 +181,7 @@ impl Endpoint {
         }
         let side = c.side;
         // The peer's candidates, without circuit addresses (ours alone to give).
-        let direct = |a: Candidates| {
+        let direct = |a: &Candidates| {
             let list: Vec<SocketAddr> = a
                 .as_slice()
                 .iter()
@@ -207,11 +207,11 @@ impl Endpoint {
                     Round {
                         number: round,
                         asked_at: None,
-                        peer: Some(direct(addresses)),
+                        peer: Some(direct(&addresses)),
                         started: now,
                     },
                 );
-                let addresses = self.candidates();
+                let addresses = Box::new(self.candidates());
                 let _ = self
                     .conn(conn)
                     .and_then(|c| c.send_relay(RelayFrame::Candidates { round, addresses }));
@@ -224,7 +224,7 @@ impl Endpoint {
                 else {
                     return;
                 };
-                let peer = direct(addresses);
+                let peer = direct(&addresses);
                 r.peer = Some(peer);
                 let rtt = now.saturating_duration_since(r.asked_at.unwrap_or(now));
                 let half = Duration::from_micros(rtt.as_micros() / 2);
@@ -334,7 +334,7 @@ mod tests {
             let frames = [
                 RelayFrame::Candidates {
                     round,
-                    addresses: stranger,
+                    addresses: Box::new(stranger),
                 },
                 RelayFrame::PunchNow { round },
             ];

@@ -583,7 +583,9 @@ mod tests {
     use super::*;
 
     /// Every frame of every packet is moved by value on the way in and out: the handshake's
-    /// frames stay boxed, so a frame is no larger than a STREAM or relay frame needs.
+    /// frames, a STREAM frame's digest and PUNCH_CANDIDATES' addresses stay boxed, so a
+    /// frame is no larger than a STREAM frame needs (152 bytes with the last two inline:
+    /// 1% of in-memory messages' instructions, 1.4% of a round trip's).
     #[test]
     fn a_frame_is_no_larger_than_its_common_variants_need() {
         extern crate std;
@@ -596,7 +598,7 @@ mod tests {
             core::mem::size_of::<Ack>(),
         );
         assert!(
-            core::mem::size_of::<Frame>() <= 152,
+            core::mem::size_of::<Frame>() <= 112,
             "{}",
             core::mem::size_of::<Frame>()
         );
@@ -618,7 +620,9 @@ mod tests {
             fin: true,
             total_len: Some(5),
             label: Some(crate::wire::Label::from_static("/kad/1").unwrap()),
-            digest: Some(crate::wire::Digest::from_bytes([3; crate::wire::Digest::LEN])),
+            digest: Some(Box::new(crate::wire::Digest::from_bytes(
+                [3; crate::wire::Digest::LEN],
+            ))),
             ..plain.clone()
         };
         for f in [plain, opening] {

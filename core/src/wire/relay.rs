@@ -4,6 +4,7 @@
 //! carries another connection's datagram, opaque, between a circuit's end and the relay
 //! (§12.3).
 
+use alloc::boxed::Box;
 use core::fmt;
 use core::net::SocketAddr;
 
@@ -59,7 +60,7 @@ impl Candidates {
 
 /// A frame of the relay exchange (§12.2), or of the hole punch two ends of a relayed
 /// connection coordinate over it (§12.5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RelayFrame {
     /// RELAY_RESERVE: keep me reachable by my key through you.
     Reserve {
@@ -102,8 +103,10 @@ pub enum RelayFrame {
     Candidates {
         /// The round (from 1).
         round: u64,
-        /// The sender's addresses.
-        addresses: Candidates,
+        /// The sender's addresses. Boxed: a rare frame, and inline its 129 bytes made every
+        /// frame of every packet 32 bytes longer to move (`Frame`'s size, bounded by a
+        /// test in `frame.rs`).
+        addresses: Box<Candidates>,
     },
     /// PUNCH_NOW: the initiator of round `round` punches half a round trip from now; the
     /// receiver punches at once (§12.5).
@@ -114,7 +117,7 @@ pub enum RelayFrame {
 }
 
 impl RelayFrame {
-    pub(super) fn frame_type(&self) -> u64 {
+    pub(crate) fn frame_type(&self) -> u64 {
         match self {
             RelayFrame::Reserve { .. } => types::RELAY_RESERVE,
             RelayFrame::Connect { .. } => types::RELAY_CONNECT,
@@ -165,7 +168,7 @@ impl RelayFrame {
                 }
                 RelayFrame::Candidates {
                     round,
-                    addresses: Candidates::new(&list[..n]),
+                    addresses: Box::new(Candidates::new(&list[..n])),
                 }
             }
             _ => RelayFrame::PunchNow { round: request(r)? },
@@ -298,14 +301,14 @@ mod tests {
             RelayFrame::Closed { circuit, code: 6 },
             RelayFrame::Candidates {
                 round: 1,
-                addresses: Candidates::new(&[
+                addresses: Box::new(Candidates::new(&[
                     "192.0.2.1:5000".parse().unwrap(),
                     "[2001:db8::2]:6000".parse().unwrap(),
-                ]),
+                ])),
             },
             RelayFrame::Candidates {
                 round: 2,
-                addresses: Candidates::new(&[]),
+                addresses: Box::new(Candidates::new(&[])),
             },
             RelayFrame::PunchNow { round: 3 },
         ] {
