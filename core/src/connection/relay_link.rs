@@ -54,6 +54,8 @@ impl RelayLink {
                 self.queue.pop_front();
                 continue;
             };
+            // Copied into a frame to write (an allocation only for PUNCH_CANDIDATES, whose
+            // addresses are boxed: a punch round's few frames).
             if w.push(&Frame::Relay(frame.clone())).is_err() {
                 break;
             }
