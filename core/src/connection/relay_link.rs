@@ -103,7 +103,7 @@ impl Connection {
     pub(super) fn on_relay_frame(&mut self, frame: RelayFrame) -> Result<(), ViolationKind> {
         if !self.relay_on() {
             return Err(ViolationKind::Malformed {
-                error: DecodeError::UnknownFrameType(frame_type_of(&frame)),
+                error: DecodeError::UnknownFrameType(frame.frame_type()),
                 code: TransportErrorCode::FRAME_ENCODING_ERROR,
             });
         }
@@ -173,10 +173,6 @@ impl Connection {
             self.close_silently(CloseReason::Relay(why));
         }
     }
-}
-
-fn frame_type_of(frame: &RelayFrame) -> u64 {
-    frame.frame_type()
 }
 
 #[cfg(test)]

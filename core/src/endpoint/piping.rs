@@ -86,7 +86,7 @@ impl Endpoint {
         touched.sort_unstable();
         touched.dedup();
         // A pipe's turn reads, writes, finishes, resets and stops streams: none of it moves
-        // a timer (checked where each is filed, in debug builds), and a relay pumps at every
+        // a timer (checked where each is filed, in debug and fuzzing builds), and a relay pumps at every
         // datagram.
         for slot in touched {
             self.touch_fresh(slot);

@@ -103,9 +103,9 @@ pub enum RelayFrame {
     Candidates {
         /// The round (from 1).
         round: u64,
-        /// The sender's addresses. Boxed: a rare frame, and inline its 129 bytes made every
-        /// frame of every packet 32 bytes longer to move (`Frame`'s size, bounded by a
-        /// test in `frame.rs`).
+        /// The sender's addresses. Boxed: a rare frame, and inline they made a relay frame
+        /// 144 bytes, the largest of `Frame`'s variants, and with it every frame of every
+        /// packet (`Frame`'s size, bounded by a test in `frame.rs` that prints the sizes).
         addresses: Box<Candidates>,
     },
     /// PUNCH_NOW: the initiator of round `round` punches half a round trip from now; the
