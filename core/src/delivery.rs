@@ -12,7 +12,10 @@
 //!
 //! - **Owed**: receipts for streams the peer sent, queued, sent, and resent if lost until
 //!   acknowledged (like RESET_STREAM). Input: the connection's verdict on a stream, or the
-//!   pipe's. Output: RECEIPT frames.
+//!   pipe's. Output: RECEIPT frames, and with RECEIPT_RUNS negotiated a RECEIPT_RUN for
+//!   the receipts queued in a row for the same side's next streams, all delivered through
+//!   as many relays (spec §4.17): a receiver of many messages owes one a message, most in
+//!   such runs.
 //! - **Held**: streams of the peer's whose application asked to confirm delivery itself
 //!   (it keeps the bytes somewhere first, say, a file renamed into place). Reading such a
 //!   stream to its end owes nothing yet; the application's confirmation owes RECEIPT, its
@@ -128,17 +131,33 @@ impl Receipts {
         }
     }
 
-    /// The next receipt to send; it stays owed until acknowledged.
-    pub(crate) fn next_to_send(&self) -> Option<(StreamId, Delivery)> {
+    /// The next receipts to send in one frame: the queue's first, and the `more` that
+    /// follow it in the queue for the next streams of the same side (ids 2 apart), owed the
+    /// same delivered outcome, up to `more_max` of them (0: one receipt, a RECEIPT frame's).
+    /// They stay owed until acknowledged.
+    pub(crate) fn next_to_send(&self, more_max: u64) -> Option<(StreamId, Delivery, u64)> {
         let book = self.0.as_deref()?;
-        let id = *book.queue.front()?;
-        Some((id, *book.owed.get(id)?))
+        let first = *book.queue.front()?;
+        let delivery = *book.owed.get(first)?;
+        if !matches!(delivery, Delivery::Delivered { .. }) {
+            return Some((first, delivery, 0));
+        }
+        let mut more = 0;
+        for &id in book.queue.iter().skip(1) {
+            if more == more_max || id.0 != first.0 + 2 * (more + 1) || book.owed.get(id) != Some(&delivery) {
+                break;
+            }
+            more += 1;
+        }
+        Some((first, delivery, more))
     }
 
-    /// The receipt `next_to_send` gave went into a packet.
-    pub(crate) fn sent(&mut self) {
+    /// The receipts `next_to_send` gave (`more` after the first) went into a packet.
+    pub(crate) fn sent(&mut self, more: u64) {
         if let Some(book) = self.0.as_deref_mut() {
-            book.queue.pop_front();
+            for _ in 0..=more {
+                book.queue.pop_front();
+            }
         }
     }
 
@@ -151,18 +170,24 @@ impl Receipts {
         }
     }
 
-    /// The packet carrying the receipt for `id` was acknowledged.
-    pub(crate) fn on_acked(&mut self, id: StreamId) {
+    /// The packet carrying the receipts for `first` and the `more` streams of its side
+    /// after it was acknowledged.
+    pub(crate) fn on_acked(&mut self, first: StreamId, more: u32) {
         if let Some(book) = self.0.as_deref_mut() {
-            book.owed.remove(id);
+            for id in run(first, more) {
+                book.owed.remove(id);
+            }
         }
     }
 
-    /// The packet carrying the receipt for `id` was lost: send it again.
-    pub(crate) fn on_lost(&mut self, id: StreamId) {
+    /// The packet carrying the receipts for `first` and the `more` after it was lost: send
+    /// those still owed again.
+    pub(crate) fn on_lost(&mut self, first: StreamId, more: u32) {
         if let Some(book) = self.0.as_deref_mut() {
-            if book.owed.contains(id) && !book.queue.contains(&id) {
-                book.queue.push_back(id);
+            for id in run(first, more) {
+                if book.owed.contains(id) && !book.queue.contains(&id) {
+                    book.queue.push_back(id);
+                }
             }
         }
     }
@@ -253,6 +278,11 @@ impl Receipts {
     }
 }
 
+/// Stream `first` and the `more` of the same side after it.
+fn run(first: StreamId, more: u32) -> impl Iterator<Item = StreamId> {
+    (0..=u64::from(more)).map(move |i| StreamId(first.0 + 2 * i))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,24 +299,70 @@ mod tests {
         r.owe(id(1), Delivery::Failed { code: 5, relays: 0 });
         let delivered = Delivery::Delivered { relays: 0 };
         assert_eq!(
-            r.next_to_send(),
-            Some((id(1), delivered)),
+            r.next_to_send(0),
+            Some((id(1), delivered, 0)),
             "the first verdict stands"
         );
-        r.sent();
-        assert_eq!(r.next_to_send(), None);
-        r.on_lost(id(1));
-        r.on_lost(id(1));
-        assert_eq!(r.next_to_send(), Some((id(1), delivered)));
-        r.sent();
-        assert_eq!(r.next_to_send(), None, "queued once however often lost");
-        r.on_acked(id(1));
+        r.sent(0);
+        assert_eq!(r.next_to_send(0), None);
+        r.on_lost(id(1), 0);
+        r.on_lost(id(1), 0);
+        assert_eq!(r.next_to_send(0), Some((id(1), delivered, 0)));
+        r.sent(0);
+        assert_eq!(r.next_to_send(0), None, "queued once however often lost");
+        r.on_acked(id(1), 0);
         assert_eq!(r.owed(), 0);
-        r.on_lost(id(1));
-        assert_eq!(r.next_to_send(), None, "an acknowledged receipt is not resent");
+        r.on_lost(id(1), 0);
+        assert_eq!(r.next_to_send(0), None, "an acknowledged receipt is not resent");
         assert!(r.0.is_some());
         r.trim();
         assert!(r.0.is_none(), "a trim lets the empty book go");
+    }
+
+    /// Receipts go in runs only for the same side's next streams, owed the same delivered
+    /// outcome, up to the length asked for; a run is acknowledged and lost as a whole.
+    #[test]
+    fn owed_receipts_in_a_row_go_as_one_run() {
+        let mut r = Receipts::default();
+        let delivered = Delivery::Delivered { relays: 0 };
+        for n in [1, 2, 3, 4, 6, 7] {
+            r.owe(id(n), delivered);
+        }
+        r.owe(id(8), Delivery::Delivered { relays: 1 });
+        r.owe(id(9), Delivery::Failed { code: 3, relays: 0 });
+        r.owe(id(10), delivered);
+        assert_eq!(r.next_to_send(0), Some((id(1), delivered, 0)), "runs off");
+        assert_eq!(r.next_to_send(2), Some((id(1), delivered, 2)), "as long as asked");
+        assert_eq!(r.next_to_send(100), Some((id(1), delivered, 3)), "up to a gap");
+        r.sent(3);
+        assert_eq!(r.next_to_send(100), Some((id(6), delivered, 1)));
+        r.sent(1);
+        assert_eq!(
+            r.next_to_send(100),
+            Some((id(8), Delivery::Delivered { relays: 1 }, 0)),
+            "other relays, another run"
+        );
+        r.sent(0);
+        assert_eq!(
+            r.next_to_send(100),
+            Some((id(9), Delivery::Failed { code: 3, relays: 0 }, 0)),
+            "a failure goes alone"
+        );
+        r.sent(0);
+        assert_eq!(r.next_to_send(100), Some((id(10), delivered, 0)));
+        r.sent(0);
+        r.on_lost(id(1), 3);
+        assert_eq!(
+            r.next_to_send(100),
+            Some((id(1), delivered, 3)),
+            "lost whole, resent whole"
+        );
+        r.on_acked(id(1), 3);
+        r.on_acked(id(6), 1);
+        assert_eq!(r.owed(), 3);
+        r.sent(3);
+        r.on_lost(id(1), 3);
+        assert_eq!(r.next_to_send(100), None, "acknowledged receipts are not resent");
     }
 
     #[test]
@@ -295,7 +371,7 @@ mod tests {
         r.hold(id(1));
         assert!(!r.settle(id(1)), "not read yet");
         assert!(r.on_read_to_end(id(1)));
-        assert_eq!(r.next_to_send(), None, "read to the end owes nothing yet");
+        assert_eq!(r.next_to_send(0), None, "read to the end owes nothing yet");
         r.forget_unread(id(1));
         assert_eq!(r.held(id(1)), Some(Held::Read), "a read stream is not forgotten");
         assert!(r.settle(id(1)));

@@ -169,6 +169,12 @@ fn data_frame() -> impl Strategy<Value = Frame> {
             id,
             delivery: Delivery::Failed { code, relays }
         }),
+        // Runs short enough that a packet's seven frames stay within MAX_RECEIPT_RUN.
+        (0..1u64 << 61, 0..64u64, varint()).prop_map(|(first, more, relays)| Frame::ReceiptRun(ReceiptRun {
+            first: StreamId(first),
+            more,
+            relays
+        })),
         varint().prop_map(Frame::MaxData),
         (stream_id(), varint()).prop_map(|(id, max)| Frame::MaxStreamData { id, max }),
         varint().prop_map(Frame::MaxStreams),

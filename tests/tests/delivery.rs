@@ -10,6 +10,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use weir_core::time::{Duration, Instant};
+use weir_core::wire::Capabilities;
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{
     ApiError, CloseReason, Config, ConnectionHandle, Delivery, Digest, Event, LocalRead, Read, StreamHeader,
@@ -206,6 +207,112 @@ fn every_message_gets_one_receipt() {
         .delivery
         .iter()
         .all(|(_, d)| *d == Delivery::Delivered { relays: 0 }));
+}
+
+/// The receipts of the datagrams tapped from node 1 to node 0 (version 1: readable on the
+/// path), per packet: RECEIPT frames, RECEIPT_RUN frames, and the streams the runs answer for.
+fn receipts_tapped(sim: &mut Sim) -> Vec<(usize, usize, u64)> {
+    use weir_core::wire::{Frame, Packet};
+    sim.take_tapped(1, 0)
+        .into_iter()
+        .filter_map(|d| Packet::decode(d, None).ok())
+        .map(|p| {
+            p.frames().fold((0, 0, 0), |(one, runs, in_runs), f| match f {
+                Frame::Receipt { .. } => (one + 1, runs, in_runs),
+                Frame::ReceiptRun(run) => (one, runs + 1, in_runs + run.len()),
+                _ => (one, runs, in_runs),
+            })
+        })
+        .collect()
+}
+
+/// Sends `n` messages of 100 bytes from node 0, as fast as the stream count allows.
+fn send_many(sim: &mut Sim, world: &RefCell<World>, conn: ConnectionHandle, n: usize) -> Vec<StreamId> {
+    let mut sent = Vec::new();
+    while sent.len() < n {
+        match sim.endpoint(0).send_message(conn, None, payload(100)) {
+            Ok(id) => sent.push(id),
+            Err(_) => {
+                run(sim, world, 1, |_| false);
+            }
+        }
+    }
+    sent
+}
+
+/// Spec §4.17: receipts owed in a row go as RECEIPT_RUNs where both sides read them, and as
+/// RECEIPTs where one side does not offer RECEIPT_RUNS; either way every message gets its
+/// one receipt, delivered.
+#[test]
+fn receipts_in_a_row_go_as_runs_where_both_sides_read_them() {
+    for runs in [true, false] {
+        let config = Config {
+            versions: weir_core::wire::VersionRange::UNPROTECTED,
+            capabilities: match runs {
+                true => Capabilities::ALL,
+                false => Capabilities::ALL.without(Capabilities::RECEIPT_RUNS),
+            },
+            ..Config::default()
+        };
+        let (mut sim, world, conn) = chain(11, 0, config, clean);
+        sim.tap(1, 0);
+        let sent = send_many(&mut sim, &world, conn, 2000);
+        assert!(run(&mut sim, &world, 60, |w| w.delivery.len() == 2000));
+        let w = world.borrow();
+        let mut got: Vec<StreamId> = w.delivery.iter().map(|(id, _)| *id).collect();
+        got.sort();
+        assert_eq!(got, sent, "runs {runs}");
+        assert!(w
+            .delivery
+            .iter()
+            .all(|(_, d)| *d == Delivery::Delivered { relays: 0 }));
+        let tapped = receipts_tapped(&mut sim);
+        let one: usize = tapped.iter().map(|t| t.0).sum();
+        let frames: usize = tapped.iter().map(|t| t.0 + t.1).sum();
+        let in_runs: u64 = tapped.iter().map(|t| t.2).sum();
+        println!("runs {runs}: {frames} receipt frames for 2000 messages, {in_runs} streams in runs");
+        if runs {
+            assert_eq!(
+                in_runs + one as u64,
+                2000,
+                "each receipt once, the link being clean"
+            );
+            assert!(frames * 5 < 2000, "{frames} frames");
+        } else {
+            assert_eq!((one, in_runs), (2000, 0));
+        }
+    }
+}
+
+/// Spec §4.17: a packet's RECEIPT_RUNs answer for 512 streams at most together. A receiver
+/// that reads a thousand messages at once owes a thousand receipts in a row: the first
+/// packet's runs stop at 512, what fits after them goes as RECEIPTs, and the rest follows.
+#[test]
+fn a_packet_s_runs_answer_for_at_most_512_streams() {
+    let config = Config {
+        versions: weir_core::wire::VersionRange::UNPROTECTED,
+        initial_concurrent_streams: 2048,
+        ..Config::default()
+    };
+    let (mut sim, world, conn) = chain(12, 0, config, clean);
+    world.borrow_mut().idle = Some(1);
+    let sent = send_many(&mut sim, &world, conn, 1000);
+    assert!(run(&mut sim, &world, 20, |w| w.acked.len() == 1000));
+    sim.tap(1, 0);
+    let at_1 = ConnectionHandle::from_index(0);
+    for &id in &sent {
+        let read = sim.endpoint(1).read_message(at_1, id, 1 << 20);
+        assert!(matches!(read, Ok(Read::Data { .. })), "{read:?}");
+    }
+    assert!(run(&mut sim, &world, 20, |w| w.delivery.len() == 1000));
+    let tapped = receipts_tapped(&mut sim);
+    let first = tapped.iter().find(|t| t.0 + t.1 > 0).copied();
+    let (one, _, in_runs) = first.unwrap();
+    assert_eq!(in_runs, 512, "{tapped:?}");
+    assert!(one > 0, "RECEIPTs fill the rest of the packet: {tapped:?}");
+    assert!(tapped.iter().all(|t| t.2 <= 512), "{tapped:?}");
+    let all: u64 = tapped.iter().map(|t| t.0 as u64 + t.2).sum();
+    assert_eq!(all, 1000);
 }
 
 /// Issue 29, item 1, the rest of it: the relay took every byte (the sender saw them all

@@ -171,6 +171,21 @@ pub(super) fn decode_errors(out: &mut Out) {
         },
     );
     out.vector(
+        "err-receipt-run-too-long",
+        "a RECEIPT_RUN of stream 4 and the 512 after it (a packet's runs answer for 512 streams at most)",
+        Some(6),
+        &raw(raw_data_header(), &[0x38, 0x04, 0x42, 0x00, 0x00]),
+    );
+    out.vector(
+        "err-receipt-runs-too-many",
+        "two RECEIPT_RUNs of 300 streams each in one packet (512 at most together)",
+        Some(6),
+        &raw(
+            raw_data_header(),
+            &[0x38, 0x04, 0x41, 0x2b, 0x00, 0x38, 0x45, 0x5c, 0x41, 0x2b, 0x00],
+        ),
+    );
+    out.vector(
         "err-label-not-printable",
         "a stream label with a space in it",
         Some(6),

@@ -299,6 +299,15 @@ pub(super) fn data_packets(out: &mut Out) {
             "DATAGRAM (capability DATAGRAMS): an unreliable datagram of the 4 bytes \"ping\"",
             Frame::Datagram(Bytes::from_static(b"ping")),
         ),
+        (
+            "receipt-run",
+            "RECEIPT_RUN (capability RECEIPT_RUNS) of streams 4, 6, ..., 76: all delivered, by the final receiver",
+            Frame::ReceiptRun(ReceiptRun {
+                first: StreamId(4),
+                more: 36,
+                relays: 0,
+            }),
+        ),
     ];
     for (i, (name, about, frame)) in frames.into_iter().enumerate() {
         let number = 7 + i as u64;

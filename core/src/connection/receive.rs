@@ -204,6 +204,7 @@ impl Connection {
             Frame::ResetStream { id, code, final_size } => self.on_reset(config, id, code, final_size)?,
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
+            Frame::ReceiptRun(run) => self.on_receipt_run(run)?,
             Frame::ObservedAddress(o) => self.on_observed_address(o)?,
             Frame::Relay(r) => self.on_relay_frame(r)?,
             Frame::Datagram(d) => self.on_datagram(d)?,

@@ -254,6 +254,28 @@ impl Connection {
             .is_some_and(|n| n.capabilities.contains(crate::wire::Capabilities::RECEIPTS))
     }
 
+    /// Whether receipts may go in runs: both sides send receipts and read RECEIPT_RUN
+    /// (capabilities RECEIPTS and RECEIPT_RUNS).
+    pub(super) fn receipt_runs_on(&self) -> bool {
+        let both = crate::wire::Capabilities::RECEIPTS.union(crate::wire::Capabilities::RECEIPT_RUNS);
+        self.negotiated.is_some_and(|n| n.capabilities.contains(both))
+    }
+
+    /// The peer's RECEIPT_RUN: a RECEIPT for each stream of the run (spec §4.17). At most
+    /// `MAX_RECEIPT_RUN` streams in a packet's runs together (a decode rule), so a packet
+    /// costs no more lookups than its bytes would as RECEIPTs.
+    pub(super) fn on_receipt_run(&mut self, run: ReceiptRun) -> Result<(), ViolationKind> {
+        if !self.receipt_runs_on() {
+            // Not negotiated: a frame type this connection does not know (spec §4.1).
+            return Err(ViolationKind::Malformed {
+                error: DecodeError::UnknownFrameType(crate::wire::frame_types::RECEIPT_RUN),
+                code: TransportErrorCode::FRAME_ENCODING_ERROR,
+            });
+        }
+        let delivery = Delivery::Delivered { relays: run.relays };
+        run.ids().try_for_each(|id| self.on_receipt(id, delivery))
+    }
+
     /// The receiver's verdict on our stream `id`: if its receipt was awaited, tells the
     /// application (and a writer held back by the cap on awaited receipts) and returns
     /// true; a verdict on a stream not awaited changes nothing.

@@ -256,12 +256,36 @@ impl Connection {
                 }
                 sent.push(SentFrame::Control(c));
             }
-            while let Some((id, delivery)) = self.receipts.next_to_send() {
-                if w.push(&Frame::Receipt { id, delivery }).is_err() {
+            // Receipts in a row go as one RECEIPT_RUN where negotiated, up to the streams a
+            // packet's runs may answer for together (spec §4.17); past that, one by one.
+            let runs = self.receipt_runs_on();
+            let mut in_runs = 0;
+            loop {
+                let more_max = match runs {
+                    true => (MAX_RECEIPT_RUN - in_runs).saturating_sub(1),
+                    false => 0,
+                };
+                let Some((id, delivery, more)) = self.receipts.next_to_send(more_max) else {
+                    break;
+                };
+                let frame = match (more, delivery) {
+                    (1.., Delivery::Delivered { relays }) => Frame::ReceiptRun(ReceiptRun {
+                        first: id,
+                        more,
+                        relays,
+                    }),
+                    _ => Frame::Receipt { id, delivery },
+                };
+                if w.push(&frame).is_err() {
                     break;
                 }
-                self.receipts.sent();
-                sent.push(SentFrame::Receipt(id));
+                self.receipts.sent(more);
+                if more > 0 {
+                    in_runs += more + 1;
+                }
+                // (`more` < MAX_RECEIPT_RUN.)
+                let more = more as u32;
+                sent.push(SentFrame::Receipt { first: id, more });
             }
             self.fill_relay(&mut w, &mut sent);
             // A probe carries a PING whatever else it holds (ahead of the stream data, which

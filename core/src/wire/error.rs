@@ -36,6 +36,7 @@ pub enum Field {
     AckRange,
     ErrorCode,
     Relays,
+    RunLength,
     FinalSize,
     Maximum,
     Reason,
@@ -81,6 +82,7 @@ impl fmt::Display for Field {
             Field::AckRange => "ack range",
             Field::ErrorCode => "error code",
             Field::Relays => "relays",
+            Field::RunLength => "receipt run length",
             Field::FinalSize => "final size",
             Field::Maximum => "maximum",
             Field::Reason => "reason",
@@ -129,6 +131,10 @@ pub enum Limit {
     /// Candidate addresses in one PUNCH_CANDIDATES: at most
     /// [`MAX_CANDIDATES`](super::MAX_CANDIDATES).
     Candidates,
+    /// Streams the RECEIPT_RUN frames of one packet answer for: at most
+    /// [`MAX_RECEIPT_RUN`](super::MAX_RECEIPT_RUN); and a run's last stream id: at most
+    /// 2^62 - 1.
+    ReceiptRun,
 }
 
 impl fmt::Display for Limit {
@@ -144,6 +150,7 @@ impl fmt::Display for Limit {
             Limit::Varint => "varint value",
             Limit::NoiseMessageLength => "noise message length",
             Limit::Candidates => "candidate addresses",
+            Limit::ReceiptRun => "receipts in runs per packet",
         };
         f.write_str(name)
     }

@@ -22,7 +22,7 @@ use super::ids::{PacketType, StreamId};
 use super::params::{Capabilities, TransportParams, VersionRange};
 use super::relay::RelayFrame;
 use super::stream::StreamFrame;
-use super::Delivery;
+use super::{Delivery, ReceiptRun};
 use super::{MAX_REASON_LEN, MAX_TOKEN_LEN, VERSION_2};
 
 /// A frame of wire version 1 or 2 (spec/protocol.md §4, §11.2).
@@ -83,6 +83,9 @@ pub enum Frame {
         /// What became of it, counted in relays from the receipt's sender.
         delivery: Delivery,
     },
+    /// RECEIPT_RUN (capability RECEIPT_RUNS): a run of the peer's streams, all delivered
+    /// (spec §4.17).
+    ReceiptRun(ReceiptRun),
     /// OBSERVED_ADDRESS (capability ADDRESS_DISCOVERY, version 2): where the peer sees our
     /// packets come from (spec §4.18).
     ObservedAddress(ObservedAddress),
@@ -142,6 +145,7 @@ impl Frame {
                 delivery: Delivery::Failed { .. },
                 ..
             } => types::RECEIPT_FAILED,
+            Frame::ReceiptRun(_) => types::RECEIPT_RUN,
             Frame::ObservedAddress(_) => types::OBSERVED_ADDRESS,
             Frame::Relay(r) => r.frame_type(),
             Frame::Stream(s) => s.frame_type(),
@@ -205,7 +209,8 @@ impl Frame {
             || (types::STREAM..=types::STREAM | 0x0f).contains(&frame_type)
             || (types::HELLO..=types::NOISE_FINISH).contains(&frame_type)
             || (types::RELAY_RESERVE..=types::PUNCH_NOW).contains(&frame_type)
-            || frame_type == types::DATAGRAM;
+            || frame_type == types::DATAGRAM
+            || frame_type == types::RECEIPT_RUN;
         if !known {
             return Err(DecodeError::UnknownFrameType(frame_type));
         }
@@ -251,6 +256,7 @@ impl Frame {
                     relays: r.varint(Field::Relays)?,
                 },
             },
+            types::RECEIPT_RUN => Frame::ReceiptRun(ReceiptRun::read(r)?),
             types::CLOSE | types::APPLICATION_CLOSE => {
                 let raw = r.varint(Field::ErrorCode)?;
                 let code = match frame_type {
@@ -323,6 +329,7 @@ impl Frame {
     pub(crate) fn check(&self) -> Result<(), Violation> {
         match self {
             Frame::Stream(s) => s.check(),
+            Frame::ReceiptRun(run) => run.check(),
             Frame::Padding(_)
             | Frame::Ping
             | Frame::Ack(_)
@@ -364,6 +371,10 @@ impl Frame {
                         Delivery::Delivered { relays } => varint_len(*relays)?,
                         Delivery::Failed { code, relays } => varint_len(*code)? + varint_len(*relays)?,
                     }
+            }
+            Frame::ReceiptRun(run) => {
+                run.check()?;
+                varint_len(run.first.0)? + varint_len(run.more)? + varint_len(run.relays)?
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 varint_len(*v)?
@@ -437,6 +448,11 @@ impl Frame {
                         w.varint(*relays)?;
                     }
                 }
+            }
+            Frame::ReceiptRun(run) => {
+                w.varint(run.first.0)?;
+                w.varint(run.more)?;
+                w.varint(run.relays)?;
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 w.varint(*v)?
@@ -513,6 +529,11 @@ impl fmt::Display for Frame {
                 id,
                 delivery: Delivery::Failed { code, relays },
             } => write!(f, "RECEIPT_FAILED id={id} code={code} relays={relays}"),
+            Frame::ReceiptRun(run) => write!(
+                f,
+                "RECEIPT_RUN first={} more={} relays={}",
+                run.first, run.more, run.relays
+            ),
             Frame::MaxData(v) => write!(f, "MAX_DATA max={v}"),
             Frame::MaxStreamData { id, max } => write!(f, "MAX_STREAM_DATA id={id} max={max}"),
             Frame::MaxStreams(v) => write!(f, "MAX_STREAMS max={v}"),

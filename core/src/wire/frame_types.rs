@@ -74,3 +74,6 @@ pub const PUNCH_CANDIDATES: u64 = 0x35;
 pub const PUNCH_NOW: u64 = 0x36;
 /// An unreliable datagram: never retransmitted (capability DATAGRAMS; §4.19).
 pub const DATAGRAM: u64 = 0x37;
+/// Receipts for a run of the peer's streams, all delivered (capability RECEIPT_RUNS;
+/// §4.17).
+pub const RECEIPT_RUN: u64 = 0x38;

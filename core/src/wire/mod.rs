@@ -61,7 +61,7 @@ pub use packet::{decode, encode_packet, reseal, Datagram, Frames, Packet, Packet
 pub use params::{
     Capabilities, Cipher, Ciphers, NoisePattern, TransportParams, VersionRange, MAX_ACK_DELAY_MS,
 };
-pub use receipt::{Delivery, PIPE_BROKEN, VERIFICATION_FAILED};
+pub use receipt::{Delivery, ReceiptRun, PIPE_BROKEN, VERIFICATION_FAILED};
 pub use relay::{
     read_relay_header, write_relay_header, Candidates, CircuitId, RelayFrame, MAX_CANDIDATES, RELAYED,
     RELAY_HEADER_LEN,
@@ -96,3 +96,6 @@ pub const MAX_TOKEN_LEN: usize = 128;
 pub const MAX_REASON_LEN: usize = 256;
 /// Most version ranges in a VERSION_REJECT (spec/protocol.md §3.6).
 pub const MAX_VERSION_RANGES: usize = 16;
+/// Most streams the RECEIPT_RUN frames of one packet answer for, together
+/// (spec/protocol.md §4.17): what bounds a packet's work on receipts, not its length.
+pub const MAX_RECEIPT_RUN: u64 = 512;

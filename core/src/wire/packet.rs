@@ -20,13 +20,15 @@ use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
 use super::cursor::{Reader, Writer};
-use super::error::{DecodeError, EncodeError, Field, Violation};
+use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::frame::Frame;
 use super::header::{expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen};
 use super::ids::PacketType;
 use super::trailer::{check_size, check_trailer, trailer_crc};
 use super::version_reject::VersionReject;
-use super::{MAX_DATAGRAM_SIZE, MIN_DATAGRAM_SIZE, TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2};
+use super::{
+    MAX_DATAGRAM_SIZE, MAX_RECEIPT_RUN, MIN_DATAGRAM_SIZE, TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2,
+};
 
 /// How many of a packet's frames its validation keeps decoded for the receiver: a data
 /// packet usually carries an ACK, a STREAM frame or two and a receipt or two. Past these, a
@@ -329,6 +331,8 @@ struct PacketRules {
     frames: usize,
     handshake_frames: u8,
     hello: bool,
+    /// Streams the packet's RECEIPT_RUN frames answer for, together (§4.17).
+    receipt_runs: u64,
 }
 
 impl PacketRules {
@@ -339,6 +343,7 @@ impl PacketRules {
             frames: 0,
             handshake_frames: 0,
             hello: false,
+            receipt_runs: 0,
         }
     }
 
@@ -348,6 +353,9 @@ impl PacketRules {
             self.handshake_frames = self.handshake_frames.saturating_add(1);
         }
         self.hello |= matches!(frame, Frame::Hello(_) | Frame::NoiseHello(_));
+        if let Frame::ReceiptRun(run) = frame {
+            self.receipt_runs = self.receipt_runs.saturating_add(run.len());
+        }
     }
 
     fn check(&self, datagram_len: usize) -> Result<(), Violation> {
@@ -357,6 +365,13 @@ impl PacketRules {
         if self.packet == PacketType::Handshake && self.handshake_frames != 1 {
             return Err(Violation::HandshakeFrameCount {
                 found: self.handshake_frames,
+            });
+        }
+        if self.receipt_runs > MAX_RECEIPT_RUN {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::ReceiptRun,
+                value: self.receipt_runs,
+                max: MAX_RECEIPT_RUN,
             });
         }
         if self.hello && datagram_len < MIN_DATAGRAM_SIZE {

@@ -118,8 +118,12 @@ impl Capabilities {
     /// The endpoint takes unreliable datagrams (DATAGRAM frames, spec §4.19): never
     /// retransmitted, congestion-controlled, each within one packet.
     pub const DATAGRAMS: Capabilities = Capabilities(1 << 5);
+    /// The endpoint understands RECEIPT_RUN frames (spec §4.17): receipts for a run of
+    /// streams, all delivered, in one frame. Only with RECEIPTS: a connection that has this
+    /// and not RECEIPTS sends and takes no receipt at all.
+    pub const RECEIPT_RUNS: Capabilities = Capabilities(1 << 6);
     /// Every capability this protocol defines.
-    pub const ALL: Capabilities = Capabilities(0b11_1111);
+    pub const ALL: Capabilities = Capabilities(0b111_1111);
     /// The capabilities a version 1 connection never gets: those that trust what the peer
     /// says of addresses and identities.
     pub const AUTHENTICATED_ONLY: Capabilities = Capabilities(0b1_1000);
@@ -534,7 +538,8 @@ mod tests {
             .union(Capabilities::RECEIPTS)
             .union(Capabilities::ADDRESS_DISCOVERY)
             .union(Capabilities::RELAY)
-            .union(Capabilities::DATAGRAMS);
+            .union(Capabilities::DATAGRAMS)
+            .union(Capabilities::RECEIPT_RUNS);
         assert_eq!(a, Capabilities::ALL);
         assert!(!a.without(Capabilities::PIPING).contains(Capabilities::PIPING));
         assert!(a.without(Capabilities::PIPING).contains(Capabilities::RECEIPTS));

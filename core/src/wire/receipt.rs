@@ -1,6 +1,11 @@
-//! What a RECEIPT or RECEIPT_FAILED frame says (spec §4.17, §8 Delivery): the outcome of a
-//! stream at its final receiver, and the codes weir itself gives a failure. Values of the
-//! wire format; the exchange that carries them is module `delivery`'s.
+//! What a RECEIPT, RECEIPT_FAILED or RECEIPT_RUN frame says (spec §4.17, §8 Delivery): the
+//! outcome of a stream at its final receiver, and the codes weir itself gives a failure.
+//! Values of the wire format; the exchange that carries them is module `delivery`'s.
+
+use super::cursor::Reader;
+use super::error::{DecodeError, Field, Limit, Violation};
+use super::ids::StreamId;
+use super::MAX_RECEIPT_RUN;
 
 /// The stream error code a pipe resets targets with, or stops its source with, when the
 /// other side of the pipe failed without a code of its own (spec §8, Piping).
@@ -49,5 +54,69 @@ impl core::fmt::Display for Delivery {
                 }
             }
         }
+    }
+}
+
+/// What a RECEIPT_RUN frame says (capability RECEIPT_RUNS, spec §4.17): the streams `first`,
+/// and the `more` after it opened by the same side (ids `first + 2`, `first + 4`, ...),
+/// were all delivered, through `relays` relays. One frame for what would be `more + 1`
+/// RECEIPTs: a receiver of many small messages owes a receipt a message, most of them in
+/// such runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReceiptRun {
+    /// The run's first stream.
+    pub first: StreamId,
+    /// Streams in the run after the first.
+    pub more: u64,
+    /// Relays the streams passed through (0: the peer is the final receiver).
+    pub relays: u64,
+}
+
+impl ReceiptRun {
+    /// Streams the run answers for.
+    pub fn len(&self) -> u64 {
+        self.more.saturating_add(1)
+    }
+
+    /// Whether the run is empty: never, as it answers for `first` at least.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The streams the run answers for, in order.
+    pub fn ids(&self) -> impl Iterator<Item = StreamId> {
+        let first = self.first.0;
+        (0..=self.more).map(move |i| StreamId(first + 2 * i))
+    }
+
+    /// What keeps the run off the wire: more streams than a packet's runs may answer for,
+    /// or a last id past 2^62 - 1 (spec §4.17).
+    pub(crate) fn check(&self) -> Result<(), Violation> {
+        if self.more >= MAX_RECEIPT_RUN {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::ReceiptRun,
+                value: self.len(),
+                max: MAX_RECEIPT_RUN,
+            });
+        }
+        let last = self.first.0.saturating_add(2 * self.more);
+        if last > super::varint::MAX {
+            return Err(Violation::LimitExceeded {
+                limit: Limit::ReceiptRun,
+                value: last,
+                max: super::varint::MAX,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
+        let run = ReceiptRun {
+            first: StreamId(r.varint(Field::StreamId)?),
+            more: r.varint(Field::RunLength)?,
+            relays: r.varint(Field::Relays)?,
+        };
+        run.check()?;
+        Ok(run)
     }
 }

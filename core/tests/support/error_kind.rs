@@ -52,6 +52,7 @@ fn limit_kind(limit: &Limit) -> &'static str {
         Limit::Varint => "varint",
         Limit::NoiseMessageLength => "noise-message-length",
         Limit::Candidates => "candidates",
+        Limit::ReceiptRun => "receipt-run",
         other => panic!("no vector name for {other:?}"),
     }
 }

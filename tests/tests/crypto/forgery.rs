@@ -331,7 +331,8 @@ fn a_replayed_ik_hello_is_not_reported_as_the_client_s_identity() {
 fn a_hello_altered_once_on_the_way_still_connects() {
     let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
     let mut altered = 0;
-    let mut once = rewrite_hello(29, |b| b & !0x2);
+    // PIPING cleared in the capabilities' low byte (tampering.rs says where they are).
+    let mut once = rewrite_hello(30, |b| b & !0x2);
     sim.intercept(c, s, move |d| {
         if altered == 0 && d.len() >= 1200 && d[0..2] == [0, 2] && d[2] & 0x80 != 0 && d[24] == 0x24 {
             altered += 1;

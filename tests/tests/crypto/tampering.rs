@@ -124,9 +124,10 @@ pub(super) fn rewrite_hello(offset: usize, f: fn(u8) -> u8) -> impl FnMut(&mut V
 
 #[test]
 fn a_man_in_the_middle_rewriting_the_capabilities_or_versions_fails_the_handshake() {
-    // NOISE_HELLO body: versions (2 x u16) at 25..29, capabilities (a 1-byte varint) at 29.
+    // NOISE_HELLO body: versions (2 x u16) at 25..29, capabilities at 29..31 (all seven, a
+    // 2-byte varint: 0x407f); the rewrite clears PIPING in its low byte.
     let cases: [Rewrite; 3] = [
-        ("capabilities", 29, |b| b & !0x2),
+        ("capabilities", 30, |b| b & !0x2),
         ("minimum version", 26, |_| 2),
         ("maximum version", 28, |_| 3),
     ];
@@ -164,7 +165,7 @@ fn a_man_in_the_middle_rewriting_the_capabilities_or_versions_fails_the_handshak
     }
     // The same path without the rewrite connects (the test's offsets are right).
     let (mut sim, c, s) = pair(config(1), config(2), LinkConfig::default());
-    sim.intercept(c, s, rewrite_hello(29, |b| b));
+    sim.intercept(c, s, rewrite_hello(30, |b| b));
     let conn = sim.connect(c, s);
     assert_eq!(transfer(&mut sim, c, conn, 1000, Duration::from_secs(5)).0, 1000);
 }

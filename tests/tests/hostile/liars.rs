@@ -603,3 +603,70 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
         "{unread}"
     );
 }
+
+/// Spec §4.17: a RECEIPT_RUN is a frame type only where RECEIPT_RUNS was negotiated (else
+/// closed as unknown, FRAME_ENCODING_ERROR); where it was, a run that names the sender's own
+/// streams is closed as the RECEIPTs it stands for would be (STREAM_STATE_ERROR), and a run
+/// of the receiver's streams it never opened changes nothing.
+#[test]
+fn a_receipt_run_is_held_to_the_rules_of_the_receipts_it_stands_for() {
+    let run = |side: Side| {
+        Frame::ReceiptRun(ReceiptRun {
+            first: StreamId::new(side, 0),
+            more: 511,
+            relays: 0,
+        })
+    };
+    let cases = [
+        (
+            "not negotiated",
+            Capabilities::ALL.without(Capabilities::RECEIPT_RUNS),
+            run(Side::Server),
+            Some(ViolationKind::Malformed {
+                error: DecodeError::UnknownFrameType(weir_core::wire::frame_types::RECEIPT_RUN),
+                code: TransportErrorCode::FRAME_ENCODING_ERROR,
+            }),
+        ),
+        (
+            "the sender's own streams",
+            Capabilities::ALL,
+            run(Side::Client),
+            Some(ViolationKind::WrongStreamDirection),
+        ),
+        ("streams never opened", Capabilities::ALL, run(Side::Server), None),
+    ];
+    for (name, capabilities, frame, closed) in cases {
+        let mut arena = Arena::new(Config {
+            capabilities,
+            ..server_config()
+        });
+        let config = arena.config();
+        let server = arena.server;
+        let mut peer = RawPeer::new(&mut arena.sim, outsider(3), 9);
+        let mut sent = 0;
+        let report = arena.run(
+            Duration::from_secs(20),
+            Duration::from_millis(50),
+            |sim, _| {
+                peer.greet(sim, server);
+                peer.poll(sim, server);
+                if peer.server_cid.is_some() && sent < 20 {
+                    peer.send(sim, server, std::slice::from_ref(&frame));
+                    sent += 1;
+                }
+                sent < 20
+            },
+            ignore,
+        );
+        peer.poll(&mut arena.sim, server);
+        assert_eq!(sent, 20, "{name}: the peer got a connection");
+        assert_survived(name, &report, bound(&config, 0, 2));
+        match closed {
+            Some(kind) => assert_closed_for(&report, &peer, kind),
+            None => {
+                assert_eq!(violations(&report.closed), vec![], "{name}");
+                assert_eq!(peer.closed, None, "{name}");
+            }
+        }
+    }
+}

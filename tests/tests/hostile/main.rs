@@ -13,8 +13,8 @@ use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
 use weir_core::wire::{Ack, AckRange, AckRanges, CloseCode, Side, StreamFrame, StreamId, TransportErrorCode};
 use weir_core::wire::{
-    Capabilities, ConnectionId, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen, PacketWriter,
-    TransportParams, VersionRange,
+    Capabilities, ConnectionId, DecodeError, Frame, Header, Hello, Packet, PacketKind, PacketNumberLen,
+    PacketWriter, ReceiptRun, TransportParams, VersionRange,
 };
 use weir_core::{
     AddressValidation, ApiError, CloseReason, Config, ConnectionHandle, ConnectionStats, EndpointLoad,
