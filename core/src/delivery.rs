@@ -143,6 +143,9 @@ impl Receipts {
             return Some((first, delivery, 0));
         }
         let mut more = 0;
+        if more_max == 0 || book.queue.len() == 1 {
+            return Some((first, delivery, 0));
+        }
         for &id in book.queue.iter().skip(1) {
             if more == more_max || id.0 != first.0 + 2 * (more + 1) || book.owed.get(id) != Some(&delivery) {
                 break;
@@ -155,7 +158,8 @@ impl Receipts {
     /// The receipts `next_to_send` gave (`more` after the first) went into a packet.
     pub(crate) fn sent(&mut self, more: u64) {
         if let Some(book) = self.0.as_deref_mut() {
-            for _ in 0..=more {
+            book.queue.pop_front();
+            for _ in 0..more {
                 book.queue.pop_front();
             }
         }

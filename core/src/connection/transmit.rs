@@ -256,36 +256,8 @@ impl Connection {
                 }
                 sent.push(SentFrame::Control(c));
             }
-            // Receipts in a row go as one RECEIPT_RUN where negotiated, up to the streams a
-            // packet's runs may answer for together (spec §4.17); past that, one by one.
-            let runs = self.receipt_runs_on();
-            let mut in_runs = 0;
-            loop {
-                let more_max = match runs {
-                    true => (MAX_RECEIPT_RUN - in_runs).saturating_sub(1),
-                    false => 0,
-                };
-                let Some((id, delivery, more)) = self.receipts.next_to_send(more_max) else {
-                    break;
-                };
-                let frame = match (more, delivery) {
-                    (1.., Delivery::Delivered { relays }) => Frame::ReceiptRun(ReceiptRun {
-                        first: id,
-                        more,
-                        relays,
-                    }),
-                    _ => Frame::Receipt { id, delivery },
-                };
-                if w.push(&frame).is_err() {
-                    break;
-                }
-                self.receipts.sent(more);
-                if more > 0 {
-                    in_runs += more + 1;
-                }
-                // (`more` < MAX_RECEIPT_RUN.)
-                let more = more as u32;
-                sent.push(SentFrame::Receipt { first: id, more });
+            if self.receipts.has_queued() {
+                self.fill_receipts(&mut w, &mut sent);
             }
             self.fill_relay(&mut w, &mut sent);
             // A probe carries a PING whatever else it holds (ahead of the stream data, which
@@ -352,6 +324,39 @@ impl Connection {
                 false
             }
             Gate::WindowFull | Gate::Paced => false,
+        }
+    }
+
+    /// Adds the receipts waiting to be sent that fit to the packet being written. Receipts
+    /// in a row go as one RECEIPT_RUN where negotiated, up to the streams a packet's runs
+    /// may answer for together (spec §4.17); past that, one by one.
+    fn fill_receipts(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
+        // Streams this packet's runs may still answer for (none: runs not negotiated).
+        let mut room = match self.receipt_runs_on() {
+            true => MAX_RECEIPT_RUN,
+            false => 0,
+        };
+        while let Some((id, delivery, more)) = self.receipts.next_to_send(room.saturating_sub(1)) {
+            // Each frame made where it is pushed: a frame of either kind, made first, is
+            // dropped through the whole enum's drop glue.
+            let pushed = match (more, delivery) {
+                (1.., Delivery::Delivered { relays }) => {
+                    room -= more + 1;
+                    w.push(&Frame::ReceiptRun(ReceiptRun {
+                        first: id,
+                        more,
+                        relays,
+                    }))
+                }
+                _ => w.push(&Frame::Receipt { id, delivery }),
+            };
+            if pushed.is_err() {
+                break;
+            }
+            self.receipts.sent(more);
+            // (`more` < MAX_RECEIPT_RUN.)
+            let more = more as u32;
+            sent.push(SentFrame::Receipt { first: id, more });
         }
     }
 
