@@ -142,10 +142,10 @@ impl Receipts {
         if !matches!(delivery, Delivery::Delivered { .. }) {
             return Some((first, delivery, 0));
         }
-        let mut more = 0;
         if more_max == 0 || book.queue.len() == 1 {
             return Some((first, delivery, 0));
         }
+        let mut more = 0;
         for &id in book.queue.iter().skip(1) {
             if more == more_max || id.0 != first.0 + 2 * (more + 1) || book.owed.get(id) != Some(&delivery) {
                 break;
