@@ -219,7 +219,7 @@ fn receipts_tapped(sim: &mut Sim) -> Vec<(usize, usize, u64)> {
         .map(|p| {
             p.frames().fold((0, 0, 0), |(one, runs, in_runs), f| match f {
                 Frame::Receipt { .. } => (one + 1, runs, in_runs),
-                Frame::ReceiptRun(run) => (one, runs + 1, in_runs + run.len()),
+                Frame::ReceiptRun(run) => (one, runs + 1, in_runs + run.streams()),
                 _ => (one, runs, in_runs),
             })
         })

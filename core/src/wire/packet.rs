@@ -354,7 +354,7 @@ impl PacketRules {
         }
         self.hello |= matches!(frame, Frame::Hello(_) | Frame::NoiseHello(_));
         if let Frame::ReceiptRun(run) = frame {
-            self.receipt_runs = self.receipt_runs.saturating_add(run.len());
+            self.receipt_runs = self.receipt_runs.saturating_add(run.streams());
         }
     }
 

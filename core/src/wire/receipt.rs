@@ -73,14 +73,9 @@ pub struct ReceiptRun {
 }
 
 impl ReceiptRun {
-    /// Streams the run answers for.
-    pub fn len(&self) -> u64 {
+    /// Streams the run answers for: `more + 1`.
+    pub fn streams(&self) -> u64 {
         self.more.saturating_add(1)
-    }
-
-    /// Whether the run is empty: never, as it answers for `first` at least.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// The streams the run answers for, in order.
@@ -95,7 +90,7 @@ impl ReceiptRun {
         if self.more >= MAX_RECEIPT_RUN {
             return Err(Violation::LimitExceeded {
                 limit: Limit::ReceiptRun,
-                value: self.len(),
+                value: self.streams(),
                 max: MAX_RECEIPT_RUN,
             });
         }
