@@ -41,6 +41,10 @@ use crate::wire::{Delivery, StreamId};
 /// Our streams awaiting their receipt that one connection remembers at most.
 pub(crate) const MAX_AWAITED: usize = 4096;
 
+/// Queue entries after the first that a run's search looks at: what bounds a frame's work
+/// when the queue holds many receipts for streams too far from the first to share it.
+const RUN_SCAN: usize = 128;
+
 impl Delivery {
     /// The same outcome, reported one relay further from where it arose.
     pub(crate) fn one_relay_on(self) -> Self {
@@ -91,14 +95,46 @@ struct Book {
     /// Streams of the peer's whose delivery the application confirms.
     held: StreamSlots<Held>,
     /// Receipts for the peer's streams, kept until acknowledged.
-    owed: StreamSlots<Delivery>,
-    /// Owed receipts to send (again), in the order they came to be owed.
+    owed: StreamSlots<Owed>,
+    /// Owed receipts to send (again), in the order they came to be owed. An entry whose
+    /// receipt went out in a run begun elsewhere in the queue stays until it reaches the
+    /// front, and is passed over there (`Owed::in_queue`: one entry a receipt at most).
     queue: VecDeque<StreamId>,
     /// Our streams acknowledged whose receipt has not come.
     awaited: StreamSlots<()>,
 }
 
+/// A receipt owed, and where it stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Owed {
+    delivery: Delivery,
+    /// To be sent (again): owed or lost since it last went into a packet.
+    queued: bool,
+    /// Has an entry in `Book::queue`, to be sent or passed over.
+    in_queue: bool,
+}
+
 impl Book {
+    /// Whether `id`'s receipt is to be sent, with this outcome.
+    fn queued_with(&self, id: StreamId, delivery: Delivery) -> bool {
+        self.owed
+            .get(id)
+            .is_some_and(|o| o.queued && o.delivery == delivery)
+    }
+
+    /// Drops the entries at the queue's front whose receipt is not to be sent: no longer
+    /// owed, or already sent in a run.
+    fn skip_stale(&mut self) {
+        while let Some(&id) = self.queue.front() {
+            match self.owed.get_mut(id) {
+                Some(o) if o.queued => return,
+                Some(o) => o.in_queue = false,
+                None => {}
+            }
+            self.queue.pop_front();
+        }
+    }
+
     fn is_empty(&self) -> bool {
         self.held.is_empty() && self.owed.is_empty() && self.queue.is_empty() && self.awaited.is_empty()
     }
@@ -126,70 +162,112 @@ impl Receipts {
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
         let book = self.book();
-        if book.owed.insert_new(id, delivery) {
+        let owed = Owed {
+            delivery,
+            queued: true,
+            in_queue: true,
+        };
+        if book.owed.insert_new(id, owed) {
             book.queue.push_back(id);
         }
     }
 
-    /// The next receipts to send in one frame: the queue's first, and the `more` that
-    /// follow it in the queue for the next streams of the same side (ids 2 apart), owed the
-    /// same delivered outcome, up to `more_max` of them (0: one receipt, a RECEIPT frame's).
-    /// They stay owed until acknowledged.
-    pub(crate) fn next_to_send(&self, more_max: u64) -> Option<(StreamId, Delivery, u64)> {
-        let book = self.0.as_deref()?;
-        let first = *book.queue.front()?;
-        let delivery = *book.owed.get(first)?;
-        if !matches!(delivery, Delivery::Delivered { .. }) {
-            return Some((first, delivery, 0));
-        }
-        if more_max == 0 || book.queue.len() == 1 {
-            return Some((first, delivery, 0));
-        }
-        let mut more = 0;
-        for &id in book.queue.iter().skip(1) {
-            if more == more_max || id.0 != first.0 + 2 * (more + 1) || book.owed.get(id) != Some(&delivery) {
-                break;
+    /// The next receipts to send in one frame, as `(first, delivery, also)`: the queue's
+    /// first, and with `more_max` above 0 up to that many more owed the same delivered
+    /// outcome for the same side's next 62 streams after it (bit `i` of `also`: stream
+    /// `first + 2 × (i + 1)`, as RECEIPT_RUN says them). They are found among the next
+    /// [`RUN_SCAN`] entries of the queue, not only those next to the first: a receiver
+    /// reads the messages that came whole in one datagram before those that spanned two,
+    /// so its receipts are owed for ids 0, 4, 8, … and then 2, 10, …. They stay owed until
+    /// acknowledged.
+    pub(crate) fn next_to_send(&mut self, more_max: u64) -> Option<(StreamId, Delivery, u64)> {
+        let book = self.0.as_deref_mut()?;
+        // The first entry whose receipt is to be sent (one lookup each, as `skip_stale`).
+        let (first, delivery) = loop {
+            let &id = book.queue.front()?;
+            match book.owed.get_mut(id) {
+                Some(o) if o.queued => break (id, o.delivery),
+                Some(o) => o.in_queue = false,
+                None => {}
             }
-            more += 1;
-        }
-        Some((first, delivery, more))
-    }
-
-    /// The receipts `next_to_send` gave (`more` after the first) went into a packet.
-    pub(crate) fn sent(&mut self, more: u64) {
-        if let Some(book) = self.0.as_deref_mut() {
             book.queue.pop_front();
-            for _ in 0..more {
-                book.queue.pop_front();
+        };
+        if more_max == 0 || book.queue.len() == 1 || !matches!(delivery, Delivery::Delivered { .. }) {
+            return Some((first, delivery, 0));
+        }
+        let (mut also, mut more) = (0u64, 0);
+        for &id in book.queue.iter().skip(1).take(RUN_SCAN) {
+            let Some(step) = id.0.checked_sub(first.0) else {
+                continue;
+            };
+            // The same side's stream, one of the 62 after the first.
+            if step % 2 != 0 || step == 0 || step > 2 * 62 {
+                continue;
             }
+            let bit = 1u64 << (step / 2 - 1);
+            if also & bit == 0 && book.queued_with(id, delivery) {
+                also |= bit;
+                more += 1;
+                if more == more_max {
+                    break;
+                }
+            }
+        }
+        Some((first, delivery, also))
+    }
+
+    /// The receipts `next_to_send` gave went into a packet: `first` and those `also` names.
+    pub(crate) fn sent(&mut self, first: StreamId, also: u64) {
+        let Some(book) = self.0.as_deref_mut() else {
+            return;
+        };
+        // The first is the queue's front (`next_to_send`): its entry goes at once.
+        if let Some(o) = book.owed.get_mut(first) {
+            o.queued = false;
+            if book.queue.front() == Some(&first) {
+                book.queue.pop_front();
+                o.in_queue = false;
+            }
+        }
+        if also != 0 {
+            for id in run(first, also).skip(1) {
+                if let Some(o) = book.owed.get_mut(id) {
+                    o.queued = false;
+                }
+            }
+            book.skip_stale();
         }
     }
 
-    /// Drops queue entries whose receipt is no longer owed.
+    /// Drops queue entries whose receipt is not to be sent.
     pub(crate) fn skip_stale(&mut self) {
-        if let Some(book) = self.0.as_deref_mut() {
-            while book.queue.front().is_some_and(|id| !book.owed.contains(*id)) {
-                book.queue.pop_front();
-            }
+        if let Some(book) = self.0.as_deref_mut().filter(|b| !b.queue.is_empty()) {
+            book.skip_stale();
         }
     }
 
-    /// The packet carrying the receipts for `first` and the `more` streams of its side
-    /// after it was acknowledged.
-    pub(crate) fn on_acked(&mut self, first: StreamId, more: u32) {
+    /// The packet carrying the receipts for `first` and the streams `also` names was
+    /// acknowledged.
+    pub(crate) fn on_acked(&mut self, first: StreamId, also: u64) {
         if let Some(book) = self.0.as_deref_mut() {
-            for id in run(first, more) {
+            for id in run(first, also) {
                 book.owed.remove(id);
             }
         }
     }
 
-    /// The packet carrying the receipts for `first` and the `more` after it was lost: send
-    /// those still owed again.
-    pub(crate) fn on_lost(&mut self, first: StreamId, more: u32) {
+    /// The packet carrying the receipts for `first` and the streams `also` names was lost:
+    /// those still owed are to be sent again (queued at the back, or where their entry
+    /// still is).
+    pub(crate) fn on_lost(&mut self, first: StreamId, also: u64) {
         if let Some(book) = self.0.as_deref_mut() {
-            for id in run(first, more) {
-                if book.owed.contains(id) && !book.queue.contains(&id) {
+            for id in run(first, also) {
+                let Some(o) = book.owed.get_mut(id) else {
+                    continue;
+                };
+                o.queued = true;
+                if !o.in_queue {
+                    o.in_queue = true;
                     book.queue.push_back(id);
                 }
             }
@@ -278,13 +356,25 @@ impl Receipts {
     /// Every receipt still owed (for the CLOSE packet), in the table's order: deterministic,
     /// not the ids' (module `crate::stream_slots`).
     pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, Delivery)> + '_ {
-        self.0.iter().flat_map(|b| b.owed.iter().map(|(id, &d)| (id, d)))
+        self.0
+            .iter()
+            .flat_map(|b| b.owed.iter().map(|(id, o)| (id, o.delivery)))
     }
 }
 
-/// Stream `first` and the `more` of the same side after it.
-fn run(first: StreamId, more: u32) -> impl Iterator<Item = StreamId> {
-    (0..=u64::from(more)).map(move |i| StreamId(first.0 + 2 * i))
+/// Stream `first` and those of the same side after it that `also` names (RECEIPT_RUN's
+/// bits). (Not `ReceiptRun::ids`: a lone receipt, a round trip's, walks no chain.)
+fn run(first: StreamId, mut also: u64) -> impl Iterator<Item = StreamId> {
+    let mut next = Some(first);
+    core::iter::from_fn(move || {
+        let id = next?;
+        next = (also != 0).then(|| {
+            let i = u64::from(also.trailing_zeros());
+            also &= also - 1;
+            StreamId(first.0 + 2 * (i + 1))
+        });
+        Some(id)
+    })
 }
 
 #[cfg(test)]
@@ -307,12 +397,12 @@ mod tests {
             Some((id(1), delivered, 0)),
             "the first verdict stands"
         );
-        r.sent(0);
+        r.sent(id(1), 0);
         assert_eq!(r.next_to_send(0), None);
         r.on_lost(id(1), 0);
         r.on_lost(id(1), 0);
         assert_eq!(r.next_to_send(0), Some((id(1), delivered, 0)));
-        r.sent(0);
+        r.sent(id(1), 0);
         assert_eq!(r.next_to_send(0), None, "queued once however often lost");
         r.on_acked(id(1), 0);
         assert_eq!(r.owed(), 0);
@@ -323,10 +413,11 @@ mod tests {
         assert!(r.0.is_none(), "a trim lets the empty book go");
     }
 
-    /// Receipts go in runs only for the same side's next streams, owed the same delivered
-    /// outcome, up to the length asked for; a run is acknowledged and lost as a whole.
+    /// Receipts go in a run only for the same side's next 62 streams after the first,
+    /// owed the same delivered outcome, up to the number asked for; a run is acknowledged
+    /// and lost as a whole.
     #[test]
-    fn owed_receipts_in_a_row_go_as_one_run() {
+    fn owed_receipts_go_as_one_run() {
         let mut r = Receipts::default();
         let delivered = Delivery::Delivered { relays: 0 };
         for n in [1, 2, 3, 4, 6, 7] {
@@ -334,39 +425,75 @@ mod tests {
         }
         r.owe(id(8), Delivery::Delivered { relays: 1 });
         r.owe(id(9), Delivery::Failed { code: 3, relays: 0 });
+        r.owe(id(70), delivered);
         r.owe(id(10), delivered);
         assert_eq!(r.next_to_send(0), Some((id(1), delivered, 0)), "runs off");
-        assert_eq!(r.next_to_send(2), Some((id(1), delivered, 2)), "as long as asked");
-        assert_eq!(r.next_to_send(100), Some((id(1), delivered, 3)), "up to a gap");
-        r.sent(3);
-        assert_eq!(r.next_to_send(100), Some((id(6), delivered, 1)));
-        r.sent(1);
+        assert_eq!(
+            r.next_to_send(2),
+            Some((id(1), delivered, 0b11)),
+            "as many as asked"
+        );
+        assert_eq!(
+            r.next_to_send(100),
+            Some((id(1), delivered, 0b1_0011_0111)),
+            "2, 3, 4, 6, 7 and 10; not 8 (other relays), 9 (a failure) or 70 (too far)"
+        );
+        r.sent(id(1), 0b1_0011_0111);
         assert_eq!(
             r.next_to_send(100),
             Some((id(8), Delivery::Delivered { relays: 1 }, 0)),
             "other relays, another run"
         );
-        r.sent(0);
+        r.sent(id(8), 0);
         assert_eq!(
             r.next_to_send(100),
             Some((id(9), Delivery::Failed { code: 3, relays: 0 }, 0)),
             "a failure goes alone"
         );
-        r.sent(0);
-        assert_eq!(r.next_to_send(100), Some((id(10), delivered, 0)));
-        r.sent(0);
-        r.on_lost(id(1), 3);
+        r.sent(id(9), 0);
+        assert_eq!(r.next_to_send(100), Some((id(70), delivered, 0)));
+        r.sent(id(70), 0);
+        assert_eq!(r.next_to_send(100), None, "10 went with 1");
+        r.on_lost(id(1), 0b1_0011_0111);
         assert_eq!(
             r.next_to_send(100),
-            Some((id(1), delivered, 3)),
+            Some((id(1), delivered, 0b1_0011_0111)),
             "lost whole, resent whole"
         );
-        r.on_acked(id(1), 3);
-        r.on_acked(id(6), 1);
+        r.on_acked(id(1), 0b1_0011_0111);
         assert_eq!(r.owed(), 3);
-        r.sent(3);
-        r.on_lost(id(1), 3);
+        r.on_lost(id(1), 0b1_0011_0111);
         assert_eq!(r.next_to_send(100), None, "acknowledged receipts are not resent");
+    }
+
+    /// A receiver reads the messages that came whole before those that spanned two
+    /// datagrams: its receipts are owed out of id order, and a run gathers those after the
+    /// first from further back in the queue. What went in a run is passed over when its own
+    /// entry reaches the front, and a receipt lost again has one entry at most.
+    #[test]
+    fn a_run_gathers_receipts_owed_out_of_order() {
+        let mut r = Receipts::default();
+        let delivered = Delivery::Delivered { relays: 0 };
+        for n in [0, 2, 4, 6, 1, 3, 5] {
+            r.owe(id(n), delivered);
+        }
+        assert_eq!(r.next_to_send(100), Some((id(0), delivered, 0b11_1111)));
+        r.sent(id(0), 0b1010);
+        assert_eq!(
+            r.next_to_send(100),
+            Some((id(6), delivered, 0)),
+            "2 and 4 went with 0; 1, 3 and 5 are below 6"
+        );
+        r.sent(id(6), 0);
+        assert_eq!(r.next_to_send(100), Some((id(1), delivered, 0b1010)));
+        r.sent(id(1), 0b1010);
+        assert_eq!(r.next_to_send(100), None, "every entry left was sent");
+        r.on_lost(id(0), 0b1010);
+        r.on_lost(id(0), 0b1010);
+        r.on_lost(id(6), 0);
+        let book = r.0.as_deref().unwrap();
+        assert_eq!(book.queue.len(), 4, "one entry a receipt however often lost");
+        assert_eq!(r.next_to_send(100), Some((id(0), delivered, 0b10_1010)));
     }
 
     #[test]

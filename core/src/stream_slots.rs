@@ -84,10 +84,6 @@ impl<V> StreamSlots<V> {
         self.len == 0
     }
 
-    pub(crate) fn contains(&self, id: StreamId) -> bool {
-        self.find(id).is_some()
-    }
-
     pub(crate) fn get(&self, id: StreamId) -> Option<&V> {
         let i = self.find(id)?;
         self.slots[i].as_ref().map(|(_, v)| v)

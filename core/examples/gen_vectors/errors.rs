@@ -171,19 +171,27 @@ pub(super) fn decode_errors(out: &mut Out) {
         },
     );
     out.vector(
-        "err-receipt-run-too-long",
-        "a RECEIPT_RUN of stream 4 and the 512 after it (a packet's runs answer for 512 streams at most)",
-        Some(6),
-        &raw(raw_data_header(), &[0x38, 0x04, 0x42, 0x00, 0x00]),
-    );
-    out.vector(
-        "err-receipt-runs-too-many",
-        "two RECEIPT_RUNs of 300 streams each in one packet (512 at most together)",
+        "err-receipt-run-past-the-last-id",
+        "a RECEIPT_RUN of stream 2^62 - 2 and the one after it (2^62, past 2^62 - 1)",
         Some(6),
         &raw(
             raw_data_header(),
-            &[0x38, 0x04, 0x41, 0x2b, 0x00, 0x38, 0x45, 0x5c, 0x41, 0x2b, 0x00],
+            &[0x38, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0x01, 0x00],
         ),
+    );
+    out.vector(
+        "err-receipt-runs-too-many",
+        "nine RECEIPT_RUNs of stream 4 and the 62 after it in one packet (512 streams at most together, counted frame by frame)",
+        Some(6),
+        &raw(raw_data_header(), &{
+            let mut frames = Vec::new();
+            for _ in 0..9 {
+                frames.extend_from_slice(&[0x38, 0x04]);
+                frames.extend_from_slice(&[0xff; 8]);
+                frames.push(0x00);
+            }
+            frames
+        }),
     );
     out.vector(
         "err-label-not-printable",

@@ -301,10 +301,10 @@ pub(super) fn data_packets(out: &mut Out) {
         ),
         (
             "receipt-run",
-            "RECEIPT_RUN (capability RECEIPT_RUNS) of streams 4, 6, ..., 76: all delivered, by the final receiver",
+            "RECEIPT_RUN (capability RECEIPT_RUNS) of streams 4, 6, 8 and 12: all delivered, by the final receiver",
             Frame::ReceiptRun(ReceiptRun {
                 first: StreamId(4),
-                more: 36,
+                also: 0b1011,
                 relays: 0,
             }),
         ),

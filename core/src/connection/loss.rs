@@ -46,8 +46,8 @@ impl Connection {
         let receipts = self.receipts_on();
         for packet in outcome.acked.drain(..) {
             for frame in packet.frames {
-                if let SentFrame::Receipt { first, more } = frame {
-                    self.receipts.on_acked(first, more);
+                if let SentFrame::Receipt { first, also } = frame {
+                    self.receipts.on_acked(first, also);
                     continue;
                 }
                 if let SentFrame::Relay(n) = frame {
@@ -143,7 +143,7 @@ impl Connection {
                         }
                     }
                     SentFrame::Control(c) => self.on_control_lost(c),
-                    SentFrame::Receipt { first, more } => self.receipts.on_lost(first, more),
+                    SentFrame::Receipt { first, also } => self.receipts.on_lost(first, also),
                     SentFrame::Relay(n) => self.on_relay_lost(n),
                     SentFrame::Datagram => self.stats.app_datagrams_lost += 1,
                 }

@@ -336,15 +336,15 @@ impl Connection {
             true => MAX_RECEIPT_RUN,
             false => 0,
         };
-        while let Some((id, delivery, more)) = self.receipts.next_to_send(room.saturating_sub(1)) {
+        while let Some((id, delivery, also)) = self.receipts.next_to_send(room.saturating_sub(1)) {
             // Each frame made where it is pushed: a frame of either kind, made first, is
             // dropped through the whole enum's drop glue.
-            let pushed = match (more, delivery) {
+            let pushed = match (also, delivery) {
                 (1.., Delivery::Delivered { relays }) => {
-                    room -= more + 1;
+                    room -= 1 + u64::from(also.count_ones());
                     w.push(&Frame::ReceiptRun(ReceiptRun {
                         first: id,
-                        more,
+                        also,
                         relays,
                     }))
                 }
@@ -353,10 +353,8 @@ impl Connection {
             if pushed.is_err() {
                 break;
             }
-            self.receipts.sent(more);
-            // (`more` < MAX_RECEIPT_RUN.)
-            let more = more as u32;
-            sent.push(SentFrame::Receipt { first: id, more });
+            self.receipts.sent(id, also);
+            sent.push(SentFrame::Receipt { first: id, also });
         }
     }
 

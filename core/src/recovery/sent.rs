@@ -21,9 +21,10 @@ pub(crate) enum SentFrame {
         len: u32,
         fin: bool,
     },
-    /// A RECEIPT for the peer's stream `first` (`more` 0), or a RECEIPT_RUN for it and the
-    /// `more` streams of its side after it (resent if lost, until acknowledged).
-    Receipt { first: StreamId, more: u32 },
+    /// A RECEIPT for the peer's stream `first` (`also` 0), or a RECEIPT_RUN for it and the
+    /// streams of its side after it that `also`'s bits name (resent if lost, until
+    /// acknowledged).
+    Receipt { first: StreamId, also: u64 },
     /// A control frame.
     Control(Control),
     /// A relay frame, by the number the connection's relay link gave it (resent if lost,

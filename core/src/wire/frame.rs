@@ -374,7 +374,7 @@ impl Frame {
             }
             Frame::ReceiptRun(run) => {
                 run.check()?;
-                varint_len(run.first.0)? + varint_len(run.more)? + varint_len(run.relays)?
+                varint_len(run.first.0)? + varint_len(run.also)? + varint_len(run.relays)?
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
                 varint_len(*v)?
@@ -451,7 +451,7 @@ impl Frame {
             }
             Frame::ReceiptRun(run) => {
                 w.varint(run.first.0)?;
-                w.varint(run.more)?;
+                w.varint(run.also)?;
                 w.varint(run.relays)?;
             }
             Frame::MaxData(v) | Frame::MaxStreams(v) | Frame::DataBlocked(v) | Frame::StreamsBlocked(v) => {
@@ -531,8 +531,8 @@ impl fmt::Display for Frame {
             } => write!(f, "RECEIPT_FAILED id={id} code={code} relays={relays}"),
             Frame::ReceiptRun(run) => write!(
                 f,
-                "RECEIPT_RUN first={} more={} relays={}",
-                run.first, run.more, run.relays
+                "RECEIPT_RUN first={} also={:#x} relays={}",
+                run.first, run.also, run.relays
             ),
             Frame::MaxData(v) => write!(f, "MAX_DATA max={v}"),
             Frame::MaxStreamData { id, max } => write!(f, "MAX_STREAM_DATA id={id} max={max}"),

@@ -5,7 +5,6 @@
 use super::cursor::Reader;
 use super::error::{DecodeError, Field, Limit, Violation};
 use super::ids::StreamId;
-use super::MAX_RECEIPT_RUN;
 
 /// The stream error code a pipe resets targets with, or stops its source with, when the
 /// other side of the pipe failed without a code of its own (spec §8, Piping).
@@ -57,44 +56,56 @@ impl core::fmt::Display for Delivery {
     }
 }
 
-/// What a RECEIPT_RUN frame says (capability RECEIPT_RUNS, spec §4.17): the streams `first`,
-/// and the `more` after it opened by the same side (ids `first + 2`, `first + 4`, ...),
-/// were all delivered, through `relays` relays. One frame for what would be `more + 1`
-/// RECEIPTs: a receiver of many small messages owes a receipt a message, most of them in
-/// such runs.
+/// What a RECEIPT_RUN frame says (capability RECEIPT_RUNS, spec §4.17): the stream `first`,
+/// and each of the next 62 streams opened by the same side whose bit is set in `also`
+/// (bit `i`: stream `first + 2 × (i + 1)`), were all delivered, through `relays` relays.
+/// One frame for what would be as many RECEIPTs: a receiver of many small messages owes a
+/// receipt a message, and reads them, and so owes them, not quite in order (the messages
+/// that came whole in one datagram before those that spanned two), hence a set, not a
+/// count.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiptRun {
     /// The run's first stream.
     pub first: StreamId,
-    /// Streams in the run after the first.
-    pub more: u64,
+    /// The streams after it the run answers for too: bit `i` for stream
+    /// `first + 2 × (i + 1)` (a varint: bits 0 to 61).
+    pub also: u64,
     /// Relays the streams passed through (0: the peer is the final receiver).
     pub relays: u64,
 }
 
 impl ReceiptRun {
-    /// Streams the run answers for: `more + 1`.
+    /// Streams the run answers for: `first` and one a bit set in `also`.
     pub fn streams(&self) -> u64 {
-        self.more.saturating_add(1)
+        1 + u64::from(self.also.count_ones())
     }
 
     /// The streams the run answers for, in order.
     pub fn ids(&self) -> impl Iterator<Item = StreamId> {
         let first = self.first.0;
-        (0..=self.more).map(move |i| StreamId(first + 2 * i))
+        let mut also = self.also;
+        core::iter::once(self.first).chain(core::iter::from_fn(move || {
+            if also == 0 {
+                return None;
+            }
+            let i = u64::from(also.trailing_zeros());
+            also &= also - 1;
+            Some(StreamId(first + 2 * (i + 1)))
+        }))
     }
 
-    /// What keeps the run off the wire: more streams than a packet's runs may answer for,
-    /// or a last id past 2^62 - 1 (spec §4.17).
+    /// What keeps the run off the wire: `also` too large for a varint, or a last id past
+    /// 2^62 - 1 (spec §4.17).
     pub(crate) fn check(&self) -> Result<(), Violation> {
-        if self.more >= MAX_RECEIPT_RUN {
+        if self.also > super::varint::MAX {
             return Err(Violation::LimitExceeded {
-                limit: Limit::ReceiptRun,
-                value: self.streams(),
-                max: MAX_RECEIPT_RUN,
+                limit: Limit::Varint,
+                value: self.also,
+                max: super::varint::MAX,
             });
         }
-        let last = self.first.0.saturating_add(2 * self.more);
+        let after = 64 - u64::from(self.also.leading_zeros());
+        let last = self.first.0.saturating_add(2 * after);
         if last > super::varint::MAX {
             return Err(Violation::LimitExceeded {
                 limit: Limit::ReceiptRun,
@@ -108,10 +119,34 @@ impl ReceiptRun {
     pub(crate) fn read(r: &mut Reader) -> Result<Self, DecodeError> {
         let run = ReceiptRun {
             first: StreamId(r.varint(Field::StreamId)?),
-            more: r.varint(Field::RunLength)?,
+            also: r.varint(Field::RunBits)?,
             relays: r.varint(Field::Relays)?,
         };
         run.check()?;
         Ok(run)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_names_its_first_stream_and_those_its_bits_set() {
+        let run = ReceiptRun {
+            first: StreamId(4),
+            also: 0b1010_0001,
+            relays: 0,
+        };
+        let ids: alloc::vec::Vec<u64> = run.ids().map(|id| id.0).collect();
+        assert_eq!(ids, [4, 6, 16, 20]);
+        assert_eq!(run.streams(), 4);
+        assert_eq!(run.check(), Ok(()));
+        let far = ReceiptRun {
+            first: StreamId(super::super::varint::MAX - 4),
+            also: 0b100,
+            relays: 0,
+        };
+        assert!(far.check().is_err(), "its last stream is past 2^62 - 1");
     }
 }

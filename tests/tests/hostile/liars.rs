@@ -604,16 +604,17 @@ fn a_peer_that_never_reads_stalls_only_its_own_connection() {
     );
 }
 
-/// Spec §4.17: a RECEIPT_RUN is a frame type only where RECEIPT_RUNS was negotiated (else
-/// closed as unknown, FRAME_ENCODING_ERROR); where it was, a run that names the sender's own
-/// streams is closed as the RECEIPTs it stands for would be (STREAM_STATE_ERROR), and a run
-/// of the receiver's streams it never opened changes nothing.
+/// Spec §4.17: a RECEIPT_RUN (here of 63 streams) is a frame type only where RECEIPT_RUNS
+/// was negotiated (else closed as unknown, FRAME_ENCODING_ERROR); where it was, a run that
+/// names the sender's own streams is closed as the RECEIPTs it stands for would be
+/// (STREAM_STATE_ERROR), and a run of the receiver's streams it never opened changes
+/// nothing.
 #[test]
 fn a_receipt_run_is_held_to_the_rules_of_the_receipts_it_stands_for() {
     let run = |side: Side| {
         Frame::ReceiptRun(ReceiptRun {
             first: StreamId::new(side, 0),
-            more: 511,
+            also: weir_core::wire::varint::MAX,
             relays: 0,
         })
     };
