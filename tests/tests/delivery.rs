@@ -240,11 +240,11 @@ fn send_many(sim: &mut Sim, world: &RefCell<World>, conn: ConnectionHandle, n: u
     sent
 }
 
-/// Spec §4.17: receipts owed in a row go as RECEIPT_RUNs where both sides read them, and as
+/// Spec §4.17: receipts go as RECEIPT_RUN sets where both sides read them, and as
 /// RECEIPTs where one side does not offer RECEIPT_RUNS; either way every message gets its
 /// one receipt, delivered.
 #[test]
-fn receipts_in_a_row_go_as_runs_where_both_sides_read_them() {
+fn receipts_go_in_runs_where_both_sides_read_them() {
     for runs in [true, false] {
         let config = Config {
             versions: weir_core::wire::VersionRange::UNPROTECTED,

@@ -327,9 +327,9 @@ impl Connection {
         }
     }
 
-    /// Adds the receipts waiting to be sent that fit to the packet being written. Receipts
-    /// in a row go as one RECEIPT_RUN where negotiated, up to the streams a packet's runs
-    /// may answer for together (spec §4.17); past that, one by one.
+    /// Adds the receipts waiting to be sent that fit to the packet being written: as
+    /// RECEIPT_RUN sets where negotiated, up to the streams a packet's sets may answer for
+    /// together (spec §4.17); past that, one by one.
     fn fill_receipts(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
         // Streams this packet's runs may still answer for (none: runs not negotiated).
         let mut room = match self.receipt_runs_on() {
@@ -341,6 +341,7 @@ impl Connection {
             // dropped through the whole enum's drop glue.
             let pushed = match (also, delivery) {
                 (1.., Delivery::Delivered { relays }) => {
+                    // (`also` names at most `room - 1` streams: no underflow.)
                     room -= 1 + u64::from(also.count_ones());
                     w.push(&Frame::ReceiptRun(ReceiptRun {
                         first: id,

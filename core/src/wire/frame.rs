@@ -83,8 +83,8 @@ pub enum Frame {
         /// What became of it, counted in relays from the receipt's sender.
         delivery: Delivery,
     },
-    /// RECEIPT_RUN (capability RECEIPT_RUNS): a run of the peer's streams, all delivered
-    /// (spec §4.17).
+    /// RECEIPT_RUN (capability RECEIPT_RUNS): a set of the peer's streams, its first and
+    /// some of the same side's next 62, all delivered (spec §4.17).
     ReceiptRun(ReceiptRun),
     /// OBSERVED_ADDRESS (capability ADDRESS_DISCOVERY, version 2): where the peer sees our
     /// packets come from (spec §4.18).

@@ -118,7 +118,7 @@ impl Capabilities {
     /// The endpoint takes unreliable datagrams (DATAGRAM frames, spec §4.19): never
     /// retransmitted, congestion-controlled, each within one packet.
     pub const DATAGRAMS: Capabilities = Capabilities(1 << 5);
-    /// The endpoint understands RECEIPT_RUN frames (spec §4.17): receipts for a run of
+    /// The endpoint understands RECEIPT_RUN frames (spec §4.17): receipts for a set of
     /// streams, all delivered, in one frame. Only with RECEIPTS: a connection that has this
     /// and not RECEIPTS sends and takes no receipt at all.
     pub const RECEIPT_RUNS: Capabilities = Capabilities(1 << 6);

@@ -82,16 +82,30 @@ impl ReceiptRun {
 
     /// The streams the run answers for, in order.
     pub fn ids(&self) -> impl Iterator<Item = StreamId> {
-        let first = self.first.0;
-        let mut also = self.also;
-        core::iter::once(self.first).chain(core::iter::from_fn(move || {
-            if also == 0 {
-                return None;
-            }
-            let i = u64::from(also.trailing_zeros());
-            also &= also - 1;
-            Some(StreamId(first + 2 * (i + 1)))
-        }))
+        Self::ids_of(self.first, self.also)
+    }
+
+    /// `first` and the streams `also` names, in order: a set's streams, for a sender that
+    /// keeps them as those two numbers. (One closure, not `once(..).chain(..)`: a lone
+    /// receipt, a round trip's, walks no chain.)
+    pub(crate) fn ids_of(first: StreamId, mut also: u64) -> impl Iterator<Item = StreamId> {
+        let mut next = Some(first);
+        core::iter::from_fn(move || {
+            let id = next?;
+            next = (also != 0).then(|| {
+                let i = u64::from(also.trailing_zeros());
+                also &= also - 1;
+                StreamId(first.0 + 2 * (i + 1))
+            });
+            Some(id)
+        })
+    }
+
+    /// The bit of `also` that names stream `id` in a set whose first stream is `first`:
+    /// `id` is one of the same side's next 62 streams after it. `None` otherwise.
+    pub(crate) fn bit_of(first: StreamId, id: StreamId) -> Option<u64> {
+        let step = id.0.checked_sub(first.0)?;
+        (step % 2 == 0 && (2..=2 * 62).contains(&step)).then(|| 1 << (step / 2 - 1))
     }
 
     /// What keeps the run off the wire: `also` too large for a varint, or a last id past
@@ -148,5 +162,15 @@ mod tests {
             relays: 0,
         };
         assert!(far.check().is_err(), "its last stream is past 2^62 - 1");
+        let bit = |id| ReceiptRun::bit_of(StreamId(4), StreamId(id));
+        assert_eq!(
+            [bit(6), bit(20), bit(128)],
+            [Some(1), Some(1 << 7), Some(1 << 61)]
+        );
+        assert_eq!(
+            [bit(4), bit(5), bit(2), bit(130)],
+            [None; 4],
+            "itself, the other side, before, too far"
+        );
     }
 }
