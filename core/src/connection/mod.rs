@@ -70,7 +70,7 @@ use crate::wire::{
     PacketNumberLen, PacketWriter, Reason, RejectReason, Side, StreamFrame, StreamId, TransportErrorCode,
     MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
-use crate::wire::{Delivery, ReceiptRun, MAX_RECEIPT_RUN, VERIFICATION_FAILED};
+use crate::wire::{Delivery, ReceiptRun, VERIFICATION_FAILED};
 
 mod address_report;
 mod close;

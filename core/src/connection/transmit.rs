@@ -331,24 +331,25 @@ impl Connection {
     /// RECEIPT_RUN sets where negotiated, up to the streams a packet's sets may answer for
     /// together (spec §4.17); past that, one by one.
     fn fill_receipts(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
-        // Streams this packet's runs may still answer for (none: runs not negotiated).
-        let mut room = match self.receipt_runs_on() {
-            true => MAX_RECEIPT_RUN,
-            false => 0,
-        };
-        while let Some((id, delivery, also)) = self.receipts.next_to_send(room.saturating_sub(1)) {
+        let runs = self.receipt_runs_on();
+        loop {
+            // Streams after a set's first that the packet's sets may still answer for (none:
+            // sets not negotiated); the packet's rules keep the count.
+            let more_max = match runs {
+                true => w.receipt_run_room().saturating_sub(1),
+                false => 0,
+            };
+            let Some((id, delivery, also)) = self.receipts.next_to_send(more_max) else {
+                break;
+            };
             // Each frame made where it is pushed: a frame of either kind, made first, is
             // dropped through the whole enum's drop glue.
             let pushed = match (also, delivery) {
-                (1.., Delivery::Delivered { relays }) => {
-                    // (`also` names at most `room - 1` streams: no underflow.)
-                    room -= 1 + u64::from(also.count_ones());
-                    w.push(&Frame::ReceiptRun(ReceiptRun {
-                        first: id,
-                        also,
-                        relays,
-                    }))
-                }
+                (1.., Delivery::Delivered { relays }) => w.push(&Frame::ReceiptRun(ReceiptRun {
+                    first: id,
+                    also,
+                    relays,
+                })),
                 _ => w.push(&Frame::Receipt { id, delivery }),
             };
             if pushed.is_err() {

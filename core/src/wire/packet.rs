@@ -452,6 +452,12 @@ impl<'a> PacketWriter<'a> {
         self.w.remaining().saturating_sub(self.trailer)
     }
 
+    /// Streams the packet's RECEIPT_RUN frames may still answer for, together (spec §4.17:
+    /// at most [`MAX_RECEIPT_RUN`]; past it, finishing the packet fails).
+    pub(crate) fn receipt_run_room(&self) -> u64 {
+        MAX_RECEIPT_RUN.saturating_sub(self.rules.receipt_runs)
+    }
+
     /// Adds a frame, or says why not and leaves the datagram as it was.
     pub fn push(&mut self, frame: &Frame) -> Result<(), EncodeError> {
         if matches!(frame, Frame::Padding(0)) {
