@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{fails_with, make_file, start_receiver, stderr_of, stdout_of, weir, Background, LIMIT};
+use weir_sim::proxy::{Impairment, Proxy};
 
 /// An empty `out` directory in `dir`, and `weir recv` on 127.0.0.1 writing into it with
 /// `extra` options; the receiver and its address.
@@ -17,6 +18,19 @@ fn receiver(dir: &Path, extra: &[&str]) -> (std::path::PathBuf, Background, Stri
     let (out_dir, mut recv) = start_receiver(dir, "127.0.0.1:0", extra);
     let addr = recv.address();
     (out_dir, recv, addr)
+}
+
+/// A proxy in front of the receiver at `addr` that lets 10 MB/s through, so that a 64 MiB
+/// transfer takes at least six seconds however fast the machine: a test that stops a
+/// transfer midway must not race the transfer's end (unimpeded, a release build moves it
+/// over loopback in a fraction of a second, and CI once saw the sender finish first).
+fn slow_path_to(addr: &str) -> Proxy {
+    let path = Impairment {
+        rate: Some(10_000_000),
+        queue_bytes: 512 << 10,
+        ..Impairment::default()
+    };
+    Proxy::start(addr.parse().expect("an address"), path).expect("a proxy on 127.0.0.1")
 }
 
 #[test]
@@ -394,7 +408,9 @@ fn a_transfer_cut_off_midway_is_exit_1_with_what_was_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "big.bin", 64 << 20);
     let (out_dir, recv, addr) = receiver(dir.path(), &["--once", "--idle-timeout", "1s"]);
-    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &addr]);
+    let path = slow_path_to(&addr);
+    let to = path.addr().to_string();
+    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &to]);
     // Kill the sender once the receiver has written part of the file.
     let part = out_dir.join(".big.bin.weir-part");
     let start = Instant::now();
@@ -525,7 +541,9 @@ fn ctrl_c_stops_a_transfer_gracefully() {
     let dir = tempfile::tempdir().unwrap();
     let file = make_file(dir.path(), "big.bin", 64 << 20);
     let (out_dir, recv, addr) = receiver(dir.path(), &["--once"]);
-    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &addr]);
+    let path = slow_path_to(&addr);
+    let to = path.addr().to_string();
+    let sender = Background::start(&["send", file.to_str().unwrap(), "--to", &to]);
     let part = out_dir.join(".big.bin.weir-part");
     let start = Instant::now();
     while std::fs::metadata(&part).map_or(0, |m| m.len()) == 0 {
