@@ -237,6 +237,16 @@ fn run(
                 ep.handle_datagram(now, from, BytesMut::from(datagram));
                 None
             }
+            ("batch", None) => {
+                let mut words = call.split(' ').skip(1);
+                let from = words.next().and_then(|w| w.parse().ok()).ok_or(bad.clone())?;
+                let datagrams = words
+                    .map(|w| unhex(w).map(BytesMut::from))
+                    .collect::<Option<alloc::vec::Vec<_>>>()
+                    .ok_or(bad.clone())?;
+                ep.handle_datagrams(now, from, datagrams);
+                None
+            }
             ("expire", None) => {
                 ep.handle_timeout(now);
                 None

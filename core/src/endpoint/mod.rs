@@ -29,6 +29,7 @@
 //! | `commands` | the application's commands: [`Endpoint::command`] and the typed methods |
 //! | `slots` | connection slots, handles and ids; `touch` after every call, which rebuilds the connection's timers (unless its own input did: `touch_fresh`) and files its deadline |
 //! | `deadlines` | each slot's next deadline, earliest first: the timer index (an owned part) |
+//! | `batch` | datagrams that arrived together: a run of packets for one connection touched once, at its end |
 //! | `accept` | a HELLO through policy, admission, budgets and negotiation; a client's connect |
 //! | `stateless` | REJECT, VERSION_REJECT, RETRY and stateless resets |
 //! | `budgets` | the endpoint-wide receive and send budgets |
@@ -70,6 +71,7 @@ use crate::wire::{
 };
 
 mod accept;
+mod batch;
 mod budgets;
 mod commands;
 mod datagrams;
@@ -255,6 +257,9 @@ pub struct Endpoint {
     /// deadline it last recorded.
     trace: Option<Box<Recorder>>,
     traced_deadline: Option<Instant>,
+    /// Inside [`handle_datagrams`](Self::handle_datagrams), the connection whose
+    /// bookkeeping waits for the end of its run (module `batch`).
+    batch: batch::Batch,
     /// Who this endpoint is to its peers (spec §11.1): the configured identity, or one from
     /// the seed.
     identity: Identity,
@@ -325,6 +330,7 @@ impl Endpoint {
             next_pipe: 0,
             trace: None,
             traced_deadline: None,
+            batch: batch::Batch::Single,
         }
     }
 
@@ -387,22 +393,33 @@ impl Endpoint {
         if let Some(t) = self.trace.as_mut() {
             t.datagram_in(now, from, &datagram);
         }
+        self.receive(now, from, datagram);
+        self.trace_deadline();
+    }
+
+    /// [`handle_datagram`](Self::handle_datagram) but for the trace.
+    fn receive(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
         if crate::relay::circuit_of(from).is_some() {
             // A circuit address is the endpoint's name for a peer behind a relay: only an
             // unwrapped relayed datagram comes from one.
             self.stats.datagrams_received += 1;
             self.stats.dropped_malformed += 1;
-            return self.trace_deadline();
+            return;
         }
         self.on_datagram(now, from, datagram);
         self.pump_if_lost();
-        self.trace_deadline();
     }
 
     fn on_datagram(&mut self, now: Instant, from: SocketAddr, datagram: BytesMut) {
         self.stats.datagrams_received += 1;
         if let Some(id) = crate::wire::read_relay_header(&datagram) {
-            return self.on_relayed(now, from, id, datagram);
+            // The packet a relayed datagram carries is accounted at once, not left waiting
+            // in a batch (module `batch`): the relaying that follows it sees it done.
+            self.settle_deferred();
+            let batch = core::mem::replace(&mut self.batch, batch::Batch::Single);
+            self.on_relayed(now, from, id, datagram);
+            self.batch = batch;
+            return;
         }
         let Ok(invariant) = Invariant::parse(&datagram) else {
             self.stats.dropped_malformed += 1;
@@ -413,9 +430,20 @@ impl Endpoint {
         let readable = speaks(invariant.version)
             && (self.config.versions.contains(invariant.version)
                 || self.by_cid.contains_key(&invariant.dcid));
+        // Within a batch, one connection's bookkeeping may be waiting (module `batch`): it is
+        // done before anything but another packet of that connection.
+        let slot = match invariant.version {
+            0 => None,
+            _ if readable => self.by_cid.get(&invariant.dcid).copied(),
+            _ => None,
+        };
+        match slot {
+            Some(slot) => self.settle_unless(slot),
+            None => self.settle_deferred(),
+        }
         match invariant.version {
             0 => self.on_version_reject(now, datagram.freeze()),
-            _ if readable => match self.by_cid.get(&invariant.dcid).copied() {
+            _ if readable => match slot {
                 Some(slot) => self.on_packet_for(slot, now, from, invariant, datagram),
                 None if invariant.dcid == ConnectionId::UNSET && invariant.scid.is_some() => {
                     self.on_hello(now, from, datagram.freeze())
@@ -476,6 +504,11 @@ impl Endpoint {
                     // The ACCEPT gave the server's token: a reset bearing it ends this one.
                     self.by_reset.insert(token, slot);
                 }
+                if conn.has_relay_frames() {
+                    // What they do reaches other connections: this one's earlier packets
+                    // are accounted first (module `batch`).
+                    self.settle_deferred();
+                }
                 self.on_relay_frames(slot, now);
             }
             Err(DecodeError::AuthenticationFailed) => {
@@ -496,6 +529,8 @@ impl Endpoint {
         }
         let handle = self.handle_of(slot);
         match decoded {
+            // The rest of a batch's run first (module `batch`).
+            Ok(_) if self.defer_touch(slot) => {}
             // The packet's handling rebuilt the timers.
             Ok(_) => self.touch_fresh(slot),
             // The datagram's length still counted for the anti-amplification limit.

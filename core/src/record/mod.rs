@@ -319,6 +319,17 @@ impl Recorder {
         self.record(Some(now), format_args!("in {from} {}", hex(datagram)));
     }
 
+    /// Datagrams handed over together (`Endpoint::handle_datagrams`): one record, so that
+    /// a replay hands them over together too.
+    pub(crate) fn batch_in(&mut self, now: Instant, from: SocketAddr, datagrams: &[bytes::BytesMut]) {
+        let mut text = String::new();
+        for d in datagrams {
+            // Writing into a `String` cannot fail.
+            let _ = write!(text, " {}", hex(d));
+        }
+        self.record(Some(now), format_args!("batch {from}{text}"));
+    }
+
     pub(crate) fn expire(&mut self, now: Instant) {
         self.record(Some(now), format_args!("expire"));
     }

@@ -317,13 +317,13 @@ impl Driver {
 
     /// One receive's worth from `from`: datagrams of `stride` bytes back to back, the last
     /// possibly shorter (a GRO batch; one datagram when `stride` is its length or 0). Each
-    /// goes to the core as a view of `received`, uncopied; the waiting calls are answered
-    /// once, after all of them.
+    /// goes to the core as a view of `received`, uncopied, and all as one batch (the core
+    /// accounts a run of packets for one connection once: `Endpoint::handle_datagrams`); the
+    /// waiting calls are answered once, after all of them.
     pub fn handle_received(&mut self, from: SocketAddr, received: BytesMut, stride: usize) {
         let now = self.now();
-        for datagram in crate::io::datagrams(received, stride) {
-            self.ep.handle_datagram(now, from, datagram);
-        }
+        self.ep
+            .handle_datagrams(now, from, crate::io::datagrams(received, stride));
         self.progress();
     }
 
