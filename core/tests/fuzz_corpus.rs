@@ -162,3 +162,30 @@ fn the_migration_corpus_follows_rebound_clients() {
     );
     assert!(followed * 2 > files.len(), "{followed} of {}", files.len());
 }
+
+/// The `batch` target hands datagrams over in batches: over its committed corpus, its
+/// endpoints' traces hold `batch` records, many of several datagrams (else the target would
+/// be `pair` under another name). A duplicated or corrupted datagram still goes alone.
+#[test]
+fn the_batch_target_hands_several_datagrams_over_at_once() {
+    let (mut records, mut several) = (0, 0);
+    for file in corpus("batch") {
+        let input = std::fs::read(&file).unwrap();
+        let mut run = TracedRun::new(TraceRun::AsFuzzed);
+        run.run("batch", &input).unwrap();
+        for (_, trace) in run.traces() {
+            for line in trace.lines().filter(|l| l.split(' ').nth(1) == Some("batch")) {
+                records += 1;
+                // "T batch ADDR HEX HEX ...": more than one datagram past the address.
+                if line.split(' ').count() > 4 {
+                    several += 1;
+                }
+            }
+        }
+    }
+    assert!(
+        records > 0 && several * 10 >= records,
+        "{several} of {records} batches hold several datagrams"
+    );
+    eprintln!("{several} of {records} batches hold several datagrams");
+}

@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`relay`], [`migration`], [`key_update`],
+//!   [`endpoint`], [`hostile`], [`pair`], [`batch`], [`relay`], [`migration`], [`key_update`],
 //!   [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
@@ -45,7 +45,7 @@ pub use handshake::handshake;
 pub use hostile::hostile;
 pub use key_update::key_update;
 pub use migration::migration;
-pub use pair::pair;
+pub use pair::{batch, pair};
 pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
@@ -73,6 +73,7 @@ pub type Body = fn(&[u8]);
 /// Each fuzz target by name (its cargo-fuzz binary's, and its corpus folder's), with its
 /// body: what `cargo test` replays the corpora through and [`TracedRun`] knows targets by.
 pub const TARGETS: &[(&str, Body)] = &[
+    ("batch", batch),
     ("congestion", congestion),
     ("decode_packet", decode_packet),
     ("endpoint", endpoint),

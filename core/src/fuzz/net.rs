@@ -114,7 +114,23 @@ pub(super) struct Net {
     pub(super) received_by_first: BTreeMap<SocketAddr, u64>,
     /// Set for a traced run: every endpoint records a trace, under the primitives it says.
     pub(super) tracing: Option<TraceRun>,
+    /// How a delivery hands datagrams over.
+    pub(super) delivery: Delivery,
 }
+
+/// How the network hands datagrams to an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Delivery {
+    /// One at a time (`Endpoint::handle_datagram`).
+    OneByOne,
+    /// A delivered datagram goes with every later one waiting on the same path, up to
+    /// [`MAX_BATCH`], in one `Endpoint::handle_datagrams` call, as a receive call with GRO
+    /// hands them over.
+    Batched,
+}
+
+/// The most datagrams one batched delivery hands over (a GRO batch's 64 segments).
+const MAX_BATCH: usize = 64;
 
 /// The address of node `i` (and of the fuzzer's raw senders, from 100 on).
 pub(super) fn addr(i: u8) -> SocketAddr {
@@ -132,6 +148,7 @@ impl Net {
             sent_by_first: BTreeMap::new(),
             received_by_first: BTreeMap::new(),
             tracing: None,
+            delivery: Delivery::OneByOne,
         }
     }
 
@@ -239,16 +256,41 @@ impl Net {
         self.collect();
     }
 
+    /// Delivers the waiting datagram at `i`: alone, or ([`Delivery::Batched`]) with every
+    /// later one on its path, in one call.
+    fn deliver(&mut self, i: usize) {
+        let f = self.waiting.remove(i);
+        if self.delivery == Delivery::OneByOne {
+            return self.inject(f.from, f.to, Bytes::from(f.data));
+        }
+        let (from, to) = (f.from, f.to);
+        let mut batch = vec![f.data];
+        let mut j = i;
+        while j < self.waiting.len() && batch.len() < MAX_BATCH {
+            if (self.waiting[j].from, self.waiting[j].to) == (from, to) {
+                batch.push(self.waiting.remove(j).data);
+            } else {
+                j += 1;
+            }
+        }
+        if self.nodes.first().is_some_and(|n| n.addr == to) {
+            let len: usize = batch.iter().map(Vec::len).sum();
+            *self.received_by_first.entry(from).or_default() += len as u64;
+        }
+        if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
+            let datagrams = batch.into_iter().map(|d| BytesMut::from(&d[..]));
+            node.ep.handle_datagrams(self.now, from, datagrams);
+        }
+        self.collect();
+    }
+
     /// Carries out one step.
     pub(super) fn apply(&mut self, op: NetOp) {
         let count = self.waiting.len();
         match op {
             NetOp::Wait(d) => self.wait_until(self.now + d),
             _ if count == 0 => {}
-            NetOp::Deliver(i) => {
-                let f = self.waiting.remove(i % count);
-                self.inject(f.from, f.to, Bytes::from(f.data));
-            }
+            NetOp::Deliver(i) => self.deliver(i % count),
             NetOp::Drop(i) => {
                 self.waiting.remove(i % count);
             }
@@ -317,8 +359,7 @@ impl Net {
             };
             self.wait_until(next);
         } else {
-            let f = self.waiting.remove(0);
-            self.inject(f.from, f.to, Bytes::from(f.data));
+            self.deliver(0);
         }
         true
     }

@@ -177,6 +177,20 @@ pub fn pair(data: &[u8]) {
     pair_on(data, &mut Net::new());
 }
 
+/// `batch`: [`pair`] on a network that hands each delivered datagram over with every later
+/// one waiting on its path, in one `Endpoint::handle_datagrams` call (a receive call's GRO
+/// batch): what arrives is still what was sent, and each batch's bookkeeping (module
+/// `endpoint::batch`) leaves the timers as the oracle wants them.
+pub fn batch(data: &[u8]) {
+    batch_on(data, &mut Net::new());
+}
+
+/// [`batch`] on a network the caller owns (module `trace`).
+pub(super) fn batch_on(data: &[u8], net: &mut Net) {
+    net.delivery = super::net::Delivery::Batched;
+    pair_on(data, net);
+}
+
 /// [`pair`] on a network the caller owns (module `trace`).
 pub(super) fn pair_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);

@@ -47,6 +47,7 @@ type BodyOn = fn(&[u8], &mut Net);
 
 /// The whole-endpoint targets, by name.
 const TRACED: &[(&str, BodyOn)] = &[
+    ("batch", super::pair::batch_on),
     ("endpoint", super::endpoint::endpoint_on),
     ("forgery", super::forgery::forgery_on),
     ("handshake", super::handshake::handshake_on),
