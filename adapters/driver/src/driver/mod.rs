@@ -306,11 +306,16 @@ impl Driver {
     }
 
     /// Datagrams arrived, each from its source (another shard's socket received them,
-    /// module `shards`); the waiting calls are answered once, after all of them.
+    /// module `shards`): each run from one source goes to the core as one batch
+    /// (`Endpoint::handle_datagrams`); the waiting calls are answered once, after all of
+    /// them.
     pub fn handle_datagrams(&mut self, datagrams: impl IntoIterator<Item = (SocketAddr, BytesMut)>) {
         let now = self.now();
-        for (from, datagram) in datagrams {
-            self.ep.handle_datagram(now, from, datagram);
+        let mut datagrams = datagrams.into_iter().peekable();
+        while let Some((from, first)) = datagrams.next() {
+            let run = std::iter::from_fn(|| datagrams.next_if(|(f, _)| *f == from).map(|(_, d)| d));
+            self.ep
+                .handle_datagrams(now, from, std::iter::once(first).chain(run));
         }
         self.progress();
     }

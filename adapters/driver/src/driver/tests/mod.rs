@@ -603,3 +603,62 @@ fn what_changed_wakes_each_waiting_call_once_in_the_order_marked_and_lets_a_burs
     assert!(p.a.dirty.is_empty());
     assert!(p.a.dirty.capacity() <= super::waiting::DIRTY_KEPT);
 }
+
+/// Datagrams another shard routed here go to the core a run per source, each run one
+/// batch (`Endpoint::handle_datagrams`): the traced endpoint records each run as one
+/// `batch` record, in order.
+#[test]
+fn routed_datagrams_go_to_the_core_a_run_per_source() {
+    static MESSAGE: [u8; 5_000] = [7; 5_000];
+    let dir = std::env::temp_dir().join(format!("weir-driver-runs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("b.trace");
+    let (seed, config) = (weir_core::Seed::from_bytes([9; 32]), Config::default());
+    let b = Driver::with(
+        config.clone(),
+        B.parse().unwrap(),
+        (seed, None),
+        super::Clock::System,
+        Some(path.to_string_lossy().into_owned()),
+    );
+    let mut p = Pair {
+        a: Driver::new(config, A.parse().unwrap()),
+        b,
+    };
+    let (a, _) = connect(&mut p);
+    send(&mut p, a, &MESSAGE);
+    let mut buf = vec![0; weir_core::wire::MAX_DATAGRAM_SIZE];
+    let mut sent = Vec::new();
+    while let Some(t) = p.a.poll_transmit(&mut buf) {
+        sent.push(BytesMut::from(&buf[..t.len]));
+    }
+    assert!(sent.len() >= 4, "{}", sent.len());
+    let (from_a, other): (std::net::SocketAddr, std::net::SocketAddr) =
+        (A.parse().unwrap(), "127.0.0.1:3000".parse().unwrap());
+    let n = sent.len();
+    let mut routed: Vec<_> = sent.drain(..2).map(|d| (from_a, d)).collect();
+    routed.push((other, BytesMut::from(&b"not a weir packet"[..])));
+    routed.extend(sent.into_iter().map(|d| (from_a, d)));
+    p.b.handle_datagrams(routed);
+    drop(p);
+    let trace = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    let runs: Vec<(String, usize)> = trace
+        .lines()
+        .filter(|l| l.split(' ').nth(1) == Some("batch"))
+        .map(|l| {
+            let words: Vec<&str> = l.split(' ').collect();
+            (words[2].to_string(), words.len() - 3)
+        })
+        .collect();
+    let last: Vec<_> = runs[runs.len() - 3..].to_vec();
+    assert_eq!(
+        last,
+        [
+            (A.to_string(), 2),
+            ("127.0.0.1:3000".to_string(), 1),
+            (A.to_string(), n - 2)
+        ],
+        "{runs:?}"
+    );
+}
