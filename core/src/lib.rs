@@ -8,7 +8,8 @@
 //!
 //! # Driving an [`Endpoint`]
 //!
-//! Inputs are `handle_datagram`, `handle_timeout` and commands (`connect`, `send_message`,
+//! Inputs are `handle_datagram` (or `handle_datagrams`, for the several datagrams one receive
+//! call gave), `handle_timeout` and commands (`connect`, `send_message`,
 //! `read_message`, `open_stream`, `write`, `close`, ...); outputs are `poll_transmit`,
 //! `poll_event` and `poll_timeout`, drained after every input. Time is whatever `now` the
 //! driver passes. Two endpoints, a message from one to the other, and a "network" that

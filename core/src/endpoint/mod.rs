@@ -8,6 +8,7 @@
 //! loop {
 //!     // inputs: whatever happened since the last turn
 //!     endpoint.handle_datagram(now, from, bytes);        // for each datagram received
+//!     endpoint.handle_datagrams(now, from, batch);       // or those of one receive call (GRO)
 //!     endpoint.handle_timeout(now);                      // when poll_timeout() has passed
 //!     endpoint.connect(..) / write(..) / read(..) / ..   // application commands
 //!     // outputs: drain them all, in this order
