@@ -58,8 +58,12 @@ impl Endpoint {
             // Recorded as one input (spec/trace.md §3.1, `batch`), so that a replay hands
             // them over together too, and gives what this call gives.
             let all: Vec<BytesMut> = datagrams.into_iter().collect();
-            if let Some(t) = self.trace.as_mut() {
-                t.batch_in(now, from, &all);
+            // A batch of one is what `handle_datagram` does (its bookkeeping waits for
+            // nothing), and is recorded as that; an empty one does nothing.
+            match (self.trace.as_mut(), &all[..]) {
+                (Some(t), [one]) => t.datagram_in(now, from, one),
+                (Some(t), [_, _, ..]) => t.batch_in(now, from, &all),
+                _ => {}
             }
             all.into_iter().for_each(|d| self.receive(now, from, d));
         } else {
@@ -233,12 +237,20 @@ mod tests {
     fn a_traced_batch_is_one_record_and_replays() {
         let (mut net, datagrams) = two_connections_sending(6, 700, true, true);
         let (from, now) = (net.addrs[0], net.now);
+        let again = datagrams[0].clone();
+        let again_hex: alloc::string::String = again.iter().map(|b| alloc::format!("{b:02x}")).collect();
         net.eps[1].handle_datagrams(now, from, datagrams);
+        let _ = outputs(&mut net);
+        // A batch of one is recorded as the one datagram it is; an empty one not at all.
+        net.eps[1].handle_datagrams(now, from, [again]);
+        net.eps[1].handle_datagrams(now, from, []);
         let _ = outputs(&mut net);
         let ep = &mut net.eps[1];
         let trace = ep.take_trace();
-        let batches = trace.lines().filter(|l| l.contains(" batch ")).count();
-        assert_eq!(batches, 1, "{trace}");
+        let kind = |k: &'static str| trace.lines().filter(move |l| l.split(' ').nth(1) == Some(k));
+        assert_eq!(kind("batch").count(), 1, "{trace}");
+        let alone = kind("in").filter(|l| l.ends_with(&again_hex)).count();
+        assert_eq!(alone, 1, "{trace}");
         let secrets = ep.trace_secrets();
         crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}).expect("the trace replays");
     }

@@ -606,7 +606,7 @@ fn what_changed_wakes_each_waiting_call_once_in_the_order_marked_and_lets_a_burs
 
 /// Datagrams another shard routed here go to the core a run per source, each run one
 /// batch (`Endpoint::handle_datagrams`): the traced endpoint records each run as one
-/// `batch` record, in order.
+/// record, in order (`batch`, or `in` for a run of one).
 #[test]
 fn routed_datagrams_go_to_the_core_a_run_per_source() {
     static MESSAGE: [u8; 5_000] = [7; 5_000];
@@ -645,7 +645,7 @@ fn routed_datagrams_go_to_the_core_a_run_per_source() {
     std::fs::remove_dir_all(&dir).unwrap();
     let runs: Vec<(String, usize)> = trace
         .lines()
-        .filter(|l| l.split(' ').nth(1) == Some("batch"))
+        .filter(|l| matches!(l.split(' ').nth(1), Some("batch" | "in")))
         .map(|l| {
             let words: Vec<&str> = l.split(' ').collect();
             (words[2].to_string(), words.len() - 3)
