@@ -15,6 +15,7 @@
 //! | `Single` | `handle_datagrams` begins | `Open` |
 //! | `Open` | a packet of an open connection, handled, that may wait (`defer_touch`) | `Deferred(its slot)` |
 //! | `Deferred(s)` | another packet for `s` that may wait | `Deferred(s)` |
+//! | `Deferred(s)` | a packet for `s` that may not wait (one that did not decode, one that closed `s`) | `Open`: `s` is touched at once, for its run's earlier packets too (`undefer`) |
 //! | `Deferred(s)` | anything else: another connection's packet, a HELLO, a stateless answer, a relayed datagram, relay frames on `s`, the batch's end | `Open`, once `s` is touched (`settle_deferred`) |
 //! | `Open` | the batch's end | `Single` |
 //!
@@ -93,14 +94,25 @@ impl Endpoint {
     /// After `slot`'s packet was handled (its own timers rebuilt): whether its bookkeeping
     /// may wait for the end of its run, which it then does.
     pub(super) fn defer_touch(&mut self, slot: u32) -> bool {
-        if self.batch == Batch::Single || !self.pipes.is_empty() {
+        if self.batch == Batch::Single {
             return false;
         }
-        let open = self.conns[slot as usize].as_ref().is_some_and(|c| !c.is_closed());
-        if open {
-            self.batch = Batch::Deferred(slot);
+        let open =
+            self.pipes.is_empty() && self.conns[slot as usize].as_ref().is_some_and(|c| !c.is_closed());
+        if !open {
+            self.undefer(slot);
+            return false;
         }
-        open
+        self.batch = Batch::Deferred(slot);
+        true
+    }
+
+    /// `slot`'s packet is accounted now (the caller touches it): its run's earlier packets
+    /// with it, so nothing of it waits any longer.
+    pub(super) fn undefer(&mut self, slot: u32) {
+        if self.batch == Batch::Deferred(slot) {
+            self.batch = Batch::Open;
+        }
     }
 }
 
@@ -182,16 +194,25 @@ mod tests {
         (events, sent, ep.poll_timeout(), ep.stats())
     }
 
-    /// Datagrams for two connections, in runs (several packets of one connection in a row)
-    /// or interleaved: handed over as one batch, the server gives exactly what it gives when
-    /// they are handed over one at a time (the same events in the same order, the same
-    /// datagrams, deadline and counters), and it ends with nothing waiting.
+    /// Datagrams for two connections, in runs (several packets of one connection in a row),
+    /// interleaved, or in runs with a packet that does not authenticate: handed over as one
+    /// batch, the server gives exactly what it gives when they are handed over one at a
+    /// time (the same events in the same order, the same datagrams, deadline and counters),
+    /// and it ends with nothing waiting.
     #[test]
     fn a_batch_gives_what_its_datagrams_one_at_a_time_give() {
-        for interleaved in [false, true] {
+        for (interleaved, corrupt) in [(false, false), (true, false), (false, true)] {
             for (messages, len) in [(4, 700), (12, 1_000)] {
-                let (mut one, datagrams) = two_connections_sending(messages, len, interleaved, false);
-                let (mut batched, same) = two_connections_sending(messages, len, interleaved, false);
+                let (mut one, mut datagrams) = two_connections_sending(messages, len, interleaved, false);
+                let (mut batched, mut same) = two_connections_sending(messages, len, interleaved, false);
+                if corrupt {
+                    // A packet in the middle of a run that does not authenticate: its
+                    // connection is accounted at once, with the run so far.
+                    for d in [&mut datagrams[1], &mut same[1]] {
+                        let at = d.len() - 5;
+                        d[at] ^= 0x40;
+                    }
+                }
                 assert_eq!(datagrams, same, "the two nets are alike");
                 assert!(datagrams.len() >= 4, "{}", datagrams.len());
                 let (from, now) = (one.addrs[0], one.now);
@@ -202,6 +223,8 @@ mod tests {
                 assert_eq!(batched.eps[1].batch, Batch::Single, "nothing left waiting");
                 let (one, batched) = (outputs(&mut one), outputs(&mut batched));
                 assert!(one.0.len() >= 4, "{:?}", one.0);
+                let dropped = one.3.dropped_unauthenticated + one.3.dropped_malformed;
+                assert_eq!(dropped > 0, corrupt, "{:?}", one.3);
                 assert_eq!(one, batched);
             }
         }

@@ -534,8 +534,12 @@ impl Endpoint {
             Ok(_) if self.defer_touch(slot) => {}
             // The packet's handling rebuilt the timers.
             Ok(_) => self.touch_fresh(slot),
-            // The datagram's length still counted for the anti-amplification limit.
-            Err(_) => self.touch(slot),
+            // The datagram's length still counted for the anti-amplification limit; the
+            // connection is accounted now, with any of its packets a batch held back.
+            Err(_) => {
+                self.undefer(slot);
+                self.touch(slot)
+            }
         }
         self.pump_pipes(handle);
     }
