@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`batch`], [`relay`], [`migration`], [`key_update`],
+//!   [`endpoint`], [`hostile`], [`pair`], [`batch`], [`relay`], [`relay_batch`], [`migration`], [`key_update`],
 //!   [`forgery`]; [`TracedRun`] runs them with every
 //!   endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
@@ -49,7 +49,7 @@ pub use pair::{batch, pair};
 pub use pipe::pipe;
 pub use reassembly::reassembly;
 pub use recovery::recovery;
-pub use relay::relay;
+pub use relay::{relay, relay_batch};
 pub use send_stream::send_stream;
 pub use trace::{traced_targets, TraceRun, TraceTargetError, TracedRun};
 pub use trace_inputs::trace_inputs;
@@ -88,6 +88,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("reassembly", reassembly),
     ("recovery", recovery),
     ("relay", relay),
+    ("relay_batch", relay_batch),
     ("send_stream", send_stream),
     ("trace_inputs", trace_inputs),
 ];

@@ -32,6 +32,20 @@ pub fn relay(data: &[u8]) {
     relay_on(data, &mut Net::new());
 }
 
+/// `relay_batch`: [`relay`] on a network that hands each delivered datagram over with every
+/// later one waiting on its path, in one `Endpoint::handle_datagrams` call (module `net`,
+/// `Delivery::Batched`): the relay and the ends take runs of packets (which may carry relay
+/// frames) as a GRO receive gives them.
+pub fn relay_batch(data: &[u8]) {
+    relay_batch_on(data, &mut Net::new());
+}
+
+/// [`relay_batch`] on a network the caller owns (module `trace`).
+pub(super) fn relay_batch_on(data: &[u8], net: &mut Net) {
+    net.delivery = super::net::Delivery::Batched;
+    relay_on(data, net);
+}
+
 /// [`relay`] on a network the caller owns (module `trace`).
 pub(super) fn relay_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);

@@ -56,6 +56,7 @@ const TRACED: &[(&str, BodyOn)] = &[
     ("key_update", super::key_update::key_update_on),
     ("pair", super::pair::pair_on),
     ("relay", super::relay::relay_on),
+    ("relay_batch", super::relay::relay_batch_on),
 ];
 
 /// One run of a whole-endpoint target with every endpoint traced.
