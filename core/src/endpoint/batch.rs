@@ -3,7 +3,8 @@
 //! its events handed on, its deadline filed, its budgets re-counted, its place in the
 //! transmit queue) runs once, after the run, not after each packet.
 //!
-//! Inputs: the datagrams of one receive call (a GRO batch, a `recvmmsg` run). Outputs: those
+//! Inputs: the datagrams from one source of one receive call (a GRO batch; a `recvmmsg`
+//! call's run from one address; a shard's routed run, module `shards` of weir-driver). Outputs: those
 //! of [`Endpoint::handle_datagram`] for each, in order, with one difference: what the
 //! bookkeeping itself decides (a receive window's growth into the endpoint's budget, a
 //! `Writable` for the send budget) is decided once for the run, at its end.
@@ -22,8 +23,9 @@
 //! A run waits only where nothing else needs its bookkeeping first: no pipe runs (pipes
 //! move bytes between connections after each packet), and the connection is open (a closed
 //! one is retired at once, as its datagrams after the close must find). A traced endpoint
-//! records the batch as one input (spec/trace.md §3.1), so that its replay hands the
-//! datagrams over together too and gives the same outputs.
+//! records the batch as one input (spec/trace.md §3.1; a batch of one as the datagram it
+//! is), so that its replay hands the datagrams over together too and gives the same
+//! outputs.
 
 use super::*;
 
