@@ -232,11 +232,13 @@ impl Receipts {
         };
         // The first is the queue's front (`next_to_send`): its entry goes at once.
         if let Some(o) = book.owed.get_mut(first) {
-            o.place = Place::SentEntryLeft;
-            if book.queue.front() == Some(&first) {
-                book.queue.pop_front();
-                o.place = Place::Sent;
-            }
+            o.place = match book.queue.front() == Some(&first) {
+                true => {
+                    book.queue.pop_front();
+                    Place::Sent
+                }
+                false => Place::SentEntryLeft,
+            };
         }
         if also != 0 {
             for id in ReceiptRun::ids_of(first, also).skip(1) {

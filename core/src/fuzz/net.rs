@@ -247,11 +247,25 @@ impl Net {
 
     /// Hands `data` to the node at `to`, if there is one.
     pub(super) fn inject(&mut self, from: SocketAddr, to: SocketAddr, data: Bytes) {
+        self.hand_over(from, to, vec![data]);
+    }
+
+    /// Hands `datagrams` to the node at `to`, if there is one, in one call: one datagram
+    /// alone (`handle_datagram`), several together (`handle_datagrams`).
+    fn hand_over(&mut self, from: SocketAddr, to: SocketAddr, mut datagrams: Vec<Bytes>) {
         if self.nodes.first().is_some_and(|n| n.addr == to) {
-            *self.received_by_first.entry(from).or_default() += data.len() as u64;
+            let len: usize = datagrams.iter().map(Bytes::len).sum();
+            *self.received_by_first.entry(from).or_default() += len as u64;
         }
         if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
-            node.ep.handle_datagram(self.now, from, BytesMut::from(data));
+            match datagrams.len() {
+                1 => node
+                    .ep
+                    .handle_datagram(self.now, from, BytesMut::from(datagrams.remove(0))),
+                _ => node
+                    .ep
+                    .handle_datagrams(self.now, from, datagrams.into_iter().map(BytesMut::from)),
+            }
         }
         self.collect();
     }
@@ -260,28 +274,17 @@ impl Net {
     /// later one on its path, in one call.
     fn deliver(&mut self, i: usize) {
         let f = self.waiting.remove(i);
-        if self.delivery == Delivery::OneByOne {
-            return self.inject(f.from, f.to, Bytes::from(f.data));
-        }
         let (from, to) = (f.from, f.to);
-        let mut batch = vec![f.data];
+        let mut batch = vec![Bytes::from(f.data)];
         let mut j = i;
-        while j < self.waiting.len() && batch.len() < MAX_BATCH {
+        while self.delivery == Delivery::Batched && j < self.waiting.len() && batch.len() < MAX_BATCH {
             if (self.waiting[j].from, self.waiting[j].to) == (from, to) {
-                batch.push(self.waiting.remove(j).data);
+                batch.push(Bytes::from(self.waiting.remove(j).data));
             } else {
                 j += 1;
             }
         }
-        if self.nodes.first().is_some_and(|n| n.addr == to) {
-            let len: usize = batch.iter().map(Vec::len).sum();
-            *self.received_by_first.entry(from).or_default() += len as u64;
-        }
-        if let Some(node) = self.nodes.iter_mut().find(|n| n.addr == to) {
-            let datagrams = batch.into_iter().map(|d| BytesMut::from(&d[..]));
-            node.ep.handle_datagrams(self.now, from, datagrams);
-        }
-        self.collect();
+        self.hand_over(from, to, batch);
     }
 
     /// Carries out one step.

@@ -75,6 +75,10 @@ pub struct ReceiptRun {
 }
 
 impl ReceiptRun {
+    /// The streams after the first a set can name: one a bit of `also`, bits 0 to 61, so
+    /// that `also` is a varint (spec §4.17).
+    pub(crate) const ALSO_BITS: u64 = 62;
+
     /// Streams the run answers for: `first` and one a bit set in `also`.
     pub fn streams(&self) -> u64 {
         1 + u64::from(self.also.count_ones())
@@ -105,7 +109,7 @@ impl ReceiptRun {
     /// `id` is one of the same side's next 62 streams after it. `None` otherwise.
     pub(crate) fn bit_of(first: StreamId, id: StreamId) -> Option<u64> {
         let step = id.0.checked_sub(first.0)?;
-        (step % 2 == 0 && (2..=2 * 62).contains(&step)).then(|| 1 << (step / 2 - 1))
+        (step % 2 == 0 && (2..=2 * Self::ALSO_BITS).contains(&step)).then(|| 1 << (step / 2 - 1))
     }
 
     /// What keeps the run off the wire: `also` too large for a varint, or a last id past
