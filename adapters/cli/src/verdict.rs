@@ -52,14 +52,55 @@ pub fn why(e: &Error) -> String {
     }
 }
 
-/// Resolves at Ctrl-C (SIGINT). Once it has been polled, the signal no longer ends the
-/// process by itself: whoever polls it says goodbye to the peer first.
+/// Resolves at Ctrl-C (SIGINT), and at once if Ctrl-C already came. Once it has been
+/// called, the signal no longer ends the process by itself: whoever waits on it says
+/// goodbye to the peer first.
+///
+/// There is one listener for the whole command, installed at the first call and kept. A
+/// listener per call would lose a Ctrl-C that comes between one step's wait and the next
+/// (after `connect` returns and before the transfer's `select!` first polls): the handler
+/// would be installed, so the process would not end, and no listener would see it.
 pub async fn interrupt() {
-    // An error means no handler could be installed; then it never resolves, and Ctrl-C
-    // ends the process as it would without weir.
-    if tokio::signal::ctrl_c().await.is_err() {
-        std::future::pending::<()>().await;
+    let Some(ctrl_c) = listening() else {
+        // No handler could be installed: Ctrl-C ends the process as it would without weir.
+        return std::future::pending().await;
+    };
+    let mut ctrl_c = ctrl_c.lock().await;
+    if !ctrl_c.seen {
+        if ctrl_c.signal.recv().await.is_none() {
+            // The runtime's signal driver is gone: no Ctrl-C can come any more.
+            drop(ctrl_c);
+            return std::future::pending().await;
+        }
+        ctrl_c.seen = true;
     }
+}
+
+/// The command's one Ctrl-C listener, installed at the first call; `None` if it could not
+/// be.
+fn listening() -> Option<&'static tokio::sync::Mutex<CtrlC>> {
+    static CTRL_C: std::sync::OnceLock<Option<tokio::sync::Mutex<CtrlC>>> = std::sync::OnceLock::new();
+    CTRL_C
+        .get_or_init(|| {
+            // Installed here, synchronously: a Ctrl-C from now on is kept until read.
+            #[cfg(unix)]
+            let signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+            #[cfg(windows)]
+            let signal = tokio::signal::windows::ctrl_c();
+            signal
+                .ok()
+                .map(|signal| tokio::sync::Mutex::new(CtrlC { signal, seen: false }))
+        })
+        .as_ref()
+}
+
+/// Whether Ctrl-C came, and the listener that tells.
+struct CtrlC {
+    #[cfg(unix)]
+    signal: tokio::signal::unix::Signal,
+    #[cfg(windows)]
+    signal: tokio::signal::windows::CtrlC,
+    seen: bool,
 }
 
 /// Runs `work` unless Ctrl-C comes first.
@@ -165,6 +206,25 @@ mod tests {
         });
         assert_eq!(why(&broken), "not delivered: a relay lost its next hop");
         assert!(!why(&broken).contains("1885958245"));
+    }
+
+    /// The only test in this binary that uses [`interrupt`]: its listener belongs to the
+    /// runtime that first asks, this test's.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_ctrl_c_that_comes_while_no_one_waits_is_seen_by_every_later_wait() {
+        assert!(listening().is_some(), "the handler is installed");
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &std::process::id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        // Nothing waited when it came; a listener per wait would hang here.
+        for wait in ["first", "second"] {
+            tokio::time::timeout(std::time::Duration::from_secs(60), interrupt())
+                .await
+                .unwrap_or_else(|_| panic!("the {wait} wait did not see the Ctrl-C"));
+        }
     }
 
     #[test]
