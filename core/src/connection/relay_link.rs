@@ -93,11 +93,6 @@ impl Connection {
         Ok(())
     }
 
-    /// Whether the peer sent relay frames the endpoint has not taken yet.
-    pub(crate) fn has_relay_frames(&self) -> bool {
-        self.relay.as_ref().is_some_and(|r| !r.inbox.is_empty())
-    }
-
     /// The next relay frame the peer sent, oldest first.
     pub(crate) fn take_relay(&mut self) -> Option<RelayFrame> {
         self.relay.as_mut()?.inbox.pop_front()

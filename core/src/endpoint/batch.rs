@@ -17,7 +17,7 @@
 //! | `Open` | a packet of an open connection, handled, that may wait (`defer_touch`) | `Deferred(its slot)` |
 //! | `Deferred(s)` | another packet for `s` that may wait | `Deferred(s)` |
 //! | `Deferred(s)` | a packet for `s` that may not wait (one that did not decode, one that closed `s`) | `Open`: `s` is touched at once, for its run's earlier packets too (`undefer`) |
-//! | `Deferred(s)` | anything else: another connection's packet, a HELLO, a stateless answer, a relayed datagram, relay frames on `s`, the batch's end | `Open`, once `s` is touched (`settle_deferred`) |
+//! | `Deferred(s)` | anything else: another connection's packet, a HELLO, a stateless answer, a relayed datagram, a packet for `s` with relay frames (before it is handled), the batch's end | `Open`, once `s` is touched (`settle_deferred`) |
 //! | `Open` | the batch's end | `Single` |
 //!
 //! A run waits only where nothing else needs its bookkeeping first: no pipe runs (pipes
@@ -230,6 +230,78 @@ mod tests {
                 assert_eq!(one, batched);
             }
         }
+    }
+
+    /// The client of [`Net::connected`], the server's datagrams to it waiting: a message of
+    /// three packets, then the server's answer to the client's reservation (a relay frame;
+    /// the server is no relay, so a refusal) with a second message in the same packet.
+    fn a_relay_answer_after_data() -> (Net, Vec<BytesMut>) {
+        let (mut net, relay) = Net::connected();
+        let served = net.events[1]
+            .iter()
+            .find_map(|e| match e {
+                Event::Connected { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .expect("the server has the connection");
+        let mut to_client = Vec::new();
+        let server_sends = |net: &mut Net, to: &mut Vec<BytesMut>| {
+            let mut buf = [0u8; 1500];
+            while let Some(t) = net.eps[1].poll_transmit(net.now, &mut buf) {
+                to.push(BytesMut::from(&buf[..t.len]));
+            }
+        };
+        net.eps[1]
+            .send_message(served, None, Bytes::from(vec![1u8; 3_000]))
+            .unwrap();
+        server_sends(&mut net, &mut to_client);
+        let data_packets = to_client.len();
+        net.eps[0].reserve(relay).unwrap();
+        let (client, now) = (net.addrs[0], net.now);
+        let mut buf = [0u8; 1500];
+        while let Some(t) = net.eps[0].poll_transmit(now, &mut buf) {
+            net.eps[1].handle_datagram(now, client, BytesMut::from(&buf[..t.len]));
+        }
+        net.eps[1]
+            .send_message(served, None, Bytes::from(vec![2u8; 100]))
+            .unwrap();
+        server_sends(&mut net, &mut to_client);
+        assert!(
+            data_packets >= 2 && to_client.len() == data_packets + 1,
+            "{to_client:?}"
+        );
+        while net.eps[0].poll_event().is_some() {}
+        (net, to_client)
+    }
+
+    /// Relay frames in a run settle the run's earlier packets before their packet is
+    /// handled: what the earlier packets brought comes first, then what the relay frames
+    /// did, then the rest of their packet, as one datagram at a time gives.
+    #[test]
+    fn relay_frames_in_a_run_keep_the_order_one_at_a_time_gives() {
+        let (mut one, datagrams) = a_relay_answer_after_data();
+        let (mut batched, same) = a_relay_answer_after_data();
+        assert_eq!(datagrams, same, "the two nets are alike");
+        let now = one.now;
+        let server = one.addrs[1];
+        for d in datagrams {
+            one.eps[0].handle_datagram(now, server, d);
+        }
+        batched.eps[0].handle_datagrams(now, server, same);
+        let client = |net: &mut Net| {
+            let ep = &mut net.eps[0];
+            core::iter::from_fn(|| ep.poll_event()).collect::<Vec<_>>()
+        };
+        let (one, batched) = (client(&mut one), client(&mut batched));
+        let refused = one.iter().position(|e| matches!(e, Event::RelayRefused { .. }));
+        let opened: Vec<usize> = (0..one.len())
+            .filter(|&i| matches!(one[i], Event::StreamOpened { .. }))
+            .collect();
+        assert!(
+            matches!((refused, &opened[..]), (Some(r), [a, b]) if a < &r && &r < b),
+            "the refusal between the two messages: {one:?}"
+        );
+        assert_eq!(one, batched);
     }
 
     /// Only a batch defers: one datagram at a time, each packet's bookkeeping is done before

@@ -499,16 +499,19 @@ impl Endpoint {
         // By reference: a packet is some 540 bytes, and a binding by value copies it.
         match &mut decoded {
             Ok(packet) => {
+                if packet.carries_relay_frames() {
+                    // What relay frames do reaches beyond this connection: its earlier
+                    // packets are accounted before this one is handled (module `batch`).
+                    self.settle_deferred();
+                }
+                let Some(conn) = self.conns[slot as usize].as_mut() else {
+                    return;
+                };
                 let token_before = conn.reset_token();
                 conn.handle_packet(now, &self.config, from, packet);
                 if let (None, Some(token)) = (token_before, conn.reset_token()) {
                     // The ACCEPT gave the server's token: a reset bearing it ends this one.
                     self.by_reset.insert(token, slot);
-                }
-                if conn.has_relay_frames() {
-                    // What they do reaches other connections: this one's earlier packets
-                    // are accounted first (module `batch`).
-                    self.settle_deferred();
                 }
                 self.on_relay_frames(slot, now);
             }

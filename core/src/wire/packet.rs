@@ -48,6 +48,10 @@ pub struct Packet {
     kept: SmallVec<[Frame; KEPT]>,
     /// Where in `payload` the frames not kept start (its length when every frame is kept).
     rest: usize,
+    /// Whether any of its frames is a relay frame (spec §12), which the endpoint acts on
+    /// beyond the connection: known before the packet is handled (module `batch` of the
+    /// endpoint settles a waiting run first).
+    relay: bool,
 }
 
 impl Packet {
@@ -148,6 +152,11 @@ impl Packet {
     /// The frames region of the datagram.
     pub fn payload(&self) -> &Bytes {
         &self.payload
+    }
+
+    /// Whether the packet carries a relay frame (spec §12).
+    pub(crate) fn carries_relay_frames(&self) -> bool {
+        self.relay
     }
 
     /// Whether the packet must be acknowledged: it carries an ack-eliciting frame.
@@ -306,6 +315,7 @@ fn validate_frames(payload: Bytes, header: Header, datagram_len: usize) -> Resul
         payload: Bytes::new(),
         kept: SmallVec::new(),
         rest: 0,
+        relay: false,
     };
     while !r.is_empty() && packet.kept.len() < KEPT {
         let frame = Frame::read(&mut r, rules.packet, rules.version)?;
@@ -320,6 +330,7 @@ fn validate_frames(payload: Bytes, header: Header, datagram_len: usize) -> Resul
         rules.saw(&Frame::read(&mut r, rules.packet, rules.version)?);
     }
     rules.check(datagram_len)?;
+    packet.relay = rules.relay;
     packet.payload = r.into_inner();
     Ok(packet)
 }
@@ -333,6 +344,8 @@ struct PacketRules {
     hello: bool,
     /// Streams the packet's RECEIPT_RUN frames answer for, together (§4.17).
     receipt_runs: u64,
+    /// Whether it has a relay frame.
+    relay: bool,
 }
 
 impl PacketRules {
@@ -344,6 +357,7 @@ impl PacketRules {
             handshake_frames: 0,
             hello: false,
             receipt_runs: 0,
+            relay: false,
         }
     }
 
@@ -353,6 +367,7 @@ impl PacketRules {
             self.handshake_frames = self.handshake_frames.saturating_add(1);
         }
         self.hello |= matches!(frame, Frame::Hello(_) | Frame::NoiseHello(_));
+        self.relay |= matches!(frame, Frame::Relay(_));
         if let Frame::ReceiptRun(run) = frame {
             self.receipt_runs = self.receipt_runs.saturating_add(run.streams());
         }
