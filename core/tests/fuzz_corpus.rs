@@ -164,13 +164,15 @@ fn the_migration_corpus_follows_rebound_clients() {
 }
 
 /// The batched targets hand datagrams over in batches: over each one's committed corpus,
-/// every endpoint's trace (the relay's too, in `relay_batch`) holds `batch` records (a
-/// call of several datagrams; one of one datagram is an `in`), and they are no small share
-/// of the calls (else the target would be `pair` or `relay` under another name). A
-/// duplicated or corrupted datagram still goes alone, as do handshakes' single packets.
+/// every endpoint's trace (the relay's too, in `relay_batch`; the target's and its honest
+/// peers', in `hostile_batch`) holds `batch` records (a call of several datagrams; one of
+/// one datagram is an `in`), and they are no small share of the calls (else the target
+/// would be `pair`, `relay` or `hostile` under another name). A duplicated or corrupted
+/// datagram still goes alone, as do handshakes' single packets and the attackers'
+/// datagrams.
 #[test]
 fn the_batched_targets_hand_several_datagrams_over_at_once() {
-    for target in ["batch", "relay_batch"] {
+    for target in ["batch", "relay_batch", "hostile_batch"] {
         let (mut alone, mut several) = (0, 0);
         let mut by_endpoint = std::collections::BTreeMap::new();
         for file in corpus(target) {
@@ -196,7 +198,12 @@ fn the_batched_targets_hand_several_datagrams_over_at_once() {
             "{target}: {several} of {}",
             several + alone
         );
-        let endpoints = if target == "relay_batch" { 3 } else { 2 };
+        let endpoints = match target {
+            "relay_batch" => 3,
+            // The target and its three honest peers.
+            "hostile_batch" => 4,
+            _ => 2,
+        };
         assert_eq!(by_endpoint.len(), endpoints, "{target}: {by_endpoint:?}");
     }
 }

@@ -70,6 +70,21 @@ pub fn hostile(data: &[u8]) {
     hostile_on(data, &mut Net::new());
 }
 
+/// `hostile_batch`: [`hostile`] on a network that hands each delivered datagram over with
+/// every later one on its path, in one `Endpoint::handle_datagrams` call (a receive call's
+/// GRO batch): the honest peers' runs, with the fuzzed copies of their datagrams among them,
+/// reach the target together, while the attackers' datagrams still come one at a time, each
+/// from an address of its own. The same oracle.
+pub fn hostile_batch(data: &[u8]) {
+    hostile_batch_on(data, &mut Net::new());
+}
+
+/// [`hostile_batch`] on a network the caller owns (module `trace`).
+pub(super) fn hostile_batch_on(data: &[u8], net: &mut Net) {
+    net.delivery = super::net::Delivery::Batched;
+    hostile_on(data, net);
+}
+
 /// [`hostile`] on a network the caller owns (module `trace`).
 pub(super) fn hostile_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);

@@ -9,9 +9,9 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`pair`], [`batch`], [`relay`], [`relay_batch`], [`migration`], [`key_update`],
-//!   [`forgery`]; [`TracedRun`] runs them with every
-//!   endpoint recording a trace, so that a finding becomes a trace;
+//!   [`endpoint`], [`hostile`], [`hostile_batch`], [`pair`], [`batch`], [`relay`],
+//!   [`relay_batch`], [`migration`], [`key_update`], [`forgery`]; [`TracedRun`] runs them
+//!   with every endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
@@ -42,7 +42,7 @@ pub use endpoint::endpoint;
 pub use flow::flow;
 pub use forgery::forgery;
 pub use handshake::handshake;
-pub use hostile::hostile;
+pub use hostile::{hostile, hostile_batch};
 pub use key_update::key_update;
 pub use migration::migration;
 pub use pair::{batch, pair};
@@ -81,6 +81,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("forgery", forgery),
     ("handshake", handshake),
     ("hostile", hostile),
+    ("hostile_batch", hostile_batch),
     ("key_update", key_update),
     ("migration", migration),
     ("pair", pair),

@@ -52,6 +52,7 @@ const TRACED: &[(&str, BodyOn)] = &[
     ("forgery", super::forgery::forgery_on),
     ("handshake", super::handshake::handshake_on),
     ("hostile", super::hostile::hostile_on),
+    ("hostile_batch", super::hostile::hostile_batch_on),
     ("migration", super::migration::migration_on),
     ("key_update", super::key_update::key_update_on),
     ("pair", super::pair::pair_on),
