@@ -232,12 +232,11 @@ impl Receipts {
         };
         // The first is the queue's front (`next_to_send`): its entry goes at once.
         if let Some(o) = book.owed.get_mut(first) {
-            o.place = match book.queue.front() == Some(&first) {
-                true => {
-                    book.queue.pop_front();
-                    Place::Sent
-                }
-                false => Place::SentEntryLeft,
+            o.place = if book.queue.front() == Some(&first) {
+                book.queue.pop_front();
+                Place::Sent
+            } else {
+                Place::SentEntryLeft
             };
         }
         if also != 0 {

@@ -52,27 +52,28 @@ impl Endpoint {
             self.windows_total += self.windows[i];
             return;
         }
-        if conn.window_starved() || conn.streams_starved() {
-            // What the others hold and what is kept for newcomers, before borrowing this
-            // one: worked out only for a connection that wants more (a division, which
-            // every touch of a round trip paid before).
-            let others = self.windows_total + self.floors_for_newcomers(0);
-            let budget = self.config.receive_buffer_total;
-            let most = self.config.max_concurrent_streams;
-            if let Some(conn) = self.conns[i].as_mut() {
-                if conn.window_starved() {
-                    let used = others + conn.budget_reserved();
-                    conn.grant_window_room(budget.saturating_sub(used) / 2);
-                }
-                if conn.streams_starved() {
-                    let used = others + conn.budget_reserved();
-                    conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST, most);
-                }
-            }
-        }
-        let Some(conn) = self.conns[i].as_ref() else {
+        // What the others hold and what is kept for newcomers, worked out before borrowing
+        // this one, and only for a connection that wants more (a division, which every
+        // touch of a round trip paid before).
+        let others = (conn.window_starved() || conn.streams_starved())
+            .then(|| self.windows_total + self.floors_for_newcomers(0));
+        let (budget, most) = (
+            self.config.receive_buffer_total,
+            self.config.max_concurrent_streams,
+        );
+        let Some(conn) = self.conns[i].as_mut() else {
             return;
         };
+        if let Some(others) = others {
+            if conn.window_starved() {
+                let used = others + conn.budget_reserved();
+                conn.grant_window_room(budget.saturating_sub(used) / 2);
+            }
+            if conn.streams_starved() {
+                let used = others + conn.budget_reserved();
+                conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST, most);
+            }
+        }
         self.windows[i] = conn.budget_reserved();
         self.windows_total += self.windows[i];
     }

@@ -496,17 +496,18 @@ impl Endpoint {
         } else {
             Packet::decode(datagram.freeze(), conn.largest_received())
         };
+        if decoded.as_ref().is_ok_and(Packet::carries_relay_frames) {
+            // What relay frames do reaches beyond this connection: its earlier packets are
+            // accounted before this one is handled (module `batch`).
+            self.settle_deferred();
+        }
+        // Settling touches only an open connection, which stays in its slot.
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
         // By reference: a packet is some 540 bytes, and a binding by value copies it.
         match &mut decoded {
             Ok(packet) => {
-                if packet.carries_relay_frames() {
-                    // What relay frames do reaches beyond this connection: its earlier
-                    // packets are accounted before this one is handled (module `batch`).
-                    self.settle_deferred();
-                }
-                let Some(conn) = self.conns[slot as usize].as_mut() else {
-                    return;
-                };
                 let token_before = conn.reset_token();
                 conn.handle_packet(now, &self.config, from, packet);
                 if let (None, Some(token)) = (token_before, conn.reset_token()) {
