@@ -32,7 +32,7 @@ sanitizer=${WEIR_FUZZ_SANITIZER:-none}
 # parses, are built without trace-compares: the comparison hooks take 40% of their time and
 # help find magic values in parsed bytes, which these inputs do not have (fuzz/README.md,
 # "Speed"). Every other target keeps them.
-scripted=" pair batch relay relay_batch migration key_update hostile hostile_batch driver piping pool circuit "
+scripted=" pair batch relay relay_batch migration migration_batch key_update hostile hostile_batch driver piping pool circuit "
 build() {
     local dir=$1
     shift

@@ -22,6 +22,20 @@ pub fn migration(data: &[u8]) {
     migration_on(data, &mut Net::new());
 }
 
+/// `migration_batch`: [`migration`] on a network that hands each delivered datagram over
+/// with every later one on its path, in one `Endpoint::handle_datagrams` call (a receive
+/// call's GRO batch), so that a run from the client's new port, the first packets the server
+/// hears of the move among them, reaches the server together. The same oracle.
+pub fn migration_batch(data: &[u8]) {
+    migration_batch_on(data, &mut Net::new());
+}
+
+/// [`migration_batch`] on a network the caller owns (module `trace`).
+pub(super) fn migration_batch_on(data: &[u8], net: &mut Net) {
+    net.delivery = super::net::Delivery::Batched;
+    migration_on(data, net);
+}
+
 /// [`migration`] on a network the caller owns (module `trace`).
 pub(super) fn migration_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);

@@ -10,7 +10,7 @@
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
 //!   [`endpoint`], [`hostile`], [`hostile_batch`], [`pair`], [`batch`], [`relay`],
-//!   [`relay_batch`], [`migration`], [`key_update`], [`forgery`]; [`TracedRun`] runs them
+//!   [`relay_batch`], [`migration`], [`migration_batch`], [`key_update`], [`forgery`]; [`TracedRun`] runs them
 //!   with every endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
 //!
@@ -44,7 +44,7 @@ pub use forgery::forgery;
 pub use handshake::handshake;
 pub use hostile::{hostile, hostile_batch};
 pub use key_update::key_update;
-pub use migration::migration;
+pub use migration::{migration, migration_batch};
 pub use pair::{batch, pair};
 pub use pipe::pipe;
 pub use reassembly::reassembly;
@@ -84,6 +84,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("hostile_batch", hostile_batch),
     ("key_update", key_update),
     ("migration", migration),
+    ("migration_batch", migration_batch),
     ("pair", pair),
     ("pipe", pipe),
     ("reassembly", reassembly),

@@ -54,6 +54,7 @@ const TRACED: &[(&str, BodyOn)] = &[
     ("hostile", super::hostile::hostile_on),
     ("hostile_batch", super::hostile::hostile_batch_on),
     ("migration", super::migration::migration_on),
+    ("migration_batch", super::migration::migration_batch_on),
     ("key_update", super::key_update::key_update_on),
     ("pair", super::pair::pair_on),
     ("relay", super::relay::relay_on),
