@@ -86,7 +86,7 @@ pub use weir_core::{
     Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal, Seed, StreamHeader,
 };
 
-pub use driver::{describe_metrics, Driver, PeerEvent, DEFAULT_POOL_IDLE, TRACE_ENV};
+pub use driver::{describe_metrics, CallId, Driver, PeerEvent, DEFAULT_POOL_IDLE, TRACE_ENV};
 pub use handles::{
     ChannelError, ChannelReceiver, ChannelSender, Connection, Endpoint, Locked, Pipe, RecvStream, Reply,
     Request, RequestOptions, Responder, Runtime, SendStream, Shared, Urgency, CHANNEL_REFUSED,

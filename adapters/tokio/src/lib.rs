@@ -75,7 +75,7 @@ pub use weir_driver::{
     StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED,
     REQUEST_REFUSED, SLICE_WRITE_LIMIT,
 };
-use weir_driver::{Driver, Router, Runtime, Shared, Urgency};
+use weir_driver::{CallId, Driver, Router, Runtime, Shared, Urgency};
 
 use io::{Change, Io};
 
@@ -133,12 +133,12 @@ impl Runtime for Tokio {
         Poll::Ready(())
     }
 
-    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
-        self.io.poll_wait(shared, &self.wake, cx)
+    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>, call: Option<CallId>) -> Poll<()> {
+        self.io.poll_wait(shared, &self.wake, cx, call)
     }
 
-    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
-        self.io.receive_first(shared, cx)
+    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>, call: Option<CallId>) -> bool {
+        self.io.receive_first(shared, cx, call)
     }
 
     fn call_ready(&self, cx: &Context<'_>, others_wait: bool) {

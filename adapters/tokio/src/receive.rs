@@ -32,12 +32,12 @@
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::sync::{MutexGuard, TryLockError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use bytes::BytesMut;
 use quinn_udp::{RecvMeta, UdpSocketState};
 use tokio::sync::Notify;
-use weir_driver::{Inbox, Shared};
+use weir_driver::{CallId, Inbox, Shared};
 
 use crate::io::{Change, Io, Receiving};
 use crate::socket::Readable;
@@ -53,7 +53,7 @@ impl Io {
     /// with the task's own waker, already the one registered, so a socket with nothing
     /// leaves the registration as it was; nothing is sent (the call may be answered at
     /// once). Whether it handed datagrams over.
-    pub(crate) fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
+    pub(crate) fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>, call: Option<CallId>) -> bool {
         if !self.calls_may_receive || !self.is_registrant(cx.waker()) {
             return false;
         }
@@ -63,7 +63,7 @@ impl Io {
         let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
             return false;
         };
-        let handed = self.receive_and_hand_over(&mut readable, &mut receiving, shared);
+        let handed = self.receive_and_hand_over(&mut readable, &mut receiving, shared, (cx.waker(), call));
         #[cfg(test)]
         if handed {
             crate::run::tests::RECEIVED_FIRST.set(crate::run::tests::RECEIVED_FIRST.get() + 1);
@@ -77,7 +77,13 @@ impl Io {
     /// `wake` wakes the driver task if that is its to send). Pending at once while another
     /// receives (it hands over, and wakes the call if what it waits for came) and in a
     /// shard.
-    pub(crate) fn poll_wait(&self, shared: &Shared, wake: &Notify, cx: &mut Context<'_>) -> Poll<()> {
+    pub(crate) fn poll_wait(
+        &self,
+        shared: &Shared,
+        wake: &Notify,
+        cx: &mut Context<'_>,
+        call: Option<CallId>,
+    ) -> Poll<()> {
         if !self.calls_may_receive {
             return Poll::Pending;
         }
@@ -96,7 +102,7 @@ impl Io {
                 }
                 return Poll::Pending;
             };
-            if self.receive_and_hand_over(&mut readable, &mut receiving, shared) {
+            if self.receive_and_hand_over(&mut readable, &mut receiving, shared, (cx.waker(), call)) {
                 return Poll::Ready(());
             }
         }
@@ -121,6 +127,7 @@ impl Io {
         readable: &mut Readable<'_>,
         rx: &mut Receiving,
         shared: &Shared,
+        (waker, call): (&Waker, Option<CallId>),
     ) -> bool {
         self.registered(None);
         receive(readable, &self.state, &mut rx.inbox, &mut rx.received);
@@ -128,7 +135,7 @@ impl Io {
             return false;
         }
         self.call_received();
-        shared.hand_over(rx.received.drain(..));
+        shared.hand_over(rx.received.drain(..), waker, call);
         true
     }
 }

@@ -402,6 +402,64 @@ pub(crate) mod tests {
         assert!(first >= 900, "{first} of 1,000 answers received first");
     }
 
+    /// A waker that counts its wake-ups and passes each on to the task's: one for the
+    /// whole run, as a task's own waker is (calls know their task by its waker's data).
+    struct Counting {
+        task: std::sync::Mutex<Waker>,
+        wakes: std::sync::atomic::AtomicU64,
+    }
+
+    impl std::task::Wake for Counting {
+        fn wake(self: Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &Arc<Self>) {
+            self.wakes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.task.lock().unwrap().wake_by_ref();
+        }
+    }
+
+    /// `f`'s output, and how many times the task running it was woken for it.
+    async fn task_wakes<T>(f: impl Future<Output = T>) -> (T, u64) {
+        let counting = Arc::new(Counting {
+            task: std::sync::Mutex::new(Waker::noop().clone()),
+            wakes: 0.into(),
+        });
+        let waker = Waker::from(Arc::clone(&counting));
+        let mut f = pin!(f);
+        let out = std::future::poll_fn(|cx| {
+            cx.waker().clone_into(&mut counting.task.lock().unwrap());
+            f.as_mut().poll(&mut Context::from_waker(&waker))
+        })
+        .await;
+        (out, counting.wakes.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A call that receives for itself (`Io::receive_first`, `Io::poll_wait`) and hands
+    /// over what it waits for does not wake its own task: it asks the driver again at once.
+    /// A round trip then wakes the waiting task once, for the socket's datagram. Woken a
+    /// second time by its own hand-over, a task in `block_on` had its runtime look at the
+    /// socket once more (a system call that found nothing) and was polled again for
+    /// nothing. Measured: 1,000 wake-ups in 1,000 round trips; 2,000 before.
+    #[test]
+    fn a_call_that_receives_for_itself_does_not_wake_its_own_task() {
+        let (to, _server) = server(Some(crate::Confirm::Queued), 1);
+        let wakes = client(to, async |_, conn| {
+            for _ in 0..100 {
+                round_trip(conn).await;
+            }
+            task_wakes(async {
+                for _ in 0..1_000 {
+                    round_trip(conn).await;
+                }
+            })
+            .await
+            .1
+        });
+        assert!(wakes <= 1_200, "{wakes} wake-ups in 1,000 round trips");
+    }
+
     /// With an accept waiting on the server (it accepts two connections and the client
     /// opens one), each of the server's calls that ends gives the socket back (module
     /// `io`): its answers leave from its driver task, one batch a round trip, as before

@@ -39,7 +39,6 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::task::Waker;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::BytesMut;
@@ -54,7 +53,9 @@ use conn::{Conn, PipeRecord, Shutdown};
 pub use metrics::describe as describe_metrics;
 pub(crate) use pool::{Claim, PoolKey};
 pub use pool::{PeerEvent, DEFAULT_POOL_IDLE};
-use waiting::Wait;
+pub use waiting::CallId;
+pub(crate) use waiting::Spared;
+use waiting::{Parked, Wait};
 
 use crate::Connected;
 
@@ -102,11 +103,14 @@ pub struct Driver {
     conns: BTreeMap<ConnectionHandle, Conn>,
     /// Connections clients opened that no accept took yet.
     accepted: VecDeque<Connected>,
-    /// The wakers of the calls waiting, by what they wait on.
-    wakers: BTreeMap<Wait, SmallVec<[Waker; 1]>>,
-    /// Wakers of calls to wake once the driver's lock is released ([`Driver::take_woken`]):
-    /// a task woken under the lock would only find it held.
-    woken: Vec<Waker>,
+    /// The calls waiting, by what they wait on.
+    wakers: BTreeMap<Wait, SmallVec<[Parked; 1]>>,
+    /// Calls to wake once the driver's lock is released ([`Driver::take_woken`]): a task
+    /// woken under the lock would only find it held.
+    woken: Vec<Parked>,
+    /// The call being asked, if it has an identity: what a call that must wait registers
+    /// as (module `waiting`; set by `Shared::poll_busy` around its asks).
+    pub(crate) asking: Option<CallId>,
     /// What changed since the waiting calls were last woken: a stream of a connection, or
     /// (`None`) the whole connection; in the order marked, with repeats (`wake_changed`
     /// sorts them and drops the repeats). A list, not an ordered set: a burst of messages
@@ -226,6 +230,7 @@ impl Driver {
             conns: BTreeMap::new(),
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
+            asking: None,
             woken: Vec::new(),
             dirty: Vec::new(),
             pipes: BTreeMap::new(),

@@ -1,10 +1,12 @@
 //! The calls waiting on the driver: what each waits on ([`Wait`]), its task's waker kept
-//! once per task and key, and the wake-ups of those whose key changed. A woken call polls
-//! again and registers again if it must still wait; the holder of the driver's lock wakes
-//! them once it let go of it (`Shared`'s guard).
+//! once per task, call and key, and the wake-ups of those whose key changed. A woken call
+//! polls again and registers again if it must still wait; the holder of the driver's lock
+//! wakes them once it let go of it (`Shared`'s guard), sparing the call that is about to
+//! ask again itself (a hand-over, [`Spared`]).
 //!
-//! Inputs: a waiting call's key and waker (`park`), the marks the core's events left
-//! (`Driver::dirty`, module `events`). Output: the wakers to wake (`take_woken`).
+//! Inputs: a waiting call's key, waker and identity (`park`, [`Driver::asking`]), the marks
+//! the core's events left (`Driver::dirty`, module `events`). Output: the wakers to wake
+//! (`take_woken`).
 
 use std::task::Waker;
 
@@ -34,14 +36,44 @@ pub(super) enum Wait {
     Conn(ConnectionHandle, Option<StreamId>),
 }
 
+/// One call's identity, for as long as it is polled: what tells a task's calls apart when
+/// they share its waker ([`Shared::call_id`](crate::Shared::call_id) makes them; an
+/// exclusive handle's calls, one at a time, may share one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallId(pub(crate) u64);
+
+/// A waiting call: its task's waker and, if it has one, its identity.
+pub(super) struct Parked {
+    waker: Waker,
+    call: Option<CallId>,
+}
+
+/// The call whose hand-over wakes the calls ([`Shared::hand_over`](crate::Shared::hand_over)):
+/// it asks the driver again as soon as the hand-over ends, so its own wake-up (its task's
+/// waker, for its own registrations) is spared. Another call of the same task is woken: it
+/// may have been polled before this one in the task's poll and would not be polled again.
+#[derive(Clone, Copy)]
+pub(crate) struct Spared<'a> {
+    pub(crate) waker: &'a Waker,
+    pub(crate) call: CallId,
+}
+
 impl Driver {
     /// Registers `waker` to be woken when `on` changes (once: a woken call that must wait
-    /// again registers again). A task polling again with the same waker is kept once
-    /// ([`same_waker`]).
+    /// again registers again), for the call being asked ([`asking`](Self::asking)). A call
+    /// polling again with the same waker is kept once ([`same_waker`]); calls without an
+    /// identity are kept once per task, as before calls had one.
     pub(super) fn park(&mut self, on: Wait, waker: &Waker) {
-        let wakers = self.wakers.entry(on).or_default();
-        if !wakers.iter().any(|w| same_waker(w, waker)) {
-            wakers.push(waker.clone());
+        let call = self.asking;
+        let parked = self.wakers.entry(on).or_default();
+        if !parked
+            .iter()
+            .any(|p| p.call == call && same_waker(&p.waker, waker))
+        {
+            parked.push(Parked {
+                waker: waker.clone(),
+                call,
+            });
         }
     }
 
@@ -58,16 +90,22 @@ impl Driver {
         }
     }
 
-    /// The wakers of the calls to wake now: the holder of the driver's lock wakes them
-    /// after releasing it ([`Shared`](crate::Shared)'s guard does), so that a task woken on
-    /// another thread does not find the lock still held.
-    pub(crate) fn take_woken(&mut self) -> SmallVec<[Waker; 4]> {
+    /// The wakers of the calls to wake now, but for `spared`'s own: the holder of the
+    /// driver's lock wakes them after releasing it ([`Shared`](crate::Shared)'s guard
+    /// does), so that a task woken on another thread does not find the lock still held.
+    pub(crate) fn take_woken(&mut self, spared: Option<Spared<'_>>) -> SmallVec<[Waker; 4]> {
         // (Most releases wake nothing: a draining collect costs them about 80 instructions,
         // about 20 releases a round trip.)
         if self.woken.is_empty() {
             return SmallVec::new();
         }
-        self.woken.drain(..).collect()
+        let own =
+            |p: &Parked| spared.is_some_and(|s| p.call == Some(s.call) && same_waker(&p.waker, s.waker));
+        self.woken
+            .drain(..)
+            .filter(|p| !own(p))
+            .map(|p| p.waker)
+            .collect()
     }
 
     /// Wakes the calls waiting on what changed since the last time, and closes released

@@ -13,7 +13,7 @@ use weir_core::{ConnectionStats, Negotiated, PublicKey, StreamHeader};
 use super::endpoint::{Shared, Urgency};
 use super::{RecvStream, SendStream};
 use crate::driver::Sending;
-use crate::{Confirm, Connected, Error, DEFAULT_MESSAGE_LIMIT};
+use crate::{CallId, Confirm, Connected, Error, DEFAULT_MESSAGE_LIMIT};
 use weir_core::ConnectionHandle;
 
 /// One connection of an endpoint. Clones are handles to the same connection; when the last
@@ -139,13 +139,16 @@ impl Connection {
             conn: self,
             sending: Sending::new(label, data, confirm),
             done: false,
+            id: self.shared().call_id(),
         };
         poll_fn(|cx| {
             let (conn, sending) = (call.conn.id(), &mut call.sending);
             let r = ready!(call
                 .conn
                 .shared()
-                .poll_busy(cx, Urgency::Now, |d, cx| d.poll_send(conn, sending, cx.waker())));
+                .poll_busy(cx, Urgency::Now, Some(call.id), |d, cx| {
+                    d.poll_send(conn, sending, cx.waker())
+                }));
             call.done = true;
             Poll::Ready(r)
         })
@@ -156,13 +159,19 @@ impl Connection {
     /// [`accept_stream`](Self::accept_stream) did not take to be complete. Messages longer
     /// than [`DEFAULT_MESSAGE_LIMIT`] are refused (their stream is stopped).
     pub async fn recv_message(&self) -> Result<Bytes, Error> {
-        poll_fn(|cx| self.poll_recv_message(cx)).await
+        let call = self.shared().call_id();
+        poll_fn(|cx| self.poll_recv_message_as(cx, Some(call))).await
     }
 
-    /// [`recv_message`](Self::recv_message) as a poll.
+    /// [`recv_message`](Self::recv_message) as a poll. (A poll has no identity of its own,
+    /// so what it receives for itself wakes its task too: `recv_message` spares it that.)
     pub fn poll_recv_message(&self, cx: &mut Context<'_>) -> Poll<Result<Bytes, Error>> {
+        self.poll_recv_message_as(cx, None)
+    }
+
+    fn poll_recv_message_as(&self, cx: &mut Context<'_>, call: Option<CallId>) -> Poll<Result<Bytes, Error>> {
         let conn = self.id();
-        self.shared().poll_busy(cx, Urgency::Soon, |d, cx| {
+        self.shared().poll_busy(cx, Urgency::Soon, call, |d, cx| {
             d.poll_recv_message(conn, DEFAULT_MESSAGE_LIMIT, cx.waker())
         })
     }
@@ -265,6 +274,8 @@ struct SendCall<'a> {
     conn: &'a Connection,
     sending: Sending,
     done: bool,
+    /// The call's identity, for its waits (module `driver::waiting`).
+    id: CallId,
 }
 
 impl Drop for SendCall<'_> {

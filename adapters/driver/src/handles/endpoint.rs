@@ -5,7 +5,7 @@
 use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{ready, Context, Poll, Waker};
 
@@ -13,7 +13,8 @@ use weir_core::congestion::CongestionAlgorithm;
 use weir_core::{EndpointLoad, EndpointStats, LocalRead, PublicKey, Reflexive};
 
 use super::{Connection, Pipe, RecvStream};
-use crate::{Driver, Error, RecvState};
+use crate::driver::Spared;
+use crate::{CallId, Driver, Error, RecvState};
 use weir_core::ConnectionHandle;
 
 /// What the handles need of the runtime that drives an endpoint's socket. The adapter's
@@ -39,12 +40,13 @@ pub trait Runtime: Send + Sync + 'static {
 
     /// A call the core may answer at once found nothing and is about to wait, its task's
     /// waker left with the driver: the runtime may receive for it, in the calling task,
-    /// what the socket holds, and hand it over with [`Shared::hand_over`]. `Ready` when it
-    /// handed datagrams over (the call then asks the driver again at once), `Pending` when
-    /// the call is to wait (for the socket, if the runtime registered `cx`'s waker for it,
-    /// and for the driver). The default receives nothing: the adapter's loop does.
-    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>) -> Poll<()> {
-        let _ = (shared, cx);
+    /// what the socket holds, and hand it over with [`Shared::hand_over`] (naming the call:
+    /// `call`). `Ready` when it handed datagrams over (the call then asks the driver again
+    /// at once), `Pending` when the call is to wait (for the socket, if the runtime
+    /// registered `cx`'s waker for it, and for the driver). The default receives nothing:
+    /// the adapter's loop does.
+    fn poll_wait(&self, shared: &Shared, cx: &mut Context<'_>, call: Option<CallId>) -> Poll<()> {
+        let _ = (shared, cx, call);
         Poll::Pending
     }
 
@@ -53,11 +55,11 @@ pub trait Runtime: Send + Sync + 'static {
     /// receive them first and hand them over ([`Shared::hand_over`]), as the call would
     /// once the driver told it it must wait: a task the socket woke finds what it waits
     /// for in the socket, not yet with the driver, and an ask before the receive asks for
-    /// nothing. Whether it handed datagrams over. It must not register `cx`'s waker
-    /// anywhere it was not, nor send: the call may be answered at once. The default
-    /// receives nothing.
-    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>) -> bool {
-        let _ = (shared, cx);
+    /// nothing. Whether it handed datagrams over (naming the call: `call`). It must not
+    /// register `cx`'s waker anywhere it was not, nor send: the call may be answered at
+    /// once. The default receives nothing.
+    fn receive_first(&self, shared: &Shared, cx: &mut Context<'_>, call: Option<CallId>) -> bool {
+        let _ = (shared, cx, call);
         false
     }
 
@@ -103,6 +105,8 @@ pub struct Shared {
     stopped: AtomicBool,
     local: SocketAddr,
     public_key: PublicKey,
+    /// The last call identity made ([`call_id`](Self::call_id)).
+    calls: AtomicU64,
 }
 
 impl Shared {
@@ -114,7 +118,14 @@ impl Shared {
             runtime,
             stopped: AtomicBool::new(false),
             local,
+            calls: AtomicU64::new(0),
         })
+    }
+
+    /// A new call's identity (module `driver::waiting`): a call polled with it is told
+    /// apart from the other calls of its task, so that its own hand-over need not wake it.
+    pub(crate) fn call_id(&self) -> CallId {
+        CallId(self.calls.fetch_add(1, Ordering::Relaxed))
     }
 
     /// The driver, locked: for the loop's steps. The calls the step lets go on are woken
@@ -163,6 +174,9 @@ impl Shared {
             return Err(Error::Shutdown);
         }
         let mut driver = self.driver();
+        // No call is being asked but the one `f` may name (`poll_busy`): a call whose ask
+        // panicked left its identity behind.
+        driver.asking = None;
         let r = f(&mut driver);
         self.runtime.changed(&mut driver, urgency);
         Ok(r)
@@ -184,26 +198,30 @@ impl Shared {
     /// task may go on ([`Runtime::poll_proceed`]) and lets it receive what a task that
     /// waits for the socket was woken for ([`Runtime::receive_first`]); if the call is to
     /// wait, lets the runtime receive for it ([`Runtime::poll_wait`]) and asks again after
-    /// each hand-over.
+    /// each hand-over. `call` is the call's identity, if it has one ([`call_id`](Self::call_id)):
+    /// its hand-overs then do not wake its task for it, as it asks again at once.
     pub(crate) fn poll_busy<T>(
         &self,
         cx: &mut Context<'_>,
         urgency: Urgency,
+        call: Option<CallId>,
         mut f: impl FnMut(&mut Driver, &mut Context<'_>) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
         ready!(self.runtime.poll_proceed(cx, urgency));
-        self.runtime.receive_first(self, cx);
+        self.runtime.receive_first(self, cx, call);
         let mut others_wait = false;
         let mut ask = |cx: &mut Context<'_>| {
             self.poll(urgency, |d| {
+                d.asking = call;
                 let p = f(d, cx);
+                d.asking = None;
                 others_wait = p.is_ready() && d.has_waiting_calls();
                 p
             })
         };
         let mut p = ask(cx);
         for _ in 0..WAIT_RECEIVES {
-            if p.is_ready() || self.runtime.poll_wait(self, cx).is_pending() {
+            if p.is_ready() || self.runtime.poll_wait(self, cx, call).is_pending() {
                 break;
             }
             p = ask(cx);
@@ -217,10 +235,16 @@ impl Shared {
 
     /// Datagrams a runtime received for a waiting call ([`Runtime::poll_wait`]), handed to
     /// the driver in the calling task: as [`Driver::handle_received`] for each, then the
-    /// runtime told ([`Runtime::received`]). The calls they let go on are woken, the
-    /// waiting call's task too: it asks the driver again at once, but another call of its
-    /// task, polled before it, may be one of them. Dropped if the loop ended.
-    pub fn hand_over(&self, received: impl Iterator<Item = (SocketAddr, bytes::BytesMut, usize)>) {
+    /// runtime told ([`Runtime::received`]). The calls they let go on are woken, but for
+    /// the receiving call itself when it has an identity (`call`; `waker` is its task's):
+    /// it asks the driver again at once. Its task is still woken for its other calls, one
+    /// of which may have been polled before it and be let go on. Dropped if the loop ended.
+    pub fn hand_over(
+        &self,
+        received: impl Iterator<Item = (SocketAddr, bytes::BytesMut, usize)>,
+        waker: &Waker,
+        call: Option<CallId>,
+    ) {
         if self.stopped.load(Ordering::Acquire) {
             return;
         }
@@ -229,6 +253,7 @@ impl Shared {
             driver.handle_received(from, datagrams, stride);
         }
         self.runtime.received(&mut driver);
+        driver.release(call.map(|call| Spared { waker, call }));
     }
 }
 
@@ -256,11 +281,13 @@ impl Locked<'_> {
     /// Releases the lock, then wakes the calls; how many were woken (a loop may let them
     /// run before it sleeps, so that what they change is in the deadline it sleeps to).
     pub fn unlock(mut self) -> usize {
-        self.release()
+        self.release(None)
     }
 
-    fn release(&mut self) -> usize {
-        let woken = self.0.as_mut().map(|d| d.take_woken()).unwrap_or_default();
+    /// Releases the lock, then wakes the calls but `spared`'s own (once released, the
+    /// guard's drop does nothing more).
+    fn release(&mut self, spared: Option<Spared<'_>>) -> usize {
+        let woken = self.0.as_mut().map(|d| d.take_woken(spared)).unwrap_or_default();
         drop(self.0.take());
         let n = woken.len();
         woken.into_iter().for_each(Waker::wake);
@@ -270,7 +297,7 @@ impl Locked<'_> {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        self.release();
+        self.release(None);
     }
 }
 
@@ -659,7 +686,7 @@ mod tests {
     impl Runtime for Busy {
         fn changed(&self, _: &mut Driver, _: Urgency) {}
 
-        fn poll_wait(&self, _: &Shared, _: &mut Context<'_>) -> Poll<()> {
+        fn poll_wait(&self, _: &Shared, _: &mut Context<'_>, _: Option<CallId>) -> Poll<()> {
             self.0.fetch_add(1, Ordering::Relaxed);
             Poll::Ready(())
         }
@@ -680,7 +707,7 @@ mod tests {
             let shared = Shared::new(Driver::new(weir_core::Config::default(), local), local, runtime);
             let mut cx = Context::from_waker(Waker::noop());
             let mut asked = 0;
-            let p = shared.poll_busy(&mut cx, Urgency::Soon, |d, cx| {
+            let p = shared.poll_busy(&mut cx, Urgency::Soon, None, |d, cx| {
                 asked += 1;
                 d.poll_accept(cx.waker())
             });

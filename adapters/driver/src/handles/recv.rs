@@ -10,7 +10,7 @@ use weir_core::{ApiError, StreamHeader};
 
 use super::endpoint::Urgency;
 use super::Connection;
-use crate::{Error, RecvState};
+use crate::{CallId, Error, RecvState};
 
 /// A stream the peer opened: read it by chunks as they become contiguous
 /// ([`read_chunk`](Self::read_chunk)) or whole ([`read_to_end`](Self::read_to_end)).
@@ -28,11 +28,15 @@ pub struct RecvStream {
     pub(crate) rest: VecDeque<Bytes>,
     /// Read, held for the application's word on its delivery, or done.
     pub(crate) state: RecvState,
+    /// Its reads' identity, for their waits (module `driver::waiting`): one at a time, as
+    /// they take the handle exclusively.
+    call: CallId,
 }
 
 impl RecvStream {
     pub(crate) fn new(conn: Connection, id: StreamId, header: StreamHeader) -> RecvStream {
         RecvStream {
+            call: conn.shared().call_id(),
             conn,
             id,
             header,
@@ -95,7 +99,7 @@ impl RecvStream {
         let r = ready!(self
             .conn
             .shared()
-            .poll_busy(cx, Urgency::Soon, |d, cx| d.poll_read(
+            .poll_busy(cx, Urgency::Soon, Some(self.call), |d, cx| d.poll_read(
                 conn,
                 stream,
                 max,

@@ -9,7 +9,7 @@ use weir_core::Priority;
 
 use super::endpoint::Urgency;
 use super::Connection;
-use crate::{Confirm, Error};
+use crate::{CallId, Confirm, Error};
 
 /// The most bytes [`SendStream::poll_write_slice`] (and so one `AsyncWrite::poll_write`)
 /// copies and takes at once: 256 KiB.
@@ -32,11 +32,15 @@ pub struct SendStream {
     /// The copy of the last buffer [`poll_write_slice`](Self::poll_write_slice) found no
     /// room for, reused while the caller offers the same bytes again.
     staged: Option<Bytes>,
+    /// Its writes' identity, for their waits (module `driver::waiting`): one at a time, as
+    /// they take the handle exclusively.
+    call: CallId,
 }
 
 impl SendStream {
     pub(crate) fn new(conn: Connection, id: StreamId) -> SendStream {
         SendStream {
+            call: conn.shared().call_id(),
             conn,
             id,
             open: true,
@@ -74,9 +78,11 @@ impl SendStream {
     /// [`write_chunk`](Self::write_chunk) as a poll: takes nothing unless it is ready.
     pub fn poll_write_chunk(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Poll<Result<usize, Error>> {
         let (conn, stream) = (self.conn.id(), self.id);
-        self.conn.shared().poll_busy(cx, Urgency::Now, |d, cx| {
-            d.poll_write(conn, stream, data, cx.waker())
-        })
+        self.conn
+            .shared()
+            .poll_busy(cx, Urgency::Now, Some(self.call), |d, cx| {
+                d.poll_write(conn, stream, data, cx.waker())
+            })
     }
 
     /// A write of borrowed bytes as a poll, for byte-oriented IO traits: copies at most

@@ -71,7 +71,7 @@ impl Pair {
     /// Wakes the calls the last steps let go on, as the lock's guard does.
     fn wake(&mut self) {
         for d in [&mut self.a, &mut self.b] {
-            d.take_woken().into_iter().for_each(Waker::wake);
+            d.take_woken(None).into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -602,6 +602,49 @@ fn what_changed_wakes_each_waiting_call_once_in_the_order_marked_and_lets_a_burs
     p.a.wake_changed();
     assert!(p.a.dirty.is_empty());
     assert!(p.a.dirty.capacity() <= super::waiting::DIRTY_KEPT);
+}
+
+/// A hand-over spares the call that made it (it asks again at once), but not its task's
+/// other calls, which share its waker (one polled before it would not be polled again),
+/// nor calls without an identity (a bare poll's): module `waiting`.
+#[test]
+fn a_hand_over_spares_its_own_call_and_wakes_its_task_for_the_others() {
+    let mut p = Pair::new();
+    let (a, _) = connect(&mut p);
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let task = Waker::from(Arc::new(Named("task", Arc::clone(&order))));
+    let on = super::Wait::Conn(a, None);
+    let (asking, other) = (super::CallId(1), super::CallId(2));
+    let spared = Some(super::Spared {
+        waker: &task,
+        call: asking,
+    });
+    let woken = |d: &mut Driver| d.take_woken(spared).len();
+    let park = |d: &mut Driver, call| {
+        d.asking = call;
+        d.park(on, &task);
+        d.asking = None;
+    };
+    // The call alone, parked twice (polled twice): spared.
+    park(&mut p.a, Some(asking));
+    park(&mut p.a, Some(asking));
+    p.a.wake(on);
+    assert_eq!(woken(&mut p.a), 0);
+    // Another call of the task on the same key: the task is woken for it.
+    park(&mut p.a, Some(asking));
+    park(&mut p.a, Some(other));
+    p.a.wake(on);
+    assert_eq!(woken(&mut p.a), 1);
+    // A call with no identity: woken.
+    park(&mut p.a, Some(asking));
+    park(&mut p.a, None);
+    p.a.wake(on);
+    assert_eq!(woken(&mut p.a), 1);
+    // Nothing spared: the call is woken, once however often it parked.
+    park(&mut p.a, Some(asking));
+    park(&mut p.a, Some(asking));
+    p.a.wake(on);
+    assert_eq!(p.a.take_woken(None).len(), 1);
 }
 
 /// Datagrams another shard routed here go to the core a run per source, each run one
