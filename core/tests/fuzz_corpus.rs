@@ -172,14 +172,20 @@ fn the_migration_corpus_follows_rebound_clients() {
 
 /// The batched targets hand datagrams over in batches: over each one's committed corpus,
 /// every endpoint's trace (the relay's too, in `relay_batch`; the target's and its honest
-/// peers', in `hostile_batch`) holds `batch` records (a call of several datagrams; one of
+/// peers', in `hostile_batch` and `endpoint_batch`) holds `batch` records (a call of several datagrams; one of
 /// one datagram is an `in`), and they are no small share of the calls (else the target
-/// would be `pair`, `relay`, `hostile` or `migration` under another name). A duplicated or corrupted
+/// would be `pair`, `relay`, `hostile`, `migration` or `endpoint` under another name). A duplicated or corrupted
 /// datagram still goes alone, as do handshakes' single packets and the attackers'
 /// datagrams.
 #[test]
 fn the_batched_targets_hand_several_datagrams_over_at_once() {
-    for target in ["batch", "relay_batch", "hostile_batch", "migration_batch"] {
+    for target in [
+        "batch",
+        "relay_batch",
+        "hostile_batch",
+        "migration_batch",
+        "endpoint_batch",
+    ] {
         let (mut alone, mut several) = (0, 0);
         let mut by_endpoint = std::collections::BTreeMap::new();
         for file in corpus(target) {
@@ -208,6 +214,8 @@ fn the_batched_targets_hand_several_datagrams_over_at_once() {
         );
         let endpoints = match target {
             "relay_batch" => 3,
+            // The target and its two honest peers.
+            "endpoint_batch" => 3,
             // The target and its three honest peers.
             "hostile_batch" => 4,
             _ => 2,

@@ -66,6 +66,21 @@ pub fn endpoint(data: &[u8]) {
     endpoint_on(data, &mut Net::new());
 }
 
+/// `endpoint_batch`: [`endpoint`] on a network that hands each delivered datagram over with
+/// every later one on its path, in one `Endpoint::handle_datagrams` call (a receive call's
+/// GRO batch): the honest peers' runs, with the fuzzed copies of their datagrams among
+/// them, reach the target together, while garbage still comes one datagram at a time, each
+/// from an address of its own. The same oracle.
+pub fn endpoint_batch(data: &[u8]) {
+    endpoint_batch_on(data, &mut Net::new());
+}
+
+/// [`endpoint_batch`] on a network the caller owns (module `trace`).
+pub(super) fn endpoint_batch_on(data: &[u8], net: &mut Net) {
+    net.delivery = super::net::Delivery::Batched;
+    endpoint_on(data, net);
+}
+
 /// [`endpoint`] on a network the caller owns (module `trace`).
 pub(super) fn endpoint_on(data: &[u8], net: &mut Net) {
     let mut u = Unstructured::new(data);

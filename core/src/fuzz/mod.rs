@@ -9,7 +9,7 @@
 //! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
 //!   [`congestion`], [`flow`], [`pipe`];
 //! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`hostile`], [`hostile_batch`], [`pair`], [`batch`], [`relay`],
+//!   [`endpoint`], [`endpoint_batch`], [`hostile`], [`hostile_batch`], [`pair`], [`batch`], [`relay`],
 //!   [`relay_batch`], [`migration`], [`migration_batch`], [`key_update`], [`forgery`]; [`TracedRun`] runs them
 //!   with every endpoint recording a trace, so that a finding becomes a trace;
 //! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
@@ -38,7 +38,7 @@ mod trace;
 mod trace_inputs;
 
 pub use congestion::congestion;
-pub use endpoint::endpoint;
+pub use endpoint::{endpoint, endpoint_batch};
 pub use flow::flow;
 pub use forgery::forgery;
 pub use handshake::handshake;
@@ -77,6 +77,7 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("congestion", congestion),
     ("decode_packet", decode_packet),
     ("endpoint", endpoint),
+    ("endpoint_batch", endpoint_batch),
     ("flow", flow),
     ("forgery", forgery),
     ("handshake", handshake),

@@ -49,6 +49,7 @@ type BodyOn = fn(&[u8], &mut Net);
 const TRACED: &[(&str, BodyOn)] = &[
     ("batch", super::pair::batch_on),
     ("endpoint", super::endpoint::endpoint_on),
+    ("endpoint_batch", super::endpoint::endpoint_batch_on),
     ("forgery", super::forgery::forgery_on),
     ("handshake", super::handshake::handshake_on),
     ("hostile", super::hostile::hostile_on),
