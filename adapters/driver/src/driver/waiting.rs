@@ -37,8 +37,8 @@ pub(super) enum Wait {
 }
 
 /// One call's identity, for as long as it is polled: what tells a task's calls apart when
-/// they share its waker ([`Shared::call_id`](crate::Shared::call_id) makes them; an
-/// exclusive handle's calls, one at a time, may share one).
+/// they share its waker. The handles make them (an exclusive handle's calls, one at a time,
+/// may share one); a runtime passes them on to [`Shared::hand_over`](crate::Shared::hand_over).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CallId(pub(crate) u64);
 
