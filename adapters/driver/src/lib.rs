@@ -40,7 +40,8 @@
 //!   read left, [`Urgency::Soon`], may wait for a send the loop is about to make).
 //! - A call the core may answer at once that must wait asks [`Runtime::poll_wait`] first:
 //!   an adapter may receive for it in the calling task and hand what came to the driver
-//!   ([`Shared::hand_over`], which then calls [`Runtime::received`]); the call asks the
+//!   ([`Shared::hand_over`], which then calls [`Runtime::received`]; given the call's
+//!   [`CallId`], it wakes the calls what came lets go on but that one); the call asks the
 //!   driver again after each hand-over, and tells [`Runtime::call_ready`] when it is ready
 //!   whether other calls still wait with the driver. Each poll of such a call first lets
 //!   the adapter receive what its task may have been woken for
