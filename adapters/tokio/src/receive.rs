@@ -63,7 +63,7 @@ impl Io {
         let Poll::Ready(Ok(mut readable)) = self.socket.poll_readable(cx) else {
             return false;
         };
-        let handed = self.receive_and_hand_over(&mut readable, &mut receiving, shared, (cx.waker(), call));
+        let handed = self.receive_and_hand_over(&mut readable, &mut receiving, shared, cx.waker(), call);
         #[cfg(test)]
         if handed {
             crate::run::tests::RECEIVED_FIRST.set(crate::run::tests::RECEIVED_FIRST.get() + 1);
@@ -102,7 +102,7 @@ impl Io {
                 }
                 return Poll::Pending;
             };
-            if self.receive_and_hand_over(&mut readable, &mut receiving, shared, (cx.waker(), call)) {
+            if self.receive_and_hand_over(&mut readable, &mut receiving, shared, cx.waker(), call) {
                 return Poll::Ready(());
             }
         }
@@ -120,14 +120,16 @@ impl Io {
     }
 
     /// A call's receive from a socket found `readable`: hands what came to the driver in
-    /// the calling task. The call's task is no longer the one registered for the socket
+    /// the calling task, naming the call (`call`, of the task `waker` wakes), which is then
+    /// spared its own wake-up (`Shared::hand_over`). The call's task is no longer the one registered for the socket
     /// (a ready poll does not register it). Whether anything came.
     fn receive_and_hand_over(
         &self,
         readable: &mut Readable<'_>,
         rx: &mut Receiving,
         shared: &Shared,
-        (waker, call): (&Waker, Option<CallId>),
+        waker: &Waker,
+        call: Option<CallId>,
     ) -> bool {
         self.registered(None);
         receive(readable, &self.state, &mut rx.inbox, &mut rx.received);

@@ -109,7 +109,7 @@ pub struct Driver {
     /// woken under the lock would only find it held.
     woken: Vec<Parked>,
     /// The call being asked, if it has an identity: what a call that must wait registers
-    /// as (module `waiting`; set by `Shared::poll_busy` around its asks).
+    /// as (module `waiting`; set by every call through `Shared`, `None` for most).
     pub(crate) asking: Option<CallId>,
     /// What changed since the waiting calls were last woken: a stream of a connection, or
     /// (`None`) the whole connection; in the order marked, with repeats (`wake_changed`

@@ -170,13 +170,23 @@ impl Shared {
 
     /// [`call`](Self::call), telling the runtime `urgency`.
     pub(crate) fn call_as<R>(&self, urgency: Urgency, f: impl FnOnce(&mut Driver) -> R) -> Result<R, Error> {
+        self.call_by(None, urgency, f)
+    }
+
+    /// [`call_as`](Self::call_as) for the call `call` names (`None`: one without an
+    /// identity), which is what it registers as if it must wait (module `driver::waiting`).
+    /// Every call sets it, so none registers as another.
+    fn call_by<R>(
+        &self,
+        call: Option<CallId>,
+        urgency: Urgency,
+        f: impl FnOnce(&mut Driver) -> R,
+    ) -> Result<R, Error> {
         if self.stopped.load(Ordering::Acquire) {
             return Err(Error::Shutdown);
         }
         let mut driver = self.driver();
-        // No call is being asked but the one `f` may name (`poll_busy`): a call whose ask
-        // panicked left its identity behind.
-        driver.asking = None;
+        driver.asking = call;
         let r = f(&mut driver);
         self.runtime.changed(&mut driver, urgency);
         Ok(r)
@@ -188,7 +198,17 @@ impl Shared {
         urgency: Urgency,
         f: impl FnOnce(&mut Driver) -> Poll<Result<T, Error>>,
     ) -> Poll<Result<T, Error>> {
-        match self.call_as(urgency, f) {
+        self.poll_by(None, urgency, f)
+    }
+
+    /// [`poll`](Self::poll) for the call `call` names ([`call_by`](Self::call_by)).
+    fn poll_by<T>(
+        &self,
+        call: Option<CallId>,
+        urgency: Urgency,
+        f: impl FnOnce(&mut Driver) -> Poll<Result<T, Error>>,
+    ) -> Poll<Result<T, Error>> {
+        match self.call_by(call, urgency, f) {
             Ok(p) => p,
             Err(e) => Poll::Ready(Err(e)),
         }
@@ -211,10 +231,8 @@ impl Shared {
         self.runtime.receive_first(self, cx, call);
         let mut others_wait = false;
         let mut ask = |cx: &mut Context<'_>| {
-            self.poll(urgency, |d| {
-                d.asking = call;
+            self.poll_by(call, urgency, |d| {
                 let p = f(d, cx);
-                d.asking = None;
                 others_wait = p.is_ready() && d.has_waiting_calls();
                 p
             })
