@@ -65,10 +65,14 @@ impl Workload {
 
     /// Where the two sides run: round trips measure latency, and on a 2-vCPU machine a
     /// wake-up of the other CPU costs tens of µs, so both sides share one CPU; the
-    /// throughput workloads give each side its own.
+    /// throughput workloads give each side its own. `WEIR_BENCH_RTT_SPLIT=1` gives the
+    /// round trips' sides a CPU each too, as two peers on two machines have (what a side's
+    /// own work costs it then, apart from the other's).
     pub fn placement(self) -> Placement {
         match self {
-            Workload::Rtt => Placement::SameCpu,
+            Workload::Rtt if std::env::var_os("WEIR_BENCH_RTT_SPLIT").is_none_or(|v| v != "1") => {
+                Placement::SameCpu
+            }
             _ => Placement::SplitCpus,
         }
     }
