@@ -4,6 +4,7 @@
 //! | --- | --- | --- |
 //! | identities, seeds, the secret generator | `keys` | §11.1 |
 //! | the Noise handshake (XX, IK) | `noise` | §11.2 |
+//! | X25519 for it, told the identity's public key | `x25519` | §11.2, RFC 7748 §5 |
 //! | sealing and opening data packets, key update | `protection` | §11.3-§11.5 |
 //! | the primitives used, and the fuzzing stand-in (feature `fuzzing`) | `stand_in` | fuzz/README.md |
 //!
@@ -16,6 +17,7 @@ pub(crate) mod keys;
 pub(crate) mod noise;
 pub(crate) mod protection;
 pub(crate) mod stand_in;
+mod x25519;
 
 pub use protection::{next_key, open_with_key, reseal_with_key, seal_with_key};
 #[cfg(feature = "fuzzing")]

@@ -23,6 +23,7 @@ use zeroize::Zeroize;
 
 use super::keys::{Entropy, Identity, PublicKey};
 use super::stand_in::Primitives;
+use super::x25519::X25519;
 use crate::wire::{NoisePattern, MAX_NOISE_MESSAGE_LEN};
 
 /// Why a Noise step failed: the message did not authenticate or was malformed, or (never in
@@ -74,16 +75,25 @@ fn params(pattern: NoisePattern) -> Result<NoiseParams, NoiseFailed> {
 }
 
 /// snow's default primitives, with weir's generator for the ephemeral key (the core draws
-/// no global randomness).
-struct Resolver(Entropy);
+/// no global randomness), and X25519 told the identity's public key (module `x25519`).
+struct Resolver {
+    entropy: Entropy,
+    identity: Identity,
+}
 
 impl CryptoResolver for Resolver {
     fn resolve_rng(&self) -> Option<Box<dyn Random>> {
-        Some(Box::new(self.0.clone()))
+        Some(Box::new(self.entropy.clone()))
     }
 
     fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn Dh>> {
-        DefaultResolver.resolve_dh(choice)
+        match choice {
+            snow::params::DHChoice::Curve25519 => Some(Box::new(X25519::knowing(
+                *self.identity.secret_bytes(),
+                *self.identity.public_key().as_bytes(),
+            ))),
+            _ => DefaultResolver.resolve_dh(choice),
+        }
     }
 
     fn resolve_hash(&self, choice: &snow::params::HashChoice) -> Option<Box<dyn Hash>> {
@@ -98,7 +108,10 @@ impl CryptoResolver for Resolver {
 /// The resolver for `identity`'s primitives (the fuzzing stand-in's, when it is of them).
 fn resolver(identity: &Identity, entropy: Entropy) -> Box<dyn CryptoResolver + Send> {
     match identity.primitives() {
-        Primitives::Real => Box::new(Resolver(entropy)),
+        Primitives::Real => Box::new(Resolver {
+            entropy,
+            identity: identity.clone(),
+        }),
         #[cfg(feature = "fuzzing")]
         Primitives::FuzzingStandIn => Box::new(super::stand_in::Resolver(entropy)),
     }
