@@ -261,6 +261,70 @@ mod tests {
         assert_eq!(c.read(&m2).unwrap(), Bytes::from_static(b"terms"));
     }
 
+    /// snow's default primitives with our generator: the resolver before module `x25519`.
+    struct SnowsOwn(Entropy);
+
+    impl CryptoResolver for SnowsOwn {
+        fn resolve_rng(&self) -> Option<Box<dyn Random>> {
+            Some(Box::new(self.0.clone()))
+        }
+        fn resolve_dh(&self, choice: &snow::params::DHChoice) -> Option<Box<dyn Dh>> {
+            DefaultResolver.resolve_dh(choice)
+        }
+        fn resolve_hash(&self, choice: &snow::params::HashChoice) -> Option<Box<dyn Hash>> {
+            DefaultResolver.resolve_hash(choice)
+        }
+        fn resolve_cipher(&self, choice: &snow::params::CipherChoice) -> Option<Box<dyn Cipher>> {
+            DefaultResolver.resolve_cipher(choice)
+        }
+    }
+
+    /// A handshake with X25519 told the identities' public keys writes the bytes, and agrees
+    /// on the secrets, that snow's own X25519 does, for the same keys and entropy.
+    #[test]
+    fn the_handshake_is_byte_for_byte_snow_s_own() {
+        let (client, server) = (identity(1), identity(2));
+        let snows = |id: &Identity, n: u64, initiator: bool| {
+            let b = snow::Builder::with_resolver(
+                params(NoisePattern::Xx).unwrap(),
+                Box::new(SnowsOwn(entropy(n))),
+            )
+            .local_private_key(id.secret_bytes())
+            .unwrap()
+            .prologue(b"p")
+            .unwrap();
+            NoiseHandshake {
+                state: Box::new(if initiator {
+                    b.build_initiator().unwrap()
+                } else {
+                    b.build_responder().unwrap()
+                }),
+            }
+        };
+        let run = |mut c: NoiseHandshake, mut s: NoiseHandshake| {
+            let m1 = c.write(b"").unwrap();
+            s.read(&m1).unwrap();
+            let m2 = s.write(b"terms").unwrap();
+            c.read(&m2).unwrap();
+            let m3 = c.write(b"").unwrap();
+            s.read(&m3).unwrap();
+            let (cs, ss) = (c.secrets().unwrap(), s.secrets().unwrap());
+            assert_eq!(cs.send, ss.recv);
+            ([m1, m2, m3], cs.send, cs.recv)
+        };
+        let ours = run(
+            NoiseHandshake::initiator(NoisePattern::Xx, &client, None, b"p", entropy(1)).unwrap(),
+            NoiseHandshake::responder(NoisePattern::Xx, &server, b"p", entropy(2)).unwrap(),
+        );
+        let theirs = run(snows(&client, 1, true), snows(&server, 2, false));
+        let mixed = run(
+            NoiseHandshake::initiator(NoisePattern::Xx, &client, None, b"p", entropy(1)).unwrap(),
+            snows(&server, 2, false),
+        );
+        assert_eq!(ours, theirs);
+        assert_eq!(mixed, theirs);
+    }
+
     #[test]
     fn the_same_entropy_gives_the_same_messages() {
         let write = || {
