@@ -5,7 +5,8 @@
 //! configuration, and what the attack itself must not achieve.
 //!
 //! The peaks each attack reached are printed (`cargo test -p weir-sim --test hostile --
-//! --nocapture`); tests/README.md's attack table quotes them.
+//! --nocapture`); tests/README.md's attack table quotes them, and each test checks that it
+//! still does (the figures are deterministic: a change that moves one updates the table).
 
 use std::net::SocketAddr;
 
@@ -212,7 +213,24 @@ impl Arena {
     }
 }
 
-/// Checks what every attack must leave intact, and prints the peaks for tests/README.md.
+/// tests/README.md, whose attack table shows each attack's heap peak and bound.
+const README: &str = include_str!("../../README.md");
+
+/// `n` with a comma between each group of three digits, as the table writes figures.
+fn with_commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Checks what every attack must leave intact, prints the peaks, and checks that
+/// tests/README.md's attack table shows them.
 fn assert_survived(name: &str, report: &Report, bound: u64) {
     println!(
         "{name}: transfer done at {:?}; server heap peak {} KiB (bound {} KiB); load peak {:?}; stats {:?}",
@@ -231,6 +249,24 @@ fn assert_survived(name: &str, report: &Report, bound: u64) {
         "{name}: the server held {} bytes at peak, over its bound {bound}",
         report.peak_heap
     );
+    let cell = format!(
+        "{} KiB ({} KiB)",
+        with_commas(report.peak_heap.max(0) as u64 / 1024),
+        with_commas(bound / 1024)
+    );
+    assert!(
+        README.contains(&format!("| {cell} |")) || README.contains(&format!("{cell};")),
+        "{name}: tests/README.md's attack table does not show its heap peak and bound, `{cell}`: update its row"
+    );
+}
+
+#[test]
+fn figures_are_written_as_the_table_writes_them() {
+    assert_eq!(with_commas(0), "0");
+    assert_eq!(with_commas(999), "999");
+    assert_eq!(with_commas(3600), "3,600");
+    assert_eq!(with_commas(44880), "44,880");
+    assert_eq!(with_commas(1234567), "1,234,567");
 }
 
 /// An address on the attacker's side of the network (not a node's).
