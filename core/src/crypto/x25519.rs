@@ -25,25 +25,20 @@ const LEN: usize = 32;
 pub(super) struct X25519 {
     secret: [u8; LEN],
     public: [u8; LEN],
-    /// The identity's secret and public key, until `set` or `generate` ends the need (then
-    /// wiped: the object keeps one copy of a secret at most, as snow's own does).
-    known: Option<([u8; LEN], [u8; LEN])>,
+    /// Whether `secret` and `public` still hold the identity's pair, as made, for a `set` to
+    /// that secret to keep: the pair lives in the key's own fields (one byte more than
+    /// snow's X25519, where a pair beside them made each pending handshake 130 bytes
+    /// larger). snow reads neither half of a key before it sets or generates it.
+    told: bool,
 }
 
 impl X25519 {
     /// A key with nothing set yet, that takes `public` for `secret` if set to it.
     pub(super) fn knowing(secret: [u8; LEN], public: [u8; LEN]) -> Self {
         X25519 {
-            secret: [0; LEN],
-            public: [0; LEN],
-            known: Some((secret, public)),
-        }
-    }
-
-    /// Wipes the identity's pair, once no call needs it.
-    fn forget_known(&mut self) {
-        if let Some((mut secret, _)) = self.known.take() {
-            secret.zeroize();
+            secret,
+            public,
+            told: true,
         }
     }
 }
@@ -51,7 +46,6 @@ impl X25519 {
 impl Drop for X25519 {
     fn drop(&mut self) {
         self.secret.zeroize();
-        self.forget_known();
     }
 }
 
@@ -80,22 +74,20 @@ impl Dh for X25519 {
     }
 
     fn set(&mut self, privkey: &[u8]) {
-        // (Any other length is not the identity's: copied as far as it goes, as snow's own
-        // X25519 copies it, and derived from.)
-        let mut secret = [0u8; LEN];
-        let n = privkey.len().min(LEN);
-        secret[..n].copy_from_slice(&privkey[..n]);
-        self.public = match self.known {
-            Some((known, public)) if same(privkey, &known) => public,
-            _ => public_of(secret),
-        };
-        self.secret = secret;
-        secret.zeroize();
-        self.forget_known();
+        let keep = self.told && same(privkey, &self.secret);
+        self.told = false;
+        if !keep {
+            // (Any other length is not the identity's: copied as far as it goes, as snow's
+            // own X25519 copies it, and derived from.)
+            self.secret = [0u8; LEN];
+            let n = privkey.len().min(LEN);
+            self.secret[..n].copy_from_slice(&privkey[..n]);
+            self.public = public_of(self.secret);
+        }
     }
 
     fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
-        self.forget_known();
+        self.told = false;
         rng.try_fill_bytes(&mut self.secret)?;
         self.public = public_of(self.secret);
         Ok(())
@@ -140,7 +132,7 @@ mod tests {
         let mut told = X25519::knowing(*id.secret_bytes(), *id.public_key().as_bytes());
         told.set(id.secret_bytes());
         assert_eq!(told.pubkey(), *id.public_key().as_bytes());
-        assert!(told.known.is_none());
+        assert!(!told.told);
         let wrong = [9u8; LEN];
         let mut lied_to = X25519::knowing(*id.secret_bytes(), wrong);
         lied_to.set(id.secret_bytes());
@@ -163,7 +155,7 @@ mod tests {
         theirs.generate(&mut Entropy::new(&Seed::from(2), b"x")).unwrap();
         assert_eq!(ours.privkey(), theirs.privkey());
         assert_eq!(ours.pubkey(), theirs.pubkey());
-        assert!(ours.known.is_none());
+        assert!(!ours.told);
         let peer = *Identity::from_seed(&Seed::from(3)).public_key().as_bytes();
         let (mut a, mut b) = ([0u8; LEN], [0u8; LEN]);
         ours.dh(&peer, &mut a).unwrap();
