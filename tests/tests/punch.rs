@@ -412,7 +412,7 @@ fn a_connection_back_on_the_relay_goes_direct_again_when_the_way_reopens() {
 /// datagram can take. Before, it fell back to the circuit's address, whose route is
 /// nowhere (`Path::Waiting`): an acknowledgement that fell due then could not go, and its
 /// timer stayed due, the endpoint asked to handle it at one instant again and again (the
-/// fuzzers' timer oracle found it: `fuzz/findings/relay.fallback-to-ended-circuit`).
+/// fuzzers' timer oracle found it: `fuzz/findings/relay_batch.fallback-to-ended-circuit`).
 #[test]
 fn a_direct_connection_whose_circuit_ended_does_not_fall_back_to_it() {
     let (mut w, inner) = World::gone_direct();
