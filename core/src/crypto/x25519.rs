@@ -49,11 +49,6 @@ impl Drop for X25519 {
     }
 }
 
-/// Whether `a` and `b` are equal, in time that does not depend on where they differ.
-fn same(a: &[u8], b: &[u8; LEN]) -> bool {
-    a.len() == LEN && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The public half of `secret` (the base point times the clamped secret; curve25519-dalek's
 /// precomputed table).
 fn public_of(secret: [u8; LEN]) -> [u8; LEN] {
@@ -74,7 +69,7 @@ impl Dh for X25519 {
     }
 
     fn set(&mut self, privkey: &[u8]) {
-        let keep = self.told && same(privkey, &self.secret);
+        let keep = self.told && super::same_bytes(privkey, &self.secret);
         self.told = false;
         if !keep {
             // (Any other length is not the identity's: copied as far as it goes, as snow's
