@@ -59,6 +59,9 @@ impl Connection {
                 let until = now + self.recovery.pto().saturating_mul(3).max(LINGER);
                 self.step(Step::AppClosed { until });
                 self.closed(CloseReason::Local { code });
+                // The linger waits for every receipt's acknowledgement: those in lazy
+                // packets go again, with a PING (`receipts_need_ping`).
+                self.resend_lazy_receipts();
                 if self.linger_done() {
                     self.end_linger(now);
                 }

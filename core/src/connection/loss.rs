@@ -79,6 +79,8 @@ impl Connection {
             }
         }
         self.on_lost(now, core::mem::take(&mut outcome.lost));
+        self.on_lazy_acked(core::mem::take(&mut outcome.lazy_acked));
+        self.on_lazy_lost(core::mem::take(&mut outcome.lazy_lost));
         self.check_writable();
         self.check_retransmissions(now, config);
     }

@@ -56,7 +56,7 @@ use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, 
 use crate::mtu_search::MtuSearch;
 use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
-use crate::recovery::received::Received;
+use crate::recovery::received::{AckWanted, Received};
 use crate::recovery::{Control, Outcome, Recovery, SentFrame, SentFrames, SentPacket, Timeout};
 use crate::stats::{ConnectionCounters, ConnectionStats};
 use crate::stream::held::{budget, Datagram, STREAM_COST};
@@ -70,7 +70,7 @@ use crate::wire::{
     PacketNumberLen, PacketWriter, Reason, RejectReason, Side, StreamFrame, StreamId, TransportErrorCode,
     MIN_DATAGRAM_SIZE, VERSION_1, VERSION_2,
 };
-use crate::wire::{Delivery, ReceiptRun, VERIFICATION_FAILED};
+use crate::wire::{Capabilities, Delivery, ReceiptRun, VERIFICATION_FAILED};
 
 mod address_report;
 mod close;
@@ -80,6 +80,7 @@ mod datagrams;
 mod gathered;
 mod handshaking;
 mod inbox;
+mod lazy_receipts;
 mod lifecycle;
 mod liveness;
 mod loss;
@@ -108,6 +109,7 @@ use datagrams::Datagrams;
 pub use gathered::Gathered;
 use handshaking::{HandshakeState, HandshakeStep};
 use inbox::Inbox;
+use lazy_receipts::frame_ack_wanted;
 use lifecycle::{State, Step};
 use liveness::Liveness;
 use path::Path;
@@ -402,7 +404,7 @@ impl Connection {
                 hello_header.number,
                 now,
                 hello_header.timestamp,
-                true,
+                AckWanted::Promptly,
                 config.max_ack_delay,
             );
         }

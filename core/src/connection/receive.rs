@@ -69,7 +69,7 @@ impl Connection {
             self.stats.duplicates_received += 1;
             // Acknowledge again only what asks for it: answering duplicate ACK-only
             // packets would let two endpoints bounce ACKs between them forever.
-            if packet.is_ack_eliciting() {
+            if self.packet_ack_wanted(packet) == AckWanted::Promptly {
                 self.received.ack_now(now);
             }
             self.refresh_timers(config);
@@ -115,10 +115,11 @@ impl Connection {
                 }
             }
         }
-        let mut eliciting = false;
+        let mut wanted = AckWanted::Nothing;
         let mut ping = false;
+        let lazy = self.lazy_receipt_acks_on();
         for frame in packet.take_frames() {
-            eliciting |= frame.is_ack_eliciting();
+            wanted = wanted.max(frame_ack_wanted(&frame, lazy));
             ping |= matches!(frame, Frame::Ping);
             if let Err(kind) = self.on_frame(now, config, &header, frame) {
                 self.violated(now, kind);
@@ -134,17 +135,18 @@ impl Connection {
         // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
         let records = self.is_open() || (self.state == State::Handshaking && self.side == Side::Server);
         if records {
-            self.received.on_packet(
-                header.number,
-                now,
-                header.timestamp,
-                eliciting,
-                config.max_ack_delay,
-            );
+            self.received
+                .on_packet(header.number, now, header.timestamp, wanted, config.max_ack_delay);
             if ping {
                 // A PING is a probe or a keep-alive: the sender waits on its answer to know
                 // the path works (spec §8, Acknowledgements).
                 self.received.ack_now(now);
+                // The peer may be waiting on a receipt that went in a packet it does not
+                // acknowledge at once and that may be lost: ours not yet acknowledged go
+                // with the answer (spec §8, Acknowledgements).
+                if lazy && self.is_open() {
+                    self.resend_lazy_receipts();
+                }
             }
             if matches!(self.handshake, HandshakeState::Done)
                 && self.side == Side::Client

@@ -172,10 +172,13 @@ impl Connection {
                 // declared, and fires now (as RFC 9002's timer, re-armed in the past, would
                 // at once) instead of leaving the recovery deadline behind `now` for the
                 // next call (fuzz/findings/pair.probe-behind-loss-timer).
-                if self.on_recovery_timeout(now, config) == RecoveryFired::Losses
-                    && self.recovery.deadline().is_some_and(|d| d <= now)
-                {
-                    self.on_recovery_timeout(now, config);
+                // The lazy timer, the loss timer and the probe timer may all be due: each
+                // firing but the probe's leaves the next one's deadline, so at most three.
+                for _ in 0..3 {
+                    let fired = self.on_recovery_timeout(now, config);
+                    if fired == RecoveryFired::Probe || self.recovery.deadline().is_none_or(|d| d > now) {
+                        break;
+                    }
                 }
             }
             Timer::KeepAlive => {
@@ -187,8 +190,10 @@ impl Connection {
             Timer::Idle => {
                 if now >= self.liveness.idle_deadline(self.idle_timeout(config)) {
                     // Unreachable if something was under way: what we sent waited for an
-                    // acknowledgement, or a stream the peer sends us waited for bytes.
+                    // acknowledgement (a lazy packet's too), or a stream the peer sends us
+                    // waited for bytes.
                     let under_way = self.recovery.awaits_ack()
+                        || self.recovery.lazy_in_flight() > 0
                         || self.receipts.awaiting()
                         || self
                             .streams
@@ -235,7 +240,7 @@ impl Connection {
 /// What a firing of the recovery timer was.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum RecoveryFired {
-    /// The loss timer: packets declared lost.
+    /// The loss timer or the lazy timer: packets declared lost.
     Losses,
     /// The probe timer.
     Probe,
@@ -249,6 +254,10 @@ impl Connection {
             Timeout::Lost(lost) => {
                 self.on_lost(now, lost);
                 self.check_retransmissions(now, config);
+                RecoveryFired::Losses
+            }
+            Timeout::LazyLost(lost) => {
+                self.on_lazy_lost(lost);
                 RecoveryFired::Losses
             }
             Timeout::Probe { consecutive } => {

@@ -257,6 +257,9 @@ impl Connection {
                 sent.push(SentFrame::Control(c));
             }
             if self.receipts.has_queued() {
+                if self.receipts_need_ping() && !probing && w.push(&Frame::Ping).is_ok() {
+                    sent.push(SentFrame::Control(Control::Ping));
+                }
                 self.fill_receipts(&mut w, &mut sent);
             }
             self.fill_relay(&mut w, &mut sent);
@@ -272,8 +275,9 @@ impl Connection {
                 self.fill_streams(&mut w, &mut sent);
             }
         }
-        let eliciting = !sent.is_empty();
-        if !eliciting && w.remaining() == empty {
+        let lazy = self.sends_lazily(&sent);
+        let eliciting = !sent.is_empty() && !lazy;
+        if sent.is_empty() && w.remaining() == empty {
             // Nothing at all was written.
             return None;
         }
@@ -291,6 +295,9 @@ impl Connection {
             self.recovery.on_sent(SentPacket::new(number, now, len, sent));
             self.gate.on_sent(len);
             self.cc.on_sent(now, len, self.recovery.bytes_in_flight());
+        } else if lazy {
+            self.recovery
+                .on_sent_lazy(SentPacket::new(number, now, len, sent));
         }
         Some(len)
     }

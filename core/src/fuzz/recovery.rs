@@ -9,7 +9,11 @@
 //! still remembered) is refused (and changes nothing), any other is taken; only packets below the largest acknowledged are declared
 //! lost; the timer is armed whenever something is in flight; probe timeouts in a row
 //! without an acknowledgement are counted, never end in giving up, and back off to no more
-//! than the cap (or the unbacked-off period, where that is longer).
+//! than the cap (or the unbacked-off period, where that is longer). Lazy packets (their
+//! receipts only, spec §8 Acknowledgements) are never in flight and leave no number out
+//! after them; each leaves exactly once, acknowledged only if the ACK names it, lost only
+//! below the largest acknowledged, or given up with every other; the timer is armed
+//! whenever one is kept.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -38,6 +42,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     r.set_peer_max_ack_delay(max_ack_delay);
     // The model: packets in flight by number, with their size.
     let mut in_flight: BTreeMap<u64, usize> = BTreeMap::new();
+    // The lazy packets kept, by number, with their size.
+    let mut lazy: BTreeMap<u64, usize> = BTreeMap::new();
     // Numbers left out (never sent), seen as gaps between the numbers taken.
     let mut left_out: Vec<u64> = Vec::new();
     let mut next_expected = 0u64;
@@ -48,7 +54,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             break;
         }
         now += Duration::from_micros(u.int_in_range(0..=50_000)?);
-        match u.int_in_range(0u8..=5)? {
+        match u.int_in_range(0u8..=7)? {
             0..=2 => {
                 let number = r.take_pn();
                 assert_eq!(number, next_expected, "numbers are taken in order");
@@ -67,6 +73,22 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     in_flight.insert(number, size).is_none(),
                     "packet number {number} reused"
                 );
+            }
+            6 => {
+                let number = r.take_pn();
+                assert_eq!(number, next_expected, "numbers are taken in order");
+                let size = u.int_in_range(1..=1500usize)?;
+                r.on_sent_lazy(SentPacket::new(number, now, size, SmallVec::new()));
+                next_expected = r.next_pn();
+                assert_eq!(next_expected, number + 1, "a number left out after a lazy packet");
+                assert!(
+                    lazy.insert(number, size).is_none(),
+                    "packet number {number} reused"
+                );
+            }
+            7 => {
+                leave(&mut lazy, &r.give_up_lazy());
+                assert!(lazy.is_empty(), "a lazy packet kept after giving them up");
             }
             3..=4 => {
                 let Some(ack) = arbitrary_ack(u, r.next_pn())? else {
@@ -99,11 +121,21 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                         if !out.acked.is_empty() || r.largest_acked() != largest_before {
                             probes_in_a_row = 0;
                         }
+                        for p in &out.lazy_acked {
+                            assert!(
+                                names(p.number),
+                                "lazy packet {} acknowledged but not in the ACK",
+                                p.number
+                            );
+                        }
                         leave(&mut in_flight, &out.acked);
                         lost(&mut in_flight, &out.lost, r.largest_acked());
+                        leave(&mut lazy, &out.lazy_acked);
+                        lost(&mut lazy, &out.lazy_lost, r.largest_acked());
                         // Whatever the ACK named is out of flight now.
                         for a in ack.ranges.iter() {
                             assert!(in_flight.range(a.smallest..=a.largest).next().is_none());
+                            assert!(lazy.range(a.smallest..=a.largest).next().is_none());
                         }
                     }
                 }
@@ -113,6 +145,10 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 now = now.max(deadline);
                 match r.on_timeout(now) {
                     Timeout::Lost(packets) => lost(&mut in_flight, &packets, r.largest_acked()),
+                    Timeout::LazyLost(packets) => {
+                        leave(&mut lazy, &packets);
+                        assert!(lazy.is_empty(), "the lazy timer gives up every lazy packet");
+                    }
                     Timeout::Probe { consecutive } => {
                         // The count saturates at 255 (`Timeout::Probe`).
                         probes_in_a_row = (probes_in_a_row + 1).min(255);
@@ -134,14 +170,16 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
             in_flight.values().sum::<usize>(),
             "bytes in flight"
         );
-        if !in_flight.is_empty() {
-            assert!(r.deadline().is_some(), "packets in flight and no timer");
+        if !in_flight.is_empty() || !lazy.is_empty() {
+            assert!(r.deadline().is_some(), "packets kept and no timer");
         }
+        assert_eq!(r.lazy_in_flight(), lazy.len(), "lazy packets kept");
     }
     let drained = r.drain();
     assert_eq!(drained.len(), in_flight.len(), "drain returns what is in flight");
     leave(&mut in_flight, &drained);
     assert_eq!(r.bytes_in_flight(), 0);
+    assert_eq!(r.lazy_in_flight(), 0, "drain keeps lazy packets");
     Ok(())
 }
 

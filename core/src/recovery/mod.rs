@@ -18,6 +18,16 @@
 //! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
 //! that only carry ACK, PADDING or CLOSE are not tracked here at all.
 //!
+//! *Lazy* packets (capability LAZY_RECEIPT_ACKS, spec §8 Acknowledgements) are those whose
+//! only frames that ask for an acknowledgement are receipts: the peer acknowledges them
+//! within [`received::LAZY_ACK_DELAY`] or with its next packet. They are kept apart, for
+//! their receipts alone: not in flight for congestion control, no probe timer, no RTT
+//! sample (their ACK's delay is the peer's choice). They are lost by the same thresholds
+//! when later packets are acknowledged, when the connection gives them up
+//! ([`Recovery::give_up_lazy`]: the peer's PING, a close), or when the peer's lazy delay and
+//! a probe period pass without their acknowledgement ([`Timeout::LazyLost`], backing off as
+//! the probe timer does).
+//!
 //! Now and then a packet number is left out, at random (RFC 9000 §21.4; spec §8): a peer
 //! that acknowledges it acknowledges a packet it cannot have received, an optimistic ACK,
 //! and is refused like one naming a number beyond the last sent.
@@ -27,6 +37,7 @@ pub(crate) mod received;
 pub(crate) mod rtt;
 mod sent;
 
+use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
@@ -112,6 +123,9 @@ pub(crate) struct Outcome {
     pub(crate) lost: Vec<SentPacket>,
     /// The delivery rate the ACK measured, if it acknowledged anything.
     pub(crate) rate: Option<RateSample>,
+    /// Lazy packets acknowledged, and lost (their receipts only: no congestion signal).
+    pub(crate) lazy_acked: Vec<SentPacket>,
+    pub(crate) lazy_lost: Vec<SentPacket>,
 }
 
 /// Makes room in `list` for `wanted` more packets, at most `in_flight`: out of line, as
@@ -131,6 +145,9 @@ pub(crate) enum Timeout {
     /// fired without an acknowledgement (counted up to 255: what depends on the count,
     /// persistent congestion and the backoff, stops changing long before).
     Probe { consecutive: u32 },
+    /// Lazy packets whose acknowledgement did not come within the peer's lazy delay and a
+    /// probe period: their receipts are to be sent again.
+    LazyLost(Vec<SentPacket>),
 }
 
 /// Which packet numbers are left out (RFC 9000 §21.4).
@@ -292,6 +309,11 @@ impl SentPackets {
         }
     }
 
+    /// The oldest packet kept.
+    fn oldest(&self) -> Option<&SentPacket> {
+        self.slots.iter().find_map(|(_, p)| p.as_ref())
+    }
+
     /// The packets in flight numbered below `pn`.
     fn below(&self, pn: u64) -> impl Iterator<Item = &SentPacket> {
         self.slots
@@ -309,9 +331,31 @@ impl SentPackets {
     }
 }
 
+/// What only a connection that lost packets or sent lazy ones keeps: boxed, made on first
+/// use and let go by a trim once empty, so that every other connection keeps a pointer
+/// (64 bytes less than both inline).
+#[derive(Debug, Default)]
+struct Rare {
+    /// Packet numbers recently declared lost (bounded): an ACK of one means the loss was
+    /// spurious, and the packet threshold grows to the reordering seen.
+    recently_lost: alloc::collections::BTreeSet<u64>,
+    /// Lazy packets not yet acknowledged nor lost, in the order sent.
+    lazy: SentPackets,
+    /// Lazy timeouts in a row (the lazy timer backs off as the probe timer does).
+    lazy_timeouts: u8,
+}
+
+impl Rare {
+    fn is_empty(&self) -> bool {
+        self.recently_lost.is_empty() && self.lazy.is_empty()
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct Recovery {
     sent: SentPackets,
+    /// What only a connection that lost packets or sent lazy ones keeps ([`Rare`]).
+    rare: Option<Box<Rare>>,
     next_pn: u64,
     skips: Skips,
     largest_acked: MaybePn,
@@ -330,9 +374,6 @@ pub(crate) struct Recovery {
     /// never; an idle connection keeps thousands of these, so no `Option`).
     time_threshold: u8,
     time_threshold_raised: Instant,
-    /// Packet numbers recently declared lost (bounded): an ACK of one means the loss was
-    /// spurious, and the packet threshold grows to the reordering seen.
-    recently_lost: alloc::collections::BTreeSet<u64>,
     spurious_losses: Tally,
     rate: DeliveryRate,
 }
@@ -343,6 +384,7 @@ impl Recovery {
     pub(crate) fn new(initial_rtt: Duration, max_probe_interval: Duration, skip_seed: u64) -> Self {
         Recovery {
             sent: SentPackets::default(),
+            rare: None,
             next_pn: 0,
             skips: Skips::new(skip_seed),
             largest_acked: MaybePn::NONE,
@@ -356,7 +398,6 @@ impl Recovery {
             packet_threshold: PACKET_THRESHOLD,
             time_threshold: TIME_THRESHOLD,
             time_threshold_raised: Instant::ZERO,
-            recently_lost: alloc::collections::BTreeSet::new(),
             spurious_losses: Tally::default(),
             rate: DeliveryRate::default(),
         }
@@ -440,6 +481,24 @@ impl Recovery {
         self.sent.push(packet);
     }
 
+    /// Records a lazy packet just sent (only its receipts matter): not in flight, no probe
+    /// timer, no number left out after it.
+    pub(crate) fn on_sent_lazy(&mut self, packet: SentPacket) {
+        self.rare.get_or_insert_with(Box::default).lazy.push(packet);
+    }
+
+    /// Lazy packets waiting for their acknowledgement.
+    pub(crate) fn lazy_in_flight(&self) -> usize {
+        self.rare.as_deref().map_or(0, |r| r.lazy.len())
+    }
+
+    /// Gives up every lazy packet not yet acknowledged, for its receipts to be sent again
+    /// in a packet the peer answers: the peer's PING asks for an answer that may be waited
+    /// on, and a close waits for every receipt's acknowledgement.
+    pub(crate) fn give_up_lazy(&mut self) -> Vec<SentPacket> {
+        self.rare.as_deref_mut().map_or_else(Vec::new, |r| r.lazy.drain())
+    }
+
     /// The sender ran out of data with room in its window (RFC 9002 §7.8): the rate samples
     /// of what is in flight now are application-limited.
     pub(crate) fn on_app_limited(&mut self) {
@@ -472,21 +531,31 @@ impl Recovery {
             });
         }
         out.rate = self.rate.sample(sampler, now);
+        if let Some(rare) = self.rare.as_deref_mut().filter(|r| !r.lazy.is_empty()) {
+            for range in ack.ranges.iter() {
+                rare.lazy
+                    .take_range(range.smallest..=range.largest, |p| out.lazy_acked.push(p));
+            }
+            if !out.lazy_acked.is_empty() {
+                rare.lazy_timeouts = 0;
+                rare.lazy.compact();
+            }
+        }
         let largest = ack.largest();
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
         // the packet threshold past the distance seen, and the time threshold by a step (the
         // ACK does not say how late the packet was, only that it was).
         let mut reordered = false;
         // (Most ACKs come with no packet declared lost lately: no walk of their ranges.)
-        if !self.recently_lost.is_empty() {
+        if let Some(rare) = self.rare.as_deref_mut().filter(|r| !r.recently_lost.is_empty()) {
             for range in ack.ranges.iter() {
-                let spurious: SmallVec<[u64; 8]> = self
+                let spurious: SmallVec<[u64; 8]> = rare
                     .recently_lost
                     .range(range.smallest..=range.largest)
                     .copied()
                     .collect();
                 for pn in spurious {
-                    self.recently_lost.remove(&pn);
+                    rare.recently_lost.remove(&pn);
                     self.spurious_losses += 1;
                     reordered = true;
                     let distance = largest.saturating_sub(pn).saturating_add(1);
@@ -506,6 +575,7 @@ impl Recovery {
             // Nothing new, but a threshold that just grew moves the loss timer later.
             if reordered {
                 out.lost = self.detect_lost(now);
+                out.lazy_lost = self.detect_lazy_lost(now);
             }
             return Ok(out);
         }
@@ -535,7 +605,33 @@ impl Recovery {
         }
         self.pto_count = 0;
         out.lost = self.detect_lost(now);
+        out.lazy_lost = self.detect_lazy_lost(now);
         Ok(out)
+    }
+
+    /// The lazy packets the thresholds declare lost: as [`detect_lost`](Self::detect_lost),
+    /// but without a loss timer (the lazy timer stands in) and without a lesson about
+    /// reordering (an ACK of one lost counts nothing).
+    fn detect_lazy_lost(&mut self, now: Instant) -> Vec<SentPacket> {
+        let (Some(largest), Some(lazy)) = (
+            self.largest_acked(),
+            self.rare
+                .as_deref_mut()
+                .map(|r| &mut r.lazy)
+                .filter(|l| !l.is_empty()),
+        ) else {
+            return Vec::new();
+        };
+        let delay = self.rtt.loss_delay(u64::from(self.time_threshold));
+        let threshold = u64::from(self.packet_threshold);
+        let lost_pns: SmallVec<[u64; 8]> = lazy
+            .below(largest)
+            .filter(|p| largest - p.number >= threshold || p.time + delay <= now)
+            .map(|p| p.number)
+            .collect();
+        let lost = lost_pns.into_iter().filter_map(|pn| lazy.take(pn)).collect();
+        lazy.compact();
+        lost
     }
 
     /// RFC 9002 §6.1: packets below the largest acknowledged are lost once three later ones
@@ -559,9 +655,10 @@ impl Recovery {
         }
         let mut lost = Vec::with_capacity(lost_pns.len());
         for pn in lost_pns {
-            self.recently_lost.insert(pn);
-            if self.recently_lost.len() > REMEMBERED_LOSSES {
-                self.recently_lost.pop_first();
+            let recently_lost = &mut self.rare.get_or_insert_with(Box::default).recently_lost;
+            recently_lost.insert(pn);
+            if recently_lost.len() > REMEMBERED_LOSSES {
+                recently_lost.pop_first();
             }
             if let Some(p) = self.sent.take(pn) {
                 self.bytes_in_flight -= p.size;
@@ -593,19 +690,42 @@ impl Recovery {
     }
 
     /// When the recovery timer fires: the loss timer if set, else the PTO if anything is in
-    /// flight.
+    /// flight; or the lazy timer, if earlier.
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        if self.loss_time.is_some() {
-            return self.loss_time;
+        let lazy = self.lazy_deadline();
+        let main = match self.loss_time {
+            Some(t) => Some(t),
+            None if self.sent.is_empty() => None,
+            None => self.last_eliciting_sent.map(|t| t + self.pto()),
+        };
+        match (main, lazy) {
+            (Some(m), Some(l)) => Some(m.min(l)),
+            (m, l) => m.or(l),
         }
-        if self.sent.is_empty() {
-            return None;
-        }
-        self.last_eliciting_sent.map(|t| t + self.pto())
+    }
+
+    /// When the oldest lazy packet is given up: the peer's lazy delay and a probe period
+    /// after it was sent, the period backing off with each lazy timeout in a row, up to
+    /// `max_probe_interval` (or the unbacked-off period where that is longer).
+    fn lazy_deadline(&self) -> Option<Instant> {
+        let rare = self.rare.as_deref()?;
+        let oldest = rare.lazy.oldest()?;
+        let base = self.rtt.pto_base(self.max_ack_delay);
+        let period = base
+            .saturating_mul(1 << rare.lazy_timeouts.min(16))
+            .min(self.max_probe_interval.max(base));
+        Some(oldest.time + received::LAZY_ACK_DELAY + period)
     }
 
     /// The recovery timer fired at `now` (call only when `deadline() <= now`).
     pub(crate) fn on_timeout(&mut self, now: Instant) -> Timeout {
+        if self.lazy_deadline().is_some_and(|t| t <= now) {
+            // Every lazy packet goes with the oldest: their receipts then share packets
+            // again, and the timer restarts from their new one.
+            let rare = self.rare.get_or_insert_with(Box::default);
+            rare.lazy_timeouts = rare.lazy_timeouts.saturating_add(1);
+            return Timeout::LazyLost(rare.lazy.drain());
+        }
         if self.loss_time.is_some_and(|t| t <= now) {
             return Timeout::Lost(self.detect_lost(now));
         }
@@ -620,12 +740,18 @@ impl Recovery {
     /// Lets go of the room an idle connection does not need (spec §8, Liveness: a trim).
     pub(crate) fn trim(&mut self) {
         self.sent.trim();
+        if self.rare.as_deref().is_some_and(Rare::is_empty) {
+            self.rare = None;
+        }
     }
 
     /// Forgets every packet in flight (the connection is closing); returns them.
     pub(crate) fn drain(&mut self) -> Vec<SentPacket> {
         self.bytes_in_flight = 0;
         self.loss_time = None;
+        if let Some(rare) = self.rare.as_deref_mut() {
+            rare.lazy.drain();
+        }
         self.sent.drain()
     }
 }

@@ -7,7 +7,9 @@
 //! Rules: an ACK goes out at once after every second ack-eliciting packet, after a packet
 //! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
 //! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
-//! ACK by themselves. At most `Config::max_tracked_ack_ranges` ranges are remembered (the
+//! ACK by themselves. With LAZY_RECEIPT_ACKS negotiated, a packet that asks for an
+//! acknowledgement only for its receipts is acknowledged within [`LAZY_ACK_DELAY`], or with
+//! whatever packet goes first, and counts toward no other rule ([`AckWanted`]). At most `Config::max_tracked_ack_ranges` ranges are remembered (the
 //! lowest are forgotten and anything below them counts as a duplicate), so the state is
 //! bounded whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
 //!
@@ -19,6 +21,27 @@
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
+
+/// The longest a packet that asks for an acknowledgement only for its receipts waits for
+/// it (spec §8, Acknowledgements; capability LAZY_RECEIPT_ACKS). A message answered with its
+/// receipt then costs two datagrams on a connection whose next packet comes within this,
+/// not three; its sender holds the receipt's record no longer than this and a round trip,
+/// well within the second a quiet connection waits before it trims.
+pub(crate) const LAZY_ACK_DELAY: Duration = Duration::from_millis(250);
+
+/// What a received packet asks of our acknowledgements (spec §4.1, §8 Acknowledgements).
+/// Ordered: a packet asks what its most demanding frame asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum AckWanted {
+    /// Nothing by itself: ACK, PADDING and CLOSE frames only.
+    Nothing,
+    /// An acknowledgement within [`LAZY_ACK_DELAY`], or with the next packet sent: only
+    /// its receipts ask (LAZY_RECEIPT_ACKS negotiated).
+    Lazily,
+    /// An acknowledgement within max_ack_delay; at once after every second such packet or
+    /// one out of order.
+    Promptly,
+}
 
 #[derive(Debug)]
 pub(crate) struct Received {
@@ -84,7 +107,7 @@ impl Received {
         pn: u64,
         now: Instant,
         timestamp: u32,
-        ack_eliciting: bool,
+        wanted: AckWanted,
         max_ack_delay: Duration,
     ) {
         let in_order = self.largest.is_none_or(|(l, _, _)| pn == l + 1);
@@ -98,15 +121,19 @@ impl Received {
             }
         }
         self.news = true;
-        if ack_eliciting {
-            self.unacked_eliciting += 1;
-            let due = if self.unacked_eliciting >= 2 || !in_order {
-                now
-            } else {
-                now + max_ack_delay
-            };
-            self.deadline = Some(self.deadline.map_or(due, |d| d.min(due)));
-        }
+        let due = match wanted {
+            AckWanted::Nothing => return,
+            AckWanted::Lazily => now + LAZY_ACK_DELAY,
+            AckWanted::Promptly => {
+                self.unacked_eliciting += 1;
+                if self.unacked_eliciting >= 2 || !in_order {
+                    now
+                } else {
+                    now + max_ack_delay
+                }
+            }
+        };
+        self.deadline = Some(self.deadline.map_or(due, |d| d.min(due)));
     }
 
     /// Acknowledge at once: a duplicate arrived (so the peer stops resending), or a packet
@@ -208,9 +235,9 @@ mod tests {
     fn every_second_eliciting_packet_is_acked_at_once() {
         let mut r = Received::new(256);
         let t = Instant::from_micros(1_000);
-        r.on_packet(0, t, 0, true, DELAY);
+        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY);
         assert_eq!(r.deadline(), Some(t + DELAY));
-        r.on_packet(1, t, 0, true, DELAY);
+        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY);
         assert_eq!(r.deadline(), Some(t));
         let ack = r.build(t + Duration::from_micros(10)).unwrap();
         assert_eq!(ranges(&ack), [(0, 1)]);
@@ -221,19 +248,35 @@ mod tests {
     #[test]
     fn non_eliciting_packets_never_set_the_timer() {
         let mut r = Received::new(256);
-        r.on_packet(0, Instant::ZERO, 0, false, DELAY);
-        r.on_packet(1, Instant::ZERO, 0, false, DELAY);
+        r.on_packet(0, Instant::ZERO, 0, AckWanted::Nothing, DELAY);
+        r.on_packet(1, Instant::ZERO, 0, AckWanted::Nothing, DELAY);
         assert_eq!(r.deadline(), None);
         assert!(r.has_news());
+    }
+
+    #[test]
+    fn a_packet_wanting_a_lazy_answer_waits_the_lazy_delay_and_counts_toward_nothing() {
+        let mut r = Received::new(256);
+        let t = Instant::from_micros(1_000);
+        r.on_packet(0, t, 0, AckWanted::Lazily, DELAY);
+        assert_eq!(r.deadline(), Some(t + LAZY_ACK_DELAY));
+        // Nor toward every second packet: the next prompt one waits its own delay...
+        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY);
+        assert_eq!(r.deadline(), Some(t + DELAY));
+        // ...and an ACK that goes for it answers both.
+        assert_eq!(ranges(&r.build(t).unwrap()), [(0, 1)]);
+        // Out of order, it still waits: only its receipts ask, and they can wait.
+        r.on_packet(5, t, 0, AckWanted::Lazily, DELAY);
+        assert_eq!(r.deadline(), Some(t + LAZY_ACK_DELAY));
     }
 
     #[test]
     fn gaps_and_duplicates_are_acked_at_once() {
         let mut r = Received::new(256);
         let t = Instant::from_micros(5);
-        r.on_packet(0, t, 0, true, DELAY);
+        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY);
         r.build(t);
-        r.on_packet(3, t, 0, true, DELAY);
+        r.on_packet(3, t, 0, AckWanted::Promptly, DELAY);
         assert_eq!(r.deadline(), Some(t));
         let ack = r.build(t).unwrap();
         assert_eq!(ranges(&ack), [(3, 3), (0, 0)]);
@@ -246,10 +289,10 @@ mod tests {
     fn one_way_delay_is_arrival_minus_sender_timestamp() {
         let mut r = Received::new(256);
         let arrival = Instant::from_micros(10_000);
-        r.on_packet(0, arrival, 9_000, true, DELAY);
+        r.on_packet(0, arrival, 9_000, AckWanted::Promptly, DELAY);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 1_000);
         // Across the 32-bit wrap of either clock.
-        r.on_packet(1, arrival, u32::MAX - 99, true, DELAY);
+        r.on_packet(1, arrival, u32::MAX - 99, AckWanted::Promptly, DELAY);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 10_100);
     }
 
@@ -270,13 +313,13 @@ mod tests {
     fn numbers_the_peer_saw_acknowledged_are_reported_no_more() {
         let mut r = Received::new(256);
         for pn in (0..10).filter(|&pn| pn != 5) {
-            r.on_packet(pn, Instant::ZERO, 0, true, DELAY);
+            r.on_packet(pn, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
         }
         let ack = r.build(Instant::ZERO).unwrap();
         assert_eq!(ranges(&ack), [(6, 9), (0, 4)]);
         // Our packet 100 carried that ACK; the peer's acknowledgement of 99 says nothing.
         r.ack_sent(100, ack.largest());
-        r.on_packet(10, Instant::ZERO, 0, true, DELAY);
+        r.on_packet(10, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
         r.on_peer_ack(&peer_ack(&[99]));
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(6, 10), (0, 4)]);
         // Once it names 100, the gap at 5 is its business: only what came after 9 is reported.
@@ -287,11 +330,11 @@ mod tests {
         r.on_peer_ack(&peer_ack(&[101]));
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(10, 10)]);
         // A watched packet the peer's ACKs pass without naming (lost) is watched no more.
-        r.on_packet(12, Instant::ZERO, 0, true, DELAY);
+        r.on_packet(12, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
         r.ack_sent(102, 12);
         r.on_peer_ack(&peer_ack(&[103]));
         r.on_peer_ack(&peer_ack(&[102, 104]));
-        r.on_packet(14, Instant::ZERO, 0, true, DELAY);
+        r.on_packet(14, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(14, 14), (12, 12)]);
         // Duplicates are still recognised below what is reported.
         assert!(r.is_duplicate(3) && !r.is_duplicate(5));
@@ -302,7 +345,7 @@ mod tests {
         let tracked = 300;
         let mut r = Received::new(tracked);
         for i in 0..(2 * tracked as u64) {
-            r.on_packet(2 * i, Instant::ZERO, 0, true, DELAY);
+            r.on_packet(2 * i, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
         }
         assert_eq!(r.pns.len(), tracked);
         let ack = r.build(Instant::ZERO).unwrap();

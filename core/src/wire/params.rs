@@ -122,8 +122,14 @@ impl Capabilities {
     /// streams, all delivered, in one frame. Only with RECEIPTS: a connection that has this
     /// and not RECEIPTS sends and takes no receipt at all.
     pub const RECEIPT_RUNS: Capabilities = Capabilities(1 << 6);
+    /// The endpoint acknowledges a packet that asks for an acknowledgement only for its
+    /// receipts (RECEIPT, RECEIPT_FAILED, RECEIPT_RUN) lazily, within 250 ms or with the
+    /// next packet it sends, and its sender counts no such packet in flight (spec §4.17,
+    /// §8 Acknowledgements): a message on an otherwise quiet connection costs two
+    /// datagrams, not three. Only with RECEIPTS.
+    pub const LAZY_RECEIPT_ACKS: Capabilities = Capabilities(1 << 7);
     /// Every capability this protocol defines.
-    pub const ALL: Capabilities = Capabilities(0b111_1111);
+    pub const ALL: Capabilities = Capabilities(0b1111_1111);
     /// The capabilities a version 1 connection never gets: those that trust what the peer
     /// says of addresses and identities.
     pub const AUTHENTICATED_ONLY: Capabilities = Capabilities(0b1_1000);
@@ -539,7 +545,8 @@ mod tests {
             .union(Capabilities::ADDRESS_DISCOVERY)
             .union(Capabilities::RELAY)
             .union(Capabilities::DATAGRAMS)
-            .union(Capabilities::RECEIPT_RUNS);
+            .union(Capabilities::RECEIPT_RUNS)
+            .union(Capabilities::LAZY_RECEIPT_ACKS);
         assert_eq!(a, Capabilities::ALL);
         assert!(!a.without(Capabilities::PIPING).contains(Capabilities::PIPING));
         assert!(a.without(Capabilities::PIPING).contains(Capabilities::RECEIPTS));

@@ -651,3 +651,5 @@ fn a_receiver_that_closes_at_once_leaves_the_sender_knowing() {
         }
     }
 }
+
+mod lazy_acks;
