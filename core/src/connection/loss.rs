@@ -79,8 +79,13 @@ impl Connection {
             }
         }
         self.on_lost(now, core::mem::take(&mut outcome.lost));
-        self.on_lazy_acked(core::mem::take(&mut outcome.lazy_acked));
-        self.on_lazy_lost(core::mem::take(&mut outcome.lazy_lost));
+        // (Most ACKs name no lazy packet: no call, no list moved.)
+        if !outcome.lazy_acked.is_empty() {
+            self.on_lazy_acked(core::mem::take(&mut outcome.lazy_acked));
+        }
+        if !outcome.lazy_lost.is_empty() {
+            self.on_lazy_lost(core::mem::take(&mut outcome.lazy_lost));
+        }
         self.check_writable();
         self.check_retransmissions(now, config);
     }

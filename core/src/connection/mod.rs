@@ -21,6 +21,7 @@
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
+//! | `lazy_receipts` | which packets go lazily and which of the peer's we answer lazily; a lazy packet's receipts sent again (§8, Acknowledgements) |
 //! | `control` | control frames: what waits (an owned queue), the frame and recovery record of each |
 //! | `send_gate` | whether new stream data may leave now: window, pacer, application-limited mark (an owned part) |
 //! | `liveness` | when the peer was last heard from and sent to, the probes owed (an owned part) |
