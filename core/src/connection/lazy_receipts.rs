@@ -83,6 +83,7 @@ impl Connection {
                 }
             }
         }
+        self.release_slots_held_for_receipts();
     }
 
     /// Lazy packets declared lost (by the thresholds or the lazy timer): their receipts

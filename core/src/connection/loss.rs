@@ -48,6 +48,7 @@ impl Connection {
             for frame in packet.frames {
                 if let SentFrame::Receipt { first, also } = frame {
                     self.receipts.on_acked(first, also);
+                    self.release_slots_held_for_receipts();
                     continue;
                 }
                 if let SentFrame::Relay(n) = frame {

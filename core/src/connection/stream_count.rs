@@ -55,6 +55,9 @@ pub(super) struct StreamCount {
     /// When the count was last measured against the path ([`announced`](Self::announced)):
     /// the time of that grant, and the limit it carried.
     checkpoint: Option<(Instant, u64)>,
+    /// The peer's streams that ended while we owed more receipts than the count: their
+    /// slots wait for receipts to be acknowledged ([`release`](Self::release)).
+    held_for_receipts: u32,
 }
 
 impl StreamCount {
@@ -72,6 +75,7 @@ impl StreamCount {
             concurrent,
             room: 0,
             checkpoint: None,
+            held_for_receipts: 0,
         }
     }
 
@@ -157,9 +161,29 @@ impl StreamCount {
         Ok(opened)
     }
 
-    /// One of the peer's streams ended: it may open one more.
-    pub(super) fn release(&mut self) {
-        self.local_max += 1;
+    /// One of the peer's streams ended: it may open one more, unless we owe it more
+    /// receipts than the count (`owed`, this one's included), not yet acknowledged: then the
+    /// slot waits for acknowledgements ([`receipts_acknowledged`](Self::receipts_acknowledged)).
+    /// A peer that never acknowledges a receipt (a lazy packet it need not answer at once,
+    /// spec §8) so holds us to at most twice the count owed, instead of one more for every
+    /// stream it ends (spec §8, Delivery).
+    pub(super) fn release(&mut self, owed: usize) {
+        if owed as u64 > self.concurrent() {
+            self.held_for_receipts = self.held_for_receipts.saturating_add(1);
+        } else {
+            self.local_max += 1;
+        }
+    }
+
+    /// Receipts were acknowledged, leaving `owed`: the slots held for them go back once
+    /// the count covers what is owed. Whether any did (a grant may be due).
+    pub(super) fn receipts_acknowledged(&mut self, owed: usize) -> bool {
+        if self.held_for_receipts == 0 || owed as u64 > self.concurrent() {
+            return false;
+        }
+        self.local_max += u64::from(self.held_for_receipts);
+        self.held_for_receipts = 0;
+        true
     }
 
     /// Whether a MAX_STREAMS is due: there is more to grant than the peer heard, and it has
@@ -261,15 +285,32 @@ mod tests {
         assert_eq!(c.peer_uses(1), Ok(3..3), "opened already");
         assert_eq!(c.peer_uses(3), Ok(3..4));
         assert_eq!(c.peer_uses(4), Err(ViolationKind::StreamLimit));
-        c.release();
+        c.release(0);
         assert_eq!(c.peer_uses(4), Ok(4..5));
+    }
+
+    /// Spec §8, Delivery: past as many receipts owed as the count, a stream that ends gives
+    /// the peer no new one until receipts are acknowledged; then all held go back at once.
+    #[test]
+    fn slots_wait_for_receipts_owed_past_the_count() {
+        let mut c = StreamCount::new(4);
+        c.release(4);
+        assert_eq!(c.local_max(), 5, "owing as many as the count: released");
+        c.release(5);
+        c.release(6);
+        assert_eq!(c.local_max(), 5, "owing more: held");
+        assert!(!c.receipts_acknowledged(5), "still more than the count");
+        assert_eq!(c.local_max(), 5);
+        assert!(c.receipts_acknowledged(4));
+        assert_eq!(c.local_max(), 7, "both held go back");
+        assert!(!c.receipts_acknowledged(0), "none held");
     }
 
     #[test]
     fn more_streams_are_announced_once_a_quarter_of_the_count_is_used() {
         let mut c = StreamCount::new(8);
         c.peer_uses(0).unwrap();
-        c.release();
+        c.release(0);
         assert!(!c.grant_due(), "7 of 8 still unused");
         c.peer_uses(1).unwrap();
         assert!(c.grant_due(), "a quarter used, one more to grant");
@@ -277,7 +318,7 @@ mod tests {
         assert_eq!(c.local_max(), 9);
         c.announced(Instant::ZERO, Duration::from_millis(10), 8);
         assert!(!c.grant_due(), "nothing more than it heard");
-        c.release();
+        c.release(0);
         assert!(!c.grant_due(), "7 of 9 still unused");
     }
 
@@ -285,7 +326,7 @@ mod tests {
     fn a_grant_goes_at_once_when_a_quarter_or_less_is_left() {
         let mut c = StreamCount::new(8);
         c.peer_uses(3).unwrap();
-        c.release();
+        c.release(0);
         assert_eq!((c.grant_due(), c.grant_urgent()), (true, false), "4 of 8 left");
         c.peer_uses(5).unwrap();
         assert_eq!((c.grant_due(), c.grant_urgent()), (true, true), "2 of 8 left");
@@ -302,7 +343,7 @@ mod tests {
     fn read_and_grant(c: &mut StreamCount, n: u64, at_ms: u64, most: u64) {
         for _ in 0..n {
             c.peer_uses(c.peer_opened).unwrap();
-            c.release();
+            c.release(0);
         }
         let at = Instant::ZERO + Duration::from_millis(at_ms);
         c.announced(at, Duration::from_millis(10), most);

@@ -632,8 +632,16 @@ impl Connection {
 
     /// One stream of the peer's gone: it may open one more.
     pub(super) fn release_stream_slot(&mut self) {
-        self.stream_count.release();
+        self.stream_count.release(self.receipts.owed());
         self.grant_streams();
+    }
+
+    /// Receipts were acknowledged: the peer's slots held for them go back if the count now
+    /// covers what is still owed (`StreamCount::release`).
+    pub(super) fn release_slots_held_for_receipts(&mut self) {
+        if self.stream_count.receipts_acknowledged(self.receipts.owed()) {
+            self.grant_streams();
+        }
     }
 
     /// Stream `id` is no longer read as a message: not gathered, and not next for a message

@@ -30,6 +30,7 @@ mod counting;
 mod floods;
 mod liars;
 mod replay;
+mod silent;
 mod work;
 use common::Traffic;
 use counting::{allocations, live};
@@ -328,6 +329,8 @@ struct RawPeer {
     closed: Option<CloseCode>,
     /// A HELLO went out (`greet`).
     greeted: bool,
+    /// The highest stream limit the server's MAX_STREAMS gave, if one came.
+    max_streams: Option<u64>,
 }
 
 impl RawPeer {
@@ -344,6 +347,7 @@ impl RawPeer {
             bytes_received: 0,
             closed: None,
             greeted: false,
+            max_streams: None,
         }
     }
 
@@ -385,6 +389,7 @@ impl RawPeer {
                         self.hello(sim, server);
                     }
                     Frame::Close(close) => self.closed = Some(close.code),
+                    Frame::MaxStreams(n) => self.max_streams = self.max_streams.max(Some(n)),
                     _ => {}
                 }
             }
