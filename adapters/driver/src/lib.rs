@@ -163,7 +163,9 @@ pub enum Error {
         /// The peer's code.
         code: u64,
     },
-    /// The peer no longer wants the stream being written.
+    /// The peer no longer wants the stream being written: a write's answer. A call that
+    /// waits for the stream's acknowledgement or receipt (a finish, a message sent) reports
+    /// the same stop as [`NotDelivered`](Self::NotDelivered), with the peer's code.
     #[error("the peer stopped reading the stream{}", why_code(*code))]
     Stopped {
         /// The peer's code.

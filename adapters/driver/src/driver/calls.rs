@@ -21,6 +21,15 @@ use super::conn::Confirming;
 use super::{Driver, Wait};
 use crate::{Confirm, Connected, Error};
 
+/// The peer's refusal of a stream we wrote, stopped with `code`, as a wait for its
+/// confirmation reports it: the peer (no relay between) did not take it whole. A stop that
+/// comes before the last acknowledgement arrives as STOP_SENDING, one after it as
+/// RECEIPT_FAILED (spec §4.6, §8 Delivery); which of the two won a race is no business of
+/// the application's, so both read the same.
+pub(crate) fn refused(code: u64) -> Error {
+    Error::NotDelivered(Delivery::Failed { code, relays: 0 })
+}
+
 /// A message on its way out, across the polls of the call that sends it.
 pub(crate) struct Sending {
     label: Option<Label>,
@@ -94,6 +103,17 @@ impl Driver {
         match self.conns.get(&conn).and_then(|c| c.ended.as_ref()) {
             Some(end) => end.error(),
             None => Error::Refused(e),
+        }
+    }
+
+    /// Why a call that ends a stream and waits for `confirm` failed: as
+    /// [`error`](Self::error), except that the peer's stop is its refusal of the stream
+    /// ([`refused`]), which a wait for the stream's acknowledgement or receipt reports as
+    /// [`Error::NotDelivered`] whichever way it came.
+    pub(super) fn confirm_error(&self, conn: ConnectionHandle, e: ApiError, confirm: Confirm) -> Error {
+        match e {
+            ApiError::Stopped { code } if confirm != Confirm::Queued => refused(code),
+            e => self.error(conn, e),
         }
     }
 
@@ -358,7 +378,7 @@ impl Driver {
                 Ok(true) => m.written = true,
                 Ok(false) => return self.answer(None, Wait::Conn(conn, None), waker),
                 Err(e) => {
-                    let e = self.error(conn, e);
+                    let e = self.confirm_error(conn, e, m.confirm);
                     return self.answer(Some(Err(e)), Wait::Conn(conn, None), waker);
                 }
             }
@@ -488,7 +508,7 @@ impl Driver {
                 Delivery::Failed { .. } if confirm != Confirm::Queued => Err(Error::NotDelivered(delivery)),
                 _ => Ok(()),
             }),
-            Err(e) => Some(Err(self.error(conn, e))),
+            Err(e) => Some(Err(self.confirm_error(conn, e, confirm))),
             Ok(()) if confirm == Confirm::Queued => Some(Ok(())),
             Ok(()) => {
                 self.await_confirmation(conn, stream);
@@ -538,7 +558,7 @@ impl Driver {
                     Some(Confirming::Acknowledged) if until == Confirm::Acknowledged || !receipts => {
                         Some(Ok(()))
                     }
-                    Some(&Confirming::Stopped(code)) => Some(Err(Error::Stopped { code })),
+                    Some(&Confirming::Stopped(code)) => Some(Err(refused(code))),
                     _ => c.ended.as_ref().map(|end| Err(end.error())),
                 };
                 if answer.is_some() {

@@ -47,6 +47,7 @@ use weir_core::time::Instant;
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{Config, ConnectionHandle, PipeId, Transmit};
 
+pub(crate) use calls::refused;
 pub(crate) use calls::Sending;
 use clock::Clock;
 use conn::{Conn, PipeRecord, Shutdown};

@@ -136,6 +136,7 @@ impl Log {
     /// Message `k`'s send on link `n` ended with `r`: "delivered" only once the server read
     /// it.
     fn sent(&mut self, n: u32, k: u32, confirm: Confirm, r: &std::result::Result<(), Error>) {
+        super::oracle::refusal_not_as_a_write(format_args!("message {k}"), confirm, r);
         if r.is_ok() && confirm == Confirm::Delivered {
             assert!(
                 self.read[k as usize],

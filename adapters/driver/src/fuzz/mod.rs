@@ -514,6 +514,7 @@ fn finish(w: &mut World, c: usize, sender: ChannelSender) {
     let log = Rc::clone(&w.log);
     w.spawn(format!("channel {c} finish"), true, async move {
         let r = sender.finish().await;
+        oracle::refusal_not_as_a_write(format_args!("channel {c}"), Confirm::Delivered, &r);
         log.borrow_mut()
             .answer("channel finished", (c, r.map_err(|e| e.to_string())));
     });

@@ -22,6 +22,19 @@ pub(super) const MAX_LEN: usize = 3 * 1024;
 /// some payloads are over it.
 pub(super) const SHORT_LIMIT: u64 = (MAX_LEN / 2) as u64;
 
+/// A call that ends a stream and waits for its acknowledgement or receipt (`what`) never
+/// answers a peer's stop as a write does ([`Error::Stopped`]): the stop is the peer's
+/// refusal, [`Error::NotDelivered`] with its code, whether it came before the last
+/// acknowledgement (STOP_SENDING) or after it (RECEIPT_FAILED), or met a write first.
+pub(super) fn refusal_not_as_a_write(what: std::fmt::Arguments<'_>, confirm: Confirm, r: &Result<(), Error>) {
+    if let Err(Error::Stopped { code }) = r {
+        assert!(
+            confirm == Confirm::Queued,
+            "{what}, waiting for {confirm:?}, reported the peer's stop ({code}) as a write does"
+        );
+    }
+}
+
 /// What a payload is: each kind is cut from a different place of the pattern.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Kind {
@@ -186,6 +199,7 @@ impl Log {
 
     /// Message `k`'s send ended with `r`: "delivered" only once the server read it.
     pub(super) fn message_sent(&mut self, k: u32, confirm: Confirm, r: &Result<(), Error>) {
+        refusal_not_as_a_write(format_args!("message {k}"), confirm, r);
         if r.is_ok() && confirm == Confirm::Delivered {
             assert!(
                 self.messages[k as usize],
@@ -285,6 +299,20 @@ mod tests {
         log.request_answered(0, &Ok(content(Kind::Reply, 0, 10)));
         log.requests[1].refused = Some(9);
         log.request_answered(1, &Err(Error::Request(RequestError::Refused { code: 9 })));
+    }
+
+    #[test]
+    fn a_stop_reads_as_a_write_s_only_where_nothing_waits_for_a_confirmation() {
+        let mut log = log_with(0, 1);
+        log.message_sent(0, Confirm::Queued, &Err(Error::Stopped { code: 3 }));
+        let refused = Error::NotDelivered(crate::Delivery::Failed { code: 3, relays: 0 });
+        log.message_sent(0, Confirm::Delivered, &Err(refused));
+    }
+
+    #[test]
+    #[should_panic(expected = "reported the peer's stop (3) as a write does")]
+    fn a_stop_answered_to_a_wait_for_delivery_as_a_write_s_fires() {
+        log_with(0, 1).message_sent(0, Confirm::Acknowledged, &Err(Error::Stopped { code: 3 }));
     }
 
     #[test]

@@ -155,6 +155,7 @@ impl Log {
     /// Stream `k`'s finish, waiting for `confirm`, ended with `got`: "delivered" only once
     /// a receiver read it whole, a failure only as the one that failed it said.
     fn sent(&mut self, k: usize, confirm: Confirm, got: &std::result::Result<(), Error>) {
+        super::oracle::refusal_not_as_a_write(format_args!("stream {k}"), confirm, got);
         let s = &self.streams[k];
         match got {
             Ok(()) if confirm == Confirm::Delivered => assert!(

@@ -86,9 +86,14 @@ impl ChannelSender {
     }
 
     /// Ends the channel after the messages sent; returns once the final receiver read them
-    /// all ([`SendStream::finish`]).
+    /// all ([`SendStream::finish`]). A reader that refused the channel (a message over its
+    /// limit, [`CHANNEL_REFUSED`]) is [`Error::NotDelivered`] with its code, also when its
+    /// stop met messages still going out.
     pub async fn finish(mut self) -> Result<(), Error> {
-        self.drain().await?;
+        self.drain().await.map_err(|e| match e {
+            Error::Stopped { code } => crate::driver::refused(code),
+            e => e,
+        })?;
         self.stream.finish().await
     }
 

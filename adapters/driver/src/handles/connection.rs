@@ -129,7 +129,10 @@ impl Connection {
 
     /// [`send_message`](Self::send_message), ready once the message got as far as `confirm`
     /// says: [`Confirm::Queued`] once the core took all of it (for a sender that pipelines
-    /// many), [`Confirm::Acknowledged`] once the peer acknowledged every byte.
+    /// many), [`Confirm::Acknowledged`] once the peer acknowledged every byte. Waiting for
+    /// either of the last two, a peer that stopped the message is [`Error::NotDelivered`]
+    /// with its code, as for `send_message`; with `Queued`, a stop met while writing is
+    /// [`Error::Stopped`].
     pub async fn send_message_with(&self, data: Bytes, confirm: Confirm) -> Result<(), Error> {
         self.send_labelled(None, data, confirm).await
     }

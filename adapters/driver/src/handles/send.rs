@@ -29,6 +29,9 @@ pub struct SendStream {
     open: bool,
     /// A finish waits for the stream's confirmation.
     confirming: bool,
+    /// The peer's stop, with its code, once a write was told of it: the core tells a stop
+    /// once and then forgets the stream, so the finish that follows answers from here.
+    stopped: Option<u64>,
     /// The copy of the last buffer [`poll_write_slice`](Self::poll_write_slice) found no
     /// room for, reused while the caller offers the same bytes again.
     staged: Option<Bytes>,
@@ -45,6 +48,7 @@ impl SendStream {
             id,
             open: true,
             confirming: false,
+            stopped: None,
             staged: None,
         }
     }
@@ -78,11 +82,16 @@ impl SendStream {
     /// [`write_chunk`](Self::write_chunk) as a poll: takes nothing unless it is ready.
     pub fn poll_write_chunk(&mut self, cx: &mut Context<'_>, data: &Bytes) -> Poll<Result<usize, Error>> {
         let (conn, stream) = (self.conn.id(), self.id);
-        self.conn
+        let r = self
+            .conn
             .shared()
             .poll_busy(cx, Urgency::Now, Some(self.call), |d, cx| {
                 d.poll_write(conn, stream, data, cx.waker())
-            })
+            });
+        if let Poll::Ready(Err(Error::Stopped { code })) = r {
+            self.stopped = Some(code);
+        }
+        r
     }
 
     /// A write of borrowed bytes as a poll, for byte-oriented IO traits: copies at most
@@ -122,13 +131,18 @@ impl SendStream {
     /// receiver, through any relays, read it all (and verified the digest, if one was
     /// attached) and said so ([`Confirm::Delivered`]; spec §8, Delivery). Fails with
     /// [`Error::NotDelivered`] if it was refused or a relay lost it, or with the
-    /// connection's end if that came first. [`finish_with`](Self::finish_with) waits less.
+    /// connection's end if that came first. A refusal reads the same whether the peer's
+    /// stop came before the last acknowledgement or after it (`Delivery::Failed` with the
+    /// peer's code and `relays` 0), and also when it came before the finish; only writes
+    /// report it as [`Error::Stopped`]. [`finish_with`](Self::finish_with) waits less.
     pub async fn finish(self) -> Result<(), Error> {
         self.finish_with(Confirm::Delivered).await
     }
 
     /// Ends the stream after what was written; ready once it got as far as `confirm` says
-    /// ([`Confirm::Queued`]: at once).
+    /// ([`Confirm::Queued`]: at once, and a stream the peer stopped is [`Error::Stopped`]
+    /// as for a write; otherwise a refusal is [`Error::NotDelivered`], as for
+    /// [`finish`](Self::finish)).
     pub async fn finish_with(mut self, confirm: Confirm) -> Result<(), Error> {
         poll_fn(|cx| self.poll_finish(cx, confirm)).await
     }
@@ -139,6 +153,12 @@ impl SendStream {
         let (conn, stream) = (self.conn.id(), self.id);
         if self.open {
             self.open = false;
+            if let Some(code) = self.stopped {
+                return Poll::Ready(Err(match confirm {
+                    Confirm::Queued => Error::Stopped { code },
+                    _ => crate::driver::refused(code),
+                }));
+            }
             match self.conn.shared().call(|d| d.finish(conn, stream, confirm)) {
                 Ok(Some(answer)) => return Poll::Ready(answer),
                 Ok(None) => self.confirming = true,
@@ -172,7 +192,7 @@ impl SendStream {
 impl Drop for SendStream {
     fn drop(&mut self) {
         let (conn, stream) = (self.conn.id(), self.id);
-        if self.open {
+        if self.open && self.stopped.is_none() {
             let _ = self.conn.shared().call(|d| d.release_send_stream(conn, stream));
         } else if self.confirming {
             let _ = self.conn.shared().call(|d| d.forget_confirmation(conn, stream));
