@@ -40,6 +40,39 @@ impl Batch<'_> {
         self.contents.len().div_ceil(self.segment_size.max(1))
     }
 
+    /// Sends the batch on `socket`, whose quinn-udp state is `state`: a run of datagrams
+    /// as one GSO `sendmsg` (quinn-udp's), a lone datagram with a plain `sendto`.
+    /// quinn-udp's `sendmsg` always carries a control message (the IP_TOS byte for ECN,
+    /// which weir does not set), which the kernel reads and parses for every datagram; a
+    /// round trip of two lone datagrams is most of what a request and its reply cost, and
+    /// that parse was part of what the kernel spent beyond raw UDP's (adapters/bench/
+    /// README.md, issue 35's twenty-fourth and twenty-eighth rounds).
+    ///
+    /// Fails only when the socket's buffer is full (`WouldBlock`): as quinn-udp does for
+    /// its sends, any other failure (an unreachable network, say) loses these datagrams
+    /// only, and recovery resends what mattered; it is logged at debug level.
+    pub fn send(
+        &self,
+        state: &quinn_udp::UdpSocketState,
+        socket: socket2::SockRef<'_>,
+    ) -> std::io::Result<()> {
+        if self.datagrams() > 1 {
+            return state.send((&*socket).into(), &self.transmit());
+        }
+        let to = socket2::SockAddr::from(self.destination);
+        loop {
+            return match socket.send_to(self.contents, &to) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, to = %self.destination, "a datagram not sent");
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+            };
+        }
+    }
+
     /// The batch as `quinn-udp` sends it: one GSO send, or a plain one for one datagram.
     pub fn transmit(&self) -> quinn_udp::Transmit<'_> {
         quinn_udp::Transmit {
@@ -330,6 +363,47 @@ pub(crate) fn datagrams(mut received: BytesMut, stride: usize) -> impl Iterator<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A lone datagram (a plain `sendto`) and a run of them (quinn-udp's GSO `sendmsg`, or
+    /// its fallback where the kernel has none) arrive as sent; a lone one the socket cannot
+    /// send (an IPv6 destination from an IPv4 socket) is dropped, not an error.
+    #[test]
+    fn a_batch_is_sent_lone_or_as_a_run_and_an_unsendable_one_is_dropped() {
+        let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        receiver
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sender.set_nonblocking(true).unwrap();
+        let state = quinn_udp::UdpSocketState::new((&sender).into()).unwrap();
+        let destination = receiver.local_addr().unwrap();
+        let lone = Batch {
+            destination,
+            contents: b"lone",
+            segment_size: 4,
+        };
+        lone.send(&state, (&sender).into()).unwrap();
+        let run = Batch {
+            destination,
+            contents: b"aaaabbbbcc",
+            segment_size: 4,
+        };
+        run.send(&state, (&sender).into()).unwrap();
+        let mut buf = [0u8; 64];
+        let got: Vec<Vec<u8>> = (0..4)
+            .map(|_| {
+                let n = receiver.recv(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+            .collect();
+        assert_eq!(got, [&b"lone"[..], b"aaaa", b"bbbb", b"cc"]);
+        let unsendable = Batch {
+            destination: "[::1]:9".parse().unwrap(),
+            contents: b"nowhere",
+            segment_size: 7,
+        };
+        assert!(unsendable.send(&state, (&sender).into()).is_ok());
+    }
 
     #[test]
     fn a_gro_buffer_is_cut_at_its_stride_without_copying() {

@@ -284,7 +284,7 @@ impl Io {
         let mut sent = Sent::Nothing;
         while let Some(batch) = sending.outbox.next(driver, segments) {
             sent = Sent::Some;
-            if let Err(e) = self.state.send(self.socket.sock_ref(), &batch.transmit()) {
+            if let Err(e) = batch.send(&self.state, self.socket.sock2()) {
                 if e.kind() == io::ErrorKind::WouldBlock {
                     let kept = (batch.destination, batch.contents.to_vec(), batch.segment_size);
                     sending.stalled = Some(kept);

@@ -203,7 +203,7 @@ async fn send_all(shared: &Shared, io: &Io) {
         drop(driver);
         #[cfg(test)]
         tests::TASK_SENDS.set(tests::TASK_SENDS.get() + 1);
-        match io.state.send(io.socket.sock_ref(), &batch.transmit()) {
+        match batch.send(&io.state, io.socket.sock2()) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 stalled = Some((batch.destination, batch.contents.to_vec(), batch.segment_size));
             }
@@ -216,9 +216,8 @@ async fn send_all(shared: &Shared, io: &Io) {
 /// Sends one batch, waiting while the socket's buffer is full. A failed send loses these
 /// datagrams only; recovery resends what mattered.
 async fn send(socket: &Socket, state: &UdpSocketState, batch: Batch<'_>) {
-    let transmit = batch.transmit();
     loop {
-        match state.send(socket.sock_ref(), &transmit) {
+        match batch.send(state, socket.sock2()) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if socket.writable().await.is_err() {
                     return;

@@ -45,7 +45,8 @@ mod unix {
             register(socket, Interest::READABLE).map(Socket)
         }
 
-        pub(crate) fn sock_ref(&self) -> UdpSockRef<'_> {
+        /// The socket as socket2 sees it, for a send (`Batch::send`).
+        pub(crate) fn sock2(&self) -> socket2::SockRef<'_> {
             self.0.get_ref().into()
         }
 
@@ -107,7 +108,8 @@ mod other {
             UdpSocket::from_std(socket).map(Socket)
         }
 
-        pub(crate) fn sock_ref(&self) -> UdpSockRef<'_> {
+        /// The socket as socket2 sees it, for a send (`Batch::send`).
+        pub(crate) fn sock2(&self) -> socket2::SockRef<'_> {
             (&self.0).into()
         }
 

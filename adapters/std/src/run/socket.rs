@@ -105,7 +105,7 @@ impl Socket {
             // A full buffer or an unreachable network (ENOBUFS, ENETUNREACH) loses these
             // datagrams only; recovery resends what mattered. quinn-udp logs such failures
             // (rate-limited) and returns them as success.
-            let _ = self.state.send((&self.socket).into(), &batch.transmit());
+            let _ = batch.send(&self.state, socket2::SockRef::from(&self.socket));
             sent = true;
         }
         sent
