@@ -95,7 +95,7 @@ pub use handles::{
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use shards::{shard_configs, Router};
-pub use socket::{bind_socket, bind_sockets, SOCKET_BUFFER};
+pub use socket::{bind_socket, bind_sockets, udp_state, SOCKET_BUFFER};
 pub use weir_core::{REQUEST_CANCELLED, REQUEST_REFUSED};
 
 /// Longest message [`Connection::recv_message`] gathers: the memory one

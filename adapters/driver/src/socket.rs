@@ -75,6 +75,28 @@ fn bind(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
     Ok(socket.into())
 }
 
+/// quinn-udp's state for `socket` (GSO and GRO where the OS has them, no fragmentation,
+/// non-blocking), without the control messages it asks the OS to attach to every datagram
+/// received and that weir never reads: the address a datagram was sent to (`IP_PKTINFO`,
+/// `IPV6_RECVPKTINFO`) and its ECN bits (`IP_RECVTOS`, `IPV6_RECVTCLASS`; weir sets no ECN
+/// codepoint either). The kernel builds and copies out each of them per datagram, and the
+/// receive parses them: a cost a small message's round trip pays twice
+/// (adapters/bench/README.md, issue 35's twenty-eighth round). Turned off on Linux and
+/// Android; elsewhere the socket keeps what quinn-udp set. An option the OS refuses (an
+/// IPv6 one on an IPv4 socket) is left as it is.
+pub fn udp_state(socket: &UdpSocket) -> io::Result<quinn_udp::UdpSocketState> {
+    let state = quinn_udp::UdpSocketState::new(socket.into())?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        use nix::sys::socket::{setsockopt, sockopt};
+        let _ = setsockopt(socket, sockopt::Ipv4PacketInfo, &false);
+        let _ = setsockopt(socket, sockopt::IpRecvTos, &false);
+        let _ = setsockopt(socket, sockopt::Ipv6RecvPacketInfo, &false);
+        let _ = setsockopt(socket, sockopt::Ipv6RecvTClass, &false);
+    }
+    Ok(state)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +126,43 @@ mod tests {
         assert!(sockets.iter().all(|s| s.local_addr().unwrap() == at));
         // A socket that did not ask to share cannot join them.
         assert_eq!(bind_socket(at).unwrap_err().kind(), io::ErrorKind::AddrInUse);
+    }
+
+    /// quinn-udp asks for a destination address and the ECN bits with every datagram
+    /// received; `udp_state` turns both off, and a datagram still arrives through
+    /// quinn-udp's receive, with neither.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn the_socket_s_state_asks_for_no_control_message_weir_does_not_read() {
+        use nix::sys::socket::{getsockopt, sockopt};
+        let asked = |s: &UdpSocket| {
+            (
+                getsockopt(s, sockopt::Ipv4PacketInfo).unwrap(),
+                getsockopt(s, sockopt::IpRecvTos).unwrap(),
+            )
+        };
+        let plain = bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let _ = quinn_udp::UdpSocketState::new((&plain).into()).unwrap();
+        assert_eq!(asked(&plain), (true, true), "quinn-udp's own state asks for both");
+        let socket = bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        let state = udp_state(&socket).unwrap();
+        assert_eq!(asked(&socket), (false, false));
+        let peer = UdpSocket::bind("127.0.0.1:0").unwrap();
+        peer.send_to(b"still arrives", socket.local_addr().unwrap())
+            .unwrap();
+        socket.set_nonblocking(false).unwrap();
+        let mut buf = [0u8; 64];
+        let mut meta = [quinn_udp::RecvMeta::default()];
+        let n = state
+            .recv(
+                (&socket).into(),
+                &mut [std::io::IoSliceMut::new(&mut buf)],
+                &mut meta,
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(&buf[..meta[0].len], b"still arrives");
+        assert_eq!((meta[0].dst_ip, meta[0].ecn), (None, None));
     }
 
     #[test]

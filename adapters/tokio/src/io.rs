@@ -127,7 +127,7 @@ pub(crate) enum Change {
 impl Io {
     /// `socket` (non-blocking), registered with the current runtime for reading.
     pub(crate) fn new(socket: std::net::UdpSocket, calls_may_receive: bool) -> io::Result<Io> {
-        let state = UdpSocketState::new((&socket).into())?;
+        let state = weir_driver::udp_state(&socket)?;
         Ok(Io {
             socket: Socket::new(socket)?,
             state,

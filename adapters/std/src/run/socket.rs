@@ -58,8 +58,9 @@ pub(super) struct Receiver {
     timeout: Duration,
     received: Vec<(SocketAddr, BytesMut, usize)>,
     backlog: Backlog,
-    /// Room for a receive's control messages (the GRO segment size, and what `quinn-udp`
-    /// asked the OS for: addresses, ECN).
+    /// Room for a receive's control messages: the GRO segment size (on Linux, the only one
+    /// left, `weir_driver::udp_state`; elsewhere also what `quinn-udp` asked the OS for:
+    /// addresses, ECN).
     #[cfg(unix)]
     control: Vec<u8>,
 }
@@ -68,7 +69,7 @@ impl Socket {
     /// Drives `socket` (bound, blocking), and makes the socket its kicks come from.
     pub(super) fn new(socket: UdpSocket) -> io::Result<Socket> {
         // quinn-udp turns the socket non-blocking; a receive waits in the OS.
-        let state = UdpSocketState::new((&socket).into())?;
+        let state = weir_driver::udp_state(&socket)?;
         socket.set_nonblocking(false)?;
         let local = socket.local_addr()?;
         let own_addr = match local.ip() {
