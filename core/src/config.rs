@@ -102,6 +102,11 @@ pub enum AddressValidation {
 /// a 1,500-byte Ethernet link (1500 − 40 − 8).
 pub const DEFAULT_MAX_DATAGRAM_SIZE: u16 = 1452;
 
+/// The room at which a whole-message read's buffer is shown to
+/// [`Config::advise_buffer`]: 2 MiB, the size of an x86-64 or AArch64 huge page (a smaller
+/// buffer could not be backed by one).
+pub const LARGE_BUFFER: usize = 2 << 20;
+
 /// Configuration of an [`Endpoint`](crate::Endpoint) and of every connection it holds.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -316,6 +321,15 @@ pub struct Config {
     /// it is for (spec §3.3, routing). The other seven bytes stay random. `None` (the
     /// default): all eight bytes are random.
     pub connection_id_prefix: Option<u8>,
+    /// Called with a whole-message read's buffer (its start and its room, in bytes) each
+    /// time the buffer is made [`LARGE_BUFFER`] bytes or more, before anything is copied
+    /// into the new room: for a host that tells its OS how to back that memory.
+    /// `weir_driver::advise_huge_pages` asks Linux for transparent huge pages there (a
+    /// 64 MiB message's buffer is otherwise faulted in 4 KiB at a time as its bytes
+    /// arrive): faster large receives for a little more peak memory (its documentation has
+    /// the figures). The hook must leave the memory's contents as they are (it gets a
+    /// `*const`); no output of the core depends on it. Default: `None`.
+    pub advise_buffer: Option<fn(*const u8, usize)>,
     /// Feature `fuzzing` only: the primitives of the handshake and packet protection. The
     /// default is the real ones; [`Primitives::FuzzingStandIn`](crate::crypto::Primitives)
     /// is for fuzz targets, which then spend their time in the state machines rather than
@@ -369,6 +383,7 @@ impl Default for Config {
             pipe_buffer_total: 64 << 20,
             relay: None,
             connection_id_prefix: None,
+            advise_buffer: None,
             #[cfg(feature = "fuzzing")]
             primitives: crate::crypto::Primitives::Real,
         }

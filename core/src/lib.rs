@@ -159,7 +159,8 @@ pub mod wire;
 
 pub use command::{Command, Done, MessageDigest, ReadUnit};
 pub use config::{
-    AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig, DEFAULT_MAX_DATAGRAM_SIZE,
+    AcceptPolicy, AddressValidation, Config, PeerDecision, PeerPolicy, RelayConfig,
+    DEFAULT_MAX_DATAGRAM_SIZE, LARGE_BUFFER,
 };
 pub use connection::{Gathered, Timer};
 pub use crypto::keys::{Identity, ParseKeyError, PublicKey, Seed};

@@ -63,7 +63,8 @@
 //! its confirmation has still ended the stream. `weir-std`'s timeouts are exactly such
 //! drops.
 // Receiving into a block's room without writing it first needs `unsafe` (`io::open`, with
-// its reasons); nothing else may.
+// its reasons), and so does advising the kernel about a large buffer's pages
+// (`memory::advise_own_mapping`); nothing else may.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -73,6 +74,7 @@ pub mod fuzz;
 mod handles;
 pub mod identity_file;
 mod io;
+mod memory;
 mod shards;
 mod socket;
 
@@ -94,6 +96,7 @@ pub use handles::{
     SLICE_WRITE_LIMIT,
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
+pub use memory::advise_huge_pages;
 pub use shards::{shard_configs, Router};
 pub use socket::{bind_socket, bind_sockets, udp_state, SOCKET_BUFFER};
 pub use weir_core::{REQUEST_CANCELLED, REQUEST_REFUSED};

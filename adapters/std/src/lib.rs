@@ -59,12 +59,12 @@ use bytes::Bytes;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, ChannelError, CloseCode, CloseReason, Config, Confirm, CongestionAlgorithm, ConnectionStats,
-    ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label,
-    LedbatConfig, Mapping, Negotiated, Path, PeerEvent, PeerPolicy, PipeFailure, PipeStats, Priority,
-    PublicKey, Reflexive, RelayConfig, RelayRefusal, Request, RequestError, RequestOptions, StreamHeader,
-    StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED, REQUEST_REFUSED,
-    SLICE_WRITE_LIMIT,
+    advise_huge_pages, ApiError, ChannelError, CloseCode, CloseReason, Config, Confirm, CongestionAlgorithm,
+    ConnectionStats, ControllerFactory, Delivery, EndpointLoad, EndpointStats, Error, HandshakeError,
+    Identity, Label, LedbatConfig, Mapping, Negotiated, Path, PeerEvent, PeerPolicy, PipeFailure, PipeStats,
+    Priority, PublicKey, Reflexive, RelayConfig, RelayRefusal, Request, RequestError, RequestOptions,
+    StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED,
+    REQUEST_REFUSED, SLICE_WRITE_LIMIT,
 };
 
 pub use channel::{ChannelReceiver, ChannelSender};

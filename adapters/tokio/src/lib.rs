@@ -67,10 +67,10 @@ use tokio::sync::Notify;
 /// An identity kept in a file across runs (weir-driver's `identity_file`).
 pub use weir_driver::identity_file;
 pub use weir_driver::{
-    ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseCode, CloseReason, Config, Confirm,
-    CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery, EndpointLoad,
-    EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated, Path,
-    PeerEvent, PeerPolicy, Pipe, PipeFailure, PipeStats, Priority, PublicKey, RecvStream, Reflexive,
+    advise_huge_pages, ApiError, ChannelError, ChannelReceiver, ChannelSender, CloseCode, CloseReason,
+    Config, Confirm, CongestionAlgorithm, Connection, ConnectionStats, ControllerFactory, Delivery,
+    EndpointLoad, EndpointStats, Error, HandshakeError, Identity, Label, LedbatConfig, Mapping, Negotiated,
+    Path, PeerEvent, PeerPolicy, Pipe, PipeFailure, PipeStats, Priority, PublicKey, RecvStream, Reflexive,
     RelayConfig, RelayRefusal, Reply, Request, RequestError, RequestOptions, Responder, SendStream,
     StreamHeader, StreamId, CHANNEL_REFUSED, DEFAULT_MESSAGE_LIMIT, DEFAULT_POOL_IDLE, REQUEST_CANCELLED,
     REQUEST_REFUSED, SLICE_WRITE_LIMIT,

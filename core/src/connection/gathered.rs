@@ -23,6 +23,12 @@ use alloc::vec::Vec;
 
 use bytes::Bytes;
 
+use crate::config::LARGE_BUFFER;
+
+/// [`Config::advise_buffer`](crate::Config::advise_buffer), as the calls that gather a
+/// whole message pass it down to [`Gathered::push_within`].
+pub(crate) type Advise = Option<fn(*const u8, usize)>;
+
 /// A buffer this small may be reserved whatever arrived of it: a small message in several
 /// pieces is joined with one allocation, and a peer's announced lengths pin at most this much
 /// per stream it has open that it did not send.
@@ -43,7 +49,7 @@ pub struct Gathered {
 impl Gathered {
     /// Adds the next piece; `total` is the message's length, if known.
     pub fn push(&mut self, piece: Bytes, total: Option<u64>) {
-        self.push_within(piece, total, 0);
+        self.push_within(piece, total, 0, None);
     }
 
     /// Whether adding a piece of `len` bytes of a message of `total` bytes would grow the
@@ -66,8 +72,10 @@ impl Gathered {
     }
 
     /// As [`push`](Self::push), but a growth may reserve up to `spare` bytes beyond what
-    /// arrived when `total` says the message is that long.
-    pub(crate) fn push_within(&mut self, piece: Bytes, total: Option<u64>, spare: u64) {
+    /// arrived when `total` says the message is that long; a growth to
+    /// [`LARGE_BUFFER`](crate::config::LARGE_BUFFER) or more is shown to `advise`
+    /// ([`Config::advise_buffer`](crate::Config::advise_buffer)) before bytes go into it.
+    pub(crate) fn push_within(&mut self, piece: Bytes, total: Option<u64>, spare: u64, advise: Advise) {
         if piece.is_empty() {
             return;
         }
@@ -88,6 +96,9 @@ impl Gathered {
             let granted = usize::try_from(spare).map_or(usize::MAX, |s| needed.saturating_add(s));
             let target = whole.map_or(room, |t| t.min(room.max(granted)));
             self.joined.reserve_exact(target - self.joined.len());
+            if let Some(advise) = advise.filter(|_| self.joined.capacity() >= LARGE_BUFFER) {
+                advise(self.joined.as_ptr(), self.joined.capacity());
+            }
         }
         if let Some(first) = first {
             self.joined.extend_from_slice(&first);
@@ -166,14 +177,37 @@ mod tests {
         for (spare, reserved) in [(0, SMALL), (10_000, 10_200), (1 << 20, 50_000)] {
             let mut g = Gathered::default();
             assert!(!g.grows_short_of(100, Some(50_000)), "the first piece is kept");
-            g.push_within(Bytes::from(vec![1; 100]), Some(50_000), spare);
+            g.push_within(Bytes::from(vec![1; 100]), Some(50_000), spare, None);
             assert!(g.grows_short_of(100, Some(50_000)));
             assert!(!g.grows_short_of(100, Some(3_000)), "the doubling reaches it");
             assert!(!g.grows_short_of(100, None));
-            g.push_within(Bytes::from(vec![2; 100]), Some(50_000), spare);
+            g.push_within(Bytes::from(vec![2; 100]), Some(50_000), spare, None);
             assert_eq!(g.joined.capacity(), reserved, "spare {spare}");
             assert_eq!(g.unfilled(), reserved as u64 - 200);
         }
+    }
+
+    /// The hook sees each buffer made `LARGE_BUFFER` or more (its start and whole room),
+    /// and none smaller.
+    #[test]
+    fn a_large_buffer_is_shown_to_the_hook_as_it_is_made() {
+        use core::sync::atomic::{AtomicUsize, Ordering};
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        static ROOM: AtomicUsize = AtomicUsize::new(0);
+        fn hook(_: *const u8, room: usize) {
+            CALLS.fetch_add(1, Ordering::Relaxed);
+            ROOM.store(room, Ordering::Relaxed);
+        }
+        let total = 8 * LARGE_BUFFER as u64;
+        let mut g = Gathered::default();
+        g.push_within(Bytes::from(vec![1; 100]), Some(total), 1 << 20, Some(hook));
+        g.push_within(Bytes::from(vec![2; 100]), Some(total), 1 << 20, Some(hook));
+        assert_eq!(CALLS.load(Ordering::Relaxed), 0, "a 1 MiB buffer is not shown");
+        let piece = Bytes::from(vec![3; 2 << 20]);
+        g.push_within(piece, Some(total), 4 << 20, Some(hook));
+        assert_eq!(CALLS.load(Ordering::Relaxed), 1);
+        assert_eq!(ROOM.load(Ordering::Relaxed), g.joined.capacity());
+        assert!(g.joined.capacity() >= LARGE_BUFFER);
     }
 
     #[test]

@@ -121,7 +121,7 @@ impl Connection {
             self.control.push(Control::MaxStreamData(id));
         }
         if gathering {
-            self.gather_arrived(id);
+            self.gather_arrived(id, config.advise_buffer);
         }
         Ok(())
     }
@@ -221,7 +221,7 @@ impl Connection {
             code,
         });
         // A message being gathered never will be whole: the message read skips it.
-        self.gather_arrived(id);
+        self.gather_arrived(id, config.advise_buffer);
         Ok(())
     }
 

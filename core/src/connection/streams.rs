@@ -6,6 +6,7 @@
 //! Inputs: the endpoint's commands (`endpoint/commands.rs`). Outputs: what each call
 //! returns, stream state changed, control frames and events queued.
 
+use super::gathered::Advise;
 use super::*;
 use crate::PIPE_BROKEN;
 
@@ -349,8 +350,15 @@ impl Connection {
     /// Gathers a whole message: [`Read::Pending`] until the stream is finished, then all of
     /// it as one [`Read::Data`] at offset 0 (copied into one buffer only if it arrived in
     /// several pieces), or [`Read::Reset`]. Refuses messages longer than `max_len`.
-    pub(crate) fn read_message(&mut self, id: StreamId, max_len: u64) -> Result<Read, ApiError> {
-        if let Some(other) = self.gather(id, max_len)? {
+    /// `advise` is [`Config::advise_buffer`](crate::Config::advise_buffer), here and in the
+    /// other calls that gather.
+    pub(crate) fn read_message(
+        &mut self,
+        id: StreamId,
+        max_len: u64,
+        advise: Advise,
+    ) -> Result<Read, ApiError> {
+        if let Some(other) = self.gather(id, max_len, advise)? {
             return Ok(other);
         }
         let message = match self.streams.get_mut(&id).map(|s| &mut s.reading) {
@@ -369,7 +377,7 @@ impl Connection {
     /// Moves what arrived of message `id` into its gathered pieces (its credit released):
     /// `None` once every byte is there, else what a read says now ([`Read::Pending`],
     /// [`Read::Reset`]). Refuses messages longer than `max_len`.
-    fn gather(&mut self, id: StreamId, max_len: u64) -> Result<Option<Read>, ApiError> {
+    fn gather(&mut self, id: StreamId, max_len: u64, advise: Advise) -> Result<Option<Read>, ApiError> {
         loop {
             let state = self.recv_stream(id)?;
             let recv = state.half.recv().ok_or(ApiError::UnknownStream)?;
@@ -407,7 +415,7 @@ impl Connection {
                     if let Some(Reading::Open { gathered, .. }) =
                         self.streams.get_mut(&id).map(|s| &mut s.reading)
                     {
-                        gathered.push_within(bytes, total, spare);
+                        gathered.push_within(bytes, total, spare, advise);
                     }
                 }
                 other => return Ok(Some(other)),
@@ -457,9 +465,9 @@ impl Connection {
     /// as its bytes arrive, `gather_arrived`, if not whole yet). [`Read::Data`] or
     /// [`Read::VerificationFailed`]; `None` while no message is whole. A message longer than
     /// `max_len` is refused and its stream stopped (code 0); a reset one is skipped.
-    pub(crate) fn next_message(&mut self, max_len: u64) -> Option<(StreamId, Read)> {
+    pub(crate) fn next_message(&mut self, max_len: u64, advise: Advise) -> Option<(StreamId, Read)> {
         while let Some(id) = self.inbox.next_whole() {
-            if let Some(read) = self.message_or_skip(id, max_len) {
+            if let Some(read) = self.message_or_skip(id, max_len, advise) {
                 return Some((id, read));
             }
         }
@@ -475,7 +483,7 @@ impl Connection {
             if let Some(state) = self.streams.get_mut(&id) {
                 state.reading.set_gathering(Some(max_len));
             }
-            if let Some(read) = self.message_or_skip(id, max_len) {
+            if let Some(read) = self.message_or_skip(id, max_len, advise) {
                 return Some((id, read));
             }
         }
@@ -511,8 +519,8 @@ impl Connection {
 
     /// A message read of `id`: the message or its failed verification; `None` if it is not
     /// whole yet (it stays gathered), or if it is skipped (reset, too long, gone).
-    fn message_or_skip(&mut self, id: StreamId, max_len: u64) -> Option<Read> {
-        match self.read_message(id, max_len) {
+    fn message_or_skip(&mut self, id: StreamId, max_len: u64, advise: Advise) -> Option<Read> {
+        match self.read_message(id, max_len, advise) {
             Ok(read @ (Read::Data { .. } | Read::VerificationFailed { .. })) => {
                 self.forget_message(id);
                 Some(read)
@@ -534,11 +542,11 @@ impl Connection {
     /// their credit goes back at once), and once the message is whole (or ended otherwise)
     /// it is next for a message read, and the application is told (`StreamReadable`).
     /// Whether the stream was being gathered.
-    pub(super) fn gather_arrived(&mut self, id: StreamId) -> bool {
+    pub(super) fn gather_arrived(&mut self, id: StreamId, advise: Advise) -> bool {
         let Some(limit) = self.streams.get(&id).and_then(|s| s.reading.gathering()) else {
             return false;
         };
-        if matches!(self.gather(id, limit), Ok(Some(Read::Pending))) {
+        if matches!(self.gather(id, limit, advise), Ok(Some(Read::Pending))) {
             return true;
         }
         if let Some(state) = self.streams.get_mut(&id) {

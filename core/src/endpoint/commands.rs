@@ -353,7 +353,10 @@ impl Endpoint {
             // timers filed again, a turn to send), which a call that polls for a message
             // while it waits would pay at every poll.
             Some(c) if !c.has_message_news() => Ok(None),
-            _ => self.with_conn_then(conn, |c| Ok(c.next_message(max_len)), Self::touch_fresh),
+            _ => {
+                let advise = self.config.advise_buffer;
+                self.with_conn_then(conn, |c| Ok(c.next_message(max_len, advise)), Self::touch_fresh)
+            }
         };
         self.recorded(None, record, out)
     }
@@ -506,11 +509,12 @@ impl Endpoint {
             max_len,
             unit,
         });
+        let advise = self.config.advise_buffer;
         let out = self.with_conn(conn, |c| {
             c.take_stream(stream);
             match unit {
                 ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
-                ReadUnit::Message => c.read_message(stream, max_len),
+                ReadUnit::Message => c.read_message(stream, max_len, advise),
             }
         });
         self.recorded(None, record, out)

@@ -64,6 +64,9 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         pipe_buffer_total,
         relay,
         connection_id_prefix,
+        // A host's hook on memory, which changes no output: not recorded, and a replay
+        // runs without it.
+        advise_buffer: _,
         #[cfg(feature = "fuzzing")]
         primitives,
     } = config;

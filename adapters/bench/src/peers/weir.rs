@@ -25,7 +25,9 @@ pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 /// the count of streams the peer may have open fixed at `WEIR_BENCH_STREAMS` when that is
 /// set to a number (`initial_concurrent_streams` and `max_concurrent_streams` both, no
 /// auto-tuning: to measure what a count costs a sender of many messages), and the congestion
-/// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default).
+/// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default),
+/// and with `WEIR_BENCH_HUGE_PAGES` set, large whole-message buffers advised for huge pages
+/// (`weir_driver::advise_huge_pages`, not the default).
 pub(crate) fn config(datagram: u16) -> Config {
     let defaults = Config::default();
     let streams = std::env::var("WEIR_BENCH_STREAMS")
@@ -41,6 +43,8 @@ pub(crate) fn config(datagram: u16) -> Config {
         initial_concurrent_streams: streams.unwrap_or(defaults.initial_concurrent_streams),
         max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
         congestion,
+        advise_buffer: std::env::var_os("WEIR_BENCH_HUGE_PAGES")
+            .map(|_| weir_tokio::advise_huge_pages as fn(*const u8, usize)),
         ..defaults
     }
 }
