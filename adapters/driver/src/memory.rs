@@ -18,9 +18,10 @@
 
 /// Asks the kernel to back the mapping that holds the `len` bytes from `start` with huge
 /// pages, if that mapping is the buffer's own: it begins within a page before `start` and
-/// ends within two pages after the buffer (the allocator's header and rounding; glibc maps
-/// an allocation this large on its own). A mapping that holds more (an allocator's arena,
-/// the heap) is left as it is, and so is the buffer then.
+/// ends within two pages after the buffer (the allocator's header and rounding: glibc maps
+/// a large allocation on its own, one past its mmap threshold, which grows with what was
+/// freed up to 32 MiB). A mapping that holds more (an allocator's arena, the heap) is left
+/// as it is, and so is the buffer then.
 ///
 /// The whole mapping, not the buffer's pages rounded inward: advice on part of a mapping
 /// splits it in two, and the allocator's next growth of the buffer, a `mremap` of one
@@ -120,21 +121,24 @@ mod tests {
     fn a_large_buffer_advised_is_backed_by_huge_pages_where_the_kernel_allows() {
         let policy =
             std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        // 40 MiB: past glibc's largest mmap threshold (32 MiB), so each buffer is a mapping
+        // of its own whatever the other tests in this process freed.
+        const SIZE: usize = 40 << 20;
         let fill = |advise: bool| {
-            let mut v: Vec<u8> = Vec::with_capacity(16 << 20);
+            let mut v: Vec<u8> = Vec::with_capacity(SIZE);
             if advise {
                 advise_huge_pages(v.as_ptr(), v.capacity());
             }
-            v.resize(16 << 20, 7);
+            v.resize(SIZE, 7);
             let huge = huge_kib_at(v.as_ptr() as usize + (8 << 20));
             assert!(v.iter().all(|&b| b == 7));
             huge
         };
         let (advised, plain) = (fill(true), fill(false));
         // A buffer inside a larger mapping (here, the middle of one) is not advised.
-        let mut outer: Vec<u8> = Vec::with_capacity(16 << 20);
+        let mut outer: Vec<u8> = Vec::with_capacity(SIZE);
         advise_huge_pages(outer.as_ptr().wrapping_add(4 << 20), 4 << 20);
-        outer.resize(16 << 20, 7);
+        outer.resize(SIZE, 7);
         let inner = huge_kib_at(outer.as_ptr() as usize + (6 << 20));
         if policy.contains("[madvise]") {
             assert!(advised >= 8 << 10, "{advised} KiB of huge pages advised");
