@@ -30,6 +30,15 @@ pub(crate) fn refused(code: u64) -> Error {
     Error::NotDelivered(Delivery::Failed { code, relays: 0 })
 }
 
+/// The peer's stop of a stream we ended, as a call that waits for `confirm` reports it: a
+/// refusal ([`refused`]) to a wait past [`Confirm::Queued`], else as a write reports it.
+pub(crate) fn stop_for(confirm: Confirm, code: u64) -> Error {
+    match confirm {
+        Confirm::Queued => Error::Stopped { code },
+        _ => refused(code),
+    }
+}
+
 /// A message on its way out, across the polls of the call that sends it.
 pub(crate) struct Sending {
     label: Option<Label>,
@@ -112,7 +121,7 @@ impl Driver {
     /// [`Error::NotDelivered`] whichever way it came.
     pub(super) fn confirm_error(&self, conn: ConnectionHandle, e: ApiError, confirm: Confirm) -> Error {
         match e {
-            ApiError::Stopped { code } if confirm != Confirm::Queued => refused(code),
+            ApiError::Stopped { code } => stop_for(confirm, code),
             e => self.error(conn, e),
         }
     }

@@ -47,8 +47,8 @@ use weir_core::time::Instant;
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{Config, ConnectionHandle, PipeId, Transmit};
 
-pub(crate) use calls::refused;
 pub(crate) use calls::Sending;
+pub(crate) use calls::{refused, stop_for};
 use clock::Clock;
 use conn::{Conn, PipeRecord, Shutdown};
 pub use metrics::describe as describe_metrics;

@@ -154,10 +154,7 @@ impl SendStream {
         if self.open {
             self.open = false;
             if let Some(code) = self.stopped {
-                return Poll::Ready(Err(match confirm {
-                    Confirm::Queued => Error::Stopped { code },
-                    _ => crate::driver::refused(code),
-                }));
+                return Poll::Ready(Err(crate::driver::stop_for(confirm, code)));
             }
             match self.conn.shared().call(|d| d.finish(conn, stream, confirm)) {
                 Ok(Some(answer)) => return Poll::Ready(answer),
