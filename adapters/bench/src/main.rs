@@ -72,6 +72,15 @@ enum Mode {
         #[arg(value_enum)]
         workload: Workload,
     },
+    /// Runs the impairing proxy of a workload over a long path in this process, until
+    /// its standard input closes (used by a worker, module `peers::route`).
+    #[command(hide = true)]
+    Proxy {
+        /// The server's address.
+        to: std::net::SocketAddr,
+        /// How long each datagram is held, each way, ms.
+        delay_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +89,7 @@ fn main() -> ExitCode {
         Some(Mode::Worker { peer, workload }) => return worker(peer, workload),
         Some(Mode::Scale { reps }) => return scale::compare(reps),
         Some(Mode::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
+        Some(Mode::Proxy { to, delay_ms }) => return peers::serve_proxy(to, delay_ms),
         None => {}
     }
     let peers = if cli.peers.is_empty() {

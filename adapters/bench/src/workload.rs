@@ -80,11 +80,10 @@ impl Workload {
     /// The figures this workload reports, in table order: (key, unit, higher is better).
     pub fn metrics(self) -> &'static [Metric] {
         match self {
-            Workload::Bulk | Workload::BulkWhole => &[Metric::BulkMBps, Metric::BulkCpuMs],
-            Workload::Messages => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
-            // The proxy's threads run in the process: its CPU time is not the peer's.
-            Workload::MessagesFar => &[Metric::MessagesPerSec],
-            Workload::BulkFar => &[Metric::BulkMBps],
+            Workload::Bulk | Workload::BulkWhole | Workload::BulkFar => {
+                &[Metric::BulkMBps, Metric::BulkCpuMs]
+            }
+            Workload::Messages | Workload::MessagesFar => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
             Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
             Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
         }

@@ -4,10 +4,13 @@
 use std::io;
 use std::sync::mpsc;
 
+pub(crate) use route::{serve_proxy, Route};
+
 use crate::workload::{Metric, Placement, Workload};
 
 mod libp2p;
 mod quinn;
+mod route;
 mod tcp;
 mod udp;
 mod weir;
@@ -142,41 +145,6 @@ pub(crate) fn pair<T: Send + 'static>(
         .join()
         .map_err(|_| io::Error::other("the server panicked"))??;
     figures
-}
-
-/// How a client reaches its server: directly, or, for a workload over a long path
-/// ([`Workload::one_way_delay`]), through weir-sim's impairing proxy, which holds each
-/// datagram that long each way. Kept for the client's run: the proxy stops when dropped.
-pub(crate) struct Route {
-    _proxy: Option<weir_sim::proxy::Proxy>,
-    to: std::net::SocketAddr,
-}
-
-impl Route {
-    /// The route to `server` for `workload`.
-    pub(crate) fn to(server: std::net::SocketAddr, workload: Workload) -> io::Result<Route> {
-        let Some(delay) = workload.one_way_delay() else {
-            return Ok(Route {
-                _proxy: None,
-                to: server,
-            });
-        };
-        let impairment = weir_sim::proxy::Impairment {
-            delay,
-            ..weir_sim::proxy::Impairment::default()
-        };
-        let proxy = weir_sim::proxy::Proxy::start(server, impairment)?;
-        let to = proxy.addr();
-        Ok(Route {
-            _proxy: Some(proxy),
-            to,
-        })
-    }
-
-    /// The address the client connects to.
-    pub(crate) fn addr(&self) -> std::net::SocketAddr {
-        self.to
-    }
 }
 
 /// Pins the calling thread to `cpu` (or the last CPU there is, on a smaller machine).
