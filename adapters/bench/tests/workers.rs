@@ -114,3 +114,51 @@ fn raw_udp_with_a_pending_timerfd_completes_its_round_trips() {
         "timerfd",
     );
 }
+
+/// The workloads over a long path run through the proxy in a process of its own, which
+/// ends with the worker's run (`peers::route`), and report the peers' CPU time as the
+/// loopback rows do. About 5 s.
+#[test]
+fn the_far_workloads_run_through_a_proxy_process_that_ends_with_the_run() {
+    let runs: [(&str, &str, &[&str]); 3] = [
+        ("weir-tokio", "messages-far", &["MessagesPerSec", "MessageCpuUs"]),
+        ("weir-tokio", "bulk-far", &["BulkMBps", "BulkCpuMs"]),
+        ("quinn", "messages-far", &["MessagesPerSec", "MessageCpuUs"]),
+    ];
+    for (peer, workload, keys) in runs {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["worker", peer, workload])
+            .output()
+            .unwrap();
+        let run = format!("{peer} {workload}");
+        assert!(
+            out.status.success(),
+            "{run}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("weir-bench-result "))
+            .unwrap_or_else(|| panic!("{run} printed no result: {stdout}"));
+        for key in keys {
+            assert!(line.contains(&format!("{key}=")), "{run}: no {key} in {line}");
+        }
+        assert_eq!(proxies_running(), 0, "{run} left its proxy running");
+    }
+}
+
+/// How many `weir-bench proxy` processes this benchmark's binary has running (from
+/// `/proc`; none elsewhere than Linux).
+fn proxies_running() -> usize {
+    let exe = env!("CARGO_BIN_EXE_weir-bench");
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| {
+            let args: Vec<&[u8]> = cmdline.split(|&b| b == 0).collect();
+            args.first() == Some(&exe.as_bytes()) && args.get(1) == Some(&&b"proxy"[..])
+        })
+        .count()
+}
