@@ -7,8 +7,10 @@
 //! cargo run --release -p weir-bench                 # everything, 3 repetitions
 //! cargo run --release -p weir-bench -- --reps 5 --peers weir-tokio,quinn --workloads bulk
 //! cargo run --release -p weir-bench -- scale        # one endpoint over 1 and 2 CPUs
+//! cargo run --release -p weir-bench -- ab /tmp/old --peers weir-tokio --workloads messages
 //! ```
 
+mod ab;
 mod peers;
 mod report;
 mod scale;
@@ -55,6 +57,21 @@ enum Mode {
         #[arg(long, default_value_t = 5)]
         reps: usize,
     },
+    /// Two builds compared, interleaved: this one's workers and OTHER's (a weir-bench built
+    /// at another commit) run each (peer, workload) by turns (module `ab`).
+    Ab {
+        /// The other build's weir-bench binary.
+        other: std::path::PathBuf,
+        /// How many turns each build runs each (peer, workload); the table gives medians.
+        #[arg(long, default_value_t = 9)]
+        reps: usize,
+        /// The peers to run (default: weir-tokio).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        peers: Vec<Peer>,
+        /// The workloads to run (default: all).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        workloads: Vec<Workload>,
+    },
     /// Runs one set-up of `scale` in this process and prints its figure.
     #[command(hide = true)]
     ScaleWorker {
@@ -88,6 +105,24 @@ fn main() -> ExitCode {
     match cli.mode {
         Some(Mode::Worker { peer, workload }) => return worker(peer, workload),
         Some(Mode::Scale { reps }) => return scale::compare(reps),
+        Some(Mode::Ab {
+            other,
+            reps,
+            peers,
+            workloads,
+        }) => {
+            let peers = if peers.is_empty() {
+                vec![Peer::WeirTokio]
+            } else {
+                peers
+            };
+            let workloads = if workloads.is_empty() {
+                Workload::ALL.to_vec()
+            } else {
+                workloads
+            };
+            return ab::compare(&other, reps, &peers, &workloads);
+        }
         Some(Mode::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
         Some(Mode::Proxy { to, delay_ms }) => return peers::serve_proxy(to, delay_ms),
         None => {}
@@ -131,16 +166,22 @@ fn main() -> ExitCode {
 
 /// One run in a process of its own: this program again, as a worker.
 fn spawn(peer: Peer, workload: Workload) -> Result<Vec<(Metric, f64)>, String> {
-    let out = run_worker(&["worker", peer.name(), workload.name()])?;
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    spawn_with(&exe, peer, workload)
+}
+
+/// One run in a process of its own: the weir-bench at `exe` (this one, or another build's
+/// for `ab`), as a worker.
+fn spawn_with(exe: &std::path::Path, peer: Peer, workload: Workload) -> Result<Vec<(Metric, f64)>, String> {
+    let out = run_worker(exe, &["worker", peer.name(), workload.name()])?;
     out.lines()
         .find_map(|l| l.strip_prefix(RESULT_TAG))
         .map(report::parse)
         .ok_or_else(|| "the worker printed no result".to_string())?
 }
 
-/// Runs this program again with `args`, within [`WORKER_LIMIT`]; what it printed.
-fn run_worker(args: &[&str]) -> Result<String, String> {
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+/// Runs the program at `exe` with `args`, within [`WORKER_LIMIT`]; what it printed.
+fn run_worker(exe: &std::path::Path, args: &[&str]) -> Result<String, String> {
     let mut child = Command::new(exe)
         .args(args)
         .stdout(Stdio::piped())

@@ -106,7 +106,7 @@ pub(crate) fn number(v: f64) -> String {
     }
 }
 
-fn describe(w: Workload) -> String {
+pub(crate) fn describe(w: Workload) -> String {
     match w {
         Workload::Bulk => "bulk: 1 × 64 MiB".into(),
         Workload::BulkWhole => "bulk, received whole: 1 × 64 MiB".into(),

@@ -49,7 +49,10 @@ pub fn compare(reps: usize) -> ExitCode {
     for rep in 1..=reps {
         for (i, &(cpus, shards, label)) in SETUPS.iter().enumerate() {
             eprint!("rep {rep}/{reps}: {label} ... ");
-            let out = crate::run_worker(&["scale-worker", &cpus.to_string(), &shards.to_string()]);
+            let args = ["scale-worker", &cpus.to_string(), &shards.to_string()];
+            let out = std::env::current_exe()
+                .map_err(|e| e.to_string())
+                .and_then(|exe| crate::run_worker(&exe, &args));
             let rate = out.and_then(|out| {
                 out.lines()
                     .find_map(|l| l.strip_prefix(TAG))

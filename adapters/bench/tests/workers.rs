@@ -162,3 +162,55 @@ fn proxies_running() -> usize {
         })
         .count()
 }
+
+/// `weir-bench ab OTHER` runs each workload with both builds (here the same binary twice)
+/// and prints each figure's two medians and their ratio; a build that cannot run fails it.
+#[test]
+fn two_builds_compared_give_both_medians_and_their_ratio() {
+    let exe = env!("CARGO_BIN_EXE_weir-bench");
+    let out = Command::new(exe)
+        .args([
+            "ab",
+            exe,
+            "--reps",
+            "1",
+            "--peers",
+            "weir-tokio",
+            "--workloads",
+            "messages",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row = stdout
+        .lines()
+        .find(|l| l.contains("| weir-tokio | msgs/s |"))
+        .unwrap_or_else(|| panic!("no row: {stdout}"));
+    let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+    // "", workload, peer, figure, this, other, ratio, "".
+    assert_eq!(cells.len(), 8, "{row}");
+    for cell in &cells[4..=6] {
+        let number: f64 = cell
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap_or_else(|_| panic!("not a figure: {cell} in {row}"));
+        assert!(number > 0.0, "{row}");
+    }
+
+    let missing = Command::new(exe)
+        .args([
+            "ab",
+            "/nonexistent/weir-bench",
+            "--reps",
+            "1",
+            "--workloads",
+            "rtt",
+        ])
+        .output()
+        .unwrap();
+    assert!(!missing.status.success(), "a build that cannot run is a failure");
+}
