@@ -222,16 +222,32 @@ impl StreamCount {
     /// (`Config::max_concurrent_streams`) and within its room; the streams added are the
     /// next grant's (spec §8, Streams and credit). Measured over a whole count, not from one
     /// grant to the next: a receiver that fell behind reads a backlog in a burst, and its
-    /// grants then come close together without the path being what limits. A MAX_STREAMS
-    /// sent again at the limit the peer heard (its packet lost) is not a grant.
+    /// grants then come close together without the path being what limits (a backlog is
+    /// never more than the count, so a burst alone never completes a whole count after a
+    /// checkpoint it began with).
+    ///
+    /// A measurement that has run that long without a whole count granted can no longer
+    /// show one fast enough: it is over, and the next begins at this grant. Left to run on
+    /// until the count came, one begun while slow start still held the peer back (the first
+    /// grants of a connection) held the count until long after the path had outgrown it:
+    /// over a 40 ms round trip in weir-sim, 10,000 messages of 1 KiB first doubled 256
+    /// streams 172 ms after the first grant, and went at 17,583 a second; now at 18,772
+    /// (20,528 with a count too large ever to bind; issue 35's twenty-ninth round).
+    ///
+    /// A MAX_STREAMS sent again at the limit the peer heard (its packet lost) is not a grant.
     pub(super) fn announced(&mut self, now: Instant, path_rtt: Duration, most: u64) {
         if self.local_max <= self.announced {
             return;
         }
         self.announced = self.local_max;
+        let fast = |at: Instant| now - at < path_rtt.saturating_mul(AUTO_TUNE_RTTS);
         match self.checkpoint {
-            Some((_, mark)) if self.local_max.saturating_sub(mark) < self.concurrent() => return,
-            Some((at, _)) if now - at < path_rtt.saturating_mul(AUTO_TUNE_RTTS) => self.grow(most),
+            // Short of a whole count, and still in time: the measurement goes on.
+            Some((at, mark)) if self.local_max.saturating_sub(mark) < self.concurrent() && fast(at) => {
+                return;
+            }
+            // A whole count (a measurement short of one and out of time falls through).
+            Some((at, _)) if fast(at) => self.grow(most),
             _ => {}
         }
         self.checkpoint = Some((now, self.local_max));
@@ -398,6 +414,26 @@ mod tests {
         read_and_grant(&mut c, 2, 50, 64);
         assert_eq!(c.concurrent(), 4);
         assert!(!c.starved());
+    }
+
+    /// A measurement that ran two round trips without a whole count granted (the peer still
+    /// in slow start) is over at the next grant, and the next measurement begins there: a
+    /// whole count granted fast after it doubles the count, where the measurement run on from
+    /// the first grant would have found the count slow.
+    #[test]
+    fn a_measurement_too_slow_to_succeed_begins_again_at_the_next_grant() {
+        let mut c = StreamCount::new(4);
+        c.grant_room(4, 64);
+        read_and_grant(&mut c, 1, 0, 64);
+        read_and_grant(&mut c, 1, 30, 64);
+        assert_eq!(c.concurrent(), 4, "one of four in 30 ms: slow");
+        read_and_grant(&mut c, 2, 35, 64);
+        read_and_grant(&mut c, 2, 40, 64);
+        assert_eq!(
+            c.concurrent(),
+            8,
+            "four since the grant at 30 ms, within 10 ms: the path limits"
+        );
     }
 
     #[test]
