@@ -232,7 +232,9 @@ impl StreamCount {
     /// grants of a connection) held the count until long after the path had outgrown it:
     /// over a 40 ms round trip in weir-sim, 10,000 messages of 1 KiB first doubled 256
     /// streams 172 ms after the first grant, and went at 17,583 a second; now at 18,772
-    /// (20,528 with a count too large ever to bind; issue 35's twenty-ninth round).
+    /// (20,528 with a count too large ever to bind). Over real sockets through weir-bench's
+    /// 40 ms proxy the rate moved by less than the spread (issue 35's twenty-ninth round,
+    /// adapters/bench/README.md).
     ///
     /// A MAX_STREAMS sent again at the limit the peer heard (its packet lost) is not a grant.
     pub(super) fn announced(&mut self, now: Instant, path_rtt: Duration, most: u64) {
