@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use crate::peers::Peer;
-use crate::report::{describe, median, number};
+use crate::report::{cell, describe, median};
 use crate::workload::{Metric, Workload};
 
 /// The builds compared, in the table's column order.
@@ -87,15 +87,8 @@ fn table(
                 .iter()
                 .chain(&[Metric::PeakRssMiB, Metric::PeakAnonMiB])
             {
-                let cell = |build: usize| runs.get(&(p.name(), w.name(), m, build));
-                let text = |v: Option<&Vec<f64>>| {
-                    v.map_or("–".to_string(), |v| {
-                        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-                        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                        format!("{} ({}–{})", number(median(v)), number(min), number(max))
-                    })
-                };
-                let ratio = match (cell(0), cell(1)) {
+                let values = |build: usize| runs.get(&(p.name(), w.name(), m, build)).map(Vec::as_slice);
+                let ratio = match (values(0), values(1)) {
                     (Some(a), Some(b)) if median(a) != 0.0 => {
                         format!("{:.3}", median(b) / median(a))
                     }
@@ -107,8 +100,8 @@ fn table(
                     describe(w),
                     p.name(),
                     m.key(),
-                    text(cell(0)),
-                    text(cell(1)),
+                    cell(values(0)),
+                    cell(values(1)),
                 );
             }
         }

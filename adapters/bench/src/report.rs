@@ -80,6 +80,15 @@ pub(crate) fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// A table's cell: the runs' median and their range, `median (min–max)`, or `–` for none.
+pub(crate) fn cell(values: Option<&[f64]>) -> String {
+    values.map_or("–".to_string(), |v| {
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        format!("{} ({}–{})", number(median(v)), number(min), number(max))
+    })
+}
+
 /// Three significant figures, thousands grouped.
 pub(crate) fn number(v: f64) -> String {
     let digits = if v >= 100.0 {
@@ -158,12 +167,7 @@ pub fn table(runs: &Runs, peers: &[Peer], workloads: &[Workload], reps: usize) -
         {
             let _ = write!(out, "| {} | {} | {} |", describe(w), placement(w), m.key());
             for &p in peers {
-                let cell = runs.values(p, w, m).map_or("–".to_string(), |v| {
-                    let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-                    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    format!("{} ({}–{})", number(median(v)), number(min), number(max))
-                });
-                let _ = write!(out, " {cell} |");
+                let _ = write!(out, " {} |", cell(runs.values(p, w, m)));
             }
             out.push('\n');
         }
