@@ -24,7 +24,9 @@ pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 /// The configuration both sides use: the defaults, with the datagram size given,
 /// the count of streams the peer may have open fixed at `WEIR_BENCH_STREAMS` when that is
 /// set to a number (`initial_concurrent_streams` and `max_concurrent_streams` both, no
-/// auto-tuning: to measure what a count costs a sender of many messages), and the congestion
+/// auto-tuning: to measure what a count costs a sender of many messages), or starting at
+/// `WEIR_BENCH_INITIAL_STREAMS` (`initial_concurrent_streams` only, auto-tuned from there:
+/// what the count's ramp costs), and the congestion
 /// controller from `WEIR_BENCH_CONGESTION` (`ledbat`, `new-reno`; otherwise the default),
 /// and with `WEIR_BENCH_HUGE_PAGES` set, large whole-message buffers advised for huge pages
 /// (`weir_driver::advise_huge_pages`, not the default).
@@ -38,9 +40,12 @@ pub(crate) fn config(datagram: u16) -> Config {
         Ok("new-reno") => weir_core::congestion::CongestionAlgorithm::NewReno,
         _ => defaults.congestion.clone(),
     };
+    let initial = std::env::var("WEIR_BENCH_INITIAL_STREAMS")
+        .ok()
+        .and_then(|v| v.parse().ok());
     Config {
         max_datagram_size: datagram,
-        initial_concurrent_streams: streams.unwrap_or(defaults.initial_concurrent_streams),
+        initial_concurrent_streams: streams.or(initial).unwrap_or(defaults.initial_concurrent_streams),
         max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
         congestion,
         advise_buffer: std::env::var_os("WEIR_BENCH_HUGE_PAGES")
