@@ -31,24 +31,26 @@ pub(super) const LARGE_DATAGRAM: u16 = 65_000;
 /// and with `WEIR_BENCH_HUGE_PAGES` set, large whole-message buffers advised for huge pages
 /// (`weir_driver::advise_huge_pages`, not the default).
 pub(crate) fn config(datagram: u16) -> Config {
+    config_with(datagram, |name| std::env::var(name).ok())
+}
+
+/// [`config`], with the variables read from `var`.
+fn config_with(datagram: u16, var: impl Fn(&str) -> Option<String>) -> Config {
     let defaults = Config::default();
-    let streams = std::env::var("WEIR_BENCH_STREAMS")
-        .ok()
-        .and_then(|v| v.parse().ok());
-    let congestion = match std::env::var("WEIR_BENCH_CONGESTION").as_deref() {
-        Ok("ledbat") => weir_core::congestion::CongestionAlgorithm::Ledbat(Default::default()),
-        Ok("new-reno") => weir_core::congestion::CongestionAlgorithm::NewReno,
+    let number = |name| var(name).and_then(|v: String| v.parse().ok());
+    let streams = number("WEIR_BENCH_STREAMS");
+    let initial = number("WEIR_BENCH_INITIAL_STREAMS");
+    let congestion = match var("WEIR_BENCH_CONGESTION").as_deref() {
+        Some("ledbat") => weir_core::congestion::CongestionAlgorithm::Ledbat(Default::default()),
+        Some("new-reno") => weir_core::congestion::CongestionAlgorithm::NewReno,
         _ => defaults.congestion.clone(),
     };
-    let initial = std::env::var("WEIR_BENCH_INITIAL_STREAMS")
-        .ok()
-        .and_then(|v| v.parse().ok());
     Config {
         max_datagram_size: datagram,
         initial_concurrent_streams: streams.or(initial).unwrap_or(defaults.initial_concurrent_streams),
         max_concurrent_streams: streams.unwrap_or(defaults.max_concurrent_streams),
         congestion,
-        advise_buffer: std::env::var_os("WEIR_BENCH_HUGE_PAGES")
+        advise_buffer: var("WEIR_BENCH_HUGE_PAGES")
             .map(|_| weir_tokio::advise_huge_pages as fn(*const u8, usize)),
         ..defaults
     }
@@ -257,4 +259,39 @@ pub(super) fn run_std(workload: Workload, placement: Placement) -> io::Result<Ve
             Ok(figures)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream count's variables: `WEIR_BENCH_STREAMS` fixes it (both ends of its
+    /// range), `WEIR_BENCH_INITIAL_STREAMS` only starts it, and the first wins over the
+    /// second; neither set leaves the defaults.
+    #[test]
+    fn the_stream_count_variables_set_the_count_as_documented() {
+        let with = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            let c = config_with(DATAGRAM, |name| {
+                pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+            });
+            (c.initial_concurrent_streams, c.max_concurrent_streams)
+        };
+        let d = Config::default();
+        let defaults = (d.initial_concurrent_streams, d.max_concurrent_streams);
+        assert_eq!(with(&[]), defaults);
+        assert_eq!(with(&[("WEIR_BENCH_INITIAL_STREAMS", "512")]), (512, defaults.1));
+        assert_eq!(with(&[("WEIR_BENCH_STREAMS", "48")]), (48, 48));
+        assert_eq!(
+            with(&[
+                ("WEIR_BENCH_STREAMS", "48"),
+                ("WEIR_BENCH_INITIAL_STREAMS", "512")
+            ]),
+            (48, 48)
+        );
+        assert_eq!(with(&[("WEIR_BENCH_INITIAL_STREAMS", "many")]), defaults);
+    }
 }
