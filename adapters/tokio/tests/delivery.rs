@@ -6,8 +6,8 @@
 mod common;
 
 use bytes::Bytes;
-use common::{bounded, config, local, payload};
-use weir_tokio::{ApiError, Confirm, Delivery, Endpoint, Error};
+use common::{bounded, connected, payload};
+use weir_tokio::{ApiError, Confirm, Delivery, Error};
 
 /// `send_message` and `finish` wait for the final receiver's receipt (issue 29; spec §8,
 /// Delivery): a message is not done while the peer's application has not read it, and one
@@ -15,10 +15,7 @@ use weir_tokio::{ApiError, Confirm, Delivery, Endpoint, Error};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sending_waits_for_the_receipt_of_the_final_receiver() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, _client, conn, incoming) = connected().await;
         let sent = tokio::spawn({
             let conn = conn.clone();
             async move { conn.send_message(payload(50_000, 1)).await }
@@ -57,10 +54,7 @@ async fn sending_waits_for_the_receipt_of_the_final_receiver() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_refused_before_it_all_arrived_is_not_delivered_with_the_code() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, _client, conn, incoming) = connected().await;
         // A finish: waiting when the stop comes, or meeting it if it came first.
         let mut out = conn.open_stream(None).await.unwrap();
         out.write_all_chunk(payload(1 << 20, 3)).await.unwrap();
@@ -105,10 +99,7 @@ fn refused_with_7(r: &Result<(), Error>) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deferred_delivery_waits_for_the_receiver_s_confirmation() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, _client, conn, incoming) = connected().await;
         for confirm in [true, false] {
             let mut out = conn.open_stream(None).await.unwrap();
             out.write_all_chunk(payload(20_000, 3)).await.unwrap();

@@ -16,7 +16,7 @@ use weir_core::Digest;
 use weir_sim::proxy::{Impairment, Proxy};
 mod common;
 
-use common::{bounded, config, local, patient, payload};
+use common::{bounded, config, connected, local, patient, payload};
 use weir_tokio::{CloseReason, Config, Confirm, Endpoint, Error, HandshakeError, Label, StreamHeader};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,10 +208,7 @@ async fn one_large_async_write_copies_a_bounded_piece_and_write_all_still_sends_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streams_reset_before_they_sent_anything_do_not_use_up_the_peers_stream_limit() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, _client, conn, incoming) = connected().await;
         for i in 0..300u32 {
             let out = conn.open_stream(None).await.unwrap();
             if i % 2 == 0 {
@@ -362,10 +359,7 @@ async fn a_peer_that_dies_mid_transfer_is_reported_within_the_idle_timeout() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_survive_a_select_loop_that_keeps_cancelling_the_receive() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, client, conn, incoming) = connected().await;
         // Once for certain, before anything is sent: the receive is cancelled unanswered.
         tokio::select! {
             m = incoming.recv_message() => panic!("nothing was sent, got {m:?}"),
@@ -452,10 +446,7 @@ async fn a_std_client_and_a_tokio_server_talk_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_an_endpoint_delivers_what_was_sent_first() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (server, client, conn, incoming) = connected().await;
         let reader = tokio::spawn(async move {
             let first = incoming.recv_message().await;
             let then = incoming.recv_message().await;
@@ -481,10 +472,7 @@ async fn closing_an_endpoint_delivers_what_was_sent_first() {
 #[tokio::test]
 async fn a_loop_of_small_messages_shares_datagrams() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client.connect(server.local_addr()).await.unwrap();
-        let incoming = server.accept().await.unwrap();
+        let (_server, _client, conn, incoming) = connected().await;
         let before = conn.stats().await.unwrap().datagrams_sent;
         // Fewer than the 128 streams the peer allows at once: nobody reads until all are sent.
         for i in 0u32..100 {
@@ -635,10 +623,7 @@ fn the_driver_keeps_no_tokio_timer_on_linux() {
             .build()
             .unwrap();
         rt.block_on(async {
-            let server = Endpoint::bind(local(), config()).unwrap();
-            let client = Endpoint::bind(local(), config()).unwrap();
-            let conn = client.connect(server.local_addr()).await.unwrap();
-            let incoming = server.accept().await.unwrap();
+            let (server, client, conn, incoming) = connected().await;
             for i in 0..100u32 {
                 let asked = payload(64, i);
                 // Queued: the one task that sends also reads, so a send waiting for the

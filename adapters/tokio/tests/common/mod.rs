@@ -33,3 +33,20 @@ pub fn payload(len: usize, seed: u32) -> bytes::Bytes {
         .collect();
     bytes::Bytes::from(data)
 }
+
+/// Two endpoints on 127.0.0.1 with [`config`], the second connected to the first:
+/// (server, client, the client's connection, the server's). Keep the endpoints for as long
+/// as the connections are used.
+#[allow(dead_code)] // not every suite connects this way
+pub async fn connected() -> (
+    weir_tokio::Endpoint,
+    weir_tokio::Endpoint,
+    weir_tokio::Connection,
+    weir_tokio::Connection,
+) {
+    let server = endpoint();
+    let client = endpoint();
+    let conn = client.connect(server.local_addr()).await.unwrap();
+    let incoming = server.accept().await.unwrap();
+    (server, client, conn, incoming)
+}
