@@ -323,7 +323,9 @@ pub struct Config {
     pub connection_id_prefix: Option<u8>,
     /// Called with a whole-message read's buffer (its start and its room, in bytes) each
     /// time the buffer is made [`LARGE_BUFFER`] bytes or more, before anything is copied
-    /// into the new room: for a host that tells its OS how to back that memory.
+    /// into the new room: for a host that tells its OS how to back that memory. An
+    /// adapter's whole-stream read passes it to [`Gathered::push_advised`](crate::Gathered::push_advised)
+    /// (weir-driver's `read_to_end` does).
     /// `weir_driver::advise_huge_pages` asks Linux for transparent huge pages there (a
     /// 64 MiB message's buffer is otherwise faulted in 4 KiB at a time as its bytes
     /// arrive): faster large receives for a little more peak memory (its documentation has

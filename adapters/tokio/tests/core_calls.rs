@@ -1,6 +1,6 @@
 //! What weir-core already did, reached from the adapter (issue 34): a fork (a relay that
-//! reads what it forwards), a stream's priority, and the endpoint's counters and load, over
-//! real UDP on 127.0.0.1.
+//! reads what it forwards), a stream's priority, the endpoint's counters and load, and the
+//! hook for large whole-read buffers, over real UDP on 127.0.0.1.
 
 mod common;
 
@@ -159,4 +159,48 @@ async fn a_priority_on_a_closed_connection_is_refused() {
         );
     })
     .await;
+}
+
+/// `Config::advise_buffer` is shown a large buffer of both whole reads the adapter offers:
+/// the core's whole-message read (`recv_message`) and the adapter's whole-stream read
+/// (`read_to_end`, which it was not before: the hook saw only the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_whole_reads_show_a_large_buffer_to_the_configured_hook() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static SHOWN: AtomicUsize = AtomicUsize::new(0);
+    fn hook(_: *const u8, room: usize) {
+        assert!(room >= weir_core::LARGE_BUFFER, "{room} bytes shown");
+        SHOWN.fetch_add(1, Ordering::Relaxed);
+    }
+    bounded(async {
+        let server = weir_tokio::Endpoint::bind(
+            local(),
+            weir_tokio::Config {
+                advise_buffer: Some(hook),
+                ..common::config()
+            },
+        )
+        .unwrap();
+        let client = endpoint();
+        let conn = client.connect(server.local_addr()).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        let big = payload(6 << 20);
+
+        conn.send_message_with(big.clone(), weir_tokio::Confirm::Queued)
+            .await
+            .unwrap();
+        assert_eq!(incoming.recv_message().await.unwrap(), big);
+        let by_message = SHOWN.swap(0, Ordering::Relaxed);
+        assert!(by_message >= 1, "recv_message: shown {by_message} times");
+
+        let mut out = conn.open_stream(None).await.unwrap();
+        out.write_all_chunk(big.clone()).await.unwrap();
+        let finishing = tokio::spawn(async move { out.finish().await });
+        let mut s = incoming.accept_stream().await.unwrap();
+        assert_eq!(s.read_to_end(64 << 20).await.unwrap(), big);
+        finishing.await.unwrap().unwrap();
+        let by_stream = SHOWN.load(Ordering::Relaxed);
+        assert!(by_stream >= 1, "read_to_end: shown {by_stream} times");
+    })
+    .await
 }

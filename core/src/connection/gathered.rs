@@ -52,6 +52,15 @@ impl Gathered {
         self.push_within(piece, total, 0, None);
     }
 
+    /// As [`push`](Self::push), showing a buffer made
+    /// [`LARGE_BUFFER`](crate::config::LARGE_BUFFER) or more to `advise` before bytes go
+    /// into it: an adapter's whole-stream read passes its endpoint's
+    /// [`Config::advise_buffer`](crate::Config::advise_buffer), as the core's
+    /// whole-message reads do.
+    pub fn push_advised(&mut self, piece: Bytes, total: Option<u64>, advise: Option<fn(*const u8, usize)>) {
+        self.push_within(piece, total, 0, advise);
+    }
+
     /// Whether adding a piece of `len` bytes of a message of `total` bytes would grow the
     /// buffer by less than the message's length, to twice what arrived: what a grant of
     /// spare room (`push_within`) can change.

@@ -373,6 +373,12 @@ impl Driver {
         self.ep.poll_transmit(now, buf)
     }
 
+    /// The endpoint's [`Config::advise_buffer`]: what a whole-stream read shows its large
+    /// buffers to.
+    pub(crate) fn advise_buffer(&self) -> Option<fn(*const u8, usize)> {
+        self.ep.config().advise_buffer
+    }
+
     /// This endpoint's public key: its identity, which clients name in `connect_to`.
     pub fn public_key(&self) -> weir_core::PublicKey {
         self.ep.public_key()

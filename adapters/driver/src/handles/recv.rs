@@ -158,18 +158,22 @@ impl RecvStream {
 
     /// Reads the whole stream; refuses (and stops the stream) past `limit` bytes. A stream
     /// that came in one piece is handed over as it came; several are joined as they arrive
-    /// ([`weir_core::Gathered`]: one copy, each receive buffer let go at once).
+    /// ([`weir_core::Gathered`]: one copy, each receive buffer let go at once), in a buffer
+    /// shown to the endpoint's [`Config::advise_buffer`](weir_core::Config::advise_buffer)
+    /// once it is large, as the core's whole-message reads are.
     pub async fn read_to_end(&mut self, limit: u64) -> Result<Bytes, Error> {
         let total = self.total_len();
         if total.is_some_and(|t| t > limit) {
             return Err(Error::Refused(ApiError::MessageTooLong));
         }
+        // A driver gone leaves nothing to advise by; the read itself says why it failed.
+        let advise = self.conn.shared().call(|d| d.advise_buffer()).ok().flatten();
         let mut whole = weir_core::Gathered::default();
         while let Some(chunk) = self.read_chunk(usize::MAX).await? {
             if whole.len() + chunk.len() as u64 > limit {
                 return Err(Error::Refused(ApiError::MessageTooLong));
             }
-            whole.push(chunk, total);
+            whole.push_advised(chunk, total, advise);
         }
         Ok(whole.take())
     }
