@@ -7,8 +7,12 @@
 //! What it is worth: a 64 MiB message received whole is copied into a buffer of fresh
 //! memory, which the kernel otherwise faults in and clears 4 KiB at a time as the bytes
 //! arrive (16,384 pages; with huge pages, 32 of 2 MiB). Counted over the whole benchmark
-//! process, `perf stat -e page-faults`: 33,425 faults without, 20,489 with. weir-bench's `bulk-whole` with `WEIR_BENCH_HUGE_PAGES` set against
-//! unset, eight runs each, interleaved: 391 against 346 MB/s and 273 against 296 ms of CPU
+//! process, `perf stat -e page-faults target/release/weir-bench worker weir-tokio
+//! bulk-whole`, with `WEIR_BENCH_HUGE_PAGES=1` and without the variable (an empty value
+//! sets it too): 33,261–33,393 faults without, 19,795–20,513 with (three runs each, at
+//! 4e96c10d). weir-bench's `bulk-whole` with `WEIR_BENCH_HUGE_PAGES` set against
+//! unset, eight runs each, interleaved (adapters/bench/README.md's loop for two peers of
+//! one build, over the variable instead): 391 against 346 MB/s and 273 against 296 ms of CPU
 //! (medians), but two of the eight slower than any run without (266 and 272 MB/s; likely
 //! the kernel compacting memory to find huge pages, not profiled), and a peak RSS of 138.6
 //! MiB against 137.2, above quinn's, which issue 35 asks weir not to pass. Hence not the
@@ -26,8 +30,9 @@
 /// The whole mapping, not the buffer's pages rounded inward: advice on part of a mapping
 /// splits it in two, and the allocator's next growth of the buffer, a `mremap` of one
 /// mapping, then fails and copies the buffer instead. A throw-away build that advised the
-/// pages inward did just that: 40,034 page faults against 33,359 unadvised, 24 MiB more
-/// peak memory and a slower receive.
+/// pages inward did just that (issue 35's twenty-eighth round: more page faults than
+/// unadvised, 24 MiB more peak memory and a slower receive; no committed command rebuilds
+/// it).
 ///
 /// A refusal (an old kernel, a policy of `never`) is ignored: the memory stays as it was.
 ///
