@@ -118,27 +118,40 @@ fn raw_udp_with_a_pending_timerfd_completes_its_round_trips() {
 }
 
 /// The workloads over a long path run through the proxy in a process of its own, which
-/// ends with the worker's run (`peers::route`), and report the peers' CPU time as the
-/// loopback rows do. About 5 s.
+/// runs while the worker does and ends with its run (`peers::route`), and report the
+/// peers' CPU time as the loopback rows do. About 5 s.
 #[test]
 fn the_far_workloads_run_through_a_proxy_process_that_ends_with_the_run() {
+    use std::io::Read;
+    use std::process::Stdio;
     let runs: [(&str, &str, &[&str]); 3] = [
         ("weir-tokio", "messages-far", &["MessagesPerSec", "MessageCpuUs"]),
         ("weir-tokio", "bulk-far", &["BulkMBps", "BulkCpuMs"]),
         ("quinn", "messages-far", &["MessagesPerSec", "MessageCpuUs"]),
     ];
     for (peer, workload, keys) in runs {
-        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
-            .args(["worker", peer, workload])
-            .output()
-            .unwrap();
         let run = format!("{peer} {workload}");
-        assert!(
-            out.status.success(),
-            "{run}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let mut worker = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["worker", peer, workload])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Looked for while the worker runs (its 40 ms path holds it for a second and more):
+        // a proxy in the worker's own process would never be seen.
+        let mut seen = false;
+        let status = loop {
+            seen |= proxies_running() > 0;
+            if let Some(status) = worker.try_wait().unwrap() {
+                break status;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let (mut stdout, mut stderr) = (String::new(), String::new());
+        worker.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        worker.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        assert!(status.success(), "{run}: {stderr}");
+        assert!(seen, "{run}: no proxy process while it ran");
         let line = stdout
             .lines()
             .find_map(|l| l.strip_prefix("weir-bench-result "))
