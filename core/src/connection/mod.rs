@@ -122,7 +122,7 @@ use send_buffer::SendBuffer;
 use send_gate::{Gate, SendGate, Sending};
 use stream_count::{Refusal, StreamCount};
 use stream_state::{Half, KeptHeader, Settled, StreamState};
-use stream_table::StreamTable;
+use stream_table::{Place, StreamTable};
 pub use timers::Timer;
 use timers::Timers;
 use transmit::seal;

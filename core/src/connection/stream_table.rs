@@ -1,9 +1,11 @@
 //! A connection's streams as a table it owns (spec/protocol.md §8, Streams and credit;
-//! Scheduling): each stream's state in a box of its own, boxes of ended streams kept for
+//! Priorities): each stream's state in a box of its own, boxes of ended streams kept for
 //! the next ones, and the send round robin, one queue per priority class.
 //!
 //! Inputs: streams opened (by either side) and ended, and streams that have something to
-//! send. Outputs: a stream's state by id, and the next stream whose turn it is in a class.
+//! send, each put back at the end of its class's queue for a new turn or at the front for a
+//! turn that goes on (the connection's transmit path decides which). Outputs: a stream's
+//! state by id, and the next stream whose turn it is in a class.
 //! It owns its fields and calls nothing of the connection's: what a stream's state means
 //! is the rest of the connection's to decide.
 //!
@@ -35,6 +37,15 @@ pub(super) struct StreamTable {
     /// What only an active connection needs: boxed, made by the first stream ended or
     /// queued, let go by a trim once nothing is queued (an idle connection pays a pointer).
     active: Option<Box<Active>>,
+}
+
+/// Where in its class's queue a stream waits ([`StreamTable::queue_at`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Place {
+    /// After every stream waiting: a new turn.
+    Back,
+    /// Before them: the turn it had goes on.
+    Front,
 }
 
 #[derive(Debug, Default)]
@@ -122,11 +133,21 @@ impl StreamTable {
     /// Puts stream `id` at the back of its class's queue if it has something to send and is
     /// not queued already.
     pub(super) fn queue(&mut self, id: StreamId) {
+        self.queue_at(id, Place::Back);
+    }
+
+    /// Puts stream `id` in its class's queue at `place`, if it has something to send and is
+    /// not queued already: at the front, its turn goes on before any other stream's.
+    pub(super) fn queue_at(&mut self, id: StreamId, place: Place) {
         if let Some(state) = self.streams.get_mut(id) {
             if !state.queued && state.half.send().is_some_and(|s| s.has_data()) {
                 state.queued = true;
                 let active = self.active.get_or_insert_with(Box::default);
-                active.send_queues[state.priority as usize].push_back(id);
+                let queue = &mut active.send_queues[state.priority as usize];
+                match place {
+                    Place::Back => queue.push_back(id),
+                    Place::Front => queue.push_front(id),
+                }
             }
         }
     }
@@ -222,5 +243,21 @@ mod tests {
         assert_eq!(t.next_turn(low), Some(StreamId(0)));
         assert_eq!(t.next_turn(high), Some(StreamId(4)));
         assert!(t.nothing_queued());
+    }
+
+    #[test]
+    fn a_stream_put_at_the_front_has_the_next_turn() {
+        let mut t = StreamTable::default();
+        for id in [0, 4, 8] {
+            t.insert(StreamId(id), sending(Priority::Normal));
+        }
+        let normal = Priority::Normal as usize;
+        t.queue(StreamId(0));
+        t.queue(StreamId(4));
+        t.queue_at(StreamId(8), Place::Front);
+        // Queued already: neither place moves it.
+        t.queue_at(StreamId(0), Place::Front);
+        let order: Vec<_> = core::iter::from_fn(|| t.next_turn(normal)).collect();
+        assert_eq!(order, [StreamId(8), StreamId(0), StreamId(4)]);
     }
 }
