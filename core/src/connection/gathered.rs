@@ -3,8 +3,9 @@
 //! as one `Bytes`.
 //!
 //! One piece is kept as it came, so a message that arrived in one datagram reaches the
-//! application without a copy. From the second piece on, the pieces are copied into one
-//! buffer as they arrive: the message has to be contiguous in the end anyway, and copying
+//! application without a copy. Once a message is known to come in more than one piece (a
+//! second arrived, or the first is shorter than the length the message announced), its
+//! pieces are copied into one buffer as they arrive: the message has to be contiguous in the end anyway, and copying
 //! early lets each datagram's receive buffer go at once, where keeping the pieces would
 //! hold every receive buffer of the message until its last byte came (a 64 MiB message kept
 //! about 64 MiB of them alive beside the joined copy, and the endpoint allocated fresh
@@ -65,12 +66,11 @@ impl Gathered {
     /// buffer by less than the message's length, to twice what arrived: what a grant of
     /// spare room (`push_within`) can change.
     pub(crate) fn grows_short_of(&self, len: usize, total: Option<u64>) -> bool {
-        let held = self.len();
-        // (The first piece is kept as it came, and an empty one is ignored: no growth.)
-        if held == 0 || len == 0 {
+        // (A piece kept as it came, and an empty one, make no growth.)
+        if len == 0 || self.keeps_as_it_came(len, total) {
             return false;
         }
-        let needed = held.saturating_add(len as u64);
+        let needed = self.len().saturating_add(len as u64);
         (self.joined.capacity() as u64) < needed
             && total.is_some_and(|t| t > needed.saturating_mul(2).max(SMALL as u64))
     }
@@ -88,7 +88,7 @@ impl Gathered {
         if piece.is_empty() {
             return;
         }
-        if self.first.is_none() && self.joined.is_empty() {
+        if self.keeps_as_it_came(piece.len(), total) {
             self.first = Some(piece);
             return;
         }
@@ -113,6 +113,14 @@ impl Gathered {
             self.joined.extend_from_slice(&first);
         }
         self.joined.extend_from_slice(&piece);
+    }
+
+    /// Whether a piece of `len` bytes is kept as it came: the first, unless the message
+    /// announced a greater length. A first piece known to be short of its message is copied
+    /// at once, as the second would copy it anyway: kept, it held its whole receive buffer
+    /// until the rest came, a round trip and more when the datagram with the rest was lost.
+    fn keeps_as_it_came(&self, len: usize, total: Option<u64>) -> bool {
+        self.first.is_none() && self.joined.is_empty() && total.is_none_or(|t| t <= len as u64)
     }
 
     /// The bytes gathered so far.
@@ -182,17 +190,43 @@ mod tests {
     }
 
     #[test]
-    fn spare_room_granted_reserves_into_the_announced_length_at_the_second_piece() {
-        for (spare, reserved) in [(0, SMALL), (10_000, 10_200), (1 << 20, 50_000)] {
+    fn spare_room_granted_reserves_into_the_announced_length_at_the_first_piece_short_of_it() {
+        for (spare, reserved) in [(0, SMALL), (10_000, 10_100), (1 << 20, 50_000)] {
             let mut g = Gathered::default();
-            assert!(!g.grows_short_of(100, Some(50_000)), "the first piece is kept");
-            g.push_within(Bytes::from(vec![1; 100]), Some(50_000), spare, None);
+            assert!(!g.grows_short_of(100, Some(100)), "a whole message is kept");
+            assert!(
+                !g.grows_short_of(100, None),
+                "so is a first piece of unknown length"
+            );
+            assert!(!g.grows_short_of(100, Some(3_000)), "the first growth reaches it");
             assert!(g.grows_short_of(100, Some(50_000)));
-            assert!(!g.grows_short_of(100, Some(3_000)), "the doubling reaches it");
-            assert!(!g.grows_short_of(100, None));
-            g.push_within(Bytes::from(vec![2; 100]), Some(50_000), spare, None);
+            g.push_within(Bytes::from(vec![1; 100]), Some(50_000), spare, None);
             assert_eq!(g.joined.capacity(), reserved, "spare {spare}");
-            assert_eq!(g.unfilled(), reserved as u64 - 200);
+            assert_eq!(g.unfilled(), reserved as u64 - 100);
+            g.push_within(Bytes::from(vec![2; 100]), Some(50_000), spare, None);
+            assert_eq!(g.joined.capacity(), reserved, "no growth at the second piece");
+        }
+    }
+
+    /// A first piece shorter than its message's announced length is copied at once, so the
+    /// datagram it came in is not held until the rest comes; a whole message, and a first
+    /// piece of a message of unknown length, are kept as they came.
+    #[test]
+    fn a_first_piece_short_of_its_message_lets_its_datagram_go() {
+        let datagram = |len: usize| Bytes::from(vec![7u8; len]);
+        let mut g = Gathered::default();
+        let short = datagram(1_200);
+        g.push(short.slice(800..), Some(1_024));
+        assert!(short.is_unique(), "the datagram is no longer held");
+        assert_eq!(g.len(), 400);
+        g.push(datagram(624), Some(1_024));
+        assert_eq!(g.take(), Bytes::from(vec![7u8; 1_024]));
+        for total in [Some(400), None] {
+            let mut g = Gathered::default();
+            let whole = datagram(1_200);
+            g.push(whole.slice(800..), total);
+            assert!(!whole.is_unique(), "{total:?}: kept as it came");
+            assert_eq!(g.take().as_ptr(), whole.slice(800..).as_ptr());
         }
     }
 
