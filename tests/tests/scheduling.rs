@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use bytes::{Bytes, BytesMut};
 use weir_core::time::Instant;
 use weir_core::wire::StreamId;
-use weir_core::{Config, ConnectionHandle, Endpoint, Event, Read, StreamHeader};
+use weir_core::{Config, ConnectionHandle, Endpoint, Event, Priority, Read, StreamHeader};
 
 /// The client's address, then the server's.
 const ADDRS: [&str; 2] = ["10.0.0.1:4000", "10.0.0.2:4000"];
@@ -167,5 +167,75 @@ fn streams_of_one_class_share_the_datagrams_turn_by_turn() {
     assert!(
         most_apart <= 2 * 1452,
         "the streams' shares stayed within two datagrams of each other: {most_apart} bytes apart"
+    );
+}
+
+/// A turn goes on into the next datagram once, counted within its class: behind a higher
+/// class's data, which leaves the lower class only each datagram's tail, the lower class's
+/// streams still take turns. Two streams of 20,000 bytes, and a high-priority message of
+/// 1,000 bytes at the front of every datagram: counted over the datagram instead, the first
+/// stream began every turn behind other streams' data, went on in every next datagram, and
+/// had every tail until it was done.
+#[test]
+fn a_turn_behind_a_higher_class_goes_on_once() {
+    const LEN: usize = 20_000;
+    let (mut pair, client, server) = Pair::connected();
+    let mut got: BTreeMap<StreamId, usize> = BTreeMap::new();
+    for i in 0..2u8 {
+        let id = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
+        assert_eq!(
+            pair.eps[0].write(client, id, Bytes::from(vec![i; LEN])).unwrap(),
+            LEN
+        );
+        pair.eps[0].finish(client, id).unwrap();
+        got.insert(id, 0);
+    }
+    let mut urgent_waiting = false;
+    let mut most_apart = 0;
+    for _ in 0..100_000 {
+        if got.values().all(|&n| n == LEN) {
+            break;
+        }
+        if !urgent_waiting {
+            let ep = &mut pair.eps[0];
+            let id = ep
+                .open_stream(client, StreamHeader::default().with_total_len(1000))
+                .unwrap();
+            ep.set_priority(client, id, Priority::High).unwrap();
+            ep.write(client, id, Bytes::from(vec![9; 1000])).unwrap();
+            ep.finish(client, id).unwrap();
+            urgent_waiting = true;
+        }
+        if !pair.step(0) {
+            pair.flush(1);
+            pair.tick();
+            continue;
+        }
+        // The high-priority message went first in that datagram.
+        urgent_waiting = false;
+        let mut opened = Vec::new();
+        while let Some(e) = pair.eps[1].poll_event() {
+            if let Event::StreamOpened { stream, .. } = e {
+                opened.push(stream);
+            }
+        }
+        for id in opened.into_iter().filter(|id| !got.contains_key(id)) {
+            // A high-priority message: read and let go.
+            while let Ok(Read::Data { .. }) = pair.eps[1].read(server, id, usize::MAX) {}
+        }
+        for (&id, n) in got.iter_mut() {
+            while let Ok(Read::Data { bytes, .. }) = pair.eps[1].read(server, id, usize::MAX) {
+                *n += bytes.len();
+            }
+        }
+        if got.values().all(|&n| n < LEN) {
+            let apart = got.values().max().unwrap() - got.values().min().unwrap();
+            most_apart = most_apart.max(apart);
+        }
+    }
+    assert!(got.values().all(|&n| n == LEN), "every byte arrived: {got:?}");
+    assert!(
+        most_apart <= 2 * 1452,
+        "the two streams' shares stayed within two datagrams of each other: {most_apart} bytes apart"
     );
 }

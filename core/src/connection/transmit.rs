@@ -12,13 +12,14 @@ use super::*;
 /// Below this much room a datagram takes no more STREAM frames.
 pub(super) const MIN_STREAM_ROOM: usize = 24;
 
-/// Where in a datagram a stream's turn begins (`Connection::stream_turn`).
+/// Where in a datagram a stream's turn begins, among the streams of its class
+/// (`Connection::stream_turn`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum TurnBegins {
-    /// Before any other stream's data: the turn has the datagram's room.
-    AtDatagramStart,
-    /// Behind other streams' data: the turn has what they left.
-    AfterOthers,
+    /// Before any other stream of its class: the turn has the room its class has.
+    FirstOfClass,
+    /// Behind other streams' data of its class: the turn has what they left.
+    BehindOthers,
 }
 
 /// The next STREAM frame of stream `id` that fits in `room` bytes (its own fields included),
@@ -381,8 +382,8 @@ impl Connection {
     /// nothing more to send or has had a datagram's room (spec §8, Priorities). Notes what
     /// waits on credit, to report.
     pub(super) fn fill_streams(&mut self, w: &mut PacketWriter<'_>, sent: &mut SentFrames) {
-        let mut begins = TurnBegins::AtDatagramStart;
         for class in 0..Priority::COUNT {
+            let mut begins = TurnBegins::FirstOfClass;
             let mut turns = self.streams.waiting(class);
             while turns > 0 && w.remaining() > MIN_STREAM_ROOM {
                 turns -= 1;
@@ -392,19 +393,22 @@ impl Connection {
                 let room = w.remaining();
                 self.stream_turn(id, w, sent, begins);
                 if w.remaining() < room {
-                    begins = TurnBegins::AfterOthers;
+                    begins = TurnBegins::BehindOthers;
                 }
             }
         }
     }
 
     /// One stream's turn in `fill_streams`, begun where `begins` says. A turn that began
-    /// behind other streams' data and that the datagram's end cut short goes on at the start
-    /// of the next datagram, so that no turn has less than a datagram's room: put back at
-    /// the end of the round, the stream left its message's first piece waiting at the
-    /// receiver until every other stream had had a turn (over a 40 ms round trip with 4,096
-    /// messages of 1 KiB open, each of those pieces held a receive block of 256 KiB alive
-    /// for round trips, and the message's stream for as long).
+    /// behind other streams' data of its class and that the datagram's end cut short goes on
+    /// first in its class in the next datagram, and ends there: a turn has at least the room
+    /// its class has in one datagram, and at most that and a tail. Put back at the end of
+    /// the round instead, the stream left its message's first piece waiting at the receiver
+    /// until every other stream had had a turn (over a 40 ms round trip with 4,096 messages
+    /// of 1 KiB open, each of those pieces held a receive block of 256 KiB alive for round
+    /// trips, and the message's stream for as long). Counted within its class, so that a
+    /// stream behind a higher class's data goes on once, not as long as that class leaves
+    /// it only tails.
     pub(super) fn stream_turn(
         &mut self,
         id: StreamId,
@@ -441,7 +445,7 @@ impl Connection {
         // In its class's queue again if it still has something to send: at the front if its
         // turn goes on, else at the end.
         let goes_on =
-            begins == TurnBegins::AfterOthers && w.remaining() <= MIN_STREAM_ROOM && send.has_data();
+            begins == TurnBegins::BehindOthers && w.remaining() <= MIN_STREAM_ROOM && send.has_data();
         let place = if goes_on { Place::Front } else { Place::Back };
         let stream_blocked = send.report_blocked();
         let wants_credit = send.has_new_data();
