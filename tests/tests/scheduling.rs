@@ -239,3 +239,24 @@ fn a_turn_behind_a_higher_class_goes_on_once() {
         "the two streams' shares stayed within two datagrams of each other: {most_apart} bytes apart"
     );
 }
+
+/// A message sent and then made urgent goes before the streams queued ahead of it: it waited
+/// in its old class's queue and had its turn there first.
+#[test]
+fn a_message_made_urgent_once_sent_goes_in_the_next_datagram() {
+    let (mut pair, client, server) = Pair::connected();
+    let bulk = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
+    pair.eps[0]
+        .write(client, bulk, Bytes::from(vec![1; 100_000]))
+        .unwrap();
+    let urgent = pair.eps[0]
+        .send_message(client, None, Bytes::from(vec![9; 500]))
+        .unwrap();
+    pair.eps[0].set_priority(client, urgent, Priority::High).unwrap();
+    assert!(pair.step(0), "a datagram goes");
+    let message = pair.eps[1].next_message(server, 1 << 20).unwrap();
+    assert!(
+        matches!(message, Some((id, Read::Data { ref bytes, .. })) if id == urgent && bytes.len() == 500),
+        "the urgent message came whole in the first datagram: {message:?}"
+    );
+}

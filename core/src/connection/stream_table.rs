@@ -152,6 +152,22 @@ impl StreamTable {
         }
     }
 
+    /// Puts stream `id` in `priority`'s class. One waiting in its old class's queue waits at
+    /// the back of the new one's: left where it was, it had one more turn in the old class
+    /// first (a message sent, then made urgent, went after every stream queued before it).
+    pub(super) fn set_priority(&mut self, id: StreamId, priority: Priority) {
+        let Some(state) = self.streams.get_mut(id) else {
+            return;
+        };
+        let old = core::mem::replace(&mut state.priority, priority);
+        if state.queued && old != priority {
+            if let Some(a) = self.active.as_deref_mut() {
+                a.send_queues[old as usize].retain(|&q| q != id);
+                a.send_queues[priority as usize].push_back(id);
+            }
+        }
+    }
+
     /// No stream has anything to send.
     pub(super) fn nothing_queued(&self) -> bool {
         self.active
@@ -243,6 +259,24 @@ mod tests {
         assert_eq!(t.next_turn(low), Some(StreamId(0)));
         assert_eq!(t.next_turn(high), Some(StreamId(4)));
         assert!(t.nothing_queued());
+    }
+
+    #[test]
+    fn a_waiting_stream_moved_to_another_class_waits_there() {
+        let mut t = StreamTable::default();
+        for id in [0, 4] {
+            t.insert(StreamId(id), sending(Priority::Normal));
+            t.queue(StreamId(id));
+        }
+        t.set_priority(StreamId(4), Priority::High);
+        let (high, normal) = (Priority::High as usize, Priority::Normal as usize);
+        assert_eq!((t.waiting(high), t.waiting(normal)), (1, 1));
+        assert_eq!(t.next_turn(high), Some(StreamId(4)));
+        assert_eq!(t.next_turn(normal), Some(StreamId(0)));
+        // One not waiting only changes class.
+        t.set_priority(StreamId(0), Priority::Low);
+        assert!(t.nothing_queued());
+        assert_eq!(t.get(&StreamId(0)).map(|s| s.priority), Some(Priority::Low));
     }
 
     #[test]

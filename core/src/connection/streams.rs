@@ -150,7 +150,8 @@ impl Connection {
 
     /// Sets the class a stream we send is scheduled in.
     pub(crate) fn set_priority(&mut self, id: StreamId, priority: Priority) -> Result<(), ApiError> {
-        self.send_stream(id)?.priority = priority;
+        self.send_stream(id)?;
+        self.streams.set_priority(id, priority);
         Ok(())
     }
 

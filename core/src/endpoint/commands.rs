@@ -206,7 +206,10 @@ impl Endpoint {
         self.recorded(None, record, out)
     }
 
-    /// Puts a stream we send in a priority class (default [`Priority::Normal`]).
+    /// Puts a stream we send in a priority class (default [`Priority::Normal`]) at once: one
+    /// waiting for its turn waits in the new class from now on (spec §8, Priorities), so a
+    /// message made [`Priority::High`] right after [`send_message`](Self::send_message) goes
+    /// before the streams queued ahead of it.
     pub fn set_priority(
         &mut self,
         conn: ConnectionHandle,
