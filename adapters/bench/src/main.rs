@@ -97,6 +97,9 @@ enum Mode {
         to: std::net::SocketAddr,
         /// How long each datagram is held, each way, ms.
         delay_ms: u64,
+        /// The percentage of datagrams lost, each way (`WEIR_BENCH_FAR_LOSS`).
+        #[arg(long, default_value_t = 0.0)]
+        loss: f64,
     },
 }
 
@@ -124,7 +127,7 @@ fn main() -> ExitCode {
             return ab::compare(&other, reps, &peers, &workloads);
         }
         Some(Mode::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
-        Some(Mode::Proxy { to, delay_ms }) => return peers::serve_proxy(to, delay_ms),
+        Some(Mode::Proxy { to, delay_ms, loss }) => return peers::serve_proxy(to, delay_ms, loss),
         None => {}
     }
     let peers = if cli.peers.is_empty() {

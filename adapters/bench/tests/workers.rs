@@ -163,6 +163,63 @@ fn the_far_workloads_run_through_a_proxy_process_that_ends_with_the_run() {
     }
 }
 
+/// `WEIR_BENCH_FAR_LOSS` makes the long path lose that percentage of datagrams: the
+/// client's statistics (`WEIR_BENCH_STATS`) count packets lost, where the lossless path
+/// loses none. A value that is no percentage fails the run with a message that says so,
+/// and the run ends (before, a worker whose client failed waited for ever on its server).
+#[test]
+fn the_far_path_loses_what_the_loss_variable_asks() {
+    let run = |loss: &str| {
+        let mut worker = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["worker", "weir-tokio", "messages-far"])
+            .env("WEIR_BENCH_FAR_LOSS", loss)
+            .env("WEIR_BENCH_STATS", "1")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Bounded, so that a run that never ends fails here instead of holding CI.
+        for _ in 0..6_000 {
+            if worker.try_wait().unwrap().is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let ended = worker.try_wait().unwrap().is_some();
+        if !ended {
+            worker.kill().unwrap();
+        }
+        let out = worker.wait_with_output().unwrap();
+        assert!(ended, "WEIR_BENCH_FAR_LOSS={loss}: the run did not end in 60 s");
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let lost = |stderr: &str| -> u64 {
+        let client = stderr.split("client: ").nth(1).expect("the client's statistics");
+        let line = client
+            .lines()
+            .find(|l| l.trim().starts_with("packets_lost:"))
+            .unwrap();
+        line.trim()
+            .trim_start_matches("packets_lost:")
+            .trim_end_matches(',')
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let (ok, stderr) = run("0");
+    assert!(ok, "{stderr}");
+    assert_eq!(lost(&stderr), 0, "no loss asked");
+    let (ok, stderr) = run("3");
+    assert!(ok, "{stderr}");
+    assert!(lost(&stderr) > 0, "3% asked: {stderr}");
+    let (ok, stderr) = run("lots");
+    assert!(!ok && stderr.contains("is not a percentage"), "{stderr}");
+    assert_eq!(proxies_running(), 0, "a failed run left its proxy running");
+}
+
 /// How many `weir-bench proxy` processes this benchmark's binary has running (from
 /// `/proc`; none elsewhere than Linux).
 fn proxies_running() -> usize {

@@ -138,13 +138,15 @@ pub(crate) fn pair<T: Send + 'static>(
             .map_err(|_| io::Error::other("the server ended before it was ready"))?;
         client(hello)
     })?;
+    // A client that failed returns before the server is joined: a server whose client
+    // never came (its route failed, say) waits for it for ever; the process's exit ends it.
     let figures = client
         .join()
-        .map_err(|_| io::Error::other("the client panicked"))?;
+        .map_err(|_| io::Error::other("the client panicked"))??;
     server
         .join()
         .map_err(|_| io::Error::other("the server panicked"))??;
-    figures
+    Ok(figures)
 }
 
 /// Pins the calling thread to `cpu` (or the last CPU there is, on a smaller machine).

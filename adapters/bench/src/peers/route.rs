@@ -18,6 +18,10 @@ use crate::workload::Workload;
 /// What the proxy process prints before its address, on a line of its own.
 const PROXY_TAG: &str = "weir-bench-proxy";
 
+/// The variable that makes the long path lose that percentage of datagrams, each way, at
+/// random (a fixed seed): what loss does to each peer's far rows. Unset: no loss.
+const LOSS_VAR: &str = "WEIR_BENCH_FAR_LOSS";
+
 /// The way to a server; a proxy it started stops when this is dropped.
 pub(crate) struct Route {
     proxy: Option<Child>,
@@ -34,11 +38,18 @@ impl Route {
                 to: server,
             });
         };
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["proxy", &server.to_string(), &delay.as_millis().to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()?;
+        let mut proxy = Command::new(std::env::current_exe()?);
+        proxy.args(["proxy", &server.to_string(), &delay.as_millis().to_string()]);
+        if let Some(loss) = std::env::var_os(LOSS_VAR) {
+            let percent = loss.to_str().and_then(|l| l.parse::<f64>().ok());
+            let Some(percent) = percent.filter(|p| (0.0..=100.0).contains(p)) else {
+                return Err(io::Error::other(format!(
+                    "{LOSS_VAR}={loss:?} is not a percentage"
+                )));
+            };
+            proxy.arg("--loss").arg(percent.to_string());
+        }
+        let mut child = proxy.stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
         let mut line = String::new();
         if let Some(stdout) = child.stdout.take() {
             io::BufReader::new(stdout).read_line(&mut line)?;
@@ -74,12 +85,19 @@ impl Drop for Route {
     }
 }
 
-/// The proxy process (`weir-bench proxy TO DELAY_MS`): forwards between its address and
-/// `to`, holding each datagram `delay_ms` each way, until its standard input closes (the
-/// worker's [`Route`] dropped, or the worker gone).
-pub(crate) fn serve_proxy(to: SocketAddr, delay_ms: u64) -> ExitCode {
+/// The proxy process (`weir-bench proxy TO DELAY_MS [--loss PERCENT]`): forwards between
+/// its address and `to`, holding each datagram `delay_ms` each way and losing
+/// `loss_percent` of them, until its standard input closes (the worker's [`Route`] dropped,
+/// or the worker gone).
+pub(crate) fn serve_proxy(to: SocketAddr, delay_ms: u64, loss_percent: f64) -> ExitCode {
+    if !(0.0..=100.0).contains(&loss_percent) {
+        eprintln!("{LOSS_VAR}: {loss_percent} is not a percentage");
+        return ExitCode::FAILURE;
+    }
     let impairment = weir_sim::proxy::Impairment {
         delay: Duration::from_millis(delay_ms),
+        loss: loss_percent / 100.0,
+        seed: 1,
         ..weir_sim::proxy::Impairment::default()
     };
     let proxy = match weir_sim::proxy::Proxy::start(to, impairment) {
