@@ -120,54 +120,95 @@ fn a_message_cut_by_a_datagram_s_end_goes_on_in_the_next() {
     );
 }
 
+/// Streams of one class sent at once, each of `len` bytes, and what each brought the server
+/// so far, by the id both ends know it by.
+struct Shares {
+    len: usize,
+    got: BTreeMap<StreamId, usize>,
+    /// The most bytes one stream was ahead of another while none was done.
+    most_apart: usize,
+}
+
+impl Shares {
+    /// `count` streams of `len` bytes, written and finished on the client.
+    fn sent(pair: &mut Pair, client: ConnectionHandle, count: u8, len: usize) -> Shares {
+        let mut got = BTreeMap::new();
+        for i in 0..count {
+            let id = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
+            assert_eq!(
+                pair.eps[0].write(client, id, Bytes::from(vec![i; len])).unwrap(),
+                len
+            );
+            pair.eps[0].finish(client, id).unwrap();
+            got.insert(id, 0);
+        }
+        Shares {
+            len,
+            got,
+            most_apart: 0,
+        }
+    }
+
+    fn done(&self) -> bool {
+        self.got.values().all(|&n| n == self.len)
+    }
+
+    /// Reads what the server has of each stream (and lets go of the other streams it
+    /// opened), and notes how far apart the streams are.
+    fn read(&mut self, pair: &mut Pair, server: ConnectionHandle) {
+        let mut others = Vec::new();
+        while let Some(e) = pair.eps[1].poll_event() {
+            if let Event::StreamOpened { conn, stream, .. } = e {
+                assert_eq!(conn, server);
+                if !self.got.contains_key(&stream) {
+                    others.push(stream);
+                }
+            }
+        }
+        for id in others {
+            while let Ok(Read::Data { .. }) = pair.eps[1].read(server, id, usize::MAX) {}
+        }
+        for (&id, n) in self.got.iter_mut() {
+            while let Ok(Read::Data { bytes, .. }) = pair.eps[1].read(server, id, usize::MAX) {
+                *n += bytes.len();
+            }
+        }
+        if self.got.values().all(|&n| n < self.len) {
+            let apart = self.got.values().max().unwrap() - self.got.values().min().unwrap();
+            self.most_apart = self.most_apart.max(apart);
+        }
+    }
+
+    /// Every byte arrived, and the streams stayed within two datagrams of each other.
+    fn check(&self) {
+        assert!(self.done(), "every byte arrived: {:?}", self.got);
+        assert!(
+            self.most_apart <= 2 * 1452,
+            "the streams' shares stayed within two datagrams of each other: {} bytes apart",
+            self.most_apart
+        );
+    }
+}
+
 /// Streams of one class still take turns of about a datagram each: a turn that goes on into
 /// the next datagram ends with it. Three streams of 60,000 bytes sent at once: after every
 /// datagram, no stream has received more than two datagrams' worth beyond another that is
 /// not done yet.
 #[test]
 fn streams_of_one_class_share_the_datagrams_turn_by_turn() {
-    const LEN: usize = 60_000;
     let (mut pair, client, server) = Pair::connected();
-    // Bytes each stream brought the server, by the id both ends know it by.
-    let mut got: BTreeMap<StreamId, usize> = BTreeMap::new();
-    for i in 0..3u8 {
-        let id = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
-        assert_eq!(
-            pair.eps[0].write(client, id, Bytes::from(vec![i; LEN])).unwrap(),
-            LEN
-        );
-        pair.eps[0].finish(client, id).unwrap();
-        got.insert(id, 0);
-    }
-    let mut most_apart = 0;
+    let mut shares = Shares::sent(&mut pair, client, 3, 60_000);
     for _ in 0..10_000 {
-        if got.values().all(|&n| n == LEN) {
+        if shares.done() {
             break;
         }
         while pair.step(0) {
-            while let Some(e) = pair.eps[1].poll_event() {
-                if let Event::StreamOpened { conn, stream, .. } = e {
-                    assert!(conn == server && got.contains_key(&stream), "{stream:?}");
-                }
-            }
-            for (&id, n) in got.iter_mut() {
-                while let Ok(Read::Data { bytes, .. }) = pair.eps[1].read(server, id, usize::MAX) {
-                    *n += bytes.len();
-                }
-            }
-            if got.values().all(|&n| n < LEN) {
-                let apart = got.values().max().unwrap() - got.values().min().unwrap();
-                most_apart = most_apart.max(apart);
-            }
+            shares.read(&mut pair, server);
         }
         pair.flush(1);
         pair.tick();
     }
-    assert!(got.values().all(|&n| n == LEN), "every byte arrived: {got:?}");
-    assert!(
-        most_apart <= 2 * 1452,
-        "the streams' shares stayed within two datagrams of each other: {most_apart} bytes apart"
-    );
+    shares.check();
 }
 
 /// A turn goes on into the next datagram once, counted within its class: behind a higher
@@ -178,22 +219,11 @@ fn streams_of_one_class_share_the_datagrams_turn_by_turn() {
 /// had every tail until it was done.
 #[test]
 fn a_turn_behind_a_higher_class_goes_on_once() {
-    const LEN: usize = 20_000;
     let (mut pair, client, server) = Pair::connected();
-    let mut got: BTreeMap<StreamId, usize> = BTreeMap::new();
-    for i in 0..2u8 {
-        let id = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
-        assert_eq!(
-            pair.eps[0].write(client, id, Bytes::from(vec![i; LEN])).unwrap(),
-            LEN
-        );
-        pair.eps[0].finish(client, id).unwrap();
-        got.insert(id, 0);
-    }
+    let mut shares = Shares::sent(&mut pair, client, 2, 20_000);
     let mut urgent_waiting = false;
-    let mut most_apart = 0;
     for _ in 0..100_000 {
-        if got.values().all(|&n| n == LEN) {
+        if shares.done() {
             break;
         }
         if !urgent_waiting {
@@ -213,31 +243,9 @@ fn a_turn_behind_a_higher_class_goes_on_once() {
         }
         // The high-priority message went first in that datagram.
         urgent_waiting = false;
-        let mut opened = Vec::new();
-        while let Some(e) = pair.eps[1].poll_event() {
-            if let Event::StreamOpened { stream, .. } = e {
-                opened.push(stream);
-            }
-        }
-        for id in opened.into_iter().filter(|id| !got.contains_key(id)) {
-            // A high-priority message: read and let go.
-            while let Ok(Read::Data { .. }) = pair.eps[1].read(server, id, usize::MAX) {}
-        }
-        for (&id, n) in got.iter_mut() {
-            while let Ok(Read::Data { bytes, .. }) = pair.eps[1].read(server, id, usize::MAX) {
-                *n += bytes.len();
-            }
-        }
-        if got.values().all(|&n| n < LEN) {
-            let apart = got.values().max().unwrap() - got.values().min().unwrap();
-            most_apart = most_apart.max(apart);
-        }
+        shares.read(&mut pair, server);
     }
-    assert!(got.values().all(|&n| n == LEN), "every byte arrived: {got:?}");
-    assert!(
-        most_apart <= 2 * 1452,
-        "the two streams' shares stayed within two datagrams of each other: {most_apart} bytes apart"
-    );
+    shares.check();
 }
 
 /// A message sent and then made urgent goes before the streams queued ahead of it: it waited
