@@ -442,10 +442,9 @@ impl Connection {
             }
             sent.push(record);
         }
-        // In its class's queue again if it still has something to send: at the front if its
-        // turn goes on, else at the end.
-        let goes_on =
-            begins == TurnBegins::BehindOthers && w.remaining() <= MIN_STREAM_ROOM && send.has_data();
+        // In its class's queue again if it still has something to send (`queue_at` checks):
+        // at the front if its turn goes on, else at the end.
+        let goes_on = begins == TurnBegins::BehindOthers && w.remaining() <= MIN_STREAM_ROOM;
         let place = if goes_on { Place::Front } else { Place::Back };
         let stream_blocked = send.report_blocked();
         let wants_credit = send.has_new_data();
