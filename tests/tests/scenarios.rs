@@ -186,9 +186,9 @@ fn small_messages_over_a_long_path_grow_the_stream_count_to_the_path() {
     // begun in slow start ran on until a whole count came (issue 35's twenty-ninth round),
     // 0.91 once it ended when it could no longer be fast enough, 0.85 since a message cut
     // by a datagram's end goes on in the next datagram (thirtieth round): the grants come
-    // at other times, the first measurement to succeed began 25 ms later (255 ms, not
-    // 230), and the doublings after it took as long as before (over real sockets the rate
-    // did not move).
+    // at other times, and by a throw-away log of the count's measurements the first to
+    // succeed began 25 ms later (255 ms, not 230) and the doublings after it took as long as
+    // before (over real sockets the rate did not move).
     assert!(
         tuned >= 0.84 * unbound,
         "{tuned:.0} against {unbound:.0} unbound: the count grew late"
