@@ -97,6 +97,8 @@ pub struct Node {
     granularity: Duration,
     /// The NAT it sits behind, if any ([`Sim::add_node_behind`]).
     nat: Option<NatId>,
+    /// Its datagrams leave only through [`Sim::send_one`] ([`Sim::send_by_hand`]).
+    by_hand: bool,
 }
 
 impl Node {
@@ -229,6 +231,7 @@ impl Sim {
             endpoint: make(config, seed),
             granularity: Duration::from_micros(1),
             nat: None,
+            by_hand: false,
         });
         id
     }
@@ -542,21 +545,36 @@ impl Sim {
         }
     }
 
-    /// Sends every datagram every endpoint has ready into the network.
+    /// Sends every datagram every endpoint has ready into the network (but a node's that
+    /// sends by hand).
     fn flush(&mut self) {
         for from in 0..self.nodes.len() {
-            loop {
-                let now = self.now;
-                let sent = self.on_node(from, |sim| {
-                    sim.nodes[from].endpoint.poll_transmit(now, &mut sim.buf)
-                });
-                let Some(t) = sent else {
-                    break;
-                };
-                let data = Bytes::copy_from_slice(&self.buf[..t.len]);
-                self.route(from, t.destination, data);
+            if !self.nodes[from].by_hand {
+                while self.send_one(from) {}
             }
         }
+    }
+
+    /// From now on `node`'s datagrams leave only when [`send_one`](Self::send_one) sends
+    /// them, one at a time: a test sees what each brings its receiver, and may act between
+    /// them (the next datagram is made only when it is sent).
+    pub fn send_by_hand(&mut self, node: NodeId) {
+        self.nodes[node].by_hand = true;
+    }
+
+    /// Sends the next datagram `from` has ready (at the current time) into the network;
+    /// whether there was one.
+    pub fn send_one(&mut self, from: NodeId) -> bool {
+        let now = self.now;
+        let sent = self.on_node(from, |sim| {
+            sim.nodes[from].endpoint.poll_transmit(now, &mut sim.buf)
+        });
+        let Some(t) = sent else {
+            return false;
+        };
+        let data = Bytes::copy_from_slice(&self.buf[..t.len]);
+        self.route(from, t.destination, data);
+        true
     }
 
     /// The next moment anything happens: a delivery or an endpoint timer.

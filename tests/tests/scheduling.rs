@@ -1,81 +1,53 @@
 //! How a connection shares its datagrams among the streams it sends (spec/protocol.md §8,
-//! Priorities): two endpoints of the public API, their datagrams handed over one by one so
+//! Priorities): two endpoints in weir-sim, the sender's datagrams sent one by one by hand so
 //! that what each one brings the receiver can be seen.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 
-use bytes::{Bytes, BytesMut};
-use weir_core::time::Instant;
+use bytes::Bytes;
+use weir_core::time::Duration;
 use weir_core::wire::StreamId;
-use weir_core::{Config, ConnectionHandle, Endpoint, Event, Priority, Read, StreamHeader};
+use weir_core::{Config, ConnectionHandle, Event, Priority, Read, StreamHeader};
+use weir_sim::{LinkConfig, NodeId, Sim};
 
-/// The client's address, then the server's.
-const ADDRS: [&str; 2] = ["10.0.0.1:4000", "10.0.0.2:4000"];
+const CLIENT: NodeId = 0;
+const SERVER: NodeId = 1;
 
-struct Pair {
-    eps: [Endpoint; 2],
-    addrs: [SocketAddr; 2],
-    now: Instant,
+/// A client connected to a server by a link without delay (the handshake run to its end),
+/// the client's datagrams from then on sent by hand; with the client's handle of the
+/// connection and the server's.
+fn connected() -> (Sim, ConnectionHandle, ConnectionHandle) {
+    let mut sim = Sim::new(1);
+    assert_eq!(sim.add_node(Config::default()), CLIENT);
+    assert_eq!(sim.add_node(Config::default()), SERVER);
+    let link = LinkConfig {
+        delay: Duration::ZERO,
+        ..LinkConfig::default()
+    };
+    sim.link(CLIENT, SERVER, link);
+    sim.connect(CLIENT, SERVER);
+    let (Some(client), Some(server)) = sim.run_until_connected(CLIENT, SERVER) else {
+        panic!("the handshake ended");
+    };
+    sim.send_by_hand(CLIENT);
+    (sim, client, server)
 }
 
-impl Pair {
-    /// A client connected to a server (the handshake run to its end), with the client's
-    /// handle of the connection and the server's.
-    fn connected() -> (Pair, ConnectionHandle, ConnectionHandle) {
-        let mut pair = Pair {
-            eps: [
-                Endpoint::new(Config::default(), 1),
-                Endpoint::new(Config::default(), 2),
-            ],
-            addrs: ADDRS.map(|a| a.parse().unwrap()),
-            now: Instant::ZERO,
-        };
-        let client = pair.eps[0].connect(pair.now, pair.addrs[1]).unwrap();
-        let (mut server, mut up) = (None, false);
-        for _ in 0..100 {
-            pair.flush(0);
-            pair.flush(1);
-            while let Some(e) = pair.eps[0].poll_event() {
-                up |= matches!(e, Event::Connected { conn, .. } if conn == client);
-            }
-            while let Some(e) = pair.eps[1].poll_event() {
-                if let Event::Connected { conn, .. } = e {
-                    server = Some(conn);
-                }
-            }
-            if up && server.is_some() {
-                break;
-            }
-            pair.tick();
-        }
-        (pair, client, server.expect("the handshake ended"))
+/// The client's next datagram, delivered to the server (which answers at once); whether
+/// there was one.
+fn step(sim: &mut Sim) -> bool {
+    if !sim.send_one(CLIENT) {
+        return false;
     }
+    let now = sim.now();
+    sim.step(now);
+    true
+}
 
-    /// The next datagram endpoint `from` sends, handed to the other; whether there was one.
-    fn step(&mut self, from: usize) -> bool {
-        let mut buf = [0u8; 1500];
-        let Some(t) = self.eps[from].poll_transmit(self.now, &mut buf) else {
-            return false;
-        };
-        let datagram = BytesMut::from(&buf[..t.len]);
-        self.eps[1 - from].handle_datagram(self.now, self.addrs[from], datagram);
-        true
-    }
-
-    /// Every datagram endpoint `from` has to send now, handed over.
-    fn flush(&mut self, from: usize) {
-        while self.step(from) {}
-    }
-
-    /// Time to the next deadline of either endpoint.
-    fn tick(&mut self) {
-        if let Some(at) = self.eps.iter().filter_map(Endpoint::poll_timeout).min() {
-            self.now = self.now.max(at);
-            let now = self.now;
-            self.eps.iter_mut().for_each(|ep| ep.handle_timeout(now));
-        }
-    }
+/// Time to the next thing either end does.
+fn tick(sim: &mut Sim) {
+    let limit = sim.now() + Duration::from_secs(1);
+    sim.step(limit);
 }
 
 /// A message whose first bytes end a datagram goes on at the start of the next one, not at
@@ -86,10 +58,10 @@ impl Pair {
 #[test]
 fn a_message_cut_by_a_datagram_s_end_goes_on_in_the_next() {
     const MESSAGES: usize = 200;
-    let (mut pair, client, server) = Pair::connected();
+    let (mut sim, client, server) = connected();
     for i in 0..MESSAGES {
         let message = Bytes::from(vec![i as u8; 1000]);
-        pair.eps[0].send_message(client, None, message).unwrap();
+        sim.endpoint(CLIENT).send_message(client, None, message).unwrap();
     }
     let (mut opened, mut whole, mut datagrams, mut most_begun) = (0, 0, 0, 0);
     for _ in 0..10_000 {
@@ -97,21 +69,20 @@ fn a_message_cut_by_a_datagram_s_end_goes_on_in_the_next() {
             break;
         }
         // The client's datagrams one at a time; after each, what the server has.
-        while pair.step(0) {
+        while step(&mut sim) {
             datagrams += 1;
-            while let Some(e) = pair.eps[1].poll_event() {
+            while let Some(e) = sim.endpoint(SERVER).poll_event() {
                 if matches!(e, Event::StreamOpened { conn, .. } if conn == server) {
                     opened += 1;
                 }
             }
-            while let Some((_, read)) = pair.eps[1].next_message(server, 1 << 20).unwrap() {
+            while let Some((_, read)) = sim.endpoint(SERVER).next_message(server, 1 << 20).unwrap() {
                 assert!(matches!(read, Read::Data { ref bytes, .. } if bytes.len() == 1000));
                 whole += 1;
             }
             most_begun = most_begun.max(opened - whole);
         }
-        pair.flush(1);
-        pair.tick();
+        tick(&mut sim);
     }
     assert_eq!(whole, MESSAGES, "every message arrived");
     assert!(
@@ -131,15 +102,20 @@ struct Shares {
 
 impl Shares {
     /// `count` streams of `len` bytes, written and finished on the client.
-    fn sent(pair: &mut Pair, client: ConnectionHandle, count: u8, len: usize) -> Shares {
+    fn sent(sim: &mut Sim, client: ConnectionHandle, count: u8, len: usize) -> Shares {
         let mut got = BTreeMap::new();
         for i in 0..count {
-            let id = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
+            let id = sim
+                .endpoint(CLIENT)
+                .open_stream(client, StreamHeader::default())
+                .unwrap();
             assert_eq!(
-                pair.eps[0].write(client, id, Bytes::from(vec![i; len])).unwrap(),
+                sim.endpoint(CLIENT)
+                    .write(client, id, Bytes::from(vec![i; len]))
+                    .unwrap(),
                 len
             );
-            pair.eps[0].finish(client, id).unwrap();
+            sim.endpoint(CLIENT).finish(client, id).unwrap();
             got.insert(id, 0);
         }
         Shares {
@@ -155,9 +131,9 @@ impl Shares {
 
     /// Reads what the server has of each stream (and lets go of the other streams it
     /// opened), and notes how far apart the streams are.
-    fn read(&mut self, pair: &mut Pair, server: ConnectionHandle) {
+    fn read(&mut self, sim: &mut Sim, server: ConnectionHandle) {
         let mut others = Vec::new();
-        while let Some(e) = pair.eps[1].poll_event() {
+        while let Some(e) = sim.endpoint(SERVER).poll_event() {
             if let Event::StreamOpened { conn, stream, .. } = e {
                 assert_eq!(conn, server);
                 if !self.got.contains_key(&stream) {
@@ -166,10 +142,10 @@ impl Shares {
             }
         }
         for id in others {
-            while let Ok(Read::Data { .. }) = pair.eps[1].read(server, id, usize::MAX) {}
+            while let Ok(Read::Data { .. }) = sim.endpoint(SERVER).read(server, id, usize::MAX) {}
         }
         for (&id, n) in self.got.iter_mut() {
-            while let Ok(Read::Data { bytes, .. }) = pair.eps[1].read(server, id, usize::MAX) {
+            while let Ok(Read::Data { bytes, .. }) = sim.endpoint(SERVER).read(server, id, usize::MAX) {
                 *n += bytes.len();
             }
         }
@@ -196,17 +172,16 @@ impl Shares {
 /// not done yet.
 #[test]
 fn streams_of_one_class_share_the_datagrams_turn_by_turn() {
-    let (mut pair, client, server) = Pair::connected();
-    let mut shares = Shares::sent(&mut pair, client, 3, 60_000);
+    let (mut sim, client, server) = connected();
+    let mut shares = Shares::sent(&mut sim, client, 3, 60_000);
     for _ in 0..10_000 {
         if shares.done() {
             break;
         }
-        while pair.step(0) {
-            shares.read(&mut pair, server);
+        while step(&mut sim) {
+            shares.read(&mut sim, server);
         }
-        pair.flush(1);
-        pair.tick();
+        tick(&mut sim);
     }
     shares.check();
 }
@@ -219,15 +194,15 @@ fn streams_of_one_class_share_the_datagrams_turn_by_turn() {
 /// had every tail until it was done.
 #[test]
 fn a_turn_behind_a_higher_class_goes_on_once() {
-    let (mut pair, client, server) = Pair::connected();
-    let mut shares = Shares::sent(&mut pair, client, 2, 20_000);
+    let (mut sim, client, server) = connected();
+    let mut shares = Shares::sent(&mut sim, client, 2, 20_000);
     let mut urgent_waiting = false;
     for _ in 0..100_000 {
         if shares.done() {
             break;
         }
         if !urgent_waiting {
-            let ep = &mut pair.eps[0];
+            let ep = sim.endpoint(CLIENT);
             let id = ep
                 .open_stream(client, StreamHeader::default().with_total_len(1000))
                 .unwrap();
@@ -236,14 +211,13 @@ fn a_turn_behind_a_higher_class_goes_on_once() {
             ep.finish(client, id).unwrap();
             urgent_waiting = true;
         }
-        if !pair.step(0) {
-            pair.flush(1);
-            pair.tick();
+        if !step(&mut sim) {
+            tick(&mut sim);
             continue;
         }
         // The high-priority message went first in that datagram.
         urgent_waiting = false;
-        shares.read(&mut pair, server);
+        shares.read(&mut sim, server);
     }
     shares.check();
 }
@@ -252,17 +226,23 @@ fn a_turn_behind_a_higher_class_goes_on_once() {
 /// in its old class's queue and had its turn there first.
 #[test]
 fn a_message_made_urgent_once_sent_goes_in_the_next_datagram() {
-    let (mut pair, client, server) = Pair::connected();
-    let bulk = pair.eps[0].open_stream(client, StreamHeader::default()).unwrap();
-    pair.eps[0]
+    let (mut sim, client, server) = connected();
+    let bulk = sim
+        .endpoint(CLIENT)
+        .open_stream(client, StreamHeader::default())
+        .unwrap();
+    sim.endpoint(CLIENT)
         .write(client, bulk, Bytes::from(vec![1; 100_000]))
         .unwrap();
-    let urgent = pair.eps[0]
+    let urgent = sim
+        .endpoint(CLIENT)
         .send_message(client, None, Bytes::from(vec![9; 500]))
         .unwrap();
-    pair.eps[0].set_priority(client, urgent, Priority::High).unwrap();
-    assert!(pair.step(0), "a datagram goes");
-    let message = pair.eps[1].next_message(server, 1 << 20).unwrap();
+    sim.endpoint(CLIENT)
+        .set_priority(client, urgent, Priority::High)
+        .unwrap();
+    assert!(step(&mut sim), "a datagram goes");
+    let message = sim.endpoint(SERVER).next_message(server, 1 << 20).unwrap();
     assert!(
         matches!(message, Some((id, Read::Data { ref bytes, .. })) if id == urgent && bytes.len() == 500),
         "the urgent message came whole in the first datagram: {message:?}"
