@@ -2,6 +2,7 @@
 //! receivers that count what they read.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 use weir_core::wire::StreamId;
@@ -32,6 +33,9 @@ pub struct Traffic {
     pub writable: u64,
     /// Receivers read at most this many bytes per read call burst (None: all there is).
     pub read_budget: Option<u64>,
+    /// Receivers leave unread what the connections from this address send (an application
+    /// that has not got round to them).
+    pub unread_from: Option<SocketAddr>,
 }
 
 impl Traffic {
@@ -44,6 +48,7 @@ impl Traffic {
             would_block: 0,
             writable: 0,
             read_budget: None,
+            unread_from: None,
         }
     }
 
@@ -135,7 +140,10 @@ impl Traffic {
             }
             Event::StreamsAvailable { conn } => self.pump(sim, node, conn),
             Event::StreamReadable { conn, stream } => {
-                self.drain(sim, node, conn, stream);
+                let from = sim.endpoint_ref(node).remote_address(conn);
+                if from.is_none() || from != self.unread_from {
+                    self.drain(sim, node, conn, stream);
+                }
             }
             _ => {}
         }

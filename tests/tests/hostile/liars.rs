@@ -370,20 +370,30 @@ fn one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget() {
     );
 }
 
-#[test]
-fn pieces_sharing_their_datagrams_on_many_streams_are_compacted_not_closed() {
-    // What an honest sender does when its packets carry other frames too (DATAGRAM frames,
-    // other streams): each STREAM frame a third of its 1,200-byte datagram. Seven streams
-    // of 140 KiB, each missing its first piece, the application reading nothing: about 1
-    // MiB of credit, within every window. Held as slices, each stream stays within its own
-    // budget (3.3 times its bytes: 460 KiB of 516 KiB) but together they pass the
-    // connection's (2 MiB + 260 KiB): the server compacts them (spec §10.3, "Pressure")
-    // rather than close an honest peer (fuzz/findings/migration.receive-budget-honest-peer).
+/// The order [`pieces_sharing_their_datagrams`] sends each stream's pieces in, and what the
+/// server's application does meanwhile.
+#[derive(Clone, Copy, PartialEq)]
+enum Sharing {
+    /// Each stream's first piece last; the application reads what it can.
+    FirstPiecesLast,
+    /// In order; the application reads nothing of the attacker's connection.
+    InOrderUnread,
+}
+
+/// What an honest sender does when its packets carry other frames too (DATAGRAM frames,
+/// other streams): each STREAM frame a third of its 1,200-byte datagram. Seven streams of
+/// 140 KiB, about 1 MiB of credit, within every window, sent in `order`. Returns the
+/// report, the pieces sent before the last seven, and what the server held unread ten ticks
+/// after those, and ten ticks after the last seven (each stream's first, or one more each).
+fn pieces_sharing_their_datagrams(order: Sharing) -> (Report, u64, Vec<u64>) {
     static PIECE: [u8; 400] = [7; 400];
     let mut arena = Arena::new(server_config());
     let config = arena.config();
     let server = arena.server;
     let mut peer = RawPeer::new(&mut arena.sim, outsider(30), 130);
+    if order == Sharing::InOrderUnread {
+        arena.traffic.unread_from = Some(outsider(30));
+    }
     let (streams, per_stream) = (7u64, 140 * KIB / 400);
     let tails = streams * per_stream;
     // Pieces sent; ticks since the last; what the server held unread ten ticks after the
@@ -408,12 +418,14 @@ fn pieces_sharing_their_datagrams_on_many_streams_are_compacted_not_closed() {
                     return false;
                 }
             }
-            // Pieces 1.. of every stream, round robin; then each stream's first.
+            // FirstPiecesLast: pieces 1.. of every stream, round robin; then each stream's
+            // first. InOrderUnread: every stream's pieces, round robin from the first.
             let end = if next < tails { tails } else { tails + streams };
             for _ in 0..100.min(end - next) {
-                let (stream, piece) = match next.checked_sub(tails) {
-                    None => (next % streams, 1 + next / streams),
-                    Some(first) => (first, 0),
+                let (stream, piece) = match (order, next.checked_sub(tails)) {
+                    (Sharing::FirstPiecesLast, None) => (next % streams, 1 + next / streams),
+                    (Sharing::FirstPiecesLast, Some(first)) => (first, 0),
+                    (Sharing::InOrderUnread, _) => (next % streams, next / streams),
                 };
                 let mut frame = on_stream_0(piece * 400, &PIECE, None);
                 frame.id = StreamId::new(Side::Client, stream);
@@ -427,12 +439,38 @@ fn pieces_sharing_their_datagrams_on_many_streams_are_compacted_not_closed() {
         ignore,
     );
     peer.poll(&mut arena.sim, server);
-    assert_survived("pieces sharing their datagrams", &report, bound(&config, 0, 2));
+    let name = match order {
+        Sharing::FirstPiecesLast => "pieces sharing their datagrams",
+        Sharing::InOrderUnread => "pieces sharing their datagrams, unread",
+    };
+    assert_survived(name, &report, bound(&config, 0, 2));
     assert!(report.closed.is_empty(), "{:?}", report.closed);
     assert_eq!(peer.closed, None);
+    (report, tails, held)
+}
+
+#[test]
+fn pieces_sharing_their_datagrams_on_many_streams_behind_gaps_are_copied_not_closed() {
+    // Each stream missing its first piece, the application reading nothing it can not:
+    // pieces behind a gap are copied, each at its own length (spec §10.3, "Small pieces"),
+    // so together they stay within the connection's budget (2 MiB + 260 KiB). Held as
+    // slices, each charged its whole datagram, they passed it and were compacted
+    // (fuzz/findings/migration.receive-budget-honest-peer).
+    let (_, tails, held) = pieces_sharing_their_datagrams(Sharing::FirstPiecesLast);
     // Every tail held until the first pieces came; then the server's application read it all
     // (the legitimate client's transfer, read as it comes, holds nothing between ticks).
     assert_eq!(held, [tails * 400, 0]);
+}
+
+#[test]
+fn pieces_sharing_their_datagrams_on_many_streams_unread_are_compacted_not_closed() {
+    // In order, the application reading none of it: held as slices, each stream stays within
+    // its own budget (3.3 times its bytes: 460 KiB of 516 KiB) but together they pass the
+    // connection's (2 MiB + 260 KiB): the server compacts them (spec §10.3, "Pressure")
+    // rather than close an honest peer.
+    let (_, tails, held) = pieces_sharing_their_datagrams(Sharing::InOrderUnread);
+    // Everything held: the first `tails` pieces, then seven more (one more for each stream).
+    assert_eq!(held, [tails * 400, (tails + 7) * 400]);
 }
 
 #[test]

@@ -11,7 +11,10 @@
 //! A held slice keeps its whole datagram alive, so a peer sending one byte per datagram
 //! could make a few bytes of credit pin a thousand times as much. A small piece (under
 //! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
-//! to wait, and appended to the copy it follows. What the pieces really cost (module `held`)
+//! to wait, and appended to the copy it follows. A piece behind a gap is copied whatever its
+//! size, into an exact copy of its own: it waits a round trip at least for the lost bytes,
+//! and a slice would keep alive, beside its datagram, the whole buffer its driver received
+//! the datagram into (spec §10.3, "Small pieces"). What the pieces really cost (module `held`)
 //! stays within twice the stream's window: a frame that would pass it first compacts the
 //! stream (each run of contiguous bytes copied once, exactly; pieces that wait after that
 //! copied until the stream holds nothing), and only if that is not enough is it refused
@@ -60,6 +63,9 @@ pub struct RecvStream {
     chunks: ByOffset<Held>,
     /// Everything below has been handed to the application.
     read_offset: u64,
+    /// One past the bytes held contiguously from `read_offset`: a piece past it waits
+    /// behind a gap.
+    contiguous_end: u64,
     /// One past the highest offset received (counts against connection credit).
     highest: u64,
     /// Known once FIN or RESET_STREAM arrives.
@@ -83,8 +89,9 @@ pub struct RecvStream {
     /// bytes inline, an eighth of a stream's state then).
     tap: Option<Box<Tap>>,
     /// The longest stream we take (`Config::max_message_len`): no byte, final size or
-    /// total length past it, and no credit either.
-    len_limit: Option<u64>,
+    /// total length past it, and no credit either. `u64::MAX`: no limit (not an `Option`,
+    /// which would take 8 bytes more of every stream's state).
+    len_limit: u64,
 }
 
 /// A piped stream's outlet (module `pipe`): every byte at or past `start` is handed out once,
@@ -153,6 +160,7 @@ impl RecvStream {
         RecvStream {
             chunks: ByOffset::default(),
             read_offset: 0,
+            contiguous_end: 0,
             highest: 0,
             final_size: None,
             total_len: None,
@@ -162,13 +170,13 @@ impl RecvStream {
             pressure: Pressure::Slices,
             reset: None,
             tap: None,
-            len_limit: None,
+            len_limit: u64::MAX,
         }
     }
 
     /// The same stream, refusing anything past `limit` bytes (spec §10.4).
     pub(crate) fn with_len_limit(mut self, limit: Option<u64>) -> Self {
-        self.len_limit = limit;
+        self.len_limit = limit.unwrap_or(u64::MAX);
         self
     }
 
@@ -191,7 +199,7 @@ impl RecvStream {
         datagram: &mut Datagram,
     ) -> Result<u64, RecvError> {
         let end = offset.saturating_add(data.len() as u64);
-        if end > self.flow.limit() || self.len_limit.is_some_and(|l| end > l) {
+        if end > self.flow.limit() || end > self.len_limit {
             return Err(RecvError::FlowControl);
         }
         if self
@@ -252,6 +260,7 @@ impl RecvStream {
         if !keep {
             self.chunks.clear();
             self.buffered = 0;
+            self.contiguous_end = self.read_offset;
         }
         self.charged = self.chunks.iter().map(|(_, h)| h.charge()).sum();
         self.tap = Some(Box::new(tap));
@@ -332,7 +341,7 @@ impl RecvStream {
     pub(crate) fn set_total_len(&mut self, total: u64) -> Result<(), RecvError> {
         let fin_elsewhere = self.reset.is_none() && self.final_size.is_some_and(|size| size != total);
         if fin_elsewhere
-            || self.len_limit.is_some_and(|l| total > l)
+            || total > self.len_limit
             || self.total_len.is_some_and(|t| t != total)
             || self.highest > total
             || self.final_size.is_some_and(|size| size > total)
@@ -408,7 +417,8 @@ impl RecvStream {
     }
 
     /// Keeps `piece` (at `offset`, in a gap) until it is read: as a slice of its datagram, or,
-    /// when small and waiting, copied and appended to the copy it follows (module docs).
+    /// when small and waiting, copied and appended to the copy it follows, or, when behind a
+    /// gap, copied on its own (module docs).
     fn hold(&mut self, offset: u64, piece: Bytes, datagram: &mut Datagram) {
         let len = piece.len();
         self.buffered += len as u64;
@@ -416,11 +426,24 @@ impl RecvStream {
             // Everything held was read: pressure, if there was any, is over.
             self.pressure = Pressure::Slices;
         }
-        let copy =
-            self.pressure == Pressure::Copies || len < SMALL_PIECE || pins_too_much(len, datagram.len());
+        let behind_gap = offset > self.contiguous_end;
+        if offset == self.contiguous_end {
+            // Any pieces that waited behind the gap this fills now follow on.
+            self.contiguous_end = self.contiguous_from(offset + len as u64);
+        }
+        let small = len < SMALL_PIECE || pins_too_much(len, datagram.len());
+        let copy = self.pressure == Pressure::Copies || small || behind_gap;
         let read_at_once = offset == self.read_offset && self.chunks.is_empty();
         if !copy || read_at_once {
             let held = Held::shared(piece, datagram);
+            self.charged += held.charge();
+            self.chunks.insert(offset, held);
+            return;
+        }
+        if behind_gap && !small && self.pressure == Pressure::Slices {
+            // One exact copy: appended to a copy that grows by half, a run of them would be
+            // copied again at each growth, about three times in all.
+            let held = Held::Owned(BytesMut::from(&piece[..]));
             self.charged += held.charge();
             self.chunks.insert(offset, held);
             return;
@@ -511,7 +534,7 @@ impl RecvStream {
     pub(crate) fn reset(&mut self, code: u64, final_size: u64) -> Result<(), RecvError> {
         // Below an announced total length is allowed: the sender gave up before the end.
         if final_size < self.highest
-            || self.len_limit.is_some_and(|l| final_size > l)
+            || final_size > self.len_limit
             || self.final_size.is_some_and(|s| s != final_size)
             || self.total_len.is_some_and(|t| final_size > t)
         {
@@ -621,10 +644,8 @@ impl RecvStream {
 
     /// Where credit stops: the stream's end if known, else the longest stream we take.
     fn credit_end(&self) -> Option<u64> {
-        match (self.end(), self.len_limit) {
-            (Some(end), _) => Some(end),
-            (None, limit) => limit,
-        }
+        self.end()
+            .or((self.len_limit != u64::MAX).then_some(self.len_limit))
     }
 
     pub(crate) fn max_data(&self) -> u64 {
