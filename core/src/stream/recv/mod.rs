@@ -428,8 +428,14 @@ impl RecvStream {
         }
         let behind_gap = offset > self.contiguous_end;
         if offset == self.contiguous_end {
-            // Any pieces that waited behind the gap this fills now follow on.
-            self.contiguous_end = self.contiguous_from(offset + len as u64);
+            // Any pieces that waited behind the gap this fills now follow on (none past the
+            // highest byte received: in order, the usual case, no look-up).
+            let end = offset + len as u64;
+            self.contiguous_end = if end >= self.highest {
+                end
+            } else {
+                self.contiguous_from(end)
+            };
         }
         let small = len < SMALL_PIECE || pins_too_much(len, datagram.len());
         let copy = self.pressure == Pressure::Copies || small || behind_gap;

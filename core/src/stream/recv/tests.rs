@@ -373,6 +373,8 @@ proptest! {
         for (i, (start, end)) in frames.into_iter().enumerate() {
             s.insert(start as u64, b.slice(start..end), end == len).unwrap();
             prop_assert!(s.buffered() <= len as u64);
+            // Where the contiguous bytes end is kept as they arrive, not looked up.
+            prop_assert_eq!(s.contiguous_end, s.contiguous_from(s.read_offset()));
             if let Some((_, chunk)) = s.read(reads[i % reads.len()]) {
                 out.extend_from_slice(&chunk);
             }
