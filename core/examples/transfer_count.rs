@@ -11,7 +11,9 @@
 //! message, sealed, opened and read. A second argument `messages` sends 10,000 messages of
 //! 1 KiB instead, each read whole (the per-message path: streams opened, finished,
 //! acknowledged and forgotten). `round-trips=N` makes N sequential round trips of 64 bytes
-//! each way instead, each read whole (weir-bench's `rtt` workload in memory). `handshakes=N` makes N pairs of endpoints and their
+//! each way instead, each read whole (weir-bench's `rtt` workload in memory). `lose-every=N`
+//! sends the 16 MiB message with every N-th datagram from the client lost (the same ones
+//! each run: the receive path under loss, pieces held behind gaps). `handshakes=N` makes N pairs of endpoints and their
 //! handshakes instead (run it with two N and divide the difference: one handshake, both
 //! sides, with its endpoints' set-up). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
@@ -64,6 +66,9 @@ fn main() {
         );
         println!("{n} round trips of 64 bytes, {} datagrams in all", p.datagrams);
         return;
+    }
+    if let Some(n) = count("lose-every=") {
+        p.lose_every = n as u64;
     }
     if std::env::args().nth(2).as_deref() == Some("messages") {
         let msgs = vec![Bytes::from(vec![0x42u8; MESSAGE]); MESSAGES];

@@ -1,5 +1,6 @@
-//! Two endpoints driven in one thread with datagrams handed over in memory, no loss: the
-//! harness of `--bench transfer` and of the `transfer_count` example (callgrind).
+//! Two endpoints driven in one thread with datagrams handed over in memory, no loss unless
+//! asked (`lose_every`): the harness of `--bench transfer` and of the `transfer_count`
+//! example (callgrind).
 
 use std::net::SocketAddr;
 
@@ -22,6 +23,11 @@ pub struct Pair {
     filled: std::collections::VecDeque<BytesMut>,
     /// Datagrams moved, both ways.
     pub datagrams: u64,
+    /// Every this many datagrams from the client to the server, one is lost (none if 0):
+    /// the same ones each run.
+    pub lose_every: u64,
+    /// Datagrams from the client to the server so far, lost ones included.
+    sent_to_server: u64,
     /// The client's and the server's addresses, parsed once (parsing them at every
     /// shuttle cost a round trip 1,300 instructions, 3% of the count).
     addresses: (SocketAddr, SocketAddr),
@@ -65,6 +71,8 @@ impl Pair {
             block: BytesMut::new(),
             filled: std::collections::VecDeque::new(),
             datagrams: 0,
+            lose_every: 0,
+            sent_to_server: 0,
             addresses: (CLIENT.parse().unwrap(), SERVER.parse().unwrap()),
         }
     }
@@ -76,9 +84,13 @@ impl Pair {
         loop {
             let mut moved = false;
             while let Some(t) = self.client.poll_transmit(self.now, &mut self.buf) {
+                moved = true;
+                self.sent_to_server += 1;
+                if self.lose_every > 0 && self.sent_to_server % self.lose_every == 0 {
+                    continue;
+                }
                 let d = self.received(t.len);
                 self.server.handle_datagram(self.now, c, d);
-                moved = true;
             }
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 let d = self.received(t.len);

@@ -12,7 +12,8 @@
 //! could make a few bytes of credit pin a thousand times as much. A small piece (under
 //! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
 //! to wait, and appended to the copy it follows. A piece behind a gap is copied whatever its
-//! size, into an exact copy of its own: it waits a round trip at least for the lost bytes,
+//! size (a run of them into a few copies, `RecvStream::hold_behind_gap`): it waits a
+//! round trip at least for the lost bytes,
 //! and a slice would keep alive, beside its datagram, the whole buffer its driver received
 //! the datagram into (spec §10.3, "Small pieces"). What the pieces really cost (module `held`)
 //! stays within twice the stream's window: a frame that would pass it first compacts the
@@ -30,6 +31,11 @@ use crate::flow::ReceiveWindow;
 use crate::range_set::RangeSet;
 use crate::stream::held::{append, pins_too_much, stream_budget, Datagram, Held, PIECE_COST, SMALL_PIECE};
 use crate::time::{Duration, Instant};
+
+/// The most room a copy of pieces behind a gap is made with (`RecvStream::hold_behind_gap`):
+/// about a dozen full datagrams, so a long run takes an allocation per dozen, and a run
+/// that ends leaves at most this much unused.
+const RUN_ROOM: usize = 16 << 10;
 
 /// Why a STREAM frame was refused: each is a connection error (spec/protocol.md §4.11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -418,7 +424,7 @@ impl RecvStream {
 
     /// Keeps `piece` (at `offset`, in a gap) until it is read: as a slice of its datagram, or,
     /// when small and waiting, copied and appended to the copy it follows, or, when behind a
-    /// gap, copied on its own (module docs).
+    /// gap, copied (module docs).
     fn hold(&mut self, offset: u64, piece: Bytes, datagram: &mut Datagram) {
         let len = piece.len();
         self.buffered += len as u64;
@@ -447,11 +453,7 @@ impl RecvStream {
             return;
         }
         if behind_gap && !small && self.pressure == Pressure::Slices {
-            // One exact copy: appended to a copy that grows by half, a run of them would be
-            // copied again at each growth, about three times in all.
-            let held = Held::Owned(BytesMut::from(&piece[..]));
-            self.charged += held.charge();
-            self.chunks.insert(offset, held);
+            self.hold_behind_gap(offset, &piece);
             return;
         }
         // One copy of the piece, into the copy that ends where it starts if there is one.
@@ -464,6 +466,32 @@ impl RecvStream {
             }
         }
         let held = Held::Owned(BytesMut::from(&piece[..]));
+        self.charged += held.charge();
+        self.chunks.insert(offset, held);
+    }
+
+    /// Keeps `piece` (at `offset`, behind a gap, not small) as a copy: appended to the copy
+    /// it follows if that has room, else in a copy of its own with room for what follows
+    /// it, twice the copy it follows (none: exact), at most [`RUN_ROOM`] or the piece. A
+    /// run of pieces behind one gap then takes an allocation and a map entry per doubling
+    /// rather than per piece, and each byte is copied once (a copy that grows would copy
+    /// what it holds again each time); a copy's room is at most twice the run before it.
+    fn hold_behind_gap(&mut self, offset: u64, piece: &[u8]) {
+        let len = piece.len();
+        let mut room = len;
+        if let Some((start, Held::Owned(before))) = self.chunks.before_mut(offset) {
+            if start + before.len() as u64 == offset {
+                if before.capacity() - before.len() >= len {
+                    // Its capacity is charged already.
+                    before.extend_from_slice(piece);
+                    return;
+                }
+                room = (2 * before.len()).clamp(len, RUN_ROOM.max(len));
+            }
+        }
+        let mut copy = BytesMut::with_capacity(room);
+        copy.extend_from_slice(piece);
+        let held = Held::Owned(copy);
         self.charged += held.charge();
         self.chunks.insert(offset, held);
     }

@@ -191,6 +191,27 @@ fn large_pieces_wait_as_slices_behind_unread_bytes_and_as_copies_behind_a_gap() 
 }
 
 #[test]
+fn a_run_behind_a_gap_is_copied_into_an_allocation_per_doubling() {
+    let d = Bytes::from(alloc::vec![9u8; 1200]);
+    let mut s = RecvStream::new(100_000);
+    for i in 1..=40 {
+        s.insert_from(1000 * i, d.slice(..1000), false, &mut Datagram::new(1200))
+            .unwrap();
+    }
+    // Copies made with room for 1, 2, 4, 8, 16 and 16.4 pieces (at most 16 KiB): six
+    // allocations and map entries for forty pieces, each byte copied once.
+    let rooms = [1000, 2000, 4000, 8000, 16_000, 16_384];
+    assert_eq!(s.pieces(), rooms.len());
+    assert_eq!(
+        s.cost(),
+        rooms.iter().sum::<u64>() + rooms.len() as u64 * PIECE_COST
+    );
+    s.insert_from(0, d.slice(..1000), false, &mut Datagram::new(1200))
+        .unwrap();
+    assert_eq!(drain(&mut s), alloc::vec![9u8; 41_000]);
+}
+
+#[test]
 fn a_pipe_forwards_small_pieces_as_copies_and_counts_its_runs() {
     let d = Bytes::from(alloc::vec![3u8; 1200]);
     let mut s = RecvStream::new(10_000);
