@@ -12,15 +12,14 @@
 //! could make a few bytes of credit pin a thousand times as much. A small piece (under
 //! [`SMALL_PIECE`] bytes, or under a quarter of its datagram) is therefore copied when it has
 //! to wait, and appended to the copy it follows. A piece behind a gap is copied whatever its
-//! size (a run of them into a few copies, `RecvStream::hold_behind_gap`): it waits a
-//! round trip at least for the lost bytes,
-//! and a slice would keep alive, beside its datagram, the whole buffer its driver received
-//! the datagram into (spec §10.3, "Small pieces"). What the pieces really cost (module `held`)
-//! stays within twice the stream's window: a frame that would pass it first compacts the
-//! stream (each run of contiguous bytes copied once, exactly; pieces that wait after that
-//! copied until the stream holds nothing), and only if that is not enough is it refused
-//! ([`RecvError::OverBudget`]; spec §10.3). Bytes readable at once into an empty stream, the
-//! usual case, are never copied.
+//! size (a run of them into a few copies, `RecvStream::hold_behind_gap`): it waits a round
+//! trip at least for the lost bytes, and a slice would keep alive, beside its datagram, the
+//! whole buffer its driver received the datagram into (spec §10.3, "Small pieces"). What
+//! the pieces really cost (module `held`) stays within twice the stream's window: a frame
+//! that would pass it first compacts the stream (each run of contiguous bytes copied once,
+//! exactly; pieces that wait after that copied until the stream holds nothing), and only if
+//! that is not enough is it refused ([`RecvError::OverBudget`]; spec §10.3). Bytes readable
+//! at once into an empty stream, the usual case, are never copied.
 
 use crate::stream::by_offset::ByOffset;
 use alloc::boxed::Box;
