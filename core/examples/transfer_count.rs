@@ -13,7 +13,10 @@
 //! acknowledged and forgotten). `round-trips=N` makes N sequential round trips of 64 bytes
 //! each way instead, each read whole (weir-bench's `rtt` workload in memory). `lose-every=N`
 //! sends the 16 MiB message with every N-th datagram from the client lost (the same ones
-//! each run: the receive path under loss, pieces held behind gaps). `handshakes=N` makes N pairs of endpoints and their
+//! each run: the receive path under loss, pieces held behind gaps). `unread-trickle=N` sends
+//! N rounds of 400,000 bytes on a stream the server reads and 1,000 on one it never reads,
+//! and prints the receive blocks allocated afresh (each unread piece kept as a slice keeps
+//! its block). `handshakes=N` makes N pairs of endpoints and their
 //! handshakes instead (run it with two N and divide the difference: one handshake, both
 //! sides, with its endpoints' set-up). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
@@ -65,6 +68,14 @@ fn main() {
             n
         );
         println!("{n} round trips of 64 bytes, {} datagrams in all", p.datagrams);
+        return;
+    }
+    if let Some(n) = count("unread-trickle=") {
+        let held = p.unread_trickle(n, 400_000, 1000);
+        println!(
+            "{held} bytes held unread; {} receive blocks of 256 KiB allocated",
+            p.blocks_allocated
+        );
         return;
     }
     if let Some(n) = count("lose-every=") {

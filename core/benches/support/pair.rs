@@ -23,6 +23,8 @@ pub struct Pair {
     filled: std::collections::VecDeque<BytesMut>,
     /// Datagrams moved, both ways.
     pub datagrams: u64,
+    /// Receive blocks allocated afresh (the others were taken back and filled again).
+    pub blocks_allocated: u64,
     /// Every this many datagrams from the client to the server, one is lost (none if 0):
     /// the same ones each run.
     pub lose_every: u64,
@@ -71,6 +73,7 @@ impl Pair {
             block: BytesMut::new(),
             filled: std::collections::VecDeque::new(),
             datagrams: 0,
+            blocks_allocated: 0,
             lose_every: 0,
             sent_to_server: 0,
             addresses: (CLIENT.parse().unwrap(), SERVER.parse().unwrap()),
@@ -117,7 +120,10 @@ impl Pair {
                     block.clear();
                     block
                 }
-                None => BytesMut::with_capacity(BLOCK),
+                None => {
+                    self.blocks_allocated += 1;
+                    BytesMut::with_capacity(BLOCK)
+                }
             };
             // A block some datagram still holds is left to it (the receiver keeps what it
             // has not read); four are kept to be taken back.
@@ -149,6 +155,42 @@ impl Pair {
         }
         while p.client.poll_event().is_some() {}
         p
+    }
+
+    /// Sends two streams at once for `rounds` of 50 ms: `bulk` bytes a round on one, which
+    /// the server reads as they come, and `trickle` bytes on the other, which it never
+    /// reads. Returns the trickle's bytes sent (all held unread by the server). Each trickle
+    /// piece held as a slice keeps its receive block alive ([`Pair::blocks_allocated`] shows
+    /// how many were not taken back).
+    #[allow(dead_code)] // Used by the example, not by every bench.
+    pub fn unread_trickle(&mut self, rounds: usize, bulk: usize, trickle: usize) -> u64 {
+        let conn = weir_core::ConnectionHandle::from_index(0);
+        let header = weir_core::StreamHeader::default();
+        let bulk_id = self.client.open_stream(conn, header.clone()).unwrap();
+        let trickle_id = self.client.open_stream(conn, header).unwrap();
+        let (bulk_bytes, trickle_bytes) = (Bytes::from(vec![2u8; bulk]), Bytes::from(vec![1u8; trickle]));
+        let mut sent = 0;
+        let mut events = Vec::new();
+        for _ in 0..rounds {
+            sent += self
+                .client
+                .write(conn, trickle_id, trickle_bytes.clone())
+                .unwrap_or(0) as u64;
+            let _ = self.client.write(conn, bulk_id, bulk_bytes.clone());
+            for _ in 0..50 {
+                self.shuttle(&mut events);
+                for e in events.drain(..) {
+                    if let Event::StreamReadable { conn, stream } = e {
+                        while stream != trickle_id
+                            && matches!(self.server.read(conn, stream, usize::MAX), Ok(Read::Data { .. }))
+                        {
+                        }
+                    }
+                }
+                self.advance(Duration::from_millis(1));
+            }
+        }
+        sent
     }
 
     /// Sends `msgs` from client to server, each a message of its own, as fast as the
