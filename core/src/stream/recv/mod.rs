@@ -456,13 +456,12 @@ impl RecvStream {
             return;
         }
         // One copy of the piece, into the copy that ends where it starts if there is one.
-        if let Some((start, Held::Owned(before))) = self.chunks.before_mut(offset) {
-            if start + before.len() as u64 == offset {
-                let capacity = before.capacity() as u64;
-                append(before, &piece);
-                self.charged += before.capacity() as u64 - capacity;
-                return;
-            }
+        if let Some(before) = self.copy_ending_at(offset) {
+            let capacity = before.capacity() as u64;
+            append(before, &piece);
+            let grown = before.capacity() as u64 - capacity;
+            self.charged += grown;
+            return;
         }
         let held = Held::Owned(BytesMut::from(&piece[..]));
         self.charged += held.charge();
@@ -478,21 +477,28 @@ impl RecvStream {
     fn hold_behind_gap(&mut self, offset: u64, piece: &[u8]) {
         let len = piece.len();
         let mut room = len;
-        if let Some((start, Held::Owned(before))) = self.chunks.before_mut(offset) {
-            if start + before.len() as u64 == offset {
-                if before.capacity() - before.len() >= len {
-                    // Its capacity is charged already.
-                    before.extend_from_slice(piece);
-                    return;
-                }
-                room = (2 * before.len()).clamp(len, RUN_ROOM.max(len));
+        if let Some(before) = self.copy_ending_at(offset) {
+            if before.capacity() - before.len() >= len {
+                // Its capacity is charged already.
+                before.extend_from_slice(piece);
+                return;
             }
+            room = (2 * before.len()).clamp(len, RUN_ROOM.max(len));
         }
         let mut copy = BytesMut::with_capacity(room);
         copy.extend_from_slice(piece);
         let held = Held::Owned(copy);
         self.charged += held.charge();
         self.chunks.insert(offset, held);
+    }
+
+    /// The copy held just before `offset`, if one ends exactly there: what a copied piece at
+    /// `offset` is appended to.
+    fn copy_ending_at(&mut self, offset: u64) -> Option<&mut BytesMut> {
+        match self.chunks.before_mut(offset) {
+            Some((start, Held::Owned(before))) if start + before.len() as u64 == offset => Some(before),
+            _ => None,
+        }
     }
 
     /// Copies what the stream holds into one exact copy per run of contiguous bytes, so that
