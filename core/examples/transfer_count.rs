@@ -15,8 +15,8 @@
 //! sends the 16 MiB message with every N-th datagram from the client lost (the same ones
 //! each run: the receive path under loss, pieces held behind gaps). `unread-trickle=N` sends
 //! N rounds of 400,000 bytes on a stream the server reads and 1,000 on one it never reads,
-//! and prints the receive blocks allocated afresh (each unread piece kept as a slice keeps
-//! its block). `handshakes=N` makes N pairs of endpoints and their
+//! and prints the receive blocks allocated afresh (an unread piece kept as a slice keeps its
+//! block until a sweep copies it). `handshakes=N` makes N pairs of endpoints and their
 //! handshakes instead (run it with two N and divide the difference: one handshake, both
 //! sides, with its endpoints' set-up). adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its

@@ -115,6 +115,18 @@ impl Gathered {
         self.joined.extend_from_slice(&piece);
     }
 
+    /// A sweep (spec §10.3, "Age"): the first piece, kept as it came while it is the only
+    /// one, is copied, so that a message waiting whole for a read keeps no receive buffer
+    /// alive. Unlike a stream's slices it is not marked first (there is no room for the
+    /// mark), so a message a sweep finds waiting is copied however recently it came: one
+    /// message's copy per sweep and stream at most.
+    pub(crate) fn sweep(&mut self) {
+        if let Some(first) = self.first.take() {
+            self.joined.reserve_exact(first.len());
+            self.joined.extend_from_slice(&first);
+        }
+    }
+
     /// Whether a piece of `len` bytes is kept as it came: the first, unless the message
     /// announced a greater length. A first piece known to be short of its message is copied
     /// at once, as the second would copy it anyway: kept, it held its whole receive buffer
@@ -228,6 +240,24 @@ mod tests {
             assert!(!whole.is_unique(), "{total:?}: kept as it came");
             assert_eq!(g.take().as_ptr(), whole.slice(800..).as_ptr());
         }
+    }
+
+    /// A sweep copies a message waiting whole as it came, so its datagram is no longer
+    /// held; what follows is joined to the copy as it would have been to the first piece.
+    #[test]
+    fn a_sweep_copies_the_first_piece_and_lets_its_datagram_go() {
+        let whole = Bytes::from(vec![5u8; 1_200]);
+        let mut g = Gathered::default();
+        g.push(whole.slice(200..), None);
+        g.sweep();
+        assert!(whole.is_unique(), "the datagram is no longer held");
+        assert_eq!(g.joined.capacity(), 1_000, "an exact copy");
+        g.push(Bytes::from(vec![6u8; 24]), None);
+        let mut expected = vec![5u8; 1_000];
+        expected.extend_from_slice(&[6u8; 24]);
+        assert_eq!(g.take(), Bytes::from(expected));
+        g.sweep();
+        assert!(g.is_empty(), "nothing to copy");
     }
 
     /// The hook sees each buffer made `LARGE_BUFFER` or more (its start and whole room),

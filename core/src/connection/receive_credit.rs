@@ -13,6 +13,7 @@
 
 use crate::event::ViolationKind;
 use crate::flow::ReceiveWindow;
+use crate::stream::held::HOLD_GRACE;
 use crate::time::{Duration, Instant};
 
 /// The receive accounts of one connection.
@@ -31,6 +32,8 @@ pub(super) struct ReceiveCredit {
     /// The window a stream the peer opens starts with: the configured one, or the largest
     /// a stream of this connection has grown to since (spec §4.12, Streams and credit).
     stream_window: u64,
+    /// When the peer's streams were last swept (`RecvStream::sweep`; spec §10.3, "Age").
+    swept: Option<Instant>,
 }
 
 impl ReceiveCredit {
@@ -43,6 +46,7 @@ impl ReceiveCredit {
             released: 0,
             cost: 0,
             stream_window: 0,
+            swept: None,
         }
     }
 
@@ -122,6 +126,25 @@ impl ReceiveCredit {
         self.cost
     }
 
+    /// The peer's streams' cost fell by `n` bytes (a sweep copied slices).
+    pub(super) fn cost_fell(&mut self, n: u64) {
+        self.cost = self.cost.saturating_sub(n);
+    }
+
+    /// Whether the peer's streams are to be swept at `now`: the first time, and then once
+    /// [`HOLD_GRACE`] has passed since the last sweep (which this, answering yes, moves to
+    /// `now`).
+    pub(super) fn sweep_due(&mut self, now: Instant) -> bool {
+        if self
+            .swept
+            .is_some_and(|at| now.saturating_duration_since(at) < HOLD_GRACE)
+        {
+            return false;
+        }
+        self.swept = Some(now);
+        true
+    }
+
     /// The cost as recounted from the streams.
     pub(super) fn set_cost(&mut self, cost: u64) {
         self.cost = cost;
@@ -163,5 +186,17 @@ mod tests {
         c.stream_window_grew(300);
         c.stream_window_grew(200);
         assert_eq!(c.stream_window(), 300, "never shrinks");
+    }
+
+    #[test]
+    fn the_peer_s_streams_are_swept_at_once_and_then_once_a_grace_period() {
+        let mut c = ReceiveCredit::new(1000, 4000);
+        let at = |ms| Instant::ZERO + Duration::from_millis(ms);
+        assert!(c.sweep_due(at(5)), "the first time");
+        assert!(!c.sweep_due(at(5)));
+        assert!(!c.sweep_due(at(104)));
+        assert!(c.sweep_due(at(105)), "a grace period later");
+        assert!(!c.sweep_due(at(204)), "counted from the last sweep");
+        assert!(c.sweep_due(at(400)));
     }
 }

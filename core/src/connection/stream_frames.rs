@@ -117,6 +117,13 @@ impl Connection {
                 return Err(ViolationKind::ReceiveBudget);
             }
         }
+        // Slices the application leaves unread keep their receive buffers alive, which the
+        // budget cannot see: every so often, those held since the last sweep are copied
+        // (spec §10.3, "Age"). Checked here, as the peer's frames arrive, so it needs no
+        // timer: a connection the peer sends nothing more holds no more buffers.
+        if self.receive_credit.sweep_due(self.clock) {
+            self.sweep_peer_streams();
+        }
         if announce {
             self.control.push(Control::MaxStreamData(id));
         }
@@ -145,6 +152,22 @@ impl Connection {
                 recv.compact();
             }
         }
+    }
+
+    /// Sweeps every stream the peer opened (`RecvStream::sweep`, `Gathered::sweep`; spec
+    /// §10.3, "Age").
+    fn sweep_peer_streams(&mut self) {
+        let side = self.side;
+        let mut fell = 0;
+        for (_, stream) in self.streams.iter_mut().filter(|(id, _)| id.initiator() != side) {
+            if let Some(recv) = stream.half.recv_mut() {
+                fell += recv.sweep();
+            }
+            if let Reading::Open { gathered, .. } = &mut stream.reading {
+                gathered.sweep();
+            }
+        }
+        self.receive_credit.cost_fell(fell);
     }
 
     /// Opens the peer's stream `id` if it is new, and with it the peer's lower-numbered

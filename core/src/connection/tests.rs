@@ -127,7 +127,8 @@ fn connection_size() {
     for (name, bytes) in parts {
         std::println!("  {name}: {bytes}");
     }
-    // 1,408 until the stream count's auto-tuning kept a checkpoint (issue 35).
+    // 1,416 since the receive accounts keep when the peer's streams were last swept (spec
+    // §10.3, Age); 1,408 before.
     assert!(size_of::<super::Connection>() <= 1416);
     assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
     assert!(

@@ -17,8 +17,15 @@
 //! pieces still cost more than that (and, for a connection, its streams' state) is closed
 //! (`ViolationKind::ReceiveBudget`). What is left to close for is bookkeeping: pieces kept
 //! apart by gaps.
+//!
+//! What the budget cannot see is the buffer a driver received a datagram into, which a slice
+//! keeps alive too (weir's drivers share 256 KiB blocks among datagrams). A slice is
+//! therefore copied once it has waited [`HOLD_GRACE`] for the application ([`Held::age`],
+//! spec §10.3, "Age").
 
 use bytes::{Bytes, BytesMut};
+
+use crate::time::Duration;
 
 /// A piece shorter than this is copied when it has to wait, whatever its datagram, so runs of
 /// tiny pieces coalesce instead of each costing a map entry.
@@ -118,12 +125,31 @@ impl Datagram {
     }
 }
 
+/// How long a slice of a datagram may wait for the application before it is copied, at
+/// least: a sweep (`RecvStream::sweep`) runs at most this often while the peer sends stream
+/// frames, and copies each slice an earlier sweep found held (so a slice is copied after one
+/// to two of these, and at the next stream frame after that). A slice keeps alive, beside its
+/// datagram, the buffer its driver received the datagram into, which the budget cannot see
+/// (spec §10.3, "Age"); a tenth of a second is many round trips on the paths a receive block
+/// is cut for, and longer than an application that reads as it is told takes to read.
+pub(crate) const HOLD_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether a sweep found a slice held already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Swept {
+    /// Not yet: it came after the last sweep.
+    Not,
+    /// Once: the next sweep copies it.
+    Once,
+}
+
 /// Received bytes held for the application.
 #[derive(Debug)]
 pub(crate) enum Held {
     /// A slice of the datagram they came in (no copy), and what it is charged for keeping that
-    /// datagram alive (its length, or 0 if another slice pays for it: [`Datagram`]).
-    Shared(Bytes, u32),
+    /// datagram alive (its length, or 0 if another slice pays for it: [`Datagram`]), and
+    /// whether a sweep found it held already ([`Held::age`]; in what would be padding).
+    Shared(Bytes, u32, Swept),
     /// A copy of small pieces, which the pieces that follow it are appended to.
     Owned(BytesMut),
 }
@@ -136,7 +162,7 @@ impl Held {
 
     /// `piece`, held as it is, charged at least `charge` bytes.
     fn shared_charged(piece: Bytes, charge: usize) -> Self {
-        Held::Shared(piece, u32::try_from(charge).unwrap_or(u32::MAX))
+        Held::Shared(piece, u32::try_from(charge).unwrap_or(u32::MAX), Swept::Not)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -145,7 +171,7 @@ impl Held {
 
     pub(crate) fn bytes(&self) -> &[u8] {
         match self {
-            Held::Shared(b, _) => b,
+            Held::Shared(b, ..) => b,
             Held::Owned(b) => b,
         }
     }
@@ -154,7 +180,7 @@ impl Held {
     /// datagram (unless another slice pays for it), or its copy's capacity.
     pub(crate) fn charge(&self) -> u64 {
         match self {
-            Held::Shared(b, datagram) => (b.len() as u64).max(u64::from(*datagram)),
+            Held::Shared(b, datagram, _) => (b.len() as u64).max(u64::from(*datagram)),
             Held::Owned(b) => b.capacity() as u64,
         }
     }
@@ -162,15 +188,35 @@ impl Held {
     /// The first `at` bytes, leaving the rest (which keeps what it kept alive).
     pub(crate) fn split_to(&mut self, at: usize) -> Bytes {
         match self {
-            Held::Shared(b, _) => b.split_to(at),
+            Held::Shared(b, ..) => b.split_to(at),
             Held::Owned(b) => b.split_to(at).freeze(),
         }
     }
 
     pub(crate) fn into_bytes(self) -> Bytes {
         match self {
-            Held::Shared(b, _) => b,
+            Held::Shared(b, ..) => b,
             Held::Owned(b) => b.freeze(),
+        }
+    }
+
+    /// A sweep finds the piece held: a slice found by an earlier sweep becomes an exact
+    /// copy, so it keeps no receive buffer alive; a slice found for the first time is marked.
+    /// Returns what its charge ([`charge`](Self::charge)) was before and is now, for a
+    /// slice copied.
+    pub(crate) fn age(&mut self) -> Option<(u64, u64)> {
+        match self {
+            Held::Shared(_, _, swept @ Swept::Not) => {
+                *swept = Swept::Once;
+                None
+            }
+            Held::Shared(b, _, Swept::Once) => {
+                let copy = BytesMut::from(&b[..]);
+                let before = self.charge();
+                *self = Held::Owned(copy);
+                Some((before, self.charge()))
+            }
+            Held::Owned(_) => None,
         }
     }
 
@@ -178,7 +224,7 @@ impl Held {
     /// held).
     pub(crate) fn share(&mut self) -> Bytes {
         let charge = self.charge();
-        let held = core::mem::replace(self, Held::Shared(Bytes::new(), 0));
+        let held = core::mem::replace(self, Held::Owned(BytesMut::new()));
         let bytes = held.into_bytes();
         *self = Held::shared_charged(bytes.clone(), usize::try_from(charge).unwrap_or(usize::MAX));
         bytes
@@ -216,5 +262,18 @@ mod tests {
         }
         assert_eq!(held.share(), Bytes::from_static(b"abc"));
         assert_eq!(held.charge(), 256);
+    }
+
+    #[test]
+    fn a_slice_is_copied_by_the_second_sweep_that_finds_it_and_lets_its_datagram_go() {
+        let datagram = Bytes::from(alloc::vec![3u8; 1200]);
+        let mut held = Held::shared(datagram.slice(..1000), &mut Datagram::new(1200));
+        assert_eq!(held.age(), None, "the first sweep marks it");
+        assert!(!datagram.is_unique());
+        assert_eq!(held.age(), Some((1200, 1000)), "the second copies it, exactly");
+        assert!(datagram.is_unique(), "the datagram is no longer held");
+        assert_eq!(held.bytes(), &datagram[..1000]);
+        assert_eq!(held.age(), None, "a copy stays as it is");
+        assert_eq!(held.charge(), 1000);
     }
 }

@@ -18,8 +18,11 @@
 //! the pieces really cost (module `held`) stays within twice the stream's window: a frame
 //! that would pass it first compacts the stream (each run of contiguous bytes copied once,
 //! exactly; pieces that wait after that copied until the stream holds nothing), and only if
-//! that is not enough is it refused ([`RecvError::OverBudget`]; spec §10.3). Bytes readable
-//! at once into an empty stream, the usual case, are never copied.
+//! that is not enough is it refused ([`RecvError::OverBudget`]; spec §10.3). A slice the
+//! application leaves unread is copied by the second sweep that finds it
+//! ([`RecvStream::sweep`], spec §10.3, "Age"), so it keeps its receive buffer alive a grace
+//! period or two, not until it is read. Bytes readable at once into an empty stream, the
+//! usual case, are not copied unless they wait that long.
 
 use crate::stream::by_offset::ByOffset;
 use alloc::boxed::Box;
@@ -545,6 +548,22 @@ impl RecvStream {
             self.chunks.insert(start, Held::Owned(run));
         }
         self.charged = self.chunks.iter().map(|(_, h)| h.charge()).sum();
+    }
+
+    /// A sweep (spec §10.3, "Age"): copies each slice an earlier sweep found held, exactly,
+    /// and marks the slices held now for the next ([`Held::age`]). So a piece the application
+    /// leaves unread keeps its receive buffer alive for one to two sweeps' intervals, not
+    /// until it is read. Returns by how much the stream's cost fell. Copies are left as they
+    /// are: they keep nothing else alive.
+    pub(crate) fn sweep(&mut self) -> u64 {
+        let mut fell = 0;
+        for (_, piece) in self.chunks.iter_mut() {
+            if let Some((before, now)) = piece.age() {
+                fell += before.saturating_sub(now);
+            }
+        }
+        self.charged -= fell;
+        fell
     }
 
     /// The next contiguous bytes, at most `max_len` of them, with their offset.

@@ -465,3 +465,32 @@ fn a_compacted_stream_copies_what_waits_until_it_holds_nothing() {
     }
     assert_eq!(s.cost(), 2 * (1452 + PIECE_COST));
 }
+
+/// A piece the application leaves unread is a slice until a second sweep finds it, then an
+/// exact copy; what came between the sweeps waits for the next (spec §10.3, "Age").
+#[test]
+fn a_sweep_copies_the_slices_an_earlier_sweep_found_held() {
+    let d: Vec<Bytes> = (0..3u8).map(|i| Bytes::from(alloc::vec![i; 1200])).collect();
+    let mut s = RecvStream::new(10_000);
+    let insert = |s: &mut RecvStream, i: usize| {
+        s.insert_from(
+            1000 * i as u64,
+            d[i].slice(..1000),
+            false,
+            &mut Datagram::new(1200),
+        )
+        .unwrap();
+    };
+    insert(&mut s, 0);
+    insert(&mut s, 1);
+    assert_eq!(s.sweep(), 0, "the first sweep marks them");
+    insert(&mut s, 2);
+    assert_eq!(s.cost(), 3 * (1200 + PIECE_COST));
+    assert_eq!(s.sweep(), 2 * 200, "the two found before are copied");
+    assert_eq!(s.cost(), 2 * 1000 + 1200 + 3 * PIECE_COST);
+    assert!(d[0].is_unique() && d[1].is_unique() && !d[2].is_unique());
+    assert_eq!(s.sweep(), 200);
+    assert!(d[2].is_unique());
+    assert_eq!(drain(&mut s).len(), 3000);
+    assert_eq!(s.cost(), 0);
+}
