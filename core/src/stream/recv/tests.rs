@@ -378,12 +378,14 @@ fn reset_drops_buffered_bytes() {
 
 proptest! {
     /// Any order, duplication and overlap of fragments delivers the bytes exactly once,
-    /// in order, and never holds more than the window.
+    /// in order, and never holds more than the window, whenever sweeps copy what waits
+    /// (the charge kept agreeing with what is held).
     #[test]
     fn reassembly_agrees_with_the_message(
         len in 0usize..2000,
         cuts in prop::collection::vec((0usize..2000, 1usize..300), 1..60),
         reads in prop::collection::vec(1usize..500, 1..20),
+        sweeps in prop::collection::vec(any::<bool>(), 1..20),
     ) {
         let msg: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
         let b = Bytes::from(msg.clone());
@@ -392,12 +394,25 @@ proptest! {
         let mut frames: Vec<(usize, usize)> = cuts.iter().map(|&(o, l)| (o.min(len), (o + l).min(len))).collect();
         frames.push((0, len));
         for (i, (start, end)) in frames.into_iter().enumerate() {
-            s.insert(start as u64, b.slice(start..end), end == len).unwrap();
+            // Each frame in a datagram of its own, with 100 bytes besides: a slice costs
+            // more than its copy.
+            let mut datagram = Datagram::new(end - start + 100);
+            s.insert_from(start as u64, b.slice(start..end), end == len, &mut datagram).unwrap();
             prop_assert!(s.buffered() <= len as u64);
             // Where the contiguous bytes end is kept as they arrive, not looked up.
             prop_assert_eq!(s.contiguous_end, s.contiguous_from(s.read_offset()));
-            if let Some((_, chunk)) = s.read(reads[i % reads.len()]) {
-                out.extend_from_slice(&chunk);
+            if sweeps[i % sweeps.len()] {
+                let before = s.cost();
+                let fell = s.sweep();
+                prop_assert_eq!(s.cost(), before - fell);
+            }
+            prop_assert_eq!(s.charged, s.chunks.iter().map(|(_, h)| h.charge()).sum::<u64>());
+            // Reads now and then, so that slices wait behind unread bytes for sweeps.
+            let read = reads[i % reads.len()];
+            if read % 3 == 0 {
+                if let Some((_, chunk)) = s.read(read) {
+                    out.extend_from_slice(&chunk);
+                }
             }
         }
         out.extend(drain(&mut s));
