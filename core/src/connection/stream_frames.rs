@@ -133,6 +133,17 @@ impl Connection {
         Ok(())
     }
 
+    /// How many pieces the peer's streams hold as slices of their datagrams.
+    #[cfg(test)]
+    pub(crate) fn peer_slices(&self) -> usize {
+        self.streams
+            .iter()
+            .filter(|(id, _)| id.initiator() != self.side)
+            .filter_map(|(_, s)| s.half.recv())
+            .map(RecvStream::slices)
+            .sum()
+    }
+
     /// What the streams the peer opened cost the heap (module `stream::held`): each one's
     /// state, and what its receive half holds.
     pub(super) fn peer_streams_cost(&self) -> u64 {
@@ -152,6 +163,15 @@ impl Connection {
                 recv.compact();
             }
         }
+    }
+
+    /// Copies every slice the peer's streams hold: two sweeps, the first copying what an
+    /// earlier one marked and marking the rest, the second copying that. A trim's (spec §8,
+    /// Liveness): the connection has been quiet a second, so every slice waited that long,
+    /// and no stream frame may come to sweep while others' traffic fills new blocks.
+    pub(super) fn unpin_peer_streams(&mut self) {
+        self.sweep_peer_streams();
+        self.sweep_peer_streams();
     }
 
     /// Sweeps every stream the peer opened (`RecvStream::sweep`, `Gathered::sweep`; spec

@@ -220,9 +220,11 @@ impl Connection {
 
     /// Lets go of the memory only an active connection uses (spec §8, Liveness): its packet
     /// keys' expanded form (rebuilt by the next packet either way), the spare stream boxes,
-    /// and the room of whatever queue, list or map is empty. Nothing the peer or the
-    /// application sees changes.
+    /// and the room of whatever queue, list or map is empty; and copies what the peer's
+    /// streams hold as slices, which keep their receive buffers alive (spec §10.3, "Age").
+    /// Nothing the peer or the application sees changes.
     fn trim(&mut self) {
+        self.unpin_peer_streams();
         if let Some(keys) = self.crypto.as_mut() {
             keys.release();
         }

@@ -223,4 +223,23 @@ mod tests {
         );
         assert!(ep.send_message(b, None, floor).is_ok());
     }
+
+    /// A piece the application leaves unread is copied by the connection's trim once the
+    /// peer goes quiet, though no stream frame comes to sweep it (spec §10.3, "Age"): a
+    /// slice would keep its receive buffer alive as long as the peer stays quiet.
+    #[test]
+    fn a_quiet_connection_copies_what_its_application_left_unread() {
+        let (mut net, c) = Net::connected();
+        let s = net.eps[1].connections().next().unwrap();
+        let id = net.eps[0].open_stream(c, crate::StreamHeader::default()).unwrap();
+        net.eps[0].write(c, id, Bytes::from(vec![5u8; 1000])).unwrap();
+        net.run_until(net.now + Duration::from_millis(1));
+        let held = |net: &Net| net.eps[1].lookup(s).unwrap().peer_slices();
+        assert_eq!(held(&net), 1, "held as it came");
+        // Quiet a second each way, but for the acknowledgements: the trim is due.
+        net.run_until(net.now + Duration::from_secs(2));
+        assert_eq!(held(&net), 0, "copied");
+        let read = net.eps[1].read(s, id, usize::MAX).unwrap();
+        assert!(matches!(read, crate::Read::Data { bytes, .. } if bytes == vec![5u8; 1000]));
+    }
 }

@@ -566,6 +566,15 @@ impl RecvStream {
         fell
     }
 
+    /// How many pieces are held as slices of their datagrams.
+    #[cfg(test)]
+    pub(crate) fn slices(&self) -> usize {
+        self.chunks
+            .iter()
+            .filter(|(_, h)| matches!(h, Held::Shared(..)))
+            .count()
+    }
+
     /// The next contiguous bytes, at most `max_len` of them, with their offset.
     pub fn read(&mut self, max_len: usize) -> Option<(u64, Bytes)> {
         let (start, chunk) = self.chunks.first_mut()?;

@@ -157,23 +157,31 @@ fn gaps_keep_pieces_apart() {
     assert!(!d.as_ptr_range().contains(&held.as_ptr()));
 }
 
+/// `n` datagrams of 1,200 bytes, the i-th filled with i.
+fn datagrams(n: u8) -> Vec<Bytes> {
+    (0..n).map(|i| Bytes::from(alloc::vec![i; 1200])).collect()
+}
+
+/// The i-th piece of a stream of 1,000-byte pieces, each the start of datagram `d[i]`.
+fn insert_piece(s: &mut RecvStream, d: &[Bytes], i: usize) {
+    s.insert_from(
+        1000 * i as u64,
+        d[i].slice(..1000),
+        false,
+        &mut Datagram::new(1200),
+    )
+    .unwrap();
+}
+
 #[test]
 fn large_pieces_wait_as_slices_behind_unread_bytes_and_as_copies_behind_a_gap() {
     // A slice keeps alive its datagram and whatever the driver received the datagram into
     // (weir's drivers: blocks of 256 KiB that many datagrams share). Behind unread bytes a
     // piece waits for the application only; behind a gap, for the lost bytes to be sent
     // again: a round trip at least, during which slices would hold a block per gap.
-    let d: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(alloc::vec![i; 1200])).collect();
+    let d = datagrams(5);
     let mut s = RecvStream::new(10_000);
-    let insert = |s: &mut RecvStream, i: usize| {
-        s.insert_from(
-            1000 * i as u64,
-            d[i].slice(..1000),
-            false,
-            &mut Datagram::new(1200),
-        )
-        .unwrap();
-    };
+    let insert = |s: &mut RecvStream, i: usize| insert_piece(s, &d, i);
     insert(&mut s, 0);
     insert(&mut s, 1);
     insert(&mut s, 3);
@@ -485,17 +493,9 @@ fn a_compacted_stream_copies_what_waits_until_it_holds_nothing() {
 /// exact copy; what came between the sweeps waits for the next (spec §10.3, "Age").
 #[test]
 fn a_sweep_copies_the_slices_an_earlier_sweep_found_held() {
-    let d: Vec<Bytes> = (0..3u8).map(|i| Bytes::from(alloc::vec![i; 1200])).collect();
+    let d = datagrams(3);
     let mut s = RecvStream::new(10_000);
-    let insert = |s: &mut RecvStream, i: usize| {
-        s.insert_from(
-            1000 * i as u64,
-            d[i].slice(..1000),
-            false,
-            &mut Datagram::new(1200),
-        )
-        .unwrap();
-    };
+    let insert = |s: &mut RecvStream, i: usize| insert_piece(s, &d, i);
     insert(&mut s, 0);
     insert(&mut s, 1);
     assert_eq!(s.sweep(), 0, "the first sweep marks them");
