@@ -530,3 +530,73 @@ fn a_piped_stream_stopped_by_the_relay_s_application_fails_its_pipe() {
     assert_eq!(w.stopped, vec![(0, 5)]);
     assert!(w.received.is_empty());
 }
+
+/// A fork whose pipe broke, read as broken by its reader before the rest of the stream
+/// arrived: what arrives after counts toward the connection's credit, so the sender's next
+/// stream goes through. Before (fuzz/findings/piping.credit-lost-with-a-broken-fork), that
+/// read forgot the stream: the bytes still on their way were dropped uncounted, while the
+/// sender had counted them against the connection's credit. With more than three quarters
+/// of the relay's window lost that way, the relay never released enough to grant more, and
+/// the connection stalled for good.
+#[test]
+fn a_fork_read_as_broken_before_its_rest_arrived_leaves_the_credit_whole() {
+    // Small enough that the sender's first flight fills it: what is on its way when the
+    // reader reads, the window less the two datagrams read, is past three quarters of it.
+    let window = 12 << 10;
+    let small = Config {
+        receive_window: window,
+        max_receive_window: window,
+        stream_receive_window: window,
+        max_stream_receive_window: window,
+        ..Config::default()
+    };
+    let config = |n| if n == 1 { small.clone() } else { Config::default() };
+    let (mut sim, world, conn) = chain_configured(41, 1, 1, LinkConfig::default(), &config);
+    world.borrow_mut().local = LocalRead::Keep;
+    let down = world.borrow().relays[&1][0];
+    // The stream's datagrams reach the relay one by one, 12 ms apart: the rest of the
+    // relay's window is on its way when the first arrives.
+    let slow = LinkConfig {
+        bandwidth: Some(1_000_000),
+        ..LinkConfig::default()
+    };
+    sim.link(0, 1, slow);
+    send(&mut sim, conn, &payload(64 << 10));
+    let mut forked = None;
+    let limit = sim.now() + Duration::from_secs(3);
+    sim.run_until(
+        limit,
+        |sim, node, e| {
+            if let (1, Event::StreamOpened { conn, stream, .. }) = (node, &e) {
+                forked = Some((*conn, *stream));
+                // Its only target lost at once: the pipe breaks, and the relay's reader
+                // (`World::read`, at the first bytes) reads the stream as broken.
+                let now = sim.now();
+                world.borrow_mut().on_event(sim, node, e);
+                sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
+                return;
+            }
+            world.borrow_mut().on_event(sim, node, e);
+        },
+        |_| false,
+    );
+    let kept = world.borrow().kept.get(&1).copied().unwrap_or(0);
+    assert!(
+        kept < window / 4,
+        "read before most of the window arrived: {kept}"
+    );
+    // It ended once the sender's reset in answer came (stopped until then).
+    let (from, stream) = forked.expect("the relay was sent the stream");
+    assert_eq!(
+        sim.endpoint(1).read(from, stream, usize::MAX),
+        Err(ApiError::UnknownStream)
+    );
+    // The relay now takes what comes as a receiver would: the sender's next stream, longer
+    // than the relay's window, must get through.
+    world.borrow_mut().relays.remove(&1);
+    let next = payload(32 << 10);
+    send(&mut sim, conn, &next);
+    let arrived = run(&mut sim, &world, 20, |w| w.received.contains_key(&1));
+    assert!(arrived, "the connection stalled");
+    assert_eq!(world.borrow().received[&1], vec![next]);
+}
