@@ -326,15 +326,35 @@ fn fork_broken_then_reset() -> (Sim, RefCell<World>, ConnectionHandle, StreamId)
     let (mut sim, world, conn) = chain(37, 1, 1, LinkConfig::default(), Config::default());
     world.borrow_mut().local = LocalRead::Keep;
     world.borrow_mut().idle = Some(1);
+    let (from, stream) = break_fork_at_once(&mut sim, &world, conn, 4 << 10, 5);
+    assert_eq!(
+        world.borrow().stopped,
+        vec![(0, PIPE_BROKEN)],
+        "the sender was stopped, and reset"
+    );
+    (sim, world, from, stream)
+}
+
+/// Sends a stream of `len` bytes to the relay (node 1), whose datagrams reach it one by one
+/// over a 1 Mbit/s link (12 ms apart), and closes the relay's only target the moment the
+/// stream opens there, so that its pipe breaks at once; runs `secs` seconds. The forked
+/// stream's connection and id at the relay.
+fn break_fork_at_once(
+    sim: &mut Sim,
+    world: &RefCell<World>,
+    conn: ConnectionHandle,
+    len: usize,
+    secs: u64,
+) -> (ConnectionHandle, StreamId) {
     let down = world.borrow().relays[&1][0];
     let slow = LinkConfig {
         bandwidth: Some(1_000_000),
         ..LinkConfig::default()
     };
     sim.link(0, 1, slow);
-    send(&mut sim, conn, &payload(4 << 10));
+    send(sim, conn, &payload(len));
     let mut forked = None;
-    let limit = sim.now() + Duration::from_secs(5);
+    let limit = sim.now() + Duration::from_secs(secs);
     sim.run_until(
         limit,
         |sim, node, e| {
@@ -351,13 +371,7 @@ fn fork_broken_then_reset() -> (Sim, RefCell<World>, ConnectionHandle, StreamId)
         },
         |_| false,
     );
-    assert_eq!(
-        world.borrow().stopped,
-        vec![(0, PIPE_BROKEN)],
-        "the sender was stopped, and reset"
-    );
-    let (from, stream) = forked.expect("the relay was sent the stream");
-    (sim, world, from, stream)
+    forked.expect("the relay was sent the stream")
 }
 
 /// The reader was told of the end once, as PIPE_BROKEN, and its next read says the same.
@@ -553,40 +567,15 @@ fn a_fork_read_as_broken_before_its_rest_arrived_leaves_the_credit_whole() {
     let config = |n| if n == 1 { small.clone() } else { Config::default() };
     let (mut sim, world, conn) = chain_configured(41, 1, 1, LinkConfig::default(), &config);
     world.borrow_mut().local = LocalRead::Keep;
-    let down = world.borrow().relays[&1][0];
-    // The stream's datagrams reach the relay one by one, 12 ms apart: the rest of the
-    // relay's window is on its way when the first arrives.
-    let slow = LinkConfig {
-        bandwidth: Some(1_000_000),
-        ..LinkConfig::default()
-    };
-    sim.link(0, 1, slow);
-    send(&mut sim, conn, &payload(64 << 10));
-    let mut forked = None;
-    let limit = sim.now() + Duration::from_secs(3);
-    sim.run_until(
-        limit,
-        |sim, node, e| {
-            if let (1, Event::StreamOpened { conn, stream, .. }) = (node, &e) {
-                forked = Some((*conn, *stream));
-                // Its only target lost at once: the pipe breaks, and the relay's reader
-                // (`World::read`, at the first bytes) reads the stream as broken.
-                let now = sim.now();
-                world.borrow_mut().on_event(sim, node, e);
-                sim.endpoint(1).close(now, down, 0, Reason::default()).unwrap();
-                return;
-            }
-            world.borrow_mut().on_event(sim, node, e);
-        },
-        |_| false,
-    );
+    // The rest of the relay's window is on its way when the first datagram arrives, and
+    // the relay's reader (`World::read`, at the first bytes) reads the stream as broken.
+    let (from, stream) = break_fork_at_once(&mut sim, &world, conn, 64 << 10, 3);
     let kept = world.borrow().kept.get(&1).copied().unwrap_or(0);
     assert!(
         kept < window / 4,
         "read before most of the window arrived: {kept}"
     );
     // It ended once the sender's reset in answer came (stopped until then).
-    let (from, stream) = forked.expect("the relay was sent the stream");
     assert_eq!(
         sim.endpoint(1).read(from, stream, usize::MAX),
         Err(ApiError::UnknownStream)

@@ -120,7 +120,8 @@ impl Connection {
         // Slices the application leaves unread keep their receive buffers alive, which the
         // budget cannot see: every so often, those held since the last sweep are copied
         // (spec §10.3, "Age"). Checked here, as the peer's frames arrive, so it needs no
-        // timer: a connection the peer sends nothing more holds no more buffers.
+        // timer of its own: what a peer gone quiet left is copied by the trim
+        // (`unpin_peer_streams`).
         if self.receive_credit.sweep_due(self.clock) {
             self.sweep_peer_streams();
         }
