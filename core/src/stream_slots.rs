@@ -94,6 +94,18 @@ impl<V> StreamSlots<V> {
         self.slots[i].as_mut().map(|(_, v)| v)
     }
 
+    /// Where `id`'s value is, for [`at_mut`](Self::at_mut), until the table next changes: a
+    /// caller that inserts on a miss and then returns the value looks up once on a hit, where
+    /// `get_mut` and a second `get_mut` would look up twice.
+    pub(crate) fn position(&self, id: StreamId) -> Option<usize> {
+        self.find(id)
+    }
+
+    /// The value at `at`, a [`position`](Self::position) taken since the table last changed.
+    pub(crate) fn at_mut(&mut self, at: usize) -> Option<&mut V> {
+        self.slots.get_mut(at)?.as_mut().map(|(_, v)| v)
+    }
+
     /// Puts `value` in as `id`'s; what `id` held before is returned.
     pub(crate) fn insert(&mut self, id: StreamId, value: V) -> Option<V> {
         if let Some(i) = self.find(id) {
@@ -113,22 +125,31 @@ impl<V> StreamSlots<V> {
         true
     }
 
-    /// Adds `id`, which the table does not hold, growing it first if it would pass half full.
-    fn add(&mut self, id: StreamId, value: V) {
+    /// Puts `value` in as `id`'s, which the caller found absent (a [`position`](Self::position)
+    /// of `None` since the table last changed); where it is now, for
+    /// [`at_mut`](Self::at_mut).
+    pub(crate) fn insert_absent(&mut self, id: StreamId, value: V) -> usize {
+        self.add(id, value)
+    }
+
+    /// Adds `id`, which the table does not hold, growing it first if it would pass half full;
+    /// where it is now.
+    fn add(&mut self, id: StreamId, value: V) -> usize {
         if (self.len + 1) * 2 > self.slots.len() {
             self.resize((self.slots.len() * 2).max(MIN_SLOTS));
         }
-        self.place(id, value);
         self.len += 1;
+        self.place(id, value)
     }
 
-    /// Puts `id` in the first free slot from its place (the table has one).
-    fn place(&mut self, id: StreamId, value: V) {
+    /// Puts `id` in the first free slot from its place (the table has one); which.
+    fn place(&mut self, id: StreamId, value: V) -> usize {
         let mut i = self.home(id);
         while self.slots[i].is_some() {
             i = (i + 1) & self.mask();
         }
         self.slots[i] = Some((id, value));
+        i
     }
 
     /// Takes `id`'s value out, moving back the entries after it that its slot kept from

@@ -17,9 +17,14 @@ const SERVER: NodeId = 1;
 /// the client's datagrams from then on sent by hand; with the client's handle of the
 /// connection and the server's.
 fn connected() -> (Sim, ConnectionHandle, ConnectionHandle) {
+    connected_to(Config::default())
+}
+
+/// [`connected`], the server configured by `server`.
+fn connected_to(server: Config) -> (Sim, ConnectionHandle, ConnectionHandle) {
     let mut sim = Sim::new(1);
     assert_eq!(sim.add_node(Config::default()), CLIENT);
-    assert_eq!(sim.add_node(Config::default()), SERVER);
+    assert_eq!(sim.add_node(server), SERVER);
     let link = LinkConfig {
         delay: Duration::ZERO,
         ..LinkConfig::default()
@@ -247,4 +252,61 @@ fn a_message_made_urgent_once_sent_goes_in_the_next_datagram() {
         matches!(message, Some((id, Read::Data { ref bytes, .. })) if id == urgent && bytes.len() == 500),
         "the urgent message came whole in the first datagram: {message:?}"
     );
+}
+
+/// Messages sent in a backlog longer than 256 wait as their bytes until their first turn
+/// (module `connection::unsent`); a call on one of them acts as on any message. Of 600 sent
+/// at once: one made urgent goes first, one reset never arrives, and the others arrive
+/// whole, each with its own bytes.
+#[test]
+fn calls_on_messages_waiting_in_a_backlog_act_as_on_any_message() {
+    const MESSAGES: usize = 600;
+    const URGENT: usize = 500;
+    const RESET: usize = 400;
+    let (mut sim, client, server) = connected_to(Config {
+        initial_concurrent_streams: 1024,
+        ..Config::default()
+    });
+    let body = |i: usize| Bytes::from(vec![i as u8; 100 + i]);
+    let mut ids = Vec::new();
+    for i in 0..MESSAGES {
+        ids.push(sim.endpoint(CLIENT).send_message(client, None, body(i)).unwrap());
+    }
+    let ep = sim.endpoint(CLIENT);
+    ep.set_priority(client, ids[URGENT], Priority::High).unwrap();
+    ep.reset_stream(client, ids[RESET], 7).unwrap();
+    assert!(step(&mut sim), "a datagram goes");
+    let first = sim.endpoint(SERVER).next_message(server, 1 << 20).unwrap();
+    assert!(
+        matches!(first, Some((id, Read::Data { ref bytes, .. })) if id == ids[URGENT] && *bytes == body(URGENT)),
+        "the urgent message came first: {first:?}"
+    );
+    let mut whole = BTreeMap::from([(ids[URGENT], body(URGENT))]);
+    let mut told = Vec::new();
+    for _ in 0..100_000 {
+        if whole.len() == MESSAGES - 1 {
+            break;
+        }
+        if !step(&mut sim) {
+            tick(&mut sim);
+        }
+        while let Some(e) = sim.endpoint(SERVER).poll_event() {
+            if let Event::StreamOpened { stream, .. } | Event::StreamReset { stream, .. } = e {
+                told.push(stream);
+            }
+        }
+        while let Some((id, read)) = sim.endpoint(SERVER).next_message(server, 1 << 20).unwrap() {
+            let Read::Data { bytes, .. } = read else {
+                panic!("message {id:?}: {read:?}");
+            };
+            assert!(whole.insert(id, bytes).is_none(), "message {id:?} came twice");
+        }
+    }
+    // Reset before any of it went: the server is never told of it (spec §4.5), as of any
+    // stream reset unannounced.
+    assert!(!told.contains(&ids[RESET]));
+    assert_eq!(whole.len(), MESSAGES - 1);
+    for (i, id) in ids.iter().enumerate().filter(|&(i, _)| i != RESET) {
+        assert_eq!(whole.get(id), Some(&body(i)), "message {i}");
+    }
 }

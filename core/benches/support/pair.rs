@@ -50,6 +50,11 @@ pub enum Protection {
 
 impl Pair {
     fn new(protection: Protection, datagram: u16) -> Self {
+        Pair::with_streams(protection, datagram, Config::default().initial_concurrent_streams)
+    }
+
+    /// A pair whose endpoints grant `streams` streams at once from the start.
+    fn with_streams(protection: Protection, datagram: u16, streams: u64) -> Self {
         let (versions, ciphers) = match protection {
             Protection::None => (VersionRange::UNPROTECTED, Vec::new()),
             Protection::Sealed(c) => (VersionRange::ENCRYPTED, vec![c]),
@@ -63,6 +68,7 @@ impl Pair {
             send_buffer: 128 << 20,
             congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
             max_datagram_size: datagram,
+            initial_concurrent_streams: streams,
             ..Config::default()
         };
         Pair {
@@ -144,7 +150,19 @@ impl Pair {
     /// [`connected`](Self::connected), sending datagrams of up to `datagram` bytes (a
     /// loopback interface's MTU allows 65,000).
     pub fn connected_with(protection: Protection, datagram: u16) -> Self {
-        let mut p = Pair::new(protection, datagram);
+        Pair::connect(Pair::new(protection, datagram))
+    }
+
+    /// [`connected`](Self::connected), the server granting the client `streams` streams at
+    /// once from the start.
+    #[allow(dead_code)] // Used by some tests, not by the benches.
+    pub fn connected_granting(protection: Protection, streams: u64) -> Self {
+        let datagram = Config::default().max_datagram_size;
+        Pair::connect(Pair::with_streams(protection, datagram, streams))
+    }
+
+    /// `p`, its handshake done.
+    fn connect(mut p: Pair) -> Self {
         p.client.connect(p.now, SERVER.parse().unwrap()).unwrap();
         let mut ev = Vec::new();
         for _ in 0..10 {
@@ -191,6 +209,16 @@ impl Pair {
             }
         }
         sent
+    }
+
+    /// Has the client send `n` messages of `msg` and moves no datagram: what the client
+    /// holds for messages its path has not let go yet. Returns how many it took.
+    #[allow(dead_code)] // Used by some tests, not by the benches.
+    pub fn queue_messages(&mut self, msg: &Bytes, n: usize) -> usize {
+        let conn = weir_core::ConnectionHandle::from_index(0);
+        (0..n)
+            .take_while(|_| self.client.send_message(conn, None, msg.clone()).is_ok())
+            .count()
     }
 
     /// Sends `msgs` from client to server, each a message of its own, as fast as the

@@ -19,6 +19,7 @@
 //! | `send_buffer` | the bytes written and not yet acknowledged, and when a refused write hears of room (an owned part) |
 //! | `inbox` | the streams the peer opened that the application has not taken, the messages gathered for it (an owned part) |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
+//! | `unsent` | a backlog's messages, kept as their bytes until their first turn (an owned part of the stream table) |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
 //! | `lazy_receipts` | which packets go lazily and which of the peer's we answer lazily; a lazy packet's receipts sent again (§8, Acknowledgements) |
@@ -102,6 +103,7 @@ mod tap;
 mod timeouts;
 mod timers;
 mod transmit;
+mod unsent;
 
 use address_report::AddressReport;
 use closing::Closing;
@@ -126,6 +128,7 @@ use stream_table::{Place, StreamTable};
 pub use timers::Timer;
 use timers::Timers;
 use transmit::seal;
+use unsent::Unsent;
 
 /// A handshake message sent again on a backoff timer until the peer's answer shows it
 /// arrived (the client's NOISE_FINISH, spec §11.2).
@@ -527,6 +530,7 @@ impl Connection {
             recv += s.reading.gathered_len();
             send += s.half.send().map_or(0, SendStream::unacked);
         }
+        send += self.streams.unsent_bytes();
         // Both sides of this move together on our own writes and on acknowledgements (which
         // release exactly what a stream acknowledged), whatever the peer sends: a
         // difference is a bug here, not an input, so only debug builds check.

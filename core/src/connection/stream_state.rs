@@ -140,19 +140,36 @@ impl Settled {
 #[derive(Debug, Default)]
 pub(super) struct KeptHeader {
     total_len: Option<u64>,
-    rare: Option<Box<(Option<Label>, Option<Digest>)>>,
+    rare: Rare,
+}
+
+/// A header's label and digest, boxed, or nothing if it carries neither.
+pub(super) type Rare = Option<Box<(Option<Label>, Option<Digest>)>>;
+
+/// `header`'s total length, and its label and digest kept apart.
+pub(super) fn split(header: StreamHeader) -> (Option<u64>, Rare) {
+    let StreamHeader {
+        label,
+        total_len,
+        digest,
+        ..
+    } = header;
+    let rare = (label.is_some() || digest.is_some()).then(|| Box::new((label, digest)));
+    (total_len, rare)
 }
 
 impl KeptHeader {
     pub(super) fn new(header: StreamHeader) -> Self {
-        let StreamHeader {
-            label,
-            total_len,
-            digest,
-            ..
-        } = header;
-        let rare = (label.is_some() || digest.is_some()).then(|| Box::new((label, digest)));
+        let (total_len, rare) = split(header);
         KeptHeader { total_len, rare }
+    }
+
+    /// A message's: `len` bytes long, with `rare`'s label and digest.
+    pub(super) fn message(len: u64, rare: Rare) -> Self {
+        KeptHeader {
+            total_len: Some(len),
+            rare,
+        }
     }
 
     pub(super) fn total_len(&self) -> Option<u64> {

@@ -2,9 +2,9 @@
 //! Priorities): each stream's state in a box of its own, boxes of ended streams kept for
 //! the next ones, and the send round robin, one queue per priority class.
 //!
-//! Inputs: streams opened (by either side) and ended, and streams that have something to
-//! send, each put back at the end of its class's queue for a new turn or at the front for a
-//! turn that goes on (the connection's transmit path decides which). Outputs: a stream's
+//! Inputs: streams opened (by either side) and ended, messages sent, and streams that have
+//! something to send, each put back at the end of its class's queue for a new turn or at
+//! the front for a turn that goes on (the connection's transmit path decides which). Outputs: a stream's
 //! state by id, and the next stream whose turn it is in a class.
 //! It owns its fields and calls nothing of the connection's: what a stream's state means
 //! is the rest of the connection's to decide.
@@ -20,15 +20,37 @@
 //! again (with 8 kept, 3.3% of the instructions of 10,000 messages of 1 KiB). The spares
 //! and the open streams together never outnumber the most streams open at once since the
 //! last trim, so keeping them raises no peak.
+//!
+//! Why a backlog of messages waits unsent: a message the application sends is a stream
+//! written and finished at once, but a sender whose path is slower than its application
+//! sends far more than its congestion window lets go (over a 40 ms round trip, about 3,300
+//! of the 4,096 its stream count let it open were waiting at the heap's peak: 1.26 MiB of
+//! states, a sixth of the heap; adapters/bench/README.md, issue 35's thirty-third round).
+//! So a message sent behind [`MADE_AT_ONCE`] streams waiting in its class waits as its bytes
+//! and its header's rare part (module `unsent`: 48 bytes with its id, in a queue of their
+//! own, against a 384-byte state in a box), and its state is made when it first has a turn
+//! (`next_turn`) or a call names it (`get_mut`): the same state it would have had from the
+//! start, as a message's state changes only once its bytes go. Its id is in its class's
+//! send queue from the start, as a state's would be.
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
+use super::unsent::{Unsent, UnsentQueue};
 use super::StreamState;
 use crate::event::Priority;
 use crate::stream_slots::StreamSlots;
 use crate::wire::StreamId;
+
+/// How many streams may wait in a class before a message sent waits unsent (module docs):
+/// the default stream count's start (`Config::initial_concurrent_streams`), so that a
+/// backlog the first count allows, as on a short path, pays nothing for the detour, which
+/// costs a message about 200 instructions (its bytes queued, taken back and written into
+/// the state; `transfer_count aes256gcm`, callgrind, with every message waiting unsent:
+/// 10,000 messages +0.22%, round trips +0.79%); a connection's waiting states then hold at
+/// most 96 KiB.
+const MADE_AT_ONCE: usize = 256;
 
 /// The streams of one connection.
 #[derive(Debug, Default)]
@@ -53,35 +75,68 @@ struct Active {
     #[allow(clippy::vec_box)]
     spare: Vec<Box<StreamState>>,
     /// Streams with something to send, one round-robin queue per priority class; a stream
-    /// is in at most one, at most once (`StreamState::queued`).
+    /// is in at most one, at most once (`StreamState::queued`; an unsent message always
+    /// is, in its class's).
     send_queues: [VecDeque<StreamId>; Priority::COUNT],
+    /// Messages waiting for their first turn, their states not made yet (module docs).
+    unsent: UnsentQueue,
+    /// The peer's credit for a new stream, which an unsent message's state starts with:
+    /// the one its transport parameters gave, which does not change.
+    message_credit: u64,
 }
 
 impl StreamTable {
+    /// Stream `id`'s state, if made: `None` for an unsent message (module docs), whose
+    /// state nothing but the send path and the application's calls asks for.
     pub(super) fn get(&self, id: &StreamId) -> Option<&StreamState> {
         self.streams.get(*id).map(|b| &**b)
     }
 
+    /// Stream `id`'s state, made first if it is an unsent message's (module docs).
     pub(super) fn get_mut(&mut self, id: &StreamId) -> Option<&mut StreamState> {
-        self.streams.get_mut(*id).map(|b| &mut **b)
+        let at = match self.streams.position(*id) {
+            Some(at) => at,
+            None => self.make_state(*id)?,
+        };
+        self.streams.at_mut(at).map(|b| &mut **b)
     }
 
+    /// Makes unsent message `id`'s state, in a spare box if there is one; where it is now.
+    /// `None` if `id` is no unsent message.
+    #[cold]
+    fn make_state(&mut self, id: StreamId) -> Option<usize> {
+        let active = self.active.as_deref_mut()?;
+        let unsent = active.unsent.take(id)?;
+        let mut boxed = active.spare.pop().unwrap_or_default();
+        unsent.fill(&mut boxed, active.message_credit);
+        Some(self.streams.insert_absent(id, boxed))
+    }
+
+    /// How many streams: states and unsent messages.
     pub(super) fn len(&self) -> usize {
-        self.streams.len()
+        self.streams.len() + self.active.as_deref().map_or(0, |a| a.unsent.len())
     }
 
-    /// Every stream, in no useful order (module `crate::stream_slots`): for order-free folds.
+    /// The bytes of the unsent messages (module docs), all held in the send buffer.
+    pub(super) fn unsent_bytes(&self) -> u64 {
+        self.active.as_deref().map_or(0, |a| a.unsent.bytes())
+    }
+
+    /// Every stream's state, in no useful order (module `crate::stream_slots`): for
+    /// order-free folds. Not the unsent messages', which are not made (module docs).
     pub(super) fn values(&self) -> impl Iterator<Item = &StreamState> {
         self.streams.iter().map(|(_, s)| &**s)
     }
 
-    /// Every stream with its id, in no useful order (module `crate::stream_slots`).
+    /// Every stream's state with its id, in no useful order (module `crate::stream_slots`);
+    /// not the unsent messages'.
     pub(super) fn iter(&self) -> impl Iterator<Item = (StreamId, &StreamState)> {
         self.streams.iter().map(|(id, s)| (id, &**s))
     }
 
-    /// Every stream with its id, to change, in no useful order (module `crate::stream_slots`): for
-    /// changes that do not depend on one another.
+    /// Every stream's state with its id, to change, in no useful order (module
+    /// `crate::stream_slots`): for changes that do not depend on one another. Not the unsent
+    /// messages', which are not made (module docs).
     pub(super) fn iter_mut(&mut self) -> impl Iterator<Item = (StreamId, &mut StreamState)> {
         self.streams.iter_mut().map(|(id, s)| (id, &mut **s))
     }
@@ -106,14 +161,44 @@ impl StreamTable {
         self.streams.insert(id, boxed);
     }
 
+    /// A message sent, stream `id`, waiting unsent in its class's send queue (the class a
+    /// new stream has) until its first turn (module docs); `message_credit` is the peer's
+    /// credit for a new stream.
+    pub(super) fn insert_unsent(&mut self, id: StreamId, message: Unsent, message_credit: u64) {
+        let active = self.active.get_or_insert_with(Box::default);
+        active.message_credit = message_credit;
+        let class = Priority::default() as usize;
+        let waits = if active.send_queues[class].len() < MADE_AT_ONCE {
+            Err(message)
+        } else {
+            active.unsent.push(id, message)
+        };
+        if let Err(message) = waits {
+            // Not above the ids held (module `unsent`: this does not happen): made now.
+            let mut boxed = active.spare.pop().unwrap_or_default();
+            message.fill(&mut boxed, message_credit);
+            self.streams.insert(id, boxed);
+        }
+        active.send_queues[Priority::default() as usize].push_back(id);
+    }
+
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare if
     /// fewer than `spares` are kept (module docs).
     pub(super) fn remove(&mut self, id: StreamId, spares: usize) {
-        if let Some(mut b) = self.streams.remove(id) {
-            let spare = &mut self.active.get_or_insert_with(Box::default).spare;
-            if spare.len() < spares {
-                *b = StreamState::default();
-                spare.push(b);
+        match self.streams.remove(id) {
+            Some(mut b) => {
+                let spare = &mut self.active.get_or_insert_with(Box::default).spare;
+                if spare.len() < spares {
+                    *b = StreamState::default();
+                    spare.push(b);
+                }
+            }
+            None => {
+                // Callers make a message's state before they end it; an unsent one named
+                // here goes all the same (its id left in a queue is passed over there).
+                if let Some(a) = self.active.as_deref_mut() {
+                    a.unsent.take(id);
+                }
             }
         }
     }
@@ -123,10 +208,12 @@ impl StreamTable {
     /// memory for the next stream.
     pub(super) fn trim(&mut self) {
         self.streams.trim();
+        // An unsent message is queued: with nothing queued, none is left.
         if self.nothing_queued() {
             self.active = None;
         } else if let Some(a) = self.active.as_mut() {
             a.spare = Vec::new();
+            a.unsent.trim();
         }
     }
 
@@ -156,6 +243,10 @@ impl StreamTable {
     /// the back of the new one's: left where it was, it had one more turn in the old class
     /// first (a message sent, then made urgent, went after every stream queued before it).
     pub(super) fn set_priority(&mut self, id: StreamId, priority: Priority) {
+        // An unsent message's state made first: it then has a priority of its own.
+        if self.get_mut(&id).is_none() {
+            return;
+        }
         let Some(state) = self.streams.get_mut(id) else {
             return;
         };
@@ -181,10 +272,11 @@ impl StreamTable {
     }
 
     /// The stream whose turn it is in `class`, taken off the queue (`queue` puts it back
-    /// at the end if it still has something to send after its turn).
+    /// at the end if it still has something to send after its turn); an unsent message's
+    /// state is made now.
     pub(super) fn next_turn(&mut self, class: usize) -> Option<StreamId> {
         let id = self.active.as_deref_mut()?.send_queues[class].pop_front()?;
-        if let Some(state) = self.streams.get_mut(id) {
+        if let Some(state) = self.get_mut(&id) {
             state.queued = false;
         }
         Some(id)
@@ -195,6 +287,7 @@ impl StreamTable {
 mod tests {
     use super::*;
     use crate::connection::Half;
+    use crate::event::StreamHeader;
     use crate::stream::send::SendStream;
     use bytes::Bytes;
 
@@ -277,6 +370,76 @@ mod tests {
         t.set_priority(StreamId(0), Priority::Low);
         assert!(t.nothing_queued());
         assert_eq!(t.get(&StreamId(0)).map(|s| s.priority), Some(Priority::Low));
+    }
+
+    /// Past a backlog of `MADE_AT_ONCE` streams waiting, a message sent waits unsent: no
+    /// state, its bytes counted; its state is made at its turn, or when a call names it, the
+    /// state a message made at once has.
+    #[test]
+    fn a_message_past_the_backlog_waits_unsent_until_its_turn_or_a_call() {
+        let mut t = StreamTable::default();
+        let n = MADE_AT_ONCE as u64 + 3;
+        let message = |i: u64| {
+            Unsent::new(
+                StreamHeader::default(),
+                Bytes::from(alloc::vec![1u8; i as usize + 1]),
+            )
+        };
+        for i in 0..n {
+            t.insert_unsent(StreamId(4 * i), message(i), 5000);
+        }
+        let class = Priority::default() as usize;
+        assert_eq!(
+            (t.len(), t.streams.len(), t.waiting(class)),
+            (n as usize, MADE_AT_ONCE, n as usize)
+        );
+        let last = (MADE_AT_ONCE as u64..n).map(|i| i + 1).sum::<u64>();
+        assert_eq!(t.unsent_bytes(), last);
+        assert!(t.get(&StreamId(4 * (n - 1))).is_none(), "not made");
+        // A call names the last: made, and still waiting for its turn.
+        let state = t.get_mut(&StreamId(4 * (n - 1))).unwrap();
+        assert!(state.queued);
+        assert_eq!(state.header.total_len(), Some(n));
+        let send = state.half.send().unwrap();
+        assert_eq!(
+            (send.write_end(), send.unacked(), send.is_finished()),
+            (n, n, true)
+        );
+        // The turns go in order, each made as it comes.
+        for i in 0..n {
+            assert_eq!(t.next_turn(class), Some(StreamId(4 * i)));
+            let state = t.get(&StreamId(4 * i)).unwrap();
+            assert!(!state.queued);
+            assert_eq!(state.half.send().map(SendStream::write_end), Some(i + 1));
+        }
+        assert_eq!(
+            (t.len(), t.streams.len(), t.unsent_bytes()),
+            (n as usize, n as usize, 0)
+        );
+    }
+
+    /// An unsent message removed goes with its bytes; its id, left in its queue, is passed
+    /// over at its turn (no state is made of it).
+    #[test]
+    fn an_unsent_message_removed_leaves_nothing() {
+        let mut t = StreamTable::default();
+        let n = MADE_AT_ONCE as u64 + 1;
+        for i in 0..n {
+            t.insert_unsent(
+                StreamId(4 * i),
+                Unsent::new(StreamHeader::default(), Bytes::from_static(b"ab")),
+                5000,
+            );
+        }
+        let last = StreamId(4 * (n - 1));
+        t.remove(last, 8);
+        assert_eq!((t.len(), t.unsent_bytes()), (MADE_AT_ONCE, 0));
+        let class = Priority::default() as usize;
+        for _ in 0..n {
+            let id = t.next_turn(class).unwrap();
+            assert_eq!(t.get(&id).is_some(), id != last);
+        }
+        assert!(t.nothing_queued());
     }
 
     #[test]
