@@ -14,7 +14,7 @@ use weir_core::time::Duration;
 use weir_core::wire::Cipher;
 
 mod counting;
-use counting::{allocations, live};
+use counting::allocations;
 use pair::{Pair, Protection};
 
 /// A 4 MiB message, sealed with AES-256-GCM: the harness's receive blocks (one per 256 KiB)
@@ -78,22 +78,4 @@ fn a_round_trip_allocates_nothing_once_connected() {
         "{} allocations in the second 1,000 round trips",
         two_thousand - thousand
     );
-}
-
-/// A backlog of messages the path has not let go yet holds little beyond their bytes (which
-/// are the application's, shared here): 4,000 messages of 1 KiB sent at once, with a stream
-/// count that lets all of them open. The first 256 waiting (none in a fuzzing build, as the
-/// workspace's tests run) get their stream's state (384 bytes) at once; the rest wait as
-/// their bytes and header (48 bytes in a queue) until their first turn, as a backlog over a
-/// long path does (issue 35's thirty-third round): 84 bytes a message (57 in a fuzzing
-/// build). With a state each, the backlog held 425 bytes a message.
-#[test]
-fn a_backlog_of_messages_waits_as_its_bytes() {
-    let msg = Bytes::from(vec![7u8; 1024]);
-    let mut p = Pair::connected_granting(Protection::Sealed(Cipher::Aes256Gcm), 4096);
-    let before = live();
-    assert_eq!(p.queue_messages(&msg, 4000), 4000);
-    let per = (live() - before) / 4000;
-    println!("{per} bytes held a message waiting");
-    assert!(per <= 128, "{per} bytes held a message waiting");
 }

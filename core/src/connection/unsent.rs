@@ -97,6 +97,13 @@ impl UnsentQueue {
             None
         }?;
         self.len -= 1;
+        if self.len == 0 {
+            // The backlog is gone: its room goes too, before the messages it held, now in
+            // flight with a state each, make the connection's peak (over a 40 ms path, 4,096
+            // places, 192 KiB, were kept until the trim). A backlog that comes again grows
+            // its room again, a few allocations.
+            self.queue = VecDeque::new();
+        }
         while self.queue.front().is_some_and(|(_, m)| m.is_none()) {
             self.queue.pop_front();
         }
@@ -120,6 +127,12 @@ impl UnsentQueue {
     /// Lets go of the room beyond what is held (a trim, spec §8, Liveness).
     pub(super) fn trim(&mut self) {
         self.queue.shrink_to_fit();
+    }
+
+    /// The places the queue has room for.
+    #[cfg(test)]
+    fn room(&self) -> usize {
+        self.queue.capacity()
     }
 }
 
@@ -161,6 +174,8 @@ mod tests {
         assert_eq!((q.len(), q.queue.len(), q.bytes()), (1, 2, 5));
         assert_eq!(q.take(id(4)).map(|m| m.len()), Some(5));
         assert_eq!((q.len(), q.queue.len()), (0, 0));
+        // Empty, it keeps no room.
+        assert_eq!(q.room(), 0);
     }
 
     #[test]

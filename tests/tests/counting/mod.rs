@@ -15,11 +15,17 @@ thread_local! {
     static LIVE: Cell<i64> = const { Cell::new(0) };
     /// Allocations (and reallocations) this thread made.
     static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+    /// The most bytes `LIVE` has counted since `reset_peak`.
+    static PEAK: Cell<i64> = const { Cell::new(0) };
 }
 
 fn count(delta: i64) {
     // `try_with`: the allocator runs during thread teardown too, after the slot is gone.
-    let _ = LIVE.try_with(|l| l.set(l.get() + delta));
+    let _ = LIVE.try_with(|l| {
+        let live = l.get() + delta;
+        l.set(live);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(live)));
+    });
 }
 
 fn count_allocation() {
@@ -55,6 +61,18 @@ static ALLOC: Counting = Counting;
 #[allow(dead_code)] // Not every test binary bounds memory.
 pub fn live() -> i64 {
     LIVE.with(Cell::get)
+}
+
+/// Starts a new peak at what this thread holds now.
+#[allow(dead_code)] // Not every test binary bounds a peak.
+pub fn reset_peak() {
+    PEAK.with(|p| p.set(live()));
+}
+
+/// The most heap bytes this thread held at once since [`reset_peak`].
+#[allow(dead_code)] // Not every test binary bounds a peak.
+pub fn peak() -> i64 {
+    PEAK.with(Cell::get)
 }
 
 /// Allocations this thread made so far.

@@ -1,0 +1,97 @@
+//! What a sender holds for messages its path has not let go yet (module
+//! `connection::unsent` in weir-core): counted by the counting allocator, in memory and over
+//! a simulated slow path.
+
+// Not every protection the harness offers is used here.
+#[allow(dead_code)]
+#[path = "../../core/benches/support/pair.rs"]
+mod pair;
+
+use std::cell::Cell;
+
+use bytes::Bytes;
+use weir_core::time::Duration;
+use weir_core::wire::Cipher;
+use weir_core::{ApiError, Config, Event, Read};
+use weir_sim::{LinkConfig, Sim};
+
+mod counting;
+use counting::{live, peak, reset_peak};
+use pair::{Pair, Protection};
+
+/// A backlog of messages the path has not let go yet holds little beyond their bytes (which
+/// are the application's, shared here): 4,000 messages of 1 KiB sent at once, with a stream
+/// count that lets all of them open. The first 256 waiting (none in a fuzzing build, as the
+/// workspace's tests run) get their stream's state (384 bytes) at once; the rest wait as
+/// their bytes and header (48 bytes in a queue) until their first turn (issue 35's
+/// thirty-third round): 84 bytes a message (57 in a fuzzing build). With a state each, the
+/// backlog held 425 bytes a message.
+#[test]
+fn a_backlog_of_messages_waits_as_its_bytes() {
+    let msg = Bytes::from(vec![7u8; 1024]);
+    let mut p = Pair::connected_granting(Protection::Sealed(Cipher::Aes256Gcm), 4096);
+    let before = live();
+    assert_eq!(p.queue_messages(&msg, 4000), 4000);
+    let per = (live() - before) / 4000;
+    println!("{per} bytes held a message waiting");
+    assert!(per <= 128, "{per} bytes held a message waiting");
+}
+
+/// A peer that grants 4,096 streams at once, a path of 8 Mbit/s and 20 ms each way: the
+/// application sends 10,000 messages of 1 KiB as fast as the stream count lets it, far
+/// more than the path carries, so most wait. Both endpoints together held 1,811 KiB at
+/// their peak above what they held connected while each waiting message had its state
+/// (384 bytes) from the start; 443 KiB once a backlog waits as its bytes (373 in a fuzzing
+/// build, where every message waits so). The last message is read at the same virtual
+/// instant either way: what the sender sends does not change. With the peer's default
+/// stream count, which grows only as far as the path keeps up, the backlog stays under 256
+/// here, and both hold 221 KiB.
+#[test]
+fn a_backlog_deeper_than_its_path_holds_little() {
+    let mut sim = Sim::new(1);
+    let client = sim.add_node(Config::default());
+    let server = sim.add_node(Config {
+        initial_concurrent_streams: 4096,
+        ..Config::default()
+    });
+    let link = LinkConfig {
+        delay: Duration::from_millis(20),
+        bandwidth: Some(8_000_000),
+        ..LinkConfig::default()
+    };
+    sim.link(client, server, link);
+    const MESSAGES: usize = 10_000;
+    let msg = Bytes::from(vec![7u8; 1024]);
+    let (sent, read) = (Cell::new(0), Cell::new(0));
+    sim.connect(client, server);
+    reset_peak();
+    let before = live();
+    let limit = sim.now() + Duration::from_secs(60);
+    sim.run_until(
+        limit,
+        |sim, node, event| match event {
+            Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == client => {
+                while sent.get() < MESSAGES {
+                    match sim.endpoint(client).send_message(conn, None, msg.clone()) {
+                        Ok(_) => sent.set(sent.get() + 1),
+                        Err(ApiError::StreamLimit) => break,
+                        Err(e) => panic!("send: {e:?}"),
+                    }
+                }
+            }
+            Event::StreamReadable { conn, stream } if node == server => {
+                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(conn, stream, 1 << 20)
+                {
+                    assert_eq!(bytes.len(), msg.len());
+                    read.set(read.get() + 1);
+                }
+            }
+            _ => {}
+        },
+        |_| read.get() == MESSAGES,
+    );
+    assert_eq!(read.get(), MESSAGES, "all read by {:?}", sim.now());
+    let held = (peak() - before) / 1024;
+    println!("{held} KiB at the peak, the last message read at {:?}", sim.now());
+    assert!(held <= 640, "{held} KiB at the peak");
+}
