@@ -9,9 +9,10 @@
 //! (spec/protocol.md §4.12), every message joins as it is sent, and the send round robin
 //! gives messages their first turns in the order they were sent, so the message taken is
 //! nearly always the first: a push and a pop, where a second table by id would probe on
-//! insert and probe and shift on removal. One taken out of order (a call naming it, a peer's STOP_SENDING) is found by
-//! binary search and leaves its place empty until the places before it go, so no call or
-//! frame moves the others: a peer that names many of them, middle first, costs a search each.
+//! insert and probe and shift on removal. One taken out of order (a call naming it, a
+//! peer's STOP_SENDING) is found by binary search and leaves its place empty until the
+//! places before it go, so no call or frame moves the others: a peer that names many of
+//! them, middle first, costs a search each.
 
 use alloc::collections::VecDeque;
 
