@@ -4,8 +4,8 @@
 //!
 //! Inputs: streams opened (by either side) and ended, messages sent, and streams that have
 //! something to send, each put back at the end of its class's queue for a new turn or at
-//! the front for a turn that goes on (the connection's transmit path decides which). Outputs: a stream's
-//! state by id, and the next stream whose turn it is in a class.
+//! the front for a turn that goes on (the connection's transmit path decides which).
+//! Outputs: a stream's state by id, and the next stream whose turn it is in a class.
 //! It owns its fields and calls nothing of the connection's: what a stream's state means
 //! is the rest of the connection's to decide.
 //!
@@ -24,9 +24,10 @@
 //! Why a backlog of messages waits unsent: a message the application sends is a stream
 //! written and finished at once, but an application may send far more than its path lets
 //! go, up to the peer's stream count (4,096 by default): 1.5 MiB of states for one
-//! connection, beside the bytes, which are the application's. So a message sent behind [`MADE_AT_ONCE`] streams waiting in its class waits as its bytes
-//! and its header's rare part (module `unsent`: 48 bytes with its id, in a queue of their
-//! own, against a 384-byte state in a box), and its state is made when it first has a turn
+//! connection, beside the bytes, which are the application's. So a message sent behind
+//! [`MADE_AT_ONCE`] streams waiting in its class waits as its bytes and its header's rare
+//! part (module `unsent`: 48 bytes with its id, in a queue of their own, against a
+//! 384-byte state in a box), and its state is made when it first has a turn
 //! (`next_turn`) or a call names it (`get_mut`): the same state it would have had from the
 //! start, as a message's state changes only once its bytes go. Its id is in its class's
 //! send queue from the start, as a state's would be. A backlog of 4,096 then holds 96 KiB
@@ -187,12 +188,13 @@ impl StreamTable {
             active.unsent.push(id, message)
         };
         if let Err(message) = waits {
-            // Not above the ids held (module `unsent`: this does not happen): made now.
+            // Made now: few wait ahead of it, or its id is not above those held (module
+            // `unsent`: this does not happen).
             let mut boxed = active.spare.pop().unwrap_or_default();
             message.fill(&mut boxed, message_credit);
             self.streams.insert(id, boxed);
         }
-        active.send_queues[Priority::default() as usize].push_back(id);
+        active.send_queues[class].push_back(id);
     }
 
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare if
