@@ -116,11 +116,17 @@ impl StreamTable {
     /// `None` if `id` is no unsent message.
     #[cold]
     fn make_state(&mut self, id: StreamId) -> Option<usize> {
-        let active = self.active.as_deref_mut()?;
-        let unsent = active.unsent.take(id)?;
+        let unsent = self.active.as_deref_mut()?.unsent.take(id)?;
+        Some(self.file_message(id, unsent))
+    }
+
+    /// Files message `id`, which the table does not hold, as a state made of `message` in a
+    /// spare box if there is one; where it is now.
+    fn file_message(&mut self, id: StreamId, message: Unsent) -> usize {
+        let active = self.active.get_or_insert_with(Box::default);
         let mut boxed = active.spare.pop().unwrap_or_default();
-        unsent.fill(&mut boxed, active.message_credit);
-        Some(self.streams.insert_absent(id, boxed))
+        message.fill(&mut boxed, active.message_credit);
+        self.streams.insert_absent(id, boxed)
     }
 
     /// How many streams: states and unsent messages.
@@ -182,6 +188,7 @@ impl StreamTable {
         // Never true in a fuzzing build, where the bound is 0 (its docs).
         #[allow(clippy::absurd_extreme_comparisons)]
         let made_at_once = active.send_queues[class].len() < MADE_AT_ONCE;
+        active.send_queues[class].push_back(id);
         let waits = if made_at_once {
             Err(message)
         } else {
@@ -190,11 +197,8 @@ impl StreamTable {
         if let Err(message) = waits {
             // Made now: few wait ahead of it, or its id is not above those held (module
             // `unsent`: this does not happen).
-            let mut boxed = active.spare.pop().unwrap_or_default();
-            message.fill(&mut boxed, message_credit);
-            self.streams.insert(id, boxed);
+            self.file_message(id, message);
         }
-        active.send_queues[class].push_back(id);
     }
 
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare if
@@ -258,15 +262,13 @@ impl StreamTable {
     /// the back of the new one's: left where it was, it had one more turn in the old class
     /// first (a message sent, then made urgent, went after every stream queued before it).
     pub(super) fn set_priority(&mut self, id: StreamId, priority: Priority) {
-        // An unsent message's state made first: it then has a priority of its own.
-        if self.get_mut(&id).is_none() {
-            return;
-        }
-        let Some(state) = self.streams.get_mut(id) else {
+        // An unsent message's state is made first: it then has a priority of its own.
+        let Some(state) = self.get_mut(&id) else {
             return;
         };
         let old = core::mem::replace(&mut state.priority, priority);
-        if state.queued && old != priority {
+        let queued = state.queued;
+        if queued && old != priority {
             if let Some(a) = self.active.as_deref_mut() {
                 a.send_queues[old as usize].retain(|&q| q != id);
                 a.send_queues[priority as usize].push_back(id);
