@@ -56,6 +56,24 @@ impl Connection {
                     continue;
                 }
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
+                    let range = offset..offset + u64::from(len);
+                    if let Some((released, done)) = self.streams.ack_in_flight(id, range.clone(), fin) {
+                        // Taken without the stream's state (module `in_flight`), as the
+                        // state below would have: a stream in flight is no pipe's.
+                        self.send_buffer.release(released);
+                        self.stats.bytes_acked += released;
+                        if done {
+                            self.events.push_back(Event::StreamAcked {
+                                conn: self.handle,
+                                stream: id,
+                            });
+                            self.drop_stream(id);
+                            if receipts {
+                                self.receipts.await_receipt(id);
+                            }
+                        }
+                        continue;
+                    }
                     let Some(state) = self.streams.get_mut(&id) else {
                         continue;
                     };
@@ -63,7 +81,7 @@ impl Connection {
                         continue;
                     };
                     let before = send.unacked();
-                    send.on_acked(offset..offset + u64::from(len), fin);
+                    send.on_acked(range, fin);
                     self.send_buffer.release(before - send.unacked());
                     self.stats.bytes_acked += before - send.unacked();
                     if send.is_done() && !state.piped {

@@ -20,6 +20,8 @@
 //! | `inbox` | the streams the peer opened that the application has not taken, the messages gathered for it (an owned part) |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `unsent` | a backlog's messages, kept as their bytes until their first turn (an owned part of the stream table) |
+//! | `in_flight` | streams of ours whose bytes have all gone, waiting only for their acknowledgements without their states (an owned part of the stream table) |
+//! | `id_queue` | the stream table's values kept in id order: unsent messages and streams in flight |
 //! | `stream_count` | how many streams each side may open, and when to tell the peer more (an owned part) |
 //! | `loss` | what an ACK's outcome does: frames released or queued again, congestion fed |
 //! | `lazy_receipts` | which packets go lazily and which of the peer's we answer lazily; a lazy packet's receipts sent again (§8, Acknowledgements) |
@@ -81,6 +83,8 @@ mod control;
 mod datagrams;
 mod gathered;
 mod handshaking;
+mod id_queue;
+mod in_flight;
 mod inbox;
 mod lazy_receipts;
 mod lifecycle;
@@ -530,7 +534,7 @@ impl Connection {
             recv += s.reading.gathered_len();
             send += s.half.send().map_or(0, SendStream::unacked);
         }
-        send += self.streams.unsent_bytes();
+        send += self.streams.stateless_bytes();
         // Both sides of this move together on our own writes and on acknowledgements (which
         // release exactly what a stream acknowledged), whatever the peer sends: a
         // difference is a bug here, not an input, so only debug builds check.

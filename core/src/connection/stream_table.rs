@@ -33,15 +33,30 @@
 //! send queue from the start, as a state's would be. A backlog of 4,096 then holds 96 KiB
 //! of states and 48 bytes a message past them (adapters/bench/README.md, issue 35's
 //! thirty-third round, which also says why the long path's heap peak moved little: what
-//! it holds there is mostly messages in flight, whose states stay until acknowledged).
+//! it held there was mostly messages in flight).
+//!
+//! Why a stream in flight waits without its state: a sender keeps each message's stream
+//! until every byte of it is acknowledged, a round trip and more, so over a long path a
+//! fast sender holds thousands at once. Past [`STATES_BEFORE_IN_FLIGHT`] states, a stream
+//! of ours whose bytes and end have all gone once, with nothing lost, waits for its
+//! acknowledgements as its unacknowledged bytes, header, class and credit (module
+//! `in_flight`: 96 bytes with its id, in a queue of its own in id order, module
+//! `id_queue`), and its box goes back to the spares for the next stream's turn. An
+//! acknowledgement in order is taken there (`ack_in_flight`); anything else (a loss, an
+//! acknowledgement out of order, a call or a peer's frame naming it) makes its state again
+//! first (`get_mut`), the state it would have had all along (issue 35's thirty-fourth
+//! round).
 
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use super::unsent::{Unsent, UnsentQueue};
+use super::id_queue::IdQueue;
+use super::in_flight::InFlight;
+use super::unsent::Unsent;
 use super::StreamState;
 use crate::event::Priority;
+use crate::stream::send::SentWholeAck;
 use crate::stream_slots::StreamSlots;
 use crate::wire::StreamId;
 
@@ -62,6 +77,16 @@ use crate::wire::StreamId;
 const MADE_AT_ONCE: usize = 256;
 #[cfg(feature = "fuzzing")]
 const MADE_AT_ONCE: usize = 0;
+
+/// How many states the table holds before a stream of ours whose bytes have all gone waits
+/// for their acknowledgements without its state (module docs): again the default stream
+/// count's start, so that a connection with no more streams than that in flight, as on a
+/// short path or one message at a time, never pays for the move (about 150 instructions a
+/// message, out and back). None in a fuzzing build, for the reasons [`MADE_AT_ONCE`] gives.
+#[cfg(not(feature = "fuzzing"))]
+const STATES_BEFORE_IN_FLIGHT: usize = 256;
+#[cfg(feature = "fuzzing")]
+const STATES_BEFORE_IN_FLIGHT: usize = 0;
 
 /// The streams of one connection.
 #[derive(Debug, Default)]
@@ -90,20 +115,25 @@ struct Active {
     /// is, in its class's).
     send_queues: [VecDeque<StreamId>; Priority::COUNT],
     /// Messages waiting for their first turn, their states not made yet (module docs).
-    unsent: UnsentQueue,
+    unsent: IdQueue<Unsent>,
+    /// Streams of ours waiting only for their acknowledgements, their states let go
+    /// (module docs).
+    in_flight: IdQueue<InFlight>,
     /// The peer's credit for a new stream, which an unsent message's state starts with:
     /// the one its transport parameters gave, which does not change.
     message_credit: u64,
 }
 
 impl StreamTable {
-    /// Stream `id`'s state, if made: `None` for an unsent message (module docs), whose
-    /// state nothing but the send path and the application's calls asks for.
+    /// Stream `id`'s state, if made: `None` for an unsent message or a stream in flight
+    /// (module docs), whose states nothing but the send path, the acknowledgements and the
+    /// application's calls ask for.
     pub(super) fn get(&self, id: &StreamId) -> Option<&StreamState> {
         self.streams.get(*id).map(|b| &**b)
     }
 
-    /// Stream `id`'s state, made first if it is an unsent message's (module docs).
+    /// Stream `id`'s state, made first if it is an unsent message's or a stream's in flight
+    /// (module docs).
     pub(super) fn get_mut(&mut self, id: &StreamId) -> Option<&mut StreamState> {
         let at = match self.streams.position(*id) {
             Some(at) => at,
@@ -112,12 +142,18 @@ impl StreamTable {
         self.streams.at_mut(at).map(|b| &mut **b)
     }
 
-    /// Makes unsent message `id`'s state, in a spare box if there is one; where it is now.
-    /// `None` if `id` is no unsent message.
+    /// Makes the state of unsent message `id` or of stream `id` in flight, in a spare box
+    /// if there is one; where it is now. `None` if `id` is neither.
     #[cold]
     fn make_state(&mut self, id: StreamId) -> Option<usize> {
-        let unsent = self.active.as_deref_mut()?.unsent.take(id)?;
-        Some(self.file_message(id, unsent))
+        let active = self.active.as_deref_mut()?;
+        if let Some(unsent) = active.unsent.take(id) {
+            return Some(self.file_message(id, unsent));
+        }
+        let in_flight = active.in_flight.take(id)?;
+        let mut boxed = active.spare.pop().unwrap_or_default();
+        in_flight.restore(&mut boxed);
+        Some(self.streams.insert_absent(id, boxed))
     }
 
     /// Files message `id`, which the table does not hold, as a state made of `message` in a
@@ -129,14 +165,74 @@ impl StreamTable {
         self.streams.insert_absent(id, boxed)
     }
 
-    /// How many streams: states and unsent messages.
+    /// How many streams: states, unsent messages and streams in flight.
     pub(super) fn len(&self) -> usize {
-        self.streams.len() + self.active.as_deref().map_or(0, |a| a.unsent.len())
+        self.streams.len()
+            + self
+                .active
+                .as_deref()
+                .map_or(0, |a| a.unsent.len() + a.in_flight.len())
     }
 
-    /// The bytes of the unsent messages (module docs), all held in the send buffer.
-    pub(super) fn unsent_bytes(&self) -> u64 {
-        self.active.as_deref().map_or(0, |a| a.unsent.bytes())
+    /// The bytes of the unsent messages and the streams in flight not yet acknowledged
+    /// (module docs), all held in the send buffer.
+    pub(super) fn stateless_bytes(&self) -> u64 {
+        self.active.as_deref().map_or(0, |a| {
+            a.unsent.values().map(Unsent::len).sum::<u64>()
+                + a.in_flight.values().map(InFlight::unacked).sum::<u64>()
+        })
+    }
+
+    /// Stream `id`, which has nothing left to send, waits for its acknowledgements without
+    /// its state if it may (module docs: more than [`STATES_BEFORE_IN_FLIGHT`] states held,
+    /// and nothing but its acknowledgements left to it, [`InFlight::take`]); its box goes
+    /// to the spares, if fewer than `spares` are kept.
+    #[inline]
+    pub(super) fn keep_in_flight(&mut self, id: StreamId, spares: usize) {
+        // Always past the bound in a fuzzing build, where it is 0 (its docs). Checked here,
+        // inline: a connection with few streams, one message at a time, goes no further.
+        #[allow(clippy::absurd_extreme_comparisons)]
+        let few = self.streams.len() <= STATES_BEFORE_IN_FLIGHT;
+        if !few {
+            self.move_in_flight(id, spares);
+        }
+    }
+
+    fn move_in_flight(&mut self, id: StreamId, spares: usize) {
+        // Behind a stream already waiting there (a longer message's last byte went after a
+        // later one's), it keeps its state.
+        if self.active.as_deref().is_some_and(|a| !a.in_flight.accepts(id)) {
+            return;
+        }
+        let Some(in_flight) = self.streams.get_mut(id).and_then(|s| InFlight::take(s)) else {
+            return;
+        };
+        let active = self.active.get_or_insert_with(Box::default);
+        if active.in_flight.push(id, in_flight).is_ok() {
+            self.remove(id, spares);
+        }
+    }
+
+    /// Stream `id`'s frame carrying `range` (and FIN if `fin`) was acknowledged, taken in
+    /// place if the stream is in flight and it can be: the bytes it released, and whether
+    /// that was the last of them. `None` if the stream is not in flight, or if only its
+    /// state can take it (the caller then asks for the state, which is made again).
+    #[inline]
+    pub(super) fn ack_in_flight(
+        &mut self,
+        id: StreamId,
+        range: core::ops::Range<u64>,
+        fin: bool,
+    ) -> Option<(u64, bool)> {
+        let waiting = &mut self.active.as_deref_mut()?.in_flight;
+        if waiting.is_empty() {
+            return None;
+        }
+        let in_flight = waiting.get_mut(id)?;
+        match in_flight.on_acked(range, fin) {
+            SentWholeAck::Taken { released, done } => Some((released, done)),
+            SentWholeAck::Repair => None,
+        }
     }
 
     /// Every stream's state, in no useful order (module `crate::stream_slots`): for
@@ -213,10 +309,13 @@ impl StreamTable {
                 }
             }
             None => {
-                // Callers make a message's state before they end it; an unsent one named
-                // here goes all the same (its id left in a queue is passed over there).
+                // A stream in flight acknowledged whole goes from here. Callers make an
+                // unsent message's state before they end it; one named here goes all the
+                // same (its id left in a send queue is passed over there).
                 if let Some(a) = self.active.as_deref_mut() {
-                    a.unsent.take(id);
+                    if a.in_flight.take(id).is_none() {
+                        a.unsent.take(id);
+                    }
                 }
             }
         }
@@ -228,11 +327,13 @@ impl StreamTable {
     pub(super) fn trim(&mut self) {
         self.streams.trim();
         // An unsent message is queued: with nothing queued, none is left.
-        if self.nothing_queued() {
+        let in_flight = self.active.as_deref().is_some_and(|a| !a.in_flight.is_empty());
+        if self.nothing_queued() && !in_flight {
             self.active = None;
         } else if let Some(a) = self.active.as_mut() {
             a.spare = Vec::new();
             a.unsent.trim();
+            a.in_flight.trim();
         }
     }
 
@@ -411,7 +512,7 @@ mod tests {
             (n as usize, MADE_AT_ONCE, n as usize)
         );
         let last = (MADE_AT_ONCE as u64..n).map(|i| i + 1).sum::<u64>();
-        assert_eq!(t.unsent_bytes(), last);
+        assert_eq!(t.stateless_bytes(), last);
         assert!(t.get(&StreamId(4 * (n - 1))).is_none(), "not made");
         // A call names the last: made, and still waiting for its turn.
         let state = t.get_mut(&StreamId(4 * (n - 1))).unwrap();
@@ -430,7 +531,7 @@ mod tests {
             assert_eq!(state.half.send().map(SendStream::write_end), Some(i + 1));
         }
         assert_eq!(
-            (t.len(), t.streams.len(), t.unsent_bytes()),
+            (t.len(), t.streams.len(), t.stateless_bytes()),
             (n as usize, n as usize, 0)
         );
     }
@@ -450,13 +551,105 @@ mod tests {
         }
         let last = StreamId(4 * (n - 1));
         t.remove(last, 8);
-        assert_eq!((t.len(), t.unsent_bytes()), (MADE_AT_ONCE, 0));
+        assert_eq!((t.len(), t.stateless_bytes()), (MADE_AT_ONCE, 0));
         let class = Priority::default() as usize;
         for _ in 0..n {
             let id = t.next_turn(class).unwrap();
             assert_eq!(t.get(&id).is_some(), id != last);
         }
         assert!(t.nothing_queued());
+    }
+
+    /// A stream of `len` bytes, finished and sent whole: the frames it went in.
+    fn sent(t: &mut StreamTable, id: StreamId, len: usize) -> Vec<(core::ops::Range<u64>, bool)> {
+        let mut send = SendStream::new(u64::MAX);
+        send.write(Bytes::from(alloc::vec![5u8; len]));
+        send.finish();
+        let mut frames = Vec::new();
+        while let Some(c) = send.next_chunk(1200, u64::MAX) {
+            frames.push((c.offset..c.offset + c.data.len() as u64, c.fin));
+        }
+        t.insert(
+            id,
+            StreamState {
+                half: Half::Send(send),
+                header: super::super::stream_state::KeptHeader::message(len as u64, None),
+                priority: Priority::High,
+                ..StreamState::default()
+            },
+        );
+        frames
+    }
+
+    /// Past `STATES_BEFORE_IN_FLIGHT` states, a stream whose bytes have all gone waits
+    /// without its state: still counted, its bytes still held; acknowledged in order where it
+    /// waits, until done; made again, as it was, for anything else; kept through a trim.
+    #[test]
+    fn a_stream_sent_whole_past_the_states_kept_waits_in_flight() {
+        let mut t = StreamTable::default();
+        let kept = STATES_BEFORE_IN_FLIGHT as u64;
+        for i in 0..=kept {
+            sent(&mut t, StreamId(4 * i), 10);
+        }
+        let (a, b) = (StreamId(4 * kept + 4), StreamId(4 * kept + 8));
+        let frames = sent(&mut t, a, 3000);
+        sent(&mut t, b, 3000);
+        let states = t.streams.len();
+        t.keep_in_flight(a, 64);
+        assert_eq!((t.streams.len(), t.len()), (states - 1, states));
+        assert!(t.get(&a).is_none(), "its state let go");
+        assert_eq!(t.stateless_bytes(), 3000);
+        // Its box went to the spares.
+        assert_eq!(t.active.as_ref().map(|a| a.spare.len()), Some(1));
+        // In order: taken where it waits.
+        assert_eq!(
+            t.ack_in_flight(a, frames[0].0.clone(), frames[0].1),
+            Some((1200, false))
+        );
+        assert_eq!(t.stateless_bytes(), 1800);
+        // Out of order: not taken; the state is made again, as it would have been.
+        assert_eq!(t.ack_in_flight(a, frames[2].0.clone(), frames[2].1), None);
+        let state = t.get_mut(&a).unwrap();
+        assert_eq!(state.priority, Priority::High);
+        assert_eq!(state.header.total_len(), Some(3000));
+        let send = state.half.send().unwrap();
+        assert_eq!(
+            (send.acked_below(), send.unacked(), send.is_finished()),
+            (1200, 1800, true)
+        );
+        assert_eq!(t.stateless_bytes(), 0);
+
+        // One acknowledged to its end where it waits, then forgotten: nothing left of it.
+        let frames = frames.clone();
+        t.keep_in_flight(b, 64);
+        assert!(t.get(&b).is_none());
+        for (i, (range, fin)) in frames.iter().enumerate() {
+            let done = i + 1 == frames.len();
+            let released = range.end - range.start;
+            assert_eq!(t.ack_in_flight(b, range.clone(), *fin), Some((released, done)));
+        }
+        // Kept through a trim until then.
+        t.trim();
+        assert_eq!(t.stateless_bytes(), 0);
+        let len = t.len();
+        t.remove(b, 64);
+        assert_eq!(t.len(), len - 1);
+        assert!(t.get_mut(&b).is_none());
+    }
+
+    /// A stream still waiting for a turn, or at or below the states kept, keeps its state.
+    #[test]
+    fn a_stream_keeps_its_state_below_the_bound_or_with_more_to_send() {
+        let mut t = StreamTable::default();
+        sent(&mut t, StreamId(0), 10);
+        t.keep_in_flight(StreamId(0), 64);
+        assert_eq!(t.get(&StreamId(0)).is_some(), STATES_BEFORE_IN_FLIGHT != 0);
+        let mut t = StreamTable::default();
+        for i in 0..=STATES_BEFORE_IN_FLIGHT as u64 {
+            t.insert(StreamId(4 * i), sending(Priority::Normal));
+        }
+        t.keep_in_flight(StreamId(0), 64);
+        assert!(t.get(&StreamId(0)).is_some(), "its byte not sent");
     }
 
     #[test]

@@ -144,8 +144,9 @@ fn connection_size() {
 
 /// What one stream costs its connection's stream table (`cargo test -p weir-core --lib
 /// stream_state_size -- --nocapture`): the sender keeps one for each message until the
-/// message's data is acknowledged, the receiver one until it is read, so over a long path
-/// this times the messages in flight is most of both ends' memory (adapters/bench/README.md).
+/// message's bytes have all gone (past 256 states, a stream then waits for its
+/// acknowledgements without it: module `in_flight`, whose size this test bounds too), the
+/// receiver one until it is read (adapters/bench/README.md).
 #[cfg(target_pointer_width = "64")]
 #[test]
 fn stream_state_size() {
@@ -158,6 +159,10 @@ fn stream_state_size() {
         ("receive half", size_of::<super::RecvStream>()),
         ("header, as kept", size_of::<super::KeptHeader>()),
         ("reading", size_of::<super::Reading>()),
+        (
+            "a stream in flight, without its state",
+            size_of::<super::in_flight::InFlight>(),
+        ),
     ];
     std::println!("stream state: {} bytes", size_of::<super::StreamState>());
     for (name, bytes) in parts {
@@ -167,4 +172,5 @@ fn stream_state_size() {
     // send half's repair sets inline, 488 with the whole header inline, 424 with how a
     // stream of ours ended and its blocked report beside the halves (issue 35).
     assert!(size_of::<super::StreamState>() <= 384);
+    assert!(size_of::<super::in_flight::InFlight>() <= 88);
 }

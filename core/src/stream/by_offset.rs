@@ -29,6 +29,14 @@ impl<V> Default for ByOffset<V> {
 }
 
 impl<V> ByOffset<V> {
+    /// Holding `v` at `offset` alone.
+    pub(crate) fn one(offset: u64, v: V) -> Self {
+        ByOffset {
+            first: Some((offset, v)),
+            rest: BTreeMap::new(),
+        }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.first.is_none()
     }
