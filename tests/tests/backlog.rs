@@ -42,7 +42,9 @@ fn a_backlog_of_messages_waits_as_its_bytes() {
 /// more than the path carries, so most wait. Both endpoints together held 1,811 KiB at
 /// their peak above what they held connected while each waiting message had its state
 /// (384 bytes) from the start; 443 KiB once a backlog waits as its bytes (373 in a fuzzing
-/// build, where every message waits so). The last message is read at the same virtual
+/// build, where every message waits so; 350 there once every stream in flight also waits
+/// without its state, module `connection::in_flight`, which in a normal build this path
+/// never reaches: it carries fewer than 256 at once). The last message is read at the same virtual
 /// instant either way: what the sender sends does not change. With the peer's default
 /// stream count, which grows only as far as the path keeps up, the backlog stays under 256
 /// here, and both hold 221 KiB.
@@ -103,7 +105,7 @@ fn a_backlog_deeper_than_its_path_holds_little() {
 /// state (module `connection::in_flight` in weir-core: 96 bytes in a queue in id order,
 /// against a 384-byte state in a box). The peak, above what was held connected: 5,265 KiB
 /// while every message in flight kept its state, 4,397 KiB now (4,195 in a fuzzing build).
-/// About 2,400 KiB of it is the simulator's own copies of the datagrams on the wire
+/// About 2,460 KiB of it is the simulator's own copies of the datagrams on the wire
 /// (heaptrack: `Sim::send_one`), the same in every build; the rest is both endpoints'. The
 /// last message is read at the same virtual instant either way.
 #[test]

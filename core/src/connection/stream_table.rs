@@ -81,8 +81,10 @@ const MADE_AT_ONCE: usize = 0;
 /// How many states the table holds before a stream of ours whose bytes have all gone waits
 /// for their acknowledgements without its state (module docs): again the default stream
 /// count's start, so that a connection with no more streams than that in flight, as on a
-/// short path or one message at a time, never pays for the move (about 150 instructions a
-/// message, out and back). None in a fuzzing build, for the reasons [`MADE_AT_ONCE`] gives.
+/// short path or one message at a time, never pays for the move (out and back, with its
+/// checks, 76 instructions a message: `transfer_count aes256gcm messages`, callgrind, one
+/// codegen unit; adapters/bench/README.md, issue 35's thirty-fourth round). None in a
+/// fuzzing build, for the reasons [`MADE_AT_ONCE`] gives.
 #[cfg(not(feature = "fuzzing"))]
 const STATES_BEFORE_IN_FLIGHT: usize = 256;
 #[cfg(feature = "fuzzing")]
