@@ -55,7 +55,9 @@ pub fn len_of(first: u8) -> usize {
     1 << (first >> 6)
 }
 
-/// Decodes the varint at the start of `input`; returns the value and its length.
+/// Decodes the varint at the start of `input`; returns the value and its length. Inlined
+/// across codegen units: every frame read calls it (module `stream::by_offset` says why).
+#[inline]
 pub fn decode(input: &[u8]) -> Result<(u64, usize), VarintError> {
     // One arm a length, each reading its bytes as one big-endian word: most of a packet's
     // varints are one byte (frame types, stream ids, small lengths), read without a loop.
