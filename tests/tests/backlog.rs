@@ -1,6 +1,6 @@
-//! What a sender holds for messages its path has not let go yet (module
-//! `connection::unsent` in weir-core): counted by the counting allocator, in memory and over
-//! a simulated slow path.
+//! What a sender holds for messages its path has not let go yet (modules
+//! `connection::unsent` and `connection::in_flight` in weir-core): counted by the counting
+//! allocator, in memory and over simulated paths.
 
 // Not every protection the harness offers is used here.
 #[allow(dead_code)]
@@ -10,7 +10,7 @@ mod pair;
 use std::cell::Cell;
 
 use bytes::Bytes;
-use weir_core::time::Duration;
+use weir_core::time::{Duration, Instant};
 use weir_core::wire::Cipher;
 use weir_core::{ApiError, Config, Event, Read};
 use weir_sim::{LinkConfig, Sim};
@@ -37,6 +37,92 @@ fn a_backlog_of_messages_waits_as_its_bytes() {
     assert!(per <= 128, "{per} bytes held a message waiting");
 }
 
+/// What [`send_messages`] saw.
+struct Run {
+    /// The heap's peak above what was held connected, KiB.
+    held: i64,
+    /// When the server read the last message.
+    last_read: Instant,
+}
+
+/// A client sends `count` messages, `message(i)` the `i`th, to a server that grants 4,096
+/// streams at once, over `link` both ways, as fast as the stream count lets it; the server
+/// reads each whole and gives it to `read`. Runs until the server has read every one and
+/// the client was told every one acknowledged.
+fn send_messages(
+    seed: u64,
+    link: LinkConfig,
+    count: usize,
+    message: impl Fn(usize) -> Bytes,
+    mut read: impl FnMut(Bytes),
+) -> Run {
+    let mut sim = Sim::new(seed);
+    let client = sim.add_node(Config::default());
+    let server = sim.add_node(Config {
+        initial_concurrent_streams: 4096,
+        ..Config::default()
+    });
+    sim.link(client, server, link);
+    let (sent, reads, acked) = (Cell::new(0), Cell::new(0), Cell::new(0));
+    let (conn, last_read) = (Cell::new(None), Cell::new(None));
+    sim.connect(client, server);
+    // A first message made before the count: shared bytes (`sevens`) are made once, there.
+    drop(message(0));
+    reset_peak();
+    let before = live();
+    let limit = sim.now() + Duration::from_secs(120);
+    sim.run_until(
+        limit,
+        |sim, node, event| match event {
+            Event::Connected { conn: c, .. } | Event::StreamsAvailable { conn: c } if node == client => {
+                conn.set(Some(c));
+                while sent.get() < count {
+                    match sim.endpoint(client).send_message(c, None, message(sent.get())) {
+                        Ok(_) => sent.set(sent.get() + 1),
+                        Err(ApiError::StreamLimit) => break,
+                        Err(e) => panic!("send: {e:?}"),
+                    }
+                }
+            }
+            Event::StreamAcked { .. } if node == client => acked.set(acked.get() + 1),
+            Event::StreamReadable { conn: c, stream } if node == server => {
+                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(c, stream, 1 << 20) {
+                    read(bytes);
+                    reads.set(reads.get() + 1);
+                    if reads.get() == count {
+                        last_read.set(Some(sim.now()));
+                    }
+                }
+            }
+            _ => {}
+        },
+        |_| reads.get() == count && acked.get() == count,
+    );
+    let held = (peak() - before) / 1024;
+    assert_eq!(
+        (reads.get(), acked.get()),
+        (count, count),
+        "seed {seed}: read and acknowledged by {:?}",
+        sim.now()
+    );
+    let conn = conn.get().expect("connected");
+    assert_eq!(
+        sim.endpoint(client).buffered(conn),
+        Some((0, 0)),
+        "seed {seed}: held after"
+    );
+    Run {
+        held,
+        last_read: last_read.get().expect("all read"),
+    }
+}
+
+/// 1 KiB of sevens, shared: the application's bytes, which the measures leave out.
+fn sevens(_: usize) -> Bytes {
+    thread_local!(static MSG: Bytes = Bytes::from(vec![7u8; 1024]));
+    MSG.with(Bytes::clone)
+}
+
 /// A peer that grants 4,096 streams at once, a path of 8 Mbit/s and 20 ms each way: the
 /// application sends 10,000 messages of 1 KiB as fast as the stream count lets it, far
 /// more than the path carries, so most wait. Both endpoints together held 1,811 KiB at
@@ -44,58 +130,23 @@ fn a_backlog_of_messages_waits_as_its_bytes() {
 /// (384 bytes) from the start; 443 KiB once a backlog waits as its bytes (373 in a fuzzing
 /// build, where every message waits so; 350 there once every stream in flight also waits
 /// without its state, module `connection::in_flight`, which in a normal build this path
-/// never reaches: it carries fewer than 256 at once). The last message is read at the same virtual
-/// instant either way: what the sender sends does not change. With the peer's default
-/// stream count, which grows only as far as the path keeps up, the backlog stays under 256
-/// here, and both hold 221 KiB.
+/// never reaches: it carries fewer than 256 at once). The last message is read at the same
+/// virtual instant either way: what the sender sends does not change. With the peer's
+/// default stream count, which grows only as far as the path keeps up, the backlog stays
+/// under 256 here, and both hold 221 KiB.
 #[test]
 fn a_backlog_deeper_than_its_path_holds_little() {
-    let mut sim = Sim::new(1);
-    let client = sim.add_node(Config::default());
-    let server = sim.add_node(Config {
-        initial_concurrent_streams: 4096,
-        ..Config::default()
-    });
     let link = LinkConfig {
         delay: Duration::from_millis(20),
         bandwidth: Some(8_000_000),
         ..LinkConfig::default()
     };
-    sim.link(client, server, link);
-    const MESSAGES: usize = 10_000;
-    let msg = Bytes::from(vec![7u8; 1024]);
-    let (sent, read) = (Cell::new(0), Cell::new(0));
-    sim.connect(client, server);
-    reset_peak();
-    let before = live();
-    let limit = sim.now() + Duration::from_secs(60);
-    sim.run_until(
-        limit,
-        |sim, node, event| match event {
-            Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == client => {
-                while sent.get() < MESSAGES {
-                    match sim.endpoint(client).send_message(conn, None, msg.clone()) {
-                        Ok(_) => sent.set(sent.get() + 1),
-                        Err(ApiError::StreamLimit) => break,
-                        Err(e) => panic!("send: {e:?}"),
-                    }
-                }
-            }
-            Event::StreamReadable { conn, stream } if node == server => {
-                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(conn, stream, 1 << 20)
-                {
-                    assert_eq!(bytes.len(), msg.len());
-                    read.set(read.get() + 1);
-                }
-            }
-            _ => {}
-        },
-        |_| read.get() == MESSAGES,
+    let run = send_messages(1, link, 10_000, sevens, |bytes| assert_eq!(bytes.len(), 1024));
+    println!(
+        "{} KiB at the peak, the last message read at {:?}",
+        run.held, run.last_read
     );
-    assert_eq!(read.get(), MESSAGES, "all read by {:?}", sim.now());
-    let held = (peak() - before) / 1024;
-    println!("{held} KiB at the peak, the last message read at {:?}", sim.now());
-    assert!(held <= 640, "{held} KiB at the peak");
+    assert!(run.held <= 640, "{} KiB at the peak", run.held);
 }
 
 /// A path with room for every message the stream count lets open, 20 ms each way: the
@@ -110,68 +161,34 @@ fn a_backlog_deeper_than_its_path_holds_little() {
 /// last message is read at the same virtual instant either way.
 #[test]
 fn messages_in_flight_hold_little_beside_their_bytes() {
-    let mut sim = Sim::new(1);
-    let client = sim.add_node(Config::default());
-    let server = sim.add_node(Config {
-        initial_concurrent_streams: 4096,
-        ..Config::default()
-    });
     let link = LinkConfig {
         delay: Duration::from_millis(20),
         ..LinkConfig::default()
     };
-    sim.link(client, server, link);
-    const MESSAGES: usize = 10_000;
-    let msg = Bytes::from(vec![7u8; 1024]);
-    let (sent, read) = (Cell::new(0), Cell::new(0));
-    sim.connect(client, server);
-    reset_peak();
-    let before = live();
-    let limit = sim.now() + Duration::from_secs(60);
-    sim.run_until(
-        limit,
-        |sim, node, event| match event {
-            Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == client => {
-                while sent.get() < MESSAGES {
-                    match sim.endpoint(client).send_message(conn, None, msg.clone()) {
-                        Ok(_) => sent.set(sent.get() + 1),
-                        Err(ApiError::StreamLimit) => break,
-                        Err(e) => panic!("send: {e:?}"),
-                    }
-                }
-            }
-            Event::StreamReadable { conn, stream } if node == server => {
-                if let Ok(Read::Data { bytes, .. }) = sim.endpoint(server).read_message(conn, stream, 1 << 20)
-                {
-                    assert_eq!(bytes.len(), msg.len());
-                    read.set(read.get() + 1);
-                }
-            }
-            _ => {}
-        },
-        |_| read.get() == MESSAGES,
+    let run = send_messages(1, link, 10_000, sevens, |bytes| assert_eq!(bytes.len(), 1024));
+    println!(
+        "{} KiB at the peak, the last message read at {:?}",
+        run.held, run.last_read
     );
-    assert_eq!(read.get(), MESSAGES, "all read by {:?}", sim.now());
-    let held = (peak() - before) / 1024;
-    println!("{held} KiB at the peak, the last message read at {:?}", sim.now());
-    assert!(held <= 4800, "{held} KiB at the peak");
+    assert!(run.held <= 4800, "{} KiB at the peak", run.held);
 }
 
 /// Streams in flight without their states (module `connection::in_flight` in weir-core)
 /// over a path that loses, reorders and duplicates: thousands of messages in flight at
 /// once, so that past 256 states most wait so, and the losses and acknowledgements out of
 /// order make some states again. Every message arrives once, with its own bytes; the
-/// sender is told each one acknowledged; and it holds nothing once all are.
+/// sender is told each one acknowledged; and it holds nothing once all are
+/// (`send_messages` checks the last two).
 #[test]
 fn messages_in_flight_survive_loss_reordering_and_duplication() {
     const MESSAGES: usize = 3_000;
+    // Message i: 1 KiB of the byte i % 251, its index in its first eight bytes.
+    let message = |i: usize| {
+        let mut m = vec![(i % 251) as u8; 1024];
+        m[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        Bytes::from(m)
+    };
     for seed in 0..3 {
-        let mut sim = Sim::new(seed);
-        let client = sim.add_node(Config::default());
-        let server = sim.add_node(Config {
-            initial_concurrent_streams: 4096,
-            ..Config::default()
-        });
         let link = LinkConfig {
             delay: Duration::from_millis(20),
             loss: 0.03,
@@ -179,55 +196,13 @@ fn messages_in_flight_survive_loss_reordering_and_duplication() {
             duplicate: 0.02,
             ..LinkConfig::default()
         };
-        sim.link(client, server, link);
-        // Message i: 1 KiB of the byte i % 251, its index in its first eight bytes.
-        let message = |i: usize| {
-            let mut m = vec![(i % 251) as u8; 1024];
-            m[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            Bytes::from(m)
-        };
-        let (sent, acked) = (Cell::new(0), Cell::new(0));
-        let seen = std::cell::RefCell::new(vec![false; MESSAGES]);
-        let conn_of_client = Cell::new(None);
-        sim.connect(client, server);
-        let limit = sim.now() + Duration::from_secs(120);
-        sim.run_until(
-            limit,
-            |sim, node, event| match event {
-                Event::Connected { conn, .. } | Event::StreamsAvailable { conn } if node == client => {
-                    conn_of_client.set(Some(conn));
-                    while sent.get() < MESSAGES {
-                        match sim.endpoint(client).send_message(conn, None, message(sent.get())) {
-                            Ok(_) => sent.set(sent.get() + 1),
-                            Err(ApiError::StreamLimit) => break,
-                            Err(e) => panic!("send: {e:?}"),
-                        }
-                    }
-                }
-                Event::StreamAcked { .. } if node == client => acked.set(acked.get() + 1),
-                Event::StreamReadable { conn, stream } if node == server => {
-                    if let Ok(Read::Data { bytes, .. }) =
-                        sim.endpoint(server).read_message(conn, stream, 1 << 20)
-                    {
-                        let i = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-                        assert_eq!(bytes, message(i), "seed {seed}: message {i}'s bytes");
-                        let mut seen = seen.borrow_mut();
-                        assert!(!seen[i], "seed {seed}: message {i} read twice");
-                        seen[i] = true;
-                    }
-                }
-                _ => {}
-            },
-            |_| acked.get() == MESSAGES,
-        );
-        let read = seen.borrow().iter().filter(|&&s| s).count();
-        assert_eq!(
-            (read, acked.get()),
-            (MESSAGES, MESSAGES),
-            "seed {seed} by {:?}",
-            sim.now()
-        );
-        let conn = conn_of_client.get().unwrap();
-        assert_eq!(sim.endpoint(client).buffered(conn), Some((0, 0)), "seed {seed}");
+        let mut seen = vec![false; MESSAGES];
+        send_messages(seed, link, MESSAGES, message, |bytes| {
+            let i = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+            assert_eq!(bytes, message(i), "seed {seed}: message {i}'s bytes");
+            assert!(!seen[i], "seed {seed}: message {i} read twice");
+            seen[i] = true;
+        });
+        assert!(seen.iter().all(|&s| s), "seed {seed}: every message read");
     }
 }

@@ -57,34 +57,23 @@ impl Connection {
                 }
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
                     let range = offset..offset + u64::from(len);
-                    if let Some((released, done)) = self.streams.ack_in_flight(id, range.clone(), fin) {
-                        // Taken without the stream's state (module `in_flight`), as the
-                        // state below would have: a stream in flight is no pipe's.
-                        self.send_buffer.release(released);
-                        self.stats.bytes_acked += released;
-                        if done {
-                            self.events.push_back(Event::StreamAcked {
-                                conn: self.handle,
-                                stream: id,
-                            });
-                            self.drop_stream(id);
-                            if receipts {
-                                self.receipts.await_receipt(id);
-                            }
-                        }
-                        continue;
-                    }
-                    let Some(state) = self.streams.get_mut(&id) else {
+                    // Taken where the stream waits without its state if it can be (module
+                    // `in_flight`; a stream in flight is no pipe's), else by its state.
+                    let acked = match self.streams.ack_in_flight(id, range.clone(), fin) {
+                        Some(acked) => Some(acked),
+                        None => self.streams.get_mut(&id).and_then(|state| {
+                            let send = state.half.send_mut()?;
+                            let before = send.unacked();
+                            send.on_acked(range, fin);
+                            Some((before - send.unacked(), send.is_done() && !state.piped))
+                        }),
+                    };
+                    let Some((released, done)) = acked else {
                         continue;
                     };
-                    let Some(send) = state.half.send_mut() else {
-                        continue;
-                    };
-                    let before = send.unacked();
-                    send.on_acked(range, fin);
-                    self.send_buffer.release(before - send.unacked());
-                    self.stats.bytes_acked += before - send.unacked();
-                    if send.is_done() && !state.piped {
+                    self.send_buffer.release(released);
+                    self.stats.bytes_acked += released;
+                    if done {
                         self.events.push_back(Event::StreamAcked {
                             conn: self.handle,
                             stream: id,
