@@ -45,6 +45,16 @@ use crate::socket::Readable;
 /// Receives per wake-up before the task sends and yields.
 pub(crate) const RECV_BURST: usize = 32;
 
+/// Bytes per wake-up past which the task receives no more before it hands them to the
+/// core. A burst's datagrams wait, held in the receive blocks, until the core has taken
+/// them (and what the application has not read yet, until it has): 32 receives of two GRO
+/// batches could move 4 MiB out of the socket at once, and over a 40 ms round trip the
+/// sender's window came as such bursts (the `messages-far` row's peak RSS less file pages
+/// 4.19 MiB with no bound, 3.53 with this one; adapters/bench/README.md, issue 35's
+/// thirty-fourth round). A block's worth still takes a GRO batch's 44 datagrams several
+/// times over per wake-up, and what is left in the socket keeps it readable.
+pub(crate) const BURST_BYTES: usize = Inbox::BLOCK;
+
 impl Io {
     /// Receives first for a call polled again whose task is the one registered for the
     /// socket's next datagram, if the socket holds some (weir-driver's
@@ -151,7 +161,8 @@ impl Io {
 const SHORT_RECEIVE_EMPTIES: bool =
     quinn_udp::BATCH_SIZE >= Inbox::SLOTS && cfg!(any(target_os = "linux", target_os = "android"));
 
-/// Receives until the socket has nothing more (or [`RECV_BURST`] times), into `received`.
+/// Receives until the socket has nothing more (or [`RECV_BURST`] times, or [`BURST_BYTES`]),
+/// into `received`.
 /// Each receive offers two rooms: where [`SHORT_RECEIVE_EMPTIES`], one that fills only the
 /// first has emptied the socket, and its readiness is cleared then (`Readable::drained`)
 /// rather than by one more receive that would block, a system call each wake-up saves.
@@ -161,7 +172,11 @@ pub(crate) fn receive(
     inbox: &mut Inbox,
     received: &mut Vec<(SocketAddr, BytesMut, usize)>,
 ) {
+    let mut bytes = 0;
     for _ in 0..RECV_BURST {
+        if bytes >= BURST_BYTES {
+            break;
+        }
         let mut meta = [RecvMeta::default(); Inbox::SLOTS];
         let r = readable.try_recv(|socket| {
             let mut bufs = inbox.rooms().map(IoSliceMut::new);
@@ -170,6 +185,7 @@ pub(crate) fn receive(
         match r {
             Ok(n) if n > 0 => {
                 let meta = &meta[..n.min(Inbox::SLOTS)];
+                bytes += meta.iter().map(|m| m.len).sum::<usize>();
                 let taken = inbox.take_rooms(meta.iter().map(|m| m.len));
                 received.extend(meta.iter().zip(taken).map(|(m, d)| (m.addr, d, m.stride)));
                 if SHORT_RECEIVE_EMPTIES && n < Inbox::SLOTS {
@@ -222,5 +238,70 @@ mod tests {
         let mut readable = bounded(socket.readable()).await.unwrap();
         receive(&mut readable, &state, &mut inbox, &mut received);
         assert_eq!(&received[3].1[..], b"dddd");
+    }
+
+    /// A wake-up receives no more once it holds [`BURST_BYTES`] (a block), however much
+    /// waits: 1,000 datagrams of 1,200 bytes (1.2 MB, within the 4 MiB socket buffer weir
+    /// asks for), sent in GSO runs as weir's sender sends them, come out a block's worth and
+    /// at most one receive more at a time, and the socket stays readable for the rest, which
+    /// the next wake-ups take, all of it, in order. Without the bound one wake-up took them
+    /// all.
+    #[tokio::test]
+    async fn a_wake_up_takes_a_block_s_worth_and_leaves_the_rest_readable() {
+        let raw = weir_driver::bind_socket("127.0.0.1:0".parse().unwrap()).unwrap();
+        // Linux reports twice the bytes it accounts, and a 1,200-byte datagram takes about
+        // 2,300 of them: 1,000 need a buffer of about 4.6 MB as reported.
+        let buffer = socket2::SockRef::from(&raw).recv_buffer_size().unwrap();
+        if buffer < 5 << 20 {
+            eprintln!("skipped: the OS gave a {buffer}-byte receive buffer (net.core.rmem_max)");
+            return;
+        }
+        raw.set_nonblocking(true).unwrap();
+        let state = weir_driver::udp_state(&raw).unwrap();
+        let addr = raw.local_addr().unwrap();
+        let socket = crate::socket::Socket::new(raw).unwrap();
+        // Sent as weir sends, in GSO runs of 40, which GRO delivers as batches.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let peer_state = weir_driver::udp_state(&peer).unwrap();
+        const DATAGRAMS: u32 = 1000;
+        for run in 0..DATAGRAMS / 40 {
+            let mut contents = vec![0u8; 40 * 1200];
+            for (k, d) in contents.chunks_mut(1200).enumerate() {
+                d[..4].copy_from_slice(&(run * 40 + k as u32).to_le_bytes());
+            }
+            let batch = weir_driver::Batch {
+                destination: addr,
+                contents: &contents,
+                segment_size: 1200,
+            };
+            batch.send(&peer_state, (&peer).into()).unwrap();
+        }
+        let (mut inbox, mut received) = (Inbox::new(), Vec::new());
+        let mut held = Vec::new();
+        let mut wake_ups = 0;
+        while held.len() < DATAGRAMS as usize {
+            let mut readable = bounded(socket.readable()).await.unwrap();
+            receive(&mut readable, &state, &mut inbox, &mut received);
+            wake_ups += 1;
+            let bytes: usize = received.iter().map(|(_, d, _)| d.len()).sum();
+            // The last receive may pass the bound by what two GRO batches hold.
+            assert!(
+                bytes < BURST_BYTES + Inbox::SLOTS * Inbox::ROOM,
+                "{bytes} bytes in one wake-up"
+            );
+            for (_, d, stride) in received.drain(..) {
+                // A GRO batch: datagrams of `stride` bytes back to back (0: one).
+                let stride = if stride == 0 { d.len() } else { stride };
+                held.extend(d.chunks(stride).map(<[u8]>::to_vec));
+            }
+        }
+        assert!(wake_ups >= 1_200_000 / Inbox::BLOCK, "{wake_ups} wake-ups");
+        for (i, d) in held.iter().enumerate() {
+            assert_eq!(
+                (d.len(), &d[..4]),
+                (1200, &(i as u32).to_le_bytes()[..]),
+                "datagram {i}"
+            );
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! The socket is driven through `quinn-udp`: sends are batches of equal datagrams cut by
 //! the kernel (GSO) where the platform has it, receives take a whole GRO batch (or one
 //! datagram) into the [`Inbox`](weir_driver::Inbox)'s shared blocks. While the task
-//! watches the socket, each wake-up drains it (up to [`RECV_BURST`](crate::receive::RECV_BURST) receives, under the
+//! watches the socket, each wake-up drains it (up to [`RECV_BURST`](crate::receive::RECV_BURST) receives or [`BURST_BYTES`](crate::receive::BURST_BYTES), under the
 //! receive lock, outside the driver's) and hands what came to the driver under one lock,
 //! before anything is sent, so the acknowledgements and credit the core writes in answer
 //! go out together. When that woke calls, the task yields once before it sends: the woken

@@ -25,6 +25,10 @@ use weir_driver::{Driver, Inbox, Outbox};
 
 /// Receives per call of [`Receiver::receive`], the waiting one included.
 const RECV_BURST: usize = 32;
+/// Bytes per call of [`Receiver::receive`], past which it takes no more: what a burst
+/// moves out of the socket waits, held in the receive blocks, until the core has taken it
+/// (weir-tokio's `BURST_BYTES` says why).
+const BURST_BYTES: usize = Inbox::BLOCK;
 /// While the socket has held nothing more than the waiting receive took, one receive in
 /// this many looks for more anyway (a look that finds nothing is a system call).
 pub(super) const PROBE_EVERY: u8 = 8;
@@ -220,7 +224,11 @@ impl Receiver {
         use nix::sys::socket::{recvmsg, MsgFlags, SockaddrLike, SockaddrStorage};
         use std::os::fd::AsRawFd;
 
+        let mut bytes: usize = self.received.iter().map(|(_, d, _)| d.len()).sum();
         for _ in 1..RECV_BURST {
+            if bytes >= BURST_BYTES {
+                break;
+            }
             let mut bufs = [IoSliceMut::new(self.inbox.room())];
             let got = recvmsg::<SockaddrStorage>(
                 socket.socket.as_raw_fd(),
@@ -252,6 +260,7 @@ impl Receiver {
             };
             match from {
                 Some(from) if from != socket.waker_addr => {
+                    bytes += len;
                     self.received.push((from, self.inbox.take(len), stride));
                 }
                 _ => {}
@@ -275,6 +284,16 @@ fn gro_stride<S>(m: &nix::sys::socket::RecvMsg<'_, '_, S>) -> Option<usize> {
     {
         let _ = m;
         None
+    }
+}
+
+#[cfg(test)]
+impl Socket {
+    /// The receive buffer the OS gave, as it reports it.
+    pub(super) fn recv_buffer_size(&self) -> usize {
+        socket2::SockRef::from(&self.socket)
+            .recv_buffer_size()
+            .unwrap_or(0)
     }
 }
 

@@ -133,6 +133,65 @@ fn a_receive_takes_everything_the_socket_holds_when_it_looks() {
     assert_eq!(takes[ones], 14 - ones, "{takes:?}");
 }
 
+/// A receive takes no more once it holds `BURST_BYTES` (a receive block), however much
+/// waits: 1,000 datagrams of 1,200 bytes sent in GSO runs of 40, as weir's sender sends
+/// them (GRO delivers them as batches), come out a block's worth and at most one batch
+/// more at a time, all of them, in order. Without the bound one receive took them all.
+#[test]
+fn a_receive_takes_a_block_s_worth_and_leaves_the_rest() {
+    let ep = bind(Config::default());
+    let io = &ep.io;
+    let mut receiver = io.receiver.lock().unwrap();
+    let buffer = io.socket.recv_buffer_size();
+    // Linux reports twice the bytes it accounts, and a 1,200-byte datagram takes about
+    // 2,300 of them: 1,000 need a buffer of about 4.6 MB as reported.
+    if buffer < 5 << 20 {
+        eprintln!("skipped: the OS gave a {buffer}-byte receive buffer (net.core.rmem_max)");
+        return;
+    }
+    let peer = std::net::UdpSocket::bind(local()).unwrap();
+    let peer_state = weir_driver::udp_state(&peer).unwrap();
+    const DATAGRAMS: u32 = 1000;
+    for run in 0..DATAGRAMS / 40 {
+        let mut contents = vec![0u8; 40 * 1200];
+        for (k, d) in contents.chunks_mut(1200).enumerate() {
+            d[..4].copy_from_slice(&(run * 40 + k as u32).to_le_bytes());
+        }
+        let batch = weir_driver::Batch {
+            destination: ep.local_addr(),
+            contents: &contents,
+            segment_size: 1200,
+        };
+        batch.send(&peer_state, (&peer).into()).unwrap();
+    }
+    let mut held: Vec<Vec<u8>> = Vec::new();
+    let mut receives = 0;
+    while held.len() < DATAGRAMS as usize {
+        let received: Vec<_> = receiver.receive(&io.socket, Duration::from_secs(10)).collect();
+        receives += 1;
+        let bytes: usize = received.iter().map(|(_, d, _)| d.len()).sum();
+        // The last receive may pass the bound by one GRO batch.
+        let most = weir_driver::Inbox::BLOCK + weir_driver::Inbox::ROOM;
+        assert!(bytes < most, "{bytes} bytes in one receive");
+        for (_, d, stride) in received {
+            // A GRO batch: datagrams of `stride` bytes back to back (0: one).
+            let stride = if stride == 0 { d.len() } else { stride };
+            held.extend(d.chunks(stride).map(<[u8]>::to_vec));
+        }
+    }
+    assert!(
+        receives >= 1_200_000 / weir_driver::Inbox::BLOCK,
+        "{receives} receives"
+    );
+    for (i, d) in held.iter().enumerate() {
+        assert_eq!(
+            (d.len(), &d[..4]),
+            (1200, &(i as u32).to_le_bytes()[..]),
+            "datagram {i}"
+        );
+    }
+}
+
 /// A wait shorter than `PRECISE_BELOW` is timed by `ppoll` before the receive (module
 /// `socket`): it still takes a datagram that is there, and ends with nothing when none
 /// comes. How precisely it is timed is a figure, not a test: weir-bench's `bulk-far`
