@@ -665,8 +665,13 @@ impl Connection {
             self.take_stream(id);
             self.forget_message(id);
         }
-        let spares = usize::try_from(self.stream_count.concurrent()).unwrap_or(usize::MAX);
-        self.streams.remove(id, spares);
+        self.streams.remove(id, self.spare_streams());
+    }
+
+    /// How many emptied stream boxes the table keeps for the next streams: as many as the
+    /// peer may keep open at once (module `stream_table`).
+    pub(super) fn spare_streams(&self) -> usize {
+        usize::try_from(self.stream_count.concurrent()).unwrap_or(usize::MAX)
     }
 
     /// Queues a MAX_STREAMS when one must go at once (`StreamCount::grant_urgent`); one

@@ -448,14 +448,10 @@ impl Connection {
         let place = if goes_on { Place::Front } else { Place::Back };
         let stream_blocked = send.report_blocked();
         let wants_credit = send.has_new_data();
-        let all_gone = !send.has_data();
         self.streams.queue_at(id, place);
-        if all_gone && stream_blocked.is_none() {
-            // Nothing left but its acknowledgements: it may wait for them without its
-            // state (module `in_flight`).
-            let spares = usize::try_from(self.stream_count.concurrent()).unwrap_or(usize::MAX);
-            self.streams.keep_in_flight(id, spares);
-        }
+        // With nothing left but its acknowledgements it may wait for them without its state
+        // (module `in_flight`, whose checks say when: not queued again, not blocked).
+        self.streams.keep_in_flight(id, self.spare_streams());
         if stream_blocked.is_some() {
             self.stats.stream_data_blocked += 1;
             self.control.push(Control::StreamDataBlocked(id));
