@@ -15,7 +15,7 @@ impl Connection {
             let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
             self.cc.on_ack(&AckEvent {
                 now,
-                bytes_acked: outcome.acked.iter().map(|p| p.size).sum(),
+                bytes_acked: outcome.acked.iter().map(SentPacket::size).sum(),
                 newest_sent: newest,
                 rtt: RttSample {
                     latest: rtt.latest(),
@@ -37,7 +37,7 @@ impl Connection {
         }
         match self
             .black_hole
-            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size)))
+            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size())))
         {
             Verdict::FellBack => self.mtu.on_black_hole(now),
             Verdict::Raised => self.mtu.on_raised(now),
@@ -53,6 +53,10 @@ impl Connection {
                 }
                 if let SentFrame::Relay(n) = frame {
                     self.on_relay_acked(n);
+                    continue;
+                }
+                if let SentFrame::Control(c @ (Control::ResetStream(_) | Control::StopSending(_))) = frame {
+                    self.control.end_acked(c);
                     continue;
                 }
                 if let SentFrame::Stream { id, offset, len, fin } = frame {
@@ -132,7 +136,7 @@ impl Connection {
             .filter(|p| !self.black_hole.on_lost(now, p.number) && !self.mtu.on_lost(now, p.number))
             .fold(None, |acc: Option<(Instant, usize)>, p| {
                 let (newest, bytes) = acc.unwrap_or((p.time, 0));
-                Some((newest.max(p.time), bytes + p.size))
+                Some((newest.max(p.time), bytes + p.size()))
             });
         if let Some((newest, bytes_lost)) = congestive {
             let before = self.cc.window();

@@ -181,7 +181,7 @@ impl Connection {
             Some(settled) => state.half = Half::Settled(settled),
             None => self.drop_stream(id),
         }
-        self.control.push(Control::ResetStream { id, code, final_size });
+        self.control.reset(id, code, final_size);
         self.check_writable();
     }
 
@@ -255,7 +255,7 @@ impl Connection {
                 self.remove_recv(id);
                 return;
             }
-            self.control.push(Control::StopSending { id, code });
+            self.control.stop(id, code);
             if refused_whole {
                 self.send_receipt(id, Delivery::Failed { code, relays: 0 });
                 // Every byte had come: nothing more will, and it frees its place for the

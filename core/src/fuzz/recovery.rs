@@ -189,7 +189,7 @@ fn leave(in_flight: &mut BTreeMap<u64, usize>, packets: &[SentPacket]) {
         let size = in_flight.remove(&p.number);
         assert_eq!(
             size,
-            Some(p.size),
+            Some(p.size()),
             "packet {} left flight twice or was never sent",
             p.number
         );

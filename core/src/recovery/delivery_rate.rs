@@ -21,9 +21,11 @@ use crate::congestion::RateSample;
 use crate::time::{Duration, Instant};
 
 /// What a packet remembers of the connection's delivery when it was sent (draft §3.2, the
-/// `P.delivered`, `P.delivered_time`, `P.first_sent_time`, `P.is_app_limited` fields): 32
-/// bytes on every packet in flight.
+/// `P.delivered`, `P.delivered_time`, `P.first_sent_time`, `P.is_app_limited` fields): 25
+/// bytes on every packet in flight. Packed, so that the flag takes one byte of the packet's
+/// record and not a word (its fields are only ever read and written whole, by value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(Rust, packed)]
 pub(crate) struct DeliveryState {
     delivered: u64,
     delivered_time: Instant,

@@ -86,12 +86,13 @@ const REMEMBERED_SKIPS: usize = 8;
 /// packet's list was an allocation.
 pub(crate) type SentFrames = SmallVec<[SentFrame; 3]>;
 
-/// A packet in flight.
+/// A packet in flight: 128 bytes (its size in 32 bits, its delivery state packed), as a
+/// sender keeps one for every packet in flight, thousands over a long path.
 #[derive(Clone, Debug)]
 pub(crate) struct SentPacket {
     pub(crate) number: u64,
     pub(crate) time: Instant,
-    pub(crate) size: usize,
+    size: u32,
     pub(crate) frames: SentFrames,
     /// The connection's delivery when it left, for rate samples (set by
     /// [`Recovery::on_sent`]).
@@ -99,15 +100,21 @@ pub(crate) struct SentPacket {
 }
 
 impl SentPacket {
-    /// Packet `number` of `size` bytes sent at `time`, carrying `frames`.
+    /// Packet `number` of `size` bytes sent at `time`, carrying `frames`. (A datagram's size:
+    /// far within 32 bits; a size beyond them would be counted as `u32::MAX`.)
     pub(crate) fn new(number: u64, time: Instant, size: usize, frames: SentFrames) -> Self {
         SentPacket {
             number,
             time,
-            size,
+            size: u32::try_from(size).unwrap_or(u32::MAX),
             frames,
             delivery: DeliveryState::default(),
         }
+    }
+
+    /// Its size in bytes.
+    pub(crate) fn size(&self) -> usize {
+        self.size as usize
     }
 }
 
@@ -373,7 +380,7 @@ impl Recovery {
         }
         packet.delivery = self.rate.on_sent(packet.time, self.bytes_in_flight);
         self.last_eliciting_sent = Some(packet.time);
-        self.bytes_in_flight += packet.size;
+        self.bytes_in_flight += packet.size();
         self.sent.push(packet);
     }
 
@@ -421,8 +428,9 @@ impl Recovery {
                         in_flight,
                     );
                 }
-                self.bytes_in_flight -= p.size;
-                self.rate.on_acked(&mut sampler, now, p.time, p.size, p.delivery);
+                self.bytes_in_flight -= p.size();
+                self.rate
+                    .on_acked(&mut sampler, now, p.time, p.size(), p.delivery);
                 out.acked.push(p);
             });
         }
@@ -563,7 +571,7 @@ impl Recovery {
                 recently_lost.pop_first();
             }
             if let Some(p) = self.sent.take(pn) {
-                self.bytes_in_flight -= p.size;
+                self.bytes_in_flight -= p.size();
                 lost.push(p);
             }
         }

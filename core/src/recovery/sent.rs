@@ -13,8 +13,8 @@ use crate::wire::StreamId;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum SentFrame {
     /// Stream bytes `offset..offset + len`, and FIN if `fin`. (`len` in 32 bits, as a
-    /// frame is within one datagram: the record is 32 bytes, not 40, its tag then fitting
-    /// in [`Control`]'s, and a packet in flight keeps three inline.)
+    /// frame is within one datagram: the record is 24 bytes, the other kinds fitting beside
+    /// `fin`'s spare values, and a packet in flight keeps three inline.)
     Stream {
         id: StreamId,
         offset: u64,
@@ -34,8 +34,10 @@ pub(crate) enum SentFrame {
     Datagram,
 }
 
-/// A control frame: what waits to be sent, and what a packet in flight carried.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A control frame: what waits to be sent, and what a packet in flight carried. 16 bytes:
+/// the values of a stream's end are held apart (module `connection::control`), so that a
+/// packet's record of a frame is 24.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Control {
     /// MAX_DATA: the connection's receive credit (its current value when sent).
     MaxData,
@@ -49,14 +51,12 @@ pub(crate) enum Control {
     StreamDataBlocked(StreamId),
     /// STREAMS_BLOCKED: we may open no more streams.
     StreamsBlocked,
-    /// RESET_STREAM: a stream we send, abandoned.
-    ResetStream {
-        id: StreamId,
-        code: u64,
-        final_size: u64,
-    },
-    /// STOP_SENDING: a stream the peer sends, no longer wanted.
-    StopSending { id: StreamId, code: u64 },
+    /// RESET_STREAM: a stream we send, abandoned (its code and final size are held by the
+    /// connection's control queue until acknowledged: module `connection::control`).
+    ResetStream(StreamId),
+    /// STOP_SENDING: a stream the peer sends, no longer wanted (its code is held by the
+    /// connection's control queue until acknowledged).
+    StopSending(StreamId),
     /// PING: asks for an acknowledgement (nothing to resend).
     Ping,
     /// OBSERVED_ADDRESS: where we see the peer (its newest address when sent).

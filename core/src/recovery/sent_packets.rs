@@ -16,14 +16,41 @@ use super::SentPacket;
 /// packet left behind is declared lost within a round trip or three later packets. A range
 /// of numbers is found by binary search; nothing is allocated once the queue reached its
 /// size.
+///
+/// A hole is the packet's own record, its frames taken and its number marked [`TAKEN`]: it
+/// keeps its place in the search without a second copy of every number, so a place is the
+/// record's 128 bytes (thousands of them over a long path), not 136 or more.
 /// The most slots an empty queue keeps between flights (`SentPackets::compact`).
 pub(super) const KEPT_SLOTS: usize = 16;
 
+/// The mark of a hole, on its number. Numbers are the connection's own counter
+/// (`Recovery::take_pn`), which starts at 0 and moves by one a packet: it never reaches the
+/// top bit.
+const TAKEN: u64 = 1 << 63;
+
 #[derive(Debug, Default)]
 pub(super) struct SentPackets {
-    slots: VecDeque<(u64, Option<SentPacket>)>,
+    slots: VecDeque<SentPacket>,
     /// Slots holding a packet.
     live: usize,
+}
+
+/// Whether `slot` still holds its packet.
+fn holds(slot: &SentPacket) -> bool {
+    slot.number & TAKEN == 0
+}
+
+/// Takes the packet out of `slot`, leaving its hole, if it holds one.
+fn take_out(slot: &mut SentPacket) -> Option<SentPacket> {
+    if !holds(slot) {
+        return None;
+    }
+    let packet = SentPacket {
+        frames: core::mem::take(&mut slot.frames),
+        ..*slot
+    };
+    slot.number |= TAKEN;
+    Some(packet)
 }
 
 impl SentPackets {
@@ -45,24 +72,28 @@ impl SentPackets {
     pub(super) fn push(&mut self, packet: SentPacket) {
         // Numbers come from our own counter (`take_pn`), which only grows: no peer input
         // chooses them, so only debug builds check.
-        debug_assert!(self.slots.back().is_none_or(|&(pn, _)| pn < packet.number));
+        debug_assert!(packet.number & TAKEN == 0);
+        debug_assert!(self
+            .slots
+            .back()
+            .is_none_or(|p| p.number & !TAKEN < packet.number));
         self.live += 1;
-        self.slots.push_back((packet.number, Some(packet)));
+        self.slots.push_back(packet);
     }
 
     /// The index of the first slot numbered `pn` or above.
     pub(super) fn position(&self, pn: u64) -> usize {
-        self.slots.partition_point(|&(n, _)| n < pn)
+        self.slots.partition_point(|p| p.number & !TAKEN < pn)
     }
 
     /// Takes out the packets numbered within `range`, lowest first.
     pub(super) fn take_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(SentPacket)) {
         let mut i = self.position(*range.start());
-        while let Some((pn, slot)) = self.slots.get_mut(i) {
-            if *pn > *range.end() {
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.number & !TAKEN > *range.end() {
                 break;
             }
-            if let Some(p) = slot.take() {
+            if let Some(p) = take_out(slot) {
                 self.live -= 1;
                 each(p);
             }
@@ -73,7 +104,7 @@ impl SentPackets {
     /// Takes out packet `pn`, if in flight.
     pub(super) fn take(&mut self, pn: u64) -> Option<SentPacket> {
         let i = self.position(pn);
-        let p = self.slots.get_mut(i).filter(|(n, _)| *n == pn)?.1.take()?;
+        let p = take_out(self.slots.get_mut(i).filter(|p| p.number & !TAKEN == pn)?)?;
         self.live -= 1;
         Some(p)
     }
@@ -83,7 +114,7 @@ impl SentPackets {
     /// the next flight: a connection that sends a message at a time would otherwise
     /// allocate and free it for each. The trim lets that go too (`trim`).
     pub(super) fn compact(&mut self) {
-        while self.slots.front().is_some_and(|(_, p)| p.is_none()) {
+        while self.slots.front().is_some_and(|p| !holds(p)) {
             self.slots.pop_front();
         }
         if self.slots.is_empty() && self.slots.capacity() > KEPT_SLOTS {
@@ -91,7 +122,7 @@ impl SentPackets {
         }
     }
 
-    /// Lets the queue's room go if it is empty: an idle connection keeps none (608 bytes,
+    /// Lets the queue's room go if it is empty: an idle connection keeps none (512 bytes,
     /// for the four slots a handshake leaves).
     pub(super) fn trim(&mut self) {
         if self.slots.is_empty() {
@@ -101,15 +132,13 @@ impl SentPackets {
 
     /// The oldest packet kept.
     pub(super) fn oldest(&self) -> Option<&SentPacket> {
-        self.slots.iter().find_map(|(_, p)| p.as_ref())
+        self.slots.iter().find(|p| holds(p))
     }
 
     /// The packets in flight numbered below `pn`.
     #[inline]
     pub(super) fn below(&self, pn: u64) -> impl Iterator<Item = &SentPacket> {
-        self.slots
-            .range(..self.position(pn))
-            .filter_map(|(_, p)| p.as_ref())
+        self.slots.range(..self.position(pn)).filter(|p| holds(p))
     }
 
     /// Takes out every packet.
@@ -117,7 +146,7 @@ impl SentPackets {
         self.live = 0;
         core::mem::take(&mut self.slots)
             .into_iter()
-            .filter_map(|(_, p)| p)
+            .filter(holds)
             .collect()
     }
 }
