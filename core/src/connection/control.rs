@@ -3,9 +3,10 @@
 //! what it needs: sent again (with the value current then, for credit), a report of being
 //! blocked renewed if still blocked, or nothing.
 //!
-//! Inputs: intents from the rest of the connection (`ControlQueue::push`, `ControlQueue::reset`)
-//! and the `Control`s of lost and acknowledged packets. Outputs: frames for `poll_transmit`;
-//! the same `Control` is what recovery keeps of each (`SentFrame::Control`).
+//! Inputs: intents from the rest of the connection (`ControlQueue::push`, and `reset` and
+//! `stop` for a stream's end) and the `Control`s of lost and acknowledged packets. Outputs:
+//! frames for `poll_transmit`; the same `Control` is what recovery keeps of each
+//! (`SentFrame::Control`).
 //!
 //! A stream's end (RESET_STREAM, STOP_SENDING) is resent as it was until a packet carrying
 //! it is acknowledged (RFC 9000 §13.3), so its values (code, and a reset's final size) are

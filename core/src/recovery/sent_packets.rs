@@ -9,6 +9,14 @@ use core::ops::RangeInclusive;
 
 use super::SentPacket;
 
+/// The most slots an empty queue keeps between flights (`SentPackets::compact`).
+pub(super) const KEPT_SLOTS: usize = 16;
+
+/// The mark of a hole, on its number. Numbers are the connection's own counter
+/// (`Recovery::take_pn`), which starts at 0 and moves by one a packet: it never reaches the
+/// top bit.
+const TAKEN: u64 = 1 << 63;
+
 /// The ack-eliciting packets in flight, in the order sent (so by number): a queue, not a
 /// map, since numbers only grow and acknowledgements mostly come in order. An acknowledged
 /// or lost packet leaves a hole where it was, and holes at the front are dropped, so the
@@ -20,14 +28,6 @@ use super::SentPacket;
 /// A hole is the packet's own record, its frames taken and its number marked [`TAKEN`]: it
 /// keeps its place in the search without a second copy of every number, so a place is the
 /// record's 128 bytes (thousands of them over a long path), not 136 or more.
-/// The most slots an empty queue keeps between flights (`SentPackets::compact`).
-pub(super) const KEPT_SLOTS: usize = 16;
-
-/// The mark of a hole, on its number. Numbers are the connection's own counter
-/// (`Recovery::take_pn`), which starts at 0 and moves by one a packet: it never reaches the
-/// top bit.
-const TAKEN: u64 = 1 << 63;
-
 #[derive(Debug, Default)]
 pub(super) struct SentPackets {
     slots: VecDeque<SentPacket>,
