@@ -45,6 +45,17 @@ struct Run {
     last_read: Instant,
 }
 
+impl Run {
+    /// Prints the peak and when the last message was read, and holds the peak to `bound_kib`.
+    fn held_at_most(&self, bound_kib: i64) {
+        println!(
+            "{} KiB at the peak, the last message read at {:?}",
+            self.held, self.last_read
+        );
+        assert!(self.held <= bound_kib, "{} KiB at the peak", self.held);
+    }
+}
+
 /// A client sends `count` messages, `message(i)` the `i`th, to a server that grants 4,096
 /// streams at once, over `link` both ways, as fast as the stream count lets it; the server
 /// reads each whole and gives it to `read`. Runs until the server has read every one and
@@ -142,11 +153,7 @@ fn a_backlog_deeper_than_its_path_holds_little() {
         ..LinkConfig::default()
     };
     let run = send_messages(1, link, 10_000, sevens, |bytes| assert_eq!(bytes.len(), 1024));
-    println!(
-        "{} KiB at the peak, the last message read at {:?}",
-        run.held, run.last_read
-    );
-    assert!(run.held <= 640, "{} KiB at the peak", run.held);
+    run.held_at_most(640);
 }
 
 /// A path with room for every message the stream count lets open, 20 ms each way: the
@@ -168,11 +175,7 @@ fn messages_in_flight_hold_little_beside_their_bytes() {
         ..LinkConfig::default()
     };
     let run = send_messages(1, link, 10_000, sevens, |bytes| assert_eq!(bytes.len(), 1024));
-    println!(
-        "{} KiB at the peak, the last message read at {:?}",
-        run.held, run.last_read
-    );
-    assert!(run.held <= 4300, "{} KiB at the peak", run.held);
+    run.held_at_most(4300);
 }
 
 /// Streams in flight without their states (module `connection::in_flight` in weir-core)
