@@ -63,15 +63,13 @@ impl Connection {
                     let range = offset..offset + u64::from(len);
                     // Taken where the stream waits without its state if it can be (module
                     // `in_flight`; a stream in flight is no pipe's), else by its state.
-                    let acked = match self.streams.ack_in_flight(id, range.clone(), fin) {
-                        Some(acked) => Some(acked),
-                        None => self.streams.get_mut(&id).and_then(|state| {
-                            let send = state.half.send_mut()?;
-                            let before = send.unacked();
-                            send.on_acked(range, fin);
-                            Some((before - send.unacked(), send.is_done() && !state.piped))
-                        }),
-                    };
+                    let acked = self.streams.ack_in_flight(id, range.clone(), fin).or_else(|| {
+                        let state = self.streams.get_mut(&id)?;
+                        let send = state.half.send_mut()?;
+                        let before = send.unacked();
+                        send.on_acked(range, fin);
+                        Some((before - send.unacked(), send.is_done() && !state.piped))
+                    });
                     let Some((released, done)) = acked else {
                         continue;
                     };
