@@ -96,6 +96,9 @@ struct Book {
     held: StreamSlots<Held>,
     /// Receipts for the peer's streams, kept until acknowledged.
     owed: StreamSlots<Owed>,
+    /// The outcomes of the owed receipts whose [`Owed::relays`] is [`ELSEWHERE`]: failures,
+    /// and deliveries through `u32::MAX` relays or more (none in practice).
+    uncommon: StreamSlots<Delivery>,
     /// Owed receipts to send (again), in the order they came to be owed. An entry whose
     /// receipt went out in a run begun elsewhere in the queue stays until it reaches the
     /// front, and is passed over there ([`Place`]: one entry a receipt at most).
@@ -104,11 +107,34 @@ struct Book {
     awaited: StreamSlots<()>,
 }
 
-/// A receipt owed, and where it stands.
+/// A receipt owed, and where it stands: 8 bytes, so that a place in the table of owed
+/// receipts is 16, not the 40 a whole [`Delivery`] made it. A receiver of many messages
+/// over a long path owes thousands at once, for the round trip their acknowledgements take
+/// (the table held 8,192 places at the peak of weir-bench's `messages-far`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Owed {
-    delivery: Delivery,
+    /// Delivered through this many relays, or [`ELSEWHERE`]: the outcome is in the book's
+    /// `uncommon` table.
+    relays: u32,
     place: Place,
+}
+
+/// [`Owed::relays`] of a receipt whose outcome is not a delivery through fewer relays.
+const ELSEWHERE: u32 = u32::MAX;
+
+impl Owed {
+    /// `delivery`'s receipt, to be sent; whether its outcome goes in the `uncommon` table.
+    fn new(delivery: Delivery) -> (Owed, bool) {
+        let relays = match delivery {
+            Delivery::Delivered { relays } => u32::try_from(relays).unwrap_or(ELSEWHERE),
+            Delivery::Failed { .. } => ELSEWHERE,
+        };
+        let owed = Owed {
+            relays,
+            place: Place::ToSend,
+        };
+        (owed, relays == ELSEWHERE)
+    }
 }
 
 /// Where an owed receipt stands between the queue and the packets in flight.
@@ -135,11 +161,33 @@ enum Place {
 }
 
 impl Book {
-    /// Whether `id`'s receipt is to be sent, with this outcome.
-    fn to_send_with(&self, id: StreamId, delivery: Delivery) -> bool {
+    /// Whether `id`'s receipt is to be sent, delivered through `relays` relays (not
+    /// [`ELSEWHERE`]).
+    fn to_send_with(&self, id: StreamId, relays: u32) -> bool {
         self.owed
             .get(id)
-            .is_some_and(|o| o.place == Place::ToSend && o.delivery == delivery)
+            .is_some_and(|o| o.place == Place::ToSend && o.relays == relays)
+    }
+
+    /// The outcome `id`'s receipt, `owed`, says.
+    fn outcome(&self, id: StreamId, owed: Owed) -> Delivery {
+        match owed.relays {
+            // `owe` files every such outcome, and only `remove` takes it out, with the
+            // receipt; the fallback is never taken.
+            ELSEWHERE => self.uncommon.get(id).copied().unwrap_or(Delivery::Delivered {
+                relays: u64::from(ELSEWHERE),
+            }),
+            relays => Delivery::Delivered {
+                relays: u64::from(relays),
+            },
+        }
+    }
+
+    /// Forgets `id`'s receipt.
+    fn remove(&mut self, id: StreamId) {
+        if self.owed.remove(id).is_some_and(|o| o.relays == ELSEWHERE) {
+            self.uncommon.remove(id);
+        }
     }
 
     /// The receipt at the queue's front that is to be sent, after dropping the entries
@@ -147,11 +195,11 @@ impl Book {
     // Inlined: called on every poll with receipts queued, as a call it cost an in-memory
     // round trip 138 instructions (33,364 against 33,226).
     #[inline]
-    fn front_to_send(&mut self) -> Option<(StreamId, Delivery)> {
+    fn front_to_send(&mut self) -> Option<(StreamId, Owed)> {
         loop {
             let &id = self.queue.front()?;
             match self.owed.get_mut(id) {
-                Some(o) if o.place == Place::ToSend => return Some((id, o.delivery)),
+                Some(o) if o.place == Place::ToSend => return Some((id, *o)),
                 Some(o) => o.place = Place::Sent,
                 None => {}
             }
@@ -160,7 +208,11 @@ impl Book {
     }
 
     fn is_empty(&self) -> bool {
-        self.held.is_empty() && self.owed.is_empty() && self.queue.is_empty() && self.awaited.is_empty()
+        self.held.is_empty()
+            && self.owed.is_empty()
+            && self.uncommon.is_empty()
+            && self.queue.is_empty()
+            && self.awaited.is_empty()
     }
 }
 
@@ -177,6 +229,7 @@ impl Receipts {
             Some(book) => {
                 book.held.trim();
                 book.owed.trim();
+                book.uncommon.trim();
                 book.awaited.trim();
             }
             None => {}
@@ -186,11 +239,11 @@ impl Receipts {
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
         let book = self.book();
-        let owed = Owed {
-            delivery,
-            place: Place::ToSend,
-        };
+        let (owed, uncommon) = Owed::new(delivery);
         if book.owed.insert_new(id, owed) {
+            if uncommon {
+                book.uncommon.insert(id, delivery);
+            }
             book.queue.push_back(id);
         }
     }
@@ -205,8 +258,11 @@ impl Receipts {
     /// acknowledged.
     pub(crate) fn next_to_send(&mut self, more_max: u64) -> Option<(StreamId, Delivery, u64)> {
         let book = self.0.as_deref_mut()?;
-        let (first, delivery) = book.front_to_send()?;
-        if more_max == 0 || book.queue.len() == 1 || !matches!(delivery, Delivery::Delivered { .. }) {
+        let (first, owed) = book.front_to_send()?;
+        let delivery = book.outcome(first, owed);
+        // A failure goes alone (RECEIPT_RUN says deliveries only), and so does a delivery
+        // through `ELSEWHERE` relays or more.
+        if more_max == 0 || book.queue.len() == 1 || owed.relays == ELSEWHERE {
             return Some((first, delivery, 0));
         }
         let (mut also, mut more) = (0u64, 0);
@@ -214,7 +270,7 @@ impl Receipts {
             let Some(bit) = ReceiptRun::bit_of(first, id) else {
                 continue;
             };
-            if also & bit == 0 && book.to_send_with(id, delivery) {
+            if also & bit == 0 && book.to_send_with(id, owed.relays) {
                 also |= bit;
                 more += 1;
                 if more == more_max {
@@ -262,7 +318,7 @@ impl Receipts {
     pub(crate) fn on_acked(&mut self, first: StreamId, also: u64) {
         if let Some(book) = self.0.as_deref_mut() {
             for id in ReceiptRun::ids_of(first, also) {
-                book.owed.remove(id);
+                book.remove(id);
             }
         }
     }
@@ -368,14 +424,15 @@ impl Receipts {
     pub(crate) fn owed_frames(&self) -> impl Iterator<Item = (StreamId, Delivery)> + '_ {
         self.0
             .iter()
-            .flat_map(|b| b.owed.iter().map(|(id, o)| (id, o.delivery)))
+            .flat_map(|b| b.owed.iter().map(|(id, &o)| (id, b.outcome(id, o))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::Side;
+    use crate::wire::{Side, VERIFICATION_FAILED};
+    use alloc::vec::Vec;
 
     fn id(n: u64) -> StreamId {
         StreamId::new(Side::Client, n)
@@ -489,6 +546,55 @@ mod tests {
         let book = r.0.as_deref().unwrap();
         assert_eq!(book.queue.len(), 4, "one entry a receipt however often lost");
         assert_eq!(r.next_to_send(100), Some((id(0), delivered, 0b10_1010)));
+    }
+
+    /// An owed receipt's place in its table is 16 bytes: its stream id, its relays and
+    /// where it stands. What a failure or a delivery through `u32::MAX` relays or more says
+    /// is kept beside it, told whole, and forgotten with it.
+    #[test]
+    fn an_owed_receipt_is_kept_in_16_bytes_and_an_uncommon_outcome_beside_it() {
+        assert_eq!(core::mem::size_of::<Option<(StreamId, Owed)>>(), 16);
+        let mut r = Receipts::default();
+        let failed = Delivery::Failed {
+            code: VERIFICATION_FAILED,
+            relays: 3,
+        };
+        let far = Delivery::Delivered {
+            relays: u64::from(u32::MAX) + 7,
+        };
+        let near = Delivery::Delivered {
+            relays: u64::from(u32::MAX) - 1,
+        };
+        r.owe(id(0), failed);
+        r.owe(id(1), far);
+        r.owe(id(2), far);
+        r.owe(id(3), near);
+        r.owe(id(4), near);
+        let mut close: Vec<_> = r.owed_frames().collect();
+        close.sort_unstable_by_key(|&(id, _)| id);
+        assert_eq!(
+            close,
+            [
+                (id(0), failed),
+                (id(1), far),
+                (id(2), far),
+                (id(3), near),
+                (id(4), near)
+            ]
+        );
+        assert_eq!(r.next_to_send(100), Some((id(0), failed, 0)));
+        r.sent(id(0), 0);
+        assert_eq!(r.next_to_send(100), Some((id(1), far, 0)), "alone, not in a run");
+        r.sent(id(1), 0);
+        assert_eq!(r.next_to_send(100), Some((id(2), far, 0)));
+        r.sent(id(2), 0);
+        assert_eq!(r.next_to_send(100), Some((id(3), near, 0b1)), "a run");
+        r.sent(id(3), 0b1);
+        for (first, also) in [(id(0), 0), (id(1), 0), (id(2), 0), (id(3), 0b1)] {
+            r.on_acked(first, also);
+        }
+        let book = r.0.as_deref().unwrap();
+        assert!(book.owed.is_empty() && book.uncommon.is_empty());
     }
 
     #[test]
