@@ -105,6 +105,7 @@ mod arbitrary_impls;
 
 mod admission;
 mod black_hole;
+mod chunk_deque;
 mod command;
 mod config;
 pub mod congestion;

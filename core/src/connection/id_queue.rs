@@ -16,18 +16,16 @@
 //! names many of them, middle first, costs a search each. An id not above every one held
 //! is given back to the caller, which then keeps its value another way.
 
-use alloc::collections::VecDeque;
-
+use crate::chunk_deque::ChunkDeque;
 use crate::wire::StreamId;
-
-/// Places an emptied queue keeps room for ([`IdQueue::take`]).
-const ROOM_KEPT: usize = 16;
 
 /// Values in id order (module docs).
 #[derive(Debug)]
 pub(super) struct IdQueue<T> {
     /// Rising ids; a place whose value was taken out of order is empty until it is first.
-    queue: VecDeque<(StreamId, Option<T>)>,
+    /// In chunks (module `crate::chunk_deque`): over a long path thousands wait here, and
+    /// the room follows what is held, not the next power of two.
+    queue: ChunkDeque<(StreamId, Option<T>)>,
     /// The values held (the places not empty).
     len: usize,
 }
@@ -35,7 +33,7 @@ pub(super) struct IdQueue<T> {
 impl<T> Default for IdQueue<T> {
     fn default() -> Self {
         IdQueue {
-            queue: VecDeque::new(),
+            queue: ChunkDeque::default(),
             len: 0,
         }
     }
@@ -63,7 +61,9 @@ impl<T> IdQueue<T> {
         let at = if *first == id {
             0
         } else if *first < id {
-            self.queue.binary_search_by_key(&id, |(k, _)| *k).ok()?
+            let at = self.queue.partition_point(|(k, _)| *k < id);
+            self.queue.get(at).filter(|(k, _)| *k == id)?;
+            at
         } else {
             return None;
         };
@@ -85,17 +85,16 @@ impl<T> IdQueue<T> {
             self.queue.get_mut(at)?.1.take()
         }?;
         self.len -= 1;
-        while self.queue.front().is_some_and(|(_, v)| v.is_none()) {
-            self.queue.pop_front();
-        }
+        self.queue.pop_front_while(|(_, v)| v.is_none());
         if self.len == 0 {
-            // Emptied: its room goes too, but for a few places, before the streams it
-            // held, now with a state each or gone, make the connection's peak (4,096 places
-            // were kept until the trim). The few kept are what a connection with one stream
-            // here at a time needs: with none kept, each one allocated the queue again (in a
-            // fuzzing build, where every message passes here, a round trip cost two
+            // Emptied: its room goes too (the chunks went as they emptied; the spare goes
+            // now), but for one chunk, before the streams it held, now with a state each or
+            // gone, make the connection's peak (4,096 places were kept until the trim, before
+            // the queue was held in chunks). The chunk kept is what a connection with one
+            // stream here at a time needs: with none kept, each one allocated the queue again
+            // (in a fuzzing build, where every message passes here, a round trip cost two
             // allocations).
-            self.queue.shrink_to(ROOM_KEPT);
+            self.queue.drop_spare();
         }
         Some(value)
     }
@@ -194,7 +193,7 @@ mod tests {
         for n in 0..1000 {
             assert!(q.take(id(n)).is_some());
         }
-        assert!(q.room() <= ROOM_KEPT, "room for {}", q.room());
+        assert!(q.room() <= crate::chunk_deque::CHUNK, "room for {}", q.room());
         // One value at a time then allocates nothing: the room stays as it is.
         let room = q.room();
         for n in 1000..1010 {

@@ -77,7 +77,7 @@ impl Connection {
     /// Lazy packets acknowledged: their receipts are done.
     pub(super) fn on_lazy_acked(&mut self, acked: Vec<SentPacket>) {
         for packet in acked {
-            for frame in packet.frames {
+            for &frame in packet.frames.iter() {
                 if let SentFrame::Receipt { first, also } = frame {
                     self.receipts.on_acked(first, also);
                 }
@@ -96,7 +96,7 @@ impl Connection {
     /// The receipts still owed of lazy packets lost or given up, queued again.
     fn queue_lazy_receipts_again(&mut self, packets: Vec<SentPacket>) {
         for packet in packets {
-            for frame in packet.frames {
+            for &frame in packet.frames.iter() {
                 if let SentFrame::Receipt { first, also } = frame {
                     self.receipts.on_lost(first, also);
                 }

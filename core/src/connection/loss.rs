@@ -45,7 +45,7 @@ impl Connection {
         }
         let receipts = self.receipts_on();
         for packet in outcome.acked.drain(..) {
-            for frame in packet.frames {
+            for &frame in packet.frames.iter() {
                 if let SentFrame::Receipt { first, also } = frame {
                     self.receipts.on_acked(first, also);
                     self.release_slots_held_for_receipts();
@@ -150,7 +150,7 @@ impl Connection {
         }
         for packet in lost {
             self.stats.packets_lost += 1;
-            for frame in packet.frames {
+            for &frame in packet.frames.iter() {
                 match frame {
                     SentFrame::Stream { id, offset, len, fin } => {
                         if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {

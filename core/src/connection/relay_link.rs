@@ -194,7 +194,7 @@ mod tests {
         };
         let mut buf = alloc::vec![0u8; size];
         let mut w = PacketWriter::new(&mut buf, &header).unwrap();
-        let mut sent = SmallVec::new();
+        let mut sent = SentFrames::new();
         link.fill(&mut w, &mut sent);
         sent.iter()
             .map(|f| match f {

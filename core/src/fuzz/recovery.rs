@@ -21,7 +21,7 @@ use alloc::vec::Vec;
 use arbitrary::{Result, Unstructured};
 use smallvec::SmallVec;
 
-use crate::recovery::{Recovery, SentPacket, Timeout};
+use crate::recovery::{Recovery, SentFrames, SentPacket, Timeout};
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges};
 
@@ -59,7 +59,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let number = r.take_pn();
                 assert_eq!(number, next_expected, "numbers are taken in order");
                 let size = u.int_in_range(1..=1500usize)?;
-                r.on_sent(SentPacket::new(number, now, size, SmallVec::new()));
+                r.on_sent(SentPacket::new(number, now, size, SentFrames::new()));
                 // The number after an ack-eliciting packet may be left out, never more.
                 next_expected = r.next_pn();
                 assert!(
@@ -78,7 +78,7 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let number = r.take_pn();
                 assert_eq!(number, next_expected, "numbers are taken in order");
                 let size = u.int_in_range(1..=1500usize)?;
-                r.on_sent_lazy(SentPacket::new(number, now, size, SmallVec::new()));
+                r.on_sent_lazy(SentPacket::new(number, now, size, SentFrames::new()));
                 next_expected = r.next_pn();
                 assert_eq!(next_expected, number + 1, "a number left out after a lazy packet");
                 assert!(

@@ -21,16 +21,41 @@ use crate::congestion::RateSample;
 use crate::time::{Duration, Instant};
 
 /// What a packet remembers of the connection's delivery when it was sent (draft §3.2, the
-/// `P.delivered`, `P.delivered_time`, `P.first_sent_time`, `P.is_app_limited` fields): 25
-/// bytes on every packet in flight. Packed, so that the flag takes one byte of the packet's
-/// record and not a word (its fields are only ever read and written whole, by value).
+/// `P.delivered`, `P.delivered_time`, `P.first_sent_time`, `P.is_app_limited` fields): 17
+/// bytes on every packet in flight. The two instants are kept as how long before the
+/// packet's own send time they were, in 32 bits of microseconds (both are at or before it:
+/// [`DeliveryRate::on_sent`]); an age past 71 minutes is kept as 71 minutes, which only a
+/// packet sent after that long with data in flight and nothing delivered could see (an
+/// idle timeout closes such a connection first), and then the sample's interval is at least
+/// that long anyway. Packed, so that the flag takes one byte of the packet's record and not
+/// a word (its fields are only ever read and written whole, by value).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[repr(Rust, packed)]
 pub(crate) struct DeliveryState {
     delivered: u64,
-    delivered_time: Instant,
-    first_sent_time: Instant,
+    /// `P.delivered_time`, as its age when the packet was sent.
+    delivered_age: u32,
+    /// `P.first_sent_time`, as its age when the packet was sent.
+    interval_age: u32,
     app_limited: bool,
+}
+
+/// `earlier`'s age at `now`, in microseconds, saturating (the type's docs).
+fn age(now: Instant, earlier: Instant) -> u32 {
+    let micros = now.as_micros().saturating_sub(earlier.as_micros());
+    u32::try_from(micros).unwrap_or(u32::MAX)
+}
+
+impl DeliveryState {
+    /// `P.delivered_time` of a packet sent at `sent` with this state.
+    fn delivered_time(self, sent: Instant) -> Instant {
+        sent - Duration::from_micros(u64::from(self.delivered_age))
+    }
+
+    /// `P.first_sent_time` of a packet sent at `sent` with this state.
+    fn first_sent_time(self, sent: Instant) -> Instant {
+        sent - Duration::from_micros(u64::from(self.interval_age))
+    }
 }
 
 /// The connection's side of the estimator (draft §3.1, the `C.*` fields).
@@ -65,8 +90,8 @@ impl DeliveryRate {
         }
         DeliveryState {
             delivered: self.delivered,
-            delivered_time: self.delivered_time,
-            first_sent_time: self.first_sent_time,
+            delivered_age: age(now, self.delivered_time),
+            interval_age: age(now, self.first_sent_time),
             app_limited: self.app_limited_until != 0,
         }
     }
@@ -107,8 +132,8 @@ impl DeliveryRate {
             self.app_limited_until = 0;
         }
         let (sent, p) = s.newest?;
-        let send_elapsed = sent - p.first_sent_time;
-        let ack_elapsed = self.delivered_time - p.delivered_time;
+        let send_elapsed = sent - p.first_sent_time(sent);
+        let ack_elapsed = self.delivered_time - p.delivered_time(sent);
         Some(RateSample {
             delivered: self.delivered - p.delivered,
             interval: send_elapsed.max(ack_elapsed),

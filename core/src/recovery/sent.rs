@@ -7,10 +7,89 @@
 //! lost one needs (`connection/control.rs`); recovery only keeps these records with the
 //! packets they rode in.
 
+use alloc::vec::Vec;
+
 use crate::wire::StreamId;
 
+/// Frames a packet's record holds without an allocation.
+const INLINE: usize = 3;
+
+/// What a packet in flight carried: up to three inline, in 72 bytes (a `SmallVec` of three
+/// took 80, its length in a word of its own; here the places left are `None`, and the list
+/// spilled to the heap fits beside the first place's niche). Three, since an answer carries
+/// its stream's data, the receipt for the request and, every so often, a grant of streams
+/// riding with it (spec §8, Streams and credit); with two, that packet's list was an
+/// allocation, and messages and round trips took 0.5–0.7% more instructions.
+#[derive(Clone, Debug)]
+pub(crate) enum SentFrames {
+    /// Up to [`INLINE`] frames, from the front; the places after the last are `None`.
+    Inline([Option<SentFrame>; INLINE]),
+    /// More.
+    Spilled(Vec<SentFrame>),
+}
+
+impl Default for SentFrames {
+    fn default() -> Self {
+        SentFrames::Inline([None, None, None])
+    }
+}
+
+impl SentFrames {
+    /// No frames.
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `frame` after the others.
+    #[inline]
+    pub(crate) fn push(&mut self, frame: SentFrame) {
+        if let SentFrames::Inline(places) = self {
+            if let Some(place) = places.iter_mut().find(|p| p.is_none()) {
+                *place = Some(frame);
+                return;
+            }
+        }
+        self.push_spilled(frame);
+    }
+
+    /// [`push`](Self::push) past the places inline: out of line, so that the common push
+    /// inlines small.
+    #[inline(never)]
+    fn push_spilled(&mut self, frame: SentFrame) {
+        match self {
+            SentFrames::Inline(places) => {
+                let mut all = Vec::with_capacity(2 * INLINE);
+                all.extend(places.iter_mut().filter_map(Option::take));
+                all.push(frame);
+                *self = SentFrames::Spilled(all);
+            }
+            SentFrames::Spilled(all) => all.push(frame),
+        }
+    }
+
+    /// Whether there are none.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        match self {
+            SentFrames::Inline([first, ..]) => first.is_none(),
+            SentFrames::Spilled(all) => all.is_empty(),
+        }
+    }
+
+    /// The frames, in the order pushed.
+    #[inline]
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &SentFrame> {
+        let (inline, spilled): (&[Option<SentFrame>], &[SentFrame]) = match self {
+            SentFrames::Inline(places) => (places, &[]),
+            SentFrames::Spilled(all) => (&[], all),
+        };
+        // Inline places are filled from the front: the first `None` ends them.
+        inline.iter().map_while(Option::as_ref).chain(spilled)
+    }
+}
+
 /// What a sent packet carried that matters once it is acknowledged or lost.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SentFrame {
     /// Stream bytes `offset..offset + len`, and FIN if `fin`. (`len` in 32 bits, as a
     /// frame is within one datagram: the record is 24 bytes, the other kinds fitting beside

@@ -27,7 +27,7 @@ const TAKEN: u64 = 1 << 63;
 ///
 /// A hole is the packet's own record, its frames taken and its number marked [`TAKEN`]: it
 /// keeps its place in the search without a second copy of every number, so a place is the
-/// record's 128 bytes (thousands of them over a long path), not 136 or more.
+/// record's 112 bytes (thousands of them over a long path), not 120 or more.
 #[derive(Debug, Default)]
 pub(super) struct SentPackets {
     slots: VecDeque<SentPacket>,

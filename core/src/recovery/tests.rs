@@ -7,7 +7,7 @@ fn sent(r: &mut Recovery, at: u64) -> u64 {
         pn,
         Instant::from_micros(at),
         1000,
-        SmallVec::new(),
+        SentFrames::new(),
     ));
     pn
 }
@@ -375,13 +375,35 @@ fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
 /// A sender keeps one record per packet in flight (over a long path, thousands), so its size
 /// is memory (issue 35): 184 bytes while a stream frame's length took 64 bits and the
 /// record's tag a word of its own; 168 with a reset's values in every control record, the
-/// size in a word, the delivery state's flag in a word and every number kept twice. Now a
-/// place in the queue is the record itself.
+/// size in a word, the delivery state's flag in a word and every number kept twice; 128
+/// while its three frames inline were a `SmallVec` (80 bytes) and its delivery state held
+/// two instants whole. A place in the queue is the record itself.
 #[cfg(target_pointer_width = "64")]
 #[test]
-fn a_packet_in_flight_is_recorded_in_128_bytes() {
+fn a_packet_in_flight_is_recorded_in_112_bytes() {
     assert_eq!(core::mem::size_of::<SentFrame>(), 24);
-    assert_eq!(core::mem::size_of::<SentPacket>(), 128);
+    assert_eq!(core::mem::size_of::<SentPacket>(), 112);
+    assert_eq!(core::mem::size_of::<SentFrames>(), 72);
+}
+
+/// A packet's frames keep the order they were pushed in, three inline and more spilled.
+#[test]
+fn sent_frames_keep_their_order_inline_and_spilled() {
+    let frames = |n: u32| {
+        let mut f = SentFrames::new();
+        assert!(f.is_empty());
+        for i in 0..n {
+            f.push(SentFrame::Relay(i));
+        }
+        f
+    };
+    for n in 1..=5 {
+        let f = frames(n);
+        assert!(!f.is_empty());
+        assert_eq!(matches!(f, SentFrames::Spilled(_)), n > 3, "{n} frames");
+        let want: alloc::vec::Vec<_> = (0..n).map(SentFrame::Relay).collect();
+        assert_eq!(f.iter().copied().collect::<alloc::vec::Vec<_>>(), want);
+    }
 }
 
 fn sent_lazy(r: &mut Recovery, at: u64) -> u64 {
@@ -390,7 +412,7 @@ fn sent_lazy(r: &mut Recovery, at: u64) -> u64 {
         pn,
         Instant::from_micros(at),
         100,
-        SmallVec::new(),
+        SentFrames::new(),
     ));
     pn
 }
