@@ -141,7 +141,7 @@ impl<T> ChunkDeque<T> {
     pub(crate) fn partition_point(&self, mut pred: impl FnMut(&T) -> bool) -> usize {
         if self.chunks.len() <= 1 {
             // A lone chunk (a connection with a packet or two in flight): one search.
-            return self.chunks.front().map_or(0, |c| within(c, pred));
+            return self.chunks.front().map_or(0, |c| c.partition_point(pred));
         }
         // The first chunk whose last value fails (a spare has none: it fails): every value
         // of the chunks before it passes.
@@ -154,7 +154,7 @@ impl<T> ChunkDeque<T> {
             // The first chunk, then chunks 1 to k - 1: full, as chunk k comes after them.
             k => self.chunks.front().map_or(0, VecDeque::len) + (k - 1) * CHUNK,
         };
-        before + within(chunk, pred)
+        before + chunk.partition_point(pred)
     }
 
     /// Pops the values at the front while `pred` holds for them.
@@ -199,27 +199,6 @@ impl<T> ChunkDeque<T> {
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.chunks.len() * CHUNK
-    }
-}
-
-/// The index of the first value of `chunk` that `pred` is false for (as
-/// `VecDeque::partition_point`, searching its two slices here, inline).
-#[inline]
-fn within<T>(chunk: &VecDeque<T>, mut pred: impl FnMut(&T) -> bool) -> usize {
-    let (front, back) = chunk.as_slices();
-    match back.first() {
-        Some(b) if pred(b) => front.len() + back.partition_point(pred),
-        _ => front.partition_point(pred),
-    }
-}
-
-impl<T> IntoIterator for ChunkDeque<T> {
-    type Item = T;
-    type IntoIter = core::iter::Flatten<alloc::collections::vec_deque::IntoIter<VecDeque<T>>>;
-
-    /// The values, front to back.
-    fn into_iter(self) -> Self::IntoIter {
-        self.chunks.into_iter().flatten()
     }
 }
 
@@ -277,7 +256,7 @@ mod tests {
             *v += 1000;
         }
         assert_eq!(
-            q.into_iter().collect::<Vec<_>>(),
+            q.iter().copied().collect::<Vec<_>>(),
             model.into_iter().collect::<Vec<_>>()
         );
     }

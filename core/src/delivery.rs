@@ -123,17 +123,17 @@ struct Owed {
 const ELSEWHERE: u32 = u32::MAX;
 
 impl Owed {
-    /// `delivery`'s receipt, to be sent; whether its outcome goes in the `uncommon` table.
-    fn new(delivery: Delivery) -> (Owed, bool) {
+    /// `delivery`'s receipt, to be sent; its outcome goes in the `uncommon` table if its
+    /// relays say [`ELSEWHERE`].
+    fn new(delivery: Delivery) -> Owed {
         let relays = match delivery {
             Delivery::Delivered { relays } => u32::try_from(relays).unwrap_or(ELSEWHERE),
             Delivery::Failed { .. } => ELSEWHERE,
         };
-        let owed = Owed {
+        Owed {
             relays,
             place: Place::ToSend,
-        };
-        (owed, relays == ELSEWHERE)
+        }
     }
 }
 
@@ -239,9 +239,9 @@ impl Receipts {
     /// Owes the peer a receipt for its stream `id` (once: a second verdict is ignored).
     pub(crate) fn owe(&mut self, id: StreamId, delivery: Delivery) {
         let book = self.book();
-        let (owed, uncommon) = Owed::new(delivery);
+        let owed = Owed::new(delivery);
         if book.owed.insert_new(id, owed) {
-            if uncommon {
+            if owed.relays == ELSEWHERE {
                 book.uncommon.insert(id, delivery);
             }
             book.queue.push_back(id);
