@@ -54,7 +54,7 @@ use rtt::RttEstimator;
 pub(crate) use sent::{Control, SentFrame, SentFrames};
 use sent_packets::SentPackets;
 #[cfg(test)]
-use sent_packets::KEPT_SLOTS;
+use sent_packets::{GROWS_BY_DOUBLING, KEPT_SLOTS};
 
 /// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
 /// the starting value; it grows when losses turn out spurious (RFC 9002 §6.1.1 allows

@@ -372,6 +372,34 @@ fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
     assert_eq!(r.sent.room(), 0);
 }
 
+/// A long path's flight (issue 35): past [`GROWS_BY_DOUBLING`] places the queue grows by a
+/// quarter, so a ring that moves on as packets are acknowledged holds room for at most a
+/// quarter more than the most it held (grown by doubling: 4,096 places for 2,201 here).
+#[test]
+fn a_long_flight_s_room_is_at_most_a_quarter_over_what_it_held() {
+    let mut r = unskipped(2000);
+    let mut oldest = sent(&mut r, 0);
+    let mut most = 0;
+    for i in 1..4_400u64 {
+        sent(&mut r, i);
+        if i % 2 == 0 {
+            // The window widens as it moves: one acknowledged for every two sent.
+            let out = r
+                .on_ack(Instant::from_micros(i), &ack(&[(oldest, oldest)]))
+                .unwrap();
+            assert_eq!((numbers(&out.acked), out.lost.len()), (alloc::vec![oldest], 0));
+            oldest += 1;
+        }
+        most = most.max(r.sent.len());
+        let room = r.sent.room();
+        assert!(
+            room <= (most + most / 4).max(GROWS_BY_DOUBLING),
+            "{room} places for {most}"
+        );
+    }
+    assert_eq!((most, r.sent.oldest().map(|p| p.number)), (2_201, Some(oldest)));
+}
+
 /// A sender keeps one record per packet in flight (over a long path, thousands), so its size
 /// is memory (issue 35): 184 bytes while a stream frame's length took 64 bits and the
 /// record's tag a word of its own; 168 with a reset's values in every control record, the
