@@ -215,3 +215,105 @@ fn messages_in_flight_survive_loss_reordering_and_duplication() {
         assert!(seen.iter().all(|&s| s), "seed {seed}: every message read");
     }
 }
+
+/// ACKs that name hundreds of packets at once, as they do when the ACKs before them were
+/// lost or held up: the sender reads each packet's frames where it recorded them (weir-core's
+/// `recovery::sent_packets`) and lists only their places, 8 bytes a packet. A list of the
+/// packets' records taken out, 112 bytes each, was 400–530 KiB of the sender's peak heap
+/// over weir-bench's `bulk-far`, where one ACK named thousands (issue 35's
+/// thirty-seventh round); here the most an ACK raised the heap was 28,840 bytes with that
+/// list and is 2,216 without it. In memory, two endpoints: a 4 MiB message warms the
+/// connection's windows up; then the server's datagrams to the client are held while the
+/// client sends the next 4 MiB (its window lets it all go at once), and handed over one by
+/// one, each acknowledging about 250 packets (the last fewer).
+#[test]
+fn an_ack_of_hundreds_of_packets_copies_none_of_them() {
+    use bytes::BytesMut;
+    use std::net::SocketAddr;
+    use weir_core::{ConnectionHandle, Endpoint};
+
+    let addrs: [SocketAddr; 2] = ["10.0.0.1:4000".parse().unwrap(), "10.0.0.2:4000".parse().unwrap()];
+    // Windows that let a flight of megabytes go at once.
+    let config = Config {
+        stream_receive_window: 16 << 20,
+        receive_window: 32 << 20,
+        ..Config::default()
+    };
+    let mut eps = [Endpoint::new(config.clone(), 1), Endpoint::new(config, 2)];
+    let mut now = Instant::ZERO;
+    let conn = eps[0].connect(now, addrs[1]).unwrap();
+    let mut buf = vec![0u8; 2048];
+    let msg = Bytes::from(vec![7u8; 4 << 20]);
+    let mut server_conn: Option<ConnectionHandle> = None;
+    // Moves the client's datagrams to the server, and the server's to the client unless
+    // `held` takes them; the server reads what comes. Returns the bytes it read.
+    let mut step = |eps: &mut [Endpoint; 2], now: Instant, held: Option<&mut Vec<BytesMut>>| {
+        let mut read = 0;
+        while let Some(t) = eps[0].poll_transmit(now, &mut buf) {
+            eps[1].handle_datagram(now, addrs[0], BytesMut::from(&buf[..t.len]));
+        }
+        let mut from_server = Vec::new();
+        while let Some(t) = eps[1].poll_transmit(now, &mut buf) {
+            from_server.push(BytesMut::from(&buf[..t.len]));
+        }
+        match held {
+            Some(held) => held.extend(from_server),
+            None => from_server
+                .into_iter()
+                .for_each(|d| eps[0].handle_datagram(now, addrs[1], d)),
+        }
+        while let Some(event) = eps[1].poll_event() {
+            if let Event::StreamReadable { conn, stream } = event {
+                server_conn = Some(conn);
+                while let Ok(Read::Data { bytes, .. }) = eps[1].read(conn, stream, usize::MAX) {
+                    read += bytes.len();
+                }
+            }
+        }
+        while eps[0].poll_event().is_some() {}
+        read
+    };
+    let tick = |eps: &mut [Endpoint; 2], now: &mut Instant| {
+        *now += Duration::from_millis(1);
+        eps.iter_mut().for_each(|ep| ep.handle_timeout(*now));
+    };
+    while !eps[0].is_established(conn) {
+        step(&mut eps, now, None);
+        tick(&mut eps, &mut now);
+    }
+    eps[0].send_message(conn, None, msg.clone()).unwrap();
+    let mut read = 0;
+    while read < msg.len() {
+        read += step(&mut eps, now, None);
+        tick(&mut eps, &mut now);
+    }
+    // The next message, the server's answers held until the client sends nothing more.
+    eps[0].send_message(conn, None, msg.clone()).unwrap();
+    let mut held = Vec::new();
+    loop {
+        let sent = eps[0].stats().datagrams_sent;
+        step(&mut eps, now, Some(&mut held));
+        if eps[0].stats().datagrams_sent == sent && !held.is_empty() {
+            break;
+        }
+        tick(&mut eps, &mut now);
+    }
+    assert!(server_conn.is_some());
+    // The heap's peak while the client handles each of the server's datagrams, above what
+    // it held before.
+    let (mut most_held, mut least_acked) = (0, u64::MAX);
+    for datagram in held {
+        let acked = eps[0].connection_stats(conn).unwrap().bytes_acked;
+        let before = live();
+        reset_peak();
+        eps[0].handle_datagram(now, addrs[1], datagram);
+        most_held = most_held.max(peak() - before);
+        let acked = eps[0].connection_stats(conn).unwrap().bytes_acked - acked;
+        if acked > 0 {
+            least_acked = least_acked.min(acked);
+        }
+    }
+    println!("{most_held} bytes at the most above what was held, for ACKs of {least_acked} bytes or more");
+    assert!(least_acked >= 150 * 1200, "ACKs of {least_acked} bytes");
+    assert!(most_held <= 4 << 10, "{most_held} bytes");
+}

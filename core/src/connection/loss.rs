@@ -10,12 +10,13 @@ use super::*;
 
 impl Connection {
     pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: &mut Outcome) {
-        if let Some(newest) = outcome.acked.iter().map(|p| p.time).max() {
+        let acked = &outcome.acked;
+        if let Some(newest) = acked.newest {
             let rtt = self.recovery.rtt();
-            let fresh = outcome.acked.iter().any(|p| p.number == ack.largest());
+            let fresh = acked.largest;
             self.cc.on_ack(&AckEvent {
                 now,
-                bytes_acked: outcome.acked.iter().map(SentPacket::size).sum(),
+                bytes_acked: acked.bytes,
                 newest_sent: newest,
                 rtt: RttSample {
                     latest: rtt.latest(),
@@ -29,23 +30,27 @@ impl Connection {
             });
         }
         // The size limit follows from what these decide.
-        for p in &outcome.acked {
+        for (number, _) in acked.slots().filter_map(|slot| self.recovery.acked_packet(slot)) {
             // A size above the base confirmed after a black hole ends the fallback.
-            if self.mtu.on_acked(now, p.number) && self.black_hole.detected() {
+            if self.mtu.on_acked(now, number) && self.black_hole.detected() {
                 self.black_hole = BlackHole::default();
             }
         }
+        let recovery = &self.recovery;
         match self
             .black_hole
-            .on_acked(now, outcome.acked.iter().map(|p| (p.number, p.size())))
+            .on_acked(now, acked.slots().filter_map(|slot| recovery.acked_packet(slot)))
         {
             Verdict::FellBack => self.mtu.on_black_hole(now),
             Verdict::Raised => self.mtu.on_raised(now),
             Verdict::Same => {}
         }
         let receipts = self.receipts_on();
-        for packet in outcome.acked.drain(..) {
-            for &frame in packet.frames.iter() {
+        // Each packet's frames, read where the ACK left them (module `recovery`, `Acked`):
+        // every one now, as recovery keeps their places until then.
+        for slot in outcome.acked.slots() {
+            let frames = self.recovery.acked_frames(slot);
+            for &frame in frames.iter() {
                 if let SentFrame::Receipt { first, also } = frame {
                     self.receipts.on_acked(first, also);
                     self.release_slots_held_for_receipts();

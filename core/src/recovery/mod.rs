@@ -121,9 +121,7 @@ pub(crate) struct UnsentPacketAcked;
 /// What an ACK or a timeout decided.
 #[derive(Debug, Default)]
 pub(crate) struct Outcome {
-    /// Inline for an ACK of one or two packets (a connection that sends a message at a
-    /// time), which so allocates nothing; a list beside it otherwise.
-    pub(crate) acked: SmallVec<[SentPacket; 2]>,
+    pub(crate) acked: Acked,
     pub(crate) lost: Vec<SentPacket>,
     /// The delivery rate the ACK measured, if it acknowledged anything.
     pub(crate) rate: Option<RateSample>,
@@ -132,11 +130,53 @@ pub(crate) struct Outcome {
     pub(crate) lazy_lost: Vec<SentPacket>,
 }
 
-/// Makes room in `list` for `wanted` more packets, at most `in_flight`: out of line, as
-/// an ACK of one or two packets (a connection that sends a message at a time) never needs
-/// it.
+/// The packets an ACK newly acknowledged, left in the queue of packets in flight with their
+/// frames (module `sent_packets`): what congestion control is told of them, and their
+/// places, in the order the ACK names them, for the connection to read each one's number
+/// and size ([`Recovery::acked_packet`]) and then its frames, once
+/// ([`Recovery::acked_frames`]). Read them all before the next call to recovery that
+/// changes the flight: until then the queue keeps its holes (one it is not read for drops
+/// those frames at the next ACK).
+#[derive(Debug, Default)]
+pub(crate) struct Acked {
+    /// Inline for an ACK of a few packets (a connection that sends a message at a time),
+    /// which so allocates nothing; a list beside it otherwise.
+    slots: SmallVec<[usize; 4]>,
+    /// Their bytes.
+    pub(crate) bytes: usize,
+    /// The latest of their send times.
+    pub(crate) newest: Option<Instant>,
+    /// Whether the ACK's largest number is among them.
+    pub(crate) largest: bool,
+}
+
+impl Acked {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+
+    /// How many.
+    #[cfg(any(test, feature = "bench-internals"))]
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// The places the list has room for (tests: made once at its size).
+    #[cfg(test)]
+    pub(crate) fn room(&self) -> usize {
+        self.slots.capacity()
+    }
+
+    /// Their places in the queue, in the ACK's order.
+    pub(crate) fn slots(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.iter().copied()
+    }
+}
+
+/// Makes room in `list` for `wanted` more places, at most `in_flight`: out of line, as an
+/// ACK of a few packets (a connection that sends a message at a time) never needs it.
 #[cold]
-fn make_room(list: &mut SmallVec<[SentPacket; 2]>, wanted: u64, in_flight: usize) {
+fn make_room(list: &mut SmallVec<[usize; 4]>, wanted: u64, in_flight: usize) {
     list.reserve_exact(usize::try_from(wanted).map_or(in_flight, |w| w.min(in_flight)));
 }
 
@@ -385,6 +425,17 @@ impl Recovery {
         self.rare.get_or_insert_with(Box::default).lazy.push(packet);
     }
 
+    /// The number and size of the packet an ACK took at `slot` ([`Acked`]); none once the
+    /// flight was drained.
+    pub(crate) fn acked_packet(&self, slot: usize) -> Option<(u64, usize)> {
+        self.sent.acked(slot)
+    }
+
+    /// The frames of the packet an ACK took at `slot` ([`Acked`]), once.
+    pub(crate) fn acked_frames(&mut self, slot: usize) -> SentFrames {
+        self.sent.take_acked_frames(slot)
+    }
+
     /// Lazy packets waiting for their acknowledgement.
     pub(crate) fn lazy_in_flight(&self) -> usize {
         self.rare.as_deref().map_or(0, |r| r.lazy.len())
@@ -408,17 +459,24 @@ impl Recovery {
         if ack.largest() >= self.next_pn || self.skips.any_in(ack) {
             return Err(UnsentPacketAcked);
         }
+        // An ACK's frames not read (a caller other than the connection) go now.
+        self.sent.forget_acked();
         let mut out = Outcome::default();
         let mut sampler = Sampler::default();
         let in_flight = self.sent.len();
+        let largest = ack.largest();
+        // The send times of the packet numbered `largest` and of the highest numbered one,
+        // if newly acknowledged, for the RTT sample below.
+        let (mut largest_sent, mut highest) = (None, None);
         for range in ack.ranges.iter() {
-            self.sent.take_range(range.smallest..=range.largest, |p| {
-                if out.acked.len() == out.acked.capacity() {
+            let acked = &mut out.acked;
+            self.sent.ack_range(range.smallest..=range.largest, |slot, p| {
+                if acked.slots.len() == acked.slots.capacity() {
                     // Room for the rest of the range at once: a bulk sender's ACKs name
                     // tens of packets, and growing the list by doubling cost the sender of
                     // weir-bench's `big-request` 1.3% of its instructions (callgrind).
                     make_room(
-                        &mut out.acked,
+                        &mut acked.slots,
                         (range.largest - p.number).saturating_add(1),
                         in_flight,
                     );
@@ -426,9 +484,18 @@ impl Recovery {
                 self.bytes_in_flight -= p.size();
                 self.rate
                     .on_acked(&mut sampler, now, p.time, p.size(), p.delivery);
-                out.acked.push(p);
+                acked.slots.push(slot);
+                acked.bytes += p.size();
+                acked.newest = Some(acked.newest.map_or(p.time, |t| t.max(p.time)));
+                if p.number == largest {
+                    largest_sent = Some(p.time);
+                }
+                if highest.is_none_or(|(n, _)| p.number > n) {
+                    highest = Some((p.number, p.time));
+                }
             });
         }
+        out.acked.largest = largest_sent.is_some();
         out.rate = self.rate.sample(sampler, now);
         if let Some(rare) = self.rare.as_deref_mut().filter(|r| !r.lazy.is_empty()) {
             for range in ack.ranges.iter() {
@@ -440,7 +507,6 @@ impl Recovery {
                 rare.lazy.compact();
             }
         }
-        let largest = ack.largest();
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
         // the packet threshold past the distance seen, and the time threshold by a step (the
         // ACK does not say how late the packet was, only that it was).
@@ -495,14 +561,14 @@ impl Recovery {
         // Not later: after an outage the newest one acknowledged may have been sent before
         // it, seconds earlier, and a sample that long held LEDBAT's probes back for seconds
         // (`liveness::after_an_outage_the_transfer_regains_its_rate_at_once`).
-        let timed = match out.acked.iter().find(|p| p.number == largest) {
-            Some(p) => Some(p),
-            None if advanced && !self.rtt.has_sample() => out.acked.iter().max_by_key(|p| p.number),
+        let timed = match largest_sent {
+            Some(sent) => Some(sent),
+            None if advanced && !self.rtt.has_sample() => highest.map(|(_, sent)| sent),
             None => None,
         };
-        if let Some(p) = timed {
+        if let Some(sent) = timed {
             let delay = Duration::from_micros(ack.ack_delay).min(self.max_ack_delay);
-            self.rtt.update(now - p.time, delay);
+            self.rtt.update(now - sent, delay);
         }
         self.pto_count = 0;
         out.lost = self.detect_lost(now);

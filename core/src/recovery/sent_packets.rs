@@ -7,7 +7,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use core::ops::RangeInclusive;
 
-use super::SentPacket;
+use super::{SentFrames, SentPacket};
 
 /// The most slots an empty queue keeps between flights (`SentPackets::compact`).
 pub(super) const KEPT_SLOTS: usize = 16;
@@ -17,8 +17,13 @@ pub(super) const GROWS_BY_DOUBLING: usize = 256;
 
 /// The mark of a hole, on its number. Numbers are the connection's own counter
 /// (`Recovery::take_pn`), which starts at 0 and moves by one a packet: it never reaches the
-/// top bit.
+/// top two bits.
 const TAKEN: u64 = 1 << 63;
+/// The mark, beside [`TAKEN`], of a packet an ACK took whose frames are still in its slot,
+/// for the connection to read ([`SentPackets::ack_range`]).
+const ACKED: u64 = 1 << 62;
+/// Both marks: what is left of a slot's number without them is the packet's.
+const MARKS: u64 = TAKEN | ACKED;
 
 /// The ack-eliciting packets in flight, in the order sent (so by number): a queue, not a
 /// map, since numbers only grow and acknowledgements mostly come in order. An acknowledged
@@ -31,11 +36,22 @@ const TAKEN: u64 = 1 << 63;
 /// A hole is the packet's own record, its frames taken and its number marked [`TAKEN`]: it
 /// keeps its place in the search without a second copy of every number, so a place is the
 /// record's 112 bytes (thousands of them over a long path), not 120 or more.
+///
+/// An ACK's packets are not moved out: each becomes a hole that keeps its frames (marked
+/// [`ACKED`] too) until the connection reads them by the slot's index
+/// ([`take_acked_frames`](Self::take_acked_frames)). A list of the records taken out was a
+/// copy of each (112 bytes), and one ACK after an outage or a stall names thousands: over
+/// `bulk-far` the list was 400–530 KiB of the sender's peak (heaptrack, issue 35). The
+/// indices stay good while any such hole waits, as nothing is dropped from the front
+/// meanwhile ([`compact`](Self::compact) waits).
 #[derive(Debug, Default)]
 pub(super) struct SentPackets {
     slots: VecDeque<SentPacket>,
-    /// Slots holding a packet.
-    live: usize,
+    /// Slots holding a packet. (32 bits each, these two: a connection's size is memory per
+    /// connection, and a queue of 2^32 places would be 480 GB.)
+    live: u32,
+    /// Slots an ACK took whose frames are still to be read.
+    awaiting: u32,
 }
 
 /// Whether `slot` still holds its packet.
@@ -64,7 +80,7 @@ impl SentPackets {
     }
 
     pub(super) fn len(&self) -> usize {
-        self.live
+        self.live as usize
     }
 
     pub(super) fn is_empty(&self) -> bool {
@@ -75,11 +91,11 @@ impl SentPackets {
     pub(super) fn push(&mut self, packet: SentPacket) {
         // Numbers come from our own counter (`take_pn`), which only grows: no peer input
         // chooses them, so only debug builds check.
-        debug_assert!(packet.number & TAKEN == 0);
+        debug_assert!(packet.number & MARKS == 0);
         debug_assert!(self
             .slots
             .back()
-            .is_none_or(|p| p.number & !TAKEN < packet.number));
+            .is_none_or(|p| p.number & !MARKS < packet.number));
         if self.slots.len() == self.slots.capacity() {
             self.grow();
         }
@@ -103,14 +119,14 @@ impl SentPackets {
 
     /// The index of the first slot numbered `pn` or above.
     pub(super) fn position(&self, pn: u64) -> usize {
-        self.slots.partition_point(|p| p.number & !TAKEN < pn)
+        self.slots.partition_point(|p| p.number & !MARKS < pn)
     }
 
     /// Takes out the packets numbered within `range`, lowest first.
     pub(super) fn take_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(SentPacket)) {
         let mut i = self.position(*range.start());
         while let Some(slot) = self.slots.get_mut(i) {
-            if slot.number & !TAKEN > *range.end() {
+            if slot.number & !MARKS > *range.end() {
                 break;
             }
             if let Some(p) = take_out(slot) {
@@ -121,10 +137,64 @@ impl SentPackets {
         }
     }
 
+    /// Takes the packets numbered within `range` out of flight, lowest first, leaving each
+    /// one's frames in its slot (type docs): `each` is told its slot's index and the packet.
+    pub(super) fn ack_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(usize, &SentPacket)) {
+        let mut i = self.position(*range.start());
+        while let Some(slot) = self.slots.get_mut(i) {
+            if slot.number & !MARKS > *range.end() {
+                break;
+            }
+            if holds(slot) {
+                each(i, slot);
+                slot.number |= MARKS;
+                self.live -= 1;
+                self.awaiting += 1;
+            }
+            i += 1;
+        }
+    }
+
+    /// The number and size of the packet an ACK took at slot `index` (`ack_range`).
+    pub(super) fn acked(&self, index: usize) -> Option<(u64, usize)> {
+        let slot = self.slots.get(index).filter(|p| p.number & MARKS == MARKS)?;
+        Some((slot.number & !MARKS, slot.size()))
+    }
+
+    /// The frames of the packet an ACK took at slot `index`, once (`ack_range`): none if
+    /// they were read, or forgotten ([`forget_acked`](Self::forget_acked)). The last read
+    /// lets the queue drop its holes at the front again.
+    pub(super) fn take_acked_frames(&mut self, index: usize) -> SentFrames {
+        let Some(slot) = self.slots.get_mut(index).filter(|p| p.number & MARKS == MARKS) else {
+            return SentFrames::new();
+        };
+        slot.number &= !ACKED;
+        let frames = core::mem::take(&mut slot.frames);
+        self.awaiting -= 1;
+        if self.awaiting == 0 {
+            self.compact();
+        }
+        frames
+    }
+
+    /// Drops the frames of every packet an ACK took that were not read: a caller that did
+    /// not read them all (the connection reads every one at once) does not keep them.
+    pub(super) fn forget_acked(&mut self) {
+        if self.awaiting == 0 {
+            return;
+        }
+        for slot in self.slots.iter_mut().filter(|p| p.number & MARKS == MARKS) {
+            slot.number &= !ACKED;
+            slot.frames = SentFrames::new();
+        }
+        self.awaiting = 0;
+        self.compact();
+    }
+
     /// Takes out packet `pn`, if in flight.
     pub(super) fn take(&mut self, pn: u64) -> Option<SentPacket> {
         let i = self.position(pn);
-        let p = take_out(self.slots.get_mut(i).filter(|p| p.number & !TAKEN == pn)?)?;
+        let p = take_out(self.slots.get_mut(i).filter(|p| p.number & !MARKS == pn)?)?;
         self.live -= 1;
         Some(p)
     }
@@ -132,8 +202,12 @@ impl SentPackets {
     /// Drops the holes at the front; once empty, lets the room of a large flight go at once
     /// (a window's worth of slots is not kept between flights), and keeps a small one for
     /// the next flight: a connection that sends a message at a time would otherwise
-    /// allocate and free it for each. The trim lets that go too (`trim`).
+    /// allocate and free it for each. The trim lets that go too (`trim`). Not while an
+    /// ACK's frames wait to be read: their indices would move (type docs).
     pub(super) fn compact(&mut self) {
+        if self.awaiting > 0 {
+            return;
+        }
         while self.slots.front().is_some_and(|p| !holds(p)) {
             self.slots.pop_front();
         }
@@ -145,6 +219,7 @@ impl SentPackets {
     /// Lets the queue's room go if it is empty: an idle connection keeps none (512 bytes,
     /// for the four slots a handshake leaves).
     pub(super) fn trim(&mut self) {
+        self.forget_acked();
         if self.slots.is_empty() {
             self.slots = VecDeque::new();
         }
@@ -164,6 +239,7 @@ impl SentPackets {
     /// Takes out every packet.
     pub(super) fn drain(&mut self) -> Vec<SentPacket> {
         self.live = 0;
+        self.awaiting = 0;
         core::mem::take(&mut self.slots)
             .into_iter()
             .filter(holds)

@@ -39,6 +39,16 @@ fn numbers(v: &[SentPacket]) -> Vec<u64> {
     v.iter().map(|p| p.number).collect()
 }
 
+/// The numbers of the packets an ACK took, their frames read as the connection reads them.
+fn acked(r: &mut Recovery, out: &Outcome) -> Vec<u64> {
+    let mut numbers = Vec::new();
+    for slot in out.acked.slots() {
+        numbers.push(r.acked_packet(slot).expect("an ACK's packet kept until read").0);
+        r.acked_frames(slot);
+    }
+    numbers
+}
+
 /// RFC 9002 §5.1: an ACK whose largest acknowledged carried only an ACK (a packet not
 /// tracked) still newly acknowledges an ack-eliciting packet: before the first sample, the
 /// newest such gives one. Before, it gave none, and a connection's second request was
@@ -80,7 +90,7 @@ fn packet_threshold_declares_loss() {
         sent(&mut r, 0);
     }
     let out = r.on_ack(Instant::from_micros(50_000), &ack(&[(4, 4)])).unwrap();
-    assert_eq!(numbers(&out.acked), [4]);
+    assert_eq!(acked(&mut r, &out), [4]);
     assert_eq!(numbers(&out.lost), [0, 1]);
     assert_eq!(r.bytes_in_flight(), 2000);
     // 2 and 3 wait for the time threshold: 9/8 of the 50 ms sample.
@@ -104,8 +114,7 @@ fn an_ack_of_many_packets_makes_their_list_once_at_its_size() {
     let out = r
         .on_ack(Instant::from_micros(1_000), &ack(&[(10, 39), (0, 7)]))
         .unwrap();
-    assert_eq!(out.acked.len(), 38);
-    assert_eq!(out.acked.capacity(), 38);
+    assert_eq!((out.acked.len(), out.acked.room()), (38, 38));
     // A range reaching past what is in flight asks no more room than that.
     let mut r = unskipped(2000);
     for _ in 0..6 {
@@ -113,8 +122,8 @@ fn an_ack_of_many_packets_makes_their_list_once_at_its_size() {
     }
     r.on_ack(Instant::from_micros(1_000), &ack(&[(0, 2)])).unwrap();
     let out = r.on_ack(Instant::from_micros(1_100), &ack(&[(0, 5)])).unwrap();
-    assert_eq!(numbers(&out.acked), [3, 4, 5]);
-    assert_eq!(out.acked.capacity(), 3);
+    assert_eq!(acked(&mut r, &out), [3, 4, 5]);
+    assert_eq!(out.acked.room(), 4, "inline");
 }
 
 #[test]
@@ -262,6 +271,52 @@ fn acking_a_number_left_out_is_refused() {
     );
 }
 
+/// An ACK leaves its packets' frames in their slots (module `sent_packets`): the connection
+/// reads them in the order the ACK names them, once each, at places that the losses the same
+/// ACK declared ahead of them did not move; the queue drops its holes after the last read.
+/// An ACK's frames left unread are dropped at the next ACK.
+#[test]
+fn an_ack_s_frames_are_read_in_place_once_each() {
+    let mut r = unskipped(2000);
+    for i in 0..10 {
+        let mut frames = SentFrames::new();
+        frames.push(SentFrame::Relay(i));
+        let pn = r.take_pn();
+        r.on_sent(SentPacket::new(pn, Instant::ZERO, 1000, frames));
+    }
+    // Ranges as an ACK frame has them, highest first. Three below the largest are lost.
+    let out = r
+        .on_ack(Instant::from_micros(1_000), &ack(&[(8, 9), (4, 5)]))
+        .unwrap();
+    assert_eq!(numbers(&out.lost), [0, 1, 2, 3, 6]);
+    assert_eq!((out.acked.bytes, out.acked.largest), (4_000, true));
+    let read: Vec<_> = out
+        .acked
+        .slots()
+        .map(|slot| {
+            let (number, size) = r.acked_packet(slot).unwrap();
+            let frames: Vec<SentFrame> = r.acked_frames(slot).iter().copied().collect();
+            (number, size, frames)
+        })
+        .collect();
+    let expected = [8, 9, 4, 5].map(|i| (u64::from(i), 1000, alloc::vec![SentFrame::Relay(i)]));
+    assert_eq!(read, expected);
+    for slot in out.acked.slots() {
+        assert!(r.acked_packet(slot).is_none() && r.acked_frames(slot).is_empty());
+    }
+    // Only 7 is left, at the front.
+    assert_eq!((r.sent.len(), r.sent.oldest().map(|p| p.number)), (1, Some(7)));
+    // An ACK not read: the next one drops its frames, and after that one's read the queue
+    // holds nothing.
+    let unread = r.on_ack(Instant::from_micros(2_000), &ack(&[(7, 7)])).unwrap();
+    assert_eq!(unread.acked.len(), 1);
+    let pn = sent(&mut r, 2_000);
+    let out = r.on_ack(Instant::from_micros(3_000), &ack(&[(pn, pn)])).unwrap();
+    assert_eq!(acked(&mut r, &out), [pn]);
+    assert!(r.sent.is_empty() && r.sent.oldest().is_none());
+    assert!(r.sent.room() <= KEPT_SLOTS);
+}
+
 #[test]
 fn every_packet_leaves_flight_once() {
     let mut r = unskipped(2000);
@@ -271,12 +326,12 @@ fn every_packet_leaves_flight_once() {
     let a = r
         .on_ack(Instant::from_micros(1000), &ack(&[(8, 9), (3, 5)]))
         .unwrap();
+    let mut all = acked(&mut r, &a);
     let b = r
         .on_ack(Instant::from_micros(2000), &ack(&[(8, 9), (3, 5), (0, 1)]))
         .unwrap();
-    let mut all = numbers(&a.acked);
     all.extend(numbers(&a.lost));
-    all.extend(numbers(&b.acked));
+    all.extend(acked(&mut r, &b));
     all.extend(numbers(&b.lost));
     // 0 and 1 were already lost when acknowledged. Their ACK shows reordering, so loss
     // detection runs again with the grown thresholds, and 7, overdue by then, is lost.
@@ -354,7 +409,8 @@ fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
     let mut r = unskipped(2000);
     // A message at a time: its flight's room stays for the next.
     let pn = sent(&mut r, 0);
-    r.on_ack(Instant::from_micros(1_000), &ack(&[(pn, pn)])).unwrap();
+    let out = r.on_ack(Instant::from_micros(1_000), &ack(&[(pn, pn)])).unwrap();
+    assert_eq!(acked(&mut r, &out), [pn]);
     assert!(r.sent.is_empty());
     let kept = r.sent.room();
     assert!(kept > 0 && kept <= KEPT_SLOTS, "{kept} slots kept");
@@ -366,8 +422,11 @@ fn a_small_flight_s_room_is_kept_until_a_trim_and_a_large_one_s_goes_at_once() {
     for _ in 0..4 * KEPT_SLOTS {
         last = sent(&mut r, 2_000);
     }
-    r.on_ack(Instant::from_micros(3_000), &ack(&[(first, last)]))
+    let out = r
+        .on_ack(Instant::from_micros(3_000), &ack(&[(first, last)]))
         .unwrap();
+    assert_ne!(r.sent.room(), 0, "kept while the ACK's frames wait to be read");
+    assert_eq!(acked(&mut r, &out).len(), 4 * KEPT_SLOTS + 1);
     assert!(r.sent.is_empty());
     assert_eq!(r.sent.room(), 0);
 }
@@ -387,7 +446,7 @@ fn a_long_flight_s_room_is_at_most_a_quarter_over_what_it_held() {
             let out = r
                 .on_ack(Instant::from_micros(i), &ack(&[(oldest, oldest)]))
                 .unwrap();
-            assert_eq!((numbers(&out.acked), out.lost.len()), (alloc::vec![oldest], 0));
+            assert_eq!((acked(&mut r, &out), out.lost.len()), (alloc::vec![oldest], 0));
             oldest += 1;
         }
         most = most.max(r.sent.len());
