@@ -109,6 +109,9 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                     Ok(out) => {
                         assert!(ack.largest() < r.next_pn(), "an ACK of an unsent packet taken");
                         assert!(!names_remembered_skip, "an ACK of a number left out taken");
+                        // Recovery keeps an ACK's packets in place until they are read
+                        // or the next ACK: a place it gave that it cannot answer for is
+                        // the bug this target looks for.
                         let acked: Vec<(u64, usize)> = out
                             .acked
                             .slots()

@@ -29,7 +29,8 @@ const MARKS: u64 = TAKEN | ACKED;
 /// map, since numbers only grow and acknowledgements mostly come in order. An acknowledged
 /// or lost packet leaves a hole where it was, and holes at the front are dropped, so the
 /// queue spans from the oldest packet in flight to the newest: about a window, since a
-/// packet left behind is declared lost within a round trip or three later packets. A range
+/// packet left behind is declared lost by the loss thresholds (a round trip or three later
+/// packets at first, up to two RTTs or 4,096 packets once reordering stretched them). A range
 /// of numbers is found by binary search; nothing is allocated once the queue reached its
 /// size.
 ///
@@ -122,24 +123,8 @@ impl SentPackets {
         self.slots.partition_point(|p| p.number & !MARKS < pn)
     }
 
-    /// Takes out the packets numbered within `range`, lowest first.
-    pub(super) fn take_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(SentPacket)) {
-        let mut i = self.position(*range.start());
-        while let Some(slot) = self.slots.get_mut(i) {
-            if slot.number & !MARKS > *range.end() {
-                break;
-            }
-            if let Some(p) = take_out(slot) {
-                self.live -= 1;
-                each(p);
-            }
-            i += 1;
-        }
-    }
-
-    /// Takes the packets numbered within `range` out of flight, lowest first, leaving each
-    /// one's frames in its slot (type docs): `each` is told its slot's index and the packet.
-    pub(super) fn ack_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(usize, &SentPacket)) {
+    /// Each slot holding a packet numbered within `range`, lowest first, with its index.
+    fn held_in(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(usize, &mut SentPacket)) {
         let mut i = self.position(*range.start());
         while let Some(slot) = self.slots.get_mut(i) {
             if slot.number & !MARKS > *range.end() {
@@ -147,12 +132,34 @@ impl SentPackets {
             }
             if holds(slot) {
                 each(i, slot);
-                slot.number |= MARKS;
-                self.live -= 1;
-                self.awaiting += 1;
             }
             i += 1;
         }
+    }
+
+    /// Takes out the packets numbered within `range`, lowest first.
+    pub(super) fn take_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(SentPacket)) {
+        let mut taken = 0;
+        self.held_in(range, |_, slot| {
+            if let Some(p) = take_out(slot) {
+                taken += 1;
+                each(p);
+            }
+        });
+        self.live -= taken;
+    }
+
+    /// Takes the packets numbered within `range` out of flight, lowest first, leaving each
+    /// one's frames in its slot (type docs): `each` is told its slot's index and the packet.
+    pub(super) fn ack_range(&mut self, range: RangeInclusive<u64>, mut each: impl FnMut(usize, &SentPacket)) {
+        let mut acked = 0;
+        self.held_in(range, |i, slot| {
+            each(i, slot);
+            slot.number |= MARKS;
+            acked += 1;
+        });
+        self.live -= acked;
+        self.awaiting += acked;
     }
 
     /// The number and size of the packet an ACK took at slot `index` (`ack_range`).
