@@ -15,8 +15,10 @@
 //! - `Startup` (draft §4.3.1): pacing gain 2.77, doubling the delivery rate each round,
 //!   until three rounds in a row grow the bandwidth estimate by less than 25%
 //!   ("full bandwidth reached", §4.3.1.2), or a round's losses are congestive (below), or
-//!   (weir's own exit) eight ACKs in a row show a standing queue: checked on every ACK, so
-//!   a deep buffer fills by a fraction of a round's doubling rather than by whole rounds.
+//!   (weir's own exits) eight ACKs in a row show a standing queue, or the round so far
+//!   overflows a shallow buffer (module `overflow`): both checked on every ACK, so a deep
+//!   buffer fills by a fraction of a round's doubling rather than by whole rounds, and a
+//!   shallow one overflows for a fraction of a round rather than a round more.
 //!   Its pacing rate never falls below the initial window per smoothed RTT times the gain,
 //!   so the slow samples of a connection that sent only control frames do not hold it back.
 //!   Its window grows by what each round delivered *and* lost (weir's own rule), so random
@@ -46,10 +48,15 @@
 //! the bottleneck all round* (the lowest one-way queueing delay of the round, spec §3.4,
 //! above a quarter of the minimum RTT and above [`MIN_STANDING_QUEUE`]), or if it passes
 //! [`HIGH_LOSS`] (25%) regardless. Random loss on a wireless or long path comes with no
-//! standing queue, so it changes nothing; a full drop-tail buffer comes with one. A
-//! congestive round ends Startup, ends a 5/4 probe, and caps what may be in flight
-//! (`inflight_hi`) at 85% of the round's peak, never below one BDP; every probe without
-//! congestive loss raises the cap by a quarter, and a cap above four BDPs is dropped.
+//! standing queue, so it changes nothing; a full drop-tail buffer comes with one. A buffer
+//! shallower than that quarter RTT never shows it; its losses are congestion when the round
+//! *overflows* (module `overflow`: losses while the queue is at its ceiling, well beyond
+//! the rate below it). A congestive round ends Startup, ends a 5/4 probe, and caps what
+//! may be in flight (`inflight_hi`) at 85% of the round's peak, never below one BDP (grown
+//! by the round's random loss, which the flight carries too); every probe without
+//! congestive loss raises the cap by a quarter, and a cap above four BDPs is dropped. A
+//! probe that reaches the cap ends after its round trip: it cannot grow the flight by its
+//! gain, and waiting for that would leave it pacing above the bottleneck.
 //!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
@@ -69,11 +76,14 @@
 //! every platform.
 
 use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent};
+use alloc::boxed::Box;
 use core::num::{NonZeroU64, NonZeroUsize};
 
 use crate::time::{Duration, Instant};
 
+mod overflow;
 mod round_max;
+use overflow::Overflow;
 use round_max::RoundMax;
 
 /// Gains are in thousandths.
@@ -188,8 +198,15 @@ pub struct Bbr {
     probe_rtt_prior: usize,
     /// This round's losses and deliveries (bytes), lowest queueing delay, peak flight.
     round_lost: u64,
-    round_min_queue: Option<Duration>,
+    /// (µs, `u32::MAX` before the round's first sample: 4 bytes beside the flags where an
+    /// `Option<Duration>` took 16, so that it and the box below fit the room of issue 35's
+    /// 2 KiB per idle connection.)
+    round_min_queue: u32,
     round_peak_flight: usize,
+    /// This round's losses at a full queue and below it (module `overflow`); made when the
+    /// connection first queues [`overflow::MIN_FULL_QUEUE`] or ends a round with loss, so
+    /// an idle connection does not pay for it.
+    overflow: Option<Box<Overflow>>,
     /// The round that ended had a standing queue.
     round_queued: bool,
     /// One-way delay samples in a row that showed a queue above the standing-queue floor.
@@ -237,8 +254,9 @@ impl Bbr {
             probe_rtt_min: None,
             probe_rtt_prior: 0,
             round_lost: 0,
-            round_min_queue: None,
+            round_min_queue: u32::MAX,
             round_peak_flight: 0,
+            overflow: None,
             round_queued: false,
             queued_samples: 0,
             inflight_hi: usize::MAX,
@@ -324,13 +342,31 @@ impl Bbr {
         // Too few losses say nothing about a rate (BBRv3 asks for six loss events too,
         // draft §4.3.1.3): one packet lost of the first ten is not 10% loss.
         let enough = lost >= (LOSS_EVENTS * self.mds) as u64;
-        let congestive = enough && ((rate > LOSS_THRESHOLD && standing) || rate > HIGH_LOSS);
+        // A shallow buffer's overflow (module `overflow`) is congestion at any depth.
+        let overflows = self
+            .overflow
+            .as_ref()
+            .is_some_and(|o| o.overflows(delivered, lost, self.mds));
+        let congestive = overflows || (enough && ((rate > LOSS_THRESHOLD && standing) || rate > HIGH_LOSS));
         let peak = self.round_peak_flight;
+        let random = self
+            .overflow
+            .as_ref()
+            .map_or(rate, |o| o.random_rate(delivered, lost))
+            .min(UNIT / 2);
         self.round_lost = 0;
-        self.round_min_queue = None;
+        if lost > 0 || self.overflow.is_some() {
+            self.overflow().next_round(delivered, lost);
+        }
+        self.round_min_queue = u32::MAX;
         self.round_peak_flight = self.bytes_in_flight;
         if congestive {
-            let floor = self.bdp(UNIT).unwrap_or(0).max(self.min_window());
+            // Never below what keeps one BDP delivered while random loss takes its share of
+            // the flight on the way (tests/congestion.md, "Shallow buffers").
+            let floor = self
+                .bdp(UNIT * UNIT / (UNIT - random))
+                .unwrap_or(0)
+                .max(self.min_window());
             self.inflight_hi = (peak as u64 * INFLIGHT_HI_BETA / UNIT) as usize;
             self.inflight_hi = self.inflight_hi.max(floor);
         }
@@ -340,8 +376,12 @@ impl Bbr {
     /// Whether a queue stood at the bottleneck all through the round that ended: its lowest
     /// queueing delay was above the standing-queue floor.
     fn standing_queue(&self) -> bool {
-        self.round_min_queue
-            .is_some_and(|q| q.as_micros() > self.queue_floor())
+        self.round_min_queue != u32::MAX && u64::from(self.round_min_queue) > self.queue_floor()
+    }
+
+    /// The overflow test's state, made on first use.
+    fn overflow(&mut self) -> &mut Overflow {
+        self.overflow.get_or_insert_with(|| Box::new(Overflow::new()))
     }
 
     /// The queueing delay (µs) that counts as a standing queue: a quarter of the minimum
@@ -415,8 +455,21 @@ impl Bbr {
 
     /// Startup's exit: the estimate stopped growing, the round was congestive, or a queue
     /// built up.
-    fn check_full_bw(&mut self, app_limited: bool, congestive: bool) {
+    fn check_full_bw(&mut self, app_limited: bool, congestive: bool, total_delivered: u64) {
         if self.full_bw_reached {
+            return;
+        }
+        // The buffer overflowing (module `overflow`), checked on every ACK: a shallow buffer
+        // never shows the queue below, and a round's end is a whole round of doubling into
+        // it later.
+        let delivered = total_delivered.saturating_sub(self.next_round_delivered);
+        let lost = self.round_lost;
+        if self
+            .overflow
+            .as_ref()
+            .is_some_and(|o| o.overflows(delivered, lost, self.mds))
+        {
+            self.full_bw_reached = true;
             return;
         }
         // A queue seen by [`STARTUP_QUEUE_SAMPLES`] ACKs in a row: Startup's rate passed
@@ -450,7 +503,9 @@ impl Bbr {
     }
 
     /// The transitions of the state machine, checked on each ACK (draft §4.3).
-    fn transition(&mut self, now: Instant, congestive: bool) {
+    /// `acked`: the bytes this ACK delivered (what was in flight before it is the flight now
+    /// and those).
+    fn transition(&mut self, now: Instant, congestive: bool, acked: usize) {
         let bdp = self.bdp(UNIT).unwrap_or(usize::MAX);
         let min_rtt = self.min_rtt.unwrap_or(Duration::ZERO);
         match self.state {
@@ -459,11 +514,16 @@ impl Bbr {
             State::ProbeBw { phase } => {
                 let elapsed = now - self.phase_start > min_rtt;
                 let next = match phase {
-                    // Probe until a round trip passed and the flight grew by the gain, or
-                    // until the probe met congestion.
+                    // Probe until a round trip passed and the flight grew by the gain or
+                    // to the cap congestion left (it can grow no further: a probe that
+                    // waited for the gain would pace above the bottleneck for good, its
+                    // queue standing), or until the probe met congestion.
                     0 => {
+                        let capped = self.bytes_in_flight + acked + self.mds >= self.inflight_hi;
                         congestive
-                            || (elapsed && self.bytes_in_flight >= self.bdp(PROBE_BW_GAINS[0]).unwrap_or(0))
+                            || (elapsed
+                                && (capped
+                                    || self.bytes_in_flight >= self.bdp(PROBE_BW_GAINS[0]).unwrap_or(0)))
                     }
                     // Drain for a round trip, or less if the queue is gone.
                     1 => elapsed || self.bytes_in_flight <= bdp,
@@ -593,12 +653,17 @@ impl CongestionController for Bbr {
             self.base_delay = base;
             let q = u64::try_from(delay - base).unwrap_or(0);
             self.queueing_delay = Duration::from_micros(q);
-            let queue = Duration::from_micros(q);
-            self.round_min_queue = Some(self.round_min_queue.map_or(queue, |m| m.min(queue)));
+            // (A queue of 71 minutes saturates one short of "no sample".)
+            let queue = u32::try_from(q).unwrap_or(u32::MAX - 1).min(u32::MAX - 1);
+            self.round_min_queue = self.round_min_queue.min(queue);
             // The queue seen empty (the one-way delay back at its lowest): the minimum RTT
             // still holds, and draining the pipe to re-measure it would only cost rate.
             if q < self.queue_floor() / 2 && self.state != State::ProbeRtt {
                 self.min_rtt_stamp = now;
+            }
+            if q >= overflow::MIN_FULL_QUEUE.as_micros() || self.overflow.is_some() {
+                let min_rtt = self.min_rtt;
+                self.overflow().on_queue(now, q, ack.bytes_acked, min_rtt);
             }
             self.queued_samples = if q > self.queue_floor() {
                 self.queued_samples.saturating_add(1)
@@ -613,14 +678,17 @@ impl CongestionController for Bbr {
             self.update_bw(rate, rs.app_limited);
         }
         self.update_ack_aggregation(now, ack.bytes_acked);
-        self.check_full_bw(rs.app_limited, congestive);
-        self.transition(now, congestive);
+        self.check_full_bw(rs.app_limited, congestive, rs.total_delivered);
+        self.transition(now, congestive, ack.bytes_acked);
         self.update_control(ack.bytes_acked, ack.rtt.smoothed);
     }
 
     fn on_loss(&mut self, loss: &LossEvent) {
         self.bytes_in_flight = loss.bytes_in_flight;
         self.round_lost += loss.bytes_lost as u64;
+        if let Some(o) = &mut self.overflow {
+            o.on_loss(loss.now, loss.bytes_lost, self.min_rtt);
+        }
         // Startup's window doubles by what each round delivered; a lost datagram delivered
         // nothing, so under random loss the doubling slows to `2 × (1 − loss)` a round (at
         // 10% loss, a 300 ms path took a round more to fill). What was lost counts as

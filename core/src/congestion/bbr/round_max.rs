@@ -4,32 +4,34 @@
 //!
 //! Input: a new round begins, a sample in the current round. Output: the largest sample of
 //! the current round and the `N - 1` before it. A slot per round, reused as rounds pass: no
-//! allocation, `N` numbers per connection.
+//! allocation, `N` numbers and a byte per connection.
 
 /// The most of a figure over the last `N` rounds (module docs).
 #[derive(Clone, Debug)]
 pub(super) struct RoundMax<T, const N: usize> {
-    /// Rounds begun so far: the current one's slot is `round % N`.
-    round: u64,
+    /// The current round's slot (a byte, not a count of rounds: 32-bit samples then pack
+    /// with it, and it never wraps out of step).
+    slot: u8,
     slots: [T; N],
 }
 
 impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
     pub(super) fn new() -> Self {
+        const { assert!(N > 0 && N <= 256, "a slot index is a byte") };
         RoundMax {
-            round: 0,
+            slot: 0,
             slots: [T::default(); N],
         }
     }
 
     fn slot(&mut self) -> &mut T {
-        // `N` is at most a few tens: the remainder fits any usize.
-        &mut self.slots[(self.round % N as u64) as usize]
+        &mut self.slots[usize::from(self.slot) % N]
     }
 
     /// A new round: its slot starts empty, and the round `N` ago is forgotten.
     pub(super) fn next_round(&mut self) {
-        self.round += 1;
+        // `N` is at most 256 (checked in `new` as it compiles): the next slot fits a byte.
+        self.slot = ((usize::from(self.slot) + 1) % N) as u8;
         *self.slot() = T::default();
     }
 

@@ -245,6 +245,63 @@ fn loss_with_a_standing_queue_caps_what_may_be_in_flight() {
     assert_eq!(q.b.inflight_hi, usize::MAX);
 }
 
+/// Startup into a bottleneck whose buffer holds 3 ms, too shallow for a standing queue of a
+/// quarter of the 40 ms RTT: the round's losses while the buffer is full end Startup at
+/// once, not at the round's end; the same losses with the queue empty (random loss) do
+/// not.
+#[test]
+fn a_shallow_buffer_s_overflow_ends_startup_within_the_round() {
+    let run = |queue: u32| {
+        let mut p = Path::new(40);
+        let rate = 10_000_000;
+        let mut r = rate / 64;
+        while r < rate {
+            p.round(r, 0, 0);
+            r *= 2;
+        }
+        // The buffer fills as the round ends (the first ACK at 3 ms); 40 ms later it is
+        // still full, and 30 datagrams of the round's 860 kB (4%) are lost there.
+        p.ack(rate, queue, 1 << 20, true);
+        p.ack(rate, queue, 1 << 20, false);
+        p.lose(30 * MDS, 1 << 20);
+        p.ack(rate, queue, 1 << 20, false);
+        p.b.state()
+    };
+    assert_eq!(run(3_000), State::Drain);
+    assert_eq!(run(0), State::Startup);
+}
+
+/// After an overflow in ProbeBw the cap on the flight is one BDP (400 kB here); the next
+/// 5/4 probe raises it by a quarter and can grow the flight no further: it ends after its
+/// round trip rather than pacing above the bottleneck until the next congestion.
+#[test]
+fn a_probe_that_reaches_the_cap_ends_after_its_round_trip() {
+    let mut p = Path::new(40);
+    p.reach_probe_bw(10_000_000);
+    // A 3 ms buffer, full for a round: 30 datagrams lost there, none below it.
+    p.ack(10_000_000, 3_000, 400_000, true);
+    p.ack(10_000_000, 3_000, 400_000, false);
+    p.lose(30 * MDS, 400_000);
+    p.ack(10_000_000, 3_000, 400_000, true);
+    assert_eq!(p.b.inflight_hi, 400_000, "one BDP");
+    // To the probe, then a round trip at the cap.
+    for _ in 0..10 {
+        if p.b.state() == (State::ProbeBw { phase: 0 }) {
+            break;
+        }
+        p.round(10_000_000, 0, 400_000);
+    }
+    assert_eq!(p.b.state(), State::ProbeBw { phase: 0 });
+    // Each round trip fills the flight to the cap, and its ACK leaves it ten datagrams
+    // under: never 5/4 of the BDP (500 kB) after an ACK.
+    let cap = p.b.inflight_hi;
+    assert_eq!(cap, 500_000 + MDS);
+    for _ in 0..2 {
+        p.round(10_000_000, 0, cap - 10 * MDS);
+    }
+    assert_eq!(p.b.state(), State::ProbeBw { phase: 1 });
+}
+
 /// The minimum RTT is 5 s old: ProbeRtt drains to half a BDP, unless the one-way delay
 /// showed the queue empty meanwhile.
 #[test]
