@@ -41,6 +41,8 @@ pub struct Spec {
     pub direct: bool,
     /// Bottleneck rate of each hop in bits per second; `None`: unlimited.
     pub rate: Option<u64>,
+    /// The bottleneck's drop-tail queue in bytes, with `rate`.
+    pub queue_bytes: usize,
     /// The endpoints' config.
     pub config: Config,
 }
@@ -58,14 +60,6 @@ fn loss_bound(spec: &Spec) -> Option<f64> {
     let rtt = 2.0 * spec.delay.as_secs_f64();
     (spec.loss > 0.0 && rtt > 0.0)
         .then(|| 1.22 * f64::from(spec.config.max_datagram_size) / (rtt * spec.loss.sqrt()))
-}
-
-/// The bottleneck queue of a rate-limited hop: one bandwidth-delay product of the path
-/// (both directions' delay), at least 64 KiB.
-fn queue_bytes(spec: &Spec) -> usize {
-    let bytes_per_second = spec.rate.unwrap_or(0) / 8;
-    let bdp = u128::from(bytes_per_second) * 2 * spec.delay.as_micros() / 1_000_000;
-    usize::try_from(bdp).unwrap_or(usize::MAX).max(64 << 10)
 }
 
 /// What will bound the run's speed, in one line, before it starts.
@@ -124,7 +118,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         reorder: spec.reorder,
         seed,
         rate: spec.rate.map(|bits| bits / 8),
-        queue_bytes: queue_bytes(&spec),
+        queue_bytes: spec.queue_bytes,
         ..Impairment::default()
     };
     let proxy_error = |e| CliError::Net(weir_tokio::Error::Io(e));
@@ -363,6 +357,7 @@ mod tests {
             seed: 1,
             direct: false,
             rate: None,
+            queue_bytes: 0,
             config: Config::default(),
         };
         assert_eq!(loss_bound(&spec(0.0, 20)), None);
@@ -384,6 +379,7 @@ mod tests {
             seed: 1,
             direct: false,
             rate: Some(80_000_000),
+            queue_bytes: 100_000,
             config: Config {
                 congestion,
                 ..Config::default()

@@ -194,10 +194,15 @@ struct PathArgs {
     /// Sender straight to receiver, without the relay.
     #[arg(long)]
     direct: bool,
-    /// Bottleneck rate of each hop (`80mbit` is 10 MB/s), with a drop-tail queue of one
-    /// bandwidth-delay product; unlimited when not given.
+    /// Bottleneck rate of each hop (`80mbit` is 10 MB/s), with a drop-tail queue (`--queue`);
+    /// unlimited when not given.
     #[arg(long, value_parser = units::rate)]
     rate: Option<u64>,
+    /// The bottleneck's drop-tail queue in bytes (`256KiB`), with `--rate`; one
+    /// bandwidth-delay product of the path (both directions' delay), at least 64 KiB, when
+    /// not given. A queue much shallower than that is a switch's or a home router's.
+    #[arg(long, value_parser = units::size, requires = "rate")]
+    queue: Option<u64>,
     /// The congestion controller.
     #[arg(long, value_enum, default_value_t = Congestion::Bbr)]
     congestion: Congestion,
@@ -219,6 +224,17 @@ enum Congestion {
 }
 
 impl PathArgs {
+    /// The bottleneck queue of a rate-limited hop, in bytes: `--queue`, or one
+    /// bandwidth-delay product of the path (both directions' delay), at least 64 KiB.
+    fn queue_bytes(&self) -> usize {
+        if let Some(queue) = self.queue {
+            return usize::try_from(queue).unwrap_or(usize::MAX);
+        }
+        let bytes_per_second = self.rate.unwrap_or(0) / 8;
+        let bdp = u128::from(bytes_per_second) * 2 * self.delay.as_micros() / 1_000_000;
+        usize::try_from(bdp).unwrap_or(usize::MAX).max(64 << 10)
+    }
+
     /// The endpoints' config these options describe.
     fn config(&self) -> weir_core::Config {
         weir_core::Config {
@@ -277,6 +293,7 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
             loss: args.path.loss,
             reorder: args.path.reorder,
             bandwidth: args.path.rate,
+            queue_bytes: args.path.queue_bytes(),
             ..weir_sim::LinkConfig::default()
         },
         seed: args.path.seed,
@@ -368,6 +385,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 seed: args.path.seed,
                 direct: args.path.direct,
                 rate: args.path.rate,
+                queue_bytes: args.path.queue_bytes(),
                 config: args.path.config(),
             }),
         ),

@@ -109,3 +109,30 @@ fn a_file_that_is_not_a_trace_is_exit_8() {
         stderr_of(&out)
     );
 }
+
+/// `--queue` sets the bottleneck's queue (`weir sim` used the simulator's 256 KiB whatever
+/// its help said; now one bandwidth-delay product unless given): at 80 Mbit/s over 40 ms
+/// (a BDP of 400 kB), a 32 KiB queue drops more than the default, and `--queue` needs
+/// `--rate`. Virtual time: the same run every time.
+#[test]
+fn sim_queue_sets_the_bottleneck_s_queue() {
+    let drops = |extra: &[&str]| {
+        let mut args = vec![
+            "sim", "--direct", "--size", "4MiB", "--loss", "0", "--delay", "20ms", "--rate", "80mbit",
+        ];
+        args.extend_from_slice(extra);
+        let out = weir().args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", stderr_of(&out));
+        let text = stdout_of(&out);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("network:"))
+            .unwrap_or_else(|| panic!("{text}"));
+        let before = line.split(" dropped by queues").next().unwrap();
+        before.rsplit(' ').next().unwrap().parse::<u64>().unwrap()
+    };
+    let deep = drops(&[]);
+    let shallow = drops(&["--queue", "32KiB"]);
+    assert!(shallow > deep, "32 KiB: {shallow} dropped, one BDP: {deep}");
+    common::fails_with(&["sim", "--queue", "32KiB"], 2, "--rate");
+}
