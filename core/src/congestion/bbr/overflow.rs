@@ -169,7 +169,7 @@ mod tests {
         for _ in 0..8 {
             o.on_loss(at(t), MDS, Some(RTT));
         }
-        let (delivered, lost) = (1_032 * MDS as u64, 8 * MDS as u64);
+        let (delivered, lost) = (1_006 * MDS as u64, 8 * MDS as u64);
         assert_eq!(o.random_rate(delivered, lost), 0);
         assert!(o.overflows(delivered, lost, MDS));
         // Fewer than six datagrams say nothing.
@@ -178,7 +178,7 @@ mod tests {
         for _ in 0..5 {
             few.on_loss(at(t), MDS, Some(RTT));
         }
-        assert!(!few.overflows(1_032 * MDS as u64, 5 * MDS as u64, MDS));
+        assert!(!few.overflows(1_006 * MDS as u64, 5 * MDS as u64, MDS));
         // The next round starts its counts again.
         o.next_round(delivered, lost);
         assert!(!o.overflows(0, 0, MDS));
