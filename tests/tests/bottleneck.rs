@@ -189,6 +189,19 @@ fn row(cell: &Cell, o: &Outcome) -> String {
 }
 
 const SNAPSHOT: &str = "snapshots/bottleneck.md";
+/// The tables' header (both tables, one row per cell: `row`).
+const HEADER: &str = "| controller | RTT ms | Mbit/s | loss % | MiB | seconds | steady goodput | startup RTTs | queue ms | drops |\n\
+                      |---|---|---|---|---|---|---|---|---|---|\n";
+
+/// The snapshot at `name` (under tests/), once `text` is written there if
+/// `WEIR_UPDATE_SNAPSHOTS` is set; empty if there is none.
+fn snapshot(name: &str, text: &str) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name);
+    if std::env::var_os("WEIR_UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, text).unwrap();
+    }
+    std::fs::read_to_string(&path).unwrap_or_default()
+}
 const LOSSES: [f64; 6] = [0.0, 0.001, 0.01, 0.02, 0.05, 0.10];
 
 /// The cells of one controller: every RTT and rate, the losses given.
@@ -250,10 +263,7 @@ fn check_ledbat(cell: &Cell, o: &Outcome, misses: &mut Vec<String>) {
 /// The table: BBR over the whole matrix, LEDBAT (the scavenger) and NewReno up to 2% loss.
 #[test]
 fn goodput_startup_and_queueing_delay_table() {
-    let mut table = String::from(
-        "| controller | RTT ms | Mbit/s | loss % | MiB | seconds | steady goodput | startup RTTs | queue ms | drops |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-    );
+    let mut table = String::from(HEADER);
     let mut misses = Vec::new();
     let mut all = cells(CongestionAlgorithm::Bbr, &LOSSES);
     all.extend(cells(
@@ -282,23 +292,17 @@ fn goodput_startup_and_queueing_delay_table() {
     for m in &misses {
         println!("miss: {m}");
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SNAPSHOT);
     let svg = plot(&points);
-    let svg_path = path.with_extension("svg");
-    if std::env::var_os("WEIR_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &table).unwrap();
-        std::fs::write(&svg_path, &svg).unwrap();
-    }
+    let expected = snapshot(SNAPSHOT, &table);
+    let expected_svg = snapshot(&SNAPSHOT.replace(".md", ".svg"), &svg);
     assert!(misses.is_empty(), "{} targets missed", misses.len());
     if !only.is_empty() {
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         table, expected,
         "the table changed: review it, then rerun with WEIR_UPDATE_SNAPSHOTS=1"
     );
-    let expected_svg = std::fs::read_to_string(&svg_path).unwrap_or_default();
     assert_eq!(
         svg, expected_svg,
         "the plot changed: rerun with WEIR_UPDATE_SNAPSHOTS=1"
@@ -423,13 +427,12 @@ const MAX_DATAGRAM: usize = 1452;
 
 /// BBR through a shallow buffer: 100 Mbit/s at 10 to 300 ms, 400 Mbit/s at 10 to 100 ms (at
 /// 300 ms the 64 MiB message is under five BDPs, too short to measure after startup); 0, 1
-/// and 5% loss.
+/// and 5% loss. `WEIR_SEEDS=N` prints each cell's mean over seeds 1 to N instead (seconds,
+/// steady goodput, drops: tests/congestion.md's before-and-after), without the snapshot.
 #[test]
 fn shallow_buffer_table() {
-    let mut table = String::from(
-        "| controller | RTT ms | Mbit/s | loss % | MiB | seconds | steady goodput | startup RTTs | queue ms | drops |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
-    );
+    let seeds: u64 = std::env::var("WEIR_SEEDS").map_or(1, |n| n.parse().unwrap());
+    let mut table = String::from(HEADER);
     let mut misses = Vec::new();
     for (mbit, rtts) in [(100, &[10, 40, 100, 300][..]), (400, &[10, 40, 100][..])] {
         for &rtt_ms in rtts {
@@ -441,6 +444,18 @@ fn shallow_buffer_table() {
                     loss,
                     queue: Some(SHALLOW_QUEUE),
                 };
+                if seeds > 1 {
+                    let runs: Vec<Outcome> = (1..=seeds).map(|seed| transfer(&cell, seed)).collect();
+                    let mean = |f: &dyn Fn(&Outcome) -> f64| runs.iter().map(f).sum::<f64>() / seeds as f64;
+                    println!(
+                        "{rtt_ms} ms, {mbit} Mbit/s, {}%: {:.3} s, {:.1}% steady, {:.0} drops",
+                        loss * 100.0,
+                        mean(&|o| o.elapsed.as_micros() as f64 / 1e6),
+                        mean(&|o| o.steady * 100.0),
+                        mean(&|o| o.drops as f64),
+                    );
+                    continue;
+                }
                 let o = transfer(&cell, 1);
                 table.push_str(&row(&cell, &o));
                 table.push('\n');
@@ -448,16 +463,15 @@ fn shallow_buffer_table() {
             }
         }
     }
+    if seeds > 1 {
+        return;
+    }
     println!("{table}");
     for m in &misses {
         println!("miss: {m}");
     }
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(SHALLOW_SNAPSHOT);
-    if std::env::var_os("WEIR_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::write(&path, &table).unwrap();
-    }
+    let expected = snapshot(SHALLOW_SNAPSHOT, &table);
     assert!(misses.is_empty(), "{} targets missed", misses.len());
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert_eq!(
         table, expected,
         "the table changed: review it, then rerun with WEIR_UPDATE_SNAPSHOTS=1"

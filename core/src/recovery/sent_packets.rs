@@ -60,6 +60,11 @@ fn holds(slot: &SentPacket) -> bool {
     slot.number & TAKEN == 0
 }
 
+/// Whether `slot` is a packet an ACK took whose frames wait to be read (`ack_range`).
+fn awaits_read(slot: &SentPacket) -> bool {
+    slot.number & MARKS == MARKS
+}
+
 /// Takes the packet out of `slot`, leaving its hole, if it holds one.
 fn take_out(slot: &mut SentPacket) -> Option<SentPacket> {
     if !holds(slot) {
@@ -164,7 +169,7 @@ impl SentPackets {
 
     /// The number and size of the packet an ACK took at slot `index` (`ack_range`).
     pub(super) fn acked(&self, index: usize) -> Option<(u64, usize)> {
-        let slot = self.slots.get(index).filter(|p| p.number & MARKS == MARKS)?;
+        let slot = self.slots.get(index).filter(|p| awaits_read(p))?;
         Some((slot.number & !MARKS, slot.size()))
     }
 
@@ -172,7 +177,7 @@ impl SentPackets {
     /// they were read, or forgotten ([`forget_acked`](Self::forget_acked)). The last read
     /// lets the queue drop its holes at the front again.
     pub(super) fn take_acked_frames(&mut self, index: usize) -> SentFrames {
-        let Some(slot) = self.slots.get_mut(index).filter(|p| p.number & MARKS == MARKS) else {
+        let Some(slot) = self.slots.get_mut(index).filter(|p| awaits_read(p)) else {
             return SentFrames::new();
         };
         slot.number &= !ACKED;
@@ -190,7 +195,7 @@ impl SentPackets {
         if self.awaiting == 0 {
             return;
         }
-        for slot in self.slots.iter_mut().filter(|p| p.number & MARKS == MARKS) {
+        for slot in self.slots.iter_mut().filter(|p| awaits_read(p)) {
             slot.number &= !ACKED;
             slot.frames = SentFrames::new();
         }

@@ -687,7 +687,8 @@ impl CongestionController for Bbr {
         self.bytes_in_flight = loss.bytes_in_flight;
         self.round_lost += loss.bytes_lost as u64;
         if let Some(o) = &mut self.overflow {
-            o.on_loss(loss.now, loss.bytes_lost, self.min_rtt);
+            let queue = self.queueing_delay.as_micros();
+            o.on_loss(loss.now, loss.bytes_lost, queue, self.min_rtt);
         }
         // Startup's window doubles by what each round delivered; a lost datagram delivered
         // nothing, so under random loss the doubling slows to `2 × (1 − loss)` a round (at

@@ -39,8 +39,6 @@ pub(super) struct Overflow {
     /// the most since, if that fell below it).
     grew: Instant,
     level: u64,
-    /// The latest queueing delay (µs).
-    queue: u64,
     /// This round's bytes lost, and delivered, while the queue was full.
     full_lost: u64,
     full_delivered: u64,
@@ -57,7 +55,6 @@ impl Overflow {
             most: RoundMax::new(),
             grew: Instant::ZERO,
             level: 0,
-            queue: 0,
             full_lost: 0,
             full_delivered: 0,
             last_below: (0, 0),
@@ -71,15 +68,14 @@ impl Overflow {
             self.level = queue;
         }
         self.most.update(u32::try_from(queue).unwrap_or(u32::MAX));
-        self.queue = queue;
-        if self.full(now, min_rtt) {
+        if self.full(now, queue, min_rtt) {
             self.full_delivered += acked as u64;
         }
     }
 
-    /// `bytes` declared lost now.
-    pub(super) fn on_loss(&mut self, now: Instant, bytes: usize, min_rtt: Option<Duration>) {
-        if self.full(now, min_rtt) {
+    /// `bytes` declared lost now, the latest queueing delay `queue` µs.
+    pub(super) fn on_loss(&mut self, now: Instant, bytes: usize, queue: u64, min_rtt: Option<Duration>) {
+        if self.full(now, queue, min_rtt) {
             self.full_lost += bytes as u64;
         }
     }
@@ -95,12 +91,12 @@ impl Overflow {
         self.level = self.level.min(u64::from(self.most.max()));
     }
 
-    /// Whether the queue is at its ceiling now (module docs).
-    fn full(&self, now: Instant, min_rtt: Option<Duration>) -> bool {
+    /// Whether a queue of `queue` µs is at its ceiling now (module docs).
+    fn full(&self, now: Instant, queue: u64, min_rtt: Option<Duration>) -> bool {
         let most = u64::from(self.most.max());
         let eighth = min_rtt.map_or(Duration::ZERO, |r| Duration::from_micros(r.as_micros() / 8));
         most >= MIN_FULL_QUEUE.as_micros()
-            && self.queue * UNIT >= most * FULL_QUEUE
+            && queue * UNIT >= most * FULL_QUEUE
             && now.saturating_duration_since(self.grew) >= eighth
     }
 
@@ -143,6 +139,13 @@ mod tests {
         Instant::from_micros(1_000_000 + ms * 1000)
     }
 
+    /// `n` datagrams declared lost at `t` ms, the queue at `queue` µs.
+    fn lose(o: &mut Overflow, t: u64, queue: u64, n: usize) {
+        for _ in 0..n {
+            o.on_loss(at(t), MDS, queue, Some(RTT));
+        }
+    }
+
     /// A queue that rises to `ceiling` µs by 1 ms a millisecond from `from` ms and stays
     /// `hold` ms, an ACK of one datagram each millisecond; returns the moment after.
     fn rise_and_hold(o: &mut Overflow, from: u64, ceiling: u64, hold: u64) -> u64 {
@@ -166,18 +169,14 @@ mod tests {
         // A 3 ms buffer, full from 5 ms after it filled (an eighth of the RTT): 8 datagrams
         // lost there, 6 delivered; none lost of the 1,000 delivered before.
         let t = rise_and_hold(&mut o, 0, 3_000, 10);
-        for _ in 0..8 {
-            o.on_loss(at(t), MDS, Some(RTT));
-        }
+        lose(&mut o, t, 3_000, 8);
         let (delivered, lost) = (1_006 * MDS as u64, 8 * MDS as u64);
         assert_eq!(o.random_rate(delivered, lost), 0);
         assert!(o.overflows(delivered, lost, MDS));
         // Fewer than six datagrams say nothing.
         let mut few = Overflow::new();
         let t = rise_and_hold(&mut few, 0, 3_000, 10);
-        for _ in 0..5 {
-            few.on_loss(at(t), MDS, Some(RTT));
-        }
+        lose(&mut few, t, 3_000, 5);
         assert!(!few.overflows(1_006 * MDS as u64, 5 * MDS as u64, MDS));
         // The next round starts its counts again.
         o.next_round(delivered, lost);
@@ -190,9 +189,7 @@ mod tests {
         let t = rise_and_hold(&mut o, 0, 3_000, 45);
         // The same share lost at the ceiling as below it: 2 of the 43 datagrams seen while
         // it was full (41 delivered), 50 of the 1,050 before.
-        for _ in 0..2 {
-            o.on_loss(at(t), MDS, Some(RTT));
-        }
+        lose(&mut o, t, 3_000, 2);
         let (delivered, lost) = (1_041 * MDS as u64, 52 * MDS as u64);
         assert_eq!(o.random_rate(delivered, lost), 47);
         assert!(!o.overflows(delivered, lost, MDS));
@@ -207,15 +204,13 @@ mod tests {
         let rtt = Some(Duration::from_millis(300));
         for ms in 1..100 {
             o.on_queue(at(ms), ms * 1000, MDS, rtt);
-            o.on_loss(at(ms), MDS, rtt);
+            o.on_loss(at(ms), MDS, ms * 1000, rtt);
         }
         assert!(!o.overflows(1_000 * MDS as u64, 99 * MDS as u64, MDS));
         // Held at 0.9 ms: below the least ceiling.
         let mut o = Overflow::new();
         let t = rise_and_hold(&mut o, 0, 900, 10);
-        for _ in 0..20 {
-            o.on_loss(at(t), MDS, Some(RTT));
-        }
+        lose(&mut o, t, 900, 20);
         assert!(!o.overflows(1_000 * MDS as u64, 20 * MDS as u64, MDS));
     }
 }
