@@ -268,6 +268,36 @@ fn a_long_message_over_a_long_lossy_path_is_not_held_back_by_the_stream_s_window
     );
 }
 
+/// A long stream over a long, fast path (spec §10.3, Limits): the sender's buffer bounds
+/// what is in flight, so a buffer under the path's bandwidth-delay product binds before the
+/// peer's credit does. 128 MiB written as the buffer takes it, at 1 Gbit/s over a 300 ms
+/// round trip (a 37.5 MB product): 6.50 s while the buffer was 16 MiB, 5.33 s now that it
+/// is 32 MiB, as far as the peer's connection window grows by default, and as with a
+/// buffer that never binds (issue 35's thirty-ninth round; past 32 MiB the windows bind).
+#[test]
+fn a_long_stream_over_a_long_path_is_not_held_back_by_the_sender_s_buffer() {
+    let len = 128 << 20;
+    let link = LinkConfig {
+        delay: Duration::from_millis(150),
+        bandwidth: Some(1_000_000_000),
+        queue_bytes: 37_500_000,
+        ..LinkConfig::default()
+    };
+    let tuned = long_transfer_time(1, Config::default(), link, len, Sending::Stream);
+    let roomy = Config {
+        send_buffer: 256 << 20,
+        ..Config::default()
+    };
+    let unbound = long_transfer_time(1, roomy, link, len, Sending::Stream);
+    println!(
+        "128 MiB over a 300 ms round trip: {tuned} by default, {unbound} with a send buffer that never binds"
+    );
+    assert!(
+        tuned.as_micros() * 100 <= unbound.as_micros() * 115,
+        "{tuned} against {unbound}: the send buffer held the sender back"
+    );
+}
+
 /// `config` with receive windows too large to bind (256 MiB from the start).
 fn unbound_windows(config: Config) -> Config {
     Config {
@@ -279,20 +309,61 @@ fn unbound_windows(config: Config) -> Config {
     }
 }
 
-/// How long a message of `len` bytes takes from the client's connect until the server's
-/// application has read it all, over `link`.
+/// How a long transfer's client hands it over.
+#[derive(Clone, Copy)]
+enum Sending {
+    /// One message, whole (`send_message`): the send buffer must hold it all.
+    Message,
+    /// A stream written as its send buffer takes it, then finished.
+    Stream,
+}
+
+/// How long `len` bytes take from the client's connect until the server's application has
+/// read them all, over `link`.
 fn long_message_time(seed: u64, config: Config, link: LinkConfig, len: usize) -> Duration {
+    long_transfer_time(seed, config, link, len, Sending::Message)
+}
+
+fn long_transfer_time(seed: u64, config: Config, link: LinkConfig, len: usize, sending: Sending) -> Duration {
     let (mut sim, c, s) = pair(seed, config, link);
     let got = RefCell::new(0usize);
+    let data = Bytes::from(vec![7u8; len]);
+    // The stream being written and how much of `data` it took.
+    let writing = RefCell::new(None);
+    let write_more = |sim: &mut Sim, conn: ConnectionHandle| {
+        let mut writing = writing.borrow_mut();
+        let Some((stream, sent)) = writing.as_mut() else {
+            return;
+        };
+        while *sent < len {
+            match sim.endpoint(c).write(conn, *stream, data.slice(*sent..)) {
+                Ok(n) => *sent += n,
+                Err(ApiError::WouldBlock) => return,
+                Err(e) => panic!("write: {e:?}"),
+            }
+        }
+        sim.endpoint(c).finish(conn, *stream).unwrap();
+        *writing = None;
+    };
     sim.connect(c, s);
     let start = sim.now();
     sim.run_until(
         start + Duration::from_secs(30),
         |sim, node, event| match event {
-            Event::Connected { conn, .. } if node == c => {
-                let msg = Bytes::from(vec![7u8; len]);
-                sim.endpoint(c).send_message(conn, None, msg).unwrap();
-            }
+            Event::Connected { conn, .. } if node == c => match sending {
+                Sending::Message => {
+                    sim.endpoint(c).send_message(conn, None, data.clone()).unwrap();
+                }
+                Sending::Stream => {
+                    let stream = sim
+                        .endpoint(c)
+                        .open_stream(conn, StreamHeader::default())
+                        .unwrap();
+                    *writing.borrow_mut() = Some((stream, 0));
+                    write_more(sim, conn);
+                }
+            },
+            Event::Writable { conn } if node == c => write_more(sim, conn),
             Event::StreamReadable { conn, stream } if node == s => {
                 while let Ok(Read::Data { bytes, .. }) = sim.endpoint(s).read(conn, stream, usize::MAX) {
                     *got.borrow_mut() += bytes.len();

@@ -74,7 +74,7 @@ async fn messages_on_a_channel_arrive_whole_and_in_order_through_a_reordering_pa
 /// writes 6.4 MB into it, far past the stream's credit, so the transport holds most of it
 /// unsent; the second channel meanwhile carries 500 messages one by one, each read as it
 /// comes. Then the first is read, whole. (A lagging channel holds back others once its
-/// unread bytes fill the connection's send buffer, `Config::send_buffer`, 16 MiB: noted in
+/// unread bytes fill the connection's send buffer, `Config::send_buffer`, 32 MiB: noted in
 /// the adapters' README.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_whose_reader_lags_holds_back_no_other() {
