@@ -342,22 +342,16 @@ impl Bbr {
         // Too few losses say nothing about a rate (BBRv3 asks for six loss events too,
         // draft §4.3.1.3): one packet lost of the first ten is not 10% loss.
         let enough = lost >= (LOSS_EVENTS * self.mds) as u64;
-        // A shallow buffer's overflow (module `overflow`) is congestion at any depth.
-        let overflows = self
-            .overflow
-            .as_ref()
-            .is_some_and(|o| o.overflows(delivered, lost, self.mds));
+        // A shallow buffer's overflow (module `overflow`) is congestion at any depth. Its
+        // state is made at a round's first loss (a fresh one says the round's own rate).
+        let mds = self.mds;
+        let verdict =
+            (lost > 0 || self.overflow.is_some()).then(|| self.overflow().end_round(delivered, lost, mds));
+        let overflows = verdict.is_some_and(|v| v.overflows);
         let congestive = overflows || (enough && ((rate > LOSS_THRESHOLD && standing) || rate > HIGH_LOSS));
         let peak = self.round_peak_flight;
-        let random = self
-            .overflow
-            .as_ref()
-            .map_or(rate, |o| o.random_rate(delivered, lost))
-            .min(UNIT / 2);
+        let random = verdict.map_or(rate, |v| v.random).min(UNIT / 2);
         self.round_lost = 0;
-        if lost > 0 || self.overflow.is_some() {
-            self.overflow().next_round(delivered, lost);
-        }
         self.round_min_queue = u32::MAX;
         self.round_peak_flight = self.bytes_in_flight;
         if congestive {
@@ -467,7 +461,7 @@ impl Bbr {
         if self
             .overflow
             .as_ref()
-            .is_some_and(|o| o.overflows(delivered, lost, self.mds))
+            .is_some_and(|o| o.verdict(delivered, lost, self.mds).overflows)
         {
             self.full_bw_reached = true;
             return;

@@ -18,7 +18,7 @@
 //! one, is the path's random loss.
 //!
 //! Inputs: queueing-delay samples with the bytes their ACK delivered, losses, round ends.
-//! Outputs: whether the round so far overflows, and its random loss rate.
+//! Outputs: whether the round so far overflows, and its random loss rate ([`Verdict`]).
 
 use super::round_max::RoundMax;
 use super::{BW_WINDOW_ROUNDS, LOSS_EVENTS, LOSS_THRESHOLD, UNIT};
@@ -80,15 +80,17 @@ impl Overflow {
         }
     }
 
-    /// The round that `delivered` and `lost` bytes ended: its counts start again, and the
-    /// round [`BW_WINDOW_ROUNDS`] ago is forgotten by the most queued.
-    pub(super) fn next_round(&mut self, delivered: u64, lost: u64) {
-        let [_, below] = self.split(delivered, lost);
-        self.last_below = below;
+    /// The round that `delivered` and `lost` bytes ended: what it says, then its counts
+    /// start again and the round [`BW_WINDOW_ROUNDS`] ago is forgotten by the most queued.
+    pub(super) fn end_round(&mut self, delivered: u64, lost: u64, mds: usize) -> Verdict {
+        let split = self.split(delivered, lost);
+        let verdict = self.judge(split, mds);
+        self.last_below = split[1];
         self.full_lost = 0;
         self.full_delivered = 0;
         self.most.next_round();
         self.level = self.level.min(u64::from(self.most.max()));
+        verdict
     }
 
     /// Whether a queue of `queue` µs is at its ceiling now (module docs).
@@ -109,23 +111,38 @@ impl Overflow {
         [(self.full_lost, full_seen), (below_lost, below_seen)]
     }
 
-    /// The random loss rate (thousandths): the loss rate below a full queue over the last
-    /// round and this one so far.
-    pub(super) fn random_rate(&self, delivered: u64, lost: u64) -> u64 {
-        let [_, (lost, seen)] = self.split(delivered, lost);
-        let (last_lost, last_seen) = self.last_below;
-        ((lost + last_lost) * UNIT)
-            .checked_div(seen + last_seen)
-            .unwrap_or(0)
+    /// What the round so far says (module docs), datagrams of `mds` bytes, of a round that
+    /// has so far `delivered` and `lost` bytes.
+    pub(super) fn verdict(&self, delivered: u64, lost: u64, mds: usize) -> Verdict {
+        self.judge(self.split(delivered, lost), mds)
     }
 
-    /// Whether the round so far overflows (module docs), datagrams of `mds` bytes.
-    pub(super) fn overflows(&self, delivered: u64, lost: u64, mds: usize) -> bool {
-        let [(full_lost, full_seen), _] = self.split(delivered, lost);
+    /// [`verdict`](Self::verdict) from the round's split.
+    fn judge(
+        &self,
+        [(full_lost, full_seen), (below_lost, below_seen)]: [(u64, u64); 2],
+        mds: usize,
+    ) -> Verdict {
+        let (last_lost, last_seen) = self.last_below;
+        let random = ((below_lost + last_lost) * UNIT)
+            .checked_div(below_seen + last_seen)
+            .unwrap_or(0);
         let full_rate = (full_lost * UNIT).checked_div(full_seen).unwrap_or(0);
-        full_lost >= (LOSS_EVENTS * mds) as u64
-            && full_rate > 2 * self.random_rate(delivered, lost) + LOSS_THRESHOLD
+        Verdict {
+            overflows: full_lost >= (LOSS_EVENTS * mds) as u64 && full_rate > 2 * random + LOSS_THRESHOLD,
+            random,
+        }
     }
+}
+
+/// What a round's losses say (module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Verdict {
+    /// The round overflows the buffer: congestion.
+    pub(super) overflows: bool,
+    /// The random loss rate (thousandths): the loss rate below a full queue over the last
+    /// round and this one.
+    pub(super) random: u64,
 }
 
 #[cfg(test)]
@@ -171,16 +188,16 @@ mod tests {
         let t = rise_and_hold(&mut o, 0, 3_000, 10);
         lose(&mut o, t, 3_000, 8);
         let (delivered, lost) = (1_006 * MDS as u64, 8 * MDS as u64);
-        assert_eq!(o.random_rate(delivered, lost), 0);
-        assert!(o.overflows(delivered, lost, MDS));
+        assert_eq!(o.verdict(delivered, lost, MDS).random, 0);
+        assert!(o.verdict(delivered, lost, MDS).overflows);
         // Fewer than six datagrams say nothing.
         let mut few = Overflow::new();
         let t = rise_and_hold(&mut few, 0, 3_000, 10);
         lose(&mut few, t, 3_000, 5);
-        assert!(!few.overflows(1_006 * MDS as u64, 5 * MDS as u64, MDS));
+        assert!(!few.verdict(1_006 * MDS as u64, 5 * MDS as u64, MDS).overflows);
         // The next round starts its counts again.
-        o.next_round(delivered, lost);
-        assert!(!o.overflows(0, 0, MDS));
+        assert!(o.end_round(delivered, lost, MDS).overflows);
+        assert!(!o.verdict(0, 0, MDS).overflows);
     }
 
     #[test]
@@ -191,8 +208,8 @@ mod tests {
         // it was full (41 delivered), 50 of the 1,050 before.
         lose(&mut o, t, 3_000, 2);
         let (delivered, lost) = (1_041 * MDS as u64, 52 * MDS as u64);
-        assert_eq!(o.random_rate(delivered, lost), 47);
-        assert!(!o.overflows(delivered, lost, MDS));
+        assert_eq!(o.verdict(delivered, lost, MDS).random, 47);
+        assert!(!o.verdict(delivered, lost, MDS).overflows);
     }
 
     #[test]
@@ -206,11 +223,11 @@ mod tests {
             o.on_queue(at(ms), ms * 1000, MDS, rtt);
             o.on_loss(at(ms), MDS, ms * 1000, rtt);
         }
-        assert!(!o.overflows(1_000 * MDS as u64, 99 * MDS as u64, MDS));
+        assert!(!o.verdict(1_000 * MDS as u64, 99 * MDS as u64, MDS).overflows);
         // Held at 0.9 ms: below the least ceiling.
         let mut o = Overflow::new();
         let t = rise_and_hold(&mut o, 0, 900, 10);
         lose(&mut o, t, 900, 20);
-        assert!(!o.overflows(1_000 * MDS as u64, 20 * MDS as u64, MDS));
+        assert!(!o.verdict(1_000 * MDS as u64, 20 * MDS as u64, MDS).overflows);
     }
 }
