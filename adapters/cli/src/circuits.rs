@@ -9,6 +9,7 @@ use weir_tokio::{Config, Connection, Path};
 
 use crate::error::CliError;
 use crate::net::{self, NetArgs};
+use crate::output::say;
 use crate::verdict;
 
 /// Serves as a circuit relay (spec §12) on `listen` until Ctrl-C: peers reserve here and
@@ -19,11 +20,11 @@ pub async fn serve(listen: SocketAddr, net: NetArgs) -> Result<(), CliError> {
         ..net.apply(Config::default())?
     };
     let endpoint = net::bind(listen, config)?;
-    println!(
+    say!(
         "relay serving circuits at {} (key {})",
         endpoint.local_addr(),
         endpoint.public_key()
-    );
+    )?;
     let serving = async {
         // Each peer's connection is held while it lasts: a reservation and its circuits
         // live as long as it does.

@@ -17,6 +17,7 @@ use weir_tokio::{Config, Connection, Endpoint, StreamHeader};
 
 use crate::error::{CliError, Total};
 use crate::net;
+use crate::output::say;
 use crate::sim::DEMO_LABEL;
 use crate::transfer::{watch_acks, TICK};
 use crate::units;
@@ -144,15 +145,15 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
     if spec.reorder > 0.0 {
         also += &format!(", holds back {}% to be overtaken", spec.reorder * 100.0);
     }
-    println!(
+    say!(
         "weir demo: {} from {hops} over UDP on 127.0.0.1; each hop loses {}% of datagrams and delays \
          them {} each way{also}",
         units::bytes(spec.size),
         spec.loss * 100.0,
         humantime::format_duration(spec.delay)
-    );
+    )?;
     if let Some(note) = speed_note(&spec) {
-        println!("{note}");
+        say!("{note}")?;
     }
     let message = crate::payload::generate(spec.size, spec.seed);
     let header = StreamHeader::default()
@@ -223,7 +224,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         ],
         None => vec![("sender -> receiver", last_hop.stats())],
     };
-    print_summary(
+    let printed = print_summary(
         &spec,
         received.done_at - started,
         &sender_stats,
@@ -232,7 +233,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
     );
     drop(conn);
     sender.close().await;
-    Ok(())
+    printed
 }
 
 /// The receiver: accepts the sender's (or relay's) connection and reads the stream.
@@ -300,15 +301,15 @@ fn print_summary(
     sender: &ConnectionStats,
     relay: Option<&RelayStats>,
     paths: &[(&str, [DirectionStats; 2])],
-) {
-    println!(
+) -> Result<(), CliError> {
+    say!(
         "delivered:         {} in {:.2} s",
         units::bytes(spec.size),
         elapsed.as_secs_f64()
-    );
-    println!("goodput:           {}", units::throughput(spec.size, elapsed));
+    )?;
+    say!("goodput:           {}", units::throughput(spec.size, elapsed))?;
     let hop = |name: &str, s: &ConnectionStats| {
-        println!(
+        say!(
             "{:<18} {} datagrams sent, {} packets lost, {} retransmitted; rtt smoothed {}, min {}",
             format!("{name}:"),
             s.datagrams_sent,
@@ -316,30 +317,30 @@ fn print_summary(
             units::bytes(s.bytes_retransmitted),
             units::millis(s.smoothed_rtt),
             units::millis(s.min_rtt)
-        );
+        )
     };
-    hop(if spec.direct { "sender" } else { "sender -> relay" }, sender);
+    hop(if spec.direct { "sender" } else { "sender -> relay" }, sender)?;
     if let Some(r) = relay {
-        hop("relay -> receiver", &r.down);
-        println!(
+        hop("relay -> receiver", &r.down)?;
+        say!(
             "relay peak:        {} buffered ({} awaiting acknowledgement, {} waiting), of a {} limit",
             units::bytes(r.pipe.in_flight_peak + r.pipe.waiting_peak),
             units::bytes(r.pipe.in_flight_peak),
             units::bytes(r.pipe.waiting_peak),
             units::bytes(spec.config.pipe_buffer)
-        );
+        )?;
     }
     for (name, [fwd, back]) in paths {
-        println!(
+        say!(
             "{:<18} {} datagrams forwarded, {} dropped; {} and {} back",
             format!("path {name}:"),
             fwd.forwarded,
             fwd.dropped,
             back.forwarded,
             back.dropped
-        );
+        )?;
     }
-    println!("verified:          digest matches");
+    say!("verified:          digest matches")
 }
 
 #[cfg(test)]

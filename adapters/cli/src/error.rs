@@ -116,6 +116,10 @@ pub enum CliError {
     /// A socket failed after it was bound.
     #[error("network error: {0}")]
     Net(weir_tokio::Error),
+    /// Standard output cannot be written (a full disk behind `> file`; see [`Exit::File`]). A
+    /// reader that closed its end is not this: see the `output` module.
+    #[error("cannot write to standard output: {0}")]
+    Output(std::io::Error),
     /// Ctrl-C: the peers were told, partial files removed (see [`Exit::Cancelled`]).
     #[error("interrupted (Ctrl-C){}", match .0 { Some(what) => format!(": {what}"), None => String::new() })]
     Cancelled(Option<String>),
@@ -147,7 +151,7 @@ impl CliError {
     pub fn exit(&self) -> Exit {
         match self {
             CliError::BadAddress { .. } => Exit::BadAddress,
-            CliError::File { .. } | CliError::Identity(_) => Exit::File,
+            CliError::File { .. } | CliError::Identity(_) | CliError::Output(_) => Exit::File,
             CliError::Bind { .. } => Exit::Bind,
             CliError::Unreachable { .. } => Exit::Unreachable,
             CliError::VersionMismatch { .. } | CliError::Refused { .. } | CliError::RelayRefused { .. } => {

@@ -8,6 +8,7 @@ mod circuits;
 mod demo;
 mod error;
 mod net;
+mod output;
 mod payload;
 mod sim;
 mod traces;
@@ -24,6 +25,7 @@ use clap::{Args, Parser, Subcommand};
 use weir_core::wire::VersionRange;
 
 use error::CliError;
+use output::say;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -31,7 +33,8 @@ Exit codes:
   1  a transfer was interrupted or did not verify (what was delivered is printed)
   2  the command line does not parse
   3  bad address
-  4  a file or directory cannot be read or written, or an identity file is not usable
+  4  a file or directory cannot be read or written (standard output too), or an identity
+     file is not usable
   5  cannot listen on the address (in use, or not this host's)
   6  unreachable peer: no answer within the handshake timeout
   7  version mismatch or refused by the peer (both version ranges are printed)
@@ -303,13 +306,13 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
         config: args.path.config(),
     };
     let report = sim::run(&spec);
-    println!("{report}");
+    say!("{report}")?;
     if let (Some(path), Some(trace)) = (&args.trace, &report.trace) {
         std::fs::write(path, trace).map_err(|source| CliError::File {
             path: path.clone(),
             source,
         })?;
-        println!("trace:            {} (the sender's)", path.display());
+        say!("trace:            {} (the sender's)", path.display())?;
     }
     match report.outcome {
         sim::Outcome::Verified => Ok(()),
@@ -335,7 +338,7 @@ fn keygen(out: Option<PathBuf>, force: bool) -> Result<(), CliError> {
     };
     let identity = identity_file::create(&path, replace).map_err(CliError::Identity)?;
     eprintln!("identity written to {}; its public key:", path.display());
-    println!("{}", identity.public_key());
+    say!("{}", identity.public_key())?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use weir_core::trace::{replay_with_secrets, Step, TraceError, TraceSecrets};
 use weir_core::ConnectionStats;
 
 use crate::error::CliError;
+use crate::output::{self, say};
 use crate::units;
 
 fn read(path: &Path) -> Result<String, CliError> {
@@ -43,12 +44,12 @@ pub fn replay(path: &Path) -> Result<(), CliError> {
     let text = read(path)?;
     let secrets = secrets(path)?;
     let done = replay_with_secrets(&text, secrets.as_ref(), |_| {}).map_err(trace_error(path))?;
-    println!(
+    say!(
         "{}: replayed {} records, {} outputs, all identical",
         path.display(),
         done.records,
         done.outputs
-    );
+    )?;
     Ok(())
 }
 
@@ -58,10 +59,10 @@ pub fn shrink(path: &Path, output: &Path) -> Result<(), CliError> {
     let secrets = secrets(path)?;
     let replay = |t: &str| replay_with_secrets(t, secrets.as_ref(), |_| {});
     let Some(short) = weir_core::trace::shrink(&text, |t| replay(t).is_err()) else {
-        println!(
+        say!(
             "{}: replays without a difference; nothing to shrink",
             path.display()
-        );
+        )?;
         return Ok(());
     };
     // Owner-only like the trace, and its secrets beside it, as the trace's are.
@@ -76,13 +77,13 @@ pub fn shrink(path: &Path, output: &Path) -> Result<(), CliError> {
     }
     let records = |t: &str| t.lines().count();
     let why = replay(&short).err().map(|e| e.to_string()).unwrap_or_default();
-    println!(
+    say!(
         "{}: {} lines -> {} lines in {}\n{why}",
         path.display(),
         records(&text),
         records(&short),
         output.display()
-    );
+    )?;
     Ok(())
 }
 
@@ -175,11 +176,11 @@ fn describe(record: &str) -> Option<String> {
 pub fn show(path: &Path) -> Result<(), CliError> {
     let text = read(path)?;
     let secrets = secrets(path)?;
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut broken = false;
+    // Buffered, not a line at a time: a trace shows as hundreds of thousands of lines.
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut written = Ok(());
     let result = replay_with_secrets(&text, secrets.as_ref(), |step| {
-        if broken {
+        if written.is_err() || output::closed() {
             return;
         }
         let Some(line) = describe(step.record) else { return };
@@ -194,12 +195,12 @@ pub fn show(path: &Path) -> Result<(), CliError> {
         } else {
             String::new()
         };
-        // A closed pipe (`weir trace show t | head`) ends the listing, not the replay.
-        broken = writeln!(out, "{:>12.3} ms  {line}{state}", s.secs * 1000.0).is_err();
+        written = output::check(writeln!(out, "{:>12.3} ms  {line}{state}", s.secs * 1000.0));
     });
-    let _ = out.flush();
+    let written = written.and_then(|()| output::check(out.flush()));
     drop(out);
     let done = result.map_err(trace_error(path))?;
+    written?;
     eprintln!(
         "{} records replayed, {} outputs identical",
         done.records, done.outputs
@@ -225,12 +226,12 @@ pub fn plot(path: &Path, output: &Path) -> Result<(), CliError> {
         path: output.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     })?;
-    println!(
+    say!(
         "{}: {} points plotted to {}",
         path.display(),
         samples.len(),
         output.display()
-    );
+    )?;
     Ok(())
 }
 

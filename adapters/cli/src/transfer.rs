@@ -28,6 +28,7 @@ use weir_tokio::{Config, Connection, Endpoint, RecvStream, StreamHeader};
 use crate::circuits;
 use crate::error::{CliError, Total};
 use crate::net::{self, NetArgs};
+use crate::output::say;
 use crate::units;
 use crate::verdict::{self, code, Partial};
 
@@ -206,14 +207,14 @@ pub async fn send(
         ),
         None => String::new(),
     };
-    println!(
+    say!(
         "sent {name} ({}) to {to} in {:.2} s, delivered and verified: {}; {} retransmitted, rtt {}{path}",
         units::bytes(len),
         elapsed.as_secs_f64(),
         units::throughput(acked, elapsed),
         units::bytes(stats.bytes_retransmitted),
         units::millis(stats.smoothed_rtt),
-    );
+    )?;
     drop(conn);
     endpoint.close().await;
     Ok(())
@@ -278,16 +279,16 @@ pub async fn recv(
         )));
     }
     let endpoint = net::bind(listen, net.apply(Config::default())?)?;
-    println!(
+    say!(
         "listening on {} key {}",
         endpoint.local_addr(),
         endpoint.public_key()
-    );
+    )?;
     // The reservation lasts as long as this connection to the relay.
     let _reserved = match via {
         Some(relay) => {
             let r = verdict::unless_interrupted(net::reserve(&endpoint, relay, net.versions)).await?;
-            println!("reachable through relay {relay} as {}", endpoint.public_key());
+            say!("reachable through relay {relay} as {}", endpoint.public_key())?;
             Some(r)
         }
         None => None,
@@ -301,7 +302,7 @@ pub async fn recv(
             live.add(0, &conn);
             tracing::info!("a sender connected");
             let stream = conn.accept_stream().await.map_err(|e| interrupted(0, None, e))?;
-            println!("{}", receive_file(stream, dir, existing, &multi).await?);
+            say!("{}", receive_file(stream, dir, existing, &multi).await?)?;
             return Ok(());
         }
         // Senders are served side by side, each connection's files one after another.
@@ -312,9 +313,10 @@ pub async fn recv(
             let (dir, multi, live) = (dir.to_path_buf(), multi.clone(), live.clone());
             tokio::spawn(async move {
                 while let Ok(stream) = conn.accept_stream().await {
-                    match receive_file(stream, &dir, existing, &multi).await {
-                        Ok(line) => println!("{line}"),
-                        Err(e) => eprintln!("weir: {e}"),
+                    // A file that arrived is on disk whether or not its line can be printed.
+                    let done = receive_file(stream, &dir, existing, &multi).await;
+                    if let Err(e) = done.and_then(|line| say!("{line}")) {
+                        eprintln!("weir: {e}");
                     }
                 }
                 live.remove(n);
@@ -464,7 +466,7 @@ async fn receive_file(
 /// target, fragment by fragment, until interrupted.
 pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -> Result<(), CliError> {
     let endpoint = Arc::new(net::bind(listen, net.apply(Config::default())?)?);
-    println!(
+    say!(
         "relaying {} (key {}) -> {}",
         endpoint.local_addr(),
         endpoint.public_key(),
@@ -473,7 +475,7 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
             .map(|t| t.to_string())
             .collect::<Vec<_>>()
             .join(", ")
-    );
+    )?;
     let downstream = Arc::new(tokio::sync::Mutex::new(Vec::<(SocketAddr, Connection)>::new()));
     let upstream = verdict::Serving::default();
     let mut tasks = tokio::task::JoinSet::new();
@@ -491,9 +493,9 @@ pub async fn relay(listen: SocketAddr, targets: Vec<SocketAddr>, net: NetArgs) -
             );
             tasks.spawn(async move {
                 while let Ok(stream) = conn.accept_stream().await {
-                    match forward(&endpoint, stream, &targets, &downstream, &net).await {
-                        Ok(line) => println!("{line}"),
-                        Err(e) => eprintln!("weir: {e}"),
+                    let done = forward(&endpoint, stream, &targets, &downstream, &net).await;
+                    if let Err(e) = done.and_then(|line| say!("{line}")) {
+                        eprintln!("weir: {e}");
                     }
                 }
                 upstream.remove(n);

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::process::{Command, Stdio};
+
+use assert_cmd::cargo::CommandCargoExt;
 use common::{make_file, stderr_of, stdout_of, weir};
 
 #[test]
@@ -135,4 +138,60 @@ fn sim_queue_sets_the_bottleneck_s_queue() {
     let shallow = drops(&["--queue", "32KiB"]);
     assert!(shallow > deep, "32 KiB: {shallow} dropped, one BDP: {deep}");
     common::fails_with(&["sim", "--queue", "32KiB"], 2, "--rate");
+}
+
+/// A standard output whose reader has gone, as `weir ... | head` leaves it once `head` has
+/// its lines: the write end of a pipe whose one reader (`true`) has exited.
+fn closed_pipe() -> Stdio {
+    let mut reader = Command::new("true")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("true runs");
+    let write_end = reader.stdin.take().expect("piped");
+    reader.wait().expect("true exits");
+    write_end.into()
+}
+
+/// `weir sim | head` and `weir trace show T | head`: a reader that stops reading ends the
+/// output, not the command. It was a panic (exit 101) from `println!`; now the command goes
+/// on to its own verdict: the trace is still written, a failed transfer still exits 1. A
+/// standard output that cannot be written for another reason (a full disk) is exit 4.
+#[test]
+fn a_reader_that_stops_reading_ends_the_output_not_the_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let trace = dir.path().join("run.trace");
+    let t = trace.to_str().unwrap();
+    let run = |args: &[&str], stdout: Stdio| {
+        let mut cmd = Command::cargo_bin("weir").expect("the weir binary");
+        cmd.args(args).stdout(stdout).output().expect("weir runs")
+    };
+
+    let out = run(&["sim", "--size", "100KiB", "--trace", t], closed_pipe());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(!stderr_of(&out).contains("panicked"), "{}", stderr_of(&out));
+    assert!(
+        std::fs::metadata(&trace).unwrap().len() > 0,
+        "the trace is written"
+    );
+
+    let out = run(&["trace", "show", t], closed_pipe());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("records replayed"),
+        "{}",
+        stderr_of(&out)
+    );
+
+    let out = run(&["sim", "--size", "100KiB", "--limit", "1ms"], closed_pipe());
+    assert_eq!(out.status.code(), Some(1), "{}", stderr_of(&out));
+    assert!(stderr_of(&out).contains("transfer"), "{}", stderr_of(&out));
+
+    let full = std::fs::File::create("/dev/full").expect("Linux's /dev/full");
+    let out = run(&["sim", "--size", "100KiB"], full.into());
+    assert_eq!(out.status.code(), Some(4), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("cannot write to standard output"),
+        "{}",
+        stderr_of(&out)
+    );
 }
