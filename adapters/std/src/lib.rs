@@ -41,7 +41,8 @@
 //! Dropping an [`Endpoint`] shuts it down gracefully: the peers get a bounded time to
 //! acknowledge what was written, then every connection is closed with a CLOSE frame.
 //! Setting the environment variable `WEIR_TRACE` to a file name records a replayable trace
-//! of the core endpoint (spec/trace.md; `{port}` in the name becomes the local port).
+//! of the core endpoint (spec/trace.md; `{port}` in the name becomes the local port; without
+//! it, an endpoint whose name another of the process records to adds `.PORT`).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -44,7 +44,8 @@
 //! Dropping an [`Endpoint`] starts a graceful shutdown in the background (the peers get a
 //! bounded time to acknowledge what was written, then every connection is closed with a
 //! CLOSE frame); [`Endpoint::close`] does the same and waits for it. `WEIR_TRACE=file`
-//! records a replayable trace of the core endpoint (`{port}` becomes the local port).
+//! records a replayable trace of the core endpoint (`{port}` becomes the local port; without
+//! it, an endpoint whose name another of the process records to adds `.PORT`).
 // Registering the socket and the timer with tokio needs `unsafe` (modules `socket` and
 // `alarm`, with their reasons); nothing else may.
 #![deny(unsafe_code)]

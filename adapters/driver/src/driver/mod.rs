@@ -21,6 +21,7 @@
 //! | `metrics.rs` | the endpoint's counters and gauges through the `metrics` facade |
 //! | `pool.rs` | the connection pool: one connection per peer, dials coalesced, idle connections parked, up/down events |
 //! | `requests.rs` | requests and replies: the bodies of the peer's requests, replies matched to ours, cancels |
+//! | `recording.rs` | the trace file (`WEIR_TRACE`): its name, held while the endpoint records to it |
 
 mod calls;
 mod clock;
@@ -30,6 +31,7 @@ mod metrics;
 mod pipes;
 mod pool;
 mod reads;
+mod recording;
 mod requests;
 #[cfg(test)]
 mod tests;
@@ -54,6 +56,7 @@ use conn::{Conn, PipeRecord, Shutdown};
 pub use metrics::describe as describe_metrics;
 pub(crate) use pool::{Claim, PoolKey};
 pub use pool::{PeerEvent, DEFAULT_POOL_IDLE};
+use recording::Recording;
 pub use waiting::CallId;
 pub(crate) use waiting::Spared;
 use waiting::{Parked, Wait};
@@ -125,7 +128,7 @@ pub struct Driver {
     /// When our requests stop waiting for their replies to begin (module `requests`).
     request_deadlines: BTreeSet<(StdInstant, ConnectionHandle, StreamId)>,
     shutdown: Option<Shutdown>,
-    trace: Option<std::io::BufWriter<std::fs::File>>,
+    trace: Option<Recording>,
 }
 
 /// 32 bytes from the operating system's generator; should it fail (no such generator on
@@ -147,17 +150,6 @@ pub(crate) fn os_seed(local: SocketAddr) -> weir_core::Seed {
     weir_core::Seed::from(h.finish())
 }
 
-/// The file an endpoint at `local` records its trace to, by `WEIR_TRACE`'s `pattern`: `{port}`
-/// becomes the local port, and a shard (its ids' prefix) adds its number, since the shards
-/// of one endpoint share its port.
-fn trace_path(pattern: &str, local: SocketAddr, shard: Option<u8>) -> String {
-    let path = pattern.replace("{port}", &local.port().to_string());
-    match shard {
-        Some(k) => format!("{path}.{k}"),
-        None => path,
-    }
-}
-
 impl Driver {
     /// A driver for an endpoint whose socket is bound at `local`. The seed is 32 bytes from
     /// the operating system's generator: the root of the endpoint's RETRY token keys (and of
@@ -169,7 +161,8 @@ impl Driver {
     /// entropy go to the same name with `.secrets` added, which the replayer takes apart.
     /// Both are created readable by their owner only; `{port}` in the name is replaced by
     /// the local port, so that several endpoints can record at once, and a shard of an
-    /// endpoint (`Config::connection_id_prefix`) adds its number: `.0`, `.1`, ...
+    /// endpoint (`Config::connection_id_prefix`) adds its number: `.0`, `.1`, ... A name
+    /// another endpoint of this process records to gets `.PORT` added (module `recording`).
     pub fn new(config: Config, local: SocketAddr) -> Driver {
         // Fresh bytes apart from the seed: the ephemeral keys, connection ids and packet
         // numbers left out then owe nothing to the seed alone (forward secrecy, spec §11.1).
@@ -189,17 +182,9 @@ impl Driver {
         clock: Clock,
         pattern: Option<String>,
     ) -> Driver {
-        let trace_path = pattern.map(|pattern| trace_path(&pattern, local, config.connection_id_prefix));
-        let trace =
-            trace_path.as_ref().and_then(
-                |path| match crate::create_trace_file(std::path::Path::new(path)) {
-                    Ok(f) => Some(std::io::BufWriter::new(f)),
-                    Err(e) => {
-                        tracing::warn!(%path, %e, "cannot record the trace");
-                        None
-                    }
-                },
-            );
+        let (trace, trace_path) = pattern
+            .and_then(|pattern| Recording::open(&pattern, local, config.connection_id_prefix))
+            .unzip();
         let mut ep = if trace.is_some() {
             weir_core::Endpoint::new_traced(config, seed)
         } else {
@@ -208,7 +193,7 @@ impl Driver {
         if let Some(fresh) = fresh {
             ep.add_entropy(&fresh);
         }
-        if let (Some(path), Some(secrets)) = (trace_path.filter(|_| trace.is_some()), ep.trace_secrets()) {
+        if let (Some(path), Some(secrets)) = (trace_path, ep.trace_secrets()) {
             // The trace records no secret; the replayer takes them from here (spec/trace.md).
             let path = crate::secrets_path(std::path::Path::new(&path));
             let written = crate::create_trace_file(&path)
@@ -407,7 +392,7 @@ impl Driver {
     }
 
     fn flush_trace(&mut self) {
-        if let Some(out) = self.trace.as_mut() {
+        if let Some(Recording { out, .. }) = self.trace.as_mut() {
             let text = self.ep.take_trace();
             if !text.is_empty() && out.write_all(text.as_bytes()).and_then(|()| out.flush()).is_err() {
                 tracing::warn!("writing the trace failed; recording stops");

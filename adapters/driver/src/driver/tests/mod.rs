@@ -557,19 +557,6 @@ fn connections_keep_no_span_that_no_subscriber_wants() {
     }
 }
 
-#[test]
-fn each_shard_of_an_endpoint_traces_to_a_file_of_its_own() {
-    let local = "127.0.0.1:4433".parse().unwrap();
-    assert_eq!(
-        super::trace_path("/t/w-{port}.trace", local, None),
-        "/t/w-4433.trace"
-    );
-    assert_eq!(
-        super::trace_path("/t/w-{port}.trace", local, Some(1)),
-        "/t/w-4433.trace.1"
-    );
-}
-
 /// A waker that notes its name in a shared list when woken.
 struct Named(&'static str, Arc<std::sync::Mutex<Vec<&'static str>>>);
 
