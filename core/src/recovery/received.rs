@@ -16,7 +16,8 @@
 //! Once the peer acknowledges a packet of ours that carried an ACK frame, it has seen that
 //! frame: numbers up to the frame's largest are no longer reported (RFC 9000 §13.2.4), so a
 //! gap (a loss, or a number the peer left out, §8) costs ACK frames a range for about a
-//! round trip, not for the rest of the connection.
+//! round trip, not for the rest of the connection. A packet that arrives below them after
+//! all (late, on a path that reorders) is reported, with what lies above it.
 
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
@@ -115,6 +116,11 @@ impl Received {
             self.largest = Some((pn, now, timestamp));
         }
         self.pns.insert(pn..pn + 1);
+        // A packet that comes after an ACK the peer has seen reported past it: report from
+        // it again. Otherwise the peer never learns it arrived, resends its frames for
+        // nothing, and cannot tell that it declared a packet lost that was only late (RFC
+        // 9002 §6.1: what loss detection learns reordering from).
+        self.reported_from = self.reported_from.min(pn);
         while self.pns.len() > usize::from(self.max_ranges) {
             if let Some(r) = self.pns.pop_first() {
                 self.floor = r.end;
@@ -338,6 +344,13 @@ mod tests {
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(14, 14), (12, 12)]);
         // Duplicates are still recognised below what is reported.
         assert!(r.is_duplicate(3) && !r.is_duplicate(5));
+        // 5 was only late: it is reported, and what is above it with it (the peer learns
+        // its loss was spurious, and stops resending what it carried).
+        r.on_packet(5, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+        assert_eq!(
+            ranges(&r.build(Instant::ZERO).unwrap()),
+            [(14, 14), (12, 12), (5, 10)]
+        );
     }
 
     #[test]

@@ -91,6 +91,16 @@ impl RttEstimator {
         self.smoothed + (self.var.saturating_mul(4)).max(GRANULARITY) + max_ack_delay
     }
 
+    /// The eighths beyond one RTT that [`loss_delay`](Self::loss_delay) needs to reach
+    /// `delay` (rounded up; 0 if one RTT already does), at most 255.
+    pub(crate) fn eighths_beyond(&self, delay: Duration) -> u8 {
+        let base = u128::from(self.smoothed.max(self.latest).as_micros().max(1));
+        let eighths = (u128::from(delay.as_micros()) * 8)
+            .div_ceil(base)
+            .saturating_sub(8);
+        u8::try_from(eighths).unwrap_or(u8::MAX)
+    }
+
     /// Time threshold for loss (RFC 9002 §6.1.2): `(1 + eighths / 8) × max(smoothed,
     /// latest)`, at least the granularity; RFC 9002's kTimeThreshold is one eighth.
     pub(crate) fn loss_delay(&self, eighths: u64) -> Duration {
