@@ -42,7 +42,7 @@ pub fn closed() -> bool {
     CLOSED.load(Ordering::Relaxed)
 }
 
-/// [`line`] with `format!`'s arguments: `say!("{x}")?`.
+/// [`line()`] with `format!`'s arguments: `say!("{x}")?`.
 macro_rules! say {
     ($($arg:tt)*) => {
         $crate::output::line(format_args!($($arg)*))
