@@ -60,8 +60,12 @@ async fn datagrams_are_sized_to_the_path_and_lost_ones_are_not_resent() {
         );
         assert!(seen.len() < 400, "a 5% lossy path lost none of 400");
         assert!(stats.app_datagrams_lost > 0, "{stats:?}");
+        // Only the 4-byte message may be resent, as often as its copies (or their
+        // acknowledgements) are lost: a resent datagram would count its whole size. (At
+        // most 4 bytes, as this asserted before, failed once in a loaded run: the message
+        // sent three times, 8 bytes.)
         assert!(
-            stats.bytes_retransmitted <= 4,
+            stats.bytes_retransmitted < max as u64,
             "only the message could be resent: {stats:?}"
         );
     })

@@ -13,7 +13,8 @@
 //! already declared lost raises the packet threshold to the distance seen and the time
 //! threshold to how late the packet came (RFC 8985 §6.2's adaptive reordering window,
 //! measured rather than stepped), up to eight RTTs, so a path whose delay jitters per
-//! datagram does not have its late packets resent for nothing.
+//! datagram does not have its late packets resent for nothing. After [`CALM_ROUNDS`] round
+//! trips that declared losses and saw none turn out spurious, both return to RFC 9002's.
 //!
 //! Packet numbers are never reused: what is lost is resent in new packets by frame. Packets
 //! that only carry ACK, PADDING or CLOSE are not tracked here at all.
@@ -73,6 +74,12 @@ const MAX_PACKET_THRESHOLD: u64 = 1 << 12;
 /// of them lost (`jitter::jitter_beyond_the_rtt_is_learned_not_resent`).
 const TIME_THRESHOLD: u8 = 1;
 const MAX_TIME_THRESHOLD: u8 = 56;
+/// Round trips with losses and none of them spurious after which the thresholds that
+/// reordering grew return to RFC 9002's (RACK's `reo_wnd_persist`, RFC 8985 §6.2: 16
+/// recoveries), so a path that stopped reordering has its real losses found at 9/8 RTT
+/// again, not as late as the latest packet it ever delivered late. Relearning costs one
+/// spurious loss: the threshold grows to the lateness it shows at once.
+const CALM_ROUNDS: u8 = 16;
 /// Packets declared lost that are remembered, to notice when an ACK shows it was reordering.
 const REMEMBERED_LOSSES: usize = 512;
 /// The first number left out comes 2^4 to 2^5 packets in; each gap after is drawn from a
@@ -286,6 +293,11 @@ struct Rare {
     lazy: SentPackets,
     /// Lazy timeouts in a row (the lazy timer backs off as the probe timer does).
     lazy_timeouts: u8,
+    /// Smoothed RTTs in which packets were declared lost and none turned out spurious since
+    /// the thresholds last grew, and when the last of them was counted (module docs:
+    /// after [`CALM_ROUNDS`], the thresholds return to RFC 9002's).
+    calm_rounds: u8,
+    calm_counted: Instant,
 }
 
 impl Rare {
@@ -528,6 +540,7 @@ impl Recovery {
                     .collect();
                 for (pn, sent) in spurious {
                     rare.recently_lost.remove(&pn);
+                    rare.calm_rounds = 0;
                     self.spurious_losses += 1;
                     reordered = true;
                     let distance = largest.saturating_sub(pn).saturating_add(1);
@@ -633,6 +646,9 @@ impl Recovery {
             }
         }
         let mut lost = Vec::with_capacity(lost_pns.len());
+        if !lost_pns.is_empty() {
+            self.count_calm_round(now);
+        }
         for (pn, sent) in lost_pns {
             let recently_lost = &mut self.rare.get_or_insert_with(Box::default).recently_lost;
             recently_lost.insert(pn, sent);
@@ -666,6 +682,27 @@ impl Recovery {
         if threshold > self.time_threshold {
             self.time_threshold = threshold;
             self.time_threshold_raised = now;
+        }
+    }
+
+    /// Packets are being declared lost at `now`: a round trip without a spurious loss is
+    /// counted (at most one per smoothed RTT), and after [`CALM_ROUNDS`] of them the
+    /// thresholds reordering grew return to RFC 9002's.
+    fn count_calm_round(&mut self, now: Instant) {
+        if self.packet_threshold == PACKET_THRESHOLD && self.time_threshold == TIME_THRESHOLD {
+            return;
+        }
+        let srtt = self.rtt.smoothed();
+        let rare = self.rare.get_or_insert_with(Box::default);
+        if rare.calm_counted != Instant::ZERO && now < rare.calm_counted + srtt {
+            return;
+        }
+        rare.calm_counted = now;
+        rare.calm_rounds += 1;
+        if rare.calm_rounds >= CALM_ROUNDS {
+            rare.calm_rounds = 0;
+            self.packet_threshold = PACKET_THRESHOLD;
+            self.time_threshold = TIME_THRESHOLD;
         }
     }
 

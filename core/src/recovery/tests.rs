@@ -193,6 +193,49 @@ fn reordering_raises_the_time_threshold_to_the_lateness_seen() {
     assert_eq!(r.time_threshold, MAX_TIME_THRESHOLD);
 }
 
+/// Thresholds that reordering grew return to RFC 9002's after `CALM_ROUNDS` round trips
+/// that declared losses and saw none turn out spurious: a path that stopped reordering has
+/// its losses found at 9/8 RTT again.
+#[test]
+fn grown_thresholds_return_after_round_trips_of_real_loss() {
+    let mut r = unskipped(2000);
+    let ms = |m: u64| Instant::from_micros(m * 1000);
+    for _ in 0..6 {
+        sent(&mut r, 0);
+    }
+    r.on_ack(ms(50), &ack(&[(5, 5)])).unwrap();
+    let Timeout::Lost(_) = r.on_timeout(Instant::from_micros(56_250)) else {
+        panic!("no loss");
+    };
+    // All five were only late.
+    r.on_ack(ms(60), &ack(&[(0, 5)])).unwrap();
+    assert_eq!(r.spurious_losses(), 5);
+    assert!(r.time_threshold > TIME_THRESHOLD && r.packet_threshold > PACKET_THRESHOLD);
+    let mut now = ms(61);
+    for round in 1..=CALM_ROUNDS {
+        // A packet that is lost for good, and one after it that arrives.
+        let lost = sent(&mut r, now.as_micros());
+        let next = sent(&mut r, now.as_micros());
+        r.on_ack(now + Duration::from_millis(50), &ack(&[(next, next)]))
+            .unwrap();
+        let at = r.deadline().expect("the loss timer");
+        let Timeout::Lost(declared) = r.on_timeout(at) else {
+            panic!("no loss");
+        };
+        assert_eq!(numbers(&declared), [lost]);
+        let back = r.time_threshold == TIME_THRESHOLD && r.packet_threshold == PACKET_THRESHOLD;
+        assert_eq!(back, round == CALM_ROUNDS, "round {round}");
+        now = at + Duration::from_millis(1);
+    }
+    // Back at 9/8 of the RTT.
+    let lost = sent(&mut r, now.as_micros());
+    let next = sent(&mut r, now.as_micros());
+    r.on_ack(now + Duration::from_millis(50), &ack(&[(next, next)]))
+        .unwrap();
+    assert_eq!(r.deadline(), Some(now + Duration::from_micros(56_250)));
+    let _ = lost;
+}
+
 #[test]
 fn acking_an_unsent_packet_is_refused() {
     let mut r = unskipped(2000);
