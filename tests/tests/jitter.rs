@@ -89,6 +89,15 @@ fn transfer(cc: CongestionAlgorithm, path: Path, jitter: Duration) -> (f64, Conn
     (share, stats, net.lost + net.queue_drops)
 }
 
+/// The three controllers, each with its name.
+fn controllers() -> [(CongestionAlgorithm, &'static str); 3] {
+    [
+        (CongestionAlgorithm::Bbr, "BBR"),
+        (CongestionAlgorithm::Ledbat(LedbatConfig::default()), "LEDBAT"),
+        (CongestionAlgorithm::NewReno, "NewReno"),
+    ]
+}
+
 /// With 10 and 20 ms of jitter on a 40 ms path, BBR keeps 85% of the link, and so does
 /// LEDBAT. Before the time threshold adapted, every datagram delayed past 9/8 RTT was
 /// declared lost, a quarter of all datagrams were resent for nothing, and BBR's estimate fell
@@ -97,18 +106,9 @@ fn transfer(cc: CongestionAlgorithm, path: Path, jitter: Duration) -> (f64, Conn
 /// (the few losses before the threshold grows each halve it).
 #[test]
 fn the_link_stays_full_when_the_delay_jitters() {
-    for cc in [
-        CongestionAlgorithm::Bbr,
-        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
-        CongestionAlgorithm::NewReno,
-    ] {
+    for (cc, name) in controllers() {
         for jitter_ms in [10, 20] {
             let (share, stats, _) = transfer(cc.clone(), WIDE_AREA, Duration::from_millis(jitter_ms));
-            let name = match cc {
-                CongestionAlgorithm::Bbr => "BBR",
-                CongestionAlgorithm::NewReno => "NewReno",
-                _ => "LEDBAT",
-            };
             println!(
                 "{name}, {jitter_ms} ms jitter: {:.1}% of the link, {} lost ({} spurious), {} bytes resent",
                 share * 100.0,
@@ -145,18 +145,9 @@ fn the_link_stays_full_when_the_delay_jitters() {
 #[test]
 fn jitter_beyond_the_rtt_is_learned_not_resent() {
     let mut failed = Vec::new();
-    for cc in [
-        CongestionAlgorithm::Bbr,
-        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
-        CongestionAlgorithm::NewReno,
-    ] {
+    for (cc, name) in controllers() {
         for jitter_ms in [10, 20] {
             let (share, stats, dropped) = transfer(cc.clone(), LOCAL, Duration::from_millis(jitter_ms));
-            let name = match cc {
-                CongestionAlgorithm::Bbr => "BBR",
-                CongestionAlgorithm::NewReno => "NewReno",
-                _ => "LEDBAT",
-            };
             // Declared lost, and not dropped: resent for nothing.
             let for_nothing = stats.packets_lost.saturating_sub(dropped);
             println!(

@@ -193,11 +193,11 @@ fn reordering_raises_the_time_threshold_to_the_lateness_seen() {
     assert_eq!(r.time_threshold, MAX_TIME_THRESHOLD);
 }
 
-/// Thresholds that reordering grew return to RFC 9002's after `CALM_ROUNDS` round trips
+/// What reordering added to the thresholds is halved after each `CALM_ROUNDS` round trips
 /// that declared losses and saw none turn out spurious: a path that stopped reordering has
 /// its losses found at 9/8 RTT again.
 #[test]
-fn grown_thresholds_return_after_round_trips_of_real_loss() {
+fn grown_thresholds_come_down_after_round_trips_of_real_loss() {
     let mut r = unskipped(2000);
     let ms = |m: u64| Instant::from_micros(m * 1000);
     for _ in 0..6 {
@@ -210,9 +210,11 @@ fn grown_thresholds_return_after_round_trips_of_real_loss() {
     // All five were only late.
     r.on_ack(ms(60), &ack(&[(0, 5)])).unwrap();
     assert_eq!(r.spurious_losses(), 5);
-    assert!(r.time_threshold > TIME_THRESHOLD && r.packet_threshold > PACKET_THRESHOLD);
+    let grown = (r.time_threshold, r.packet_threshold);
+    assert!(grown.0 > TIME_THRESHOLD && grown.1 > PACKET_THRESHOLD);
     let mut now = ms(61);
-    for round in 1..=CALM_ROUNDS {
+    let mut rounds = 0u32;
+    while (r.time_threshold, r.packet_threshold) != (TIME_THRESHOLD, PACKET_THRESHOLD) {
         // A packet that is lost for good, and one after it that arrives.
         let lost = sent(&mut r, now.as_micros());
         let next = sent(&mut r, now.as_micros());
@@ -223,17 +225,26 @@ fn grown_thresholds_return_after_round_trips_of_real_loss() {
             panic!("no loss");
         };
         assert_eq!(numbers(&declared), [lost]);
-        let back = r.time_threshold == TIME_THRESHOLD && r.packet_threshold == PACKET_THRESHOLD;
-        assert_eq!(back, round == CALM_ROUNDS, "round {round}");
+        rounds += 1;
+        let halved = (
+            TIME_THRESHOLD + (grown.0 - TIME_THRESHOLD) / 2,
+            PACKET_THRESHOLD + (grown.1 - PACKET_THRESHOLD) / 2,
+        );
+        let now_at = (r.time_threshold, r.packet_threshold);
+        match rounds {
+            n if n < u32::from(CALM_ROUNDS) => assert_eq!(now_at, grown, "round {n}"),
+            n if n == u32::from(CALM_ROUNDS) => assert_eq!(now_at, halved),
+            _ => {}
+        }
+        assert!(rounds <= 8 * u32::from(CALM_ROUNDS), "still {now_at:?}");
         now = at + Duration::from_millis(1);
     }
     // Back at 9/8 of the RTT.
-    let lost = sent(&mut r, now.as_micros());
+    sent(&mut r, now.as_micros());
     let next = sent(&mut r, now.as_micros());
     r.on_ack(now + Duration::from_millis(50), &ack(&[(next, next)]))
         .unwrap();
     assert_eq!(r.deadline(), Some(now + Duration::from_micros(56_250)));
-    let _ = lost;
 }
 
 #[test]
