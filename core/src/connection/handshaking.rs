@@ -268,18 +268,23 @@ impl Connection {
         self.negotiated = Some(opened.negotiated);
         self.apply_peer_params(config, PeerParams::from_wire(&opened.accept.params));
         self.authenticated(config, cipher, opened.peer, opened.secrets);
-        self.finish = opened.finish.map(|message| {
-            Box::new(Resend {
-                message,
-                at: now,
-                backoff: config.initial_rtt.saturating_mul(3),
-            })
-        });
         // A data packet at once (spec §11.2): with IK it confirms the handshake to the
         // server; with XX the server's ACK of it tells us NOISE_FINISH arrived. Either way
         // the server need not send anything of its own to finish the handshake.
         self.control.push(Control::Ping);
         self.end_handshake(now, HandshakeStep::Answered);
+        // Resent a probe period of the handshake's round trip later (RFC 9002 §6.2.1's, with
+        // no ACK delay: three round trips after a first sample, and at least a millisecond),
+        // doubling. Three *initial* RTTs stood in for it: a NOISE_FINISH lost on a 4 ms path
+        // waited 300 ms to go again (`handshake::a_lost_noise_finish_is_resent_in_round_trips`).
+        let backoff = self.recovery.rtt().pto_base(Duration::ZERO);
+        self.finish = opened.finish.map(|message| {
+            Box::new(Resend {
+                message,
+                at: now,
+                backoff,
+            })
+        });
         self.step(Step::Confirmed);
         self.liveness.elicited(now);
         // The idle timer runs from the handshake's end (the NOISE_ACCEPT is the first
