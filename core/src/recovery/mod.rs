@@ -39,6 +39,7 @@ pub(crate) mod received;
 pub(crate) mod rtt;
 mod sent;
 mod sent_packets;
+mod skips;
 
 use alloc::boxed::Box;
 use alloc::vec::Vec;
@@ -46,7 +47,6 @@ use alloc::vec::Vec;
 use smallvec::SmallVec;
 
 use crate::congestion::RateSample;
-use crate::crypto::keys::keyed_u64;
 use crate::maybe_pn::MaybePn;
 use crate::stats::Tally;
 use crate::time::{Duration, Instant};
@@ -57,6 +57,9 @@ pub(crate) use sent::{Control, SentFrame, SentFrames};
 use sent_packets::SentPackets;
 #[cfg(test)]
 use sent_packets::{GROWS_BY_DOUBLING, KEPT_SLOTS};
+use skips::Skips;
+#[cfg(test)]
+use skips::{FIRST_SKIP_EXPONENT, LAST_SKIP_EXPONENT, REMEMBERED_SKIPS};
 
 /// Packets this far below the largest acknowledged are lost (RFC 9002 §6.1.1, kPacketThreshold):
 /// the starting value; it grows when losses turn out spurious (RFC 9002 §6.1.1 allows
@@ -88,15 +91,6 @@ const MAX_TIME_THRESHOLD: u8 = 56;
 const CALM_ROUNDS: u8 = 16;
 /// Packets declared lost that are remembered, to notice when an ACK shows it was reordering.
 const REMEMBERED_LOSSES: usize = 512;
-/// The first number left out comes 2^4 to 2^5 packets in; each gap after is drawn from a
-/// range twice as high, up to 2^16 to 2^17 packets. Early skips catch an optimistic ACKer
-/// while its congestion window is still small; later ones are rare, as each costs the peer
-/// an ACK range and an immediate ACK.
-const FIRST_SKIP_EXPONENT: u8 = 4;
-const LAST_SKIP_EXPONENT: u8 = 16;
-/// Numbers left out that are remembered: an ACK of an older one is not noticed.
-const REMEMBERED_SKIPS: usize = 8;
-
 /// A packet in flight: 112 bytes (its size in 32 bits, three frames inline in 72, its
 /// delivery state packed with its instants as ages), as a sender keeps one for every packet
 /// in flight, thousands over a long path.
@@ -209,81 +203,6 @@ pub(crate) enum Timeout {
     /// Lazy packets whose acknowledgement did not come within the peer's lazy delay and a
     /// probe period: their receipts are to be sent again.
     LazyLost(Vec<SentPacket>),
-}
-
-/// Which packet numbers are left out (RFC 9000 §21.4).
-#[derive(Debug)]
-struct Skips {
-    /// The key gaps are drawn under (`keyed_u64`), so that the gaps an observer sees do not
-    /// tell the next one (spec §8), and how many were drawn.
-    seed: u64,
-    drawn: u32,
-    /// The next number to leave out.
-    next: u64,
-    /// The next gap is drawn from `2^exponent..2^(exponent + 1)`.
-    exponent: u8,
-    /// The latest numbers left out, oldest first: `recent[..remembered]`, each by its low
-    /// 32 bits. All lie below `next` and within `REMEMBERED_SKIPS` gaps of it (at most 2^20
-    /// numbers), so the low bits name each exactly (`full`); every connection keeps these,
-    /// and this way they cost 32 bytes instead of 72.
-    recent: [u32; REMEMBERED_SKIPS],
-    remembered: u8,
-}
-
-impl Skips {
-    fn new(seed: u64) -> Self {
-        let mut skips = Skips {
-            seed,
-            drawn: 0,
-            next: 0,
-            exponent: FIRST_SKIP_EXPONENT,
-            recent: [0; REMEMBERED_SKIPS],
-            remembered: 0,
-        };
-        skips.next = skips.gap();
-        skips
-    }
-
-    fn gap(&mut self) -> u64 {
-        let low = 1u64 << self.exponent;
-        self.exponent = (self.exponent + 1).min(LAST_SKIP_EXPONENT);
-        self.drawn += 1;
-        low + keyed_u64(self.seed, b"weir skips", self.drawn) % low
-    }
-
-    /// Leaves out `pn` (at or past `self.next`).
-    fn skip(&mut self, pn: u64) {
-        let n = usize::from(self.remembered);
-        if n == REMEMBERED_SKIPS {
-            self.recent.copy_within(1.., 0);
-            self.recent[n - 1] = pn as u32;
-        } else {
-            self.recent[n] = pn as u32;
-            self.remembered += 1;
-        }
-        self.next = pn.saturating_add(self.gap());
-    }
-
-    /// The numbers left out that are remembered, oldest first.
-    fn recent(&self) -> impl Iterator<Item = u64> + '_ {
-        // The distance back from `next`, in the low 32 bits, is the whole distance.
-        let full = |low: u32| self.next - u64::from((self.next as u32).wrapping_sub(low));
-        self.recent[..usize::from(self.remembered)]
-            .iter()
-            .map(move |&low| full(low))
-    }
-
-    fn any_in(&self, ack: &Ack) -> bool {
-        // The ranges once, each against the few numbers remembered: a walk of the ranges
-        // decodes them from the frame's bytes, and one for each number remembered (with
-        // `Received::on_peer_ack`'s one for each packet watched) was 1.25% of an in-memory
-        // round trip's instructions (`transfer_count aes256gcm round-trips=N`).
-        self.remembered > 0
-            && ack
-                .ranges
-                .iter()
-                .any(|r| self.recent().any(|pn| r.smallest <= pn && pn <= r.largest))
-    }
 }
 
 /// What only a connection that lost packets or sent lazy ones keeps: boxed, made on first
