@@ -182,9 +182,7 @@ impl Driver {
         clock: Clock,
         pattern: Option<String>,
     ) -> Driver {
-        let (trace, trace_path) = pattern
-            .and_then(|pattern| Recording::open(&pattern, local, config.connection_id_prefix))
-            .unzip();
+        let trace = pattern.and_then(|pattern| Recording::open(&pattern, local, config.connection_id_prefix));
         let mut ep = if trace.is_some() {
             weir_core::Endpoint::new_traced(config, seed)
         } else {
@@ -193,9 +191,9 @@ impl Driver {
         if let Some(fresh) = fresh {
             ep.add_entropy(&fresh);
         }
-        if let (Some(path), Some(secrets)) = (trace_path, ep.trace_secrets()) {
+        if let (Some(trace), Some(secrets)) = (&trace, ep.trace_secrets()) {
             // The trace records no secret; the replayer takes them from here (spec/trace.md).
-            let path = crate::secrets_path(std::path::Path::new(&path));
+            let path = crate::secrets_path(std::path::Path::new(trace.name()));
             let written = crate::create_trace_file(&path)
                 .and_then(|mut f| std::io::Write::write_all(&mut f, secrets.to_text().as_bytes()));
             if let Err(e) = written {

@@ -27,27 +27,27 @@ pub(crate) struct Recording {
 
 impl Recording {
     /// Opens the trace of the endpoint at `local` (`shard`: its ids' prefix, if a shard) by
-    /// `pattern` (module docs): the file and its name, or `None`, with a warning, if it
-    /// cannot be created.
-    pub(super) fn open(pattern: &str, local: SocketAddr, shard: Option<u8>) -> Option<(Recording, String)> {
+    /// `pattern` (module docs), or `None`, with a warning, if it cannot be created.
+    pub(super) fn open(pattern: &str, local: SocketAddr, shard: Option<u8>) -> Option<Recording> {
         let name = hold(&named(pattern, local, shard), local.port());
         match crate::create_trace_file(std::path::Path::new(&name)) {
-            Ok(f) => {
-                let out = std::io::BufWriter::new(f);
-                Some((
-                    Recording {
-                        out,
-                        name: name.clone(),
-                    },
-                    name,
-                ))
-            }
+            Ok(f) => Some(Recording {
+                out: std::io::BufWriter::new(f),
+                name,
+            }),
             Err(e) => {
                 tracing::warn!(path = %name, %e, "cannot record the trace");
                 release(&name);
                 None
             }
         }
+    }
+}
+
+impl Recording {
+    /// The file it records to.
+    pub(super) fn name(&self) -> &str {
+        &self.name
     }
 }
 
@@ -110,15 +110,15 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let pattern = dir.join("one.trace").to_str().unwrap().to_string();
         let at = |port| SocketAddr::from(([127, 0, 0, 1], port));
-        let (first, first_name) = Recording::open(&pattern, at(4000), None).unwrap();
-        let (second, second_name) = Recording::open(&pattern, at(4001), None).unwrap();
-        let (third, third_name) = Recording::open(&pattern, at(4001), None).unwrap();
-        assert_eq!(first_name, pattern);
-        assert_eq!(second_name, format!("{pattern}.4001"));
-        assert_eq!(third_name, format!("{pattern}.4001.2"));
+        let first = Recording::open(&pattern, at(4000), None).unwrap();
+        let second = Recording::open(&pattern, at(4001), None).unwrap();
+        let third = Recording::open(&pattern, at(4001), None).unwrap();
+        assert_eq!(first.name(), pattern);
+        assert_eq!(second.name(), format!("{pattern}.4001"));
+        assert_eq!(third.name(), format!("{pattern}.4001.2"));
         drop((first, second));
-        let (again, again_name) = Recording::open(&pattern, at(4002), None).unwrap();
-        assert_eq!(again_name, pattern, "a dropped recording frees its name");
+        let again = Recording::open(&pattern, at(4002), None).unwrap();
+        assert_eq!(again.name(), pattern, "a dropped recording frees its name");
         drop((third, again));
         std::fs::remove_dir_all(&dir).unwrap();
     }
