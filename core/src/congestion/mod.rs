@@ -127,7 +127,9 @@ pub struct LossEvent {
 /// ack-eliciting packet, [`on_ack`](Self::on_ack) for every ACK that acknowledged new
 /// packets (after the RTT estimate took its sample), [`on_loss`](Self::on_loss) for the
 /// packets that ACK or a timer declared lost, and
-/// [`on_persistent_congestion`](Self::on_persistent_congestion). It reads
+/// [`on_persistent_congestion`](Self::on_persistent_congestion); and
+/// [`on_spurious_loss`](Self::on_spurious_loss) when an ACK shows that a packet declared
+/// lost arrived after all. It reads
 /// [`window`](Self::window) before each packet and [`pacing_rate`](Self::pacing_rate) to pace.
 ///
 /// Implementations must be deterministic (no clock, no randomness, no floating point whose
@@ -145,6 +147,14 @@ pub trait CongestionController: core::fmt::Debug + Send {
     /// nothing is acknowledged, so that the probes lost in an outage belong to its recovery
     /// period; a repeat only moves that period's start.
     fn on_persistent_congestion(&mut self, now: Instant);
+    /// A packet an earlier [`on_loss`](Self::on_loss) counted was acknowledged after all:
+    /// the path reordered it, it was not lost (RFC 9002 §6.1.1; RFC 4015's "spurious
+    /// retransmission"). `loss` describes that one packet: its bytes, when it was sent, the
+    /// flight now. A controller may undo the reduction it made for a loss that was not one;
+    /// the default does nothing.
+    fn on_spurious_loss(&mut self, loss: &LossEvent) {
+        let _ = loss;
+    }
     /// Bytes that may be in flight.
     fn window(&self) -> usize;
     /// Whether the window is still growing exponentially (pacing goes faster then).

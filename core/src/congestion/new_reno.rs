@@ -3,6 +3,14 @@
 //! the minimum window after persistent congestion, slow-starting back to the old window if
 //! no loss came before the silence (an outage is not congestion; see
 //! `on_persistent_congestion`).
+//!
+//! A reduction is undone when every loss that made it turns out spurious (weir's own, as
+//! TCP's undo after spurious retransmissions, RFC 4015's Eifel response, and Linux's
+//! `tcp_try_undo_recovery`): the window and slow-start threshold go back to what they were
+//! before the recovery period and it ends. Without it a path that reorders by more than
+//! loss detection had yet learned halved the window for each datagram it delivered late,
+//! and NewReno kept a third of a 40 ms path with 10 ms of jitter
+//! (`jitter::the_link_stays_full_when_the_delay_jitters`).
 
 use super::{initial_window, AckEvent, CongestionController, LossEvent, MIN_WINDOW_PACKETS};
 use crate::time::Instant;
@@ -24,6 +32,20 @@ pub struct NewReno {
     /// A loss reduced the window and nothing was acknowledged since: persistent
     /// congestion found in the same episode does not halve ssthresh a second time.
     reduced: bool,
+    /// What the current recovery period's reduction undoes to, while none of its losses
+    /// has been shown real.
+    undo: Option<Undo>,
+}
+
+/// A reduction that may yet be undone: the window and slow-start threshold before it, the
+/// start of the recovery period before it (losses of packets sent before that belong to an
+/// earlier period), and the bytes of this period's losses not yet shown spurious.
+#[derive(Clone, Copy, Debug)]
+struct Undo {
+    window: usize,
+    ssthresh: usize,
+    since: Option<Instant>,
+    outstanding: usize,
 }
 
 impl NewReno {
@@ -36,6 +58,7 @@ impl NewReno {
             recovery_start: None,
             acked_in_avoidance: 0,
             reduced: false,
+            undo: None,
         }
     }
 
@@ -72,8 +95,19 @@ impl CongestionController for NewReno {
 
     fn on_loss(&mut self, loss: &LossEvent) {
         if self.in_recovery(loss.newest_sent) {
+            if let Some(undo) = &mut self.undo {
+                undo.outstanding += loss.bytes_lost;
+            }
             return;
         }
+        // A reduction is undone only while every loss since it may be spurious: a new
+        // period's loss ends the chance of the one before.
+        self.undo = Some(Undo {
+            window: self.window,
+            ssthresh: self.ssthresh,
+            since: self.recovery_start,
+            outstanding: loss.bytes_lost,
+        });
         // §7.3.2: enter recovery; the window halves once for all losses of this period.
         self.recovery_start = Some(loss.now);
         self.window = (self.window / LOSS_REDUCTION_DIVISOR).max(self.min_window());
@@ -89,12 +123,36 @@ impl CongestionController for NewReno {
         // climbs back to the whole old window, as TCP restarts after idle (RFC 5681 §4.1),
         // and the first loss on the way halves it if the path is congested after all.
         self.recovery_start = Some(now);
+        // Silence is no reordering: nothing before it is undone.
+        self.undo = None;
         if !self.reduced {
             self.ssthresh = self.window.max(self.min_window());
         }
         self.reduced = true;
         self.window = self.min_window();
         self.acked_in_avoidance = 0;
+    }
+
+    fn on_spurious_loss(&mut self, loss: &LossEvent) {
+        let in_recovery = self.in_recovery(loss.newest_sent);
+        let Some(undo) = &mut self.undo else {
+            return;
+        };
+        // Only the losses of this period count: sent before it began, after the one before.
+        if !in_recovery || undo.since.is_some_and(|since| loss.newest_sent <= since) {
+            return;
+        }
+        undo.outstanding = undo.outstanding.saturating_sub(loss.bytes_lost);
+        if undo.outstanding > 0 {
+            return;
+        }
+        // Every loss of the period arrived after all: it was never congestion.
+        self.window = self.window.max(undo.window);
+        self.ssthresh = self.ssthresh.max(undo.ssthresh);
+        self.recovery_start = undo.since;
+        self.acked_in_avoidance = 0;
+        self.reduced = false;
+        self.undo = None;
     }
 
     fn window(&self) -> usize {
@@ -210,6 +268,60 @@ mod tests {
         c.on_ack(&ack(4_000, 3_800, 45_600));
         assert!(!c.in_slow_start());
         assert_eq!(c.window(), 48_000);
+    }
+
+    fn spurious(now: u64, sent: u64) -> LossEvent {
+        loss(now, sent)
+    }
+
+    /// Every loss of a recovery period acknowledged after all (a path that reorders): the
+    /// reduction is undone, slow start with it, and the period ends. Before, each late
+    /// datagram halved the window for good: NewReno kept 38.8% of a 40 ms path with 10 ms
+    /// of jitter (`jitter::the_link_stays_full_when_the_delay_jitters`).
+    #[test]
+    fn a_reduction_whose_losses_all_arrived_is_undone() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 12_000));
+        c.on_loss(&loss(200, 150));
+        c.on_loss(&loss(210, 160));
+        assert_eq!(c.window(), 12_000);
+        assert!(!c.in_slow_start());
+        c.on_spurious_loss(&spurious(300, 150));
+        assert_eq!(c.window(), 12_000, "one of the two losses may be real");
+        c.on_spurious_loss(&spurious(310, 160));
+        assert_eq!(c.window(), 24_000);
+        assert!(c.in_slow_start());
+        // The period ended: the ACK of a packet sent within it grows the window again.
+        c.on_ack(&ack(320, 190, 1_200));
+        assert_eq!(c.window(), 25_200);
+    }
+
+    /// A loss of the period that is not shown spurious keeps the reduction; so does a
+    /// period that ended in a new one (the old period's late packets no longer count), and
+    /// persistent congestion.
+    #[test]
+    fn a_reduction_with_a_real_loss_stays() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 12_000));
+        c.on_loss(&loss(200, 150));
+        c.on_loss(&loss(210, 160));
+        c.on_spurious_loss(&spurious(300, 160));
+        c.on_ack(&ack(400, 300, 12_000));
+        assert_eq!(c.window(), 13_200);
+        // A new period (a packet sent after the first began): the first's late packet now
+        // undoes nothing, the new one's does.
+        c.on_loss(&loss(500, 450));
+        assert_eq!(c.window(), 6_600);
+        c.on_spurious_loss(&spurious(510, 150));
+        assert_eq!(c.window(), 6_600);
+        c.on_spurious_loss(&spurious(520, 450));
+        assert_eq!(c.window(), 13_200);
+        assert!(!c.in_slow_start(), "back to the first reduction's threshold");
+        // Silence: nothing to undo.
+        c.on_loss(&loss(600, 550));
+        c.on_persistent_congestion(Instant::from_micros(700));
+        c.on_spurious_loss(&spurious(710, 550));
+        assert_eq!(c.window(), 2 * MDS);
     }
 
     #[test]

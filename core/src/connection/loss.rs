@@ -10,6 +10,11 @@ use super::*;
 
 impl Connection {
     pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: &mut Outcome) {
+        // Told first: a controller that undoes a reduction for them grows from the window
+        // it restored.
+        for spurious in &outcome.spurious {
+            self.cc.on_spurious_loss(spurious);
+        }
         let acked = &outcome.acked;
         if let Some(newest) = acked.newest {
             let rtt = self.recovery.rtt();
@@ -133,10 +138,16 @@ impl Connection {
 
     pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
         // A large probe after a black hole tests the path's size, not its capacity: its loss
-        // is no congestion signal (RFC 8899 §4.4).
+        // is no congestion signal (RFC 8899 §4.4), nor its late arrival one to undo.
         let congestive = lost
             .iter()
-            .filter(|p| !self.black_hole.on_lost(now, p.number) && !self.mtu.on_lost(now, p.number))
+            .filter(|p| {
+                let probe = self.black_hole.on_lost(now, p.number) || self.mtu.on_lost(now, p.number);
+                if probe {
+                    self.recovery.loss_not_counted(p.number);
+                }
+                !probe
+            })
             .fold(None, |acc: Option<(Instant, usize)>, p| {
                 let (newest, bytes) = acc.unwrap_or((p.time, 0));
                 Some((newest.max(p.time), bytes + p.size()))

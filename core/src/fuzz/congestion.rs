@@ -1,8 +1,9 @@
 //! `congestion`: any of weir's congestion controllers (BBR, NewReno, LEDBAT in each of its
 //! modes; module `congestion`, RFC 9002 §7, RFC 6817) under a sender that sends within the
 //! window (and probes past it), and a path the fuzzer makes up: ACKs of the oldest packets
-//! in flight with any RTT, one-way delay (a part of the RTT) and app-limited flag, losses, persistent
-//! congestion, and time that only moves forward. The events are built as the connection
+//! in flight with any RTT, one-way delay (a part of the RTT) and app-limited flag, losses, lost
+//! packets that arrive after all (spurious losses), persistent congestion, and time that only
+//! moves forward. The events are built as the connection
 //! builds them (bytes in flight, delivery-rate samples from the packets acknowledged), so
 //! what the controller sees is what a connection could show it.
 //!
@@ -14,6 +15,7 @@
 //! shows, and BBR then models a path that fast (a first run found a 1.7 GB window that way).
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 
 use arbitrary::{Result, Unstructured};
 
@@ -76,6 +78,8 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
     let mut in_flight = 0usize;
     let mut delivered = 0u64;
     let mut min_rtt: Option<Duration> = None;
+    // Losses reported, any of which may turn out spurious (once each).
+    let mut lost: Vec<LossEvent> = Vec::new();
     // The two clocks' offset: one-way delays are this plus a part of the packet's RTT.
     let offset = u.arbitrary::<u32>()?;
     for _ in 0..MAX_STEPS {
@@ -139,11 +143,22 @@ fn run(u: &mut Unstructured<'_>) -> Result<()> {
                 let Some((bytes, newest)) = take_oldest(u, &mut flight, &mut in_flight)? else {
                     continue;
                 };
-                cc.on_loss(&LossEvent {
+                let loss = LossEvent {
                     now,
                     bytes_lost: bytes,
                     newest_sent: newest.at,
                     bytes_in_flight: in_flight,
+                };
+                cc.on_loss(&loss);
+                lost.push(loss);
+            }
+            _ if !lost.is_empty() && u.arbitrary::<bool>()? => {
+                let at = u.int_in_range(0..=lost.len() - 1)?;
+                let loss = lost.swap_remove(at);
+                cc.on_spurious_loss(&LossEvent {
+                    now,
+                    bytes_in_flight: in_flight,
+                    ..loss
                 });
             }
             _ => cc.on_persistent_congestion(now),

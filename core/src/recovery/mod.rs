@@ -46,7 +46,7 @@ use alloc::vec::Vec;
 
 use smallvec::SmallVec;
 
-use crate::congestion::RateSample;
+use crate::congestion::{LossEvent, RateSample};
 use crate::maybe_pn::MaybePn;
 use crate::stats::Tally;
 use crate::time::{Duration, Instant};
@@ -139,6 +139,10 @@ pub(crate) struct Outcome {
     /// Lazy packets acknowledged, and lost (their receipts only: no congestion signal).
     pub(crate) lazy_acked: Vec<SentPacket>,
     pub(crate) lazy_lost: Vec<SentPacket>,
+    /// Packets declared lost that the ACK acknowledged after all, one event each, for
+    /// congestion control to undo what their loss made it do
+    /// (`CongestionController::on_spurious_loss`). Empty unless the path reordered.
+    pub(crate) spurious: Vec<LossEvent>,
 }
 
 /// The packets an ACK newly acknowledged, left in the queue of packets in flight with their
@@ -210,10 +214,11 @@ pub(crate) enum Timeout {
 /// (64 bytes less than both inline).
 #[derive(Debug, Default)]
 struct Rare {
-    /// Packets recently declared lost (bounded), by number, with when they were sent: an
-    /// ACK of one means the loss was spurious, and the thresholds grow to the reordering
-    /// seen (how far behind the largest acknowledged it came, and how late).
-    recently_lost: alloc::collections::BTreeMap<u64, Instant>,
+    /// Packets recently declared lost (bounded), by number, with when they were sent and
+    /// the bytes their loss counted for congestion control: an ACK of one means the loss
+    /// was spurious, the thresholds grow to the reordering seen (how far behind the largest
+    /// acknowledged it came, and how late), and congestion control is told.
+    recently_lost: alloc::collections::BTreeMap<u64, (Instant, u32)>,
     /// Lazy packets not yet acknowledged nor lost, in the order sent.
     lazy: SentPackets,
     /// Lazy timeouts in a row (the lazy timer backs off as the probe timer does).
@@ -378,6 +383,19 @@ impl Recovery {
         self.sent.take_acked_frames(slot)
     }
 
+    /// Packet `number`, just declared lost, was no congestion signal (a probe of the path's
+    /// size): should an ACK show it arrived after all, congestion control has nothing to
+    /// undo for it.
+    pub(crate) fn loss_not_counted(&mut self, number: u64) {
+        if let Some((_, size)) = self
+            .rare
+            .as_deref_mut()
+            .and_then(|r| r.recently_lost.get_mut(&number))
+        {
+            *size = 0;
+        }
+    }
+
     /// Lazy packets waiting for their acknowledgement.
     pub(crate) fn lazy_in_flight(&self) -> usize {
         self.rare.as_deref().map_or(0, |r| r.lazy.len())
@@ -458,12 +476,12 @@ impl Recovery {
         // (Most ACKs come with no packet declared lost lately: no walk of their ranges.)
         if let Some(rare) = self.rare.as_deref_mut().filter(|r| !r.recently_lost.is_empty()) {
             for range in ack.ranges.iter() {
-                let spurious: SmallVec<[(u64, Instant); 8]> = rare
+                let spurious: SmallVec<[(u64, Instant, u32); 8]> = rare
                     .recently_lost
                     .range(range.smallest..=range.largest)
-                    .map(|(&pn, &sent)| (pn, sent))
+                    .map(|(&pn, &(sent, size))| (pn, sent, size))
                     .collect();
-                for (pn, sent) in spurious {
+                for (pn, sent, size) in spurious {
                     rare.recently_lost.remove(&pn);
                     rare.calm_rounds = 0;
                     self.spurious_losses += 1;
@@ -472,6 +490,14 @@ impl Recovery {
                     let distance = u16::try_from(distance.min(MAX_PACKET_THRESHOLD)).unwrap_or(u16::MAX);
                     self.packet_threshold = self.packet_threshold.max(distance);
                     latest_late = latest_late.max(now - sent);
+                    if size > 0 {
+                        out.spurious.push(LossEvent {
+                            now,
+                            bytes_lost: size as usize,
+                            newest_sent: sent,
+                            bytes_in_flight: self.bytes_in_flight,
+                        });
+                    }
                 }
             }
         }
@@ -575,15 +601,16 @@ impl Recovery {
             self.count_calm_round(now);
         }
         for (pn, sent) in lost_pns {
+            let Some(p) = self.sent.take(pn) else {
+                continue;
+            };
             let recently_lost = &mut self.rare.get_or_insert_with(Box::default).recently_lost;
-            recently_lost.insert(pn, sent);
+            recently_lost.insert(pn, (sent, p.size));
             if recently_lost.len() > REMEMBERED_LOSSES {
                 recently_lost.pop_first();
             }
-            if let Some(p) = self.sent.take(pn) {
-                self.bytes_in_flight -= p.size();
-                lost.push(p);
-            }
+            self.bytes_in_flight -= p.size();
+            lost.push(p);
         }
         self.sent.compact();
         lost
@@ -711,64 +738,10 @@ impl Recovery {
     }
 }
 
-/// A sender's loss recovery driven from outside, for `--bench recovery` (feature
-/// `bench-internals`; not a stable API): packets recorded as sent, then an ACK processed.
 #[cfg(feature = "bench-internals")]
-pub struct BenchSender(Recovery);
-
+mod bench;
 #[cfg(feature = "bench-internals")]
-impl Default for BenchSender {
-    fn default() -> Self {
-        BenchSender(Recovery::new(
-            Duration::from_millis(10),
-            Duration::from_secs(2),
-            1,
-        ))
-    }
-}
-
-#[cfg(feature = "bench-internals")]
-impl BenchSender {
-    /// Records `count` packets of `size` bytes sent at `now`; returns their numbers (the
-    /// numbers recovery leaves out, RFC 9000 §21.4, are skipped).
-    pub fn send(&mut self, now: Instant, count: usize, size: usize) -> Vec<u64> {
-        (0..count)
-            .map(|_| {
-                let number = self.0.take_pn();
-                self.0
-                    .on_sent(SentPacket::new(number, now, size, SentFrames::new()));
-                number
-            })
-            .collect()
-    }
-
-    /// Processes, at `now`, an ACK of `numbers` (ascending, each one sent): how many
-    /// packets it acknowledged and how many it declared lost.
-    pub fn ack(&mut self, now: Instant, numbers: &[u64]) -> (usize, usize) {
-        let mut runs: Vec<crate::wire::AckRange> = Vec::new();
-        for &n in numbers {
-            match runs.last_mut() {
-                Some(r) if r.largest + 1 == n => r.largest = n,
-                _ => runs.push(crate::wire::AckRange {
-                    smallest: n,
-                    largest: n,
-                }),
-            }
-        }
-        let Ok(ranges) = crate::wire::AckRanges::new(runs.into_iter().rev()) else {
-            return (0, 0);
-        };
-        let ack = Ack {
-            ranges,
-            ack_delay: 0,
-            one_way_delay: 0,
-        };
-        match self.0.on_ack(now, &ack) {
-            Ok(out) => (out.acked.len(), out.lost.len()),
-            Err(_) => (0, 0),
-        }
-    }
-}
+pub use bench::BenchSender;
 
 #[cfg(test)]
 mod tests;

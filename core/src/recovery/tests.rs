@@ -146,6 +146,37 @@ fn reordering_raises_the_packet_threshold() {
     assert_eq!(numbers(&out.lost), [7, 8, 10, 11]);
 }
 
+/// An ACK of packets declared lost tells congestion control of each (its bytes, when it was
+/// sent), except one whose loss was no congestion signal to begin with (a probe of the
+/// path's size): nothing to undo for it.
+#[test]
+fn a_late_packet_is_reported_to_congestion_control_as_a_spurious_loss() {
+    let mut r = unskipped(2000);
+    for at in [100, 200, 300, 400, 500] {
+        sent(&mut r, at);
+    }
+    let out = r.on_ack(Instant::from_micros(1000), &ack(&[(4, 4)])).unwrap();
+    assert_eq!(numbers(&out.lost), [0, 1]);
+    assert!(out.spurious.is_empty());
+    r.loss_not_counted(0);
+    let out = r
+        .on_ack(Instant::from_micros(1100), &ack(&[(4, 4), (0, 1)]))
+        .unwrap();
+    assert_eq!(r.spurious_losses(), 2);
+    assert_eq!(
+        out.spurious,
+        [LossEvent {
+            now: Instant::from_micros(1100),
+            bytes_lost: 1000,
+            newest_sent: Instant::from_micros(200),
+            bytes_in_flight: 2000,
+        }]
+    );
+    // Once only.
+    let out = r.on_ack(Instant::from_micros(1200), &ack(&[(0, 4)])).unwrap();
+    assert!(out.spurious.is_empty());
+}
+
 /// A packet declared lost by the time threshold and acknowledged after all: the threshold
 /// grows to an eighth of an RTT beyond how late it came, so a packet as late is not lost
 /// again, in one step however many such packets the ACKs then name; at most
