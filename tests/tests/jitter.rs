@@ -98,37 +98,45 @@ fn controllers() -> [(CongestionAlgorithm, &'static str); 3] {
     ]
 }
 
-/// With 10 and 20 ms of jitter on a 40 ms path, BBR keeps 85% of the link, and so does
-/// LEDBAT. Before the time threshold adapted, every datagram delayed past 9/8 RTT was
-/// declared lost, a quarter of all datagrams were resent for nothing, and BBR's estimate fell
-/// to a tenth of the link (measured: 23.9% and 5.5%). NewReno keeps 70%: the few losses
-/// declared before the threshold grows each halved its window for good (38.8% and 33.6%)
-/// until a reduction whose losses all arrive after all was undone (`new_reno`).
+/// With 10 and 20 ms of jitter on a 40 ms path, every controller keeps 85% of the link.
+/// Before the time threshold adapted, every datagram delayed past 9/8 RTT was declared lost,
+/// a quarter of all datagrams were resent for nothing, and BBR's estimate fell to a tenth of
+/// the link (measured: 23.9% and 5.5%). NewReno kept 38.8% and 33.6% until a reduction whose
+/// losses all arrived after all was undone (`new_reno`) and the server kept the data that
+/// overtook its NOISE_FINISH (whose loss no undo could take back: `endpoint::early`).
+/// BBR and LEDBAT resend under 2% of the message; NewReno, which finds the link's rate by
+/// filling the queue, resends what the queue drops, but under 1% of the datagrams for
+/// nothing.
 #[test]
 fn the_link_stays_full_when_the_delay_jitters() {
+    let mut failed = Vec::new();
     for (cc, name) in controllers() {
         for jitter_ms in [10, 20] {
-            let (share, stats, _) = transfer(cc.clone(), WIDE_AREA, Duration::from_millis(jitter_ms));
+            let (share, stats, dropped) = transfer(cc.clone(), WIDE_AREA, Duration::from_millis(jitter_ms));
             println!(
-                "{name}, {jitter_ms} ms jitter: {:.1}% of the link, {} lost ({} spurious), {} bytes resent",
+                "{name}, {jitter_ms} ms jitter: {:.1}% of the link, {} lost ({} dropped, {} spurious found), {} bytes resent",
                 share * 100.0,
                 stats.packets_lost,
+                dropped,
                 stats.spurious_losses,
                 stats.bytes_retransmitted
             );
-            let floor = if cc == CongestionAlgorithm::NewReno {
-                0.7
-            } else {
-                0.85
-            };
-            assert!(share >= floor, "{name}, {jitter_ms} ms: {share}");
+            if share < 0.85 {
+                failed.push(format!("{name}, {jitter_ms} ms: {share} of the link"));
+            }
             // Resent: under 2% of the 8 MiB (a quarter before).
-            assert!(
-                stats.bytes_retransmitted < 160_000,
-                "{name}, {jitter_ms} ms: {stats:?}"
-            );
+            if cc != CongestionAlgorithm::NewReno && stats.bytes_retransmitted >= 160_000 {
+                failed.push(format!("{name}, {jitter_ms} ms: {stats:?}"));
+            }
+            // Declared lost, and not dropped: resent for nothing (of some 7,000 datagrams).
+            let for_nothing = stats.packets_lost.saturating_sub(dropped);
+            if for_nothing >= 70 {
+                failed.push(format!("{name}, {jitter_ms} ms: {for_nothing} lost for nothing"));
+            }
         }
     }
+    // Checked once every row is printed.
+    assert!(failed.is_empty(), "{failed:#?}");
 }
 
 /// A local path (4 ms, 100 Mbit/s) whose datagrams are delayed by up to 10 or 20 ms, more
@@ -144,8 +152,9 @@ fn the_link_stays_full_when_the_delay_jitters() {
 ///
 /// At 20 ms BBR still keeps only a third of the link: its window is two bandwidth-delay
 /// products at the *lowest* RTT, 4 ms, while a datagram takes up to 24 (printed, not
-/// asserted; tests/congestion.md, "A path whose delay jitters"). NewReno keeps 70% at 10
-/// ms since its reductions for late datagrams are undone (30.5% before).
+/// asserted; tests/congestion.md, "A path whose delay jitters"). NewReno keeps 85% at 10
+/// ms since its reductions for late datagrams are undone and the server keeps the data that
+/// overtakes its NOISE_FINISH (30.5% before).
 #[test]
 fn jitter_beyond_the_rtt_is_learned_not_resent() {
     let mut failed = Vec::new();
@@ -168,7 +177,7 @@ fn jitter_beyond_the_rtt_is_learned_not_resent() {
             }
             let floor = match cc {
                 CongestionAlgorithm::Bbr => 0.85,
-                CongestionAlgorithm::NewReno => 0.7,
+                CongestionAlgorithm::NewReno => 0.85,
                 _ => 0.0,
             };
             if jitter_ms == 10 && share < floor {

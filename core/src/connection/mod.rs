@@ -457,6 +457,12 @@ impl Connection {
         })
     }
 
+    /// A server answering an XX handshake, without keys until the client's NOISE_FINISH
+    /// (spec §7): a sealed datagram cannot be opened yet, only kept.
+    pub(crate) fn awaits_keys(&self) -> bool {
+        self.crypto.is_none() && matches!(&self.handshake, HandshakeState::Server(a) if a.noise.is_some())
+    }
+
     /// A datagram [`open`](Self::open) refused as unauthenticated, in the statistics.
     pub(crate) fn count_unauthenticated(&mut self) {
         self.stats.unauthenticated += 1;

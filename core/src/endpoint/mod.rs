@@ -39,6 +39,7 @@
 //! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
 //! | `punching` | hole punching coordinated over a relayed connection (spec §12.5) |
 //! | `relaying` | relay circuits: requests, RELAY_* frames, relayed datagrams in and out (spec §12) |
+//! | `early` | sealed datagrams that came before their keys (a server's XX handshake), kept within bounds and opened once the keys are in (an owned part) |
 //! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
 use alloc::boxed::Box;
@@ -77,6 +78,7 @@ mod budgets;
 mod commands;
 mod datagrams;
 mod deadlines;
+mod early;
 #[cfg(test)]
 mod harness;
 mod piping;
@@ -223,6 +225,8 @@ pub struct Endpoint {
     /// Connections that ended with something untold, kept until taken or released (an owned part,
     /// module `retained`).
     retained: retained::Retained,
+    /// Sealed datagrams of servers still waiting for their keys (module `early`).
+    early: early::Early,
     /// What peers said of our public address (an owned part, module `reflexive`).
     reflexive: reflexive::Reports,
     /// As a relay (`Config::relay`): reservations and circuits (module `relay::serve`).
@@ -314,6 +318,7 @@ impl Endpoint {
             windows: Vec::new(),
             windows_total: 0,
             retained: retained::Retained::default(),
+            early: early::Early::default(),
             reflexive: reflexive::Reports::default(),
             relay,
             ends: Default::default(),
@@ -490,6 +495,46 @@ impl Endpoint {
         }
         conn.on_datagram_len(from, datagram.len());
         let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
+        if sealed && conn.awaits_keys() {
+            // Data that overtook the NOISE_FINISH: kept, to be opened with it (module
+            // `early`), or dropped as it was before if there is no room.
+            let held = early::Held {
+                conn: conn.handle,
+                from,
+                invariant,
+                datagram,
+            };
+            if self.early.keep(held).is_err() {
+                self.stats.dropped_unauthenticated += 1;
+                if let Some(conn) = self.conns[slot as usize].as_mut() {
+                    conn.count_unauthenticated();
+                }
+            }
+            // Its length counted for the anti-amplification limit: accounted now.
+            self.undefer(slot);
+            self.touch(slot);
+            return;
+        }
+        self.on_sealed_or_plain(slot, now, from, invariant, datagram, sealed);
+        if !sealed {
+            self.open_early(slot, now);
+        }
+    }
+
+    /// A datagram for connection `slot`, its length counted: opened (`sealed`) or decoded,
+    /// and handled.
+    fn on_sealed_or_plain(
+        &mut self,
+        slot: u32,
+        now: Instant,
+        from: SocketAddr,
+        invariant: Invariant,
+        datagram: BytesMut,
+        sealed: bool,
+    ) {
+        let Some(conn) = self.conns[slot as usize].as_mut() else {
+            return;
+        };
         let mut decoded = if sealed {
             // Opened in place (spec §11.4).
             conn.open(datagram)

@@ -184,6 +184,8 @@ impl Endpoint {
             return;
         };
         self.retained.forget(conn.handle);
+        // Datagrams it never got the keys for: dropped unopened after all.
+        self.stats.dropped_unauthenticated += self.early.forget(conn.handle);
         // A freed slot has no timer. (One left filed stayed due for good: found by the
         // `circuit` fuzz target, fuzz/findings/circuit.released-connection-left-a-deadline.)
         self.deadlines.set(slot, None);
