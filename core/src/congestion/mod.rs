@@ -4,7 +4,8 @@
 //! A [`CongestionController`] is fed explicit events by the connection: every ack-eliciting
 //! packet sent, every ACK frame that acknowledged something (with the RTT estimate, the
 //! one-way delay sample of spec §3.4 and a delivery-rate sample), every batch of losses,
-//! and persistent congestion. Its outputs are the congestion window in bytes and,
+//! every loss that turned out spurious (the packet arrived after all), and persistent
+//! congestion. Its outputs are the congestion window in bytes and,
 //! optionally, a pacing rate. Three controllers ship:
 //!
 //! - [`Bbr`]: model-based (draft-ietf-ccwg-bbr), the default. Paces at its estimate of
