@@ -569,22 +569,10 @@ fn a_lost_noise_finish_is_resent_in_round_trips() {
     let arrived = std::cell::Cell::new(None);
     sim.run_until(
         Instant::ZERO + Duration::from_secs(15),
-        |sim, node, event| match event {
-            Event::Connected { conn, .. } if node == c => {
-                sim.endpoint(c)
-                    .send_message(conn, None, Bytes::from_static(b"first"))
-                    .unwrap();
+        |sim, node, event| {
+            if first_message(sim, node, event, c, s) {
+                arrived.set(Some(sim.now()));
             }
-            Event::StreamReadable { conn, stream } if node == s => {
-                if let Ok(weir_core::Read::Data { bytes, .. }) =
-                    sim.endpoint(s).read(conn, stream, usize::MAX)
-                {
-                    if &bytes[..] == b"first" {
-                        arrived.set(Some(sim.now()));
-                    }
-                }
-            }
-            _ => {}
         },
         |_| arrived.get().is_some(),
     );
@@ -600,6 +588,24 @@ fn a_lost_noise_finish_is_resent_in_round_trips() {
         took.as_micros() / rtt.as_micros()
     );
     assert!(took <= rtt.saturating_mul(15), "{took:?}");
+}
+
+/// The client sends the message "first" once connected; whether `event` (at `node`) brought
+/// it to the server.
+fn first_message(sim: &mut Sim, node: NodeId, event: Event, client: NodeId, server: NodeId) -> bool {
+    match event {
+        Event::Connected { conn, .. } if node == client => {
+            sim.endpoint(client)
+                .send_message(conn, None, Bytes::from_static(b"first"))
+                .unwrap();
+            false
+        }
+        Event::StreamReadable { conn, stream } if node == server => matches!(
+            sim.endpoint(server).read(conn, stream, usize::MAX),
+            Ok(weir_core::Read::Data { bytes, .. }) if &bytes[..] == b"first"
+        ),
+        _ => false,
+    }
 }
 
 /// A client and a server 2 ms apart whose client's NOISE_FINISH (its second datagram) is
@@ -659,20 +665,10 @@ impl FinishHeld {
         let until = self.sim.now() + d;
         self.sim.run_until(
             until,
-            |sim, node, event| match event {
-                Event::Connected { conn, .. } if node == c => {
-                    sim.endpoint(c)
-                        .send_message(conn, None, Bytes::from_static(b"first"))
-                        .unwrap();
+            |sim, node, event| {
+                if first_message(sim, node, event, c, s) {
+                    arrived.set(true);
                 }
-                Event::StreamReadable { conn, stream } if node == s => {
-                    if let Ok(weir_core::Read::Data { bytes, .. }) =
-                        sim.endpoint(s).read(conn, stream, usize::MAX)
-                    {
-                        arrived.set(&bytes[..] == b"first");
-                    }
-                }
-                _ => {}
             },
             |_| arrived.get(),
         );
@@ -685,8 +681,9 @@ impl FinishHeld {
     }
 
     /// Runs until the datagram after the NOISE_FINISH has arrived; then lets it go, with
-    /// `before` injected ahead of it, and runs until the message arrived (or 2 s).
-    fn release_after(&mut self, before: impl FnOnce(&[u8]) -> Vec<Vec<u8>>) {
+    /// `before` injected ahead of it, and runs until the message arrived (or 2 s). Returns
+    /// what the server had dropped unauthenticated when the NOISE_FINISH went.
+    fn release_after(&mut self, before: impl FnOnce(&[u8]) -> Vec<Vec<u8>>) -> u64 {
         while self.seen.get() < 3 && self.sim.now() < Instant::ZERO + Duration::from_secs(1) {
             self.run(Duration::from_micros(500));
         }
@@ -699,12 +696,14 @@ impl FinishHeld {
             self.inject(datagram);
         }
         self.run(Duration::from_millis(3));
+        let dropped = self.sim.endpoint_ref(self.server).stats().dropped_unauthenticated;
         let finish = self.finish.borrow_mut().take().expect("the NOISE_FINISH held");
         self.inject(finish);
         while !self.arrived.get() && self.sim.now() < Instant::ZERO + Duration::from_secs(2) {
             self.run(Duration::from_millis(1));
         }
         assert!(self.arrived.get(), "the message arrived");
+        dropped
     }
 }
 
@@ -717,7 +716,7 @@ impl FinishHeld {
 #[test]
 fn data_that_overtakes_the_noise_finish_is_kept_for_it() {
     let mut t = FinishHeld::new(12);
-    t.release_after(|_| Vec::new());
+    assert_eq!(t.release_after(|_| Vec::new()), 0);
     assert_eq!(
         t.sim.endpoint_ref(t.server).stats().dropped_unauthenticated,
         0,
@@ -742,7 +741,7 @@ fn data_that_overtakes_the_noise_finish_is_kept_for_it() {
 fn junk_kept_before_the_keys_changes_nothing() {
     let mut t = FinishHeld::new(13);
     let junk = 20u8;
-    t.release_after(|genuine| {
+    let dropped_before = t.release_after(|genuine| {
         (1..=junk)
             .map(|i| {
                 let mut bad = genuine.to_vec();
@@ -752,6 +751,12 @@ fn junk_kept_before_the_keys_changes_nothing() {
             })
             .collect()
     });
+    // At most eight kept for the connection (the genuine datagram and seven of the junk):
+    // the rest dropped as they came.
+    assert!(
+        dropped_before >= u64::from(junk) - 7,
+        "{dropped_before} dropped on arrival"
+    );
     // Every junk datagram dropped in the end; genuine ones that came past the bound too
     // (their data went again, as before the server kept any).
     assert!(t.sim.endpoint_ref(t.server).stats().dropped_unauthenticated >= u64::from(junk));

@@ -270,10 +270,6 @@ mod tests {
         assert_eq!(c.window(), 48_000);
     }
 
-    fn spurious(now: u64, sent: u64) -> LossEvent {
-        loss(now, sent)
-    }
-
     /// Every loss of a recovery period acknowledged after all (a path that reorders): the
     /// reduction is undone, slow start with it, and the period ends. Before, each late
     /// datagram halved the window for good: NewReno kept 38.8% of a 40 ms path with 10 ms
@@ -286,9 +282,9 @@ mod tests {
         c.on_loss(&loss(210, 160));
         assert_eq!(c.window(), 12_000);
         assert!(!c.in_slow_start());
-        c.on_spurious_loss(&spurious(300, 150));
+        c.on_spurious_loss(&loss(300, 150));
         assert_eq!(c.window(), 12_000, "one of the two losses may be real");
-        c.on_spurious_loss(&spurious(310, 160));
+        c.on_spurious_loss(&loss(310, 160));
         assert_eq!(c.window(), 24_000);
         assert!(c.in_slow_start());
         // The period ended: the ACK of a packet sent within it grows the window again.
@@ -305,22 +301,22 @@ mod tests {
         c.on_ack(&ack(100, 10, 12_000));
         c.on_loss(&loss(200, 150));
         c.on_loss(&loss(210, 160));
-        c.on_spurious_loss(&spurious(300, 160));
+        c.on_spurious_loss(&loss(300, 160));
         c.on_ack(&ack(400, 300, 12_000));
         assert_eq!(c.window(), 13_200);
         // A new period (a packet sent after the first began): the first's late packet now
         // undoes nothing, the new one's does.
         c.on_loss(&loss(500, 450));
         assert_eq!(c.window(), 6_600);
-        c.on_spurious_loss(&spurious(510, 150));
+        c.on_spurious_loss(&loss(510, 150));
         assert_eq!(c.window(), 6_600);
-        c.on_spurious_loss(&spurious(520, 450));
+        c.on_spurious_loss(&loss(520, 450));
         assert_eq!(c.window(), 13_200);
         assert!(!c.in_slow_start(), "back to the first reduction's threshold");
         // Silence: nothing to undo.
         c.on_loss(&loss(600, 550));
         c.on_persistent_congestion(Instant::from_micros(700));
-        c.on_spurious_loss(&spurious(710, 550));
+        c.on_spurious_loss(&loss(710, 550));
         assert_eq!(c.window(), 2 * MDS);
     }
 

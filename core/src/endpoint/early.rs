@@ -53,8 +53,10 @@ impl Early {
     /// Keeps `held` if both bounds allow; otherwise gives it back, to be dropped.
     pub(super) fn keep(&mut self, held: Held) -> Result<(), Held> {
         let len = held.datagram.len();
-        let theirs = self.held.iter().filter(|h| h.conn == held.conn).count();
-        if theirs >= PER_CONNECTION || self.bytes + len > TOTAL_BYTES {
+        // The bytes first: a flood of junk past them costs no walk of what is kept.
+        if self.bytes + len > TOTAL_BYTES
+            || self.held.iter().filter(|h| h.conn == held.conn).count() >= PER_CONNECTION
+        {
             return Err(held);
         }
         self.bytes += len;
@@ -108,7 +110,7 @@ impl Endpoint {
             return;
         };
         for held in self.early.take(conn.handle) {
-            self.on_sealed_or_plain(slot, now, held.from, held.invariant, held.datagram, true);
+            self.on_sealed_or_plain(slot, now, held.from, held.invariant, held.datagram);
         }
     }
 }

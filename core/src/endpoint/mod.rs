@@ -494,8 +494,7 @@ impl Endpoint {
             return;
         }
         conn.on_datagram_len(from, datagram.len());
-        let sealed = invariant.version == VERSION_2 && invariant.scid.is_none();
-        if sealed && conn.awaits_keys() {
+        if invariant.is_sealed() && conn.awaits_keys() {
             // Data that overtook the NOISE_FINISH: kept, to be opened with it (module
             // `early`), or dropped as it was before if there is no room.
             let held = early::Held {
@@ -515,13 +514,13 @@ impl Endpoint {
             self.touch(slot);
             return;
         }
-        self.on_sealed_or_plain(slot, now, from, invariant, datagram, sealed);
-        if !sealed {
+        self.on_sealed_or_plain(slot, now, from, invariant, datagram);
+        if !invariant.is_sealed() {
             self.open_early(slot, now);
         }
     }
 
-    /// A datagram for connection `slot`, its length counted: opened (`sealed`) or decoded,
+    /// A datagram for connection `slot`, its length counted: opened (if sealed) or decoded,
     /// and handled.
     fn on_sealed_or_plain(
         &mut self,
@@ -530,11 +529,11 @@ impl Endpoint {
         from: SocketAddr,
         invariant: Invariant,
         datagram: BytesMut,
-        sealed: bool,
     ) {
         let Some(conn) = self.conns[slot as usize].as_mut() else {
             return;
         };
+        let sealed = invariant.is_sealed();
         let mut decoded = if sealed {
             // Opened in place (spec §11.4).
             conn.open(datagram)

@@ -88,7 +88,7 @@ fn settle(net: &mut Net, seen: &mut Seen) {
         if let Some(f) = net.waiting.first() {
             let side = usize::from(f.from != net.nodes[0].addr);
             // Data packets only: their connection id is the receiving end's.
-            let data = wire::Invariant::parse(&f.data).is_ok_and(|i| i.scid.is_none());
+            let data = wire::Invariant::parse(&f.data).is_ok_and(|i| i.is_sealed());
             if data && seen[side].len() < 16 {
                 seen[side].push(f.data.clone());
             }

@@ -468,8 +468,8 @@ impl Recovery {
             }
         }
         // RFC 9002 §6.1.1: an ACK of a packet already declared lost shows reordering; grow
-        // the packet threshold past the distance seen, and the time threshold by a step (the
-        // ACK does not say how late the packet was, only that it was).
+        // the packet threshold past the distance seen and the time threshold past how late it
+        // came (`raise_time_threshold`), and tell congestion control (`Outcome::spurious`).
         let mut reordered = false;
         // How long the latest of them took to be acknowledged.
         let mut latest_late = Duration::ZERO;

@@ -66,6 +66,13 @@ impl Invariant {
         Ok((Invariant { version, dcid, scid }, flags))
     }
 
+    /// Whether it starts a sealed packet (a version 2 short header: a data packet, spec
+    /// §11.4), whose every byte past this header is the peer's word only once its tag
+    /// verifies under the connection's keys.
+    pub fn is_sealed(&self) -> bool {
+        self.version == VERSION_2 && self.scid.is_none()
+    }
+
     /// Length of the invariant header.
     pub fn len(&self) -> usize {
         3 + ConnectionId::LEN * if self.scid.is_some() { 2 } else { 1 }

@@ -92,9 +92,7 @@ impl Packet {
             Ok(read) => read,
             // Nothing of a sealed packet is the peer's word before its tag verifies: one too
             // short to hold a tag is as unauthenticated as one whose tag fails.
-            Err(_)
-                if Invariant::parse(&datagram).is_ok_and(|i| i.version == VERSION_2 && i.scid.is_none()) =>
-            {
+            Err(_) if Invariant::parse(&datagram).is_ok_and(|i| i.is_sealed()) => {
                 return Err(DecodeError::AuthenticationFailed)
             }
             Err(e) => return Err(e),
@@ -270,7 +268,7 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
     let Some(&flags) = datagram.get(2) else {
         return false;
     };
-    if invariant.version == VERSION_2 && invariant.scid.is_none() {
+    if invariant.is_sealed() {
         // Sealed: only the keys could make its tag check.
         return false;
     }

@@ -42,9 +42,7 @@ impl Recording {
             }
         }
     }
-}
 
-impl Recording {
     /// The file it records to.
     pub(super) fn name(&self) -> &str {
         &self.name
