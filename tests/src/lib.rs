@@ -43,8 +43,9 @@ mod nat;
 pub mod netns;
 pub mod proxy;
 pub mod relay;
+mod stalls;
 
-pub use link::{BurstLoss, LinkConfig, LinkStats};
+pub use link::{BurstLoss, JitterOrdering, LinkConfig, LinkStats};
 use link::{Link, Partition};
 pub use nat::{kind_name, nat_kinds, Dependency, NatConfig, NatId, NatKind, PortAllocation};
 
@@ -127,6 +128,8 @@ pub struct Sim {
     rng: Xoshiro256PlusPlus,
     nodes: Vec<Node>,
     links: BTreeMap<(NodeId, NodeId), Link>,
+    /// The stalls of each directed link whose jitter keeps the order.
+    stalls: BTreeMap<(NodeId, NodeId), stalls::Stalls>,
     partitions: Vec<Partition>,
     queue: BinaryHeap<Reverse<InFlight>>,
     seq: u64,
@@ -180,6 +183,7 @@ impl Sim {
             rng: Xoshiro256PlusPlus::seed_from_u64(seed),
             nodes: Vec::new(),
             links: BTreeMap::new(),
+            stalls: BTreeMap::new(),
             partitions: Vec::new(),
             queue: BinaryHeap::new(),
             seq: 0,

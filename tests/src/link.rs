@@ -47,13 +47,30 @@ impl BurstLoss {
     }
 }
 
+/// What a link's jitter does to the order of its datagrams.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum JitterOrdering {
+    /// Each datagram's extra delay is its own: a datagram delayed more than the ones after
+    /// it is overtaken (independent per-packet delay, as netem's jitter without a rate).
+    #[default]
+    Reorders,
+    /// The link stalls now and then for up to the jitter, holding what reaches it, and
+    /// then delivers it all at once, in order (module `stalls`): a Wi-Fi hop waiting for
+    /// the medium and then sending one aggregate, whose block-ack reorder buffer keeps the
+    /// order; a cellular hop's scheduler likewise.
+    InOrder,
+}
+
 /// One direction of a link.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkConfig {
     /// One-way propagation delay.
     pub delay: Duration,
-    /// Extra delay drawn uniformly from `0..=jitter` per datagram (reorders when large).
+    /// Extra delay drawn uniformly from `0..=jitter` per datagram (reorders when large,
+    /// unless [`ordering`](Self::ordering) keeps the order).
     pub jitter: Duration,
+    /// Whether the jitter may reorder datagrams.
+    pub ordering: JitterOrdering,
     /// Chance a datagram is lost.
     pub loss: f64,
     /// Bursty loss on top of `loss`.
@@ -78,6 +95,7 @@ impl Default for LinkConfig {
         LinkConfig {
             delay: Duration::from_millis(10),
             jitter: Duration::ZERO,
+            ordering: JitterOrdering::Reorders,
             loss: 0.0,
             burst: None,
             duplicate: 0.0,
@@ -266,7 +284,19 @@ impl Sim {
             data = Bytes::from(v);
             self.stats.corrupted += 1;
         }
-        let mut at = depart + config.delay + self.uniform(config.jitter);
+        let mut at = depart + config.delay;
+        match config.ordering {
+            JitterOrdering::Reorders => at += self.uniform(config.jitter),
+            JitterOrdering::InOrder if config.jitter > Duration::ZERO => {
+                let mut stalls = self.stalls.get(&(from, to)).copied().unwrap_or_default();
+                let left = stalls.release(at.as_micros(), config.jitter.as_micros(), |max| {
+                    self.uniform(Duration::from_micros(max)).as_micros()
+                });
+                self.stalls.insert((from, to), stalls);
+                at = Instant::ZERO + Duration::from_micros(left);
+            }
+            JitterOrdering::InOrder => {}
+        }
         if self.chance(config.reorder) {
             at += self.uniform(config.delay + Duration::from_millis(1));
         }

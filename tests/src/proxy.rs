@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 
+use crate::stalls::Stalls;
+use crate::JitterOrdering;
+
 /// Datagrams a direction holds at most while delaying them; more are dropped.
 pub const QUEUE_LIMIT: usize = 65_536;
 /// How often an idle direction looks at the stop flag.
@@ -41,8 +44,10 @@ pub struct Impairment {
     /// One-way delay added to every datagram (each direction).
     pub delay: Duration,
     /// Extra delay drawn from 0 to this for each datagram, so that datagrams overtake each
-    /// other by up to it (a Wi-Fi or cellular hop).
+    /// other by up to it (a Wi-Fi or cellular hop), unless `ordering` keeps the order.
     pub jitter: Duration,
+    /// Whether the jitter may reorder datagrams.
+    pub ordering: JitterOrdering,
     /// Seed of the random choices.
     pub seed: u64,
     /// Bursts of loss on top of `loss` (Gilbert-Elliott).
@@ -98,6 +103,7 @@ impl Default for Impairment {
             loss: 0.0,
             delay: Duration::ZERO,
             jitter: Duration::ZERO,
+            ordering: JitterOrdering::Reorders,
             seed: 1,
             burst: None,
             duplicate: 0.0,
@@ -177,6 +183,8 @@ impl Proxy {
                 bad: false,
                 last_step: None,
                 busy_until: None,
+                stalls: Stalls::default(),
+                origin: Instant::now(),
                 seq: 0,
             });
         }
@@ -284,6 +292,9 @@ struct Direction {
     last_step: Option<Instant>,
     /// When the bottleneck has sent what it holds.
     busy_until: Option<Instant>,
+    /// The path's stalls (with [`JitterOrdering::InOrder`]), in µs since `origin`.
+    stalls: Stalls,
+    origin: Instant,
     /// Orders datagrams released at the same instant.
     seq: u64,
 }
@@ -353,8 +364,22 @@ impl Direction {
         let len = self.alter(datagram);
         let datagram = &datagram[..len];
         let mut at = depart + self.impairment.delay;
-        if !self.impairment.jitter.is_zero() {
-            at += self.impairment.jitter.mul_f64(self.unit());
+        let jitter = self.impairment.jitter;
+        if !jitter.is_zero() {
+            match self.impairment.ordering {
+                JitterOrdering::Reorders => at += jitter.mul_f64(self.unit()),
+                JitterOrdering::InOrder => {
+                    let micros = |d: Duration| u64::try_from(d.as_micros()).unwrap_or(u64::MAX);
+                    let reach = micros(at.saturating_duration_since(self.origin));
+                    let mut stalls = self.stalls;
+                    let left = stalls.release(reach, micros(jitter), |max| {
+                        // (A draw of 53 bits scaled: uniform enough for a schedule.)
+                        (self.unit() * (max + 1) as f64) as u64
+                    });
+                    self.stalls = stalls;
+                    at = self.origin + Duration::from_micros(left);
+                }
+            }
         }
         if self.chance(self.impairment.reorder) {
             let extra = self.impairment.delay + Duration::from_millis(2);
@@ -605,6 +630,8 @@ mod tests {
             bad: false,
             last_step: None,
             busy_until: None,
+            stalls: Stalls::default(),
+            origin: Instant::now(),
             seq: 0,
         };
         let now = Instant::now();

@@ -1,14 +1,17 @@
-//! Throughput over a path whose delay jitters datagram by datagram (Wi-Fi, cellular): each
-//! datagram waits an extra 0 to `jitter` after the bottleneck, so datagrams arrive out of
-//! order by up to the jitter. Loss detection must learn that reordering (RFC 9002 §6.1
-//! allows adapting both thresholds) and the controllers must keep the link.
+//! Throughput over a path whose delay jitters (Wi-Fi, cellular). Either each datagram waits
+//! an extra 0 to `jitter` after the bottleneck, so datagrams arrive out of order by up to
+//! the jitter: loss detection must learn that reordering (RFC 9002 §6.1 allows adapting both
+//! thresholds) and the controllers must keep the link. Or the path stalls now and then for
+//! up to `jitter` and then delivers what it held at once, in order (a Wi-Fi hop's medium
+//! access and aggregation: `JitterOrdering::InOrder`): the bursts must not make a controller
+//! overrun the bottleneck's queue.
 
 use std::cell::RefCell;
 
 use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, ConnectionStats, Event, Read};
-use weir_sim::{LinkConfig, Sim};
+use weir_sim::{JitterOrdering, LinkConfig, Sim};
 
 fn config() -> Config {
     Config {
@@ -32,16 +35,23 @@ const WIDE_AREA: Path = Path { rtt_ms: 40, mbit: 20 };
 /// than the whole round trip.
 const LOCAL: Path = Path { rtt_ms: 4, mbit: 100 };
 
-/// 8 MiB over `path` (a queue of one BDP) with `jitter` on the data's way: the goodput
-/// from a quarter to nine tenths received, as a share of the link, the sender's
-/// statistics, and the datagrams the network dropped.
-fn transfer(cc: CongestionAlgorithm, path: Path, jitter: Duration) -> (f64, ConnectionStats, u64) {
+/// 8 MiB over `path` (a queue of one BDP) with `jitter` on the data's way, and with
+/// stalls ([`JitterOrdering::InOrder`]) on the ACKs' way too: the goodput from a quarter to
+/// nine tenths received, as a share of the link, the sender's statistics, and the
+/// datagrams the network dropped.
+fn transfer(
+    cc: CongestionAlgorithm,
+    path: Path,
+    jitter: Duration,
+    ordering: JitterOrdering,
+) -> (f64, ConnectionStats, u64) {
     let (Path { rtt_ms, mbit }, size) = (path, 8usize << 20);
     let mut sim = Sim::new(1);
     let client = sim.add_node(config());
     let server = sim.add_node(config());
-    let back = LinkConfig {
+    let mut back = LinkConfig {
         delay: Duration::from_millis(rtt_ms / 2),
+        ordering,
         ..LinkConfig::default()
     };
     let forward = LinkConfig {
@@ -50,6 +60,9 @@ fn transfer(cc: CongestionAlgorithm, path: Path, jitter: Duration) -> (f64, Conn
         jitter,
         ..back
     };
+    if ordering == JitterOrdering::InOrder {
+        back.jitter = jitter;
+    }
     sim.link_one_way(client, server, forward);
     sim.link_one_way(server, client, back);
     let conn = sim.connect_with(client, server, cc);
@@ -112,7 +125,12 @@ fn the_link_stays_full_when_the_delay_jitters() {
     let mut failed = Vec::new();
     for (cc, name) in controllers() {
         for jitter_ms in [10, 20] {
-            let (share, stats, dropped) = transfer(cc.clone(), WIDE_AREA, Duration::from_millis(jitter_ms));
+            let (share, stats, dropped) = transfer(
+                cc.clone(),
+                WIDE_AREA,
+                Duration::from_millis(jitter_ms),
+                JitterOrdering::Reorders,
+            );
             println!(
                 "{name}, {jitter_ms} ms jitter: {:.1}% of the link, {} lost ({} dropped, {} spurious found), {} bytes resent",
                 share * 100.0,
@@ -160,7 +178,12 @@ fn jitter_beyond_the_rtt_is_learned_not_resent() {
     let mut failed = Vec::new();
     for (cc, name) in controllers() {
         for jitter_ms in [10, 20] {
-            let (share, stats, dropped) = transfer(cc.clone(), LOCAL, Duration::from_millis(jitter_ms));
+            let (share, stats, dropped) = transfer(
+                cc.clone(),
+                LOCAL,
+                Duration::from_millis(jitter_ms),
+                JitterOrdering::Reorders,
+            );
             // Declared lost, and not dropped: resent for nothing.
             let for_nothing = stats.packets_lost.saturating_sub(dropped);
             println!(
@@ -186,5 +209,48 @@ fn jitter_beyond_the_rtt_is_learned_not_resent() {
         }
     }
     // Checked once every row is printed.
+    assert!(failed.is_empty(), "{failed:#?}");
+}
+
+/// A path that stalls now and then for up to 2, 5 or 10 ms and then delivers what it held
+/// at once and in order, both ways (a Wi-Fi hop waiting for the medium, then sending an
+/// aggregate). The bursts make rate samples run faster than the link, and BBR's estimate,
+/// the highest of them, settled above it: cruising at the estimate filled the one-BDP queue
+/// until it dropped. A cruise round with a queue standing all round now paces at 9/10
+/// (`bbr`). BBR keeps 90% of the link on both paths and, on the 40 ms one, the queue drops
+/// under 0.6% of its datagrams (before: 51 and 88 of 6,000 at 5 and 10 ms; now 12 and 25).
+/// On the 4 ms path, whose queue is 4 ms deep, it still drops 1.8-3.2% (printed, as are the
+/// other controllers, which keep 55% of that path at 10 ms: tests/congestion.md, "A path
+/// that stalls").
+#[test]
+fn a_path_that_stalls_is_not_overrun() {
+    let mut failed: Vec<String> = Vec::new();
+    for (cc, name) in controllers() {
+        for (path, path_name) in [(WIDE_AREA, "40 ms"), (LOCAL, "4 ms")] {
+            for stall_ms in [2, 5, 10] {
+                let (share, stats, dropped) = transfer(
+                    cc.clone(),
+                    path,
+                    Duration::from_millis(stall_ms),
+                    JitterOrdering::InOrder,
+                );
+                println!(
+                    "{name}, {path_name}, stalls of {stall_ms} ms: {:.1}% of the link, {} dropped of {} sent",
+                    share * 100.0,
+                    dropped,
+                    stats.datagrams_sent,
+                );
+                if cc != CongestionAlgorithm::Bbr {
+                    continue;
+                }
+                if share < 0.9 {
+                    failed.push(format!("{name}, {path_name}, {stall_ms} ms: {share} of the link"));
+                }
+                if path.rtt_ms == WIDE_AREA.rtt_ms && dropped * 1000 >= stats.datagrams_sent * 6 {
+                    failed.push(format!("{name}, {path_name}, {stall_ms} ms: {dropped} dropped"));
+                }
+            }
+        }
+    }
     assert!(failed.is_empty(), "{failed:#?}");
 }

@@ -13,6 +13,7 @@ use weir_core::congestion::CongestionAlgorithm;
 use weir_core::wire::Label;
 use weir_core::{ConnectionStats, Digest, PipeStats};
 use weir_sim::proxy::{DirectionStats, Impairment, Proxy};
+use weir_sim::JitterOrdering;
 use weir_tokio::{Config, Connection, Endpoint, StreamHeader};
 
 use crate::error::{CliError, Total};
@@ -32,8 +33,10 @@ pub struct Spec {
     /// One-way delay on each hop, each direction.
     pub delay: Duration,
     /// Extra delay per datagram on each hop, drawn from zero to this (datagrams overtake
-    /// each other by up to it).
+    /// each other by up to it, unless `ordering` keeps the order).
     pub jitter: Duration,
+    /// Whether the jitter may reorder datagrams.
+    pub ordering: JitterOrdering,
     /// Chance a datagram is held back by up to the delay + 2 ms and overtaken.
     pub reorder: f64,
     /// Seeds the message and the loss pattern.
@@ -116,6 +119,7 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
         loss: spec.loss,
         delay: spec.delay,
         jitter: spec.jitter,
+        ordering: spec.ordering,
         reorder: spec.reorder,
         seed,
         rate: spec.rate.map(|bits| bits / 8),
@@ -138,8 +142,12 @@ pub async fn run(spec: Spec) -> Result<(), CliError> {
     let mut also = String::new();
     if !spec.jitter.is_zero() {
         also += &format!(
-            " plus up to {} of jitter",
-            humantime::format_duration(spec.jitter)
+            " plus up to {} of jitter{}",
+            humantime::format_duration(spec.jitter),
+            match spec.ordering {
+                JitterOrdering::Reorders => "",
+                JitterOrdering::InOrder => " (in order)",
+            }
         );
     }
     if spec.reorder > 0.0 {
@@ -354,6 +362,7 @@ mod tests {
             loss,
             delay: Duration::from_millis(ms),
             jitter: Duration::ZERO,
+            ordering: JitterOrdering::Reorders,
             reorder: 0.0,
             seed: 1,
             direct: false,
@@ -376,6 +385,7 @@ mod tests {
             loss,
             delay: Duration::from_millis(20),
             jitter: Duration::ZERO,
+            ordering: JitterOrdering::Reorders,
             reorder: 0.0,
             seed: 1,
             direct: false,

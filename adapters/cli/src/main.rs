@@ -185,9 +185,12 @@ struct PathArgs {
     #[arg(long, default_value = "20ms", value_parser = units::duration)]
     delay: Duration,
     /// Extra delay per datagram on each hop, drawn from 0 to this (datagrams overtake each
-    /// other by up to it, as on Wi-Fi).
+    /// other by up to it, unless `--jitter-order in-order`).
     #[arg(long, default_value = "0", value_parser = units::duration)]
     jitter: Duration,
+    /// Whether the jitter reorders datagrams, or delays those behind a late one with it.
+    #[arg(long, value_enum, default_value_t = JitterOrder::Reorders)]
+    jitter_order: JitterOrder,
     /// Chance a datagram is held back and overtaken (`1%`).
     #[arg(long, default_value = "0", value_parser = units::probability)]
     reorder: f64,
@@ -212,6 +215,25 @@ struct PathArgs {
     /// Largest datagram (UDP payload) the endpoints send, 1200 to 65527.
     #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
     datagram_size: u16,
+}
+
+/// What the jitter does to the order of datagrams (weir_sim::JitterOrdering).
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum JitterOrder {
+    /// Each datagram's extra delay is its own: late ones are overtaken.
+    Reorders,
+    /// A late datagram holds back those behind it, which then arrive together (a Wi-Fi
+    /// hop's link-layer retries and aggregation).
+    InOrder,
+}
+
+impl From<JitterOrder> for weir_sim::JitterOrdering {
+    fn from(o: JitterOrder) -> Self {
+        match o {
+            JitterOrder::Reorders => weir_sim::JitterOrdering::Reorders,
+            JitterOrder::InOrder => weir_sim::JitterOrdering::InOrder,
+        }
+    }
 }
 
 /// A congestion controller (weir_core::CongestionAlgorithm).
@@ -293,6 +315,7 @@ fn run_sim(args: SimArgs) -> Result<(), CliError> {
         link: weir_sim::LinkConfig {
             delay: core_duration(args.path.delay),
             jitter: core_duration(args.path.jitter),
+            ordering: args.path.jitter_order.into(),
             loss: args.path.loss,
             reorder: args.path.reorder,
             bandwidth: args.path.rate,
@@ -384,6 +407,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
                 loss: args.path.loss,
                 delay: args.path.delay,
                 jitter: args.path.jitter,
+                ordering: args.path.jitter_order.into(),
                 reorder: args.path.reorder,
                 seed: args.path.seed,
                 direct: args.path.direct,
