@@ -184,11 +184,11 @@ struct PathArgs {
     /// One-way delay of each hop, each direction.
     #[arg(long, default_value = "20ms", value_parser = units::duration)]
     delay: Duration,
-    /// Extra delay per datagram on each hop, drawn from 0 to this (datagrams overtake each
-    /// other by up to it, unless `--jitter-order in-order`).
+    /// Extra delay on each hop of up to this: drawn per datagram (datagrams overtake each
+    /// other by up to it), or with `--jitter-order in-order` as stalls of up to it.
     #[arg(long, default_value = "0", value_parser = units::duration)]
     jitter: Duration,
-    /// Whether the jitter reorders datagrams, or delays those behind a late one with it.
+    /// Whether the jitter reorders datagrams, or comes as stalls that keep their order.
     #[arg(long, value_enum, default_value_t = JitterOrder::Reorders)]
     jitter_order: JitterOrder,
     /// Chance a datagram is held back and overtaken (`1%`).
@@ -222,8 +222,8 @@ struct PathArgs {
 enum JitterOrder {
     /// Each datagram's extra delay is its own: late ones are overtaken.
     Reorders,
-    /// A late datagram holds back those behind it, which then arrive together (a Wi-Fi
-    /// hop's link-layer retries and aggregation).
+    /// The hop stalls now and then for up to the jitter and then delivers what it held at
+    /// once, in order (a Wi-Fi hop waiting for the medium, then sending an aggregate).
     InOrder,
 }
 
