@@ -605,6 +605,39 @@ mod tests {
         }
     }
 
+    /// The numbers 0 to 299 sent at once through a path with 20 ms of jitter: in order when
+    /// the jitter comes as stalls, overtaking each other when each datagram draws its own.
+    #[test]
+    fn stalls_keep_the_order_and_per_datagram_jitter_does_not() {
+        for ordering in [JitterOrdering::InOrder, JitterOrdering::Reorders] {
+            let (server, server_addr) = echo_server();
+            let impairment = Impairment {
+                delay: Duration::from_millis(1),
+                jitter: Duration::from_millis(20),
+                ordering,
+                ..Impairment::default()
+            };
+            let proxy = Proxy::start(server_addr, impairment).unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            for i in 0..300u16 {
+                client.send_to(&i.to_be_bytes(), proxy.addr()).unwrap();
+            }
+            let mut buf = [0u8; 16];
+            let got: Vec<u16> = (0..300)
+                .map(|_| {
+                    let n = server.recv(&mut buf).unwrap();
+                    u16::from_be_bytes([buf[0], buf[n - 1]])
+                })
+                .collect();
+            let in_order = got.windows(2).all(|w| w[0] < w[1]);
+            assert_eq!(
+                in_order,
+                ordering == JitterOrdering::InOrder,
+                "{ordering:?}: {got:?}"
+            );
+        }
+    }
+
     #[test]
     fn loss_drops_about_the_share_asked() {
         let (from, to) = (
