@@ -38,9 +38,10 @@
 //!   rule): pacing at the estimate should leave no queue, so the estimate is above the
 //!   bottleneck, as it is when a hop delivers in bursts (a Wi-Fi hop's aggregates) and the
 //!   rate samples of a burst run faster than the link. Only a round spent wholly in those
-//!   phases counts: a probe queues on purpose. Measured on paths that stall for up to
-//!   2-10 ms (tests/congestion.md, "A path that stalls"): a third to a twentieth of the
-//!   drops on 10 and 40 ms paths, a little over half on a 4 ms one, at the same goodput.
+//!   phases counts: a probe queues on purpose. Measured on 4, 10 and 40 ms paths that stall
+//!   for up to 2-10 ms (tests/congestion.md, "A path that stalls"): from a twentieth to
+//!   three quarters of the drops, depending on the path and the stalls, at the same
+//!   goodput.
 //! - `ProbeRtt` (§4.3.4): when the minimum RTT has not been met again for
 //!   [`PROBE_RTT_INTERVAL`], the window drops to half a BDP (BBRv3's value; BBRv1 used four
 //!   packets) for [`PROBE_RTT_DURATION`] and a round, so the queue drains and every flow
