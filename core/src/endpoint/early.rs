@@ -73,17 +73,11 @@ impl Early {
         if !self.held.iter().any(|h| h.conn == conn) {
             return Vec::new();
         }
-        let mut mine = Vec::new();
-        let mut others = VecDeque::with_capacity(self.held.len());
-        for held in self.held.drain(..) {
-            if held.conn == conn {
-                self.bytes -= held.datagram.len();
-                mine.push(held);
-            } else {
-                others.push_back(held);
-            }
-        }
-        self.held = others;
+        let (mine, others): (Vec<Held>, Vec<Held>) = core::mem::take(&mut self.held)
+            .into_iter()
+            .partition(|h| h.conn == conn);
+        self.held = others.into();
+        self.bytes -= mine.iter().map(|h| h.datagram.len()).sum::<usize>();
         mine
     }
 

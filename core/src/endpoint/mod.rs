@@ -505,9 +505,7 @@ impl Endpoint {
             };
             if self.early.keep(held).is_err() {
                 self.stats.dropped_unauthenticated += 1;
-                if let Some(conn) = self.conns[slot as usize].as_mut() {
-                    conn.count_unauthenticated();
-                }
+                conn.count_unauthenticated();
             }
             // Its length counted for the anti-amplification limit: accounted now.
             self.undefer(slot);

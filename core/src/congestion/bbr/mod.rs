@@ -642,7 +642,6 @@ impl Bbr {
     /// the minimum window per RTT: the pacer's floor, `pacing`.)
     fn update_control(&mut self, acked: usize, srtt: Duration) {
         let (mut pacing_gain, cwnd_gain) = self.state.gains();
-        self.round_cruised &= self.state.cruises();
         if self.state.cruises() && self.last_round == LastRound::QueuedCruising {
             pacing_gain = QUEUED_CRUISE_PACING_GAIN;
         }
@@ -732,6 +731,7 @@ impl CongestionController for Bbr {
         self.update_ack_aggregation(now, ack.bytes_acked, round);
         self.check_full_bw(rs.app_limited, round, rs.total_delivered);
         self.transition(now, round, ack.bytes_acked);
+        self.round_cruised &= self.state.cruises();
         self.update_control(ack.bytes_acked, ack.rtt.smoothed);
     }
 
