@@ -268,6 +268,17 @@ impl Sim {
         );
     }
 
+    /// Changes the link from `from` to `to` while traffic crosses it, as a path does when a
+    /// radio's rate adapts or a route moves: what the bottleneck has queued leaves as it was
+    /// scheduled to, and what comes after queues behind it at the new rate; datagrams in
+    /// flight keep the delay they were sent with; the link's statistics go on.
+    pub fn change_link_one_way(&mut self, from: NodeId, to: NodeId, config: LinkConfig) {
+        match self.links.get_mut(&(from, to)) {
+            Some(link) => link.config = config,
+            None => self.link_one_way(from, to, config),
+        }
+    }
+
     /// Joins `client` to `server` by a path with a bottleneck from client to server: a
     /// rate of `bits_per_second`, a drop-tail queue of one bandwidth-delay product (the
     /// classic rule of thumb) but at least 100 ms at that rate and 16 datagrams, and half

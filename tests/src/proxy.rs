@@ -1,7 +1,8 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
 //! client and a server and does to the datagrams between them what real paths do (loss,
 //! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated datagrams, a rate
-//! limit with a finite queue, outages, an MTU), so that transfers over real sockets meet them.
+//! limit with a finite queue and a moment it changes, outages, an MTU), so that transfers over
+//! real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -68,6 +69,8 @@ pub struct Impairment {
     pub queue_bytes: usize,
     /// A time the path drops everything, counted from the first datagram it saw.
     pub outage: Option<Outage>,
+    /// A moment the bottleneck's rate changes for good, as a radio's does when it adapts.
+    pub rate_change: Option<RateChange>,
     /// The largest datagram (UDP payload) the path carries; larger ones are dropped, as a
     /// link with a smaller MTU, or a tunnel, does. `None`: no limit.
     pub mtu: Option<usize>,
@@ -96,6 +99,16 @@ pub struct Outage {
     pub lasts: Duration,
 }
 
+/// The bottleneck's rate changes once, for good (with [`Impairment::rate`]; what is queued
+/// then leaves at the new rate).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateChange {
+    /// From the first datagram the proxy saw to the change.
+    pub after: Duration,
+    /// The most bytes a second the path carries from then on.
+    pub rate: u64,
+}
+
 impl Default for Impairment {
     /// A perfect path: no loss, no delay.
     fn default() -> Self {
@@ -113,6 +126,7 @@ impl Default for Impairment {
             rate: None,
             queue_bytes: 256 << 10,
             outage: None,
+            rate_change: None,
             mtu: None,
         }
     }
@@ -414,14 +428,30 @@ impl Direction {
         p > 0.0 && self.unit() < p
     }
 
+    /// When either direction saw its first datagram (`now` if this is it).
+    fn first_seen(&self, now: Instant) -> Instant {
+        *self
+            .first_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get_or_insert(now)
+    }
+
     /// Whether the path is in its outage at `now`.
     fn in_outage(&self, now: Instant) -> bool {
         let Some(o) = self.impairment.outage else {
             return false;
         };
-        let mut first = self.first_seen.lock().unwrap_or_else(|e| e.into_inner());
-        let start = *first.get_or_insert(now) + o.after;
+        let start = self.first_seen(now) + o.after;
         now >= start && now < start + o.lasts
+    }
+
+    /// The bottleneck's rate at `now`.
+    fn rate(&self, now: Instant) -> Option<u64> {
+        match self.impairment.rate_change {
+            Some(c) if now >= self.first_seen(now) + c.after => Some(c.rate),
+            _ => self.impairment.rate,
+        }
     }
 
     /// Whether the next datagram, at `now`, is lost: to random loss or in a burst.
@@ -454,7 +484,7 @@ impl Direction {
 
     /// When a datagram of `len` bytes leaves the bottleneck, or `None` if its queue is full.
     fn bottleneck(&mut self, now: Instant, len: usize) -> Option<Instant> {
-        let Some(rate) = self.impairment.rate.filter(|&r| r > 0) else {
+        let Some(rate) = self.rate(now).filter(|&r| r > 0) else {
             return Some(now);
         };
         let busy = self.busy_until.filter(|&b| b > now).unwrap_or(now);

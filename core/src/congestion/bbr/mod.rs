@@ -66,6 +66,13 @@
 //! probe that reaches the cap ends after its round trip: it cannot grow the flight by its
 //! gain, and waiting for that would leave it pacing above the bottleneck.
 //!
+//! A path whose rate falls (weir's own rule: a radio's rate adapts, a hop gets busy): a
+//! congestive round that lost over a fifth and delivered under half the estimate makes the
+//! bandwidth filter forget its earlier rounds. It would otherwise pace at the old rate for
+//! ten more rounds, each stretched by the full queue, which drops most of what is sent,
+//! retransmissions too (100 to 10 Mbit/s over 40 ms: under half the new rate for 4.5 s, now
+//! 1 s; tests/congestion.md, "A path whose rate falls").
+//!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
 //! batches) acknowledges more at once than the bandwidth estimate delivers in the time, and
@@ -145,6 +152,13 @@ pub const MIN_STANDING_QUEUE: Duration = Duration::from_millis(2);
 const STARTUP_QUEUE_SAMPLES: u8 = 8;
 /// The smallest window, in packets (draft §4.6.4.3, BBRMinPipeCwnd).
 pub const MIN_PIPE_PACKETS: usize = 4;
+/// A congestive round whose best delivery rate is below the estimate divided by this, and
+/// whose loss rate passed [`RATE_FELL_LOSS`], shows that the path's rate fell.
+const RATE_FELL: u64 = 2;
+/// (Thousandths. Pacing at twice what the path carries loses half once the queue is full,
+/// 26% in the round that fills it at 100 to 50 Mbit/s; a flow held by its window beside a
+/// loss-based flow in a deep buffer delivers under half its estimate too, losing 4-11%.)
+const RATE_FELL_LOSS: u64 = 200;
 /// After a congestive round, the cap on what is in flight is this share of the round's
 /// peak (thousandths; BBRv3's BBRBeta is 0.7 for every lossy round, gentler here because
 /// only congestive rounds count).
@@ -412,6 +426,11 @@ impl Bbr {
                 .max(self.min_window());
             self.inflight_hi = (peak as u64 * INFLIGHT_HI_BETA / UNIT) as usize;
             self.inflight_hi = self.inflight_hi.max(floor);
+            // The path's rate fell (the module docs, "A path whose rate falls").
+            let latest = self.bw.current();
+            if rate > RATE_FELL_LOSS && latest > 0 && latest.saturating_mul(RATE_FELL) < self.bw.max() {
+                self.bw.forget_earlier();
+            }
         }
         if congestive {
             Round::EndedCongestive

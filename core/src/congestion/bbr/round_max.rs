@@ -45,6 +45,18 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
     pub(super) fn max(&self) -> T {
         self.slots.iter().copied().max().unwrap_or_default()
     }
+
+    /// The largest sample of the current round (the default if none).
+    pub(super) fn current(&self) -> T {
+        self.slots[usize::from(self.slot) % N]
+    }
+
+    /// Forgets every round but the current one: what they showed no longer holds.
+    pub(super) fn forget_earlier(&mut self) {
+        let current = self.current();
+        self.slots = [T::default(); N];
+        *self.slot() = current;
+    }
 }
 
 #[cfg(test)]
@@ -65,5 +77,19 @@ mod tests {
         assert_eq!(m.max(), 4, "three rounds on, it is forgotten");
         m.next_round();
         assert_eq!(m.max(), 0);
+    }
+
+    #[test]
+    fn forgetting_earlier_rounds_keeps_the_current_one() {
+        let mut m: RoundMax<u64, 4> = RoundMax::new();
+        m.update(9);
+        m.next_round();
+        m.update(3);
+        assert_eq!((m.max(), m.current()), (9, 3));
+        m.forget_earlier();
+        assert_eq!((m.max(), m.current()), (3, 3));
+        m.next_round();
+        m.update(2);
+        assert_eq!(m.max(), 3, "the kept round still counts its N rounds");
     }
 }
