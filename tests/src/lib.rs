@@ -268,6 +268,13 @@ impl Sim {
         );
     }
 
+    /// Moves `node` (not one behind a NAT) to `addr`, as a phone does when it leaves Wi-Fi
+    /// for its mobile network: what it sends from now on leaves from `addr`, and what is sent
+    /// to its old address no longer reaches it (what is already on its way still does).
+    pub fn readdress(&mut self, node: NodeId, addr: SocketAddr) {
+        self.nodes[node].addr = addr;
+    }
+
     /// Changes the link from `from` to `to` while traffic crosses it, as a path does when a
     /// radio's rate adapts or a route moves: what the bottleneck has queued leaves as it was
     /// scheduled to, and what comes after queues behind it at the new rate; datagrams in

@@ -66,9 +66,30 @@ impl After {
     }
 }
 
+/// How the path changes: in place, or with the client's address (a new path, RFC 9000 §9.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Change {
+    /// The links change; the addresses stay (a radio's rate, a route).
+    InPlace,
+    /// The client moves to a new IP address as the links change (Wi-Fi to a mobile
+    /// network and back).
+    NewAddress,
+}
+
 /// A bulk transfer over `before` that becomes `after` at 10 s; 10 s after the change,
 /// measured in half seconds.
 fn change(cc: &CongestionAlgorithm, seed: u64, before: Path, after: Path, queue: usize) -> After {
+    change_by(cc, seed, before, after, queue, Change::InPlace)
+}
+
+fn change_by(
+    cc: &CongestionAlgorithm,
+    seed: u64,
+    before: Path,
+    after: Path,
+    queue: usize,
+    how: Change,
+) -> After {
     let mut sim = Sim::new(seed);
     let c = sim.add_node(Config::default());
     let s = sim.add_node(Config::default());
@@ -88,6 +109,9 @@ fn change(cc: &CongestionAlgorithm, seed: u64, before: Path, after: Path, queue:
     run(&mut sim, at);
     sim.change_link_one_way(c, s, forward(after, queue));
     sim.change_link_one_way(s, c, back(after));
+    if how == Change::NewAddress {
+        sim.readdress(c, "192.0.2.77:4000".parse().expect("an address"));
+    }
     let half = Duration::from_millis(500);
     let mut out = After {
         shares: Vec::new(),
@@ -234,6 +258,41 @@ fn rises_and_moved_routes_are_printed() {
                 a.shares.iter().all(|s| *s > 0.0),
                 "{cc:?}, {what}: a half second with nothing delivered"
             );
+        }
+    }
+}
+
+/// The client leaves a fast, short path for a slow, long one with a new address, and back
+/// (Wi-Fi and a mobile network): the connection follows it, and on the new path congestion
+/// control and the RTT estimate start over (spec §8, A new path; RFC 9000 §9.4). Every
+/// controller keeps at least half the new path's rate from 1.5 s after the move on. BBR
+/// kept its old model before: from Wi-Fi to the mobile network its window of two of the
+/// short path's BDPs held the flight under half the long path's for 6 s (its estimate
+/// falling with each round), and LEDBAT read the longer path as a queue above its target.
+#[test]
+fn a_client_that_changes_networks_starts_afresh_on_the_new_path() {
+    let wifi = Path {
+        rtt_ms: 20,
+        mbit: 100,
+    };
+    let mobile = Path {
+        rtt_ms: 100,
+        mbit: 20,
+    };
+    for cc in controllers() {
+        for (what, before, after) in [
+            ("Wi-Fi to mobile", wifi, mobile),
+            ("mobile to Wi-Fi", mobile, wifi),
+        ] {
+            let a = change_by(&cc, 1, before, after, 250_000, Change::NewAddress);
+            show(&cc, what, &a);
+            let crawled = a.crawled_until();
+            assert!(
+                crawled <= Duration::from_millis(1500),
+                "{cc:?}, {what}: under half the rate until {crawled:?}"
+            );
+            let kept = a.share_from(Duration::from_secs(2));
+            assert!(kept >= 0.9, "{cc:?}, {what}: {kept:.2} of the new rate");
         }
     }
 }

@@ -7,7 +7,10 @@
 //! An owned part of the connection. Inputs: the handshake's end and the peer's moves (to
 //! tell), OBSERVED_ADDRESS frames (to hear). Outputs: the sequence number of the report to
 //! send (its address is the connection's current `remote` when it leaves, so a report lost
-//! and sent again carries the newest), and whether a frame heard is news.
+//! and sent again carries the newest), and whether a frame heard is news. A report of
+//! another IP address than the last is how an endpoint learns that it moved itself (its
+//! network changed under it): a new path, on which congestion control and the RTT estimate
+//! start over (spec §8, A new path).
 
 use super::*;
 use crate::wire::ObservedAddress;
@@ -72,7 +75,11 @@ impl Connection {
 
     /// The peer's OBSERVED_ADDRESS: kept if newer than what it said before, and told to the
     /// application if it says something new.
-    pub(super) fn on_observed_address(&mut self, o: ObservedAddress) -> Result<(), ViolationKind> {
+    pub(super) fn on_observed_address(
+        &mut self,
+        config: &Config,
+        o: ObservedAddress,
+    ) -> Result<(), ViolationKind> {
         if !self.address_discovery() {
             // Not negotiated: a frame type this connection does not know (spec §4.1).
             return Err(ViolationKind::Malformed {
@@ -80,7 +87,14 @@ impl Connection {
                 code: TransportErrorCode::FRAME_ENCODING_ERROR,
             });
         }
+        let before = self.address_report.observed();
         if self.address_report.hear(o) {
+            // We moved to another IP address: a new path from the next packet on (those
+            // sent since the move are counted with the old path's: they say nothing of
+            // either for certain).
+            if before.is_some_and(|b| Move::between(b, o.address) == Move::Address) {
+                self.new_path(config, self.recovery.next_pn());
+            }
             self.events.push_back(Event::AddressObserved {
                 conn: self.handle,
                 address: o.address,

@@ -132,8 +132,7 @@ impl Connection {
     pub(super) fn apply_peer_params(&mut self, config: &Config, peer: PeerParams) {
         self.peer = peer.limits();
         // Nothing is in flight yet: the controller starts over for the datagram size in use.
-        let own = self.congestion.take();
-        let algorithm = own.as_deref().unwrap_or(&config.congestion);
+        let algorithm = self.congestion.as_deref().unwrap_or(&config.congestion);
         self.cc = algorithm.build(self.datagram_size(config, usize::MAX));
         self.send_credit = SendCredit::new(peer.max_data);
         self.stream_count.on_peer_limit(peer.max_streams);

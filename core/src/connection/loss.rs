@@ -1,10 +1,11 @@
 //! What an acknowledgement's outcome does to the connection (spec/protocol.md §8, Loss and
 //! retransmission; RFC 9002): acknowledged frames released, lost ones queued again, the
-//! congestion controller and the pacer fed, the retransmission budget checked.
+//! congestion controller and the pacer fed, the retransmission budget checked; and a new
+//! path's fresh start (spec §8, A new path; RFC 9000 §9.4).
 //!
-//! Inputs: the `recovery::Outcome` of an ACK, or the packets a timer declared lost. Outputs:
-//! stream and control state updated, `Event::Writable` when room opened, or a close when
-//! retransmissions pass `Config::max_retransmission_ratio`.
+//! Inputs: the `recovery::Outcome` of an ACK, or the packets a timer declared lost; a move
+//! to a new path. Outputs: stream and control state updated, `Event::Writable` when room
+//! opened, or a close when retransmissions pass `Config::max_retransmission_ratio`.
 
 use super::*;
 
@@ -136,17 +137,31 @@ impl Connection {
         }
     }
 
+    /// The connection's path is a new one, on which `first` is the first packet sent (spec
+    /// §8, A new path; RFC 9000 §9.4): congestion control starts over with a new controller
+    /// of the connection's kind, and the RTT estimate from the initial RTT. What was learned
+    /// on the old path says nothing of this one: a BBR estimate of a fast path would pace
+    /// into a slow one's queue, and a window of two of its short BDPs would starve a long
+    /// one for seconds (tests/congestion.md, "A path whose rate falls").
+    pub(super) fn new_path(&mut self, config: &Config, first: u64) {
+        let algorithm = self.congestion.as_deref().unwrap_or(&config.congestion);
+        self.cc = algorithm.build(self.datagram_size(config, usize::MAX));
+        self.recovery.new_path(first, config.initial_rtt);
+    }
+
     pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
         // A large probe after a black hole tests the path's size, not its capacity: its loss
-        // is no congestion signal (RFC 8899 §4.4), nor its late arrival one to undo.
+        // is no congestion signal (RFC 8899 §4.4), nor its late arrival one to undo; nor is
+        // the loss of a packet sent on the path before a move (RFC 9000 §9.4).
         let congestive = lost
             .iter()
             .filter(|p| {
                 let probe = self.black_hole.on_lost(now, p.number) || self.mtu.on_lost(now, p.number);
-                if probe {
+                let uncounted = probe || !self.recovery.on_current_path(p.number);
+                if uncounted {
                     self.recovery.loss_not_counted(p.number);
                 }
-                !probe
+                !uncounted
             })
             .fold(None, |acc: Option<(Instant, usize)>, p| {
                 let (newest, bytes) = acc.unwrap_or((p.time, 0));

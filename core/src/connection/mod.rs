@@ -119,7 +119,7 @@ use inbox::Inbox;
 use lazy_receipts::frame_ack_wanted;
 use lifecycle::{State, Step};
 use liveness::Liveness;
-use path::Path;
+use path::{Move, Path};
 use punch::Punch;
 use reading::{ReadStep, Reading};
 use receive_credit::ReceiveCredit;
@@ -175,8 +175,8 @@ pub(crate) struct Connection {
     peer: PeerLimits,
     recovery: Recovery,
     received: Received,
-    /// A client's own choice of controller, if not the configured one, until the
-    /// handshake builds it (`apply_peer_params`).
+    /// A client's own choice of controller, if not the configured one: the handshake builds
+    /// it (`apply_peer_params`), and a new path builds it again (`new_path`).
     congestion: Option<Box<CongestionAlgorithm>>,
     cc: Box<dyn CongestionController>,
     /// Whether new stream data may leave now: the pacer, its deadline, the

@@ -2,9 +2,13 @@
 //! we may send it (spec/protocol.md §10.2 address validation; RFC 9000 §8.1: at most three
 //! times what came from it). A server's client is unproven until its first data packet (only
 //! our ACCEPT told it our connection id); a peer that moved to a new address is unproven
-//! until it acknowledges a packet we sent there. An owned part of the connection: it keeps
-//! the account and answers how many bytes may go; the connection applies it to each
-//! datagram (module `transmit`).
+//! until it acknowledges a packet we sent there, and once it does, a move of more than its
+//! port is a new path, on which congestion control and the RTT estimate start over (spec
+//! §8, A new path; RFC 9000 §9.4). An owned part of the connection: it keeps the account
+//! and answers how many bytes may go; the connection applies it to each datagram (module
+//! `transmit`).
+
+use core::net::SocketAddr;
 
 use crate::maybe_pn::MaybePn;
 
@@ -27,6 +31,29 @@ pub(super) struct Path {
     /// pacer, a keep-alive) wait until more comes from the address (or it is proven, or
     /// left), or they would stay due and fire again and again with nothing sent.
     starved: bool,
+    /// What the peer's last move changed.
+    change: Move,
+}
+
+/// What a move of the peer's address changed (RFC 9000 §9.4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) enum Move {
+    /// Its port only, as a NAT rebinding does: most likely the same path, whose congestion
+    /// state and RTT estimate still hold.
+    #[default]
+    Port,
+    /// Its IP address: a new path, whose congestion state and RTT estimate start over.
+    Address,
+}
+
+impl Move {
+    /// What a move from `old` to `new` changed.
+    pub(super) fn between(old: SocketAddr, new: SocketAddr) -> Move {
+        match old.ip() == new.ip() {
+            true => Move::Port,
+            false => Move::Address,
+        }
+    }
 }
 
 /// The anti-amplification account of an unproven address. In 32 bits each (every
@@ -53,6 +80,7 @@ impl Path {
             unproven: Some(Account::default()),
             probe: MaybePn::NONE,
             starved: false,
+            change: Move::Port,
         }
     }
 
@@ -75,9 +103,19 @@ impl Path {
         self.starved
     }
 
-    /// The peer moved to a new address, from which a datagram of `len` bytes came; the next
-    /// packet we send it is `next_packet`.
-    pub(super) fn moved(&mut self, len: usize, next_packet: u64) {
+    /// The peer moved to a new address, from which a datagram of `len` bytes came, making
+    /// `change` to the address it was at; the next packet we send it is `next_packet`.
+    ///
+    /// A move from an address still unproven counts as no new path, whatever it changes:
+    /// the proven address it is weighed against is not kept, and the likeliest such move is
+    /// back to it (a copy of the peer's packet sent from elsewhere, then the peer's next
+    /// one: restarting congestion control for that would let whoever can copy a packet
+    /// restart it at will; `hostile`'s path theft).
+    pub(super) fn moved(&mut self, len: usize, next_packet: u64, change: Move) {
+        self.change = match self.unproven {
+            Some(_) => Move::Port,
+            None => change,
+        };
         self.unproven = Some(Account {
             received: bytes(len),
             sent: 0,
@@ -103,11 +141,12 @@ impl Path {
     }
 
     /// The peer acknowledged packets up to `largest`: the address is proven if that covers
-    /// the probe.
-    pub(super) fn on_acked(&mut self, largest: u64) {
-        if self.probe.get().is_some_and(|first| largest >= first) {
-            self.proven();
-        }
+    /// the probe. If it is, and the move changed the peer's IP address, the first packet
+    /// sent on the new path: congestion control and the RTT estimate start over from it.
+    pub(super) fn on_acked(&mut self, largest: u64) -> Option<u64> {
+        let first = self.probe.get().filter(|&first| largest >= first)?;
+        self.proven();
+        (self.change == Move::Address).then_some(first)
     }
 
     /// The address is proven (the handshake showed the peer receives there).
@@ -159,7 +198,7 @@ mod tests {
         let mut p = Path::default();
         p.starve();
         assert!(!p.starved(), "a proven path is never starved");
-        p.moved(10, 1);
+        p.moved(10, 1, Move::Port);
         p.starve();
         assert!(p.starved());
         p.on_received(40);
@@ -170,11 +209,28 @@ mod tests {
     fn a_moved_peer_is_proven_by_an_ack_of_the_probe_or_later() {
         let mut p = Path::default();
         assert_eq!(p.room(), None, "proven from the start (a client's server)");
-        p.moved(40, 10);
+        p.moved(40, 10, Move::Port);
         assert_eq!(p.room(), Some(120));
-        p.on_acked(9);
+        assert_eq!(p.on_acked(9), None);
         assert!(p.room().is_some(), "an older packet proves nothing");
-        p.on_acked(10);
+        assert_eq!(p.on_acked(10), None, "a new port is the same path");
         assert_eq!(p.room(), None);
+    }
+
+    #[test]
+    fn a_peer_proven_at_a_new_ip_address_is_on_a_new_path_from_the_probe() {
+        let a: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+        assert_eq!(Move::between(a, "192.0.2.1:4001".parse().unwrap()), Move::Port);
+        let b: SocketAddr = "198.51.100.7:4000".parse().unwrap();
+        assert_eq!(Move::between(a, b), Move::Address);
+        let mut p = Path::default();
+        p.moved(40, 10, Move::between(a, b));
+        assert_eq!(p.on_acked(9), None);
+        assert_eq!(p.on_acked(12), Some(10), "the new path starts at the probe");
+        assert_eq!(p.on_acked(13), None, "once");
+        // A copy from elsewhere, then the peer again from where it was: no new path.
+        p.moved(40, 20, Move::between(b, a));
+        p.moved(40, 21, Move::between(a, b));
+        assert_eq!(p.on_acked(21), None, "a move from an unproven address");
     }
 }

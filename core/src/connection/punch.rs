@@ -171,18 +171,27 @@ impl Connection {
     /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT
     /// mapping expired, the peer's network changed). Back to the circuit, and a PING there
     /// so that the peer follows; the endpoint hears the punch failed, and tries again when
-    /// its rounds' schedule allows (module `endpoint::punching`).
-    pub(super) fn fall_back(&mut self) {
-        if let Some(punch) = self.punch.as_mut().filter(|p| p.fallback != self.remote) {
-            let circuit = punch.fallback;
-            punch.failed = true;
-            self.remote = circuit;
-            // The circuit carried the connection before: proven.
-            self.path.proven();
-            self.stats.fallbacks += 1;
-            self.control.push(Control::Ping);
-            self.path_changed();
+    /// its rounds' schedule allows (module `endpoint::punching`). The circuit is a new path
+    /// for congestion control and the RTT estimate (spec §8, A new path), unless only the
+    /// port differs. Whether they started over.
+    pub(super) fn fall_back(&mut self, config: &Config) -> bool {
+        let Some(punch) = self.punch.as_mut().filter(|p| p.fallback != self.remote) else {
+            return false;
+        };
+        let circuit = punch.fallback;
+        punch.failed = true;
+        let change = Move::between(self.remote, circuit);
+        self.remote = circuit;
+        // The circuit carried the connection before: proven.
+        self.path.proven();
+        self.stats.fallbacks += 1;
+        let afresh = change == Move::Address;
+        if afresh {
+            self.new_path(config, self.recovery.next_pn());
         }
+        self.control.push(Control::Ping);
+        self.path_changed();
+        afresh
     }
 
     /// The circuit at `circuit` ended. If it was this connection's way back (the

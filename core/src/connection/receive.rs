@@ -86,7 +86,9 @@ impl Connection {
                 // A new address is not trusted until it acknowledges a packet sent there
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
-                self.path.moved(self.datagram.len(), self.recovery.next_pn());
+                let change = Move::between(self.remote, from);
+                self.path
+                    .moved(self.datagram.len(), self.recovery.next_pn(), change);
                 self.control.push(Control::Ping);
                 self.stats.migrations += 1;
                 // The report reads `remote` when it is sent, set below.
@@ -174,13 +176,19 @@ impl Connection {
                 // By reference: an outcome is some 200 bytes (its lists inline), and each
                 // move of it a copy, three an ACK before (1.2% of an in-memory round trip,
                 // when it was 400).
+                // An ACK that proves the peer at a new IP address starts the new path's
+                // congestion state before it is read, so that its RTT sample, taken from
+                // the probe sent there, is the new path's first. (An ACK of a packet never
+                // sent closes the connection below: what this did then does not matter.)
+                if let Some(first) = self.path.on_acked(ack.largest()) {
+                    self.new_path(config, first);
+                }
                 match &mut self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
                         self.received.on_peer_ack(&ack);
                         if let Some(p) = self.crypto.as_mut() {
                             p.on_acked(ack.largest());
                         }
-                        self.path.on_acked(ack.largest());
                         self.on_ack_outcome(now, config, &ack, outcome)
                     }
                     Err(_) => return Err(ViolationKind::UnsentPacketAcked),
@@ -208,7 +216,7 @@ impl Connection {
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::ReceiptRun(run) => self.on_receipt_run(run)?,
-            Frame::ObservedAddress(o) => self.on_observed_address(o)?,
+            Frame::ObservedAddress(o) => self.on_observed_address(config, o)?,
             Frame::Relay(r) => self.on_relay_frame(r)?,
             Frame::Datagram(d) => self.on_datagram(d)?,
             Frame::MaxData(max) => {

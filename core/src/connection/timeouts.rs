@@ -270,14 +270,13 @@ impl Connection {
                 if let Some(finish) = self.finish.as_mut() {
                     finish.at = finish.at.min(now);
                 }
-                if consecutive >= 2 {
-                    self.fall_back();
-                }
+                // (The silence was the old path's: the circuit's controller starts afresh.)
+                let afresh = consecutive >= 2 && self.fall_back(config);
                 // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
                 // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
                 // Each later one in the same silence extends its recovery period over
                 // the probes sent meanwhile, whose loss is the outage's, not news.
-                if consecutive >= PERSISTENT_CONGESTION_PTOS {
+                if consecutive >= PERSISTENT_CONGESTION_PTOS && !afresh {
                     if consecutive == PERSISTENT_CONGESTION_PTOS {
                         self.stats.persistent_congestion += 1;
                     }

@@ -137,3 +137,59 @@ mod tests {
         assert_eq!(r.summary().addresses, [a("203.0.113.5:6000")]);
     }
 }
+
+/// A connection whose client moves (spec §8, A new path; RFC 9000 §9.4): to another IP
+/// address, both ends start congestion control and the RTT estimate over, the server once
+/// the client answers at the new address, the client once the server reports it there; to
+/// another port only (a NAT rebinding), both keep them.
+#[cfg(test)]
+mod moves {
+    use alloc::vec;
+    use bytes::Bytes;
+
+    use super::super::harness::Net;
+    use super::*;
+    use crate::congestion::initial_window;
+    use crate::time::Duration;
+
+    /// Both ends' congestion windows (client, server) after a bulk send each way, and after
+    /// the client moved to `to` and each sent a little more: (before, after).
+    fn windows_around_a_move(to: SocketAddr) -> ([u64; 2], [u64; 2]) {
+        let (mut net, c) = Net::connected();
+        let s = net.eps[1].connections().next().unwrap();
+        let windows = |net: &Net| {
+            [(0, c), (1, s)].map(|(i, conn)| net.eps[i].connection_stats(conn).unwrap().congestion_window)
+        };
+        let send = |net: &mut Net, bytes: Bytes| {
+            net.eps[0].send_message(c, None, bytes.clone()).unwrap();
+            net.eps[1].send_message(s, None, bytes).unwrap();
+            net.run_until(net.now + Duration::from_secs(5));
+        };
+        send(&mut net, Bytes::from(vec![7u8; 4 << 20]));
+        let before = windows(&net);
+        net.addrs[0] = to;
+        send(&mut net, Bytes::from_static(b"after the move"));
+        assert_eq!(net.eps[1].connection_stats(s).unwrap().migrations, 1);
+        (before, windows(&net))
+    }
+
+    #[test]
+    fn a_new_ip_address_starts_congestion_control_over_and_a_new_port_does_not() {
+        let fresh = initial_window(1200) as u64;
+        let (before, after) = windows_around_a_move("10.9.9.9:4000".parse().unwrap());
+        for end in 0..2 {
+            assert!(before[end] > 4 * fresh, "end {end}: the window grew: {before:?}");
+            assert!(
+                after[end] < 2 * fresh,
+                "end {end}, a new IP address: {before:?} -> {after:?}"
+            );
+        }
+        let (before, after) = windows_around_a_move("10.0.0.1:5555".parse().unwrap());
+        for end in 0..2 {
+            assert!(
+                after[end] > 4 * fresh,
+                "end {end}, a new port only: {before:?} -> {after:?}"
+            );
+        }
+    }
+}

@@ -157,11 +157,12 @@ pub(crate) struct Acked {
     /// Inline for an ACK of a few packets (a connection that sends a message at a time),
     /// which so allocates nothing; a list beside it otherwise.
     slots: SmallVec<[usize; 4]>,
-    /// Their bytes.
+    /// The bytes of those sent on the current path ([`Recovery::new_path`]): what
+    /// congestion control counts.
     pub(crate) bytes: usize,
-    /// The latest of their send times.
+    /// The latest send time of those sent on the current path.
     pub(crate) newest: Option<Instant>,
-    /// Whether the ACK's largest number is among them.
+    /// Whether the ACK's largest number is among those sent on the current path.
     pub(crate) largest: bool,
 }
 
@@ -209,9 +210,9 @@ pub(crate) enum Timeout {
     LazyLost(Vec<SentPacket>),
 }
 
-/// What only a connection that lost packets or sent lazy ones keeps: boxed, made on first
-/// use and let go by a trim once empty, so that every other connection keeps a pointer
-/// (64 bytes less than both inline).
+/// What only a connection that lost packets, sent lazy ones or moved to a new path keeps:
+/// boxed, made on first use and let go by a trim once empty, so that every other connection
+/// keeps a pointer (64 bytes less than both inline).
 #[derive(Debug, Default)]
 struct Rare {
     /// Packets recently declared lost (bounded), by number, with when they were sent and
@@ -228,11 +229,16 @@ struct Rare {
     /// (after [`CALM_ROUNDS`], what reordering added to the thresholds is halved).
     calm_rounds: u8,
     calm_counted: Instant,
+    /// The first packet sent on the connection's current path (0: every packet), after it
+    /// moved to a new one ([`Recovery::new_path`]).
+    path_start: u64,
 }
 
 impl Rare {
-    fn is_empty(&self) -> bool {
-        self.recently_lost.is_empty() && self.lazy.is_empty()
+    /// Whether it holds nothing: `oldest` is the oldest packet in flight, which a path
+    /// start above it still sets apart.
+    fn is_empty(&self, oldest: Option<u64>) -> bool {
+        self.recently_lost.is_empty() && self.lazy.is_empty() && oldest.is_none_or(|n| n >= self.path_start)
     }
 }
 
@@ -425,6 +431,7 @@ impl Recovery {
         let mut sampler = Sampler::default();
         let in_flight = self.sent.len();
         let largest = ack.largest();
+        let path_start = self.rare.as_deref().map_or(0, |r| r.path_start);
         // The send times of the packet numbered `largest` and of the highest numbered one,
         // if newly acknowledged, for the RTT sample below.
         let (mut largest_sent, mut highest) = (None, None);
@@ -442,9 +449,13 @@ impl Recovery {
                     );
                 }
                 self.bytes_in_flight -= p.size();
+                acked.slots.push(slot);
+                // (A packet of the path before says nothing of this one.)
+                if p.number < path_start {
+                    return;
+                }
                 self.rate
                     .on_acked(&mut sampler, now, p.time, p.size(), p.delivery);
-                acked.slots.push(slot);
                 acked.bytes += p.size();
                 acked.newest = Some(acked.newest.map_or(p.time, |t| t.max(p.time)));
                 if p.number == largest {
@@ -722,9 +733,30 @@ impl Recovery {
     /// Lets go of the room an idle connection does not need (spec §8, Liveness: a trim).
     pub(crate) fn trim(&mut self) {
         self.sent.trim();
-        if self.rare.as_deref().is_some_and(Rare::is_empty) {
+        let oldest = self.sent.oldest().map(|p| p.number);
+        if self.rare.as_deref().is_some_and(|r| r.is_empty(oldest)) {
             self.rare = None;
         }
+    }
+
+    /// The connection moved to a new path, on which `first` is the first packet sent (RFC
+    /// 9000 §9.4; spec §8, A new path): the RTT estimate starts over from `initial_rtt`, and
+    /// so do the probe backoff and the reordering thresholds, all learned on the old path.
+    /// Packets sent before `first` give no RTT or delivery-rate sample, and the ACKs of
+    /// those acknowledged count none of their bytes for congestion control ([`Acked`]);
+    /// the connection keeps their losses from it ([`on_current_path`](Self::on_current_path)).
+    pub(crate) fn new_path(&mut self, first: u64, initial_rtt: Duration) {
+        self.rtt = RttEstimator::new(initial_rtt);
+        self.pto_count = 0;
+        self.packet_threshold = PACKET_THRESHOLD;
+        self.time_threshold = TIME_THRESHOLD;
+        self.rare.get_or_insert_with(Box::default).path_start = first;
+    }
+
+    /// Whether packet `number` was sent on the connection's current path
+    /// ([`new_path`](Self::new_path)).
+    pub(crate) fn on_current_path(&self, number: u64) -> bool {
+        self.rare.as_deref().is_none_or(|r| number >= r.path_start)
     }
 
     /// Forgets every packet in flight (the connection is closing); returns them.

@@ -690,3 +690,40 @@ fn the_lazy_timer_gives_up_every_lazy_packet_and_backs_off() {
     r.trim();
     assert!(r.rare.is_none(), "an empty box let go by the trim");
 }
+
+/// RFC 9000 §9.4: packets sent on the old path contribute nothing to the new one's RTT
+/// estimate or congestion control. After `new_path`, the estimate is the initial RTT's
+/// again; an ACK of old packets gives no RTT or rate sample and counts none of their
+/// bytes; the first packet on the new path gives the first sample; a lost old packet is
+/// not on the current path.
+#[test]
+fn a_new_path_learns_nothing_from_packets_sent_on_the_old_one() {
+    let mut r = unskipped(2000);
+    for at in [1_000, 2_000, 3_000] {
+        sent(&mut r, at);
+    }
+    r.on_ack(Instant::from_micros(21_000), &ack(&[(0, 0)])).unwrap();
+    assert!(r.rtt().has_sample());
+    sent(&mut r, 22_000);
+    r.new_path(4, Duration::from_millis(100));
+    assert!(!r.rtt().has_sample(), "the estimate starts over");
+    assert_eq!(r.rtt().smoothed(), Duration::from_millis(100));
+    assert!(!r.on_current_path(3) && r.on_current_path(4));
+    sent(&mut r, 23_000);
+    let out = r.on_ack(Instant::from_micros(300_000), &ack(&[(1, 2)])).unwrap();
+    assert_eq!(acked(&mut r, &out), [1, 2], "taken out of flight all the same");
+    assert_eq!(
+        (out.acked.bytes, out.acked.newest, out.rate.is_some()),
+        (0, None, false)
+    );
+    assert!(!r.rtt().has_sample(), "no sample from the old path");
+    let out = r.on_ack(Instant::from_micros(83_000), &ack(&[(4, 4)])).unwrap();
+    acked(&mut r, &out);
+    assert_eq!(out.acked.bytes, 1000);
+    assert!(out.rate.is_some());
+    assert_eq!(
+        r.rtt().smoothed(),
+        Duration::from_millis(60),
+        "the new path's first sample"
+    );
+}
