@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use assert_cmd::cargo::CommandCargoExt;
 use common::{make_file, Background};
 use weir_sim::proxy::DirectionStats;
-use weir_sim::proxy::{Burst, Impairment, Outage, Proxy, RateChange};
+use weir_sim::proxy::{Burst, Impairment, Outage, PathChange, Proxy};
 
 /// The idle timeout every process runs with.
 const IDLE: &str = "5s";
@@ -211,9 +211,10 @@ fn a_path_whose_rate_falls_is_followed() {
     let hop = Impairment {
         delay: Duration::from_millis(20),
         rate: Some(12_500_000),
-        rate_change: Some(RateChange {
+        change: Some(PathChange {
             after: Duration::from_millis(600),
-            rate: 1_250_000,
+            rate: Some(1_250_000),
+            delay: None,
         }),
         ..path()
     };
@@ -225,6 +226,35 @@ fn a_path_whose_rate_falls_is_followed() {
         "the transfer straddled the fall"
     );
     assert!(e.last_hop.dropped <= 1_800, "{:?}", e.last_hop);
+}
+
+/// The client's network changes under a transfer, as a phone's does when it leaves Wi-Fi:
+/// from 0.6 s after the first datagram the proxy forwards from another IP address
+/// (127.0.0.2), what the receiver sends to the old one is lost, and the path goes from
+/// 12.5 MB/s and 10 ms each way to 2.5 MB/s and 50 ms. Delivered, byte for byte, both ends
+/// exiting 0: the receiver follows the sender to its new address, and congestion control
+/// starts over on the new path at both ends (spec §8, A new path; what that changes is
+/// measured in tests/congestion.md, "A new path", not asserted here).
+#[test]
+fn a_sender_whose_network_changes_delivers() {
+    let hop = Impairment {
+        delay: Duration::from_millis(10),
+        rate: Some(12_500_000),
+        change: Some(PathChange {
+            after: Duration::from_millis(600),
+            rate: Some(2_500_000),
+            delay: Some(Duration::from_millis(50)),
+        }),
+        readdress: Some(Duration::from_millis(600)),
+        ..path()
+    };
+    let e = transfer(16 << 20, &[hop]);
+    assert_delivered("a new address and a slower, longer path", &e);
+    println!("the last hop: {:?}", e.last_hop);
+    assert!(
+        e.sender.2 > Duration::from_millis(600),
+        "the transfer straddled the move"
+    );
 }
 
 /// An outage longer than the idle timeout: both ends fail, as unreachable, within the idle

@@ -1,8 +1,8 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
 //! client and a server and does to the datagrams between them what real paths do (loss,
-//! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated datagrams, a rate
-//! limit with a finite queue and a moment it changes, outages, an MTU), so that transfers over
-//! real sockets meet them.
+//! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated
+//! datagrams, a rate limit with a finite queue, a moment the rate or delay changes, a move
+//! to another address, outages, an MTU), so that transfers over real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -69,8 +69,14 @@ pub struct Impairment {
     pub queue_bytes: usize,
     /// A time the path drops everything, counted from the first datagram it saw.
     pub outage: Option<Outage>,
-    /// A moment the bottleneck's rate changes for good, as a radio's does when it adapts.
-    pub rate_change: Option<RateChange>,
+    /// A moment the path's rate or delay changes for good, as a radio's rate does when it
+    /// adapts, or a route when it moves.
+    pub change: Option<PathChange>,
+    /// A moment, counted from the first datagram, from which the proxy forwards to the
+    /// server from another IP address (127.0.0.2; an IPv4 server only), as a client whose
+    /// network changes its public address does: what the server sends to the old address is
+    /// lost from then on.
+    pub readdress: Option<Duration>,
     /// The largest datagram (UDP payload) the path carries; larger ones are dropped, as a
     /// link with a smaller MTU, or a tunnel, does. `None`: no limit.
     pub mtu: Option<usize>,
@@ -99,14 +105,17 @@ pub struct Outage {
     pub lasts: Duration,
 }
 
-/// The bottleneck's rate changes once, for good (with [`Impairment::rate`]; what is queued
-/// then leaves at the new rate).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct RateChange {
+/// The path changes once, for good: what is queued then leaves at the new rate, and what
+/// is already delayed keeps its delay.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PathChange {
     /// From the first datagram the proxy saw to the change.
     pub after: Duration,
-    /// The most bytes a second the path carries from then on.
-    pub rate: u64,
+    /// The most bytes a second the path carries from then on (with [`Impairment::rate`];
+    /// `None`: as before).
+    pub rate: Option<u64>,
+    /// The one-way delay from then on (`None`: as before).
+    pub delay: Option<Duration>,
 }
 
 impl Default for Impairment {
@@ -126,7 +135,8 @@ impl Default for Impairment {
             rate: None,
             queue_bytes: 256 << 10,
             outage: None,
-            rate_change: None,
+            change: None,
+            readdress: None,
             mtu: None,
         }
     }
@@ -166,6 +176,21 @@ impl Proxy {
         let back = weir_driver::bind_socket(any)?;
         front.set_read_timeout(Some(POLL))?;
         back.set_read_timeout(Some(POLL))?;
+        // The server-facing socket the proxy moves to, if it moves.
+        let moved = match impairment.readdress {
+            Some(_) if server.is_ipv6() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::Unsupported,
+                    "a move to another address needs an IPv4 server (127.0.0.2)",
+                ));
+            }
+            Some(_) => {
+                let socket = weir_driver::bind_socket("127.0.0.2:0".parse().expect("valid address"))?;
+                socket.set_read_timeout(Some(POLL))?;
+                Some(socket)
+            }
+            None => None,
+        };
         let addr = front.local_addr()?;
         let stop = Arc::new(AtomicBool::new(false));
         let cut = Arc::new(AtomicBool::new(false));
@@ -200,6 +225,7 @@ impl Proxy {
                 stalls: Stalls::default(),
                 origin: Instant::now(),
                 seq: 0,
+                moves_to: moved.as_ref().map(UdpSocket::try_clone).transpose()?,
             });
         }
         // quinn-udp's state makes a socket non-blocking; the directions wait in their
@@ -311,6 +337,8 @@ struct Direction {
     origin: Instant,
     /// Orders datagrams released at the same instant.
     seq: u64,
+    /// The server-facing socket this direction moves to at [`Impairment::readdress`].
+    moves_to: Option<UdpSocket>,
 }
 
 impl Direction {
@@ -320,6 +348,8 @@ impl Direction {
         let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
             let now = Instant::now();
+            // (Whatever it now receives comes to the new socket.)
+            let _ = self.readdress(now);
             while queue.peek().is_some_and(|Reverse((at, _, _))| *at <= now) {
                 if let Some(Reverse((_, _, d))) = queue.pop() {
                     self.forward(&d);
@@ -337,6 +367,11 @@ impl Direction {
                 self.from_state
                     .recv((&self.from).into(), &mut [IoSliceMut::new(&mut buf)], &mut meta);
             if received.is_err() {
+                continue;
+            }
+            // What came to the old socket after the move was sent to an address no longer
+            // the client's.
+            if self.readdress(Instant::now()) && matches!(self.towards, Towards::Client) {
                 continue;
             }
             let RecvMeta {
@@ -377,7 +412,8 @@ impl Direction {
         };
         let len = self.alter(datagram);
         let datagram = &datagram[..len];
-        let mut at = depart + self.impairment.delay;
+        let delay = self.changed(now).and_then(|c| c.delay);
+        let mut at = depart + delay.unwrap_or(self.impairment.delay);
         let jitter = self.impairment.jitter;
         if !jitter.is_zero() {
             match self.impairment.ordering {
@@ -437,6 +473,40 @@ impl Direction {
             .get_or_insert(now)
     }
 
+    /// Moves to the other server-facing socket once [`Impairment::readdress`] says so: the
+    /// way to the server sends from it, the way back receives on it (what comes to the old
+    /// one is no longer read). Whether it moved now.
+    fn readdress(&mut self, now: Instant) -> bool {
+        let Some(after) = self.impairment.readdress else {
+            return false;
+        };
+        if self.moves_to.is_none() || now < self.first_seen(now) + after {
+            return false;
+        }
+        let Some(socket) = self.moves_to.take() else {
+            return false;
+        };
+        match self.towards {
+            Towards::Server(_) => {
+                self.flush();
+                if let Ok(out) = Outgoing::new(&socket) {
+                    self.out = out;
+                    self.to = socket;
+                }
+            }
+            Towards::Client => {
+                if let Ok(state) = UdpSocketState::new((&socket).into()) {
+                    // quinn-udp's state makes a socket non-blocking; this one waits in its
+                    // receives, as the others do.
+                    let _ = socket.set_nonblocking(false);
+                    self.from_state = state;
+                    self.from = socket;
+                }
+            }
+        }
+        true
+    }
+
     /// Whether the path is in its outage at `now`.
     fn in_outage(&self, now: Instant) -> bool {
         let Some(o) = self.impairment.outage else {
@@ -446,12 +516,16 @@ impl Direction {
         now >= start && now < start + o.lasts
     }
 
+    /// The change in force at `now`, if one is.
+    fn changed(&self, now: Instant) -> Option<PathChange> {
+        self.impairment
+            .change
+            .filter(|c| now >= self.first_seen(now) + c.after)
+    }
+
     /// The bottleneck's rate at `now`.
     fn rate(&self, now: Instant) -> Option<u64> {
-        match self.impairment.rate_change {
-            Some(c) if now >= self.first_seen(now) + c.after => Some(c.rate),
-            _ => self.impairment.rate,
-        }
+        self.changed(now).and_then(|c| c.rate).or(self.impairment.rate)
     }
 
     /// Whether the next datagram, at `now`, is lost: to random loss or in a burst.
@@ -568,154 +642,4 @@ impl Direction {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn echo_server() -> (UdpSocket, SocketAddr) {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        let a = s.local_addr().unwrap();
-        (s, a)
-    }
-
-    #[test]
-    fn datagrams_cross_both_ways_and_a_cut_path_drops_them() {
-        let (server, server_addr) = echo_server();
-        let proxy = Proxy::start(server_addr, Impairment::default()).unwrap();
-        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-        client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-        client.send_to(b"ping", proxy.addr()).unwrap();
-        let mut buf = [0; 16];
-        let (n, from) = server.recv_from(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"ping");
-        server.send_to(b"pong", from).unwrap();
-        let (n, from) = client.recv_from(&mut buf).unwrap();
-        assert_eq!((&buf[..n], from), (&b"pong"[..], proxy.addr()));
-
-        proxy.set_cut(true);
-        client.send_to(b"lost", proxy.addr()).unwrap();
-        server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
-        assert!(server.recv_from(&mut buf).is_err());
-        assert_eq!(proxy.stats()[0].dropped, 1);
-    }
-
-    /// Datagrams released together leave as one batch where the system has GSO; each still
-    /// arrives on its own, whole and in order, a short one after full-size ones included,
-    /// and every one is counted.
-    #[test]
-    fn datagrams_released_together_arrive_each_whole_and_in_order() {
-        let (server, server_addr) = echo_server();
-        let impairment = Impairment {
-            delay: Duration::from_millis(5),
-            ..Impairment::default()
-        };
-        let proxy = Proxy::start(server_addr, impairment).unwrap();
-        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let sent: Vec<Vec<u8>> = (0..40u8)
-            .map(|i| vec![i; if i == 39 { 300 } else { 1_200 }])
-            .collect();
-        for d in &sent {
-            client.send_to(d, proxy.addr()).unwrap();
-        }
-        let mut buf = [0u8; 2_000];
-        for d in &sent {
-            let n = server.recv(&mut buf).unwrap();
-            assert_eq!(&buf[..n], &d[..]);
-        }
-        // The proxy counts a batch once its send returned, which may be after the server
-        // received it.
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while proxy.stats()[0].forwarded < 40 && Instant::now() < deadline {
-            std::thread::yield_now();
-        }
-        assert_eq!(proxy.stats()[0].forwarded, 40);
-        // Released together, they left in batches where the system batches sends.
-        if cfg!(any(target_os = "linux", target_os = "android")) {
-            assert!(proxy.stats()[0].sends < 40, "{:?}", proxy.stats()[0]);
-        }
-    }
-
-    /// The numbers 0 to 299 sent at once through a path with 20 ms of jitter: in order when
-    /// the jitter comes as stalls, overtaking each other when each datagram draws its own.
-    #[test]
-    fn stalls_keep_the_order_and_per_datagram_jitter_does_not() {
-        for ordering in [JitterOrdering::InOrder, JitterOrdering::Reorders] {
-            let (server, server_addr) = echo_server();
-            let impairment = Impairment {
-                delay: Duration::from_millis(1),
-                jitter: Duration::from_millis(20),
-                ordering,
-                ..Impairment::default()
-            };
-            let proxy = Proxy::start(server_addr, impairment).unwrap();
-            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
-            for i in 0..300u16 {
-                client.send_to(&i.to_be_bytes(), proxy.addr()).unwrap();
-            }
-            let mut buf = [0u8; 16];
-            let got: Vec<u16> = (0..300)
-                .map(|_| {
-                    let n = server.recv(&mut buf).unwrap();
-                    u16::from_be_bytes([buf[0], buf[n - 1]])
-                })
-                .collect();
-            let in_order = got.windows(2).all(|w| w[0] < w[1]);
-            assert_eq!(
-                in_order,
-                ordering == JitterOrdering::InOrder,
-                "{ordering:?}: {got:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn loss_drops_about_the_share_asked() {
-        let (from, to) = (
-            UdpSocket::bind("127.0.0.1:0").unwrap(),
-            UdpSocket::bind("127.0.0.1:0").unwrap(),
-        );
-        let mut d = Direction {
-            from_state: UdpSocketState::new((&from).into()).unwrap(),
-            out: Outgoing::new(&to).unwrap(),
-            from,
-            to,
-            towards: Towards::Client,
-            client: Arc::default(),
-            impairment: Impairment {
-                loss: 0.02,
-                ..Impairment::default()
-            },
-            rng: 7,
-            stop: Arc::default(),
-            cut: Arc::default(),
-            first_seen: Arc::default(),
-            stats: Arc::default(),
-            bad: false,
-            last_step: None,
-            busy_until: None,
-            stalls: Stalls::default(),
-            origin: Instant::now(),
-            seq: 0,
-        };
-        let now = Instant::now();
-        let lost = (0..100_000).filter(|_| d.lost(now)).count();
-        assert!((1_700..2_300).contains(&lost), "{lost}");
-        // Bursts of 10 on average, about 5% in all.
-        d.impairment = Impairment {
-            burst: Some(Burst {
-                enter: 0.05 / 0.95 / 10.0,
-                leave: 0.1,
-                slot: Duration::from_micros(100),
-            }),
-            ..Impairment::default()
-        };
-        let pattern: Vec<bool> = (0..200_000).map(|_| d.lost(now)).collect();
-        let lost = pattern.iter().filter(|&&l| l).count();
-        let bursts = pattern.windows(2).filter(|w| !w[0] && w[1]).count();
-        assert!((8_000..12_000).contains(&lost), "{lost}");
-        assert!(
-            (7.0..13.0).contains(&(lost as f64 / bursts as f64)),
-            "{lost} in {bursts} bursts"
-        );
-    }
-}
+mod tests;
