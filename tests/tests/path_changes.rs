@@ -1,7 +1,9 @@
 //! A path that changes under a transfer (weir-sim): its bottleneck's rate falls or rises,
-//! its RTT grows or shrinks, as a radio's rate adapts or a route moves. What is queued stays
-//! queued through the change (`Sim::change_link_one_way`). Method and figures:
-//! tests/congestion.md, "A path whose rate falls".
+//! its RTT grows or shrinks, as a radio's rate adapts or a route moves
+//! (`Sim::change_link_one_way`: what is queued stays queued through the change); or the
+//! client moves to another address with it, as a phone that leaves Wi-Fi does
+//! (`Sim::readdress`). Method and figures: tests/congestion.md, "A path whose rate falls"
+//! and "A new path".
 
 mod common;
 

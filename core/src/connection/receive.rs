@@ -171,11 +171,6 @@ impl Connection {
         match frame {
             Frame::Padding(_) | Frame::Ping => {}
             Frame::Ack(ack) => {
-                // Handshake packets are not tracked by recovery; an ACK in one only matters
-                // for its packet numbers (checked against what we sent).
-                // By reference: an outcome is some 200 bytes (its lists inline), and each
-                // move of it a copy, three an ACK before (1.2% of an in-memory round trip,
-                // when it was 400).
                 // An ACK that proves the peer at a new IP address starts the new path's
                 // congestion state before it is read, so that its RTT sample, taken from
                 // the probe sent there, is the new path's first. (An ACK of a packet never
@@ -183,6 +178,11 @@ impl Connection {
                 if let Some(first) = self.path.on_acked(ack.largest()) {
                     self.new_path(config, first);
                 }
+                // Handshake packets are not tracked by recovery; an ACK in one only matters
+                // for its packet numbers (checked against what we sent).
+                // By reference: an outcome is some 200 bytes (its lists inline), and each
+                // move of it a copy, three an ACK before (1.2% of an in-memory round trip,
+                // when it was 400).
                 match &mut self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
                         self.received.on_peer_ack(&ack);
