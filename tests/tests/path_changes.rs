@@ -78,13 +78,9 @@ enum Change {
     NewAddress,
 }
 
-/// A bulk transfer over `before` that becomes `after` at 10 s; 10 s after the change,
+/// A bulk transfer over `before` that becomes `after` at 10 s, `how`; 10 s after the change,
 /// measured in half seconds.
-fn change(cc: &CongestionAlgorithm, seed: u64, before: Path, after: Path, queue: usize) -> After {
-    change_by(cc, seed, before, after, queue, Change::InPlace)
-}
-
-fn change_by(
+fn change(
     cc: &CongestionAlgorithm,
     seed: u64,
     before: Path,
@@ -154,12 +150,13 @@ fn show(cc: &CongestionAlgorithm, what: &str, a: &After) {
     );
 }
 
-/// The bottleneck's rate falls to a tenth, a quarter, or a tenth behind a shallow queue:
-/// every controller keeps at least half the new rate from 2 s after the change on, and 90%
-/// of it over the rest; BBR from 1 s on, dropping a bounded count. BBR's bandwidth filter
-/// used to keep the old rate for ten rounds, each stretched by the full queue: at 100 to 10
-/// Mbit/s it crawled for 4.5-5 s, retransmissions meeting the full queue too, and the
-/// bottleneck dropped 2,500-2,900 datagrams in 5 s (seeds 1-2).
+/// The bottleneck's rate falls to a tenth, a quarter, a half, or a tenth behind a shallow
+/// queue, seeds 1 and 2: every controller keeps at least half the new rate from 2 s after
+/// the change on, and 90% of it over the rest; BBR from 1.5 s on, dropping at most about
+/// half what it did when its bandwidth filter kept the old rate for ten rounds, each
+/// stretched by the full queue: at 100 to 10 Mbit/s it crawled for 4.5-5 s then,
+/// retransmissions meeting the full queue too, and the bottleneck dropped 2,521-2,918
+/// datagrams in 5 s (tests/congestion.md has every row before and after).
 #[test]
 fn a_rate_that_falls_is_followed() {
     let fast = Path {
@@ -172,21 +169,28 @@ fn a_rate_that_falls_is_followed() {
             fast,
             Path { mbit: 10, ..fast },
             500_000,
-            1_000,
+            1_500,
         ),
         (
             "40 ms, 100 -> 25 Mbit/s, 500 kB queue",
             fast,
             Path { mbit: 25, ..fast },
             500_000,
-            1_000,
+            1_200,
+        ),
+        (
+            "40 ms, 100 -> 50 Mbit/s, 500 kB queue",
+            fast,
+            Path { mbit: 50, ..fast },
+            500_000,
+            650,
         ),
         (
             "40 ms, 100 -> 10 Mbit/s, 100 kB queue",
             fast,
             Path { mbit: 10, ..fast },
             100_000,
-            1_200,
+            1_800,
         ),
         (
             "10 ms, 50 -> 5 Mbit/s, 62.5 kB queue",
@@ -198,11 +202,13 @@ fn a_rate_that_falls_is_followed() {
     ];
     for cc in controllers() {
         let bbr = cc == CongestionAlgorithm::Bbr;
-        for (what, before, after, queue, most_dropped) in cases {
-            let a = change(&cc, 1, before, after, queue);
-            show(&cc, what, &a);
+        for ((what, before, after, queue, most_dropped), seed) in
+            cases.into_iter().flat_map(|case| [(case, 1), (case, 2)])
+        {
+            let a = change(&cc, seed, before, after, queue, Change::InPlace);
+            show(&cc, &format!("{what}, seed {seed}"), &a);
             let crawled = a.crawled_until();
-            let bound = Duration::from_secs(if bbr { 1 } else { 2 });
+            let bound = Duration::from_millis(if bbr { 1500 } else { 2000 });
             assert!(
                 crawled <= bound,
                 "{cc:?}, {what}: under half the rate until {crawled:?}"
@@ -216,13 +222,15 @@ fn a_rate_that_falls_is_followed() {
     }
 }
 
-/// The rate rises tenfold, and the RTT grows fivefold or shrinks: printed, not asserted
-/// (tests/congestion.md, "A path whose rate falls", says what they show). Every controller
-/// ends at the link's rate in the 10 s but NewReno after a tenfold rise (one datagram a
-/// round trip) and BBR after an RTT that grew past twice its minimum, which it meets again
-/// only when ProbeRtt re-measures it.
+/// The rate rises tenfold, and the RTT grows fivefold or shrinks, the addresses staying:
+/// every controller keeps 90% of the new rate over the last 2 s of the 10, but LEDBAT after
+/// an RTT that grew, which keeps the old path's base delay and reads the longer path as a
+/// queue above its target (75-81%: asserted at 70%). How long each took is printed
+/// (tests/congestion.md, "A path whose rate falls"): NewReno finds a tenfold rise at a
+/// datagram a round trip, BBR an RTT grown past twice its minimum only when ProbeRtt
+/// re-measures it.
 #[test]
-fn rises_and_moved_routes_are_printed() {
+fn rises_and_moved_routes_end_at_the_new_rate() {
     let cases = [
         (
             "40 ms, 10 -> 100 Mbit/s",
@@ -254,11 +262,15 @@ fn rises_and_moved_routes_are_printed() {
     ];
     for cc in controllers() {
         for (what, before, after, queue) in cases {
-            let a = change(&cc, 1, before, after, queue);
+            let a = change(&cc, 1, before, after, queue, Change::InPlace);
             show(&cc, what, &a);
+            let longer = after.rtt_ms > before.rtt_ms;
+            let ledbat = matches!(cc, CongestionAlgorithm::Ledbat(_));
+            let least = if ledbat && longer { 0.7 } else { 0.9 };
+            let kept = a.share_from(Duration::from_secs(8));
             assert!(
-                a.shares.iter().all(|s| *s > 0.0),
-                "{cc:?}, {what}: a half second with nothing delivered"
+                kept >= least,
+                "{cc:?}, {what}: {kept:.2} of the new rate at the end"
             );
         }
     }
@@ -286,7 +298,7 @@ fn a_client_that_changes_networks_starts_afresh_on_the_new_path() {
             ("Wi-Fi to mobile", wifi, mobile),
             ("mobile to Wi-Fi", mobile, wifi),
         ] {
-            let a = change_by(&cc, 1, before, after, 250_000, Change::NewAddress);
+            let a = change(&cc, 1, before, after, 250_000, Change::NewAddress);
             show(&cc, what, &a);
             let crawled = a.crawled_until();
             assert!(

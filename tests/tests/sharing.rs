@@ -7,7 +7,7 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::CongestionAlgorithm;
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Event, LocalRead, Priority, Read};
 use weir_sim::{NodeId, Sim};
@@ -35,15 +35,15 @@ fn jain(shares: &[f64]) -> f64 {
 /// seconds)` span, as shares of the link.
 fn two_flows(seed: u64, mbit: u64, rtt_ms: u64, gap: u64, spans: &[(u64, u64)]) -> Vec<Vec<f64>> {
     let bbr = || CongestionAlgorithm::Bbr;
-    two_flows_of([bbr(), bbr()], seed, mbit, rtt_ms, gap, spans)
+    two_flows_of([bbr(), bbr()], seed, (mbit, rtt_ms, 1), gap, spans)
 }
 
-/// [`two_flows`] with each flow's controller given.
+/// [`two_flows`] with each flow's controller given, on a path of (Mbit/s, RTT ms, queue in
+/// BDPs).
 fn two_flows_of(
     controllers: [CongestionAlgorithm; 2],
     seed: u64,
-    mbit: u64,
-    rtt_ms: u64,
+    (mbit, rtt_ms, bdps): (u64, u64, u32),
     gap: u64,
     spans: &[(u64, u64)],
 ) -> Vec<Vec<f64>> {
@@ -51,7 +51,14 @@ fn two_flows_of(
     let c = sim.add_node(config());
     let s = sim.add_node(config());
     let rtt = Duration::from_millis(rtt_ms);
-    sim.bottleneck_path_with_queue(c, s, rtt, mbit * 1_000_000, 0.0, rtt);
+    sim.bottleneck_path_with_queue(
+        c,
+        s,
+        rtt,
+        mbit * 1_000_000,
+        0.0,
+        rtt.saturating_mul(u64::from(bdps)),
+    );
     let traffic = RefCell::new(Traffic::new());
     let run = |sim: &mut Sim, until: Instant| {
         sim.run_until(
@@ -181,13 +188,36 @@ fn two_bbr_flows_started_apart_figures() {
 fn bbr_leaves_a_loss_based_flow_its_part() {
     for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
         let controllers = [CongestionAlgorithm::Bbr, CongestionAlgorithm::NewReno];
-        let shares = &two_flows_of(controllers, 1, mbit, rtt_ms, 2, &[(10, 40)])[0];
+        let shares = &two_flows_of(controllers, 1, (mbit, rtt_ms, 1), 2, &[(10, 40)])[0];
         println!("BBR then NewReno, {mbit} Mbit/s, {rtt_ms} ms: 10-50 s {shares:?}");
         assert!(shares[1] >= 1.0 / 6.0, "{mbit} Mbit/s, {rtt_ms} ms: {shares:?}");
         assert!(
             shares.iter().sum::<f64>() >= 0.9,
             "{mbit} Mbit/s, {rtt_ms} ms: {shares:?}"
         );
+    }
+}
+
+/// A BBR flow and a second flow started 2 s later, of BBR, NewReno or LEDBAT, on queues of
+/// 1, 4 and 10 BDPs: the shares from 10 s to 50 s (seed 1). BBR's rule for a path whose
+/// rate fell (`bbr`) must not fire here: without its loss condition it did beside NewReno
+/// on the deeper queues at 10 Mbit/s and 100 ms (tests/congestion.md, "A path whose rate
+/// falls"); and the early ProbeRtt tried for an RTT that grows in place moved the LEDBAT
+/// rows ("Rises and moved routes").
+#[test]
+#[ignore = "about a minute in release: figures, not a check"]
+fn deep_buffers_figures() {
+    for (mbit, rtt_ms) in [(10, 40), (100, 40), (10, 100)] {
+        for bdps in [1, 4, 10] {
+            let path = (mbit, rtt_ms, bdps);
+            let beside = |other| two_flows_of([CongestionAlgorithm::Bbr, other], 1, path, 2, &[(10, 40)]);
+            println!(
+                "{mbit} Mbit/s, {rtt_ms} ms, {bdps} BDPs: BBR beside NewReno {:.2?}, BBR {:.2?}, LEDBAT {:.2?}",
+                beside(CongestionAlgorithm::NewReno)[0],
+                beside(CongestionAlgorithm::Bbr)[0],
+                beside(CongestionAlgorithm::Ledbat(LedbatConfig::default()))[0],
+            );
+        }
     }
 }
 

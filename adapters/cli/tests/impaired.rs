@@ -205,7 +205,8 @@ fn short_outages_are_survived() {
 /// 400 ms after). Delivered, and the sender's controller follows the fall within a few round
 /// trips instead of pacing at the old rate into the full queue. Measured, three runs each:
 /// the proxy dropped 2,394-3,417 datagrams with a BBR that kept its estimate for ten rounds,
-/// 886-1,021 since it forgets it (tests/congestion.md, "A path whose rate falls").
+/// 1,314-1,432 since it forgets it after two such rounds (tests/congestion.md, "A path whose
+/// rate falls").
 #[test]
 fn a_path_whose_rate_falls_is_followed() {
     let hop = Impairment {
@@ -225,7 +226,7 @@ fn a_path_whose_rate_falls_is_followed() {
         e.sender.2 > Duration::from_millis(600),
         "the transfer straddled the fall"
     );
-    assert!(e.last_hop.dropped <= 1_800, "{:?}", e.last_hop);
+    assert!(e.last_hop.dropped <= 1_900, "{:?}", e.last_hop);
 }
 
 /// The client's network changes under a transfer, as a phone's does when it leaves Wi-Fi:

@@ -49,9 +49,10 @@ pub(super) enum Move {
 impl Move {
     /// What a move from `old` to `new` changed.
     pub(super) fn between(old: SocketAddr, new: SocketAddr) -> Move {
-        match old.ip() == new.ip() {
-            true => Move::Port,
-            false => Move::Address,
+        if old.ip() == new.ip() {
+            Move::Port
+        } else {
+            Move::Address
         }
     }
 }

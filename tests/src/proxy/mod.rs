@@ -192,41 +192,30 @@ impl Proxy {
             None => None,
         };
         let addr = front.local_addr()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let cut = Arc::new(AtomicBool::new(false));
-        let first_seen = Arc::new(Mutex::new(None::<Instant>));
-        let client = Arc::new(Mutex::new(None::<SocketAddr>));
+        let shared = Shared::default();
         let stats = [Arc::default(), Arc::default()];
         let mut dirs = Vec::new();
         for (i, (from, to)) in [(front.try_clone()?, back.try_clone()?), (back, front)]
             .into_iter()
             .enumerate()
         {
-            dirs.push(Direction {
-                from_state: UdpSocketState::new((&from).into())?,
-                out: Outgoing::new(&to)?,
-                from,
-                to,
-                towards: if i == 0 {
-                    Towards::Server(server)
-                } else {
-                    Towards::Client
-                },
-                client: Arc::clone(&client),
+            let towards = if i == 0 {
+                Towards::Server(server)
+            } else {
+                Towards::Client
+            };
+            let rng = impairment.seed.wrapping_add(i as u64);
+            let moves_to = moved.as_ref().map(UdpSocket::try_clone).transpose()?;
+            let stats = Arc::clone(&stats[i]);
+            dirs.push(Direction::new(
+                (from, to),
+                towards,
                 impairment,
-                rng: impairment.seed.wrapping_add(i as u64).max(1),
-                stop: Arc::clone(&stop),
-                cut: Arc::clone(&cut),
-                first_seen: Arc::clone(&first_seen),
-                stats: Arc::clone(&stats[i]),
-                bad: false,
-                last_step: None,
-                busy_until: None,
-                stalls: Stalls::default(),
-                origin: Instant::now(),
-                seq: 0,
-                moves_to: moved.as_ref().map(UdpSocket::try_clone).transpose()?,
-            });
+                rng,
+                &shared,
+                stats,
+                moves_to,
+            )?);
         }
         // quinn-udp's state makes a socket non-blocking; the directions wait in their
         // receives (up to the read timeout), so the sockets block again.
@@ -241,8 +230,8 @@ impl Proxy {
         }
         Ok(Proxy {
             addr,
-            stop,
-            cut,
+            stop: shared.stop,
+            cut: shared.cut,
             stats,
             threads,
         })
@@ -312,6 +301,17 @@ enum Towards {
     Client,
 }
 
+/// What the two directions share.
+#[derive(Default)]
+struct Shared {
+    /// The client's address, as the way to the server last heard it.
+    client: Arc<Mutex<Option<SocketAddr>>>,
+    stop: Arc<AtomicBool>,
+    cut: Arc<AtomicBool>,
+    /// When either direction saw its first datagram.
+    first_seen: Arc<Mutex<Option<Instant>>>,
+}
+
 struct Direction {
     from: UdpSocket,
     to: UdpSocket,
@@ -342,6 +342,41 @@ struct Direction {
 }
 
 impl Direction {
+    /// A direction that receives on the first socket and sends from the second, drawing
+    /// its random choices from `seed`, counting into `stats`, and moving to `moves_to` at
+    /// [`Impairment::readdress`].
+    fn new(
+        (from, to): (UdpSocket, UdpSocket),
+        towards: Towards,
+        impairment: Impairment,
+        seed: u64,
+        shared: &Shared,
+        stats: Arc<Mutex<DirectionStats>>,
+        moves_to: Option<UdpSocket>,
+    ) -> io::Result<Direction> {
+        Ok(Direction {
+            from_state: UdpSocketState::new((&from).into())?,
+            out: Outgoing::new(&to)?,
+            from,
+            to,
+            towards,
+            client: Arc::clone(&shared.client),
+            impairment,
+            rng: seed.max(1),
+            stop: Arc::clone(&shared.stop),
+            cut: Arc::clone(&shared.cut),
+            first_seen: Arc::clone(&shared.first_seen),
+            stats,
+            bad: false,
+            last_step: None,
+            busy_until: None,
+            stalls: Stalls::default(),
+            origin: Instant::now(),
+            seq: 0,
+            moves_to,
+        })
+    }
+
     fn run(mut self) {
         // Datagrams waiting for their time, earliest first.
         let mut queue: BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>> = BinaryHeap::new();

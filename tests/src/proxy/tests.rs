@@ -141,30 +141,21 @@ fn loss_drops_about_the_share_asked() {
         UdpSocket::bind("127.0.0.1:0").unwrap(),
         UdpSocket::bind("127.0.0.1:0").unwrap(),
     );
-    let mut d = Direction {
-        from_state: UdpSocketState::new((&from).into()).unwrap(),
-        out: Outgoing::new(&to).unwrap(),
-        from,
-        to,
-        towards: Towards::Client,
-        client: Arc::default(),
-        impairment: Impairment {
-            loss: 0.02,
-            ..Impairment::default()
-        },
-        rng: 7,
-        stop: Arc::default(),
-        cut: Arc::default(),
-        first_seen: Arc::default(),
-        stats: Arc::default(),
-        bad: false,
-        last_step: None,
-        busy_until: None,
-        stalls: Stalls::default(),
-        origin: Instant::now(),
-        seq: 0,
-        moves_to: None,
+    let loss = Impairment {
+        loss: 0.02,
+        ..Impairment::default()
     };
+    let shared = Shared::default();
+    let mut d = Direction::new(
+        (from, to),
+        Towards::Client,
+        loss,
+        7,
+        &shared,
+        Arc::default(),
+        None,
+    )
+    .unwrap();
     let now = Instant::now();
     let lost = (0..100_000).filter(|_| d.lost(now)).count();
     assert!((1_700..2_300).contains(&lost), "{lost}");

@@ -66,19 +66,18 @@
 //! probe that reaches the cap ends after its round trip: it cannot grow the flight by its
 //! gain, and waiting for that would leave it pacing above the bottleneck.
 //!
-//! A path whose rate falls (weir's own rule: a radio's rate adapts, a hop gets busy): a
-//! congestive round that lost over a fifth and delivered under half the estimate makes the
-//! bandwidth filter forget its earlier rounds. It would otherwise pace at the old rate for
-//! ten more rounds, each stretched by the full queue, which drops most of what is sent,
-//! retransmissions too (100 to 10 Mbit/s over 40 ms: under half the new rate for 4.5 s, now
-//! 1 s; tests/congestion.md, "A path whose rate falls").
+//! A path whose rate falls (weir's own rule: a radio's rate adapts, a hop gets busy): two
+//! congestive rounds in a row that each lost over a fifth and delivered under half the
+//! estimate make the bandwidth filter forget its earlier rounds. It would otherwise pace at
+//! the old rate for ten more rounds, each stretched by the full queue, which drops most of
+//! what is sent, retransmissions too (tests/congestion.md, "A path whose rate falls").
 //!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
 //! batches) acknowledges more at once than the bandwidth estimate delivers in the time, and
 //! a window of two BDPs then stalls the sender between bursts. Past Startup the window
 //! makes room for the most a burst acknowledged beyond the estimate over the last ten
-//! rounds ([`Bbr::extra_acked`]). Found over loopback, where weir-std's
+//! rounds ([`Bbr::extra_acked`], module `aggregation`). Found over loopback, where weir-std's
 //! callers, waking on their own datagrams, measured a minimum RTT of 33 µs instead of
 //! 52-62: the window shrank to about 30 kB, the batches of ACKs stalled it, and a 1 MiB
 //! request took 2.2 ms instead of 1.0.
@@ -96,8 +95,10 @@ use core::num::{NonZeroU64, NonZeroUsize};
 
 use crate::time::{Duration, Instant};
 
+mod aggregation;
 mod overflow;
 mod round_max;
+use aggregation::Aggregation;
 use overflow::Overflow;
 use round_max::RoundMax;
 
@@ -123,13 +124,6 @@ const PACING_MARGIN: u64 = 10;
 
 /// Round trips the bandwidth estimate remembers (BBRv1: the cycle plus two).
 pub const BW_WINDOW_ROUNDS: usize = 10;
-/// Round trips the ACK aggregation estimate remembers (draft §4.6.4.2,
-/// BBRExtraAckedFilterLen).
-const EXTRA_ACKED_ROUNDS: usize = 10;
-/// The most room made for ACK aggregation, in time at the bandwidth estimate (Linux's BBR,
-/// `bbr_extra_acked_max_us`): what a receiver that acknowledges in bursts on purpose can add
-/// to what the sender puts in flight.
-const EXTRA_ACKED_MAX: Duration = Duration::from_millis(100);
 /// How long a minimum RTT stands before ProbeRtt re-measures it (BBRv3, §4.3.4: 5 s).
 pub const PROBE_RTT_INTERVAL: Duration = Duration::from_secs(5);
 /// How long ProbeRtt holds its small window (§4.3.4: 200 ms).
@@ -152,12 +146,11 @@ pub const MIN_STANDING_QUEUE: Duration = Duration::from_millis(2);
 const STARTUP_QUEUE_SAMPLES: u8 = 8;
 /// The smallest window, in packets (draft §4.6.4.3, BBRMinPipeCwnd).
 pub const MIN_PIPE_PACKETS: usize = 4;
-/// A congestive round whose best delivery rate is below the estimate divided by this, and
-/// whose loss rate passed [`RATE_FELL_LOSS`], shows that the path's rate fell.
+/// Two congestive rounds in a row whose best delivery rate is below the estimate divided by
+/// this, and whose loss rate passed [`RATE_FELL_LOSS`] (thousandths), show that the path's
+/// rate fell. (One such round is also what a BBR flow held by its window beside NewReno in
+/// a deep buffer sees when NewReno overflows it: one round was 2-8 points of its share.)
 const RATE_FELL: u64 = 2;
-/// (Thousandths. Pacing at twice what the path carries loses half once the queue is full,
-/// 26% in the round that fills it at 100 to 50 Mbit/s; a flow held by its window beside a
-/// loss-based flow in a deep buffer delivers under half its estimate too, losing 4-11%.)
 const RATE_FELL_LOSS: u64 = 200;
 /// After a congestive round, the cap on what is in flight is this share of the round's
 /// peak (thousandths; BBRv3's BBRBeta is 0.7 for every lossy round, gentler here because
@@ -252,7 +245,9 @@ pub struct Bbr {
     probe_rtt_min: Option<Duration>,
     probe_rtt_prior: usize,
     /// This round's losses and deliveries (bytes), lowest queueing delay, peak flight.
-    round_lost: u64,
+    /// (32 bits, saturating: the four bytes it leaves pay for `fell_before` within issue
+    /// 35's 2 KiB per idle connection.)
+    round_lost: u32,
     /// (µs, `u32::MAX` before the round's first sample: 4 bytes beside the flags where an
     /// `Option<Duration>` took 16, so that it and the box below fit the room of issue 35's
     /// 2 KiB per idle connection.)
@@ -268,6 +263,9 @@ pub struct Bbr {
     round_cruised: bool,
     /// One-way delay samples in a row that showed a queue above the standing-queue floor.
     queued_samples: u8,
+    /// The round before the last showed the path's rate falling too (the module docs, "A
+    /// path whose rate falls").
+    fell_before: bool,
     /// The cap on bytes in flight after congestive losses; `usize::MAX` for none.
     inflight_hi: usize,
     /// One-way delays (spec §3.4) and their lowest since the last ProbeRtt.
@@ -281,14 +279,8 @@ pub struct Bbr {
     outage: Option<NonZeroUsize>,
     bytes_in_flight: usize,
     pacing_rate: Option<NonZeroU64>,
-    /// ACK aggregation (draft §4.6.4.2): since when ACKs have come at least as fast as the
-    /// bandwidth estimate delivers, what they acknowledged in that time, and the most
-    /// they acknowledged beyond the estimate in each of the last rounds (every round).
-    extra_acked_start: Instant,
-    extra_acked_delivered: u64,
-    /// (u32: bytes a window could hold beyond 4 GiB saturate; every connection keeps
-    /// these.)
-    extra_acked: RoundMax<u32, EXTRA_ACKED_ROUNDS>,
+    /// ACK aggregation (module `aggregation`).
+    aggregation: Aggregation,
 }
 
 impl Bbr {
@@ -316,6 +308,7 @@ impl Bbr {
             last_round: LastRound::Clear,
             round_cruised: false,
             queued_samples: 0,
+            fell_before: false,
             inflight_hi: usize::MAX,
             clock: DelayClock::default(),
             base_delay: i64::MAX,
@@ -324,9 +317,7 @@ impl Bbr {
             outage: None,
             bytes_in_flight: 0,
             pacing_rate: None,
-            extra_acked_start: Instant::ZERO,
-            extra_acked_delivered: 0,
-            extra_acked: RoundMax::new(),
+            aggregation: Aggregation::new(),
         }
     }
 
@@ -391,7 +382,7 @@ impl Bbr {
         // The round that ended began when `next_round_delivered` was last set.
         let delivered = total_delivered - self.next_round_delivered;
         self.next_round_delivered = total_delivered;
-        let lost = self.round_lost;
+        let lost = u64::from(self.round_lost);
         let seen = delivered + lost;
         let rate = (lost * UNIT).checked_div(seen).unwrap_or(0);
         let standing = self.standing_queue();
@@ -426,12 +417,17 @@ impl Bbr {
                 .max(self.min_window());
             self.inflight_hi = (peak as u64 * INFLIGHT_HI_BETA / UNIT) as usize;
             self.inflight_hi = self.inflight_hi.max(floor);
-            // The path's rate fell (the module docs, "A path whose rate falls").
-            let latest = self.bw.current();
-            if rate > RATE_FELL_LOSS && latest > 0 && latest.saturating_mul(RATE_FELL) < self.bw.max() {
-                self.bw.forget_earlier();
-            }
         }
+        // The path's rate fell (the module docs, "A path whose rate falls").
+        let latest = self.bw.current();
+        let falls = congestive
+            && rate > RATE_FELL_LOSS
+            && latest > 0
+            && latest.saturating_mul(RATE_FELL) < self.bw.max();
+        if falls && self.fell_before {
+            self.bw.forget_earlier();
+        }
+        self.fell_before = falls;
         if congestive {
             Round::EndedCongestive
         } else {
@@ -457,37 +453,13 @@ impl Bbr {
         quarter.max(MIN_STANDING_QUEUE.as_micros())
     }
 
-    /// ACK aggregation (draft §4.6.4.2): a receiver that acknowledges in bursts (delayed
-    /// ACKs, a Wi-Fi link's aggregation, a socket read in batches) acknowledges more at
-    /// once than the bandwidth estimate delivers in the time; a window of only twice the
-    /// BDP then stalls the sender between bursts. What a burst acknowledged beyond the
-    /// estimate, since ACKs last fell behind it, is kept per round; the window makes room
-    /// for the most of the last rounds ([`extra_acked`](Self::extra_acked)).
-    fn update_ack_aggregation(&mut self, now: Instant, acked: usize, round: Round) {
-        if round != Round::Goes {
-            self.extra_acked.next_round();
-        }
-        let interval = now.saturating_duration_since(self.extra_acked_start).as_micros();
-        let mut expected = u128::from(self.bandwidth()) * u128::from(interval) / 1_000_000;
-        if u128::from(self.extra_acked_delivered) <= expected {
-            self.extra_acked_delivered = 0;
-            self.extra_acked_start = now;
-            expected = 0;
-        }
-        self.extra_acked_delivered = self.extra_acked_delivered.saturating_add(acked as u64);
-        let extra = u128::from(self.extra_acked_delivered).saturating_sub(expected);
-        let cap = u128::from(self.bandwidth()) * u128::from(EXTRA_ACKED_MAX.as_micros()) / 1_000_000;
-        let extra = u32::try_from(extra.min(self.window as u128).min(cap)).unwrap_or(u32::MAX);
-        self.extra_acked.update(extra);
-    }
-
     /// The room the window keeps for ACK aggregation: the most acknowledged beyond the
     /// estimate in one burst, over the last ten rounds; none in Startup
     /// (as Linux's BBR: the room Startup's window already grows by, added to, overshoots
     /// the bottleneck's buffer; measured in the bottleneck table, up to 23 more drops).
     pub fn extra_acked(&self) -> usize {
         if self.full_bw_reached {
-            self.extra_acked.max() as usize
+            self.aggregation.most()
         } else {
             0
         }
@@ -529,7 +501,7 @@ impl Bbr {
         // never shows the queue below, and a round's end is a whole round of doubling into
         // it later.
         let delivered = total_delivered.saturating_sub(self.next_round_delivered);
-        let lost = self.round_lost;
+        let lost = u64::from(self.round_lost);
         if self
             .overflow
             .as_ref()
@@ -747,7 +719,9 @@ impl CongestionController for Bbr {
         if let Some(rate) = rs.bytes_per_second(self.min_rtt.unwrap_or(rs.rtt)) {
             self.update_bw(rate, rs.app_limited, round);
         }
-        self.update_ack_aggregation(now, ack.bytes_acked, round);
+        let (bw, window) = (self.bandwidth(), self.window);
+        self.aggregation
+            .on_ack(now, ack.bytes_acked, bw, window, round != Round::Goes);
         self.check_full_bw(rs.app_limited, round, rs.total_delivered);
         self.transition(now, round, ack.bytes_acked);
         self.round_cruised &= self.state.cruises();
@@ -756,7 +730,8 @@ impl CongestionController for Bbr {
 
     fn on_loss(&mut self, loss: &LossEvent) {
         self.bytes_in_flight = loss.bytes_in_flight;
-        self.round_lost += loss.bytes_lost as u64;
+        let lost = u32::try_from(loss.bytes_lost).unwrap_or(u32::MAX);
+        self.round_lost = self.round_lost.saturating_add(lost);
         if let Some(o) = &mut self.overflow {
             let queue = self.queueing_delay.as_micros();
             o.on_loss(loss.now, loss.bytes_lost, queue, self.min_rtt);
