@@ -414,6 +414,7 @@ impl Connection {
                 hello_header.timestamp,
                 AckWanted::Promptly,
                 config.max_ack_delay,
+                c.recovery.rtt().smoothed(),
             );
         }
         c.refresh_timers(config);

@@ -137,8 +137,15 @@ impl Connection {
         // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
         let records = self.is_open() || (self.state == State::Handshaking && self.side == Side::Server);
         if records {
-            self.received
-                .on_packet(header.number, now, header.timestamp, wanted, config.max_ack_delay);
+            let rtt = self.recovery.rtt().smoothed();
+            self.received.on_packet(
+                header.number,
+                now,
+                header.timestamp,
+                wanted,
+                config.max_ack_delay,
+                rtt,
+            );
             if ping {
                 // A PING is a probe or a keep-alive: the sender waits on its answer to know
                 // the path works (spec §8, Acknowledgements).

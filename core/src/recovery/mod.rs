@@ -34,6 +34,7 @@
 //! that acknowledges it acknowledges a packet it cannot have received, an optimistic ACK,
 //! and is refused like one naming a number beyond the last sent.
 
+pub(crate) mod ack_frequency;
 pub(crate) mod delivery_rate;
 pub(crate) mod received;
 pub(crate) mod rtt;

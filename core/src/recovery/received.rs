@@ -7,9 +7,12 @@
 //! Rules: an ACK goes out at once after every second ack-eliciting packet, after a packet
 //! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
 //! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
-//! ACK by themselves. With LAZY_RECEIPT_ACKS negotiated, a packet that asks for an
-//! acknowledgement only for its receipts is acknowledged within [`LAZY_ACK_DELAY`], or with
-//! whatever packet goes first, and counts toward no other rule ([`AckWanted`]). At most `Config::max_tracked_ack_ranges` ranges are remembered (the
+//! ACK by themselves. When the peer's packets come fast and steadily, an ACK waits for up
+//! to ten of them, at most a quarter RTT (module `ack_frequency`). With LAZY_RECEIPT_ACKS
+//! negotiated, a packet that asks for an acknowledgement only for its receipts is
+//! acknowledged within [`LAZY_ACK_DELAY`], or with whatever packet goes first, and counts
+//! toward no other rule ([`AckWanted`]). At most `Config::max_tracked_ack_ranges` ranges
+//! are remembered (the
 //! lowest are forgotten and anything below them counts as a duplicate), so the state is
 //! bounded whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
 //!
@@ -19,6 +22,7 @@
 //! round trip, not for the rest of the connection. A packet that arrives below them after
 //! all (late, on a path that reorders) is reported, with what lies above it.
 
+use super::ack_frequency::AckFrequency;
 use crate::range_set::RangeSet;
 use crate::time::{Duration, Instant};
 use crate::wire::{Ack, AckRange, AckRanges, MAX_ACK_RANGES};
@@ -49,8 +53,11 @@ pub(crate) struct Received {
     pns: RangeSet,
     /// Largest packet number received, with its arrival time and sender timestamp.
     largest: Option<(u64, Instant, u32)>,
-    /// Ack-eliciting packets received since the last ACK was sent.
-    unacked_eliciting: u32,
+    /// Ack-eliciting packets received since the last ACK was sent (saturating: an ACK
+    /// waits for at most ten).
+    unacked_eliciting: u8,
+    /// How fast the peer's packets come, for how many an ACK waits.
+    frequency: AckFrequency,
     /// When an ACK must go out (immediately if `<= now`).
     deadline: Option<Instant>,
     /// Whether a packet (even a non-eliciting one) arrived since the last ACK.
@@ -71,8 +78,9 @@ pub(crate) struct Received {
     watching: u8,
 }
 
-/// Our ACK-carrying packets watched for the peer's acknowledgement.
-const WATCHED_ACKS: usize = 4;
+/// Our ACK-carrying packets watched for the peer's acknowledgement. (Three: one a round
+/// trip is enough, and a fourth's 16 bytes pay for `frequency` in every connection.)
+const WATCHED_ACKS: usize = 3;
 
 impl Received {
     /// Remembers at most `max_ranges` ranges of packet numbers (at least one).
@@ -82,6 +90,7 @@ impl Received {
             pns: RangeSet::new(),
             largest: None,
             unacked_eliciting: 0,
+            frequency: AckFrequency::new(),
             deadline: None,
             news: false,
             floor: 0,
@@ -102,7 +111,7 @@ impl Received {
         pn < self.floor || self.pns.contains(pn)
     }
 
-    /// Records a packet that was not a duplicate.
+    /// Records a packet that was not a duplicate. `rtt`: the smoothed RTT.
     pub(crate) fn on_packet(
         &mut self,
         pn: u64,
@@ -110,11 +119,14 @@ impl Received {
         timestamp: u32,
         wanted: AckWanted,
         max_ack_delay: Duration,
+        rtt: Duration,
     ) {
-        let in_order = self.largest.is_none_or(|(l, _, _)| pn == l + 1);
-        if self.largest.is_none_or(|(l, _, _)| pn > l) {
+        let largest = self.largest();
+        let in_order = largest.is_none_or(|l| pn == l + 1);
+        if largest.is_none_or(|l| pn > l) {
             self.largest = Some((pn, now, timestamp));
         }
+        self.frequency.on_arrival(now, rtt);
         self.pns.insert(pn..pn + 1);
         // A packet that comes after an ACK the peer has seen reported past it: report from
         // it again. Otherwise the peer never learns it arrived, resends its frames for
@@ -131,11 +143,12 @@ impl Received {
             AckWanted::Nothing => return,
             AckWanted::Lazily => now + LAZY_ACK_DELAY,
             AckWanted::Promptly => {
-                self.unacked_eliciting += 1;
-                if self.unacked_eliciting >= 2 || !in_order {
+                self.unacked_eliciting = self.unacked_eliciting.saturating_add(1);
+                let every = self.frequency.every(rtt, max_ack_delay);
+                if u32::from(self.unacked_eliciting) >= every.packets || !in_order {
                     now
                 } else {
-                    now + max_ack_delay
+                    now + every.delay
                 }
             }
         };
@@ -232,6 +245,7 @@ mod tests {
     use alloc::vec::Vec;
 
     const DELAY: Duration = Duration::from_millis(25);
+    const RTT: Duration = Duration::from_millis(100);
 
     fn ranges(ack: &Ack) -> Vec<(u64, u64)> {
         ack.ranges.iter().map(|r| (r.smallest, r.largest)).collect()
@@ -241,9 +255,9 @@ mod tests {
     fn every_second_eliciting_packet_is_acked_at_once() {
         let mut r = Received::new(256);
         let t = Instant::from_micros(1_000);
-        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t + DELAY));
-        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t));
         let ack = r.build(t + Duration::from_micros(10)).unwrap();
         assert_eq!(ranges(&ack), [(0, 1)]);
@@ -251,11 +265,43 @@ mod tests {
         assert_eq!(r.deadline(), None);
     }
 
+    /// Three round trips of a steady 4,000 packets a second (the climb ends in the second,
+    /// which brings no more than the first): then an ACK waits for the tenth packet, at most
+    /// a quarter RTT, and goes at once for a packet out of order (module `ack_frequency`).
+    #[test]
+    fn a_steady_fast_flow_is_acknowledged_every_tenth_packet_and_a_gap_at_once() {
+        let rtt = Duration::from_millis(40);
+        let quarter = Duration::from_millis(10);
+        let mut r = Received::new(256);
+        let gap = Duration::from_micros(250);
+        let start = Instant::from_micros(1_000);
+        let mut t = start;
+        let mut pn = 0;
+        while t < start + Duration::from_millis(120) {
+            r.on_packet(pn, t, 0, AckWanted::Promptly, DELAY, rtt);
+            if r.deadline() == Some(t) {
+                r.build(t);
+            }
+            pn += 1;
+            t += gap;
+        }
+        r.build(t);
+        for i in 0..9 {
+            r.on_packet(pn + i, t, 0, AckWanted::Promptly, DELAY, rtt);
+            assert_eq!(r.deadline(), Some(t + quarter), "packet {i}");
+        }
+        r.on_packet(pn + 9, t, 0, AckWanted::Promptly, DELAY, rtt);
+        assert_eq!(r.deadline(), Some(t));
+        r.build(t);
+        r.on_packet(pn + 11, t, 0, AckWanted::Promptly, DELAY, rtt);
+        assert_eq!(r.deadline(), Some(t), "out of order");
+    }
+
     #[test]
     fn non_eliciting_packets_never_set_the_timer() {
         let mut r = Received::new(256);
-        r.on_packet(0, Instant::ZERO, 0, AckWanted::Nothing, DELAY);
-        r.on_packet(1, Instant::ZERO, 0, AckWanted::Nothing, DELAY);
+        r.on_packet(0, Instant::ZERO, 0, AckWanted::Nothing, DELAY, RTT);
+        r.on_packet(1, Instant::ZERO, 0, AckWanted::Nothing, DELAY, RTT);
         assert_eq!(r.deadline(), None);
         assert!(r.has_news());
     }
@@ -264,15 +310,15 @@ mod tests {
     fn a_packet_wanting_a_lazy_answer_waits_the_lazy_delay_and_counts_toward_nothing() {
         let mut r = Received::new(256);
         let t = Instant::from_micros(1_000);
-        r.on_packet(0, t, 0, AckWanted::Lazily, DELAY);
+        r.on_packet(0, t, 0, AckWanted::Lazily, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t + LAZY_ACK_DELAY));
         // Nor toward every second packet: the next prompt one waits its own delay...
-        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(1, t, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t + DELAY));
         // ...and an ACK that goes for it answers both.
         assert_eq!(ranges(&r.build(t).unwrap()), [(0, 1)]);
         // Out of order, it still waits: only its receipts ask, and they can wait.
-        r.on_packet(5, t, 0, AckWanted::Lazily, DELAY);
+        r.on_packet(5, t, 0, AckWanted::Lazily, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t + LAZY_ACK_DELAY));
     }
 
@@ -280,9 +326,9 @@ mod tests {
     fn gaps_and_duplicates_are_acked_at_once() {
         let mut r = Received::new(256);
         let t = Instant::from_micros(5);
-        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(0, t, 0, AckWanted::Promptly, DELAY, RTT);
         r.build(t);
-        r.on_packet(3, t, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(3, t, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.deadline(), Some(t));
         let ack = r.build(t).unwrap();
         assert_eq!(ranges(&ack), [(3, 3), (0, 0)]);
@@ -295,10 +341,10 @@ mod tests {
     fn one_way_delay_is_arrival_minus_sender_timestamp() {
         let mut r = Received::new(256);
         let arrival = Instant::from_micros(10_000);
-        r.on_packet(0, arrival, 9_000, AckWanted::Promptly, DELAY);
+        r.on_packet(0, arrival, 9_000, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 1_000);
         // Across the 32-bit wrap of either clock.
-        r.on_packet(1, arrival, u32::MAX - 99, AckWanted::Promptly, DELAY);
+        r.on_packet(1, arrival, u32::MAX - 99, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(r.build(arrival).unwrap().one_way_delay, 10_100);
     }
 
@@ -319,13 +365,13 @@ mod tests {
     fn numbers_the_peer_saw_acknowledged_are_reported_no_more() {
         let mut r = Received::new(256);
         for pn in (0..10).filter(|&pn| pn != 5) {
-            r.on_packet(pn, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+            r.on_packet(pn, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         }
         let ack = r.build(Instant::ZERO).unwrap();
         assert_eq!(ranges(&ack), [(6, 9), (0, 4)]);
         // Our packet 100 carried that ACK; the peer's acknowledgement of 99 says nothing.
         r.ack_sent(100, ack.largest());
-        r.on_packet(10, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(10, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         r.on_peer_ack(&peer_ack(&[99]));
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(6, 10), (0, 4)]);
         // Once it names 100, the gap at 5 is its business: only what came after 9 is reported.
@@ -336,17 +382,17 @@ mod tests {
         r.on_peer_ack(&peer_ack(&[101]));
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(10, 10)]);
         // A watched packet the peer's ACKs pass without naming (lost) is watched no more.
-        r.on_packet(12, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(12, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         r.ack_sent(102, 12);
         r.on_peer_ack(&peer_ack(&[103]));
         r.on_peer_ack(&peer_ack(&[102, 104]));
-        r.on_packet(14, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(14, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(ranges(&r.build(Instant::ZERO).unwrap()), [(14, 14), (12, 12)]);
         // Duplicates are still recognised below what is reported.
         assert!(r.is_duplicate(3) && !r.is_duplicate(5));
         // 5 was only late: it is reported, and what is above it with it (the peer learns
         // its loss was spurious, and stops resending what it carried).
-        r.on_packet(5, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+        r.on_packet(5, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         assert_eq!(
             ranges(&r.build(Instant::ZERO).unwrap()),
             [(14, 14), (12, 12), (5, 10)]
@@ -358,7 +404,7 @@ mod tests {
         let tracked = 300;
         let mut r = Received::new(tracked);
         for i in 0..(2 * tracked as u64) {
-            r.on_packet(2 * i, Instant::ZERO, 0, AckWanted::Promptly, DELAY);
+            r.on_packet(2 * i, Instant::ZERO, 0, AckWanted::Promptly, DELAY, RTT);
         }
         assert_eq!(r.pns.len(), tracked);
         let ack = r.build(Instant::ZERO).unwrap();

@@ -1,8 +1,9 @@
 //! An impairing UDP proxy for tests and demonstrations on one machine: it stands between a
 //! client and a server and does to the datagrams between them what real paths do (loss,
 //! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated
-//! datagrams, a rate limit with a finite queue, a moment the rate or delay changes, a move
-//! to another address, outages, an MTU), so that transfers over real sockets meet them.
+//! datagrams, a rate limit with a finite queue, a narrower one on the way back, a moment the
+//! rate or delay changes, a move to another address, outages, an MTU), so that transfers
+//! over real sockets meet them.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -67,6 +68,11 @@ pub struct Impairment {
     pub rate: Option<u64>,
     /// The bottleneck's queue (with `rate`).
     pub queue_bytes: usize,
+    /// The way to the client's own bottleneck, if it is not `rate` and `queue_bytes`: an
+    /// asymmetric line whose uplink is at the server's side (what the server sends back to
+    /// a client that sends it data, its ACKs among it, crosses it). A `change` of the rate
+    /// sets both ways.
+    pub back: Option<Bottleneck>,
     /// A time the path drops everything, counted from the first datagram it saw.
     pub outage: Option<Outage>,
     /// A moment the path's rate or delay changes for good, as a radio's rate does when it
@@ -105,6 +111,15 @@ pub struct Outage {
     pub lasts: Duration,
 }
 
+/// A bottleneck of one direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bottleneck {
+    /// The most bytes a second it carries.
+    pub rate: u64,
+    /// What its queue holds; it drops what does not fit.
+    pub queue_bytes: usize,
+}
+
 /// The path changes once, for good: what is queued then leaves at the new rate, and what
 /// is already delayed keeps its delay.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -134,6 +149,7 @@ impl Default for Impairment {
             truncate: 0.0,
             rate: None,
             queue_bytes: 256 << 10,
+            back: None,
             outage: None,
             change: None,
             readdress: None,
@@ -205,6 +221,11 @@ impl Proxy {
                 Towards::Client
             };
             let rng = impairment.seed.wrapping_add(i as u64);
+            let mut impairment = impairment;
+            if let (Towards::Client, Some(back)) = (&towards, impairment.back) {
+                impairment.rate = Some(back.rate);
+                impairment.queue_bytes = back.queue_bytes;
+            }
             let moves_to = moved.as_ref().map(UdpSocket::try_clone).transpose()?;
             let stats = Arc::clone(&stats[i]);
             dirs.push(Direction::new(

@@ -177,3 +177,47 @@ fn loss_drops_about_the_share_asked() {
         "{lost} in {bursts} bursts"
     );
 }
+
+/// A narrower way back: twenty 1,000-byte datagrams sent at once each way. The way to the
+/// server (100 kB/s, a 64 KiB queue) carries them all; the way back to the client (10 kB/s,
+/// a queue of 3,000 bytes) takes three and drops what its queue cannot hold.
+#[test]
+fn the_way_back_has_a_bottleneck_of_its_own() {
+    let (server, server_addr) = echo_server();
+    let impairment = Impairment {
+        rate: Some(100_000),
+        queue_bytes: 64 << 10,
+        back: Some(Bottleneck {
+            rate: 10_000,
+            queue_bytes: 3_000,
+        }),
+        ..Impairment::default()
+    };
+    let proxy = Proxy::start(server_addr, impairment).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..20u8 {
+        client.send_to(&[i; 1_000], proxy.addr()).unwrap();
+    }
+    let mut buf = [0u8; 2_000];
+    let mut from = None;
+    for i in 0..20u8 {
+        let (n, f) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[i; 1_000][..]);
+        from = Some(f);
+    }
+    let from = from.unwrap();
+    for i in 0..20u8 {
+        server.send_to(&[i; 1_000], from).unwrap();
+    }
+    // The proxy counts a datagram forwarded once its send returned: up to 0.3 s here.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let seen = |s: DirectionStats| s.forwarded + s.dropped;
+    while seen(proxy.stats()[1]) < 20 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let [out, back] = proxy.stats();
+    assert_eq!((out.forwarded, out.dropped), (20, 0));
+    assert_eq!(seen(back), 20);
+    // Three fit the queue at once; a slow proxy thread could let a fourth in.
+    assert!((15..=17).contains(&back.dropped), "{back:?}");
+}

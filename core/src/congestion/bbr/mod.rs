@@ -72,6 +72,10 @@
 //! the old rate for ten more rounds, each stretched by the full queue, which drops most of
 //! what is sent, retransmissions too (tests/congestion.md, "A path whose rate falls").
 //!
+//! The way back (weir's own rule, module `ack_path`): the BDP's round trip is the minimum
+//! RTT plus the delay the ACKs' path added all through the last round; without it, ACKs
+//! queued behind an upload held a download to under 3% of its link.
+//!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
 //! batches) acknowledges more at once than the bandwidth estimate delivers in the time, and
@@ -95,9 +99,11 @@ use core::num::{NonZeroU64, NonZeroUsize};
 
 use crate::time::{Duration, Instant};
 
+mod ack_path;
 mod aggregation;
 mod overflow;
 mod round_max;
+use ack_path::AckPath;
 use aggregation::Aggregation;
 use overflow::Overflow;
 use round_max::RoundMax;
@@ -242,8 +248,11 @@ pub struct Bbr {
     /// ProbeRtt: when its hold ends (once the flight is down to its window), the lowest
     /// RTT it saw, and the window to return to.
     probe_rtt_done: Option<Instant>,
-    probe_rtt_min: Option<Duration>,
-    probe_rtt_prior: usize,
+    /// (µs, `u32::MAX` before a sample; and the window in 32 bits, saturating: 8 bytes
+    /// less than an `Option<Duration>` and a `usize` pay for `ack_path` within issue 35's
+    /// 2 KiB per idle connection.)
+    probe_rtt_min: u32,
+    probe_rtt_prior: u32,
     /// This round's losses and deliveries (bytes), lowest queueing delay, peak flight.
     /// (32 bits, saturating: the four bytes it leaves pay for `fell_before` within issue
     /// 35's 2 KiB per idle connection.)
@@ -281,6 +290,8 @@ pub struct Bbr {
     pacing_rate: Option<NonZeroU64>,
     /// ACK aggregation (module `aggregation`).
     aggregation: Aggregation,
+    /// The delay on the ACKs' way back (module `ack_path`).
+    ack_path: AckPath,
 }
 
 impl Bbr {
@@ -299,7 +310,7 @@ impl Bbr {
             full_bw_reached: false,
             phase_start: Instant::ZERO,
             probe_rtt_done: None,
-            probe_rtt_min: None,
+            probe_rtt_min: u32::MAX,
             probe_rtt_prior: 0,
             round_lost: 0,
             round_min_queue: u32::MAX,
@@ -318,6 +329,7 @@ impl Bbr {
             bytes_in_flight: 0,
             pacing_rate: None,
             aggregation: Aggregation::new(),
+            ack_path: AckPath::new(),
         }
     }
 
@@ -344,7 +356,7 @@ impl Bbr {
     /// model has both numbers.
     fn bdp(&self, gain: u64) -> Option<usize> {
         let bw = self.bandwidth();
-        let rtt = self.min_rtt?;
+        let rtt = self.min_rtt? + self.ack_path.delay();
         (bw > 0).then(|| {
             let b = u128::from(bw) * u128::from(rtt.as_micros()) * u128::from(gain)
                 / (1_000_000 * u128::from(UNIT));
@@ -357,8 +369,8 @@ impl Bbr {
         self.phase_start = now;
         if state == State::ProbeRtt {
             self.probe_rtt_done = None;
-            self.probe_rtt_min = None;
-            self.probe_rtt_prior = self.window;
+            self.probe_rtt_min = u32::MAX;
+            self.probe_rtt_prior = u32::try_from(self.window).unwrap_or(u32::MAX);
             self.base_delay = i64::MAX;
         }
         if state == (State::ProbeBw { phase: 0 }) && self.inflight_hi != usize::MAX {
@@ -482,7 +494,8 @@ impl Bbr {
 
     fn update_min_rtt(&mut self, now: Instant, rtt: Duration) {
         if self.state == State::ProbeRtt {
-            self.probe_rtt_min = Some(self.probe_rtt_min.map_or(rtt, |m| m.min(rtt)));
+            let us = u32::try_from(rtt.as_micros()).unwrap_or(u32::MAX - 1);
+            self.probe_rtt_min = self.probe_rtt_min.min(us);
         }
         // An RTT equal to the minimum shows the queue empty now: no need to probe for it.
         if self.min_rtt.is_none_or(|m| rtt <= m) {
@@ -579,13 +592,14 @@ impl Bbr {
                     self.probe_rtt_done = Some(now + PROBE_RTT_DURATION.max(min_rtt));
                 }
                 if self.probe_rtt_done.is_some_and(|done| now >= done) {
-                    if let Some(m) = self.probe_rtt_min {
-                        self.min_rtt = Some(m);
+                    if self.probe_rtt_min != u32::MAX {
+                        self.min_rtt = Some(Duration::from_micros(u64::from(self.probe_rtt_min)));
                     }
                     self.min_rtt_stamp = now;
                     // Back to the window held before (draft §4.3.4.5), not a climb from
                     // the small one.
-                    self.window = self.window.max(self.probe_rtt_prior);
+                    let prior = usize::try_from(self.probe_rtt_prior).unwrap_or(usize::MAX);
+                    self.window = self.window.max(prior);
                     let next = if self.full_bw_reached {
                         self.cruise(now)
                     } else {
@@ -689,11 +703,14 @@ impl CongestionController for Bbr {
             self.window = window.get();
         }
         let now = ack.now;
+        // The forward queue this ACK's one-way delay showed (µs), if it carried a fresh one.
+        let mut forward_queue = None;
         if let Some(wire) = ack.one_way_delay {
             let delay = self.clock.unwrap(wire);
             let base = self.base_delay.min(delay);
             self.base_delay = base;
             let q = u64::try_from(delay - base).unwrap_or(0);
+            forward_queue = Some(q);
             self.queueing_delay = Duration::from_micros(q);
             // (A queue of 71 minutes saturates one short of "no sample".)
             let queue = u32::try_from(q).unwrap_or(u32::MAX - 1).min(u32::MAX - 1);
@@ -715,7 +732,15 @@ impl CongestionController for Bbr {
         }
         let Some(rs) = ack.rate else { return };
         self.update_min_rtt(now, rs.rtt);
+        // (Not in ProbeRtt: the one-way delay's base is measured afresh there, so the forward
+        // queue reads as none until the flight has drained.)
+        if let (Some(q), Some(min), false) = (forward_queue, self.min_rtt, self.state == State::ProbeRtt) {
+            self.ack_path.on_sample(rs.rtt, q, min);
+        }
         let round = self.update_round(rs.prior_delivered, rs.total_delivered);
+        if round != Round::Goes {
+            self.ack_path.end_round(now);
+        }
         if let Some(rate) = rs.bytes_per_second(self.min_rtt.unwrap_or(rs.rtt)) {
             self.update_bw(rate, rs.app_limited, round);
         }
