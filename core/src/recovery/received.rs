@@ -12,9 +12,9 @@
 //! negotiated, a packet that asks for an acknowledgement only for its receipts is
 //! acknowledged within [`LAZY_ACK_DELAY`], or with whatever packet goes first, and counts
 //! toward no other rule ([`AckWanted`]). At most `Config::max_tracked_ack_ranges` ranges
-//! are remembered (the
-//! lowest are forgotten and anything below them counts as a duplicate), so the state is
-//! bounded whatever the peer sends; an ACK carries the highest [`MAX_ACK_RANGES`] of them.
+//! are remembered (the lowest are forgotten and anything below them counts as a
+//! duplicate), so the state is bounded whatever the peer sends; an ACK carries the highest
+//! [`MAX_ACK_RANGES`] of them.
 //!
 //! Once the peer acknowledges a packet of ours that carried an ACK frame, it has seen that
 //! frame: numbers up to the frame's largest are no longer reported (RFC 9000 §13.2.4), so a
@@ -265,9 +265,10 @@ mod tests {
         assert_eq!(r.deadline(), None);
     }
 
-    /// Three round trips of a steady 4,000 packets a second (the climb ends in the second,
-    /// which brings no more than the first): then an ACK waits for the tenth packet, at most
-    /// a quarter RTT, and goes at once for a packet out of order (module `ack_frequency`).
+    /// Three round trips of a steady 4,000 packets a second (the climb ends with the first
+    /// span that brings no more than the one before): then an ACK waits for the tenth
+    /// packet, at most a quarter RTT, and goes at once for a packet out of order (module
+    /// `ack_frequency`).
     #[test]
     fn a_steady_fast_flow_is_acknowledged_every_tenth_packet_and_a_gap_at_once() {
         let rtt = Duration::from_millis(40);

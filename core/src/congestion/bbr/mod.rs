@@ -73,8 +73,8 @@
 //! what is sent, retransmissions too (tests/congestion.md, "A path whose rate falls").
 //!
 //! The way back (weir's own rule, module `ack_path`): the BDP's round trip is the minimum
-//! RTT plus the delay the ACKs' path added all through the last round; without it, ACKs
-//! queued behind an upload held a download to under 3% of its link.
+//! RTT plus the delay the ACKs' path added all through the last round (or 100 ms); without
+//! it, ACKs queued behind an upload held a download to under 3% of its link.
 //!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
