@@ -9,12 +9,12 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Priority};
 use weir_sim::{LinkConfig, Sim};
 
-use common::Traffic;
+use common::{controllers, Traffic};
 
 /// One side of a change: the RTT (ms) and the bottleneck's rate (Mbit/s).
 #[derive(Clone, Copy, Debug)]
@@ -136,17 +136,7 @@ fn change(
     out
 }
 
-fn controllers() -> [CongestionAlgorithm; 3] {
-    [
-        CongestionAlgorithm::Bbr,
-        CongestionAlgorithm::NewReno,
-        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
-    ]
-}
-
-fn show(cc: &CongestionAlgorithm, what: &str, a: &After) {
-    let name = format!("{cc:?}");
-    let name = name.split('(').next().unwrap_or_default();
+fn show(name: &str, what: &str, a: &After) {
     let shares: Vec<String> = a.shares.iter().map(|s| format!("{s:.2}")).collect();
     println!(
         "{name}, {what}: under half the rate until {} s, {:.2} of it from 2 s on, {} dropped in 5 s; by half second {}",
@@ -207,13 +197,13 @@ fn a_rate_that_falls_is_followed() {
             200,
         ),
     ];
-    for cc in controllers() {
+    for (cc, name) in controllers() {
         let bbr = cc == CongestionAlgorithm::Bbr;
         for ((what, before, after, queue, most_dropped), seed) in
             cases.into_iter().flat_map(|case| [(case, 1), (case, 2)])
         {
             let a = change(&cc, seed, before, after, queue, Change::InPlace);
-            show(&cc, &format!("{what}, seed {seed}"), &a);
+            show(name, &format!("{what}, seed {seed}"), &a);
             let crawled = a.crawled_until();
             let bound = Duration::from_millis(if bbr { 1500 } else { 2000 });
             assert!(
@@ -267,10 +257,10 @@ fn rises_and_moved_routes_end_at_the_new_rate() {
             250_000,
         ),
     ];
-    for cc in controllers() {
+    for (cc, name) in controllers() {
         for (what, before, after, queue) in cases {
             let a = change(&cc, 1, before, after, queue, Change::InPlace);
-            show(&cc, what, &a);
+            show(name, what, &a);
             let longer = after.rtt_ms > before.rtt_ms;
             let ledbat = matches!(cc, CongestionAlgorithm::Ledbat(_));
             let least = if ledbat && longer { 0.7 } else { 0.9 };
@@ -300,13 +290,13 @@ fn a_client_that_changes_networks_starts_afresh_on_the_new_path() {
         rtt_ms: 100,
         mbit: 20,
     };
-    for cc in controllers() {
+    for (cc, name) in controllers() {
         for (what, before, after) in [
             ("Wi-Fi to mobile", wifi, mobile),
             ("mobile to Wi-Fi", mobile, wifi),
         ] {
             let a = change(&cc, 1, before, after, 250_000, Change::NewAddress);
-            show(&cc, what, &a);
+            show(name, what, &a);
             let crawled = a.crawled_until();
             assert!(
                 crawled <= Duration::from_millis(1500),

@@ -7,12 +7,12 @@ mod common;
 
 use std::cell::RefCell;
 
-use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
+use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::{Duration, Instant};
 use weir_core::{Config, Priority};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-use common::Traffic;
+use common::{controllers, Traffic};
 
 /// An access line: its downlink's and uplink's rates, its RTT, and the uplink's buffer.
 /// The downlink's buffer is one BDP (at least 64 kB).
@@ -122,19 +122,6 @@ fn run(seed: u64, line: Line, flows: &Flows, secs: u64) -> Shares {
     }
 }
 
-fn name(cc: &CongestionAlgorithm) -> String {
-    let name = format!("{cc:?}");
-    name.split('(').next().unwrap_or_default().to_string()
-}
-
-fn controllers() -> [CongestionAlgorithm; 3] {
-    [
-        CongestionAlgorithm::Bbr,
-        CongestionAlgorithm::NewReno,
-        CongestionAlgorithm::Ledbat(LedbatConfig::default()),
-    ]
-}
-
 /// A download over lines whose uplink has 1/50 to 1/200 of the downlink's rate: BBR and
 /// NewReno keep 90% of the downlink, LEDBAT 85% (its periodic slowdowns cost more on the
 /// 60 ms line: 0.878-0.936 of it over seeds 1-3, the others 0.91 or more). Its receiver
@@ -151,7 +138,7 @@ fn a_thin_way_back_does_not_hold_a_download() {
         Line::new(100, 500, 40, 64_000),
         Line::new(20, 128, 60, 16_000),
     ];
-    for cc in controllers() {
+    for (cc, name) in controllers() {
         for line in lines {
             let flows = Flows {
                 download: cc.clone(),
@@ -160,12 +147,7 @@ fn a_thin_way_back_does_not_hold_a_download() {
             let s = run(1, line, &flows, 20);
             println!(
                 "{}, {} Mbit/s down, {} kbit/s up, {} ms: {:.3} of the downlink, {} datagrams up",
-                name(&cc),
-                line.down_mbit,
-                line.up_kbit,
-                line.rtt_ms,
-                s.down,
-                s.uplink_datagrams
+                name, line.down_mbit, line.up_kbit, line.rtt_ms, s.down, s.uplink_datagrams
             );
             let least = if matches!(cc, CongestionAlgorithm::Ledbat(_)) {
                 0.85
@@ -195,10 +177,13 @@ fn a_download_beside_an_upload_keeps_its_link() {
         Line::new(20, 1_000, 40, 64_000),
     ];
     for line in lines {
-        for (download, upload) in controllers()
+        for ((download, down_name), (upload, up_name)) in controllers()
             .into_iter()
-            .map(|up| (CongestionAlgorithm::Bbr, up))
-            .chain([(CongestionAlgorithm::NewReno, CongestionAlgorithm::NewReno)])
+            .map(|up| ((CongestionAlgorithm::Bbr, "BBR"), up))
+            .chain([(
+                (CongestionAlgorithm::NewReno, "NewReno"),
+                (CongestionAlgorithm::NewReno, "NewReno"),
+            )])
         {
             let flows = Flows {
                 download: download.clone(),
@@ -207,8 +192,8 @@ fn a_download_beside_an_upload_keeps_its_link() {
             let s = run(1, line, &flows, 30);
             println!(
                 "{} down beside {} up, {} Mbit/s down, {} kbit/s up: {:.3} of the downlink, {:.3} of the uplink",
-                name(&download),
-                name(&upload),
+                down_name,
+                up_name,
                 line.down_mbit,
                 line.up_kbit,
                 s.down,

@@ -30,10 +30,10 @@
 use crate::time::{Duration, Instant};
 
 /// The fewest ack-eliciting packets an ACK waits for: RFC 9000's every second packet.
-pub(crate) const FEWEST: u32 = 2;
+const FEWEST: u32 = 2;
 /// The most: Chromium's ACK decimation acknowledges every tenth. At 1,452 bytes a
 /// datagram, ACKs then take about a third of a percent of the data's bytes.
-pub(crate) const MOST: u32 = 10;
+const MOST: u32 = 10;
 
 /// The fewest packets in a span that can end the climb: below it, the count rises and
 /// falls by chance (and at under eight an RTT, an ACK would wait for two anyway).
@@ -51,9 +51,9 @@ pub(crate) struct Every {
 /// The peer's packets counted in spans of one smoothed RTT; see the module docs.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct AckFrequency {
-    /// When this span began, in µs modulo 2^32 (compared by wrapping difference: a span is
-    /// far shorter than the 71 minutes that wraps; 4 bytes where an `Instant` takes 8, in
-    /// every connection).
+    /// When this span began, as `Instant::wire_timestamp` (µs modulo 2^32, compared by
+    /// wrapping difference: a span is far shorter than the 71 minutes that wraps; 4 bytes
+    /// where an `Instant` takes 8, in every connection).
     since: u32,
     /// Packets that arrived in this span, and in the last whole one (saturating).
     count: u16,
@@ -76,7 +76,7 @@ impl AckFrequency {
     /// One of the peer's packets (not a duplicate) arrived at `now`.
     pub(crate) fn on_arrival(&mut self, now: Instant, rtt: Duration) {
         let span = rtt.as_micros().max(1);
-        let stamp = now.as_micros() as u32;
+        let stamp = now.wire_timestamp();
         let elapsed = u64::from(stamp.wrapping_sub(self.since));
         if elapsed >= span {
             if elapsed < 2 * span {

@@ -144,11 +144,15 @@ impl Received {
             AckWanted::Lazily => now + LAZY_ACK_DELAY,
             AckWanted::Promptly => {
                 self.unacked_eliciting = self.unacked_eliciting.saturating_add(1);
-                let every = self.frequency.every(rtt, max_ack_delay);
-                if u32::from(self.unacked_eliciting) >= every.packets || !in_order {
+                if !in_order {
                     now
                 } else {
-                    now + every.delay
+                    let every = self.frequency.every(rtt, max_ack_delay);
+                    if u32::from(self.unacked_eliciting) >= every.packets {
+                        now
+                    } else {
+                        now + every.delay
+                    }
                 }
             }
         };

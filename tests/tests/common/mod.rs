@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
+use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
 use weir_core::wire::StreamId;
 use weir_core::{ApiError, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use weir_sim::{NodeId, Sim};
@@ -148,4 +149,17 @@ impl Traffic {
             _ => {}
         }
     }
+}
+
+/// The three controllers weir ships, each with its name as the suites print it.
+#[allow(
+    dead_code,
+    reason = "the suites that run every controller use it, the others not"
+)]
+pub fn controllers() -> [(CongestionAlgorithm, &'static str); 3] {
+    [
+        (CongestionAlgorithm::Bbr, "BBR"),
+        (CongestionAlgorithm::NewReno, "NewReno"),
+        (CongestionAlgorithm::Ledbat(LedbatConfig::default()), "LEDBAT"),
+    ]
 }

@@ -33,8 +33,9 @@ pub(super) struct AckPath {
     /// The least sample of this span so far; `u32::MAX` before one. (32 bits each: 71
     /// minutes saturate; every connection keeps these.)
     least: u32,
-    /// When this span began, in µs modulo 2^32 (compared by wrapping difference: a span is
-    /// far shorter than the 71 minutes that wraps; 4 bytes where an `Instant` takes 8).
+    /// When this span began, as `Instant::wire_timestamp` (µs modulo 2^32, compared by
+    /// wrapping difference: a span is far shorter than the 71 minutes that wraps; 4 bytes
+    /// where an `Instant` takes 8).
     since: u32,
 }
 
@@ -61,7 +62,7 @@ impl AckPath {
     /// A round ended at `now`: if the span is [`WINDOW`] long, its least sample is the delay
     /// from now on (a span without one keeps the last), and a new span begins.
     pub(super) fn end_round(&mut self, now: Instant) {
-        let stamp = now.as_micros() as u32;
+        let stamp = now.wire_timestamp();
         if u64::from(stamp.wrapping_sub(self.since)) < WINDOW.as_micros() {
             return;
         }

@@ -732,9 +732,9 @@ impl CongestionController for Bbr {
         }
         let Some(rs) = ack.rate else { return };
         self.update_min_rtt(now, rs.rtt);
-        // (Not in ProbeRtt: the one-way delay's base is measured afresh there, so the forward
-        // queue reads as none until the flight has drained.)
-        if let (Some(q), Some(min), false) = (forward_queue, self.min_rtt, self.state == State::ProbeRtt) {
+        // Not in ProbeRtt, whose fresh one-way base reads the forward queue as none.
+        let forward_queue = forward_queue.filter(|_| self.state != State::ProbeRtt);
+        if let (Some(q), Some(min)) = (forward_queue, self.min_rtt) {
             self.ack_path.on_sample(rs.rtt, q, min);
         }
         let round = self.update_round(rs.prior_delivered, rs.total_delivered);
