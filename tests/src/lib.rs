@@ -45,7 +45,7 @@ pub mod proxy;
 pub mod relay;
 mod stalls;
 
-pub use link::{BurstLoss, JitterOrdering, LinkConfig, LinkStats};
+pub use link::{BurstLoss, JitterOrdering, LinkConfig, LinkStats, Policer};
 use link::{Link, Partition};
 pub use nat::{kind_name, nat_kinds, Dependency, NatConfig, NatId, NatKind, PortAllocation};
 
@@ -74,6 +74,8 @@ pub struct NetStats {
     pub lost: u64,
     /// Dropped by a full bottleneck queue.
     pub queue_drops: u64,
+    /// Dropped by a policer ([`Policer`]).
+    pub policer_drops: u64,
     /// Dropped by a partition.
     pub partitioned: u64,
     /// Dropped for exceeding the MTU.
@@ -256,16 +258,7 @@ impl Sim {
 
     /// Sets the link from `from` to `to` only.
     pub fn link_one_way(&mut self, from: NodeId, to: NodeId, config: LinkConfig) {
-        self.links.insert(
-            (from, to),
-            Link {
-                config,
-                in_burst: false,
-                last_datagram: Instant::ZERO,
-                busy_until: Instant::ZERO,
-                stats: LinkStats::default(),
-            },
-        );
+        self.links.insert((from, to), Link::new(config, Instant::ZERO));
     }
 
     /// Moves `node` (not one behind a NAT) to `addr`, as a phone does when it leaves Wi-Fi

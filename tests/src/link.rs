@@ -61,6 +61,18 @@ pub enum JitterOrdering {
     InOrder,
 }
 
+/// A token-bucket policer: what an ISP or a mobile carrier enforces a subscriber's rate
+/// with. Tokens accrue at `rate` up to `burst_bytes`; a datagram passes, at once and without
+/// delay, if the bucket holds its length, and is dropped otherwise. Unlike a bottleneck it
+/// queues nothing, so a sender above the rate sees no delay, only loss.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Policer {
+    /// The rate enforced, in bits per second.
+    pub rate: u64,
+    /// The bucket's depth: the most that passes at once after a quiet spell.
+    pub burst_bytes: usize,
+}
+
 /// One direction of a link.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkConfig {
@@ -85,6 +97,8 @@ pub struct LinkConfig {
     pub bandwidth: Option<u64>,
     /// Bytes the bottleneck queue holds before it drops (drop-tail).
     pub queue_bytes: usize,
+    /// A policer ahead of the bottleneck; `None`: none.
+    pub policer: Option<Policer>,
     /// Largest datagram the link carries; larger ones are dropped.
     pub mtu: usize,
 }
@@ -103,6 +117,7 @@ impl Default for LinkConfig {
             corrupt: 0.0,
             bandwidth: None,
             queue_bytes: 256 * 1024,
+            policer: None,
             mtu: 1500,
         }
     }
@@ -116,7 +131,24 @@ pub(crate) struct Link {
     pub(crate) last_datagram: Instant,
     /// When the bottleneck finishes sending what is queued.
     pub(crate) busy_until: Instant,
+    /// When the policer's bucket is full again: the bucket as a virtual queue of
+    /// `burst_bytes` drained at its rate, whose backlog is the tokens missing.
+    pub(crate) policed_until: Instant,
     pub(crate) stats: LinkStats,
+}
+
+impl Link {
+    /// A link that has carried nothing before `now`.
+    pub(crate) fn new(config: LinkConfig, now: Instant) -> Link {
+        Link {
+            config,
+            in_burst: false,
+            last_datagram: now,
+            busy_until: now,
+            policed_until: now,
+            stats: LinkStats::default(),
+        }
+    }
 }
 
 /// What one direction of a rate-limited link did: the bottleneck's view.
@@ -128,6 +160,8 @@ pub struct LinkStats {
     pub bytes: u64,
     /// Dropped because the queue was full.
     pub queue_drops: u64,
+    /// Dropped by the policer: its bucket held too few tokens.
+    pub policer_drops: u64,
     /// Sum over datagrams of the time each waited in the queue, in microseconds.
     pub queueing_delay_sum_us: u64,
     /// Longest wait in the queue.
@@ -150,6 +184,7 @@ impl LinkStats {
             datagrams: self.datagrams - earlier.datagrams,
             bytes: self.bytes - earlier.bytes,
             queue_drops: self.queue_drops - earlier.queue_drops,
+            policer_drops: self.policer_drops - earlier.policer_drops,
             queueing_delay_sum_us: self.queueing_delay_sum_us - earlier.queueing_delay_sum_us,
             max_queueing_delay: self.max_queueing_delay,
         }
@@ -249,24 +284,33 @@ impl Sim {
             self.stats.lost += 1;
             return drop(self, "loss");
         }
+        if let Some(policer) = config.policer {
+            let link = self
+                .links
+                .entry((from, to))
+                .or_insert_with(|| Link::new(config, now));
+            let until = link.policed_until.max(now);
+            if bytes_in(until - now, policer.rate) + len > policer.burst_bytes {
+                link.stats.policer_drops += 1;
+                self.stats.policer_drops += 1;
+                return drop(self, "policer");
+            }
+            link.policed_until = until + time_of(len, policer.rate);
+        }
         // The bottleneck: serialise after what is queued; drop when the queue is full.
         let mut depart = now;
         if let Some(bw) = config.bandwidth {
-            let link = self.links.entry((from, to)).or_insert(Link {
-                config,
-                in_burst: false,
-                last_datagram: now,
-                busy_until: now,
-                stats: LinkStats::default(),
-            });
+            let link = self
+                .links
+                .entry((from, to))
+                .or_insert_with(|| Link::new(config, now));
             let busy = link.busy_until.max(now);
-            let backlog = (busy - now).as_micros() as u128 * bw as u128 / 8_000_000;
-            if backlog as usize + len > config.queue_bytes {
+            if bytes_in(busy - now, bw) + len > config.queue_bytes {
                 link.stats.queue_drops += 1;
                 self.stats.queue_drops += 1;
                 return drop(self, "queue");
             }
-            let tx = Duration::from_micros((len as u128 * 8_000_000 / bw as u128) as u64);
+            let tx = time_of(len, bw);
             let waited = busy - now;
             link.stats.datagrams += 1;
             link.stats.bytes += len as u64;
@@ -321,4 +365,15 @@ impl Sim {
         let kind = describe(&data);
         self.log(|| format!("{now} n{from}->n{to} len={len} {kind} arrives {at}"));
     }
+}
+
+/// The bytes a rate of `bits_per_second` moves in `span` (what a queue or a bucket drained
+/// at that rate holds when it is busy for `span` more).
+fn bytes_in(span: Duration, bits_per_second: u64) -> usize {
+    (span.as_micros() as u128 * bits_per_second as u128 / 8_000_000) as usize
+}
+
+/// How long `len` bytes take at `bits_per_second`.
+fn time_of(len: usize, bits_per_second: u64) -> Duration {
+    Duration::from_micros((len as u128 * 8_000_000 / bits_per_second as u128) as u64)
 }

@@ -8,11 +8,11 @@ mod common;
 use std::cell::RefCell;
 
 use weir_core::congestion::CongestionAlgorithm;
-use weir_core::time::{Duration, Instant};
+use weir_core::time::Duration;
 use weir_core::{Config, Priority};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-use common::{controllers, Traffic};
+use common::{controllers, run_to, Traffic};
 
 /// An access line: its downlink's and uplink's rates, its RTT, and the uplink's buffer.
 /// The downlink's buffer is one BDP (at least 64 kB).
@@ -104,16 +104,9 @@ fn run(seed: u64, line: Line, flows: &Flows, secs: u64) -> Shares {
             .map(|(_, bytes)| *bytes)
             .sum()
     };
-    let run_to = |sim: &mut Sim, s: u64| {
-        sim.run_until(
-            Instant::ZERO + Duration::from_secs(s),
-            |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
-            |_| false,
-        )
-    };
-    run_to(&mut sim, 5);
+    run_to(&mut sim, &traffic, 5);
     let (down_before, up_before) = (read_on(home), read_on(far));
-    run_to(&mut sim, secs);
+    run_to(&mut sim, &traffic, secs);
     let span = (secs - 5) as f64;
     Shares {
         down: (read_on(home) - down_before) as f64 * 8.0 / span / line.down_bits(),

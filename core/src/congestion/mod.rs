@@ -13,8 +13,9 @@
 //!   so it holds its rate on lossy wireless and long paths.
 //! - [`Ledbat`]: RFC 6817, delay-based "less than best effort", with the remedies of
 //!   LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus) and a loss response only when queueing
-//!   delay came with the loss. The scavenger, for background transfers that should yield
-//!   to everything else.
+//!   delay came with the loss, or when the path's losses have been seen to follow its rate
+//!   (a policer; module `loss_regime`). The scavenger, for background transfers that should
+//!   yield to everything else.
 //! - [`NewReno`]: RFC 9002 §7, loss-based, competes evenly with TCP-like flows.
 //!
 //! Which one a connection uses is [`CongestionAlgorithm`] in its [`Config`](crate::Config).
@@ -28,6 +29,7 @@
 
 mod bbr;
 mod ledbat;
+mod loss_regime;
 mod new_reno;
 
 pub use bbr::{Bbr, State as BbrState};

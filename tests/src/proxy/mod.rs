@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 
 use crate::stalls::Stalls;
-use crate::JitterOrdering;
+use crate::{JitterOrdering, Policer};
 
 /// Datagrams a direction holds at most while delaying them; more are dropped.
 pub const QUEUE_LIMIT: usize = 65_536;
@@ -73,6 +73,10 @@ pub struct Impairment {
     /// a client that sends it data, its ACKs among it, crosses it). A `change` of the rate
     /// sets both ways.
     pub back: Option<Bottleneck>,
+    /// A policer on the way to the server (a token bucket that drops what exceeds its rate
+    /// and queues nothing: an ISP's or a carrier's, at the client's side), ahead of the
+    /// bottleneck. Its rate is in bits per second, as in weir-sim.
+    pub policer: Option<Policer>,
     /// A time the path drops everything, counted from the first datagram it saw.
     pub outage: Option<Outage>,
     /// A moment the path's rate or delay changes for good, as a radio's rate does when it
@@ -150,6 +154,7 @@ impl Default for Impairment {
             rate: None,
             queue_bytes: 256 << 10,
             back: None,
+            policer: None,
             outage: None,
             change: None,
             readdress: None,
@@ -353,6 +358,9 @@ struct Direction {
     last_step: Option<Instant>,
     /// When the bottleneck has sent what it holds.
     busy_until: Option<Instant>,
+    /// When the policer's bucket is full again (the bucket as a virtual queue, as in
+    /// weir-sim: its backlog is the tokens missing).
+    policed_until: Option<Instant>,
     /// The path's stalls (with [`JitterOrdering::InOrder`]), in µs since `origin`.
     stalls: Stalls,
     origin: Instant,
@@ -391,6 +399,7 @@ impl Direction {
             bad: false,
             last_step: None,
             busy_until: None,
+            policed_until: None,
             stalls: Stalls::default(),
             origin: Instant::now(),
             seq: 0,
@@ -459,6 +468,10 @@ impl Direction {
             || self.lost(now)
             || queue.len() >= QUEUE_LIMIT
         {
+            self.count(|s| s.dropped += 1);
+            return;
+        }
+        if !self.policer_passes(now, len) {
             self.count(|s| s.dropped += 1);
             return;
         }
@@ -610,6 +623,22 @@ impl Direction {
             }
         }
         self.chance(self.impairment.loss)
+    }
+
+    /// Whether the policer (on the way to the server) lets a datagram of `len` bytes through
+    /// at `now`, taking its tokens if so.
+    fn policer_passes(&mut self, now: Instant, len: usize) -> bool {
+        let (Some(policer), Towards::Server(_)) = (self.impairment.policer, &self.towards) else {
+            return true;
+        };
+        let bytes_per_second = policer.rate as f64 / 8.0;
+        let until = self.policed_until.filter(|&u| u > now).unwrap_or(now);
+        let missing = (until - now).as_secs_f64() * bytes_per_second;
+        if missing as usize + len > policer.burst_bytes {
+            return false;
+        }
+        self.policed_until = Some(until + Duration::from_secs_f64(len as f64 / bytes_per_second));
+        true
     }
 
     /// When a datagram of `len` bytes leaves the bottleneck, or `None` if its queue is full.

@@ -221,3 +221,49 @@ fn the_way_back_has_a_bottleneck_of_its_own() {
     // Three fit the queue at once; a slow proxy thread could let a fourth in.
     assert!((15..=17).contains(&back.dropped), "{back:?}");
 }
+
+/// A policer on the way to the server: forty 1,000-byte datagrams sent at once. Its bucket
+/// of 10,000 bytes lets ten through and drops the rest, where a queue would have held them
+/// (at 80 kbit/s, 10 kB/s, the bucket refills by a datagram in 0.1 s, longer than the
+/// sends take); the way back is not policed.
+#[test]
+fn a_policer_drops_what_exceeds_its_bucket_and_queues_nothing() {
+    let (server, server_addr) = echo_server();
+    let impairment = Impairment {
+        policer: Some(Policer {
+            rate: 80_000,
+            burst_bytes: 10_000,
+        }),
+        ..Impairment::default()
+    };
+    let proxy = Proxy::start(server_addr, impairment).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    for i in 0..40u8 {
+        client.send_to(&[i; 1_000], proxy.addr()).unwrap();
+    }
+    let mut buf = [0u8; 2_000];
+    let mut from = None;
+    for i in 0..10u8 {
+        let (n, f) = server.recv_from(&mut buf).unwrap();
+        assert_eq!(&buf[..n], &[i; 1_000][..]);
+        from = Some(f);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let seen = |s: DirectionStats| s.forwarded + s.dropped;
+    while seen(proxy.stats()[0]) < 40 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
+    let [out, _] = proxy.stats();
+    // A slow proxy thread could let one more token accrue.
+    assert!((10..=11).contains(&out.forwarded), "{out:?}");
+    // The way back: twenty at once, all through.
+    let from = from.unwrap();
+    for i in 0..20u8 {
+        server.send_to(&[i; 1_000], from).unwrap();
+    }
+    for _ in 0..20 {
+        client.recv_from(&mut buf).unwrap();
+    }
+    assert_eq!(proxy.stats()[1].dropped, 0);
+}

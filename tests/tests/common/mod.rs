@@ -1,11 +1,13 @@
 //! Workloads shared by the simulator suites: bulk senders that respect backpressure, and
 //! receivers that count what they read.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use bytes::Bytes;
 use weir_core::congestion::{CongestionAlgorithm, LedbatConfig};
+use weir_core::time::{Duration, Instant};
 use weir_core::wire::StreamId;
 use weir_core::{ApiError, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use weir_sim::{NodeId, Sim};
@@ -162,4 +164,17 @@ pub fn controllers() -> [(CongestionAlgorithm, &'static str); 3] {
         (CongestionAlgorithm::NewReno, "NewReno"),
         (CongestionAlgorithm::Ledbat(LedbatConfig::default()), "LEDBAT"),
     ]
+}
+
+/// Runs `sim` until `secs` seconds from its start, `traffic` handling every event.
+#[allow(
+    dead_code,
+    reason = "the suites that measure spans of a bulk run use it, the others not"
+)]
+pub fn run_to(sim: &mut Sim, traffic: &RefCell<Traffic>, secs: u64) {
+    sim.run_until(
+        Instant::ZERO + Duration::from_secs(secs),
+        |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
+        |_| false,
+    );
 }

@@ -371,3 +371,35 @@ fn losses_found_during_a_slowdown_do_not_cut_its_plan_again() {
         l.phase
     );
 }
+
+/// A policer: heavy losses with no queue halve the window, and the losses stop at the
+/// halved rate. From then on the path's losses follow the rate (module `loss_regime`): a
+/// lone loss with no queue halves the window too, where on a path whose losses went on
+/// after the cut it changes nothing (`a_loss_without_a_queue_changes_nothing`), and the
+/// window no longer grows by an eighth per RTT for want of a queue.
+#[test]
+fn once_losses_stop_when_the_rate_halves_a_lone_loss_is_congestion() {
+    let mut l = Ledbat::new(no_slowdowns(), MDS);
+    l.on_ack(&ack(100, 1_000, 36_000, 100_000));
+    assert_eq!(l.window(), 48_000);
+    let mut at = 200;
+    while l.window() == 48_000 {
+        l.on_loss(&lost(at));
+        at += 1;
+    }
+    assert_eq!(l.window(), 24_000, "a fifth of the recent traffic lost: halved");
+    // What was sent after the cut arrives, none of it lost: as many datagrams as the loss
+    // rate before it (6%, a moving average) would have lost 16 of.
+    at += 100;
+    for _ in 0..300 {
+        l.on_ack(&ack(at, 1_000, MDS, 20_000));
+        at += 1;
+    }
+    let w = l.window();
+    assert!(
+        w < 24_000 + 2 * MDS,
+        "{w}: grown by the gain, not by an eighth per RTT"
+    );
+    l.on_loss(&lost(at));
+    assert_eq!(l.window(), w / 2);
+}
