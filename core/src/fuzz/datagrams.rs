@@ -54,6 +54,8 @@ impl Datagrams {
 
     /// A datagram side `side` read is one the other side sent, unchanged, read once.
     fn check(&mut self, side: usize, bytes: &[u8]) {
+        // Oracle: every datagram this target sends begins with its 4-byte number, so a shorter
+        // one read is not one it sent: the finding.
         let number = bytes
             .get(..4)
             .map(|n| u32::from_le_bytes([n[0], n[1], n[2], n[3]]))

@@ -75,6 +75,8 @@ type Seen = [Vec<Vec<u8>>; 2];
 fn connect(net: &mut Net) -> Option<([ConnectionHandle; 2], Seen)> {
     let client = net.add(super::stand_in(), 1);
     let server = net.add(super::stand_in(), 2);
+    // Harness, not input: a new endpoint's first connection always starts (nothing fuzzed
+    // has run yet).
     let conn = net.connect(client, server).expect("first connection");
     let handles = [conn, ConnectionHandle::from_index(0)];
     let mut seen: Seen = [Vec::new(), Vec::new()];

@@ -129,6 +129,8 @@ fn run(u: &mut Unstructured<'_>, net: &mut Net) -> Result<()> {
     net.add(server_config, u.arbitrary()?);
     let server_addr = net.nodes[SERVER].addr;
     let client_addr = net.nodes[CLIENT].addr;
+    // Harness, not input: a new endpoint's first connection always starts (nothing fuzzed
+    // has run yet).
     let conn = net.nodes[CLIENT]
         .ep
         .connect(net.now, server_addr)

@@ -120,6 +120,8 @@ fn sealed_round_trip(datagram: alloc::vec::Vec<u8>, largest: Option<u64>) {
     };
     let frames: alloc::vec::Vec<wire::Frame> = packet.frames().collect();
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    // Oracle: a packet that opened seals again to the same bytes, and those open; either
+    // failing is the finding.
     let len = crate::crypto::seal_with_key(SEAL.0, SEAL.1, &packet.header, &frames, &mut buf)
         .expect("an opened packet re-seals");
     assert_eq!(&buf[..len], &datagram[..], "re-sealing differs from the input");
@@ -154,6 +156,8 @@ pub fn decode_packet(data: &[u8]) {
         return;
     };
     let mut buf = [0u8; MAX_DATAGRAM_SIZE];
+    // Oracle: what decoded encodes again, and that decodes (the wire format's round trip);
+    // any step failing is the finding.
     let len = match &decoded {
         Datagram::Packet(packet) => {
             let mut w = PacketWriter::new(&mut buf, &packet.header).expect("a decoded header re-encodes");

@@ -34,6 +34,7 @@ const MAX_TIMER_STEPS: usize = 512;
 /// timer, `fuzz/findings/pair.unanswerable-hello-ack`, before its fix).
 pub(crate) fn check_timers(ep: &Endpoint, now: Instant) {
     if let Some(due) = ep.poll_timeout().filter(|&t| t <= now) {
+        // The finding (above): a timer that firing does not clear.
         panic!(
             "a timer stays due at {} µs (deadline {} µs; {:?}) after it fired and every \
              datagram was taken",
@@ -198,6 +199,7 @@ impl Net {
             node.taken.push_str(&trace);
         }
         if let Err(e) = crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}) {
+            // Oracle: what an endpoint recorded replays; a trace that does not is the finding.
             panic!("the recorded session does not replay: {e}");
         }
     }

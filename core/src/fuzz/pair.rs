@@ -197,6 +197,8 @@ pub(super) fn pair_on(data: &[u8], net: &mut Net) {
     let cc = congestion(&mut u);
     let client = net.add(config(cc.clone()), 1);
     let server = net.add(config(cc), 2);
+    // Harness, not input: a new endpoint's first connection always starts (nothing fuzzed
+    // has run yet).
     let conn = net.connect(client, server).expect("first connection");
     let mut p = Pair::new(net, 1);
     p.set_conn(client, conn);
@@ -305,6 +307,7 @@ impl<'a> Pair<'a> {
         let Some(conn) = self.sides[side].conn else { return };
         let k = self.messages.len() as u32;
         let data = Bytes::from_static(content(k, len));
+        // Harness: `m` and a number are far below a label's limit.
         let label = Label::new(Bytes::from(format!("m{k}"))).expect("a short label");
         let ep = &mut self.net.nodes[side].ep;
         let sent = if verified {
@@ -356,6 +359,7 @@ impl<'a> Pair<'a> {
             if ep.stop_sending(conn, id, STOP_CODE).is_err() {
                 return;
             }
+            // Harness: `id` was taken from this map's keys just above.
             self.sides[side].incoming.get_mut(&id).expect("listed").ended = true;
             self.sides[side].stopped.insert(k);
             k
@@ -382,6 +386,7 @@ impl<'a> Pair<'a> {
         for id in ids {
             let ep = &mut self.net.nodes[side].ep;
             let s = &mut self.sides[side];
+            // Harness: `id` is one of this map's keys, listed above.
             let inc = s.incoming.get_mut(&id).expect("listed");
             if inc.ended {
                 continue;
@@ -401,6 +406,7 @@ impl<'a> Pair<'a> {
                     s.read_whole.insert(inc.k);
                 }
                 Ok(Read::Reset { .. }) => inc.ended = true,
+                // Oracle: nothing alters bytes in this target, so a digest that fails is weir's.
                 Ok(Read::VerificationFailed { .. }) => panic!("digest failed with no one changing bytes"),
                 Ok(Read::Pending) | Err(_) => {}
             }
@@ -441,6 +447,8 @@ impl<'a> Pair<'a> {
                 s.conn = Some(conn);
             }
             Event::StreamOpened { stream, header, .. } => {
+                // Oracle: this target labels every message `m{k}`; a stream without such a label is
+                // not one it opened: the finding.
                 let label = header.label.as_ref().expect("every message is labelled");
                 let k: u32 = label.as_str()[1..].parse().expect("a label this target wrote");
                 let (_, sent) = &self.messages[&k];
@@ -470,6 +478,7 @@ impl<'a> Pair<'a> {
     /// The sender's outcome for a message agrees with what its receiver did: delivered only
     /// once the receiver read every byte, failed only with the code it stopped reading with.
     fn check_delivery(&self, side: usize, stream: StreamId, delivery: Delivery) {
+        // Oracle: an outcome for a stream this side never sent is the finding.
         let (k, _) = self.sides[side]
             .sent
             .get(&stream)

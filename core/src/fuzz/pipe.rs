@@ -215,6 +215,7 @@ fn send(u: &mut Unstructured<'_>, source: &mut RecvStream, sent: &mut [bool], le
     let offset = u.int_in_range(0..=room)?;
     let end = u.int_in_range(offset..=room.min(offset + 1500))?;
     let bytes: Bytes = (offset..end).map(content).collect::<Vec<u8>>().into();
+    // Harness: `offset` and `end` were drawn within the credit and the length above.
     source
         .insert(offset, bytes, end == len)
         .expect("a fragment within credit and length is taken");

@@ -27,6 +27,7 @@ pub fn trace_inputs(data: &[u8]) {
     let trace = ep.take_trace();
     let secrets = ep.trace_secrets();
     if let Err(e) = crate::trace::replay_with_secrets(&trace, secrets.as_ref(), |_| {}) {
+        // Oracle: what an endpoint recorded replays; a trace that does not is the finding.
         panic!("the driven session does not replay: {e}");
     }
 }
