@@ -60,11 +60,11 @@
 //!   exceeds a subscriber's rate shows no queue either, and LEDBAT grew into it until a fifth
 //!   of what it sent was lost, taking the path from a NewReno flow beside it. A halving for
 //!   losses past a fifth with no queue (none in the filtered delay of the last round or two)
-//!   tests whether the losses stop at the halved rate; if they do, for the next 16 cuts
+//!   tests whether the losses stop at the halved rate; if they do, for the next 64 cuts
 //!   every loss with no queue halves the window, the window grows by the gain only, and a
 //!   slowdown resumes toward the old window. Measured in weir-sim (`policers` suite): alone,
 //!   10-21% of what it sent dropped before, 0.03-0.53% now, for 52-80% of the policed rate
-//!   (76-98% before); beside NewReno, NewReno's share 5-13% before, 46-68% now.
+//!   (76-98% before); beside NewReno, NewReno's share 5-13% before, 46-69% now.
 //! - Regrowth with no queue (weir's own rule, issue 31): while the queueing delay is below
 //!   an eighth of both the target and the base RTT, the window grows by an eighth of itself
 //!   per RTT rather than by the gain. No queue at all means the window is short of the pipe
