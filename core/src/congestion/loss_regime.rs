@@ -6,7 +6,7 @@
 //! fraction of the link. A policer (a token bucket at an ISP's or a carrier's edge that
 //! drops what exceeds a subscriber's rate) queues nothing either: a sender above its rate
 //! sees no delay, only loss. Without this rule LEDBAT, the scavenger, grew until a fifth of
-//! what it sent was lost and took 71-90% of a policed path from a NewReno flow beside it
+//! what it sent was lost and took 69-91% of a policed path from a NewReno flow beside it
 //! (tests/congestion.md, "Policers").
 //!
 //! The two differ in one thing: cutting the rate cuts a policer's losses, and leaves random

@@ -392,13 +392,23 @@ fn once_losses_stop_when_the_rate_halves_a_lone_loss_is_congestion() {
     // rate before it (6%, a moving average) would have lost 16 of.
     at += 100;
     for _ in 0..300 {
-        l.on_ack(&ack(at, 1_000, MDS, 20_000));
+        l.on_ack(&ack(at, 1_000, MDS, 100_000));
+        at += 1;
+    }
+    assert!(l.regime.rate_bound());
+    // Ten windows more with no queue: the gain (half a datagram per RTT here) adds about
+    // 6,000 bytes, where an eighth per RTT would have tripled the window.
+    let before = l.window();
+    let mut acked = 0;
+    while acked < 10 * before {
+        l.on_ack(&ack(at, 1_000, MDS, 100_000));
+        acked += MDS;
         at += 1;
     }
     let w = l.window();
     assert!(
-        w < 24_000 + 2 * MDS,
-        "{w}: grown by the gain, not by an eighth per RTT"
+        w > before && w < before + 10 * MDS,
+        "{before} -> {w}: the gain, not an eighth per RTT"
     );
     l.on_loss(&lost(at));
     assert_eq!(l.window(), w / 2);
