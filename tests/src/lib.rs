@@ -353,8 +353,8 @@ impl Sim {
         self.stats
     }
 
-    /// What the bottleneck of the link from `from` to `to` did so far (all zero unless the
-    /// link has a bandwidth limit).
+    /// What the bottleneck and the policer of the link from `from` to `to` did so far (all
+    /// zero unless the link has a bandwidth limit or a policer).
     pub fn link_stats(&self, from: NodeId, to: NodeId) -> LinkStats {
         self.links
             .get(&(from, to))

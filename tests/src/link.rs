@@ -151,7 +151,8 @@ impl Link {
     }
 }
 
-/// What one direction of a rate-limited link did: the bottleneck's view.
+/// What one direction of a rate-limited or policed link did: the bottleneck's and the
+/// policer's view.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct LinkStats {
     /// Datagrams that went through the bottleneck queue.

@@ -23,9 +23,9 @@ async fn carry(conn: &Connection, incoming: &Connection, len: usize) {
 
 /// LEDBAT, the scavenger, sends 2 MiB and then 8 MiB through a policer of 20 Mbit/s with a
 /// 32 kB bucket, 10 ms each way: delivered, and over the second message the policer dropped
-/// at most 3% of what it sent. Its
-/// losses come with no queue, and LEDBAT took them as random until they passed a fifth of
-/// what it sent; it now finds they stop when it slows down, and answers them from then on.
+/// at most 3% of what it sent. Its losses come with no queue, and LEDBAT took them as random
+/// until they passed a fifth of what it sent (7.4% and 7.7% dropped, two runs); it now
+/// finds they stop when it slows down, and answers them from then on (0.12% and 0.20%).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scavenger_does_not_overrun_a_policer() {
     bounded(async {

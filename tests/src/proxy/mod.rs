@@ -168,7 +168,7 @@ impl Default for Impairment {
 pub struct DirectionStats {
     /// Datagrams forwarded.
     pub forwarded: u64,
-    /// Datagrams lost on purpose (loss, a full queue, or the path cut).
+    /// Datagrams lost on purpose (loss, a full queue, a policer, or the path cut).
     pub dropped: u64,
     /// Datagrams delivered twice, corrupted, or cut short (counted once each way).
     pub altered: u64,
