@@ -31,6 +31,7 @@ mod bbr;
 mod ledbat;
 mod loss_regime;
 mod new_reno;
+mod round_max;
 
 pub use bbr::{Bbr, State as BbrState};
 pub use ledbat::{Ledbat, LedbatConfig, LedbatDecrease, LedbatGain, LedbatSlowdown};

@@ -41,6 +41,7 @@ impl Net {
     pub(super) fn connected() -> (Net, ConnectionHandle) {
         let mut net = Net::new(vec![Config::default(), Config::default()]);
         let server = net.addrs[1];
+        // Harness, not input: a new endpoint's first connection always starts.
         let c = net.eps[0].connect(net.now, server).unwrap();
         net.run_until(Instant::from_micros(100_000));
         (net, c)

@@ -9,7 +9,7 @@
 //! Output: the most a burst acknowledged beyond the estimate over the last
 //! [`ROUNDS`] rounds, capped at [`MOST`] at the estimate and at the window.
 
-use super::round_max::RoundMax;
+use crate::congestion::round_max::RoundMax;
 use crate::time::{Duration, Instant};
 
 /// Round trips the estimate remembers (draft §4.6.4.2, BBRExtraAckedFilterLen).

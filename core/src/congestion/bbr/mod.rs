@@ -102,11 +102,10 @@ use crate::time::{Duration, Instant};
 mod ack_path;
 mod aggregation;
 mod overflow;
-mod round_max;
+use super::round_max::RoundMax;
 use ack_path::AckPath;
 use aggregation::Aggregation;
 use overflow::Overflow;
-use round_max::RoundMax;
 
 /// Gains are in thousandths.
 const UNIT: u64 = 1000;

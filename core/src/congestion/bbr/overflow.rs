@@ -20,8 +20,8 @@
 //! Inputs: queueing-delay samples with the bytes their ACK delivered, losses, round ends.
 //! Outputs: whether the round so far overflows, and its random loss rate ([`Verdict`]).
 
-use super::round_max::RoundMax;
 use super::{BW_WINDOW_ROUNDS, LOSS_EVENTS, LOSS_THRESHOLD, UNIT};
+use crate::congestion::round_max::RoundMax;
 use crate::time::{Duration, Instant};
 
 /// The queue is full at this share (thousandths) of the most queued over the last rounds.

@@ -1,13 +1,14 @@
 //! The most of a figure over the last `N` rounds (draft-ietf-ccwg-bbr §4.5.2.2's windowed
 //! max filter, kept by round count): BBR's bandwidth estimate and its ACK aggregation
-//! estimate are each one.
+//! estimate are each one, and so is the queueing delay's peak over the last two spans of a
+//! minimum RTT that tells LEDBAT a loss was a queue's (module `loss_regime`).
 //!
 //! Input: a new round begins, a sample in the current round. Output: the largest sample of
 //! the current round and the `N - 1` before it. A slot per round, reused as rounds pass: no
 //! allocation, `N` numbers and a byte per connection.
 
 /// The most of a figure over the last `N` rounds (module docs).
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct RoundMax<T, const N: usize> {
     /// The current round's slot (a byte, not a count of rounds: 32-bit samples then pack
     /// with it, and it never wraps out of step).
