@@ -181,11 +181,72 @@ fn the_scavenger_yields_on_a_policed_path() {
     }
 }
 
+/// BBR, the default, alone through a policer: at most 3% dropped, at least 75% of the rate
+/// (seeds 1-3: 0.32-2.21% and 0.81-0.97). Before, its probes and its burst-inflated
+/// estimate overran the bucket and its losses with no queue were random to it: 0.97 of the
+/// rate with 5-11% dropped. It now finds that its probes lose more than the rest of what it
+/// sends, and paces at a bound it cuts when a round loses more than its random loss
+/// explains (`core/src/congestion/bbr/policed.rs`).
+#[test]
+fn bbr_does_not_overrun_a_policer() {
+    for path in PATHS {
+        let o = run(SEED, path, &[CongestionAlgorithm::Bbr], 20);
+        println!(
+            "BBR, {path}: {:.3} of the rate, {:.2}% dropped",
+            o.shares[0],
+            o.dropped * 100.0
+        );
+        assert!(o.dropped <= 0.03, "{path}: {:.2}% dropped", o.dropped * 100.0);
+        assert!(o.shares[0] >= 0.75, "{path}: {:.3} of the rate", o.shares[0]);
+    }
+}
+
+/// A NewReno flow beside BBR through a policer keeps at least 15% of the rate, and the
+/// policer drops at most 3.5% (seeds 1-3: NewReno 0.22-0.30, 0.55-2.66% dropped). Before,
+/// BBR took 0.95 and left NewReno 0.02-0.03, with 5-9% dropped.
+#[test]
+fn bbr_leaves_a_loss_based_flow_its_share_of_a_policer() {
+    for path in PATHS {
+        let o = run(
+            SEED,
+            path,
+            &[CongestionAlgorithm::NewReno, CongestionAlgorithm::Bbr],
+            30,
+        );
+        let [reno, bbr] = [o.shares[0], o.shares[1]];
+        println!(
+            "NewReno beside BBR, {path}: {reno:.3} and {bbr:.3}, {:.2}% dropped",
+            o.dropped * 100.0
+        );
+        assert!(reno >= 0.15, "{path}: {reno:.3} against {bbr:.3}");
+        assert!(o.dropped <= 0.035, "{path}: {:.2}% dropped", o.dropped * 100.0);
+    }
+}
+
+/// BBR alone through a policer behind 1% random loss (a mobile path): at least 80% of the
+/// rate with at most 3.5% dropped by the policer (seeds 1-3: 0.85-0.97, 0.42-2.60%). A
+/// loss-based bound would hold a fraction of it (NewReno 0.11-0.33, LEDBAT below): the
+/// bound is cut only for losses its random loss, measured while the bound is low, does not
+/// explain. Before: 0.97 with 4.7-9.4% dropped.
+#[test]
+fn bbr_on_a_lossy_policed_path_keeps_its_rate() {
+    for path in PATHS.map(|p| p.lossy(0.01)) {
+        let o = run(SEED, path, &[CongestionAlgorithm::Bbr], 20);
+        println!(
+            "BBR, {path}: {:.3} of the rate, {:.2}% dropped",
+            o.shares[0],
+            o.dropped * 100.0
+        );
+        assert!(o.dropped <= 0.035, "{path}: {:.2}% dropped", o.dropped * 100.0);
+        assert!(o.shares[0] >= 0.8, "{path}: {:.3} of the rate", o.shares[0]);
+    }
+}
+
 /// Printed, not asserted (tests/congestion.md, "Policers", what is left): BBR through a
-/// policer, alone, beside NewReno and beside BBR (the rule does not apply to BBR yet); and
-/// LEDBAT alone and beside NewReno, and NewReno alone, on the same paths with 1% random
-/// loss ahead of the policer, as on a mobile path, where LEDBAT now keeps a fraction of the
-/// rate.
+/// policer, alone, beside NewReno and beside BBR (two BBR flows through a small bucket
+/// still overrun it); and LEDBAT alone and beside NewReno, NewReno alone and BBR alone, on
+/// the same paths with 1% random loss ahead of the policer, as on a mobile path, where
+/// LEDBAT keeps a fraction of the rate.
 #[test]
 #[ignore = "figures: cargo test --release -p weir-sim --test policers -- --ignored --nocapture"]
 fn figures() {
@@ -220,14 +281,17 @@ fn figures() {
         let alone = run(SEED, path, &[ledbat()], 20);
         let reno_alone = run(SEED, path, &[CongestionAlgorithm::NewReno], 20);
         let reno = run(SEED, path, &[CongestionAlgorithm::NewReno, ledbat()], 30);
+        let bbr = run(SEED, path, &[CongestionAlgorithm::Bbr], 20);
         println!(
-            "{path}: LEDBAT alone {:.3} ({:.2}% dropped); NewReno alone {:.3}; NewReno beside LEDBAT {:.3} and {:.3} ({:.2}%)",
+            "{path}: LEDBAT alone {:.3} ({:.2}% dropped); NewReno alone {:.3}; NewReno beside LEDBAT {:.3} and {:.3} ({:.2}%); BBR alone {:.3} ({:.2}%)",
             share(&alone, 0),
             alone.dropped * 100.0,
             share(&reno_alone, 0),
             share(&reno, 0),
             share(&reno, 1),
-            reno.dropped * 100.0
+            reno.dropped * 100.0,
+            share(&bbr, 0),
+            bbr.dropped * 100.0
         );
     }
 }

@@ -1,7 +1,8 @@
 //! A policed path over real sockets: UDP on 127.0.0.1 through the impairing proxy, whose
 //! policer (a token bucket, as an ISP's or a carrier's) drops what a sender sends above its
-//! rate and queues nothing (spec §8, Congestion control, "Losses that follow the rate";
-//! the simulator's figures are in tests/congestion.md, "Policers").
+//! rate and queues nothing (spec §8, Congestion control, "Losses that follow the rate" for
+//! LEDBAT and "A policed path" for BBR; the simulator's figures are in tests/congestion.md,
+//! "Policers").
 
 use std::time::Duration as StdDuration;
 
@@ -21,45 +22,63 @@ async fn carry(conn: &Connection, incoming: &Connection, len: usize) {
     assert_eq!(got.unwrap(), message);
 }
 
-/// LEDBAT, the scavenger, sends 2 MiB and then 8 MiB through a policer of 20 Mbit/s with a
-/// 32 kB bucket, 10 ms each way: delivered, and over the second message the policer dropped
+/// Sends 2 MiB and then 8 MiB with `cc` through a policer of 20 Mbit/s with a 32 kB
+/// bucket, 10 ms each way, and returns the share of the second message's datagrams the
+/// policer dropped. (Startup or slow start overshoots any bucket; what it costs is not the
+/// rule's.)
+async fn dropped_through_a_policer(cc: CongestionAlgorithm) -> f64 {
+    let server = Endpoint::bind(local(), config()).unwrap();
+    let path = Proxy::start(
+        server.local_addr(),
+        Impairment {
+            delay: StdDuration::from_millis(10),
+            policer: Some(Policer {
+                rate: 20_000_000,
+                burst_bytes: 32_000,
+            }),
+            ..Impairment::default()
+        },
+    )
+    .unwrap();
+    let client = Endpoint::bind(local(), config()).unwrap();
+    let conn = client.connect_with(path.addr(), cc.clone()).await.unwrap();
+    let incoming = server.accept().await.unwrap();
+    carry(&conn, &incoming, 2 << 20).await;
+    let [before, _] = path.stats();
+    carry(&conn, &incoming, 8 << 20).await;
+    let [after, _] = path.stats();
+    let (forwarded, dropped) = (after.forwarded - before.forwarded, after.dropped - before.dropped);
+    let share = dropped as f64 / (forwarded + dropped) as f64;
+    println!(
+        "{cc:?} through a policer: {forwarded} forwarded, {dropped} dropped: {:.2}%",
+        share * 100.0
+    );
+    share
+}
+
+/// LEDBAT, the scavenger, through the policer: over the second message the policer dropped
 /// at most 3% of what it sent. Its losses come with no queue, and LEDBAT took them as random
 /// until they passed a fifth of what it sent (7.4% and 7.7% dropped, two runs); it now
 /// finds they stop when it slows down, and answers them from then on (0.12% and 0.20%).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scavenger_does_not_overrun_a_policer() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let path = Proxy::start(
-            server.local_addr(),
-            Impairment {
-                delay: StdDuration::from_millis(10),
-                policer: Some(Policer {
-                    rate: 20_000_000,
-                    burst_bytes: 32_000,
-                }),
-                ..Impairment::default()
-            },
-        )
-        .unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client
-            .connect_with(path.addr(), CongestionAlgorithm::Ledbat(LedbatConfig::default()))
-            .await
-            .unwrap();
-        let incoming = server.accept().await.unwrap();
-        // Slow start overshoots any bucket; what it costs is not the rule's.
-        carry(&conn, &incoming, 2 << 20).await;
-        let [before, _] = path.stats();
-        carry(&conn, &incoming, 8 << 20).await;
-        let [after, _] = path.stats();
-        let (forwarded, dropped) = (after.forwarded - before.forwarded, after.dropped - before.dropped);
-        let share = dropped as f64 / (forwarded + dropped) as f64;
-        println!(
-            "policer: {forwarded} forwarded, {dropped} dropped: {:.2}%",
-            share * 100.0
-        );
-        assert!(share <= 0.03, "{forwarded} forwarded, {dropped} dropped");
+        let share = dropped_through_a_policer(CongestionAlgorithm::Ledbat(LedbatConfig::default())).await;
+        assert!(share <= 0.03, "{:.2}% dropped", share * 100.0);
+    })
+    .await
+}
+
+/// BBR, the default, through the policer: at most 4% dropped. Its probes and its
+/// burst-inflated estimate overran the bucket, and its losses with no queue were random to
+/// it: 4.75%, 6.62% and 6.55% dropped (three runs). It now finds that its probes lose more
+/// than the rest of what it sends, and paces at a bound it cuts when a round loses more
+/// than random loss explains: 1.93%, 2.71% and 2.01%.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bbr_does_not_overrun_a_policer() {
+    bounded(async {
+        let share = dropped_through_a_policer(CongestionAlgorithm::Bbr).await;
+        assert!(share <= 0.04, "{:.2}% dropped", share * 100.0);
     })
     .await
 }

@@ -52,7 +52,7 @@ const FELL_DIVISOR: u64 = 4;
 /// weighs 1000 / [`AVERAGE_DATAGRAMS`]), as for a loss-based controller.
 const THRESHOLD: u64 = 10;
 /// Cuts a rate-bound regime lasts (a byte: `Regime` stays two bytes).
-const RATE_BOUND_CUTS: u8 = 64;
+pub(crate) const RATE_BOUND_CUTS: u8 = 64;
 /// The moving average's unit: millionths.
 const WHOLE: u64 = 1_000_000;
 

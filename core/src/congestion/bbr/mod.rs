@@ -93,7 +93,7 @@
 //! All arithmetic is integer; the same events give the same window and pacing rate on
 //! every platform.
 
-use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent};
+use super::{initial_window, AckEvent, CongestionController, DelayClock, LossEvent, RateSample};
 use alloc::boxed::Box;
 use core::num::{NonZeroU64, NonZeroUsize};
 
@@ -102,10 +102,12 @@ use crate::time::{Duration, Instant};
 mod ack_path;
 mod aggregation;
 mod overflow;
+mod policed;
 use super::round_max::RoundMax;
 use ack_path::AckPath;
 use aggregation::Aggregation;
 use overflow::Overflow;
+use policed::{Policed, RoundEnd};
 
 /// Gains are in thousandths.
 const UNIT: u64 = 1000;
@@ -238,10 +240,12 @@ pub struct Bbr {
     min_rtt_stamp: Instant,
     /// Round counting (draft §4.5.1).
     next_round_delivered: u64,
-    /// Startup's full-bandwidth detection.
+    /// Startup's full-bandwidth detection: the estimate to grow past, and the rounds in a
+    /// row that grew it by less than 25%, or [`FULL_BW_ROUNDS`] once full bandwidth is
+    /// reached by any exit (one byte where a flag beside it took another: the room for
+    /// `policed`).
     full_bw: u64,
     full_bw_rounds: u8,
-    full_bw_reached: bool,
     /// When the current ProbeBw phase started.
     phase_start: Instant,
     /// ProbeRtt: when its hold ends (once the flight is down to its window), the lowest
@@ -265,6 +269,9 @@ pub struct Bbr {
     /// connection first queues [`overflow::MIN_FULL_QUEUE`] or ends a round with loss, so
     /// an idle connection does not pay for it.
     overflow: Option<Box<Overflow>>,
+    /// Whether losses with no queue follow the rate, and the bound on it while they do
+    /// (module `policed`); made at the first round past Startup that lost with no queue.
+    policed: Option<Box<Policed>>,
     /// Whether a queue stood all through the round that ended, and in what phases.
     last_round: LastRound,
     /// The round so far was spent wholly in ProbeBw's cruise phases.
@@ -281,7 +288,8 @@ pub struct Bbr {
     /// The lowest one-way delay; `i64::MAX` before the first since the last ProbeRtt (so
     /// that the next sample is the lowest; 8 bytes where an `Option` takes 16).
     base_delay: i64,
-    queueing_delay: Duration,
+    /// The latest queueing delay, µs (32 bits, saturating: the room for `policed`).
+    queueing_delay: u32,
     window: usize,
     /// The window before persistent congestion, restored by the next ACK.
     outage: Option<NonZeroUsize>,
@@ -306,7 +314,6 @@ impl Bbr {
             next_round_delivered: 0,
             full_bw: 0,
             full_bw_rounds: 0,
-            full_bw_reached: false,
             phase_start: Instant::ZERO,
             probe_rtt_done: None,
             probe_rtt_min: u32::MAX,
@@ -315,6 +322,7 @@ impl Bbr {
             round_min_queue: u32::MAX,
             round_peak_flight: 0,
             overflow: None,
+            policed: None,
             last_round: LastRound::Clear,
             round_cruised: false,
             queued_samples: 0,
@@ -322,7 +330,7 @@ impl Bbr {
             inflight_hi: usize::MAX,
             clock: DelayClock::default(),
             base_delay: i64::MAX,
-            queueing_delay: Duration::ZERO,
+            queueing_delay: 0,
             window: initial_window(max_datagram),
             outage: None,
             bytes_in_flight: 0,
@@ -337,14 +345,27 @@ impl Bbr {
         self.state
     }
 
-    /// The bottleneck bandwidth estimate in bytes per second (0 before the first sample).
+    /// The bottleneck bandwidth estimate in bytes per second (0 before the first sample):
+    /// the highest delivery rate of the last rounds, or less while the path's losses are
+    /// being tested or have been seen to follow the rate (module `policed`).
     pub fn bandwidth(&self) -> u64 {
-        self.bw.max()
+        let bw = self.bw.max();
+        self.policed.as_ref().map_or(bw, |p| p.bandwidth(bw))
+    }
+
+    /// The path's losses with no queue followed the rate (module `policed`).
+    fn rate_bound(&self) -> bool {
+        self.policed.as_ref().is_some_and(|p| p.bound())
     }
 
     /// The minimum RTT estimate.
     pub fn min_rtt(&self) -> Option<Duration> {
         self.min_rtt
+    }
+
+    /// Startup found the bottleneck's bandwidth (by any of its exits).
+    fn full_bw_reached(&self) -> bool {
+        self.full_bw_rounds >= FULL_BW_ROUNDS
     }
 
     fn min_window(&self) -> usize {
@@ -364,6 +385,9 @@ impl Bbr {
     }
 
     fn enter(&mut self, now: Instant, state: State) {
+        if let Some(p) = &mut self.policed {
+            p.on_probe(now, state == State::ProbeBw { phase: 0 });
+        }
         self.state = state;
         self.phase_start = now;
         if state == State::ProbeRtt {
@@ -386,7 +410,8 @@ impl Bbr {
     /// Round counting (draft §4.5.1): a round ends when a packet sent after the last one
     /// ended is acknowledged. Returns whether this ACK ended one, and whether it was
     /// congestive.
-    fn update_round(&mut self, prior_delivered: u64, total_delivered: u64) -> Round {
+    fn update_round(&mut self, now: Instant, rs: &RateSample) -> Round {
+        let (prior_delivered, total_delivered) = (rs.prior_delivered, rs.total_delivered);
         if prior_delivered < self.next_round_delivered {
             return Round::Goes;
         }
@@ -439,6 +464,26 @@ impl Bbr {
             self.bw.forget_earlier();
         }
         self.fell_before = falls;
+        // Losses with no queue: do they follow the rate (module `policed`)?
+        let past_startup = self.full_bw_reached();
+        if let Some(min_rtt) = self
+            .min_rtt
+            .filter(|_| self.policed.is_some() || (past_startup && lost > 0 && !standing))
+        {
+            let end = RoundEnd {
+                now,
+                delivered,
+                lost,
+                queued: standing || congestive,
+                past_startup,
+                app_limited: rs.app_limited,
+                min_rtt,
+                max_datagram: self.mds,
+            };
+            self.policed
+                .get_or_insert_with(|| Box::new(Policed::new()))
+                .end_round(&end);
+        }
         if congestive {
             Round::EndedCongestive
         } else {
@@ -469,7 +514,7 @@ impl Bbr {
     /// (as Linux's BBR: the room Startup's window already grows by, added to, overshoots
     /// the bottleneck's buffer; measured in the bottleneck table, up to 23 more drops).
     pub fn extra_acked(&self) -> usize {
-        if self.full_bw_reached {
+        if self.full_bw_reached() {
             self.aggregation.most()
         } else {
             0
@@ -484,7 +529,7 @@ impl Bbr {
         }
         // An application-limited sample only counts if it shows more than the estimate
         // (draft §4.5.2.3).
-        if app_limited && rate < self.bandwidth() {
+        if app_limited && rate < self.bw.max() {
             return;
         }
         self.bw_round_tested |= !app_limited;
@@ -506,7 +551,7 @@ impl Bbr {
     /// Startup's exit: the estimate stopped growing, the round was congestive, or a queue
     /// built up.
     fn check_full_bw(&mut self, app_limited: bool, round: Round, total_delivered: u64) {
-        if self.full_bw_reached {
+        if self.full_bw_reached() {
             return;
         }
         // The buffer overflowing (module `overflow`), checked on every ACK: a shallow buffer
@@ -519,14 +564,14 @@ impl Bbr {
             .as_ref()
             .is_some_and(|o| o.verdict(delivered, lost, self.mds).overflows)
         {
-            self.full_bw_reached = true;
+            self.full_bw_rounds = FULL_BW_ROUNDS;
             return;
         }
         // A queue seen by [`STARTUP_QUEUE_SAMPLES`] ACKs in a row: Startup's rate passed
         // the bottleneck's. Checked on every ACK, not at the round's end, so a deep buffer
         // fills by a fraction of a round's doubling, not by a whole round more.
         if self.queued_samples >= STARTUP_QUEUE_SAMPLES {
-            self.full_bw_reached = true;
+            self.full_bw_rounds = FULL_BW_ROUNDS;
             return;
         }
         if round == Round::Goes {
@@ -536,20 +581,19 @@ impl Bbr {
         // only fill the buffer (weir's own exit; BBRv3 waits for loss or three flat rounds,
         // and by then a deep buffer has been full for a round or two).
         if round == Round::EndedCongestive || self.last_round != LastRound::Clear {
-            self.full_bw_reached = true;
+            self.full_bw_rounds = FULL_BW_ROUNDS;
             return;
         }
         if app_limited {
             return;
         }
-        let bw = self.bandwidth();
+        let bw = self.bw.max();
         if bw >= self.full_bw.saturating_mul(5) / 4 {
             self.full_bw = bw;
             self.full_bw_rounds = 0;
             return;
         }
         self.full_bw_rounds += 1;
-        self.full_bw_reached = self.full_bw_rounds >= FULL_BW_ROUNDS;
     }
 
     /// The transitions of the state machine, checked on each ACK (draft §4.3).
@@ -560,7 +604,7 @@ impl Bbr {
         let bdp = self.bdp(UNIT).unwrap_or(usize::MAX);
         let min_rtt = self.min_rtt.unwrap_or(Duration::ZERO);
         match self.state {
-            State::Startup if self.full_bw_reached => self.enter(now, State::Drain),
+            State::Startup if self.full_bw_reached() => self.enter(now, State::Drain),
             State::Drain if self.bytes_in_flight <= bdp => self.enter(now, self.cruise(now)),
             State::ProbeBw { phase } => {
                 let elapsed = now - self.phase_start > min_rtt;
@@ -574,6 +618,7 @@ impl Bbr {
                         congestive
                             || (elapsed
                                 && (capped
+                                    || self.rate_bound()
                                     || self.bytes_in_flight >= self.bdp(PROBE_BW_GAINS[0]).unwrap_or(0)))
                     }
                     // Drain for a round trip, or less if the queue is gone.
@@ -599,7 +644,7 @@ impl Bbr {
                     // the small one.
                     let prior = usize::try_from(self.probe_rtt_prior).unwrap_or(usize::MAX);
                     self.window = self.window.max(prior);
-                    let next = if self.full_bw_reached {
+                    let next = if self.full_bw_reached() {
                         self.cruise(now)
                     } else {
                         State::Startup
@@ -649,6 +694,10 @@ impl Bbr {
         if self.state.cruises() && self.last_round == LastRound::QueuedCruising {
             pacing_gain = QUEUED_CRUISE_PACING_GAIN;
         }
+        if self.rate_bound() {
+            // A probe above a policer's rate only overruns its bucket (module `policed`).
+            pacing_gain = pacing_gain.min(UNIT);
+        }
         let bw = self.bandwidth();
         if bw > 0 {
             let rate = u128::from(bw) * u128::from(pacing_gain) * u128::from(UNIT - PACING_MARGIN)
@@ -662,7 +711,7 @@ impl Bbr {
             let rate = u64::try_from(rate.max(floor)).unwrap_or(u64::MAX);
             let rate = NonZeroU64::new(rate).unwrap_or(NonZeroU64::MIN);
             // Startup never slows its pace: a low early sample must not hold it back.
-            self.pacing_rate = Some(match (self.full_bw_reached, self.pacing_rate) {
+            self.pacing_rate = Some(match (self.full_bw_reached(), self.pacing_rate) {
                 (false, Some(old)) => old.max(rate),
                 _ => rate,
             });
@@ -678,7 +727,7 @@ impl Bbr {
             .saturating_add(self.extra_acked());
         self.window = if self.state == State::ProbeRtt {
             self.probe_rtt_window()
-        } else if self.full_bw_reached {
+        } else if self.full_bw_reached() {
             (self.window + acked).min(target)
         } else if self.window < target {
             // Startup grows by what was delivered, up to the gain's BDP (draft §4.6.4.4).
@@ -691,13 +740,19 @@ impl Bbr {
 }
 
 impl CongestionController for Bbr {
-    fn on_sent(&mut self, _now: Instant, _bytes: usize, bytes_in_flight: usize) {
+    fn on_sent(&mut self, _now: Instant, bytes: usize, bytes_in_flight: usize) {
+        if let Some(p) = &mut self.policed {
+            p.on_sent(bytes);
+        }
         self.bytes_in_flight = bytes_in_flight;
         self.round_peak_flight = self.round_peak_flight.max(bytes_in_flight);
     }
 
     fn on_ack(&mut self, ack: &AckEvent) {
         self.bytes_in_flight = ack.bytes_in_flight;
+        if let Some(p) = &mut self.policed {
+            p.on_outcome(ack.newest_sent, ack.bytes_acked, false);
+        }
         if let Some(window) = self.outage.take() {
             self.window = window.get();
         }
@@ -710,7 +765,7 @@ impl CongestionController for Bbr {
             self.base_delay = base;
             let q = u64::try_from(delay - base).unwrap_or(0);
             forward_queue = Some(q);
-            self.queueing_delay = Duration::from_micros(q);
+            self.queueing_delay = u32::try_from(q).unwrap_or(u32::MAX);
             // (A queue of 71 minutes saturates one short of "no sample".)
             let queue = u32::try_from(q).unwrap_or(u32::MAX - 1).min(u32::MAX - 1);
             self.round_min_queue = self.round_min_queue.min(queue);
@@ -722,6 +777,9 @@ impl CongestionController for Bbr {
             if q >= overflow::MIN_FULL_QUEUE.as_micros() || self.overflow.is_some() {
                 let min_rtt = self.min_rtt;
                 self.overflow().on_queue(now, q, ack.bytes_acked, min_rtt);
+            }
+            if let Some(p) = &mut self.policed {
+                p.on_queue(q);
             }
             self.queued_samples = if q > self.queue_floor() {
                 self.queued_samples.saturating_add(1)
@@ -736,7 +794,7 @@ impl CongestionController for Bbr {
         if let (Some(q), Some(min)) = (forward_queue, self.min_rtt) {
             self.ack_path.on_sample(rs.rtt, q, min);
         }
-        let round = self.update_round(rs.prior_delivered, rs.total_delivered);
+        let round = self.update_round(now, &rs);
         if round != Round::Goes {
             self.ack_path.end_round(now);
         }
@@ -754,10 +812,13 @@ impl CongestionController for Bbr {
 
     fn on_loss(&mut self, loss: &LossEvent) {
         self.bytes_in_flight = loss.bytes_in_flight;
+        if let Some(p) = &mut self.policed {
+            p.on_outcome(loss.newest_sent, loss.bytes_lost, true);
+        }
         let lost = u32::try_from(loss.bytes_lost).unwrap_or(u32::MAX);
         self.round_lost = self.round_lost.saturating_add(lost);
         if let Some(o) = &mut self.overflow {
-            let queue = self.queueing_delay.as_micros();
+            let queue = u64::from(self.queueing_delay);
             o.on_loss(loss.now, loss.bytes_lost, queue, self.min_rtt);
         }
         // Startup's window doubles by what each round delivered; a lost datagram delivered
@@ -767,6 +828,12 @@ impl CongestionController for Bbr {
         // anyway and the cap on what may be in flight then takes the overshoot back.
         if self.state == State::Startup && self.outage.is_none() {
             self.window += loss.bytes_lost;
+        }
+    }
+
+    fn on_spurious_loss(&mut self, loss: &LossEvent) {
+        if let Some(p) = &mut self.policed {
+            p.on_spurious(loss.newest_sent, loss.bytes_lost);
         }
     }
 
@@ -787,7 +854,7 @@ impl CongestionController for Bbr {
     }
 
     fn queueing_delay(&self) -> Option<Duration> {
-        Some(self.queueing_delay)
+        Some(Duration::from_micros(u64::from(self.queueing_delay)))
     }
 
     fn pacing_rate(&self) -> Option<u64> {

@@ -1,0 +1,494 @@
+//! Whether BBR's losses with no queue follow its rate, and the bound on its rate while they
+//! do (weir's own rule; spec §8, Congestion control, BBR, "A policed path").
+//!
+//! BBR takes a loss as congestion only if a queue stood with it (module docs, "Loss"), so
+//! that random loss on a wireless or long path costs it nothing. A policer (a token bucket
+//! at an ISP's or a carrier's edge) queues nothing: BBR's delivery-rate samples through its
+//! bucket run above the policed rate, it paces above it, and the policer drops the excess.
+//! Measured through five policed paths: 5-11% of what BBR sent dropped, and a NewReno flow
+//! beside it kept 2-3% of the rate (tests/congestion.md, "Policers").
+//!
+//! A policer's losses and random ones differ in one thing: a policer's follow the rate
+//! (LEDBAT's test, module `loss_regime`, cuts the rate to see). BBR varies its rate anyway:
+//! each ProbeBw cycle has a phase that paces at 5/4 of the estimate. So the test costs
+//! nothing: the bytes acknowledged and lost of what was sent in those probes are tallied
+//! apart from the rest, by the newest send time each ACK or loss names. Random loss takes
+//! as much of both; a policer takes more of the probes'. (The 3/4 phase was tried first:
+//! with no queue to drain it ends at its first ACK and sends next to nothing.) The states,
+//! declared in [`Phase`]:
+//! - `Watching`: past Startup, from the first round that lost with no queue. Once the
+//!   probes' losses pass what a Poisson count of the mean the rest's loss rate gives them
+//!   reaches once in a million ([`POISSON_TAIL`]), and the loss rate of both passes BBR's
+//!   [`LOSS_THRESHOLD`], the losses follow the rate. A mean past the table, or a loss rate
+//!   at the threshold or below over enough datagrams, starts the tallies again; so does a
+//!   round with a queue (one BBR's rules saw, or a queueing delay sample above an eighth of
+//!   the minimum RTT and [`MIN_PROBE_QUEUE`] in it or the round before): a queue's losses
+//!   follow the rate as well, and BBR's own rules answer them. A loss found spurious is
+//!   taken back (a reordering path "loses" more of a probe's closer-spaced datagrams).
+//! - `RateBound`: the path's rate is bound, and so is BBR's: it paces at the bound, at a
+//!   gain of at most 1 (a probe above the bound would only overrun the bucket). The first
+//!   bound is [`BETA`] of what the tallied span delivered per second, below a policer's
+//!   rate whatever burst inflated BBR's estimate. The rounds while the bound is below
+//!   [`LOW`] of where it was last cut measure the path's random loss; a round that loses
+//!   more than that explains (a count a Poisson count of its mean reaches once in a hundred
+//!   rounds, [`CUT_TAIL`]) cuts the bound by [`BETA`] (BBRv3's BBRBeta, CUBIC's: a
+//!   loss-based flow beside it keeps a share); any other round raises it by a datagram per
+//!   minimum RTT. The round after a cut is not judged: its losses are of what was sent
+//!   before it. A bound cut on every random loss held a policed path with 1% random loss to
+//!   0.14-0.44 of its rate; with the random loss measured, 0.86-0.97. After
+//!   [`RATE_BOUND_CUTS`] cuts (LEDBAT's count) the bound goes and the losses are watched
+//!   again: on a policed path, a few rounds of overrun every so many cycles; on a path
+//!   misjudged, a bounded spell of loss-based control.
+//!
+//! Inputs: each datagram's size, each ACK's and each loss's bytes with the newest send time,
+//! spurious losses, the probes' starts and ends, queueing delay samples, and each round's
+//! end. Output: the bound on BBR's bandwidth, if any.
+
+use super::{LOSS_THRESHOLD, MIN_PIPE_PACKETS, UNIT};
+use crate::congestion::loss_regime::RATE_BOUND_CUTS;
+use crate::congestion::round_max::RoundMax;
+use crate::time::{Duration, Instant};
+
+/// The probes' losses follow the rate once they are at least `POISSON_TAIL[m]`, where `m` is
+/// what the probes would have lost at the rest's loss rate: the least count a Poisson count
+/// of mean `m` reaches once in a million or less (computed to the digit for each mean; checked
+/// at every round's end, so the chance of a random path passing is a few times that). A
+/// mean past the table ends the count: the probes lost what the rest did.
+const POISSON_TAIL: [u8; 33] = [
+    1, 10, 13, 15, 18, 20, 22, 24, 26, 27, 29, 31, 33, 34, 36, 38, 39, 41, 42, 44, 46, 47, 49, 50, 52, 53,
+    55, 56, 58, 59, 60, 62, 63,
+];
+/// Datagrams lost at a rate at the threshold over which a count with no test starts again.
+const TEST_LOSSES: u64 = 32;
+/// A queueing delay sample above an eighth of the minimum RTT (half what a probe at 5/4
+/// queues at a bottleneck), and above this, in the round or the one before shows a queue:
+/// its losses follow the rate too (a buffer that a probe overflowed, one that overflowed and
+/// drained, a path whose rate fell, one that stalls), and BBR's own rules answer them.
+/// Below it, a scheduler's jitter (over loopback sockets, samples of 1-3 ms at 20 ms).
+const MIN_PROBE_QUEUE: Duration = Duration::from_millis(2);
+/// Each cut of the bound, in thousandths (BBRv3's BBRBeta).
+const BETA: u64 = 700;
+/// A bound below this share of its level (thousandths) is below the policer's rate: what
+/// is lost then is random.
+const LOW: u64 = 850;
+/// The cut on a rate-bound path is for `k` or more datagrams lost in a round when the
+/// random loss rate would have lost at most `CUT_TAIL[k - 1]` thousandths of a datagram of
+/// it: a count a Poisson count of that mean reaches once in a hundred rounds or less
+/// (computed to the digit for each `k`). Past the table, twice the mean.
+const CUT_TAIL: [u64; 24] = [
+    10, 148, 436, 823, 1279, 1785, 2330, 2906, 3507, 4130, 4771, 5428, 6099, 6782, 7476, 8181, 8894, 9616,
+    10345, 11082, 11825, 12574, 13328, 14088,
+];
+/// The most random loss a rate-bound path tolerates (thousandths): beside another flow, the
+/// rounds of a low bound also see that flow's overrun, and a bound that tolerated it grew
+/// without end (two BBR flows through a 64 kB bucket: 58% dropped).
+const MOST_RANDOM: u64 = 100;
+/// The random loss rate is over about this many datagrams (halved past it).
+const LOW_DATAGRAMS: u64 = 4096;
+
+/// Bytes delivered and lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    delivered: u64,
+    lost: u64,
+}
+
+impl Tally {
+    fn seen(self) -> u64 {
+        self.delivered + self.lost
+    }
+}
+
+/// What the losses with no queue have shown so far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Tallying the probes' datagrams and the rest since `since`.
+    Watching {
+        since: Option<Instant>,
+        probe: Tally,
+        rest: Tally,
+    },
+    /// The losses followed the rate: BBR paces at `bound` (bytes per second) for
+    /// `cuts_left` more cuts; `cut` when the last round ended with one.
+    RateBound(Bound),
+}
+
+const WATCHING: Phase = Phase::Watching {
+    since: None,
+    probe: Tally {
+        delivered: 0,
+        lost: 0,
+    },
+    rest: Tally {
+        delivered: 0,
+        lost: 0,
+    },
+};
+
+/// A round that ended (BBR's round counting, draft §4.5.1).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RoundEnd {
+    pub now: Instant,
+    /// Bytes the round delivered, and lost.
+    pub delivered: u64,
+    pub lost: u64,
+    /// BBR's rules found a queue: one stood all round, or the round was congestive.
+    pub queued: bool,
+    /// BBR left Startup (whose losses end it by BBR's own rules).
+    pub past_startup: bool,
+    /// The ACK that ended the round was for a datagram sent application-limited.
+    pub app_limited: bool,
+    pub min_rtt: Duration,
+    pub max_datagram: usize,
+}
+
+/// The policer test's state, boxed in BBR and made at the first round past Startup that
+/// lost with no queue.
+#[derive(Clone, Debug)]
+pub(super) struct Policed {
+    phase: Phase,
+    /// When the latest probe began, and ended (`None` while it lasts).
+    probe_start: Option<Instant>,
+    probe_end: Option<Instant>,
+    /// The most queueing delay (µs) of this round and the one before.
+    queue: RoundMax<u32, 2>,
+    /// The largest datagram sent since this was made: the tallies are in bytes, the test
+    /// counts datagrams (BBR's own size is the path's first, often below what path MTU
+    /// discovery found since).
+    datagram: u64,
+}
+
+impl Policed {
+    pub(super) fn new() -> Self {
+        Policed {
+            phase: WATCHING,
+            probe_start: None,
+            probe_end: None,
+            queue: RoundMax::new(),
+            datagram: 0,
+        }
+    }
+
+    /// BBR's bandwidth given its estimate `bw`: the bound on a rate-bound path, where BBR's
+    /// gains stay at 1 or below and its delivery-rate samples only say what it sent (its
+    /// estimate, a maximum of them, would fall by the pacing margin each ten rounds).
+    pub(super) fn bandwidth(&self, bw: u64) -> u64 {
+        match self.phase {
+            Phase::Watching { .. } => bw,
+            Phase::RateBound(b) => b.rate,
+        }
+    }
+
+    /// Whether the path is rate-bound (BBR's gains stay at 1 or below).
+    pub(super) fn bound(&self) -> bool {
+        matches!(self.phase, Phase::RateBound(_))
+    }
+
+    /// A ProbeBw probe began (`true`) or the phase after it did.
+    pub(super) fn on_probe(&mut self, now: Instant, probing: bool) {
+        if probing {
+            self.probe_start = Some(now);
+            self.probe_end = None;
+        } else if self.probe_start.is_some() && self.probe_end.is_none() {
+            self.probe_end = Some(now);
+        }
+    }
+
+    /// A datagram of `bytes` was sent.
+    pub(super) fn on_sent(&mut self, bytes: usize) {
+        self.datagram = self.datagram.max(bytes as u64);
+    }
+
+    /// A queueing delay sample (µs).
+    pub(super) fn on_queue(&mut self, queue_us: u64) {
+        self.queue.update(u32::try_from(queue_us).unwrap_or(u32::MAX));
+    }
+
+    /// `bytes` acknowledged, or declared `lost`, the newest of them sent at `sent`.
+    pub(super) fn on_outcome(&mut self, sent: Instant, bytes: usize, lost: bool) {
+        let probed = self.probed(sent);
+        let Phase::Watching {
+            since: Some(_),
+            probe,
+            rest,
+        } = &mut self.phase
+        else {
+            return;
+        };
+        let tally = if probed { probe } else { rest };
+        let bytes = bytes as u64;
+        if lost {
+            tally.lost += bytes;
+        } else {
+            tally.delivered += bytes;
+        }
+    }
+
+    /// `bytes` declared lost, the newest of them sent at `sent`, arrived after all: the
+    /// path reordered them (RFC 9002 §6.1.1). Taken back from the tallies: a reordering
+    /// path "loses" more of a probe's closer-spaced datagrams to the packet threshold, and
+    /// that follows the rate too.
+    pub(super) fn on_spurious(&mut self, sent: Instant, bytes: usize) {
+        let probed = self.probed(sent);
+        if let Phase::Watching {
+            since: Some(_),
+            probe,
+            rest,
+        } = &mut self.phase
+        {
+            let tally = if probed { probe } else { rest };
+            let bytes = (bytes as u64).min(tally.lost);
+            tally.lost -= bytes;
+            tally.delivered += bytes;
+        }
+    }
+
+    /// Whether a datagram sent at `sent` left during the latest probe.
+    fn probed(&self, sent: Instant) -> bool {
+        self.probe_start.is_some_and(|start| sent >= start) && self.probe_end.is_none_or(|end| sent < end)
+    }
+
+    /// A round ended: the transitions of [`Phase`] (module docs).
+    pub(super) fn end_round(&mut self, r: &RoundEnd) {
+        let probe_queue = (r.min_rtt.as_micros() / 8).max(MIN_PROBE_QUEUE.as_micros());
+        let queued = r.queued || u64::from(self.queue.max()) > probe_queue;
+        self.queue.next_round();
+        let mds = self.datagram.max(r.max_datagram as u64).max(1);
+        let rtt = r.min_rtt.as_micros().max(1);
+        // The least a bound may be: BBR's smallest window per minimum RTT.
+        let floor = MIN_PIPE_PACKETS as u64 * mds * 1_000_000 / rtt;
+        let fresh = Phase::Watching {
+            since: Some(r.now),
+            probe: Tally::default(),
+            rest: Tally::default(),
+        };
+        self.phase = match self.phase {
+            Phase::Watching { .. } if queued || !r.past_startup => fresh,
+            Phase::Watching { since: None, .. } => fresh,
+            Phase::Watching {
+                since: Some(since),
+                probe,
+                rest,
+            } => {
+                let (all, lost) = (probe.seen() + rest.seen(), probe.lost + rest.lost);
+                let rate = (lost * UNIT).checked_div(all).unwrap_or(0);
+                // The datagrams the probes would have lost at the rest's loss rate (rounded
+                // up, and at least one: the rest's rate is a count too).
+                let expected = u128::from(probe.seen()) * u128::from(rest.lost);
+                let expected = expected.div_ceil(u128::from(rest.seen().max(1)) * u128::from(mds));
+                let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
+                // (The rest's rate is an estimate only over more than the probes sent.)
+                let follows = rest.seen() >= 2 * probe.seen()
+                    && POISSON_TAIL
+                        .get(expected)
+                        .is_some_and(|&k| probe.lost >= u64::from(k) * mds);
+                let enough = expected >= POISSON_TAIL.len();
+                // Too little lost for a test over as many datagrams as a loss rate at the
+                // threshold would lose the test's count of.
+                let clean = rate <= LOSS_THRESHOLD && all >= TEST_LOSSES * UNIT / LOSS_THRESHOLD * mds;
+                if rate > LOSS_THRESHOLD && follows {
+                    let span = (r.now - since).as_micros().max(1);
+                    let got = u128::from(probe.delivered + rest.delivered) * 1_000_000 / u128::from(span);
+                    let got = u64::try_from(got).unwrap_or(u64::MAX);
+                    let rate = (got / UNIT * BETA).max(floor);
+                    Phase::RateBound(Bound {
+                        rate,
+                        level: got,
+                        cuts_left: RATE_BOUND_CUTS,
+                        cut: true,
+                        low: Tally::default(),
+                    })
+                } else if enough || clean {
+                    fresh
+                } else {
+                    self.phase
+                }
+            }
+            Phase::RateBound(Bound { cuts_left: 0, .. }) => fresh,
+            Phase::RateBound(mut b) => {
+                b.end_round(r, floor, mds);
+                Phase::RateBound(b)
+            }
+        };
+    }
+}
+
+/// A rate-bound path's bound (module docs, `RateBound`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Bound {
+    /// The bound (bytes per second), and what it was when it was last cut.
+    rate: u64,
+    level: u64,
+    /// Cuts the regime lasts yet.
+    cuts_left: u8,
+    /// The round that ended last was cut.
+    cut: bool,
+    /// What the rounds in the lower part of the sawtooth (a bound below [`LOW`] of its
+    /// level) delivered and lost: the path's random loss, below the policer's rate.
+    low: Tally,
+}
+
+impl Bound {
+    /// A round ended; `floor` is the least bound, `mds` the path's datagram size.
+    fn end_round(&mut self, r: &RoundEnd, floor: u64, mds: u64) {
+        if self.cut {
+            // Its losses are of what was sent before the cut.
+            self.cut = false;
+            return;
+        }
+        if u128::from(self.rate) * u128::from(UNIT) < u128::from(self.level) * u128::from(LOW) {
+            self.low.delivered += r.delivered;
+            self.low.lost += r.lost;
+            if self.low.seen() > LOW_DATAGRAMS * mds {
+                self.low.delivered /= 2;
+                self.low.lost /= 2;
+            }
+        }
+        // What the round would have lost at the random loss rate, in thousandths of a
+        // datagram, and the losses that are no chance then.
+        let random = (self.low.lost * UNIT / self.low.seen().max(1)).min(MOST_RANDOM);
+        let expected = u128::from(r.lost + r.delivered) * u128::from(random) / u128::from(mds);
+        let expected = u64::try_from(expected).unwrap_or(u64::MAX);
+        let beyond = CUT_TAIL
+            .iter()
+            .position(|&most| expected <= most)
+            .map_or(expected / 500, |k| k as u64 + 1);
+        if (r.lost + mds / 2) / mds >= beyond {
+            self.level = self.rate;
+            self.rate = (self.rate / UNIT * BETA).max(floor);
+            self.cuts_left = self.cuts_left.saturating_sub(1);
+            self.cut = true;
+            return;
+        }
+        if !r.app_limited {
+            self.rate = self
+                .rate
+                .saturating_add(mds * 1_000_000 / r.min_rtt.as_micros().max(1));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MSS: usize = 1200;
+
+    fn at(ms: u64) -> Instant {
+        Instant::ZERO + Duration::from_millis(ms)
+    }
+
+    fn round(now: u64, delivered: u64, lost: u64) -> RoundEnd {
+        RoundEnd {
+            now: at(now),
+            delivered: delivered * MSS as u64,
+            lost: lost * MSS as u64,
+            queued: false,
+            past_startup: true,
+            app_limited: false,
+            min_rtt: Duration::from_millis(40),
+            max_datagram: MSS,
+        }
+    }
+
+    /// `n` datagrams sent at `sent_ms`, `lost` of them lost.
+    fn outcomes(p: &mut Policed, sent_ms: u64, n: u64, lost: u64) {
+        for i in 0..n {
+            p.on_outcome(at(sent_ms), MSS, i < lost);
+        }
+    }
+
+    /// A policed path: the rest loses 5%, the probes 30%. Returns the state after the
+    /// round that ends the count, and the queueing delay (µs) seen during it.
+    fn watched(probe_lost: u64, queue_us: u64) -> Policed {
+        let mut p = Policed::new();
+        p.end_round(&round(1000, 0, 0));
+        p.on_probe(at(1100), true);
+        p.on_probe(at(1140), false);
+        outcomes(&mut p, 1050, 900, 45);
+        outcomes(&mut p, 1120, 100, probe_lost);
+        p.on_queue(queue_us);
+        p.end_round(&round(2000, 0, 0));
+        p
+    }
+
+    #[test]
+    fn probes_that_lose_more_than_the_rest_bind_the_rate() {
+        // At the rest's 5%, the probes' 100 datagrams would lose 4.8: 20 or more is no
+        // chance.
+        let p = watched(30, 0);
+        assert!(p.bound());
+        // 0.7 of what the second delivered: 925 datagrams in 1 s.
+        assert_eq!(p.bandwidth(u64::MAX), 925 * MSS as u64 / UNIT * BETA);
+    }
+
+    #[test]
+    fn probes_that_lose_as_the_rest_does_bind_nothing() {
+        let p = watched(19, 0);
+        assert!(!p.bound());
+        assert_eq!(p.bandwidth(12_345), 12_345);
+    }
+
+    #[test]
+    fn a_queue_starts_the_count_again() {
+        let p = watched(30, 10_000);
+        assert!(!p.bound());
+        assert!(matches!(
+            p.phase,
+            Phase::Watching { probe, rest, .. } if probe == Tally::default() && rest == Tally::default()
+        ));
+    }
+
+    #[test]
+    fn a_spurious_loss_is_taken_back() {
+        let mut p = Policed::new();
+        p.end_round(&round(1000, 0, 0));
+        outcomes(&mut p, 1050, 10, 2);
+        p.on_spurious(at(1050), MSS);
+        let Phase::Watching { rest, .. } = p.phase else {
+            panic!("watching");
+        };
+        assert_eq!((rest.delivered, rest.lost), (9 * MSS as u64, MSS as u64));
+    }
+
+    #[test]
+    fn a_bound_is_cut_for_losses_its_random_loss_does_not_explain() {
+        let mds = MSS as u64;
+        let mut b = Bound {
+            // At its level: not low, so the rounds leave the random loss as it is.
+            rate: 1_000_000,
+            level: 1_000_000,
+            cuts_left: 2,
+            cut: false,
+            // 1% random loss.
+            low: Tally {
+                delivered: 990 * mds,
+                lost: 10 * mds,
+            },
+        };
+        // 100 datagrams: a mean of 1; 4 lost is random (once in 53 rounds)...
+        b.end_round(&round(0, 96, 4), 0, mds);
+        assert!(!b.cut);
+        assert!(b.rate > 1_000_000, "grown by a datagram per minimum RTT");
+        // ...5 is not (once in 270).
+        let before = b.rate;
+        b.end_round(&round(0, 95, 5), 0, mds);
+        assert!(b.cut);
+        assert_eq!(b.rate, before / UNIT * BETA);
+        assert_eq!(b.cuts_left, 1);
+        // The next round's losses are of what was sent before the cut.
+        b.end_round(&round(0, 50, 50), 0, mds);
+        assert!(!b.cut);
+        assert_eq!(b.cuts_left, 1);
+    }
+
+    /// BBR boxes one after the first lossy round with no queue: its size is a budget.
+    #[test]
+    fn its_state_is_at_most_136_bytes() {
+        assert!(
+            core::mem::size_of::<Policed>() <= 136,
+            "{}",
+            core::mem::size_of::<Policed>()
+        );
+    }
+}
