@@ -1,5 +1,6 @@
 //! Whether a path's losses follow the sending rate (weir's own rule; spec §8, Congestion
-//! control, "Losses that follow the rate").
+//! control, "Losses that follow the rate"). LEDBAT's; BBR tests the same thing with its
+//! probes instead of a cut (module `bbr::policed`), and shares [`RATE_BOUND_CUTS`].
 //!
 //! BBR and LEDBAT take a loss as congestion only if a queue came with it: random loss on a
 //! wireless or long path comes with none, and a controller that backs off for it holds a

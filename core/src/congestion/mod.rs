@@ -10,7 +10,8 @@
 //!
 //! - [`Bbr`]: model-based (draft-ietf-ccwg-bbr), the default. Paces at its estimate of
 //!   the bottleneck bandwidth and keeps the queue short; a random loss changes neither,
-//!   so it holds its rate on lossy wireless and long paths.
+//!   so it holds its rate on lossy wireless and long paths. Losses that its probes make
+//!   and the rest of its sending does not (a policer) bind its rate (module `bbr::policed`).
 //! - [`Ledbat`]: RFC 6817, delay-based "less than best effort", with the remedies of
 //!   LEDBAT++ (draft-irtf-iccrg-ledbat-plus-plus) and a loss response only when queueing
 //!   delay came with the loss, or when the path's losses have been seen to follow its rate
