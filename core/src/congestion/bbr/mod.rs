@@ -486,6 +486,7 @@ impl Bbr {
                 delivered,
                 lost,
                 queued: standing || congestive,
+                standing,
                 past_startup,
                 app_limited: rs.app_limited,
                 min_rtt,

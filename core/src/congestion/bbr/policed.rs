@@ -36,8 +36,10 @@
 //!   minimum RTT. The round after a cut is not judged: its losses are of what was sent
 //!   before it. A bound cut on every random loss held a policed path with 1% random loss to
 //!   0.14-0.44 of its rate; with the random loss measured, 0.86-0.97. After
-//!   [`RATE_BOUND_CUTS`] cuts (LEDBAT's count) the bound goes and the losses are watched
-//!   again: on a policed path, a few rounds of overrun every so many cycles; on a path
+//!   [`RATE_BOUND_CUTS`] cuts (LEDBAT's count), or at a round with a queue standing all
+//!   round (the bound runs above a bottleneck's rate, which BBR's model knows: on a
+//!   reordering path with 10% loss the tally read a policer, and the bound overran the
+//!   bottleneck's buffer), the bound goes and the losses are watched again: on a policed path, a few rounds of overrun every so many cycles; on a path
 //!   misjudged, a bounded spell of loss-based control.
 //!
 //! Inputs: each datagram's size, each ACK's and each loss's bytes with the newest send time,
@@ -134,6 +136,8 @@ pub(super) struct RoundEnd {
     pub lost: u64,
     /// BBR's rules found a queue: one stood all round, or the round was congestive.
     pub queued: bool,
+    /// Of those, a queue stood all round.
+    pub standing: bool,
     /// BBR left Startup (whose losses end it by BBR's own rules).
     pub past_startup: bool,
     /// The ACK that ended the round was for a datagram sent application-limited.
@@ -304,7 +308,10 @@ impl Policed {
                     self.phase
                 }
             }
+            // Spent; or a queue: the bound runs above a bottleneck's rate, and BBR's model
+            // knows that rate.
             Phase::RateBound(Bound { cuts_left: 0, .. }) => fresh,
+            Phase::RateBound(_) if r.standing => fresh,
             Phase::RateBound(mut b) => {
                 b.end_round(r, floor, mds);
                 Phase::RateBound(b)
@@ -384,6 +391,7 @@ mod tests {
             delivered: delivered * MSS as u64,
             lost: lost * MSS as u64,
             queued: false,
+            standing: false,
             past_startup: true,
             app_limited: false,
             min_rtt: Duration::from_millis(40),
