@@ -73,7 +73,7 @@ async fn the_scavenger_does_not_overrun_a_policer() {
 /// burst-inflated estimate overran the bucket, and its losses with no queue were random to
 /// it: 4.75%, 6.62% and 6.55% dropped (three runs). It now finds that its probes lose more
 /// than the rest of what it sends, and paces at a bound it cuts when a round loses more
-/// than random loss explains: 1.93%, 2.71% and 2.01%.
+/// than random loss explains: 2.07%, 1.42% and 2.18%.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bbr_does_not_overrun_a_policer() {
     bounded(async {

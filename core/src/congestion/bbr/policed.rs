@@ -20,9 +20,11 @@
 //!   probes' losses pass what a Poisson count of the mean the rest's loss rate gives them
 //!   reaches once in a million ([`POISSON_TAIL`]), and the loss rate of both passes BBR's
 //!   [`LOSS_THRESHOLD`], the losses follow the rate. A mean past the table, or a loss rate
-//!   at the threshold or below over enough datagrams, starts the tallies again; so does a
-//!   round with a queue (one BBR's rules saw, or a queueing delay sample above an eighth of
-//!   the minimum RTT and [`MIN_PROBE_QUEUE`] in it or the round before): a queue's losses
+//!   at the threshold or below over enough datagrams, starts the tallies again. The tallies
+//!   must span a ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2
+//!   ms of jitter read as a policer from two RTTs of them. A round with a queue (one BBR's
+//!   rules saw, or a queueing delay sample above an eighth of the minimum RTT and
+//!   [`MIN_PROBE_QUEUE`] in it or the round before) starts them again too: a queue's losses
 //!   follow the rate as well, and BBR's own rules answer them. A loss found spurious is
 //!   taken back (a reordering path "loses" more of a probe's closer-spaced datagrams).
 //! - `RateBound`: the path's rate is bound, and so is BBR's: it paces at the bound, at a
@@ -282,7 +284,10 @@ impl Policed {
                 let expected = expected.div_ceil(u128::from(rest.seen().max(1)) * u128::from(mds));
                 let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
                 // (The rest's rate is an estimate only over more than the probes sent.)
-                let follows = rest.seen() >= 2 * probe.seen()
+                // At least a ProbeBw cycle of them (module docs).
+                let cycle = (r.now - since).as_micros() >= 8 * r.min_rtt.as_micros();
+                let follows = cycle
+                    && rest.seen() >= 2 * probe.seen()
                     && POISSON_TAIL
                         .get(expected)
                         .is_some_and(|&k| probe.lost >= u64::from(k) * mds);
@@ -409,6 +414,11 @@ mod tests {
     /// A policed path: the rest loses 5%, the probes 30%. Returns the state after the
     /// round that ends the count, and the queueing delay (µs) seen during it.
     fn watched(probe_lost: u64, queue_us: u64) -> Policed {
+        watched_until(2000, probe_lost, queue_us)
+    }
+
+    /// The same, the count ending at `end_ms` (it began at 1000).
+    fn watched_until(end_ms: u64, probe_lost: u64, queue_us: u64) -> Policed {
         let mut p = Policed::new();
         p.end_round(&round(1000, 0, 0));
         p.on_probe(at(1100), true);
@@ -416,8 +426,15 @@ mod tests {
         outcomes(&mut p, 1050, 900, 45);
         outcomes(&mut p, 1120, 100, probe_lost);
         p.on_queue(queue_us);
-        p.end_round(&round(2000, 0, 0));
+        p.end_round(&round(end_ms, 0, 0));
         p
+    }
+
+    #[test]
+    fn a_count_shorter_than_a_probe_cycle_says_nothing() {
+        // Eight minimum RTTs of 40 ms: 320 ms.
+        assert!(!watched_until(1300, 30, 0).bound());
+        assert!(watched_until(1320, 30, 0).bound());
     }
 
     #[test]
