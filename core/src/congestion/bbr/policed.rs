@@ -37,12 +37,13 @@
 //!   loss-based flow beside it keeps a share); any other round raises it by a datagram per
 //!   minimum RTT. The round after a cut is not judged: its losses are of what was sent
 //!   before it. A bound cut on every random loss held a policed path with 1% random loss to
-//!   0.14-0.44 of its rate; with the random loss measured, 0.86-0.97. After
+//!   0.14-0.44 of its rate; with the random loss measured, 0.85-0.98. After
 //!   [`RATE_BOUND_CUTS`] cuts (LEDBAT's count), or at a round with a queue standing all
 //!   round (the bound runs above a bottleneck's rate, which BBR's model knows: on a
 //!   reordering path with 10% loss the tally read a policer, and the bound overran the
-//!   bottleneck's buffer), the bound goes and the losses are watched again: on a policed path, a few rounds of overrun every so many cycles; on a path
-//!   misjudged, a bounded spell of loss-based control.
+//!   bottleneck's buffer), the bound goes and the losses are watched again: on a policed
+//!   path, a few rounds of overrun every so many cycles; on a path misjudged, a bounded
+//!   spell of loss-based control.
 //!
 //! Inputs: each datagram's size, each ACK's and each loss's bytes with the newest send time,
 //! spurious losses, the probes' starts and ends, queueing delay samples, and each round's
@@ -62,7 +63,8 @@ const POISSON_TAIL: [u8; 33] = [
     1, 10, 13, 15, 18, 20, 22, 24, 26, 27, 29, 31, 33, 34, 36, 38, 39, 41, 42, 44, 46, 47, 49, 50, 52, 53,
     55, 56, 58, 59, 60, 62, 63,
 ];
-/// Datagrams lost at a rate at the threshold over which a count with no test starts again.
+/// Tallies whose loss rate is at most [`LOSS_THRESHOLD`] over as many datagrams as that rate
+/// loses this many of start again: a clean path's old counts would dilute a policer's.
 const TEST_LOSSES: u64 = 32;
 /// A queueing delay sample above an eighth of the minimum RTT (half what a probe at 5/4
 /// queues at a bottleneck), and above this, in the round or the one before shows a queue:
@@ -112,8 +114,7 @@ enum Phase {
         probe: Tally,
         rest: Tally,
     },
-    /// The losses followed the rate: BBR paces at `bound` (bytes per second) for
-    /// `cuts_left` more cuts; `cut` when the last round ended with one.
+    /// The losses followed the rate: BBR paces at the bound.
     RateBound(Bound),
 }
 
