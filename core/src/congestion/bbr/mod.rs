@@ -357,8 +357,9 @@ impl Bbr {
     }
 
     /// The bottleneck bandwidth estimate in bytes per second (0 before the first sample):
-    /// the highest delivery rate of the last rounds, or less while the path's losses are
-    /// being tested or have been seen to follow the rate (module `policed`).
+    /// the highest delivery rate of the last rounds, or, while the path's losses with no
+    /// queue have been seen to follow the rate (a policer), the bound BBR paces at (module
+    /// `policed`).
     pub fn bandwidth(&self) -> u64 {
         let bw = self.bw.max();
         self.policed.as_ref().map_or(bw, |p| p.bandwidth(bw))
