@@ -148,15 +148,18 @@ fn ledbat() -> CongestionAlgorithm {
 /// they follow the rate, and each is answered as congestion (module `loss_regime`).
 #[test]
 fn the_scavenger_does_not_overrun_a_policer() {
-    for path in PATHS {
-        let o = run(SEED, path, &[ledbat()], 20);
-        println!(
-            "LEDBAT, {path}: {:.3} of the rate, {:.2}% dropped",
-            o.shares[0],
-            o.dropped * 100.0
-        );
-        assert!(o.dropped <= 0.01, "{path}: {:.2}% dropped", o.dropped * 100.0);
-        assert!(o.shares[0] >= 0.45, "{path}: {:.3} of the rate", o.shares[0]);
+    alone_through(ledbat(), PATHS, 0.01, 0.45);
+}
+
+/// `cc` alone through each of `paths` for 20 s: the policer drops at most `most_dropped` of
+/// what it sends, and it keeps at least `least_share` of the rate.
+fn alone_through(cc: CongestionAlgorithm, paths: [Path; 5], most_dropped: f64, least_share: f64) {
+    for path in paths {
+        let o = run(SEED, path, std::slice::from_ref(&cc), 20);
+        let (dropped, share) = (o.dropped * 100.0, o.shares[0]);
+        println!("{cc:?}, {path}: {share:.3} of the rate, {dropped:.2}% dropped");
+        assert!(o.dropped <= most_dropped, "{cc:?}, {path}: {dropped:.2}% dropped");
+        assert!(share >= least_share, "{cc:?}, {path}: {share:.3} of the rate");
     }
 }
 
@@ -189,16 +192,7 @@ fn the_scavenger_yields_on_a_policed_path() {
 /// explains (`core/src/congestion/bbr/policed.rs`).
 #[test]
 fn bbr_does_not_overrun_a_policer() {
-    for path in PATHS {
-        let o = run(SEED, path, &[CongestionAlgorithm::Bbr], 20);
-        println!(
-            "BBR, {path}: {:.3} of the rate, {:.2}% dropped",
-            o.shares[0],
-            o.dropped * 100.0
-        );
-        assert!(o.dropped <= 0.03, "{path}: {:.2}% dropped", o.dropped * 100.0);
-        assert!(o.shares[0] >= 0.75, "{path}: {:.3} of the rate", o.shares[0]);
-    }
+    alone_through(CongestionAlgorithm::Bbr, PATHS, 0.03, 0.75);
 }
 
 /// A NewReno flow beside BBR through a policer keeps at least 15% of the rate, and the
@@ -230,16 +224,7 @@ fn bbr_leaves_a_loss_based_flow_its_share_of_a_policer() {
 /// explain. Before: 0.97 with 4.7-9.4% dropped.
 #[test]
 fn bbr_on_a_lossy_policed_path_keeps_its_rate() {
-    for path in PATHS.map(|p| p.lossy(0.01)) {
-        let o = run(SEED, path, &[CongestionAlgorithm::Bbr], 20);
-        println!(
-            "BBR, {path}: {:.3} of the rate, {:.2}% dropped",
-            o.shares[0],
-            o.dropped * 100.0
-        );
-        assert!(o.dropped <= 0.035, "{path}: {:.2}% dropped", o.dropped * 100.0);
-        assert!(o.shares[0] >= 0.8, "{path}: {:.3} of the rate", o.shares[0]);
-    }
+    alone_through(CongestionAlgorithm::Bbr, PATHS.map(|p| p.lossy(0.01)), 0.035, 0.8);
 }
 
 /// Printed, not asserted (tests/congestion.md, "Policers", what is left): BBR through a

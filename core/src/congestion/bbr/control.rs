@@ -13,20 +13,28 @@ use super::{
 use crate::time::Duration;
 
 impl Bbr {
+    /// The pacing gain now (thousandths): the state's, at 9/10 in a cruise after a round in
+    /// which a queue stood (module docs, `ProbeBw`), at most 1 on a rate-bound path (a probe
+    /// above a policer's rate only overruns its bucket: module `policed`).
+    pub(super) fn pacing_gain(&self) -> u64 {
+        let (gain, _) = self.state.gains();
+        if self.state.cruises() && self.last_round == LastRound::QueuedCruising {
+            QUEUED_CRUISE_PACING_GAIN
+        } else if self.rate_bound() {
+            gain.min(UNIT)
+        } else {
+            gain
+        }
+    }
+
     /// The window and pacing rate from the model (draft §4.6). In Startup the pacing rate is
     /// at least the initial window per `srtt` times the gain (draft §4.6.2,
     /// BBRInitPacingRate), so that the slow samples of a connection that only sent a few
     /// control frames do not hold its first burst back. (Any controller's rate is at least
     /// the minimum window per RTT: the pacer's floor, `pacing`.)
     pub(super) fn update_control(&mut self, acked: usize, srtt: Duration) {
-        let (mut pacing_gain, cwnd_gain) = self.state.gains();
-        if self.state.cruises() && self.last_round == LastRound::QueuedCruising {
-            pacing_gain = QUEUED_CRUISE_PACING_GAIN;
-        }
-        if self.rate_bound() {
-            // A probe above a policer's rate only overruns its bucket (module `policed`).
-            pacing_gain = pacing_gain.min(UNIT);
-        }
+        let (_, cwnd_gain) = self.state.gains();
+        let pacing_gain = self.pacing_gain();
         let bw = self.bandwidth();
         if bw > 0 {
             let rate = u128::from(bw) * u128::from(pacing_gain) * u128::from(UNIT - PACING_MARGIN)

@@ -478,16 +478,14 @@ impl Bbr {
         self.fell_before = falls;
         // Losses with no queue: do they follow the rate (module `policed`)?
         let past_startup = self.full_bw_reached();
-        if let Some(min_rtt) = self
-            .min_rtt
-            .filter(|_| self.policed.is_some() || (past_startup && lost > 0 && !standing))
-        {
+        let watched = self.policed.is_some() || (past_startup && lost > 0 && !standing);
+        if let (true, Some(min_rtt)) = (watched, self.min_rtt) {
             let end = RoundEnd {
                 now,
                 delivered,
                 lost,
-                queued: standing || congestive,
                 standing,
+                congestive,
                 past_startup,
                 app_limited: rs.app_limited,
                 min_rtt,
@@ -574,17 +572,18 @@ impl Bbr {
             State::ProbeBw { phase } => {
                 let elapsed = now - self.phase_start > min_rtt;
                 let next = match phase {
-                    // Probe until a round trip passed and the flight grew by the gain or
+                    // Probe until a round trip passed and the flight grew by its gain or
                     // to the cap congestion left (it can grow no further: a probe that
                     // waited for the gain would pace above the bottleneck for good, its
                     // queue standing), or until the probe met congestion.
                     0 => {
+                        // A gain of 1 (on a rate-bound path, module `policed`) has no growth
+                        // to wait for: paced at the bound less its margin, the flight stays
+                        // just under a BDP.
+                        let gain = self.pacing_gain();
                         let capped = self.bytes_in_flight + acked + self.mds >= self.inflight_hi;
-                        congestive
-                            || (elapsed
-                                && (capped
-                                    || self.rate_bound()
-                                    || self.bytes_in_flight >= self.bdp(PROBE_BW_GAINS[0]).unwrap_or(0)))
+                        let grown = gain <= UNIT || self.bytes_in_flight >= self.bdp(gain).unwrap_or(0);
+                        congestive || (elapsed && (capped || grown))
                     }
                     // Drain for a round trip, or less if the queue is gone.
                     1 => elapsed || self.bytes_in_flight <= bdp,

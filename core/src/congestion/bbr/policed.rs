@@ -37,8 +37,8 @@
 //!   loss-based flow beside it keeps a share); any other round raises it by a datagram per
 //!   minimum RTT. The round after a cut is not judged: its losses are of what was sent
 //!   before it. A bound cut on every random loss held a policed path with 1% random loss to
-//!   0.14-0.44 of its rate; with the random loss measured, 0.85-0.98. After
-//!   [`RATE_BOUND_CUTS`] cuts (LEDBAT's count), or at a round with a queue standing all
+//!   0.14-0.44 of its rate (a throw-away build); with the random loss measured, 0.85-0.98.
+//!   After [`RATE_BOUND_CUTS`] cuts (LEDBAT's count), or at a round with a queue standing all
 //!   round (the bound runs above a bottleneck's rate, which BBR's model knows: on a
 //!   reordering path with 10% loss the tally read a policer, and the bound overran the
 //!   bottleneck's buffer), the bound goes and the losses are watched again: on a policed
@@ -87,8 +87,8 @@ const CUT_TAIL: [u64; 24] = [
 ];
 /// The most random loss a rate-bound path tolerates (thousandths): beside another flow, the
 /// rounds of a low bound also see that flow's overrun, and a bound that tolerated it grew
-/// without end (two BBR flows through a 64 kB bucket: 58% dropped; capped at 10%, two
-/// flows through a 16 or 32 kB bucket still lost 13-18%, at 5% 4.6-11.9%).
+/// without end (throw-away builds: two BBR flows through a 64 kB bucket lost 58%; capped
+/// at 10%, two flows through a 16 or 32 kB bucket still lost 13-18%; at 5%, 4.6-11.9%).
 const MOST_RANDOM: u64 = 50;
 /// The random loss rate is over about this many datagrams (halved past it).
 const LOW_DATAGRAMS: u64 = 4096;
@@ -138,10 +138,9 @@ pub(super) struct RoundEnd {
     /// Bytes the round delivered, and lost.
     pub delivered: u64,
     pub lost: u64,
-    /// BBR's rules found a queue: one stood all round, or the round was congestive.
-    pub queued: bool,
-    /// Of those, a queue stood all round.
+    /// A queue stood all round, and BBR's rules found the round's losses congestive.
     pub standing: bool,
+    pub congestive: bool,
     /// BBR left Startup (whose losses end it by BBR's own rules).
     pub past_startup: bool,
     /// The ACK that ended the round was for a datagram sent application-limited.
@@ -214,16 +213,9 @@ impl Policed {
 
     /// `bytes` acknowledged, or declared `lost`, the newest of them sent at `sent`.
     pub(super) fn on_outcome(&mut self, sent: Instant, bytes: usize, lost: bool) {
-        let probed = self.probed(sent);
-        let Phase::Watching {
-            since: Some(_),
-            probe,
-            rest,
-        } = &mut self.phase
-        else {
+        let Some(tally) = self.tally(sent) else {
             return;
         };
-        let tally = if probed { probe } else { rest };
         let bytes = bytes as u64;
         if lost {
             tally.lost += bytes;
@@ -237,29 +229,32 @@ impl Policed {
     /// path "loses" more of a probe's closer-spaced datagrams to the packet threshold, and
     /// that follows the rate too.
     pub(super) fn on_spurious(&mut self, sent: Instant, bytes: usize) {
-        let probed = self.probed(sent);
-        if let Phase::Watching {
-            since: Some(_),
-            probe,
-            rest,
-        } = &mut self.phase
-        {
-            let tally = if probed { probe } else { rest };
+        if let Some(tally) = self.tally(sent) {
             let bytes = (bytes as u64).min(tally.lost);
             tally.lost -= bytes;
             tally.delivered += bytes;
         }
     }
 
-    /// Whether a datagram sent at `sent` left during the latest probe.
-    fn probed(&self, sent: Instant) -> bool {
-        self.probe_start.is_some_and(|start| sent >= start) && self.probe_end.is_none_or(|end| sent < end)
+    /// The tally a datagram sent at `sent` counts in while watching: the probes' if it left
+    /// during the latest probe, the rest's otherwise.
+    fn tally(&mut self, sent: Instant) -> Option<&mut Tally> {
+        let probed = self.probe_start.is_some_and(|start| sent >= start)
+            && self.probe_end.is_none_or(|end| sent < end);
+        match &mut self.phase {
+            Phase::Watching {
+                since: Some(_),
+                probe,
+                rest,
+            } => Some(if probed { probe } else { rest }),
+            _ => None,
+        }
     }
 
     /// A round ended: the transitions of [`Phase`] (module docs).
     pub(super) fn end_round(&mut self, r: &RoundEnd) {
         let probe_queue = (r.min_rtt.as_micros() / 8).max(MIN_PROBE_QUEUE.as_micros());
-        let queued = r.queued || u64::from(self.queue.max()) > probe_queue;
+        let queued = r.standing || r.congestive || u64::from(self.queue.max()) > probe_queue;
         self.queue.next_round();
         let mds = self.datagram.max(r.max_datagram as u64).max(1);
         let rtt = r.min_rtt.as_micros().max(1);
@@ -279,14 +274,14 @@ impl Policed {
                 rest,
             } => {
                 let (all, lost) = (probe.seen() + rest.seen(), probe.lost + rest.lost);
-                let rate = (lost * UNIT).checked_div(all).unwrap_or(0);
+                let loss = (lost * UNIT).checked_div(all).unwrap_or(0);
                 // The datagrams the probes would have lost at the rest's loss rate (rounded
                 // up, and at least one: the rest's rate is a count too).
                 let expected = u128::from(probe.seen()) * u128::from(rest.lost);
                 let expected = expected.div_ceil(u128::from(rest.seen().max(1)) * u128::from(mds));
                 let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
-                // (The rest's rate is an estimate only over more than the probes sent.)
-                // At least a ProbeBw cycle of them (module docs).
+                // Tallies over at least a ProbeBw cycle (module docs), and a rest that sent
+                // more than the probes: its rate is the estimate the probes are held to.
                 let cycle = (r.now - since).as_micros() >= 8 * r.min_rtt.as_micros();
                 let follows = cycle
                     && rest.seen() >= 2 * probe.seen()
@@ -296,14 +291,13 @@ impl Policed {
                 let enough = expected >= POISSON_TAIL.len();
                 // Too little lost for a test over as many datagrams as a loss rate at the
                 // threshold would lose the test's count of.
-                let clean = rate <= LOSS_THRESHOLD && all >= TEST_LOSSES * UNIT / LOSS_THRESHOLD * mds;
-                if rate > LOSS_THRESHOLD && follows {
+                let clean = loss <= LOSS_THRESHOLD && all >= TEST_LOSSES * UNIT / LOSS_THRESHOLD * mds;
+                if loss > LOSS_THRESHOLD && follows {
                     let span = (r.now - since).as_micros().max(1);
                     let got = u128::from(probe.delivered + rest.delivered) * 1_000_000 / u128::from(span);
                     let got = u64::try_from(got).unwrap_or(u64::MAX);
-                    let rate = (got / UNIT * BETA).max(floor);
                     Phase::RateBound(Bound {
-                        rate,
+                        rate: cut(got, floor),
                         level: got,
                         cuts_left: RATE_BOUND_CUTS,
                         cut: true,
@@ -325,6 +319,11 @@ impl Policed {
             }
         };
     }
+}
+
+/// `rate` cut by [`BETA`], to no less than `floor`.
+fn cut(rate: u64, floor: u64) -> u64 {
+    (rate / UNIT * BETA).max(floor)
 }
 
 /// A rate-bound path's bound (module docs, `RateBound`).
@@ -369,7 +368,7 @@ impl Bound {
             .map_or(expected / 500, |k| k as u64 + 1);
         if (r.lost + mds / 2) / mds >= beyond {
             self.level = self.rate;
-            self.rate = (self.rate / UNIT * BETA).max(floor);
+            self.rate = cut(self.rate, floor);
             self.cuts_left = self.cuts_left.saturating_sub(1);
             self.cut = true;
             return;
@@ -397,8 +396,8 @@ mod tests {
             now: at(now),
             delivered: delivered * MSS as u64,
             lost: lost * MSS as u64,
-            queued: false,
             standing: false,
+            congestive: false,
             past_startup: true,
             app_limited: false,
             min_rtt: Duration::from_millis(40),
