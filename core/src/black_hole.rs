@@ -26,7 +26,9 @@
 //! goes at the large size: a PING padded to it, carrying no data, so its loss loses nothing.
 //! Acknowledged, the connection goes back to the large size; lost, it waits [`RAISE_AFTER`]
 //! again. Either way its loss is no congestion signal (RFC 8899 §4.4): the connection
-//! leaves it out of the loss it reports to the congestion controller.
+//! leaves it out of the loss it reports to the congestion controller. At a fallback the
+//! connection starts congestion control over (`connection/loss.rs`, `fell_back`): the
+//! losses that showed the black hole were of the datagrams' size, not congestion.
 
 use crate::maybe_pn::MaybePn;
 use crate::time::{Duration, Instant};

@@ -11,7 +11,9 @@
 //! [`RAISE_AFTER`] if it stopped short of the maximum (the path may have changed, RFC 8899
 //! §5.1.2). Black-hole detection (module `black_hole`) watches the confirmed size: when it
 //! falls back to the base size the search pauses, and starts over once the black hole's own
-//! probe finds large datagrams getting through again.
+//! probe finds large datagrams getting through again. A new path (the peer's IP address
+//! or ours changed) starts it over at once: a Wi-Fi path's size says nothing of a mobile
+//! network's, and its datagrams would be lost there until black-hole detection noticed.
 //!
 //! Inputs: the time, the both-ends maximum, each probe sent, packets acknowledged and lost,
 //! the black hole's verdicts. Outputs: the size confirmed ([`MtuSearch::confirmed`]), and
@@ -158,8 +160,10 @@ impl MtuSearch {
         };
     }
 
-    /// Large datagrams get through again after a black hole: the search starts over.
-    pub(crate) fn on_raised(&mut self, now: Instant) {
+    /// The search starts over from the base size, now: large datagrams get through again
+    /// after a black hole, or the connection is on a new path, whose size is as unknown as
+    /// its capacity (RFC 9000 §9.4).
+    pub(crate) fn start_over(&mut self, now: Instant) {
         *self = MtuSearch {
             phase: Phase::Wait(now),
             ..MtuSearch::default()
@@ -254,7 +258,7 @@ mod tests {
             Some(1452),
             "from the top"
         );
-        m.on_raised(at(5));
+        m.start_over(at(5));
         assert_eq!(m.wants_probe(at(5), 1452), Some(1452));
         assert_eq!(
             MtuSearch::default().wants_probe(at(0), 1200),

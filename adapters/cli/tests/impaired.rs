@@ -219,6 +219,7 @@ fn a_path_whose_rate_falls_is_followed() {
             after: Duration::from_millis(600),
             rate: Some(1_250_000),
             delay: None,
+            mtu: None,
         }),
         ..path()
     };
@@ -282,6 +283,7 @@ fn a_sender_whose_network_changes_delivers() {
             after: Duration::from_millis(600),
             rate: Some(2_500_000),
             delay: Some(Duration::from_millis(50)),
+            mtu: None,
         }),
         readdress: Some(Duration::from_millis(600)),
         ..path()

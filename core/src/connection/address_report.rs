@@ -77,6 +77,7 @@ impl Connection {
     /// application if it says something new.
     pub(super) fn on_observed_address(
         &mut self,
+        now: Instant,
         config: &Config,
         o: ObservedAddress,
     ) -> Result<(), ViolationKind> {
@@ -94,6 +95,7 @@ impl Connection {
             // either for certain).
             if before.is_some_and(|b| Move::between(b, o.address) == Move::Address) {
                 self.new_path(config, self.recovery.next_pn());
+                self.search_new_path_size(now);
             }
             self.events.push_back(Event::AddressObserved {
                 conn: self.handle,

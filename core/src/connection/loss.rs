@@ -47,8 +47,8 @@ impl Connection {
             .black_hole
             .on_acked(now, acked.slots().filter_map(|slot| recovery.acked_packet(slot)))
         {
-            Verdict::FellBack => self.mtu.on_black_hole(now),
-            Verdict::Raised => self.mtu.on_raised(now),
+            Verdict::FellBack => self.fell_back(now, config),
+            Verdict::Raised => self.mtu.start_over(now),
             Verdict::Same => {}
         }
         let receipts = self.receipts_on();
@@ -137,6 +137,18 @@ impl Connection {
         }
     }
 
+    /// The peer is at a new IP address, or we are (spec §8, A new path): how large a
+    /// datagram the path carries is unknown again. Black-hole state is forgotten and the MTU
+    /// search starts over from the base size at once, a size every path
+    /// carries: on a narrower path the first packets, among them the one that proves the
+    /// new address, would otherwise be lost for their size until black-hole detection
+    /// noticed, seconds later (tests/path_changes.rs, the narrower mobile network). Done
+    /// at the move, not at its proof: the packets that prove it go at the size chosen here.
+    pub(super) fn search_new_path_size(&mut self, now: Instant) {
+        self.black_hole = BlackHole::default();
+        self.mtu.start_over(now);
+    }
+
     /// The connection's path is a new one, on which `first` is the first packet sent (spec
     /// §8, A new path; RFC 9000 §9.4): congestion control starts over with a new controller
     /// of the connection's kind, and the RTT estimate from the initial RTT. What was learned
@@ -144,9 +156,28 @@ impl Connection {
     /// into a slow one's queue, and a window of two of its short BDPs would starve a long
     /// one for seconds (tests/congestion.md, "A path whose rate falls").
     pub(super) fn new_path(&mut self, config: &Config, first: u64) {
+        self.restart_congestion(config);
+        self.recovery.new_path(first, config.initial_rtt);
+    }
+
+    /// Black-hole detection fell back to the base size: the losses that showed the black
+    /// hole were of the packets' size, not of the path's capacity (RFC 8899 §4.4 says as
+    /// much of a probe's), yet congestion control took each for congestion, and two probe
+    /// timeouts in a row for persistent congestion: the window at its minimum, and a
+    /// loss-based controller then climbing back at a datagram per RTT (NewReno took 14 s to
+    /// half the rate of a 20 Mbit/s, 100 ms path; tests/path_changes.rs). It starts over as
+    /// on a new path, from the next packet (the first at the base size); the RTT estimate
+    /// stands, the small probes kept measuring it.
+    fn fell_back(&mut self, now: Instant, config: &Config) {
+        self.mtu.on_black_hole(now);
+        self.restart_congestion(config);
+        self.recovery.count_from(self.recovery.next_pn());
+    }
+
+    /// A new congestion controller of the connection's kind, for the datagram size now.
+    fn restart_congestion(&mut self, config: &Config) {
         let algorithm = self.congestion.as_deref().unwrap_or(&config.congestion);
         self.cc = algorithm.build(self.datagram_size(config, usize::MAX));
-        self.recovery.new_path(first, config.initial_rtt);
     }
 
     pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {

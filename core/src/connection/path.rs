@@ -111,8 +111,8 @@ impl Path {
     /// the proven address it is weighed against is not kept, and the likeliest such move is
     /// back to it (a copy of the peer's packet sent from elsewhere, then the peer's next
     /// one: restarting congestion control for that would let whoever can copy a packet
-    /// restart it at will; `hostile`'s path theft).
-    pub(super) fn moved(&mut self, len: usize, next_packet: u64, change: Move) {
+    /// restart it at will; `hostile`'s path theft). Returns the change it counts.
+    pub(super) fn moved(&mut self, len: usize, next_packet: u64, change: Move) -> Move {
         self.change = match self.unproven {
             Some(_) => Move::Port,
             None => change,
@@ -123,6 +123,7 @@ impl Path {
         });
         self.probe = MaybePn::some(next_packet);
         self.starved = false;
+        self.change
     }
 
     /// How many bytes may be sent now; `None` once the address is proven (no limit).
@@ -225,13 +226,15 @@ mod tests {
         let b: SocketAddr = "198.51.100.7:4000".parse().unwrap();
         assert_eq!(Move::between(a, b), Move::Address);
         let mut p = Path::default();
-        p.moved(40, 10, Move::between(a, b));
+        assert_eq!(p.moved(40, 10, Move::between(a, b)), Move::Address);
         assert_eq!(p.on_acked(9), None);
         assert_eq!(p.on_acked(12), Some(10), "the new path starts at the probe");
         assert_eq!(p.on_acked(13), None, "once");
         // A copy from elsewhere, then the peer again from where it was: no new path.
-        p.moved(40, 20, Move::between(b, a));
-        p.moved(40, 21, Move::between(a, b));
+        // (The path's size is searched afresh at the first move, from a proven address,
+        // and not at the second.)
+        assert_eq!(p.moved(40, 20, Move::between(b, a)), Move::Address);
+        assert_eq!(p.moved(40, 21, Move::between(a, b)), Move::Port);
         assert_eq!(p.on_acked(21), None, "a move from an unproven address");
     }
 }

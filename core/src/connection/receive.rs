@@ -87,8 +87,12 @@ impl Connection {
                 // (spec §10.2): until then it gets at most 3x what came from it, and a PING
                 // asks for that acknowledgement.
                 let change = Move::between(self.remote, from);
-                self.path
+                let change = self
+                    .path
                     .moved(self.datagram.len(), self.recovery.next_pn(), change);
+                if change == Move::Address {
+                    self.search_new_path_size(now);
+                }
                 self.control.push(Control::Ping);
                 self.stats.migrations += 1;
                 // The report reads `remote` when it is sent, set below.
@@ -223,7 +227,7 @@ impl Connection {
             Frame::StopSending { id, code } => self.on_stop_sending(id, code)?,
             Frame::Receipt { id, delivery } => self.on_receipt(id, delivery)?,
             Frame::ReceiptRun(run) => self.on_receipt_run(run)?,
-            Frame::ObservedAddress(o) => self.on_observed_address(config, o)?,
+            Frame::ObservedAddress(o) => self.on_observed_address(now, config, o)?,
             Frame::Relay(r) => self.on_relay_frame(r)?,
             Frame::Datagram(d) => self.on_datagram(d)?,
             Frame::MaxData(max) => {

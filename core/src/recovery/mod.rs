@@ -230,8 +230,9 @@ struct Rare {
     /// (after [`CALM_ROUNDS`], what reordering added to the thresholds is halved).
     calm_rounds: u8,
     calm_counted: Instant,
-    /// The first packet sent on the connection's current path (0: every packet), after it
-    /// moved to a new one ([`Recovery::new_path`]).
+    /// The first packet congestion control counts (0: every packet): the first sent on the
+    /// connection's current path, or since a black hole's fallback
+    /// ([`Recovery::count_from`]).
     path_start: u64,
 }
 
@@ -742,15 +743,22 @@ impl Recovery {
 
     /// The connection moved to a new path, on which `first` is the first packet sent (RFC
     /// 9000 §9.4; spec §8, A new path): the RTT estimate starts over from `initial_rtt`, and
-    /// so do the probe backoff and the reordering thresholds, all learned on the old path.
-    /// Packets sent before `first` give no RTT or delivery-rate sample, and the ACKs of
-    /// those acknowledged count none of their bytes for congestion control ([`Acked`]);
-    /// the connection keeps their losses from it ([`on_current_path`](Self::on_current_path)).
+    /// so do the probe backoff and the reordering thresholds, all learned on the old path;
+    /// and the packets sent before `first` are set apart ([`count_from`](Self::count_from)).
     pub(crate) fn new_path(&mut self, first: u64, initial_rtt: Duration) {
         self.rtt = RttEstimator::new(initial_rtt);
         self.pto_count = 0;
         self.packet_threshold = PACKET_THRESHOLD;
         self.time_threshold = TIME_THRESHOLD;
+        self.count_from(first);
+    }
+
+    /// Congestion control starts over from packet `first` (a new path, or a fallback from a
+    /// black hole): packets sent before it give no RTT or delivery-rate sample, and the
+    /// ACKs of those acknowledged count none of their bytes for congestion control
+    /// ([`Acked`]); the connection keeps their losses from it
+    /// ([`on_current_path`](Self::on_current_path)).
+    pub(crate) fn count_from(&mut self, first: u64) {
         self.rare.get_or_insert_with(Box::default).path_start = first;
     }
 

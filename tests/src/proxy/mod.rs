@@ -135,6 +135,9 @@ pub struct PathChange {
     pub rate: Option<u64>,
     /// The one-way delay from then on (`None`: as before).
     pub delay: Option<Duration>,
+    /// The largest datagram the path carries from then on (`None`: as before, what
+    /// [`Impairment::mtu`] says).
+    pub mtu: Option<usize>,
 }
 
 impl Default for Impairment {
@@ -463,7 +466,7 @@ impl Direction {
     ) {
         let len = datagram.len();
         if self.cut.load(Ordering::Relaxed)
-            || self.impairment.mtu.is_some_and(|mtu| len > mtu)
+            || self.mtu(now).is_some_and(|mtu| len > mtu)
             || self.in_outage(now)
             || self.lost(now)
             || queue.len() >= QUEUE_LIMIT
@@ -590,6 +593,11 @@ impl Direction {
         self.impairment
             .change
             .filter(|c| now >= self.first_seen(now) + c.after)
+    }
+
+    /// The largest datagram the path carries at `now`.
+    fn mtu(&self, now: Instant) -> Option<usize> {
+        self.changed(now).and_then(|c| c.mtu).or(self.impairment.mtu)
     }
 
     /// The bottleneck's rate at `now`.
