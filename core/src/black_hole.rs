@@ -1,6 +1,6 @@
 //! Black-hole detection: falling back to the smallest datagram when large ones stop getting
 //! through (RFC 8899 §4.3 and §5.2, the "black hole detected" transition; spec/protocol.md
-//! §8, Liveness).
+//! §8, Black holes).
 //!
 //! A path can lose every datagram above some size while passing smaller ones: a tunnel
 //! whose MTU is below what both ends announced, a middlebox that drops fragments. Loss
@@ -8,18 +8,28 @@
 //! it replaces, while small ACKs keep the connection from going idle.
 //!
 //! Inputs: each ack-eliciting packet sent (its size, and what kind of probe it was), the
-//! packets an ACK acknowledged, and the packets declared lost. Output: the largest datagram
+//! packets an ACK acknowledged, whether it declared large packets lost, and the number of
+//! the next packet; the large probe's loss. Output: the largest datagram
 //! to send ([`BlackHole::limit`]), whether the next probe should be a small one
 //! ([`BlackHole::wants_probe`]), and whether it is time to try the large size again
 //! ([`BlackHole::wants_raise`]).
 //!
 //! The rule. Once two probe timeouts in a row went unanswered while large packets went
-//! out, the second probe of each probe timeout is sent at the base size (1200 bytes). A
-//! base-size probe acknowledged while none of the last [`LARGE_UNANSWERED`] or more large
-//! packets sent has been is one confirmation; [`CONFIRMATIONS`] of them, with no
-//! large packet acknowledged in between, and the connection sends base-size datagrams from
-//! then on. Any large packet acknowledged clears the evidence, so random or burst loss that
-//! also hits small packets never triggers it.
+//! out, the second probe of each probe timeout is sent at the base size (1200 bytes). An
+//! ACK that acknowledges small packets alone and declares large ones lost is evidence too
+//! (an application whose messages end in a small datagram keeps ACKs coming, and no probe
+//! timeout fires): it marks the next packet to be sent. A small probe, or a small packet
+//! sent from the mark on, acknowledged while none of the last [`LARGE_UNANSWERED`] or more
+//! large packets sent has been, is one confirmation; [`CONFIRMATIONS`] of them, with no large
+//! packet acknowledged in between, and the connection falls back to base-size datagrams
+//! ([`Verdict::FellBack`]). Any large packet acknowledged clears the evidence, so random or
+//! burst loss that also hits small packets never triggers it, and a confirmation needs a
+//! packet sent after its evidence, a round trip later: a policer whose bucket ran dry
+//! passes small packets and drops large ones for a moment, not for two round trips.
+//!
+//! The path MTU search (module `mtu_search`) then looks at once for a size between the base
+//! and the one that failed; a size it confirms ends the fallback (the connection clears
+//! this state, but its count of fallbacks, [`BlackHole::fallbacks`]).
 //!
 //! Raising again (RFC 8899 §5.1.2, PMTU_RAISE_TIMER): a black hole may have been a passing
 //! route. [`RAISE_AFTER`] after the fallback, while the connection is sending, one probe
@@ -65,11 +75,13 @@ pub(crate) enum Verdict {
 
 /// Large packets sent, with none acknowledged since, before a small probe that gets
 /// through counts as evidence of a black hole.
-const LARGE_UNANSWERED: u32 = 3;
+const LARGE_UNANSWERED: u16 = 3;
 
-/// Small probes acknowledged (each after [`LARGE_UNANSWERED`] large packets, with no large
-/// packet acknowledged between) before falling back.
-const CONFIRMATIONS: u32 = 2;
+/// Confirmations (a small packet sent after the evidence acknowledged, after
+/// [`LARGE_UNANSWERED`] large packets, with no large packet acknowledged between) before
+/// falling back. Each spans a round trip at least, so the two take two: a policer whose
+/// bucket is empty passes small packets and drops large ones too, but not for long.
+const CONFIRMATIONS: u16 = 2;
 
 /// Probe timeouts in a row without an answer before probes go small (RFC 9002 §7.6's
 /// persistent-congestion span: the path is not just slow).
@@ -79,11 +91,18 @@ const PROBE_AFTER_PTOS: u32 = 2;
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct BlackHole {
     /// Large packets sent since a large one was last acknowledged.
-    large_unanswered: u32,
-    /// Small probes acknowledged, each after `LARGE_UNANSWERED` large packets unanswered.
-    confirmations: u32,
-    /// The latest small probe's packet number.
-    probe: MaybePn,
+    large_unanswered: u16,
+    /// Small packets acknowledged, each sent from [`mark`](Self::mark) on, after
+    /// `LARGE_UNANSWERED` large packets unanswered.
+    confirmations: u16,
+    /// Fallbacks so far on this connection (saturating; kept through [`BlackHole::clear`]):
+    /// `ConnectionStats::black_holes`. In the room the confirmations' count left, so that
+    /// an idle connection stays the size the scale test holds it to.
+    fallbacks: u16,
+    /// The first packet whose acknowledgement, small and with no large one, confirms: the
+    /// latest small probe (a probe timeout's), or the next packet sent after an ACK of
+    /// small packets alone declared large ones lost.
+    mark: MaybePn,
     /// Fell back to the base size, and where trying the large size again stands.
     fallback: Option<Raise>,
 }
@@ -103,6 +122,20 @@ impl BlackHole {
     /// detected, otherwise no limit.
     pub(crate) fn limit(&self) -> Option<usize> {
         self.fallback.map(|_| MIN_DATAGRAM_SIZE)
+    }
+
+    /// Times a black hole was detected on this connection.
+    pub(crate) fn fallbacks(&self) -> u64 {
+        u64::from(self.fallbacks)
+    }
+
+    /// Forgets what it knows of the path, but the count of fallbacks: large datagrams get
+    /// through again, or the connection is on a new path.
+    pub(crate) fn clear(&mut self) {
+        *self = BlackHole {
+            fallbacks: self.fallbacks,
+            ..BlackHole::default()
+        };
     }
 
     /// Whether a black hole was detected (the connection sends base-size datagrams).
@@ -132,20 +165,28 @@ impl BlackHole {
         }
         match probe {
             Probe::None | Probe::Mtu => {}
-            Probe::Small => self.probe = MaybePn::some(number),
+            Probe::Small => self.mark = MaybePn::some(number),
             Probe::Raise => self.fallback = Some(Raise::Probe(number)),
         }
     }
 
-    /// An ACK at `now` acknowledged these packets (number, size).
-    pub(crate) fn on_acked(&mut self, now: Instant, acked: impl Iterator<Item = (u64, usize)>) -> Verdict {
-        let mut probe_acked = false;
+    /// An ACK at `now` acknowledged these packets (number, size), and declared large packets
+    /// lost or not (`large_lost`: neither probes nor sent on a path before this one); `next`
+    /// is the number of the next packet to be sent.
+    pub(crate) fn on_acked(
+        &mut self,
+        now: Instant,
+        acked: impl Iterator<Item = (u64, usize)>,
+        large_lost: bool,
+        next: u64,
+    ) -> Verdict {
+        let (mut small_acked, mut confirmed) = (false, false);
         for (number, size) in acked {
             if self.detected() {
                 // Only the large probe says the path changed: a large packet from before
                 // the fallback, acknowledged late, says nothing new.
                 if self.fallback == Some(Raise::Probe(number)) {
-                    *self = BlackHole::default();
+                    self.clear();
                     return Verdict::Raised;
                 }
                 continue;
@@ -154,19 +195,26 @@ impl BlackHole {
                 // Large datagrams get through: whatever was lost was lost to something else.
                 self.large_unanswered = 0;
                 self.confirmations = 0;
-                self.probe = MaybePn::NONE;
+                self.mark = MaybePn::NONE;
                 return Verdict::Same;
             }
-            probe_acked |= self.probe.get() == Some(number);
+            small_acked = true;
+            confirmed |= self.mark.get().is_some_and(|mark| number >= mark);
         }
-        if !probe_acked || self.large_unanswered < LARGE_UNANSWERED {
-            return Verdict::Same;
+        if confirmed && self.large_unanswered >= LARGE_UNANSWERED {
+            self.mark = MaybePn::NONE;
+            self.confirmations = self.confirmations.saturating_add(1);
+            if self.confirmations >= CONFIRMATIONS {
+                self.fallback = Some(Raise::At(now + RAISE_AFTER));
+                self.fallbacks = self.fallbacks.saturating_add(1);
+                return Verdict::FellBack;
+            }
         }
-        self.probe = MaybePn::NONE;
-        self.confirmations += 1;
-        if self.confirmations >= CONFIRMATIONS {
-            self.fallback = Some(Raise::At(now + RAISE_AFTER));
-            return Verdict::FellBack;
+        // Small packets got through while large ones sent before them did not (an
+        // application whose messages end in a small datagram keeps ACKs coming, so no probe
+        // timeout sends the small probe): whether it holds is asked of what is sent next.
+        if small_acked && large_lost && self.mark.get().is_none() {
+            self.mark = MaybePn::some(next);
         }
         Verdict::Same
     }
@@ -184,6 +232,8 @@ impl BlackHole {
 
 #[cfg(test)]
 mod tests {
+    use alloc::vec::Vec;
+
     use super::*;
 
     const LARGE: usize = 1400;
@@ -197,7 +247,7 @@ mod tests {
         for round in 0..2 {
             send_large(&mut b, 3);
             b.on_sent(10 + round, MIN_DATAGRAM_SIZE, Probe::Small);
-            b.on_acked(at(0), [(10 + round, MIN_DATAGRAM_SIZE)].into_iter());
+            b.on_acked(at(0), [(10 + round, MIN_DATAGRAM_SIZE)].into_iter(), false, 1_000);
         }
         assert!(b.detected());
         b
@@ -219,21 +269,68 @@ mod tests {
         assert!(b.wants_probe(2, LARGE));
         b.on_sent(10, MIN_DATAGRAM_SIZE, Probe::Small);
         // Another small packet acknowledged is no confirmation; the probe is.
-        assert_eq!(b.on_acked(at(0), [(9, 100)].into_iter()), Verdict::Same);
         assert_eq!(
-            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter()),
+            b.on_acked(at(0), [(9, 100)].into_iter(), false, 1_000),
+            Verdict::Same
+        );
+        assert_eq!(
+            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter(), false, 1_000),
             Verdict::Same
         );
         assert_eq!(b.limit(), None, "one confirmation is not enough");
         send_large(&mut b, 2);
         b.on_sent(20, MIN_DATAGRAM_SIZE, Probe::Small);
         assert_eq!(
-            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter()),
+            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter(), false, 1_000),
             Verdict::FellBack
         );
         assert_eq!(b.limit(), Some(MIN_DATAGRAM_SIZE));
         assert!(b.detected());
         assert!(!b.wants_probe(5, LARGE), "nothing more to find");
+    }
+
+    /// An application whose messages end in a small datagram: each round its small tail is
+    /// acknowledged and the ACK declares the large datagrams before it lost. No probe
+    /// timeout fires (the ACKs keep coming), so the small probe never goes; the losses are
+    /// the evidence, and the small tails sent after it confirm (found over sockets: the
+    /// connection retransmitted at the large size for good).
+    #[test]
+    fn small_packets_acknowledged_while_large_ones_are_lost_make_it_fall_back() {
+        let mut b = BlackHole::default();
+        let mut verdicts = Vec::new();
+        for round in 0..3u64 {
+            let first = round * 14;
+            for pn in first..first + 13 {
+                b.on_sent(pn, LARGE, Probe::None);
+            }
+            b.on_sent(first + 13, 900, Probe::None);
+            let tail = [(first + 13, 900)].into_iter();
+            verdicts.push(b.on_acked(at(round), tail, true, first + 14));
+        }
+        // The evidence in the first round, a confirmation in each of the next two.
+        assert_eq!(verdicts, [Verdict::Same, Verdict::Same, Verdict::FellBack]);
+        assert_eq!(b.fallbacks(), 1);
+    }
+
+    /// A policer whose bucket ran dry passes small packets and drops large ones, but not for
+    /// long: small packets sent before the evidence confirm nothing, and a large packet
+    /// acknowledged within the round trip that would confirm it clears it.
+    #[test]
+    fn small_packets_through_while_large_ones_are_lost_for_a_moment_are_no_black_hole() {
+        let mut b = BlackHole::default();
+        send_large(&mut b, 8);
+        assert_eq!(b.on_acked(at(0), [(8, 50)].into_iter(), true, 20), Verdict::Same);
+        assert_eq!(b.on_acked(at(0), [(9, 50)].into_iter(), true, 21), Verdict::Same);
+        assert_eq!(b.on_acked(at(0), [(19, 50)].into_iter(), true, 22), Verdict::Same);
+        assert_eq!(
+            b.on_acked(at(0), [(21, LARGE)].into_iter(), false, 30),
+            Verdict::Same
+        );
+        // Evidence again, and one confirmation a round trip later: not yet.
+        send_large(&mut b, 8);
+        assert_eq!(b.on_acked(at(0), [(31, 50)].into_iter(), true, 40), Verdict::Same);
+        assert_eq!(b.on_acked(at(0), [(40, 50)].into_iter(), true, 50), Verdict::Same);
+        assert!(!b.detected());
     }
 
     #[test]
@@ -242,16 +339,19 @@ mod tests {
         send_large(&mut b, 3);
         b.on_sent(10, MIN_DATAGRAM_SIZE, Probe::Small);
         assert_eq!(
-            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter()),
+            b.on_acked(at(0), [(10, MIN_DATAGRAM_SIZE)].into_iter(), false, 1_000),
             Verdict::Same
         );
         // Random loss: a large packet gets through after all.
-        assert_eq!(b.on_acked(at(0), [(11, LARGE)].into_iter()), Verdict::Same);
+        assert_eq!(
+            b.on_acked(at(0), [(11, LARGE)].into_iter(), false, 1_000),
+            Verdict::Same
+        );
         assert!(!b.wants_probe(2, LARGE));
         send_large(&mut b, 3);
         b.on_sent(20, MIN_DATAGRAM_SIZE, Probe::Small);
         assert_eq!(
-            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter()),
+            b.on_acked(at(0), [(20, MIN_DATAGRAM_SIZE)].into_iter(), false, 1_000),
             Verdict::Same
         );
         assert_eq!(b.limit(), None);
@@ -259,7 +359,12 @@ mod tests {
         send_large(&mut b, 3);
         b.on_sent(30, MIN_DATAGRAM_SIZE, Probe::Small);
         assert_eq!(
-            b.on_acked(at(0), [(30, MIN_DATAGRAM_SIZE), (31, LARGE)].into_iter()),
+            b.on_acked(
+                at(0),
+                [(30, MIN_DATAGRAM_SIZE), (31, LARGE)].into_iter(),
+                false,
+                1_000
+            ),
             Verdict::Same
         );
         assert_eq!(b.limit(), None);
@@ -282,9 +387,15 @@ mod tests {
         assert!(!b.wants_raise(at(1_201)));
         assert!(b.wants_raise(at(1_202)));
         // A large packet from before the fallback, acknowledged late, changes nothing.
-        assert_eq!(b.on_acked(at(1_202), [(2, LARGE)].into_iter()), Verdict::Same);
+        assert_eq!(
+            b.on_acked(at(1_202), [(2, LARGE)].into_iter(), false, 1_000),
+            Verdict::Same
+        );
         b.on_sent(50, LARGE, Probe::Raise);
-        assert_eq!(b.on_acked(at(1_203), [(50, LARGE)].into_iter()), Verdict::Raised);
+        assert_eq!(
+            b.on_acked(at(1_203), [(50, LARGE)].into_iter(), false, 1_000),
+            Verdict::Raised
+        );
         assert_eq!(b.limit(), None);
         assert!(!b.wants_raise(at(5_000)));
     }

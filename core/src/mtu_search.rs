@@ -10,8 +10,10 @@
 //! loss). It is done once the gap is under [`MIN_STEP`] bytes, and searches again after
 //! [`RAISE_AFTER`] if it stopped short of the maximum (the path may have changed, RFC 8899
 //! §5.1.2). Black-hole detection (module `black_hole`) watches the confirmed size: when it
-//! falls back to the base size the search pauses, and starts over once the black hole's own
-//! probe finds large datagrams getting through again. A new path (the peer's IP address
+//! falls back to the base size the search starts over at once, below the size that stopped
+//! getting through, and a size above the base it confirms ends the fallback; it starts
+//! over from the top once the black hole's own probe finds large datagrams getting through
+//! again. A new path (the peer's IP address
 //! or ours changed) starts it over at once: a Wi-Fi path's size says nothing of a mobile
 //! network's, and its datagrams would be lost there until black-hole detection noticed.
 //!
@@ -111,6 +113,11 @@ impl MtuSearch {
         }
     }
 
+    /// Whether packet `number` is the probe in flight.
+    pub(crate) fn is_probe(&self, number: u64) -> bool {
+        matches!(self.phase, Phase::Probing { number: n, .. } if n == number)
+    }
+
     /// A probe of `size` bytes went as packet `number`.
     pub(crate) fn on_probe_sent(&mut self, number: u64, size: usize) {
         let size = u16::try_from(size).unwrap_or(u16::MAX);
@@ -150,12 +157,18 @@ impl MtuSearch {
         true
     }
 
-    /// Black-hole detection fell back to the base size: the search starts over from it
-    /// after [`RAISE_AFTER`] (the path's size changed under the connection; it may have
-    /// healed by then, or stay narrower than before, which the search then finds).
+    /// Black-hole detection fell back to the base size: the size confirmed stopped getting
+    /// through, and the search starts over from the base size at once, below it (RFC 8899
+    /// §5.2: from BASE, once the base size is known to get through, SEARCHING). A path that
+    /// narrowed to 1,300 bytes under the connection is used at about that, not at 1,200
+    /// for the [`RAISE_AFTER`] the search waited before the forty-seventh round; once the
+    /// search is done short of the maximum it tries the top again after that wait, which
+    /// finds a path that healed.
     pub(crate) fn on_black_hole(&mut self, now: Instant) {
+        let failed = self.confirmed;
         *self = MtuSearch {
-            phase: Phase::Wait(now + RAISE_AFTER),
+            ceiling: (failed > BASE).then(|| failed - 1),
+            phase: Phase::Wait(now),
             ..MtuSearch::default()
         };
     }
@@ -249,14 +262,9 @@ mod tests {
         m.on_black_hole(at(1_000));
         assert_eq!(m.confirmed(), 1200);
         assert_eq!(
-            m.wants_probe(at(1_000 + 599_999), 1452),
-            None,
-            "waits the raise timer"
-        );
-        assert_eq!(
-            m.wants_probe(at(1_000 + 600_000), 1452),
-            Some(1452),
-            "from the top"
+            m.wants_probe(at(1_000), 1452),
+            Some(1326),
+            "at once, halfway below the size that failed"
         );
         m.start_over(at(5));
         assert_eq!(m.wants_probe(at(5), 1452), Some(1452));

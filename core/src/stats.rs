@@ -38,10 +38,11 @@ pub struct ConnectionStats {
     pub congestion_events: u64,
     /// Times nothing sent over three probe timeouts was acknowledged (RFC 9002 §7.6).
     pub persistent_congestion: u64,
-    /// Whether the connection found that datagrams larger than 1200 bytes do not reach the
-    /// peer while smaller ones do, and sends 1200-byte datagrams since (RFC 8899 black-hole
-    /// detection; spec §8, Liveness).
-    pub black_hole: bool,
+    /// Times the connection found that datagrams larger than 1200 bytes stopped reaching
+    /// the peer while smaller ones did, and fell back to 1200 bytes (RFC 8899 black-hole
+    /// detection; spec §8, Black holes). The path MTU search then looks at once for the
+    /// size that gets through: [`path_mtu`](Self::path_mtu) is what it found.
+    pub black_holes: u64,
     /// Hole punch datagrams sent toward the peer's candidate addresses (spec §12.5).
     pub punches_sent: u64,
     /// Times the connection followed the peer to another address (a NAT rebinding, a move

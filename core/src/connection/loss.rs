@@ -39,14 +39,23 @@ impl Connection {
         for (number, _) in acked.slots().filter_map(|slot| self.recovery.acked_packet(slot)) {
             // A size above the base confirmed after a black hole ends the fallback.
             if self.mtu.on_acked(now, number) && self.black_hole.detected() {
-                self.black_hole = BlackHole::default();
+                self.black_hole.clear();
             }
         }
+        // (Probes are sized to test the path, and the old path's packets say nothing of
+        // this one.)
+        let large_lost = outcome.lost.iter().any(|p| {
+            p.size() > MIN_DATAGRAM_SIZE
+                && !self.mtu.is_probe(p.number)
+                && self.recovery.on_current_path(p.number)
+        });
         let recovery = &self.recovery;
-        match self
-            .black_hole
-            .on_acked(now, acked.slots().filter_map(|slot| recovery.acked_packet(slot)))
-        {
+        match self.black_hole.on_acked(
+            now,
+            acked.slots().filter_map(|slot| recovery.acked_packet(slot)),
+            large_lost,
+            recovery.next_pn(),
+        ) {
             Verdict::FellBack => self.fell_back(now, config),
             Verdict::Raised => self.mtu.start_over(now),
             Verdict::Same => {}
@@ -145,7 +154,7 @@ impl Connection {
     /// noticed, seconds later (tests/path_changes.rs, the narrower mobile network). Done
     /// at the move, not at its proof: the packets that prove it go at the size chosen here.
     pub(super) fn search_new_path_size(&mut self, now: Instant) {
-        self.black_hole = BlackHole::default();
+        self.black_hole.clear();
         self.mtu.start_over(now);
     }
 

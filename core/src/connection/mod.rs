@@ -616,7 +616,7 @@ impl Connection {
             pacing_rate: self.cc.pacing_rate(),
             key_updates_sent: self.crypto.as_ref().map_or(0, |p| p.updates_sent),
             key_updates_received: self.crypto.as_ref().map_or(0, |p| p.updates_received),
-            black_hole: self.black_hole.detected(),
+            black_holes: self.black_hole.fallbacks(),
             path_mtu: self.path_mtu() as u64,
         }
     }
