@@ -177,3 +177,39 @@ async fn a_path_that_narrows_under_the_connection_is_searched_again_at_once() {
     })
     .await;
 }
+
+/// The path MTU search's probes are lost on a narrower path, by design: a probe that also
+/// carried an ACK lost it with them. The peer then heard nothing for the last packets of a
+/// message and waited a probe timeout, twice in a row now and then: persistent congestion,
+/// its window at the minimum (found with `message_paths`: 120 messages through a 1,280-byte
+/// path, 20 ms each way, two probe timeouts in five runs of five, persistent congestion in
+/// three). A probe carries a PING and padding only: messages through that path, each
+/// acknowledged before the next, cost the sender no more than one probe timeout.
+#[tokio::test]
+async fn a_search_on_a_narrower_path_costs_the_peer_no_probe_timeouts() {
+    bounded(async {
+        let (a, b) = (endpoint(), endpoint());
+        let path = Impairment {
+            delay: Duration::from_millis(20),
+            mtu: Some(1280),
+            ..Impairment::default()
+        };
+        let proxy = Proxy::start(b.local_addr(), path).unwrap();
+        let conn = a.connect(proxy.addr()).await.unwrap();
+        let peer = b.accept().await.unwrap();
+        for i in 0..30u32 {
+            let len = [200, 3_000, 20_000, 100_000, 1_300, 64][i as usize % 6];
+            let m = Bytes::from(vec![i as u8; len]);
+            conn.send_message_with(m.clone(), Confirm::Acknowledged)
+                .await
+                .unwrap();
+            assert_eq!(peer.recv_message().await.unwrap(), m);
+        }
+        let stats = conn.stats().await.unwrap();
+        assert!(stats.probes <= 1, "{stats:?}");
+        assert_eq!(stats.persistent_congestion, 0, "{stats:?}");
+        assert!((1270..=1280).contains(&stats.path_mtu), "{stats:?}");
+        drop(proxy);
+    })
+    .await;
+}

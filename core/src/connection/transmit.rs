@@ -228,7 +228,12 @@ impl Connection {
         let empty = w.remaining();
         let mut sent = SentFrames::new();
         let mut ack_largest = None;
-        if ack_due || (self.received.has_news() && has_content) {
+        // A size probe carries no ACK: it is lost whenever the path is narrower, and the ACK
+        // with it, which left the peer waiting a probe timeout for the last packets of a
+        // message, two in a row now and then (tests: path_mtu.rs, the search's cost to the
+        // peer). The ACK waits for the next datagram.
+        let size_probe = matches!(probe, Probe::Raise | Probe::Mtu);
+        if !size_probe && (ack_due || (self.received.has_news() && has_content)) {
             if let Some(ack) = self.received.build(now) {
                 let largest = ack.largest();
                 // An ACK that does not fit waits for the next datagram.
@@ -237,7 +242,7 @@ impl Connection {
                 }
             }
         }
-        if matches!(probe, Probe::Raise | Probe::Mtu) {
+        if size_probe {
             // A PING padded to the large size and nothing else: its loss loses no data.
             w.push(&Frame::Ping).ok()?;
             sent.push(SentFrame::Control(Control::Ping));

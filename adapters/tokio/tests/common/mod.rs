@@ -13,6 +13,7 @@ pub fn endpoint() -> weir_tokio::Endpoint {
 }
 
 /// Runs `test` with a limit, so that a bug shows as a failure and not a hang.
+#[allow(dead_code)] // the figures suite bounds each message instead
 pub async fn bounded<T>(test: impl Future<Output = T>) -> T {
     tokio::time::timeout(StdDuration::from_secs(60), test)
         .await
