@@ -44,11 +44,15 @@ impl Connection {
         }
         // (Probes are sized to test the path, and the old path's packets say nothing of
         // this one.)
-        let large_lost = outcome.lost.iter().any(|p| {
-            p.size() > MIN_DATAGRAM_SIZE
-                && !self.mtu.is_probe(p.number)
-                && self.recovery.on_current_path(p.number)
-        });
+        let large_lost = outcome
+            .lost
+            .iter()
+            .filter(|p| {
+                p.size() > MIN_DATAGRAM_SIZE
+                    && !self.mtu.is_probe(p.number)
+                    && self.recovery.on_current_path(p.number)
+            })
+            .count();
         let recovery = &self.recovery;
         match self.black_hole.on_acked(
             now,
