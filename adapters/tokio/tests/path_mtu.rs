@@ -14,6 +14,15 @@ use common::{bounded, endpoint};
 use weir_sim::proxy::{Impairment, PathChange, Proxy};
 use weir_tokio::{Confirm, Connection, Endpoint};
 
+/// Message `i`, of `len` bytes, sent acknowledged and checked on arrival.
+async fn exchange(conn: &Connection, peer: &Connection, i: u32, len: usize) {
+    let m = Bytes::from(vec![i as u8; len]);
+    conn.send_message_with(m.clone(), Confirm::Acknowledged)
+        .await
+        .unwrap();
+    assert_eq!(peer.recv_message().await.unwrap(), m);
+}
+
 /// Sends messages until the connection's path MTU has risen above 1200 and then stayed put
 /// for 20 messages in a row, and returns it (at most 3,000 messages). Counted in messages,
 /// not time: the search advances with the data acknowledged and the losses detected, so a
@@ -22,9 +31,7 @@ use weir_tokio::{Confirm, Connection, Endpoint};
 async fn settled_mtu(conn: &Connection, peer: &Connection) -> u64 {
     let (mut last, mut same) = (0, 0);
     for i in 0..3_000u32 {
-        let m = Bytes::from(vec![i as u8; 20_000]);
-        conn.send_message_with(m, Confirm::Acknowledged).await.unwrap();
-        peer.recv_message().await.unwrap();
+        exchange(conn, peer, i, 20_000).await;
         let mtu = conn.stats().await.unwrap().path_mtu;
         if mtu == last {
             same += 1;
@@ -136,9 +143,7 @@ async fn a_client_that_moves_to_a_narrower_network_searches_its_size_afresh() {
             if conn.observed_address().map(|a| a.ip()) == Some(moved) {
                 break;
             }
-            let m = Bytes::from(vec![i as u8; 1_000]);
-            conn.send_message_with(m, Confirm::Acknowledged).await.unwrap();
-            peer.recv_message().await.unwrap();
+            exchange(&conn, &peer, i, 1_000).await;
         }
         let mtu = settled_mtu(&conn, &peer).await;
         let stats = conn.stats().await.unwrap();
@@ -163,11 +168,7 @@ async fn a_path_that_narrows_under_the_connection_is_searched_again_at_once() {
             if conn.stats().await.unwrap().black_holes > 0 {
                 break;
             }
-            let m = Bytes::from(vec![i as u8; 20_000]);
-            conn.send_message_with(m.clone(), Confirm::Acknowledged)
-                .await
-                .unwrap();
-            assert_eq!(peer.recv_message().await.unwrap(), m);
+            exchange(&conn, &peer, i, 20_000).await;
         }
         let mtu = settled_mtu(&conn, &peer).await;
         let stats = conn.stats().await.unwrap();
@@ -199,11 +200,7 @@ async fn a_search_on_a_narrower_path_costs_the_peer_no_probe_timeouts() {
         let peer = b.accept().await.unwrap();
         for i in 0..30u32 {
             let len = [200, 3_000, 20_000, 100_000, 1_300, 64][i as usize % 6];
-            let m = Bytes::from(vec![i as u8; len]);
-            conn.send_message_with(m.clone(), Confirm::Acknowledged)
-                .await
-                .unwrap();
-            assert_eq!(peer.recv_message().await.unwrap(), m);
+            exchange(&conn, &peer, i, len).await;
         }
         let stats = conn.stats().await.unwrap();
         assert!(stats.probes <= 1, "{stats:?}");
