@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -235,7 +234,7 @@ impl Shared {
     fn run_outbound(self: &Arc<Self>) {
         let mut buf = vec![0u8; 65_536];
         while !self.stop.load(Ordering::Relaxed) {
-            if !readable(&self.tun, STOP_POLL) {
+            if !crate::readable::readable(&self.tun, STOP_POLL) {
                 continue;
             }
             let Ok(n) = (&self.tun).read(&mut buf) else {
@@ -326,19 +325,6 @@ impl Shared {
             let _ = (&self.tun).write(&packet);
         }
     }
-}
-
-/// Waits up to `timeout` for `file` to have something to read.
-#[allow(unsafe_code)]
-fn readable(file: &File, timeout: std::time::Duration) -> bool {
-    let mut fd = libc::pollfd {
-        fd: file.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one pollfd, valid for the call; the descriptor is open (the file is borrowed).
-    let n = unsafe { libc::poll(&mut fd, 1, timeout.as_millis() as libc::c_int) };
-    n > 0 && fd.revents & libc::POLLIN != 0
 }
 
 /// An IPv4 UDP packet's source, destination and payload; `None` for anything else, a

@@ -42,6 +42,8 @@ mod nat;
 #[cfg(target_os = "linux")]
 pub mod netns;
 pub mod proxy;
+#[cfg(target_os = "linux")]
+mod readable;
 pub mod relay;
 mod stalls;
 
