@@ -6,8 +6,9 @@
 //! forty-seventh round found with it a black hole never detected under such messages, the
 //! ACKs that path MTU probes lost on a narrower path (two probe timeouts in each run,
 //! persistent congestion in three of five; the simulator did not show it), and a policer
-//! dropping 17-19% of BBR's datagrams (NewReno's: 1.4-1.5%), left for a later round
-//! (tests/congestion.md, "A narrower path").
+//! dropping 17-19% of BBR's datagrams (NewReno's: 1.4-1.5%); the forty-eighth, that the
+//! proxy held each datagram that came alone up to 8 ms past its delay, and BBR's test for
+//! a policer under such messages (tests/congestion.md, "A narrower path", "Policers").
 //!
 //! `cargo test --release -p weir-tokio --test message_paths -- --ignored --nocapture`;
 //! `WEIR_FIGURES_CASE=policer` runs the cases whose name holds it, `WEIR_FIGURES_CC=new-reno`

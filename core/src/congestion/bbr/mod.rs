@@ -83,7 +83,8 @@
 //! chance), with no queue, the path is rate-bound for a while: BBR paces at a bound, its
 //! gains at most 1, cut by 0.7 for each round that loses more than the path's random loss
 //! explains and raised a datagram per minimum RTT otherwise (tests/congestion.md,
-//! "Policers").
+//! "Policers"). A sender of messages, whose pauses refill the bucket, is tested otherwise:
+//! the datagrams of each burst past its first eight against those eight.
 //!
 //! ACK aggregation (draft §4.6.4.2, BBR.extra_acked): a receiver that acknowledges in
 //! bursts (delayed ACKs, a Wi-Fi link's aggregation, an adapter that reads its socket in
@@ -485,11 +486,12 @@ impl Bbr {
                 delivered,
                 lost,
                 standing,
-                congestive,
+                overflows,
                 past_startup,
                 app_limited: rs.app_limited,
                 min_rtt,
                 max_datagram: self.mds,
+                bw: self.bw.max(),
             };
             self.policed
                 .get_or_insert_with(|| Box::new(Policed::new()))
@@ -650,9 +652,9 @@ impl Bbr {
 }
 
 impl CongestionController for Bbr {
-    fn on_sent(&mut self, _now: Instant, bytes: usize, bytes_in_flight: usize) {
+    fn on_sent(&mut self, now: Instant, bytes: usize, bytes_in_flight: usize) {
         if let Some(p) = &mut self.policed {
-            p.on_sent(bytes);
+            p.on_sent(now, bytes, bytes_in_flight);
         }
         self.bytes_in_flight = bytes_in_flight;
         self.round_peak_flight = self.round_peak_flight.max(bytes_in_flight);

@@ -14,23 +14,44 @@
 //! nothing: the bytes acknowledged and lost of what was sent in those probes are tallied
 //! apart from the rest, by the newest send time each ACK or loss names. Random loss takes
 //! as much of both; a policer takes more of the probes'. (The 3/4 phase was tried first:
-//! with no queue to drain it ends at its first ACK and sends next to nothing.) The states,
-//! declared in [`Phase`]:
+//! with no queue to drain it ends at its first ACK and sends next to nothing.)
+//!
+//! A sender of messages, each answered before the next, is no such test. Each pause
+//! refills the bucket, so each message's first round trip goes through it whole, and BBR's
+//! estimate (the most of its delivery-rate samples) holds that burst: the policer's rate
+//! plus a bucket per round trip. All it sends runs above the rate, the rest loses as the
+//! probes do, and the probes' test never passed: 17-19% of its datagrams dropped over
+//! sockets, 10-19% in weir-sim (tests/congestion.md, "Policers", "Messages"). What such a
+//! sender's losses follow is the burst: the refilled bucket passes its first datagrams,
+//! and drops from the rest. So the first [`EARLY_DATAGRAMS`] of each burst (from a datagram
+//! sent with nothing else in flight) are tallied apart too, the *early* ones, and the rest
+//! of the burst is tested against them as the probes are against the rest. Random loss
+//! takes as much of both. The states, declared in [`Phase`]:
 //! - `Watching`: past Startup, from the first round that lost with no queue. Once the
 //!   probes' losses pass what a Poisson count of the mean the rest's loss rate gives them
-//!   reaches once in a million ([`POISSON_TAIL`]), and the loss rate of both passes BBR's
-//!   [`LOSS_THRESHOLD`], the losses follow the rate. A mean past the table, or a loss rate
-//!   at the threshold or below over enough datagrams, starts the tallies again. The tallies
-//!   must span a ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2
-//!   ms of jitter read as a policer from two RTTs of them. A round with a queue (one BBR's
-//!   rules saw, or a queueing delay sample above an eighth of the minimum RTT and
-//!   [`MIN_PROBE_QUEUE`] in it or the round before) starts them again too: a queue's losses
-//!   follow the rate as well, and BBR's own rules answer them. A loss found spurious is
-//!   taken back (a reordering path "loses" more of a probe's closer-spaced datagrams).
+//!   reaches once in a million ([`POISSON_TAIL`]), or the bursts' later datagrams' losses
+//!   pass the same at the early ones' loss rate (taken as a datagram more than they lost,
+//!   from [`MIN_EARLY`] early datagrams on: a few early datagrams that lost none say
+//!   little), and the loss rate of all passes BBR's [`LOSS_THRESHOLD`], the losses follow
+//!   the rate. A mean past the table for either test, or a loss rate at the threshold or
+//!   below over enough datagrams, starts the tallies again. The tallies must span a ProbeBw
+//!   cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms of jitter read as
+//!   a policer from two RTTs of them. A round with a queue (one standing all round, a
+//!   shallow buffer's overflow, or a queueing delay sample above an eighth of the minimum
+//!   RTT and [`MIN_PROBE_QUEUE`] in it or the round before) starts them again too: a queue's
+//!   losses follow the rate as well, and BBR's own rules answer them. A round that lost a
+//!   quarter of what it sent with no queue does not (it did until the forty-eighth round:
+//!   a message's first round through a policer is such a round, and each reset the
+//!   tallies). A loss found spurious is taken back (a reordering path "loses" more of a
+//!   probe's closer-spaced datagrams).
 //! - `RateBound`: the path's rate is bound, and so is BBR's: it paces at the bound, at a
 //!   gain of at most 1 (a probe above the bound would only overrun the bucket). The first
 //!   bound is [`BETA`] of what the tallied span delivered per second, below a policer's
-//!   rate whatever burst inflated BBR's estimate. The rounds while the bound is below
+//!   rate whatever burst inflated BBR's estimate; found by the bursts' test, of what the
+//!   bursts delivered per second while they sent past their early datagrams (the bucket
+//!   empty then, a policer's rate; a message that did not empty it counts too, so this runs
+//!   above the rate: 0.92 MB/s through a 0.625 MB/s policer, weir-sim), at most the
+//!   estimate. The rounds while the bound is below
 //!   [`LOW`] of where it was last cut measure the path's random loss; a round that loses
 //!   more than that explains (a count a Poisson count of its mean reaches once in a hundred
 //!   rounds, [`CUT_TAIL`]) cuts the bound by [`BETA`] (BBRv3's BBRBeta, CUBIC's: a
@@ -45,8 +66,8 @@
 //!   path, a few rounds of overrun every so many cycles; on a path misjudged, a bounded
 //!   spell of loss-based control.
 //!
-//! Inputs: each datagram's size, each ACK's and each loss's bytes with the newest send time,
-//! spurious losses, the probes' starts and ends, queueing delay samples, and each round's
+//! Inputs: each datagram's size and time with the flight it joined, each ACK's and each
+//! loss's bytes with the newest send time, spurious losses, the probes' starts and ends, queueing delay samples, and each round's
 //! end. Output: the bound on BBR's bandwidth, if any.
 
 use super::{LOSS_THRESHOLD, MIN_PIPE_PACKETS, UNIT};
@@ -90,6 +111,11 @@ const CUT_TAIL: [u64; 24] = [
 /// without end (throw-away builds: two BBR flows through a 64 kB bucket lost 58%; capped
 /// at 10%, two flows through a 16 or 32 kB bucket still lost 13-18%; at 5%, 4.6-11.9%).
 const MOST_RANDOM: u64 = 50;
+/// A burst's first this many datagrams (from one sent with nothing else in flight) are
+/// its early ones: a policer's bucket, full after a pause, passes them.
+const EARLY_DATAGRAMS: u64 = 8;
+/// The bursts' test waits for this many early datagrams.
+const MIN_EARLY: u64 = 16;
 /// The random loss rate is over about this many datagrams (halved past it).
 const LOW_DATAGRAMS: u64 = 4096;
 
@@ -109,18 +135,32 @@ impl Tally {
 /// What the losses with no queue have shown so far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
-    /// Tallying the probes' datagrams and the rest since `since`.
-    Watching {
-        since: Option<Instant>,
-        probe: Tally,
-        rest: Tally,
-    },
+    /// Tallying the datagrams since the tallies began.
+    Watching(Watch),
     /// The losses followed the rate: BBR paces at the bound.
     RateBound(Bound),
 }
 
-const WATCHING: Phase = Phase::Watching {
+/// The tallies while watching: each datagram counts in one, by when it was sent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Watch {
+    /// When the tallies began (`None`: at the next round's end).
+    since: Option<Instant>,
+    /// The first [`EARLY_DATAGRAMS`] of each burst.
+    early: Tally,
+    /// The rest of each burst: what left during the latest probe, and the others.
+    probe: Tally,
+    rest: Tally,
+    /// The time the bursts spent sending their rest (µs), from each datagram's to the next.
+    late_us: u64,
+}
+
+const WATCHING: Phase = Phase::Watching(Watch {
     since: None,
+    early: Tally {
+        delivered: 0,
+        lost: 0,
+    },
     probe: Tally {
         delivered: 0,
         lost: 0,
@@ -129,7 +169,19 @@ const WATCHING: Phase = Phase::Watching {
         delivered: 0,
         lost: 0,
     },
-};
+    late_us: 0,
+});
+
+/// A burst: what the sender sent from a datagram that left with nothing else in flight.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Burst {
+    start: Instant,
+    /// Bytes sent in it.
+    sent: u64,
+    /// When its first datagram past its first [`EARLY_DATAGRAMS`] left, and its latest.
+    late: Option<Instant>,
+    last: Instant,
+}
 
 /// A round that ended (BBR's round counting, draft §4.5.1).
 #[derive(Clone, Copy, Debug)]
@@ -138,15 +190,17 @@ pub(super) struct RoundEnd {
     /// Bytes the round delivered, and lost.
     pub delivered: u64,
     pub lost: u64,
-    /// A queue stood all round, and BBR's rules found the round's losses congestive.
+    /// A queue stood all round; a shallow buffer overflowed (module `overflow`).
     pub standing: bool,
-    pub congestive: bool,
+    pub overflows: bool,
     /// BBR left Startup (whose losses end it by BBR's own rules).
     pub past_startup: bool,
     /// The ACK that ended the round was for a datagram sent application-limited.
     pub app_limited: bool,
     pub min_rtt: Duration,
     pub max_datagram: usize,
+    /// BBR's bandwidth estimate.
+    pub bw: u64,
 }
 
 /// The policer test's state, boxed in BBR and made at the first round past Startup that
@@ -157,6 +211,8 @@ pub(super) struct Policed {
     /// When the latest probe began, and ended (`None` while it lasts).
     probe_start: Option<Instant>,
     probe_end: Option<Instant>,
+    /// The latest burst (`None` before one began).
+    burst: Option<Burst>,
     /// The most queueing delay (µs) of this round and the one before.
     queue: RoundMax<u32, 2>,
     /// The largest datagram sent since this was made: the tallies are in bytes, the test
@@ -171,6 +227,7 @@ impl Policed {
             phase: WATCHING,
             probe_start: None,
             probe_end: None,
+            burst: None,
             queue: RoundMax::new(),
             datagram: 0,
         }
@@ -181,7 +238,7 @@ impl Policed {
     /// estimate, a maximum of them, would fall by the pacing margin each ten rounds).
     pub(super) fn bandwidth(&self, bw: u64) -> u64 {
         match self.phase {
-            Phase::Watching { .. } => bw,
+            Phase::Watching(_) => bw,
             Phase::RateBound(b) => b.rate,
         }
     }
@@ -201,9 +258,28 @@ impl Policed {
         }
     }
 
-    /// A datagram of `bytes` was sent.
-    pub(super) fn on_sent(&mut self, bytes: usize) {
-        self.datagram = self.datagram.max(bytes as u64);
+    /// A datagram of `bytes` left at `now`, `in_flight` bytes in flight with it.
+    pub(super) fn on_sent(&mut self, now: Instant, bytes: usize, in_flight: usize) {
+        let bytes = bytes as u64;
+        self.datagram = self.datagram.max(bytes);
+        if in_flight as u64 <= bytes {
+            self.burst = Some(Burst {
+                start: now,
+                sent: 0,
+                late: None,
+                last: now,
+            });
+        }
+        if let Some(b) = &mut self.burst {
+            if let (Some(_), Phase::Watching(w)) = (b.late, &mut self.phase) {
+                w.late_us += (now - b.last).as_micros();
+            }
+            b.sent += bytes;
+            b.last = now;
+            if b.late.is_none() && b.sent >= EARLY_DATAGRAMS * self.datagram {
+                b.late = Some(now);
+            }
+        }
     }
 
     /// A queueing delay sample (µs).
@@ -236,17 +312,24 @@ impl Policed {
         }
     }
 
-    /// The tally a datagram sent at `sent` counts in while watching: the probes' if it left
-    /// during the latest probe, the rest's otherwise.
+    /// The tally a datagram sent at `sent` counts in while watching: the early ones' if it
+    /// was among the first of the latest burst (datagrams that left in one instant count
+    /// alike: the first datagrams past the count may count early), else the probes' if it
+    /// left during the latest probe, the rest's otherwise.
     fn tally(&mut self, sent: Instant) -> Option<&mut Tally> {
+        let early = self
+            .burst
+            .is_some_and(|b| sent >= b.start && b.late.is_none_or(|late| sent <= late));
         let probed = self.probe_start.is_some_and(|start| sent >= start)
             && self.probe_end.is_none_or(|end| sent < end);
         match &mut self.phase {
-            Phase::Watching {
-                since: Some(_),
-                probe,
-                rest,
-            } => Some(if probed { probe } else { rest }),
+            Phase::Watching(w) if w.since.is_some() => Some(if early {
+                &mut w.early
+            } else if probed {
+                &mut w.probe
+            } else {
+                &mut w.rest
+            }),
             _ => None,
         }
     }
@@ -254,56 +337,58 @@ impl Policed {
     /// A round ended: the transitions of [`Phase`] (module docs).
     pub(super) fn end_round(&mut self, r: &RoundEnd) {
         let probe_queue = (r.min_rtt.as_micros() / 8).max(MIN_PROBE_QUEUE.as_micros());
-        let queued = r.standing || r.congestive || u64::from(self.queue.max()) > probe_queue;
+        let queued = r.standing || r.overflows || u64::from(self.queue.max()) > probe_queue;
         self.queue.next_round();
         let mds = self.datagram.max(r.max_datagram as u64).max(1);
         let rtt = r.min_rtt.as_micros().max(1);
         // The least a bound may be: BBR's smallest window per minimum RTT.
         let floor = MIN_PIPE_PACKETS as u64 * mds * 1_000_000 / rtt;
-        let fresh = Phase::Watching {
+        let fresh = Phase::Watching(Watch {
             since: Some(r.now),
-            probe: Tally::default(),
-            rest: Tally::default(),
-        };
+            ..Watch::default()
+        });
         self.phase = match self.phase {
-            Phase::Watching { .. } if queued || !r.past_startup => fresh,
-            Phase::Watching { since: None, .. } => fresh,
-            Phase::Watching {
-                since: Some(since),
-                probe,
-                rest,
-            } => {
-                let (all, lost) = (probe.seen() + rest.seen(), probe.lost + rest.lost);
+            Phase::Watching(_) if queued || !r.past_startup => fresh,
+            Phase::Watching(Watch { since: None, .. }) => fresh,
+            Phase::Watching(
+                w @ Watch {
+                    since: Some(since), ..
+                },
+            ) => {
+                let late = Tally {
+                    delivered: w.probe.delivered + w.rest.delivered,
+                    lost: w.probe.lost + w.rest.lost,
+                };
+                let (all, lost) = (w.early.seen() + late.seen(), w.early.lost + late.lost);
                 let loss = (lost * UNIT).checked_div(all).unwrap_or(0);
-                // The datagrams the probes would have lost at the rest's loss rate (rounded
-                // up, and at least one: the rest's rate is a count too).
-                let expected = u128::from(probe.seen()) * u128::from(rest.lost);
-                let expected = expected.div_ceil(u128::from(rest.seen().max(1)) * u128::from(mds));
-                let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
-                // Tallies over at least a ProbeBw cycle (module docs), and a rest that sent
-                // more than the probes: its rate is the estimate the probes are held to.
+                // Tallies over at least a ProbeBw cycle (module docs).
                 let cycle = (r.now - since).as_micros() >= 8 * r.min_rtt.as_micros();
-                let follows = cycle
-                    && rest.seen() >= 2 * probe.seen()
-                    && POISSON_TAIL
-                        .get(expected)
-                        .is_some_and(|&k| probe.lost >= u64::from(k) * mds);
-                let enough = expected >= POISSON_TAIL.len();
+                let lossy = loss > LOSS_THRESHOLD && cycle;
+                // The probes against the rest, which must have sent more than the probes:
+                // its rate is the estimate the probes are held to.
+                let probes = beyond_chance(w.probe, w.rest.lost, w.rest.seen(), mds);
+                let probes_follow = probes.follows && w.rest.seen() >= 2 * w.probe.seen();
+                // The bursts' later datagrams against their first, whose loss rate is
+                // taken as a datagram more than they lost (so few first datagrams that
+                // lost none say little).
+                let bursts = (w.early.seen() >= MIN_EARLY * mds)
+                    .then(|| beyond_chance(late, w.early.lost + mds, w.early.seen(), mds));
                 // Too little lost for a test over as many datagrams as a loss rate at the
                 // threshold would lose the test's count of.
                 let clean = loss <= LOSS_THRESHOLD && all >= TEST_LOSSES * UNIT / LOSS_THRESHOLD * mds;
-                if loss > LOSS_THRESHOLD && follows {
+                if lossy && probes_follow {
+                    // What the tallied span delivered per second.
                     let span = (r.now - since).as_micros().max(1);
-                    let got = u128::from(probe.delivered + rest.delivered) * 1_000_000 / u128::from(span);
-                    let got = u64::try_from(got).unwrap_or(u64::MAX);
-                    Phase::RateBound(Bound {
-                        rate: cut(got, floor),
-                        level: got,
-                        cuts_left: RATE_BOUND_CUTS,
-                        cut: true,
-                        low: Tally::default(),
-                    })
-                } else if enough || clean {
+                    let got = u128::from(w.probe.delivered + w.rest.delivered) * 1_000_000 / u128::from(span);
+                    Phase::RateBound(Bound::new(u64::try_from(got).unwrap_or(u64::MAX), floor))
+                } else if lossy && w.late_us > 0 && bursts.is_some_and(|t| t.follows) {
+                    // What the bursts delivered per second while they sent past their first
+                    // datagrams (a policer's bucket empty then: its rate), at most the
+                    // estimate.
+                    let got = u128::from(late.delivered) * 1_000_000 / u128::from(w.late_us);
+                    let got = u64::try_from(got).unwrap_or(u64::MAX).min(r.bw);
+                    Phase::RateBound(Bound::new(got, floor))
+                } else if probes.enough || bursts.is_some_and(|t| t.enough) || clean {
                     fresh
                 } else {
                     self.phase
@@ -318,6 +403,31 @@ impl Policed {
                 Phase::RateBound(b)
             }
         };
+    }
+}
+
+/// A test's outcome (module docs, `Watching`).
+#[derive(Clone, Copy, Debug)]
+struct Test {
+    /// The part tested lost beyond chance.
+    follows: bool,
+    /// The loss rate it is held to would have lost past [`POISSON_TAIL`]: no test (both
+    /// lost alike).
+    enough: bool,
+}
+
+/// Whether `part` lost beyond chance at the loss rate of `lost` bytes in `seen`: at least
+/// [`POISSON_TAIL`]`[m]` datagrams, `m` what it would have lost at that rate (rounded up,
+/// and at least one: the rate is a count too); `mds` is the datagram size.
+fn beyond_chance(part: Tally, lost: u64, seen: u64, mds: u64) -> Test {
+    let expected = u128::from(part.seen()) * u128::from(lost);
+    let expected = expected.div_ceil(u128::from(seen.max(1)) * u128::from(mds));
+    let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
+    Test {
+        follows: POISSON_TAIL
+            .get(expected)
+            .is_some_and(|&k| part.lost >= u64::from(k) * mds),
+        enough: expected >= POISSON_TAIL.len(),
     }
 }
 
@@ -342,6 +452,18 @@ struct Bound {
 }
 
 impl Bound {
+    /// The first bound, [`BETA`] of what the path delivered per second (`got`), at least
+    /// `floor`.
+    fn new(got: u64, floor: u64) -> Bound {
+        Bound {
+            rate: cut(got, floor),
+            level: got,
+            cuts_left: RATE_BOUND_CUTS,
+            cut: true,
+            low: Tally::default(),
+        }
+    }
+
     /// A round ended; `floor` is the least bound, `mds` the path's datagram size.
     fn end_round(&mut self, r: &RoundEnd, floor: u64, mds: u64) {
         if self.cut {
@@ -397,11 +519,12 @@ mod tests {
             delivered: delivered * MSS as u64,
             lost: lost * MSS as u64,
             standing: false,
-            congestive: false,
+            overflows: false,
             past_startup: true,
             app_limited: false,
             min_rtt: Duration::from_millis(40),
             max_datagram: MSS,
+            bw: u64::MAX,
         }
     }
 
@@ -461,8 +584,63 @@ mod tests {
         assert!(!p.bound());
         assert!(matches!(
             p.phase,
-            Phase::Watching { probe, rest, .. } if probe == Tally::default() && rest == Tally::default()
+            Phase::Watching(w) if w.probe == Tally::default() && w.rest == Tally::default()
         ));
+    }
+
+    /// Five bursts of 30 datagrams a millisecond apart, 100 ms apart from 1 s, each after
+    /// a pause (nothing in flight): `early_lost` of the first eight of each lost, and
+    /// `late_lost` of the rest; then the round that ends the count, at 1.5 s.
+    fn bursts(early_lost: u64, late_lost: u64, bw: u64) -> Policed {
+        let mut p = Policed::new();
+        p.end_round(&round(1000, 0, 0));
+        for burst in 0..5 {
+            let start = 1000 + burst * 100;
+            for i in 0..30 {
+                p.on_sent(at(start + i), MSS, (i as usize + 1) * MSS);
+            }
+            for i in 0..30 {
+                let lost = if i < 8 { i < early_lost } else { i - 8 < late_lost };
+                p.on_outcome(at(start + i), MSS, lost);
+            }
+        }
+        p.end_round(&RoundEnd {
+            bw,
+            ..round(1500, 0, 0)
+        });
+        p
+    }
+
+    #[test]
+    fn bursts_that_lose_past_their_first_datagrams_bind_the_rate() {
+        // The first 40 datagrams lost none; at one lost in 40, the other 110 would lose
+        // 2.75: 30 lost is no chance.
+        let p = bursts(0, 6, u64::MAX);
+        assert!(p.bound());
+        // 0.7 of what the rest of the bursts delivered while they sent: 80 datagrams in
+        // five spans of 22 ms.
+        let got = 80 * MSS as u64 * 1_000_000 / 110_000;
+        assert_eq!(p.bandwidth(u64::MAX), got / UNIT * BETA);
+        // At most the estimate.
+        assert_eq!(bursts(0, 6, 500_000).bandwidth(u64::MAX), 500_000 / UNIT * BETA);
+    }
+
+    #[test]
+    fn bursts_that_lose_all_through_bind_nothing() {
+        // Random loss: one of each burst's first eight lost, three of the other 22.
+        assert!(!bursts(1, 3, u64::MAX).bound());
+    }
+
+    #[test]
+    fn a_shallow_buffers_overflow_starts_the_count_again() {
+        let mut p = Policed::new();
+        p.end_round(&round(1000, 0, 0));
+        outcomes(&mut p, 1050, 10, 5);
+        p.end_round(&RoundEnd {
+            overflows: true,
+            ..round(1100, 5, 5)
+        });
+        assert!(matches!(p.phase, Phase::Watching(w) if w.rest == Tally::default()));
     }
 
     #[test]
@@ -471,7 +649,7 @@ mod tests {
         p.end_round(&round(1000, 0, 0));
         outcomes(&mut p, 1050, 10, 2);
         p.on_spurious(at(1050), MSS);
-        let Phase::Watching { rest, .. } = p.phase else {
+        let Phase::Watching(Watch { rest, .. }) = p.phase else {
             panic!("watching");
         };
         assert_eq!((rest.delivered, rest.lost), (9 * MSS as u64, MSS as u64));
@@ -510,9 +688,11 @@ mod tests {
 
     /// BBR boxes one after the first round past Startup that lost with no queue (a lossy
     /// connection only; an idle one that never lost pays nothing): its size is a budget.
+    /// (88 bytes before the bursts' test, which added its tally, the time it measures and
+    /// the latest burst.)
     #[cfg(target_pointer_width = "64")]
     #[test]
-    fn its_state_is_88_bytes() {
-        assert_eq!(core::mem::size_of::<Policed>(), 88);
+    fn its_state_is_144_bytes() {
+        assert_eq!(core::mem::size_of::<Policed>(), 144);
     }
 }
