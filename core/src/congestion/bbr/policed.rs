@@ -379,7 +379,8 @@ impl Policed {
                 if lossy && probes_follow {
                     // What the tallied span delivered per second.
                     let span = (r.now - since).as_micros().max(1);
-                    let got = u128::from(w.probe.delivered + w.rest.delivered) * 1_000_000 / u128::from(span);
+                    let delivered = w.early.delivered + late.delivered;
+                    let got = u128::from(delivered) * 1_000_000 / u128::from(span);
                     Phase::RateBound(Bound::new(u64::try_from(got).unwrap_or(u64::MAX), floor))
                 } else if lossy && w.late_us > 0 && bursts.is_some_and(|t| t.follows) {
                     // What the bursts delivered per second while they sent past their first
