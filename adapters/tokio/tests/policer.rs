@@ -22,30 +22,53 @@ async fn carry(conn: &Connection, incoming: &Connection, len: usize) {
     assert_eq!(got.unwrap(), message);
 }
 
+/// A connection with `cc` from a client through the proxy's policer (`rate` bits per second,
+/// a bucket of `bucket` bytes), `delay_ms` each way, to a server. The endpoints are kept
+/// for as long as the connection is used.
+struct Policed {
+    _ends: [Endpoint; 2],
+    path: Proxy,
+    conn: Connection,
+    incoming: Connection,
+}
+
+impl Policed {
+    async fn connect(rate: u64, bucket: usize, delay_ms: u64, cc: CongestionAlgorithm) -> Policed {
+        let server = Endpoint::bind(local(), config()).unwrap();
+        let path = Proxy::start(
+            server.local_addr(),
+            Impairment {
+                delay: StdDuration::from_millis(delay_ms),
+                policer: Some(Policer {
+                    rate,
+                    burst_bytes: bucket,
+                }),
+                ..Impairment::default()
+            },
+        )
+        .unwrap();
+        let client = Endpoint::bind(local(), config()).unwrap();
+        let conn = client.connect_with(path.addr(), cc).await.unwrap();
+        let incoming = server.accept().await.unwrap();
+        Policed {
+            _ends: [server, client],
+            path,
+            conn,
+            incoming,
+        }
+    }
+}
+
 /// Sends `warm_up` bytes and then 8 MiB with `cc` through a policer of 20 Mbit/s with a 32
 /// kB bucket, 10 ms each way, and returns the share of the second message's datagrams the
 /// policer dropped. (Startup or slow start overshoots any bucket; what it costs is not the
 /// rule's.)
 async fn dropped_through_a_policer(cc: CongestionAlgorithm, warm_up: usize) -> f64 {
-    let server = Endpoint::bind(local(), config()).unwrap();
-    let path = Proxy::start(
-        server.local_addr(),
-        Impairment {
-            delay: StdDuration::from_millis(10),
-            policer: Some(Policer {
-                rate: 20_000_000,
-                burst_bytes: 32_000,
-            }),
-            ..Impairment::default()
-        },
-    )
-    .unwrap();
-    let client = Endpoint::bind(local(), config()).unwrap();
-    let conn = client.connect_with(path.addr(), cc.clone()).await.unwrap();
-    let incoming = server.accept().await.unwrap();
-    carry(&conn, &incoming, warm_up).await;
+    let p = Policed::connect(20_000_000, 32_000, 10, cc.clone()).await;
+    let (path, conn, incoming) = (&p.path, &p.conn, &p.incoming);
+    carry(conn, incoming, warm_up).await;
     let [before, _] = path.stats();
-    carry(&conn, &incoming, 8 << 20).await;
+    carry(conn, incoming, 8 << 20).await;
     let [after, _] = path.stats();
     let (forwarded, dropped) = (after.forwarded - before.forwarded, after.dropped - before.dropped);
     let share = dropped as f64 / (forwarded + dropped) as f64;
@@ -97,27 +120,10 @@ async fn bbr_does_not_overrun_a_policer() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bbr_sending_messages_does_not_overrun_a_policer() {
     bounded(async {
-        let server = Endpoint::bind(local(), config()).unwrap();
-        let path = Proxy::start(
-            server.local_addr(),
-            Impairment {
-                delay: StdDuration::from_millis(20),
-                policer: Some(Policer {
-                    rate: 5_000_000,
-                    burst_bytes: 16_000,
-                }),
-                ..Impairment::default()
-            },
-        )
-        .unwrap();
-        let client = Endpoint::bind(local(), config()).unwrap();
-        let conn = client
-            .connect_with(path.addr(), CongestionAlgorithm::Bbr)
-            .await
-            .unwrap();
-        let incoming = server.accept().await.unwrap();
+        let p = Policed::connect(5_000_000, 16_000, 20, CongestionAlgorithm::Bbr).await;
+        let (path, conn, incoming) = (&p.path, &p.conn, &p.incoming);
         for len in [200, 3_000, 20_000, 100_000, 1_300, 64].repeat(10) {
-            carry(&conn, &incoming, len).await;
+            carry(conn, incoming, len).await;
         }
         let [out, _] = path.stats();
         let share = out.dropped as f64 / (out.forwarded + out.dropped) as f64;
