@@ -171,6 +171,7 @@ impl Connection {
     pub(super) fn new_path(&mut self, config: &Config, first: u64) {
         self.restart_congestion(config);
         self.recovery.new_path(first, config.initial_rtt);
+        self.received.new_path();
     }
 
     /// Black-hole detection fell back to the base size: the losses that showed the black

@@ -197,6 +197,11 @@ impl Connection {
                 match &mut self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
                         self.received.on_peer_ack(&ack);
+                        // A data packet's ACK is authenticated (a version 2 handshake
+                        // packet's is not, and must change nothing).
+                        if header.kind == PacketKind::Data {
+                            self.received.on_way_back(ack.one_way_delay);
+                        }
                         if let Some(p) = self.crypto.as_mut() {
                             p.on_acked(ack.largest());
                         }

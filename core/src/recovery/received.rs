@@ -8,7 +8,8 @@
 //! that arrives out of order or duplicated, and otherwise within max_ack_delay of the first
 //! unacknowledged ack-eliciting packet. Packets that are not ack-eliciting never cause an
 //! ACK by themselves. When the peer's packets come fast and steadily, an ACK waits for up
-//! to ten of them, at most a quarter RTT (module `ack_frequency`). With LAZY_RECEIPT_ACKS
+//! to ten of them, at most a quarter RTT, and for more while our ACKs queue on their way
+//! back (module `ack_frequency`). With LAZY_RECEIPT_ACKS
 //! negotiated, a packet that asks for an acknowledgement only for its receipts is
 //! acknowledged within [`LAZY_ACK_DELAY`], or with whatever packet goes first, and counts
 //! toward no other rule ([`AckWanted`]). At most `Config::max_tracked_ack_ranges` ranges
@@ -203,6 +204,18 @@ impl Received {
             ack_delay: (now - arrived).as_micros(),
             one_way_delay: arrived.wire_timestamp().wrapping_sub(timestamp),
         })
+    }
+
+    /// The peer's ACK frame, in an authenticated packet, reported `one_way` for the largest
+    /// of our packets it names: how long the way back took (module `ack_frequency`, "The
+    /// way back").
+    pub(crate) fn on_way_back(&mut self, one_way: u32) {
+        self.frequency.on_way_back(one_way);
+    }
+
+    /// The peer is on a new path: what its way back showed was another path's.
+    pub(crate) fn new_path(&mut self) {
+        self.frequency.forget_way_back();
     }
 
     /// An ACK frame reporting up to `largest` went out in our packet `pn`.
