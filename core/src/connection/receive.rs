@@ -197,8 +197,10 @@ impl Connection {
                 match &mut self.recovery.on_ack(now, &ack) {
                     Ok(outcome) => {
                         self.received.on_peer_ack(&ack);
-                        // A data packet's ACK is authenticated (a version 2 handshake
-                        // packet's is not, and must change nothing).
+                        // Samples of the way back from data packets only: a version 2
+                        // handshake packet, not authenticated, never gets here
+                        // (`on_handshake_packet_v2`), and a version 1 handshake's ACK
+                        // names the HELLO or ACCEPT, sent before the path carried anything.
                         if header.kind == PacketKind::Data {
                             self.received.on_way_back(ack.one_way_delay);
                         }
