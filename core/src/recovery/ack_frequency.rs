@@ -26,19 +26,20 @@
 //!
 //! *The way back.* Ten packets an ACK are too few for a line as asymmetric as 1/500 (a
 //! 100 Mbit/s downlink over a 200 kbit/s uplink): its ACKs still filled the uplink, queued
-//! behind each other, dropped, and held a download to 61-69% of its link (tests/congestion.md,
-//! "The way back"). The receiver sees its own way back in the peer's ACK frames, which
-//! acknowledge our ACK-only packets too and carry each one's one-way delay (spec §4.3): the
-//! least of those is the way back's base, and a span in which every one stood more than
-//! [`QUEUE`] above it had a standing queue on the way back all through it. Each such span
-//! doubles the most packets an ACK waits for (up to what a quarter RTT brings: four ACKs a
-//! round trip stay); each span whose samples touched the base takes one off, down to
-//! [`MOST`] (additive decrease: the rate of ACKs creeps back up to what the way back
-//! carries). While it is above [`MOST`], a climb is thinned too: its ACKs only queue there.
-//! The base is the least of the connection's samples, raised to the least of the last epoch
-//! (about 2 s) at each epoch's end, so that clocks that drift apart do not read as a
-//! queue; a queue another flow keeps standing on the way back longer than that becomes the
-//! base too, and the ACKs go back to ten at most. A new path forgets all of it.
+//! behind each other, dropped, and held a download to 61-69% of its link
+//! (tests/congestion.md, "The way back", "A line of 1/500"). The receiver sees its own way
+//! back in the peer's ACK frames, which acknowledge our ACK-only packets too and carry each
+//! one's one-way delay (spec §4.3): the least of those is the way back's base, and a span
+//! in which every one stood more than [`QUEUE`] above it had a standing queue on the way
+//! back all through it. Each such span doubles the most packets an ACK waits for (up to
+//! what a sixth of an RTT brings, six ACKs a round trip, [`LEAST_ACKS`]; never down); each
+//! span whose samples touched the base takes one off, down to [`MOST`] (additive decrease:
+//! the rate of ACKs creeps back up to what the way back carries). While it is above
+//! [`MOST`], a climb is thinned too: its ACKs only queue there. The base is the least of
+//! the connection's samples, raised to the least of the last epoch (about 2 s) at each
+//! epoch's end, so that clocks that drift apart do not read as a queue; a queue another
+//! flow keeps standing on the way back longer than that becomes the base too, and the ACKs
+//! go back to ten at most. A new path forgets all of it.
 //!
 //! Input: each packet's arrival and the smoothed RTT; the one-way delay of our packets
 //! that each of the peer's ACK frames reports. Output: [`Every`], what the ACK waits for.
@@ -59,6 +60,12 @@ const RAMP_ENDS_AT: u16 = 8;
 /// the span: jitter, a Wi-Fi hop's bursts or a busy peer's late reads delay some ACKs, not
 /// every one for a round trip.
 const QUEUE: Duration = Duration::from_millis(2);
+
+/// The fewest ACKs a round trip the way back's rule leaves the sender. Four (what a quarter
+/// RTT brings) held the download beside a NewReno upload to 0.78-0.79 of its downlink on
+/// `way_back.rs`'s 100 / 5 Mbit/s line (seeds 1-3), six 0.79-0.89; eight gave 0.82-0.90 but
+/// let the 1/500 line's ACKs fill its uplink again with seed 2 (BBR 0.883 of the downlink).
+const LEAST_ACKS: u16 = 6;
 
 /// An epoch of the base: 2^21 µs (2.1 s), told by the span's start stamp's bit 21. The base
 /// trails the clocks' drift by two epochs at most: 0.42 ms at 100 ppm, under [`QUEUE`] up to
@@ -174,10 +181,15 @@ impl AckFrequency {
     fn end_span(&mut self, stamp: u32) {
         match self.back {
             Back::Queued => {
-                // Up to what a quarter RTT brings: four ACKs a round trip, whatever the way
-                // back does.
-                let ceiling = u8::try_from(self.last / 4).unwrap_or(u8::MAX).max(MOST as u8);
-                self.most = self.most.saturating_mul(2).min(ceiling).max(MOST as u8);
+                // Up to what a sixth of a round trip brings, whatever the way back does.
+                let ceiling = u8::try_from(self.last / LEAST_ACKS)
+                    .unwrap_or(u8::MAX)
+                    .max(MOST as u8);
+                // Never below where it is: a climb's spans are short, and a ceiling
+                // from one of them dropped the most back to ten and the climb's thinning
+                // with it (over sockets, BBR's Startup then saw its ACK-bound rate
+                // plateau and left at a sixth of the link).
+                self.most = self.most.max(self.most.saturating_mul(2).min(ceiling));
             }
             Back::Clear => self.most = self.most.saturating_sub(1).max(MOST as u8),
             Back::Unheard | Back::Unknown => {}
@@ -320,17 +332,19 @@ mod tests {
     /// base is compared by wrapping difference.
     const OFFSET: u32 = u32::MAX - 3_000;
     const QUEUE_US: u32 = QUEUE.as_micros() as u32;
+    /// The most an ACK waits for at 200 packets a span.
+    const CEILING: u32 = 200 / LEAST_ACKS as u32;
 
     #[test]
     fn a_way_back_that_queues_all_through_a_span_doubles_the_packets_an_ack_waits_for() {
         let mut f = AckFrequency::new();
         let at = spans_back(&mut f, Instant::ZERO + RTT, 3, |_| OFFSET);
         assert_eq!(f.every(RTT, MAX_ACK_DELAY).packets, MOST);
-        // A queue of 5 ms stands from here on: 20 a span later, then 40, then a quarter of a
-        // span's 200 packets (four ACKs a round trip), and no more.
+        // A queue of 5 ms stands from here on: 20 a span later, then a sixth of a span's 200
+        // packets (six ACKs a round trip), and no more.
         let queued = |_| OFFSET.wrapping_add(5_000);
         let mut at = at;
-        for most in [2 * MOST, 4 * MOST, 50, 50] {
+        for most in [2 * MOST, CEILING, CEILING] {
             at = spans_back(&mut f, at, 1, queued);
             // The span is judged when the next one's first packet comes.
             f.on_arrival(at, RTT);
@@ -338,7 +352,7 @@ mod tests {
             at = spans_back(&mut f, at, 0, queued);
         }
         // The queue gone, one fewer a span, back to ten.
-        let mut most = 50;
+        let mut most = CEILING;
         while most > MOST {
             at = spans_back(&mut f, at, 1, |_| OFFSET.wrapping_add(QUEUE_US));
             f.on_arrival(at, RTT);
@@ -361,13 +375,29 @@ mod tests {
     }
 
     /// Three spans of a clear way back, then two through which a 10 ms queue stood: an ACK
-    /// then waits for 40 packets. Returns where it stopped.
+    /// then waits for a sixth of a span's packets. Returns where it stopped.
     fn queued_twice(f: &mut AckFrequency) -> Instant {
         let at = spans_back(f, Instant::ZERO + RTT, 3, |_| OFFSET);
         let at = spans_back(f, at, 2, |_| OFFSET.wrapping_add(10_000));
         f.on_arrival(at, RTT);
-        assert_eq!(f.every(RTT, MAX_ACK_DELAY).packets, 4 * MOST);
+        assert_eq!(f.every(RTT, MAX_ACK_DELAY).packets, CEILING);
         at
+    }
+
+    /// A span of 60 packets (a climb's, or a slower rate's) whose way back queued: what a
+    /// sixth of it brings is below the most, which stays where it is.
+    #[test]
+    fn a_short_span_does_not_pull_the_most_back_down() {
+        let mut f = AckFrequency::new();
+        let mut at = queued_twice(&mut f);
+        let gap = Duration::from_micros(RTT.as_micros() / 60);
+        for _ in 0..60 {
+            f.on_arrival(at, RTT);
+            f.on_way_back(OFFSET.wrapping_add(10_000));
+            at += gap;
+        }
+        f.on_arrival(at, RTT);
+        assert_eq!(f.most, CEILING as u8);
     }
 
     #[test]
@@ -378,7 +408,7 @@ mod tests {
         let at = spans(&mut f, at + RTT + RTT, &[400, 800]);
         assert!(f.ramping);
         f.on_arrival(at, RTT);
-        assert_eq!(f.every(RTT, MAX_ACK_DELAY).packets, 4 * MOST);
+        assert_eq!(f.every(RTT, MAX_ACK_DELAY).packets, CEILING);
     }
 
     #[test]
