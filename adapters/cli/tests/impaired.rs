@@ -236,17 +236,16 @@ fn a_path_whose_rate_falls_is_followed() {
 /// The way back is thin, as an asymmetric line's uplink is: what the receiver sends back
 /// crosses 25 kB/s (200 kbit/s, a 16 KiB queue) while the data comes at up to 12.5 MB/s,
 /// 20 ms each way, a line of 1/500. Delivered, and the receiver sent at most one datagram
-/// for every ten and a half it received: once the data's rate stops climbing an ACK waits
-/// for up to ten packets, and for more while the peer's ACKs show ours queueing on their
-/// way back (spec §8, Acknowledgements, ACK frequency and "The way back"). With ten at
-/// most, one went every 8.9-9.2 datagrams (six runs over two rounds), about 410 ACKs a
-/// second (all the way back carries), and the sender took 3.1-3.4 s. With the way back's
-/// rule the runs fall in two kinds (16 runs): ten sent one ACK for 23.3-25.6 datagrams and
-/// took 2.26-2.34 s; six one for 11.6-17.2 in 2.46-2.93 s, where BBR's Startup saw its rate,
-/// bound by every second packet's ACKs while it climbed, stay flat three rounds and left at
-/// a sixth of the link before the thinned ACKs came through the way back's queue
-/// (tests/congestion.md, "A line of 1/500"). A way back that is not thin takes 1.91-1.98 s.
-/// The time is not asserted.
+/// for every fourteen it received: once the data's rate stops climbing an ACK waits for up
+/// to ten packets, and for more while the peer's ACKs show ours queueing on their way back
+/// (spec §8, Acknowledgements, ACK frequency and "The way back"). With ten at most, one
+/// went every 8.9-9.2 datagrams (six runs over two rounds), about 410 ACKs a second (all
+/// the way back carries), and the sender took 3.1-3.4 s. With the way back's rule, one
+/// every 17.2-25.3 in 2.11-2.23 s (13 runs, release and debug); a way back that is not thin
+/// takes 1.91-1.98 s. Before a climb was thinned at its span's first four late samples, six
+/// runs of sixteen went at one for 11.6-17.2 in 2.46-2.93 s: BBR's Startup saw its rate,
+/// bound by every second packet's ACKs, stay flat three rounds and left at a sixth of the
+/// link (tests/congestion.md, "A line of 1/500"). The time is not asserted.
 #[test]
 fn a_thin_way_back_carries_the_acknowledgements() {
     let hop = Impairment {
@@ -266,7 +265,7 @@ fn a_thin_way_back_carries_the_acknowledgements() {
         e.last_hop, e.way_back, e.sender.2
     );
     assert!(
-        sent(e.way_back) * 21 <= sent(e.last_hop) * 2,
+        sent(e.way_back) * 14 <= sent(e.last_hop),
         "{:?} back for {:?}",
         e.way_back,
         e.last_hop
