@@ -39,11 +39,13 @@
 //! begins with four late samples in a row is thinned at once (the most doubles, not at the
 //! span's end): on a 1/500 line, every second packet's ACKs bound BBR's climbing rate, and
 //! Startup saw it flat three rounds and left at a fraction of the link (one seed in ten in
-//! weir-sim, six runs of sixteen over sockets) before a span's verdict came. The base is the least of
-//! the connection's samples, raised to the least of the last epoch (about 2 s) at each
-//! epoch's end, so that clocks that drift apart do not read as a queue; a queue another
-//! flow keeps standing on the way back longer than that becomes the base too, and the ACKs
-//! go back to ten at most. A new path forgets all of it.
+//! weir-sim, six runs of sixteen over sockets) before a span's verdict came. The base is
+//! the least of the connection's samples, raised to the least of the last epoch (about
+//! 2 s) at each epoch's end, so that clocks that drift apart do not read as a queue; a
+//! queue another flow keeps standing on the way back longer than that becomes the base
+//! too, and the ACKs go back to ten at most. A new path forgets all of it. (The samples
+//! are compared with the base by wrapping difference, as `congestion::DelayClock` unwraps
+//! them, but without its 16 bytes: every connection keeps this struct.)
 //!
 //! Input: each packet's arrival and the smoothed RTT; the one-way delay of our packets
 //! that each of the peer's ACK frames reports. Output: [`Every`], what the ACK waits for.

@@ -206,9 +206,9 @@ impl Received {
         })
     }
 
-    /// The peer's ACK frame, in an authenticated packet, reported `one_way` for the largest
-    /// of our packets it names: how long the way back took (module `ack_frequency`, "The
-    /// way back").
+    /// The peer's ACK frame, in a data packet, reported `one_way` for the largest of our
+    /// packets it names: how long the way back took (module `ack_frequency`, "The way
+    /// back").
     pub(crate) fn on_way_back(&mut self, one_way: u32) {
         self.frequency.on_way_back(one_way);
     }
