@@ -83,7 +83,10 @@ impl Duty {
         match self {
             Duty::StandBy { until, receives } if now >= until => {
                 #[cfg(test)]
-                tests::STANDBY_ENDS.set(tests::STANDBY_ENDS.get() + 1);
+                {
+                    tests::STANDBY_ENDS.set(tests::STANDBY_ENDS.get() + 1);
+                    tests::AT_STANDBY_END.set(true);
+                }
                 let made = io.call_receives();
                 if made == receives {
                     io.task_watches();
@@ -183,6 +186,8 @@ fn take_stored_wake(wake: &Notify) {
 /// now is copied out first, as a call's is). Calls leave a batch only while the task sleeps
 /// (module `io`), so it is looked for once, before the driver's batches.
 async fn send_all(shared: &Shared, io: &Io) {
+    #[cfg(test)]
+    let at_standby_end = tests::AT_STANDBY_END.take();
     let mut stalled = io.sending().stalled.take();
     loop {
         if let Some((destination, contents, segment_size)) = stalled.take() {
@@ -202,7 +207,11 @@ async fn send_all(shared: &Shared, io: &Io) {
         };
         drop(driver);
         #[cfg(test)]
-        tests::TASK_SENDS.set(tests::TASK_SENDS.get() + 1);
+        {
+            tests::TASK_SENDS.set(tests::TASK_SENDS.get() + 1);
+            let ended = tests::STANDBY_END_SENDS.get() + u64::from(at_standby_end);
+            tests::STANDBY_END_SENDS.set(ended);
+        }
         match batch.send(&io.state, io.socket.sock2()) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 stalled = Some((batch.destination, batch.contents.to_vec(), batch.segment_size));
@@ -243,6 +252,12 @@ pub(crate) mod tests {
         pub(super) static TASK_SENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// Stand-bys of the driver tasks on this thread that came to their end.
         pub(super) static STANDBY_ENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        /// A stand-by's end began the turn of the driver task on this thread: its sends are
+        /// counted in [`STANDBY_END_SENDS`] too.
+        pub(super) static AT_STANDBY_END: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+        /// Batches the driver tasks on this thread sent in turns a stand-by's end began:
+        /// what calls left for the task to send once no call would.
+        pub(super) static STANDBY_END_SENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// Receives of calls on this thread made before their ask (`Io::receive_first`)
         /// that handed datagrams over.
         pub(crate) static RECEIVED_FIRST: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
@@ -273,11 +288,12 @@ pub(crate) mod tests {
     /// waiting with the driver: module `io`), and answers each message with the same
     /// bytes, sent as `echo` says, or not at all, each connection in a task of its own; for
     /// its first connection it reports the batches its driver task sent from the 100th
-    /// message on, and how many messages came from then on, once that connection ends.
+    /// message on (all, and those of turns a stand-by's end began), and how many messages
+    /// came from then on, once that connection ends.
     fn server(
         echo: Option<crate::Confirm>,
         connections: usize,
-    ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<(u64, u64)>) {
+    ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<(u64, u64, u64)>) {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (sends_tx, sends_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -295,11 +311,12 @@ pub(crate) mod tests {
                     let conn = server.accept().await.unwrap();
                     let report = report.take();
                     let handler = tokio::spawn(async move {
-                        let (mut n, mut from) = (0, 0);
+                        let (mut n, mut from, mut ended_from) = (0, 0, 0);
                         while let Ok(m) = conn.recv_message().await {
                             n += 1;
                             if n == 100 {
                                 from = TASK_SENDS.get();
+                                ended_from = STANDBY_END_SENDS.get();
                             }
                             let Some(confirm) = echo else { continue };
                             if conn.send_message_with(m, confirm).await.is_err() {
@@ -307,7 +324,9 @@ pub(crate) mod tests {
                             }
                         }
                         if let Some(report) = report {
-                            let _ = report.send((TASK_SENDS.get() - from, n.max(100) - 100));
+                            let sends = TASK_SENDS.get() - from;
+                            let ended = STANDBY_END_SENDS.get() - ended_from;
+                            let _ = report.send((sends, ended, n.max(100) - 100));
                         }
                     });
                     handlers.push(handler);
@@ -370,7 +389,7 @@ pub(crate) mod tests {
             .await;
             sends
         });
-        let (server, answered) = server_sends.recv().unwrap();
+        let (server, _, answered) = server_sends.recv().unwrap();
         assert_eq!(answered, 1_000);
         assert!(
             client_sends <= 100,
@@ -471,7 +490,7 @@ pub(crate) mod tests {
                 round_trip(conn).await;
             }
         });
-        let (server, answered) = server_sends.recv().unwrap();
+        let (server, _, answered) = server_sends.recv().unwrap();
         assert_eq!(answered, 1_000);
         assert!(
             server >= 900,
@@ -481,9 +500,13 @@ pub(crate) mod tests {
 
     /// Messages sent one at a time, each waiting for its receipt, to a server that only
     /// reads: its read frees the receipt, and its call that waits next sends it (module
-    /// `io`), not its driver task at a stand-by's end. Measured: the driver tasks sent 1 or
-    /// 2 batches in 200 messages on either side; without that send, the server's task sent
-    /// 176 (most receipts at a stand-by's end, 8 ms a message).
+    /// `io`), not its driver task at a stand-by's end. Counted are the server task's
+    /// batches in turns a stand-by's end began: 0 in 200 messages, with the machine idle or
+    /// loaded; 187 without that send (8 ms a message). Its other batches are not asserted:
+    /// 1 or 2 on an idle machine, but a thread held off the CPU finds the
+    /// acknowledgements' timers due when it runs again, and a call that wakes the task
+    /// then has it send them (39 to 89 in 200 in failing runs of the old bound, 20, with
+    /// two busy loops beside the crate's tests; up to 135 with five beside this one).
     #[test]
     fn a_receipt_goes_before_the_reader_waits_again() {
         let (to, server_sends) = server(None, 1);
@@ -500,13 +523,16 @@ pub(crate) mod tests {
             .await;
             sends
         });
-        let (server, read) = server_sends.recv().unwrap();
+        let (_, at_standby_end, read) = server_sends.recv().unwrap();
         assert_eq!(read, 200);
         assert!(
             client_sends <= 20,
             "client's task: {client_sends} batches in 200 messages"
         );
-        assert!(server <= 20, "server's task: {server} batches in 200 messages");
+        assert!(
+            at_standby_end <= 10,
+            "server's task: {at_standby_end} batches at stand-bys' ends in 200 messages"
+        );
     }
 
     /// A call that ends while another task's call waits, with no call waiting for the
