@@ -13,13 +13,13 @@
 //! `crate::stream_slots`) moves its entries about on insert and removal (a B-tree of the states
 //! themselves once made that a tenth of the per-message cost). Why spare boxes: a
 //! connection carrying a message per stream then allocates no box per message; what is
-//! kept is the allocation, emptied, until the connection has been quiet for a second (a
-//! trim, spec §8, Liveness). As many are kept as the peer may keep streams open at once
-//! (the caller's bound, `Config::max_concurrent_streams`): a burst of messages opens up to
-//! that many streams, and with fewer spares every burst past them allocated its boxes
-//! again (with 8 kept, 3.3% of the instructions of 10,000 messages of 1 KiB). The spares
-//! and the open streams together never outnumber the most streams open at once since the
-//! last trim, so keeping them raises no peak.
+//! kept is the allocation, emptied, until the connection has been quiet for a second or
+//! more (a trim, spec §8, Liveness). As many are kept as the peer may keep streams open
+//! at once (the caller's bound, `Config::max_concurrent_streams`): a burst of messages
+//! opens up to that many streams, and with fewer spares every burst past them allocated
+//! its boxes again (with 8 kept, 3.3% of the instructions of 10,000 messages of 1 KiB).
+//! The spares and the open streams together never outnumber the most streams open at once
+//! since the last trim, so keeping them raises no peak.
 //!
 //! Why a backlog of messages waits unsent: a message the application sends is a stream
 //! written and finished at once, but an application may send far more than its path lets
@@ -324,7 +324,7 @@ impl StreamTable {
     }
 
     /// Lets go of the spare boxes, of the table if no stream is left, and of the queues if
-    /// all are empty (spec §8, Liveness: a trim): a connection quiet for a second keeps no
+    /// all are empty (spec §8, Liveness: a trim): a connection quiet long enough keeps no
     /// memory for the next stream.
     pub(super) fn trim(&mut self) {
         self.streams.trim();
