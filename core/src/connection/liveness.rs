@@ -1,10 +1,10 @@
 //! Whether the peer is still there (spec/protocol.md §8, Liveness): when it was last heard
 //! from, when we last sent something it must acknowledge, the probes a probe timeout still
 //! owes, whether the connection let go of its idle memory since and how long a quiet spell
-//! its next trim waits for. An owned part of the
-//! connection: it keeps these and answers with the idle, keep-alive and trim deadlines and
-//! whether a probe is due; the timers that fire on them and what a probe carries stay with
-//! the connection (modules `timeouts`, `transmit`).
+//! its next trim waits for. An owned part of the connection: it keeps these and answers
+//! with the idle, keep-alive and trim deadlines and whether a probe is due; the timers
+//! that fire on them and what a probe carries stay with the connection (modules
+//! `timeouts`, `transmit`).
 //!
 //! Inputs: a packet heard, an ack-eliciting packet sent, a probe timeout, a trim. Outputs:
 //! the idle deadline (the one rule that gives up on a peer), the keep-alive deadline, the
