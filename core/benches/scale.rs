@@ -11,8 +11,9 @@
 //!   At 100,000 a connection's messages come 1 s apart, as long as a connection's quiet
 //!   before it trims (spec §8, Liveness): a throw-away build that printed each trim
 //!   counted 63,606 of them during a run's 163,605 messages (warm-up included), each
-//!   making the connection's keys and queues' room again at its next packet. That cost is
-//!   in this figure at 100,000 and hardly at the smaller counts.
+//!   making the connection's keys and queues' room again at its next packet; with trims
+//!   switched off (a throw-away build) the figure was the same within its spread
+//!   (adapters/bench/README.md, "Issue 35, fiftieth round").
 //! - `message-paced/N`: as `message/N`, but virtual time moves 100 ms / N per message (in
 //!   whole microseconds: counts up to 100,000), so that each connection has one message
 //!   every 100 ms at every count. In `message/N` a connection's messages come 10 µs x N
