@@ -12,7 +12,7 @@ use weir_core::time::Duration;
 use weir_core::{Config, Priority};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-use common::{controllers, run_to, Traffic};
+use common::{controllers, run_to, run_to_time, Traffic};
 
 /// An access line: its downlink's and uplink's rates, its RTT, and the uplink's buffer.
 /// The downlink's buffer is one BDP (at least 64 kB).
@@ -232,11 +232,7 @@ fn a_thin_way_back_startup_figures() {
         traffic.borrow_mut().bulk(far, down, u64::MAX, Priority::Normal);
         let mut read = Vec::new();
         for tenth in 1..=30u64 {
-            sim.run_until(
-                weir_core::time::Instant::ZERO + Duration::from_millis(tenth * 100),
-                |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
-                |_| false,
-            );
+            run_to_time(&mut sim, &traffic, Duration::from_millis(tenth * 100));
             read.push(format!("{:.1}", read_on(&traffic, home) as f64 / 1e6));
         }
         println!("seed {seed}: {}", read.join(" "));

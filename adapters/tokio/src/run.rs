@@ -283,17 +283,25 @@ pub(crate) mod tests {
         (out, TASK_SENDS.get() - before)
     }
 
+    /// What [`server`] reports of its first connection, from its 100th message on.
+    struct ServerSends {
+        /// Batches its driver task sent.
+        batches: u64,
+        /// Those of them sent in turns a stand-by's end began.
+        at_standby_end: u64,
+        /// Messages that came.
+        messages: u64,
+    }
+
     /// A server on a thread and current-thread runtime of its own (as weir-bench's are),
     /// which accepts `connections` and then no more (an accept still waiting is a call
     /// waiting with the driver: module `io`), and answers each message with the same
     /// bytes, sent as `echo` says, or not at all, each connection in a task of its own; for
-    /// its first connection it reports the batches its driver task sent from the 100th
-    /// message on (all, and those of turns a stand-by's end began), and how many messages
-    /// came from then on, once that connection ends.
+    /// its first connection it reports [`ServerSends`] once that connection ends.
     fn server(
         echo: Option<crate::Confirm>,
         connections: usize,
-    ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<(u64, u64, u64)>) {
+    ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<ServerSends>) {
         let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (sends_tx, sends_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -324,9 +332,11 @@ pub(crate) mod tests {
                             }
                         }
                         if let Some(report) = report {
-                            let sends = TASK_SENDS.get() - from;
-                            let ended = STANDBY_END_SENDS.get() - ended_from;
-                            let _ = report.send((sends, ended, n.max(100) - 100));
+                            let _ = report.send(ServerSends {
+                                batches: TASK_SENDS.get() - from,
+                                at_standby_end: STANDBY_END_SENDS.get() - ended_from,
+                                messages: n.max(100) - 100,
+                            });
                         }
                     });
                     handlers.push(handler);
@@ -389,7 +399,11 @@ pub(crate) mod tests {
             .await;
             sends
         });
-        let (server, _, answered) = server_sends.recv().unwrap();
+        let ServerSends {
+            batches: server,
+            messages: answered,
+            ..
+        } = server_sends.recv().unwrap();
         assert_eq!(answered, 1_000);
         assert!(
             client_sends <= 100,
@@ -490,7 +504,11 @@ pub(crate) mod tests {
                 round_trip(conn).await;
             }
         });
-        let (server, _, answered) = server_sends.recv().unwrap();
+        let ServerSends {
+            batches: server,
+            messages: answered,
+            ..
+        } = server_sends.recv().unwrap();
         assert_eq!(answered, 1_000);
         assert!(
             server >= 900,
@@ -523,7 +541,11 @@ pub(crate) mod tests {
             .await;
             sends
         });
-        let (_, at_standby_end, read) = server_sends.recv().unwrap();
+        let ServerSends {
+            at_standby_end,
+            messages: read,
+            ..
+        } = server_sends.recv().unwrap();
         assert_eq!(read, 200);
         assert!(
             client_sends <= 20,

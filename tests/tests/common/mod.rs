@@ -172,8 +172,17 @@ pub fn controllers() -> [(CongestionAlgorithm, &'static str); 3] {
     reason = "the suites that measure spans of a bulk run use it, the others not"
 )]
 pub fn run_to(sim: &mut Sim, traffic: &RefCell<Traffic>, secs: u64) {
+    run_to_time(sim, traffic, Duration::from_secs(secs));
+}
+
+/// As [`run_to`], until `at` from the start.
+#[allow(
+    dead_code,
+    reason = "the suites that measure spans of a bulk run use it, the others not"
+)]
+pub fn run_to_time(sim: &mut Sim, traffic: &RefCell<Traffic>, at: Duration) {
     sim.run_until(
-        Instant::ZERO + Duration::from_secs(secs),
+        Instant::ZERO + at,
         |sim, node, e| traffic.borrow_mut().on_event(sim, node, &e),
         |_| false,
     );
