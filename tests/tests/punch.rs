@@ -343,6 +343,46 @@ fn a_transfer_spanning_relay_direct_and_relay_again_completes_byte_exact() {
     assert!(!reset, "nothing reset or closed");
 }
 
+/// The receiving end of a direct connection whose path goes dark learns it within a few
+/// round trips, not at its next keep-alive. `a` falls back to the circuit on its own probe
+/// timeouts (its message is unacknowledged) and sends through it; `b`, which only receives,
+/// stays direct while packets come through the circuit (they may be ones `a` sent before it
+/// moved), so its acknowledgements went down the dark path, and it had nothing of its own
+/// in flight whose probe timeouts would take it back: `a` waited for `b`'s keep-alive (10 s
+/// by default) to hear its message arrived. Now a packet from the circuit makes `b` probe
+/// its direct path (a PING), whose probe timeouts take it back within a second (seed 5:
+/// acknowledged 9.3 s after the cut before, 0.63 s now).
+#[test]
+fn a_receiver_on_a_dark_direct_path_follows_its_peer_back_to_the_relay() {
+    let (mut w, inner) = World::gone_direct();
+    let (a, b) = (w.a, w.b);
+    // Past the move's own traffic (punches, address checks): both ends quiet.
+    w.run(1.0, |_, _| false);
+    let cut = w.sim.now();
+    w.sim.partition(a, b, cut, cut + Duration::from_secs(3600));
+    let stream = w
+        .sim
+        .endpoint(a)
+        .send_message(inner, None, Bytes::from_static(b"across the dark path"))
+        .unwrap();
+    let acked = |s: &Seen| {
+        s.events.iter().find_map(|(t, n, e)| match e {
+            Event::StreamAcked { conn, stream: st } if *n == a && *conn == inner && *st == stream => Some(*t),
+            _ => None,
+        })
+    };
+    assert!(w.run(30.0, |_, s| acked(s).is_some()), "acknowledged");
+    let after = acked(&w.seen.borrow()).unwrap().saturating_duration_since(cut);
+    println!("acknowledged {after:?} after the cut");
+    let b_conn = World::b_end(&w.sim, a, b).expect("b's end");
+    let stats = w.sim.endpoint_ref(b).connection_stats(b_conn).unwrap();
+    assert_eq!(stats.fallbacks, 1, "b went back to the relay: {stats:?}");
+    assert!(
+        after < Duration::from_secs(2),
+        "acknowledged {after:?} after the cut"
+    );
+}
+
 /// A first round of punches that cannot get through (the direct way is dark while it runs)
 /// is followed by another, led by the end that asked for the circuit, which opens the
 /// direct path once it is there (spec §12.5: rounds 2 and 3 start at once).

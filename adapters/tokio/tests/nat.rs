@@ -43,16 +43,21 @@ struct Setup {
 
 impl Setup {
     async fn new(kind: (Dependency, Dependency)) -> Setup {
-        Setup::build(kind, false).await
+        Setup::build(kind, false, config()).await
+    }
+
+    /// As [`new`](Self::new), B's endpoint configured with `b_config`.
+    async fn with_b(kind: (Dependency, Dependency), b_config: Config) -> Setup {
+        Setup::build(kind, false, b_config).await
     }
 
     /// As [`new`](Self::new), but B's NAT drops everything from and to A's until
     /// `unblock`: the connection comes up on the circuit and its first punches fail.
     async fn blocked(kind: (Dependency, Dependency)) -> Setup {
-        Setup::build(kind, true).await
+        Setup::build(kind, true, config()).await
     }
 
-    async fn build((mapping, filtering): (Dependency, Dependency), blocked: bool) -> Setup {
+    async fn build((mapping, filtering): (Dependency, Dependency), blocked: bool, b_config: Config) -> Setup {
         let internet = Internet::new().expect("network namespaces (run as root)");
         let relay_ip = internet.add_host().unwrap();
         let nats = [1u8, 2]
@@ -63,7 +68,7 @@ impl Setup {
         };
         let relay = bind_in(internet.namespace(), relay_ip, relay_config);
         let a = bind_in(nats[0].host(), nats[0].private_ip(), config());
-        let b = bind_in(nats[1].host(), nats[1].private_ip(), config());
+        let b = bind_in(nats[1].host(), nats[1].private_ip(), b_config);
         if blocked {
             nats[1].block(nats[0].public_ip());
         }
@@ -272,6 +277,60 @@ async fn a_stream_survives_relay_direct_and_relay_again() {
             matches!(moves[..], [Path::Direct(_), Path::Relayed { .. }]),
             "{moves:?}"
         );
+    })
+    .await;
+}
+
+/// A receiver that sends nothing of its own follows its peer back to the relay when their
+/// direct path goes dark (spec §12.5). B's keep-alives are off, so a probe of the direct
+/// path is all that can take it back: A falls back on its own probe timeouts and sends its
+/// message through the circuit; B, still direct, hears it there and PINGs the direct path,
+/// whose probe timeouts take it back, and its acknowledgement and receipt reach A through
+/// the circuit. Before, B stayed on the dark path, its acknowledgements lost, until A's idle
+/// timeout ended the connection with the message undelivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_follows_its_peer_back_to_the_relay() {
+    bounded(async {
+        let kind = (
+            Dependency::EndpointIndependent,
+            Dependency::AddressAndPortDependent,
+        );
+        let b_config = Config {
+            keep_alive: None,
+            ..config()
+        };
+        let mut s = Setup::with_b(kind, b_config).await;
+        let b = s.b.take().unwrap();
+        let b_conn = b.accept().await.unwrap();
+        let direct = |p: Option<Path>| matches!(p, Some(Path::Direct(_)));
+        let mut i = 0u32;
+        while !(direct(s.conn.path()) && direct(b_conn.path())) {
+            assert!(i < 400, "not direct after {i} messages");
+            let msg = Bytes::from(i.to_be_bytes().to_vec());
+            let (sent, got) = tokio::join!(s.conn.send_message(msg.clone()), b_conn.recv_message());
+            sent.unwrap();
+            assert_eq!(got.unwrap(), msg);
+            i += 1;
+        }
+        // B's own packets acknowledged (the move's address check, its receipts): from here
+        // on it only answers.
+        while b_conn.stats().await.unwrap().bytes_in_flight > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        s.nats[1].block(s.nats[0].public_ip());
+        let last = Bytes::from_static(b"across the dark path");
+        let (sent, got) = tokio::join!(s.conn.send_message(last.clone()), b_conn.recv_message());
+        assert_eq!(got.unwrap(), last);
+        sent.expect("delivered, and A heard so");
+        assert!(
+            matches!(b_conn.path(), Some(Path::Relayed { .. })),
+            "{:?}",
+            b_conn.path()
+        );
+        let stats = b_conn.stats().await.unwrap();
+        assert_eq!(stats.fallbacks, 1, "{stats:?}");
+        s.conn.close(0, "done").await.unwrap();
+        drop(b);
     })
     .await;
 }

@@ -161,7 +161,9 @@ impl Connection {
     /// circuit this connection punched its way off. Packets the peer sent through the relay
     /// before it moved too arrive after its first direct ones; following them would send
     /// the connection back and forth while both ends switch. The way back is the probe
-    /// timeouts' (`fall_back`), on each side.
+    /// timeouts' (`fall_back`), on each side: a packet that stays direct makes the receive
+    /// path PING the direct path if nothing of ours is in flight, so that an end that only
+    /// receives has probe timeouts to run.
     pub(super) fn stays_direct(&self, from: SocketAddr) -> bool {
         self.punch
             .as_ref()

@@ -80,7 +80,17 @@ impl Connection {
         // The peer's address may change (NAT rebinding): follow it, but only for the
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
-        if self.received.largest().is_none_or(|l| header.number > l) && !self.stays_direct(from) {
+        let newest = self.received.largest().is_none_or(|l| header.number > l);
+        if newest && self.stays_direct(from) {
+            // The peer sends through the circuit: it has not moved yet, or its direct path
+            // went dark and it fell back. Either way our side of the direct path wants an
+            // answer: a PING there reaches the peer (which then moves), or goes unanswered,
+            // and its probe timeouts take us back too (`fall_back`). With something of ours
+            // in flight already, its probe timeouts do the same; a PING only when none is.
+            if !self.recovery.awaits_ack() {
+                self.control.push(Control::Ping);
+            }
+        } else if newest {
             let moved = from != self.remote && self.is_open();
             if moved {
                 // A new address is not trusted until it acknowledges a packet sent there
