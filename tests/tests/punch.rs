@@ -351,7 +351,10 @@ fn a_transfer_spanning_relay_direct_and_relay_again_completes_byte_exact() {
 /// in flight whose probe timeouts would take it back: `a` waited for `b`'s keep-alive (10 s
 /// by default) to hear its message arrived. Now a packet from the circuit makes `b` probe
 /// its direct path (a PING), whose probe timeouts take it back within a second (seed 5:
-/// acknowledged 9.3 s after the cut before, 0.63 s now).
+/// acknowledged 9.3 s after the cut before, 0.63 s with the PING, 0.53 s now). And what `a`
+/// had in flight on the dark path is sent again through the circuit as it falls back, not
+/// once `b`'s acknowledgements of later packets show it lost: `b` read the message 0.61 s
+/// after the cut before, 0.245 s now.
 #[test]
 fn a_receiver_on_a_dark_direct_path_follows_its_peer_back_to_the_relay() {
     let (mut w, inner) = World::gone_direct();
@@ -373,13 +376,21 @@ fn a_receiver_on_a_dark_direct_path_follows_its_peer_back_to_the_relay() {
     };
     assert!(w.run(30.0, |_, s| acked(s).is_some()), "acknowledged");
     let after = acked(&w.seen.borrow()).unwrap().saturating_duration_since(cut);
-    println!("acknowledged {after:?} after the cut");
+    let read = w.seen.borrow().events.iter().find_map(|(t, n, e)| {
+        matches!(e, Event::StreamReadable { .. } if *n == b && *t > cut)
+            .then_some(t.saturating_duration_since(cut))
+    });
+    println!("acknowledged {after:?} after the cut, read by b {read:?} after it");
     let b_conn = World::b_end(&w.sim, a, b).expect("b's end");
     let stats = w.sim.endpoint_ref(b).connection_stats(b_conn).unwrap();
     assert_eq!(stats.fallbacks, 1, "b went back to the relay: {stats:?}");
     assert!(
         after < Duration::from_secs(2),
         "acknowledged {after:?} after the cut"
+    );
+    assert!(
+        read.is_some_and(|r| r < Duration::from_millis(400)),
+        "read by b {read:?} after the cut"
     );
 }
 

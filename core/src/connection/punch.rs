@@ -175,8 +175,11 @@ impl Connection {
     /// so that the peer follows; the endpoint hears the punch failed, and tries again when
     /// its rounds' schedule allows (module `endpoint::punching`). The circuit is a new path
     /// for congestion control and the RTT estimate (spec §8, A new path), unless only the
-    /// port differs. Whether they started over.
-    pub(super) fn fall_back(&mut self, config: &Config) -> bool {
+    /// port differs. What was in flight went down the dark path: lost, and sent again
+    /// through the circuit at once, not after the peer's acknowledgements of later packets
+    /// show it (they would have to come through the circuit, from a peer that may still be
+    /// on the direct path itself). Whether they started over.
+    pub(super) fn fall_back(&mut self, now: Instant, config: &Config) -> bool {
         let Some(punch) = self.punch.as_mut().filter(|p| p.fallback != self.remote) else {
             return false;
         };
@@ -191,6 +194,8 @@ impl Connection {
         if afresh {
             self.new_path(config, self.recovery.next_pn());
         }
+        let lost = self.recovery.abandon_in_flight();
+        self.on_lost(now, lost);
         self.control.push(Control::Ping);
         self.path_changed();
         afresh

@@ -271,7 +271,7 @@ impl Connection {
                     finish.at = finish.at.min(now);
                 }
                 // (The silence was the old path's: the circuit's controller starts afresh.)
-                let afresh = consecutive >= 2 && self.fall_back(config);
+                let afresh = consecutive >= 2 && self.fall_back(now, config);
                 // RFC 9002 §7.6: two probe timeouts in a row span (srtt + 4 rttvar +
                 // max_ack_delay) × 3 with nothing acknowledged: persistent congestion.
                 // Each later one in the same silence extends its recovery period over

@@ -768,6 +768,16 @@ impl Recovery {
         self.rare.as_deref().is_none_or(|r| number >= r.path_start)
     }
 
+    /// The path every packet in flight went on went dark (spec §12.5: two probe timeouts,
+    /// and the connection left it): all of them are lost, returned to be sent again. Not
+    /// remembered as recent losses: an acknowledgement of one that comes after all is no
+    /// reordering to learn from, and is ignored as any of a packet no longer tracked.
+    pub(crate) fn abandon_in_flight(&mut self) -> Vec<SentPacket> {
+        self.bytes_in_flight = 0;
+        self.loss_time = None;
+        self.sent.drain()
+    }
+
     /// Forgets every packet in flight (the connection is closing); returns them.
     pub(crate) fn drain(&mut self) -> Vec<SentPacket> {
         self.bytes_in_flight = 0;
