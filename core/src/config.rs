@@ -182,7 +182,10 @@ pub struct Config {
     /// Send a PING after this long without sending anything ack-eliciting, so an idle but
     /// healthy connection does not time out; never later than half the idle timeout, and,
     /// while a stream's receipt is awaited, at half the idle timeout even if `None`.
-    /// `None`: never otherwise. Default: 10 s.
+    /// `None`: never otherwise. When the peer's ack-eliciting packet came after our last
+    /// one (its own keep-alive, say), this long and a probe timeout after the last packet
+    /// heard instead: one end of a quiet connection pings, and the other's acknowledgements
+    /// answer it (spec §8, Liveness). Default: 10 s.
     pub keep_alive: Option<Duration>,
     /// A handshake not finished after this long fails with
     /// [`HandshakeError::TimedOut`](crate::HandshakeError::TimedOut). Default: 10 s.

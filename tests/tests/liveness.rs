@@ -699,3 +699,33 @@ fn a_short_buffer_does_not_end_the_path_mtu_search() {
         eps[0].connection_stats(conn)
     );
 }
+
+/// One end keeps a quiet connection alive, not both (spec §8, Liveness): a PING heard puts
+/// the hearer's own off, and its acknowledgement is what keeps its NAT's mapping. Over
+/// 100 s with nothing to send and the default 10 s keep-alive, 20 datagrams crossed, a PING
+/// and its acknowledgement every 10 s; 40 when both ends pinged.
+#[test]
+fn one_end_keeps_a_quiet_connection_alive() {
+    let mut sim = pair(1, Config::default(), loopback());
+    sim.connect(C, S);
+    let (Some(_), Some(_)) = sim.run_until_connected(C, S) else {
+        panic!("not connected");
+    };
+    sim.run_for(Duration::from_secs(1), |_, _, _| {});
+    let sent = |sim: &Sim| [C, S].map(|n| sim.endpoint_ref(n).stats().datagrams_sent);
+    let before = sent(&sim);
+    let closed = RefCell::new(Vec::new());
+    sim.run_for(Duration::from_secs(100), |_, n, e| {
+        if let Event::Closed { reason, .. } = e {
+            closed.borrow_mut().push((n, reason));
+        }
+    });
+    let after = sent(&sim);
+    let (client, server) = (after[0] - before[0], after[1] - before[1]);
+    println!("100 s quiet: client sent {client} datagrams, server {server}");
+    assert!(closed.borrow().is_empty(), "{:?}", closed.borrow());
+    assert!(
+        client + server <= 24,
+        "client sent {client} datagrams, server {server}"
+    );
+}

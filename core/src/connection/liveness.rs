@@ -70,6 +70,22 @@ impl Trim {
     }
 }
 
+/// Whose ack-eliciting packet came last, ours or the peer's: what the keep-alive counts
+/// from (spec §8, Liveness). One end of a quiet connection keeps it alive, not both: the
+/// other hears its PINGs, and its own acknowledgements keep its NAT's mapping and tell the
+/// pinging end it is there. Both ends pinging, as before, sent two PINGs and two ACKs every
+/// 10 s where one of each does the work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum LastEliciting {
+    /// Ours: a keep-alive is due `keep_alive` after it.
+    Sent,
+    /// The peer's: a keep-alive is due `keep_alive` and a probe timeout after the last
+    /// packet heard. The probe timeout breaks the tie with a peer that keeps the same
+    /// interval: its next PING comes that interval after its last one, which we heard a
+    /// one-way delay later, so without it both ends' timers came due together.
+    Heard,
+}
+
 /// The liveness of one connection.
 #[derive(Debug)]
 pub(super) struct Liveness {
@@ -80,6 +96,7 @@ pub(super) struct Liveness {
     /// Probes still owed by the last probe timeout.
     probes: u8,
     trim: Trim,
+    last_eliciting: LastEliciting,
 }
 
 impl Liveness {
@@ -90,6 +107,7 @@ impl Liveness {
             last_eliciting_sent: now,
             probes: 0,
             trim: Trim::Due { doublings: 0 },
+            last_eliciting: LastEliciting::Sent,
         }
     }
 
@@ -103,6 +121,13 @@ impl Liveness {
     pub(super) fn elicited(&mut self, now: Instant) {
         self.active(now);
         self.last_eliciting_sent = now;
+        self.last_eliciting = LastEliciting::Sent;
+    }
+
+    /// The packet just [`heard`](Self::heard) asks for an acknowledgement: the peer keeps
+    /// the connection alive until we send one that does.
+    pub(super) fn heard_eliciting(&mut self) {
+        self.last_eliciting = LastEliciting::Heard;
     }
 
     /// A packet either way at `now`: a trim is due again once quiet.
@@ -158,9 +183,13 @@ impl Liveness {
         self.last_received + idle
     }
 
-    /// When a keep-alive is due, for an interval of `every`.
-    pub(super) fn keep_alive_deadline(&self, every: Duration) -> Instant {
-        self.last_eliciting_sent + every
+    /// When a keep-alive is due, for an interval of `every` and a probe timeout of `pto`
+    /// ([`LastEliciting`]).
+    pub(super) fn keep_alive_deadline(&self, every: Duration, pto: Duration) -> Instant {
+        match self.last_eliciting {
+            LastEliciting::Sent => self.last_eliciting_sent + every,
+            LastEliciting::Heard => self.last_received + every + pto,
+        }
     }
 }
 
@@ -181,7 +210,7 @@ mod tests {
         l.heard(later);
         assert_eq!(l.idle_deadline(idle), later + idle);
         assert_eq!(
-            l.keep_alive_deadline(every),
+            l.keep_alive_deadline(every, Duration::ZERO),
             start + every,
             "sending moves it, not hearing"
         );
@@ -190,7 +219,7 @@ mod tests {
         assert!(l.probing() && !l.last_probe());
         l.on_eliciting_sent(later);
         assert!(l.probing() && l.last_probe());
-        assert_eq!(l.keep_alive_deadline(every), later + every);
+        assert_eq!(l.keep_alive_deadline(every, Duration::ZERO), later + every);
         l.on_eliciting_sent(later);
         l.on_eliciting_sent(later);
         assert!(!l.probing(), "owed two, no fewer than none");
@@ -264,5 +293,28 @@ mod tests {
             l.elicited(last);
         }
         assert_eq!(l.trim_deadline(), Some(last + TRIM_AFTER));
+    }
+
+    /// One end keeps a quiet connection alive: a PING heard puts ours off to the interval
+    /// and a probe timeout after the last packet heard, so the peer's next, an interval
+    /// after its last, comes first; one of ours counts from when it went.
+    #[test]
+    fn a_keep_alive_heard_puts_ours_off_until_the_peer_s_next_is_late() {
+        let s = Duration::from_secs;
+        let (every, pto) = (s(10), Duration::from_millis(300));
+        let mut l = Liveness::new(Instant::ZERO);
+        assert_eq!(l.keep_alive_deadline(every, pto), Instant::ZERO + every);
+        // The peer's PING, heard at 4 s.
+        let heard = Instant::ZERO + s(4);
+        l.heard(heard);
+        l.heard_eliciting();
+        assert_eq!(l.keep_alive_deadline(every, pto), heard + every + pto);
+        // A packet of ours that must be acknowledged: the interval counts from it again.
+        let sent = heard + s(1);
+        l.on_eliciting_sent(sent);
+        assert_eq!(l.keep_alive_deadline(every, pto), sent + every);
+        // A packet heard that asks for nothing (an ACK) changes nothing.
+        l.heard(sent + s(1));
+        assert_eq!(l.keep_alive_deadline(every, pto), sent + every);
     }
 }

@@ -151,6 +151,9 @@ impl Connection {
         // handshake (whose ACK rides on its ACCEPT), are recorded to be acknowledged.
         let records = self.is_open() || (self.state == State::Handshaking && self.side == Side::Server);
         if records {
+            if wanted != AckWanted::Nothing && self.is_open() {
+                self.liveness.heard_eliciting();
+            }
             let rtt = self.recovery.rtt().smoothed();
             self.received.on_packet(
                 header.number,

@@ -79,7 +79,10 @@ impl Connection {
                     (None, false) => None,
                 };
                 let keep_alive = match self.recovery.awaits_ack() {
-                    false => keep_alive.map(|k| self.liveness.keep_alive_deadline(k)),
+                    false => {
+                        let pto = self.recovery.pto();
+                        keep_alive.map(|k| self.liveness.keep_alive_deadline(k, pto))
+                    }
                     true => None,
                 };
                 t.set(Timer::KeepAlive, keep_alive.filter(|_| can_send));
