@@ -394,6 +394,53 @@ fn a_receiver_on_a_dark_direct_path_follows_its_peer_back_to_the_relay() {
     );
 }
 
+/// A quiet direct connection whose path goes dark: one end keeps it alive (spec §8,
+/// Liveness), the other only acknowledges. The pinging end's keep-alive goes unanswered and
+/// it falls back on its probe timeouts; the other, which has nothing of its own to probe
+/// with (the pinging end's PINGs, heard through the circuit, keep putting its own keep-alive
+/// off), hears it through the circuit and follows (spec §12.5). Both end on the relay, the
+/// connection alive, and a message either way arrives. (Without the PING on hearing the
+/// peer through the circuit, `b` was still direct 25 s after the cut.)
+#[test]
+fn a_quiet_direct_connection_whose_path_goes_dark_falls_back_on_both_ends() {
+    let (mut w, inner) = World::gone_direct();
+    let (a, b) = (w.a, w.b);
+    // A message from `a` makes it the one that pings: `b` heard an ack-eliciting packet
+    // after its own last, and only answers from then on.
+    let first = Bytes::from_static(b"first");
+    w.sim
+        .endpoint(a)
+        .send_message(inner, None, first.clone())
+        .unwrap();
+    assert!(w.run(1.0, |_, s| s.messages.iter().any(|(n, m)| *n == b && *m == first)));
+    w.run(1.0, |_, _| false);
+    let cut = w.sim.now();
+    w.sim.partition(a, b, cut, cut + Duration::from_secs(3600));
+    // Past two keep-alive intervals (10 s by default).
+    w.run(25.0, |_, _| false);
+    let b_conn = World::b_end(&w.sim, a, b).expect("b's end");
+    let relayed = |n: NodeId, c| matches!(w.sim.endpoint_ref(n).path(c), Some(Path::Relayed { .. }));
+    assert!(relayed(a, inner) && relayed(b, b_conn), "both back on the relay");
+    for (from, conn, to) in [(a, inner, b), (b, b_conn, a)] {
+        let msg = Bytes::from(format!("from {from:?}"));
+        w.sim
+            .endpoint(from)
+            .send_message(conn, None, msg.clone())
+            .unwrap();
+        assert!(
+            w.run(5.0, |_, s| s.messages.iter().any(|(n, m)| *n == to && *m == msg)),
+            "a message from {from:?} arrived"
+        );
+    }
+    let closed = w
+        .seen
+        .borrow()
+        .events
+        .iter()
+        .any(|(_, _, e)| matches!(e, Event::Closed { .. }));
+    assert!(!closed, "nothing closed");
+}
+
 /// A first round of punches that cannot get through (the direct way is dark while it runs)
 /// is followed by another, led by the end that asked for the circuit, which opens the
 /// direct path once it is there (spec §12.5: rounds 2 and 3 start at once).
