@@ -175,8 +175,8 @@ impl Connection {
     /// so that the peer follows; the endpoint hears the punch failed, and tries again when
     /// its rounds' schedule allows (module `endpoint::punching`). The circuit is a new path
     /// for congestion control and the RTT estimate (spec §8, A new path), unless only the
-    /// port differs. What was in flight went down the dark path: lost, and sent again
-    /// through the circuit at once, not after the peer's acknowledgements of later packets
+    /// port differs. What was in flight went down the dark path (lazy packets too): lost,
+    /// and sent again through the circuit at once, not after the peer's acknowledgements of later packets
     /// show it (they would have to come through the circuit, from a peer that may still be
     /// on the direct path itself). Whether they started over.
     pub(super) fn fall_back(&mut self, now: Instant, config: &Config) -> bool {
@@ -196,6 +196,12 @@ impl Connection {
         }
         let lost = self.recovery.abandon_in_flight();
         self.on_lost(now, lost);
+        // And the lazy packets (receipts) with them: their timer counts from the dark
+        // path's probe period, and the circuit's, from the initial RTT, can be far shorter,
+        // which left it in the past once the probe timer that led here had fired
+        // (fuzz/findings/relay.lazy-timer-behind-a-fallback).
+        let lazy = self.recovery.give_up_lazy();
+        self.on_lazy_lost(lazy);
         self.control.push(Control::Ping);
         self.path_changed();
         afresh
