@@ -24,7 +24,8 @@ pub struct ConnectionStats {
     pub key_updates_sent: u64,
     /// Key updates the peer made that we followed.
     pub key_updates_received: u64,
-    /// Stream bytes sent again after a loss.
+    /// Stream bytes queued to be sent again: after a loss (less what a copy already got
+    /// acknowledged), or carried again by a probe.
     pub bytes_retransmitted: u64,
     /// Stream bytes the peer acknowledged, each counted once: what has been delivered to it.
     pub bytes_acked: u64,

@@ -143,6 +143,31 @@ impl Connection {
         }
     }
 
+    /// A probe timeout fired with no stream waiting to send (RFC 9002 §6.2.4): the stream
+    /// bytes of the oldest packet in flight go again in the probes. That packet stays in
+    /// flight, not declared lost: it may yet be acknowledged, and then the copy is a
+    /// duplicate the receiver drops. A lost tail (a message's last packet, a reply's only
+    /// one) then costs a probe timeout and the copy's way across, not also the round trip of
+    /// a PING's acknowledgement that would show the loss first (spec §8, Loss). With a
+    /// stream waiting, the probes carry its new bytes instead, and their acknowledgement
+    /// shows what was lost.
+    pub(super) fn probe_with_oldest(&mut self) {
+        if (0..Priority::COUNT).any(|class| self.streams.waiting(class) > 0) {
+            return;
+        }
+        let Some(frames) = self.recovery.oldest_frames() else {
+            return;
+        };
+        for &frame in frames.iter() {
+            if let SentFrame::Stream { id, offset, len, fin } = frame {
+                if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
+                    self.stats.bytes_retransmitted += send.on_lost(offset..offset + u64::from(len), fin);
+                    self.streams.queue(id);
+                }
+            }
+        }
+    }
+
     /// Tells the application once a refused write would fit.
     pub(super) fn check_writable(&mut self) {
         if self.send_buffer.writable() {
@@ -230,8 +255,8 @@ impl Connection {
                 match frame {
                     SentFrame::Stream { id, offset, len, fin } => {
                         if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
-                            send.on_lost(offset..offset + u64::from(len), fin);
-                            self.stats.bytes_retransmitted += u64::from(len);
+                            self.stats.bytes_retransmitted +=
+                                send.on_lost(offset..offset + u64::from(len), fin);
                             self.streams.queue(id);
                         }
                     }

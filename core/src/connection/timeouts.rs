@@ -268,6 +268,7 @@ impl Connection {
             Timeout::Probe { consecutive } => {
                 self.stats.probes += 1;
                 self.liveness.probe_timeout();
+                self.probe_with_oldest();
                 // A client whose NOISE_FINISH the server has not shown it read: the probes
                 // are data the server cannot open without it, so it goes again with them.
                 if let Some(finish) = self.finish.as_mut() {

@@ -374,6 +374,12 @@ impl Recovery {
         self.sent.push(packet);
     }
 
+    /// The frames of the oldest packet in flight, which stays in flight: for probes to carry
+    /// again (RFC 9002 §6.2.4).
+    pub(crate) fn oldest_frames(&self) -> Option<SentFrames> {
+        self.sent.oldest().map(|p| p.frames.clone())
+    }
+
     /// Records a lazy packet just sent (only its receipts matter): not in flight, no probe
     /// timer, no number left out after it.
     pub(crate) fn on_sent_lazy(&mut self, packet: SentPacket) {

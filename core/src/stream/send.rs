@@ -395,16 +395,18 @@ impl SendStream {
     }
 
     /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,
-    /// except what was acknowledged meanwhile.
-    pub(crate) fn on_lost(&mut self, range: Range<u64>, fin: bool) {
+    /// except what was acknowledged meanwhile. The bytes that will go again: a frame whose
+    /// copy was acknowledged (a probe carried it, spec §8, Loss) has none.
+    pub(crate) fn on_lost(&mut self, range: Range<u64>, fin: bool) -> u64 {
         if fin {
             self.fin_step(FinStep::Lose);
         }
         let start = range.start.max(self.acked_below);
         if start >= range.end {
-            return;
+            return 0;
         }
         let repair = self.repair.get_or_insert_with(Box::default);
+        let again = repair.acked.gaps(start..range.end).map(|g| g.end - g.start).sum();
         repair.lost.insert(start..range.end);
         for acked in repair
             .acked
@@ -413,6 +415,7 @@ impl SendStream {
         {
             repair.lost.remove(acked);
         }
+        again
     }
 
     /// Whether every byte and the FIN were acknowledged.
