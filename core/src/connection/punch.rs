@@ -176,9 +176,9 @@ impl Connection {
     /// its rounds' schedule allows (module `endpoint::punching`). The circuit is a new path
     /// for congestion control and the RTT estimate (spec §8, A new path), unless only the
     /// port differs. What was in flight went down the dark path (lazy packets too): lost,
-    /// and sent again through the circuit at once, not after the peer's acknowledgements of later packets
-    /// show it (they would have to come through the circuit, from a peer that may still be
-    /// on the direct path itself). Whether they started over.
+    /// and sent again through the circuit at once, not after the peer's acknowledgements
+    /// of later packets show it (they would have to come through the circuit, from a peer
+    /// that may still be on the direct path itself). Whether they started over.
     pub(super) fn fall_back(&mut self, now: Instant, config: &Config) -> bool {
         let Some(punch) = self.punch.as_mut().filter(|p| p.fallback != self.remote) else {
             return false;

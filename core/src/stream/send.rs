@@ -395,8 +395,9 @@ impl SendStream {
     }
 
     /// The frame carrying `range` (and FIN if `fin`) was declared lost: send it again,
-    /// except what was acknowledged meanwhile. The bytes that will go again: a frame whose
-    /// copy was acknowledged (a probe carried it, spec §8, Loss) has none.
+    /// except what was acknowledged meanwhile. The bytes newly queued to go again: none of
+    /// a frame whose copy was acknowledged (a probe carried it, spec §8, Loss), nor of one
+    /// queued already (a probe's, then the fallback's, spec §12.5).
     pub(crate) fn on_lost(&mut self, range: Range<u64>, fin: bool) -> u64 {
         if fin {
             self.fin_step(FinStep::Lose);
@@ -406,7 +407,11 @@ impl SendStream {
             return 0;
         }
         let repair = self.repair.get_or_insert_with(Box::default);
-        let again = repair.acked.gaps(start..range.end).map(|g| g.end - g.start).sum();
+        // Acknowledged and lost bytes never overlap: what is neither is what this adds.
+        let unacked: u64 = repair.acked.gaps(start..range.end).map(|g| g.end - g.start).sum();
+        let not_lost: u64 = repair.lost.gaps(start..range.end).map(|g| g.end - g.start).sum();
+        let lost_already = (range.end - start).saturating_sub(not_lost);
+        let again = unacked.saturating_sub(lost_already);
         repair.lost.insert(start..range.end);
         for acked in repair
             .acked
@@ -507,6 +512,27 @@ mod tests {
         s.on_acked(60..200, false);
         assert_eq!(s.unacked(), 0);
         assert_eq!(s.next_chunk(1000, u64::MAX), None);
+    }
+
+    /// What a loss queues again, counted once: a probe's copy that was acknowledged leaves
+    /// nothing of its original to resend, and bytes queued already (a probe's copy, then
+    /// the fallback's loss of everything in flight) are not counted twice.
+    #[test]
+    fn a_loss_counts_only_the_bytes_it_queues_again() {
+        let mut s = SendStream::new(u64::MAX);
+        s.write(Bytes::from(alloc::vec![1u8; 400]));
+        let _ = s.next_chunk(1000, u64::MAX).unwrap(); // 0..400
+        assert_eq!(s.on_lost(100..300, false), 200, "a first loss");
+        assert_eq!(s.on_lost(0..400, false), 200, "0..100 and 300..400 only");
+        let copy = s.next_chunk(1000, u64::MAX).unwrap();
+        assert_eq!((copy.offset, copy.data.len()), (0, 400));
+        s.on_acked(200..400, false);
+        assert_eq!(
+            s.on_lost(0..400, false),
+            200,
+            "the acknowledged half is not sent again"
+        );
+        assert_eq!(s.on_lost(150..400, false), 0, "150..200 is queued already");
     }
 
     #[test]
