@@ -36,6 +36,7 @@
 
 pub(crate) mod ack_frequency;
 pub(crate) mod delivery_rate;
+mod path;
 pub(crate) mod received;
 pub(crate) mod rtt;
 mod sent;
@@ -745,43 +746,6 @@ impl Recovery {
         if self.rare.as_deref().is_some_and(|r| r.is_empty(oldest)) {
             self.rare = None;
         }
-    }
-
-    /// The connection moved to a new path, on which `first` is the first packet sent (RFC
-    /// 9000 §9.4; spec §8, A new path): the RTT estimate starts over from `initial_rtt`, and
-    /// so do the probe backoff and the reordering thresholds, all learned on the old path;
-    /// and the packets sent before `first` are set apart ([`count_from`](Self::count_from)).
-    pub(crate) fn new_path(&mut self, first: u64, initial_rtt: Duration) {
-        self.rtt = RttEstimator::new(initial_rtt);
-        self.pto_count = 0;
-        self.packet_threshold = PACKET_THRESHOLD;
-        self.time_threshold = TIME_THRESHOLD;
-        self.count_from(first);
-    }
-
-    /// Congestion control starts over from packet `first` (a new path, or a fallback from a
-    /// black hole): packets sent before it give no RTT or delivery-rate sample, and the
-    /// ACKs of those acknowledged count none of their bytes for congestion control
-    /// ([`Acked`]); the connection keeps their losses from it
-    /// ([`on_current_path`](Self::on_current_path)).
-    pub(crate) fn count_from(&mut self, first: u64) {
-        self.rare.get_or_insert_with(Box::default).path_start = first;
-    }
-
-    /// Whether packet `number` was sent on the connection's current path
-    /// ([`new_path`](Self::new_path)).
-    pub(crate) fn on_current_path(&self, number: u64) -> bool {
-        self.rare.as_deref().is_none_or(|r| number >= r.path_start)
-    }
-
-    /// The path every packet in flight went on went dark (spec §12.5: two probe timeouts,
-    /// and the connection left it): all of them are lost, returned to be sent again. Not
-    /// remembered as recent losses: an acknowledgement of one that comes after all is no
-    /// reordering to learn from, and is ignored as any of a packet no longer tracked.
-    pub(crate) fn abandon_in_flight(&mut self) -> Vec<SentPacket> {
-        self.bytes_in_flight = 0;
-        self.loss_time = None;
-        self.sent.drain()
     }
 
     /// Forgets every packet in flight (the connection is closing); returns them.
