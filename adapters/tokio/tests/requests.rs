@@ -2,17 +2,18 @@
 //! matched to their requests through a path that reorders, duplicates and loses datagrams,
 //! with plain messages beside them; a timeout and a dropped call, each seen by the
 //! responder as a cancel; refusals; the peer gone; a reply read as a stream; a reply over
-//! the requester's limit.
+//! the requester's limit; a lost request sent again in the first probe.
 
 mod common;
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{bounded, endpoint, local, patient};
-use weir_sim::proxy::{Impairment, Proxy};
+use common::{bounded, config, endpoint, local, patient};
+use weir_sim::proxy::{Impairment, Proxy, Way};
 use weir_tokio::{
-    ApiError, Endpoint, Error, Label, RequestError, RequestOptions, REQUEST_CANCELLED, REQUEST_REFUSED,
+    ApiError, Config, Endpoint, Error, Label, RequestError, RequestOptions, REQUEST_CANCELLED,
+    REQUEST_REFUSED,
 };
 
 fn service(s: &'static str) -> Label {
@@ -102,6 +103,75 @@ async fn replies_come_back_to_their_requests_through_a_reordering_path() {
         assert_eq!(messages, sent);
         let stats = conn.stats().await.unwrap();
         assert!(stats.packets_lost > 0, "the path lost nothing: {stats:?}");
+    })
+    .await;
+}
+
+/// A request whose only datagram is lost goes again in the requester's first probe (spec
+/// §8, Loss; RFC 9002 §6.2.4): the responder has it while the requester has yet to see any
+/// loss, which only an acknowledgement after the probe could show it. Before, the probe
+/// carried a PING alone and the request went again only once the PING's acknowledgement
+/// had shown it lost, a round trip later (weir-sim's `tail_loss.rs` has the figures).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_request_goes_again_in_the_first_probe() {
+    bounded(async {
+        // No path MTU probes: the datagram dropped is the request's.
+        let config = Config {
+            max_datagram_size: 1200,
+            ..config()
+        };
+        let bind = || Endpoint::bind(local(), config.clone()).unwrap();
+        let (a, b) = (bind(), bind());
+        let path = Impairment {
+            delay: Duration::from_millis(25),
+            ..Impairment::default()
+        };
+        let proxy = Proxy::start(b.local_addr(), path).unwrap();
+        let conn = a.connect(proxy.addr()).await.unwrap();
+        let requester = conn.clone();
+        let serving = tokio::spawn(async move {
+            let c = b.accept().await.unwrap();
+            let mut seen = None;
+            loop {
+                let (request, responder) = c.accept_request().await.unwrap();
+                let last = request.body().len() > 100;
+                if last {
+                    // What the requester knew when the request came.
+                    seen = Some(requester.stats().await.unwrap());
+                }
+                // (A reply's call returns once the requester has it: the next request
+                // is taken meanwhile.)
+                tokio::spawn(async move { responder.reply(answer(request.body())).await.unwrap() });
+                if last {
+                    return (seen, b, c);
+                }
+            }
+        });
+        // Rounds first, so that the requester's RTT has settled.
+        for i in 0..10u8 {
+            let reply = conn
+                .request(&service("/echo"), Bytes::from(vec![i; 10]))
+                .await
+                .unwrap();
+            assert_eq!(reply, answer(&[i; 10]));
+        }
+        // ACKs are a few dozen bytes; the request's datagram is longer than its body.
+        proxy.drop_next(Way::ToServer, 400);
+        let body = Bytes::from(vec![7u8; 400]);
+        let reply = conn.request(&service("/echo"), body.clone()).await.unwrap();
+        assert_eq!(reply, answer(&body));
+        let (seen, _b, _c) = serving.await.unwrap();
+        let seen = seen.unwrap();
+        assert_eq!(
+            proxy.stats()[0].dropped,
+            1,
+            "the request's datagram was not dropped"
+        );
+        assert!(seen.probes >= 1, "the request came without a probe: {seen:?}");
+        assert_eq!(
+            seen.packets_lost, 0,
+            "the request went again after a loss: {seen:?}"
+        );
     })
     .await;
 }

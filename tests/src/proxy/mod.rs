@@ -3,7 +3,9 @@
 //! bursts of loss, delay, jitter, reordering, duplication, corrupted and truncated
 //! datagrams, a rate limit with a finite queue, a narrower one on the way back, a moment the
 //! rate or delay changes, a move to another address, outages, an MTU), so that transfers
-//! over real sockets meet them.
+//! over real sockets meet them; and, for a test that needs a loss at a chosen point, one
+//! datagram it picks ([`Proxy::drop_next`]). The impairments are declared in module
+//! `impairment`.
 //!
 //! The client sends to [`Proxy::addr`]; the proxy forwards to the server from a socket of
 //! its own and sends the server's answers back to the client it last heard from. Two
@@ -25,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{self, IoSliceMut};
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -33,7 +35,10 @@ use std::time::{Duration, Instant};
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 
 use crate::stalls::Stalls;
-use crate::{JitterOrdering, Policer};
+use crate::JitterOrdering;
+
+mod impairment;
+pub use impairment::{Bottleneck, Burst, Impairment, Outage, PathChange};
 
 /// Datagrams a direction holds at most while delaying them; more are dropped.
 pub const QUEUE_LIMIT: usize = 65_536;
@@ -41,134 +46,6 @@ pub const QUEUE_LIMIT: usize = 65_536;
 const POLL: Duration = Duration::from_millis(10);
 /// The most bytes one batch of datagrams sent together holds (a UDP payload's limit).
 const MAX_BATCH: usize = 65_000;
-
-/// What the path does to each datagram, in each direction. Probabilities are from 0 to 1.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Impairment {
-    /// The probability that a datagram is lost.
-    pub loss: f64,
-    /// One-way delay added to every datagram (each direction).
-    pub delay: Duration,
-    /// Extra delay drawn from 0 to this for each datagram, so that datagrams overtake each
-    /// other by up to it (a Wi-Fi or cellular hop), unless `ordering` keeps the order.
-    pub jitter: Duration,
-    /// Whether the jitter may reorder datagrams.
-    pub ordering: JitterOrdering,
-    /// Seed of the random choices.
-    pub seed: u64,
-    /// Bursts of loss on top of `loss` (Gilbert-Elliott).
-    pub burst: Option<Burst>,
-    /// The probability that a datagram is delivered twice.
-    pub duplicate: f64,
-    /// The probability that a datagram is held back by up to `delay` + 2 ms more, so that
-    /// later ones overtake it.
-    pub reorder: f64,
-    /// The probability that one bit of a datagram is flipped.
-    pub corrupt: f64,
-    /// The probability that a datagram is cut short (to a random length, at least 1 byte).
-    pub truncate: f64,
-    /// The most bytes a second the path carries: a bottleneck whose queue holds
-    /// `queue_bytes` and drops what does not fit. `None`: no limit.
-    pub rate: Option<u64>,
-    /// The bottleneck's queue (with `rate`).
-    pub queue_bytes: usize,
-    /// The way to the client's own bottleneck, if it is not `rate` and `queue_bytes`: an
-    /// asymmetric line whose uplink is at the server's side (what the server sends back to
-    /// a client that sends it data, its ACKs among it, crosses it). A `change` of the rate
-    /// sets both ways.
-    pub back: Option<Bottleneck>,
-    /// A policer on the way to the server (a token bucket that drops what exceeds its rate
-    /// and queues nothing: an ISP's or a carrier's, at the client's side), ahead of the
-    /// bottleneck. Its rate is in bits per second, as in weir-sim.
-    pub policer: Option<Policer>,
-    /// A time the path drops everything, counted from the first datagram it saw.
-    pub outage: Option<Outage>,
-    /// A moment the path's rate or delay changes for good, as a radio's rate does when it
-    /// adapts, or a route when it moves.
-    pub change: Option<PathChange>,
-    /// A moment, counted from the first datagram, from which the proxy forwards to the
-    /// server from another IP address (127.0.0.2; an IPv4 server only), as a client whose
-    /// network changes its public address does: what the server sends to the old address is
-    /// lost from then on.
-    pub readdress: Option<Duration>,
-    /// The largest datagram (UDP payload) the path carries; larger ones are dropped, as a
-    /// link with a smaller MTU, or a tunnel, does. `None`: no limit.
-    pub mtu: Option<usize>,
-}
-
-/// Bursty loss (Gilbert-Elliott): the path is good or bad; in a bad state every datagram is
-/// lost. The state moves once per datagram and once for each `slot` of time without one,
-/// so a burst lasts about as long whether the traffic in it is dense or a probe now and then.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Burst {
-    /// The probability per step of going bad.
-    pub enter: f64,
-    /// The probability per step of going good again: bursts last `1 / leave` steps on
-    /// average.
-    pub leave: f64,
-    /// A step of time without datagrams.
-    pub slot: Duration,
-}
-
-/// A time the path is cut.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Outage {
-    /// From the first datagram the proxy saw to the cut.
-    pub after: Duration,
-    /// How long the cut lasts.
-    pub lasts: Duration,
-}
-
-/// A bottleneck of one direction.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Bottleneck {
-    /// The most bytes a second it carries.
-    pub rate: u64,
-    /// What its queue holds; it drops what does not fit.
-    pub queue_bytes: usize,
-}
-
-/// The path changes once, for good: what is queued then leaves at the new rate, and what
-/// is already delayed keeps its delay.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct PathChange {
-    /// From the first datagram the proxy saw to the change.
-    pub after: Duration,
-    /// The most bytes a second the path carries from then on (with [`Impairment::rate`];
-    /// `None`: as before).
-    pub rate: Option<u64>,
-    /// The one-way delay from then on (`None`: as before).
-    pub delay: Option<Duration>,
-    /// The largest datagram the path carries from then on (`None`: as before, what
-    /// [`Impairment::mtu`] says).
-    pub mtu: Option<usize>,
-}
-
-impl Default for Impairment {
-    /// A perfect path: no loss, no delay.
-    fn default() -> Self {
-        Impairment {
-            loss: 0.0,
-            delay: Duration::ZERO,
-            jitter: Duration::ZERO,
-            ordering: JitterOrdering::Reorders,
-            seed: 1,
-            burst: None,
-            duplicate: 0.0,
-            reorder: 0.0,
-            corrupt: 0.0,
-            truncate: 0.0,
-            rate: None,
-            queue_bytes: 256 << 10,
-            back: None,
-            policer: None,
-            outage: None,
-            change: None,
-            readdress: None,
-            mtu: None,
-        }
-    }
-}
 
 /// Counters of one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -183,11 +60,21 @@ pub struct DirectionStats {
     pub sends: u64,
 }
 
+/// One of the proxy's two directions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Way {
+    /// From the client to the server.
+    ToServer,
+    /// From the server back to the client.
+    ToClient,
+}
+
 /// A running proxy; dropping it stops its threads.
 pub struct Proxy {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicBool>,
+    drop_next: [Arc<AtomicUsize>; 2],
     stats: [Arc<Mutex<DirectionStats>>; 2],
     threads: Vec<JoinHandle<()>>,
 }
@@ -265,6 +152,7 @@ impl Proxy {
             addr,
             stop: shared.stop,
             cut: shared.cut,
+            drop_next: shared.drop_next,
             stats,
             threads,
         })
@@ -278,6 +166,14 @@ impl Proxy {
     /// Cuts the path (`true`: every datagram is dropped, as if the peer died) or restores it.
     pub fn set_cut(&self, cut: bool) {
         self.cut.store(cut, Ordering::Relaxed);
+    }
+
+    /// Drops the next datagram of at least `at_least` bytes (at least 1) that comes to the
+    /// proxy going `way`, and that one only: a loss at a chosen point of an exchange, such
+    /// as a request's only datagram, where random loss would make a test depend on its seed.
+    /// A second call before that datagram comes replaces the first.
+    pub fn drop_next(&self, way: Way, at_least: usize) {
+        self.drop_next[way as usize].store(at_least.max(1), Ordering::Relaxed);
     }
 
     /// Counters towards the server and towards the client.
@@ -341,6 +237,9 @@ struct Shared {
     client: Arc<Mutex<Option<SocketAddr>>>,
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicBool>,
+    /// Per direction ([`Way`] as an index), the least length of the next datagram to drop;
+    /// 0: none.
+    drop_next: [Arc<AtomicUsize>; 2],
     /// When either direction saw its first datagram.
     first_seen: Arc<Mutex<Option<Instant>>>,
 }
@@ -356,6 +255,8 @@ struct Direction {
     rng: u64,
     stop: Arc<AtomicBool>,
     cut: Arc<AtomicBool>,
+    /// [`Proxy::drop_next`]'s request for this direction.
+    drop_next: Arc<AtomicUsize>,
     /// When either direction saw its first datagram (outages count from it).
     first_seen: Arc<Mutex<Option<Instant>>>,
     stats: Arc<Mutex<DirectionStats>>,
@@ -390,6 +291,10 @@ impl Direction {
         stats: Arc<Mutex<DirectionStats>>,
         moves_to: Option<UdpSocket>,
     ) -> io::Result<Direction> {
+        let way = match towards {
+            Towards::Server(_) => Way::ToServer,
+            Towards::Client => Way::ToClient,
+        };
         Ok(Direction {
             from_state: UdpSocketState::new((&from).into())?,
             out: Outgoing::new(&to)?,
@@ -401,6 +306,7 @@ impl Direction {
             rng: seed.max(1),
             stop: Arc::clone(&shared.stop),
             cut: Arc::clone(&shared.cut),
+            drop_next: Arc::clone(&shared.drop_next[way as usize]),
             first_seen: Arc::clone(&shared.first_seen),
             stats,
             bad: false,
@@ -475,7 +381,8 @@ impl Direction {
         queue: &mut BinaryHeap<Reverse<(Instant, u64, Vec<u8>)>>,
     ) {
         let len = datagram.len();
-        if self.cut.load(Ordering::Relaxed)
+        if self.chosen(len)
+            || self.cut.load(Ordering::Relaxed)
             || self.mtu(now).is_some_and(|mtu| len > mtu)
             || self.in_outage(now)
             || self.lost(now)
@@ -531,6 +438,18 @@ impl Direction {
                 queue.push(Reverse((at, self.seq, datagram.to_vec())));
             }
         }
+    }
+
+    /// Whether a datagram of `len` bytes is the one [`Proxy::drop_next`] asked for; it is
+    /// dropped, and the request done.
+    fn chosen(&self, len: usize) -> bool {
+        let at_least = self.drop_next.load(Ordering::Relaxed);
+        at_least > 0
+            && len >= at_least
+            && self
+                .drop_next
+                .compare_exchange(at_least, 0, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// A uniform draw in [0, 1) (xorshift64*).

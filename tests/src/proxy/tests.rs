@@ -1,6 +1,7 @@
 //! The proxy's own tests: what it does to datagrams, over sockets on 127.0.0.1.
 
 use super::*;
+use crate::Policer;
 
 fn echo_server() -> (UdpSocket, SocketAddr) {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -28,6 +29,34 @@ fn datagrams_cross_both_ways_and_a_cut_path_drops_them() {
     server.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
     assert!(server.recv_from(&mut buf).is_err());
     assert_eq!(proxy.stats()[0].dropped, 1);
+}
+
+/// `drop_next` drops one datagram, the first long enough going its way, and no other.
+#[test]
+fn a_chosen_datagram_is_dropped_and_only_it() {
+    let (server, server_addr) = echo_server();
+    let proxy = Proxy::start(server_addr, Impairment::default()).unwrap();
+    let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0; 64];
+    proxy.drop_next(Way::ToServer, 10);
+    // Too short to be chosen, then the chosen one, then one as long that is not.
+    for d in [&b"short"[..], b"long enough 1", b"long enough 2"] {
+        client.send_to(d, proxy.addr()).unwrap();
+    }
+    let (n, from) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"short");
+    let (n, _) = server.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"long enough 2");
+    assert_eq!(proxy.stats()[0].dropped, 1);
+
+    // The other way, its own request.
+    proxy.drop_next(Way::ToClient, 1);
+    server.send_to(b"answer 1", from).unwrap();
+    server.send_to(b"answer 2", from).unwrap();
+    let (n, _) = client.recv_from(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"answer 2");
+    assert_eq!(proxy.stats()[1].dropped, 1);
 }
 
 /// Datagrams released together leave as one batch where the system has GSO; each still
