@@ -3,6 +3,7 @@
 //! timeout finds it. The probes then carry its bytes again (RFC 9002 §6.2.4), so the loss
 //! costs a probe timeout and the copy's way across; before, they carried a PING alone, and
 //! the loss was seen only when the PING's acknowledgement came back, a round trip later.
+//! The receipts, control and relay frames it held go again with its bytes.
 //! Run with `--nocapture` for the figures.
 
 use std::cell::RefCell;
@@ -90,6 +91,70 @@ fn a_lost_request_goes_again_in_the_probe() {
     assert!(
         round < Duration::from_millis(300),
         "answered {round:?} after the request"
+    );
+}
+
+/// The lost request also carried the client's receipt for the answer before it (spec §8,
+/// Delivery): the probe copies it with the request, so the server hears that answer
+/// delivered a probe timeout and a one-way delay after the request (about 180 ms here).
+/// When the probe copied the request's bytes alone, the receipt went again only once the
+/// probe's acknowledgement showed the request lost, a round trip later (280 ms).
+#[test]
+fn the_receipt_a_lost_request_carried_goes_again_in_the_probe() {
+    let (mut sim, conn) = connected(1, Duration::from_millis(50), 0.0);
+    let request = || Bytes::from(vec![1u8; 100]);
+    let answers = RefCell::new(0u32);
+    // When the request whose datagram is lost went, and when the server then heard of a
+    // delivery (the answer's before it: the only one outstanding).
+    let (lost_at, delivered) = (RefCell::new(None), RefCell::new(None));
+    sim.endpoint(C).send_message(conn, None, request()).unwrap();
+    let limit = sim.now() + Duration::from_secs(60);
+    let done = sim.run_until(
+        limit,
+        |sim, node, e| match e {
+            Event::StreamDelivery { delivery, .. } if node == S => {
+                if let Some(at) = *lost_at.borrow() {
+                    assert_eq!(delivery, weir_core::Delivery::Delivered { relays: 0 });
+                    delivered
+                        .borrow_mut()
+                        .get_or_insert(sim.now().saturating_duration_since(at));
+                }
+            }
+            Event::StreamReadable { conn, stream } => {
+                let Ok(Read::Data { .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 20) else {
+                    return;
+                };
+                if node == S {
+                    sim.endpoint(S)
+                        .send_message(conn, None, Bytes::from(vec![2u8; 100]))
+                        .unwrap();
+                    return;
+                }
+                *answers.borrow_mut() += 1;
+                // Twenty rounds first, so that the RTT's variation has settled; then the
+                // next request, sent at once (its datagram carries the receipt for the
+                // answer just read), is lost.
+                if *answers.borrow() == 20 {
+                    let sent = sim.endpoint_ref(C).stats().datagrams_sent;
+                    sim.drop_nth(C, S, sent + 1);
+                    *lost_at.borrow_mut() = Some(sim.now());
+                }
+                if *answers.borrow() <= 20 {
+                    sim.endpoint(C).send_message(conn, None, request()).unwrap();
+                }
+            }
+            _ => {}
+        },
+        |_| delivered.borrow().is_some(),
+    );
+    assert!(done, "no delivery heard after the lost request");
+    let delivered = delivered.into_inner().unwrap();
+    let stats = sim.endpoint_ref(C).connection_stats(conn).unwrap();
+    println!("the answer's delivery heard {delivered:?} after the lost request; client {stats:?}");
+    assert_eq!(stats.probes, 1, "one probe timeout: {stats:?}");
+    assert!(
+        delivered < Duration::from_millis(250),
+        "the answer's delivery heard {delivered:?} after the request"
     );
 }
 

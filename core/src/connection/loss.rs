@@ -143,14 +143,15 @@ impl Connection {
         }
     }
 
-    /// A probe timeout fired with no stream waiting to send (RFC 9002 §6.2.4): the stream
-    /// bytes of the oldest packet in flight go again in the probes. That packet stays in
+    /// A probe timeout fired with no stream waiting to send (RFC 9002 §6.2.4): what the
+    /// oldest packet in flight carried that is sent until acknowledged (stream bytes,
+    /// receipts, control and relay frames) goes again in the probes. That packet stays in
     /// flight, not declared lost: it may yet be acknowledged, and then the copy is a
-    /// duplicate the receiver drops. A lost tail (a message's last packet, a reply's only
-    /// one) then costs a probe timeout and the copy's way across, not also the round trip of
-    /// a PING's acknowledgement that would show the loss first (spec §8, Loss). With a
-    /// stream waiting, the probes carry its new bytes instead, and their acknowledgement
-    /// shows what was lost.
+    /// duplicate the receiver drops. A lost tail (a message's last packet, a request's only
+    /// one, with the receipt for the reply before it) then costs a probe timeout and the
+    /// copy's way across, not also the round trip of a PING's acknowledgement that would
+    /// show the loss first (spec §8, Loss). With a stream waiting, the probes carry its new
+    /// bytes instead, and their acknowledgement shows what was lost.
     pub(super) fn probe_with_oldest(&mut self) {
         if (0..Priority::COUNT).any(|class| self.streams.waiting(class) > 0) {
             return;
@@ -159,12 +160,26 @@ impl Connection {
             return;
         };
         for &frame in frames.iter() {
-            if let SentFrame::Stream { id, offset, len, fin } = frame {
+            self.send_again(frame);
+        }
+    }
+
+    /// Queues what `frame` carried to go again, if it still must: a packet that held it was
+    /// lost, or a probe copies it. Stream bytes already acknowledged through another copy,
+    /// and receipts, relay and control frames acknowledged or no longer needed, stay as
+    /// they are; an application datagram never goes again.
+    fn send_again(&mut self, frame: SentFrame) {
+        match frame {
+            SentFrame::Stream { id, offset, len, fin } => {
                 if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
                     self.stats.bytes_retransmitted += send.on_lost(offset..offset + u64::from(len), fin);
                     self.streams.queue(id);
                 }
             }
+            SentFrame::Control(c) => self.on_control_lost(c),
+            SentFrame::Receipt { first, also } => self.receipts.on_lost(first, also),
+            SentFrame::Relay(n) => self.on_relay_lost(n),
+            SentFrame::Datagram => {}
         }
     }
 
@@ -252,19 +267,10 @@ impl Connection {
         for packet in lost {
             self.stats.packets_lost += 1;
             for &frame in packet.frames.iter() {
-                match frame {
-                    SentFrame::Stream { id, offset, len, fin } => {
-                        if let Some(send) = self.streams.get_mut(&id).and_then(|s| s.half.send_mut()) {
-                            self.stats.bytes_retransmitted +=
-                                send.on_lost(offset..offset + u64::from(len), fin);
-                            self.streams.queue(id);
-                        }
-                    }
-                    SentFrame::Control(c) => self.on_control_lost(c),
-                    SentFrame::Receipt { first, also } => self.receipts.on_lost(first, also),
-                    SentFrame::Relay(n) => self.on_relay_lost(n),
-                    SentFrame::Datagram => self.stats.app_datagrams_lost += 1,
+                if frame == SentFrame::Datagram {
+                    self.stats.app_datagrams_lost += 1;
                 }
+                self.send_again(frame);
             }
         }
     }
