@@ -637,3 +637,28 @@ proptest! {
         }
     }
 }
+
+/// A case a sweep of the property test found (seed 20261201; issue 35's fifty-second round):
+/// a handshake stalled ten seconds by loss, the client with no handshake sample (its HELLO
+/// went twice). Its first ACK named its first data packet, sent at the start, beside the
+/// ACK-only packets of its probes, and that packet stood in for a first RTT sample of 10.3
+/// s: the probe timeout grew to half a minute and BBR paced at 258 bytes a second, so the
+/// sixteen messages took 125.8 s, past the test's 120. With no stand-in older than a packet
+/// sent since (module `recovery`), they are delivered 12.5 s after the start.
+#[test]
+fn a_handshake_stalled_by_loss_leaves_no_stale_first_rtt_sample() {
+    let link = LinkConfig {
+        loss: 0.34497352694469446,
+        duplicate: 0.11496603018223717,
+        reorder: 0.22778111424851646,
+        corrupt: 0.039525772945015504,
+        jitter: Duration::from_millis(3),
+        ..LinkConfig::default()
+    };
+    let (mut sim, c, s) = pair(8036635863352868276, Config::default(), link);
+    let msgs: Vec<Bytes> = (0..16).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
+    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    let took = sim.now().saturating_duration_since(Instant::ZERO);
+    assert_eq!(run.got.len(), msgs.len(), "{} of 16 in {took:?}", run.got.len());
+    assert!(took < Duration::from_secs(20), "delivered in {took:?}");
+}

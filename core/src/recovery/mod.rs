@@ -552,10 +552,15 @@ impl Recovery {
         // round trip of weir-bench's `rtt` took 1.1 ms instead of 30 µs in one run of nine).
         // Not later: after an outage the newest one acknowledged may have been sent before
         // it, seconds earlier, and a sample that long held LEDBAT's probes back for seconds
-        // (`liveness::after_an_outage_the_transfer_regains_its_rate_at_once`).
+        // (`liveness::after_an_outage_the_transfer_regains_its_rate_at_once`). Nor when an
+        // ack-eliciting packet (a probe) went after the stand-in: the ACK answers a later
+        // packet than it, for the same reason (a stalled handshake's first ACK timed
+        // 10.3 s that way; `tests.rs`, `..._no_stand_in_older_than_...`).
         let timed = match largest_sent {
             Some(sent) => Some(sent),
-            None if advanced && !self.rtt.has_sample() => highest.map(|(_, sent)| sent),
+            None if advanced && !self.rtt.has_sample() => highest
+                .map(|(_, sent)| sent)
+                .filter(|&sent| self.last_eliciting_sent.is_none_or(|last| last <= sent)),
             None => None,
         };
         if let Some(sent) = timed {
