@@ -662,3 +662,32 @@ fn a_handshake_stalled_by_loss_leaves_no_stale_first_rtt_sample() {
     assert_eq!(run.got.len(), msgs.len(), "{} of 16 in {took:?}", run.got.len());
     assert!(took < Duration::from_secs(20), "delivered in {took:?}");
 }
+
+/// The same sweep's next case: the handshake stalled eight seconds by bursts of loss, the
+/// client's first data packet, sent at 1.3 s, waited at the server for the handshake's
+/// keys, and the server's first ACK named it as its largest: a first RTT sample of 7.3 s,
+/// and ten messages in 142 s. After a probe timeout with no ACK since, the first sample
+/// now comes only from the newest packet (module `recovery`): delivered in 10.4 s.
+#[test]
+fn a_packet_held_for_the_handshake_s_keys_gives_no_stale_first_rtt_sample() {
+    let link = LinkConfig {
+        loss: 0.3953230306651827,
+        burst: Some(BurstLoss {
+            enter: 0.02,
+            leave: 0.3,
+            loss_in_burst: 0.8,
+            slot: Duration::ZERO,
+        }),
+        duplicate: 0.07286899242009773,
+        reorder: 0.08431820909450305,
+        corrupt: 0.008905419634745372,
+        jitter: Duration::from_millis(3),
+        ..LinkConfig::default()
+    };
+    let (mut sim, c, s) = pair(4324215575042154466, Config::default(), link);
+    let msgs: Vec<Bytes> = (0..10).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
+    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    let took = sim.now().saturating_duration_since(Instant::ZERO);
+    assert_eq!(run.got.len(), msgs.len(), "{} of 10 in {took:?}", run.got.len());
+    assert!(took < Duration::from_secs(20), "delivered in {took:?}");
+}

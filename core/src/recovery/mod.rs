@@ -555,12 +555,16 @@ impl Recovery {
         // (`liveness::after_an_outage_the_transfer_regains_its_rate_at_once`). Nor when an
         // ack-eliciting packet (a probe) went after the stand-in: the ACK answers a later
         // packet than it, for the same reason (a stalled handshake's first ACK timed
-        // 10.3 s that way; `tests.rs`, `..._no_stand_in_older_than_...`).
+        // 10.3 s that way; `tests.rs`, `..._no_stand_in_older_than_...`). And the first
+        // sample, after a probe timeout with no ACK since, only from the newest packet:
+        // an older one may have waited at the peer meanwhile (Karn's ambiguity; a packet
+        // the peer held until the handshake's keys came, 7.3 s, timed that long).
+        let first = !self.rtt.has_sample();
+        let newest = |sent: &Instant| self.last_eliciting_sent.is_none_or(|last| last <= *sent);
         let timed = match largest_sent {
+            Some(sent) if first && self.pto_count > 0 => Some(sent).filter(newest),
             Some(sent) => Some(sent),
-            None if advanced && !self.rtt.has_sample() => highest
-                .map(|(_, sent)| sent)
-                .filter(|&sent| self.last_eliciting_sent.is_none_or(|last| last <= sent)),
+            None if advanced && first => highest.map(|(_, sent)| sent).filter(newest),
             None => None,
         };
         if let Some(sent) = timed {

@@ -110,6 +110,26 @@ fn before_the_first_sample_no_stand_in_older_than_an_ack_eliciting_packet_sent_s
     assert_eq!(r.rtt.smoothed(), Duration::from_millis(30));
 }
 
+/// Karn's ambiguity for the first sample: after a probe timeout with no ACK since, an ACK
+/// whose largest is a packet older than the newest may time a wait at the peer (it held
+/// that packet until the handshake's keys came: a second sweep case, 7.3 s) rather than
+/// the path. No sample then; the probe's own acknowledgement gives it.
+#[test]
+fn before_the_first_sample_none_from_a_packet_older_than_a_probe_timeout() {
+    let mut r = unskipped(2000);
+    let first = sent(&mut r, 1_000);
+    let due = r.deadline().unwrap();
+    assert!(matches!(r.on_timeout(due), Timeout::Probe { .. }));
+    // (Sent later than the probe timeout, as after a backoff.)
+    let probe = sent(&mut r, 7_270_000);
+    r.on_ack(Instant::from_micros(7_300_000), &ack(&[(first, first)]))
+        .unwrap();
+    assert!(!r.rtt.has_sample(), "a sample of {:?}", r.rtt.latest());
+    r.on_ack(Instant::from_micros(7_300_000), &ack(&[(probe, probe)]))
+        .unwrap();
+    assert_eq!(r.rtt.smoothed(), Duration::from_millis(30));
+}
+
 #[test]
 fn packet_threshold_declares_loss() {
     let mut r = unskipped(2000);
