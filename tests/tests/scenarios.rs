@@ -596,20 +596,22 @@ fn sweep() -> ProptestConfig {
 }
 
 proptest! {
-    // Random runs found inputs this oracle rejects, all near 49% loss with bursts on top
+    // Random runs once found inputs this oracle rejected near 49% loss with bursts on top
     // (e.g. seed 2840040736257640275, loss 0.4946, burst, duplicate 0.078, corrupt 0.048, 38
-    // messages: 16 delivered and no failure within 120 s). Until that is settled (a stall,
-    // or an oracle that should accept progress at the deadline), loss is drawn below 40%:
-    // see the issue 7 note of 2026-11-21.
+    // messages: 16 delivered and no failure within 120 s), and loss was drawn below 40%
+    // (the issue 7 note of 2026-11-21). They were stalls: a handshake slowed by loss left a
+    // first RTT sample of seconds (the two tests below). Since that was mended (issue 35's
+    // fifty-second round), that case delivers all 38 in 27 s, and sweeps of 30,000 cases
+    // with loss up to 40% and 90,000 up to 50% found nothing: up to 50% again.
     #![proptest_config(sweep())]
 
-    /// Over seeds and link parameters (loss up to 40%, bursts, duplication, reordering):
+    /// Over seeds and link parameters (loss up to 50%, bursts, duplication, reordering):
     /// every message is delivered intact exactly once, or the connection reports a typed
     /// failure — never silent loss, duplication or corruption.
     #[test]
     fn delivered_intact_once_or_a_typed_failure(
         seed in any::<u64>(),
-        loss in 0.0f64..0.4,
+        loss in 0.0f64..0.5,
         burst in any::<bool>(),
         duplicate in 0.0f64..0.2,
         reorder in 0.0f64..0.3,
