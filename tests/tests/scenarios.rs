@@ -693,3 +693,41 @@ fn a_packet_held_for_the_handshake_s_keys_gives_no_stale_first_rtt_sample() {
     assert_eq!(run.got.len(), msgs.len(), "{} of 10 in {took:?}", run.got.len());
     assert!(took < Duration::from_secs(20), "delivered in {took:?}");
 }
+
+/// A third case of a sweep (seed 99): the client had its handshake sample (25 ms), but the
+/// handshake stalled 11 s on the NOISE_FINISH, lost copy after copy, and its first data
+/// packet, sent at 32 ms, waited at the server for the keys; the server's first ACK named
+/// it as its largest, an 11.2 s sample that put the smoothed RTT at 1.4 s and the probe
+/// timeout past 12 s (0.84 s smoothed at the end). Packets sent before the third or a later
+/// copy of NOISE_FINISH now give no RTT sample (`Recovery::time_from`).
+#[test]
+fn packets_held_for_the_keys_of_a_late_noise_finish_give_no_rtt_sample() {
+    let link = LinkConfig {
+        loss: 0.33609423259124954,
+        burst: Some(BurstLoss {
+            enter: 0.02,
+            leave: 0.3,
+            loss_in_burst: 0.8,
+            slot: Duration::ZERO,
+        }),
+        duplicate: 0.16534663205043212,
+        reorder: 0.15821634478324104,
+        corrupt: 0.005577351329287398,
+        jitter: Duration::from_millis(3),
+        ..LinkConfig::default()
+    };
+    let (mut sim, c, s) = pair(15013354236033065442, Config::default(), link);
+    let msgs: Vec<Bytes> = (0..6).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
+    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    assert_eq!(run.got.len(), msgs.len());
+    let stats = sim
+        .endpoint_ref(c)
+        .connection_stats(ConnectionHandle::from_index(0))
+        .unwrap();
+    assert!(
+        stats.smoothed_rtt < Duration::from_millis(100),
+        "smoothed RTT {:?} of a path whose least is {:?}",
+        stats.smoothed_rtt,
+        stats.min_rtt
+    );
+}

@@ -282,6 +282,7 @@ impl Connection {
                 message,
                 at: now,
                 backoff,
+                copies: 0,
             })
         });
         self.step(Step::Confirmed);
@@ -399,7 +400,19 @@ impl Connection {
         let len = w.finish().ok()?;
         finish.at = now + finish.backoff;
         finish.backoff = finish.backoff.saturating_mul(2);
-        self.recovery.take_pn();
+        let earlier = finish.copies;
+        finish.copies = finish.copies.saturating_add(1);
+        let number = self.recovery.take_pn();
+        if earlier >= 2 {
+            // The data packets sent since the first copy may have reached the server before
+            // any copy did, and waited there for the keys: their acknowledgements time that
+            // wait as well as the path, so they give no RTT sample (a handshake stalled 11 s
+            // by loss gave an 11.2 s sample of a 25 ms path). Not at the second copy: on a
+            // path longer than the initial RTT a client with no sample yet sends one before
+            // the server's answer can come, and nothing waited; the wait behind one lost
+            // copy is one backoff, as Karn's rule bounds the handshake's own samples.
+            self.recovery.time_from(number);
+        }
         Some(len)
     }
 }

@@ -141,6 +141,9 @@ struct Resend {
     message: Bytes,
     at: Instant,
     backoff: Duration,
+    /// How often it went (saturating): from the third copy, the ones before may all have
+    /// been lost, and the packets sent meanwhile held at the peer for its keys.
+    copies: u8,
 }
 
 /// How a server answers the HELLO that creates its connection.

@@ -235,13 +235,18 @@ struct Rare {
     /// connection's current path, or since a black hole's fallback
     /// ([`Recovery::count_from`]).
     path_start: u64,
+    /// The first packet that may give an RTT sample (0: every packet): packets before it may
+    /// have waited at the peer for the handshake's keys ([`Recovery::time_from`]).
+    timed_from: u64,
 }
 
 impl Rare {
     /// Whether it holds nothing: `oldest` is the oldest packet in flight, which a path
     /// start above it still sets apart.
     fn is_empty(&self, oldest: Option<u64>) -> bool {
-        self.recently_lost.is_empty() && self.lazy.is_empty() && oldest.is_none_or(|n| n >= self.path_start)
+        self.recently_lost.is_empty()
+            && self.lazy.is_empty()
+            && oldest.is_none_or(|n| n >= self.path_start.max(self.timed_from))
     }
 }
 
@@ -440,7 +445,10 @@ impl Recovery {
         let mut sampler = Sampler::default();
         let in_flight = self.sent.len();
         let largest = ack.largest();
-        let path_start = self.rare.as_deref().map_or(0, |r| r.path_start);
+        let (path_start, timed_from) = self
+            .rare
+            .as_deref()
+            .map_or((0, 0), |r| (r.path_start, r.timed_from));
         // The send times of the packet numbered `largest` and of the highest numbered one,
         // if newly acknowledged, for the RTT sample below.
         let (mut largest_sent, mut highest) = (None, None);
@@ -467,6 +475,9 @@ impl Recovery {
                     .on_acked(&mut sampler, now, p.time, p.size(), p.delivery);
                 acked.bytes += p.size();
                 acked.newest = Some(acked.newest.map_or(p.time, |t| t.max(p.time)));
+                if p.number < timed_from {
+                    return;
+                }
                 if p.number == largest {
                     largest_sent = Some(p.time);
                 }
@@ -555,16 +566,19 @@ impl Recovery {
         // (`liveness::after_an_outage_the_transfer_regains_its_rate_at_once`). Nor when an
         // ack-eliciting packet (a probe) went after the stand-in: the ACK answers a later
         // packet than it, for the same reason (a stalled handshake's first ACK timed
-        // 10.3 s that way; `tests.rs`, `..._no_stand_in_older_than_...`). And the first
-        // sample, after a probe timeout with no ACK since, only from the newest packet:
-        // an older one may have waited at the peer meanwhile (Karn's ambiguity; a packet
-        // the peer held until the handshake's keys came, 7.3 s, timed that long).
+        // 10.3 s that way; `tests.rs`, `..._no_stand_in_older_than_...`), nor after a probe
+        // timeout with no ACK since: the ACK that would have timed the stand-in may be
+        // the one lost (1.0-1.2 s samples of a 25 ms path, seen in sweeps). And the first
+        // sample, after such a timeout, only from the newest packet: an older one may have
+        // waited at the peer meanwhile (Karn's ambiguity; a packet the peer held until the
+        // handshake's keys came, 7.3 s, timed that long).
         let first = !self.rtt.has_sample();
+        let probed = self.pto_count > 0;
         let newest = |sent: &Instant| self.last_eliciting_sent.is_none_or(|last| last <= *sent);
         let timed = match largest_sent {
-            Some(sent) if first && self.pto_count > 0 => Some(sent).filter(newest),
+            Some(sent) if first && probed => Some(sent).filter(newest),
             Some(sent) => Some(sent),
-            None if advanced && first => highest.map(|(_, sent)| sent).filter(newest),
+            None if advanced && first && !probed => highest.map(|(_, sent)| sent).filter(newest),
             None => None,
         };
         if let Some(sent) = timed {

@@ -26,6 +26,16 @@ impl Recovery {
         self.rare.get_or_insert_with(Box::default).path_start = first;
     }
 
+    /// Packets sent before `first` give no RTT sample: the client's data packets sent before
+    /// a second copy of NOISE_FINISH may have reached the server before any copy did, and
+    /// waited there for its keys (spec §11.2, Data before the keys), so their
+    /// acknowledgements time that wait as well as the path. Their bytes and delivery-rate
+    /// samples still count: a copy that went again only because the client's estimate was
+    /// still the initial RTT, on a longer path, is the common case, and nothing waited then.
+    pub(crate) fn time_from(&mut self, first: u64) {
+        self.rare.get_or_insert_with(Box::default).timed_from = first;
+    }
+
     /// Whether packet `number` was sent on the connection's current path
     /// ([`new_path`](Self::new_path)).
     pub(crate) fn on_current_path(&self, number: u64) -> bool {

@@ -130,6 +130,23 @@ fn before_the_first_sample_none_from_a_packet_older_than_a_probe_timeout() {
     assert_eq!(r.rtt.smoothed(), Duration::from_millis(30));
 }
 
+/// Nor a stand-in, even the newest packet, after a probe timeout with no ACK since: the ACK
+/// that answered it may be the one lost, and this one came later, for a packet that carried
+/// only an ACK (sweeps: 1.0 and 1.2 s samples of a 25 ms path).
+#[test]
+fn before_the_first_sample_no_stand_in_after_a_probe_timeout() {
+    let mut r = unskipped(2000);
+    sent(&mut r, 1_000);
+    let due = r.deadline().unwrap();
+    assert!(matches!(r.on_timeout(due), Timeout::Probe { .. }));
+    let probe = sent(&mut r, due.as_micros());
+    let ack_only = r.take_pn();
+    r.on_ack(Instant::from_micros(1_500_000), &ack(&[(0, ack_only)]))
+        .unwrap();
+    assert!(probe < ack_only);
+    assert!(!r.rtt.has_sample(), "a sample of {:?}", r.rtt.latest());
+}
+
 #[test]
 fn packet_threshold_declares_loss() {
     let mut r = unskipped(2000);
