@@ -583,6 +583,41 @@ fn sim_endpoint_buffered(sim: &Sim) -> Option<(u64, u64)> {
     sim.endpoint_ref(1).buffered(ConnectionHandle::from_index(0))
 }
 
+/// One case of the property test: its inputs, as proptest prints them.
+struct SweepCase {
+    seed: u64,
+    loss: f64,
+    burst: bool,
+    duplicate: f64,
+    reorder: f64,
+    corrupt: f64,
+    count: usize,
+}
+
+impl SweepCase {
+    /// Runs the case for up to 120 s: the sim, the client, the messages and what came.
+    fn run(&self) -> (Sim, NodeId, Vec<Bytes>, Run) {
+        let link = LinkConfig {
+            loss: self.loss,
+            burst: self.burst.then_some(BurstLoss {
+                enter: 0.02,
+                leave: 0.3,
+                loss_in_burst: 0.8,
+                slot: Duration::ZERO,
+            }),
+            duplicate: self.duplicate,
+            reorder: self.reorder,
+            corrupt: self.corrupt,
+            jitter: Duration::from_millis(3),
+            ..LinkConfig::default()
+        };
+        let (mut sim, c, s) = pair(self.seed, Config::default(), link);
+        let msgs: Vec<Bytes> = (0..self.count).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
+        let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+        (sim, c, msgs, run)
+    }
+}
+
 /// The property test's runs: 24 cases from RNG seed 7 (fixed, so that CI is reproducible),
 /// or a longer sweep where `WEIR_SWEEP_CASES` and `WEIR_SWEEP_SEED` say (tests/README.md,
 /// "Sweeps"; a failing case prints its inputs, shrunk).
@@ -618,18 +653,8 @@ proptest! {
         corrupt in 0.0f64..0.05,
         count in 1usize..40,
     ) {
-        let link = LinkConfig {
-            loss,
-            burst: burst.then_some(BurstLoss { enter: 0.02, leave: 0.3, loss_in_burst: 0.8, slot: Duration::ZERO }),
-            duplicate,
-            reorder,
-            corrupt,
-            jitter: Duration::from_millis(3),
-            ..LinkConfig::default()
-        };
-        let (mut sim, c, s) = pair(seed, Config::default(), link);
-        let msgs: Vec<Bytes> = (0..count).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
-        let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+        let case = SweepCase { seed, loss, burst, duplicate, reorder, corrupt, count };
+        let (_, _, msgs, run) = case.run();
         for (stream, bytes) in &run.got {
             let m = (*stream / 2) as usize;
             prop_assert!(bytes == &msgs[m], "message {} corrupted", m);
@@ -649,17 +674,16 @@ proptest! {
 /// sent since (module `recovery`), they are delivered 12.5 s after the start.
 #[test]
 fn a_handshake_stalled_by_loss_leaves_no_stale_first_rtt_sample() {
-    let link = LinkConfig {
+    let case = SweepCase {
+        seed: 8036635863352868276,
         loss: 0.34497352694469446,
+        burst: false,
         duplicate: 0.11496603018223717,
         reorder: 0.22778111424851646,
         corrupt: 0.039525772945015504,
-        jitter: Duration::from_millis(3),
-        ..LinkConfig::default()
+        count: 16,
     };
-    let (mut sim, c, s) = pair(8036635863352868276, Config::default(), link);
-    let msgs: Vec<Bytes> = (0..16).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
-    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    let (sim, _, msgs, run) = case.run();
     let took = sim.now().saturating_duration_since(Instant::ZERO);
     assert_eq!(run.got.len(), msgs.len(), "{} of 16 in {took:?}", run.got.len());
     assert!(took < Duration::from_secs(20), "delivered in {took:?}");
@@ -672,23 +696,16 @@ fn a_handshake_stalled_by_loss_leaves_no_stale_first_rtt_sample() {
 /// now comes only from the newest packet (module `recovery`): delivered in 10.4 s.
 #[test]
 fn a_packet_held_for_the_handshake_s_keys_gives_no_stale_first_rtt_sample() {
-    let link = LinkConfig {
+    let case = SweepCase {
+        seed: 4324215575042154466,
         loss: 0.3953230306651827,
-        burst: Some(BurstLoss {
-            enter: 0.02,
-            leave: 0.3,
-            loss_in_burst: 0.8,
-            slot: Duration::ZERO,
-        }),
+        burst: true,
         duplicate: 0.07286899242009773,
         reorder: 0.08431820909450305,
         corrupt: 0.008905419634745372,
-        jitter: Duration::from_millis(3),
-        ..LinkConfig::default()
+        count: 10,
     };
-    let (mut sim, c, s) = pair(4324215575042154466, Config::default(), link);
-    let msgs: Vec<Bytes> = (0..10).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
-    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    let (sim, _, msgs, run) = case.run();
     let took = sim.now().saturating_duration_since(Instant::ZERO);
     assert_eq!(run.got.len(), msgs.len(), "{} of 10 in {took:?}", run.got.len());
     assert!(took < Duration::from_secs(20), "delivered in {took:?}");
@@ -702,23 +719,16 @@ fn a_packet_held_for_the_handshake_s_keys_gives_no_stale_first_rtt_sample() {
 /// copy of NOISE_FINISH now give no RTT sample (`Recovery::time_from`).
 #[test]
 fn packets_held_for_the_keys_of_a_late_noise_finish_give_no_rtt_sample() {
-    let link = LinkConfig {
+    let case = SweepCase {
+        seed: 15013354236033065442,
         loss: 0.33609423259124954,
-        burst: Some(BurstLoss {
-            enter: 0.02,
-            leave: 0.3,
-            loss_in_burst: 0.8,
-            slot: Duration::ZERO,
-        }),
+        burst: true,
         duplicate: 0.16534663205043212,
         reorder: 0.15821634478324104,
         corrupt: 0.005577351329287398,
-        jitter: Duration::from_millis(3),
-        ..LinkConfig::default()
+        count: 6,
     };
-    let (mut sim, c, s) = pair(15013354236033065442, Config::default(), link);
-    let msgs: Vec<Bytes> = (0..6).map(|m| body(m, 1 + (m * 997) % 20_000)).collect();
-    let run = transfer(&mut sim, c, s, msgs.clone(), Duration::from_secs(120));
+    let (sim, c, msgs, run) = case.run();
     assert_eq!(run.got.len(), msgs.len());
     let stats = sim
         .endpoint_ref(c)

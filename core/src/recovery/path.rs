@@ -27,7 +27,7 @@ impl Recovery {
     }
 
     /// Packets sent before `first` give no RTT sample: the client's data packets sent before
-    /// a second copy of NOISE_FINISH may have reached the server before any copy did, and
+    /// a third copy of NOISE_FINISH may have reached the server before any copy did, and
     /// waited there for its keys (spec §11.2, Data before the keys), so their
     /// acknowledgements time that wait as well as the path. Their bytes and delivery-rate
     /// samples still count: a copy that went again only because the client's estimate was
