@@ -179,6 +179,21 @@ struct Meter {
     counted: Metered,
 }
 
+/// `len` bytes of the xorshift64 sequence from `state` (not 0): payloads that differ from
+/// one `state` to the next, cheap to make and compare, that no compression or pattern
+/// could flatter.
+pub fn xorshift_bytes(mut state: u64, len: usize) -> Bytes {
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect::<Vec<u8>>()
+        .into()
+}
+
 impl Sim {
     /// An empty network whose randomness comes from `seed`.
     pub fn new(seed: u64) -> Self {
@@ -328,6 +343,11 @@ impl Sim {
     /// Cuts `a` from `b` (both ways) from `from` until `until`.
     pub fn partition(&mut self, a: NodeId, b: NodeId, from: Instant, until: Instant) {
         self.partitions.push(Partition { a, b, from, until });
+    }
+
+    /// Datagrams `from` sent to `to` so far, the count [`Sim::drop_nth`] goes by.
+    pub fn sent_between(&self, from: NodeId, to: NodeId) -> u64 {
+        self.counts.get(&(from, to)).copied().unwrap_or(0)
     }
 
     /// Drops the `n`-th datagram (counting from 1) that `from` sends to `to`.

@@ -212,6 +212,66 @@ fn a_relay_that_tampers_is_caught_and_the_connection_survives() {
     assert!(!w.seen.borrow().any(b, |e| matches!(e, Event::Closed { .. })));
 }
 
+/// A circuit that overtakes the reservation's answer: the relay grants `b`'s reservation
+/// and at once opens `a`'s circuit to it, but the datagram with the grant is lost, so `b`
+/// hears of the circuit first. The relay opens circuits only to reserved ends, so `b`, with
+/// its reservation asked and not yet answered, keeps it: `a` connects (it was refused, the
+/// relay telling it PeerGone, when `b` took the circuit as one it never made possible).
+/// Found by `circuit_sweep.rs`.
+#[test]
+fn a_circuit_that_overtakes_the_reservation_s_answer_is_kept() {
+    let mut w = world(13, RelayConfig::default(), 0.0);
+    let (a_r, b_r) = (w.sim.connect(w.a, w.relay), w.sim.connect(w.b, w.relay));
+    let (a, b) = (w.a, w.b);
+    assert!(w.run(10, |s| {
+        s.any(a, |e| matches!(e, Event::Connected { .. }))
+            && s.any(b, |e| matches!(e, Event::Connected { .. }))
+    }));
+    // Once the connections are quiet, the relay's next datagram to `b` carries the grant.
+    let seen = w.seen.clone();
+    w.sim.run_for(Duration::from_secs(2), |sim, n, e| {
+        seen.borrow_mut().on_event(sim, n, e)
+    });
+    let next = w.sim.sent_between(w.relay, w.b) + 1;
+    w.sim.drop_nth(w.relay, w.b, next);
+    w.sim.endpoint(b).reserve(b_r).unwrap();
+    let (relay, seen) = (w.relay, w.seen.clone());
+    let limit = w.sim.now() + Duration::from_secs(1);
+    assert!(w.sim.run_until(
+        limit,
+        |sim, n, e| seen.borrow_mut().on_event(sim, n, e),
+        |sim| sim.endpoint_ref(relay).relay_load().1 == 1
+    ));
+    let now = w.sim.now();
+    let key = w.sim.endpoint_ref(b).public_key();
+    let inner = w.sim.endpoint(a).connect_via(now, a_r, key).unwrap();
+    let connected = |s: &Seen| {
+        s.events
+            .iter()
+            .filter(|(n, e)| (*n == a || *n == b) && matches!(e, Event::Connected { .. }))
+            .count()
+    };
+    assert!(
+        w.run(10, |s| connected(s) == 4
+            || s.any(a, |e| matches!(e, Event::HandshakeFailed { .. }))),
+        "ended one way or the other"
+    );
+    let seen = w.seen.borrow();
+    assert!(
+        !seen.any(a, |e| matches!(e, Event::HandshakeFailed { .. })),
+        "refused: {:?}",
+        seen.events.iter().filter(|(n, _)| *n == a).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        w.sim.endpoint_ref(a).path(inner),
+        Some(Path::Relayed { relay: a_r })
+    );
+    assert!(
+        seen.any(b, |e| matches!(e, Event::RelayReserved { .. })),
+        "the grant came after all"
+    );
+}
+
 /// What a relay refuses, and why, as both sides hear it.
 #[test]
 fn a_relay_refuses_beyond_its_limits_with_a_typed_reason() {

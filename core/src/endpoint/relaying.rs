@@ -280,8 +280,11 @@ impl Endpoint {
         };
         if request == 0 {
             // Only a reservation makes us reachable: a circuit we did not make possible is
-            // refused, and one already open (a copy) changes nothing.
-            if !self.ends.is_reserved(relay) {
+            // refused, and one already open (a copy) changes nothing. A relay opens circuits
+            // only to reserved ends, so one that comes while our reservation is asked for
+            // shows the grant whose RELAY_ANSWER is still on its way (lost, or overtaken):
+            // kept (spec §12.2).
+            if !self.ends.is_reserved(relay) && !self.ends.reserving(relay) {
                 return refuse(self, RelayRefusal::NoReservation);
             }
             if self.ends.get(id).is_none() && !self.ends.open(id, end) {

@@ -70,6 +70,13 @@ impl Ends {
         self.reserved_on.contains(&relay)
     }
 
+    /// Whether we asked `relay` for a reservation and wait for its answer.
+    pub(crate) fn reserving(&self, relay: ConnectionHandle) -> bool {
+        self.pending
+            .range((relay, 0)..=(relay, u64::MAX))
+            .any(|(_, p)| *p == Pending::Reserve)
+    }
+
     /// A circuit opened; false if it cannot be kept (its id is taken, or too many are open).
     pub(crate) fn open(&mut self, id: CircuitId, end: End) -> bool {
         if id == super::PENDING || self.circuits.contains_key(&id) || self.circuits.len() >= MAX_CIRCUITS {
