@@ -120,7 +120,7 @@ use lazy_receipts::frame_ack_wanted;
 use lifecycle::{State, Step};
 use liveness::Liveness;
 use path::{Move, Path};
-use punch::Punch;
+use punch::{Follow, Punch};
 use reading::{ReadStep, Reading};
 use receive_credit::ReceiveCredit;
 use relay_link::RelayLink;

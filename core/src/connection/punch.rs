@@ -6,7 +6,11 @@
 //! that comes straight from the peer moves the connection to it (the receive path follows
 //! the newest packet's address, validated before trusted, spec §10.2): the same connection,
 //! every stream as it was. If the direct path then goes silent (two probe timeouts in a
-//! row), the connection goes back to the circuit, which it keeps as its fallback.
+//! row), the connection goes back to the circuit, which it keeps as its fallback. So it
+//! does if the peer's direct address keeps moving, a few moves in quick succession: NATs on
+//! both sides that map per destination, each end's reply to the other's new port leaving
+//! from a new port of its own, which no direct path survives; then it stays on the circuit
+//! until the next round.
 //!
 //! An owned part of the connection (boxed, made when a punch is planned). Inputs: the plan
 //! (moment, candidates), time. Outputs: punch datagrams for `poll_transmit`'s caller, each
@@ -24,6 +28,37 @@ const TRIES: u8 = 3;
 /// round trips.
 const MIN_GAP: Duration = Duration::from_millis(20);
 
+/// Moves of the peer's direct address, each within [`CHASE_GAP`] of the last, that end
+/// the direct path.
+const CHASE_MOVES: u8 = 3;
+
+/// Moves closer together than this (or two smoothed RTTs, if longer) are quick: a NAT
+/// rebinding comes once in minutes, a chase once a round trip.
+const CHASE_GAP: Duration = Duration::from_secs(2);
+
+/// What a packet from a new address of the peer does to the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Follow {
+    /// Moves there (validated before trusted, spec §10.2).
+    Move,
+    /// Leaves the connection where it is: back on the circuit after a chase.
+    Stay,
+    /// Takes the connection back to the circuit: the peer's address is a chase.
+    FallBack,
+}
+
+/// The peer's moves from one direct address to another in this round.
+#[derive(Debug, Default)]
+struct Chase {
+    /// When the last one came.
+    last: Option<Instant>,
+    /// Quick ones in a row.
+    quick: u8,
+    /// They made the connection go back to the circuit: no direct address is followed
+    /// again this round.
+    given_up: bool,
+}
+
 /// A connection's punching, and its way back.
 #[derive(Debug)]
 pub(super) struct Punch {
@@ -37,6 +72,8 @@ pub(super) struct Punch {
     /// The round ended with the connection still on the circuit: told to the endpoint once
     /// (`take_failed_punch`), which may try another round.
     failed: bool,
+    /// The peer's moves on the direct path.
+    chase: Chase,
 }
 
 /// Punches still to send.
@@ -64,6 +101,7 @@ impl Connection {
             fallback: self.remote,
             verdict: None,
             failed: false,
+            chase: Chase::default(),
             plan: Some(Plan {
                 targets: targets.iter().copied().take(MAX_CANDIDATES).collect(),
                 next: at,
@@ -168,6 +206,37 @@ impl Connection {
         self.punch
             .as_ref()
             .is_some_and(|p| p.fallback == from && self.remote != from)
+    }
+
+    /// What the newest packet yet, come from `from`, another address than the peer's
+    /// (and not the circuit we left, `stays_direct`), does to the connection. Without a
+    /// punch, and onto the direct path, it moves there. From one direct address to another
+    /// it moves there too, unless it is the [`CHASE_MOVES`]th quick move in a row: two NATs
+    /// that map per destination, each end's answer to the other's new port leaving from a
+    /// new port of its own, so that each move makes the next (spec §12.5). No direct path
+    /// lasts between those: back to the circuit, where the connection stays, whatever comes
+    /// straight from the peer, until the next round's punch.
+    pub(super) fn follow(&mut self, now: Instant, from: SocketAddr) -> Follow {
+        let gap = CHASE_GAP.max(self.recovery.rtt().smoothed().saturating_mul(2));
+        let remote = self.remote;
+        let Some(punch) = self.punch.as_mut() else {
+            return Follow::Move;
+        };
+        let chase = &mut punch.chase;
+        if remote == punch.fallback || from == punch.fallback {
+            return match chase.given_up && from != punch.fallback {
+                true => Follow::Stay,
+                false => Follow::Move,
+            };
+        }
+        let quick = chase.last.is_some_and(|t| now.saturating_duration_since(t) < gap);
+        chase.quick = if quick { chase.quick.saturating_add(1) } else { 1 };
+        chase.last = Some(now);
+        if chase.quick >= CHASE_MOVES {
+            chase.given_up = true;
+            return Follow::FallBack;
+        }
+        Follow::Move
     }
 
     /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT

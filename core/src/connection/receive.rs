@@ -90,28 +90,36 @@ impl Connection {
             if !self.recovery.awaits_ack() {
                 self.control.push(Control::Ping);
             }
-        } else if newest {
-            let moved = from != self.remote && self.is_open();
-            if moved {
-                // A new address is not trusted until it acknowledges a packet sent there
-                // (spec §10.2): until then it gets at most 3x what came from it, and a PING
-                // asks for that acknowledgement.
-                let change = Move::between(self.remote, from);
-                let change = self
-                    .path
-                    .moved(self.datagram.len(), self.recovery.next_pn(), change);
-                if change == Move::Address {
-                    self.search_new_path_size(now);
+        } else if newest && from != self.remote && self.is_open() {
+            match self.follow(now, from) {
+                Follow::Move => {
+                    // A new address is not trusted until it acknowledges a packet sent
+                    // there (spec §10.2): until then it gets at most 3x what came from it,
+                    // and a PING asks for that acknowledgement.
+                    let change = Move::between(self.remote, from);
+                    let change = self
+                        .path
+                        .moved(self.datagram.len(), self.recovery.next_pn(), change);
+                    if change == Move::Address {
+                        self.search_new_path_size(now);
+                    }
+                    self.control.push(Control::Ping);
+                    self.stats.migrations += 1;
+                    self.remote = from;
+                    // The report reads `remote` when it is sent.
+                    self.report_address();
+                    self.path_changed();
                 }
-                self.control.push(Control::Ping);
-                self.stats.migrations += 1;
-                // The report reads `remote` when it is sent, set below.
-                self.report_address();
+                // The peer chases our ports (module `punch`): back to the circuit, or
+                // already there; the packet is read and answered there.
+                Follow::FallBack => {
+                    self.fall_back(now, config);
+                }
+                Follow::Stay => {}
             }
+        } else if newest {
+            // Where the handshake's packets come from, or the address we know.
             self.remote = from;
-            if moved {
-                self.path_changed();
-            }
         }
         if let HandshakeState::Server(s) = &mut self.handshake {
             match header.kind {
