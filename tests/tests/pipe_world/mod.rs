@@ -31,16 +31,7 @@ pub fn rough() -> LinkConfig {
 }
 
 pub fn payload(len: usize) -> Bytes {
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect::<Vec<u8>>()
-        .into()
+    weir_sim::xorshift_bytes(0x2545_f491_4f6c_dd1d, len)
 }
 
 /// A relay node's view: its upstream connections are the ones it did not start.

@@ -1,0 +1,121 @@
+//! What the property tests share: how many cases they run (a fixed few in CI, a longer
+//! sweep out of it: tests/README.md, "Sweeps"), and the links and messages they draw.
+// Each suite uses only some of these.
+#![allow(dead_code)]
+
+use bytes::Bytes;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as ProptestConfig, RngSeed};
+use weir_core::time::Duration;
+use weir_core::CloseReason;
+use weir_sim::{BurstLoss, LinkConfig};
+
+/// `ci` cases from RNG seed 7 (fixed, so that CI is reproducible), or as many as
+/// `WEIR_SWEEP_CASES` says from the seed `WEIR_SWEEP_SEED` says. A failing case prints its
+/// inputs, shrunk.
+pub fn sweep(ci: u32) -> ProptestConfig {
+    let var = |name| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    ProptestConfig {
+        cases: var("WEIR_SWEEP_CASES").map_or(ci, |c| c as u32),
+        rng_seed: RngSeed::Fixed(var("WEIR_SWEEP_SEED").unwrap_or(7)),
+        ..ProptestConfig::default()
+    }
+}
+
+/// One hop's impairments (both ways).
+#[derive(Clone, Debug)]
+pub struct Hop {
+    pub loss: f64,
+    pub burst: bool,
+    pub duplicate: f64,
+    pub reorder: f64,
+    pub corrupt: f64,
+    pub delay_ms: u64,
+}
+
+impl Hop {
+    pub fn link(&self) -> LinkConfig {
+        LinkConfig {
+            delay: Duration::from_millis(self.delay_ms),
+            jitter: Duration::from_millis(self.delay_ms / 4),
+            loss: self.loss,
+            burst: self.burst.then_some(BurstLoss {
+                enter: 0.02,
+                leave: 0.3,
+                loss_in_burst: 0.8,
+                slot: Duration::ZERO,
+            }),
+            duplicate: self.duplicate,
+            reorder: self.reorder,
+            corrupt: self.corrupt,
+            ..LinkConfig::default()
+        }
+    }
+}
+
+pub fn hop() -> impl Strategy<Value = Hop> {
+    (
+        0.0f64..0.3,
+        any::<bool>(),
+        0.0f64..0.1,
+        0.0f64..0.2,
+        0.0f64..0.03,
+        1u64..60,
+    )
+        .prop_map(|(loss, burst, duplicate, reorder, corrupt, delay_ms)| Hop {
+            loss,
+            burst,
+            duplicate,
+            reorder,
+            corrupt,
+            delay_ms,
+        })
+}
+
+/// An outage: hop (link) `hop` carries nothing from `from_ms` after the messages are sent,
+/// for `for_ms` (past the 30 s idle timeout, the connections over it end).
+#[derive(Clone, Copy, Debug)]
+pub struct Outage {
+    pub hop: usize,
+    pub from_ms: u64,
+    pub for_ms: u64,
+}
+
+/// Now and then (three cases in ten) an outage on one of `hops` links: from within 2 s of
+/// the messages' start, for 0.1 to 40 s.
+pub fn outage(hops: usize) -> impl Strategy<Value = Option<Outage>> {
+    proptest::option::weighted(
+        0.3,
+        (0..hops, 0u64..2_000, 100u64..40_000).prop_map(|(hop, from_ms, for_ms)| Outage {
+            hop,
+            from_ms,
+            for_ms,
+        }),
+    )
+}
+
+/// Messages of the given sizes, each with its own contents, so that a message read twice
+/// or in another's place is seen.
+pub fn messages(sizes: &[usize]) -> Vec<Bytes> {
+    let state = |m: usize| 0x9e37_79b9_7f4a_7c15u64 ^ (m as u64 + 1).wrapping_mul(0x2545_f491_4f6c_dd1d);
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(m, &len)| weir_sim::xorshift_bytes(state(m), len))
+        .collect()
+}
+
+/// Whether loss and outages explain a connection's end: nothing heard for the idle timeout,
+/// a path too lossy, or the peer closing or answering with a stateless reset (having ended
+/// for one of those first: its own `Closed` says which). A protocol violation, or any other
+/// end, between honest endpoints is a bug.
+pub fn explained(reason: &CloseReason) -> bool {
+    matches!(
+        reason,
+        CloseReason::TimedOut
+            | CloseReason::Unreachable
+            | CloseReason::TooLossy
+            | CloseReason::Peer { .. }
+            | CloseReason::Reset
+    )
+}
