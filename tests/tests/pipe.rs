@@ -9,7 +9,10 @@ use std::cell::RefCell;
 use bytes::Bytes;
 use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::Duration;
-use weir_core::{ApiError, Config, ConnectionHandle, Digest, LocalRead, PipeStats, Read, StreamHeader};
+use weir_core::{
+    ApiError, Config, ConnectionHandle, Delivery, Digest, LocalRead, PipeStats, Read, StreamHeader,
+    PIPE_BROKEN,
+};
 use weir_sim::relay::{relay_message, Arrival};
 use weir_sim::{LinkConfig, Sim};
 
@@ -392,5 +395,42 @@ fn the_relay_memory_table() {
             arrival == Arrival::InOrder,
             "{arrival:?}"
         );
+    }
+}
+
+/// A final receiver that refuses a piped message as it opens: a message all at the relay
+/// when the refusal comes back reaches its sender as the receiver's refusal, one relay on
+/// (a receipt with the code: spec §8, Delivery), not as a relay that lost its next hop
+/// (found by `pipe_sweep.rs`). A large one, not all at the relay then, is stopped at its
+/// sender with PIPE_BROKEN: a STOP_SENDING names no relays, and the receiver's code passed
+/// back in one would read as the relay's own.
+#[test]
+fn a_refusal_behind_a_relay_reaches_the_sender_with_its_code() {
+    const REFUSED: u64 = 0x77;
+    for (len, seed) in [(3_000, 51), (2 << 20, 52)] {
+        let (mut sim, world, conn) = chain(seed, 1, 1, LinkConfig::default(), Config::default());
+        world.borrow_mut().refuser = Some((2, REFUSED));
+        send(&mut sim, conn, &payload(len));
+        let heard =
+            |w: &World| w.verdicts.iter().any(|(n, _)| *n == 0) || w.stopped.iter().any(|(n, _)| *n == 0);
+        assert!(run(&mut sim, &world, 10, heard), "{len} bytes: the sender heard");
+        let w = world.borrow();
+        let verdict = w.verdicts.iter().find(|(n, _)| *n == 0).map(|(_, d)| *d);
+        let stopped = w.stopped.iter().find(|(n, _)| *n == 0).map(|(_, c)| *c);
+        match len {
+            3_000 => assert_eq!(
+                (verdict, stopped),
+                (
+                    Some(Delivery::Failed {
+                        code: REFUSED,
+                        relays: 1
+                    }),
+                    None
+                ),
+                "{len} bytes"
+            ),
+            _ => assert_eq!((verdict, stopped), (None, Some(PIPE_BROKEN)), "{len} bytes"),
+        }
+        assert!(w.received.is_empty());
     }
 }

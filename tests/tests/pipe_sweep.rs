@@ -17,7 +17,7 @@ use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::time::Duration;
 use weir_core::wire::StreamId;
-use weir_core::{ApiError, CloseReason, Config, Delivery, Event};
+use weir_core::{ApiError, CloseReason, Config, Delivery, Event, PIPE_BROKEN};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 use pipe_world::{chain, World};
@@ -33,6 +33,31 @@ struct PipeCase {
     sizes: Vec<usize>,
     verified: bool,
     outage: Option<Outage>,
+    /// Whether receivers refuse some messages ([`Policy`]); else each reads every one.
+    refusals: bool,
+}
+
+/// What a receiver's application does with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Policy {
+    /// Reads it whole: delivered.
+    Read,
+    /// Defers its delivery, reads it whole, then confirms it: delivered.
+    Confirm,
+    /// Defers its delivery, reads it whole, then refuses it with [`REFUSED`].
+    Refuse,
+    /// Stops it with [`REFUSED`] as it opens, reading nothing.
+    Stop,
+}
+
+/// The code receivers refuse with.
+const REFUSED: u64 = 0x77;
+
+impl Policy {
+    /// Whether the message counts as delivered to this receiver.
+    fn delivers(self) -> bool {
+        matches!(self, Policy::Read | Policy::Confirm)
+    }
 }
 
 /// What the sender heard of its messages, and every connection that ended.
@@ -49,6 +74,32 @@ struct Heard {
 }
 
 impl PipeCase {
+    /// What receiver `r` (0 for the first) does with a message of `len` bytes: with
+    /// refusals, one in eight stopped, one in eight refused, one in eight confirmed (by its
+    /// length, which the receiver sees in the stream's header before any byte).
+    fn policy(&self, len: usize, r: usize) -> Policy {
+        match (self.refusals, (len.wrapping_mul(31) + r * 7) % 8) {
+            (false, _) => Policy::Read,
+            (true, 0) => Policy::Stop,
+            (true, 1) => Policy::Refuse,
+            (true, 2) => Policy::Confirm,
+            (true, _) => Policy::Read,
+        }
+    }
+
+    /// Whether some receiver's application takes message `m`.
+    fn delivered_somewhere(&self, m: usize) -> bool {
+        (0..self.receivers).any(|r| self.policy(self.sizes[m], r).delivers())
+    }
+
+    /// How many messages receiver `r` reads whole.
+    fn read_by(&self, r: usize) -> usize {
+        self.sizes
+            .iter()
+            .filter(|&&len| self.policy(len, r) != Policy::Stop)
+            .count()
+    }
+
     /// The hops' node pairs: the chain, then the last relay to each receiver.
     fn hop_nodes(&self) -> Vec<(NodeId, NodeId)> {
         let chain = (0..self.relays).map(|i| (i, i + 1));
@@ -103,6 +154,20 @@ impl PipeCase {
         sim.run_until(
             start + limit,
             |sim, node, e| {
+                let receiver = node.checked_sub(self.relays + 1);
+                if let (Some(r), Event::StreamOpened { conn, stream, header }) = (receiver, &e) {
+                    let len = header.total_len.unwrap_or(0) as usize;
+                    let ep = sim.endpoint(node);
+                    match self.policy(len, r) {
+                        Policy::Stop => ep.stop_sending(*conn, *stream, REFUSED).unwrap(),
+                        Policy::Refuse | Policy::Confirm => ep.defer_delivery(*conn, *stream).unwrap(),
+                        Policy::Read => {}
+                    }
+                }
+                let settle = match (receiver, &e) {
+                    (Some(r), &Event::StreamReadable { conn, stream }) => Some((r, conn, stream)),
+                    _ => None,
+                };
                 let mut h = heard.borrow_mut();
                 match &e {
                     Event::Closed { reason, .. } => h.closed.push((node, reason.clone())),
@@ -116,7 +181,19 @@ impl PipeCase {
                     _ => {}
                 }
                 drop(h);
+                let before = world.borrow().received.get(&node).map_or(0, Vec::len);
                 world.borrow_mut().on_event(sim, node, e);
+                // A deferred message read whole just now is confirmed or refused.
+                let w = world.borrow();
+                let read = w.received.get(&node).filter(|got| got.len() > before);
+                if let (Some((r, conn, stream)), Some(got)) = (settle, read) {
+                    let ep = sim.endpoint(node);
+                    match self.policy(got[before].len(), r) {
+                        Policy::Confirm => ep.confirm_delivery(conn, stream).unwrap(),
+                        Policy::Refuse => ep.stop_sending(conn, stream, REFUSED).unwrap(),
+                        Policy::Read | Policy::Stop => {}
+                    }
+                }
             },
             |_| {
                 let h = heard.borrow();
@@ -128,7 +205,8 @@ impl PipeCase {
                 let sender_gone = h.closed.iter().any(|(n, _)| *n == 0);
                 let all_read = receivers
                     .iter()
-                    .all(|r| w.received.get(r).map_or(0, Vec::len) == msgs.len());
+                    .enumerate()
+                    .all(|(i, r)| w.received.get(r).map_or(0, Vec::len) == self.read_by(i));
                 sender_gone || (sender_done && (all_read || !h.closed.is_empty()))
             },
         );
@@ -148,10 +226,11 @@ fn case() -> impl Strategy<Value = PipeCase> {
                 proptest::collection::vec(1usize..200_000, 1..8),
                 any::<bool>(),
                 sweep::outage(hops),
+                any::<bool>(),
             )
         })
         .prop_map(
-            |(seed, relays, receivers, hops, sizes, verified, outage)| PipeCase {
+            |(seed, relays, receivers, hops, sizes, verified, outage, refusals)| PipeCase {
                 seed,
                 relays,
                 receivers,
@@ -159,6 +238,7 @@ fn case() -> impl Strategy<Value = PipeCase> {
                 sizes,
                 verified,
                 outage,
+                refusals,
             },
         )
 }
@@ -190,10 +270,11 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
             Some(Delivery::Delivered { relays }) => {
                 prop_assert_eq!(*relays as usize, case.relays, "message {}'s receipt", m);
                 prop_assert!(
-                    receivers
-                        .iter()
-                        .any(|r| world.received.get(r).is_some_and(|g| g.contains(&msgs[m]))),
-                    "message {} reported delivered, and no receiver has it",
+                    receivers.iter().enumerate().any(|(i, r)| {
+                        case.policy(msgs[m].len(), i).delivers()
+                            && world.received.get(r).is_some_and(|g| g.contains(&msgs[m]))
+                    }),
+                    "message {} reported delivered, and no receiver took it",
                     m
                 );
             }
@@ -212,26 +293,40 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
             "{} messages never sent",
             heard.waiting.len()
         );
-        for r in &receivers {
+        for (i, r) in receivers.iter().enumerate() {
             let got = world.received.get(r).map_or(0, Vec::len);
+            let due = case.read_by(i);
             prop_assert_eq!(
                 got,
-                msgs.len(),
-                "receiver {} has {} of {}; no connection was lost",
+                due,
+                "receiver {} read {} of {}; no connection was lost",
                 r,
                 got,
-                msgs.len()
+                due
             );
         }
         for (m, stream) in heard.streams.iter().enumerate() {
-            prop_assert_eq!(
-                heard.verdicts.get(stream),
-                Some(&Delivery::Delivered {
-                    relays: case.relays as u64
-                }),
-                "message {}",
-                m
-            );
+            if case.delivered_somewhere(m) {
+                let delivered = Delivery::Delivered {
+                    relays: case.relays as u64,
+                };
+                prop_assert_eq!(heard.verdicts.get(stream), Some(&delivered), "message {}", m);
+            } else {
+                // Refused by every receiver: not delivered, with the refusal's code from
+                // the relay that had the whole message first (a receipt), or PIPE_BROKEN
+                // (a relay that had not stopped its source: spec §8, Delivery).
+                let refused = matches!(
+                    heard.verdicts.get(stream),
+                    Some(&Delivery::Failed { code: REFUSED | PIPE_BROKEN, relays }) if relays as usize <= case.relays
+                );
+                prop_assert!(
+                    refused || matches!(heard.stopped.get(stream), Some(&(REFUSED | PIPE_BROKEN))),
+                    "message {}, refused by every receiver: {:?}, stopped {:?}",
+                    m,
+                    heard.verdicts.get(stream),
+                    heard.stopped.get(stream)
+                );
+            }
         }
     }
     Ok(())

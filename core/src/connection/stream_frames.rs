@@ -275,8 +275,15 @@ impl Connection {
         }
         if let Some(state) = self.streams.get_mut(&id).filter(|s| s.half.send().is_some()) {
             // Not finished yet: the application still writes it, and its next call is told.
+            // A pipe's target is kept, finished or not, with the refusal as its receipt:
+            // the pipe passes the receiver's code on to the sender (spec §8, Delivery),
+            // then lets the stream go (`release_piped`).
             let unfinished = state.half.send().is_some_and(|s| !s.is_finished());
-            self.reset_send(id, code, unfinished.then_some(Settled::Stopped(code)));
+            if state.piped {
+                state.receipt = Some(Delivery::Failed { code, relays: 0 });
+            }
+            let kept = unfinished || state.piped;
+            self.reset_send(id, code, kept.then_some(Settled::Stopped(code)));
             self.events.push_back(Event::StreamStopped {
                 conn: self.handle,
                 stream: id,

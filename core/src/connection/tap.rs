@@ -218,6 +218,9 @@ impl Connection {
             if let Some(send) = state.half.send().filter(|s| s.is_done() || ended) {
                 self.send_buffer.release(send.unacked());
                 self.drop_stream(id);
+            } else if matches!(state.half, Half::Settled(_)) {
+                // Stopped by the peer, kept for the pipe to read why.
+                self.drop_stream(id);
             }
         }
     }

@@ -67,6 +67,9 @@ pub struct World {
     pub sender_closes_when_acked: bool,
     /// It did, while the pipe was still going.
     pub sender_closed: bool,
+    /// A receiver whose application refuses every stream as it opens: it stops it with
+    /// this code.
+    pub refuser: Option<(NodeId, u64)>,
     /// A buggy relay: instead of piping, it reads each message whole and sends it on with
     /// the same header (digest included) and its last byte changed.
     pub tamperer: Option<NodeId>,
@@ -86,6 +89,9 @@ impl World {
                         self.pipes.push((node, pipe));
                     }
                     return;
+                }
+                if let Some((_, code)) = self.refuser.filter(|(n, _)| *n == node) {
+                    sim.endpoint(node).stop_sending(conn, stream, code).unwrap();
                 }
                 self.opened.push((node, header));
             }
