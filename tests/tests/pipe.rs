@@ -432,5 +432,45 @@ fn a_refusal_behind_a_relay_reaches_the_sender_with_its_code() {
             _ => assert_eq!((verdict, stopped), (None, Some(PIPE_BROKEN)), "{len} bytes"),
         }
         assert!(w.received.is_empty());
+        // The refused target, kept for the pipe to read why, was let go with it.
+        let to = w.relays[&1][0];
+        drop(w);
+        let target = weir_core::wire::StreamId(0);
+        assert_eq!(
+            sim.endpoint(1).write(to, target, Bytes::from_static(b"x")),
+            Err(ApiError::UnknownStream),
+            "{len} bytes"
+        );
+    }
+}
+
+/// A target that refused its stream is kept so that its pipe reads why, and let go when the
+/// pipe ends, however it ends: here its sender resets the source after one of two targets
+/// refused. (A pipe that failed let go of its open targets only: the refused one stayed on
+/// its connection for good, a stream's state for every such pipe.)
+#[test]
+fn a_refused_target_is_let_go_when_its_pipe_fails() {
+    let (mut sim, world, conn) = chain(53, 1, 2, LinkConfig::default(), Config::default());
+    world.borrow_mut().refuser = Some((2, 0x77));
+    let ep = sim.endpoint(0);
+    let stream = ep.open_stream(conn, StreamHeader::default()).unwrap();
+    ep.write(conn, stream, payload(20_000)).unwrap();
+    assert!(
+        run(&mut sim, &world, 5, |w| w.stopped.contains(&(1, 0x77))),
+        "refused at the relay"
+    );
+    sim.endpoint(0).reset_stream(conn, stream, 9).unwrap();
+    assert!(
+        run(&mut sim, &world, 5, |w| !w.failed.is_empty()),
+        "the pipe failed"
+    );
+    // The relay's first stream on each connection to a receiver was its pipe's target.
+    let target = weir_core::wire::StreamId(0);
+    for to in world.borrow().relays[&1].clone() {
+        assert_eq!(
+            sim.endpoint(1).write(to, target, Bytes::from_static(b"x")),
+            Err(ApiError::UnknownStream),
+            "the target on {to:?} was let go"
+        );
     }
 }

@@ -181,9 +181,13 @@ impl Endpoint {
             _ => None,
         };
         if let Some((reason, code)) = failure {
-            for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
+            // Open targets are reset; every target is let go (one its peer stopped was
+            // kept for the pipe to read why).
+            for t in &pipe.targets {
                 if let Ok(c) = self.conn(t.conn) {
-                    let _ = c.reset_stream(t.stream, code);
+                    if t.state == Branch::Open {
+                        let _ = c.reset_stream(t.stream, code);
+                    }
                     c.release_piped(t.stream);
                 }
             }
@@ -224,6 +228,12 @@ impl Endpoint {
                 return Turn::Ended;
             }
             Some(Err((reason, failed))) => {
+                // A target its peer stopped was kept for the pipe to read why: let go now.
+                for t in &pipe.targets {
+                    if let Ok(c) = self.conn(t.conn) {
+                        c.release_piped(t.stream);
+                    }
+                }
                 if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
                     if pipe.source_complete() {
                         // Every byte arrived here and may have been acknowledged: only a
