@@ -365,8 +365,8 @@ proptest! {
         let (mut sim, world, heard, msgs) = case.run(Duration::from_secs(300));
         check(&case, &world.borrow(), &heard, &msgs)?;
         if heard.closed.is_empty() {
-            let settled = run(&mut sim, &world, 30, |_| false);
-            prop_assert!(!settled);
+            // 30 s more for the last acknowledgements (the run goes to its end).
+            run(&mut sim, &world, 30, |_| false);
             holds_no_target(&mut sim, &world.borrow(), msgs.len())?;
         }
     }

@@ -208,25 +208,26 @@ impl Connection {
             .is_some_and(|p| p.fallback == from && self.remote != from)
     }
 
-    /// What the newest packet yet, come from `from`, another address than the peer's
-    /// (and not the circuit we left, `stays_direct`), does to the connection. Without a
-    /// punch, and onto the direct path, it moves there. From one direct address to another
-    /// it moves there too, unless it is the [`CHASE_MOVES`]th quick move in a row: two NATs
-    /// that map per destination, each end's answer to the other's new port leaving from a
-    /// new port of its own, so that each move makes the next (spec §12.5). No direct path
-    /// lasts between those: back to the circuit, where the connection stays, whatever comes
-    /// straight from the peer, until the next round's punch.
-    pub(super) fn follow(&mut self, now: Instant, from: SocketAddr) -> Follow {
+    /// What the newest packet yet, come from another address than the peer's (and not the
+    /// circuit we left: `stays_direct` keeps those), does to the connection at `now`.
+    /// Without a punch, and onto the direct path, it moves there. From one direct address
+    /// to another it moves there too, unless it is the [`CHASE_MOVES`]th quick move in a
+    /// row: two NATs that map per destination, each end's answer to the other's new port
+    /// leaving from a new port of its own, so that each move makes the next (spec §12.5). No
+    /// direct path lasts between those: back to the circuit, where the connection stays,
+    /// whatever comes straight from the peer, until the next round's punch.
+    pub(super) fn follow(&mut self, now: Instant) -> Follow {
         let gap = CHASE_GAP.max(self.recovery.rtt().smoothed().saturating_mul(2));
         let remote = self.remote;
         let Some(punch) = self.punch.as_mut() else {
             return Follow::Move;
         };
         let chase = &mut punch.chase;
-        if remote == punch.fallback || from == punch.fallback {
-            return match chase.given_up && from != punch.fallback {
-                true => Follow::Stay,
-                false => Follow::Move,
+        if remote == punch.fallback {
+            return if chase.given_up {
+                Follow::Stay
+            } else {
+                Follow::Move
             };
         }
         let quick = chase.last.is_some_and(|t| now.saturating_duration_since(t) < gap);

@@ -91,7 +91,7 @@ impl Connection {
                 self.control.push(Control::Ping);
             }
         } else if newest && from != self.remote && self.is_open() {
-            match self.follow(now, from) {
+            match self.follow(now) {
                 Follow::Move => {
                     // A new address is not trusted until it acknowledges a packet sent
                     // there (spec §10.2): until then it gets at most 3x what came from it,

@@ -124,6 +124,13 @@ impl Endpoint {
                 self.pipes.insert(id, pipe);
             }
             Turn::Ended => {
+                // Every target stream is let go: done, reset, or stopped by its peer and
+                // kept until now for the pipe to read why (`release_piped`).
+                for t in &pipe.targets {
+                    if let Ok(c) = self.conn(t.conn) {
+                        c.release_piped(t.stream);
+                    }
+                }
                 for c in core::iter::once(pipe.source.0).chain(pipe.targets.iter().map(|t| t.conn)) {
                     self.pipes_by_conn.remove(&(c, id));
                 }
@@ -181,14 +188,9 @@ impl Endpoint {
             _ => None,
         };
         if let Some((reason, code)) = failure {
-            // Open targets are reset; every target is let go (one its peer stopped was
-            // kept for the pipe to read why).
-            for t in &pipe.targets {
+            for t in pipe.targets.iter().filter(|t| t.state == Branch::Open) {
                 if let Ok(c) = self.conn(t.conn) {
-                    if t.state == Branch::Open {
-                        let _ = c.reset_stream(t.stream, code);
-                    }
-                    c.release_piped(t.stream);
+                    let _ = c.reset_stream(t.stream, code);
                 }
             }
             self.events.push_back(Event::PipeFailed { pipe: id, reason });
@@ -214,11 +216,6 @@ impl Endpoint {
         }
         match pipe.ended() {
             Some(Ok(delivered)) => {
-                for t in &pipe.targets {
-                    if let Ok(c) = self.conn(t.conn) {
-                        c.release_piped(t.stream);
-                    }
-                }
                 // The sender learns it end to end (spec §8, Delivery). A lost source's
                 // handle may already name another connection.
                 if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
@@ -228,12 +225,6 @@ impl Endpoint {
                 return Turn::Ended;
             }
             Some(Err((reason, failed))) => {
-                // A target its peer stopped was kept for the pipe to read why: let go now.
-                for t in &pipe.targets {
-                    if let Ok(c) = self.conn(t.conn) {
-                        c.release_piped(t.stream);
-                    }
-                }
                 if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
                     if pipe.source_complete() {
                         // Every byte arrived here and may have been acknowledged: only a
