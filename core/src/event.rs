@@ -280,7 +280,9 @@ pub enum Event {
     },
     /// The final word on a stream we sent (capability RECEIPTS; spec §8, Delivery): the
     /// final receiver, through any relays, read it all, or why it did not. Once per stream,
-    /// after [`Event::StreamAcked`]. A connection that ends first leaves the outcome unknown.
+    /// after [`Event::StreamAcked`]; a refusal that comes before every byte was acknowledged
+    /// comes alone, and the stream was reset (a relay with only its start passed on the
+    /// final receiver's refusal). A connection that ends first leaves the outcome unknown.
     StreamDelivery {
         /// The connection.
         conn: ConnectionHandle,
@@ -325,7 +327,7 @@ pub enum Event {
         pipe: PipeId,
     },
     /// A pipe ended without delivering: the targets were reset, or the sender was told
-    /// with STOP_SENDING (spec §8, Piping).
+    /// with a failed receipt (and a STOP_SENDING for what had not arrived; spec §8, Piping).
     PipeFailed {
         /// The pipe.
         pipe: PipeId,
@@ -473,9 +475,10 @@ pub enum ApiError {
         /// The peer's code.
         code: u64,
     },
-    /// The stream was settled before this call: every byte of its announced length was
-    /// read by the final receiver, whose receipt came (spec §8, Delivery) before the
-    /// application finished it. Told to the first call on it after.
+    /// The stream was settled before this call: the final receiver's receipt came (spec §8,
+    /// Delivery) before the application finished it, saying that it read every byte of the
+    /// announced length, or that it refused the stream (a refusal passed on by a relay that
+    /// had only the start; the stream was reset). Told to the first call on it after.
     #[error("the stream was settled already: {delivery}")]
     Settled {
         /// The receipt.

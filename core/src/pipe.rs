@@ -17,9 +17,11 @@
 //!   what a pipe can reach, by construction), and a slow target slows the sender.
 //! - **What ends it.** Every target delivered (its receipt says so, or, from a peer without
 //!   receipts, it acknowledged everything): finished, and the relay owes its sender a
-//!   receipt one relay further on (module `delivery`). A target that resets
-//!   or whose connection ends loses its branch; with no branch left the pipe fails and the
-//!   sender is told with STOP_SENDING. A sender that resets, or whose connection ends
+//!   receipt one relay further on (module `delivery`). A target whose receipt says not
+//!   delivered, whose peer stops it, that is reset or whose connection ends loses its
+//!   branch; with no branch left the pipe fails and the sender is told with a receipt
+//!   that says why (and, if not every byte arrived, a STOP_SENDING for the rest). A
+//!   sender that resets, or whose connection ends
 //!   before the whole stream arrived, resets every target; once every byte to the end has
 //!   arrived and been handed on, the source connection's end changes nothing.
 
@@ -144,7 +146,7 @@ pub(crate) enum BranchStep {
     Delivered,
     /// Its receipt said not delivered.
     Failed,
-    /// Reset or stopped by its peer, or its connection ended (`TargetState::Gone`).
+    /// Reset, or its connection ended (`TargetState::Gone`): no word from its peer.
     Gone,
 }
 
@@ -191,7 +193,7 @@ pub(crate) enum TargetState {
     /// Its peer's receipt (with a peer without receipts: delivered once every byte and the
     /// end were acknowledged).
     Ended(Delivery),
-    /// Reset, stopped by the peer, or its connection ended.
+    /// Reset, or its connection ended: no word from its peer (a stop is its refusal: `Ended`).
     Gone,
 }
 

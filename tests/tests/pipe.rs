@@ -11,7 +11,6 @@ use weir_core::congestion::CongestionAlgorithm;
 use weir_core::time::Duration;
 use weir_core::{
     ApiError, Config, ConnectionHandle, Delivery, Digest, LocalRead, PipeStats, Read, StreamHeader,
-    PIPE_BROKEN,
 };
 use weir_sim::relay::{relay_message, Arrival};
 use weir_sim::{LinkConfig, Sim};
@@ -398,18 +397,18 @@ fn the_relay_memory_table() {
     }
 }
 
-/// A final receiver that refuses a piped message as it opens: a message all at the relay
-/// when the refusal comes back reaches its sender as the receiver's refusal, one relay on
-/// (a receipt with the code: spec §8, Delivery), not as a relay that lost its next hop
-/// (found by `pipe_sweep.rs`). A large one, not all at the relay then, is stopped at its
-/// sender with PIPE_BROKEN: a STOP_SENDING names no relays, and the receiver's code passed
-/// back in one would read as the relay's own.
+/// A final receiver that refuses a piped message as it opens: its sender hears the
+/// receiver's refusal, one relay on (a receipt with the code: spec §8, Delivery), not a
+/// relay that lost its next hop, whether the relay had the whole message when the refusal
+/// came back (found by `pipe_sweep.rs`) or only its start (then the relay also stops the
+/// rest: told PIPE_BROKEN, as before, the sender of a large message took the receiver's
+/// refusal for a broken relay).
 #[test]
 fn a_refusal_behind_a_relay_reaches_the_sender_with_its_code() {
     const REFUSED: u64 = 0x77;
-    for (len, seed) in [(3_000, 51), (2 << 20, 52)] {
-        let (mut sim, world, conn) = chain(seed, 1, 1, LinkConfig::default(), Config::default());
-        world.borrow_mut().refuser = Some((2, REFUSED));
+    for (len, seed, relays) in [(3_000, 51, 1), (2 << 20, 52, 1), (2 << 20, 55, 2)] {
+        let (mut sim, world, conn) = chain(seed, relays, 1, LinkConfig::default(), Config::default());
+        world.borrow_mut().refuser = Some((relays + 1, REFUSED));
         send(&mut sim, conn, &payload(len));
         let heard =
             |w: &World| w.verdicts.iter().any(|(n, _)| *n == 0) || w.stopped.iter().any(|(n, _)| *n == 0);
@@ -417,30 +416,76 @@ fn a_refusal_behind_a_relay_reaches_the_sender_with_its_code() {
         let w = world.borrow();
         let verdict = w.verdicts.iter().find(|(n, _)| *n == 0).map(|(_, d)| *d);
         let stopped = w.stopped.iter().find(|(n, _)| *n == 0).map(|(_, c)| *c);
-        match len {
-            3_000 => assert_eq!(
-                (verdict, stopped),
-                (
-                    Some(Delivery::Failed {
-                        code: REFUSED,
-                        relays: 1
-                    }),
-                    None
-                ),
-                "{len} bytes"
-            ),
-            _ => assert_eq!((verdict, stopped), (None, Some(PIPE_BROKEN)), "{len} bytes"),
-        }
-        assert!(w.received.is_empty());
-        // The refused target, kept for the pipe to read why, was let go with it.
-        let to = w.relays[&1][0];
-        drop(w);
-        let target = weir_core::wire::StreamId(0);
+        let refused = Delivery::Failed {
+            code: REFUSED,
+            relays: relays as u64,
+        };
         assert_eq!(
-            sim.endpoint(1).write(to, target, Bytes::from_static(b"x")),
-            Err(ApiError::UnknownStream),
-            "{len} bytes"
+            (verdict, stopped),
+            (Some(refused), None),
+            "{len} bytes, {relays} relays"
         );
+        assert!(w.received.is_empty());
+        drop(w);
+        assert_relays_let_go(&mut sim, &world);
+    }
+}
+
+/// The same refusal, of a message its sender is still writing: its next write is told the
+/// receiver's word (the stream is over: its sender reset what the relay stopped), and
+/// neither end keeps the stream.
+#[test]
+fn a_refusal_behind_a_relay_ends_a_stream_its_sender_still_writes() {
+    const REFUSED: u64 = 0x77;
+    let (mut sim, world, conn) = chain(54, 1, 1, LinkConfig::default(), Config::default());
+    world.borrow_mut().refuser = Some((2, REFUSED));
+    let ep = sim.endpoint(0);
+    let stream = ep.open_stream(conn, StreamHeader::default()).unwrap();
+    ep.write(conn, stream, payload(20_000)).unwrap();
+    let refused = Delivery::Failed {
+        code: REFUSED,
+        relays: 1,
+    };
+    assert!(
+        run(&mut sim, &world, 5, |w| w.verdicts.contains(&(0, refused))),
+        "the sender heard the receiver's refusal"
+    );
+    assert!(
+        !world.borrow().stopped.iter().any(|(n, _)| *n == 0),
+        "not as a stop"
+    );
+    let ep = sim.endpoint(0);
+    assert_eq!(
+        ep.write(conn, stream, Bytes::from_static(b"more")),
+        Err(ApiError::Settled { delivery: refused })
+    );
+    assert_eq!(ep.finish(conn, stream), Err(ApiError::UnknownStream), "told once");
+    assert_relays_let_go(&mut sim, &world);
+}
+
+/// Once things settle, no relay holds its pipe's streams: the first stream each way, its
+/// source from the connection it did not start, its targets (a refused one is kept only for
+/// the pipe to read why) on those it did.
+fn assert_relays_let_go(sim: &mut Sim, world: &RefCell<World>) {
+    run(sim, world, 5, |_| false);
+    let first = weir_core::wire::StreamId(0);
+    for (relay, onward) in world.borrow().relays.clone() {
+        let from = (0..4)
+            .map(ConnectionHandle::from_index)
+            .find(|h| !onward.contains(h) && sim.endpoint_ref(relay).connection_stats(*h).is_some())
+            .expect("the relay's connection from upstream");
+        assert_eq!(
+            sim.endpoint(relay).stop_sending(from, first, 1),
+            Err(ApiError::UnknownStream),
+            "relay {relay} let go of its source"
+        );
+        for to in onward {
+            assert_eq!(
+                sim.endpoint(relay).write(to, first, Bytes::from_static(b"x")),
+                Err(ApiError::UnknownStream),
+                "relay {relay} let go of its target"
+            );
+        }
     }
 }
 

@@ -149,7 +149,7 @@ fn a_fork_read_whole_whose_target_is_lost_frees_its_place() {
 }
 
 #[test]
-fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
+fn a_target_that_dies_loses_its_branch_and_the_last_one_fails_the_sender_s_stream() {
     let (mut sim, world, _, _) = stream_under_way(7);
     // The first receiver goes away: its branch is lost, the other goes on.
     let relay = ConnectionHandle::from_index(0);
@@ -157,13 +157,20 @@ fn a_target_that_dies_loses_its_branch_and_the_last_one_stops_the_sender() {
     sim.endpoint(2).close(now, relay, 0, Default::default()).unwrap();
     assert!(run(&mut sim, &world, 20, |w| !w.targets_lost.is_empty()));
     assert!(world.borrow().failed.is_empty());
-    // The second one too: no target left, the sender is told.
+    // The second one too: no target left, the sender is told: a receipt saying the relay
+    // lost its next hop (spec §8, Delivery), ahead of the relay's stop, which it then
+    // needs no more.
     let now = sim.now();
     sim.endpoint(3).close(now, relay, 0, Default::default()).unwrap();
-    assert!(run(&mut sim, &world, 20, |w| !w.stopped.is_empty()));
+    assert!(run(&mut sim, &world, 20, |w| !w.verdicts.is_empty()));
     let w = world.borrow();
     assert_eq!(w.failed, vec![(w.pipes[0].1, PipeFailure::TargetsLost)]);
-    assert_eq!(w.stopped, vec![(0, PIPE_BROKEN)]);
+    let broken = Delivery::Failed {
+        code: PIPE_BROKEN,
+        relays: 0,
+    };
+    assert_eq!(w.verdicts, vec![(0, broken)]);
+    assert!(w.stopped.is_empty());
 }
 
 /// Issue 29, item 1: the relay acknowledges every byte long before its slow last hop has
@@ -318,8 +325,8 @@ fn a_fork_that_loses_its_target_tells_its_own_reader() {
     assert_eq!(w.resets, vec![(1, PIPE_BROKEN)], "the relay's reader is told");
 }
 
-/// A fork whose target is lost at once: the pipe stops the stream, the stop reaches the
-/// sender before the rest of the stream is acknowledged, so the sender resets it in answer,
+/// A fork whose target is lost at once: the pipe stops the stream, its receipt (PIPE_BROKEN)
+/// reaches the sender before the rest of the stream is acknowledged, so the sender resets it,
 /// and that reset reaches the relay before its own reader (idle until then) reads again.
 /// The sim, the world, and the forked stream's connection and id at the relay.
 fn fork_broken_then_reset() -> (Sim, RefCell<World>, ConnectionHandle, StreamId) {
@@ -327,10 +334,14 @@ fn fork_broken_then_reset() -> (Sim, RefCell<World>, ConnectionHandle, StreamId)
     world.borrow_mut().local = LocalRead::Keep;
     world.borrow_mut().idle = Some(1);
     let (from, stream) = break_fork_at_once(&mut sim, &world, conn, 4 << 10, 5);
+    let broken = Delivery::Failed {
+        code: PIPE_BROKEN,
+        relays: 0,
+    };
     assert_eq!(
-        world.borrow().stopped,
-        vec![(0, PIPE_BROKEN)],
-        "the sender was stopped, and reset"
+        world.borrow().verdicts,
+        vec![(0, broken)],
+        "the sender was told why, and reset"
     );
     (sim, world, from, stream)
 }

@@ -184,7 +184,8 @@ pub enum Error {
         actual: Digest,
     },
     /// The stream or message reached no further than its final receiver's refusal, or a
-    /// relay's failure: the receipt says which and where (spec §8, Delivery).
+    /// relay's failure: the receipt says which and where (spec §8, Delivery). Also a
+    /// write's answer, when a relay passed the refusal on before the stream was all written.
     #[error("{0}")]
     NotDelivered(Delivery),
     /// A pipe ended without delivering.

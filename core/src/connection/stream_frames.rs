@@ -280,7 +280,9 @@ impl Connection {
             // then lets the stream go (`release_piped`).
             let unfinished = state.half.send().is_some_and(|s| !s.is_finished());
             if state.piped {
-                state.receipt = Some(Delivery::Failed { code, relays: 0 });
+                // A receipt read first (a relay further on sends it ahead of its stop, spec
+                // §8 Delivery) says how far the refusal came from: it stands.
+                state.receipt.get_or_insert(Delivery::Failed { code, relays: 0 });
             }
             let kept = unfinished || state.piped;
             self.reset_send(id, code, kept.then_some(Settled::Stopped(code)));
@@ -377,17 +379,44 @@ impl Connection {
             return Ok(());
         };
         if state.piped {
-            // The pipe reads it (`pipe_target`).
+            // The pipe reads it (`pipe_target`). A refusal of bytes not all acknowledged
+            // resets the target too, as for a stream of the application's (`end_refused`):
+            // a relay further on that stopped it lets it go on the reset.
             state.receipt = Some(delivery);
+            if let (Delivery::Failed { code, .. }, false) = (delivery, send.is_done()) {
+                self.reset_send(id, code, Some(Settled::Receipt(delivery)));
+            }
             return Ok(());
         }
         // The receiver can have read to the end only of a stream we ended, or one whose
         // announced total length we wrote in full (it need not wait for the FIN).
         let complete = send.is_finished() || state.header.total_len() == Some(send.write_end());
-        if complete {
-            self.end_with_receipt(id, delivery);
+        match delivery {
+            Delivery::Delivered { .. } if complete => self.end_with_receipt(id, delivery),
+            Delivery::Delivered { .. } => {}
+            Delivery::Failed { code, .. } => self.end_refused(id, code, delivery),
         }
         Ok(())
+    }
+
+    /// A failed receipt came for our stream `id` before every byte was acknowledged: the
+    /// final receiver refused it, perhaps behind a relay that had only its start and
+    /// stopped the rest (spec §8, Delivery). The stream is reset, so that whoever stopped
+    /// it lets it go (a receiver that has it whole ignores the reset), and the application
+    /// is told the receipt: at once, and, if it still writes, at its next call. No
+    /// `StreamAcked`: not every byte was acknowledged.
+    fn end_refused(&mut self, id: StreamId, code: u64, delivery: Delivery) {
+        let unfinished = self
+            .streams
+            .get(&id)
+            .and_then(|s| s.half.send())
+            .is_some_and(|s| !s.is_finished());
+        self.reset_send(id, code, unfinished.then_some(Settled::Receipt(delivery)));
+        self.events.push_back(Event::StreamDelivery {
+            conn: self.handle,
+            stream: id,
+            delivery,
+        });
     }
 
     /// A receipt came for our stream `id` before every byte was acknowledged (or before we
@@ -409,7 +438,7 @@ impl Connection {
         } else {
             // The application has not finished it (it wrote the announced length): its
             // `finish` is told the receipt.
-            state.half = Half::Settled(Settled::Delivered(delivery));
+            state.half = Half::Settled(Settled::Receipt(delivery));
         }
         self.events.push_back(Event::StreamAcked {
             conn: self.handle,

@@ -120,16 +120,16 @@ impl Half {
 pub(super) enum Settled {
     /// The peer stopped it, with this code.
     Stopped(u64),
-    /// Every byte of its announced length was read by the final receiver, whose receipt
-    /// came.
-    Delivered(Delivery),
+    /// The final receiver's receipt came: it read every byte of the announced length, or
+    /// refused the stream (a relay with only its start may pass on such a refusal).
+    Receipt(Delivery),
 }
 
 impl Settled {
     pub(super) fn error(self) -> ApiError {
         match self {
             Settled::Stopped(code) => ApiError::Stopped { code },
-            Settled::Delivered(delivery) => ApiError::Settled { delivery },
+            Settled::Receipt(delivery) => ApiError::Settled { delivery },
         }
     }
 }

@@ -255,6 +255,15 @@ impl Connection {
             if self.stream_count.grant_due() {
                 self.control.push(Control::MaxStreams);
             }
+            // Receipts ahead of the control frames: a relay that stops a stream it had only
+            // in part sends the receipt that says why with the STOP_SENDING, and the sender
+            // takes whichever it reads first (spec §8, Delivery).
+            if self.receipts.has_queued() {
+                if self.receipts_need_ping() && !probing && w.push(&Frame::Ping).is_ok() {
+                    sent.push(SentFrame::Control(Control::Ping));
+                }
+                self.fill_receipts(&mut w, &mut sent);
+            }
             while let Some(c) = self.control.front() {
                 let Some(frame) = self.control_frame(c) else {
                     self.control.pop_front();
@@ -270,12 +279,6 @@ impl Connection {
                         .announced(now, path, config.max_concurrent_streams);
                 }
                 sent.push(SentFrame::Control(c));
-            }
-            if self.receipts.has_queued() {
-                if self.receipts_need_ping() && !probing && w.push(&Frame::Ping).is_ok() {
-                    sent.push(SentFrame::Control(Control::Ping));
-                }
-                self.fill_receipts(&mut w, &mut sent);
             }
             self.fill_relay(&mut w, &mut sent);
             // A probe carries a PING whatever else it holds (ahead of the stream data, which

@@ -226,11 +226,14 @@ impl Endpoint {
             }
             Some(Err((reason, failed))) => {
                 if let (false, Ok(c)) = (pipe.source_lost, self.conn(source)) {
-                    if pipe.source_complete() {
-                        // Every byte arrived here and may have been acknowledged: only a
-                        // receipt tells the sender they went no further.
-                        c.send_receipt(stream, failed);
-                    } else {
+                    // Only a receipt tells the sender why, and how far its bytes went: those
+                    // that arrived here may all be acknowledged.
+                    c.send_receipt(stream, failed);
+                    if !pipe.source_complete() {
+                        // The rest is not wanted. The receipt goes ahead of this stop in a
+                        // packet (module `transmit`), so that a sender that reads both
+                        // takes the receipt's reason: the stop is for a sender without
+                        // receipts, or one that missed the receipt (spec §8, Delivery).
                         c.stop_piped_source(stream);
                     }
                 }

@@ -25,9 +25,9 @@ pub enum Delivery {
     },
     /// The stream did not reach its final receiver whole.
     Failed {
-        /// Why: [`PIPE_BROKEN`](crate::PIPE_BROKEN) (a relay lost the next hop after taking
-        /// every byte), [`VERIFICATION_FAILED`], or the code with which the final
-        /// receiver's application stopped reading.
+        /// Why: [`PIPE_BROKEN`](crate::PIPE_BROKEN) (a relay lost its next hop),
+        /// [`VERIFICATION_FAILED`], or the code with which the final receiver's
+        /// application stopped reading (before every byte reached it, too, behind a relay).
         code: u64,
         /// Relays between us and the node that failed (0: the peer itself).
         relays: u64,

@@ -103,11 +103,16 @@ impl Driver {
         f(&mut self.ep, conn)
     }
 
-    /// Why a call on `conn` failed: the peer's stop if it stopped the stream, its end if it
-    /// ended, else the core's refusal.
+    /// Why a call on `conn` failed: the peer's stop if it stopped the stream, the final
+    /// receiver's refusal if a relay passed it on before the stream was all written, its end
+    /// if it ended, else the core's refusal.
     pub(super) fn error(&self, conn: ConnectionHandle, e: ApiError) -> Error {
-        if let ApiError::Stopped { code } = e {
-            return Error::Stopped { code };
+        match e {
+            ApiError::Stopped { code } => return Error::Stopped { code },
+            ApiError::Settled {
+                delivery: refused @ Delivery::Failed { .. },
+            } => return Error::NotDelivered(refused),
+            _ => {}
         }
         match self.conns.get(&conn).and_then(|c| c.ended.as_ref()) {
             Some(end) => end.error(),
