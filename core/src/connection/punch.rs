@@ -10,7 +10,8 @@
 //! does if the peer's direct address keeps moving, a few moves in quick succession: NATs on
 //! both sides that map per destination, each end's reply to the other's new port leaving
 //! from a new port of its own, which no direct path survives; then it stays on the circuit
-//! until the next round.
+//! until the next round. And so it does, at once, when the peer went back to the circuit
+//! after hearing us directly (`peer_went_back`): the two ends follow each other back.
 //!
 //! An owned part of the connection (boxed, made when a punch is planned). Inputs: the plan
 //! (moment, candidates), time. Outputs: punch datagrams for `poll_transmit`'s caller, each
@@ -74,6 +75,10 @@ pub(super) struct Punch {
     failed: bool,
     /// The peer's moves on the direct path.
     chase: Chase,
+    /// The first packet number the connection sent on the direct path it runs on now, if
+    /// it does: a packet through the circuit that acknowledges it or a later one comes from
+    /// a peer that heard us directly and went back to the circuit (`peer_went_back`).
+    direct_from: Option<u64>,
 }
 
 /// Punches still to send.
@@ -102,6 +107,7 @@ impl Connection {
             verdict: None,
             failed: false,
             chase: Chase::default(),
+            direct_from: None,
             plan: Some(Plan {
                 targets: targets.iter().copied().take(MAX_CANDIDATES).collect(),
                 next: at,
@@ -147,6 +153,15 @@ impl Connection {
         self.punch
             .as_mut()
             .is_some_and(|p| core::mem::take(&mut p.failed))
+    }
+
+    /// Whether this round's punch ended in a chase of the peer's ports ([`follow`]): NATs
+    /// on both sides that map per destination, which another round at once would only meet
+    /// again.
+    ///
+    /// [`follow`]: Self::follow
+    pub(crate) fn punch_chased(&self) -> bool {
+        self.punch.as_ref().is_some_and(|p| p.chase.given_up)
     }
 
     /// Whether a punch datagram is due at `now`: [`poll_punch`](Self::poll_punch) sends it,
@@ -219,16 +234,17 @@ impl Connection {
     pub(super) fn follow(&mut self, now: Instant) -> Follow {
         let gap = CHASE_GAP.max(self.recovery.rtt().smoothed().saturating_mul(2));
         let remote = self.remote;
+        let next_pn = self.recovery.next_pn();
         let Some(punch) = self.punch.as_mut() else {
             return Follow::Move;
         };
         let chase = &mut punch.chase;
         if remote == punch.fallback {
-            return if chase.given_up {
-                Follow::Stay
-            } else {
-                Follow::Move
-            };
+            if chase.given_up {
+                return Follow::Stay;
+            }
+            punch.direct_from = Some(next_pn);
+            return Follow::Move;
         }
         let quick = chase.last.is_some_and(|t| now.saturating_duration_since(t) < gap);
         chase.quick = if quick { chase.quick.saturating_add(1) } else { 1 };
@@ -238,6 +254,21 @@ impl Connection {
             return Follow::FallBack;
         }
         Follow::Move
+    }
+
+    /// Whether the peer went back to the circuit after hearing us on the direct path: the
+    /// newest packet yet came through the circuit (`stays_direct`), and acknowledgements
+    /// have reached a packet we sent on the direct path. It gave up a chase of our ports, or
+    /// its own packets went unanswered (its direct path went dark one way, or its NAT
+    /// mapping moved): either way it sends and listens through the circuit now, and, if
+    /// ours still reach it directly, answers them there, so our probe timeouts would never
+    /// take us back (we stayed direct until our way to it went dark, 30 s in weir-sim;
+    /// for good behind a NAT that refreshes its mappings on inbound traffic). A peer that
+    /// has not moved yet has heard nothing of ours on the direct path: it moves when it
+    /// does (spec §12.5).
+    pub(super) fn peer_went_back(&self) -> bool {
+        let first = self.punch.as_ref().and_then(|p| p.direct_from);
+        first.is_some_and(|first| self.recovery.largest_acked().is_some_and(|l| l >= first))
     }
 
     /// Two probe timeouts in a row on a path that is not the circuit: it went silent (a NAT

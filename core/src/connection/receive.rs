@@ -81,7 +81,8 @@ impl Connection {
         // highest-numbered packet yet (spec §10.4; RFC 9000 §9.3), so a copy of an older
         // packet, replayed from elsewhere, cannot lead the connection away.
         let newest = self.received.largest().is_none_or(|l| header.number > l);
-        if newest && self.stays_direct(from) {
+        let through_circuit = newest && self.stays_direct(from);
+        if through_circuit {
             // The peer sends through the circuit: it has not moved yet, or its direct path
             // went dark and it fell back. Either way our side of the direct path wants an
             // answer: a PING there reaches the peer (which then moves), or goes unanswered,
@@ -153,6 +154,10 @@ impl Connection {
                 // Closed by a frame: the peer's CLOSE, or our retransmission budget.
                 break;
             }
+        }
+        if through_circuit && self.is_open() && self.peer_went_back() {
+            // Its packet's acknowledgements tell: follow it back (module `punch`).
+            self.fall_back(now, config);
         }
         // A client still in its handshake answers nothing it receives (RETRY and REJECT are
         // stateless, spec §3.3): only packets of an established connection, or a server's

@@ -8,7 +8,8 @@
 //!
 //! A round that ends with the connection still on the circuit (a direct path that did not
 //! open, or one that went silent and sent the connection back) is followed by another, at
-//! once for the first [`QUICK_ROUNDS`], then after a wait that doubles each round
+//! once for the first [`QUICK_ROUNDS`] (unless the round ended in a chase of the peer's
+//! ports, module `connection::punch`), then after a wait that doubles each round
 //! ([`wait_before`]): the connection keeps trying to go direct for as long as it lives, at
 //! a cost that shrinks with time, as NAT bindings and paths change.
 //!
@@ -121,7 +122,13 @@ impl Endpoint {
             return;
         }
         let now = c.clock();
-        let number = round.number + 1;
+        // A chase ends the quick rounds: what made it (both NATs mapping per destination)
+        // is not a punch lost or mistimed, and meets the next round at once as surely.
+        let number = if c.punch_chased() {
+            (round.number + 1).max(QUICK_ROUNDS + 1)
+        } else {
+            round.number + 1
+        };
         let due = round.started + wait_before(number);
         if due > now {
             if let Ok(c) = self.conn(conn) {
