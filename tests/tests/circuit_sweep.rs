@@ -12,19 +12,16 @@
 mod sweep;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use proptest::prelude::*;
 use weir_core::time::Duration;
-use weir_core::wire::StreamId;
 use weir_core::{
-    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Event, HandshakeError, Read, RelayConfig,
-    RelayRefusal,
+    CloseReason, Config, ConnectionHandle, Delivery, Event, HandshakeError, Read, RelayConfig, RelayRefusal,
 };
 use weir_sim::{nat_kinds, LinkConfig, NatConfig, NatKind, NodeId, Sim};
 
-use sweep::{hop, Hop, Outage};
+use sweep::{hop, Hop, Outage, Sent};
 
 /// One case: its inputs, as proptest prints them.
 #[derive(Clone, Debug)]
@@ -47,12 +44,7 @@ struct Way {
     from: NodeId,
     conn: Option<ConnectionHandle>,
     msgs: Vec<Bytes>,
-    /// Stream ids of the messages sent, in order.
-    streams: Vec<StreamId>,
-    /// Messages not yet taken by the send buffer.
-    waiting: VecDeque<usize>,
-    verdicts: BTreeMap<StreamId, Delivery>,
-    stopped: BTreeMap<StreamId, u64>,
+    sent: Sent,
     /// What the other peer read.
     read: Vec<Bytes>,
     /// The sender's connection ended.
@@ -62,27 +54,9 @@ struct Way {
 impl Way {
     fn send(&mut self, sim: &mut Sim) {
         let Some(conn) = self.conn else { return };
-        while let Some(&m) = self.waiting.front() {
-            match sim
-                .endpoint(self.from)
-                .send_message(conn, None, self.msgs[m].clone())
-            {
-                Ok(stream) => {
-                    self.streams.push(stream);
-                    self.waiting.pop_front();
-                }
-                Err(ApiError::WouldBlock | ApiError::StreamLimit) => break,
-                Err(e) => panic!("node {} message {m}: {e:?}", self.from),
-            }
-        }
-    }
-
-    fn heard_all(&self) -> bool {
-        self.waiting.is_empty()
-            && self
-                .streams
-                .iter()
-                .all(|s| self.verdicts.contains_key(s) || self.stopped.contains_key(s))
+        let (from, msgs) = (self.from, &self.msgs);
+        self.sent
+            .offer(|m| sim.endpoint(from).send_message(conn, None, msgs[m].clone()));
     }
 }
 
@@ -125,15 +99,10 @@ impl Seen {
             {
                 self.ways[w].send(sim)
             }
-            Event::StreamDelivery {
-                conn,
-                stream,
-                delivery,
-            } if Some(conn) == self.ways[w].conn => {
-                self.ways[w].verdicts.insert(stream, delivery);
-            }
-            Event::StreamStopped { conn, stream, code } if Some(conn) == self.ways[w].conn => {
-                self.ways[w].stopped.insert(stream, code);
+            Event::StreamDelivery { conn, .. } | Event::StreamStopped { conn, .. }
+                if Some(conn) == self.ways[w].conn =>
+            {
+                self.ways[w].sent.hear(&e)
             }
             Event::StreamReadable { conn, stream } => {
                 if let Ok(Read::Data { bytes, .. }) = sim.endpoint(node).read_message(conn, stream, 1 << 24) {
@@ -167,7 +136,7 @@ impl Seen {
         self.ways.iter().all(|w| match w.conn {
             _ if w.ended.is_some() => true,
             None => lost,
-            Some(_) => w.heard_all() && (w.read.len() == w.msgs.len() || lost),
+            Some(_) => w.sent.heard_all() && (w.read.len() == w.msgs.len() || lost),
         })
     }
 }
@@ -196,7 +165,7 @@ impl CircuitCase {
         let way = |from, msgs: &Vec<Bytes>| Way {
             from,
             msgs: msgs.clone(),
-            waiting: (0..msgs.len()).collect(),
+            sent: Sent::new(msgs.len()),
             ..Way::default()
         };
         let seen = RefCell::new(Seen {
@@ -295,8 +264,8 @@ fn check(seen: &Seen, outage: bool) -> Result<(), TestCaseError> {
             );
             prop_assert!(!w.read[..k].contains(bytes), "way {i}: read a message twice");
         }
-        for (m, stream) in w.streams.iter().enumerate() {
-            match w.verdicts.get(stream) {
+        for (m, stream) in w.sent.streams.iter().enumerate() {
+            match w.sent.verdicts.get(stream) {
                 Some(Delivery::Delivered { relays }) => {
                     prop_assert_eq!(*relays, 0, "way {}: a circuit is no relay of streams", i);
                     prop_assert!(
@@ -308,7 +277,7 @@ fn check(seen: &Seen, outage: bool) -> Result<(), TestCaseError> {
                 }
                 Some(Delivery::Failed { .. }) => {}
                 None => prop_assert!(
-                    w.stopped.contains_key(stream) || w.ended.is_some(),
+                    w.sent.stopped.contains_key(stream) || w.ended.is_some(),
                     "way {}: message {} ended with no word at its sender (closed: {:?})",
                     i,
                     m,
@@ -319,10 +288,10 @@ fn check(seen: &Seen, outage: bool) -> Result<(), TestCaseError> {
         if seen.closed.is_empty() {
             prop_assert!(w.conn.is_some(), "way {}: no connection through the relay", i);
             prop_assert!(
-                w.waiting.is_empty(),
+                w.sent.waiting.is_empty(),
                 "way {}: {} messages never sent",
                 i,
-                w.waiting.len()
+                w.sent.waiting.len()
             );
             prop_assert_eq!(
                 w.read.len(),
@@ -332,9 +301,9 @@ fn check(seen: &Seen, outage: bool) -> Result<(), TestCaseError> {
                 w.read.len(),
                 w.msgs.len()
             );
-            for (m, stream) in w.streams.iter().enumerate() {
+            for (m, stream) in w.sent.streams.iter().enumerate() {
                 prop_assert_eq!(
-                    w.verdicts.get(stream),
+                    w.sent.verdicts.get(stream),
                     Some(&Delivery::Delivered { relays: 0 }),
                     "way {}: message {}",
                     i,

@@ -11,7 +11,6 @@ mod pipe_world;
 mod sweep;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
 
 use bytes::Bytes;
 use proptest::prelude::*;
@@ -21,7 +20,7 @@ use weir_core::{ApiError, CloseReason, Config, Delivery, Event};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 use pipe_world::{chain, run, World};
-use sweep::{hop, Hop, Outage};
+use sweep::{hop, Hop, Outage, Sent};
 
 /// One case: its inputs, as proptest prints them.
 #[derive(Clone, Debug)]
@@ -61,14 +60,8 @@ impl Policy {
 }
 
 /// What the sender heard of its messages, and every connection that ended.
-#[derive(Default)]
 struct Heard {
-    /// Stream ids of the messages sent, in the order of `sizes`.
-    streams: Vec<StreamId>,
-    /// Messages not yet taken by the send buffer.
-    waiting: VecDeque<usize>,
-    verdicts: BTreeMap<StreamId, Delivery>,
-    stopped: BTreeMap<StreamId, u64>,
+    sent: Sent,
     /// Every `Closed`, by node.
     closed: Vec<(NodeId, CloseReason)>,
 }
@@ -128,28 +121,20 @@ impl PipeCase {
         }
         let msgs = sweep::messages(&self.sizes);
         let heard = RefCell::new(Heard {
-            waiting: (0..msgs.len()).collect(),
-            ..Heard::default()
+            sent: Sent::new(msgs.len()),
+            closed: Vec::new(),
         });
-        let send = |sim: &mut Sim, heard: &mut Heard| {
-            while let Some(&m) = heard.waiting.front() {
+        let send = |sim: &mut Sim, sent: &mut Sent| {
+            sent.offer(|m| {
                 let ep = sim.endpoint(0);
-                let sent = if self.verified {
+                if self.verified {
                     ep.send_verified_message(conn, None, msgs[m].clone())
                 } else {
                     ep.send_message(conn, None, msgs[m].clone())
-                };
-                match sent {
-                    Ok(stream) => {
-                        heard.streams.push(stream);
-                        heard.waiting.pop_front();
-                    }
-                    Err(ApiError::WouldBlock | ApiError::StreamLimit) => break,
-                    Err(e) => panic!("message {m}: {e:?}"),
                 }
-            }
+            })
         };
-        send(&mut sim, &mut heard.borrow_mut());
+        send(&mut sim, &mut heard.borrow_mut().sent);
         let receivers: Vec<NodeId> = (0..self.receivers).map(|r| self.relays + 1 + r).collect();
         sim.run_until(
             start + limit,
@@ -171,13 +156,12 @@ impl PipeCase {
                 let mut h = heard.borrow_mut();
                 match &e {
                     Event::Closed { reason, .. } => h.closed.push((node, reason.clone())),
-                    Event::StreamDelivery { stream, delivery, .. } if node == 0 => {
-                        h.verdicts.insert(*stream, *delivery);
+                    Event::StreamDelivery { .. } | Event::StreamStopped { .. } if node == 0 => {
+                        h.sent.hear(&e)
                     }
-                    Event::StreamStopped { stream, code, .. } if node == 0 => {
-                        h.stopped.insert(*stream, *code);
+                    Event::Writable { .. } | Event::StreamsAvailable { .. } if node == 0 => {
+                        send(sim, &mut h.sent)
                     }
-                    Event::Writable { .. } | Event::StreamsAvailable { .. } if node == 0 => send(sim, &mut h),
                     _ => {}
                 }
                 drop(h);
@@ -198,10 +182,7 @@ impl PipeCase {
             |_| {
                 let h = heard.borrow();
                 let w = world.borrow();
-                let sender_done = h.waiting.is_empty()
-                    && h.streams
-                        .iter()
-                        .all(|s| h.verdicts.contains_key(s) || h.stopped.contains_key(s));
+                let sender_done = h.sent.heard_all();
                 let sender_gone = h.closed.iter().any(|(n, _)| *n == 0);
                 let all_read = receivers
                     .iter()
@@ -265,8 +246,8 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
             prop_assert!(!got[..i].contains(bytes), "receiver {r} read a message twice");
         }
     }
-    for (m, stream) in heard.streams.iter().enumerate() {
-        match heard.verdicts.get(stream) {
+    for (m, stream) in heard.sent.streams.iter().enumerate() {
+        match heard.sent.verdicts.get(stream) {
             Some(Delivery::Delivered { relays }) => {
                 prop_assert_eq!(*relays as usize, case.relays, "message {}'s receipt", m);
                 prop_assert!(
@@ -280,7 +261,7 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
             }
             Some(Delivery::Failed { .. }) => {}
             None => prop_assert!(
-                heard.stopped.contains_key(stream) || heard.closed.iter().any(|(n, _)| *n == 0),
+                heard.sent.stopped.contains_key(stream) || heard.closed.iter().any(|(n, _)| *n == 0),
                 "message {} ended with no word at the sender (closed: {:?})",
                 m,
                 heard.closed
@@ -289,9 +270,9 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
     }
     if heard.closed.is_empty() {
         prop_assert!(
-            heard.waiting.is_empty(),
+            heard.sent.waiting.is_empty(),
             "{} messages never sent",
-            heard.waiting.len()
+            heard.sent.waiting.len()
         );
         for (i, r) in receivers.iter().enumerate() {
             let got = world.received.get(r).map_or(0, Vec::len);
@@ -305,12 +286,12 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
                 due
             );
         }
-        for (m, stream) in heard.streams.iter().enumerate() {
+        for (m, stream) in heard.sent.streams.iter().enumerate() {
             if case.delivered_somewhere(m) {
                 let delivered = Delivery::Delivered {
                     relays: case.relays as u64,
                 };
-                prop_assert_eq!(heard.verdicts.get(stream), Some(&delivered), "message {}", m);
+                prop_assert_eq!(heard.sent.verdicts.get(stream), Some(&delivered), "message {}", m);
             } else {
                 // Refused by every receiver: not delivered, with the receiver's code and
                 // every relay counted, whether the relays had the whole message then or
@@ -320,11 +301,11 @@ fn check(case: &PipeCase, world: &World, heard: &Heard, msgs: &[Bytes]) -> Resul
                     relays: case.relays as u64,
                 };
                 prop_assert_eq!(
-                    heard.verdicts.get(stream),
+                    heard.sent.verdicts.get(stream),
                     Some(&refused),
                     "message {}, refused by every receiver (stopped {:?})",
                     m,
-                    heard.stopped.get(stream)
+                    heard.sent.stopped.get(stream)
                 );
             }
         }

@@ -3,11 +3,14 @@
 // Each suite uses only some of these.
 #![allow(dead_code)]
 
+use std::collections::{BTreeMap, VecDeque};
+
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
 use weir_core::time::Duration;
-use weir_core::CloseReason;
+use weir_core::wire::StreamId;
+use weir_core::{ApiError, CloseReason, Delivery, Event};
 use weir_sim::{BurstLoss, LinkConfig};
 
 /// `ci` cases from RNG seed 7 (fixed, so that CI is reproducible), or as many as
@@ -118,4 +121,65 @@ pub fn explained(reason: &CloseReason) -> bool {
             | CloseReason::Peer { .. }
             | CloseReason::Reset
     )
+}
+
+/// One sender's messages: those its send buffer took (as streams, in order), those still
+/// waiting for room, and what it heard of each.
+#[derive(Debug, Default)]
+pub struct Sent {
+    /// Stream ids of the messages sent, in order.
+    pub streams: Vec<StreamId>,
+    /// Messages (indices) not yet taken by the send buffer.
+    pub waiting: VecDeque<usize>,
+    pub verdicts: BTreeMap<StreamId, Delivery>,
+    /// Streams the receiving side stopped, with its code.
+    pub stopped: BTreeMap<StreamId, u64>,
+}
+
+impl Sent {
+    /// `count` messages, none sent yet.
+    pub fn new(count: usize) -> Self {
+        Sent {
+            waiting: (0..count).collect(),
+            ..Sent::default()
+        }
+    }
+
+    /// Offers the waiting messages, in order, to `send` until it has no room (or no stream
+    /// to spare) for the next. Any other refusal is a bug.
+    pub fn offer(&mut self, mut send: impl FnMut(usize) -> Result<StreamId, ApiError>) {
+        while let Some(&m) = self.waiting.front() {
+            match send(m) {
+                Ok(stream) => {
+                    self.streams.push(stream);
+                    self.waiting.pop_front();
+                }
+                Err(ApiError::WouldBlock | ApiError::StreamLimit) => break,
+                Err(e) => panic!("message {m}: {e:?}"),
+            }
+        }
+    }
+
+    /// Records a verdict or a stop the sender's endpoint reported (the caller checks the
+    /// event is the sender's, on its connection).
+    pub fn hear(&mut self, e: &Event) {
+        match e {
+            Event::StreamDelivery { stream, delivery, .. } => {
+                self.verdicts.insert(*stream, *delivery);
+            }
+            Event::StreamStopped { stream, code, .. } => {
+                self.stopped.insert(*stream, *code);
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether every message was sent and the sender heard a verdict or a stop for each.
+    pub fn heard_all(&self) -> bool {
+        self.waiting.is_empty()
+            && self
+                .streams
+                .iter()
+                .all(|s| self.verdicts.contains_key(s) || self.stopped.contains_key(s))
+    }
 }
