@@ -349,6 +349,7 @@ proptest! {
             // 30 s more for the last acknowledgements (the run goes to its end).
             run(&mut sim, &world, 30, |_| false);
             holds_no_target(&mut sim, &world.borrow(), msgs.len())?;
+            sweep::holds_no_bytes(&sim)?;
         }
     }
 }

@@ -183,3 +183,15 @@ impl Sent {
                 .all(|s| self.verdicts.contains_key(s) || self.stopped.contains_key(s))
     }
 }
+
+/// Once every message was heard of, no connection ended, and the last acknowledgements had
+/// time to come: no connection of any node holds a byte, unread or unacknowledged.
+pub fn holds_no_bytes(sim: &weir_sim::Sim) -> Result<(), TestCaseError> {
+    for node in 0..sim.node_count() {
+        let ep = sim.endpoint_ref(node);
+        for conn in ep.connections() {
+            prop_assert_eq!(ep.buffered(conn), Some((0, 0)), "node {} {:?}", node, conn);
+        }
+    }
+    Ok(())
+}
