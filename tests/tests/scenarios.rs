@@ -12,7 +12,9 @@ use bytes::Bytes;
 use common::Traffic;
 use proptest::prelude::*;
 use weir_core::time::{Duration, Instant};
-use weir_core::{ApiError, CloseReason, Config, ConnectionHandle, Event, Priority, Read, StreamHeader};
+use weir_core::{
+    ApiError, CloseReason, Config, ConnectionHandle, Delivery, Event, Priority, Read, StreamHeader,
+};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
 fn body(m: usize, len: usize) -> Bytes {
@@ -26,8 +28,24 @@ fn body(m: usize, len: usize) -> Bytes {
 /// server gathers whole messages by stream. Returns (messages by stream, close reasons seen).
 struct Run {
     got: BTreeMap<u64, Bytes>,
+    /// What the client heard of each stream's delivery.
+    verdicts: BTreeMap<u64, Delivery>,
     closed: Vec<(NodeId, CloseReason)>,
     failed: bool,
+}
+
+impl Run {
+    /// Records what the client hears of its streams, and every connection that ends.
+    fn hear(&mut self, c: NodeId, node: NodeId, event: &Event) {
+        match event {
+            Event::StreamDelivery { stream, delivery, .. } if node == c => {
+                self.verdicts.insert(stream.0, *delivery);
+            }
+            Event::Closed { reason, .. } => self.closed.push((node, reason.clone())),
+            Event::HandshakeFailed { .. } => self.failed = true,
+            _ => {}
+        }
+    }
 }
 
 fn transfer(sim: &mut Sim, c: NodeId, s: NodeId, msgs: Vec<Bytes>, limit: Duration) -> Run {
@@ -35,6 +53,7 @@ fn transfer(sim: &mut Sim, c: NodeId, s: NodeId, msgs: Vec<Bytes>, limit: Durati
     let queue = RefCell::new(msgs.into_iter().rev().collect::<Vec<_>>());
     let run = RefCell::new(Run {
         got: BTreeMap::new(),
+        verdicts: BTreeMap::new(),
         closed: Vec::new(),
         failed: false,
     });
@@ -64,9 +83,7 @@ fn transfer(sim: &mut Sim, c: NodeId, s: NodeId, msgs: Vec<Bytes>, limit: Durati
                     assert!(dup.is_none(), "stream {stream} delivered twice");
                 }
             }
-            Event::Closed { reason, .. } => run.borrow_mut().closed.push((node, reason)),
-            Event::HandshakeFailed { .. } => run.borrow_mut().failed = true,
-            _ => {}
+            e => run.borrow_mut().hear(c, node, &e),
         },
         |_| {
             let r = run.borrow();
@@ -632,7 +649,9 @@ proptest! {
 
     /// Over seeds and link parameters (loss up to 50%, bursts, duplication, reordering):
     /// every message is delivered intact exactly once, or the connection reports a typed
-    /// failure — never silent loss, duplication or corruption.
+    /// failure — never silent loss, duplication or corruption. The client hears "delivered"
+    /// only for a message the server has; where all arrived and nothing ended, it hears it
+    /// for each within 30 s more, and then neither end holds a byte.
     #[test]
     fn delivered_intact_once_or_a_typed_failure(
         seed in any::<u64>(),
@@ -644,13 +663,32 @@ proptest! {
         count in 1usize..40,
     ) {
         let case = SweepCase { seed, loss, burst, duplicate, reorder, corrupt, count };
-        let (_, _, msgs, run) = case.run();
+        let (mut sim, c, msgs, run) = case.run();
         for (stream, bytes) in &run.got {
             let m = (*stream / 2) as usize;
             prop_assert!(bytes == &msgs[m], "message {} corrupted", m);
         }
         if run.got.len() < count {
             prop_assert!(run.failed || !run.closed.is_empty(), "{} of {} delivered and no failure reported", run.got.len(), count);
+        }
+        let run = RefCell::new(run);
+        if !run.borrow().failed && run.borrow().closed.is_empty() {
+            let until = sim.now() + Duration::from_secs(30);
+            let heard_all = |_: &Sim| run.borrow().verdicts.len() == count;
+            sim.run_until(until, |_, node, e| run.borrow_mut().hear(c, node, &e), heard_all);
+            let run = run.borrow();
+            prop_assert!(run.closed.is_empty(), "closed after all arrived: {:?}", run.closed);
+            for m in 0..count as u64 {
+                let verdict = run.verdicts.get(&(2 * m));
+                prop_assert_eq!(verdict, Some(&Delivery::Delivered { relays: 0 }), "message {}", m);
+            }
+            sim.run_until(sim.now() + Duration::from_secs(30), |_, _, _| {}, |_| false);
+            sweep::holds_no_bytes(&sim)?;
+        }
+        for (stream, verdict) in &run.borrow().verdicts {
+            if matches!(verdict, Delivery::Delivered { .. }) {
+                prop_assert!(run.borrow().got.contains_key(stream), "stream {} delivered, never read", stream);
+            }
         }
     }
 }
