@@ -198,7 +198,8 @@ pub struct Config {
     /// The longest the probe timeout backs off to while acknowledgements are missing (RFC
     /// 9002 §6.2 doubles it each time; unbounded, a path that returned after an outage
     /// would wait long for the next probe to find it). A path whose PTO is longer than this
-    /// probes once a PTO. Probing never gives up by itself: the idle timeout does.
+    /// probes once a PTO. Probing never gives up by itself: the idle timeout does. It bounds
+    /// the backoff of the handshake's messages (HELLO, ACCEPT, NOISE_FINISH) alike.
     /// Default: 2 s.
     pub max_probe_interval: Duration,
     /// Bounds a connection's retransmission effort (spec §10.6): once the stream bytes it

@@ -268,8 +268,35 @@ fn an_unreachable_server_times_out() {
         sim.partition(c, s, Instant::ZERO, Instant::from_micros(u64::MAX))
     });
     assert_eq!(out.client_failed(), Some(HandshakeError::TimedOut));
-    // HELLO was sent with backoff: 0, 0.3, 0.9, 2.1, 4.5 and 9.3 s, then the 10 s timeout.
-    assert_eq!(sim.stats().partitioned, 6);
+    // HELLO was sent with backoff up to `max_probe_interval` (2 s): 0, 0.3, 0.9, 2.1, 4.1,
+    // 6.1 and 8.1 s, then the 10 s timeout.
+    assert_eq!(sim.stats().partitioned, 7);
+}
+
+/// An outage over the first 4.6 s of a handshake: the HELLO's copies went 0.3, 0.6, 1.2,
+/// 2.4 and 4.8 s apart, and the first to get through was the one at 9.3 s, 4.7 s after the
+/// path came back (and a little more outage would have failed the handshake). Its copies
+/// now go at most `max_probe_interval` (2 s) apart, as an established connection's probes
+/// do: connected within that of the outage's end.
+#[test]
+fn a_handshake_finds_the_path_soon_after_an_outage() {
+    let mut sim = Sim::new(11);
+    let c = sim.add_node(Config::default());
+    let s = sim.add_node(Config::default());
+    sim.link(c, s, LinkConfig::default());
+    let back = Instant::ZERO + Duration::from_millis(4_600);
+    sim.partition(c, s, Instant::ZERO, back);
+    let conn = sim.connect(c, s);
+    let up = sim.run_until(
+        Instant::ZERO + Duration::from_secs(15),
+        |_, _, _| {},
+        |sim| sim.endpoint_ref(c).is_established(conn),
+    );
+    assert!(up, "connected");
+    let after = sim.now().saturating_duration_since(back);
+    println!("connected {after:?} after the outage");
+    let within = Config::default().max_probe_interval + Duration::from_millis(100);
+    assert!(after <= within, "connected {after:?} after the outage");
 }
 
 #[test]

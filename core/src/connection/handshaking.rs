@@ -35,7 +35,7 @@ pub(super) struct Answering {
     pub(super) noise: Option<NoiseHandshake>,
     pub(super) send_accept: bool,
     pub(super) resend: Instant,
-    pub(super) backoff: Duration,
+    pub(super) backoff: Backoff,
     /// The answer is sent until then (the handshake timeout): a client has given up by then
     /// if it never read one.
     pub(super) answer_until: Instant,
@@ -274,9 +274,13 @@ impl Connection {
         self.end_handshake(now, HandshakeStep::Answered);
         // Resent a probe period of the handshake's round trip later (RFC 9002 §6.2.1's, with
         // no ACK delay: three round trips after a first sample, and at least a millisecond),
-        // doubling. Three *initial* RTTs stood in for it: a NOISE_FINISH lost on a 4 ms path
-        // waited 300 ms to go again (`handshake::a_lost_noise_finish_is_resent_in_round_trips`).
-        let backoff = self.recovery.rtt().pto_base(Duration::ZERO);
+        // doubling up to `max_probe_interval`. Three *initial* RTTs stood in for it: a
+        // NOISE_FINISH lost on a 4 ms path waited 300 ms to go again
+        // (`handshake::a_lost_noise_finish_is_resent_in_round_trips`).
+        let backoff = Backoff::new(
+            self.recovery.rtt().pto_base(Duration::ZERO),
+            config.max_probe_interval,
+        );
         self.finish = opened.finish.map(|message| {
             Box::new(Resend {
                 message,
@@ -398,8 +402,7 @@ impl Connection {
         let mut w = PacketWriter::new(&mut buf[..end], &header).ok()?;
         w.push(&Frame::NoiseFinish(finish.message.clone())).ok()?;
         let len = w.finish().ok()?;
-        finish.at = now + finish.backoff;
-        finish.backoff = finish.backoff.saturating_mul(2);
+        finish.at = now + finish.backoff.take();
         let earlier = finish.copies;
         finish.copies = finish.copies.saturating_add(1);
         let number = self.recovery.take_pn();
@@ -435,7 +438,7 @@ mod tests {
             send_accept: false,
             sent: handshake::SentOnce::NotYet,
             resend: Instant::ZERO,
-            backoff: Duration::ZERO,
+            backoff: handshake::Backoff::new(Duration::ZERO, Duration::ZERO),
             answer_until: Instant::ZERO,
             deadline: Instant::ZERO,
         }));

@@ -56,7 +56,7 @@ use crate::delivery::{Held, Receipts};
 use crate::event::{ApiError, CloseReason, Event, Priority, Read, StreamHeader, ViolationKind};
 use crate::flow::SendCredit;
 use crate::handle::ConnectionHandle;
-use crate::handshake::{self, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
+use crate::handshake::{self, Backoff, HandshakeError, Negotiated, NotOpened, ServerNext, ServerNoise};
 use crate::mtu_search::MtuSearch;
 use crate::pacing::Pace;
 use crate::pipe::{Progress, TargetState};
@@ -140,7 +140,7 @@ use unsent::Unsent;
 struct Resend {
     message: Bytes,
     at: Instant,
-    backoff: Duration,
+    backoff: Backoff,
     /// How often it went (saturating): from the third copy, the ones before may all have
     /// been lost, and the packets sent meanwhile held at the peer for its keys.
     copies: u8,
@@ -385,14 +385,14 @@ impl Connection {
                 (Frame::NoiseAccept(sn.message), negotiated, noise, keys)
             }
         };
-        let backoff = config.initial_rtt.saturating_mul(3);
+        let mut backoff = Backoff::new(config.initial_rtt.saturating_mul(3), config.max_probe_interval);
         let hs = HandshakeState::Server(Box::new(handshaking::Answering {
             answer,
             noise,
             send_accept: true,
             sent: crate::handshake::SentOnce::NotYet,
-            resend: now + backoff,
-            backoff: backoff.saturating_mul(2),
+            resend: now + backoff.take(),
+            backoff,
             answer_until: now + config.handshake_timeout,
             deadline: now + config.handshake_timeout,
         }));

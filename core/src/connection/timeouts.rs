@@ -159,8 +159,7 @@ impl Connection {
                 HandshakeState::Server(s) if s.resend <= now => {
                     if now < s.answer_until {
                         s.send_accept = true;
-                        s.resend = now + s.backoff;
-                        s.backoff = s.backoff.saturating_mul(2);
+                        s.resend = now + s.backoff.take();
                     } else {
                         s.resend = Instant::MAX;
                     }

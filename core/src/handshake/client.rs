@@ -6,7 +6,7 @@ use alloc::boxed::Box;
 
 use bytes::Bytes;
 
-use super::{HandshakeError, Negotiated};
+use super::{Backoff, HandshakeError, Negotiated};
 use crate::config::Config;
 use crate::crypto::keys::{Entropy, Identity, PublicKey};
 use crate::crypto::noise::{NoiseHandshake, Secrets};
@@ -119,7 +119,7 @@ pub(crate) struct Client {
     noise: Option<Box<ClientNoise>>,
     /// When HELLO is to be sent (again); `None` while no resend is scheduled.
     next_send: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     /// The current HELLO's sends: its answer's round trip is the connection's first RTT
     /// sample.
     sent: super::SentOnce,
@@ -149,7 +149,7 @@ impl Client {
             attempt: Attempt::V1,
             noise: None,
             next_send: Some(now),
-            backoff: config.initial_rtt.saturating_mul(3),
+            backoff: Backoff::new(config.initial_rtt.saturating_mul(3), config.max_probe_interval),
             sent: super::SentOnce::NotYet,
             deadline: now + config.handshake_timeout,
             needs_identity: server.is_some() || config.peer_policy.checks(),
@@ -287,8 +287,7 @@ impl Client {
     pub(crate) fn take_send(&mut self, now: Instant) -> bool {
         match self.next_send {
             Some(at) if at <= now => {
-                self.next_send = Some(now + self.backoff);
-                self.backoff = self.backoff.saturating_mul(2);
+                self.next_send = Some(now + self.backoff.take());
                 self.sent.sent(now);
                 true
             }

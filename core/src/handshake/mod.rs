@@ -3,8 +3,9 @@
 //! the typed ways it can fail.
 //!
 //! Client: sends HELLO (version 1) or NOISE_HELLO (version 2), padded to 1200 bytes, at
-//! once, again after `initial_rtt × 3`, then doubling, until ACCEPT / NOISE_ACCEPT, REJECT,
-//! VERSION_REJECT or the handshake timeout. RETRY makes it send the HELLO again at once
+//! once, again after `initial_rtt × 3`, then doubling up to `max_probe_interval` (module
+//! `backoff`), until ACCEPT / NOISE_ACCEPT, REJECT, VERSION_REJECT or the handshake
+//! timeout. RETRY makes it send the HELLO again at once
 //! with the token (one RETRY per attempt; in version 2 with a fresh Noise message, since the
 //! token is part of the prologue). A VERSION_REJECT from a server that speaks only version
 //! 1 makes a client whose range includes 1 start over in version 1. Server: answers each
@@ -13,7 +14,8 @@
 //!
 //! Files: this one holds the typed outcomes and the version and capability negotiation;
 //! `client` the client's attempt (its table of states and the HELLO it resends), `server`
-//! the server's Noise step on a NOISE_HELLO.
+//! the server's Noise step on a NOISE_HELLO, `backoff` when each handshake message goes
+//! again, `sample` the handshake's round-trip sample.
 
 use crate::config::Config;
 use crate::crypto::keys::PublicKey;
@@ -22,10 +24,12 @@ use crate::wire::{
     VERSION_2,
 };
 
+mod backoff;
 mod client;
 mod sample;
 mod server;
 
+pub(crate) use backoff::Backoff;
 pub(crate) use client::{Client, NotOpened};
 pub(crate) use sample::SentOnce;
 pub(crate) use server::{accept_noise, ServerNext, ServerNoise};
