@@ -685,9 +685,10 @@ proptest! {
             sim.run_until(sim.now() + Duration::from_secs(30), |_, _, _| {}, |_| false);
             sweep::holds_no_bytes(&sim)?;
         }
-        for (stream, verdict) in &run.borrow().verdicts {
+        let run = run.into_inner();
+        for (stream, verdict) in &run.verdicts {
             if matches!(verdict, Delivery::Delivered { .. }) {
-                prop_assert!(run.borrow().got.contains_key(stream), "stream {} delivered, never read", stream);
+                prop_assert!(run.got.contains_key(stream), "stream {} delivered, never read", stream);
             }
         }
     }
