@@ -13,7 +13,7 @@
 //!   counted 63,606 of them during a run's 163,605 messages (warm-up included), each
 //!   making the connection's keys and queues' room again at its next packet; with trims
 //!   switched off (a throw-away build) the figure was the same within its spread
-//!   (adapters/bench/README.md, "Issue 35, fiftieth round").
+//!   (adapters/bench/rounds.md, "Issue 35, fiftieth round").
 //! - `message-paced/N`: as `message/N`, but virtual time moves 100 ms / N per message (in
 //!   whole microseconds: counts up to 100,000), so that each connection has one message
 //!   every 100 ms at every count. In `message/N` a connection's messages come 10 µs x N

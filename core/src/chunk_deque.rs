@@ -8,7 +8,7 @@
 //! Why: over a long path a fast sender holds thousands of these at once, and a `VecDeque`
 //! grows by doubling, so its room was up to twice what it held: in weir-bench's
 //! `messages-far` the queue of messages in flight held at most 2,793 in room for 4,096, and
-//! a ring's whole room is touched as its window slides around it (adapters/bench/README.md,
+//! a ring's whole room is touched as its window slides around it (adapters/bench/rounds.md,
 //! issue 35's thirty-sixth round). In chunks, the room is what is held rounded up to a
 //! chunk, and an emptied chunk kept for the next. A chunk is as many places as an emptied
 //! queue kept before (16), so a connection with a stream or two here holds one chunk, as it

@@ -117,7 +117,7 @@ fn clip(tokens: u128) -> u64 {
 /// `a × b / d` (`d` > 0), rounded down: in `u64` when the operands and the product fit,
 /// as they do for every rate and interval a connection meets. (A `u128` division is a
 /// library call; three per datagram were 1.7% of a 1 MiB request's sending thread,
-/// adapters/bench/README.md, issue 35's tenth round.) The same result either way.
+/// adapters/bench/rounds.md, issue 35's tenth round.) The same result either way.
 fn mul_div(a: u128, b: u128, d: u128) -> u128 {
     match narrow(a, b, d) {
         Some((product, d)) => u128::from(product / d),

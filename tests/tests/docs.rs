@@ -82,6 +82,7 @@ fn every_file_the_readmes_link_to_exists() {
         "adapters/cli/README.md",
         "tests/README.md",
         "adapters/bench/README.md",
+        "adapters/bench/rounds.md",
         "fuzz/README.md",
         "spec/architecture.md",
     ] {

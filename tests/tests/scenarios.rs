@@ -131,7 +131,7 @@ fn a_hundred_concurrent_streams() {
 /// most as many messages per round trip as the peer may have streams open, whatever the
 /// path's bandwidth. A count fixed at 128 over a 40 ms round trip moves at most 3,200
 /// messages a second (1 KiB messages: about 2.3 MB/s on a path that carries far more;
-/// issue 35's eleventh round, adapters/bench/README.md), and the grants must come soon
+/// issue 35's eleventh round, adapters/bench/rounds.md), and the grants must come soon
 /// enough that the count is used: at least three quarters of it a round trip, handshake
 /// included (0.70 when grants were due at half the count used, 0.78 at a quarter).
 /// By default the count starts at 256 and grows by auto-tuning while the application

@@ -197,7 +197,7 @@ pub const ROUND_TRIPS: usize = 1_000;
 /// number above zero, else [`ROUND_TRIPS`]. A run of 1,000 lasts about 20 ms here, and its
 /// p99 (the tenth slowest) is decided by how many of the kernel's scheduler ticks (every
 /// 4 ms) land in it; 10,000 leave each peer's ticks under the 1% a p99 leaves out
-/// (this crate's README.md, "Issue 35, seventh round").
+/// (this crate's rounds.md, "Issue 35, seventh round").
 pub fn round_trips() -> usize {
     std::env::var("WEIR_BENCH_ROUND_TRIPS")
         .ok()
@@ -416,7 +416,7 @@ async fn exchanges(
         }
     }
     // In the order they came: a stall that recurs every so many exchanges shows as a
-    // period (how a yield every 64th read was found, adapters/bench/README.md).
+    // period (how a yield every 64th read was found, adapters/bench/rounds.md).
     if let Ok(path) = std::env::var("WEIR_BENCH_TIMES") {
         let text: String = times.iter().map(|t| format!("{}\n", t.as_nanos())).collect();
         if let Err(e) = std::fs::write(&path, text) {

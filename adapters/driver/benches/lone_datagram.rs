@@ -10,7 +10,7 @@
 //!
 //! Each iteration is 64 datagrams: sent, then drained (the send rows) or received one by one
 //! (the receive rows, whose sends are the same plain ones in both). Figures:
-//! adapters/bench/README.md (issue 35, twenty-eighth round).
+//! adapters/bench/rounds.md (issue 35, twenty-eighth round).
 
 use std::io::IoSliceMut;
 use std::net::UdpSocket;

@@ -323,7 +323,7 @@ fn fresh_block() -> BytesMut {
 /// Written over with zeros instead (`resize`, all safe `BytesMut` offers), every reuse of a
 /// block cost a 256 KiB `memset` (about 2% of a 1 MiB request's CPU time) and faulted in
 /// the pages past what the receives reach, which a fresh block never touches: a third of a
-/// MiB of weir's peak RSS over 10,000 round trips (adapters/bench/README.md, issue 35's
+/// MiB of weir's peak RSS over 10,000 round trips (adapters/bench/rounds.md, issue 35's
 /// tenth round). Nothing reads those stale bytes: a receive overwrites the rooms it fills,
 /// and only the lengths it reports are cut off the block ([`Inbox::take`]).
 fn open(block: &mut BytesMut, need: usize) {

@@ -16,7 +16,7 @@
 //! (medians), but two of the eight slower than any run without (266 and 272 MB/s; likely
 //! the kernel compacting memory to find huge pages, not profiled), and a peak RSS of 138.6
 //! MiB against 137.2, above quinn's, which issue 35 asks weir not to pass. Hence not the
-//! default (adapters/bench/README.md, issue 35's twenty-eighth round). The kernel
+//! default (adapters/bench/rounds.md, issue 35's twenty-eighth round). The kernel
 //! gives huge pages only where its policy allows (`/sys/kernel/mm/transparent_hugepage/
 //! enabled`: `madvise` or `always`); with `never` the advice changes nothing.
 

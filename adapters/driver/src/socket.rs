@@ -81,7 +81,7 @@ fn bind(addr: SocketAddr, share: Share) -> io::Result<UdpSocket> {
 /// `IPV6_RECVPKTINFO`) and its ECN bits (`IP_RECVTOS`, `IPV6_RECVTCLASS`; weir sets no ECN
 /// codepoint either). The kernel builds and copies out each of them per datagram, and the
 /// receive parses them: a cost a small message's round trip pays twice
-/// (adapters/bench/README.md, issue 35's twenty-eighth round). Turned off on Linux and
+/// (adapters/bench/rounds.md, issue 35's twenty-eighth round). Turned off on Linux and
 /// Android; elsewhere the socket keeps what quinn-udp set. An option the OS refuses (an
 /// IPv6 one on an IPv4 socket) is left as it is.
 pub fn udp_state(socket: &UdpSocket) -> io::Result<quinn_udp::UdpSocketState> {

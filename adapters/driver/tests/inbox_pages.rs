@@ -1,6 +1,6 @@
 //! A new receive block is zeroed by the allocator, not written: fresh pages come zeroed from
 //! the kernel and are faulted in only as receives fill them, where writing the block's
-//! 256 KiB at once stalled a round trip in the middle of traffic (adapters/bench/README.md,
+//! 256 KiB at once stalled a round trip in the middle of traffic (adapters/bench/rounds.md,
 //! "Issue 35, eighth round"). A block taken back from the pool is not written either: it is
 //! received into as it is (`io::open`, since the tenth round).
 //!

@@ -3,7 +3,7 @@
 //! into, and a piece held as a slice keeps its whole block alive (spec/protocol.md §10.3).
 //! Prints the most blocks alive at once, counted by a global allocator that counts
 //! allocations of [`Inbox::BLOCK`] bytes (every endpoint's in the process), and the blocks
-//! alive at the end. adapters/bench/README.md, issue 35's thirty-second round, has the
+//! alive at the end. adapters/bench/rounds.md, issue 35's thirty-second round, has the
 //! figures.
 //!
 //! - `cargo run --release -p weir-tokio --example receive_blocks unread [ROUNDS]` (default

@@ -29,7 +29,7 @@
 //! sharing one CPU with its receiver a datagram or two per firing, in most runs: up to
 //! 7,095 firings for weir-bench's 64 MiB `bulk` under `taskset -c 0`, 441–812 MB/s against
 //! 739–836 with tokio's timer, which lets the pacer's releases gather for up to a
-//! millisecond and go together (this rule: 745–814; adapters/bench/README.md, "Issue 35,
+//! millisecond and go together (this rule: 745–814; adapters/bench/rounds.md, "Issue 35,
 //! eighth round"). Waking at the pacer's microsecond would be a change of the adapter's
 //! behaviour, for an issue of its own.
 

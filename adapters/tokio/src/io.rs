@@ -25,7 +25,7 @@
 //! (its stand-bys begin at 1 ms and double to 8; here each is 8 ms: stand-bys that began
 //! shorter fired within a short exchange's round trips, and weir-bench's `rtt` over 1,000
 //! of them had p99 33.6 µs against 24.2 without calls receiving, where 8 ms ones had 26.4
-//! against 24.7; adapters/bench/README.md, issue 35's sixteenth round).
+//! against 24.7; adapters/bench/rounds.md, issue 35's sixteenth round).
 //!
 //! **Who sends.** While the task watches the socket, it sends everything (module `run`):
 //! a call wakes it. While it stands by, a call sends in its own task:

@@ -26,7 +26,7 @@
 //! woke the task; woken, the task is polled once more for nothing when it is alone, which
 //! on a current-thread runtime also makes it look for IO before it sleeps (an
 //! `epoll_wait`): weir-bench's `rtt` p50 11.29 µs without that wake-up, 11.70 with it,
-//! 12.11 with the driver task receiving (adapters/bench/README.md, issue 35's sixteenth
+//! 12.11 with the driver task receiving (adapters/bench/rounds.md, issue 35's sixteenth
 //! round).
 
 use std::io::{self, IoSliceMut};
@@ -50,7 +50,7 @@ pub(crate) const RECV_BURST: usize = 32;
 /// them (and what the application has not read yet, until it has): 32 receives of two GRO
 /// batches could move 4 MiB out of the socket at once, and over a 40 ms round trip the
 /// sender's window came as such bursts (the `messages-far` row's peak RSS less file pages
-/// 4.19 MiB with no bound, 3.53 with this one; adapters/bench/README.md, issue 35's
+/// 4.19 MiB with no bound, 3.53 with this one; adapters/bench/rounds.md, issue 35's
 /// thirty-fourth round). A block's worth still takes a GRO batch's 44 datagrams several
 /// times over per wake-up, and what is left in the socket keeps it readable.
 pub(crate) const BURST_BYTES: usize = Inbox::BLOCK;

@@ -174,7 +174,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
 /// task went round again for nothing: in a round trip, each side's call writes its answer
 /// (and wakes the task) before the task's turn after the `yield_now` sends it, so every
 /// round trip cost each side a turn that found nothing to send (weir-bench's `rtt`:
-/// adapters/bench/README.md, issue 35's sixteenth round).
+/// adapters/bench/rounds.md, issue 35's sixteenth round).
 fn take_stored_wake(wake: &Notify) {
     // `enable` takes a stored permit; dropped after taking it, the `Notified` passes
     // nothing on.

@@ -611,7 +611,7 @@ async fn each_connection_may_have_its_own_congestion_controller() {
 /// On Linux the driver task keeps its timer as a timerfd (module `alarm`), never as a tokio
 /// timer: an endpoint runs, exchanges messages and closes on a runtime without tokio's time
 /// driver. A tokio timer of the driver's, which makes every wait of the runtime carry a
-/// timeout (the round trip's tail, adapters/bench/README.md, "Issue 35, eighth round"),
+/// timeout (the round trip's tail, adapters/bench/rounds.md, "Issue 35, eighth round"),
 /// would panic here. (Bounded by a std watchdog: `bounded` needs tokio's timers.)
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]

@@ -17,7 +17,7 @@
 //! may have on their way anyway, spec/protocol.md §8, Streams and credit). Each growth of a
 //! buffer the allocator cannot extend in place copies what it holds: with the buffer only
 //! doubling, a run of 1 MiB requests spent 14 M instructions on such copies on the
-//! receiving side, about a second copy of every message (adapters/bench/README.md, issue
+//! receiving side, about a second copy of every message (adapters/bench/rounds.md, issue
 //! 35's eighteenth round).
 
 use alloc::vec::Vec;

@@ -234,7 +234,7 @@ impl StreamCount {
     /// streams 172 ms after the first grant, and went at 17,583 a second; now at 18,772
     /// (20,528 with a count too large ever to bind). Over real sockets through weir-bench's
     /// 40 ms proxy the rate moved by less than the spread (issue 35's twenty-ninth round,
-    /// adapters/bench/README.md).
+    /// adapters/bench/rounds.md).
     ///
     /// A MAX_STREAMS sent again at the limit the peer heard (its packet lost) is not a grant.
     pub(super) fn announced(&mut self, now: Instant, path_rtt: Duration, most: u64) {

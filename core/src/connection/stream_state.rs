@@ -5,7 +5,7 @@
 //! Laid out for size: a sender keeps a state per message until the message is
 //! acknowledged, a receiver until it is read, so on a long path this size times the
 //! messages in flight is much of both ends' memory (`stream_state_size` in the connection's
-//! tests bounds it; adapters/bench/README.md, issue 35's fourteenth round).
+//! tests bounds it; adapters/bench/rounds.md, issue 35's fourteenth round).
 
 use alloc::boxed::Box;
 

@@ -31,7 +31,7 @@
 //! (`next_turn`) or a call names it (`get_mut`): the same state it would have had from the
 //! start, as a message's state changes only once its bytes go. Its id is in its class's
 //! send queue from the start, as a state's would be. A backlog of 4,096 then holds 96 KiB
-//! of states and 48 bytes a message past them (adapters/bench/README.md, issue 35's
+//! of states and 48 bytes a message past them (adapters/bench/rounds.md, issue 35's
 //! thirty-third round, which also says why the long path's heap peak moved little: what
 //! it held there was mostly messages in flight).
 //!
@@ -83,7 +83,7 @@ const MADE_AT_ONCE: usize = 0;
 /// count's start, so that a connection with no more streams than that in flight, as on a
 /// short path or one message at a time, never pays for the move (out and back, with its
 /// checks, 76 instructions a message: `transfer_count aes256gcm messages`, callgrind, one
-/// codegen unit; adapters/bench/README.md, issue 35's thirty-fourth round). None in a
+/// codegen unit; adapters/bench/rounds.md, issue 35's thirty-fourth round). None in a
 /// fuzzing build, for the reasons [`MADE_AT_ONCE`] gives.
 #[cfg(not(feature = "fuzzing"))]
 const STATES_BEFORE_IN_FLIGHT: usize = 256;

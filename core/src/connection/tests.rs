@@ -146,7 +146,7 @@ fn connection_size() {
 /// stream_state_size -- --nocapture`): the sender keeps one for each message until the
 /// message's bytes have all gone (past 256 states, a stream then waits for its
 /// acknowledgements without it: module `in_flight`, whose size this test bounds too), the
-/// receiver one until it is read (adapters/bench/README.md).
+/// receiver one until it is read (adapters/bench/rounds.md).
 #[cfg(target_pointer_width = "64")]
 #[test]
 fn stream_state_size() {

@@ -6,7 +6,7 @@
 //! a handshake is built, but the static key is our [`Identity`](super::keys::Identity),
 //! whose public half is known: a base-point multiplication per handshake and side, 6.5% of
 //! a handshake's instructions and about a quarter (by the per-operation counts: 0.20 M for the base point's against 0.64 M for a Diffie-Hellman's) of the X25519 instructions a server spends
-//! turning a garbage HELLO away (adapters/bench/README.md, "Issue 35, twenty-sixth round").
+//! turning a garbage HELLO away (adapters/bench/rounds.md, "Issue 35, twenty-sixth round").
 //!
 //! Inputs: the identity's key pair, then snow's calls (`set` for the static key, `generate`
 //! for the ephemeral one, `dh`). Outputs: the public half, the shared secrets. A key set

@@ -13,7 +13,7 @@
 //! its deadline after nearly every packet (an ACK or probe deadline set, moved or cleared),
 //! so what matters is moving one entry: here a sift of at most log2(n) steps through one
 //! array, where the `BTreeSet` it replaces removed and inserted a node entry (descending
-//! its tree twice): 735 instructions fewer a round trip (adapters/bench/README.md,
+//! its tree twice): 735 instructions fewer a round trip (adapters/bench/rounds.md,
 //! issue 35's tenth round).
 
 use alloc::vec::Vec;

@@ -607,7 +607,7 @@ mod tests {
     /// frames, a STREAM frame's digest and PUNCH_CANDIDATES' addresses stay boxed, so a
     /// frame is no larger than a STREAM frame needs (152 bytes with the last two inline:
     /// 0.56% more of in-memory messages' instructions, 0.8% more of a round trip's;
-    /// adapters/bench/README.md, twenty-first round).
+    /// adapters/bench/rounds.md, twenty-first round).
     #[test]
     fn a_frame_is_no_larger_than_its_common_variants_need() {
         extern crate std;

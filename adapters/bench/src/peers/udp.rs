@@ -64,9 +64,9 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
 /// With `WEIR_BENCH_UDP_TIMER_MS=N`, a task on each side's runtime sleeps N ms again and
 /// again, so that every wait of the runtime has a timer due within N ms, as a transport's
 /// timers make it: what a near timer costs each wait, against raw UDP without one
-/// (README.md, "Issue 35, seventh round"). With `WEIR_BENCH_UDP_TIMERFD=1` as well (Linux,
+/// (rounds.md, "Issue 35, seventh round"). With `WEIR_BENCH_UDP_TIMERFD=1` as well (Linux,
 /// Android), the timer is a timerfd the runtime watches like a socket, as weir-tokio's
-/// driver task keeps its own: the runtime's waits then carry no timeout (README.md, "Issue
+/// driver task keeps its own: the runtime's waits then carry no timeout (rounds.md, "Issue
 /// 35, eighth round").
 fn keep_a_timer_pending() {
     let Some(every) = std::env::var("WEIR_BENCH_UDP_TIMER_MS")

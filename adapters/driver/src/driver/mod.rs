@@ -120,7 +120,7 @@ pub struct Driver {
     /// sorts them and drops the repeats). A list, not an ordered set: a burst of messages
     /// marks two or three streams per message, and the set's emptying (`BTreeSet::retain`,
     /// 2.0%) and B-tree insertions (1.4%; gone with the set) were 3.4% of a messages run's
-    /// client (adapters/bench/README.md, issue 35's tenth round).
+    /// client (adapters/bench/rounds.md, issue 35's tenth round).
     dirty: Vec<(ConnectionHandle, Option<StreamId>)>,
     pipes: BTreeMap<PipeId, PipeRecord>,
     /// The connection pool (module `pool`).

@@ -20,7 +20,7 @@
 //!   unless the receive was made for a waiting send ([`Answer`]): woken, the send writes
 //!   next, and one datagram carries both; not woken, its thread sends it before it receives
 //!   again. (A waiting read's receive sends at once: deferring its acknowledgement to the
-//!   read's next wait cut weir-bench's `messages` by a fifth, adapters/bench/README.md,
+//!   read's next wait cut weir-bench's `messages` by a fifth, adapters/bench/rounds.md,
 //!   issue 35's eleventh round.)
 //! - The driver thread receives while no call does. After waking calls it stands by (parks,
 //!   no receive) for [`WOKEN_WAIT`], then for [`STANDBY`], firing the timers that come due,
@@ -84,7 +84,7 @@ const STANDBY: Duration = Duration::from_millis(1);
 /// thousand times a second, and each wake-up costs the exchange it falls in: weir-bench's
 /// `rtt` over 10,000 round trips, pinned to one CPU, ten alternated runs each, had p95
 /// 26–32 µs and p99 46–53 µs with every stand-by 1 ms, 20–23 µs and 35–43 µs with
-/// stand-bys doubling to 8 ms (adapters/bench/README.md, "Issue 35, eighth round"). Well
+/// stand-bys doubling to 8 ms (adapters/bench/rounds.md, "Issue 35, eighth round"). Well
 /// under `max_ack_delay`'s default (25 ms), the delay a peer already allows our ACKs.
 const STANDBY_MOST: Duration = Duration::from_millis(8);
 
@@ -156,7 +156,7 @@ const HOLD: Duration = Duration::from_micros(200);
 /// stream credit about every 40 messages), 6 alternated runs each: 620k messages a second
 /// holding to the end, 698k, 707k and 705k holding at most 24, 32 and 48, 588k at 64;
 /// against holding to the end, 20 alternated runs at 32: 605k → 693k, and CPU per message
-/// 2.637 → 2.654 µs, the cost of the system calls more (adapters/bench/README.md, issue
+/// 2.637 → 2.654 µs, the cost of the system calls more (adapters/bench/rounds.md, issue
 /// 35's eleventh round).
 const HOLD_SENDS: u32 = 32;
 
@@ -395,7 +395,7 @@ impl Runtime for Calls {
         CALLED_NOW.set(true);
         // The time as the call read it on its way in, for the burst's rule (a window of
         // `HOLD`, far coarser than a call): a clock reading for it and another for
-        // `ANSWERED_AT` were 6% of a burst's sending thread (adapters/bench/README.md, issue
+        // `ANSWERED_AT` were 6% of a burst's sending thread (adapters/bench/rounds.md, issue
         // 35's tenth round). Whether the driver thread sends soon is read afresh: with the
         // call's reading there too, round trips took about 0.1 µs longer in three
         // alternated comparisons (why was not found). A call that did not read the clock

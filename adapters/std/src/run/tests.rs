@@ -195,7 +195,7 @@ fn a_receive_takes_a_block_s_worth_and_leaves_the_rest() {
 /// A wait shorter than `PRECISE_BELOW` is timed by `ppoll` before the receive (module
 /// `socket`): it still takes a datagram that is there, and ends with nothing when none
 /// comes. How precisely it is timed is a figure, not a test: weir-bench's `bulk-far`
-/// (adapters/bench/README.md).
+/// (adapters/bench/rounds.md).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 #[test]
 fn a_short_wait_takes_a_datagram_that_is_there_and_nothing_otherwise() {
