@@ -84,20 +84,39 @@ fn the_round_trip_count_is_set_from_the_environment() {
     }
 }
 
-/// Raw UDP's round trips with `env` set complete and report their figures, and each side
-/// says it keeps the timer `kind`.
-fn raw_udp_round_trips_complete_with(env: &[(&str, &str)], kind: &str) {
+/// Raw UDP's round trips with `env` set complete and report their figures; what the run
+/// printed on standard error is returned.
+fn raw_udp_round_trips_with(env: &[(&str, &str)]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
         .args(["worker", "udp", "rtt"])
         .envs(env.iter().copied())
         .output()
         .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "{stderr}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("RttP50="), "{stdout}");
+    stderr
+}
+
+/// Raw UDP's round trips with `env` set complete, and each side says it keeps the timer
+/// `kind`.
+fn raw_udp_round_trips_complete_with(env: &[(&str, &str)], kind: &str) {
+    let stderr = raw_udp_round_trips_with(env);
     let said = format!("raw UDP keeps a {kind} firing every 2ms");
     assert_eq!(stderr.matches(&said).count(), 2, "{stderr}");
+}
+
+/// `WEIR_BENCH_UDP_UNCONNECTED=1` leaves raw UDP's sockets unconnected, each send naming
+/// its peer: the round trips still complete (each side answers where the other's datagrams
+/// come from), and the run says which floor it measured; by default it says nothing.
+#[test]
+fn raw_udp_round_trips_complete_on_unconnected_sockets() {
+    const SAID: &str = "raw UDP's sockets stay unconnected";
+    let stderr = raw_udp_round_trips_with(&[("WEIR_BENCH_UDP_UNCONNECTED", "1")]);
+    assert_eq!(stderr.matches(SAID).count(), 1, "{stderr}");
+    let stderr = raw_udp_round_trips_with(&[]);
+    assert!(!stderr.contains(SAID), "{stderr}");
 }
 
 /// `WEIR_BENCH_UDP_TIMER_MS=N` keeps a timer pending on raw UDP's runtimes: the run still

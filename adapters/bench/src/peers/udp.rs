@@ -2,6 +2,7 @@
 //! nothing ordered. The floor any transport's round trip is measured against.
 
 use std::io;
+use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
 use tokio::net::UdpSocket;
@@ -9,11 +10,24 @@ use tokio::net::UdpSocket;
 use super::{localhost, pair, runtime};
 use crate::workload::{drive, serve, Link, Metric, Placement, Workload};
 
-struct UdpLink(UdpSocket);
+/// A side's socket and, when it is left unconnected (`WEIR_BENCH_UDP_UNCONNECTED=1`), the
+/// peer's address each datagram goes to.
+struct UdpLink(UdpSocket, Option<SocketAddr>);
+
+/// Whether raw UDP's sockets stay unconnected, as a transport's one socket for every peer
+/// does (weir's, quinn's): each send then names its destination and the kernel looks the
+/// route up again, where a connected socket keeps it (`WEIR_BENCH_UDP_UNCONNECTED=1`).
+/// Connected by default: the floor as low as UDP goes.
+fn unconnected() -> bool {
+    std::env::var_os("WEIR_BENCH_UDP_UNCONNECTED").is_some_and(|v| v == "1")
+}
 
 impl Link for UdpLink {
     async fn send(&mut self, msg: Bytes) -> io::Result<()> {
-        self.0.send(&msg).await.map(drop)
+        match self.1 {
+            Some(to) => self.0.send_to(&msg, to).await.map(drop),
+            None => self.0.send(&msg).await.map(drop),
+        }
     }
 
     async fn flush(&mut self) -> io::Result<()> {
@@ -22,7 +36,11 @@ impl Link for UdpLink {
 
     async fn recv(&mut self) -> io::Result<Bytes> {
         let mut buf = BytesMut::zeroed(2048);
-        let n = self.0.recv(&mut buf).await?;
+        let n = match self.1 {
+            // (Only the peer writes to it here: no need to check where it came from.)
+            Some(_) => self.0.recv_from(&mut buf).await?.0,
+            None => self.0.recv(&mut buf).await?,
+        };
         buf.truncate(n);
         Ok(buf.freeze())
     }
@@ -45,17 +63,29 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
                 // The client's first datagram says where it is.
                 let mut buf = [0; 16];
                 let (_, client) = socket.recv_from(&mut buf).await?;
-                socket.connect(client).await?;
-                serve(workload, &mut UdpLink(socket)).await
+                let to = if unconnected() {
+                    Some(client)
+                } else {
+                    socket.connect(client).await?;
+                    None
+                };
+                serve(workload, &mut UdpLink(socket, to)).await
             })
         },
         move |server| {
             runtime()?.block_on(async move {
                 keep_a_timer_pending();
                 let socket = UdpSocket::bind(localhost()).await?;
-                socket.connect(server).await?;
-                socket.send(b"hello").await?;
-                drive(workload, &mut UdpLink(socket)).await
+                let to = if unconnected() {
+                    eprintln!("raw UDP's sockets stay unconnected");
+                    Some(server)
+                } else {
+                    socket.connect(server).await?;
+                    None
+                };
+                let mut link = UdpLink(socket, to);
+                link.send(Bytes::from_static(b"hello")).await?;
+                drive(workload, &mut link).await
             })
         },
     )
