@@ -179,15 +179,18 @@ async fn a_path_that_narrows_under_the_connection_is_searched_again_at_once() {
     .await;
 }
 
-/// The path MTU search's probes are lost on a narrower path, by design: a probe that also
-/// carried an ACK lost it with them. The peer then heard nothing for the last packets of a
-/// message and waited a probe timeout, twice in a row now and then: persistent congestion,
-/// its window at the minimum (found with `message_paths`: 120 messages through a 1,280-byte
-/// path, 20 ms each way, two probe timeouts in five runs of five, persistent congestion in
-/// three). A probe carries a PING and padding only: messages through that path, each
-/// acknowledged before the next, cost the sender no more than one probe timeout.
+/// The path MTU search's probes are lost on a narrower path, by design, and carry a PING and
+/// padding only, so that their loss loses nothing else (spec §8, Path MTU). Messages of
+/// every size through a 1,280-byte path, 20 ms each way, each acknowledged before the next:
+/// every one arrives, the size settles just below 1,280, and the lost probes cost the
+/// sender no congestion event. The rule itself is weir-sim's to test
+/// (`tests/tests/path_mtu.rs`, the same exchange: no probe timeout over twenty seeds, two
+/// in 2 of them when a size probe carries an ACK): over sockets the count of probe
+/// timeouts is timing. A starved CPU holds an ACK past the timeout now and then whatever
+/// the rule (this test, when it asserted at most one, saw 2 or 3 in 3 runs of 25 beside
+/// two busy loops), and the ACK lost with a probe showed as 3 or 4 in 3 runs of 6.
 #[tokio::test]
-async fn a_search_on_a_narrower_path_costs_the_peer_no_probe_timeouts() {
+async fn a_search_on_a_narrower_path_costs_the_sender_no_congestion_event() {
     bounded(async {
         let (a, b) = (endpoint(), endpoint());
         let path = Impairment {
@@ -203,7 +206,7 @@ async fn a_search_on_a_narrower_path_costs_the_peer_no_probe_timeouts() {
             exchange(&conn, &peer, i, len).await;
         }
         let stats = conn.stats().await.unwrap();
-        assert!(stats.probes <= 1, "{stats:?}");
+        assert_eq!(stats.congestion_events, 0, "{stats:?}");
         assert_eq!(stats.persistent_congestion, 0, "{stats:?}");
         assert!((1270..=1280).contains(&stats.path_mtu), "{stats:?}");
         drop(proxy);

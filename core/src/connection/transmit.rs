@@ -230,8 +230,8 @@ impl Connection {
         let mut ack_largest = None;
         // A size probe carries no ACK: it is lost whenever the path is narrower, and the ACK
         // with it, which left the peer waiting a probe timeout for the last packets of a
-        // message, two in a row now and then (tests: path_mtu.rs, the search's cost to the
-        // peer). The ACK waits for the next datagram.
+        // message, two in a row now and then (tests: weir-sim's and weir-tokio's
+        // path_mtu.rs). The ACK waits for the next datagram.
         let size_probe = matches!(probe, Probe::Raise | Probe::Mtu);
         if !size_probe && (ack_due || (self.received.has_news() && has_content)) {
             if let Some(ack) = self.received.build(now) {
