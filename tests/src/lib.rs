@@ -430,6 +430,26 @@ impl Sim {
         conns.into_inner()
     }
 
+    /// Two nodes, a client (node 0) configured by `client` and a server (node 1) by
+    /// `server`, linked both ways by `link` and connected: the sim and each end's
+    /// connection, the client's first. Panics if they are not connected within 5 simulated
+    /// seconds: a test's set-up, not its subject.
+    pub fn connected_pair(
+        seed: u64,
+        client: Config,
+        server: Config,
+        link: LinkConfig,
+    ) -> (Sim, ConnectionHandle, ConnectionHandle) {
+        let mut sim = Sim::new(seed);
+        let (c, s) = (sim.add_node(client), sim.add_node(server));
+        sim.link(c, s, link);
+        sim.connect(c, s);
+        let (Some(cc), Some(sc)) = sim.run_until_connected(c, s) else {
+            panic!("not connected within 5 s");
+        };
+        (sim, cc, sc)
+    }
+
     /// Starts a connection from `client` to `server`.
     pub fn connect(&mut self, client: NodeId, server: NodeId) -> ConnectionHandle {
         let addr = self.nodes[server].addr;

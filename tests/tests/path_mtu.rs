@@ -21,19 +21,12 @@ const LENS: [usize; 6] = [200, 3_000, 20_000, 100_000, 1_300, 64];
 /// datagrams above `mtu` bytes, each acknowledged before the next goes (as weir-tokio's
 /// `Confirm::Acknowledged` waits), and checks each on arrival: the client's statistics.
 fn exchanges(seed: u64, mtu: usize, n: usize) -> ConnectionStats {
-    let mut sim = Sim::new(seed);
-    sim.add_node(Config::default());
-    sim.add_node(Config::default());
     let link = LinkConfig {
         delay: Duration::from_millis(20),
         mtu,
         ..LinkConfig::default()
     };
-    sim.link(C, S, link);
-    sim.connect(C, S);
-    let (Some(conn), Some(_)) = sim.run_until_connected(C, S) else {
-        panic!("not connected");
-    };
+    let (mut sim, conn, _) = Sim::connected_pair(seed, Config::default(), Config::default(), link);
     let message = |i: usize| Bytes::from(vec![i as u8; LENS[i % LENS.len()]]);
     let send = |sim: &mut Sim, conn: ConnectionHandle, i: usize| {
         sim.endpoint(C).send_message(conn, None, message(i)).unwrap();

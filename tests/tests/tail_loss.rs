@@ -19,19 +19,12 @@ const S: NodeId = 1;
 /// A client and a server, connected, over a link of `one_way` delay losing `loss`: the sim
 /// and the client's connection.
 fn connected(seed: u64, one_way: Duration, loss: f64) -> (Sim, ConnectionHandle) {
-    let mut sim = Sim::new(seed);
-    sim.add_node(Config::default());
-    sim.add_node(Config::default());
     let link = LinkConfig {
         delay: one_way,
         loss,
         ..LinkConfig::default()
     };
-    sim.link(C, S, link);
-    sim.connect(C, S);
-    let (Some(conn), Some(_)) = sim.run_until_connected(C, S) else {
-        panic!("not connected");
-    };
+    let (sim, conn, _) = Sim::connected_pair(seed, Config::default(), Config::default(), link);
     (sim, conn)
 }
 

@@ -22,6 +22,14 @@ fn unconnected() -> bool {
     std::env::var_os("WEIR_BENCH_UDP_UNCONNECTED").is_some_and(|v| v == "1")
 }
 
+/// Says on standard error that `side`'s socket has no peer, as the socket itself reports
+/// it (not as the setting asked): what the unconnected floor's test checks.
+fn say_if_unconnected(socket: &UdpSocket, side: &str) {
+    if socket.peer_addr().is_err() {
+        eprintln!("raw UDP's {side} socket is unconnected");
+    }
+}
+
 impl Link for UdpLink {
     async fn send(&mut self, msg: Bytes) -> io::Result<()> {
         match self.1 {
@@ -69,6 +77,7 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
                     socket.connect(client).await?;
                     None
                 };
+                say_if_unconnected(&socket, "server");
                 serve(workload, &mut UdpLink(socket, to)).await
             })
         },
@@ -77,12 +86,12 @@ pub(super) fn run(workload: Workload, placement: Placement) -> io::Result<Vec<(M
                 keep_a_timer_pending();
                 let socket = UdpSocket::bind(localhost()).await?;
                 let to = if unconnected() {
-                    eprintln!("raw UDP's sockets stay unconnected");
                     Some(server)
                 } else {
                     socket.connect(server).await?;
                     None
                 };
+                say_if_unconnected(&socket, "client");
                 let mut link = UdpLink(socket, to);
                 link.send(Bytes::from_static(b"hello")).await?;
                 drive(workload, &mut link).await
