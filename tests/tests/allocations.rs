@@ -5,15 +5,13 @@
 //! noise in a benchmark.
 
 // Not every protection the harness offers is used here.
-#[allow(dead_code)]
-#[path = "../../core/benches/support/pair.rs"]
-mod pair;
+use crate::pair;
 
 use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::Cipher;
 
-mod counting;
+use crate::counting;
 use counting::allocations;
 use pair::{Pair, Protection};
 

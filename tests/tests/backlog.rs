@@ -3,9 +3,7 @@
 //! allocator, in memory and over simulated paths.
 
 // Not every protection the harness offers is used here.
-#[allow(dead_code)]
-#[path = "../../core/benches/support/pair.rs"]
-mod pair;
+use crate::pair;
 
 use std::cell::Cell;
 
@@ -15,7 +13,7 @@ use weir_core::wire::Cipher;
 use weir_core::{ApiError, Config, Event, Read};
 use weir_sim::{LinkConfig, Sim};
 
-mod counting;
+use crate::counting;
 use counting::{live, peak, reset_peak};
 use pair::{Pair, Protection};
 

@@ -9,7 +9,7 @@
 //! where no connection ended, every message arrived. Sweeps of more cases: tests/README.md,
 //! "Sweeps".
 
-mod sweep;
+use crate::sweep;
 
 use std::cell::RefCell;
 

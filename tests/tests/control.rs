@@ -1,7 +1,7 @@
 //! Flow and congestion control in weir-sim: backpressure to a slow receiver, windows that
 //! grow on a long fat path, priorities, LEDBAT yielding, fairness, recovery after losses.
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

@@ -5,7 +5,7 @@
 //! (`Sim::readdress`). Method and figures: tests/congestion.md, "A path whose rate falls"
 //! and "A new path".
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

@@ -2,7 +2,7 @@
 //! hops, under loss, reordering and duplication, with end-to-end backpressure and memory
 //! limits (issue 5; spec §8.8). How pipes end when their connections end: `pipe_ends.rs`.
 
-mod pipe_world;
+use crate::pipe_world;
 
 use std::cell::RefCell;
 

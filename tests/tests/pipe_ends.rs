@@ -3,7 +3,7 @@
 //! had ended before piping began, a fork that loses its target, a target reset by a peer
 //! that restarted (spec/protocol.md §8, Piping).
 
-mod pipe_world;
+use crate::pipe_world;
 
 use std::cell::RefCell;
 

@@ -7,8 +7,8 @@
 //! at the sender with a verdict, a stop or a typed close; and where no connection was lost,
 //! every receiver has every message. Sweeps of more cases: tests/README.md, "Sweeps".
 
-mod pipe_world;
-mod sweep;
+use crate::pipe_world;
+use crate::sweep;
 
 use std::cell::RefCell;
 

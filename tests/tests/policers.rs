@@ -3,7 +3,7 @@
 //! it. A sender above the rate sees no delay, only loss. Method and figures:
 //! tests/congestion.md, "Policers".
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 
@@ -241,7 +241,7 @@ fn bbr_on_a_lossy_policed_path_keeps_its_rate() {
 /// the same paths with 1% random loss ahead of the policer, as on a mobile path, where
 /// LEDBAT keeps a fraction of the rate.
 #[test]
-#[ignore = "figures: cargo test --release -p weir-sim --test policers -- --ignored --nocapture"]
+#[ignore = "figures: cargo test --release -p weir-sim --test suites policers:: -- --ignored --nocapture"]
 fn figures() {
     let share = |o: &Outcome, i: usize| o.shares[i];
     for path in PATHS {
@@ -455,7 +455,7 @@ fn bbr_sending_messages_does_not_overrun_a_policer() {
 /// Printed, not asserted: the message workload over every policed path and a long lossy
 /// one, for each controller.
 #[test]
-#[ignore = "figures: cargo test --release -p weir-sim --test policers -- --ignored --nocapture"]
+#[ignore = "figures: cargo test --release -p weir-sim --test suites policers:: -- --ignored --nocapture"]
 fn message_figures() {
     let long = Path::new(20, 20, 100_000_000, 200).lossy(0.02);
     let paths = [MESSAGE_PATHS[0], unpoliced(0.05), unpoliced(0.2), long]

@@ -371,7 +371,7 @@ fn a_circuit_past_its_byte_limit_ends_the_connection_at_both_ends_with_why() {
     );
 }
 
-mod counting;
+use crate::counting;
 
 /// What a circuit costs the relay: the heap it holds per open circuit (its two legs and
 /// what the circuit's setup left on the ends' connections to it), counted by the allocator

@@ -10,7 +10,7 @@ use bytes::{Bytes, BytesMut};
 use weir_core::time::{Duration, Instant};
 use weir_core::{AddressValidation, Config, Endpoint, Event, Read};
 
-mod counting;
+use crate::counting;
 use counting::live;
 
 /// Net bytes the server's calls allocated (calls into the client are not counted).
@@ -93,7 +93,7 @@ fn ten_thousand_connections_on_one_endpoint() {
 }
 
 /// The same at 100,000 connections, in about a minute (release): `cargo test --release -p
-/// weir-sim --test scale -- --ignored`. The bound is the 10,000 one's: memory per
+/// weir-sim --test suites scale:: -- --ignored`. The bound is the 10,000 one's: memory per
 /// connection does not grow with the count.
 #[test]
 #[ignore = "about a minute in release, far longer in debug: run on demand"]

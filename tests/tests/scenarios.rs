@@ -2,8 +2,8 @@
 //! garbage and corruption, memory bounds, a property test over seeds and links, and one
 //! endpoint with 10,000 connections.
 
-mod common;
-mod sweep;
+use crate::common;
+use crate::sweep;
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

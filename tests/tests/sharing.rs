@@ -3,7 +3,7 @@
 //! flow-level targets; the single-flow matrix is `bottleneck`, the scavenger's yielding is
 //! in `control`).
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 
@@ -147,7 +147,7 @@ fn two_bbr_flows_started_apart_converge_to_an_even_split() {
 }
 
 /// The figures behind the test above and tests/congestion.md, on demand (about a minute in
-/// release): `cargo test --release -p weir-sim --test sharing -- --ignored --nocapture`.
+/// release): `cargo test --release -p weir-sim --test suites sharing:: -- --ignored --nocapture`.
 /// Jain's index from 10 s to 90 s, and from 40 s to 60 s (the window the test judged
 /// before), for seeds 1 to 5 on the three paths; seed 1's shares in 4 s spans at 100 Mbit/s
 /// and 40 ms.

@@ -8,9 +8,7 @@
 //! thread did so for the grant, a datagram of its own every 63 round trips, which its peer
 //! then acknowledged alone).
 
-#[allow(dead_code)]
-#[path = "../../core/benches/support/pair.rs"]
-mod pair;
+use crate::pair;
 
 use weir_core::time::Duration;
 use weir_core::wire::Cipher;

@@ -6,7 +6,7 @@
 //! alters them is made on purpose, then they are regenerated and the diff reviewed:
 //!
 //! ```text
-//! WEIR_UPDATE_TRACES=1 cargo test -p weir-sim --test traces golden_traces_replay
+//! WEIR_UPDATE_TRACES=1 cargo test -p weir-sim --test suites traces::golden_traces_replay
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -3,7 +3,7 @@
 //! node's own upload. A download's ACKs travel that way. Method and figures:
 //! tests/congestion.md, "The way back".
 
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 

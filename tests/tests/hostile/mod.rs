@@ -4,7 +4,7 @@
 //! around every call into the server: `Sim::meter`) stays under a bound computed from its
 //! configuration, and what the attack itself must not achieve.
 //!
-//! The peaks each attack reached are printed (`cargo test -p weir-sim --test hostile --
+//! The peaks each attack reached are printed (`cargo test -p weir-sim --test suites hostile:: --
 //! --nocapture`); tests/README.md's attack table quotes them, and each test checks that it
 //! still does (the figures are deterministic: a change that moves one updates the table).
 
@@ -23,10 +23,8 @@ use weir_core::{
 };
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../counting/mod.rs"]
-mod counting;
+use crate::common;
+use crate::counting;
 mod floods;
 mod liars;
 mod replay;

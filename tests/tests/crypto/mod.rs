@@ -3,8 +3,7 @@
 //! datagrams, a man in the middle rewriting the handshake, and key updates under loss and
 //! reordering.
 
-#[path = "../common/mod.rs"]
-mod common;
+use crate::common;
 mod forgery;
 mod tampering;
 
