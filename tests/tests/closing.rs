@@ -18,21 +18,14 @@ fn closes_that_cross_end_both_ends_with_one_close_each() {
         delay: Duration::from_millis(5),
         ..LinkConfig::default()
     };
-    let mut sim = Sim::new(71);
-    let (c, s) = (sim.add_node(Config::default()), sim.add_node(Config::default()));
-    sim.link(c, s, link);
-    sim.connect(c, s);
-    let (cc, sc) = sim.run_until_connected(c, s);
-    // Let the handshake's last acknowledgements settle: nothing is in flight at the close.
+    let (mut sim, cc, sc) = Sim::connected_pair(71, Config::default(), Config::default(), link);
+    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
+                         // Let the handshake's last acknowledgements settle: nothing is in flight at the close.
     sim.run_for(Duration::from_secs(1), |_, _, _| {});
     let before = sim.stats().sent;
     let now = sim.now();
-    sim.endpoint(c)
-        .close(now, cc.unwrap(), 1, Reason::default())
-        .unwrap();
-    sim.endpoint(s)
-        .close(now, sc.unwrap(), 2, Reason::default())
-        .unwrap();
+    sim.endpoint(c).close(now, cc, 1, Reason::default()).unwrap();
+    sim.endpoint(s).close(now, sc, 2, Reason::default()).unwrap();
     sim.run_for(Duration::from_secs(10), |_, _, _| {});
     assert_eq!(
         sim.endpoint(c).connection_count() + sim.endpoint(s).connection_count(),

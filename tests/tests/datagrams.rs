@@ -15,13 +15,9 @@ fn connected(
     peer: Config,
     link: LinkConfig,
 ) -> (Sim, NodeId, NodeId, ConnectionHandle, ConnectionHandle) {
-    let mut sim = Sim::new(9);
-    let c = sim.add_node(config);
-    let s = sim.add_node(peer);
-    sim.link(c, s, link);
-    sim.connect(c, s);
-    let (cc, sc) = sim.run_until_connected(c, s);
-    (sim, c, s, cc.unwrap(), sc.unwrap())
+    let (sim, cc, sc) = Sim::connected_pair(9, config, peer, link);
+    // `connected_pair`'s client is node 0, its server node 1.
+    (sim, 0, 1, cc, sc)
 }
 
 /// Every datagram the peer sent that waits, in order.

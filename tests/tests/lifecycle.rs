@@ -14,13 +14,9 @@ fn connected(
     config: Config,
     link: LinkConfig,
 ) -> (Sim, NodeId, NodeId, ConnectionHandle, ConnectionHandle) {
-    let mut sim = Sim::new(seed);
-    let c = sim.add_node(config.clone());
-    let s = sim.add_node(config);
-    sim.link(c, s, link);
-    sim.connect(c, s);
-    let (cc, sc) = sim.run_until_connected(c, s);
-    (sim, c, s, cc.unwrap(), sc.unwrap())
+    let (sim, cc, sc) = Sim::connected_pair(seed, config.clone(), config, link);
+    // `connected_pair`'s client is node 0, its server node 1.
+    (sim, 0, 1, cc, sc)
 }
 
 fn events(sim: &mut Sim, d: Duration) -> Vec<(NodeId, Event)> {

@@ -22,18 +22,12 @@ fn connected() -> (Sim, ConnectionHandle, ConnectionHandle) {
 
 /// [`connected`], the server configured by `server`.
 fn connected_to(server: Config) -> (Sim, ConnectionHandle, ConnectionHandle) {
-    let mut sim = Sim::new(1);
-    assert_eq!(sim.add_node(Config::default()), CLIENT);
-    assert_eq!(sim.add_node(server), SERVER);
     let link = LinkConfig {
         delay: Duration::ZERO,
         ..LinkConfig::default()
     };
-    sim.link(CLIENT, SERVER, link);
-    sim.connect(CLIENT, SERVER);
-    let (Some(client), Some(server)) = sim.run_until_connected(CLIENT, SERVER) else {
-        panic!("the handshake ended");
-    };
+    // `connected_pair`'s client is node 0 (CLIENT), its server node 1 (SERVER).
+    let (mut sim, client, server) = Sim::connected_pair(1, Config::default(), server, link);
     sim.send_by_hand(CLIENT);
     (sim, client, server)
 }

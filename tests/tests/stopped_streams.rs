@@ -30,12 +30,8 @@ fn a_second_stream_opens_after_the_first_was_stopped(then: StoppedThen) -> bool 
         max_concurrent_streams: 1,
         ..Config::default()
     };
-    let mut sim = Sim::new(35);
-    let (c, s) = (sim.add_node(config.clone()), sim.add_node(config));
-    sim.link(c, s, LinkConfig::default());
-    sim.connect(c, s);
-    let (cc, sc) = sim.run_until_connected(c, s);
-    let (cc, sc) = (cc.unwrap(), sc.unwrap());
+    let (mut sim, cc, sc) = Sim::connected_pair(35, config.clone(), config, LinkConfig::default());
+    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
     let first = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
     sim.endpoint(c)
         .write(cc, first, Bytes::from(vec![1u8; 20_000]))

@@ -27,13 +27,8 @@ fn resets_and_stops_over_a_lossy_path(seed: u64) {
         loss: 0.25,
         ..LinkConfig::default()
     };
-    let mut sim = Sim::new(seed);
-    let c = sim.add_node(Config::default());
-    let s = sim.add_node(Config::default());
-    sim.link(c, s, link);
-    sim.connect(c, s);
-    let (cc, sc) = sim.run_until_connected(c, s);
-    let (cc, sc) = (cc.unwrap(), sc.unwrap());
+    let (mut sim, cc, sc) = Sim::connected_pair(seed, Config::default(), Config::default(), link);
+    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
     let ids: Vec<StreamId> = (0..16)
         .map(|_| {
             let id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
