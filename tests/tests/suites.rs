@@ -12,7 +12,7 @@
 // Helpers the suites share.
 mod common;
 mod counting;
-#[allow(dead_code)] // The benchmarks' pair; not every helper of it is used here.
+#[allow(dead_code)] // The benchmarks' pair; the suites leave some of it unused.
 #[path = "../../core/benches/support/pair.rs"]
 mod pair;
 mod pipe_world;

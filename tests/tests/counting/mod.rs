@@ -1,8 +1,8 @@
 //! A counting global allocator for the tests that bound memory or allocations: it counts,
 //! per thread, the heap bytes live and the allocations made, and passes every call to the
-//! system allocator. A test binary that declares `mod counting;` allocates through it; the
-//! simulator and the in-memory pairs run on the test's own thread, so what a test counts is
-//! its own.
+//! system allocator. The suites' binary declares it (`suites.rs`), so every suite allocates
+//! through it; the simulator and the in-memory pairs run on the test's own thread, so what a
+//! test counts is its own, whatever runs beside it.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -58,25 +58,21 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 /// Heap bytes this thread holds (net of what it freed).
-#[allow(dead_code)] // Not every test binary bounds memory.
 pub fn live() -> i64 {
     LIVE.with(Cell::get)
 }
 
 /// Starts a new peak at what this thread holds now.
-#[allow(dead_code)] // Not every test binary bounds a peak.
 pub fn reset_peak() {
     PEAK.with(|p| p.set(live()));
 }
 
 /// The most heap bytes this thread held at once since [`reset_peak`].
-#[allow(dead_code)] // Not every test binary bounds a peak.
 pub fn peak() -> i64 {
     PEAK.with(Cell::get)
 }
 
 /// Allocations this thread made so far.
-#[allow(dead_code)] // Not every test binary counts allocations.
 pub fn allocations() -> u64 {
     ALLOCATIONS.with(Cell::get)
 }

@@ -1,7 +1,5 @@
 //! The world the piping suites (`pipe.rs`, `pipe_ends.rs`) share: a chain of a sender,
 //! relays and receivers in weir-sim, and what each node's application does with its events.
-// Each suite uses only some of these.
-#![allow(dead_code)]
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;

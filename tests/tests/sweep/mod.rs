@@ -1,7 +1,5 @@
 //! What the property tests share: how many cases they run (a fixed few in CI, a longer
 //! sweep out of it: tests/README.md, "Sweeps"), and the links and messages they draw.
-// Each suite uses only some of these.
-#![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 
