@@ -195,6 +195,11 @@ pub fn xorshift_bytes(mut state: u64, len: usize) -> Bytes {
 }
 
 impl Sim {
+    /// The client's node in a [`connected_pair`](Self::connected_pair).
+    pub const PAIR_CLIENT: NodeId = 0;
+    /// The server's node in a [`connected_pair`](Self::connected_pair).
+    pub const PAIR_SERVER: NodeId = 1;
+
     /// An empty network whose randomness comes from `seed`.
     pub fn new(seed: u64) -> Self {
         Sim {
@@ -430,8 +435,8 @@ impl Sim {
         conns.into_inner()
     }
 
-    /// Two nodes, a client (node 0) configured by `client` and a server (node 1) by
-    /// `server`, linked both ways by `link` and connected: the sim and each end's
+    /// Two nodes, a client ([`PAIR_CLIENT`](Self::PAIR_CLIENT)) configured by `client` and a
+    /// server ([`PAIR_SERVER`](Self::PAIR_SERVER)) by `server`, linked both ways by `link` and connected: the sim and each end's
     /// connection, the client's first. Panics if they are not connected within 5 simulated
     /// seconds: a test's set-up, not its subject.
     pub fn connected_pair(
@@ -442,6 +447,8 @@ impl Sim {
     ) -> (Sim, ConnectionHandle, ConnectionHandle) {
         let mut sim = Sim::new(seed);
         let (c, s) = (sim.add_node(client), sim.add_node(server));
+        // A new sim numbers its nodes from 0, in the order they are added.
+        assert_eq!((c, s), (Self::PAIR_CLIENT, Self::PAIR_SERVER));
         sim.link(c, s, link);
         sim.connect(c, s);
         let (Some(cc), Some(sc)) = sim.run_until_connected(c, s) else {

@@ -19,8 +19,8 @@ fn closes_that_cross_end_both_ends_with_one_close_each() {
         ..LinkConfig::default()
     };
     let (mut sim, cc, sc) = Sim::connected_pair(71, Config::default(), Config::default(), link);
-    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
-                         // Let the handshake's last acknowledgements settle: nothing is in flight at the close.
+    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
+    // Let the handshake's last acknowledgements settle: nothing is in flight at the close.
     sim.run_for(Duration::from_secs(1), |_, _, _| {});
     let before = sim.stats().sent;
     let now = sim.now();

@@ -16,8 +16,7 @@ fn connected(
     link: LinkConfig,
 ) -> (Sim, NodeId, NodeId, ConnectionHandle, ConnectionHandle) {
     let (sim, cc, sc) = Sim::connected_pair(9, config, peer, link);
-    // `connected_pair`'s client is node 0, its server node 1.
-    (sim, 0, 1, cc, sc)
+    (sim, Sim::PAIR_CLIENT, Sim::PAIR_SERVER, cc, sc)
 }
 
 /// Every datagram the peer sent that waits, in order.

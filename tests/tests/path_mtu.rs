@@ -11,8 +11,8 @@ use weir_core::time::Duration;
 use weir_core::{Config, ConnectionHandle, ConnectionStats, Event, Read};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-const C: NodeId = 0;
-const S: NodeId = 1;
+const C: NodeId = Sim::PAIR_CLIENT;
+const S: NodeId = Sim::PAIR_SERVER;
 
 /// Sizes of the messages, in turn: below, around and far above the path's size.
 const LENS: [usize; 6] = [200, 3_000, 20_000, 100_000, 1_300, 64];

@@ -10,8 +10,8 @@ use weir_core::wire::StreamId;
 use weir_core::{Config, ConnectionHandle, Event, Priority, Read, StreamHeader};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-const CLIENT: NodeId = 0;
-const SERVER: NodeId = 1;
+const CLIENT: NodeId = Sim::PAIR_CLIENT;
+const SERVER: NodeId = Sim::PAIR_SERVER;
 
 /// A client connected to a server by a link without delay (the handshake run to its end),
 /// the client's datagrams from then on sent by hand; with the client's handle of the
@@ -26,7 +26,6 @@ fn connected_to(server: Config) -> (Sim, ConnectionHandle, ConnectionHandle) {
         delay: Duration::ZERO,
         ..LinkConfig::default()
     };
-    // `connected_pair`'s client is node 0 (CLIENT), its server node 1 (SERVER).
     let (mut sim, client, server) = Sim::connected_pair(1, Config::default(), server, link);
     sim.send_by_hand(CLIENT);
     (sim, client, server)

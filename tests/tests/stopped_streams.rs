@@ -31,7 +31,7 @@ fn a_second_stream_opens_after_the_first_was_stopped(then: StoppedThen) -> bool 
         ..Config::default()
     };
     let (mut sim, cc, sc) = Sim::connected_pair(35, config.clone(), config, LinkConfig::default());
-    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
+    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
     let first = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
     sim.endpoint(c)
         .write(cc, first, Bytes::from(vec![1u8; 20_000]))

@@ -28,7 +28,7 @@ fn resets_and_stops_over_a_lossy_path(seed: u64) {
         ..LinkConfig::default()
     };
     let (mut sim, cc, sc) = Sim::connected_pair(seed, Config::default(), Config::default(), link);
-    let (c, s) = (0, 1); // `connected_pair`'s client and server nodes.
+    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
     let ids: Vec<StreamId> = (0..16)
         .map(|_| {
             let id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();

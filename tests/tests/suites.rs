@@ -1,9 +1,8 @@
 //! weir-sim's scenario suites, one module per file beside this one, compiled into one test
 //! binary: `cargo test -p weir-sim --test suites [module::][test]` (e.g. `--test suites
-//! scenarios::`). One binary instead of one per file because CI's time went to linking
-//! some forty binaries and to running them one after another, each leaving the second CPU
-//! idle while its longest test ran; here the test harness spreads every suite's tests over
-//! the CPUs (tests/README.md, "Running the suites").
+//! scenarios::`). One binary instead of one per file so that CI compiles and links the shared
+//! helpers once, not some forty times, and the harness spreads every suite's tests over the
+//! CPUs (tests/README.md, "Running the suites", has what it changed).
 //!
 //! The suites are independent: each test builds its own simulator, and the counting
 //! allocator (`counting`) counts per thread, so what one test counts is its own while others

@@ -13,8 +13,8 @@ use weir_core::time::Duration;
 use weir_core::{Config, ConnectionHandle, Event, Read};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-const C: NodeId = 0;
-const S: NodeId = 1;
+const C: NodeId = Sim::PAIR_CLIENT;
+const S: NodeId = Sim::PAIR_SERVER;
 
 /// A client and a server, connected, over a link of `one_way` delay losing `loss`: the sim
 /// and the client's connection.
