@@ -276,7 +276,7 @@ impl Connection {
         // no ACK delay: three round trips after a first sample, and at least a millisecond),
         // doubling up to `max_probe_interval`. Three *initial* RTTs stood in for it: a
         // NOISE_FINISH lost on a 4 ms path waited 300 ms to go again
-        // (`handshake::a_lost_noise_finish_is_resent_in_round_trips`).
+        // (`noise_finish::a_lost_noise_finish_is_resent_in_round_trips`).
         let backoff = Backoff::new(
             self.recovery.rtt().pto_base(Duration::ZERO),
             config.max_probe_interval,
