@@ -26,6 +26,7 @@ mod control;
 mod crypto;
 mod datagrams;
 mod delivery;
+mod delivery_sweep;
 mod docs;
 mod handshake;
 mod hostile;

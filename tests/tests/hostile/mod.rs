@@ -27,6 +27,7 @@ use crate::common;
 use crate::counting;
 mod floods;
 mod liars;
+mod pinning;
 mod replay;
 mod silent;
 mod work;
