@@ -9,7 +9,9 @@ use weir_core::wire::{CloseCode, Reason, StreamId};
 use weir_core::{CloseReason, Config, ConnectionHandle, Event, Read, StreamHeader};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-fn connected(
+/// Two endpoints of one configuration, connected over `link`: the sim, the client's and the
+/// server's nodes, and each side's connection.
+pub(crate) fn connected(
     seed: u64,
     config: Config,
     link: LinkConfig,

@@ -7,20 +7,16 @@
 use bytes::Bytes;
 use weir_core::time::Duration;
 use weir_core::wire::{Reason, StreamId};
-use weir_core::{Config, ConnectionHandle, Event, Read, StreamHeader};
-use weir_sim::{LinkConfig, Sim};
+use weir_core::{Config, Event, Read, StreamHeader};
+use weir_sim::LinkConfig;
 
-/// Two endpoints of the default configuration, connected over a default link.
-fn pair(seed: u64) -> (Sim, ConnectionHandle, ConnectionHandle) {
-    Sim::connected_pair(seed, Config::default(), Config::default(), LinkConfig::default())
-}
+use crate::lifecycle::connected;
 
 /// Streams the peer opened are offered to `accept_stream` in the order they opened, until
 /// the application takes them, by accepting or by reading one by its id.
 #[test]
 fn streams_are_offered_to_accept_in_the_order_they_opened_until_taken() {
-    let (mut sim, cc, sc) = pair(34);
-    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
+    let (mut sim, c, s, cc, sc) = connected(34, Config::default(), LinkConfig::default());
     let ids: Vec<StreamId> = (0..3)
         .map(|i| {
             let header = StreamHeader::default().with_total_len(2);
@@ -55,8 +51,7 @@ fn streams_are_offered_to_accept_in_the_order_they_opened_until_taken() {
 /// is read by its id. A plain stream beside them is offered as ever.
 #[test]
 fn requests_and_replies_are_not_offered_as_plain_streams() {
-    let (mut sim, cc, sc) = pair(35);
-    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
+    let (mut sim, c, s, cc, sc) = connected(35, Config::default(), LinkConfig::default());
     let service = weir_core::wire::Label::from_static("/kad/1").unwrap();
     let labels = [
         weir_core::wire::request::request_label(&service).unwrap(),
@@ -109,8 +104,7 @@ fn requests_and_replies_are_not_offered_as_plain_streams() {
 /// and its stream stopped.
 #[test]
 fn a_message_read_gathers_as_bytes_arrive_and_refuses_what_is_too_long() {
-    let (mut sim, cc, sc) = pair(35);
-    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
+    let (mut sim, c, s, cc, sc) = connected(35, Config::default(), LinkConfig::default());
     let big = Bytes::from(vec![5u8; 3 << 20]);
     let big_id = sim.endpoint(c).open_stream(cc, StreamHeader::default()).unwrap();
     let mut written = sim.endpoint(c).write(cc, big_id, big.clone()).unwrap();
@@ -192,8 +186,7 @@ fn a_message_read_gathers_as_bytes_arrive_and_refuses_what_is_too_long() {
 /// ended.
 #[test]
 fn a_finish_after_the_receipt_came_is_told_the_receipt() {
-    let (mut sim, cc, sc) = pair(36);
-    let (c, s) = (Sim::PAIR_CLIENT, Sim::PAIR_SERVER);
+    let (mut sim, c, s, cc, sc) = connected(36, Config::default(), LinkConfig::default());
     let header = StreamHeader::default().with_total_len(4);
     let id = sim.endpoint(c).open_stream(cc, header).unwrap();
     assert_eq!(sim.endpoint(c).write(cc, id, Bytes::from_static(b"four")), Ok(4));
