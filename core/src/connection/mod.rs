@@ -629,15 +629,6 @@ impl Connection {
         self.events.pop_front()
     }
 
-    // ---------------------------------------------------------------- timers
-
-    // ---------------------------------------------------------------- input
-
-    // ---------------------------------------------------------------- pipes
-    // The endpoint's pipes (module `pipe`) move bytes between connections through these.
-
-    // ---------------------------------------------------------------- application
-
     /// Moves the lifecycle on by `step` (`lifecycle::TRANSITIONS`). A step the table does not
     /// list for the state leaves it as it is; the fuzzing build treats one as a bug, so the
     /// fuzzers and the suites find any path the table does not declare.
@@ -668,8 +659,6 @@ impl Connection {
     pub(crate) fn is_open(&self) -> bool {
         matches!(self.state, State::Established | State::Lingering { .. })
     }
-
-    // ---------------------------------------------------------------- output
 }
 
 /// RFC 9002 §7.6: persistent congestion after this many probe timeouts in a row.
