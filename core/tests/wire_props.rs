@@ -340,6 +340,9 @@ proptest! {
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..1500), largest in prop::option::of(0..=MAX_PACKET_NUMBER)) {
         let _ = decode(Bytes::from(bytes.clone()), largest);
         let _ = Invariant::parse(&bytes);
+        let _ = read_relay_header(&bytes);
+        let mut resealed = bytes.clone();
+        let _ = reseal(&mut resealed, largest);
     }
 
     #[test]

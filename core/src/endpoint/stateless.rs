@@ -3,6 +3,9 @@
 //! into the caller's buffer by `poll_transmit`; and what arrives for no connection (a
 //! stateless reset to check, a VERSION_REJECT for a client).
 
+// What arrives here is anyone's datagram: no index or slice that is not checked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::*;
 
 /// An answer that needs no connection state.
@@ -130,12 +133,15 @@ pub(super) fn write_stateless(s: Stateless, now: Instant, buf: &mut [u8]) -> Opt
             token,
         } => {
             let len = usize::from(len);
-            let out = buf.get_mut(..len)?;
-            out[..len - 16].copy_from_slice(&random[..len - 16]);
-            out[..2].copy_from_slice(&version.to_be_bytes());
+            let (head, tail) = buf.get_mut(..len)?.split_at_mut_checked(len.checked_sub(16)?)?;
+            head.copy_from_slice(random.get(..head.len())?);
+            let [v0, v1, flags, ..] = head else {
+                return None;
+            };
+            [*v0, *v1] = version.to_be_bytes();
             // A short header's flags: what any data packet of this version shows.
-            out[2] &= !wire::FLAG_LONG;
-            out[len - 16..].copy_from_slice(&token);
+            *flags &= !wire::FLAG_LONG;
+            tail.copy_from_slice(&token);
             Some(Transmit { destination: to, len })
         }
     }
@@ -149,13 +155,11 @@ impl Endpoint {
     pub(super) fn on_unknown_connection(&mut self, from: SocketAddr, invariant: &Invariant, datagram: &[u8]) {
         self.stats.dropped_unknown_connection += 1;
         let len = datagram.len();
-        if len < MIN_RESET_LEN {
+        let Some(tail) = datagram.last_chunk::<16>().filter(|_| len >= MIN_RESET_LEN) else {
             return;
-        }
-        let mut tail = [0u8; 16];
-        tail.copy_from_slice(&datagram[len - 16..]);
-        if let Some(&slot) = self.by_reset.get(&tail) {
-            if let Some(conn) = self.conns[slot as usize].as_mut() {
+        };
+        if let Some(&slot) = self.by_reset.get(tail) {
+            if let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) {
                 conn.on_stateless_reset();
                 self.stats.resets_received += 1;
             }
@@ -176,7 +180,7 @@ impl Endpoint {
         self.entropy.fill(&mut random);
         // Of a random length, so that resets do not stand out by one.
         let spread = (MAX_RESET_LEN - MIN_RESET_LEN + 1) as u8;
-        let reset_len = MIN_RESET_LEN as u8 + random[MAX_RESET_LEN - 17] % spread;
+        let reset_len = MIN_RESET_LEN as u8 + random.last().map_or(0, |r| r % spread);
         self.stats.resets_sent += 1;
         self.push_stateless(Stateless::Reset {
             to: from,
@@ -218,7 +222,7 @@ impl Endpoint {
         let Some(&server) = vr.versions.first() else {
             return;
         };
-        if let Some(conn) = self.conns[slot as usize].as_mut() {
+        if let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) {
             conn.on_version_reject(now, server, &self.config);
         }
         self.touch(slot);

@@ -184,8 +184,9 @@ fn first_len(ranges: &[AckRange]) -> u64 {
 /// checked by [`AckRanges::new`] descend with gaps, so the subtractions cannot underflow.
 fn pairs(ranges: &[AckRange]) -> impl Iterator<Item = (u64, u64)> + '_ {
     ranges
-        .windows(2)
-        .map(|w| (w[0].smallest - w[1].largest - 2, w[1].largest - w[1].smallest))
+        .iter()
+        .zip(ranges.iter().skip(1))
+        .map(|(above, below)| (above.smallest - below.largest - 2, below.largest - below.smallest))
 }
 
 impl PartialEq for AckRanges {
@@ -246,7 +247,7 @@ impl Iterator for AckRangeIter<'_> {
                 // no subtraction underflows. Were that ever wrong, iteration ends early.
                 let mut next = || -> Option<u64> {
                     let (v, n) = varint::decode(rest).ok()?;
-                    *rest = &rest[n..];
+                    *rest = rest.get(n..)?;
                     Some(v)
                 };
                 *left = left.checked_sub(1)?;

@@ -63,7 +63,7 @@ impl Reader {
 
     /// The unread bytes, without consuming them.
     pub(crate) fn rest(&self) -> &[u8] {
-        &self.buf[self.pos..]
+        self.buf.get(self.pos..).unwrap_or_default()
     }
 
     fn take(&mut self, n: usize, field: Field) -> Result<&[u8], DecodeError> {
@@ -74,7 +74,8 @@ impl Reader {
     }
 
     pub(crate) fn u8(&mut self, field: Field) -> Result<u8, DecodeError> {
-        Ok(self.take(1, field)?[0])
+        let [byte] = self.array(field)?;
+        Ok(byte)
     }
 
     pub(crate) fn array<const N: usize>(&mut self, field: Field) -> Result<[u8; N], DecodeError> {
@@ -170,7 +171,7 @@ impl Reader {
             .chunks_exact(8)
             .take_while(|w| w.iter().fold(0, |acc, b| acc | b) == 0)
             .count();
-        let n = 8 * words + rest[8 * words..].iter().take_while(|b| **b == 0).count();
+        let n = 8 * words + rest.iter().skip(8 * words).take_while(|b| **b == 0).count();
         self.pos += n;
         n
     }
@@ -202,7 +203,7 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn written(&self) -> &[u8] {
-        &self.buf[..self.pos]
+        self.buf.get(..self.pos).unwrap_or_default()
     }
 
     /// The bytes written so far, and the rest of the buffer.

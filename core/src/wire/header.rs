@@ -38,15 +38,18 @@ impl Invariant {
     pub fn parse(datagram: &[u8]) -> Result<Invariant, DecodeError> {
         let field =
             |range: core::ops::Range<usize>, field| datagram.get(range).ok_or(DecodeError::Truncated(field));
-        let version = field(0..2, Field::Version)?;
-        let flags = field(2..3, Field::Flags)?[0];
+        let version = match datagram.get(0..2) {
+            Some(&[high, low]) => u16::from_be_bytes([high, low]),
+            _ => return Err(DecodeError::Truncated(Field::Version)),
+        };
+        let flags = *datagram.get(2).ok_or(DecodeError::Truncated(Field::Flags))?;
         let cid = |start, f| -> Result<ConnectionId, DecodeError> {
             let mut id = [0u8; ConnectionId::LEN];
             id.copy_from_slice(field(start..start + ConnectionId::LEN, f)?);
             Ok(ConnectionId(id))
         };
         Ok(Invariant {
-            version: u16::from_be_bytes([version[0], version[1]]),
+            version,
             dcid: cid(3, Field::DestinationCid)?,
             scid: match flags & FLAG_LONG {
                 0 => None,
@@ -305,7 +308,13 @@ impl Header {
         if let PacketKind::Handshake { scid } = self.kind {
             w.put(&scid.0)?;
         }
-        w.put(&self.number.to_be_bytes()[8 - pn_bytes..])?;
+        let number = self.number.to_be_bytes();
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "a packet number is written in 1 to 4 bytes (PacketNumberLen)"
+        )]
+        let low = &number[8 - pn_bytes..];
+        w.put(low)?;
         w.u32(self.timestamp)
     }
 }

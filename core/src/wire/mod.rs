@@ -21,6 +21,10 @@
 //! | request and reply labels | [`request`] | §8, Requests |
 //! | handshake parameters | `params` | §4.13-§4.16 |
 
+// No input can make this module panic (above): outside tests, no index or slice that is not
+// checked (`get`); a bound the code proves otherwise says why where it stands (`expect`).
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod ack;
 mod address;
 mod close;

@@ -212,7 +212,7 @@ pub(crate) fn read_header(
     if !matches!(invariant.version, VERSION_1 | VERSION_2) {
         return Err(DecodeError::UnknownVersion(invariant.version));
     }
-    let flags = datagram[2];
+    let flags = *datagram.get(2).ok_or(DecodeError::Truncated(Field::Flags))?;
     let number_len = PacketNumberLen::from_flags(flags);
     let start = invariant.len();
     let header_len = start + number_len.bytes() + 4;
@@ -229,18 +229,22 @@ pub(crate) fn read_header(
     if datagram.len() < header_len + trailer {
         return Err(DecodeError::Truncated(field));
     }
-    let truncated = datagram[start..start + number_len.bytes()]
+    let truncated = datagram
+        .get(start..start + number_len.bytes())
+        .ok_or(DecodeError::Truncated(Field::PacketNumber))?
         .iter()
         .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    let mut timestamp = [0u8; 4];
-    timestamp.copy_from_slice(&datagram[header_len - 4..header_len]);
+    let timestamp = match datagram.get(header_len - 4..header_len) {
+        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
+        _ => return Err(DecodeError::Truncated(Field::Timestamp)),
+    };
     let header = Header {
         version: invariant.version,
         kind,
         dcid: invariant.dcid,
         number: expand_packet_number(truncated, number_len, largest_pn),
         number_len,
-        timestamp: u32::from_be_bytes(timestamp),
+        timestamp,
         key_phase: if sealed {
             Header::key_phase_of(flags)
         } else {
@@ -285,8 +289,10 @@ pub fn reseal(datagram: &mut [u8], largest_pn: Option<u64>) -> bool {
     };
     let truncated = pn_bytes.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
     let number = (invariant.version != 0).then(|| expand_packet_number(truncated, len, largest_pn));
-    let crc = trailer_crc(number, &datagram[..content_len]);
-    datagram[content_len..].copy_from_slice(&crc.to_be_bytes());
+    let Some((content, trailer)) = datagram.split_at_mut_checked(content_len) else {
+        return false;
+    };
+    trailer.copy_from_slice(&trailer_crc(number, content).to_be_bytes());
     true
 }
 
@@ -442,7 +448,7 @@ impl<'a> PacketWriter<'a> {
                 available: limit,
             });
         }
-        let mut w = Writer::new(&mut buf[..limit]);
+        let mut w = Writer::new(buf.get_mut(..limit).unwrap_or_default());
         header.write(&mut w)?;
         Ok(PacketWriter {
             number: header.number,

@@ -47,14 +47,17 @@ impl Candidates {
     pub fn new(addresses: &[SocketAddr]) -> Candidates {
         let unspecified = SocketAddr::new(core::net::Ipv4Addr::UNSPECIFIED.into(), 0);
         let mut list = [unspecified; MAX_CANDIDATES];
-        let n = addresses.len().min(MAX_CANDIDATES);
-        list[..n].copy_from_slice(&addresses[..n]);
-        Candidates { len: n as u8, list }
+        let mut len = 0;
+        for (slot, address) in list.iter_mut().zip(addresses) {
+            *slot = *address;
+            len += 1;
+        }
+        Candidates { len, list }
     }
 
     /// The addresses.
     pub fn as_slice(&self) -> &[SocketAddr] {
-        &self.list[..usize::from(self.len)]
+        self.list.get(..usize::from(self.len)).unwrap_or_default()
     }
 }
 
@@ -168,7 +171,7 @@ impl RelayFrame {
                 }
                 RelayFrame::Candidates {
                     round,
-                    addresses: Box::new(Candidates::new(&list[..n])),
+                    addresses: Box::new(Candidates { len: n as u8, list }),
                 }
             }
             _ => RelayFrame::PunchNow { round: request(r)? },
@@ -267,12 +270,15 @@ pub fn write_relay_header(buf: &mut [u8], circuit: CircuitId) -> Result<(), Enco
 /// `datagram` is not one (another version, a flags byte other than 0, too short to carry
 /// anything).
 pub fn read_relay_header(datagram: &[u8]) -> Option<CircuitId> {
-    if datagram.len() <= RELAY_HEADER_LEN || datagram[..3] != [(RELAYED >> 8) as u8, RELAYED as u8, 0] {
+    if datagram.len() <= RELAY_HEADER_LEN {
         return None;
     }
-    let mut id = [0u8; 8];
-    id.copy_from_slice(&datagram[3..RELAY_HEADER_LEN]);
-    Some(CircuitId(id))
+    let (prefix, rest) = datagram.split_first_chunk::<3>()?;
+    if *prefix != [(RELAYED >> 8) as u8, RELAYED as u8, 0] {
+        return None;
+    }
+    let (id, _) = rest.split_first_chunk::<8>()?;
+    Some(CircuitId(*id))
 }
 
 #[cfg(test)]
@@ -282,6 +288,19 @@ mod tests {
     use bytes::Bytes;
 
     use super::*;
+
+    #[test]
+    fn candidates_keep_the_first_four_in_order() {
+        let addresses: Vec<SocketAddr> = (1..=6)
+            .map(|i| SocketAddr::new([192, 0, 2, i].into(), 5000))
+            .collect();
+        assert_eq!(
+            Candidates::new(&addresses).as_slice(),
+            &addresses[..MAX_CANDIDATES]
+        );
+        assert_eq!(Candidates::new(&addresses[..2]).as_slice(), &addresses[..2]);
+        assert!(Candidates::new(&[]).as_slice().is_empty());
+    }
 
     #[test]
     fn every_relay_frame_round_trips_at_its_length() {

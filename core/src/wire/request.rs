@@ -72,7 +72,7 @@ impl StreamRole {
 /// A decimal stream id in its shortest form (no leading zero but for 0 itself), at most
 /// 2^62 − 1.
 fn parse_id(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 || (digits[0] == b'0' && digits.len() > 1) {
+    if digits.is_empty() || digits.len() > 19 || (digits.first() == Some(&b'0') && digits.len() > 1) {
         return None;
     }
     let mut id: u64 = 0;

@@ -32,7 +32,7 @@ pub fn encode(value: u64, out: &mut [u8]) -> Option<usize> {
     let len = encoded_len(value)?;
     let dst = out.get_mut(..len)?;
     match len {
-        1 => dst[0] = value as u8,
+        1 => dst.copy_from_slice(&[value as u8]),
         2 => dst.copy_from_slice(&((value as u16) | 0x4000).to_be_bytes()),
         4 => dst.copy_from_slice(&((value as u32) | 0x8000_0000).to_be_bytes()),
         _ => dst.copy_from_slice(&(value | 0xc000_0000_0000_0000).to_be_bytes()),
