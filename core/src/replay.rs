@@ -8,6 +8,9 @@
 //! the [`TraceError`] saying where the replay departed. This module sits above the endpoint
 //! (it drives one); the recorder sits below it, so the two never import each other.
 
+// A trace may be any text: outside tests, no index or slice that is not checked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 
@@ -263,7 +266,9 @@ fn run(
                 };
                 buf.resize(len, 0);
                 Some(match ep.poll_transmit(now, &mut buf) {
-                    Some(t) => alloc::format!("{} {}", t.destination, hex(&buf[..t.len])),
+                    Some(t) => {
+                        alloc::format!("{} {}", t.destination, hex(buf.get(..t.len).unwrap_or_default()))
+                    }
                     None => "none".to_string(),
                 })
             }
@@ -338,7 +343,7 @@ pub fn shrink(trace: &str, mut fails: impl FnMut(&str) -> bool) -> Option<String
         .map_or(0, |i| i + 1);
     let prefix = |records: usize| {
         let mut s = String::new();
-        for l in &lines[..body + records] {
+        for l in lines.iter().take(body + records) {
             s.push_str(l);
             s.push('\n');
         }

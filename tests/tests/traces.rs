@@ -242,6 +242,16 @@ fn traces_the_replayer_cannot_honour_are_refused() {
         })
     );
     assert_eq!(replay("hello"), Err(TraceError::NotATrace));
+    // A command named without the arguments it takes is a bad record, not a panic of the
+    // parser (found by clippy's indexing_slicing: `open_stream` read past its arguments).
+    let lines = trace.lines().count();
+    for call in ["open_stream", "open_stream ", "connect", "write", "pipe"] {
+        assert_eq!(
+            replay(&format!("{trace}20000 {call} => ok\n")),
+            Err(TraceError::BadRecord { line: lines + 1 }),
+            "{call:?}"
+        );
+    }
 }
 
 #[test]

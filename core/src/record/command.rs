@@ -93,7 +93,11 @@ impl fmt::Display for Text<'_> {
             }
             Command::Write { conn, stream, data } => match self.result {
                 Ok(Done::Taken(n)) => {
-                    write!(f, "write {conn} s{stream} {}", hex(&data[..(*n).min(data.len())]))
+                    write!(
+                        f,
+                        "write {conn} s{stream} {}",
+                        hex(data.get(..*n).unwrap_or(data))
+                    )
                 }
                 Ok(_) => write!(f, "write {conn} s{stream} {}", hex(data)),
                 Err(_) => write!(f, "write {conn} s{stream} zeros={}", data.len()),
@@ -198,11 +202,12 @@ impl Command {
     pub(crate) fn parse(text: &str) -> Option<Command> {
         let words: Vec<&str> = text.split(' ').collect();
         let (&name, args) = words.split_first()?;
-        let num = |i: usize| args.get(i)?.parse::<u64>().ok();
+        let arg = |i: usize| args.get(i).copied();
+        let num = |i: usize| arg(i)?.parse::<u64>().ok();
         let cs = |i: usize| Some((conn(args.get(i)?)?, stream(args.get(i + 1)?)?));
         Some(match (name, args.len()) {
             ("connect", 1 | 2) => Command::Connect {
-                remote: args[0].parse().ok()?,
+                remote: arg(0)?.parse().ok()?,
                 congestion: match args.get(1) {
                     Some(c) => Some(parse_congestion(c)?),
                     None => None,
@@ -210,16 +215,16 @@ impl Command {
                 server: None,
             },
             ("connect_to", 2 | 3) => Command::Connect {
-                remote: args[0].parse().ok()?,
+                remote: arg(0)?.parse().ok()?,
                 congestion: match args.get(2) {
                     Some(c) => Some(parse_congestion(c)?),
                     None => None,
                 },
-                server: Some(args[1].parse().ok()?),
+                server: Some(arg(1)?.parse().ok()?),
             },
             ("open_stream", _) => {
                 let mut header = StreamHeader::default();
-                for field in &args[1..] {
+                for field in args.get(1..)? {
                     let (k, v) = field.split_once('=')?;
                     match k {
                         "label" => header.label = Some(label(v)?),
@@ -237,20 +242,20 @@ impl Command {
             }
             ("write", 3) => {
                 let (conn, stream) = cs(0)?;
-                let data = match args[2].strip_prefix("zeros=") {
+                let data = match arg(2)?.strip_prefix("zeros=") {
                     // A refused write: its length is what decided, so zeros stand for its
                     // bytes; a length past what a replay allocates is a malformed trace.
                     Some(len) => {
                         let len = len.parse::<u64>().ok().filter(|&n| n <= MAX_REFUSED_WRITE)?;
                         Bytes::from(alloc::vec![0u8; usize::try_from(len).ok()?])
                     }
-                    None => unhex(args[2])?,
+                    None => unhex(arg(2)?)?,
                 };
                 Command::Write { conn, stream, data }
             }
             ("set_priority", 3) => {
                 let (conn, stream) = cs(0)?;
-                let priority = match args[2] {
+                let priority = match arg(2)? {
                     "high" => Priority::High,
                     "normal" => Priority::Normal,
                     "low" => Priority::Low,
@@ -274,35 +279,35 @@ impl Command {
                 let (conn, stream) = cs(0)?;
                 Command::ConfirmDelivery { conn, stream }
             }
-            ("release", 1) => Command::Release { conn: conn(args[0])? },
+            ("release", 1) => Command::Release { conn: conn(arg(0)?)? },
             ("reserve", 1) => Command::Reserve {
-                relay: conn(args[0])?,
+                relay: conn(arg(0)?)?,
             },
             ("connect_via", 2) => Command::ConnectVia {
-                relay: conn(args[0])?,
-                peer: args[1].parse().ok()?,
+                relay: conn(arg(0)?)?,
+                peer: arg(1)?.parse().ok()?,
             },
-            ("accept_stream", 1) => Command::AcceptStream { conn: conn(args[0])? },
+            ("accept_stream", 1) => Command::AcceptStream { conn: conn(arg(0)?)? },
             ("send_datagram", 2) => Command::SendDatagram {
-                conn: conn(args[0])?,
-                data: unhex(args[1])?,
+                conn: conn(arg(0)?)?,
+                data: unhex(arg(1)?)?,
             },
-            ("recv_datagram", 1) => Command::RecvDatagram { conn: conn(args[0])? },
+            ("recv_datagram", 1) => Command::RecvDatagram { conn: conn(arg(0)?)? },
             ("next_message", 2) => Command::NextMessage {
-                conn: conn(args[0])?,
-                max_len: args[1].parse().ok()?,
+                conn: conn(arg(0)?)?,
+                max_len: arg(1)?.parse().ok()?,
             },
             // The inline form; `len=N` is the replayer's to fill from the secrets.
             ("add_entropy", 1) => Command::AddEntropy {
-                bytes: unhex(args[0])?,
+                bytes: unhex(arg(0)?)?,
             },
             ("send_message" | "send_verified_message", 2 | 3) => Command::SendMessage {
-                conn: conn(args[0])?,
+                conn: conn(arg(0)?)?,
                 label: match args.len() {
-                    3 => Some(label(args[1].strip_prefix("label=")?)?),
+                    3 => Some(label(arg(1)?.strip_prefix("label=")?)?),
                     _ => None,
                 },
-                data: unhex(args[args.len() - 1])?,
+                data: unhex(args.last()?)?,
                 digest: match name {
                     "send_message" => MessageDigest::None,
                     _ => MessageDigest::Attached,
@@ -330,14 +335,14 @@ impl Command {
                 }
             }
             ("close", 3) => Command::Close {
-                conn: conn(args[0])?,
+                conn: conn(arg(0)?)?,
                 code: num(1)?,
-                reason: Reason::new(unhex(args[2])?).ok()?,
+                reason: Reason::new(unhex(arg(2)?)?).ok()?,
             },
             ("pipe", 4) => {
                 let (from, stream) = cs(0)?;
-                let to = args[2].split(',').map(conn).collect::<Option<Vec<_>>>()?;
-                let local = match args[3] {
+                let to = arg(2)?.split(',').map(conn).collect::<Option<Vec<_>>>()?;
+                let local = match arg(3)? {
                     "discard" => LocalRead::Discard,
                     "keep" => LocalRead::Keep,
                     _ => return None,
@@ -510,5 +515,25 @@ mod tests {
         assert_eq!(Command::parse("add_entropy 0707"), Some(entropy));
         assert_eq!(Command::parse("write #1 s2 0g"), None);
         assert_eq!(Command::parse("launch #1"), None);
+    }
+
+    #[test]
+    fn a_command_without_its_arguments_is_not_one() {
+        for name in [
+            "open_stream",
+            "connect",
+            "write",
+            "pipe",
+            "close",
+            "send_message",
+            "read",
+        ] {
+            assert_eq!(Command::parse(name), None, "{name}");
+            assert_eq!(
+                Command::parse(&alloc::format!("{name} ")),
+                None,
+                "{name} and a space"
+            );
+        }
     }
 }

@@ -12,6 +12,11 @@
 //! behaviour is the same traced or not; untraced, each call pays one branch). Outputs: the
 //! text, drained with [`Endpoint::take_trace`](crate::Endpoint::take_trace), and the secrets.
 
+// A trace is read back from a file anyone may have changed (`crate::replay`): outside
+// tests, no index or slice that is not checked; a bound the code proves says why where it
+// stands.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 mod command;
 mod config_text;
 
@@ -143,10 +148,12 @@ impl fmt::Display for Hex<'_> {
         let mut buf = [0u8; 128];
         for chunk in self.0.chunks(buf.len() / 2) {
             for (pair, &b) in buf.chunks_exact_mut(2).zip(chunk) {
-                pair[0] = DIGITS[usize::from(b >> 4)];
-                pair[1] = DIGITS[usize::from(b & 0xf)];
+                #[expect(clippy::indexing_slicing, reason = "a nibble indexes 16 digits")]
+                let digits = [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 0xf)]];
+                pair.copy_from_slice(&digits);
             }
-            let digits = core::str::from_utf8(&buf[..2 * chunk.len()]).map_err(|_| fmt::Error)?;
+            let digits = buf.get(..2 * chunk.len()).ok_or(fmt::Error)?;
+            let digits = core::str::from_utf8(digits).map_err(|_| fmt::Error)?;
             f.write_str(digits)?;
         }
         Ok(())
@@ -168,7 +175,11 @@ pub(crate) fn unhex(s: &str) -> Option<Bytes> {
         .as_bytes()
         .chunks_exact(2)
         .map(|pair| {
-            let (high, low) = (HEX_VALUE[usize::from(pair[0])], HEX_VALUE[usize::from(pair[1])]);
+            let (high, low) = match pair {
+                #[expect(clippy::indexing_slicing, reason = "a byte indexes 256 values")]
+                &[high, low] => (HEX_VALUE[usize::from(high)], HEX_VALUE[usize::from(low)]),
+                _ => (0xff, 0xff),
+            };
             bad |= high | low;
             high << 4 | (low & 0xf)
         })
@@ -177,6 +188,10 @@ pub(crate) fn unhex(s: &str) -> Option<Bytes> {
 }
 
 /// Each byte's value as a hex digit, or 0xff for a byte that is not one.
+#[expect(
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time, where a bad index fails the build"
+)]
 const HEX_VALUE: [u8; 256] = {
     let mut table = [0xffu8; 256];
     let mut i = 0;
@@ -222,7 +237,7 @@ impl TraceSecrets {
         if let Some(id) = &self.identity {
             h.update(id.secret_bytes());
         }
-        hex(&h.finalize()[..8]).to_string()
+        hex(h.finalize().get(..8).unwrap_or_default()).to_string()
     }
 
     /// The secrets file's text: `weir-trace-secrets 1`, `seed HEX`, `identity HEX` if one
