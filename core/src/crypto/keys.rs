@@ -65,8 +65,11 @@ pub(crate) fn parse_hex32(s: &str) -> Result<[u8; 32], ParseKeyError> {
     }
     let digit = |c: u8| (c as char).to_digit(16).ok_or(ParseKeyError);
     let mut out = [0u8; 32];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = (digit(s[2 * i])? << 4 | digit(s[2 * i + 1])?) as u8;
+    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let &[high, low] = pair else {
+            return Err(ParseKeyError);
+        };
+        *byte = (digit(high)? << 4 | digit(low)?) as u8;
     }
     Ok(out)
 }
@@ -284,7 +287,9 @@ impl Entropy {
             let mut input = [1u8; 9];
             input[1..].copy_from_slice(&(i as u64).to_be_bytes());
             let block = hmac(&self.key, &input);
-            chunk.copy_from_slice(&block[..chunk.len()]);
+            for (to, from) in chunk.iter_mut().zip(block) {
+                *to = from;
+            }
         }
         self.key = hmac(&self.key, &[2]);
     }
@@ -400,6 +405,11 @@ mod tests {
         assert_eq!(seed.to_string().parse::<Seed>(), Ok(seed.clone()));
         assert_eq!("00".parse::<PublicKey>(), Err(ParseKeyError));
         assert_eq!("zz".repeat(32).parse::<PublicKey>(), Err(ParseKeyError));
+        // 64 bytes, but not 64 digits: a two-byte character among them.
+        assert_eq!(
+            alloc::format!("é{}", "0".repeat(62)).parse::<PublicKey>(),
+            Err(ParseKeyError)
+        );
         assert_eq!(alloc::format!("{seed:?}"), "Seed(..)");
     }
 

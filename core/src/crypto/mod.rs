@@ -13,6 +13,10 @@
 //! given key, for test vectors and tools (connections manage their own keys); the identity
 //! types are at the crate root.
 
+// Handshake messages and key texts come from peers and users: outside tests, no index or
+// slice that is not checked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 pub(crate) mod keys;
 pub(crate) mod noise;
 pub(crate) mod protection;

@@ -158,14 +158,14 @@ impl NoiseHandshake {
     pub(crate) fn write(&mut self, payload: &[u8]) -> Result<Bytes, NoiseFailed> {
         let mut out = [0u8; MAX_NOISE_MESSAGE_LEN];
         let len = self.state.write_message(payload, &mut out)?;
-        Ok(Bytes::copy_from_slice(&out[..len]))
+        Ok(Bytes::copy_from_slice(out.get(..len).ok_or(NoiseFailed)?))
     }
 
     /// Reads the peer's next message; returns the payload it carried.
     pub(crate) fn read(&mut self, message: &[u8]) -> Result<Bytes, NoiseFailed> {
         let mut out = [0u8; MAX_NOISE_MESSAGE_LEN];
         let len = self.state.read_message(message, &mut out)?;
-        Ok(Bytes::copy_from_slice(&out[..len]))
+        Ok(Bytes::copy_from_slice(out.get(..len).ok_or(NoiseFailed)?))
     }
 
     /// The peer's static key, once a message has revealed it.

@@ -125,7 +125,9 @@ mod imp {
             self.finish_word();
             for (i, chunk) in out.chunks_mut(8).enumerate() {
                 let w = mix(self.a ^ mix(self.b ^ (i as u64 + 1)));
-                chunk.copy_from_slice(&w.to_le_bytes()[..chunk.len()]);
+                for (to, from) in chunk.iter_mut().zip(w.to_le_bytes()) {
+                    *to = from;
+                }
             }
         }
     }
@@ -155,9 +157,9 @@ mod imp {
     /// mix a word.
     fn xor_keystream(key: &[u8; 32], nonce: u64, data: &mut [u8]) {
         let word = |at: usize| {
-            let mut w = [0u8; 8];
-            w.copy_from_slice(&key[at..at + 8]);
-            u64::from_le_bytes(w)
+            key.get(at..at + 8)
+                .and_then(|w| <[u8; 8]>::try_from(w).ok())
+                .map_or(0, u64::from_le_bytes)
         };
         let base = mix(word(0) ^ word(8) ^ mix(nonce ^ 0x2545_f491_4f6c_dd1d));
         for (i, chunk) in data.chunks_mut(8).enumerate() {
@@ -238,9 +240,10 @@ mod imp {
             32
         }
         fn set(&mut self, secret: &[u8]) {
-            let n = secret.len().min(32);
             self.secret = [0; 32];
-            self.secret[..n].copy_from_slice(&secret[..n]);
+            for (to, from) in self.secret.iter_mut().zip(secret) {
+                *to = *from;
+            }
             self.public = public_key(&self.secret);
         }
         fn generate(&mut self, rng: &mut dyn Random) -> Result<(), snow::Error> {
@@ -259,8 +262,9 @@ mod imp {
             // snow hands the peer's key in a buffer sized for its largest curve.
             let public = public.get(..32).ok_or(snow::Error::Dh)?;
             let shared = agree(&self.public, public);
-            let n = out.len().min(32);
-            out[..n].copy_from_slice(&shared[..n]);
+            for (to, from) in out.iter_mut().zip(shared) {
+                *to = from;
+            }
             Ok(())
         }
     }
@@ -285,7 +289,9 @@ mod imp {
         }
         fn result(&mut self, out: &mut [u8]) {
             let n = out.len().min(32);
-            self.0.clone().result(&mut out[..n]);
+            if let Some(out) = out.get_mut(..n) {
+                self.0.clone().result(out);
+            }
         }
     }
 
@@ -298,6 +304,10 @@ mod imp {
         fn set(&mut self, key: &[u8; 32]) {
             self.0 = *key;
         }
+        #[expect(
+            clippy::indexing_slicing,
+            reason = "snow sizes `out` for the plaintext and its tag, and its trait has no error to return"
+        )]
         fn encrypt(&self, nonce: u64, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
             let len = plaintext.len();
             out[..len].copy_from_slice(plaintext);
@@ -316,8 +326,10 @@ mod imp {
                 .len()
                 .checked_sub(TAG_LEN)
                 .ok_or(snow::Error::Decrypt)?;
-            out[..len].copy_from_slice(&ciphertext[..len]);
-            if open(&self.0, nonce, aad, &mut out[..len], &ciphertext[len..]) {
+            let (body, tag) = ciphertext.split_at_checked(len).ok_or(snow::Error::Decrypt)?;
+            let out = out.get_mut(..len).ok_or(snow::Error::Decrypt)?;
+            out.copy_from_slice(body);
+            if open(&self.0, nonce, aad, out, tag) {
                 Ok(len)
             } else {
                 Err(snow::Error::Decrypt)

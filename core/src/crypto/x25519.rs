@@ -75,8 +75,9 @@ impl Dh for X25519 {
             // (Any other length is not the identity's: copied as far as it goes, as snow's
             // own X25519 copies it, and derived from.)
             self.secret = [0u8; LEN];
-            let n = privkey.len().min(LEN);
-            self.secret[..n].copy_from_slice(&privkey[..n]);
+            for (to, from) in self.secret.iter_mut().zip(privkey) {
+                *to = *from;
+            }
             self.public = public_of(self.secret);
         }
     }

@@ -24,6 +24,9 @@
 //! period or two, not until it is read. Bytes readable at once into an empty stream, the
 //! usual case, are not copied unless they wait that long.
 
+// A peer's frames land here: outside tests, no index or slice that is not checked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use crate::stream::by_offset::ByOffset;
 use alloc::boxed::Box;
 
@@ -388,7 +391,7 @@ impl RecvStream {
             if chunk_end > offset {
                 let skip = (chunk_end - offset).min(data.len() as u64) as usize;
                 let from = (offset - start) as usize;
-                if chunk.bytes()[from..from + skip] != data[..skip] {
+                if !same_bytes(chunk.bytes().get(from..from + skip), data.get(..skip)) {
                     return Err(RecvError::Rewritten);
                 }
                 data = data.slice(skip..);
@@ -402,7 +405,13 @@ impl RecvStream {
                 let len = held.len() as u64;
                 let gap = (s - offset) as usize;
                 let skip = ((s + len).min(end) - offset) as usize;
-                (s, len, gap, skip, held.bytes()[..skip - gap] == data[gap..skip])
+                (
+                    s,
+                    len,
+                    gap,
+                    skip,
+                    same_bytes(held.bytes().get(..skip - gap), data.get(gap..skip)),
+                )
             });
             match next {
                 None => {
@@ -736,6 +745,12 @@ impl RecvStream {
     pub(crate) fn highest(&self) -> u64 {
         self.highest
     }
+}
+
+/// Whether two ranges a caller took from bytes it holds are both there and the same: a
+/// range that is not there (no input makes one) reads as a difference.
+fn same_bytes(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if a == b)
 }
 
 #[cfg(test)]
