@@ -86,8 +86,9 @@
 // Peer input never panics (the rules of the core): outside tests, no unwrap, expect,
 // panic, todo or unimplemented; an invariant the type system cannot express may say
 // `unreachable!`, allowed where it stands with why no input reaches it. Where outside bytes
-// land (`wire`, `crypto`, `stream::recv`, the endpoint's stateless answers, the trace
-// reader in `record` and `replay`), each module also denies `clippy::indexing_slicing`.
+// land (`wire`, `crypto`, `stream::recv`, the endpoint's stateless answers and relayed
+// datagrams, the trace reader in `record` and `replay`), each module also denies
+// `clippy::indexing_slicing`.
 // Tables that index by what they filed themselves (connection slots, the deadline heap,
 // stream slots, range sets) are not held to it; the fuzzers cover them.
 #![cfg_attr(

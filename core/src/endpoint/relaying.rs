@@ -9,6 +9,9 @@
 //! copy every datagram the endpoint sends makes; an unwrapped datagram is a slice of the one
 //! that carried it.
 
+// Relayed datagrams are anyone's: outside tests, no index or slice that is not checked.
+#![cfg_attr(not(test), deny(clippy::indexing_slicing))]
+
 use super::*;
 use crate::event::Path;
 use crate::relay::ends::{End, Pending};
@@ -127,7 +130,7 @@ impl Endpoint {
     /// Acts on the relay frames the connection in `slot` received.
     pub(super) fn on_relay_frames(&mut self, slot: u32, now: Instant) {
         loop {
-            let Some(conn) = self.conns[slot as usize].as_mut() else {
+            let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) else {
                 return;
             };
             let Some(frame) = conn.take_relay() else {
@@ -366,11 +369,18 @@ impl Endpoint {
         id: CircuitId,
         mut datagram: BytesMut,
     ) {
+        // `read_relay_header` found a header and more; anything shorter is not relayed.
+        let Some(carried) = datagram.len().checked_sub(RELAY_HEADER_LEN).filter(|&n| n > 0) else {
+            self.stats.dropped_malformed += 1;
+            return;
+        };
         if let Some(relay) = self.relay.as_mut() {
-            match relay.forward(now, from, id, datagram.len() - RELAY_HEADER_LEN) {
+            match relay.forward(now, from, id, carried) {
                 Forward::To { addr, id: out } => {
                     // In place: `read_relay_header` found the id there (bytes 3 to 11).
-                    datagram[3..RELAY_HEADER_LEN].copy_from_slice(&out.0);
+                    if let Some(at) = datagram.get_mut(3..RELAY_HEADER_LEN) {
+                        at.copy_from_slice(&out.0);
+                    }
                     match self.forwards.push(id, addr, datagram) {
                         Pushed::Queued => self.stats.relay_forwarded += 1,
                         // This one queued in place of another circuit's, counted before
@@ -427,9 +437,9 @@ impl Endpoint {
         now: Instant,
         buf: &mut [u8],
     ) -> Option<(SocketAddr, usize)> {
-        let remote = self.conns[slot as usize].as_ref()?.remote;
+        let remote = self.conns.get(slot as usize)?.as_ref()?.remote;
         let route = self.route(remote);
-        let conn = self.conns[slot as usize].as_mut()?;
+        let conn = self.conns.get_mut(slot as usize)?.as_mut()?;
         if conn.punch_due(now) {
             let punch = conn.poll_punch(now, buf);
             // A punch went, or the plan was dropped: either moved the punch timer.
