@@ -377,9 +377,11 @@ impl Endpoint {
         if let Some(relay) = self.relay.as_mut() {
             match relay.forward(now, from, id, carried) {
                 Forward::To { addr, id: out } => {
-                    // In place: `read_relay_header` found the id there (bytes 3 to 11).
-                    if let Some(at) = datagram.get_mut(3..RELAY_HEADER_LEN) {
-                        at.copy_from_slice(&out.0);
+                    // In place: the header is rewritten for the outgoing leg's circuit (it fits:
+                    // `carried` is past it).
+                    if write_relay_header(&mut datagram, out).is_err() {
+                        self.stats.dropped_malformed += 1;
+                        return;
                     }
                     match self.forwards.push(id, addr, datagram) {
                         Pushed::Queued => self.stats.relay_forwarded += 1,

@@ -204,7 +204,7 @@ impl Command {
         let (&name, args) = words.split_first()?;
         let arg = |i: usize| args.get(i).copied();
         let num = |i: usize| arg(i)?.parse::<u64>().ok();
-        let cs = |i: usize| Some((conn(args.get(i)?)?, stream(args.get(i + 1)?)?));
+        let cs = |i: usize| Some((conn(arg(i)?)?, stream(arg(i + 1)?)?));
         Some(match (name, args.len()) {
             ("connect", 1 | 2) => Command::Connect {
                 remote: arg(0)?.parse().ok()?,

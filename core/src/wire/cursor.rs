@@ -253,6 +253,20 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// The `N` bytes of `datagram` from `start`, or `Truncated(field)` if it ends sooner: a
+/// fixed-size field read in place, where a [`Reader`] (which owns its bytes) is not at hand.
+pub(crate) fn bytes_at<const N: usize>(
+    datagram: &[u8],
+    start: usize,
+    field: Field,
+) -> Result<[u8; N], DecodeError> {
+    datagram
+        .get(start..)
+        .and_then(<[u8]>::first_chunk)
+        .copied()
+        .ok_or(DecodeError::Truncated(field))
+}
+
 /// Length of `v` as a varint, or the typed error for a value above 2^62 - 1.
 pub(crate) fn varint_len(v: u64) -> Result<usize, Violation> {
     varint::encoded_len(v).ok_or(Violation::LimitExceeded {

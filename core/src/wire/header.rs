@@ -4,7 +4,7 @@
 
 use core::fmt;
 
-use super::cursor::{Reader, Writer};
+use super::cursor::{bytes_at, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::ids::{ConnectionId, PacketType};
 use super::{TAG_LEN, TRAILER_LEN, VERSION_1, VERSION_2};
@@ -36,24 +36,18 @@ pub struct Invariant {
 impl Invariant {
     /// Reads the invariant header of `datagram` (which may be of any version).
     pub fn parse(datagram: &[u8]) -> Result<Invariant, DecodeError> {
-        let field =
-            |range: core::ops::Range<usize>, field| datagram.get(range).ok_or(DecodeError::Truncated(field));
-        let version = match datagram.get(0..2) {
-            Some(&[high, low]) => u16::from_be_bytes([high, low]),
-            _ => return Err(DecodeError::Truncated(Field::Version)),
-        };
-        let flags = *datagram.get(2).ok_or(DecodeError::Truncated(Field::Flags))?;
-        let cid = |start, f| -> Result<ConnectionId, DecodeError> {
-            let mut id = [0u8; ConnectionId::LEN];
-            id.copy_from_slice(field(start..start + ConnectionId::LEN, f)?);
-            Ok(ConnectionId(id))
-        };
+        let version = u16::from_be_bytes(bytes_at(datagram, 0, Field::Version)?);
+        let [flags] = bytes_at(datagram, 2, Field::Flags)?;
         Ok(Invariant {
             version,
-            dcid: cid(3, Field::DestinationCid)?,
+            dcid: ConnectionId(bytes_at(datagram, 3, Field::DestinationCid)?),
             scid: match flags & FLAG_LONG {
                 0 => None,
-                _ => Some(cid(3 + ConnectionId::LEN, Field::SourceCid)?),
+                _ => Some(ConnectionId(bytes_at(
+                    datagram,
+                    3 + ConnectionId::LEN,
+                    Field::SourceCid,
+                )?)),
             },
         })
     }

@@ -19,7 +19,7 @@ use core::fmt;
 use bytes::{Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use super::cursor::{Reader, Writer};
+use super::cursor::{bytes_at, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::frame::Frame;
 use super::header::{expand_packet_number, Header, Invariant, KeyPhase, PacketKind, PacketNumberLen};
@@ -212,7 +212,7 @@ pub(crate) fn read_header(
     if !matches!(invariant.version, VERSION_1 | VERSION_2) {
         return Err(DecodeError::UnknownVersion(invariant.version));
     }
-    let flags = *datagram.get(2).ok_or(DecodeError::Truncated(Field::Flags))?;
+    let [flags] = bytes_at(datagram, 2, Field::Flags)?;
     let number_len = PacketNumberLen::from_flags(flags);
     let start = invariant.len();
     let header_len = start + number_len.bytes() + 4;
@@ -234,10 +234,7 @@ pub(crate) fn read_header(
         .ok_or(DecodeError::Truncated(Field::PacketNumber))?
         .iter()
         .fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
-    let timestamp = match datagram.get(header_len - 4..header_len) {
-        Some(&[a, b, c, d]) => u32::from_be_bytes([a, b, c, d]),
-        _ => return Err(DecodeError::Truncated(Field::Timestamp)),
-    };
+    let timestamp = u32::from_be_bytes(bytes_at(datagram, header_len - 4, Field::Timestamp)?);
     let header = Header {
         version: invariant.version,
         kind,

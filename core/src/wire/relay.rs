@@ -9,7 +9,7 @@ use core::fmt;
 use core::net::SocketAddr;
 
 use super::address::{address_len, read_address, write_address};
-use super::cursor::{varint_len, Reader, Writer};
+use super::cursor::{bytes_at, varint_len, Reader, Writer};
 use super::error::{DecodeError, EncodeError, Field, Limit, Violation};
 use super::frame_types as types;
 use super::hex::Hex;
@@ -270,15 +270,11 @@ pub fn write_relay_header(buf: &mut [u8], circuit: CircuitId) -> Result<(), Enco
 /// `datagram` is not one (another version, a flags byte other than 0, too short to carry
 /// anything).
 pub fn read_relay_header(datagram: &[u8]) -> Option<CircuitId> {
-    if datagram.len() <= RELAY_HEADER_LEN {
+    let [high, low, flags] = bytes_at(datagram, 0, Field::Version).ok()?;
+    if datagram.len() <= RELAY_HEADER_LEN || u16::from_be_bytes([high, low]) != RELAYED || flags != 0 {
         return None;
     }
-    let (prefix, rest) = datagram.split_first_chunk::<3>()?;
-    if *prefix != [(RELAYED >> 8) as u8, RELAYED as u8, 0] {
-        return None;
-    }
-    let (id, _) = rest.split_first_chunk::<8>()?;
-    Some(CircuitId(*id))
+    bytes_at(datagram, 3, Field::Circuit).ok().map(CircuitId)
 }
 
 #[cfg(test)]
