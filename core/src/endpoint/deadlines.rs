@@ -9,12 +9,17 @@
 //! slots due at an instant, ordered by (deadline, slot): the order a `BTreeSet` of the pairs
 //! gave before, so outputs are unchanged.
 //!
-//! A binary min-heap of (deadline, slot) with each slot's place in it. A connection files
+//! A four-ary min-heap of (deadline, slot) with each slot's place in it. A connection files
 //! its deadline after nearly every packet (an ACK or probe deadline set, moved or cleared),
-//! so what matters is moving one entry: here a sift of at most log2(n) steps through one
-//! array, where the `BTreeSet` it replaces removed and inserted a node entry (descending
-//! its tree twice): 735 instructions fewer a round trip (adapters/bench/rounds.md,
-//! issue 35's tenth round).
+//! so what matters is moving one entry: here a sift of at most log4(n) steps through one
+//! array, where the `BTreeSet` it replaced removed and inserted a node entry (descending its
+//! tree twice): 735 instructions fewer a round trip (adapters/bench/rounds.md, issue 35's
+//! tenth round). Four children a node rather than two halve the steps, each reading four
+//! neighbouring entries (a cache line's worth) rather than two; the entry that moves is held
+//! aside and written once where it stops, so each step writes one entry and one place, not
+//! two of each. The sift was the one cost of a message that grew with the connection count
+//! (rounds.md, "After the fifty-second round: the timer index's sift", which also says why
+//! the index is not lazier).
 
 use alloc::vec::Vec;
 
@@ -26,12 +31,12 @@ const NONE: u32 = u32::MAX;
 /// Each slot's deadline, earliest first.
 ///
 /// The indexing below cannot go out of bounds: `place[slot]`, when not `NONE`, is the index
-/// of `slot`'s entry in `heap` (`set` and `swap` keep the two in step, and nothing else
+/// of `slot`'s entry in `heap` (`set` and `put` keep the two in step, and nothing else
 /// changes either), and every entry's slot has a place (`set` makes room for it first).
 /// Slots are the endpoint's own numbers, never a peer's.
 #[derive(Debug, Default)]
 pub(super) struct Deadlines {
-    /// A min-heap by (deadline, slot): each entry no later than its two children.
+    /// A min-heap by (deadline, slot): each entry no later than its children.
     heap: Vec<(Instant, u32)>,
     /// For each slot, its entry's index in `heap`, or `NONE`.
     place: Vec<u32>,
@@ -105,8 +110,7 @@ impl Deadlines {
         let mut next = 0;
         while let Some(&i) = due.get(next) {
             next += 1;
-            let i = i as usize;
-            for child in [2 * i + 1, 2 * i + 2] {
+            for child in children(i as usize) {
                 if is_due(child) {
                     // (An index into the heap, which has at most one entry per slot.)
                     due.push(child as u32);
@@ -122,41 +126,52 @@ impl Deadlines {
 
     /// Moves entry `i` up while it is earlier than its parent.
     fn up(&mut self, mut i: usize) {
+        let entry = self.heap[i];
         while i > 0 {
-            let parent = (i - 1) / 2;
-            if self.heap[parent] <= self.heap[i] {
+            let parent = (i - 1) / ARITY;
+            if self.heap[parent] <= entry {
                 break;
             }
-            self.swap(i, parent);
+            self.put(i, self.heap[parent]);
             i = parent;
         }
+        self.put(i, entry);
     }
 
     /// Moves entry `i` down while a child is earlier.
     fn down(&mut self, mut i: usize) {
+        let entry = self.heap[i];
         loop {
-            let (left, right) = (2 * i + 1, 2 * i + 2);
-            let mut least = i;
-            if left < self.heap.len() && self.heap[left] < self.heap[least] {
-                least = left;
+            let mut least = None;
+            for child in children(i).take_while(|&c| c < self.heap.len()) {
+                if least.is_none_or(|l: usize| self.heap[child] < self.heap[l]) {
+                    least = Some(child);
+                }
             }
-            if right < self.heap.len() && self.heap[right] < self.heap[least] {
-                least = right;
+            match least {
+                Some(child) if self.heap[child] < entry => {
+                    self.put(i, self.heap[child]);
+                    i = child;
+                }
+                _ => break,
             }
-            if least == i {
-                break;
-            }
-            self.swap(i, least);
-            i = least;
         }
+        self.put(i, entry);
     }
 
-    /// Swaps two entries and keeps their slots' places.
-    fn swap(&mut self, a: usize, b: usize) {
-        self.heap.swap(a, b);
-        self.place[self.heap[a].1 as usize] = a as u32;
-        self.place[self.heap[b].1 as usize] = b as u32;
+    /// Writes `entry` at `i` and keeps its slot's place.
+    fn put(&mut self, i: usize, entry: (Instant, u32)) {
+        self.heap[i] = entry;
+        self.place[entry.1 as usize] = i as u32;
     }
+}
+
+/// Children a node has in the heap.
+const ARITY: usize = 4;
+
+/// The indices of node `i`'s children (those past the heap's end are not entries).
+fn children(i: usize) -> core::ops::Range<usize> {
+    ARITY * i + 1..ARITY * i + 1 + ARITY
 }
 
 #[cfg(test)]
@@ -192,11 +207,11 @@ mod tests {
         /// `BTreeSet` of (deadline, slot), the index this one replaced.
         #[test]
         fn it_answers_as_an_ordered_set_does(
-            ops in proptest::collection::vec((0u32..24, proptest::option::of(1u64..40)), 0..300),
+            ops in proptest::collection::vec((0u32..64, proptest::option::of(1u64..40)), 0..600),
             now in 1u64..40,
         ) {
             let mut d = Deadlines::default();
-            let (mut set, mut of) = (BTreeSet::new(), [None; 24]);
+            let (mut set, mut of) = (BTreeSet::new(), [None; 64]);
             for (slot, t) in ops {
                 let t = t.map(at);
                 if let Some(old) = of[slot as usize] {
