@@ -5,7 +5,7 @@
 //!
 //! Input: a new round begins, a sample in the current round. Output: the largest sample of
 //! the current round and the `N - 1` before it. A slot per round, reused as rounds pass: no
-//! allocation, `N` numbers and a byte per connection.
+//! allocation, `N` numbers and two bytes per connection.
 
 /// The most of a figure over the last `N` rounds (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -13,6 +13,10 @@ pub(super) struct RoundMax<T, const N: usize> {
     /// The current round's slot (a byte, not a count of rounds: 32-bit samples then pack
     /// with it, and it never wraps out of step).
     slot: u8,
+    /// A slot holding the largest sample, so that `max`, asked on every ACK, reads one slot
+    /// rather than `N`; it is found again only when a new round clears it. (A byte that
+    /// packs beside `slot`: the filter is no larger for it.)
+    most: u8,
     slots: [T; N],
 }
 
@@ -21,6 +25,7 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
         const { assert!(N > 0 && N <= 256, "a slot index is a byte") };
         RoundMax {
             slot: 0,
+            most: 0,
             slots: [T::default(); N],
         }
     }
@@ -31,23 +36,32 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
 
     /// A new round: its slot starts empty, and the round `N` ago is forgotten.
     pub(super) fn next_round(&mut self) {
-        // `N` is at most 256 (checked in `new` as it compiles): the next slot fits a byte.
         self.slot = ((usize::from(self.slot) + 1) % N) as u8;
         *self.slot() = T::default();
+        if self.most == self.slot {
+            // The largest went with its round: find the largest left, once a round.
+            let (most, _) =
+                self.slots.iter().enumerate().fold(
+                    (0, T::default()),
+                    |(i, m), (j, &v)| if v > m { (j, v) } else { (i, m) },
+                );
+            self.most = most as u8;
+        }
     }
 
-    /// A sample of the current round.
     pub(super) fn update(&mut self, sample: T) {
         let slot = self.slot();
         *slot = (*slot).max(sample);
+        let now = *slot;
+        if now > self.max() {
+            self.most = self.slot;
+        }
     }
 
-    /// The largest sample of the last `N` rounds (the default if none).
     pub(super) fn max(&self) -> T {
-        self.slots.iter().copied().max().unwrap_or_default()
+        self.slots[usize::from(self.most) % N]
     }
 
-    /// The largest sample of the current round (the default if none).
     pub(super) fn current(&self) -> T {
         self.slots[usize::from(self.slot) % N]
     }
@@ -57,6 +71,7 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
         let current = self.current();
         self.slots = [T::default(); N];
         *self.slot() = current;
+        self.most = self.slot;
     }
 }
 
@@ -78,6 +93,28 @@ mod tests {
         assert_eq!(m.max(), 4, "three rounds on, it is forgotten");
         m.next_round();
         assert_eq!(m.max(), 0);
+    }
+
+    proptest::proptest! {
+        /// The largest kept is always the largest of the slots, whatever the rounds and
+        /// samples: `max` reads one slot, so this is what keeps that slot right.
+        #[test]
+        fn the_largest_is_the_largest_of_the_rounds_kept(
+            ops in proptest::collection::vec(proptest::option::of(0u32..1_000), 0..200),
+            forget_at in 0usize..200,
+        ) {
+            let mut m: RoundMax<u32, 4> = RoundMax::new();
+            for (k, op) in ops.into_iter().enumerate() {
+                match op {
+                    Some(sample) => m.update(sample),
+                    None => m.next_round(),
+                }
+                if k == forget_at {
+                    m.forget_earlier();
+                }
+                proptest::prop_assert_eq!(m.max(), m.slots.iter().copied().max().unwrap_or_default());
+            }
+        }
     }
 
     #[test]
