@@ -29,6 +29,7 @@
 //! | --- | --- |
 //! | `commands` | the application's commands: [`Endpoint::command`] and the typed methods |
 //! | `slots` | connection slots, handles and ids; `touch` after every call, which rebuilds the connection's timers (unless its own input did: `touch_fresh`) and files its deadline |
+//! | `cid_index` | which slot holds the connection a datagram's connection id names (an owned part) |
 //! | `deadlines` | each slot's next deadline, earliest first: the timer index (an owned part) |
 //! | `batch` | datagrams that arrived together: a run of packets for one connection touched once, at its end |
 //! | `accept` | a HELLO through policy, admission, budgets and negotiation; a client's connect |
@@ -75,6 +76,7 @@ use crate::wire::{
 mod accept;
 mod batch;
 mod budgets;
+mod cid_index;
 mod commands;
 mod datagrams;
 mod deadlines;
@@ -90,6 +92,7 @@ mod retained;
 mod slots;
 mod stateless;
 
+use cid_index::CidIndex;
 use deadlines::Deadlines;
 pub use reflexive::{Mapping, Reflexive};
 use stateless::{write_stateless, Stateless};
@@ -200,7 +203,8 @@ pub struct Endpoint {
     conns: Vec<Option<Box<Connection>>>,
     /// Empty slots, with the generation of the connection each held last.
     free: Vec<(u32, u32)>,
-    by_cid: BTreeMap<ConnectionId, u32>,
+    /// Each connection's slot by the connection id we chose for it (module `cid_index`).
+    by_cid: CidIndex,
     /// Our client connections by the stateless reset token their server gave (spec §6.1).
     by_reset: BTreeMap<[u8; 16], u32>,
     /// Server connections, by the digest of the HELLO that made each (a copy of it finds
@@ -303,7 +307,7 @@ impl Endpoint {
             config,
             conns: Vec::new(),
             free: Vec::new(),
-            by_cid: BTreeMap::new(),
+            by_cid: CidIndex::default(),
             by_reset: BTreeMap::new(),
             by_hello: BTreeMap::new(),
             deadlines: Deadlines::default(),
@@ -440,7 +444,7 @@ impl Endpoint {
         // done before anything but another packet of that connection.
         let slot = match invariant.version {
             0 => None,
-            _ if readable => self.by_cid.get(&invariant.dcid).copied(),
+            _ if readable => self.by_cid.get(&invariant.dcid),
             _ => None,
         };
         match slot {

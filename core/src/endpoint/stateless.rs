@@ -215,7 +215,7 @@ impl Endpoint {
             self.stats.dropped_malformed += 1;
             return;
         };
-        let Some(&slot) = self.by_cid.get(&vr.dcid) else {
+        let Some(slot) = self.by_cid.get(&vr.dcid) else {
             self.stats.dropped_unknown_connection += 1;
             return;
         };
