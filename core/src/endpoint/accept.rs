@@ -136,7 +136,7 @@ impl Endpoint {
         self.conns[slot as usize] = Some(Box::new(conn));
         self.by_cid.insert(cid, slot);
         self.by_hello.insert(key.digest, slot);
-        self.half_open[slot as usize] = true;
+        self.marks[slot as usize].half_open = true;
         self.pending += 1;
         self.touch_fresh(slot);
     }

@@ -316,7 +316,7 @@ mod tests {
         assert_eq!(ep.batch, Batch::Single);
         assert_eq!(ep.ready.len(), 1, "accounted: its connection may send");
         ep.ready.clear();
-        ep.queued.iter_mut().for_each(|q| *q = false);
+        ep.marks.iter_mut().for_each(|m| m.queued = false);
         ep.batch = Batch::Open;
         ep.receive(now, from, datagrams[1].clone());
         assert!(matches!(ep.batch, Batch::Deferred(_)), "{:?}", ep.batch);

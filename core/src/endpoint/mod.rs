@@ -213,18 +213,21 @@ pub struct Endpoint {
     /// Each connection slot's next deadline (module `deadlines`).
     deadlines: Deadlines,
     ready: VecDeque<u32>,
-    queued: Vec<bool>,
+    /// Each slot's marks: whether it waits in `ready`, whether its server handshake is
+    /// half-open (module `slots`). One vector, so that a touch reads one line for both.
+    marks: Vec<slots::Marks>,
     events: VecDeque<Event>,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
     /// Who gets a connection (module `admission`), and the server handshakes in progress:
-    /// `half_open[slot]` for each, `pending` of them.
+    /// `marks[slot].half_open` for each, `pending` of them.
     admission: Admissions,
-    half_open: Vec<bool>,
     pending: usize,
-    /// What each connection's receive budget holds of `Config::receive_buffer_total`
-    /// (`Connection::budget_reserved`, as of its last touch), and their sum.
-    windows: Vec<u64>,
+    /// What each connection holds of the endpoint's budgets, as of its last touch (module
+    /// `budgets`): of `Config::receive_buffer_total` (`Connection::budget_reserved`) and of
+    /// `Config::send_buffer_total`. One vector, so that a touch reads one line for both.
+    held: Vec<budgets::Held>,
+    /// The receive budget's sum over the connections.
     windows_total: u64,
     /// Connections that ended with something untold, kept until taken or released (an owned part,
     /// module `retained`).
@@ -241,10 +244,9 @@ pub struct Endpoint {
     forwards: crate::relay::forwards::Forwards,
     /// Hole punches under way, by relayed connection (module `punching`).
     punches: BTreeMap<ConnectionHandle, punching::Round>,
-    /// What each connection's send buffer holds (as of its last touch), their sum
-    /// (`Config::send_buffer_total`'s use), and the connections whose writes that budget
-    /// refused, to be told `Writable` once it has room for them.
-    sends: Vec<u64>,
+    /// What the connections' send buffers hold in all (`Config::send_buffer_total`'s use),
+    /// and the connections whose writes that budget refused, to be told `Writable` once it
+    /// has room for them.
     sends_total: u64,
     send_waiters: BTreeSet<u32>,
     /// The endpoint-wide send rate (`Config::max_send_rate`), and when it next allows a
@@ -312,14 +314,13 @@ impl Endpoint {
             by_hello: BTreeMap::new(),
             deadlines: Deadlines::default(),
             ready: VecDeque::new(),
-            queued: Vec::new(),
+            marks: Vec::new(),
             events: VecDeque::new(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
             admission,
-            half_open: Vec::new(),
             pending: 0,
-            windows: Vec::new(),
+            held: Vec::new(),
             windows_total: 0,
             retained: retained::Retained::default(),
             early: early::Early::default(),
@@ -328,7 +329,6 @@ impl Endpoint {
             ends: Default::default(),
             forwards: Default::default(),
             punches: BTreeMap::new(),
-            sends: Vec::new(),
             sends_total: 0,
             send_waiters: BTreeSet::new(),
             rate: TokenBucket::new(Instant::ZERO, burst),
@@ -665,7 +665,7 @@ impl Endpoint {
         }
         while let Some(slot) = self.ready.pop_front() {
             if self.conns[slot as usize].is_none() {
-                self.queued[slot as usize] = false;
+                self.marks[slot as usize].queued = false;
                 continue;
             }
             match self.poll_routed(slot, now, buf) {
@@ -673,12 +673,12 @@ impl Endpoint {
                     self.stats.datagrams_sent += 1;
                     self.rate.take(len);
                     // Its turn ends: `touch` files it at the back of the queue for another.
-                    self.queued[slot as usize] = false;
+                    self.marks[slot as usize].queued = false;
                     self.touch_fresh(slot);
                     return Some(Transmit { destination, len });
                 }
                 None => {
-                    self.queued[slot as usize] = false;
+                    self.marks[slot as usize].queued = false;
                     self.refile_timer(slot);
                 }
             }
@@ -736,6 +736,8 @@ impl Endpoint {
     // ------------------------------------------------------------ application commands
 }
 
+/// spec/protocol.md §6: which decode errors close the connection, with which code. `None`:
+/// drop silently (the datagram may be line noise, not the peer's word).
 fn close_code(e: &DecodeError) -> Option<TransportErrorCode> {
     match e {
         DecodeError::ChecksumMismatch { .. } | DecodeError::UnknownVersion(_) => None,

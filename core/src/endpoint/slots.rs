@@ -10,6 +10,15 @@
 
 use super::*;
 
+/// What a slot is marked with besides its connection.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Marks {
+    /// It waits in the endpoint's `ready` queue for a turn to send.
+    pub(super) queued: bool,
+    /// Its connection is a server handshake still half-open (counted in `pending`).
+    pub(super) half_open: bool,
+}
+
 impl Endpoint {
     /// How many connections the endpoint holds that have not ended (in any state before
     /// that: handshaking, established, closing). One that ended and is kept for what the
@@ -83,10 +92,8 @@ impl Endpoint {
             return ConnectionHandle::new(slot, last.wrapping_add(1));
         }
         self.conns.push(None);
-        self.queued.push(false);
-        self.half_open.push(false);
-        self.windows.push(0);
-        self.sends.push(0);
+        self.marks.push(Marks::default());
+        self.held.push(budgets::Held::default());
         ConnectionHandle::new((self.conns.len() - 1) as u32, 0)
     }
 
@@ -129,8 +136,8 @@ impl Endpoint {
         let Some(conn) = self.conns.get(slot as usize).and_then(Option::as_ref) else {
             return;
         };
-        if self.half_open[slot as usize] && (conn.is_closed() || !conn.is_half_open()) {
-            self.half_open[slot as usize] = false;
+        if self.marks[slot as usize].half_open && (conn.is_closed() || !conn.is_half_open()) {
+            self.marks[slot as usize].half_open = false;
             self.pending -= 1;
         }
         if conn.is_closed() {
@@ -148,8 +155,8 @@ impl Endpoint {
             }
             return;
         }
-        if !self.queued[slot as usize] {
-            self.queued[slot as usize] = true;
+        if !self.marks[slot as usize].queued {
+            self.marks[slot as usize].queued = true;
             self.ready.push_back(slot);
         }
     }
@@ -190,7 +197,7 @@ impl Endpoint {
         // `circuit` fuzz target, fuzz/findings/circuit.released-connection-left-a-deadline.)
         self.deadlines.set(slot, None);
         // What it held of the receive budget is free again.
-        self.windows_total -= core::mem::take(&mut self.windows[slot as usize]);
+        self.windows_total -= core::mem::take(&mut self.held[slot as usize].window);
         self.free.push((slot, conn.handle.generation()));
     }
 
