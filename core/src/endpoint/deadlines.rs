@@ -15,11 +15,11 @@
 //! array, where the `BTreeSet` it replaced removed and inserted a node entry (descending its
 //! tree twice): 735 instructions fewer a round trip (adapters/bench/rounds.md, issue 35's
 //! tenth round). Four children a node rather than two halve the steps, each reading four
-//! neighbouring entries (a cache line's worth) rather than two; the entry that moves is held
-//! aside and written once where it stops, so each step writes one entry and one place, not
-//! two of each. The sift was the one cost of a message that grew with the connection count
-//! (rounds.md, "After the fifty-second round: the timer index's sift", which also says why
-//! the index is not lazier).
+//! neighbouring entries (64 bytes, though not aligned to a cache line) rather than two; the
+//! entry that moves is held aside and written once where it stops, so each step writes one
+//! entry and one place, not two of each. The sift is still the part of a message's cost that
+//! grows most with the connection count (rounds.md, "After the fifty-second round: the timer
+//! index's sift", which also says why the index is not lazier and what would do better).
 
 use alloc::vec::Vec;
 
