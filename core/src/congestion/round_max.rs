@@ -36,32 +36,32 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
 
     /// A new round: its slot starts empty, and the round `N` ago is forgotten.
     pub(super) fn next_round(&mut self) {
+        // `N` is at most 256 (checked in `new` as it compiles): the next slot fits a byte,
+        // and so does any slot's index below.
         self.slot = ((usize::from(self.slot) + 1) % N) as u8;
         *self.slot() = T::default();
         if self.most == self.slot {
             // The largest went with its round: find the largest left, once a round.
-            let (most, _) =
-                self.slots.iter().enumerate().fold(
-                    (0, T::default()),
-                    |(i, m), (j, &v)| if v > m { (j, v) } else { (i, m) },
-                );
-            self.most = most as u8;
+            let largest = self.slots.iter().enumerate().max_by_key(|&(_, v)| *v);
+            self.most = largest.map_or(0, |(i, _)| i) as u8;
         }
     }
 
+    /// A sample of the current round.
     pub(super) fn update(&mut self, sample: T) {
         let slot = self.slot();
         *slot = (*slot).max(sample);
-        let now = *slot;
-        if now > self.max() {
+        if self.current() > self.max() {
             self.most = self.slot;
         }
     }
 
+    /// The largest sample of the last `N` rounds (the default if none).
     pub(super) fn max(&self) -> T {
         self.slots[usize::from(self.most) % N]
     }
 
+    /// The largest sample of the current round (the default if none).
     pub(super) fn current(&self) -> T {
         self.slots[usize::from(self.slot) % N]
     }

@@ -18,9 +18,9 @@ pub(super) const MIN_RECEIVE_WINDOW: u64 = 64 << 10;
 /// has left (if `send_buffer` is not smaller): a connection is never starved by others.
 pub(super) const SEND_FLOOR: u64 = 64 << 10;
 
-/// What one connection holds of the endpoint's budgets, as of its last touch.
+/// One connection's shares of the endpoint's budgets, as of its last touch.
 #[derive(Debug, Default, Clone, Copy)]
-pub(super) struct Held {
+pub(super) struct Shares {
     /// Of `Config::receive_buffer_total`: its receive windows' reservation
     /// (`Connection::budget_reserved`), or, once it ended, its unread bytes.
     pub(super) window: u64,
@@ -48,16 +48,16 @@ impl Endpoint {
     /// two of the budget, each stream 2 KiB).
     pub(super) fn account_window(&mut self, slot: u32) {
         let i = slot as usize;
-        self.windows_total -= self.held[i].window;
-        self.held[i].window = 0;
+        self.windows_total -= self.shares[i].window;
+        self.shares[i].window = 0;
         let Some(conn) = self.conns[i].as_ref() else {
             return;
         };
         if conn.is_closed() {
             // Ended, and kept for what the application has not read (module `retained`):
             // its unread bytes still hold memory, so they still count.
-            self.held[i].window = conn.buffered().0;
-            self.windows_total += self.held[i].window;
+            self.shares[i].window = conn.buffered().0;
+            self.windows_total += self.shares[i].window;
             return;
         }
         // What the others hold and what is kept for newcomers, worked out before borrowing
@@ -82,8 +82,8 @@ impl Endpoint {
                 conn.grant_stream_room(budget.saturating_sub(used) / held::STREAM_COST, most);
             }
         }
-        self.held[i].window = conn.budget_reserved();
-        self.windows_total += self.held[i].window;
+        self.shares[i].window = conn.budget_reserved();
+        self.windows_total += self.shares[i].window;
     }
 
     /// Updates what `slot`'s send buffer holds of `Config::send_buffer_total`, and tells
@@ -101,8 +101,8 @@ impl Endpoint {
             }
         };
         let before = self.sends_total;
-        self.sends_total = self.sends_total - self.held[i].send + held;
-        self.held[i].send = held;
+        self.sends_total = self.sends_total - self.shares[i].send + held;
+        self.shares[i].send = held;
         if self.send_waiters.is_empty() || self.sends_total >= before {
             return;
         }
@@ -124,7 +124,7 @@ impl Endpoint {
     /// Bytes `slot` may add to its send buffer as far as `Config::send_buffer_total` goes:
     /// what is left of the budget, or of its floor if more.
     pub(super) fn send_room(&self, slot: u32) -> u64 {
-        let held = self.held.get(slot as usize).map_or(0, |h| h.send);
+        let held = self.shares.get(slot as usize).map_or(0, |h| h.send);
         let floor = self.send_floor().saturating_sub(held);
         let shared = self.config.send_buffer_total.saturating_sub(self.sends_total);
         floor.max(shared)

@@ -56,6 +56,7 @@ impl CidIndex {
         }
     }
 
+    /// Whether `id` is filed.
     pub(super) fn contains_key(&self, id: &ConnectionId) -> bool {
         self.get(id).is_some()
     }

@@ -223,10 +223,10 @@ pub struct Endpoint {
     /// `marks[slot].half_open` for each, `pending` of them.
     admission: Admissions,
     pending: usize,
-    /// What each connection holds of the endpoint's budgets, as of its last touch (module
+    /// Each connection's shares of the endpoint's budgets, as of its last touch (module
     /// `budgets`): of `Config::receive_buffer_total` (`Connection::budget_reserved`) and of
     /// `Config::send_buffer_total`. One vector, so that a touch reads one line for both.
-    held: Vec<budgets::Held>,
+    shares: Vec<budgets::Shares>,
     /// The receive budget's sum over the connections.
     windows_total: u64,
     /// Connections that ended with something untold, kept until taken or released (an owned part,
@@ -320,7 +320,7 @@ impl Endpoint {
             stats: EndpointStats::default(),
             admission,
             pending: 0,
-            held: Vec::new(),
+            shares: Vec::new(),
             windows_total: 0,
             retained: retained::Retained::default(),
             early: early::Early::default(),

@@ -93,7 +93,7 @@ impl Endpoint {
         }
         self.conns.push(None);
         self.marks.push(Marks::default());
-        self.held.push(budgets::Held::default());
+        self.shares.push(budgets::Shares::default());
         ConnectionHandle::new((self.conns.len() - 1) as u32, 0)
     }
 
@@ -197,7 +197,7 @@ impl Endpoint {
         // `circuit` fuzz target, fuzz/findings/circuit.released-connection-left-a-deadline.)
         self.deadlines.set(slot, None);
         // What it held of the receive budget is free again.
-        self.windows_total -= core::mem::take(&mut self.held[slot as usize].window);
+        self.windows_total -= core::mem::take(&mut self.shares[slot as usize].window);
         self.free.push((slot, conn.handle.generation()));
     }
 
