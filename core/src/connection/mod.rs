@@ -624,6 +624,12 @@ impl Connection {
         }
     }
 
+    /// Its event queue, for the endpoint to lend it a warm one for a call (module
+    /// `endpoint::event_loan`).
+    pub(crate) fn events_mut(&mut self) -> &mut ThinDeque<Event> {
+        &mut self.events
+    }
+
     /// Events for the endpoint to hand out.
     pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.events.pop_front()

@@ -191,6 +191,7 @@ impl Endpoint {
             return;
         };
         self.retained.forget(conn.handle);
+        self.loan.forget(slot);
         // Datagrams it never got the keys for: dropped unopened after all.
         self.stats.dropped_unauthenticated += self.early.forget(conn.handle);
         // A freed slot has no timer. (One left filed stayed due for good: found by the
@@ -250,6 +251,7 @@ impl Endpoint {
             };
             self.events.push_back(e);
         }
+        self.loan.reclaim(slot, conn.events_mut());
         // Every call rebuilds what it moved (`touch`, `touch_fresh`). A stale table is a bug
         // here, not an input: only debug builds and the fuzzing build check (as the
         // lifecycle's undeclared steps are checked), so the suites and every fuzz campaign
