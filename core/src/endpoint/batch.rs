@@ -237,13 +237,7 @@ mod tests {
     /// the server is no relay, so a refusal) with a second message in the same packet.
     fn a_relay_answer_after_data() -> (Net, Vec<BytesMut>) {
         let (mut net, relay) = Net::connected();
-        let served = net.events[1]
-            .iter()
-            .find_map(|e| match e {
-                Event::Connected { conn, .. } => Some(*conn),
-                _ => None,
-            })
-            .expect("the server has the connection");
+        let served = net.served();
         let mut to_client = Vec::new();
         let server_sends = |net: &mut Net, to: &mut Vec<BytesMut>| {
             let mut buf = [0u8; 1500];

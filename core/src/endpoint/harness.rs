@@ -47,6 +47,17 @@ impl Net {
         (net, c)
     }
 
+    /// The second endpoint's handle of the connection [`connected`](Self::connected) made.
+    pub(super) fn served(&self) -> ConnectionHandle {
+        self.events[1]
+            .iter()
+            .find_map(|e| match e {
+                Event::Connected { conn, .. } => Some(*conn),
+                _ => None,
+            })
+            .expect("the server has the connection")
+    }
+
     /// Moves datagrams and time until nothing is left to do or `limit` passes.
     pub(super) fn run_until(&mut self, limit: Instant) {
         let mut buf = [0u8; 1500];
