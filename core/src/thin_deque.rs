@@ -35,6 +35,12 @@ impl<T> ThinDeque<T> {
         self.0.as_ref().map_or(0, |q| q.len())
     }
 
+    /// How many items it has room for without growing (0 without room; for tests).
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.0.as_ref().map_or(0, |q| q.capacity())
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -18,7 +18,6 @@
 //! | `receive_credit` | the connection credit we grant, what the peer used and the application released, the streams' heap cost (an owned part) |
 //! | `send_buffer` | the bytes written and not yet acknowledged, and when a refused write hears of room (an owned part) |
 //! | `inbox` | the streams the peer opened that the application has not taken, the messages gathered for it (an owned part) |
-//! | `lent` | the event queue and spare stream boxes the endpoint lends the connection it calls, swapped in and out |
 //! | `stream_table` | the stream table (an owned part): boxed states, spare boxes, the send round robin |
 //! | `unsent` | a backlog's messages, kept as their bytes until their first turn (an owned part of the stream table) |
 //! | `in_flight` | streams of ours whose bytes have all gone, waiting only for their acknowledgements without their states (an owned part of the stream table) |
@@ -77,8 +76,6 @@ use crate::wire::{
 };
 use crate::wire::{Capabilities, Delivery, ReceiptRun, VERIFICATION_FAILED};
 
-pub(crate) use lent::Lent;
-
 mod address_report;
 mod close;
 mod closing;
@@ -90,7 +87,6 @@ mod id_queue;
 mod in_flight;
 mod inbox;
 mod lazy_receipts;
-mod lent;
 mod lifecycle;
 mod liveness;
 mod loss;
@@ -628,10 +624,10 @@ impl Connection {
         }
     }
 
-    /// Swaps its event queue and spare stream boxes with `lent` (module `lent`): the
-    /// endpoint's before a call and again once its events are collected.
-    pub(crate) fn swap_lent(&mut self, lent: &mut Lent) {
-        lent.swap(&mut self.events, self.streams.spares_mut());
+    /// Its event queue, for the endpoint to lend it a warm one for a call (module
+    /// `endpoint::event_loan`).
+    pub(crate) fn events_mut(&mut self) -> &mut ThinDeque<Event> {
+        &mut self.events
     }
 
     /// Whether its own event queue holds room (for tests of what the endpoint lends).

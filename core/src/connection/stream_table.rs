@@ -299,13 +299,6 @@ impl StreamTable {
         }
     }
 
-    /// The spare boxes, if the active part is made (module `lent` swaps them).
-    #[allow(clippy::vec_box)]
-    #[inline]
-    pub(super) fn spares_mut(&mut self) -> Option<&mut Vec<Box<StreamState>>> {
-        self.active.as_deref_mut().map(|a| &mut a.spare)
-    }
-
     /// Forgets stream `id`, keeping its box, emptied (it holds no bytes), as a spare if
     /// fewer than `spares` are kept (module docs).
     pub(super) fn remove(&mut self, id: StreamId, spares: usize) {

@@ -40,7 +40,7 @@
 //! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
 //! | `punching` | hole punching coordinated over a relayed connection (spec §12.5) |
 //! | `relaying` | relay circuits: requests, RELAY_* frames, relayed datagrams in and out (spec §12) |
-//! | `loan` | which connection has the event queue and spare stream boxes the endpoint lends the one it calls, so that a call's events and new streams land in warm memory (an owned part) |
+//! | `event_loan` | which connection has the one event queue the endpoint lends, so that a call's events land in warm memory (an owned part) |
 //! | `early` | sealed datagrams that came before their keys (a server's XX handshake), kept within bounds and opened once the keys are in (an owned part) |
 //! | `retained` | connections that ended with something untold (bytes unread, a stream settled), kept until taken or released (an owned part) |
 
@@ -82,9 +82,9 @@ mod commands;
 mod datagrams;
 mod deadlines;
 mod early;
+mod event_loan;
 #[cfg(test)]
 mod harness;
-mod loan;
 mod piping;
 mod punching;
 mod queries;
@@ -219,9 +219,9 @@ pub struct Endpoint {
     /// half-open (module `slots`). One vector, so that a touch reads one line for both.
     marks: Vec<slots::Marks>,
     events: VecDeque<Event>,
-    /// An event queue and spare stream boxes, lent to the connection being called (module
-    /// `loan`).
-    loan: loan::Loan,
+    /// One event queue with room, lent to the connection being called (module
+    /// `event_loan`).
+    loan: event_loan::EventLoan,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
     /// Who gets a connection (module `admission`), and the server handshakes in progress:
@@ -321,7 +321,7 @@ impl Endpoint {
             ready: VecDeque::new(),
             marks: Vec::new(),
             events: VecDeque::new(),
-            loan: loan::Loan::default(),
+            loan: event_loan::EventLoan::default(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
             admission,
@@ -561,7 +561,7 @@ impl Endpoint {
         match &mut decoded {
             Ok(packet) => {
                 let token_before = conn.reset_token();
-                self.loan.lend(slot, conn);
+                self.loan.lend(slot, conn.events_mut());
                 conn.handle_packet(now, &self.config, from, packet);
                 if let (None, Some(token)) = (token_before, conn.reset_token()) {
                     // The ACCEPT gave the server's token: a reset bearing it ends this one.
@@ -621,7 +621,7 @@ impl Endpoint {
         }
         for slot in self.deadlines.due(now) {
             if let Some(conn) = self.conns[slot as usize].as_mut() {
-                self.loan.lend(slot, conn);
+                self.loan.lend(slot, conn.events_mut());
                 conn.handle_timeout(now, &self.config);
             }
             self.touch_fresh(slot);

@@ -99,7 +99,11 @@ impl Endpoint {
 
     /// The connection `h` names: none if its slot is empty or holds a later connection.
     pub(super) fn conn(&mut self, h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
-        conn_in(&mut self.conns, h)
+        self.conns
+            .get_mut(h.slot())
+            .and_then(Option::as_deref_mut)
+            .filter(|c| c.handle == h)
+            .ok_or(ApiError::UnknownConnection)
     }
 
     /// As [`conn`](Self::conn), to look at.
@@ -247,7 +251,7 @@ impl Endpoint {
             };
             self.events.push_back(e);
         }
-        self.loan.reclaim(slot, conn);
+        self.loan.reclaim(slot, conn.events_mut());
         // Every call rebuilds what it moved (`touch`, `touch_fresh`). A stale table is a bug
         // here, not an input: only debug builds and the fuzzing build check (as the
         // lifecycle's undeclared steps are checked), so the suites and every fuzz campaign
@@ -300,23 +304,11 @@ impl Endpoint {
         f: impl FnOnce(&mut Connection) -> Result<T, ApiError>,
         touch: fn(&mut Self, u32),
     ) -> Result<T, ApiError> {
-        let conn = conn_in(&mut self.conns, h)?;
-        self.loan.lend(h.index(), conn);
-        let out = f(conn);
+        let out = f(self.conn(h)?);
         touch(self, h.index());
         self.pump_if_lost();
         out
     }
-}
-
-/// [`Endpoint::conn`], on the slots alone (so that the endpoint's other fields stay free to
-/// borrow beside it).
-fn conn_in(conns: &mut [Option<Box<Connection>>], h: ConnectionHandle) -> Result<&mut Connection, ApiError> {
-    conns
-        .get_mut(h.slot())
-        .and_then(Option::as_deref_mut)
-        .filter(|c| c.handle == h)
-        .ok_or(ApiError::UnknownConnection)
 }
 
 #[cfg(test)]
