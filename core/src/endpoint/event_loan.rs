@@ -8,14 +8,14 @@
 //! It is lent for the calls the peer's traffic makes (a datagram, a timer), which raise
 //! nearly every event; an application's command raises few and fills the connection's
 //! own queue (lending for commands too cost one connection's round trip 36 instructions,
-//! with no miss to save in the bench).
+//! with no miss to save in the bench: a build not committed, rounds.md says how).
 //!
 //! The room is kept for the endpoint's life: it is what the most events one call raised
 //! needed, and a call's events are bounded by what one datagram's frames or one
 //! connection's streams can raise (some hundreds, tens of kilobytes, once per endpoint).
 //! Letting larger room go at each return cost a regrowth, and its copies, on every ACK
 //! that settles many messages: 1% of the messages' instructions of one connection
-//! (`transfer_count aes256gcm messages`). Without the loan each connection kept the room
+//! (`transfer_count aes256gcm messages`, a build not committed). Without the loan each connection kept the room
 //! its own largest call needed, until trimmed idle.
 //!
 //! Inputs: the slot to be called and its queue, just before the call ([`EventLoan::lend`]),
