@@ -30,6 +30,10 @@
 //! - `handshake/N`: one more connection's whole handshake (Noise XX), made and then closed,
 //!   with N connections already held.
 //!
+//! Both endpoints prefetch a connection's memory as an input reaches it, with the hook
+//! weir-driver gives its endpoints (`Config::prefetch`; `support/prefetch.rs`);
+//! `WEIR_PREFETCH=off` runs them without it, to compare in one build.
+//!
 //! After each message group, the datagrams per message (both ways) are printed: what the
 //! group's time is spread over. Between groups, what the last one left owed (receipts'
 //! lazy acknowledgements) goes out unmeasured (`World::settle`).

@@ -17,6 +17,9 @@
 //! (D1mr + D1mw) and last-level misses (DLmr + DLmw), both endpoints together. The
 //! last-level cache simulated is this machine's, as valgrind reads it (it says which at
 //! the start of its output). Figures in adapters/bench/README.md ("Many connections").
+//! The endpoints prefetch as the bench's do (`WEIR_PREFETCH=off` to leave it out); valgrind
+//! does not simulate a prefetch, so these counts are the same either way but for the
+//! hook's own instructions: what it saves shows only in the timed bench.
 
 #[path = "../benches/support/scale_world.rs"]
 mod scale_world;

@@ -346,6 +346,21 @@ pub struct Config {
     /// the figures). The hook must leave the memory's contents as they are (it gets a
     /// `*const`); no output of the core depends on it. Default: `None`.
     pub advise_buffer: Option<fn(*const u8, usize)>,
+    /// Called with memory the core is about to use, its start and its length in bytes, as
+    /// an input (a datagram, a timer, a command) reaches a connection other than the one the
+    /// last input reached: the connection, its congestion controller, its packet protection
+    /// and that protection's expanded keys, an allocation each. For a host that can ask the
+    /// CPU to start loading memory into its caches without waiting (`weir_driver::prefetch`
+    /// does on x86-64). Among many connections each one's state is cold by its next event,
+    /// and the core reaches these allocations one after another, a pointer in one leading to
+    /// the next, each cache miss waiting for the one before; shown first, their loads
+    /// overlap (module `connection::prefetch`; adapters/bench/rounds.md, "After the
+    /// fifty-fourth round: cold connections' memory shown first", has the figures).
+    /// weir-driver's endpoints, and so weir-tokio's and weir-std's, use
+    /// `weir_driver::prefetch` when this is `None`; a hook that does nothing turns it off
+    /// there. The hook must not write the memory and had best not read it (it may be
+    /// padding); no output of the core depends on it. Default: `None`.
+    pub prefetch: Option<fn(*const u8, usize)>,
     /// Feature `fuzzing` only: the primitives of the handshake and packet protection. The
     /// default is the real ones; [`Primitives::FuzzingStandIn`](crate::crypto::Primitives)
     /// is for fuzz targets, which then spend their time in the state machines rather than
@@ -400,6 +415,7 @@ impl Default for Config {
             relay: None,
             connection_id_prefix: None,
             advise_buffer: None,
+            prefetch: None,
             #[cfg(feature = "fuzzing")]
             primitives: crate::crypto::Primitives::Real,
         }

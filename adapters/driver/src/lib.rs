@@ -64,7 +64,8 @@
 //! drops.
 // Receiving into a block's room without writing it first needs `unsafe` (`io::open`, with
 // its reasons), and so does advising the kernel about a large buffer's pages
-// (`memory::advise_own_mapping`); nothing else may.
+// (`memory::advise_own_mapping`), and so does asking the CPU to prefetch a line
+// (`prefetch::prefetch_line`); nothing else may.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -75,6 +76,7 @@ mod handles;
 pub mod identity_file;
 mod io;
 mod memory;
+mod prefetch;
 mod shards;
 mod socket;
 
@@ -97,6 +99,7 @@ pub use handles::{
 };
 pub use io::{Batch, Inbox, Outbox, MAX_BATCH_BYTES};
 pub use memory::advise_huge_pages;
+pub use prefetch::prefetch;
 pub use shards::{shard_configs, Router};
 pub use socket::{bind_socket, bind_sockets, udp_state, SOCKET_BUFFER};
 pub use weir_core::{REQUEST_CANCELLED, REQUEST_REFUSED};
@@ -428,6 +431,23 @@ pub(crate) type Incoming = (StreamId, StreamHeader);
 
 #[cfg(test)]
 mod tests {
+    /// Any range may be shown, in use or not, aligned or not, empty or wrapping past the
+    /// end of the address space: the hook only hints, and changes no byte.
+    #[test]
+    fn any_range_is_prefetched_without_a_fault_or_a_change() {
+        let data: Vec<u8> = (0..=255).cycle().take(1000).collect();
+        let before = data.clone();
+        crate::prefetch(data.as_ptr().wrapping_add(3), 997);
+        crate::prefetch(data.as_ptr(), 0);
+        crate::prefetch(std::ptr::null(), 4096);
+        crate::prefetch((usize::MAX - 10) as *const u8, 200);
+        let freed = Vec::<u8>::with_capacity(4096);
+        let dangling = freed.as_ptr();
+        drop(freed);
+        crate::prefetch(dangling, 4096);
+        assert_eq!(data, before);
+    }
+
     use super::*;
 
     #[cfg(unix)]

@@ -2,6 +2,9 @@
 //! asked (`lose_every`): the harness of `--bench transfer` and of the `transfer_count`
 //! example (callgrind).
 
+#[path = "prefetch.rs"]
+mod prefetch;
+
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
@@ -69,6 +72,7 @@ impl Pair {
             congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
             max_datagram_size: datagram,
             initial_concurrent_streams: streams,
+            prefetch: prefetch::hook(),
             ..Config::default()
         };
         Pair {

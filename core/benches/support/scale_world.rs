@@ -4,6 +4,9 @@
 
 #![allow(dead_code)] // Each includer uses its part.
 
+#[path = "prefetch.rs"]
+mod prefetch;
+
 use std::net::SocketAddr;
 
 use bytes::{Bytes, BytesMut};
@@ -38,6 +41,7 @@ impl World {
             receive_buffer_total: 1 << 40,
             max_handshakes_per_second: u32::MAX,
             address_validation: AddressValidation::Off,
+            prefetch: prefetch::hook(),
             ..Config::default()
         };
         let mut w = World {

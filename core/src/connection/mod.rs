@@ -91,6 +91,7 @@ mod lifecycle;
 mod liveness;
 mod loss;
 mod path;
+mod prefetch;
 mod punch;
 mod reading;
 mod receive;

@@ -222,6 +222,9 @@ pub struct Endpoint {
     /// One event queue with room, lent to the connection being called (module
     /// `event_loan`).
     loan: event_loan::EventLoan,
+    /// The slot whose connection was last shown to `Config::prefetch` (`slots::prefetch`):
+    /// not shown again while inputs keep reaching it. (`u32::MAX`, never a slot: none yet.)
+    prefetched: u32,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
     /// Who gets a connection (module `admission`), and the server handshakes in progress:
@@ -322,6 +325,7 @@ impl Endpoint {
             marks: Vec::new(),
             events: VecDeque::new(),
             loan: event_loan::EventLoan::default(),
+            prefetched: u32::MAX,
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
             admission,
@@ -453,6 +457,9 @@ impl Endpoint {
             _ if readable => self.by_cid.get(&invariant.dcid),
             _ => None,
         };
+        if let Some(slot) = slot {
+            self.prefetch(slot);
+        }
         match slot {
             Some(slot) => self.settle_unless(slot),
             None => self.settle_deferred(),
@@ -620,6 +627,7 @@ impl Endpoint {
             self.rate_wake = None;
         }
         for slot in self.deadlines.due(now) {
+            self.prefetch(slot);
             if let Some(conn) = self.conns[slot as usize].as_mut() {
                 self.loan.lend(slot, conn.events_mut());
                 conn.handle_timeout(now, &self.config);

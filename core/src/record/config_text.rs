@@ -67,6 +67,7 @@ pub(crate) fn write(config: &Config, out: &mut String) {
         // A host's hook on memory, which changes no output: not recorded, and a replay
         // runs without it.
         advise_buffer: _,
+        prefetch: _,
         #[cfg(feature = "fuzzing")]
         primitives,
     } = config;

@@ -182,6 +182,10 @@ impl Driver {
         clock: Clock,
         pattern: Option<String>,
     ) -> Driver {
+        let config = Config {
+            prefetch: config.prefetch.or(Some(crate::prefetch)),
+            ..config
+        };
         let trace = pattern.and_then(|pattern| Recording::open(&pattern, local, config.connection_id_prefix));
         let mut ep = if trace.is_some() {
             weir_core::Endpoint::new_traced(config, seed)

@@ -124,6 +124,29 @@ fn recv(d: &mut Driver, conn: ConnectionHandle) -> Poll<Result<Bytes, Error>> {
     d.poll_recv_message(conn, 1 << 20, Waker::noop())
 }
 
+/// A driver's endpoint prefetches with `crate::prefetch` unless its configuration named
+/// a hook of its own, which it keeps. (Function pointers do not compare reliably: the hook
+/// given counts its calls instead.)
+#[test]
+fn the_endpoint_prefetches_with_the_driver_s_hook_unless_given_one() {
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    fn own(_: *const u8, _: usize) {
+        CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+    let hook = |config: Config| {
+        let hook = Driver::new(config, A.parse().unwrap()).ep.config().prefetch;
+        hook.expect("a prefetch hook")
+    };
+    hook(Config::default())(std::ptr::null(), 64);
+    assert_eq!(CALLS.load(Ordering::Relaxed), 0);
+    let given = Config {
+        prefetch: Some(own),
+        ..Config::default()
+    };
+    hook(given)(std::ptr::null(), 64);
+    assert_eq!(CALLS.load(Ordering::Relaxed), 1);
+}
+
 #[test]
 fn calls_are_answered_at_once_when_the_core_can() {
     let mut p = Pair::new();

@@ -1,0 +1,38 @@
+//! The memory an event of a connection is about to use, shown to the host's prefetch hook
+//! ([`Config::prefetch`](crate::Config::prefetch)) as the event reaches the connection.
+//!
+//! Input: the connection. Output: calls of the hook, one for each allocation, with its
+//! start and its length: the connection itself, its congestion controller, its packet
+//! protection and the protection's expanded keys. Nothing else changes, and no output of
+//! the core depends on what the hook does.
+//!
+//! Why: among many connections, each one's state is cold by its next event (at 100,000
+//! connections with a message each every 100 ms, every other connection's state has gone
+//! through the caches meanwhile), and it lies in allocations the event's handling reaches
+//! one after another, a pointer in one leading to the next. Handled in turn, each cache miss
+//! waits for the one before; shown first, the loads overlap, and the connection's turn
+//! waits about as long as the slowest of them. adapters/bench/rounds.md ("After the
+//! fifty-fourth round: cold connections' memory shown first") has the figures.
+
+use core::mem::size_of_val;
+
+use super::Connection;
+
+/// What the hook is called with: the start of a range of memory and its length in bytes.
+pub(crate) type Hook = fn(*const u8, usize);
+
+impl Connection {
+    /// Shows `hook` the memory an event of this connection is about to use (module docs).
+    pub(crate) fn prefetch(&self, hook: Hook) {
+        // The connection first: its own address is known without reading it, and the
+        // pointers to the rest are in it.
+        hook((self as *const Self).cast(), size_of_val(self));
+        hook(
+            (&*self.cc as *const _ as *const u8).cast(),
+            size_of_val(&*self.cc),
+        );
+        if let Some(protection) = self.crypto.as_deref() {
+            protection.prefetch(hook);
+        }
+    }
+}
