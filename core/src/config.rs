@@ -348,18 +348,20 @@ pub struct Config {
     pub advise_buffer: Option<fn(*const u8, usize)>,
     /// Called with memory the core is about to use, its start and its length in bytes, as
     /// an input (a datagram, a timer, a command) reaches a connection other than the one the
-    /// last input reached: the connection, its congestion controller, its packet protection
-    /// and that protection's expanded keys, an allocation each. For a host that can ask the
-    /// CPU to start loading memory into its caches without waiting (`weir_driver::prefetch`
-    /// does on x86-64). Among many connections each one's state is cold by its next event,
-    /// and the core reaches these allocations one after another, a pointer in one leading to
-    /// the next, each cache miss waiting for the one before; shown first, their loads
-    /// overlap (module `connection::prefetch`; adapters/bench/rounds.md, "After the
-    /// fifty-fourth round: cold connections' memory shown first", has the figures).
-    /// weir-driver's endpoints, and so weir-tokio's and weir-std's, use
-    /// `weir_driver::prefetch` when this is `None`; a hook that does nothing turns it off
-    /// there. The hook must not write the memory and had best not read it (it may be
-    /// padding); no output of the core depends on it. Default: `None`.
+    /// last input reached: the endpoint's entries for the connection, the connection, and
+    /// what of its own it reaches first (its congestion controller, its packet protection
+    /// and the expanded keys, its stream table and packets in flight), each allocation
+    /// shown on its own. For a host that can ask the CPU to start loading memory into its
+    /// caches without waiting (`weir_driver::prefetch` does on x86-64). Among many
+    /// connections each one's state is cold by its next event, and the core reaches these
+    /// allocations one after another, a pointer in one leading to the next, each cache miss
+    /// waiting for the one before; shown first, their loads overlap (module
+    /// `connection::prefetch`; adapters/bench/rounds.md, "After the fifty-fourth round: cold
+    /// connections' memory shown first", has the figures: a message among 100,000
+    /// connections a third faster). weir-driver's endpoints, and so weir-tokio's and
+    /// weir-std's, use `weir_driver::prefetch` when this is `None`; a hook that does nothing
+    /// turns it off there. The hook must not write the memory and had best not read it (it
+    /// may be padding); no output of the core depends on it. Default: `None`.
     pub prefetch: Option<fn(*const u8, usize)>,
     /// Feature `fuzzing` only: the primitives of the handshake and packet protection. The
     /// default is the real ones; [`Primitives::FuzzingStandIn`](crate::crypto::Primitives)

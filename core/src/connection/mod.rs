@@ -91,7 +91,7 @@ mod lifecycle;
 mod liveness;
 mod loss;
 mod path;
-mod prefetch;
+pub(crate) mod prefetch;
 mod punch;
 mod reading;
 mod receive;

@@ -1,10 +1,14 @@
 //! The memory an event of a connection is about to use, shown to the host's prefetch hook
 //! ([`Config::prefetch`](crate::Config::prefetch)) as the event reaches the connection.
 //!
-//! Input: the connection. Output: calls of the hook, one for each allocation, with its
-//! start and its length: the connection itself, its congestion controller, its packet
-//! protection and the protection's expanded keys. Nothing else changes, and no output of
-//! the core depends on what the hook does.
+//! Input: the connection. Output: calls of the hook, one for each allocation (or the part
+//! of one) with its start and its length: the connection itself, its congestion
+//! controller, its packet protection and the protection's expanded keys, then its stream
+//! table's slots (if few), what an active connection's table keeps and the spare box the
+//! next new stream's state is made in, and the oldest and newest of its packets in flight.
+//! (The endpoint shows its own entries for the connection's slot first: module
+//! `endpoint::slots`.) Nothing else changes, and no output of the core depends on what the
+//! hook does.
 //!
 //! Why: among many connections, each one's state is cold by its next event (at 100,000
 //! connections with a message each every 100 ms, every other connection's state has gone
@@ -34,5 +38,31 @@ impl Connection {
         if let Some(protection) = self.crypto.as_deref() {
             protection.prefetch(hook);
         }
+        // What a message sent, received or acknowledged reaches next.
+        self.streams.prefetch(hook);
+        self.recovery.prefetch(hook);
+    }
+}
+
+/// A hook for tests: it records what it is shown, on the test's own thread.
+#[cfg(test)]
+pub(crate) mod recorder {
+    extern crate std;
+
+    use alloc::vec::Vec;
+    use core::cell::RefCell;
+
+    std::thread_local! {
+        static SHOWN: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
+    }
+
+    /// The hook: records each range's start and length.
+    pub(crate) fn record(start: *const u8, len: usize) {
+        SHOWN.with(|s| s.borrow_mut().push((start as usize, len)));
+    }
+
+    /// What the hook was shown on this thread since the last call.
+    pub(crate) fn shown() -> Vec<(usize, usize)> {
+        SHOWN.with(|s| core::mem::take(&mut *s.borrow_mut()))
     }
 }

@@ -122,7 +122,15 @@ impl Endpoint {
     #[inline(never)]
     fn prefetch_other(&mut self, slot: u32) {
         self.prefetched = slot;
-        if let (Some(hook), Some(Some(c))) = (self.config.prefetch, self.conns.get(slot as usize)) {
+        let Some(hook) = self.config.prefetch else {
+            return;
+        };
+        // The endpoint's own lines of the slot first: their addresses need no load.
+        if let Some(m) = self.marks.get(slot as usize) {
+            hook((m as *const Marks).cast(), core::mem::size_of::<Marks>());
+        }
+        self.deadlines.prefetch(slot, hook);
+        if let Some(Some(c)) = self.conns.get(slot as usize) {
             c.prefetch(hook);
         }
     }
@@ -381,22 +389,7 @@ mod tests {
         assert!(!matches!(next, Some((_, _, Timer::Ack))), "{next:?}");
     }
 
-    extern crate std;
-
-    std::thread_local! {
-        /// What [`record`] was shown on this test's thread: each range's start and length.
-        static SHOWN: core::cell::RefCell<Vec<(usize, usize)>> = const { core::cell::RefCell::new(Vec::new()) };
-    }
-
-    /// A prefetch hook that only records what it is shown.
-    fn record(start: *const u8, len: usize) {
-        SHOWN.with(|s| s.borrow_mut().push((start as usize, len)));
-    }
-
-    /// What the hook was shown since the last call.
-    fn shown() -> Vec<(usize, usize)> {
-        SHOWN.with(|s| core::mem::take(&mut *s.borrow_mut()))
-    }
+    use crate::connection::prefetch::recorder::{record, shown};
 
     /// Where `h`'s connection is in `ep`'s memory: the first range a prefetch shows.
     fn connection_at(ep: &Endpoint, h: ConnectionHandle) -> (usize, usize) {
@@ -407,11 +400,13 @@ mod tests {
         )
     }
 
-    /// Checks `ranges` are what a prefetch of `h`'s connection in `ep` shows: its own memory
-    /// first, then `more` other allocations, none empty, no two overlapping.
+    /// Checks `ranges` are what a prefetch of `h`'s connection in `ep` shows: the endpoint's
+    /// two entries for its slot (its marks, where its deadline is filed), then the
+    /// connection's own memory, then at least `more` other allocations; none empty, no two
+    /// overlapping.
     fn assert_shows(ranges: &[(usize, usize)], ep: &Endpoint, h: ConnectionHandle, more: usize) {
-        assert_eq!(ranges.len(), 1 + more, "{ranges:x?}");
-        assert_eq!(ranges[0], connection_at(ep, h));
+        assert!(ranges.len() >= 3 + more, "{ranges:x?}");
+        assert_eq!(ranges[2], connection_at(ep, h));
         let mut sorted = ranges.to_vec();
         sorted.sort_unstable();
         for w in sorted.windows(2) {
@@ -421,10 +416,11 @@ mod tests {
     }
 
     /// A command, a datagram and a timer each show `Config::prefetch` the memory of the
-    /// connection they reach, before they reach it: the connection, its congestion
-    /// controller, its protection and its two expanded keys (four allocations beside the
-    /// connection), or without the keys once a trim let them go; and the next input that
-    /// reaches the same connection shows nothing again.
+    /// connection they reach, before they reach it: the endpoint's entries for its slot, the
+    /// connection, its congestion controller, its protection and its two expanded keys, and
+    /// what else it holds (at least four allocations beside the connection), two fewer once
+    /// a trim let the keys go; and the next input that reaches the same connection shows
+    /// nothing again.
     #[test]
     fn each_input_shows_the_prefetch_hook_its_connection_once() {
         use super::super::harness::Net;
@@ -442,7 +438,8 @@ mod tests {
         // Commands: one connection, again, then the other.
         let hi = Bytes::from_static(b"hi");
         net.eps[0].send_message(a, None, hi.clone()).unwrap();
-        assert_shows(&shown(), &net.eps[0], a, 4);
+        let first = shown();
+        assert_shows(&first, &net.eps[0], a, 4);
         net.eps[0].send_message(a, None, hi.clone()).unwrap();
         assert_eq!(shown(), []);
         net.eps[0].send_message(b, None, hi.clone()).unwrap();
@@ -476,7 +473,7 @@ mod tests {
         net.eps[0].handle_timeout(at);
         let ranges = shown();
         assert!(
-            ranges.first() == Some(&connection_at(&net.eps[0], due)),
+            ranges.get(2) == Some(&connection_at(&net.eps[0], due)),
             "{ranges:x?}"
         );
 
@@ -485,7 +482,12 @@ mod tests {
         net.eps[0].prefetched = u32::MAX;
         shown();
         net.eps[0].send_message(a, None, hi).unwrap();
-        assert_shows(&shown(), &net.eps[0], a, 2);
+        let trimmed = shown();
+        assert_shows(&trimmed, &net.eps[0], a, 2);
+        assert!(
+            trimmed.len() + 2 <= first.len(),
+            "{trimmed:x?} against {first:x?}"
+        );
     }
 
     /// The hook changes no output: two runs alike but for it send the same bytes.

@@ -278,6 +278,11 @@ pub(crate) struct Recovery {
 }
 
 impl Recovery {
+    /// Shows `hook` the packets in flight an input may reach first (`connection::prefetch`).
+    pub(crate) fn prefetch(&self, hook: fn(*const u8, usize)) {
+        self.sent.prefetch(hook);
+    }
+
     /// `skip_seed` chooses the numbers left out; it should be unknown to the peer.
     /// `max_probe_interval` caps the probe timeout's backoff.
     pub(crate) fn new(initial_rtt: Duration, max_probe_interval: Duration, skip_seed: u64) -> Self {

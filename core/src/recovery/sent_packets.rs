@@ -79,6 +79,15 @@ fn take_out(slot: &mut SentPacket) -> Option<SentPacket> {
 }
 
 impl SentPackets {
+    /// Shows `hook` the oldest packet in flight and the newest, where an ACK's reading and
+    /// the next packet's record begin (`connection::prefetch`).
+    pub(super) fn prefetch(&self, hook: fn(*const u8, usize)) {
+        let newest = self.slots.back().filter(|_| self.slots.len() > 1);
+        for p in [self.slots.front(), newest].into_iter().flatten() {
+            hook((p as *const SentPacket).cast(), core::mem::size_of_val(p));
+        }
+    }
+
     /// The slots the queue has room for (tests: what a flight leaves kept).
     #[cfg(test)]
     pub(super) fn room(&self) -> usize {
