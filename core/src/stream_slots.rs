@@ -47,12 +47,12 @@ impl<V> Default for StreamSlots<V> {
 }
 
 impl<V> StreamSlots<V> {
-    /// Shows `hook` the slots, if there are any and they are few (at most 8 lines): an
+    /// Shows `show` the slots, if there are any and they are few (at most 8 lines): an
     /// input may look any of them up (`connection::prefetch`).
-    pub(crate) fn prefetch(&self, hook: fn(*const u8, usize)) {
+    pub(crate) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
         let slots = self.slots.as_slice();
         if (1..=512).contains(&core::mem::size_of_val(slots)) {
-            hook(slots.as_ptr().cast(), core::mem::size_of_val(slots));
+            show(slots.as_ptr().cast(), core::mem::size_of_val(slots));
         }
     }
 

@@ -91,7 +91,7 @@ mod lifecycle;
 mod liveness;
 mod loss;
 mod path;
-pub(crate) mod prefetch;
+mod prefetch;
 mod punch;
 mod reading;
 mod receive;

@@ -21,48 +21,22 @@
 use core::mem::size_of_val;
 
 use super::Connection;
-
-/// What the hook is called with: the start of a range of memory and its length in bytes.
-pub(crate) type Hook = fn(*const u8, usize);
+use crate::congestion::CongestionController;
 
 impl Connection {
-    /// Shows `hook` the memory an event of this connection is about to use (module docs).
-    pub(crate) fn prefetch(&self, hook: Hook) {
+    /// Shows `show` (the endpoint's call of the hook) the memory an event of this
+    /// connection is about to use, each range as its start and its length (module docs).
+    pub(crate) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
         // The connection first: its own address is known without reading it, and the
         // pointers to the rest are in it.
-        hook((self as *const Self).cast(), size_of_val(self));
-        hook(
-            (&*self.cc as *const _ as *const u8).cast(),
-            size_of_val(&*self.cc),
-        );
+        show((self as *const Self).cast(), size_of_val(self));
+        let cc: *const dyn CongestionController = &*self.cc;
+        show(cc.cast(), size_of_val(&*self.cc));
         if let Some(protection) = self.crypto.as_deref() {
-            protection.prefetch(hook);
+            protection.prefetch(show);
         }
         // What a message sent, received or acknowledged reaches next.
-        self.streams.prefetch(hook);
-        self.recovery.prefetch(hook);
-    }
-}
-
-/// A hook for tests: it records what it is shown, on the test's own thread.
-#[cfg(test)]
-pub(crate) mod recorder {
-    extern crate std;
-
-    use alloc::vec::Vec;
-    use core::cell::RefCell;
-
-    std::thread_local! {
-        static SHOWN: RefCell<Vec<(usize, usize)>> = const { RefCell::new(Vec::new()) };
-    }
-
-    /// The hook: records each range's start and length.
-    pub(crate) fn record(start: *const u8, len: usize) {
-        SHOWN.with(|s| s.borrow_mut().push((start as usize, len)));
-    }
-
-    /// What the hook was shown on this thread since the last call.
-    pub(crate) fn shown() -> Vec<(usize, usize)> {
-        SHOWN.with(|s| core::mem::take(&mut *s.borrow_mut()))
+        self.streams.prefetch(show);
+        self.recovery.prefetch(show);
     }
 }

@@ -127,15 +127,15 @@ struct Active {
 }
 
 impl StreamTable {
-    /// Shows `hook` the table's memory a stream opened, sent or read next uses: the slots
+    /// Shows `show` the table's memory a stream opened, sent or read next uses: the slots
     /// (if few), what an active connection keeps, and the spare box the next new stream's
     /// state is made in (module `prefetch`).
-    pub(super) fn prefetch(&self, hook: fn(*const u8, usize)) {
-        self.streams.prefetch(hook);
+    pub(super) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
+        self.streams.prefetch(show);
         if let Some(a) = self.active.as_deref() {
-            hook((a as *const Active).cast(), core::mem::size_of_val(a));
+            show((a as *const Active).cast(), core::mem::size_of_val(a));
             if let Some(b) = a.spare.last() {
-                hook((&**b as *const StreamState).cast(), core::mem::size_of_val(&**b));
+                show((&**b as *const StreamState).cast(), core::mem::size_of_val(&**b));
             }
         }
     }
@@ -469,7 +469,6 @@ mod tests {
     /// The box the next new stream's state is made in is among what a prefetch shows.
     #[test]
     fn a_prefetch_shows_the_box_the_next_stream_is_made_in() {
-        use crate::connection::prefetch::recorder::{record, shown};
         let mut t = StreamTable::default();
         for i in 0..3 {
             t.insert(StreamId(4 * i), StreamState::default());
@@ -477,9 +476,8 @@ mod tests {
         for i in 0..3 {
             t.remove(StreamId(4 * i), 8);
         }
-        shown();
-        t.prefetch(record);
-        let ranges = shown();
+        let mut ranges = Vec::new();
+        t.prefetch(&mut |start, len| ranges.push((start as usize, len)));
         t.insert(StreamId(40), StreamState::default());
         let at = t.get(&StreamId(40)).map(|s| s as *const StreamState as usize);
         let made = (at.unwrap(), core::mem::size_of::<StreamState>());

@@ -215,13 +215,13 @@ impl core::fmt::Debug for Protection {
 }
 
 impl Protection {
-    /// Shows `hook` this protection's memory and the keys it seals and opens with, where
+    /// Shows `show` this protection's memory and the keys it seals and opens with, where
     /// expanded (module `connection::prefetch`).
-    pub(crate) fn prefetch(&self, hook: fn(*const u8, usize)) {
-        hook((self as *const Self).cast(), core::mem::size_of_val(self));
+    pub(crate) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
+        show((self as *const Self).cast(), core::mem::size_of_val(self));
         for key in [&self.send, &self.recv] {
             if let Some(k) = key.expanded.as_deref() {
-                hook((k as *const LessSafeKey).cast(), core::mem::size_of_val(k));
+                show((k as *const LessSafeKey).cast(), core::mem::size_of_val(k));
             }
         }
     }

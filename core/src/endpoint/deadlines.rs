@@ -99,10 +99,10 @@ struct Run {
 
 impl Deadlines {
     /// The deadline filed for `slot`.
-    /// Shows `hook` where `slot`'s deadline is filed, which the next refile reads.
-    pub(super) fn prefetch(&self, slot: u32, hook: fn(*const u8, usize)) {
+    /// Shows `show` where `slot`'s deadline is filed, which the next refile reads.
+    pub(super) fn prefetch(&self, slot: u32, show: &mut impl FnMut(*const u8, usize)) {
         if let Some(p) = self.place.get(slot as usize) {
-            hook((p as *const u32).cast(), core::mem::size_of::<u32>());
+            show((p as *const u32).cast(), core::mem::size_of::<u32>());
         }
     }
 

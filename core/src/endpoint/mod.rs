@@ -225,6 +225,9 @@ pub struct Endpoint {
     /// The slot whose connection was last shown to `Config::prefetch` (`slots::prefetch`):
     /// not shown again while inputs keep reaching it. (`u32::MAX`, never a slot: none yet.)
     prefetched: u32,
+    /// Tests only: every range `Config::prefetch` was shown, start and length, in order.
+    #[cfg(test)]
+    shown: Vec<(usize, usize)>,
     stateless: VecDeque<Stateless>,
     stats: EndpointStats,
     /// Who gets a connection (module `admission`), and the server handshakes in progress:
@@ -326,6 +329,8 @@ impl Endpoint {
             events: VecDeque::new(),
             loan: event_loan::EventLoan::default(),
             prefetched: u32::MAX,
+            #[cfg(test)]
+            shown: Vec::new(),
             stateless: VecDeque::new(),
             stats: EndpointStats::default(),
             admission,

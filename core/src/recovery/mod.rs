@@ -278,9 +278,9 @@ pub(crate) struct Recovery {
 }
 
 impl Recovery {
-    /// Shows `hook` the packets in flight an input may reach first (`connection::prefetch`).
-    pub(crate) fn prefetch(&self, hook: fn(*const u8, usize)) {
-        self.sent.prefetch(hook);
+    /// Shows `show` the packets in flight an input may reach first (`connection::prefetch`).
+    pub(crate) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
+        self.sent.prefetch(show);
     }
 
     /// `skip_seed` chooses the numbers left out; it should be unknown to the peer.

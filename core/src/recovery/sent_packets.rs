@@ -79,12 +79,12 @@ fn take_out(slot: &mut SentPacket) -> Option<SentPacket> {
 }
 
 impl SentPackets {
-    /// Shows `hook` the oldest packet in flight and the newest, where an ACK's reading and
+    /// Shows `show` the oldest packet in flight and the newest, where an ACK's reading and
     /// the next packet's record begin (`connection::prefetch`).
-    pub(super) fn prefetch(&self, hook: fn(*const u8, usize)) {
+    pub(super) fn prefetch(&self, show: &mut impl FnMut(*const u8, usize)) {
         let newest = self.slots.back().filter(|_| self.slots.len() > 1);
         for p in [self.slots.front(), newest].into_iter().flatten() {
-            hook((p as *const SentPacket).cast(), core::mem::size_of_val(p));
+            show((p as *const SentPacket).cast(), core::mem::size_of_val(p));
         }
     }
 
