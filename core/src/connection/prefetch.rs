@@ -7,7 +7,7 @@
 //! table's slots (if few), what an active connection's table keeps and the spare box the
 //! next new stream's state is made in, and the oldest and newest of its packets in flight.
 //! (The endpoint shows its own entries for the connection's slot first: module
-//! `endpoint::slots`.) Nothing else changes, and no output of the core depends on what the
+//! `endpoint::prefetching`.) Nothing else changes, and no output of the core depends on what the
 //! hook does.
 //!
 //! Why: among many connections, each one's state is cold by its next event (at 100,000

@@ -98,7 +98,6 @@ struct Run {
 }
 
 impl Deadlines {
-    /// The deadline filed for `slot`.
     /// Shows `show` where `slot`'s deadline is filed, which the next refile reads.
     pub(super) fn prefetch(&self, slot: u32, show: &mut impl FnMut(*const u8, usize)) {
         if let Some(p) = self.place.get(slot as usize) {
@@ -106,6 +105,7 @@ impl Deadlines {
         }
     }
 
+    /// The deadline filed for `slot`.
     pub(super) fn get(&self, slot: u32) -> Option<Instant> {
         let place = *self.place.get(slot as usize)?;
         let entry = match where_is(place) {

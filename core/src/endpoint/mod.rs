@@ -36,6 +36,7 @@
 //! | `stateless` | REJECT, VERSION_REJECT, RETRY and stateless resets |
 //! | `budgets` | the endpoint-wide receive and send budgets |
 //! | `piping` | moving each pipe's bytes, credit and receipts between connections |
+//! | `prefetching` | when a connection's memory is shown to the host's prefetch hook (`Config::prefetch`) |
 //! | `queries` | what the application may ask without changing anything |
 //! | `reflexive` | what peers say of our public address, summed up (an owned part; spec §4.18) |
 //! | `punching` | hole punching coordinated over a relayed connection (spec §12.5) |
@@ -86,6 +87,7 @@ mod event_loan;
 #[cfg(test)]
 mod harness;
 mod piping;
+mod prefetching;
 mod punching;
 mod queries;
 mod reflexive;
@@ -222,7 +224,7 @@ pub struct Endpoint {
     /// One event queue with room, lent to the connection being called (module
     /// `event_loan`).
     loan: event_loan::EventLoan,
-    /// The slot whose connection was last shown to `Config::prefetch` (`slots::prefetch`):
+    /// The slot whose connection was last shown to `Config::prefetch` (module `prefetching`):
     /// not shown again while inputs keep reaching it. (`u32::MAX`, never a slot: none yet.)
     prefetched: u32,
     /// Tests only: every range `Config::prefetch` was shown, start and length, in order.
