@@ -19,7 +19,13 @@
 //! the start of its output). Figures in adapters/bench/README.md ("Many connections").
 //! The endpoints prefetch as the bench's do (`WEIR_PREFETCH=off` to leave it out); valgrind
 //! does not simulate a prefetch, so these counts are the same either way but for the
-//! hook's own instructions: what it saves shows only in the timed bench.
+//! hook's own instructions: what it saves shows only in the timed bench. With
+//! `WEIR_PREFETCH=read` the hook reads a byte of each line it is shown instead
+//! (`benches/support/prefetch.rs`): the misses a prefetch would start early are then
+//! counted in the hook (`scale_count::scale_world::prefetch::read`), and those the rest of
+//! the code still takes are the ones no prefetch covers. `--LL=2097152,16,64` simulates a
+//! 2 MiB last-level cache instead of the machine's (which valgrind reads as 480 MiB on
+//! this VM, where nothing below 100,000 connections would miss).
 
 #[path = "../benches/support/scale_world.rs"]
 mod scale_world;
