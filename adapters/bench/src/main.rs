@@ -7,10 +7,12 @@
 //! cargo run --release -p weir-bench                 # everything, 3 repetitions
 //! cargo run --release -p weir-bench -- --reps 5 --peers weir-tokio,quinn --workloads bulk
 //! cargo run --release -p weir-bench -- scale        # one endpoint over 1 and 2 CPUs
+//! cargo run --release -p weir-bench -- many         # a message's cost at 100 and 10,000 connections
 //! cargo run --release -p weir-bench -- ab /tmp/old --peers weir-tokio --workloads messages
 //! ```
 
 mod ab;
+mod many;
 mod peers;
 mod report;
 mod scale;
@@ -56,6 +58,31 @@ enum Mode {
         /// How many times each set-up runs; the table gives the median.
         #[arg(long, default_value_t = 5)]
         reps: usize,
+    },
+    /// What a message costs one endpoint at each connection count, with the prefetch hook
+    /// and without (module `many`).
+    Many {
+        /// How many times each set-up runs; the table gives the median.
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+        /// The connection counts.
+        #[arg(long, value_delimiter = ',', default_values_t = [100, 10_000])]
+        connections: Vec<usize>,
+        /// Messages per run.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+        messages: u32,
+    },
+    /// Runs one set-up of `many` in this process and prints its figures.
+    #[command(hide = true)]
+    ManyWorker {
+        /// Connections the client opens to the server.
+        connections: usize,
+        /// Messages sent, one connection after another.
+        #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
+        messages: u32,
+        /// Whether the endpoints prefetch.
+        #[arg(long, value_enum, default_value_t = many::Prefetch::On)]
+        prefetch: many::Prefetch,
     },
     /// Two builds compared, interleaved: this one's workers and OTHER's (a weir-bench built
     /// at another commit) run each (peer, workload) by turns (module `ab`).
@@ -127,6 +154,16 @@ fn main() -> ExitCode {
             return ab::compare(&other, reps, &peers, &workloads);
         }
         Some(Mode::ScaleWorker { cpus, shards }) => return scale::worker(cpus, shards),
+        Some(Mode::Many {
+            reps,
+            connections,
+            messages,
+        }) => return many::compare(reps, &connections, messages as usize),
+        Some(Mode::ManyWorker {
+            connections,
+            messages,
+            prefetch,
+        }) => return many::worker(connections, messages as usize, prefetch),
         Some(Mode::Proxy { to, delay_ms, loss }) => return peers::serve_proxy(to, delay_ms, loss),
         None => {}
     }

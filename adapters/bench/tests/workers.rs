@@ -1,7 +1,7 @@
 //! Every peer of the benchmark completes every workload it runs as a worker process and
 //! reports its figures: the harness works end to end (the figures themselves are
 //! adapters/bench/README.md's, from release builds; a debug build's are not compared with
-//! anything). The far workloads' proxy process and `weir-bench ab` are run too. About 30 s
+//! anything). The far workloads' proxy process, `weir-bench ab` and `many`'s worker are run too. About 30 s
 //! in CI's debug build.
 
 use std::process::Command;
@@ -306,4 +306,32 @@ fn two_builds_compared_give_both_medians_and_their_ratio() {
         .output()
         .unwrap();
     assert!(!missing.status.success(), "a build that cannot run is a failure");
+}
+
+/// `weir-bench many`'s worker opens its connections, carries every message, and reports its
+/// three figures (CPU time and datagrams a message, messages a second), with the prefetch
+/// hook and without.
+#[test]
+fn the_many_connections_worker_reports_its_figures() {
+    for prefetch in ["on", "off"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+            .args(["many-worker", "20", "--messages", "200", "--prefetch", prefetch])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "prefetch {prefetch}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("weir-bench-many "))
+            .unwrap_or_else(|| panic!("no figures: {stdout}"));
+        let figures: Vec<f64> = line.split_whitespace().map(|v| v.parse().unwrap()).collect();
+        assert_eq!(figures.len(), 3, "{line}");
+        assert!(figures.iter().all(|&v| v > 0.0), "{line}");
+        // Each message is a datagram at least, and its acknowledgement at most another.
+        assert!((1.0..=4.0).contains(&figures[2]), "{line}");
+    }
 }

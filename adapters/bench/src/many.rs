@@ -1,0 +1,259 @@
+//! `weir-bench many`: what a message costs one endpoint as its connection count grows, over
+//! real sockets (issue 35: the cost per event must not grow with the count; the in-memory
+//! curve is `cargo bench -p weir-core --bench scale`). A client endpoint opens N
+//! connections to a server endpoint (weir-tokio, both in one process, on one
+//! current-thread runtime pinned to CPU 0), then sends 64-byte messages, each on the next
+//! connection of a stride that visits every one, yielding to the endpoints' tasks every
+//! 32 messages; the server reads each whole. Before the first message, the endpoints are
+//! left until they send nothing for 200 ms (what follows the handshakes is over). The
+//! figures: the process's CPU time per message (both sides, system calls included),
+//! messages per second, from the first message to the server's last read, and the
+//! datagrams both sides sent per message (acknowledgements included: a connection that has
+//! a message only now and then has each acknowledged alone, one with many has several
+//! acknowledged at once), with the CPU time per datagram.
+//!
+//! Each count runs with weir-driver's prefetch hook (`Config::prefetch`, the default of
+//! weir-tokio's endpoints) and with a hook that does nothing, in a process of its own,
+//! interleaved, `reps` times; the table gives medians with their range.
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use weir_core::{AddressValidation, Config};
+use weir_tokio::{Confirm, Endpoint};
+
+use crate::report;
+
+/// Bytes per message.
+const MESSAGE: usize = 64;
+/// Messages sent before the sender yields to the endpoints' tasks.
+const BURST: usize = 32;
+/// A stride coprime with every count used, so that consecutive messages go to connections
+/// far apart.
+const STRIDE: usize = 7_919;
+
+/// What a worker prints before its figures.
+const TAG: &str = "weir-bench-many";
+
+/// Whether the endpoints prefetch a connection's memory as an input reaches it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Prefetch {
+    /// weir-driver's hook, as weir-tokio's endpoints have by default.
+    On,
+    /// A hook that does nothing.
+    Off,
+}
+
+/// One worker's figures.
+struct Figures {
+    cpu_us: f64,
+    rate: f64,
+    /// Datagrams both endpoints sent, per message.
+    datagrams: f64,
+}
+
+/// Runs every (count, prefetch) `reps` times, interleaved, and prints the table.
+pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
+    let setups: Vec<(usize, Prefetch)> = counts
+        .iter()
+        .flat_map(|&n| [(n, Prefetch::On), (n, Prefetch::Off)])
+        .collect();
+    let mut runs: Vec<Vec<Figures>> = setups.iter().map(|_| Vec::new()).collect();
+    let mut failed = false;
+    for rep in 1..=reps {
+        for (i, &(n, prefetch)) in setups.iter().enumerate() {
+            eprint!("rep {rep}/{reps}: {n} connections, prefetch {prefetch:?} ... ");
+            let args = [
+                "many-worker".to_string(),
+                n.to_string(),
+                format!("--messages={messages}"),
+                format!(
+                    "--prefetch={}",
+                    if prefetch == Prefetch::On { "on" } else { "off" }
+                ),
+            ];
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let figures = std::env::current_exe()
+                .map_err(|e| e.to_string())
+                .and_then(|exe| crate::run_worker(&exe, &args))
+                .and_then(|out| parse(&out));
+            match figures {
+                Ok(f) => {
+                    eprintln!(
+                        "{:.2} µs of CPU a message, {:.0} messages/s, {:.2} datagrams a message",
+                        f.cpu_us, f.rate, f.datagrams
+                    );
+                    runs[i].push(f);
+                }
+                Err(e) => {
+                    eprintln!("FAILED: {e}");
+                    failed = true;
+                }
+            }
+        }
+    }
+    println!("| connections | prefetch | CPU µs a message, median (min–max) | messages per second, median (min–max) | datagrams a message | CPU µs a datagram |");
+    println!("| ---: | --- | --- | --- | ---: | ---: |");
+    for ((n, prefetch), runs) in setups.iter().zip(&runs) {
+        if runs.is_empty() {
+            println!("| {n} | {prefetch:?} | failed | failed | | |");
+            continue;
+        }
+        let cpu: Vec<f64> = runs.iter().map(|f| f.cpu_us).collect();
+        let rate: Vec<f64> = runs.iter().map(|f| f.rate).collect();
+        let datagrams: Vec<f64> = runs.iter().map(|f| f.datagrams).collect();
+        let per_datagram: Vec<f64> = runs.iter().map(|f| f.cpu_us / f.datagrams).collect();
+        println!(
+            "| {} | {prefetch:?} | {} | {} | {:.2} | {:.2} |",
+            report::number(*n as f64),
+            spread(&cpu, |v| format!("{v:.2}")),
+            spread(&rate, report::number),
+            report::median(&datagrams),
+            report::median(&per_datagram),
+        );
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `median (min–max)` of `values`, each written by `show`.
+fn spread(values: &[f64], show: impl Fn(f64) -> String) -> String {
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(0.0, f64::max);
+    format!("{} ({}–{})", show(report::median(values)), show(lo), show(hi))
+}
+
+/// A worker's figures from its output: `TAG cpu_us rate datagrams`.
+fn parse(out: &str) -> Result<Figures, String> {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix(TAG))
+        .ok_or_else(|| "the worker printed no figures".to_string())?;
+    let values: Result<Vec<f64>, _> = line.split_whitespace().map(str::parse::<f64>).collect();
+    match values.as_deref() {
+        Ok(&[cpu_us, rate, datagrams]) => Ok(Figures {
+            cpu_us,
+            rate,
+            datagrams,
+        }),
+        _ => Err(format!("unreadable figures: {line}")),
+    }
+}
+
+/// One (count, prefetch) in this process: prints its figures.
+pub fn worker(connections: usize, messages: usize, prefetch: Prefetch) -> ExitCode {
+    crate::peers::pin(0);
+    let result = crate::peers::runtime()
+        .map_err(|e| e.to_string())
+        .and_then(|rt| rt.block_on(exchange(connections, messages, prefetch)));
+    match result {
+        Ok(f) => {
+            println!("{TAG} {} {} {}", f.cpu_us, f.rate, f.datagrams);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("many {connections} connections: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A prefetch hook that does nothing: the endpoints without prefetching.
+fn ignore(_: *const u8, _: usize) {}
+
+/// The endpoints' configuration: the benchmark's, with room for every connection from one
+/// address at once (admission control off, as in the in-memory scale bench).
+fn config(connections: usize, prefetch: Prefetch) -> Config {
+    Config {
+        max_connections: connections + 16,
+        max_connections_per_address: connections + 16,
+        // A bound, not an allocation: the default admits about 12,800 connections at the
+        // smallest window.
+        receive_buffer_total: 1 << 40,
+        max_handshakes_per_second: u32::MAX,
+        address_validation: AddressValidation::Off,
+        prefetch: match prefetch {
+            Prefetch::On => None,
+            Prefetch::Off => Some(ignore),
+        },
+        ..crate::peers::weir_config()
+    }
+}
+
+async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Result<Figures, String> {
+    if connections == 0 {
+        return Err("no connections".into());
+    }
+    let err = |e: weir_tokio::Error| e.to_string();
+    let server = Endpoint::bind(crate::peers::localhost(), config(connections, prefetch)).map_err(err)?;
+    let client = Endpoint::bind(crate::peers::localhost(), config(connections, prefetch)).map_err(err)?;
+    let read = Arc::new(AtomicUsize::new(0));
+    let all_read = Arc::new(tokio::sync::Notify::new());
+    let server = Arc::new(server);
+    {
+        let (server, read, all_read) = (Arc::clone(&server), Arc::clone(&read), Arc::clone(&all_read));
+        tokio::spawn(async move {
+            while let Ok(conn) = server.accept().await {
+                let (read, all_read) = (Arc::clone(&read), Arc::clone(&all_read));
+                tokio::spawn(async move {
+                    while conn.recv_message().await.is_ok() {
+                        if read.fetch_add(1, Ordering::Relaxed) + 1 == messages {
+                            all_read.notify_one();
+                        }
+                    }
+                });
+            }
+        });
+    }
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(client.connect(server.local_addr()).await.map_err(err)?);
+    }
+    settle(&[&client, &server]).await;
+    let sent = |eps: [&Endpoint; 2]| eps.iter().map(|e| e.stats().datagrams_sent).sum::<u64>();
+    let before = sent([&client, &server]);
+    let message = Bytes::from(vec![7u8; MESSAGE]);
+    let cpu = cpu_time::ProcessTime::try_now().map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut next = 0;
+    for i in 0..messages {
+        next = (next + STRIDE) % connections;
+        conns[next]
+            .send_message_with(message.clone(), Confirm::Queued)
+            .await
+            .map_err(err)?;
+        if i % BURST == BURST - 1 {
+            tokio::task::yield_now().await;
+        }
+    }
+    all_read.notified().await;
+    let secs = start.elapsed().as_secs_f64();
+    let spent = cpu.try_elapsed().map_err(|e| e.to_string())?;
+    Ok(Figures {
+        cpu_us: spent.as_secs_f64() * 1e6 / messages as f64,
+        rate: messages as f64 / secs,
+        datagrams: (sent([&client, &server]) - before) as f64 / messages as f64,
+    })
+}
+
+/// Waits until `endpoints` sent nothing for 200 ms (at most 20 s): what follows the
+/// handshakes (their confirmations, the path MTU search's probes) is over before the
+/// messages are counted.
+async fn settle(endpoints: &[&Endpoint]) {
+    let sent = || endpoints.iter().map(|e| e.stats().datagrams_sent).sum::<u64>();
+    let mut last = sent();
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = sent();
+        if now == last {
+            return;
+        }
+        last = now;
+    }
+}
