@@ -47,6 +47,16 @@ pub enum Prefetch {
     Off,
 }
 
+impl Prefetch {
+    /// As the worker's `--prefetch` takes it, and as the table shows it.
+    fn name(self) -> &'static str {
+        match self {
+            Prefetch::On => "on",
+            Prefetch::Off => "off",
+        }
+    }
+}
+
 /// One worker's figures.
 struct Figures {
     cpu_us: f64,
@@ -65,15 +75,15 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
     let mut failed = false;
     for rep in 1..=reps {
         for (i, &(n, prefetch)) in setups.iter().enumerate() {
-            eprint!("rep {rep}/{reps}: {n} connections, prefetch {prefetch:?} ... ");
+            eprint!(
+                "rep {rep}/{reps}: {n} connections, prefetch {} ... ",
+                prefetch.name()
+            );
             let args = [
                 "many-worker".to_string(),
                 n.to_string(),
                 format!("--messages={messages}"),
-                format!(
-                    "--prefetch={}",
-                    if prefetch == Prefetch::On { "on" } else { "off" }
-                ),
+                format!("--prefetch={}", prefetch.name()),
             ];
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let figures = std::env::current_exe()
@@ -99,7 +109,7 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
     println!("| ---: | --- | --- | --- | ---: | ---: |");
     for ((n, prefetch), runs) in setups.iter().zip(&runs) {
         if runs.is_empty() {
-            println!("| {n} | {prefetch:?} | failed | failed | | |");
+            println!("| {n} | {} | failed | failed | | |", prefetch.name());
             continue;
         }
         let cpu: Vec<f64> = runs.iter().map(|f| f.cpu_us).collect();
@@ -107,10 +117,10 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
         let datagrams: Vec<f64> = runs.iter().map(|f| f.datagrams).collect();
         let per_datagram: Vec<f64> = runs.iter().map(|f| f.cpu_us / f.datagrams).collect();
         println!(
-            "| {} | {prefetch:?} | {} | {} | {:.2} | {:.2} |",
-            report::number(*n as f64),
-            spread(&cpu, |v| format!("{v:.2}")),
-            spread(&rate, report::number),
+            "| {n} | {} | {} | {} | {:.2} | {:.2} |",
+            prefetch.name(),
+            report::cell(Some(&cpu)),
+            report::cell(Some(&rate)),
             report::median(&datagrams),
             report::median(&per_datagram),
         );
@@ -120,13 +130,6 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
-}
-
-/// `median (min–max)` of `values`, each written by `show`.
-fn spread(values: &[f64], show: impl Fn(f64) -> String) -> String {
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(0.0, f64::max);
-    format!("{} ({}–{})", show(report::median(values)), show(lo), show(hi))
 }
 
 /// A worker's figures from its output: `TAG cpu_us rate datagrams`.

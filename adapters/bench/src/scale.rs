@@ -82,10 +82,11 @@ pub fn compare(reps: usize) -> ExitCode {
             println!("| {label} | failed | |");
             continue;
         };
-        let lo = rates[i].iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = rates[i].iter().copied().fold(0.0, f64::max);
-        let n = report::number;
-        println!("| {label} | {} ({}–{}) | {:.2}× |", n(m), n(lo), n(hi), m / first);
+        println!(
+            "| {label} | {} | {:.2}× |",
+            report::cell(Some(&rates[i])),
+            m / first
+        );
     }
     if failed {
         ExitCode::FAILURE

@@ -1,8 +1,8 @@
 //! Every peer of the benchmark completes every workload it runs as a worker process and
 //! reports its figures: the harness works end to end (the figures themselves are
 //! adapters/bench/README.md's, from release builds; a debug build's are not compared with
-//! anything). The far workloads' proxy process, `weir-bench ab` and `many`'s worker are run too. About 30 s
-//! in CI's debug build.
+//! anything). The far workloads' proxy process, `weir-bench ab` and `many`'s worker are run
+//! too. About 30 s in CI's debug build.
 
 use std::process::Command;
 

@@ -7,8 +7,8 @@
 //! table's slots (if few), what an active connection's table keeps and the spare box the
 //! next new stream's state is made in, and the oldest and newest of its packets in flight.
 //! (The endpoint shows its own entries for the connection's slot first: module
-//! `endpoint::prefetching`.) Nothing else changes, and no output of the core depends on what the
-//! hook does.
+//! `endpoint::prefetching`.) Nothing else changes, and no output of the core depends on
+//! what the hook does.
 //!
 //! Why: among many connections, each one's state is cold by its next event (at 100,000
 //! connections with a message each every 100 ms, every other connection's state has gone
