@@ -319,7 +319,7 @@ impl Driver {
         let load = self.ep.load();
         let mut totals = self.metrics.ended;
         let (mut in_flight, mut window, mut rtt) = (0u64, 0u64, 0f64);
-        for (&h, _) in self.conns.iter().filter(|(_, c)| c.ended.is_none()) {
+        for (h, _) in self.conns.iter().filter(|(_, c)| c.ended.is_none()) {
             if let Some(s) = self.ep.connection_stats(h) {
                 totals.add(&s);
                 in_flight += s.bytes_in_flight;

@@ -26,6 +26,7 @@
 mod calls;
 mod clock;
 mod conn;
+mod conn_table;
 mod events;
 mod metrics;
 mod pipes;
@@ -104,7 +105,7 @@ pub struct Driver {
     /// The connections the handles know, by their core handle: handles are
     /// generation-tagged and never name another connection, so one kept after its
     /// connection ended can only ever see that end (kept here until released).
-    conns: BTreeMap<ConnectionHandle, Conn>,
+    conns: conn_table::ConnTable,
     /// Connections clients opened that no accept took yet.
     accepted: VecDeque<Connected>,
     /// The calls waiting, by what they wait on.
@@ -215,7 +216,7 @@ impl Driver {
             clock,
             #[cfg(test)]
             reads: std::cell::Cell::new(0),
-            conns: BTreeMap::new(),
+            conns: conn_table::ConnTable::default(),
             accepted: VecDeque::new(),
             wakers: BTreeMap::new(),
             asking: None,
@@ -465,7 +466,7 @@ impl Driver {
         self.conns
             .iter()
             .filter(|(_, c)| c.ended.is_none())
-            .map(|(&h, _)| h)
+            .map(|(h, _)| h)
             .filter(|&h| self.ep.is_established(h))
     }
 
