@@ -123,30 +123,8 @@ fn slot(h: &ConnectionHandle) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use weir_core::time::Instant;
-    use weir_core::wire::Reason;
-    use weir_core::{Config, Endpoint, Seed};
-
+    use super::super::tests::slot_reused;
     use super::*;
-
-    /// The handles of a client's first connection and of the next one to take its slot,
-    /// as the core gives them out: `#0` and `#0.1`.
-    fn slot_reused() -> (ConnectionHandle, ConnectionHandle) {
-        let mut ep = Endpoint::new(Config::default(), Seed::from(1));
-        let to = "127.0.0.1:9".parse().expect("an address");
-        let mut now = Instant::ZERO;
-        let first = ep.connect(now, to).expect("a connection");
-        ep.release(first).expect("known");
-        ep.close(now, first, 0, Reason::default()).expect("known");
-        while ep.connection_count() > 0 {
-            now = ep.poll_timeout().expect("a closing connection has a deadline");
-            ep.handle_timeout(now);
-        }
-        let second = ep.connect(now, to).expect("a connection");
-        assert_eq!((first.index(), second.index()), (0, 0), "the slot is reused");
-        assert_ne!(first, second);
-        (first, second)
-    }
 
     /// A record that tells which it is.
     fn record(moves: u64) -> Conn {

@@ -45,7 +45,6 @@ use std::net::SocketAddr;
 use std::time::{Duration as StdDuration, Instant as StdInstant};
 
 use bytes::BytesMut;
-use smallvec::SmallVec;
 use weir_core::time::Instant;
 use weir_core::wire::{Reason, StreamId};
 use weir_core::{Config, ConnectionHandle, PipeId, Transmit};
@@ -109,7 +108,7 @@ pub struct Driver {
     /// Connections clients opened that no accept took yet.
     accepted: VecDeque<Connected>,
     /// The calls waiting, by what they wait on.
-    wakers: BTreeMap<Wait, SmallVec<[Parked; 1]>>,
+    wakers: waiting::Waiters,
     /// Calls to wake once the driver's lock is released ([`Driver::take_woken`]): a task
     /// woken under the lock would only find it held.
     woken: Vec<Parked>,
@@ -218,7 +217,7 @@ impl Driver {
             reads: std::cell::Cell::new(0),
             conns: conn_table::ConnTable::default(),
             accepted: VecDeque::new(),
-            wakers: BTreeMap::new(),
+            wakers: waiting::Waiters::default(),
             asking: None,
             woken: Vec::new(),
             dirty: Vec::new(),
@@ -414,8 +413,7 @@ impl Driver {
         if self.shutdown.is_some() {
             return;
         }
-        let all = std::mem::take(&mut self.wakers);
-        self.woken.extend(all.into_values().flatten());
+        self.wake_all();
         self.shutdown = Some(Shutdown {
             drain_until: self.wall() + DRAIN_LIMIT,
             close_until: None,

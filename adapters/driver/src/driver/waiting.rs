@@ -8,6 +8,7 @@
 //! the core's events left (`Driver::dirty`, module `events`). Output: the wakers to wake
 //! (`take_woken`).
 
+use std::collections::BTreeMap;
 use std::task::Waker;
 
 use smallvec::SmallVec;
@@ -48,6 +49,124 @@ pub(super) struct Parked {
     call: Option<CallId>,
 }
 
+impl Parked {
+    /// Whether this is `call`'s registration with `waker`'s task.
+    fn is(&self, call: Option<CallId>, waker: &Waker) -> bool {
+        self.call == call && same_waker(&self.waker, waker)
+    }
+}
+
+/// A call waiting on a connection: the connection (its slot may hold another's by then),
+/// the stream or `None` (the whole connection), and the call.
+type OnConn = (ConnectionHandle, Option<StreamId>, Parked);
+
+/// The waiting calls, by what they wait on. Calls on a connection, nearly all of them, are
+/// found by the connection's slot, so that waking one costs the same however many
+/// connections have a call waiting; the rest, a few keys, are in an ordered map.
+///
+/// All of them were in one B-tree before: with a call waiting on each of 50,000
+/// connections (a server reading each), each message's wake-up and each call's parking
+/// searched it, 5% of the CPU samples of `weir-bench many-worker 50000`'s message phase
+/// (adapters/bench/rounds.md, issue 35's fifty-sixth round).
+#[derive(Default)]
+pub(super) struct Waiters {
+    /// Calls on a connection, by its slot.
+    on_conns: Vec<SmallVec<[OnConn; 1]>>,
+    /// How many calls `on_conns` holds.
+    on_conns_count: usize,
+    /// Calls on anything else.
+    others: BTreeMap<Wait, SmallVec<[Parked; 1]>>,
+}
+
+impl Waiters {
+    /// Whether no call waits.
+    pub(super) fn is_empty(&self) -> bool {
+        self.on_conns_count == 0 && self.others.is_empty()
+    }
+
+    /// How many calls wait (tests: each is kept once).
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.on_conns_count + self.others.values().map(SmallVec::len).sum::<usize>()
+    }
+
+    /// Keeps `call`, of `waker`'s task, waiting on `on`, unless it already is.
+    fn park(&mut self, on: Wait, waker: &Waker, call: Option<CallId>) {
+        let parked = || Parked {
+            waker: waker.clone(),
+            call,
+        };
+        match on {
+            Wait::Conn(conn, stream) => {
+                let i = slot(conn);
+                if self.on_conns.len() <= i {
+                    self.on_conns.resize_with(i + 1, SmallVec::new);
+                }
+                let list = &mut self.on_conns[i];
+                if !list
+                    .iter()
+                    .any(|(h, s, p)| *h == conn && *s == stream && p.is(call, waker))
+                {
+                    list.push((conn, stream, parked()));
+                    self.on_conns_count += 1;
+                }
+            }
+            other => {
+                let list = self.others.entry(other).or_default();
+                if !list.iter().any(|p| p.is(call, waker)) {
+                    list.push(parked());
+                }
+            }
+        }
+    }
+
+    /// Moves the calls waiting on `on` to `woken`.
+    fn wake(&mut self, on: Wait, woken: &mut Vec<Parked>) {
+        match on {
+            Wait::Conn(conn, stream) => self.wake_on_conn(conn, |s| s == stream, woken),
+            other => woken.extend(self.others.remove(&other).into_iter().flatten()),
+        }
+    }
+
+    /// Moves the calls waiting on `conn` whose stream (`None`: the whole connection) `of`
+    /// accepts to `woken`.
+    fn wake_on_conn(
+        &mut self,
+        conn: ConnectionHandle,
+        of: impl Fn(Option<StreamId>) -> bool,
+        woken: &mut Vec<Parked>,
+    ) {
+        let Some(list) = self.on_conns.get_mut(slot(conn)) else {
+            return;
+        };
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].0 == conn && of(list[i].1) {
+                woken.push(list.remove(i).2);
+                self.on_conns_count -= 1;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// Moves every waiting call to `woken`.
+    fn wake_all(&mut self, woken: &mut Vec<Parked>) {
+        let on_conns = self
+            .on_conns
+            .iter_mut()
+            .flat_map(|l| l.drain(..).map(|(_, _, p)| p));
+        woken.extend(on_conns);
+        woken.extend(std::mem::take(&mut self.others).into_values().flatten());
+        self.on_conns_count = 0;
+    }
+}
+
+/// `conn`'s index in [`Waiters::on_conns`].
+fn slot(conn: ConnectionHandle) -> usize {
+    conn.index() as usize
+}
+
 /// The call whose hand-over wakes the calls ([`Shared::hand_over`](crate::Shared::hand_over)):
 /// it asks the driver again as soon as the hand-over ends, so its own wake-up (its task's
 /// waker, for its own registrations) is spared. Another call of the same task is woken: it
@@ -64,17 +183,7 @@ impl Driver {
     /// polling again with the same waker is kept once ([`same_waker`]); calls without an
     /// identity are kept once per task, as before calls had one.
     pub(super) fn park(&mut self, on: Wait, waker: &Waker) {
-        let call = self.asking;
-        let parked = self.wakers.entry(on).or_default();
-        if !parked
-            .iter()
-            .any(|p| p.call == call && same_waker(&p.waker, waker))
-        {
-            parked.push(Parked {
-                waker: waker.clone(),
-                call,
-            });
-        }
+        self.wakers.park(on, waker, self.asking);
     }
 
     /// Whether calls are parked waiting (perhaps for what the socket may bring): an adapter
@@ -85,9 +194,12 @@ impl Driver {
 
     /// Wakes the calls waiting on `on` (once the lock is released: [`Driver::take_woken`]).
     pub(super) fn wake(&mut self, on: Wait) {
-        if let Some(wakers) = self.wakers.remove(&on) {
-            self.woken.extend(wakers);
-        }
+        self.wakers.wake(on, &mut self.woken);
+    }
+
+    /// Wakes every waiting call (a shutdown's).
+    pub(super) fn wake_all(&mut self) {
+        self.wakers.wake_all(&mut self.woken);
     }
 
     /// The wakers of the calls to wake now, but for `spared`'s own: the holder of the
@@ -128,20 +240,10 @@ impl Driver {
             if self.wakers.is_empty() {
                 continue;
             }
-            match stream {
-                Some(s) => {
-                    self.wake(Wait::Conn(conn, None));
-                    self.wake(Wait::Conn(conn, Some(s)));
-                }
-                None => {
-                    let all: SmallVec<[Wait; 4]> = self
-                        .wakers
-                        .range(Wait::Conn(conn, None)..=Wait::Conn(conn, Some(StreamId(u64::MAX))))
-                        .map(|(k, _)| *k)
-                        .collect();
-                    all.into_iter().for_each(|k| self.wake(k));
-                }
-            }
+            // A change to a stream wakes the calls on it and those on the connection as a
+            // whole; a change to the connection wakes every call on it.
+            let of = |s: Option<StreamId>| stream.is_none() || s.is_none() || s == stream;
+            self.wakers.wake_on_conn(conn, of, &mut self.woken);
         }
         if !self.accepted.is_empty() {
             self.wake(Wait::Accept);
@@ -164,4 +266,55 @@ impl Driver {
 /// as the task polled it until it was woken.
 fn same_waker(a: &Waker, b: &Waker) -> bool {
     a.data() == b.data() && a.vtable() == b.vtable()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::slot_reused;
+    use super::*;
+
+    /// The calls `waiters` wakes on `on`, by identity, in the order woken.
+    fn woken(waiters: &mut Waiters, on: impl FnOnce(&mut Waiters, &mut Vec<Parked>)) -> Vec<u64> {
+        let mut woken = Vec::new();
+        on(waiters, &mut woken);
+        woken.iter().map(|p| p.call.map_or(0, |c| c.0)).collect()
+    }
+
+    #[test]
+    fn a_connection_s_calls_wake_by_stream_and_never_for_another_generation_of_its_slot() {
+        let (old, new) = slot_reused();
+        let other = ConnectionHandle::from_index(3);
+        let waker = Waker::noop();
+        let mut w = Waiters::default();
+        let (s1, s5) = (Some(StreamId(1)), Some(StreamId(5)));
+        for (call, on) in [
+            (1, Wait::Conn(new, None)),
+            (2, Wait::Conn(new, s1)),
+            (3, Wait::Conn(new, s5)),
+            (4, Wait::Conn(old, None)),
+            (5, Wait::Conn(other, s1)),
+            (6, Wait::Accept),
+        ] {
+            w.park(on, waker, Some(CallId(call)));
+            w.park(on, waker, Some(CallId(call)));
+        }
+        assert_eq!(w.len(), 6, "each call kept once");
+        let stream = |s| {
+            move |w: &mut Waiters, out: &mut Vec<Parked>| w.wake_on_conn(new, |x| x.is_none() || x == s, out)
+        };
+        assert_eq!(
+            woken(&mut w, stream(s5)),
+            [1, 3],
+            "the stream's and the connection's"
+        );
+        assert_eq!(woken(&mut w, stream(s5)), [0; 0]);
+        assert_eq!(woken(&mut w, |w, out| w.wake(Wait::Conn(new, s1), out)), [2]);
+        assert_eq!(woken(&mut w, |w, out| w.wake(Wait::Conn(new, None), out)), [0; 0]);
+        assert_eq!(w.len(), 3, "the older generation's call, another's, accept's");
+        assert_eq!(woken(&mut w, |w, out| w.wake_on_conn(old, |_| true, out)), [4]);
+        assert!(!w.is_empty());
+        assert_eq!(woken(&mut w, |w, out| w.wake_all(out)), [5, 6]);
+        assert!(w.is_empty());
+        assert_eq!(w.len(), 0);
+    }
 }
