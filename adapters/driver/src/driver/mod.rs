@@ -14,8 +14,9 @@
 //! | --- | --- |
 //! | `mod.rs` | the driver's state, the loop's inputs and outputs, shutdown |
 //! | `events.rs` | the core's events: what each marks for the waiting calls, and the records it moves |
-//! | `waiting.rs` | the calls waiting: what each waits on, and whom a change wakes |
+//! | `waiting.rs` | the calls waiting: what each waits on, and whom a change wakes (those on a connection found by its slot) |
 //! | `conn.rs` | what the driver keeps of one connection: its end, the ends of streams being read, the confirmations awaited |
+//! | `conn_table.rs` | where those records are found: by the core handle's slot, with the ended ones whose slot was reused set aside |
 //! | `calls.rs` | the handles' calls: connect, accept, send, open, write, finish, close, pipes |
 //! | `reads.rs` | reads: a stream's bytes, whole messages, the streams the peer opened |
 //! | `metrics.rs` | the endpoint's counters and gauges through the `metrics` facade |
