@@ -11,7 +11,8 @@
 //! second, from the first counted message to the server's last read, and the datagrams
 //! both sides sent per message (acknowledgements included: a connection that has a message
 //! only now and then has each acknowledged alone, one with many has several acknowledged
-//! at once), with the CPU time per datagram.
+//! at once), with the CPU time per datagram; and the CPU time the connections' set-up took,
+//! per connection (both ends of each handshake, made one after another).
 //!
 //! Each count runs with weir-driver's prefetch hook (`Config::prefetch`, the default of
 //! weir-tokio's endpoints) and with a hook that does nothing, in a process of its own,
@@ -78,6 +79,10 @@ struct Figures {
     rate: f64,
     /// Datagrams both endpoints sent, per message.
     datagrams: f64,
+    /// CPU µs the connections' set-up took, per connection: both ends of a handshake (its
+    /// key agreements, its datagrams each way), made one after another; what the server
+    /// does after the client is connected overlaps the next one.
+    handshake_us: f64,
 }
 
 /// Runs every (count, prefetch) `reps` times, interleaved, and prints the table.
@@ -108,8 +113,8 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
             match figures {
                 Ok(f) => {
                     eprintln!(
-                        "{:.2} µs of CPU a message, {:.0} messages/s, {:.2} datagrams a message",
-                        f.cpu_us, f.rate, f.datagrams
+                        "{:.2} µs of CPU a message, {:.0} messages/s, {:.2} datagrams a message, {:.0} µs of CPU a handshake",
+                        f.cpu_us, f.rate, f.datagrams, f.handshake_us
                     );
                     runs[i].push(f);
                 }
@@ -120,24 +125,26 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
             }
         }
     }
-    println!("| connections | prefetch | CPU µs a message, median (min–max) | messages per second, median (min–max) | datagrams a message | CPU µs a datagram |");
-    println!("| ---: | --- | --- | --- | ---: | ---: |");
+    println!("| connections | prefetch | CPU µs a message, median (min–max) | messages per second, median (min–max) | datagrams a message | CPU µs a datagram | CPU µs a handshake, median (min–max) |");
+    println!("| ---: | --- | --- | --- | ---: | ---: | --- |");
     for ((n, prefetch), runs) in setups.iter().zip(&runs) {
         if runs.is_empty() {
-            println!("| {n} | {} | failed | failed | | |", prefetch.name());
+            println!("| {n} | {} | failed | failed | | | failed |", prefetch.name());
             continue;
         }
         let cpu: Vec<f64> = runs.iter().map(|f| f.cpu_us).collect();
         let rate: Vec<f64> = runs.iter().map(|f| f.rate).collect();
         let datagrams: Vec<f64> = runs.iter().map(|f| f.datagrams).collect();
         let per_datagram: Vec<f64> = runs.iter().map(|f| f.cpu_us / f.datagrams).collect();
+        let handshake: Vec<f64> = runs.iter().map(|f| f.handshake_us).collect();
         println!(
-            "| {n} | {} | {} | {} | {:.2} | {:.2} |",
+            "| {n} | {} | {} | {} | {:.2} | {:.2} | {} |",
             prefetch.name(),
             report::cell(Some(&cpu)),
             report::cell(Some(&rate)),
             report::median(&datagrams),
             report::median(&per_datagram),
+            report::cell(Some(&handshake)),
         );
     }
     if failed {
@@ -147,7 +154,7 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
     }
 }
 
-/// A worker's figures from its output: `TAG cpu_us rate datagrams`.
+/// A worker's figures from its output: `TAG cpu_us rate datagrams handshake_us`.
 fn parse(out: &str) -> Result<Figures, String> {
     let line = out
         .lines()
@@ -155,10 +162,11 @@ fn parse(out: &str) -> Result<Figures, String> {
         .ok_or_else(|| "the worker printed no figures".to_string())?;
     let values: Result<Vec<f64>, _> = line.split_whitespace().map(str::parse::<f64>).collect();
     match values.as_deref() {
-        Ok(&[cpu_us, rate, datagrams]) => Ok(Figures {
+        Ok(&[cpu_us, rate, datagrams, handshake_us]) => Ok(Figures {
             cpu_us,
             rate,
             datagrams,
+            handshake_us,
         }),
         _ => Err(format!("unreadable figures: {line}")),
     }
@@ -172,7 +180,7 @@ pub fn worker(connections: usize, messages: usize, prefetch: Prefetch) -> ExitCo
         .and_then(|rt| rt.block_on(exchange(connections, messages, prefetch)));
     match result {
         Ok(f) => {
-            println!("{TAG} {} {} {}", f.cpu_us, f.rate, f.datagrams);
+            println!("{TAG} {} {} {} {}", f.cpu_us, f.rate, f.datagrams, f.handshake_us);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -237,9 +245,11 @@ async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Re
         });
     }
     let mut conns = Vec::with_capacity(connections);
+    let set_up = cpu_time::ProcessTime::try_now().map_err(|e| e.to_string())?;
     for _ in 0..connections {
         conns.push(client.connect(server.local_addr()).await.map_err(err)?);
     }
+    let handshakes = set_up.try_elapsed().map_err(|e| e.to_string())?;
     settle(&[&client, &server]).await;
     let message = Bytes::from(vec![7u8; MESSAGE]);
     let warm_up = WARM_UP_PASSES * connections;
@@ -262,6 +272,7 @@ async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Re
         cpu_us: spent.as_secs_f64() * 1e6 / messages as f64,
         rate: messages as f64 / secs,
         datagrams: (sent([&client, &server]) - before) as f64 / messages as f64,
+        handshake_us: handshakes.as_secs_f64() * 1e6 / connections as f64,
     })
 }
 
