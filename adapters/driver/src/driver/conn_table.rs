@@ -15,6 +15,13 @@
 //! old one's record is still wanted: the old record moves aside to `displaced` (a
 //! B-tree, rarely more than empty), and lookups that miss the slot look there.
 //! Iteration is in handle order, as the B-tree's was.
+//!
+//! The table keeps room up to the highest slot the core used (648 bytes a slot, so
+//! 6.5 MB for the default `max_connections` of 10,000), after those connections end too:
+//! the B-tree let go of a record's room with it. It is not shrunk: the core gives a freed
+//! slot to the next connection, most recent first, so a table cut back to its highest
+//! live slot could be grown again by the next connection, a copy of all of it each time a
+//! connection comes and goes in a high slot.
 
 use std::collections::BTreeMap;
 
@@ -151,6 +158,17 @@ mod tests {
         assert_eq!(t.remove(&old).map(|c| c.moves), Some(2));
         assert!(!t.contains_key(&old));
         assert_eq!(t.len(), 0);
+    }
+
+    /// What the module docs say a slot costs, here and in `waiting::Waiters`: a test to
+    /// fail when it changes, so that the docs are changed with it.
+    #[test]
+    fn a_slot_costs_what_the_docs_say() {
+        assert_eq!(size_of::<Option<(ConnectionHandle, Conn)>>(), 648);
+        assert_eq!(
+            size_of::<smallvec::SmallVec<[super::super::waiting::OnConn; 1]>>(),
+            64
+        );
     }
 
     #[test]

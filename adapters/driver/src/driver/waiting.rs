@@ -58,7 +58,7 @@ impl Parked {
 
 /// A call waiting on a connection: the connection (its slot may hold another's by then),
 /// the stream or `None` (the whole connection), and the call.
-type OnConn = (ConnectionHandle, Option<StreamId>, Parked);
+pub(super) type OnConn = (ConnectionHandle, Option<StreamId>, Parked);
 
 /// The waiting calls, by what they wait on. Calls on a connection, nearly all of them, are
 /// found by the connection's slot, so that waking one costs the same however many
@@ -70,7 +70,8 @@ type OnConn = (ConnectionHandle, Option<StreamId>, Parked);
 /// (adapters/bench/rounds.md, issue 35's fifty-sixth round).
 #[derive(Default)]
 pub(super) struct Waiters {
-    /// Calls on a connection, by its slot.
+    /// Calls on a connection, by its slot: room up to the highest slot a call waited on
+    /// (64 bytes a slot), kept as `ConnTable`'s is (module `conn_table`).
     on_conns: Vec<SmallVec<[OnConn; 1]>>,
     /// How many calls `on_conns` holds.
     on_conns_count: usize,
