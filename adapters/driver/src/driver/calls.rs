@@ -257,23 +257,22 @@ impl Driver {
         conn: ConnectionHandle,
         waker: &Waker,
     ) -> Poll<Result<Connected, Error>> {
-        let r = match self.refused(conn) {
-            Some(e) => Some(Err(e)),
-            None => {
-                let c = &self.conns[&conn];
-                match (c.negotiated, c.ended.clone()) {
-                    (Some(negotiated), _) => Some(Ok(self.hand_out(Connected {
-                        id: conn,
-                        negotiated,
-                        peer: c.peer,
-                    }))),
-                    (None, Some(end)) => {
-                        self.abandon_connect(conn);
-                        Some(Err(end.error()))
-                    }
-                    (None, None) => None,
+        let r = match (self.refused(conn), self.conns.get(&conn)) {
+            (Some(e), _) => Some(Err(e)),
+            // (`refused` said the driver knows it.)
+            (None, None) => Some(Err(Error::Refused(ApiError::UnknownConnection))),
+            (None, Some(c)) => match (c.negotiated, c.ended.clone()) {
+                (Some(negotiated), _) => Some(Ok(self.hand_out(Connected {
+                    id: conn,
+                    negotiated,
+                    peer: c.peer,
+                }))),
+                (None, Some(end)) => {
+                    self.abandon_connect(conn);
+                    Some(Err(end.error()))
                 }
-            }
+                (None, None) => None,
+            },
         };
         self.answer(r, Wait::Conn(conn, None), waker)
     }
