@@ -46,9 +46,10 @@ const STRIDE: usize = 7_919;
 /// connections each has a message every two seconds or so, and the first after the 45 s of
 /// handshakes finds it trimmed (spec §8, Liveness); its trim then waits longer after each
 /// quick reuse (2 s, 4 s), so that by the third pass a connection in use keeps its memory
-/// between messages. Without them, the figures at 50,000 were mostly those of connections
-/// woken from a trim: 34 against 24 µs a message (adapters/bench/rounds.md, issue 35's
-/// fifty-sixth round).
+/// between messages. Without them, most messages counted at 50,000 found their connection
+/// trimmed: 38.4 µs a message against 25.0 with them (medians of three, at abb3eb8f and
+/// a37dee3b), where a build that never trims took 24.2–24.5 without them
+/// (adapters/bench/rounds.md, issue 35's fifty-sixth round).
 const WARM_UP_PASSES: usize = 3;
 
 /// What a worker prints before its figures.
@@ -257,8 +258,7 @@ async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Re
     let mut walk = std::iter::successors(Some(0), |&c| Some((c + STRIDE) % connections)).skip(1);
     send(&conns, walk.by_ref().take(warm_up), &message).await?;
     all_read.notified().await;
-    let sent = |eps: [&Endpoint; 2]| eps.iter().map(|e| e.stats().datagrams_sent).sum::<u64>();
-    let before = sent([&client, &server]);
+    let before = datagrams_sent(&[&client, &server]);
     until.store(warm_up + messages, Ordering::Relaxed);
     perf_control("enable");
     let cpu = cpu_time::ProcessTime::try_now().map_err(|e| e.to_string())?;
@@ -271,7 +271,7 @@ async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Re
     Ok(Figures {
         cpu_us: spent.as_secs_f64() * 1e6 / messages as f64,
         rate: messages as f64 / secs,
-        datagrams: (sent([&client, &server]) - before) as f64 / messages as f64,
+        datagrams: (datagrams_sent(&[&client, &server]) - before) as f64 / messages as f64,
         handshake_us: handshakes.as_secs_f64() * 1e6 / connections as f64,
     })
 }
@@ -317,14 +317,18 @@ fn perf_control(command: &str) {
 /// handshakes (their confirmations, the path MTU search's probes) is over before the
 /// messages are counted.
 async fn settle(endpoints: &[&Endpoint]) {
-    let sent = || endpoints.iter().map(|e| e.stats().datagrams_sent).sum::<u64>();
-    let mut last = sent();
+    let mut last = datagrams_sent(endpoints);
     for _ in 0..100 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let now = sent();
+        let now = datagrams_sent(endpoints);
         if now == last {
             return;
         }
         last = now;
     }
+}
+
+/// The datagrams `endpoints` sent, together.
+fn datagrams_sent(endpoints: &[&Endpoint]) -> u64 {
+    endpoints.iter().map(|e| e.stats().datagrams_sent).sum()
 }

@@ -6,6 +6,19 @@
 
 use std::process::Command;
 
+/// Runs weir-bench with `args` and `env`, checks that it exited successfully (saying what
+/// it printed on standard error if not), and returns its standard output and error.
+fn bench_ok(args: &[&str], env: &[(&str, &str)]) -> (String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "weir-bench {}: {stderr}", args.join(" "));
+    (String::from_utf8_lossy(&out.stdout).into_owned(), stderr)
+}
+
 const PEERS: [&str; 7] = [
     "weir-tokio",
     "weir-std",
@@ -33,17 +46,8 @@ fn every_peer_completes_every_workload_and_reports_its_figures() {
             if peer == "udp" && workload != "rtt" {
                 continue;
             }
-            let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
-                .args(["worker", peer, workload])
-                .output()
-                .unwrap();
-            let stdout = String::from_utf8_lossy(&out.stdout);
+            let (stdout, _) = bench_ok(&["worker", peer, workload], &[]);
             let run = format!("{peer} {workload}");
-            assert!(
-                out.status.success(),
-                "{run}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
             let line = stdout
                 .lines()
                 .find_map(|l| l.strip_prefix("weir-bench-result "))
@@ -67,16 +71,10 @@ fn every_peer_completes_every_workload_and_reports_its_figures() {
 fn the_round_trip_count_is_set_from_the_environment() {
     for peer in ["udp", "weir-tokio"] {
         let dir = std::env::temp_dir().join(format!("weir-bench-times-{}-{peer}", std::process::id()));
-        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
-            .args(["worker", peer, "rtt"])
-            .env("WEIR_BENCH_ROUND_TRIPS", "37")
-            .env("WEIR_BENCH_TIMES", &dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{peer}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let dir_name = dir.to_string_lossy();
+        bench_ok(
+            &["worker", peer, "rtt"],
+            &[("WEIR_BENCH_ROUND_TRIPS", "37"), ("WEIR_BENCH_TIMES", &dir_name)],
         );
         let times = std::fs::read_to_string(&dir).unwrap();
         let _ = std::fs::remove_file(&dir);
@@ -87,14 +85,7 @@ fn the_round_trip_count_is_set_from_the_environment() {
 /// Raw UDP's round trips with `env` set complete and report their figures; what the run
 /// printed on standard error is returned.
 fn raw_udp_round_trips_with(env: &[(&str, &str)]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
-        .args(["worker", "udp", "rtt"])
-        .envs(env.iter().copied())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{stderr}");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (stdout, stderr) = bench_ok(&["worker", "udp", "rtt"], env);
     assert!(stdout.contains("RttP50="), "{stdout}");
     stderr
 }
@@ -261,8 +252,8 @@ fn proxies_running() -> usize {
 #[test]
 fn two_builds_compared_give_both_medians_and_their_ratio() {
     let exe = env!("CARGO_BIN_EXE_weir-bench");
-    let out = Command::new(exe)
-        .args([
+    let (stdout, _) = bench_ok(
+        &[
             "ab",
             exe,
             "--reps",
@@ -271,11 +262,9 @@ fn two_builds_compared_give_both_medians_and_their_ratio() {
             "weir-tokio",
             "--workloads",
             "messages",
-        ])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        ],
+        &[],
+    );
     let row = stdout
         .lines()
         .find(|l| l.contains("| weir-tokio | msgs/s |"))
@@ -309,21 +298,13 @@ fn two_builds_compared_give_both_medians_and_their_ratio() {
 }
 
 /// `weir-bench many`'s worker opens its connections, carries every message, and reports its
-/// three figures (CPU time and datagrams a message, messages a second), with the prefetch
-/// hook and without.
+/// four figures (CPU time a message, messages a second, datagrams a message, CPU time a
+/// handshake), with the prefetch hook and without.
 #[test]
 fn the_many_connections_worker_reports_its_figures() {
     for prefetch in ["on", "off"] {
-        let out = Command::new(env!("CARGO_BIN_EXE_weir-bench"))
-            .args(["many-worker", "20", "--messages", "200", "--prefetch", prefetch])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "prefetch {prefetch}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let stdout = String::from_utf8_lossy(&out.stdout);
+        let args = ["many-worker", "20", "--messages", "200", "--prefetch", prefetch];
+        let (stdout, _) = bench_ok(&args, &[]);
         let line = stdout
             .lines()
             .find_map(|l| l.strip_prefix("weir-bench-many "))

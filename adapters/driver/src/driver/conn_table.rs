@@ -37,7 +37,8 @@ pub(super) struct ConnTable {
     slots: Vec<Option<(ConnectionHandle, Conn)>>,
     /// Records of ended connections whose slot the core gave to a newer one.
     displaced: BTreeMap<ConnectionHandle, Conn>,
-    /// Records held, in both.
+    /// Records held, in both: kept, not counted, because counting walks every slot (the
+    /// figures' period asks it at each publication).
     len: usize,
 }
 
@@ -56,7 +57,6 @@ impl ConnTable {
     pub(super) fn get(&self, h: &ConnectionHandle) -> Option<&Conn> {
         match self.slots.get(slot(h)) {
             Some(Some((held, c))) if held == h => Some(c),
-            _ if self.displaced.is_empty() => None,
             _ => self.displaced.get(h),
         }
     }
@@ -92,11 +92,13 @@ impl ConnTable {
 
     /// Takes `h`'s record out.
     pub(super) fn remove(&mut self, h: &ConnectionHandle) -> Option<Conn> {
-        let taken = match self.slots.get_mut(slot(h)) {
-            Some(entry @ Some(_)) if entry.as_ref().is_some_and(|(held, _)| held == h) => {
-                entry.take().map(|(_, c)| c)
-            }
-            _ => self.displaced.remove(h),
+        let in_slot = self
+            .slots
+            .get_mut(slot(h))
+            .filter(|entry| entry.as_ref().is_some_and(|(held, _)| held == h));
+        let taken = match in_slot {
+            Some(entry) => entry.take().map(|(_, c)| c),
+            None => self.displaced.remove(h),
         };
         self.len -= usize::from(taken.is_some());
         taken
