@@ -352,7 +352,7 @@ pub struct Config {
     /// what of its own it reaches first (its congestion controller, its packet protection
     /// and the expanded keys, its stream table and packets in flight), each allocation
     /// shown on its own. For a host that can ask the CPU to start loading memory into its
-    /// caches without waiting (`weir_driver::prefetch` does on x86-64). Among many
+    /// caches without waiting (`weir_driver::prefetch` does on x86-64 and AArch64). Among many
     /// connections each one's state is cold by its next event, and the core reaches these
     /// allocations one after another, a pointer in one leading to the next, each cache miss
     /// waiting for the one before; shown first, their loads overlap (module
