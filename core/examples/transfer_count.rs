@@ -11,9 +11,11 @@
 //! message, sealed, opened and read. A second argument `messages` sends 10,000 messages of
 //! 1 KiB instead, each read whole (the per-message path: streams opened, finished,
 //! acknowledged and forgotten). `round-trips=N` makes N sequential round trips of 64 bytes
-//! each way instead, each read whole (weir-bench's `rtt` workload in memory). `lose-every=N`
-//! sends the 16 MiB message with every N-th datagram from the client lost (the same ones
-//! each run: the receive path under loss, pieces held behind gaps). `unread-trickle=N` sends
+//! each way instead, each read whole (weir-bench's `rtt` workload in memory);
+//! `sparse-round-trips=N` the same 5 s apart, each finding both ends trimmed (spec §8,
+//! Liveness: what a peer asked something every few seconds costs, as a DHT's are).
+//! `lose-every=N` sends the 16 MiB message with every N-th datagram from the client lost
+//! (the same ones each run: the receive path under loss, pieces held behind gaps). `unread-trickle=N` sends
 //! N rounds of 400,000 bytes on a stream the server reads and 1,000 on one it never reads,
 //! and prints the receive blocks allocated afresh (an unread piece kept as a slice keeps its
 //! block until a sweep copies it). `handshakes=N` makes N pairs of endpoints and their
@@ -69,6 +71,17 @@ fn main() {
             n
         );
         println!("{n} round trips of 64 bytes, {} datagrams in all", p.datagrams);
+        return;
+    }
+    if let Some(n) = count("sparse-round-trips=") {
+        // Each end trims a second after a round trip; one that comes more than a second
+        // after the trim does not make the next wait longer, so every one finds both ends
+        // trimmed.
+        assert_eq!(p.round_trips(n, 64, weir_core::time::Duration::from_secs(5)), n);
+        println!(
+            "{n} sparse round trips of 64 bytes, {} datagrams in all",
+            p.datagrams
+        );
         return;
     }
     if let Some(n) = count("unread-trickle=") {
