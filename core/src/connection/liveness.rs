@@ -149,6 +149,11 @@ impl Liveness {
         }
     }
 
+    /// Whether the connection let go of its idle memory and has been quiet since.
+    pub(super) fn is_trimmed(&self) -> bool {
+        matches!(self.trim, Trim::Done { .. })
+    }
+
     /// When the connection, quiet since its last packet either way, lets go of its idle
     /// memory; none if it did since.
     pub(super) fn trim_deadline(&self) -> Option<Instant> {

@@ -631,6 +631,16 @@ impl Connection {
         &mut self.events
     }
 
+    /// Lets its own event queue's room go if it is trimmed (spec §8, Liveness), and empty:
+    /// for the endpoint to call after a timer's call, with its queue back from the loan
+    /// (module `endpoint::event_loan`). The trim itself leaves the queue alone, as the one it
+    /// holds then is the endpoint's, whose room is kept.
+    pub(crate) fn trim_own_events(&mut self) {
+        if self.liveness.is_trimmed() {
+            self.events.trim();
+        }
+    }
+
     /// Whether its own event queue holds room (for tests of what the endpoint lends).
     #[cfg(test)]
     pub(crate) fn holds_event_room(&self) -> bool {

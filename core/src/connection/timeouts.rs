@@ -224,13 +224,14 @@ impl Connection {
     /// keys' expanded form (rebuilt by the next packet either way), the spare stream boxes,
     /// and the room of whatever queue, list or map is empty; and copies what the peer's
     /// streams hold as slices, which keep their receive buffers alive (spec §10.3, "Age").
-    /// Nothing the peer or the application sees changes.
+    /// Nothing the peer or the application sees changes. Its own event queue's room goes
+    /// once the endpoint has it back ([`trim_own_events`](Connection::trim_own_events)):
+    /// the queue it has during this call is the one the endpoint lends for it.
     fn trim(&mut self) {
         self.unpin_peer_streams();
         if let Some(keys) = self.crypto.as_mut() {
             keys.release();
         }
-        self.events.trim();
         self.control.trim();
         self.streams.trim();
         self.recovery.trim();

@@ -155,6 +155,37 @@ mod tests {
         assert!(loan.is_lent(), "only its borrower gives it back");
     }
 
+    /// A connection's trim comes in a timer's call, while it has the endpoint's queue: the
+    /// trim must leave that room to the endpoint (it let it go, and the next call lent a
+    /// queue without room: two allocations on each end of every round trip that found its
+    /// connection trimmed), and let the connection's own room go instead.
+    #[test]
+    fn a_trim_lets_the_connection_s_own_room_go_and_leaves_the_lent_room() {
+        let (mut net, c) = super::super::harness::Net::connected();
+        let data = bytes::Bytes::from_static(b"hi");
+        net.eps[0].send_message(c, None, data).unwrap();
+        let limit = net.now + crate::time::Duration::from_millis(10);
+        net.run_until(limit);
+        assert!(
+            net.eps.iter().all(|ep| ep.loan.queue.has_room()),
+            "each lent room"
+        );
+        // The client's connection makes room of its own (as a command raising an event
+        // does), empty again once collected.
+        let own = net.eps[0].conns.iter_mut().flatten().next().unwrap();
+        own.events_mut().push_back(event(9));
+        assert_eq!(own.take_event(), Some(event(9)));
+        assert!(own.holds_event_room());
+        // Quiet until both ends trimmed.
+        let limit = net.now + crate::time::Duration::from_secs(3);
+        net.run_until(limit);
+        for ep in &net.eps {
+            assert!(!ep.loan.is_lent());
+            assert!(ep.loan.queue.has_room(), "the endpoint's room is its own");
+            assert!(ep.conns.iter().flatten().all(|c| !c.holds_event_room()));
+        }
+    }
+
     #[test]
     fn every_loan_comes_back_and_the_connections_own_queues_stay_unmade() {
         let (mut net, c) = super::super::harness::Net::connected();

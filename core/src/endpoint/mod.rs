@@ -652,6 +652,10 @@ impl Endpoint {
                 conn.handle_timeout(now, &self.config);
             }
             self.touch_fresh(slot);
+            // A trim is a timer's: the queue is the connection's own again.
+            if let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) {
+                conn.trim_own_events();
+            }
         }
         due.clear();
         due.shrink_to(DUE_KEPT);
