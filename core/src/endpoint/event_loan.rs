@@ -16,7 +16,11 @@
 //! Letting larger room go at each return cost a regrowth, and its copies, on every ACK
 //! that settles many messages: 1% of the messages' instructions of one connection
 //! (`transfer_count aes256gcm messages`, a build not committed). Without the loan each connection kept the room
-//! its own largest call needed, until trimmed idle.
+//! its own largest call needed, until trimmed idle. A connection's trim comes in a timer's
+//! call, so while it holds the lent queue: it leaves the queue alone, and its own queue's
+//! room goes once the endpoint has taken the loan back (`Connection::trim_own_events`).
+//! When the trim let the lent room go, the next datagram made it again (a box and its
+//! room) on each end of every round trip that found its connection trimmed.
 //!
 //! Inputs: the slot to be called and its queue, just before the call ([`EventLoan::lend`]),
 //! and again once the endpoint has collected the call's events ([`EventLoan::reclaim`]), or
