@@ -43,7 +43,8 @@ fn prefetch_line(line: *const u8) {
 fn prefetch_line(line: *const u8) {
     // SAFETY: `prfm` (prefetch memory) with `pldl1keep` asks for the line to be loaded into
     // the level-1 data cache for a read and kept there. The Arm architecture defines it as
-    // a hint that never raises an abort, whatever the address (an unmapped or inaccessible
+    // a hint whose effect is the implementation's and which raises no synchronous abort,
+    // whatever the address (the Arm ARM's "Prefetch memory"; an unmapped or inaccessible
     // one is ignored); it writes no register and no memory, so no address can make it
     // unsound. `readonly`: it is ordered as a read would be, never as a write; the stack and
     // the flags are untouched. (`core::arch::aarch64::_prefetch` says the same without
