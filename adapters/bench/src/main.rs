@@ -71,6 +71,11 @@ enum Mode {
         /// Messages per run.
         #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..))]
         messages: u32,
+        /// Uncounted messages on each connection before those counted (0: the first
+        /// message on each finds it as the set-up left it, trimmed once that took over a
+        /// second).
+        #[arg(long, default_value_t = many::WARM_UP_PASSES)]
+        warm_up_passes: usize,
     },
     /// Runs one set-up of `many` in this process and prints its figures.
     #[command(hide = true)]
@@ -83,6 +88,9 @@ enum Mode {
         /// Whether the endpoints prefetch.
         #[arg(long, value_enum, default_value_t = many::Prefetch::On)]
         prefetch: many::Prefetch,
+        /// Uncounted messages on each connection before those counted.
+        #[arg(long, default_value_t = many::WARM_UP_PASSES)]
+        warm_up_passes: usize,
     },
     /// Two builds compared, interleaved: this one's workers and OTHER's (a weir-bench built
     /// at another commit) run each (peer, workload) by turns (module `ab`).
@@ -158,12 +166,14 @@ fn main() -> ExitCode {
             reps,
             connections,
             messages,
-        }) => return many::compare(reps, &connections, messages as usize),
+            warm_up_passes,
+        }) => return many::compare(reps, &connections, messages as usize, warm_up_passes),
         Some(Mode::ManyWorker {
             connections,
             messages,
             prefetch,
-        }) => return many::worker(connections, messages as usize, prefetch),
+            warm_up_passes,
+        }) => return many::worker(connections, messages as usize, prefetch, warm_up_passes),
         Some(Mode::Proxy { to, delay_ms, loss }) => return peers::serve_proxy(to, delay_ms, loss),
         None => {}
     }

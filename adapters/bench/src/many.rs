@@ -6,7 +6,7 @@
 //! connection of a stride that visits every one, yielding to the endpoints' tasks every
 //! 32 messages; the server reads each whole. Before the first message, the endpoints are
 //! left until they send nothing for 200 ms (what follows the handshakes is over); then
-//! every connection has [`WARM_UP_PASSES`] messages, not counted. The figures: the
+//! every connection has [`WARM_UP_PASSES`] messages (or `--warm-up-passes`), not counted. The figures: the
 //! process's CPU time per message (both sides, system calls included), messages per
 //! second, from the first counted message to the server's last read, and the datagrams
 //! both sides sent per message (acknowledgements included: a connection that has a message
@@ -49,8 +49,11 @@ const STRIDE: usize = 7_919;
 /// between messages. Without them, most messages counted at 50,000 found their connection
 /// trimmed: 38.4 µs a message against 25.0 with them (medians of three, at abb3eb8f and
 /// a37dee3b), where a build that never trims took 24.2–24.5 without them
-/// (adapters/bench/rounds.md, issue 35's fifty-sixth round).
-const WARM_UP_PASSES: usize = 3;
+/// (adapters/bench/rounds.md, issue 35's fifty-sixth round). The default of
+/// `--warm-up-passes`; 0 counts the first message on each connection after the set-up,
+/// which finds both ends trimmed once the set-up took more than a second: the case of
+/// peers that each ask something now and then (a DHT's).
+pub const WARM_UP_PASSES: usize = 3;
 
 /// What a worker prints before its figures.
 const TAG: &str = "weir-bench-many";
@@ -87,7 +90,7 @@ struct Figures {
 }
 
 /// Runs every (count, prefetch) `reps` times, interleaved, and prints the table.
-pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
+pub fn compare(reps: usize, counts: &[usize], messages: usize, warm_up_passes: usize) -> ExitCode {
     let setups: Vec<(usize, Prefetch)> = counts
         .iter()
         .flat_map(|&n| [(n, Prefetch::On), (n, Prefetch::Off)])
@@ -105,6 +108,7 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
                 n.to_string(),
                 format!("--messages={messages}"),
                 format!("--prefetch={}", prefetch.name()),
+                format!("--warm-up-passes={warm_up_passes}"),
             ];
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
             let figures = std::env::current_exe()
@@ -126,6 +130,7 @@ pub fn compare(reps: usize, counts: &[usize], messages: usize) -> ExitCode {
             }
         }
     }
+    println!("{warm_up_passes} uncounted messages on each connection before those counted.\n");
     println!("| connections | prefetch | CPU µs a message, median (min–max) | messages per second, median (min–max) | datagrams a message | CPU µs a datagram | CPU µs a handshake, median (min–max) |");
     println!("| ---: | --- | --- | --- | ---: | ---: | --- |");
     for ((n, prefetch), runs) in setups.iter().zip(&runs) {
@@ -174,11 +179,11 @@ fn parse(out: &str) -> Result<Figures, String> {
 }
 
 /// One (count, prefetch) in this process: prints its figures.
-pub fn worker(connections: usize, messages: usize, prefetch: Prefetch) -> ExitCode {
+pub fn worker(connections: usize, messages: usize, prefetch: Prefetch, warm_up_passes: usize) -> ExitCode {
     crate::peers::pin(0);
     let result = crate::peers::runtime()
         .map_err(|e| e.to_string())
-        .and_then(|rt| rt.block_on(exchange(connections, messages, prefetch)));
+        .and_then(|rt| rt.block_on(exchange(connections, messages, prefetch, warm_up_passes)));
     match result {
         Ok(f) => {
             println!("{TAG} {} {} {} {}", f.cpu_us, f.rate, f.datagrams, f.handshake_us);
@@ -213,7 +218,12 @@ fn config(connections: usize, prefetch: Prefetch) -> Config {
     }
 }
 
-async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Result<Figures, String> {
+async fn exchange(
+    connections: usize,
+    messages: usize,
+    prefetch: Prefetch,
+    warm_up_passes: usize,
+) -> Result<Figures, String> {
     if connections == 0 {
         return Err("no connections".into());
     }
@@ -253,11 +263,13 @@ async fn exchange(connections: usize, messages: usize, prefetch: Prefetch) -> Re
     let handshakes = set_up.try_elapsed().map_err(|e| e.to_string())?;
     settle(&[&client, &server]).await;
     let message = Bytes::from(vec![7u8; MESSAGE]);
-    let warm_up = WARM_UP_PASSES * connections;
+    let warm_up = warm_up_passes * connections;
     until.store(warm_up, Ordering::Relaxed);
     let mut walk = std::iter::successors(Some(0), |&c| Some((c + STRIDE) % connections)).skip(1);
-    send(&conns, walk.by_ref().take(warm_up), &message).await?;
-    all_read.notified().await;
+    if warm_up > 0 {
+        send(&conns, walk.by_ref().take(warm_up), &message).await?;
+        all_read.notified().await;
+    }
     let before = datagrams_sent(&[&client, &server]);
     until.store(warm_up + messages, Ordering::Relaxed);
     perf_control("enable");

@@ -299,11 +299,20 @@ fn two_builds_compared_give_both_medians_and_their_ratio() {
 
 /// `weir-bench many`'s worker opens its connections, carries every message, and reports its
 /// four figures (CPU time a message, messages a second, datagrams a message, CPU time a
-/// handshake), with the prefetch hook and without.
+/// handshake), with the prefetch hook and without, and with no uncounted messages first.
 #[test]
 fn the_many_connections_worker_reports_its_figures() {
-    for prefetch in ["on", "off"] {
-        let args = ["many-worker", "20", "--messages", "200", "--prefetch", prefetch];
+    for (prefetch, passes) in [("on", "3"), ("off", "3"), ("on", "0")] {
+        let args = [
+            "many-worker",
+            "20",
+            "--messages",
+            "200",
+            "--prefetch",
+            prefetch,
+            "--warm-up-passes",
+            passes,
+        ];
         let (stdout, _) = bench_ok(&args, &[]);
         let line = stdout
             .lines()
