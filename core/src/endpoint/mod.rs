@@ -31,6 +31,7 @@
 //! | `slots` | connection slots, handles and ids; `touch` after every call, which rebuilds the connection's timers (unless its own input did: `touch_fresh`) and files its deadline |
 //! | `cid_index` | which slot holds the connection a datagram's connection id names (an owned part) |
 //! | `deadlines` | each slot's next deadline, earliest first: the timer index (an owned part) |
+//! | `firing` | when the timers fire: the next deadline, and each due connection's timers run in order |
 //! | `batch` | datagrams that arrived together: a run of packets for one connection touched once, at its end |
 //! | `accept` | a HELLO through policy, admission, budgets and negotiation; a client's connect |
 //! | `stateless` | REJECT, VERSION_REJECT, RETRY and stateless resets |
@@ -84,6 +85,7 @@ mod datagrams;
 mod deadlines;
 mod early;
 mod event_loan;
+mod firing;
 #[cfg(test)]
 mod harness;
 mod piping;
@@ -200,10 +202,6 @@ const MAX_STATELESS: usize = 256;
 /// busy moment needs, without holding a burst's high-water mark for good.
 const EVENTS_KEPT: usize = 256;
 
-/// The room kept for the deadlines due at one firing (4 KiB): a firing seldom finds more
-/// due; one that found many (every connection's after a pause) lets the excess go.
-const DUE_KEPT: usize = 256;
-
 /// A weir endpoint: one local socket's worth of connections. See the module docs for the
 /// driving loop.
 pub struct Endpoint {
@@ -220,8 +218,8 @@ pub struct Endpoint {
     by_hello: BTreeMap<HelloDigest, u32>,
     /// Each connection slot's next deadline (module `deadlines`).
     deadlines: Deadlines,
-    /// The deadlines due at a firing, kept empty between firings for its room
-    /// ([`Deadlines::due`]).
+    /// The deadlines due at a firing, kept empty between firings for its room (module
+    /// `firing`).
     due: Vec<(Instant, u32)>,
     ready: VecDeque<u32>,
     /// Each slot's marks: whether it waits in `ready`, whether its server handshake is
@@ -623,46 +621,6 @@ impl Endpoint {
         self.pump_pipes(handle);
     }
 
-    /// Fires every timer due at `now`. Calling it early, or twice, does nothing. Once it
-    /// returned and [`poll_transmit`](Self::poll_transmit) gave `None`,
-    /// [`poll_timeout`](Self::poll_timeout) is later than `now` (or `None`): a deadline left
-    /// at or before `now` would have a driver call again at once, for ever. The fuzz
-    /// targets that drive whole endpoints check this after every firing.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if let Some(t) = self.trace.as_mut() {
-            t.expire(now);
-        }
-        self.on_timeout(now);
-        self.trace_deadline();
-    }
-
-    fn on_timeout(&mut self, now: Instant) {
-        // A held-back datagram may go now: the next poll_transmit sends it.
-        if self.rate_wake.is_some_and(|at| at <= now) {
-            self.rate_wake = None;
-        }
-        // The list is set aside while the connections run (each refiles its deadline), and
-        // kept for the next firing with its room, within `DUE_KEPT`.
-        let mut due = core::mem::take(&mut self.due);
-        self.deadlines.due(now, &mut due);
-        for &(_, slot) in &due {
-            self.prefetch(slot);
-            if let Some(conn) = self.conns[slot as usize].as_mut() {
-                self.loan.lend(slot, conn.events_mut());
-                conn.handle_timeout(now, &self.config);
-            }
-            self.touch_fresh(slot);
-            // A trim is a timer's: the queue is the connection's own again.
-            if let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) {
-                conn.trim_own_events();
-            }
-        }
-        due.clear();
-        due.shrink_to(DUE_KEPT);
-        self.due = due;
-        self.pump_pipes(None);
-    }
-
     // ------------------------------------------------------------ outputs
 
     /// Writes the next datagram to send into `buf` (at least 1200 bytes; as large as the
@@ -756,23 +714,6 @@ impl Endpoint {
             t.event(e.as_ref());
         }
         e
-    }
-
-    /// When [`handle_timeout`](Self::handle_timeout) is next needed: a connection's timer,
-    /// or, while the endpoint's send rate holds datagrams back, the moment it lets the next
-    /// one go (timers due before then wait for it: what they would send could not leave
-    /// sooner, and a deadline in the past would have the driver spin).
-    pub fn poll_timeout(&self) -> Option<Instant> {
-        self.rate_wake
-            .or_else(|| self.deadlines.first().map(|(at, _)| at))
-    }
-
-    /// The next deadline with the connection and timer that set it (for debugging).
-    pub fn next_timer(&self) -> Option<(Instant, ConnectionHandle, Timer)> {
-        let (at, slot) = self.deadlines.first()?;
-        let conn = self.conns.get(slot as usize)?.as_ref()?;
-        let (_, timer) = conn.next_timeout()?;
-        Some((at, conn.handle, timer))
     }
 
     // ------------------------------------------------------------ application commands
