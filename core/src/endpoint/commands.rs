@@ -173,7 +173,7 @@ impl Endpoint {
             conn,
             header: header.clone(),
         });
-        let out = self.with_conn(conn, |c| c.open_stream(header));
+        let out = self.with_conn_then(conn, |c| c.open_stream(header), Self::touch_fresh);
         self.recorded(None, record, out)
     }
 
@@ -228,7 +228,7 @@ impl Endpoint {
     /// Ends a stream after what was written.
     pub fn finish(&mut self, conn: ConnectionHandle, stream: StreamId) -> Result<(), ApiError> {
         let record = self.record(|| Command::Finish { conn, stream });
-        let out = self.with_conn(conn, |c| c.finish(stream));
+        let out = self.with_conn_then(conn, |c| c.finish(stream), Self::touch_fresh);
         self.recorded(None, record, out)
     }
 
@@ -513,13 +513,17 @@ impl Endpoint {
             unit,
         });
         let advise = self.config.advise_buffer;
-        let out = self.with_conn(conn, |c| {
-            c.take_stream(stream);
-            match unit {
-                ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
-                ReadUnit::Message => c.read_message(stream, max_len, advise),
-            }
-        });
+        let out = self.with_conn_then(
+            conn,
+            |c| {
+                c.take_stream(stream);
+                match unit {
+                    ReadUnit::Contiguous => c.read(stream, usize::try_from(max_len).unwrap_or(usize::MAX)),
+                    ReadUnit::Message => c.read_message(stream, max_len, advise),
+                }
+            },
+            Self::touch_fresh,
+        );
         self.recorded(None, record, out)
     }
 }

@@ -297,8 +297,11 @@ impl Endpoint {
     }
 
     /// Calls `f` on connection `h`, then `touch`es it with [`touch`](Self::touch), or with
-    /// [`touch_fresh`](Self::touch_fresh) for a call that cannot move its timers (a message
-    /// written or read).
+    /// [`touch_fresh`](Self::touch_fresh) for a call that cannot move its timers: a stream
+    /// opened, written, finished or read, a message sent or taken. The timers read the
+    /// connection's acknowledgement, loss, pacing, liveness and handshake state, which no
+    /// stream call changes (what it queues to send is the ready queue's); debug and fuzzing
+    /// builds check each such call (`refile_timer`).
     pub(super) fn with_conn_then<T>(
         &mut self,
         h: ConnectionHandle,
