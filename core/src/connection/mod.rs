@@ -214,6 +214,10 @@ pub(crate) struct Connection {
     /// The CLOSE to send and whether the end was reported (an owned part, module `closing`).
     closing: Closing,
     timers: Timers,
+    /// Whether the endpoint's timer index holds [`timers`](Self::timers)' earliest deadline
+    /// as it stands: cleared by every change of the table, set by the endpoint once it filed
+    /// it (`Endpoint::refile_timer`, which skips a connection that changed nothing).
+    timers_filed: bool,
     /// When the peer was last heard from and sent to, and the probes owed (an owned part,
     /// module `liveness`; spec §8, Liveness).
     liveness: Liveness,
@@ -313,6 +317,7 @@ impl Connection {
             receipts: Receipts::default(),
             closing: Closing::default(),
             timers: Timers::default(),
+            timers_filed: false,
             liveness: Liveness::new(now),
             black_hole: BlackHole::default(),
             mtu: MtuSearch::default(),
@@ -674,6 +679,7 @@ impl Connection {
             // left due kept its endpoint's deadline in the past for good:
             // fuzz/findings/circuit.released-connection-left-a-deadline).
             self.timers = Timers::default();
+            self.timers_filed = false;
         }
     }
 

@@ -148,6 +148,11 @@ impl Connection {
         }
     }
 
+    /// Whether a round of punching ended with the connection still relayed, not told yet.
+    pub(crate) fn has_failed_punch(&self) -> bool {
+        self.punch.as_ref().is_some_and(|p| p.failed)
+    }
+
     /// Whether a round of punching ended with the connection still relayed (told once).
     pub(crate) fn take_failed_punch(&mut self) -> bool {
         self.punch

@@ -19,6 +19,18 @@ impl Connection {
     /// Rebuilds the timer table from the state it depends on.
     pub(crate) fn refresh_timers(&mut self, config: &Config) {
         self.timers = self.wanted_timers(config);
+        self.timers_filed = false;
+    }
+
+    /// Whether the endpoint's timer index holds this connection's earliest deadline as the
+    /// table stands: no rebuild since [`mark_timers_filed`](Self::mark_timers_filed).
+    pub(crate) fn timers_filed(&self) -> bool {
+        self.timers_filed
+    }
+
+    /// The endpoint filed [`next_timeout`](Self::next_timeout) in its index.
+    pub(crate) fn mark_timers_filed(&mut self) {
+        self.timers_filed = true;
     }
 
     /// The timer table as it stands (rebuilt by [`refresh_timers`](Self::refresh_timers)):
