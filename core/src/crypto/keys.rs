@@ -283,15 +283,23 @@ impl Entropy {
     }
 
     pub(crate) fn fill(&mut self, out: &mut [u8]) {
+        // The key's HMAC state once for the whole draw, each block and the next key from a
+        // copy of it: an HMAC made afresh hashes the key's two pads again, two of the four
+        // compressions a block and the key's change cost (the draw's output is the same).
+        let keyed = keyed_mac(&self.key);
         for (i, chunk) in out.chunks_mut(32).enumerate() {
             let mut input = [1u8; 9];
             input[1..].copy_from_slice(&(i as u64).to_be_bytes());
-            let block = hmac(&self.key, &input);
+            let mut mac = keyed.clone();
+            mac.update(&input);
+            let block: [u8; 32] = mac.finalize().into_bytes().into();
             for (to, from) in chunk.iter_mut().zip(block) {
                 *to = from;
             }
         }
-        self.key = hmac(&self.key, &[2]);
+        let mut mac = keyed;
+        mac.update(&[2]);
+        self.key = mac.finalize().into_bytes().into();
     }
 
     /// The next 8 bytes as a number.
