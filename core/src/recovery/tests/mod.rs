@@ -415,6 +415,37 @@ fn the_numbers_left_out_are_remembered_whole_across_32_bit_boundaries() {
 }
 
 #[test]
+fn an_ack_whose_ranges_pass_between_the_numbers_left_out_names_none_and_one_over_any_names_it() {
+    let mut skips = Skips::new(11);
+    let mut left_out = Vec::new();
+    let mut pn = 0;
+    while left_out.len() < REMEMBERED_SKIPS {
+        if pn >= skips.next {
+            skips.skip(pn);
+            left_out.push(pn);
+        }
+        pn += 1;
+    }
+    // Every packet but those left out, highest first: the ranges between them.
+    let mut between: Vec<(u64, u64)> = alloc::vec![(left_out[7] + 1, left_out[7] + 100)];
+    for w in left_out.windows(2).rev() {
+        between.push((w[0] + 1, w[1] - 1));
+    }
+    between.push((0, left_out[0] - 1));
+    assert!(!skips.any_in(&ack(&between)));
+    // One range over a number left out, among ranges that name none, each in turn: the
+    // oldest, the latest and one between.
+    for &named in &[left_out[0], left_out[4], left_out[7]] {
+        let mut ranges = between.clone();
+        let i = ranges.iter().position(|&(lo, _)| lo == named + 1).unwrap();
+        // (The range below then ends a number lower: ranges have a gap between them.)
+        ranges[i].0 = named;
+        ranges[i + 1].1 = named - 2;
+        assert!(skips.any_in(&ack(&ranges)), "{named} not found");
+    }
+}
+
+#[test]
 fn acking_a_number_left_out_is_refused() {
     let mut r = Recovery::new(Duration::from_millis(100), Duration::from_secs(2), 7);
     let mut numbers = Vec::new();
