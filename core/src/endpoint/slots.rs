@@ -217,12 +217,7 @@ impl Endpoint {
             self.loan.reclaim(slot, conn.events_mut());
             #[cfg(any(debug_assertions, feature = "fuzzing"))]
             {
-                assert_eq!(
-                    *conn.timers(),
-                    conn.wanted_timers(&self.config),
-                    "{:?}'s timers filed stale",
-                    conn.handle
-                );
+                assert_fresh(conn, &self.config);
                 assert_eq!(
                     conn.next_timeout().map(|(at, _)| at),
                     self.deadlines.get(slot),
@@ -277,17 +272,8 @@ impl Endpoint {
             self.events.push_back(e);
         }
         self.loan.reclaim(slot, conn.events_mut());
-        // Every call rebuilds what it moved (`touch`, `touch_fresh`). A stale table is a bug
-        // here, not an input: only debug builds and the fuzzing build check (as the
-        // lifecycle's undeclared steps are checked), so the suites and every fuzz campaign
-        // find a call that skipped a rebuild it needed; a normal build files what it has.
         #[cfg(any(debug_assertions, feature = "fuzzing"))]
-        assert_eq!(
-            *conn.timers(),
-            conn.wanted_timers(&self.config),
-            "{:?}'s timers filed stale",
-            conn.handle
-        );
+        assert_fresh(conn, &self.config);
         let next = conn.next_timeout().map(|(at, _)| at);
         let punch_failed = conn.take_failed_punch().then_some(conn.handle);
         if next != self.deadlines.get(slot) {
@@ -338,6 +324,20 @@ impl Endpoint {
         self.pump_if_lost();
         out
     }
+}
+
+/// Every call rebuilds what it moved (`touch`, `touch_fresh`). A stale table is a bug here,
+/// not an input: only debug builds and the fuzzing build check (as the lifecycle's
+/// undeclared steps are checked), so the suites and every fuzz campaign find a call that
+/// skipped a rebuild it needed; a normal build files what it has.
+#[cfg(any(debug_assertions, feature = "fuzzing"))]
+fn assert_fresh(conn: &Connection, config: &Config) {
+    assert_eq!(
+        *conn.timers(),
+        conn.wanted_timers(config),
+        "{:?}'s timers filed stale",
+        conn.handle
+    );
 }
 
 #[cfg(test)]
