@@ -21,7 +21,9 @@
 //! block until a sweep copies it). `handshakes=N` makes N pairs of endpoints and their
 //! handshakes instead (run it with two N and divide the difference: one handshake, both
 //! sides, with its endpoints' set-up). The endpoints prefetch as weir-driver's do
-//! (`Config::prefetch`; `WEIR_PREFETCH=off` leaves it out). adapters/bench/README.md has the figures; a change that moves them
+//! (`Config::prefetch`; `WEIR_PREFETCH=off` leaves it out), and control congestion with
+//! NewReno (`WEIR_PAIR_CONGESTION=bbr` for BBR, weir's default: the harness's docs).
+//! adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
 //! AVX2 code paths, not AVX-512 ones: compare counts with counts, not with the native
 //! run's time.)

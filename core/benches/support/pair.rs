@@ -1,6 +1,9 @@
 //! Two endpoints driven in one thread with datagrams handed over in memory, no loss unless
 //! asked (`lose_every`): the harness of `--bench transfer` and of the `transfer_count`
-//! example (callgrind).
+//! example (callgrind). Their congestion controller is NewReno, whose per-ACK work is a few
+//! instructions, so the counts are the rest of the core's; `WEIR_PAIR_CONGESTION=bbr`
+//! gives them BBR, weir's default, whose model of the path costs some 560 instructions an
+//! ACK (adapters/bench/rounds.md, "timers neither rebuilt nor refiled").
 
 #[path = "prefetch.rs"]
 mod prefetch;
@@ -51,6 +54,17 @@ pub enum Protection {
     Sealed(Cipher),
 }
 
+/// The congestion controller `WEIR_PAIR_CONGESTION` names (`newreno`, the default, or
+/// `bbr`).
+fn congestion() -> weir_core::congestion::CongestionAlgorithm {
+    use weir_core::congestion::CongestionAlgorithm;
+    match std::env::var("WEIR_PAIR_CONGESTION").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("newreno") => CongestionAlgorithm::NewReno,
+        Ok("bbr") => CongestionAlgorithm::Bbr,
+        other => panic!("WEIR_PAIR_CONGESTION={other:?}: expected newreno or bbr"),
+    }
+}
+
 impl Pair {
     fn new(protection: Protection, datagram: u16) -> Self {
         Pair::with_streams(protection, datagram, Config::default().initial_concurrent_streams)
@@ -69,7 +83,7 @@ impl Pair {
             receive_window: 32 << 20,
             // One 64 MiB message, held by reference.
             send_buffer: 128 << 20,
-            congestion: weir_core::congestion::CongestionAlgorithm::NewReno,
+            congestion: congestion(),
             max_datagram_size: datagram,
             initial_concurrent_streams: streams,
             prefetch: prefetch::hook(),
