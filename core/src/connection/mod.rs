@@ -652,6 +652,11 @@ impl Connection {
         self.events.has_room()
     }
 
+    /// Whether it holds no event for the endpoint to hand out.
+    pub(crate) fn has_no_events(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// Events for the endpoint to hand out.
     pub(crate) fn take_event(&mut self) -> Option<Event> {
         self.events.pop_front()
@@ -678,8 +683,7 @@ impl Connection {
             // circuit is never refreshed after), nothing of it may come due again (a timer
             // left due kept its endpoint's deadline in the past for good:
             // fuzz/findings/circuit.released-connection-left-a-deadline).
-            self.timers = Timers::default();
-            self.timers_filed = false;
+            self.replace_timers(Timers::default());
         }
     }
 

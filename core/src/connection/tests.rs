@@ -128,7 +128,7 @@ fn connection_size() {
         std::println!("  {name}: {bytes}");
     }
     // 1,416 since the receive accounts keep when the peer's streams were last swept (spec
-    // §10.3, Age); 1,408 before.
+    // §10.3, Age); 1,408 before. The timers' filed flag (`timers_filed`) took padding.
     assert!(size_of::<super::Connection>() <= 1416);
     assert_eq!(size_of::<super::Timers>(), 72, "8 bytes a timer");
     assert!(

@@ -18,7 +18,13 @@ impl Connection {
 
     /// Rebuilds the timer table from the state it depends on.
     pub(crate) fn refresh_timers(&mut self, config: &Config) {
-        self.timers = self.wanted_timers(config);
+        self.replace_timers(self.wanted_timers(config));
+    }
+
+    /// The one way the timer table changes: whatever the endpoint filed of the old one is
+    /// then stale ([`timers_filed`](Self::timers_filed)).
+    pub(super) fn replace_timers(&mut self, timers: Timers) {
+        self.timers = timers;
         self.timers_filed = false;
     }
 

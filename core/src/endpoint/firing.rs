@@ -39,7 +39,7 @@ impl Endpoint {
         self.deadlines.due(now, &mut due);
         for &(_, slot) in &due {
             self.prefetch(slot);
-            if let Some(conn) = self.conns[slot as usize].as_mut() {
+            if let Some(conn) = self.conns.get_mut(slot as usize).and_then(Option::as_mut) {
                 self.loan.lend(slot, conn.events_mut());
                 conn.handle_timeout(now, &self.config);
             }

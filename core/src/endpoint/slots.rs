@@ -213,7 +213,7 @@ impl Endpoint {
         // it was filed. Those stop here, before the events' loop, the table's earliest
         // deadline and the index's lookup (two-thirds of a round trip's refiles, 99% of a
         // transfer's).
-        if conn.timers_filed() && conn.events_mut().is_empty() && !conn.has_failed_punch() {
+        if conn.timers_filed() && conn.has_no_events() && !conn.has_failed_punch() {
             self.loan.reclaim(slot, conn.events_mut());
             #[cfg(any(debug_assertions, feature = "fuzzing"))]
             {
