@@ -1,10 +1,11 @@
 //! The most of a figure over the last `N` rounds (draft-ietf-ccwg-bbr §4.5.2.2's windowed
 //! max filter, kept by round count): BBR's bandwidth estimate and its ACK aggregation
 //! estimate are each one, and so is the queueing delay's peak over the last two spans of a
-//! minimum RTT that tells LEDBAT a loss was a queue's (module `loss_regime`).
+//! minimum RTT that tells LEDBAT a loss was a queue's (module `loss_regime`). The least of
+//! the rounds' largest samples is BBR's policer test's jitter (module `bbr::policed`).
 //!
 //! Input: a new round begins, a sample in the current round. Output: the largest sample of
-//! the current round and the `N - 1` before it. A slot per round, reused as rounds pass: no
+//! the current round and the `N - 1` before it, and the least of those rounds' largest. A slot per round, reused as rounds pass: no
 //! allocation, `N` numbers and two bytes per connection.
 
 /// The most of a figure over the last `N` rounds (module docs).
@@ -66,6 +67,12 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
         self.slots[usize::from(self.slot) % N]
     }
 
+    /// The smallest of the last `N` rounds' largest samples (the default until `N` rounds
+    /// have passed, or if a round had none): what every round of them reached.
+    pub(super) fn least(&self) -> T {
+        self.slots.iter().copied().min().unwrap_or_default()
+    }
+
     /// Forgets every round but the current one: what they showed no longer holds.
     pub(super) fn forget_earlier(&mut self) {
         let current = self.current();
@@ -115,6 +122,24 @@ mod tests {
                 proptest::prop_assert_eq!(m.max(), m.slots.iter().copied().max().unwrap_or_default());
             }
         }
+    }
+
+    #[test]
+    fn the_least_is_what_every_round_reached() {
+        let mut f = RoundMax::<u32, 3>::new();
+        f.update(5);
+        f.next_round();
+        f.update(9);
+        f.update(2);
+        // A round with no sample yet reached nothing.
+        assert_eq!(f.least(), 0);
+        f.next_round();
+        f.update(7);
+        assert_eq!(f.least(), 5);
+        // The round that reached 5 is forgotten.
+        f.next_round();
+        f.update(8);
+        assert_eq!(f.least(), 7);
     }
 
     #[test]
