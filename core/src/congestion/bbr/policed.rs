@@ -94,9 +94,9 @@ const POISSON_TAIL: [u8; 33] = [
 const TEST_LOSSES: u64 = 32;
 /// A queueing delay sample above the path's jitter by an eighth of the minimum RTT (half
 /// what a probe at 5/4 queues at a bottleneck), and by this, in the round or the one before
-/// shows a queue:
-/// its losses follow the rate too (a buffer that a probe overflowed, one that overflowed and
-/// drained, a path whose rate fell, one that stalls), and BBR's own rules answer them.
+/// shows a queue: its losses follow the rate too (a buffer that a probe overflowed, one
+/// that overflowed and drained, a path whose rate fell, one that stalls), and BBR's own
+/// rules answer them.
 /// Below it, a scheduler's jitter (over loopback sockets, samples of 1-3 ms at 20 ms).
 const MIN_PROBE_QUEUE: Duration = Duration::from_millis(2);
 /// The rounds over which the path's jitter is the least of each round's most queueing
