@@ -1,12 +1,15 @@
 //! The most of a figure over the last `N` rounds (draft-ietf-ccwg-bbr §4.5.2.2's windowed
 //! max filter, kept by round count): BBR's bandwidth estimate and its ACK aggregation
 //! estimate are each one, and so is the queueing delay's peak over the last two spans of a
-//! minimum RTT that tells LEDBAT a loss was a queue's (module `loss_regime`). The least of
-//! the rounds' largest samples is BBR's policer test's jitter (module `bbr::policed`).
+//! minimum RTT that tells LEDBAT a loss was a queue's (module `loss_regime`). BBR's policer
+//! test (module `bbr::policed`) reads one filter of its queueing delay two ways: the
+//! largest of the latest rounds (a queue) and the least of the rounds' largest (the path's
+//! jitter).
 //!
 //! Input: a new round begins, a sample in the current round. Output: the largest sample of
-//! the current round and the `N - 1` before it, and the least of those rounds' largest. A slot per round, reused as rounds pass: no
-//! allocation, `N` numbers and two bytes per connection.
+//! the current round and the `N - 1` before it (or of fewer of the latest rounds), and the
+//! least of those rounds' largest. A slot per round, reused as rounds pass: no allocation,
+//! `N` numbers and two bytes per connection.
 
 /// The most of a figure over the last `N` rounds (module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,6 +70,16 @@ impl<T: Copy + Default + Ord, const N: usize> RoundMax<T, N> {
         self.slots[usize::from(self.slot) % N]
     }
 
+    /// The largest sample of the current round and the `rounds - 1` before it (`rounds`
+    /// from 1 to `N`; more reads all `N`).
+    pub(super) fn recent(&self, rounds: usize) -> T {
+        let current = usize::from(self.slot);
+        (0..rounds.min(N))
+            .map(|back| self.slots[(current + N - back) % N])
+            .max()
+            .unwrap_or_default()
+    }
+
     /// The smallest of the last `N` rounds' largest samples (the default until `N` rounds
     /// have passed, or if a round had none): what every round of them reached.
     pub(super) fn least(&self) -> T {
@@ -120,6 +133,26 @@ mod tests {
                     m.forget_earlier();
                 }
                 proptest::prop_assert_eq!(m.max(), m.slots.iter().copied().max().unwrap_or_default());
+            }
+        }
+
+        /// The latest rounds' largest, read from a longer filter, is what a filter of that
+        /// many rounds keeps (the policer test reads its two rounds' queue so).
+        #[test]
+        fn the_latest_rounds_largest_is_a_filter_of_that_many_rounds(
+            rounds in proptest::collection::vec(proptest::collection::vec(0u32..1000, 0..4), 1..20),
+        ) {
+            let (mut all, mut two) = (RoundMax::<u32, 5>::new(), RoundMax::<u32, 2>::new());
+            for samples in &rounds {
+                all.next_round();
+                two.next_round();
+                for &s in samples {
+                    all.update(s);
+                    two.update(s);
+                }
+                proptest::prop_assert_eq!(all.recent(2), two.max());
+                proptest::prop_assert_eq!(all.recent(1), all.current());
+                proptest::prop_assert_eq!(all.recent(5), all.max());
             }
         }
     }

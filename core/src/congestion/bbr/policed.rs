@@ -222,10 +222,9 @@ pub(super) struct Policed {
     probe_end: Option<Instant>,
     /// The latest burst (`None` before one began).
     burst: Option<Burst>,
-    /// The most queueing delay (µs) of this round and the one before.
-    queue: RoundMax<u32, 2>,
-    /// Each of the last [`JITTER_ROUNDS`] rounds' most queueing delay (µs): the least of
-    /// them is the path's jitter, which every round reaches.
+    /// Each of the last [`JITTER_ROUNDS`] rounds' most queueing delay (µs): the most of
+    /// this round and the one before is a queue's sign, the least of them all the path's
+    /// jitter, which every round reaches.
     peaks: RoundMax<u32, JITTER_ROUNDS>,
     /// The largest datagram sent since this was made: the tallies are in bytes, the test
     /// counts datagrams (BBR's own size is the path's first, often below what path MTU
@@ -240,7 +239,6 @@ impl Policed {
             probe_start: None,
             probe_end: None,
             burst: None,
-            queue: RoundMax::new(),
             peaks: RoundMax::new(),
             datagram: 0,
         }
@@ -297,9 +295,7 @@ impl Policed {
 
     /// A queueing delay sample (µs).
     pub(super) fn on_queue(&mut self, queue_us: u64) {
-        let sample = u32::try_from(queue_us).unwrap_or(u32::MAX);
-        self.queue.update(sample);
-        self.peaks.update(sample);
+        self.peaks.update(u32::try_from(queue_us).unwrap_or(u32::MAX));
     }
 
     /// `bytes` acknowledged, or declared `lost`, the newest of them sent at `sent`.
@@ -352,9 +348,8 @@ impl Policed {
     /// A round ended: the transitions of [`Phase`] (module docs).
     pub(super) fn end_round(&mut self, r: &RoundEnd) {
         let probe_queue = (r.min_rtt.as_micros() / 8).max(MIN_PROBE_QUEUE.as_micros());
-        let jitter = u64::from(self.peaks.least());
-        let queued = r.standing || r.overflows || u64::from(self.queue.max()) > jitter + probe_queue;
-        self.queue.next_round();
+        let (queue, jitter) = (u64::from(self.peaks.recent(2)), u64::from(self.peaks.least()));
+        let queued = r.standing || r.overflows || queue > jitter + probe_queue;
         self.peaks.next_round();
         let mds = self.datagram.max(r.max_datagram as u64).max(1);
         let rtt = r.min_rtt.as_micros().max(1);
@@ -735,10 +730,11 @@ mod tests {
     /// BBR boxes one after the first round past Startup that lost with no queue (a lossy
     /// connection only; an idle one that never lost pays nothing): its size is a budget.
     /// (88 bytes before the bursts' test, which added its tally, the time it measures and
-    /// the latest burst; 144 before the path's jitter, eight rounds' peaks.)
+    /// the latest burst; 144 before the path's jitter: eight rounds' peaks, of which the
+    /// two rounds' queue filter is now a reading.)
     #[cfg(target_pointer_width = "64")]
     #[test]
-    fn its_state_is_176_bytes() {
-        assert_eq!(core::mem::size_of::<Policed>(), 176);
+    fn its_state_is_168_bytes() {
+        assert_eq!(core::mem::size_of::<Policed>(), 168);
     }
 }
