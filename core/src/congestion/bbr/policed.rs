@@ -29,12 +29,15 @@
 //! takes as much of both. The states, declared in [`Phase`]:
 //! - `Watching`: past Startup, from the first round that lost with no queue. Once the
 //!   probes' losses pass what a Poisson count of the mean the rest's loss rate gives them
-//!   reaches once in a million ([`POISSON_TAIL`]), or the bursts' later datagrams' losses
+//!   reaches once in a million ([`poisson_tail`]), or the bursts' later datagrams' losses
 //!   pass the same at the early ones' loss rate (taken as a datagram more than they lost,
 //!   from [`MIN_EARLY`] early datagrams on: a few early datagrams that lost none say
 //!   little), and the loss rate of all passes BBR's [`LOSS_THRESHOLD`], the losses follow
-//!   the rate. A mean past the table for either test, or a loss rate at the threshold or
-//!   below over enough datagrams, starts the tallies again. The tallies must span a ProbeBw
+//!   the rate. A mean past [`POISSON_TAIL`] for either test with losses within chance, or
+//!   a loss rate at the threshold or below over enough datagrams, starts the tallies again
+//!   (until 2026-12-04 a mean past the table did so whatever was lost: on a path whose
+//!   window is hundreds of datagrams a probe or two reach it, and a policer there was found
+//!   late or never, 8-9% of what BBR sent dropped; tests/congestion.md, "Policers"). The tallies must span a ProbeBw
 //!   cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms of jitter read as
 //!   a policer from two RTTs of them. A round with a queue (one standing all round, a
 //!   shallow buffer's overflow, or a queueing delay sample in it or the round before above
@@ -83,8 +86,8 @@ use crate::time::{Duration, Instant};
 /// The probes' losses follow the rate once they are at least `POISSON_TAIL[m]`, where `m` is
 /// what the probes would have lost at the rest's loss rate: the least count a Poisson count
 /// of mean `m` reaches once in a million or less (computed to the digit for each mean; checked
-/// at every round's end, so the chance of a random path passing is a few times that). A
-/// mean past the table ends the count: the probes lost what the rest did.
+/// at every round's end, so the chance of a random path passing is a few times that). Past
+/// the table, [`poisson_tail`]'s bound.
 const POISSON_TAIL: [u8; 33] = [
     1, 10, 13, 15, 18, 20, 22, 24, 26, 27, 29, 31, 33, 34, 36, 38, 39, 41, 42, 44, 46, 47, 49, 50, 52, 53,
     55, 56, 58, 59, 60, 62, 63,
@@ -424,23 +427,35 @@ impl Policed {
 struct Test {
     /// The part tested lost beyond chance.
     follows: bool,
-    /// The loss rate it is held to would have lost past [`POISSON_TAIL`]: no test (both
-    /// lost alike).
+    /// The loss rate it is held to would have lost past [`POISSON_TAIL`], and the part did
+    /// not lose beyond chance: both lost alike over enough datagrams.
     enough: bool,
 }
 
 /// Whether `part` lost beyond chance at the loss rate of `lost` bytes in `seen`: at least
-/// [`POISSON_TAIL`]`[m]` datagrams, `m` what it would have lost at that rate (rounded up,
+/// [`poisson_tail`]`(m)` datagrams, `m` what it would have lost at that rate (rounded up,
 /// and at least one: the rate is a count too); `mds` is the datagram size.
 fn beyond_chance(part: Tally, lost: u64, seen: u64, mds: u64) -> Test {
     let expected = u128::from(part.seen()) * u128::from(lost);
     let expected = expected.div_ceil(u128::from(seen.max(1)) * u128::from(mds));
-    let expected = usize::try_from(expected).unwrap_or(usize::MAX).max(1);
+    let expected = u64::try_from(expected).unwrap_or(u64::MAX).max(1);
+    let follows = part.lost / mds >= poisson_tail(expected);
     Test {
-        follows: POISSON_TAIL
-            .get(expected)
-            .is_some_and(|&k| part.lost >= u64::from(k) * mds),
-        enough: expected >= POISSON_TAIL.len(),
+        follows,
+        enough: expected >= POISSON_TAIL.len() as u64 && !follows,
+    }
+}
+
+/// The least count a Poisson count of mean `m` reaches once in a million or less, or a
+/// little more: [`POISSON_TAIL`] to the digit, past it `m + 5(⌊√m⌋ + 1) + 5`, above the
+/// exact count by 3 at m = 33 and by 10-19 from 100 to 5,000 (the normal tail's 4.75
+/// deviations and the Poisson's skew, rounded up). A path with a large window expects
+/// more than the table's 32 lost of its probes within a probe or two: with no count past
+/// the table the test stopped there, and a policer was never found (module docs).
+fn poisson_tail(m: u64) -> u64 {
+    match usize::try_from(m).ok().and_then(|i| POISSON_TAIL.get(i)) {
+        Some(&k) => u64::from(k),
+        None => m.saturating_add(5 * (m.isqrt() + 1) + 5),
     }
 }
 
@@ -562,6 +577,11 @@ mod tests {
     /// [`watched_until`], after eight rounds of 40 ms in Startup whose queueing delay each
     /// reached `jitter_us` (the last of them ending at 1 s, where the count begins).
     fn jittery_watched(jitter_us: u64, end_ms: u64, probe_lost: u64, queue_us: u64) -> Policed {
+        counted(jitter_us, (900, 45), (100, probe_lost), queue_us, end_ms)
+    }
+
+    /// The same, `rest` and `probes` (datagrams sent, lost) counted.
+    fn counted(jitter_us: u64, rest: (u64, u64), probes: (u64, u64), queue_us: u64, end_ms: u64) -> Policed {
         let mut p = Policed::new();
         for round_ms in (720..=1000).step_by(40) {
             p.on_queue(jitter_us);
@@ -572,8 +592,8 @@ mod tests {
         }
         p.on_probe(at(1100), true);
         p.on_probe(at(1140), false);
-        outcomes(&mut p, 1050, 900, 45);
-        outcomes(&mut p, 1120, 100, probe_lost);
+        outcomes(&mut p, 1050, rest.0, rest.1);
+        outcomes(&mut p, 1120, probes.0, probes.1);
         p.on_queue(queue_us);
         p.end_round(&round(end_ms, 0, 0));
         p
@@ -601,6 +621,26 @@ mod tests {
         let p = watched(19, 0);
         assert!(!p.bound());
         assert_eq!(p.bandwidth(12_345), 12_345);
+    }
+
+    #[test]
+    fn probes_of_a_large_window_that_lose_more_bind_the_rate() {
+        // A window of thousands of datagrams: the rest's 9,000 lose 5%, the probes' 1,000
+        // would lose 50 at that rate (past the table); 120 is no chance, 60 is.
+        let large = |probe_lost| counted(0, (9000, 450), (1000, probe_lost), 0, 2000);
+        assert!(large(120).bound());
+        assert!(!large(60).bound());
+    }
+
+    #[test]
+    fn the_tail_past_the_table_is_above_the_exact_one() {
+        // The exact counts a Poisson count of each mean reaches once in a million.
+        for (m, exact) in [(33, 65), (50, 88), (100, 152), (1000, 1155), (5000, 5341)] {
+            let k = poisson_tail(m);
+            assert!((exact..=exact + 20).contains(&k), "mean {m}: {k} against {exact}");
+        }
+        assert_eq!(poisson_tail(32), 63);
+        assert!(poisson_tail(u64::MAX) == u64::MAX);
     }
 
     #[test]
