@@ -37,7 +37,11 @@
 //!   a loss rate at the threshold or below over enough datagrams, starts the tallies again
 //!   (until 2026-12-04 a mean past the table did so whatever was lost: on a path whose
 //!   window is hundreds of datagrams a probe or two reach it, and a policer there was found
-//!   late or never, 8-9% of what BBR sent dropped; tests/congestion.md, "Policers"). The tallies must span a ProbeBw
+//!   late or never, 8-9% of what BBR sent dropped; tests/congestion.md, "Policers").
+//!   The counts take losses as independent: a burst of random losses (a radio's fade)
+//!   that falls in one probe can pass the test, and the path is then rate-bound for
+//!   nothing (at 5% loss in bursts of 10-50, 20-500 Mbit/s: tests/congestion.md, "What
+//!   the controllers still get wrong", with the three cures tried). The tallies must span a ProbeBw
 //!   cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms of jitter read as
 //!   a policer from two RTTs of them. A round with a queue (one standing all round, a
 //!   shallow buffer's overflow, or a queueing delay sample in it or the round before above
