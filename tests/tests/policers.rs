@@ -588,7 +588,8 @@ fn two_flows_share_a_policer_on_a_long_fat_path() {
 
 /// Printed, not asserted (tests/congestion.md, "What the controllers still get wrong"):
 /// BBR alone on paths with no policer whose loss comes in bursts (the Gilbert-Elliott chain
-/// of weir-sim: 5% of datagrams lost on average, in bursts of about 2 to 50), 5 s to 25 s,
+/// of weir-sim: 4.5-5.7% of datagrams lost on average, 10% in one row, in bursts of about 2
+/// to 50), 5 s to 25 s,
 /// seeds 1-2. A burst that falls in a probe can read as a policer: the path is then
 /// rate-bound and BBR keeps a fraction of it.
 #[test]
