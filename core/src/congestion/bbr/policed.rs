@@ -41,9 +41,9 @@
 //!   The counts take losses as independent: a burst of random losses (a radio's fade)
 //!   that falls in one probe can pass the test, and the path is then rate-bound for
 //!   nothing (at 5% loss in bursts of 10-50, 20-500 Mbit/s: tests/congestion.md, "What
-//!   the controllers still get wrong", with the three cures tried). The tallies must span a ProbeBw
-//!   cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms of jitter read as
-//!   a policer from two RTTs of them. A round with a queue (one standing all round, a
+//!   the controllers still get wrong", with the three cures tried). The tallies must
+//!   span a ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms
+//!   of jitter read as a policer from two RTTs of them. A round with a queue (one standing all round, a
 //!   shallow buffer's overflow, or a queueing delay sample in it or the round before above
 //!   the path's jitter by an eighth of the minimum RTT and [`MIN_PROBE_QUEUE`]) starts them
 //!   again too: a queue's losses follow the rate as well, and BBR's own rules answer them.
@@ -452,8 +452,8 @@ fn beyond_chance(part: Tally, lost: u64, seen: u64, mds: u64) -> Test {
 
 /// The least count a Poisson count of mean `m` reaches once in a million or less, or a
 /// little more: [`POISSON_TAIL`] to the digit, past it `m + 5(⌊√m⌋ + 1) + 5`, above the
-/// exact count by 3 at m = 33 and by 10-19 from 100 to 5,000 (the normal tail's 4.75
-/// deviations and the Poisson's skew, rounded up). A path with a large window expects
+/// exact count by 3 to 19 for means of 33 to 5,000 (the normal tail's 4.75 deviations and
+/// the Poisson's skew, rounded up). A path with a large window expects
 /// more than the table's 32 lost of its probes within a probe or two: with no count past
 /// the table the test stopped there, and a policer was never found (module docs).
 fn poisson_tail(m: u64) -> u64 {
