@@ -41,7 +41,7 @@
 //!   The counts take losses as independent: a burst of random losses (a radio's fade)
 //!   that falls in one probe can pass the test, and the path is then rate-bound for
 //!   nothing (at 5% loss in bursts of 10-50, 20-500 Mbit/s: tests/congestion.md, "What
-//!   the controllers still get wrong", with the three cures tried). The tallies must
+//!   the controllers still get wrong", with the six cures tried). The tallies must
 //!   span a ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms
 //!   of jitter read as a policer from two RTTs of them. A round with a queue (one standing all round, a
 //!   shallow buffer's overflow, or a queueing delay sample in it or the round before above
