@@ -156,34 +156,6 @@ fn burst_loss_figures() {
     }
 }
 
-/// BBR's goodput from 5 s to 25 s as a share of a `mbit` link with a BDP of buffer, `rtt_ms`,
-/// and `bursts` of loss on the way there.
-fn through_bursts(seed: u64, mbit: u64, rtt_ms: u64, bursts: weir_sim::BurstLoss) -> f64 {
-    let mut sim = Sim::new(seed);
-    let client = sim.add_node(weir_core::Config::default());
-    let server = sim.add_node(weir_core::Config::default());
-    let half = Duration::from_micros(rtt_ms * 500);
-    let bdp = (mbit * 1_000_000 / 8 * rtt_ms / 1000) as usize;
-    let forward = LinkConfig {
-        delay: half,
-        bandwidth: Some(mbit * 1_000_000),
-        queue_bytes: bdp.max(64_000),
-        burst: Some(bursts),
-        ..LinkConfig::default()
-    };
-    sim.link_one_way(client, server, forward);
-    let back = LinkConfig {
-        delay: half,
-        ..LinkConfig::default()
-    };
-    sim.link_one_way(server, client, back);
-    let traffic = bbr_bulk_to_5s(&mut sim, client, server);
-    let before = traffic.borrow().delivered_by(0);
-    run_to(&mut sim, &traffic, 25);
-    let after = traffic.borrow().delivered_by(0);
-    (after - before) as f64 * 8.0 / 20.0 / (mbit as f64 * 1e6)
-}
-
 /// Printed, not asserted (tests/congestion.md, "Policers", "Large windows"): an application
 /// that writes at a fixed rate, from half to 1.3 times the policed rate, dropping what the
 /// transport does not take each millisecond (a live source), through the policed paths and
