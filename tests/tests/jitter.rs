@@ -112,11 +112,9 @@ fn send(
                 }
                 let got = *got.borrow();
                 let mut marks = marks.borrow_mut();
-                // Both marks at once if one read passes both.
-                for n in [size / 4, size * 9 / 10] {
-                    if got >= n && marks.len() < 2 && marks.last().is_none_or(|&(_, at)| at < n) {
-                        marks.push((sim.now(), got));
-                    }
+                let next = [size / 4, size * 9 / 10].get(marks.len()).copied();
+                if next.is_some_and(|n| got >= n) {
+                    marks.push((sim.now(), got));
                 }
             }
             _ => {}

@@ -93,35 +93,34 @@ struct Outcome {
 /// A simulation of two nodes, a client and a server, `path` between them (policed on the
 /// way to the server).
 fn across(seed: u64, path: Path) -> (Sim, NodeId, NodeId) {
+    let bdp = (path.link_mbit * 1_000_000 / 8 * path.rtt_ms / 1000) as usize;
+    let forward = LinkConfig {
+        bandwidth: Some(path.link_mbit * 1_000_000),
+        queue_bytes: bdp.max(64_000),
+        loss: path.loss,
+        jitter: path.jitter,
+        policer: Some(Policer {
+            rate: path.policed_mbit * 1_000_000,
+            burst_bytes: path.burst,
+        }),
+        ..LinkConfig::default()
+    };
+    joined(seed, path.rtt_ms, forward)
+}
+
+/// Two nodes, a client and a server, `forward` from the client to the server with half of
+/// `rtt_ms` of delay each way; the way back has that delay and nothing else.
+fn joined(seed: u64, rtt_ms: u64, forward: LinkConfig) -> (Sim, NodeId, NodeId) {
     let mut sim = Sim::new(seed);
     let client = sim.add_node(weir_core::Config::default());
     let server = sim.add_node(weir_core::Config::default());
-    let half = Duration::from_micros(path.rtt_ms * 500);
-    let bdp = (path.link_mbit * 1_000_000 / 8 * path.rtt_ms / 1000) as usize;
-    sim.link_one_way(
-        client,
-        server,
-        LinkConfig {
-            delay: half,
-            bandwidth: Some(path.link_mbit * 1_000_000),
-            queue_bytes: bdp.max(64_000),
-            loss: path.loss,
-            jitter: path.jitter,
-            policer: Some(Policer {
-                rate: path.policed_mbit * 1_000_000,
-                burst_bytes: path.burst,
-            }),
-            ..LinkConfig::default()
-        },
-    );
-    sim.link_one_way(
-        server,
-        client,
-        LinkConfig {
-            delay: half,
-            ..LinkConfig::default()
-        },
-    );
+    let delay = Duration::from_micros(rtt_ms * 500);
+    sim.link_one_way(client, server, LinkConfig { delay, ..forward });
+    let back = LinkConfig {
+        delay,
+        ..LinkConfig::default()
+    };
+    sim.link_one_way(server, client, back);
     (sim, client, server)
 }
 
@@ -274,31 +273,15 @@ fn bbr_on_a_lossy_policed_path_keeps_its_rate() {
 fn a_lossy_reordering_bottleneck_is_not_overrun() {
     for seed in 1..=4 {
         let (mbit, rtt_ms) = (100, 20);
-        let mut sim = Sim::new(seed);
-        let client = sim.add_node(weir_core::Config::default());
-        let server = sim.add_node(weir_core::Config::default());
-        let half = Duration::from_micros(rtt_ms * 500);
-        sim.link_one_way(
-            client,
-            server,
-            LinkConfig {
-                delay: half,
-                bandwidth: Some(mbit * 1_000_000),
-                queue_bytes: (mbit * 1_000_000 / 8 * rtt_ms / 1000) as usize,
-                loss: 0.10,
-                reorder: 0.05,
-                jitter: Duration::from_millis(2),
-                ..LinkConfig::default()
-            },
-        );
-        sim.link_one_way(
-            server,
-            client,
-            LinkConfig {
-                delay: half,
-                ..LinkConfig::default()
-            },
-        );
+        let forward = LinkConfig {
+            bandwidth: Some(mbit * 1_000_000),
+            queue_bytes: (mbit * 1_000_000 / 8 * rtt_ms / 1000) as usize,
+            loss: 0.10,
+            reorder: 0.05,
+            jitter: Duration::from_millis(2),
+            ..LinkConfig::default()
+        };
+        let (mut sim, client, server) = joined(seed, rtt_ms, forward);
         let traffic = bbr_bulk_to_5s(&mut sim, client, server);
         let before = sim.link_stats(client, server);
         run_to(&mut sim, &traffic, 15);
@@ -541,24 +524,14 @@ fn bbr_keeps_its_rate_through_light_bursts_of_loss() {
 /// BBR's goodput from 5 s to 25 s as a share of a `mbit` link with a BDP of buffer, `rtt_ms`,
 /// and `bursts` of loss on the way there.
 fn through_bursts(seed: u64, mbit: u64, rtt_ms: u64, bursts: weir_sim::BurstLoss) -> f64 {
-    let mut sim = Sim::new(seed);
-    let client = sim.add_node(weir_core::Config::default());
-    let server = sim.add_node(weir_core::Config::default());
-    let half = Duration::from_micros(rtt_ms * 500);
     let bdp = (mbit * 1_000_000 / 8 * rtt_ms / 1000) as usize;
     let forward = LinkConfig {
-        delay: half,
         bandwidth: Some(mbit * 1_000_000),
         queue_bytes: bdp.max(64_000),
         burst: Some(bursts),
         ..LinkConfig::default()
     };
-    sim.link_one_way(client, server, forward);
-    let back = LinkConfig {
-        delay: half,
-        ..LinkConfig::default()
-    };
-    sim.link_one_way(server, client, back);
+    let (mut sim, client, server) = joined(seed, rtt_ms, forward);
     let traffic = bbr_bulk_to_5s(&mut sim, client, server);
     let before = traffic.borrow().delivered_by(0);
     run_to(&mut sim, &traffic, 25);

@@ -41,12 +41,13 @@
 //!   The counts take losses as independent: a burst of random losses (a radio's fade)
 //!   that falls in one probe can pass the test, and the path is then rate-bound for
 //!   nothing (at 5% loss in bursts of 10-50, 20-500 Mbit/s: tests/congestion.md, "What
-//!   the controllers still get wrong", with the six cures tried). The tallies must
-//!   span a ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms
-//!   of jitter read as a policer from two RTTs of them. A round with a queue (one standing all round, a
-//!   shallow buffer's overflow, or a queueing delay sample in it or the round before above
-//!   the path's jitter by an eighth of the minimum RTT and [`MIN_PROBE_QUEUE`]) starts them
-//!   again too: a queue's losses follow the rate as well, and BBR's own rules answer them.
+//!   the controllers still get wrong", with the cures tried). The tallies must span a
+//!   ProbeBw cycle (eight minimum RTTs): a reordering path with 10% loss and 2 ms of
+//!   jitter read as a policer from two RTTs of them. A round with a queue (one standing
+//!   all round, a shallow buffer's overflow, or a queueing delay sample in it or the
+//!   round before above the path's jitter by an eighth of the minimum RTT and
+//!   [`MIN_PROBE_QUEUE`]) starts them again too: a queue's losses follow the rate as well,
+//!   and BBR's own rules answer them.
 //!   The jitter is what every one of the last [`JITTER_ROUNDS`] rounds' samples reached
 //!   (the least of their peaks): with the fixed threshold alone, a path whose delay
 //!   jitters by more than it (4-8 ms of reordering jitter at 20 ms, weir-sim) started the
@@ -638,13 +639,14 @@ mod tests {
 
     #[test]
     fn the_tail_past_the_table_is_above_the_exact_one() {
-        // The exact counts a Poisson count of each mean reaches once in a million.
+        // The exact counts a Poisson count of each mean reaches once in a million (summed
+        // from the mass function, tests/congestion.md, "Large windows").
         for (m, exact) in [(33, 65), (50, 88), (100, 152), (1000, 1155), (5000, 5341)] {
             let k = poisson_tail(m);
             assert!((exact..=exact + 20).contains(&k), "mean {m}: {k} against {exact}");
         }
         assert_eq!(poisson_tail(32), 63);
-        assert!(poisson_tail(u64::MAX) == u64::MAX);
+        assert_eq!(poisson_tail(u64::MAX), u64::MAX);
     }
 
     #[test]
