@@ -43,7 +43,8 @@
 //!   ([`Shared::hand_over`], which then calls [`Runtime::received`]; given the call's
 //!   [`CallId`], it wakes the calls what came lets go on but that one); the call asks the
 //!   driver again after each hand-over, and tells [`Runtime::call_ready`] when it is ready
-//!   whether other calls still wait with the driver. Each poll of such a call first lets
+//!   whether other calls still wait with the driver, or [`Runtime::stops_receiving`] when
+//!   it waits after as many hand-overs as it may make. Each poll of such a call first lets
 //!   the adapter receive what its task may have been woken for
 //!   ([`Runtime::receive_first`]). The defaults receive nothing.
 //! - The loop lets go of the lock by dropping [`Shared::driver`]'s guard (or

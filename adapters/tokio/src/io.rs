@@ -15,7 +15,13 @@
 //! in a server whose accept loop waits, each call that ends gives the socket back, and its
 //! round trips go through the driver task as they did before calls received (test
 //! `a_waiting_accept_keeps_the_answers_with_the_driver_task`: 1,002 batches sent by the
-//! server's task in 1,000 round trips, against 1 to 4 with no accept waiting). So while an application waits on its calls, a datagram wakes the task
+//! server's task in 1,000 round trips, against 1 to 4 with no accept waiting). And a call
+//! gives it back when it stops receiving ([`Io::call_stops_receiving`]): after as many
+//! hand-overs as it may make (weir-driver's `WAIT_RECEIVES`) with datagrams still coming,
+//! it waits with the driver, not for the socket, and the socket went unread until a
+//! stand-by ended (after one in which the call had received: 8-16 ms; weir-bench's
+//! `bulk-whole` stalled so at its start, adapters/bench/rounds.md, "weir-tokio's socket
+//! left unread"). So while an application waits on its calls, a datagram wakes the task
 //! that waits for it and no other (one wake-up a round trip and side, not two, and no turn
 //! of the driver task), and when it stops calling, what comes waits in the socket's buffer
 //! at most [`STANDBY`]: under the time a peer already lets our acknowledgements wait
@@ -206,7 +212,21 @@ impl Io {
     /// call registered for the socket no longer waits once its task runs on (a call of it
     /// is ready) or once it found the socket ready.
     pub(crate) fn call_ready(&self, task: &Waker, others_wait: bool) -> bool {
-        if !others_wait || !self.calls_watch() {
+        others_wait && self.left_by(task)
+    }
+
+    /// A call of `task` stopped receiving and waits with the driver (weir-driver's
+    /// `Runtime::stops_receiving`): whether the driver task must take the socket back (and
+    /// is to be woken for it), as for [`call_ready`](Self::call_ready).
+    pub(crate) fn call_stops_receiving(&self, task: &Waker) -> bool {
+        self.left_by(task)
+    }
+
+    /// A call of `task` no longer receives: if calls watch the socket and no other task's
+    /// call registered for it since, the driver task watches it again. Whether it must be
+    /// woken for that.
+    fn left_by(&self, task: &Waker) -> bool {
+        if !self.calls_watch() {
             return false;
         }
         let unwatched = self.registrant.load(Ordering::Relaxed) == 0 || self.is_registrant(task);

@@ -147,6 +147,12 @@ impl Runtime for Tokio {
             self.wake.notify_one();
         }
     }
+
+    fn stops_receiving(&self, cx: &Context<'_>) {
+        if self.io.call_stops_receiving(cx.waker()) {
+            self.wake.notify_one();
+        }
+    }
 }
 
 impl Endpoint {

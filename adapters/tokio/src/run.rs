@@ -89,6 +89,8 @@ impl Duty {
                 }
                 let made = io.call_receives();
                 if made == receives {
+                    #[cfg(test)]
+                    tests::TAKEN_BACK_AT_END.set(tests::TAKEN_BACK_AT_END.get() + 1);
                     io.task_watches();
                     return Duty::Watch;
                 }
@@ -252,6 +254,8 @@ pub(crate) mod tests {
         pub(super) static TASK_SENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// Stand-bys of the driver tasks on this thread that came to their end.
         pub(super) static STANDBY_ENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        /// Those of them in which no call received, which gave the socket back to the task.
+        pub(super) static TAKEN_BACK_AT_END: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// A stand-by's end began the turn of the driver task on this thread: its sends are
         /// counted in [`STANDBY_END_SENDS`] too.
         pub(super) static AT_STANDBY_END: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
@@ -585,6 +589,71 @@ pub(crate) mod tests {
             assert_eq!(bounded(task_b).await.unwrap(), message);
             assert_eq!(STANDBY_ENDS.get(), ends, "B's echo waited for a stand-by's end");
         });
+    }
+
+    /// A call that received for itself as often as it may before it waits (weir-driver's
+    /// `WAIT_RECEIVES`) and still waits, with datagrams still coming, gives the socket back
+    /// to the driver task at once (`Runtime::stops_receiving`). The server's task waits for
+    /// a message while datagrams that are not weir's keep coming (20,000 of 8 bytes from a
+    /// plain socket, after round trips that leave the calls receiving): its call receives them, hands them over, finds nothing, and after
+    /// the last receive it may make, waits. The socket never waits for a stand-by's end.
+    /// Without the hand-back it went unread, the driver task standing by while no call
+    /// received, until a stand-by ended (8-16 ms), and a message that came meanwhile waited
+    /// as long (weir-bench's `bulk-whole`, where the sender stalled: adapters/bench/rounds.md,
+    /// "weir-tokio's socket left unread").
+    #[test]
+    fn a_call_that_stops_receiving_gives_the_socket_back() {
+        const ROUNDS: usize = 5;
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let local = "127.0.0.1:0".parse().unwrap();
+                let server = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
+                addr_tx.send(server.local_addr()).unwrap();
+                let conn = bounded(server.accept()).await.unwrap();
+                let mut taken = 0;
+                for _ in 0..ROUNDS {
+                    // Round trips first, so that the task's calls receive and the driver
+                    // task stands by.
+                    for _ in 0..5 {
+                        let m = bounded(conn.recv_message()).await.unwrap();
+                        conn.send_message_with(m, crate::Confirm::Queued).await.unwrap();
+                    }
+                    let before = TAKEN_BACK_AT_END.get();
+                    assert_eq!(&bounded(conn.recv_message()).await.unwrap()[..], b"after");
+                    taken += TAKEN_BACK_AT_END.get() - before;
+                }
+                taken_tx.send(taken).unwrap();
+                drop(conn);
+                server.close().await;
+            });
+        });
+        let to = addr_rx.recv().unwrap();
+        client(to, async |_, conn| {
+            let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+            // Rounds: a call that finds the socket emptied before its last receive waits
+            // for the socket as it should (one run in six, measured with one round).
+            for _ in 0..ROUNDS {
+                for _ in 0..5 {
+                    round_trip(conn).await;
+                }
+                for _ in 0..20_000 {
+                    let _ = junk.send_to(&[0xff; 8], to);
+                }
+                let message = bytes::Bytes::from_static(b"after");
+                bounded(conn.send_message_with(message, crate::Confirm::Delivered))
+                    .await
+                    .unwrap();
+            }
+        });
+        let taken = taken_rx.recv().unwrap();
+        server.join().unwrap();
+        assert_eq!(taken, 0, "the socket waited for a stand-by's end {taken} times");
     }
 
     /// Once the application stops calling, the driver task takes the socket back (after a

@@ -77,11 +77,21 @@ pub trait Runtime: Send + Sync + 'static {
     fn call_ready(&self, cx: &Context<'_>, others_wait: bool) {
         let _ = (cx, others_wait);
     }
+
+    /// A call in the task `cx` wakes received for itself as often as it may
+    /// ([`WAIT_RECEIVES`] hand-overs through [`poll_wait`](Self::poll_wait)) and still
+    /// waits: it stops receiving, its waker left with the driver, and what the socket keeps
+    /// bringing is the adapter's loop's to receive. An adapter whose loop stands by while
+    /// calls receive has it watch the socket again: nothing else would read it until the
+    /// stand-by ended. The default does nothing.
+    fn stops_receiving(&self, cx: &Context<'_>) {
+        let _ = cx;
+    }
 }
 
 /// How many times a call that is about to wait asks the runtime to receive for it
 /// ([`Runtime::poll_wait`]) before it waits: datagrams that keep coming, none of them what
-/// it waits for, are then left to the adapter's loop.
+/// it waits for, are then left to the adapter's loop ([`Runtime::stops_receiving`]).
 const WAIT_RECEIVES: usize = 4;
 
 /// How soon what a call left must go out ([`Runtime::changed`]).
@@ -238,15 +248,19 @@ impl Shared {
             })
         };
         let mut p = ask(cx);
-        for _ in 0..WAIT_RECEIVES {
-            if p.is_ready() || self.runtime.poll_wait(self, cx, call).is_pending() {
-                break;
-            }
+        let mut hand_overs = 0;
+        while hand_overs < WAIT_RECEIVES
+            && p.is_pending()
+            && self.runtime.poll_wait(self, cx, call).is_ready()
+        {
+            hand_overs += 1;
             p = ask(cx);
         }
         // Pending: the waker stays with the driver, whose hand-overs wake the call.
         if p.is_ready() {
             self.runtime.call_ready(cx, others_wait);
+        } else if hand_overs == WAIT_RECEIVES {
+            self.runtime.stops_receiving(cx);
         }
         p
     }
@@ -698,8 +712,8 @@ mod tests {
     }
 
     /// A runtime whose calls find datagrams each time they are about to wait, none of them
-    /// what the call waits for; counts how often.
-    struct Busy(Arc<AtomicUsize>);
+    /// what the call waits for; counts how often, and how often a call stopped receiving.
+    struct Busy(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
     impl Runtime for Busy {
         fn changed(&self, _: &mut Driver, _: Urgency) {}
@@ -708,17 +722,25 @@ mod tests {
             self.0.fetch_add(1, Ordering::Relaxed);
             Poll::Ready(())
         }
+
+        fn stops_receiving(&self, _: &Context<'_>) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// A call asks the driver again after each hand-over, and waits after `WAIT_RECEIVES`
-    /// of them (its waker left with the driver): datagrams that keep coming cannot keep it
-    /// polling. With the default runtime, it waits after asking once.
+    /// of them (its waker left with the driver), telling the runtime that it stopped
+    /// receiving: datagrams that keep coming cannot keep it polling, and are the adapter's
+    /// loop's to receive. With the default runtime, it waits after asking once.
     #[test]
     fn a_call_waits_after_a_bounded_number_of_hand_overs() {
         let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let hand_overs = Arc::new(AtomicUsize::new(0));
+        let (hand_overs, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
         let runtimes: [(Box<dyn Runtime>, usize); 2] = [
-            (Box::new(Busy(Arc::clone(&hand_overs))), WAIT_RECEIVES),
+            (
+                Box::new(Busy(Arc::clone(&hand_overs), Arc::clone(&stopped))),
+                WAIT_RECEIVES,
+            ),
             (Box::new(Quiet), 0),
         ];
         for (runtime, received) in runtimes {
@@ -733,6 +755,34 @@ mod tests {
             assert_eq!(asked, received + 1);
         }
         assert_eq!(hand_overs.load(Ordering::Relaxed), WAIT_RECEIVES);
+        assert_eq!(stopped.load(Ordering::Relaxed), 1);
+    }
+
+    /// A call answered by what its last hand-over brought is ready, and has not stopped
+    /// receiving: the runtime hears of it as of any ready call, not as of one that waits.
+    #[test]
+    fn a_call_answered_at_its_last_hand_over_has_not_stopped_receiving() {
+        let local: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (hand_overs, stopped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let busy = Busy(Arc::clone(&hand_overs), Arc::clone(&stopped));
+        let shared = Shared::new(
+            Driver::new(weir_core::Config::default(), local),
+            local,
+            Box::new(busy),
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut asked = 0;
+        let p = shared.poll_busy(&mut cx, Urgency::Soon, None, |_, _| {
+            asked += 1;
+            if asked > WAIT_RECEIVES {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            }
+        });
+        assert!(p.is_ready());
+        assert_eq!(hand_overs.load(Ordering::Relaxed), WAIT_RECEIVES);
+        assert_eq!(stopped.load(Ordering::Relaxed), 0);
     }
 
     #[test]
