@@ -78,9 +78,8 @@ pub trait Runtime: Send + Sync + 'static {
         let _ = (cx, others_wait);
     }
 
-    /// A call in the task `cx` wakes received for itself as often as it may
-    /// ([`WAIT_RECEIVES`] hand-overs through [`poll_wait`](Self::poll_wait)) and still
-    /// waits: it stops receiving, its waker left with the driver, and what the socket keeps
+    /// A call in the task `cx` wakes received for itself as often as it may (four
+    /// hand-overs through [`poll_wait`](Self::poll_wait)) and still waits: it stops receiving, its waker left with the driver, and what the socket keeps
     /// bringing is the adapter's loop's to receive. An adapter whose loop stands by while
     /// calls receive has it watch the socket again: nothing else would read it until the
     /// stand-by ended. The default does nothing.
