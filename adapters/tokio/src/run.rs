@@ -306,51 +306,63 @@ pub(crate) mod tests {
         echo: Option<crate::Confirm>,
         connections: usize,
     ) -> (std::net::SocketAddr, std::sync::mpsc::Receiver<ServerSends>) {
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
         let (sends_tx, sends_rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
+        let (to, _) = on_own_thread(async move |server| {
+            let mut report = Some(sends_tx);
+            let mut handlers = Vec::new();
+            for _ in 0..connections {
+                let conn = server.accept().await.unwrap();
+                let report = report.take();
+                let handler = tokio::spawn(async move {
+                    let (mut n, mut from, mut ended_from) = (0, 0, 0);
+                    while let Ok(m) = conn.recv_message().await {
+                        n += 1;
+                        if n == 100 {
+                            from = TASK_SENDS.get();
+                            ended_from = STANDBY_END_SENDS.get();
+                        }
+                        let Some(confirm) = echo else { continue };
+                        if conn.send_message_with(m, confirm).await.is_err() {
+                            break;
+                        }
+                    }
+                    if let Some(report) = report {
+                        let _ = report.send(ServerSends {
+                            batches: TASK_SENDS.get() - from,
+                            at_standby_end: STANDBY_END_SENDS.get() - ended_from,
+                            messages: n.max(100) - 100,
+                        });
+                    }
+                });
+                handlers.push(handler);
+            }
+            for handler in handlers {
+                let _ = handler.await;
+            }
+        });
+        (to, sends_rx)
+    }
+
+    /// An endpoint on 127.0.0.1 with the default configuration, on a thread and
+    /// current-thread runtime of its own (as weir-bench's sides are), running `body` with
+    /// it: its address, and the thread, which gives what `body` gave.
+    fn on_own_thread<T: Send + 'static>(
+        body: impl AsyncFnOnce(crate::Endpoint) -> T + Send + 'static,
+    ) -> (std::net::SocketAddr, std::thread::JoinHandle<T>) {
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .unwrap();
             rt.block_on(async move {
                 let local = "127.0.0.1:0".parse().unwrap();
-                let server = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
-                addr_tx.send(server.local_addr()).unwrap();
-                let mut report = Some(sends_tx);
-                let mut handlers = Vec::new();
-                for _ in 0..connections {
-                    let conn = server.accept().await.unwrap();
-                    let report = report.take();
-                    let handler = tokio::spawn(async move {
-                        let (mut n, mut from, mut ended_from) = (0, 0, 0);
-                        while let Ok(m) = conn.recv_message().await {
-                            n += 1;
-                            if n == 100 {
-                                from = TASK_SENDS.get();
-                                ended_from = STANDBY_END_SENDS.get();
-                            }
-                            let Some(confirm) = echo else { continue };
-                            if conn.send_message_with(m, confirm).await.is_err() {
-                                break;
-                            }
-                        }
-                        if let Some(report) = report {
-                            let _ = report.send(ServerSends {
-                                batches: TASK_SENDS.get() - from,
-                                at_standby_end: STANDBY_END_SENDS.get() - ended_from,
-                                messages: n.max(100) - 100,
-                            });
-                        }
-                    });
-                    handlers.push(handler);
-                }
-                for handler in handlers {
-                    let _ = handler.await;
-                }
-            });
+                let endpoint = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
+                addr_tx.send(endpoint.local_addr()).unwrap();
+                body(endpoint).await
+            })
         });
-        (addr_rx.recv().unwrap(), sends_rx)
+        (addr_rx.recv().unwrap(), thread)
     }
 
     /// Runs `body` on a client endpoint and its connection to `to`, on a current-thread
@@ -604,36 +616,24 @@ pub(crate) mod tests {
     #[test]
     fn a_call_that_stops_receiving_gives_the_socket_back() {
         const ROUNDS: usize = 5;
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (taken_tx, taken_rx) = std::sync::mpsc::channel();
-        let server = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let local = "127.0.0.1:0".parse().unwrap();
-                let server = crate::Endpoint::bind(local, crate::Config::default()).unwrap();
-                addr_tx.send(server.local_addr()).unwrap();
-                let conn = bounded(server.accept()).await.unwrap();
-                let mut taken = 0;
-                for _ in 0..ROUNDS {
-                    // Round trips first, so that the task's calls receive and the driver
-                    // task stands by.
-                    for _ in 0..5 {
-                        let m = bounded(conn.recv_message()).await.unwrap();
-                        conn.send_message_with(m, crate::Confirm::Queued).await.unwrap();
-                    }
-                    let before = TAKEN_BACK_AT_END.get();
-                    assert_eq!(&bounded(conn.recv_message()).await.unwrap()[..], b"after");
-                    taken += TAKEN_BACK_AT_END.get() - before;
+        let (to, server) = on_own_thread(async |server| {
+            let conn = bounded(server.accept()).await.unwrap();
+            let mut taken = 0;
+            for _ in 0..ROUNDS {
+                // Round trips first, so that the task's calls receive and the driver
+                // task stands by.
+                for _ in 0..5 {
+                    let m = bounded(conn.recv_message()).await.unwrap();
+                    conn.send_message_with(m, crate::Confirm::Queued).await.unwrap();
                 }
-                taken_tx.send(taken).unwrap();
-                drop(conn);
-                server.close().await;
-            });
+                let before = TAKEN_BACK_AT_END.get();
+                assert_eq!(&bounded(conn.recv_message()).await.unwrap()[..], b"after");
+                taken += TAKEN_BACK_AT_END.get() - before;
+            }
+            drop(conn);
+            server.close().await;
+            taken
         });
-        let to = addr_rx.recv().unwrap();
         client(to, async |_, conn| {
             let junk = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
             // Rounds: a call that finds the socket emptied before its last receive waits
@@ -651,8 +651,7 @@ pub(crate) mod tests {
                     .unwrap();
             }
         });
-        let taken = taken_rx.recv().unwrap();
-        server.join().unwrap();
+        let taken = server.join().unwrap();
         assert_eq!(taken, 0, "the socket waited for a stand-by's end {taken} times");
     }
 
