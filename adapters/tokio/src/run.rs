@@ -11,7 +11,9 @@
 //! before anything is sent, so the acknowledgements and credit the core writes in answer
 //! go out together. When that woke calls, the task yields once before it sends: the woken
 //! tasks read what came, and the credit and receipts their reads free go out with the
-//! answers they write, one datagram instead of two. No system call is made under the
+//! answers they write, one datagram instead of two. Not when what came ended a handshake:
+//! its last message goes first, as the peer waits for it and a connect's caller may run on
+//! for long before it lets the task run again. No system call is made under the
 //! driver's lock. A turn starts by taking the wake-up a call stored meanwhile
 //! ([`take_stored_wake`]): its sends answer it.
 //!
@@ -132,7 +134,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
         duty = duty.for_turn(&io, Instant::now());
         alarm.follow(duty.wake_by(deadline), seen);
         io.sleep(alarm.armed());
-        let mut woke = 0;
+        let (mut woke, mut handshake_ended) = (0, false);
         tokio::select! {
             // A call left something to send, moved the deadline, or handed the socket
             // back (a permit stored while the task was busy is taken here, so no call goes
@@ -150,6 +152,7 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
                     for (from, datagrams, stride) in rx.received.drain(..) {
                         driver.handle_received(from, datagrams, stride);
                     }
+                    handshake_ended = driver.take_handshake_ended();
                     woke = driver.unlock();
                     drop(receiving);
                     if let Some((_, router)) = &shard {
@@ -163,6 +166,13 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
             }
         }
         if woke > 0 {
+            // A handshake that ended leaves its last message to send, which the peer waits
+            // for before it counts the connection as made: it goes before the woken calls
+            // run, as they may run on for long (a connect's caller that builds a large
+            // message, blocking the thread).
+            if handshake_ended {
+                send_all(&shared, &io).await;
+            }
             // The calls the datagrams woke read what came, and free credit and stream slots
             // the peer is to hear of: let them run first, so that one send carries it all.
             tokio::task::yield_now().await;
@@ -653,6 +663,32 @@ pub(crate) mod tests {
         });
         let taken = server.join().unwrap();
         assert_eq!(taken, 0, "the socket waited for a stand-by's end {taken} times");
+    }
+
+    /// The handshake's last message leaves before the application runs on: a client whose
+    /// task blocks its thread as soon as `connect` returns (as one that builds a large
+    /// message then does) does not hold the server's `accept` back. Here the client's task
+    /// blocks until the server has accepted. Without the send before the yield, the message
+    /// waited for the driver task's next turn, after the block (40-53 ms in weir-bench's
+    /// `bulk-whole`, which makes its payload then: the server's first RTT sample that long,
+    /// adapters/bench/rounds.md, "weir-tokio's socket left unread").
+    #[test]
+    fn a_connect_s_last_handshake_message_leaves_before_the_application_runs_on() {
+        let (accepted_tx, accepted_rx) = std::sync::mpsc::channel();
+        let (to, server) = on_own_thread(async move |server| {
+            let conn = bounded(server.accept()).await.unwrap();
+            accepted_tx.send(()).unwrap();
+            // Until the client closes.
+            let _ = bounded(conn.recv_message()).await;
+        });
+        client(to, async |_, _| {
+            let accepted = accepted_rx.recv_timeout(std::time::Duration::from_secs(5));
+            assert!(
+                accepted.is_ok(),
+                "no accept while the client's thread was blocked"
+            );
+        });
+        server.join().unwrap();
     }
 
     /// Once the application stops calling, the driver task takes the socket back (after a

@@ -55,6 +55,7 @@ impl Driver {
                     self.pool_up(id);
                     self.metrics.established += 1;
                     self.dirty.push((id, None));
+                    self.handshake_ended = true;
                 }
                 Event::PathChanged { conn: h, path } => {
                     tracing::info!(conn = %h, ?path, "path changed");

@@ -123,6 +123,9 @@ pub struct Driver {
     /// 2.0%) and B-tree insertions (1.4%; gone with the set) were 3.4% of a messages run's
     /// client (adapters/bench/rounds.md, issue 35's tenth round).
     dirty: Vec<(ConnectionHandle, Option<StreamId>)>,
+    /// A handshake ended since [`take_handshake_ended`](Self::take_handshake_ended) last
+    /// looked.
+    handshake_ended: bool,
     pipes: BTreeMap<PipeId, PipeRecord>,
     /// The connection pool (module `pool`).
     pool: pool::Pool,
@@ -222,6 +225,7 @@ impl Driver {
             asking: None,
             woken: Vec::new(),
             dirty: Vec::new(),
+            handshake_ended: false,
             pipes: BTreeMap::new(),
             pool: pool::Pool::default(),
             request_deadlines: BTreeSet::new(),
@@ -324,6 +328,14 @@ impl Driver {
         self.ep
             .handle_datagrams(now, from, crate::io::datagrams(received, stride));
         self.progress();
+    }
+
+    /// Whether a connection's handshake ended since the last call. A client's then has
+    /// its handshake's last message to send, which the server waits for before its
+    /// `accept` answers: a loop that lets the woken calls run before it sends would hold it
+    /// for as long as the application runs on (weir-tokio's driver task sends it first).
+    pub fn take_handshake_ended(&mut self) -> bool {
+        std::mem::take(&mut self.handshake_ended)
     }
 
     /// Fires the core's timers that are due.
