@@ -89,6 +89,16 @@ impl Alarm {
         self.apply(timer::next(deadline, self.armed, seen));
     }
 
+    /// Moves the timer armed for `from` (a stand-by's end, module `run`) to `to`, if later:
+    /// a move module `timer` would leave, the armed time being near, for the timer to
+    /// fire early and find nothing due; here the firing is what the move saves. Armed for
+    /// another time (an earlier deadline of the core's), it is left as it is.
+    pub(crate) fn postpone(&mut self, from: Instant, to: Option<Instant>) {
+        if let Some(to) = to.filter(|&to| self.armed == Some(from) && to > from) {
+            self.apply(Move::Later(to));
+        }
+    }
+
     /// The time it is armed for, if any.
     pub(crate) fn armed(&self) -> Option<Instant> {
         self.armed

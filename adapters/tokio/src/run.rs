@@ -20,8 +20,10 @@
 //! Who watches the socket is the task's [`Duty`]: once calls receive for themselves
 //! (module `receive`), the task stands by, not watching, and takes the socket back after a
 //! stand-by in which no call received (module `io`). Watch → StandBy when a call received;
-//! StandBy → StandBy at a stand-by's end if calls received during it, → Watch if none did
-//! or when a call gave the socket back.
+//! StandBy → StandBy at a stand-by's end if calls received during it, or at a turn within
+//! `RENEW_AHEAD` of its end if they did (a call's receive wakes the task for it, so that
+//! the alarm does not fire while calls keep receiving); → Watch if none did or when a call
+//! gave the socket back.
 //!
 //! A shard of an endpoint ([`Endpoint::bind_sharded`](crate::Endpoint::bind_sharded)) hands
 //! what its socket received for another shard to that shard first (weir-driver's `Router`),
@@ -36,7 +38,7 @@ use tokio::sync::Notify;
 use weir_driver::{Batch, Router, Shared};
 
 use crate::alarm::Alarm;
-use crate::io::{Io, STANDBY};
+use crate::io::{Io, RENEW_AHEAD, STANDBY};
 use crate::receive::receive;
 use crate::socket::Socket;
 
@@ -105,6 +107,30 @@ impl Duty {
         }
     }
 
+    /// The duty for a turn at `now`, when calls have made `receives` so far: a stand-by
+    /// within [`RENEW_AHEAD`] of its end, in which calls received, is renewed from now
+    /// (module `io`).
+    fn renewed(self, receives: u64, now: Instant) -> Duty {
+        match self {
+            Duty::StandBy {
+                until,
+                receives: at_start,
+            } if receives != at_start && now + RENEW_AHEAD >= until => Duty::StandBy {
+                until: now + STANDBY,
+                receives,
+            },
+            duty => duty,
+        }
+    }
+
+    /// The stand-by's end, if the task stands by.
+    fn standby_end(self) -> Option<Instant> {
+        match self {
+            Duty::Watch => None,
+            Duty::StandBy { until, .. } => Some(until),
+        }
+    }
+
     /// When the task must wake: by the core's `deadline`, and by a stand-by's end.
     fn wake_by(self, deadline: Option<Instant>) -> Option<Instant> {
         match self {
@@ -131,7 +157,16 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
         if done {
             return;
         }
-        duty = duty.for_turn(&io, Instant::now());
+        let now = Instant::now();
+        duty = duty.for_turn(&io, now);
+        let renewed = duty.renewed(io.call_receives(), now);
+        if let Some(end) = duty.standby_end().filter(|_| renewed != duty) {
+            // The alarm, armed for the stand-by's end, moves with it: module `timer`
+            // leaves a timer near its time where it is, to fire early for nothing.
+            alarm.postpone(end, renewed.wake_by(deadline));
+            duty = renewed;
+        }
+        io.stands_by_until(duty.standby_end());
         alarm.follow(duty.wake_by(deadline), seen);
         io.sleep(alarm.armed());
         let (mut woke, mut handshake_ended) = (0, false);
@@ -161,6 +196,8 @@ pub(crate) async fn run(shared: Arc<Shared>, wake: Arc<Notify>, io: Arc<Io>, sha
                 }
             }
             () = alarm.fired(), if alarm.is_armed() => {
+                #[cfg(test)]
+                tests::ALARM_FIRINGS.set(tests::ALARM_FIRINGS.get() + 1);
                 shared.driver().handle_timeout();
                 duty = duty.at_alarm(&io, Instant::now());
             }
@@ -257,11 +294,14 @@ pub(crate) mod tests {
     use std::future::Future;
     use std::pin::pin;
     use std::task::{Context, Waker};
+    use std::time::Duration;
 
     thread_local! {
         /// Batches the driver tasks on this thread sent (a current-thread runtime's tasks
         /// run on the thread that drives it).
         pub(super) static TASK_SENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+        /// Firings of the alarms of the driver tasks on this thread.
+        pub(super) static ALARM_FIRINGS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// Stand-bys of the driver tasks on this thread that came to their end.
         pub(super) static STANDBY_ENDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
         /// Those of them in which no call received, which gave the socket back to the task.
@@ -663,6 +703,56 @@ pub(crate) mod tests {
         });
         let taken = server.join().unwrap();
         assert_eq!(taken, 0, "the socket waited for a stand-by's end {taken} times");
+    }
+
+    /// Calls that keep receiving keep the driver task's stand-by from ending: a call that
+    /// receives near its end has the task begin the next one, and move its alarm along
+    /// (module `io`). Round trips for twenty stand-bys' time: the client's alarm fired at
+    /// most a few times (a stand-by's end can still come where the client's thread did not
+    /// run for [`RENEW_AHEAD`], or an acknowledgement's timer fire): once in each of eleven
+    /// runs, twice in one, six of them beside two busy loops. Without the renewal it fired
+    /// 18 times (three runs), at the stand-bys' ends; without the calls waking the task
+    /// for it, 16-17 times; without the alarm's move, 31 times, mostly for nothing.
+    #[test]
+    fn calls_that_keep_receiving_keep_the_alarm_from_firing() {
+        let (to, _) = server(Some(crate::Confirm::Queued), 1);
+        let (fired, trips) = client(to, async |_, conn| {
+            // Until calls receive and the task stands by.
+            for _ in 0..10 {
+                round_trip(conn).await;
+            }
+            let (start, before) = (Instant::now(), ALARM_FIRINGS.get());
+            let mut trips = 0;
+            while start.elapsed() < 20 * STANDBY {
+                round_trip(conn).await;
+                trips += 1;
+            }
+            (ALARM_FIRINGS.get() - before, trips)
+        });
+        assert!(fired <= 4, "the alarm fired {fired} times in {trips} round trips");
+    }
+
+    /// A stand-by is renewed at a turn within [`RENEW_AHEAD`] of its end if calls received
+    /// since it began, and only then.
+    #[test]
+    fn a_stand_by_is_renewed_near_its_end_if_calls_received() {
+        let t0 = Instant::now();
+        let standby = Duty::StandBy {
+            until: t0 + STANDBY,
+            receives: 5,
+        };
+        let before_window = t0 + STANDBY - RENEW_AHEAD - Duration::from_micros(1);
+        let in_window = t0 + STANDBY - RENEW_AHEAD;
+        assert_eq!(standby.renewed(6, before_window), standby);
+        assert_eq!(standby.renewed(5, in_window), standby, "no call received");
+        assert_eq!(
+            standby.renewed(6, in_window),
+            Duty::StandBy {
+                until: in_window + STANDBY,
+                receives: 6
+            }
+        );
+        assert_eq!(Duty::Watch.renewed(6, in_window), Duty::Watch);
     }
 
     /// The handshake's last message leaves before the application runs on: a client whose
