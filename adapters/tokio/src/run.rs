@@ -707,8 +707,8 @@ pub(crate) mod tests {
 
     /// Calls that keep receiving keep the driver task's stand-by from ending: a call that
     /// receives near its end has the task begin the next one, and move its alarm along
-    /// (module `io`). Round trips for twenty stand-bys' time: the client's alarm fired at
-    /// most a few times (a stand-by's end can still come where the client's thread did not
+    /// (module `io`). Round trips for twenty stand-bys' time: the client's alarm fired a
+    /// few times at most (a stand-by's end can still come where the client's thread did not
     /// run for [`RENEW_AHEAD`], or an acknowledgement's timer fire): once in each of eleven
     /// runs, twice in one, six of them beside two busy loops. Without the renewal it fired
     /// 18 times (three runs), at the stand-bys' ends; without the calls waking the task
@@ -729,7 +729,7 @@ pub(crate) mod tests {
             }
             (ALARM_FIRINGS.get() - before, trips)
         });
-        assert!(fired <= 4, "the alarm fired {fired} times in {trips} round trips");
+        assert!(fired <= 8, "the alarm fired {fired} times in {trips} round trips");
     }
 
     /// A stand-by is renewed at a turn within [`RENEW_AHEAD`] of its end if calls received

@@ -395,6 +395,50 @@ fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
     }
 }
 
+/// Calls that keep receiving keep the driver thread's stand-bys from running out: a call
+/// that receives near a stand-by's end unparks the thread to begin the next one (module
+/// docs). Round trips for twenty of the longest stand-bys' time: the client's driver thread
+/// parked to its time while calls received at most a few times (a stand-by can still run
+/// out where the calling thread did not run for `RENEW_AHEAD`, or a core's timer come due):
+/// 0-1 in nine runs on an idle machine, 1-6 in six beside two busy loops, which starve the
+/// threads for longer. Without the renewal every stand-by ran out: 21 in each of two runs. The sends do not wait for their
+/// receipt (`Confirm::Queued`, as weir-bench's): a send that waits for it leaves the read
+/// after it answered at once, and the send after that a burst's, whose hold wakes the
+/// driver thread at every round trip (module docs, "Sends in a burst"), renewal or not.
+#[test]
+fn calls_that_keep_receiving_keep_the_stand_bys_from_running_out() {
+    let (_server, client, conn, incoming) = connected();
+    let echo = std::thread::spawn(move || {
+        while let Ok(m) = incoming.recv_message() {
+            if incoming.send_message_with(m, Confirm::Queued).is_err() {
+                break;
+            }
+        }
+    });
+    let round_trip = |i: usize| {
+        let m = Bytes::from(vec![i as u8; 64]);
+        conn.send_message_with(m.clone(), Confirm::Queued).unwrap();
+        assert_eq!(conn.recv_message().unwrap(), m);
+    };
+    // Until calls receive and the driver thread stands by.
+    (0..10).for_each(round_trip);
+    let io = &client.io;
+    let (start, before) = (Instant::now(), io.standbys_run_out.load(Ordering::Relaxed));
+    let mut trips = 0;
+    while start.elapsed() < 20 * STANDBY_MOST {
+        round_trip(trips);
+        trips += 1;
+    }
+    let run_out = io.standbys_run_out.load(Ordering::Relaxed) - before;
+    drop(conn);
+    drop(client);
+    echo.join().unwrap();
+    assert!(
+        run_out <= 10,
+        "{run_out} stand-bys ran out in {trips} round trips"
+    );
+}
+
 /// Once the application stops calling, the driver thread takes the receiver back from its
 /// stand-by, however long calls kept receiving before: a peer's message is acknowledged with
 /// no call on this side. (The stand-by had grown to its longest: the round trips before ran
