@@ -62,6 +62,11 @@ impl Sending {
             written: false,
         }
     }
+
+    /// Every byte is in the core: what is left is the wait for the confirmation asked for.
+    pub(crate) fn is_written(&self) -> bool {
+        self.written
+    }
 }
 
 impl Driver {

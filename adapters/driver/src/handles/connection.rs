@@ -146,12 +146,18 @@ impl Connection {
         };
         poll_fn(|cx| {
             let (conn, sending) = (call.conn.id(), &mut call.sending);
-            let r = ready!(call
-                .conn
-                .shared()
-                .poll_busy(cx, Urgency::Now, Some(call.id), |d, cx| {
-                    d.poll_send(conn, sending, cx.waker())
-                }));
+            // Once every byte is in the core, a poll only waits for the confirmation, as a
+            // stream's `finish_with` does: it writes nothing, so it is no send to the
+            // runtime (which would start a burst's hold for what the poll left, or send it
+            // alone at once).
+            let urgency = if sending.is_written() {
+                Urgency::Soon
+            } else {
+                Urgency::Now
+            };
+            let r = ready!(call.conn.shared().poll_busy(cx, urgency, Some(call.id), |d, cx| {
+                d.poll_send(conn, sending, cx.waker())
+            }));
             call.done = true;
             Poll::Ready(r)
         })

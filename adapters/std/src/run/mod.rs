@@ -50,8 +50,9 @@
 //! goes at once; one after a send that waited for room (its stream credit, say) does not:
 //! that wait is the burst's own ([`Waiting::in_burst`]). Held data goes when the burst's
 //! sending thread sends again after [`HOLD`], when a thread is about to wait, or, if none
-//! does, when the driver thread wakes for it at the end of [`HOLD`] (the call that starts
-//! holding wakes it, if it would sleep past that). A receive meanwhile sends nothing (what
+//! does, when the driver thread wakes for it at the end of [`HOLD`] (the thread whose call
+//! started holding wakes it as it goes back to the application, if it would sleep past
+//! that: [`Io::wake_for_hold`]). A receive meanwhile sends nothing (what
 //! it would send goes with the held data): acknowledgements arriving during a burst would
 //! otherwise cut it into small sends. The costs: a thread that sends a burst and then works
 //! without waiting delays the burst's tail by up to [`HOLD`]; and while the driver thread
@@ -121,6 +122,10 @@ pub(crate) struct Io {
     /// received (no renewal came before): what tests look at.
     #[cfg(test)]
     standbys_run_out: AtomicU64,
+    /// Wake-ups of the driver thread by calls, for a deadline or a hold
+    /// ([`Io::wake_driver_thread`]): what tests look at.
+    #[cfg(test)]
+    driver_wakes: AtomicU64,
     /// The driver (for calls that receive) and the driver thread (to unpark it when it
     /// stands by), set once it started.
     shared: OnceLock<Weak<Shared>>,
@@ -298,9 +303,33 @@ impl Io {
     /// Wakes the driver thread, which does `duty`: unparks it if it parks, kicks the
     /// receive it makes otherwise.
     fn wake_driver_thread(&self, duty: Duty) {
+        #[cfg(test)]
+        self.driver_wakes.fetch_add(1, Ordering::Relaxed);
         match (duty, self.driver_thread.get()) {
             (Duty::StandBy | Duty::Yield, Some(thread)) => thread.unpark(),
             _ => self.kick(),
+        }
+    }
+
+    /// A thread whose call started holding a burst's data goes back to the application:
+    /// if the data is still held (the call did not wait, which sends it first) and the
+    /// driver thread sleeps past the hold's end, it is woken to send it then. Left to this
+    /// point rather than done when the hold starts: a send that goes on to wait (for its
+    /// receipt, say) sends what is held as it waits, and a wake-up of the driver thread for
+    /// it then was a switch to that thread and back for nothing, at every round trip of
+    /// weir-bench's `rtt` with `Confirm::Delivered` (adapters/bench/rounds.md, "The round
+    /// trip's tail: our own timers").
+    fn wake_for_hold(&self) {
+        let mut sending = self.sending();
+        let end = sending.held.map(|h| h.since + HOLD);
+        let late = sending
+            .asleep_until
+            .is_some_and(|until| end.is_some_and(|end| end < until));
+        if late {
+            sending.asleep_until = None;
+            let duty = sending.duty;
+            drop(sending);
+            self.wake_driver_thread(duty);
         }
     }
 
@@ -447,7 +476,10 @@ impl Runtime for Calls {
             Urgency::Now => {
                 let release = Release::decide(ANSWERED_AT.get(), sending.held, now);
                 match (release, sending.held.as_mut()) {
-                    (Release::Hold, _) => sending.held = Some(Held { since: now, sends: 1 }),
+                    (Release::Hold, _) => {
+                        sending.held = Some(Held { since: now, sends: 1 });
+                        HOLD_STARTED.set(Some(Arc::downgrade(&self.0)));
+                    }
                     (Release::Join, Some(held)) => held.sends += 1,
                     _ => {}
                 }
@@ -458,14 +490,12 @@ impl Runtime for Calls {
         if release == Release::Now {
             sending.flush(&self.0.socket, driver);
         }
-        // The driver thread must wake by the core's deadline, and by the end of the hold.
-        let wake_by = [driver.deadline(), sending.held.map(|h| h.since + HOLD)]
-            .into_iter()
-            .flatten()
-            .min();
+        // The driver thread must wake by the core's deadline. By the end of a hold too, but
+        // only if the thread that holds goes back to the application with it held
+        // ([`Io::wake_for_hold`]): one that waits sends it first.
         let late = sending
             .asleep_until
-            .is_some_and(|until| wake_by.is_some_and(|t| t < until));
+            .is_some_and(|until| driver.deadline().is_some_and(|t| t < until));
         if late {
             sending.asleep_until = None;
             let duty = sending.duty;
@@ -499,6 +529,8 @@ pub(crate) fn start(
         answers_left_to_sends: AtomicU64::new(0),
         #[cfg(test)]
         standbys_run_out: AtomicU64::new(0),
+        #[cfg(test)]
+        driver_wakes: AtomicU64::new(0),
         shared: OnceLock::new(),
         driver_thread: OnceLock::new(),
     });
@@ -535,6 +567,9 @@ thread_local! {
     static CALLED: RefCell<Option<Weak<Io>>> = const { RefCell::new(None) };
     /// Whether the call under way called into [`CALLED`] as it was last polled.
     static CALLED_NOW: Cell<bool> = const { Cell::new(false) };
+    /// The endpoint on which this thread's call under way started holding a burst's data
+    /// ([`Release::Hold`]): looked at when the call returns ([`Io::wake_for_hold`]).
+    static HOLD_STARTED: Cell<Option<Weak<Io>>> = const { Cell::new(None) };
     /// This thread's waker, made once: a call answered at once then costs no allocation,
     /// nor a count of the waker's references.
     static WAKER: ThreadWaker = ThreadWaker::new();
@@ -615,10 +650,12 @@ fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F)
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
             let at = || CALL_READING.take().unwrap_or_else(Instant::now);
             ANSWERED_AT.set(CALL_WAITING.get().in_burst(waited).then(at));
+            leave_hold();
             return Some(v);
         }
         waited = true;
         if deadline.is_some_and(|at| Instant::now() >= at) {
+            leave_hold();
             return None;
         }
         let called = CALLED_NOW
@@ -647,6 +684,14 @@ fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F)
             None => std::thread::park(),
             Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
         }
+    }
+}
+
+/// The calling thread goes back to the application: the hold its call started, if any,
+/// is the driver thread's to end ([`Io::wake_for_hold`]).
+fn leave_hold() {
+    if let Some(io) = HOLD_STARTED.take().and_then(|io| io.upgrade()) {
+        io.wake_for_hold();
     }
 }
 
