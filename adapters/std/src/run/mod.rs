@@ -320,11 +320,17 @@ impl Io {
     /// weir-bench's `rtt` with `Confirm::Delivered` (adapters/bench/rounds.md, "The round
     /// trip's tail: our own timers").
     fn wake_for_hold(&self) {
-        let mut sending = self.sending();
+        let sending = self.sending();
         let end = sending.held.map(|h| h.since + HOLD);
+        self.wake_if_asleep_past(sending, end);
+    }
+
+    /// Wakes the driver thread if it sleeps past `by` (marked awake first, so that one
+    /// wake-up per sleep is made).
+    fn wake_if_asleep_past(&self, mut sending: MutexGuard<'_, Sending>, by: Option<Instant>) {
         let late = sending
             .asleep_until
-            .is_some_and(|until| end.is_some_and(|end| end < until));
+            .is_some_and(|until| by.is_some_and(|t| t < until));
         if late {
             sending.asleep_until = None;
             let duty = sending.duty;
@@ -493,15 +499,7 @@ impl Runtime for Calls {
         // The driver thread must wake by the core's deadline. By the end of a hold too, but
         // only if the thread that holds goes back to the application with it held
         // ([`Io::wake_for_hold`]): one that waits sends it first.
-        let late = sending
-            .asleep_until
-            .is_some_and(|until| driver.deadline().is_some_and(|t| t < until));
-        if late {
-            sending.asleep_until = None;
-            let duty = sending.duty;
-            drop(sending);
-            self.0.wake_driver_thread(duty);
-        }
+        self.0.wake_if_asleep_past(sending, driver.deadline());
     }
 }
 

@@ -378,6 +378,14 @@ fn echo_until_closed(incoming: Connection) -> std::thread::JoinHandle<()> {
     })
 }
 
+/// A 64-byte message numbered `i` out through `conn`, sent as `confirm` says, and its echo
+/// back.
+fn exchange(conn: &Connection, i: usize, confirm: Confirm) {
+    let m = Bytes::from(vec![i as u8; 64]);
+    conn.send_message_with(m.clone(), confirm).unwrap();
+    assert_eq!(conn.recv_message().unwrap(), m);
+}
+
 /// Requests whose sends wait for their receipt (`send_message`, `Confirm::Delivered`) do
 /// not wake the driver thread: the reply comes with the receipt, so the read after the send
 /// is answered at once and the next send starts holding as a burst's would, but it goes on
@@ -389,11 +397,7 @@ fn echo_until_closed(incoming: Connection) -> std::thread::JoinHandle<()> {
 fn requests_that_wait_for_their_receipt_do_not_wake_the_driver_thread() {
     let (_server, client, conn, incoming) = connected();
     let echo = echo_until_closed(incoming);
-    let request = |i: u32| {
-        let m = Bytes::from(vec![i as u8; 64]);
-        conn.send_message(m.clone()).unwrap();
-        assert_eq!(conn.recv_message().unwrap(), m);
-    };
+    let request = |i: usize| exchange(&conn, i, Confirm::Delivered);
     (0..10).for_each(request);
     let before = client.io.driver_wakes.load(Ordering::Relaxed);
     (0..300).for_each(request);
@@ -442,19 +446,15 @@ fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
 /// parked to its time while calls received at most a few times (a stand-by can still run
 /// out where the calling thread did not run for `RENEW_AHEAD`, or a core's timer come due):
 /// 0-1 in nine runs on an idle machine, 1-6 in six beside two busy loops, which starve the
-/// threads for longer. Without the renewal every stand-by ran out: 21 in each of two runs. The sends do not wait for their
-/// receipt (`Confirm::Queued`, as weir-bench's): a send that waits for it leaves the read
-/// after it answered at once, and the send after that a burst's, whose hold wakes the
-/// driver thread at every round trip (module docs, "Sends in a burst"), renewal or not.
+/// threads for longer. Without the renewal every stand-by ran out: 21 in each of two runs.
+/// The sends do not wait for their receipt (`Confirm::Queued`, as weir-bench's): when this
+/// test was written, a send that waited for it woke the driver thread at every round trip,
+/// renewal or not (the test after this one).
 #[test]
 fn calls_that_keep_receiving_keep_the_stand_bys_from_running_out() {
     let (_server, client, conn, incoming) = connected();
     let echo = echo_until_closed(incoming);
-    let round_trip = |i: usize| {
-        let m = Bytes::from(vec![i as u8; 64]);
-        conn.send_message_with(m.clone(), Confirm::Queued).unwrap();
-        assert_eq!(conn.recv_message().unwrap(), m);
-    };
+    let round_trip = |i: usize| exchange(&conn, i, Confirm::Queued);
     // Until calls receive and the driver thread stands by.
     (0..10).for_each(round_trip);
     let io = &client.io;
