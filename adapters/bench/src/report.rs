@@ -179,7 +179,7 @@ pub fn table(runs: &Runs, peers: &[Peer], workloads: &[Workload], reps: usize) -
 /// Issue 10's goals, as ratios of medians in this run, for each weir adapter.
 fn goals(runs: &Runs, peers: &[Peer]) -> String {
     type Goal = (&'static str, &'static str, fn(&Runs, Peer) -> Option<f64>);
-    let goals: [Goal; 13] = [
+    let goals: [Goal; 14] = [
         ("bulk MB/s ÷ quinn's", "≥ 1.5", |r, p| {
             ratio(r, p, Peer::Quinn, Workload::Bulk, Metric::BulkMBps)
         }),
@@ -208,6 +208,11 @@ fn goals(runs: &Runs, peers: &[Peer]) -> String {
         ("round-trip p99 ÷ raw UDP's", "≤ 2", |r, p| {
             ratio(r, p, Peer::Udp, Workload::Rtt, Metric::RttP99)
         }),
+        (
+            "round trips over 2 × p50 per ms ÷ raw UDP's",
+            "– (a reading)",
+            |r, p| ratio(r, p, Peer::Udp, Workload::Rtt, Metric::RttStallsPerMs),
+        ),
         ("big-request p50, ms", "≤ 0.5", |r, p| {
             r.median(p, Workload::BigRequest, Metric::BigP50)
         }),
@@ -256,8 +261,11 @@ fn goals(runs: &Runs, peers: &[Peer]) -> String {
     out
 }
 
+/// `peer`'s median over `base`'s; none where either has none, or `base`'s is 0 (a run of
+/// raw UDP's round trips that caught no stall).
 fn ratio(runs: &Runs, peer: Peer, base: Peer, w: Workload, m: Metric) -> Option<f64> {
-    Some(runs.median(peer, w, m)? / runs.median(base, w, m)?)
+    let base = runs.median(base, w, m).filter(|&b| b > 0.0)?;
+    Some(runs.median(peer, w, m)? / base)
 }
 
 #[cfg(test)]

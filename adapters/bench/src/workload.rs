@@ -84,7 +84,13 @@ impl Workload {
                 &[Metric::BulkMBps, Metric::BulkCpuMs]
             }
             Workload::Messages | Workload::MessagesFar => &[Metric::MessagesPerSec, Metric::MessageCpuUs],
-            Workload::Rtt => &[Metric::RttP50, Metric::RttP95, Metric::RttP99, Metric::RttCpuUs],
+            Workload::Rtt => &[
+                Metric::RttP50,
+                Metric::RttP95,
+                Metric::RttP99,
+                Metric::RttStallsPerMs,
+                Metric::RttCpuUs,
+            ],
             Workload::BigRequest => &[Metric::BigP50, Metric::BigP95, Metric::BigCpuMs],
         }
     }
@@ -103,6 +109,14 @@ pub enum Metric {
     RttP95,
     /// See [`Metric::RttP50`].
     RttP99,
+    /// Round trips that took over twice the median, per millisecond the round trips took
+    /// in all: the rate at which something outside the exchange (the host's ticks and
+    /// softirqs, a timer of the transport's own) stalled one. A peer that adds no stalls of
+    /// its own shows raw UDP's rate, however much longer its round trips; a p99 of 1,000
+    /// round trips is the tenth slowest, so it turns on how many stalls a run caught and
+    /// moves between runs where this rate does not (adapters/bench/rounds.md, "The round
+    /// trip's p99 is the host's ticks, counted").
+    RttStallsPerMs,
     /// 1 MiB request to response percentiles, ms.
     BigP50,
     /// See [`Metric::BigP50`].
@@ -129,12 +143,13 @@ pub enum Metric {
 
 impl Metric {
     /// Every metric, for parsing a worker's report.
-    pub const ALL: [Metric; 13] = [
+    pub const ALL: [Metric; 14] = [
         Metric::BulkMBps,
         Metric::MessagesPerSec,
         Metric::RttP50,
         Metric::RttP95,
         Metric::RttP99,
+        Metric::RttStallsPerMs,
         Metric::BigP50,
         Metric::BigP95,
         Metric::BulkCpuMs,
@@ -153,6 +168,7 @@ impl Metric {
             Metric::RttP50 => "p50 µs",
             Metric::RttP95 => "p95 µs",
             Metric::RttP99 => "p99 µs",
+            Metric::RttStallsPerMs => "over 2 × p50, per ms",
             Metric::BigP50 => "p50 ms",
             Metric::BigP95 => "p95 ms",
             Metric::BulkCpuMs => "CPU ms",
@@ -358,6 +374,7 @@ pub async fn drive(workload: Workload, link: &mut impl Link) -> io::Result<Vec<(
                 (Metric::RttP50, us(50)),
                 (Metric::RttP95, us(95)),
                 (Metric::RttP99, us(99)),
+                (Metric::RttStallsPerMs, stalls_per_ms(&times)),
             ];
             figures.extend(cpu.map(|c| (Metric::RttCpuUs, c)));
             Ok(figures)
@@ -427,6 +444,22 @@ async fn exchanges(
     Ok(times)
 }
 
+/// How many of `sorted` took over twice their median, per millisecond of their sum
+/// ([`Metric::RttStallsPerMs`]); 0 for none.
+fn stalls_per_ms(sorted: &[Duration]) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let median = percentile(sorted, 50);
+    let stalls = sorted.len() - sorted.partition_point(|&t| t <= 2 * median);
+    let ms = sorted.iter().sum::<Duration>().as_secs_f64() * 1e3;
+    if ms > 0.0 {
+        stalls as f64 / ms
+    } else {
+        0.0
+    }
+}
+
 /// The `p`th percentile of `sorted` by nearest rank.
 fn percentile(sorted: &[Duration], p: usize) -> Duration {
     let times = sorted;
@@ -447,6 +480,18 @@ mod tests {
             percentile(&[Duration::from_micros(7)], 50),
             Duration::from_micros(7)
         );
+    }
+
+    #[test]
+    fn stalls_are_counted_over_twice_the_median_per_millisecond() {
+        // 96 round trips of 10 µs, two of exactly 20 (not over twice), two of 50: 2 stalls
+        // in 96 × 10 + 2 × 20 + 2 × 50 = 1,100 µs.
+        let mut t = vec![Duration::from_micros(10); 96];
+        t.extend([20, 20, 50, 50].map(Duration::from_micros));
+        let rate = stalls_per_ms(&t);
+        assert!((rate - 2.0 / 1.1).abs() < 1e-9, "{rate}");
+        assert_eq!(stalls_per_ms(&[]), 0.0);
+        assert_eq!(stalls_per_ms(&[Duration::from_micros(5); 10]), 0.0);
     }
 
     #[test]

@@ -34,7 +34,10 @@ const WORKLOADS: [(&str, &[&str]); 5] = [
     ("bulk", &["BulkMBps", "BulkCpuMs"]),
     ("bulk-whole", &["BulkMBps", "BulkCpuMs"]),
     ("messages", &["MessagesPerSec", "MessageCpuUs"]),
-    ("rtt", &["RttP50", "RttP95", "RttP99", "RttCpuUs"]),
+    (
+        "rtt",
+        &["RttP50", "RttP95", "RttP99", "RttStallsPerMs", "RttCpuUs"],
+    ),
     ("big-request", &["BigP50", "BigP95", "BigCpuMs"]),
 ];
 
