@@ -498,8 +498,12 @@ impl Runtime for Calls {
         }
         // The driver thread must wake by the core's deadline. By the end of a hold too, but
         // only if the thread that holds goes back to the application with it held
-        // ([`Io::wake_for_hold`]): one that waits sends it first.
+        // ([`Io::wake_for_hold`]): one that waits sends it first. A call that does not block
+        // (`send_datagram`, a stream's `reset`) is back with the application as it returns.
         self.0.wake_if_asleep_past(sending, driver.deadline());
+        if !IN_BLOCK_ON.get() {
+            leave_hold();
+        }
     }
 }
 
@@ -568,6 +572,9 @@ thread_local! {
     /// The endpoint on which this thread's call under way started holding a burst's data
     /// ([`Release::Hold`]): looked at when the call returns ([`Io::wake_for_hold`]).
     static HOLD_STARTED: Cell<Option<Weak<Io>>> = const { Cell::new(None) };
+    /// Whether this thread is in a blocking call ([`block_on`]), which hands the driver
+    /// thread the hold it started as it returns ([`BlockOn`]).
+    static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
     /// This thread's waker, made once: a call answered at once then costs no allocation,
     /// nor a count of the waker's references.
     static WAKER: ThreadWaker = ThreadWaker::new();
@@ -640,6 +647,7 @@ fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F)
     let mut cx = Context::from_waker(&w.waker);
     let deadline = timeout.map(|t| Instant::now() + t);
     let mut waited = false;
+    let _in_block_on = BlockOn::enter();
     loop {
         unpark.woken.store(false, Ordering::Release);
         CALLED_NOW.set(false);
@@ -648,12 +656,10 @@ fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F)
         if let Poll::Ready(v) = call.as_mut().poll(&mut cx) {
             let at = || CALL_READING.take().unwrap_or_else(Instant::now);
             ANSWERED_AT.set(CALL_WAITING.get().in_burst(waited).then(at));
-            leave_hold();
             return Some(v);
         }
         waited = true;
         if deadline.is_some_and(|at| Instant::now() >= at) {
-            leave_hold();
             return None;
         }
         let called = CALLED_NOW
@@ -681,6 +687,30 @@ fn block_on_with<F: Future>(w: &ThreadWaker, timeout: Option<Duration>, call: F)
         match deadline {
             None => std::thread::park(),
             Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
+        }
+    }
+}
+
+/// This thread in a blocking call ([`IN_BLOCK_ON`]) until dropped, however the call ends;
+/// then the thread goes back to the application ([`leave_hold`]).
+struct BlockOn {
+    /// Whether the thread was in one already (a call made inside another's poll).
+    outer: bool,
+}
+
+impl BlockOn {
+    fn enter() -> BlockOn {
+        BlockOn {
+            outer: IN_BLOCK_ON.replace(true),
+        }
+    }
+}
+
+impl Drop for BlockOn {
+    fn drop(&mut self) {
+        IN_BLOCK_ON.set(self.outer);
+        if !self.outer {
+            leave_hold();
         }
     }
 }

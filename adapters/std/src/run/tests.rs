@@ -366,6 +366,46 @@ fn a_held_send_leaves_without_another_call() {
     assert_eq!(firsts, (0..sent).collect::<Vec<u8>>());
 }
 
+/// A send made outside a blocking call that starts holding has the driver thread wake by
+/// the hold's end: `send_datagram` returns at once, with no blocking call's return to hand
+/// the hold over ([`super::leave_hold`]), and the driver thread, standing by after the
+/// read before, would otherwise send the datagram when its stand-by or a datagram ended
+/// its sleep. Without the hand-over in `Calls::changed` the driver thread slept past the
+/// hold at the first try, in each of three runs.
+#[test]
+fn a_hold_started_outside_a_blocking_call_has_the_driver_thread_wake_for_it() {
+    let (_server, client, conn, incoming) = connected();
+    assert!(conn.max_datagram_size().is_some(), "the peer takes no datagrams");
+    let echo = echo_until_closed(incoming.clone());
+    let mut holds = 0;
+    for i in 0..50 {
+        // A read that waited (the next send is no burst's), a send answered at once (the
+        // next is), then the datagram: held unless this thread was paused for the hold.
+        exchange(&conn, i, Confirm::Queued);
+        conn.send_message_with(Bytes::from(vec![i as u8; 64]), Confirm::Queued)
+            .unwrap();
+        conn.send_datagram(Bytes::from(vec![i as u8; 8])).unwrap();
+        let sending = client.io.sending();
+        if let Some(held) = sending.held {
+            holds += 1;
+            let end = held.since + HOLD;
+            assert!(
+                sending.asleep_until.is_none_or(|until| until <= end),
+                "try {i}: the driver thread sleeps past the hold's end"
+            );
+        }
+        drop(sending);
+        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i as u8; 64]));
+    }
+    assert!(holds > 0, "no datagram was held");
+    for i in 0..50u8 {
+        assert_eq!(incoming.recv_datagram().unwrap(), Bytes::from(vec![i; 8]));
+    }
+    drop(conn);
+    drop(client);
+    echo.join().unwrap();
+}
+
 /// A thread that echoes each message on `incoming` (not waiting for its receipt) until the
 /// connection ends.
 fn echo_until_closed(incoming: Connection) -> std::thread::JoinHandle<()> {
