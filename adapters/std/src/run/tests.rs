@@ -401,9 +401,7 @@ fn a_hold_started_outside_a_blocking_call_has_the_driver_thread_wake_for_it() {
     for i in 0..50u8 {
         assert_eq!(incoming.recv_datagram().unwrap(), Bytes::from(vec![i; 8]));
     }
-    drop(conn);
-    drop(client);
-    echo.join().unwrap();
+    close_echo(conn, client, echo);
 }
 
 /// A thread that echoes each message on `incoming` (not waiting for its receipt) until the
@@ -416,6 +414,14 @@ fn echo_until_closed(incoming: Connection) -> std::thread::JoinHandle<()> {
             }
         }
     })
+}
+
+/// Closes the client's end of an [`echo_until_closed`] exchange (its connection and
+/// endpoint) and waits for the echoing thread to see it and end.
+fn close_echo(conn: Connection, client: Endpoint, echo: std::thread::JoinHandle<()>) {
+    drop(conn);
+    drop(client);
+    echo.join().unwrap();
 }
 
 /// A 64-byte message numbered `i` out through `conn`, sent as `confirm` says, and its echo
@@ -442,9 +448,7 @@ fn requests_that_wait_for_their_receipt_do_not_wake_the_driver_thread() {
     let before = client.io.driver_wakes.load(Ordering::Relaxed);
     (0..300).for_each(request);
     let wakes = client.io.driver_wakes.load(Ordering::Relaxed) - before;
-    drop(conn);
-    drop(client);
-    echo.join().unwrap();
+    close_echo(conn, client, echo);
     assert!(
         wakes <= 30,
         "the driver thread was woken {wakes} times in 300 requests"
@@ -505,9 +509,7 @@ fn calls_that_keep_receiving_keep_the_stand_bys_from_running_out() {
         trips += 1;
     }
     let run_out = io.standbys_run_out.load(Ordering::Relaxed) - before;
-    drop(conn);
-    drop(client);
-    echo.join().unwrap();
+    close_echo(conn, client, echo);
     assert!(
         run_out <= 10,
         "{run_out} stand-bys ran out in {trips} round trips"
