@@ -493,7 +493,7 @@ fn a_stand_by_doubles_while_calls_receive_and_ends_once_none_does() {
 /// threads for longer. Without the renewal every stand-by ran out: 21 in each of two runs.
 /// The sends do not wait for their receipt (`Confirm::Queued`, as weir-bench's): when this
 /// test was written, a send that waited for it woke the driver thread at every round trip,
-/// renewal or not (the test after this one).
+/// renewal or not (`requests_that_wait_for_their_receipt_do_not_wake_the_driver_thread`).
 #[test]
 fn calls_that_keep_receiving_keep_the_stand_bys_from_running_out() {
     let (_server, client, conn, incoming) = connected();
