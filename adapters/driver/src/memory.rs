@@ -13,10 +13,18 @@
 //! 4e96c10d). weir-bench's `bulk-whole` with `WEIR_BENCH_HUGE_PAGES` set against
 //! unset, eight runs each, interleaved (adapters/bench/README.md's loop for two peers of
 //! one build, over the variable instead): 391 against 346 MB/s and 273 against 296 ms of CPU
-//! (medians), but two of the eight slower than any run without (266 and 272 MB/s; likely
-//! the kernel compacting memory to find huge pages, not profiled), and a peak RSS of 138.6
-//! MiB against 137.2, above quinn's, which issue 35 asks weir not to pass. Hence not the
-//! default (adapters/bench/rounds.md, issue 35's twenty-eighth round). The kernel
+//! (medians), but two of the eight slower than any run without (266 and 272 MB/s), and a
+//! peak RSS of 138.6 MiB against 137.2, above quinn's, which issue 35 asks weir not to
+//! pass (adapters/bench/rounds.md, issue 35's twenty-eighth round). Later, on an AMD EPYC:
+//! 1,256–1,399 MB/s against 931–978 in runs back to back, but 308–443 after a few seconds
+//! idle, where unadvised runs kept 764–953. The slow runs were not the kernel compacting
+//! memory, as first guessed: they spend their faults clearing pages that a virtual
+//! machine's free page reporting had handed back to the host (a huge page is taken from
+//! exactly the free 2 MiB blocks such reporting returns), so each first write faults on
+//! the host as well (rounds.md, "A message received whole: the receiver's page faults, and
+//! why huge pages are bimodal"). Hence not the default: the gain is real where freed memory
+//! stays the guest's (bare metal, a VM without free page reporting, an application that
+//! receives large messages often), the loss real on a VM that reports free pages. The kernel
 //! gives huge pages only where its policy allows (`/sys/kernel/mm/transparent_hugepage/
 //! enabled`: `madvise` or `always`); with `never` the advice changes nothing.
 
