@@ -14,9 +14,8 @@ use bytes::Bytes;
 
 use std::time::Instant;
 
-use super::{
-    Duty, Held, Release, Stood, Unpark, Waiting, ANSWERED_AT, HOLD, HOLD_SENDS, STANDBY, STANDBY_MOST,
-};
+use super::calling::Unpark;
+use super::{Duty, Held, Release, Stood, Waiting, ANSWERED_AT, HOLD, HOLD_SENDS, STANDBY, STANDBY_MOST};
 use crate::{Config, Confirm, Connection, Endpoint};
 
 fn local() -> SocketAddr {
@@ -368,7 +367,7 @@ fn a_held_send_leaves_without_another_call() {
 
 /// A send made outside a blocking call that starts holding has the driver thread wake by
 /// the hold's end: `send_datagram` returns at once, with no blocking call's return to hand
-/// the hold over ([`super::leave_hold`]), and the driver thread, standing by after the
+/// the hold over ([`super::calling::leave_hold`]), and the driver thread, standing by after the
 /// read before, would otherwise send the datagram when its stand-by or a datagram ended
 /// its sleep. Without the hand-over in `Calls::changed` the driver thread slept past the
 /// hold at the first try, in each of three runs.
