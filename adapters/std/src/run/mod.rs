@@ -574,7 +574,7 @@ thread_local! {
     /// ([`Release::Hold`]): looked at when the call returns ([`Io::wake_for_hold`]).
     static HOLD_STARTED: Cell<Option<Weak<Io>>> = const { Cell::new(None) };
     /// Whether this thread is in a blocking call ([`block_on`]), which hands the driver
-    /// thread the hold it started as it returns ([`BlockOn`]).
+    /// thread the hold it started as it returns ([`calling::BlockOn`]).
     static IN_BLOCK_ON: Cell<bool> = const { Cell::new(false) };
 }
 

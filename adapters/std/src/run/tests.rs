@@ -381,8 +381,8 @@ fn a_hold_started_outside_a_blocking_call_has_the_driver_thread_wake_for_it() {
         // A read that waited (the next send is no burst's), a send answered at once (the
         // next is), then the datagram: held unless this thread was paused for the hold.
         exchange(&conn, i, Confirm::Queued);
-        conn.send_message_with(Bytes::from(vec![i as u8; 64]), Confirm::Queued)
-            .unwrap();
+        let message = Bytes::from(vec![i as u8; 64]);
+        conn.send_message_with(message.clone(), Confirm::Queued).unwrap();
         conn.send_datagram(Bytes::from(vec![i as u8; 8])).unwrap();
         let sending = client.io.sending();
         if let Some(held) = sending.held {
@@ -394,7 +394,7 @@ fn a_hold_started_outside_a_blocking_call_has_the_driver_thread_wake_for_it() {
             );
         }
         drop(sending);
-        assert_eq!(conn.recv_message().unwrap(), Bytes::from(vec![i as u8; 64]));
+        assert_eq!(conn.recv_message().unwrap(), message);
     }
     assert!(holds > 0, "no datagram was held");
     for i in 0..50u8 {
