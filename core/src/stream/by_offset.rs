@@ -6,8 +6,25 @@
 //! before an offset, the first within a range, the pieces in order. Most streams carry one
 //! message that fits one piece: the lowest piece is kept inline, so such a stream allocates
 //! nothing for it (a B-tree alone allocated a node per stream, an allocation and a free per
-//! message at each end); the others go in a B-tree, so that pieces arriving in any order,
-//! as a peer may send them, cost a logarithm each, never a walk.
+//! message at each end).
+//!
+//! The others are kept as they came, in one of two ways ([`Rest`]):
+//! - *In order*, a ring of pieces sorted by offset: while every piece comes after all held
+//!   (a sender's chunks as the application writes them; a receiver's pieces when nothing
+//!   is lost), or before all of them. Putting one in is a push, taking the lowest a pop, a
+//!   look-up a binary search. A B-tree took a search and node splits and merges for each:
+//!   some 6% of the in-memory transfer's time (`perf` of `--bench transfer`, issue 35's
+//!   round on this module, adapters/bench/rounds.md).
+//! - *Any order*, a B-tree: from the first piece that lands between two held ones (a
+//!   retransmission into a gap), until the stream holds nothing again. Pieces arriving in
+//!   any order, as a peer may send them, then cost a logarithm each, never a walk; each piece
+//!   moves from the ring to the tree at most once, so what a peer can make the switch cost
+//!   is a logarithm per piece it sent too.
+//!
+//! The ring's room stays within twice what it holds plus [`SPARE`] places (it is shrunk as
+//! it empties, which copies what is left at most once per half of it taken out): under the
+//! [`PIECE_COST`](crate::stream::held::PIECE_COST) each piece is charged, as the B-tree's
+//! node shares were.
 //!
 //! The small lookups are marked `#[inline]`: they are on every stream's send and receive
 //! path, and without the mark the compiler inlines them or not by which codegen unit their
@@ -15,21 +32,166 @@
 //! round: 2,000 in-memory round trips +0.9% instructions from a change that never ran on
 //! them, until these and `wire::varint::decode` were marked).
 
-use alloc::collections::BTreeMap;
-use core::ops::Range;
+use alloc::collections::{BTreeMap, VecDeque};
+use core::ops::{Range, RangeBounds};
+
+/// Places the ring may keep beyond twice what it holds, so that one emptied and filled
+/// again by each batch of datagrams does not allocate for each.
+const SPARE: usize = 8;
 
 /// Pieces by offset (module docs). The inline piece's offset is below every other's.
 #[derive(Debug)]
 pub(crate) struct ByOffset<V> {
     first: Option<(u64, V)>,
-    rest: BTreeMap<u64, V>,
+    rest: Rest<V>,
+}
+
+/// The pieces after the inline one, as they came (module docs).
+#[derive(Debug)]
+enum Rest<V> {
+    /// Sorted by offset: every piece so far came after or before all held.
+    InOrder(VecDeque<(u64, V)>),
+    /// One came between two held: a B-tree, until empty.
+    AnyOrder(BTreeMap<u64, V>),
+}
+
+impl<V> Default for Rest<V> {
+    fn default() -> Self {
+        Rest::InOrder(VecDeque::new())
+    }
+}
+
+impl<V> Rest<V> {
+    fn len(&self) -> usize {
+        match self {
+            Rest::InOrder(ring) => ring.len(),
+            Rest::AnyOrder(tree) => tree.len(),
+        }
+    }
+
+    /// Puts `v` at `offset`, replacing what was there.
+    #[inline]
+    fn insert(&mut self, offset: u64, v: V) {
+        let ring = match self {
+            Rest::AnyOrder(tree) => {
+                tree.insert(offset, v);
+                return;
+            }
+            Rest::InOrder(ring) => ring,
+        };
+        match (ring.front(), ring.back()) {
+            (_, Some((last, _))) if offset > *last => ring.push_back((offset, v)),
+            (None, _) => ring.push_back((offset, v)),
+            (Some((lowest, _)), _) if offset < *lowest => ring.push_front((offset, v)),
+            _ => match ring.binary_search_by_key(&offset, |(s, _)| *s) {
+                Ok(i) => ring[i].1 = v,
+                Err(_) => {
+                    let mut tree: BTreeMap<u64, V> = core::mem::take(ring).into_iter().collect();
+                    tree.insert(offset, v);
+                    *self = Rest::AnyOrder(tree);
+                }
+            },
+        }
+    }
+
+    /// Takes out the lowest piece; back in order once none is left.
+    #[inline]
+    fn pop_first(&mut self) -> Option<(u64, V)> {
+        match self {
+            // Most streams hold one piece, inline: nothing here (the check is what most calls
+            // cost).
+            Rest::InOrder(ring) if ring.is_empty() => None,
+            _ => self.pop_first_held(),
+        }
+    }
+
+    fn pop_first_held(&mut self) -> Option<(u64, V)> {
+        match self {
+            Rest::InOrder(ring) => {
+                let lowest = ring.pop_front();
+                if ring.capacity() > 2 * ring.len() + SPARE {
+                    ring.shrink_to(ring.len() + ring.len() / 2 + SPARE / 2);
+                }
+                lowest
+            }
+            Rest::AnyOrder(tree) => {
+                let lowest = tree.pop_first();
+                if tree.is_empty() {
+                    *self = Rest::default();
+                }
+                lowest
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Rest::InOrder(ring) => ring.is_empty(),
+            Rest::AnyOrder(tree) => tree.is_empty(),
+        }
+    }
+
+    /// The index of the first piece in the ring not `below` the offset given.
+    #[inline]
+    fn ring_index(ring: &VecDeque<(u64, V)>, below: impl Fn(u64) -> bool) -> usize {
+        ring.partition_point(|(s, _)| below(*s))
+    }
+
+    /// The last piece at which `below` holds: the last in `range`, a prefix of the offsets
+    /// that `below` gives.
+    #[inline]
+    fn last_where(&self, below: impl Fn(u64) -> bool, range: impl RangeBounds<u64>) -> Option<(u64, &V)> {
+        match self {
+            Rest::InOrder(ring) => Self::ring_index(ring, below)
+                .checked_sub(1)
+                .and_then(|i| ring.get(i))
+                .map(|(s, v)| (*s, v)),
+            Rest::AnyOrder(tree) => tree.range(range).next_back().map(|(s, v)| (*s, v)),
+        }
+    }
+
+    /// [`last_where`](Self::last_where), to change.
+    #[inline]
+    fn last_where_mut(
+        &mut self,
+        below: impl Fn(u64) -> bool,
+        range: impl RangeBounds<u64>,
+    ) -> Option<(u64, &mut V)> {
+        match self {
+            Rest::InOrder(ring) => Self::ring_index(ring, below)
+                .checked_sub(1)
+                .and_then(|i| ring.get_mut(i))
+                .map(|(s, v)| (*s, v)),
+            Rest::AnyOrder(tree) => tree.range_mut(range).next_back().map(|(s, v)| (*s, v)),
+        }
+    }
+
+    /// The pieces starting at or above `offset`, in order.
+    fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &V)> {
+        let (ring, tree) = match self {
+            Rest::InOrder(ring) => (Some(ring.range(Self::ring_index(ring, |s| s < offset)..)), None),
+            Rest::AnyOrder(tree) => (None, Some(tree.range(offset..))),
+        };
+        let ring = ring.into_iter().flatten().map(|(s, v)| (*s, v));
+        ring.chain(tree.into_iter().flatten().map(|(s, v)| (*s, v)))
+    }
+
+    /// Every piece, in order, to change.
+    fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut V)> {
+        let (ring, tree) = match self {
+            Rest::InOrder(ring) => (Some(ring.iter_mut()), None),
+            Rest::AnyOrder(tree) => (None, Some(tree.iter_mut())),
+        };
+        let ring = ring.into_iter().flatten().map(|(s, v)| (*s, v));
+        ring.chain(tree.into_iter().flatten().map(|(s, v)| (*s, v)))
+    }
 }
 
 impl<V> Default for ByOffset<V> {
     fn default() -> Self {
         ByOffset {
             first: None,
-            rest: BTreeMap::new(),
+            rest: Rest::default(),
         }
     }
 }
@@ -39,7 +201,7 @@ impl<V> ByOffset<V> {
     pub(crate) fn one(offset: u64, v: V) -> Self {
         ByOffset {
             first: Some((offset, v)),
-            rest: BTreeMap::new(),
+            rest: Rest::default(),
         }
     }
 
@@ -53,7 +215,7 @@ impl<V> ByOffset<V> {
 
     pub(crate) fn clear(&mut self) {
         self.first = None;
-        self.rest.clear();
+        self.rest = Rest::default();
     }
 
     /// Puts `v` at `offset`, replacing what was there.
@@ -67,9 +229,7 @@ impl<V> ByOffset<V> {
                     self.rest.insert(s, old);
                 }
             }
-            Some(_) => {
-                self.rest.insert(offset, v);
-            }
+            Some(_) => self.rest.insert(offset, v),
         }
     }
 
@@ -96,8 +256,11 @@ impl<V> ByOffset<V> {
     /// The last piece starting at or below `offset`.
     #[inline]
     pub(crate) fn at_or_before(&self, offset: u64) -> Option<(u64, &V)> {
-        match self.rest.range(..=offset).next_back() {
-            Some((s, v)) => Some((*s, v)),
+        if self.rest.is_empty() {
+            return self.first().filter(|(s, _)| *s <= offset);
+        }
+        match self.rest.last_where(|s| s <= offset, ..=offset) {
+            Some(found) => Some(found),
             None => self.first().filter(|(s, _)| *s <= offset),
         }
     }
@@ -105,8 +268,11 @@ impl<V> ByOffset<V> {
     /// The last piece starting below `offset`.
     #[inline]
     pub(crate) fn before(&self, offset: u64) -> Option<(u64, &V)> {
-        match self.rest.range(..offset).next_back() {
-            Some((s, v)) => Some((*s, v)),
+        if self.rest.is_empty() {
+            return self.first().filter(|(s, _)| *s < offset);
+        }
+        match self.rest.last_where(|s| s < offset, ..offset) {
+            Some(found) => Some(found),
             None => self.first().filter(|(s, _)| *s < offset),
         }
     }
@@ -114,8 +280,12 @@ impl<V> ByOffset<V> {
     /// [`before`](Self::before), to change.
     #[inline]
     pub(crate) fn before_mut(&mut self, offset: u64) -> Option<(u64, &mut V)> {
-        match self.rest.range_mut(..offset).next_back() {
-            Some((s, v)) => Some((*s, v)),
+        let found = match self.rest.is_empty() {
+            true => None,
+            false => self.rest.last_where_mut(|s| s < offset, ..offset),
+        };
+        match found {
+            Some(found) => Some(found),
             None => self
                 .first
                 .as_mut()
@@ -129,16 +299,15 @@ impl<V> ByOffset<V> {
     pub(crate) fn first_within(&self, range: Range<u64>) -> Option<(u64, &V)> {
         match self.first() {
             Some((s, v)) if range.contains(&s) => Some((s, v)),
-            _ => self.rest.range(range).next().map(|(s, v)| (*s, v)),
+            _ if self.rest.is_empty() => None,
+            _ => self.rest.from(range.start).next().filter(|(s, _)| *s < range.end),
         }
     }
 
     /// The pieces starting at or above `offset`, in order.
     pub(crate) fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &V)> {
         let first = self.first().filter(|(s, _)| *s >= offset);
-        first
-            .into_iter()
-            .chain(self.rest.range(offset..).map(|(s, v)| (*s, v)))
+        first.into_iter().chain(self.rest.from(offset))
     }
 
     /// Every piece, in order.
@@ -149,9 +318,7 @@ impl<V> ByOffset<V> {
     /// Every piece, in order, to change.
     pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (u64, &mut V)> {
         let first = self.first.as_mut().map(|(s, v)| (*s, v));
-        first
-            .into_iter()
-            .chain(self.rest.iter_mut().map(|(s, v)| (*s, v)))
+        first.into_iter().chain(self.rest.iter_mut())
     }
 }
 
@@ -159,6 +326,126 @@ impl<V> ByOffset<V> {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+    use proptest::prelude::*;
+
+    /// The ring's room, if the pieces are in one.
+    fn ring_room<V>(p: &ByOffset<V>) -> Option<usize> {
+        match &p.rest {
+            Rest::InOrder(ring) => Some(ring.capacity()),
+            Rest::AnyOrder(_) => None,
+        }
+    }
+
+    /// Checks every look-up against the model, and the ring's room against what it holds.
+    fn agrees(p: &ByOffset<u32>, model: &BTreeMap<u64, u32>, probes: &[u64]) {
+        assert_eq!(p.len(), model.len());
+        assert_eq!(
+            p.first().map(|(s, v)| (s, *v)),
+            model.first_key_value().map(|(s, v)| (*s, *v))
+        );
+        let all: Vec<_> = model.iter().map(|(s, v)| (*s, *v)).collect();
+        assert_eq!(p.iter().map(|(s, v)| (s, *v)).collect::<Vec<_>>(), all);
+        for &probe in probes {
+            let want = model.range(..=probe).next_back().map(|(s, v)| (*s, *v));
+            assert_eq!(p.at_or_before(probe).map(|(s, v)| (s, *v)), want);
+            let want = model.range(..probe).next_back().map(|(s, v)| (*s, *v));
+            assert_eq!(p.before(probe).map(|(s, v)| (s, *v)), want);
+            let want = model
+                .range(probe..probe.saturating_add(3))
+                .next()
+                .map(|(s, v)| (*s, *v));
+            assert_eq!(
+                p.first_within(probe..probe.saturating_add(3))
+                    .map(|(s, v)| (s, *v)),
+                want
+            );
+            let want: Vec<_> = model.range(probe..).map(|(s, v)| (*s, *v)).collect();
+            assert_eq!(p.from(probe).map(|(s, v)| (s, *v)).collect::<Vec<_>>(), want);
+        }
+        if let Some(room) = ring_room(p) {
+            // The bound the module docs give, under the charge of each piece.
+            assert!(
+                room <= 2 * p.rest.len() + SPARE,
+                "{room} places for {}",
+                p.rest.len()
+            );
+        }
+    }
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        /// Past every piece held: the in-order case.
+        Append(u64),
+        /// Anywhere (a piece into a gap, below all, or at one held).
+        At(u64),
+        Pop,
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (1u64..4).prop_map(Op::Append),
+            1 => (0u64..200).prop_map(Op::At),
+            3 => Just(Op::Pop),
+        ]
+    }
+
+    proptest! {
+        /// Whatever the order pieces come and go in, the look-ups give what a sorted map
+        /// does, in either form, and the ring's room stays within the docs' bound.
+        #[test]
+        fn pieces_agree_with_a_map_in_either_form(ops in proptest::collection::vec(op(), 1..400)) {
+            let mut p = ByOffset::default();
+            let mut model = BTreeMap::new();
+            let mut next = 0u64;
+            for (i, op) in ops.into_iter().enumerate() {
+                let v = i as u32;
+                match op {
+                    Op::Append(step) => {
+                        let at = model.last_key_value().map_or(next, |(s, _)| s + step);
+                        next = at + step;
+                        p.insert(at, v);
+                        model.insert(at, v);
+                    }
+                    Op::At(at) => {
+                        p.insert(at, v);
+                        model.insert(at, v);
+                    }
+                    Op::Pop => prop_assert_eq!(p.pop_first(), model.pop_first()),
+                }
+                agrees(&p, &model, &[0, 1, 50, 100, 150, next, next + 1, u64::MAX]);
+            }
+        }
+    }
+
+    #[test]
+    fn pieces_in_order_stay_in_the_ring_and_one_between_moves_them_to_the_tree_until_empty() {
+        let mut p = ByOffset::default();
+        for i in 1..=1000u64 {
+            p.insert(i * 10, i);
+        }
+        // One below all of them too: still in order.
+        p.insert(0, 0);
+        p.insert(5, 5);
+        assert!(ring_room(&p).is_some());
+        // A replacement changes nothing of the form.
+        p.insert(500, 50);
+        assert!(ring_room(&p).is_some());
+        // Taken out down to ten: the room follows.
+        while p.len() > 10 {
+            p.pop_first();
+        }
+        assert!(ring_room(&p).is_some_and(|room| room <= 2 * 9 + SPARE));
+        // One between two held: a tree, until it holds nothing, then a ring again.
+        p.insert(9_995, 1);
+        assert_eq!(ring_room(&p), None);
+        p.insert(20_000, 2);
+        assert_eq!(ring_room(&p), None);
+        while p.pop_first().is_some() {}
+        assert_eq!(ring_room(&p), Some(0));
+        p.insert(1, 1);
+        p.insert(2, 2);
+        assert!(ring_room(&p).is_some());
+    }
 
     #[test]
     fn pieces_agree_with_a_map_whatever_the_order() {

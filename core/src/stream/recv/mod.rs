@@ -67,6 +67,36 @@ enum Pressure {
     Copies,
 }
 
+/// What the peer said of the stream's end: its final size, once a FIN or a RESET_STREAM
+/// came, and with a reset, the code it abandoned the stream with (spec/protocol.md §4.11).
+/// One field, not two options: a reset always carries a final size (and a stream's state
+/// is 8 bytes smaller).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ending {
+    /// Neither came yet.
+    Unknown,
+    /// A FIN: the stream ends at this offset.
+    Fin(u64),
+    /// A RESET_STREAM: the stream ends at `final_size`, abandoned with `code`.
+    Reset { final_size: u64, code: u64 },
+}
+
+impl Ending {
+    fn final_size(self) -> Option<u64> {
+        match self {
+            Ending::Unknown => None,
+            Ending::Fin(size) | Ending::Reset { final_size: size, .. } => Some(size),
+        }
+    }
+
+    fn reset_code(self) -> Option<u64> {
+        match self {
+            Ending::Reset { code, .. } => Some(code),
+            Ending::Unknown | Ending::Fin(_) => None,
+        }
+    }
+}
+
 /// The receive side of one stream.
 #[derive(Debug)]
 pub struct RecvStream {
@@ -80,7 +110,7 @@ pub struct RecvStream {
     /// One past the highest offset received (counts against connection credit).
     highest: u64,
     /// Known once FIN or RESET_STREAM arrives.
-    final_size: Option<u64>,
+    ending: Ending,
     /// The length the opening frame announced: a FIN must end exactly there, a
     /// RESET_STREAM (the sender gave up before the end) at or below it.
     total_len: Option<u64>,
@@ -93,8 +123,6 @@ pub struct RecvStream {
     charged: u64,
     /// The held pieces were compacted since the stream last held nothing ([`Pressure`]).
     pressure: Pressure,
-    /// The peer abandoned the stream with this code.
-    reset: Option<u64>,
     /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
     /// Boxed: few streams are piped, and every stream's state carries the field (120
     /// bytes inline, an eighth of a stream's state then).
@@ -173,13 +201,12 @@ impl RecvStream {
             read_offset: 0,
             contiguous_end: 0,
             highest: 0,
-            final_size: None,
+            ending: Ending::Unknown,
             total_len: None,
             flow: ReceiveWindow::new(initial, max),
             buffered: 0,
             charged: 0,
             pressure: Pressure::Slices,
-            reset: None,
             tap: None,
             len_limit: u64::MAX,
         }
@@ -219,10 +246,10 @@ impl RecvStream {
         {
             return Err(RecvError::FinalSize);
         }
-        match self.final_size {
+        match self.ending.final_size() {
             Some(size) if end > size || (fin && end != size) => return Err(RecvError::FinalSize),
             None if fin && end < self.highest => return Err(RecvError::FinalSize),
-            None if fin => self.final_size = Some(end),
+            None if fin => self.ending = Ending::Fin(end),
             _ => {}
         }
         // Past every byte received so far (in order, the common case): nothing held can
@@ -230,7 +257,7 @@ impl RecvStream {
         let past_all = offset >= self.highest;
         let grown = end.saturating_sub(self.highest);
         self.highest = self.highest.max(end);
-        if self.reset.is_none() {
+        if self.ending.reset_code().is_none() {
             let keep = match self.tap.as_mut() {
                 Some(tap) => {
                     tap.forward(offset, &data, datagram.len());
@@ -350,12 +377,12 @@ impl RecvStream {
     /// Sets the length the stream's opening frame announced: where a FIN must fall, and
     /// past which no data or reset may go.
     pub(crate) fn set_total_len(&mut self, total: u64) -> Result<(), RecvError> {
-        let fin_elsewhere = self.reset.is_none() && self.final_size.is_some_and(|size| size != total);
+        let fin_elsewhere = matches!(self.ending, Ending::Fin(size) if size != total);
         if fin_elsewhere
             || total > self.len_limit
             || self.total_len.is_some_and(|t| t != total)
             || self.highest > total
-            || self.final_size.is_some_and(|size| size > total)
+            || self.ending.final_size().is_some_and(|size| size > total)
         {
             return Err(RecvError::FinalSize);
         }
@@ -611,7 +638,7 @@ impl RecvStream {
         // Below an announced total length is allowed: the sender gave up before the end.
         if final_size < self.highest
             || final_size > self.len_limit
-            || self.final_size.is_some_and(|s| s != final_size)
+            || self.ending.final_size().is_some_and(|s| s != final_size)
             || self.total_len.is_some_and(|t| final_size > t)
         {
             return Err(RecvError::FinalSize);
@@ -619,9 +646,8 @@ impl RecvStream {
         if final_size > self.flow.limit() {
             return Err(RecvError::FlowControl);
         }
-        self.final_size = Some(final_size);
+        self.ending = Ending::Reset { final_size, code };
         self.highest = final_size;
-        self.reset = Some(code);
         self.chunks.clear();
         self.buffered = 0;
         self.charged = 0;
@@ -631,7 +657,7 @@ impl RecvStream {
     /// A new credit limit to announce, if reading has used up a quarter of the window (or the
     /// window can now reach the stream's known end). Never beyond the final size.
     pub(crate) fn credit_update(&mut self, now: Instant, rtt: Duration) -> Option<u64> {
-        if self.reset.is_some() {
+        if self.ending.reset_code().is_some() {
             return None;
         }
         if self.tap.is_some() {
@@ -651,11 +677,10 @@ impl RecvStream {
     /// FIN has not arrived or a gap lies before it (bytes read, held or, if piped, handed
     /// on count as arrived).
     pub(crate) fn awaits_data(&self) -> bool {
-        if self.reset.is_some() {
-            return false;
-        }
-        let Some(end) = self.final_size else {
-            return true;
+        let end = match self.ending {
+            Ending::Reset { .. } => return false,
+            Ending::Fin(end) => end,
+            Ending::Unknown => return true,
         };
         if let Some(t) = &self.tap {
             let before = t.start.min(end);
@@ -678,17 +703,17 @@ impl RecvStream {
 
     /// Whether every byte up to the final size has been read.
     pub(crate) fn is_finished(&self) -> bool {
-        self.end() == Some(self.read_offset) && self.reset.is_none()
+        self.end() == Some(self.read_offset) && self.ending.reset_code().is_none()
     }
 
     /// Whether a read would give the application something now: bytes, the end, or the
     /// sender's reset.
     pub(crate) fn has_news(&self) -> bool {
-        self.is_readable() || self.is_finished() || self.reset.is_some()
+        self.is_readable() || self.is_finished() || self.ending.reset_code().is_some()
     }
 
     pub(crate) fn reset_code(&self) -> Option<u64> {
-        self.reset
+        self.ending.reset_code()
     }
 
     pub(crate) fn buffered(&self) -> u64 {
@@ -715,7 +740,7 @@ impl RecvStream {
     /// Where the stream ends, as far as known: its FIN's or reset's final size, else the
     /// total length its opening frame announced.
     pub(crate) fn end(&self) -> Option<u64> {
-        self.final_size.or(self.total_len)
+        self.ending.final_size().or(self.total_len)
     }
 
     /// Where credit stops: the stream's end if known, else the longest stream we take.
