@@ -252,7 +252,7 @@ pub enum Event {
     /// The peer abandoned a stream it was sending us; or a pipe that forks it to other
     /// connections while the application reads it too (`LocalRead::Keep`) lost its targets
     /// before it arrived whole and stopped it, with code [`PIPE_BROKEN`](crate::PIPE_BROKEN)
-    /// (spec §8, Piping). Either way the next read says [`Read::Reset`](crate::Read::Reset).
+    /// (spec §8, Piping). Either way the next read says [`Read::Reset`].
     StreamReset {
         /// The connection.
         conn: ConnectionHandle,

@@ -54,7 +54,7 @@ impl Gathered {
     }
 
     /// As [`push`](Self::push), showing a buffer made
-    /// [`LARGE_BUFFER`](crate::config::LARGE_BUFFER) or more to `advise` before bytes go
+    /// [`LARGE_BUFFER`] or more to `advise` before bytes go
     /// into it: an adapter's whole-stream read passes its endpoint's
     /// [`Config::advise_buffer`](crate::Config::advise_buffer), as the core's
     /// whole-message reads do.
@@ -82,7 +82,7 @@ impl Gathered {
 
     /// As [`push`](Self::push), but a growth may reserve up to `spare` bytes beyond what
     /// arrived when `total` says the message is that long; a growth to
-    /// [`LARGE_BUFFER`](crate::config::LARGE_BUFFER) or more is shown to `advise`
+    /// [`LARGE_BUFFER`] or more is shown to `advise`
     /// ([`Config::advise_buffer`](crate::Config::advise_buffer)) before bytes go into it.
     pub(crate) fn push_within(&mut self, piece: Bytes, total: Option<u64>, spare: u64, advise: Advise) {
         if piece.is_empty() {

@@ -503,7 +503,7 @@ impl Connection {
         self.receive_credit.reserved()
     }
 
-    /// The connection's receive budget with its window at [`window_reserved`]
+    /// The connection's receive budget with its window at [`window_reserved`](Self::window_reserved)
     /// (module `stream::held`): what it holds of `Config::receive_buffer_total`.
     pub(crate) fn budget_reserved(&self) -> u64 {
         budget(self.window_reserved(), self.stream_count.reserved())

@@ -249,7 +249,7 @@ impl Endpoint {
 
     /// [`send_message`](Self::send_message) with the message's digest attached (SHA-256,
     /// computed here; about 1.6 GiB/s on a CPU with SHA extensions): the final receiver, behind any number of relays,
-    /// gets [`Read::VerificationFailed`](crate::Read::VerificationFailed) instead of the
+    /// gets [`Read::VerificationFailed`] instead of the
     /// message if its bytes were changed on the way.
     pub fn send_verified_message(
         &mut self,
@@ -324,7 +324,7 @@ impl Endpoint {
     /// call, by [`next_message`](Self::next_message), or by reading, stopping or piping it
     /// by its id), in the order they opened, with what its opening frame announced; `None`
     /// while there is none ([`Event::StreamOpened`] says when there may be). Requests and
-    /// replies ([`wire::request`](crate::wire::request)) are never offered here, nor to
+    /// replies ([`wire::request`]) are never offered here, nor to
     /// [`next_message`](Self::next_message). Works on a connection kept after its end
     /// ([`release`](Self::release)) too.
     pub fn accept_stream(

@@ -6,13 +6,16 @@
 //! [`arbitrary::Unstructured`] (running out of bytes ends the run), checking its oracle
 //! after each step; each module's doc says what it drives and what must hold:
 //!
-//! - state machines alone: `decode_packet` (below), [`reassembly`], [`send_stream`], [`recovery`],
-//!   [`congestion`], [`flow`], [`pipe`];
-//! - whole endpoints on a network the fuzzer controls (module `net`): [`handshake`],
-//!   [`endpoint`], [`endpoint_batch`], [`hostile`], [`hostile_batch`], [`pair`], [`batch`], [`relay`],
-//!   [`relay_batch`], [`migration`], [`migration_batch`], [`key_update`], [`forgery`]; [`TracedRun`] runs them
+//! - state machines alone: `decode_packet` (below), [`reassembly`](fn@reassembly),
+//!   [`send_stream`](fn@send_stream), [`recovery`](fn@recovery),
+//!   [`congestion`](fn@congestion), [`flow`](fn@flow), [`pipe`](fn@pipe);
+//! - whole endpoints on a network the fuzzer controls (module `net`):
+//!   [`handshake`](fn@handshake), [`endpoint`](fn@endpoint), [`endpoint_batch`],
+//!   [`hostile`](fn@hostile), [`hostile_batch`], [`pair`](fn@pair), [`batch`],
+//!   [`relay`](fn@relay), [`relay_batch`], [`migration`](fn@migration), [`migration_batch`],
+//!   [`key_update`](fn@key_update), [`forgery`](fn@forgery); [`TracedRun`] runs them
 //!   with every endpoint recording a trace, so that a finding becomes a trace;
-//! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`].
+//! - a trace's recorded inputs, the trace's text being the input: [`trace_inputs`](fn@trace_inputs).
 //!
 //! The `expect`s and `assert`s here are the fuzz oracle: a failure is the finding, so they
 //! panic on purpose. Nothing outside this feature-gated module calls them.

@@ -200,8 +200,8 @@ impl KeyPhase {
 /// layout, with a key phase bit in data packets).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Header {
-    /// The wire version: [`VERSION_1`](super::VERSION_1) (checksum trailer) or
-    /// [`VERSION_2`](super::VERSION_2) (data packets sealed with an AEAD tag).
+    /// The wire version: [`VERSION_1`] (checksum trailer) or
+    /// [`VERSION_2`] (data packets sealed with an AEAD tag).
     pub version: u16,
     /// Handshake or data, and the source connection id of a handshake packet.
     pub kind: PacketKind,

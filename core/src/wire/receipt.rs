@@ -25,7 +25,7 @@ pub enum Delivery {
     },
     /// The stream did not reach its final receiver whole.
     Failed {
-        /// Why: [`PIPE_BROKEN`](crate::PIPE_BROKEN) (a relay lost its next hop),
+        /// Why: [`PIPE_BROKEN`] (a relay lost its next hop),
         /// [`VERIFICATION_FAILED`], or the code with which the final receiver's
         /// application stopped reading (before every byte reached it, too, behind a relay).
         code: u64,

@@ -12,7 +12,7 @@
 //! Inputs: the core's `StreamOpened`, `StreamReadable` and `StreamReset` events, and the
 //! handles' calls. Outputs: answers to those calls, stops of replies nobody waits for.
 //!
-//! Memory: a request's body is gathered up to [`REQUEST_LIMIT`](crate::REQUEST_LIMIT), like
+//! Memory: a request's body is gathered up to [`REQUEST_LIMIT`], like
 //! a message; the peer's concurrent streams bound how many are held at once.
 
 use std::collections::{BTreeMap, VecDeque};

@@ -218,17 +218,17 @@ impl RecvStream {
         self
     }
 
-    /// Takes in a STREAM frame's data, as if it were the whole of its datagram. Returns how
-    /// far the stream's highest received offset moved (what the connection counts against
-    /// its own credit).
+    /// Takes in a STREAM frame's data, as if it were the whole of its datagram. As
+    /// [`insert_from`](Self::insert_from) otherwise.
     #[cfg(any(test, feature = "bench-internals", feature = "fuzzing"))]
     pub fn insert(&mut self, offset: u64, data: Bytes, fin: bool) -> Result<u64, RecvError> {
         let mut datagram = Datagram::new(data.len());
         self.insert_from(offset, data, fin, &mut datagram)
     }
 
-    /// Takes in a STREAM frame's data, a slice of a datagram of `datagram_len` bytes (what
-    /// holding the slice would keep alive). As [`insert`](Self::insert) otherwise.
+    /// Takes in a STREAM frame's data, a slice of `datagram` (what holding the slice would
+    /// keep alive). Returns how far the stream's highest received offset moved (what the
+    /// connection counts against its own credit).
     pub fn insert_from(
         &mut self,
         offset: u64,
@@ -633,7 +633,7 @@ impl RecvStream {
         Some((offset, out))
     }
 
-    /// A RESET_STREAM from the peer: drops what is buffered. Errors as [`insert`](Self::insert).
+    /// A RESET_STREAM from the peer: drops what is buffered. Errors as [`insert_from`](Self::insert_from).
     pub(crate) fn reset(&mut self, code: u64, final_size: u64) -> Result<(), RecvError> {
         // Below an announced total length is allowed: the sender gave up before the end.
         if final_size < self.highest
