@@ -417,6 +417,17 @@ mod tests {
         }
     }
 
+    /// Two places of the ring are within a piece's charge (`held::PIECE_COST`), as the
+    /// module docs say.
+    #[test]
+    fn a_ring_place_is_at_most_half_a_piece_charge() {
+        use crate::stream::held::{Held, PIECE_COST};
+        let place = core::mem::size_of::<(u64, Held)>();
+        assert_eq!(place, 48);
+        assert!(2 * place as u64 <= PIECE_COST);
+        assert!(core::mem::size_of::<(u64, bytes::Bytes)>() <= place);
+    }
+
     #[test]
     fn pieces_in_order_stay_in_the_ring_and_one_between_moves_them_to_the_tree_until_empty() {
         let mut p = ByOffset::default();

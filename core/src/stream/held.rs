@@ -36,8 +36,9 @@ pub(crate) const SMALL_PIECE: usize = 128;
 const PIN_RATIO: usize = 4;
 
 /// Heap bytes of bookkeeping charged for each separate piece a stream holds: its entry in
-/// the stream's map of pieces (a B-tree node's share) and the allocator's rounding of a small
-/// copy. The hostile suite measures about 90 bytes per one-byte piece
+/// the stream's map of pieces (a B-tree node's share, or at most two places of a ring's room
+/// of 48 bytes each: module `by_offset`) and the allocator's rounding of a small copy. The
+/// hostile suite measures about 90 bytes per one-byte piece
 /// (`one_byte_pieces_with_gaps_on_every_stream_pin_at_most_the_receive_budget`).
 pub(crate) const PIECE_COST: u64 = 128;
 
