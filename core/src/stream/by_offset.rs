@@ -79,18 +79,20 @@ impl<V> Rest<V> {
             }
             Rest::InOrder(ring) => ring,
         };
-        match (ring.front(), ring.back()) {
-            (_, Some((last, _))) if offset > *last => ring.push_back((offset, v)),
-            (None, _) => ring.push_back((offset, v)),
-            (Some((lowest, _)), _) if offset < *lowest => ring.push_front((offset, v)),
-            _ => match ring.binary_search_by_key(&offset, |(s, _)| *s) {
-                Ok(i) => ring[i].1 = v,
-                Err(_) => {
-                    let mut tree: BTreeMap<u64, V> = core::mem::take(ring).into_iter().collect();
-                    tree.insert(offset, v);
-                    *self = Rest::AnyOrder(tree);
-                }
-            },
+        if ring.back().is_none_or(|(last, _)| offset > *last) {
+            ring.push_back((offset, v));
+        } else if ring.front().is_some_and(|(lowest, _)| offset < *lowest) {
+            ring.push_front((offset, v));
+        } else if let Some((_, held)) = Self::last_index(ring, ..=offset)
+            .and_then(|i| ring.get_mut(i))
+            .filter(|(s, _)| *s == offset)
+        {
+            *held = v;
+        } else {
+            // Between two held: the tree from now on (module docs).
+            let mut tree: BTreeMap<u64, V> = core::mem::take(ring).into_iter().collect();
+            tree.insert(offset, v);
+            *self = Rest::AnyOrder(tree);
         }
     }
 
@@ -131,45 +133,43 @@ impl<V> Rest<V> {
         }
     }
 
-    /// The index of the first piece in the ring not `below` the offset given.
+    /// The index in the ring of the last piece in `below`, a range of the offsets up to a
+    /// bound (`..offset` or `..=offset`).
     #[inline]
-    fn ring_index(ring: &VecDeque<(u64, V)>, below: impl Fn(u64) -> bool) -> usize {
-        ring.partition_point(|(s, _)| below(*s))
+    fn last_index(ring: &VecDeque<(u64, V)>, below: impl RangeBounds<u64>) -> Option<usize> {
+        ring.partition_point(|(s, _)| below.contains(s)).checked_sub(1)
     }
 
-    /// The last piece at which `below` holds: the last in `range`, a prefix of the offsets
-    /// that `below` gives.
+    /// The last piece in `below` ([`last_index`](Self::last_index)).
     #[inline]
-    fn last_where(&self, below: impl Fn(u64) -> bool, range: impl RangeBounds<u64>) -> Option<(u64, &V)> {
-        match self {
-            Rest::InOrder(ring) => Self::ring_index(ring, below)
-                .checked_sub(1)
-                .and_then(|i| ring.get(i))
-                .map(|(s, v)| (*s, v)),
-            Rest::AnyOrder(tree) => tree.range(range).next_back().map(|(s, v)| (*s, v)),
-        }
+    fn last_within(&self, below: impl RangeBounds<u64>) -> Option<(u64, &V)> {
+        let (s, v) = match self {
+            Rest::InOrder(ring) => ring.get(Self::last_index(ring, below)?).map(|(s, v)| (s, v))?,
+            Rest::AnyOrder(tree) => tree.range(below).next_back()?,
+        };
+        Some((*s, v))
     }
 
-    /// [`last_where`](Self::last_where), to change.
+    /// [`last_within`](Self::last_within), to change.
     #[inline]
-    fn last_where_mut(
-        &mut self,
-        below: impl Fn(u64) -> bool,
-        range: impl RangeBounds<u64>,
-    ) -> Option<(u64, &mut V)> {
-        match self {
-            Rest::InOrder(ring) => Self::ring_index(ring, below)
-                .checked_sub(1)
-                .and_then(|i| ring.get_mut(i))
-                .map(|(s, v)| (*s, v)),
-            Rest::AnyOrder(tree) => tree.range_mut(range).next_back().map(|(s, v)| (*s, v)),
-        }
+    fn last_within_mut(&mut self, below: impl RangeBounds<u64>) -> Option<(u64, &mut V)> {
+        let (s, v) = match self {
+            Rest::InOrder(ring) => {
+                let i = Self::last_index(ring, below)?;
+                ring.get_mut(i).map(|(s, v)| (&*s, v))?
+            }
+            Rest::AnyOrder(tree) => tree.range_mut(below).next_back()?,
+        };
+        Some((*s, v))
     }
 
     /// The pieces starting at or above `offset`, in order.
     fn from(&self, offset: u64) -> impl Iterator<Item = (u64, &V)> {
         let (ring, tree) = match self {
-            Rest::InOrder(ring) => (Some(ring.range(Self::ring_index(ring, |s| s < offset)..)), None),
+            Rest::InOrder(ring) => {
+                let start = ring.partition_point(|(s, _)| *s < offset);
+                (Some(ring.range(start..)), None)
+            }
             Rest::AnyOrder(tree) => (None, Some(tree.range(offset..))),
         };
         let ring = ring.into_iter().flatten().map(|(s, v)| (*s, v));
@@ -259,7 +259,7 @@ impl<V> ByOffset<V> {
         if self.rest.is_empty() {
             return self.first().filter(|(s, _)| *s <= offset);
         }
-        match self.rest.last_where(|s| s <= offset, ..=offset) {
+        match self.rest.last_within(..=offset) {
             Some(found) => Some(found),
             None => self.first().filter(|(s, _)| *s <= offset),
         }
@@ -271,7 +271,7 @@ impl<V> ByOffset<V> {
         if self.rest.is_empty() {
             return self.first().filter(|(s, _)| *s < offset);
         }
-        match self.rest.last_where(|s| s < offset, ..offset) {
+        match self.rest.last_within(..offset) {
             Some(found) => Some(found),
             None => self.first().filter(|(s, _)| *s < offset),
         }
@@ -282,7 +282,7 @@ impl<V> ByOffset<V> {
     pub(crate) fn before_mut(&mut self, offset: u64) -> Option<(u64, &mut V)> {
         let found = match self.rest.is_empty() {
             true => None,
-            false => self.rest.last_where_mut(|s| s < offset, ..offset),
+            false => self.rest.last_within_mut(..offset),
         };
         match found {
             Some(found) => Some(found),
