@@ -23,6 +23,8 @@
 //! sides, with its endpoints' set-up). The endpoints prefetch as weir-driver's do
 //! (`Config::prefetch`; `WEIR_PREFETCH=off` leaves it out), and control congestion with
 //! NewReno (`WEIR_PAIR_CONGESTION=bbr` for BBR, weir's default: the harness's docs).
+//! Datagrams reach the other endpoint one per call; `WEIR_PAIR_HANDOVER=gro-runs` hands
+//! them over in runs, as weir-driver hands over a Linux GRO receive (`pair::Handover`).
 //! adapters/bench/README.md has the figures; a change that moves them
 //! by more than a per cent or two changed the hot path. (Under valgrind ring picks its
 //! AVX2 code paths, not AVX-512 ones: compare counts with counts, not with the native
@@ -34,7 +36,7 @@ mod pair;
 use bytes::Bytes;
 use weir_core::wire::Cipher;
 
-use pair::{Pair, Protection};
+use pair::{Handover, Pair, Protection};
 
 const SIZE: usize = 16 << 20;
 const MESSAGES: usize = 10_000;
@@ -64,7 +66,15 @@ fn main() {
         println!("{n} handshakes");
         return;
     }
-    let mut p = Pair::connected(protection);
+    let handover = match std::env::var("WEIR_PAIR_HANDOVER").as_deref() {
+        Err(std::env::VarError::NotPresent) | Ok("one-by-one") => Handover::OneByOne,
+        Ok("gro-runs") => Handover::GroRuns,
+        other => {
+            eprintln!("WEIR_PAIR_HANDOVER={other:?}: expected one-by-one or gro-runs");
+            std::process::exit(2);
+        }
+    };
+    let mut p = Pair::connected(protection).handing_over(handover);
     if let Some(n) = count("round-trips=") {
         // As weir-bench's `rtt`: 64 bytes each way, 40 µs apart (run it with two n and
         // divide the difference: one round trip, both sides).

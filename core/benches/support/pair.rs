@@ -1,6 +1,7 @@
 //! Two endpoints driven in one thread with datagrams handed over in memory, no loss unless
-//! asked (`lose_every`): the harness of `--bench transfer` and of the `transfer_count`
-//! example (callgrind). Their congestion controller is NewReno, whose per-ACK work is a few
+//! asked (`lose_every`), one per call or in runs as a Linux receive gives them
+//! ([`Handover`]): the harness of `--bench transfer` and of the `transfer_count` example
+//! (callgrind). Their congestion controller is NewReno, whose per-ACK work is a few
 //! instructions, so the counts are the rest of the core's; `WEIR_PAIR_CONGESTION=bbr`
 //! gives them BBR, weir's default, whose model of the path costs some 560 instructions an
 //! ACK (adapters/bench/rounds.md, "timers neither rebuilt nor refiled").
@@ -39,6 +40,43 @@ pub struct Pair {
     /// The client's and the server's addresses, parsed once (parsing them at every
     /// shuttle cost a round trip 1,300 instructions, 3% of the count).
     addresses: (SocketAddr, SocketAddr),
+    /// How datagrams reach the other endpoint.
+    handover: Handover,
+    /// Datagrams received and not yet handed over: a run in the making ([`Handover::GroRuns`]).
+    run: Vec<BytesMut>,
+    /// The bytes of `run`'s datagrams.
+    run_bytes: usize,
+    /// Runs handed over ([`Handover::GroRuns`]), both ways.
+    pub runs: u64,
+}
+
+/// How the harness hands one side's datagrams to the other endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Handover {
+    /// Each by its own `Endpoint::handle_datagram` call: a driver that receives one
+    /// datagram per call.
+    OneByOne,
+    /// In runs, each by one `Endpoint::handle_datagrams` call, as weir-driver hands over what
+    /// one receive gave on Linux, where a generic-segmentation send over loopback reaches the
+    /// receiver as one GRO batch: the datagrams weir-driver's `Outbox` would send together
+    /// (each no longer than the run's first, a shorter one the last; at most
+    /// [`GSO_SEGMENTS`] of them and [`GSO_BYTES`] in all).
+    #[allow(dead_code)] // Chosen by the transfer bench and the example, not by the tests.
+    GroRuns,
+}
+
+/// The most datagrams one generic-segmentation send carries on Linux (`UDP_MAX_SEGMENTS`,
+/// what quinn-udp's `max_gso_segments` gives there).
+const GSO_SEGMENTS: usize = 64;
+
+/// The most bytes one batch of weir-driver carries (its `MAX_BATCH_BYTES`).
+const GSO_BYTES: usize = 65_000;
+
+/// Which endpoint a datagram goes to.
+#[derive(Clone, Copy)]
+enum To {
+    Client,
+    Server,
 }
 
 /// Bytes per receive block.
@@ -106,7 +144,18 @@ impl Pair {
             lose_every: 0,
             sent_to_server: 0,
             addresses: (CLIENT.parse().unwrap(), SERVER.parse().unwrap()),
+            handover: Handover::OneByOne,
+            run: Vec::with_capacity(GSO_SEGMENTS),
+            run_bytes: 0,
+            runs: 0,
         }
+    }
+
+    /// This pair, handing its datagrams over as `handover` says (one by one unless told).
+    #[allow(dead_code)] // Used by the transfer bench and the example, not by the tests.
+    pub fn handing_over(mut self, handover: Handover) -> Self {
+        self.handover = handover;
+        self
     }
 
     /// Moves every pending datagram across, both ways, until both are quiet; returns the
@@ -122,17 +171,62 @@ impl Pair {
                     continue;
                 }
                 let d = self.received(t.len);
-                self.server.handle_datagram(self.now, c, d);
+                self.hand_over(To::Server, c, d);
             }
+            self.end_run(To::Server, c);
             while let Some(t) = self.server.poll_transmit(self.now, &mut self.buf) {
                 let d = self.received(t.len);
-                self.client.handle_datagram(self.now, s, d);
+                self.hand_over(To::Client, s, d);
                 moved = true;
             }
+            self.end_run(To::Client, s);
             events.extend(std::iter::from_fn(|| self.server.poll_event()));
             if !moved {
                 return;
             }
+        }
+    }
+
+    /// Hands `d`, from `from`, to the endpoint `to` now, or adds it to the run in the
+    /// making ([`Handover::GroRuns`]), which it may end first or last.
+    fn hand_over(&mut self, to: To, from: SocketAddr, d: BytesMut) {
+        if self.handover == Handover::OneByOne {
+            let now = self.now;
+            self.endpoint(to).handle_datagram(now, from, d);
+            return;
+        }
+        // A run ends where weir-driver's `Outbox` would end a batch: before a datagram
+        // longer than its first or one past the segments' or the bytes' limit, and after a
+        // shorter one.
+        let segment = self.run.first().map_or(usize::MAX, BytesMut::len);
+        if d.len() > segment || self.run.len() == GSO_SEGMENTS || self.run_bytes + d.len() > GSO_BYTES {
+            self.end_run(to, from);
+        }
+        let last = self.run.first().is_some_and(|first| d.len() < first.len());
+        self.run_bytes += d.len();
+        self.run.push(d);
+        if last {
+            self.end_run(to, from);
+        }
+    }
+
+    /// Hands the run in the making, if any, to the endpoint `to` in one call.
+    fn end_run(&mut self, to: To, from: SocketAddr) {
+        if self.run.is_empty() {
+            return;
+        }
+        let now = self.now;
+        self.runs += 1;
+        self.run_bytes = 0;
+        let mut run = std::mem::take(&mut self.run);
+        self.endpoint(to).handle_datagrams(now, from, run.drain(..));
+        self.run = run;
+    }
+
+    fn endpoint(&mut self, to: To) -> &mut Endpoint {
+        match to {
+            To::Client => &mut self.client,
+            To::Server => &mut self.server,
         }
     }
 
