@@ -86,6 +86,13 @@ pub(crate) const STANDBY: Duration = Duration::from_millis(8);
 /// receiving wake it every 5 ms or so, where the alarm fired every 8.
 pub(crate) const RENEW_AHEAD: Duration = Duration::from_millis(3);
 
+/// The renewal rule, for both sides of it (the calls' [`Io::renewal_due`], the task's
+/// stand-by): a stand-by ending at `end` may be renewed at `now` once it ends within
+/// [`RENEW_AHEAD`].
+pub(crate) fn renewable(now: Instant, end: Instant) -> bool {
+    now + RENEW_AHEAD >= end
+}
+
 /// The socket, registered with the runtime for reading, and what the driver task and the
 /// calls share of it.
 pub(crate) struct Io {
@@ -112,11 +119,11 @@ pub(crate) struct Io {
     /// let a watching task run every `READS_PER_TURN` of them, and send themselves every
     /// [`READS_PER_SEND`] while it stands by.
     pub(crate) reads: AtomicU32,
-    /// While the task stands by: from when a call's receive has it renew the stand-by
-    /// ([`RENEW_AHEAD`] before its end), in nanoseconds after `origin`; `u64::MAX` while
-    /// the task watches.
-    renew_from: AtomicU64,
-    /// Where `renew_from` is counted from.
+    /// While the task stands by: the stand-by's end, in nanoseconds after `origin`, for the
+    /// calls' side of the renewal rule ([`renewal_due`](Self::renewal_due)); `u64::MAX`
+    /// while the task watches.
+    standby_end: AtomicU64,
+    /// Where `standby_end` is counted from.
     origin: Instant,
 }
 
@@ -171,7 +178,7 @@ impl Io {
             answering: AtomicBool::new(false),
             registrant: AtomicUsize::new(0),
             reads: AtomicU32::new(0),
-            renew_from: AtomicU64::new(u64::MAX),
+            standby_end: AtomicU64::new(u64::MAX),
             origin: Instant::now(),
         })
     }
@@ -195,22 +202,21 @@ impl Io {
     }
 
     /// The driver task stands by until `end` (`None`: it watches the socket), which calls
-    /// that receive may have it renew from [`RENEW_AHEAD`] before ([`renewal_due`](Self::renewal_due)).
+    /// that receive may have it renew ([`renewal_due`](Self::renewal_due)).
     pub(crate) fn stands_by_until(&self, end: Option<Instant>) {
-        let from = end.map_or(u64::MAX, |end| {
-            let from = end
-                .checked_sub(RENEW_AHEAD)
-                .map_or(Duration::ZERO, |from| from.saturating_duration_since(self.origin));
-            u64::try_from(from.as_nanos()).unwrap_or(u64::MAX)
+        let end = end.map_or(u64::MAX, |end| {
+            u64::try_from(end.saturating_duration_since(self.origin).as_nanos()).unwrap_or(u64::MAX)
         });
-        self.renew_from.store(from, Ordering::Relaxed);
+        self.standby_end.store(end, Ordering::Relaxed);
     }
 
     /// Whether a call that received at `now` is to wake the driver task to renew its
-    /// stand-by: it stands by and its stand-by ends within [`RENEW_AHEAD`].
+    /// stand-by: it stands by, and the stand-by may be renewed now ([`renewable`]).
     pub(crate) fn renewal_due(&self, now: Instant) -> bool {
-        let since = now.saturating_duration_since(self.origin).as_nanos();
-        since >= u128::from(self.renew_from.load(Ordering::Relaxed))
+        match self.standby_end.load(Ordering::Relaxed) {
+            u64::MAX => false,
+            end => renewable(now, self.origin + Duration::from_nanos(end)),
+        }
     }
 
     /// A call received: calls watch the socket from now on.

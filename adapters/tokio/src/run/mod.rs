@@ -38,7 +38,7 @@ use tokio::sync::Notify;
 use weir_driver::{Batch, Router, Shared};
 
 use crate::alarm::Alarm;
-use crate::io::{Io, RENEW_AHEAD, STANDBY};
+use crate::io::{renewable, Io, STANDBY};
 use crate::receive::receive;
 use crate::socket::Socket;
 
@@ -108,14 +108,14 @@ impl Duty {
     }
 
     /// The duty for a turn at `now`, when calls have made `receives` so far: a stand-by
-    /// within [`RENEW_AHEAD`] of its end, in which calls received, is renewed from now
-    /// (module `io`).
+    /// that may be renewed ([`renewable`]: within [`RENEW_AHEAD`](crate::io::RENEW_AHEAD) of its end), in which
+    /// calls received, is renewed from now (module `io`).
     fn renewed(self, receives: u64, now: Instant) -> Duty {
         match self {
             Duty::StandBy {
                 until,
                 receives: at_start,
-            } if receives != at_start && now + RENEW_AHEAD >= until => Duty::StandBy {
+            } if receives != at_start && renewable(now, until) => Duty::StandBy {
                 until: now + STANDBY,
                 receives,
             },

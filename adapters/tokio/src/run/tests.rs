@@ -2,6 +2,7 @@
 //! sockets on 127.0.0.1, each side on a current-thread runtime of its own.
 
 use super::*;
+use crate::io::RENEW_AHEAD;
 use crate::socket::tests::bounded;
 use std::future::Future;
 use std::pin::pin;
@@ -465,6 +466,37 @@ fn a_stand_by_is_renewed_near_its_end_if_calls_received() {
         }
     );
     assert_eq!(Duty::Watch.renewed(6, in_window), Duty::Watch);
+}
+
+/// The calls' side of the renewal rule (`Io::renewal_due`, from the stand-by's end the task
+/// published) and the task's (`Duty::renewed`) agree on when a stand-by may be renewed;
+/// none is due while the task watches.
+#[test]
+fn calls_and_the_task_agree_on_when_a_stand_by_may_be_renewed() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _entered = rt.enter();
+    let io = Io::new(std::net::UdpSocket::bind("127.0.0.1:0").unwrap(), true).unwrap();
+    let end = Instant::now() + STANDBY;
+    let standby = Duty::StandBy {
+        until: end,
+        receives: 5,
+    };
+    io.stands_by_until(Some(end));
+    for ahead in [0, 1, 2_999, 3_000, 3_001, 8_000] {
+        let now = end - Duration::from_micros(ahead);
+        let task = standby.renewed(6, now) != standby;
+        assert_eq!(io.renewal_due(now), task, "{ahead} µs before the end");
+        assert_eq!(
+            task,
+            ahead <= RENEW_AHEAD.as_micros() as u64,
+            "{ahead} µs before the end"
+        );
+    }
+    io.stands_by_until(None);
+    assert!(!io.renewal_due(end));
 }
 
 /// The handshake's last message leaves before the application runs on: a client whose
