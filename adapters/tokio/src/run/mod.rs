@@ -108,8 +108,9 @@ impl Duty {
     }
 
     /// The duty for a turn at `now`, when calls have made `receives` so far: a stand-by
-    /// that may be renewed ([`renewable`]: within [`RENEW_AHEAD`](crate::io::RENEW_AHEAD) of its end), in which
-    /// calls received, is renewed from now (module `io`).
+    /// that may be renewed ([`renewable`]: within
+    /// [`RENEW_AHEAD`](crate::io::RENEW_AHEAD) of its end), in which calls received, is
+    /// renewed from now (module `io`).
     fn renewed(self, receives: u64, now: Instant) -> Duty {
         match self {
             Duty::StandBy {
