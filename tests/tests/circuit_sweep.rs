@@ -15,7 +15,7 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use weir_core::time::Duration;
+use weir_core::time::{Duration, Instant};
 use weir_core::{
     CloseReason, Config, ConnectionHandle, Delivery, Event, HandshakeError, Read, RelayConfig, RelayRefusal,
 };
@@ -145,8 +145,9 @@ impl CircuitCase {
     /// Builds the world on clean links, connects both peers to the relay, `b` reserves, `a`
     /// connects to `b` through it; impairs each link as the case says once `a` asked for the
     /// circuit, and runs until each sender heard of every message and each receiver read
-    /// them all (or a connection ended and all is quiet), for at most `limit`.
-    fn run(&self, limit: Duration) -> (Sim, Seen) {
+    /// them all (or a connection ended and all is quiet), for at most `limit`. Returns the
+    /// outage's end with the world and what it saw.
+    fn run(&self, limit: Duration) -> (Sim, Seen, Option<Instant>) {
         let mut sim = Sim::new(self.seed);
         let relay = sim.add_node(Config {
             relay: Some(RelayConfig::default()),
@@ -204,7 +205,7 @@ impl CircuitCase {
             sim.partition(x, y, from, from + Duration::from_millis(o.for_ms));
         }
         step(&mut sim, limit, &|_, s| s.done());
-        (sim, seen.into_inner())
+        (sim, seen.into_inner(), self.outage.map(|o| o.end(start)))
     }
 }
 
@@ -322,11 +323,11 @@ proptest! {
     /// (module doc).
     #[test]
     fn messages_through_a_circuit_arrive_intact_and_each_sender_hears_the_truth(case in case()) {
-        let (mut sim, seen) = case.run(Duration::from_secs(300));
+        let (mut sim, seen, outage_end) = case.run(Duration::from_secs(300));
         check(&seen, case.outage.is_some())?;
         if seen.closed.is_empty() {
-            // 30 s more for the last acknowledgements.
-            let until = sim.now() + Duration::from_secs(30);
+            // Time for the last acknowledgements and stream ends.
+            let until = sweep::settled(sim.now(), outage_end);
             sim.run_until(until, |_, _, _| {}, |_| false);
             sweep::holds_no_bytes(&sim)?;
         }

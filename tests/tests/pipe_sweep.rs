@@ -14,12 +14,12 @@ use std::cell::RefCell;
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use weir_core::time::Duration;
+use weir_core::time::{Duration, Instant};
 use weir_core::wire::StreamId;
 use weir_core::{ApiError, CloseReason, Config, Delivery, Event};
 use weir_sim::{LinkConfig, NodeId, Sim};
 
-use pipe_world::{chain, run, World};
+use pipe_world::{chain, World};
 use sweep::{hop, Hop, Outage, Sent};
 
 /// One case: its inputs, as proptest prints them.
@@ -64,6 +64,8 @@ struct Heard {
     sent: Sent,
     /// Every `Closed`, by node.
     closed: Vec<(NodeId, CloseReason)>,
+    /// When the case's outage ends, if it has one.
+    outage_end: Option<Instant>,
 }
 
 impl PipeCase {
@@ -123,6 +125,7 @@ impl PipeCase {
         let heard = RefCell::new(Heard {
             sent: Sent::new(msgs.len()),
             closed: Vec::new(),
+            outage_end: self.outage.map(|o| o.end(start)),
         });
         let send = |sim: &mut Sim, sent: &mut Sent| {
             sent.offer(|m| {
@@ -346,8 +349,9 @@ proptest! {
         let (mut sim, world, heard, msgs) = case.run(Duration::from_secs(300));
         check(&case, &world.borrow(), &heard, &msgs)?;
         if heard.closed.is_empty() {
-            // 30 s more for the last acknowledgements (the run goes to its end).
-            run(&mut sim, &world, 30, |_| false);
+            // Time for the last acknowledgements and stream ends (the run goes to its end).
+            let until = sweep::settled(sim.now(), heard.outage_end);
+            sim.run_until(until, |sim, node, e| world.borrow_mut().on_event(sim, node, e), |_| false);
             holds_no_target(&mut sim, &world.borrow(), msgs.len())?;
             sweep::holds_no_bytes(&sim)?;
         }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, RngSeed};
-use weir_core::time::Duration;
+use weir_core::time::{Duration, Instant};
 use weir_core::wire::StreamId;
 use weir_core::{ApiError, CloseReason, Delivery, Event};
 use weir_sim::{BurstLoss, LinkConfig};
@@ -80,6 +80,27 @@ pub struct Outage {
     pub hop: usize,
     pub from_ms: u64,
     pub for_ms: u64,
+}
+
+impl Outage {
+    /// When it ends, in a case whose messages were sent from `start`.
+    pub fn end(self, start: Instant) -> Instant {
+        start + Duration::from_millis(self.from_ms + self.for_ms)
+    }
+}
+
+/// When a case that ended with nothing closed has settled, for [`holds_no_bytes`]: 30 s
+/// after `now`, or after its outage's end if that is later. A case ends once the sender
+/// heard of every message, which may be before an outage further on ends (a receiver
+/// stopped a message as it opened, and its refusal came back before the outage): what the
+/// outage cut off, such as the reset a relay owes that receiver, crosses again only once a
+/// probe does, up to the longest probe interval (2 s) after the hop is back. Settled 30 s
+/// after `now` alone, a piping case whose outage ended just before that found the receiver
+/// still holding the piece of the stopped message that had come past a gap (seed 20261207:
+/// an outage of 28.8 s from 254 ms in, the relay's next probe due after the settle;
+/// tests/README.md, "Sweeps").
+pub fn settled(now: Instant, outage_end: Option<Instant>) -> Instant {
+    now.max(outage_end.unwrap_or(now)) + Duration::from_secs(30)
 }
 
 /// Now and then (three cases in ten) an outage on one of `hops` links: from within 2 s of
