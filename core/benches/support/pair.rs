@@ -44,7 +44,8 @@ pub struct Pair {
     handover: Handover,
     /// Datagrams received and not yet handed over: a run in the making ([`Handover::GroRuns`]).
     run: Vec<BytesMut>,
-    /// The bytes of `run`'s datagrams.
+    /// The bytes of `run`'s datagrams (the sum, kept rather than taken again for each
+    /// datagram of a run in the measured loop).
     run_bytes: usize,
     /// Runs handed over ([`Handover::GroRuns`]), both ways.
     pub runs: u64,
@@ -69,7 +70,8 @@ pub enum Handover {
 /// what quinn-udp's `max_gso_segments` gives there).
 const GSO_SEGMENTS: usize = 64;
 
-/// The most bytes one batch of weir-driver carries (its `MAX_BATCH_BYTES`).
+/// The most bytes one batch of weir-driver carries (its `MAX_BATCH_BYTES`, written again
+/// here: weir-core's benches do not depend on weir-driver, which depends on weir-core).
 const GSO_BYTES: usize = 65_000;
 
 /// Which endpoint a datagram goes to.
