@@ -72,12 +72,12 @@ impl Connection {
         match &mut state.reading {
             Reading::Stopped | Reading::StoppedUnannounced | Reading::Broken => {
                 // The application gave up on it (or its pipe did): what arrives is dropped
-                // and its credit released. Once the rest up to its end has come (the sender
-                // had finished it before the stop reached it, so no reset follows), it is
-                // over: it frees its place for the peer's next stream (spec §4.5), unread,
-                // unless the application is yet to read that its pipe broke.
+                // (`RecvStream::stop`) and its credit released. Once the rest up to its end
+                // has come (the sender had finished it before the stop reached it, so no
+                // reset follows), it is over: it frees its place for the peer's next stream
+                // (spec §4.5), unread, unless the application is yet to read that its pipe
+                // broke.
                 let broken = matches!(state.reading, Reading::Broken);
-                while recv.read(usize::MAX).is_some() {}
                 state.released += grown;
                 let over = !recv.awaits_data() && !recv.is_tapped() && !broken;
                 self.receive_credit.release(grown);

@@ -234,14 +234,14 @@ impl Connection {
             self.receipts.forget_unread(id);
             // (Stopped, it is gathered no more.)
             self.inbox.forget(id);
-            // What arrived and was not read is dropped, and its credit released. A piped
-            // stream is piped no more: still tapped, it would end only through its pipe,
-            // which then learns of the stop (`take_tapped`) and ends. (Before, a sender that
-            // had finished the stream, and saw every byte acknowledged before the stop came,
-            // sent no reset, and the stream held its place among its streams for ever.)
+            // What arrived and was not read is dropped, past a gap too, and its credit
+            // released. A piped stream is piped no more: still tapped, it would end only
+            // through its pipe, which then learns of the stop (`take_tapped`) and ends.
+            // (Before, a sender that had finished the stream, and saw every byte
+            // acknowledged before the stop came, sent no reset, and the stream held its
+            // place among its streams for ever.)
             if let Some(recv) = state.half.recv_mut() {
-                recv.end_tap(code);
-                while recv.read(usize::MAX).is_some() {}
+                recv.stop(code);
                 let unread = recv.highest().saturating_sub(state.released);
                 state.released += unread;
                 self.receive_credit.release(unread);

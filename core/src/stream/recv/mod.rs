@@ -123,9 +123,10 @@ pub struct RecvStream {
     charged: u64,
     /// The held pieces were compacted since the stream last held nothing ([`Pressure`]).
     pressure: Pressure,
-    /// Set while the stream is piped: where new bytes go besides (or instead of) `chunks`.
-    /// Boxed: few streams are piped, and every stream's state carries the field (120
-    /// bytes inline, an eighth of a stream's state then).
+    /// Set while the stream is piped, and once it is stopped: where new bytes go besides
+    /// (or instead of) `chunks`, and which arrived. Boxed: few streams are piped or
+    /// stopped, and every stream's state carries the field (120 bytes inline, an eighth of
+    /// a stream's state then).
     tap: Option<Box<Tap>>,
     /// The longest stream we take (`Config::max_message_len`): no byte, final size or
     /// total length past it, and no credit either. `u64::MAX`: no limit (not an `Option`,
@@ -134,7 +135,8 @@ pub struct RecvStream {
 }
 
 /// A piped stream's outlet (module `pipe`): every byte at or past `start` is handed out once,
-/// the moment it arrives, in arrival order.
+/// the moment it arrives, in arrival order; or a stopped stream's record of which bytes
+/// arrived, which it no longer keeps ([`RecvStream::stop`]).
 #[derive(Debug)]
 struct Tap {
     start: u64,
@@ -154,8 +156,8 @@ struct Tap {
 enum Outlet {
     /// To its pipe: what `insert` handed out and the pipe has not taken yet.
     Pipe(alloc::vec::Vec<(u64, Bytes)>),
-    /// Nowhere: the stream was stopped with this code (`end_tap`). Nothing more is handed
-    /// out; `forwarded` still says what arrived.
+    /// Nowhere: the stream was stopped with this code ([`RecvStream::stop`]). Nothing is
+    /// handed out or kept; `forwarded` still says what arrived.
     Stopped(u64),
 }
 
@@ -312,19 +314,41 @@ impl RecvStream {
         }
     }
 
-    /// The piped stream was stopped with `code`, by the application or by its failed pipe:
-    /// what waited for the pipe is let go, nothing more is handed out, and the stream reads
-    /// as piped no more, so that it ends as any stopped stream does once nothing more of it
-    /// can come. What it forwarded still counts as arrived. Nothing if it is not piped.
-    pub(crate) fn end_tap(&mut self, code: u64) {
-        if let Some(t) = self.tap.as_mut() {
-            if matches!(t.outlet, Outlet::Pipe(_)) {
-                t.outlet = Outlet::Stopped(code);
-            }
+    /// The stream was stopped with `code`, by the application or by its failed pipe: what
+    /// it holds is let go, past a gap as well as before one, and so is what waited for a
+    /// pipe; nothing more is kept or handed out. Only which offsets arrived is kept (as a
+    /// tap whose outlet is [`Outlet::Stopped`], which a piped stream has already), so that
+    /// it ends as any stopped stream does once nothing more of it can come
+    /// ([`awaits_data`](Self::awaits_data)). Bytes held are no longer compared with what
+    /// arrives again at their offsets, as bytes read are not. Before, the pieces behind a
+    /// gap stayed until the sender's reset or the rest came, which an outage can delay by
+    /// tens of seconds (tests/README.md, "Sweeps").
+    pub(crate) fn stop(&mut self, code: u64) {
+        let read_offset = self.read_offset;
+        let tap = self.tap.get_or_insert_with(|| {
+            Box::new(Tap {
+                start: read_offset,
+                forwarded: RangeSet::new(),
+                outlet: Outlet::Stopped(code),
+                keep: false,
+                wanted: 0,
+            })
+        });
+        if matches!(tap.outlet, Outlet::Pipe(_)) {
+            tap.outlet = Outlet::Stopped(code);
         }
+        tap.keep = false;
+        // A piped stream's held pieces were handed out, so counted, already.
+        for (offset, piece) in self.chunks.iter() {
+            tap.forwarded.insert(offset..offset + piece.len() as u64);
+        }
+        self.chunks.clear();
+        self.buffered = 0;
+        self.charged = 0;
+        self.contiguous_end = self.read_offset;
     }
 
-    /// The code the piped stream was stopped with (`end_tap`), if it was.
+    /// The code the stream was stopped with ([`stop`](Self::stop)), if it was.
     pub(crate) fn tap_stopped(&self) -> Option<u64> {
         match self.tap.as_ref().map(|t| &t.outlet) {
             Some(Outlet::Stopped(code)) => Some(*code),
@@ -340,7 +364,7 @@ impl RecvStream {
         }
     }
 
-    /// Whether a pipe takes this stream's bytes (not once it was stopped, `end_tap`).
+    /// Whether a pipe takes this stream's bytes (not once it was stopped, [`stop`](Self::stop)).
     pub(crate) fn is_tapped(&self) -> bool {
         self.tap
             .as_ref()

@@ -509,3 +509,43 @@ fn a_sweep_copies_the_slices_an_earlier_sweep_found_held() {
     assert_eq!(drain(&mut s).len(), 3000);
     assert_eq!(s.cost(), 0);
 }
+
+#[test]
+fn a_stopped_stream_keeps_which_offsets_arrived_and_none_of_their_bytes() {
+    let (now, rtt) = (Instant::ZERO, Duration::from_millis(10));
+    let mut s = RecvStream::new(100);
+    s.insert(0, Bytes::from_static(&[1; 10]), false).unwrap();
+    s.insert(20, Bytes::from_static(&[2; 10]), false).unwrap();
+    s.stop(7);
+    assert_eq!(
+        (s.buffered(), s.cost()),
+        (0, 2 * PIECE_COST),
+        "two runs, no bytes"
+    );
+    assert!(s.read(100).is_none() && !s.is_readable() && !s.is_tapped());
+    // What arrives is counted, not kept, and not compared with what was let go.
+    s.insert(0, Bytes::from_static(&[9; 10]), false).unwrap();
+    s.insert(30, Bytes::from_static(&[3; 10]), true).unwrap();
+    assert_eq!(s.buffered(), 0);
+    assert!(s.awaits_data(), "10..20 has not come");
+    s.insert(10, Bytes::from_static(&[4; 10]), false).unwrap();
+    assert!(!s.awaits_data(), "every byte up to the FIN came");
+    assert_eq!(s.cost(), PIECE_COST);
+    // A stopped stream is given no more credit.
+    assert_eq!(s.credit_update(now, rtt), None);
+    assert_eq!(s.max_data(), 100);
+}
+
+#[test]
+fn a_stream_stopped_while_piped_and_read_keeps_none_of_its_bytes() {
+    let mut s = RecvStream::new(100);
+    s.tap(true);
+    s.insert(0, Bytes::from_static(&[1; 10]), false).unwrap();
+    s.insert(20, Bytes::from_static(&[2; 10]), true).unwrap();
+    assert_eq!(s.take_tapped().len(), 2);
+    s.stop(7);
+    assert_eq!((s.buffered(), s.tap_stopped()), (0, Some(7)));
+    assert!(s.read(100).is_none() && s.awaits_data());
+    s.insert(10, Bytes::from_static(&[3; 10]), false).unwrap();
+    assert!(s.take_tapped().is_empty() && !s.awaits_data());
+}
