@@ -121,12 +121,17 @@ impl CongestionController for NewReno {
         // earlier in this episode set it (halved). Silence with no loss before it is an
         // outage as likely as congestion (a Wi-Fi handover, a mobile dead spot): slow start
         // climbs back to the whole old window, as TCP restarts after idle (RFC 5681 §4.1),
-        // and the first loss on the way halves it if the path is congested after all.
+        // or further if slow start had not reached its threshold yet (the silence cut it
+        // short, and the old window says nothing of the path: set there, a connection cut
+        // off in its first round trips climbed back at a datagram per round trip, a fifth of
+        // the path's rate 3 s after it came back; tests/congestion.md, "An outage in
+        // Startup"), and the first loss on the way halves it if the path is congested after
+        // all.
         self.recovery_start = Some(now);
         // Silence is no reordering: nothing before it is undone.
         self.undo = None;
         if !self.reduced {
-            self.ssthresh = self.window.max(self.min_window());
+            self.ssthresh = self.ssthresh.max(self.window).max(self.min_window());
         }
         self.reduced = true;
         self.window = self.min_window();
@@ -256,18 +261,37 @@ mod tests {
     /// An outage: silence with no loss before it, persistent congestion declared and
     /// repeated at each further probe timeout, then the probes sent during it declared lost
     /// once the path is back. None of that halves the goal: slow start climbs back to the
-    /// whole old window.
+    /// whole old window, here in congestion avoidance when the silence came.
     #[test]
     fn after_an_outage_slow_start_climbs_back_to_the_old_window() {
         let mut c = NewReno::new(MDS);
-        c.on_ack(&ack(100, 10, 36_000));
+        c.on_loss(&loss(10, 5));
+        c.on_ack(&ack(100, 50, 6_000));
+        assert_eq!((c.window(), c.in_slow_start()), (7_200, false));
         c.on_persistent_congestion(Instant::from_micros(1_000));
         c.on_persistent_congestion(Instant::from_micros(3_000));
         c.on_loss(&loss(3_500, 2_500));
         assert_eq!(c.window(), 2 * MDS);
-        c.on_ack(&ack(4_000, 3_800, 45_600));
+        c.on_ack(&ack(4_000, 3_800, 4_800));
         assert!(!c.in_slow_start());
-        assert_eq!(c.window(), 48_000);
+        assert_eq!(c.window(), 7_200);
+    }
+
+    /// An outage in the first slow start, before any loss: the old window says nothing of
+    /// the path, and slow start goes on past it. Before, the threshold was set to it, and a
+    /// connection cut off in its first round trips climbed back at a datagram per round trip
+    /// (`liveness::after_an_outage_in_startup_the_transfer_regains_its_rate_at_once`).
+    #[test]
+    fn an_outage_in_the_first_slow_start_does_not_end_it() {
+        let mut c = NewReno::new(MDS);
+        c.on_ack(&ack(100, 10, 36_000));
+        c.on_persistent_congestion(Instant::from_micros(1_000));
+        c.on_persistent_congestion(Instant::from_micros(3_000));
+        assert_eq!(c.window(), 2 * MDS);
+        c.on_ack(&ack(4_000, 3_800, 45_600));
+        c.on_ack(&ack(4_100, 3_900, 48_000));
+        assert!(c.in_slow_start());
+        assert_eq!(c.window(), 96_000);
     }
 
     /// Every loss of a recovery period acknowledged after all (a path that reorders): the

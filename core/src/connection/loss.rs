@@ -9,6 +9,22 @@
 
 use super::*;
 
+/// Where packets declared lost were lost, for what congestion control is told of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum LostIn {
+    /// In flight on the path, as loss detection found (an ACK's thresholds or the loss
+    /// timer): congestion, unless module rules say otherwise (a probe of the path's size,
+    /// a packet of the path before a move).
+    Flight,
+    /// In an outage: the ACK that declared them ended a silence of persistent congestion
+    /// (RFC 9002 §7.6), and the packets it found lost are the silence's, which says nothing
+    /// of the path's capacity. Congestion control is not told of them: BBR, whose window
+    /// returns with that ACK, took them for a congestive round, which capped its flight
+    /// at a fraction of the little it had sent before an outage early in a connection, and
+    /// then crawled back over seconds (tests/congestion.md, "An outage in Startup").
+    Outage,
+}
+
 impl Connection {
     pub(super) fn on_ack_outcome(&mut self, now: Instant, config: &Config, ack: &Ack, outcome: &mut Outcome) {
         // Told first: a controller that undoes a reduction for them grows from the window
@@ -112,7 +128,12 @@ impl Connection {
                 }
             }
         }
-        self.on_lost(now, core::mem::take(&mut outcome.lost));
+        let lost_in = if outcome.silence >= PERSISTENT_CONGESTION_PTOS {
+            LostIn::Outage
+        } else {
+            LostIn::Flight
+        };
+        self.on_lost(now, core::mem::take(&mut outcome.lost), lost_in);
         // (Most ACKs name no lazy packet: no call, no list moved.)
         if !outcome.lazy_acked.is_empty() {
             self.on_lazy_acked(core::mem::take(&mut outcome.lazy_acked));
@@ -234,15 +255,17 @@ impl Connection {
         self.cc = algorithm.build(self.datagram_size(config, usize::MAX));
     }
 
-    pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>) {
+    pub(super) fn on_lost(&mut self, now: Instant, lost: Vec<SentPacket>, lost_in: LostIn) {
         // A large probe after a black hole tests the path's size, not its capacity: its loss
         // is no congestion signal (RFC 8899 §4.4), nor its late arrival one to undo; nor is
-        // the loss of a packet sent on the path before a move (RFC 9000 §9.4).
+        // the loss of a packet sent on the path before a move (RFC 9000 §9.4), nor that of
+        // one an outage took ([`LostIn::Outage`]).
         let congestive = lost
             .iter()
             .filter(|p| {
                 let probe = self.black_hole.on_lost(now, p.number) || self.mtu.on_lost(now, p.number);
-                let uncounted = probe || !self.recovery.on_current_path(p.number);
+                let uncounted =
+                    probe || !self.recovery.on_current_path(p.number) || lost_in == LostIn::Outage;
                 if uncounted {
                     self.recovery.loss_not_counted(p.number);
                 }

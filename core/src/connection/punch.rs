@@ -301,7 +301,7 @@ impl Connection {
             self.new_path(config, self.recovery.next_pn());
         }
         let lost = self.recovery.abandon_in_flight();
-        self.on_lost(now, lost);
+        self.on_lost(now, lost, super::loss::LostIn::Flight);
         // And the lazy packets (receipts) with them: their timer counts from the dark
         // path's probe period, and the circuit's, from the initial RTT, can be far shorter,
         // which left it in the past once the probe timer that led here had fired

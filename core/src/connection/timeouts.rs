@@ -275,7 +275,7 @@ impl Connection {
     fn on_recovery_timeout(&mut self, now: Instant, config: &Config) -> RecoveryFired {
         match self.recovery.on_timeout(now) {
             Timeout::Lost(lost) => {
-                self.on_lost(now, lost);
+                self.on_lost(now, lost, super::loss::LostIn::Flight);
                 self.check_retransmissions(now, config);
                 RecoveryFired::Losses
             }

@@ -145,6 +145,9 @@ pub(crate) struct Outcome {
     /// congestion control to undo what their loss made it do
     /// (`CongestionController::on_spurious_loss`). Empty unless the path reordered.
     pub(crate) spurious: Vec<LossEvent>,
+    /// Probe timeouts in a row that fired before this ACK, with nothing acknowledged
+    /// between them: how long the path had been silent (0: it was not).
+    pub(crate) silence: u32,
 }
 
 /// The packets an ACK newly acknowledged, left in the queue of packets in flight with their
@@ -590,6 +593,7 @@ impl Recovery {
             let delay = Duration::from_micros(ack.ack_delay).min(self.max_ack_delay);
             self.rtt.update(now - sent, delay);
         }
+        out.silence = self.pto_count();
         self.pto_count = 0;
         out.lost = self.detect_lost(now);
         // (Checked here: most connections never make the box, and a call per ACK to find
