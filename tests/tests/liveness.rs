@@ -737,7 +737,7 @@ fn one_end_keeps_a_quiet_connection_alive() {
 /// weir-tokio's soak (`adapters/tokio/tests/soak.rs`, seed 260): 1.4 MB took 5 s after such an
 /// outage. Before, BBR took the outage's losses, declared by the first ACK after it, for
 /// a congestive round: Startup ended and its flight was capped at a fraction of the
-/// little it had sent, and it moved 17% of the rate in that second, 30% three seconds on;
+/// little it had sent, and it moved 17% of the rate in that second;
 /// NewReno's threshold was set to its window at the cut, and it climbed back at a datagram
 /// per round trip (20%). tests/congestion.md, "An outage in Startup".
 #[test]
