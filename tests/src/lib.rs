@@ -45,6 +45,7 @@ pub mod proxy;
 #[cfg(target_os = "linux")]
 mod readable;
 pub mod relay;
+pub mod soak;
 mod stalls;
 
 pub use link::{BurstLoss, JitterOrdering, LinkConfig, LinkStats, Policer};
