@@ -54,4 +54,5 @@ mod stream_grants;
 mod tail_loss;
 mod traces;
 mod transfer;
+mod waiting_senders;
 mod way_back;

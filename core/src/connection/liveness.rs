@@ -6,10 +6,13 @@
 //! that fire on them and what a probe carries stay with the connection (modules
 //! `timeouts`, `transmit`).
 //!
-//! Inputs: a packet heard, an ack-eliciting packet sent, a probe timeout, a trim. Outputs:
-//! the idle deadline (the one rule that gives up on a peer), the keep-alive deadline, the
-//! trim deadline, whether the next datagram is a probe and whether it is the second of its
-//! pair (RFC 9002 §6.2.4; RFC 8899 §4.3 for the small one).
+//! Inputs: a packet heard, an ack-eliciting packet sent, a probe timeout, a trim, a report
+//! that we wait on the peer's credit and its end. Outputs: the idle deadline (the one rule
+//! that gives up on a peer), the keep-alive deadline, the waiting end's deadline (spec §8,
+//! "a waiting end is heard from"; the persist timer of RFC 9293 §3.8.6.1, doubling as
+//! RFC 9002 §6.2.1's probe timeout does), the trim deadline, whether the next datagram is a
+//! probe and whether it is the second of its pair (RFC 9002 §6.2.4; RFC 8899 §4.3 for the
+//! small one).
 
 use crate::time::{Duration, Instant};
 
@@ -97,6 +100,17 @@ pub(super) struct Liveness {
     probes: u8,
     trim: Trim,
     last_eliciting: LastEliciting,
+    /// The waiting end's PINGs sent since our last other ack-eliciting packet: each
+    /// doubles the interval to the next ([`waiting_deadline`](Self::waiting_deadline)).
+    /// (A count, not the time the wait began: a connection's size is what an idle one
+    /// costs, and this fits in the padding.)
+    waits: u8,
+    /// The PING due is a waiting end's: sending it leaves [`waits`](Self::waits) as it is.
+    waiting_ping: bool,
+    /// We reported being blocked by the peer's credit (DATA_BLOCKED, STREAM_DATA_BLOCKED)
+    /// and no credit came since. A hint: the connection checks that something still waits
+    /// before it pings for it.
+    awaits_credit: bool,
 }
 
 impl Liveness {
@@ -108,6 +122,9 @@ impl Liveness {
             probes: 0,
             trim: Trim::Due { doublings: 0 },
             last_eliciting: LastEliciting::Sent,
+            waits: 0,
+            waiting_ping: false,
+            awaits_credit: false,
         }
     }
 
@@ -122,6 +139,43 @@ impl Liveness {
         self.active(now);
         self.last_eliciting_sent = now;
         self.last_eliciting = LastEliciting::Sent;
+        if !self.waiting_ping {
+            self.waits = 0;
+        }
+    }
+
+    /// A waiting end's PING is due at `now` ([`waiting_deadline`](Self::waiting_deadline)):
+    /// as [`elicited`](Self::elicited), but the wait goes on from where it began.
+    pub(super) fn waiting_ping_due(&mut self, now: Instant) {
+        self.waiting_ping = true;
+        self.waits = self.waits.saturating_add(1);
+        self.elicited(now);
+    }
+
+    /// We reported being blocked by the peer's credit.
+    pub(super) fn blocked(&mut self) {
+        self.awaits_credit = true;
+    }
+
+    /// Credit came from the peer, or nothing waits for it any more.
+    pub(super) fn credit_came(&mut self) {
+        self.awaits_credit = false;
+    }
+
+    /// Whether we reported being blocked by the peer's credit and none came since.
+    pub(super) fn awaits_credit(&self) -> bool {
+        self.awaits_credit
+    }
+
+    /// When an end that waits on its peer (for credit, or a receipt) with nothing in flight
+    /// is next heard from, for a probe timeout of `pto` and a cap of `most`: a probe
+    /// timeout after its last ack-eliciting packet, the interval doubling with each PING
+    /// the wait sent, up to `most` (or `pto`, if longer). The peer may have sent what we
+    /// wait for to an address we left, and it learns the new one only from a packet of
+    /// ours (spec §10.4, Address changes).
+    pub(super) fn waiting_deadline(&self, pto: Duration, most: Duration) -> Instant {
+        let interval = pto.saturating_mul(1 << self.waits.min(16)).min(most.max(pto));
+        self.last_eliciting_sent + interval
     }
 
     /// The packet just [`heard`](Self::heard) asks for an acknowledgement: the peer keeps
@@ -140,6 +194,7 @@ impl Liveness {
     pub(super) fn on_eliciting_sent(&mut self, now: Instant) {
         self.probes = self.probes.saturating_sub(1);
         self.elicited(now);
+        self.waiting_ping = false;
     }
 
     /// The connection let go of its idle memory: no trim is due until it is active again.
@@ -321,5 +376,35 @@ mod tests {
         // A packet heard that asks for nothing (an ACK) changes nothing.
         l.heard(sent + s(1));
         assert_eq!(l.keep_alive_deadline(every, pto), sent + every);
+    }
+
+    /// A waiting end's PINGs: a probe timeout after its last packet, then twice as far
+    /// apart with each, up to the cap; any other ack-eliciting packet starts over.
+    #[test]
+    fn a_waiting_end_s_pings_double_their_interval_up_to_the_cap() {
+        let ms = Duration::from_millis;
+        let (pto, most) = (ms(100), ms(2_000));
+        let mut l = Liveness::new(Instant::ZERO);
+        let mut at = Instant::ZERO;
+        let mut gaps = alloc::vec::Vec::new();
+        for _ in 0..7 {
+            let due = l.waiting_deadline(pto, most);
+            gaps.push((due - at).as_millis());
+            at = due;
+            l.waiting_ping_due(at);
+            l.on_eliciting_sent(at);
+        }
+        assert_eq!(gaps, [100, 200, 400, 800, 1_600, 2_000, 2_000]);
+        // Data sent: the next PING is a probe timeout after it.
+        l.on_eliciting_sent(at + ms(5));
+        assert_eq!(l.waiting_deadline(pto, most), at + ms(105));
+        // A probe timeout longer than the cap is the interval.
+        assert_eq!(l.waiting_deadline(ms(3_000), most), at + ms(3_005));
+        // The credit hint is set by a report, and cleared by credit.
+        assert!(!l.awaits_credit());
+        l.blocked();
+        assert!(l.awaits_credit());
+        l.credit_came();
+        assert!(!l.awaits_credit());
     }
 }

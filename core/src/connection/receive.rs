@@ -265,6 +265,7 @@ impl Connection {
             Frame::Datagram(d) => self.on_datagram(d)?,
             Frame::MaxData(max) => {
                 self.send_credit.raise(max);
+                self.liveness.credit_came();
             }
             Frame::MaxStreamData { id, max } => {
                 if id.initiator() != self.side {
@@ -274,6 +275,7 @@ impl Connection {
                     send.set_max_data(max);
                     self.streams.queue(id);
                 }
+                self.liveness.credit_came();
             }
             Frame::MaxStreams(max) => {
                 if self.stream_count.raise(max) {

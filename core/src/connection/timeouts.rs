@@ -83,25 +83,9 @@ impl Connection {
                 }
                 t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
                 t.set(Timer::Recovery, self.recovery.deadline());
-                // While something waits for an acknowledgement the probe timer asks for one;
-                // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
-                // it runs from the last ack-eliciting packet), so loss detection never ran.
-                // A keep-alive comes at least twice per idle timeout (one that came later
-                // could not keep anything alive), and, while a receipt is awaited, even if
-                // keep-alives are off: the far end may take long to read the stream, and the
-                // path must not be given up meanwhile.
-                let half_idle = Duration::from_micros(self.idle_timeout(config).as_micros() / 2);
-                let keep_alive = match (config.keep_alive, self.receipts.awaiting()) {
-                    (Some(k), _) => Some(k.min(half_idle)),
-                    (None, true) => Some(half_idle),
-                    (None, false) => None,
-                };
-                let keep_alive = match self.recovery.awaits_ack() {
-                    false => {
-                        let pto = self.recovery.pto();
-                        keep_alive.map(|k| self.liveness.keep_alive_deadline(k, pto))
-                    }
-                    true => None,
+                let keep_alive = match (self.keep_alive_at(config), self.waiting_ping_at(config)) {
+                    (Some(k), Some(w)) => Some(k.min(w)),
+                    (k, w) => k.or(w),
                 };
                 t.set(Timer::KeepAlive, keep_alive.filter(|_| can_send));
                 t.set(
@@ -119,6 +103,59 @@ impl Connection {
             State::Closed => {}
         }
         t
+    }
+
+    /// When a keep-alive PING is due: none while a packet waits for its acknowledgement.
+    #[inline(always)]
+    fn keep_alive_at(&self, config: &Config) -> Option<Instant> {
+        // While something waits for an acknowledgement the probe timer asks for one;
+        // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
+        // it runs from the last ack-eliciting packet), so loss detection never ran.
+        if self.recovery.awaits_ack() {
+            return None;
+        }
+        // A keep-alive comes at least twice per idle timeout (one that came later
+        // could not keep anything alive), and, while a receipt is awaited, even if
+        // keep-alives are off: the far end may take long to read the stream, and the
+        // path must not be given up meanwhile.
+        let half_idle = Duration::from_micros(self.idle_timeout(config).as_micros() / 2);
+        let keep_alive = match (config.keep_alive, self.receipts.awaiting()) {
+            (Some(k), _) => Some(k.min(half_idle)),
+            (None, true) => Some(half_idle),
+            (None, false) => None,
+        }?;
+        Some(self.liveness.keep_alive_deadline(keep_alive, self.recovery.pto()))
+    }
+
+    /// When a waiting end's PING is due (spec §8, "a waiting end is heard from"): while
+    /// nothing waits for its acknowledgement and we wait on the peer, for credit we
+    /// reported being blocked by (a hint, checked when it fires: [`waits_on_peer`]) or for
+    /// a receipt, whether or not keep-alives are on. What the peer sent us may have gone
+    /// to an address we no longer have (a NAT that rebound, a phone that left Wi-Fi), and
+    /// its probes follow it there: only a packet of ours shows it the new one.
+    ///
+    /// [`waits_on_peer`]: Self::waits_on_peer
+    #[inline(always)]
+    fn waiting_ping_at(&self, config: &Config) -> Option<Instant> {
+        let waiting = self.liveness.awaits_credit() || self.receipts.awaiting();
+        (waiting && !self.recovery.awaits_ack()).then(|| {
+            self.liveness
+                .waiting_deadline(self.recovery.pto(), config.max_probe_interval)
+        })
+    }
+
+    /// Whether we wait on the peer: for a receipt, or for credit (a stream with bytes its
+    /// own credit stops, or the connection's credit spent with new bytes waiting).
+    fn waits_on_peer(&self) -> bool {
+        if self.receipts.awaiting() {
+            return true;
+        }
+        let spent = self.send_credit.available() == 0;
+        self.streams.values().any(|s| {
+            s.half
+                .send()
+                .is_some_and(|send| send.blocked_limit().is_some() || (spent && send.has_new_data()))
+        })
     }
 
     /// The smaller of both sides' non-zero idle timeouts.
@@ -202,8 +239,21 @@ impl Connection {
                 }
             }
             Timer::KeepAlive => {
-                self.control.push(Control::Ping);
-                self.liveness.elicited(now);
+                let waiting_due = self.waiting_ping_at(config).is_some_and(|t| t <= now);
+                if waiting_due && self.waits_on_peer() {
+                    // Also a keep-alive: the wait's PINGs go on doubling from its start.
+                    self.control.push(Control::Ping);
+                    self.liveness.waiting_ping_due(now);
+                    return;
+                }
+                if waiting_due {
+                    // The hint outlived the wait (the blocked stream was reset, say).
+                    self.liveness.credit_came();
+                }
+                if self.keep_alive_at(config).is_some_and(|t| t <= now) {
+                    self.control.push(Control::Ping);
+                    self.liveness.elicited(now);
+                }
             }
             // The only rule that gives up on a peer (spec §8, Liveness): time without a word
             // from it, whatever the RTT or the number of probes sent meanwhile.

@@ -463,10 +463,12 @@ impl Connection {
         if stream_blocked.is_some() {
             self.stats.stream_data_blocked += 1;
             self.control.push(Control::StreamDataBlocked(id));
+            self.liveness.blocked();
         }
         if wants_credit && self.send_credit.take_blocked().is_some() {
             self.stats.data_blocked += 1;
             self.control.push(Control::DataBlocked);
+            self.liveness.blocked();
         }
     }
 

@@ -131,14 +131,26 @@ fn a_receipt_lost_with_its_ack_comes_with_the_answer_to_the_probe() {
 /// A receipt that goes alone (the receiver read the message after acknowledging it), in a
 /// packet that is lost: the sender has nothing to probe for, and the receiver sends the
 /// receipt again when the lazy delay and a probe period pass without its acknowledgement,
-/// long before the sender's keep-alive.
+/// long before the sender's next PING. (The sender, waiting on the receipt, is heard from
+/// further apart the longer it waits (spec §8, Liveness): the message is read 50 ms after
+/// its first PING 1.5 s on, when its next is over a second away.)
 #[test]
 fn a_receipt_lost_alone_is_sent_again_after_the_lazy_delay() {
     let (mut sim, world, conn) = chain(23, 0, config(true), path);
     world.borrow_mut().idle = Some(1);
     let id = sim.endpoint(0).send_message(conn, None, payload(100)).unwrap();
     assert!(run(&mut sim, &world, 5, |w| w.acked.len() == 1));
-    wait(&mut sim, &world, Duration::from_millis(100));
+    wait(&mut sim, &world, Duration::from_millis(1_500));
+    let sent = |sim: &Sim| sim.endpoint_ref(0).connection_stats(conn).unwrap().datagrams_sent;
+    let before = sent(&sim);
+    let limit = sim.now() + Duration::from_secs(5);
+    sim.run_until(
+        limit,
+        |sim, node, e| world.borrow_mut().on_event(sim, node, e),
+        |sim| sent(sim) > before,
+    );
+    // The PING heard and answered.
+    wait(&mut sim, &world, Duration::from_millis(50));
     let to_drop = drop_receipts(&mut sim);
     to_drop.set(1);
     let at_1 = ConnectionHandle::from_index(0);
