@@ -72,6 +72,10 @@ struct QuietPollInputs {
     /// clock jumped by centuries cannot encode
     /// (`fuzz/corpus/trace_inputs/crash-quiet-poll-cleared-the-ack-timer`).
     ack_deadline: Option<Instant>,
+    /// The hint that we wait on the peer's credit, which a stream's turn sets when it
+    /// reports being blocked, even if no datagram then goes (a waiting end's PINGs, spec
+    /// §8, Liveness; fuzz/findings/piping.blocked-report-on-a-quiet-poll).
+    awaits_credit: bool,
 }
 
 /// Ends a packet: sealed under the connection's keys if it is a version 2 data packet
@@ -151,6 +155,7 @@ impl Connection {
             pacer_wake: self.gate.wake(),
             starved: self.path.starved(),
             ack_deadline: self.received.deadline(),
+            awaits_credit: self.liveness.awaits_credit(),
         }
     }
 
