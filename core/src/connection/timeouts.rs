@@ -83,10 +83,8 @@ impl Connection {
                 }
                 t.set(Timer::Ack, self.received.deadline().filter(|_| can_send));
                 t.set(Timer::Recovery, self.recovery.deadline());
-                let keep_alive = match (self.keep_alive_at(config), self.waiting_ping_at(config)) {
-                    (Some(k), Some(w)) => Some(k.min(w)),
-                    (k, w) => k.or(w),
-                };
+                let pings = self.ping_deadlines(config);
+                let keep_alive = [pings.keep_alive, pings.waiting].into_iter().flatten().min();
                 t.set(Timer::KeepAlive, keep_alive.filter(|_| can_send));
                 t.set(
                     Timer::Idle,
@@ -105,43 +103,40 @@ impl Connection {
         t
     }
 
-    /// When a keep-alive PING is due: none while a packet waits for its acknowledgement.
+    /// When a PING is due, as a keep-alive and as a waiting end's: neither while a packet
+    /// waits for its acknowledgement. (One call for both: the timers are rebuilt after
+    /// every change, and this asks the recovery state once.)
     #[inline(always)]
-    fn keep_alive_at(&self, config: &Config) -> Option<Instant> {
+    fn ping_deadlines(&self, config: &Config) -> PingDeadlines {
         // While something waits for an acknowledgement the probe timer asks for one;
         // a keep-alive then would only push the probe timer back (RFC 9002 §6.2:
         // it runs from the last ack-eliciting packet), so loss detection never ran.
         if self.recovery.awaits_ack() {
-            return None;
+            return PingDeadlines::default();
         }
+        let pto = self.recovery.pto();
+        let awaiting_receipt = self.receipts.awaiting();
         // A keep-alive comes at least twice per idle timeout (one that came later
         // could not keep anything alive), and, while a receipt is awaited, even if
         // keep-alives are off: the far end may take long to read the stream, and the
         // path must not be given up meanwhile.
         let half_idle = Duration::from_micros(self.idle_timeout(config).as_micros() / 2);
-        let keep_alive = match (config.keep_alive, self.receipts.awaiting()) {
+        let keep_alive = match (config.keep_alive, awaiting_receipt) {
             (Some(k), _) => Some(k.min(half_idle)),
             (None, true) => Some(half_idle),
             (None, false) => None,
-        }?;
-        Some(self.liveness.keep_alive_deadline(keep_alive, self.recovery.pto()))
-    }
-
-    /// When a waiting end's PING is due (spec §8, "a waiting end is heard from"): while
-    /// nothing waits for its acknowledgement and we wait on the peer, for credit we
-    /// reported being blocked by (a hint, checked when it fires: [`waits_on_peer`]) or for
-    /// a receipt, whether or not keep-alives are on. What the peer sent us may have gone
-    /// to an address we no longer have (a NAT that rebound, a phone that left Wi-Fi), and
-    /// its probes follow it there: only a packet of ours shows it the new one.
-    ///
-    /// [`waits_on_peer`]: Self::waits_on_peer
-    #[inline(always)]
-    fn waiting_ping_at(&self, config: &Config) -> Option<Instant> {
-        let waiting = self.liveness.awaits_credit() || self.receipts.awaiting();
-        (waiting && !self.recovery.awaits_ack()).then(|| {
-            self.liveness
-                .waiting_deadline(self.recovery.pto(), config.max_probe_interval)
-        })
+        };
+        // A waiting end is heard from (spec §8), whether or not keep-alives are on, while
+        // it waits on the peer: for credit it reported being blocked by (a hint, checked
+        // when it fires: `waits_on_peer`) or for a receipt. What the peer sent may have
+        // gone to an address we no longer have (a NAT that rebound, a phone that left
+        // Wi-Fi), and its probes follow it there: only a packet of ours shows it the new
+        // one.
+        let waiting = self.liveness.awaits_credit() || awaiting_receipt;
+        PingDeadlines {
+            keep_alive: keep_alive.map(|k| self.liveness.keep_alive_deadline(k, pto)),
+            waiting: waiting.then(|| self.liveness.waiting_deadline(pto, config.max_probe_interval)),
+        }
     }
 
     /// Whether we wait on the peer: for a receipt, or for credit (a stream with bytes its
@@ -239,7 +234,8 @@ impl Connection {
                 }
             }
             Timer::KeepAlive => {
-                let waiting_due = self.waiting_ping_at(config).is_some_and(|t| t <= now);
+                let pings = self.ping_deadlines(config);
+                let waiting_due = pings.waiting.is_some_and(|t| t <= now);
                 if waiting_due && self.waits_on_peer() {
                     // Also a keep-alive: the wait's PINGs go on doubling from its start.
                     self.control.push(Control::Ping);
@@ -250,7 +246,7 @@ impl Connection {
                     // The hint outlived the wait (the blocked stream was reset, say).
                     self.liveness.credit_came();
                 }
-                if self.keep_alive_at(config).is_some_and(|t| t <= now) {
+                if pings.keep_alive.is_some_and(|t| t <= now) {
                     self.control.push(Control::Ping);
                     self.liveness.elicited(now);
                 }
@@ -358,4 +354,13 @@ impl Connection {
             }
         }
     }
+}
+
+/// When the next PINGs are due ([`Connection::ping_deadlines`]).
+#[derive(Clone, Copy, Debug, Default)]
+struct PingDeadlines {
+    /// As a keep-alive (spec §8, Liveness).
+    keep_alive: Option<Instant>,
+    /// As a waiting end's (spec §8, "a waiting end is heard from").
+    waiting: Option<Instant>,
 }
